@@ -1,0 +1,18 @@
+/**
+ * A bare "thanks!" reply to a resolved case is recorded without reopening it (configurable), so
+ * statistics stay honest. Short, and made only of thanks/closing words in a few languages.
+ */
+const THANKS_WORDS =
+  /^(?:thanks?|thank you|thx|ty|many thanks|thanks a lot|thank you very much|cheers|great|perfect|awesome|ok|okay|super|danke|vielen dank|danke schön|dankeschön|merci|merci beaucoup|gracias|grazie|tack|takk|bedankt|dank je|obrigad[oa]|best|regards|best regards|kind regards|br|mfg|viele grüße|lg|gruß|grüße|cordialement|saludos|\p{Emoji_Presentation}|[!.,:;)(\-\s])+$/iu;
+
+export function isThanksOnly(visibleText: string): boolean {
+  const lines = visibleText
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (lines.length === 0 || lines.length > 4) return false;
+  const words = lines.join(' ');
+  if (words.length > 80) return false;
+  // Every line is thanks/closing words or a short name-like signature line after a thanks line.
+  return THANKS_WORDS.test(lines[0] ?? '') && lines.slice(1).every((l) => THANKS_WORDS.test(l) || /^[\p{L} .'-]{1,30}$/u.test(l));
+}

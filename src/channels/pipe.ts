@@ -1,0 +1,74 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { AppContext } from '../context.js';
+import { runPipeline } from '../pipeline/run-pipeline.js';
+import type { Outcome } from '../pipeline/types.js';
+import { SizeLimitError } from '../storage/blob-store.js';
+import { mailboxFromHeaders } from './arrival.js';
+
+/** sysexits.h: the MTA keeps the message and retries. */
+export const EX_TEMPFAIL = 75;
+/** sysexits.h: a permanent problem with the input (too big). */
+export const EX_DATAERR = 65;
+
+export interface PipeOptions {
+  /** Mailbox name (else chosen from --recipient or the message's recipient headers). */
+  readonly mailbox?: string;
+  /** Envelope recipient as the MTA passes it. */
+  readonly recipient?: string;
+  /** Envelope sender as the MTA passes it ("" for <>). */
+  readonly sender?: string;
+}
+
+export interface PipeResult {
+  readonly source: string;
+  readonly outcome: Outcome | { kind: 'rejected'; reason: string };
+  readonly exitCode: number;
+}
+
+/**
+ * `casegate ingest`: one message from a file or stdin. Exit 0 once the outcome is committed
+ * (stored, ignored or quarantined: we have it), 75 when it could not be (the MTA retries).
+ */
+export async function ingestOne(ctx: AppContext, source: string, input: Readable, opts: PipeOptions): Promise<PipeResult> {
+  let blob;
+  try {
+    blob = await ctx.blobs.put(input, ctx.config.listener.maxMessageBytes);
+  } catch (err) {
+    if (err instanceof SizeLimitError) return { source, outcome: { kind: 'rejected', reason: err.message }, exitCode: EX_DATAERR };
+    ctx.log.error({ err, source }, 'could not spool message; exit 75 so the MTA retries');
+    return { source, outcome: { kind: 'retry', reason: String((err as Error).message) }, exitCode: EX_TEMPFAIL };
+  }
+  try {
+    let mailbox = opts.mailbox !== undefined ? ctx.mailboxes.byName(opts.mailbox) : null;
+    if (opts.mailbox !== undefined && mailbox === null) throw new Error(`unknown mailbox "${opts.mailbox}"`);
+    const fromHeaders = await mailboxFromHeaders(ctx, blob);
+    if (mailbox === null && opts.recipient !== undefined) mailbox = ctx.mailboxes.byAddress(opts.recipient);
+    mailbox ??= fromHeaders.mailbox;
+    const outcome = await runPipeline(ctx, {
+      channel: 'pipe',
+      mailbox,
+      envelopeFrom: opts.sender ?? null,
+      envelopeTo: opts.recipient !== undefined ? [opts.recipient.toLowerCase()] : [],
+      receivedAt: ctx.clock.now(),
+      raw: blob,
+    });
+    return { source, outcome, exitCode: outcome.kind === 'retry' ? EX_TEMPFAIL : 0 };
+  } catch (err) {
+    ctx.log.error({ err, source }, 'ingest failed; exit 75 so the MTA retries');
+    return { source, outcome: { kind: 'retry', reason: String((err as Error).message) }, exitCode: EX_TEMPFAIL };
+  }
+}
+
+export async function ingestFiles(ctx: AppContext, files: readonly string[], opts: PipeOptions): Promise<PipeResult[]> {
+  const results: PipeResult[] = [];
+  if (files.length === 0) {
+    results.push(await ingestOne(ctx, 'stdin', process.stdin, opts));
+    return results;
+  }
+  for (const file of files) {
+    const stream = createReadStream(file);
+    results.push(await ingestOne(ctx, file, stream, opts));
+  }
+  return results;
+}

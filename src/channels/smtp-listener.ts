@@ -1,0 +1,120 @@
+import { PassThrough } from 'node:stream';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { AppContext } from '../context.js';
+import { runPipeline } from '../pipeline/run-pipeline.js';
+import type { Outcome } from '../pipeline/types.js';
+import { SizeLimitError } from '../storage/blob-store.js';
+
+/** An SMTP error reply (smtp-server reads responseCode). */
+function reply(code: number, message: string): Error & { responseCode: number } {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+export interface SmtpListener {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded SMTP listener for our support addresses. 250 only after the outcome is committed;
+ * 550 for recipients we do not serve; 552 above the size limit; 451 on transient failure (the
+ * sending MTA retries). No relaying, no AUTH: it accepts mail for our mailboxes only.
+ */
+export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> {
+  const cfg = ctx.config.listener;
+  const log = ctx.log.child({ component: 'smtp-listener' });
+  const server = new SMTPServer({
+    name: cfg.hostname,
+    banner: 'casegate',
+    size: cfg.maxMessageBytes,
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    maxClients: cfg.maxClients,
+    logger: false,
+    socketTimeout: 120_000,
+    onRcptTo(address, _session, callback) {
+      if (ctx.mailboxes.byAddress(address.address) === null) {
+        callback(reply(550, `5.1.1 <${address.address.replace(/[^\x21-\x7e]/g, '?')}>: no such mailbox here`));
+        return;
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      handleData(ctx, stream, session).then(
+        (outcome) => {
+          if (outcome.kind === 'retry') callback(reply(451, '4.3.0 Temporary failure, please retry'));
+          else if (outcome.kind === 'stored') callback(null, `2.0.0 Stored in case ${outcome.caseNumber}`);
+          else callback(null, `2.0.0 Accepted (${outcome.kind})`);
+        },
+        (err: unknown) => {
+          if (err instanceof SizeLimitError) {
+            callback(reply(552, `5.3.4 Message too big (limit ${cfg.maxMessageBytes} bytes)`));
+            return;
+          }
+          log.error({ err }, 'could not take message; answered 451');
+          callback(reply(451, '4.3.0 Temporary failure, please retry'));
+        },
+      );
+    },
+  });
+  server.on('error', (err) => log.error({ err }, 'smtp listener error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.port;
+  log.info({ host: cfg.host, port }, 'smtp listener ready');
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Outcome> {
+  const limit = ctx.config.listener.maxMessageBytes;
+  // Keep reading the client's data even past the limit (the protocol needs the final dot),
+  // but stop writing it anywhere.
+  const pass = new PassThrough();
+  let size = 0;
+  let exceeded = false;
+  const ended = new Promise<void>((resolve) => stream.once('end', resolve));
+  stream.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (exceeded) return;
+    if (size > limit) {
+      exceeded = true;
+      pass.destroy(new SizeLimitError(limit));
+      return;
+    }
+    if (!pass.write(chunk)) {
+      stream.pause();
+      pass.once('drain', () => stream.resume());
+    }
+  });
+  stream.once('end', () => {
+    if (!exceeded) pass.end();
+  });
+  const stored = ctx.blobs.put(pass).catch((err: unknown) => {
+    stream.resume();
+    throw err;
+  });
+  const [result] = await Promise.allSettled([stored, ended]);
+  if (exceeded || stream.sizeExceeded) throw new SizeLimitError(limit);
+  if (result.status === 'rejected') throw result.reason;
+  const blob = result.value;
+  const recipients = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+  const mailFrom = session.envelope.mailFrom;
+  const mailbox = ctx.mailboxes.pick(recipients);
+  return runPipeline(ctx, {
+    channel: 'smtp',
+    mailbox,
+    envelopeFrom: mailFrom === false ? null : mailFrom.address.toLowerCase(),
+    envelopeTo: recipients,
+    receivedAt: ctx.clock.now(),
+    raw: blob,
+  });
+}

@@ -1,0 +1,243 @@
+import { z } from 'zod';
+
+/**
+ * The one typed description of casegate's configuration. Every key is documented in
+ * config/casegate.example.yaml; defaults here are the embedded default (no config file).
+ * Paths are resolved against the directory of the config file (or the working directory for
+ * the embedded default) by load.ts.
+ */
+
+const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+$/, 'must be a plain email address like support@example.com');
+
+const duration = z.number().int().nonnegative();
+
+const imapAuth = z.discriminatedUnion('method', [
+  z.object({
+    method: z.literal('password'),
+    user: z.string().min(1),
+    /** Literal password; prefer passwordEnv or ${ENV} interpolation. */
+    password: z.string().min(1),
+  }),
+  z.object({
+    method: z.literal('xoauth2'),
+    user: z.string().min(1),
+    /** Name of an environment variable holding the access token. */
+    accessTokenEnv: z.string().min(1).optional(),
+    /** A shell command that prints a fresh access token on stdout; re-run when the token expires or is rejected. */
+    tokenCommand: z.string().min(1).optional(),
+  }),
+]);
+
+const imap = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(993),
+  /** 'implicit' = TLS from the first byte (993); 'starttls' = upgrade (143); 'none' = plain text (tests only). */
+  tls: z.enum(['implicit', 'starttls', 'none']).default('implicit'),
+  /** PEM file of a CA (or a self-signed server certificate) to trust in addition to the system CAs. */
+  caFile: z.string().optional(),
+  /** Accept any certificate. Never in production. */
+  insecureSkipVerify: z.boolean().default(false),
+  auth: imapAuth,
+  folder: z.string().min(1).default('INBOX'),
+  /** After the outcome is committed: 'move' flags \Seen and moves to processedFolder; 'flag' only flags \Seen. */
+  afterProcessing: z.enum(['move', 'flag']).default('move'),
+  processedFolder: z.string().min(1).default('casegate/Processed'),
+  quarantineFolder: z.string().min(1).default('casegate/Quarantine'),
+  /** Seconds between polls when the server has no IDLE. */
+  pollSeconds: z.number().positive().default(30),
+  /** Messages processed concurrently per mailbox. */
+  concurrency: z.number().int().min(1).max(64).default(8),
+});
+
+const mailbox = z.object({
+  /** Unique name, used in logs, `casegate status` and as the default queue. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, - and _'),
+  /** Addresses this mailbox serves; the first is the From of what we send. */
+  addresses: z.array(email).min(1),
+  /** Queue that new cases from this mailbox go to (default: the mailbox name). */
+  queue: z.string().min(1).optional(),
+  /** Display name on outgoing mail (default: instance.name). */
+  fromName: z.string().optional(),
+  /** Put a signed plus-address (support+c10042-token@…) in Reply-To. Only if the server delivers plus addresses. */
+  plusAddressing: z.boolean().default(false),
+  /** IMAP account to watch; without it the mailbox receives through the SMTP listener or `casegate ingest`. */
+  imap: imap.optional(),
+});
+
+export const configSchema = z
+  .object({
+    instance: z
+      .object({
+        /** Shown to customers: "Example Support". */
+        name: z.string().min(1).default('casegate Support'),
+        /** Domain of our Message-IDs (<c10042.x.y@domain>). */
+        domain: z.string().min(1).default('localhost'),
+        /** HMAC secret for signed Message-IDs and reply tokens; at least 16 chars. Default: generated once into <dataDir>/secret. */
+        secret: z.string().min(16).optional(),
+        /** Where leads and admins get health alerts. */
+        adminAddress: email.optional(),
+      })
+      .prefault({}),
+    /** Runtime data: database, raw mail, attachments, spool, outgoing .eml files. */
+    dataDir: z.string().min(1).default('data'),
+    database: z
+      .object({
+        driver: z.literal('sqlite').default('sqlite'),
+        /** SQLite file (default <dataDir>/casegate.db). */
+        path: z.string().optional(),
+        /** How long a write waits for a lock held by another process (the CLI beside the daemon) before the message is retried. */
+        busyTimeoutMs: z.number().int().nonnegative().default(5000),
+      })
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .prefault({}),
+    mailboxes: z.array(mailbox).min(1).default([{ name: 'support', addresses: ['support@localhost'], plusAddressing: false }]),
+    listener: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(2525),
+        /** Name we greet with. */
+        hostname: z.string().default('localhost'),
+        /** Largest accepted message in bytes (default 70 MiB: a 50 MB attachment after base64). */
+        maxMessageBytes: z.number().int().positive().default(70 * 1024 * 1024),
+        /** Max simultaneous SMTP connections. */
+        maxClients: z.number().int().positive().default(50),
+      })
+      .prefault({}),
+    outgoing: z
+      .object({
+        transport: z.enum(['file', 'smtp']).default('file'),
+        /** For transport 'file': where .eml files are written (default <dataDir>/outgoing). */
+        fileDir: z.string().optional(),
+        smtp: z
+          .object({
+            host: z.string().min(1),
+            port: z.number().int().min(1).max(65535).default(587),
+            /** true = implicit TLS (465); false = STARTTLS when offered. */
+            secure: z.boolean().default(false),
+            user: z.string().optional(),
+            password: z.string().optional(),
+            caFile: z.string().optional(),
+            insecureSkipVerify: z.boolean().default(false),
+            maxConnections: z.number().int().positive().default(3),
+          })
+          .optional(),
+        retry: z
+          .object({
+            /** First retry delay in seconds; doubles each attempt. */
+            baseSeconds: z.number().positive().default(30),
+            /** Longest delay between attempts. */
+            maxSeconds: z.number().positive().default(3600),
+            /** Give up (failed) after this many hours of temporary failures. */
+            giveUpHours: z.number().positive().default(48),
+          })
+          .prefault({}),
+        /** Seconds between outbox sweeps (new rows wake the worker at once). */
+        sweepSeconds: z.number().positive().default(5),
+      })
+      .prefault({}),
+    cases: z
+      .object({
+        /** Number of the first case. */
+        firstNumber: z.number().int().positive().default(10001),
+        /** Subject tag prefix: "[Case #10042]". */
+        tagPrefix: z.string().min(1).max(20).default('Case #'),
+        /** A reply to a resolved/closed case within this many days reopens it; later ones open a new linked case. */
+        reopenWindowDays: z.number().nonnegative().default(30),
+        /** Reopen a resolved case on a bare "thanks!" reply (false: recorded without reopening). */
+        reopenOnThanks: z.boolean().default(false),
+        /** Language of cases whose customer gives none. */
+        defaultLanguage: z.string().min(2).default('en'),
+        /** What helps us solve it faster, listed in the confirmation. Per-queue lists in queues.<name>.helpfulInfo. */
+        helpfulInfo: z
+          .array(z.string())
+          .default([
+            'screenshots of what you see',
+            'the exact error message',
+            'who is affected (just you, your team, everyone)',
+            'when it started',
+            'the steps that lead to the problem',
+          ]),
+        /** Shown in the confirmation as the expected first response time. */
+        expectedResponse: z.string().default('within one business day'),
+      })
+      .prefault({}),
+    queues: z
+      .record(
+        z.string(),
+        z.object({
+          helpfulInfo: z.array(z.string()).optional(),
+          expectedResponse: z.string().optional(),
+          language: z.string().min(2).optional(),
+        }),
+      )
+      .default({}),
+    autoReply: z
+      .object({
+        /** Auto-replies per sender address per hour; above it mail is stored but not answered. */
+        perSenderPerHour: z.number().int().nonnegative().default(10),
+        /** Never auto-reply to senders matching these (case-insensitive regex on the address). */
+        neverTo: z.array(z.string()).default(['^(no-?reply|do-?not-?reply|mailer-daemon|postmaster)@']),
+      })
+      .prefault({}),
+    templates: z
+      .object({
+        /** Template folder (default: the templates/ shipped with casegate). */
+        dir: z.string().optional(),
+        /** Languages with template folders (templates/<lang>/). */
+        languages: z.array(z.string().min(2)).default(['en', 'de']),
+        /** Reload templates when files change. */
+        watch: z.boolean().default(true),
+      })
+      .prefault({}),
+    security: z
+      .object({
+        /** authserv-id whose Authentication-Results we trust (our own MX); unset = ignore those headers. */
+        trustedAuthServId: z.string().optional(),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>();
+    const addresses = new Map<string, string>();
+    cfg.mailboxes.forEach((mb, i) => {
+      if (names.has(mb.name)) {
+        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'name'], message: `duplicate mailbox name "${mb.name}"` });
+      }
+      names.add(mb.name);
+      mb.addresses.forEach((a, j) => {
+        const other = addresses.get(a);
+        if (other !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mailboxes', i, 'addresses', j],
+            message: `address ${a} is already served by mailbox "${other}"`,
+          });
+        }
+        addresses.set(a, mb.name);
+      });
+    });
+    if (cfg.outgoing.transport === 'smtp' && cfg.outgoing.smtp === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['outgoing', 'smtp'], message: 'required when outgoing.transport is "smtp"' });
+    }
+    cfg.autoReply.neverTo.forEach((re, i) => {
+      try {
+        new RegExp(re, 'i');
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['autoReply', 'neverTo', i], message: `invalid regular expression: ${(err as Error).message}` });
+      }
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type MailboxConfig = Config['mailboxes'][number];
+export type ImapConfig = NonNullable<MailboxConfig['imap']>;

@@ -1,0 +1,86 @@
+import { EventEmitter } from 'node:events';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { ResolvedConfig, ResolvedPaths } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { migrateToLatest, openDatabase, type Db } from './db/database.js';
+import type { Logger } from './log.js';
+import { MailboxDirectory } from './mailboxes.js';
+import { loadTemplates, type TemplateEngine } from './mail-out/templates.js';
+import { BlobStore } from './storage/blob-store.js';
+
+/** Wakes the outbox worker right after a commit that queued mail. */
+export class OutboxSignal extends EventEmitter {
+  wake(): void {
+    this.emit('wake');
+  }
+}
+
+/** The one composition root: everything a stage, a channel, a job or a command needs. */
+export interface AppContext {
+  readonly config: Config;
+  readonly paths: ResolvedPaths;
+  readonly secret: string;
+  readonly log: Logger;
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly blobs: BlobStore;
+  readonly templates: TemplateEngine;
+  readonly mailboxes: MailboxDirectory;
+  readonly outboxSignal: OutboxSignal;
+  /** Value of our X-Loop header. */
+  readonly loopId: string;
+}
+
+export interface ContextOptions {
+  readonly resolved: ResolvedConfig;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Watch templates for changes (the daemon does; one-shot commands don't). */
+  readonly watchTemplates?: boolean;
+  /** Run migrations (default true). */
+  readonly migrate?: boolean;
+}
+
+export async function createContext(opts: ContextOptions): Promise<AppContext> {
+  const { config, paths, secret } = opts.resolved;
+  const log = opts.log;
+  const db = openDatabase({ path: paths.dbPath, busyTimeoutMs: config.database.busyTimeoutMs });
+  if (opts.migrate !== false) {
+    const { applied } = await migrateToLatest(db);
+    if (applied.length > 0) log.info({ applied }, 'database migrated');
+  }
+  const mailboxes = MailboxDirectory.fromConfig(config);
+  let templates: TemplateEngine;
+  try {
+    templates = loadTemplates({
+      dir: paths.templatesDir,
+      defaultLanguage: config.cases.defaultLanguage,
+      languages: config.templates.languages,
+      queues: [...new Set([...config.mailboxes.map((m) => mailboxes.queueOf(m)), ...Object.keys(config.queues)])],
+      watch: opts.watchTemplates ?? false,
+      log: log.child({ component: 'templates' }),
+    });
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return {
+    config,
+    paths,
+    secret,
+    log,
+    db,
+    clock: opts.clock ?? systemClock,
+    blobs: new BlobStore(paths.blobDir),
+    templates,
+    mailboxes,
+    outboxSignal: new OutboxSignal(),
+    loopId: `casegate@${config.instance.domain}`,
+  };
+}
+
+export async function closeContext(ctx: AppContext): Promise<void> {
+  ctx.templates.close();
+  await ctx.db.destroy();
+}

@@ -1,0 +1,50 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import * as m0001 from './migrations/0001-initial.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+
+/** The static, ordered list of migrations: a new one is a new file and a new line here. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-initial': m0001,
+};
+
+class StaticMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return MIGRATIONS;
+  }
+}
+
+export interface OpenDbOptions {
+  readonly path: string;
+  /** ms to wait for a lock held by another process (the CLI next to the daemon). */
+  readonly busyTimeoutMs?: number;
+}
+
+export function openDatabase(opts: OpenDbOptions): Db {
+  if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+  const sqlite = new SQLite(opts.path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+export interface MigrateResult {
+  readonly applied: string[];
+}
+
+/** Bring the schema up to date; throws with the failing migration's name. */
+export async function migrateToLatest(db: Db): Promise<MigrateResult> {
+  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), migrationTableName: 'casegate_migrations', migrationLockTableName: 'casegate_migrations_lock' });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : String(result.error)}`);
+  }
+  return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,31 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+export async function isBouncing(db: Q, address: string): Promise<boolean> {
+  const row = await db.selectFrom('address_status').select('bouncing').where('address', '=', address).executeTakeFirst();
+  return row?.bouncing === 1;
+}
+
+/** Record a bounce; a permanent one marks the address as bouncing (we stop mailing it). */
+export async function recordBounce(db: Q, address: string, permanent: boolean, reason: string, at: string): Promise<void> {
+  await db
+    .insertInto('address_status')
+    .values({ address, bouncing: permanent ? 1 : 0, bounce_count: 1, last_bounce_at: at, last_reason: reason, updated_at: at })
+    .onConflict((oc) =>
+      oc.column('address').doUpdateSet((eb) => ({
+        bouncing: permanent ? 1 : eb.ref('address_status.bouncing'),
+        bounce_count: eb('address_status.bounce_count', '+', 1),
+        last_bounce_at: at,
+        last_reason: reason,
+        updated_at: at,
+      })),
+    )
+    .execute();
+}
+
+/** An address that writes to us again is evidently reachable. */
+export async function clearBouncing(db: Q, address: string, at: string): Promise<void> {
+  await db.updateTable('address_status').set({ bouncing: 0, updated_at: at }).where('address', '=', address).where('bouncing', '=', 1).execute();
+}

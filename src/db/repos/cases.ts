@@ -1,0 +1,56 @@
+import type { Kysely } from 'kysely';
+import type { CaseRow, CaseUpdate, Database, NewCase, ParticipantRole, ParticipantRow } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+export async function nextCaseNumber(db: Q, first: number): Promise<number> {
+  const row = await db.selectFrom('cases').select((eb) => eb.fn.max('number').as('max')).executeTakeFirst();
+  const max = row?.max ?? null;
+  return max === null ? first : Math.max(Number(max) + 1, first);
+}
+
+export async function insertCase(db: Q, values: NewCase): Promise<CaseRow> {
+  return db.insertInto('cases').values(values).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function updateCase(db: Q, id: number, values: CaseUpdate): Promise<CaseRow> {
+  return db.updateTable('cases').set(values).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function caseById(db: Q, id: number): Promise<CaseRow | undefined> {
+  return db.selectFrom('cases').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function caseByNumber(db: Q, number: number): Promise<CaseRow | undefined> {
+  return db.selectFrom('cases').selectAll().where('number', '=', number).executeTakeFirst();
+}
+
+export interface CaseListFilter {
+  readonly status?: readonly string[];
+  readonly queue?: string;
+  readonly limit?: number;
+}
+
+export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<CaseRow[]> {
+  let q = db.selectFrom('cases').selectAll();
+  if (filter.status !== undefined && filter.status.length > 0) q = q.where('status', 'in', [...filter.status] as CaseRow['status'][]);
+  if (filter.queue !== undefined) q = q.where('queue', '=', filter.queue);
+  return q.orderBy('number', 'desc').limit(filter.limit ?? 50).execute();
+}
+
+export async function addParticipant(db: Q, caseId: number, address: string, name: string, role: ParticipantRole, at: string): Promise<void> {
+  await db
+    .insertInto('case_participants')
+    .values({ case_id: caseId, address, name, role, created_at: at })
+    .onConflict((oc) => oc.columns(['case_id', 'address']).doNothing())
+    .execute();
+}
+
+export async function participants(db: Q, caseId: number): Promise<ParticipantRow[]> {
+  return db.selectFrom('case_participants').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
+}
+
+export async function isParticipant(db: Q, caseId: number, address: string): Promise<boolean> {
+  const row = await db.selectFrom('case_participants').select('id').where('case_id', '=', caseId).where('address', '=', address).executeTakeFirst();
+  return row !== undefined;
+}

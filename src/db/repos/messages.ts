@@ -1,0 +1,59 @@
+import type { Kysely } from 'kysely';
+import type { AttachmentRow, CaseRow, Database, MessageRow, NewMessage } from '../schema.js';
+import type { StoredAttachment } from '../../mail-in/parsed-mail.js';
+
+type Q = Kysely<Database>;
+
+/** The case of the newest stored message whose Message-ID is one of `ids` (inbound or outbound). */
+export async function caseByMessageIds(db: Q, ids: readonly string[]): Promise<CaseRow | undefined> {
+  if (ids.length === 0) return undefined;
+  const hit = await db
+    .selectFrom('messages')
+    .innerJoin('cases', 'cases.id', 'messages.case_id')
+    .selectAll('cases')
+    .where('messages.message_id', 'in', [...ids])
+    .orderBy('messages.id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (hit !== undefined) return hit;
+  return db
+    .selectFrom('outbox')
+    .innerJoin('cases', 'cases.id', 'outbox.case_id')
+    .selectAll('cases')
+    .where('outbox.message_id', 'in', [...ids])
+    .orderBy('outbox.id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export async function insertMessage(db: Q, values: NewMessage): Promise<number> {
+  const row = await db.insertInto('messages').values(values).returning('id').executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function insertAttachments(db: Q, messageRowId: number, list: readonly StoredAttachment[]): Promise<void> {
+  if (list.length === 0) return;
+  await db
+    .insertInto('attachments')
+    .values(
+      list.map((a) => ({
+        message_row_id: messageRowId,
+        filename: a.filename,
+        content_type: a.contentType,
+        size: a.size,
+        sha256: a.sha256,
+        content_id: a.contentId,
+        disposition: a.disposition,
+      })),
+    )
+    .execute();
+}
+
+export async function messagesOfCase(db: Q, caseId: number): Promise<MessageRow[]> {
+  return db.selectFrom('messages').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
+}
+
+export async function attachmentsOfMessages(db: Q, messageRowIds: readonly number[]): Promise<AttachmentRow[]> {
+  if (messageRowIds.length === 0) return [];
+  return db.selectFrom('attachments').selectAll().where('message_row_id', 'in', [...messageRowIds]).orderBy('id').execute();
+}

@@ -1,0 +1,38 @@
+import type { Kysely } from 'kysely';
+import type { Database, NewReceipt, ReceiptRow } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+export async function primaryReceipt(db: Q, dedupeKey: string): Promise<ReceiptRow | undefined> {
+  return db.selectFrom('receipts').selectAll().where('dedupe_key', '=', dedupeKey).where('is_primary', '=', 1).executeTakeFirst();
+}
+
+export async function insertReceipt(db: Q, values: NewReceipt): Promise<number> {
+  const row = await db.insertInto('receipts').values(values).returning('id').executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function setReceiptCase(db: Q, id: number, caseId: number, messageRowId: number | null): Promise<void> {
+  await db.updateTable('receipts').set({ case_id: caseId, message_row_id: messageRowId }).where('id', '=', id).execute();
+}
+
+export async function receiptById(db: Q, id: number): Promise<ReceiptRow | undefined> {
+  return db.selectFrom('receipts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Quarantined receipts that have not been retried successfully yet, newest first. */
+export async function listQuarantine(db: Q, includeRetried = false, limit = 100): Promise<ReceiptRow[]> {
+  let q = db.selectFrom('receipts').selectAll().where('outcome', '=', 'quarantined');
+  if (!includeRetried) q = q.where('retried_as', 'is', null);
+  return q.orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Hand the dedupe key over from a quarantined receipt to its retry. */
+export async function supersede(db: Q, oldId: number, newId: number): Promise<void> {
+  await db.updateTable('receipts').set({ is_primary: 0, retried_as: newId }).where('id', '=', oldId).execute();
+}
+
+export async function outcomeCounts(db: Q): Promise<Record<string, number>> {
+  const rows = await db.selectFrom('receipts').select(['outcome', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('outcome').execute();
+  return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.n)]));
+}

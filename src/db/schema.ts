@@ -1,0 +1,209 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Timestamps are UTC ISO-8601 strings everywhere (portable between SQLite and PostgreSQL). */
+export type Timestamp = string;
+/** SQLite has no boolean: 0/1. */
+export type Flag = 0 | 1;
+
+export type CaseStatus = 'new' | 'open' | 'pending' | 'on_hold' | 'resolved' | 'closed';
+export type Direction = 'in' | 'out';
+export type InboundOutcome = 'stored' | 'ignored' | 'quarantined';
+export type OutboxStatus = 'queued' | 'sent' | 'failed' | 'suppressed';
+
+export interface CasesTable {
+  id: Generated<number>;
+  number: number;
+  subject: string;
+  requester_address: string;
+  requester_name: string;
+  status: CaseStatus;
+  priority: string;
+  queue: string;
+  mailbox: string;
+  language: string;
+  /** The case this one was opened from (a stranger's tagged mail, a reply after the reopen window). */
+  linked_case_id: number | null;
+  escalated: Generated<Flag>;
+  escalation_level: Generated<number>;
+  owner: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  resolved_at: Timestamp | null;
+  closed_at: Timestamp | null;
+  last_customer_at: Timestamp | null;
+  first_response_due_at: Timestamp | null;
+  resolution_due_at: Timestamp | null;
+}
+
+export type ParticipantRole = 'requester' | 'cc' | 'agent';
+export interface CaseParticipantsTable {
+  id: Generated<number>;
+  case_id: number;
+  address: string;
+  name: string;
+  role: ParticipantRole;
+  created_at: Timestamp;
+}
+
+export interface MessagesTable {
+  id: Generated<number>;
+  case_id: number;
+  direction: Direction;
+  /** Normalised Message-ID (no angle brackets); unique when present. */
+  message_id: string | null;
+  in_reply_to: string | null;
+  /** JSON array of Message-IDs. */
+  references_json: string;
+  from_address: string;
+  from_name: string;
+  to_json: string;
+  cc_json: string;
+  subject: string;
+  sent_at: Timestamp | null;
+  text: string | null;
+  html: string | null;
+  visible_text: string;
+  body_truncated: Flag;
+  /** Raw .eml in the blob store (null for outgoing mail not yet sent). */
+  raw_sha256: string | null;
+  raw_size: number | null;
+  /** bounce | auto-reply | auto-generated | bulk | feedback-report, or null for human mail. */
+  automated: string | null;
+  /** Which threading rule placed it: signed-reference, plus-token, known-reference, subject-tag, new, … */
+  thread_rule: string;
+  receipt_id: number | null;
+  outbox_id: number | null;
+  created_at: Timestamp;
+}
+
+export interface AttachmentsTable {
+  id: Generated<number>;
+  message_row_id: number;
+  filename: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  content_id: string | null;
+  disposition: string;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  case_id: number | null;
+  message_row_id: number | null;
+  type: string;
+  /** system | customer:<address> | agent:<name> | cli:<user> */
+  actor: string;
+  reason: string;
+  data_json: string;
+  created_at: Timestamp;
+}
+
+export interface ReceiptsTable {
+  id: Generated<number>;
+  /** "mid:<message-id>" or "sha256:<hash of raw bytes>". */
+  dedupe_key: string;
+  /** 1 for the receipt that owns its dedupe key; duplicates and superseded receipts are 0. */
+  is_primary: Flag;
+  message_id: string | null;
+  raw_sha256: string;
+  raw_size: number;
+  channel: string;
+  mailbox: string;
+  envelope_from: string | null;
+  envelope_to_json: string;
+  from_address: string | null;
+  subject: string;
+  received_at: Timestamp;
+  outcome: InboundOutcome;
+  reason: string;
+  /** Stage that decided the outcome. */
+  stage: string;
+  case_id: number | null;
+  message_row_id: number | null;
+  duplicate_of: number | null;
+  /** For quarantined receipts: the receipt created when an admin retried it. */
+  retried_as: number | null;
+}
+
+export interface OutboxTable {
+  id: Generated<number>;
+  case_id: number | null;
+  /** Template kind: confirmation, reopened, … */
+  kind: string;
+  /** 1 when it is an automatic reply to a customer (counts towards the per-sender rate limit). */
+  auto_reply: Flag;
+  from_address: string;
+  from_name: string;
+  to_address: string;
+  to_name: string;
+  reply_to: string | null;
+  subject: string;
+  message_id: string;
+  in_reply_to: string | null;
+  references_text: string | null;
+  /** Extra headers as a JSON object (Auto-Submitted, X-Loop, …). */
+  headers_json: string;
+  text: string;
+  html: string;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: Timestamp;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
+}
+
+export interface AddressStatusTable {
+  address: string;
+  bouncing: Flag;
+  bounce_count: number;
+  last_bounce_at: Timestamp | null;
+  last_reason: string | null;
+  updated_at: Timestamp;
+}
+
+export interface MailboxStateTable {
+  mailbox: string;
+  uidvalidity: string | null;
+  last_uid: number;
+  updated_at: Timestamp;
+}
+
+export interface MailboxHealthTable {
+  mailbox: string;
+  state: string;
+  detail: string | null;
+  last_success_at: Timestamp | null;
+  failing_since: Timestamp | null;
+  backlog: number;
+  alerted: Flag;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  cases: CasesTable;
+  case_participants: CaseParticipantsTable;
+  messages: MessagesTable;
+  attachments: AttachmentsTable;
+  events: EventsTable;
+  receipts: ReceiptsTable;
+  outbox: OutboxTable;
+  address_status: AddressStatusTable;
+  mailbox_state: MailboxStateTable;
+  mailbox_health: MailboxHealthTable;
+}
+
+export type CaseRow = Selectable<CasesTable>;
+export type NewCase = Insertable<CasesTable>;
+export type CaseUpdate = Updateable<CasesTable>;
+export type MessageRow = Selectable<MessagesTable>;
+export type NewMessage = Insertable<MessagesTable>;
+export type EventRow = Selectable<EventsTable>;
+export type ReceiptRow = Selectable<ReceiptsTable>;
+export type NewReceipt = Insertable<ReceiptsTable>;
+export type OutboxRow = Selectable<OutboxTable>;
+export type NewOutbox = Insertable<OutboxTable>;
+export type AttachmentRow = Selectable<AttachmentsTable>;
+export type ParticipantRow = Selectable<CaseParticipantsTable>;
+export type { ColumnType };

@@ -1,0 +1,289 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import libmime from 'libmime';
+import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, type MessageText } from 'mailparser';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { HeaderMap, MailAddress, ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
+import { mayHaveReportParts, REPORT_CONTENT_TYPES, walkReportParts } from './report-parts.js';
+
+/** Only mailparser is imported here: the rest of casegate sees ParsedMail. */
+
+export interface ParseLimits {
+  /** Longest text or HTML body kept in the database (characters); longer bodies are cut. */
+  readonly maxBodyChars: number;
+  /** HTML longer than this is not converted to text (html-to-text is slow on huge documents). */
+  readonly maxHtmlToTextChars: number;
+}
+
+export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBodyChars: 2_000_000, maxHtmlToTextChars: 1_000_000 };
+
+const REPORT_TYPES = REPORT_CONTENT_TYPES;
+const REPORT_PART_MAX = 256 * 1024;
+const SMALL_RAW = 1024 * 1024;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
+
+/** Collapse CR/LF, tabs and control characters: safe to reuse in any header we write. */
+export function oneLine(value: string): string {
+  return value.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** "<a@b>" → "a@b"; garbage → null. */
+export function normalizeMessageId(value: string | undefined | null): string | null {
+  if (value === undefined || value === null) return null;
+  const m = /<([^<>\s]{1,900})>/.exec(value);
+  const id = m?.[1] ?? value.trim().split(/\s+/)[0] ?? '';
+  if (id === '' || id.length > 900 || /[\s<>]/.test(id)) return null;
+  return id;
+}
+
+export function messageIdList(value: string | readonly string[] | undefined | null): string[] {
+  if (value === undefined || value === null) return [];
+  const text = typeof value === 'string' ? value : value.join(' ');
+  const ids: string[] = [];
+  for (const m of text.matchAll(/<([^<>\s]{1,900})>/g)) {
+    if (m[1] !== undefined && !ids.includes(m[1])) ids.push(m[1]);
+  }
+  if (ids.length === 0) {
+    for (const token of text.split(/[\s,]+/)) {
+      if (/^[^\s<>]+@[^\s<>]+$/.test(token) && !ids.includes(token)) ids.push(token);
+    }
+  }
+  return ids.slice(-100);
+}
+
+function toAddress(a: EmailAddress | undefined): MailAddress | null {
+  if (a === undefined) return null;
+  const address = oneLine(a.address ?? '').toLowerCase();
+  if (!/^[^\s@]+@[^\s@]+$/.test(address) || address.length > 320) return null;
+  return { address, name: oneLine(a.name ?? '').slice(0, 200) };
+}
+
+function flattenAddresses(value: AddressObject | AddressObject[] | undefined): MailAddress[] {
+  if (value === undefined) return [];
+  const out: MailAddress[] = [];
+  const visit = (list: readonly EmailAddress[]): void => {
+    for (const a of list) {
+      if (a.group !== undefined) visit(a.group);
+      else {
+        const addr = toAddress(a);
+        if (addr !== null && !out.some((o) => o.address === addr.address)) out.push(addr);
+      }
+    }
+  };
+  for (const obj of Array.isArray(value) ? value : [value]) visit(obj.value);
+  return out.slice(0, 500);
+}
+
+function decodeHeaderValue(raw: string): string {
+  let value = raw.replace(/\r?\n[ \t]+/g, ' ');
+  // Raw 8-bit header bytes arrive as binary ("latin1") characters; most are UTF-8 (RFC 6532).
+  if (/[\u0080-\u00ff]/.test(value)) {
+    const bytes = Buffer.from(value, 'latin1');
+    const utf8 = bytes.toString('utf8');
+    if (!utf8.includes('\ufffd')) value = utf8;
+  }
+  try {
+    value = libmime.decodeWords(value);
+  } catch {
+    // keep the undecoded text
+  }
+  return value.replace(CONTROL, ' ').trim();
+}
+
+function headerMapFrom(lines: HeaderLines): HeaderMap {
+  const map = new Map<string, string[]>();
+  for (const { key, line } of lines) {
+    const idx = line.indexOf(':');
+    const value = decodeHeaderValue(idx >= 0 ? line.slice(idx + 1) : '');
+    const name = key.toLowerCase();
+    const list = map.get(name);
+    if (list === undefined) map.set(name, [value]);
+    else if (list.length < 200) list.push(value);
+  }
+  return map;
+}
+
+function safeFilename(name: string | undefined, contentType: string, index: number): string {
+  let n = oneLine(name ?? '').replace(/[/\\]/g, '_').replace(/^\.+/, '');
+  if (n.length > 200) n = n.slice(0, 200);
+  if (n !== '') return n;
+  const ext = libmime.detectExtension(contentType) ?? 'bin';
+  return `attachment-${index + 1}.${ext}`;
+}
+
+function cut(value: string | undefined | false, max: number): { value: string | null; truncated: boolean } {
+  if (value === undefined || value === false || value === '') return { value: null, truncated: false };
+  if (value.length <= max) return { value, truncated: false };
+  return { value: value.slice(0, max), truncated: true };
+}
+
+/**
+ * Parse a raw message from a file, streaming: attachments go straight into the blob store and
+ * are never held in memory; only the text/HTML bodies (cut at maxBodyChars) are kept.
+ * Never throws on malformed MIME (mailparser is lenient); throws only on I/O errors.
+ */
+export async function parseMailFile(path: string, blobs: BlobStore, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMail> {
+  const parser = new MailParser({
+    keepDeliveryStatus: true,
+    skipTextToHtml: true,
+    skipTextLinks: true,
+    skipImageLinks: true,
+    maxHtmlLengthToParse: limits.maxHtmlToTextChars,
+  });
+  let headerLines: HeaderLines = [];
+  const attachments: StoredAttachment[] = [];
+  const reportParts: ReportPart[] = [];
+  const pending: Promise<void>[] = [];
+  let text: MessageText | null = null;
+  let topContentType = 'text/plain';
+  let reportType: string | null = null;
+  let contentLanguage: string | null = null;
+
+  parser.on('headerLines', (lines: HeaderLines) => {
+    headerLines = lines;
+  });
+  parser.on('headers', (headers) => {
+    const ct = headers.get('content-type');
+    if (ct !== undefined && typeof ct === 'object' && 'value' in ct && typeof ct.value === 'string') {
+      topContentType = ct.value.toLowerCase();
+      const rt = 'params' in ct ? (ct.params as Record<string, string>)['report-type'] : undefined;
+      reportType = rt !== undefined ? rt.toLowerCase() : null;
+    }
+    const cl = headers.get('content-language');
+    if (typeof cl === 'string') contentLanguage = oneLine(cl).slice(0, 35);
+  });
+
+  const done = new Promise<void>((resolve, reject) => {
+    parser.on('data', (data: { type: string }) => {
+      if (data.type === 'text') {
+        text = data as MessageText;
+        return;
+      }
+      if (data.type !== 'attachment') return;
+      const att = data as unknown as {
+        content: NodeJS.ReadableStream;
+        contentType: string;
+        filename?: string;
+        contentId?: string;
+        contentDisposition?: string;
+        release: (() => void) | null;
+      };
+      const index = attachments.length + pending.length;
+      const contentType = (att.contentType || 'application/octet-stream').toLowerCase();
+      const keepReport = REPORT_TYPES.has(contentType) || (contentType === 'message/rfc822' && reportType !== null);
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      const tee = new PassThrough();
+      if (keepReport) {
+        tee.on('data', (c: Buffer) => {
+          if (kept < REPORT_PART_MAX) {
+            chunks.push(c.subarray(0, REPORT_PART_MAX - kept));
+            kept += Math.min(c.length, REPORT_PART_MAX - kept);
+          }
+        });
+      }
+      att.content.pipe(tee);
+      const job = blobs.put(tee).then(
+        (blob) => {
+          attachments.push({
+            filename: safeFilename(att.filename, contentType, index),
+            contentType,
+            size: blob.size,
+            sha256: blob.sha256,
+            contentId: normalizeMessageId(att.contentId ?? null),
+            disposition: att.contentDisposition === 'inline' ? 'inline' : 'attachment',
+          });
+          if (keepReport) reportParts.push({ contentType, content: Buffer.concat(chunks).toString('utf8') });
+          att.release?.();
+        },
+        (err: unknown) => {
+          att.release?.();
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+      pending.push(job);
+    });
+    parser.on('end', () => resolve());
+    parser.on('error', (err: Error) => reject(err));
+  });
+
+  // Peek at the start: old Mac files end lines with a bare CR, which the MIME splitter does not
+  // understand; small messages are also scanned for report parts mailparser inlines.
+  const head = await readHead(path, SMALL_RAW + 1);
+  const crOnly = head.includes(0x0d) && !head.includes(0x0a);
+  let input: Readable = createReadStream(path);
+  if (crOnly) input = input.pipe(crToLf());
+  input.on('error', (err) => parser.destroy(err));
+  input.pipe(parser);
+  await done;
+  await Promise.all(pending);
+  if (head.length <= SMALL_RAW) {
+    const latin1 = head.toString('latin1');
+    if (mayHaveReportParts(latin1)) {
+      const have = new Set(reportParts.map((p) => p.contentType));
+      for (const part of walkReportParts(crOnly ? latin1.replace(/\r/g, '\n') : latin1)) {
+        if (!have.has(part.contentType)) reportParts.push(part);
+      }
+    }
+  }
+
+  const headers = headerMapFrom(headerLines);
+  const t = text as MessageText | null;
+  const bodyText = cut(t?.text, limits.maxBodyChars);
+  const bodyHtml = cut(typeof t?.html === 'string' ? t.html : undefined, limits.maxBodyChars);
+
+  const returnPathRaw = headers.get('return-path')?.[0];
+  let returnPath: string | null = null;
+  if (returnPathRaw !== undefined) {
+    const m = /<([^>]*)>/.exec(returnPathRaw);
+    returnPath = (m?.[1] ?? returnPathRaw).trim().toLowerCase();
+  }
+
+  const subjectRaw = parser.subject ?? '';
+  const dateValue = parser.date instanceof Date && !Number.isNaN(parser.date.getTime()) ? parser.date : null;
+
+  return {
+    messageId: normalizeMessageId(parser.messageId ?? headers.get('message-id')?.[0]),
+    inReplyTo: messageIdList(parser.inReplyTo ?? headers.get('in-reply-to')?.[0]),
+    references: messageIdList(parser.references ?? headers.get('references')?.[0]),
+    subject: oneLine(subjectRaw).slice(0, 998),
+    from: flattenAddresses(parser.from)[0] ?? null,
+    replyTo: flattenAddresses(parser.replyTo),
+    to: flattenAddresses(parser.to),
+    cc: flattenAddresses(parser.cc),
+    date: dateValue,
+    headers,
+    returnPath,
+    contentType: topContentType,
+    reportType,
+    contentLanguage,
+    text: bodyText.value,
+    html: bodyHtml.value,
+    bodyTruncated: bodyText.truncated || bodyHtml.truncated,
+    attachments,
+    reportParts,
+  };
+}
+
+async function readHead(path: string, max: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+function crToLf(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const out = Buffer.from(chunk);
+      for (let i = 0; i < out.length; i++) if (out[i] === 0x0d) out[i] = 0x0a;
+      cb(null, out);
+    },
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * The parsed form of one inbound message, as produced by the parse stage and read by every
+ * later stage. Plain data: no library types leak out of the parser module.
+ */
+
+export interface MailAddress {
+  /** Lower-cased, trimmed address ("jane@example.com"); never contains CR/LF or spaces. */
+  readonly address: string;
+  /** Decoded display name with CR/LF and control characters removed; may be empty. */
+  readonly name: string;
+}
+
+/** Header name (lower-case) → every decoded value of that header, in message order. */
+export type HeaderMap = ReadonlyMap<string, readonly string[]>;
+
+export interface StoredAttachment {
+  /** Sanitised file name (no path separators, no control characters); may be generated. */
+  readonly filename: string;
+  readonly contentType: string;
+  readonly size: number;
+  /** SHA-256 of the decoded content, hex; also the key in the blob store. */
+  readonly sha256: string;
+  readonly contentId: string | null;
+  readonly disposition: 'attachment' | 'inline';
+}
+
+/** A small machine-readable part kept in memory (DSN status, returned headers, embedded message). */
+export interface ReportPart {
+  /** e.g. message/delivery-status, text/rfc822-headers, message/rfc822 */
+  readonly contentType: string;
+  /** The part's decoded content, at most 256 KiB (longer parts are cut). */
+  readonly content: string;
+}
+
+export interface ParsedMail {
+  /** Message-ID without angle brackets, or null when missing or unusable. */
+  readonly messageId: string | null;
+  /** Message-IDs from In-Reply-To, without angle brackets. */
+  readonly inReplyTo: readonly string[];
+  /** Message-IDs from References, without angle brackets, oldest first. */
+  readonly references: readonly string[];
+  /** Decoded subject, CR/LF and tabs collapsed to single spaces, trimmed; "" when missing. */
+  readonly subject: string;
+  readonly from: MailAddress | null;
+  readonly replyTo: readonly MailAddress[];
+  readonly to: readonly MailAddress[];
+  readonly cc: readonly MailAddress[];
+  readonly date: Date | null;
+  /** Every header, decoded where possible. */
+  readonly headers: HeaderMap;
+  /** The Return-Path address: null when the header is absent, "" when it is "<>". */
+  readonly returnPath: string | null;
+  /** Top-level content type, lower-case, without parameters (e.g. "multipart/report"). */
+  readonly contentType: string;
+  /** The report-type parameter of a multipart/report, lower-case, else null. */
+  readonly reportType: string | null;
+  /** Content-Language of the message, if given. */
+  readonly contentLanguage: string | null;
+  /** Plain-text body (from text/plain, or converted from HTML when only HTML exists). */
+  readonly text: string | null;
+  /** HTML body, unsanitised (never rendered by us without sanitising). */
+  readonly html: string | null;
+  /** True when text or html were cut because they exceeded the stored-body limit. */
+  readonly bodyTruncated: boolean;
+  readonly attachments: readonly StoredAttachment[];
+  readonly reportParts: readonly ReportPart[];
+}
+
+/** First value of a header, or null. */
+export function header(mail: Pick<ParsedMail, 'headers'>, name: string): string | null {
+  const values = mail.headers.get(name.toLowerCase());
+  return values !== undefined && values.length > 0 ? (values[0] ?? null) : null;
+}

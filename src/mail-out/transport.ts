@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import nodemailer from 'nodemailer';
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import type { ResolvedConfig } from '../config/load.js';
+
+/** The only importer of nodemailer: sends one composed message; errors carry responseCode when SMTP answered. */
+export interface MailTransport {
+  readonly name: string;
+  send(message: Mail.Options): Promise<{ response: string }>;
+  close(): void;
+}
+
+export interface SendError extends Error {
+  responseCode?: number;
+  code?: string;
+}
+
+/** Permanent (5xx) vs temporary (4xx, network, timeouts). */
+export function isPermanent(err: unknown): boolean {
+  const code = (err as SendError | null)?.responseCode;
+  return typeof code === 'number' && code >= 500 && code < 600;
+}
+
+/**
+ * Transport 'file' (the embedded default): nodemailer's stream transport builds the real MIME
+ * message and we write it atomically as <dir>/<time>-<id>.eml. Transport 'smtp': pooled SMTP.
+ */
+export function createTransport(resolved: ResolvedConfig): MailTransport {
+  const out = resolved.config.outgoing;
+  if (out.transport === 'file') {
+    const dir = resolved.paths.outgoingDir;
+    const t = nodemailer.createTransport({ streamTransport: true, buffer: false, newline: 'windows' });
+    return {
+      name: `file:${dir}`,
+      async send(message) {
+        await mkdir(join(dir, 'tmp'), { recursive: true });
+        const info = (await t.sendMail(message)) as unknown as { message: Readable; messageId: string };
+        const base = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`;
+        const tmp = join(dir, 'tmp', base);
+        await pipeline(info.message, createWriteStream(tmp));
+        await rename(tmp, join(dir, base));
+        return { response: `written ${base}` };
+      },
+      close() {
+        t.close();
+      },
+    };
+  }
+  const smtp = out.smtp;
+  if (smtp === undefined) throw new Error('outgoing.smtp is required for transport smtp');
+  const t = nodemailer.createTransport({
+    pool: true,
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.secure,
+    maxConnections: smtp.maxConnections,
+    ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.password ?? '' } } : {}),
+    tls: {
+      rejectUnauthorized: !smtp.insecureSkipVerify,
+      ...(smtp.caFile !== undefined ? { ca: readFileSync(smtp.caFile) } : {}),
+    },
+    connectionTimeout: 30_000,
+    greetingTimeout: 30_000,
+    socketTimeout: 60_000,
+  });
+  return {
+    name: `smtp:${smtp.host}:${smtp.port}`,
+    async send(message) {
+      const info = await t.sendMail(message);
+      return { response: String(info.response ?? '') };
+    },
+    close() {
+      t.close();
+    },
+  };
+}

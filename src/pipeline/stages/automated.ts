@@ -1,0 +1,30 @@
+import { verifyMessageId } from '../../cases/thread-token.js';
+import { caseByNumber } from '../../db/repos/cases.js';
+import { caseByMessageIds } from '../../db/repos/messages.js';
+import { detectAutomated, parseBounce } from '../../mail-in/automated.js';
+import { need, NEXT, type DecideStage } from '../types.js';
+
+/**
+ * Did a machine write this (RFC 3834 auto-reply, bulk, DSN bounce)? Automated mail is recorded but
+ * never answered. A bounce is kept only when it is about mail we sent: it joins that case.
+ */
+export const automatedStage: DecideStage = {
+  name: 'automated',
+  async run(msg, ctx) {
+    const parsed = need(msg.notes.parsed, 'parsed');
+    const verdict = detectAutomated(parsed);
+    msg.notes.automated = verdict;
+    msg.notes.bounce = null;
+    if (verdict?.kind !== 'bounce') return NEXT;
+    const report = parseBounce(parsed);
+    for (const id of report.originalMessageIds) {
+      const signed = verifyMessageId(id, ctx.secret);
+      const caseRow = signed?.caseNumber != null ? await caseByNumber(ctx.db, signed.caseNumber) : await caseByMessageIds(ctx.db, [id]);
+      if (caseRow !== undefined) {
+        msg.notes.bounce = { ...report, caseRow };
+        return NEXT;
+      }
+    }
+    return { end: 'ignored', reason: `bounce (${verdict.reason}) not about mail we sent` };
+  },
+};

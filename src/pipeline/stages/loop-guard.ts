@@ -1,0 +1,25 @@
+import { verifyMessageId } from '../../cases/thread-token.js';
+import { header } from '../../mail-in/parsed-mail.js';
+import { need, NEXT, type DecideStage } from '../types.js';
+
+/** Is this our own mail coming back (loop)? X-Loop with our id, our signed Message-ID, or From one of our addresses. */
+export const loopGuardStage: DecideStage = {
+  name: 'loop-guard',
+  run(msg, ctx) {
+    const parsed = need(msg.notes.parsed, 'parsed');
+    const loops = parsed.headers.get('x-loop') ?? [];
+    if (loops.some((v) => v.toLowerCase().includes(ctx.loopId.toLowerCase()))) {
+      return { end: 'ignored', reason: 'loop: carries our X-Loop header' };
+    }
+    if (parsed.messageId !== null && verifyMessageId(parsed.messageId, ctx.secret) !== null) {
+      return { end: 'ignored', reason: 'loop: our own outgoing message' };
+    }
+    if (parsed.from !== null && ctx.mailboxes.isOwnAddress(parsed.from.address)) {
+      return { end: 'ignored', reason: `loop: sent from our own address ${parsed.from.address}` };
+    }
+    if (header(parsed, 'x-casegate-case') !== null && header(parsed, 'auto-submitted') !== null) {
+      return { end: 'ignored', reason: 'loop: automatic mail from a casegate instance' };
+    }
+    return NEXT;
+  },
+};

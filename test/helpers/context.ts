@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { ManualClock } from '../../src/clock.js';
+import { loadConfig, type ResolvedConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { closeContext, createContext, type AppContext } from '../../src/context.js';
+import { silentLogger } from '../../src/log.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
+import type { Arrival, Outcome } from '../../src/pipeline/types.js';
+import { stringify } from 'yaml';
+import { writeFileSync } from 'node:fs';
+
+export interface TestEnv {
+  readonly dir: string;
+  readonly ctx: AppContext;
+  readonly clock: ManualClock;
+  readonly resolved: ResolvedConfig;
+  ingest(raw: string | Buffer, opts?: Partial<Pick<Arrival, 'channel' | 'envelopeFrom' | 'envelopeTo'>> & { mailbox?: string }): Promise<Outcome>;
+  close(): Promise<void>;
+}
+
+/** Write a config file into a fresh temp dir and load it exactly as the CLI would. */
+export function writeConfig(dir: string, config: ConfigInput): ResolvedConfig {
+  const file = join(dir, 'casegate.yaml');
+  writeFileSync(file, stringify({ dataDir: 'data', instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef' }, ...config }));
+  return loadConfig({ path: file, env: {} });
+}
+
+export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z'): Promise<TestEnv> {
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-test-'));
+  const resolved = writeConfig(dir, {
+    mailboxes: [
+      { name: 'support', addresses: ['support@example.com'] },
+      { name: 'billing', addresses: ['billing@example.com'] },
+    ],
+    templates: { watch: false },
+    ...config,
+  });
+  const clock = new ManualClock(clockStart);
+  const ctx = await createContext({ resolved, log: silentLogger(), clock });
+  return {
+    dir,
+    ctx,
+    clock,
+    resolved,
+    async ingest(raw, opts = {}) {
+      const blob = await ctx.blobs.put(Readable.from([typeof raw === 'string' ? Buffer.from(raw) : raw]));
+      const mailbox = opts.mailbox !== undefined ? ctx.mailboxes.byName(opts.mailbox) : ctx.mailboxes.default;
+      if (mailbox === null) throw new Error(`no mailbox ${opts.mailbox}`);
+      return runPipeline(ctx, {
+        channel: opts.channel ?? 'test',
+        mailbox,
+        envelopeFrom: opts.envelopeFrom ?? null,
+        envelopeTo: opts.envelopeTo ?? [],
+        receivedAt: clock.now(),
+        raw: blob,
+      });
+    },
+    async close() {
+      await closeContext(ctx);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Build a raw RFC 5322 message. */
+export function eml(opts: {
+  from?: string | null;
+  to?: string;
+  cc?: string;
+  subject?: string;
+  messageId?: string | null;
+  inReplyTo?: string;
+  references?: string;
+  date?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  html?: string;
+}): string {
+  const lines: string[] = [];
+  if (opts.from !== null) lines.push(`From: ${opts.from ?? 'Jane Customer <jane@customer.example>'}`);
+  lines.push(`To: ${opts.to ?? 'support@example.com'}`);
+  if (opts.cc !== undefined) lines.push(`Cc: ${opts.cc}`);
+  lines.push(`Subject: ${opts.subject ?? 'Printer on fire'}`);
+  if (opts.messageId !== null) lines.push(`Message-ID: <${opts.messageId ?? `${Math.random().toString(36).slice(2)}@customer.example`}>`);
+  if (opts.inReplyTo !== undefined) lines.push(`In-Reply-To: <${opts.inReplyTo}>`);
+  if (opts.references !== undefined) lines.push(`References: ${opts.references}`);
+  lines.push(`Date: ${opts.date ?? 'Mon, 02 Mar 2026 08:59:00 +0000'}`);
+  for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`);
+  lines.push('MIME-Version: 1.0');
+  if (opts.html !== undefined && opts.body === undefined) {
+    lines.push('Content-Type: text/html; charset=utf-8', '', opts.html);
+  } else if (opts.html !== undefined) {
+    lines.push('Content-Type: multipart/alternative; boundary="b1"', '', '--b1', 'Content-Type: text/plain; charset=utf-8', '', opts.body ?? '', '--b1', 'Content-Type: text/html; charset=utf-8', '', opts.html, '--b1--');
+  } else {
+    lines.push('Content-Type: text/plain; charset=utf-8', '', opts.body ?? 'Hello, my printer is on fire.\nPlease help.');
+  }
+  return lines.join('\r\n') + '\r\n';
+}

@@ -1,0 +1,93 @@
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+
+function file(content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-cfg-'));
+  const f = join(dir, 'casegate.yaml');
+  writeFileSync(f, content);
+  return f;
+}
+
+describe('configuration', () => {
+  it('uses the embedded default without a file: SQLite in data/, listener on 127.0.0.1:2525, file transport', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'casegate-cwd-'));
+    const r = loadConfig({ env: {}, cwd });
+    expect(r.source).toBeNull();
+    expect(r.paths.dbPath).toBe(join(cwd, 'data', 'casegate.db'));
+    expect(r.paths.outgoingDir).toBe(join(cwd, 'data', 'outgoing'));
+    expect(r.config.listener).toMatchObject({ host: '127.0.0.1', port: 2525, enabled: true });
+    expect(r.config.mailboxes).toEqual([expect.objectContaining({ name: 'support', addresses: ['support@localhost'] })]);
+    expect(r.config.outgoing.transport).toBe('file');
+    // The secret is generated once and kept.
+    expect(r.secret.length).toBeGreaterThanOrEqual(32);
+    expect(readFileSync(join(cwd, 'data', 'secret'), 'utf8').trim()).toBe(r.secret);
+    expect(loadConfig({ env: {}, cwd }).secret).toBe(r.secret);
+  });
+
+  it('reads CASEGATE_CONFIG and resolves relative paths against the file', () => {
+    const f = file('dataDir: ./var\nmailboxes:\n  - name: billing\n    addresses: [Billing@Example.com]\n');
+    const r = loadConfig({ env: { CASEGATE_CONFIG: f } });
+    expect(r.source).toBe(f);
+    expect(r.paths.dataDir).toBe(join(f, '..', 'var'));
+    expect(r.config.mailboxes[0]!.addresses).toEqual(['billing@example.com']);
+  });
+
+  it('takes secrets from environment variables', () => {
+    const f = file('instance:\n  secret: ${MY_SECRET}\noutgoing:\n  transport: smtp\n  smtp:\n    host: smtp.example.com\n    password: ${SMTP_PASS}\n');
+    const r = loadConfig({ path: f, env: { MY_SECRET: 'a-long-enough-secret-value', SMTP_PASS: 'pw' } });
+    expect(r.secret).toBe('a-long-enough-secret-value');
+    expect(r.config.outgoing.smtp?.password).toBe('pw');
+  });
+
+  it('reports every problem at once, each with its key path', () => {
+    const f = file(
+      [
+        'instance:',
+        '  secret: ${MISSING_SECRET}',
+        'listener:',
+        '  port: 70000',
+        'mailboxes:',
+        '  - name: Support Desk',
+        '    addresses: [not-an-address]',
+        '  - name: b',
+        '    addresses: [x@example.com, x@example.com]',
+        'outgoing:',
+        '  transport: smtp',
+        'autoReply:',
+        '  neverTo: ["(unclosed"]',
+      ].join('\n'),
+    );
+    let err: unknown;
+    try {
+      loadConfig({ path: f, env: {} });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const paths = (err as ConfigError).problems.map((p) => p.path);
+    expect(paths).toEqual(
+      expect.arrayContaining(['instance.secret', 'listener.port', 'mailboxes.0.name', 'mailboxes.0.addresses.0', 'mailboxes.1.addresses.1', 'outgoing.smtp', 'autoReply.neverTo.0']),
+    );
+    expect((err as Error).message).toContain('MISSING_SECRET');
+  });
+
+  it('reports YAML syntax errors with the line', () => {
+    const f = file('listener:\n  port: [1,\n');
+    expect(() => loadConfig({ path: f, env: {} })).toThrow(/line \d+/);
+  });
+
+  it('reports an unreadable file', () => {
+    expect(() => loadConfig({ path: '/nonexistent/casegate.yaml', env: {} })).toThrow(ConfigError);
+  });
+
+  it('ships an example that documents every key and validates', () => {
+    const example = fileURLToPath(new URL('../../config/casegate.example.yaml', import.meta.url));
+    expect(existsSync(example)).toBe(true);
+    const r = loadConfig({ path: example, env: { CASEGATE_SECRET: 'x'.repeat(32), SMTP_PASSWORD: 'pw', IMAP_PASSWORD: 'pw' } });
+    expect(r.config.mailboxes.length).toBeGreaterThan(1);
+  });
+});

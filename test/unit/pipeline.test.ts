@@ -1,0 +1,378 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { caseByNumber, participants, updateCase } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { mintMessageId, plusAddress } from '../../src/cases/thread-token.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await testEnv();
+});
+afterEach(async () => {
+  await env.close();
+});
+
+async function outboxAll() {
+  return env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+}
+
+async function receipts() {
+  return env.ctx.db.selectFrom('receipts').selectAll().orderBy('id').execute();
+}
+
+async function newCase(opts: Parameters<typeof eml>[0] = {}) {
+  const out = await env.ingest(eml(opts));
+  if (out.kind !== 'stored') throw new Error(`expected stored, got ${out.kind}: ${out.reason}`);
+  const c = await caseByNumber(env.ctx.db, out.caseNumber);
+  if (c === undefined) throw new Error('case missing');
+  return c;
+}
+
+describe('a new email', () => {
+  it('becomes a case with a number, a message, events and a queued confirmation', async () => {
+    const out = await env.ingest(eml({ subject: 'Re: Printer on fire', cc: 'Bob <bob@customer.example>, support@example.com' }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: 10001, created: true });
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(c).toMatchObject({ subject: 'Printer on fire', status: 'new', requester_address: 'jane@customer.example', requester_name: 'Jane Customer', queue: 'support', priority: 'normal' });
+    const people = await participants(env.ctx.db, c.id);
+    expect(people.map((p) => [p.address, p.role])).toEqual([
+      ['jane@customer.example', 'requester'],
+      ['bob@customer.example', 'cc'],
+    ]);
+    const msgs = await messagesOfCase(env.ctx.db, c.id);
+    expect(msgs.map((m) => m.direction)).toEqual(['in', 'out']);
+    expect(msgs[0]!.visible_text).toContain('my printer is on fire');
+    const box = await outboxAll();
+    expect(box).toHaveLength(1);
+    expect(box[0]).toMatchObject({ kind: 'confirmation', to_address: 'jane@customer.example', status: 'queued', auto_reply: 1 });
+    expect(box[0]!.subject).toContain('[Case #10001]');
+    expect(box[0]!.text).toContain('10001');
+    const headers = JSON.parse(box[0]!.headers_json) as Record<string, string>;
+    expect(headers['Auto-Submitted']).toBe('auto-replied');
+    expect(headers['X-Loop']).toBe('casegate@support.example.com');
+    expect(box[0]!.in_reply_to).toBe(msgs[0]!.message_id);
+    const events = await eventsOfCase(env.ctx.db, c.id);
+    expect(events.map((e) => e.type)).toEqual(['case.created', 'email.queued']);
+    const rec = await receipts();
+    expect(rec).toHaveLength(1);
+    expect(rec[0]).toMatchObject({ outcome: 'stored', case_id: c.id, is_primary: 1 });
+  });
+
+  it('numbers cases consecutively', async () => {
+    const a = await newCase();
+    const b = await newCase();
+    expect([a.number, b.number]).toEqual([10001, 10002]);
+  });
+});
+
+describe('dedupe', () => {
+  it('stores a message seen twice (same Message-ID) once, across mailboxes', async () => {
+    const raw = eml({ messageId: 'same@customer.example', to: 'support@example.com, billing@example.com' });
+    const first = await env.ingest(raw, { mailbox: 'support' });
+    const second = await env.ingest(raw, { mailbox: 'billing' });
+    expect(first.kind).toBe('stored');
+    expect(second.kind).toBe('ignored');
+    expect(second.reason).toMatch(/duplicate/);
+    expect(await env.ctx.db.selectFrom('cases').selectAll().execute()).toHaveLength(1);
+    expect(await outboxAll()).toHaveLength(1);
+    const rec = await receipts();
+    expect(rec.map((r) => [r.outcome, r.is_primary, r.duplicate_of])).toEqual([
+      ['stored', 1, null],
+      ['ignored', 0, rec[0]!.id],
+    ]);
+  });
+
+  it('falls back to a hash of the raw bytes without a Message-ID', async () => {
+    const raw = eml({ messageId: null });
+    expect((await env.ingest(raw)).kind).toBe('stored');
+    expect((await env.ingest(raw)).kind).toBe('ignored');
+    const other = eml({ messageId: null, body: 'a different message' });
+    expect((await env.ingest(other)).kind).toBe('stored');
+    expect((await receipts())[0]!.dedupe_key).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('takes a message processed concurrently exactly once', async () => {
+    const raw = eml({ messageId: 'race@customer.example' });
+    const outs = await Promise.all([env.ingest(raw), env.ingest(raw), env.ingest(raw)]);
+    expect(outs.filter((o) => o.kind === 'stored')).toHaveLength(1);
+    expect(outs.filter((o) => o.kind === 'ignored')).toHaveLength(2);
+    expect(await outboxAll()).toHaveLength(1);
+  });
+});
+
+describe('loop guard', () => {
+  it('ignores mail carrying our X-Loop, our signed Message-ID, or From our own address', async () => {
+    const ours = mintMessageId(10001, env.ctx.secret, 'support.example.com');
+    const cases = [
+      eml({ headers: { 'X-Loop': 'casegate@support.example.com' } }),
+      eml({ messageId: ours }),
+      eml({ from: 'Support <billing@example.com>' }),
+    ];
+    for (const raw of cases) {
+      const out = await env.ingest(raw);
+      expect(out.kind).toBe('ignored');
+      expect(out.reason).toMatch(/^loop/);
+    }
+    expect(await outboxAll()).toHaveLength(0);
+  });
+});
+
+describe('threading', () => {
+  it('threads a reply to our confirmation by its signed Message-ID, whoever sends it', async () => {
+    const c = await newCase();
+    const conf = (await outboxAll())[0]!;
+    const out = await env.ingest(eml({ from: 'colleague@customer.example', subject: 'Re: whatever', inReplyTo: conf.message_id }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
+    const msgs = await messagesOfCase(env.ctx.db, c.id);
+    expect(msgs.at(-1)!.thread_rule).toBe('signed-reference');
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).toContain('colleague@customer.example');
+    expect(await outboxAll()).toHaveLength(1); // no second confirmation
+  });
+
+  it('rejects a forged signature and falls through to the other rules', async () => {
+    await newCase();
+    const forged = 'c10001.aaaaaaaaaaaa.bbbbbbbbbbbb@support.example.com';
+    const out = await env.ingest(eml({ from: 'mallory@evil.example', inReplyTo: forged }));
+    expect(out).toMatchObject({ kind: 'stored', created: true, caseNumber: 10002 });
+  });
+
+  it('threads by a signed plus-address recipient', async () => {
+    const c = await newCase();
+    const to = plusAddress('support@example.com', c.number, env.ctx.secret);
+    const out = await env.ingest(eml({ to, subject: 'no tag here', messageId: 'p1@customer.example' }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number });
+    expect((await messagesOfCase(env.ctx.db, c.id)).at(-1)!.thread_rule).toBe('plus-token');
+  });
+
+  it('threads by a known Message-ID in References (Apple Mail, no subject tag)', async () => {
+    const c = await newCase({ messageId: 'orig@customer.example' });
+    const out = await env.ingest(eml({ subject: 'Also this', references: '<unknown@x> <orig@customer.example>' }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number });
+    expect((await messagesOfCase(env.ctx.db, c.id)).at(-1)!.thread_rule).toBe('known-reference');
+  });
+
+  it.each(['Re: [Case #10001] Printer on fire', 'AW: [case #10001] Printer', 'SV: RE[2]: [CASE # 10001] x', 'Fwd: WG: [Case #10001]'])(
+    'accepts the subject tag from a participant: %s',
+    async (subject) => {
+      const c = await newCase();
+      const out = await env.ingest(eml({ subject }));
+      expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
+      expect((await messagesOfCase(env.ctx.db, c.id)).at(-1)!.thread_rule).toBe('subject-tag');
+    },
+  );
+
+  it("opens a new linked case for a stranger's tagged mail instead of writing into the case", async () => {
+    const c = await newCase();
+    const out = await env.ingest(eml({ from: 'mallory@evil.example', subject: 'Re: [Case #10001] give me the data' }));
+    expect(out).toMatchObject({ kind: 'stored', created: true, caseNumber: 10002 });
+    const n = (await caseByNumber(env.ctx.db, 10002))!;
+    expect(n.linked_case_id).toBe(c.id);
+    expect((await messagesOfCase(env.ctx.db, c.id)).filter((m) => m.direction === 'in')).toHaveLength(1);
+    expect((await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type)).toContain('case.linked');
+  });
+
+  it('does not grant participant rights to a sender whose DMARC failed at our trusted server', async () => {
+    await env.close();
+    env = await testEnv({ security: { trustedAuthServId: 'mx.example.com' } });
+    await newCase();
+    const out = await env.ingest(
+      eml({ subject: 'Re: [Case #10001]', headers: { 'Authentication-Results': 'mx.example.com; spf=fail smtp.mailfrom=customer.example; dmarc=fail header.from=customer.example' } }),
+    );
+    expect(out).toMatchObject({ kind: 'stored', created: true, caseNumber: 10002 });
+    expect(await outboxAll()).toHaveLength(1); // no confirmation to an unverified sender
+  });
+});
+
+describe('reopen', () => {
+  async function resolvedCase(daysAgo: number) {
+    const c = await newCase();
+    const at = new Date(env.clock.now().getTime() - daysAgo * 86_400_000).toISOString();
+    await updateCase(env.ctx.db, c.id, { status: 'resolved', resolved_at: at });
+    return c;
+  }
+
+  it('reopens a resolved case on a reply within the window and sends the reopened notice', async () => {
+    const c = await resolvedCase(3);
+    const out = await env.ingest(eml({ subject: 'Re: [Case #10001] Printer on fire', body: 'It is burning again!' }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number });
+    expect((await caseByNumber(env.ctx.db, c.number))!.status).toBe('open');
+    const types = (await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type);
+    expect(types).toContain('case.reopened');
+    const box = await outboxAll();
+    expect(box.map((b) => b.kind)).toEqual(['confirmation', 'reopened']);
+    expect(box[1]!.text).toContain('It is burning again!');
+  });
+
+  it('opens a new linked case after the window', async () => {
+    const c = await resolvedCase(31);
+    const out = await env.ingest(eml({ subject: 'Re: [Case #10001] Printer on fire' }));
+    expect(out).toMatchObject({ kind: 'stored', created: true, caseNumber: 10002 });
+    expect((await caseByNumber(env.ctx.db, 10002))!.linked_case_id).toBe(c.id);
+    expect((await caseByNumber(env.ctx.db, c.number))!.status).toBe('resolved');
+  });
+
+  it('records a bare thank-you without reopening', async () => {
+    const c = await resolvedCase(1);
+    const out = await env.ingest(eml({ subject: 'Re: [Case #10001] Printer on fire', body: 'Thanks a lot!\n\nJane' }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number });
+    expect((await caseByNumber(env.ctx.db, c.number))!.status).toBe('resolved');
+    expect((await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type)).toContain('case.not-reopened');
+    expect((await outboxAll()).map((b) => b.kind)).toEqual(['confirmation']);
+  });
+});
+
+describe('automatic replies', () => {
+  it('rate-limits confirmations per sender', async () => {
+    await env.close();
+    env = await testEnv({ autoReply: { perSenderPerHour: 3 } });
+    for (let i = 0; i < 5; i++) await newCase({ subject: `flood ${i}` });
+    expect(await env.ctx.db.selectFrom('cases').selectAll().execute()).toHaveLength(5);
+    expect(await outboxAll()).toHaveLength(3);
+    env.clock.advance(3_600_001);
+    await newCase({ subject: 'an hour later' });
+    expect(await outboxAll()).toHaveLength(4);
+  });
+
+  it('never auto-replies to automated mail or no-reply senders', async () => {
+    const cases = [
+      eml({ headers: { 'Auto-Submitted': 'auto-generated' }, subject: 'Disk full on host1' }),
+      eml({ headers: { Precedence: 'bulk' }, subject: 'Newsletter' }),
+      eml({ from: 'noreply@vendor.example', subject: 'Your invoice' }),
+    ];
+    for (const raw of cases) expect((await env.ingest(raw)).kind).toBe('stored');
+    expect(await outboxAll()).toHaveLength(0);
+    const events = await env.ctx.db.selectFrom('events').select('type').where('type', '=', 'auto-reply.suppressed').execute();
+    expect(events).toHaveLength(3);
+  });
+
+  it('ignores an out-of-office reply that belongs to no case, and appends one that does without reopening', async () => {
+    const ooo = { 'Auto-Submitted': 'auto-replied', 'X-Autoreply': 'yes' };
+    const lone = await env.ingest(eml({ subject: 'Out of Office: hello', headers: ooo }));
+    expect(lone.kind).toBe('ignored');
+    const c = await newCase();
+    const conf = (await outboxAll())[0]!;
+    const out = await env.ingest(eml({ subject: 'Automatic reply: [Case #10001] Printer on fire', inReplyTo: conf.message_id, headers: ooo }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number });
+    expect(await outboxAll()).toHaveLength(1);
+    expect((await messagesOfCase(env.ctx.db, c.id)).at(-1)!.automated).toBe('auto-reply');
+  });
+});
+
+describe('bounces', () => {
+  function dsn(originalId: string, rcpt: string): string {
+    return [
+      'From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>',
+      'To: support@example.com',
+      'Subject: Undelivered Mail Returned to Sender',
+      'Message-ID: <bounce1@mx.customer.example>',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="R"',
+      '',
+      '--R',
+      'Content-Type: text/plain',
+      '',
+      'Your message could not be delivered.',
+      '--R',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.customer.example',
+      '',
+      `Final-Recipient: rfc822; ${rcpt}`,
+      'Action: failed',
+      'Status: 5.1.1',
+      'Diagnostic-Code: smtp; 550 5.1.1 user unknown',
+      '',
+      '--R',
+      'Content-Type: text/rfc822-headers',
+      '',
+      `Message-ID: <${originalId}>`,
+      'Subject: [Case #10001] Printer on fire',
+      '',
+      '--R--',
+      '',
+    ].join('\r\n');
+  }
+
+  it('attaches a DSN about our confirmation to its case and marks the address bouncing', async () => {
+    const c = await newCase();
+    const conf = (await outboxAll())[0]!;
+    const out = await env.ingest(dsn(conf.message_id, 'jane@customer.example'), { envelopeFrom: '' });
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
+    const status = await env.ctx.db.selectFrom('address_status').selectAll().execute();
+    expect(status).toMatchObject([{ address: 'jane@customer.example', bouncing: 1 }]);
+    expect((await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type)).toContain('address.bouncing');
+    // A message *from* the address shows it is reachable again: the flag is cleared.
+    await env.ingest(eml({ from: 'jane@customer.example', subject: 'new problem' }));
+    expect((await env.ctx.db.selectFrom('address_status').selectAll().execute())[0]!.bouncing).toBe(0);
+  });
+
+  it('ignores a bounce about mail we never sent, with no reply', async () => {
+    const out = await env.ingest(dsn('someone-else@elsewhere.example', 'x@y.example'));
+    expect(out.kind).toBe('ignored');
+    expect(out.reason).toMatch(/bounce/);
+    expect(await outboxAll()).toHaveLength(0);
+  });
+});
+
+describe('bad input', () => {
+  it('quarantines a message with neither From nor an envelope sender, keeping it raw', async () => {
+    const out = await env.ingest(eml({ from: null }));
+    expect(out.kind).toBe('quarantined');
+    const rec = (await receipts())[0]!;
+    expect(rec).toMatchObject({ outcome: 'quarantined', stage: 'sender' });
+    expect(env.ctx.blobs.pathFor(rec.raw_sha256)).toBeTruthy();
+  });
+
+  it('uses the envelope sender when From is missing', async () => {
+    const out = await env.ingest(eml({ from: null }), { envelopeFrom: 'jane@customer.example' });
+    expect(out).toMatchObject({ kind: 'stored', created: true });
+  });
+
+  it('stores an empty message', async () => {
+    const out = await env.ingest('From: a@b.example\r\nTo: support@example.com\r\n\r\n');
+    expect(out).toMatchObject({ kind: 'stored', created: true });
+    expect((await caseByNumber(env.ctx.db, 10001))!.subject).toBe('(no subject)');
+  });
+
+  it('survives a zero-byte message with an outcome', async () => {
+    const out = await env.ingest('');
+    expect(out.kind).toBe('quarantined');
+  });
+
+  it('never puts CR/LF into a header we send, and escapes HTML from names and subjects', async () => {
+    const raw = [
+      'From: =?utf-8?B?' + Buffer.from('Eve <b>Bold</b>\r\nBcc: victim@x.example').toString('base64') + '?= <eve@evil.example>',
+      'To: support@example.com',
+      'Subject: =?utf-8?B?' + Buffer.from('Hi\r\nBcc: victim@x.example <script>alert(1)</script>').toString('base64') + '?=',
+      'Message-ID: <inj@evil.example>',
+      '',
+      'body',
+      '',
+    ].join('\r\n');
+    expect((await env.ingest(raw)).kind).toBe('stored');
+    const row = (await outboxAll())[0]!;
+    expect(row.subject).not.toMatch(/[\r\n]/);
+    expect(row.to_name).not.toMatch(/[\r\n]/);
+    expect(row.html).not.toContain('<script>');
+    expect(row.html).toContain('&lt;script&gt;');
+    expect(row.html).not.toContain('<b>Bold</b>');
+  });
+
+  it('quarantines a message whose stage throws, and a retry later stores it', async () => {
+    // Simulate a bug: the templates throw while rendering.
+    const render = env.ctx.templates.render.bind(env.ctx.templates);
+    (env.ctx.templates as { render: typeof render }).render = () => {
+      throw new Error('boom');
+    };
+    const raw = eml({ messageId: 'q1@customer.example' });
+    const out = await env.ingest(raw);
+    expect(out.kind).toBe('quarantined');
+    expect(out.reason).toMatch(/react failed: boom/);
+    expect(await env.ctx.db.selectFrom('cases').selectAll().execute()).toHaveLength(0); // rolled back
+    (env.ctx.templates as { render: typeof render }).render = render;
+    // Re-delivery of the same message is a duplicate of the quarantined one…
+    expect((await env.ingest(raw)).kind).toBe('ignored');
+  });
+});
