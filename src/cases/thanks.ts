@@ -5,6 +5,8 @@
 const THANKS_WORDS =
   /^(?:thanks?|thank you|thx|ty|many thanks|thanks a lot|thank you very much|cheers|great|perfect|awesome|ok|okay|super|danke|vielen dank|danke schön|dankeschön|merci|merci beaucoup|gracias|grazie|tack|takk|bedankt|dank je|obrigad[oa]|best|regards|best regards|kind regards|br|mfg|viele grüße|lg|gruß|grüße|cordialement|saludos|\p{Emoji_Presentation}|[!.,:;)(\-\s])+$/iu;
 
+const NAME_LINE = /^\p{Lu}[\p{L}'.-]*(?:\s+\p{Lu}[\p{L}'.-]*){0,2}$/u;
+
 export function isThanksOnly(visibleText: string): boolean {
   const lines = visibleText
     .split('\n')
@@ -13,6 +15,6 @@ export function isThanksOnly(visibleText: string): boolean {
   if (lines.length === 0 || lines.length > 4) return false;
   const words = lines.join(' ');
   if (words.length > 80) return false;
-  // Every line is thanks/closing words or a short name-like signature line after a thanks line.
-  return THANKS_WORDS.test(lines[0] ?? '') && lines.slice(1).every((l) => THANKS_WORDS.test(l) || /^[\p{L} .'-]{1,30}$/u.test(l));
+  // Every line is thanks/closing words or a name-like signature line (1–3 capitalised words).
+  return THANKS_WORDS.test(lines[0] ?? '') && lines.slice(1).every((l) => THANKS_WORDS.test(l) || NAME_LINE.test(l));
 }

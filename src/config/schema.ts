@@ -51,6 +51,17 @@ const imap = z.object({
   pollSeconds: z.number().positive().default(30),
   /** Messages processed concurrently per mailbox. */
   concurrency: z.number().int().min(1).max(64).default(8),
+  /** Keyword that marks processed messages in 'flag' mode (when the server allows keywords; else \Seen is the marker). */
+  processedKeyword: z
+    .string()
+    .regex(/^\$?[A-Za-z0-9_-]+$/, 'an IMAP keyword such as $CasegateProcessed')
+    .default('$CasegateProcessed'),
+  /** First wait after a failed connection attempt (seconds); doubles with every failure in a row. */
+  reconnectMinSeconds: z.number().positive().default(1),
+  /** Longest wait between connection attempts (seconds). */
+  reconnectMaxSeconds: z.number().positive().default(60),
+  /** Mail instance.adminAddress once the mailbox has been failing this long (seconds), and again when it recovers. */
+  alertAfterSeconds: z.number().nonnegative().default(600),
 });
 
 const mailbox = z.object({
@@ -224,6 +235,16 @@ export const configSchema = z
         }
         addresses.set(a, mb.name);
       });
+    });
+    cfg.mailboxes.forEach((mb, i) => {
+      const im = mb.imap;
+      if (im === undefined) return;
+      if (im.auth.method === 'xoauth2' && im.auth.accessTokenEnv === undefined && im.auth.tokenCommand === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'auth'], message: 'xoauth2 needs accessTokenEnv or tokenCommand' });
+      }
+      if (im.reconnectMaxSeconds < im.reconnectMinSeconds) {
+        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'reconnectMaxSeconds'], message: 'must not be smaller than reconnectMinSeconds' });
+      }
     });
     if (cfg.outgoing.transport === 'smtp' && cfg.outgoing.smtp === undefined) {
       ctx.addIssue({ code: 'custom', path: ['outgoing', 'smtp'], message: 'required when outgoing.transport is "smtp"' });

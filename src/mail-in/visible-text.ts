@@ -41,12 +41,17 @@ export const DEFAULT_MAX_INPUT_CHARS = 200_000;
 
 /**
  * HTML carries much more markup than text, so the HTML part may be this many times longer than
- * `maxInputChars` before it is cut (the converted text is capped at `maxInputChars` again).
- * htmlparser2 is a linear-time tokenizer, so the larger cap is safe.
+ * `maxInputChars` before it is cut (the converted text is capped at `maxInputChars` again). What
+ * is cut is the bottom of the message, i.e. the quoted history.
  */
-const HTML_CAP_FACTOR = 5;
+const HTML_CAP_FACTOR = 2;
 /** DOM depth html-to-text descends into (its walk is recursive). */
-const HTML_MAX_DEPTH = 200;
+const HTML_MAX_DEPTH = 1_000;
+/**
+ * htmlparser2 slows down super-linearly on deeply nested markup (50 000 nested divs: ~5 s).
+ * HTML nested deeper than this is reduced to text by a simple linear tag stripper instead.
+ */
+const HTML_MAX_NESTING = 400;
 
 /**
  * Budget for the text handed to email-reply-parser in one call. Several of its patterns are
@@ -732,6 +737,13 @@ const renderAsBlock: FormatCallback = (elem, walk, builder) => {
   builder.closeBlock({ trailingLineBreaks: 1 });
 };
 
+/** Keeps the paragraphs on either side of a removed element apart. */
+function separate(builder: Parameters<FormatCallback>[2]): void {
+  builder.openBlock({ leadingLineBreaks: 2 });
+  builder.addInline(' ');
+  builder.closeBlock({ trailingLineBreaks: 2 });
+}
+
 const formatters: Record<string, FormatCallback> = {
   /** A quote container (blockquote, div.gmail_quote …): dropped, unless it holds a forward. */
   casegateQuote: (elem, walk, builder, formatOptions) => {
@@ -740,21 +752,27 @@ const formatters: Record<string, FormatCallback> = {
       return;
     }
     stateOf(builder.metadata).removedQuote = true;
+    separate(builder);
   },
-  /** An attribution line element (Thunderbird's moz-cite-prefix): dropped. */
-  casegateAttribution: (_elem, _walk, builder) => {
+  /** An attribution line element (Gmail's gmail_attr, Thunderbird's moz-cite-prefix): dropped, unless it introduces a forward. */
+  casegateAttribution: (elem, walk, builder, formatOptions) => {
+    if (looksForwarded(elem)) {
+      renderAsBlock(elem, walk, builder, formatOptions);
+      return;
+    }
     stateOf(builder.metadata).removedQuote = true;
   },
-  /** Start of an Outlook reply header: everything from here on is the quote. */
-  casegateCut: (_elem, _walk, builder) => {
+  /**
+   * Start of an Outlook reply header: everything from here on is the quote. The element is still
+   * rendered, for the case where nothing precedes it (a forward, see htmlToVisibleSource).
+   */
+  casegateCut: (elem, walk, builder, formatOptions) => {
     builder.addInline(CUT, { noWordTransform: true });
+    renderAsBlock(elem, walk, builder, formatOptions);
   },
   /** A border-top block: Outlook's header separator when it starts with a From label. */
   casegateBorderTop: (elem, walk, builder, formatOptions) => {
-    if (headerKind(firstNonBlankLine(leadingText(elem))) === 'from') {
-      builder.addInline(CUT, { noWordTransform: true });
-      return;
-    }
+    if (headerKind(firstNonBlankLine(leadingText(elem))) === 'from') builder.addInline(CUT, { noWordTransform: true });
     renderAsBlock(elem, walk, builder, formatOptions);
   },
   casegateSignature: (_elem, _walk, builder) => {
@@ -774,6 +792,10 @@ function converter(maxInputLength: number): (html: string, metadata?: unknown) =
       selectors: [
         { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
         { selector: 'img', format: 'skip' },
+        { selector: 'hr', format: 'skip' },
+        { selector: 'style', format: 'skip' },
+        { selector: 'script', format: 'skip' },
+        { selector: 'title', format: 'skip' },
         { selector: 'h1', options: { uppercase: false } },
         { selector: 'h2', options: { uppercase: false } },
         { selector: 'h3', options: { uppercase: false } },
@@ -801,7 +823,9 @@ function converter(maxInputLength: number): (html: string, metadata?: unknown) =
 
 function htmlToVisibleSource(html: string, maxChars: number): HtmlSource {
   const state: HtmlState = { removedQuote: false, removedSignature: false };
-  const converted = converter(maxChars)(capLength(html.replace(PRIVATE_MARKERS_RE, ''), maxChars), state);
+  const source = capLength(html.replace(PRIVATE_MARKERS_RE, ''), maxChars);
+  if (nestingExceeds(source, HTML_MAX_NESTING)) return { text: stripTags(source), ...state };
+  const converted = converter(maxChars)(source, state);
   const cutAt = converted.indexOf(CUT);
   if (cutAt < 0) return { text: converted, ...state };
   const before = converted.slice(0, cutAt);
@@ -810,4 +834,105 @@ function htmlToVisibleSource(html: string, maxChars: number): HtmlSource {
     return { text: converted.replace(/\uE003/g, ''), ...state };
   }
   return { text: before, removedQuote: true, removedSignature: state.removedSignature };
+}
+
+/** Elements without content, and elements whose end tag is commonly omitted: not counted as nesting. */
+const NON_NESTING_ELEMENTS = new Set([
+  'area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'param', 'source', 'track', 'wbr',
+  'p', 'li', 'td', 'th', 'tr', 'dt', 'dd', 'option', 'optgroup', 'thead', 'tbody', 'tfoot', 'colgroup', 'rt', 'rp', 'o:p',
+]);
+const BLOCK_ELEMENTS = new Set(['br', 'p', 'div', 'li', 'tr', 'table', 'blockquote', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'pre', 'ul', 'ol']);
+
+interface TagScan {
+  /** Index of the "<". */
+  readonly start: number;
+  /** Index after the ">". */
+  readonly end: number;
+  readonly name: string;
+  readonly closing: boolean;
+  readonly selfClosing: boolean;
+}
+
+function isNameChar(code: number): boolean {
+  return (code >= 48 && code <= 58) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 45;
+}
+
+/** Calls `visit` for every tag, in one linear pass. Returns early when `visit` returns true. */
+function scanTags(html: string, visit: (tag: TagScan) => boolean): void {
+  let i = html.indexOf('<');
+  while (i >= 0) {
+    const closing = html.charCodeAt(i + 1) === 47;
+    const nameStart = closing ? i + 2 : i + 1;
+    let j = nameStart;
+    while (j < html.length && j - nameStart < 32 && isNameChar(html.charCodeAt(j))) j += 1;
+    const first = html.charCodeAt(nameStart);
+    const isTag = j > nameStart && ((first >= 65 && first <= 90) || (first >= 97 && first <= 122));
+    const isMarkup = isTag || html.charCodeAt(i + 1) === 33 || html.charCodeAt(i + 1) === 63; // <!… <?…
+    if (!isMarkup) {
+      i = html.indexOf('<', i + 1);
+      continue;
+    }
+    const close = html.indexOf('>', j);
+    if (close < 0) return;
+    if (isTag) {
+      const tag: TagScan = {
+        start: i,
+        end: close + 1,
+        name: html.slice(nameStart, j).toLowerCase(),
+        closing,
+        selfClosing: html.charCodeAt(close - 1) === 47,
+      };
+      if (visit(tag)) return;
+    }
+    i = html.indexOf('<', close + 1);
+  }
+}
+
+function nestingExceeds(html: string, limit: number): boolean {
+  let depth = 0;
+  let exceeded = false;
+  scanTags(html, (tag) => {
+    if (NON_NESTING_ELEMENTS.has(tag.name) || tag.selfClosing) return false;
+    depth = tag.closing ? Math.max(0, depth - 1) : depth + 1;
+    exceeded = depth > limit;
+    return exceeded;
+  });
+  return exceeded;
+}
+
+const ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/** Fallback for pathological HTML: tags removed (block tags become line breaks), common entities decoded. */
+function stripTags(html: string): string {
+  const parts: string[] = [];
+  let pos = 0;
+  let skipUntil: string | null = null;
+  scanTags(html, (tag) => {
+    if (skipUntil === null) parts.push(html.slice(pos, tag.start));
+    pos = tag.end;
+    if (skipUntil !== null) {
+      if (tag.closing && tag.name === skipUntil) skipUntil = null;
+      return false;
+    }
+    if (!tag.closing && !tag.selfClosing && (tag.name === 'style' || tag.name === 'script' || tag.name === 'head')) skipUntil = tag.name;
+    else if (BLOCK_ELEMENTS.has(tag.name)) parts.push('\n');
+    return false;
+  });
+  if (skipUntil === null) {
+    const rest = html.slice(pos);
+    const open = rest.lastIndexOf('<');
+    parts.push(open >= 0 && !rest.includes('>', open) ? rest.slice(0, open) : rest);
+  }
+  return parts
+    .join('')
+    .replace(/[ \t]*\n[ \t]*/g, '\n')
+    .replace(/&(#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]{2,8});/gi, (m, name: string) => decodeEntity(m, name));
+}
+
+function decodeEntity(raw: string, name: string): string {
+  if (name.startsWith('#')) {
+    const code = name[1] === 'x' || name[1] === 'X' ? Number.parseInt(name.slice(2), 16) : Number.parseInt(name.slice(1), 10);
+    return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : raw;
+  }
+  return ENTITIES[name.toLowerCase()] ?? raw;
 }

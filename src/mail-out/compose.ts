@@ -113,7 +113,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     sent_at: null,
     text: rendered.text,
     html: rendered.html,
-    visible_text: rendered.text,
+    visible_text: rendered.text.replace(REPLY_MARKER, '').trim(),
     body_truncated: 0,
     raw_sha256: null,
     raw_size: null,

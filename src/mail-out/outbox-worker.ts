@@ -105,7 +105,7 @@ export class OutboxWorker {
       const info = await this.transport.send(toMailOptions(row));
       const now = this.ctx.clock.now().toISOString();
       await this.ctx.db.transaction().execute(async (trx) => {
-        await markSent(trx, row.id, now);
+        await markSent(trx, row.id, attempts, now);
         await trx.updateTable('messages').set({ sent_at: now }).where('outbox_id', '=', row.id).execute();
       });
       log.info({ kind: row.kind, to: row.to_address, attempts, response: info.response.slice(0, 200) }, 'email sent');

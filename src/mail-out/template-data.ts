@@ -151,7 +151,50 @@ export const templateKinds = {
       }),
     },
   },
+  'mailbox-alert': {
+    description: 'Sent to instance.adminAddress when a watched IMAP mailbox has been failing for imap.alertAfterSeconds.',
+    variables: mailboxAlertVariables(),
+  },
+  'mailbox-recovered': {
+    description: 'Sent to instance.adminAddress when a mailbox that caused an alert works again.',
+    variables: mailboxAlertVariables(),
+  },
 } as const satisfies { readonly [kind: string]: TemplateKindDeclaration };
+
+/**
+ * Health mail to the admin is not about a case, but the shared layouts (and their partials) are
+ * written for case mail: they print case.tag, case.subject and case.language. Rather than a
+ * second layout in the engine, these kinds declare exactly those three fields (tag is always
+ * empty, subject is the alert's subject) and the layouts show the case footer only when there is
+ * a tag. Everything about the alert itself is under `alert`.
+ */
+function mailboxAlertVariables() {
+  return {
+    instance: commonVariables.instance,
+    mailbox: obj('The mailbox the alert is about.', {
+      name: str('Name of the mailbox in the configuration.', 'support'),
+      address: str('First address the mailbox serves.', 'support@example.com'),
+      queue: str('Queue of the mailbox.', 'support'),
+    }),
+    case: obj('Not about a case: only what the shared layouts print.', {
+      tag: str('Always empty for health mail (the layouts leave out the case footer).', ''),
+      subject: str('The subject of this email.', 'Mailbox support is failing'),
+      language: str('Language of the email (the default language).', 'en'),
+    }),
+    alert: obj('What happened to the mailbox.', {
+      host: str('IMAP server (host:port).', 'imap.example.com:993'),
+      user: str('Login name used.', 'support@example.com'),
+      folder: str('Folder casegate watches.', 'INBOX'),
+      state: str('Health state: backing-off or auth-failed (mailbox-recovered: the state it is in now).', 'auth-failed'),
+      error: str('The last error.', 'authentication failed: AUTHENTICATIONFAILED Authentication failed.'),
+      since: str('Failing since, ISO 8601; use {{formatDate alert.since}}.', '2025-03-14T09:26:53Z'),
+      minutes: num('Minutes the mailbox has been (or was) failing.', 12),
+      statusCommand: str('Command that shows the health of every mailbox.', 'casegate status'),
+    }),
+    replyMarker: commonVariables.replyMarker,
+    isTest: commonVariables.isTest,
+  } as const satisfies VarFields;
+}
 
 export interface TemplateKindDeclaration {
   readonly description: string;
@@ -172,12 +215,19 @@ export type TemplateName = keyof TemplateDataMap;
 
 export type ConfirmationData = TemplateDataMap['confirmation'];
 export type ReopenedData = TemplateDataMap['reopened'];
+export type MailboxAlertData = TemplateDataMap['mailbox-alert'];
 
 // ---------------------------------------------------------------------------------------------
 // Runtime helpers
 
 /** Every template kind, in declaration order. */
 export const templateNames: readonly TemplateName[] = Object.keys(templateKinds) as TemplateName[];
+
+/** Kinds sent to the admin about the system (no case, no customer), not to customers. */
+export const systemTemplateNames: readonly TemplateName[] = ['mailbox-alert', 'mailbox-recovered'];
+
+/** Kinds sent to customers about a case (they get the full common data). */
+export const caseTemplateNames: readonly TemplateName[] = templateNames.filter((n) => !systemTemplateNames.includes(n));
 
 export function isTemplateName(name: string): name is TemplateName {
   return Object.hasOwn(templateKinds, name);

@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../../src/log.js';
 import {
   listTemplateVariables,
+  caseTemplateNames,
   sampleTemplateData,
-  templateNames,
   type ConfirmationData,
   type ReopenedData,
 } from '../../src/mail-out/template-data.js';
@@ -90,7 +90,8 @@ describe('shipped templates', () => {
     expect(checkTemplateDir({ dir: SHIPPED, defaultLanguage: 'en', languages: ['en', 'de'], queues: [] })).toEqual([]);
   });
 
-  for (const name of templateNames) {
+  // Customer mail about a case; the admin health kinds (mailbox-alert, …) have no case number or greeting.
+  for (const name of caseTemplateNames) {
     for (const language of ['en', 'de']) {
       it(`render ${name} in ${language}`, () => {
         const engine = load(SHIPPED);
@@ -322,7 +323,7 @@ describe('check', () => {
     write(dir, 'de/confirmation.text.hbs', '{{> greeting customer}}\n');
     expect(checkTemplateDir(opts(dir))).toEqual([
       { file: 'de/partials/greeting.hbs', line: 1, message: 'Unknown variable "customer" (included from de/confirmation.text.hbs:1)' },
-      { file: 'layouts/default.text.hbs', line: 3, message: 'Unknown variable "reply.visibleText" (when used by template "confirmation")' },
+      { file: 'layouts/default.text.hbs', line: 3, message: 'Unknown variable "reply.visibleText" (when used by templates "confirmation", "mailbox-alert", "mailbox-recovered")' },
       { file: 'partials/eta.hbs', line: 1, message: 'Unknown variable "expectedResponse" (included from reopened.text.hbs:3)' },
     ]);
   });
@@ -358,7 +359,8 @@ describe('check', () => {
 
     write(dir, 'de/layouts/default.html.hbs', '<html><body>{{> reply-marker}}{{{body}}}</body></html>\n');
     const again = checkTemplateDir(opts(dir));
-    expect(again.map((p) => p.file)).toEqual(['layouts/default.text.hbs', 'layouts/default.text.hbs']);
+    // One problem per template kind (confirmation, reopened, mailbox-alert, mailbox-recovered).
+    expect(again.map((p) => p.file)).toEqual(['layouts/default.text.hbs', 'layouts/default.text.hbs', 'layouts/default.text.hbs', 'layouts/default.text.hbs']);
     expect(again[0]?.message).toMatch(/text part of "confirmation" does not begin with the reply marker/);
   });
 

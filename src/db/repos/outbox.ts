@@ -29,8 +29,8 @@ export async function nextDueAt(db: Q): Promise<string | null> {
   return row?.at ?? null;
 }
 
-export async function markSent(db: Q, id: number, at: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'sent', sent_at: at, last_error: null }).where('id', '=', id).execute();
+export async function markSent(db: Q, id: number, attempts: number, at: string): Promise<void> {
+  await db.updateTable('outbox').set({ status: 'sent', sent_at: at, attempts, last_error: null }).where('id', '=', id).execute();
 }
 
 export async function markRetry(db: Q, id: number, attempts: number, nextAt: string, error: string): Promise<void> {

@@ -1,0 +1,121 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { ConnectionOptions } from 'node:tls';
+import type { ImapFlowOptions, Logger as ImapLogger } from 'imapflow';
+import type { ImapConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+
+/** How long a tokenCommand may run before it counts as failed. */
+const TOKEN_COMMAND_TIMEOUT_MS = 30_000;
+
+/** Thrown when no credentials could be obtained (token command failed, env var empty): an auth failure. */
+export class CredentialsError extends Error {
+  override readonly name = 'CredentialsError';
+  readonly authenticationFailed = true;
+}
+
+/**
+ * The access token for XOAUTH2: from accessTokenEnv, or the trimmed stdout of tokenCommand run
+ * through /bin/sh. Called on every connection attempt, so a token that expired or was rejected
+ * is replaced by the next attempt (token helpers cache on their side).
+ */
+export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'xoauth2' }>, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (auth.tokenCommand !== undefined) {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile('/bin/sh', ['-c', auth.tokenCommand!], { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, env }, (err, stdout, stderr) => {
+        if (err) {
+          const why = String(stderr).trim().split('\n')[0]?.slice(0, 200) || err.message.split('\n')[0];
+          reject(new CredentialsError(`tokenCommand failed: ${why}`));
+          return;
+        }
+        resolve(String(stdout));
+      });
+    });
+    const token = out.trim();
+    if (token === '') throw new CredentialsError('tokenCommand printed no token');
+    return token;
+  }
+  const name = auth.accessTokenEnv ?? '';
+  const token = (env[name] ?? '').trim();
+  if (token === '') throw new CredentialsError(`environment variable ${name} holds no access token`);
+  return token;
+}
+
+/**
+ * imapflow logs through this adapter: only its warnings and errors, reduced to message and error
+ * code, at debug level (our own code writes the one line per failure). Nothing it logs can carry
+ * message content: no payloads, no raw data.
+ */
+export function quietImapLogger(log: Logger): ImapLogger {
+  const forward = (entry: unknown): void => {
+    if (!log.isLevelEnabled('debug')) return;
+    const e = (entry ?? {}) as { msg?: unknown; err?: { message?: unknown; code?: unknown } };
+    log.debug(
+      {
+        imapflow: typeof e.msg === 'string' ? e.msg.slice(0, 200) : undefined,
+        error: typeof e.err?.message === 'string' ? e.err.message.split('\n')[0]!.slice(0, 200) : undefined,
+        code: typeof e.err?.code === 'string' ? e.err.code : undefined,
+      },
+      'imapflow',
+    );
+  };
+  const ignore = (): void => undefined;
+  return { trace: ignore, debug: ignore, info: ignore, warn: forward, error: forward, fatal: forward };
+}
+
+/** The idle delay that lets imapflow start IDLE right after our last command (DESIGN §7). */
+export const AUTO_IDLE_DELAY_MS = 100;
+
+/** imapflow options for one connection attempt (credentials resolved now). */
+export async function clientOptions(cfg: ImapConfig, log: Logger, id: string): Promise<ImapFlowOptions> {
+  const tls: ConnectionOptions = {};
+  if (cfg.caFile !== undefined) tls.ca = await readFile(cfg.caFile);
+  if (cfg.insecureSkipVerify) tls.rejectUnauthorized = false;
+  const auth =
+    cfg.auth.method === 'password'
+      ? { user: cfg.auth.user, pass: cfg.auth.password }
+      : { user: cfg.auth.user, accessToken: await accessToken(cfg.auth) };
+  return {
+    host: cfg.host,
+    port: cfg.port,
+    secure: cfg.tls === 'implicit',
+    // starttls: the upgrade is required (never send credentials in clear); none: never upgrade.
+    doSTARTTLS: cfg.tls === 'starttls' ? true : cfg.tls === 'none' ? false : undefined,
+    tls,
+    auth,
+    id,
+    clientInfo: { name: 'casegate' },
+    logger: quietImapLogger(log),
+    autoIdleDelay: AUTO_IDLE_DELAY_MS,
+    // Restart IDLE now and then (servers and NATs drop sessions that stay silent too long).
+    maxIdleTime: 5 * 60_000,
+    connectionTimeout: 30_000,
+    greetingTimeout: 16_000,
+    socketTimeout: 3 * 60_000,
+  };
+}
+
+/** One line describing an IMAP/network error: code, message, the server's text. Never message content. */
+export function describeImapError(err: unknown): string {
+  const e = (err ?? {}) as {
+    code?: unknown;
+    message?: unknown;
+    responseText?: unknown;
+    serverResponseCode?: unknown;
+    reason?: unknown;
+  };
+  const parts: string[] = [];
+  if (typeof e.code === 'string') parts.push(e.code);
+  if (typeof e.serverResponseCode === 'string' && e.serverResponseCode !== e.code) parts.push(e.serverResponseCode);
+  let text = typeof e.message === 'string' ? e.message : String(err);
+  if (typeof e.responseText === 'string' && e.responseText !== '' && !text.includes(e.responseText)) text += `: ${e.responseText}`;
+  if (typeof e.reason === 'string' && e.reason !== '' && !text.includes(e.reason)) text += ` (${e.reason})`;
+  const head = parts.length > 0 ? `${parts.join(' ')}: ` : '';
+  return (head + text.split('\n')[0]!).slice(0, 300);
+}
+
+/** Whether the server rejected our credentials (or we had none to offer). */
+export function isAuthFailure(err: unknown): boolean {
+  const e = (err ?? {}) as { authenticationFailed?: unknown; serverResponseCode?: unknown };
+  return e.authenticationFailed === true || e.serverResponseCode === 'AUTHENTICATIONFAILED' || e.serverResponseCode === 'AUTHORIZATIONFAILED';
+}

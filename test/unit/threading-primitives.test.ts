@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { caseSubject, findTag, formatTag, stripReplyPrefixes } from '../../src/cases/subject-tag.js';
+import { isThanksOnly } from '../../src/cases/thanks.js';
+import { mintMessageId, plusAddress, stripPlus, verifyMessageId, verifyPlusAddress } from '../../src/cases/thread-token.js';
+
+const SECRET = 'unit-test-secret-0123456789';
+
+describe('subject tag', () => {
+  it.each([
+    ['[Case #10042] Printer', 10042],
+    ['Re: [Case #10042] Printer', 10042],
+    ['AW: WG: [case #10042]', 10042],
+    ['RE[2]: [CASE # 10042] x', 10042],
+    ['Fwd: [Case#10042]', 10042],
+    ['Printer [Case #7] again', 7],
+    ['Case #10042 without brackets', null],
+    ['[Ticket #10042] other system', null],
+    ['[Case #] empty', null],
+    ['', null],
+  ])('%j → %s', (subject, expected) => {
+    expect(findTag(subject, 'Case #')).toBe(expected);
+  });
+
+  it('works with another prefix', () => {
+    expect(formatTag('SUP-', 5)).toBe('[SUP-5]');
+    expect(findTag('Re: [sup-5] hi', 'SUP-')).toBe(5);
+    expect(findTag('Re: [Case #5] hi', 'SUP-')).toBeNull();
+  });
+
+  it.each([
+    ['Re: Printer', 'Printer'],
+    ['RE: AW: SV: Fwd: FW: WG: Printer', 'Printer'],
+    ['Re[3]: Printer', 'Printer'],
+    ['Antw: VS: TR: RV: Odp: Printer', 'Printer'],
+    ['回复: Printer', 'Printer'],
+    ['Regarding the printer', 'Regarding the printer'],
+    ['Fwdx: not a prefix', 'Fwdx: not a prefix'],
+  ])('strips reply prefixes: %j', (subject, expected) => {
+    expect(stripReplyPrefixes(subject)).toBe(expected);
+  });
+
+  it('builds a case subject without prefixes and our tag', () => {
+    expect(caseSubject('Re: [Case #10001] Printer on fire', 'Case #')).toBe('Printer on fire');
+    expect(caseSubject('   ', 'Case #')).toBe('(no subject)');
+    expect(caseSubject('x'.repeat(1000), 'Case #')).toHaveLength(300);
+  });
+});
+
+describe('signed threading tokens', () => {
+  it('mints Message-IDs that verify to their case, and only with the right secret', () => {
+    const id = mintMessageId(10042, SECRET, 'support.example.com');
+    expect(id).toMatch(/^c10042\.[0-9a-f]{12}\.[0-9a-f]{12}@support\.example\.com$/);
+    expect(verifyMessageId(id, SECRET)).toEqual({ caseNumber: 10042 });
+    expect(verifyMessageId(id, 'another-secret-0123456789')).toBeNull();
+    expect(mintMessageId(10042, SECRET, 'x')).not.toBe(mintMessageId(10042, SECRET, 'x'));
+  });
+
+  it.each([
+    ['a changed case number', (id: string) => id.replace('c10042', 'c10043')],
+    ['a changed nonce', (id: string) => id.replace(/\.([0-9a-f])/, '.f')],
+    ['a truncated signature', (id: string) => id.replace(/\.[0-9a-f]{12}@/, '.abc@')],
+    ['a foreign id', () => 'CAF=abc@mail.gmail.com'],
+  ])('rejects %s', (_name, forge) => {
+    const id = mintMessageId(10042, SECRET, 'support.example.com');
+    const forged = forge(id);
+    if (forged !== id) expect(verifyMessageId(forged, SECRET)).toBeNull();
+  });
+
+  it('signs plus addresses', () => {
+    const a = plusAddress('support@example.com', 10042, SECRET);
+    expect(a).toMatch(/^support\+c10042-[0-9a-f]{10}@example\.com$/);
+    expect(verifyPlusAddress(a, SECRET)).toEqual({ base: 'support@example.com', caseNumber: 10042 });
+    expect(verifyPlusAddress(a.replace('c10042', 'c10041'), SECRET)).toBeNull();
+    expect(verifyPlusAddress('support+c10042-0000000000@example.com', SECRET)).toBeNull();
+    expect(stripPlus('Support+anything@Example.com')).toBe('support@example.com');
+  });
+});
+
+describe('thank-you replies', () => {
+  it.each(['Thanks!', 'thank you', 'Thanks a lot!\n\nJane', 'Danke schön!', 'Merci beaucoup', 'Perfect, thanks!', '👍', 'ok thx'])('%j is a bare thank-you', (text) => {
+    expect(isThanksOnly(text)).toBe(true);
+  });
+  it.each(['Thanks, but it is broken again', 'Thanks!\nThe printer is on fire again.', '', 'Danke, aber es geht immer noch nicht'])('%j is not', (text) => {
+    expect(isThanksOnly(text)).toBe(false);
+  });
+});
