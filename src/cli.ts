@@ -53,11 +53,14 @@ program
     const r = resolved();
     const log = createLogger({ level: r.config.log.level });
     const daemon = await startDaemon({ resolved: r, log });
+    // Stay alive even when no channel holds the event loop open (e.g. listener disabled, no IMAP).
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     let signals = 0;
     const stop = (signal: string): void => {
       signals += 1;
       if (signals > 1) process.exit(1);
       log.info({ signal }, 'signal received');
+      clearInterval(keepAlive);
       daemon.stop().then(
         () => process.exit(0),
         (err: unknown) => {

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import libmime from 'libmime';
 import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, type MessageText } from 'mailparser';
-import type { BlobStore } from '../storage/blob-store.js';
+import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import type { HeaderMap, MailAddress, ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
 import { mayHaveReportParts, REPORT_CONTENT_TYPES, walkReportParts } from './report-parts.js';
 
@@ -124,7 +124,9 @@ function cut(value: string | undefined | false, max: number): { value: string | 
  * are never held in memory; only the text/HTML bodies (cut at maxBodyChars) are kept.
  * Never throws on malformed MIME (mailparser is lenient); throws only on I/O errors.
  */
-export async function parseMailFile(path: string, blobs: BlobStore, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMail> {
+export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMail> {
+  const path = typeof raw === 'string' ? raw : raw.path;
+  const inMemory = typeof raw === 'string' ? undefined : raw.data;
   const parser = new MailParser({
     keepDeliveryStatus: true,
     skipTextToHtml: true,
@@ -211,9 +213,9 @@ export async function parseMailFile(path: string, blobs: BlobStore, limits: Pars
 
   // Peek at the start: old Mac files end lines with a bare CR, which the MIME splitter does not
   // understand; small messages are also scanned for report parts mailparser inlines.
-  const head = await readHead(path, SMALL_RAW + 1);
+  const head = inMemory ?? (await readHead(path, SMALL_RAW + 1));
   const crOnly = head.includes(0x0d) && !head.includes(0x0a);
-  let input: Readable = createReadStream(path);
+  let input: Readable = inMemory !== undefined ? Readable.from([inMemory]) : createReadStream(path);
   if (crOnly) input = input.pipe(crToLf());
   input.on('error', (err) => parser.destroy(err));
   input.pipe(parser);

@@ -3,23 +3,42 @@
  * history, attribution lines ("On <date>, X wrote:"), Outlook header blocks, signatures and our
  * own reply marker.
  *
- * The core line classification (quotes, quote headers, signatures, inline replies) is done by the
- * `email-reply-parser` package. Around it this module adds:
+ * The core line classification (">" quotes, quote headers, signatures, inline answers) is done by
+ * the `email-reply-parser` package (crisp-oss). Around it this module adds:
  *
  *  - input hardening: a length cap, CR/CRLF/U+2028 normalisation, trailing-whitespace trimming,
- *    blank-run collapsing, and a sanitising step that keeps the library's regular expressions
- *    (several of which backtrack badly, and there is no RE2 in this project) on bounded input;
+ *    blank runs collapsed to at most two blank lines, and a sanitising step that keeps the
+ *    library's regular expressions (several backtrack badly; RE2 is not installed) on bounded
+ *    input (`sanitiseForLibrary`, `parseWithLibrary`);
  *  - a cut at our reply marker;
  *  - Outlook-style header blocks in several languages ("From:/Sent:/To:/Subject:",
- *    "Von:/Gesendet:/An:/Betreff:", "De :/Envoyé :/À :/Objet :" …), with or without a
- *    "-----Original Message-----" / "-----Ursprüngliche Nachricht-----" line, which the library
- *    only recognises when a blank line precedes them and the sender has angle brackets;
- *  - attribution lines wrapped over two or three lines (Gmail wraps inside the address);
- *  - forwards (see `findBoundary`);
+ *    "Von:/Gesendet:/An:/Betreff:", "De :/Envoyé :/À :/Objet :" …), with or without an
+ *    "-----Original Message-----" / "-----Ursprüngliche Nachricht-----" line; the library only
+ *    sees them after a blank line and with an address in angle brackets;
+ *  - attribution lines wrapped over two or three lines (Gmail wraps inside the address), in date
+ *    formats or languages the library lacks, and directly followed by text without ">";
  *  - HTML-only messages: quoted HTML is removed structurally before html-to-text converts the rest.
  *
- * Every regular expression in this file is applied to single lines of bounded length and has no
- * nested or overlapping quantifiers, so its cost is linear in the input.
+ * Decisions:
+ *  - Forwards ("---------- Forwarded message ---------", "Begin forwarded message:") are new
+ *    information for support: the forwarded message is kept below whatever was written above it,
+ *    and does not count as a quote.
+ *  - A message that starts with an Outlook-style header block (nothing written above it) is kept
+ *    whole: Outlook forwards with exactly the block it replies with, and a forward with nothing
+ *    added is far more common than an empty Outlook reply.
+ *  - A reply that is nothing but a ">"-quote (or nothing but our marker and what follows it)
+ *    yields "": there is no new text, and the full message is stored anyway.
+ *  - If the library hides everything that is not a quote (e.g. an answer that is only
+ *    "Regards,\nJane"), that text is returned rather than "".
+ *  - Separator lines like "----", "====", "++++" are not signature delimiters (markdown rules and
+ *    pasted logs would lose the text below them); "--"/"-- " are, and "____" (or "———") is when at
+ *    most a few short lines follow it (signatures, mailing-list footers).
+ *
+ * Known limitation: an Outlook forward *with* text added above it looks exactly like an Outlook
+ * reply in the body and is cut like one (the caller could tell by a "FW:"/"WG:" subject).
+ *
+ * Regular expressions in this file have no nested or overlapping quantifiers (linear time), and
+ * the header/attribution patterns only look at lines of bounded length.
  */
 import EmailReplyParser from 'email-reply-parser';
 import { compile, type FormatCallback, type HtmlToTextNode } from 'html-to-text';
@@ -57,7 +76,8 @@ const HTML_MAX_NESTING = 400;
  * Budget for the text handed to email-reply-parser in one call. Several of its patterns are
  * super-linear (measured on the native RegExp engine: 10 000 blank lines take ~3 s, 20 000
  * crafted characters ~18 s). After sanitising (see `sanitiseForLibrary`) the cost is roughly
- * proportional to window size × line length, which at these limits stays well below 100 ms.
+ * proportional to window size × line length; measured worst case for 200 000 crafted characters
+ * end to end: ~150 ms.
  * New text beyond the window (rare: the window starts at the top of the message and quotes are
  * cut before it is filled) is handled by the simpler rules in `stripOverflow`.
  */
@@ -141,7 +161,7 @@ const HEADER_LABEL_RE = /^\s{0,8}\*{0,2}([^\s:：*][^:：*]{0,31}?)\s{0,2}\*{0,2
 
 /** The end of an attribution line: "wrote:", "a écrit :", "schrieb:" … */
 const ATTRIBUTION_END_RE = new RegExp(
-  '(?:wrote|writes|schrieb|a [ée]crit|escribi[óo]|escreveu|ha scritto|scrisse|schreef|skrev|skrifaði|' +
+  '(?:wrote|writes|schrieb|a [ée]crit|escribi[óo]|ha escrit|escreveu|ha scritto|scrisse|schreef|skrev|skrifaði|' +
     'napisa[łl](?:\\(a\\)|a)?|pisze|napsal(?:\\(a\\)|a)?|kirjoitti|написал(?:\\(а\\)|а)?|написав|пишет|írta|yazdı|' +
     '写道|寫道|작성|のメッセージ)\\s?[:：]\\s*$',
   'i',
@@ -233,7 +253,7 @@ function visibleFromText(
     head = lines.slice(0, boundary.start);
     if (boundary.kind === 'forward') {
       forwarded = lines.slice(boundary.start);
-    } else if (isAllBlank(head)) {
+    } else if (boundary.kind === 'headers' && isAllBlank(head)) {
       // An Outlook-style header block with nothing above it: Outlook (and most desktop clients)
       // forward with exactly the same block as they reply with, so this is treated as a forward
       // with nothing added and its content is kept (forwards are new information for support).
@@ -258,7 +278,7 @@ function visibleFromText(
     // Decision: a forward ("---------- Forwarded message ---------", "Begin forwarded message:")
     // is new information for support, so the forwarded message is kept verbatim below whatever
     // was written above it. It is not counted as a quote.
-    visible = visible.trim() === '' ? forwarded.join('\n') : `${visible}\n\n${forwarded.join('\n')}`;
+    visible = visible.trim() === '' ? forwarded.join('\n') : `${visible.trimEnd()}\n\n${forwarded.join('\n')}`;
   }
   return finish(splitLines(visible), hadQuote, hadSignature);
 }
@@ -325,7 +345,11 @@ function findMarkerLine(lines: readonly string[], marker: string): number {
 interface Boundary {
   /** First line of the quoted or forwarded part (separator lines above a header block included). */
   readonly start: number;
-  readonly kind: 'quote' | 'forward';
+  /**
+   * 'headers': an "-----Original Message-----" line or an Outlook-style header block;
+   * 'attribution': an "On … wrote:" line followed by unquoted text; 'forward': a forward marker.
+   */
+  readonly kind: 'headers' | 'attribution' | 'forward';
 }
 
 /**
@@ -333,20 +357,42 @@ interface Boundary {
  *  - an "-----Original Message-----" line (several languages);
  *  - an Outlook-style header block: a From-line followed by at least two of date/to/cc/subject
  *    lines (labels in several languages, "*From:*" bold form included);
+ *  - an attribution line (also wrapped, also in languages or date formats the library lacks)
+ *    after a blank line and followed by unquoted text, i.e. a quote without ">" markers;
  *  - a forward marker, which yields kind 'forward'.
- * ">"-quoted lines are left to the library (inline replies may follow them).
+ * ">"-quoted lines and the attribution lines above them are left to the library (inline answers
+ * may follow them).
  */
 function findBoundary(lines: readonly string[]): Boundary | null {
   for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i] ?? '';
     if (line.length > HEADER_LINE_MAX || isBlank(line) || QUOTED_LINE_RE.test(line)) continue;
     if (FORWARD_MARKER_RE.test(line)) return { start: i, kind: 'forward' };
-    if (ORIGINAL_MESSAGE_RE.test(line)) return { start: extendUpwards(lines, i), kind: 'quote' };
+    if (ORIGINAL_MESSAGE_RE.test(line)) return { start: extendUpwards(lines, i), kind: 'headers' };
     if (headerKind(line) === 'from' && headerBlockFollows(lines, i)) {
-      return { start: extendUpwards(lines, i), kind: 'quote' };
+      return { start: extendUpwards(lines, i), kind: 'headers' };
+    }
+    if (i > 0 && isBlank(lines[i - 1] ?? '') && isAttributionStart(line)) {
+      const last = attributionEnd(lines, i);
+      if (last >= 0) {
+        let next = last + 1;
+        while (next < lines.length && isBlank(lines[next] ?? '')) next += 1;
+        if (next < lines.length && !QUOTED_LINE_RE.test(lines[next] ?? '')) return { start: i, kind: 'attribution' };
+      }
     }
   }
   return null;
+}
+
+/** The last line of an attribution starting at `start` (one to three lines), or -1. */
+function attributionEnd(lines: readonly string[], start: number): number {
+  for (let j = start; j <= start + 2 && j < lines.length; j += 1) {
+    const line = lines[j] ?? '';
+    if (isBlank(line) || line.length > 300 || QUOTED_LINE_RE.test(line)) return -1;
+    const candidate = j === start ? line : lines.slice(start, j + 1).map((l) => l.trim()).join(' ');
+    if (isAttribution(candidate)) return j;
+  }
+  return -1;
 }
 
 function headerKind(line: string): HeaderKind | null {
@@ -426,22 +472,12 @@ function rewriteAttributions(lines: readonly string[]): { lines: string[]; dropp
       out.push(line);
       continue;
     }
-    let last = -1;
-    let joined = '';
-    for (let j = i; j <= i + 2 && j < lines.length; j += 1) {
-      const next = lines[j] ?? '';
-      if (isBlank(next) || next.length > 300 || QUOTED_LINE_RE.test(next)) break;
-      const candidate = j === i ? line : lines.slice(i, j + 1).map((l) => l.trim()).join(' ');
-      if (isAttribution(candidate)) {
-        joined = candidate;
-        last = j;
-        break;
-      }
-    }
+    const last = attributionEnd(lines, i);
     if (last < 0) {
       out.push(line);
       continue;
     }
+    const joined = last === i ? line : lines.slice(i, last + 1).map((l) => l.trim()).join(' ');
     let after = last + 1;
     if (after < lines.length && isBlank(lines[after] ?? '')) after += 1;
     if (after < lines.length && QUOTED_LINE_RE.test(lines[after] ?? '')) {
@@ -925,7 +961,9 @@ function stripTags(html: string): string {
   }
   return parts
     .join('')
-    .replace(/[ \t]*\n[ \t]*/g, '\n')
+    .split('\n')
+    .map((l) => l.trim())
+    .join('\n')
     .replace(/&(#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]{2,8});/gi, (m, name: string) => decodeEntity(m, name));
 }
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -9,7 +9,12 @@ export interface StoredBlob {
   readonly sha256: string;
   readonly size: number;
   readonly path: string;
+  /** The bytes, when the blob was small enough to keep in memory while it is processed. */
+  readonly data?: Buffer;
 }
+
+/** Messages up to this size are kept in memory for parsing (and written once); larger ones stream. */
+export const IN_MEMORY_MAX = 1024 * 1024;
 
 export class SizeLimitError extends Error {
   constructor(readonly limit: number) {
@@ -48,31 +53,75 @@ export class BlobStore {
     return join(this.dir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
   }
 
-  /** Stream into the store without holding the content in memory. */
+  readonly #madeDirs = new Set<string>();
+
+  async #ensureDir(dir: string): Promise<void> {
+    if (this.#madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.#madeDirs.add(dir);
+  }
+
+  #tmpPath(): string {
+    return join(this.dir, 'tmp', `${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  /** Move a finished temp file to its content address (atomic; same content may already be there). */
+  async #settle(tmp: string, sha256: string): Promise<string> {
+    const path = this.pathFor(sha256);
+    await this.#ensureDir(dirname(path));
+    await rename(tmp, path);
+    return path;
+  }
+
+  /**
+   * Store a stream. Up to IN_MEMORY_MAX bytes are collected in memory (and returned as `data`
+   * for parsing without reading the file back); beyond that the content streams to disk and is
+   * never held in memory. Fails with SizeLimitError past `limit` bytes.
+   */
   async put(source: Readable, limit = Number.MAX_SAFE_INTEGER): Promise<StoredBlob> {
-    const tmpDir = join(this.dir, 'tmp');
-    await mkdir(tmpDir, { recursive: true });
-    const tmp = join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    await this.#ensureDir(join(this.dir, 'tmp'));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+    for (;;) {
+      const { value, done } = await iterator.next();
+      if (done === true) break;
+      const chunk = typeof value === 'string' ? Buffer.from(value) : value;
+      size += chunk.length;
+      if (size > limit) {
+        await iterator.return?.();
+        throw new SizeLimitError(limit);
+      }
+      chunks.push(chunk);
+      if (size > IN_MEMORY_MAX) return this.#spill(chunks, iterator, limit);
+    }
+    const data = Buffer.concat(chunks);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const tmp = this.#tmpPath();
+    await writeFile(tmp, data);
+    return { sha256, size, path: await this.#settle(tmp, sha256), data };
+  }
+
+  async #spill(head: Buffer[], rest: AsyncIterator<Buffer | string>, limit: number): Promise<StoredBlob> {
+    const tmp = this.#tmpPath();
     const counter = new HashingCounter(limit);
+    async function* all(): AsyncGenerator<Buffer> {
+      yield* head;
+      for (;;) {
+        const { value, done } = await rest.next();
+        if (done === true) return;
+        yield typeof value === 'string' ? Buffer.from(value) : value;
+      }
+    }
     try {
-      await pipeline(source, counter, createWriteStream(tmp));
+      await pipeline(Readable.from(all()), counter, createWriteStream(tmp));
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
+      await rest.return?.();
       throw err;
     }
     const sha256 = counter.hash.digest('hex');
-    const path = this.pathFor(sha256);
-    const exists = await stat(path).then(
-      () => true,
-      () => false,
-    );
-    if (exists) {
-      await unlink(tmp);
-    } else {
-      await mkdir(join(this.dir, sha256.slice(0, 2), sha256.slice(2, 4)), { recursive: true });
-      await rename(tmp, path);
-    }
-    return { sha256, size: counter.size, path };
+    return { sha256, size: counter.size, path: await this.#settle(tmp, sha256) };
   }
 
   async putBuffer(data: Buffer | string): Promise<StoredBlob> {

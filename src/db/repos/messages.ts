@@ -7,21 +7,13 @@ type Q = Kysely<Database>;
 /** The case of the newest stored message whose Message-ID is one of `ids` (inbound or outbound). */
 export async function caseByMessageIds(db: Q, ids: readonly string[]): Promise<CaseRow | undefined> {
   if (ids.length === 0) return undefined;
-  const hit = await db
+  // Outgoing mail has its messages row too (written with its outbox row), so one lookup covers both.
+  return db
     .selectFrom('messages')
     .innerJoin('cases', 'cases.id', 'messages.case_id')
     .selectAll('cases')
     .where('messages.message_id', 'in', [...ids])
     .orderBy('messages.id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  if (hit !== undefined) return hit;
-  return db
-    .selectFrom('outbox')
-    .innerJoin('cases', 'cases.id', 'outbox.case_id')
-    .selectAll('cases')
-    .where('outbox.message_id', 'in', [...ids])
-    .orderBy('outbox.id', 'desc')
     .limit(1)
     .executeTakeFirst();
 }

@@ -5,7 +5,7 @@ import { NEXT, type DecideStage } from '../types.js';
 export const parseStage: DecideStage = {
   name: 'parse',
   async run(msg, ctx) {
-    msg.notes.parsed = await parseMailFile(msg.arrival.raw.path, ctx.blobs);
+    msg.notes.parsed = await parseMailFile(msg.arrival.raw, ctx.blobs);
     return NEXT;
   },
 };
