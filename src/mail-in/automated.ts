@@ -275,10 +275,23 @@ function autoHeaderVerdict(mail: ParsedMail): AutomatedVerdict | null {
   if (autoSubmitted !== null) {
     // "auto-generated (failure)", "auto-replied; owner-email=..." → the keyword only.
     const value = (/^\s*([a-z][a-z0-9_-]*)/i.exec(autoSubmitted)?.[1] ?? '').toLowerCase();
+    if (value === 'auto-replied') return { kind: 'auto-reply', reason: `Auto-Submitted: ${value}` };
     if (value !== 'no' && value !== '') {
-      return { kind: value === 'auto-replied' ? 'auto-reply' : 'auto-generated', reason: `Auto-Submitted: ${value}` };
+      // Exchange Online marks out-of-office replies "auto-generated"; its other signals (or the
+      // responder's subject prefix) tell them apart from monitoring alerts and notifications.
+      const rest = autoHeaderVerdictWithout(mail, 'auto-submitted');
+      if (rest?.kind === 'auto-reply') return { kind: 'auto-reply', reason: `Auto-Submitted: ${value}; ${rest.reason}` };
+      if (AUTO_REPLY_SUBJECT.test(mail.subject)) return { kind: 'auto-reply', reason: `Auto-Submitted: ${value}; auto-reply subject` };
+      return { kind: 'auto-generated', reason: `Auto-Submitted: ${value}` };
     }
   }
+  return autoHeaderVerdictWithout(mail, 'auto-submitted');
+}
+
+/** The header signals other than Auto-Submitted (see autoHeaderVerdict). */
+function autoHeaderVerdictWithout(mail: ParsedMail, _skip: 'auto-submitted'): AutomatedVerdict | null {
+  const appleAction = header(mail, 'x-apple-action');
+  if (appleAction !== null && /vacation/i.test(appleAction)) return { kind: 'auto-reply', reason: 'X-Apple-Action: VACATION' };
 
   for (const [name, values] of mail.headers) {
     // X-Autoreply, X-Autoreply-From, X-Auto-Reply, X-Mail-Autoreply, X-Autorespond, X-Autoresponder, ...

@@ -50,7 +50,8 @@ export function messageIdList(value: string | readonly string[] | undefined | nu
       if (/^[^\s<>]+@[^\s<>]+$/.test(token) && !ids.includes(token)) ids.push(token);
     }
   }
-  return ids.slice(-100);
+  // Like RFC 5322 trimming: keep the thread root and the newest ones.
+  return ids.length > 100 ? [ids[0]!, ...ids.slice(-99)] : ids;
 }
 
 function toAddress(a: EmailAddress | undefined): MailAddress | null {
@@ -138,10 +139,12 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
   const attachments: StoredAttachment[] = [];
   const reportParts: ReportPart[] = [];
   const pending: Promise<void>[] = [];
+  let attachmentCount = 0;
   let text: MessageText | null = null;
   let topContentType = 'text/plain';
   let reportType: string | null = null;
   let contentLanguage: string | null = null;
+  let topCharset: string | null = null;
 
   parser.on('headerLines', (lines: HeaderLines) => {
     headerLines = lines;
@@ -150,8 +153,10 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
     const ct = headers.get('content-type');
     if (ct !== undefined && typeof ct === 'object' && 'value' in ct && typeof ct.value === 'string') {
       topContentType = ct.value.toLowerCase();
-      const rt = 'params' in ct ? (ct.params as Record<string, string>)['report-type'] : undefined;
+      const params = 'params' in ct ? (ct.params as Record<string, string>) : {};
+      const rt = params['report-type'];
       reportType = rt !== undefined ? rt.toLowerCase() : null;
+      topCharset = params['charset']?.toLowerCase() ?? null;
     }
     const cl = headers.get('content-language');
     if (typeof cl === 'string') contentLanguage = oneLine(cl).slice(0, 35);
@@ -172,7 +177,7 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
         contentDisposition?: string;
         release: (() => void) | null;
       };
-      const index = attachments.length + pending.length;
+      const index = attachmentCount++;
       const contentType = (att.contentType || 'application/octet-stream').toLowerCase();
       const keepReport = REPORT_TYPES.has(contentType) || (contentType === 'message/rfc822' && reportType !== null);
       const chunks: Buffer[] = [];
@@ -233,7 +238,8 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
 
   const headers = headerMapFrom(headerLines);
   const t = text as MessageText | null;
-  const bodyText = cut(t?.text, limits.maxBodyChars);
+  const complete = head.length <= SMALL_RAW ? head : null;
+  const bodyText = cut(recoverText(t?.text, typeof t?.html === 'string' ? t.html : undefined, complete, topContentType, topCharset, headers), limits.maxBodyChars);
   const bodyHtml = cut(typeof t?.html === 'string' ? t.html : undefined, limits.maxBodyChars);
 
   const returnPathRaw = headers.get('return-path')?.[0];
@@ -288,4 +294,36 @@ function crToLf(): Transform {
       cb(null, out);
     },
   });
+}
+
+const CP1252 = new TextDecoder('windows-1252');
+
+/**
+ * Two things mailparser gets wrong that customers do send (small messages only, where the raw
+ * bytes are at hand): an 8-bit single-part body without a charset is Windows-1252/Latin-1 far
+ * more often than UTF-8 (mailparser yields U+FFFD for every such byte); and a multipart whose
+ * declared boundary never occurs yields no body at all — then the raw body is the text.
+ */
+function recoverText(
+  text: string | undefined,
+  html: string | undefined,
+  raw: Buffer | null,
+  contentType: string,
+  charset: string | null,
+  headers: HeaderMap,
+): string | undefined {
+  if (raw === null) return text;
+  const cte = (headers.get('content-transfer-encoding')?.[0] ?? '').toLowerCase().trim();
+  if (cte === 'base64' || cte === 'quoted-printable') return text;
+  const sep = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') + 4 : raw.indexOf('\n\n') >= 0 ? raw.indexOf('\n\n') + 2 : -1;
+  if (sep < 0) return text;
+  const body = raw.subarray(sep);
+  if (text !== undefined && text.includes('\ufffd') && contentType === 'text/plain' && (charset === null || charset === 'us-ascii')) {
+    return CP1252.decode(body).replace(/\r\n/g, '\n').trimEnd();
+  }
+  if ((text === undefined || text === '') && html === undefined && contentType.startsWith('multipart/') && body.length > 0) {
+    const utf8 = body.toString('utf8');
+    return (utf8.includes('\ufffd') ? CP1252.decode(body) : utf8).replace(/\r\n/g, '\n').trim() || text;
+  }
+  return text;
 }

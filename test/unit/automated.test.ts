@@ -745,3 +745,16 @@ describe.runIf(corpusAvailable())('non-bounce corpora', () => {
     expect(flagged).toEqual(FLAGGED);
   });
 });
+
+describe('vendor auto-reply markers', () => {
+  it('recognises an iCloud vacation reply by X-Apple-Action even with an ordinary subject', () => {
+    const mail = makeMail({ subject: 'Re: your question', headers: { 'x-apple-action': ['VACATION'] } });
+    expect(detectAutomated(mail)).toMatchObject({ kind: 'auto-reply' });
+  });
+  it('tells an Exchange Online out-of-office (Auto-Submitted: auto-generated + X-Auto-Response-Suppress: All) from a monitoring alert', () => {
+    const ooo = makeMail({ subject: 'Automatic reply: Printer', headers: { 'auto-submitted': ['auto-generated'], 'x-auto-response-suppress': ['All'] } });
+    expect(detectAutomated(ooo)).toMatchObject({ kind: 'auto-reply' });
+    const alert = makeMail({ subject: 'Disk full on db1', headers: { 'auto-submitted': ['auto-generated'] } });
+    expect(detectAutomated(alert)).toMatchObject({ kind: 'auto-generated' });
+  });
+});
