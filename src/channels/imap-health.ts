@@ -9,9 +9,9 @@ import type { Database } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { REPLY_MARKER } from '../mail-out/compose.js';
-import type { TemplateDataMap } from '../mail-out/template-data.js';
+import type { SystemTemplateName, TemplateDataMap } from '../mail-out/template-data.js';
 
-type AlertKind = 'mailbox-alert' | 'mailbox-recovered';
+type AlertKind = SystemTemplateName;
 
 interface Snapshot {
   state: MailboxHealthState | null;
@@ -94,7 +94,7 @@ export class MailboxHealthReporter {
     if (this.#row.alerted) {
       const since = wasFailing ?? at;
       const lastError = this.#row.detail ?? 'unknown';
-      const ok = await this.#queueAlert('mailbox-recovered', { state, error: lastError, since, now }, patch);
+      const ok = await this.#queueAlert('mailbox-recovered', { state, error: lastError, since, now }, { ...patch, failing_since: null, detail: null, alerted: 0 });
       if (ok) {
         this.#warnedNoAdmin = false;
         this.#log.info({ since, minutes: minutesBetween(since, now) }, 'mailbox works again; all-clear queued');
@@ -155,7 +155,6 @@ export class MailboxHealthReporter {
     try {
       await ctx.db.transaction().execute(async (trx) => {
         if (to !== undefined) {
-          const subject = kind === 'mailbox-alert' ? `Mailbox ${this.#mailbox.name} is failing` : `Mailbox ${this.#mailbox.name} works again`;
           await queueSystemEmail(trx, ctx, {
             kind,
             to,
@@ -163,7 +162,6 @@ export class MailboxHealthReporter {
             data: {
               instance: { name: ctx.config.instance.name },
               mailbox: { name: this.#mailbox.name, address: this.#mailbox.addresses[0] ?? '', queue: ctx.mailboxes.queueOf(this.#mailbox) },
-              case: { tag: '', subject, language: ctx.config.cases.defaultLanguage },
               alert: {
                 host: `${this.#cfg.host}:${this.#cfg.port}`,
                 user: this.#cfg.auth.user,

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { AppContext } from '../context.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
@@ -8,6 +8,8 @@ import { mailboxFromHeaders } from './arrival.js';
 
 /** sysexits.h: the MTA keeps the message and retries. */
 export const EX_TEMPFAIL = 75;
+/** sysexits.h: an input file could not be opened. */
+export const EX_NOINPUT = 66;
 /** sysexits.h: a permanent problem with the input (too big). */
 export const EX_DATAERR = 65;
 
@@ -67,8 +69,17 @@ export async function ingestFiles(ctx: AppContext, files: readonly string[], opt
     return results;
   }
   for (const file of files) {
-    const stream = createReadStream(file);
-    results.push(await ingestOne(ctx, file, stream, opts));
+    // Open first: an unreadable file is reported as its own result and the batch goes on.
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (err) {
+      const reason = `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      ctx.log.error({ source: file }, reason);
+      results.push({ source: file, outcome: { kind: 'rejected', reason }, exitCode: EX_NOINPUT });
+      continue;
+    }
+    results.push(await ingestOne(ctx, file, handle.createReadStream(), opts));
   }
   return results;
 }

@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { configSchema, type ImapConfig } from '../../src/config/schema.js';
+import { accessToken, clientOptions, CredentialsError, describeImapError, isAuthFailure } from '../../src/channels/imap-connection.js';
+import { silentLogger } from '../../src/log.js';
+
+/** Connection options, credentials and error wording (no server needed). */
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function imap(over: Record<string, unknown>): ImapConfig {
+  const cfg = configSchema.parse({
+    mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: 'p' }, ...over } }],
+  });
+  return cfg.mailboxes[0]!.imap!;
+}
+
+describe('IMAP connection options', () => {
+  it.each([
+    ['implicit', { secure: true, doSTARTTLS: undefined }],
+    ['starttls', { secure: false, doSTARTTLS: true }],
+    ['none', { secure: false, doSTARTTLS: false }],
+  ] as const)('tls: %s', async (tls, expected) => {
+    const o = await clientOptions(imap({ tls }), silentLogger(), 'x');
+    expect({ secure: o.secure, doSTARTTLS: o.doSTARTTLS }).toEqual(expected);
+    expect(o.autoIdleDelay).toBe(100);
+    expect(o.tls).toEqual({});
+  });
+
+  it('trusts caFile and can skip verification', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-ca-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const o = await clientOptions(imap({ caFile: join(dir, 'ca.pem'), insecureSkipVerify: true }), silentLogger(), 'x');
+    expect(String(o.tls?.ca)).toContain('BEGIN CERTIFICATE');
+    expect(o.tls?.rejectUnauthorized).toBe(false);
+  });
+
+  it('defaults: INBOX, move mode, backoff 1 s → 60 s, alert after 10 minutes', () => {
+    expect(imap({})).toMatchObject({ port: 993, tls: 'implicit', folder: 'INBOX', afterProcessing: 'move', processedKeyword: '$CasegateProcessed', reconnectMinSeconds: 1, reconnectMaxSeconds: 60, alertAfterSeconds: 600 });
+  });
+
+  it('xoauth2 needs a token source', () => {
+    const r = configSchema.safeParse({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'h', auth: { method: 'xoauth2', user: 'u' } } }] });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain('accessTokenEnv or tokenCommand');
+  });
+});
+
+describe('XOAUTH2 access token', () => {
+  it('runs tokenCommand through the shell on every connection attempt and trims its output', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-token-'));
+    dirs.push(dir);
+    const counter = join(dir, 'n');
+    writeFileSync(counter, '0');
+    const tokenCommand = `n=$(cat ${counter}); n=$((n+1)); echo $n > ${counter}; printf '  token-%s\\n\\n' "$n"`;
+    const cfg = imap({ auth: { method: 'xoauth2', user: 'support@example.com', tokenCommand } });
+    const first = await clientOptions(cfg, silentLogger(), 'x');
+    const second = await clientOptions(cfg, silentLogger(), 'x');
+    expect(first.auth).toEqual({ user: 'support@example.com', accessToken: 'token-1' });
+    expect(second.auth).toEqual({ user: 'support@example.com', accessToken: 'token-2' });
+  });
+
+  it('a failing or silent tokenCommand is a credentials (auth) failure', async () => {
+    const failing = accessToken({ method: 'xoauth2', user: 'u', tokenCommand: 'echo "no refresh token" >&2; exit 3' });
+    await expect(failing).rejects.toBeInstanceOf(CredentialsError);
+    await expect(failing).rejects.toThrow(/tokenCommand failed: no refresh token/);
+    await expect(accessToken({ method: 'xoauth2', user: 'u', tokenCommand: 'true' })).rejects.toThrow(/printed no token/);
+    expect(isAuthFailure(new CredentialsError('x'))).toBe(true);
+  });
+
+  it('reads accessTokenEnv', async () => {
+    expect(await accessToken({ method: 'xoauth2', user: 'u', accessTokenEnv: 'TOK' }, { TOK: ' abc \n' })).toBe('abc');
+    await expect(accessToken({ method: 'xoauth2', user: 'u', accessTokenEnv: 'TOK' }, {})).rejects.toThrow(/TOK holds no access token/);
+  });
+});
+
+describe('IMAP errors', () => {
+  it('describes errors in one line with code and server text', () => {
+    const auth = Object.assign(new Error('Command failed'), { authenticationFailed: true, serverResponseCode: 'AUTHENTICATIONFAILED', responseText: 'Authentication failed.' });
+    expect(describeImapError(auth)).toBe('AUTHENTICATIONFAILED: Command failed: Authentication failed.');
+    expect(isAuthFailure(auth)).toBe(true);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:143\n  at …'), { code: 'ECONNREFUSED' });
+    expect(describeImapError(refused)).toBe('ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:143');
+    expect(isAuthFailure(refused)).toBe(false);
+  });
+});

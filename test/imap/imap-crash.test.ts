@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import SQLite from 'better-sqlite3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
+import { eml, writeConfig } from '../helpers/context.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { folderContents, imapOf, removeDir, until } from './imap-env.js';
+
+/**
+ * kill -9 of the real daemon (`node dist/src/cli.js start`) in the middle of a 500-message
+ * backlog, then a restart: exactly 500 cases, 500 confirmation rows, 500 distinct confirmations
+ * delivered, and an empty INBOX. Needs dist/ (`npm test` runs tsc first).
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'dist/src/cli.js');
+const TOTAL = 500;
+
+let server: DovecotServer;
+let sink: SmtpSink;
+let dir: string;
+const children: ChildProcess[] = [];
+
+function startCli(configFile: string): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, [CLI, '--config', configFile, 'start'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  const keep = (b: Buffer): void => {
+    out = (out + b.toString('utf8')).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, output: () => out };
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+describeWithDovecot('IMAP channel crash safety', () => {
+  beforeAll(async () => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx tsc -p tsconfig.json\` first (npm test does)`);
+    [server, sink] = await Promise.all([startDovecot({ users: [{ user: 'support', password: 'pw-support' }] }), startSmtpSink()]);
+    dir = mkdtempSync(join(tmpdir(), 'casegate-crash-'));
+  });
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await sink?.close();
+    await server?.stop();
+    if (dir !== undefined) removeDir(dir);
+  });
+
+  it(`kill -9 in the middle of a ${TOTAL}-message backlog, restart: ${TOTAL} cases, ${TOTAL} confirmations, nothing twice`, async () => {
+    // The backlog, appended quickly over one connection.
+    const client = await server.connect('support');
+    for (let i = 1; i <= TOTAL; i++) {
+      await client.append('INBOX', eml({ from: `Customer ${i} <customer${i}@customer.example>`, subject: `Problem number ${i}`, messageId: `crash-${i}@customer.example` }));
+    }
+    await client.logout();
+
+    const resolved = writeConfig(dir, {
+      log: { level: 'warn' },
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'support') }],
+      listener: { enabled: false },
+      templates: { watch: false },
+      autoReply: { perSenderPerHour: 10 },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, retry: { baseSeconds: 1, maxSeconds: 2 } },
+    });
+    const configFile = resolved.source!;
+    const dbPath = resolved.paths.dbPath;
+
+    // First run: killed with SIGKILL once roughly a third of the cases exist.
+    const first = startCli(configFile);
+    await until(() => existsSync(dbPath), 'the database', 30_000, 10);
+    const db = new SQLite(dbPath);
+    db.pragma('busy_timeout = 5000');
+    const cases = (): number => {
+      try {
+        return Number((db.prepare('SELECT count(*) AS n FROM cases').get() as { n: number }).n);
+      } catch {
+        return 0; // not migrated yet
+      }
+    };
+    try {
+      await until(() => cases() >= TOTAL / 3 || first.child.exitCode !== null, 'a third of the cases', 60_000, 5).catch((err: unknown) => {
+        throw new Error(`${String(err)}\n--- daemon output ---\n${first.output()}`);
+      });
+      first.child.kill('SIGKILL');
+      const end = await exited(first.child);
+      expect(end.signal, first.output()).toBe('SIGKILL');
+      const atKill = cases();
+      expect(atKill).toBeGreaterThan(0);
+      expect(atKill).toBeLessThan(TOTAL);
+
+      // Second run: finishes the backlog.
+      const second = startCli(configFile);
+      await until(() => cases() === TOTAL || second.child.exitCode !== null, `${TOTAL} cases`, 90_000, 50).catch((err: unknown) => {
+        throw new Error(`${String(err)}\n--- daemon output ---\n${second.output()}`);
+      });
+      expect(second.child.exitCode, second.output()).toBeNull();
+      await until(async () => (await folderContents(server, 'support')).length === 0, 'INBOX to be empty', 30_000, 100);
+      const sentOrFailed = (): number => Number((db.prepare("SELECT count(*) AS n FROM outbox WHERE status != 'queued'").get() as { n: number }).n);
+      await until(() => sentOrFailed() === TOTAL, 'every confirmation sent', 60_000, 100);
+
+      // Exactly once in the database.
+      const q = (sql: string): number => Number((db.prepare(sql).get() as { n: number }).n);
+      expect(q('SELECT count(*) AS n FROM cases')).toBe(TOTAL);
+      expect(q('SELECT count(DISTINCT subject) AS n FROM cases')).toBe(TOTAL);
+      expect(q("SELECT count(*) AS n FROM outbox WHERE kind = 'confirmation'")).toBe(TOTAL);
+      expect(q("SELECT count(DISTINCT case_id) AS n FROM outbox WHERE kind = 'confirmation'")).toBe(TOTAL);
+      expect(q("SELECT count(*) AS n FROM outbox WHERE status = 'sent'")).toBe(TOTAL);
+      expect(q("SELECT count(*) AS n FROM receipts WHERE outcome = 'stored'")).toBe(TOTAL);
+      expect(q("SELECT count(*) AS n FROM receipts WHERE outcome NOT IN ('stored', 'ignored')")).toBe(0);
+      // Committed-but-not-moved messages came back and were recognised.
+      const ignored = db.prepare("SELECT reason FROM receipts WHERE outcome = 'ignored'").all() as { reason: string }[];
+      for (const r of ignored) expect(r.reason).toMatch(/duplicate/);
+
+      // Delivered: one distinct confirmation per case (a resend after the kill reuses its Message-ID).
+      const delivered = new Set(sink.messages.map((m) => m.parsed.messageId));
+      expect(delivered.size).toBe(TOTAL);
+      const recipients = new Set(sink.messages.map((m) => m.envelopeTo[0]));
+      expect(recipients.size).toBe(TOTAL);
+      expect((await folderContents(server, 'support', 'casegate/Processed')).length).toBe(TOTAL);
+
+      // A clean stop.
+      second.child.kill('SIGTERM');
+      const stopped = await exited(second.child);
+      expect(stopped.code, second.output()).toBe(0);
+    } finally {
+      db.close();
+    }
+  }, 180_000);
+});
