@@ -1,15 +1,20 @@
 /**
  * The variables every outgoing-email template can use: the single place where they are declared.
  *
- * Each template kind is one entry in `templateKinds`: a description plus a tree of variable
- * declarations (type, description, example). From that tree we derive
+ * Each template kind is one entry in `templateKinds`: when it is sent (description), who reads it
+ * (audience: customer → layouts/default, staff → layouts/staff), what it is about (scope: one
+ * case → starts with `commonVariables`; the whole installation → starts with `instanceVariables`,
+ * no case fields) and a tree of variable declarations (type, description, example). From that
+ * tree we derive
  *   - the TypeScript type of the data a caller must pass (`TemplateDataMap`),
  *   - the static check of the Handlebars files (unknown variables, `#each` item types),
- *   - sample data for trial renders and `send-test` (`sampleTemplateData`),
- *   - a reference page for admins (`listTemplateVariables`).
+ *   - sample data for trial renders, `templates preview` and `send-test` (`sampleTemplateData`),
+ *   - the reference page for admins, docs/templates.md (`listTemplateVariables`,
+ *     `casegate templates docs`).
  *
- * Adding a template kind: add one entry to `templateKinds` and ship
- * `templates/<kind>.subject.hbs`, `<kind>.text.hbs` and `<kind>.html.hbs`.
+ * Adding a template kind: add one entry to `templateKinds`, ship `templates/<kind>.subject.hbs`,
+ * `<kind>.text.hbs` and `<kind>.html.hbs` (and `templates/de/…`), then regenerate the reference
+ * page with `casegate templates docs`.
  *
  * `body` is reserved: layouts receive the rendered body under that name.
  */
@@ -86,11 +91,24 @@ const list = <I extends VarSpec>(description: string, item: I, example: readonly
 // ---------------------------------------------------------------------------------------------
 // Declarations
 
-/** Variables every template kind gets. */
-export const commonVariables = {
+/**
+ * Variables every template kind gets, also the kinds that are not about one case (mail to the
+ * admin about the system, reports): the "instance" base.
+ */
+export const instanceVariables = {
   instance: obj('This casegate installation.', {
     name: str('Name of the support organisation, as customers know it.', 'Example Support'),
   }),
+  replyMarker: str(
+    'Line above which customers type their reply; incoming replies are cut at it. Text and HTML parts must begin with it.',
+    '##- Please type your reply above this line -##',
+  ),
+  isTest: bool('True when the email is sent with send-test (not a real case update).', false),
+} as const satisfies VarFields;
+
+/** Variables every kind about one case gets (customer mail and staff mail about a case): the "case" base. */
+export const commonVariables = {
+  instance: instanceVariables.instance,
   mailbox: obj('The support mailbox the case belongs to (replies go there).', {
     name: str('Display name of the mailbox.', 'Example Support'),
     address: str('Email address of the mailbox.', 'support@example.com'),
@@ -105,21 +123,31 @@ export const commonVariables = {
     createdAt: str('When the case was created, ISO 8601; use {{formatDate case.createdAt}}.', '2025-03-14T09:26:53Z'),
     language: str('Language of the case (e.g. "en", "de").', 'en'),
   }),
-  customer: obj('The customer the email goes to.', {
+  customer: obj('The customer who opened the case (customer mail goes to them).', {
     name: str('Display name of the customer; may be empty.', 'Jane Doe'),
     address: str('Email address of the customer.', 'jane@example.org'),
     greetingName: str('The customer’s name, or "there" when the name is unknown (English).', 'Jane Doe'),
   }),
-  replyMarker: str(
-    'Line above which customers type their reply; incoming replies are cut at it. Text and HTML parts must begin with it.',
-    '##- Please type your reply above this line -##',
-  ),
-  isTest: bool('True when the email is sent with send-test (not a real case update).', false),
+  replyMarker: instanceVariables.replyMarker,
+  isTest: instanceVariables.isTest,
 } as const satisfies VarFields;
+
+/** The case base plus what staff mail about a case adds. */
+export const staffCaseVariables = {
+  ...commonVariables,
+  caseCommand: str('Command that shows the case with its whole thread.', 'casegate cases show 10042'),
+} as const satisfies VarFields;
+
+const owner = obj('The agent who owns the case.', {
+  name: str('Display name of the owner; empty when the case is unassigned.', 'Erika Musterfrau'),
+});
+const reopenDays = num('Days in which a reply reopens the case (cases.reopenWindowDays); later replies open a new case.', 30);
 
 export const templateKinds = {
   confirmation: {
     description: 'Sent to the customer when a new case was created from their email.',
+    audience: 'customer',
+    scope: 'case',
     variables: {
       ...commonVariables,
       expectedResponse: str(
@@ -141,6 +169,8 @@ export const templateKinds = {
   },
   reopened: {
     description: 'Sent to the customer when their reply reopened a resolved or closed case.',
+    audience: 'customer',
+    scope: 'case',
     variables: {
       ...commonVariables,
       reply: obj('The customer’s reply that reopened the case.', {
@@ -151,35 +181,296 @@ export const templateKinds = {
       }),
     },
   },
+  'agent-reply': {
+    description: 'Sent to the customer when an agent answers the case: the agent’s text in the casegate layout.',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      agent: obj('The agent who wrote the reply (display name only, never an address).', {
+        name: str('Display name of the agent; may be empty.', 'Max Mustermann'),
+      }),
+      reply: obj('The agent’s reply.', {
+        text: str(
+          'The reply as plain text, without greeting and sign-off (the template adds them). In HTML write {{paragraphs reply.text}}: escaped, line breaks kept.',
+          'we have reset your password. You will receive a separate email with a link to choose a new one.\n\nThe link is valid for 24 hours. Please let us know whether you can log in again.',
+        ),
+        attachments: list('File names of the files attached to the reply.', str('One file name.', 'password-reset-guide.pdf'), [
+          'password-reset-guide.pdf',
+        ]),
+      }),
+    },
+  },
+  'status-changed': {
+    description:
+      'Sent to the customer when an agent sets the case to pending (waiting for the customer), on hold (technical review), resolved or closed.',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      status: obj('The change of status.', {
+        from: str('Previous status: new, open, pending, on_hold, resolved or closed.', 'open'),
+        to: str(
+          'New status: pending (we wait for the customer), on_hold (technical review), resolved or closed; the shipped wording differs per status.',
+          'pending',
+        ),
+        label: str('Name of the new status for customers, in the case’s language (English or German).', 'waiting for your reply'),
+        note: str('A note from the agent about the change; empty for none.', 'Could you send us a screenshot of the error message?'),
+      }),
+      reopenDays,
+    },
+  },
+  'escalation-ack': {
+    description: 'Sent to the customer when their case is escalated (by them or by an agent): it is now handled with higher priority.',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      escalation: obj('The escalation, as the customer may see it.', {
+        level: num('Escalation level now (1 = first escalation).', 1),
+        reason: str('Why the case was escalated, in words the customer may read; empty for none.', 'The problem affects your whole team.'),
+      }),
+    },
+  },
+  'escalation-alert': {
+    description: 'Sent to the team leads of the queue when a case is escalated, with a summary of the case and the customer’s latest message.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      escalation: obj('The escalation.', {
+        level: num('Escalation level now (1 = first escalation).', 1),
+        reason: str('Why the case was escalated; empty for none.', 'Customer reports that the whole team cannot log in.'),
+        by: str('Who escalated: an agent’s display name, or the customer’s name when they asked for it.', 'Max Mustermann'),
+        at: str('When, ISO 8601; use {{formatDate escalation.at}}.', '2025-03-14T11:02:10Z'),
+      }),
+      owner,
+      lastMessage: obj('The customer’s latest message on the case.', {
+        from: str('Sender as "Name <address>".', 'Jane Doe <jane@example.org>'),
+        at: str('When it arrived, ISO 8601.', '2025-03-14T10:48:31Z'),
+        visibleText: str(
+          'Its new text (quoted history and signature removed); plain text, in HTML use {{paragraphs lastMessage.visibleText}}.',
+          'Still no luck. Now my colleagues cannot log in either.\nThis is urgent: we cannot send invoices.',
+        ),
+      }),
+    },
+  },
+  'sla-warning': {
+    description: 'Sent to the owner of the case (or the queue’s agents when unassigned) when a service-level target is about to be missed.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      sla: obj('The service-level target at risk.', {
+        kind: str('Which target: first-response or resolution.', 'first-response'),
+        dueAt: str('When it is due, ISO 8601; use {{formatDate sla.dueAt}}.', '2025-03-14T13:26:53Z'),
+        remaining: num('Minutes left until it is due; use {{duration sla.remaining}}.', 45),
+      }),
+      owner,
+    },
+  },
+  'sla-breach': {
+    description: 'Sent to the owner of the case and the team leads when a service-level target was missed.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      sla: obj('The missed service-level target.', {
+        kind: str('Which target: first-response or resolution.', 'first-response'),
+        dueAt: str('When it was due, ISO 8601; use {{formatDate sla.dueAt}}.', '2025-03-14T13:26:53Z'),
+        overdue: num('Minutes since it was due; use {{duration sla.overdue}}.', 20),
+      }),
+      owner,
+    },
+  },
+  reminder: {
+    description: 'Sent to the customer when a case has been waiting for their answer (status pending) for a while.',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      reminder: obj('The reminder.', {
+        number: num('Which reminder this is (1 = the first).', 1),
+        waitingSince: str('Since when we wait for the customer, ISO 8601.', '2025-03-17T10:05:00Z'),
+        closesAt: str(
+          'When the case will be closed automatically if there is no reply, ISO 8601; empty when it will not be closed.',
+          '2025-03-31T10:05:00Z',
+        ),
+        lastMessage: str(
+          'Visible text of our last message to the customer (what we asked); plain text, in HTML use {{paragraphs reminder.lastMessage}}.',
+          'Could you send us a screenshot of the error message?',
+        ),
+      }),
+    },
+  },
+  'auto-closed': {
+    description: 'Sent to the customer when a pending case was closed automatically because they did not answer.',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      autoClose: obj('The automatic closing.', {
+        days: num('Days without an answer after which the case was closed.', 14),
+      }),
+      reopenDays,
+    },
+  },
+  survey: {
+    description: 'Sent to the customer after a case was resolved, asking how satisfied they are.',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      survey: obj('The satisfaction survey.', {
+        url: str('Link to the survey form; empty when customers answer by replying with a rating.', 'https://survey.example.com/s/10042-3f9a'),
+        min: num('Lowest rating a customer can reply with.', 1),
+        max: num('Highest rating a customer can reply with.', 5),
+      }),
+    },
+  },
+  'survey-thanks': {
+    description: 'Sent to the customer when their survey answer arrived.',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      survey: obj('The customer’s answer.', {
+        rating: num('The rating they gave.', 4),
+        max: num('Highest possible rating.', 5),
+        comment: str('Their comment; empty for none.', 'Quick and friendly help, thank you!'),
+      }),
+    },
+  },
+  'agent-notification': {
+    description: 'Sent to the agents of the queue (or the owner) when a customer opens a new case or replies to one.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      event: str('What happened: new-case (a new case was opened) or customer-reply (the customer wrote again).', 'new-case'),
+      owner,
+      message: obj('The customer’s message.', {
+        from: str('Sender as "Name <address>".', 'Jane Doe <jane@example.org>'),
+        at: str('When it arrived, ISO 8601.', '2025-03-14T09:26:50Z'),
+        visibleText: str(
+          'Its new text (quoted history and signature removed); plain text, in HTML use {{paragraphs message.visibleText}}.',
+          'Hello,\n\nsince this morning I cannot log in. The page says "Invalid session".\n\nJane',
+        ),
+        attachments: list('File names of its attachments.', str('One file name.', 'screenshot.png'), ['screenshot.png']),
+      }),
+    },
+  },
+  assignment: {
+    description: 'Sent to an agent when a case is assigned to them (also when it is taken over from another agent).',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      owner: obj('The agent the case is assigned to now (the recipient).', {
+        name: str('Display name of the new owner.', 'Erika Musterfrau'),
+      }),
+      previousOwner: obj('The agent who owned the case before.', {
+        name: str('Display name; empty when the case was unassigned.', 'Max Mustermann'),
+      }),
+      assignedBy: str('Who assigned it: an agent’s display name, or "casegate" for automatic assignment.', 'Max Mustermann'),
+      note: str('A note for the new owner; empty for none.', 'I am on holiday from tomorrow, please take over.'),
+    },
+  },
+  reassignment: {
+    description: 'Sent to the customer when another agent takes over their case (display names only).',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      owner: obj('The agent now handling the case.', {
+        name: str('Display name of the agent.', 'Erika Musterfrau'),
+      }),
+      previousOwner: obj('The agent who handled it before.', {
+        name: str('Display name; empty when nobody did.', 'Max Mustermann'),
+      }),
+    },
+  },
+  'bounce-notice': {
+    description: 'Sent to the owner of the case (or the queue’s agents) when an email casegate sent on the case bounced.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      bounce: obj('The bounce.', {
+        address: str('The address that bounced.', 'jane@example.org'),
+        status: str('Delivery status code from the bounce (RFC 3463).', '5.1.1'),
+        diagnostic: str(
+          'The receiving server’s explanation.',
+          'smtp; 550 5.1.1 <jane@example.org>: Recipient address rejected: User unknown in virtual mailbox table',
+        ),
+        permanent: bool('True for a permanent failure: casegate stops sending to the address.', true),
+        kind: str('Template of the email that bounced (agent-reply, confirmation, …).', 'agent-reply'),
+        subject: str('Subject of the email that bounced.', '[Case #10042] Re: Cannot log in since this morning'),
+        at: str('When the bounce arrived, ISO 8601.', '2025-03-14T11:40:12Z'),
+      }),
+    },
+  },
   'mailbox-alert': {
     description: 'Sent to instance.adminAddress when a watched IMAP mailbox has been failing for imap.alertAfterSeconds.',
+    audience: 'staff',
+    scope: 'instance',
     variables: mailboxAlertVariables(),
   },
   'mailbox-recovered': {
     description: 'Sent to instance.adminAddress when a mailbox that caused an alert works again.',
+    audience: 'staff',
+    scope: 'instance',
     variables: mailboxAlertVariables(),
+  },
+  report: {
+    description: 'Sent to the team leads and instance.adminAddress on schedule: cases opened, resolved and missed targets in the period, per queue.',
+    audience: 'staff',
+    scope: 'instance',
+    variables: {
+      ...instanceVariables,
+      report: obj('The report.', {
+        period: obj('The period covered.', {
+          name: str('daily, weekly or monthly.', 'weekly'),
+          from: str('Start of the period (inclusive), ISO 8601.', '2025-03-10T00:00:00+01:00'),
+          to: str('End of the period (inclusive), ISO 8601.', '2025-03-16T23:59:59+01:00'),
+        }),
+        opened: num('Cases opened in the period.', 42),
+        resolved: num('Cases resolved in the period.', 38),
+        reopened: num('Cases reopened in the period.', 3),
+        backlog: num('Cases open (not resolved or closed) at the end of the period.', 17),
+        firstResponseBreaches: num('Cases that missed their first-response target.', 2),
+        resolutionBreaches: num('Cases that missed their resolution target.', 1),
+        medianFirstResponse: num('Median time to the first response, in minutes; use {{duration report.medianFirstResponse}}.', 95),
+        queues: list(
+          'One row per queue.',
+          obj('One queue.', {
+            queue: str('Name of the queue.', 'general'),
+            opened: num('Cases opened.', 30),
+            resolved: num('Cases resolved.', 27),
+            backlog: num('Cases open at the end.', 12),
+            breaches: num('Missed targets (first response and resolution).', 2),
+          }),
+          [
+            { queue: 'general', opened: 30, resolved: 27, backlog: 12, breaches: 2 },
+            { queue: 'billing', opened: 12, resolved: 11, backlog: 5, breaches: 1 },
+          ],
+        ),
+      }),
+    },
   },
 } as const satisfies { readonly [kind: string]: TemplateKindDeclaration };
 
 /**
- * Health mail to the admin is not about a case, but the shared layouts (and their partials) are
- * written for case mail: they print case.tag, case.subject and case.language. Rather than a
- * second layout in the engine, these kinds declare exactly those three fields (tag is always
- * empty, subject is the alert's subject) and the layouts show the case footer only when there is
- * a tag. Everything about the alert itself is under `alert`.
+ * Health mail to the admin about one watched IMAP mailbox (scope "instance", layouts/staff): the
+ * instance base, the mailbox, and everything about the failure under `alert`.
  */
 function mailboxAlertVariables() {
   return {
-    instance: commonVariables.instance,
+    instance: instanceVariables.instance,
     mailbox: obj('The mailbox the alert is about.', {
       name: str('Name of the mailbox in the configuration.', 'support'),
       address: str('First address the mailbox serves.', 'support@example.com'),
       queue: str('Queue of the mailbox.', 'support'),
-    }),
-    case: obj('Not about a case: only what the shared layouts print.', {
-      tag: str('Always empty for health mail (the layouts leave out the case footer).', ''),
-      subject: str('The subject of this email.', 'Mailbox support is failing'),
-      language: str('Language of the email (the default language).', 'en'),
     }),
     alert: obj('What happened to the mailbox.', {
       host: str('IMAP server (host:port).', 'imap.example.com:993'),
@@ -191,15 +482,33 @@ function mailboxAlertVariables() {
       minutes: num('Minutes the mailbox has been (or was) failing.', 12),
       statusCommand: str('Command that shows the health of every mailbox.', 'casegate status'),
     }),
-    replyMarker: commonVariables.replyMarker,
-    isTest: commonVariables.isTest,
+    replyMarker: instanceVariables.replyMarker,
+    isTest: instanceVariables.isTest,
   } as const satisfies VarFields;
 }
 
 export interface TemplateKindDeclaration {
+  /** When it is sent (shown on the reference page, docs/templates.md). */
   readonly description: string;
+  /** Who reads it: customers (layouts/default) or agents, leads and admins (layouts/staff). */
+  readonly audience: TemplateAudience;
+  /**
+   * What it is about: one case (its variables start with the case base, `commonVariables`) or
+   * the installation as a whole (the instance base, `instanceVariables`: no case fields).
+   */
+  readonly scope: 'case' | 'instance';
   readonly variables: VarFields;
 }
+
+export type TemplateAudience = 'customer' | 'staff';
+
+/** Layout file name per audience: layouts/<name>.text.hbs and layouts/<name>.html.hbs. */
+export const layoutOfAudience = { customer: 'default', staff: 'staff' } as const satisfies Record<TemplateAudience, string>;
+
+export type TemplateLayout = (typeof layoutOfAudience)[TemplateAudience];
+
+/** Every layout name, each needed in the base folder. */
+export const templateLayouts: readonly TemplateLayout[] = [...new Set(Object.values(layoutOfAudience))];
 
 // ---------------------------------------------------------------------------------------------
 // Derived types
@@ -224,10 +533,33 @@ export type MailboxAlertData = TemplateDataMap['mailbox-alert'];
 export const templateNames: readonly TemplateName[] = Object.keys(templateKinds) as TemplateName[];
 
 /** Kinds sent to the admin about the system (no case, no customer), not to customers. */
-export const systemTemplateNames: readonly TemplateName[] = ['mailbox-alert', 'mailbox-recovered'];
+export const systemTemplateNames = ['mailbox-alert', 'mailbox-recovered'] as const satisfies readonly TemplateName[];
+export type SystemTemplateName = (typeof systemTemplateNames)[number];
+/** Kinds declared with scope "case". */
+export type CaseTemplateName = { [K in TemplateName]: Kinds[K]['scope'] extends 'case' ? K : never }[TemplateName];
 
-/** Kinds sent to customers about a case (they get the full common data). */
-export const caseTemplateNames: readonly TemplateName[] = templateNames.filter((n) => !systemTemplateNames.includes(n));
+export function isSystemTemplate(name: TemplateName): name is SystemTemplateName {
+  return (systemTemplateNames as readonly TemplateName[]).includes(name);
+}
+
+/** Kinds about one case (scope "case": they get the full common data, `commonVariables`). */
+export const caseTemplateNames: readonly CaseTemplateName[] = templateNames.filter((n): n is CaseTemplateName => templateKinds[n].scope === 'case');
+
+/** Kinds customers read (layouts/default). */
+export const customerTemplateNames: readonly TemplateName[] = templateNames.filter((n) => templateKinds[n].audience === 'customer');
+
+/** Kinds agents, leads and admins read (layouts/staff). */
+export const staffTemplateNames: readonly TemplateName[] = templateNames.filter((n) => templateKinds[n].audience === 'staff');
+
+/** The declaration of one kind: when it is sent, audience, scope, variables. */
+export function templateDeclaration(name: TemplateName): TemplateKindDeclaration {
+  return templateKinds[name];
+}
+
+/** The layout a kind is wrapped in (by its audience). */
+export function templateLayout(name: TemplateName): TemplateLayout {
+  return layoutOfAudience[templateKinds[name].audience];
+}
 
 export function isTemplateName(name: string): name is TemplateName {
   return Object.hasOwn(templateKinds, name);

@@ -4,7 +4,8 @@
  * Files in the template folder (paths relative to it):
  *
  *   <kind>.subject.hbs, <kind>.text.hbs, <kind>.html.hbs   one set per kind (template-data.ts)
- *   layouts/default.text.hbs, layouts/default.html.hbs      wrap the rendered body: {{{body}}}
+ *   layouts/default.text.hbs, layouts/default.html.hbs      wrap the body of customer mail: {{{body}}}
+ *   layouts/staff.text.hbs, layouts/staff.html.hbs          wrap the body of mail to agents, leads, admins
  *   partials/<name>.hbs                                      {{> name}} in every part
  *   partials/<name>.text.hbs / .html.hbs / .subject.hbs      variant for that part only
  *
@@ -17,7 +18,7 @@
  *   1. <queue>/<lang>/X
  *   2. <queue>/X
  *   3. <lang>/X
- *   4. X                      (the base set: every kind needs all three parts here, plus both layouts)
+ *   4. X                      (the base set: every kind needs all three parts here, plus every layout)
  *
  * where <lang> is the case's language if it is configured (exact, case-insensitive, or by its
  * primary subtag: "de-AT" → "de"), otherwise the default language; and <queue> is the case's
@@ -28,9 +29,10 @@
  *
  * Rendering: subject and text parts are rendered without HTML escaping, the html part with
  * escaping. The subject is flattened to one line (control characters → spaces, collapsed,
- * trimmed, at most 250 characters); the text part gets \n line endings and at most two blank lines
- * in a row. Text and html bodies are wrapped in the layout of their part, which receives the kind's
- * data plus `body`.
+ * trimmed, at most 250 characters); the text part gets \n line endings (also for U+2028/U+2029),
+ * no other control characters but tabs, and at most two blank lines in a row. Text and html bodies are wrapped in the layout of the kind's audience (declared in
+ * template-data.ts) for their part, which receives the kind's data plus `body`, and @subject (the
+ * finished subject line).
  *
  * Checks (at load, on every reload and by check()), each reported with file and line:
  *   - syntax errors; misplaced or unknown files and folders; missing base parts or layouts;
@@ -44,9 +46,12 @@
  *   - a trial render of every kind for every queue/language combination with the declared
  *     example data: text and html must begin with the reply marker.
  *
- * Helpers: eq a b (→ boolean, for {{#if (eq case.priority "high")}}), join list [separator]
- * (default ", "), formatDate iso [format="dd.MM.yyyy"] [zone="Europe/Berlin"] [locale="de"]
- * (default: medium date and time in the template language, in the timestamp's own offset).
+ * Helpers (templateHelpers documents them for admins): eq a b (→ boolean, for
+ * {{#if (eq case.priority "high")}}), join list [separator] (default ", "), formatDate iso
+ * [format="dd.MM.yyyy"] [zone="Europe/Berlin"] [locale="de"] (default: medium date and time in the
+ * template language, in the timestamp's own offset), duration minutes [locale="de"] (words in
+ * the template language), paragraphs text [style="…"] (html parts only: escaped text as <p>s
+ * with <br> for line breaks; the one helper that returns markup, built from escaped text only).
  * Besides the declared data, templates can use @language: the language of the chosen templates
  * (the case's language if configured, else the default language).
  *
@@ -59,14 +64,17 @@
 import { readdirSync, readFileSync, watch, type Dirent, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
-import { DateTime } from 'luxon';
+import { DateTime, Duration } from 'luxon';
 import type { Logger } from '../log.js';
 import {
   isTemplateName,
   sampleTemplateData,
+  templateLayout,
+  templateLayouts,
   templateNames,
   templateVariables,
   type TemplateDataMap,
+  type TemplateLayout,
   type TemplateName,
   type VarFields,
   type VarSpec,
@@ -138,6 +146,14 @@ export function loadTemplates(opts: TemplateEngineOptions): TemplateEngine {
   return new Engine(opts, first.set, first.dirs);
 }
 
+/**
+ * The language whose templates a target gets: the requested one if configured (exact,
+ * case-insensitive or by its primary subtag), else the default language.
+ */
+export function templateLanguage(requested: string | undefined, opts: Pick<TemplateEngineOptions, 'defaultLanguage' | 'languages'>): string {
+  return pickLanguage(requested, configOf({ ...opts, dir: '', queues: [] }));
+}
+
 /** Check the folder without loading it (for `casegate check` and tests). */
 export function checkTemplateDir(opts: Omit<TemplateEngineOptions, 'watch' | 'log'>): TemplateProblem[] {
   return build(opts).problems;
@@ -160,7 +176,8 @@ export function cleanSubject(raw: string): string {
 export function cleanText(raw: string): string {
   return (
     raw
-      .replace(/\r\n?/g, '\n')
+      .replace(/\r\n?|[\u2028\u2029]/g, '\n')
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '')
       .replace(/\n(?:[ \t]*\n){3,}/g, '\n\n\n')
       .replace(/^(?:[ \t]*\n)+/, '')
       .trimEnd() + '\n'
@@ -174,7 +191,8 @@ type Part = 'subject' | 'text' | 'html';
 type LayoutPart = 'text' | 'html';
 const PARTS: readonly Part[] = ['subject', 'text', 'html'];
 const LAYOUT_PARTS: readonly LayoutPart[] = ['text', 'html'];
-const LAYOUT_NAME = 'default';
+const layoutFile = (layout: TemplateLayout, part: LayoutPart): string => `layouts/${layout}.${part}.hbs`;
+const LAYOUT_LIST = templateLayouts.map((l) => `layouts/${l}.text.hbs, layouts/${l}.html.hbs`).join(', ');
 
 type Delegate = Handlebars.TemplateDelegate<object>;
 type Ast = hbs.AST.Program;
@@ -203,16 +221,21 @@ hb.registerHelper('join', (list: unknown, separator: unknown): string => {
   return list.map((v) => String(v)).join(typeof separator === 'string' ? separator : ', ');
 });
 
+/** Locale for a helper: its locale="…" option, else @language, else the case's language, else en. */
+function helperLocale(options: Handlebars.HelperOptions, hash: Record<string, unknown>): string {
+  if (typeof hash.locale === 'string') return hash.locale;
+  const data: unknown = options.data;
+  if (typeof data === 'object' && data !== null) {
+    if ('language' in data && typeof data.language === 'string') return data.language;
+    if ('root' in data) return caseLanguage(data.root) ?? 'en';
+  }
+  return 'en';
+}
+
 hb.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptions): string => {
   if (typeof value !== 'string' || value === '') return '';
   const hash = hashOf(options);
-  const data: unknown = options.data;
-  let locale = typeof hash.locale === 'string' ? hash.locale : undefined;
-  if (locale === undefined && typeof data === 'object' && data !== null) {
-    if ('language' in data && typeof data.language === 'string') locale = data.language;
-    else if ('root' in data) locale = caseLanguage(data.root);
-  }
-  locale ??= 'en';
+  const locale = helperLocale(options, hash);
   let dt = DateTime.fromISO(value, { setZone: true });
   if (typeof hash.zone === 'string') dt = dt.setZone(hash.zone);
   if (!dt.isValid) return value;
@@ -220,6 +243,40 @@ hb.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptio
   return typeof hash.format === 'string'
     ? dt.toFormat(hash.format)
     : dt.toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' });
+});
+
+/** Minutes as words in the template language: 95 → "1 hour, 35 minutes" / "1 Stunde und 35 Minuten". */
+hb.registerHelper('duration', (value: unknown, options: Handlebars.HelperOptions): string => {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return '';
+  const total = Math.round(Math.abs(value));
+  const parts: Record<string, number> = {};
+  const days = Math.floor(total / 1440);
+  const hours = Math.floor((total % 1440) / 60);
+  const minutes = total % 60;
+  if (days > 0) parts.days = days;
+  if (hours > 0) parts.hours = hours;
+  if (minutes > 0 || total === 0) parts.minutes = minutes;
+  return Duration.fromObject(parts, { locale: helperLocale(options, hashOf(options)) }).toHuman({ listStyle: 'long' });
+});
+
+const PARAGRAPH_STYLE = 'margin:0 0 16px 0;';
+
+/**
+ * Plain text → HTML paragraphs, for the html part: every line is escaped, blank lines separate
+ * <p>s, single line breaks become <br>. The only helper that returns markup, and it is built from
+ * escaped text only.
+ */
+hb.registerHelper('paragraphs', (value: unknown, options: Handlebars.HelperOptions): Handlebars.SafeString => {
+  if (typeof value !== 'string') return new hb.SafeString('');
+  const text = value.replace(/\r\n?/g, '\n').replace(/[\u2028\u2029]/g, '\n').trim();
+  if (text === '') return new hb.SafeString('');
+  const style = hashOf(options).style;
+  const attr = hb.escapeExpression(typeof style === 'string' ? style : PARAGRAPH_STYLE);
+  const html = text
+    .split(/\n[ \t]*\n\s*/)
+    .map((p) => `<p style="${attr}">${p.split('\n').map((line) => hb.escapeExpression(line)).join('<br>\n')}</p>`)
+    .join('\n');
+  return new hb.SafeString(html);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -264,14 +321,41 @@ interface HelperSig {
   readonly hash: readonly string[];
   readonly returns: Ty;
   /** Expected type of the first parameter, checked when known. */
-  readonly first?: 'list' | 'string';
+  readonly first?: 'list' | 'string' | 'number';
+  /** Only allowed in html parts (it returns markup). */
+  readonly htmlOnly?: boolean;
 }
 
 const HELPERS: ReadonlyMap<string, HelperSig> = new Map<string, HelperSig>([
   ['eq', { min: 2, max: 2, hash: [], returns: T_BOOLEAN }],
   ['join', { min: 1, max: 2, hash: [], returns: T_STRING, first: 'list' }],
   ['formatDate', { min: 1, max: 1, hash: ['format', 'zone', 'locale'], returns: T_STRING, first: 'string' }],
+  ['duration', { min: 1, max: 1, hash: ['locale'], returns: T_STRING, first: 'number' }],
+  ['paragraphs', { min: 1, max: 1, hash: ['style'], returns: T_STRING, first: 'string', htmlOnly: true }],
 ]);
+
+/** The helpers as documented for admins (templates/README.md, docs/templates.md). */
+export const templateHelpers: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly description: string }> = [
+  { name: 'eq', usage: '{{#if (eq status.to "pending")}}…{{/if}}', description: 'True when both values are equal; for #if and #unless.' },
+  { name: 'join', usage: '{{join helpfulInfo ", "}}', description: 'A list as one string, with the separator (default ", ").' },
+  {
+    name: 'formatDate',
+    usage: '{{formatDate case.createdAt}} or {{formatDate sla.dueAt format="dd.MM.yyyy HH:mm" zone="Europe/Berlin"}}',
+    description:
+      'An ISO 8601 time as medium date and time in the template language, in the timestamp’s own offset; format (Luxon tokens), zone and locale change that.',
+  },
+  {
+    name: 'duration',
+    usage: '{{duration sla.remaining}}',
+    description: 'A number of minutes in words in the template language: 95 → "1 hour and 35 minutes" / "1 Stunde und 35 Minuten".',
+  },
+  {
+    name: 'paragraphs',
+    usage: '{{paragraphs reply.text}}',
+    description:
+      'HTML parts only: plain text as escaped HTML paragraphs, line breaks kept (<br>). The way to show multi-line text such as a reply in HTML; text parts print {{reply.text}} directly.',
+  },
+];
 const BLOCK_HELPERS: ReadonlySet<string> = new Set(['if', 'unless', 'each', 'with']);
 
 // ---------------------------------------------------------------------------------------------
@@ -522,8 +606,8 @@ function classify(rel: string, cfg: Config, problems: Problems): Role | null {
     return { role: 'partial', name: m[1] };
   }
   if (rest.length === 2 && a === 'layouts' && b !== undefined) {
-    if (b !== `${LAYOUT_NAME}.text.hbs` && b !== `${LAYOUT_NAME}.html.hbs`) {
-      problems.add(rel, null, `Unexpected layout file (only layouts/${LAYOUT_NAME}.text.hbs and layouts/${LAYOUT_NAME}.html.hbs are used)`);
+    if (!templateLayouts.some((l) => LAYOUT_PARTS.some((part) => layoutFile(l, part) === `layouts/${b}`))) {
+      problems.add(rel, null, `Unexpected layout file (only ${LAYOUT_LIST} are used)${didYouMean(b.replace(/\.(text|html)\.hbs$/, ''), templateLayouts, 'layouts/')}`);
       return null;
     }
     return { role: 'layout' };
@@ -614,6 +698,8 @@ interface Walk {
 
 /** @-variables available everywhere: @language is the language of the templates being rendered. */
 const TOP_DATA: ReadonlyMap<string, Ty> = new Map([['language', T_STRING]]);
+/** Layouts also get @subject: the rendered subject line (for <title>). */
+const LAYOUT_DATA: ReadonlyMap<string, Ty> = new Map([...TOP_DATA, ['subject', T_STRING]]);
 
 const EACH_DATA: ReadonlyMap<string, Ty> = new Map([
   ['index', T_NUMBER],
@@ -635,7 +721,7 @@ class Checker {
     if (ast == null) return body;
     const walk: Walk = { ...w, file, stack: [], body, site: null };
     if (w.shared) this.problems.checked(file, w.kind);
-    this.program(ast, walk, { frames: [root], blockParams: new Map(), data: TOP_DATA, root });
+    this.program(ast, walk, { frames: [root], blockParams: new Map(), data: w.isLayout ? LAYOUT_DATA : TOP_DATA, root });
     return body;
   }
 
@@ -743,6 +829,9 @@ class Checker {
         const zone = (pair.value as hbs.AST.StringLiteral).value;
         if (!DateTime.now().setZone(zone).isValid) this.report(w, pair, `Unknown time zone "${zone}"`);
       }
+    }
+    if (sig.htmlOnly === true && w.part !== 'html') {
+      this.report(w, node, `Helper "${name}" is for HTML parts only (it returns HTML); in ${w.part} parts print the value directly`);
     }
     const first = tys[0];
     if (sig.first !== undefined && first !== undefined && first.t !== 'unknown' && first.t !== sig.first) {
@@ -1050,9 +1139,11 @@ function build(opts: Omit<TemplateEngineOptions, 'watch' | 'log'>): BuildResult 
       if (!sources.has(rel)) problems.add(rel, null, `Missing template file (every template needs ${kind}.subject.hbs, ${kind}.text.hbs and ${kind}.html.hbs in the base folder)`);
     }
   }
-  for (const part of LAYOUT_PARTS) {
-    const rel = `layouts/${LAYOUT_NAME}.${part}.hbs`;
-    if (!sources.has(rel)) problems.add(rel, null, `Missing layout file (the base folder needs layouts/${LAYOUT_NAME}.text.hbs and layouts/${LAYOUT_NAME}.html.hbs)`);
+  for (const layout of templateLayouts) {
+    for (const part of LAYOUT_PARTS) {
+      const rel = layoutFile(layout, part);
+      if (!sources.has(rel)) problems.add(rel, null, `Missing layout file (the base folder needs ${LAYOUT_LIST})`);
+    }
   }
 
   // Every distinct fallback chain, with the language it stands for.
@@ -1077,7 +1168,7 @@ function build(opts: Omit<TemplateEngineOptions, 'watch' | 'log'>): BuildResult 
       }
       const layoutRoot = tyOfFields(vars, new Map([['body', T_STRING]]));
       for (const part of LAYOUT_PARTS) {
-        const file = resolveFile(folder, chain, `layouts/${LAYOUT_NAME}.${part}.hbs`);
+        const file = resolveFile(folder, chain, layoutFile(templateLayout(kind), part));
         if (file === null) continue;
         const body = checker.checkTop(file, { kind, part, chain, isLayout: true, shared: true }, layoutRoot);
         if (!folder.asts.get(file)) continue;
@@ -1134,8 +1225,8 @@ function build(opts: Omit<TemplateEngineOptions, 'watch' | 'log'>): BuildResult 
         text: get(`${kind}.text.hbs`, 'text'),
         html: get(`${kind}.html.hbs`, 'html'),
         layout: {
-          text: get(`layouts/${LAYOUT_NAME}.text.hbs`, 'text'),
-          html: get(`layouts/${LAYOUT_NAME}.html.hbs`, 'html'),
+          text: get(layoutFile(templateLayout(kind), 'text'), 'text'),
+          html: get(layoutFile(templateLayout(kind), 'html'), 'html'),
         },
       });
     }
@@ -1169,10 +1260,10 @@ function build(opts: Omit<TemplateEngineOptions, 'watch' | 'log'>): BuildResult 
         if (variant !== 'example') continue;
         const marker = sample.replyMarker;
         if (!out.text.startsWith(marker)) {
-          problems.add(fileOf(`layouts/${LAYOUT_NAME}.text.hbs`), null, `The text part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
+          problems.add(fileOf(layoutFile(templateLayout(kind), 'text')), null, `The text part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
         }
         if (!visibleText(out.html).startsWith(hb.escapeExpression(marker))) {
-          problems.add(fileOf(`layouts/${LAYOUT_NAME}.html.hbs`), null, `The html part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
+          problems.add(fileOf(layoutFile(templateLayout(kind), 'html')), null, `The html part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
         }
       }
     }
@@ -1221,14 +1312,15 @@ function visibleText(html: string): string {
 }
 
 function renderKind(ks: KindSet, partials: ChainSet['partials'], data: object, language: string): RenderedEmail {
-  // `data` here is Handlebars' @-data: @language is the language of the chosen templates.
-  const run = (fn: Delegate, context: object, part: Part): string =>
-    fn(context, { partials: partials[part], data: { language } });
+  // The last argument is Handlebars' @-data: @language is the language of the chosen templates;
+  // layouts also get @subject, the finished subject line.
+  const run = (fn: Delegate, context: object, part: Part, extra: object = {}): string =>
+    fn(context, { partials: partials[part], data: { language, ...extra } });
   const subject = cleanSubject(run(ks.subject, data, 'subject'));
   const textBody = run(ks.text, data, 'text').replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd();
-  const text = cleanText(run(ks.layout.text, { ...data, body: textBody }, 'text'));
+  const text = cleanText(run(ks.layout.text, { ...data, body: textBody }, 'text', { subject }));
   const htmlBody = run(ks.html, data, 'html');
-  const html = run(ks.layout.html, { ...data, body: htmlBody }, 'html');
+  const html = run(ks.layout.html, { ...data, body: htmlBody }, 'html', { subject });
   return { subject, text, html };
 }
 
