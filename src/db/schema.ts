@@ -6,6 +6,8 @@ export type Timestamp = string;
 export type Flag = 0 | 1;
 
 export type CaseStatus = 'new' | 'open' | 'pending' | 'on_hold' | 'resolved' | 'closed';
+/** feedback: a feedback queue's message, recorded closed (no SLA, never reopened). */
+export type CaseKind = 'case' | 'feedback';
 export type Direction = 'in' | 'out';
 export type InboundOutcome = 'stored' | 'ignored' | 'quarantined';
 export type OutboxStatus = 'queued' | 'sent' | 'failed' | 'suppressed';
@@ -24,8 +26,14 @@ export interface CasesTable {
   /** The case this one was opened from (a stranger's tagged mail, a reply after the reopen window). */
   linked_case_id: number | null;
   escalated: Generated<Flag>;
+  /** 0 = not escalated, else the tier (1–3) whose addresses were alerted last. */
   escalation_level: Generated<number>;
+  /** When it was last escalated (0002). */
+  escalated_at: Timestamp | null;
+  /** Address of the owning agent (queues.<q>.agents). */
   owner: string | null;
+  /** 'case', or 'feedback' for a feedback queue's message (0002). */
+  kind: Generated<CaseKind>;
   created_at: Timestamp;
   updated_at: Timestamp;
   resolved_at: Timestamp | null;
@@ -181,6 +189,20 @@ export interface MailboxHealthTable {
   updated_at: Timestamp;
 }
 
+/** Tags on a case (set by routing rules). */
+export interface CaseTagsTable {
+  case_id: number;
+  tag: string;
+  created_at: Timestamp;
+}
+
+/** Round-robin assignment: the agent (address) who got the queue's last case. */
+export interface AssignmentStateTable {
+  queue: string;
+  last_agent: string;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   cases: CasesTable;
   case_participants: CaseParticipantsTable;
@@ -192,6 +214,8 @@ export interface Database {
   address_status: AddressStatusTable;
   mailbox_state: MailboxStateTable;
   mailbox_health: MailboxHealthTable;
+  case_tags: CaseTagsTable;
+  assignment_state: AssignmentStateTable;
 }
 
 export type CaseRow = Selectable<CasesTable>;

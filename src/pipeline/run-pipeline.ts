@@ -4,14 +4,17 @@ import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { automatedStage } from './stages/automated.js';
 import { classifyStage } from './stages/classify.js';
 import { dedupeStage } from './stages/dedupe.js';
+import { escalateStage } from './stages/escalate.js';
+import { escalationRequestStage } from './stages/escalation-request.js';
 import { loopGuardStage } from './stages/loop-guard.js';
 import { parseStage } from './stages/parse.js';
 import { persistStage } from './stages/persist.js';
 import { reactStage } from './stages/react.js';
+import { routeStage } from './stages/route.js';
 import { senderStage } from './stages/sender.js';
 import { threadStage } from './stages/thread.js';
 import { visibleTextStage } from './stages/visible.js';
-import { TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
+import { receiptBase, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
 
 /** The ordered list (DESIGN §1). Decide stages have no side effects; commit stages share one transaction. */
 export const DECIDE_STAGES: readonly DecideStage[] = [
@@ -22,9 +25,10 @@ export const DECIDE_STAGES: readonly DecideStage[] = [
   senderStage,
   visibleTextStage,
   threadStage,
+  escalationRequestStage,
   classifyStage,
 ];
-export const COMMIT_STAGES: readonly CommitStage[] = [persistStage, reactStage];
+export const COMMIT_STAGES: readonly CommitStage[] = [persistStage, routeStage, escalateStage, reactStage];
 
 const TRANSIENT_CODES = /^(SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)|ENOSPC|EIO|EMFILE|ENFILE|EAGAIN|EBUSY|EDQUOT|ENOMEM|ETIMEDOUT)/;
 
@@ -130,30 +134,18 @@ async function recordEnding(
 ): Promise<Outcome> {
   const { arrival, notes } = msg;
   const key = notes.dedupeKey ?? `sha256:${arrival.raw.sha256}`;
-  const receiptId = await ctx.db.transaction().execute(async (trx) => {
+  const receipt = await ctx.db.transaction().execute(async (trx) => {
     const primary = await primaryReceipt(trx, key);
     const isRetry = primary !== undefined && primary.id === arrival.retryOf;
     const duplicateOf = primary !== undefined && !isRetry ? primary.id : null;
     const id = await insertReceipt(trx, {
-      dedupe_key: key,
+      ...receiptBase(msg, key),
       is_primary: duplicateOf === null && !isRetry ? 1 : 0,
-      message_id: notes.parsed?.messageId ?? null,
-      raw_sha256: arrival.raw.sha256,
-      raw_size: arrival.raw.size,
-      channel: arrival.channel,
-      mailbox: arrival.mailbox.name,
-      envelope_from: arrival.envelopeFrom,
-      envelope_to_json: JSON.stringify(arrival.envelopeTo),
-      from_address: notes.parsed?.from?.address ?? null,
-      subject: notes.parsed?.subject ?? '',
-      received_at: arrival.receivedAt.toISOString(),
       outcome: kind,
       reason,
       stage,
-      case_id: caseId ?? (duplicateOf !== null ? primary?.case_id ?? null : null),
-      message_row_id: null,
+      case_id: caseId ?? (duplicateOf !== null ? (primary?.case_id ?? null) : null),
       duplicate_of: duplicateOf,
-      retried_as: null,
     });
     await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
     if (isRetry && primary !== undefined) {
@@ -161,8 +153,11 @@ async function recordEnding(
       await supersede(trx, primary.id, id);
       await trx.updateTable('receipts').set({ is_primary: 1 }).where('id', '=', id).execute();
     }
-    return id;
+    // A duplicate names the case its original went to.
+    const linkedCase = caseId ?? (duplicateOf !== null ? (primary?.case_id ?? null) : null);
+    const number = caseNumber ?? (linkedCase !== null ? ((await trx.selectFrom('cases').select('number').where('id', '=', linkedCase).executeTakeFirst())?.number ?? null) : null);
+    return { id, caseId: linkedCase, caseNumber: number };
   });
-  if (kind === 'quarantined') return { kind, reason, receiptId };
-  return { kind, reason, caseId, caseNumber, receiptId };
+  if (kind === 'quarantined') return { kind, reason, receiptId: receipt.id };
+  return { kind, reason, caseId: receipt.caseId, caseNumber: receipt.caseNumber, receiptId: receipt.id };
 }

@@ -1,7 +1,8 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import type { MailboxConfig } from '../config/schema.js';
-import type { CaseRow, Database } from '../db/schema.js';
+import type { AgentCommand, UrgentSubject } from '../cases/escalation-signals.js';
+import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
@@ -55,6 +56,8 @@ export type ThreadRule =
   | 'plus-token'
   | 'known-reference'
   | 'subject-tag'
+  /** A bare case number in an "Urgent – …" subject ("#10042", "case 10042"), from a participant of that case. */
+  | 'subject-number'
   | 'bounce-reference'
   | 'new'
   | 'new-stranger-tag'
@@ -76,6 +79,36 @@ export interface Classification {
   readonly language: string;
 }
 
+/** Routing of a new case beyond queue and priority (rules, feedback queues); neutral for replies. */
+export interface RoutingDecision {
+  /** The rule that fired (new cases only), else null. */
+  readonly rule: { readonly name: string; readonly index: number } | null;
+  readonly kind: CaseKind;
+  /** Subject of a new case when not taken from the mail's subject ("Urgent – VPN down" → "VPN down"). */
+  readonly subject: string | null;
+  readonly tags: readonly string[];
+  /** Owner (agent address) chosen by the rule, else null: the queue's assignment decides. */
+  readonly owner: string | null;
+  /** Tier the rule escalates the new case to, else null. */
+  readonly tier: number | null;
+}
+
+/** What the writer asks for: an escalation (customers) or commands (agents of the case's queue). */
+export interface EscalationRequest {
+  /** Verified, not automated, not staff: their "Urgent"/"escalate" counts. */
+  readonly fromCustomer: boolean;
+  /** An "Urgent – …" subject that counts (new in the thread, from a customer), else null. */
+  readonly urgent: UrgentSubject | null;
+  /** "escalate"/"escalation" in the customer's own new text or new subject. */
+  readonly keyword: boolean;
+  /** Commands from an agent or lead of the case's queue (existing cases only). */
+  readonly commands: readonly AgentCommand[];
+  /** Why a request found in the mail does not count (unverified sender, automated mail, not an agent of the queue), else null. */
+  readonly refused: string | null;
+  /** An urgent subject named a case number that is not one of the sender's cases (left untouched). */
+  readonly foreignCaseNumber: number | null;
+}
+
 /** Typed notes: each stage fills its own slot; later stages read them (no magic keys). */
 export interface Notes {
   parsed?: ParsedMail;
@@ -85,6 +118,12 @@ export interface Notes {
   sender?: SenderNote;
   thread?: ThreadDecision;
   classification?: Classification;
+  /** Set by escalation-request (before classify). */
+  request?: EscalationRequest;
+  /** Set by classify. */
+  routing?: RoutingDecision;
+  /** Set by escalate (inside the transaction): whether this message was answered with an escalation acknowledgement. */
+  escalation?: { readonly acknowledged: boolean };
   visible?: VisibleText;
   /** Set by persist inside the transaction. */
   persisted?: { readonly caseRow: CaseRow; readonly messageRowId: number; readonly receiptId: number; readonly created: boolean; readonly reopened: boolean };
@@ -120,4 +159,24 @@ export class TransientError extends Error {
 export function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`pipeline order bug: ${what} is not set`);
   return value;
+}
+
+/** The receipt columns every outcome shares: what arrived, how, and what it said it was. */
+export function receiptBase(msg: Inbound, dedupeKey: string) {
+  const { arrival, notes } = msg;
+  return {
+    dedupe_key: dedupeKey,
+    message_id: notes.parsed?.messageId ?? null,
+    raw_sha256: arrival.raw.sha256,
+    raw_size: arrival.raw.size,
+    channel: arrival.channel,
+    mailbox: arrival.mailbox.name,
+    envelope_from: arrival.envelopeFrom,
+    envelope_to_json: JSON.stringify(arrival.envelopeTo),
+    from_address: notes.sender?.address ?? notes.parsed?.from?.address ?? null,
+    subject: notes.parsed?.subject ?? '',
+    received_at: arrival.receivedAt.toISOString(),
+    message_row_id: null,
+    retried_as: null,
+  } as const;
 }

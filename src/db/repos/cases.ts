@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { CaseRow, CaseUpdate, Database, NewCase, ParticipantRole, ParticipantRow } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -28,13 +28,29 @@ export async function caseByNumber(db: Q, number: number): Promise<CaseRow | und
 export interface CaseListFilter {
   readonly status?: readonly string[];
   readonly queue?: string;
+  readonly kind?: CaseRow['kind'];
+  readonly owner?: string;
+  readonly escalated?: boolean;
   readonly limit?: number;
+  /**
+   * Most severe first: the priority levels with their order (smaller = more severe); unknown
+   * priorities come last. Within one level (and without levels) the newest case first.
+   */
+  readonly priorityOrder?: readonly { readonly name: string; readonly order: number }[];
 }
 
 export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<CaseRow[]> {
   let q = db.selectFrom('cases').selectAll();
   if (filter.status !== undefined && filter.status.length > 0) q = q.where('status', 'in', [...filter.status] as CaseRow['status'][]);
   if (filter.queue !== undefined) q = q.where('queue', '=', filter.queue);
+  if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
+  if (filter.owner !== undefined) q = q.where('owner', '=', filter.owner);
+  if (filter.escalated !== undefined) q = q.where('escalated', '=', filter.escalated ? 1 : 0);
+  const levels = filter.priorityOrder ?? [];
+  if (levels.length > 0) {
+    const whens = levels.map((l) => sql`when ${l.name.toLowerCase()} then ${l.order}`);
+    q = q.orderBy(sql`case lower(priority) ${sql.join(whens, sql` `)} else ${Number.MAX_SAFE_INTEGER} end`);
+  }
   return q.orderBy('number', 'desc').limit(filter.limit ?? 50).execute();
 }
 

@@ -5,7 +5,7 @@ import { addEvent } from '../../db/repos/events.js';
 import { insertAttachments, insertMessage } from '../../db/repos/messages.js';
 import { insertReceipt, setReceiptCase, supersede } from '../../db/repos/receipts.js';
 import type { CaseRow } from '../../db/schema.js';
-import { need, type CommitStage } from '../types.js';
+import { need, receiptBase, type CommitStage } from '../types.js';
 
 /** Record it: receipt, case (new, appended or reopened), participants, message, attachments, events. */
 export const persistStage: CommitStage = {
@@ -21,25 +21,13 @@ export const persistStage: CommitStage = {
     const actor = `customer:${sender.address}`;
 
     const receiptId = await insertReceipt(trx, {
-      dedupe_key: need(notes.dedupeKey, 'dedupeKey'),
+      ...receiptBase(msg, need(notes.dedupeKey, 'dedupeKey')),
       is_primary: 1,
-      message_id: parsed.messageId,
-      raw_sha256: arrival.raw.sha256,
-      raw_size: arrival.raw.size,
-      channel: arrival.channel,
-      mailbox: arrival.mailbox.name,
-      envelope_from: arrival.envelopeFrom,
-      envelope_to_json: JSON.stringify(arrival.envelopeTo),
-      from_address: sender.address,
-      subject: parsed.subject,
-      received_at: arrival.receivedAt.toISOString(),
       outcome: 'stored',
       reason: thread.rule,
       stage: 'persist',
       case_id: null,
-      message_row_id: null,
       duplicate_of: null,
-      retried_as: null,
     });
     if (arrival.retryOf !== undefined) await supersede(trx, arrival.retryOf, receiptId);
 
@@ -48,12 +36,16 @@ export const persistStage: CommitStage = {
     let reopened = false;
     if (thread.kind === 'new') {
       const number = await nextCaseNumber(trx, ctx.config.cases.firstNumber);
+      const routing = notes.routing;
+      // Feedback (a feedback queue's message) is recorded closed: no SLA, nobody has to act.
+      const feedback = routing?.kind === 'feedback';
       caseRow = await insertCase(trx, {
         number,
-        subject: caseSubject(parsed.subject, ctx.config.cases.tagPrefix),
+        subject: routing?.subject ?? caseSubject(parsed.subject, ctx.config.cases.tagPrefix),
         requester_address: sender.address,
         requester_name: sender.name,
-        status: 'new',
+        status: feedback ? 'closed' : 'new',
+        kind: feedback ? 'feedback' : 'case',
         priority: cls.priority,
         queue: cls.queue,
         mailbox: arrival.mailbox.name,
@@ -63,7 +55,7 @@ export const persistStage: CommitStage = {
         created_at: now,
         updated_at: now,
         resolved_at: null,
-        closed_at: null,
+        closed_at: feedback ? now : null,
         last_customer_at: now,
         first_response_due_at: null,
         resolution_due_at: null,

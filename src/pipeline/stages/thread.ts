@@ -84,8 +84,10 @@ function newCase(rule: ThreadRule, linked: CaseRow | null): ThreadDecision {
 }
 
 /** A reply to a resolved/closed case: reopen inside the window, a new linked case after it. */
-function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, rule: ThreadRule): ThreadDecision {
+export function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, rule: ThreadRule): ThreadDecision {
   if (caseRow.status !== 'resolved' && caseRow.status !== 'closed') return { kind: 'existing', rule, caseRow, reopen: 'keep' };
+  // Feedback is recorded closed and stays closed: a reply to it is appended, never reopens it.
+  if (caseRow.kind === 'feedback') return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   if (msg.notes.automated != null) return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   const since = caseRow.closed_at ?? caseRow.resolved_at ?? caseRow.updated_at;
   const ageMs = ctx.clock.now().getTime() - new Date(since).getTime();

@@ -1,0 +1,177 @@
+import { caseSubject, stripReplyPrefixes, tagPattern } from './subject-tag.js';
+
+/**
+ * How customers and agents ask for an escalation, as pure functions over text:
+ *
+ *  - an "Urgent – <topic>" subject (en dash, em dash, hyphen or colon; any case; "URGENT:" too),
+ *    with or without our tag "[Case #N]" or a bare case number ("#10042", "case 10042");
+ *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one),
+ *    in the new text of the mail only: not in ">" quotes, not below a forward marker, not in
+ *    lines we sent ourselves;
+ *  - agent commands on their own line: "#escalate [level] [reason]", "#tier <level>",
+ *    "#assign <agent | me>", "#priority <level>".
+ */
+
+export interface UrgentSubject {
+  /** The subject without the urgent marker, reply prefixes and case number ("" when nothing is left). */
+  readonly topic: string;
+  /** A case number named in the subject (tag or bare form), else null. */
+  readonly caseNumber: number | null;
+}
+
+// "Urgent" as the first word, then a separator: – — : or a hyphen with a space on at least one
+// side ("Urgent-care clinic" is no urgent subject). "URGENT!!: x" is tolerated.
+const URGENT_HEAD = /^urgent!*(?:\s*[:\u2013\u2014]|\s+-+|-+(?=\s))\s*/i;
+// Bare case numbers: "#10042" (three digits or more, so "printer #2" is no case number) and
+// "case 10042", "case #10042", "case no. 10042", "case number 10042".
+const HASH_NUMBER = /(?:^|(?<=[\s([{]))#\s?(\d{3,12})\b/;
+const CASE_NUMBER = /\bcase\s*(?:#|no\.?|nr\.?|number)?\s*(\d{1,12})\b/i;
+const LEADING_NUMBER = /^(?:#\s?(\d{3,12})|case\s*(?:#|no\.?|nr\.?|number)?\s*(\d{1,12}))(?:\s*[:\u2013\u2014-]+)?\s*/i;
+
+function tidy(s: string): string {
+  return s
+    .replace(/\(\s*\)|\[\s*\]|\{\s*\}/g, ' ')
+    .replace(/\s+/g, ' ')
+    .replace(/^[\s:,;\u2013\u2014-]+|[\s:,;\u2013\u2014-]+$/g, '')
+    .trim();
+}
+
+/** An "Urgent – <topic>" subject, or null. */
+export function parseUrgentSubject(subject: string, tagPrefix = 'Case #'): UrgentSubject | null {
+  const tag = tagPattern(tagPrefix);
+  let s = subject.replace(/\s+/g, ' ').trim();
+  let caseNumber: number | null = null;
+  // Reply prefixes, our tag and a bare number may come before the marker, in any order.
+  for (let i = 0; i < 4; i++) {
+    const before = s;
+    s = stripReplyPrefixes(s);
+    const t = new RegExp(`^${tag.source}\\s*`, 'i').exec(s);
+    if (t !== null) {
+      caseNumber ??= Number(t[1]);
+      s = s.slice(t[0].length);
+    }
+    const n = LEADING_NUMBER.exec(s);
+    if (n !== null && URGENT_HEAD.test(s.slice(n[0].length))) {
+      caseNumber ??= Number(n[1] ?? n[2]);
+      s = s.slice(n[0].length);
+    }
+    if (s === before) break;
+  }
+  const head = URGENT_HEAD.exec(s);
+  if (head === null) return null;
+  let rest = s.slice(head[0].length);
+  const forms = [new RegExp(tag.source, 'i'), CASE_NUMBER, HASH_NUMBER];
+  for (const re of forms) {
+    const m = re.exec(rest);
+    if (m === null) continue;
+    caseNumber ??= Number(m[1]);
+    rest = rest.slice(0, m.index) + ' ' + rest.slice(m.index + m[0].length);
+    break;
+  }
+  return { topic: tidy(stripReplyPrefixes(rest)), caseNumber };
+}
+
+/** escalate, escalates, escalated, escalating, escalation(s); German eskalieren/Eskalation and forms. Not escalator, not de-escalate. */
+const ESCALATION_WORD =
+  /(?<![\p{L}\p{N}_-])(?:escalat(?:e|es|ed|ing|ion|ions)|eskal(?:ation|ationen|ieren|iere|ierst|iert|ierte|ierten|iertes?|ierung))(?![\p{L}\p{N}_])/iu;
+
+/** Whether the text asks for an escalation (whole words, any case, any inflection). */
+export function mentionsEscalation(text: string): boolean {
+  return ESCALATION_WORD.test(text);
+}
+
+const FORWARD_MARKER =
+  /^\s*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|urspr(?:ü|ue)ngliche nachricht)\s*-*|begin forwarded message\s?:?|anfang der weitergeleiteten (?:nachricht|e-mail)\s?:?)\s*$/i;
+
+/** A line in a normal form for comparing with text we sent (case, spacing and quote marks ignored). */
+export function normalLine(line: string): string {
+  return line.replace(/^[\s>]+/, '').replace(/\s+/g, ' ').trim().toLowerCase();
+}
+
+/** Tells whether a (normalised) line repeats text we sent. */
+export type OurText = (normalLine: string) => boolean;
+
+/** Lines shorter than this count as ours only when they equal one of our lines (not as a fragment). */
+const MIN_FRAGMENT = 12;
+
+/**
+ * A matcher over the text we sent: a line counts as ours when it equals one of our lines, or — at
+ * least MIN_FRAGMENT characters long — occurs anywhere in our text (mail clients re-wrap quoted
+ * paragraphs, so a quoted line is often only a piece of one of ours).
+ */
+export function ourTextMatcher(texts: readonly string[]): OurText {
+  const lines = new Set<string>();
+  const flat: string[] = [];
+  for (const t of texts) {
+    for (const line of t.split(/\r?\n/)) {
+      const n = normalLine(line);
+      if (n !== '') lines.add(n);
+    }
+    flat.push(t.replace(/\s+/g, ' ').toLowerCase());
+  }
+  const all = flat.join(' \u0000 ');
+  return (n) => lines.has(n) || (n.length >= MIN_FRAGMENT && all.includes(n));
+}
+
+const NOTHING_OURS: OurText = () => false;
+
+/**
+ * What the writer themselves typed: the visible text without ">" lines, without anything below a
+ * forward marker, and without lines that repeat text we sent (`ours`) — our own wording quoted
+ * back without quote marks must never count as the customer's.
+ */
+export function writtenText(visibleText: string, ours: OurText = NOTHING_OURS): string {
+  const out: string[] = [];
+  for (const line of visibleText.split(/\r?\n/)) {
+    if (FORWARD_MARKER.test(line)) break;
+    if (/^\s*>/.test(line)) continue;
+    const n = normalLine(line);
+    if (n !== '' && ours(n)) continue;
+    out.push(line);
+  }
+  return out.join('\n');
+}
+
+/** A subject in a normal form: no reply prefixes, no tag, lower case (to tell a new subject from a repeated one). */
+export function normalSubject(subject: string, tagPrefix: string): string {
+  return caseSubject(subject, tagPrefix).toLowerCase();
+}
+
+export type AgentCommand =
+  | { readonly kind: 'escalate'; readonly level: number | null; readonly reason: string; readonly line: string }
+  | { readonly kind: 'assign'; readonly agent: string; readonly line: string }
+  | { readonly kind: 'priority'; readonly level: string; readonly line: string }
+  | { readonly kind: 'invalid'; readonly line: string; readonly why: string };
+
+const COMMAND = /^[ \t]*#(escalate|tier|assign|priority)\b[ \t]*(.*?)[ \t]*$/i;
+
+/** Agent commands, each on its own line of the new text, in order. */
+export function parseAgentCommands(text: string): AgentCommand[] {
+  const out: AgentCommand[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (/^\s*>/.test(line)) continue;
+    const m = COMMAND.exec(line);
+    if (m === null) continue;
+    const verb = m[1]!.toLowerCase();
+    const args = m[2] ?? '';
+    const src = line.trim();
+    if (verb === 'escalate' || verb === 'tier') {
+      const a = /^(\d+)?(?:\s+(.*))?$/.exec(args);
+      const level = a?.[1] !== undefined ? Number(a[1]) : null;
+      if (a === null || (verb === 'tier' && level === null)) {
+        out.push({ kind: 'invalid', line: src, why: verb === 'tier' ? '#tier needs a level: #tier 2' : '#escalate takes an optional level 1–3: #escalate 2' });
+      } else if (level !== null && (level < 1 || level > 3)) {
+        out.push({ kind: 'invalid', line: src, why: `level ${level} does not exist (tiers 1–3)` });
+      } else {
+        out.push({ kind: 'escalate', level, reason: a[2]?.trim() ?? '', line: src });
+      }
+    } else if (verb === 'assign') {
+      if (args === '') out.push({ kind: 'invalid', line: src, why: '#assign needs an agent: #assign Erika, #assign erika@example.com or #assign me' });
+      else out.push({ kind: 'assign', agent: args, line: src });
+    } else {
+      if (args === '' || /\s/.test(args)) out.push({ kind: 'invalid', line: src, why: '#priority needs one level: #priority high' });
+      else out.push({ kind: 'priority', level: args, line: src });
+    }
+  }
+  return out;
+}

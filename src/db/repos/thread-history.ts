@@ -1,0 +1,51 @@
+import type { Kysely } from 'kysely';
+import type { Database, MessageRow } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+/** Our outgoing mail on these cases: its visible text and recipients (to tell our wording quoted back from the customer's). */
+export async function outgoingTexts(db: Q, caseIds: readonly number[]): Promise<Pick<MessageRow, 'visible_text' | 'to_json'>[]> {
+  if (caseIds.length === 0) return [];
+  return db.selectFrom('messages').select(['visible_text', 'to_json']).where('case_id', 'in', [...caseIds]).where('direction', '=', 'out').execute();
+}
+
+/** Subject of every message (in and out) of the case. */
+export async function subjectsOfCase(db: Q, caseId: number): Promise<string[]> {
+  const rows = await db.selectFrom('messages').select('subject').where('case_id', '=', caseId).execute();
+  return rows.map((r) => r.subject);
+}
+
+/** The newest inbound human (not automated) messages of the case, newest first. */
+export async function recentHumanMessages(db: Q, caseId: number, limit: number): Promise<MessageRow[]> {
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('case_id', '=', caseId)
+    .where('direction', '=', 'in')
+    .where('automated', 'is', null)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+}
+
+/** The newest inbound human (not automated) message of the case. */
+export async function lastHumanMessage(db: Q, caseId: number): Promise<MessageRow | undefined> {
+  return (await recentHumanMessages(db, caseId, 1))[0];
+}
+
+/** When an event of this type with data.trigger = `trigger` was last written for the case, or null. */
+export async function lastEventWithTrigger(db: Q, caseId: number, type: string, trigger: string, since: string): Promise<string | null> {
+  const rows = await db
+    .selectFrom('events')
+    .select(['data_json', 'created_at'])
+    .where('case_id', '=', caseId)
+    .where('type', '=', type)
+    .where('created_at', '>=', since)
+    .orderBy('id', 'desc')
+    .execute();
+  for (const r of rows) {
+    const data = JSON.parse(r.data_json) as { trigger?: unknown };
+    if (data.trigger === trigger) return r.created_at;
+  }
+  return null;
+}

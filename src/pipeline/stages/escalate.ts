@@ -1,0 +1,122 @@
+import { escalateCase, lastCustomerMessage, setPriority, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
+import { writtenText } from '../../cases/escalation-signals.js';
+import { priorityScheme } from '../../cases/priority.js';
+import { agentsOf, findAgent } from '../../cases/staff.js';
+import { addEvent } from '../../db/repos/events.js';
+import { recipientRefusal } from '../../mail-out/recipient-refusal.js';
+import { autoReplyRefusal } from './react.js';
+import { need, type CommitStage } from '../types.js';
+
+/**
+ * Who must hear about it? Escalations, in the same transaction as the message:
+ *  - a customer's urgent subject (the case becomes urgent and escalated, at least level 1) or
+ *    "escalate" in their own text (one level up; asking again within
+ *    escalation.customerRepeatHours does not climb further): alert + acknowledgement (an automatic
+ *    reply, so the auto-reply rules apply to it);
+ *  - a rule's tier on a new case: alert only (the customer did not ask);
+ *  - #escalate / #tier from an agent or lead of the queue: alert + acknowledgement.
+ * Feedback is never escalated.
+ */
+export const escalateStage: CommitStage = {
+  name: 'escalate',
+  async run(msg, ctx, trx) {
+    const persisted = need(msg.notes.persisted, 'persisted');
+    const routing = need(msg.notes.routing, 'routing');
+    const sender = need(msg.notes.sender, 'sender');
+    const parsed = need(msg.notes.parsed, 'parsed');
+    const request = msg.notes.request;
+    const { messageRowId } = persisted;
+    const caseRow = persisted.caseRow;
+    const now = ctx.clock.now().toISOString();
+    if (request === undefined) return;
+
+    if (request.refused !== null) {
+      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'escalation.refused', actor: 'system', reason: request.refused, at: now });
+    }
+    if (request.foreignCaseNumber !== null && persisted.created) {
+      await addEvent(trx, {
+        caseId: caseRow.id,
+        messageRowId,
+        type: 'escalation.foreign-case',
+        actor: 'system',
+        reason: `the urgent subject names case ${request.foreignCaseNumber}, which is not one of ${sender.address}'s cases: a new case was opened and case ${request.foreignCaseNumber} left untouched`,
+        data: { caseNumber: request.foreignCaseNumber },
+        at: now,
+      });
+    }
+
+    const customerAsks = request.fromCustomer && (request.urgent !== null || request.keyword);
+    const ruleTier = persisted.created ? routing.tier : null;
+    if (caseRow.kind === 'feedback') {
+      if (customerAsks || ruleTier !== null) {
+        await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'escalation.ignored', actor: 'system', reason: 'feedback is not escalated', at: now });
+      }
+      return;
+    }
+
+    const who = sender.name !== '' ? sender.name : sender.address;
+    const lastMessage: LastMessage = {
+      from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
+      at: now,
+      visibleText: writtenText(msg.notes.visible?.text ?? ''),
+    };
+    const common = { lastMessage, inReplyTo: parsed.messageId, references: parsed.references, messageRowId };
+
+    if (customerAsks || ruleTier !== null) {
+      if (request.urgent !== null && !persisted.created) {
+        // An existing case: "that case becomes urgent" (new cases got the level in classify).
+        const scheme = priorityScheme(ctx.config);
+        if (scheme.orderOf(scheme.urgentLevel) < scheme.orderOf(caseRow.priority)) {
+          await setPriority(trx, ctx, caseRow.id, scheme.urgentLevel, { actor: `customer:${sender.address}`, reason: 'urgent subject', messageRowId });
+        }
+      }
+      let target: EscalationTarget;
+      let trigger: EscalationTrigger;
+      let reason: string;
+      if (persisted.created) {
+        // One escalation for the new case: the rule's tier, or level 1 when the customer asked.
+        target = { atLeast: Math.max(ruleTier ?? 0, customerAsks ? 1 : 0) };
+        trigger = customerAsks ? (request.urgent !== null ? 'urgent-subject' : 'keyword') : 'rule';
+      } else if (request.keyword) {
+        target = 'raise';
+        trigger = 'keyword';
+      } else {
+        target = { atLeast: 1 };
+        trigger = 'urgent-subject';
+      }
+      if (trigger === 'rule') reason = `rule ${routing.rule?.name ?? '?'} sets tier ${ruleTier}`;
+      else if (request.urgent !== null) reason = `urgent subject: "${parsed.subject}"`;
+      else reason = 'the customer asked to escalate';
+      const opts: EscalateOptions = {
+        ...common,
+        target,
+        trigger,
+        actor: trigger === 'rule' ? 'system' : `customer:${sender.address}`,
+        by: trigger === 'rule' ? `rule ${routing.rule?.name ?? '?'}` : who,
+        reason,
+        ack: customerAsks ? { to: { address: sender.address, name: sender.name }, autoReply: true, refusal: () => autoReplyRefusal(msg, ctx, trx, sender.address) } : null,
+      };
+      const out = await escalateCase(trx, ctx, caseRow.id, opts);
+      msg.notes.escalation = { acknowledged: out.acknowledged };
+    }
+
+    const me = findAgent(agentsOf(ctx.config, caseRow.queue), sender.address);
+    for (const cmd of request.commands) {
+      if (cmd.kind !== 'escalate') continue;
+      const by = me?.name ?? who;
+      await escalateCase(trx, ctx, caseRow.id, {
+        ...common,
+        target: cmd.level !== null ? { level: cmd.level } : 'raise',
+        trigger: 'command',
+        actor: `agent:${sender.address}`,
+        by,
+        reason: cmd.reason !== '' ? cmd.reason : cmd.line,
+        // The agent's own words are not the customer's latest message.
+        lastMessage: await lastCustomerMessage(trx, ctx, caseRow.id),
+        inReplyTo: null,
+        references: [],
+        ack: { to: { address: caseRow.requester_address, name: caseRow.requester_name }, autoReply: false, refusal: () => recipientRefusal(ctx, trx, caseRow.requester_address) },
+      });
+    }
+  },
+};

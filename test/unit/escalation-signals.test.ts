@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { mentionsEscalation, ourTextMatcher, parseAgentCommands, parseUrgentSubject, writtenText } from '../../src/cases/escalation-signals.js';
+import { alertRecipients } from '../../src/cases/escalation.js';
+
+/** The pure signals of issue 5: urgent subjects, the escalation keyword, agent commands. */
+
+describe('parseUrgentSubject: every separator, case and case-number form', () => {
+  it.each([
+    // separators
+    ['Urgent – VPN down', 'VPN down', null],
+    ['Urgent — VPN down', 'VPN down', null],
+    ['Urgent - VPN down', 'VPN down', null],
+    ['Urgent -VPN down', 'VPN down', null],
+    ['Urgent- VPN down', 'VPN down', null],
+    ['Urgent: VPN down', 'VPN down', null],
+    ['Urgent:VPN down', 'VPN down', null],
+    ['Urgent–VPN down', 'VPN down', null],
+    ['Urgent -- VPN down', 'VPN down', null],
+    ['Urgent : VPN down', 'VPN down', null],
+    // any case
+    ['URGENT: VPN down', 'VPN down', null],
+    ['urgent – vpn down', 'vpn down', null],
+    ['UrGeNt — VPN down', 'VPN down', null],
+    ['URGENT!!: VPN down', 'VPN down', null],
+    // reply and forward prefixes
+    ['Re: Urgent – VPN down', 'VPN down', null],
+    ['Fwd: URGENT: VPN down', 'VPN down', null],
+    ['AW: WG: Urgent - VPN down', 'VPN down', null],
+    // our tag, before or after the marker
+    ['[Case #10042] Urgent – VPN down', 'VPN down', 10042],
+    ['Re: [Case #10042] Urgent – VPN down', 'VPN down', 10042],
+    ['Urgent – [Case #10042] VPN down', 'VPN down', 10042],
+    ['Urgent: VPN down [case #10042]', 'VPN down', 10042],
+    ['URGENT: [CASE # 10042] VPN down', 'VPN down', 10042],
+    // bare numbers
+    ['Urgent – #10042 VPN down', 'VPN down', 10042],
+    ['Urgent: VPN down (#10042)', 'VPN down', 10042],
+    ['Urgent – case 10042', '', 10042],
+    ['Urgent – case 10042: VPN down', 'VPN down', 10042],
+    ['Urgent: Case #10042 VPN down', 'VPN down', 10042],
+    ['Urgent – VPN down, case no. 10042', 'VPN down', 10042],
+    ['Urgent – VPN down (case number 10042)', 'VPN down', 10042],
+    ['#10042 Urgent – VPN down', 'VPN down', 10042],
+    ['case 10042 – Urgent: VPN down', 'VPN down', 10042],
+    // numbers that are no case numbers
+    ['Urgent – printer #2 jammed', 'printer #2 jammed', null],
+  ])('%s → topic "%s", case %s', (subject, topic, caseNumber) => {
+    expect(parseUrgentSubject(subject)).toEqual({ topic, caseNumber });
+  });
+
+  it('uses the configured tag prefix', () => {
+    expect(parseUrgentSubject('[Ticket 77] Urgent: it broke', 'Ticket ')).toEqual({ topic: 'it broke', caseNumber: 77 });
+  });
+
+  it.each([
+    'VPN down',
+    'Urgently need help',
+    'Urgent care billing question',
+    'Urgent-care billing question',
+    'Not urgent: question about invoices',
+    'Re: [Case #10001] We have received your request: Urgent – VPN down',
+    'Question – urgent',
+    'urgent',
+    '',
+  ])('is not an urgent subject: %s', (subject) => {
+    expect(parseUrgentSubject(subject)).toBeNull();
+  });
+});
+
+describe('mentionsEscalation: whole words, any inflection', () => {
+  it.each([
+    'Please escalate this.',
+    'ESCALATE!',
+    'Escalating to your manager would help.',
+    'I escalated this yesterday',
+    'This is an escalation.',
+    'Two escalations in a week',
+    'he escalates everything',
+    'Can you (escalate) it',
+    '#escalate 2',
+    'Bitte eskalieren Sie das.',
+    'Das ist eine Eskalation.',
+    'Die Lage eskaliert.',
+  ])('yes: %s', (text) => {
+    expect(mentionsEscalation(text)).toBe(true);
+  });
+
+  it.each([
+    'The escalator in building 4 is broken.',
+    'Escalators are down',
+    'We should de-escalate the tone',
+    'escalatory language',
+    'unescalated',
+    'Eskalationsstufe',
+    'nothing to see here',
+  ])('no: %s', (text) => {
+    expect(mentionsEscalation(text)).toBe(false);
+  });
+});
+
+describe('writtenText: only what the writer typed', () => {
+  it('drops ">" quotes, stops at a forward marker, drops lines we sent', () => {
+    const ours = ourTextMatcher(['We have escalated case 10001 (escalation level 1): experienced members of our team are now looking into it with priority.\nKind regards']);
+    const text = [
+      'Still broken, thanks.',
+      '> please escalate',
+      'We have escalated case 10001 (escalation level 1): experienced members',
+      'of our team are now looking into it with priority.',
+      'Kind regards',
+      '---------- Forwarded message ---------',
+      'From: boss — please escalate',
+    ].join('\n');
+    const out = writtenText(text, ours);
+    expect(out).toBe('Still broken, thanks.');
+    expect(mentionsEscalation(out)).toBe(false);
+  });
+
+  it('keeps a short line of the customer even when our text contains it as a fragment', () => {
+    const ours = ourTextMatcher(['Please escalate this if needed']);
+    expect(writtenText('escalate', ours)).toBe('escalate');
+  });
+});
+
+describe('parseAgentCommands', () => {
+  it.each([
+    ['#escalate', [{ kind: 'escalate', level: null, reason: '' }]],
+    ['#escalate 2', [{ kind: 'escalate', level: 2, reason: '' }]],
+    ['  #Escalate 3 customer lost revenue', [{ kind: 'escalate', level: 3, reason: 'customer lost revenue' }]],
+    ['#tier 3', [{ kind: 'escalate', level: 3, reason: '' }]],
+    ['#assign Erika Musterfrau', [{ kind: 'assign', agent: 'Erika Musterfrau' }]],
+    ['#assign me', [{ kind: 'assign', agent: 'me' }]],
+    ['#priority high', [{ kind: 'priority', level: 'high' }]],
+    ['#tier', [{ kind: 'invalid' }]],
+    ['#escalate 5', [{ kind: 'invalid' }]],
+    ['#assign', [{ kind: 'invalid' }]],
+    ['Hi,\n#escalate 2\nthanks\n#assign me', [{ kind: 'escalate', level: 2 }, { kind: 'assign', agent: 'me' }]],
+    ['> #escalate 3', []],
+    ['please #escalate 2 this', []],
+    ['#escalated already', []],
+  ])('%j', (text, expected) => {
+    expect(parseAgentCommands(text)).toMatchObject(expected);
+  });
+});
+
+describe('alertRecipients: every tier passed, else the nearest lower tier, else the admin', () => {
+  const tiers = { 1: { addresses: ['l1@x'] }, 3: { addresses: ['l3@x'] } };
+  const ctx = (queues: Record<string, unknown>, adminAddress?: string) =>
+    ({ config: { queues, instance: { name: 'x', domain: 'x', ...(adminAddress !== undefined ? { adminAddress } : {}) } } }) as unknown as Parameters<typeof alertRecipients>[0];
+  it.each<[number, number, string[]]>([
+    [0, 1, ['l1@x']],
+    [1, 2, ['l1@x']],
+    [2, 3, ['l3@x']],
+    [0, 3, ['l1@x', 'l3@x']],
+  ])('%i → %i', (from, to, expected) => {
+    expect(alertRecipients(ctx({ q: { tiers } }, 'ops@x'), 'q', from, to)).toEqual(expected);
+  });
+  it('a queue without tiers alerts the admin; without an admin nobody', () => {
+    expect(alertRecipients(ctx({ q: { tiers: {} } }, 'ops@x'), 'q', 0, 2)).toEqual(['ops@x']);
+    expect(alertRecipients(ctx({}, undefined), 'unknown', 0, 1)).toEqual([]);
+  });
+});
