@@ -1,0 +1,158 @@
+import SQLite from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eml } from '../helpers/context.js';
+import { CliSandbox, describeResult } from '../helpers/cli.js';
+
+/** `casegate cases list` / `cases show` after real ingests, as an agent or admin reads them. */
+
+interface CaseJson {
+  number: number;
+  status: string;
+  subject: string;
+  requester_address: string;
+  requester_name: string;
+  queue: string;
+  mailbox: string;
+}
+interface CaseDetailJson {
+  case: CaseJson;
+  participants: { address: string; role: string }[];
+  messages: { direction: string; from_address: string; subject: string; visible_text: string; thread_rule: string; attachments: unknown[]; [k: string]: unknown }[];
+  events: { type: string; actor: string; reason: string }[];
+  outbox: { kind: string; status: string; to_address: string; subject: string; [k: string]: unknown }[];
+}
+
+const VISIBLE = 'VISIBLE-7f3a: the printer in room 4 is on fire since this morning.';
+const QUOTED = 'QUOTED-HISTORY-9c2e an older answer from last year';
+
+describe('casegate cases list / show', () => {
+  let box: CliSandbox;
+  beforeAll(async () => {
+    box = CliSandbox.create();
+    const files = [
+      box.write(
+        'jane.eml',
+        eml({
+          from: 'Jane Customer <jane@customer.example>',
+          cc: 'Boss <boss@customer.example>',
+          subject: 'Printer on fire',
+          messageId: 'jane-1@customer.example',
+          body: `${VISIBLE}\r\nPlease help.\r\n\r\nOn Mon, 1 Jan 2025 at 10:00, Support <support@example.com> wrote:\r\n> ${QUOTED}\r\n> and more of it\r\n`,
+        }),
+      ),
+      box.write('bob.eml', eml({ from: 'Bob <bob@customer.example>', to: 'billing@example.com', subject: 'Invoice 42 is wrong', messageId: 'bob-1@customer.example' })),
+      box.write('carol.eml', eml({ from: 'carol@other.example', subject: 'VPN down', messageId: 'carol-1@other.example' })),
+    ];
+    const r = await box.run(['ingest', ...files]);
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stdout.match(/stored \(case \d+\)/g)).toHaveLength(3);
+  });
+  afterAll(() => box.cleanup());
+
+  it('cases list --json: newest first, with number, status, subject and requester', async () => {
+    const rows = await box.json<CaseJson[]>(['cases', 'list', '--json']);
+    expect(rows.map((c) => [c.number, c.status, c.subject, c.requester_address, c.queue])).toEqual([
+      [10003, 'new', 'VPN down', 'carol@other.example', 'support'],
+      [10002, 'new', 'Invoice 42 is wrong', 'bob@customer.example', 'finance'],
+      [10001, 'new', 'Printer on fire', 'jane@customer.example', 'support'],
+    ]);
+  });
+
+  it('cases list (text): a header row, then one row per case', async () => {
+    const r = await box.run(['cases', 'list']);
+    expect(r.code, describeResult(r)).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+REQUESTER\s+UPDATED\s+SUBJECT$/);
+    expect(lines[1]).toMatch(/^10003\s+new\s+\S+\s+support\s+carol@other\.example\s+.*VPN down$/);
+    expect(lines[3]).toMatch(/^10001\s.*Printer on fire$/);
+  });
+
+  it('--queue, --limit and --status filter (several statuses at once)', async () => {
+    const [finance, limited] = await Promise.all([box.json<CaseJson[]>(['cases', 'list', '--json', '--queue', 'finance']), box.json<CaseJson[]>(['cases', 'list', '--json', '--limit', '2'])]);
+    expect(finance.map((c) => c.number)).toEqual([10002]);
+    expect(limited.map((c) => c.number)).toEqual([10003, 10002]);
+
+    // No CLI command changes a status yet: an agent resolves case 10003 directly in the database.
+    const db = new SQLite(box.dbPath);
+    try {
+      db.prepare("UPDATE cases SET status = 'resolved', resolved_at = ? WHERE number = 10003").run(new Date().toISOString());
+    } finally {
+      db.close();
+    }
+    const [onlyNew, resolved, both] = await Promise.all([
+      box.json<CaseJson[]>(['cases', 'list', '--json', '--status', 'new']),
+      box.json<CaseJson[]>(['cases', 'list', '--json', '--status', 'resolved']),
+      box.json<CaseJson[]>(['cases', 'list', '--json', '--status', 'new', 'resolved', '--queue', 'support', '--limit', '5']),
+    ]);
+    expect(onlyNew.map((c) => c.number)).toEqual([10002, 10001]);
+    expect(resolved.map((c) => c.number)).toEqual([10003]);
+    expect(both.map((c) => [c.number, c.status])).toEqual([
+      [10003, 'resolved'],
+      [10001, 'new'],
+    ]);
+  });
+
+  it('an unknown --status is rejected with the allowed choices', async () => {
+    const r = await box.run(['cases', 'list', '--status', 'bogus']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/bogus/);
+    expect(r.stderr).toMatch(/Allowed choices are new, open, pending, on_hold, resolved, closed/);
+  });
+
+  it('cases show 10001 (text): the visible text (not the quoted history), participants, events and the queued confirmation', async () => {
+    const r = await box.run(['cases', 'show', '10001']);
+    expect(r.code, describeResult(r)).toBe(0);
+    const out = r.stdout;
+    expect(out).toMatch(/^Case 10001: Printer on fire\n/);
+    expect(out).toContain('requester Jane Customer <jane@customer.example>');
+    expect(out).toMatch(/participants: jane@customer\.example \(requester\), boss@customer\.example \(cc\)/);
+    // The thread: the customer's message with only what they wrote this time.
+    expect(out).toMatch(/--- ← \S+ jane@customer\.example \[new\]/);
+    expect(out).toContain(VISIBLE);
+    expect(out).not.toContain('QUOTED-HISTORY');
+    // … and our confirmation, queued (the CLI does not send).
+    expect(out).toMatch(/--- → \S+ support@example\.com \[[^\]]*\] queued\n\s+Subject: \[Case #10001\] .*Printer on fire/);
+    const events = out.slice(out.indexOf('\nEvents:\n'));
+    expect(events).toMatch(/case\.created\s+customer:jane@customer\.exampl/);
+    expect(events).toMatch(/email\.queued/);
+    expect(out).toMatch(/Outgoing mail:\n\s+#\d+ confirmation\s+queued\s+to jane@customer\.example attempts 0/);
+  });
+
+  it('cases show --json: case, messages (visible text, no raw bodies), events, outbox and participants', async () => {
+    const d = await box.json<CaseDetailJson>(['cases', 'show', '10001', '--json']);
+    // Issue 5 added `tags` (set by routing rules) next to the case.
+    expect(Object.keys(d).sort()).toEqual(['case', 'events', 'messages', 'outbox', 'participants', 'tags']);
+    expect(d.case).toMatchObject({ number: 10001, status: 'new', subject: 'Printer on fire', requester_address: 'jane@customer.example', requester_name: 'Jane Customer' });
+    expect(d.participants.map((p) => [p.address, p.role])).toEqual([
+      ['jane@customer.example', 'requester'],
+      ['boss@customer.example', 'cc'],
+    ]);
+    const inbound = d.messages.filter((m) => m.direction === 'in');
+    expect(inbound).toHaveLength(1);
+    expect(inbound[0]!.visible_text).toContain(VISIBLE);
+    expect(inbound[0]!.visible_text).not.toContain('QUOTED-HISTORY');
+    for (const m of d.messages) {
+      expect(m).not.toHaveProperty('text');
+      expect(m).not.toHaveProperty('html');
+    }
+    expect(d.events.map((e) => e.type)).toEqual(expect.arrayContaining(['case.created', 'email.queued']));
+    expect(d.outbox).toHaveLength(1);
+    expect(d.outbox[0]).toMatchObject({ kind: 'confirmation', status: 'queued', to_address: 'jane@customer.example' });
+    expect(d.outbox[0]!.subject).toMatch(/^\[Case #10001\] /);
+    expect(d.outbox[0]).not.toHaveProperty('text');
+    // "#10001" is accepted as well.
+    const hash = await box.json<CaseDetailJson>(['cases', 'show', '#10002', '--json']);
+    expect(hash.case.number).toBe(10002);
+  });
+
+  it('cases show 99999 → exit 1, a message on stderr, nothing on stdout (also with --json)', async () => {
+    const runs = await Promise.all([box.run(['cases', 'show', '99999']), box.run(['cases', 'show', '99999', '--json'])]);
+    for (const r of runs) {
+      expect(r.code, describeResult(r)).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe('no case 99999\n');
+    }
+  });
+});

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliSandbox, describeResult, runCli } from '../helpers/cli.js';
+
+/** A broken configuration: every problem at once, each with its key path, exit 78 (EX_CONFIG). */
+
+/** Field-level problems (each key checked on its own). */
+const BAD_FIELDS = `# several independent problems
+dataDir: data
+instance:
+  secret: short
+  name: \${CASEGATE_TEST_SURELY_UNSET_VAR}
+log:
+  level: loud
+listener:
+  port: 99999
+mailboxes:
+  - name: Support Desk
+    addresses: [support@example.com, not-an-address]
+`;
+
+/** Cross-field problems (checked across keys once every field is valid). */
+const BAD_ACROSS = `dataDir: data
+mailboxes:
+  - name: support
+    addresses: [support@example.com]
+  - name: support
+    addresses: [SUPPORT@example.com]
+outgoing:
+  transport: smtp
+autoReply:
+  neverTo: ['(unclosed']
+`;
+
+const FIELD_PROBLEMS = [
+  'instance.name: environment variable CASEGATE_TEST_SURELY_UNSET_VAR is not set',
+  'instance.secret: ',
+  'log.level: ',
+  'listener.port: ',
+  'mailboxes.0.name: use lower-case letters, digits, - and _',
+  'mailboxes.0.addresses.1: must be a plain email address',
+];
+const ACROSS_PROBLEMS = [
+  'mailboxes.1.name: duplicate mailbox name "support"',
+  'mailboxes.1.addresses.0: address support@example.com is already served by mailbox "support"',
+  'outgoing.smtp: required when outgoing.transport is "smtp"',
+  'autoReply.neverTo.0: invalid regular expression',
+];
+
+function expectProblems(stderr: string, paths: readonly string[]): void {
+  for (const path of paths) expect(stderr, `missing "${path}" in:\n${stderr}`).toContain(`\n  ${path}`);
+  // The count in the header matches the listed lines, and a config problem is not a crash.
+  const count = /(\d+) configuration problem\(s\)/.exec(stderr);
+  expect(Number(count?.[1])).toBe(stderr.trimEnd().split('\n').filter((l) => /^ {2}\S/.test(l)).length);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('configuration errors', () => {
+  let box: CliSandbox;
+  let across: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.withRawConfig(BAD_FIELDS);
+    across = CliSandbox.withRawConfig(BAD_ACROSS);
+  });
+  afterAll(() => {
+    box.cleanup();
+    across.cleanup();
+  });
+
+  it('`casegate --config bad.yaml cases list` → exit 78 and stderr lists every field problem with its key path', async () => {
+    const r = await box.run(['cases', 'list'], { env: { CASEGATE_TEST_SURELY_UNSET_VAR: undefined } });
+    expect(r.code, describeResult(r)).toBe(78);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`casegate: ${box.configPath}: `);
+    expectProblems(r.stderr, FIELD_PROBLEMS);
+  });
+
+  it('cross-field problems (duplicate names and addresses, missing outgoing.smtp, bad regex) → 78, every one listed', async () => {
+    const r = await across.run(['cases', 'list']);
+    expect(r.code, describeResult(r)).toBe(78);
+    expectProblems(r.stderr, ACROSS_PROBLEMS);
+  });
+
+  it('field-level and cross-field problems in one file are all reported at once', async () => {
+    const both = CliSandbox.withRawConfig(BAD_ACROSS.replace('dataDir: data\n', 'dataDir: data\nlog:\n  level: loud\n'));
+    try {
+      const r = await both.run(['cases', 'list']);
+      expect(r.code, describeResult(r)).toBe(78);
+      expectProblems(r.stderr, ['log.level: ', ...ACROSS_PROBLEMS]);
+    } finally {
+      both.cleanup();
+    }
+  });
+
+  it('the same problems through CASEGATE_CONFIG, for any command (config, status) → 78', async () => {
+    const runs = await Promise.all([['config'], ['status', '--json']].map((cmd) => runCli(cmd, { cwd: box.dir, env: { HOME: box.dir, CASEGATE_CONFIG: 'casegate.yaml' } })));
+    for (const r of runs) {
+      expect(r.code, describeResult(r)).toBe(78);
+      expect(r.stderr).toContain('\n  mailboxes.0.addresses.1: ');
+    }
+  });
+
+  it('a YAML syntax error → 78 with the line; a missing file → 78 "cannot read"', async () => {
+    const syntax = CliSandbox.withRawConfig('instance:\n  name: ok\nlistener: {\n');
+    try {
+      const r = await syntax.run(['cases', 'list']);
+      expect(r.code, describeResult(r)).toBe(78);
+      expect(r.stderr).toMatch(/\(file\): YAML syntax error at line \d+/);
+      const missing = await runCli(['--config', 'nope.yaml', 'cases', 'list'], { cwd: syntax.dir, env: { HOME: syntax.dir } });
+      expect(missing.code, describeResult(missing)).toBe(78);
+      expect(missing.stderr).toContain(`${syntax.dir}/nope.yaml: 1 configuration problem(s):\n  (file): cannot read: ENOENT`);
+    } finally {
+      syntax.cleanup();
+    }
+  });
+});

@@ -1,0 +1,225 @@
+import SQLite from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eml } from '../helpers/context.js';
+import { CliSandbox, describeResult, filesUnder, runCli } from '../helpers/cli.js';
+
+/** `casegate ingest` as an MTA (or an admin) runs it: exit codes are the contract with the MTA. */
+
+interface PipeResultJson {
+  source: string;
+  outcome: { kind: string; reason: string; caseNumber?: number | null; caseId?: number | null; receiptId?: number };
+  exitCode: number;
+}
+interface CaseJson {
+  number: number;
+  queue: string;
+  mailbox: string;
+  status: string;
+  subject: string;
+  requester_address: string;
+}
+
+describe('casegate ingest: files, stdin, duplicates, mailbox choice', () => {
+  let box: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.create();
+  });
+  afterAll(() => box.cleanup());
+
+  it('one .eml file → exit 0 and the outcome with the case number; the same file again → exit 0, ignored duplicate', async () => {
+    const file = box.write('first.eml', eml({ subject: 'Printer on fire', messageId: 'first@customer.example' }));
+    const r = await box.run(['ingest', file]);
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stdout).toBe(`${file}: stored (case 10001) — new case (new)\n`);
+
+    const again = await box.run(['ingest', file]);
+    expect(again.code, describeResult(again)).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ignored \\(case \\d+\\) — duplicate of receipt \\d+ \\(stored\\)\\n$`));
+
+    const cases = await box.json<CaseJson[]>(['cases', 'list', '--json']);
+    expect(cases.map((c) => c.number)).toEqual([10001]);
+  });
+
+  it('reads one message from stdin (`casegate ingest < file`), reported as source "stdin"', async () => {
+    const file = box.write('stdin.eml', eml({ subject: 'Sent through the pipe', messageId: 'pipe@customer.example' }));
+    const results = await box.json<PipeResultJson[]>(['ingest', '--json'], { stdin: { file } });
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ source: 'stdin', exitCode: 0, outcome: { kind: 'stored', caseNumber: 10002 } });
+
+    // The same bytes again through stdin: the duplicate is recognised, still exit 0.
+    const dup = await box.run(['ingest'], { stdin: { file } });
+    expect(dup.code, describeResult(dup)).toBe(0);
+    expect(dup.stdout).toMatch(/^stdin: ignored \(case \d+\) — duplicate/);
+  });
+
+  it('several files at once: one text line and one JSON entry per file, in order', async () => {
+    const files = ['a', 'b', 'c'].map((n) => box.write(`multi-${n}.eml`, eml({ subject: `Batch ${n}`, messageId: `batch-${n}@customer.example` })));
+    const results = await box.json<PipeResultJson[]>(['ingest', '--json', ...files]);
+    expect(results.map((r) => r.source)).toEqual(files);
+    expect(results.map((r) => r.outcome.kind)).toEqual(['stored', 'stored', 'stored']);
+    expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0]);
+    expect(results.map((r) => r.outcome.caseNumber)).toEqual([10003, 10004, 10005]);
+
+    // Text output for a batch: one line per file (now all duplicates).
+    const text = await box.run(['ingest', ...files]);
+    expect(text.code, describeResult(text)).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    lines.forEach((l, i) => expect(l.startsWith(`${files[i]}: ignored (case ${10003 + i}) — duplicate`)).toBe(true));
+  });
+
+  it('--recipient billing@… picks the billing mailbox (and its queue) even when the To header says support@', async () => {
+    const file = box.write('billing.eml', eml({ to: 'support@example.com', subject: 'Invoice 42 is wrong', messageId: 'invoice@customer.example' }));
+    const [res] = await box.json<PipeResultJson[]>(['ingest', '--json', '--recipient', 'billing@example.com', file]);
+    expect(res!.outcome.kind).toBe('stored');
+
+    // Without --recipient the To header decides: support.
+    const plain = box.write('support.eml', eml({ to: 'support@example.com', subject: 'Plain', messageId: 'plain@customer.example' }));
+    const [res2] = await box.json<PipeResultJson[]>(['ingest', '--json', plain]);
+    const cases = await box.json<CaseJson[]>(['cases', 'list', '--json']);
+    const byNumber = new Map(cases.map((c) => [c.number, c]));
+    expect(byNumber.get(res!.outcome.caseNumber!)).toMatchObject({ mailbox: 'billing', queue: 'finance' });
+    expect(byNumber.get(res2!.outcome.caseNumber!)).toMatchObject({ mailbox: 'support', queue: 'support' });
+  });
+
+  it('an unreadable file path → non-zero exit and a message naming the file', async () => {
+    const missing = `${box.dir}/does-not-exist.eml`;
+    const r = await box.run(['ingest', missing]);
+    expect(r.code, describeResult(r)).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    expect(r.stderr).toContain(missing);
+    expect(r.stderr).toMatch(/ENOENT|no such file/i);
+  });
+
+  it('an unreadable file in the middle of a batch is reported; the files around it are still ingested', async () => {
+    const good = box.write('batch-good.eml', eml({ subject: 'Good one', messageId: 'batch-good@customer.example' }));
+    const missing = `${box.dir}/missing-in-batch.eml`;
+    const late = box.write('batch-late.eml', eml({ subject: 'After the missing one', messageId: 'batch-late@customer.example' }));
+    const r = await box.run(['ingest', '--json', good, missing, late]);
+    expect(r.code, describeResult(r)).not.toBe(0);
+    const results = JSON.parse(r.stdout) as PipeResultJson[];
+    expect(results.map((x) => x.source)).toEqual([good, missing, late]);
+    expect(results.map((x) => x.outcome.kind)).toEqual(['stored', expect.not.stringMatching(/^stored$/), 'stored']);
+    expect(results[1]!.exitCode).not.toBe(0);
+    expect(results[1]!.outcome.reason).toMatch(/ENOENT/);
+  });
+
+  it('an unreadable FIRST file is reported cleanly (no uncaught exception) and the files after it are still ingested', async () => {
+    const missing = `${box.dir}/missing-first.eml`;
+    const good = box.write('after-missing.eml', eml({ subject: 'After a missing first file', messageId: 'after-missing@customer.example' }));
+    const r = await box.run(['ingest', '--json', missing, good]);
+    expect(r.stderr).not.toContain("Unhandled 'error' event");
+    expect(r.code).not.toBe(0);
+    const results = JSON.parse(r.stdout) as PipeResultJson[];
+    expect(results.map((x) => x.source)).toEqual([missing, good]);
+    expect(results[1]!.outcome.kind).toBe('stored');
+  });
+});
+
+describe('casegate ingest: size limit → 65 and nothing stored', () => {
+  let box: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.create({ listener: { maxMessageBytes: 2000 } });
+  });
+  afterAll(() => box.cleanup());
+
+  it('a message above listener.maxMessageBytes → exit 65 (file and stdin), no receipt, no blob', async () => {
+    const big = box.write('big.eml', eml({ subject: 'Too big', body: 'too big\r\n'.repeat(500) }));
+    const r = await box.run(['ingest', '--json', big]);
+    expect(r.code, describeResult(r)).toBe(65);
+    const [res] = JSON.parse(r.stdout) as PipeResultJson[];
+    expect(res).toMatchObject({ source: big, exitCode: 65, outcome: { kind: 'rejected' } });
+    expect(res!.outcome.reason).toMatch(/size limit of 2000 bytes/);
+
+    // The MTA's way: the message on stdin.
+    const viaStdin = await box.run(['ingest'], { stdin: { file: big } });
+    expect(viaStdin.code, describeResult(viaStdin)).toBe(65);
+    expect(viaStdin.stdout).toMatch(/^stdin: rejected — message exceeds the size limit/);
+
+    const status = await box.json<{ receipts: Record<string, number> }>(['status', '--json']);
+    expect(status.receipts).toEqual({});
+    expect(filesUnder(`${box.dataDir}/blobs`)).toEqual([]);
+  });
+
+  it('a message just under the limit is stored', async () => {
+    const ok = box.write('ok.eml', eml({ subject: 'Small enough', body: 'fits' }));
+    const r = await box.run(['ingest', ok]);
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stdout).toMatch(/stored \(case 10001\)/);
+  });
+});
+
+describe('casegate ingest: exit 75 when the outcome cannot be committed', () => {
+  let box: CliSandbox;
+  beforeAll(async () => {
+    box = CliSandbox.create({ database: { busyTimeoutMs: 200 } });
+    const m = await box.run(['migrate']);
+    expect(m.code, describeResult(m)).toBe(0);
+  });
+  afterAll(() => box.cleanup());
+
+  it('a database locked by another process → 75 and nothing committed; after the lock is released the same message → 0 and exactly one case', async () => {
+    const file = box.write('locked.eml', eml({ subject: 'While the DB is locked', messageId: 'locked@customer.example' }));
+    const holder = new SQLite(box.dbPath);
+    try {
+      holder.exec('BEGIN EXCLUSIVE');
+      const started = Date.now();
+      const r = await box.run(['ingest', '--json', file]);
+      expect(r.code, describeResult(r)).toBe(75);
+      const [res] = JSON.parse(r.stdout) as PipeResultJson[];
+      expect(res!.outcome.kind).toBe('retry');
+      expect(res!.outcome.reason).toMatch(/SQLITE_BUSY/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      // Nothing was committed (seen from the lock holder's own transaction).
+      expect(holder.prepare('SELECT count(*) AS n FROM receipts').get()).toEqual({ n: 0 });
+      holder.exec('COMMIT');
+    } finally {
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
+    }
+    const again = await box.run(['ingest', file]);
+    expect(again.code, describeResult(again)).toBe(0);
+    expect(again.stdout).toMatch(/stored \(case 10001\)/);
+    // Exactly one case and one receipt: the failed attempt left nothing behind.
+    const check = new SQLite(box.dbPath, { readonly: true });
+    try {
+      expect(check.prepare('SELECT number, subject FROM cases').all()).toEqual([{ number: 10001, subject: 'While the DB is locked' }]);
+      expect(check.prepare('SELECT outcome FROM receipts').all()).toEqual([{ outcome: 'stored' }]);
+    } finally {
+      check.close();
+    }
+  });
+});
+
+describe('casegate ingest: configuration problems never bounce mail', () => {
+  let box: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.withRawConfig('dataDir: data\nlistener:\n  port: not-a-port\nmailboxes: []\n');
+  });
+  afterAll(() => box.cleanup());
+
+  it('a broken config file → exit 75 (the MTA retries), the problems with their key paths on stderr', async () => {
+    const file = box.write('m.eml', eml({ subject: 'Arrives while the config is broken' }));
+    const r = await box.run(['ingest', file]);
+    expect(r.code, describeResult(r)).toBe(75);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('casegate ingest:');
+    expect(r.stderr).toContain(box.configPath);
+    expect(r.stderr).toMatch(/listener\.port: /);
+    expect(r.stderr).toMatch(/mailboxes: /);
+  });
+
+  it('a YAML syntax error, or CASEGATE_CONFIG naming a missing file → exit 75 too (message on stdin)', async () => {
+    const syntax = CliSandbox.withRawConfig('listener: {\n');
+    try {
+      const r = await syntax.run(['ingest'], { stdin: eml({}) });
+      expect(r.code, describeResult(r)).toBe(75);
+      expect(r.stderr).toMatch(/YAML syntax error at line/);
+      const missing = await runCli(['ingest'], { cwd: syntax.dir, env: { HOME: syntax.dir, CASEGATE_CONFIG: 'nope.yaml' }, stdin: eml({}) });
+      expect(missing.code, describeResult(missing)).toBe(75);
+      expect(missing.stderr).toMatch(/nope\.yaml.*cannot read: ENOENT/s);
+    } finally {
+      syntax.cleanup();
+    }
+  });
+});

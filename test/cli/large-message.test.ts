@@ -1,0 +1,186 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eml } from '../helpers/context.js';
+import { CLI_JS, CliSandbox, describeResult, runCli, type CliResult } from '../helpers/cli.js';
+
+/**
+ * A ~30 MB message (22 MiB attachment, base64) goes through `casegate ingest` in a child process
+ * whose peak RSS is measured: the message and its decoded attachment must stream to disk, never
+ * be held in memory (let alone several copies).
+ */
+
+const ATTACHMENT_BYTES = 22 * 1024 * 1024;
+/** Allowed growth of the big ingest's peak RSS over a tiny one's (the message alone is ~30 MB). */
+const MAX_EXTRA_KIB = 45 * 1024;
+const WRAPPER = join(fileURLToPath(new URL('.', import.meta.url)), 'peak-rss.mjs');
+
+function hasGnuTime(): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v /usr/bin/time'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** CASEGATE_TEST_RSS_PROBE=wrapper forces the fallback probe (to check it on a machine that has GNU time). */
+const GNU_TIME = process.env['CASEGATE_TEST_RSS_PROBE'] !== 'wrapper' && hasGnuTime();
+
+/** Peak RSS (KiB) from the last stderr line, printed by GNU time -f %M or by peak-rss.mjs. */
+function peakKiB(r: CliResult): number {
+  const last = r.stderr.trimEnd().split('\n').at(-1) ?? '';
+  const kib = Number.parseInt(last.trim(), 10);
+  if (!Number.isFinite(kib) || !/^\d+$/.test(last.trim())) throw new Error(`no peak RSS on the last stderr line:\n${describeResult(r)}`);
+  return kib;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Write the message in chunks (never one giant string); returns the attachment's and the file's sha256. */
+function writeBigMessage(path: string): { attachmentSha256: string; fileSha256: string; fileSize: number } {
+  const fd = openSync(path, 'w');
+  const fileHash = createHash('sha256');
+  const attHash = createHash('sha256');
+  let fileSize = 0;
+  const put = (data: string | Buffer): void => {
+    const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    writeSync(fd, b);
+    fileHash.update(b);
+    fileSize += b.length;
+  };
+  try {
+    put(
+      [
+        'From: Jane Customer <jane@customer.example>',
+        'To: support@example.com',
+        'Subject: Crash dump attached',
+        'Message-ID: <big-dump@customer.example>',
+        'Date: Mon, 02 Mar 2026 08:59:00 +0000',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="dump-boundary"',
+        '',
+        '--dump-boundary',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'The crash dump is attached.',
+        '--dump-boundary',
+        'Content-Type: application/octet-stream',
+        'Content-Disposition: attachment; filename="dump.bin"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    // 57 000 bytes → 76 000 base64 characters → exactly 1 000 lines of 76.
+    const CHUNK = 57_000;
+    for (let written = 0; written < ATTACHMENT_BYTES; written += CHUNK) {
+      const bytes = randomBytes(Math.min(CHUNK, ATTACHMENT_BYTES - written));
+      attHash.update(bytes);
+      const b64 = bytes.toString('base64');
+      const lines: string[] = [];
+      for (let i = 0; i < b64.length; i += 76) lines.push(b64.slice(i, i + 76));
+      put(lines.join('\r\n') + '\r\n');
+    }
+    put('--dump-boundary--\r\n');
+  } finally {
+    closeSync(fd);
+  }
+  return { attachmentSha256: attHash.digest('hex'), fileSha256: fileHash.digest('hex'), fileSize };
+}
+
+interface PipeResultJson {
+  outcome: { kind: string; caseNumber?: number };
+}
+
+describe('a 30 MB message through `casegate ingest` is streamed', () => {
+  let box: CliSandbox;
+  let big: string;
+  let tiny: string;
+  let expected: ReturnType<typeof writeBigMessage>;
+  let bigCase: number;
+
+  /** `node --expose-gc peak-rss.mjs dist/src/cli.js --config … <args>` in the sandbox. */
+  function viaWrapper(args: readonly string[]): Promise<CliResult> {
+    return runCli([CLI_JS, '--config', box.configPath, ...args], { cwd: box.dir, env: { HOME: box.dir }, script: WRAPPER, nodeArgs: ['--expose-gc'] });
+  }
+
+  /** Run `casegate ingest --json <file>` under the peak-RSS probe; returns the result and KiB. */
+  async function measuredIngest(file: string): Promise<{ r: CliResult; kib: number; outcome: PipeResultJson['outcome'] }> {
+    const args = ['ingest', '--json', file];
+    const r = GNU_TIME ? await box.run(args, { prefix: ['/usr/bin/time', '-f', '%M'] }) : await viaWrapper(args);
+    expect(r.code, describeResult(r)).toBe(0);
+    const [res] = JSON.parse(r.stdout) as PipeResultJson[];
+    return { r, kib: peakKiB(r), outcome: res!.outcome };
+  }
+
+  beforeAll(async () => {
+    box = CliSandbox.create();
+    big = join(box.dir, 'big.eml');
+    expected = writeBigMessage(big);
+    tiny = box.write('tiny.eml', eml({ subject: 'Tiny', messageId: 'tiny@customer.example', body: 'hi' }));
+    // Warm up: create and migrate the database so both measured runs do the same work.
+    const warm = await box.run(['ingest', box.write('warmup.eml', eml({ subject: 'Warm-up', messageId: 'warmup@customer.example' }))]);
+    expect(warm.code, describeResult(warm)).toBe(0);
+  }, 120_000);
+  afterAll(() => box.cleanup());
+
+  it('the message is ~30 MB', () => {
+    expect(expected.fileSize).toBeGreaterThan(29 * 1024 * 1024);
+    expect(statSync(big).size).toBe(expected.fileSize);
+  });
+
+  it("the 30 MB ingest's peak RSS exceeds a tiny message's by less than 45 MB", async () => {
+    const small = await measuredIngest(tiny);
+    expect(small.outcome.kind).toBe('stored');
+    const large = await measuredIngest(big);
+    expect(large.outcome.kind).toBe('stored');
+    bigCase = large.outcome.caseNumber!;
+    const extra = large.kib - small.kib;
+    console.info(
+      `[cli tests] peak RSS via ${GNU_TIME ? '/usr/bin/time -f %M' : 'peak-rss.mjs'}: tiny ${(small.kib / 1024).toFixed(1)} MiB, ` +
+        `${(expected.fileSize / 1024 / 1024).toFixed(1)} MiB message ${(large.kib / 1024).toFixed(1)} MiB, extra ${(extra / 1024).toFixed(1)} MiB`,
+    );
+    expect(extra, `tiny ${small.kib} KiB, big ${large.kib} KiB`).toBeLessThan(MAX_EXTRA_KIB);
+  }, 120_000);
+
+  it('the attachment row has the right size and sha256, and the blob file matches', async () => {
+    expect(bigCase).toBeGreaterThan(0);
+    const d = await box.json<{
+      messages: { direction: string; raw_sha256: string | null; raw_size: number | null; attachments: { filename: string; content_type: string; size: number; sha256: string; disposition: string }[] }[];
+    }>(['cases', 'show', String(bigCase), '--json']);
+    const inbound = d.messages.find((m) => m.direction === 'in')!;
+    expect(inbound.raw_size).toBe(expected.fileSize);
+    expect(inbound.raw_sha256).toBe(expected.fileSha256);
+    expect(inbound.attachments).toHaveLength(1);
+    const att = inbound.attachments[0]!;
+    expect(att).toMatchObject({ filename: 'dump.bin', content_type: 'application/octet-stream', size: ATTACHMENT_BYTES, sha256: expected.attachmentSha256, disposition: 'attachment' });
+
+    const blob = join(box.dataDir, 'blobs', att.sha256.slice(0, 2), att.sha256.slice(2, 4), att.sha256);
+    expect(existsSync(blob)).toBe(true);
+    expect(statSync(blob).size).toBe(ATTACHMENT_BYTES);
+    expect(await sha256File(blob)).toBe(expected.attachmentSha256);
+    const rawBlob = join(box.dataDir, 'blobs', expected.fileSha256.slice(0, 2), expected.fileSha256.slice(2, 4), expected.fileSha256);
+    expect(await sha256File(rawBlob)).toBe(expected.fileSha256);
+  });
+
+  it('peak-rss.mjs (the fallback probe) reports the same unit as GNU time', async () => {
+    const wrapped = await viaWrapper(['ingest', tiny]);
+    expect(wrapped.code, describeResult(wrapped)).toBe(0);
+    const kib = peakKiB(wrapped);
+    // A node process with casegate loaded: tens to a few hundred MiB, in KiB.
+    expect(kib).toBeGreaterThan(20 * 1024);
+    expect(kib).toBeLessThan(1024 * 1024);
+    if (GNU_TIME) {
+      const viaTime = await box.run(['ingest', tiny], { prefix: ['/usr/bin/time', '-f', '%M'] });
+      const t = peakKiB(viaTime);
+      expect(Math.abs(t - kib) / t, `time ${t} KiB vs wrapper ${kib} KiB`).toBeLessThan(0.3);
+    }
+  });
+});

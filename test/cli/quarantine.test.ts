@@ -1,0 +1,157 @@
+import { existsSync, statSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eml } from '../helpers/context.js';
+import { CliSandbox, describeResult } from '../helpers/cli.js';
+
+/** `casegate quarantine list|show|retry`: messages we kept raw because they could not be processed. */
+
+interface ReceiptJson {
+  id: number;
+  outcome: string;
+  reason: string;
+  stage: string;
+  subject: string;
+  from_address: string | null;
+  envelope_from: string | null;
+  message_id: string | null;
+  raw_size: number;
+  retried_as: number | null;
+  is_primary: number;
+}
+interface PipeResultJson {
+  source: string;
+  outcome: { kind: string; reason: string; receiptId?: number; caseNumber?: number };
+  exitCode: number;
+}
+interface RetryJson {
+  id: string;
+  outcome: { kind: string; reason: string; receiptId?: number };
+}
+
+const MARKER = 'NOSENDER-BODY-5d1c';
+const NO_SENDER = /^no sender address/;
+
+describe('casegate quarantine', () => {
+  let box: CliSandbox;
+  let qid: number;
+  let storedReceiptId: number;
+  const raw = eml({ from: null, subject: 'Who sent this?', messageId: 'nosender@nowhere.example', body: `${MARKER}\r\n` });
+
+  beforeAll(async () => {
+    box = CliSandbox.create();
+    const file = box.write('nosender.eml', raw);
+    const good = box.write('good.eml', eml({ subject: 'A normal message', messageId: 'good@customer.example' }));
+    const results = await box.json<PipeResultJson[]>(['ingest', '--json', file, good]);
+    // Quarantined is a committed outcome: exit 0, the MTA must not retry.
+    expect(results[0]).toMatchObject({ exitCode: 0, outcome: { kind: 'quarantined' } });
+    expect(results[0]!.outcome.reason).toMatch(NO_SENDER);
+    expect(results[1]!.outcome.kind).toBe('stored');
+    qid = results[0]!.outcome.receiptId!;
+    storedReceiptId = results[1]!.outcome.receiptId!;
+  });
+  afterAll(() => box.cleanup());
+
+  it('a message without From, Return-Path or envelope sender is listed with its reason (JSON and text)', async () => {
+    const [rows, text] = await Promise.all([box.json<ReceiptJson[]>(['quarantine', 'list', '--json']), box.run(['quarantine', 'list'])]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ id: qid, outcome: 'quarantined', stage: 'sender', subject: 'Who sent this?', from_address: null, envelope_from: null, message_id: 'nosender@nowhere.example', retried_as: null });
+    expect(rows[0]!.reason).toMatch(NO_SENDER);
+
+    expect(text.code, describeResult(text)).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^${qid}\\s+\\S+ \\S+ \\?\\s+Who sent this\\?\\s+no sender address`));
+  });
+
+  it('quarantine show ID prints the details; --raw adds the raw message; --json has the receipt and the raw path', async () => {
+    const [r, withRaw, jsonRun] = await Promise.all([
+      box.run(['quarantine', 'show', String(qid)]),
+      box.run(['quarantine', 'show', String(qid), '--raw']),
+      box.run(['quarantine', 'show', String(qid), '--json', '--raw']),
+    ]);
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stdout).toContain(`Quarantined message ${qid}\n`);
+    expect(r.stdout).toMatch(/via pipe in mailbox support/);
+    expect(r.stdout).toMatch(/from \(none\) · envelope \(none\)/);
+    expect(r.stdout).toMatch(/stage sender: no sender address/);
+    expect(r.stdout).toMatch(/message-id nosender@nowhere\.example/);
+    const rawLine = /raw (\S+) \((\d+) bytes\)/.exec(r.stdout);
+    expect(rawLine).not.toBeNull();
+    expect(existsSync(rawLine![1]!)).toBe(true);
+    expect(Number(rawLine![2])).toBe(Buffer.byteLength(raw));
+    expect(statSync(rawLine![1]!).size).toBe(Buffer.byteLength(raw));
+    expect(r.stdout).not.toContain(MARKER);
+
+    expect(withRaw.code, describeResult(withRaw)).toBe(0);
+    expect(withRaw.stdout).toContain('Subject: Who sent this?');
+    expect(withRaw.stdout).toContain(MARKER);
+
+    expect(jsonRun.code, describeResult(jsonRun)).toBe(0);
+    const j = JSON.parse(jsonRun.stdout) as { receipt: ReceiptJson; rawPath: string; raw?: string };
+    expect(j.receipt.id).toBe(qid);
+    expect(j.rawPath).toBe(rawLine![1]);
+    expect(j.raw).toBe(raw);
+  });
+
+  it('show/retry of an unknown id or of a message that was not quarantined → exit 1 with a message', async () => {
+    const ids = ['99999', String(storedReceiptId)];
+    const [retry, ...shows] = await Promise.all([box.run(['quarantine', 'retry', '--json', ...ids]), ...ids.map((id) => box.run(['quarantine', 'show', id]))]);
+    shows.forEach((show, i) => {
+      expect(show.code, describeResult(show)).toBe(1);
+      expect(show.stderr).toBe(`no quarantined message ${ids[i]}\n`);
+    });
+    expect(retry.code, describeResult(retry)).toBe(1);
+    const results = JSON.parse(retry.stdout) as RetryJson[];
+    expect(results).toEqual([
+      { id: '99999', outcome: { kind: 'error', reason: 'not a quarantined message awaiting retry' } },
+      { id: String(storedReceiptId), outcome: { kind: 'error', reason: 'not a quarantined message awaiting retry' } },
+    ]);
+  });
+
+  it('retry keeps it quarantined for the same reason; `list` shows only the newest receipt, `list --all` every attempt', async () => {
+    const [first] = await box.json<RetryJson[]>(['quarantine', 'retry', '--json', String(qid)]);
+    expect(first!.outcome.kind).toBe('quarantined');
+    expect(first!.outcome.reason).toMatch(NO_SENDER);
+    const second = first!.outcome.receiptId!;
+    expect(second).toBeGreaterThan(qid);
+
+    // After one retry: `list` has only the newest receipt, `list --all` both; the old one is no longer awaiting a retry.
+    const [list, all, stale] = await Promise.all([
+      box.json<ReceiptJson[]>(['quarantine', 'list', '--json']),
+      box.json<ReceiptJson[]>(['quarantine', 'list', '--all', '--json']),
+      box.run(['quarantine', 'retry', String(qid)]),
+    ]);
+    expect(list.map((r) => r.id)).toEqual([second]);
+    expect(all.map((r) => [r.id, r.retried_as, r.is_primary])).toEqual([
+      [second, null, 1],
+      [qid, second, 0],
+    ]);
+    expect(stale.code).toBe(1);
+    expect(stale.stdout).toBe(`${qid}: error — not a quarantined message awaiting retry\n`);
+
+    // Retry the newest receipt again: still exactly one entry awaiting action.
+    const again = await box.run(['quarantine', 'retry', String(second)]);
+    expect(again.code, describeResult(again)).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^${second}: quarantined — no sender address`));
+    const [list2, all2, oldShow, status] = await Promise.all([
+      box.json<ReceiptJson[]>(['quarantine', 'list', '--json']),
+      box.json<ReceiptJson[]>(['quarantine', 'list', '--all', '--json']),
+      box.run(['quarantine', 'show', String(qid)]),
+      box.json<{ receipts: Record<string, number>; quarantineWaiting: number }>(['status', '--json']),
+    ]);
+    expect(list2).toHaveLength(1);
+    const third = list2[0]!.id;
+    expect(third).toBeGreaterThan(second);
+    expect(all2.map((r) => [r.id, r.retried_as])).toEqual([
+      [third, null],
+      [second, third],
+      [qid, second],
+    ]);
+    // A retried receipt can still be looked at, and says what became of it.
+    expect(oldShow.code, describeResult(oldShow)).toBe(0);
+    expect(oldShow.stdout).toContain(`Quarantined message ${qid} (retried as ${second})`);
+    // Nothing became a case; status counts every receipt.
+    expect(status.receipts).toEqual({ quarantined: 3, stored: 1 });
+    expect(status.quarantineWaiting).toBe(1);
+  });
+});
