@@ -3,6 +3,7 @@ import type { AppContext } from './context.js';
 import type { Db } from './db/database.js';
 import { caseByNumber, participants } from './db/repos/cases.js';
 import { eventsOfCase } from './db/repos/events.js';
+import { tagsOfCase } from './db/repos/tags.js';
 import { attachmentsOfMessages, messagesOfCase } from './db/repos/messages.js';
 import { outboxOfCase, statusCounts } from './db/repos/outbox.js';
 import { listQuarantine, outcomeCounts, receiptById } from './db/repos/receipts.js';
@@ -13,6 +14,7 @@ import type { Selectable } from 'kysely';
 
 export interface CaseDetail {
   readonly case: CaseRow;
+  readonly tags: string[];
   readonly participants: ParticipantRow[];
   readonly messages: (Omit<MessageRow, 'html' | 'text'> & { attachments: AttachmentRow[] })[];
   readonly events: EventRow[];
@@ -29,6 +31,7 @@ export async function caseDetail(db: Db, number: number): Promise<CaseDetail | n
   );
   return {
     case: c,
+    tags: await tagsOfCase(db, c.id),
     participants: await participants(db, c.id),
     messages: msgs.map(({ html: _h, text: _t, ...m }) => ({ ...m, attachments: atts.filter((a) => a.message_row_id === m.id) })),
     events: await eventsOfCase(db, c.id),
@@ -43,7 +46,7 @@ function pad(s: string, n: number): string {
 export function formatCaseList(rows: readonly CaseRow[]): string {
   if (rows.length === 0) return 'no cases\n';
   const head = `${pad('CASE', 8)} ${pad('STATUS', 9)} ${pad('PRIORITY', 9)} ${pad('QUEUE', 12)} ${pad('REQUESTER', 28)} ${pad('UPDATED', 20)} SUBJECT\n`;
-  return head + rows.map((c) => `${pad(String(c.number), 8)} ${pad(c.status, 9)} ${pad(c.priority, 9)} ${pad(c.queue, 12)} ${pad(c.requester_address, 28)} ${pad(c.updated_at.slice(0, 19).replace('T', ' '), 20)} ${c.subject}\n`).join('');
+  return head + rows.map((c) => `${pad(String(c.number), 8)} ${pad(c.status, 9)} ${pad(c.priority, 9)} ${pad(c.queue, 12)} ${pad(c.requester_address, 28)} ${pad(c.updated_at.slice(0, 19).replace('T', ' '), 20)} ${c.escalated === 1 ? `[esc ${c.escalation_level}] ` : ''}${c.subject}\n`).join('');
 }
 
 export function formatCaseDetail(d: CaseDetail): string {
@@ -52,6 +55,7 @@ export function formatCaseDetail(d: CaseDetail): string {
     `Case ${c.number}: ${c.subject}`,
     `  status ${c.status} · priority ${c.priority} · queue ${c.queue} · mailbox ${c.mailbox} · language ${c.language}${c.linked_case_id !== null ? ` · linked to case id ${c.linked_case_id}` : ''}`,
     `  requester ${c.requester_name !== '' ? `${c.requester_name} <${c.requester_address}>` : c.requester_address} · created ${c.created_at} · updated ${c.updated_at}`,
+    `  ${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner ?? 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
     `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
     '',
     'Thread:',
@@ -125,7 +129,7 @@ export function formatStatus(s: StatusReport): string {
   const lines = [`Inbound messages: ${kv(s.receipts)}`, `Quarantine awaiting action: ${s.quarantineWaiting}`, `Outbox: ${kv(s.outbox)}`, 'Mailboxes:'];
   if (s.mailboxes.length === 0) lines.push('  (no IMAP mailboxes running)');
   for (const m of s.mailboxes) {
-    lines.push(`  ${pad(m.mailbox, 16)} ${pad(m.state, 14)} last success ${m.last_success_at ?? 'never'} · backlog ${m.backlog}${m.failing_since !== null ? ` · failing since ${m.failing_since}` : ''}${m.detail !== null ? ` · ${m.detail}` : ''}`);
+    lines.push(`  ${pad(m.mailbox, 16)} ${pad(m.state, 14)} last success ${m.last_success_at ?? 'never'} · backlog ${m.backlog}${m.failing_since !== null ? ` · failing since ${m.failing_since}` : ''}${m.alerted === 1 ? ' · admin alerted' : ''}${m.detail !== null ? ` · ${m.detail}` : ''}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { feedbackTemplateProblems } from './routing-checks.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Where the shipped templates live (next to src/ and dist/ in the package). */
@@ -89,6 +90,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     for (const issue of parsed.error.issues) {
       problems.push({ path: issue.path.map(String).join('.'), message: issue.message });
     }
+    problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
   }
   if (problems.length > 0 || !parsed.success) {
     throw new ConfigError(source ?? 'embedded default', problems);
@@ -104,6 +106,8 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     outgoingDir: config.outgoing.fileDir !== undefined ? abs(config.outgoing.fileDir) : resolve(dataDir, 'outgoing'),
     templatesDir: config.templates.dir !== undefined ? abs(config.templates.dir) : resolve(PACKAGE_ROOT, 'templates'),
   };
+  const feedbackProblems = feedbackTemplateProblems(config, paths.templatesDir);
+  if (feedbackProblems.length > 0) throw new ConfigError(source ?? 'embedded default', feedbackProblems);
   for (const mb of config.mailboxes) {
     if (mb.imap?.caFile !== undefined) mb.imap.caFile = abs(mb.imap.caFile);
   }
@@ -142,4 +146,25 @@ function readOrCreateSecret(dataDir: string): string {
     // Another process created it first: use theirs.
     return readFileSync(file, 'utf8').trim();
   }
+}
+
+/** Sections other sections refer to: when one of them is broken, cross-checks would mislead. */
+const REFERENCED_SECTIONS = new Set(['mailboxes', 'queues', 'priorities', 'rules']);
+
+/**
+ * zod skips the cross-field checks (duplicate addresses, missing outgoing.smtp, routing
+ * references …) while any field is invalid. To still report every problem at once, validate again
+ * with the broken sections left at their defaults, and keep what that finds in the other sections
+ * — unless a section others refer to is broken, when those findings could be wrong.
+ */
+function crossFieldProblems(input: unknown, issues: readonly { path: readonly PropertyKey[] }[]): ConfigProblem[] {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
+  const failed = new Set(issues.map((i) => String(i.path[0] ?? '')));
+  if (failed.has('') || [...failed].some((k) => REFERENCED_SECTIONS.has(k))) return [];
+  const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !failed.has(k)));
+  const again = configSchema.safeParse(rest);
+  if (again.success) return [];
+  return again.error.issues
+    .filter((i) => !failed.has(String(i.path[0] ?? '')))
+    .map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }

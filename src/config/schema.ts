@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkRouting } from './routing-checks.js';
 
 /**
  * The one typed description of casegate's configuration. Every key is documented in
@@ -47,7 +48,7 @@ const imap = z.object({
   afterProcessing: z.enum(['move', 'flag']).default('move'),
   processedFolder: z.string().min(1).default('casegate/Processed'),
   quarantineFolder: z.string().min(1).default('casegate/Quarantine'),
-  /** Seconds between polls when the server has no IDLE. */
+  /** Seconds between polls when the server has no IDLE; with IDLE a safety re-check (SELECT + search) runs this often too. */
   pollSeconds: z.number().positive().default(30),
   /** Messages processed concurrently per mailbox. */
   concurrency: z.number().int().min(1).max(64).default(8),
@@ -78,6 +79,109 @@ const mailbox = z.object({
   /** IMAP account to watch; without it the mailbox receives through the SMTP listener or `casegate ingest`. */
   imap: imap.optional(),
 });
+
+/** One or a list of values ("senderDomain: acme.example" or "senderDomain: [a.example, b.example]"). */
+const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
+
+const domain = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^@?[a-z0-9-]+(?:\.[a-z0-9-]+)+$/, 'must be a domain like customer.example');
+
+const priorityLevel = z
+  .object({
+    /** Name stored on the case and shown in listings ("urgent", "S1"). */
+    name: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'use letters, digits, - and _'),
+    /** Smaller is more severe; listings show the most severe first. */
+    order: z.number().int(),
+  })
+  .strict();
+
+const agent = z
+  .object({
+    /** Display name: shown to customers (never the address); also what `#assign` and `cases assign` accept. */
+    name: z.string().trim().min(1),
+    address: email,
+    /** false: skipped by round-robin (holiday, sick); can still be assigned by hand. */
+    available: z.boolean().default(true),
+  })
+  .strict();
+
+const queueSettings = z
+  .object({
+    helpfulInfo: z.array(z.string()).optional(),
+    expectedResponse: z.string().optional(),
+    language: z.string().min(2).optional(),
+    /** A feedback queue: messages are recorded as feedback (closed at once, no SLA, never reopened) and thanked. */
+    feedback: z.boolean().default(false),
+    /** Escalation tiers 1–3 (tier 1 = the queue's leads): who is alerted when a case reaches that level. */
+    tiers: z.record(z.string(), z.object({ addresses: z.array(email).min(1) }).strict()).default({}),
+    /** Agents who may own cases of this queue (and send #commands). */
+    agents: z.array(agent).default([]),
+    /** Owner of new cases: none, fixed (fixedOwner), or round-robin among available agents. */
+    assignment: z.enum(['none', 'fixed', 'round-robin']).default('none'),
+    /** Agent (name or address) that gets every new case with assignment "fixed". */
+    fixedOwner: z.string().trim().min(1).optional(),
+  })
+  .strict();
+
+/** subject/body: a string is a regular expression (case-insensitive), a list holds keywords (whole words). */
+const textMatch = z.union([z.string().min(1), z.array(z.string().trim().min(1)).min(1)]);
+
+const rule = z
+  .object({
+    /** Unique; logged and recorded on the case when the rule fires. */
+    name: z.string().trim().min(1),
+    /** Every condition given must hold (a list: any of its entries); an empty match matches every new case. */
+    match: z
+      .object({
+        /** Mailbox name(s) the message arrived in. */
+        mailbox: oneOrMany(z.string().min(1)).optional(),
+        /** Recipient address(es): To, Cc or envelope recipient. */
+        recipient: oneOrMany(email).optional(),
+        senderAddress: oneOrMany(email).optional(),
+        /** Sender domain(s); subdomains match too. */
+        senderDomain: oneOrMany(domain).optional(),
+        subject: textMatch.optional(),
+        /** Tested against the new text of the message (quoted history removed). */
+        body: textMatch.optional(),
+        /** Header(s) whose value must match the pattern (regular expression, case-insensitive); a list: all of them. */
+        header: oneOrMany(z.object({ name: z.string().trim().min(1), pattern: z.string().min(1) }).strict()).optional(),
+      })
+      .strict(),
+    set: z
+      .object({
+        priority: z.string().trim().min(1).optional(),
+        queue: z.string().trim().min(1).optional(),
+        tags: z.array(z.string().trim().toLowerCase().regex(/^[a-z0-9][a-z0-9_:.-]*$/, 'tags use letters, digits, - _ : .')).optional(),
+        /** Escalate the new case to this tier (alerts that tier's addresses). */
+        tier: z.number().int().min(1).max(3).optional(),
+        /** Agent (name or address) of the case's queue. */
+        owner: z.string().trim().min(1).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const PRIORITY_SCHEMES = {
+  default: [
+    { name: 'urgent', order: 1 },
+    { name: 'high', order: 2 },
+    { name: 'normal', order: 3 },
+    { name: 'low', order: 4 },
+  ],
+  's1-s5': [
+    { name: 'S1', order: 1 },
+    { name: 'S2', order: 2 },
+    { name: 'S3', order: 3 },
+    { name: 'S4', order: 4 },
+    { name: 'S5', order: 5 },
+  ],
+} as const;
+
+/** Default level of new cases per built-in scheme. */
+export const PRIORITY_SCHEME_DEFAULTS = { default: 'normal', 's1-s5': 'S3' } as const;
 
 export const configSchema = z
   .object({
@@ -181,16 +285,29 @@ export const configSchema = z
         expectedResponse: z.string().default('within one business day'),
       })
       .prefault({}),
-    queues: z
-      .record(
-        z.string(),
-        z.object({
-          helpfulInfo: z.array(z.string()).optional(),
-          expectedResponse: z.string().optional(),
-          language: z.string().min(2).optional(),
-        }),
-      )
-      .default({}),
+    queues: z.record(z.string(), queueSettings).default({}),
+    priorities: z
+      .object({
+        /** default: urgent/high/normal/low; s1-s5: S1 (most severe) … S5; custom: the levels below. */
+        scheme: z.enum(['default', 's1-s5', 'custom']).default('default'),
+        /** Only with scheme custom: every level with its order (smaller = more severe). */
+        levels: z.array(priorityLevel).min(1).optional(),
+        /** Level of new cases (default: normal, S3; custom: required). */
+        default: z.string().trim().min(1).optional(),
+        /** Level an "Urgent – …" subject sets (default: the most severe level). */
+        urgent: z.string().trim().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Ordered routing rules for new cases; the first that matches wins. */
+    rules: z.array(rule).default([]),
+    escalation: z
+      .object({
+        /** A customer's further "escalate" within this many hours of their last one does not raise the level again. */
+        customerRepeatHours: z.number().nonnegative().default(24),
+      })
+      .strict()
+      .prefault({}),
     autoReply: z
       .object({
         /** Auto-replies per sender address per hour; above it mail is stored but not answered. */
@@ -249,6 +366,7 @@ export const configSchema = z
     if (cfg.outgoing.transport === 'smtp' && cfg.outgoing.smtp === undefined) {
       ctx.addIssue({ code: 'custom', path: ['outgoing', 'smtp'], message: 'required when outgoing.transport is "smtp"' });
     }
+    checkRouting(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     cfg.autoReply.neverTo.forEach((re, i) => {
       try {
         new RegExp(re, 'i');
@@ -262,3 +380,7 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type MailboxConfig = Config['mailboxes'][number];
 export type ImapConfig = NonNullable<MailboxConfig['imap']>;
+export type QueueConfig = Config['queues'][string];
+export type AgentConfig = QueueConfig['agents'][number];
+export type RuleConfig = Config['rules'][number];
+export type PriorityConfig = Config['priorities'];
