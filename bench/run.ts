@@ -33,7 +33,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const N = Number(process.env['BENCH_N'] ?? 2000);
 const LIVE = Number(process.env['BENCH_LIVE'] ?? 40);
-const CONCURRENCY = 16;
+const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 8);
 const ADDRESS = 'support@bench.example';
 
 // ------------------------------------------------------------------ the message mix
@@ -248,7 +248,8 @@ async function endToEnd(messages: readonly BenchMessage[], expectedConfirmations
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: 5 }, sweepSeconds: 1 },
     });
     const t0 = performance.now();
-    daemon = spawn(process.execPath, [CLI, '--config', config, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // Started as `npm start` / the casegate bin start it: with the daemon's heap budget (--max-old-space-size=192).
+    daemon = spawn(process.execPath, ['--max-old-space-size=192', CLI, '--config', config, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const pid = daemon.pid ?? 0;
     let peak = 0;
     const dbPath = join(dir, 'data', 'casegate.db');

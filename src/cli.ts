@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=192
 import { Command, Option } from 'commander';
 import { ingestFiles } from './channels/pipe.js';
 import { ConfigError, loadConfig, type ResolvedConfig } from './config/load.js';
