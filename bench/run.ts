@@ -207,6 +207,7 @@ async function startSink(): Promise<Sink> {
       });
     },
   });
+  server.on('error', () => undefined); // a reset client connection is not the benchmark's concern
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.server.address();
   return Object.assign(sink, {

@@ -4,7 +4,7 @@ import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import { mintMessageId } from '../cases/thread-token.js';
 import { addEvent } from '../db/repos/events.js';
 import { mailboxHealth, upsertMailboxHealth, type MailboxHealthPatch, type MailboxHealthState } from '../db/repos/mailbox-health.js';
-import { enqueue } from '../db/repos/outbox.js';
+import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { oneLine } from '../mail-in/parse-mail.js';
@@ -231,12 +231,7 @@ export async function queueSystemEmail<K extends AlertKind>(trx: Transaction<Dat
     headers_json: JSON.stringify(headers),
     text: rendered.text,
     html: rendered.html,
-    status: 'queued',
-    attempts: 0,
-    next_attempt_at: now,
-    last_error: null,
-    created_at: now,
-    sent_at: null,
+    ...freshlyQueued(now),
   });
   await addEvent(trx, {
     caseId: null,

@@ -5,7 +5,7 @@ import { formatTag } from '../cases/subject-tag.js';
 import { mintMessageId, plusAddress } from '../cases/thread-token.js';
 import { addEvent } from '../db/repos/events.js';
 import { insertMessage } from '../db/repos/messages.js';
-import { enqueue } from '../db/repos/outbox.js';
+import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import type { TemplateDataMap, TemplateName } from './templates.js';
@@ -114,12 +114,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     headers_json: JSON.stringify(headers),
     text: rendered.text,
     html: rendered.html,
-    status: 'queued',
-    attempts: 0,
-    next_attempt_at: now,
-    last_error: null,
-    created_at: now,
-    sent_at: null,
+    ...freshlyQueued(now),
   });
   await insertMessage(trx, {
     case_id: q.caseRow.id,

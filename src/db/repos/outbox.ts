@@ -3,6 +3,11 @@ import type { Database, NewOutbox, OutboxRow } from '../schema.js';
 
 type Q = Kysely<Database>;
 
+/** The columns of a freshly queued row: due now, never tried. */
+export function freshlyQueued(now: string) {
+  return { status: 'queued', attempts: 0, next_attempt_at: now, last_error: null, created_at: now, sent_at: null } as const;
+}
+
 export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
   const row = await db.insertInto('outbox').values(values).returning('id').executeTakeFirstOrThrow();
   return row.id;

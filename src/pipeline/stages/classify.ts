@@ -1,3 +1,4 @@
+import { detectLanguage } from '../../cases/language.js';
 import { priorityScheme } from '../../cases/priority.js';
 import { compiledRules, firstMatchingRule } from '../../cases/rules.js';
 import { agentsOf, findAgent, queueSettings } from '../../cases/staff.js';
@@ -12,7 +13,8 @@ import { need, NEXT, type DecideStage } from '../types.js';
  * tags, tier and owner; otherwise the mailbox's queue and the scheme's default priority. An urgent
  * subject from a customer makes it the scheme's urgent level (or keeps a rule's more severe one)
  * and its topic becomes the case subject. A feedback queue records the message as feedback.
- * Language: Content-Language if configured, else the queue's, else the default.
+ * Language: Content-Language if configured, else detected from the words of the message (when
+ * clear), else the queue's, else the default.
  */
 export const classifyStage: DecideStage = {
   name: 'classify',
@@ -49,7 +51,8 @@ export const classifyStage: DecideStage = {
 
     const languages = ctx.config.templates.languages;
     const declared = parsed.contentLanguage?.split(/[,;]/)[0]?.trim().toLowerCase().split('-')[0] ?? null;
-    const language = declared !== null && languages.includes(declared) ? declared : (queueSettings(ctx.config, queue)?.language ?? ctx.config.cases.defaultLanguage);
+    const detected = declared !== null && languages.includes(declared) ? declared : detectLanguage(`${parsed.subject}\n${visible.text}`, languages);
+    const language = detected ?? queueSettings(ctx.config, queue)?.language ?? ctx.config.cases.defaultLanguage;
     const kind = queueSettings(ctx.config, queue)?.feedback === true ? 'feedback' : 'case';
     const owner = set.owner !== undefined ? (findAgent(agentsOf(ctx.config, queue), set.owner)?.address ?? null) : null;
     const topic = request?.urgent?.topic ?? '';

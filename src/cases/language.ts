@@ -1,0 +1,36 @@
+/**
+ * The language a customer wrote in, from the words of their first message, for choosing
+ * templates when the mail declares no Content-Language (most clients don't). Deliberately
+ * simple and conservative: frequent function words per language, and an answer only with
+ * clear evidence; otherwise null and the queue's or the default language applies.
+ */
+const STOPWORDS: Readonly<Record<string, readonly string[]>> = {
+  en: ['the', 'and', 'is', 'are', 'not', 'please', 'thanks', 'thank', 'with', 'you', 'have', 'this', 'that', 'it', 'for', 'my', 'we', 'can', 'does', 'would', 'hello', 'regards'],
+  de: ['und', 'ist', 'nicht', 'ich', 'die', 'der', 'das', 'bitte', 'danke', 'mit', 'sie', 'ein', 'eine', 'auf', 'wir', 'mein', 'meine', 'funktioniert', 'hallo', 'grüße', 'gruß', 'auch', 'noch', 'kann', 'wird', 'haben'],
+  fr: ['le', 'la', 'les', 'et', 'est', 'pas', 'je', 'vous', 'merci', 'avec', 'une', 'des', 'pour', 'nous', 'mon', 'bonjour', 'cordialement', 'ne', 'fonctionne'],
+  es: ['el', 'la', 'los', 'las', 'y', 'es', 'no', 'por', 'favor', 'gracias', 'con', 'una', 'para', 'mi', 'hola', 'saludos', 'funciona', 'que'],
+  nl: ['de', 'het', 'en', 'is', 'niet', 'ik', 'een', 'met', 'bedankt', 'alstublieft', 'graag', 'mijn', 'wij', 'werkt', 'groeten'],
+  it: ['il', 'lo', 'la', 'gli', 'e', 'è', 'non', 'per', 'favore', 'grazie', 'con', 'una', 'mio', 'ciao', 'saluti', 'funziona'],
+};
+
+const MIN_HITS = 3;
+
+export function detectLanguage(text: string, candidates: readonly string[]): string | null {
+  const words = text
+    .toLowerCase()
+    .slice(0, 5000)
+    .split(/[^\p{L}]+/u)
+    .filter((w) => w !== '');
+  if (words.length === 0) return null;
+  const scores = candidates
+    .filter((lang) => STOPWORDS[lang] !== undefined)
+    .map((lang) => {
+      const list = new Set(STOPWORDS[lang]);
+      return { lang, hits: words.filter((w) => list.has(w)).length };
+    })
+    .sort((a, b) => b.hits - a.hits);
+  const [best, second] = scores;
+  if (best === undefined || best.hits < MIN_HITS) return null;
+  if (second !== undefined && best.hits < second.hits * 1.5) return null;
+  return best.lang;
+}
