@@ -6,7 +6,7 @@ import { caseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { lastHumanMessage } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { commonData, queueEmail, type Recipient } from '../mail-out/compose.js';
+import { commonData, queueEmail, requesterOf, staffCaseData, type Recipient } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { findAgent, ownerName, queueSettings } from './staff.js';
 
@@ -89,7 +89,7 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
     at: now,
   });
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
-  const requester: Recipient = { address: caseRow.requester_address, name: caseRow.requester_name };
+  const requester: Recipient = requesterOf(caseRow);
   await queueEmail(trx, ctx, {
     caseRow,
     mailbox,
@@ -100,8 +100,7 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
     inReplyTo: null,
     references: [],
     data: {
-      ...commonData(ctx, caseRow, mailbox, requester),
-      caseCommand: `casegate cases show ${caseRow.number}`,
+      ...staffCaseData(ctx, caseRow, mailbox),
       owner: { name: agent.name },
       previousOwner: { name: previousName },
       assignedBy: o.by,

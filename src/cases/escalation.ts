@@ -4,7 +4,7 @@ import { caseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { lastEventWithTrigger, recentHumanMessages } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { commonData, queueEmail, type Recipient } from '../mail-out/compose.js';
+import { commonData, queueEmail, staffCaseData, type Recipient } from '../mail-out/compose.js';
 import { TransientError } from '../pipeline/types.js';
 import { writtenText } from './escalation-signals.js';
 import { priorityScheme } from './priority.js';
@@ -122,7 +122,6 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   await addEvent(trx, { ...base, type: 'case.escalated', reason: `level ${from} → ${to} (${o.trigger}, by ${o.by})${o.reason !== '' ? `: ${o.reason}` : ''}`, data: { ...data, reason: o.reason } });
 
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
-  const requester: Recipient = { address: caseRow.requester_address, name: caseRow.requester_name };
   const recipients = alertRecipients(ctx, caseRow.queue, from, to);
   if (recipients.length === 0) {
     await addEvent(trx, { ...base, actor: 'system', type: 'escalation.unalerted', reason: `no addresses for tier ${to} of queue ${caseRow.queue} and no instance.adminAddress`, data });
@@ -139,8 +138,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
       inReplyTo: null,
       references: [],
       data: {
-        ...commonData(ctx, caseRow, mailbox, requester),
-        caseCommand: `casegate cases show ${caseRow.number}`,
+        ...staffCaseData(ctx, caseRow, mailbox),
         escalation: { level: to, reason: o.reason, by: o.by, at: now },
         owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
         lastMessage: o.lastMessage ?? { from: '', at: '', visibleText: '' },

@@ -57,6 +57,11 @@ export function caseCommand(caseNumber: number): string {
   return `casegate cases show ${caseNumber}`;
 }
 
+/** The data every staff-facing case email starts from: the case's common data and the CLI command to look at it. */
+export function staffCaseData(ctx: AppContext, caseRow: CaseRow, mailbox: MailboxConfig) {
+  return { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseCommand: caseCommand(caseRow.number) };
+}
+
 export interface QueueEmail<N extends TemplateName> {
   readonly caseRow: CaseRow;
   readonly mailbox: MailboxConfig;
