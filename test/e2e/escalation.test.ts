@@ -1,27 +1,24 @@
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { startDaemon, type Daemon } from '../../src/main.js';
-import { silentLogger } from '../../src/log.js';
+import type { Daemon } from '../../src/main.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
-import { writeConfig } from '../helpers/context.js';
 import { describeResult, runCli } from '../helpers/cli.js';
-import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
+import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
 
 /**
  * Issue 5 end to end: customers' mail reaches the running daemon over real SMTP; confirmations,
  * alerts to the leads, acknowledgements, assignment and reassignment notices arrive at a real SMTP
  * sink. The reassignment is made by the real CLI process next to the daemon.
  */
+let env: TestDaemon;
 let sink: SmtpSink;
 let daemon: Daemon;
 let dir: string;
 
 function client() {
-  return nodemailer.createTransport({ host: '127.0.0.1', port: daemon.smtp!.port, secure: false, ignoreTLS: true });
+  return env.client();
 }
 
 function to(address: string, subject?: RegExp): SinkMessage[] {
@@ -45,9 +42,7 @@ async function eventually(check: () => void, settleMs = 400): Promise<void> {
 }
 
 beforeAll(async () => {
-  sink = await startSmtpSink();
-  dir = mkdtempSync(join(tmpdir(), 'casegate-e2e-esc-'));
-  const resolved = writeConfig(dir, {
+  env = await startTestDaemon({
     instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'ops@example.com' },
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
     queues: {
@@ -62,17 +57,12 @@ beforeAll(async () => {
       vip: { tiers: { 1: { addresses: ['vip-lead@example.com'] } }, agents: [{ name: 'Vera', address: 'vera@example.com' }], assignment: 'fixed', fixedOwner: 'Vera' },
     },
     rules: [{ name: 'vip-customers', match: { senderDomain: ['acme.example'] }, set: { priority: 'high', queue: 'vip', tags: ['vip'] } }],
-    listener: { port: 0 },
-    templates: { watch: false },
-    outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1 },
   });
-  daemon = await startDaemon({ resolved, log: silentLogger() });
+  ({ sink, daemon, dir } = env);
 });
 
 afterAll(async () => {
-  await daemon.stop();
-  await sink.close();
-  rmSync(dir, { recursive: true, force: true });
+  await env.stop();
 });
 
 describe('priority, escalation, routing and ownership over real SMTP', () => {

@@ -1,45 +1,34 @@
-import nodemailer from 'nodemailer';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startDaemon, type Daemon } from '../../src/main.js';
-import { silentLogger } from '../../src/log.js';
+import type { Daemon } from '../../src/main.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
-import { writeConfig } from '../helpers/context.js';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import type { SmtpSink } from '../helpers/smtp-sink.js';
 
 /** End to end: a customer's MTA speaks real SMTP to the running daemon; confirmations reach a real SMTP sink. */
+let env: TestDaemon;
 let sink: SmtpSink;
 let daemon: Daemon;
-let dir: string;
 
 function client() {
-  return nodemailer.createTransport({ host: '127.0.0.1', port: daemon.smtp!.port, secure: false, ignoreTLS: true, tls: { rejectUnauthorized: false } });
+  return env.client();
 }
 
 beforeAll(async () => {
-  sink = await startSmtpSink();
-  dir = mkdtempSync(join(tmpdir(), 'casegate-e2e-'));
-  const resolved = writeConfig(dir, {
+  env = await startTestDaemon({
     mailboxes: [
       { name: 'support', addresses: ['support@example.com'] },
       { name: 'billing', addresses: ['billing@example.com'], queue: 'finance' },
     ],
-    listener: { port: 0, maxMessageBytes: 200_000 },
+    listener: { maxMessageBytes: 200_000 },
     database: { busyTimeoutMs: 200 },
-    templates: { watch: false },
-    outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1 },
   });
-  daemon = await startDaemon({ resolved, log: silentLogger() });
+  ({ sink, daemon } = env);
 });
 
 afterAll(async () => {
-  await daemon.stop();
-  await sink.close();
-  rmSync(dir, { recursive: true, force: true });
+  await env.stop();
 });
 
 describe('embedded SMTP listener, end to end', () => {

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { startDaemon, type Daemon } from '../../src/main.js';
+import { writeConfig } from './context.js';
+import { startSmtpSink, type SmtpSink } from './smtp-sink.js';
+
+export interface TestDaemon {
+  readonly daemon: Daemon;
+  readonly sink: SmtpSink;
+  /** The temp dir holding casegate.yaml and data/ (the CLI can be pointed at it). */
+  readonly dir: string;
+  /** A customer's MTA: nodemailer speaking plain SMTP to the daemon's listener. */
+  client(): nodemailer.Transporter;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real daemon (listener on a random port) with its outgoing mail going to a real SMTP sink.
+ * `config` adds to the defaults (templates not watched, outbox swept every second).
+ */
+export async function startTestDaemon(config: ConfigInput): Promise<TestDaemon> {
+  const sink = await startSmtpSink();
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-e2e-'));
+  const resolved = writeConfig(dir, {
+    templates: { watch: false },
+    ...config,
+    listener: { port: 0, ...config.listener },
+    outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, ...config.outgoing },
+  });
+  const daemon = await startDaemon({ resolved, log: silentLogger() });
+  return {
+    daemon,
+    sink,
+    dir,
+    client: () => nodemailer.createTransport({ host: '127.0.0.1', port: daemon.smtp!.port, secure: false, ignoreTLS: true }),
+    async stop() {
+      await daemon.stop();
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
