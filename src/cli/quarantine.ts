@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { listQuarantine, receiptById } from '../db/repos/receipts.js';
+import { runPipeline } from '../pipeline/run-pipeline.js';
+import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
+import { print, withContext } from './shared.js';
+
+export function registerQuarantineCommands(program: Command): void {
+  const quarantine = program.command('quarantine').description('messages that could not be processed, kept raw');
+  quarantine
+    .command('list')
+    .option('--all', 'include quarantined messages that were retried since')
+    .option('--json', 'JSON output')
+    .action(async (opts: { all?: boolean; json?: boolean }) => {
+      await withContext(async (ctx) => {
+        const rows = await listQuarantine(ctx.db, opts.all === true);
+        print(rows, opts.json === true, () => formatQuarantineList(rows));
+      });
+    });
+  quarantine
+    .command('show')
+    .argument('<id>', 'receipt id from quarantine list')
+    .option('--raw', 'print the raw message')
+    .option('--json', 'JSON output')
+    .action(async (id: string, opts: { raw?: boolean; json?: boolean }) => {
+      await withContext(async (ctx) => {
+        const detail = await quarantineDetail(ctx, Number.parseInt(id, 10), opts.raw === true);
+        if (detail === null) {
+          process.stderr.write(`no quarantined message ${id}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        print(detail, opts.json === true, () => formatQuarantine(detail));
+      });
+    });
+  quarantine
+    .command('retry')
+    .description('run a quarantined message through the pipeline again (after a fix or an upgrade)')
+    .argument('<id...>', 'receipt ids')
+    .option('--json', 'JSON output')
+    .action(async (ids: string[], opts: { json?: boolean }) => {
+      await withContext(async (ctx) => {
+        const results: { id: string; outcome: { kind: string; reason: string } }[] = [];
+        for (const id of ids) {
+          const receipt = await receiptById(ctx.db, Number.parseInt(id, 10));
+          if (receipt === undefined || receipt.outcome !== 'quarantined' || receipt.retried_as !== null) {
+            results.push({ id, outcome: { kind: 'error', reason: 'not a quarantined message awaiting retry' } });
+            process.exitCode = 1;
+            continue;
+          }
+          const outcome = await runPipeline(ctx, {
+            channel: 'quarantine-retry',
+            mailbox: ctx.mailboxes.byName(receipt.mailbox) ?? ctx.mailboxes.default,
+            envelopeFrom: receipt.envelope_from,
+            envelopeTo: JSON.parse(receipt.envelope_to_json) as string[],
+            receivedAt: ctx.clock.now(),
+            raw: { sha256: receipt.raw_sha256, size: receipt.raw_size, path: ctx.blobs.pathFor(receipt.raw_sha256) },
+            retryOf: receipt.id,
+          });
+          results.push({ id, outcome });
+        }
+        print(results, opts.json === true, () => results.map((r) => `${r.id}: ${r.outcome.kind} — ${r.outcome.reason}\n`).join(''));
+      });
+    });
+}

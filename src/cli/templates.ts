@@ -1,0 +1,168 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { Option, type Command } from 'commander';
+import type { ResolvedConfig } from '../config/load.js';
+import type { TemplateName } from '../mail-out/template-data.js';
+import { TEMPLATE_DOCS_PATH, renderTemplateDocs } from '../mail-out/template-docs.js';
+import {
+  TemplateToolError,
+  caseDataFor,
+  mailboxOfQueue,
+  parseTestAddress,
+  sampleDataFor,
+  sendTestEmail,
+  templateEngineOptions,
+  templateKindOf,
+  type PreviewTarget,
+} from '../mail-out/template-tools.js';
+import { checkTemplateDir, loadTemplates, templateLanguage, type RenderedEmail } from '../mail-out/templates.js';
+import { cliLogger, print, resolved, withContext } from './shared.js';
+
+export function registerTemplateCommands(program: Command): void {
+  const templates = program.command('templates').description('the Handlebars templates of outgoing mail');
+  templates
+    .command('check')
+    .description('compile every template; report unknown variables, missing partials and syntax errors with file:line')
+    .action(() => {
+      const r = resolved();
+      const problems = checkTemplateDir(templateEngineOptions(r));
+      for (const p of problems) process.stdout.write(`${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}\n`);
+      process.stdout.write(problems.length === 0 ? `templates OK (${r.paths.templatesDir})\n` : `${problems.length} problem(s)\n`);
+      process.exitCode = problems.length === 0 ? 0 : 1;
+    });
+
+
+  templates
+    .command('preview')
+    .description('render a template with sample data or a real case: print subject and text, write the HTML to a file')
+    .argument('<name>', 'template (all of them: docs/templates.md)')
+    .addOption(new Option('--case <number>', 'use this case from the database (its language and queue)').conflicts('sample'))
+    .option('--sample', 'use the declared sample data (the default)')
+    .option('--lang <language>', 'language of the templates (default: the case’s, else the default language)')
+    .option('--queue <queue>', 'queue whose overrides apply (default: the case’s, else the first mailbox’s)')
+    .option('--html <file>', 'write the HTML part to this file')
+    .option('--json', 'print template, language, queue, subject, text and html as JSON')
+    .action(async (name: string, opts: TemplateTargetOpts & { sample?: boolean; html?: string; json?: boolean }) => {
+      await templateAction(async () => {
+        const kind = templateKindOf(name);
+        const r = resolved();
+        const { rendered, target, source } = await renderForCli(r, kind, opts, false);
+        if (opts.html !== undefined) {
+          const file = resolvePath(opts.html);
+          mkdirSync(dirname(file), { recursive: true });
+          writeFileSync(file, rendered.html);
+        }
+        const language = templateLanguage(target.language, templateEngineOptions(r));
+        process.stderr.write(`${kind}: ${source}, language ${language}, queue ${target.queue}${opts.html !== undefined ? `; HTML written to ${opts.html}` : ''}\n`);
+        print({ template: kind, language, queue: target.queue, source, ...rendered }, opts.json === true, () => `Subject: ${rendered.subject}\n\n${rendered.text}`);
+      });
+    });
+
+  templates
+    .command('send-test')
+    .description('send a template marked as a test ("[TEST]" subject, test notice) through the configured transport; nothing is recorded on a case')
+    .argument('<name>', 'template (all of them: docs/templates.md)')
+    .requiredOption('--to <address>', 'recipient: one plain address')
+    .option('--case <number>', 'use this case from the database (default: sample data)')
+    .option('--lang <language>', 'language of the templates (default: the case’s, else the default language)')
+    .option('--queue <queue>', 'queue whose overrides and mailbox apply (default: the case’s, else the first mailbox’s)')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, opts: TemplateTargetOpts & { to: string; json?: boolean }) => {
+      await templateAction(async () => {
+        const kind = templateKindOf(name);
+        const to = parseTestAddress(opts.to);
+        const r = resolved();
+        const { rendered, target } = await renderForCli(r, kind, opts, true);
+        const result = await sendTestEmail(r, { kind, rendered, mailbox: mailboxOfQueue(r.config, target.queue), to });
+        print({ template: kind, to, ...result }, opts.json === true, () => `sent "${result.subject}" to ${to} via ${result.transport} (Message-ID <${result.messageId}>): ${result.response}\n`);
+      });
+    });
+
+  templates
+    .command('docs')
+    .description('write the template reference (docs/templates.md) from the declarations; --check exits 1 when it is out of date')
+    .option('--check', 'do not write; exit 1 when the file is not current')
+    .option('--out <file>', 'the file to write or check', TEMPLATE_DOCS_PATH)
+    .action((opts: { check?: boolean; out: string }) => {
+      const file = resolvePath(opts.out);
+      const wanted = renderTemplateDocs();
+      if (opts.check === true) {
+        let current: string | null = null;
+        try {
+          current = readFileSync(file, 'utf8');
+        } catch {
+          current = null;
+        }
+        if (current === wanted) {
+          process.stdout.write(`${file} is up to date\n`);
+          return;
+        }
+        process.stderr.write(`${file} is ${current === null ? 'missing' : 'out of date'}: run "casegate templates docs" (or "npm run casegate -- templates docs") and commit it\n`);
+        process.exitCode = 1;
+        return;
+      }
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, wanted);
+      process.stdout.write(`wrote ${file}\n`);
+    });
+}
+
+interface TemplateTargetOpts {
+  case?: string;
+  lang?: string;
+  queue?: string;
+}
+
+/** Run a templates subcommand; its usage errors (unknown template, case, queue, bad address) exit 1. */
+async function templateAction(fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!(err instanceof TemplateToolError)) throw err;
+    process.stderr.write(`casegate templates: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function caseNumberOpt(value: string): number {
+  const m = /^#?(\d{1,12})$/.exec(value.trim());
+  if (m?.[1] === undefined) throw new TemplateToolError(`--case needs a case number, got "${value}"`);
+  return Number(m[1]);
+}
+
+/**
+ * Render a kind for `preview` and `send-test`: with a real case (--case: the case's language and
+ * queue unless --lang/--queue say otherwise) or with sample data (the default language and the
+ * first mailbox's queue unless given).
+ */
+async function renderForCli(
+  r: ResolvedConfig,
+  kind: TemplateName,
+  opts: TemplateTargetOpts,
+  isTest: boolean,
+): Promise<{ rendered: RenderedEmail; target: PreviewTarget; source: string }> {
+  const eopts = templateEngineOptions(r);
+  if (opts.queue !== undefined && !eopts.queues.includes(opts.queue)) {
+    throw new TemplateToolError(`queue "${opts.queue}" is not configured; queues: ${eopts.queues.join(', ')}`);
+  }
+  if (opts.lang !== undefined && templateLanguage(opts.lang, eopts).toLowerCase() !== opts.lang.toLowerCase().split(/[-_]/)[0]) {
+    process.stderr.write(`note: no templates for language "${opts.lang}"; customers with it get ${templateLanguage(opts.lang, eopts)}\n`);
+  }
+  if (opts.case !== undefined) {
+    const number = caseNumberOpt(opts.case);
+    return withContext(async (ctx) => {
+      const c = await caseDataFor(ctx, kind, number, { language: opts.lang, isTest });
+      const target = { language: c.target.language, queue: opts.queue ?? c.target.queue };
+      return { rendered: ctx.templates.render(kind, c.data, target), target, source: `case ${number}` };
+    });
+  }
+  const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r) });
+  try {
+    const queue = opts.queue ?? eopts.queues[0] ?? 'support';
+    const target = { language: opts.lang ?? r.config.queues[queue]?.language ?? r.config.cases.defaultLanguage, queue };
+    return { rendered: engine.render(kind, sampleDataFor(kind, r.config, target, isTest), target), target, source: 'sample data' };
+  } finally {
+    engine.close();
+  }
+}
+
