@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { startSmtpListener, type SmtpListener } from './channels/smtp-listener.js';
 import { startImapChannel, type ImapChannel } from './channels/imap.js';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { OutboxWorker } from './mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from './mail-out/transport.js';
 
@@ -24,23 +25,39 @@ export interface DaemonOptions {
   readonly transport?: MailTransport;
 }
 
-/** config → context → migrate → channels + outbox; stop() closes them in reverse order. */
+/**
+ * instance lock → config → context → migrate → channels → outbox; stop() closes them again.
+ *
+ * The instance lock comes first: a second daemon on the same database refuses to start
+ * (InstanceLockedError names the holder) before it touches anything. The outbox starts last,
+ * once every channel is up: a daemon that cannot bind its listener exits without sending a thing.
+ */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  const ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const dbPath = opts.resolved.paths.dbPath;
+  const lock: InstanceLock | null = dbPath === ':memory:' ? null : acquireInstanceLock(dbPath);
+  let ctx: AppContext;
+  try {
+    ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, ...(opts.clock ? { clock: opts.clock } : {}) });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   const transport = opts.transport ?? createTransport(opts.resolved);
   const outbox = new OutboxWorker(ctx, transport);
   let smtp: SmtpListener | null = null;
   let imap: ImapChannel | null = null;
   try {
-    outbox.start();
     if (ctx.config.listener.enabled) smtp = await startSmtpListener(ctx);
     // Each mailbox connects in its own loop (in the background): a failing one never blocks the start.
     imap = startImapChannel(ctx);
+    await outbox.start();
   } catch (err) {
     await imap?.stop();
+    await smtp?.close();
     await outbox.stop();
     transport.close();
     await closeContext(ctx);
+    lock?.release();
     throw err;
   }
   ctx.log.info(
@@ -56,6 +73,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   );
   let stopping: Promise<void> | null = null;
   const imapChannel = imap;
+  const listener = smtp;
+  const context = ctx;
   return {
     ctx,
     smtp,
@@ -63,13 +82,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     outbox,
     stop() {
       stopping ??= (async () => {
-        ctx.log.info('casegate stopping');
-        // In-flight messages finish (and are acknowledged) before the database closes.
-        await imapChannel.stop();
-        await smtp?.close();
-        await outbox.stop();
+        context.log.info('casegate stopping');
+        // All at once: idle SMTP sessions get 421 now, messages in flight finish (and are
+        // acknowledged) before the database closes; the outbox records what was sent.
+        await Promise.all([imapChannel.stop(), listener?.close(), outbox.stop()]);
         transport.close();
-        await closeContext(ctx);
+        await closeContext(context);
+        lock?.release();
+        context.log.info('casegate stopped');
       })();
       return stopping;
     },

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { ImapFlowOptions, Logger as ImapLogger } from 'imapflow';
 import type { ImapConfig } from '../config/schema.js';
@@ -118,4 +119,29 @@ export function describeImapError(err: unknown): string {
 export function isAuthFailure(err: unknown): boolean {
   const e = (err ?? {}) as { authenticationFailed?: unknown; serverResponseCode?: unknown };
   return e.authenticationFailed === true || e.serverResponseCode === 'AUTHENTICATIONFAILED' || e.serverResponseCode === 'AUTHORIZATIONFAILED';
+}
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'NoConnection', 'ClosedAfterConnectTLS', 'ClosedAfterConnectText']);
+
+/** Whether the failure says the server could not be reached or went away (rather than refused us). */
+export function isUnreachable(err: unknown): boolean {
+  const e = (err ?? {}) as { code?: unknown; name?: unknown };
+  if (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code)) return true;
+  return e.name === 'ConnectionLost';
+}
+
+/** Whether host:port accepts a TCP connection within timeoutMs (closed again at once; no IMAP spoken). */
+export function acceptsConnections(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean): void => {
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }

@@ -1,15 +1,10 @@
-import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
-import { mintMessageId } from '../cases/thread-token.js';
-import { addEvent } from '../db/repos/events.js';
 import { mailboxHealth, upsertMailboxHealth, type MailboxHealthPatch, type MailboxHealthState } from '../db/repos/mailbox-health.js';
-import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
-import type { Database } from '../db/schema.js';
 import type { Logger } from '../log.js';
-import { oneLine } from '../mail-in/parse-mail.js';
 import { REPLY_MARKER } from '../mail-out/compose.js';
-import type { SystemTemplateName, TemplateDataMap } from '../mail-out/template-data.js';
+import { queueSystemEmail } from '../mail-out/system-email.js';
+import type { SystemTemplateName } from '../mail-out/template-data.js';
 
 type AlertKind = SystemTemplateName;
 
@@ -159,6 +154,7 @@ export class MailboxHealthReporter {
             kind,
             to,
             mailbox: this.#mailbox,
+            event: { type: kind === 'mailbox-alert' ? 'mailbox.alert' : 'mailbox.recovered', reason: `${kind} for mailbox ${this.#mailbox.name} to ${to}`, data: { mailbox: this.#mailbox.name } },
             data: {
               instance: { name: ctx.config.instance.name },
               mailbox: { name: this.#mailbox.name, address: this.#mailbox.addresses[0] ?? '', queue: ctx.mailboxes.queueOf(this.#mailbox) },
@@ -191,55 +187,4 @@ export class MailboxHealthReporter {
 
 function minutesBetween(since: string, now: Date): number {
   return Math.max(0, Math.floor((now.getTime() - new Date(since).getTime()) / 60_000));
-}
-
-export interface SystemEmail<K extends AlertKind> {
-  readonly kind: K;
-  readonly to: string;
-  /** The mailbox whose address sends it. */
-  readonly mailbox: MailboxConfig;
-  readonly data: TemplateDataMap[K];
-}
-
-/**
- * The case-less sibling of compose.ts `queueEmail`: render and write one outbox row about the
- * system (no case, no thread entry, not an auto-reply to a customer), inside the caller's
- * transaction. The Message-ID is minted now (case-less form), so a resend is the same message.
- */
-export async function queueSystemEmail<K extends AlertKind>(trx: Transaction<Database>, ctx: AppContext, q: SystemEmail<K>): Promise<number> {
-  const now = ctx.clock.now().toISOString();
-  const rendered = ctx.templates.render(q.kind, q.data, { language: ctx.config.cases.defaultLanguage });
-  const messageId = mintMessageId(null, ctx.secret, ctx.config.instance.domain);
-  const headers: Record<string, string> = {
-    'X-Loop': ctx.loopId,
-    'Auto-Submitted': 'auto-generated',
-    'X-Auto-Response-Suppress': 'All',
-  };
-  const outboxId = await enqueue(trx, {
-    case_id: null,
-    kind: q.kind,
-    auto_reply: 0,
-    from_address: q.mailbox.addresses[0] ?? '',
-    from_name: oneLine(`${ctx.config.instance.name} (casegate)`),
-    to_address: q.to,
-    to_name: '',
-    reply_to: null,
-    subject: oneLine(rendered.subject),
-    message_id: messageId,
-    in_reply_to: null,
-    references_text: null,
-    headers_json: JSON.stringify(headers),
-    text: rendered.text,
-    html: rendered.html,
-    ...freshlyQueued(now),
-  });
-  await addEvent(trx, {
-    caseId: null,
-    type: q.kind === 'mailbox-alert' ? 'mailbox.alert' : 'mailbox.recovered',
-    actor: 'system',
-    reason: `${q.kind} for mailbox ${q.mailbox.name} to ${q.to}`,
-    data: { outboxId, messageId, mailbox: q.mailbox.name },
-    at: now,
-  });
-  return outboxId;
 }

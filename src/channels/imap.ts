@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { normalizeMessageId } from '../mail-in/parse-mail.js';
 import { isTransient, runPipeline } from '../pipeline/run-pipeline.js';
 import { SizeLimitError } from '../storage/blob-store.js';
-import { clientOptions, describeImapError, isAuthFailure } from './imap-connection.js';
+import { acceptsConnections, clientOptions, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
 import { MailboxHealthReporter } from './imap-health.js';
 
 /**
@@ -52,8 +52,11 @@ const PREFETCH_COUNT = 64;
 /** A message that ended in `retry` is tried again after 1 s, 2 s, 4 s … at most this long. */
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
-/** A session that lasted this long resets the reconnect backoff. */
-const HEALTHY_SESSION_MS = 60_000;
+/**
+ * While backing off after a network failure (server unreachable), check every this often whether
+ * the server accepts TCP connections again, and reconnect at once when it does.
+ */
+const SERVER_CHECK_MS = 2_000;
 /** stop(): how long in-flight messages may take before the connection is cut. */
 const STOP_GRACE_MS = 10_000;
 /** flag mode: extra keyword for quarantined / oversized messages (when keywords are allowed). */
@@ -199,17 +202,17 @@ export class MailboxWatcher {
     await this.#health.init();
     let failures = 0;
     while (!this.#stopped) {
-      let connectedAt: number | null = null;
+      let worked = false;
       try {
         if (failures === 0) await this.#health.set('connecting');
         await this.#session(() => {
-          connectedAt = performance.now();
+          worked = true;
         });
       } catch (err) {
         if (this.#stopped) break;
-        // A connection that worked for a while starts the backoff over; one that keeps dropping
-        // right after the login keeps doubling it.
-        if (connectedAt !== null && performance.now() - connectedAt >= HEALTHY_SESSION_MS) failures = 0;
+        // A session that logged in and completed a fetch starts the backoff over; one that keeps
+        // dropping before that keeps doubling it.
+        if (worked) failures = 0;
         failures += 1;
         const delayMs = Math.round(Math.min(this.#cfg.reconnectMinSeconds * 2 ** (failures - 1), this.#cfg.reconnectMaxSeconds) * 1000);
         const auth = isAuthFailure(err);
@@ -220,12 +223,35 @@ export class MailboxWatcher {
           `IMAP mailbox ${this.name} failed: ${detail}; next attempt in ${formatDelay(delayMs)}`,
         );
         await this.#health.failure(auth ? 'auth-failed' : 'backing-off', detail);
-        await Promise.race([sleep(delayMs), this.#stopPromise]);
+        await this.#backOff(delayMs, !auth && isUnreachable(err));
       } finally {
         await this.#closeClient();
       }
     }
     await this.#health.set('stopped');
+  }
+
+  /**
+   * Wait before the next attempt. When the server was unreachable, check every SERVER_CHECK_MS
+   * whether it accepts connections again and cut the wait short when it does: a server back after
+   * an outage is used within seconds, not after the grown backoff.
+   */
+  async #backOff(delayMs: number, checkServer: boolean): Promise<void> {
+    const until = performance.now() + delayMs;
+    if (!checkServer || delayMs <= SERVER_CHECK_MS) {
+      await Promise.race([sleep(delayMs), this.#stopPromise]);
+      return;
+    }
+    while (!this.#stopped) {
+      const left = until - performance.now();
+      if (left <= 0) return;
+      await Promise.race([sleep(Math.min(SERVER_CHECK_MS, left)), this.#stopPromise]);
+      if (this.#stopped || performance.now() >= until) return;
+      if (await acceptsConnections(this.#cfg.host, this.#cfg.port, SERVER_CHECK_MS)) {
+        this.#log.info({ host: `${this.#cfg.host}:${this.#cfg.port}`, skippedMs: Math.round(until - performance.now()) }, `IMAP server of mailbox ${this.name} is reachable again; reconnecting now`);
+        return;
+      }
+    }
   }
 
   #describe(err: unknown, auth: boolean): string {
@@ -245,7 +271,7 @@ export class MailboxWatcher {
   }
 
   /** One connection: returns when stopped, throws when the connection fails. */
-  async #session(onConnected: () => void): Promise<void> {
+  async #session(onWorked: () => void): Promise<void> {
     const cfg = this.#cfg;
     const client = new ImapFlow(await clientOptions(cfg, this.#log, `casegate-${this.name}`));
     this.#client = client;
@@ -280,7 +306,6 @@ export class MailboxWatcher {
     };
     session.settler.keywords = session.keywords;
     await this.#syncUidValidity(session.uidValidity);
-    onConnected();
     this.#log.info(
       {
         folder: mb.path,
@@ -296,6 +321,8 @@ export class MailboxWatcher {
     while (!this.#stopped) {
       this.#wake.clear();
       await this.#catchUp(session);
+      // Logged in, folder open, a fetch completed: this server works (the backoff starts over).
+      onWorked();
       if (this.#stopped) break;
       this.#assertConnected(session);
       const signalled = await this.#wake.wait(this.#nextCheckIn(session));

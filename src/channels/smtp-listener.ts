@@ -12,8 +12,15 @@ function reply(code: number, message: string): Error & { responseCode: number } 
 
 export interface SmtpListener {
   readonly port: number;
+  /**
+   * Stop: no new connections; idle sessions get `421` at once; a session whose message is being
+   * committed gets its answer and then `421`; whatever is left after STOP_GRACE_MS is cut.
+   */
   close(): Promise<void>;
 }
+
+/** How long close() lets messages in flight finish before their sessions are cut (421). */
+const STOP_GRACE_MS = 8_000;
 
 /**
  * The embedded SMTP listener for our support addresses. 250 only after the outcome is committed;
@@ -23,6 +30,16 @@ export interface SmtpListener {
 export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> {
   const cfg = ctx.config.listener;
   const log = ctx.log.child({ component: 'smtp-listener' });
+  /** Sessions whose DATA is being taken and committed right now (by session id). */
+  const busy = new Set<string>();
+  let closing = false;
+  const goodbye = (id: string): void => {
+    for (const conn of server.connections) {
+      if (conn.id !== id) continue;
+      conn.send(421, `${cfg.hostname} Service shutting down, please try again later`);
+      conn.close();
+    }
+  };
   const server = new SMTPServer({
     name: cfg.hostname,
     banner: 'casegate',
@@ -32,6 +49,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
     maxClients: cfg.maxClients,
     logger: false,
     socketTimeout: 120_000,
+    closeTimeout: STOP_GRACE_MS,
     onRcptTo(address, _session, callback) {
       if (ctx.mailboxes.byAddress(address.address) === null) {
         callback(reply(550, `5.1.1 <${address.address.replace(/[^\x21-\x7e]/g, '?')}>: no such mailbox here`));
@@ -40,19 +58,26 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       callback();
     },
     onData(stream, session, callback) {
+      busy.add(session.id);
+      const answer: typeof callback = (err, message) => {
+        busy.delete(session.id);
+        callback(err, message);
+        // Stopping: this session has its answer; end it instead of waiting for its next command.
+        if (closing) setImmediate(() => goodbye(session.id));
+      };
       handleData(ctx, stream, session).then(
         (outcome) => {
-          if (outcome.kind === 'retry') callback(reply(451, '4.3.0 Temporary failure, please retry'));
-          else if (outcome.kind === 'stored') callback(null, `2.0.0 Stored in case ${outcome.caseNumber}`);
-          else callback(null, `2.0.0 Accepted (${outcome.kind})`);
+          if (outcome.kind === 'retry') answer(reply(451, '4.3.0 Temporary failure, please retry'));
+          else if (outcome.kind === 'stored') answer(null, `2.0.0 Stored in case ${outcome.caseNumber}`);
+          else answer(null, `2.0.0 Accepted (${outcome.kind})`);
         },
         (err: unknown) => {
           if (err instanceof SizeLimitError) {
-            callback(reply(552, `5.3.4 Message too big (limit ${cfg.maxMessageBytes} bytes)`));
+            answer(reply(552, `5.3.4 Message too big (limit ${cfg.maxMessageBytes} bytes)`));
             return;
           }
           log.error({ err }, 'could not take message; answered 451');
-          callback(reply(451, '4.3.0 Temporary failure, please retry'));
+          answer(reply(451, '4.3.0 Temporary failure, please retry'));
         },
       );
     },
@@ -70,7 +95,18 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
   log.info({ host: cfg.host, port }, 'smtp listener ready');
   return {
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing = true;
+        server.close(() => resolve());
+        let idle = 0;
+        for (const conn of [...server.connections]) {
+          if (busy.has(conn.id)) continue;
+          idle += 1;
+          goodbye(conn.id);
+        }
+        log.info({ idleClosed: idle, inFlight: busy.size }, 'smtp listener stopping: idle sessions closed with 421');
+      }),
   };
 }
 

@@ -3,6 +3,13 @@ import { openDatabase, migrateToLatest } from '../db/database.js';
 import { createLogger } from '../log.js';
 import { resolved } from './shared.js';
 
+/** The daemon stops on its own within this long after SIGTERM/SIGINT. */
+const STOP_DEADLINE_MS = 9_000;
+/** Exit code when another daemon holds the instance lock. */
+const EXIT_ALREADY_RUNNING = 1;
+/** Exit code of a forced stop (second signal, or the deadline passed). */
+const EXIT_FORCED = 130;
+
 export function registerDaemonCommands(program: Command): void {
   program
     .command('start')
@@ -12,20 +19,40 @@ export function registerDaemonCommands(program: Command): void {
       const log = createLogger({ level: r.config.log.level });
       // Loaded here so one-shot commands (the MTA pipe above all) don't pay for IMAP and SMTP servers.
       const { startDaemon } = await import('../main.js');
-      const daemon = await startDaemon({ resolved: r, log });
+      const { InstanceLockedError } = await import('../instance-lock.js');
+      let daemon: Awaited<ReturnType<typeof startDaemon>>;
+      try {
+        daemon = await startDaemon({ resolved: r, log });
+      } catch (err) {
+        if (!(err instanceof InstanceLockedError)) throw err;
+        log.error({ holderPid: err.holderPid, lock: err.lockPath }, 'another daemon holds the instance lock; not starting');
+        process.stderr.write(`casegate: ${err.message}\n`);
+        process.exit(EXIT_ALREADY_RUNNING);
+      }
       // Stay alive even when no channel holds the event loop open (e.g. listener disabled, no IMAP).
       const keepAlive = setInterval(() => undefined, 1 << 30);
       let signals = 0;
+      // pino flushes its buffer on process exit.
+      const exit = (code: number): never => process.exit(code);
       const stop = (signal: string): void => {
         signals += 1;
-        if (signals > 1) process.exit(1);
+        if (signals > 1) {
+          // The second signal: the operator does not want to wait.
+          log.warn({ signal }, 'second signal: exiting now');
+          exit(EXIT_FORCED);
+        }
         log.info({ signal }, 'signal received');
         clearInterval(keepAlive);
+        // Container runtimes send SIGKILL 10 s after SIGTERM: exit on our own terms before that.
+        setTimeout(() => {
+          log.error({ afterMs: STOP_DEADLINE_MS }, 'could not stop in time; exiting anyway (nothing is lost: unfinished work is redone at the next start)');
+          exit(EXIT_FORCED);
+        }, STOP_DEADLINE_MS).unref();
         daemon.stop().then(
-          () => process.exit(0),
+          () => exit(0),
           (err: unknown) => {
             log.error({ err }, 'error while stopping');
-            process.exit(1);
+            exit(1);
           },
         );
       };

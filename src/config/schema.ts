@@ -257,6 +257,20 @@ export const configSchema = z
           .prefault({}),
         /** Seconds between outbox sweeps (new rows wake the worker at once). */
         sweepSeconds: z.number().positive().default(5),
+        /** Alert instance.adminAddress (and run alerts.command) once sending has failed this long; login and TLS failures alert at once. */
+        alertAfterSeconds: z.number().nonnegative().default(600),
+        /** Longest wait between probes of a paused transport (connection and TLS problems: first probe after 1 s, doubling up to this). */
+        probeSeconds: z.number().positive().default(60),
+        /** Wait between probes after the relay rejected our login (few attempts, so the relay does not lock the account). */
+        authProbeSeconds: z.number().positive().default(600),
+      })
+      .prefault({}),
+    alerts: z
+      .object({
+        /** Shell command run with every admin alert (text on stdin, CASEGATE_ALERT_* in the environment): a second path when mail itself is broken. */
+        command: z.string().min(1).optional(),
+        /** The command is killed after this many seconds. */
+        commandTimeoutSeconds: z.number().positive().default(30),
       })
       .prefault({}),
     cases: z

@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Kysely, Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-routing-escalation.js';
+import * as m0003 from './migrations/0003-outbox-claims.js';
 import type { Database } from './schema.js';
+import { CasegateSqliteDialect, SYNC_BUSY_TIMEOUT_MS } from './sqlite-dialect.js';
 
 export type Db = Kysely<Database>;
 
@@ -12,6 +14,7 @@ export type Db = Kysely<Database>;
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-routing-escalation': m0002,
+  '0003-outbox-claims': m0003,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -22,45 +25,18 @@ class StaticMigrationProvider implements MigrationProvider {
 
 export interface OpenDbOptions {
   readonly path: string;
-  /** ms to wait for a lock held by another process (the CLI next to the daemon). */
+  /** ms a write waits (asynchronously) for a lock held by another process (the CLI next to the daemon). */
   readonly busyTimeoutMs?: number;
 }
 
 export function openDatabase(opts: OpenDbOptions): Db {
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
-  const sqlite = new SQLite(opts.path);
+  const sqlite = new SQLite(opts.path, { timeout: SYNC_BUSY_TIMEOUT_MS });
+  // Switching to WAL needs the write lock once (a new file); later opens find it set.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-}
-
-/**
- * Kysely prepares every query anew; better-sqlite3 statements are reusable, and preparing is a
- * large part of a small query's cost. Cache them by SQL text (bounded). Safe because Kysely's
- * SQLite driver runs one query at a time on its single connection.
- */
-function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
-  const cache = new Map<string, SQLite.Statement>();
-  const prepare = sqlite.prepare.bind(sqlite);
-  return new Proxy(sqlite, {
-    get(target, prop, receiver) {
-      if (prop === 'prepare') {
-        return (source: string) => {
-          let stmt = cache.get(source);
-          if (stmt === undefined) {
-            stmt = prepare(source);
-            if (cache.size >= 1000) cache.clear();
-            cache.set(source, stmt);
-          }
-          return stmt;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  return new Kysely<Database>({ dialect: new CasegateSqliteDialect({ database: sqlite, lockWaitMs: opts.busyTimeoutMs ?? 5000 }) });
 }
 
 export interface MigrateResult {

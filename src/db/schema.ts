@@ -10,7 +10,8 @@ export type CaseStatus = 'new' | 'open' | 'pending' | 'on_hold' | 'resolved' | '
 export type CaseKind = 'case' | 'feedback';
 export type Direction = 'in' | 'out';
 export type InboundOutcome = 'stored' | 'ignored' | 'quarantined';
-export type OutboxStatus = 'queued' | 'sent' | 'failed' | 'suppressed';
+/** cancelled: an admin withdrew it (`casegate outbox cancel`). */
+export type OutboxStatus = 'queued' | 'sent' | 'failed' | 'suppressed' | 'cancelled';
 
 export interface CasesTable {
   id: Generated<number>;
@@ -160,6 +161,32 @@ export interface OutboxTable {
   last_error: string | null;
   created_at: Timestamp;
   sent_at: Timestamp | null;
+  /** The sender process holding the row while it sends it (0003); null when nobody does. */
+  claimed_by: Generated<string | null>;
+  /** The claim lapses at this time (a sender that died never blocks a row for long). */
+  claim_expires_at: Generated<Timestamp | null>;
+  /** When it was last handed to the transport (0003). */
+  last_attempt_at: Generated<Timestamp | null>;
+  /** When it (last) entered the queue: created_at, or when an admin retried it (0003). */
+  queued_at: Timestamp | null;
+}
+
+/** Health of the outgoing transport (0003): one row per transport name. */
+export type TransportState = 'ok' | 'failing' | 'paused';
+export interface TransportHealthTable {
+  transport: string;
+  state: TransportState;
+  last_error: string | null;
+  /** auth | tls | connection | recipient | message | unknown (mail-out/send-errors.ts). */
+  last_error_class: string | null;
+  last_error_at: Timestamp | null;
+  last_success_at: Timestamp | null;
+  /** First failure after the last success; null while sending works. */
+  failing_since: Timestamp | null;
+  /** Set while sending is paused (transport broken: auth, TLS, connection) and being probed. */
+  paused_since: Timestamp | null;
+  alerted: Flag;
+  updated_at: Timestamp;
 }
 
 export interface AddressStatusTable {
@@ -216,6 +243,7 @@ export interface Database {
   mailbox_health: MailboxHealthTable;
   case_tags: CaseTagsTable;
   assignment_state: AssignmentStateTable;
+  transport_health: TransportHealthTable;
 }
 
 export type CaseRow = Selectable<CasesTable>;

@@ -1,12 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { isBouncing } from '../db/repos/addresses.js';
 import { addEvent } from '../db/repos/events.js';
-import { dueRows, markFailed, markRetry, markSent } from '../db/repos/outbox.js';
+import { claimDue, markFailed, markRetry, markSent, markSuppressed, releaseClaims, releaseRow } from '../db/repos/outbox.js';
+import type { Db } from '../db/database.js';
 import type { OutboxRow } from '../db/schema.js';
-import { isPermanent, type MailTransport } from './transport.js';
+import type { Logger } from '../log.js';
+import { classifySendError, type ClassifiedSendError } from './send-errors.js';
+import type { MailTransport } from './transport.js';
+import { TransportHealthReporter } from './transport-health.js';
 
+/** Rows claimed (and sent concurrently) per round; the pool's maxConnections limits the sockets. */
 const BATCH = 16;
+/** A claim lapses after this long, so rows of a sender that died are sent by the next one. */
+const CLAIM_LEASE_MS = 15 * 60_000;
+/** Recording an outcome that could not be written (database locked) is retried after 250 ms, doubling up to 10 s. */
+const RECORD_RETRY_MIN_MS = 250;
+const RECORD_RETRY_MAX_MS = 10_000;
+/** First probe of a transport paused by a connection or TLS problem. */
+const PROBE_FIRST_MS = 1_000;
+/** stop(): how long sends in flight may take before the transport is closed under them. */
+const STOP_GRACE_MS = 5_000;
 
 /** Turn a stored outbox row into nodemailer options: every header fixed when the row was written. */
 export function toMailOptions(row: OutboxRow): Mail.Options {
@@ -28,26 +44,105 @@ export function toMailOptions(row: OutboxRow): Mail.Options {
   };
 }
 
+/** What became of one row; written to the database by #record. */
+type Outcome =
+  | { readonly kind: 'sent'; readonly attempts: number; readonly at: string; readonly response: string }
+  | { readonly kind: 'retry'; readonly attempts: number; readonly nextAt: string; readonly error: string }
+  | { readonly kind: 'failed'; readonly attempts: number; readonly error: string; readonly why: string }
+  /** Back to the queue untried (transport paused, or stopping): due as soon as sending resumes. */
+  | { readonly kind: 'released'; readonly attempts: number; readonly error: string | null }
+  | { readonly kind: 'suppressed'; readonly reason: string };
+
+/** An outcome, and what it says about the transport ('works', a failure, or nothing). */
+interface Attempt {
+  readonly outcome: Outcome;
+  readonly transport: 'works' | ClassifiedSendError | null;
+}
+
+interface Unrecorded {
+  readonly row: OutboxRow;
+  readonly outcome: Outcome;
+  readonly since: string;
+  failures: number;
+  lastError: string;
+}
+
+interface Pause {
+  readonly since: string;
+  errorClass: ClassifiedSendError['errorClass'];
+  delayMs: number;
+  timer: NodeJS.Timeout | null;
+}
+
 /**
- * Sends queued rows. A row is marked sent only after the transport accepted it; 4xx and network
- * errors retry with exponential backoff (capped), 5xx or giving up marks it failed with an event.
+ * Sends queued rows (DESIGN §1 outbox), without ever offering one twice:
+ *
+ *  - A pass CLAIMS due rows (claimed_by / claim_expires_at, one UPDATE … RETURNING), so two passes
+ *    — or, later on PostgreSQL, two daemons — never hold the same row. Rows this process still
+ *    holds in memory are excluded as well.
+ *  - Each row is handled on its own: whatever one row does (fails, throws, waits for the database)
+ *    never ends the round of the others.
+ *  - Once the relay accepted a message, the row stays held in memory until "sent" is written;
+ *    that write is retried with backoff (the database may be locked by another process for a
+ *    while), and the delay is recorded as an `email.record-delayed` event once it gets through.
+ *    Only a crash (or a stop while the database stays locked) in that window resends it — with the
+ *    same Message-ID (README: crash window).
+ *  - Errors are classified (send-errors.ts): a broken transport (login rejected, TLS, relay
+ *    unreachable) PAUSES sending — no email is marked failed for it — and is probed until it
+ *    works; a 4xx for one email retries that email with backoff; a 5xx fails that email.
+ *  - Health and alerts: transport-health.ts.
+ *
  * Woken by commits (OutboxSignal) and by a periodic sweep, so nothing waits and nothing is lost
  * across restarts.
  */
 export class OutboxWorker {
+  /** Who claims rows: one id per worker (host, process, random). */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #again = false;
   #stopped = false;
+  /** Rows this process holds: being sent, or an outcome not yet written. Never claimed again meanwhile. */
+  readonly #held = new Set<number>();
+  readonly #unrecorded = new Map<number, Unrecorded>();
+  #recordTimer: NodeJS.Timeout | null = null;
+  #recordDelayMs = RECORD_RETRY_MIN_MS;
+  #flushing: Promise<void> | null = null;
+  #pause: Pause | null = null;
+  readonly #log: Logger;
+  readonly health: TransportHealthReporter;
   readonly #onWake = (): void => this.kick();
 
   constructor(
     private readonly ctx: AppContext,
     private readonly transport: MailTransport,
-  ) {}
+  ) {
+    this.#log = ctx.log.child({ component: 'outbox' });
+    this.health = new TransportHealthReporter(ctx, transport.name, this.#log);
+  }
 
-  start(): void {
+  get db(): Db {
+    return this.ctx.db;
+  }
+
+  /** True while sending is paused because the transport is broken. */
+  get paused(): boolean {
+    return this.#pause !== null;
+  }
+
+  /**
+   * Start sending. Only the daemon calls this, holding the instance lock: claims left by an
+   * earlier process (killed mid-send) are released, so its rows go out now, not when the lease ends.
+   */
+  async start(): Promise<void> {
     this.#stopped = false;
+    try {
+      const released = await releaseClaims(this.db, null);
+      if (released > 0) this.#log.warn({ rows: released }, 'released outbox rows claimed by a previous run (it stopped mid-send; they are sent again with the same Message-ID)');
+    } catch (err) {
+      this.#log.warn({ err }, 'could not release old outbox claims; they lapse on their own');
+    }
+    await this.health.init();
     this.ctx.outboxSignal.on('wake', this.#onWake);
     const sweep = (): void => {
       this.kick();
@@ -66,7 +161,7 @@ export class OutboxWorker {
     }
     this.#running = this.drain()
       .then(() => undefined)
-      .catch((err: unknown) => this.ctx.log.error({ err, component: 'outbox' }, 'outbox pass failed'))
+      .catch((err: unknown) => this.#log.error({ err }, 'outbox pass failed'))
       .finally(() => {
         this.#running = null;
         if (this.#again) {
@@ -76,65 +171,270 @@ export class OutboxWorker {
       });
   }
 
-  /** Send everything due now; resolves when no due row is left. */
+  /** Send everything due now; resolves when no due row is left (or sending paused). Returns how many were sent. */
   async drain(): Promise<number> {
     let sent = 0;
     for (;;) {
-      const rows = await dueRows(this.ctx.db, this.ctx.clock.now().toISOString(), BATCH);
-      if (rows.length === 0 || this.#stopped) return sent;
-      const results = await Promise.all(rows.map((r) => this.#sendOne(r)));
-      sent += results.filter(Boolean).length;
-      if (results.every((ok) => !ok)) return sent;
+      if (this.#stopped || this.#pause !== null) return sent;
+      const now = this.ctx.clock.now();
+      let rows: OutboxRow[];
+      try {
+        rows = await claimDue(this.db, {
+          owner: this.owner,
+          now: now.toISOString(),
+          until: new Date(now.getTime() + CLAIM_LEASE_MS).toISOString(),
+          limit: BATCH,
+          exclude: [...this.#held],
+        });
+      } catch (err) {
+        this.#log.warn({ err }, 'could not claim outbox rows (database busy?); trying with the next pass');
+        return sent;
+      }
+      if (rows.length === 0) return sent;
+      for (const r of rows) this.#held.add(r.id);
+      const results = await Promise.all(rows.map((r) => this.#deliver(r)));
+      sent += results.filter((k) => k === 'sent').length;
+      if (!results.includes('sent')) return sent;
     }
   }
 
-  async #sendOne(row: OutboxRow): Promise<boolean> {
-    const log = this.ctx.log.child({ component: 'outbox', outboxId: row.id, caseId: row.case_id, messageId: row.message_id });
-    const retry = this.ctx.config.outgoing.retry;
-    const attempts = row.attempts + 1;
-    if (await isBouncing(this.ctx.db, row.to_address)) {
-      const at = this.ctx.clock.now().toISOString();
-      await this.ctx.db.transaction().execute(async (trx) => {
-        await trx.updateTable('outbox').set({ status: 'suppressed', last_error: 'address is bouncing' }).where('id', '=', row.id).execute();
-        await addEvent(trx, { caseId: row.case_id, type: 'email.suppressed', actor: 'system', reason: `${row.kind} to ${row.to_address}: address is bouncing`, data: { outboxId: row.id }, at });
-      });
-      log.warn({ kind: row.kind, to: row.to_address }, 'email not sent: address is bouncing');
-      return false;
-    }
+  /** Send one claimed row and record what happened. Never throws. */
+  async #deliver(row: OutboxRow): Promise<Outcome['kind']> {
+    const log = this.#log.child({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id });
+    let attempt: Attempt;
     try {
-      const info = await this.transport.send(toMailOptions(row));
-      const now = this.ctx.clock.now().toISOString();
-      await this.ctx.db.transaction().execute(async (trx) => {
-        await markSent(trx, row.id, attempts, now);
-        await trx.updateTable('messages').set({ sent_at: now }).where('outbox_id', '=', row.id).execute();
-      });
-      log.info({ kind: row.kind, to: row.to_address, attempts, response: info.response.slice(0, 200) }, 'email sent');
-      return true;
+      attempt = await this.#attempt(row);
     } catch (err) {
-      const now = this.ctx.clock.now();
-      const error = String((err as Error).message ?? err).slice(0, 500);
-      const ageHours = (now.getTime() - new Date(row.created_at).getTime()) / 3_600_000;
-      if (isPermanent(err) || ageHours >= retry.giveUpHours) {
-        const why = isPermanent(err) ? 'permanent failure' : `gave up after ${retry.giveUpHours} h`;
-        await this.ctx.db.transaction().execute(async (trx) => {
-          await markFailed(trx, row.id, attempts, error);
-          await addEvent(trx, { caseId: row.case_id, type: 'email.failed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${why}: ${error}`, data: { outboxId: row.id }, at: now.toISOString() });
-        });
-        log.error({ kind: row.kind, to: row.to_address, attempts, error }, `email failed (${why})`);
-      } else {
-        const delayS = Math.min(retry.baseSeconds * 2 ** (attempts - 1), retry.maxSeconds);
-        const next = new Date(now.getTime() + delayS * 1000).toISOString();
-        await markRetry(this.ctx.db, row.id, attempts, next, error);
-        log.warn({ kind: row.kind, to: row.to_address, attempts, retryAt: next, error }, 'email send failed temporarily; will retry');
-      }
-      return false;
+      // Before anything was sent (e.g. the bounce lookup failed): the claim lapses and a later pass sends it.
+      this.#held.delete(row.id);
+      log.error({ err }, 'outbox row could not be handled; tried again when its claim lapses');
+      return 'retry';
     }
+    await this.#record(row, attempt.outcome, log);
+    // Health after the outcome is safe (it may alert, and never throws).
+    if (attempt.transport === 'works') await this.health.success();
+    else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause !== null);
+    return attempt.outcome.kind;
+  }
+
+  async #attempt(row: OutboxRow): Promise<Attempt> {
+    const attempts = row.attempts + 1;
+    if (await isBouncing(this.db, row.to_address)) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
+    if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
+    let options: Mail.Options;
+    try {
+      options = toMailOptions(row);
+    } catch (err) {
+      return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
+    }
+    let response: string;
+    try {
+      response = (await this.transport.send(options)).response;
+    } catch (err) {
+      const c = classifySendError(err);
+      const now = this.ctx.clock.now();
+      if (c.decision === 'pause') {
+        this.#pauseSending(c);
+        return { outcome: { kind: 'released', attempts, error: c.summary }, transport: c };
+      }
+      // The relay answered and refused this one email: the transport works.
+      if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
+      const retry = this.ctx.config.outgoing.retry;
+      const ageHours = (now.getTime() - new Date(row.queued_at ?? row.created_at).getTime()) / 3_600_000;
+      if (ageHours >= retry.giveUpHours) return { outcome: { kind: 'failed', attempts, error: c.summary, why: `gave up after ${retry.giveUpHours} h` }, transport: c };
+      const delayS = Math.min(retry.baseSeconds * 2 ** (attempts - 1), retry.maxSeconds);
+      return { outcome: { kind: 'retry', attempts, nextAt: new Date(now.getTime() + delayS * 1000).toISOString(), error: c.summary }, transport: c };
+    }
+    return { outcome: { kind: 'sent', attempts, at: this.ctx.clock.now().toISOString(), response }, transport: 'works' };
+  }
+
+  /** Write an outcome; when the database refuses, keep it (and the row held) and retry with backoff. */
+  async #record(row: OutboxRow, outcome: Outcome, log: Logger): Promise<void> {
+    try {
+      await this.db.transaction().execute((trx) => writeOutcome(trx, row, outcome, null, this.ctx.clock.now().toISOString()));
+      this.#held.delete(row.id);
+      logOutcome(log, row, outcome);
+    } catch (err) {
+      const error = describe(err);
+      this.#unrecorded.set(row.id, { row, outcome, since: this.ctx.clock.now().toISOString(), failures: 1, lastError: error });
+      if (outcome.kind === 'sent') {
+        log.error({ kind: row.kind, to: row.to_address, error }, 'email accepted by the relay, but recording it failed; held in memory (never sent again) and recorded as soon as the database lets us');
+      } else {
+        log.warn({ outcome: outcome.kind, error }, 'could not record the outcome of an email; held in memory and retried');
+      }
+      this.#scheduleFlush();
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#recordTimer !== null || this.#flushing !== null) return;
+    this.#recordTimer = setTimeout(() => {
+      this.#recordTimer = null;
+      this.#flushing = this.#flush().finally(() => {
+        this.#flushing = null;
+        if (this.#unrecorded.size > 0 && !this.#stopped) this.#scheduleFlush();
+      });
+    }, this.#recordDelayMs);
+    this.#recordTimer.unref();
+  }
+
+  /** Write every held outcome in one transaction (sent ones record the delay as an event). */
+  async #flush(): Promise<void> {
+    const pending = [...this.#unrecorded.values()];
+    if (pending.length === 0) return;
+    const at = this.ctx.clock.now().toISOString();
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (const u of pending) await writeOutcome(trx, u.row, u.outcome, u, at);
+      });
+    } catch (err) {
+      for (const u of pending) {
+        u.failures += 1;
+        u.lastError = describe(err);
+      }
+      this.#recordDelayMs = Math.min(this.#recordDelayMs * 2, RECORD_RETRY_MAX_MS);
+      this.#log.warn({ rows: pending.length, attempt: pending[0]!.failures, error: describe(err) }, 'still cannot record outbox outcomes; retrying');
+      return;
+    }
+    this.#recordDelayMs = RECORD_RETRY_MIN_MS;
+    for (const u of pending) {
+      this.#unrecorded.delete(u.row.id);
+      this.#held.delete(u.row.id);
+      const log = this.#log.child({ outboxId: u.row.id, caseId: u.row.case_id, messageId: u.row.message_id });
+      logOutcome(log, u.row, u.outcome);
+      log.info({ outcome: u.outcome.kind, since: u.since, failedWrites: u.failures }, 'outcome recorded after the database was busy');
+    }
+    this.kick();
+  }
+
+  #pauseSending(c: ClassifiedSendError): void {
+    if (this.#pause !== null) {
+      this.#pause.errorClass = c.errorClass;
+      return;
+    }
+    const out = this.ctx.config.outgoing;
+    const delayMs = c.errorClass === 'auth' ? out.authProbeSeconds * 1000 : Math.min(PROBE_FIRST_MS, out.probeSeconds * 1000);
+    this.#pause = { since: this.ctx.clock.now().toISOString(), errorClass: c.errorClass, delayMs, timer: null };
+    this.#log.error({ transport: this.transport.name, errorClass: c.errorClass, error: c.summary, probeInMs: delayMs }, `outgoing transport paused (${c.errorClass}): ${c.summary}`);
+    this.#scheduleProbe();
+  }
+
+  #scheduleProbe(): void {
+    const p = this.#pause;
+    if (p === null || this.#stopped) return;
+    p.timer = setTimeout(() => void this.#probe(), p.delayMs);
+    p.timer.unref();
+  }
+
+  /** Try the paused transport without sending anything; resume when it works. */
+  async #probe(): Promise<void> {
+    const p = this.#pause;
+    if (p === null || this.#stopped) return;
+    p.timer = null;
+    try {
+      await this.transport.verify?.();
+    } catch (err) {
+      const c = classifySendError(err);
+      p.errorClass = c.errorClass;
+      const out = this.ctx.config.outgoing;
+      p.delayMs = c.errorClass === 'auth' ? out.authProbeSeconds * 1000 : Math.min(p.delayMs * 2, out.probeSeconds * 1000);
+      this.#log.warn({ errorClass: c.errorClass, error: c.summary, probeInMs: p.delayMs }, 'outgoing transport still broken');
+      await this.health.failure(c, true);
+      this.#scheduleProbe();
+      return;
+    }
+    if (this.#stopped) return;
+    this.#pause = null;
+    this.#log.info({ transport: this.transport.name, pausedSince: p.since }, 'outgoing transport works again; sending resumed');
+    await this.health.success();
+    this.kick();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.ctx.outboxSignal.off('wake', this.#onWake);
     if (this.#timer !== null) clearTimeout(this.#timer);
-    await this.#running;
+    if (this.#pause?.timer) clearTimeout(this.#pause.timer);
+    if (this.#recordTimer !== null) clearTimeout(this.#recordTimer);
+    this.#recordTimer = null;
+    const running = this.#running;
+    if (running !== null && !(await settlesWithin(running, STOP_GRACE_MS))) {
+      this.#log.warn({ inFlight: this.#held.size - this.#unrecorded.size }, 'sends still in flight at stop; closing the transport under them');
+      this.transport.close();
+      await settlesWithin(running, 1_000);
+    }
+    await this.#flushing;
+    await this.#flush();
+    if (this.#unrecorded.size > 0) {
+      const sent = [...this.#unrecorded.values()].filter((u) => u.outcome.kind === 'sent').map((u) => u.row.message_id);
+      this.#log.error({ unrecorded: this.#unrecorded.size, acceptedButNotRecorded: sent }, 'stopping with outcomes the database did not take; accepted emails among them will be sent again (same Message-ID) by the next start');
+    }
+  }
+}
+
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([p.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  clearTimeout(timer);
+  return done;
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const msg = typeof e?.message === 'string' ? e.message : String(err);
+  return `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${msg}`.split('\n')[0]!.slice(0, 300);
+}
+
+async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed: Unrecorded | null, at: string): Promise<void> {
+  switch (o.kind) {
+    case 'sent':
+      await markSent(trx, row.id, o.attempts, o.at);
+      if (delayed !== null) {
+        await addEvent(trx, {
+          caseId: row.case_id,
+          type: 'email.record-delayed',
+          actor: 'system',
+          reason: `${row.kind} to ${row.to_address}: accepted by the relay at ${o.at}; recording it failed ${delayed.failures} time(s) (${delayed.lastError}) until ${at}; not sent again`,
+          data: { outboxId: row.id, acceptedAt: o.at, failedWrites: delayed.failures },
+          at,
+        });
+      }
+      return;
+    case 'retry':
+      await markRetry(trx, row.id, o.attempts, o.nextAt, o.error);
+      return;
+    case 'released':
+      await releaseRow(trx, row.id, o.attempts, o.error);
+      return;
+    case 'failed':
+      await markFailed(trx, row.id, o.attempts, o.error);
+      await addEvent(trx, { caseId: row.case_id, type: 'email.failed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${o.why}: ${o.error}`, data: { outboxId: row.id }, at });
+      return;
+    case 'suppressed':
+      await markSuppressed(trx, row.id, o.reason);
+      await addEvent(trx, { caseId: row.case_id, type: 'email.suppressed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${o.reason}`, data: { outboxId: row.id }, at });
+      return;
+  }
+}
+
+/** The one log line per decision about an email. */
+function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
+  const base = { kind: row.kind, to: row.to_address };
+  switch (o.kind) {
+    case 'sent':
+      log.info({ ...base, attempts: o.attempts, response: o.response.slice(0, 200) }, 'email sent');
+      return;
+    case 'retry':
+      log.warn({ ...base, attempts: o.attempts, retryAt: o.nextAt, error: o.error }, 'email send failed temporarily; will retry');
+      return;
+    case 'released':
+      if (o.error !== null) log.warn({ ...base, attempts: o.attempts, error: o.error }, 'email not sent: transport paused; sent when it works again');
+      return;
+    case 'failed':
+      log.error({ ...base, attempts: o.attempts, error: o.error }, `email failed (${o.why})`);
+      return;
+    case 'suppressed':
+      log.warn(base, `email not sent: ${o.reason}`);
+      return;
   }
 }

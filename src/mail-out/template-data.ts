@@ -422,6 +422,19 @@ export const templateKinds = {
     scope: 'instance',
     variables: mailboxAlertVariables(),
   },
+  'outbox-alert': {
+    description:
+      'Sent to instance.adminAddress when outgoing mail has been failing for outgoing.alertAfterSeconds (at once when the relay rejects the login or TLS fails). It is queued like any email, so when the relay itself is broken it goes out once sending works again; alerts.command is the second path.',
+    audience: 'staff',
+    scope: 'instance',
+    variables: outboxAlertVariables(),
+  },
+  'outbox-recovered': {
+    description: 'Sent to instance.adminAddress when outgoing mail works again after an outbox-alert.',
+    audience: 'staff',
+    scope: 'instance',
+    variables: outboxAlertVariables(),
+  },
   report: {
     description: 'Sent to the team leads and instance.adminAddress on schedule: cases opened, resolved and missed targets in the period, per queue.',
     audience: 'staff',
@@ -487,6 +500,29 @@ function mailboxAlertVariables() {
   } as const satisfies VarFields;
 }
 
+/**
+ * Health mail to the admin about outgoing mail (scope "instance", layouts/staff): the instance
+ * base and everything about the failure under `alert`.
+ */
+function outboxAlertVariables() {
+  return {
+    instance: instanceVariables.instance,
+    alert: obj('What happened to outgoing mail.', {
+      transport: str('The outgoing transport: smtp:<host>:<port> or file:<folder>.', 'smtp:relay.example.com:587'),
+      state: str('paused (the transport is broken: casegate stopped sending and probes it) or failing (each email is retried); outbox-recovered: ok.', 'paused'),
+      errorClass: str('Kind of the last error: auth, tls, connection, recipient, message or unknown.', 'auth'),
+      error: str('The last error.', 'EAUTH 535: Invalid login: 535 5.7.8 Error: authentication failed'),
+      since: str('Failing since, ISO 8601; use {{formatDate alert.since}}.', '2025-03-14T09:26:53Z'),
+      minutes: num('Minutes sending has been (or was) failing.', 12),
+      queued: num('Emails waiting in the outbox.', 58),
+      oldestQueuedAt: str('When the email waiting longest was queued, ISO 8601; empty when none waits.', '2025-03-14T09:25:10Z'),
+      statusCommand: str('Command that shows the state of the outbox.', 'casegate status'),
+    }),
+    replyMarker: instanceVariables.replyMarker,
+    isTest: instanceVariables.isTest,
+  } as const satisfies VarFields;
+}
+
 export interface TemplateKindDeclaration {
   /** When it is sent (shown on the reference page, docs/templates.md). */
   readonly description: string;
@@ -535,6 +571,10 @@ export const templateNames: readonly TemplateName[] = Object.keys(templateKinds)
 /** Kinds sent to the admin about the system (no case, no customer), not to customers. */
 export const systemTemplateNames = ['mailbox-alert', 'mailbox-recovered'] as const satisfies readonly TemplateName[];
 export type SystemTemplateName = (typeof systemTemplateNames)[number];
+/** Kinds declared with scope "instance" (about the installation, no case). */
+export type InstanceTemplateName = { [K in TemplateName]: Kinds[K]['scope'] extends 'instance' ? K : never }[TemplateName];
+export type OutboxAlertData = TemplateDataMap['outbox-alert'];
+
 /** Kinds declared with scope "case". */
 export type CaseTemplateName = { [K in TemplateName]: Kinds[K]['scope'] extends 'case' ? K : never }[TemplateName];
 

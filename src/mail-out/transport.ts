@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { access, constants, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -8,22 +8,19 @@ import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { ResolvedConfig } from '../config/load.js';
 
-/** The only importer of nodemailer: sends one composed message; errors carry responseCode when SMTP answered. */
+/**
+ * The only importer of nodemailer: sends one composed message. Errors carry nodemailer's `code`
+ * and, when the server answered, `responseCode`; send-errors.ts decides what they mean.
+ */
 export interface MailTransport {
   readonly name: string;
   send(message: Mail.Options): Promise<{ response: string }>;
+  /**
+   * Check that the transport works without sending anything (SMTP: connect, TLS, login; file:
+   * the folder is writable). Used to probe a paused transport; without it, the next send is the probe.
+   */
+  verify?(): Promise<void>;
   close(): void;
-}
-
-export interface SendError extends Error {
-  responseCode?: number;
-  code?: string;
-}
-
-/** Permanent (5xx) vs temporary (4xx, network, timeouts). */
-export function isPermanent(err: unknown): boolean {
-  const code = (err as SendError | null)?.responseCode;
-  return typeof code === 'number' && code >= 500 && code < 600;
 }
 
 /**
@@ -45,6 +42,10 @@ export function createTransport(resolved: ResolvedConfig): MailTransport {
         await pipeline(info.message, createWriteStream(tmp));
         await rename(tmp, join(dir, base));
         return { response: `written ${base}` };
+      },
+      async verify() {
+        await mkdir(join(dir, 'tmp'), { recursive: true });
+        await access(join(dir, 'tmp'), constants.W_OK);
       },
       close() {
         t.close();
@@ -73,6 +74,9 @@ export function createTransport(resolved: ResolvedConfig): MailTransport {
     async send(message) {
       const info = await t.sendMail(message);
       return { response: String(info.response ?? '') };
+    },
+    async verify() {
+      await t.verify();
     },
     close() {
       t.close();

@@ -8,24 +8,61 @@ export interface SinkMessage {
   readonly parsed: ParsedMail;
 }
 
+export interface SinkOptions {
+  /** Listen on this port (e.g. to come back on the port a daemon is configured with); default random. */
+  readonly port?: number;
+  /**
+   * Record each message (it counts as delivered: a relay has committed it), then wait this long
+   * before answering 250 — the window in which the sender does not know yet. Changeable later.
+   */
+  readonly acceptDelayMs?: number;
+  /** Require AUTH with these credentials (offered over plain text, like a test relay). */
+  readonly auth?: { readonly user: string; readonly pass: string };
+  /** Offer STARTTLS with smtp-server's built-in self-signed certificate. */
+  readonly starttls?: boolean;
+}
+
 export interface SmtpSink {
   readonly port: number;
   readonly messages: SinkMessage[];
   /** Reply with this code to the next n DATA commands (e.g. 451 or 550). */
   failNext(code: number, times?: number): void;
+  /** Stop failing DATA commands. */
+  stopFailing(): void;
+  setAcceptDelay(ms: number): void;
+  /** With `auth`: whether correct credentials are accepted (false: every login gets 535, as if the password changed). */
+  acceptLogins(ok: boolean): void;
+  /** Logins attempted so far (with `auth`). */
+  readonly logins: { readonly ok: number; readonly rejected: number };
+  /** How often each Message-ID arrived. */
+  countsByMessageId(): Map<string, number>;
   waitFor(count: number, timeoutMs?: number): Promise<SinkMessage[]>;
   close(): Promise<void>;
 }
 
-/** A real SMTP server on a random loopback port that records what it receives. */
-export async function startSmtpSink(): Promise<SmtpSink> {
+/** A real SMTP server on a loopback port that records what it receives, and fails on purpose when told to. */
+export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   const messages: SinkMessage[] = [];
   let failures: { code: number; times: number } | null = null;
+  let acceptDelayMs = opts.acceptDelayMs ?? 0;
+  let loginsOk = true;
+  const logins = { ok: 0, rejected: 0 };
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
+    authOptional: opts.auth === undefined,
+    allowInsecureAuth: true,
+    disabledCommands: [...(opts.auth === undefined ? ['AUTH'] : []), ...(opts.starttls === true ? [] : ['STARTTLS'])],
     logger: false,
+    onAuth(auth, _session, callback) {
+      const good = opts.auth !== undefined && loginsOk && auth.username === opts.auth.user && auth.password === opts.auth.pass;
+      if (!good) {
+        logins.rejected += 1;
+        callback(Object.assign(new Error('5.7.8 Authentication credentials invalid'), { responseCode: 535 }));
+        return;
+      }
+      logins.ok += 1;
+      callback(null, { user: auth.username });
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -45,21 +82,43 @@ export async function startSmtpSink(): Promise<SmtpSink> {
             parsed,
           });
           waiters.splice(0).forEach((w) => w());
-          callback();
+          if (acceptDelayMs > 0) setTimeout(() => callback(), acceptDelayMs);
+          else callback();
         }, callback);
       });
     },
   });
   // A client killed mid-session (kill -9 tests) resets its connection: that is expected, not a failure.
   server.on('error', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
   const addr = server.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
   return {
     port,
     messages,
+    logins,
     failNext(code, times = 1) {
       failures = { code, times };
+    },
+    stopFailing() {
+      failures = null;
+    },
+    setAcceptDelay(ms) {
+      acceptDelayMs = ms;
+    },
+    acceptLogins(ok) {
+      loginsOk = ok;
+    },
+    countsByMessageId() {
+      const counts = new Map<string, number>();
+      for (const m of messages) {
+        const id = m.parsed.messageId ?? '(none)';
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      return counts;
     },
     async waitFor(count, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
@@ -72,6 +131,11 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       }
       return messages;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Don't wait for clients that keep their session open (a pooled daemon transport).
+        for (const conn of server.connections) conn.close();
+      }),
   };
 }

@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
-import type { Database, NewOutbox, OutboxRow } from '../schema.js';
+import type { Database, NewOutbox, OutboxRow, OutboxStatus } from '../schema.js';
 
 type Q = Kysely<Database>;
 
-/** The columns of a freshly queued row: due now, never tried. */
+/** The columns of a freshly queued row: due now, never tried, held by nobody. */
 export function freshlyQueued(now: string) {
-  return { status: 'queued', attempts: 0, next_attempt_at: now, last_error: null, created_at: now, sent_at: null } as const;
+  return { status: 'queued', attempts: 0, next_attempt_at: now, last_error: null, created_at: now, queued_at: now, sent_at: null } as const;
 }
 
 export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
@@ -25,8 +25,47 @@ export async function autoRepliesSince(db: Q, address: string, since: string): P
   return Number(row?.n ?? 0);
 }
 
-export async function dueRows(db: Q, now: string, limit: number): Promise<OutboxRow[]> {
-  return db.selectFrom('outbox').selectAll().where('status', '=', 'queued').where('next_attempt_at', '<=', now).orderBy('id').limit(limit).execute();
+export interface ClaimOptions {
+  /** Who claims (one id per sender process). */
+  readonly owner: string;
+  readonly now: string;
+  /** The claim lapses then (a sender that died never holds a row for good). */
+  readonly until: string;
+  readonly limit: number;
+  /** Rows this sender still holds in memory (never offered twice). */
+  readonly exclude: readonly number[];
+}
+
+/**
+ * Claim up to `limit` due rows nobody holds, oldest first, in one statement (UPDATE … RETURNING;
+ * the SQLite dialect runs it under the write lock, PostgreSQL will add FOR UPDATE SKIP LOCKED to
+ * the sub-select). Two passes can never hold the same row.
+ */
+export async function claimDue(db: Q, o: ClaimOptions): Promise<OutboxRow[]> {
+  const rows = await db
+    .updateTable('outbox')
+    .set({ claimed_by: o.owner, claim_expires_at: o.until, last_attempt_at: o.now })
+    .where('id', 'in', (eb) => {
+      let sub = eb
+        .selectFrom('outbox')
+        .select('id')
+        .where('status', '=', 'queued')
+        .where('next_attempt_at', '<=', o.now)
+        .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', o.now)]));
+      if (o.exclude.length > 0) sub = sub.where('id', 'not in', [...o.exclude]);
+      return sub.orderBy('next_attempt_at').orderBy('id').limit(o.limit);
+    })
+    .returningAll()
+    .execute();
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+/** Drop every claim of `owner` (or, with null, every claim: the single daemon starting up under its instance lock). */
+export async function releaseClaims(db: Q, owner: string | null): Promise<number> {
+  let q = db.updateTable('outbox').set({ claimed_by: null, claim_expires_at: null }).where('claimed_by', 'is not', null);
+  if (owner !== null) q = q.where('claimed_by', '=', owner);
+  const res = await q.executeTakeFirst();
+  return Number(res.numUpdatedRows);
 }
 
 export async function nextDueAt(db: Q): Promise<string | null> {
@@ -34,23 +73,112 @@ export async function nextDueAt(db: Q): Promise<string | null> {
   return row?.at ?? null;
 }
 
+const unclaimed = { claimed_by: null, claim_expires_at: null } as const;
+
+/** The row, and the thread entry it created (messages.outbox_id), are sent. */
 export async function markSent(db: Q, id: number, attempts: number, at: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'sent', sent_at: at, attempts, last_error: null }).where('id', '=', id).execute();
+  await db.updateTable('outbox').set({ status: 'sent', sent_at: at, attempts, last_error: null, ...unclaimed }).where('id', '=', id).execute();
+  await db.updateTable('messages').set({ sent_at: at }).where('outbox_id', '=', id).execute();
 }
 
 export async function markRetry(db: Q, id: number, attempts: number, nextAt: string, error: string): Promise<void> {
-  await db.updateTable('outbox').set({ attempts, next_attempt_at: nextAt, last_error: error }).where('id', '=', id).execute();
+  await db.updateTable('outbox').set({ attempts, next_attempt_at: nextAt, last_error: error, ...unclaimed }).where('id', '=', id).execute();
 }
 
 export async function markFailed(db: Q, id: number, attempts: number, error: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'failed', attempts, last_error: error }).where('id', '=', id).execute();
+  await db.updateTable('outbox').set({ status: 'failed', attempts, last_error: error, ...unclaimed }).where('id', '=', id).execute();
+}
+
+export async function markSuppressed(db: Q, id: number, reason: string): Promise<void> {
+  await db.updateTable('outbox').set({ status: 'suppressed', last_error: reason, ...unclaimed }).where('id', '=', id).execute();
+}
+
+/** Give a row back untried (the transport is paused): due again as soon as sending resumes. */
+export async function releaseRow(db: Q, id: number, attempts: number, error: string | null): Promise<void> {
+  await db.updateTable('outbox').set({ attempts, ...(error !== null ? { last_error: error } : {}), ...unclaimed }).where('id', '=', id).execute();
 }
 
 export async function outboxOfCase(db: Q, caseId: number): Promise<OutboxRow[]> {
   return db.selectFrom('outbox').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }
 
+export async function outboxRow(db: Q, id: number): Promise<OutboxRow | undefined> {
+  return db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export type OutboxSummary = Omit<OutboxRow, 'html' | 'text' | 'headers_json'> & { readonly case_number: number | null };
+
+/** Rows for `casegate outbox list`, newest first (without bodies), with the case number. */
+export async function listOutbox(db: Q, o: { statuses: readonly OutboxStatus[]; limit: number }): Promise<OutboxSummary[]> {
+  let q = db
+    .selectFrom('outbox as o')
+    .leftJoin('cases as c', 'c.id', 'o.case_id')
+    .select([
+      'o.id',
+      'o.case_id',
+      'c.number as case_number',
+      'o.kind',
+      'o.auto_reply',
+      'o.from_address',
+      'o.from_name',
+      'o.to_address',
+      'o.to_name',
+      'o.reply_to',
+      'o.subject',
+      'o.message_id',
+      'o.in_reply_to',
+      'o.references_text',
+      'o.status',
+      'o.attempts',
+      'o.next_attempt_at',
+      'o.last_error',
+      'o.created_at',
+      'o.sent_at',
+      'o.claimed_by',
+      'o.claim_expires_at',
+      'o.last_attempt_at',
+      'o.queued_at',
+    ]);
+  if (o.statuses.length > 0) q = q.where('o.status', 'in', [...o.statuses]);
+  return q.orderBy('o.id', 'desc').limit(o.limit).execute();
+}
+
+/** Put a failed (or waiting) row back in the queue, due now and counting its age from now. */
+export async function requeue(db: Q, id: number, now: string): Promise<void> {
+  await db.updateTable('outbox').set({ status: 'queued', next_attempt_at: now, queued_at: now, last_error: null }).where('id', '=', id).execute();
+}
+
+export async function cancelRow(db: Q, id: number, reason: string): Promise<void> {
+  await db.updateTable('outbox').set({ status: 'cancelled', last_error: reason, ...unclaimed }).where('id', '=', id).execute();
+}
+
+export async function failedIds(db: Q): Promise<number[]> {
+  const rows = await db.selectFrom('outbox').select('id').where('status', '=', 'failed').orderBy('id').execute();
+  return rows.map((r) => r.id);
+}
+
 export async function statusCounts(db: Q): Promise<Record<string, number>> {
   const rows = await db.selectFrom('outbox').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+export interface QueueAge {
+  readonly id: number;
+  readonly kind: string;
+  readonly to_address: string;
+  readonly queued_at: string;
+  readonly attempts: number;
+  readonly last_error: string | null;
+}
+
+/** The queued row that has been waiting longest (for `casegate status`). */
+export async function oldestQueued(db: Q): Promise<QueueAge | undefined> {
+  return db
+    .selectFrom('outbox')
+    .select(['id', 'kind', 'to_address', 'attempts', 'last_error', (eb) => eb.fn.coalesce('queued_at', 'created_at').as('queued_at')])
+    .where('status', '=', 'queued')
+    .orderBy('queued_at')
+    .orderBy('id')
+    .limit(1)
+    .executeTakeFirst();
 }

@@ -1,0 +1,45 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, Flag, TransportHealthTable, TransportState } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+export type TransportHealthRow = Selectable<TransportHealthTable>;
+
+export interface TransportHealthPatch {
+  readonly state?: TransportState;
+  readonly last_error?: string | null;
+  readonly last_error_class?: string | null;
+  readonly last_error_at?: string | null;
+  readonly last_success_at?: string | null;
+  readonly failing_since?: string | null;
+  readonly paused_since?: string | null;
+  readonly alerted?: Flag;
+}
+
+export async function transportHealth(db: Q, transport: string): Promise<TransportHealthRow | undefined> {
+  return db.selectFrom('transport_health').selectAll().where('transport', '=', transport).executeTakeFirst();
+}
+
+export async function allTransportHealth(db: Q): Promise<TransportHealthRow[]> {
+  return db.selectFrom('transport_health').selectAll().orderBy('updated_at', 'desc').execute();
+}
+
+/** Insert or update the health row of one transport; only the given columns change on update. */
+export async function upsertTransportHealth(db: Q, transport: string, patch: TransportHealthPatch, at: string): Promise<void> {
+  await db
+    .insertInto('transport_health')
+    .values({
+      transport,
+      state: patch.state ?? 'ok',
+      last_error: patch.last_error ?? null,
+      last_error_class: patch.last_error_class ?? null,
+      last_error_at: patch.last_error_at ?? null,
+      last_success_at: patch.last_success_at ?? null,
+      failing_since: patch.failing_since ?? null,
+      paused_since: patch.paused_since ?? null,
+      alerted: patch.alerted ?? 0,
+      updated_at: at,
+    })
+    .onConflict((oc) => oc.column('transport').doUpdateSet({ ...patch, updated_at: at }))
+    .execute();
+}

@@ -1,0 +1,111 @@
+/**
+ * The one list of send errors (DESIGN §5, after nodemailer's central error codes): what went
+ * wrong, and what the outbox does about it.
+ *
+ * | class      | recognised by                                                        | decision          |
+ * |------------|----------------------------------------------------------------------|-------------------|
+ * | auth       | EAUTH/ENOAUTH/EOAUTH2; reply 530, 534, 535, 538; a 5.7.x "relay      | pause the transport |
+ * |            | access denied" (the relay does not accept us as a client)            |                   |
+ * | tls        | ETLS/EREQUIRETLS; certificate errors (CERT_*, ERR_TLS_*, self-signed) | pause the transport |
+ * | connection | ECONNECTION/ESOCKET/ETIMEDOUT/EDNS/EPROXY/EPROTOCOL, ECONNREFUSED …,  | pause the transport |
+ * |            | reply 421; for the file transport: disk full, read-only, no access   |                   |
+ * | recipient  | EENVELOPE (MAIL FROM / RCPT TO refused)                              | 5xx: fail this email; 4xx: retry |
+ * | message    | EMESSAGE/ESTREAM, any other SMTP reply (DATA refused, too big, …)    | 5xx: fail this email; 4xx: retry |
+ * | unknown    | anything else                                                         | retry             |
+ *
+ * "Pause the transport" means the transport, not the email, is broken: every queued email
+ * would fail the same way. Nothing is marked failed; sending stops, the admin is alerted, the
+ * relay is probed, and sending resumes when the probe succeeds. "Retry" is per email, with
+ * backoff (outgoing.retry), until outgoing.retry.giveUpHours.
+ */
+
+export type SendErrorClass = 'auth' | 'tls' | 'connection' | 'recipient' | 'message' | 'unknown';
+export type SendDecision = 'retry' | 'pause' | 'fail';
+
+export interface ClassifiedSendError {
+  readonly errorClass: SendErrorClass;
+  readonly decision: SendDecision;
+  /** The SMTP reply code when the server answered. */
+  readonly responseCode: number | null;
+  /** One line for logs, the outbox row and `casegate status`. */
+  readonly summary: string;
+}
+
+const AUTH_CODES = new Set(['EAUTH', 'ENOAUTH', 'EOAUTH2']);
+const AUTH_REPLIES = new Set([530, 534, 535, 538]);
+const TLS_CODES = new Set(['ETLS', 'EREQUIRETLS']);
+const TLS_SYSTEM_CODE = /^(CERT_|ERR_TLS_|ERR_SSL_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|UNABLE_TO_(GET|VERIFY|DECRYPT)_|HOSTNAME_MISMATCH$)/;
+const CONNECTION_CODES = new Set([
+  'ECONNECTION',
+  'ESOCKET',
+  'ETIMEDOUT',
+  'EDNS',
+  'EPROXY',
+  'EPROTOCOL',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  // The file transport: the disk, not the email, is the problem.
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'EIO',
+  'EMFILE',
+  'ENFILE',
+]);
+const RELAY_DENIED = /relay(ing)?\s+(access\s+)?(denied|not permitted|prohibited)/i;
+
+interface ErrorFields {
+  code?: unknown;
+  originalCode?: unknown;
+  responseCode?: unknown;
+  response?: unknown;
+  message?: unknown;
+  cause?: unknown;
+}
+
+/** nodemailer: every 5xx is permanent except 503 (bad sequence: a new session may succeed). */
+function isPermanentReply(code: number | null): boolean {
+  return code !== null && code >= 500 && code < 600 && code !== 503;
+}
+
+function summarize(e: ErrorFields, code: string | null, responseCode: number | null): string {
+  const message = typeof e.message === 'string' ? e.message : String(e);
+  const head = [code, responseCode !== null && !message.includes(String(responseCode)) ? String(responseCode) : null].filter((x) => x !== null).join(' ');
+  return `${head !== '' ? `${head}: ` : ''}${message.split('\n')[0]!}`.slice(0, 500);
+}
+
+export function classifySendError(err: unknown): ClassifiedSendError {
+  const e = (err ?? {}) as ErrorFields;
+  const code = typeof e.code === 'string' ? e.code : null;
+  const original = typeof e.originalCode === 'string' ? e.originalCode : null;
+  const causeCode = typeof (e.cause as ErrorFields | undefined)?.code === 'string' ? ((e.cause as ErrorFields).code as string) : null;
+  const responseCode = typeof e.responseCode === 'number' ? e.responseCode : null;
+  const text = `${typeof e.message === 'string' ? e.message : ''} ${typeof e.response === 'string' ? e.response : ''}`;
+  const summary = summarize(e, code, responseCode);
+  const out = (errorClass: SendErrorClass, decision: SendDecision): ClassifiedSendError => ({ errorClass, decision, responseCode, summary });
+
+  if ((code !== null && AUTH_CODES.has(code)) || (responseCode !== null && AUTH_REPLIES.has(responseCode))) return out('auth', 'pause');
+  if (isPermanentReply(responseCode) && RELAY_DENIED.test(text)) return out('auth', 'pause');
+  const systemCodes = [code, original, causeCode].filter((c): c is string => c !== null);
+  if ((code !== null && TLS_CODES.has(code)) || systemCodes.some((c) => TLS_SYSTEM_CODE.test(c)) || (code === 'ESOCKET' && /certificate|self[- ]signed|\bTLS\b|\bSSL\b/i.test(text))) {
+    return out('tls', 'pause');
+  }
+  if (responseCode === 421 || systemCodes.some((c) => CONNECTION_CODES.has(c))) return out('connection', 'pause');
+  if (code === 'EENVELOPE') return out('recipient', responseCode === null || isPermanentReply(responseCode) ? 'fail' : 'retry');
+  if (code === 'EMESSAGE' || code === 'ESTREAM') return out('message', responseCode === null || isPermanentReply(responseCode) ? 'fail' : 'retry');
+  if (responseCode !== null) return out('message', isPermanentReply(responseCode) ? 'fail' : 'retry');
+  return out('unknown', 'retry');
+}
+
+/** Classes that pause the whole transport (they are about the relay, not one email). */
+export function isTransportClass(c: SendErrorClass): boolean {
+  return c === 'auth' || c === 'tls' || c === 'connection';
+}

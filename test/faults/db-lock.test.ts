@@ -1,0 +1,224 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest, openDatabase, type Db } from '../../src/db/database.js';
+import { addEvent } from '../../src/db/repos/events.js';
+import { CliSandbox, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
+import { openSmtpSession } from '../helpers/smtp-probe.js';
+
+/**
+ * Issue 8.2: a database lock held by another OS process. Writes take the lock up front (BEGIN
+ * IMMEDIATE) and wait for it asynchronously up to database.busyTimeoutMs; the event loop — and
+ * with it the SMTP listener — keeps running meanwhile.
+ */
+
+const lockers: DbLocker[] = [];
+const daemons: CliProcess[] = [];
+afterEach(() => {
+  for (const l of lockers.splice(0)) l.child.kill('SIGKILL');
+  for (const d of daemons.splice(0)) d.kill('SIGKILL');
+});
+
+function lock(path: string, holdMs: number): DbLocker {
+  const l = lockDatabase(path, holdMs);
+  lockers.push(l);
+  return l;
+}
+
+/** Longest pause of the event loop while `work` runs (a 5 ms interval timer's largest gap). */
+async function maxLoopGap<T>(work: () => Promise<T>): Promise<{ value: T; gapMs: number }> {
+  let last = performance.now();
+  let gap = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 5);
+  try {
+    const value = await work();
+    return { value, gapMs: gap };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+describe('the SQLite dialect under a lock held by another process', () => {
+  let dir: string;
+  let db: Db;
+  let path: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'casegate-lock-'));
+    path = join(dir, 'casegate.db');
+    db = openDatabase({ path, busyTimeoutMs: 5_000 });
+    await migrateToLatest(db);
+  });
+  afterAll(async () => {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a read-then-write transaction waits for the lock without blocking the event loop, and commits once it is free', async () => {
+    const l = lock(path, 1_500);
+    await l.locked;
+    const { value, gapMs } = await maxLoopGap(() =>
+      db.transaction().execute(async (trx) => {
+        // Read first, write second: with a deferred BEGIN this failed with SQLITE_BUSY after ~19 ms.
+        const before = await trx.selectFrom('events').select('id').execute();
+        await addEvent(trx, { caseId: null, type: 'test.locked', actor: 'test', reason: 'waited', at: new Date().toISOString() });
+        return { before: before.length, committedAt: Date.now() };
+      }),
+    );
+    await l.released;
+    expect(value.committedAt).toBeGreaterThanOrEqual(l.times.releasedAt! - 50);
+    expect(value.committedAt - l.times.lockedAt!).toBeGreaterThanOrEqual(1_300);
+    // The synchronous busy handler may hold the loop for ~10 ms per attempt, never for the whole wait.
+    expect(gapMs).toBeLessThan(150);
+    expect(await db.selectFrom('events').select('id').where('type', '=', 'test.locked').execute()).toHaveLength(1);
+  });
+
+  it('an autocommit write waits the same way; reads are not held up by the lock', async () => {
+    const l = lock(path, 1_000);
+    await l.locked;
+    const readStarted = performance.now();
+    await db.selectFrom('events').selectAll().execute();
+    expect(performance.now() - readStarted).toBeLessThan(200);
+    const { gapMs } = await maxLoopGap(() => addEvent(db, { caseId: null, type: 'test.autocommit', actor: 'test', reason: 'waited', at: new Date().toISOString() }));
+    await l.released;
+    expect(Date.now() - l.times.lockedAt!).toBeGreaterThanOrEqual(900);
+    expect(gapMs).toBeLessThan(150);
+    expect(await db.selectFrom('events').select('id').where('type', '=', 'test.autocommit').execute()).toHaveLength(1);
+  });
+
+  it('gives up with SQLITE_BUSY after database.busyTimeoutMs (not after ~19 ms, not after the event loop froze)', async () => {
+    const short = openDatabase({ path, busyTimeoutMs: 400 });
+    try {
+      const l = lock(path, 2_000);
+      await l.locked;
+      const started = performance.now();
+      const { value: err, gapMs } = await maxLoopGap(() =>
+        short
+          .transaction()
+          .execute(async (trx) => {
+            await trx.selectFrom('events').select('id').execute();
+            await addEvent(trx, { caseId: null, type: 'test.never', actor: 'test', reason: 'x', at: new Date().toISOString() });
+          })
+          .then(
+            () => null,
+            (e: unknown) => e as { code?: string; message?: string },
+          ),
+      );
+      const waited = performance.now() - started;
+      expect(err?.code).toBe('SQLITE_BUSY');
+      expect(err?.message).toMatch(/locked by another process/);
+      expect(waited).toBeGreaterThanOrEqual(380);
+      expect(waited).toBeLessThan(1_500);
+      expect(gapMs).toBeLessThan(150);
+      l.release();
+      await l.released;
+    } finally {
+      await short.destroy();
+    }
+  });
+});
+
+/** `casegate start` as a child process; resolves with its SMTP port. */
+async function startDaemon(box: CliSandbox): Promise<{ proc: CliProcess; port: number }> {
+  const proc = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+  daemons.push(proc);
+  const ready = JSON.parse(await proc.waitForLine(/"msg":"smtp listener ready"/, 30_000)) as { port: number };
+  await proc.waitForLine(/"msg":"casegate started"/, 30_000);
+  return { proc, port: ready.port };
+}
+
+function customer(port: number) {
+  return nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, connectionTimeout: 60_000, socketTimeout: 60_000 });
+}
+
+describe('the daemon while another process holds the database lock', () => {
+  it('keeps answering EHLO/NOOP within a second, and commits mail sent during a lock shorter than busyTimeoutMs once it is released (no 451)', async () => {
+    const box = CliSandbox.create({ listener: { port: 0 }, database: { busyTimeoutMs: 10_000 } });
+    try {
+      const { proc, port } = await startDaemon(box);
+      const probe = await openSmtpSession(port);
+      expect((await probe.command('EHLO probe.example')).reply).toMatch(/^250/);
+      const l = lock(box.dbPath, 4_000);
+      await l.locked;
+      const sends = Array.from({ length: 5 }, (_, i) =>
+        customer(port)
+          .sendMail({ from: `c${i}@customer.example`, to: 'support@example.com', subject: `During the lock ${i}`, text: 'hello', messageId: `<lock-${i}@customer.example>` })
+          .then(
+            (info) => ({ code: 250, response: info.response, at: Date.now() }),
+            (err: { responseCode?: number }) => ({ code: err.responseCode ?? -1, response: String(err), at: Date.now() }),
+          ),
+      );
+      // A monitoring probe keeps talking to the listener all through the lock.
+      const noops: number[] = [];
+      while (l.times.releasedAt === null) {
+        noops.push((await probe.command('NOOP')).ms);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const results = await Promise.all(sends);
+      probe.close();
+      const lockedFor = l.times.releasedAt - l.times.lockedAt!;
+      console.log(`[db-lock] lock held ${lockedFor} ms; NOOP replies during it: ${noops.length}, slowest ${Math.round(Math.max(...noops))} ms; sends: ${results.map((r) => r.code).join(',')}`);
+      expect(noops.length).toBeGreaterThanOrEqual(10);
+      expect(Math.max(...noops)).toBeLessThan(1_000);
+      expect(results.map((r) => r.code)).toEqual([250, 250, 250, 250, 250]);
+      for (const r of results) {
+        expect(r.response).toMatch(/Stored in case/);
+        // They waited for the lock rather than failing.
+        expect(r.at).toBeGreaterThanOrEqual(l.times.releasedAt - 100);
+      }
+      const cases = await box.json<{ subject: string }[]>(['cases', 'list', '--json']);
+      expect(cases.map((c) => c.subject).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `During the lock ${i}`));
+      proc.child.kill('SIGTERM');
+      expect((await proc.exited).code).toBe(0);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('a lock longer than busyTimeoutMs: 451 once per message (the MTA retries), none after the lock is gone', async () => {
+    const box = CliSandbox.create({ listener: { port: 0 }, database: { busyTimeoutMs: 1_000 } });
+    try {
+      const { proc, port } = await startDaemon(box);
+      const l = lock(box.dbPath, 3_500);
+      await l.locked;
+      const mail = (i: number) => ({ from: `late${i}@customer.example`, to: 'support@example.com', subject: `Long lock ${i}`, text: 'x', messageId: `<long-${i}@customer.example>` });
+      const started = Date.now();
+      const during = await customer(port)
+        .sendMail(mail(1))
+        .then(
+          () => 250,
+          (err: { responseCode?: number }) => err.responseCode ?? -1,
+        );
+      const answeredAfter = Date.now() - started;
+      expect(during).toBe(451);
+      // It waited busyTimeoutMs for the lock before answering (not ~19 ms).
+      expect(answeredAfter).toBeGreaterThanOrEqual(900);
+      const probe = await openSmtpSession(port);
+      expect((await probe.command('EHLO probe.example')).ms).toBeLessThan(1_000);
+      probe.close();
+      await l.released;
+      // The MTA's retry, and new mail, go through at once.
+      const codes: number[] = [];
+      for (const i of [1, 2, 3]) {
+        const t0 = Date.now();
+        const info = await customer(port).sendMail(mail(i));
+        expect(info.response).toMatch(/^250 .*Stored in case/);
+        codes.push(250);
+        expect(Date.now() - t0).toBeLessThan(2_000);
+      }
+      expect(codes).toEqual([250, 250, 250]);
+      const receipts = await box.json<{ id: number; subject: string }[]>(['cases', 'list', '--json']);
+      expect(receipts).toHaveLength(3);
+      proc.child.kill('SIGTERM');
+      expect((await proc.exited).code).toBe(0);
+    } finally {
+      box.cleanup();
+    }
+  });
+});
