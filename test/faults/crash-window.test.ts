@@ -1,0 +1,83 @@
+import SQLite from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CliSandbox, describeResult, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { eml } from '../helpers/context.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * Issue 8.4, the crash window: kill -9 while sending through a pool of maxConnections = 3 to a
+ * slow relay. A message the relay has taken (it counts as delivered here) but whose 250 the daemon
+ * never read is sent again after the restart — with the same Message-ID. Measured: at most
+ * maxConnections such resends; nothing the daemon had recorded is sent again.
+ */
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('crash window', () => {
+  it('kill -9 mid-send with maxConnections 3: at most 3 resends, each with the same Message-ID', async () => {
+    const N = 12;
+    const MAX_CONNECTIONS = 3;
+    // The relay records a message (delivered) and only then, 3 s later, answers 250.
+    const sink: SmtpSink = await startSmtpSink({ acceptDelayMs: 3_000 });
+    cleanup.push(() => sink.close());
+    const box = CliSandbox.create({
+      listener: { enabled: false },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: MAX_CONNECTIONS }, sweepSeconds: 1 },
+    });
+    cleanup.push(() => box.cleanup());
+    // Mail arrives while no daemon runs: N confirmations are due when it starts.
+    const files = Array.from({ length: N }, (_, i) => box.write(`in/${i}.eml`, eml({ from: `Customer ${i} <c${i}@customer.example>`, subject: `Crash ${i}`, messageId: `crash-${i}@customer.example` })));
+    const ingest = await box.run(['ingest', '--mailbox', 'support', ...files]);
+    expect(ingest.code, describeResult(ingest)).toBe(0);
+
+    const first: CliProcess = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+    cleanup.push(() => first.kill('SIGKILL'));
+    // Wait until the second round is at the relay: 3 acknowledged (and recorded), 3 taken but unanswered.
+    const db = new SQLite(box.dbPath, { readonly: true });
+    cleanup.push(() => db.close());
+    const sentCount = (): number => (db.prepare("SELECT count(*) AS n FROM outbox WHERE status = 'sent'").get() as { n: number }).n;
+    await until('the first round recorded as sent', 60_000, () => sentCount() >= MAX_CONNECTIONS);
+    await until('the second round at the relay', 30_000, () => sink.messages.length >= 2 * MAX_CONNECTIONS);
+    const atKill = { delivered: sink.messages.length, recorded: sentCount() };
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const deliveredUnrecorded = atKill.delivered - atKill.recorded;
+
+    // Restart with a relay that answers at once: everything goes out.
+    sink.setAcceptDelay(0);
+    const second: CliProcess = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+    cleanup.push(() => second.kill('SIGKILL'));
+    await until('every confirmation recorded as sent', 60_000, () => sentCount() === N);
+    await new Promise((r) => setTimeout(r, 2_000));
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+
+    const counts = sink.countsByMessageId();
+    const resends = sink.messages.length - counts.size;
+    const resent = [...counts.entries()].filter(([, n]) => n > 1);
+    console.log(
+      `[crash-window] ${N} confirmations, maxConnections ${MAX_CONNECTIONS}; at kill -9: ${atKill.delivered} delivered, ${atKill.recorded} recorded as sent (${deliveredUnrecorded} taken by the relay, unanswered); ` +
+        `after restart: ${sink.messages.length} deliveries, ${counts.size} distinct Message-IDs, ${resends} resent (${resent.map(([id, n]) => `${id}×${n}`).join(', ')})`,
+    );
+    expect(counts.size).toBe(N);
+    expect(resends).toBeLessThanOrEqual(MAX_CONNECTIONS);
+    // Exactly the ones the relay had taken without the daemon hearing back — never a recorded one.
+    expect(resends).toBe(deliveredUnrecorded);
+    for (const [, n] of resent) expect(n).toBe(2);
+    // The restart said why it sent them again.
+    expect(second.stdout()).toMatch(/released outbox rows claimed by a previous run/);
+  });
+});
