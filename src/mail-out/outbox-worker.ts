@@ -4,7 +4,7 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { isBouncing } from '../db/repos/addresses.js';
 import { addEvent } from '../db/repos/events.js';
-import { claimDue, markFailed, markRetry, markSent, markSuppressed, releaseClaims, releaseRow } from '../db/repos/outbox.js';
+import { claimDue, markFailed, markRetry, markSent, markSuppressed, releaseClaims, releaseRow, retryBackedOffNow } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
@@ -21,6 +21,8 @@ const RECORD_RETRY_MIN_MS = 250;
 const RECORD_RETRY_MAX_MS = 10_000;
 /** First probe of a transport paused by a connection or TLS problem. */
 const PROBE_FIRST_MS = 1_000;
+/** A failure streak at least this long ends with every backed-off row made due at once. */
+const RECOVERY_RESET_MS = 60_000;
 /** stop(): how long sends in flight may take before the transport is closed under them. */
 const STOP_GRACE_MS = 5_000;
 
@@ -212,7 +214,7 @@ export class OutboxWorker {
     }
     await this.#record(row, attempt.outcome, log);
     // Health after the outcome is safe (it may alert, and never throws).
-    if (attempt.transport === 'works') await this.health.success();
+    if (attempt.transport === 'works') await this.#succeeded();
     else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause !== null);
     return attempt.outcome.kind;
   }
@@ -307,6 +309,22 @@ export class OutboxWorker {
     this.kick();
   }
 
+  /**
+   * The transport works. After an outage of at least RECOVERY_RESET_MS, rows waiting out their
+   * backoff (up to outgoing.retry.maxSeconds) go now instead of minutes later.
+   */
+  async #succeeded(): Promise<void> {
+    const failedForMs = await this.health.success();
+    if (failedForMs === null || failedForMs < RECOVERY_RESET_MS) return;
+    try {
+      const rows = await retryBackedOffNow(this.db, this.ctx.clock.now().toISOString());
+      if (rows > 0) this.#log.info({ rows, failedForMs }, 'sending works again: emails waiting for a retry are due now');
+      this.kick();
+    } catch (err) {
+      this.#log.debug({ err }, 'could not make backed-off emails due now; they go at their retry time');
+    }
+  }
+
   #pauseSending(c: ClassifiedSendError): void {
     if (this.#pause !== null) {
       this.#pause.errorClass = c.errorClass;
@@ -346,7 +364,7 @@ export class OutboxWorker {
     if (this.#stopped) return;
     this.#pause = null;
     this.#log.info({ transport: this.transport.name, pausedSince: p.since }, 'outgoing transport works again; sending resumed');
-    await this.health.success();
+    await this.#succeeded();
     this.kick();
   }
 

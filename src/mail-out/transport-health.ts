@@ -73,14 +73,24 @@ export class TransportHealthReporter {
   /** Calls run one after the other (two failures at once must not both alert). */
   #queue: Promise<void> = Promise.resolve();
   #serial(fn: () => Promise<void>): Promise<void> {
+    // (the chain never rejects, so one failure cannot stop the next call)
     const next = this.#queue.then(fn, fn);
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  /** An email was accepted, or a probe of the paused transport succeeded. */
-  success(): Promise<void> {
-    return this.#serial(() => this.#success());
+  /**
+   * An email was accepted, or a probe of the paused transport succeeded. Resolves with how long
+   * sending had been failing when this ends a failure streak (else null).
+   */
+  async success(): Promise<number | null> {
+    let recoveredAfterMs: number | null = null;
+    await this.#serial(async () => {
+      const since = this.#row.failingSince;
+      await this.#success();
+      if (since !== null && this.#row.failingSince === null) recoveredAfterMs = this.#ctx.clock.now().getTime() - new Date(since).getTime();
+    });
+    return recoveredAfterMs;
   }
 
   /** A send or probe failed; `paused` when the transport is (now) paused. Alerts when due. */

@@ -68,6 +68,12 @@ export async function releaseClaims(db: Q, owner: string | null): Promise<number
   return Number(res.numUpdatedRows);
 }
 
+/** Rows waiting out a backoff become due now (the relay works again after an outage). Returns how many. */
+export async function retryBackedOffNow(db: Q, now: string): Promise<number> {
+  const res = await db.updateTable('outbox').set({ next_attempt_at: now }).where('status', '=', 'queued').where('attempts', '>', 0).where('next_attempt_at', '>', now).executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
 export async function nextDueAt(db: Q): Promise<string | null> {
   const row = await db.selectFrom('outbox').select((eb) => eb.fn.min('next_attempt_at').as('at')).where('status', '=', 'queued').executeTakeFirst();
   return row?.at ?? null;

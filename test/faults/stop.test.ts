@@ -1,0 +1,137 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterEach, describe, expect, it } from 'vitest';
+import { childEnv, CliSandbox, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { openSmtpSession } from '../helpers/smtp-probe.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * Issue 8.6: stop quickly. SIGTERM with an idle SMTP client connected (it used to take 31 s), with
+ * a relay that never answers, a second signal, and `npm start` (it used to leave node running).
+ */
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+function sandbox(config: Parameters<typeof CliSandbox.create>[0]): CliSandbox {
+  const box = CliSandbox.create(config);
+  cleanup.push(() => box.cleanup());
+  return box;
+}
+
+async function start(box: CliSandbox): Promise<{ proc: CliProcess; port: number }> {
+  const proc = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+  cleanup.push(() => proc.kill('SIGKILL'));
+  const port = (JSON.parse(await proc.waitForLine(/"msg":"smtp listener ready"/, 30_000)) as { port: number }).port;
+  await proc.waitForLine(/"msg":"casegate started"/, 30_000);
+  return { proc, port };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stuckRelay(): Promise<SmtpSink> {
+  // Takes the message, then never answers (for 10 minutes).
+  const sink = await startSmtpSink({ acceptDelayMs: 600_000 });
+  cleanup.push(() => sink.close());
+  return sink;
+}
+
+describe('stopping the daemon', () => {
+  it('SIGTERM with an idle SMTP client connected: the client gets 421 at once, the daemon exits 0 within 10 s', async () => {
+    const box = sandbox({ listener: { port: 0 } });
+    const { proc, port } = await start(box);
+    const idle = await openSmtpSession(port);
+    expect((await idle.command('EHLO idle.example')).reply).toMatch(/^250/);
+    const t0 = Date.now();
+    proc.child.kill('SIGTERM');
+    const closedAt = await idle.closed;
+    const exit = await proc.exited;
+    const exitedAfter = Date.now() - t0;
+    console.log(`[stop] idle client: 421 and closed after ${closedAt - t0} ms; daemon exited after ${exitedAfter} ms`);
+    expect(idle.replies.at(-1)).toMatch(/^421 .*shutting down/);
+    expect(closedAt - t0).toBeLessThan(3_000);
+    expect(exit.code).toBe(0);
+    expect(exitedAfter).toBeLessThan(10_000);
+    expect(proc.stdout()).toMatch(/"idleClosed":1/);
+  });
+
+  it('SIGTERM while the relay never answers: exits within 10 s; the unanswered email goes out again after the restart (same Message-ID)', async () => {
+    const sink = await stuckRelay();
+    const box = sandbox({ listener: { port: 0 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1 } });
+    const { proc, port } = await start(box);
+    await nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true }).sendMail({ from: 'c@customer.example', to: 'support@example.com', subject: 'Stuck', text: 'x', messageId: '<stuck@customer.example>' });
+    await sink.waitFor(1, 20_000);
+    const t0 = Date.now();
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited;
+    const after = Date.now() - t0;
+    console.log(`[stop] relay never answering: daemon exited ${exit.code} after ${after} ms`);
+    expect(exit.code).toBe(0);
+    expect(after).toBeLessThan(10_000);
+    expect(proc.stdout()).toMatch(/sends still in flight at stop; closing the transport under them/);
+    // The next start sends it again: that is the crash window (README), with the same Message-ID.
+    sink.setAcceptDelay(0);
+    const again = await start(box);
+    await sink.waitFor(2, 20_000);
+    expect(sink.messages[1]!.parsed.messageId).toBe(sink.messages[0]!.parsed.messageId);
+    again.proc.child.kill('SIGTERM');
+    expect((await again.proc.exited).code).toBe(0);
+  });
+
+  it('a second signal forces the exit at once', async () => {
+    const sink = await stuckRelay();
+    const box = sandbox({ listener: { port: 0 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1 } });
+    const { proc, port } = await start(box);
+    await nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true }).sendMail({ from: 'c@customer.example', to: 'support@example.com', subject: 'Stuck', text: 'x' });
+    await sink.waitFor(1, 20_000);
+    proc.child.kill('SIGTERM');
+    await proc.waitForLine(/"msg":"casegate stopping"/, 5_000);
+    const t1 = Date.now();
+    proc.child.kill('SIGINT');
+    const exit = await proc.exited;
+    expect(exit.code).toBe(130);
+    expect(Date.now() - t1).toBeLessThan(2_000);
+    expect(proc.stdout()).toMatch(/"msg":"second signal: exiting now"/);
+  });
+
+  it('`npm start` (exec node …) under SIGTERM leaves no node process behind', async () => {
+    const script = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start']!;
+    expect(script).toMatch(/^exec node /);
+    const box = sandbox({ listener: { port: 0 } });
+    const npm = spawn('npm', ['start'], { cwd: REPO_ROOT, env: childEnv({ CASEGATE_CONFIG: box.configPath, HOME: box.dir }), stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanup.push(() => npm.kill('SIGKILL'));
+    let out = '';
+    npm.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    const npmExit = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+    const pidFile = `${box.dbPath}.pid`;
+    const deadline = Date.now() + 60_000;
+    while (!(existsSync(pidFile) && out.includes('"msg":"casegate started"'))) {
+      if (Date.now() > deadline) throw new Error(`npm start did not start the daemon:\n${out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const daemonPid = Number(readFileSync(pidFile, 'utf8').trim());
+    cleanup.push(() => {
+      if (alive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
+    });
+    // node is npm's direct child (exec), not a grandchild behind sh.
+    expect(readFileSync(`/proc/${daemonPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(npm.pid));
+    const t0 = Date.now();
+    npm.kill('SIGTERM');
+    await npmExit;
+    while (alive(daemonPid) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
+    console.log(`[stop] npm start: daemon PID ${daemonPid} ${alive(daemonPid) ? 'STILL RUNNING' : `gone after ${Date.now() - t0} ms`}`);
+    expect(alive(daemonPid)).toBe(false);
+    expect(out).toMatch(/"msg":"casegate stopped"/);
+  });
+});
