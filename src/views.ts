@@ -84,15 +84,16 @@ export function formatQuarantineList(rows: readonly ReceiptRow[]): string {
 
 export function formatOutboxList(rows: readonly OutboxSummary[], now: Date): string {
   if (rows.length === 0) return 'no emails\n';
-  const head = `${pad('ID', 7)} ${pad('STATUS', 10)} ${pad('KIND', 16)} ${pad('CASE', 7)} ${pad('TO', 28)} ${pad('QUEUED', 20)} ${pad('TRIES', 5)} NEXT / ERROR\n`;
+  const head = `${pad('ID', 7)} ${pad('STATUS', 10)} ${pad('KIND', 16)} ${pad('CASE', 7)} ${pad('TO', 28)} ${pad('QUEUED', 20)} ${pad('TRIES', 6)} NEXT / ERROR\n`;
   return (
     head +
     rows
       .map((o) => {
         const queued = (o.queued_at ?? o.created_at).slice(0, 19).replace('T', ' ');
         const next = o.status === 'queued' ? (o.claimed_by !== null && o.claim_expires_at !== null && o.claim_expires_at > now.toISOString() ? 'sending now' : o.next_attempt_at <= now.toISOString() ? 'due now' : `next ${o.next_attempt_at.slice(0, 19).replace('T', ' ')}`) : o.status === 'sent' ? `sent ${o.sent_at?.slice(0, 19).replace('T', ' ') ?? ''}` : '';
-        const err = o.last_error !== null && o.status !== 'sent' ? ` — ${o.last_error}` : '';
-        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(o.to_address, 28)} ${pad(queued, 20)} ${pad(String(o.attempts), 5)} ${next}${err}\n`;
+        const err = o.last_error !== null && o.status !== 'sent' ? o.last_error : '';
+        const tail = [next, err].filter((x) => x !== '').join(' — ');
+        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(o.to_address, 28)} ${pad(queued, 20)} ${pad(String(o.attempts), 6)} ${tail}\n`;
       })
       .join('')
   );

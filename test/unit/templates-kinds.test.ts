@@ -103,6 +103,8 @@ describe('declarations', () => {
         'bounce-notice',
         'mailbox-alert',
         'mailbox-recovered',
+        'outbox-alert',
+        'outbox-recovered',
         'report',
       ].sort(),
     );
