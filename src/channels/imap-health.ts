@@ -1,3 +1,4 @@
+import { runAlertCommand } from '../alert-command.js';
 import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import { mailboxHealth, upsertMailboxHealth, type MailboxHealthPatch, type MailboxHealthState } from '../db/repos/mailbox-health.js';
@@ -147,10 +148,12 @@ export class MailboxHealthReporter {
     const ctx = this.#ctx;
     const to = ctx.config.instance.adminAddress;
     const at = a.now.toISOString();
+    let mail: { subject: string; text: string } | null;
     try {
-      await ctx.db.transaction().execute(async (trx) => {
+      mail = await ctx.db.transaction().execute(async (trx) => {
+        let queued: { subject: string; text: string } | null = null;
         if (to !== undefined) {
-          await queueSystemEmail(trx, ctx, {
+          queued = await queueSystemEmail(trx, ctx, {
             kind,
             to,
             mailbox: this.#mailbox,
@@ -174,6 +177,7 @@ export class MailboxHealthReporter {
           });
         }
         await upsertMailboxHealth(trx, this.#mailbox.name, patch, at);
+        return queued;
       });
     } catch (err) {
       this.#log.warn({ err, kind }, 'could not queue the mailbox health email; trying again with the next check');
@@ -181,6 +185,8 @@ export class MailboxHealthReporter {
     }
     this.#apply(patch);
     ctx.outboxSignal.wake();
+    // The same alert through alerts.command (when configured): it does not depend on mail working.
+    if (mail !== null) void runAlertCommand(ctx.config, this.#log, { kind, subject: mail.subject, text: mail.text });
     return true;
   }
 }

@@ -267,7 +267,7 @@ export const configSchema = z
       .prefault({}),
     alerts: z
       .object({
-        /** Shell command run with every admin alert (text on stdin, CASEGATE_ALERT_* in the environment): a second path when mail itself is broken. */
+        /** Shell command run with every health alert and all-clear (text on stdin, CASEGATE_ALERT_* in the environment): a second path when mail itself is broken. */
         command: z.string().min(1).optional(),
         /** The command is killed after this many seconds. */
         commandTimeoutSeconds: z.number().positive().default(30),

@@ -46,6 +46,9 @@ export interface MigrateResult {
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrateToLatest(db: Db): Promise<MigrateResult> {
   const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), migrationTableName: 'casegate_migrations', migrationLockTableName: 'casegate_migrations_lock' });
+  // Up to date (the common case): decided by reading, so a command never waits for the write lock
+  // another process holds just to find nothing to do.
+  if ((await migrator.getMigrations()).every((m) => m.executedAt !== undefined)) return { applied: [] };
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
 import { CliSandbox, describeResult, spawnCli } from '../helpers/cli.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 240_000;
 /** `casegate outbox list|retry|cancel` (issue 10 item 9): look at outgoing mail, send failed mail again, withdraw mail. */
 
 interface RowJson {
@@ -39,7 +42,7 @@ describe('casegate outbox', () => {
     const files = [1, 2, 3].map((i) => box.write(`m${i}.eml`, eml({ from: `Customer ${i} <c${i}@customer.example>`, subject: `Question ${i}`, messageId: `q${i}@customer.example` })));
     const r = await box.run(['ingest', ...files]);
     expect(r.code, describeResult(r)).toBe(0);
-  });
+  }, TIMEOUT_MS);
   afterAll(() => box.cleanup());
 
   it('lists queued and failed mail (newest first) with case number, attempts and error; --all and --status filter', async () => {
@@ -60,7 +63,7 @@ describe('casegate outbox', () => {
     expect(text.stdout).toMatch(/^2 +queued .* next 2999-01-01 00:00:00 — EMESSAGE: 451/m);
     expect(text.stdout).toMatch(/^3 +queued .* due now$/m);
     expect((await box.json<RowJson[]>(['outbox', 'list', '--status', 'failed', '--json'])).map((r) => r.id)).toEqual([1]);
-  });
+  }, TIMEOUT_MS);
 
   it('retry puts failed mail back (due now, with an event) and makes waiting mail due now; clear one-line errors otherwise', async () => {
     const all = await box.json<ResultJson[]>(['outbox', 'retry', '--all-failed', '--json']);
@@ -83,7 +86,7 @@ describe('casegate outbox', () => {
     expect(rows.map((r) => r.status)).toEqual(['queued', 'queued', 'queued']);
     const cases = await box.json<{ events: { type: string; actor: string; reason: string }[] }>(['cases', 'show', '10001', '--json']);
     expect(cases.events.find((e) => e.type === 'email.retried')).toMatchObject({ actor: expect.stringMatching(/^cli:/), reason: expect.stringMatching(/back in the queue \(was failed: EAUTH/) });
-  });
+  }, TIMEOUT_MS);
 
   it('cancel withdraws queued mail for good; sent mail and mail being sent cannot be cancelled', async () => {
     const c = await box.json<ResultJson[]>(['outbox', 'cancel', '2', '--reason', 'duplicate request', '--json']);
@@ -124,5 +127,5 @@ describe('casegate outbox', () => {
       daemon.kill('SIGTERM');
       await daemon.exited;
     }
-  });
+  }, TIMEOUT_MS);
 });

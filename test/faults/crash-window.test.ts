@@ -4,6 +4,9 @@ import { CliSandbox, describeResult, spawnCli, type CliProcess } from '../helper
 import { eml } from '../helpers/context.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 240_000;
 /**
  * Issue 8.4, the crash window: kill -9 while sending through a pool of maxConnections = 3 to a
  * slow relay. A message the relay has taken (it counts as delivered here) but whose 250 the daemon
@@ -79,5 +82,5 @@ describe('crash window', () => {
     for (const [, n] of resent) expect(n).toBe(2);
     // The restart said why it sent them again.
     expect(second.stdout()).toMatch(/released outbox rows claimed by a previous run/);
-  });
+  }, TIMEOUT_MS);
 });

@@ -9,6 +9,9 @@ import { CliSandbox, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 180_000;
 /**
  * Issue 8.2: a database lock held by another OS process. Writes take the lock up front (BEGIN
  * IMMEDIATE) and wait for it asynchronously up to database.busyTimeoutMs; the event loop — and
@@ -54,11 +57,11 @@ describe('the SQLite dialect under a lock held by another process', () => {
     path = join(dir, 'casegate.db');
     db = openDatabase({ path, busyTimeoutMs: 5_000 });
     await migrateToLatest(db);
-  });
+  }, TIMEOUT_MS);
   afterAll(async () => {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, TIMEOUT_MS);
 
   it('a read-then-write transaction waits for the lock without blocking the event loop, and commits once it is free', async () => {
     const l = lock(path, 1_500);
@@ -77,7 +80,7 @@ describe('the SQLite dialect under a lock held by another process', () => {
     // The synchronous busy handler may hold the loop for ~10 ms per attempt, never for the whole wait.
     expect(gapMs).toBeLessThan(150);
     expect(await db.selectFrom('events').select('id').where('type', '=', 'test.locked').execute()).toHaveLength(1);
-  });
+  }, TIMEOUT_MS);
 
   it('an autocommit write waits the same way; reads are not held up by the lock', async () => {
     const l = lock(path, 1_000);
@@ -90,7 +93,23 @@ describe('the SQLite dialect under a lock held by another process', () => {
     expect(Date.now() - l.times.lockedAt!).toBeGreaterThanOrEqual(900);
     expect(gapMs).toBeLessThan(150);
     expect(await db.selectFrom('events').select('id').where('type', '=', 'test.autocommit').execute()).toHaveLength(1);
-  });
+  }, TIMEOUT_MS);
+
+  it('opening the database (migrations up to date) needs no write lock: one-shot commands start while another process holds it', async () => {
+    const l = lock(path, 3_000);
+    await l.locked;
+    const started = performance.now();
+    const other = openDatabase({ path, busyTimeoutMs: 5_000 });
+    try {
+      expect(await migrateToLatest(other)).toEqual({ applied: [] });
+      await other.selectFrom('outbox').selectAll().execute();
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      await other.destroy();
+      l.release();
+      await l.released;
+    }
+  }, TIMEOUT_MS);
 
   it('gives up with SQLITE_BUSY after database.busyTimeoutMs (not after ~19 ms, not after the event loop froze)', async () => {
     const short = openDatabase({ path, busyTimeoutMs: 400 });
@@ -121,7 +140,7 @@ describe('the SQLite dialect under a lock held by another process', () => {
     } finally {
       await short.destroy();
     }
-  });
+  }, TIMEOUT_MS);
 });
 
 /** `casegate start` as a child process; resolves with its SMTP port. */
@@ -179,7 +198,7 @@ describe('the daemon while another process holds the database lock', () => {
     } finally {
       box.cleanup();
     }
-  });
+  }, TIMEOUT_MS);
 
   it('a lock longer than busyTimeoutMs: 451 once per message (the MTA retries), none after the lock is gone', async () => {
     const box = CliSandbox.create({ listener: { port: 0 }, database: { busyTimeoutMs: 1_000 } });
@@ -220,5 +239,5 @@ describe('the daemon while another process holds the database lock', () => {
     } finally {
       box.cleanup();
     }
-  });
+  }, TIMEOUT_MS);
 });

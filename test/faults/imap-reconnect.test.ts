@@ -4,6 +4,9 @@ import { eml } from '../helpers/context.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { imapOf, removeDir, runDaemon, until, type LogLine, type RunningDaemon } from '../imap/imap-env.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 180_000;
 /**
  * Issue 8.5 (IMAP part): the private Dovecot is stopped long enough for the reconnect backoff to
  * grow, then started again. The mailbox is back within 5 s of the server (not when the grown
@@ -67,5 +70,5 @@ describeWithDovecot('IMAP reconnect after an outage', () => {
     expect(first.retryInMs).toBe(1_000);
     await server.up();
     await until(() => health()?.state === 'idling', 'back again', 30_000);
-  });
+  }, TIMEOUT_MS);
 });

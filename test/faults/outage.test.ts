@@ -10,6 +10,9 @@ import { writeConfig } from '../helpers/context.js';
 import { startSmtpSink, type SinkOptions, type SmtpSink } from '../helpers/smtp-sink.js';
 import { captureLogger, type LogLine } from '../imap/imap-env.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 180_000;
 /**
  * Issue 8.5: outages people can see. A relay that fails on purpose (451 for minutes, a rejected
  * login, a certificate we do not trust): `casegate status` shows the last error, its age and the
@@ -160,7 +163,7 @@ describe('outages people can see', () => {
     expect(env.commandRuns()[1]).toBe('outbox-recovered|[casegate] Outgoing mail works again');
     const after = await env.status();
     expect(after.outgoing).toMatchObject({ state: 'ok', alerted: false, failingSince: null, oldestQueued: null });
-  });
+  }, TIMEOUT_MS);
 
   it('535 from the relay (password rotated on its side): sending pauses, the admin is alerted at once, no email is marked failed; a probe resumes it', async () => {
     const env = await setup({ auth: { user: 'casegate', pass: 'right-password' } }, { smtp: { host: '127.0.0.1', user: 'casegate', password: 'right-password' }, authProbeSeconds: 2, alertAfterSeconds: 600 });
@@ -199,7 +202,7 @@ describe('outages people can see', () => {
     await until('the all-clear command', 10_000, () => env.commandRuns().length === 2);
     console.log(`[outage] 535: logins rejected while paused ${rejectedSoFar}; delivered after resume ${env.sink.messages.length} (3 confirmations + alert + all-clear), each once; failed rows 0`);
     expect((await env.status()).outgoing).toMatchObject({ state: 'ok', alerted: false });
-  });
+  }, TIMEOUT_MS);
 
   it('a relay certificate we do not trust (STARTTLS, self-signed): paused as "tls", alerted, nothing marked failed', async () => {
     const env = await setup({ starttls: true }, { probeSeconds: 2 });
@@ -217,5 +220,5 @@ describe('outages people can see', () => {
     expect(rows.filter((r) => r.kind === 'outbox-alert')).toHaveLength(1);
     expect(rows.filter((r) => r.status === 'failed')).toEqual([]);
     expect(env.sink.messages).toHaveLength(0);
-  });
+  }, TIMEOUT_MS);
 });

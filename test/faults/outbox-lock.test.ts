@@ -5,6 +5,9 @@ import { CliSandbox, jsonLines, spawnCli, type CliProcess } from '../helpers/cli
 import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 240_000;
 /**
  * Issue 8.1: another process holds the database lock for 30 s while confirmations are being sent
  * and others fall due. Before the fix every one of them was delivered twice ("sent" could not be
@@ -103,5 +106,5 @@ describe('outbox while the database is locked by another process', () => {
 
     daemon.child.kill('SIGTERM');
     expect((await daemon.exited).code).toBe(0);
-  });
+  }, TIMEOUT_MS);
 });

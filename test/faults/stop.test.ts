@@ -7,6 +7,9 @@ import { childEnv, CliSandbox, REPO_ROOT, spawnCli, type CliProcess } from '../h
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 180_000;
 /**
  * Issue 8.6: stop quickly. SIGTERM with an idle SMTP client connected (it used to take 31 s), with
  * a relay that never answers, a second signal, and `npm start` (it used to leave node running).
@@ -64,7 +67,7 @@ describe('stopping the daemon', () => {
     expect(exit.code).toBe(0);
     expect(exitedAfter).toBeLessThan(10_000);
     expect(proc.stdout()).toMatch(/"idleClosed":1/);
-  });
+  }, TIMEOUT_MS);
 
   it('SIGTERM while the relay never answers: exits within 10 s; the unanswered email goes out again after the restart (same Message-ID)', async () => {
     const sink = await stuckRelay();
@@ -87,7 +90,7 @@ describe('stopping the daemon', () => {
     expect(sink.messages[1]!.parsed.messageId).toBe(sink.messages[0]!.parsed.messageId);
     again.proc.child.kill('SIGTERM');
     expect((await again.proc.exited).code).toBe(0);
-  });
+  }, TIMEOUT_MS);
 
   it('a second signal forces the exit at once', async () => {
     const sink = await stuckRelay();
@@ -103,7 +106,7 @@ describe('stopping the daemon', () => {
     expect(exit.code).toBe(130);
     expect(Date.now() - t1).toBeLessThan(2_000);
     expect(proc.stdout()).toMatch(/"msg":"second signal: exiting now"/);
-  });
+  }, TIMEOUT_MS);
 
   it('`npm start` (exec node …) under SIGTERM leaves no node process behind', async () => {
     const script = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start']!;
@@ -133,5 +136,5 @@ describe('stopping the daemon', () => {
     console.log(`[stop] npm start: daemon PID ${daemonPid} ${alive(daemonPid) ? 'STILL RUNNING' : `gone after ${Date.now() - t0} ms`}`);
     expect(alive(daemonPid)).toBe(false);
     expect(out).toMatch(/"msg":"casegate stopped"/);
-  });
+  }, TIMEOUT_MS);
 });

@@ -6,6 +6,9 @@ import { CliSandbox, describeResult, spawnCli, type CliProcess } from '../helper
 import { eml } from '../helpers/context.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
+
+/** Child processes start slowly on a loaded 2-core machine: a generous hang guard, not a speed target. */
+const TIMEOUT_MS = 240_000;
 /**
  * Issue 8.3: two daemons on one data directory. The second one refuses to start, names the
  * holder's PID and sends nothing; a daemon killed with -9 leaves no stale lock; one-shot commands
@@ -99,7 +102,7 @@ describe('one daemon per data directory', () => {
     // A clean stop removes the pid file.
     expect(existsSync(pidFile)).toBe(false);
     expect(sink.messages).toHaveLength(6);
-  });
+  }, TIMEOUT_MS);
 
   it('a daemon whose listener cannot bind exits without sending the mail that is due', async () => {
     const sink = await sinkOf();
@@ -121,5 +124,5 @@ describe('one daemon per data directory', () => {
     expect(sink.messages).toHaveLength(0);
     const outbox = await box.json<{ status: string }[]>(['outbox', 'list', '--json']);
     expect(outbox.map((r) => r.status)).toEqual(['queued', 'queued', 'queued', 'queued']);
-  });
+  }, TIMEOUT_MS);
 });
