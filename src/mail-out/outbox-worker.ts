@@ -135,6 +135,7 @@ export class OutboxWorker {
   /**
    * Start sending. Only the daemon calls this, holding the instance lock: claims left by an
    * earlier process (killed mid-send) are released, so its rows go out now, not when the lease ends.
+   * (With several daemons on PostgreSQL — issue 15 — only lapsed claims may be taken over.)
    */
   async start(): Promise<void> {
     this.#stopped = false;
