@@ -147,8 +147,8 @@ export function parseAuthResults(value: string): AuthResults | null {
  * With N = trustedHops, the N-th Received from the top is the one our MX wrote when it took the
  * mail from outside. Counted are the headers with our authserv-id:
  *   - above that Received (an MX that writes its results above its Received, relays after it);
- *   - else only the first one below it (an MX that writes them below its Received, like Gmail):
- *     a second one there may be the sender's.
+ *   - else only the first one between it and the next Received (an MX that writes them below its
+ *     Received, like Gmail): a second one there may be the sender's; anything further down is.
  * Per method the topmost counted result wins. A message with fewer than N Received headers never
  * passed our MX: nothing counts. (Your MX must write results for every message it accepts.)
  */
@@ -156,6 +156,7 @@ export function trustedResults(fields: readonly TraceHeader[], authservId: strin
   const id = authservId.toLowerCase();
   const above: AuthResults[] = [];
   const below: AuthResults[] = [];
+  let further = 0;
   let received = 0;
   for (const f of fields) {
     if (f.name === 'received') {
@@ -165,13 +166,15 @@ export function trustedResults(fields: readonly TraceHeader[], authservId: strin
     if (f.name !== 'authentication-results') continue;
     const ar = parseAuthResults(f.value);
     if (ar === null || ar.authservId !== id) continue;
-    (received < trustedHops ? above : below).push(ar);
+    if (received < trustedHops) above.push(ar);
+    else if (received === trustedHops) below.push(ar);
+    else further++;
   }
   const results = new Map<string, MethodResult>();
-  if (received < trustedHops) return { results, ignored: above.length + below.length };
+  if (received < trustedHops) return { results, ignored: above.length + below.length + further };
   const counted = above.length > 0 ? above : below.slice(0, 1);
   for (const ar of counted) for (const r of ar.results) if (!results.has(r.method)) results.set(r.method, r);
-  return { results, ignored: above.length + below.length - counted.length };
+  return { results, ignored: above.length + below.length + further - counted.length };
 }
 
 // ---------------------------------------------------------------------------------------------

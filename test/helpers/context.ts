@@ -9,6 +9,7 @@ import { closeContext, createContext, type AppContext } from '../../src/context.
 import { silentLogger } from '../../src/log.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import type { Arrival, Outcome } from '../../src/pipeline/types.js';
+import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
 
@@ -17,7 +18,7 @@ export interface TestEnv {
   readonly ctx: AppContext;
   readonly clock: ManualClock;
   readonly resolved: ResolvedConfig;
-  ingest(raw: string | Buffer, opts?: Partial<Pick<Arrival, 'channel' | 'envelopeFrom' | 'envelopeTo'>> & { mailbox?: string }): Promise<Outcome>;
+  ingest(raw: string | Buffer, opts?: Partial<Pick<Arrival, 'channel' | 'envelopeFrom' | 'envelopeTo' | 'client'>> & { mailbox?: string }): Promise<Outcome>;
   close(): Promise<void>;
 }
 
@@ -40,12 +41,12 @@ export const TRUSTED_SENDER_AUTH = { mode: 'trusted-header', authservId: TRUSTED
 /** The two headers our MX puts on top of a message it received: its Authentication-Results and Received. */
 export function mxHeaders(fromDomain: string, dmarc: 'pass' | 'fail' | 'none'): string[] {
   return [
-    `Authentication-Results: ${TRUSTED_MX}; spf=${dmarc === 'fail' ? 'fail' : 'pass'} smtp.mailfrom=${fromDomain}; dmarc=${dmarc} header.from=${fromDomain}`,
+    `Authentication-Results: ${TRUSTED_MX}; spf=${dmarc === 'pass' ? 'pass' : dmarc === 'fail' ? 'fail' : 'none'} smtp.mailfrom=${fromDomain}; dmarc=${dmarc} header.from=${fromDomain}`,
     `Received: from mail.${fromDomain} (mail.${fromDomain} [192.0.2.25]) by ${TRUSTED_MX} with ESMTPS id 4fTest; Mon, 02 Mar 2026 08:59:30 +0000`,
   ];
 }
 
-export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z'): Promise<TestEnv> {
+export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z', opts: { resolveDns?: DnsResolver } = {}): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-test-'));
   const resolved = writeConfig(dir, {
     mailboxes: [
@@ -57,7 +58,7 @@ export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02
     security: { senderAuth: TRUSTED_SENDER_AUTH, ...config.security },
   });
   const clock = new ManualClock(clockStart);
-  const ctx = await createContext({ resolved, log: silentLogger(), clock });
+  const ctx = await createContext({ resolved, log: silentLogger(), clock, ...(opts.resolveDns !== undefined ? { resolveDns: opts.resolveDns } : {}) });
   return {
     dir,
     ctx,
@@ -74,6 +75,7 @@ export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02
         envelopeTo: opts.envelopeTo ?? [],
         receivedAt: clock.now(),
         raw: blob,
+        ...(opts.client !== undefined ? { client: opts.client } : {}),
       });
     },
     async close() {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, ReceiptRow } from '../../db/schema.js';
 import { primaryReceipts } from '../../db/repos/receipts.js';
-import { contentDigest } from '../../mail-in/content-digest.js';
+import { contentDigest, sameContent } from '../../mail-in/content-digest.js';
 import type { ParsedMail } from '../../mail-in/parsed-mail.js';
 import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
@@ -17,7 +17,7 @@ export function dedupeKey(messageId: string | null, rawSha256: string): string {
 }
 
 function collisionKey(messageId: string, digest: string): string {
-  return `mid:${messageId}#${digest.slice(0, 24)}`;
+  return `mid:${messageId}#${digest}`;
 }
 
 export type DedupeDecision =
@@ -26,7 +26,7 @@ export type DedupeDecision =
 
 /** Receipts from before content digests: the same sender and subject count as the same message. */
 function sameMessage(row: ReceiptRow, parsed: ParsedMail, digest: string): boolean {
-  if (row.content_digest !== null) return row.content_digest === digest;
+  if (row.content_digest !== null) return sameContent(row.content_digest, digest);
   return (row.from_address ?? '') === (parsed.from?.address ?? row.from_address ?? '') && row.subject === parsed.subject;
 }
 
