@@ -26,7 +26,7 @@ const secretString = z.string().superRefine((v, ctx) => {
 /** "2026-09-01" (midnight UTC) or a full ISO-8601 time. */
 const isoTime = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/, 'a date like 2026-09-01 or an ISO-8601 time')
+  .regex(/^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/, { message: 'a date like 2026-09-01 or an ISO-8601 time', abort: true })
   .refine((v) => !Number.isNaN(Date.parse(v)), 'not a valid date');
 
 const imapAuth = z.discriminatedUnion('method', [
