@@ -109,18 +109,18 @@ describe('every stage has a time limit that ends in retry (item 14)', () => {
 });
 
 describe('admin patterns see bounded input (item 14)', () => {
-  it('a subject rule reads the first 1,000 characters only; a body rule the first 50,000', async () => {
+  it('a header rule reads the first 1,000 characters of a value only; a body rule the first 50,000', async () => {
     env = await testEnv({
       rules: [
-        { name: 'late-subject', match: { subject: 'invoice.*overdue' }, set: { tags: ['subject-hit'] } },
+        { name: 'late-header', match: { header: { name: 'X-Ticket-Info', pattern: 'invoice.*overdue' } }, set: { tags: ['header-hit'] } },
         { name: 'late-body', match: { body: ['refund'] }, set: { tags: ['body-hit'] } },
       ],
     });
     const tags = async (n: number) => (await env.ctx.db.selectFrom('case_tags').innerJoin('cases', 'cases.id', 'case_tags.case_id').select('tag').where('cases.number', '=', n).execute()).map((t) => t.tag);
-    await env.ingest(eml({ subject: `invoice ${'x'.repeat(900)} overdue` }));
-    await env.ingest(eml({ subject: `invoice ${'x'.repeat(1200)} overdue` }));
+    await env.ingest(eml({ headers: { 'X-Ticket-Info': `invoice ${'x'.repeat(900)} overdue` } }));
+    await env.ingest(eml({ headers: { 'X-Ticket-Info': `invoice ${'x'.repeat(1200)} overdue` } }));
     await env.ingest(eml({ body: `${'word '.repeat(9_000)}refund` }));
     await env.ingest(eml({ body: `${'word '.repeat(11_000)}refund` }));
-    expect([await tags(10001), await tags(10002), await tags(10003), await tags(10004)]).toEqual([['subject-hit'], [], ['body-hit'], []]);
+    expect([await tags(10001), await tags(10002), await tags(10003), await tags(10004)]).toEqual([['header-hit'], [], ['body-hit'], []]);
   });
 });
