@@ -9,7 +9,7 @@ import { ensurePrivateDir } from '../storage/private-files.js';
 import { feedbackTemplateProblems } from './routing-checks.js';
 import type { z } from 'zod';
 import { knownKeysAt, unknownKeyMessage } from './key-hints.js';
-import { adminRegexProblems, FileRegexCache } from './regex-safety.js';
+import { adminRegexFindings, FileRegexCache } from './regex-safety.js';
 import { configWarnings } from './warnings.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -105,7 +105,8 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
   }
   const regexCache = new FileRegexCache(regexCacheFile(interpolated, baseDir));
-  problems.push(...adminRegexProblems(interpolated, regexCache));
+  const regexes = adminRegexFindings(interpolated, regexCache);
+  problems.push(...regexes.problems);
   regexCache.flush();
   if (problems.length > 0 || !parsed.success) {
     throw new ConfigError(source ?? 'embedded default', problems);
@@ -129,7 +130,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   if (config.outgoing.smtp?.caFile !== undefined) config.outgoing.smtp.caFile = abs(config.outgoing.smtp.caFile);
   const current = config.instance.secret ?? readOrCreateSecret(dataDir, source ?? 'embedded default');
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
-  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: configWarnings(config) };
+  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings] };
 }
 
 /** mailboxes.<i>.imap.auth.<key>: only the daemon logs in to mailboxes. */

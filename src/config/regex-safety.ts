@@ -1,5 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { checkSync } from 'recheck';
+import { createRequire } from 'node:module';
+import type * as Recheck from 'recheck';
 import { RULE_INPUT_LIMITS } from '../cases/rules.js';
 import { PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
@@ -11,7 +12,7 @@ import { PRIVATE_FILE_MODE } from '../storage/private-files.js';
  * it will ever see there (the caller cuts the input to that length):
  *   - exponential backtracking: refused;
  *   - polynomial (degree d): refused when maxInput^d exceeds STEP_BUDGET (≈10 ms of matching);
- *   - not decidable within CHECK_TIMEOUT_MS: refused (simplify the pattern).
+ *   - not decided within CHECK_TIMEOUT_MS (a busy machine): accepted with a warning, not cached.
  * A pattern without unbounded repetition (*, +, {n,}) and backreferences matches in linear time and
  * is not analysed at all. Results are cached (in memory, and in <dataDir>/regex-checks.json when
  * the loader gives a file) because the analysis costs ~0.3 s per process.
@@ -64,6 +65,13 @@ export class FileRegexCache implements RegexVetCache {
 
 const memory = new FileRegexCache(null);
 
+/** recheck is ~3 MB of JavaScript: loaded only when a pattern actually needs analysing. */
+let recheck: typeof Recheck | null = null;
+function analyser(): typeof Recheck {
+  recheck ??= createRequire(import.meta.url)('recheck') as typeof Recheck;
+  return recheck;
+}
+
 /** True when the pattern has an unbounded repetition or a backreference (the only ways to backtrack badly). */
 export function canBacktrack(source: string): boolean {
   let inClass = false;
@@ -86,43 +94,56 @@ export function canBacktrack(source: string): boolean {
   return false;
 }
 
+export interface RegexVerdict {
+  /** Why the pattern must not be used (a configuration error), else null. */
+  readonly problem: string | null;
+  /** The analysis could not finish (a busy machine, an analyser failure): accepted, said loudly. */
+  readonly unchecked: string | null;
+}
+
 /**
- * Why this pattern must not run on input of up to maxInput characters, or null when it is safe.
- * A pattern that does not compile is not judged here (the schema reports it).
+ * Whether this pattern may run on input of up to maxInput characters. A pattern that does not
+ * compile is not judged here (the schema reports it). Only definite verdicts are cached.
  */
-export function regexProblem(source: string, flags: string, maxInput: number, what: string, cache: RegexVetCache = memory): string | null {
+export function vetRegex(source: string, flags: string, maxInput: number, what: string, cache: RegexVetCache = memory): RegexVerdict {
   try {
     new RegExp(source, flags);
   } catch {
-    return null;
+    return { problem: null, unchecked: null };
   }
-  if (!canBacktrack(source)) return null;
+  if (!canBacktrack(source)) return { problem: null, unchecked: null };
   const key = `${flags}:${maxInput}:${source}`;
   const hit = cache.get(key) ?? memory.get(key);
-  if (hit !== undefined) return hit === null ? null : hit.replace('{what}', what);
-  const problem = analyse(source, flags, maxInput);
-  cache.set(key, problem);
-  if (cache !== memory) memory.set(key, problem);
-  return problem === null ? null : problem.replace('{what}', what);
+  if (hit !== undefined) return { problem: hit === null ? null : hit.replace('{what}', what), unchecked: null };
+  const v = analyse(source, flags, maxInput);
+  if ('unchecked' in v) return { problem: null, unchecked: v.unchecked };
+  cache.set(key, v.problem);
+  if (cache !== memory) memory.set(key, v.problem);
+  return { problem: v.problem === null ? null : v.problem.replace('{what}', what), unchecked: null };
 }
 
-function analyse(source: string, flags: string, maxInput: number): string | null {
+/** The problem alone (null when safe or not decidable). */
+export function regexProblem(source: string, flags: string, maxInput: number, what: string, cache: RegexVetCache = memory): string | null {
+  return vetRegex(source, flags, maxInput, what, cache).problem;
+}
+
+function analyse(source: string, flags: string, maxInput: number): { problem: string | null } | { unchecked: string } {
   const hint = 'rewrite it without nested or adjacent repetitions of the same characters (like (a+)+, (a|a)*, .*x.*y, \\s*\\s*), anchor it, or use a keyword list';
-  let d: ReturnType<typeof checkSync>;
+  let d: ReturnType<typeof Recheck.checkSync>;
   try {
-    d = checkSync(source, flags, { timeout: CHECK_TIMEOUT_MS });
+    d = analyser().checkSync(source, flags, { timeout: CHECK_TIMEOUT_MS });
   } catch (err) {
-    return `could not be checked for catastrophic backtracking (${(err as Error).message}); ${hint}`;
+    return { unchecked: `could not be checked for catastrophic backtracking (${(err as Error).message})` };
   }
-  if (d.status === 'safe') return null;
-  if (d.status === 'unknown') return `could not be shown safe from catastrophic backtracking within ${CHECK_TIMEOUT_MS / 1000} s; ${hint}`;
+  if (d.status === 'safe') return { problem: null };
+  if (d.status === 'unknown') return { unchecked: `could not be checked for catastrophic backtracking within ${CHECK_TIMEOUT_MS / 1000} s (a busy machine?)` };
   const c = d.complexity;
   const attack = d.attack?.pattern !== undefined ? ` (e.g. ${d.attack.pattern.slice(0, 80)})` : '';
   if (c.type === 'polynomial') {
-    if (Math.pow(maxInput, c.degree) <= STEP_BUDGET) return null;
-    return `backtracks in ${c.summary} time: a crafted {what} of ${maxInput} characters${attack} would stall mail processing; ${hint}`;
+    if (Math.pow(maxInput, c.degree) <= STEP_BUDGET) return { problem: null };
+    return { problem: `backtracks in ${c.summary} time: a crafted {what} of ${maxInput} characters${attack} would stall mail processing; ${hint}` };
   }
-  return `backtracks in exponential time: a crafted {what}${attack} would stall mail processing for minutes; ${hint}`;
+  return { problem: `backtracks in exponential time: a crafted {what}${attack} would stall mail processing for minutes; ${hint}` };
 }
 
 /** Longest address a neverTo pattern meets (RFC 5321: 64 + 1 + 255; the parser drops longer ones). */
@@ -169,12 +190,19 @@ function adminPatterns(input: unknown): AdminPattern[] {
   return out;
 }
 
-/** Configuration problems for admin patterns that could backtrack catastrophically on the input they meet. */
-export function adminRegexProblems(input: unknown, cache: RegexVetCache = memory): { path: string; message: string }[] {
-  const problems: { path: string; message: string }[] = [];
+type Finding = { path: string; message: string };
+
+/**
+ * Admin patterns that could backtrack catastrophically on the input they meet (configuration
+ * errors), and those the analysis could not finish (warnings: accepted, run on bounded input).
+ */
+export function adminRegexFindings(input: unknown, cache: RegexVetCache = memory): { problems: Finding[]; warnings: Finding[] } {
+  const problems: Finding[] = [];
+  const warnings: Finding[] = [];
   for (const p of adminPatterns(input)) {
-    const problem = regexProblem(p.source, 'i', p.maxInput, p.what, cache);
-    if (problem !== null) problems.push({ path: p.path, message: `regular expression ${JSON.stringify(p.source)} ${problem}` });
+    const v = vetRegex(p.source, 'i', p.maxInput, p.what, cache);
+    if (v.problem !== null) problems.push({ path: p.path, message: `regular expression ${JSON.stringify(p.source)} ${v.problem}` });
+    if (v.unchecked !== null) warnings.push({ path: p.path, message: `regular expression ${JSON.stringify(p.source)} ${v.unchecked}: accepted for now; it runs on at most ${p.maxInput} characters` });
   }
-  return problems;
+  return { problems, warnings };
 }
