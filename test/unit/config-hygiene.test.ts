@@ -245,3 +245,24 @@ describe('admin regular expressions are vetted (item 14)', () => {
     expect(regexProblem('(a+)+$', 'i', 1000, 'subject', store)).toBe(first);
   });
 });
+
+describe('start warnings reach the daemon log (item 12)', () => {
+  it('the daemon logs each configuration warning as a warn line with its key at start', async () => {
+    const { pino } = await import('pino');
+    const { Writable } = await import('node:stream');
+    const { startDaemon } = await import('../../src/main.js');
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const r = load({ dataDir: 'data', instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@acme.example'] }], listener: { enabled: false }, templates: { watch: false } });
+    const daemon = await startDaemon({ resolved: r, log: pino({ level: 'info' }, sink) });
+    await daemon.stop();
+    const warn = lines.filter((l) => l['level'] === 40 && String(l['msg']).startsWith('configuration warning: instance.domain'));
+    expect(warn).toHaveLength(1);
+    expect(warn[0]).toMatchObject({ key: 'instance.domain' });
+  });
+});
