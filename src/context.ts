@@ -8,6 +8,9 @@ import type { Logger } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import { loadTemplates, type TemplateEngine } from './mail-out/templates.js';
 import { BlobStore } from './storage/blob-store.js';
+import { ensurePrivateDir } from './storage/private-files.js';
+import type { ThreadSecret } from './cases/thread-token.js';
+import { systemDnsResolver, type DnsResolver } from './mail-in/sender-auth.js';
 
 /** Wakes the outbox worker right after a commit that queued mail. */
 export class OutboxSignal extends EventEmitter {
@@ -20,7 +23,8 @@ export class OutboxSignal extends EventEmitter {
 export interface AppContext {
   readonly config: Config;
   readonly paths: ResolvedPaths;
-  readonly secret: string;
+  /** HMAC keys of our signed Message-IDs and plus addresses (current + retired ones still accepted). */
+  readonly secret: ThreadSecret;
   readonly log: Logger;
   readonly db: Db;
   readonly clock: Clock;
@@ -30,6 +34,8 @@ export interface AppContext {
   readonly outboxSignal: OutboxSignal;
   /** Value of our X-Loop header. */
   readonly loopId: string;
+  /** DNS look-ups of sender authentication (security.senderAuth.mode verify); tests inject a stub. */
+  readonly resolveDns: DnsResolver;
 }
 
 export interface ContextOptions {
@@ -40,11 +46,15 @@ export interface ContextOptions {
   readonly watchTemplates?: boolean;
   /** Run migrations (default true). */
   readonly migrate?: boolean;
+  /** DNS for sender authentication (default: the system resolver). */
+  readonly resolveDns?: DnsResolver;
 }
 
 export async function createContext(opts: ContextOptions): Promise<AppContext> {
   const { config, paths, secret } = opts.resolved;
   const log = opts.log;
+  const clock = opts.clock ?? systemClock;
+  ensurePrivateDir(paths.dataDir);
   const db = openDatabase({ path: paths.dbPath, busyTimeoutMs: config.database.busyTimeoutMs });
   if (opts.migrate !== false) {
     const { applied } = await migrateToLatest(db);
@@ -68,15 +78,16 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   return {
     config,
     paths,
-    secret,
+    secret: secret.withClock(clock),
     log,
     db,
-    clock: opts.clock ?? systemClock,
+    clock,
     blobs: new BlobStore(paths.blobDir),
     templates,
     mailboxes,
     outboxSignal: new OutboxSignal(),
     loopId: `casegate@${config.instance.domain}`,
+    resolveDns: opts.resolveDns ?? systemDnsResolver,
   };
 }
 

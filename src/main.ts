@@ -42,6 +42,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock?.release();
     throw err;
   }
+  for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
   const transport = opts.transport ?? createTransport(opts.resolved);
   const outbox = new OutboxWorker(ctx, transport);
   let smtp: SmtpListener | null = null;

@@ -10,7 +10,8 @@ import { stripPlus } from './thread-token.js';
  *
  * Conditions (all given ones must hold; a list means "any of these"):
  *   mailbox        mailbox name(s) the message arrived in
- *   recipient      address(es) in To, Cc or the envelope (plus-address tags ignored)
+ *   recipient      address(es) in To, Cc or the envelope; support@x also matches support+tag@x,
+ *                  support+tag@x matches only that tagged address
  *   senderAddress  sender address(es)
  *   senderDomain   sender domain(s); subdomains match too (acme.example matches eu.acme.example)
  *   subject        string: regular expression; list: keywords (whole words, any case)
@@ -45,10 +46,19 @@ export interface RuleProblem {
   readonly message: string;
 }
 
-/** Only this much of the body is searched (an admin's pattern must not meet megabytes). */
-const BODY_LIMIT = 50_000;
+/**
+ * The most text an admin's pattern ever meets, per field (longer input is cut before matching).
+ * Patterns are vetted against these lengths when the configuration is loaded (config/regex-safety.ts).
+ */
+export const RULE_INPUT_LIMITS = { subject: 1_000, header: 1_000, body: 50_000 } as const;
+/** At most this many values of one header are tested. */
+const HEADER_VALUES_LIMIT = 20;
 
 const list = <T>(v: T | readonly T[] | undefined): readonly T[] => (v === undefined ? [] : Array.isArray(v) ? (v as readonly T[]) : [v as T]);
+
+function hasTag(address: string): boolean {
+  return address.slice(0, address.lastIndexOf('@')).includes('+');
+}
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -77,7 +87,9 @@ export function compileRules(rules: readonly RuleConfig[]): { readonly rules: Co
     const m = r.match;
     const base: (string | number)[] = ['rules', index, 'match'];
     const mailboxes = new Set(list(m.mailbox));
-    const recipients = new Set(list(m.recipient).map((a) => stripPlus(a)));
+    // A recipient written with a +tag matches that tagged address only; without one, any +tag form of it.
+    const tagged = new Set(list(m.recipient).filter((a) => hasTag(a)));
+    const plain = new Set(list(m.recipient).filter((a) => !hasTag(a)));
     const senders = new Set(list(m.senderAddress));
     const domains = list(m.senderDomain).map((d) => d.replace(/^@/, ''));
     const subject = m.subject !== undefined ? textMatcher(m.subject, [...base, 'subject'], problems) : null;
@@ -92,18 +104,18 @@ export function compileRules(rules: readonly RuleConfig[]): { readonly rules: Co
       set: r.set,
       matches(input) {
         if (mailboxes.size > 0 && !mailboxes.has(input.mailbox)) return false;
-        if (recipients.size > 0 && !input.recipients.some((a) => recipients.has(stripPlus(a)))) return false;
+        if (tagged.size + plain.size > 0 && !input.recipients.some((a) => tagged.has(a.toLowerCase()) || plain.has(stripPlus(a)))) return false;
         const sender = input.sender.toLowerCase();
         if (senders.size > 0 && !senders.has(sender)) return false;
         if (domains.length > 0) {
           const d = sender.slice(sender.lastIndexOf('@') + 1);
           if (!domains.some((x) => d === x || d.endsWith(`.${x}`))) return false;
         }
-        if (subject !== null && !subject.test(input.subject)) return false;
-        if (body !== null && !body.test(input.body.slice(0, BODY_LIMIT))) return false;
+        if (subject !== null && !subject.test(input.subject.slice(0, RULE_INPUT_LIMITS.subject))) return false;
+        if (body !== null && !body.test(input.body.slice(0, RULE_INPUT_LIMITS.body))) return false;
         for (const h of headers) {
-          const values = input.headers.get(h.name) ?? [];
-          if (h.re === null || !values.some((v) => h.re!.test(v))) return false;
+          const values = (input.headers.get(h.name) ?? []).slice(0, HEADER_VALUES_LIMIT);
+          if (h.re === null || !values.some((v) => h.re!.test(v.slice(0, RULE_INPUT_LIMITS.header)))) return false;
         }
         return true;
       },

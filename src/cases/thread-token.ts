@@ -1,13 +1,71 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Clock } from '../clock.js';
 
 /**
  * Signed threading references (DESIGN §2). Every Message-ID we mint is
- *   <c{case}.{nonce}.{sig}@{domain}>   sig = HMAC-SHA256(secret, "mid:c{case}.{nonce}"), 12 hex chars
+ *   <c{case}.{nonce}.{kid}.{sig}@{domain}>   sig = HMAC-SHA256(key, "mid:c{case}.{nonce}"), 12 hex chars
  * and the optional Reply-To plus address is
- *   {local}+c{case}-{sig}@{domain}      sig = HMAC-SHA256(secret, "plus:c{case}"), 10 hex chars
- * A reference that verifies proves the mail answers something we sent for that case; a guessed
- * case number cannot produce one.
+ *   {local}+c{case}-{kid}-{sig}@{domain}      sig = HMAC-SHA256(key, "plus:c{case}"), 10 hex chars
+ * where kid names the key that signed it (4 characters derived from the key itself, so keys need no
+ * names). A reference that verifies proves the mail answers something we sent for that case; a
+ * guessed case number cannot produce one.
+ *
+ * Rotation: a new key signs everything from now on; retired keys still verify until their
+ * acceptUntil. Tokens minted before key ids existed (<c{case}.{nonce}.{sig}@…>, +c{case}-{sig}@)
+ * verify with any accepted key, so the mail customers already have keeps threading.
  */
+
+/** Keys shorter than this (in bytes) are refused: an HMAC is only as strong as its key. */
+export const MIN_SECRET_BYTES = 32;
+
+export interface SigningKey {
+  /** 4 characters [a-z2-7], derived from the key. */
+  readonly id: string;
+  readonly secret: string;
+}
+
+export interface RetiredSecret {
+  readonly secret: string;
+  /** Tokens signed with it verify until this instant. */
+  readonly acceptUntil: Date;
+}
+
+/** The signing key and the keys a token may verify with right now. */
+export interface ThreadSecret {
+  readonly current: SigningKey;
+  /** The current key first, then retired keys still inside their window. */
+  accepted(): readonly SigningKey[];
+  /** The same keys, judged by another clock (the context's injected one). */
+  withClock(clock: Clock): ThreadSecret;
+}
+
+const KID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+
+export function keyId(secret: string): string {
+  const h = createHash('sha256').update(`casegate-key-id:${secret}`).digest();
+  let id = '';
+  for (let i = 0; i < 4; i++) id += KID_ALPHABET[h[i]! & 31];
+  return id;
+}
+
+/** Why a secret cannot be used, or null. */
+export function secretProblem(secret: string): string | null {
+  const bytes = Buffer.byteLength(secret, 'utf8');
+  return bytes < MIN_SECRET_BYTES ? `is ${bytes} bytes long; at least ${MIN_SECRET_BYTES} are needed (e.g. \`openssl rand -base64 32\`)` : null;
+}
+
+export function threadSecret(current: string, retired: readonly RetiredSecret[], clock: Clock): ThreadSecret {
+  const cur: SigningKey = { id: keyId(current), secret: current };
+  const old = retired.filter((r) => r.secret !== current).map((r) => ({ key: { id: keyId(r.secret), secret: r.secret }, until: r.acceptUntil.getTime() }));
+  return {
+    current: cur,
+    accepted() {
+      const now = clock.now().getTime();
+      return [cur, ...old.filter((o) => now <= o.until).map((o) => o.key)];
+    },
+    withClock: (other) => threadSecret(current, retired, other),
+  };
+}
 
 function sign(secret: string, input: string, length: number): string {
   return createHmac('sha256', secret).update(input).digest('hex').slice(0, length);
@@ -19,34 +77,47 @@ function equal(a: string, b: string): boolean {
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
-export function mintMessageId(caseNumber: number | null, secret: string, domain: string): string {
+/** Keys to try for a token: those with its key id, or every accepted key for a token without one. */
+function candidates(secret: ThreadSecret, kid: string | undefined): readonly SigningKey[] {
+  const keys = secret.accepted();
+  return kid === undefined ? keys : keys.filter((k) => k.id === kid.toLowerCase());
+}
+
+export function mintMessageId(caseNumber: number | null, secret: ThreadSecret, domain: string): string {
   const nonce = randomBytes(6).toString('hex');
   const prefix = caseNumber === null ? 'n0' : `c${caseNumber}`;
-  return `${prefix}.${nonce}.${sign(secret, `mid:${prefix}.${nonce}`, 12)}@${domain}`;
+  const key = secret.current;
+  return `${prefix}.${nonce}.${key.id}.${sign(key.secret, `mid:${prefix}.${nonce}`, 12)}@${domain}`;
 }
 
-const SIGNED_ID = /^(c\d{1,12}|n0)\.([0-9a-f]{12})\.([0-9a-f]{12})@(.+)$/i;
+const SIGNED_ID = /^(c\d{1,12}|n0)\.([0-9a-f]{12})\.(?:([a-z2-7]{4})\.)?([0-9a-f]{12})@(.+)$/i;
 
 /** The case number of a Message-ID we minted, null for ids that are not ours or fail the signature. */
-export function verifyMessageId(id: string, secret: string): { caseNumber: number | null } | null {
+export function verifyMessageId(id: string, secret: ThreadSecret): { caseNumber: number | null } | null {
   const m = SIGNED_ID.exec(id.trim());
   if (m === null) return null;
-  const [, prefix, nonce, sig] = m as unknown as [string, string, string, string];
-  if (!equal(sign(secret, `mid:${prefix.toLowerCase()}.${nonce.toLowerCase()}`, 12), sig.toLowerCase())) return null;
-  return { caseNumber: prefix.toLowerCase() === 'n0' ? null : Number(prefix.slice(1)) };
+  const prefix = m[1]!.toLowerCase();
+  const input = `mid:${prefix}.${m[2]!.toLowerCase()}`;
+  const sig = m[4]!.toLowerCase();
+  if (!candidates(secret, m[3]).some((k) => equal(sign(k.secret, input, 12), sig))) return null;
+  return { caseNumber: prefix === 'n0' ? null : Number(prefix.slice(1)) };
 }
 
-export function plusAddress(address: string, caseNumber: number, secret: string): string {
+export function plusAddress(address: string, caseNumber: number, secret: ThreadSecret): string {
   const at = address.lastIndexOf('@');
-  return `${address.slice(0, at)}+c${caseNumber}-${sign(secret, `plus:c${caseNumber}`, 10)}${address.slice(at)}`;
+  const key = secret.current;
+  return `${address.slice(0, at)}+c${caseNumber}-${key.id}-${sign(key.secret, `plus:c${caseNumber}`, 10)}${address.slice(at)}`;
 }
 
-/** support+c10042-abcdef0123@x → { base: support@x, caseNumber: 10042 } when the token verifies. */
-export function verifyPlusAddress(address: string, secret: string): { base: string; caseNumber: number } | null {
-  const m = /^([^+@]+)\+c(\d{1,12})-([0-9a-f]{10})(@.+)$/i.exec(address.trim());
+const PLUS = /^([^+@]+)\+c(\d{1,12})-(?:([a-z2-7]{4})-)?([0-9a-f]{10})(@.+)$/i;
+
+/** support+c10042-kid-abcdef0123@x → { base: support@x, caseNumber: 10042 } when the token verifies. */
+export function verifyPlusAddress(address: string, secret: ThreadSecret): { base: string; caseNumber: number } | null {
+  const m = PLUS.exec(address.trim());
   if (m === null) return null;
-  const [, local, num, sig, domain] = m as unknown as [string, string, string, string, string];
-  if (!equal(sign(secret, `plus:c${num}`, 10), sig.toLowerCase())) return null;
+  const [, local, num, kid, sig, domain] = m as unknown as [string, string, string, string | undefined, string, string];
+  const input = `plus:c${num}`;
+  if (!candidates(secret, kid).some((k) => equal(sign(k.secret, input, 10), sig.toLowerCase()))) return null;
   return { base: `${local}${domain}`.toLowerCase(), caseNumber: Number(num) };
 }
 

@@ -152,5 +152,6 @@ async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session
     envelopeTo: recipients,
     receivedAt: ctx.clock.now(),
     raw: blob,
+    client: { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? null },
   });
 }

@@ -15,7 +15,7 @@ export function registerDaemonCommands(program: Command): void {
     .command('start')
     .description('run the daemon (SMTP listener, IMAP mailboxes, outbox) until SIGINT/SIGTERM')
     .action(async () => {
-      const r = resolved();
+      const r = resolved('required');
       const log = createLogger({ level: r.config.log.level });
       // Loaded here so one-shot commands (the MTA pipe above all) don't pay for IMAP and SMTP servers.
       const { startDaemon } = await import('../main.js');

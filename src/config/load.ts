@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { systemClock } from '../clock.js';
+import { MIN_SECRET_BYTES, secretProblem, threadSecret, type ThreadSecret } from '../cases/thread-token.js';
+import { ensurePrivateDir } from '../storage/private-files.js';
 import { feedbackTemplateProblems } from './routing-checks.js';
+import type { z } from 'zod';
+import { knownKeysAt, unknownKeyMessage } from './key-hints.js';
+import { adminRegexFindings, FileRegexCache } from './regex-safety.js';
+import { configWarnings } from './warnings.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Where the shipped templates live (next to src/ and dist/ in the package). */
@@ -48,8 +55,10 @@ export interface ResolvedConfig {
   /** The file it came from, or null for the embedded default. */
   readonly source: string | null;
   readonly paths: ResolvedPaths;
-  /** The HMAC secret (configured, or generated once into <dataDir>/secret). */
-  readonly secret: string;
+  /** The HMAC keys (configured, or generated once into <dataDir>/secret; plus retired ones still accepted), judged by the system clock. */
+  readonly secret: ThreadSecret;
+  /** Legal but probably wrong or risky settings: logged loudly at start, shown by `casegate config`. */
+  readonly warnings: readonly ConfigProblem[];
 }
 
 export interface LoadOptions {
@@ -57,6 +66,11 @@ export interface LoadOptions {
   readonly path?: string | undefined;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /**
+   * 'required' (the daemon, `config`): a missing ${ENV} in a mailbox's imap.auth is a problem.
+   * 'deferred' (commands that never log in to a mailbox): it is left unresolved, not reported.
+   */
+  readonly mailboxCredentials?: 'required' | 'deferred';
 }
 
 /** Read, interpolate ${ENV} references, validate (every problem at once) and resolve paths. */
@@ -84,14 +98,16 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     }
   }
   const problems: ConfigProblem[] = [];
-  const interpolated = interpolateEnv(raw, env, [], problems);
+  const interpolated = interpolateEnv(raw, env, [], problems, opts.mailboxCredentials === 'deferred');
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      problems.push({ path: issue.path.map(String).join('.'), message: issue.message });
-    }
+    problems.push(...issueProblems(parsed.error.issues));
     problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
   }
+  const regexCache = new FileRegexCache(regexCacheFile(interpolated, baseDir));
+  const regexes = adminRegexFindings(interpolated, regexCache);
+  problems.push(...regexes.problems);
+  regexCache.flush();
   if (problems.length > 0 || !parsed.success) {
     throw new ConfigError(source ?? 'embedded default', problems);
   }
@@ -112,39 +128,85 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     if (mb.imap?.caFile !== undefined) mb.imap.caFile = abs(mb.imap.caFile);
   }
   if (config.outgoing.smtp?.caFile !== undefined) config.outgoing.smtp.caFile = abs(config.outgoing.smtp.caFile);
-  return { config, source, paths, secret: config.instance.secret ?? readOrCreateSecret(dataDir) };
+  const current = config.instance.secret ?? readOrCreateSecret(dataDir, source ?? 'embedded default');
+  const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
+  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings] };
 }
 
-/** Replace "${NAME}" in every string with env.NAME; a missing variable is a problem at that key. */
-function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: ConfigProblem[]): unknown {
+/** mailboxes.<i>.imap.auth.<key>: only the daemon logs in to mailboxes. */
+function isMailboxCredential(path: readonly (string | number)[]): boolean {
+  return path[0] === 'mailboxes' && path[2] === 'imap' && path[3] === 'auth';
+}
+
+/**
+ * Replace "${NAME}" in every string with env.NAME; a missing variable is a problem at that key —
+ * except in a mailbox's credentials when they are deferred: then the reference stays as written.
+ */
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: ConfigProblem[], deferCredentials: boolean): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
       const v = env[name];
       if (v === undefined) {
+        if (deferCredentials && isMailboxCredential(path)) return whole;
         problems.push({ path: path.join('.'), message: `environment variable ${name} is not set` });
         return '';
       }
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i], problems));
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i], problems, deferCredentials));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, [...path, k], problems)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, [...path, k], problems, deferCredentials)]));
   }
   return value;
 }
 
-function readOrCreateSecret(dataDir: string): string {
+/** zod issues as problems; an unknown key is reported at its own path with the nearest known key. */
+function issueProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeysAt(configSchema, issue.path);
+      for (const key of issue.keys) out.push({ path: [...issue.path, key].map(String).join('.'), message: unknownKeyMessage(key, known) });
+      continue;
+    }
+    out.push({ path: issue.path.map(String).join('.'), message: issue.message });
+  }
+  return out;
+}
+
+/** <dataDir>/regex-checks.json, when the data directory exists already (the cache never creates it). */
+function regexCacheFile(input: unknown, baseDir: string): string | null {
+  const dir = (input as { dataDir?: unknown } | null)?.dataDir;
+  const dataDir = resolve(baseDir, typeof dir === 'string' && dir !== '' ? dir : 'data');
+  return existsSync(dataDir) ? resolve(dataDir, 'regex-checks.json') : null;
+}
+
+/** <dataDir>/secret: created once with 32 random bytes; one that is too short is refused, never used. */
+function readOrCreateSecret(dataDir: string, source: string): string {
   const file = resolve(dataDir, 'secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
+  const read = (): string => {
+    const secret = readFileSync(file, 'utf8').trim();
+    const problem = secretProblem(secret);
+    if (problem !== null) {
+      throw new ConfigError(source, [
+        {
+          path: 'instance.secret',
+          message: `${file} ${problem}. Signed references in mail already sent stop threading when the secret changes: put a new secret of at least ${MIN_SECRET_BYTES} bytes there (see README, "Rotating the secret")`,
+        },
+      ]);
+    }
+    return secret;
+  };
+  if (existsSync(file)) return read();
+  ensurePrivateDir(dataDir);
   const secret = randomBytes(32).toString('base64url');
   try {
     writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
     return secret;
   } catch {
     // Another process created it first: use theirs.
-    return readFileSync(file, 'utf8').trim();
+    return read();
   }
 }
 
@@ -157,9 +219,10 @@ const REFERENCED_SECTIONS = new Set(['mailboxes', 'queues', 'priorities', 'rules
  * with the broken sections left at their defaults, and keep what that finds in the other sections
  * — unless a section others refer to is broken, when those findings could be wrong.
  */
-function crossFieldProblems(input: unknown, issues: readonly { path: readonly PropertyKey[] }[]): ConfigProblem[] {
+function crossFieldProblems(input: unknown, issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return [];
-  const failed = new Set(issues.map((i) => String(i.path[0] ?? '')));
+  // Unknown top-level keys are left out like broken sections.
+  const failed = new Set(issues.flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? i.keys : [String(i.path[0] ?? '')])));
   if (failed.has('') || [...failed].some((k) => REFERENCED_SECTIONS.has(k))) return [];
   const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !failed.has(k)));
   const again = configSchema.safeParse(rest);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { secretProblem } from '../cases/thread-token.js';
 import { checkRouting } from './routing-checks.js';
 
 /**
@@ -16,13 +17,25 @@ const email = z
 
 const duration = z.number().int().nonnegative();
 
+/** A signing secret: at least MIN_SECRET_BYTES bytes. */
+const secretString = z.string().superRefine((v, ctx) => {
+  const problem = secretProblem(v);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `the secret ${problem}` });
+});
+
+/** "2026-09-01" (midnight UTC) or a full ISO-8601 time. */
+const isoTime = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/, { message: 'a date like 2026-09-01 or an ISO-8601 time', abort: true })
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'not a valid date');
+
 const imapAuth = z.discriminatedUnion('method', [
   z.object({
     method: z.literal('password'),
     user: z.string().min(1),
     /** Literal password; prefer passwordEnv or ${ENV} interpolation. */
     password: z.string().min(1),
-  }),
+  }).strict(),
   z.object({
     method: z.literal('xoauth2'),
     user: z.string().min(1),
@@ -30,7 +43,7 @@ const imapAuth = z.discriminatedUnion('method', [
     accessTokenEnv: z.string().min(1).optional(),
     /** A shell command that prints a fresh access token on stdout; re-run when the token expires or is rejected. */
     tokenCommand: z.string().min(1).optional(),
-  }),
+  }).strict(),
 ]);
 
 const imap = z.object({
@@ -63,7 +76,7 @@ const imap = z.object({
   reconnectMaxSeconds: z.number().positive().default(60),
   /** Mail instance.adminAddress once the mailbox has been failing this long (seconds), and again when it recovers. */
   alertAfterSeconds: z.number().nonnegative().default(600),
-});
+}).strict();
 
 const mailbox = z.object({
   /** Unique name, used in logs, `casegate status` and as the default queue. */
@@ -78,7 +91,7 @@ const mailbox = z.object({
   plusAddressing: z.boolean().default(false),
   /** IMAP account to watch; without it the mailbox receives through the SMTP listener or `casegate ingest`. */
   imap: imap.optional(),
-});
+}).strict();
 
 /** One or a list of values ("senderDomain: acme.example" or "senderDomain: [a.example, b.example]"). */
 const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
@@ -191,11 +204,23 @@ export const configSchema = z
         name: z.string().min(1).default('casegate Support'),
         /** Domain of our Message-IDs (<c10042.x.y@domain>). */
         domain: z.string().min(1).default('localhost'),
-        /** HMAC secret for signed Message-IDs and reply tokens; at least 16 chars. Default: generated once into <dataDir>/secret. */
-        secret: z.string().min(16).optional(),
+        /** HMAC secret for signed Message-IDs and reply tokens; at least 32 bytes. Default: generated once into <dataDir>/secret. */
+        secret: secretString.optional(),
+        /** Retired secrets (after a rotation): tokens they signed still verify until acceptUntil. */
+        previousSecrets: z
+          .array(
+            z
+              .object({
+                secret: secretString,
+                /** Date (UTC) or ISO-8601 time after which mail signed with this secret no longer threads by its token. */
+                acceptUntil: isoTime,
+              })
+              .strict(),
+          )
+          .default([]),
         /** Where leads and admins get health alerts. */
         adminAddress: email.optional(),
-      })
+      }).strict()
       .prefault({}),
     /** Runtime data: database, raw mail, attachments, spool, outgoing .eml files. */
     dataDir: z.string().min(1).default('data'),
@@ -206,12 +231,12 @@ export const configSchema = z
         path: z.string().optional(),
         /** How long a write waits for a lock held by another process (the CLI beside the daemon) before the message is retried. */
         busyTimeoutMs: z.number().int().nonnegative().default(5000),
-      })
+      }).strict()
       .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      })
+      }).strict()
       .prefault({}),
     mailboxes: z.array(mailbox).min(1).default([{ name: 'support', addresses: ['support@localhost'], plusAddressing: false }]),
     listener: z
@@ -225,7 +250,7 @@ export const configSchema = z
         maxMessageBytes: z.number().int().positive().default(70 * 1024 * 1024),
         /** Max simultaneous SMTP connections. */
         maxClients: z.number().int().positive().default(50),
-      })
+      }).strict()
       .prefault({}),
     outgoing: z
       .object({
@@ -243,7 +268,7 @@ export const configSchema = z
             caFile: z.string().optional(),
             insecureSkipVerify: z.boolean().default(false),
             maxConnections: z.number().int().positive().default(3),
-          })
+          }).strict()
           .optional(),
         retry: z
           .object({
@@ -253,7 +278,7 @@ export const configSchema = z
             maxSeconds: z.number().positive().default(3600),
             /** Give up (failed) after this many hours of temporary failures. */
             giveUpHours: z.number().positive().default(48),
-          })
+          }).strict()
           .prefault({}),
         /** Seconds between outbox sweeps (new rows wake the worker at once). */
         sweepSeconds: z.number().positive().default(5),
@@ -264,6 +289,7 @@ export const configSchema = z
         /** Wait between probes after the relay rejected our login (few attempts, so the relay does not lock the account). */
         authProbeSeconds: z.number().positive().default(600),
       })
+      .strict()
       .prefault({}),
     alerts: z
       .object({
@@ -272,6 +298,7 @@ export const configSchema = z
         /** The command is killed after this many seconds. */
         commandTimeoutSeconds: z.number().positive().default(30),
       })
+      .strict()
       .prefault({}),
     cases: z
       .object({
@@ -297,7 +324,7 @@ export const configSchema = z
           ]),
         /** Shown in the confirmation as the expected first response time. */
         expectedResponse: z.string().default('within one business day'),
-      })
+      }).strict()
       .prefault({}),
     queues: z.record(z.string(), queueSettings).default({}),
     priorities: z
@@ -329,6 +356,7 @@ export const configSchema = z
         /** Never auto-reply to senders matching these (case-insensitive regex on the address). */
         neverTo: z.array(z.string()).default(['^(no-?reply|do-?not-?reply|mailer-daemon|postmaster)@']),
       })
+      .strict()
       .prefault({}),
     templates: z
       .object({
@@ -338,16 +366,66 @@ export const configSchema = z
         languages: z.array(z.string().min(2)).default(['en', 'de']),
         /** Reload templates when files change. */
         watch: z.boolean().default(true),
-      })
+      }).strict()
       .prefault({}),
     security: z
       .object({
-        /** authserv-id whose Authentication-Results we trust (our own MX); unset = ignore those headers. */
+        /** Who vouches for the From address (README, "Threading and trust"). */
+        senderAuth: z
+          .object({
+            /**
+             * none: nobody (every From is a claim: no participant rights from it; signed references still thread);
+             * trusted-header: the Authentication-Results our own MX (authservId) writes;
+             * verify: casegate checks SPF/DKIM/DMARC itself (its SMTP listener is the MX).
+             */
+            mode: z.enum(['none', 'trusted-header', 'verify']).default('none'),
+            /** trusted-header: the authserv-id our MX writes (required); verify: the id we judge as (default listener.hostname). */
+            authservId: z
+              .string()
+              .trim()
+              .toLowerCase()
+              .regex(/^[^\s;()=]+$/, 'an authserv-id is one token, e.g. mx.example.com')
+              .optional(),
+            /** trusted-header: Received headers our own servers add (the MX and any relay after it). */
+            trustedHops: z.number().int().min(1).max(20).default(1),
+          })
+          .strict()
+          .prefault({}),
+        /** Mail with more Received headers than this is looping: quarantined, never answered. */
+        maxReceivedHops: z.number().int().min(5).max(1000).default(50),
+        /** Replaced by senderAuth (reported with the new form). */
         trustedAuthServId: z.string().optional(),
       })
+      .strict()
+      .prefault({}),
+    pipeline: z
+      .object({
+        /** A stage (parse, sender check, …) still waiting after this long ends the message in `retry` (channel retries later). */
+        stageTimeoutSeconds: z.number().positive().max(3600).default(30),
+      })
+      .strict()
       .prefault({}),
   })
+  .strict()
   .superRefine((cfg, ctx) => {
+    const sec = cfg.security;
+    if (sec.trustedAuthServId !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['security', 'trustedAuthServId'],
+        message: `replaced by security.senderAuth: { mode: trusted-header, authservId: ${sec.trustedAuthServId} } (README, "Threading and trust")`,
+      });
+    }
+    if (sec.senderAuth.mode === 'trusted-header' && sec.senderAuth.authservId === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['security', 'senderAuth', 'authservId'], message: 'required with mode "trusted-header": the authserv-id your MX writes in Authentication-Results' });
+    }
+    if (cfg.listener.enabled && cfg.outgoing.transport === 'smtp' && cfg.outgoing.smtp !== undefined && sameEndpoint(cfg.listener.host, cfg.listener.port, cfg.outgoing.smtp.host, cfg.outgoing.smtp.port)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['outgoing', 'smtp', 'port'],
+        message: `outgoing mail would go to casegate's own SMTP listener (${cfg.listener.host}:${cfg.listener.port}): a mail loop. Point outgoing.smtp at your MTA`,
+      });
+    }
     const names = new Set<string>();
     const addresses = new Map<string, string>();
     cfg.mailboxes.forEach((mb, i) => {
@@ -390,6 +468,24 @@ export const configSchema = z
     });
   });
 
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost', '::ffff:127.0.0.1']);
+
+/** True for a host that only this machine can reach (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return LOOPBACK.has(h) || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** Whether two host:port pairs name the same listening socket (wildcard binds catch every local address). */
+function sameEndpoint(listenHost: string, listenPort: number, host: string, port: number): boolean {
+  if (listenPort !== port || listenPort === 0) return false;
+  const a = listenHost.trim().toLowerCase();
+  const b = host.trim().toLowerCase();
+  if (a === b) return true;
+  if (a === '0.0.0.0' || a === '::' || a === '') return isLoopback(b) || b === '0.0.0.0';
+  return isLoopback(a) && isLoopback(b);
+}
+
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type MailboxConfig = Config['mailboxes'][number];
@@ -398,3 +494,4 @@ export type QueueConfig = Config['queues'][string];
 export type AgentConfig = QueueConfig['agents'][number];
 export type RuleConfig = Config['rules'][number];
 export type PriorityConfig = Config['priorities'];
+export type SenderAuthConfig = Config['security']['senderAuth'];

@@ -1,12 +1,13 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-routing-escalation.js';
 import * as m0003 from './migrations/0003-outbox-claims.js';
+import * as m0004 from './migrations/0004-content-digest.js';
 import type { Database } from './schema.js';
 import { CasegateSqliteDialect, SYNC_BUSY_TIMEOUT_MS } from './sqlite-dialect.js';
+import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
 
 export type Db = Kysely<Database>;
 
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-routing-escalation': m0002,
   '0003-outbox-claims': m0003,
+  '0004-content-digest': m0004,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -30,7 +32,12 @@ export interface OpenDbOptions {
 }
 
 export function openDatabase(opts: OpenDbOptions): Db {
-  if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+  if (opts.path !== ':memory:') {
+    // 0600 whatever the umask: SQLite gives the -wal and -shm files the database file's mode.
+    createPrivateDir(dirname(opts.path));
+    ensurePrivateFile(opts.path);
+    for (const side of ['-wal', '-shm']) tightenIfExists(opts.path + side);
+  }
   const sqlite = new SQLite(opts.path, { timeout: SYNC_BUSY_TIMEOUT_MS });
   // Switching to WAL needs the write lock once (a new file); later opens find it set.
   sqlite.pragma('journal_mode = WAL');

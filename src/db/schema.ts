@@ -117,6 +117,8 @@ export interface ReceiptsTable {
   message_id: string | null;
   raw_sha256: string;
   raw_size: number;
+  /** Digest of sender, subject, date and normalised body (0004; null on older receipts and unparsable mail). */
+  content_digest: string | null;
   channel: string;
   mailbox: string;
   envelope_from: string | null;

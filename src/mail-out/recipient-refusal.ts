@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AppContext } from '../context.js';
+import { ADDRESS_LIMIT } from '../config/regex-safety.js';
 import { isBouncing } from '../db/repos/addresses.js';
 import type { Database } from '../db/schema.js';
 
@@ -10,7 +11,9 @@ import type { Database } from '../db/schema.js';
  */
 export async function recipientRefusal(ctx: AppContext, db: Kysely<Database>, address: string): Promise<string | null> {
   if (ctx.mailboxes.isOwnAddress(address)) return 'address is one of our own addresses';
-  if (ctx.config.autoReply.neverTo.some((re) => new RegExp(re, 'i').test(address))) return `address matches autoReply.neverTo`;
+  // neverTo patterns are vetted for ADDRESS_LIMIT characters (config/regex-safety.ts): never more.
+  const bounded = address.slice(0, ADDRESS_LIMIT);
+  if (ctx.config.autoReply.neverTo.some((re) => new RegExp(re, 'i').test(bounded))) return `address matches autoReply.neverTo`;
   if (await isBouncing(db, address)) return 'address is marked as bouncing';
   return null;
 }

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { ResolvedConfig } from '../config/load.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
 /**
  * The only importer of nodemailer: sends one composed message. Errors carry nodemailer's `code`
@@ -35,11 +36,11 @@ export function createTransport(resolved: ResolvedConfig): MailTransport {
     return {
       name: `file:${dir}`,
       async send(message) {
-        await mkdir(join(dir, 'tmp'), { recursive: true });
+        await mkdir(join(dir, 'tmp'), { recursive: true, mode: PRIVATE_DIR_MODE });
         const info = (await t.sendMail(message)) as unknown as { message: Readable; messageId: string };
         const base = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`;
         const tmp = join(dir, 'tmp', base);
-        await pipeline(info.message, createWriteStream(tmp));
+        await pipeline(info.message, createWriteStream(tmp, { mode: PRIVATE_FILE_MODE }));
         await rename(tmp, join(dir, base));
         return { response: `written ${base}` };
       },

@@ -3,7 +3,7 @@ import { insertReceipt, primaryReceipt, supersede } from '../db/repos/receipts.j
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { automatedStage } from './stages/automated.js';
 import { classifyStage } from './stages/classify.js';
-import { dedupeStage } from './stages/dedupe.js';
+import { applyDedupe, decideDedupe, dedupeStage } from './stages/dedupe.js';
 import { escalateStage } from './stages/escalate.js';
 import { escalationRequestStage } from './stages/escalation-request.js';
 import { loopGuardStage } from './stages/loop-guard.js';
@@ -61,7 +61,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     let ended: { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null } | null = null;
     for (const stage of DECIDE_STAGES) {
       stageName = stage.name;
-      const verdict = await stage.run(msg, ctx);
+      const verdict = await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx));
       if ('end' in verdict) {
         ended = { end: verdict.end, reason: verdict.reason, caseId: verdict.caseRow?.id ?? null, caseNumber: verdict.caseRow?.number ?? null };
         break;
@@ -72,11 +72,16 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     } else {
       stageName = 'commit';
       outcome = await ctx.db.transaction().execute(async (trx) => {
-        const dup = await primaryReceipt(trx, msg.notes.dedupeKey ?? '');
-        if (dup !== undefined && dup.id !== arrival.retryOf) return null;
+        // Another process may have committed the same message (or another one with its Message-ID) meanwhile.
+        const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf);
+        if (again.kind === 'duplicate') {
+          msg.notes.dedupeKey = again.of.dedupe_key;
+          return null;
+        }
+        applyDedupe(msg, again);
         for (const stage of COMMIT_STAGES) {
           stageName = stage.name;
-          await stage.run(msg, ctx, trx);
+          await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx, trx));
         }
         await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
         const p = msg.notes.persisted!;
@@ -120,6 +125,31 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     `message ${outcome.kind}`,
   );
   return outcome;
+}
+
+/**
+ * A stage still waiting after pipeline.stageTimeoutSeconds ends the message in `retry` (like
+ * Haraka's hook timeout → DENYSOFT): the channel offers it again later, nothing is recorded. Inside
+ * the commit the transaction is rolled back, and Kysely refuses any later query of the abandoned
+ * stage. Synchronous work cannot be interrupted; that is why admin regexes are vetted at load
+ * and run on bounded input. A stage that finished but took longer than the limit is logged.
+ */
+async function withinTimeLimit<T>(ctx: AppContext, stage: string, run: () => Promise<T> | T): Promise<T> {
+  const limitMs = ctx.config.pipeline.stageTimeoutSeconds * 1000;
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const work = Promise.resolve().then(run);
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new TransientError(`stage ${stage} took longer than ${ctx.config.pipeline.stageTimeoutSeconds} s`)), limitMs);
+  });
+  work.catch(() => undefined); // an abandoned stage's late failure is nobody's business
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+    const ms = performance.now() - started;
+    if (ms > limitMs) ctx.log.warn({ stage, ms: Math.round(ms) }, 'stage ran past its time limit (synchronous work)');
+  }
 }
 
 /** Write the receipt for an ignored or quarantined message (the raw bytes are already in the blob store). */

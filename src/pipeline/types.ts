@@ -4,6 +4,7 @@ import type { MailboxConfig } from '../config/schema.js';
 import type { AgentCommand, UrgentSubject } from '../cases/escalation-signals.js';
 import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
+import type { AuthVerdict } from '../mail-in/sender-auth.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
 import type { StoredBlob } from '../storage/blob-store.js';
@@ -19,6 +20,8 @@ export interface Arrival {
   readonly envelopeTo: readonly string[];
   readonly receivedAt: Date;
   readonly raw: StoredBlob;
+  /** The SMTP client that handed the message to our listener (sender authentication mode verify). */
+  readonly client?: { readonly ip: string; readonly helo: string | null };
   /** Set by `casegate quarantine retry`: the receipt being processed again. */
   readonly retryOf?: number;
   /**
@@ -46,7 +49,13 @@ export type OutcomeKind = Outcome['kind'];
 export interface SenderNote {
   readonly address: string;
   readonly name: string;
-  /** false when a trusted Authentication-Results says DMARC failed: no participant rights. */
+  /**
+   * What sender authentication (security.senderAuth) found: pass = the From is proven, fail = it is
+   * forged (DMARC fail), none = nothing proves it. Participant rights from the From address alone
+   * (subject tag, known references, enrolling CCs) need pass; our signed tokens need nothing.
+   */
+  readonly auth: AuthVerdict;
+  /** false only when auth is fail: stored, but never answered and no request honoured. */
   readonly verified: boolean;
   readonly why: string;
 }
@@ -61,6 +70,8 @@ export type ThreadRule =
   | 'bounce-reference'
   | 'new'
   | 'new-stranger-tag'
+  /** A known (unsigned) Message-ID in In-Reply-To/References from someone without rights in that case: new case linked to it. */
+  | 'new-stranger-reference'
   | 'new-after-reopen-window';
 
 export type ThreadDecision =
@@ -113,6 +124,10 @@ export interface EscalationRequest {
 export interface Notes {
   parsed?: ParsedMail;
   dedupeKey?: string;
+  /** Set by dedupe: digest of what survives relaying (sender, subject, date, normalised body, attachments). */
+  contentDigest?: string;
+  /** Set by dedupe: the stored message whose Message-ID this different message reuses, else unset. */
+  collision?: { readonly receiptId: number; readonly messageId: string };
   automated?: AutomatedVerdict | null;
   bounce?: (BounceReport & { readonly caseRow: CaseRow }) | null;
   sender?: SenderNote;
@@ -169,6 +184,7 @@ export function receiptBase(msg: Inbound, dedupeKey: string) {
     message_id: notes.parsed?.messageId ?? null,
     raw_sha256: arrival.raw.sha256,
     raw_size: arrival.raw.size,
+    content_digest: notes.contentDigest ?? null,
     channel: arrival.channel,
     mailbox: arrival.mailbox.name,
     envelope_from: arrival.envelopeFrom,

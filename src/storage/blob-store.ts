@@ -4,6 +4,7 @@ import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-files.js';
 
 export interface StoredBlob {
   readonly sha256: string;
@@ -57,7 +58,7 @@ export class BlobStore {
 
   async #ensureDir(dir: string): Promise<void> {
     if (this.#madeDirs.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     this.#madeDirs.add(dir);
   }
 
@@ -98,7 +99,7 @@ export class BlobStore {
     const data = Buffer.concat(chunks);
     const sha256 = createHash('sha256').update(data).digest('hex');
     const tmp = this.#tmpPath();
-    await writeFile(tmp, data);
+    await writeFile(tmp, data, { mode: PRIVATE_FILE_MODE });
     return { sha256, size, path: await this.#settle(tmp, sha256), data };
   }
 
@@ -114,7 +115,7 @@ export class BlobStore {
       }
     }
     try {
-      await pipeline(Readable.from(all()), counter, createWriteStream(tmp));
+      await pipeline(Readable.from(all()), counter, createWriteStream(tmp, { mode: PRIVATE_FILE_MODE }));
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       await rest.return?.();

@@ -99,6 +99,46 @@ describe('configuration errors', () => {
     }
   });
 
+  it('typos in keys (`listner:`, `secrett:`, `adresses:`) → 78, each with a "did you mean" hint, all at once', async () => {
+    const typos = CliSandbox.withRawConfig(
+      ['dataDir: data', 'instance:', '  secrett: x', 'listner:', '  port: 2526', 'mailboxes:', '  - name: support', '    addresses: [support@example.com]', '    adresses: [help@example.com]'].join('\n'),
+    );
+    try {
+      const r = await typos.run(['cases', 'list']);
+      expect(r.code, describeResult(r)).toBe(78);
+      expectProblems(r.stderr, [
+        'listner: unknown key "listner": did you mean "listener"?',
+        'instance.secrett: unknown key "secrett": did you mean "secret"?',
+        'mailboxes.0.adresses: unknown key "adresses": did you mean "addresses"?',
+      ]);
+    } finally {
+      typos.cleanup();
+    }
+  });
+
+  it('commands that need no mailbox password work without the IMAP password variable; `config` (and the daemon) report it', async () => {
+    const imap = CliSandbox.withRawConfig(
+      [
+        'dataDir: data',
+        'mailboxes:',
+        '  - name: support',
+        '    addresses: [support@example.com]',
+        '    imap:',
+        '      host: imap.example.com',
+        '      auth: { method: password, user: support@example.com, password: "${CASEGATE_TEST_IMAP_PW_UNSET}" }',
+      ].join('\n'),
+    );
+    try {
+      const list = await imap.run(['cases', 'list'], { env: { CASEGATE_TEST_IMAP_PW_UNSET: undefined } });
+      expect(list.code, describeResult(list)).toBe(0);
+      const check = await imap.run(['config'], { env: { CASEGATE_TEST_IMAP_PW_UNSET: undefined } });
+      expect(check.code, describeResult(check)).toBe(78);
+      expect(check.stderr).toContain('\n  mailboxes.0.imap.auth.password: environment variable CASEGATE_TEST_IMAP_PW_UNSET is not set');
+    } finally {
+      imap.cleanup();
+    }
+  });
+
   it('a YAML syntax error → 78 with the line; a missing file → 78 "cannot read"', async () => {
     const syntax = CliSandbox.withRawConfig('instance:\n  name: ok\nlistener: {\n');
     try {

@@ -65,7 +65,7 @@ describe('embedded default configuration', () => {
 
   it('`casegate config` hides configured secrets and passwords', async () => {
     const cfg = join(dir, 'secret.yaml');
-    writeFileSync(cfg, 'instance:\n  secret: very-secret-value-0123456789\noutgoing:\n  transport: smtp\n  smtp:\n    host: smtp.example.com\n    password: hunter2-password\n');
+    writeFileSync(cfg, 'instance:\n  secret: very-secret-value-0123456789-0123456789\noutgoing:\n  transport: smtp\n  smtp:\n    host: smtp.example.com\n    password: hunter2-password\n');
     const r = await runCli(['--config', cfg, 'config'], { cwd: dir, env: { HOME: dir } });
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).not.toContain('very-secret-value');

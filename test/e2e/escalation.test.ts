@@ -43,7 +43,7 @@ async function eventually(check: () => void, settleMs = 400): Promise<void> {
 
 beforeAll(async () => {
   env = await startTestDaemon({
-    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'ops@example.com' },
+    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
     queues: {
       support: {

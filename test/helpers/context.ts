@@ -9,6 +9,7 @@ import { closeContext, createContext, type AppContext } from '../../src/context.
 import { silentLogger } from '../../src/log.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import type { Arrival, Outcome } from '../../src/pipeline/types.js';
+import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
 
@@ -17,18 +18,35 @@ export interface TestEnv {
   readonly ctx: AppContext;
   readonly clock: ManualClock;
   readonly resolved: ResolvedConfig;
-  ingest(raw: string | Buffer, opts?: Partial<Pick<Arrival, 'channel' | 'envelopeFrom' | 'envelopeTo'>> & { mailbox?: string }): Promise<Outcome>;
+  ingest(raw: string | Buffer, opts?: Partial<Pick<Arrival, 'channel' | 'envelopeFrom' | 'envelopeTo' | 'client'>> & { mailbox?: string }): Promise<Outcome>;
   close(): Promise<void>;
 }
 
 /** Write a config file into a fresh temp dir and load it exactly as the CLI would. */
 export function writeConfig(dir: string, config: ConfigInput): ResolvedConfig {
   const file = join(dir, 'casegate.yaml');
-  writeFileSync(file, stringify({ dataDir: 'data', instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef' }, ...config }));
+  writeFileSync(file, stringify({ dataDir: 'data', instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789' }, ...config }));
   return loadConfig({ path: file, env: {} });
 }
 
-export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z'): Promise<TestEnv> {
+/**
+ * The test environment's MX: testEnv() trusts the Authentication-Results it writes
+ * (security.senderAuth trusted-header), like a deployment behind its own MX. eml() adds its
+ * headers (a passing DMARC result) unless told otherwise; golden fixtures that need an
+ * authenticated sender carry them too.
+ */
+export const TRUSTED_MX = 'mx.example.com';
+export const TRUSTED_SENDER_AUTH = { mode: 'trusted-header', authservId: TRUSTED_MX } as const;
+
+/** The two headers our MX puts on top of a message it received: its Authentication-Results and Received. */
+export function mxHeaders(fromDomain: string, dmarc: 'pass' | 'fail' | 'none'): string[] {
+  return [
+    `Authentication-Results: ${TRUSTED_MX}; spf=${dmarc === 'pass' ? 'pass' : dmarc === 'fail' ? 'fail' : 'none'} smtp.mailfrom=${fromDomain}; dmarc=${dmarc} header.from=${fromDomain}`,
+    `Received: from mail.${fromDomain} (mail.${fromDomain} [192.0.2.25]) by ${TRUSTED_MX} with ESMTPS id 4fTest; Mon, 02 Mar 2026 08:59:30 +0000`,
+  ];
+}
+
+export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z', opts: { resolveDns?: DnsResolver } = {}): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-test-'));
   const resolved = writeConfig(dir, {
     mailboxes: [
@@ -37,9 +55,10 @@ export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02
     ],
     templates: { watch: false },
     ...config,
+    security: { senderAuth: TRUSTED_SENDER_AUTH, ...config.security },
   });
   const clock = new ManualClock(clockStart);
-  const ctx = await createContext({ resolved, log: silentLogger(), clock });
+  const ctx = await createContext({ resolved, log: silentLogger(), clock, ...(opts.resolveDns !== undefined ? { resolveDns: opts.resolveDns } : {}) });
   return {
     dir,
     ctx,
@@ -56,6 +75,7 @@ export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02
         envelopeTo: opts.envelopeTo ?? [],
         receivedAt: clock.now(),
         raw: blob,
+        ...(opts.client !== undefined ? { client: opts.client } : {}),
       });
     },
     async close() {
@@ -78,9 +98,14 @@ export function eml(opts: {
   headers?: Record<string, string>;
   body?: string;
   html?: string;
+  /** DMARC result in our MX's headers on top (default pass); null: no MX headers (mail that did not pass our MX). */
+  auth?: 'pass' | 'fail' | 'none' | null;
 }): string {
   const lines: string[] = [];
-  if (opts.from !== null) lines.push(`From: ${opts.from ?? 'Jane Customer <jane@customer.example>'}`);
+  const from = opts.from === null ? null : (opts.from ?? 'Jane Customer <jane@customer.example>');
+  const fromDomain = /@([^>\s]+)/.exec(from ?? '')?.[1] ?? 'customer.example';
+  if (opts.auth !== null) lines.push(...mxHeaders(fromDomain.toLowerCase(), opts.auth ?? 'pass'));
+  if (from !== null) lines.push(`From: ${from}`);
   lines.push(`To: ${opts.to ?? 'support@example.com'}`);
   if (opts.cc !== undefined) lines.push(`Cc: ${opts.cc}`);
   lines.push(`Subject: ${opts.subject ?? 'Printer on fire'}`);

@@ -91,7 +91,7 @@ describeWithDovecot('IMAP channel faults', () => {
       ],
     });
     d = await runDaemon({
-      instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'ops@example.com' },
+      instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
       mailboxes: [
         { name: 'good', addresses: ['good@example.com'], imap: imapOf(server, 'good') },
         { name: 'bad', addresses: ['bad@example.com'], imap: { ...imapOf(server, 'bad'), auth: { method: 'password', user: 'bad', password: 'configured-password' }, alertAfterSeconds: 1 } },

@@ -23,9 +23,9 @@ describe('configuration', () => {
     expect(r.config.mailboxes).toEqual([expect.objectContaining({ name: 'support', addresses: ['support@localhost'] })]);
     expect(r.config.outgoing.transport).toBe('file');
     // The secret is generated once and kept.
-    expect(r.secret.length).toBeGreaterThanOrEqual(32);
-    expect(readFileSync(join(cwd, 'data', 'secret'), 'utf8').trim()).toBe(r.secret);
-    expect(loadConfig({ env: {}, cwd }).secret).toBe(r.secret);
+    expect(r.secret.current.secret.length).toBeGreaterThanOrEqual(32);
+    expect(readFileSync(join(cwd, 'data', 'secret'), 'utf8').trim()).toBe(r.secret.current.secret);
+    expect(loadConfig({ env: {}, cwd }).secret.current).toEqual(r.secret.current);
   });
 
   it('reads CASEGATE_CONFIG and resolves relative paths against the file', () => {
@@ -38,8 +38,8 @@ describe('configuration', () => {
 
   it('takes secrets from environment variables', () => {
     const f = file('instance:\n  secret: ${MY_SECRET}\noutgoing:\n  transport: smtp\n  smtp:\n    host: smtp.example.com\n    password: ${SMTP_PASS}\n');
-    const r = loadConfig({ path: f, env: { MY_SECRET: 'a-long-enough-secret-value', SMTP_PASS: 'pw' } });
-    expect(r.secret).toBe('a-long-enough-secret-value');
+    const r = loadConfig({ path: f, env: { MY_SECRET: 'a-long-enough-secret-value-0123456789', SMTP_PASS: 'pw' } });
+    expect(r.secret.current.secret).toBe('a-long-enough-secret-value-0123456789');
     expect(r.config.outgoing.smtp?.password).toBe('pw');
   });
 

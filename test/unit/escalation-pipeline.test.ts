@@ -21,7 +21,7 @@ import { eml, testEnv, type TestEnv } from '../helpers/context.js';
  */
 
 const CONFIG: ConfigInput = {
-  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'ops@example.com' },
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
   mailboxes: [
     { name: 'support', addresses: ['support@example.com'] },
     { name: 'billing', addresses: ['billing@example.com'], queue: 'finance' },
@@ -137,9 +137,7 @@ describe('an "Urgent – <topic>" email', () => {
   );
 
   it('from an unverified sender or in automated mail: stored, not escalated', async () => {
-    await env.close();
-    env = await testEnv({ ...CONFIG, security: { trustedAuthServId: 'mx.example.com' } });
-    await ingest({ subject: 'Urgent – VPN down', headers: { 'Authentication-Results': 'mx.example.com; dmarc=fail header.from=customer.example' } });
+    await ingest({ subject: 'Urgent – VPN down', auth: 'fail' });
     await ingest({ subject: 'URGENT: disk full on host1', from: 'monitor@customer.example', headers: { 'Auto-Submitted': 'auto-generated' } });
     for (const n of [10001, 10002]) {
       expect(await caseNo(n)).toMatchObject({ escalated: 0, priority: 'normal' });

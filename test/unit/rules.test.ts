@@ -18,7 +18,7 @@ function load(config: ConfigInput) {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-rules-'));
   dirs.push(dir);
   const f = join(dir, 'casegate.yaml');
-  writeFileSync(f, stringify({ dataDir: 'data', instance: { secret: 'test-secret-0123456789abcdef' }, ...config }));
+  writeFileSync(f, stringify({ dataDir: 'data', instance: { secret: 'test-secret-0123456789abcdef-0123456789' }, ...config }));
   return loadConfig({ path: f, env: {} }).config;
 }
 

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { caseSubject, findTag, formatTag, stripReplyPrefixes } from '../../src/cases/subject-tag.js';
 import { isThanksOnly } from '../../src/cases/thanks.js';
-import { mintMessageId, plusAddress, stripPlus, verifyMessageId, verifyPlusAddress } from '../../src/cases/thread-token.js';
+import { ManualClock } from '../../src/clock.js';
+import { mintMessageId, plusAddress, stripPlus, threadSecret, verifyMessageId, verifyPlusAddress } from '../../src/cases/thread-token.js';
 
-const SECRET = 'unit-test-secret-0123456789';
+const clock = new ManualClock('2026-03-02T09:00:00Z');
+const SECRET = threadSecret('unit-test-secret-0123456789-0123456789', [], clock);
+const OTHER = threadSecret('another-secret-0123456789-0123456789', [], clock);
 
 describe('subject tag', () => {
   it.each([
@@ -49,9 +52,9 @@ describe('subject tag', () => {
 describe('signed threading tokens', () => {
   it('mints Message-IDs that verify to their case, and only with the right secret', () => {
     const id = mintMessageId(10042, SECRET, 'support.example.com');
-    expect(id).toMatch(/^c10042\.[0-9a-f]{12}\.[0-9a-f]{12}@support\.example\.com$/);
+    expect(id).toMatch(/^c10042\.[0-9a-f]{12}\.[a-z2-7]{4}\.[0-9a-f]{12}@support\.example\.com$/);
     expect(verifyMessageId(id, SECRET)).toEqual({ caseNumber: 10042 });
-    expect(verifyMessageId(id, 'another-secret-0123456789')).toBeNull();
+    expect(verifyMessageId(id, OTHER)).toBeNull();
     expect(mintMessageId(10042, SECRET, 'x')).not.toBe(mintMessageId(10042, SECRET, 'x'));
   });
 
@@ -68,10 +71,11 @@ describe('signed threading tokens', () => {
 
   it('signs plus addresses', () => {
     const a = plusAddress('support@example.com', 10042, SECRET);
-    expect(a).toMatch(/^support\+c10042-[0-9a-f]{10}@example\.com$/);
+    expect(a).toMatch(/^support\+c10042-[a-z2-7]{4}-[0-9a-f]{10}@example\.com$/);
     expect(verifyPlusAddress(a, SECRET)).toEqual({ base: 'support@example.com', caseNumber: 10042 });
     expect(verifyPlusAddress(a.replace('c10042', 'c10041'), SECRET)).toBeNull();
     expect(verifyPlusAddress('support+c10042-0000000000@example.com', SECRET)).toBeNull();
+    expect(verifyPlusAddress(a, OTHER)).toBeNull();
     expect(stripPlus('Support+anything@Example.com')).toBe('support@example.com');
   });
 });

@@ -18,6 +18,24 @@ export async function caseByMessageIds(db: Q, ids: readonly string[]): Promise<C
     .executeTakeFirst();
 }
 
+/** Lower-case To/Cc addresses of our outgoing messages with these Message-IDs (the messages_message_id index). */
+export async function outgoingRecipients(db: Q, ids: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  if (ids.length === 0) return out;
+  const rows = await db.selectFrom('messages').select(['to_json', 'cc_json']).where('message_id', 'in', [...ids]).where('direction', '=', 'out').execute();
+  for (const r of rows) {
+    for (const json of [r.to_json, r.cc_json]) {
+      for (const a of JSON.parse(json) as { address?: unknown }[]) if (typeof a.address === 'string') out.add(a.address.toLowerCase());
+    }
+  }
+  return out;
+}
+
+/** Whether a stored message already owns this Message-ID (messages.message_id is unique). */
+export async function messageIdTaken(db: Q, id: string): Promise<boolean> {
+  return (await db.selectFrom('messages').select('id').where('message_id', '=', id).executeTakeFirst()) !== undefined;
+}
+
 export async function insertMessage(db: Q, values: NewMessage): Promise<number> {
   const row = await db.insertInto('messages').values(values).returning('id').executeTakeFirstOrThrow();
   return row.id;

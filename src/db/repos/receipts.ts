@@ -7,6 +7,12 @@ export async function primaryReceipt(db: Q, dedupeKey: string): Promise<ReceiptR
   return db.selectFrom('receipts').selectAll().where('dedupe_key', '=', dedupeKey).where('is_primary', '=', 1).executeTakeFirst();
 }
 
+/** The primary receipts of any of these dedupe keys (one indexed look-up). */
+export async function primaryReceipts(db: Q, dedupeKeys: readonly string[]): Promise<ReceiptRow[]> {
+  if (dedupeKeys.length === 0) return [];
+  return db.selectFrom('receipts').selectAll().where('dedupe_key', 'in', [...dedupeKeys]).where('is_primary', '=', 1).execute();
+}
+
 export async function insertReceipt(db: Q, values: NewReceipt): Promise<number> {
   const row = await db.insertInto('receipts').values(values).returning('id').executeTakeFirstOrThrow();
   return row.id;

@@ -1,6 +1,7 @@
 import { mentionsEscalation, normalSubject, ourTextMatcher, parseAgentCommands, parseUrgentSubject, writtenText, type AgentCommand, type OurText, type UrgentSubject } from '../../cases/escalation-signals.js';
 import { isStaff, isStaffOf } from '../../cases/staff.js';
-import { caseByNumber, isParticipant } from '../../db/repos/cases.js';
+import { actsAsParticipant } from '../../cases/participation.js';
+import { caseByNumber } from '../../db/repos/cases.js';
 import { outgoingTexts, subjectsOfCase } from '../../db/repos/thread-history.js';
 import type { AppContext } from '../../context.js';
 import { decideReopen } from './thread.js';
@@ -59,7 +60,7 @@ export const escalationRequestStage: DecideStage = {
     let foreignCaseNumber: number | null = null;
     if (urgent !== null && urgent.caseNumber !== null && thread.kind === 'new') {
       const named = thread.rule === 'new' ? await caseByNumber(ctx.db, urgent.caseNumber) : undefined;
-      if (named !== undefined && (await isParticipant(ctx.db, named.id, sender.address))) {
+      if (named !== undefined && (await actsAsParticipant(ctx.db, ctx.config, named, sender, 'address-only'))) {
         thread = decideReopen(msg, ctx, named, 'subject-number');
         msg.notes.thread = thread;
       } else if (thread.linkedCaseNumber !== urgent.caseNumber) {

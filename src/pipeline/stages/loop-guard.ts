@@ -2,11 +2,19 @@ import { verifyMessageId } from '../../cases/thread-token.js';
 import { header } from '../../mail-in/parsed-mail.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
-/** Is this our own mail coming back (loop)? X-Loop with our id, our signed Message-ID, or From one of our addresses. */
+/**
+ * Is this mail looping? Too many Received hops; our own mail coming back: X-Loop with our id, our
+ * signed Message-ID, or From one of our addresses.
+ */
 export const loopGuardStage: DecideStage = {
   name: 'loop-guard',
   run(msg, ctx) {
     const parsed = need(msg.notes.parsed, 'parsed');
+    // Mail passed between servers this often is circling (RFC 5321 §6.3): keep it, answer nothing.
+    const hops = parsed.headers.get('received')?.length ?? 0;
+    if (hops > ctx.config.security.maxReceivedHops) {
+      return { end: 'quarantined', reason: `loop: ${hops} Received headers (security.maxReceivedHops is ${ctx.config.security.maxReceivedHops})` };
+    }
     const loops = parsed.headers.get('x-loop') ?? [];
     if (loops.some((v) => v.toLowerCase().includes(ctx.loopId.toLowerCase()))) {
       return { end: 'ignored', reason: 'loop: carries our X-Loop header' };

@@ -1,11 +1,14 @@
 import { caseSubject } from '../../cases/subject-tag.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
-import { addParticipant, insertCase, isParticipant, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
+import type { Transaction } from 'kysely';
+import type { AppContext } from '../../context.js';
+import { actsAsParticipant } from '../../cases/participation.js';
+import { addParticipant, insertCase, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
-import { insertAttachments, insertMessage } from '../../db/repos/messages.js';
+import { insertAttachments, insertMessage, messageIdTaken, outgoingRecipients } from '../../db/repos/messages.js';
 import { insertReceipt, setReceiptCase, supersede } from '../../db/repos/receipts.js';
-import type { CaseRow } from '../../db/schema.js';
-import { need, receiptBase, type CommitStage } from '../types.js';
+import type { CaseRow, Database } from '../../db/schema.js';
+import { need, receiptBase, type CommitStage, type Inbound } from '../types.js';
 
 /** Record it: receipt, case (new, appended or reopened), participants, message, attachments, events. */
 export const persistStage: CommitStage = {
@@ -100,21 +103,16 @@ export const persistStage: CommitStage = {
       }
     }
 
-    // Participants: a verified sender who proved thread membership, and the addresses they CC'd.
-    if (sender.verified && !created && (thread.rule === 'signed-reference' || thread.rule === 'plus-token' || (await isParticipant(trx, caseRow.id, sender.address)))) {
-      await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);
-    }
-    if (sender.verified && notes.automated == null) {
-      for (const a of [...parsed.to, ...parsed.cc]) {
-        if (!ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender.address) await addParticipant(trx, caseRow.id, a.address, a.name, 'cc', now);
-      }
-      await clearBouncing(trx, sender.address, now);
-    }
+    await enrolParticipants(msg, ctx, trx, caseRow, created, now);
+    if (sender.verified && notes.automated == null) await clearBouncing(trx, sender.address, now);
 
+    // A different message reusing a stored Message-ID: the first keeps the id (threading by it stays theirs).
+    const collision = notes.collision ?? null;
+    const ownsId = parsed.messageId !== null && !(collision !== null && (await messageIdTaken(trx, parsed.messageId)));
     const messageRowId = await insertMessage(trx, {
       case_id: caseRow.id,
       direction: 'in',
-      message_id: parsed.messageId,
+      message_id: ownsId ? parsed.messageId : null,
       in_reply_to: parsed.inReplyTo[0] ?? null,
       references_json: JSON.stringify(parsed.references),
       from_address: sender.address,
@@ -149,10 +147,29 @@ export const persistStage: CommitStage = {
       });
     }
 
+    if (collision !== null) {
+      await addEvent(trx, {
+        caseId: caseRow.id,
+        messageRowId,
+        type: 'message.id-collision',
+        actor: 'system',
+        reason: `message-id collision: <${collision.messageId}> was already used by another message (receipt ${collision.receiptId}); stored as a different message`,
+        data: { messageId: collision.messageId, firstReceiptId: collision.receiptId, keptMessageId: ownsId },
+        at: now,
+      });
+    }
+
     const bounce = notes.bounce;
     if (bounce != null) {
+      // Only the recipients of the outgoing email the report is about may be marked: a DSN can list anyone.
+      const ours = await outgoingRecipients(trx, bounce.originalMessageIds);
+      const foreign: string[] = [];
       for (const r of bounce.recipients) {
         if (r.action !== null && r.action !== 'failed' && r.action !== 'delayed') continue;
+        if (!ours.has(r.address.toLowerCase())) {
+          foreign.push(r.address.toLowerCase());
+          continue;
+        }
         const reason = [r.status, r.diagnostic].filter((x) => x !== null).join(' ').slice(0, 500) || 'bounced';
         await recordBounce(trx, r.address.toLowerCase(), r.permanent, reason, now);
         await addEvent(trx, {
@@ -165,7 +182,39 @@ export const persistStage: CommitStage = {
           at: now,
         });
       }
+      if (foreign.length > 0) {
+        await addEvent(trx, {
+          caseId: caseRow.id,
+          messageRowId,
+          type: 'bounce.recipients-ignored',
+          actor: 'system',
+          reason: `bounce lists ${foreign.join(', ')}, not recipient(s) of the bounced message: not marked as bouncing`,
+          data: { addresses: foreign, messageIds: bounce.originalMessageIds },
+          at: now,
+        });
+      }
     }
     notes.persisted = { caseRow, messageRowId, receiptId, created, reopened };
   },
 };
+
+/**
+ * Participants (DESIGN §2). A new case: the requester (added with the case) and the addresses of
+ * their first mail. An existing case: a sender holding our signed token for it is enrolled; the
+ * To/Cc addresses of a message are enrolled only when its sender already acts as a participant of
+ * the case (or is staff of its queue) — a stranger cannot enrol accomplices. Automated mail and a
+ * forged sender enrol nobody.
+ */
+async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction<Database>, caseRow: CaseRow, created: boolean, now: string): Promise<void> {
+  const parsed = need(msg.notes.parsed, 'parsed');
+  const sender = need(msg.notes.sender, 'sender');
+  const rule = need(msg.notes.thread, 'thread').rule;
+  if (!sender.verified || msg.notes.automated != null) return;
+  const proof = rule === 'signed-reference' || rule === 'plus-token' ? 'signed-token' : 'address-only';
+  const entitled = created || (await actsAsParticipant(trx, ctx.config, caseRow, sender, proof));
+  if (!created && proof === 'signed-token') await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);
+  if (!entitled) return;
+  for (const a of [...parsed.to, ...parsed.cc]) {
+    if (!ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender.address) await addParticipant(trx, caseRow.id, a.address, a.name, 'cc', now);
+  }
+}

@@ -1,13 +1,19 @@
-import { need, NEXT, type DecideStage } from '../types.js';
+import type { AppContext } from '../../context.js';
+import { headerFields, judge, readHeaderBlock, trustedResults, verifySender, type AuthJudgement } from '../../mail-in/sender-auth.js';
+import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
 /**
- * Who wrote it, and can we trust the address? From, else the envelope sender. A DMARC failure
- * reported by our own trusted MX (Authentication-Results with the configured authserv-id) makes
- * the sender unverified: stored, but without a participant's rights in existing cases.
+ * Who wrote it, and is the address proven? From, else the envelope sender. How it is proven is
+ * security.senderAuth.mode (README, "Threading and trust"):
+ *   none            nothing is checked: auth none for everyone
+ *   trusted-header  the Authentication-Results our MX wrote (authservId, within its trusted hops);
+ *                   copies claiming our id from further down are ignored
+ *   verify          SPF/DKIM/DMARC checked here with mailauth (the SMTP listener is the MX)
+ * A forged sender (fail) is stored but never answered; participant rights need pass.
  */
 export const senderStage: DecideStage = {
   name: 'sender',
-  run(msg, ctx) {
+  async run(msg, ctx) {
     const parsed = need(msg.notes.parsed, 'parsed');
     let address = parsed.from?.address ?? null;
     let name = parsed.from?.name ?? '';
@@ -21,19 +27,38 @@ export const senderStage: DecideStage = {
       }
     }
     if (address === null) return { end: 'quarantined', reason: 'no sender address (From missing or unusable, no envelope sender)' };
-    let verified = true;
-    const trusted = ctx.config.security.trustedAuthServId;
-    if (trusted !== undefined) {
-      for (const ar of parsed.headers.get('authentication-results') ?? []) {
-        const [servId, ...rest] = ar.split(';');
-        if (servId?.trim().toLowerCase() !== trusted.toLowerCase()) continue;
-        if (/\bdmarc\s*=\s*fail\b/i.test(rest.join(';'))) {
-          verified = false;
-          why += '; DMARC failed at trusted server';
-        }
-      }
-    }
-    msg.notes.sender = { address, name, verified, why };
+    const auth = await authenticateSender(msg, ctx, address);
+    msg.notes.sender = { address, name, auth: auth.verdict, verified: auth.verdict !== 'fail', why: `${why}; ${auth.why}` };
     return NEXT;
   },
 };
+
+async function authenticateSender(msg: Inbound, ctx: AppContext, address: string): Promise<AuthJudgement> {
+  const policy = ctx.config.security.senderAuth;
+  switch (policy.mode) {
+    case 'none':
+      return { verdict: 'none', why: 'sender not authenticated (security.senderAuth.mode none)' };
+    case 'trusted-header': {
+      const fields = headerFields(await readHeaderBlock(msg.arrival.raw));
+      const { results, ignored } = trustedResults(fields, policy.authservId ?? '', policy.trustedHops);
+      const j = judge(results, address, `Authentication-Results of ${policy.authservId}`);
+      return ignored > 0 ? { ...j, why: `${j.why}; ${ignored} Authentication-Results claiming ${policy.authservId} ignored (not written by our trusted hop)` } : j;
+    }
+    case 'verify':
+      try {
+        return await verifySender(
+          {
+            blob: msg.arrival.raw,
+            ip: msg.arrival.client?.ip ?? null,
+            helo: msg.arrival.client?.helo ?? null,
+            mailFrom: msg.arrival.envelopeFrom,
+            mta: policy.authservId ?? ctx.config.listener.hostname,
+            resolver: ctx.resolveDns,
+          },
+          address,
+        );
+      } catch (err) {
+        return { verdict: 'none', why: `sender verification failed: ${(err as Error).message}` };
+      }
+  }
+}

@@ -1,7 +1,8 @@
 import { findTag } from '../../cases/subject-tag.js';
 import { verifyMessageId, verifyPlusAddress } from '../../cases/thread-token.js';
 import { isThanksOnly } from '../../cases/thanks.js';
-import { caseByNumber, isParticipant } from '../../db/repos/cases.js';
+import { actsAsParticipant } from '../../cases/participation.js';
+import { caseByNumber } from '../../db/repos/cases.js';
 import { caseByMessageIds } from '../../db/repos/messages.js';
 import type { CaseRow } from '../../db/schema.js';
 import type { AppContext } from '../../context.js';
@@ -11,9 +12,12 @@ import { need, NEXT, type DecideStage } from '../types.js';
 const DAY_MS = 86_400_000;
 
 /**
- * Which case does it belong to (DESIGN §2)? In order: our signed Message-IDs in
- * In-Reply-To/References, a signed plus-address recipient, any known Message-ID, the subject tag
- * (only from a verified participant; a stranger's tagged mail opens a new linked case), else new.
+ * Which case does it belong to (DESIGN §2)? Only what we signed carries trust by itself: our
+ * signed Message-IDs in In-Reply-To/References, then a signed plus-address recipient. A known but
+ * unsigned Message-ID and the subject tag are claims anyone can copy (a customer's Message-ID is
+ * seen by every CC and list member): they place the mail in that case only when the sender acts as
+ * a participant of it (cases/participation.ts); from anyone else they open a new case linked to it
+ * (new-stranger-reference, new-stranger-tag). Otherwise a new case.
  */
 export const threadStage: DecideStage = {
   name: 'thread',
@@ -25,44 +29,16 @@ export const threadStage: DecideStage = {
       return NEXT;
     }
     const refs = [...parsed.inReplyTo, ...[...parsed.references].reverse()];
-    let found: { caseRow: CaseRow; rule: ThreadRule } | null = null;
-
-    for (const id of refs) {
-      const signed = verifyMessageId(id, ctx.secret);
-      if (signed?.caseNumber != null) {
-        const caseRow = await caseByNumber(ctx.db, signed.caseNumber);
-        if (caseRow !== undefined) {
-          found = { caseRow, rule: 'signed-reference' };
+    let found = await bySignedToken(msg, ctx, refs);
+    let linked: Claim | null = null;
+    if (found === null) {
+      for (const claim of [await byKnownReference(ctx, refs), await bySubjectTag(ctx, parsed.subject)]) {
+        if (claim === null) continue;
+        if (await actsAsParticipant(ctx.db, ctx.config, claim.caseRow, sender, 'address-only')) {
+          found = claim;
           break;
         }
-      }
-    }
-    if (found === null) {
-      const recipients = [...parsed.to, ...parsed.cc].map((a) => a.address).concat(msg.arrival.envelopeTo, parsed.headers.get('delivered-to') ?? [], parsed.headers.get('x-original-to') ?? []);
-      for (const r of recipients) {
-        const plus = verifyPlusAddress(r, ctx.secret);
-        if (plus !== null) {
-          const caseRow = await caseByNumber(ctx.db, plus.caseNumber);
-          if (caseRow !== undefined) {
-            found = { caseRow, rule: 'plus-token' };
-            break;
-          }
-        }
-      }
-    }
-    if (found === null && refs.length > 0) {
-      const caseRow = await caseByMessageIds(ctx.db, refs);
-      if (caseRow !== undefined) found = { caseRow, rule: 'known-reference' };
-    }
-    let linked: CaseRow | null = null;
-    if (found === null) {
-      const tagged = findTag(parsed.subject, ctx.config.cases.tagPrefix);
-      if (tagged !== null) {
-        const caseRow = await caseByNumber(ctx.db, tagged);
-        if (caseRow !== undefined) {
-          if (sender.verified && (await isParticipant(ctx.db, caseRow.id, sender.address))) found = { caseRow, rule: 'subject-tag' };
-          else linked = caseRow;
-        }
+        linked ??= claim;
       }
     }
 
@@ -71,13 +47,54 @@ export const threadStage: DecideStage = {
       if (automated !== null && (automated.kind === 'auto-reply' || automated.kind === 'feedback-report')) {
         return { end: 'ignored', reason: `${automated.kind} (${automated.reason}) that belongs to no case` };
       }
-      msg.notes.thread = linked !== null ? newCase('new-stranger-tag', linked) : newCase('new', null);
+      msg.notes.thread = linked !== null ? newCase(linked.strangerRule, linked.caseRow) : newCase('new', null);
       return NEXT;
     }
     msg.notes.thread = decideReopen(msg, ctx, found.caseRow, found.rule);
     return NEXT;
   },
 };
+
+interface Claim {
+  readonly caseRow: CaseRow;
+  readonly rule: ThreadRule;
+  /** The rule recorded when the sender may not act on the claim: a new case linked to the claimed one. */
+  readonly strangerRule: ThreadRule;
+}
+
+/** Our signed Message-ID among the references, else a signed plus address among the recipients. */
+async function bySignedToken(msg: Inbound, ctx: AppContext, refs: readonly string[]): Promise<Claim | null> {
+  for (const id of refs) {
+    const signed = verifyMessageId(id, ctx.secret);
+    if (signed?.caseNumber == null) continue;
+    const caseRow = await caseByNumber(ctx.db, signed.caseNumber);
+    if (caseRow !== undefined) return { caseRow, rule: 'signed-reference', strangerRule: 'signed-reference' };
+  }
+  const parsed = need(msg.notes.parsed, 'parsed');
+  const recipients = [...parsed.to, ...parsed.cc].map((a) => a.address).concat(msg.arrival.envelopeTo, parsed.headers.get('delivered-to') ?? [], parsed.headers.get('x-original-to') ?? []);
+  for (const r of recipients) {
+    const plus = verifyPlusAddress(r, ctx.secret);
+    if (plus === null) continue;
+    const caseRow = await caseByNumber(ctx.db, plus.caseNumber);
+    if (caseRow !== undefined) return { caseRow, rule: 'plus-token', strangerRule: 'plus-token' };
+  }
+  return null;
+}
+
+/** Any stored message's Message-ID among the references (unsigned: a claim). */
+async function byKnownReference(ctx: AppContext, refs: readonly string[]): Promise<Claim | null> {
+  if (refs.length === 0) return null;
+  const caseRow = await caseByMessageIds(ctx.db, refs);
+  return caseRow !== undefined ? { caseRow, rule: 'known-reference', strangerRule: 'new-stranger-reference' } : null;
+}
+
+/** "[Case #10042]" in the subject (a claim: anyone can type a number). */
+async function bySubjectTag(ctx: AppContext, subject: string): Promise<Claim | null> {
+  const tagged = findTag(subject, ctx.config.cases.tagPrefix);
+  if (tagged === null) return null;
+  const caseRow = await caseByNumber(ctx.db, tagged);
+  return caseRow !== undefined ? { caseRow, rule: 'subject-tag', strangerRule: 'new-stranger-tag' } : null;
+}
 
 function newCase(rule: ThreadRule, linked: CaseRow | null): ThreadDecision {
   return { kind: 'new', rule, linkedCaseId: linked?.id ?? null, linkedCaseNumber: linked?.number ?? null };

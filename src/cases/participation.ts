@@ -1,0 +1,26 @@
+import type { Config } from '../config/schema.js';
+import type { Db } from '../db/database.js';
+import { isParticipant } from '../db/repos/cases.js';
+import type { CaseRow } from '../db/schema.js';
+import type { AuthVerdict } from '../mail-in/sender-auth.js';
+import { isStaffOf } from './staff.js';
+
+/**
+ * Who may act as a participant of a case (DESIGN §2): its requester and enrolled addresses, and the
+ * staff of its queue. A From address is only a claim, so it counts when sender authentication
+ * proved it (`pass`) — or when the mail carries our signed token for this case (a signed
+ * Message-ID or plus address), which only someone we wrote to can hold. A forged sender (`fail`)
+ * never counts.
+ */
+export type Proof = 'signed-token' | 'address-only';
+
+export interface SenderClaim {
+  readonly address: string;
+  readonly auth: AuthVerdict;
+}
+
+export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues'>, caseRow: CaseRow, sender: SenderClaim, proof: Proof): Promise<boolean> {
+  if (sender.auth === 'fail') return false;
+  if (proof === 'address-only' && sender.auth !== 'pass') return false;
+  return isStaffOf(config, caseRow.queue, sender.address) || (await isParticipant(db, caseRow.id, sender.address));
+}

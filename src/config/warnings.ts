@@ -1,0 +1,39 @@
+import { stripPlus } from '../cases/thread-token.js';
+import { isLoopback, type Config } from './schema.js';
+
+/**
+ * Settings that are legal but probably wrong or risky. Not errors (a lab or a migration may mean
+ * them), but the daemon logs each loudly at start and `casegate config` prints them.
+ */
+export function configWarnings(cfg: Config): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  const mailboxDomains = [...new Set(cfg.mailboxes.flatMap((m) => m.addresses.map((a) => a.slice(a.lastIndexOf('@') + 1))))];
+  const realDomains = mailboxDomains.filter((d) => d !== 'localhost' && d.includes('.'));
+  if (cfg.instance.domain.trim().toLowerCase() === 'localhost' && realDomains.length > 0) {
+    out.push({
+      path: 'instance.domain',
+      message: `is "localhost" while the mailboxes serve ${realDomains.join(', ')}: our Message-IDs would end in @localhost (spam filters and threading clients distrust that). Set it to ${realDomains[0]}`,
+    });
+  }
+  if (cfg.listener.enabled && !isLoopback(cfg.listener.host)) {
+    out.push({
+      path: 'listener.host',
+      message: `"${cfg.listener.host}" accepts SMTP from the network, not only from this machine: anyone who reaches port ${cfg.listener.port} can hand in mail for ${mailboxDomains.join(', ')}${
+        cfg.security.senderAuth.mode === 'verify' ? '' : `; with security.senderAuth.mode "${cfg.security.senderAuth.mode}" casegate does not check those senders itself (use "verify" when the listener is your MX)`
+      }`,
+    });
+  }
+  const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
+  cfg.rules.forEach((r, i) => {
+    const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];
+    list.forEach((a, j) => {
+      if (!a.slice(0, a.indexOf('@')).includes('+')) return;
+      if (served.has(stripPlus(a))) return;
+      out.push({
+        path: Array.isArray(r.match.recipient) ? `rules.${i}.match.recipient.${j}` : `rules.${i}.match.recipient`,
+        message: `${a} can never match: mail to it does not reach casegate (${stripPlus(a)} is not one of the mailboxes' addresses: ${[...served].join(', ')})`,
+      });
+    });
+  });
+  return out;
+}

@@ -1,0 +1,268 @@
+/**
+ * Issue 9, items 4, 12 and 14 at the configuration level: secrets (length, rotation, tokens from
+ * before key ids), strict keys with "did you mean", start warnings and errors, admin regexes
+ * vetted for catastrophic backtracking.
+ */
+import { createHmac } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { regexProblem } from '../../src/config/regex-safety.js';
+import { keyId, mintMessageId, plusAddress, threadSecret, verifyMessageId, verifyPlusAddress } from '../../src/cases/thread-token.js';
+import { closeContext, createContext } from '../../src/context.js';
+import { silentLogger } from '../../src/log.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
+import { eml } from '../helpers/context.js';
+
+function dir(): string {
+  return mkdtempSync(join(tmpdir(), 'casegate-hyg-'));
+}
+
+function load(config: unknown, opts: { env?: NodeJS.ProcessEnv; mailboxCredentials?: 'required' | 'deferred'; at?: string } = {}) {
+  const d = opts.at ?? dir();
+  const f = join(d, 'casegate.yaml');
+  writeFileSync(f, typeof config === 'string' ? config : stringify(config));
+  return loadConfig({ path: f, env: opts.env ?? {}, ...(opts.mailboxCredentials !== undefined ? { mailboxCredentials: opts.mailboxCredentials } : {}) });
+}
+
+function problems(config: unknown, opts: Parameters<typeof load>[1] = {}): { path: string; message: string }[] {
+  try {
+    load(config, opts);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+const SECRET_A = 'first-secret-of-at-least-32-bytes-aaaa';
+const SECRET_B = 'second-secret-of-at-least-32-bytes-bbbb';
+
+/** A Message-ID and plus address as minted before key ids existed (the old format, re-derived here). */
+function legacyMessageId(secret: string, caseNumber: number): string {
+  const nonce = '0123456789ab';
+  const sig = createHmac('sha256', secret).update(`mid:c${caseNumber}.${nonce}`).digest('hex').slice(0, 12);
+  return `c${caseNumber}.${nonce}.${sig}@support.example.com`;
+}
+function legacyPlus(secret: string, caseNumber: number): string {
+  const sig = createHmac('sha256', secret).update(`plus:c${caseNumber}`).digest('hex').slice(0, 10);
+  return `support+c${caseNumber}-${sig}@example.com`;
+}
+
+describe('secrets (item 4)', () => {
+  it.each([
+    ['empty', ''],
+    ['short', 'sixteen-chars-ok'],
+    ['31 bytes', 'x'.repeat(31)],
+  ])('refuses a configured %s secret with the reason', (_name, secret) => {
+    const p = problems({ instance: { secret } });
+    expect(p).toEqual([{ path: 'instance.secret', message: expect.stringMatching(/^the secret is \d+ bytes long; at least 32 are needed/) }]);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['short', 'abc'],
+  ])('refuses an %s data/secret file, naming the file', (_name, content) => {
+    const d = dir();
+    mkdirSync(join(d, 'data'));
+    writeFileSync(join(d, 'data', 'secret'), content);
+    const p = problems({ dataDir: 'data' }, { at: d });
+    expect(p).toHaveLength(1);
+    expect(p[0]!.message).toContain(join(d, 'data', 'secret'));
+    expect(p[0]!.message).toMatch(/at least 32/);
+  });
+
+  it('counts bytes, not characters, and accepts 32', () => {
+    expect(problems({ instance: { secret: 'ü'.repeat(16) } })).toEqual([]);
+    expect(problems({ instance: { secret: 'x'.repeat(32) } })).toEqual([]);
+  });
+
+  it('puts the key id in every token; retired keys verify until acceptUntil; tokens minted before key ids verify too', () => {
+    const clock = new ManualClock('2026-03-02T09:00:00Z');
+    const before = threadSecret(SECRET_A, [], clock);
+    const oldId = mintMessageId(10001, before, 'support.example.com');
+    const oldPlus = plusAddress('support@example.com', 10001, before);
+    expect(oldId).toContain(`.${keyId(SECRET_A)}.`);
+    expect(oldPlus).toContain(`-${keyId(SECRET_A)}-`);
+    const legacyId = legacyMessageId(SECRET_A, 10001);
+    const legacyAddr = legacyPlus(SECRET_A, 10001);
+    expect(verifyMessageId(legacyId, before)).toEqual({ caseNumber: 10001 });
+    expect(verifyPlusAddress(legacyAddr, before)).toEqual({ base: 'support@example.com', caseNumber: 10001 });
+
+    // Rotation: B signs from now on, A is accepted until the end of 2026-06-30.
+    const after = threadSecret(SECRET_B, [{ secret: SECRET_A, acceptUntil: new Date('2026-06-30T23:59:59.999Z') }], clock);
+    const newId = mintMessageId(10002, after, 'support.example.com');
+    expect(newId).toContain(`.${keyId(SECRET_B)}.`);
+    for (const id of [oldId, legacyId, newId]) expect(verifyMessageId(id, after)).not.toBeNull();
+    for (const a of [oldPlus, legacyAddr]) expect(verifyPlusAddress(a, after)).not.toBeNull();
+    clock.set('2026-07-01T00:00:00Z');
+    for (const id of [oldId, legacyId]) expect(verifyMessageId(id, after)).toBeNull();
+    for (const a of [oldPlus, legacyAddr]) expect(verifyPlusAddress(a, after)).toBeNull();
+    expect(verifyMessageId(newId, after)).toEqual({ caseNumber: 10002 });
+    // A token naming a key id that is not ours does not verify, even with a valid signature from another key.
+    expect(verifyMessageId(newId.replace(`.${keyId(SECRET_B)}.`, `.${keyId(SECRET_A)}.`), after)).toBeNull();
+  });
+
+  it('a reply to mail signed before a rotation still threads through the whole pipeline (previousSecrets in the config)', async () => {
+    const d = dir();
+    const base = { dataDir: 'data', instance: { domain: 'support.example.com', secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'] }], templates: { watch: false } };
+    const clock = new ManualClock('2026-03-02T09:00:00Z');
+    let ctx = await createContext({ resolved: load(base, { at: d }), log: silentLogger(), clock });
+    const arrive = async (raw: string) =>
+      runPipeline(ctx, { channel: 'test', mailbox: ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: clock.now(), raw: await ctx.blobs.put(Readable.from([Buffer.from(raw)])) });
+    expect(await arrive(eml({ auth: null }))).toMatchObject({ kind: 'stored', caseNumber: 10001 });
+    const confirmation = (await ctx.db.selectFrom('outbox').select('message_id').executeTakeFirstOrThrow()).message_id;
+    await closeContext(ctx);
+    ctx = await createContext({ resolved: load({ ...base, instance: { ...base.instance, secret: SECRET_B, previousSecrets: [{ secret: SECRET_A, acceptUntil: '2026-06-30' }] } }, { at: d }), log: silentLogger(), clock });
+    expect(await arrive(eml({ auth: null, inReplyTo: confirmation, body: 'reply 1' }))).toMatchObject({ kind: 'stored', caseNumber: 10001, reason: 'appended (signed-reference)' });
+    clock.set('2026-07-01T00:00:00Z');
+    expect(await arrive(eml({ auth: null, inReplyTo: confirmation, body: 'reply 2' }))).toMatchObject({ kind: 'stored', created: true });
+    await closeContext(ctx);
+  });
+
+  it('checks previousSecrets too', () => {
+    const p = problems({ instance: { secret: SECRET_A, previousSecrets: [{ secret: 'short', acceptUntil: 'soon' }] } });
+    expect(p.map((x) => x.path).sort()).toEqual(['instance.previousSecrets.0.acceptUntil', 'instance.previousSecrets.0.secret']);
+  });
+});
+
+describe('strict configuration with hints (item 12)', () => {
+  it('reports every unknown key at once, with the nearest known key', () => {
+    const p = problems({
+      listner: { port: 2526 },
+      instance: { secrett: SECRET_A },
+      mailboxes: [{ name: 'support', adresses: ['support@example.com'], addresses: ['support@example.com'] }],
+      outgoing: { retry: { baseSecond: 10 } },
+      queues: { support: { agents: [{ name: 'A', address: 'a@example.com', availabel: true }] } },
+      security: { senderAuth: { mdoe: 'verify' } },
+      bogusSection: 1,
+    });
+    expect(p).toEqual(
+      expect.arrayContaining([
+        { path: 'listner', message: 'unknown key "listner": did you mean "listener"?' },
+        { path: 'instance.secrett', message: 'unknown key "secrett": did you mean "secret"?' },
+        { path: 'mailboxes.0.adresses', message: 'unknown key "adresses": did you mean "addresses"?' },
+        { path: 'outgoing.retry.baseSecond', message: 'unknown key "baseSecond": did you mean "baseSeconds"?' },
+        { path: 'queues.support.agents.0.availabel', message: 'unknown key "availabel": did you mean "available"?' },
+        { path: 'security.senderAuth.mdoe', message: 'unknown key "mdoe": did you mean "mode"?' },
+        { path: 'bogusSection', message: expect.stringMatching(/^unknown key "bogusSection" \(allowed here: instance, dataDir, /) },
+      ]),
+    );
+    expect(p).toHaveLength(7);
+  });
+
+  it('still finds cross-field problems when a top-level key is unknown', () => {
+    const p = problems({ listner: {}, outgoing: { transport: 'smtp' } });
+    expect(p.map((x) => x.path)).toEqual(['listner', 'outgoing.smtp']);
+  });
+
+  it('names the replacement of security.trustedAuthServId', () => {
+    expect(problems({ security: { trustedAuthServId: 'mx.example.com' } })).toEqual([
+      { path: 'security.trustedAuthServId', message: expect.stringContaining('security.senderAuth: { mode: trusted-header, authservId: mx.example.com }') },
+    ]);
+    expect(problems({ security: { senderAuth: { mode: 'trusted-header' } } }).map((x) => x.path)).toEqual(['security.senderAuth.authservId']);
+  });
+
+  it.each([
+    [{ listener: { host: '127.0.0.1', port: 2525 }, outgoing: { transport: 'smtp', smtp: { host: 'localhost', port: 2525 } } }],
+    [{ listener: { host: '0.0.0.0', port: 25 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: 25 } } }],
+    [{ listener: { host: 'mail.example.com', port: 587 }, outgoing: { transport: 'smtp', smtp: { host: 'mail.example.com', port: 587 } } }],
+  ])('refuses a listener and outgoing SMTP on the same host:port (a mail loop): %j', (config) => {
+    expect(problems(config)).toEqual([{ path: 'outgoing.smtp.port', message: expect.stringMatching(/^outgoing mail would go to casegate's own SMTP listener/) }]);
+  });
+
+  it('allows them on different ports or with the listener off', () => {
+    expect(problems({ listener: { port: 2525 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: 25 } } })).toEqual([]);
+    expect(problems({ listener: { enabled: false, port: 25 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: 25 } } })).toEqual([]);
+  });
+
+  it('warns loudly about localhost as instance.domain with real mailboxes, a listener beyond loopback and a plus rule that can never match', () => {
+    const r = load({
+      instance: { secret: SECRET_A },
+      mailboxes: [{ name: 'support', addresses: ['support@acme.example'] }],
+      listener: { host: '0.0.0.0' },
+      rules: [
+        { name: 'vip-plus', match: { recipient: 'support+vip@acme.example' }, set: { priority: 'high' } },
+        { name: 'dead-plus', match: { recipient: ['sales+vip@other.example'] }, set: { priority: 'high' } },
+      ],
+    });
+    expect(r.warnings.map((w) => w.path)).toEqual(['instance.domain', 'listener.host', 'rules.1.match.recipient.0']);
+    expect(r.warnings[0]!.message).toContain('Set it to acme.example');
+    expect(r.warnings[1]!.message).toMatch(/accepts SMTP from the network.*senderAuth\.mode "none"/);
+    expect(r.warnings[2]!.message).toMatch(/can never match/);
+    expect(load({ instance: { secret: SECRET_A } }).warnings).toEqual([]);
+  });
+
+  it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
+    const cfg = { instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: '${IMAP_PW}' } } }] };
+    expect(load(cfg, { mailboxCredentials: 'deferred' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: '${IMAP_PW}' });
+    expect(problems(cfg, { mailboxCredentials: 'required' })).toContainEqual({ path: 'mailboxes.0.imap.auth.password', message: 'environment variable IMAP_PW is not set' });
+    // Other variables are still required.
+    expect(new Set(problems({ ...cfg, instance: { secret: '${NO_SUCH_SECRET}' } }, { mailboxCredentials: 'deferred' }).map((p) => p.path))).toEqual(new Set(['instance.secret']));
+  });
+});
+
+describe('admin regular expressions are vetted (item 14)', () => {
+  it.each([
+    ['rules.0.match.subject', { rules: [{ name: 'r', match: { subject: '^(a+)+$' }, set: { priority: 'high' } }] }, /exponential/],
+    ['rules.0.match.body', { rules: [{ name: 'r', match: { body: 'invoice.*overdue' }, set: { priority: 'high' } }] }, /2nd degree polynomial time: a crafted body of 50000 characters/],
+    ['rules.0.match.header.pattern', { rules: [{ name: 'r', match: { header: { name: 'X-Spam', pattern: '(x|x)*y' } }, set: { priority: 'high' } }] }, /exponential/],
+    ['rules.0.match.subject', { rules: [{ name: 'r', match: { subject: 'a.*b.*c' }, set: { priority: 'high' } }] }, /3rd degree polynomial/],
+    ['autoReply.neverTo.1', { autoReply: { neverTo: ['^noreply@', '^(\\w+\\.?)*@evil'] } }, /exponential/],
+  ])('refuses a catastrophic pattern at %s', (path, config, why) => {
+    const p = problems({ instance: { secret: SECRET_A }, ...config });
+    expect(p).toEqual([{ path, message: expect.stringMatching(why) }]);
+    expect(p[0]!.message).toMatch(/rewrite it/);
+  });
+
+  it.each([
+    ['^\\[JIRA\\]', 'subject'],
+    ['invoice.*overdue', 'subject (quadratic, but subjects are cut to 1,000 characters)'],
+    ['\\binvoice\\s*#?\\d{4,}', 'body'],
+    ['^(no-?reply|do-?not-?reply|mailer-daemon|postmaster)@', 'the shipped neverTo'],
+    ['server\\s+\\S+\\s+down', 'body'],
+  ])('accepts %j (%s)', (pattern, where) => {
+    const field = where.startsWith('body') ? 'body' : 'subject';
+    expect(problems({ instance: { secret: SECRET_A }, rules: [{ name: 'r', match: { [field]: pattern }, set: { priority: 'high' } }] })).toEqual([]);
+  });
+
+  it('reports every problem at once: a bad regex and an unknown key together', () => {
+    const p = problems({ instance: { secret: SECRET_A }, listner: {}, rules: [{ name: 'r', match: { subject: '(a+)+b' }, set: { priority: 'high' } }] });
+    expect(p.map((x) => x.path)).toEqual(['listner', 'rules.0.match.subject']);
+  });
+
+  it('the verdict does not depend on the cache: a cached one is reused', () => {
+    const cache = new Map<string, string | null>();
+    const store = { get: (k: string) => cache.get(k), set: (k: string, v: string | null) => void cache.set(k, v) };
+    const first = regexProblem('(a+)+$', 'i', 1000, 'subject', store);
+    expect(first).toMatch(/exponential/);
+    expect(cache.size).toBe(1);
+    expect(regexProblem('(a+)+$', 'i', 1000, 'subject', store)).toBe(first);
+  });
+});
+
+describe('start warnings reach the daemon log (item 12)', () => {
+  it('the daemon logs each configuration warning as a warn line with its key at start', async () => {
+    const { pino } = await import('pino');
+    const { Writable } = await import('node:stream');
+    const { startDaemon } = await import('../../src/main.js');
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const r = load({ dataDir: 'data', instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@acme.example'] }], listener: { enabled: false }, templates: { watch: false } });
+    const daemon = await startDaemon({ resolved: r, log: pino({ level: 'info' }, sink) });
+    await daemon.stop();
+    const warn = lines.filter((l) => l['level'] === 40 && String(l['msg']).startsWith('configuration warning: instance.domain'));
+    expect(warn).toHaveLength(1);
+    expect(warn[0]).toMatchObject({ key: 'instance.domain' });
+  });
+});

@@ -1,0 +1,126 @@
+/**
+ * Issue 9, items 13 and 14: private data files whatever the umask; every pipeline stage bounded in
+ * time (ending in retry); admin patterns only ever see bounded input.
+ */
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startSmtpListener } from '../../src/channels/smtp-listener.js';
+import { createTransport } from '../../src/mail-out/transport.js';
+import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { walk } from '../helpers/corpus.js';
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.close();
+});
+
+const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8).padStart(3, '0');
+
+describe('data files are private whatever the umask (item 13)', () => {
+  let oldUmask = 0;
+  beforeEach(() => {
+    oldUmask = process.umask(0o000);
+  });
+  afterEach(() => {
+    process.umask(oldUmask);
+  });
+
+  it('dataDir 0700; database, WAL, blobs, secret and outgoing .eml 0600 with umask 000', async () => {
+    env = await testEnv({ instance: { name: 'Example Support', domain: 'support.example.com' } });
+    const withAttachment = eml({ auth: null, body: 'BODY' }).replace(
+      'Content-Type: text/plain; charset=utf-8\r\n\r\nBODY',
+      'Content-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--m\r\nContent-Type: application/pdf; name="invoice.pdf"\r\nContent-Disposition: attachment; filename="invoice.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--',
+    );
+    expect(withAttachment).toContain('invoice.pdf');
+    expect(await env.ingest(withAttachment)).toMatchObject({ kind: 'stored' });
+    const transport = createTransport(env.resolved);
+    await transport.send({ from: 'support@example.com', to: 'jane@customer.example', subject: 'x', text: 'y' });
+    transport.close();
+
+    const data = env.resolved.paths.dataDir;
+    expect(mode(data)).toBe('700');
+    const files = walk(data);
+    expect(files.map((f) => f.slice(data.length + 1))).toEqual(expect.arrayContaining(['casegate.db', 'casegate.db-wal', 'casegate.db-shm', 'secret']));
+    expect(files.filter((f) => f.endsWith('.eml'))).toHaveLength(1);
+    expect(files.filter((f) => f.includes('/blobs/') && !f.includes('/blobs/tmp/')).length).toBeGreaterThanOrEqual(2); // raw mail + attachment
+    for (const f of files) expect(`${f}: ${mode(f)}`).toBe(`${f}: 600`);
+    const dirs = new Set(files.map((f) => f.slice(0, f.lastIndexOf('/'))));
+    for (const d of dirs) expect(`${d}: ${mode(d)}`).toBe(`${d}: 700`);
+  });
+
+  it('an existing world-readable data directory is tightened', async () => {
+    const d = join(process.env['TMPDIR'] ?? '/tmp', `casegate-wide-${process.pid}-${Date.now()}`);
+    mkdirSync(d, { mode: 0o755 });
+    env = await testEnv({ dataDir: d });
+    expect(mode(d)).toBe('700');
+    expect(readdirSync(d)).toContain('casegate.db');
+  });
+});
+
+describe('every stage has a time limit that ends in retry (item 14)', () => {
+  const hanging: DnsResolver = () => new Promise(() => undefined);
+
+  it('a stage still waiting (DNS that never answers) ends the message in retry; nothing is recorded; it succeeds later', async () => {
+    let answer = false;
+    const dns: DnsResolver = (name, rrtype) => (answer ? Promise.reject(Object.assign(new Error(`ENOTFOUND ${name} ${rrtype}`), { code: 'ENOTFOUND' })) : hanging(name, rrtype));
+    env = await testEnv({ security: { senderAuth: { mode: 'verify' } }, pipeline: { stageTimeoutSeconds: 0.3 } }, undefined, { resolveDns: dns });
+    const raw = eml({ auth: null });
+    const first = await env.ingest(raw, { client: { ip: '192.0.2.25', helo: 'mail.customer.example' } });
+    expect(first).toEqual({ kind: 'retry', reason: 'sender: stage sender took longer than 0.3 s' });
+    expect(await env.ctx.db.selectFrom('receipts').select('id').execute()).toHaveLength(0);
+    answer = true;
+    expect(await env.ingest(raw, { client: { ip: '192.0.2.25', helo: 'mail.customer.example' } })).toMatchObject({ kind: 'stored', caseNumber: 10001 });
+  });
+
+  it('the SMTP listener answers 451 (the sender retries), like Haraka’s hook timeout', async () => {
+    env = await testEnv({ security: { senderAuth: { mode: 'verify' } }, pipeline: { stageTimeoutSeconds: 0.3 }, listener: { port: 0 } }, undefined, { resolveDns: hanging });
+    const listener = await startSmtpListener(env.ctx);
+    try {
+      const { createConnection } = await import('node:net');
+      const reply = await new Promise<string>((resolve, reject) => {
+        const sock = createConnection({ host: '127.0.0.1', port: listener.port });
+        const steps = ['EHLO mail.customer.example', 'MAIL FROM:<jane@customer.example>', 'RCPT TO:<support@example.com>', 'DATA', `${eml({ auth: null })}.`];
+        let step = 0;
+        let buf = '';
+        sock.setEncoding('utf8');
+        sock.on('data', (d: string) => {
+          buf += d;
+          for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            if (/^\d{3}-/.test(line)) continue;
+            if (step === steps.length) {
+              sock.end('QUIT\r\n');
+              resolve(line);
+              return;
+            }
+            sock.write(`${steps[step++]}\r\n`);
+          }
+        });
+        sock.on('error', reject);
+      });
+      expect(reply).toMatch(/^451 /);
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+describe('admin patterns see bounded input (item 14)', () => {
+  it('a header rule reads the first 1,000 characters of a value only; a body rule the first 50,000', async () => {
+    env = await testEnv({
+      rules: [
+        { name: 'late-header', match: { header: { name: 'X-Ticket-Info', pattern: 'invoice.*overdue' } }, set: { tags: ['header-hit'] } },
+        { name: 'late-body', match: { body: ['refund'] }, set: { tags: ['body-hit'] } },
+      ],
+    });
+    const tags = async (n: number) => (await env.ctx.db.selectFrom('case_tags').innerJoin('cases', 'cases.id', 'case_tags.case_id').select('tag').where('cases.number', '=', n).execute()).map((t) => t.tag);
+    await env.ingest(eml({ headers: { 'X-Ticket-Info': `invoice ${'x'.repeat(900)} overdue` } }));
+    await env.ingest(eml({ headers: { 'X-Ticket-Info': `invoice ${'x'.repeat(1200)} overdue` } }));
+    await env.ingest(eml({ body: `${'word '.repeat(9_000)}refund` }));
+    await env.ingest(eml({ body: `${'word '.repeat(11_000)}refund` }));
+    expect([await tags(10001), await tags(10002), await tags(10003), await tags(10004)]).toEqual([['header-hit'], [], ['body-hit'], []]);
+  });
+});

@@ -1,0 +1,259 @@
+/**
+ * Issue 9, items 1–3: only what we signed carries trust (participants), a DSN marks only the
+ * recipients of the email it is about, and a different message reusing a stored Message-ID is a
+ * new message. Whole pipeline on a fresh SQLite per test.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { CORPUS, corpusAvailable } from '../helpers/corpus.js';
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.close();
+});
+
+async function start(config: ConfigInput = {}) {
+  env = await testEnv(config);
+}
+
+async function stored(raw: string) {
+  const out = await env.ingest(raw);
+  if (out.kind !== 'stored') throw new Error(`expected stored, got ${out.kind}: ${out.reason}`);
+  return out;
+}
+
+async function people(n: number) {
+  const c = (await caseByNumber(env.ctx.db, n))!;
+  return (await participants(env.ctx.db, c.id)).map((p) => p.address);
+}
+
+async function confirmationId(n: number) {
+  const c = (await caseByNumber(env.ctx.db, n))!;
+  const row = await env.ctx.db.selectFrom('outbox').select('message_id').where('case_id', '=', c.id).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+  return row.message_id;
+}
+
+const FIRST_ID = 'first-0001@customer.example';
+
+describe('participants: only signed tokens carry trust by themselves (item 1)', () => {
+  it('a stranger quoting the customer’s own Message-ID opens a new linked case; his Cc is not enrolled in the customer’s case', async () => {
+    await start();
+    await stored(eml({ messageId: FIRST_ID }));
+    const out = await stored(eml({ from: 'Mallory <mallory@evil.example>', cc: 'eve@evil.example', references: `<${FIRST_ID}>`, inReplyTo: FIRST_ID, subject: 'Re: Printer on fire' }));
+    expect(out).toMatchObject({ created: true, caseNumber: 10002, reason: 'new case (new-stranger-reference)' });
+    const c1 = (await caseByNumber(env.ctx.db, 10001))!;
+    expect((await caseByNumber(env.ctx.db, 10002))!.linked_case_id).toBe(c1.id);
+    expect(await people(10001)).toEqual(['jane@customer.example']);
+    expect((await messagesOfCase(env.ctx.db, c1.id)).filter((m) => m.direction === 'in')).toHaveLength(1);
+    const linked = (await eventsOfCase(env.ctx.db, c1.id)).find((e) => e.type === 'case.linked');
+    expect(linked?.reason).toMatch(/^new-stranger-reference: new case 10002/);
+    // The accomplice's later subject tag is a stranger's tag too.
+    const tag = await stored(eml({ from: 'eve@evil.example', subject: 'Re: [Case #10001] Printer on fire' }));
+    expect(tag).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
+  });
+
+  it('the authenticated requester quoting her own Message-ID is appended, and her Cc enrolled', async () => {
+    await start();
+    await stored(eml({ messageId: FIRST_ID }));
+    const out = await stored(eml({ cc: 'Bob <bob@customer.example>', inReplyTo: FIRST_ID, subject: 'Re: Printer on fire' }));
+    expect(out).toMatchObject({ created: false, caseNumber: 10001, reason: 'appended (known-reference)' });
+    expect(await people(10001)).toEqual(['jane@customer.example', 'bob@customer.example']);
+  });
+
+  it('a participant whose sender authentication did not pass (dmarc=none) cannot use the tag or known references', async () => {
+    await start();
+    await stored(eml({ messageId: FIRST_ID }));
+    const ref = await stored(eml({ inReplyTo: FIRST_ID, auth: 'none', cc: 'eve@evil.example' }));
+    expect(ref).toMatchObject({ created: true, reason: 'new case (new-stranger-reference)' });
+    const tag = await stored(eml({ subject: 'Re: [Case #10001]', auth: null }));
+    expect(tag).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
+    expect(await people(10001)).toEqual(['jane@customer.example']);
+  });
+
+  it('staff of the case’s queue may use the tag; an agent of another queue may not', async () => {
+    await start({
+      queues: {
+        support: { agents: [{ name: 'Sam Agent', address: 'sam@example.com' }] },
+        billing: { agents: [{ name: 'Bill Agent', address: 'bill@example.com' }] },
+      },
+    });
+    await stored(eml({}));
+    const ours = await stored(eml({ from: 'Sam Agent <sam@example.com>', subject: 'Re: [Case #10001] Printer on fire', cc: 'tech@customer.example' }));
+    expect(ours).toMatchObject({ created: false, reason: 'appended (subject-tag)' });
+    expect(await people(10001)).toContain('tech@customer.example');
+    const other = await stored(eml({ from: 'Bill Agent <bill@example.com>', subject: 'Re: [Case #10001] Printer on fire' }));
+    expect(other).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
+  });
+
+  it('a signed reference threads whoever holds it; a non-participant holding it is enrolled, but not the addresses he copies', async () => {
+    await start();
+    await stored(eml({}));
+    const signed = await confirmationId(10001);
+    const out = await stored(eml({ from: 'Colleague <colleague@customer.example>', inReplyTo: signed, cc: 'outsider@elsewhere.example' }));
+    expect(out).toMatchObject({ created: false, reason: 'appended (signed-reference)' });
+    expect(await people(10001)).toEqual(['jane@customer.example', 'colleague@customer.example']);
+    // The requester's own signed reply may copy someone in.
+    await stored(eml({ inReplyTo: signed, cc: 'boss@customer.example' }));
+    expect(await people(10001)).toContain('boss@customer.example');
+  });
+
+  describe('with security.senderAuth.mode none (the default of a fresh install)', () => {
+    it('nobody is authenticated: the requester’s tag opens a linked case, her reply to our mail threads and copies in', async () => {
+      await start({ security: { senderAuth: { mode: 'none' } } });
+      await stored(eml({ auth: null }));
+      const tag = await stored(eml({ subject: 'Re: [Case #10001] Printer on fire', auth: null }));
+      expect(tag).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
+      const reply = await stored(eml({ inReplyTo: await confirmationId(10001), cc: 'bob@customer.example', auth: null }));
+      expect(reply).toMatchObject({ created: false, caseNumber: 10001, reason: 'appended (signed-reference)' });
+      expect(await people(10001)).toEqual(['jane@customer.example', 'bob@customer.example']);
+      // Not treated as forged: confirmations still go out.
+      const c2 = (await caseByNumber(env.ctx.db, 10002))!;
+      expect(await env.ctx.db.selectFrom('outbox').select('id').where('case_id', '=', c2.id).execute()).toHaveLength(1);
+    });
+  });
+});
+
+function dsn(opts: { refersTo: string; recipients: string[]; messageId: string }): string {
+  const status = opts.recipients.map((r) => `Final-Recipient: rfc822; ${r}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n`).join('\r\n');
+  return [
+    'From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)',
+    'To: support@example.com',
+    'Subject: Undelivered Mail Returned to Sender',
+    'Date: Mon, 02 Mar 2026 09:05:00 +0000',
+    `Message-ID: <${opts.messageId}>`,
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain',
+    '',
+    'Your message could not be delivered.',
+    '--b',
+    'Content-Type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns; mx.customer.example',
+    '',
+    status,
+    '--b',
+    'Content-Type: text/rfc822-headers',
+    '',
+    'From: support@example.com',
+    `Message-ID: <${opts.refersTo}>`,
+    'Subject: [Case #10001] We have received your request',
+    '',
+    '--b--',
+    '',
+  ].join('\r\n');
+}
+
+async function bouncing() {
+  return (await env.ctx.db.selectFrom('address_status').select('address').where('bouncing', '=', 1).orderBy('address').execute()).map((r) => r.address);
+}
+
+describe('bounces mark only the recipients of the bounced email (item 2)', () => {
+  it('a DSN quoting our signed Message-ID may not silence other addresses: they are ignored, with an event', async () => {
+    await start();
+    await stored(eml({}));
+    const ours = await confirmationId(10001);
+    const out = await stored(dsn({ refersTo: ours, recipients: ['ceo@bigcustomer.example', 'jane@customer.example', 'billing@bigcustomer.example'], messageId: 'dsn-1@mx.customer.example' }));
+    expect(out).toMatchObject({ caseNumber: 10001, reason: 'appended (bounce-reference)' });
+    expect(await bouncing()).toEqual(['jane@customer.example']);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const ignored = (await eventsOfCase(env.ctx.db, c.id)).find((e) => e.type === 'bounce.recipients-ignored');
+    expect(ignored?.reason).toContain('ceo@bigcustomer.example, billing@bigcustomer.example');
+  });
+
+  it('a DSN about a customer’s own (inbound) message marks nobody', async () => {
+    await start();
+    await stored(eml({ messageId: FIRST_ID }));
+    await env.ingest(dsn({ refersTo: FIRST_ID, recipients: ['jane@customer.example'], messageId: 'dsn-2@mx.customer.example' }));
+    expect(await bouncing()).toEqual([]);
+  });
+});
+
+describe('Message-ID collisions (item 3)', () => {
+  const ID = 'reused-id@mail.example';
+
+  it('a different message reusing a stored Message-ID is stored as a new message, with a collision event; the first keeps the id', async () => {
+    await start();
+    await stored(eml({ messageId: ID }));
+    const out = await stored(eml({ messageId: ID, from: 'Lena <lena@other.example>', subject: 'Export fails', body: 'Error 17 on every export.' }));
+    expect(out).toMatchObject({ created: true, caseNumber: 10002 });
+    const c2 = (await caseByNumber(env.ctx.db, 10002))!;
+    const ev = (await eventsOfCase(env.ctx.db, c2.id)).find((e) => e.type === 'message.id-collision');
+    expect(ev?.reason).toMatch(/^message-id collision: <reused-id@mail\.example> was already used by another message \(receipt 1\)/);
+    const msgs = await env.ctx.db.selectFrom('messages').select(['case_id', 'message_id']).where('direction', '=', 'in').orderBy('id').execute();
+    expect(msgs.map((m) => m.message_id)).toEqual([ID, null]);
+    // A reply referring to the id still belongs to the first message's case (for its participants).
+    expect(await stored(eml({ inReplyTo: ID, subject: 'Re: Printer on fire' }))).toMatchObject({ caseNumber: 10001, created: false });
+  });
+
+  it('the same sender reusing one Message-ID for different mail (a broken client) loses nothing', async () => {
+    await start();
+    await stored(eml({ messageId: ID, subject: 'Printer on fire' }));
+    await stored(eml({ messageId: ID, subject: 'Scanner broken too', body: 'And the scanner.' }));
+    expect(await env.ctx.db.selectFrom('messages').select('id').where('direction', '=', 'in').execute()).toHaveLength(2);
+  });
+
+  it.each([
+    ['LF line endings', (raw: string) => raw.replace(/\r\n/g, '\n')],
+    ['re-wrapped lines and trailing blanks', (raw: string) => raw.replace('on fire.\r\nPlease help.', 'on fire.   \r\n\r\nPlease\r\nhelp.')],
+    ['another relay hop and a DKIM signature on top', (raw: string) => `Received: from relay2.example.net by mx2.example.com; Mon, 02 Mar 2026 09:01:00 +0000\r\nDKIM-Signature: v=1; a=rsa-sha256; d=example.net; s=x; b=abc\r\n${raw}`],
+    ['a re-encoded body (quoted-printable)', (raw: string) => raw.replace('Content-Type: text/plain; charset=utf-8', 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable').replace('on fire.', 'on =\r\nfire.')],
+  ])('a copy with %s is the same message: ignored as a duplicate', async (_name, change) => {
+    await start();
+    const raw = eml({ messageId: ID });
+    await stored(raw);
+    const again = await env.ingest(change(raw));
+    expect(again).toMatchObject({ kind: 'ignored', reason: 'duplicate of receipt 1 (stored)' });
+    // A third arrival of the collision (if any) is a duplicate of it, not of the first.
+    const other = eml({ messageId: ID, from: 'x@other.example', body: 'different' });
+    expect(await env.ingest(other)).toMatchObject({ kind: 'stored' });
+    expect(await env.ingest(other)).toMatchObject({ kind: 'ignored', reason: 'duplicate of receipt 3 (stored)' });
+  });
+
+  describe.runIf(corpusAvailable())('the sisimai corpus', () => {
+    it('CRLF (maildir/dos) and CR-only (maildir/mac) copies of its messages are duplicates of the LF original', async () => {
+      await start({ autoReply: { perSenderPerHour: 1000 } });
+      const dir = join(CORPUS, 'sisimai-set-of-emails', 'maildir');
+      let pairs = 0;
+      const notDuplicate: string[] = [];
+      for (const f of readdirSync(join(dir, 'dos'))) {
+        if (!existsSync(join(dir, 'bsd', f))) continue;
+        const first = await env.ingest(readFileSync(join(dir, 'bsd', f)));
+        expect(first.kind).not.toBe('retry');
+        for (const variant of ['dos', 'mac']) {
+          if (!existsSync(join(dir, variant, f))) continue;
+          const copy = await env.ingest(readFileSync(join(dir, variant, f)));
+          pairs++;
+          if (!copy.reason.startsWith('duplicate of receipt')) notDuplicate.push(`${variant}/${f}: ${copy.kind} (${copy.reason})`);
+        }
+      }
+      expect(pairs).toBeGreaterThan(100);
+      // The 7 messages without a Message-ID are keyed by their raw bytes, which differ per line ending.
+      expect(notDuplicate.length).toBeLessThanOrEqual(14);
+      for (const line of notDuplicate) expect(line).not.toMatch(/^.*: stored/);
+    }, 120_000);
+  });
+
+  it('two different messages with one Message-ID arriving at the same time are both stored', async () => {
+    await start();
+    const [a, b] = await Promise.all([env.ingest(eml({ messageId: ID, body: 'first text' })), env.ingest(eml({ messageId: ID, from: 'x@other.example', body: 'second text' }))]);
+    expect([a.kind, b.kind]).toEqual(['stored', 'stored']);
+  });
+
+  it('a receipt from before content digests is compared by sender and subject', async () => {
+    await start();
+    await stored(eml({ messageId: ID }));
+    await env.ctx.db.updateTable('receipts').set({ content_digest: null }).execute();
+    expect(await env.ingest(eml({ messageId: ID }))).toMatchObject({ kind: 'ignored' });
+    expect(await env.ingest(eml({ messageId: ID, from: 'x@other.example' }))).toMatchObject({ kind: 'stored', created: true });
+  });
+});
