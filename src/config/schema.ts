@@ -312,8 +312,12 @@ export const configSchema = z
       .object({
         /** Auto-replies per sender address per hour; above it mail is stored but not answered. */
         perSenderPerHour: z.number().int().nonnegative().default(10),
-        /** Never auto-reply to senders matching these (case-insensitive regex on the address). */
-        neverTo: z.array(z.string()).default(['^(no-?reply|do-?not-?reply|mailer-daemon|postmaster)@']),
+        /**
+         * More addresses never to send to (case-insensitive regex on the address), beyond the
+         * built-in ones: no-reply, bounce-collecting, MAILER-DAEMON and postmaster local parts,
+         * recognised anywhere in the local part (noreply+1@, newsalerts-noreply@, do_not_reply@ …).
+         */
+        neverTo: z.array(z.string()).default([]),
       })
       .prefault({}),
     templates: z
