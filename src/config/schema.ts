@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkRouting } from './routing-checks.js';
+import { spamSettings } from './spam-schema.js';
 
 /**
  * The one typed description of casegate's configuration. Every key is documented in
@@ -334,6 +335,8 @@ export const configSchema = z
       .object({
         /** authserv-id whose Authentication-Results we trust (our own MX); unset = ignore those headers. */
         trustedAuthServId: z.string().optional(),
+        /** Honour the MX's spam verdict (spam-schema.ts). */
+        spam: spamSettings.prefault({}),
       })
       .prefault({}),
   })

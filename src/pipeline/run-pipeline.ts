@@ -12,6 +12,7 @@ import { persistStage } from './stages/persist.js';
 import { reactStage } from './stages/react.js';
 import { routeStage } from './stages/route.js';
 import { senderStage } from './stages/sender.js';
+import { spamStage } from './stages/spam.js';
 import { threadStage } from './stages/thread.js';
 import { visibleTextStage } from './stages/visible.js';
 import { receiptBase, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
@@ -22,6 +23,7 @@ export const DECIDE_STAGES: readonly DecideStage[] = [
   dedupeStage,
   loopGuardStage,
   automatedStage,
+  spamStage,
   senderStage,
   visibleTextStage,
   threadStage,
@@ -116,6 +118,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       receiptId: 'receiptId' in outcome ? outcome.receiptId : null,
       rule: msg.notes.thread?.rule ?? null,
       automated: msg.notes.automated?.kind ?? null,
+      spam: msg.notes.spam != null ? msg.notes.spam.reason : null,
     },
     `message ${outcome.kind}`,
   );

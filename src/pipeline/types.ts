@@ -5,6 +5,7 @@ import type { AgentCommand, UrgentSubject } from '../cases/escalation-signals.js
 import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
+import type { SpamVerdict } from '../mail-in/spam-verdict.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
@@ -115,6 +116,8 @@ export interface Notes {
   dedupeKey?: string;
   automated?: AutomatedVerdict | null;
   bounce?: (BounceReport & { readonly caseRow: CaseRow }) | null;
+  /** Set by spam: our MX's spam verdict, or null. */
+  spam?: SpamVerdict | null;
   sender?: SenderNote;
   thread?: ThreadDecision;
   classification?: Classification;

@@ -59,6 +59,7 @@ export const persistStage: CommitStage = {
         last_customer_at: now,
         first_response_due_at: null,
         resolution_due_at: null,
+        spam: notes.spam != null ? 1 : 0,
       });
       created = true;
       await addParticipant(trx, caseRow.id, sender.address, sender.name, 'requester', now);
@@ -82,8 +83,10 @@ export const persistStage: CommitStage = {
       }
     } else {
       caseRow = thread.caseRow;
-      const automated = notes.automated != null;
-      if (thread.reopen === 'reopen') {
+      // Suspected spam is recorded on the case like automated mail: it neither reopens the case
+      // nor counts as the customer's reply.
+      const automated = notes.automated != null || notes.spam != null;
+      if (thread.reopen === 'reopen' && notes.spam == null) {
         caseRow = await updateCase(trx, caseRow.id, { status: 'open', resolved_at: null, closed_at: null, updated_at: now, last_customer_at: now });
         reopened = true;
         await addEvent(trx, { caseId: caseRow.id, type: 'case.reopened', actor, reason: `customer replied to a ${thread.caseRow.status} case`, data: { from: thread.caseRow.status }, at: now });
@@ -104,7 +107,7 @@ export const persistStage: CommitStage = {
     if (sender.verified && !created && (thread.rule === 'signed-reference' || thread.rule === 'plus-token' || (await isParticipant(trx, caseRow.id, sender.address)))) {
       await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);
     }
-    if (sender.verified && notes.automated == null) {
+    if (sender.verified && notes.automated == null && notes.spam == null) {
       for (const a of [...parsed.to, ...parsed.cc]) {
         if (!ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender.address) await addParticipant(trx, caseRow.id, a.address, a.name, 'cc', now);
       }
@@ -134,9 +137,21 @@ export const persistStage: CommitStage = {
       receipt_id: receiptId,
       outbox_id: null,
       created_at: now,
+      spam: notes.spam != null ? 1 : 0,
     });
     await insertAttachments(trx, messageRowId, parsed.attachments);
     await setReceiptCase(trx, receiptId, caseRow.id, messageRowId);
+    if (notes.spam != null) {
+      await addEvent(trx, {
+        caseId: caseRow.id,
+        messageRowId,
+        type: 'message.spam-suspected',
+        actor: 'system',
+        reason: `our MX called it spam: ${notes.spam.reason}${created ? '; case kept out of the default list until marked ham' : ''}`,
+        data: { score: notes.spam.score },
+        at: now,
+      });
+    }
     if (!created) {
       await addEvent(trx, {
         caseId: caseRow.id,
