@@ -228,6 +228,17 @@ export const configSchema = z
         maxClients: z.number().int().positive().default(50),
       })
       .prefault({}),
+    mime: z
+      .object({
+        /**
+         * Most MIME parts (nodes) a message may have. More: refused with 554 at the end of SMTP
+         * DATA, exit 65 from `casegate ingest` (the MTA returns it to the sender), quarantined
+         * when it was fetched over IMAP (already ours).
+         */
+        maxParts: z.number().int().min(10).max(100_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     outgoing: z
       .object({
         transport: z.enum(['file', 'smtp']).default('file'),

@@ -154,6 +154,21 @@ export interface CommitStage {
   run(msg: Inbound, ctx: AppContext, trx: Transaction<Database>): Promise<void>;
 }
 
+/**
+ * Thrown by a stage for a message we will not take at all (a documented limit, e.g. mime.maxParts).
+ * A channel that can still say no (the SMTP listener at the end of DATA, `casegate ingest`)
+ * refuses it permanently — the sender's MTA keeps it and tells the sender — and nothing is
+ * recorded; where we already hold the message (IMAP, a quarantine retry) it is quarantined.
+ */
+export class RefusedError extends Error {
+  override readonly name = 'RefusedError';
+}
+
+/** Channels that answer before the message is theirs: they can refuse instead of quarantining. */
+export function canRefuse(channel: ChannelName): boolean {
+  return channel === 'smtp' || channel === 'pipe';
+}
+
 /** Thrown by a stage for transient trouble (disk full, database busy): the outcome is `retry`. */
 export class TransientError extends Error {
   override readonly name = 'TransientError';
