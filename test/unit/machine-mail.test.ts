@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { detectAutomated } from '../../src/mail-in/automated.js';
 import { addressRole } from '../../src/mail-in/sender-roles.js';
+import { recipientRefusal } from '../../src/mail-out/recipient-refusal.js';
+import { testEnv } from '../helpers/context.js';
 import { makeMail } from '../helpers/parsed-mail-factory.js';
 
 /**
@@ -92,5 +94,34 @@ describe('detectAutomated: machine mail without RFC 3834 headers', () => {
     ['mail from a person named Reply', makeMail({ from: 'juno.reply@example.com', subject: 'Hello' })],
   ])('%s stays person-written', (_name, mail) => {
     expect(detectAutomated(mail)).toBeNull();
+  });
+});
+
+describe('recipientRefusal: addresses nobody reads are never written to', () => {
+  it.each([
+    ['newsalerts-noreply@news.example', 'address is a no-reply address'],
+    ['do_not_reply@bank.example', 'address is a no-reply address'],
+    ['bounces+abc@lists.example', 'address is a bounces address'],
+    ['postmaster@customer.example', 'address is a postmaster address'],
+    ['MAILER-DAEMON@mx.example', 'address is a mailer-daemon address'],
+    ['jane@customer.example', null],
+    ['reply@customer.example', null],
+  ])('%s → %s', async (address, refusal) => {
+    const env = await testEnv();
+    try {
+      expect(await recipientRefusal(env.ctx, env.ctx.db, address.toLowerCase())).toBe(refusal);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('autoReply.neverTo adds patterns to the built-in ones', async () => {
+    const env = await testEnv({ autoReply: { neverTo: ['@robots\\.example$'] } });
+    try {
+      expect(await recipientRefusal(env.ctx, env.ctx.db, 'anna@robots.example')).toBe('address matches autoReply.neverTo');
+      expect(await recipientRefusal(env.ctx, env.ctx.db, 'noreply@other.example')).toBe('address is a no-reply address');
+    } finally {
+      await env.close();
+    }
   });
 });
