@@ -57,13 +57,13 @@ export function formatCaseDetail(d: CaseDetail): string {
     `Case ${c.number}: ${c.subject}`,
     `  status ${c.status} · priority ${c.priority} · queue ${c.queue} · mailbox ${c.mailbox} · language ${c.language}${c.linked_case_id !== null ? ` · linked to case id ${c.linked_case_id}` : ''}`,
     `  requester ${c.requester_name !== '' ? `${c.requester_name} <${c.requester_address}>` : c.requester_address} · created ${c.created_at} · updated ${c.updated_at}`,
-    `  ${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner ?? 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
+    `  ${c.spam === 1 ? 'SUSPECTED SPAM (casegate cases ham to release) · ' : ''}${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner ?? 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
     `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
     '',
     'Thread:',
   ];
   for (const m of d.messages) {
-    lines.push(`--- ${m.direction === 'in' ? '←' : '→'} ${m.created_at} ${m.from_address} [${m.thread_rule}${m.automated !== null ? `, ${m.automated}` : ''}]${m.direction === 'out' ? (m.sent_at !== null ? ' sent' : ' queued') : ''}`);
+    lines.push(`--- ${m.direction === 'in' ? '←' : '→'} ${m.created_at} ${m.from_address} [${m.thread_rule}${m.automated !== null ? `, ${m.automated}` : ''}${m.spam === 1 ? ', suspected spam' : ''}]${m.direction === 'out' ? (m.sent_at !== null ? ' sent' : ' queued') : ''}`);
     lines.push(`    Subject: ${m.subject}`);
     for (const l of m.visible_text.split('\n').slice(0, 40)) lines.push(`    ${l}`);
     for (const a of m.attachments) lines.push(`    📎 ${a.filename} (${a.content_type}, ${a.size} bytes)`);

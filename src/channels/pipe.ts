@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { AppContext } from '../context.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
-import type { Outcome } from '../pipeline/types.js';
+import { RefusedError, type Outcome } from '../pipeline/types.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 import { mailboxFromHeaders } from './arrival.js';
 
@@ -10,7 +10,7 @@ import { mailboxFromHeaders } from './arrival.js';
 export const EX_TEMPFAIL = 75;
 /** sysexits.h: an input file could not be opened. */
 export const EX_NOINPUT = 66;
-/** sysexits.h: a permanent problem with the input (too big). */
+/** sysexits.h: a permanent problem with the input (too big, too many MIME parts). */
 export const EX_DATAERR = 65;
 
 export interface PipeOptions {
@@ -57,6 +57,8 @@ export async function ingestOne(ctx: AppContext, source: string, input: Readable
     });
     return { source, outcome, exitCode: outcome.kind === 'retry' ? EX_TEMPFAIL : 0 };
   } catch (err) {
+    // Refused by a limit (mime.maxParts): nothing was recorded; the MTA returns it to the sender.
+    if (err instanceof RefusedError) return { source, outcome: { kind: 'rejected', reason: err.message }, exitCode: EX_DATAERR };
     ctx.log.error({ err, source }, 'ingest failed; exit 75 so the MTA retries');
     return { source, outcome: { kind: 'retry', reason: String((err as Error).message) }, exitCode: EX_TEMPFAIL };
   }

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { AppContext } from '../context.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
-import type { Outcome } from '../pipeline/types.js';
+import { RefusedError, type Outcome } from '../pipeline/types.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 
 /** An SMTP error reply (smtp-server reads responseCode). */
@@ -24,7 +24,8 @@ const STOP_GRACE_MS = 8_000;
 
 /**
  * The embedded SMTP listener for our support addresses. 250 only after the outcome is committed;
- * 550 for recipients we do not serve; 552 above the size limit; 451 on transient failure (the
+ * 550 for recipients we do not serve; 552 above the size limit; 554 for a message refused by a
+ * limit (mime.maxParts: nothing is kept, the sender's MTA reports it); 451 on transient failure (the
  * sending MTA retries). No relaying, no AUTH: it accepts mail for our mailboxes only.
  */
 export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> {
@@ -74,6 +75,10 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
         (err: unknown) => {
           if (err instanceof SizeLimitError) {
             answer(reply(552, `5.3.4 Message too big (limit ${cfg.maxMessageBytes} bytes)`));
+            return;
+          }
+          if (err instanceof RefusedError) {
+            callback(reply(554, `5.6.0 Message refused: ${err.message}`));
             return;
           }
           log.error({ err }, 'could not take message; answered 451');

@@ -3,6 +3,7 @@ import { assignFromCli, CaseCommandError, escalateFromCli, priorityFromCli } fro
 import { priorityScheme } from '../cases/priority.js';
 import type { AppContext } from '../context.js';
 import { listCases } from '../db/repos/cases.js';
+import { markHam } from '../cases/spam-review.js';
 import { caseDetail, formatCaseDetail, formatCaseList } from '../views.js';
 import { print, withContext } from './shared.js';
 
@@ -16,10 +17,11 @@ export function registerCaseCommands(program: Command): void {
     .option('--owner <agent>', 'only cases owned by this agent (address)')
     .option('--escalated', 'only escalated cases')
     .option('--feedback', 'only feedback (from feedback queues)')
+    .option('--spam', 'only suspected spam (left out by default; `cases ham N` releases a case)')
     .addOption(new Option('--sort <order>', 'priority: most severe first; newest: by case number only').choices(['priority', 'newest']).default('priority'))
     .option('--limit <n>', 'at most n cases', (v) => Number.parseInt(v, 10), 50)
     .option('--json', 'JSON output')
-    .action(async (opts: { status?: string[]; queue?: string; owner?: string; escalated?: boolean; feedback?: boolean; sort: string; limit: number; json?: boolean }) => {
+    .action(async (opts: { status?: string[]; queue?: string; owner?: string; escalated?: boolean; feedback?: boolean; spam?: boolean; sort: string; limit: number; json?: boolean }) => {
       await withContext(async (ctx) => {
         const rows = await listCases(ctx.db, {
           ...(opts.status ? { status: opts.status } : {}),
@@ -27,6 +29,7 @@ export function registerCaseCommands(program: Command): void {
           ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
           ...(opts.escalated ? { escalated: true } : {}),
           ...(opts.feedback ? { kind: 'feedback' as const } : {}),
+          spam: opts.spam === true,
           ...(opts.sort === 'priority' ? { priorityOrder: priorityScheme(ctx.config).levels } : {}),
           limit: opts.limit,
         });
@@ -72,6 +75,17 @@ export function registerCaseCommands(program: Command): void {
         const out = await priorityFromCli(ctx, caseNumberArg(number), level, opts.reason !== undefined ? { reason: opts.reason } : {});
         const summary = out.changed ? `case ${out.caseRow.number} priority is now ${out.caseRow.priority}` : `case ${out.caseRow.number} already has priority ${out.caseRow.priority}`;
         print({ case: out.caseRow.number, priority: out.caseRow.priority, changed: out.changed }, opts.json === true, () => `${summary}\n`);
+      });
+    });
+  cases
+    .command('ham')
+    .description('a suspected-spam case is a real customer’s: back into the case list, the held confirmation is sent, the queue’s assignment runs')
+    .argument('<number>', 'case number')
+    .option('--json', 'JSON output')
+    .action(async (number: string, opts: { json?: boolean }) => {
+      await caseCommand(async (ctx) => {
+        const out = await markHam(ctx, caseNumberArg(number));
+        print({ case: out.caseRow.number, confirmation: out.confirmation, owner: out.caseRow.owner, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
       });
     });
   cases

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { secretProblem } from '../cases/thread-token.js';
 import { checkRouting } from './routing-checks.js';
+import { spamSettings } from './spam-schema.js';
 
 /**
  * The one typed description of casegate's configuration. Every key is documented in
@@ -252,6 +253,17 @@ export const configSchema = z
         maxClients: z.number().int().positive().default(50),
       }).strict()
       .prefault({}),
+    mime: z
+      .object({
+        /**
+         * Most MIME parts (nodes) a message may have. More: refused with 554 at the end of SMTP
+         * DATA, exit 65 from `casegate ingest` (the MTA returns it to the sender), quarantined
+         * when it was fetched over IMAP (already ours).
+         */
+        maxParts: z.number().int().min(10).max(100_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     outgoing: z
       .object({
         transport: z.enum(['file', 'smtp']).default('file'),
@@ -353,8 +365,12 @@ export const configSchema = z
       .object({
         /** Auto-replies per sender address per hour; above it mail is stored but not answered. */
         perSenderPerHour: z.number().int().nonnegative().default(10),
-        /** Never auto-reply to senders matching these (case-insensitive regex on the address). */
-        neverTo: z.array(z.string()).default(['^(no-?reply|do-?not-?reply|mailer-daemon|postmaster)@']),
+        /**
+         * More addresses never to send to (case-insensitive regex on the address), beyond the
+         * built-in ones: no-reply, bounce-collecting, MAILER-DAEMON and postmaster local parts,
+         * recognised anywhere in the local part (noreply+1@, newsalerts-noreply@, do_not_reply@ …).
+         */
+        neverTo: z.array(z.string()).default([]),
       })
       .strict()
       .prefault({}),
@@ -395,6 +411,8 @@ export const configSchema = z
         maxReceivedHops: z.number().int().min(5).max(1000).default(50),
         /** Replaced by senderAuth (reported with the new form). */
         trustedAuthServId: z.string().optional(),
+        /** Honour the MX's spam verdict (spam-schema.ts). */
+        spam: spamSettings.prefault({}),
       })
       .strict()
       .prefault({}),

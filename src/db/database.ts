@@ -5,6 +5,7 @@ import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-routing-escalation.js';
 import * as m0003 from './migrations/0003-outbox-claims.js';
 import * as m0004 from './migrations/0004-content-digest.js';
+import * as m0005 from './migrations/0005-suspected-spam.js';
 import type { Database } from './schema.js';
 import { CasegateSqliteDialect, SYNC_BUSY_TIMEOUT_MS } from './sqlite-dialect.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-routing-escalation': m0002,
   '0003-outbox-claims': m0003,
   '0004-content-digest': m0004,
+  '0005-suspected-spam': m0005,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

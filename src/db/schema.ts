@@ -42,6 +42,8 @@ export interface CasesTable {
   last_customer_at: Timestamp | null;
   first_response_due_at: Timestamp | null;
   resolution_due_at: Timestamp | null;
+  /** 1: opened by mail our MX called spam, not yet marked ham (0005). */
+  spam: Generated<Flag>;
 }
 
 export type ParticipantRole = 'requester' | 'cc' | 'agent';
@@ -83,6 +85,8 @@ export interface MessagesTable {
   receipt_id: number | null;
   outbox_id: number | null;
   created_at: Timestamp;
+  /** 1: our MX called this message spam (0005). */
+  spam: Generated<Flag>;
 }
 
 export interface AttachmentsTable {

@@ -14,6 +14,8 @@ export interface ParseLimits {
   readonly maxBodyChars: number;
   /** HTML longer than this is not converted to text (html-to-text is slow on huge documents). */
   readonly maxHtmlToTextChars: number;
+  /** More MIME parts than this make the parser fail with code EMAXLEN (config mime.maxParts). */
+  readonly maxMimeParts?: number;
 }
 
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBodyChars: 2_000_000, maxHtmlToTextChars: 1_000_000 };
@@ -134,6 +136,7 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
     skipTextLinks: true,
     skipImageLinks: true,
     maxHtmlLengthToParse: limits.maxHtmlToTextChars,
+    ...(limits.maxMimeParts !== undefined ? { maxChildNodes: limits.maxMimeParts } : {}),
   });
   let headerLines: HeaderLines = [];
   const attachments: StoredAttachment[] = [];

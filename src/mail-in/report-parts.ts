@@ -17,11 +17,14 @@ export const REPORT_CONTENT_TYPES = new Set([
   'message/global-headers',
   'message/feedback-report',
   'message/disposition-notification',
+  // Outlook's winmail.dat: its MAPI message class tells a read receipt (auto-reply.ts).
+  'application/ms-tnef',
+  'application/vnd.ms-tnef',
 ]);
 export const REPORT_PART_LIMIT = 256 * 1024;
 
 export function mayHaveReportParts(rawLatin1: string): boolean {
-  return /message\/(rfc822|global|delivery-status|global-delivery-status|feedback-report|disposition-notification)|text\/rfc822-header/i.test(rawLatin1);
+  return /message\/(rfc822|global|delivery-status|global-delivery-status|feedback-report|disposition-notification)|text\/rfc822-header|ms-tnef/i.test(rawLatin1);
 }
 
 export function walkReportParts(raw: Buffer | string): ReportPart[] {

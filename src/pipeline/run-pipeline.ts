@@ -12,9 +12,10 @@ import { persistStage } from './stages/persist.js';
 import { reactStage } from './stages/react.js';
 import { routeStage } from './stages/route.js';
 import { senderStage } from './stages/sender.js';
+import { spamStage } from './stages/spam.js';
 import { threadStage } from './stages/thread.js';
 import { visibleTextStage } from './stages/visible.js';
-import { receiptBase, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
+import { canRefuse, receiptBase, RefusedError, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
 
 /** The ordered list (DESIGN §1). Decide stages have no side effects; commit stages share one transaction. */
 export const DECIDE_STAGES: readonly DecideStage[] = [
@@ -22,6 +23,7 @@ export const DECIDE_STAGES: readonly DecideStage[] = [
   dedupeStage,
   loopGuardStage,
   automatedStage,
+  spamStage,
   senderStage,
   visibleTextStage,
   threadStage,
@@ -97,6 +99,11 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       ctx.outboxSignal.wake();
     }
   } catch (err) {
+    if (err instanceof RefusedError && canRefuse(arrival.channel)) {
+      // Not ours: the channel answers with a permanent error and the sender's MTA keeps it.
+      log.warn({ sha256: arrival.raw.sha256, size: arrival.raw.size, outcome: 'refused', reason: err.message, stage: stageName }, 'message refused');
+      throw err;
+    }
     if (isTransient(err)) {
       outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}` };
     } else {
@@ -121,6 +128,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       receiptId: 'receiptId' in outcome ? outcome.receiptId : null,
       rule: msg.notes.thread?.rule ?? null,
       automated: msg.notes.automated?.kind ?? null,
+      spam: msg.notes.spam != null ? msg.notes.spam.reason : null,
     },
     `message ${outcome.kind}`,
   );

@@ -6,6 +6,7 @@ import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
+import type { SpamVerdict } from '../mail-in/spam-verdict.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
@@ -130,6 +131,8 @@ export interface Notes {
   collision?: { readonly receiptId: number; readonly messageId: string };
   automated?: AutomatedVerdict | null;
   bounce?: (BounceReport & { readonly caseRow: CaseRow }) | null;
+  /** Set by spam: our MX's spam verdict, or null. */
+  spam?: SpamVerdict | null;
   sender?: SenderNote;
   thread?: ThreadDecision;
   classification?: Classification;
@@ -164,6 +167,21 @@ export interface DecideStage {
 export interface CommitStage {
   readonly name: string;
   run(msg: Inbound, ctx: AppContext, trx: Transaction<Database>): Promise<void>;
+}
+
+/**
+ * Thrown by a stage for a message we will not take at all (a documented limit, e.g. mime.maxParts).
+ * A channel that can still say no (the SMTP listener at the end of DATA, `casegate ingest`)
+ * refuses it permanently — the sender's MTA keeps it and tells the sender — and nothing is
+ * recorded; where we already hold the message (IMAP, a quarantine retry) it is quarantined.
+ */
+export class RefusedError extends Error {
+  override readonly name = 'RefusedError';
+}
+
+/** Channels that answer before the message is theirs: they can refuse instead of quarantining. */
+export function canRefuse(channel: ChannelName): boolean {
+  return channel === 'smtp' || channel === 'pipe';
 }
 
 /** Thrown by a stage for transient trouble (disk full, database busy): the outcome is `retry`. */

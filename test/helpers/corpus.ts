@@ -2,13 +2,18 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The shared real-world corpus: ../shared/corpus beside the repository (CASEGATE_CORPUS overrides). */
+/**
+ * The real-world corpus: the subset of the shared corpus the tests read, vendored byte-exact into
+ * test/corpus/vendor (test/corpus/vendor-corpus.mjs, VENDOR.md), so a fresh clone needs nothing
+ * beside it. CASEGATE_CORPUS points the tests at another copy (e.g. the full ../shared/corpus).
+ */
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CORPUS = process.env['CASEGATE_CORPUS'] ?? path.resolve(REPO, '..', 'shared', 'corpus');
+export const CORPUS = process.env['CASEGATE_CORPUS'] ?? path.resolve(REPO, 'test', 'corpus', 'vendor');
 
 /**
- * Whether the corpus is here. Under CI=true a missing corpus is a failure, never a skip; on a
- * developer machine without it the corpus tests skip with this message.
+ * Whether the corpus is here (always, unless CASEGATE_CORPUS names a missing folder). Under
+ * CI=true a missing corpus is a failure, never a skip; elsewhere the corpus tests skip with this
+ * message.
  */
 export function corpusAvailable(): boolean {
   if (existsSync(CORPUS)) return true;

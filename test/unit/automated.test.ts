@@ -24,9 +24,9 @@ describe('detectAutomated: multipart/report', () => {
     expect(v).toEqual({ kind: 'bounce', reason: 'multipart/report; report-type=delivery-status' });
   });
 
-  it('report-type=disposition-notification (read receipt) is auto-generated', () => {
+  it('report-type=disposition-notification (read receipt) is an automatic response', () => {
     const v = detectAutomated(makeMail({ contentType: 'multipart/report', reportType: 'disposition-notification', subject: 'Read: your ticket' }));
-    expect(v).toEqual({ kind: 'auto-generated', reason: 'multipart/report; report-type=disposition-notification' });
+    expect(v).toEqual({ kind: 'auto-reply', reason: 'read receipt (multipart/report; report-type=disposition-notification)' });
   });
 
   it('report-type=feedback-report (ARF) is a feedback report', () => {
@@ -45,11 +45,22 @@ describe('detectAutomated: bounce senders and null sender', () => {
     ['MAILER-DAEMON@mx.example.net', 'sender MAILER-DAEMON'],
     ['mailer-daemon@googlemail.com', 'sender MAILER-DAEMON'],
     ['Mailer_Daemon@example.org', 'sender MAILER-DAEMON'],
-    ['Mail-Daemon@example.org', 'sender mail-daemon'],
-    ['postmaster@example.org', 'sender postmaster'],
-    ['PostMaster@example.org', 'sender postmaster'],
+    ['Mail-Daemon@example.org', 'sender MAILER-DAEMON'],
   ])('From %s → bounce', (from, reason) => {
     expect(detectAutomated(makeMail({ from, subject: 'Some notice' }))).toEqual({ kind: 'bounce', reason });
+  });
+
+  // Issue 9 item 7: people write from postmaster@ too; only mail that looks like a bounce is one.
+  it.each([
+    ['an ordinary question', { subject: 'Question about your abuse policy', text: 'Hello, we run the mail system at example.org. Who handles abuse reports?' }, null],
+    ['PostMaster@, ordinary', { subject: 'Re: invoice 4711', text: 'Thanks, received.' }, null],
+    ['a bounce subject', { subject: 'Undeliverable: your invoice', text: 'Sorry.' }, 'sender postmaster + bounce subject'],
+    ['MTA wording', { subject: 'Notice', text: 'This is the mail system at host mx.example.org.\nI am sorry to have to inform you...' }, 'sender postmaster + bounce text'],
+    ['an SMTP error line', { subject: 'Re:Test message', text: 'Error: Invalid user address\n\nError message below:\n550 - Requested action not taken: no such user here\n' }, 'sender postmaster + SMTP error text'],
+    ['the null sender', { subject: 'Notice', text: 'See attached.', returnPath: '' }, 'sender postmaster + empty Return-Path'],
+  ] as const)('postmaster@ with %s', (_name, fields, reason) => {
+    const v = detectAutomated(makeMail({ from: 'postmaster@example.org', ...fields }));
+    expect(v).toEqual(reason === null ? null : { kind: 'bounce', reason });
   });
 
   it('"From: MAILER-DAEMON <>" (no usable address) is a bounce', () => {
@@ -565,6 +576,10 @@ describe.runIf(corpusAvailable())('sisimai set-of-emails (860 real bounces)', ()
     // …and a German host's home-made bounce ("automatic bounce notification", From postmaster,
     // Return-Path <>, Auto-Submitted: auto-replied) that Sisimai cannot parse: it is a bounce.
     'maildir/not/rb-issue-368-bug.eml': 'bounce',
+    // The CR-only copy of a Verizon bounce sent from post_master@: the parser finds no body in it,
+    // and a postmaster's mail without any sign of a bounce is person-written (issue 9 item 7;
+    // recipient refusal still never answers a postmaster address).
+    'maildir/mac/lhost-apachejames-01.eml': null,
   };
 
   function expectedKind(rel: string): AutomatedKind | null | 'skip' {
@@ -720,6 +735,11 @@ describe.runIf(corpusAvailable())('non-bounce corpora', () => {
     'ruby-mail/multipart_report_emails/report_530.eml': 'bounce',
     'mailparser/delivery-status.eml': 'bounce',
     'mailparser/large_text.eml': 'bulk', // Launchpad bug mail, Precedence: bulk
+    // No-reply senders (issue 9 item 6): a program sent them.
+    'mailparser/spam.eml': 'auto-generated', // From noreply@guide-des-vins-de-bourgogne.fr
+    'ruby-mail/error_emails/encoding_madness.eml': 'auto-generated', // From no-reply@crm.…
+    'ruby-mail/mime_emails/raw_email_encoded_stack_level_too_deep.eml': 'auto-generated', // Gmail Team <gmail-noreply@google.com>
+    'ruby-mail/plain_emails/raw_email_trailing_dot.eml': 'auto-generated', // forum notification from noreply@rubyforge.org
   };
 
   it('flags only the automated messages (DSNs, list and bulk mail), never person-written mail', async () => {

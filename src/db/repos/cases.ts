@@ -31,6 +31,8 @@ export interface CaseListFilter {
   readonly kind?: CaseRow['kind'];
   readonly owner?: string;
   readonly escalated?: boolean;
+  /** true: only suspected spam; false: none of it; undefined: both. */
+  readonly spam?: boolean;
   readonly limit?: number;
   /**
    * Most severe first: the priority levels with their order (smaller = more severe); unknown
@@ -46,6 +48,7 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
   if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
   if (filter.owner !== undefined) q = q.where('owner', '=', filter.owner);
   if (filter.escalated !== undefined) q = q.where('escalated', '=', filter.escalated ? 1 : 0);
+  if (filter.spam !== undefined) q = q.where('spam', '=', filter.spam ? 1 : 0);
   const levels = filter.priorityOrder ?? [];
   if (levels.length > 0) {
     const whens = levels.map((l) => sql`when ${l.name.toLowerCase()} then ${l.order}`);

@@ -46,7 +46,8 @@ export const escalateStage: CommitStage = {
     }
 
     const customerAsks = request.fromCustomer && (request.urgent !== null || request.keyword);
-    const ruleTier = persisted.created ? routing.tier : null;
+    // A routing rule's tier does not alert anyone for suspected spam.
+    const ruleTier = persisted.created && caseRow.spam !== 1 ? routing.tier : null;
     if (caseRow.kind === 'feedback') {
       if (customerAsks || ruleTier !== null) {
         await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'escalation.ignored', actor: 'system', reason: 'feedback is not escalated', at: now });

@@ -32,11 +32,12 @@ export const escalationRequestStage: DecideStage = {
     const automated = msg.notes.automated ?? null;
     const prefix = ctx.config.cases.tagPrefix;
     const staff = isStaff(ctx.config, sender.address);
-    const fromCustomer = sender.verified && automated === null && !staff;
+    const spam = msg.notes.spam ?? null;
+    const fromCustomer = sender.verified && automated === null && spam === null && !staff;
 
     let commands: AgentCommand[] = [];
     let refused: string | null = null;
-    if (thread.kind === 'existing' && automated === null && staff) {
+    if (thread.kind === 'existing' && automated === null && spam === null && staff) {
       const found = parseAgentCommands(visible.text);
       if (found.length > 0) {
         if (!sender.verified) refused = `commands from ${sender.address} ignored: sender not verified (DMARC failed)`;
@@ -51,7 +52,12 @@ export const escalationRequestStage: DecideStage = {
       // Say why, so a lead reading the case understands. Not for automated replies in a thread:
       // an out-of-office answering our acknowledgement quotes "escalated" all the time.
       if (looksLikeRequest && !staff && (automated === null || thread.kind === 'new')) {
-        refused = automated !== null ? `escalation request in automated mail (${automated.kind}) ignored` : 'escalation request ignored: sender not verified (DMARC failed)';
+        refused =
+          automated !== null
+            ? `escalation request in automated mail (${automated.kind}) ignored`
+            : spam !== null
+              ? `escalation request in suspected spam ignored (${spam.reason})`
+              : 'escalation request ignored: sender not verified (DMARC failed)';
       }
       msg.notes.request = { fromCustomer, urgent: null, keyword: false, commands, refused, foreignCaseNumber: null };
       return NEXT;

@@ -1,11 +1,24 @@
-import { parseMailFile } from '../../mail-in/parse-mail.js';
-import { NEXT, type DecideStage } from '../types.js';
+import { DEFAULT_PARSE_LIMITS, parseMailFile } from '../../mail-in/parse-mail.js';
+import { NEXT, RefusedError, type DecideStage } from '../types.js';
 
-/** What does the message say? Parse MIME (streaming attachments into the blob store). */
+/**
+ * What does the message say? Parse MIME (streaming attachments into the blob store). A message
+ * with more MIME parts than mime.maxParts is refused (RefusedError): the parser would stop there,
+ * and such a message is a resource attack or a broken generator, not a customer's mail.
+ */
 export const parseStage: DecideStage = {
   name: 'parse',
   async run(msg, ctx) {
-    msg.notes.parsed = await parseMailFile(msg.arrival.raw, ctx.blobs);
+    const maxParts = ctx.config.mime.maxParts;
+    try {
+      msg.notes.parsed = await parseMailFile(msg.arrival.raw, ctx.blobs, { ...DEFAULT_PARSE_LIMITS, maxMimeParts: maxParts });
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown } | null;
+      if (e?.code === 'EMAXLEN' && typeof e.message === 'string' && /child nodes/i.test(e.message)) {
+        throw new RefusedError(`message has more than ${maxParts} MIME parts (mime.maxParts)`);
+      }
+      throw err;
+    }
     return NEXT;
   },
 };

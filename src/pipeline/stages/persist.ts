@@ -62,6 +62,7 @@ export const persistStage: CommitStage = {
         last_customer_at: now,
         first_response_due_at: null,
         resolution_due_at: null,
+        spam: notes.spam != null ? 1 : 0,
       });
       created = true;
       await addParticipant(trx, caseRow.id, sender.address, sender.name, 'requester', now);
@@ -85,8 +86,10 @@ export const persistStage: CommitStage = {
       }
     } else {
       caseRow = thread.caseRow;
-      const automated = notes.automated != null;
-      if (thread.reopen === 'reopen') {
+      // Suspected spam is recorded on the case like automated mail: it neither reopens the case
+      // nor counts as the customer's reply.
+      const automated = notes.automated != null || notes.spam != null;
+      if (thread.reopen === 'reopen' && notes.spam == null) {
         caseRow = await updateCase(trx, caseRow.id, { status: 'open', resolved_at: null, closed_at: null, updated_at: now, last_customer_at: now });
         reopened = true;
         await addEvent(trx, { caseId: caseRow.id, type: 'case.reopened', actor, reason: `customer replied to a ${thread.caseRow.status} case`, data: { from: thread.caseRow.status }, at: now });
@@ -104,7 +107,7 @@ export const persistStage: CommitStage = {
     }
 
     await enrolParticipants(msg, ctx, trx, caseRow, created, now);
-    if (sender.verified && notes.automated == null) await clearBouncing(trx, sender.address, now);
+    if (sender.verified && notes.automated == null && notes.spam == null) await clearBouncing(trx, sender.address, now);
 
     // A different message reusing a stored Message-ID: the first keeps the id (threading by it stays theirs).
     const collision = notes.collision ?? null;
@@ -132,9 +135,21 @@ export const persistStage: CommitStage = {
       receipt_id: receiptId,
       outbox_id: null,
       created_at: now,
+      spam: notes.spam != null ? 1 : 0,
     });
     await insertAttachments(trx, messageRowId, parsed.attachments);
     await setReceiptCase(trx, receiptId, caseRow.id, messageRowId);
+    if (notes.spam != null) {
+      await addEvent(trx, {
+        caseId: caseRow.id,
+        messageRowId,
+        type: 'message.spam-suspected',
+        actor: 'system',
+        reason: `our MX called it spam: ${notes.spam.reason}${created ? '; case kept out of the default list until marked ham' : ''}`,
+        data: { score: notes.spam.score },
+        at: now,
+      });
+    }
     if (!created) {
       await addEvent(trx, {
         caseId: caseRow.id,
@@ -209,7 +224,7 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
   const parsed = need(msg.notes.parsed, 'parsed');
   const sender = need(msg.notes.sender, 'sender');
   const rule = need(msg.notes.thread, 'thread').rule;
-  if (!sender.verified || msg.notes.automated != null) return;
+  if (!sender.verified || msg.notes.automated != null || msg.notes.spam != null) return;
   const proof = rule === 'signed-reference' || rule === 'plus-token' ? 'signed-token' : 'address-only';
   const entitled = created || (await actsAsParticipant(trx, ctx.config, caseRow, sender, proof));
   if (!created && proof === 'signed-token') await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);

@@ -3,6 +3,7 @@ import type { AppContext } from '../../context.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoRepliesSince } from '../../db/repos/outbox.js';
 import type { Database } from '../../db/schema.js';
+import { queueConfirmation } from '../../cases/confirmation.js';
 import { commonData, queueEmail } from '../../mail-out/compose.js';
 import { recipientRefusal } from '../../mail-out/recipient-refusal.js';
 import type { Inbound } from '../types.js';
@@ -12,7 +13,9 @@ import { need, type CommitStage } from '../types.js';
  * What do we send because of it? A confirmation for a new case, a "reopened" notice for a reopened
  * one (unless an escalation acknowledgement already answers the message) — only when an automatic
  * reply is allowed: never to automated mail, never to a bouncing or no-reply address or to
- * ourselves, and at most autoReply.perSenderPerHour per sender.
+ * ourselves, and at most autoReply.perSenderPerHour per sender. Suspected spam gets none either;
+ * when spam is the only reason, the event says the reply is held, and `casegate cases ham`
+ * sends it.
  */
 export const reactStage: CommitStage = {
   name: 'react',
@@ -26,32 +29,43 @@ export const reactStage: CommitStage = {
     const parsed = need(msg.notes.parsed, 'parsed');
     const { caseRow } = persisted;
     const kind = persisted.created ? 'confirmation' : 'reopened';
-    const refusal = await autoReplyRefusal(msg, ctx, trx, sender.address);
+    const refusal = await autoReplyRefusal(msg, ctx, trx, sender.address, { ignoreSpam: true });
+    const now = ctx.clock.now().toISOString();
     if (refusal !== null) {
-      await addEvent(trx, { caseId: caseRow.id, type: 'auto-reply.suppressed', actor: 'system', reason: `${kind} not sent: ${refusal}`, at: ctx.clock.now().toISOString() });
+      await addEvent(trx, { caseId: caseRow.id, type: 'auto-reply.suppressed', actor: 'system', reason: `${kind} not sent: ${refusal}`, at: now });
+      return;
+    }
+    if (msg.notes.spam != null) {
+      await addEvent(trx, {
+        caseId: caseRow.id,
+        type: 'auto-reply.held',
+        actor: 'system',
+        reason: `${kind} held: suspected spam (${msg.notes.spam.reason}); \`casegate cases ham ${caseRow.number}\` sends it`,
+        data: { kind },
+        at: now,
+      });
       return;
     }
     const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? msg.arrival.mailbox;
     const to = { address: sender.address, name: sender.name };
-    const common = commonData(ctx, caseRow, mailbox, to);
     const base = { caseRow, mailbox, to, autoReply: true, inReplyTo: parsed.messageId, references: parsed.references };
     if (kind === 'confirmation') {
-      const q = ctx.config.queues[caseRow.queue];
-      await queueEmail(trx, ctx, {
-        ...base,
-        kind,
-        data: { ...common, expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse, helpfulInfo: q?.helpfulInfo ?? ctx.config.cases.helpfulInfo },
-      });
+      await queueConfirmation(trx, ctx, { caseRow, mailbox, to, inReplyTo: parsed.messageId, references: parsed.references });
     } else {
+      const common = commonData(ctx, caseRow, mailbox, to);
       await queueEmail(trx, ctx, { ...base, kind, data: { ...common, reply: { visibleText: msg.notes.visible?.text ?? '' } } });
     }
   },
 };
 
-/** Why an automatic reply to this message's sender must not be sent, or null when it may. */
-export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Transaction<Database>, address: string): Promise<string | null> {
+/**
+ * Why an automatic reply to this message's sender must not be sent, or null when it may.
+ * ignoreSpam: leave the spam verdict to the caller (react holds the reply instead).
+ */
+export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Transaction<Database>, address: string, opts: { ignoreSpam?: boolean } = {}): Promise<string | null> {
   const automated = msg.notes.automated;
   if (automated != null) return `automated mail (${automated.kind}: ${automated.reason})`;
+  if (msg.notes.spam != null && opts.ignoreSpam !== true) return `suspected spam (${msg.notes.spam.reason})`;
   if (!msg.notes.sender?.verified) return 'sender not verified (DMARC failed)';
   const refusal = await recipientRefusal(ctx, trx, address);
   if (refusal !== null) return refusal;

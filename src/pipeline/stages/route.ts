@@ -38,6 +38,11 @@ export const routeStage: CommitStage = {
         await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'feedback.received', actor: `customer:${sender.address}`, reason: `feedback queue ${caseRow.queue}: recorded closed, no SLA`, at: now });
         return;
       }
+      if (caseRow.spam === 1) {
+        // Nobody is assigned (or notified) for suspected spam; `casegate cases ham` assigns it.
+        await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'assignment.skipped', actor: 'system', reason: 'suspected spam: not assigned until marked ham', at: now });
+        return;
+      }
       const owner = routing.owner !== null ? findAgent(agentsOf(ctx.config, caseRow.queue), routing.owner) : null;
       if (owner !== null && routing.rule !== null) {
         await assignCase(trx, ctx, caseRow.id, owner, { actor: 'system', by: 'casegate', reason: `rule ${routing.rule.name}`, messageRowId });

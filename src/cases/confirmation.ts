@@ -1,0 +1,37 @@
+import type { Transaction } from 'kysely';
+import type { MailboxConfig } from '../config/schema.js';
+import type { AppContext } from '../context.js';
+import type { CaseRow, Database } from '../db/schema.js';
+import { commonData, queueEmail } from '../mail-out/compose.js';
+
+export interface ConfirmationTarget {
+  readonly caseRow: CaseRow;
+  readonly mailbox: MailboxConfig;
+  readonly to: { readonly address: string; readonly name: string };
+  /** Message-ID of the customer's message it answers, and that message's References. */
+  readonly inReplyTo: string | null;
+  readonly references: readonly string[];
+}
+
+/**
+ * Queue the confirmation of a new case (the automatic reply with the case number and the expected
+ * response time), in the caller's transaction. The caller decided that an automatic reply is
+ * allowed (react stage for new mail; `casegate cases ham` for a case released from spam).
+ */
+export async function queueConfirmation(trx: Transaction<Database>, ctx: AppContext, t: ConfirmationTarget): Promise<number> {
+  const q = ctx.config.queues[t.caseRow.queue];
+  return queueEmail(trx, ctx, {
+    caseRow: t.caseRow,
+    mailbox: t.mailbox,
+    to: t.to,
+    autoReply: true,
+    inReplyTo: t.inReplyTo,
+    references: [...t.references],
+    kind: 'confirmation',
+    data: {
+      ...commonData(ctx, t.caseRow, t.mailbox, t.to),
+      expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse,
+      helpfulInfo: q?.helpfulInfo ?? ctx.config.cases.helpfulInfo,
+    },
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * The result types of bounce parsing and the small pieces every bounce source (DSN fields, Amazon
+ * SES JSON, plain-text notices) shares: address cleaning, status codes, hard or soft.
+ */
+
+export interface BounceRecipient {
+  /** The failed address, lower-case. Original-Recipient is preferred over Final-Recipient. */
+  address: string;
+  /** DSN action: failed, delayed, delivered, relayed, expanded (null when unknown). */
+  action: string | null;
+  /** Enhanced status code, e.g. "5.1.1" (null when none was found). */
+  status: string | null;
+  diagnostic: string | null;
+  /**
+   * A hard failure. The status class decides when there is one (5.x.x hard; 4.x.x soft even with
+   * action "failed" after the retry time ran out); without a status a 4xx/5xx reply code in the
+   * diagnostic, then action "failed".
+   */
+  permanent: boolean;
+}
+
+export interface BounceReport {
+  /**
+   * Message-IDs (no angle brackets) of the original message the bounce is about: from the
+   * returned message/rfc822 or text/rfc822-headers part, then In-Reply-To/References, then
+   * "Message-ID: <…>" lines found in the body text. All candidates, best first, no duplicates.
+   */
+  originalMessageIds: string[];
+  recipients: BounceRecipient[];
+}
+
+
+export const MAX_RECIPIENTS = 50;
+
+export function dsnAddress(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  const semi = value.indexOf(';');
+  const raw = semi >= 0 ? value.slice(semi + 1) : value;
+  return cleanAddress(raw);
+}
+
+export function cleanAddress(raw: string): string | null {
+  if (raw.length > 512) return null;
+  const inner = /<([^<>]*)>/.exec(raw)?.[1] ?? raw;
+  const addr = inner
+    .trim()
+    .replace(/^["'(\[]+|["')\].,:;]+$/g, '')
+    .replace(/^mailto:/i, '')
+    .toLowerCase();
+  return /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]*[a-z0-9]$/i.test(addr) || /^[^\s@<>()",;]+@[a-z0-9-]+$/i.test(addr)
+    ? addr
+    : null;
+}
+
+export function enhancedStatus(text: string): string | null {
+  const m = /(?:^|[^\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)/.exec(text);
+  return m === null ? null : `${m[1]}.${m[2]}.${m[3]}`;
+}
+
+export function smtpReplyClass(text: string): '4' | '5' | null {
+  const m = /(?:^|[\s(\[:;"'-])([45])[0-9]{2}(?:[ \-]|$)/m.exec(text);
+  return m === null ? null : m[1] === '4' ? '4' : '5';
+}
+
+/**
+ * Hard failure? The status class decides when there is one (5.x.x hard; 4.x.x is a transient
+ * condition even when the MTA finally gave up, action "failed" after expiry); without a status,
+ * an SMTP reply code in the diagnostic decides, and then the action.
+ */
+export function isPermanent(status: string | null, action: string | null, diagnostic: string | null): boolean {
+  if (status !== null) return status.startsWith('5');
+  const reply = diagnostic !== null ? smtpReplyClass(diagnostic) : null;
+  if (reply !== null) return reply === '5';
+  return action === 'failed';
+}
+
+export function dedupeRecipients(list: BounceRecipient[]): BounceRecipient[] {
+  const seen = new Set<string>();
+  return list.filter((r) => {
+    if (seen.has(r.address)) return false;
+    seen.add(r.address);
+    return true;
+  });
+}
