@@ -17,6 +17,8 @@
  * Decisions:
  *  - Never lose what the customer wrote: a cut that would drop unquoted text needs strong
  *    evidence; when unsure, more is kept.
+ *  - Our reply marker ends the new text where it stands unquoted; inside a ">"-quote it is part
+ *    of the quote, so an answer written below the quote (bottom-posting) is kept.
  *  - Forwards ("---------- Forwarded message ---------", "Begin forwarded message:") are new
  *    information for support: the forwarded message is kept below whatever was written above it,
  *    and does not count as a quote.
@@ -40,7 +42,7 @@
  */
 import { htmlToVisibleSource } from './visible-text/html.js';
 import { parseWithLibrary } from './visible-text/library.js';
-import { capLength, collapseBlankRuns, findMarkerLine, HAS_CONTENT_RE, isAllBlank, normaliseLines, splitLines } from './visible-text/lines.js';
+import { capLength, collapseBlankRuns, findMarkerLine, HAS_CONTENT_RE, isAllBlank, isQuoted, normaliseLines, splitLines } from './visible-text/lines.js';
 import { dropTrailingAttribution, findBoundary, mendBrokenQuotes, rewriteAttributions, splitSharedAttributions } from './visible-text/quote-headers.js';
 
 export interface VisibleTextOptions {
@@ -102,7 +104,10 @@ function visibleFromText(
 
   if (marker !== '') {
     const markerAt = findMarkerLine(lines, marker);
-    if (markerAt >= 0) {
+    // An unquoted marker line: everything from it on is our own message (top-posting clients
+    // such as Outlook do not mark the history). A ">"-quoted marker is left to the quote rules:
+    // a bottom-posted answer below the quote must survive.
+    if (markerAt >= 0 && !isQuoted(lines[markerAt] ?? '')) {
       lines = lines.slice(0, markerAt);
       hadQuote = true;
     }
