@@ -24,6 +24,7 @@ import {
   SENT_ATTRIBUTION_RE,
   SHARED_LINE_START_RE,
   TIME_RE,
+  VERBLESS_ATTRIBUTION_RE,
   YEAR_RE,
   type HeaderKind,
 } from './vocabulary.js';
@@ -134,10 +135,12 @@ function attributionLevel(joined: string, firstLine: string): AttributionLevel |
   const trimmed = joined.trim();
   if (DASHED_ATTRIBUTION_RE.test(trimmed) && ATTRIBUTION_VERB_RE.test(trimmed)) return 'strong';
   if (!/[:：]$/.test(trimmed)) return null;
-  if (!ATTRIBUTION_VERB_RE.test(trimmed) && !SENT_ATTRIBUTION_RE.test(trimmed)) return null;
   const hasAt = /@/.test(trimmed);
   const hasTime = TIME_RE.test(trimmed);
   const hasYear = YEAR_RE.test(trimmed);
+  if (!ATTRIBUTION_VERB_RE.test(trimmed) && !SENT_ATTRIBUTION_RE.test(trimmed)) {
+    return VERBLESS_ATTRIBUTION_RE.test(trimmed) && hasTime && (hasYear || /\d{4}/.test(trimmed)) ? 'quote-only' : null;
+  }
   const startLike = ATTRIBUTION_START_RE.test(firstLine);
   if ((hasAt && (hasTime || hasYear)) || (startLike && (hasTime || hasYear || hasAt))) return 'strong';
   if (hasAt || hasTime || hasYear || /\d/.test(trimmed)) return 'weak';

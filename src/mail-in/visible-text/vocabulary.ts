@@ -25,7 +25,7 @@ export const ORIGINAL_MESSAGE_RE = new RegExp(
     'ursprungligt meddelande|mensagem original|alkuper[äa]inen viesti|oryginalna wiadomo[śs][ćc]|' +
     'wiadomo[śs][ćc] oryginalna|p[ůu]vodn[íi] zpr[áa]va|p[ôo]vodn[áa] spr[áa]va|исходное сообщение|' +
     'оригинальное сообщение|eredeti [üu]zenet|orijinal ileti|mesaj original|αρχικό μήνυμα|' +
-    'původní e-mail)\\s*-*\\s*$',
+    'původní e-mail|mail original|e-mail original|courriel original)\\s*-*\\s*$',
   'i',
 );
 
@@ -39,7 +39,7 @@ const HEADER_LABELS: Readonly<Record<HeaderKind, readonly string[]>> = {
     'từ', 'šalje', '差出人', '发件人', '寄件者', '보낸 사람', '보낸사람',
   ],
   date: [
-    'sent', 'date', 'gesendet', 'datum', 'envoyé', 'envoye', 'enviado', 'enviada', 'fecha', 'inviato', 'data',
+    'sent', 'date', 'gesendet', 'datum', 'envoyé', 'envoye', 'enviado', 'enviada', 'enviado el', 'fecha', 'inviato', 'data',
     'verzonden', 'sendt', 'skickat', 'wysłano', 'odesláno', 'odoslané', 'отправлено', 'надіслано', 'дата', 'lähetetty',
     'päivämäärä', 'elküldve', 'dátum', 'gönderildi', 'tarih', 'trimis', 'στάλθηκε', 'ημερομηνία', 'נשלח', 'תאריך',
     'تم الإرسال', 'التاريخ', 'dikirim', 'tanggal', 'đã gửi', 'ngày', 'poslano', '送信日時', '日付', '发送时间', '日期',
@@ -87,7 +87,7 @@ export const INLINE_LABEL_RE = new RegExp(
  */
 export const ATTRIBUTION_VERB_RE = new RegExp(
   '(?:^|[\\s,.)>"\'»])(?:wrote|writes|schrieb|a [ée]crit|[ée]crit|escribi[óo]|ha escrit|escreveu|ha scritto|scrisse|' +
-    'schreef|geschreven|skrev|skrifaði|napisa[łl](?:\\(a\\)|a)?|napisana przez|pisze|napsal(?:\\(a\\)|a)?|' +
+    'schreef|geschreven|geschrieben|skrev|skrifaði|napisa[łl](?:\\(a\\)|a)?|napisana przez|pisze|napsal(?:\\(a\\)|a)?|' +
     'kirjoitti|kirjutas|rašė|написал(?:\\(а\\)|а)?|написав|пишет|пише|írta|yazdı|a scris|έγραψε|đã viết|' +
     'je napisao|je napisala|napísal(?:\\(a\\)|a)?|כתב|كتب)(?=$|[\\s:：,.(-])|写道|寫道|작성|のメッセージ',
   'iu',
@@ -102,6 +102,13 @@ export const ATTRIBUTION_START_RE =
 
 /** Gmail's older "2014-03-20 8:48 GMT+01:00 Name <address>:" attribution (the colon may be missing). */
 export const GMAIL_DATE_ATTRIBUTION_RE = /^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,200}<[^\s<>]{1,200}@[^\s<>]{1,200}>\s?(:?)\s*$/;
+
+/**
+ * Gmail in languages whose attribution has no verb: "пн, 8 янв. 2024 г. в 10:02, Support <a@b>:",
+ * "2024年1月8日(月) 10:02 Support <a@b>:". An address in angle brackets right before the final
+ * colon; taken only with a date and a time, and only directly above a quote.
+ */
+export const VERBLESS_ATTRIBUTION_RE = /<[^\s<>]{1,200}@[^\s<>]{1,200}>\s?[:：]\s*$/;
 
 /** "---- John Smith wrote ----", "------On 12/29/1987 17:32 PM, Julius Caesar wrote-----" (Android, old Yahoo). */
 export const DASHED_ATTRIBUTION_RE = /^\s*-{2,12}\s?\S.{0,300}\s?-{2,12}\s*$/;
