@@ -34,6 +34,8 @@ const ATTRIBUTION_LINE_MAX = 300;
 const ATTRIBUTION_JOINED_MAX = 600;
 /** Non-blank lines an attribution may be wrapped over (Polymail: name, "<", "mailto:…", "> wrote:"). */
 const ATTRIBUTION_MAX_LINES = 5;
+/** A wrapped attribution does not break after the end of a sentence. */
+const SENTENCE_END_RE = /[.!?…]["')\]]?\s*$/;
 /** Words a phone signature line has at most ("Sent from my desk, is much easier …" is a sentence). */
 const DEVICE_SIGNATURE_MAX_WORDS = 8;
 
@@ -159,6 +161,7 @@ export function attributionAt(lines: readonly string[], start: number): Attribut
   const single = attributionLevel(first, first);
   if (single !== null) return { end: start, level: single };
   if (!ATTRIBUTION_START_RE.test(first)) return null;
+  if (SENTENCE_END_RE.test(first)) return null;
   const parts = [first.trim()];
   let blanks = 0;
   for (let j = start + 1; j < lines.length && parts.length < ATTRIBUTION_MAX_LINES; j += 1) {
@@ -170,6 +173,8 @@ export function attributionAt(lines: readonly string[], start: number): Attribut
     }
     if (line.length > ATTRIBUTION_LINE_MAX) return null;
     if (isQuoted(line) && !/^\s{0,3}>\s?\S.{0,30}[:：]\s*$/.test(line)) return null;
+    // A line that is an attribution on its own starts a new one: the lines above it are text.
+    if (!isQuoted(line) && !/^\s*(?:"?[^\s"<>]{1,64}@|[<>(])/.test(line) && attributionLevel(line, line) === 'strong') return null;
     parts.push(line.trim());
     const level = attributionLevel(joinWrapped(parts), first);
     if (level !== null) return { end: j, level };
