@@ -593,6 +593,21 @@ const ownTextCases: readonly OwnCase[] = [
     expected: { text: 'Steps:\n---\n1. open the app\n2. crash\n===\nLogs attached.', hadQuote: false, hadSignature: false },
   },
   {
+    name: 'a P.S. below a sign-off is the customer\'s, not a signature',
+    text: 'Thanks!\n\nBest regards,\nJane\n\nP.S. The serial number is SN-123 on the back.\n\nOn Mon, Jan 8, 2024 at 10:02 AM Support <support@example.com> wrote:\n> Which serial number?\n',
+    expected: { text: 'Thanks!\n\nBest regards,\nJane\n\nP.S. The serial number is SN-123 on the back.', hadQuote: true, hadSignature: false },
+  },
+  {
+    name: 'a sign-off followed only by name and contact lines is a signature',
+    text: 'Thanks!\n\nRegards,\nJane Doe\nACME Inc.\n+49 30 1234567\n',
+    expected: { text: 'Thanks!', hadQuote: false, hadSignature: true },
+  },
+  {
+    name: 'an underscore line with more of the reply below it is kept',
+    text: 'First part of my answer.\n\n______________________________\n\nThis is the second part of my answer to you.\n\nJane\n',
+    expected: { text: 'First part of my answer.\n\n______________________________\n\nThis is the second part of my answer to you.\n\nJane', hadQuote: false, hadSignature: false },
+  },
+  {
     name: 'mailing-list footer after an underscore line',
     text: 'See attached.\n\n_______________________________________________\nusers mailing list\nusers@lists.example.org\n',
     expected: { text: 'See attached.', hadQuote: false, hadSignature: true },

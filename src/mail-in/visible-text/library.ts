@@ -88,10 +88,14 @@ export function parseWithLibrary(lines: readonly string[]): LibraryResult {
   for (const fragment of fragments) {
     const content = fragment.getContent();
     const empty = isBlank(content);
+    // A sign-off ("Best regards," / "Cheers" / "Cordialement") is a signature for the library,
+    // and everything below it goes with it. When sentences follow it (a P.S., one more detail),
+    // they are the customer's words: the fragment is kept.
+    const keptSignOff = fragment.isSignature() && !fragment.isQuoted() && startsWithSignOff(content) && hasSentence(content);
     if (fragment.isQuoted() && !empty) hadQuote = true;
-    if (fragment.isSignature() && !empty) hadSignature = true;
+    if (fragment.isSignature() && !empty && !keptSignOff) hadSignature = true;
     if (!fragment.isQuoted()) unquoted.push(content);
-    if (fragment.isHidden()) {
+    if (fragment.isHidden() && !keptSignOff) {
       if (!empty && visible !== '') gap = true;
     } else if (visible === '') {
       visible = content;
@@ -128,6 +132,18 @@ export function parseWithLibrary(lines: readonly string[]): LibraryResult {
  * sentence below it ("This is the second part of my reply.") divides the customer's own text and
  * is kept: footers and signatures are names, addresses and links, not sentences.
  */
+/** The library's sign-off signatures (its other signature lines are delimiters and phone lines). */
+const SIGN_OFF_RE = /^\s*(?:[\p{L}\s]{0,20}regards|cheers|best wishes|bien . vous|[\p{L}\s]{0,20}cordialement|bonne (?:journ.e|soir.e))\b/iu;
+
+function startsWithSignOff(content: string): boolean {
+  const first = content.split('\n').find((l) => !isBlank(l)) ?? '';
+  return first.length <= 60 && SIGN_OFF_RE.test(first);
+}
+
+function hasSentence(content: string): boolean {
+  return content.split('\n').some(isSentence);
+}
+
 function isSentence(line: string): boolean {
   const t = line.trim();
   return t.length <= 1_000 && /[.!?]$/.test(t) && t.split(/\s+/).length >= 5;
