@@ -338,6 +338,8 @@ describe('extractVisibleText: deliberate differences from upstream', () => {
     'Enviado desde mi Samsung Galaxy',
     'Az iPhone-omról küldve',
     'Get Outlook for Android',
+    'Outlook für iOS beziehen <https://aka.ms/o0ukef>',
+    'Gesendet von meinem BlackBerry 10-Smartphone.',
   ])('a short phone line above the quote is a signature: %s', (line) => {
     const result = extractVisibleText(`Yes, that works.\n\n${line}\n\nOn 8 Jan 2024, at 10:02, Support <support@example.com> wrote:\n\n> Does it work?\n`, null);
     expect(result).toEqual({ text: 'Yes, that works.', hadQuote: true, hadSignature: true });

@@ -125,7 +125,9 @@ export const SHARED_LINE_START_RE = /(?:-{2,}\s?)?\b(?:On|Le|Am|El|Il|Em|Op|Den)
  * quoted history; the library knows only some of the English and German forms.
  */
 export const DEVICE_SIGNATURE_RE = new RegExp(
-  '^\\s*(?:sent from (?:my )?\\S|sent with \\S|sent via \\S|get outlook for \\S|von meinem \\S.{0,40} gesendet|' +
+  '^\\s*(?:sent from (?:my )?\\S|sent with \\S|sent via \\S|get outlook for \\S|outlook f[üu]r \\S.{0,20} (?:beziehen|herunterladen)|' +
+    't[ée]l[ée]charger outlook pour \\S|obtener outlook para \\S|scarica outlook per \\S|outlook voor \\S.{0,20} downloaden|' +
+    'h[äa]mta outlook f[öo]r \\S|pobierz (?:aplikację )?outlook \\S|von meinem \\S.{0,40} gesendet|' +
     'gesendet von (?:meinem )?\\S|gesendet mit (?:der |dem )?\\S|von \\S.{0,40} gesendet|envoy[ée] (?:de mon|depuis|à partir de) \\S|' +
     'enviado (?:desde|do meu|a partir do|de meu) \\S|inviato da(?:l mio)? \\S|verzonden (?:vanaf|met) \\S|verstuurd vanaf \\S|' +
     'skickat från \\S|sendt fra \\S|lähetetty \\S|wysłane z \\S|odesláno z \\S|odoslané z \\S|отправлено (?:с|из) \\S|' +
