@@ -424,6 +424,12 @@ describe('extractVisibleText: large and pathological input', () => {
     ['underscore lines', unit('__\n')],
     ['attributions with quotes', unit('On 1 Jan, A <a@b.c> wrote:\n> x\n')],
     ['colons', unit(':\n')],
+    ['a phone line, then separator lines', `Sent from my iPhone\n${unit('--\n')}`],
+    ['wrapped attribution starts', unit('On 1\n2\n3\n4\n\n5:\n')],
+    ['attributions sharing lines with text', unit('reply On Mon 8 Jan 2024 10:02 a@b.c wrote:\n> q\n')],
+    ['header labels collapsed into lines', unit('Temat: Nadawca: Adresat: Subject: From: Date: a@b 10:02 ')],
+    ['attribution verbs soup', unit('wrote schrieb a écrit skrev napisał 10:02 @ ')],
+    ['Polymail-like fragments', unit('On 1 Jan\n> wrote:\n')],
   ];
   it.each(pathological)('finishes on %s (200 000 characters)', (_name, input) => {
     const result = extractVisibleText(input, null, { replyMarker: MARKER });

@@ -130,8 +130,15 @@ function collapsedHeaderLine(line: string): boolean {
   return labels.size >= 3 && (labels.has('from') || labels.has('date'));
 }
 
+/** Every attribution form ends in ":" (or "："), in dashes, or in the ">" of an address. */
+function mayEndAttribution(text: string): boolean {
+  const end = text.trimEnd();
+  const last = end.charAt(end.length - 1);
+  return last === ':' || last === '：' || last === '-' || last === '>';
+}
+
 function attributionLevel(joined: string, firstLine: string): AttributionLevel | null {
-  if (joined.length > ATTRIBUTION_JOINED_MAX) return null;
+  if (joined.length > ATTRIBUTION_JOINED_MAX || !mayEndAttribution(joined)) return null;
   const gmail = GMAIL_DATE_ATTRIBUTION_RE.exec(joined);
   if (gmail !== null) return gmail[1] === ':' ? 'strong' : 'quote-only';
   const trimmed = joined.trim();
@@ -174,8 +181,9 @@ export function attributionAt(lines: readonly string[], start: number): Attribut
     if (line.length > ATTRIBUTION_LINE_MAX) return null;
     if (isQuoted(line) && !/^\s{0,3}>\s?\S.{0,30}[:：]\s*$/.test(line)) return null;
     // A line that is an attribution on its own starts a new one: the lines above it are text.
-    if (!isQuoted(line) && !/^\s*(?:"?[^\s"<>]{1,64}@|[<>(])/.test(line) && attributionLevel(line, line) === 'strong') return null;
+    if (mayEndAttribution(line) && !isQuoted(line) && !/^\s*(?:"?[^\s"<>]{1,64}@|[<>(])/.test(line) && attributionLevel(line, line) === 'strong') return null;
     parts.push(line.trim());
+    if (!mayEndAttribution(line)) continue;
     const level = attributionLevel(joinWrapped(parts), first);
     if (level !== null) return { end: j, level };
   }
@@ -207,11 +215,15 @@ export function isDeviceSignature(line: string): boolean {
 }
 
 /** Whether what starts at line `i` looks like quoted history (a quote, an attribution, a header block). */
-function historyStartsAt(lines: readonly string[], i: number): boolean {
+function historyStartsAt(lines: readonly string[], from: number): boolean {
+  let i = from;
+  // Separator lines ("____", "-----") between the phone line and the history are skipped.
+  while (i < lines.length && (lines[i] ?? '').length <= HEADER_LINE_MAX && SHORT_SEPARATOR_LINE_RE.test(lines[i] ?? '')) {
+    i = nextNonBlank(lines, i + 1);
+  }
   if (i >= lines.length) return true;
   const line = lines[i] ?? '';
   if (isQuoted(line) || ORIGINAL_MESSAGE_RE.test(line) || FORWARD_MARKER_RE.test(line)) return true;
-  if (SHORT_SEPARATOR_LINE_RE.test(line)) return historyStartsAt(lines, nextNonBlank(lines, i + 1));
   return attributionAt(lines, i) !== null || headerBlockEnd(lines, i) >= 0;
 }
 
