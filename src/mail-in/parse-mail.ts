@@ -330,9 +330,10 @@ function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean } {
   const state = { sawPlainText: false };
   const splitter = (parser as unknown as { splitter?: { read?: unknown } }).splitter;
   if (splitter === undefined || typeof splitter.read !== 'function') return state;
-  const read = (splitter.read as () => unknown).bind(splitter);
-  splitter.read = (): unknown => {
-    const data = read();
+  const read = (splitter.read as (...args: unknown[]) => unknown).bind(splitter);
+  // Arguments are passed through: stream internals call read(0) to refill without consuming.
+  splitter.read = (...args: unknown[]): unknown => {
+    const data = read(...args);
     if (data === null || typeof data !== 'object') return data;
     const node = data as SplitterNode;
     if (node.type !== 'node') return data;

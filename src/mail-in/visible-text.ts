@@ -50,6 +50,12 @@ export interface VisibleTextOptions {
   replyMarker?: string;
   /** Max input characters considered (protects against pathological input); default 200_000. */
   maxInputChars?: number;
+  /**
+   * Read the HTML part first: set when `text` was only converted from the HTML (the message has
+   * no text/plain part), because quote containers are exact in HTML. `text` is then the fallback
+   * when the HTML yields nothing and had no quote (markup html-to-text cannot render).
+   */
+  preferHtml?: boolean;
 }
 
 export interface VisibleText {
@@ -76,12 +82,17 @@ export function extractVisibleText(text: string | null, html: string | null, opt
   const maxInputChars = normaliseLimit(opts.maxInputChars);
   const marker = (opts.replyMarker ?? '').replace(/\s+/g, ' ').trim();
 
-  if (text !== null && HAS_CONTENT_RE.test(text)) {
+  const hasText = text !== null && HAS_CONTENT_RE.test(text);
+  const hasHtml = html !== null && HAS_CONTENT_RE.test(html);
+  if (hasText && !(opts.preferHtml === true && hasHtml)) {
     return visibleFromText(text, maxInputChars, marker, false, false);
   }
-  if (html !== null && HAS_CONTENT_RE.test(html)) {
+  if (hasHtml) {
     const converted = htmlToVisibleSource(html, maxInputChars * HTML_CAP_FACTOR);
-    return visibleFromText(converted.text, maxInputChars, marker, converted.removedQuote, converted.removedSignature);
+    const visible = visibleFromText(converted.text, maxInputChars, marker, converted.removedQuote, converted.removedSignature);
+    // Never lose words to markup we cannot render: the text rendering is the fallback.
+    if (hasText && visible.text === '' && !visible.hadQuote) return visibleFromText(text, maxInputChars, marker, false, false);
+    return visible;
   }
   return { text: '', hadQuote: false, hadSignature: false };
 }

@@ -167,7 +167,10 @@ describe('extractVisibleText: replies from real clients in many languages', () =
 
 describe('extractVisibleText: things that look like history but are the customer\'s words', () => {
   it.each([
-    ['a travel request with From/To/Date lines', 'Please change my booking:\nFrom: Berlin\nTo: Munich\nDate: 3 May\n\nThank you!'],
+    ['a travel request with From/To/Date lines', 'Please change my booking:\nFrom: Berlin\nTo: Munich\nDate: 3 May, 10:30\n\nThank you!'],
+    ['an address change with From/To lines', 'Please move my account:\nFrom: old.address@example.net\nTo: new.address@example.org\n\nThe old mailbox closes on Friday.'],
+    ['a message described by its From and Subject', 'My message:\n   From: jane@example.net\n   Subject: Invoice 4711\n\ncould not be delivered to your billing address.'],
+    ['a description of a message that did not arrive', 'My message\n\n  To: billing@example.org\n  Subject: Invoice 4711\n  Sent: Mon, 8 Jan 2024 10:02\n\nnever reached your billing team.'],
     ['a markdown table', 'Results:\n| run | time |\n| 1 | 10:02 |\n| 2 | 10:05 |\n\nThe second run is slow.'],
     ['"wrote:" in a sentence', 'Your colleague wrote: the update fixes it. It did not.\n\nRegards from Kai'],
     ['an intro line without date or address', 'As I wrote:\nthe printer is broken since Monday.'],

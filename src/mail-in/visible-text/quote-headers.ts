@@ -74,15 +74,16 @@ export function headerKind(line: string): HeaderKind | null {
 /**
  * The end (exclusive) of an Outlook-style header block starting at `start`, or -1. A block is a
  * run of header lines (single blank lines and wrapped continuation lines allowed between them)
- * with at least two kinds, one of them From or Date, and a Subject line or an address or time in
- * it: "From: Berlin / To: Munich / Date: 3 May" in a travel request is not a header block.
+ * with at least two kinds: a From line or a leading Date line, a Date or Subject line, and a Subject
+ * line or an address in it. "From: Berlin / To: Munich / Date: 3 May, 10:30" in a travel request
+ * and "From: old@x / To: new@y" in an address change are not header blocks.
  */
 export function headerBlockEnd(lines: readonly string[], start: number): number {
   if (collapsedHeaderLine(lines[start] ?? '')) return start + 1;
   const first = headerKind(lines[start] ?? '');
   if (first === null) return -1;
   const kinds = new Set<HeaderKind>([first]);
-  let evidence = /@|\[mailto:|<[^>]{0,200}>/.test(lines[start] ?? '') || TIME_RE.test(lines[start] ?? '');
+  let evidence = /@/.test(lines[start] ?? '');
   let end = start + 1;
   let k = start + 1;
   let gap = 0;
@@ -108,12 +109,18 @@ export function headerBlockEnd(lines: readonly string[], start: number): number 
     }
     if (kind === 'from' && kinds.has('from')) break;
     kinds.add(kind);
-    if (/@|\[mailto:|<[^>]{0,200}>/.test(line) || TIME_RE.test(line)) evidence = true;
+    if (/@/.test(line)) evidence = true;
     gap = 0;
     k += 1;
     end = k;
   }
-  if (kinds.size < 2 || !(kinds.has('from') || kinds.has('date'))) return -1;
+  // A From line, or a block that starts with its date ("Date: …/To: …", GMX's "Gesendet: …").
+  if (!(kinds.has('from') || first === 'date')) return -1;
+  // Real blocks name at least three of From/Date/To/Cc/Subject; two only with a date and an
+  // address ("From: a@b / Date: …"). "From: old@x / To: new@y" (an address change) and
+  // "From: me@x / Subject: …" (describing a message) are not header blocks.
+  if (kinds.size < 2 || (kinds.size === 2 && !(kinds.has('date') && evidence))) return -1;
+  // Without a Subject line, an address must be in it ("From: Berlin / To: Munich / Date: 3 May, 10:30").
   if (!kinds.has('subject') && !evidence) return -1;
   return end;
 }

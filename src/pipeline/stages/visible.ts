@@ -7,10 +7,9 @@ export const visibleTextStage: DecideStage = {
   name: 'visible-text',
   run(msg) {
     const parsed = need(msg.notes.parsed, 'parsed');
-    // When the text was only converted from the HTML part, the HTML is read instead: its quote
+    // When the text was only converted from the HTML part, the HTML is read first: its quote
     // containers (blockquote, gmail_quote, divRplyFwdMsg …) mark the history exactly.
-    const text = parsed.textFromHtml ? null : parsed.text;
-    msg.notes.visible = extractVisibleText(text, parsed.html, { replyMarker: REPLY_MARKER });
+    msg.notes.visible = extractVisibleText(parsed.text, parsed.html, { replyMarker: REPLY_MARKER, preferHtml: parsed.textFromHtml });
     return NEXT;
   },
 };
