@@ -4,6 +4,9 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import libmime from 'libmime';
 import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, type MessageText } from 'mailparser';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
+import { QuoteAwareFlowedDecoder } from './flowed.js';
+import { decodeHeaderWords } from './header-words.js';
+import { PKCS7_MIME_TYPES, signedDataContent, SMIME_MAX_BYTES } from './smime.js';
 import type { HeaderMap, MailAddress, ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
 import { mayHaveReportParts, REPORT_CONTENT_TYPES, walkReportParts } from './report-parts.js';
 
@@ -80,19 +83,8 @@ function flattenAddresses(value: AddressObject | AddressObject[] | undefined): M
 }
 
 function decodeHeaderValue(raw: string): string {
-  let value = raw.replace(/\r?\n[ \t]+/g, ' ');
-  // Raw 8-bit header bytes arrive as binary ("latin1") characters; most are UTF-8 (RFC 6532).
-  if (/[\u0080-\u00ff]/.test(value)) {
-    const bytes = Buffer.from(value, 'latin1');
-    const utf8 = bytes.toString('utf8');
-    if (!utf8.includes('\ufffd')) value = utf8;
-  }
-  try {
-    value = libmime.decodeWords(value);
-  } catch {
-    // keep the undecoded text
-  }
-  return value.replace(CONTROL, ' ').trim();
+  // Raw 8-bit header bytes arrive as binary ("latin1") characters; see header-words.ts.
+  return decodeHeaderWords(raw.replace(/\r?\n[ \t]+/g, ' ')).replace(CONTROL, ' ').trim();
 }
 
 function headerMapFrom(lines: HeaderLines): HeaderMap {
@@ -128,6 +120,29 @@ function cut(value: string | undefined | false, max: number): { value: string | 
  * Never throws on malformed MIME (mailparser is lenient); throws only on I/O errors.
  */
 export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMail> {
+  const outer = await parseOnce(raw, blobs, limits);
+  if (outer.mail.text !== null || outer.mail.html !== null || outer.signedContent === null) return outer.mail;
+  // Opaque S/MIME signed mail: the readable message is inside the smime.p7m part (see smime.ts).
+  const inner = signedDataContent(outer.signedContent);
+  if (inner === null) return outer.mail;
+  const content = await parseOnce({ sha256: '', size: inner.length, path: '', data: inner }, blobs, limits);
+  return {
+    ...outer.mail,
+    text: content.mail.text,
+    textFromHtml: content.mail.textFromHtml,
+    html: content.mail.html,
+    bodyTruncated: outer.mail.bodyTruncated || content.mail.bodyTruncated,
+    attachments: [...content.mail.attachments, ...outer.mail.attachments],
+  };
+}
+
+interface ParseResult {
+  readonly mail: ParsedMail;
+  /** The decoded bytes of an application/pkcs7-mime part, when the message has one (bounded). */
+  readonly signedContent: Buffer | null;
+}
+
+async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits): Promise<ParseResult> {
   const path = typeof raw === 'string' ? raw : raw.path;
   const inMemory = typeof raw === 'string' ? undefined : raw.data;
   const parser = new MailParser({
@@ -138,11 +153,13 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
     maxHtmlLengthToParse: limits.maxHtmlToTextChars,
     ...(limits.maxMimeParts !== undefined ? { maxChildNodes: limits.maxMimeParts } : {}),
   });
+  const textParts = hookTextParts(parser);
   let headerLines: HeaderLines = [];
   const attachments: StoredAttachment[] = [];
   const reportParts: ReportPart[] = [];
   const pending: Promise<void>[] = [];
   let attachmentCount = 0;
+  const signedParts: Buffer[][] = [];
   let text: MessageText | null = null;
   let topContentType = 'text/plain';
   let reportType: string | null = null;
@@ -186,6 +203,16 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
       const chunks: Buffer[] = [];
       let kept = 0;
       const tee = new PassThrough();
+      if (PKCS7_MIME_TYPES.has(contentType) && signedParts.length === 0) {
+        const part: Buffer[] = [];
+        let size = 0;
+        signedParts.push(part);
+        tee.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size <= SMIME_MAX_BYTES * 2) part.push(c);
+          else part.length = 0;
+        });
+      }
       if (keepReport) {
         tee.on('data', (c: Buffer) => {
           if (kept < REPORT_PART_MAX) {
@@ -252,10 +279,13 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
     returnPath = (m?.[1] ?? returnPathRaw).trim().toLowerCase();
   }
 
-  const subjectRaw = parser.subject ?? '';
+  // Our own decoding of the raw header, not mailparser's (which double-decodes 8-bit bytes inside
+  // encoded-words, see header-words.ts).
+  const subjectRaw = headers.get('subject')?.[0] ?? parser.subject ?? '';
   const dateValue = parser.date instanceof Date && !Number.isNaN(parser.date.getTime()) ? parser.date : null;
 
-  return {
+  const signedPart = signedParts[0];
+  const mail: ParsedMail = {
     messageId: normalizeMessageId(parser.messageId ?? headers.get('message-id')?.[0]),
     inReplyTo: messageIdList(parser.inReplyTo ?? headers.get('in-reply-to')?.[0]),
     references: messageIdList(parser.references ?? headers.get('references')?.[0]),
@@ -271,11 +301,56 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
     reportType,
     contentLanguage,
     text: bodyText.value,
+    textFromHtml: !textParts.sawPlainText && bodyHtml.value !== null,
     html: bodyHtml.value,
     bodyTruncated: bodyText.truncated || bodyHtml.truncated,
     attachments,
     reportParts,
   };
+  return { mail, signedContent: signedPart !== undefined && signedPart.length > 0 ? Buffer.concat(signedPart) : null };
+}
+
+/** The part of a mailsplit node this module touches (mailparser reads the same fields). */
+interface SplitterNode {
+  type?: unknown;
+  root?: unknown;
+  contentType?: unknown;
+  disposition?: unknown;
+  flowed?: unknown;
+  delSp?: unknown;
+  getDecoder?: unknown;
+}
+
+/**
+ * Two things mailparser does not tell, learnt from the MIME nodes as its splitter hands them over:
+ *  - whether the message has a text/plain body part at all (mailparser converts the HTML part to
+ *    `text` when it has none, and quoted HTML is better removed from the HTML itself);
+ *  - format=flowed parts are decoded by our quote-aware decoder instead of the library's, which
+ *    joins a quoted line with the unquoted answer below it (see flowed.ts).
+ * If a future mailparser no longer exposes its splitter, parsing still works (without these two).
+ */
+function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean } {
+  const state = { sawPlainText: false };
+  const splitter = (parser as unknown as { splitter?: { read?: unknown } }).splitter;
+  if (splitter === undefined || typeof splitter.read !== 'function') return state;
+  const read = (splitter.read as (...args: unknown[]) => unknown).bind(splitter);
+  // Arguments are passed through: stream internals call read(0) to refill without consuming.
+  splitter.read = (...args: unknown[]): unknown => {
+    const data = read(...args);
+    if (data === null || typeof data !== 'object') return data;
+    const node = data as SplitterNode;
+    if (node.type !== 'node') return data;
+    const type = typeof node.contentType === 'string' ? node.contentType : node.root === true ? 'text/plain' : '';
+    if (type === 'text/plain' && node.disposition !== 'attachment') state.sawPlainText = true;
+    if (node.flowed === true && typeof node.getDecoder === 'function') {
+      const getDecoder = (node.getDecoder as () => Transform).bind(node);
+      const delSp = node.delSp === true;
+      node.flowed = false;
+      node.getDecoder = (): Transform => new QuoteAwareFlowedDecoder(getDecoder(), delSp);
+    }
+    return data;
+  };
+  return state;
 }
 
 async function readHead(path: string, max: number): Promise<Buffer> {

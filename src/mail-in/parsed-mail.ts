@@ -58,6 +58,11 @@ export interface ParsedMail {
   readonly contentLanguage: string | null;
   /** Plain-text body (from text/plain, or converted from HTML when only HTML exists). */
   readonly text: string | null;
+  /**
+   * True when the message has no text/plain part and `text` was converted from the HTML part:
+   * quoted history is then better found in the HTML (see extractVisibleText).
+   */
+  readonly textFromHtml: boolean;
   /** HTML body, unsanitised (never rendered by us without sanitising). */
   readonly html: string | null;
   /** True when text or html were cut because they exceeded the stored-body limit. */

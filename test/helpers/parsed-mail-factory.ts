@@ -44,6 +44,7 @@ export function makeMail(spec: MailSpec = {}): ParsedMail {
     text: 'Hello, I have a question.',
     html: null,
     bodyTruncated: false,
+    textFromHtml: false,
     attachments: [],
     ...rest,
     subject,

@@ -7,7 +7,9 @@ export const visibleTextStage: DecideStage = {
   name: 'visible-text',
   run(msg) {
     const parsed = need(msg.notes.parsed, 'parsed');
-    msg.notes.visible = extractVisibleText(parsed.text, parsed.html, { replyMarker: REPLY_MARKER });
+    // When the text was only converted from the HTML part, the HTML is read first: its quote
+    // containers (blockquote, gmail_quote, divRplyFwdMsg …) mark the history exactly.
+    msg.notes.visible = extractVisibleText(parsed.text, parsed.html, { replyMarker: REPLY_MARKER, preferHtml: parsed.textFromHtml });
     return NEXT;
   },
 };

@@ -1,0 +1,153 @@
+/**
+ * Decoding of header values with RFC 2047 encoded-words, as senders really write them.
+ *
+ * mailparser turns the raw header bytes into UTF-8 text before it decodes encoded-words, so a raw
+ * 8-bit byte inside an encoded-word ("=?ISO-8859-1?Q?Fr\xF6sche?=") becomes U+FFFD and is then
+ * encoded again and read as Latin-1: "Frï¿½sche". Here the header stays bytes until each part is
+ * decoded once, with the charset that part declares:
+ *  - encoded-words: Q and B payloads become bytes (raw 8-bit bytes included), adjacent words of
+ *    one charset are joined before decoding (a character split across two words survives), and
+ *    the whitespace between adjacent words is dropped (RFC 2047 §6.2);
+ *  - bytes that are not valid in the declared charset (a UTF-8 label on Latin-1 bytes) or an
+ *    unknown charset are read as UTF-8 when they are valid UTF-8, else as Windows-1252 — the
+ *    common mislabelling — instead of becoming replacement characters;
+ *  - an encoded-word whose payload is not valid (base64 with foreign characters) is left as it
+ *    was written: a clean fallback instead of garbage;
+ *  - raw 8-bit text outside encoded-words is UTF-8 (RFC 6532) when valid, else Windows-1252.
+ */
+import { TextDecoder } from 'node:util';
+import libmime from 'libmime';
+
+/** charset ? encoding ? payload ?= ; the payload is taken leniently (raw 8-bit bytes allowed, no spaces or "?"). */
+const ENCODED_WORD_RE = /=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]{0,2000})\?=/g;
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+const CP1252 = new TextDecoder('windows-1252');
+
+interface Piece {
+  readonly kind: 'text' | 'word';
+  /** For text: the raw bytes; for a word: the decoded payload bytes. */
+  readonly bytes: Buffer;
+  readonly charset: string;
+  /** The encoded-word as written (for the fallback). */
+  readonly raw: string;
+}
+
+/** `value` is a header value as a binary string (one character per byte, as mailparser's header lines are). */
+export function decodeHeaderWords(value: string): string {
+  if (/[^\u0000-\u00ff]/.test(value)) {
+    // Already text (not one character per byte): only the encoded-words are left to decode.
+    try {
+      return libmime.decodeWords(value);
+    } catch {
+      return value;
+    }
+  }
+  const unfolded = value.replace(/\r?\n(?=[ \t])/g, '');
+  const pieces: Piece[] = [];
+  let pos = 0;
+  for (const m of unfolded.matchAll(ENCODED_WORD_RE)) {
+    const at = m.index ?? 0;
+    const between = unfolded.slice(pos, at);
+    const previous = pieces[pieces.length - 1];
+    const payload = decodePayload((m[2] ?? 'q').toLowerCase(), m[3] ?? '');
+    if (payload === null) {
+      pieces.push(textPiece(between + m[0]));
+    } else {
+      // Whitespace between two encoded-words is not part of the text (RFC 2047 §6.2).
+      if (between !== '' && !(/^[ \t]+$/.test(between) && previous?.kind === 'word')) pieces.push(textPiece(between));
+      pieces.push({ kind: 'word', bytes: payload, charset: (m[1] ?? '').replace(/\*.*$/, '').toLowerCase(), raw: m[0] });
+    }
+    pos = at + m[0].length;
+  }
+  if (pos < unfolded.length) pieces.push(textPiece(unfolded.slice(pos)));
+  return joinPieces(pieces);
+}
+
+function textPiece(text: string): Piece {
+  return { kind: 'text', bytes: Buffer.from(text, 'latin1'), charset: 'utf-8', raw: text };
+}
+
+function joinPieces(pieces: readonly Piece[]): string {
+  let out = '';
+  for (let i = 0; i < pieces.length; i += 1) {
+    const piece = pieces[i];
+    if (piece === undefined) continue;
+    if (piece.kind === 'text') {
+      out += decodeBytes(piece.bytes);
+      continue;
+    }
+    // Adjacent words in one charset are decoded together.
+    const group: Piece[] = [piece];
+    while (i + 1 < pieces.length && pieces[i + 1]?.kind === 'word' && pieces[i + 1]?.charset === piece.charset) {
+      group.push(pieces[i + 1] as Piece);
+      i += 1;
+    }
+    out += decodeWordGroup(group);
+  }
+  return out;
+}
+
+function decodeWordGroup(group: readonly Piece[]): string {
+  const first = group[0] as Piece;
+  const bytes = Buffer.concat(group.map((p) => p.bytes));
+  const decoder = textDecoderFor(first.charset);
+  if (decoder !== null) return decodeWith(decoder, bytes);
+  // A charset the platform does not know (UTF-7 …): libmime's own tables, else the fallbacks.
+  try {
+    const viaLibmime = libmime.decodeWords(group.map((p) => p.raw).join(''));
+    if (!viaLibmime.includes('\ufffd')) return viaLibmime;
+  } catch {
+    // fall through
+  }
+  return decodeBytes(bytes);
+}
+
+function decodePayload(encoding: string, payload: string): Buffer | null {
+  if (encoding === 'b') {
+    if (!BASE64_RE.test(payload) || payload.replace(/=+$/, '').length % 4 === 1) return null;
+    return Buffer.from(payload, 'base64');
+  }
+  const out: number[] = [];
+  for (let i = 0; i < payload.length; i += 1) {
+    const c = payload.charCodeAt(i);
+    if (c === 0x5f) {
+      out.push(0x20);
+    } else if (c === 0x3d && /^[0-9a-fA-F]{2}$/.test(payload.slice(i + 1, i + 3))) {
+      out.push(Number.parseInt(payload.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      out.push(c & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+const decoders = new Map<string, TextDecoder | null>();
+
+function textDecoderFor(charset: string): TextDecoder | null {
+  const cached = decoders.get(charset);
+  if (cached !== undefined) return cached;
+  let decoder: TextDecoder | null = null;
+  try {
+    decoder = new TextDecoder(charset === 'utf8' ? 'utf-8' : charset, { fatal: true });
+  } catch {
+    decoder = null;
+  }
+  if (decoders.size < 200) decoders.set(charset, decoder);
+  return decoder;
+}
+
+function decodeWith(decoder: TextDecoder, bytes: Buffer): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    // Not valid in the declared charset: mislabelled (typically Latin-1 bytes under a UTF-8 label).
+    return decodeBytes(bytes);
+  }
+}
+
+/** UTF-8 when the bytes are valid UTF-8, else Windows-1252 (which maps every byte). */
+function decodeBytes(bytes: Buffer): string {
+  const utf8 = bytes.toString('utf8');
+  return utf8.includes('\ufffd') && !bytes.includes(Buffer.from([0xef, 0xbf, 0xbd])) ? CP1252.decode(bytes) : utf8;
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { decodeHeaderWords } from '../../src/mail-in/header-words.js';
+import { parseForTest } from '../helpers/parse-for-test.js';
+
+/** Header values as mailparser hands them over: one character per raw byte. */
+const bytes = (s: string): string => Buffer.from(s, 'latin1').toString('latin1');
+
+describe('decodeHeaderWords', () => {
+  it.each([
+    ['raw Latin-1 byte inside an ISO-8859-1 Q word', '=?ISO-8859-1?Q?Fr\xf6sche_im_Teich?=', 'Frösche im Teich'],
+    ['raw UTF-8 bytes inside a UTF-8 Q word', '=?UTF-8?Q?Fr\xc3\xb6sche?=', 'Frösche'],
+    ['Latin-1 bytes under a UTF-8 label', '=?UTF-8?Q?Preis=FCbersicht_Januar?=', 'Preisübersicht Januar'],
+    ['unknown charset, Latin-1 bytes', '=?x-unknown?Q?Caf=E9_au_lait?=', 'Café au lait'],
+    ['unknown charset, UTF-8 bytes', '=?x-unknown?Q?Caf=C3=A9?=', 'Café'],
+    ['invalid base64 stays as written', '=?utf-8?B?!!notbase64!!?= Rechnung', '=?utf-8?B?!!notbase64!!?= Rechnung'],
+    ['unterminated word stays as written', '=?utf-8?Q?unterminated_word', '=?utf-8?Q?unterminated_word'],
+    ['raw 8-bit Latin-1 outside words', 'Gr\xfc\xdfe aus K\xf6ln', 'Grüße aus Köln'],
+    ['raw 8-bit UTF-8 outside words (RFC 6532)', 'Gr\xc3\xbc\xc3\x9fe', 'Grüße'],
+    ['whitespace between words is dropped', '=?UTF-8?Q?a?= =?UTF-8?Q?b?=', 'ab'],
+    ['a character split across two words', '=?utf-8?Q?=E2=82?= =?utf-8?Q?=AC_5?=', '€ 5'],
+    ['base64 emoji', '=?UTF-8?B?8J+YgCBTbWlsZQ==?=', '😀 Smile'],
+    ['ISO-2022-JP', '=?ISO-2022-JP?B?GyRCJEgkaiQiJCgkOhsoQg==?=', 'とりあえず'],
+    ['text around a word keeps its spaces', 'Re: =?iso-8859-1?q?R=E9union?= demain', 'Re: Réunion demain'],
+    ['language suffix in the charset', '=?utf-8*de?Q?Stra=C3=9Fe?=', 'Straße'],
+    ['folded header', 'Ihre Anfrage\r\n =?UTF-8?Q?=C3=BCber?= den Vertrag', 'Ihre Anfrage über den Vertrag'],
+  ])('%s', (_name, raw, expected) => {
+    expect(decodeHeaderWords(bytes(raw))).toBe(expected);
+  });
+});
+
+describe('subjects through the real parser', () => {
+  const message = (subjectBytes: string): Buffer =>
+    Buffer.concat([
+      Buffer.from('From: Kai <kai@example.de>\r\nTo: support@example.com\r\nMessage-ID: <s1@example.de>\r\nSubject: ', 'latin1'),
+      Buffer.from(subjectBytes, 'latin1'),
+      Buffer.from('\r\n\r\nHallo\r\n', 'latin1'),
+    ]);
+  it.each([
+    ['=?ISO-8859-1?Q?Fr\xf6sche_im_Teich?=', 'Frösche im Teich'],
+    ['=?UTF-8?Q?Preis=FCbersicht?=', 'Preisübersicht'],
+    ['=?utf-8?B?!!notbase64!!?= Rechnung', '=?utf-8?B?!!notbase64!!?= Rechnung'],
+    ['Gr\xfc\xdfe aus K\xf6ln', 'Grüße aus Köln'],
+  ])('%j', async (raw, expected) => {
+    const parsed = await parseForTest(message(raw));
+    expect(parsed.subject).toBe(expected);
+    expect(parsed.subject).not.toMatch(/\ufffd|ï¿½/);
+  });
+});

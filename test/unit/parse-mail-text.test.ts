@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { extractVisibleText } from '../../src/mail-in/visible-text.js';
+import { parseForTest } from '../helpers/parse-for-test.js';
+
+/** A paragraph repeated to make a part of about 100 KB (large parts are read in several chunks). */
+const BIG = `${'<p>Line of an HTML newsletter that makes this part large enough to be read in chunks.</p>\n'.repeat(1200)}`;
+
+const multipart = (eol: string, htmlBody = '<p>The export stops at 80 %.</p>'): string =>
+  [
+    'From: Ana <ana@example.org>',
+    'To: support@example.com',
+    'Subject: CR test',
+    'Message-ID: <cr-1@example.org>',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/alternative; boundary="b1"',
+    '',
+    '--b1',
+    'Content-Type: text/plain; charset=UTF-8',
+    '',
+    'The export stops at 80 %.',
+    '--b1',
+    'Content-Type: text/html; charset=UTF-8',
+    '',
+    htmlBody,
+    '--b1--',
+    '',
+  ].join(eol);
+
+describe('parseMailFile: text parts', () => {
+  // The parser watches mailparser's MIME nodes (for format=flowed and text/plain); stream
+  // internals call read(0) on the splitter, which must not consume a node.
+  it.each([
+    ['CRLF', '\r\n'],
+    ['LF', '\n'],
+    ['CR only (old Mac)', '\r'],
+  ])('a multipart/alternative message keeps its text and HTML (%s)', async (_name, eol) => {
+    const parsed = await parseForTest(multipart(eol));
+    expect(parsed.text?.trim()).toBe('The export stops at 80 %.');
+    expect(parsed.html).toContain('<p>The export stops at 80 %.</p>');
+    expect(parsed.textFromHtml).toBe(false);
+  });
+
+  it.each([
+    ['CRLF', '\r\n'],
+    ['CR only (old Mac)', '\r'],
+  ])('a large multipart message keeps its parts (%s)', async (_name, eol) => {
+    const parsed = await parseForTest(multipart(eol, `<p>The export stops at 80 %.</p>${eol}${BIG.replaceAll('\n', eol)}`));
+    expect(parsed.text?.trim()).toBe('The export stops at 80 %.');
+    expect(parsed.html).toContain('<p>The export stops at 80 %.</p>');
+  });
+
+  it('marks text converted from an HTML-only message', async () => {
+    const raw = 'From: a@example.org\r\nTo: support@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n<div>Hello <b>there</b></div><blockquote>old</blockquote>\r\n';
+    const parsed = await parseForTest(raw);
+    expect(parsed.textFromHtml).toBe(true);
+    expect(parsed.text).toContain('Hello');
+  });
+
+  it('a plain-text message is not marked as converted', async () => {
+    const parsed = await parseForTest('From: a@example.org\r\nTo: support@example.com\r\nSubject: x\r\n\r\nHello\r\n');
+    expect(parsed.textFromHtml).toBe(false);
+  });
+});
+
+describe('extractVisibleText with preferHtml', () => {
+  it('reads the HTML when the text was only converted from it', () => {
+    const html = '<div>Works now.</div><div class="gmail_quote"><div class="gmail_attr">On Mon, 8 Jan 2024 Support wrote:</div><blockquote class="gmail_quote">Please retry.</blockquote></div>';
+    const text = 'Works now.\n\nOn Mon, 8 Jan 2024 Support wrote:\n\nPlease retry.';
+    expect(extractVisibleText(text, html, { preferHtml: true })).toEqual({ text: 'Works now.', hadQuote: true, hadSignature: false });
+  });
+
+  it('falls back to the text when the HTML renders to nothing and had no quote', () => {
+    const html = '<title>Everything the sender wrote is inside an unclosed title element';
+    const text = 'Everything the sender wrote is inside an unclosed title element';
+    expect(extractVisibleText(text, html, { preferHtml: true }).text).toBe(text);
+  });
+
+  it('an HTML reply that is nothing but a quote stays empty', () => {
+    const html = '<blockquote type="cite">Please retry.</blockquote>';
+    expect(extractVisibleText('> Please retry.', html, { preferHtml: true })).toEqual({ text: '', hadQuote: true, hadSignature: false });
+  });
+});
