@@ -1,6 +1,7 @@
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { isBouncing } from '../db/repos/addresses.js';
+import { attachmentsOfOutbox } from '../db/repos/agent-work.js';
 import { addEvent } from '../db/repos/events.js';
 import { dueRows, markFailed, markRetry, markSent } from '../db/repos/outbox.js';
 import type { OutboxRow } from '../db/schema.js';
@@ -9,11 +10,14 @@ import { isPermanent, type MailTransport } from './transport.js';
 const BATCH = 16;
 
 /** Turn a stored outbox row into nodemailer options: every header fixed when the row was written. */
-export function toMailOptions(row: OutboxRow): Mail.Options {
+export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = []): Mail.Options {
   const headers = JSON.parse(row.headers_json) as Record<string, string>;
+  const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
   return {
     from: { name: row.from_name, address: row.from_address },
     to: { name: row.to_name, address: row.to_address },
+    ...(cc.length > 0 ? { cc } : {}),
+    ...(attachments.length > 0 ? { attachments } : {}),
     ...(row.reply_to !== null ? { replyTo: row.reply_to } : {}),
     subject: row.subject,
     text: row.text,
@@ -26,6 +30,17 @@ export function toMailOptions(row: OutboxRow): Mail.Options {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
+}
+
+/** The stored files of an email (an agent's relayed attachments), streamed from the blob store. */
+async function outgoingAttachments(ctx: AppContext, outboxId: number): Promise<Mail.Attachment[]> {
+  return (await attachmentsOfOutbox(ctx.db, outboxId)).map((a) => ({
+    filename: a.filename,
+    contentType: a.content_type,
+    content: ctx.blobs.open(a.sha256),
+    contentDisposition: a.disposition === 'inline' ? 'inline' : 'attachment',
+    ...(a.content_id !== null ? { cid: a.content_id } : {}),
+  }));
 }
 
 /**
@@ -102,7 +117,7 @@ export class OutboxWorker {
       return false;
     }
     try {
-      const info = await this.transport.send(toMailOptions(row));
+      const info = await this.transport.send(toMailOptions(row, await outgoingAttachments(this.ctx, row.id)));
       const now = this.ctx.clock.now().toISOString();
       await this.ctx.db.transaction().execute(async (trx) => {
         await markSent(trx, row.id, attempts, now);

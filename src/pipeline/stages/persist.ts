@@ -1,3 +1,4 @@
+import { setStatus } from '../../cases/lifecycle.js';
 import { caseSubject } from '../../cases/subject-tag.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
 import { addParticipant, insertCase, isParticipant, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
@@ -83,17 +84,16 @@ export const persistStage: CommitStage = {
     } else {
       caseRow = thread.caseRow;
       const automated = notes.automated != null;
+      // Status changes go through the case lifecycle (events, SLA hooks).
       if (thread.reopen === 'reopen') {
-        caseRow = await updateCase(trx, caseRow.id, { status: 'open', resolved_at: null, closed_at: null, updated_at: now, last_customer_at: now });
+        caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: `customer replied to a ${thread.caseRow.status} case` }, { last_customer_at: now }))?.caseRow ?? caseRow;
         reopened = true;
-        await addEvent(trx, { caseId: caseRow.id, type: 'case.reopened', actor, reason: `customer replied to a ${thread.caseRow.status} case`, data: { from: thread.caseRow.status }, at: now });
       } else if (!automated) {
-        // A customer reply on a case waiting for the customer moves it back to open.
-        const status = caseRow.status === 'pending' ? 'open' : caseRow.status;
-        if (status !== caseRow.status) {
-          await addEvent(trx, { caseId: caseRow.id, type: 'case.status', actor, reason: 'customer replied', data: { from: caseRow.status, to: status }, at: now });
+        // A customer reply on a case waiting for the customer moves it back to open (a mere status question does not).
+        if (caseRow.status === 'pending' && notes.statusRequest !== true) {
+          caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: 'customer replied' }))?.caseRow ?? caseRow;
         }
-        caseRow = await updateCase(trx, caseRow.id, { status, updated_at: now, last_customer_at: now });
+        caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
         if (thread.reopen === 'keep-thanks') {
           await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: 'a thank-you reply does not reopen a resolved case', at: now });
         }
