@@ -8,7 +8,7 @@ import type { OutgoingAttachment } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { BugTimeline, ValidCommand } from './agent-commands.js';
 import { assignCase } from './assignment.js';
-import { onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
+import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
 import { escalateCase, lastCustomerMessage, setPriority } from './escalation.js';
 import { recordAgentResponse, setStatus, type StatusChange } from './lifecycle.js';
 import { notifyAgents } from './staff-mail.js';
@@ -154,11 +154,14 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   let caseRow = (await caseById(trx, caseId))!;
   let repliedTo: string[] = [];
   if (req.text !== '' && !req.note) {
+    // The first response (a new case becomes open) before the reply is written: it states the status as it is then.
+    if ((await customerRecipients(trx, ctx, caseRow)).to !== null) {
+      caseRow = await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
+    }
     const rcpt = await sendAgentReply(trx, ctx, caseRow, { agentName: actor.replyName, author: actor.address, text: req.text, attachments: req.attachments, change, holdExpected, bug });
     if (rcpt !== null && rcpt.to !== null) {
       repliedTo = [rcpt.to.address, ...rcpt.cc.map((r) => r.address)];
       await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'agent.replied', actor: actor.actor, reason: `reply to ${repliedTo.join(', ')}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });
-      caseRow = await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
       done.push(`reply sent to ${repliedTo.join(', ')}`);
       if (ctx.config.agentMail.takeUnownedOnReply && caseRow.owner === null && actor.address !== null) {
         const me = findAgent(agentsOf(ctx.config, caseRow.queue), actor.address);
