@@ -6,11 +6,12 @@ import { addTags } from '../db/repos/tags.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import type { OutgoingAttachment } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
-import type { BugTimeline, ValidCommand } from './agent-commands.js';
+import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
 import { assignCase } from './assignment.js';
 import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
 import { escalateCase, lastCustomerMessage, setPriority } from './escalation.js';
-import { recordAgentResponse, setStatus, type StatusChange } from './lifecycle.js';
+import { isEnded, recordAgentResponse, setStatus, type StatusChange } from './lifecycle.js';
+import { priorityScheme } from './priority.js';
 import { notifyAgents } from './staff-mail.js';
 import { agentsOf, findAgent } from './staff.js';
 
@@ -47,6 +48,8 @@ export interface WorkRequest {
   readonly attachments: readonly OutgoingAttachment[];
   /** The message that carries the work (the agent's mail, a CLI note), for the events. */
   readonly messageRowId: number | null;
+  /** Why (CLI --reason), added to the events. */
+  readonly reason?: string;
 }
 
 export interface WorkOutcome {
@@ -68,7 +71,8 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   const start = await caseById(trx, caseId);
   if (start === undefined) throw new WorkError(`no case with id ${caseId}`);
   const at = (): string => ctx.clock.now().toISOString();
-  const who = (line: string) => ({ actor: actor.actor, reason: `${line} by ${actor.by}`, messageRowId: req.messageRowId });
+  const why = req.reason !== undefined && req.reason !== '' ? `: ${req.reason}` : '';
+  const who = (line: string) => ({ actor: actor.actor, reason: `${line} by ${actor.by}${why}`, messageRowId: req.messageRowId });
   const done: string[] = [];
   let change: StatusChange | null = null;
   let holdExpected = '';
@@ -187,4 +191,48 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   }
   ctx.log.info({ caseNumber: caseRow.number, actor: actor.actor, done }, 'agent work on case');
   return { caseRow, done, repliedTo, statusEmail };
+}
+
+/** Commands that can run on this case as the given agent, and the problems of the others. */
+export function checkCommands(
+  ctx: Pick<AppContext, 'config'>,
+  caseRow: CaseRow,
+  sender: string,
+  commands: readonly AgentCommand[],
+): { commands: ValidCommand[]; errors: { line: string; why: string }[] } {
+  const valid: ValidCommand[] = [];
+  const errors: { line: string; why: string }[] = [];
+  const scheme = priorityScheme(ctx.config);
+  const agents = agentsOf(ctx.config, caseRow.queue);
+  let statusLine: string | null = null;
+  for (const c of commands) {
+    if (c.kind === 'invalid') {
+      errors.push({ line: c.line, why: c.why });
+      continue;
+    }
+    if (c.kind === 'status' || c.kind === 'bug') {
+      if (statusLine !== null) {
+        errors.push({ line: c.line, why: `one status change per mail (already ${statusLine})` });
+        continue;
+      }
+      statusLine = c.line;
+      if (c.kind === 'status' && c.command === 'reopen' && !isEnded(caseRow.status)) {
+        errors.push({ line: c.line, why: `case ${caseRow.number} is ${caseRow.status}, not resolved or closed: nothing to reopen` });
+        continue;
+      }
+    }
+    if (c.kind === 'priority' && scheme.resolve(c.level) === null) {
+      errors.push({ line: c.line, why: `"${c.level}" is not a priority level (${scheme.levels.map((l) => l.name).join(', ')})` });
+      continue;
+    }
+    if (c.kind === 'assign') {
+      const who = c.agent.toLowerCase() === 'me' ? sender : c.agent;
+      if (findAgent(agents, who) === null) {
+        errors.push({ line: c.line, why: `"${who}" is not an agent of queue ${caseRow.queue} (agents: ${agents.map((a) => a.name).join(', ') || 'none'})` });
+        continue;
+      }
+    }
+    valid.push(c);
+  }
+  return { commands: valid, errors };
 }

@@ -1,9 +1,5 @@
-import { parseAgentMail, type AgentCommand, type ValidCommand } from '../../cases/agent-commands.js';
-import { isEnded } from '../../cases/lifecycle.js';
-import { priorityScheme } from '../../cases/priority.js';
-import { agentsOf, findAgent } from '../../cases/staff.js';
-import type { AppContext } from '../../context.js';
-import type { CaseRow } from '../../db/schema.js';
+import { parseAgentMail } from '../../cases/agent-commands.js';
+import { checkCommands } from '../../cases/agent-work.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
@@ -22,47 +18,3 @@ export const agentRequestStage: DecideStage = {
     return NEXT;
   },
 };
-
-/** Commands that can run on this case as the given agent, and the problems of the others. */
-export function checkCommands(
-  ctx: Pick<AppContext, 'config'>,
-  caseRow: CaseRow,
-  sender: string,
-  commands: readonly AgentCommand[],
-): { commands: ValidCommand[]; errors: { line: string; why: string }[] } {
-  const valid: ValidCommand[] = [];
-  const errors: { line: string; why: string }[] = [];
-  const scheme = priorityScheme(ctx.config);
-  const agents = agentsOf(ctx.config, caseRow.queue);
-  let statusLine: string | null = null;
-  for (const c of commands) {
-    if (c.kind === 'invalid') {
-      errors.push({ line: c.line, why: c.why });
-      continue;
-    }
-    if (c.kind === 'status' || c.kind === 'bug') {
-      if (statusLine !== null) {
-        errors.push({ line: c.line, why: `one status change per mail (already ${statusLine})` });
-        continue;
-      }
-      statusLine = c.line;
-      if (c.kind === 'status' && c.command === 'reopen' && !isEnded(caseRow.status)) {
-        errors.push({ line: c.line, why: `case ${caseRow.number} is ${caseRow.status}, not resolved or closed: nothing to reopen` });
-        continue;
-      }
-    }
-    if (c.kind === 'priority' && scheme.resolve(c.level) === null) {
-      errors.push({ line: c.line, why: `"${c.level}" is not a priority level (${scheme.levels.map((l) => l.name).join(', ')})` });
-      continue;
-    }
-    if (c.kind === 'assign') {
-      const who = c.agent.toLowerCase() === 'me' ? sender : c.agent;
-      if (findAgent(agents, who) === null) {
-        errors.push({ line: c.line, why: `"${who}" is not an agent of queue ${caseRow.queue} (agents: ${agents.map((a) => a.name).join(', ') || 'none'})` });
-        continue;
-      }
-    }
-    valid.push(c);
-  }
-  return { commands: valid, errors };
-}
