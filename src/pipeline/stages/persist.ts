@@ -84,8 +84,14 @@ export const persistStage: CommitStage = {
     } else {
       caseRow = thread.caseRow;
       const automated = notes.automated != null;
-      // Status changes go through the case lifecycle (events, SLA hooks).
-      if (thread.reopen === 'reopen') {
+      // Status changes go through the case lifecycle (events, SLA hooks); an unverified sender
+      // (DMARC failed, e.g. a forged agent address) changes no status.
+      if (!sender.verified && !automated) {
+        if (thread.reopen === 'reopen' || caseRow.status === 'pending') {
+          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `sender not verified (${sender.why}): the ${caseRow.status} case keeps its status`, at: now });
+        }
+        caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
+      } else if (thread.reopen === 'reopen') {
         caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: `customer replied to a ${thread.caseRow.status} case` }, { last_customer_at: now }))?.caseRow ?? caseRow;
         reopened = true;
       } else if (!automated) {
