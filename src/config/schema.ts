@@ -387,6 +387,11 @@ export const configSchema = z
       });
     });
     cfg.mailboxes.forEach((mb, i) => {
+      if (mb.notesAddress !== undefined && addresses.has(mb.notesAddress)) {
+        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'notesAddress'], message: `${mb.notesAddress} is a mailbox address: every agent reply to it would become an internal note; use a separate address` });
+      }
+    });
+    cfg.mailboxes.forEach((mb, i) => {
       const im = mb.imap;
       if (im === undefined) return;
       if (im.auth.method === 'xoauth2' && im.auth.accessTokenEnv === undefined && im.auth.tokenCommand === undefined) {
