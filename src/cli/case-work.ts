@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BUG_TIMELINES } from '../cases/agent-commands.js';
 import { assignFromCli, CaseCommandError, escalateFromCli, priorityFromCli, workFromCli, type CliWork, type CliWorkOutcome } from '../cases/case-commands.js';
-import { caseCommand, caseNumberArg } from './cases.js';
+import { caseCommand, caseNumberArg } from './case-args.js';
 import { print } from './shared.js';
 import { safeLine } from './terminal.js';
 
