@@ -9,6 +9,7 @@ import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { BugTimeline } from './agent-commands.js';
 import { customerUpdateOf, statusLabel, type StatusChange } from './lifecycle.js';
 import { priorityScheme } from './priority.js';
+import { hasOwnGreeting, hasOwnSignOff } from './reply-text.js';
 import { isStaff, ownerName, queueSettings } from './staff.js';
 
 /**
@@ -85,7 +86,7 @@ export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext
     data: {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       agent: { name: r.agentName },
-      reply: { text: r.text, attachments: r.attachments.map((a) => a.filename) },
+      reply: { text: r.text, attachments: r.attachments.map((a) => a.filename), ownGreeting: hasOwnGreeting(r.text), ownSignOff: hasOwnSignOff(r.text) },
       statusChange: tells && r.change !== null ? { to: r.change.to, label: statusLabel(r.change.to, caseRow.language), expected: r.change.to === 'on_hold' ? r.holdExpected : '' } : { to: '', label: '', expected: '' },
       bug: { timeline: r.bug ?? '' },
       reopenDays: ctx.config.cases.reopenWindowDays,

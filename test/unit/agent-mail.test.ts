@@ -116,6 +116,9 @@ describe('agent replies by email', () => {
     expect(JSON.parse(r.headers_json)).not.toHaveProperty('Auto-Submitted');
     expect(r.text).toContain('please install the new certificate');
     expect(r.text).toContain('Ben Agent');
+    // Ben's own "Hi Jane," is the only greeting.
+    expect(r.text).not.toContain('Hello Jane Customer');
+    expect(r.text.match(/Hi Jane,/g)).toHaveLength(1);
     // Our notification (and the customer's text quoted in it) is not relayed.
     expect(r.text).not.toContain('certificate expired');
     expect(r.text).not.toContain('New case');
@@ -147,6 +150,8 @@ describe('agent replies by email', () => {
     const replies = await toAddress('jane@customer.example', 'agent-reply');
     expect(replies.map((r) => r.from_name)).toEqual(['Ben Agent', 'Carla Agent']);
     expect(replies[1]!.text).toContain('Second answer from my phone.');
+    // Without a greeting of their own the template greets, and signs with the agent's name.
+    expect(replies[1]!.text).toMatch(/Hello Jane Customer,\s+Second answer from my phone\.[\s\S]*Kind regards,\s+Carla Agent\s+The Example Support team/);
     expect(replies[1]!.in_reply_to).toBe('jane-1@customer.example');
     expect((await caseNo()).first_response_at).toBe(first);
     const carla = (await messagesOfCase(env.ctx.db, (await caseNo()).id)).find((m) => m.from_address === 'carla@example.com')!;

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseAgentMail } from '../../src/cases/agent-commands.js';
 import { customerUpdateOf, statusLabel } from '../../src/cases/lifecycle.js';
 import { attentionAddresses, staffMember, tierAddresses } from '../../src/cases/staff.js';
+import { hasOwnGreeting, hasOwnSignOff } from '../../src/cases/reply-text.js';
 import { isStatusRequest } from '../../src/cases/status-request.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { MailboxDirectory } from '../../src/mailboxes.js';
@@ -46,6 +47,19 @@ describe('parseAgentMail: commands on the first lines, the text below', () => {
     expect(out.commands).toMatchObject(commands);
     expect(out.commands).toHaveLength(commands.length);
     expect(out.text).toBe(rest);
+  });
+});
+
+describe('the agent’s own greeting and sign-off (the template then adds none)', () => {
+  it.each<[string, boolean, boolean]>([
+    ['Hi Jane,\n\nit works now.\n\nBest,\nBen', true, true],
+    ['Guten Tag Frau Muster,\n\nerledigt.\n\nViele Grüße\nBen', true, true],
+    ['It works now.', false, false],
+    ['Please restart the router.\nKind regards, Ben', false, true],
+    ['Hello there, this first line is far too long to be only a greeting, it is the whole answer in one line', false, false],
+    ['Bestimmt hilft ein Neustart.\nDanach geht es.', false, false],
+  ])('%j', (text, greeting, signOff) => {
+    expect([hasOwnGreeting(text), hasOwnSignOff(text)]).toEqual([greeting, signOff]);
   });
 });
 
