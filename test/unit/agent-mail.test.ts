@@ -348,6 +348,18 @@ describe('email commands', () => {
   });
 });
 
+describe('nothing to do', () => {
+  it('an agent’s reply with no new text and no command (only the quote) sends nothing and changes nothing', async () => {
+    const orig = await newCase();
+    const before = (await outbox()).length;
+    await ingest(agentReply(orig, ''));
+    expect((await outbox()).length).toBe(before);
+    expect(await caseNo()).toMatchObject({ status: 'new', first_response_at: null });
+    const ev = (await eventsOfCase(env.ctx.db, (await caseNo()).id)).find((e) => e.type === 'message.agent')!;
+    expect(ev.reason).toMatch(/^nothing new \(no text, no command\)/);
+  });
+});
+
 describe('trust', () => {
   it('a forged agent From (DMARC fail) never acts: #close is stored as the customer’s text, the real agent is told', async () => {
     const orig = await newCase();

@@ -60,7 +60,7 @@ export const agentPersistStage: CommitStage = {
     });
     await insertAttachments(trx, messageRowId, parsed.attachments);
     await setReceiptCase(trx, receiptId, caseRow.id, messageRowId);
-    const what = work.errors.length > 0 ? 'with command errors' : work.note ? 'internal note' : work.text !== '' ? 'reply' : 'commands only';
+    const what = work.errors.length > 0 ? 'with command errors' : work.note ? 'internal note' : work.text !== '' ? 'reply' : work.commands.length > 0 ? 'commands only' : 'nothing new (no text, no command)';
     await addEvent(trx, {
       caseId: caseRow.id,
       messageRowId,
