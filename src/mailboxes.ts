@@ -5,16 +5,40 @@ import { stripPlus } from './cases/thread-token.js';
 export class MailboxDirectory {
   readonly #byAddress = new Map<string, MailboxConfig>();
   readonly #byName = new Map<string, MailboxConfig>();
+  /** Notes addresses (agents' internal notes) → their mailbox. */
+  readonly #notes = new Map<string, MailboxConfig>();
 
-  constructor(readonly all: readonly MailboxConfig[]) {
+  constructor(
+    readonly all: readonly MailboxConfig[],
+    notesPlusTag = '',
+  ) {
     for (const mb of all) {
       this.#byName.set(mb.name, mb);
       for (const a of mb.addresses) this.#byAddress.set(a, mb);
+      if (mb.notesAddress !== undefined) {
+        this.#notes.set(mb.notesAddress, mb);
+        if (!this.#byAddress.has(stripPlus(mb.notesAddress))) this.#byAddress.set(stripPlus(mb.notesAddress), mb);
+      }
+      if (notesPlusTag !== '') {
+        for (const a of mb.addresses) this.#notes.set(a.replace('@', `+${notesPlusTag}@`), mb);
+      }
     }
   }
 
   static fromConfig(config: Config): MailboxDirectory {
-    return new MailboxDirectory(config.mailboxes);
+    return new MailboxDirectory(config.mailboxes, config.agentMail.notesPlusTag);
+  }
+
+  /** Whether mail to this address is an internal note (agentMail.notesPlusTag, mailboxes[].notesAddress). */
+  isNotesAddress(address: string): boolean {
+    return this.#notes.has(address.trim().toLowerCase());
+  }
+
+  /** The notes address agents write to for a mailbox (the configured one, else the plus form of its first address), or null. */
+  notesAddressOf(mb: MailboxConfig): string | null {
+    if (mb.notesAddress !== undefined) return mb.notesAddress;
+    for (const [a, m] of this.#notes) if (m === mb) return a;
+    return null;
   }
 
   /** The mailbox serving this address (plus-addresses included), or null. */

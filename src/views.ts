@@ -45,38 +45,6 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s.slice(0, n - 1) + '…' : s.padEnd(n);
 }
 
-export function formatCaseList(rows: readonly CaseRow[]): string {
-  if (rows.length === 0) return 'no cases\n';
-  const head = `${pad('CASE', 8)} ${pad('STATUS', 9)} ${pad('PRIORITY', 9)} ${pad('QUEUE', 12)} ${pad('REQUESTER', 28)} ${pad('UPDATED', 20)} SUBJECT\n`;
-  return head + rows.map((c) => `${pad(String(c.number), 8)} ${pad(c.status, 9)} ${pad(c.priority, 9)} ${pad(c.queue, 12)} ${pad(c.requester_address, 28)} ${pad(c.updated_at.slice(0, 19).replace('T', ' '), 20)} ${c.escalated === 1 ? `[esc ${c.escalation_level}] ` : ''}${c.subject}\n`).join('');
-}
-
-export function formatCaseDetail(d: CaseDetail): string {
-  const c = d.case;
-  const lines = [
-    `Case ${c.number}: ${c.subject}`,
-    `  status ${c.status} · priority ${c.priority} · queue ${c.queue} · mailbox ${c.mailbox} · language ${c.language}${c.linked_case_id !== null ? ` · linked to case id ${c.linked_case_id}` : ''}`,
-    `  requester ${c.requester_name !== '' ? `${c.requester_name} <${c.requester_address}>` : c.requester_address} · created ${c.created_at} · updated ${c.updated_at}`,
-    `  ${c.spam === 1 ? 'SUSPECTED SPAM (casegate cases ham to release) · ' : ''}${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner ?? 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
-    `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
-    '',
-    'Thread:',
-  ];
-  for (const m of d.messages) {
-    lines.push(`--- ${m.direction === 'in' ? '←' : '→'} ${m.created_at} ${m.from_address} [${m.thread_rule}${m.automated !== null ? `, ${m.automated}` : ''}${m.spam === 1 ? ', suspected spam' : ''}]${m.direction === 'out' ? (m.sent_at !== null ? ' sent' : ' queued') : ''}`);
-    lines.push(`    Subject: ${m.subject}`);
-    for (const l of m.visible_text.split('\n').slice(0, 40)) lines.push(`    ${l}`);
-    for (const a of m.attachments) lines.push(`    📎 ${a.filename} (${a.content_type}, ${a.size} bytes)`);
-  }
-  lines.push('', 'Events:');
-  for (const e of d.events) lines.push(`  ${e.created_at} ${pad(e.type, 22)} ${pad(e.actor, 30)} ${e.reason}`);
-  if (d.outbox.length > 0) {
-    lines.push('', 'Outgoing mail:');
-    for (const o of d.outbox) lines.push(`  #${o.id} ${pad(o.kind, 14)} ${pad(o.status, 10)} to ${o.to_address} attempts ${o.attempts}${o.last_error !== null ? ` — ${o.last_error}` : ''}`);
-  }
-  return lines.join('\n') + '\n';
-}
-
 export function formatQuarantineList(rows: readonly ReceiptRow[]): string {
   if (rows.length === 0) return 'quarantine is empty\n';
   return rows.map((r) => `${pad(String(r.id), 6)} ${r.received_at.slice(0, 19).replace('T', ' ')} ${pad(r.from_address ?? '?', 28)} ${pad(r.subject, 30)} ${r.reason}\n`).join('');

@@ -8,6 +8,7 @@ import { lastHumanMessage } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail, requesterOf, staffCaseData, type Recipient } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
+import { lastCustomerMessage } from './escalation.js';
 import { findAgent, ownerName, queueSettings } from './staff.js';
 
 /**
@@ -37,6 +38,8 @@ export interface AssignOptions {
   readonly reason: string;
   readonly note?: string;
   readonly messageRowId?: number | null;
+  /** false: no assignment email to the new owner (an agent taking the case by answering it). Default true. */
+  readonly notifyOwner?: boolean;
 }
 
 export interface AssignOutcome {
@@ -90,7 +93,7 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
   });
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const requester: Recipient = requesterOf(caseRow);
-  await queueEmail(trx, ctx, {
+  if (o.notifyOwner !== false) await queueEmail(trx, ctx, {
     caseRow,
     mailbox,
     kind: 'assignment',
@@ -105,6 +108,8 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
       previousOwner: { name: previousName },
       assignedBy: o.by,
       note: o.note ?? '',
+      // The owner sees what the customer wrote (for a new case: the mail that opened it).
+      lastMessage: (await lastCustomerMessage(trx, ctx, caseId)) ?? { from: '', at: '', visibleText: '' },
     },
   });
   let summary = `case ${caseRow.number} assigned to ${agent.name}${previous !== null ? ` (was ${previousName || previous})` : ''}`;

@@ -3,7 +3,15 @@ import type { AppContext } from '../context.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { assignCase, type AssignOutcome } from './assignment.js';
-import { escalateCase, lastCustomerMessage, MAX_LEVEL, setPriority, type EscalationOutcome } from './escalation.js';
+import type { Transaction } from 'kysely';
+import type { AgentConfig } from '../config/schema.js';
+import { insertAttachments, insertMessage } from '../db/repos/messages.js';
+import type { CaseRow, Database } from '../db/schema.js';
+import { storeAttachmentFile } from '../mail-out/attachment-files.js';
+import type { OutgoingAttachment } from '../mail-out/compose.js';
+import { parseAgentMail } from './agent-commands.js';
+import { checkCommands, workCase, WorkError, type WorkOutcome } from './agent-work.js';
+import { escalateCase, lastCustomerMessage, MAX_LEVEL, type EscalationOutcome } from './escalation.js';
 import { priorityScheme } from './priority.js';
 import { agentsOf, findAgent } from './staff.js';
 
@@ -16,6 +24,13 @@ import { agentsOf, findAgent } from './staff.js';
 /** A usage problem (no such case, agent or level): the CLI prints it and exits 1. */
 export class CaseCommandError extends Error {
   override readonly name = 'CaseCommandError';
+  /** Print the message as it is (no "casegate cases:" prefix). */
+  constructor(
+    message: string,
+    readonly bare = false,
+  ) {
+    super(message);
+  }
 }
 
 export function cliActor(): string {
@@ -71,12 +86,109 @@ export async function assignFromCli(ctx: AppContext, number: number, who: string
   return out;
 }
 
-export async function priorityFromCli(ctx: AppContext, number: number, level: string, opts: { reason?: string; actor?: string } = {}) {
+export async function priorityFromCli(ctx: AppContext, number: number, level: string, opts: { reason?: string; actor?: string; agent?: string } = {}) {
   const scheme = priorityScheme(ctx.config);
   const name = scheme.resolve(level);
   if (name === null) throw new CaseCommandError(`"${level}" is not a priority level (${scheme.levels.map((l) => l.name).join(', ')})`);
   const c = await caseByNumber(ctx.db, number);
   if (c === undefined) throw new CaseCommandError(`no case ${number}`);
-  const actor = opts.actor ?? cliActor();
-  return ctx.db.transaction().execute((trx) => setPriority(trx, ctx, c.id, name, { actor, reason: opts.reason ?? '' }));
+  // The same operation as #priority (a raise is told to the customer, cases.customerUpdates).
+  const out = await workFromCli(ctx, number, { commands: `#priority ${name}`, ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...(opts.actor !== undefined ? { actor: opts.actor } : {}), ...(opts.agent !== undefined ? { agent: opts.agent } : {}) });
+  return { caseRow: out.caseRow, changed: out.caseRow.priority !== c.priority, customerTold: out.statusEmail };
+}
+
+export interface CliWork {
+  /** Command lines as an agent writes them by email ("#resolve", "#hold 3 days"): the one command parser reads them. */
+  readonly commands?: string;
+  /** Text for the customer (a reply), or the note with `note`. */
+  readonly text?: string;
+  readonly note?: boolean;
+  /** Files to attach (reply) or keep with the note. */
+  readonly files?: readonly string[];
+  /** The agent who works (name or address of an agent of the case's queue): the reply's From name, "#assign me". */
+  readonly agent?: string;
+  readonly actor?: string;
+  /** Why (recorded in the events). */
+  readonly reason?: string;
+}
+
+export interface CliWorkOutcome extends WorkOutcome {
+  readonly caseNumber: number;
+}
+
+/**
+ * What `casegate cases reply | note | resolve | close | reopen | pending | hold | tag | bug | call`
+ * do: the same work as an agent's email (cases/agent-work.ts), in one transaction. Problems are
+ * CaseCommandErrors (one line for the terminal); nothing is changed then.
+ */
+export async function workFromCli(ctx: AppContext, number: number, o: CliWork): Promise<CliWorkOutcome> {
+  const c = await mustCase(ctx, number);
+  let agent: AgentConfig | null = null;
+  if (o.agent !== undefined && o.agent.trim() !== '') {
+    const agents = agentsOf(ctx.config, c.queue);
+    agent = findAgent(agents, o.agent);
+    if (agent === null) throw new CaseCommandError(`--agent "${o.agent}" is not an agent of queue ${c.queue} (agents: ${agents.map((a) => `${a.name} <${a.address}>`).join(', ') || 'none configured'})`);
+  }
+  const parsed = parseAgentMail(o.commands ?? '');
+  if (agent === null && parsed.commands.some((x) => x.kind === 'assign' && x.agent.toLowerCase() === 'me')) throw new CaseCommandError('who is "me"? give --agent or set CASEGATE_AGENT');
+  const { commands, errors } = checkCommands(ctx, c, agent?.address ?? '', parsed.commands);
+  if (parsed.text !== '') errors.push({ line: parsed.text.split('\n')[0]!, why: 'not a command' });
+  if (errors.length > 0) throw new CaseCommandError(errors.map((e) => `${e.line}: ${e.why}`).join('; '));
+  const text = (o.text ?? '').trim();
+  const attachments: OutgoingAttachment[] = [];
+  for (const f of o.files ?? []) {
+    try {
+      attachments.push(await storeAttachmentFile(ctx, f));
+    } catch (err) {
+      throw new CaseCommandError(`cannot attach ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  if (attachments.length > 0 && text === '') throw new CaseCommandError('attachments need a text (--message, --file or $EDITOR)');
+  const actor = o.actor ?? cliActor();
+  const by = agent?.name ?? actor.replace(/^cli:/, '');
+  const out = await ctx.db.transaction().execute(async (trx) => {
+    let messageRowId: number | null = null;
+    if (o.note === true && text !== '') messageRowId = await insertCliNote(trx, ctx, c, { text, author: agent?.address ?? null, name: by, attachments });
+    try {
+      return await workCase(trx, ctx, c.id, { actor, by, address: agent?.address ?? null, replyName: agent?.name ?? '' }, { commands, text, note: o.note === true, attachments: o.note === true ? [] : attachments, messageRowId, ...(o.reason !== undefined ? { reason: o.reason } : {}) });
+    } catch (err) {
+      if (err instanceof WorkError) throw new CaseCommandError(err.message);
+      throw err;
+    }
+  });
+  ctx.outboxSignal.wake();
+  return { ...out, caseNumber: c.number };
+}
+
+/** A note written with the CLI: an internal message of the case (its attachments kept with it). */
+async function insertCliNote(trx: Transaction<Database>, ctx: AppContext, c: CaseRow, n: { text: string; author: string | null; name: string; attachments: readonly OutgoingAttachment[] }): Promise<number> {
+  const now = ctx.clock.now().toISOString();
+  const id = await insertMessage(trx, {
+    case_id: c.id,
+    direction: 'in',
+    message_id: null,
+    in_reply_to: null,
+    references_json: '[]',
+    from_address: n.author ?? '',
+    from_name: n.name,
+    to_json: '[]',
+    cc_json: '[]',
+    subject: `Note on case ${c.number}`,
+    sent_at: null,
+    text: n.text,
+    html: null,
+    visible_text: n.text,
+    body_truncated: 0,
+    raw_sha256: null,
+    raw_size: null,
+    automated: null,
+    thread_rule: 'cli',
+    receipt_id: null,
+    outbox_id: null,
+    created_at: now,
+    internal: 1,
+    author: n.author,
+  });
+  await insertAttachments(trx, id, n.attachments);
+  return id;
 }

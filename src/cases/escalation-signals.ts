@@ -8,8 +8,7 @@ import { caseSubject, stripReplyPrefixes, tagPattern } from './subject-tag.js';
  *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one),
  *    in the new text of the mail only: not in ">" quotes, not below a forward marker, not in
  *    lines we sent ourselves;
- *  - agent commands on their own line: "#escalate [level] [reason]", "#tier <level>",
- *    "#assign <agent | me>", "#priority <level>".
+ * Agents' commands (#escalate, #assign, #priority, …) are parsed in agent-commands.ts.
  */
 
 export interface UrgentSubject {
@@ -135,43 +134,4 @@ export function writtenText(visibleText: string, ours: OurText = NOTHING_OURS): 
 /** A subject in a normal form: no reply prefixes, no tag, lower case (to tell a new subject from a repeated one). */
 export function normalSubject(subject: string, tagPrefix: string): string {
   return caseSubject(subject, tagPrefix).toLowerCase();
-}
-
-export type AgentCommand =
-  | { readonly kind: 'escalate'; readonly level: number | null; readonly reason: string; readonly line: string }
-  | { readonly kind: 'assign'; readonly agent: string; readonly line: string }
-  | { readonly kind: 'priority'; readonly level: string; readonly line: string }
-  | { readonly kind: 'invalid'; readonly line: string; readonly why: string };
-
-const COMMAND = /^[ \t]*#(escalate|tier|assign|priority)\b[ \t]*(.*?)[ \t]*$/i;
-
-/** Agent commands, each on its own line of the new text, in order. */
-export function parseAgentCommands(text: string): AgentCommand[] {
-  const out: AgentCommand[] = [];
-  for (const line of text.split(/\r?\n/)) {
-    if (/^\s*>/.test(line)) continue;
-    const m = COMMAND.exec(line);
-    if (m === null) continue;
-    const verb = m[1]!.toLowerCase();
-    const args = m[2] ?? '';
-    const src = line.trim();
-    if (verb === 'escalate' || verb === 'tier') {
-      const a = /^(\d+)?(?:\s+(.*))?$/.exec(args);
-      const level = a?.[1] !== undefined ? Number(a[1]) : null;
-      if (a === null || (verb === 'tier' && level === null)) {
-        out.push({ kind: 'invalid', line: src, why: verb === 'tier' ? '#tier needs a level: #tier 2' : '#escalate takes an optional level 1–3: #escalate 2' });
-      } else if (level !== null && (level < 1 || level > 3)) {
-        out.push({ kind: 'invalid', line: src, why: `level ${level} does not exist (tiers 1–3)` });
-      } else {
-        out.push({ kind: 'escalate', level, reason: a[2]?.trim() ?? '', line: src });
-      }
-    } else if (verb === 'assign') {
-      if (args === '') out.push({ kind: 'invalid', line: src, why: '#assign needs an agent: #assign Erika, #assign erika@example.com or #assign me' });
-      else out.push({ kind: 'assign', agent: args, line: src });
-    } else {
-      if (args === '' || /\s/.test(args)) out.push({ kind: 'invalid', line: src, why: '#priority needs one level: #priority high' });
-      else out.push({ kind: 'priority', level: args, line: src });
-    }
-  }
-  return out;
 }

@@ -8,12 +8,12 @@ import { commonData, queueEmail, staffCaseData, type Recipient } from '../mail-o
 import { TransientError } from '../pipeline/types.js';
 import { writtenText } from './escalation-signals.js';
 import { priorityScheme } from './priority.js';
-import { isStaff, ownerName, tierAddresses } from './staff.js';
+import { attentionAddresses, isStaff, ownerName, tierAddresses } from './staff.js';
 
 /**
  * Escalation: a flag plus a level (the tier, 1–3) on the case. Whenever the level rises, the
  * addresses of every tier it passes (of the case's queue; none configured: instance.adminAddress)
- * get one templated alert, and — when someone asked for it — the customer a templated
+ * and the case's owner (unowned: the queue's available agents) get one templated alert, and — when someone asked for it — the customer a templated
  * acknowledgement. The level never rises twice for one request: the decision is taken inside the
  * transaction that writes the outbox rows, on the case row as it is now, so a message seen twice,
  * two messages processed at once or a retry cannot alert twice. A level that does not rise (already
@@ -127,7 +127,13 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
     await addEvent(trx, { ...base, actor: 'system', type: 'escalation.unalerted', reason: `no addresses for tier ${to} of queue ${caseRow.queue} and no instance.adminAddress`, data });
     ctx.log.warn({ caseNumber: caseRow.number, queue: caseRow.queue, level: to }, 'escalation alert has no recipient: configure queues.<queue>.tiers or instance.adminAddress');
   }
-  for (const address of recipients) {
+  // The case's owner (unowned: the queue's available agents) hears about it too, once.
+  const alerted = [...recipients];
+  // (Not the agent who escalated it.)
+  for (const a of attentionAddresses(ctx.config, caseRow.queue, caseRow.owner)) {
+    if (!alerted.includes(a.address) && o.actor !== `agent:${a.address}`) alerted.push(a.address);
+  }
+  for (const address of alerted) {
     await queueEmail(trx, ctx, {
       caseRow,
       mailbox,
@@ -166,15 +172,15 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
       acknowledged = true;
     }
   }
-  ctx.log.info({ caseNumber: caseRow.number, from, to, trigger: o.trigger, by: o.by, alerted: recipients, acknowledged }, 'case escalated');
+  ctx.log.info({ caseNumber: caseRow.number, from, to, trigger: o.trigger, by: o.by, alerted, acknowledged }, 'case escalated');
   return {
     caseRow,
     from,
     to,
     change: 'raised',
-    alerted: recipients,
+    alerted,
     acknowledged,
-    summary: `case ${caseRow.number} escalated from level ${from} to ${to}; alert to ${recipients.join(', ') || 'nobody'}${acknowledged ? `; acknowledgement to ${o.ack?.to.address}` : ''}`,
+    summary: `case ${caseRow.number} escalated from level ${from} to ${to}; alert to ${alerted.join(', ') || 'nobody'}${acknowledged ? `; acknowledgement to ${o.ack?.to.address}` : ''}`,
   };
 }
 

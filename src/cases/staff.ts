@@ -37,17 +37,62 @@ export function agentsOf(config: Pick<Config, 'queues'>, queue: string): readonl
   return queueSettings(config, queue)?.agents ?? [];
 }
 
-/** Addresses of one tier of a queue (tier 1 = leads). */
-export function tierAddresses(config: Pick<Config, 'queues'>, queue: string, tier: number): readonly string[] {
-  return queueSettings(config, queue)?.tiers[String(tier)]?.addresses ?? [];
+/** The tier an agent is alerted at: their `tier`, else 1 for a lead, else none. */
+export function agentTier(a: AgentConfig): number | null {
+  return a.tier ?? (a.role === 'lead' ? 1 : null);
 }
 
-/** Agents and tier addresses of the queue: they may send #commands for its cases. */
-export function isStaffOf(config: Pick<Config, 'queues'>, queue: string, address: string): boolean {
+/**
+ * Addresses alerted at one tier of a queue (tier 1 = the leads): tiers.<n>.addresses plus the
+ * agents whose tier it is (leads default to tier 1).
+ */
+export function tierAddresses(config: Pick<Config, 'queues'>, queue: string, tier: number): readonly string[] {
   const q = queueSettings(config, queue);
-  if (q === undefined) return false;
-  const a = address.toLowerCase();
-  return q.agents.some((x) => x.address === a) || Object.values(q.tiers).some((t) => t.addresses.includes(a));
+  if (q === undefined) return [];
+  const out = new Set(q.tiers[String(tier)]?.addresses ?? []);
+  for (const a of q.agents) if (agentTier(a) === tier) out.add(a.address);
+  return [...out];
+}
+
+/** Someone who works a queue: a configured agent, or an address of one of its escalation tiers. */
+export interface StaffMember {
+  readonly address: string;
+  /** Display name ("" for a tier address that is no agent: use the name in their From). */
+  readonly name: string;
+  readonly role: 'agent' | 'lead';
+  /** Escalation tier they are alerted at, else null. */
+  readonly tier: number | null;
+  /** The agent entry when they are one (possible owner), else null. */
+  readonly agent: AgentConfig | null;
+}
+
+/**
+ * The one answer to "is this address an agent (or lead) of this queue?": the staff member, or
+ * null. Agents come first; a tier address that is no agent is a lead of that tier.
+ */
+export function staffMember(config: Pick<Config, 'queues'>, queue: string, address: string): StaffMember | null {
+  const q = queueSettings(config, queue);
+  if (q === undefined) return null;
+  const a = address.trim().toLowerCase();
+  const agent = q.agents.find((x) => x.address === a);
+  if (agent !== undefined) return { address: a, name: agent.name, role: agent.role, tier: agentTier(agent), agent };
+  for (const t of ['1', '2', '3']) {
+    if (q.tiers[t]?.addresses.includes(a) === true) return { address: a, name: '', role: 'lead', tier: Number(t), agent: null };
+  }
+  return null;
+}
+
+/** Agents and tier addresses of the queue: they may answer its cases and send #commands. */
+export function isStaffOf(config: Pick<Config, 'queues'>, queue: string, address: string): boolean {
+  return staffMember(config, queue, address) !== null;
+}
+
+/** Who hears about a case that needs attention: its owner, else the queue's available agents. */
+export function attentionAddresses(config: Pick<Config, 'queues'>, queue: string, owner: string | null): { readonly address: string; readonly name: string }[] {
+  if (owner !== null) return [{ address: owner, name: ownerName(config, queue, owner) }];
+  return agentsOf(config, queue)
+    .filter((a) => a.available)
+    .map((a) => ({ address: a.address, name: a.name }));
 }
 
 /** Anyone on the staff side: an agent or tier address of any queue, or the admin. Their mail is never a customer's. */

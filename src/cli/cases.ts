@@ -1,80 +1,91 @@
 import { Option, type Command } from 'commander';
-import { assignFromCli, CaseCommandError, escalateFromCli, priorityFromCli } from '../cases/case-commands.js';
+import { CaseCommandError } from '../cases/case-commands.js';
 import { priorityScheme } from '../cases/priority.js';
-import type { AppContext } from '../context.js';
+import { findAgent, ownerName } from '../cases/staff.js';
+import type { Config } from '../config/schema.js';
 import { listCases } from '../db/repos/cases.js';
 import { markHam } from '../cases/spam-review.js';
-import { caseDetail, formatCaseDetail, formatCaseList } from '../views.js';
-import { print, withContext } from './shared.js';
+import { caseDetail } from '../views.js';
+import { caseCommand, caseNumberArg, positiveInt } from './case-args.js';
+import { registerCaseWorkCommands } from './case-work.js';
+import { formatCaseDetail, formatCaseList } from './case-views.js';
+import { print } from './shared.js';
+import { outputWidth } from './terminal.js';
+
+const STATUSES = ['new', 'open', 'pending', 'on_hold', 'resolved', 'closed'];
+const ACTIVE = ['new', 'open', 'pending', 'on_hold'];
+
+interface ListOptions {
+  status?: string[];
+  active?: boolean;
+  priority?: string[];
+  queue?: string;
+  owner?: string;
+  agent?: string;
+  mine?: boolean;
+  unowned?: boolean;
+  escalated?: boolean;
+  tag?: string;
+  feedback?: boolean;
+  spam?: boolean;
+  sort: string;
+  limit: number;
+  width?: number;
+  json?: boolean;
+}
 
 export function registerCaseCommands(program: Command): void {
-  const cases = program.command('cases').description('look at and work on cases');
+  // Usage errors are one line (no help dump) with a non-zero exit.
+  const cases = program.command('cases').description('look at and work on cases').showHelpAfterError(false);
   cases
     .command('list')
-    .description('most severe priority first (the priority scheme’s order), newest first within a priority')
-    .addOption(new Option('--status <status...>', 'only these statuses').choices(['new', 'open', 'pending', 'on_hold', 'resolved', 'closed']))
+    .description('most urgent first (the priority scheme’s order, then the escalation level), newest first within that')
+    .addOption(new Option('--status <status...>', 'only these statuses').choices(STATUSES))
+    .option('--active', 'only cases that need work (new, open, pending, on_hold)')
+    .option('--priority <level...>', 'only these priorities (levels of the scheme)')
     .option('--queue <queue>', 'only this queue')
-    .option('--owner <agent>', 'only cases owned by this agent (address)')
+    .option('--owner <agent>', 'only cases owned by this agent (name or address)')
+    .option('--agent <agent>', 'who you are (name or address; default $CASEGATE_AGENT): with --mine')
+    .option('--mine', 'only your cases (--agent or $CASEGATE_AGENT)')
+    .option('--unowned', 'only cases without an owner')
     .option('--escalated', 'only escalated cases')
+    .option('--tag <tag>', 'only cases with this tag')
     .option('--feedback', 'only feedback (from feedback queues)')
     .option('--spam', 'only suspected spam (left out by default; `cases ham N` releases a case)')
-    .addOption(new Option('--sort <order>', 'priority: most severe first; newest: by case number only').choices(['priority', 'newest']).default('priority'))
-    .option('--limit <n>', 'at most n cases', (v) => Number.parseInt(v, 10), 50)
+    .addOption(new Option('--sort <order>', 'priority: most urgent first; newest: by case number only').choices(['priority', 'newest']).default('priority'))
+    .option('--limit <n>', 'at most n cases', positiveInt('--limit'), 50)
+    .option('--width <columns>', 'table width (default: the terminal’s; unlimited when not a terminal)', positiveInt('--width'))
     .option('--json', 'JSON output')
-    .action(async (opts: { status?: string[]; queue?: string; owner?: string; escalated?: boolean; feedback?: boolean; spam?: boolean; sort: string; limit: number; json?: boolean }) => {
-      await withContext(async (ctx) => {
+    .action(async (opts: ListOptions) => {
+      await caseCommand(async (ctx) => {
+        const scheme = priorityScheme(ctx.config);
+        const priority = (opts.priority ?? []).map((p) => {
+          const name = scheme.resolve(p);
+          if (name === null) throw new CaseCommandError(`--priority: "${p}" is not a priority level (${scheme.levels.map((l) => l.name).join(', ')})`);
+          return name;
+        });
+        let owner = opts.owner !== undefined ? agentAddress(ctx.config, opts.owner, '--owner') : undefined;
+        if (opts.mine === true) {
+          const me = opts.agent ?? process.env['CASEGATE_AGENT'] ?? '';
+          if (me === '') throw new CaseCommandError('--mine needs to know who you are: --agent <name|address> or CASEGATE_AGENT');
+          owner = agentAddress(ctx.config, me, '--agent');
+        }
+        const status = opts.status ?? (opts.active === true ? ACTIVE : undefined);
         const rows = await listCases(ctx.db, {
-          ...(opts.status ? { status: opts.status } : {}),
-          ...(opts.queue ? { queue: opts.queue } : {}),
-          ...(opts.owner ? { owner: opts.owner.toLowerCase() } : {}),
-          ...(opts.escalated ? { escalated: true } : {}),
-          ...(opts.feedback ? { kind: 'feedback' as const } : {}),
+          ...(status !== undefined ? { status } : {}),
+          ...(priority.length > 0 ? { priority } : {}),
+          ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+          ...(owner !== undefined ? { owner } : {}),
+          ...(opts.unowned === true ? { unowned: true } : {}),
+          ...(opts.escalated === true ? { escalated: true } : {}),
+          ...(opts.tag !== undefined ? { tag: opts.tag.toLowerCase() } : {}),
+          ...(opts.feedback === true ? { kind: 'feedback' as const } : {}),
           spam: opts.spam === true,
-          ...(opts.sort === 'priority' ? { priorityOrder: priorityScheme(ctx.config).levels } : {}),
+          ...(opts.sort === 'priority' ? { priorityOrder: scheme.levels } : {}),
           limit: opts.limit,
         });
-        print(rows, opts.json === true, () => formatCaseList(rows));
-      });
-    });
-  cases
-    .command('escalate')
-    .description('escalate a case one level (or to --level): alerts that tier of its queue and acknowledges to the customer')
-    .argument('<number>', 'case number')
-    .option('--level <level>', 'set this level (1–3; lower or 0 de-escalates, without mail)', (v) => Number.parseInt(v, 10))
-    .option('--reason <text>', 'why (shown to the leads, not to the customer)')
-    .option('--json', 'JSON output')
-    .action(async (number: string, opts: { level?: number; reason?: string; json?: boolean }) => {
-      await caseCommand(async (ctx) => {
-        const out = await escalateFromCli(ctx, caseNumberArg(number), { ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
-        const { caseRow: _c, ...rest } = out;
-        print({ case: out.caseRow.number, ...rest }, opts.json === true, () => `${out.summary}\n`);
-      });
-    });
-  cases
-    .command('assign')
-    .description('make an agent of the case’s queue its owner: the agent is notified, and on a reassignment the customer too (display name only)')
-    .argument('<number>', 'case number')
-    .argument('<agent>', 'agent name or address (queues.<queue>.agents)')
-    .option('--note <text>', 'a note for the new owner')
-    .option('--json', 'JSON output')
-    .action(async (number: string, agent: string, opts: { note?: string; json?: boolean }) => {
-      await caseCommand(async (ctx) => {
-        const out = await assignFromCli(ctx, caseNumberArg(number), agent, opts.note !== undefined ? { note: opts.note } : {});
-        print({ case: out.caseRow.number, owner: out.caseRow.owner, previous: out.previous, changed: out.changed, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
-      });
-    });
-  cases
-    .command('priority')
-    .description('set the priority of a case (a level of the configured scheme)')
-    .argument('<number>', 'case number')
-    .argument('<level>', 'priority level, e.g. urgent or S1')
-    .option('--reason <text>', 'why')
-    .option('--json', 'JSON output')
-    .action(async (number: string, level: string, opts: { reason?: string; json?: boolean }) => {
-      await caseCommand(async (ctx) => {
-        const out = await priorityFromCli(ctx, caseNumberArg(number), level, opts.reason !== undefined ? { reason: opts.reason } : {});
-        const summary = out.changed ? `case ${out.caseRow.number} priority is now ${out.caseRow.priority}` : `case ${out.caseRow.number} already has priority ${out.caseRow.priority}`;
-        print({ case: out.caseRow.number, priority: out.caseRow.priority, changed: out.changed }, opts.json === true, () => `${summary}\n`);
+        const names = (a: string): string => ownerNameAnywhere(ctx.config, a);
+        print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names }));
       });
     });
   cases
@@ -90,36 +101,35 @@ export function registerCaseCommands(program: Command): void {
     });
   cases
     .command('show')
-    .description('one case: its thread (visible text), participants, events and outgoing mail')
+    .description('one case: its thread (← in, → out, internal notes marked), participants, events and outgoing mail')
     .argument('<number>', 'case number')
     .option('--json', 'JSON output')
     .action(async (number: string, opts: { json?: boolean }) => {
-      await withContext(async (ctx) => {
-        const detail = await caseDetail(ctx.db, Number.parseInt(number.replace(/^#/, ''), 10));
-        if (detail === null) {
-          process.stderr.write(`no case ${number}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        print(detail, opts.json === true, () => formatCaseDetail(detail));
+      await caseCommand(async (ctx) => {
+        const n = caseNumberArg(number);
+        const detail = await caseDetail(ctx.db, n);
+        if (detail === null) throw new CaseCommandError(`no case ${n}`, true);
+        print(detail, opts.json === true, () => formatCaseDetail(detail, (a) => ownerNameAnywhere(ctx.config, a)));
       });
     });
-
+  registerCaseWorkCommands(cases);
 }
 
-export function caseNumberArg(value: string): number {
-  const m = /^#?(\d{1,12})$/.exec(value.trim());
-  if (m?.[1] === undefined) throw new CaseCommandError(`not a case number: "${value}"`);
-  return Number(m[1]);
-}
-
-/** Run a cases subcommand; its usage errors (no such case, agent or level) exit 1. */
-async function caseCommand(fn: (ctx: AppContext) => Promise<void>): Promise<void> {
-  try {
-    await withContext(fn);
-  } catch (err) {
-    if (!(err instanceof CaseCommandError)) throw err;
-    process.stderr.write(`casegate cases: ${err.message}\n`);
-    process.exitCode = 1;
+/** The display name of an agent address in any queue ("" when none). */
+function ownerNameAnywhere(config: Config, address: string): string {
+  for (const q of Object.keys(config.queues)) {
+    const n = ownerName(config, q, address);
+    if (n !== '') return n;
   }
+  return '';
+}
+
+/** An agent (name or address) of any queue, as the address; a plain address is taken as it is. */
+function agentAddress(config: Config, who: string, option: string): string {
+  for (const q of Object.values(config.queues)) {
+    const a = findAgent(q.agents, who);
+    if (a !== null) return a.address;
+  }
+  if (/^[^\s@]+@[^\s@]+$/.test(who.trim())) return who.trim().toLowerCase();
+  throw new CaseCommandError(`${option}: "${who}" is no agent of any queue`);
 }

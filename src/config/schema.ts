@@ -90,6 +90,11 @@ const mailbox = z.object({
   fromName: z.string().optional(),
   /** Put a signed plus-address (support+c10042-token@…) in Reply-To. Only if the server delivers plus addresses. */
   plusAddressing: z.boolean().default(false),
+  /**
+   * Agents' mail to this address is an internal note on the case it refers to (never sent to the
+   * customer). Default: <local>+<agentMail.notesPlusTag>@<domain> of each of the mailbox's addresses.
+   */
+  notesAddress: email.optional(),
   /** IMAP account to watch; without it the mailbox receives through the SMTP listener or `casegate ingest`. */
   imap: imap.optional(),
 }).strict();
@@ -119,6 +124,10 @@ const agent = z
     address: email,
     /** false: skipped by round-robin (holiday, sick); can still be assigned by hand. */
     available: z.boolean().default(true),
+    /** agent, or lead: a lead is alerted when a case of the queue is escalated to their tier (default tier 1). */
+    role: z.enum(['agent', 'lead']).default('agent'),
+    /** Escalation tier (1–3) this person is alerted at (in addition to tiers.<n>.addresses); leads default to 1. */
+    tier: z.number().int().min(1).max(3).optional(),
   })
   .strict();
 
@@ -137,6 +146,8 @@ const queueSettings = z
     assignment: z.enum(['none', 'fixed', 'round-robin']).default('none'),
     /** Agent (name or address) that gets every new case with assignment "fixed". */
     fixedOwner: z.string().trim().min(1).optional(),
+    /** Shown in the on-hold email as the expected time (default cases.onHoldExpected). */
+    onHoldExpected: z.string().trim().min(1).optional(),
   })
   .strict();
 
@@ -177,6 +188,10 @@ const rule = z
       .strict(),
   })
   .strict();
+
+/** Changes that may send the customer a status update (cases.customerUpdates). */
+export const CUSTOMER_UPDATES = ['pending', 'on_hold', 'resolved', 'closed', 'reopened', 'priority-raised'] as const;
+export type CustomerUpdate = (typeof CUSTOMER_UPDATES)[number];
 
 export const PRIORITY_SCHEMES = {
   default: [
@@ -336,7 +351,26 @@ export const configSchema = z
           ]),
         /** Shown in the confirmation as the expected first response time. */
         expectedResponse: z.string().default('within one business day'),
-      }).strict()
+        /** Expected time of a technical review, shown in the on-hold email (`#hold` without text). Per queue: queues.<q>.onHoldExpected. */
+        onHoldExpected: z.string().trim().min(1).default('1–2 business days'),
+        /** Which changes send the customer a status update in their thread. */
+        customerUpdates: z
+          .array(z.enum(CUSTOMER_UPDATES))
+          .default([...CUSTOMER_UPDATES]),
+      })
+      .strict()
+      .prefault({}),
+    /** Agents working cases by email (replies, notes, #commands). */
+    agentMail: z
+      .object({
+        /** Plus tag of the notes addresses: support+note@example.com. "" = no derived notes address (mailboxes[].notesAddress still counts). */
+        notesPlusTag: z.string().regex(/^[a-z0-9_.-]*$/, 'letters, digits, . _ -').default('note'),
+        /** What sends the owner (or, unowned, the queue's available agents) an agent-notification. */
+        notifyAgentsOn: z.array(z.enum(['new-case', 'customer-reply'])).default(['new-case', 'customer-reply']),
+        /** The first agent who answers an unowned case becomes its owner. */
+        takeUnownedOnReply: z.boolean().default(true),
+      })
+      .strict()
       .prefault({}),
     queues: z.record(z.string(), queueSettings).default({}),
     priorities: z
@@ -462,6 +496,11 @@ export const configSchema = z
         }
         addresses.set(a, mb.name);
       });
+    });
+    cfg.mailboxes.forEach((mb, i) => {
+      if (mb.notesAddress !== undefined && addresses.has(mb.notesAddress)) {
+        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'notesAddress'], message: `${mb.notesAddress} is a mailbox address: every agent reply to it would become an internal note; use a separate address` });
+      }
     });
     cfg.mailboxes.forEach((mb, i) => {
       const im = mb.imap;

@@ -44,6 +44,8 @@ export interface CasesTable {
   resolution_due_at: Timestamp | null;
   /** 1: opened by mail our MX called spam, not yet marked ham (0005). */
   spam: Generated<Flag>;
+  /** When an agent first answered the customer (0007); null until then. Set only by cases/lifecycle.ts. */
+  first_response_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
 }
 
 export type ParticipantRole = 'requester' | 'cc' | 'agent';
@@ -87,6 +89,10 @@ export interface MessagesTable {
   created_at: Timestamp;
   /** 1: our MX called this message spam (0005). */
   spam: Generated<Flag>;
+  /** 1 for staff-only messages (agents' mail, internal notes): never sent or shown to customers (0007). */
+  internal: ColumnType<Flag, Flag | undefined, Flag>;
+  /** Address of the agent who wrote it (their mail, a note, or the reply we sent for them), else null (0007). */
+  author: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AttachmentsTable {
@@ -159,6 +165,8 @@ export interface OutboxTable {
   references_text: string | null;
   /** Extra headers as a JSON object (Auto-Submitted, X-Loop, …). */
   headers_json: string;
+  /** Cc recipients, JSON array of { address, name } (0007). */
+  cc_json: ColumnType<string, string | undefined, string>;
   text: string;
   html: string;
   status: OutboxStatus;

@@ -4,10 +4,12 @@ import type { Config, MailboxConfig } from '../config/schema.js';
 import { formatTag } from '../cases/subject-tag.js';
 import { mintMessageId, plusAddress } from '../cases/thread-token.js';
 import { addEvent } from '../db/repos/events.js';
-import { insertMessage } from '../db/repos/messages.js';
+import { insertAttachments, insertMessage } from '../db/repos/messages.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
+import { statusLabel } from '../cases/lifecycle.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
+import { templateDeclaration } from './template-data.js';
 import type { TemplateDataMap, TemplateName } from './templates.js';
 
 /** The first line of every email we send; replies are cut there (visible text). */
@@ -31,6 +33,7 @@ export function commonData(ctx: AppContext, caseRow: CaseRow, mailbox: MailboxCo
       tag: formatTag(ctx.config.cases.tagPrefix, caseRow.number),
       subject: caseRow.subject,
       status: caseRow.status,
+      statusLabel: statusLabel(caseRow.status, caseRow.language),
       priority: caseRow.priority,
       createdAt: caseRow.created_at,
       language: caseRow.language,
@@ -75,6 +78,24 @@ export interface QueueEmail<N extends TemplateName> {
   /** The Message-ID we answer and its References chain (oldest first). */
   readonly inReplyTo: string | null;
   readonly references: readonly string[];
+  /** Further recipients (an agent's reply goes to every external participant). */
+  readonly cc?: readonly Recipient[];
+  /** From display name instead of the mailbox's (an agent's reply: the agent's name). */
+  readonly fromName?: string;
+  /** Stored files to attach (blob store, by sha256). */
+  readonly attachments?: readonly OutgoingAttachment[];
+  /** The agent it is written for (messages.author). */
+  readonly author?: string | null;
+}
+
+/** A stored file sent with an email: an agent's attachment relayed to the customer. */
+export interface OutgoingAttachment {
+  readonly filename: string;
+  readonly contentType: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly contentId: string | null;
+  readonly disposition: 'attachment' | 'inline';
 }
 
 /**
@@ -102,7 +123,8 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   const replyTo = q.mailbox.plusAddressing ? plusAddress(fromAddress, q.caseRow.number, ctx.secret) : fromAddress;
   const subject = oneLine(rendered.subject);
   const toName = oneLine(q.to.name);
-  const fromName = oneLine(q.mailbox.fromName ?? ctx.config.instance.name);
+  const fromName = oneLine(q.fromName !== undefined && q.fromName.trim() !== '' ? q.fromName : (q.mailbox.fromName ?? ctx.config.instance.name));
+  const cc = (q.cc ?? []).map((r) => ({ address: r.address, name: oneLine(r.name) }));
   const outboxId = await enqueue(trx, {
     case_id: q.caseRow.id,
     kind: q.kind,
@@ -117,11 +139,12 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     in_reply_to: q.inReplyTo,
     references_text: references.length > 0 ? references.map((r) => `<${r}>`).join(' ') : null,
     headers_json: JSON.stringify(headers),
+    cc_json: JSON.stringify(cc),
     text: rendered.text,
     html: rendered.html,
     ...freshlyQueued(now),
   });
-  await insertMessage(trx, {
+  const messageRowId = await insertMessage(trx, {
     case_id: q.caseRow.id,
     direction: 'out',
     message_id: messageId,
@@ -130,7 +153,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     from_address: fromAddress,
     from_name: fromName,
     to_json: JSON.stringify([{ address: q.to.address, name: toName }]),
-    cc_json: '[]',
+    cc_json: JSON.stringify(cc),
     subject,
     sent_at: null,
     text: rendered.text,
@@ -144,12 +167,16 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     receipt_id: null,
     outbox_id: outboxId,
     created_at: now,
+    // Mail to staff (notifications, alerts) is internal: never part of what a customer may see.
+    internal: templateDeclaration(q.kind).audience === 'staff' ? 1 : 0,
+    author: q.author ?? null,
   });
+  await insertAttachments(trx, messageRowId, q.attachments ?? []);
   await addEvent(trx, {
     caseId: q.caseRow.id,
     type: 'email.queued',
     actor: 'system',
-    reason: `${q.kind} to ${q.to.address}`,
+    reason: `${q.kind} to ${q.to.address}${cc.length > 0 ? ` (cc ${cc.map((r) => r.address).join(', ')})` : ''}`,
     data: { outboxId, messageId, kind: q.kind },
     at: now,
   });

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { isBouncing } from '../db/repos/addresses.js';
+import { attachmentsOfOutbox } from '../db/repos/agent-work.js';
 import { addEvent } from '../db/repos/events.js';
 import { claimDue, markFailed, markRetry, markSent, markSuppressed, releaseClaims, releaseRow, retryBackedOffNow } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
@@ -27,11 +28,14 @@ const RECOVERY_RESET_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 
 /** Turn a stored outbox row into nodemailer options: every header fixed when the row was written. */
-export function toMailOptions(row: OutboxRow): Mail.Options {
+export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = []): Mail.Options {
   const headers = JSON.parse(row.headers_json) as Record<string, string>;
+  const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
   return {
     from: { name: row.from_name, address: row.from_address },
     to: { name: row.to_name, address: row.to_address },
+    ...(cc.length > 0 ? { cc } : {}),
+    ...(attachments.length > 0 ? { attachments } : {}),
     ...(row.reply_to !== null ? { replyTo: row.reply_to } : {}),
     subject: row.subject,
     text: row.text,
@@ -44,6 +48,17 @@ export function toMailOptions(row: OutboxRow): Mail.Options {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
+}
+
+/** The stored files of an email (an agent's relayed attachments), streamed from the blob store. */
+async function outgoingAttachments(ctx: AppContext, outboxId: number): Promise<Mail.Attachment[]> {
+  return (await attachmentsOfOutbox(ctx.db, outboxId)).map((a) => ({
+    filename: a.filename,
+    contentType: a.content_type,
+    content: ctx.blobs.open(a.sha256),
+    contentDisposition: a.disposition === 'inline' ? 'inline' : 'attachment',
+    ...(a.content_id !== null ? { cid: a.content_id } : {}),
+  }));
 }
 
 /** What became of one row; written to the database by #record. */
@@ -226,7 +241,7 @@ export class OutboxWorker {
     if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
     let options: Mail.Options;
     try {
-      options = toMailOptions(row);
+      options = toMailOptions(row, await outgoingAttachments(this.ctx, row.id));
     } catch (err) {
       return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
     }

@@ -118,7 +118,8 @@ export const commonVariables = {
     number: num('Case number.', 10042),
     tag: str('Subject tag that threads replies to the case; keep it in the subject.', '[Case #10042]'),
     subject: str('Subject of the case (from the customer’s first email).', 'Cannot log in since this morning'),
-    status: str('Current status of the case.', 'open'),
+    status: str('Current status of the case: new, open, pending, on_hold, resolved or closed.', 'open'),
+    statusLabel: str('The current status in words for customers, in the case’s language (English or German); every customer email states it.', 'open, we are working on it'),
     priority: str('Priority of the case.', 'normal'),
     createdAt: str('When the case was created, ISO 8601; use {{formatDate case.createdAt}}.', '2025-03-14T09:26:53Z'),
     language: str('Language of the case (e.g. "en", "de").', 'en'),
@@ -142,6 +143,18 @@ const owner = obj('The agent who owns the case.', {
   name: str('Display name of the owner; empty when the case is unassigned.', 'Erika Musterfrau'),
 });
 const reopenDays = num('Days in which a reply reopens the case (cases.reopenWindowDays); later replies open a new case.', 30);
+const bug = obj('A bug report (#bug): when a fix is expected.', {
+  timeline: str('immediately, weeks, months or not-foreseeable; empty (as in the sample) when the email is not about a bug. The shipped wording differs per class.', ''),
+});
+const lastCustomerMessage = (description: string) =>
+  obj(description, {
+    from: str('Sender as "Name <address>".', 'Jane Doe <jane@example.org>'),
+    at: str('When it arrived, ISO 8601.', '2025-03-14T10:48:31Z'),
+    visibleText: str(
+      'Its new text (quoted history and signature removed); plain text, in HTML use {{paragraphs lastMessage.visibleText}}.',
+      'Still no luck. Now my colleagues cannot log in either.',
+    ),
+  });
 
 export const templateKinds = {
   confirmation: {
@@ -198,7 +211,16 @@ export const templateKinds = {
         attachments: list('File names of the files attached to the reply.', str('One file name.', 'password-reset-guide.pdf'), [
           'password-reset-guide.pdf',
         ]),
+        ownGreeting: bool('True when the agent’s text opens with its own greeting ("Hi Jane,"): the shipped template then adds none.', false),
+        ownSignOff: bool('True when the agent’s text ends with its own sign-off ("Best, Ben"): the shipped template then adds none.', false),
       }),
+      statusChange: obj('A status change made with the reply (#pending, #hold, #resolve …) that the customer is told about (cases.customerUpdates).', {
+        to: str('New status (pending, on_hold, resolved, closed, open); empty when the reply changes no status the customer hears about.', 'pending'),
+        label: str('The new status in words, in the case’s language; empty for none.', 'waiting for your reply'),
+        expected: str('For on_hold: the expected time of the technical review; else empty.', ''),
+      }),
+      bug,
+      reopenDays,
     },
   },
   'status-changed': {
@@ -216,7 +238,29 @@ export const templateKinds = {
         ),
         label: str('Name of the new status for customers, in the case’s language (English or German).', 'waiting for your reply'),
         note: str('A note from the agent about the change; empty for none.', 'Could you send us a screenshot of the error message?'),
+        changed: bool('False when only the priority changed (see priorityChange); the status is then status.to.', true),
+        expected: str('For on_hold: the expected time of the technical review (#hold <time>, else queues.<q>.onHoldExpected / cases.onHoldExpected); else empty.', ''),
       }),
+      priorityChange: obj('A raised priority (cases.customerUpdates: priority-raised).', {
+        from: str('Previous priority; empty when the priority did not change.', ''),
+        to: str('New priority; empty when the priority did not change.', ''),
+      }),
+      bug,
+      reopenDays,
+    },
+  },
+  'status-summary': {
+    description: 'Sent to the customer who replied with only "status" or "?": where their case stands (agents are not notified).',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      owner: obj('The agent handling the case.', {
+        firstName: str('First name of the owner; empty when nobody owns the case yet.', 'Erika'),
+      }),
+      lastUpdate: str('When the case last changed, ISO 8601; use {{formatDate lastUpdate}}.', '2025-03-14T11:02:10Z'),
+      expectedResponse: str('Expected first response time (per queue configurable), for the next step of a new or open case.', 'within one business day'),
+      onHoldExpected: str('Expected time of a technical review, for the next step of a case on hold.', '1–2 business days'),
       reopenDays,
     },
   },
@@ -347,8 +391,15 @@ export const templateKinds = {
     scope: 'case',
     variables: {
       ...staffCaseVariables,
-      event: str('What happened: new-case (a new case was opened) or customer-reply (the customer wrote again).', 'new-case'),
+      event: str(
+        'What happened: new-case (a new case was opened), customer-reply (the customer wrote again) or call-request (an agent noted that the customer asks for a phone call).',
+        'new-case',
+      ),
       owner,
+      call: obj('For call-request: the phone call the customer asked for.', {
+        when: str('When the customer wants to be called (as the agent wrote it); may be empty.', 'tomorrow 10:00'),
+        by: str('The agent who noted it.', 'Max Mustermann'),
+      }),
       message: obj('The customer’s message.', {
         from: str('Sender as "Name <address>".', 'Jane Doe <jane@example.org>'),
         at: str('When it arrived, ISO 8601.', '2025-03-14T09:26:50Z'),
@@ -374,6 +425,50 @@ export const templateKinds = {
       }),
       assignedBy: str('Who assigned it: an agent’s display name, or "casegate" for automatic assignment.', 'Max Mustermann'),
       note: str('A note for the new owner; empty for none.', 'I am on holiday from tomorrow, please take over.'),
+      lastMessage: lastCustomerMessage('The customer’s latest message on the case (for a new case: the one that opened it); all fields empty when there is none.'),
+    },
+  },
+  'command-error': {
+    description: 'Sent to an agent whose email to a case had an unknown or malformed #command: nothing of that email was done or relayed.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      errors: list(
+        'The command lines that could not be done, each with why.',
+        obj('One problem.', {
+          line: str('The line as the agent wrote it.', '#priority critical'),
+          why: str('What is wrong with it.', '"critical" is not a priority level (urgent, high, normal, low)'),
+        }),
+        [{ line: '#priority critical', why: '"critical" is not a priority level (urgent, high, normal, low)' }],
+      ),
+      syntax: list(
+        'Every command with its syntax.',
+        obj('One command.', {
+          usage: str('How to write it.', '#hold [expected time]'),
+          meaning: str('What it does.', 'on hold for technical review, e.g. #hold 1–2 business days'),
+        }),
+        [{ usage: '#hold [expected time]', meaning: 'on hold for technical review, e.g. #hold 1–2 business days' }],
+      ),
+      notesAddress: str('Address for internal notes of this mailbox; empty when there is none.', 'support+note@example.com'),
+      original: obj('The agent’s email.', {
+        subject: str('Its subject.', 'Re: [Case #10042] Cannot log in since this morning'),
+        text: str('Its new text (commands included), so nothing is lost; plain text, in HTML use {{paragraphs original.text}}.', '#priority critical\nWe are on it.'),
+      }),
+    },
+  },
+  'forged-sender': {
+    description: 'Sent to an agent or lead when an email claiming their address failed the sender check (DMARC): it was stored as a customer message and no command in it was done.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      forged: obj('The suspicious email.', {
+        address: str('The staff address it claimed (the recipient of this notice).', 'erika@example.com'),
+        subject: str('Its subject.', 'Re: [Case #10042] Cannot log in since this morning'),
+        why: str('Why it failed the sender check.', 'From header; DMARC failed at trusted server'),
+        at: str('When it arrived, ISO 8601.', '2025-03-14T11:40:12Z'),
+      }),
     },
   },
   reassignment: {

@@ -7,6 +7,7 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import type { AppContext } from '../context.js';
+import { statusLabel } from '../cases/lifecycle.js';
 import { mintMessageId } from '../cases/thread-token.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { attachmentsOfMessages, messagesOfCase } from '../db/repos/messages.js';
@@ -64,30 +65,8 @@ export function mailboxOfQueue(config: Config, queue: string): MailboxConfig {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-const STATUS_LABELS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  en: {
-    new: 'new',
-    open: 'open',
-    pending: 'waiting for your reply',
-    on_hold: 'on hold for technical review',
-    resolved: 'resolved',
-    closed: 'closed',
-  },
-  de: {
-    new: 'neu',
-    open: 'in Bearbeitung',
-    pending: 'wartet auf Ihre Antwort',
-    on_hold: 'in technischer Prüfung',
-    resolved: 'gelöst',
-    closed: 'geschlossen',
-  },
-};
-
-/** `status.label` of status-changed: the status as customers read it, in English or German. */
-export function statusLabel(status: string, language: string): string {
-  const primary = language.toLowerCase().split(/[-_]/)[0] ?? 'en';
-  return STATUS_LABELS[primary]?.[status] ?? STATUS_LABELS.en?.[status] ?? status.replace(/_/g, ' ');
-}
+/** `status.label` of status-changed: the status as customers read it (one table, in the case lifecycle). */
+export { statusLabel };
 
 type Json = Record<string, unknown>;
 

@@ -1,6 +1,10 @@
 import type { AppContext } from '../context.js';
 import { insertReceipt, primaryReceipt, supersede } from '../db/repos/receipts.js';
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
+import { agentActStage } from './stages/agent-act.js';
+import { agentPersistStage } from './stages/agent-persist.js';
+import { agentRequestStage } from './stages/agent-request.js';
+import { agentRoleStage } from './stages/agent-role.js';
 import { automatedStage } from './stages/automated.js';
 import { classifyStage } from './stages/classify.js';
 import { applyDedupe, decideDedupe, dedupeStage } from './stages/dedupe.js';
@@ -11,13 +15,21 @@ import { parseStage } from './stages/parse.js';
 import { persistStage } from './stages/persist.js';
 import { reactStage } from './stages/react.js';
 import { routeStage } from './stages/route.js';
+import { notifyStaffStage } from './stages/notify-staff.js';
 import { senderStage } from './stages/sender.js';
 import { spamStage } from './stages/spam.js';
+import { statusReplyStage } from './stages/status-reply.js';
+import { statusRequestStage } from './stages/status-request.js';
 import { threadStage } from './stages/thread.js';
 import { visibleTextStage } from './stages/visible.js';
 import { canRefuse, receiptBase, RefusedError, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
 
-/** The ordered list (DESIGN §1). Decide stages have no side effects; commit stages share one transaction. */
+/**
+ * The ordered lists (DESIGN §1). Every message passes the common decide stages; then the flow its
+ * sender chooses (agent-role: a verified agent or lead working a case of their queue → the agent
+ * flow, everyone else → the customer flow) runs its own decide stages and, in one transaction,
+ * its commit stages. Decide stages have no side effects.
+ */
 export const DECIDE_STAGES: readonly DecideStage[] = [
   parseStage,
   dedupeStage,
@@ -27,10 +39,31 @@ export const DECIDE_STAGES: readonly DecideStage[] = [
   senderStage,
   visibleTextStage,
   threadStage,
-  escalationRequestStage,
-  classifyStage,
+  agentRoleStage,
 ];
-export const COMMIT_STAGES: readonly CommitStage[] = [persistStage, routeStage, escalateStage, reactStage];
+
+export interface Flow {
+  readonly name: 'customer' | 'agent';
+  readonly decide: readonly DecideStage[];
+  readonly commit: readonly CommitStage[];
+}
+
+export const CUSTOMER_FLOW: Flow = {
+  name: 'customer',
+  decide: [statusRequestStage, escalationRequestStage, classifyStage],
+  commit: [persistStage, routeStage, escalateStage, reactStage, statusReplyStage, notifyStaffStage],
+};
+
+export const AGENT_FLOW: Flow = {
+  name: 'agent',
+  decide: [agentRequestStage],
+  commit: [agentPersistStage, agentActStage],
+};
+
+/** The flow of a message that passed the common stages. */
+export function flowOf(msg: Inbound): Flow {
+  return msg.notes.agent != null ? AGENT_FLOW : CUSTOMER_FLOW;
+}
 
 const TRANSIENT_CODES = /^(SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)|ENOSPC|EIO|EMFILE|ENFILE|EAGAIN|EBUSY|EDQUOT|ENOMEM|ETIMEDOUT)/;
 
@@ -60,15 +93,18 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
   let outcome: Outcome;
   let stageName = 'start';
   try {
-    let ended: { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null } | null = null;
-    for (const stage of DECIDE_STAGES) {
-      stageName = stage.name;
-      const verdict = await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx));
-      if ('end' in verdict) {
-        ended = { end: verdict.end, reason: verdict.reason, caseId: verdict.caseRow?.id ?? null, caseNumber: verdict.caseRow?.number ?? null };
-        break;
+    type Ending = { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null };
+    const decide = async (stages: readonly DecideStage[]): Promise<Ending | null> => {
+      for (const stage of stages) {
+        stageName = stage.name;
+        const verdict = await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx));
+        if ('end' in verdict) return { end: verdict.end, reason: verdict.reason, caseId: verdict.caseRow?.id ?? null, caseNumber: verdict.caseRow?.number ?? null };
       }
-    }
+      return null;
+    };
+    let ended = await decide(DECIDE_STAGES);
+    const flow = flowOf(msg);
+    if (ended === null) ended = await decide(flow.decide);
     if (ended !== null) {
       outcome = await recordEnding(ctx, msg, stageName, ended.end, ended.reason, ended.caseId, ended.caseNumber);
     } else {
@@ -81,7 +117,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
           return null;
         }
         applyDedupe(msg, again);
-        for (const stage of COMMIT_STAGES) {
+        for (const stage of flow.commit) {
           stageName = stage.name;
           await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx, trx));
         }
@@ -89,7 +125,12 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
         const p = msg.notes.persisted!;
         return {
           kind: 'stored',
-          reason: p.created ? `new case (${msg.notes.thread?.rule})` : `${p.reopened ? 'reopened' : 'appended'} (${msg.notes.thread?.rule})`,
+          reason:
+            flow.name === 'agent'
+              ? `agent mail (${msg.notes.agent?.rule})`
+              : p.created
+                ? `new case (${msg.notes.thread?.rule})`
+                : `${p.reopened ? 'reopened' : 'appended'} (${msg.notes.thread?.rule})`,
           caseId: p.caseRow.id,
           caseNumber: p.caseRow.number,
           receiptId: p.receiptId,
@@ -126,9 +167,10 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       caseId: 'caseId' in outcome ? outcome.caseId : null,
       caseNumber: 'caseNumber' in outcome ? outcome.caseNumber : null,
       receiptId: 'receiptId' in outcome ? outcome.receiptId : null,
-      rule: msg.notes.thread?.rule ?? null,
+      rule: msg.notes.agent?.rule ?? msg.notes.thread?.rule ?? null,
       automated: msg.notes.automated?.kind ?? null,
       spam: msg.notes.spam != null ? msg.notes.spam.reason : null,
+      flow: msg.notes.agent != null ? 'agent' : 'customer',
     },
     `message ${outcome.kind}`,
   );

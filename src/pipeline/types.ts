@@ -1,13 +1,15 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import type { MailboxConfig } from '../config/schema.js';
-import type { AgentCommand, UrgentSubject } from '../cases/escalation-signals.js';
+import type { AgentCommand } from '../cases/agent-commands.js';
+import type { UrgentSubject } from '../cases/escalation-signals.js';
 import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { SpamVerdict } from '../mail-in/spam-verdict.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
+import type { AgentMailNote, AgentWorkNote, ForgedStaffNote } from './stages/agent-role.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
 export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test';
@@ -73,7 +75,9 @@ export type ThreadRule =
   | 'new-stranger-tag'
   /** A known (unsigned) Message-ID in In-Reply-To/References from someone without rights in that case: new case linked to it. */
   | 'new-stranger-reference'
-  | 'new-after-reopen-window';
+  | 'new-after-reopen-window'
+  /** Agent mail that threading would have opened a new case for, put into the case it links to (the sender works that case's queue). */
+  | 'staff-link';
 
 export type ThreadDecision =
   | {
@@ -113,7 +117,10 @@ export interface EscalationRequest {
   readonly urgent: UrgentSubject | null;
   /** "escalate"/"escalation" in the customer's own new text or new subject. */
   readonly keyword: boolean;
-  /** Commands from an agent or lead of the case's queue (existing cases only). */
+  /**
+   * #commands found in mail from staff that cannot act on this case (unverified, or not of its
+   * queue): recorded as refused, never executed. Agents' commands run in the agent flow.
+   */
   readonly commands: readonly AgentCommand[];
   /** Why a request found in the mail does not count (unverified sender, automated mail, not an agent of the queue), else null. */
   readonly refused: string | null;
@@ -140,8 +147,16 @@ export interface Notes {
   request?: EscalationRequest;
   /** Set by classify. */
   routing?: RoutingDecision;
-  /** Set by escalate (inside the transaction): whether this message was answered with an escalation acknowledgement. */
-  escalation?: { readonly acknowledged: boolean };
+  /** Set by escalate (inside the transaction): whether this message was answered with an escalation acknowledgement, and who was alerted. */
+  escalation?: { readonly acknowledged: boolean; readonly alerted?: readonly string[] };
+  /** Set by agent-role: mail from a verified agent or lead of the case's queue (the agent flow), else null. */
+  agent?: AgentMailNote | null;
+  /** Set by agent-role: mail claiming a staff address that failed the sender check (a customer message; the real address is told). */
+  forgedStaff?: ForgedStaffNote | null;
+  /** Set by agent-commands (agent flow): the agent's commands and text. */
+  agentWork?: AgentWorkNote;
+  /** Set by status-request (customer flow): the customer only asked "status" / "?". */
+  statusRequest?: boolean;
   visible?: VisibleText;
   /** Set by persist inside the transaction. */
   persisted?: { readonly caseRow: CaseRow; readonly messageRowId: number; readonly receiptId: number; readonly created: boolean; readonly reopened: boolean };

@@ -63,8 +63,9 @@ describe('casegate cases list / show', () => {
     expect(r.code, describeResult(r)).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+REQUESTER\s+UPDATED\s+SUBJECT$/);
-    expect(lines[1]).toMatch(/^10003\s+new\s+\S+\s+support\s+carol@other\.example\s+.*VPN down$/);
+    // Issue 10 added the OWNER column.
+    expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+OWNER\s+REQUESTER\s+UPDATED\s+SUBJECT$/);
+    expect(lines[1]).toMatch(/^10003\s+new\s+\S+\s+support\s+-\s+carol@other\.example\s+.*VPN down$/);
     expect(lines[3]).toMatch(/^10001\s.*Printer on fire$/);
   });
 

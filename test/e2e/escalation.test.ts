@@ -75,7 +75,9 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
       // One automatic reply per message: the acknowledgement stands in for the confirmation.
       expect(to('jane@customer.example').map((m) => m.parsed.subject)).toEqual(['[Case #10001] Your case has been escalated: VPN down']);
       expect(to('lead@example.com')).toHaveLength(1);
-      expect(to('anna@example.com')).toHaveLength(1);
+      // The owner: assigned, and told of the escalation too (issue 10).
+      expect(to('anna@example.com', /Assigned to you/)).toHaveLength(1);
+      expect(to('anna@example.com', /Escalated to level 1/)).toHaveLength(1);
     });
     const alert = to('lead@example.com')[0]!;
     expect(alert.parsed.subject).toBe('[Case #10001] Escalated to level 1: VPN down');
@@ -119,7 +121,9 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
     const fresh = await client().sendMail({ from: 'Tom <tom@customer.example>', to: 'support@example.com', subject: 'Escalator stuck', text: 'The escalator on floor 2 stopped.', messageId: '<esc-1@customer.example>' });
     expect(fresh.response).toMatch(/Stored in case 10002/);
     await eventually(() => expect(to('tom@customer.example')).toHaveLength(1), 1500);
-    expect(sink.messages.length - before).toBe(2); // Tom's confirmation and Bea's assignment, nothing else
+    // Tom's confirmation, Bea's assignment, and the owner (Anna) hears of Jane's two replies (issue 10); nothing else.
+    expect(sink.messages.length - before).toBe(4);
+    expect(to('anna@example.com', /Customer replied/).length).toBeGreaterThanOrEqual(2);
     expect((await caseByNumber(daemon.ctx.db, 10001))!.escalation_level).toBe(2);
     expect(await caseByNumber(daemon.ctx.db, 10002)).toMatchObject({ escalated: 0, owner: 'bea@example.com' });
   });
@@ -129,7 +133,7 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
     await client().sendMail({ from: 'carol@other.example', to: 'support@example.com', subject: 'Printer', text: 'jammed', messageId: '<c-1@other.example>' });
     await eventually(() => {
       expect(to('vera@example.com')).toHaveLength(1);
-      expect(to('anna@example.com')).toHaveLength(2);
+      expect(to('anna@example.com', /Assigned to you/)).toHaveLength(2);
     });
     expect(await caseByNumber(daemon.ctx.db, 10003)).toMatchObject({ queue: 'vip', priority: 'high', owner: 'vera@example.com' });
     expect(await caseByNumber(daemon.ctx.db, 10004)).toMatchObject({ queue: 'support', priority: 'normal', owner: 'anna@example.com' });

@@ -60,6 +60,11 @@ async function outbox() {
 async function sent(kind: string) {
   return (await outbox()).filter((o) => o.kind === kind);
 }
+const OWNERS = ['erika@example.com', 'max@example.com', 'vera@example.com', 'fiona@example.com'];
+/** Escalation alerts to the tiers (the case's owner gets one too since issue 10; see the owner test). */
+async function leadAlerts() {
+  return (await sent('escalation-alert')).filter((o) => !OWNERS.includes(o.to_address));
+}
 async function caseNo(n: number) {
   return (await caseByNumber(env.ctx.db, n))!;
 }
@@ -89,6 +94,8 @@ describe('an "Urgent – <topic>" email', () => {
       ['assignment', 'erika@example.com'],
       ['escalation-alert', 'lead1@example.com'],
       ['escalation-alert', 'lead1b@example.com'],
+      // The owner hears about the escalation too (issue 10).
+      ['escalation-alert', 'erika@example.com'],
       ['escalation-ack', 'jane@customer.example'],
     ]);
     const alert = box[1]!;
@@ -97,7 +104,7 @@ describe('an "Urgent – <topic>" email', () => {
     expect(alert.text).toContain('Erika Musterfrau');
     expect(JSON.parse(alert.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
     expect(alert.auto_reply).toBe(0);
-    const ack = box[3]!;
+    const ack = box[4]!;
     expect(ack.subject).toBe('[Case #10001] Your case has been escalated: VPN down');
     expect(ack.auto_reply).toBe(1);
     expect(JSON.parse(ack.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-replied' });
@@ -115,7 +122,7 @@ describe('an "Urgent – <topic>" email', () => {
     expect((await messagesOfCase(env.ctx.db, (await caseNo(10001)).id)).filter((m) => m.direction === 'in').at(-1)!.thread_rule).toBe('subject-number');
     expect(await caseNo(10001)).toMatchObject({ priority: 'urgent', escalated: 1, escalation_level: 1, subject: 'Printer on fire' });
     expect(await eventTypes(10001)).toEqual(expect.arrayContaining(['case.priority', 'case.escalated']));
-    expect((await sent('escalation-alert')).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com']);
+    expect((await leadAlerts()).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com']);
   });
 
   it.each(['Urgent – #10001 data needed', 'Urgent – case 10001 data needed', 'Urgent – [Case #10001] data needed'])(
@@ -143,7 +150,7 @@ describe('an "Urgent – <topic>" email', () => {
       expect(await caseNo(n)).toMatchObject({ escalated: 0, priority: 'normal' });
       expect(await eventTypes(n)).toContain('escalation.refused');
     }
-    expect(await sent('escalation-alert')).toHaveLength(0);
+    expect(await leadAlerts()).toHaveLength(0);
   });
 });
 
@@ -158,12 +165,12 @@ describe('"escalate" in a customer’s email', () => {
     const ref = await urgentCase();
     await ingest({ subject: 'Re: VPN down', inReplyTo: ref, body: 'Still down. Please escalate this.' });
     expect((await caseNo(10001)).escalation_level).toBe(2);
-    expect((await sent('escalation-alert')).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com', 'head@example.com']);
+    expect((await leadAlerts()).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com', 'head@example.com']);
     expect(await sent('escalation-ack')).toHaveLength(2);
 
     await ingest({ subject: 'Re: VPN down', inReplyTo: ref, body: 'Still down. Please escalate this.' });
     expect((await caseNo(10001)).escalation_level).toBe(2);
-    expect(await sent('escalation-alert')).toHaveLength(3);
+    expect(await leadAlerts()).toHaveLength(3);
     expect(await sent('escalation-ack')).toHaveLength(2);
     expect(await eventTypes(10001)).toContain('escalation.repeated');
 
@@ -171,11 +178,11 @@ describe('"escalate" in a customer’s email', () => {
     env.clock.advance(25 * 3_600_000);
     await ingest({ subject: 'Re: VPN down', inReplyTo: ref, body: 'Escalating again, nothing happened.' });
     expect((await caseNo(10001)).escalation_level).toBe(3);
-    expect((await sent('escalation-alert')).at(-1)!.to_address).toBe('cto@example.com');
+    expect((await leadAlerts()).at(-1)!.to_address).toBe('cto@example.com');
     env.clock.advance(25 * 3_600_000);
     await ingest({ subject: 'Re: VPN down', inReplyTo: ref, body: 'ESCALATE!' });
     expect((await caseNo(10001)).escalation_level).toBe(3);
-    expect(await sent('escalation-alert')).toHaveLength(4);
+    expect(await leadAlerts()).toHaveLength(4);
   });
 
   it('escalates a normal case to level 1, also from the subject and in any inflection', async () => {
@@ -197,7 +204,7 @@ describe('"escalate" in a customer’s email', () => {
     const ref = await confirmationOf(10001);
     await ingest({ subject: 'Re: [Case #10001] Printer on fire', inReplyTo: ref, body });
     expect(await caseNo(10001)).toMatchObject({ escalated: 0, escalation_level: 0 });
-    expect(await sent('escalation-alert')).toHaveLength(0);
+    expect(await leadAlerts()).toHaveLength(0);
   });
 
   it('does not escalate again when our own acknowledgement is quoted back without quote marks (subject, text, re-wrapped lines)', async () => {
@@ -207,7 +214,7 @@ describe('"escalate" in a customer’s email', () => {
     const ours = ack.text.replace(REPLY_MARKER, '').replace(/(.{1,60})(\s+|$)/g, '$1\n');
     await ingest({ subject: `RE: ${ack.subject}`, inReplyTo: ref, body: `Thank you.\n\n${ours}` });
     expect((await caseNo(10001)).escalation_level).toBe(1);
-    expect(await sent('escalation-alert')).toHaveLength(2);
+    expect(await leadAlerts()).toHaveLength(2);
     expect(await eventTypes(10001)).not.toContain('escalation.repeated');
   });
 
@@ -237,7 +244,7 @@ describe('"escalate" in a customer’s email', () => {
     ]);
     expect(outs.map((o) => o.kind)).toEqual(['stored', 'stored']);
     expect((await caseNo(10001)).escalation_level).toBe(1);
-    expect(await sent('escalation-alert')).toHaveLength(2); // tier 1 has two addresses
+    expect(await leadAlerts()).toHaveLength(2); // tier 1 has two addresses
   });
 
   it('the acknowledgement follows the auto-reply rules (rate limit): the alert still goes out', async () => {
@@ -246,7 +253,7 @@ describe('"escalate" in a customer’s email', () => {
     await ingest({ subject: 'Printer on fire' });
     await ingest({ subject: 'Urgent – VPN down' });
     expect(await sent('escalation-ack')).toHaveLength(0);
-    expect(await sent('escalation-alert')).toHaveLength(2);
+    expect(await leadAlerts()).toHaveLength(2);
     const ev = (await eventsOfCase(env.ctx.db, (await caseNo(10002)).id)).filter((e) => e.type === 'auto-reply.suppressed');
     expect(ev.map((e) => e.reason)).toEqual([expect.stringMatching(/^escalation-ack not sent: rate limit/), expect.stringMatching(/^confirmation not sent: rate limit/)]);
   });
@@ -269,8 +276,8 @@ describe('agent commands by email', () => {
     const c = await caseNo(10001);
     expect(c).toMatchObject({ escalation_level: 2, owner: 'max@example.com', priority: 'high' });
     // Level 0 → 2 passes tiers 1 and 2: both hear about it, once.
-    expect((await sent('escalation-alert')).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com', 'head@example.com']);
-    expect((await sent('escalation-alert'))[0]!.text).toContain('whole floor affected');
+    expect((await leadAlerts()).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com', 'head@example.com']);
+    expect((await leadAlerts())[0]!.text).toContain('whole floor affected');
     expect((await sent('escalation-ack')).map((o) => o.to_address)).toEqual(['jane@customer.example']);
     expect((await sent('escalation-ack'))[0]!.text).not.toContain('whole floor affected');
     const notice = (await sent('reassignment'))[0]!;
@@ -282,10 +289,10 @@ describe('agent commands by email', () => {
     expect(events.find((e) => e.type === 'case.escalated')!.actor).toBe('agent:erika@example.com');
 
     // A lead replying to the alert with #tier 3.
-    const alert = (await sent('escalation-alert')).at(-1)!;
+    const alert = (await leadAlerts()).at(-1)!;
     await ingest({ from: 'head@example.com', subject: 'Re: escalated', inReplyTo: alert.message_id, body: '#tier 3' });
     expect((await caseNo(10001)).escalation_level).toBe(3);
-    expect((await sent('escalation-alert')).at(-1)!.to_address).toBe('cto@example.com');
+    expect((await leadAlerts()).at(-1)!.to_address).toBe('cto@example.com');
   });
 
   it('ignores commands from customers and refuses them from agents of another queue', async () => {
@@ -313,7 +320,7 @@ describe('rules, tiers and ownership on new cases', () => {
     // An urgent subject from a VIP: urgent beats the rule's high; alerts go to the vip queue's tier 1.
     await ingest({ from: 'bob@acme.example', subject: 'Urgent: invoice run failed' });
     expect(await caseNo(10002)).toMatchObject({ queue: 'vip', priority: 'urgent', escalation_level: 1 });
-    expect((await sent('escalation-alert')).map((o) => o.to_address)).toEqual(['vip-lead@example.com']);
+    expect((await leadAlerts()).map((o) => o.to_address)).toEqual(['vip-lead@example.com']);
   });
 
   it('logs one line per fired rule, with the rule and the messageId', async () => {
@@ -329,7 +336,7 @@ describe('rules, tiers and ownership on new cases', () => {
   it('a rule with a tier escalates the new case and alerts every tier up to it, without acknowledging', async () => {
     await ingest({ from: 'ceo@initech.example', subject: 'A question' });
     expect(await caseNo(10001)).toMatchObject({ escalated: 1, escalation_level: 2 });
-    expect((await sent('escalation-alert')).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com', 'head@example.com']);
+    expect((await leadAlerts()).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com', 'head@example.com']);
     expect(await sent('escalation-ack')).toHaveLength(0);
   });
 
@@ -356,13 +363,14 @@ describe('casegate cases escalate | assign | priority', () => {
   it('escalate: one level up (or --level), event by cli:<user>, alert and acknowledgement; lower levels without mail', async () => {
     await ingest({ subject: 'Printer on fire', body: 'It burns.' });
     const out = await escalateFromCli(env.ctx, 10001, { reason: 'customer called twice', actor: 'cli:lead' });
-    expect(out).toMatchObject({ from: 0, to: 1, change: 'raised', alerted: ['lead1@example.com', 'lead1b@example.com'], acknowledged: true });
-    const alert = (await sent('escalation-alert'))[0]!;
+    // The tiers, then the owner (issue 10).
+    expect(out).toMatchObject({ from: 0, to: 1, change: 'raised', alerted: ['lead1@example.com', 'lead1b@example.com', 'erika@example.com'], acknowledged: true });
+    const alert = (await leadAlerts())[0]!;
     expect(alert.text).toContain('customer called twice');
     expect(alert.text).toContain('It burns.');
     expect((await sent('escalation-ack'))[0]).toMatchObject({ to_address: 'jane@customer.example', auto_reply: 0 });
     expect((await escalateFromCli(env.ctx, 10001, { level: 1, actor: 'cli:lead' })).change).toBe('unchanged');
-    expect((await escalateFromCli(env.ctx, 10001, { level: 3, actor: 'cli:lead' })).alerted).toEqual(['head@example.com', 'cto@example.com']);
+    expect((await escalateFromCli(env.ctx, 10001, { level: 3, actor: 'cli:lead' })).alerted).toEqual(['head@example.com', 'cto@example.com', 'erika@example.com']);
     expect((await escalateFromCli(env.ctx, 10001, { level: 0, actor: 'cli:lead' })).change).toBe('lowered');
     expect(await caseNo(10001)).toMatchObject({ escalated: 0, escalation_level: 0 });
     const events = await eventsOfCase(env.ctx.db, (await caseNo(10001)).id);
@@ -403,7 +411,7 @@ describe('casegate cases escalate | assign | priority', () => {
       [10003, 'normal'],
       [10002, 'low'],
     ]);
-    expect((await eventsOfCase(env.ctx.db, (await caseNo(10001)).id)).find((e) => e.type === 'case.priority')).toMatchObject({ actor: 'cli:lead', reason: 'normal → urgent' });
+    expect((await eventsOfCase(env.ctx.db, (await caseNo(10001)).id)).find((e) => e.type === 'case.priority')).toMatchObject({ actor: 'cli:lead', reason: expect.stringMatching(/^normal → urgent/) });
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mentionsEscalation, ourTextMatcher, parseAgentCommands, parseUrgentSubject, writtenText } from '../../src/cases/escalation-signals.js';
+import { parseAgentCommands } from '../../src/cases/agent-commands.js';
+import { mentionsEscalation, ourTextMatcher, parseUrgentSubject, writtenText } from '../../src/cases/escalation-signals.js';
 import { alertRecipients } from '../../src/cases/escalation.js';
 
 /** The pure signals of issue 5: urgent subjects, the escalation keyword, agent commands. */
@@ -136,7 +137,8 @@ describe('parseAgentCommands', () => {
     ['Hi,\n#escalate 2\nthanks\n#assign me', [{ kind: 'escalate', level: 2 }, { kind: 'assign', agent: 'me' }]],
     ['> #escalate 3', []],
     ['please #escalate 2 this', []],
-    ['#escalated already', []],
+    // An unknown "#word" at the top is an attempted command: the agent gets the syntax back.
+    ['#escalated already', [{ kind: 'invalid' }]],
   ])('%j', (text, expected) => {
     expect(parseAgentCommands(text)).toMatchObject(expected);
   });
@@ -152,10 +154,21 @@ describe('alertRecipients: every tier passed, else the nearest lower tier, else 
     [2, 3, ['l3@x']],
     [0, 3, ['l1@x', 'l3@x']],
   ])('%i → %i', (from, to, expected) => {
-    expect(alertRecipients(ctx({ q: { tiers } }, 'ops@x'), 'q', from, to)).toEqual(expected);
+    expect(alertRecipients(ctx({ q: { tiers, agents: [] } }, 'ops@x'), 'q', from, to)).toEqual(expected);
   });
   it('a queue without tiers alerts the admin; without an admin nobody', () => {
-    expect(alertRecipients(ctx({ q: { tiers: {} } }, 'ops@x'), 'q', 0, 2)).toEqual(['ops@x']);
+    expect(alertRecipients(ctx({ q: { tiers: {}, agents: [] } }, 'ops@x'), 'q', 0, 2)).toEqual(['ops@x']);
     expect(alertRecipients(ctx({}, undefined), 'unknown', 0, 1)).toEqual([]);
+  });
+  it('agents with a tier and leads (tier 1 by default) are alerted with the tier addresses', () => {
+    const agents = [
+      { name: 'Lea Lead', address: 'lea@x', available: true, role: 'lead' },
+      { name: 'Sam Second', address: 'sam@x', available: true, role: 'agent', tier: 2 },
+      { name: 'Al Agent', address: 'al@x', available: true, role: 'agent' },
+    ];
+    const c = ctx({ q: { tiers, agents } }, 'ops@x');
+    expect(alertRecipients(c, 'q', 0, 1)).toEqual(['l1@x', 'lea@x']);
+    expect(alertRecipients(c, 'q', 1, 2)).toEqual(['sam@x']);
+    expect(alertRecipients(c, 'q', 0, 3)).toEqual(['l1@x', 'lea@x', 'sam@x', 'l3@x']);
   });
 });

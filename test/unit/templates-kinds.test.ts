@@ -106,6 +106,10 @@ describe('declarations', () => {
         'outbox-alert',
         'outbox-recovered',
         'report',
+        // Issue 10: agents work cases by email.
+        'status-summary',
+        'command-error',
+        'forged-sender',
       ].sort(),
     );
     for (const name of templateNames) {
@@ -191,9 +195,12 @@ describe('wording by data', () => {
         texts.add(out.text);
       }
       expect(texts.size).toBe(4);
+      // Open again (issue 10: #reopen, #open).
+      const open = render('status-changed', sample('status-changed', { status: { from: 'resolved', to: 'open', label: statusLabel('open', language) } }), language);
+      expect(`${open.subject}\n${open.text}`).toMatch(language === 'de' ? /Wieder offen[\s\S]*ist wieder offen/ : /Open again[\s\S]*is open again/);
       // Any other status: the label.
-      const other = render('status-changed', sample('status-changed', { status: { to: 'open', label: statusLabel('open', language) } }), language);
-      expect(other.text).toContain(language === 'de' ? 'lautet jetzt: in Bearbeitung.' : 'is now: open.');
+      const other = render('status-changed', sample('status-changed', { status: { to: 'new', label: statusLabel('new', language) } }), language);
+      expect(other.text).toContain(language === 'de' ? 'lautet jetzt: eingegangen, wartet auf Bearbeitung.' : 'is now: received, waiting for an agent.');
     }
     expect(statusLabel('on_hold', 'de-AT')).toBe('in technischer Prüfung');
     expect(statusLabel('pending', 'fr')).toBe('waiting for your reply');

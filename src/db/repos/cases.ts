@@ -30,13 +30,20 @@ export interface CaseListFilter {
   readonly queue?: string;
   readonly kind?: CaseRow['kind'];
   readonly owner?: string;
+  /** Only cases without an owner. */
+  readonly unowned?: boolean;
   readonly escalated?: boolean;
   /** true: only suspected spam; false: none of it; undefined: both. */
   readonly spam?: boolean;
+  /** Only these priorities (names as stored). */
+  readonly priority?: readonly string[];
+  /** Only cases with this tag. */
+  readonly tag?: string;
   readonly limit?: number;
   /**
-   * Most severe first: the priority levels with their order (smaller = more severe); unknown
-   * priorities come last. Within one level (and without levels) the newest case first.
+   * Most urgent first: the priority levels with their order (smaller = more severe; unknown
+   * priorities come last), then the higher escalation level. Within that (and without levels)
+   * the newest case first.
    */
   readonly priorityOrder?: readonly { readonly name: string; readonly order: number }[];
 }
@@ -47,12 +54,18 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
   if (filter.queue !== undefined) q = q.where('queue', '=', filter.queue);
   if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
   if (filter.owner !== undefined) q = q.where('owner', '=', filter.owner);
+  if (filter.unowned === true) q = q.where('owner', 'is', null);
   if (filter.escalated !== undefined) q = q.where('escalated', '=', filter.escalated ? 1 : 0);
   if (filter.spam !== undefined) q = q.where('spam', '=', filter.spam ? 1 : 0);
+  if (filter.priority !== undefined && filter.priority.length > 0) q = q.where('priority', 'in', [...filter.priority]);
+  if (filter.tag !== undefined) {
+    const tag = filter.tag;
+    q = q.where((eb) => eb.exists(eb.selectFrom('case_tags').select('case_tags.case_id').whereRef('case_tags.case_id', '=', 'cases.id').where('case_tags.tag', '=', tag)));
+  }
   const levels = filter.priorityOrder ?? [];
   if (levels.length > 0) {
     const whens = levels.map((l) => sql`when ${l.name.toLowerCase()} then ${l.order}`);
-    q = q.orderBy(sql`case lower(priority) ${sql.join(whens, sql` `)} else ${Number.MAX_SAFE_INTEGER} end`);
+    q = q.orderBy(sql`case lower(priority) ${sql.join(whens, sql` `)} else ${Number.MAX_SAFE_INTEGER} end`).orderBy('escalation_level', 'desc');
   }
   return q.orderBy('number', 'desc').limit(filter.limit ?? 50).execute();
 }

@@ -129,6 +129,7 @@ export async function listOutbox(db: Q, o: { statuses: readonly OutboxStatus[]; 
       'o.from_name',
       'o.to_address',
       'o.to_name',
+      'o.cc_json',
       'o.reply_to',
       'o.subject',
       'o.message_id',

@@ -15,7 +15,7 @@ export async function subjectsOfCase(db: Q, caseId: number): Promise<string[]> {
   return rows.map((r) => r.subject);
 }
 
-/** The newest inbound human (not automated) messages of the case, newest first. */
+/** The newest inbound human (not automated, not staff-only) messages of the case, newest first. */
 export async function recentHumanMessages(db: Q, caseId: number, limit: number): Promise<MessageRow[]> {
   return db
     .selectFrom('messages')
@@ -23,6 +23,7 @@ export async function recentHumanMessages(db: Q, caseId: number, limit: number):
     .where('case_id', '=', caseId)
     .where('direction', '=', 'in')
     .where('automated', 'is', null)
+    .where('internal', '=', 0)
     .orderBy('id', 'desc')
     .limit(limit)
     .execute();

@@ -1,9 +1,7 @@
-import { escalateCase, lastCustomerMessage, setPriority, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
+import { escalateCase, setPriority, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
 import { writtenText } from '../../cases/escalation-signals.js';
 import { priorityScheme } from '../../cases/priority.js';
-import { agentsOf, findAgent } from '../../cases/staff.js';
 import { addEvent } from '../../db/repos/events.js';
-import { recipientRefusal } from '../../mail-out/recipient-refusal.js';
 import { autoReplyRefusal } from './react.js';
 import { need, type CommitStage } from '../types.js';
 
@@ -13,8 +11,8 @@ import { need, type CommitStage } from '../types.js';
  *    "escalate" in their own text (one level up; asking again within
  *    escalation.customerRepeatHours does not climb further): alert + acknowledgement (an automatic
  *    reply, so the auto-reply rules apply to it);
- *  - a rule's tier on a new case: alert only (the customer did not ask);
- *  - #escalate / #tier from an agent or lead of the queue: alert + acknowledgement.
+ *  - a rule's tier on a new case: alert only (the customer did not ask).
+ * Agents' #escalate / #tier run in the agent flow (cases/agent-work.ts).
  * Feedback is never escalated.
  */
 export const escalateStage: CommitStage = {
@@ -98,26 +96,7 @@ export const escalateStage: CommitStage = {
         ack: customerAsks ? { to: { address: sender.address, name: sender.name }, autoReply: true, refusal: () => autoReplyRefusal(msg, ctx, trx, sender.address) } : null,
       };
       const out = await escalateCase(trx, ctx, caseRow.id, opts);
-      msg.notes.escalation = { acknowledged: out.acknowledged };
-    }
-
-    const me = findAgent(agentsOf(ctx.config, caseRow.queue), sender.address);
-    for (const cmd of request.commands) {
-      if (cmd.kind !== 'escalate') continue;
-      const by = me?.name ?? who;
-      await escalateCase(trx, ctx, caseRow.id, {
-        ...common,
-        target: cmd.level !== null ? { level: cmd.level } : 'raise',
-        trigger: 'command',
-        actor: `agent:${sender.address}`,
-        by,
-        reason: cmd.reason !== '' ? cmd.reason : cmd.line,
-        // The agent's own words are not the customer's latest message.
-        lastMessage: await lastCustomerMessage(trx, ctx, caseRow.id),
-        inReplyTo: null,
-        references: [],
-        ack: { to: { address: caseRow.requester_address, name: caseRow.requester_name }, autoReply: false, refusal: () => recipientRefusal(ctx, trx, caseRow.requester_address) },
-      });
+      msg.notes.escalation = { acknowledged: out.acknowledged, alerted: out.alerted };
     }
   },
 };

@@ -1,4 +1,5 @@
-import { mentionsEscalation, normalSubject, ourTextMatcher, parseAgentCommands, parseUrgentSubject, writtenText, type AgentCommand, type OurText, type UrgentSubject } from '../../cases/escalation-signals.js';
+import { parseAgentCommands, type AgentCommand } from '../../cases/agent-commands.js';
+import { mentionsEscalation, normalSubject, ourTextMatcher, parseUrgentSubject, writtenText, type OurText, type UrgentSubject } from '../../cases/escalation-signals.js';
 import { isStaff, isStaffOf } from '../../cases/staff.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseByNumber } from '../../db/repos/cases.js';
@@ -17,8 +18,8 @@ import { need, NEXT, type DecideStage } from '../types.js';
  *  - An urgent subject naming a bare case number ("#10042", "case 10042") of one of the sender's
  *    own cases threads the mail into that case (rule subject-number); a number that is not the
  *    sender's is left alone: the mail opens a new case and the other case is not touched.
- *  - Agents and leads of the case's queue: #escalate / #tier / #assign / #priority lines, on
- *    replies to existing cases only.
+ *  - Staff who may not act on the case (unverified, or of another queue): their #commands are
+ *    recorded as refused (agents of the queue take the agent flow instead).
  * Reads the database (earlier subjects and our sent text of the case) only when the mail contains
  * something that looks like a request.
  */
@@ -42,7 +43,8 @@ export const escalationRequestStage: DecideStage = {
       if (found.length > 0) {
         if (!sender.verified) refused = `commands from ${sender.address} ignored: sender not verified (DMARC failed)`;
         else if (!isStaffOf(ctx.config, thread.caseRow.queue, sender.address)) refused = `commands from ${sender.address} ignored: not an agent or lead of queue ${thread.caseRow.queue}`;
-        else commands = found;
+        // Agents of the queue work the case in the agent flow; here only refused commands are recorded.
+        if (refused !== null) commands = found;
       }
     }
 

@@ -1,3 +1,4 @@
+import { setStatus } from '../../cases/lifecycle.js';
 import { caseSubject } from '../../cases/subject-tag.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
 import type { Transaction } from 'kysely';
@@ -89,17 +90,22 @@ export const persistStage: CommitStage = {
       // Suspected spam is recorded on the case like automated mail: it neither reopens the case
       // nor counts as the customer's reply.
       const automated = notes.automated != null || notes.spam != null;
-      if (thread.reopen === 'reopen' && notes.spam == null) {
-        caseRow = await updateCase(trx, caseRow.id, { status: 'open', resolved_at: null, closed_at: null, updated_at: now, last_customer_at: now });
-        reopened = true;
-        await addEvent(trx, { caseId: caseRow.id, type: 'case.reopened', actor, reason: `customer replied to a ${thread.caseRow.status} case`, data: { from: thread.caseRow.status }, at: now });
-      } else if (!automated) {
-        // A customer reply on a case waiting for the customer moves it back to open.
-        const status = caseRow.status === 'pending' ? 'open' : caseRow.status;
-        if (status !== caseRow.status) {
-          await addEvent(trx, { caseId: caseRow.id, type: 'case.status', actor, reason: 'customer replied', data: { from: caseRow.status, to: status }, at: now });
+      // Status changes go through the case lifecycle (events, SLA hooks); an unverified sender
+      // (DMARC failed, e.g. a forged agent address) changes no status.
+      if (!sender.verified && !automated) {
+        if (thread.reopen === 'reopen' || caseRow.status === 'pending') {
+          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `sender not verified (${sender.why}): the ${caseRow.status} case keeps its status`, at: now });
         }
-        caseRow = await updateCase(trx, caseRow.id, { status, updated_at: now, last_customer_at: now });
+        caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
+      } else if (thread.reopen === 'reopen' && notes.spam == null) {
+        caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: `customer replied to a ${thread.caseRow.status} case` }, { last_customer_at: now }))?.caseRow ?? caseRow;
+        reopened = true;
+      } else if (!automated) {
+        // A customer reply on a case waiting for the customer moves it back to open (a mere status question does not).
+        if (caseRow.status === 'pending' && notes.statusRequest !== true) {
+          caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: 'customer replied' }))?.caseRow ?? caseRow;
+        }
+        caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
         if (thread.reopen === 'keep-thanks') {
           await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: 'a thank-you reply does not reopen a resolved case', at: now });
         }

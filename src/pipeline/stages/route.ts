@@ -1,6 +1,4 @@
 import { assignCase, autoAssign } from '../../cases/assignment.js';
-import { setPriority } from '../../cases/escalation.js';
-import { priorityScheme } from '../../cases/priority.js';
 import { agentsOf, findAgent } from '../../cases/staff.js';
 import { addEvent } from '../../db/repos/events.js';
 import { addTags } from '../../db/repos/tags.js';
@@ -9,7 +7,7 @@ import { need, type CommitStage } from '../types.js';
 /**
  * Who owns it, and what did the routing decide? For a new case: the fired rule (an event), its
  * tags, feedback, and the owner (rule, else the queue's assignment: fixed or round-robin; the owner
- * is notified). For a reply from an agent or lead of the case's queue: #assign and #priority.
+ * is notified). Agents' #assign and #priority run in the agent flow (cases/agent-work.ts).
  */
 export const routeStage: CommitStage = {
   name: 'route',
@@ -48,34 +46,6 @@ export const routeStage: CommitStage = {
         await assignCase(trx, ctx, caseRow.id, owner, { actor: 'system', by: 'casegate', reason: `rule ${routing.rule.name}`, messageRowId });
       } else {
         await autoAssign(trx, ctx, caseRow);
-      }
-      return;
-    }
-
-    const request = msg.notes.request;
-    if (request === undefined) return;
-    const actor = `agent:${sender.address}`;
-    const agents = agentsOf(ctx.config, caseRow.queue);
-    const me = findAgent(agents, sender.address);
-    const by = me?.name ?? (sender.name !== '' ? sender.name : sender.address);
-    for (const cmd of request.commands) {
-      if (cmd.kind === 'assign') {
-        const who = cmd.agent.toLowerCase() === 'me' ? sender.address : cmd.agent;
-        const agent = findAgent(agents, who);
-        if (agent === null) {
-          await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'command.rejected', actor, reason: `${cmd.line}: "${who}" is not an agent of queue ${caseRow.queue} (agents: ${agents.map((a) => a.name).join(', ') || 'none'})`, at: now });
-          continue;
-        }
-        await assignCase(trx, ctx, caseRow.id, agent, { actor, by, reason: `${cmd.line} by ${by}`, messageRowId });
-      } else if (cmd.kind === 'priority') {
-        const level = priorityScheme(ctx.config).resolve(cmd.level);
-        if (level === null) {
-          await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'command.rejected', actor, reason: `${cmd.line}: not a priority level (${priorityScheme(ctx.config).levels.map((l) => l.name).join(', ')})`, at: now });
-          continue;
-        }
-        await setPriority(trx, ctx, caseRow.id, level, { actor, reason: `${cmd.line} by ${by}`, messageRowId });
-      } else if (cmd.kind === 'invalid') {
-        await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'command.rejected', actor, reason: `${cmd.line}: ${cmd.why}`, at: now });
       }
     }
   },

@@ -1,0 +1,238 @@
+import type { Transaction } from 'kysely';
+import type { AppContext } from '../context.js';
+import { caseById } from '../db/repos/cases.js';
+import { addEvent } from '../db/repos/events.js';
+import { addTags } from '../db/repos/tags.js';
+import type { CaseRow, Database } from '../db/schema.js';
+import type { OutgoingAttachment } from '../mail-out/compose.js';
+import { recipientRefusal } from '../mail-out/recipient-refusal.js';
+import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
+import { assignCase } from './assignment.js';
+import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
+import { escalateCase, lastCustomerMessage, setPriority } from './escalation.js';
+import { isEnded, recordAgentResponse, setStatus, type StatusChange } from './lifecycle.js';
+import { priorityScheme } from './priority.js';
+import { notifyAgents } from './staff-mail.js';
+import { agentsOf, findAgent } from './staff.js';
+
+/**
+ * What an agent does to a case — by email (the agent flow) or by the CLI — in the caller's
+ * transaction: the commands in order, then the reply to the customer (or the internal note), then
+ * what the customer hears. One operation for both ways in, so mail and CLI behave alike.
+ *
+ *  - A reply (text, not a note) goes to the customer and every external participant; a status
+ *    change made with it is told in the same email. The first reply is the case's first response
+ *    (a new case becomes open) and, with agentMail.takeUnownedOnReply, an unowned case becomes the
+ *    replying agent's.
+ *  - Without a reply, a status change listed in cases.customerUpdates (or a raised priority, or a
+ *    #bug) sends the status-changed email.
+ *  - A note never reaches the customer.
+ */
+
+export interface WorkActor {
+  /** Event actor: agent:<address> or cli:<user>. */
+  readonly actor: string;
+  /** Who did it, as staff read it (an agent's display name, a CLI user). */
+  readonly by: string;
+  /** The agent's address: "#assign me", authorship, taking an unowned case; null when unknown (CLI without --agent). */
+  readonly address: string | null;
+  /** Display name on the reply's From ("" = the mailbox's). */
+  readonly replyName: string;
+}
+
+export interface WorkRequest {
+  readonly commands: readonly ValidCommand[];
+  /** The agent's text ("" for none): the reply, or the note. */
+  readonly text: string;
+  readonly note: boolean;
+  readonly attachments: readonly OutgoingAttachment[];
+  /** The message that carries the work (the agent's mail, a CLI note), for the events. */
+  readonly messageRowId: number | null;
+  /** Why (CLI --reason), added to the events. */
+  readonly reason?: string;
+}
+
+export interface WorkOutcome {
+  readonly caseRow: CaseRow;
+  /** What was done, one entry per effect (CLI output, logs). */
+  readonly done: readonly string[];
+  /** Addresses the reply went to ([] when there was no reply). */
+  readonly repliedTo: readonly string[];
+  /** Whether a status-changed email was queued. */
+  readonly statusEmail: boolean;
+}
+
+/** A problem found while working (an agent who is no agent of the queue): nothing is committed. */
+export class WorkError extends Error {
+  override readonly name = 'WorkError';
+}
+
+export async function workCase(trx: Transaction<Database>, ctx: AppContext, caseId: number, actor: WorkActor, req: WorkRequest): Promise<WorkOutcome> {
+  const start = await caseById(trx, caseId);
+  if (start === undefined) throw new WorkError(`no case with id ${caseId}`);
+  const at = (): string => ctx.clock.now().toISOString();
+  const why = req.reason !== undefined && req.reason !== '' ? `: ${req.reason}` : '';
+  const who = (line: string) => ({ actor: actor.actor, reason: `${line} by ${actor.by}${why}`, messageRowId: req.messageRowId });
+  const done: string[] = [];
+  let change: StatusChange | null = null;
+  let holdExpected = '';
+  let bug: BugTimeline | null = null;
+  let priority: { from: string; to: string } | null = null;
+
+  for (const cmd of req.commands) {
+    switch (cmd.kind) {
+      case 'status': {
+        if (cmd.to === 'on_hold') holdExpected = cmd.text !== '' ? cmd.text : onHoldExpected(ctx, start.queue);
+        const ch = await setStatus(trx, ctx, caseId, cmd.to, who(cmd.line));
+        change = ch ?? change;
+        done.push(ch !== null ? `status ${ch.from} → ${ch.to}` : `status already ${cmd.to}`);
+        break;
+      }
+      case 'bug': {
+        const ch = await setStatus(trx, ctx, caseId, 'resolved', who(cmd.line));
+        change = ch ?? change;
+        bug = cmd.timeline;
+        await addTags(trx, caseId, ['bug'], at());
+        await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'case.bug', actor: actor.actor, reason: `bug, fix expected: ${cmd.timeline}`, data: { timeline: cmd.timeline }, at: at() });
+        done.push(`bug (${cmd.timeline}): resolved, tagged bug`);
+        break;
+      }
+      case 'priority': {
+        const before = (await caseById(trx, caseId))!.priority;
+        const r = await setPriority(trx, ctx, caseId, cmd.level, who(cmd.line));
+        if (r.changed && tellsPriority(ctx, before, r.caseRow.priority)) priority = { from: before, to: r.caseRow.priority };
+        done.push(r.changed ? `priority ${before} → ${r.caseRow.priority}` : `priority already ${r.caseRow.priority}`);
+        break;
+      }
+      case 'assign': {
+        const c = (await caseById(trx, caseId))!;
+        const target = cmd.agent.toLowerCase() === 'me' ? (actor.address ?? '') : cmd.agent;
+        const agent = findAgent(agentsOf(ctx.config, c.queue), target);
+        if (agent === null) throw new WorkError(`"${target}" is not an agent of queue ${c.queue}`);
+        const r = await assignCase(trx, ctx, caseId, agent, { actor: actor.actor, by: actor.by, reason: `${cmd.line} by ${actor.by}`, messageRowId: req.messageRowId });
+        done.push(r.summary);
+        break;
+      }
+      case 'escalate': {
+        const c = (await caseById(trx, caseId))!;
+        const r = await escalateCase(trx, ctx, caseId, {
+          target: cmd.level !== null ? { level: cmd.level } : 'raise',
+          trigger: actor.actor.startsWith('cli:') ? 'cli' : 'command',
+          actor: actor.actor,
+          by: actor.by,
+          reason: cmd.reason !== '' ? cmd.reason : cmd.line,
+          lastMessage: await lastCustomerMessage(trx, ctx, caseId),
+          inReplyTo: null,
+          references: [],
+          messageRowId: req.messageRowId,
+          ack: { to: { address: c.requester_address, name: c.requester_name }, autoReply: false, refusal: () => recipientRefusal(ctx, trx, c.requester_address) },
+        });
+        done.push(r.summary);
+        break;
+      }
+      case 'tag': {
+        await addTags(trx, caseId, [cmd.tag], at());
+        await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'case.tagged', actor: actor.actor, reason: cmd.tag, data: { tag: cmd.tag }, at: at() });
+        done.push(`tagged ${cmd.tag}`);
+        break;
+      }
+      case 'call': {
+        await addTags(trx, caseId, ['call'], at());
+        await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'call.requested', actor: actor.actor, reason: `the customer asks for a phone call${cmd.when !== '' ? `: ${cmd.when}` : ''}`, data: { when: cmd.when }, at: at() });
+        const c = (await caseById(trx, caseId))!;
+        const last = await lastCustomerMessage(trx, ctx, caseId);
+        const told = await notifyAgents(trx, ctx, c, {
+          event: 'call-request',
+          call: { when: cmd.when, by: actor.by },
+          message: { from: last?.from ?? '', at: last?.at ?? '', visibleText: last?.visibleText ?? '', attachments: [] },
+          skip: actor.address !== null ? [actor.address] : [],
+        });
+        done.push(`call requested${cmd.when !== '' ? ` (${cmd.when})` : ''}, tagged call${told.length > 0 ? `; ${told.join(', ')} notified` : ''}`);
+        break;
+      }
+      case 'note':
+        break;
+    }
+  }
+
+  let caseRow = (await caseById(trx, caseId))!;
+  let repliedTo: string[] = [];
+  if (req.text !== '' && !req.note) {
+    // The first response (a new case becomes open) before the reply is written: it states the status as it is then.
+    if ((await customerRecipients(trx, ctx, caseRow)).to !== null) {
+      caseRow = await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
+    }
+    const rcpt = await sendAgentReply(trx, ctx, caseRow, { agentName: actor.replyName, author: actor.address, text: req.text, attachments: req.attachments, change, holdExpected, bug });
+    if (rcpt !== null && rcpt.to !== null) {
+      repliedTo = [rcpt.to.address, ...rcpt.cc.map((r) => r.address)];
+      await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'agent.replied', actor: actor.actor, reason: `reply to ${repliedTo.join(', ')}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });
+      done.push(`reply sent to ${repliedTo.join(', ')}`);
+      if (ctx.config.agentMail.takeUnownedOnReply && caseRow.owner === null && actor.address !== null) {
+        const me = findAgent(agentsOf(ctx.config, caseRow.queue), actor.address);
+        if (me !== null) {
+          caseRow = (await assignCase(trx, ctx, caseId, me, { actor: actor.actor, by: actor.by, reason: 'answered the unowned case', messageRowId: req.messageRowId, notifyOwner: false })).caseRow;
+          done.push(`owner is now ${me.name}`);
+        }
+      }
+    } else {
+      done.push('reply NOT sent: no customer address may get mail');
+    }
+  } else if (req.note) {
+    await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'note.added', actor: actor.actor, reason: `internal note by ${actor.by}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });
+    done.push('internal note stored');
+  }
+
+  let statusEmail = false;
+  const tellChange = change !== null && (bug !== null || tellsCustomer(ctx, change));
+  if (repliedTo.length === 0 && (tellChange || priority !== null)) {
+    const rcpt = await sendStatusUpdate(trx, ctx, caseRow, { change: tellChange ? change : null, priority, holdExpected, bug, note: '' });
+    statusEmail = rcpt !== null;
+    if (statusEmail) done.push('customer told (status update)');
+  }
+  ctx.log.info({ caseNumber: caseRow.number, actor: actor.actor, done }, 'agent work on case');
+  return { caseRow, done, repliedTo, statusEmail };
+}
+
+/** Commands that can run on this case as the given agent, and the problems of the others. */
+export function checkCommands(
+  ctx: Pick<AppContext, 'config'>,
+  caseRow: CaseRow,
+  sender: string,
+  commands: readonly AgentCommand[],
+): { commands: ValidCommand[]; errors: { line: string; why: string }[] } {
+  const valid: ValidCommand[] = [];
+  const errors: { line: string; why: string }[] = [];
+  const scheme = priorityScheme(ctx.config);
+  const agents = agentsOf(ctx.config, caseRow.queue);
+  let statusLine: string | null = null;
+  for (const c of commands) {
+    if (c.kind === 'invalid') {
+      errors.push({ line: c.line, why: c.why });
+      continue;
+    }
+    if (c.kind === 'status' || c.kind === 'bug') {
+      if (statusLine !== null) {
+        errors.push({ line: c.line, why: `one status change per mail (already ${statusLine})` });
+        continue;
+      }
+      statusLine = c.line;
+      if (c.kind === 'status' && c.command === 'reopen' && !isEnded(caseRow.status)) {
+        errors.push({ line: c.line, why: `case ${caseRow.number} is ${caseRow.status}, not resolved or closed: nothing to reopen` });
+        continue;
+      }
+    }
+    if (c.kind === 'priority' && scheme.resolve(c.level) === null) {
+      errors.push({ line: c.line, why: `"${c.level}" is not a priority level (${scheme.levels.map((l) => l.name).join(', ')})` });
+      continue;
+    }
+    if (c.kind === 'assign') {
+      const who = c.agent.toLowerCase() === 'me' ? sender : c.agent;
+      if (findAgent(agents, who) === null) {
+        errors.push({ line: c.line, why: `"${who}" is not an agent of queue ${caseRow.queue} (agents: ${agents.map((a) => a.name).join(', ') || 'none'})` });
+        continue;
+      }
+    }
+    valid.push(c);
+  }
+  return { commands: valid, errors };
+}

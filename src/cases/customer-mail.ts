@@ -1,0 +1,191 @@
+import type { Transaction } from 'kysely';
+import type { AppContext } from '../context.js';
+import { participants } from '../db/repos/cases.js';
+import { addEvent } from '../db/repos/events.js';
+import { customerThreadAnchor } from '../db/repos/agent-work.js';
+import type { CaseRow, Database } from '../db/schema.js';
+import { commonData, queueEmail, requesterOf, type OutgoingAttachment, type Recipient } from '../mail-out/compose.js';
+import { recipientRefusal } from '../mail-out/recipient-refusal.js';
+import type { BugTimeline } from './agent-commands.js';
+import { customerUpdateOf, statusLabel, type StatusChange } from './lifecycle.js';
+import { priorityScheme } from './priority.js';
+import { hasOwnGreeting, hasOwnSignOff } from './reply-text.js';
+import { isStaff, ownerName, queueSettings } from './staff.js';
+
+/**
+ * What customers receive when agents work their case: the agent's reply and status updates,
+ * each to the requester (To) and every external participant (Cc), threaded into the customer's
+ * own conversation (In-Reply-To/References of their last message), stating the current status.
+ */
+
+export interface CustomerRecipients {
+  readonly to: Recipient | null;
+  readonly cc: readonly Recipient[];
+  /** Addresses left out, with why (bouncing, no-reply, our own). */
+  readonly refused: readonly string[];
+}
+
+/** The requester and the external participants (never staff, never our own addresses) that may get mail. */
+export async function customerRecipients(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow): Promise<CustomerRecipients> {
+  const all: Recipient[] = [requesterOf(caseRow)];
+  for (const p of await participants(trx, caseRow.id)) {
+    if (p.role === 'agent' || all.some((r) => r.address === p.address)) continue;
+    all.push({ address: p.address, name: p.name });
+  }
+  const ok: Recipient[] = [];
+  const refused: string[] = [];
+  for (const r of all) {
+    if (isStaff(ctx.config, r.address)) continue;
+    const why = await recipientRefusal(ctx, trx, r.address);
+    if (why !== null) refused.push(`${r.address}: ${why}`);
+    else ok.push(r);
+  }
+  return { to: ok[0] ?? null, cc: ok.slice(1), refused };
+}
+
+/** In-Reply-To and References for mail into the customer's conversation. */
+async function threading(trx: Transaction<Database>, caseId: number): Promise<{ inReplyTo: string | null; references: string[] }> {
+  const anchor = await customerThreadAnchor(trx, caseId);
+  if (anchor === undefined) return { inReplyTo: null, references: [] };
+  return { inReplyTo: anchor.message_id, references: JSON.parse(anchor.references_json) as string[] };
+}
+
+export interface AgentReply {
+  /** Display name on From (the agent's name). */
+  readonly agentName: string;
+  /** The agent's address (messages.author). */
+  readonly author: string | null;
+  readonly text: string;
+  readonly attachments: readonly OutgoingAttachment[];
+  /** A status change made with the reply (told to the customer when cases.customerUpdates lists it). */
+  readonly change: StatusChange | null;
+  readonly holdExpected: string;
+  readonly bug: BugTimeline | null;
+}
+
+/** Relay an agent's answer: human mail (no Auto-Submitted) From the mailbox with the agent's name. Returns the recipients, or null when nobody may get it. */
+export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, r: AgentReply): Promise<CustomerRecipients | null> {
+  const rcpt = await customerRecipients(trx, ctx, caseRow);
+  if (rcpt.to === null) {
+    await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `agent-reply not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
+    return null;
+  }
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const tells = r.change !== null && tellsCustomer(ctx, r.change);
+  await queueEmail(trx, ctx, {
+    caseRow,
+    mailbox,
+    kind: 'agent-reply',
+    to: rcpt.to,
+    cc: rcpt.cc,
+    fromName: r.agentName,
+    author: r.author,
+    attachments: r.attachments,
+    autoReply: false,
+    ...(await threading(trx, caseRow.id)),
+    data: {
+      ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
+      agent: { name: r.agentName },
+      reply: { text: r.text, attachments: r.attachments.map((a) => a.filename), ownGreeting: hasOwnGreeting(r.text), ownSignOff: hasOwnSignOff(r.text) },
+      statusChange: tells && r.change !== null ? { to: r.change.to, label: statusLabel(r.change.to, caseRow.language), expected: r.change.to === 'on_hold' ? r.holdExpected : '' } : { to: '', label: '', expected: '' },
+      bug: { timeline: r.bug ?? '' },
+      reopenDays: ctx.config.cases.reopenWindowDays,
+    },
+  });
+  return rcpt;
+}
+
+/** Whether the customer hears about this status change (cases.customerUpdates). */
+export function tellsCustomer(ctx: Pick<AppContext, 'config'>, change: Pick<StatusChange, 'from' | 'to'>): boolean {
+  const u = customerUpdateOf(change.from, change.to);
+  return u !== null && ctx.config.cases.customerUpdates.includes(u);
+}
+
+/** Whether a priority change is a raise the customer hears about. */
+export function tellsPriority(ctx: Pick<AppContext, 'config'>, from: string, to: string): boolean {
+  const scheme = priorityScheme(ctx.config);
+  return ctx.config.cases.customerUpdates.includes('priority-raised') && scheme.orderOf(to) < scheme.orderOf(from);
+}
+
+/** The expected time of a technical review for the case's queue. */
+export function onHoldExpected(ctx: Pick<AppContext, 'config'>, queue: string): string {
+  return queueSettings(ctx.config, queue)?.onHoldExpected ?? ctx.config.cases.onHoldExpected;
+}
+
+export interface StatusUpdate {
+  readonly change: StatusChange | null;
+  readonly priority: { readonly from: string; readonly to: string } | null;
+  readonly holdExpected: string;
+  readonly bug: BugTimeline | null;
+  /** Text for the customer with the change ("" for none). */
+  readonly note: string;
+}
+
+/** The status-changed email (a status change without a reply, or a raised priority). */
+export async function sendStatusUpdate(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, u: StatusUpdate): Promise<CustomerRecipients | null> {
+  const rcpt = await customerRecipients(trx, ctx, caseRow);
+  if (rcpt.to === null) {
+    await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `status-changed not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
+    return null;
+  }
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const to = u.change?.to ?? caseRow.status;
+  await queueEmail(trx, ctx, {
+    caseRow,
+    mailbox,
+    kind: 'status-changed',
+    to: rcpt.to,
+    cc: rcpt.cc,
+    autoReply: false,
+    generated: true,
+    ...(await threading(trx, caseRow.id)),
+    data: {
+      ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
+      status: {
+        from: u.change?.from ?? caseRow.status,
+        to,
+        label: statusLabel(to, caseRow.language),
+        note: u.note,
+        changed: u.change !== null,
+        expected: to === 'on_hold' ? u.holdExpected : '',
+      },
+      priorityChange: u.priority ?? { from: '', to: '' },
+      bug: { timeline: u.bug ?? '' },
+      reopenDays: ctx.config.cases.reopenWindowDays,
+    },
+  });
+  return rcpt;
+}
+
+/**
+ * The answer to a customer's "status" / "?": a templated summary to them (an automatic reply:
+ * the caller checked the auto-reply rules), in the thread of their question.
+ */
+export async function sendStatusSummary(
+  trx: Transaction<Database>,
+  ctx: AppContext,
+  caseRow: CaseRow,
+  to: Recipient,
+  thread: { readonly inReplyTo: string | null; readonly references: readonly string[] },
+): Promise<void> {
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const owner = ownerName(ctx.config, caseRow.queue, caseRow.owner);
+  const q = queueSettings(ctx.config, caseRow.queue);
+  await queueEmail(trx, ctx, {
+    caseRow,
+    mailbox,
+    kind: 'status-summary',
+    to,
+    autoReply: true,
+    inReplyTo: thread.inReplyTo,
+    references: thread.references,
+    data: {
+      ...commonData(ctx, caseRow, mailbox, to),
+      owner: { firstName: owner.split(/\s+/)[0] ?? '' },
+      lastUpdate: caseRow.updated_at,
+      expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse,
+      onHoldExpected: onHoldExpected(ctx, caseRow.queue),
+      reopenDays: ctx.config.cases.reopenWindowDays,
+    },
+  });
+}

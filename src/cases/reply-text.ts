@@ -1,0 +1,26 @@
+/**
+ * An agent's reply as they wrote it in their mail client usually has its own greeting ("Hi
+ * Jane,") and sign-off ("Best, Ben"); the agent-reply template then leaves out its own, so the
+ * customer never reads two. Pure.
+ */
+const GREETING = /^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|hallo|guten (?:tag|morgen|abend)|liebe[rs]?|sehr geehrte[rs]?|moin|servus|grüß gott)\b/i;
+const SIGN_OFF = /^(?:best|regards|kind regards|best regards|warm regards|cheers|thanks|thank you|many thanks|sincerely|yours|viele grüße|mit freundlichen grüßen|beste grüße|freundliche grüße|liebe grüße|lg|mfg|gruß|grüße)\b/i;
+
+function lines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+/** The text opens with a greeting line of its own. */
+export function hasOwnGreeting(text: string): boolean {
+  const first = lines(text)[0];
+  return first !== undefined && first.length <= 60 && GREETING.test(first);
+}
+
+/** One of the last three lines is a sign-off ("Best,", "Kind regards, Ben", "Viele Grüße"). */
+export function hasOwnSignOff(text: string): boolean {
+  const all = lines(text);
+  return all.length > 1 && all.slice(-3).some((l) => l.length <= 40 && SIGN_OFF.test(l));
+}

@@ -1,0 +1,119 @@
+import type { Transaction } from 'kysely';
+import type { AppContext } from '../context.js';
+import { addEvent } from '../db/repos/events.js';
+import { queuedSince } from '../db/repos/agent-work.js';
+import type { CaseRow, Database } from '../db/schema.js';
+import { queueEmail, staffCaseData } from '../mail-out/compose.js';
+import { COMMAND_SYNTAX } from './agent-commands.js';
+import { attentionAddresses, ownerName } from './staff.js';
+
+/**
+ * Mail to agents about a case: notifications that can be answered (a reply to one answers the
+ * case: its Message-ID is signed for the case), command errors, forged-sender notices.
+ */
+
+export type AgentEvent = 'new-case' | 'customer-reply' | 'call-request';
+
+export interface NotifiedMessage {
+  readonly from: string;
+  readonly at: string;
+  readonly visibleText: string;
+  readonly attachments: readonly string[];
+}
+
+/**
+ * agent-notification to the owner (unowned: the queue's available agents), except `skip`
+ * (who already heard about it, or who caused it). Returns who was notified.
+ */
+export async function notifyAgents(
+  trx: Transaction<Database>,
+  ctx: AppContext,
+  caseRow: CaseRow,
+  o: { readonly event: AgentEvent; readonly message: NotifiedMessage; readonly call?: { readonly when: string; readonly by: string }; readonly skip?: readonly string[] },
+): Promise<string[]> {
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const to = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).filter((r) => !(o.skip ?? []).includes(r.address));
+  for (const r of to) {
+    await queueEmail(trx, ctx, {
+      caseRow,
+      mailbox,
+      kind: 'agent-notification',
+      to: r,
+      autoReply: false,
+      generated: true,
+      inReplyTo: null,
+      references: [],
+      data: {
+        ...staffCaseData(ctx, caseRow, mailbox),
+        event: o.event,
+        owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
+        call: o.call ?? { when: '', by: '' },
+        message: o.message,
+      },
+    });
+  }
+  if (to.length === 0) ctx.log.info({ caseNumber: caseRow.number, event: o.event }, 'no agent to notify (no owner, no available agent in the queue)');
+  return to.map((r) => r.address);
+}
+
+/** The command-error email: what could not be done and the syntax; nothing of the mail was done. */
+export async function sendCommandError(
+  trx: Transaction<Database>,
+  ctx: AppContext,
+  caseRow: CaseRow,
+  o: { readonly to: { readonly address: string; readonly name: string }; readonly errors: readonly { line: string; why: string }[]; readonly subject: string; readonly text: string; readonly messageRowId: number },
+): Promise<void> {
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const now = ctx.clock.now().toISOString();
+  for (const e of o.errors) {
+    await addEvent(trx, { caseId: caseRow.id, messageRowId: o.messageRowId, type: 'command.rejected', actor: `agent:${o.to.address}`, reason: `${e.line}: ${e.why}`, at: now });
+  }
+  await queueEmail(trx, ctx, {
+    caseRow,
+    mailbox,
+    kind: 'command-error',
+    to: o.to,
+    autoReply: false,
+    generated: true,
+    inReplyTo: null,
+    references: [],
+    data: {
+      ...staffCaseData(ctx, caseRow, mailbox),
+      errors: o.errors,
+      syntax: COMMAND_SYNTAX,
+      notesAddress: ctx.mailboxes.notesAddressOf(mailbox) ?? '',
+      original: { subject: o.subject, text: o.text },
+    },
+  });
+}
+
+/** At most this many forged-sender notices per staff address per hour (a forger cannot flood an agent). */
+const FORGED_NOTICES_PER_HOUR = 3;
+
+/** Tell a staff address that mail claiming it failed the sender check. */
+export async function sendForgedNotice(
+  trx: Transaction<Database>,
+  ctx: AppContext,
+  caseRow: CaseRow,
+  o: { readonly address: string; readonly subject: string; readonly why: string; readonly messageRowId: number },
+): Promise<boolean> {
+  const now = ctx.clock.now();
+  const at = now.toISOString();
+  await addEvent(trx, { caseId: caseRow.id, messageRowId: o.messageRowId, type: 'sender.forged-staff', actor: 'system', reason: `mail claiming staff address ${o.address} failed the sender check (${o.why}): stored as a customer message, no command done`, at });
+  const since = new Date(now.getTime() - 3_600_000).toISOString();
+  if ((await queuedSince(trx, 'forged-sender', o.address, since)) >= FORGED_NOTICES_PER_HOUR) return false;
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  await queueEmail(trx, ctx, {
+    caseRow,
+    mailbox,
+    kind: 'forged-sender',
+    to: { address: o.address, name: '' },
+    autoReply: false,
+    generated: true,
+    inReplyTo: null,
+    references: [],
+    data: { ...staffCaseData(ctx, caseRow, mailbox), forged: { address: o.address, subject: o.subject, why: o.why, at } },
+  });
+  ctx.log.warn({ caseNumber: caseRow.number, address: o.address, why: o.why }, 'mail claiming a staff address failed the sender check; the address was told');
+  return true;
+}

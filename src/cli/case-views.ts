@@ -1,0 +1,93 @@
+import type { CaseRow } from '../db/schema.js';
+import type { CaseDetail } from '../views.js';
+import { fit, safeLine, safeText } from './terminal.js';
+
+/**
+ * How `casegate cases list` and `cases show` print (text; --json prints the read model). Every
+ * string that came from mail passes safeLine/safeText: nothing from a customer reaches the
+ * terminal raw.
+ */
+
+export interface ListFormat {
+  /** Total width (a terminal); null = no limit (pipes, files). */
+  readonly width: number | null;
+  /** Display name of an owner address ("" when unknown). */
+  readonly ownerName: (address: string) => string;
+}
+
+interface Column {
+  readonly head: string;
+  readonly width: number;
+  readonly value: (c: CaseRow) => string;
+  /** Dropped first when the terminal is narrow (lower = dropped earlier). */
+  readonly keep: number;
+}
+
+export function formatCaseList(rows: readonly CaseRow[], f: ListFormat): string {
+  if (rows.length === 0) return 'no cases\n';
+  const owner = (c: CaseRow): string => (c.owner === null ? '-' : f.ownerName(c.owner) || c.owner);
+  const all: Column[] = [
+    { head: 'CASE', width: 8, value: (c) => String(c.number), keep: 9 },
+    { head: 'STATUS', width: 9, value: (c) => c.status, keep: 8 },
+    { head: 'PRIORITY', width: 9, value: (c) => c.priority, keep: 7 },
+    { head: 'QUEUE', width: 12, value: (c) => c.queue, keep: 2 },
+    { head: 'OWNER', width: 16, value: owner, keep: 5 },
+    { head: 'REQUESTER', width: 28, value: (c) => c.requester_address, keep: 3 },
+    { head: 'UPDATED', width: 20, value: (c) => c.updated_at.slice(0, 19).replace('T', ' '), keep: 1 },
+  ];
+  const subject = (c: CaseRow): string => `${c.escalated === 1 ? `[esc ${c.escalation_level}] ` : ''}${safeLine(c.subject)}`;
+  let cols = all;
+  if (f.width !== null) {
+    // Keep at least 20 characters for the subject; drop the least useful columns until it fits.
+    const used = (cs: Column[]): number => cs.reduce((n, c) => n + c.width + 1, 0);
+    const order = [...all].sort((a, b) => a.keep - b.keep);
+    while (f.width - used(cols) < 20 && cols.length > 3) {
+      const drop = order.shift()!;
+      cols = cols.filter((c) => c !== drop);
+    }
+  }
+  const subjectWidth = f.width === null ? null : Math.max(10, f.width - cols.reduce((n, c) => n + c.width + 1, 0));
+  const line = (cells: string[], subj: string): string => `${cells.join(' ')} ${subjectWidth === null ? subj : fit(subj, subjectWidth, false)}`.trimEnd() + '\n';
+  const head = line(
+    cols.map((c) => fit(c.head, c.width)),
+    'SUBJECT',
+  );
+  return head + rows.map((r) => line(cols.map((c) => fit(safeLine(c.value(r)), c.width)), subject(r))).join('');
+}
+
+function who(name: string, address: string): string {
+  return name !== '' ? `${safeLine(name)} <${address}>` : address;
+}
+
+export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => string): string {
+  const c = d.case;
+  const lines = [
+    `Case ${c.number}: ${safeLine(c.subject)}`,
+    `  status ${c.status} · priority ${c.priority} · queue ${c.queue} · mailbox ${c.mailbox} · language ${c.language}${c.linked_case_id !== null ? ` · linked to case id ${c.linked_case_id}` : ''}`,
+    `  requester ${who(c.requester_name, c.requester_address)} · created ${c.created_at} · updated ${c.updated_at}`,
+    `  ${c.spam === 1 ? 'SUSPECTED SPAM (casegate cases ham to release) · ' : ''}${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner !== null ? who(ownerName(c.owner), c.owner) : 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
+    `  first response ${c.first_response_at ?? 'not yet'}${c.resolved_at !== null ? ` · resolved ${c.resolved_at}` : ''}${c.closed_at !== null ? ` · closed ${c.closed_at}` : ''}`,
+    `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
+    '',
+    'Thread (← in, → out; [INTERNAL] = staff only, never shown to the customer):',
+  ];
+  for (const m of d.messages) {
+    const flags = [m.thread_rule, ...(m.automated !== null ? [m.automated] : []), ...(m.spam === 1 ? ['suspected spam'] : [])].join(', ');
+    const state = m.direction === 'out' ? (m.sent_at !== null ? ' sent' : ' queued') : '';
+    const by = m.author !== null && m.direction === 'out' ? ` for ${m.author}` : '';
+    lines.push(`--- ${m.direction === 'in' ? '←' : '→'} ${m.created_at} ${m.from_address}${by} [${flags}]${state}${m.internal === 1 ? ' [INTERNAL]' : ''}`);
+    const to = (JSON.parse(m.to_json) as { address: string }[]).map((r) => r.address);
+    const cc = (JSON.parse(m.cc_json) as { address: string }[]).map((r) => r.address);
+    lines.push(`    Subject: ${safeLine(m.subject)}`);
+    if (m.direction === 'out') lines.push(`    To: ${to.join(', ')}${cc.length > 0 ? ` · Cc: ${cc.join(', ')}` : ''}`);
+    for (const l of safeText(m.visible_text).split('\n').slice(0, 40)) lines.push(`    ${l}`);
+    for (const a of m.attachments) lines.push(`    📎 ${safeLine(a.filename)} (${safeLine(a.content_type)}, ${a.size} bytes)`);
+  }
+  lines.push('', 'Events:');
+  for (const e of d.events) lines.push(`  ${e.created_at} ${fit(e.type, 22)} ${fit(safeLine(e.actor), 30)} ${safeLine(e.reason)}`);
+  if (d.outbox.length > 0) {
+    lines.push('', 'Outgoing mail:');
+    for (const o of d.outbox) lines.push(`  #${o.id} ${fit(o.kind, 14)} ${fit(o.status, 10)} to ${o.to_address} attempts ${o.attempts}${o.last_error !== null ? ` — ${safeLine(o.last_error)}` : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,40 @@
+import { workCase } from '../../cases/agent-work.js';
+import { sendCommandError } from '../../cases/staff-mail.js';
+import { need, type CommitStage } from '../types.js';
+
+/**
+ * Do what the agent's mail asks, in the same transaction: with any command error nothing is done
+ * or relayed and the agent gets the command-error email; otherwise the commands, then the reply
+ * to the customer (attachments included) or the internal note (cases/agent-work.ts). Inline
+ * parts (signature logos; the reply is relayed as text) are not relayed; they stay on the agent's stored mail.
+ */
+export const agentActStage: CommitStage = {
+  name: 'agent-act',
+  async run(msg, ctx, trx) {
+    const persisted = need(msg.notes.persisted, 'persisted');
+    const agent = need(msg.notes.agent ?? undefined, 'agent');
+    const work = need(msg.notes.agentWork, 'agentWork');
+    const parsed = need(msg.notes.parsed, 'parsed');
+    const sender = need(msg.notes.sender, 'sender');
+    const name = agent.staff.name !== '' ? agent.staff.name : sender.address;
+    if (work.errors.length > 0) {
+      await sendCommandError(trx, ctx, persisted.caseRow, {
+        to: { address: sender.address, name },
+        errors: work.errors,
+        subject: parsed.subject,
+        text: msg.notes.visible?.text ?? '',
+        messageRowId: persisted.messageRowId,
+      });
+      ctx.log.info({ caseNumber: persisted.caseRow.number, agent: sender.address, messageId: parsed.messageId, errors: work.errors }, 'agent mail with command errors: nothing done');
+      return;
+    }
+    const out = await workCase(
+      trx,
+      ctx,
+      persisted.caseRow.id,
+      { actor: `agent:${sender.address}`, by: name, address: sender.address, replyName: agent.staff.name },
+      { commands: work.commands, text: work.text, note: work.note, attachments: parsed.attachments.filter((a) => a.disposition === 'attachment'), messageRowId: persisted.messageRowId },
+    );
+    msg.notes.persisted = { ...persisted, caseRow: out.caseRow };
+  },
+};

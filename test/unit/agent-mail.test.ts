@@ -1,0 +1,429 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { attachmentsOfMessages, messagesOfCase } from '../../src/db/repos/messages.js';
+import { tagsOfCase } from '../../src/db/repos/tags.js';
+import type { OutboxRow } from '../../src/db/schema.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { clientReply, type ClientStyle, type Original } from '../helpers/mail-clients.js';
+
+/**
+ * Issue 10 through the whole pipeline on a fresh SQLite: agents answer, note and command cases by
+ * email; what customers and agents get is read from the outbox (end to end over real SMTP and
+ * IMAP: test/e2e/agent-day.test.ts, test/imap/agent-imap.test.ts).
+ */
+
+const CONFIG: ConfigInput = {
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef' },
+  mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+  queues: {
+    support: {
+      agents: [
+        { name: 'Anna Lead', address: 'anna@example.com', role: 'lead' },
+        { name: 'Ben Agent', address: 'ben@example.com' },
+        { name: 'Carla Agent', address: 'carla@example.com' },
+      ],
+    },
+    finance: { agents: [{ name: 'Fiona', address: 'fiona@example.com' }] },
+  },
+  security: { trustedAuthServId: 'mx.example.com' },
+};
+
+const JANE = 'Jane Customer <jane@customer.example>';
+const DMARC_PASS = { 'Authentication-Results': 'mx.example.com; dmarc=pass header.from=example.com' };
+const DMARC_FAIL = { 'Authentication-Results': 'mx.example.com; dmarc=fail header.from=example.com' };
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await testEnv(CONFIG);
+});
+afterEach(async () => {
+  await env.close();
+});
+
+async function outbox(): Promise<OutboxRow[]> {
+  return env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+}
+async function toAddress(address: string, kind?: string): Promise<OutboxRow[]> {
+  return (await outbox()).filter((o) => (o.to_address === address || (JSON.parse(o.cc_json) as { address: string }[]).some((c) => c.address === address)) && (kind === undefined || o.kind === kind));
+}
+async function caseNo(n = 10001) {
+  return (await caseByNumber(env.ctx.db, n))!;
+}
+async function eventTypes(n = 10001) {
+  return (await eventsOfCase(env.ctx.db, (await caseNo(n)).id)).map((e) => e.type);
+}
+async function ingest(raw: string) {
+  const out = await env.ingest(raw);
+  if (out.kind !== 'stored') throw new Error(`expected stored, got ${out.kind}: ${out.reason}`);
+  return out;
+}
+
+/** The customer's first mail (with a CC'd colleague); returns the notification Ben got. */
+async function newCase(body = 'The VPN client says "certificate expired" since 9:00.'): Promise<Original> {
+  await ingest(eml({ from: JANE, cc: 'Boss <boss@customer.example>', subject: 'VPN broken', messageId: 'jane-1@customer.example', body }));
+  const n = (await toAddress('ben@example.com', 'agent-notification'))[0]!;
+  return asOriginal(n);
+}
+
+function asOriginal(o: OutboxRow): Original {
+  return { messageId: o.message_id, subject: o.subject, text: o.text, fromName: o.from_name, fromAddress: o.from_address, references: o.references_text?.match(/[^<>\s]+/g) ?? [] };
+}
+
+let seq = 0;
+function agentReply(orig: Original, body: string, o: { style?: ClientStyle; from?: string; to?: string; headers?: Record<string, string>; attachments?: Parameters<typeof clientReply>[1]['attachments']; subject?: string } = {}): string {
+  return clientReply(orig, {
+    style: o.style ?? 'thunderbird',
+    from: o.from ?? 'Ben Agent <ben@example.com>',
+    to: o.to ?? 'Example Support <support@example.com>',
+    body,
+    messageId: `agent-${++seq}@example.com`,
+    headers: { ...DMARC_PASS, ...o.headers },
+    ...(o.attachments !== undefined ? { attachments: o.attachments } : {}),
+    ...(o.subject !== undefined ? { subject: o.subject } : {}),
+  });
+}
+
+describe('notifications that can be answered', () => {
+  it('a new unowned case notifies the queue’s available agents with the customer’s text and the case facts', async () => {
+    await newCase();
+    const notes = await outbox();
+    expect(notes.filter((o) => o.kind === 'agent-notification').map((o) => o.to_address)).toEqual(['anna@example.com', 'ben@example.com', 'carla@example.com']);
+    const n = (await toAddress('ben@example.com'))[0]!;
+    expect(n.subject).toBe('[Case #10001] New case: VPN broken');
+    expect(n.text).toContain('certificate expired');
+    expect(n.text).toContain('Answer:     reply to this email');
+    expect(n.reply_to).toBe('support@example.com');
+    expect(JSON.parse(n.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
+    // Staff mail is internal: never part of the customer's view of the case.
+    const out = (await messagesOfCase(env.ctx.db, (await caseNo()).id)).filter((m) => m.direction === 'out');
+    expect(out.filter((m) => m.internal === 1).map((m) => JSON.parse(m.to_json)[0].address)).toEqual(['anna@example.com', 'ben@example.com', 'carla@example.com']);
+  });
+});
+
+describe('agent replies by email', () => {
+  it.each<ClientStyle>(['thunderbird', 'outlook', 'gmail'])('%s: relayed to the customer and CC (new text only, attachment, agent’s name, customer’s thread, human mail); first response recorded', async (style) => {
+    const orig = await newCase();
+    const pdf = Buffer.from('%PDF-1.4 fake guide\n');
+    await ingest(agentReply(orig, 'Hi Jane,\n\nplease install the new certificate from the attached guide.', { style, attachments: [{ filename: 'vpn-guide.pdf', contentType: 'application/pdf', content: pdf }] }));
+    const replies = await toAddress('jane@customer.example', 'agent-reply');
+    expect(replies).toHaveLength(1);
+    const r = replies[0]!;
+    expect(r).toMatchObject({ to_address: 'jane@customer.example', from_address: 'support@example.com', from_name: 'Ben Agent', in_reply_to: 'jane-1@customer.example', subject: '[Case #10001] Re: VPN broken' });
+    expect(JSON.parse(r.cc_json)).toEqual([{ address: 'boss@customer.example', name: 'Boss' }]);
+    expect(r.references_text).toContain('<jane-1@customer.example>');
+    expect(JSON.parse(r.headers_json)).not.toHaveProperty('Auto-Submitted');
+    expect(r.text).toContain('please install the new certificate');
+    expect(r.text).toContain('Ben Agent');
+    // Ben's own "Hi Jane," is the only greeting.
+    expect(r.text).not.toContain('Hello Jane Customer');
+    expect(r.text.match(/Hi Jane,/g)).toHaveLength(1);
+    // Our notification (and the customer's text quoted in it) is not relayed.
+    expect(r.text).not.toContain('certificate expired');
+    expect(r.text).not.toContain('New case');
+    expect(r.text).not.toContain('casegate cases show');
+    expect(r.text).toContain('Status of case 10001: open, we are working on it.');
+    // The attachment travels with the reply (the stored blob).
+    const msgs = await messagesOfCase(env.ctx.db, (await caseNo()).id);
+    const outMsg = msgs.find((m) => m.outbox_id === r.id)!;
+    const atts = await attachmentsOfMessages(env.ctx.db, [outMsg.id]);
+    expect(atts.map((a) => [a.filename, a.content_type, a.size])).toEqual([['vpn-guide.pdf', 'application/pdf', pdf.length]]);
+    expect(outMsg).toMatchObject({ internal: 0, author: 'ben@example.com' });
+    // The agent's own mail is stored, staff-only.
+    const agentMsg = msgs.find((m) => m.from_address === 'ben@example.com')!;
+    expect(agentMsg).toMatchObject({ direction: 'in', internal: 1, author: 'ben@example.com', thread_rule: 'signed-reference' });
+    const c = await caseNo();
+    expect(c).toMatchObject({ status: 'open', first_response_at: env.clock.now().toISOString(), owner: 'ben@example.com' });
+    expect(await eventTypes()).toEqual(expect.arrayContaining(['message.agent', 'agent.replied', 'case.first-response', 'case.assigned']));
+    // Taking the unowned case by answering it sends the agent no assignment mail.
+    expect(await toAddress('ben@example.com', 'assignment')).toHaveLength(0);
+    expect((await participants(env.ctx.db, c.id)).find((p) => p.address === 'ben@example.com')?.role).toBe('agent');
+  });
+
+  it('a client that drops In-Reply-To but keeps the subject tag still works; a second reply is no new first response', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'First answer.'));
+    const first = (await caseNo()).first_response_at;
+    env.clock.advance(60_000);
+    await ingest(agentReply(orig, 'Second answer from my phone.', { style: 'bare', from: 'Carla Agent <carla@example.com>' }));
+    const replies = await toAddress('jane@customer.example', 'agent-reply');
+    expect(replies.map((r) => r.from_name)).toEqual(['Ben Agent', 'Carla Agent']);
+    expect(replies[1]!.text).toContain('Second answer from my phone.');
+    // Without a greeting of their own the template greets, and signs with the agent's name.
+    expect(replies[1]!.text).toMatch(/Hello Jane Customer,\s+Second answer from my phone\.[\s\S]*Kind regards,\s+Carla Agent\s+The Example Support team/);
+    expect(replies[1]!.in_reply_to).toBe('jane-1@customer.example');
+    expect((await caseNo()).first_response_at).toBe(first);
+    const carla = (await messagesOfCase(env.ctx.db, (await caseNo()).id)).find((m) => m.from_address === 'carla@example.com')!;
+    expect(carla.thread_rule).toBe('staff-link');
+    expect((await eventTypes()).filter((t) => t === 'case.first-response')).toHaveLength(1);
+  });
+
+  it('the customer’s answer to the relayed reply reaches the owner, threaded under their own mail', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'Did the guide help?'));
+    const reply = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    await ingest(eml({ from: JANE, subject: `Re: ${reply.subject}`, inReplyTo: reply.message_id, references: `<jane-1@customer.example> <${reply.message_id}>`, messageId: 'jane-2@customer.example', body: 'Yes, works now!' }));
+    const n = await toAddress('ben@example.com', 'agent-notification');
+    expect(n.at(-1)!.subject).toBe('[Case #10001] Customer replied: VPN broken');
+    expect(n.at(-1)!.text).toContain('Yes, works now!');
+    // Only the owner now.
+    expect((await toAddress('anna@example.com', 'agent-notification')).length).toBe(1);
+  });
+});
+
+describe('internal notes', () => {
+  it.each([
+    ['#note on the first line', 'support@example.com', '#note\nCustomer is on the old client 4.2; SECRET-NOTE-1'],
+    ['mail to the notes address', 'support+note@example.com', 'Customer is on the old client 4.2; SECRET-NOTE-1'],
+  ])('%s: stored with its attachment, shown to agents, never sent to the customer', async (_what, to, body) => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, body, { to, attachments: [{ filename: 'log.txt', contentType: 'text/plain', content: Buffer.from('debug log') }] }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
+    for (const o of await outbox()) if (!o.to_address.endsWith('@example.com')) expect(o.text + o.html + o.subject).not.toContain('SECRET-NOTE');
+    const msgs = await messagesOfCase(env.ctx.db, (await caseNo()).id);
+    const note = msgs.find((m) => m.from_address === 'ben@example.com')!;
+    expect(note).toMatchObject({ internal: 1, author: 'ben@example.com' });
+    expect(note.visible_text).toContain('SECRET-NOTE-1');
+    expect((await attachmentsOfMessages(env.ctx.db, [note.id])).map((a) => a.filename)).toEqual(['log.txt']);
+    const c = await caseNo();
+    expect(c).toMatchObject({ status: 'new', first_response_at: null, owner: null });
+    expect(await eventTypes()).toContain('note.added');
+  });
+});
+
+describe('email commands', () => {
+  it('#pending with a question: one reply that says the case waits for the customer; their answer reopens work', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#pending\nWhich client version do you use?'));
+    expect((await caseNo()).status).toBe('pending');
+    const mails = await toAddress('jane@customer.example');
+    expect(mails.map((m) => m.kind)).toEqual(['confirmation', 'agent-reply']);
+    expect(mails[1]!.text).toContain('Which client version do you use?');
+    expect(mails[1]!.text).toContain('Your case is now waiting for your reply');
+    expect(mails[1]!.text).not.toContain('#pending');
+    const reply = mails[1]!;
+    await ingest(eml({ from: JANE, subject: `Re: ${reply.subject}`, inReplyTo: reply.message_id, body: 'Version 5.1' }));
+    expect((await caseNo()).status).toBe('open');
+  });
+
+  it('#hold <time> without text: the on-hold email with the expected time; #hold alone uses the configured time', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#hold 3–5 business days'));
+    expect((await caseNo()).status).toBe('on_hold');
+    const m = (await toAddress('jane@customer.example', 'status-changed'))[0]!;
+    expect(m.subject).toBe('[Case #10001] On hold for technical review: VPN broken');
+    expect(m.text).toContain('(expected: 3–5 business days)');
+    expect(m.text).toContain('Status of case 10001: on hold for technical review.');
+    expect(JSON.parse(m.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
+    await ingest(agentReply(orig, '#open'));
+    await ingest(agentReply(orig, '#hold'));
+    expect((await toAddress('jane@customer.example', 'status-changed')).at(-1)!.text).toContain('(expected: 1–2 business days)');
+  });
+
+  it('#bug weeks with a workaround: the customer is told the timeline and the workaround; resolved, tagged bug', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#bug weeks\nUntil then, switch the client to TLS 1.2 in the settings.', { style: 'outlook' }));
+    const c = await caseNo();
+    expect(c.status).toBe('resolved');
+    expect(await tagsOfCase(env.ctx.db, c.id)).toContain('bug');
+    const r = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    expect(r.text).toContain('switch the client to TLS 1.2');
+    expect(r.text).toContain('We expect a fix within the next few weeks.');
+    expect(r.text).toContain('reply within 30 days');
+    // Without text: the status email tells the timeline.
+    await ingest(agentReply(orig, '#reopen'));
+    await ingest(agentReply(orig, '#bug not-foreseeable'));
+    const s = (await toAddress('jane@customer.example', 'status-changed')).at(-1)!;
+    expect(s.subject).toBe('[Case #10001] Bug recorded: VPN broken');
+    expect(s.text).toContain('We cannot say yet when a fix will be available.');
+  });
+
+  it('#call tomorrow 10:00 from an agent who is not the owner: tagged call, the owner is notified', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#assign me'));
+    await ingest(agentReply(orig, '#call tomorrow 10:00', { from: 'Carla Agent <carla@example.com>' }));
+    const c = await caseNo();
+    expect(await tagsOfCase(env.ctx.db, c.id)).toContain('call');
+    const n = (await toAddress('ben@example.com', 'agent-notification')).at(-1)!;
+    expect(n.subject).toBe('[Case #10001] Phone call requested: VPN broken');
+    expect(n.text).toContain('asks for a phone call: tomorrow 10:00 (noted by Carla Agent)');
+    expect(await toAddress('carla@example.com', 'agent-notification')).toHaveLength(1); // only the new-case one
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
+  });
+
+  it('#resolve, a "thanks" does not reopen, a new problem does; #close; a reply after the window opens a linked case', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#resolve'));
+    const resolved = (await toAddress('jane@customer.example', 'status-changed'))[0]!;
+    expect(resolved.subject).toBe('[Case #10001] Resolved: VPN broken');
+    expect(resolved.text).toContain('reply within 30 days');
+    expect((await caseNo()).resolved_at).not.toBeNull();
+    await ingest(eml({ from: JANE, subject: `Re: ${resolved.subject}`, inReplyTo: resolved.message_id, body: 'Thanks, that worked!' }));
+    expect((await caseNo()).status).toBe('resolved');
+    await ingest(eml({ from: JANE, subject: `Re: ${resolved.subject}`, inReplyTo: resolved.message_id, body: 'It is broken again since the update.' }));
+    expect((await caseNo()).status).toBe('open');
+    expect((await toAddress('jane@customer.example')).map((m) => m.kind)).toContain('reopened');
+    await ingest(agentReply(orig, '#close'));
+    const closed = (await toAddress('jane@customer.example', 'status-changed')).at(-1)!;
+    expect(closed.subject).toBe('[Case #10001] Closed: VPN broken');
+    env.clock.advance(31 * 86_400_000);
+    const out = await ingest(eml({ from: JANE, subject: `Re: ${closed.subject}`, inReplyTo: closed.message_id, body: 'Same problem on my new laptop.' }));
+    expect(out).toMatchObject({ created: true, caseNumber: 10002 });
+    expect((await caseNo(10002)).linked_case_id).toBe((await caseNo()).id);
+  });
+
+  it('#reopen an ended case: the customer hears it is open again', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#resolve'));
+    await ingest(agentReply(orig, '#reopen\nSorry, we found a second problem and keep working on it.'));
+    expect((await caseNo()).status).toBe('open');
+    const r = (await toAddress('jane@customer.example', 'agent-reply')).at(-1)!;
+    expect(r.text).toContain('Your case is open again');
+    expect(await eventTypes()).toContain('case.reopened');
+  });
+
+  it('#priority raised tells the customer; lowered does not; #assign, #tag and #escalate', async () => {
+    await env.close();
+    env = await testEnv({ ...CONFIG, queues: { ...CONFIG.queues, support: { ...CONFIG.queues!['support']!, tiers: { 2: { addresses: ['head@example.com'] } } } } });
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#priority urgent\n#assign Carla\n#tag vpn\n#escalate 2 whole office offline'));
+    const c = await caseNo();
+    expect(c).toMatchObject({ priority: 'urgent', owner: 'carla@example.com', escalation_level: 2 });
+    expect(await tagsOfCase(env.ctx.db, c.id)).toEqual(['vpn']);
+    const s = (await toAddress('jane@customer.example', 'status-changed'))[0]!;
+    expect(s.subject).toBe('[Case #10001] Priority raised: VPN broken');
+    expect(s.text).toContain('from normal to urgent');
+    expect(await toAddress('carla@example.com', 'assignment')).toHaveLength(1);
+    // Tier 1 = Anna (lead), tier 2 = head; Carla (owner) too.
+    expect((await outbox()).filter((o) => o.kind === 'escalation-alert').map((o) => o.to_address)).toEqual(['anna@example.com', 'head@example.com', 'carla@example.com']);
+    await ingest(agentReply(orig, '#priority low'));
+    expect(await toAddress('jane@customer.example', 'status-changed')).toHaveLength(1);
+  });
+
+  it('cases.customerUpdates decides which changes the customer hears about', async () => {
+    await env.close();
+    env = await testEnv({ ...CONFIG, cases: { customerUpdates: ['resolved'] } });
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#pending'));
+    await ingest(agentReply(orig, '#hold'));
+    await ingest(agentReply(orig, '#priority urgent'));
+    expect(await toAddress('jane@customer.example', 'status-changed')).toHaveLength(0);
+    await ingest(agentReply(orig, '#resolve'));
+    expect(await toAddress('jane@customer.example', 'status-changed')).toHaveLength(1);
+  });
+
+  it.each([
+    ['an unknown command', '#frobnicate\nRELAY-ME-NOT', /#frobnicate is not a command/],
+    ['a malformed one', '#priority\nRELAY-ME-NOT', /#priority needs one level/],
+    ['a level that does not exist', '#priority critical\nRELAY-ME-NOT', /"critical" is not a priority level \(urgent, high, normal, low\)/],
+    ['an agent who is none', '#assign Zoe\nRELAY-ME-NOT', /"Zoe" is not an agent of queue support/],
+    ['two status changes', '#pending\n#resolve\nRELAY-ME-NOT', /one status change per mail/],
+    ['#reopen on an open case', '#reopen\nRELAY-ME-NOT', /not resolved or closed: nothing to reopen/],
+    ['a bad bug timeline', '#bug soon\nRELAY-ME-NOT', /#bug needs when a fix is expected/],
+  ])('%s: an error email with the syntax to the agent; nothing relayed, nothing changed', async (_what, body, why) => {
+    const orig = await newCase();
+    const before = await caseNo();
+    await ingest(agentReply(orig, `#tag should-not-happen\n${body}`));
+    const err = (await toAddress('ben@example.com', 'command-error'))[0]!;
+    expect(err.subject).toBe('[Case #10001] Not done: your email had a command problem');
+    expect(err.text).toMatch(why);
+    expect(err.text).toContain('#hold [expected time]');
+    expect(err.text).toContain('support+note@example.com');
+    expect(err.text).toContain('RELAY-ME-NOT'); // the agent gets their text back
+    for (const o of await toAddress('jane@customer.example')) expect(o.text).not.toContain('RELAY-ME-NOT');
+    const after = await caseNo();
+    expect(after).toMatchObject({ status: before.status, priority: before.priority, owner: before.owner, first_response_at: null });
+    expect(await tagsOfCase(env.ctx.db, after.id)).toEqual([]);
+    expect(await eventTypes()).toContain('command.rejected');
+  });
+
+  it('a command line without text changes the case without a reply; commands further down count and are never relayed', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'Looking into it now.\n#tag vpn'));
+    const r = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    expect(r.text).toContain('Looking into it now.');
+    expect(r.text).not.toContain('#tag');
+    expect(await tagsOfCase(env.ctx.db, (await caseNo()).id)).toEqual(['vpn']);
+  });
+});
+
+describe('nothing to do', () => {
+  it('an agent’s reply with no new text and no command (only the quote) sends nothing and changes nothing', async () => {
+    const orig = await newCase();
+    const before = (await outbox()).length;
+    await ingest(agentReply(orig, ''));
+    expect((await outbox()).length).toBe(before);
+    expect(await caseNo()).toMatchObject({ status: 'new', first_response_at: null });
+    const ev = (await eventsOfCase(env.ctx.db, (await caseNo()).id)).find((e) => e.type === 'message.agent')!;
+    expect(ev.reason).toMatch(/^nothing new \(no text, no command\)/);
+  });
+});
+
+describe('trust', () => {
+  it('a forged agent From (DMARC fail) never acts: #close is stored as the customer’s text, the real agent is told', async () => {
+    const orig = await newCase();
+    const out = await ingest(agentReply(orig, '#close\nFORGED-TEXT', { headers: DMARC_FAIL }));
+    expect(out.caseNumber).toBe(10001);
+    const c = await caseNo();
+    expect(c.status).toBe('new');
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
+    expect(await toAddress('jane@customer.example', 'status-changed')).toHaveLength(0);
+    const stored = (await messagesOfCase(env.ctx.db, c.id)).find((m) => m.from_address === 'ben@example.com')!;
+    expect(stored).toMatchObject({ internal: 0, author: null });
+    expect(stored.visible_text).toContain('#close');
+    const notice = (await toAddress('ben@example.com', 'forged-sender'))[0]!;
+    expect(notice.subject).toBe('[Case #10001] Warning: an email used your address and failed the sender check');
+    expect(notice.text).toContain('DMARC failed');
+    expect(await eventTypes()).toEqual(expect.arrayContaining(['sender.forged-staff', 'escalation.refused']));
+  });
+
+  it('a customer (or a stranger CC) writing #close is a customer message: stored, never executed', async () => {
+    await newCase();
+    const conf = (await toAddress('jane@customer.example', 'confirmation'))[0]!;
+    await ingest(eml({ from: JANE, subject: `Re: ${conf.subject}`, inReplyTo: conf.message_id, body: '#close\n#priority urgent' }));
+    expect(await caseNo()).toMatchObject({ status: 'new', priority: 'normal' });
+    expect((await messagesOfCase(env.ctx.db, (await caseNo()).id)).at(-1)!.visible_text).toContain('#close');
+  });
+
+  it('an agent of another queue is no agent of this case; an agent’s out-of-office is never relayed', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#resolve\nFIONA-TEXT', { from: 'Fiona <fiona@example.com>' }));
+    expect((await caseNo()).status).toBe('new');
+    expect(await eventTypes()).toContain('escalation.refused');
+    await ingest(agentReply(orig, 'I am out of office until Monday.', { headers: { 'Auto-Submitted': 'auto-replied' } }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
+  });
+});
+
+describe('customer status', () => {
+  it('"status" gets the summary (status, priority, owner’s first name, next step); agents are not notified; nothing reopens', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#pending\nWhich version?'));
+    const before = (await outbox()).length;
+    const reply = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    await ingest(eml({ from: JANE, subject: `Re: ${reply.subject}`, inReplyTo: reply.message_id, messageId: 'jane-status@customer.example', body: 'status\n\nJane' }));
+    const added = (await outbox()).slice(before);
+    expect(added.map((o) => [o.kind, o.to_address])).toEqual([['status-summary', 'jane@customer.example']]);
+    const s = added[0]!;
+    expect(s.subject).toBe('[Case #10001] Status of your case: waiting for your reply');
+    expect(s.text).toMatch(/Priority:\s+normal/);
+    expect(s.text).toMatch(/Handled by:\s+Ben/);
+    expect(s.text).toContain('We are waiting for your reply to our last question');
+    expect(s.in_reply_to).toBe('jane-status@customer.example');
+    expect(s.auto_reply).toBe(1);
+    expect((await caseNo()).status).toBe('pending');
+    await ingest(agentReply(orig, '#resolve'));
+    const resolved = (await toAddress('jane@customer.example', 'status-changed')).at(-1)!;
+    await ingest(eml({ from: JANE, subject: `Re: ${resolved.subject}`, inReplyTo: resolved.message_id, body: '?' }));
+    expect((await caseNo()).status).toBe('resolved');
+    expect((await toAddress('jane@customer.example', 'status-summary')).at(-1)!.text).toContain('Nothing: the case is resolved.');
+  });
+
+  it('every email to the customer states the current status in words (English and German)', async () => {
+    await ingest(eml({ from: 'Hans <hans@kunde.example>', subject: 'Drucker defekt', body: 'Guten Tag, der Drucker druckt nicht mehr. Bitte helfen Sie mir.', headers: { 'Content-Language': 'de' } }));
+    const conf = (await toAddress('hans@kunde.example'))[0]!;
+    expect(conf.text).toContain('Status von Vorgang 10001: eingegangen, wartet auf Bearbeitung.');
+    expect(conf.html).toContain('eingegangen, wartet auf Bearbeitung');
+  });
+});

@@ -1,0 +1,178 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseAgentMail } from '../../src/cases/agent-commands.js';
+import { customerUpdateOf, statusLabel } from '../../src/cases/lifecycle.js';
+import { attentionAddresses, staffMember, tierAddresses } from '../../src/cases/staff.js';
+import { hasOwnGreeting, hasOwnSignOff } from '../../src/cases/reply-text.js';
+import { isStatusRequest } from '../../src/cases/status-request.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { MailboxDirectory } from '../../src/mailboxes.js';
+
+/** Issue 10's pure parts, table-driven: the command parser, who is staff, notes addresses, status words, config. */
+
+const dir = mkdtempSync(join(tmpdir(), 'casegate-agent-cfg-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+function load(yaml: string) {
+  const f = join(dir, `c${++n}.yaml`);
+  writeFileSync(f, yaml);
+  return loadConfig({ path: f, env: {} });
+}
+
+describe('parseAgentMail: commands on the first lines, the text below', () => {
+  it.each<[string, string, unknown[], string]>([
+    ['reply only', 'Hi Jane,\n\nhere you go.', [], 'Hi Jane,\n\nhere you go.'],
+    ['command only', '#resolve', [{ kind: 'status', command: 'resolve', to: 'resolved' }], ''],
+    ['blank lines before and between commands', '\n\n#pending\n\n#tag vpn\nWhich version?', [{ kind: 'status', to: 'pending' }, { kind: 'tag', tag: 'vpn' }], 'Which version?'],
+    ['#hold with the expected time', '#hold 3–5 business days', [{ kind: 'status', command: 'hold', to: 'on_hold', text: '3–5 business days' }], ''],
+    ['#open and #reopen', '#reopen', [{ kind: 'status', command: 'reopen', to: 'open' }], ''],
+    ['#bug with a class (any case, "not foreseeable" too)', '#bug Not Foreseeable\nUse the old client.', [{ kind: 'bug', timeline: 'not-foreseeable' }], 'Use the old client.'],
+    ['#call with when', '#call tomorrow 10:00', [{ kind: 'call', when: 'tomorrow 10:00' }], ''],
+    ['#call without when', '#call', [{ kind: 'call', when: '' }], ''],
+    ['#note', '#note\nInternal stuff', [{ kind: 'note' }], 'Internal stuff'],
+    ['#tag is lower-cased', '#tag Key-Account', [{ kind: 'tag', tag: 'key-account' }], ''],
+    ['a known command further down counts and leaves the text', 'Looking into it.\n#priority high\nBest, Ben', [{ kind: 'priority', level: 'high' }], 'Looking into it.\nBest, Ben'],
+    ['a hashtag in the text is text', 'We use #hashtags a lot.\n#1 priority for us', [], 'We use #hashtags a lot.\n#1 priority for us'],
+    ['an unknown #word at the top is an error', '#frobnicate\nText', [{ kind: 'invalid', why: '#frobnicate is not a command' }], 'Text'],
+    ['an unknown #word further down is text', 'Text\n#frobnicate', [], 'Text\n#frobnicate'],
+    ['a status command with an argument', '#resolve fixed', [{ kind: 'invalid', why: expect.stringMatching(/#resolve takes no argument/) }], ''],
+    ['#bug without a class', '#bug', [{ kind: 'invalid', why: expect.stringMatching(/#bug needs when a fix is expected/) }], ''],
+    ['#tag with spaces', '#tag two words', [{ kind: 'invalid' }], ''],
+    ['#note with text on its line', '#note something', [{ kind: 'invalid' }], ''],
+    ['commands in ">" quotes do not count', '> #close\nthanks', [], '> #close\nthanks'],
+  ])('%s', (_what, text, commands, rest) => {
+    const out = parseAgentMail(text);
+    expect(out.commands).toMatchObject(commands);
+    expect(out.commands).toHaveLength(commands.length);
+    expect(out.text).toBe(rest);
+  });
+});
+
+describe('the agent’s own greeting and sign-off (the template then adds none)', () => {
+  it.each<[string, boolean, boolean]>([
+    ['Hi Jane,\n\nit works now.\n\nBest,\nBen', true, true],
+    ['Guten Tag Frau Muster,\n\nerledigt.\n\nViele Grüße\nBen', true, true],
+    ['It works now.', false, false],
+    ['Please restart the router.\nKind regards, Ben', false, true],
+    ['Hello there, this first line is far too long to be only a greeting, it is the whole answer in one line', false, false],
+    ['Bestimmt hilft ein Neustart.\nDanach geht es.', false, false],
+  ])('%j', (text, greeting, signOff) => {
+    expect([hasOwnGreeting(text), hasOwnSignOff(text)]).toEqual([greeting, signOff]);
+  });
+});
+
+describe('isStatusRequest', () => {
+  it.each<[string, boolean]>([
+    ['status', true],
+    ['Status?', true],
+    ['?', true],
+    ['??', true],
+    ['Stand?', true],
+    ['status\n\nJane', true],
+    ['status please, is anybody working on this?', false],
+    ['What is the status? The printer is still broken.\nAnd the scanner too.\nJane', false],
+    ['', false],
+    ['status\nwhy?', false],
+  ])('%j → %s', (text, expected) => {
+    expect(isStatusRequest(text)).toBe(expected);
+  });
+});
+
+describe('status words and customer updates', () => {
+  it.each<[string, string, string]>([
+    ['pending', 'en', 'waiting for your reply'],
+    ['open', 'en', 'open, we are working on it'],
+    ['on_hold', 'de', 'in technischer Prüfung'],
+    ['new', 'de-CH', 'eingegangen, wartet auf Bearbeitung'],
+    ['resolved', 'fr', 'resolved'],
+  ])('%s in %s', (status, lang, words) => {
+    expect(statusLabel(status, lang)).toBe(words);
+  });
+  it.each<[string, string, string | null]>([
+    ['open', 'pending', 'pending'],
+    ['open', 'on_hold', 'on_hold'],
+    ['new', 'resolved', 'resolved'],
+    ['resolved', 'closed', 'closed'],
+    ['resolved', 'open', 'reopened'],
+    ['closed', 'open', 'reopened'],
+    ['pending', 'open', null],
+    ['new', 'open', null],
+  ])('%s → %s tells the customer: %s', (from, to, update) => {
+    expect(customerUpdateOf(from as never, to as never)).toBe(update);
+  });
+});
+
+describe('people of a queue (config)', () => {
+  const r = load(
+    [
+      'mailboxes:',
+      '  - { name: support, addresses: [support@example.com, help@example.com] }',
+      '  - { name: billing, addresses: [billing@example.com], notesAddress: billing-notes@example.com }',
+      'queues:',
+      '  support:',
+      '    tiers: { 2: { addresses: [head@example.com] } }',
+      '    agents:',
+      '      - { name: Anna Lead, address: anna@example.com, role: lead }',
+      '      - { name: Ben Agent, address: Ben@Example.com }',
+      '      - { name: Sam Second, address: sam@example.com, tier: 2, available: false }',
+    ].join('\n'),
+  );
+  const cfg = r.config;
+
+  it('existing configs keep working: role defaults to agent, no tier', () => {
+    expect(cfg.queues['support']!.agents[1]).toEqual({ name: 'Ben Agent', address: 'ben@example.com', available: true, role: 'agent' });
+  });
+  it.each<[string, string, object | null]>([
+    ['support', 'anna@example.com', { role: 'lead', tier: 1, name: 'Anna Lead' }],
+    ['support', 'BEN@example.com', { role: 'agent', tier: null, name: 'Ben Agent' }],
+    ['support', 'sam@example.com', { role: 'agent', tier: 2 }],
+    ['support', 'head@example.com', { role: 'lead', tier: 2, name: '', agent: null }],
+    ['support', 'jane@customer.example', null],
+    ['billing', 'anna@example.com', null],
+  ])('staffMember(%s, %s)', (queue, address, expected) => {
+    const m = staffMember(cfg, queue, address);
+    if (expected === null) expect(m).toBeNull();
+    else expect(m).toMatchObject(expected);
+  });
+  it('tiers alert their addresses and their agents; attention goes to the owner, else the available agents', () => {
+    expect(tierAddresses(cfg, 'support', 1)).toEqual(['anna@example.com']);
+    expect(tierAddresses(cfg, 'support', 2)).toEqual(['head@example.com', 'sam@example.com']);
+    expect(attentionAddresses(cfg, 'support', null).map((a) => a.address)).toEqual(['anna@example.com', 'ben@example.com']);
+    expect(attentionAddresses(cfg, 'support', 'sam@example.com')).toEqual([{ address: 'sam@example.com', name: 'Sam Second' }]);
+  });
+  it('notes addresses: the plus form of every mailbox address, and a configured one (which routes to its mailbox)', () => {
+    const dir = MailboxDirectory.fromConfig(cfg);
+    expect(['support+note@example.com', 'help+note@example.com', 'billing+note@example.com', 'billing-notes@example.com'].map((a) => dir.isNotesAddress(a))).toEqual([true, true, true, true]);
+    expect(['support@example.com', 'support+c10001-abc@example.com', 'note@example.com'].map((a) => dir.isNotesAddress(a))).toEqual([false, false, false]);
+    expect(dir.byAddress('billing-notes@example.com')?.name).toBe('billing');
+    expect(dir.notesAddressOf(dir.byName('billing')!)).toBe('billing-notes@example.com');
+    expect(dir.notesAddressOf(dir.byName('support')!)).toBe('support+note@example.com');
+    const off = MailboxDirectory.fromConfig(load('agentMail: { notesPlusTag: "" }\n').config);
+    expect(off.isNotesAddress('support+note@localhost')).toBe(false);
+  });
+  it('reports wrong new keys with their path', () => {
+    expect(() => load('mailboxes: [{ name: support, addresses: [support@example.com], notesAddress: support@example.com }]\n')).toThrow(
+      /mailboxes\.0\.notesAddress: support@example\.com is a mailbox address/,
+    );
+    let err: unknown;
+    try {
+      load(
+        [
+          'cases: { customerUpdates: [pending, sometimes] }',
+          'queues: { support: { agents: [{ name: A, address: a@example.com, role: boss, tier: 4 }] } }',
+          'agentMail: { notifyAgentsOn: [always] }',
+        ].join('\n'),
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const text = (err as Error).message;
+    expect(text).toMatch(/cases\.customerUpdates\.1:/);
+    expect(text).toMatch(/queues\.support\.agents\.0\.role:/);
+    expect(text).toMatch(/queues\.support\.agents\.0\.tier:/);
+    expect(text).toMatch(/agentMail\.notifyAgentsOn\.0:/);
+  });
+});
