@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { checkRouting } from './routing-checks.js';
+import { checkSla } from './sla-checks.js';
+import { jobsSchema, slaSchema, webSchema } from './sla-schema.js';
 
 /**
  * The one typed description of casegate's configuration. Every key is documented in
@@ -123,6 +125,10 @@ const queueSettings = z
     assignment: z.enum(['none', 'fixed', 'round-robin']).default('none'),
     /** Agent (name or address) that gets every new case with assignment "fixed". */
     fixedOwner: z.string().trim().min(1).optional(),
+    /** Business calendar of the queue (a name under sla.calendars; default sla.defaultCalendar). */
+    calendar: z.string().trim().min(1).optional(),
+    /** SLA policy of the queue (a name under sla.policies; default sla.defaultPolicy). */
+    slaPolicy: z.string().trim().min(1).optional(),
   })
   .strict();
 
@@ -332,6 +338,12 @@ export const configSchema = z
         trustedAuthServId: z.string().optional(),
       })
       .prefault({}),
+    /** Business calendars and SLA policies (sla-schema.ts). */
+    sla: slaSchema,
+    /** Scheduled jobs: schedules and knobs (sla-schema.ts). */
+    jobs: jobsSchema,
+    /** The small web server: customer case page, survey, /healthz (sla-schema.ts). */
+    web: webSchema,
   })
   .superRefine((cfg, ctx) => {
     const names = new Set<string>();
@@ -367,6 +379,7 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['outgoing', 'smtp'], message: 'required when outgoing.transport is "smtp"' });
     }
     checkRouting(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+    checkSla(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     cfg.autoReply.neverTo.forEach((re, i) => {
       try {
         new RegExp(re, 'i');

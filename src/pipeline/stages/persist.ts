@@ -1,3 +1,4 @@
+import { onCaseCreated, onStatusChange } from '../../cases/sla-clock.js';
 import { caseSubject } from '../../cases/subject-tag.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
 import { addParticipant, insertCase, isParticipant, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
@@ -80,11 +81,14 @@ export const persistStage: CommitStage = {
           at: now,
         });
       }
+      // Both SLA clocks start with the case (feedback has none).
+      caseRow = await onCaseCreated(trx, ctx, caseRow);
     } else {
       caseRow = thread.caseRow;
       const automated = notes.automated != null;
       if (thread.reopen === 'reopen') {
         caseRow = await updateCase(trx, caseRow.id, { status: 'open', resolved_at: null, closed_at: null, updated_at: now, last_customer_at: now });
+        caseRow = await onStatusChange(trx, ctx, thread.caseRow, caseRow, actor);
         reopened = true;
         await addEvent(trx, { caseId: caseRow.id, type: 'case.reopened', actor, reason: `customer replied to a ${thread.caseRow.status} case`, data: { from: thread.caseRow.status }, at: now });
       } else if (!automated) {
@@ -93,7 +97,10 @@ export const persistStage: CommitStage = {
         if (status !== caseRow.status) {
           await addEvent(trx, { caseId: caseRow.id, type: 'case.status', actor, reason: 'customer replied', data: { from: caseRow.status, to: status }, at: now });
         }
+        const before = caseRow;
         caseRow = await updateCase(trx, caseRow.id, { status, updated_at: now, last_customer_at: now });
+        // pending → open: the resolution clock runs again.
+        if (status !== before.status) caseRow = await onStatusChange(trx, ctx, before, caseRow, actor);
         if (thread.reopen === 'keep-thanks') {
           await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: 'a thank-you reply does not reopen a resolved case', at: now });
         }
