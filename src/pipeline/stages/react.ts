@@ -3,6 +3,7 @@ import type { AppContext } from '../../context.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoRepliesSince } from '../../db/repos/outbox.js';
 import type { Database } from '../../db/schema.js';
+import { promiseData } from '../../cases/promise.js';
 import { commonData, queueEmail } from '../../mail-out/compose.js';
 import { recipientRefusal } from '../../mail-out/recipient-refusal.js';
 import type { Inbound } from '../types.js';
@@ -40,7 +41,13 @@ export const reactStage: CommitStage = {
       await queueEmail(trx, ctx, {
         ...base,
         kind,
-        data: { ...common, expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse, helpfulInfo: q?.helpfulInfo ?? ctx.config.cases.helpfulInfo },
+        data: {
+          ...common,
+          expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse,
+          helpfulInfo: q?.helpfulInfo ?? ctx.config.cases.helpfulInfo,
+          // The SLA promise in the queue's time zone (issue 11).
+          promise: promiseData(ctx.config, caseRow, ctx.clock.now()),
+        },
       });
     } else {
       await queueEmail(trx, ctx, { ...base, kind, data: { ...common, reply: { visibleText: msg.notes.visible?.text ?? '' } } });
