@@ -6,7 +6,10 @@ import { registerCaseCommands } from './cli/cases.js';
 import { registerConfigCommands } from './cli/config.js';
 import { registerDaemonCommands } from './cli/daemon.js';
 import { registerIngestCommands } from './cli/ingest.js';
+import { registerJobCommands } from './cli/jobs.js';
+import { registerLinkCommands } from './cli/links.js';
 import { registerQuarantineCommands } from './cli/quarantine.js';
+import { registerReportCommands } from './cli/report.js';
 import { setRootProgram } from './cli/shared.js';
 import { registerStatusCommands } from './cli/status.js';
 import { registerTemplateCommands } from './cli/templates.js';
@@ -26,6 +29,9 @@ registerQuarantineCommands(program);
 registerStatusCommands(program);
 registerTemplateCommands(program);
 registerConfigCommands(program);
+registerReportCommands(program);
+registerJobCommands(program);
+registerLinkCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

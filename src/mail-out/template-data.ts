@@ -575,21 +575,24 @@ export const templateKinds = {
       page: obj('The case page.', {
         statusLabel: str('The status in words, in the case’s language.', 'in progress'),
         ownerName: str('First name of the agent handling the case; empty when nobody yet.', 'Erika'),
-        due: str('What is due next, in words and in the queue’s time zone; empty when nothing is.', 'We aim to reply by Tuesday 10:00 CST.'),
+        due: obj('What is due next.', {
+          kind: str('first-response (we reply by …), resolution (we aim to resolve it by …), waiting (we wait for the customer) or empty for nothing; the shipped wording differs per kind.', 'first-response'),
+          when: str('When, in words, in the queue’s time zone and the case’s language.', 'Tuesday 10:00 CST'),
+        }),
         closed: bool('True when the case is resolved or closed (a reply reopens it within cases.reopenWindowDays).', false),
-        notice: str('A confirmation to show (after a reply was sent); empty for none.', 'Thank you, your reply was added to the case.'),
-        error: str('A problem with the form to show; empty for none.', ''),
+        notice: str('A confirmation to show: "sent" after a reply was added; empty for none.', 'sent'),
+        error: str('A problem with the form: "empty", "too-long", "form-expired", "retry" or empty for none; the shipped wording differs per code.', ''),
         messages: list(
           'The public thread, oldest first (internal notes and mail to staff are never shown).',
           obj('One message.', {
-            from: str('Who wrote it: "You", the agent’s first name or the support team’s name.', 'You'),
+            from: str('Who wrote it: the support team’s name, another participant’s name; empty for the customer’s own messages (the shipped pages say "You").', ''),
             at: str('When, ISO 8601; use {{formatDate this.at}}.', '2025-03-14T09:26:50Z'),
             text: str('The new text of the message; in HTML use {{paragraphs text}}.', 'Hello,\n\nsince this morning I cannot log in.'),
             fromCustomer: bool('True for the customer’s own messages.', true),
           }),
           [
-            { from: 'You', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', fromCustomer: true },
-            { from: 'Erika', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', fromCustomer: false },
+            { from: '', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', fromCustomer: true },
+            { from: 'Example Support', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', fromCustomer: false },
           ],
         ),
         form: obj('The reply form (POST, no JavaScript).', {

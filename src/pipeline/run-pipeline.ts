@@ -12,6 +12,7 @@ import { persistStage } from './stages/persist.js';
 import { reactStage } from './stages/react.js';
 import { routeStage } from './stages/route.js';
 import { senderStage } from './stages/sender.js';
+import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
 import { threadStage } from './stages/thread.js';
 import { visibleTextStage } from './stages/visible.js';
 import { receiptBase, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
@@ -25,10 +26,11 @@ export const DECIDE_STAGES: readonly DecideStage[] = [
   senderStage,
   visibleTextStage,
   threadStage,
+  surveyReplyStage,
   escalationRequestStage,
   classifyStage,
 ];
-export const COMMIT_STAGES: readonly CommitStage[] = [persistStage, routeStage, escalateStage, reactStage];
+export const COMMIT_STAGES: readonly CommitStage[] = [persistStage, routeStage, escalateStage, surveyRecordStage, reactStage];
 
 const TRANSIENT_CODES = /^(SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)|ENOSPC|EIO|EMFILE|ENFILE|EAGAIN|EBUSY|EDQUOT|ENOMEM|ETIMEDOUT)/;
 

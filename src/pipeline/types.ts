@@ -8,7 +8,7 @@ import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
-export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test';
+export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test' | 'web';
 
 /** What a channel hands the pipeline: the raw bytes (already in the blob store) and the envelope. */
 export interface Arrival {
@@ -125,6 +125,8 @@ export interface Notes {
   /** Set by escalate (inside the transaction): whether this message was answered with an escalation acknowledgement. */
   escalation?: { readonly acknowledged: boolean };
   visible?: VisibleText;
+  /** Set by survey-reply (after thread): an answer to our satisfaction survey, else null. */
+  survey?: { readonly rating: number | null; readonly comment: string } | null;
   /** Set by persist inside the transaction. */
   persisted?: { readonly caseRow: CaseRow; readonly messageRowId: number; readonly receiptId: number; readonly created: boolean; readonly reopened: boolean };
 }

@@ -1,0 +1,41 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Form protection. Every form carries a token bound to the signed link it was served for
+ * (HMAC over the link's signature and the issue time, valid for 12 hours), and a POST whose
+ * Origin (or Sec-Fetch-Site) says it came from another site is refused. Together with the link
+ * itself being a secret, a third-party page cannot submit a form in the customer's name.
+ */
+
+const VALID_MS = 12 * 3_600_000;
+
+function sign(secret: string, linkSig: string, issued: string): string {
+  return createHmac('sha256', secret).update(`csrf:v1:${linkSig}:${issued}`).digest('hex').slice(0, 24);
+}
+
+export function formToken(secret: string, linkSig: string, now: Date): string {
+  const issued = Math.floor(now.getTime() / 1000).toString(36);
+  return `v1.${issued}.${sign(secret, linkSig, issued)}`;
+}
+
+export function checkFormToken(secret: string, linkSig: string, token: string, now: Date): boolean {
+  const m = /^v1\.([0-9a-z]{1,10})\.([0-9a-f]{24})$/.exec(token);
+  if (m === null) return false;
+  const want = Buffer.from(sign(secret, linkSig, m[1]!));
+  const got = Buffer.from(m[2]!);
+  if (want.length !== got.length || !timingSafeEqual(want, got)) return false;
+  const age = now.getTime() - parseInt(m[1]!, 36) * 1000;
+  return age >= -60_000 && age <= VALID_MS;
+}
+
+/** Why a POST must be refused as cross-site, or null. */
+export function crossSiteRefusal(req: Pick<IncomingMessage, 'headers'>, publicOrigin: string): string | null {
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'cross-site') return 'Sec-Fetch-Site: cross-site';
+  const origin = req.headers['origin'];
+  if (origin === undefined || origin === 'null') return origin === 'null' ? 'Origin: null' : null;
+  const host = req.headers['host'];
+  const allowed = new Set([publicOrigin.toLowerCase(), ...(host !== undefined ? [`http://${host}`.toLowerCase(), `https://${host}`.toLowerCase()] : [])]);
+  return allowed.has(origin.toLowerCase()) ? null : `Origin ${origin} is not ${publicOrigin}`;
+}
