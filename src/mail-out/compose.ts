@@ -38,7 +38,7 @@ export function commonData(ctx: AppContext, caseRow: CaseRow, mailbox: MailboxCo
     },
     customer: { name: customer.name, address: customer.address, greetingName: customer.name !== '' ? customer.name : 'there' },
     // A fresh signed link to the customer's case page (issue 11); '' when the web server is off.
-    caseLink: isTest ? '' : caseLinkFor(ctx, caseRow.number),
+    caseLink: isTest || caseRow.kind !== 'case' ? '' : caseLinkFor(ctx, caseRow.number),
     replyMarker: REPLY_MARKER,
     isTest,
   };

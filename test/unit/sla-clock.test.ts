@@ -8,6 +8,7 @@ import { eventsOfCase } from '../../src/db/repos/events.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { slaOfCase } from '../../src/db/repos/sla.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { SLA_CONFIG } from '../helpers/sla-config.js';
 
 /**
  * SLA clocks through the real pipeline on a real SQLite file, with a manual clock: due times on
@@ -15,31 +16,6 @@ import { eml, testEnv, type TestEnv } from '../helpers/context.js';
  * and an event for every clock change.
  */
 
-export const SLA_CONFIG: ConfigInput = {
-  queues: {
-    support: {
-      calendar: 'us',
-      slaPolicy: 'std',
-      agents: [{ name: 'Erika Musterfrau', address: 'erika@example.com' }],
-      assignment: 'fixed',
-      fixedOwner: 'Erika Musterfrau',
-      tiers: { 1: { addresses: ['lead@example.com'] } },
-    },
-  },
-  sla: {
-    calendars: { us: { zone: 'America/Chicago', hours: { 'mon-fri': '07:00-17:00' }, holidays: { country: 'US' } } },
-    policies: {
-      std: {
-        targets: {
-          urgent: { firstResponse: '15m', resolution: '12h', coverage: '24x7' },
-          high: { firstResponse: '2h', resolution: '18h' },
-          normal: { firstResponse: '4h', resolution: '24h' },
-          low: { firstResponse: '8h', resolution: '48h', afterHours: 'next-business-day' },
-        },
-      },
-    },
-  },
-};
 
 let env: TestEnv;
 afterEach(async () => env?.close());
