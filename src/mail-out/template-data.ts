@@ -484,7 +484,7 @@ export const templateKinds = {
         closed: num('Cases closed in the period.', 35),
         resolved: num('Cases resolved in the period.', 38),
         reopened: num('Cases reopened in the period.', 3),
-        backlog: num('Cases open (not resolved or closed) at the end of the period.', 17),
+        backlog: num('Cases open (not resolved or closed) when the report was made.', 17),
         firstResponseBreaches: num('Cases that missed their first-response target in the period.', 2),
         resolutionBreaches: num('Cases that missed their resolution target in the period.', 1),
         medianFirstResponse: num('Median time to the first response, in business minutes; use {{duration report.medianFirstResponse}}.', 95),
@@ -515,7 +515,7 @@ export const templateKinds = {
           }),
           [{ caseNumber: 10042, kind: 'first-response', priority: 'high', subject: 'Cannot log in since this morning' }],
         ),
-        backlogByStatus: list('Open cases by status.', obj('One status.', { name: str('Status.', 'open'), count: num('Cases.', 9) }), [
+        backlogByStatus: list('Open cases (now) by status.', obj('One status.', { name: str('Status.', 'open'), count: num('Cases.', 9) }), [
           { name: 'new', count: 3 },
           { name: 'open', count: 9 },
           { name: 'pending', count: 4 },
@@ -555,7 +555,7 @@ export const templateKinds = {
             queue: str('Name of the queue.', 'general'),
             opened: num('Cases opened.', 30),
             resolved: num('Cases resolved.', 27),
-            backlog: num('Cases open at the end.', 12),
+            backlog: num('Cases open when the report was made.', 12),
             breaches: num('Missed targets (first response and resolution).', 2),
           }),
           [
