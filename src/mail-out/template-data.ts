@@ -575,6 +575,7 @@ export const templateKinds = {
       page: obj('The case page.', {
         statusLabel: str('The status in words, in the case’s language.', 'in progress'),
         ownerName: str('First name of the agent handling the case; empty when nobody yet.', 'Erika'),
+        zone: str('Time zone of the case’s queue, for times on the page: {{formatDate case.createdAt zone=page.zone}}.', 'America/Chicago'),
         due: obj('What is due next.', {
           kind: str('first-response (we reply by …), resolution (we aim to resolve it by …), waiting (we wait for the customer) or empty for nothing; the shipped wording differs per kind.', 'first-response'),
           when: str('When, in words, in the queue’s time zone and the case’s language.', 'Tuesday 10:00 CST'),

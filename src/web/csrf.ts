@@ -29,13 +29,18 @@ export function checkFormToken(secret: string, linkSig: string, token: string, n
   return age >= -60_000 && age <= VALID_MS;
 }
 
-/** Why a POST must be refused as cross-site, or null. */
+/**
+ * Why a POST must be refused as cross-site, or null. Browsers that send Sec-Fetch-Site are
+ * believed (same-origin or none: fine; same-site or cross-site: refused); otherwise the Origin
+ * must be ours (no Origin at all: an old client or a tool, the form token decides).
+ */
 export function crossSiteRefusal(req: Pick<IncomingMessage, 'headers'>, publicOrigin: string): string | null {
   const site = req.headers['sec-fetch-site'];
-  if (site === 'cross-site') return 'Sec-Fetch-Site: cross-site';
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? null : `Sec-Fetch-Site: ${site}`;
   const origin = req.headers['origin'];
-  if (origin === undefined || origin === 'null') return origin === 'null' ? 'Origin: null' : null;
+  if (origin === undefined) return null;
+  if (origin === 'null') return 'Origin: null';
   const host = req.headers['host'];
-  const allowed = new Set([publicOrigin.toLowerCase(), ...(host !== undefined ? [`http://${host}`.toLowerCase(), `https://${host}`.toLowerCase()] : [])]);
-  return allowed.has(origin.toLowerCase()) ? null : `Origin ${origin} is not ${publicOrigin}`;
+  const allowed = new Set([new URL(publicOrigin).origin.toLowerCase(), ...(host !== undefined ? [`http://${host}`.toLowerCase(), `https://${host}`.toLowerCase()] : [])]);
+  return allowed.has(origin.toLowerCase()) ? null : `Origin ${origin} is not ${new URL(publicOrigin).origin}`;
 }

@@ -26,7 +26,8 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
-  'Referrer-Policy': 'no-referrer',
+  // same-origin: links never leak the signed URL to other sites, and our own form posts keep their Origin.
+  'Referrer-Policy': 'same-origin',
   'Cache-Control': 'no-store',
 };
 

@@ -95,6 +95,8 @@ describe('form tokens and cross-site posts', () => {
     [{ origin: 'http://127.0.0.1:8025', host: '127.0.0.1:8025' }, null],
     [{ origin: 'https://evil.example', host: 'help.example.com' }, 'Origin https://evil.example is not https://help.example.com'],
     [{ 'sec-fetch-site': 'cross-site' }, 'Sec-Fetch-Site: cross-site'],
+    [{ 'sec-fetch-site': 'same-site', origin: 'https://help.example.com' }, 'Sec-Fetch-Site: same-site'],
+    [{ 'sec-fetch-site': 'same-origin', origin: 'null' }, null],
     [{ origin: 'null' }, 'Origin: null'],
   ] as const)('headers %j → %s', (headers, refusal) => {
     expect(crossSiteRefusal({ headers: { ...headers } }, 'https://help.example.com')).toBe(refusal);

@@ -67,6 +67,7 @@ describe('the case page', () => {
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('referrer-policy')).toBe('same-origin');
     const html = await res.text();
     expect(html).toContain('<dt>Status</dt><dd>new</dd>');
     expect(html).toContain('<dt>Priority</dt><dd>normal</dd>');

@@ -60,6 +60,7 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
   return {
     statusLabel: statusLabel(caseRow.status, caseRow.language),
     ownerName: ownerName(ctx.config, caseRow.queue, caseRow.owner).split(/\s+/)[0] ?? '',
+    zone,
     due,
     closed: caseRow.status === 'resolved' || caseRow.status === 'closed',
     ...extra,
