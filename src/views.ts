@@ -57,6 +57,9 @@ export function formatCaseDetail(d: CaseDetail): string {
     `  requester ${c.requester_name !== '' ? `${c.requester_name} <${c.requester_address}>` : c.requester_address} · created ${c.created_at} · updated ${c.updated_at}`,
     `  ${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner ?? 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
     `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
+    ...(c.first_response_due_at !== null || c.resolution_due_at !== null
+      ? [`  due: first response ${c.first_response_due_at ?? '–'} · resolution ${c.resolution_due_at ?? (c.status === 'pending' ? 'paused (pending)' : '–')}`]
+      : []),
     '',
     'Thread:',
   ];
