@@ -36,13 +36,13 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
 
   async function execute(def: JobDefinition, reason: RunReason): Promise<JobResult | null> {
     const now = ctx.clock.now();
-    const started = Date.now();
+    const started = performance.now();
     const jlog = log.child({ job: def.name });
     await recordJobStart(ctx.db, def.name, now.toISOString());
     try {
       const result = await def.run({ ctx, now, log: jlog, stopping: () => stopping });
       await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), null);
-      const line = { job: def.name, reason, processed: result.processed, sent: result.sent, ms: Date.now() - started };
+      const line = { job: def.name, reason, processed: result.processed, sent: result.sent, ms: Math.round(performance.now() - started) };
       if (result.processed > 0 || reason !== 'scheduled') jlog.info(line, 'job finished');
       else jlog.debug(line, 'job finished');
       return result;

@@ -46,7 +46,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
   const log = ctx.log.child({ component: 'web' });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = Date.now();
+    const started = performance.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const text = wantsText(req.headers.accept);
@@ -78,7 +78,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     res.writeHead(response.status, headers);
     res.end(req.method === 'HEAD' ? undefined : (response.body ?? ''));
     // Signed tokens stay out of the log.
-    log.info({ method: req.method, route: routeName, path: url.pathname.replace(/\/(c|s)\/[^/]+/, '/$1/…'), status: response.status, ms: Date.now() - started }, 'web request');
+    log.info({ method: req.method, route: routeName, path: url.pathname.replace(/\/(c|s)\/[^/]+/, '/$1/…'), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
   }
 
   const server = createServer((req, res) => {
