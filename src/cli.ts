@@ -7,7 +7,10 @@ import { registerConfigCommands } from './cli/config.js';
 import { registerDaemonCommands } from './cli/daemon.js';
 import { registerIngestCommands } from './cli/ingest.js';
 import { registerOutboxCommands } from './cli/outbox.js';
+import { registerJobCommands } from './cli/jobs.js';
+import { registerLinkCommands } from './cli/links.js';
 import { registerQuarantineCommands } from './cli/quarantine.js';
+import { registerReportCommands } from './cli/report.js';
 import { setRootProgram } from './cli/shared.js';
 import { registerStatusCommands } from './cli/status.js';
 import { registerTemplateCommands } from './cli/templates.js';
@@ -28,6 +31,9 @@ registerOutboxCommands(program);
 registerStatusCommands(program);
 registerTemplateCommands(program);
 registerConfigCommands(program);
+registerReportCommands(program);
+registerJobCommands(program);
+registerLinkCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

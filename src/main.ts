@@ -7,6 +7,8 @@ import { startImapChannel, type ImapChannel } from './channels/imap.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { OutboxWorker } from './mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from './mail-out/transport.js';
+import { startJobs, type JobScheduler } from './jobs/scheduler.js';
+import { startWebServer, type WebServer } from './web/server.js';
 
 export interface Daemon {
   readonly ctx: AppContext;
@@ -14,6 +16,10 @@ export interface Daemon {
   /** The watched IMAP mailboxes (none when no mailbox has an `imap` config). */
   readonly imap: ImapChannel;
   readonly outbox: OutboxWorker;
+  /** Scheduled jobs (null when jobs.enabled is false). */
+  readonly jobs: JobScheduler | null;
+  /** The web server (null when web.enabled is false). */
+  readonly web: WebServer | null;
   stop(): Promise<void>;
 }
 
@@ -47,12 +53,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const outbox = new OutboxWorker(ctx, transport);
   let smtp: SmtpListener | null = null;
   let imap: ImapChannel | null = null;
+  let jobs: JobScheduler | null = null;
+  let web: WebServer | null = null;
   try {
     if (ctx.config.listener.enabled) smtp = await startSmtpListener(ctx);
     // Each mailbox connects in its own loop (in the background): a failing one never blocks the start.
     imap = startImapChannel(ctx);
+    if (ctx.config.web.enabled) web = await startWebServer(ctx);
     await outbox.start();
+    // Jobs last: they catch up on what came due while we were down (issue 11).
+    if (ctx.config.jobs.enabled) jobs = startJobs(ctx);
   } catch (err) {
+    await jobs?.stop();
+    await web?.close();
     await imap?.stop();
     await smtp?.close();
     await outbox.stop();
@@ -69,6 +82,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       smtp: smtp !== null ? `${ctx.config.listener.host}:${smtp.port}` : 'disabled',
       imap: imap.watchers.map((w) => w.name),
       outgoing: transport.name,
+      web: web !== null ? `${ctx.config.web.host}:${web.port}` : 'disabled',
+      jobs: jobs !== null ? [...jobs.tasks.keys()] : 'disabled',
     },
     'casegate started',
   );
@@ -81,9 +96,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     smtp,
     imap: imapChannel,
     outbox,
+    jobs,
+    web,
     stop() {
       stopping ??= (async () => {
         context.log.info('casegate stopping');
+        // A running job finishes its current item; the web server stops taking requests.
+        await jobs?.stop();
+        await web?.close();
         // All at once: idle SMTP sessions get 421 now, messages in flight finish (and are
         // acknowledged) before the database closes; the outbox records what was sent.
         await Promise.all([imapChannel.stop(), listener?.close(), outbox.stop()]);

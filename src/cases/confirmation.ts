@@ -3,6 +3,7 @@ import type { MailboxConfig } from '../config/schema.js';
 import type { AppContext } from '../context.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail } from '../mail-out/compose.js';
+import { promiseData } from './promise.js';
 
 export interface ConfirmationTarget {
   readonly caseRow: CaseRow;
@@ -32,6 +33,8 @@ export async function queueConfirmation(trx: Transaction<Database>, ctx: AppCont
       ...commonData(ctx, t.caseRow, t.mailbox, t.to),
       expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse,
       helpfulInfo: q?.helpfulInfo ?? ctx.config.cases.helpfulInfo,
+      // The SLA promise in the queue's time zone (issue 11).
+      promise: promiseData(ctx.config, t.caseRow, ctx.clock.now()),
     },
   });
 }

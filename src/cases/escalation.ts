@@ -8,6 +8,7 @@ import { commonData, queueEmail, staffCaseData, type Recipient } from '../mail-o
 import { TransientError } from '../pipeline/types.js';
 import { writtenText } from './escalation-signals.js';
 import { priorityScheme } from './priority.js';
+import { onPriorityChange } from './sla-clock.js';
 import { attentionAddresses, isStaff, ownerName, tierAddresses } from './staff.js';
 
 /**
@@ -198,8 +199,10 @@ export async function setPriority(
   if (c === undefined) throw new Error(`no case with id ${caseId}`);
   if (c.priority === name) return { caseRow: c, changed: false };
   const now = ctx.clock.now().toISOString();
-  const caseRow = await updateCase(trx, caseId, { priority: name, updated_at: now });
+  let caseRow = await updateCase(trx, caseId, { priority: name, updated_at: now });
   await addEvent(trx, { caseId, messageRowId: who.messageRowId ?? null, type: 'case.priority', actor: who.actor, reason: `${c.priority} → ${name}${who.reason !== '' ? `: ${who.reason}` : ''}`, data: { from: c.priority, to: name }, at: now });
+  // Due times follow the new priority's targets.
+  caseRow = await onPriorityChange(trx, ctx, caseRow, c.priority, who.actor);
   return { caseRow, changed: true };
 }
 

@@ -68,6 +68,9 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     `  ${c.spam === 1 ? 'SUSPECTED SPAM (casegate cases ham to release) · ' : ''}${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner !== null ? who(ownerName(c.owner), c.owner) : 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
     `  first response ${c.first_response_at ?? 'not yet'}${c.resolved_at !== null ? ` · resolved ${c.resolved_at}` : ''}${c.closed_at !== null ? ` · closed ${c.closed_at}` : ''}`,
     `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
+    ...(c.first_response_due_at !== null || c.resolution_due_at !== null
+      ? [`  due: first response ${c.first_response_due_at ?? '–'} · resolution ${c.resolution_due_at ?? (c.status === 'pending' ? 'paused (pending)' : '–')}`]
+      : []),
     '',
     'Thread (← in, → out; [INTERNAL] = staff only, never shown to the customer):',
   ];

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { secretProblem } from '../cases/thread-token.js';
 import { checkRouting } from './routing-checks.js';
 import { spamSettings } from './spam-schema.js';
+import { checkSla } from './sla-checks.js';
+import { jobsSchema, slaSchema, webSchema } from './sla-schema.js';
 
 /**
  * The one typed description of casegate's configuration. Every key is documented in
@@ -148,6 +150,10 @@ const queueSettings = z
     fixedOwner: z.string().trim().min(1).optional(),
     /** Shown in the on-hold email as the expected time (default cases.onHoldExpected). */
     onHoldExpected: z.string().trim().min(1).optional(),
+    /** Business calendar of the queue (a name under sla.calendars; default sla.defaultCalendar). */
+    calendar: z.string().trim().min(1).optional(),
+    /** SLA policy of the queue (a name under sla.policies; default sla.defaultPolicy). */
+    slaPolicy: z.string().trim().min(1).optional(),
   })
   .strict();
 
@@ -457,6 +463,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Business calendars and SLA policies (sla-schema.ts). */
+    sla: slaSchema,
+    /** Scheduled jobs: schedules and knobs (sla-schema.ts). */
+    jobs: jobsSchema,
+    /** The small web server: customer case page, survey, /healthz (sla-schema.ts). */
+    web: webSchema,
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -516,6 +528,7 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['outgoing', 'smtp'], message: 'required when outgoing.transport is "smtp"' });
     }
     checkRouting(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+    checkSla(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     cfg.autoReply.neverTo.forEach((re, i) => {
       try {
         new RegExp(re, 'i');

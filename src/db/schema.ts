@@ -244,6 +244,92 @@ export interface AssignmentStateTable {
   updated_at: Timestamp;
 }
 
+/** SLA clocks of one case (0009): first response and resolution, follow-up and critical watch. */
+export interface CaseSlaTable {
+  case_id: number;
+  /** Policy name ('' when the case's queue has none: no targets). */
+  policy: string;
+  calendar: string;
+  /** business-hours | 24x7 (of the case's priority). */
+  coverage: string;
+  started_at: Timestamp;
+  fr_target_min: number | null;
+  fr_warn_at: Timestamp | null;
+  fr_due_at: Timestamp | null;
+  /** First response (the first agent reply) — stops the first-response clock. */
+  fr_done_at: Timestamp | null;
+  /** Business seconds from opening to the first response. */
+  fr_business_sec: number | null;
+  fr_met: Flag | null;
+  fr_warned_at: Timestamp | null;
+  fr_breached_at: Timestamp | null;
+  res_target_min: number | null;
+  /** JSON [{ from, to|null, why }]: pending (and on hold when it pauses) and resolved periods. */
+  res_pauses_json: string;
+  res_warn_at: Timestamp | null;
+  /** Null while paused or stopped. */
+  res_due_at: Timestamp | null;
+  res_done_at: Timestamp | null;
+  res_business_sec: number | null;
+  res_met: Flag | null;
+  res_warned_at: Timestamp | null;
+  res_breached_at: Timestamp | null;
+  /** Earliest warn/due time not yet handled by the sla-check job; null when nothing is left. */
+  next_check_at: Timestamp | null;
+  /** Since when the case waits for the customer (status pending), else null. */
+  pending_since: Timestamp | null;
+  /** Next pending reminder or automatic close. */
+  pending_next_at: Timestamp | null;
+  /** Reminders sent in the current pending period. */
+  pending_reminders: Generated<number>;
+  /** Last update from the team (reply, status change …). */
+  last_update_at: Timestamp;
+  /** When a critical case counts as without an update (critical-reminder job), else null. */
+  stale_check_at: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+export interface JobRunsTable {
+  job: string;
+  last_started_at: Timestamp;
+  last_finished_at: Timestamp | null;
+  last_error: string | null;
+  runs: number;
+}
+
+/** What a job sent, claimed in the transaction that wrote the outbox row (never twice). */
+export interface JobClaimsTable {
+  id: Generated<number>;
+  job: string;
+  /** 0 for claims not about one case. */
+  case_id: number;
+  claim_key: string;
+  outbox_id: number | null;
+  created_at: Timestamp;
+}
+
+export interface SurveyResponsesTable {
+  case_id: number;
+  rating: number | null;
+  /** Every comment, oldest first, separated by blank lines. */
+  comment: string;
+  /** web | email */
+  source: string;
+  rated_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface LinkRevocationsTable {
+  id: Generated<number>;
+  case_id: number;
+  link_sig: string | null;
+  revoked_before: Timestamp | null;
+  reason: string;
+  actor: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   cases: CasesTable;
   case_participants: CaseParticipantsTable;
@@ -258,6 +344,11 @@ export interface Database {
   case_tags: CaseTagsTable;
   assignment_state: AssignmentStateTable;
   transport_health: TransportHealthTable;
+  case_sla: CaseSlaTable;
+  job_runs: JobRunsTable;
+  job_claims: JobClaimsTable;
+  survey_responses: SurveyResponsesTable;
+  link_revocations: LinkRevocationsTable;
 }
 
 export type CaseRow = Selectable<CasesTable>;
@@ -272,4 +363,7 @@ export type OutboxRow = Selectable<OutboxTable>;
 export type NewOutbox = Insertable<OutboxTable>;
 export type AttachmentRow = Selectable<AttachmentsTable>;
 export type ParticipantRow = Selectable<CaseParticipantsTable>;
+export type CaseSlaRow = Selectable<CaseSlaTable>;
+export type NewCaseSla = Insertable<CaseSlaTable>;
+export type SurveyResponseRow = Selectable<SurveyResponsesTable>;
 export type { ColumnType };

@@ -11,11 +11,12 @@ import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { templateDeclaration } from './template-data.js';
 import type { TemplateDataMap, TemplateName } from './templates.js';
+import { caseLinkFor } from '../web/links.js';
 
 /** The first line of every email we send; replies are cut there (visible text). */
 export const REPLY_MARKER = '##- Please type your reply above this line -##';
 
-type CommonKeys = 'instance' | 'mailbox' | 'case' | 'customer' | 'replyMarker' | 'isTest';
+type CommonKeys = 'instance' | 'mailbox' | 'case' | 'customer' | 'caseLink' | 'replyMarker' | 'isTest';
 export type CommonTemplateData = Pick<TemplateDataMap['confirmation'], CommonKeys>;
 
 export interface Recipient {
@@ -39,6 +40,8 @@ export function commonData(ctx: AppContext, caseRow: CaseRow, mailbox: MailboxCo
       language: caseRow.language,
     },
     customer: { name: customer.name, address: customer.address, greetingName: customer.name !== '' ? customer.name : 'there' },
+    // A fresh signed link to the customer's case page (issue 11); '' when the web server is off.
+    caseLink: isTest || caseRow.kind !== 'case' ? '' : caseLinkFor(ctx, caseRow.number),
     replyMarker: REPLY_MARKER,
     isTest,
   };
@@ -62,7 +65,8 @@ export function caseCommand(caseNumber: number): string {
 
 /** The data every staff-facing case email starts from: the case's common data and the CLI command to look at it. */
 export function staffCaseData(ctx: AppContext, caseRow: CaseRow, mailbox: MailboxConfig) {
-  return { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseCommand: caseCommand(caseRow.number) };
+  // The customer's signed link never goes to staff.
+  return { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', caseCommand: caseCommand(caseRow.number) };
 }
 
 export interface QueueEmail<N extends TemplateName> {

@@ -129,6 +129,10 @@ export const commonVariables = {
     address: str('Email address of the customer.', 'jane@example.org'),
     greetingName: str('The customer’s name, or "there" when the name is unknown (English).', 'Jane Doe'),
   }),
+  caseLink: str(
+    'Signed link to the customer’s case page (status, due time, thread, reply form); empty when the web server is off and in staff mail. Expires after web.linkDays.',
+    'https://support.example.com/c/10042.c.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665',
+  ),
   replyMarker: instanceVariables.replyMarker,
   isTest: instanceVariables.isTest,
 } as const satisfies VarFields;
@@ -164,9 +168,18 @@ export const templateKinds = {
     variables: {
       ...commonVariables,
       expectedResponse: str(
-        'Expected first response time, in the case’s language (per queue configurable).',
+        'Expected first response time, in the case’s language (per queue configurable); used when the queue has no SLA target (promise.has is false).',
         'within 4 business hours',
       ),
+      promise: obj('The first-response promise of the queue’s SLA policy for this case’s priority, in the queue’s time zone.', {
+        has: bool('True when the case has a first-response target (else say expectedResponse).', true),
+        target: str('The target in words, in the case’s language: "4 business hours", "15 minutes" (24/7).', '4 business hours'),
+        due: str('When the reply is due, in words, in the queue’s time zone and the case’s language.', 'Tuesday 10:00 CST'),
+        dueAt: str('The same as ISO 8601 with the zone’s offset.', '2026-03-03T10:00:00.000-06:00'),
+        nextBusinessDay: bool('True when the promise is "by the end of the next business day" (a case opened outside hours with that rule).', false),
+        open: bool('True when the team is working right now (24/7 targets: always).', false),
+        backAt: str('When the team is back, in words (empty while open).', 'Tuesday 07:00 CST'),
+      }),
       helpfulInfo: list(
         'What helps us solve it faster (per queue configurable), in the case’s language.',
         str('One thing that helps.', 'screenshots of what you see'),
@@ -300,7 +313,7 @@ export const templateKinds = {
     },
   },
   'sla-warning': {
-    description: 'Sent to the owner of the case (or the queue’s agents when unassigned) when a service-level target is about to be missed.',
+    description: 'Sent to the owner of the case and the queue’s leads (tier 1; else instance.adminAddress) once per case and target, when a share of a service-level target (sla.warnAt) has passed.',
     audience: 'staff',
     scope: 'case',
     variables: {
@@ -314,7 +327,7 @@ export const templateKinds = {
     },
   },
   'sla-breach': {
-    description: 'Sent to the owner of the case and the team leads when a service-level target was missed.',
+    description: 'Sent to the owner of the case and the queue’s leads (tier 1; else instance.adminAddress) once per case and target, when a service-level target was missed.',
     audience: 'staff',
     scope: 'case',
     variables: {
@@ -325,6 +338,19 @@ export const templateKinds = {
         overdue: num('Minutes since it was due; use {{duration sla.overdue}}.', 20),
       }),
       owner,
+    },
+  },
+  'stale-reminder': {
+    description: 'Sent to the owner of a critical case (or the queue’s leads when unassigned) when it has had no update from the team for jobs.criticalReminder.afterMinutes; again after each further quiet period.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      owner,
+      stale: obj('The quiet period.', {
+        minutes: num('Minutes since the last update from the team; use {{duration stale.minutes}}.', 60),
+        lastUpdateAt: str('When the team last updated the case, ISO 8601; use {{formatDate stale.lastUpdateAt}}.', '2025-03-14T09:26:53Z'),
+      }),
     },
   },
   reminder: {
@@ -347,6 +373,17 @@ export const templateKinds = {
       }),
     },
   },
+  'still-working': {
+    description: 'Sent to the customer of a critical case that has had no update from the team for jobs.criticalReminder.afterMinutes (only with notifyCustomer: true).',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      update: obj('The update.', {
+        minutes: num('Minutes since the last update from the team; use {{duration update.minutes}}.', 60),
+      }),
+    },
+  },
   'auto-closed': {
     description: 'Sent to the customer when a pending case was closed automatically because they did not answer.',
     audience: 'customer',
@@ -366,9 +403,17 @@ export const templateKinds = {
     variables: {
       ...commonVariables,
       survey: obj('The satisfaction survey.', {
-        url: str('Link to the survey form; empty when customers answer by replying with a rating.', 'https://survey.example.com/s/10042-3f9a'),
+        url: str('Link to the survey page; empty when the web server is off (customers answer by replying with a rating).', 'https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
         min: num('Lowest rating a customer can reply with.', 1),
         max: num('Highest rating a customer can reply with.', 5),
+        ratings: list(
+          'One-click ratings, lowest first: each link records its rating (empty when the web server is off).',
+          obj('One rating.', {
+            value: num('The rating.', 1),
+            url: str('Link that records it.', 'https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665/1'),
+          }),
+          [1, 2, 3, 4, 5].map((value) => ({ value, url: `https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665/${value}` })),
+        ),
       }),
     },
   },
@@ -531,31 +576,94 @@ export const templateKinds = {
     variables: outboxAlertVariables(),
   },
   report: {
-    description: 'Sent to the team leads and instance.adminAddress on schedule: cases opened, resolved and missed targets in the period, per queue.',
+    description: 'Sent to the team leads (tier 1, their queue) and instance.adminAddress (all queues) every morning by the daily-report job: the previous day’s cases, response times in business time, SLA compliance, backlog, satisfaction and feedback.',
     audience: 'staff',
     scope: 'instance',
     variables: {
       ...instanceVariables,
       report: obj('The report.', {
         period: obj('The period covered.', {
-          name: str('daily, weekly or monthly.', 'weekly'),
-          from: str('Start of the period (inclusive), ISO 8601.', '2025-03-10T00:00:00+01:00'),
-          to: str('End of the period (inclusive), ISO 8601.', '2025-03-16T23:59:59+01:00'),
+          name: str('daily, weekly or monthly.', 'daily'),
+          from: str('Start of the period (inclusive), ISO 8601.', '2025-03-13T00:00:00.000+01:00'),
+          to: str('End of the period (exclusive), ISO 8601.', '2025-03-14T00:00:00.000+01:00'),
         }),
+        queue: str('The queue the report is about; empty for all queues.', ''),
         opened: num('Cases opened in the period.', 42),
+        closed: num('Cases closed in the period.', 35),
         resolved: num('Cases resolved in the period.', 38),
         reopened: num('Cases reopened in the period.', 3),
-        backlog: num('Cases open (not resolved or closed) at the end of the period.', 17),
-        firstResponseBreaches: num('Cases that missed their first-response target.', 2),
-        resolutionBreaches: num('Cases that missed their resolution target.', 1),
-        medianFirstResponse: num('Median time to the first response, in minutes; use {{duration report.medianFirstResponse}}.', 95),
+        backlog: num('Cases open (not resolved or closed) when the report was made.', 17),
+        firstResponseBreaches: num('Cases that missed their first-response target in the period.', 2),
+        resolutionBreaches: num('Cases that missed their resolution target in the period.', 1),
+        medianFirstResponse: num('Median time to the first response, in business minutes; use {{duration report.medianFirstResponse}}.', 95),
+        p90FirstResponse: num('90th percentile of the time to the first response, business minutes.', 240),
+        medianResolution: num('Median time to resolution, business minutes (pauses excluded).', 610),
+        p90Resolution: num('90th percentile of the time to resolution, business minutes.', 1920),
+        escalations: num('Escalations in the period.', 4),
+        compliance: list(
+          'SLA compliance per priority, most severe first (clocks that stopped in the period).',
+          obj('One priority.', {
+            priority: str('The priority level.', 'high'),
+            firstResponse: str('Share of first responses in time, "93 %", or "–" when none.', '93 %'),
+            resolution: str('Share of resolutions in time, or "–".', '88 %'),
+            cases: num('Cases whose clocks stopped in the period.', 15),
+          }),
+          [
+            { priority: 'urgent', firstResponse: '100 %', resolution: '100 %', cases: 2 },
+            { priority: 'high', firstResponse: '93 %', resolution: '88 %', cases: 15 },
+          ],
+        ),
+        breaches: list(
+          'The missed targets of the period.',
+          obj('One breach.', {
+            caseNumber: num('Case number.', 10042),
+            kind: str('first-response or resolution.', 'first-response'),
+            priority: str('Priority of the case.', 'high'),
+            subject: str('Subject of the case.', 'Cannot log in since this morning'),
+          }),
+          [{ caseNumber: 10042, kind: 'first-response', priority: 'high', subject: 'Cannot log in since this morning' }],
+        ),
+        backlogByStatus: list('Open cases (now) by status.', obj('One status.', { name: str('Status.', 'open'), count: num('Cases.', 9) }), [
+          { name: 'new', count: 3 },
+          { name: 'open', count: 9 },
+          { name: 'pending', count: 4 },
+          { name: 'on_hold', count: 1 },
+        ]),
+        backlogByPriority: list('Open cases by priority, most severe first.', obj('One priority.', { name: str('Priority.', 'high'), count: num('Cases.', 5) }), [
+          { name: 'urgent', count: 1 },
+          { name: 'high', count: 5 },
+          { name: 'normal', count: 11 },
+        ]),
+        backlogByAge: list('Open cases by age since opening.', obj('One age bracket.', { name: str('Bracket: "< 1 day", "1–3 days", "3–7 days", "> 7 days".', '< 1 day'), count: num('Cases.', 6) }), [
+          { name: '< 1 day', count: 6 },
+          { name: '1–3 days', count: 7 },
+          { name: '3–7 days', count: 3 },
+          { name: '> 7 days', count: 1 },
+        ]),
+        csat: obj('Customer satisfaction: survey ratings given in the period.', {
+          average: str('Average rating with one decimal ("4.3"), or "–" when none.', '4.3'),
+          count: num('Ratings given.', 12),
+          max: num('Highest possible rating.', 5),
+        }),
+        feedback: obj('Messages to feedback queues in the period.', {
+          count: num('How many.', 2),
+          items: list(
+            'The newest ones (at most 20).',
+            obj('One feedback message.', {
+              from: str('Sender.', 'jane@example.org'),
+              subject: str('Subject.', 'Love the new portal'),
+              at: str('When it arrived, ISO 8601.', '2025-03-13T15:02:11Z'),
+            }),
+            [{ from: 'jane@example.org', subject: 'Love the new portal', at: '2025-03-13T15:02:11Z' }],
+          ),
+        }),
         queues: list(
           'One row per queue.',
           obj('One queue.', {
             queue: str('Name of the queue.', 'general'),
             opened: num('Cases opened.', 30),
             resolved: num('Cases resolved.', 27),
-            backlog: num('Cases open at the end.', 12),
+            backlog: num('Cases open when the report was made.', 12),
             breaches: num('Missed targets (first response and resolution).', 2),
           }),
           [
@@ -563,6 +671,80 @@ export const templateKinds = {
             { queue: 'billing', opened: 12, resolved: 11, backlog: 5, breaches: 1 },
           ],
         ),
+      }),
+    },
+  },
+  'case-page': {
+    description: 'Shown to the customer (web page, not email) who opens the signed link of their case: status, priority, owner, due time, the public thread and a reply form.',
+    audience: 'web',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      page: obj('The case page.', {
+        statusLabel: str('The status in words, in the case’s language.', 'in progress'),
+        ownerName: str('First name of the agent handling the case; empty when nobody yet.', 'Erika'),
+        zone: str('Time zone of the case’s queue, for times on the page: {{formatDate case.createdAt zone=page.zone}}.', 'America/Chicago'),
+        due: obj('What is due next.', {
+          kind: str('first-response (we reply by …), resolution (we aim to resolve it by …), waiting (we wait for the customer) or empty for nothing; the shipped wording differs per kind.', 'first-response'),
+          when: str('When, in words, in the queue’s time zone and the case’s language.', 'Tuesday 10:00 CST'),
+        }),
+        closed: bool('True when the case is resolved or closed (a reply reopens it within cases.reopenWindowDays).', false),
+        notice: str('A confirmation to show: "sent" after a reply was added; empty for none.', 'sent'),
+        error: str('A problem with the form: "empty", "too-long", "form-expired", "retry" or empty for none; the shipped wording differs per code.', ''),
+        messages: list(
+          'The public thread, oldest first (internal notes and mail to staff are never shown).',
+          obj('One message.', {
+            from: str('Who wrote it: the support team’s name, another participant’s name; empty for the customer’s own messages (the shipped pages say "You").', ''),
+            at: str('When, ISO 8601; use {{formatDate this.at}}.', '2025-03-14T09:26:50Z'),
+            text: str('The new text of the message; in HTML use {{paragraphs text}}.', 'Hello,\n\nsince this morning I cannot log in.'),
+            fromCustomer: bool('True for the customer’s own messages.', true),
+          }),
+          [
+            { from: '', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', fromCustomer: true },
+            { from: 'Example Support', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', fromCustomer: false },
+          ],
+        ),
+        form: obj('The reply form (POST, no JavaScript).', {
+          action: str('Where the form posts to (the signed link).', '/c/10042.c.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
+          csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
+          maxLength: num('Longest reply accepted, in characters.', 20000),
+        }),
+      }),
+    },
+  },
+  'survey-page': {
+    description: 'Shown to the customer (web page) who clicks a rating in the survey email: the rating is recorded, with a form for another rating and a comment.',
+    audience: 'web',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      survey: obj('The survey page.', {
+        rating: num('The recorded rating; 0 when none yet.', 4),
+        min: num('Lowest rating.', 1),
+        max: num('Highest rating.', 5),
+        comment: str('The comments given so far; empty for none.', ''),
+        saved: bool('True right after a rating or comment was saved.', true),
+        options: list(
+          'The ratings to choose from, lowest first.',
+          obj('One rating.', { value: num('The rating.', 1), checked: bool('True for the recorded rating.', false) }),
+          [1, 2, 3, 4, 5].map((value) => ({ value, checked: value === 4 })),
+        ),
+        form: obj('The form (POST, no JavaScript).', {
+          action: str('Where the form posts to (the signed link).', '/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
+          csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
+        }),
+      }),
+    },
+  },
+  'web-notice': {
+    description: 'Shown (web page) when a link cannot be used: expired, revoked, not ours, or the page does not exist.',
+    audience: 'web',
+    scope: 'instance',
+    variables: {
+      ...instanceVariables,
+      notice: obj('What happened.', {
+        kind: str('expired, revoked, invalid, not-found or error; the shipped wording differs per kind.', 'expired'),
+        status: num('HTTP status of the page.', 410),
       }),
     },
   },
@@ -621,7 +803,7 @@ function outboxAlertVariables() {
 export interface TemplateKindDeclaration {
   /** When it is sent (shown on the reference page, docs/templates.md). */
   readonly description: string;
-  /** Who reads it: customers (layouts/default) or agents, leads and admins (layouts/staff). */
+  /** Who reads it: customers (layouts/default), agents, leads and admins (layouts/staff), or a web page (layouts/page). */
   readonly audience: TemplateAudience;
   /**
    * What it is about: one case (its variables start with the case base, `commonVariables`) or
@@ -631,10 +813,10 @@ export interface TemplateKindDeclaration {
   readonly variables: VarFields;
 }
 
-export type TemplateAudience = 'customer' | 'staff';
+export type TemplateAudience = 'customer' | 'staff' | 'web';
 
 /** Layout file name per audience: layouts/<name>.text.hbs and layouts/<name>.html.hbs. */
-export const layoutOfAudience = { customer: 'default', staff: 'staff' } as const satisfies Record<TemplateAudience, string>;
+export const layoutOfAudience = { customer: 'default', staff: 'staff', web: 'page' } as const satisfies Record<TemplateAudience, string>;
 
 export type TemplateLayout = (typeof layoutOfAudience)[TemplateAudience];
 
@@ -685,6 +867,9 @@ export const customerTemplateNames: readonly TemplateName[] = templateNames.filt
 
 /** Kinds agents, leads and admins read (layouts/staff). */
 export const staffTemplateNames: readonly TemplateName[] = templateNames.filter((n) => templateKinds[n].audience === 'staff');
+
+/** Web pages (layouts/page): rendered by the web server, never sent as email. */
+export const webTemplateNames: readonly TemplateName[] = templateNames.filter((n) => templateKinds[n].audience === 'web');
 
 /** The declaration of one kind: when it is sent, audience, scope, variables. */
 export function templateDeclaration(name: TemplateName): TemplateKindDeclaration {

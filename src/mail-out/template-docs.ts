@@ -86,8 +86,12 @@ function topKey(v: VariableInfo): string {
 }
 
 function audienceLabel(kind: TemplateName): string {
-  return templateDeclaration(kind).audience === 'customer' ? 'customer' : 'staff';
+  const a = templateDeclaration(kind).audience;
+  return a === 'web' ? 'customer (web page)' : a;
 }
+
+const AUDIENCE_WRAPS = { customer: 'customer mail', staff: 'staff mail', web: 'web pages (case page, survey, notices)' } as const;
+const AUDIENCE_READERS = { customer: 'the customer', staff: 'agents, team leads or admins', web: 'the customer, as a web page (served by the web server, never emailed)' } as const;
 
 /** The whole page. Deterministic: only declarations and fixed text. */
 export function renderTemplateDocs(): string {
@@ -119,7 +123,7 @@ export function renderTemplateDocs(): string {
   }
   push(
     '',
-    'Customer mail is wrapped in `layouts/default.*.hbs` (with the footer that asks to keep the case tag in the subject); mail to agents, team leads and admins in `layouts/staff.*.hbs`.',
+    'Customer mail is wrapped in `layouts/default.*.hbs` (with the footer that asks to keep the case tag in the subject and links the case page); mail to agents, team leads and admins in `layouts/staff.*.hbs`; the web pages of the built-in web server (the customer’s case page, the survey page, link notices) in `layouts/page.*.hbs`: the subject part is the page title, the html part the page, the text part what a client asking for text/plain gets.',
     '',
     '## Files and fallback chain',
     '',
@@ -129,10 +133,10 @@ export function renderTemplateDocs(): string {
     '| --- | --- |',
   );
   for (const [audience, layout] of Object.entries(layoutOfAudience)) {
-    push(`| \`layouts/${layout}.text.hbs\`, \`layouts/${layout}.html.hbs\` | Wrap the body of ${audience === 'customer' ? 'customer mail' : 'staff mail'}: \`{{{body}}}\` inserts it |`);
+    push(`| \`layouts/${layout}.text.hbs\`, \`layouts/${layout}.html.hbs\` | Wrap the body of ${AUDIENCE_WRAPS[audience as keyof typeof AUDIENCE_WRAPS]}: \`{{{body}}}\` inserts it |`);
   }
   push(
-    '| `partials/<name>.hbs` | Snippet for every part: `{{> name}}` (greeting, signature, footer, case-details, case-summary, reply-marker, test-notice, staff-footer) |',
+    '| `partials/<name>.hbs` | Snippet for every part: `{{> name}}` (greeting, signature, footer, case-details, case-summary, reply-marker, test-notice, staff-footer, page-skip, page-footer) |',
     '| `partials/<name>.text.hbs`, `.html.hbs`, `.subject.hbs` | Snippet for that part only |',
     '',
     'Overrides go in folders with the same structure: `<language>/…`, `<queue>/…` and `<queue>/<language>/…`. For every file (template parts, partials and layouts alike) the most specific one wins:',
@@ -191,7 +195,7 @@ export function renderTemplateDocs(): string {
       '',
       `**When it is sent:** ${cell(d.description)}`,
       '',
-      `**Read by:** ${d.audience === 'customer' ? 'the customer' : 'agents, team leads or admins'} (layout \`layouts/${templateLayout(kind)}\`). ` +
+      `**Read by:** ${AUDIENCE_READERS[d.audience]} (layout \`layouts/${templateLayout(kind)}\`). ` +
         `**Files:** ${files}; ${SHIPPED_LANGUAGES.map((l) => `${l.name} in \`${l.code}/\``).join(', ')}.`,
       '',
       `**Variables:** the common ones (${[...BASES]

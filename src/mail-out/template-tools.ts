@@ -14,6 +14,7 @@ import { attachmentsOfMessages, messagesOfCase } from '../db/repos/messages.js';
 import type { CaseRow, MessageRow } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { MailboxDirectory } from '../mailboxes.js';
+import { promiseData } from '../cases/promise.js';
 import { caseCommand, commonData, confirmationExtras, requesterOf } from './compose.js';
 import { isTemplateName, sampleTemplateData, templateDeclaration, templateNames, type TemplateDataMap, type TemplateName } from './template-data.js';
 import type { RenderedEmail, TemplateEngineOptions } from './templates.js';
@@ -154,6 +155,10 @@ export async function caseDataFor<N extends TemplateName>(
   switch (kind) {
     case 'reopened':
       if (last !== undefined) over.reply = { visibleText: last.visible_text };
+      break;
+    case 'confirmation':
+      // The case's own SLA promise, in its queue's time zone.
+      over.promise = promiseData(ctx.config, caseRow, new Date(caseRow.created_at)) as unknown as Json;
       break;
     case 'status-changed': {
       const sample = sampleTemplateData('status-changed');

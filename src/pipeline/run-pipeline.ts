@@ -20,6 +20,7 @@ import { senderStage } from './stages/sender.js';
 import { spamStage } from './stages/spam.js';
 import { statusReplyStage } from './stages/status-reply.js';
 import { statusRequestStage } from './stages/status-request.js';
+import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
 import { threadStage } from './stages/thread.js';
 import { visibleTextStage } from './stages/visible.js';
 import { canRefuse, receiptBase, RefusedError, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
@@ -50,8 +51,8 @@ export interface Flow {
 
 export const CUSTOMER_FLOW: Flow = {
   name: 'customer',
-  decide: [statusRequestStage, escalationRequestStage, classifyStage],
-  commit: [persistStage, routeStage, escalateStage, reactStage, statusReplyStage, notifyStaffStage],
+  decide: [statusRequestStage, surveyReplyStage, escalationRequestStage, classifyStage],
+  commit: [persistStage, routeStage, escalateStage, surveyRecordStage, reactStage, statusReplyStage, notifyStaffStage],
 };
 
 export const AGENT_FLOW: Flow = {

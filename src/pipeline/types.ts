@@ -12,7 +12,7 @@ import type { VisibleText } from '../mail-in/visible-text.js';
 import type { AgentMailNote, AgentWorkNote, ForgedStaffNote } from './stages/agent-role.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
-export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test';
+export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test' | 'web';
 
 /** What a channel hands the pipeline: the raw bytes (already in the blob store) and the envelope. */
 export interface Arrival {
@@ -158,6 +158,8 @@ export interface Notes {
   /** Set by status-request (customer flow): the customer only asked "status" / "?". */
   statusRequest?: boolean;
   visible?: VisibleText;
+  /** Set by survey-reply (after thread): an answer to our satisfaction survey, else null. */
+  survey?: { readonly rating: number | null; readonly comment: string } | null;
   /** Set by persist inside the transaction. */
   persisted?: { readonly caseRow: CaseRow; readonly messageRowId: number; readonly receiptId: number; readonly created: boolean; readonly reopened: boolean };
 }

@@ -91,7 +91,7 @@ describe('casegate templates preview / send-test / docs', () => {
   it('usage errors exit 1 with a message: unknown template (with the list), case, queue; --case with --sample', async () => {
     const unknown = await box.run(['templates', 'preview', 'confirmaton']);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/unknown template "confirmaton"; templates: confirmation, reopened, agent-reply, status-changed, .*, report\n/);
+    expect(unknown.stderr).toMatch(/unknown template "confirmaton"; templates: confirmation, reopened, agent-reply, status-changed, .*, report, .*web-notice\n/);
     const noCase = await box.run(['templates', 'preview', 'confirmation', '--case', '424242']);
     expect(noCase.code).toBe(1);
     expect(noCase.stderr).toContain('no case 424242');

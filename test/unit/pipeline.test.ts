@@ -54,7 +54,7 @@ describe('a new email', () => {
     expect(headers['X-Loop']).toBe('casegate@support.example.com');
     expect(box[0]!.in_reply_to).toBe(msgs[0]!.message_id);
     const events = await eventsOfCase(env.ctx.db, c.id);
-    expect(events.map((e) => e.type)).toEqual(['case.created', 'email.queued']);
+    expect(events.map((e) => e.type)).toEqual(['case.created', 'sla.started', 'email.queued']);
     const rec = await receipts();
     expect(rec).toHaveLength(1);
     expect(rec[0]).toMatchObject({ outcome: 'stored', case_id: c.id, is_primary: 1 });

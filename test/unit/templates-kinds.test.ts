@@ -12,6 +12,7 @@ import {
   instanceVariables,
   sampleTemplateData,
   staffTemplateNames,
+  webTemplateNames,
   templateDeclaration,
   templateLayout,
   templateNames,
@@ -110,14 +111,19 @@ describe('declarations', () => {
         'status-summary',
         'command-error',
         'forged-sender',
+        'still-working',
+        'stale-reminder',
+        'case-page',
+        'survey-page',
+        'web-notice',
       ].sort(),
     );
     for (const name of templateNames) {
       const d = templateDeclaration(name);
-      expect(d.description, name).toMatch(/^Sent to .{20,}/);
-      expect(templateLayout(name)).toBe(d.audience === 'customer' ? 'default' : 'staff');
+      expect(d.description, name).toMatch(d.audience === 'web' ? /^Shown .{20,}/ : /^Sent to .{20,}/);
+      expect(templateLayout(name)).toBe({ customer: 'default', staff: 'staff', web: 'page' }[d.audience]);
     }
-    expect([...customerTemplateNames, ...staffTemplateNames].sort()).toEqual([...templateNames].sort());
+    expect([...customerTemplateNames, ...staffTemplateNames, ...webTemplateNames].sort()).toEqual([...templateNames].sort());
   });
 
   it('case kinds start with the case base; kinds about the installation with the instance base only', () => {
@@ -143,6 +149,18 @@ describe('every shipped template renders in every shipped language', () => {
         const out = render(name, data, language);
         expect(out.subject.length).toBeGreaterThan(10);
         expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
+        const decl = templateDeclaration(name);
+        if (decl.audience === 'web') {
+          // Pages: the marker is inert (<template>), landmarks and a form or a heading follow.
+          expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)">/);
+          expect(out.html).toContain(`<template>${MARKER}</template>`);
+          expect(out.html).toMatch(/<main id="main"[\s\S]*<h1>[\s\S]*<\/main>/);
+          expect(out.html).toContain('role="contentinfo"');
+          for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]|NaN/);
+          for (const part of PARTS) expect(existsSync(join(SHIPPED, ...(language === 'de' ? ['de'] : []), `${name}.${part}.hbs`))).toBe(true);
+          if (language === 'de') expect(out.html).not.toBe(render(name, data, 'en').html);
+          return;
+        }
         expect(visible(out.html).startsWith(MARKER)).toBe(true);
         expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)">/);
         expect(out.html).toContain(`lang="${language}"`);
@@ -152,7 +170,6 @@ describe('every shipped template renders in every shipped language', () => {
         // English in the base folder, German in de/ for all three parts.
         for (const part of PARTS) expect(existsSync(join(SHIPPED, ...(language === 'de' ? ['de'] : []), `${name}.${part}.hbs`))).toBe(true);
         if (language === 'de') expect(out.text).not.toBe(render(name, data, 'en').text);
-        const decl = templateDeclaration(name);
         if (decl.audience === 'customer') {
           expect(out.subject).toContain('[Case #10042]');
           expect(out.text).toContain(language === 'de' ? 'Guten Tag Jane Doe,' : 'Hello Jane Doe,');
@@ -208,12 +225,16 @@ describe('wording by data', () => {
   });
 
   it('survey: link or reply keywords; thank-you with the rating', () => {
+    // One-click ratings 1–5 (signed links from the web server), and the reply route.
     const withUrl = render('survey', sample('survey'));
-    expect(withUrl.text).toContain('https://survey.example.com/s/10042-3f9a');
-    expect(withUrl.html).toContain('href="https://survey.example.com/s/10042-3f9a"');
-    const byReply = render('survey', sample('survey', { survey: { url: '' } }), 'de');
+    for (const r of sampleTemplateData('survey').survey.ratings) {
+      expect(withUrl.text).toContain(`  ${r.value}: ${r.url}`);
+      expect(withUrl.html).toContain(`href="${r.url}"`);
+    }
+    expect(withUrl.html).toContain('aria-label="Rating 5 of 5"');
+    const byReply = render('survey', sample('survey', { survey: { url: '', ratings: [] } }), 'de');
     expect(byReply.text).toContain('mit einer Zahl von 1 (nicht zufrieden) bis 5 (sehr zufrieden)');
-    expect(byReply.html).not.toMatch(/survey\.example\.com|Jetzt bewerten/);
+    expect(byReply.html).not.toMatch(/support\.example\.com\/s\/|Ein Klick genügt/);
     expect(render('survey-thanks', sample('survey-thanks')).text).toContain('4 out of 5');
   });
 
@@ -282,7 +303,7 @@ describe('hostile data', () => {
   }
 
   it('a survey URL cannot break out of the href attribute', () => {
-    const out = render('survey', sample('survey', { survey: { url: '"><img src=x onerror=alert(1)>' } }));
+    const out = render('survey', sample('survey', { survey: { ratings: [{ value: 1, url: '"><img src=x onerror=alert(1)>' }] } }));
     expect(out.html).toContain('href="&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(1)&gt;"');
     expect(out.html).not.toContain('<img');
   });
@@ -316,7 +337,7 @@ describe('check and hot reload with the new kinds', () => {
   it('the staff layout cannot use case fields: the report is not about a case', () => {
     const dir = copyTemplates();
     write(dir, 'layouts/staff.text.hbs', '{{> reply-marker}}\n{{case.tag}}\n{{{body}}}\n');
-    const instanceKinds = templateNames.filter((n) => templateDeclaration(n).scope === 'instance');
+    const instanceKinds = templateNames.filter((n) => templateDeclaration(n).scope === 'instance' && templateLayout(n) === 'staff');
     expect(instanceKinds).toEqual(expect.arrayContaining(['mailbox-alert', 'report']));
     expect(checkTemplateDir(opts(dir))).toEqual([
       {
@@ -333,8 +354,8 @@ describe('check and hot reload with the new kinds', () => {
     write(dir, 'layouts/staf.text.hbs', '{{{body}}}\n');
     const messages = checkTemplateDir(opts(dir)).map((p) => `${p.file} ${p.message}`);
     expect(messages).toEqual([
-      'layouts/staf.text.hbs Unexpected layout file (only layouts/default.text.hbs, layouts/default.html.hbs, layouts/staff.text.hbs, layouts/staff.html.hbs are used) (did you mean "layouts/staff"?)',
-      'layouts/staff.html.hbs Missing layout file (the base folder needs layouts/default.text.hbs, layouts/default.html.hbs, layouts/staff.text.hbs, layouts/staff.html.hbs)',
+      'layouts/staf.text.hbs Unexpected layout file (only layouts/default.text.hbs, layouts/default.html.hbs, layouts/staff.text.hbs, layouts/staff.html.hbs, layouts/page.text.hbs, layouts/page.html.hbs are used) (did you mean "layouts/staff"?)',
+      'layouts/staff.html.hbs Missing layout file (the base folder needs layouts/default.text.hbs, layouts/default.html.hbs, layouts/staff.text.hbs, layouts/staff.html.hbs, layouts/page.text.hbs, layouts/page.html.hbs)',
     ]);
   });
 

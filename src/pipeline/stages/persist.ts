@@ -1,4 +1,5 @@
 import { setStatus } from '../../cases/lifecycle.js';
+import { onCaseCreated, onStatusChange } from '../../cases/sla-clock.js';
 import { caseSubject } from '../../cases/subject-tag.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
 import type { Transaction } from 'kysely';
@@ -85,6 +86,8 @@ export const persistStage: CommitStage = {
           at: now,
         });
       }
+      // Both SLA clocks start with the case (feedback has none).
+      caseRow = await onCaseCreated(trx, ctx, caseRow);
     } else {
       caseRow = thread.caseRow;
       // Suspected spam is recorded on the case like automated mail: it neither reopens the case

@@ -1,0 +1,402 @@
+import Holidays from 'date-holidays';
+import { DateTime } from 'luxon';
+
+/**
+ * Business time (issue 11): a calendar is an IANA zone, weekly opening hours (several ranges a
+ * day, a range may run over midnight), closed days (public holidays from date-holidays by
+ * country/state/region, plus explicit dates) and closures (from/to in local time). Opening hours
+ * are wall-clock times in the zone, so a DST change makes a 07:00–17:00 day still open at 07:00 and
+ * close at 17:00 (the day is then one hour longer or shorter in real time). A closed day removes
+ * every open minute of that local date, also the part of a range that started the evening before.
+ *
+ * The two operations every SLA computation needs: `add` (a business duration from an instant) and
+ * `between` (business time between two instants). A 24/7 clock (`alwaysOpen`) counts every
+ * millisecond and knows no holidays. Everything is in epoch milliseconds; pure, no clock.
+ */
+
+const MIN = 60_000;
+const DAY_MIN = 1440;
+/** How far add() and nextOpen() look ahead before giving up (a calendar without any open hour). */
+const SEARCH_DAYS = 800;
+
+export interface DayRange {
+  /** Minutes after local midnight. */
+  readonly start: number;
+  /** Minutes after local midnight of the same date; above 1440 for a range over midnight. */
+  readonly end: number;
+}
+
+/** Opening ranges per ISO weekday: index 1 = Monday … 7 = Sunday (index 0 unused). */
+export type WeeklyHours = readonly (readonly DayRange[])[];
+
+export interface HolidaySource {
+  /** ISO 3166-1 country code, e.g. US, DE. */
+  readonly country: string;
+  /** State / province code (date-holidays), e.g. TX, BY. */
+  readonly state?: string | undefined;
+  readonly region?: string | undefined;
+  /** date-holidays types that close the day (default: public). */
+  readonly types?: readonly ('public' | 'bank' | 'school' | 'optional' | 'observance')[] | undefined;
+}
+
+export interface CalendarSpec {
+  readonly name: string;
+  readonly zone: string;
+  /** "mon-fri": "07:00-17:00", "sat": ["09:00-12:00", "13:00-15:00"], "sun": "22:00-06:00" … */
+  readonly hours: Readonly<Record<string, string | readonly string[]>>;
+  readonly holidays?: HolidaySource | undefined;
+  /** Extra closed days, local dates YYYY-MM-DD. */
+  readonly closedDates?: readonly string[] | undefined;
+  /** Closed periods in local time ("2026-12-31T12:00" … "2027-01-01T00:00"). */
+  readonly closures?: readonly { readonly from: string; readonly to: string }[] | undefined;
+}
+
+export interface BusinessClock {
+  readonly name: string;
+  readonly zone: string;
+  /** True for 24/7 coverage: every moment counts, no holidays. */
+  readonly always: boolean;
+  isOpen(at: Date): boolean;
+  /** `at` when open, else the next opening. */
+  nextOpen(at: Date): Date;
+  /** The instant `ms` of business time after `at` (an end at closing time stays at closing time). */
+  add(at: Date, ms: number): Date;
+  /** Business milliseconds in [a, b); 0 when b ≤ a. */
+  between(a: Date, b: Date): number;
+  /** Closing time of the business day that starts with the next opening at or after `at`. */
+  endOfNextBusinessDay(at: Date): Date;
+  /** The same local wall time `days` business days (days with opening hours) later. */
+  addBusinessDays(at: Date, days: number): Date;
+  /** Whether a local date (YYYY-MM-DD) has any opening hours. */
+  isBusinessDay(date: string): boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing opening hours
+
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+function dayIndex(name: string): number | null {
+  const i = DAYS.indexOf(name.trim().toLowerCase().slice(0, 3) as (typeof DAYS)[number]);
+  return i < 0 || !/^[a-z]{3,9}$/i.test(name.trim()) ? null : i + 1;
+}
+
+/** "mon-fri", "sat,sun", "daily", "tue" → ISO weekdays; null when unreadable. */
+export function parseDayKey(key: string): number[] | null {
+  const k = key.trim().toLowerCase();
+  if (k === 'daily' || k === 'every-day' || k === 'all') return [1, 2, 3, 4, 5, 6, 7];
+  const out = new Set<number>();
+  for (const part of k.split(',')) {
+    const [a, b, ...rest] = part.split('-');
+    if (rest.length > 0 || a === undefined) return null;
+    const from = dayIndex(a);
+    const to = b === undefined ? from : dayIndex(b);
+    if (from === null || to === null) return null;
+    // "fri-mon" wraps over the weekend.
+    for (let d = from, n = 0; n < 7; d = (d % 7) + 1, n++) {
+      out.add(d);
+      if (d === to) break;
+    }
+  }
+  return [...out].sort();
+}
+
+function parseClock(s: string): number | null {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(s.trim());
+  if (m === null) return null;
+  const h = Number(m[1]);
+  const mi = Number(m[2]);
+  if (mi > 59 || h > 24 || (h === 24 && mi !== 0)) return null;
+  return h * 60 + mi;
+}
+
+/** "07:00-17:00" → {420, 1020}; "22:00-06:00" runs over midnight → {1320, 1800}. */
+export function parseRange(s: string): DayRange | null {
+  const [a, b, ...rest] = s.split('-');
+  if (a === undefined || b === undefined || rest.length > 0) return null;
+  const start = parseClock(a);
+  const endRaw = parseClock(b);
+  if (start === null || endRaw === null || start >= DAY_MIN) return null;
+  if (endRaw === start) return null;
+  return { start, end: endRaw > start ? endRaw : endRaw + DAY_MIN };
+}
+
+/** Opening hours by weekday, with every problem worded for the configuration. */
+export function parseWeeklyHours(hours: Readonly<Record<string, string | readonly string[]>>): { weekly: DayRange[][]; problems: { key: string; message: string }[] } {
+  const weekly: DayRange[][] = Array.from({ length: 8 }, () => []);
+  const problems: { key: string; message: string }[] = [];
+  const seen = new Map<number, string>();
+  for (const [key, value] of Object.entries(hours)) {
+    const days = parseDayKey(key);
+    if (days === null) {
+      problems.push({ key, message: `"${key}" is not a day or day range (mon, tue, … sun; mon-fri; sat,sun; daily)` });
+      continue;
+    }
+    const list = typeof value === 'string' ? (value.trim().toLowerCase() === 'closed' ? [] : [value]) : value;
+    const ranges: DayRange[] = [];
+    for (const r of list) {
+      const range = parseRange(r);
+      if (range === null) problems.push({ key, message: `"${r}" is not a time range like 07:00-17:00 (24:00 ends at midnight; 22:00-06:00 runs over midnight)` });
+      else ranges.push(range);
+    }
+    for (const d of days) {
+      const other = seen.get(d);
+      if (other !== undefined) problems.push({ key, message: `${DAYS[d - 1]} is already given by "${other}"` });
+      seen.set(d, key);
+      weekly[d] = [...ranges].sort((x, y) => x.start - y.start);
+    }
+  }
+  return { weekly, problems };
+}
+
+export function isValidZone(zone: string): boolean {
+  return DateTime.now().setZone(zone).isValid;
+}
+
+/** Why date-holidays cannot serve this country/state/region, or null when it can. */
+export function holidaySourceProblem(h: HolidaySource): string | null {
+  const hd = new Holidays();
+  const country = h.country.toUpperCase();
+  if (!Object.hasOwn(hd.getCountries(), country)) return `date-holidays does not know the country "${h.country}" (ISO 3166-1 code like US, DE)`;
+  if (h.state !== undefined && !Object.hasOwn(hd.getStates(country) ?? {}, h.state.toUpperCase())) {
+    return `date-holidays does not know the state "${h.state}" of ${country} (known: ${Object.keys(hd.getStates(country) ?? {}).join(', ') || 'none'})`;
+  }
+  if (h.region !== undefined) {
+    if (h.state === undefined) return 'a region needs a state';
+    if (!Object.hasOwn(hd.getRegions(country, h.state.toUpperCase()) ?? {}, h.region.toUpperCase())) return `date-holidays does not know the region "${h.region}" of ${country}/${h.state}`;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clocks
+
+interface Interval {
+  readonly s: number;
+  readonly e: number;
+}
+
+class AlwaysOpen implements BusinessClock {
+  readonly always = true;
+  constructor(
+    readonly name: string,
+    readonly zone: string,
+  ) {}
+  isOpen(): boolean {
+    return true;
+  }
+  nextOpen(at: Date): Date {
+    return at;
+  }
+  add(at: Date, ms: number): Date {
+    return new Date(at.getTime() + Math.max(0, ms));
+  }
+  between(a: Date, b: Date): number {
+    return Math.max(0, b.getTime() - a.getTime());
+  }
+  endOfNextBusinessDay(at: Date): Date {
+    return DateTime.fromJSDate(at, { zone: this.zone }).endOf('day').plus({ milliseconds: 1 }).toJSDate();
+  }
+  addBusinessDays(at: Date, days: number): Date {
+    return DateTime.fromJSDate(at, { zone: this.zone }).plus({ days }).toJSDate();
+  }
+  isBusinessDay(): boolean {
+    return true;
+  }
+}
+
+class Calendar implements BusinessClock {
+  readonly always = false;
+  readonly name: string;
+  readonly zone: string;
+  readonly #weekly: WeeklyHours;
+  readonly #closedDates: Set<string>;
+  readonly #closures: Interval[];
+  readonly #holidays: Holidays | null;
+  readonly #holidayYears = new Set<number>();
+  readonly #cache = new Map<string, Interval[]>();
+
+  constructor(spec: CalendarSpec) {
+    this.name = spec.name;
+    this.zone = spec.zone;
+    if (!isValidZone(spec.zone)) throw new Error(`calendar ${spec.name}: unknown time zone "${spec.zone}"`);
+    const { weekly, problems } = parseWeeklyHours(spec.hours);
+    if (problems.length > 0) throw new Error(`calendar ${spec.name}: ${problems.map((p) => p.message).join('; ')}`);
+    this.#weekly = weekly;
+    this.#closedDates = new Set(spec.closedDates ?? []);
+    this.#closures = (spec.closures ?? []).map((c) => ({ s: this.#local(c.from), e: this.#local(c.to) })).filter((c) => c.e > c.s);
+    if (spec.holidays !== undefined) {
+      const h = spec.holidays;
+      const opts = { types: [...(h.types ?? ['public'])] };
+      this.#holidays = h.state !== undefined ? new Holidays(h.country, h.state, h.region ?? '', opts) : new Holidays(h.country, opts);
+    } else {
+      this.#holidays = null;
+    }
+  }
+
+  #local(iso: string): number {
+    const dt = DateTime.fromISO(iso, { zone: this.zone });
+    if (!dt.isValid) throw new Error(`calendar ${this.name}: "${iso}" is not a local date-time`);
+    return dt.toMillis();
+  }
+
+  #isClosedDate(date: string): boolean {
+    const year = Number(date.slice(0, 4));
+    if (this.#holidays !== null && !this.#holidayYears.has(year)) {
+      for (const h of this.#holidays.getHolidays(year) ?? []) this.#closedDates.add(h.date.slice(0, 10));
+      this.#holidayYears.add(year);
+    }
+    return this.#closedDates.has(date);
+  }
+
+  #dayStart(date: string): number {
+    return DateTime.fromISO(date, { zone: this.zone }).toMillis();
+  }
+
+  /** Open intervals of the ranges that start on a local date (closed days and closures removed). */
+  #intervalsOf(date: string): Interval[] {
+    const hit = this.#cache.get(date);
+    if (hit !== undefined) return hit;
+    const day = DateTime.fromISO(date, { zone: 'UTC' });
+    const out: Interval[] = [];
+    for (const r of this.#weekly[day.weekday] ?? []) {
+      let pieces: Interval[] = [{ s: this.#at(day, r.start), e: this.#at(day, r.end) }];
+      // A closed day removes its own local hours, also those of a range from the day before.
+      for (let k = 0; k * DAY_MIN < r.end; k++) {
+        const d = day.plus({ days: k }).toISODate() ?? date;
+        if (this.#isClosedDate(d)) pieces = subtract(pieces, { s: this.#dayStart(d), e: this.#dayStart(day.plus({ days: k + 1 }).toISODate() ?? date) });
+      }
+      for (const c of this.#closures) pieces = subtract(pieces, c);
+      out.push(...pieces.filter((p) => p.e > p.s));
+    }
+    if (this.#cache.size > 4000) this.#cache.clear();
+    this.#cache.set(date, out);
+    return out;
+  }
+
+  /** Local wall time `minutes` after midnight of a (zone-less) date, as epoch ms in the zone. */
+  #at(day: DateTime, minutes: number): number {
+    const d = day.plus({ days: Math.floor(minutes / DAY_MIN) });
+    const m = minutes % DAY_MIN;
+    return DateTime.fromObject({ year: d.year, month: d.month, day: d.day, hour: Math.floor(m / 60), minute: m % 60 }, { zone: this.zone }).toMillis();
+  }
+
+  #localDate(ms: number): DateTime {
+    const z = DateTime.fromMillis(ms, { zone: this.zone });
+    return DateTime.fromObject({ year: z.year, month: z.month, day: z.day }, { zone: 'UTC' });
+  }
+
+  /** Sorted, merged open intervals overlapping [from, from + days). */
+  #window(from: number, days: number): Interval[] {
+    const first = this.#localDate(from).minus({ days: 1 });
+    const all: Interval[] = [];
+    for (let i = 0; i <= days + 1; i++) all.push(...this.#intervalsOf(first.plus({ days: i }).toISODate() ?? ''));
+    all.sort((a, b) => a.s - b.s);
+    const merged: Interval[] = [];
+    for (const iv of all) {
+      const last = merged[merged.length - 1];
+      if (last !== undefined && iv.s <= last.e) merged[merged.length - 1] = { s: last.s, e: Math.max(last.e, iv.e) };
+      else merged.push(iv);
+    }
+    return merged.filter((iv) => iv.e > from);
+  }
+
+  /** Walk the open intervals from `from` onwards, a week at a time. */
+  *#forward(from: number): Generator<Interval> {
+    let cursor = from;
+    for (let done = 0; done < SEARCH_DAYS; done += 7) {
+      const ivs = this.#window(cursor, 7);
+      const horizon = this.#localDate(cursor).plus({ days: 7 });
+      const limit = this.#dayStart(horizon.toISODate() ?? '');
+      for (const iv of ivs) {
+        if (iv.s >= limit) break;
+        const s = Math.max(iv.s, cursor);
+        const e = Math.min(iv.e, limit);
+        if (e > s) yield { s, e };
+      }
+      cursor = Math.max(cursor, limit);
+    }
+    throw new Error(`calendar ${this.name} has no opening hours in the next ${SEARCH_DAYS} days`);
+  }
+
+  isOpen(at: Date): boolean {
+    const t = at.getTime();
+    return this.#window(t, 1).some((iv) => iv.s <= t && t < iv.e);
+  }
+
+  nextOpen(at: Date): Date {
+    for (const iv of this.#forward(at.getTime())) return new Date(iv.s);
+    throw new Error('unreachable');
+  }
+
+  add(at: Date, ms: number): Date {
+    let left = Math.max(0, ms);
+    if (left === 0) return at;
+    for (const iv of this.#forward(at.getTime())) {
+      const avail = iv.e - iv.s;
+      if (left <= avail) return new Date(iv.s + left);
+      left -= avail;
+    }
+    throw new Error('unreachable');
+  }
+
+  between(a: Date, b: Date): number {
+    const from = a.getTime();
+    const to = b.getTime();
+    if (to <= from) return 0;
+    let total = 0;
+    for (const iv of this.#forward(from)) {
+      if (iv.s >= to) break;
+      total += Math.min(iv.e, to) - iv.s;
+    }
+    return total;
+  }
+
+  endOfNextBusinessDay(at: Date): Date {
+    const open = this.nextOpen(at).getTime();
+    const date = this.#localDate(open);
+    // The ranges of that local date (and a range from the evening before that is still running).
+    for (const k of [0, -1]) {
+      const ivs = this.#intervalsOf(date.plus({ days: k }).toISODate() ?? '').filter((iv) => iv.e > open);
+      if (ivs.length > 0) return new Date(Math.max(...ivs.map((iv) => iv.e)));
+    }
+    return new Date(open);
+  }
+
+  addBusinessDays(at: Date, days: number): Date {
+    const local = DateTime.fromJSDate(at, { zone: this.zone });
+    let d = this.#localDate(at.getTime());
+    for (let n = 0, guard = 0; n < days && guard < SEARCH_DAYS; guard++) {
+      d = d.plus({ days: 1 });
+      if (this.isBusinessDay(d.toISODate() ?? '')) n++;
+    }
+    return DateTime.fromObject({ year: d.year, month: d.month, day: d.day, hour: local.hour, minute: local.minute, second: local.second }, { zone: this.zone }).toJSDate();
+  }
+
+  isBusinessDay(date: string): boolean {
+    return this.#intervalsOf(date).length > 0;
+  }
+}
+
+function subtract(pieces: readonly Interval[], cut: Interval): Interval[] {
+  const out: Interval[] = [];
+  for (const p of pieces) {
+    if (cut.e <= p.s || cut.s >= p.e) out.push(p);
+    else {
+      if (cut.s > p.s) out.push({ s: p.s, e: cut.s });
+      if (cut.e < p.e) out.push({ s: cut.e, e: p.e });
+    }
+  }
+  return out;
+}
+
+export function businessCalendar(spec: CalendarSpec): BusinessClock {
+  return new Calendar(spec);
+}
+
+/** 24/7 coverage, shown in `zone`. */
+export function alwaysOpen(name: string, zone: string): BusinessClock {
+  return new AlwaysOpen(name, zone);
+}
+
+export const MINUTE_MS = MIN;

@@ -1,0 +1,65 @@
+import { DateTime } from 'luxon';
+import type { Config } from '../config/schema.js';
+import type { CaseRow } from '../db/schema.js';
+import type { TemplateDataMap } from '../mail-out/template-data.js';
+import { slaTerms } from './sla-policy.js';
+
+/**
+ * The promise a confirmation states (issue 11): "We aim to reply within 4 business hours — by
+ * Tuesday 10:00 CST"; outside hours also when the team is back. Words for the target and the
+ * times in the case's language (English and German; other languages get English), times in the
+ * queue's time zone. The sentence itself is the template's (templates/confirmation.*).
+ */
+
+export type PromiseData = TemplateDataMap['confirmation']['promise'];
+
+const WORDS = {
+  en: { bh: ['business hour', 'business hours'], bm: ['business minute', 'business minutes'], h: ['hour', 'hours'], m: ['minute', 'minutes'], and: 'and' },
+  de: { bh: ['Geschäftsstunde', 'Geschäftsstunden'], bm: ['Geschäftsminute', 'Geschäftsminuten'], h: ['Stunde', 'Stunden'], m: ['Minute', 'Minuten'], and: 'und' },
+} as const;
+
+function lang(language: string): 'en' | 'de' {
+  return language.toLowerCase().startsWith('de') ? 'de' : 'en';
+}
+
+/** 240 → "4 business hours"; 90 → "1 business hour and 30 minutes"; 24/7: "15 minutes". */
+export function targetWords(minutes: number, business: boolean, language: string): string {
+  const w = WORDS[lang(language)];
+  const h = Math.floor(minutes / 60);
+  const m = Math.round(minutes % 60);
+  const pick = (n: number, pair: readonly [string, string]): string => `${n} ${n === 1 ? pair[0] : pair[1]}`;
+  if (h === 0) return pick(m, business ? w.bm : w.m);
+  const hours = pick(h, business ? w.bh : w.h);
+  return m === 0 ? hours : `${hours} ${w.and} ${pick(m, w.m)}`;
+}
+
+/** "Tuesday 10:00 CST" (within six days), else "Tuesday, 3 March, 10:00 CST"; German "Dienstag, 10:00 Uhr MEZ". */
+export function localWhen(at: Date, zone: string, language: string, now: Date): string {
+  const l = lang(language);
+  const dt = DateTime.fromJSDate(at, { zone }).setLocale(l);
+  const near = at.getTime() - now.getTime() < 6 * 86_400_000;
+  if (l === 'de') return dt.toFormat(near ? "cccc, HH:mm 'Uhr' ZZZZ" : "cccc, d. LLLL, HH:mm 'Uhr' ZZZZ");
+  return dt.toFormat(near ? 'cccc HH:mm ZZZZ' : 'cccc, d LLLL, HH:mm ZZZZ');
+}
+
+export function promiseData(config: Pick<Config, 'sla' | 'queues' | 'priorities'>, caseRow: Pick<CaseRow, 'queue' | 'priority' | 'created_at' | 'language' | 'first_response_due_at' | 'kind'>, now: Date): PromiseData {
+  const terms = slaTerms(config, caseRow.queue, caseRow.priority);
+  const zone = terms.calendar.zone;
+  const created = new Date(caseRow.created_at);
+  const open = terms.clock.isOpen(created);
+  const backAt = open ? '' : localWhen(terms.clock.nextOpen(created), zone, caseRow.language, now);
+  const due = caseRow.first_response_due_at;
+  if (caseRow.kind === 'feedback' || terms.firstResponseMin === null || due === null) {
+    return { has: false, target: '', due: '', dueAt: '', nextBusinessDay: false, open, backAt };
+  }
+  const dueAt = new Date(due);
+  return {
+    has: true,
+    target: targetWords(terms.firstResponseMin, terms.coverage === 'business-hours', caseRow.language),
+    due: localWhen(dueAt, zone, caseRow.language, now),
+    dueAt: DateTime.fromJSDate(dueAt, { zone }).toISO() ?? due,
+    nextBusinessDay: terms.afterHours === 'next-business-day' && !open,
+    open,
+    backAt,
+  };
+}

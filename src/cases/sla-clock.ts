@@ -1,0 +1,280 @@
+import type { Transaction } from 'kysely';
+import type { AppContext } from '../context.js';
+import { updateCase } from '../db/repos/cases.js';
+import { addEvent } from '../db/repos/events.js';
+import { slaOfCase, upsertSla } from '../db/repos/sla.js';
+import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
+import { nextPendingAction } from './follow-up.js';
+import { isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
+import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resume, type ClockState, type Pause } from './sla-state.js';
+
+/**
+ * The SLA clocks of a case, kept in the same transaction as what changes them (DESIGN §3). These
+ * hooks are the only writers of case_sla and of cases.first_response_due_at / resolution_due_at:
+ *
+ *   onCaseCreated      a new case (not feedback): both clocks start
+ *   onStatusChange     pending pauses resolution (on_hold too if the policy says so), resolved/closed
+ *                      stop it, back to open resumes it (also after a reopen)
+ *   onFirstResponse    the first agent reply stops the first-response clock
+ *   onTeamUpdate       any update from the team (reply, note): restarts the critical "no update" watch
+ *   onPriorityChange   every due time recomputed for the new priority's targets
+ *
+ * Each records an `sla.*` event for every clock change, and stores the next time the jobs must
+ * look at the case (next_check_at, pending_next_at, stale_check_at) so they query an index.
+ */
+
+const MIN = 60_000;
+const ACTIVE: readonly CaseStatus[] = ['new', 'open', 'on_hold'];
+
+type Trx = Transaction<Database>;
+
+function stateOf(row: CaseSlaRow): ClockState {
+  return { startedAt: row.started_at, firstResponseAt: row.fr_done_at, pauses: JSON.parse(row.res_pauses_json) as Pause[] };
+}
+
+function iso(d: Date | null): string | null {
+  return d === null ? null : d.toISOString();
+}
+
+function fresh(caseRow: CaseRow, terms: SlaTerms, now: string): NewCaseSla {
+  return {
+    case_id: caseRow.id,
+    policy: terms.policy,
+    calendar: terms.calendar.name,
+    coverage: terms.coverage,
+    started_at: caseRow.created_at,
+    fr_target_min: terms.firstResponseMin,
+    fr_warn_at: null,
+    fr_due_at: null,
+    fr_done_at: null,
+    fr_business_sec: null,
+    fr_met: null,
+    fr_warned_at: null,
+    fr_breached_at: null,
+    res_target_min: terms.resolutionMin,
+    res_pauses_json: '[]',
+    res_warn_at: null,
+    res_due_at: null,
+    res_done_at: null,
+    res_business_sec: null,
+    res_met: null,
+    res_warned_at: null,
+    res_breached_at: null,
+    next_check_at: null,
+    pending_since: null,
+    pending_next_at: null,
+    pending_reminders: 0,
+    last_update_at: caseRow.created_at,
+    stale_check_at: null,
+    updated_at: now,
+  };
+}
+
+/** The earliest warn/due time the sla-check job has not handled yet. */
+export function nextCheck(row: Pick<CaseSlaRow, 'fr_done_at' | 'fr_warn_at' | 'fr_due_at' | 'fr_warned_at' | 'fr_breached_at' | 'res_done_at' | 'res_warn_at' | 'res_due_at' | 'res_warned_at' | 'res_breached_at'>): string | null {
+  const out: string[] = [];
+  if (row.fr_done_at === null && row.fr_due_at !== null) {
+    if (row.fr_warned_at === null && row.fr_warn_at !== null) out.push(row.fr_warn_at);
+    else if (row.fr_breached_at === null) out.push(row.fr_due_at);
+  }
+  if (row.res_done_at === null && row.res_due_at !== null) {
+    if (row.res_warned_at === null && row.res_warn_at !== null) out.push(row.res_warn_at);
+    else if (row.res_breached_at === null) out.push(row.res_due_at);
+  }
+  return out.sort()[0] ?? null;
+}
+
+/** When a critical, active case counts as "without an update" (null when it is not watched). */
+export function staleCheck(ctx: Pick<AppContext, 'config'>, caseRow: Pick<CaseRow, 'priority' | 'status'>, lastUpdateAt: string): string | null {
+  if (!ctx.config.jobs.criticalReminder.enabled || !isCritical(ctx.config, caseRow.priority) || !ACTIVE.includes(caseRow.status)) return null;
+  return new Date(new Date(lastUpdateAt).getTime() + ctx.config.jobs.criticalReminder.afterMinutes * MIN).toISOString();
+}
+
+/** Recompute due and check times from the state, store the row and mirror the due times on the case. */
+async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSla, state: ClockState, terms: SlaTerms, now: string): Promise<{ caseRow: CaseRow; sla: CaseSlaRow }> {
+  const due = dueTimes(state, terms);
+  const next: NewCaseSla = {
+    ...row,
+    policy: terms.policy,
+    calendar: terms.calendar.name,
+    coverage: terms.coverage,
+    fr_target_min: terms.firstResponseMin,
+    res_target_min: terms.resolutionMin,
+    res_pauses_json: JSON.stringify(state.pauses),
+    fr_due_at: iso(due.frDue),
+    fr_warn_at: iso(due.frWarn),
+    res_due_at: row.res_done_at != null ? null : iso(due.resDue),
+    res_warn_at: row.res_done_at != null ? null : iso(due.resWarn),
+    updated_at: now,
+  };
+  next.next_check_at = nextCheck({
+    fr_done_at: next.fr_done_at ?? null,
+    fr_warn_at: next.fr_warn_at ?? null,
+    fr_due_at: next.fr_due_at ?? null,
+    fr_warned_at: next.fr_warned_at ?? null,
+    fr_breached_at: next.fr_breached_at ?? null,
+    res_done_at: next.res_done_at ?? null,
+    res_warn_at: next.res_warn_at ?? null,
+    res_due_at: next.res_due_at ?? null,
+    res_warned_at: next.res_warned_at ?? null,
+    res_breached_at: next.res_breached_at ?? null,
+  });
+  next.stale_check_at = staleCheck(ctx, caseRow, next.last_update_at);
+  const sla = await upsertSla(trx, next);
+  const updated =
+    caseRow.first_response_due_at !== sla.fr_due_at || caseRow.resolution_due_at !== sla.res_due_at
+      ? await updateCase(trx, caseRow.id, { first_response_due_at: sla.fr_due_at, resolution_due_at: sla.res_due_at })
+      : caseRow;
+  return { caseRow: updated, sla };
+}
+
+function dueSummary(sla: Pick<CaseSlaRow, 'fr_due_at' | 'fr_done_at' | 'res_due_at' | 'res_done_at'>): string {
+  const fr = sla.fr_done_at !== null ? 'first response done' : sla.fr_due_at !== null ? `first response due ${sla.fr_due_at}` : 'no first-response target';
+  const res = sla.res_done_at !== null ? 'resolution stopped' : sla.res_due_at !== null ? `resolution due ${sla.res_due_at}` : 'resolution paused or no target';
+  return `${fr}; ${res}`;
+}
+
+async function load(trx: Trx, ctx: AppContext, caseRow: CaseRow, now: string): Promise<{ row: NewCaseSla; state: ClockState } | null> {
+  if (caseRow.kind === 'feedback') return null;
+  const existing = await slaOfCase(trx, caseRow.id);
+  if (existing !== undefined) return { row: { ...existing }, state: stateOf(existing) };
+  // A case from before the clocks existed: start them from its opening.
+  const row = fresh(caseRow, slaTerms(ctx.config, caseRow.queue, caseRow.priority), now);
+  return { row, state: { startedAt: row.started_at, firstResponseAt: null, pauses: [] } };
+}
+
+export async function onCaseCreated(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow> {
+  if (caseRow.kind === 'feedback') return caseRow;
+  const now = ctx.clock.now().toISOString();
+  const terms = slaTerms(ctx.config, caseRow.queue, caseRow.priority);
+  const row = fresh(caseRow, terms, now);
+  const out = await write(trx, ctx, caseRow, row, { startedAt: row.started_at, firstResponseAt: null, pauses: [] }, terms, now);
+  await addEvent(trx, {
+    caseId: caseRow.id,
+    type: 'sla.started',
+    actor: 'system',
+    reason: terms.policy === '' ? `no SLA policy for queue ${caseRow.queue}` : `policy ${terms.policy}, priority ${caseRow.priority} (${terms.coverage}, calendar ${terms.calendar.name}): ${dueSummary(out.sla)}`,
+    data: { policy: terms.policy, calendar: terms.calendar.name, coverage: terms.coverage, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at },
+    at: now,
+  });
+  ctx.log.info({ component: 'sla', caseId: caseRow.id, caseNumber: caseRow.number, policy: terms.policy, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, 'sla clocks started');
+  return out.caseRow;
+}
+
+/**
+ * A status change (`before` is the case before, `after` with the new status). Call it in the
+ * transaction that changes the status, for every change (h10's lifecycle, customer replies,
+ * reopenings, the jobs' automatic closes).
+ */
+export async function onStatusChange(trx: Trx, ctx: AppContext, before: CaseRow, after: CaseRow, actor: string): Promise<CaseRow> {
+  const from = before.status;
+  const to = after.status;
+  if (from === to) return after;
+  const now = ctx.clock.now().toISOString();
+  const loaded = await load(trx, ctx, after, now);
+  if (loaded === null) return after;
+  const terms = slaTerms(ctx.config, after.queue, after.priority);
+  let { row, state } = loaded;
+  const events: { type: string; reason: string }[] = [];
+  const wasPaused = openPause(state);
+
+  if (to === 'resolved' || to === 'closed') {
+    if (row.res_done_at == null) {
+      const at = new Date(now);
+      const used = resolutionElapsed(state, terms.clock, at);
+      row = { ...row, res_done_at: now, res_business_sec: Math.round(used / 1000), res_met: terms.resolutionMin === null ? null : used <= terms.resolutionMin * MIN ? 1 : 0 };
+      if (row.fr_done_at == null) {
+        // Resolved without a recorded reply: the resolution answers the customer.
+        const frUsed = firstResponseElapsed(state, terms.clock, at);
+        row = { ...row, fr_done_at: now, fr_business_sec: Math.round(frUsed / 1000), fr_met: row.fr_due_at == null ? null : now <= row.fr_due_at ? 1 : 0 };
+        state = { ...state, firstResponseAt: now };
+      }
+      state = pause(state, now, 'resolved');
+      events.push({ type: 'sla.stopped', reason: `${to}: resolution clock stopped after ${Math.round(used / MIN)} business minutes${terms.resolutionMin !== null ? ` of ${terms.resolutionMin} (${row.res_met === 1 ? 'met' : 'missed'})` : ''}` });
+    }
+  } else if (to === 'pending' || (to === 'on_hold' && terms.onHoldPauses)) {
+    if (wasPaused?.why !== to) {
+      state = pause(state, now, to);
+      events.push({ type: 'sla.paused', reason: `${to}: resolution clock paused` });
+    }
+  } else if (wasPaused !== null) {
+    // Back to work (open/new, or on_hold that does not pause): the clock runs again.
+    state = resume(state, now);
+    const reopened = row.res_done_at != null;
+    row = { ...row, res_done_at: null, res_business_sec: null, res_met: null };
+    events.push({ type: 'sla.resumed', reason: `${from} → ${to}: resolution clock ${reopened ? 'runs again after the reopening' : 'resumed'}` });
+  }
+
+  if (to === 'pending') {
+    const action = nextPendingAction(ctx.config, terms.calendar, new Date(now), 0);
+    row = { ...row, pending_since: now, pending_reminders: 0, pending_next_at: ctx.config.jobs.pendingReminder.enabled ? iso(action?.at ?? null) : null };
+  } else if (from === 'pending') {
+    row = { ...row, pending_since: null, pending_next_at: null, pending_reminders: 0 };
+  }
+  if (!actor.startsWith('customer:') && actor !== 'system') row = { ...row, last_update_at: now };
+
+  const out = await write(trx, ctx, after, row, state, terms, now);
+  for (const e of events) {
+    await addEvent(trx, { caseId: after.id, type: e.type, actor, reason: `${e.reason}; ${dueSummary(out.sla)}`, data: { from, to, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, at: now });
+  }
+  if (events.length > 0) ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, from, to, events: events.map((e) => e.type), resolutionDueAt: out.sla.res_due_at }, 'sla clocks changed');
+  return out.caseRow;
+}
+
+/** The first agent reply (h10: call it in the transaction that records the reply). */
+export async function onFirstResponse(trx: Trx, ctx: AppContext, caseRow: CaseRow, actor: string): Promise<CaseRow> {
+  const now = ctx.clock.now().toISOString();
+  const loaded = await load(trx, ctx, caseRow, now);
+  if (loaded === null) return caseRow;
+  const terms = slaTerms(ctx.config, caseRow.queue, caseRow.priority);
+  let { row } = loaded;
+  const { state } = loaded;
+  const stopped = row.fr_done_at == null;
+  if (stopped) {
+    const used = firstResponseElapsed(state, terms.clock, new Date(now));
+    row = { ...row, fr_done_at: now, fr_business_sec: Math.round(used / 1000), fr_met: row.fr_due_at == null ? null : now <= row.fr_due_at ? 1 : 0 };
+  }
+  row = { ...row, last_update_at: now };
+  const out = await write(trx, ctx, caseRow, row, { ...state, firstResponseAt: row.fr_done_at ?? now }, terms, now);
+  if (stopped) {
+    await addEvent(trx, {
+      caseId: caseRow.id,
+      type: 'sla.first-response',
+      actor,
+      reason: `first response after ${Math.round((out.sla.fr_business_sec ?? 0) / 60)} business minutes${out.sla.fr_due_at !== null ? ` (due ${out.sla.fr_due_at}: ${out.sla.fr_met === 1 ? 'met' : 'missed'})` : ''}: first-response clock stopped`,
+      data: { dueAt: out.sla.fr_due_at, met: out.sla.fr_met, businessSeconds: out.sla.fr_business_sec },
+      at: now,
+    });
+    ctx.log.info({ component: 'sla', caseId: caseRow.id, caseNumber: caseRow.number, met: out.sla.fr_met }, 'first response: clock stopped');
+  }
+  return out.caseRow;
+}
+
+/** Any later update from the team (reply, note): the critical "no update" watch starts again. */
+export async function onTeamUpdate(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow> {
+  const now = ctx.clock.now().toISOString();
+  const loaded = await load(trx, ctx, caseRow, now);
+  if (loaded === null) return caseRow;
+  const out = await write(trx, ctx, caseRow, { ...loaded.row, last_update_at: now }, loaded.state, slaTerms(ctx.config, caseRow.queue, caseRow.priority), now);
+  return out.caseRow;
+}
+
+/** A new priority (`after` carries it): every due time follows the new targets. */
+export async function onPriorityChange(trx: Trx, ctx: AppContext, after: CaseRow, from: string, actor: string): Promise<CaseRow> {
+  const now = ctx.clock.now().toISOString();
+  const loaded = await load(trx, ctx, after, now);
+  if (loaded === null) return after;
+  const terms = slaTerms(ctx.config, after.queue, after.priority);
+  const before = { fr: loaded.row.fr_due_at ?? null, res: loaded.row.res_due_at ?? null };
+  const out = await write(trx, ctx, after, loaded.row, loaded.state, terms, now);
+  await addEvent(trx, {
+    caseId: after.id,
+    type: 'sla.recomputed',
+    actor,
+    reason: `priority ${from} → ${after.priority} (${terms.coverage}): first response due ${out.sla.fr_due_at ?? 'none'} (was ${before.fr ?? 'none'}), resolution due ${out.sla.res_due_at ?? 'none'} (was ${before.res ?? 'none'})`,
+    data: { from, to: after.priority, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at, previous: before },
+    at: now,
+  });
+  ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, from, to: after.priority, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, 'sla due times recomputed');
+  return out.caseRow;
+}

@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { cliActor } from '../cases/case-commands.js';
+import { caseByNumber } from '../db/repos/cases.js';
+import { revokeAllLinks, revokeLink } from '../db/repos/links.js';
+import { baseUrlOf, casePath, checkLinkToken, mintLinkToken, surveyPath, tokenFromLink } from '../web/signed-link.js';
+import { print, withContext } from './shared.js';
+
+/** Signed links to the customer's case page and survey: create one, revoke one or all of a case. */
+export function registerLinkCommands(program: Command): void {
+  const links = program.command('links').description('signed links to the customer case page and survey');
+  links
+    .command('create')
+    .description('print a fresh signed link to a case page (or its survey)')
+    .argument('<case>', 'case number')
+    .option('--survey', 'a survey link instead of the case page')
+    .option('--days <n>', 'valid this many days (default web.linkDays)', (v) => Number(v))
+    .option('--json', 'JSON output')
+    .action(async (number: string, opts: { survey?: boolean; days?: number; json?: boolean }) => {
+      await withContext(async (ctx) => {
+        const c = await caseByNumber(ctx.db, Number(number));
+        if (c === undefined || c.kind !== 'case') {
+          process.stderr.write(`casegate: no case ${number}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const days = opts.days ?? ctx.config.web.linkDays;
+        const token = mintLinkToken(ctx.secret, c.number, opts.survey === true ? 'survey' : 'case', ctx.clock.now(), days);
+        const url = baseUrlOf(ctx.config.web) + (opts.survey === true ? surveyPath(token) : casePath(token));
+        const expires = checkLinkToken(ctx.secret, token, ctx.clock.now()).link?.expiresAt.toISOString();
+        print({ case: c.number, url, expires }, opts.json === true, () => `${url}\n(valid until ${expires}${ctx.config.web.enabled ? '' : '; web.enabled is false: start the web server to use it'})\n`);
+      });
+    });
+  links
+    .command('revoke')
+    .description('revoke every link of a case issued so far (customers get fresh ones with the next email), or one link with --link')
+    .argument('<case>', 'case number')
+    .option('--link <url>', 'only this link (URL or token)')
+    .option('--reason <text>', 'why (recorded)', '')
+    .action(async (number: string, opts: { link?: string; reason: string }) => {
+      await withContext(async (ctx) => {
+        const c = await caseByNumber(ctx.db, Number(number));
+        if (c === undefined) {
+          process.stderr.write(`casegate: no case ${number}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const now = ctx.clock.now().toISOString();
+        const actor = cliActor();
+        if (opts.link !== undefined) {
+          const check = checkLinkToken(ctx.secret, tokenFromLink(opts.link), ctx.clock.now());
+          const link = check.ok ? check.link : check.link;
+          if (link === undefined || link.caseNumber !== c.number) {
+            process.stderr.write(`casegate: that is not a valid link of case ${c.number}\n`);
+            process.exitCode = 1;
+            return;
+          }
+          await revokeLink(ctx.db, c.id, link.sig, opts.reason, actor, now);
+          process.stdout.write(`revoked that link of case ${c.number}\n`);
+        } else {
+          await revokeAllLinks(ctx.db, c.id, now, opts.reason, actor, now);
+          process.stdout.write(`revoked every link of case ${c.number} issued before ${now}\n`);
+        }
+        ctx.log.info({ caseNumber: c.number, single: opts.link !== undefined, actor }, 'links revoked');
+      });
+    });
+}

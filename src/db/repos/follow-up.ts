@@ -1,0 +1,44 @@
+import type { Kysely } from 'kysely';
+import type { CaseRow, Database } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+/** Visible text of the newest agent reply on the case (what we asked the customer), or ''. */
+export async function lastAgentReplyText(db: Q, caseId: number): Promise<string> {
+  const row = await db
+    .selectFrom('messages')
+    .innerJoin('outbox', 'outbox.id', 'messages.outbox_id')
+    .select('messages.visible_text')
+    .where('messages.case_id', '=', caseId)
+    .where('messages.direction', '=', 'out')
+    .where('outbox.kind', '=', 'agent-reply')
+    .orderBy('messages.id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.visible_text ?? '';
+}
+
+/** Resolved cases whose resolution is older than `before` (resolved → closed). */
+export async function resolvedBefore(db: Q, before: string, limit: number): Promise<CaseRow[]> {
+  return db.selectFrom('cases').selectAll().where('status', '=', 'resolved').where('resolved_at', '<=', before).orderBy('resolved_at').limit(limit).execute();
+}
+
+/**
+ * Cases resolved in [from, to] that have not had their survey yet (no survey claim), oldest
+ * first. Feedback is never surveyed.
+ */
+export async function dueForSurvey(db: Q, from: string, to: string, limit: number): Promise<CaseRow[]> {
+  return db
+    .selectFrom('cases')
+    .selectAll('cases')
+    .where('cases.resolved_at', '>=', from)
+    .where('cases.resolved_at', '<=', to)
+    .where('cases.kind', '=', 'case')
+    .where('cases.status', 'in', ['resolved', 'closed'])
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('job_claims').select('job_claims.id').where('job_claims.job', '=', 'survey').whereRef('job_claims.case_id', '=', 'cases.id').where('job_claims.claim_key', '=', 'survey'))),
+    )
+    .orderBy('cases.resolved_at')
+    .limit(limit)
+    .execute();
+}

@@ -1,0 +1,26 @@
+import type { Kysely } from 'kysely';
+import type { Database, SurveyResponseRow } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+export async function surveyOfCase(db: Q, caseId: number): Promise<SurveyResponseRow | undefined> {
+  return db.selectFrom('survey_responses').selectAll().where('case_id', '=', caseId).executeTakeFirst();
+}
+
+export async function saveSurvey(db: Q, row: SurveyResponseRow): Promise<void> {
+  const { case_id: _id, created_at: _c, ...rest } = row;
+  await db.insertInto('survey_responses').values(row).onConflict((oc) => oc.column('case_id').doUpdateSet(rest)).execute();
+}
+
+/** Whether one of `ids` is the Message-ID of a survey email we sent on the case. */
+export async function isSurveyReference(db: Q, caseId: number, ids: readonly string[]): Promise<boolean> {
+  if (ids.length === 0) return false;
+  const row = await db
+    .selectFrom('outbox')
+    .select('outbox.id')
+    .where('outbox.message_id', 'in', [...ids])
+    .where('outbox.case_id', '=', caseId)
+    .where('outbox.kind', '=', 'survey')
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -1,0 +1,99 @@
+import { alertRecipients } from '../cases/escalation.js';
+import { staleCheck } from '../cases/sla-clock.js';
+import { ownerName } from '../cases/staff.js';
+import { caseById } from '../db/repos/cases.js';
+import { addEvent } from '../db/repos/events.js';
+import { claim, setClaimOutbox } from '../db/repos/jobs.js';
+import { dueStaleChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
+import { commonData, queueEmail, requesterOf, staffCaseData } from '../mail-out/compose.js';
+import { recipientRefusal } from '../mail-out/recipient-refusal.js';
+import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
+
+/**
+ * A critical case (jobs.criticalReminder.priorities) without an update from the team for
+ * afterMinutes: a reminder to its owner (unassigned: the queue's leads), and with notifyCustomer a
+ * "we are still working on it" update to the customer; again after each further quiet period.
+ * Each quiet period is claimed once (job_claims, with the outbox rows).
+ */
+
+const MIN = 60_000;
+
+async function remind(j: JobContext, caseId: number): Promise<number> {
+  const { ctx } = j;
+  const nowIso = j.now.toISOString();
+  const settings = ctx.config.jobs.criticalReminder;
+  const sent = await ctx.db.transaction().execute(async (trx) => {
+    const sla = await slaOfCase(trx, caseId);
+    const caseRow = await caseById(trx, caseId);
+    if (sla === undefined || caseRow === undefined || sla.stale_check_at === null || sla.stale_check_at > nowIso) return 0;
+    const dueAt = sla.stale_check_at;
+    // Still critical and active? Else the watch ends (staleCheck says null).
+    if (staleCheck(ctx, caseRow, sla.last_update_at) === null) {
+      await updateSla(trx, caseId, { stale_check_at: null });
+      return 0;
+    }
+    // The next quiet period; after a long downtime not a burst of reminders, one now and the next later.
+    const following = new Date(Math.max(new Date(dueAt).getTime(), j.now.getTime()) + settings.afterMinutes * MIN).toISOString();
+    await updateSla(trx, caseId, { stale_check_at: following });
+    const claimId = await claim(trx, 'critical-reminder', caseId, `stale:${dueAt}`, nowIso);
+    if (claimId === null) return 0;
+    const minutes = Math.round((j.now.getTime() - new Date(sla.last_update_at).getTime()) / MIN);
+    const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+    const owner = caseRow.owner !== null ? [caseRow.owner] : alertRecipients(ctx, caseRow.queue, 0, 1);
+    let first: number | null = null;
+    let n = 0;
+    for (const address of owner) {
+      const id = await queueEmail(trx, ctx, {
+        caseRow,
+        mailbox,
+        kind: 'stale-reminder',
+        to: { address, name: '' },
+        autoReply: false,
+        generated: true,
+        inReplyTo: null,
+        references: [],
+        data: { ...staffCaseData(ctx, caseRow, mailbox), owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) }, stale: { minutes, lastUpdateAt: sla.last_update_at } },
+      });
+      first ??= id;
+      n++;
+    }
+    let customer = 'not configured';
+    if (settings.notifyCustomer) {
+      const to = requesterOf(caseRow);
+      const refusal = await recipientRefusal(ctx, trx, to.address);
+      if (refusal === null) {
+        const id = await queueEmail(trx, ctx, { caseRow, mailbox, kind: 'still-working', to, autoReply: false, generated: true, inReplyTo: null, references: [], data: { ...commonData(ctx, caseRow, mailbox, to), update: { minutes } } });
+        first ??= id;
+        n++;
+        customer = `update to ${to.address}`;
+      } else {
+        customer = `no update to the customer: ${refusal}`;
+      }
+    }
+    if (first !== null) await setClaimOutbox(trx, claimId, first);
+    await addEvent(trx, {
+      caseId,
+      type: 'sla.stale-reminder',
+      actor: 'system',
+      reason: `critical case without an update for ${minutes} min: reminder to ${owner.join(', ') || 'nobody (no owner, no tier 1, no instance.adminAddress)'}; ${customer}`,
+      data: { minutes, lastUpdateAt: sla.last_update_at, recipients: owner },
+      at: nowIso,
+    });
+    j.log.info({ caseId, caseNumber: caseRow.number, minutes, recipients: owner, customer }, 'critical case without update: reminder');
+    return n;
+  });
+  return sent;
+}
+
+export const criticalReminderJob: JobDefinition = {
+  name: 'critical-reminder',
+  configKey: 'criticalReminder',
+  runOnFirstStart: true,
+  run: (j) =>
+    sweep(
+      j,
+      () => dueStaleChecks(j.ctx.db, j.now.toISOString(), BATCH),
+      (r) => r.caseRow.id,
+      (r) => remind(j, r.caseRow.id),
+    ),
+};

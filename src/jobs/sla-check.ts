@@ -1,0 +1,99 @@
+import { DateTime } from 'luxon';
+import { alertRecipients } from '../cases/escalation.js';
+import { nextCheck } from '../cases/sla-clock.js';
+import { calendarOf } from '../cases/sla-policy.js';
+import { ownerName } from '../cases/staff.js';
+import { caseById } from '../db/repos/cases.js';
+import { addEvent } from '../db/repos/events.js';
+import { claimSlaFlag, dueSlaChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
+import type { CaseRow, CaseSlaRow } from '../db/schema.js';
+import { queueEmail, staffCaseData } from '../mail-out/compose.js';
+import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
+
+/**
+ * SLA warnings and breaches (issue 11): when a share of a target (sla.warnAt) has passed, and when
+ * the target was missed, alert the owner and the queue's leads (tier 1; else instance.adminAddress)
+ * with a templated email, record an event and set the flag — each once per case and target. The
+ * flag is claimed (set only when unset) in the transaction that writes the outbox rows, so a
+ * restart or a crash never alerts twice. When a breach is already due, its warning is not sent.
+ */
+
+type Target = 'fr' | 'res';
+const KIND = { fr: 'first-response', res: 'resolution' } as const;
+
+/** Owner first, then the leads (or the admin), without duplicates. */
+export function slaRecipients(j: JobContext, caseRow: CaseRow): string[] {
+  const out = new Set<string>();
+  if (caseRow.owner !== null) out.add(caseRow.owner);
+  for (const a of alertRecipients(j.ctx, caseRow.queue, 0, 1)) out.add(a);
+  return [...out];
+}
+
+async function checkCase(j: JobContext, caseId: number): Promise<number> {
+  const { ctx } = j;
+  const nowIso = j.now.toISOString();
+  return ctx.db.transaction().execute(async (trx) => {
+    const sla = await slaOfCase(trx, caseId);
+    const caseRow = await caseById(trx, caseId);
+    if (sla === undefined || caseRow === undefined || sla.next_check_at === null || sla.next_check_at > nowIso) return 0;
+    let sent = 0;
+    for (const t of ['fr', 'res'] as const) {
+      const due = t === 'fr' ? sla.fr_due_at : sla.res_due_at;
+      const warn = t === 'fr' ? sla.fr_warn_at : sla.res_warn_at;
+      const done = t === 'fr' ? sla.fr_done_at : sla.res_done_at;
+      if (due === null || done !== null) continue;
+      if (due <= nowIso) {
+        if (!(await claimSlaFlag(trx, caseId, `${t}_breached_at`, nowIso))) continue;
+        // A warning not sent yet is pointless now: marked, not sent.
+        await claimSlaFlag(trx, caseId, `${t}_warned_at`, nowIso);
+        sent += await alert(j, caseRow, sla, t, 'breach', due);
+      } else if (warn !== null && warn <= nowIso) {
+        if (!(await claimSlaFlag(trx, caseId, `${t}_warned_at`, nowIso))) continue;
+        sent += await alert(j, caseRow, sla, t, 'warning', due);
+      }
+    }
+    const after = await slaOfCase(trx, caseId);
+    if (after !== undefined) await updateSla(trx, caseId, { next_check_at: nextCheck(after) });
+    return sent;
+
+    async function alert(j: JobContext, c: CaseRow, s: CaseSlaRow, t: Target, what: 'warning' | 'breach', dueAt: string): Promise<number> {
+      const minutes = Math.round(Math.abs(new Date(dueAt).getTime() - j.now.getTime()) / 60_000);
+      const recipients = slaRecipients(j, c);
+      const mailbox = ctx.mailboxes.byName(c.mailbox) ?? ctx.mailboxes.default;
+      const zone = calendarOf(ctx.config, c.queue).zone;
+      const dueLocal = DateTime.fromISO(dueAt, { zone }).toISO() ?? dueAt;
+      const owner = { name: ownerName(ctx.config, c.queue, c.owner) };
+      for (const address of recipients) {
+        const base = { caseRow: c, mailbox, to: { address, name: '' }, autoReply: false, generated: true, inReplyTo: null, references: [] as string[] };
+        if (what === 'warning') {
+          await queueEmail(trx, ctx, { ...base, kind: 'sla-warning', data: { ...staffCaseData(ctx, c, mailbox), sla: { kind: KIND[t], dueAt: dueLocal, remaining: minutes }, owner } });
+        } else {
+          await queueEmail(trx, ctx, { ...base, kind: 'sla-breach', data: { ...staffCaseData(ctx, c, mailbox), sla: { kind: KIND[t], dueAt: dueLocal, overdue: minutes }, owner } });
+        }
+      }
+      await addEvent(trx, {
+        caseId: c.id,
+        type: `sla.${what}`,
+        actor: 'system',
+        reason: `${KIND[t]} ${what === 'warning' ? `due in ${minutes} min` : `missed (due ${dueAt})`}; alert to ${recipients.join(', ') || 'nobody (configure tier 1 or instance.adminAddress)'}`,
+        data: { target: KIND[t], dueAt, recipients, policy: s.policy },
+        at: nowIso,
+      });
+      j.log.info({ caseId: c.id, caseNumber: c.number, target: KIND[t], dueAt, recipients }, `sla ${what}`);
+      return recipients.length;
+    }
+  });
+}
+
+export const slaCheckJob: JobDefinition = {
+  name: 'sla-check',
+  configKey: 'slaCheck',
+  runOnFirstStart: true,
+  run: (j) =>
+    sweep(
+      j,
+      () => dueSlaChecks(j.ctx.db, j.now.toISOString(), BATCH),
+      (r) => r.caseRow.id,
+      (r) => checkCase(j, r.caseRow.id),
+    ),
+};

@@ -1,0 +1,67 @@
+import { caseById } from '../db/repos/cases.js';
+import { addEvent } from '../db/repos/events.js';
+import { dueForSurvey } from '../db/repos/follow-up.js';
+import { claim, setClaimOutbox } from '../db/repos/jobs.js';
+import { commonData, queueEmail, requesterOf } from '../mail-out/compose.js';
+import { recipientRefusal } from '../mail-out/recipient-refusal.js';
+import { SURVEY_MAX, SURVEY_MIN, surveyLinksFor } from '../web/links.js';
+import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
+
+/**
+ * The satisfaction survey: once per case (claim "survey", with the outbox row), afterHours after
+ * its resolution, with one-click rating links (signed, when the web server is on) and the reply
+ * route (a digit or words on the first line). Cases resolved more than a week before that are not
+ * surveyed any more (after a long downtime, or when the survey was switched on).
+ */
+
+const LOOKBACK_MS = 7 * 86_400_000;
+
+async function survey(j: JobContext, caseId: number): Promise<number> {
+  const { ctx } = j;
+  const nowIso = j.now.toISOString();
+  return ctx.db.transaction().execute(async (trx) => {
+    const caseRow = await caseById(trx, caseId);
+    if (caseRow === undefined || caseRow.kind !== 'case' || (caseRow.status !== 'resolved' && caseRow.status !== 'closed')) return 0;
+    const claimId = await claim(trx, 'survey', caseId, 'survey', nowIso);
+    if (claimId === null) return 0;
+    const to = requesterOf(caseRow);
+    const refusal = await recipientRefusal(ctx, trx, to.address);
+    if (refusal !== null) {
+      await addEvent(trx, { caseId, type: 'survey.skipped', actor: 'system', reason: `survey not sent: ${refusal}`, at: nowIso });
+      return 0;
+    }
+    const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+    const links = surveyLinksFor(ctx, caseRow.number);
+    const outboxId = await queueEmail(trx, ctx, {
+      caseRow,
+      mailbox,
+      kind: 'survey',
+      to,
+      autoReply: false,
+      generated: true,
+      inReplyTo: null,
+      references: [],
+      data: { ...commonData(ctx, caseRow, mailbox, to), survey: { url: links.url, min: SURVEY_MIN, max: SURVEY_MAX, ratings: links.ratings } },
+    });
+    await setClaimOutbox(trx, claimId, outboxId);
+    await addEvent(trx, { caseId, type: 'survey.sent', actor: 'system', reason: `satisfaction survey to ${to.address}`, data: { outboxId }, at: nowIso });
+    j.log.info({ caseId, caseNumber: caseRow.number, to: to.address }, 'survey sent');
+    return 1;
+  });
+}
+
+export const surveyJob: JobDefinition = {
+  name: 'survey',
+  configKey: 'survey',
+  runOnFirstStart: true,
+  run: (j) => {
+    const to = new Date(j.now.getTime() - j.ctx.config.jobs.survey.afterHours * 3_600_000);
+    const from = new Date(to.getTime() - LOOKBACK_MS);
+    return sweep(
+      j,
+      () => dueForSurvey(j.ctx.db, from.toISOString(), to.toISOString(), BATCH),
+      (c) => c.id,
+      (c) => survey(j, c.id),
+    );
+  },
+};

@@ -1,0 +1,36 @@
+import type { AppContext } from '../context.js';
+import { caseByNumber } from '../db/repos/cases.js';
+import { isLinkRevoked } from '../db/repos/links.js';
+import type { CaseRow } from '../db/schema.js';
+import { REPLY_MARKER } from '../mail-out/compose.js';
+import type { WebResponse } from './http.js';
+import { renderPage } from './render-page.js';
+import { checkLinkToken, type LinkPurpose, type LinkToken } from './signed-link.js';
+
+/**
+ * From a signed link to its case: signature, purpose, expiry, revocation, the case itself. Every
+ * page works on the case the link names and nothing else. Problems become a notice page (a
+ * broken, foreign or unknown link all look the same: "not valid").
+ */
+
+export type LinkAccess = { readonly ok: true; readonly caseRow: CaseRow; readonly link: LinkToken } | { readonly ok: false; readonly page: WebResponse; readonly why: string };
+
+export type NoticeKind = 'expired' | 'revoked' | 'invalid' | 'not-found' | 'error';
+
+export function noticePage(ctx: Pick<AppContext, 'templates' | 'config'>, kind: NoticeKind, status: number, wantsText = false, language?: string): WebResponse {
+  return renderPage(ctx, 'web-notice', { instance: { name: ctx.config.instance.name }, notice: { kind, status }, replyMarker: REPLY_MARKER, isTest: false }, { language }, { status, wantsText });
+}
+
+export async function accessLink(ctx: AppContext, token: string, purpose: LinkPurpose, wantsText: boolean): Promise<LinkAccess> {
+  const now = ctx.clock.now();
+  const check = checkLinkToken(ctx.secret, token, now);
+  const fail = (kind: NoticeKind, status: number, why: string, language?: string): LinkAccess => ({ ok: false, why, page: noticePage(ctx, kind, status, wantsText, language) });
+  if (!check.ok && check.why !== 'expired') return fail('invalid', 404, check.why);
+  const link = check.link!;
+  if (link.purpose !== purpose) return fail('invalid', 404, `a ${link.purpose} link used for the ${purpose} page`);
+  const caseRow = await caseByNumber(ctx.db, link.caseNumber);
+  if (caseRow === undefined || caseRow.kind !== 'case') return fail('invalid', 404, `no case ${link.caseNumber}`);
+  if (!check.ok) return fail('expired', 410, `expired ${link.expiresAt.toISOString()}`, caseRow.language);
+  if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, 'revoked', caseRow.language);
+  return { ok: true, caseRow, link };
+}

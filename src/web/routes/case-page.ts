@@ -1,0 +1,117 @@
+import { DateTime } from 'luxon';
+import { localWhen } from '../../cases/promise.js';
+import { calendarOf } from '../../cases/sla-policy.js';
+import { isStaff, ownerName } from '../../cases/staff.js';
+import type { AppContext } from '../../context.js';
+import { publicMessages } from '../../db/repos/public-thread.js';
+import { slaOfCase } from '../../db/repos/sla.js';
+import type { CaseRow } from '../../db/schema.js';
+import { commonData, requesterOf } from '../../mail-out/compose.js';
+import type { TemplateDataMap } from '../../mail-out/template-data.js';
+import { statusLabel } from '../../mail-out/template-tools.js';
+import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
+import { HttpError, redirect, type Route, type WebRequest, type WebResponse } from '../http.js';
+import { accessLink } from '../link-access.js';
+import { renderPage } from '../render-page.js';
+import { baseUrlOf, casePath, type LinkToken } from '../signed-link.js';
+import { submitWebReply } from '../web-reply.js';
+
+/**
+ * The customer's case page (GET /c/<signed link>): status, priority, the owner's first name, what
+ * is due next in the queue's time zone, the public thread (never internal notes or staff mail)
+ * and a reply form. POST adds the reply through the pipeline, then redirects (303) to the page.
+ */
+
+export const MAX_REPLY_CHARS = 20_000;
+/** Our replies the customer sees in the thread. */
+const REPLY_KINDS = ['agent-reply'] as const;
+
+type PageData = TemplateDataMap['case-page']['page'];
+
+/** Our text without the footer paragraphs (the case tag and link lines): what was written. */
+function withoutFooter(text: string, tag: string): string {
+  const paras = text.trim().split(/\n[ \t]*\n/);
+  while (paras.length > 1 && (paras[paras.length - 1]?.includes(tag) === true || /https?:\/\//.test(paras[paras.length - 1] ?? ''))) paras.pop();
+  return paras.join('\n\n');
+}
+
+async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extra: Pick<PageData, 'notice' | 'error'>): Promise<PageData> {
+  const sla = await slaOfCase(ctx.db, caseRow.id);
+  const zone = calendarOf(ctx.config, caseRow.queue).zone;
+  const now = ctx.clock.now();
+  const when = (iso: string): string => localWhen(new Date(iso), zone, caseRow.language, now);
+  let due: PageData['due'] = { kind: '', when: '' };
+  if (caseRow.status === 'pending') due = { kind: 'waiting', when: '' };
+  else if (caseRow.status !== 'resolved' && caseRow.status !== 'closed') {
+    if (sla?.fr_done_at == null && sla?.fr_due_at != null) due = { kind: 'first-response', when: when(sla.fr_due_at) };
+    else if (sla?.res_due_at != null) due = { kind: 'resolution', when: when(sla.res_due_at) };
+  }
+  const tag = `${ctx.config.cases.tagPrefix}${caseRow.number}`;
+  const messages = (await publicMessages(ctx.db, caseRow.id, REPLY_KINDS))
+    // An agent's own mail to the case (commands, notes by email) is internal.
+    .filter((m) => m.direction === 'out' || !isStaff(ctx.config, m.from_address))
+    .map((m) => ({
+      // '' for the customer's own messages: the template says "You".
+      from: m.direction === 'out' ? ctx.config.instance.name : m.from_address === caseRow.requester_address ? '' : m.from_name !== '' ? m.from_name : m.from_address,
+      at: DateTime.fromISO(m.created_at, { zone }).toISO() ?? m.created_at,
+      text: m.direction === 'out' ? withoutFooter(m.visible_text, tag) : m.visible_text,
+      fromCustomer: m.direction === 'in',
+    }));
+  return {
+    statusLabel: statusLabel(caseRow.status, caseRow.language),
+    ownerName: ownerName(ctx.config, caseRow.queue, caseRow.owner).split(/\s+/)[0] ?? '',
+    zone,
+    due,
+    closed: caseRow.status === 'resolved' || caseRow.status === 'closed',
+    ...extra,
+    messages,
+    form: { action: casePath(link.token), csrf: formToken(ctx.secret, link.sig, now), maxLength: MAX_REPLY_CHARS },
+  };
+}
+
+async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Pick<PageData, 'notice' | 'error'>, status = 200): Promise<WebResponse> {
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const data = { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', page: await pageData(ctx, caseRow, link, extra) };
+  return renderPage(ctx, 'case-page', data, { language: caseRow.language, queue: caseRow.queue }, { status, wantsText: req.wantsText });
+}
+
+export function caseRoutes(ctx: AppContext): Route[] {
+  const log = ctx.log.child({ component: 'web' });
+  return [
+    {
+      method: 'GET',
+      name: 'case-page',
+      pattern: /^\/c\/(?<token>[^/]+)$/,
+      async handler(req) {
+        const access = await accessLink(ctx, req.params['token'] ?? '', 'case', req.wantsText);
+        if (!access.ok) return access.page;
+        return render(ctx, req, access.caseRow, access.link, { notice: req.query.get('sent') === '1' ? 'sent' : '', error: '' });
+      },
+    },
+    {
+      method: 'POST',
+      name: 'case-reply',
+      pattern: /^\/c\/(?<token>[^/]+)$/,
+      async handler(req) {
+        const access = await accessLink(ctx, req.params['token'] ?? '', 'case', req.wantsText);
+        if (!access.ok) return access.page;
+        const { caseRow, link } = access;
+        const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
+        if (refusal !== null) {
+          log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, refusal }, 'case page: cross-site form refused');
+          throw new HttpError(403, `cross-site form refused (${refusal})`);
+        }
+        const form = await req.form();
+        const token = form.get('csrf') ?? '';
+        const text = (form.get('text') ?? '').replace(/\r\n?/g, '\n').trim();
+        if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, caseRow, link, { notice: '', error: 'form-expired' }, 403);
+        if (text === '') return render(ctx, req, caseRow, link, { notice: '', error: 'empty' }, 400);
+        if (text.length > MAX_REPLY_CHARS) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long' }, 400);
+        const outcome = await submitWebReply(ctx, caseRow, text, token);
+        log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
+        if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${casePath(link.token)}?sent=1`);
+        return render(ctx, req, caseRow, link, { notice: '', error: 'retry' }, outcome.kind === 'retry' ? 503 : 500);
+      },
+    },
+  ];
+}

@@ -1,0 +1,95 @@
+import { recordSurveyAnswer } from '../../cases/survey.js';
+import type { AppContext } from '../../context.js';
+import { surveyOfCase } from '../../db/repos/surveys.js';
+import type { CaseRow } from '../../db/schema.js';
+import { commonData, requesterOf } from '../../mail-out/compose.js';
+import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
+import { HttpError, redirect, type Route, type WebRequest, type WebResponse } from '../http.js';
+import { accessLink, noticePage } from '../link-access.js';
+import { SURVEY_MAX, SURVEY_MIN } from '../links.js';
+import { renderPage } from '../render-page.js';
+import { baseUrlOf, surveyPath, type LinkToken } from '../signed-link.js';
+
+/**
+ * The survey (signed per case): GET /s/<link>/<1–5> records that rating with one click and shows
+ * the page with a form for another rating and a comment; GET /s/<link> shows the page; POST saves
+ * the form and redirects (303) back. A second rating replaces the first; comments are kept.
+ */
+
+async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, saved: boolean): Promise<WebResponse> {
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const answer = await surveyOfCase(ctx.db, caseRow.id);
+  const rating = answer?.rating ?? 0;
+  const options = [];
+  for (let value = SURVEY_MIN; value <= SURVEY_MAX; value++) options.push({ value, checked: value === rating });
+  return renderPage(
+    ctx,
+    'survey-page',
+    {
+      ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
+      caseLink: '',
+      survey: { rating, min: SURVEY_MIN, max: SURVEY_MAX, comment: answer?.comment ?? '', saved, options, form: { action: surveyPath(link.token), csrf: formToken(ctx.secret, link.sig, ctx.clock.now()) } },
+    },
+    { language: caseRow.language, queue: caseRow.queue },
+    { wantsText: req.wantsText },
+  );
+}
+
+function ratingOf(raw: string | null | undefined): number | null {
+  if (raw === null || raw === undefined || !/^\d$/.test(raw)) return null;
+  const n = Number(raw);
+  return n >= SURVEY_MIN && n <= SURVEY_MAX ? n : null;
+}
+
+export function surveyRoutes(ctx: AppContext): Route[] {
+  const log = ctx.log.child({ component: 'web' });
+  const actor = (c: CaseRow): string => `customer:${c.requester_address}`;
+  return [
+    {
+      method: 'GET',
+      name: 'survey-click',
+      sideEffect: true,
+      pattern: /^\/s\/(?<token>[^/]+)\/(?<rating>[^/]+)$/,
+      async handler(req) {
+        const access = await accessLink(ctx, req.params['token'] ?? '', 'survey', req.wantsText);
+        if (!access.ok) return access.page;
+        const rating = ratingOf(req.params['rating']);
+        if (rating === null) return noticePage(ctx, 'not-found', 404, req.wantsText, access.caseRow.language);
+        const out = await ctx.db.transaction().execute((trx) => recordSurveyAnswer(trx, ctx, access.caseRow, { rating, comment: '' }, { source: 'web', actor: actor(access.caseRow) }));
+        if (out.thanked) ctx.outboxSignal.wake();
+        log.info({ caseId: access.caseRow.id, caseNumber: access.caseRow.number, rating, change: out.change }, 'survey: one-click rating');
+        return render(ctx, req, access.caseRow, access.link, true);
+      },
+    },
+    {
+      method: 'GET',
+      name: 'survey-page',
+      pattern: /^\/s\/(?<token>[^/]+)$/,
+      async handler(req) {
+        const access = await accessLink(ctx, req.params['token'] ?? '', 'survey', req.wantsText);
+        if (!access.ok) return access.page;
+        return render(ctx, req, access.caseRow, access.link, req.query.get('saved') === '1');
+      },
+    },
+    {
+      method: 'POST',
+      name: 'survey-form',
+      pattern: /^\/s\/(?<token>[^/]+)$/,
+      async handler(req) {
+        const access = await accessLink(ctx, req.params['token'] ?? '', 'survey', req.wantsText);
+        if (!access.ok) return access.page;
+        const { caseRow, link } = access;
+        const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
+        if (refusal !== null) throw new HttpError(403, `cross-site form refused (${refusal})`);
+        const form = await req.form();
+        if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) throw new HttpError(403, 'the form has expired; reload the page');
+        const rating = ratingOf(form.get('rating'));
+        const comment = (form.get('comment') ?? '').replace(/\r\n?/g, '\n').trim();
+        const out = await ctx.db.transaction().execute((trx) => recordSurveyAnswer(trx, ctx, caseRow, { rating, comment }, { source: 'web', actor: actor(caseRow) }));
+        if (out.thanked) ctx.outboxSignal.wake();
+        log.info({ caseId: caseRow.id, caseNumber: caseRow.number, rating, change: out.change }, 'survey: form saved');
+        return redirect(`${surveyPath(link.token)}?saved=1`);
+      },
+    },
+  ];
+}

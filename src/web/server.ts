@@ -1,0 +1,113 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AppContext } from '../context.js';
+import { HttpError, readForm, type Route, type WebRequest, type WebResponse } from './http.js';
+import { noticePage } from './link-access.js';
+import { caseRoutes } from './routes/case-page.js';
+import { healthRoutes } from './routes/health.js';
+import { surveyRoutes } from './routes/survey-page.js';
+
+/**
+ * The small built-in web server (node:http; web.host, 127.0.0.1 by default; behind a reverse proxy
+ * in production): the customer's case page, the survey, /healthz. Server-rendered HTML from the
+ * template engine, no JavaScript. One route table: add routes with `routes.push(...)` before
+ * start, or `addRoute` later (/metrics …). Every response is private (no-store) with a strict
+ * Content-Security-Policy; one log line per request.
+ */
+
+export interface WebServer {
+  readonly port: number;
+  readonly server: Server;
+  addRoute(route: Route): void;
+  close(): Promise<void>;
+}
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  // same-origin: links never leak the signed URL to other sites, and our own form posts keep their Origin.
+  'Referrer-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
+
+export function defaultRoutes(ctx: AppContext): Route[] {
+  return [...healthRoutes(ctx), ...caseRoutes(ctx), ...surveyRoutes(ctx)];
+}
+
+function wantsText(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  const a = accept.toLowerCase();
+  return a.includes('text/plain') && !a.includes('text/html');
+}
+
+export async function startWebServer(ctx: AppContext, routes: Route[] = defaultRoutes(ctx)): Promise<WebServer> {
+  const cfg = ctx.config.web;
+  const log = ctx.log.child({ component: 'web' });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const text = wantsText(req.headers.accept);
+    let response: WebResponse;
+    let routeName = 'none';
+    try {
+      const candidates = routes.filter((r) => r.pattern.test(url.pathname));
+      const route = candidates.find((r) => r.method === method);
+      if (route === undefined) {
+        response = candidates.length > 0 ? { status: 405, headers: { Allow: [...new Set(candidates.map((r) => r.method))].join(', ') }, body: 'method not allowed\n' } : noticePage(ctx, 'not-found', 404, text);
+      } else if (req.method === 'HEAD' && route.sideEffect === true) {
+        routeName = route.name;
+        response = { status: 200, headers: { 'Content-Type': 'text/html; charset=utf-8' } };
+      } else {
+        routeName = route.name;
+        const params = (route.pattern.exec(url.pathname)?.groups ?? {}) as Record<string, string>;
+        const request: WebRequest = { method, path: url.pathname, params, query: url.searchParams, headers: req.headers, wantsText: text, form: () => readForm(req, cfg.maxBodyBytes) };
+        response = await route.handler(request);
+      }
+    } catch (err) {
+      if (err instanceof HttpError) {
+        response = { status: err.status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: `${err.message}\n` };
+      } else {
+        log.error({ err, path: url.pathname.replace(/\/(c|s)\/[^/]+/, '/$1/…') }, 'web request failed');
+        response = noticePage(ctx, 'error', 500, text);
+      }
+    }
+    const headers = { ...SECURITY_HEADERS, ...(response.headers ?? {}) };
+    res.writeHead(response.status, headers);
+    res.end(req.method === 'HEAD' ? undefined : (response.body ?? ''));
+    // Signed tokens stay out of the log.
+    log.info({ method: req.method, route: routeName, path: url.pathname.replace(/\/(c|s)\/[^/]+/, '/$1/…'), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err }, 'web response failed');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 15_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ host: cfg.host, port, routes: routes.map((r) => `${r.method} ${r.name}`) }, 'web server listening');
+  return {
+    port,
+    server,
+    addRoute: (route) => routes.push(route),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,87 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { ThreadSecret } from '../cases/thread-token.js';
+
+/**
+ * Signed links for customers (issue 11), in the signing style of src/cases/thread-token.ts:
+ *
+ *   <case>.<purpose>.<issued>.<expires>.<sig>     issued/expires: epoch seconds in base 36
+ *   sig = HMAC-SHA256(secret, "link:v1:<case>.<purpose>.<issued>.<expires>"), 24 hex chars
+ *
+ * purpose: "c" the case page, "s" the survey. A link proves that we sent it for that case and
+ * purpose; it expires, and it can be revoked (link_revocations: one link by its signature, or
+ * every link of a case issued before a time). A guessed case number cannot produce one, and a
+ * case link never opens another case.
+ */
+
+export type LinkPurpose = 'case' | 'survey';
+
+const CODE: Record<LinkPurpose, string> = { case: 'c', survey: 's' };
+const TOKEN = /^(\d{1,12})\.([cs])\.([0-9a-z]{1,10})\.([0-9a-z]{1,10})\.([0-9a-f]{24})$/;
+
+export interface LinkToken {
+  readonly caseNumber: number;
+  readonly purpose: LinkPurpose;
+  readonly issuedAt: Date;
+  readonly expiresAt: Date;
+  /** The signature: what a single-link revocation names. */
+  readonly sig: string;
+  readonly token: string;
+}
+
+export type LinkCheck = { readonly ok: true; readonly link: LinkToken } | { readonly ok: false; readonly why: 'malformed' | 'bad-signature' | 'expired'; readonly link?: LinkToken };
+
+function sign(secret: string, body: string): string {
+  return createHmac('sha256', secret).update(`link:v1:${body}`).digest('hex').slice(0, 24);
+}
+
+export function mintLinkToken(secret: ThreadSecret, caseNumber: number, purpose: LinkPurpose, now: Date, validDays: number): string {
+  const issued = Math.floor(now.getTime() / 1000);
+  const expires = issued + Math.round(validDays * 86_400);
+  const body = `${caseNumber}.${CODE[purpose]}.${issued.toString(36)}.${expires.toString(36)}`;
+  return `${body}.${sign(secret.current.secret, body)}`;
+}
+
+/** Check signature and expiry (revocations are the caller's: they live in the database). */
+export function checkLinkToken(secret: ThreadSecret, token: string, now: Date): LinkCheck {
+  const m = TOKEN.exec(token);
+  if (m === null) return { ok: false, why: 'malformed' };
+  const [, num, code, iat, exp, sig] = m as unknown as [string, string, string, string, string, string];
+  const body = `${num}.${code}.${iat}.${exp}`;
+  // Signed with the current key, or a retired one still inside its window (instance.previousSecrets).
+  const got = Buffer.from(sig);
+  const valid = secret.accepted().some((key) => {
+    const want = Buffer.from(sign(key.secret, body));
+    return want.length === got.length && timingSafeEqual(want, got);
+  });
+  if (!valid) return { ok: false, why: 'bad-signature' };
+  const link: LinkToken = {
+    caseNumber: Number(num),
+    purpose: code === 'c' ? 'case' : 'survey',
+    issuedAt: new Date(parseInt(iat, 36) * 1000),
+    expiresAt: new Date(parseInt(exp, 36) * 1000),
+    sig,
+    token,
+  };
+  if (link.expiresAt.getTime() <= now.getTime()) return { ok: false, why: 'expired', link };
+  return { ok: true, link };
+}
+
+/** The public base URL without a trailing slash. */
+export function baseUrlOf(web: { readonly baseUrl?: string | undefined; readonly host: string; readonly port: number }): string {
+  return (web.baseUrl ?? `http://${web.host.includes(':') ? `[${web.host}]` : web.host}:${web.port}`).replace(/\/+$/, '');
+}
+
+export function casePath(token: string): string {
+  return `/c/${token}`;
+}
+
+export function surveyPath(token: string, rating?: number): string {
+  return rating === undefined ? `/s/${token}` : `/s/${token}/${rating}`;
+}
+
+/** A token from a pasted link or the bare token. */
+export function tokenFromLink(linkOrToken: string): string {
+  const t = linkOrToken.trim();
+  const m = /\/[cs]\/([^/?#\s]+)/.exec(t);
+  return m?.[1] ?? t;
+}

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eml } from '../helpers/context.js';
+import { CliSandbox, describeResult } from '../helpers/cli.js';
+
+/** `casegate report`, `casegate jobs list|run`, `casegate links create|revoke`, as an admin runs them. */
+
+describe('casegate report / jobs / links', () => {
+  let box: CliSandbox;
+  beforeAll(async () => {
+    box = CliSandbox.create({
+      queues: { support: { slaPolicy: 'std', tiers: { 1: { addresses: ['lead@example.com'] } } } },
+      sla: { calendars: { always: { zone: 'UTC', hours: { daily: '00:00-24:00' } } }, defaultCalendar: 'always', policies: { std: { targets: { normal: { firstResponse: '1h', resolution: '8h' } } } } },
+      web: { enabled: false, baseUrl: 'https://help.example.com/cg' },
+    });
+    const files = [
+      box.write('a.eml', eml({ from: 'jane@customer.example', subject: 'Printer on fire', messageId: 'a@customer.example' })),
+      box.write('b.eml', eml({ from: 'bob@customer.example', to: 'billing@example.com', subject: 'Invoice wrong', messageId: 'b@customer.example' })),
+    ];
+    const r = await box.run(['ingest', ...files]);
+    expect(r.code, describeResult(r)).toBe(0);
+  });
+  afterAll(() => box.cleanup());
+
+  it('report --json: opened, backlog by status and priority; --queue narrows it', async () => {
+    const all = await box.json<{ opened: number; backlog: { total: number; byStatus: Record<string, number> }; queues: { queue: string; opened: number }[] }>(['report', '--json', '--since', '1d']);
+    expect(all.opened).toBe(2);
+    expect(all.backlog).toMatchObject({ total: 2, byStatus: { new: 2 } });
+    expect(all.queues.map((q) => [q.queue, q.opened])).toEqual([
+      ['finance', 1],
+      ['support', 1],
+    ]);
+    const finance = await box.json<{ opened: number; queue: string }>(['report', '--json', '--queue', 'finance', '--since', '2020-01-01']);
+    expect(finance).toMatchObject({ opened: 1, queue: 'finance' });
+    const text = await box.run(['report']);
+    expect(text.code, describeResult(text)).toBe(0);
+    expect(text.stdout).toContain('Opened 2 · resolved 0 · closed 0 · reopened 0 · escalations 0');
+    expect(text.stdout).toContain('Open now: 2');
+    const bad = await box.run(['report', '--since', 'last tuesday']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--since/--until take a date');
+  });
+
+  it('jobs list shows every job with its schedule; jobs run runs one now', async () => {
+    const rows = await box.json<{ job: string; enabled: boolean; schedule: string; next: string | null }[]>(['jobs', 'list', '--json']);
+    expect(rows.map((r) => `${r.job} ${r.schedule}`)).toEqual(['sla-check * * * * *', 'critical-reminder */5 * * * *', 'pending-reminder */15 * * * *', 'resolved-close 0 * * * *', 'survey */15 * * * *', 'daily-report 0 7 * * *']);
+    expect(rows.every((r) => r.enabled && r.next !== null)).toBe(true);
+    const run = await box.run(['jobs', 'run', 'sla-check']);
+    expect(run.code, describeResult(run)).toBe(0);
+    expect(run.stdout).toMatch(/^sla-check: \d+ looked at, \d+ emails queued/);
+    const after = await box.json<{ job: string; lastStarted: string | null }[]>(['jobs', 'list', '--json']);
+    expect(after.find((r) => r.job === 'sla-check')!.lastStarted).not.toBeNull();
+    const unknown = await box.run(['jobs', 'run', 'nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no job "nope"');
+  });
+
+  it('links create prints a signed link; links revoke records the revocation', async () => {
+    const link = await box.json<{ case: number; url: string; expires: string }>(['links', 'create', '10001', '--json']);
+    expect(link.url).toMatch(/^https:\/\/help\.example\.com\/cg\/c\/10001\.c\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{24}$/);
+    const survey = await box.json<{ url: string }>(['links', 'create', '10001', '--survey', '--days', '2', '--json']);
+    expect(survey.url).toMatch(/\/s\/10001\.s\./);
+    const one = await box.run(['links', 'revoke', '10001', '--link', link.url, '--reason', 'forwarded by mistake']);
+    expect(one.code, describeResult(one)).toBe(0);
+    expect(one.stdout).toBe('revoked that link of case 10001\n');
+    const all = await box.run(['links', 'revoke', '10001']);
+    expect(all.stdout).toMatch(/^revoked every link of case 10001 issued before /);
+    const wrong = await box.run(['links', 'revoke', '10002', '--link', link.url]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('not a valid link of case 10002');
+  });
+});

@@ -1,0 +1,307 @@
+import { rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { onTeamUpdate } from '../../src/cases/sla-clock.js';
+import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { caseById } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { claimsOf, jobRun, recordJobEnd, recordJobStart } from '../../src/db/repos/jobs.js';
+import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { slaOfCase } from '../../src/db/repos/sla.js';
+import { surveyOfCase } from '../../src/db/repos/surveys.js';
+import { createJobScheduler } from '../../src/jobs/scheduler.js';
+import type { OutboxRow } from '../../src/db/schema.js';
+import { templatesWithFeedbackQueue } from '../helpers/feedback-templates.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { SLA_CONFIG } from '../helpers/sla-config.js';
+
+/**
+ * Every scheduled job with a manual clock (no real waiting), on a real SQLite file, through the
+ * real pipeline: what it sends, to whom, once — and the catch-up at start.
+ */
+
+const CONFIG: ConfigInput = {
+  ...SLA_CONFIG,
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'admin@example.com' },
+  jobs: {
+    timezone: 'America/Chicago',
+    criticalReminder: { afterMinutes: 60, notifyCustomer: true },
+    pendingReminder: { remindAfterBusinessDays: [2, 4], autoCloseAfterDays: 14 },
+    resolvedClose: { afterDays: 7 },
+    survey: { afterHours: 24 },
+  },
+  web: { enabled: true, baseUrl: 'https://help.example.com/cg', port: 0 },
+};
+
+let env: TestEnv;
+let tplDir: string | null = null;
+afterEach(async () => {
+  await env?.close();
+  if (tplDir !== null) rmSync(tplDir, { recursive: true, force: true });
+  tplDir = null;
+});
+
+async function start(at: string, config: ConfigInput = CONFIG) {
+  env = await testEnv(config, at);
+}
+
+async function newCase(mail: Parameters<typeof eml>[0] = {}) {
+  const out = await env.ingest(eml(mail));
+  if (out.kind !== 'stored') throw new Error(out.reason);
+  return out.caseId;
+}
+
+const run = (name: string) => createJobScheduler(env.ctx).run(name, 'manual');
+const sent = async (caseId: number, kind: string): Promise<OutboxRow[]> => (await outboxOfCase(env.ctx.db, caseId)).filter((r) => r.kind === kind);
+const eventTypes = async (caseId: number, prefix: string) => (await eventsOfCase(env.ctx.db, caseId)).filter((e) => e.type.startsWith(prefix)).map((e) => e.type);
+const setStatus = (caseId: number, to: 'pending' | 'resolved' | 'open' | 'closed', actor = 'agent:erika@example.com') =>
+  env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, caseId, to, { actor, reason: 'test' }));
+
+describe('sla-check: warning at warnAt, breach at the due time, each once, to the owner and the leads', () => {
+  it('first response: warning at 80 %, breach after the due time; resolution: breach only when both passed', async () => {
+    await start('2026-03-02T14:00:00Z'); // Mon 08:00 CST, normal: first response due 12:00, warn 11:12
+    const id = await newCase();
+    env.clock.set('2026-03-02T17:00:00Z'); // 11:00
+    expect(await run('sla-check')).toEqual({ processed: 0, sent: 0 });
+
+    env.clock.set('2026-03-02T17:13:00Z'); // 11:13
+    expect(await run('sla-check')).toEqual({ processed: 1, sent: 2 });
+    const warnings = await sent(id, 'sla-warning');
+    expect(warnings.map((w) => w.to_address).sort()).toEqual(['erika@example.com', 'lead@example.com']);
+    expect(warnings[0]!.subject).toMatch(/^\[Case #10001\] SLA warning: first response due in 47 minutes: Printer on fire$/);
+    expect(warnings[0]!.text).toContain('due in 47 minutes (Mar 2, 2026, 12:00 PM GMT-6)');
+    expect((await slaOfCase(env.ctx.db, id))!.fr_warned_at).toBe('2026-03-02T17:13:00.000Z');
+    expect(await run('sla-check')).toEqual({ processed: 0, sent: 0 });
+
+    env.clock.set('2026-03-02T18:01:00Z'); // 12:01
+    expect(await run('sla-check')).toEqual({ processed: 1, sent: 2 });
+    expect((await sent(id, 'sla-breach')).map((w) => w.to_address).sort()).toEqual(['erika@example.com', 'lead@example.com']);
+    expect((await sent(id, 'sla-breach'))[0]!.text).toContain('The first response target of case 10001 was missed');
+    expect(await run('sla-check')).toEqual({ processed: 0, sent: 0 });
+
+    // Resolution (due Wed 12:00 CST): the daemon was down until after it; the warning is skipped.
+    env.clock.set('2026-03-04T18:30:00Z');
+    expect(await run('sla-check')).toEqual({ processed: 1, sent: 2 });
+    expect(await sent(id, 'sla-warning')).toHaveLength(2);
+    expect(await sent(id, 'sla-breach')).toHaveLength(4);
+    expect(await eventTypes(id, 'sla.')).toEqual(['sla.started', 'sla.warning', 'sla.breach', 'sla.breach']);
+    const sla = (await slaOfCase(env.ctx.db, id))!;
+    expect(sla).toMatchObject({ res_warned_at: '2026-03-04T18:30:00.000Z', res_breached_at: '2026-03-04T18:30:00.000Z', next_check_at: null });
+  });
+
+  it('a paused or answered clock never alerts', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const id = await newCase();
+    await setStatus(id, 'pending');
+    env.clock.set('2026-03-20T14:00:00Z');
+    await run('sla-check');
+    // The first response (not paused by pending) breached; the paused resolution did not.
+    expect(await eventTypes(id, 'sla.')).toEqual(['sla.started', 'sla.paused', 'sla.breach']);
+    expect((await sent(id, 'sla-breach'))[0]!.text).toContain('first response');
+  });
+});
+
+describe('critical-reminder', () => {
+  it('an urgent case without an update for an hour: reminder to the owner and "still working" to the customer, once per quiet period', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const id = await newCase({ subject: 'Urgent – payments down' });
+    env.clock.set('2026-03-02T14:59:00Z');
+    expect((await run('critical-reminder'))!.sent).toBe(0);
+    env.clock.set('2026-03-02T15:01:00Z');
+    expect(await run('critical-reminder')).toEqual({ processed: 1, sent: 2 });
+    expect((await sent(id, 'stale-reminder')).map((r) => r.to_address)).toEqual(['erika@example.com']);
+    const customer = await sent(id, 'still-working');
+    expect(customer.map((r) => r.to_address)).toEqual(['jane@customer.example']);
+    expect(customer[0]!.text).toContain('we are still working on it');
+    expect(await run('critical-reminder')).toEqual({ processed: 0, sent: 0 });
+    // The next quiet hour: again.
+    env.clock.set('2026-03-02T16:01:00Z');
+    expect((await run('critical-reminder'))!.sent).toBe(2);
+    // An update from the team restarts the watch.
+    env.clock.set('2026-03-02T16:30:00Z');
+    await env.ctx.db.transaction().execute(async (trx) => onTeamUpdate(trx, env.ctx, (await caseById(trx, id))!));
+    env.clock.set('2026-03-02T17:15:00Z');
+    expect((await run('critical-reminder'))!.sent).toBe(0);
+    env.clock.set('2026-03-02T17:31:00Z');
+    expect((await run('critical-reminder'))!.sent).toBe(2);
+    expect(await claimsOf(env.ctx.db, 'critical-reminder')).toHaveLength(3);
+    // Pending ends the watch.
+    await setStatus(id, 'pending');
+    expect((await slaOfCase(env.ctx.db, id))!.stale_check_at).toBeNull();
+  });
+
+  it('a normal case is not watched', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const id = await newCase();
+    expect((await slaOfCase(env.ctx.db, id))!.stale_check_at).toBeNull();
+  });
+});
+
+describe('pending-reminder: reminders after business days, auto-close after 14 days', () => {
+  it('reminds twice, then closes with a notice; each once', async () => {
+    await start('2026-03-05T16:00:00Z'); // Thu 10:00 CST
+    const id = await newCase();
+    await setStatus(id, 'pending');
+    env.clock.set('2026-03-06T16:00:00Z'); // Fri: 1 business day
+    expect((await run('pending-reminder'))!.sent).toBe(0);
+    env.clock.set('2026-03-09T15:01:00Z'); // Mon 10:01 CDT: 2 business days (Fri, Mon)
+    expect(await run('pending-reminder')).toEqual({ processed: 1, sent: 1 });
+    const first = await sent(id, 'reminder');
+    expect(first.map((r) => r.to_address)).toEqual(['jane@customer.example']);
+    expect(first[0]!.text).toContain('We are still waiting for your answer on case 10001');
+    expect(first[0]!.text).toMatch(/If we do not hear from you by Mar 19, 2026, .*, we will close the case\./);
+    expect(await run('pending-reminder')).toEqual({ processed: 0, sent: 0 });
+    env.clock.set('2026-03-11T15:01:00Z'); // Wed: 4 business days
+    expect((await run('pending-reminder'))!.sent).toBe(1);
+    expect(await sent(id, 'reminder')).toHaveLength(2);
+    env.clock.set('2026-03-19T15:59:00Z');
+    expect((await run('pending-reminder'))!.sent).toBe(0);
+    env.clock.set('2026-03-19T16:01:00Z'); // 14 days
+    expect((await run('pending-reminder'))!.sent).toBe(1);
+    const c = (await caseById(env.ctx.db, id))!;
+    expect(c.status).toBe('closed');
+    const notice = await sent(id, 'auto-closed');
+    expect(notice[0]!.text).toContain('As we have not heard from you for 14 days, we have closed case 10001.');
+    expect(await run('pending-reminder')).toEqual({ processed: 0, sent: 0 });
+    expect(await eventTypes(id, 'case.')).toEqual(expect.arrayContaining(['case.reminder', 'case.reminder', 'case.auto-closed']));
+    expect((await claimsOf(env.ctx.db, 'pending-reminder')).map((c) => c.claim_key)).toEqual([
+      'reminder:2026-03-05T16:00:00.000Z:1',
+      'reminder:2026-03-05T16:00:00.000Z:2',
+      'auto-close:2026-03-05T16:00:00.000Z',
+    ]);
+  });
+
+  it('a customer reply ends the waiting: no reminder', async () => {
+    await start('2026-03-05T16:00:00Z');
+    const id = await newCase({ messageId: 'q1@customer.example' });
+    await setStatus(id, 'pending');
+    env.clock.set('2026-03-06T16:00:00Z');
+    const conf = (await sent(id, 'confirmation'))[0]!;
+    await env.ingest(eml({ subject: 'Re: Printer on fire', inReplyTo: conf.message_id, body: 'Here you go.' }));
+    expect((await caseById(env.ctx.db, id))!.status).toBe('open');
+    env.clock.set('2026-03-20T16:00:00Z');
+    expect((await run('pending-reminder'))!.sent).toBe(0);
+    expect(await sent(id, 'reminder')).toHaveLength(0);
+  });
+});
+
+describe('resolved-close and survey', () => {
+  it('closes resolved cases after 7 days', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const id = await newCase();
+    await setStatus(id, 'resolved');
+    env.clock.set('2026-03-09T13:59:00Z');
+    await run('resolved-close');
+    expect((await caseById(env.ctx.db, id))!.status).toBe('resolved');
+    env.clock.set('2026-03-09T14:01:00Z');
+    await run('resolved-close');
+    expect((await caseById(env.ctx.db, id))!.status).toBe('closed');
+  });
+
+  it('surveys once, a day after resolution; answers by email: rating, update, comment; never reopens', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const id = await newCase();
+    await setStatus(id, 'resolved');
+    env.clock.set('2026-03-03T13:59:00Z');
+    expect((await run('survey'))!.sent).toBe(0);
+    env.clock.set('2026-03-03T14:01:00Z');
+    expect((await run('survey'))!.sent).toBe(1);
+    expect((await run('survey'))!.sent).toBe(0);
+    const survey = (await sent(id, 'survey'))[0]!;
+    expect(survey.text.match(/https:\/\/help\.example\.com\/cg\/s\/10001\.s\.[0-9a-z.]+\/[1-5]/g)).toHaveLength(5);
+
+    env.clock.set('2026-03-03T15:00:00Z');
+    expect((await env.ingest(eml({ subject: 'Re: How did we do?', inReplyTo: survey.message_id, body: '5 - great job, thank you!\n\n> quoted survey' }))).kind).toBe('stored');
+    let c = (await caseById(env.ctx.db, id))!;
+    expect(c.status).toBe('resolved');
+    expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 5, comment: 'great job, thank you!', source: 'email' });
+    const thanks = await sent(id, 'survey-thanks');
+    expect(thanks).toHaveLength(1);
+    expect(thanks[0]!.text).toContain('5 out of 5');
+
+    expect((await env.ingest(eml({ subject: 'Re: How did we do?', inReplyTo: survey.message_id, body: 'Poor\nActually the printer burned again.' }))).kind).toBe('stored');
+    expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 2, comment: 'great job, thank you!\n\nActually the printer burned again.' });
+    expect((await env.ingest(eml({ subject: 'Re: How did we do?', inReplyTo: survey.message_id, body: 'Sorry, one more thing: the new one works.' }))).kind).toBe('stored');
+    expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 2, comment: 'great job, thank you!\n\nActually the printer burned again.\n\nSorry, one more thing: the new one works.' });
+    c = (await caseById(env.ctx.db, id))!;
+    expect(c.status).toBe('resolved');
+    expect(await sent(id, 'survey-thanks')).toHaveLength(1);
+    expect(await sent(id, 'reopened')).toHaveLength(0);
+    expect(await eventTypes(id, 'survey.')).toEqual(['survey.sent', 'survey.rated', 'survey.rerated', 'survey.comment']);
+  });
+
+  it('feedback@ is recorded as feedback: no SLA, no survey', async () => {
+    tplDir = templatesWithFeedbackQueue();
+    await start('2026-03-02T14:00:00Z', {
+      ...CONFIG,
+      mailboxes: [
+        { name: 'support', addresses: ['support@example.com'] },
+        { name: 'feedback', addresses: ['feedback@example.com'] },
+      ],
+      queues: { ...CONFIG.queues, feedback: { feedback: true } },
+      templates: { watch: false, dir: tplDir },
+    });
+    const out = await env.ingest(eml({ to: 'feedback@example.com', subject: 'Love the new portal' }), { mailbox: 'feedback' });
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    expect(await slaOfCase(env.ctx.db, out.caseId)).toBeUndefined();
+    expect((await caseById(env.ctx.db, out.caseId))!.first_response_due_at).toBeNull();
+    env.clock.set('2026-03-05T14:00:00Z');
+    expect((await run('survey'))!.sent).toBe(0);
+  });
+});
+
+describe('scheduler: catch-up at start, one run at a time', () => {
+  it('runs at start what came due while the daemon was down, and only that', async () => {
+    await start('2026-03-02T13:30:00Z'); // Mon 07:30 CST
+    const s = createJobScheduler(env.ctx);
+    // First start: the sweeps run, the daily report waits for its schedule.
+    expect(await s.catchUp()).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'survey']);
+    expect((await jobRun(env.ctx.db, 'daily-report'))!.runs).toBe(1);
+    // Nothing missed a minute later in the same minute… but sla-check runs every minute.
+    expect(await s.catchUp()).toEqual([]);
+    env.clock.set('2026-03-02T13:31:30Z');
+    expect(await s.catchUp()).toEqual(['sla-check']);
+    // Down over night: at 08:00 the next day every job is due, the report of Monday among them.
+    const id = await newCase();
+    env.clock.set('2026-03-03T14:00:00Z'); // Tue 08:00 CST (report at 07:00)
+    expect(await s.catchUp()).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'survey', 'daily-report']);
+    const reports = (await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'report').execute()).map((r) => `${r.to_address}: ${r.subject}`);
+    expect(reports.sort()).toEqual(['admin@example.com: [casegate] Daily report 2 Mar 2026', 'lead@example.com: [casegate] Daily report support 2 Mar 2026']);
+    const body = (await env.ctx.db.selectFrom('outbox').select('text').where('to_address', '=', 'lead@example.com').where('kind', '=', 'report').executeTakeFirstOrThrow()).text;
+    expect(body).toContain('Opened:                          1');
+    // The report was claimed: running it again (a restart, a manual run) sends nothing.
+    expect((await s.run('daily-report', 'manual'))!.sent).toBe(0);
+    expect(id).toBeGreaterThan(0);
+  });
+
+  it('a run that was interrupted (crash, kill -9) runs again at start', async () => {
+    await start('2026-03-02T13:30:00Z');
+    const s = createJobScheduler(env.ctx);
+    await s.catchUp();
+    env.clock.advance(10_000);
+    // Started, never finished: the process died mid-run.
+    await recordJobStart(env.ctx.db, 'resolved-close', env.clock.now().toISOString());
+    expect(await s.catchUp()).toEqual(['resolved-close']);
+    await recordJobEnd(env.ctx.db, 'resolved-close', env.clock.now().toISOString(), null);
+    expect(await s.catchUp()).toEqual([]);
+  });
+
+  it('a job never runs twice at the same time', async () => {
+    await start('2026-03-02T13:30:00Z');
+    const s = createJobScheduler(env.ctx);
+    const [a, b] = await Promise.all([s.run('survey', 'manual'), s.run('survey', 'manual')]);
+    expect([a, b].filter((r) => r === null)).toHaveLength(1);
+  });
+
+  it('schedules every enabled job with node-cron in jobs.timezone', async () => {
+    await start('2026-03-02T13:30:00Z', { ...CONFIG, jobs: { ...CONFIG.jobs, survey: { enabled: false } } });
+    const s = createJobScheduler(env.ctx);
+    const tasks = s.schedule();
+    try {
+      expect([...tasks.keys()]).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'daily-report']);
+      expect(tasks.get('daily-report')!.getPattern()).toBe('0 7 * * *');
+    } finally {
+      await s.stop();
+    }
+  });
+});

@@ -1,0 +1,177 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { priorityFromCli } from '../../src/cases/case-commands.js';
+import { onFirstResponse } from '../../src/cases/sla-clock.js';
+import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { caseById } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { slaOfCase } from '../../src/db/repos/sla.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { SLA_CONFIG } from '../helpers/sla-config.js';
+
+/**
+ * SLA clocks through the real pipeline on a real SQLite file, with a manual clock: due times on
+ * the case, the promise in the confirmation, pauses, resumes, first response, priority changes —
+ * and an event for every clock change.
+ */
+
+
+let env: TestEnv;
+afterEach(async () => env?.close());
+
+async function open(at: string, mail: Parameters<typeof eml>[0] = {}, config: ConfigInput = SLA_CONFIG) {
+  env = await testEnv(config, at);
+  const out = await env.ingest(eml({ messageId: 'first@customer.example', ...mail }));
+  if (out.kind !== 'stored') throw new Error(`not stored: ${out.reason}`);
+  return out.caseId;
+}
+
+async function confirmation(caseId: number) {
+  const rows = await outboxOfCase(env.ctx.db, caseId);
+  const c = rows.find((r) => r.kind === 'confirmation');
+  if (c === undefined) throw new Error('no confirmation');
+  return c;
+}
+
+async function types(caseId: number, prefix = 'sla.') {
+  return (await eventsOfCase(env.ctx.db, caseId)).filter((e) => e.type.startsWith(prefix)).map((e) => e.type);
+}
+
+async function reply(caseId: number, body = 'Here is the screenshot you asked for.') {
+  const conf = await confirmation(caseId);
+  const out = await env.ingest(eml({ subject: 'Re: Printer on fire', inReplyTo: conf.message_id, body }));
+  expect(out.kind).toBe('stored');
+}
+
+describe('due times and the promise in the confirmation', () => {
+  it('inside hours: "We aim to reply within 4 business hours — by Monday 12:00 CST"', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST
+    const c = (await caseById(env.ctx.db, id))!;
+    expect(c.first_response_due_at).toBe('2026-03-02T18:00:00.000Z');
+    expect(c.resolution_due_at).toBe('2026-03-04T18:00:00.000Z'); // Mon 08:00 + 24 business h → Wed 12:00 CST
+    const conf = await confirmation(id);
+    expect(conf.text).toContain('- We aim to reply within 4 business hours — by Monday 12:00 CST.');
+    expect(conf.text).not.toContain('out of the office');
+    expect(conf.html).toContain('We aim to reply within 4 business hours — by <strong>Monday 12:00 CST</strong>.');
+    // The confirmation keeps listing what helps.
+    expect(conf.text).toContain('What helps us solve it faster');
+    expect(await types(id)).toEqual(['sla.started']);
+    const started = (await eventsOfCase(env.ctx.db, id)).find((e) => e.type === 'sla.started')!;
+    expect(started.reason).toBe('policy std, priority normal (business-hours, calendar us): first response due 2026-03-02T18:00:00.000Z; resolution due 2026-03-04T18:00:00.000Z');
+  });
+
+  it('outside hours: when the team is back', async () => {
+    const id = await open('2026-03-07T00:00:00Z'); // Fri 18:00 CST
+    const conf = await confirmation(id);
+    // Monday 9 March is the first day of daylight saving time: CDT.
+    expect(conf.text).toContain('- We aim to reply within 4 business hours — by Monday 11:00 CDT.');
+    expect(conf.text).toContain('- Our team is out of the office right now and back on Monday 07:00 CDT.');
+  });
+
+  it('German: in the case’s language and the queue’s zone', async () => {
+    const id = await open('2026-03-02T14:00:00Z', { headers: { 'Content-Language': 'de' }, subject: 'Drucker brennt', body: 'Guten Tag, mein Drucker brennt. Bitte helfen Sie mir schnell.' });
+    const conf = await confirmation(id);
+    expect(conf.text).toContain('- Wir antworten innerhalb von 4 Geschäftsstunden — bis Montag, 12:00 Uhr GMT-6.');
+  });
+
+  it('a 24/7 priority at 3 a.m. on Christmas Day: 15 minutes', async () => {
+    const id = await open('2026-12-25T09:00:00Z', { subject: 'Urgent – payments down' });
+    const c = (await caseById(env.ctx.db, id))!;
+    expect(c.priority).toBe('urgent');
+    expect(c.first_response_due_at).toBe('2026-12-25T09:15:00.000Z');
+    const ack = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'escalation-ack' || r.kind === 'confirmation');
+    expect(ack).toBeDefined();
+  });
+
+  it('a queue without a policy keeps the configured expected response', async () => {
+    env = await testEnv(SLA_CONFIG, '2026-03-02T14:00:00Z');
+    const out = await env.ingest(eml({ to: 'billing@example.com' }), { mailbox: 'billing' });
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    const conf = await confirmation(out.caseId);
+    expect(conf.text).toContain('get back to you within one business day.');
+    const c = (await caseById(env.ctx.db, out.caseId))!;
+    expect(c.first_response_due_at).toBeNull();
+    expect((await eventsOfCase(env.ctx.db, out.caseId)).find((e) => e.type === 'sla.started')?.reason).toBe('no SLA policy for queue billing');
+  });
+});
+
+describe('clocks', () => {
+  it('pending pauses resolution; the customer’s reply resumes it and the due time moves by the paused business time', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST
+    expect((await caseById(env.ctx.db, id))!.resolution_due_at).toBe('2026-03-04T18:00:00.000Z'); // Wed 12:00
+    env.clock.set('2026-03-02T16:00:00Z'); // Mon 10:00
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked for a screenshot' }));
+    let c = (await caseById(env.ctx.db, id))!;
+    expect(c.resolution_due_at).toBeNull();
+    expect(c.first_response_due_at).toBe('2026-03-02T18:00:00.000Z'); // pending does not pause the first response
+    env.clock.set('2026-03-04T16:00:00Z'); // Wed 10:00: 20 business hours later
+    await reply(id);
+    c = (await caseById(env.ctx.db, id))!;
+    expect(c.status).toBe('open');
+    // Wed 12:00 + 20 business hours (Wed 5, Thu 10, Fri 5) → Fri 12:00 CST
+    expect(c.resolution_due_at).toBe('2026-03-06T18:00:00.000Z');
+    expect(await types(id)).toEqual(['sla.started', 'sla.paused', 'sla.resumed']);
+    const sla = (await slaOfCase(env.ctx.db, id))!;
+    expect(JSON.parse(sla.res_pauses_json)).toEqual([{ from: '2026-03-02T16:00:00.000Z', to: '2026-03-04T16:00:00.000Z', why: 'pending' }]);
+  });
+
+  it('on hold keeps the clock running by default, and pauses it when the policy says so', async () => {
+    const id = await open('2026-03-02T14:00:00Z');
+    const before = (await caseById(env.ctx.db, id))!.resolution_due_at;
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'on_hold', { actor: 'agent:erika@example.com', reason: 'engineering' }));
+    expect((await caseById(env.ctx.db, id))!.resolution_due_at).toBe(before);
+    expect(await types(id)).toEqual(['sla.started']);
+    await env.close();
+
+    const pausing = structuredClone(SLA_CONFIG) as { sla: { policies: { std: { onHoldPauses?: boolean } } } };
+    pausing.sla.policies.std.onHoldPauses = true;
+    const id2 = await open('2026-03-02T14:00:00Z', {}, pausing as ConfigInput);
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id2, 'on_hold', { actor: 'agent:erika@example.com', reason: 'engineering' }));
+    expect((await caseById(env.ctx.db, id2))!.resolution_due_at).toBeNull();
+    env.clock.set('2026-03-03T14:00:00Z'); // Tue 08:00
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id2, 'open', { actor: 'agent:erika@example.com', reason: 'back from engineering' }));
+    // Paused Mon 08:00 → Tue 08:00 (10 business hours): Wed 12:00 + 10 h → Thu 12:00 CST
+    expect((await caseById(env.ctx.db, id2))!.resolution_due_at).toBe('2026-03-05T18:00:00.000Z');
+    expect(await types(id2)).toEqual(['sla.started', 'sla.paused', 'sla.resumed']);
+  });
+
+  it('the first agent reply stops the first-response clock (met or missed), once', async () => {
+    const id = await open('2026-03-02T14:00:00Z');
+    env.clock.set('2026-03-02T17:00:00Z'); // Mon 11:00: 3 business hours
+    await env.ctx.db.transaction().execute(async (trx) => onFirstResponse(trx, env.ctx, (await caseById(trx, id))!, 'agent:erika@example.com'));
+    env.clock.set('2026-03-02T19:00:00Z');
+    await env.ctx.db.transaction().execute(async (trx) => onFirstResponse(trx, env.ctx, (await caseById(trx, id))!, 'agent:erika@example.com'));
+    const sla = (await slaOfCase(env.ctx.db, id))!;
+    expect(sla).toMatchObject({ fr_done_at: '2026-03-02T17:00:00.000Z', fr_business_sec: 3 * 3600, fr_met: 1, next_check_at: sla.res_warn_at });
+    expect(await types(id)).toEqual(['sla.started', 'sla.first-response']);
+  });
+
+  it('a new priority recomputes every due time (24/7 for urgent); resolving stops, a reopening resumes', async () => {
+    const id = await open('2026-03-06T22:00:00Z'); // Fri 16:00 CST
+    // Fri 16–17 CST, then Mon 07:00 CDT (after the DST change) + 3 h → Mon 10:00 CDT
+    expect((await caseById(env.ctx.db, id))!.first_response_due_at).toBe('2026-03-09T15:00:00.000Z');
+    env.clock.set('2026-03-07T02:00:00Z'); // Fri 20:00 CST
+    await priorityFromCli(env.ctx, (await caseById(env.ctx.db, id))!.number, 'urgent', { actor: 'cli:lead' });
+    let c = (await caseById(env.ctx.db, id))!;
+    expect(c.first_response_due_at).toBe('2026-03-06T22:15:00.000Z'); // opened + 15 real minutes: already missed
+    expect(c.resolution_due_at).toBe('2026-03-07T10:00:00.000Z'); // opened + 12 real hours
+    const recomputed = (await eventsOfCase(env.ctx.db, id)).find((e) => e.type === 'sla.recomputed')!;
+    expect(recomputed.reason).toContain('priority normal → urgent (24x7)');
+    expect(recomputed.reason).toContain('was 2026-03-09T15:00:00.000Z');
+
+    env.clock.set('2026-03-07T04:00:00Z'); // 6 h after opening
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    let sla = (await slaOfCase(env.ctx.db, id))!;
+    expect(sla).toMatchObject({ res_done_at: '2026-03-07T04:00:00.000Z', res_business_sec: 6 * 3600, res_met: 1, fr_met: 0, next_check_at: null });
+    env.clock.set('2026-03-07T06:00:00Z');
+    await reply(id, 'It is broken again!');
+    c = (await caseById(env.ctx.db, id))!;
+    expect(c.status).toBe('open');
+    // 6 of 12 hours used; resumed at 06:00Z → due 12:00Z
+    expect(c.resolution_due_at).toBe('2026-03-07T12:00:00.000Z');
+    sla = (await slaOfCase(env.ctx.db, id))!;
+    expect(sla.res_done_at).toBeNull();
+    expect(await types(id)).toEqual(['sla.started', 'sla.recomputed', 'sla.stopped', 'sla.resumed']);
+  });
+});

@@ -1,0 +1,247 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { caseById, caseByNumber } from '../../src/db/repos/cases.js';
+import { revokeAllLinks, revokeLink } from '../../src/db/repos/links.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { surveyOfCase } from '../../src/db/repos/surveys.js';
+import { createJobScheduler } from '../../src/jobs/scheduler.js';
+import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { checkLinkToken } from '../../src/web/signed-link.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { SLA_CONFIG } from '../helpers/sla-config.js';
+
+/**
+ * The web server over real HTTP on a real SQLite file: signed links (expiry, revocation,
+ * tampering, purpose), the case page (what it shows and never shows), the reply form (CSRF, the
+ * pipeline, duplicates), the survey (one click, form, HEAD), /healthz, escaping and headers.
+ */
+
+const CONFIG: ConfigInput = {
+  ...SLA_CONFIG,
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'admin@example.com' },
+  web: { enabled: true, port: 0, baseUrl: 'https://help.example.com/cg' },
+};
+
+let env: TestEnv;
+let web: WebServer;
+let base: string;
+
+beforeEach(async () => {
+  env = await testEnv(CONFIG, '2026-03-02T14:00:00Z'); // Mon 08:00 CST
+  web = await startWebServer(env.ctx);
+  base = `http://127.0.0.1:${web.port}`;
+});
+afterEach(async () => {
+  await web.close();
+  await env.close();
+});
+
+async function newCase(body = 'My printer is on fire.\nPlease help.', from = 'Jane Customer <jane@customer.example>') {
+  const out = await env.ingest(eml({ body, from }));
+  if (out.kind !== 'stored') throw new Error(out.reason);
+  return out.caseId;
+}
+
+/** The signed link path in the newest email of `kind` on the case. */
+async function linkIn(caseId: number, kind: string, re = /https:\/\/help\.example\.com\/cg(\/[cs]\/[^\s"<>]+)/): Promise<string> {
+  const row = (await outboxOfCase(env.ctx.db, caseId)).filter((r) => r.kind === kind).at(-1);
+  const m = row === undefined ? null : re.exec(row.text);
+  if (m === null) throw new Error(`no link in ${kind}`);
+  return m[1]!;
+}
+
+const get = (path: string, headers: Record<string, string> = {}) => fetch(base + path, { headers, redirect: 'manual' });
+const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+  fetch(base + path, { method: 'POST', body: new URLSearchParams(form), headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, redirect: 'manual' });
+const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+
+describe('the case page', () => {
+  it('shows status, priority, owner, what is due and the public thread — escaped, private headers', async () => {
+    const id = await newCase('Hello <script>alert(1)</script> & "quotes"\nSecond line.');
+    const path = await linkIn(id, 'confirmation');
+    expect(path).toMatch(/^\/c\/10001\.c\./);
+    const res = await get(path);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('referrer-policy')).toBe('same-origin');
+    const html = await res.text();
+    expect(html).toContain('<dt>Status</dt><dd>new</dd>');
+    expect(html).toContain('<dt>Priority</dt><dd>normal</dd>');
+    expect(html).toContain('<dt>Handled by</dt><dd>Erika</dd>');
+    expect(html).toContain('We aim to reply by Monday 12:00 CST.');
+    expect(html).toContain('Hello &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;<br>');
+    expect(html).not.toContain('<script>');
+    expect(html).toMatch(/<label for="reply-text">Your message<\/label>\s*<textarea id="reply-text" name="text"/);
+    expect(html).toContain('<main id="main"');
+    // The confirmation itself is an automatic notice, not part of the conversation.
+    expect(html).not.toContain('We have received your request');
+  });
+
+  it('never shows internal mail, staff messages or another case', async () => {
+    const id = await newCase('Mine: order 111.');
+    const other = await newCase('Someone else: order 999 secret.', 'Bob <bob@other.example>');
+    // An escalation alert to the leads and an agent's own mail to the case are internal.
+    const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;
+    await env.ingest(eml({ from: 'Erika Musterfrau <erika@example.com>', subject: 'Re: Printer on fire', inReplyTo: conf.message_id, body: '#priority high\nInternal: customer is difficult.' }));
+    const html = await (await get(await linkIn(id, 'confirmation'))).text();
+    expect(html).toContain('Mine: order 111.');
+    expect(html).not.toContain('order 999');
+    expect(html).not.toContain('Internal: customer is difficult');
+    expect(html).toContain('<dt>Priority</dt><dd>high</dd>');
+    // The other case's link shows only the other case.
+    const otherHtml = await (await get(await linkIn(other, 'confirmation'))).text();
+    expect(otherHtml).toContain('order 999');
+    expect(otherHtml).not.toContain('order 111');
+  });
+
+  it('a link with another case number, a changed signature, a survey link or garbage is "not valid"', async () => {
+    const id = await newCase();
+    await newCase('second', 'Bob <bob@other.example>');
+    const path = await linkIn(id, 'confirmation');
+    for (const bad of [path.replace('/c/10001.', '/c/10002.'), path.replace(/.$/, (c) => (c === '0' ? '1' : '0')), '/c/nonsense', '/c/10001']) {
+      const res = await get(bad);
+      expect(res.status, bad).toBe(404);
+      const html = await res.text();
+      expect(html).toContain('This link is not valid');
+      expect(html).not.toContain('Printer on fire');
+    }
+    expect((await get('/nowhere')).status).toBe(404);
+    expect((await fetch(base + path, { method: 'PUT' })).status).toBe(405);
+  });
+
+  it('links expire; a revoked link is refused; fresh links keep working', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    env.clock.set('2026-04-02T14:00:00Z'); // 31 days later (web.linkDays 30)
+    const expired = await get(path);
+    expect(expired.status).toBe(410);
+    expect(await expired.text()).toContain('This link has expired');
+    env.clock.set('2026-03-03T14:00:00Z');
+    expect((await get(path)).status).toBe(200);
+    const token = path.slice(3);
+    const link = checkLinkToken(env.ctx.secret, token, env.clock.now());
+    if (!link.ok) throw new Error('link');
+    await revokeLink(env.ctx.db, id, link.link.sig, 'leaked', 'cli:test', env.clock.now().toISOString());
+    const revoked = await get(path);
+    expect(revoked.status).toBe(410);
+    expect(await revoked.text()).toContain('This link is no longer valid');
+    // A new email carries a fresh link, which works; revoking all links of the case stops it too.
+    env.clock.set('2026-03-03T15:00:00Z');
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'x' }));
+    await createJobScheduler(env.ctx).run('pending-reminder', 'manual');
+    env.clock.set('2026-03-06T16:00:00Z');
+    await createJobScheduler(env.ctx).run('pending-reminder', 'manual');
+    const fresh = await linkIn(id, 'reminder');
+    expect(fresh).not.toBe(path);
+    expect((await get(fresh)).status).toBe(200);
+    await revokeAllLinks(env.ctx.db, id, env.clock.now().toISOString(), 'all', 'cli:test', env.clock.now().toISOString());
+    expect((await get(fresh)).status).toBe(410);
+  });
+
+  it('Accept: text/plain gets the page as text', async () => {
+    const id = await newCase();
+    const res = await get(await linkIn(id, 'confirmation'), { Accept: 'text/plain' });
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    const text = await res.text();
+    expect(text.startsWith('Example Support\n')).toBe(true);
+    expect(text).toContain('Status: new');
+    expect(text).not.toContain('##-');
+  });
+});
+
+describe('the reply form', () => {
+  it('adds the reply through the pipeline (signed thread), once, and redirects to the page', async () => {
+    const id = await newCase();
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked' }));
+    const path = await linkIn(id, 'confirmation');
+    const csrf = csrfOf(await (await get(path)).text());
+    const text = 'Here is the error text: E-42 <b>bold</b>';
+    const res = await post(path, { csrf, text }, { Origin: base });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`${path}?sent=1`);
+    const msgs = (await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in');
+    expect(msgs).toHaveLength(2);
+    expect(msgs[1]).toMatchObject({ from_address: 'jane@customer.example', thread_rule: 'signed-reference', visible_text: text });
+    // pending → open: the customer answered.
+    expect((await caseById(env.ctx.db, id))!.status).toBe('open');
+    // The same form sent twice is one message.
+    expect((await post(path, { csrf, text }, { Origin: base })).status).toBe(303);
+    expect((await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in')).toHaveLength(2);
+    const page = await (await get(`${path}?sent=1`)).text();
+    expect(page).toContain('Thank you, your reply was added to the case.');
+    expect(page).toContain('E-42 &lt;b&gt;bold&lt;/b&gt;');
+  });
+
+  it('refuses forged, cross-site, empty and oversized forms', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const csrf = csrfOf(await (await get(path)).text());
+    const noToken = await post(path, { text: 'hi' });
+    expect(noToken.status).toBe(403);
+    expect(await noToken.text()).toContain('The form had expired');
+    expect((await post(path, { csrf, text: 'hi' }, { Origin: 'https://evil.example' })).status).toBe(403);
+    expect((await post(path, { csrf, text: 'hi' }, { 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
+    const empty = await post(path, { csrf, text: '   ' });
+    expect(empty.status).toBe(400);
+    expect(await empty.text()).toContain('Please write a message first.');
+    expect((await post(path, { csrf, text: 'x'.repeat(70_000) })).status).toBe(413);
+    // A token for another case's link is useless here.
+    const other = await newCase('other', 'Bob <bob@other.example>');
+    const otherCsrf = csrfOf(await (await get(await linkIn(other, 'confirmation'))).text());
+    expect((await post(path, { csrf: otherCsrf, text: 'hi' })).status).toBe(403);
+    expect((await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in')).toHaveLength(1);
+  });
+});
+
+describe('the survey', () => {
+  async function surveyed() {
+    const id = await newCase();
+    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    env.clock.set('2026-03-03T15:00:00Z');
+    await createJobScheduler(env.ctx).run('survey', 'manual');
+    return id;
+  }
+
+  it('one click records the rating and thanks once; the form changes it and adds a comment; HEAD records nothing', async () => {
+    const id = await surveyed();
+    const four = await linkIn(id, 'survey', /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+\/4)/);
+    const head = await fetch(base + four.replace(/\/4$/, '/2'), { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await surveyOfCase(env.ctx.db, id)).toBeUndefined();
+    const res = await get(four);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('Thank you! We recorded your rating: 4 of 5.');
+    expect(html).toMatch(/<input type="radio" name="rating" value="4" checked aria-label="4 of 5">/);
+    expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 4, source: 'web' });
+    const formPath = four.replace(/\/4$/, '');
+    const save = await post(formPath, { csrf: csrfOf(html), rating: '5', comment: 'Fast & friendly <3' }, { Origin: base });
+    expect(save.status).toBe(303);
+    expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 5, comment: 'Fast & friendly <3' });
+    const after = await (await get(`${formPath}?saved=1`)).text();
+    expect(after).toContain('Fast &amp; friendly &lt;3');
+    expect((await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'survey-thanks')).toHaveLength(1);
+    expect((await caseByNumber(env.ctx.db, 10001))!.status).toBe('resolved');
+  });
+
+  it('a survey link is not a case link; ratings outside 1–5 do not exist', async () => {
+    const id = await surveyed();
+    const one = await linkIn(id, 'survey', /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+)\/1/);
+    expect((await get(one.replace('/s/', '/c/'))).status).toBe(404);
+    expect((await get(`${one}/9`)).status).toBe(404);
+    expect((await get(`${one}/0`)).status).toBe(404);
+    expect(await surveyOfCase(env.ctx.db, id)).toBeUndefined();
+  });
+});
+
+describe('/healthz', () => {
+  it('answers when the database does', async () => {
+    const res = await get('/healthz');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok', database: 'ok' });
+  });
+});
