@@ -26,7 +26,8 @@ export async function autoRepliesSince(db: Q, address: string, since: string): P
 }
 
 export async function dueRows(db: Q, now: string, limit: number): Promise<OutboxRow[]> {
-  return db.selectFrom('outbox').selectAll().where('status', '=', 'queued').where('next_attempt_at', '<=', now).orderBy('id').limit(limit).execute();
+  // Oldest due first, in the order of the (status, next_attempt_at) index: no sort of the queue.
+  return db.selectFrom('outbox').selectAll().where('status', '=', 'queued').where('next_attempt_at', '<=', now).orderBy('next_attempt_at').orderBy('id').limit(limit).execute();
 }
 
 export async function nextDueAt(db: Q): Promise<string | null> {
