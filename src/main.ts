@@ -26,7 +26,7 @@ export interface DaemonOptions {
 
 /** config → context → migrate → channels + outbox; stop() closes them in reverse order. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  const ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, checkTemplates: 'full', ...(opts.clock ? { clock: opts.clock } : {}) });
   const transport = opts.transport ?? createTransport(opts.resolved);
   const outbox = new OutboxWorker(ctx, transport);
   let smtp: SmtpListener | null = null;
