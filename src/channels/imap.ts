@@ -148,7 +148,7 @@ interface Session {
   readonly settler: Settler;
   /** performance.now() of the last SELECT. */
   selectedAt: number;
-  /** Settles when the current large download is done (they run one at a time). */
+  /** Settles when the current large message is done (they are downloaded and processed one at a time). */
   largeLane: Promise<void>;
 }
 
@@ -458,24 +458,30 @@ export class MailboxWatcher {
 
   /** One message: raw bytes into the blob store, through the pipeline, acknowledged after the commit. */
   async #processOne(s: Session, meta: FetchMessageObject, prefetched: Buffer | undefined): Promise<void> {
+    const limit = this.#ctx.config.listener.maxMessageBytes;
+    if (meta.size !== undefined && meta.size > limit) {
+      await this.#oversized(s, meta.uid, meta.size);
+      return;
+    }
+    // A large message is downloaded and processed while no other large one is: its chunks never
+    // interleave with another's on the connection, and one big parse at a time bounds memory.
+    if (prefetched === undefined) await oneAtATime(s, () => this.#fetchAndRun(s, meta, undefined));
+    else await this.#fetchAndRun(s, meta, prefetched);
+  }
+
+  async #fetchAndRun(s: Session, meta: FetchMessageObject, prefetched: Buffer | undefined): Promise<void> {
     const ctx = this.#ctx;
     const limit = ctx.config.listener.maxMessageBytes;
     const uid = meta.uid;
-    if (meta.size !== undefined && meta.size > limit) {
-      await this.#oversized(s, uid, meta.size);
-      return;
-    }
     let blob;
     try {
       if (prefetched !== undefined) {
         blob = await ctx.blobs.put(Readable.from([prefetched]), limit);
       } else {
-        // Streamed into the blob store (never whole in memory), one large message at a time.
-        blob = await oneAtATime(s, async () => {
-          const dl = await s.client.download(String(uid), undefined, { uid: true, chunkSize: LARGE_CHUNK_BYTES });
-          return dl.content === undefined ? undefined : ctx.blobs.put(dl.content, limit);
-        });
-        if (blob === undefined) return; // expunged meanwhile
+        // Streamed into the blob store chunk by chunk, never whole in memory.
+        const dl = await s.client.download(String(uid), undefined, { uid: true, chunkSize: LARGE_CHUNK_BYTES });
+        if (dl.content === undefined) return; // expunged meanwhile
+        blob = await ctx.blobs.put(dl.content, limit);
       }
     } catch (err) {
       if (err instanceof SizeLimitError) {
@@ -651,7 +657,7 @@ class Settler {
   }
 }
 
-/** Run `fn` after every earlier call for this session has finished (the large-download lane). */
+/** Run `fn` after every earlier call for this session has finished (the large-message lane). */
 async function oneAtATime<T>(s: Session, fn: () => Promise<T>): Promise<T> {
   const before = s.largeLane;
   let done: () => void = () => undefined;
