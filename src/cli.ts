@@ -1,41 +1,71 @@
 #!/usr/bin/env -S node --max-old-space-size=192
 import { Command } from 'commander';
-import { ConfigError } from './config/load.js';
-import { TemplateCheckError } from './mail-out/templates.js';
-import { registerCaseCommands } from './cli/cases.js';
-import { registerConfigCommands } from './cli/config.js';
-import { registerDaemonCommands } from './cli/daemon.js';
-import { registerIngestCommands } from './cli/ingest.js';
-import { registerOutboxCommands } from './cli/outbox.js';
-import { registerJobCommands } from './cli/jobs.js';
-import { registerLinkCommands } from './cli/links.js';
-import { registerQuarantineCommands } from './cli/quarantine.js';
-import { registerReportCommands } from './cli/report.js';
 import { setRootProgram } from './cli/shared.js';
-import { registerStatusCommands } from './cli/status.js';
-import { registerTemplateCommands } from './cli/templates.js';
 
-/** The casegate command line: one file per command group under src/cli/; the work lives in the modules they call. */
-const program = new Command();
-program
-  .name('casegate')
-  .description('Email-driven support-case gateway')
-  .option('-c, --config <file>', 'configuration file (default: $CASEGATE_CONFIG, else the embedded default)')
-  .showHelpAfterError();
-setRootProgram(program);
-registerDaemonCommands(program);
-registerIngestCommands(program);
-registerCaseCommands(program);
-registerQuarantineCommands(program);
-registerOutboxCommands(program);
-registerStatusCommands(program);
-registerTemplateCommands(program);
-registerConfigCommands(program);
-registerReportCommands(program);
-registerJobCommands(program);
-registerLinkCommands(program);
+type Register = (program: Command) => void;
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+/**
+ * The command groups, one file each under src/cli/, loaded only when used: `casegate ingest` (the
+ * MTA pipe, run once per message) must not pay for the modules of every other command.
+ */
+const GROUPS: Readonly<Record<string, () => Promise<Register>>> = {
+  daemon: async () => (await import('./cli/daemon.js')).registerDaemonCommands,
+  ingest: async () => (await import('./cli/ingest.js')).registerIngestCommands,
+  cases: async () => (await import('./cli/cases.js')).registerCaseCommands,
+  quarantine: async () => (await import('./cli/quarantine.js')).registerQuarantineCommands,
+  outbox: async () => (await import('./cli/outbox.js')).registerOutboxCommands,
+  status: async () => (await import('./cli/status.js')).registerStatusCommands,
+  templates: async () => (await import('./cli/templates.js')).registerTemplateCommands,
+  config: async () => (await import('./cli/config.js')).registerConfigCommands,
+  report: async () => (await import('./cli/report.js')).registerReportCommands,
+  jobs: async () => (await import('./cli/jobs.js')).registerJobCommands,
+  links: async () => (await import('./cli/links.js')).registerLinkCommands,
+};
+
+/** Top-level command → its group (the order of GROUPS is the order of the help). */
+const COMMANDS: Readonly<Record<string, string>> = {
+  start: 'daemon',
+  migrate: 'daemon',
+  ingest: 'ingest',
+  cases: 'cases',
+  quarantine: 'quarantine',
+  outbox: 'outbox',
+  status: 'status',
+  templates: 'templates',
+  config: 'config',
+  report: 'report',
+  jobs: 'jobs',
+  links: 'links',
+};
+
+/** The command named on the command line (skipping the global options), or null. */
+function commandName(argv: readonly string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-c' || arg === '--config') i += 1;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return null;
+}
+
+async function main(): Promise<void> {
+  /** The casegate command line: the work lives in the modules the command groups call. */
+  const program = new Command();
+  program
+    .name('casegate')
+    .description('Email-driven support-case gateway')
+    .option('-c, --config <file>', 'configuration file (default: $CASEGATE_CONFIG, else the embedded default)')
+    .showHelpAfterError();
+  setRootProgram(program);
+  const group = COMMANDS[commandName(process.argv.slice(2)) ?? ''];
+  // A known command loads its group; help, an unknown command or none load them all (for the listing).
+  for (const name of group !== undefined ? [group] : Object.keys(GROUPS)) (await GROUPS[name]!())(program);
+  await program.parseAsync(process.argv);
+}
+
+main().catch(async (err: unknown) => {
+  const { ConfigError } = await import('./config/load.js');
+  const { TemplateCheckError } = await import('./mail-out/templates.js');
   if (err instanceof ConfigError) {
     process.stderr.write(`casegate: ${err.message}\n`);
     process.exit(78); // EX_CONFIG

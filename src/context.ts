@@ -6,7 +6,7 @@ import type { Config } from './config/schema.js';
 import { migrateToLatest, openDatabase, type Db } from './db/database.js';
 import type { Logger } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
-import { loadTemplates, type TemplateEngine } from './mail-out/templates.js';
+import { loadTemplates, templateCheckCache, type TemplateEngine } from './mail-out/templates.js';
 import { BlobStore } from './storage/blob-store.js';
 import { ensurePrivateDir } from './storage/private-files.js';
 import type { ThreadSecret } from './cases/thread-token.js';
@@ -44,6 +44,12 @@ export interface ContextOptions {
   readonly clock?: Clock;
   /** Watch templates for changes (the daemon does; one-shot commands don't). */
   readonly watchTemplates?: boolean;
+  /**
+   * 'full': check every template now (the daemon's start). 'cached' (default): reuse a template
+   * set whose exact content passed the checks before (<dataDir>/template-check.json), so one-shot
+   * commands start without checking and trial-rendering the whole set.
+   */
+  readonly checkTemplates?: 'full' | 'cached';
   /** Run migrations (default true). */
   readonly migrate?: boolean;
   /** DNS for sender authentication (default: the system resolver). */
@@ -69,6 +75,8 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
       languages: config.templates.languages,
       queues: [...new Set([...config.mailboxes.map((m) => mailboxes.queueOf(m)), ...Object.keys(config.queues)])],
       watch: opts.watchTemplates ?? false,
+      check: opts.checkTemplates ?? 'cached',
+      cacheFile: templateCheckCache(paths.dataDir),
       log: log.child({ component: 'templates' }),
     });
   } catch (err) {

@@ -43,7 +43,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const lock: InstanceLock | null = dbPath === ':memory:' ? null : acquireInstanceLock(dbPath);
   let ctx: AppContext;
   try {
-    ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, ...(opts.clock ? { clock: opts.clock } : {}) });
+    ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, checkTemplates: 'full', ...(opts.clock ? { clock: opts.clock } : {}) });
   } catch (err) {
     lock?.release();
     throw err;

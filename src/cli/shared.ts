@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type ResolvedConfig } from '../config/load.js';
-import { closeContext, createContext, type AppContext } from '../context.js';
+import type { AppContext } from '../context.js';
 import { createLogger, type Logger } from '../log.js';
 
 /** Shared by every command group: the global --config option, contexts, output. */
@@ -27,6 +27,8 @@ export function cliLogger(r: ResolvedConfig): Logger {
 export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, logLevel?: 'info'): Promise<T> {
   const r = resolved();
   const log = logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true }) : cliLogger(r);
+  // Loaded here: `casegate config` and --help need no database or templates.
+  const { closeContext, createContext } = await import('../context.js');
   const ctx = await createContext({ resolved: r, log });
   try {
     return await fn(ctx);

@@ -15,7 +15,7 @@ import {
   templateKindOf,
   type PreviewTarget,
 } from '../mail-out/template-tools.js';
-import { checkTemplateDir, loadTemplates, templateLanguage, type RenderedEmail } from '../mail-out/templates.js';
+import { checkTemplateDir, loadTemplates, templateCheckCache, templateLanguage, type RenderedEmail } from '../mail-out/templates.js';
 import { cliLogger, print, resolved, withContext } from './shared.js';
 
 export function registerTemplateCommands(program: Command): void {
@@ -156,7 +156,7 @@ async function renderForCli(
       return { rendered: ctx.templates.render(kind, c.data, target), target, source: `case ${number}` };
     });
   }
-  const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r) });
+  const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r), check: 'cached', cacheFile: templateCheckCache(r.paths.dataDir) });
   try {
     const queue = opts.queue ?? eopts.queues[0] ?? 'support';
     const target = { language: opts.lang ?? r.config.queues[queue]?.language ?? r.config.cases.defaultLanguage, queue };

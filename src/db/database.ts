@@ -6,6 +6,7 @@ import * as m0002 from './migrations/0002-routing-escalation.js';
 import * as m0003 from './migrations/0003-outbox-claims.js';
 import * as m0004 from './migrations/0004-content-digest.js';
 import * as m0005 from './migrations/0005-suspected-spam.js';
+import * as m0006 from './migrations/0006-hot-path-indexes.js';
 import * as m0007 from './migrations/0007-agent-work.js';
 import * as m0009 from './migrations/0009-sla-jobs-web.js';
 import type { Database } from './schema.js';
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-outbox-claims': m0003,
   '0004-content-digest': m0004,
   '0005-suspected-spam': m0005,
+  '0006-hot-path-indexes': m0006,
   '0007-agent-work': m0007,
   '0009-sla-jobs-web': m0009,
 };

@@ -8,13 +8,12 @@ type Q = Kysely<Database>;
 export async function caseByMessageIds(db: Q, ids: readonly string[]): Promise<CaseRow | undefined> {
   if (ids.length === 0) return undefined;
   // Outgoing mail has its messages row too (written with its outbox row), so one lookup covers both.
+  // max(id) over the Message-ID index picks the newest without sorting (each id is unique).
   return db
     .selectFrom('messages')
     .innerJoin('cases', 'cases.id', 'messages.case_id')
     .selectAll('cases')
-    .where('messages.message_id', 'in', [...ids])
-    .orderBy('messages.id', 'desc')
-    .limit(1)
+    .where('messages.id', '=', (eb) => eb.selectFrom('messages').select((e) => e.fn.max('id').as('id')).where('message_id', 'in', [...ids]))
     .executeTakeFirst();
 }
 
@@ -65,5 +64,6 @@ export async function messagesOfCase(db: Q, caseId: number): Promise<MessageRow[
 
 export async function attachmentsOfMessages(db: Q, messageRowIds: readonly number[]): Promise<AttachmentRow[]> {
   if (messageRowIds.length === 0) return [];
-  return db.selectFrom('attachments').selectAll().where('message_row_id', 'in', [...messageRowIds]).orderBy('id').execute();
+  // Message by message (the index order), each message's attachments in the order they were stored.
+  return db.selectFrom('attachments').selectAll().where('message_row_id', 'in', [...messageRowIds]).orderBy('message_row_id').orderBy('id').execute();
 }

@@ -1,10 +1,11 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database, NewReceipt, ReceiptRow } from '../schema.js';
 
 type Q = Kysely<Database>;
 
 export async function primaryReceipt(db: Q, dedupeKey: string): Promise<ReceiptRow | undefined> {
-  return db.selectFrom('receipts').selectAll().where('dedupe_key', '=', dedupeKey).where('is_primary', '=', 1).executeTakeFirst();
+  // The literal 1 (not a bound parameter) lets the planner prove the partial unique index applies.
+  return db.selectFrom('receipts').selectAll().where('dedupe_key', '=', dedupeKey).where('is_primary', '=', sql.lit(1)).executeTakeFirst();
 }
 
 /** The primary receipts of any of these dedupe keys (one indexed look-up). */
@@ -30,7 +31,8 @@ export async function receiptById(db: Q, id: number): Promise<ReceiptRow | undef
 export async function listQuarantine(db: Q, includeRetried = false, limit = 100): Promise<ReceiptRow[]> {
   let q = db.selectFrom('receipts').selectAll().where('outcome', '=', 'quarantined');
   if (!includeRetried) q = q.where('retried_as', 'is', null);
-  return q.orderBy('id', 'desc').limit(limit).execute();
+  // Newest first by arrival: the (outcome, received_at) index walks them in that order.
+  return q.orderBy('received_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 
 /** Hand the dedupe key over from a quarantined receipt to its retry. */

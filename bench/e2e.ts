@@ -1,0 +1,306 @@
+/**
+ * End to end: the real daemon (child process, as `npm start` runs it) reading a private Dovecot
+ * over IMAP and delivering confirmations to an SMTP sink (the relay).
+ *
+ *  - backlog: N messages appended to the mailbox first, then the daemon starts; msg/s until every
+ *    message has a receipt and every confirmation reached the sink.
+ *  - live (IMAP): with the daemon idling, messages appended at random (exponential) intervals.
+ *    Latency from the EXISTS an IDLE observer connection sees (Dovecot announces new mail to every
+ *    idling session at once, ~0.5 s after the APPEND: its mailbox-watch delay, not ours) to the
+ *    confirmation accepted by the sink; also from the end of the APPEND, for comparison.
+ *  - live (SMTP): messages submitted to the daemon's SMTP listener at random intervals; latency
+ *    from the submission to the confirmation at the sink.
+ *  - peak RSS of the daemon (VmHWM).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import SQLite from 'better-sqlite3';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { findFreePort, startDovecot, type DovecotServer } from '../test/helpers/dovecot-server.js';
+import { ADDRESS, type BenchMessage } from './mix.js';
+import { writeBenchConfig } from './product.js';
+import { seedHistory } from './seed.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+
+export interface EndToEndOptions {
+  readonly messages: readonly BenchMessage[];
+  readonly expectedConfirmations: number;
+  readonly concurrency: number;
+  /** V8 heap cap of the daemon in MB (0: Node's default). */
+  readonly heapMb: number;
+  /** Live samples over IMAP and over SMTP (0: no live phase). */
+  readonly live: number;
+  readonly liveMessages?: (n: number, prefix: string) => BenchMessage[];
+  readonly meanGapMs: number;
+  /** Seed this many stored messages of history before the daemon starts. */
+  readonly seed?: number;
+  readonly timeoutMs?: number;
+}
+
+export interface EndToEndResult {
+  /** From the first commit to the last confirmation at the relay. */
+  readonly msgsPerS: number;
+  /** Including the daemon's start-up. */
+  readonly msgsPerSFromStart: number;
+  readonly seconds: number;
+  readonly startupSeconds: number;
+  readonly peakRssMb: number;
+  readonly existsToRelayMs: number[];
+  readonly appendToRelayMs: number[];
+  readonly smtpToRelayMs: number[];
+}
+
+interface Sink {
+  readonly port: number;
+  readonly arrivals: Map<string, number>;
+  count: number;
+  close(): Promise<void>;
+}
+
+async function startSink(): Promise<Sink> {
+  const sink = { port: 0, arrivals: new Map<string, number>(), count: 0, close: async () => undefined } as Sink;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    maxClients: 100,
+    onData(stream, _session, callback) {
+      let head = '';
+      stream.on('data', (c: Buffer) => {
+        if (head.length < 8192) head += c.toString('latin1');
+      });
+      stream.on('end', () => {
+        const at = performance.now();
+        const irt = /^In-Reply-To:\s*<([^>]+)>/im.exec(head)?.[1];
+        if (irt !== undefined) sink.arrivals.set(irt, at);
+        sink.count += 1;
+        callback();
+      });
+    },
+  });
+  server.on('error', () => undefined); // a reset client connection is not the benchmark's concern
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.server.address();
+  return Object.assign(sink, {
+    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Exponentially distributed gap (Poisson arrivals) with the given mean, capped at 5× the mean. */
+export function randomGap(meanMs: number): number {
+  return Math.min(5 * meanMs, -Math.log(1 - Math.random()) * meanMs);
+}
+
+function statusMb(pid: number): { rss: number; hwm: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+}
+
+export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-bench-e2e-'));
+  let dovecot: DovecotServer | null = null;
+  let daemon: ChildProcess | null = null;
+  const sink = await startSink();
+  try {
+    dovecot = await startDovecot({ users: [{ user: 'support', password: 'bench-pass' }] });
+    const client = await dovecot.connect('support');
+    const tAppend = performance.now();
+    for (const m of o.messages) await client.append('INBOX', m.raw);
+    await client.logout();
+    console.error(`bench: appended ${o.messages.length} messages to Dovecot in ${((performance.now() - tAppend) / 1000).toFixed(1)} s`);
+
+    const listenerPort = await findFreePort();
+    const config = writeBenchConfig(dir, {
+      mailboxes: [
+        {
+          name: 'support',
+          addresses: [ADDRESS],
+          imap: { host: dovecot.host, port: dovecot.port, tls: 'none', auth: { method: 'password', user: 'support', password: 'bench-pass' }, concurrency: o.concurrency },
+        },
+      ],
+      listener: { enabled: true, host: '127.0.0.1', port: listenerPort },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: 5 }, sweepSeconds: 1 },
+    });
+    const dbPath = join(dir, 'data', 'casegate.db');
+    if (o.seed !== undefined && o.seed > 0) {
+      // Migrate (a one-shot command opens the database), then seed before the daemon starts.
+      await runCli(config, ['status']);
+      const s = seedHistory(dbPath, o.seed);
+      console.error(`bench: e2e history seeded: ${s.messages} messages in ${s.seconds.toFixed(1)} s`);
+    }
+    const t0 = performance.now();
+    const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`] : [];
+    daemon = spawn(process.execPath, [...heap, CLI, '--config', config, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const pid = daemon.pid ?? 0;
+    let peak = 0;
+    let db: SQLite.Database | null = null;
+    const base = o.seed ?? 0;
+    let firstCommit: number | null = null;
+    for (;;) {
+      peak = Math.max(peak, statusMb(pid).rss);
+      if (daemon.exitCode !== null) throw new Error(`daemon exited with ${daemon.exitCode}`);
+      try {
+        db ??= new SQLite(dbPath, { readonly: true, fileMustExist: true });
+        const r = db.prepare('select count(*) as n from receipts where id > ?').get(base / 2) as { n: number };
+        if (r.n > 0) firstCommit ??= performance.now();
+        if (r.n >= o.messages.length && sink.count >= o.expectedConfirmations) break;
+      } catch {
+        // database not created yet
+      }
+      if (performance.now() - t0 > (o.timeoutMs ?? 900_000)) throw new Error(`backlog did not finish in ${(o.timeoutMs ?? 900_000) / 1000} s`);
+      await sleep(50);
+    }
+    const end = performance.now();
+    const seconds = (end - t0) / 1000;
+    // Steady state: from the first committed message (the daemon's start-up is a fixed cost, reported apart).
+    const steady = (end - (firstCommit ?? t0)) / 1000;
+    const counts = db!.prepare('select outcome, count(*) as n from receipts where id > ? group by outcome').all(base / 2);
+    console.error(`bench: backlog of ${o.messages.length} done in ${seconds.toFixed(2)} s from the daemon's start, ${steady.toFixed(2)} s from its first commit: ${JSON.stringify(counts)}; confirmations at the sink: ${sink.count}`);
+    db?.close();
+
+    const existsToRelay: number[] = [];
+    const appendToRelay: number[] = [];
+    const smtpToRelay: number[] = [];
+    if (o.live > 0 && o.liveMessages !== undefined) {
+      await sleep(1500);
+      // IMAP: an observer idles on the same folder; at each EXISTS it notes the time and asks
+      // which UIDs are there now (the daemon moves processed mail away, so counts alone say little).
+      const observer = await announcements(dovecot);
+      const appender = await dovecot.connect('support');
+      const live = o.liveMessages(o.live, `live-imap-${Date.now()}`);
+      const appended = new Map<string, { end: number; uid: number | undefined }>();
+      for (const m of live) {
+        await sleep(randomGap(o.meanGapMs));
+        const res = await appender.append('INBOX', m.raw);
+        appended.set(m.id, { end: performance.now(), uid: res === false ? undefined : res.uid });
+        peak = Math.max(peak, statusMb(pid).rss);
+      }
+      await waitFor(() => live.every((m) => sink.arrivals.has(m.id)), 30_000, 'live IMAP confirmations');
+      let unannounced = 0;
+      for (const m of live) {
+        const a = appended.get(m.id)!;
+        const at = sink.arrivals.get(m.id)!;
+        appendToRelay.push(at - a.end);
+        // Announced by EXISTS: latency from then. Not announced before the daemon had already moved
+        // it (it found the message by its own search after a batch): from the end of the APPEND.
+        const exists = a.uid !== undefined ? observer.firstSeen.get(a.uid) : undefined;
+        if (exists === undefined) unannounced += 1;
+        existsToRelay.push(at - (exists ?? a.end));
+      }
+      if (unannounced > 0) console.error(`bench: ${unannounced} of ${live.length} live messages were taken by the daemon before any EXISTS reached the observer: measured from their APPEND`);
+      await appender.logout();
+      await observer.close();
+
+      // SMTP: one pooled connection to the daemon's listener.
+      const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: listenerPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 1 });
+      const viaSmtp = o.liveMessages(o.live, `live-smtp-${Date.now()}`);
+      const started = new Map<string, number>();
+      const sends: Promise<unknown>[] = [];
+      for (const m of viaSmtp) {
+        await sleep(randomGap(o.meanGapMs));
+        started.set(m.id, performance.now());
+        sends.push(smtp.sendMail({ envelope: { from: 'bench@customer.bench.example', to: [ADDRESS] }, raw: m.raw }));
+      }
+      await Promise.all(sends);
+      await waitFor(() => viaSmtp.every((m) => sink.arrivals.has(m.id)), 30_000, 'live SMTP confirmations');
+      for (const m of viaSmtp) smtpToRelay.push(sink.arrivals.get(m.id)! - started.get(m.id)!);
+      smtp.close();
+    }
+    peak = Math.max(peak, statusMb(pid).hwm);
+    const sorted = (a: number[]): number[] => a.sort((x, y) => x - y);
+    return {
+      msgsPerS: (o.messages.length - 1) / steady,
+      msgsPerSFromStart: o.messages.length / seconds,
+      seconds,
+      startupSeconds: ((firstCommit ?? t0) - t0) / 1000,
+      peakRssMb: peak,
+      existsToRelayMs: sorted(existsToRelay),
+      appendToRelayMs: sorted(appendToRelay),
+      smtpToRelayMs: sorted(smtpToRelay),
+    };
+  } finally {
+    if (daemon !== null && daemon.exitCode === null) {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon!.once('exit', r));
+    }
+    await sink.close();
+    await dovecot?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An IDLE session on the support INBOX: the time of the first EXISTS that announced each UID.
+ * After each EXISTS it leaves IDLE for one UID SEARCH (a few ms) and idles again 20 ms later; a
+ * message that arrived between the EXISTS and the SEARCH gets that EXISTS's time (at most a
+ * few ms early, so latencies are if anything overstated).
+ */
+async function announcements(dovecot: DovecotServer): Promise<{ firstSeen: Map<number, number>; close(): Promise<void> }> {
+  const client = new ImapFlow({ ...dovecot.imapOptions('support'), autoIdleDelay: 20 });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.mailboxOpen('INBOX');
+  const firstSeen = new Map<number, number>();
+  for (const uid of await client.search({ all: true }, { uid: true }) || []) firstSeen.set(uid, 0);
+  const pending: number[] = [];
+  let scanning: Promise<void> | null = null;
+  const scan = async (): Promise<void> => {
+    while (pending.length > 0) {
+      const at = pending[0]!;
+      pending.length = 0;
+      const uids = await client.search({ all: true }, { uid: true });
+      for (const uid of uids || []) if (!firstSeen.has(uid)) firstSeen.set(uid, at);
+    }
+  };
+  client.on('exists', (e: { count: number; prevCount: number }) => {
+    if (e.count <= e.prevCount) return;
+    pending.push(performance.now());
+    scanning ??= scan().finally(() => {
+      scanning = null;
+    });
+  });
+  await sleep(200); // imapflow enters IDLE by itself after autoIdleDelay
+  return {
+    firstSeen,
+    async close() {
+      await scanning;
+      await client.logout().catch(() => client.close());
+    },
+  };
+}
+
+async function waitFor(done: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`${what}: not complete within ${ms / 1000} s`);
+    await sleep(5);
+  }
+}
+
+function runCli(config: string, args: string[]): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, '--config', config, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`casegate ${args.join(' ')} exited with ${code}`))));
+  });
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx]!;
+}

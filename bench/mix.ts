@@ -1,0 +1,112 @@
+/**
+ * The benchmark's messages. Two mixes:
+ *  - plain: 2 KB plain-text mail, each opening a new case (the simplest useful work);
+ *  - heavy: 40 % plain, 30 % HTML with a 30 KB quoted reply chain, 10 % with a 200 KB
+ *    attachment, 20 % replies (In-Reply-To/References) to earlier messages of the same run.
+ * And `large`: mail with one big attachment (BENCH_LARGE_MB, default 25), for the large-message mode.
+ */
+export type MixName = 'plain' | 'heavy';
+export type Kind = 'plain' | 'html-quoted' | 'attachment' | 'reply' | 'large';
+
+export interface BenchMessage {
+  readonly id: string;
+  readonly raw: Buffer;
+  readonly kind: Kind;
+}
+
+export const ADDRESS = 'support@bench.example';
+export const CUSTOMER_DOMAIN = 'customer.bench.example';
+const LOREM = 'The export to CSV stops at 65,536 rows and the dashboard shows an error afterwards. ';
+
+function quotedChain(depth: number): string {
+  let html = '';
+  for (let d = 0; d < depth; d++) {
+    html = `<div>Reply ${d}: ${LOREM.repeat(8)}</div><div class="gmail_quote">On Mon, 2 Mar 2026 at 09:${String(d).padStart(2, '0')}, Support wrote:<blockquote>${html}</blockquote></div>`;
+  }
+  return html;
+}
+
+const QUOTED = quotedChain(12); // ~30 KB of HTML
+const ATTACHMENT = base64Lines(Buffer.alloc(200 * 1024, 'bench-attachment-'));
+/** ~2 KB of plain text in total with the headers. */
+const PLAIN_BODY = (i: number): string => `Hello,\r\n\r\n${LOREM.repeat(20)}\r\n\r\nRegards\r\nCustomer ${i}`;
+
+function base64Lines(data: Buffer): string {
+  return data.toString('base64').replace(/.{76}/g, '$&\r\n');
+}
+
+function head(id: string, i: number): string[] {
+  return [`From: Customer ${i % 700} <customer${i % 700}@${CUSTOMER_DOMAIN}>`, `To: ${ADDRESS}`, `Message-ID: <${id}>`, 'Date: Mon, 02 Mar 2026 09:00:00 +0000', 'MIME-Version: 1.0'];
+}
+
+function build(id: string, i: number, kind: Kind, body: string[]): BenchMessage {
+  return { id, kind, raw: Buffer.from([...head(id, i), ...body].join('\r\n') + '\r\n') };
+}
+
+function plain(prefix: string, i: number): BenchMessage {
+  const id = `${prefix}-${i}@${CUSTOMER_DOMAIN}`;
+  return build(id, i, 'plain', [`Subject: Problem ${i}`, 'Content-Type: text/plain; charset=utf-8', '', PLAIN_BODY(i)]);
+}
+
+export function makeMessages(mix: MixName, n: number, prefix: string): BenchMessage[] {
+  const out: BenchMessage[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `${prefix}-${i}@${CUSTOMER_DOMAIN}`;
+    const slot = i % 10;
+    if (mix === 'plain' || slot <= 3 || (slot >= 8 && i < 10)) {
+      out.push(plain(prefix, i));
+    } else if (slot >= 8) {
+      const target = `${prefix}-${i - 8}@${CUSTOMER_DOMAIN}`; // a plain new-case message of this run
+      out.push(
+        build(id, i, 'reply', [`Subject: Re: Problem ${i - 8}`, `In-Reply-To: <${target}>`, `References: <${target}>`, 'Content-Type: text/plain; charset=utf-8', '', `More detail for you.\r\n\r\nOn Mon, Customer wrote:\r\n> ${LOREM}`]),
+      );
+    } else if (slot <= 6) {
+      out.push(build(id, i, 'html-quoted', [`Subject: Problem ${i}`, 'Content-Type: text/html; charset=utf-8', '', `<html><body><p>New question ${i}: ${LOREM}</p>${QUOTED}</body></html>`]));
+    } else {
+      out.push(build(id, i, 'attachment', [...attachmentBody(`Problem ${i} (screenshot attached)`, ATTACHMENT)]));
+    }
+  }
+  return out;
+}
+
+function attachmentBody(subject: string, base64: string): string[] {
+  return [
+    `Subject: ${subject}`,
+    'Content-Type: multipart/mixed; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    `See the attachment. ${LOREM}`,
+    '--b',
+    'Content-Type: application/octet-stream; name="dump.bin"',
+    'Content-Disposition: attachment; filename="dump.bin"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    base64,
+    '--b--',
+  ];
+}
+
+/** Messages with one attachment of `mb` MB of (incompressible-looking) bytes each. */
+export function makeLargeMessages(n: number, mb: number, prefix: string): BenchMessage[] {
+  const payload = Buffer.alloc(mb * 1024 * 1024);
+  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const encoded = base64Lines(payload);
+  return Array.from({ length: n }, (_, i) => {
+    const id = `${prefix}-${i}@${CUSTOMER_DOMAIN}`;
+    return build(id, i, 'large', attachmentBody(`Large dump ${i}`, encoded));
+  });
+}
+
+/** How many confirmations a run of these messages produces (replies produce none). */
+export function expectedConfirmations(messages: readonly BenchMessage[]): number {
+  return messages.filter((m) => m.kind !== 'reply').length;
+}
+
+export function describeMix(messages: readonly BenchMessage[]): string {
+  const kinds: Record<string, number> = {};
+  for (const m of messages) kinds[m.kind] = (kinds[m.kind] ?? 0) + 1;
+  const mb = messages.reduce((s, m) => s + m.raw.length, 0) / 1048576;
+  return `${JSON.stringify(kinds)}, ${mb.toFixed(1)} MB`;
+}

@@ -1,0 +1,89 @@
+/**
+ * casegate itself, in process: the same messages through createContext → blob store → runPipeline,
+ * with the outbox worker running alongside (as in the daemon) and building every email's MIME
+ * with nodemailer's stream transport (discarded: no network).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import nodemailer from 'nodemailer';
+import { stringify } from 'yaml';
+import { loadConfig } from '../src/config/load.js';
+import { nextDueAt } from '../src/db/repos/outbox.js';
+import { closeContext, createContext } from '../src/context.js';
+import { silentLogger } from '../src/log.js';
+import { OutboxWorker } from '../src/mail-out/outbox-worker.js';
+import type { MailTransport } from '../src/mail-out/transport.js';
+import { runPipeline } from '../src/pipeline/run-pipeline.js';
+import { ADDRESS, type BenchMessage } from './mix.js';
+
+export function writeBenchConfig(dir: string, extra: Record<string, unknown>): string {
+  const file = join(dir, 'casegate.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      dataDir: 'data',
+      instance: { name: 'Bench Support', domain: 'bench.example', secret: 'bench-secret-0123456789abcdef' },
+      log: { level: 'warn' },
+      autoReply: { perSenderPerHour: 100_000 },
+      templates: { watch: false },
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+/** A data directory with a migrated (empty) casegate database; the caller may seed it. */
+export async function prepareDataDir(): Promise<{ dir: string; config: string; dbPath: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-bench-product-'));
+  const config = writeBenchConfig(dir, { mailboxes: [{ name: 'support', addresses: [ADDRESS] }], listener: { enabled: false } });
+  const ctx = await createContext({ resolved: loadConfig({ path: config, env: {} }), log: silentLogger() });
+  const dbPath = ctx.paths.dbPath;
+  await closeContext(ctx);
+  return { dir, config, dbPath };
+}
+
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Messages per second through casegate in this process, `inFlight` at a time, until every email is built. */
+export async function runProduct(config: string, messages: readonly BenchMessage[], inFlight: number): Promise<number> {
+  const ctx = await createContext({ resolved: loadConfig({ path: config, env: {} }), log: silentLogger() });
+  const mime = nodemailer.createTransport({ streamTransport: true, buffer: true });
+  const transport: MailTransport = {
+    name: 'discard',
+    async send(message) {
+      await mime.sendMail(message);
+      return { response: 'discarded' };
+    },
+    close: () => mime.close(),
+  };
+  const worker = new OutboxWorker(ctx, transport);
+  const mailbox = ctx.mailboxes.default;
+  try {
+    const t0 = performance.now();
+    worker.start();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        for (;;) {
+          const m = messages[next++];
+          if (m === undefined) return;
+          const raw = await ctx.blobs.put(Readable.from([m.raw]));
+          const outcome = await runPipeline(ctx, { channel: 'test', mailbox, envelopeFrom: null, envelopeTo: [ADDRESS], receivedAt: ctx.clock.now(), raw });
+          if (outcome.kind !== 'stored') throw new Error(`product: ${m.id} ${outcome.kind}: ${outcome.reason}`);
+        }
+      }),
+    );
+    // The worker runs alongside (woken by each commit, as in the daemon): wait until nothing is queued.
+    while ((await nextDueAt(ctx.db)) !== null) await new Promise((r) => setTimeout(r, 5));
+    const seconds = (performance.now() - t0) / 1000;
+    return messages.length / seconds;
+  } finally {
+    await worker.stop();
+    transport.close();
+    await closeContext(ctx);
+  }
+}

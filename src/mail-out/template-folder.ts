@@ -1,0 +1,429 @@
+/**
+ * The template folder as files: reading it, classifying every file (kind part, partial, layout;
+ * base, language, queue or queue/language folder), the fallback chains that pick a file for a
+ * case's language and queue, and the list of problems (with "did you mean") every check reports
+ * into. Shared by the engine (templates.ts), the checker (template-checker.ts) and the compiled
+ * set (template-set.ts). Layout and rules: the comment at the top of templates.ts.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { join } from 'node:path';
+import { hb, type Ast } from './template-helpers.js';
+import { isTemplateName, templateLayouts, templateNames, type TemplateLayout, type TemplateName } from './template-data.js';
+
+export interface TemplateProblem {
+  /** Path relative to the template folder ("de/confirmation.text.hbs"); "." for the folder itself. */
+  readonly file: string;
+  readonly line: number | null;
+  readonly message: string;
+}
+
+/** What decides how the folder is read: where it is and which languages and queues exist. */
+export interface TemplateFolderOptions {
+  readonly dir: string;
+  readonly defaultLanguage: string;
+  readonly languages: readonly string[];
+  readonly queues: readonly string[];
+}
+
+export interface RenderTarget {
+  readonly language?: string | undefined;
+  readonly queue?: string | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and parts
+
+export type Part = 'subject' | 'text' | 'html';
+export type LayoutPart = 'text' | 'html';
+export const PARTS: readonly Part[] = ['subject', 'text', 'html'];
+export const LAYOUT_PARTS: readonly LayoutPart[] = ['text', 'html'];
+export const layoutFile = (layout: TemplateLayout, part: LayoutPart): string => `layouts/${layout}.${part}.hbs`;
+export const LAYOUT_LIST = templateLayouts.map((l) => `layouts/${l}.text.hbs, layouts/${l}.html.hbs`).join(', ');
+
+// ---------------------------------------------------------------------------------------------
+// Problems
+
+export class Problems {
+  private readonly entries = new Map<string, { problem: TemplateProblem; kinds: Set<TemplateName> }>();
+  /** Shared files (partials, layouts) → the kinds they were checked for. */
+  private readonly checkedFor = new Map<string, Set<TemplateName>>();
+
+  /**
+   * `kind` is given for problems in shared files that depend on the kind's data; the message
+   * then names the kinds, unless the problem occurs for every kind the file is used with.
+   */
+  add(file: string, line: number | null, message: string, kind?: TemplateName): void {
+    const key = `${file}\u0000${line ?? ''}\u0000${message}`;
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      entry = { problem: { file, line, message }, kinds: new Set() };
+      this.entries.set(key, entry);
+    }
+    if (kind !== undefined) entry.kinds.add(kind);
+  }
+
+  checked(file: string, kind: TemplateName): void {
+    let kinds = this.checkedFor.get(file);
+    if (kinds === undefined) this.checkedFor.set(file, (kinds = new Set()));
+    kinds.add(kind);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  sorted(): TemplateProblem[] {
+    const out: TemplateProblem[] = [];
+    for (const { problem, kinds } of this.entries.values()) {
+      const all = this.checkedFor.get(problem.file)?.size ?? 0;
+      if (kinds.size === 0 || kinds.size >= all) out.push(problem);
+      else {
+        const names = [...kinds].map((k) => `"${k}"`).join(', ');
+        out.push({ ...problem, message: `${problem.message} (when used by template${kinds.size > 1 ? 's' : ''} ${names})` });
+      }
+    }
+    return out.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || (a.line ?? 0) - (b.line ?? 0));
+  }
+}
+
+/** Edit distance counting a swap of two neighbours as one edit ("nmae" → "name"). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
+  for (let i = 1; i <= a.length; i++) {
+    const row = d[i] ?? [];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      row[j] = v;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+export function didYouMean(name: string, candidates: Iterable<string>, prefix = ''): string {
+  let best: string | null = null;
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) {
+      best = c;
+      bestDist = d;
+    }
+  }
+  return best !== null && bestDist <= Math.max(1, Math.floor(name.length / 3))
+    ? ` (did you mean "${prefix}${best}"?)`
+    : '';
+}
+
+/** The innermost {{#block}} that is never closed, for "unexpected end of file" errors. */
+function unclosedBlock(source: string): { name: string; line: number } | null {
+  const stack: Array<{ name: string; line: number }> = [];
+  const re = /\{\{~?\s*([#^/])\s*(?:>\s*|\*\s*)?([^\s}~()]+)/g;
+  for (let m = re.exec(source); m !== null; m = re.exec(source)) {
+    const name = m[2] ?? '';
+    const line = source.slice(0, m.index).split('\n').length;
+    if (m[1] === '/') {
+      const i = stack.map((b) => b.name).lastIndexOf(name);
+      if (i >= 0) stack.splice(i);
+    } else if (m[1] === '#' || name !== '') {
+      if (m[1] === '^' && stack.length > 0 && name === 'else') continue;
+      stack.push({ name, line });
+    }
+  }
+  return stack.at(-1) ?? null;
+}
+
+export function syntaxProblem(err: unknown, source = ''): { line: number | null; message: string } {
+  const raw = err instanceof Error ? err.message : String(err);
+  const lines = raw.split('\n');
+  const head = lines[0] ?? '';
+  let line: number | null = null;
+  if (typeof err === 'object' && err !== null && 'lineNumber' in err && typeof err.lineNumber === 'number') {
+    line = err.lineNumber;
+  } else {
+    const m = /on line (\d+)/.exec(head);
+    if (m?.[1] !== undefined) line = Number(m[1]);
+  }
+  if (lines.length >= 3 && /^(Parse|Lexical) error/.test(head)) {
+    // jison: "Parse error on line N:" / excerpt / "----^" / "Expecting …, got 'X'"
+    const excerpt = (lines[1] ?? '').trim();
+    const expecting = lines[3] ?? '';
+    const got = /got '([^']+)'/.exec(expecting)?.[1];
+    const open = got === 'EOF' ? unclosedBlock(source) : null;
+    if (open !== null) {
+      return { line: open.line, message: `Syntax error: {{#${open.name}}} is never closed ({{/${open.name}}} missing)` };
+    }
+    const what =
+      got === 'EOF'
+        ? 'unexpected end of file (is a {{#block}} not closed?)'
+        : got === 'INVALID' || got === undefined
+          ? 'malformed {{…}} (check the braces and the expression inside)'
+          : `unexpected ${got.toLowerCase().replace(/_/g, ' ')}`;
+    return { line, message: `Syntax error: ${what} near "${excerpt.slice(-60)}"` };
+  }
+  const text = head.replace(/ - \d+:\d+$/, '');
+  const mismatch = /^(\S+) doesn't match (\S+)$/.exec(text);
+  if (mismatch !== null) {
+    return { line, message: `Syntax error: {{#${mismatch[1]}}} is closed with {{/${mismatch[2]}}}` };
+  }
+  return { line, message: `Syntax error: ${text}` };
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Reading and classifying the folder
+
+export interface Scan {
+  /** Relative path (with "/") → source, for every .hbs file. */
+  readonly sources: Map<string, string>;
+  /** Every directory (absolute), for the watchers. */
+  readonly dirs: string[];
+}
+
+export function scanDir(dir: string): Scan {
+  const sources = new Map<string, string>();
+  const dirs: string[] = [];
+  const walk = (abs: string, rel: string): void => {
+    dirs.push(abs);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(abs, { withFileTypes: true });
+    } catch (err) {
+      // A subfolder removed while we read: the watcher will trigger another reload.
+      if (rel !== '') return;
+      throw err;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const childAbs = join(abs, e.name);
+      const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(childAbs, childRel);
+      else if (e.isFile() && e.name.endsWith('.hbs')) {
+        try {
+          sources.set(childRel, readFileSync(childAbs, 'utf8'));
+        } catch {
+          // Removed between listing and reading.
+        }
+      }
+    }
+  };
+  walk(dir, '');
+  return { sources, dirs };
+}
+
+type Role =
+  | { readonly role: 'part'; readonly kind: TemplateName; readonly part: Part }
+  | { readonly role: 'partial'; readonly name: string }
+  | { readonly role: 'layout' };
+
+const PART_FILE = /^([A-Za-z0-9_-]+)\.(subject|text|html)\.hbs$/;
+const PARTIAL_FILE = /^([A-Za-z0-9_-]+)(?:\.(subject|text|html))?\.hbs$/;
+
+export interface Config {
+  readonly languages: ReadonlySet<string>;
+  readonly queues: ReadonlySet<string>;
+  readonly defaultLanguage: string;
+}
+
+export function classify(rel: string, cfg: Config, problems: Problems): Role | null {
+  const segs = rel.split('/');
+  let i = 0;
+  const folderish = (s: string | undefined, remaining: number): s is string =>
+    s !== undefined && remaining > 1 && s !== 'partials' && s !== 'layouts';
+  const first = segs[0];
+  if (folderish(first, segs.length)) {
+    if (cfg.languages.has(first)) {
+      i = 1;
+    } else if (cfg.queues.has(first)) {
+      i = 1;
+      const second = segs[1];
+      if (folderish(second, segs.length - 1)) {
+        if (!cfg.languages.has(second)) {
+          problems.add(
+            `${first}/${second}/`,
+            null,
+            `Folder "${second}" in queue folder "${first}" is not a configured language (languages: ${[...cfg.languages].join(', ')})${didYouMean(second, cfg.languages)}`,
+          );
+          return null;
+        }
+        i = 2;
+      }
+    } else {
+      problems.add(
+        `${first}/`,
+        null,
+        `Folder "${first}" is neither a configured queue nor a configured language ` +
+          `(queues: ${[...cfg.queues].join(', ') || 'none'}; languages: ${[...cfg.languages].join(', ')})` +
+          didYouMean(first, [...cfg.queues, ...cfg.languages]),
+      );
+      return null;
+    }
+  }
+  const rest = segs.slice(i);
+  const [a, b] = rest;
+  if (rest.length === 1 && a !== undefined) {
+    const m = PART_FILE.exec(a);
+    const kind = m?.[1];
+    const part = m?.[2] as Part | undefined;
+    if (kind === undefined || part === undefined) {
+      problems.add(rel, null, `Unexpected file name (expected <template>.subject.hbs, <template>.text.hbs or <template>.html.hbs)`);
+      return null;
+    }
+    if (!isTemplateName(kind)) {
+      problems.add(rel, null, `Unknown template "${kind}" (known: ${templateNames.join(', ')})${didYouMean(kind, templateNames)}`);
+      return null;
+    }
+    return { role: 'part', kind, part };
+  }
+  if (rest.length === 2 && a === 'partials' && b !== undefined) {
+    const m = PARTIAL_FILE.exec(b);
+    if (m?.[1] === undefined) {
+      problems.add(rel, null, 'Unexpected partial file name (expected <name>.hbs or <name>.text.hbs / .html.hbs / .subject.hbs; letters, digits, - and _)');
+      return null;
+    }
+    return { role: 'partial', name: m[1] };
+  }
+  if (rest.length === 2 && a === 'layouts' && b !== undefined) {
+    if (!templateLayouts.some((l) => LAYOUT_PARTS.some((part) => layoutFile(l, part) === `layouts/${b}`))) {
+      problems.add(rel, null, `Unexpected layout file (only ${LAYOUT_LIST} are used)${didYouMean(b.replace(/\.(text|html)\.hbs$/, ''), templateLayouts, 'layouts/')}`);
+      return null;
+    }
+    return { role: 'layout' };
+  }
+  problems.add(rel, null, 'Unexpected file location (templates, partials/ and layouts/ go at the top or in a <queue>, <language> or <queue>/<language> folder)');
+  return null;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// The loaded folder and its fallback chains
+
+export interface Folder {
+  readonly cfg: Config;
+  readonly sources: ReadonlyMap<string, string>;
+  /** Parsed files (only when read for checking); null when the file has a syntax error (already reported). */
+  readonly asts: ReadonlyMap<string, Ast | null>;
+  /** Folder prefixes ("de/", "billing/", "billing/de/") that hold at least one file. */
+  readonly prefixes: ReadonlySet<string>;
+  readonly partialNames: ReadonlySet<string>;
+}
+
+export function pickLanguage(requested: string | undefined, cfg: Config): string {
+  if (requested !== undefined && requested !== '') {
+    if (cfg.languages.has(requested)) return requested;
+    const lower = requested.toLowerCase();
+    const primary = lower.split(/[-_]/)[0] ?? lower;
+    for (const candidate of [lower, primary]) {
+      for (const l of cfg.languages) if (l.toLowerCase() === candidate) return l;
+    }
+  }
+  return cfg.defaultLanguage;
+}
+
+/** Folder prefixes to search, most specific first; always ends with "" (the base set). */
+export function chainFor(folder: Folder, target: RenderTarget): { chain: string[]; language: string } {
+  const lang = pickLanguage(target.language, folder.cfg);
+  const queue = target.queue !== undefined && folder.cfg.queues.has(target.queue) ? target.queue : null;
+  const all = queue !== null ? [`${queue}/${lang}/`, `${queue}/`, `${lang}/`] : [`${lang}/`];
+  const out: string[] = [];
+  for (const p of all) if (folder.prefixes.has(p) && !out.includes(p)) out.push(p);
+  out.push('');
+  return { chain: out, language: lang };
+}
+
+export function resolveFile(folder: Folder, chain: readonly string[], local: string): string | null {
+  for (const prefix of chain) if (folder.sources.has(prefix + local)) return prefix + local;
+  return null;
+}
+
+export function resolvePartial(folder: Folder, chain: readonly string[], name: string, part: Part): string | null {
+  for (const prefix of chain) {
+    for (const local of [`partials/${name}.${part}.hbs`, `partials/${name}.hbs`]) {
+      if (folder.sources.has(prefix + local)) return prefix + local;
+    }
+  }
+  return null;
+}
+
+
+export function configOf(opts: TemplateFolderOptions): Config {
+  return {
+    languages: new Set([...opts.languages, opts.defaultLanguage]),
+    queues: new Set(opts.queues),
+    defaultLanguage: opts.defaultLanguage,
+  };
+}
+
+export interface ReadFolder {
+  /** null when the folder itself cannot be read (reported). */
+  readonly folder: Folder | null;
+  /** Every directory (absolute), for the watchers. */
+  readonly dirs: string[];
+}
+
+/**
+ * Read and classify every file; with `parse`, also parse each one (syntax errors reported) for
+ * the checker. Rendering needs no parse tree: Handlebars compiles a template at its first use.
+ */
+export function readFolder(opts: TemplateFolderOptions, problems: Problems, parse: boolean): ReadFolder {
+  const cfg = configOf(opts);
+  let scan: Scan;
+  try {
+    scan = scanDir(opts.dir);
+  } catch (err) {
+    problems.add('.', null, `Cannot read the template folder ${opts.dir}: ${err instanceof Error ? err.message : String(err)}`);
+    return { folder: null, dirs: [] };
+  }
+  const asts = new Map<string, Ast | null>();
+  const prefixes = new Set<string>();
+  const partialNames = new Set<string>();
+  const sources = new Map<string, string>();
+  for (const [rel, source] of scan.sources) {
+    const role = classify(rel, cfg, problems);
+    if (role === null) continue;
+    sources.set(rel, source);
+    if (role.role === 'partial') partialNames.add(role.name);
+    const segs = rel.split('/');
+    for (let i = 1; i < segs.length; i++) prefixes.add(segs.slice(0, i).join('/') + '/');
+    if (!parse) continue;
+    try {
+      asts.set(rel, hb.parse(source));
+    } catch (err) {
+      const { line, message } = syntaxProblem(err, source);
+      problems.add(rel, line, message);
+      asts.set(rel, null);
+    }
+  }
+  return { folder: { cfg, sources, asts, prefixes, partialNames }, dirs: scan.dirs };
+}
+
+/** Every distinct fallback chain of the configured queues and languages, with the language it stands for. */
+export function distinctChains(folder: Folder): Map<string, { chain: string[]; language: string }> {
+  const chains = new Map<string, { chain: string[]; language: string }>();
+  for (const queue of [undefined, ...folder.cfg.queues]) {
+    for (const language of folder.cfg.languages) {
+      const { chain } = chainFor(folder, { language, queue });
+      const key = chain.join('|');
+      if (!chains.has(key)) chains.set(key, { chain, language });
+    }
+  }
+  return chains;
+}
+
+/**
+ * A fingerprint of everything a check result depends on: the files (names and contents), the
+ * configured languages and queues, and `code` (the checker's own version).
+ */
+export function folderHash(folder: Folder, code: string): string {
+  const h = createHash('sha256');
+  h.update(code).update('\0');
+  h.update(JSON.stringify([folder.cfg.defaultLanguage, [...folder.cfg.languages].sort(), [...folder.cfg.queues].sort()])).update('\0');
+  for (const rel of [...folder.sources.keys()].sort()) h.update(rel).update('\0').update(folder.sources.get(rel) ?? '').update('\0');
+  return h.digest('hex');
+}

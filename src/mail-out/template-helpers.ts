@@ -1,0 +1,118 @@
+/**
+ * The Handlebars environment of outgoing mail: one private Handlebars instance and the helpers
+ * templates may call (eq, join, formatDate, duration, paragraphs), with their documentation for
+ * admins. Their static signatures (arity, options, types) live with the checker
+ * (template-checker.ts). Together with template-folder.ts, template-checker.ts, template-set.ts
+ * and templates.ts the only importers of handlebars.
+ */
+import Handlebars from 'handlebars';
+import { DateTime, Duration } from 'luxon';
+
+export type Delegate = Handlebars.TemplateDelegate<object>;
+export type Ast = hbs.AST.Program;
+
+/** casegate's own Handlebars environment (not the global one), with the helpers below. */
+export const hb = Handlebars.create();
+
+function caseLanguage(root: unknown): string | undefined {
+  if (typeof root !== 'object' || root === null || !('case' in root)) return undefined;
+  const c: unknown = root.case;
+  if (typeof c !== 'object' || c === null || !('language' in c)) return undefined;
+  return typeof c.language === 'string' && c.language !== '' ? c.language : undefined;
+}
+
+function hashOf(options: unknown): Record<string, unknown> {
+  if (typeof options === 'object' && options !== null && 'hash' in options) {
+    const h: unknown = options.hash;
+    if (typeof h === 'object' && h !== null) return h as Record<string, unknown>;
+  }
+  return {};
+}
+
+hb.registerHelper('eq', (a: unknown, b: unknown): boolean => a === b);
+
+hb.registerHelper('join', (list: unknown, separator: unknown): string => {
+  if (!Array.isArray(list)) return '';
+  return list.map((v) => String(v)).join(typeof separator === 'string' ? separator : ', ');
+});
+
+/** Locale for a helper: its locale="…" option, else @language, else the case's language, else en. */
+function helperLocale(options: Handlebars.HelperOptions, hash: Record<string, unknown>): string {
+  if (typeof hash.locale === 'string') return hash.locale;
+  const data: unknown = options.data;
+  if (typeof data === 'object' && data !== null) {
+    if ('language' in data && typeof data.language === 'string') return data.language;
+    if ('root' in data) return caseLanguage(data.root) ?? 'en';
+  }
+  return 'en';
+}
+
+hb.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptions): string => {
+  if (typeof value !== 'string' || value === '') return '';
+  const hash = hashOf(options);
+  const locale = helperLocale(options, hash);
+  let dt = DateTime.fromISO(value, { setZone: true });
+  if (typeof hash.zone === 'string') dt = dt.setZone(hash.zone);
+  if (!dt.isValid) return value;
+  dt = dt.setLocale(locale);
+  return typeof hash.format === 'string'
+    ? dt.toFormat(hash.format)
+    : dt.toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' });
+});
+
+/** Minutes as words in the template language: 95 → "1 hour, 35 minutes" / "1 Stunde und 35 Minuten". */
+hb.registerHelper('duration', (value: unknown, options: Handlebars.HelperOptions): string => {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return '';
+  const total = Math.round(Math.abs(value));
+  const parts: Record<string, number> = {};
+  const days = Math.floor(total / 1440);
+  const hours = Math.floor((total % 1440) / 60);
+  const minutes = total % 60;
+  if (days > 0) parts.days = days;
+  if (hours > 0) parts.hours = hours;
+  if (minutes > 0 || total === 0) parts.minutes = minutes;
+  return Duration.fromObject(parts, { locale: helperLocale(options, hashOf(options)) }).toHuman({ listStyle: 'long' });
+});
+
+const PARAGRAPH_STYLE = 'margin:0 0 16px 0;';
+
+/**
+ * Plain text → HTML paragraphs, for the html part: every line is escaped, blank lines separate
+ * <p>s, single line breaks become <br>. The only helper that returns markup, and it is built from
+ * escaped text only.
+ */
+hb.registerHelper('paragraphs', (value: unknown, options: Handlebars.HelperOptions): Handlebars.SafeString => {
+  if (typeof value !== 'string') return new hb.SafeString('');
+  const text = value.replace(/\r\n?/g, '\n').replace(/[\u2028\u2029]/g, '\n').trim();
+  if (text === '') return new hb.SafeString('');
+  const style = hashOf(options).style;
+  const attr = hb.escapeExpression(typeof style === 'string' ? style : PARAGRAPH_STYLE);
+  const html = text
+    .split(/\n[ \t]*\n\s*/)
+    .map((p) => `<p style="${attr}">${p.split('\n').map((line) => hb.escapeExpression(line)).join('<br>\n')}</p>`)
+    .join('\n');
+  return new hb.SafeString(html);
+});
+
+/** The helpers as documented for admins (templates/README.md, docs/templates.md). */
+export const templateHelpers: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly description: string }> = [
+  { name: 'eq', usage: '{{#if (eq status.to "pending")}}…{{/if}}', description: 'True when both values are equal; for #if and #unless.' },
+  { name: 'join', usage: '{{join helpfulInfo ", "}}', description: 'A list as one string, with the separator (default ", ").' },
+  {
+    name: 'formatDate',
+    usage: '{{formatDate case.createdAt}} or {{formatDate sla.dueAt format="dd.MM.yyyy HH:mm" zone="Europe/Berlin"}}',
+    description:
+      'An ISO 8601 time as medium date and time in the template language, in the timestamp’s own offset; format (Luxon tokens), zone and locale change that.',
+  },
+  {
+    name: 'duration',
+    usage: '{{duration sla.remaining}}',
+    description: 'A number of minutes in words in the template language: 95 → "1 hour and 35 minutes" / "1 Stunde und 35 Minuten".',
+  },
+  {
+    name: 'paragraphs',
+    usage: '{{paragraphs reply.text}}',
+    description:
+      'HTML parts only: plain text as escaped HTML paragraphs, line breaks kept (<br>). The way to show multi-line text such as a reply in HTML; text parts print {{reply.text}} directly.',
+  },
+];

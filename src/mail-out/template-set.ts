@@ -1,0 +1,323 @@
+/**
+ * The compiled template set and the build that produces it: the folder read (template-folder.ts),
+ * checked (template-checker.ts), compiled per fallback chain, and trial-rendered with every
+ * kind's example data and a "blank" variant (flipped booleans, empty strings and lists, so else
+ * branches run too); text and html must begin with the reply marker.
+ *
+ * Checking is the expensive part (parse trees of every file, every chain, two renders of every
+ * kind per chain). A set that passed is remembered by a fingerprint of its content (file names
+ * and sources, languages and queues, and the checker's own code): in this process, and in a cache
+ * file when one is given (<dataDir>/template-check.json). `check: 'cached'` (one-shot commands)
+ * reuses such a set without checking again and compiles only what it renders; `check: 'full'`
+ * (the daemon's start, hot reloads, `templates check`) always checks.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkFolder } from './template-checker.js';
+import { sampleTemplateData, templateLayout, templateNames, templateVariables, type TemplateName, type VarFields, type VarSpec } from './template-data.js';
+import {
+  distinctChains,
+  folderHash,
+  layoutFile,
+  PARTS,
+  Problems,
+  readFolder,
+  resolveFile,
+  resolvePartial,
+  syntaxProblem,
+  type Folder,
+  type LayoutPart,
+  type Part,
+  type TemplateFolderOptions,
+  type TemplateProblem,
+} from './template-folder.js';
+import { hb, type Delegate } from './template-helpers.js';
+
+export interface RenderedEmail {
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+export type CheckMode = 'full' | 'cached';
+
+export interface BuildOptions extends TemplateFolderOptions {
+  readonly check: CheckMode;
+  /** File remembering the fingerprint of the last set that passed (skipped when null). */
+  readonly cacheFile?: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output normalisation
+
+const SUBJECT_MAX = 250;
+
+export function cleanSubject(raw: string): string {
+  const flat = raw
+    .replace(/[\p{Cc}\u2028\u2029]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const chars = Array.from(flat);
+  return chars.length <= SUBJECT_MAX ? flat : chars.slice(0, SUBJECT_MAX).join('').trimEnd();
+}
+
+export function cleanText(raw: string): string {
+  return (
+    raw
+      .replace(/\r\n?|[\u2028\u2029]/g, '\n')
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '')
+      .replace(/\n(?:[ \t]*\n){3,}/g, '\n\n\n')
+      .replace(/^(?:[ \t]*\n)+/, '')
+      .trimEnd() + '\n'
+  );
+}
+
+export interface KindSet {
+  readonly subject: Delegate;
+  readonly text: Delegate;
+  readonly html: Delegate;
+  readonly layout: Readonly<Record<LayoutPart, Delegate>>;
+}
+
+export interface ChainSet {
+  readonly partials: Readonly<Record<Part, Readonly<Record<string, Delegate>>>>;
+  readonly kinds: ReadonlyMap<TemplateName, KindSet>;
+  /** Files used per kind and part (for error attribution). */
+  readonly files: ReadonlyMap<string, string>;
+}
+
+export interface TemplateSet {
+  readonly folder: Folder;
+  readonly chains: ReadonlyMap<string, ChainSet>;
+  readonly fileCount: number;
+}
+
+export interface BuildResult {
+  readonly problems: TemplateProblem[];
+  readonly set: TemplateSet | null;
+  readonly dirs: string[];
+  /** Whether the checks ran now (false: a set already checked with this content was reused). */
+  readonly checked: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiling and rendering
+
+function compileSet(folder: Folder, problems: Problems, eager: boolean): TemplateSet {
+  const chains = distinctChains(folder);
+  // Compile. With `eager`, precompile() runs the whole compiler now, so compile errors surface
+  // here and not at the first render; compile() gives the runtime function, which Handlebars
+  // compiles at its first call (a set reused from the cache compiles only what is rendered).
+  const compiled = new Map<string, Delegate>();
+  const compile = (rel: string, part: Part): Delegate => {
+    const noEscape = part !== 'html';
+    const key = `${noEscape ? 'raw' : 'html'}:${rel}`;
+    const hit = compiled.get(key);
+    if (hit !== undefined) return hit;
+    const source = folder.sources.get(rel) ?? '';
+    if (eager) {
+      try {
+        hb.precompile(source, { noEscape });
+      } catch (err) {
+        const { line, message } = syntaxProblem(err);
+        problems.add(rel, line, message.replace(/^Syntax error/, 'Compile error'));
+      }
+    }
+    const fn = hb.compile<object>(source, { noEscape });
+    compiled.set(key, fn);
+    return fn;
+  };
+
+  const chainSets = new Map<string, ChainSet>();
+  for (const [key, { chain }] of chains) {
+    const partials: Record<Part, Record<string, Delegate>> = { subject: {}, text: {}, html: {} };
+    for (const part of PARTS) {
+      for (const name of folder.partialNames) {
+        const rel = resolvePartial(folder, chain, name, part);
+        if (rel !== null) partials[part][name] = compile(rel, part);
+      }
+    }
+    const kinds = new Map<TemplateName, KindSet>();
+    const files = new Map<string, string>();
+    for (const kind of templateNames) {
+      const get = (local: string, part: Part): Delegate => {
+        const rel = resolveFile(folder, chain, local);
+        if (rel === null) throw new Error(`template file ${local} vanished during the build`);
+        files.set(`${kind}.${local}`, rel);
+        return compile(rel, part);
+      };
+      kinds.set(kind, {
+        subject: get(`${kind}.subject.hbs`, 'subject'),
+        text: get(`${kind}.text.hbs`, 'text'),
+        html: get(`${kind}.html.hbs`, 'html'),
+        layout: {
+          text: get(layoutFile(templateLayout(kind), 'text'), 'text'),
+          html: get(layoutFile(templateLayout(kind), 'html'), 'html'),
+        },
+      });
+    }
+    chainSets.set(key, { partials, kinds, files });
+  }
+  return { folder, chains: chainSets, fileCount: folder.sources.size };
+}
+
+/** Render every kind on every chain with example and blank data; report failures and missing reply markers. */
+function trialRender(set: TemplateSet, problems: Problems): void {
+  for (const [key, { language }] of distinctChains(set.folder)) {
+    const cs = set.chains.get(key);
+    if (cs === undefined) continue;
+    for (const kind of templateNames) {
+      const ks = cs.kinds.get(kind);
+      if (ks === undefined) continue;
+      const sample = withLanguage(sampleTemplateData(kind), language);
+      const blank = withLanguage(blankData(templateVariables(kind)), language);
+      const fileOf = (local: string): string => cs.files.get(`${kind}.${local}`) ?? local;
+      for (const [variant, data] of [['example', sample], ['blank', blank]] as const) {
+        let out: RenderedEmail;
+        try {
+          out = renderKind(ks, cs.partials, data, language);
+        } catch (err) {
+          const line =
+            typeof err === 'object' && err !== null && 'lineNumber' in err && typeof err.lineNumber === 'number'
+              ? err.lineNumber
+              : null;
+          problems.add(fileOf(`${kind}.text.hbs`), line, `Rendering "${kind}" with ${variant} data failed: ${err instanceof Error ? err.message : String(err)}`);
+          continue;
+        }
+        if (variant !== 'example') continue;
+        const marker = sample.replyMarker;
+        if (!out.text.startsWith(marker)) {
+          problems.add(fileOf(layoutFile(templateLayout(kind), 'text')), null, `The text part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
+        }
+        if (!visibleText(out.html).startsWith(hb.escapeExpression(marker))) {
+          problems.add(fileOf(layoutFile(templateLayout(kind), 'html')), null, `The html part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
+        }
+      }
+    }
+  }
+}
+
+function withLanguage<T extends object>(data: T, language: string): T {
+  const c: unknown = 'case' in data ? data.case : undefined;
+  if (typeof c !== 'object' || c === null) return data;
+  return { ...data, case: { ...c, language } };
+}
+
+function blankOf(spec: VarSpec): unknown {
+  switch (spec.type) {
+    case 'object':
+      return blankData(spec.fields);
+    case 'list':
+      return [];
+    case 'string':
+      return '';
+    case 'number':
+      return 0;
+    case 'boolean':
+      return !spec.example;
+  }
+}
+
+function blankData(fields: VarFields): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = blankOf(v);
+  return out;
+}
+
+/** Text a reader sees first: no head, no tags, whitespace collapsed. */
+function visibleText(html: string): string {
+  return html
+    .replace(/<head[\s\S]*?<\/head>/gi, ' ')
+    .replace(/<(style|script)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<!--[\s\S]*?-->/g, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+export function renderKind(ks: KindSet, partials: ChainSet['partials'], data: object, language: string): RenderedEmail {
+  // The last argument is Handlebars' @-data: @language is the language of the chosen templates;
+  // layouts also get @subject, the finished subject line.
+  const run = (fn: Delegate, context: object, part: Part, extra: object = {}): string =>
+    fn(context, { partials: partials[part], data: { language, ...extra } });
+  const subject = cleanSubject(run(ks.subject, data, 'subject'));
+  const textBody = run(ks.text, data, 'text').replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd();
+  const text = cleanText(run(ks.layout.text, { ...data, body: textBody }, 'text', { subject }));
+  const htmlBody = run(ks.html, data, 'html');
+  const html = run(ks.layout.html, { ...data, body: htmlBody }, 'html', { subject });
+  return { subject, text, html };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The build and its cache
+
+/** Fingerprints of sets that passed in this process. */
+const passed = new Set<string>();
+let codeVersion: string | null = null;
+
+/** The checker's own code: a new casegate version with other checks does not trust old results. */
+function checkerCode(): string {
+  if (codeVersion !== null) return codeVersion;
+  const self = fileURLToPath(import.meta.url);
+  const h = createHash('sha256');
+  for (const name of ['template-checker', 'template-data', 'template-folder', 'template-helpers', 'template-set']) {
+    try {
+      h.update(readFileSync(join(dirname(self), name + extname(self))));
+    } catch {
+      h.update(name);
+    }
+  }
+  codeVersion = h.digest('hex');
+  return codeVersion;
+}
+
+function cachedHash(file: string | null | undefined): string | null {
+  if (file == null) return null;
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return typeof parsed === 'object' && parsed !== null && 'hash' in parsed && typeof parsed.hash === 'string' ? parsed.hash : null;
+  } catch {
+    return null;
+  }
+}
+
+function remember(file: string | null | undefined, hash: string, fileCount: number): void {
+  passed.add(hash);
+  if (file == null || cachedHash(file) === hash) return;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ hash, files: fileCount, checkedAt: new Date().toISOString() }) + '\n');
+    renameSync(tmp, file);
+  } catch {
+    // A read-only data directory only costs the next command a full check.
+  }
+}
+
+/** Read, check (unless this content passed before and `check` is 'cached') and compile the folder. */
+export function buildSet(opts: BuildOptions): BuildResult {
+  if (opts.check === 'cached') {
+    const quick = new Problems();
+    const { folder, dirs } = readFolder(opts, quick, false);
+    if (folder !== null && quick.size === 0) {
+      const hash = folderHash(folder, checkerCode());
+      if (passed.has(hash) || cachedHash(opts.cacheFile) === hash) {
+        remember(opts.cacheFile, hash, folder.sources.size);
+        return { problems: [], set: compileSet(folder, quick, false), dirs, checked: false };
+      }
+    }
+  }
+  const problems = new Problems();
+  const { folder, dirs } = readFolder(opts, problems, true);
+  if (folder === null) return { problems: problems.sorted(), set: null, dirs, checked: true };
+  checkFolder(folder, problems);
+  if (problems.size > 0) return { problems: problems.sorted(), set: null, dirs, checked: true };
+  const set = compileSet(folder, problems, true);
+  if (problems.size > 0) return { problems: problems.sorted(), set: null, dirs, checked: true };
+  trialRender(set, problems);
+  if (problems.size > 0) return { problems: problems.sorted(), set: null, dirs, checked: true };
+  remember(opts.cacheFile, folderHash(folder, checkerCode()), set.fileCount);
+  return { problems: [], set, dirs, checked: true };
+}

@@ -1,0 +1,72 @@
+/**
+ * One-shot commands start fast (issue 12): a command loads only its own group's modules, and
+ * reuses a template set whose content already passed the checks instead of checking and
+ * trial-rendering every template again. Speed itself is measured by `npm run bench`-style timing
+ * in the report, never asserted here; these tests assert the behaviour that makes it fast and safe.
+ */
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eml } from '../helpers/context.js';
+import { CliSandbox, describeResult, REPO_ROOT } from '../helpers/cli.js';
+
+interface LogLine {
+  msg: string;
+  checked?: boolean;
+}
+
+function logLines(stderr: string): LogLine[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+describe('one-shot commands and the template check cache', () => {
+  let box: CliSandbox;
+  let templates: string;
+  beforeAll(() => {
+    // Its own copy of the templates (templates.dir is relative to the config file).
+    box = CliSandbox.create({ templates: { dir: 'templates', watch: false } });
+    templates = join(box.dir, 'templates');
+    cpSync(join(REPO_ROOT, 'templates'), templates, { recursive: true });
+  });
+  afterAll(() => box.cleanup());
+
+  it('the first ingest checks the templates, the next ones reuse the checked set; both store the message', async () => {
+    const first = await box.run(['ingest', box.write('a.eml', eml({ messageId: 'a@customer.example', subject: 'First' }))]);
+    expect(first.code, describeResult(first)).toBe(0);
+    expect(first.stdout).toMatch(/stored \(case 10001\)/);
+    expect(logLines(first.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(true);
+    expect(JSON.parse(readFileSync(join(box.dataDir, 'template-check.json'), 'utf8'))).toMatchObject({ hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+
+    const second = await box.run(['ingest', box.write('b.eml', eml({ messageId: 'b@customer.example', subject: 'Second' }))]);
+    expect(second.code, describeResult(second)).toBe(0);
+    expect(second.stdout).toMatch(/stored \(case 10002\)/);
+    expect(logLines(second.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(false);
+  });
+
+  it('a template edited into an error is checked again: the MTA gets 75 (retry later) with the problem named', async () => {
+    const file = join(templates, 'confirmation.subject.hbs');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, '{{case.tag}} {{case.subjcet}}');
+    try {
+      const r = await box.run(['ingest', box.write('c.eml', eml({ messageId: 'c@customer.example' }))]);
+      expect(r.code, describeResult(r)).toBe(75);
+      expect(r.stderr).toContain('confirmation.subject.hbs:1 Unknown variable "case.subjcet" (did you mean "case.subject"?)');
+    } finally {
+      writeFileSync(file, good);
+    }
+    const again = await box.run(['ingest', box.write('c.eml', eml({ messageId: 'c@customer.example' }))]);
+    expect(again.code, describeResult(again)).toBe(0);
+  });
+
+  it('help still lists every command group (all groups are loaded for it)', async () => {
+    const r = await box.run(['--help']);
+    expect(r.code, describeResult(r)).toBe(0);
+    for (const cmd of ['start', 'migrate', 'ingest', 'cases', 'quarantine', 'status', 'templates', 'config']) expect(r.stdout).toMatch(new RegExp(`\\n  ${cmd}\\b`));
+    const unknown = await box.run(['frobnicate']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});

@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../src/db/database.js';
+import { dueForSurvey, lastAgentReplyText, resolvedBefore } from '../../src/db/repos/follow-up.js';
+import { claim, jobRun } from '../../src/db/repos/jobs.js';
+import { isLinkRevoked } from '../../src/db/repos/links.js';
+import { publicMessages } from '../../src/db/repos/public-thread.js';
+import { countCasesBy, eventsInRange, feedbackInRange, firstResponsesInRange, openCases, ratingsInRange, resolutionsInRange } from '../../src/db/repos/report.js';
+import { claimSlaFlag, duePendingActions, dueSlaChecks, dueStaleChecks, slaOfCase } from '../../src/db/repos/sla.js';
+import { isSurveyReference, surveyOfCase } from '../../src/db/repos/surveys.js';
+import type { Database } from '../../src/db/schema.js';
+
+/**
+ * Every query the jobs, the web pages and the report run has an index that fits: each statement
+ * is captured as Kysely runs it and EXPLAIN QUERY PLAN must show no full table scan.
+ */
+
+let dir: string;
+let sqlite: SQLite.Database;
+let db: Kysely<Database>;
+const captured: { sql: string; params: readonly unknown[] }[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'casegate-plans-'));
+  sqlite = new SQLite(join(dir, 'plans.db'));
+  db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: sqlite }),
+    log: (e) => {
+      if (e.level === 'query') captured.push({ sql: e.query.sql, params: e.query.parameters });
+    },
+  });
+  await migrateToLatest(db);
+});
+afterAll(async () => {
+  await db.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function plan(sql: string, params: readonly unknown[]): string[] {
+  return (sqlite.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as unknown[])) as { detail: string }[]).map((r) => r.detail);
+}
+
+const now = '2026-03-02T12:00:00.000Z';
+const range = { from: '2026-03-01T00:00:00.000Z', to: '2026-03-02T00:00:00.000Z' };
+const QUERIES: [string, () => Promise<unknown>][] = [
+  ['sla-check: due warn/breach times', () => dueSlaChecks(db, now, 200)],
+  ['sla-check: claim a flag', () => claimSlaFlag(db, 1, 'fr_warned_at', now)],
+  ['sla state of a case', () => slaOfCase(db, 1)],
+  ['pending-reminder: due reminders/closes', () => duePendingActions(db, now, 200)],
+  ['pending-reminder: our last question', () => lastAgentReplyText(db, 1)],
+  ['critical-reminder: quiet critical cases', () => dueStaleChecks(db, now, 200)],
+  ['resolved-close: resolved long ago', () => resolvedBefore(db, now, 200)],
+  ['survey: resolved, not surveyed', () => dueForSurvey(db, range.from, range.to, 200)],
+  ['claims', () => claim(db, 'survey', 1, 'survey', now)],
+  ['job runs', () => jobRun(db, 'survey')],
+  ['web: link revoked?', () => isLinkRevoked(db, 1, 'abc', now)],
+  ['web: public thread', () => publicMessages(db, 1, ['agent-reply'])],
+  ['web/survey: survey answer', () => surveyOfCase(db, 1)],
+  ['pipeline: survey reference', () => isSurveyReference(db, 1, ['a@b', 'c@d'])],
+  ['report: opened', () => countCasesBy(db, 'created_at', range)],
+  ['report: resolved (queue)', () => countCasesBy(db, 'resolved_at', { ...range, queue: 'support' })],
+  ['report: closed', () => countCasesBy(db, 'closed_at', range)],
+  ['report: escalations / breaches / reopenings', () => eventsInRange(db, 'sla.breach', { ...range, queue: 'support' })],
+  ['report: first responses', () => firstResponsesInRange(db, range)],
+  ['report: resolutions', () => resolutionsInRange(db, { ...range, queue: 'support' })],
+  ['report: backlog', () => openCases(db)],
+  ['report: backlog (queue)', () => openCases(db, 'support')],
+  ['report: ratings', () => ratingsInRange(db, range)],
+  ['report: feedback', () => feedbackInRange(db, range)],
+];
+
+describe('query plans', () => {
+  it.each(QUERIES)('%s uses an index', async (_name, run) => {
+    captured.length = 0;
+    await run();
+    expect(captured.length).toBeGreaterThan(0);
+    for (const q of captured) {
+      const details = plan(q.sql, q.params);
+      const scans = details.filter((d) => /^SCAN (?!CONSTANT)/.test(d) && !/USING (COVERING )?INDEX/.test(d));
+      expect(scans, `${q.sql}\n${details.join('\n')}`).toEqual([]);
+    }
+  });
+});

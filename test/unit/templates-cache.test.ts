@@ -1,0 +1,103 @@
+/**
+ * One-shot commands reuse a template set whose exact content already passed the checks (issue 12):
+ * no trial renders outside `templates check` and the daemon's start. A changed file, language or
+ * queue is checked again — a broken edit is never trusted because an older version passed — and
+ * the daemon's start always checks.
+ */
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sampleTemplateData } from '../../src/mail-out/template-data.js';
+import { loadTemplates, TemplateCheckError, templateCheckCache, type TemplateEngineOptions } from '../../src/mail-out/templates.js';
+
+const SHIPPED = fileURLToPath(new URL('../../templates', import.meta.url));
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function fresh(): { templates: string; data: string } {
+  const root = mkdtempSync(join(tmpdir(), 'casegate-template-cache-'));
+  dirs.push(root);
+  cpSync(SHIPPED, join(root, 'templates'), { recursive: true });
+  // Content of its own: sets checked by other tests in this process are not this one.
+  const footer = join(root, 'templates', 'partials', 'footer.text.hbs');
+  writeFileSync(footer, `${readFileSync(footer, 'utf8')}{{!-- ${root} --}}`);
+  return { templates: join(root, 'templates'), data: join(root, 'data') };
+}
+
+/** Load and report whether the checks ran (from the "email templates loaded" log line). */
+function load(templates: string, data: string, more: Partial<TemplateEngineOptions> = {}): { checked: boolean; subject: string } {
+  const lines: { msg: string; checked?: boolean }[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { msg: string; checked?: boolean }) });
+  const engine = loadTemplates({ dir: templates, defaultLanguage: 'en', languages: ['en', 'de'], queues: ['billing'], watch: false, log, check: 'cached', cacheFile: templateCheckCache(data), ...more });
+  try {
+    const loaded = lines.find((l) => l.msg === 'email templates loaded');
+    return { checked: loaded?.checked === true, subject: engine.render('confirmation', sampleTemplateData('confirmation'), { language: 'en' }).subject };
+  } finally {
+    engine.close();
+  }
+}
+
+describe('checked template sets are reused by content', () => {
+  it('checks a new folder once, remembers it in the data directory, then reuses it', () => {
+    const { templates, data } = fresh();
+    expect(existsSync(templateCheckCache(data))).toBe(false);
+    const first = load(templates, data);
+    expect(first.checked).toBe(true);
+    const cache = JSON.parse(readFileSync(templateCheckCache(data), 'utf8')) as { hash: string; files: number };
+    expect(cache.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(cache.files).toBeGreaterThan(100);
+    const second = load(templates, data);
+    expect(second).toEqual({ checked: false, subject: first.subject });
+  });
+
+  it('checks again when a file changes, and refuses a broken edit although the old content passed', () => {
+    const { templates, data } = fresh();
+    expect(load(templates, data).checked).toBe(true);
+    const file = join(templates, 'confirmation.subject.hbs');
+    writeFileSync(file, '{{case.tag}} Received: {{case.subjet}}');
+    expect(() => load(templates, data)).toThrow(TemplateCheckError);
+    try {
+      load(templates, data);
+    } catch (err) {
+      expect((err as TemplateCheckError).problems.map((p) => `${p.file} ${p.message}`)).toEqual([
+        'confirmation.subject.hbs Unknown variable "case.subjet" (did you mean "case.subject"?)',
+      ]);
+    }
+    writeFileSync(file, '{{case.tag}} Received: {{case.subject}}');
+    const fixed = load(templates, data);
+    expect(fixed.checked).toBe(true);
+    expect(fixed.subject).toBe('[Case #10042] Received: Cannot log in since this morning');
+    expect(load(templates, data).checked).toBe(false);
+  });
+
+  it('checks again when the configured queues or languages change (other fallback chains)', () => {
+    const { templates, data } = fresh();
+    expect(load(templates, data).checked).toBe(true);
+    expect(load(templates, data, { queues: ['billing', 'sales'] }).checked).toBe(true);
+    expect(load(templates, data, { languages: ['en', 'de', 'fr'] }).checked).toBe(true);
+  });
+
+  it("'full' (the daemon's start, templates check) always checks", () => {
+    const { templates, data } = fresh();
+    expect(load(templates, data).checked).toBe(true);
+    expect(load(templates, data, { check: 'full' }).checked).toBe(true);
+    expect(load(templates, data).checked).toBe(false);
+  });
+
+  it('a cache file from another content or a corrupt one only costs a full check', () => {
+    const { templates, data } = fresh();
+    load(templates, data);
+    writeFileSync(templateCheckCache(data), '{"hash":"0000"}');
+    const other = fresh();
+    expect(load(other.templates, other.data).checked).toBe(true);
+    writeFileSync(templateCheckCache(other.data), 'not json');
+    expect(load(other.templates, other.data).checked).toBe(false); // checked in this process: the file is rewritten
+    expect(JSON.parse(readFileSync(templateCheckCache(other.data), 'utf8'))).toMatchObject({ hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+});
