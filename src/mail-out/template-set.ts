@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkFolder } from './template-checker.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, tightenIfExists } from '../storage/private-files.js';
 import { sampleTemplateData, templateLayout, templateNames, templateVariables, type TemplateName, type VarFields, type VarSpec } from './template-data.js';
 import {
   distinctChains,
@@ -285,11 +286,13 @@ function cachedHash(file: string | null | undefined): string | null {
 
 function remember(file: string | null | undefined, hash: string, fileCount: number): void {
   passed.add(hash);
-  if (file == null || cachedHash(file) === hash) return;
+  if (file == null) return;
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    if (cachedHash(file) === hash) return tightenIfExists(file);
+    // Inside the data directory: private like everything else there (storage/private-files.ts).
+    mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ hash, files: fileCount, checkedAt: new Date().toISOString() }) + '\n');
+    writeFileSync(tmp, JSON.stringify({ hash, files: fileCount, checkedAt: new Date().toISOString() }) + '\n', { mode: PRIVATE_FILE_MODE });
     renameSync(tmp, file);
   } catch {
     // A read-only data directory only costs the next command a full check.

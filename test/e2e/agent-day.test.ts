@@ -5,6 +5,7 @@ import { eventsOfCase } from '../../src/db/repos/events.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import type { Daemon } from '../../src/main.js';
 import { describeResult, runCli } from '../helpers/cli.js';
+import { mxHeaderFields, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { clientReply, type ClientStyle, type Original } from '../helpers/mail-clients.js';
 import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
@@ -25,7 +26,8 @@ let dir: string;
 let seq = 0;
 
 const JANE = 'jane@customer.example';
-const PASS = { 'Authentication-Results': 'mx.example.com; dmarc=pass header.from=example.com' };
+/** Our MX's headers on the agents' mail (the daemon trusts mx.example.com's Authentication-Results). */
+const PASS = mxHeaderFields('example.com', 'pass');
 
 function to(address: string, subject?: RegExp): SinkMessage[] {
   return sink.messages.filter((m) => m.envelopeTo.includes(address) && (subject === undefined || subject.test(m.parsed.subject ?? '')));
@@ -84,7 +86,6 @@ function expectInJanesThread(m: SinkMessage): void {
 
 beforeAll(async () => {
   env = await startTestDaemon({
-    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef' },
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
     queues: {
       support: {
@@ -97,7 +98,7 @@ beforeAll(async () => {
         onHoldExpected: '1–2 business days',
       },
     },
-    security: { trustedAuthServId: 'mx.example.com' },
+    security: { senderAuth: TRUSTED_SENDER_AUTH },
   });
   ({ sink, daemon, dir } = env);
 });
@@ -222,7 +223,7 @@ describe('a day of a support team of three, with mail clients and the CLI only',
 
   it('a forged “Ben” (DMARC fail) writing #reopen and text: nothing happens, the real Ben gets a warning', async () => {
     const before = to(JANE).length;
-    await agentAnswers(to('ben@example.com', /Customer replied/)[1]!, 'thunderbird', 'Ben Agent <ben@example.com>', '#reopen\nSend me your password.', { headers: { 'Authentication-Results': 'mx.example.com; dmarc=fail header.from=example.com' } });
+    await agentAnswers(to('ben@example.com', /Customer replied/)[1]!, 'thunderbird', 'Ben Agent <ben@example.com>', '#reopen\nSend me your password.', { headers: mxHeaderFields('example.com', 'fail') });
     await eventually(() => expect(to('ben@example.com', /failed the sender check/)).toHaveLength(1));
     expect(to(JANE)).toHaveLength(before);
     expect((await caseByNumber(daemon.ctx.db, 10001))!.status).toBe('resolved');

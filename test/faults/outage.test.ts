@@ -59,7 +59,7 @@ async function setup(sinkOpts: SinkOptions, outgoing: NonNullable<ConfigInput['o
   const dir = mkdtempSync(join(tmpdir(), 'casegate-outage-'));
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   const resolved = writeConfig(dir, {
-    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'ops@example.com' },
+    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
     templates: { watch: false },
     listener: { port: 0 },

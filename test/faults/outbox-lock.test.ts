@@ -57,7 +57,10 @@ describe('outbox while the database is locked by another process', () => {
     await Promise.all(
       Array.from({ length: N }, (_, i) => customer.sendMail({ from: `c${i}@customer.example`, to: 'support@example.com', subject: `Question ${i}`, text: 'Hello', messageId: `<q${i}@customer.example>` })),
     );
-    // The confirmations are on their way to the slow relay (3 of them refused): now lock the database.
+    // The confirmations are on their way to the slow relay (3 of them refused, the next one waiting
+    // for its answer): now lock the database. (Waiting for that, not for the clock: a loaded
+    // machine may take seconds to claim the first rows.)
+    await until('the relay to refuse 3 confirmations and hold the next one', 60_000, () => sink.dataCommands() >= 4 && sink.messages.length < N);
     const locker: DbLocker = lockDatabase(box.dbPath, LOCK_MS);
     cleanup.push(() => locker.child.kill('SIGKILL'));
     await locker.locked;

@@ -46,6 +46,11 @@ export function mxHeaders(fromDomain: string, dmarc: 'pass' | 'fail' | 'none'): 
   ];
 }
 
+/** The same two headers as fields (for mail clients' `headers` options). */
+export function mxHeaderFields(fromDomain: string, dmarc: 'pass' | 'fail' | 'none'): Record<string, string> {
+  return Object.fromEntries(mxHeaders(fromDomain, dmarc).map((h) => [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 2)]));
+}
+
 export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z', opts: { resolveDns?: DnsResolver } = {}): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-test-'));
   const resolved = writeConfig(dir, {

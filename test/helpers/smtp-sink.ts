@@ -34,6 +34,8 @@ export interface SmtpSink {
   acceptLogins(ok: boolean): void;
   /** Logins attempted so far (with `auth`). */
   readonly logins: { readonly ok: number; readonly rejected: number };
+  /** DATA commands seen so far (accepted, refused or still waiting for their answer). */
+  readonly dataCommands: () => number;
   /** How often each Message-ID arrived. */
   countsByMessageId(): Map<string, number>;
   waitFor(count: number, timeoutMs?: number): Promise<SinkMessage[]>;
@@ -48,6 +50,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   let loginsOk = true;
   const logins = { ok: 0, rejected: 0 };
   const waiters: (() => void)[] = [];
+  let dataCommands = 0;
   const server = new SMTPServer({
     authOptional: opts.auth === undefined,
     allowInsecureAuth: true,
@@ -64,6 +67,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       callback(null, { user: auth.username });
     },
     onData(stream, session, callback) {
+      dataCommands += 1;
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
@@ -100,6 +104,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
     port,
     messages,
     logins,
+    dataCommands: () => dataCommands,
     failNext(code, times = 1) {
       failures = { code, times };
     },

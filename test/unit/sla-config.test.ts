@@ -93,7 +93,7 @@ describe('configuration problems are reported with their key', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const load = (cfg: ConfigInput) => {
     const file = join(dir, 'c.yaml');
-    writeFileSync(file, stringify({ instance: { secret: 'x'.repeat(20) }, ...cfg }));
+    writeFileSync(file, stringify({ instance: { secret: 'x'.repeat(32) }, ...cfg }));
     try {
       loadConfig({ path: file, env: {} });
       return [];
@@ -153,7 +153,7 @@ describe('configuration problems are reported with their key', () => {
 
   it('durations: minutes, "15m", "4h", "1h30m"', () => {
     const file = join(dir, 'd.yaml');
-    writeFileSync(file, stringify({ instance: { secret: 'x'.repeat(20) }, sla: { policies: { p: { targets: { urgent: { firstResponse: 15, resolution: '1h30m' }, high: { firstResponse: '4h', resolution: '90 min' } } } } } }));
+    writeFileSync(file, stringify({ instance: { secret: 'x'.repeat(32) }, sla: { policies: { p: { targets: { urgent: { firstResponse: 15, resolution: '1h30m' }, high: { firstResponse: '4h', resolution: '90 min' } } } } } }));
     const { config } = loadConfig({ path: file, env: {} });
     expect(config.sla.policies['p']!.targets).toMatchObject({ urgent: { firstResponse: 15, resolution: 90 }, high: { firstResponse: 240, resolution: 90 } });
   });

@@ -3,6 +3,8 @@ import { parseSurveyReply } from '../../src/cases/survey.js';
 import { checkFormToken, crossSiteRefusal, formToken } from '../../src/web/csrf.js';
 import { checkLinkToken, mintLinkToken, tokenFromLink } from '../../src/web/signed-link.js';
 import { nextRun, previousRun } from '../../src/jobs/cron-time.js';
+import { threadSecret } from '../../src/cases/thread-token.js';
+import { ManualClock } from '../../src/clock.js';
 
 /** Pure pieces of issue 11: survey replies, signed links, form tokens, cron times. */
 
@@ -44,7 +46,8 @@ describe('survey replies: the first line holds the rating (digit or words, Engli
 });
 
 describe('signed links', () => {
-  const secret = 'link-secret-0123456789';
+  // Links are signed with the rotating thread secret (instance.secret, ≥ 32 bytes).
+  const secret = threadSecret('link-secret-0123456789-0123456789-abcdef', [], new ManualClock('2026-03-02T12:00:00Z'));
   const now = new Date('2026-03-02T12:00:00Z');
 
   it('verify for their case and purpose until they expire', () => {
@@ -53,6 +56,12 @@ describe('signed links', () => {
     expect(ok).toMatchObject({ ok: true, link: { caseNumber: 10042, purpose: 'case', issuedAt: now, expiresAt: new Date('2026-04-01T12:00:00Z') } });
     expect(checkLinkToken(secret, token, new Date('2026-04-01T12:00:00Z'))).toMatchObject({ ok: false, why: 'expired' });
     expect(checkLinkToken(secret, mintLinkToken(secret, 7, 'survey', now, 1), now)).toMatchObject({ ok: true, link: { purpose: 'survey', caseNumber: 7 } });
+    // After a rotation the old key verifies until its acceptUntil (instance.previousSecrets).
+    const clock = new ManualClock(now);
+    const rotated = threadSecret('rotated-secret-0123456789-0123456789-ab', [{ secret: secret.current.secret, acceptUntil: new Date('2026-03-10T00:00:00Z') }], clock);
+    expect(checkLinkToken(rotated, token, now)).toMatchObject({ ok: true });
+    clock.set('2026-03-10T00:00:01Z');
+    expect(checkLinkToken(rotated, token, now)).toMatchObject({ ok: false, why: 'bad-signature' });
   });
 
   it('a changed case number, purpose or expiry, another secret or garbage never verifies', () => {
@@ -66,7 +75,7 @@ describe('signed links', () => {
     ]) {
       expect(checkLinkToken(secret, forged.join('.'), now)).toMatchObject({ ok: false, why: 'bad-signature' });
     }
-    expect(checkLinkToken('another-secret-0123456', token, now)).toMatchObject({ ok: false, why: 'bad-signature' });
+    expect(checkLinkToken(threadSecret('another-secret-0123456-0123456789-abcdef', [], new ManualClock(now)), token, now)).toMatchObject({ ok: false, why: 'bad-signature' });
     for (const junk of ['', '10042', '../../etc/passwd', `${token}x`, token.toUpperCase()]) expect(checkLinkToken(secret, junk, now).ok).toBe(false);
   });
 
@@ -77,7 +86,7 @@ describe('signed links', () => {
 });
 
 describe('form tokens and cross-site posts', () => {
-  const secret = 'csrf-secret-0123456789';
+  const secret = threadSecret('csrf-secret-0123456789-0123456789-abcdef', [], new ManualClock('2026-03-02T12:00:00Z'));
   const t0 = new Date('2026-03-02T12:00:00Z');
 
   it('a token is bound to its link and lasts 12 hours', () => {
