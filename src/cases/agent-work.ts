@@ -9,8 +9,8 @@ import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
 import { assignCase } from './assignment.js';
 import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
-import { escalateCase, lastCustomerMessage, setPriority } from './escalation.js';
-import { isEnded, recordAgentResponse, setStatus, type StatusChange } from './lifecycle.js';
+import { escalateCase, lastCustomerMessage } from './escalation.js';
+import { isEnded, recordAgentResponse, recordTeamUpdate, setPriority, setStatus, type StatusChange } from './lifecycle.js';
 import { priorityScheme } from './priority.js';
 import { notifyAgents } from './staff-mail.js';
 import { agentsOf, findAgent } from './staff.js';
@@ -78,6 +78,10 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   let holdExpected = '';
   let bug: BugTimeline | null = null;
   let priority: { from: string; to: string } | null = null;
+  // A reply is the case's first response (a new case becomes open), recorded before the commands
+  // it carries: "#resolve" with an answer is answered, then resolved.
+  const replying = req.text !== '' && !req.note && (await customerRecipients(trx, ctx, start)).to !== null;
+  if (replying) await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
 
   for (const cmd of req.commands) {
     switch (cmd.kind) {
@@ -158,10 +162,6 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   let caseRow = (await caseById(trx, caseId))!;
   let repliedTo: string[] = [];
   if (req.text !== '' && !req.note) {
-    // The first response (a new case becomes open) before the reply is written: it states the status as it is then.
-    if ((await customerRecipients(trx, ctx, caseRow)).to !== null) {
-      caseRow = await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
-    }
     const rcpt = await sendAgentReply(trx, ctx, caseRow, { agentName: actor.replyName, author: actor.address, text: req.text, attachments: req.attachments, change, holdExpected, bug });
     if (rcpt !== null && rcpt.to !== null) {
       repliedTo = [rcpt.to.address, ...rcpt.cc.map((r) => r.address)];
@@ -178,6 +178,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
       done.push('reply NOT sent: no customer address may get mail');
     }
   } else if (req.note) {
+    caseRow = await recordTeamUpdate(trx, ctx, caseId, { actor: actor.actor, reason: `internal note by ${actor.by}`, messageRowId: req.messageRowId });
     await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'note.added', actor: actor.actor, reason: `internal note by ${actor.by}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });
     done.push('internal note stored');
   }

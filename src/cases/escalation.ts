@@ -7,8 +7,6 @@ import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail, staffCaseData, type Recipient } from '../mail-out/compose.js';
 import { TransientError } from '../pipeline/types.js';
 import { writtenText } from './escalation-signals.js';
-import { priorityScheme } from './priority.js';
-import { onPriorityChange } from './sla-clock.js';
 import { attentionAddresses, isStaff, ownerName, tierAddresses } from './staff.js';
 
 /**
@@ -183,27 +181,6 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
     acknowledged,
     summary: `case ${caseRow.number} escalated from level ${from} to ${to}; alert to ${alerted.join(', ') || 'nobody'}${acknowledged ? `; acknowledgement to ${o.ack?.to.address}` : ''}`,
   };
-}
-
-/** Set the priority (a level of the scheme, any spelling); an event when it changes. */
-export async function setPriority(
-  trx: Transaction<Database>,
-  ctx: AppContext,
-  caseId: number,
-  level: string,
-  who: { readonly actor: string; readonly reason: string; readonly messageRowId?: number | null },
-): Promise<{ readonly caseRow: CaseRow; readonly changed: boolean }> {
-  const name = priorityScheme(ctx.config).resolve(level);
-  if (name === null) throw new Error(`"${level}" is not a priority level (${priorityScheme(ctx.config).levels.map((l) => l.name).join(', ')})`);
-  const c = await caseById(trx, caseId);
-  if (c === undefined) throw new Error(`no case with id ${caseId}`);
-  if (c.priority === name) return { caseRow: c, changed: false };
-  const now = ctx.clock.now().toISOString();
-  let caseRow = await updateCase(trx, caseId, { priority: name, updated_at: now });
-  await addEvent(trx, { caseId, messageRowId: who.messageRowId ?? null, type: 'case.priority', actor: who.actor, reason: `${c.priority} → ${name}${who.reason !== '' ? `: ${who.reason}` : ''}`, data: { from: c.priority, to: name }, at: now });
-  // Due times follow the new priority's targets.
-  caseRow = await onPriorityChange(trx, ctx, caseRow, c.priority, who.actor);
-  return { caseRow, changed: true };
 }
 
 /** The customer's newest message on the case (not staff, not automated), for the leads' alert. */

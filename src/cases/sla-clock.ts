@@ -4,19 +4,24 @@ import { updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { slaOfCase, upsertSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
+import type { FirstResponse, LifecycleHook, PriorityChange, StatusChange, TeamUpdate } from './lifecycle.js';
 import { nextPendingAction } from './follow-up.js';
 import { isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
 import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resume, type ClockState, type Pause } from './sla-state.js';
 
 /**
  * The SLA clocks of a case, kept in the same transaction as what changes them (DESIGN §3). These
- * hooks are the only writers of case_sla and of cases.first_response_due_at / resolution_due_at:
+ * hooks of the case lifecycle (cases/lifecycle.ts, SLA_CLOCKS in its LIFECYCLE_HOOKS; nothing
+ * else calls them) are the only writers of case_sla and of cases.first_response_due_at /
+ * resolution_due_at:
  *
  *   onCaseCreated      a new case (not feedback): both clocks start
  *   onStatusChange     pending pauses resolution (on_hold too if the policy says so), resolved/closed
  *                      stop it, back to open resumes it (also after a reopen)
- *   onFirstResponse    the first agent reply stops the first-response clock
- *   onTeamUpdate       any update from the team (reply, note): restarts the critical "no update" watch
+ *   onFirstResponse    the first response (cases.first_response_at, written by the lifecycle: the
+ *                      first agent reply, or the end of a case nobody answered) stops the
+ *                      first-response clock: business time and met/missed are measured
+ *   onTeamUpdate       a later update from the team (reply, note): restarts the critical "no update" watch
  *   onPriorityChange   every due time recomputed for the new priority's targets
  *
  * Each records an `sla.*` event for every clock change, and stores the next time the jobs must
@@ -28,8 +33,8 @@ const ACTIVE: readonly CaseStatus[] = ['new', 'open', 'on_hold'];
 
 type Trx = Transaction<Database>;
 
-function stateOf(row: CaseSlaRow): ClockState {
-  return { startedAt: row.started_at, firstResponseAt: row.fr_done_at, pauses: JSON.parse(row.res_pauses_json) as Pause[] };
+function stateOf(row: CaseSlaRow, caseRow: CaseRow): ClockState {
+  return { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: JSON.parse(row.res_pauses_json) as Pause[] };
 }
 
 function iso(d: Date | null): string | null {
@@ -46,7 +51,6 @@ function fresh(caseRow: CaseRow, terms: SlaTerms, now: string): NewCaseSla {
     fr_target_min: terms.firstResponseMin,
     fr_warn_at: null,
     fr_due_at: null,
-    fr_done_at: null,
     fr_business_sec: null,
     fr_met: null,
     fr_warned_at: null,
@@ -70,10 +74,10 @@ function fresh(caseRow: CaseRow, terms: SlaTerms, now: string): NewCaseSla {
   };
 }
 
-/** The earliest warn/due time the sla-check job has not handled yet. */
-export function nextCheck(row: Pick<CaseSlaRow, 'fr_done_at' | 'fr_warn_at' | 'fr_due_at' | 'fr_warned_at' | 'fr_breached_at' | 'res_done_at' | 'res_warn_at' | 'res_due_at' | 'res_warned_at' | 'res_breached_at'>): string | null {
+/** The earliest warn/due time the sla-check job has not handled yet (`firstResponseAt`: the case's). */
+export function nextCheck(row: Pick<CaseSlaRow, 'fr_warn_at' | 'fr_due_at' | 'fr_warned_at' | 'fr_breached_at' | 'res_done_at' | 'res_warn_at' | 'res_due_at' | 'res_warned_at' | 'res_breached_at'>, firstResponseAt: string | null): string | null {
   const out: string[] = [];
-  if (row.fr_done_at === null && row.fr_due_at !== null) {
+  if (firstResponseAt === null && row.fr_due_at !== null) {
     if (row.fr_warned_at === null && row.fr_warn_at !== null) out.push(row.fr_warn_at);
     else if (row.fr_breached_at === null) out.push(row.fr_due_at);
   }
@@ -108,7 +112,6 @@ async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSl
     updated_at: now,
   };
   next.next_check_at = nextCheck({
-    fr_done_at: next.fr_done_at ?? null,
     fr_warn_at: next.fr_warn_at ?? null,
     fr_due_at: next.fr_due_at ?? null,
     fr_warned_at: next.fr_warned_at ?? null,
@@ -118,7 +121,7 @@ async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSl
     res_due_at: next.res_due_at ?? null,
     res_warned_at: next.res_warned_at ?? null,
     res_breached_at: next.res_breached_at ?? null,
-  });
+  }, caseRow.first_response_at);
   next.stale_check_at = staleCheck(ctx, caseRow, next.last_update_at);
   const sla = await upsertSla(trx, next);
   const updated =
@@ -128,8 +131,8 @@ async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSl
   return { caseRow: updated, sla };
 }
 
-function dueSummary(sla: Pick<CaseSlaRow, 'fr_due_at' | 'fr_done_at' | 'res_due_at' | 'res_done_at'>): string {
-  const fr = sla.fr_done_at !== null ? 'first response done' : sla.fr_due_at !== null ? `first response due ${sla.fr_due_at}` : 'no first-response target';
+function dueSummary(sla: Pick<CaseSlaRow, 'fr_due_at' | 'res_due_at' | 'res_done_at'>, firstResponseAt: string | null): string {
+  const fr = firstResponseAt !== null ? 'first response done' : sla.fr_due_at !== null ? `first response due ${sla.fr_due_at}` : 'no first-response target';
   const res = sla.res_done_at !== null ? 'resolution stopped' : sla.res_due_at !== null ? `resolution due ${sla.res_due_at}` : 'resolution paused or no target';
   return `${fr}; ${res}`;
 }
@@ -137,13 +140,13 @@ function dueSummary(sla: Pick<CaseSlaRow, 'fr_due_at' | 'fr_done_at' | 'res_due_
 async function load(trx: Trx, ctx: AppContext, caseRow: CaseRow, now: string): Promise<{ row: NewCaseSla; state: ClockState } | null> {
   if (caseRow.kind === 'feedback') return null;
   const existing = await slaOfCase(trx, caseRow.id);
-  if (existing !== undefined) return { row: { ...existing }, state: stateOf(existing) };
+  if (existing !== undefined) return { row: { ...existing }, state: stateOf(existing, caseRow) };
   // A case from before the clocks existed: start them from its opening.
   const row = fresh(caseRow, slaTerms(ctx.config, caseRow.queue, caseRow.priority), now);
-  return { row, state: { startedAt: row.started_at, firstResponseAt: null, pauses: [] } };
+  return { row, state: { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: [] } };
 }
 
-export async function onCaseCreated(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow> {
+async function onCaseCreated(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow> {
   if (caseRow.kind === 'feedback') return caseRow;
   const now = ctx.clock.now().toISOString();
   const terms = slaTerms(ctx.config, caseRow.queue, caseRow.priority);
@@ -153,7 +156,7 @@ export async function onCaseCreated(trx: Trx, ctx: AppContext, caseRow: CaseRow)
     caseId: caseRow.id,
     type: 'sla.started',
     actor: 'system',
-    reason: terms.policy === '' ? `no SLA policy for queue ${caseRow.queue}` : `policy ${terms.policy}, priority ${caseRow.priority} (${terms.coverage}, calendar ${terms.calendar.name}): ${dueSummary(out.sla)}`,
+    reason: terms.policy === '' ? `no SLA policy for queue ${caseRow.queue}` : `policy ${terms.policy}, priority ${caseRow.priority} (${terms.coverage}, calendar ${terms.calendar.name}): ${dueSummary(out.sla, null)}`,
     data: { policy: terms.policy, calendar: terms.calendar.name, coverage: terms.coverage, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at },
     at: now,
   });
@@ -162,14 +165,11 @@ export async function onCaseCreated(trx: Trx, ctx: AppContext, caseRow: CaseRow)
 }
 
 /**
- * A status change (`before` is the case before, `after` with the new status). Call it in the
- * transaction that changes the status, for every change (h10's lifecycle, customer replies,
- * reopenings, the jobs' automatic closes).
+ * A status change (the lifecycle's setStatus; `change.caseRow` has the new status): customer
+ * replies, reopenings, agents' commands, the jobs' automatic closes.
  */
-export async function onStatusChange(trx: Trx, ctx: AppContext, before: CaseRow, after: CaseRow, actor: string): Promise<CaseRow> {
-  const from = before.status;
-  const to = after.status;
-  if (from === to) return after;
+async function onStatusChange(trx: Trx, ctx: AppContext, change: StatusChange): Promise<CaseRow> {
+  const { from, to, actor, caseRow: after } = change;
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, after, now);
   if (loaded === null) return after;
@@ -179,16 +179,10 @@ export async function onStatusChange(trx: Trx, ctx: AppContext, before: CaseRow,
   const wasPaused = openPause(state);
 
   if (to === 'resolved' || to === 'closed') {
+    // (The first-response clock stopped already: a case that ends unanswered has its first response then.)
     if (row.res_done_at == null) {
-      const at = new Date(now);
-      const used = resolutionElapsed(state, terms.clock, at);
+      const used = resolutionElapsed(state, terms.clock, new Date(now));
       row = { ...row, res_done_at: now, res_business_sec: Math.round(used / 1000), res_met: terms.resolutionMin === null ? null : used <= terms.resolutionMin * MIN ? 1 : 0 };
-      if (row.fr_done_at == null) {
-        // Resolved without a recorded reply: the resolution answers the customer.
-        const frUsed = firstResponseElapsed(state, terms.clock, at);
-        row = { ...row, fr_done_at: now, fr_business_sec: Math.round(frUsed / 1000), fr_met: row.fr_due_at == null ? null : now <= row.fr_due_at ? 1 : 0 };
-        state = { ...state, firstResponseAt: now };
-      }
       state = pause(state, now, 'resolved');
       events.push({ type: 'sla.stopped', reason: `${to}: resolution clock stopped after ${Math.round(used / MIN)} business minutes${terms.resolutionMin !== null ? ` of ${terms.resolutionMin} (${row.res_met === 1 ? 'met' : 'missed'})` : ''}` });
     }
@@ -215,28 +209,29 @@ export async function onStatusChange(trx: Trx, ctx: AppContext, before: CaseRow,
 
   const out = await write(trx, ctx, after, row, state, terms, now);
   for (const e of events) {
-    await addEvent(trx, { caseId: after.id, type: e.type, actor, reason: `${e.reason}; ${dueSummary(out.sla)}`, data: { from, to, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, at: now });
+    await addEvent(trx, { caseId: after.id, type: e.type, actor, reason: `${e.reason}; ${dueSummary(out.sla, after.first_response_at)}`, data: { from, to, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, at: now });
   }
   if (events.length > 0) ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, from, to, events: events.map((e) => e.type), resolutionDueAt: out.sla.res_due_at }, 'sla clocks changed');
   return out.caseRow;
 }
 
-/** The first agent reply (h10: call it in the transaction that records the reply). */
-export async function onFirstResponse(trx: Trx, ctx: AppContext, caseRow: CaseRow, actor: string): Promise<CaseRow> {
+/** The first response (`response.caseRow.first_response_at` is set): the first-response clock stops, measured once. */
+async function onFirstResponse(trx: Trx, ctx: AppContext, response: FirstResponse): Promise<CaseRow> {
+  const { caseRow, at, actor } = response;
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, caseRow, now);
   if (loaded === null) return caseRow;
   const terms = slaTerms(ctx.config, caseRow.queue, caseRow.priority);
   let { row } = loaded;
   const { state } = loaded;
-  const stopped = row.fr_done_at == null;
-  if (stopped) {
-    const used = firstResponseElapsed(state, terms.clock, new Date(now));
-    row = { ...row, fr_done_at: now, fr_business_sec: Math.round(used / 1000), fr_met: row.fr_due_at == null ? null : now <= row.fr_due_at ? 1 : 0 };
+  const measure = row.fr_business_sec == null;
+  if (measure) {
+    const used = firstResponseElapsed(state, terms.clock, new Date(at));
+    row = { ...row, fr_business_sec: Math.round(used / 1000), fr_met: row.fr_due_at == null ? null : at <= row.fr_due_at ? 1 : 0 };
   }
   row = { ...row, last_update_at: now };
-  const out = await write(trx, ctx, caseRow, row, { ...state, firstResponseAt: row.fr_done_at ?? now }, terms, now);
-  if (stopped) {
+  const out = await write(trx, ctx, caseRow, row, state, terms, now);
+  if (measure) {
     await addEvent(trx, {
       caseId: caseRow.id,
       type: 'sla.first-response',
@@ -250,8 +245,9 @@ export async function onFirstResponse(trx: Trx, ctx: AppContext, caseRow: CaseRo
   return out.caseRow;
 }
 
-/** Any later update from the team (reply, note): the critical "no update" watch starts again. */
-export async function onTeamUpdate(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow> {
+/** A later update from the team (reply, note): the critical "no update" watch starts again. */
+async function onTeamUpdate(trx: Trx, ctx: AppContext, update: TeamUpdate): Promise<CaseRow> {
+  const { caseRow } = update;
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, caseRow, now);
   if (loaded === null) return caseRow;
@@ -259,8 +255,9 @@ export async function onTeamUpdate(trx: Trx, ctx: AppContext, caseRow: CaseRow):
   return out.caseRow;
 }
 
-/** A new priority (`after` carries it): every due time follows the new targets. */
-export async function onPriorityChange(trx: Trx, ctx: AppContext, after: CaseRow, from: string, actor: string): Promise<CaseRow> {
+/** A new priority (`change.caseRow` carries it): every due time follows the new targets. */
+async function onPriorityChange(trx: Trx, ctx: AppContext, change: PriorityChange): Promise<CaseRow> {
+  const { caseRow: after, from, actor } = change;
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, after, now);
   if (loaded === null) return after;
@@ -278,3 +275,13 @@ export async function onPriorityChange(trx: Trx, ctx: AppContext, after: CaseRow
   ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, from, to: after.priority, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, 'sla due times recomputed');
   return out.caseRow;
 }
+
+/** The SLA clocks as hooks of the case lifecycle (its LIFECYCLE_HOOKS). */
+export const SLA_CLOCKS: LifecycleHook = {
+  name: 'sla-clocks',
+  caseCreated: onCaseCreated,
+  statusChanged: onStatusChange,
+  firstResponse: onFirstResponse,
+  teamUpdate: onTeamUpdate,
+  priorityChanged: onPriorityChange,
+};

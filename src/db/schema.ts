@@ -44,7 +44,11 @@ export interface CasesTable {
   resolution_due_at: Timestamp | null;
   /** 1: opened by mail our MX called spam, not yet marked ham (0005). */
   spam: Generated<Flag>;
-  /** When an agent first answered the customer (0007); null until then. Set only by cases/lifecycle.ts. */
+  /**
+   * The first response (0007): when an agent first answered the customer, or when the case ended
+   * before anyone did; null until then. The one record of it (case_sla derives its measures from
+   * it, 0010). Set only by cases/lifecycle.ts.
+   */
   first_response_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
 }
 
@@ -256,9 +260,7 @@ export interface CaseSlaTable {
   fr_target_min: number | null;
   fr_warn_at: Timestamp | null;
   fr_due_at: Timestamp | null;
-  /** First response (the first agent reply) — stops the first-response clock. */
-  fr_done_at: Timestamp | null;
-  /** Business seconds from opening to the first response. */
+  /** Business seconds from opening to the first response (cases.first_response_at; 0010); null until then. */
   fr_business_sec: number | null;
   fr_met: Flag | null;
   fr_warned_at: Timestamp | null;

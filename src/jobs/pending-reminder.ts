@@ -1,6 +1,6 @@
 import { autoCloseAt, nextPendingAction } from '../cases/follow-up.js';
 import { calendarOf } from '../cases/sla-policy.js';
-import { changeStatusForJobs } from '../cases/status-change.js';
+import { setStatus } from '../cases/lifecycle.js';
 import { caseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { lastAgentReplyText } from '../db/repos/follow-up.js';
@@ -71,7 +71,7 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
       return 0;
     }
     const days = ctx.config.jobs.pendingReminder.autoCloseAfterDays;
-    const { after } = await changeStatusForJobs(trx, ctx, caseId, 'closed', { actor: 'system', reason: `no reply from the customer for ${days} days (automatic close)` });
+    const after = (await setStatus(trx, ctx, caseId, 'closed', { actor: 'system', reason: `no reply from the customer for ${days} days (automatic close)` }))?.caseRow ?? caseRow;
     const refusal = await recipientRefusal(ctx, trx, to.address);
     let sent = 0;
     if (refusal === null) {

@@ -1,4 +1,5 @@
-import { changeStatusForJobs } from '../cases/status-change.js';
+import { setStatus } from '../cases/lifecycle.js';
+import { caseById } from '../db/repos/cases.js';
 import { resolvedBefore } from '../db/repos/follow-up.js';
 import { BATCH, sweep, type JobDefinition } from './job.js';
 
@@ -19,8 +20,11 @@ export const resolvedCloseJob: JobDefinition = {
       () => resolvedBefore(j.ctx.db, before, BATCH),
       (c) => c.id,
       async (c) => {
-        const out = await j.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, j.ctx, c.id, 'closed', { actor: 'system', reason: `resolved for ${days} days` }));
-        if (out.changed) j.log.info({ caseId: c.id, caseNumber: c.number, resolvedAt: c.resolved_at }, 'resolved case closed');
+        // Still resolved (a reply may have reopened it since the scan)?
+        const out = await j.ctx.db.transaction().execute(async (trx) =>
+          (await caseById(trx, c.id))?.status === 'resolved' ? setStatus(trx, j.ctx, c.id, 'closed', { actor: 'system', reason: `resolved for ${days} days` }) : null,
+        );
+        if (out !== null) j.log.info({ caseId: c.id, caseNumber: c.number, resolvedAt: c.resolved_at }, 'resolved case closed');
         return 0;
       },
     );

@@ -40,7 +40,7 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
     for (const t of ['fr', 'res'] as const) {
       const due = t === 'fr' ? sla.fr_due_at : sla.res_due_at;
       const warn = t === 'fr' ? sla.fr_warn_at : sla.res_warn_at;
-      const done = t === 'fr' ? sla.fr_done_at : sla.res_done_at;
+      const done = t === 'fr' ? caseRow.first_response_at : sla.res_done_at;
       if (due === null || done !== null) continue;
       if (due <= nowIso) {
         if (!(await claimSlaFlag(trx, caseId, `${t}_breached_at`, nowIso))) continue;
@@ -53,7 +53,7 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
       }
     }
     const after = await slaOfCase(trx, caseId);
-    if (after !== undefined) await updateSla(trx, caseId, { next_check_at: nextCheck(after) });
+    if (after !== undefined) await updateSla(trx, caseId, { next_check_at: nextCheck(after, caseRow.first_response_at) });
     return sent;
 
     async function alert(j: JobContext, c: CaseRow, s: CaseSlaRow, t: Target, what: 'warning' | 'breach', dueAt: string): Promise<number> {

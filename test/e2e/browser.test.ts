@@ -7,7 +7,7 @@ import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import { setStatus } from '../../src/cases/lifecycle.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
@@ -128,7 +128,7 @@ describe('a customer in a real browser', () => {
     const res = await page.goto(link!);
     expect(res?.status()).toBe(200);
     await expect(page.title()).resolves.toBe('Case 10001: Printer on fire – Example Support');
-    expect(await page.locator('dt:has-text("Status") + dd').textContent()).toBe('new');
+    expect(await page.locator('dt:has-text("Status") + dd').textContent()).toBe('received, waiting for an agent'); // in words (issue 10)
     expect(await page.locator('dt:has-text("Handled by") + dd').textContent()).toBe('Erika');
     expect(await page.locator('.thread li').count()).toBe(1);
     await checkAccessible(page);
@@ -144,7 +144,7 @@ describe('a customer in a real browser', () => {
     expect(inbound.map((m) => m.thread_rule)).toEqual(['new', 'signed-reference']);
 
     // Resolved; the survey job sends the survey; the customer clicks "4" in it.
-    await daemon.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, daemon.ctx, c.id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    await daemon.ctx.db.transaction().execute((trx) => setStatus(trx, daemon.ctx, c.id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
     await daemon.jobs!.caughtUp;
     const run = await daemon.jobs!.run('survey', 'manual');
     expect(run?.sent).toBe(1);

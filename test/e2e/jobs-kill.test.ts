@@ -24,7 +24,7 @@ let box: CliSandbox;
 beforeAll(async () => {
   box = CliSandbox.create({
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
-    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'admin@example.com' },
+    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
     queues: { support: { calendar: 'always', slaPolicy: 'std', tiers: { 1: { addresses: ['lead@example.com'] } } } },
     sla: { calendars: { always: { zone: 'UTC', hours: { daily: '00:00-24:00' } } }, policies: { std: { targets: { normal: { firstResponse: '1h', resolution: '8h' } } } } },
     listener: { port: 0 },
@@ -60,6 +60,7 @@ beforeAll(async () => {
           last_customer_at: ago(30),
           first_response_due_at: pending ? null : ago(29),
           resolution_due_at: null,
+          first_response_at: pending ? ago(29.5) : null,
         });
         await upsertSla(trx, {
           case_id: c.id,
@@ -70,7 +71,6 @@ beforeAll(async () => {
           fr_target_min: 60,
           fr_warn_at: pending ? null : ago(29.2),
           fr_due_at: pending ? null : ago(29),
-          fr_done_at: pending ? ago(29.5) : null,
           fr_business_sec: null,
           fr_met: null,
           fr_warned_at: pending ? null : ago(29.2),

@@ -1,7 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { onTeamUpdate } from '../../src/cases/sla-clock.js';
-import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import { recordTeamUpdate, setStatus as changeStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
@@ -22,7 +21,7 @@ import { SLA_CONFIG } from '../helpers/sla-config.js';
 
 const CONFIG: ConfigInput = {
   ...SLA_CONFIG,
-  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'admin@example.com' },
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
   jobs: {
     timezone: 'America/Chicago',
     criticalReminder: { afterMinutes: 60, notifyCustomer: true },
@@ -55,7 +54,7 @@ const run = (name: string) => createJobScheduler(env.ctx).run(name, 'manual');
 const sent = async (caseId: number, kind: string): Promise<OutboxRow[]> => (await outboxOfCase(env.ctx.db, caseId)).filter((r) => r.kind === kind);
 const eventTypes = async (caseId: number, prefix: string) => (await eventsOfCase(env.ctx.db, caseId)).filter((e) => e.type.startsWith(prefix)).map((e) => e.type);
 const setStatus = (caseId: number, to: 'pending' | 'resolved' | 'open' | 'closed', actor = 'agent:erika@example.com') =>
-  env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, caseId, to, { actor, reason: 'test' }));
+  env.ctx.db.transaction().execute((trx) => changeStatus(trx, env.ctx, caseId, to, { actor, reason: 'test' }));
 
 describe('sla-check: warning at warnAt, breach at the due time, each once, to the owner and the leads', () => {
   it('first response: warning at 80 %, breach after the due time; resolution: breach only when both passed', async () => {
@@ -119,7 +118,7 @@ describe('critical-reminder', () => {
     expect((await run('critical-reminder'))!.sent).toBe(2);
     // An update from the team restarts the watch.
     env.clock.set('2026-03-02T16:30:00Z');
-    await env.ctx.db.transaction().execute(async (trx) => onTeamUpdate(trx, env.ctx, (await caseById(trx, id))!));
+    await env.ctx.db.transaction().execute((trx) => recordTeamUpdate(trx, env.ctx, id, { actor: 'agent:erika@example.com', reason: 'internal note' }));
     env.clock.set('2026-03-02T17:15:00Z');
     expect((await run('critical-reminder'))!.sent).toBe(0);
     env.clock.set('2026-03-02T17:31:00Z');

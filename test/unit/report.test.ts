@@ -1,7 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onFirstResponse } from '../../src/cases/sla-clock.js';
-import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import { recordAgentResponse, setPriority, setStatus } from '../../src/cases/lifecycle.js';
 import { recordSurveyAnswer } from '../../src/cases/survey.js';
 import type { CaseStatus } from '../../src/db/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
@@ -27,8 +26,8 @@ async function open(subject: string, id: string) {
   if (out.kind !== 'stored') throw new Error(out.reason);
   return out.caseId;
 }
-const respond = (id: number) => env.ctx.db.transaction().execute(async (trx) => onFirstResponse(trx, env.ctx, (await caseById(trx, id))!, 'agent:erika@example.com'));
-const status = (id: number, to: CaseStatus) => env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, to, { actor: 'agent:erika@example.com', reason: 'test' }));
+const respond = (id: number) => env.ctx.db.transaction().execute((trx) => recordAgentResponse(trx, env.ctx, id, { actor: 'agent:erika@example.com', reason: 'reply' }));
+const status = (id: number, to: CaseStatus) => env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, to, { actor: 'agent:erika@example.com', reason: 'test' }));
 const rate = (id: number, rating: number) =>
   env.ctx.db.transaction().execute(async (trx) => recordSurveyAnswer(trx, env.ctx, (await caseById(trx, id))!, { rating, comment: '' }, { source: 'web', actor: 'customer:x' }));
 
@@ -49,10 +48,7 @@ beforeAll(async () => {
   );
   const a = await open('Printer on fire', 'a'); // normal
   const b = await open('Cannot log in', 'b');
-  await env.ctx.db.transaction().execute(async (trx) => {
-    const { setPriority } = await import('../../src/cases/escalation.js');
-    await setPriority(trx, env.ctx, b, 'high', { actor: 'cli:lead', reason: '' });
-  });
+  await env.ctx.db.transaction().execute((trx) => setPriority(trx, env.ctx, b, 'high', { actor: 'cli:lead', reason: '' }));
   at('2026-03-02T15:00:00Z'); // 09:00
   await respond(a); // 60 business minutes, met
   at('2026-03-02T16:00:00Z'); // 10:00

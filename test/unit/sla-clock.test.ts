@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { priorityFromCli } from '../../src/cases/case-commands.js';
-import { onFirstResponse } from '../../src/cases/sla-clock.js';
-import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import { setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { slaOfCase } from '../../src/db/repos/sla.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { SLA_CONFIG } from '../helpers/sla-config.js';
@@ -101,7 +101,7 @@ describe('clocks', () => {
     const id = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST
     expect((await caseById(env.ctx.db, id))!.resolution_due_at).toBe('2026-03-04T18:00:00.000Z'); // Wed 12:00
     env.clock.set('2026-03-02T16:00:00Z'); // Mon 10:00
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked for a screenshot' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked for a screenshot' }));
     let c = (await caseById(env.ctx.db, id))!;
     expect(c.resolution_due_at).toBeNull();
     expect(c.first_response_due_at).toBe('2026-03-02T18:00:00.000Z'); // pending does not pause the first response
@@ -119,7 +119,7 @@ describe('clocks', () => {
   it('on hold keeps the clock running by default, and pauses it when the policy says so', async () => {
     const id = await open('2026-03-02T14:00:00Z');
     const before = (await caseById(env.ctx.db, id))!.resolution_due_at;
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'on_hold', { actor: 'agent:erika@example.com', reason: 'engineering' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'on_hold', { actor: 'agent:erika@example.com', reason: 'engineering' }));
     expect((await caseById(env.ctx.db, id))!.resolution_due_at).toBe(before);
     expect(await types(id)).toEqual(['sla.started']);
     await env.close();
@@ -127,24 +127,13 @@ describe('clocks', () => {
     const pausing = structuredClone(SLA_CONFIG) as { sla: { policies: { std: { onHoldPauses?: boolean } } } };
     pausing.sla.policies.std.onHoldPauses = true;
     const id2 = await open('2026-03-02T14:00:00Z', {}, pausing as ConfigInput);
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id2, 'on_hold', { actor: 'agent:erika@example.com', reason: 'engineering' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id2, 'on_hold', { actor: 'agent:erika@example.com', reason: 'engineering' }));
     expect((await caseById(env.ctx.db, id2))!.resolution_due_at).toBeNull();
     env.clock.set('2026-03-03T14:00:00Z'); // Tue 08:00
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id2, 'open', { actor: 'agent:erika@example.com', reason: 'back from engineering' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id2, 'open', { actor: 'agent:erika@example.com', reason: 'back from engineering' }));
     // Paused Mon 08:00 → Tue 08:00 (10 business hours): Wed 12:00 + 10 h → Thu 12:00 CST
     expect((await caseById(env.ctx.db, id2))!.resolution_due_at).toBe('2026-03-05T18:00:00.000Z');
     expect(await types(id2)).toEqual(['sla.started', 'sla.paused', 'sla.resumed']);
-  });
-
-  it('the first agent reply stops the first-response clock (met or missed), once', async () => {
-    const id = await open('2026-03-02T14:00:00Z');
-    env.clock.set('2026-03-02T17:00:00Z'); // Mon 11:00: 3 business hours
-    await env.ctx.db.transaction().execute(async (trx) => onFirstResponse(trx, env.ctx, (await caseById(trx, id))!, 'agent:erika@example.com'));
-    env.clock.set('2026-03-02T19:00:00Z');
-    await env.ctx.db.transaction().execute(async (trx) => onFirstResponse(trx, env.ctx, (await caseById(trx, id))!, 'agent:erika@example.com'));
-    const sla = (await slaOfCase(env.ctx.db, id))!;
-    expect(sla).toMatchObject({ fr_done_at: '2026-03-02T17:00:00.000Z', fr_business_sec: 3 * 3600, fr_met: 1, next_check_at: sla.res_warn_at });
-    expect(await types(id)).toEqual(['sla.started', 'sla.first-response']);
   });
 
   it('a new priority recomputes every due time (24/7 for urgent); resolving stops, a reopening resumes', async () => {
@@ -161,9 +150,11 @@ describe('clocks', () => {
     expect(recomputed.reason).toContain('was 2026-03-09T15:00:00.000Z');
 
     env.clock.set('2026-03-07T04:00:00Z'); // 6 h after opening
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
     let sla = (await slaOfCase(env.ctx.db, id))!;
     expect(sla).toMatchObject({ res_done_at: '2026-03-07T04:00:00.000Z', res_business_sec: 6 * 3600, res_met: 1, fr_met: 0, next_check_at: null });
+    // Resolved before anyone answered: the end is the case's first response (one record of it, on the case).
+    expect((await caseById(env.ctx.db, id))!.first_response_at).toBe('2026-03-07T04:00:00.000Z');
     env.clock.set('2026-03-07T06:00:00Z');
     await reply(id, 'It is broken again!');
     c = (await caseById(env.ctx.db, id))!;
@@ -172,6 +163,98 @@ describe('clocks', () => {
     expect(c.resolution_due_at).toBe('2026-03-07T12:00:00.000Z');
     sla = (await slaOfCase(env.ctx.db, id))!;
     expect(sla.res_done_at).toBeNull();
-    expect(await types(id)).toEqual(['sla.started', 'sla.recomputed', 'sla.stopped', 'sla.resumed']);
+    expect(await types(id)).toEqual(['sla.started', 'sla.recomputed', 'sla.first-response', 'sla.stopped', 'sla.resumed']);
   });
 });
+
+/**
+ * The same clocks driven the way a team works: the agent answers and commands by email (the agent
+ * flow, its lifecycle hooks), the customer answers the agent's reply, the scheduled sla-check job
+ * looks at the stored due times.
+ */
+describe('clocks through the pipeline (agents by email, customers replying, the sla-check job)', () => {
+  /** Erika (the queue's fixed owner) answers the newest staff email she got about the case (the assignment at first). */
+  async function erika(caseId: number, body: string) {
+    const notes = (await outboxOfCase(env.ctx.db, caseId)).filter((r) => (r.kind === 'agent-notification' || r.kind === 'assignment') && r.to_address === 'erika@example.com');
+    const n = notes.at(-1);
+    if (n === undefined) throw new Error('Erika got no notification');
+    const out = await env.ingest(eml({ from: 'Erika Musterfrau <erika@example.com>', subject: `Re: ${n.subject}`, inReplyTo: n.message_id, body }));
+    if (out.kind !== 'stored' || !out.reason.startsWith('agent mail')) throw new Error(`not agent mail: ${out.kind} ${out.reason}`);
+  }
+  const runJob = (name: string) => createJobScheduler(env.ctx).run(name, 'manual');
+  const alerts = async (caseId: number) => (await outboxOfCase(env.ctx.db, caseId)).filter((r) => r.kind === 'sla-warning' || r.kind === 'sla-breach').map((r) => `${r.kind} ${r.to_address}`);
+
+  it('an agent’s email reply stops the first-response clock: measured once, and the job never alerts it afterwards', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST, first response due 12:00 CST
+    const unanswered = (await env.ingest(eml({ from: 'Bob <bob@customer.example>', subject: 'Scanner jammed', messageId: 'bob-1@customer.example' }))) as { caseId: number };
+    env.clock.set('2026-03-02T17:00:00Z'); // Mon 11:00: 3 business hours
+    await erika(id, 'Hello Jane, please send us a photo of the printer.');
+    let c = (await caseById(env.ctx.db, id))!;
+    expect(c).toMatchObject({ status: 'open', first_response_at: '2026-03-02T17:00:00.000Z' });
+    let sla = (await slaOfCase(env.ctx.db, id))!;
+    expect(sla).toMatchObject({ fr_business_sec: 3 * 3600, fr_met: 1, next_check_at: sla.res_warn_at });
+    // A second answer is an update from the team, not a new first response.
+    env.clock.set('2026-03-02T17:30:00Z');
+    await erika(id, 'And the model number, please.');
+    c = (await caseById(env.ctx.db, id))!;
+    expect(c.first_response_at).toBe('2026-03-02T17:00:00.000Z');
+    sla = (await slaOfCase(env.ctx.db, id))!;
+    expect(sla).toMatchObject({ fr_business_sec: 3 * 3600, last_update_at: '2026-03-02T17:30:00.000Z' });
+    expect(await types(id)).toEqual(['sla.started', 'sla.first-response']);
+    // Past the first-response due time: only the unanswered case alerts.
+    env.clock.set('2026-03-02T19:00:00Z'); // Mon 13:00 CST
+    await runJob('sla-check');
+    expect(await alerts(id)).toEqual([]);
+    expect(await alerts(unanswered.caseId)).toEqual(['sla-breach erika@example.com', 'sla-breach lead@example.com']);
+  });
+
+  it('#pending pauses resolution (the case row says so at once); the customer’s answer resumes it, later by the paused business time', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // resolution due Wed 12:00 CST
+    env.clock.set('2026-03-02T16:00:00Z'); // Mon 10:00
+    await erika(id, '#pending\nWhich printer model is it?');
+    let c = (await caseById(env.ctx.db, id))!;
+    expect(c).toMatchObject({ status: 'pending', resolution_due_at: null, first_response_due_at: '2026-03-02T18:00:00.000Z' });
+    expect((await slaOfCase(env.ctx.db, id))!.pending_since).toBe('2026-03-02T16:00:00.000Z');
+    const asked = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'agent-reply')!;
+    env.clock.set('2026-03-04T16:00:00Z'); // Wed 10:00: 20 business hours later
+    const out = await env.ingest(eml({ subject: `Re: ${asked.subject}`, inReplyTo: asked.message_id, body: 'It is a LaserJet 4000.' }));
+    expect(out.kind).toBe('stored');
+    c = (await caseById(env.ctx.db, id))!;
+    expect(c.status).toBe('open');
+    expect(c.resolution_due_at).toBe('2026-03-06T18:00:00.000Z'); // Wed 12:00 + 20 business hours → Fri 12:00 CST
+    expect(await types(id)).toEqual(['sla.started', 'sla.first-response', 'sla.paused', 'sla.resumed']);
+    expect((await slaOfCase(env.ctx.db, id))!.pending_since).toBeNull();
+  });
+
+  it('#hold keeps the resolution clock running; with onHoldPauses it pauses and #open resumes it', async () => {
+    const id = await open('2026-03-02T14:00:00Z');
+    const due = (await caseById(env.ctx.db, id))!.resolution_due_at;
+    await erika(id, '#hold 1-2 business days');
+    expect((await caseById(env.ctx.db, id))!).toMatchObject({ status: 'on_hold', resolution_due_at: due });
+    expect(await types(id)).toEqual(['sla.started']);
+    await env.close();
+
+    const pausing = structuredClone(SLA_CONFIG) as { sla: { policies: { std: { onHoldPauses?: boolean } } } };
+    pausing.sla.policies.std.onHoldPauses = true;
+    const id2 = await open('2026-03-02T14:00:00Z', {}, pausing as ConfigInput);
+    await erika(id2, '#hold');
+    expect((await caseById(env.ctx.db, id2))!).toMatchObject({ status: 'on_hold', resolution_due_at: null });
+    env.clock.set('2026-03-03T14:00:00Z'); // Tue 08:00: 10 business hours on hold
+    await erika(id2, '#open');
+    expect((await caseById(env.ctx.db, id2))!).toMatchObject({ status: 'open', resolution_due_at: '2026-03-05T18:00:00.000Z' });
+    expect(await types(id2)).toEqual(['sla.started', 'sla.paused', 'sla.resumed']);
+  });
+
+  it('#priority urgent recomputes every due time (24/7), and the job alerts by the new ones', async () => {
+    const id = await open('2026-03-06T22:00:00Z'); // Fri 16:00 CST: normal, first response due Mon 10:00 CDT
+    env.clock.set('2026-03-06T22:05:00Z');
+    await erika(id, '#priority urgent');
+    const c = (await caseById(env.ctx.db, id))!;
+    expect(c).toMatchObject({ priority: 'urgent', first_response_due_at: '2026-03-06T22:15:00.000Z', resolution_due_at: '2026-03-07T10:00:00.000Z' });
+    expect(await types(id)).toEqual(['sla.started', 'sla.recomputed']);
+    env.clock.set('2026-03-06T22:16:00Z'); // Friday evening, outside business hours: 24/7 counts
+    await runJob('sla-check');
+    expect(await alerts(id)).toEqual(['sla-breach erika@example.com', 'sla-breach lead@example.com']);
+  });
+});
+

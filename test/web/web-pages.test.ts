@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import { setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById, caseByNumber } from '../../src/db/repos/cases.js';
 import { revokeAllLinks, revokeLink } from '../../src/db/repos/links.js';
@@ -20,7 +20,7 @@ import { SLA_CONFIG } from '../helpers/sla-config.js';
 
 const CONFIG: ConfigInput = {
   ...SLA_CONFIG,
-  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef', adminAddress: 'admin@example.com' },
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
   web: { enabled: true, port: 0, baseUrl: 'https://help.example.com/cg' },
 };
 
@@ -69,7 +69,7 @@ describe('the case page', () => {
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('referrer-policy')).toBe('same-origin');
     const html = await res.text();
-    expect(html).toContain('<dt>Status</dt><dd>new</dd>');
+    expect(html).toContain('<dt>Status</dt><dd>received, waiting for an agent</dd>'); // the status in words (issue 10)
     expect(html).toContain('<dt>Priority</dt><dd>normal</dd>');
     expect(html).toContain('<dt>Handled by</dt><dd>Erika</dd>');
     expect(html).toContain('We aim to reply by Monday 12:00 CST.');
@@ -84,9 +84,9 @@ describe('the case page', () => {
   it('never shows internal mail, staff messages or another case', async () => {
     const id = await newCase('Mine: order 111.');
     const other = await newCase('Someone else: order 999 secret.', 'Bob <bob@other.example>');
-    // An escalation alert to the leads and an agent's own mail to the case are internal.
+    // An escalation alert to the leads and an agent's internal note (with a command) are internal.
     const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;
-    await env.ingest(eml({ from: 'Erika Musterfrau <erika@example.com>', subject: 'Re: Printer on fire', inReplyTo: conf.message_id, body: '#priority high\nInternal: customer is difficult.' }));
+    await env.ingest(eml({ from: 'Erika Musterfrau <erika@example.com>', subject: 'Re: Printer on fire', inReplyTo: conf.message_id, body: '#note\n#priority high\nInternal: customer is difficult.' }));
     const html = await (await get(await linkIn(id, 'confirmation'))).text();
     expect(html).toContain('Mine: order 111.');
     expect(html).not.toContain('order 999');
@@ -131,7 +131,7 @@ describe('the case page', () => {
     expect(await revoked.text()).toContain('This link is no longer valid');
     // A new email carries a fresh link, which works; revoking all links of the case stops it too.
     env.clock.set('2026-03-03T15:00:00Z');
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'x' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'x' }));
     await createJobScheduler(env.ctx).run('pending-reminder', 'manual');
     env.clock.set('2026-03-06T16:00:00Z');
     await createJobScheduler(env.ctx).run('pending-reminder', 'manual');
@@ -148,7 +148,7 @@ describe('the case page', () => {
     expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     const text = await res.text();
     expect(text.startsWith('Example Support\n')).toBe(true);
-    expect(text).toContain('Status: new');
+    expect(text).toContain('Status: received, waiting for an agent');
     expect(text).not.toContain('##-');
   });
 });
@@ -156,7 +156,7 @@ describe('the case page', () => {
 describe('the reply form', () => {
   it('adds the reply through the pipeline (signed thread), once, and redirects to the page', async () => {
     const id = await newCase();
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked' }));
     const path = await linkIn(id, 'confirmation');
     const csrf = csrfOf(await (await get(path)).text());
     const text = 'Here is the error text: E-42 <b>bold</b>';
@@ -200,7 +200,7 @@ describe('the reply form', () => {
 describe('the survey', () => {
   async function surveyed() {
     const id = await newCase();
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
     env.clock.set('2026-03-03T15:00:00Z');
     await createJobScheduler(env.ctx).run('survey', 'manual');
     return id;

@@ -43,15 +43,15 @@ export async function eventsInRange(db: Q, type: string, r: Range) {
   return q.orderBy('events.created_at').execute();
 }
 
-/** First-response clocks that stopped in the range: business seconds, met, priority. */
+/** First responses (cases.first_response_at) in the range: business seconds, met, priority. */
 export async function firstResponsesInRange(db: Q, r: Range) {
   let q = db
-    .selectFrom('case_sla')
-    .innerJoin('cases', 'cases.id', 'case_sla.case_id')
+    .selectFrom('cases')
+    .innerJoin('case_sla', 'case_sla.case_id', 'cases.id')
     .select(['cases.queue', 'cases.priority', 'case_sla.fr_business_sec as sec', 'case_sla.fr_met as met'])
-    .where('case_sla.fr_done_at', 'is not', null)
-    .where('case_sla.fr_done_at', '>=', r.from)
-    .where('case_sla.fr_done_at', '<', r.to);
+    .where('cases.first_response_at', 'is not', null)
+    .where('cases.first_response_at', '>=', r.from)
+    .where('cases.first_response_at', '<', r.to);
   if (r.queue !== undefined) q = q.where('cases.queue', '=', r.queue);
   return q.execute();
 }

@@ -1,4 +1,5 @@
-import { escalateCase, setPriority, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
+import { setPriority } from '../../cases/lifecycle.js';
+import { escalateCase, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
 import { writtenText } from '../../cases/escalation-signals.js';
 import { priorityScheme } from '../../cases/priority.js';
 import { addEvent } from '../../db/repos/events.js';

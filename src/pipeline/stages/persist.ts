@@ -1,5 +1,4 @@
-import { setStatus } from '../../cases/lifecycle.js';
-import { onCaseCreated, onStatusChange } from '../../cases/sla-clock.js';
+import { caseOpened, setStatus } from '../../cases/lifecycle.js';
 import { caseSubject } from '../../cases/subject-tag.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
 import type { Transaction } from 'kysely';
@@ -86,8 +85,8 @@ export const persistStage: CommitStage = {
           at: now,
         });
       }
-      // Both SLA clocks start with the case (feedback has none).
-      caseRow = await onCaseCreated(trx, ctx, caseRow);
+      // Its clocks start with it (feedback has none): the row comes back with its due times.
+      caseRow = await caseOpened(trx, ctx, caseRow);
     } else {
       caseRow = thread.caseRow;
       // Suspected spam is recorded on the case like automated mail: it neither reopens the case

@@ -4,7 +4,6 @@ import { calendarOf } from '../../cases/sla-policy.js';
 import { isStaff, ownerName } from '../../cases/staff.js';
 import type { AppContext } from '../../context.js';
 import { publicMessages } from '../../db/repos/public-thread.js';
-import { slaOfCase } from '../../db/repos/sla.js';
 import type { CaseRow } from '../../db/schema.js';
 import { commonData, requesterOf } from '../../mail-out/compose.js';
 import type { TemplateDataMap } from '../../mail-out/template-data.js';
@@ -36,15 +35,15 @@ function withoutFooter(text: string, tag: string): string {
 }
 
 async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extra: Pick<PageData, 'notice' | 'error'>): Promise<PageData> {
-  const sla = await slaOfCase(ctx.db, caseRow.id);
   const zone = calendarOf(ctx.config, caseRow.queue).zone;
   const now = ctx.clock.now();
   const when = (iso: string): string => localWhen(new Date(iso), zone, caseRow.language, now);
   let due: PageData['due'] = { kind: '', when: '' };
   if (caseRow.status === 'pending') due = { kind: 'waiting', when: '' };
   else if (caseRow.status !== 'resolved' && caseRow.status !== 'closed') {
-    if (sla?.fr_done_at == null && sla?.fr_due_at != null) due = { kind: 'first-response', when: when(sla.fr_due_at) };
-    else if (sla?.res_due_at != null) due = { kind: 'resolution', when: when(sla.res_due_at) };
+    // The due times are stored on the case (the SLA clocks keep them there).
+    if (caseRow.first_response_at === null && caseRow.first_response_due_at !== null) due = { kind: 'first-response', when: when(caseRow.first_response_due_at) };
+    else if (caseRow.resolution_due_at !== null) due = { kind: 'resolution', when: when(caseRow.resolution_due_at) };
   }
   const tag = `${ctx.config.cases.tagPrefix}${caseRow.number}`;
   const messages = (await publicMessages(ctx.db, caseRow.id, REPLY_KINDS))
