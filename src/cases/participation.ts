@@ -1,7 +1,9 @@
+import type { Transaction } from 'kysely';
 import type { Config } from '../config/schema.js';
+import type { AppContext } from '../context.js';
 import type { Db } from '../db/database.js';
-import { isParticipant } from '../db/repos/cases.js';
-import type { CaseRow } from '../db/schema.js';
+import { addParticipant, isParticipant } from '../db/repos/cases.js';
+import type { CaseRow, Database } from '../db/schema.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
 import { isStaffOf } from './staff.js';
 
@@ -23,4 +25,14 @@ export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues'>, 
   if (sender.auth === 'fail') return false;
   if (proof === 'address-only' && sender.auth !== 'pass') return false;
   return isStaffOf(config, caseRow.queue, sender.address) || (await isParticipant(db, caseRow.id, sender.address));
+}
+
+/**
+ * Enrol the To/Cc addresses of a message whose sender may copy people in (a participant, or
+ * staff): every address but our own mailboxes and the sender's.
+ */
+export async function enrolRecipients(trx: Transaction<Database>, ctx: Pick<AppContext, 'mailboxes'>, caseId: number, recipients: readonly { readonly address: string; readonly name: string }[], sender: string, now: string): Promise<void> {
+  for (const a of recipients) {
+    if (!ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender) await addParticipant(trx, caseId, a.address, a.name, 'cc', now);
+  }
 }

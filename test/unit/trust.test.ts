@@ -85,7 +85,8 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
     });
     await stored(eml({}));
     const ours = await stored(eml({ from: 'Sam Agent <sam@example.com>', subject: 'Re: [Case #10001] Printer on fire', cc: 'tech@customer.example' }));
-    expect(ours).toMatchObject({ created: false, reason: 'appended (subject-tag)' });
+    // Staff of the queue with an authenticated From: their mail works the case as agent mail (issue 10).
+    expect(ours).toMatchObject({ created: false, caseNumber: 10001, reason: 'agent mail (subject-tag)' });
     expect(await people(10001)).toContain('tech@customer.example');
     const other = await stored(eml({ from: 'Bill Agent <bill@example.com>', subject: 'Re: [Case #10001] Printer on fire' }));
     expect(other).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });

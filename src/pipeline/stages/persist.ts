@@ -3,13 +3,13 @@ import { caseSubject } from '../../cases/subject-tag.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
-import { actsAsParticipant } from '../../cases/participation.js';
+import { actsAsParticipant, enrolRecipients } from '../../cases/participation.js';
 import { addParticipant, insertCase, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
-import { insertAttachments, insertMessage, messageIdTaken, outgoingRecipients } from '../../db/repos/messages.js';
-import { insertReceipt, setReceiptCase, supersede } from '../../db/repos/receipts.js';
+import { outgoingRecipients } from '../../db/repos/messages.js';
 import type { CaseRow, Database } from '../../db/schema.js';
-import { need, receiptBase, type CommitStage, type Inbound } from '../types.js';
+import { need, type CommitStage, type Inbound } from '../types.js';
+import { recordMessage, recordReceipt } from './record-inbound.js';
 
 /** Record it: receipt, case (new, appended or reopened), participants, message, attachments, events. */
 export const persistStage: CommitStage = {
@@ -20,20 +20,10 @@ export const persistStage: CommitStage = {
     const sender = need(notes.sender, 'sender');
     const thread = need(notes.thread, 'thread');
     const cls = need(notes.classification, 'classification');
-    const visible = need(notes.visible, 'visible');
     const now = ctx.clock.now().toISOString();
     const actor = `customer:${sender.address}`;
 
-    const receiptId = await insertReceipt(trx, {
-      ...receiptBase(msg, need(notes.dedupeKey, 'dedupeKey')),
-      is_primary: 1,
-      outcome: 'stored',
-      reason: thread.rule,
-      stage: 'persist',
-      case_id: null,
-      duplicate_of: null,
-    });
-    if (arrival.retryOf !== undefined) await supersede(trx, arrival.retryOf, receiptId);
+    const receiptId = await recordReceipt(msg, trx, 'persist', thread.rule);
 
     let caseRow: CaseRow;
     let created = false;
@@ -117,36 +107,7 @@ export const persistStage: CommitStage = {
     await enrolParticipants(msg, ctx, trx, caseRow, created, now);
     if (sender.verified && notes.automated == null && notes.spam == null) await clearBouncing(trx, sender.address, now);
 
-    // A different message reusing a stored Message-ID: the first keeps the id (threading by it stays theirs).
-    const collision = notes.collision ?? null;
-    const ownsId = parsed.messageId !== null && !(collision !== null && (await messageIdTaken(trx, parsed.messageId)));
-    const messageRowId = await insertMessage(trx, {
-      case_id: caseRow.id,
-      direction: 'in',
-      message_id: ownsId ? parsed.messageId : null,
-      in_reply_to: parsed.inReplyTo[0] ?? null,
-      references_json: JSON.stringify(parsed.references),
-      from_address: sender.address,
-      from_name: sender.name,
-      to_json: JSON.stringify(parsed.to),
-      cc_json: JSON.stringify(parsed.cc),
-      subject: parsed.subject,
-      sent_at: parsed.date?.toISOString() ?? null,
-      text: parsed.text,
-      html: parsed.html,
-      visible_text: visible.text,
-      body_truncated: parsed.bodyTruncated ? 1 : 0,
-      raw_sha256: arrival.raw.sha256,
-      raw_size: arrival.raw.size,
-      automated: notes.automated?.kind ?? null,
-      thread_rule: thread.rule,
-      receipt_id: receiptId,
-      outbox_id: null,
-      created_at: now,
-      spam: notes.spam != null ? 1 : 0,
-    });
-    await insertAttachments(trx, messageRowId, parsed.attachments);
-    await setReceiptCase(trx, receiptId, caseRow.id, messageRowId);
+    const messageRowId = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: thread.rule, internal: false, author: null });
     if (notes.spam != null) {
       await addEvent(trx, {
         caseId: caseRow.id,
@@ -166,18 +127,6 @@ export const persistStage: CommitStage = {
         actor,
         reason: notes.automated != null ? `${notes.automated.kind}: ${notes.automated.reason}` : `threaded by ${thread.rule}`,
         data: { rule: thread.rule },
-        at: now,
-      });
-    }
-
-    if (collision !== null) {
-      await addEvent(trx, {
-        caseId: caseRow.id,
-        messageRowId,
-        type: 'message.id-collision',
-        actor: 'system',
-        reason: `message-id collision: <${collision.messageId}> was already used by another message (receipt ${collision.receiptId}); stored as a different message`,
-        data: { messageId: collision.messageId, firstReceiptId: collision.receiptId, keptMessageId: ownsId },
         at: now,
       });
     }
@@ -236,8 +185,5 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
   const proof = rule === 'signed-reference' || rule === 'plus-token' ? 'signed-token' : 'address-only';
   const entitled = created || (await actsAsParticipant(trx, ctx.config, caseRow, sender, proof));
   if (!created && proof === 'signed-token') await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);
-  if (!entitled) return;
-  for (const a of [...parsed.to, ...parsed.cc]) {
-    if (!ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender.address) await addParticipant(trx, caseRow.id, a.address, a.name, 'cc', now);
-  }
+  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
 }
