@@ -20,14 +20,13 @@ export async function customerThreadAnchor(db: Q, caseId: number): Promise<Pick<
   return row?.message_id != null ? { message_id: row.message_id, references_json: row.references_json } : undefined;
 }
 
-/** Files to attach to an outgoing email: the attachments of its messages row. */
+/** Files to attach to an outgoing email: the attachments of its (one) messages row, in order along attachments_message. */
 export async function attachmentsOfOutbox(db: Q, outboxId: number): Promise<AttachmentRow[]> {
   return db
     .selectFrom('attachments')
-    .innerJoin('messages', 'messages.id', 'attachments.message_row_id')
-    .selectAll('attachments')
-    .where('messages.outbox_id', '=', outboxId)
-    .orderBy('attachments.id')
+    .selectAll()
+    .where('message_row_id', '=', (eb) => eb.selectFrom('messages').select('messages.id').where('messages.outbox_id', '=', outboxId).limit(1))
+    .orderBy('id')
     .execute();
 }
 

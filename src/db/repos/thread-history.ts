@@ -36,15 +36,11 @@ export async function lastHumanMessage(db: Q, caseId: number): Promise<MessageRo
 
 /** When an event of this type with data.trigger = `trigger` was last written for the case, or null. */
 export async function lastEventWithTrigger(db: Q, caseId: number, type: string, trigger: string, since: string): Promise<string | null> {
-  const rows = await db
-    .selectFrom('events')
-    .select(['data_json', 'created_at'])
-    .where('case_id', '=', caseId)
-    .where('type', '=', type)
-    .where('created_at', '>=', since)
-    .orderBy('id', 'desc')
-    .execute();
+  // Newest first along events_case (case_id, id); `since` is checked here, not in SQL: with it
+  // there the planner takes events_type_time (type, created_at) and sorts every event of the type.
+  const rows = await db.selectFrom('events').select(['data_json', 'created_at']).where('case_id', '=', caseId).where('type', '=', type).orderBy('id', 'desc').execute();
   for (const r of rows) {
+    if (r.created_at < since) break;
     const data = JSON.parse(r.data_json) as { trigger?: unknown };
     if (data.trigger === trigger) return r.created_at;
   }
