@@ -5,7 +5,7 @@ import type { Db } from '../db/database.js';
 import { addParticipant, isParticipant } from '../db/repos/cases.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
-import { isStaffOf } from './staff.js';
+import { isStaff, isStaffOf } from './staff.js';
 
 /**
  * Who may act as a participant of a case (DESIGN §2): its requester and enrolled addresses, and the
@@ -13,18 +13,34 @@ import { isStaffOf } from './staff.js';
  * proved it (`pass`) — or when the mail carries our signed token for this case (a signed
  * Message-ID or plus address), which only someone we wrote to can hold. A forged sender (`fail`)
  * never counts.
+ *
+ * Staff addresses are held to more (README, "Agent trust"): a token the customer side holds (a
+ * confirmation's Message-ID, seen by every Cc) proves nothing about an agent, so a staff address
+ * gets its rights (staff of the queue, having worked the case) only when proven for this case —
+ * `pass`, or a reply to staff mail we sent to that very address about it (staffProven). Unproven,
+ * it counts only as what a customer could be: the requester or an enrolled Cc.
  */
 export type Proof = 'signed-token' | 'address-only';
 
 export interface SenderClaim {
   readonly address: string;
   readonly auth: AuthVerdict;
+  /** Cases whose staff mail to this address the message answers (SenderNote.answersStaffMail). */
+  readonly answersStaffMail?: readonly number[];
 }
 
-export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues'>, caseRow: CaseRow, sender: SenderClaim, proof: Proof): Promise<boolean> {
+/** A staff address proven for this case: authenticated, or answering staff mail we sent it about the case. */
+export function staffProven(sender: SenderClaim, caseRow: Pick<CaseRow, 'number'>): boolean {
   if (sender.auth === 'fail') return false;
+  return sender.auth === 'pass' || (sender.answersStaffMail ?? []).includes(caseRow.number);
+}
+
+export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues' | 'instance' | 'mailboxes'>, caseRow: CaseRow, sender: SenderClaim, proof: Proof): Promise<boolean> {
+  if (sender.auth === 'fail') return false;
+  const staff = isStaff(config, sender.address);
+  if (staff && staffProven(sender, caseRow)) return isStaffOf(config, caseRow.queue, sender.address) || (await isParticipant(db, caseRow.id, sender.address));
   if (proof === 'address-only' && sender.auth !== 'pass') return false;
-  return isStaffOf(config, caseRow.queue, sender.address) || (await isParticipant(db, caseRow.id, sender.address));
+  return isParticipant(db, caseRow.id, sender.address, staff ? { exceptRole: 'agent' } : {});
 }
 
 /**

@@ -10,6 +10,13 @@ import type { Clock } from '../clock.js';
  * names). A reference that verifies proves the mail answers something we sent for that case; a
  * guessed case number cannot produce one.
  *
+ * Staff mail (notifications, assignments, alerts, command errors …) is also bound to its recipient:
+ *   <c{case}.{nonce}.{kid}.{sig}.r{rsig}@{domain}>   rsig = HMAC-SHA256(key, "rcpt:c{case}.{nonce}:{address}")
+ * It threads like any of our ids; in addition, a reply carrying it proves that its writer got our
+ * mail at that address — what lets an agent's mail act as the agent when sender authentication
+ * cannot say (README, "Agent trust"). A customer never sees such an id, and one signed for another
+ * address proves nothing.
+ *
  * Rotation: a new key signs everything from now on; retired keys still verify until their
  * acceptUntil. Tokens minted before key ids existed (<c{case}.{nonce}.{sig}@…>, +c{case}-{sig}@)
  * verify with any accepted key, so the mail customers already have keeps threading.
@@ -83,14 +90,20 @@ function candidates(secret: ThreadSecret, kid: string | undefined): readonly Sig
   return kid === undefined ? keys : keys.filter((k) => k.id === kid.toLowerCase());
 }
 
-export function mintMessageId(caseNumber: number | null, secret: ThreadSecret, domain: string): string {
+/** A Message-ID for mail about the case; `recipient` (staff mail) binds it to that address too. */
+export function mintMessageId(caseNumber: number | null, secret: ThreadSecret, domain: string, recipient?: string): string {
   const nonce = randomBytes(6).toString('hex');
   const prefix = caseNumber === null ? 'n0' : `c${caseNumber}`;
   const key = secret.current;
-  return `${prefix}.${nonce}.${key.id}.${sign(key.secret, `mid:${prefix}.${nonce}`, 12)}@${domain}`;
+  const bound = recipient !== undefined ? `.r${sign(key.secret, recipientInput(prefix, nonce, recipient), 12)}` : '';
+  return `${prefix}.${nonce}.${key.id}.${sign(key.secret, `mid:${prefix}.${nonce}`, 12)}${bound}@${domain}`;
 }
 
-const SIGNED_ID = /^(c\d{1,12}|n0)\.([0-9a-f]{12})\.(?:([a-z2-7]{4})\.)?([0-9a-f]{12})@(.+)$/i;
+function recipientInput(prefix: string, nonce: string, recipient: string): string {
+  return `rcpt:${prefix}.${nonce}:${recipient.trim().toLowerCase()}`;
+}
+
+const SIGNED_ID = /^(c\d{1,12}|n0)\.([0-9a-f]{12})\.(?:([a-z2-7]{4})\.)?([0-9a-f]{12})(?:\.r([0-9a-f]{12}))?@(.+)$/i;
 
 /** The case number of a Message-ID we minted, null for ids that are not ours or fail the signature. */
 export function verifyMessageId(id: string, secret: ThreadSecret): { caseNumber: number | null } | null {
@@ -101,6 +114,22 @@ export function verifyMessageId(id: string, secret: ThreadSecret): { caseNumber:
   const sig = m[4]!.toLowerCase();
   if (!candidates(secret, m[3]).some((k) => equal(sign(k.secret, input, 12), sig))) return null;
   return { caseNumber: prefix === 'n0' ? null : Number(prefix.slice(1)) };
+}
+
+/**
+ * The case number of a staff Message-ID we minted for `address` (signed with a key that is
+ * accepted now), else null: a copy of any other id of ours — a customer's, or staff mail to
+ * someone else — proves nothing about `address`.
+ */
+export function verifyStaffMessageId(id: string, secret: ThreadSecret, address: string): number | null {
+  const m = SIGNED_ID.exec(id.trim());
+  if (m === null || m[3] === undefined || m[5] === undefined || m[1]!.toLowerCase() === 'n0') return null;
+  const prefix = m[1]!.toLowerCase();
+  const nonce = m[2]!.toLowerCase();
+  const sig = m[4]!.toLowerCase();
+  const rsig = m[5].toLowerCase();
+  const ok = candidates(secret, m[3]).some((k) => equal(sign(k.secret, `mid:${prefix}.${nonce}`, 12), sig) && equal(sign(k.secret, recipientInput(prefix, nonce, address), 12), rsig));
+  return ok ? Number(prefix.slice(1)) : null;
 }
 
 export function plusAddress(address: string, caseNumber: number, secret: ThreadSecret): string {

@@ -110,7 +110,9 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   const now = ctx.clock.now().toISOString();
   const rendered = ctx.templates.render(q.kind, q.data, { language: q.caseRow.language, queue: q.caseRow.queue });
   const fromAddress = q.mailbox.addresses[0] ?? '';
-  const messageId = mintMessageId(q.caseRow.number, ctx.secret, ctx.config.instance.domain);
+  // Staff mail is bound to its recipient: answering it proves the agent's address (README, "Agent trust").
+  const staff = templateDeclaration(q.kind).audience === 'staff';
+  const messageId = mintMessageId(q.caseRow.number, ctx.secret, ctx.config.instance.domain, staff ? q.to.address : undefined);
   const references = [...q.references, ...(q.inReplyTo !== null && !q.references.includes(q.inReplyTo) ? [q.inReplyTo] : [])].slice(-20);
   const headers: Record<string, string> = {
     'X-Loop': ctx.loopId,
@@ -172,7 +174,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     outbox_id: outboxId,
     created_at: now,
     // Mail to staff (notifications, alerts) is internal: never part of what a customer may see.
-    internal: templateDeclaration(q.kind).audience === 'staff' ? 1 : 0,
+    internal: staff ? 1 : 0,
     author: q.author ?? null,
   });
   await insertAttachments(trx, messageRowId, q.attachments ?? []);

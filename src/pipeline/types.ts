@@ -9,7 +9,7 @@ import type { AuthVerdict } from '../mail-in/sender-auth.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { SpamVerdict } from '../mail-in/spam-verdict.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
-import type { AgentMailNote, AgentWorkNote, ForgedStaffNote } from './stages/agent-role.js';
+import type { AgentMailNote, AgentWorkNote, StaffClaimNote } from './stages/agent-role.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
 export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test' | 'web';
@@ -60,6 +60,12 @@ export interface SenderNote {
   readonly auth: AuthVerdict;
   /** false only when auth is fail: stored, but never answered and no request honoured. */
   readonly verified: boolean;
+  /**
+   * Cases whose staff mail to this very address the message answers (In-Reply-To/References
+   * carry a Message-ID we signed for this recipient): the other proof, besides auth pass, that a
+   * staff address wrote it (cases/participation.ts staffProven; README, "Agent trust").
+   */
+  readonly answersStaffMail: readonly number[];
   readonly why: string;
 }
 
@@ -151,8 +157,8 @@ export interface Notes {
   escalation?: { readonly acknowledged: boolean; readonly alerted?: readonly string[] };
   /** Set by agent-role: mail from a verified agent or lead of the case's queue (the agent flow), else null. */
   agent?: AgentMailNote | null;
-  /** Set by agent-role: mail claiming a staff address that failed the sender check (a customer message; the real address is told). */
-  forgedStaff?: ForgedStaffNote | null;
+  /** Set by agent-role: mail claiming a staff address that is forged or not proven (a customer message; a forged one tells the real address). */
+  staffClaim?: StaffClaimNote | null;
   /** Set by agent-commands (agent flow): the agent's commands and text. */
   agentWork?: AgentWorkNote;
   /** Set by status-request (customer flow): the customer only asked "status" / "?". */

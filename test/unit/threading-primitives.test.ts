@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { caseSubject, findTag, formatTag, stripReplyPrefixes } from '../../src/cases/subject-tag.js';
 import { isThanksOnly } from '../../src/cases/thanks.js';
 import { ManualClock } from '../../src/clock.js';
-import { mintMessageId, plusAddress, stripPlus, threadSecret, verifyMessageId, verifyPlusAddress } from '../../src/cases/thread-token.js';
+import { mintMessageId, plusAddress, stripPlus, threadSecret, verifyMessageId, verifyPlusAddress, verifyStaffMessageId } from '../../src/cases/thread-token.js';
 
 const clock = new ManualClock('2026-03-02T09:00:00Z');
 const SECRET = threadSecret('unit-test-secret-0123456789-0123456789', [], clock);
@@ -67,6 +67,35 @@ describe('signed threading tokens', () => {
     const id = mintMessageId(10042, SECRET, 'support.example.com');
     const forged = forge(id);
     if (forged !== id) expect(verifyMessageId(forged, SECRET)).toBeNull();
+  });
+
+  it('binds staff Message-IDs to their recipient: they thread like any of ours and prove only that address', () => {
+    const id = mintMessageId(10042, SECRET, 'support.example.com', 'Ben@Example.com');
+    expect(id).toMatch(/^c10042\.[0-9a-f]{12}\.[a-z2-7]{4}\.[0-9a-f]{12}\.r[0-9a-f]{12}@support\.example\.com$/);
+    expect(verifyMessageId(id, SECRET)).toEqual({ caseNumber: 10042 });
+    expect(verifyStaffMessageId(id, SECRET, 'ben@example.com')).toBe(10042);
+    expect(verifyStaffMessageId(`  ${id}`, SECRET, 'BEN@example.com')).toBe(10042);
+    expect(verifyStaffMessageId(id, SECRET, 'carla@example.com')).toBeNull();
+    expect(verifyStaffMessageId(id, OTHER, 'ben@example.com')).toBeNull();
+    // Any other id of ours proves nothing about an address: the customer's, or one without a case.
+    expect(verifyStaffMessageId(mintMessageId(10042, SECRET, 'support.example.com'), SECRET, 'ben@example.com')).toBeNull();
+    expect(verifyStaffMessageId(mintMessageId(null, SECRET, 'support.example.com', 'ben@example.com'), SECRET, 'ben@example.com')).toBeNull();
+    // Tampering with either signature, or moving the recipient part to another id.
+    const flipped = id.replace(/(\.r[0-9a-f]{11})([0-9a-f])@/, (_m, head: string, last: string) => `${head}${last === '0' ? '1' : '0'}@`);
+    expect(flipped).not.toBe(id);
+    expect(verifyStaffMessageId(flipped, SECRET, 'ben@example.com')).toBeNull();
+    expect(verifyStaffMessageId(id.replace('c10042', 'c10043'), SECRET, 'ben@example.com')).toBeNull();
+    const other = mintMessageId(10042, SECRET, 'support.example.com');
+    expect(verifyStaffMessageId(other.replace('@', `.${/\.(r[0-9a-f]{12})@/.exec(id)![1]}@`), SECRET, 'ben@example.com')).toBeNull();
+  });
+
+  it('a staff Message-ID signed before a rotation proves its recipient until the old key retires', () => {
+    const old = mintMessageId(7, SECRET, 'support.example.com', 'ben@example.com');
+    const c = new ManualClock('2026-03-02T09:00:00Z');
+    const rotated = threadSecret('rotated-secret-0123456789-0123456789', [{ secret: 'unit-test-secret-0123456789-0123456789', acceptUntil: new Date('2026-03-09T00:00:00Z') }], c);
+    expect(verifyStaffMessageId(old, rotated, 'ben@example.com')).toBe(7);
+    c.set('2026-03-09T00:00:01Z');
+    expect(verifyStaffMessageId(old, rotated, 'ben@example.com')).toBeNull();
   });
 
   it('signs plus addresses', () => {

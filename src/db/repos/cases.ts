@@ -82,7 +82,9 @@ export async function participants(db: Q, caseId: number): Promise<ParticipantRo
   return db.selectFrom('case_participants').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }
 
-export async function isParticipant(db: Q, caseId: number, address: string): Promise<boolean> {
-  const row = await db.selectFrom('case_participants').select('id').where('case_id', '=', caseId).where('address', '=', address).executeTakeFirst();
-  return row !== undefined;
+/** Whether the address takes part in the case (`exceptRole`: not counting that role, e.g. agents). */
+export async function isParticipant(db: Q, caseId: number, address: string, o: { readonly exceptRole?: ParticipantRole } = {}): Promise<boolean> {
+  let q = db.selectFrom('case_participants').select('id').where('case_id', '=', caseId).where('address', '=', address);
+  if (o.exceptRole !== undefined) q = q.where('role', '!=', o.exceptRole);
+  return (await q.executeTakeFirst()) !== undefined;
 }

@@ -1,5 +1,7 @@
 import type { ValidCommand } from '../../cases/agent-commands.js';
+import { staffProven } from '../../cases/participation.js';
 import { isStaff, staffMember, type StaffMember } from '../../cases/staff.js';
+import type { AuthVerdict } from '../../mail-in/sender-auth.js';
 import { caseById } from '../../db/repos/cases.js';
 import type { CaseRow } from '../../db/schema.js';
 import { need, NEXT, type DecideStage, type ThreadRule } from '../types.js';
@@ -14,10 +16,15 @@ export interface AgentMailNote {
   readonly toNotesAddress: boolean;
 }
 
-/** Mail whose From is a staff address but that failed the sender check. */
-export interface ForgedStaffNote {
+/**
+ * Mail whose From is a staff address that is not proven: forged (auth fail, any staff address), or
+ * unproven for the case (auth none and no reply to staff mail we sent that address; staff of the
+ * case's queue). Either way a customer's message.
+ */
+export interface StaffClaimNote {
   readonly address: string;
   readonly why: string;
+  readonly auth: AuthVerdict;
 }
 
 /** What the agent's mail asks for (agent-commands stage). */
@@ -33,13 +40,17 @@ export interface AgentWorkNote {
 
 /**
  * Does an agent work a case with this mail? Only a configured agent or lead of the case's queue
- * (staff.ts), only when the message passed the sender check (`verified`), never automated mail
- * (an agent's out-of-office answering a notification must not reach the customer), and not the
- * case's own requester (staff writing to support as a customer). Such mail belongs to a case by
- * the thread stage's rules; a reference or subject tag that the thread stage turned into a new
- * linked case (stranger rules) leads an agent of the linked case's queue into that case.
- * A staff address that failed the sender check is remembered: the message stays a customer's
- * message (its commands are text) and the real address is told.
+ * (staff.ts), only when the address is proven for that case (README, "Agent trust"): sender
+ * authentication passed, or the mail answers staff mail we sent to that very address about the
+ * case (our recipient-bound Message-ID; participation.ts staffProven) — with
+ * security.senderAuth.mode none the From address alone proves nothing. Never automated mail (an
+ * agent's out-of-office answering a notification must not reach the customer), and not the case's
+ * own requester (staff writing to support as a customer). Such mail belongs to a case by the
+ * thread stage's rules; a reference or subject tag that the thread stage turned into a new linked
+ * case (stranger rules, the reopen window) leads a proven agent of the linked case's queue into
+ * that case. A staff address that failed the sender check, or is unproven, is remembered
+ * (staffClaim): the message stays a customer's message (its commands are text); a forged one
+ * (fail) also tells the real address.
  */
 export const agentRoleStage: DecideStage = {
   name: 'agent-role',
@@ -48,10 +59,10 @@ export const agentRoleStage: DecideStage = {
     const thread = need(msg.notes.thread, 'thread');
     const parsed = need(msg.notes.parsed, 'parsed');
     msg.notes.agent = null;
-    msg.notes.forgedStaff = null;
+    msg.notes.staffClaim = null;
     if (msg.notes.automated != null) return NEXT;
     if (!sender.verified) {
-      if (isStaff(ctx.config, sender.address)) msg.notes.forgedStaff = { address: sender.address, why: sender.why };
+      if (isStaff(ctx.config, sender.address)) msg.notes.staffClaim = { address: sender.address, why: sender.why, auth: sender.auth };
       return NEXT;
     }
     let caseRow: CaseRow | undefined;
@@ -67,6 +78,12 @@ export const agentRoleStage: DecideStage = {
     if (caseRow === undefined || caseRow.kind === 'feedback') return NEXT;
     const staff = staffMember(ctx.config, caseRow.queue, sender.address);
     if (staff === null || caseRow.requester_address === sender.address) return NEXT;
+    if (!staffProven(sender, caseRow)) {
+      const why = `${sender.why}; not a reply to staff mail we sent to ${sender.address} about case ${caseRow.number}`;
+      msg.notes.staffClaim = { address: sender.address, why, auth: sender.auth };
+      ctx.log.info({ messageId: parsed.messageId, caseId: caseRow.id, caseNumber: caseRow.number, address: sender.address, why }, 'staff address not proven: handled as a customer message');
+      return NEXT;
+    }
     const recipients = [...parsed.to, ...parsed.cc]
       .map((a) => a.address)
       .concat(msg.arrival.envelopeTo, parsed.headers.get('delivered-to') ?? [], parsed.headers.get('x-original-to') ?? []);

@@ -1,5 +1,6 @@
 import { writtenText } from '../../cases/escalation-signals.js';
 import { caseById } from '../../db/repos/cases.js';
+import { addEvent } from '../../db/repos/events.js';
 import { notifyAgents, sendForgedNotice } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
 
@@ -9,7 +10,8 @@ import { need, type CommitStage } from '../types.js';
  *    email, which shows the customer's text); a customer's reply: the owner, else the queue's
  *    agents (agentMail.notifyAgentsOn). Not for automated mail, feedback, a mere status question,
  *    or whoever the escalation alert of this same message already reached.
- *  - Mail that claimed a staff address but failed the sender check: that address is told.
+ *  - Mail that claimed a staff address but failed the sender check: that address is told; one that
+ *    is merely not proven (no sender authentication, no reply to our staff mail) is an event only.
  */
 export const notifyStaffStage: CommitStage = {
   name: 'notify-staff',
@@ -21,8 +23,12 @@ export const notifyStaffStage: CommitStage = {
     // Routing (owner) and escalation ran after persist: the case as it is now.
     const caseRow = (await caseById(trx, persisted.caseRow.id)) ?? persisted.caseRow;
 
-    const forged = msg.notes.forgedStaff;
-    if (forged != null) await sendForgedNotice(trx, ctx, caseRow, { address: forged.address, subject: parsed.subject, why: forged.why, messageRowId });
+    const claim = msg.notes.staffClaim;
+    if (claim != null && claim.auth === 'fail') await sendForgedNotice(trx, ctx, caseRow, { address: claim.address, subject: parsed.subject, why: claim.why, messageRowId });
+    else if (claim != null) {
+      // Not proven is not forged (security.senderAuth.mode none proves no From): an event, no warning mail.
+      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'sender.unproven-staff', actor: 'system', reason: `mail from staff address ${claim.address} without proof (${claim.why}): stored as a customer message, no command done`, at: ctx.clock.now().toISOString() });
+    }
 
     if (caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) return;
     const on = ctx.config.agentMail.notifyAgentsOn;

@@ -1,5 +1,6 @@
 import { caseOpened, setStatus } from '../../cases/lifecycle.js';
 import { caseSubject } from '../../cases/subject-tag.js';
+import { isStaff } from '../../cases/staff.js';
 import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
@@ -184,6 +185,8 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
   if (!sender.verified || msg.notes.automated != null || msg.notes.spam != null) return;
   const proof = rule === 'signed-reference' || rule === 'plus-token' ? 'signed-token' : 'address-only';
   const entitled = created || (await actsAsParticipant(trx, ctx.config, caseRow, sender, proof));
-  if (!created && proof === 'signed-token') await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);
+  // (Never a staff address: staff take part by being staff, once proven — a token a customer
+  // holds must not make an agent's address a participant for whoever copies it next.)
+  if (!created && proof === 'signed-token' && !isStaff(ctx.config, sender.address)) await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);
   if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
 }

@@ -1,4 +1,5 @@
 import type { AppContext } from '../../context.js';
+import { verifyStaffMessageId } from '../../cases/thread-token.js';
 import { headerFields, judge, readHeaderBlock, trustedResults, verifySender, type AuthJudgement } from '../../mail-in/sender-auth.js';
 import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
@@ -9,7 +10,9 @@ import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
  *   trusted-header  the Authentication-Results our MX wrote (authservId, within its trusted hops);
  *                   copies claiming our id from further down are ignored
  *   verify          SPF/DKIM/DMARC checked here with mailauth (the SMTP listener is the MX)
- * A forged sender (fail) is stored but never answered; participant rights need pass.
+ * A forged sender (fail) is stored but never answered; participant rights need pass. Besides, a
+ * reply to staff mail we sent to this very address (our recipient-bound Message-ID) proves a staff
+ * address for that case whatever the mode (answersStaffMail).
  */
 export const senderStage: DecideStage = {
   name: 'sender',
@@ -28,7 +31,9 @@ export const senderStage: DecideStage = {
     }
     if (address === null) return { end: 'quarantined', reason: 'no sender address (From missing or unusable, no envelope sender)' };
     const auth = await authenticateSender(msg, ctx, address);
-    msg.notes.sender = { address, name, auth: auth.verdict, verified: auth.verdict !== 'fail', why: `${why}; ${auth.why}` };
+    const answersStaffMail = [...new Set([...parsed.inReplyTo, ...parsed.references].map((id) => verifyStaffMessageId(id, ctx.secret, address)).filter((n) => n !== null))];
+    const proof = answersStaffMail.length > 0 ? `; answers our staff mail to ${address} (case ${answersStaffMail.join(', ')})` : '';
+    msg.notes.sender = { address, name, auth: auth.verdict, verified: auth.verdict !== 'fail', why: `${why}; ${auth.why}${proof}`, answersStaffMail };
     return NEXT;
   },
 };

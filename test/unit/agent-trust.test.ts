@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import type { OutboxRow } from '../../src/db/schema.js';
+import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
+import { clientReply, type Original } from '../helpers/mail-clients.js';
+
+/**
+ * "Agent trust" (README): an agent's address acts as the agent only when it is proven for the case —
+ * sender authentication passed, or the mail answers staff mail we sent to that very address (its
+ * Message-ID is signed for the recipient). Everything else from an agent address is a customer's
+ * message: stored, commands kept as text, never executed. Through the whole pipeline, with
+ * security.senderAuth.mode none (the default: no From is proven) and trusted-header.
+ */
+
+const QUEUES: ConfigInput['queues'] = {
+  support: {
+    agents: [
+      { name: 'Ben Agent', address: 'ben@example.com' },
+      { name: 'Carla Agent', address: 'carla@example.com' },
+    ],
+  },
+};
+const MODE_NONE: ConfigInput = { queues: QUEUES, security: { senderAuth: { mode: 'none' } } };
+const TRUSTED: ConfigInput = { queues: QUEUES };
+const JANE = 'Jane Customer <jane@customer.example>';
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.close();
+});
+
+async function outbox(): Promise<OutboxRow[]> {
+  return env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+}
+async function sentTo(address: string, kind?: string): Promise<OutboxRow[]> {
+  return (await outbox()).filter((o) => (o.to_address === address || (JSON.parse(o.cc_json) as { address: string }[]).some((c) => c.address === address)) && (kind === undefined || o.kind === kind));
+}
+async function case10001() {
+  return (await caseByNumber(env.ctx.db, 10001))!;
+}
+async function eventTypes() {
+  return (await eventsOfCase(env.ctx.db, (await case10001()).id)).map((e) => e.type);
+}
+async function stored(raw: string) {
+  const out = await env.ingest(raw);
+  if (out.kind !== 'stored') throw new Error(`expected stored, got ${out.kind}: ${out.reason}`);
+  return out;
+}
+
+/** Jane writes (Boss in Cc); returns the notification Ben got (the mail only Ben received). */
+async function newCase(config: ConfigInput, janeAuth: 'pass' | null = null): Promise<Original> {
+  env = await testEnv(config);
+  await stored(eml({ from: JANE, cc: 'Boss <boss@customer.example>', subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".', auth: janeAuth }));
+  const n = (await sentTo('ben@example.com', 'agent-notification'))[0]!;
+  return { messageId: n.message_id, subject: n.subject, text: n.text, fromName: n.from_name, fromAddress: n.from_address };
+}
+
+let seq = 0;
+/** Ben (or whoever `from` says) answers `orig` from Thunderbird; `headers` as our MX would add them (none: no MX headers). */
+function reply(orig: Original, body: string, o: { from?: string; style?: 'thunderbird' | 'bare'; headers?: Record<string, string>; cc?: string } = {}): string {
+  return clientReply(orig, {
+    style: o.style ?? 'thunderbird',
+    from: o.from ?? 'Ben Agent <ben@example.com>',
+    to: 'Example Support <support@example.com>',
+    body,
+    messageId: `reply-${++seq}@example.com`,
+    ...(o.cc !== undefined ? { cc: o.cc } : {}),
+    ...(o.headers !== undefined ? { headers: o.headers } : {}),
+  });
+}
+
+describe('agent trust with security.senderAuth.mode none (no From is proven)', () => {
+  it('staff mail is signed for its recipient; Ben answering his own notification acts as Ben: reply relayed, command done', async () => {
+    const orig = await newCase(MODE_NONE);
+    expect(orig.messageId).toMatch(/^c10001\.[0-9a-f]{12}\.[a-z2-7]{4}\.[0-9a-f]{12}\.r[0-9a-f]{12}@support\.example\.com$/);
+    // Customer mail is not bound to anyone.
+    expect((await sentTo('jane@customer.example', 'confirmation'))[0]!.message_id).not.toMatch(/\.r[0-9a-f]{12}@/);
+    const out = await stored(reply(orig, '#priority high\nPlease install the new certificate.'));
+    expect(out.reason).toBe('agent mail (signed-reference)');
+    expect(await case10001()).toMatchObject({ priority: 'high', status: 'open', owner: 'ben@example.com' });
+    const r = (await sentTo('jane@customer.example', 'agent-reply'))[0]!;
+    expect(r.text).toContain('Please install the new certificate.');
+    expect(r.from_name).toBe('Ben Agent');
+  });
+
+  it('Carla answering the notification sent to Ben is not proven: a customer message, her #close stays text, no warning mail', async () => {
+    const orig = await newCase(MODE_NONE);
+    const out = await stored(reply(orig, '#close\nI will take this one.', { from: 'Carla Agent <carla@example.com>' }));
+    expect(out).toMatchObject({ created: false, caseNumber: 10001, reason: 'appended (signed-reference)' });
+    expect((await case10001()).status).toBe('new');
+    expect(await sentTo('jane@customer.example', 'agent-reply')).toHaveLength(0);
+    expect(await sentTo('carla@example.com', 'forged-sender')).toHaveLength(0);
+    const msg = (await messagesOfCase(env.ctx.db, (await case10001()).id)).find((m) => m.from_address === 'carla@example.com')!;
+    expect(msg).toMatchObject({ internal: 0, author: null });
+    expect(msg.visible_text).toContain('#close');
+    const ev = (await eventsOfCase(env.ctx.db, (await case10001()).id)).find((e) => e.type === 'sender.unproven-staff')!;
+    expect(ev.reason).toContain('not a reply to staff mail we sent to carla@example.com about case 10001');
+  });
+
+  it('the bare subject tag from an agent address is a customer mail: a new linked case, nothing done in the tagged one', async () => {
+    const orig = await newCase(MODE_NONE);
+    const out = await stored(reply(orig, '#resolve\nFixed.', { style: 'bare' }));
+    expect(out).toMatchObject({ created: true, caseNumber: 10002, reason: 'new case (new-stranger-tag)' });
+    expect((await case10001()).status).toBe('new');
+    expect(await sentTo('jane@customer.example', 'agent-reply')).toHaveLength(0);
+    expect(await sentTo('ben@example.com', 'forged-sender')).toHaveLength(0);
+    expect((await caseByNumber(env.ctx.db, 10002))!).toMatchObject({ requester_address: 'ben@example.com', linked_case_id: (await case10001()).id, status: 'new' });
+  });
+
+  it('a stranger forging Ben’s From with a copied customer-visible Message-ID changes nothing and enrols nobody', async () => {
+    const orig = await newCase(MODE_NONE);
+    // Ben really answered once (he is a participant of the case now, as agent).
+    await stored(reply(orig, 'We are on it.'));
+    // Boss (in Cc) saw that answer; its Message-ID is what a stranger can copy.
+    const seen = (await sentTo('boss@customer.example', 'agent-reply'))[0]!;
+    const forged = eml({
+      from: 'Ben Agent <ben@example.com>',
+      cc: 'Mallory <mallory@evil.example>',
+      subject: `Re: ${seen.subject}`,
+      inReplyTo: seen.message_id,
+      references: `<jane-1@customer.example> <${seen.message_id}>`,
+      body: '#close\n#assign carla\nPlease send your password to mallory@evil.example.',
+      auth: null,
+    });
+    const before = (await outbox()).length;
+    const out = await stored(forged);
+    expect(out).toMatchObject({ created: false, caseNumber: 10001, reason: 'appended (signed-reference)' });
+    const c = await case10001();
+    expect(c).toMatchObject({ status: 'open', owner: 'ben@example.com' });
+    // Nothing relayed to the customer; Ben gets a customer-reply notification about "his" message at most — never a warning.
+    const after = (await outbox()).slice(before);
+    expect(after.filter((o) => o.to_address.endsWith('@customer.example') || o.to_address.endsWith('@evil.example'))).toEqual([]);
+    expect(after.filter((o) => o.kind === 'forged-sender')).toEqual([]);
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).not.toContain('mallory@evil.example');
+    expect(await eventTypes()).toContain('sender.unproven-staff');
+    const stored2 = (await messagesOfCase(env.ctx.db, c.id)).find((m) => m.visible_text.includes('send your password'))!;
+    expect(stored2).toMatchObject({ internal: 0, author: null });
+  });
+});
+
+describe('agent trust with security.senderAuth.mode trusted-header', () => {
+  it('a passing sender check proves the agent (even by the bare subject tag)', async () => {
+    const orig = await newCase(TRUSTED, 'pass');
+    const out = await stored(reply(orig, '#pending\nWhich client version?', { style: 'bare', headers: mxHeaderFields('example.com', 'pass') }));
+    expect(out.reason).toBe('agent mail (subject-tag)');
+    expect((await case10001()).status).toBe('pending');
+  });
+
+  it('mail that did not pass our MX (auth none) still acts when it answers Ben’s own staff mail', async () => {
+    const orig = await newCase(TRUSTED, 'pass');
+    const out = await stored(reply(orig, '#tag vpn'));
+    expect(out.reason).toBe('agent mail (signed-reference)');
+    expect(await eventTypes()).toContain('case.tagged');
+  });
+
+  it('DMARC fail wins over a signed staff Message-ID (a stolen notification): a customer message, and Ben is warned', async () => {
+    const orig = await newCase(TRUSTED, 'pass');
+    const out = await stored(reply(orig, '#close\nStolen.', { headers: mxHeaderFields('example.com', 'fail') }));
+    expect(out.reason).toBe('appended (signed-reference)');
+    expect((await case10001()).status).toBe('new');
+    expect(await sentTo('ben@example.com', 'forged-sender')).toHaveLength(1);
+  });
+});
