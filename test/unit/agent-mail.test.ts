@@ -71,13 +71,13 @@ function asOriginal(o: OutboxRow): Original {
 }
 
 let seq = 0;
-function agentReply(orig: Original, body: string, o: { style?: ClientStyle; from?: string; to?: string; headers?: Record<string, string>; attachments?: Parameters<typeof clientReply>[1]['attachments']; subject?: string } = {}): string {
+function agentReply(orig: Original, body: string, o: { style?: ClientStyle; from?: string; to?: string; headers?: Record<string, string>; attachments?: Parameters<typeof clientReply>[1]['attachments']; subject?: string; messageId?: string } = {}): string {
   return clientReply(orig, {
     style: o.style ?? 'thunderbird',
     from: o.from ?? 'Ben Agent <ben@example.com>',
     to: o.to ?? 'Example Support <support@example.com>',
     body,
-    messageId: `agent-${++seq}@example.com`,
+    messageId: o.messageId ?? `agent-${++seq}@example.com`,
     headers: { ...DMARC_PASS, ...o.headers },
     ...(o.attachments !== undefined ? { attachments: o.attachments } : {}),
     ...(o.subject !== undefined ? { subject: o.subject } : {}),
@@ -345,6 +345,20 @@ describe('email commands', () => {
     expect(r.text).toContain('Looking into it now.');
     expect(r.text).not.toContain('#tag');
     expect(await tagsOfCase(env.ctx.db, (await caseNo()).id)).toEqual(['vpn']);
+  });
+});
+
+describe('recording', () => {
+  it('an agent’s mail reusing a stored Message-ID (a broken client) is recorded as a collision and still works the case', async () => {
+    const orig = await newCase();
+    const out = await ingest(agentReply(orig, 'Please restart the client.', { messageId: 'jane-1@customer.example' }));
+    expect(out.reason).toBe('agent mail (signed-reference)');
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
+    const msgs = await messagesOfCase(env.ctx.db, (await caseNo()).id);
+    // The first message keeps the id (threading by it stays Jane's); the agent's is stored without it.
+    expect(msgs.filter((m) => m.message_id === 'jane-1@customer.example').map((m) => m.from_address)).toEqual(['jane@customer.example']);
+    expect(msgs.find((m) => m.from_address === 'ben@example.com')).toMatchObject({ message_id: null, internal: 1 });
+    expect(await eventTypes()).toContain('message.id-collision');
   });
 });
 
