@@ -156,6 +156,24 @@ describe('strict configuration with hints (item 12)', () => {
     expect(p).toHaveLength(7);
   });
 
+  it.each([
+    [{ agentMail: { notifyAgentOn: ['new-case'] } }, 'agentMail.notifyAgentOn', 'notifyAgentsOn'],
+    [{ sla: { warnAtt: 0.5 } }, 'sla.warnAtt', 'warnAt'],
+    [{ sla: { calendars: { us: { zone: 'UTC', hollidays: { country: 'US' } } } } }, 'sla.calendars.us.hollidays', 'holidays'],
+    [{ sla: { policies: { p: { targets: { normal: { firstRespone: '4h' } } } } } }, 'sla.policies.p.targets.normal.firstRespone', 'firstResponse'],
+    [{ jobs: { pendingReminder: { autoCloseAfterDay: 14 } } }, 'jobs.pendingReminder.autoCloseAfterDay', 'autoCloseAfterDays'],
+    [{ web: { linkDay: 30 } }, 'web.linkDay', 'linkDays'],
+    [{ alerts: { comand: 'notify-send' } }, 'alerts.comand', 'command'],
+    [{ security: { spam: { enable: false } } }, 'security.spam.enable', 'enabled'],
+    [{ mime: { maxPart: 10 } }, 'mime.maxPart', 'maxParts'],
+    [{ pipeline: { stageTimeoutSecond: 5 } }, 'pipeline.stageTimeoutSecond', 'stageTimeoutSeconds'],
+  ])('a typo in the sections the later branches added is refused with a hint: %j', (config, path, hint) => {
+    const p = problems({ instance: { secret: SECRET_A }, ...config });
+    const found = p.find((x) => x.path === path);
+    expect(found, JSON.stringify(p)).toBeDefined();
+    expect(found!.message).toMatch(hint !== null ? new RegExp(`did you mean "${hint}"\\?`) : /^unknown key/);
+  });
+
   it('still finds cross-field problems when a top-level key is unknown', () => {
     const p = problems({ listner: {}, outgoing: { transport: 'smtp' } });
     expect(p.map((x) => x.path)).toEqual(['listner', 'outgoing.smtp']);

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
+import { documented, exampleKeyPaths, schemaKeyPaths, schemaObjects } from '../helpers/config-keys.js';
 
 function file(content: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-cfg-'));
@@ -89,5 +91,35 @@ describe('configuration', () => {
     expect(existsSync(example)).toBe(true);
     const r = loadConfig({ path: example, env: { CASEGATE_SECRET: 'x'.repeat(32), SMTP_PASSWORD: 'pw', IMAP_PASSWORD: 'pw' } });
     expect(r.config.mailboxes.length).toBeGreaterThan(1);
+  });
+});
+
+describe('the configuration schema and its example', () => {
+  const EXAMPLE = readFileSync(fileURLToPath(new URL('../../config/casegate.example.yaml', import.meta.url)), 'utf8');
+  /** Kept in the schema only to name its replacement when an old config uses it (security.senderAuth). */
+  const REPLACED = new Set(['security.trustedAuthServId']);
+
+  it('every object of every section is strict (an unknown key is an error with a "did you mean" hint)', () => {
+    const objects = schemaObjects(configSchema);
+    expect(objects.length).toBeGreaterThan(40);
+    expect(objects.filter((o) => !o.strict).map((o) => o.path || '(top level)')).toEqual([]);
+    // The sections the merged branches added are walked too.
+    for (const section of ['agentMail', 'sla', 'sla.calendars.*', 'sla.policies.*', 'jobs', 'jobs.pendingReminder', 'web', 'alerts', 'security.spam', 'mime', 'pipeline', 'security.senderAuth']) {
+      expect(objects.some((o) => o.path === section), section).toBe(true);
+    }
+  });
+
+  it('config/casegate.example.yaml shows every key (set, or commented out where it belongs)', () => {
+    const shown = exampleKeyPaths(EXAMPLE);
+    const keys = schemaKeyPaths(configSchema);
+    expect(keys.length).toBeGreaterThan(200);
+    expect(keys.filter((k) => !REPLACED.has(k) && !documented(k, shown))).toEqual([]);
+  });
+
+  it('the key reader sees block keys, commented keys and flow maps at their place, and nothing else', () => {
+    const shown = exampleKeyPaths(['a:', '  b: 1', '  # c: 2', '  list:', '    - { d: 1, e: [x] }', '    - f: 2', 'g: { h: 1 }', '# prose without a key'].join('\n'));
+    for (const k of ['a.b', 'a.c', 'a.list.d', 'a.list.e', 'a.list.f', 'g.h']) expect(documented(k, shown), k).toBe(true);
+    for (const k of ['a.d', 'b', 'a.g', 'a.list.h']) expect(documented(k, shown), k).toBe(false);
+    expect(documented('q.*.x', exampleKeyPaths('q:\n  any:\n    x: 1'))).toBe(true);
   });
 });
