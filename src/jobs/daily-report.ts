@@ -1,7 +1,7 @@
 import { DateTime } from 'luxon';
 import { knownQueues, tierAddresses } from '../cases/staff.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
-import { queueInstanceEmail } from '../mail-out/instance-email.js';
+import { queueSystemEmail } from '../mail-out/system-email.js';
 import { REPLY_MARKER } from '../mail-out/compose.js';
 import { buildReport, reportTemplateData } from '../reports/report.js';
 import type { JobContext, JobDefinition, JobResult } from './job.js';
@@ -40,11 +40,11 @@ async function run(j: JobContext): Promise<JobResult> {
       const queued = await ctx.db.transaction().execute(async (trx) => {
         const claimId = await claim(trx, 'daily-report', 0, key, j.now.toISOString());
         if (claimId === null) return false;
-        const outboxId = await queueInstanceEmail(trx, ctx, {
+        const { outboxId } = await queueSystemEmail(trx, ctx, {
           kind: 'report',
           to: address,
           mailbox: ctx.mailboxes.default,
-          eventType: 'report.sent',
+          event: { type: 'report.sent', reason: `report to ${address}` },
           data: { instance: { name: ctx.config.instance.name }, report, replyMarker: REPLY_MARKER, isTest: false },
         });
         await setClaimOutbox(trx, claimId, outboxId);
