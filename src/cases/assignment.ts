@@ -6,7 +6,7 @@ import { caseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { lastHumanMessage } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { commonData, queueEmail, requesterOf, staffCaseData, type Recipient } from '../mail-out/compose.js';
+import { commonData, queueEmail, queueStaffEmail, requesterOf, type Recipient } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { lastCustomerMessage } from './escalation.js';
 import { findAgent, ownerName, queueSettings } from './staff.js';
@@ -93,25 +93,16 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
   });
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const requester: Recipient = requesterOf(caseRow);
-  if (o.notifyOwner !== false) await queueEmail(trx, ctx, {
-    caseRow,
-    mailbox,
-    kind: 'assignment',
-    to: { address: agent.address, name: agent.name },
-    autoReply: false,
-    generated: true,
-    inReplyTo: null,
-    references: [],
-    data: {
-      ...staffCaseData(ctx, caseRow, mailbox),
+  if (o.notifyOwner !== false) {
+    await queueStaffEmail(trx, ctx, caseRow, 'assignment', { address: agent.address, name: agent.name }, {
       owner: { name: agent.name },
       previousOwner: { name: previousName },
       assignedBy: o.by,
       note: o.note ?? '',
       // The owner sees what the customer wrote (for a new case: the mail that opened it).
       lastMessage: (await lastCustomerMessage(trx, ctx, caseId)) ?? { from: '', at: '', visibleText: '' },
-    },
-  });
+    });
+  }
   let summary = `case ${caseRow.number} assigned to ${agent.name}${previous !== null ? ` (was ${previousName || previous})` : ''}`;
   if (previous !== null) {
     // A reassignment: the customer learns who handles the case now (display name only, never an address).

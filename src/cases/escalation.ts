@@ -4,7 +4,7 @@ import { caseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { lastEventWithTrigger, recentHumanMessages } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { commonData, queueEmail, staffCaseData, type Recipient } from '../mail-out/compose.js';
+import { commonData, queueEmail, queueStaffEmail, type Recipient } from '../mail-out/compose.js';
 import { TransientError } from '../pipeline/types.js';
 import { writtenText } from './escalation-signals.js';
 import { attentionAddresses, isStaff, ownerName, tierAddresses } from './staff.js';
@@ -133,21 +133,10 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
     if (!alerted.includes(a.address) && o.actor !== `agent:${a.address}`) alerted.push(a.address);
   }
   for (const address of alerted) {
-    await queueEmail(trx, ctx, {
-      caseRow,
-      mailbox,
-      kind: 'escalation-alert',
-      to: { address, name: '' },
-      autoReply: false,
-      generated: true,
-      inReplyTo: null,
-      references: [],
-      data: {
-        ...staffCaseData(ctx, caseRow, mailbox),
-        escalation: { level: to, reason: o.reason, by: o.by, at: now },
-        owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
-        lastMessage: o.lastMessage ?? { from: '', at: '', visibleText: '' },
-      },
+    await queueStaffEmail(trx, ctx, caseRow, 'escalation-alert', { address, name: '' }, {
+      escalation: { level: to, reason: o.reason, by: o.by, at: now },
+      owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
+      lastMessage: o.lastMessage ?? { from: '', at: '', visibleText: '' },
     });
   }
 

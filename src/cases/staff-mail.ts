@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
 import { queuedSince } from '../db/repos/agent-work.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { queueEmail, staffCaseData } from '../mail-out/compose.js';
+import { queueStaffEmail } from '../mail-out/compose.js';
 import { COMMAND_SYNTAX } from './agent-commands.js';
 import { attentionAddresses, ownerName } from './staff.js';
 
@@ -31,25 +31,13 @@ export async function notifyAgents(
   caseRow: CaseRow,
   o: { readonly event: AgentEvent; readonly message: NotifiedMessage; readonly call?: { readonly when: string; readonly by: string }; readonly skip?: readonly string[] },
 ): Promise<string[]> {
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const to = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).filter((r) => !(o.skip ?? []).includes(r.address));
   for (const r of to) {
-    await queueEmail(trx, ctx, {
-      caseRow,
-      mailbox,
-      kind: 'agent-notification',
-      to: r,
-      autoReply: false,
-      generated: true,
-      inReplyTo: null,
-      references: [],
-      data: {
-        ...staffCaseData(ctx, caseRow, mailbox),
-        event: o.event,
-        owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
-        call: o.call ?? { when: '', by: '' },
-        message: o.message,
-      },
+    await queueStaffEmail(trx, ctx, caseRow, 'agent-notification', r, {
+      event: o.event,
+      owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
+      call: o.call ?? { when: '', by: '' },
+      message: o.message,
     });
   }
   if (to.length === 0) ctx.log.info({ caseNumber: caseRow.number, event: o.event }, 'no agent to notify (no owner, no available agent in the queue)');
@@ -68,22 +56,11 @@ export async function sendCommandError(
   for (const e of o.errors) {
     await addEvent(trx, { caseId: caseRow.id, messageRowId: o.messageRowId, type: 'command.rejected', actor: `agent:${o.to.address}`, reason: `${e.line}: ${e.why}`, at: now });
   }
-  await queueEmail(trx, ctx, {
-    caseRow,
-    mailbox,
-    kind: 'command-error',
-    to: o.to,
-    autoReply: false,
-    generated: true,
-    inReplyTo: null,
-    references: [],
-    data: {
-      ...staffCaseData(ctx, caseRow, mailbox),
-      errors: o.errors,
-      syntax: COMMAND_SYNTAX,
-      notesAddress: ctx.mailboxes.notesAddressOf(mailbox) ?? '',
-      original: { subject: o.subject, text: o.text },
-    },
+  await queueStaffEmail(trx, ctx, caseRow, 'command-error', o.to, {
+    errors: o.errors,
+    syntax: COMMAND_SYNTAX,
+    notesAddress: ctx.mailboxes.notesAddressOf(mailbox) ?? '',
+    original: { subject: o.subject, text: o.text },
   });
 }
 
@@ -102,18 +79,7 @@ export async function sendForgedNotice(
   await addEvent(trx, { caseId: caseRow.id, messageRowId: o.messageRowId, type: 'sender.forged-staff', actor: 'system', reason: `mail claiming staff address ${o.address} failed the sender check (${o.why}): stored as a customer message, no command done`, at });
   const since = new Date(now.getTime() - 3_600_000).toISOString();
   if ((await queuedSince(trx, 'forged-sender', o.address, since)) >= FORGED_NOTICES_PER_HOUR) return false;
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
-  await queueEmail(trx, ctx, {
-    caseRow,
-    mailbox,
-    kind: 'forged-sender',
-    to: { address: o.address, name: '' },
-    autoReply: false,
-    generated: true,
-    inReplyTo: null,
-    references: [],
-    data: { ...staffCaseData(ctx, caseRow, mailbox), forged: { address: o.address, subject: o.subject, why: o.why, at } },
-  });
+  await queueStaffEmail(trx, ctx, caseRow, 'forged-sender', { address: o.address, name: '' }, { forged: { address: o.address, subject: o.subject, why: o.why, at } });
   ctx.log.warn({ caseNumber: caseRow.number, address: o.address, why: o.why }, 'mail claiming a staff address failed the sender check; the address was told');
   return true;
 }

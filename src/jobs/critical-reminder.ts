@@ -5,7 +5,7 @@ import { caseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { dueStaleChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
-import { commonData, queueEmail, requesterOf, staffCaseData } from '../mail-out/compose.js';
+import { commonData, queueEmail, queueStaffEmail, requesterOf } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
 
@@ -43,17 +43,7 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
     let first: number | null = null;
     let n = 0;
     for (const address of owner) {
-      const id = await queueEmail(trx, ctx, {
-        caseRow,
-        mailbox,
-        kind: 'stale-reminder',
-        to: { address, name: '' },
-        autoReply: false,
-        generated: true,
-        inReplyTo: null,
-        references: [],
-        data: { ...staffCaseData(ctx, caseRow, mailbox), owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) }, stale: { minutes, lastUpdateAt: sla.last_update_at } },
-      });
+      const id = await queueStaffEmail(trx, ctx, caseRow, 'stale-reminder', { address, name: '' }, { owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) }, stale: { minutes, lastUpdateAt: sla.last_update_at } });
       first ??= id;
       n++;
     }

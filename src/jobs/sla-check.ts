@@ -7,7 +7,7 @@ import { caseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { claimSlaFlag, dueSlaChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow } from '../db/schema.js';
-import { queueEmail, staffCaseData } from '../mail-out/compose.js';
+import { queueStaffEmail } from '../mail-out/compose.js';
 import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
 
 /**
@@ -59,17 +59,13 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
     async function alert(j: JobContext, c: CaseRow, s: CaseSlaRow, t: Target, what: 'warning' | 'breach', dueAt: string): Promise<number> {
       const minutes = Math.round(Math.abs(new Date(dueAt).getTime() - j.now.getTime()) / 60_000);
       const recipients = slaRecipients(j, c);
-      const mailbox = ctx.mailboxes.byName(c.mailbox) ?? ctx.mailboxes.default;
       const zone = calendarOf(ctx.config, c.queue).zone;
       const dueLocal = DateTime.fromISO(dueAt, { zone }).toISO() ?? dueAt;
       const owner = { name: ownerName(ctx.config, c.queue, c.owner) };
       for (const address of recipients) {
-        const base = { caseRow: c, mailbox, to: { address, name: '' }, autoReply: false, generated: true, inReplyTo: null, references: [] as string[] };
-        if (what === 'warning') {
-          await queueEmail(trx, ctx, { ...base, kind: 'sla-warning', data: { ...staffCaseData(ctx, c, mailbox), sla: { kind: KIND[t], dueAt: dueLocal, remaining: minutes }, owner } });
-        } else {
-          await queueEmail(trx, ctx, { ...base, kind: 'sla-breach', data: { ...staffCaseData(ctx, c, mailbox), sla: { kind: KIND[t], dueAt: dueLocal, overdue: minutes }, owner } });
-        }
+        const to = { address, name: '' };
+        if (what === 'warning') await queueStaffEmail(trx, ctx, c, 'sla-warning', to, { sla: { kind: KIND[t], dueAt: dueLocal, remaining: minutes }, owner });
+        else await queueStaffEmail(trx, ctx, c, 'sla-breach', to, { sla: { kind: KIND[t], dueAt: dueLocal, overdue: minutes }, owner });
       }
       await addEvent(trx, {
         caseId: c.id,

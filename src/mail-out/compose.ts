@@ -69,6 +69,20 @@ export function staffCaseData(ctx: AppContext, caseRow: CaseRow, mailbox: Mailbo
   return { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', caseCommand: caseCommand(caseRow.number) };
 }
 
+/** What a staff email's template gets from the case itself. */
+export type StaffCaseData = ReturnType<typeof staffCaseData>;
+
+/**
+ * One staff email about a case (notification, assignment, escalation or SLA alert, command error
+ * …): from the case's mailbox, generated (Auto-Submitted), outside the customer's thread, with the
+ * case's staff data and `data`. Its Message-ID is bound to the recipient (queueEmail).
+ */
+export async function queueStaffEmail<N extends TemplateName>(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, kind: N, to: Recipient, data: Omit<TemplateDataMap[N], keyof StaffCaseData>): Promise<number> {
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const full = { ...staffCaseData(ctx, caseRow, mailbox), ...data } as unknown as TemplateDataMap[N];
+  return queueEmail(trx, ctx, { caseRow, mailbox, kind, to, autoReply: false, generated: true, inReplyTo: null, references: [], data: full });
+}
+
 export interface QueueEmail<N extends TemplateName> {
   readonly caseRow: CaseRow;
   readonly mailbox: MailboxConfig;
