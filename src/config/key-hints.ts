@@ -5,9 +5,12 @@ import type { z } from 'zod';
  * the nearest known key at that place: `listner` → "did you mean listener?".
  */
 
-interface Def {
+/** The parts of a zod 4 schema definition the configuration's schema uses. */
+export interface Def {
   readonly type: string;
   readonly shape?: Record<string, { def: Def }>;
+  /** `never` for a strict object. */
+  readonly catchall?: { def: Def };
   readonly innerType?: { def: Def };
   readonly element?: { def: Def };
   readonly valueType?: { def: Def };
@@ -16,7 +19,8 @@ interface Def {
   readonly out?: { def: Def };
 }
 
-function unwrap(def: Def): Def[] {
+/** The object/array/record/… definitions behind optional, default, pipe and union wrappers. */
+export function unwrap(def: Def): Def[] {
   switch (def.type) {
     case 'optional':
     case 'nullable':

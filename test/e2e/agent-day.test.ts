@@ -6,7 +6,7 @@ import { tagsOfCase } from '../../src/db/repos/tags.js';
 import type { Daemon } from '../../src/main.js';
 import { describeResult, runCli } from '../helpers/cli.js';
 import { mxHeaderFields, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { clientReply, type ClientStyle, type Original } from '../helpers/mail-clients.js';
 import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
 
@@ -29,24 +29,7 @@ const JANE = 'jane@customer.example';
 /** Our MX's headers on the agents' mail (the daemon trusts mx.example.com's Authentication-Results). */
 const PASS = mxHeaderFields('example.com', 'pass');
 
-function to(address: string, subject?: RegExp): SinkMessage[] {
-  return sink.messages.filter((m) => m.envelopeTo.includes(address) && (subject === undefined || subject.test(m.parsed.subject ?? '')));
-}
-
-async function eventually(check: () => void, settleMs = 400): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      check();
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  await new Promise((r) => setTimeout(r, settleMs));
-  check();
-}
+const to = (address: string, subject?: RegExp): SinkMessage[] => sentTo(sink, address, subject);
 
 function original(m: SinkMessage): Original {
   const from = m.parsed.from?.value[0];

@@ -4,7 +4,7 @@ import type { Daemon } from '../../src/main.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { describeResult, runCli } from '../helpers/cli.js';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
 
 /**
@@ -21,25 +21,7 @@ function client() {
   return env.client();
 }
 
-function to(address: string, subject?: RegExp): SinkMessage[] {
-  return sink.messages.filter((m) => m.envelopeTo.includes(address) && (subject === undefined || subject.test(m.parsed.subject ?? '')));
-}
-
-/** Wait until `check` holds (the outbox sends asynchronously), then let stragglers arrive and check again. */
-async function eventually(check: () => void, settleMs = 400): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      check();
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  await new Promise((r) => setTimeout(r, settleMs));
-  check();
-}
+const to = (address: string, subject?: RegExp): SinkMessage[] => sentTo(sink, address, subject);
 
 beforeAll(async () => {
   env = await startTestDaemon({

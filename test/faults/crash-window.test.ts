@@ -1,6 +1,6 @@
 import SQLite from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliSandbox, describeResult, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { CliSandbox, describeResult, spawnCli, type CliProcess, until } from '../helpers/cli.js';
 import { eml } from '../helpers/context.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
@@ -18,16 +18,6 @@ const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
-
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('crash window', () => {
   it('kill -9 mid-send with maxConnections 3: at most 3 resends, each with the same Message-ID', async () => {

@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { describeResult, runCli } from '../helpers/cli.js';
+import { describeResult, runCli, until } from '../helpers/cli.js';
 import { writeConfig } from '../helpers/context.js';
 import { startSmtpSink, type SinkOptions, type SmtpSink } from '../helpers/smtp-sink.js';
 import { captureLogger, type LogLine } from '../imap/imap-env.js';
@@ -97,16 +97,6 @@ async function setup(sinkOpts: SinkOptions, outgoing: NonNullable<ConfigInput['o
       return daemon.ctx.db.selectFrom('outbox').select(['id', 'kind', 'status', 'to_address', 'attempts']).orderBy('id').execute();
     },
   };
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function everyOnce(sink: SmtpSink): boolean {

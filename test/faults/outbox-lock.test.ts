@@ -1,7 +1,7 @@
 import SQLite from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliSandbox, jsonLines, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { CliSandbox, jsonLines, spawnCli, type CliProcess, until } from '../helpers/cli.js';
 import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
@@ -18,16 +18,6 @@ const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
-
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('outbox while the database is locked by another process', () => {
   it('a 30 s lock while 8 confirmations are in flight or fall due: every one delivered exactly once, the delayed "sent" writes recorded as events', async () => {

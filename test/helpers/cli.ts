@@ -297,3 +297,14 @@ export function jsonLines(text: string): Record<string, unknown>[] {
   }
   return out;
 }
+
+/** Poll `probe` (every `intervalMs`) until it gives a value other than undefined/false; a hang guard, not a speed target. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,12 +1,11 @@
 /**
  * The keys of the configuration schema, read from the zod schema itself (not written down), and the
  * keys an example YAML file shows — set or commented out — so tests can hold the two together:
- * every object strict (h9a: unknown keys get a "did you mean" hint), every key documented.
+ * every object strict (h9a: unknown keys get a "did you mean" hint), every key documented. The
+ * schema is walked with the same unwrapping as the did-you-mean hints (src/config/key-hints.ts).
  */
-
-interface ZodLike {
-  readonly _zod: { readonly def: Record<string, unknown> & { readonly type: string } };
-}
+import type { z } from 'zod';
+import { unwrap, type Def } from '../../src/config/key-hints.js';
 
 export interface SchemaObject {
   /** Dotted path; array items are transparent, map (record) keys are `*`. */
@@ -15,68 +14,24 @@ export interface SchemaObject {
   readonly keys: readonly string[];
 }
 
-function isZod(x: unknown): x is ZodLike {
-  return typeof x === 'object' && x !== null && '_zod' in x;
-}
-
 /** Every object in the schema with its path, whether it is strict, and its keys. */
-export function schemaObjects(schema: unknown): SchemaObject[] {
+export function schemaObjects(schema: z.ZodType): SchemaObject[] {
   const out: SchemaObject[] = [];
-  const seen = new Set<unknown>();
-  const walk = (s: unknown, path: string): void => {
-    if (!isZod(s) || seen.has(s)) return;
-    seen.add(s);
-    const def = s._zod.def;
-    switch (def.type) {
-      case 'object': {
-        const shape = def['shape'] as Record<string, unknown>;
-        const catchall = def['catchall'];
-        out.push({ path, strict: isZod(catchall) && catchall._zod.def.type === 'never', keys: Object.keys(shape) });
-        for (const [k, v] of Object.entries(shape)) walk(v, path === '' ? k : `${path}.${k}`);
-        return;
-      }
-      case 'optional':
-      case 'nullable':
-      case 'default':
-      case 'prefault':
-      case 'catch':
-      case 'readonly':
-      case 'nonoptional':
-        walk(def['innerType'], path);
-        return;
-      case 'pipe':
-        walk(def['in'], path);
-        walk(def['out'], path);
-        return;
-      case 'array':
-        walk(def['element'], path);
-        return;
-      case 'record':
-        walk(def['valueType'], path === '' ? '*' : `${path}.*`);
-        return;
-      case 'union':
-        for (const o of def['options'] as unknown[]) walk(o, path);
-        return;
-      case 'intersection':
-        walk(def['left'], path);
-        walk(def['right'], path);
-        return;
-      case 'tuple':
-        for (const i of def['items'] as unknown[]) walk(i, path);
-        return;
-      case 'lazy':
-        walk((def['getter'] as () => unknown)(), path);
-        return;
-      default:
-        return;
+  const walk = (def: Def, path: string): void => {
+    for (const d of unwrap(def)) {
+      if (d.type === 'object' && d.shape !== undefined) {
+        out.push({ path, strict: d.catchall?.def.type === 'never', keys: Object.keys(d.shape) });
+        for (const [k, v] of Object.entries(d.shape)) walk(v.def, path === '' ? k : `${path}.${k}`);
+      } else if (d.type === 'array' && d.element !== undefined) walk(d.element.def, path);
+      else if (d.type === 'record' && d.valueType !== undefined) walk(d.valueType.def, path === '' ? '*' : `${path}.*`);
     }
   };
-  walk(schema, '');
+  walk((schema as unknown as { def: Def }).def, '');
   return out;
 }
 
 /** Every key path of the schema ("security.senderAuth.mode", "queues.*.agents.name" …). */
-export function schemaKeyPaths(schema: unknown): string[] {
+export function schemaKeyPaths(schema: z.ZodType): string[] {
   const paths = new Set<string>();
   for (const o of schemaObjects(schema)) for (const k of o.keys) paths.add(o.path === '' ? k : `${o.path}.${k}`);
   return [...paths].sort();

@@ -6,7 +6,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { writeConfig } from './context.js';
-import { startSmtpSink, type SmtpSink } from './smtp-sink.js';
+import { startSmtpSink, type SinkMessage, type SmtpSink } from './smtp-sink.js';
 
 export interface TestDaemon {
   readonly daemon: Daemon;
@@ -43,4 +43,25 @@ export async function startTestDaemon(config: ConfigInput): Promise<TestDaemon> 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** What the sink got for `address` (envelope recipient), optionally only subjects matching `subject`. */
+export function sentTo(sink: SmtpSink, address: string, subject?: RegExp): SinkMessage[] {
+  return sink.messages.filter((m) => m.envelopeTo.includes(address) && (subject === undefined || subject.test(m.parsed.subject ?? '')));
+}
+
+/** Wait until `check` holds (the outbox sends asynchronously), then let stragglers arrive and check again. */
+export async function eventually(check: () => void, settleMs = 400, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      check();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await new Promise((r) => setTimeout(r, settleMs));
+  check();
 }
