@@ -11,6 +11,7 @@ import { isTransient, runPipeline } from '../pipeline/run-pipeline.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 import { acceptsConnections, clientOptions, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
 import { MailboxHealthReporter } from './imap-health.js';
+import type { MailboxHealthState } from '../db/repos/mailbox-health.js';
 
 /**
  * The IMAP channel (DESIGN §1): one watcher per mailbox with an `imap` config, each with its own
@@ -70,22 +71,73 @@ const STOP_GRACE_MS = 10_000;
 const QUARANTINE_KEYWORD = '$CasegateQuarantined';
 
 export interface ImapChannel {
+  /** The current watchers (a reload may replace some). */
   readonly watchers: readonly MailboxWatcher[];
+  /**
+   * Apply the mailboxes of a reloaded configuration (SIGHUP): a mailbox whose `imap` block is
+   * unchanged keeps its session (only its other settings are swapped in); a changed one
+   * reconnects; a new one starts; a removed one stops.
+   */
+  reconfigure(mailboxes: readonly MailboxConfig[]): Promise<ImapChanges>;
   stop(): Promise<void>;
 }
 
+export interface ImapChanges {
+  readonly kept: string[];
+  readonly reconnected: string[];
+  readonly added: string[];
+  readonly removed: string[];
+}
+
 /** Start watching every mailbox that has an `imap` config. Returns at once; connections happen in the background. */
-export function startImapChannel(ctx: AppContext): ImapChannel {
-  const watchers = ctx.config.mailboxes.flatMap((mb) => (mb.imap !== undefined ? [new MailboxWatcher(ctx, mb, mb.imap)] : []));
+export function startImapChannel(ctx: AppContext, mailboxes: readonly MailboxConfig[] = ctx.config.mailboxes): ImapChannel {
+  let watchers = mailboxes.flatMap((mb) => (mb.imap !== undefined ? [new MailboxWatcher(ctx, mb, mb.imap)] : []));
   for (const w of watchers) w.start();
   let stopping: Promise<void> | null = null;
   return {
-    watchers,
+    get watchers() {
+      return watchers;
+    },
+    async reconfigure(mailboxes) {
+      const changes: ImapChanges = { kept: [], reconnected: [], added: [], removed: [] };
+      const wanted = new Map(mailboxes.flatMap((mb) => (mb.imap !== undefined ? [[mb.name, mb] as const] : [])));
+      const next: MailboxWatcher[] = [];
+      const stops: Promise<void>[] = [];
+      for (const w of watchers) {
+        const mb = wanted.get(w.name);
+        if (mb === undefined) {
+          changes.removed.push(w.name);
+          stops.push(w.stop());
+        } else if (sameImap(w.imapConfig, mb.imap!)) {
+          w.updateMailbox(mb);
+          changes.kept.push(w.name);
+          next.push(w);
+        } else {
+          changes.reconnected.push(w.name);
+          // The old session ends (its messages in flight finish) before the new one starts.
+          stops.push(w.stop());
+        }
+      }
+      await Promise.all(stops);
+      for (const [name, mb] of wanted) {
+        if (changes.kept.includes(name)) continue;
+        if (!changes.reconnected.includes(name)) changes.added.push(name);
+        const w = new MailboxWatcher(ctx, mb, mb.imap!);
+        w.start();
+        next.push(w);
+      }
+      watchers = next;
+      return changes;
+    },
     stop() {
       stopping ??= Promise.all(watchers.map((w) => w.stop())).then(() => undefined);
       return stopping;
     },
   };
+}
+
+function sameImap(a: ImapConfig, b: ImapConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** A wake-up call that is not lost when it comes before the wait (EXISTS during a batch). */
@@ -163,7 +215,7 @@ class ConnectionLost extends Error {
 export class MailboxWatcher {
   readonly name: string;
   readonly #ctx: AppContext;
-  readonly #mailbox: MailboxConfig;
+  #mailbox: MailboxConfig;
   readonly #cfg: ImapConfig;
   readonly #log: Logger;
   readonly #health: MailboxHealthReporter;
@@ -184,6 +236,27 @@ export class MailboxWatcher {
     this.#stopPromise = new Promise<void>((resolve) => {
       this.#stopSignal = resolve;
     });
+  }
+
+  /** The `imap` block this watcher connects with. */
+  get imapConfig(): ImapConfig {
+    return this.#cfg;
+  }
+
+  /** Connection state (mailbox_health states), null before the first report. */
+  get state(): MailboxHealthState | null {
+    return this.#health.state;
+  }
+
+  /** Unprocessed messages seen at the last check. */
+  get backlog(): number {
+    return this.#health.backlog;
+  }
+
+  /** A reload changed this mailbox's settings but not its `imap` block: keep the session, use the new settings. */
+  updateMailbox(mailbox: MailboxConfig): void {
+    this.#mailbox = mailbox;
+    this.#health.updateMailbox(mailbox);
   }
 
   start(): void {
@@ -500,6 +573,7 @@ export class MailboxWatcher {
     const ctx = this.#ctx;
     const limit = ctx.config.listener.maxMessageBytes;
     const uid = meta.uid;
+    const arrivedMs = performance.now();
     let blob;
     try {
       if (prefetched !== undefined) {
@@ -530,6 +604,7 @@ export class MailboxWatcher {
         receivedAt: Number.isNaN(receivedAt.getTime()) ? ctx.clock.now() : receivedAt,
         raw: blob,
         checkpoint: { mailbox: this.name, uidvalidity: s.uidValidity, uid },
+        arrivedMs,
       });
     } catch (err) {
       this.#defer(s, uid, `pipeline: ${describeImapError(err)}`);

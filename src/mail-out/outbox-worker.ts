@@ -229,6 +229,11 @@ export class OutboxWorker {
       return 'retry';
     }
     await this.#record(row, attempt.outcome, log);
+    if (attempt.outcome.kind === 'sent') {
+      // Commit that queued it → accepted by the relay (metrics).
+      const queuedAt = new Date(row.queued_at ?? row.created_at).getTime();
+      this.ctx.telemetry.emailSent({ kind: row.kind, seconds: (new Date(attempt.outcome.at).getTime() - queuedAt) / 1000 });
+    }
     // Health after the outcome is safe (it may alert, and never throws).
     if (attempt.transport === 'works') await this.#succeeded();
     else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause !== null);
@@ -250,6 +255,7 @@ export class OutboxWorker {
       response = (await this.transport.send(options)).response;
     } catch (err) {
       const c = classifySendError(err);
+      this.ctx.telemetry.sendFailure(c.errorClass);
       const now = this.ctx.clock.now();
       if (c.decision === 'pause') {
         this.#pauseSending(c);

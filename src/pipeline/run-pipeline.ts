@@ -90,6 +90,7 @@ function describe(err: unknown): string {
  */
 export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Outcome> {
   const msg: Inbound = { arrival, notes: {} };
+  const arrivedMs = arrival.arrivedMs ?? performance.now();
   const log = ctx.log.child({ component: 'pipeline', channel: arrival.channel, mailbox: arrival.mailbox.name });
   let outcome: Outcome;
   let stageName = 'start';
@@ -144,6 +145,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     if (err instanceof RefusedError && canRefuse(arrival.channel)) {
       // Not ours: the channel answers with a permanent error and the sender's MTA keeps it.
       log.warn({ sha256: arrival.raw.sha256, size: arrival.raw.size, outcome: 'refused', reason: err.message, stage: stageName }, 'message refused');
+      ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: 'refused', seconds: (performance.now() - arrivedMs) / 1000 });
       throw err;
     }
     if (isTransient(err)) {
@@ -175,6 +177,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     },
     `message ${outcome.kind}`,
   );
+  ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: outcome.kind, seconds: (performance.now() - arrivedMs) / 1000 });
   return outcome;
 }
 

@@ -32,6 +32,8 @@ export interface Arrival {
    * so the checkpoint can never run ahead of (or behind) what was committed.
    */
   readonly checkpoint?: MailboxCheckpoint;
+  /** performance.now() when the channel began taking the message (metrics: arrival → commit); default the pipeline's start. */
+  readonly arrivedMs?: number;
 }
 
 export interface MailboxCheckpoint {
