@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { closeContext, createContext, type AppContext } from './context.js';
-import { loadConfig, PACKAGE_ROOT, type ResolvedConfig } from './config/load.js';
+import { loadConfig, type ResolvedConfig } from './config/load.js';
+import { packageVersion } from './ops/version.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { startSmtpListener, type SmtpListener } from './channels/smtp-listener.js';
@@ -54,14 +53,6 @@ export interface DaemonParts {
   ops: WebServer | null;
   /** Whether the transport was injected (tests): a reload never replaces it. */
   readonly fixedTransport: boolean;
-}
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 /**

@@ -4,7 +4,7 @@ import { createLogger } from '../log.js';
 import { resolved } from './shared.js';
 
 /** The daemon stops on its own within this long after SIGTERM/SIGINT (config/systemd/casegate.service: TimeoutStopSec is a little longer). */
-const STOP_DEADLINE_MS = 9_000;
+export const STOP_DEADLINE_MS = 9_000;
 /** Exit code when another daemon holds the instance lock. */
 const EXIT_ALREADY_RUNNING = 1;
 /** Exit code of a forced stop (second signal, or the deadline passed). */

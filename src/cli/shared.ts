@@ -16,8 +16,8 @@ export function setRootProgram(program: Command): void {
  * The configuration for a command. Only the daemon (and `config`, which checks what the daemon
  * would load) needs the mailboxes' IMAP credentials; other commands work without their env vars.
  */
-export function resolved(mailboxCredentials: 'required' | 'deferred' = 'deferred'): ResolvedConfig {
-  return loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials });
+export function resolved(mailboxCredentials: 'required' | 'deferred' = 'deferred', opts: { readonly readOnly?: boolean } = {}): ResolvedConfig {
+  return loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials, ...opts });
 }
 
 export function cliLogger(r: ResolvedConfig): Logger {

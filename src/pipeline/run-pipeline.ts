@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { insertReceipt, primaryReceipt, supersede } from '../db/repos/receipts.js';
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
+import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
 import { agentRequestStage } from './stages/agent-request.js';
@@ -119,10 +120,13 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
           return null;
         }
         applyDedupe(msg, again);
+        // Historic mail: what the commit queues is withdrawn before anyone can see it queued.
+        const outboxBefore = arrival.historic === true ? await lastOutboxId(trx) : null;
         for (const stage of flow.commit) {
           stageName = stage.name;
           await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx, trx));
         }
+        if (outboxBefore !== null) await cancelQueuedAfter(trx, outboxBefore, 'historic mail (casegate import): recorded, not sent');
         await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
         const p = msg.notes.persisted!;
         return {

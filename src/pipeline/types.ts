@@ -12,7 +12,7 @@ import type { VisibleText } from '../mail-in/visible-text.js';
 import type { AgentMailNote, AgentWorkNote, ForgedStaffNote } from './stages/agent-role.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
-export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test' | 'web';
+export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'import' | 'test' | 'web';
 
 /** What a channel hands the pipeline: the raw bytes (already in the blob store) and the envelope. */
 export interface Arrival {
@@ -34,6 +34,11 @@ export interface Arrival {
   readonly checkpoint?: MailboxCheckpoint;
   /** performance.now() when the channel began taking the message (metrics: arrival → commit); default the pipeline's start. */
   readonly arrivedMs?: number;
+  /**
+   * Historic mail (`casegate import` without --notify): every email its commit would queue
+   * (confirmation, notifications, …) is recorded as cancelled in the same transaction, never sent.
+   */
+  readonly historic?: boolean;
 }
 
 export interface MailboxCheckpoint {
