@@ -39,17 +39,18 @@ export function registerBackupCommands(program: Command): void {
 
   program
     .command('purge')
-    .description('delete old closed cases (--closed-before DATE) or everything of one requester (--requester ADDRESS, GDPR erasure), blobs included; an audit event stays')
+    .description('delete old closed cases (--closed-before DATE), everything of one requester (--requester ADDRESS, GDPR erasure) or unused blob files (--orphans); an audit event stays')
     .option('--closed-before <date>', 'closed cases closed before this date (YYYY-MM-DD or ISO-8601)')
     .option('--requester <address>', 'every case this address opened, and its traces elsewhere')
+    .option('--orphans', 'blob files no row names (kept back by an earlier purge, crashes, retries)')
     .option('--dry-run', 'count what would go; change nothing')
     .option('--json', 'JSON output')
-    .action(async (opts: { closedBefore?: string; requester?: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { closedBefore?: string; requester?: string; orphans?: boolean; dryRun?: boolean; json?: boolean }) => {
       const { purge } = await import('../ops/purge.js');
       await withContext(async (ctx) => {
-        const r = await purge(ctx, { closedBefore: opts.closedBefore, requester: opts.requester, dryRun: opts.dryRun === true, actor: cliActor() }, (total) => startProgress('purge: cases', total));
+        const r = await purge(ctx, { closedBefore: opts.closedBefore, requester: opts.requester, orphans: opts.orphans === true, dryRun: opts.dryRun === true, actor: cliActor() }, (total) => startProgress('purge: cases', total));
         print(r, opts.json === true, () =>
-          `${r.dryRun ? 'dry run, nothing changed — would remove' : 'removed'}: ${r.cases} case(s)${r.caseNumbers.length > 0 ? ` (${r.caseNumbers.slice(0, 20).join(', ')}${r.caseNumbers.length > 20 ? ', …' : ''})` : ''}, ${r.messages} message(s), ${r.attachments} attachment(s), ${r.receipts} receipt(s), ${r.outbox} email(s), ${r.events} event(s), ${r.participants} participant(s); blob files: ${r.blobsDeleted} ${r.dryRun ? 'to delete' : 'deleted'}, ${r.blobsShared} kept (still used elsewhere)${r.blobsRecent > 0 ? `, ${r.blobsRecent} kept (written in the last minutes: run again later)` : ''}\n`,
+          `${r.dryRun ? 'dry run, nothing changed — would remove' : 'removed'}: ${r.cases} case(s)${r.caseNumbers.length > 0 ? ` (${r.caseNumbers.slice(0, 20).join(', ')}${r.caseNumbers.length > 20 ? ', …' : ''})` : ''}, ${r.messages} message(s), ${r.attachments} attachment(s), ${r.receipts} receipt(s), ${r.outbox} email(s), ${r.events} event(s), ${r.participants} participant(s); blob files: ${r.blobsDeleted} ${r.dryRun ? 'to delete' : 'deleted'}, ${r.blobsShared} kept (still used elsewhere)${r.blobsRecent > 0 ? `, ${r.blobsRecent} kept (written in the last 5 minutes: casegate purge --orphans removes them later)` : ''}\n`,
         );
       });
     });

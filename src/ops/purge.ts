@@ -1,4 +1,5 @@
-import { stat, unlink } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
 import { blobInUse, casesOfRequester, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, type Removed } from '../db/repos/purge.js';
@@ -27,6 +28,8 @@ const RECENT_MS = 5 * 60_000;
 export interface PurgeRequest {
   readonly closedBefore?: string;
   readonly requester?: string;
+  /** Delete blob files no row names (left by a purge's recent-blob guard, a message that ended in retry, a crash). */
+  readonly orphans?: boolean;
   readonly dryRun: boolean;
   readonly actor: string;
 }
@@ -60,9 +63,11 @@ interface Tally {
 }
 
 export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total: number) => Progress): Promise<PurgeResult> {
-  if ((req.closedBefore === undefined) === (req.requester === undefined)) throw new Error('give exactly one of --closed-before DATE and --requester ADDRESS');
+  if ([req.closedBefore, req.requester, req.orphans === true ? true : undefined].filter((x) => x !== undefined).length !== 1) throw new Error('give exactly one of --closed-before DATE, --requester ADDRESS, --orphans');
   const tally: Tally = { removed: nothingRemoved(), caseNumbers: [], deleted: 0, shared: 0, recent: 0 };
-  if (req.closedBefore !== undefined) {
+  if (req.orphans === true) {
+    await sweepOrphans(ctx, req, tally, progress);
+  } else if (req.closedBefore !== undefined) {
     const before = new Date(req.closedBefore);
     if (Number.isNaN(before.getTime())) throw new Error(`not a date: ${req.closedBefore} (use YYYY-MM-DD or an ISO-8601 time)`);
     const beforeIso = before.toISOString();
@@ -148,4 +153,52 @@ async function runBatch(ctx: AppContext, req: PurgeRequest, tally: Tally, batch:
     tally.deleted += 1;
   }
   ctx.log.info({ dryRun: req.dryRun, cases: removed.cases, messages: removed.messages, blobs: unnamed.length }, req.dryRun ? 'purge (dry run): batch counted, nothing changed' : 'purge: batch removed');
+}
+
+const BLOB_NAME = /^[0-9a-f]{64}$/;
+/** Temp files of writes that never finished (a crash mid-write) go after this long. */
+const TMP_MAX_AGE_MS = 24 * 3_600_000;
+
+/** Every blob file no row names (and older than RECENT_MS), and stale temp files. */
+async function sweepOrphans(ctx: AppContext, req: PurgeRequest, tally: Tally, progress: (total: number) => Progress): Promise<void> {
+  const root = ctx.blobs.dir;
+  const now = ctx.clock.now().getTime();
+  const files: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory() && depth < 2 && /^[0-9a-f]{2}$/.test(e.name)) await walk(join(dir, e.name), depth + 1);
+      else if (e.isFile() && depth === 2 && BLOB_NAME.test(e.name)) files.push(e.name);
+    }
+  };
+  await walk(root, 0);
+  const bar = progress(files.length);
+  for (const sha of files) {
+    bar.tick();
+    if (await blobInUse(ctx.db, sha)) continue;
+    const path = ctx.blobs.pathFor(sha);
+    const mtime = (await stat(path).catch(() => null))?.mtimeMs;
+    if (mtime === undefined) continue;
+    if (now - mtime < RECENT_MS) {
+      tally.recent += 1;
+      continue;
+    }
+    if (!req.dryRun) await unlink(path).catch(() => undefined);
+    tally.deleted += 1;
+  }
+  bar.stop();
+  for (const e of await readdir(join(root, 'tmp')).catch(() => [] as string[])) {
+    const path = join(root, 'tmp', e);
+    const mtime = (await stat(path).catch(() => null))?.mtimeMs;
+    if (mtime !== undefined && now - mtime > TMP_MAX_AGE_MS && !req.dryRun) await unlink(path).catch(() => undefined);
+  }
+  if (!req.dryRun) {
+    await addEvent(ctx.db, { caseId: null, type: 'purge.orphans', actor: req.actor, reason: `unused blob files removed: ${tally.deleted}`, data: { deleted: tally.deleted, recent: tally.recent }, at: ctx.clock.now().toISOString() });
+  }
+  ctx.log.info({ dryRun: req.dryRun, deleted: tally.deleted, recent: tally.recent, scanned: files.length }, 'purge: unused blob files swept');
 }
