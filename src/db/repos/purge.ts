@@ -98,7 +98,8 @@ export async function deleteCases(db: Q, caseIds: number[], removed: Removed): P
 /**
  * The traces of one address outside its own cases: its participation in other cases, the
  * messages it wrote there, receipts of mail it sent (ignored, quarantined), emails we sent it, its
- * bounce state, case-less events that name it. Returns the ids of the (remaining) cases it wrote into.
+ * place in the To/Cc lists of other messages and emails, its bounce state, case-less events that
+ * name it. (The raw mail other people sent stays as they sent it: their record, in the blob store.) Returns the ids of the (remaining) cases it wrote into.
  * (receipts.from_address has no index: an erasure reads the receipts once.)
  */
 export async function eraseAddress(db: Q, address: string, removed: Removed): Promise<number[]> {
@@ -112,6 +113,16 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
     .execute();
   await deleteReceipts(db, receipts.map((r) => r.id), removed);
   removed.outbox += n(await db.deleteFrom('outbox').where('to_address', '=', address).executeTakeFirst());
+  // Other people's mail keeps its place in their case, without this address among its recipients.
+  const without = (json: string): string => JSON.stringify((JSON.parse(json) as { address?: string }[]).filter((r) => r.address?.toLowerCase() !== address));
+  const listed = await db
+    .selectFrom('messages')
+    .select(['id', 'to_json', 'cc_json'])
+    .where((eb) => eb.or([sql<boolean>`instr(lower(${sql.ref('to_json')}), ${address}) > 0`, sql<boolean>`instr(lower(${sql.ref('cc_json')}), ${address}) > 0`]))
+    .execute();
+  for (const m of listed) await db.updateTable('messages').set({ to_json: without(m.to_json), cc_json: without(m.cc_json) }).where('id', '=', m.id).execute();
+  const ccd = await db.selectFrom('outbox').select(['id', 'cc_json']).where(sql<boolean>`instr(lower(${sql.ref('cc_json')}), ${address}) > 0`).execute();
+  for (const o of ccd) await db.updateTable('outbox').set({ cc_json: without(o.cc_json) }).where('id', '=', o.id).execute();
   await db.deleteFrom('address_status').where('address', '=', address).execute();
   const names = (col: 'reason' | 'data_json' | 'actor') => sql<boolean>`instr(lower(${sql.ref(col)}), ${address}) > 0`;
   removed.events += n(
