@@ -197,7 +197,7 @@ function readOrCreateSecret(dataDir: string, source: string): string {
       throw new ConfigError(source, [
         {
           path: 'instance.secret',
-          message: `${file} ${problem}. Signed references in mail already sent stop threading when the secret changes: put a new secret of at least ${MIN_SECRET_BYTES} bytes there (see README, "Rotating the secret")`,
+          message: `${file} ${problem}. Signed references in mail already sent stop threading when the secret changes: put a new secret of at least ${MIN_SECRET_BYTES} bytes there (see docs/configuration.md, "Rotating the secret")`,
         },
       ]);
     }

@@ -428,7 +428,7 @@ export const configSchema = z
       .prefault({}),
     security: z
       .object({
-        /** Who vouches for the From address (README, "Threading and trust"). */
+        /** Who vouches for the From address (docs/how-it-works.md, "Threading and trust"). */
         senderAuth: z
           .object({
             /**
@@ -493,7 +493,7 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['security', 'trustedAuthServId'],
-        message: `replaced by security.senderAuth: { mode: trusted-header, authservId: ${sec.trustedAuthServId} } (README, "Threading and trust")`,
+        message: `replaced by security.senderAuth: { mode: trusted-header, authservId: ${sec.trustedAuthServId} } (docs/how-it-works.md, "Threading and trust")`,
       });
     }
     if (sec.senderAuth.mode === 'trusted-header' && sec.senderAuth.authservId === undefined) {

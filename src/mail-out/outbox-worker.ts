@@ -103,7 +103,7 @@ interface Pause {
  *    that write is retried with backoff (the database may be locked by another process for a
  *    while), and the delay is recorded as an `email.record-delayed` event once it gets through.
  *    Only a crash (or a stop while the database stays locked) in that window resends it — with the
- *    same Message-ID (README: crash window).
+ *    same Message-ID (docs/how-it-works.md: the crash window).
  *  - Errors are classified (send-errors.ts): a broken transport (login rejected, TLS, relay
  *    unreachable) PAUSES sending — no email is marked failed for it — and is probed until it
  *    works; a 4xx for one email retries that email with backoff; a 5xx fails that email.
