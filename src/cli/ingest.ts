@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { print, withContext } from './shared.js';
 import { startProgress } from './progress.js';
 
-/** "12 message(s): stored 10, ignored 2" */
+/** "12 message(s): stored 10, ignored 2" — for a person at a terminal (scripts read the per-file lines). */
 function summaryLine(kinds: readonly string[]): string {
   const counts = new Map<string, number>();
   for (const k of kinds) counts.set(k, (counts.get(k) ?? 0) + 1);
@@ -48,7 +48,7 @@ export function registerIngestCommands(program: Command): void {
           print(results, opts.json === true, () =>
             results
               .map((r) => `${r.source}: ${r.outcome.kind}${'caseNumber' in r.outcome && r.outcome.caseNumber !== null ? ` (case ${r.outcome.caseNumber})` : ''} — ${r.outcome.reason}\n`)
-              .join('') + (results.length > 1 ? summaryLine(results.map((r) => r.outcome.kind)) : ''),
+              .join('') + (results.length > 1 && process.stdout.isTTY === true ? summaryLine(results.map((r) => r.outcome.kind)) : ''),
           );
        }, 'info');
       } catch (err) {
