@@ -4,7 +4,7 @@ import { packageVersion } from './ops/version.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { startSmtpListener, type SmtpListener } from './channels/smtp-listener.js';
-import { startImapChannel, type ImapChannel } from './channels/imap.js';
+import { startImapChannel, type ImapChannel } from './channels/imap-channel.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { OutboxWorker } from './mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from './mail-out/transport.js';
