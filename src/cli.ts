@@ -20,6 +20,8 @@ const GROUPS: Readonly<Record<string, () => Promise<Register>>> = {
   report: async () => (await import('./cli/report.js')).registerReportCommands,
   jobs: async () => (await import('./cli/jobs.js')).registerJobCommands,
   links: async () => (await import('./cli/links.js')).registerLinkCommands,
+  backup: async () => (await import('./cli/backup.js')).registerBackupCommands,
+  import: async () => (await import('./cli/import.js')).registerImportCommands,
 };
 
 /** Top-level command → its group (the order of GROUPS is the order of the help). */
@@ -36,6 +38,10 @@ const COMMANDS: Readonly<Record<string, string>> = {
   report: 'report',
   jobs: 'jobs',
   links: 'links',
+  backup: 'backup',
+  restore: 'backup',
+  purge: 'backup',
+  import: 'import',
 };
 
 /** The command named on the command line (skipping the global options), or null. */

@@ -11,6 +11,7 @@ import { BlobStore } from './storage/blob-store.js';
 import { ensurePrivateDir } from './storage/private-files.js';
 import type { ThreadSecret } from './cases/thread-token.js';
 import { systemDnsResolver, type DnsResolver } from './mail-in/sender-auth.js';
+import { noTelemetry, type Telemetry } from './telemetry.js';
 
 /** Wakes the outbox worker right after a commit that queued mail. */
 export class OutboxSignal extends EventEmitter {
@@ -36,6 +37,8 @@ export interface AppContext {
   readonly loopId: string;
   /** DNS look-ups of sender authentication (security.senderAuth.mode verify); tests inject a stub. */
   readonly resolveDns: DnsResolver;
+  /** In-memory counters for /metrics (the daemon's); a no-op in one-shot commands. */
+  readonly telemetry: Telemetry;
 }
 
 export interface ContextOptions {
@@ -54,6 +57,8 @@ export interface ContextOptions {
   readonly migrate?: boolean;
   /** DNS for sender authentication (default: the system resolver). */
   readonly resolveDns?: DnsResolver;
+  /** Metrics sink (default: none). */
+  readonly telemetry?: Telemetry;
 }
 
 export async function createContext(opts: ContextOptions): Promise<AppContext> {
@@ -69,16 +74,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   const mailboxes = MailboxDirectory.fromConfig(config);
   let templates: TemplateEngine;
   try {
-    templates = loadTemplates({
-      dir: paths.templatesDir,
-      defaultLanguage: config.cases.defaultLanguage,
-      languages: config.templates.languages,
-      queues: [...new Set([...config.mailboxes.map((m) => mailboxes.queueOf(m)), ...Object.keys(config.queues)])],
-      watch: opts.watchTemplates ?? false,
-      check: opts.checkTemplates ?? 'cached',
-      cacheFile: templateCheckCache(paths.dataDir),
-      log: log.child({ component: 'templates' }),
-    });
+    templates = templatesFor(opts.resolved, mailboxes, log, opts.watchTemplates ?? false, opts.checkTemplates ?? 'cached');
   } catch (err) {
     await db.destroy();
     throw err;
@@ -96,7 +92,48 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     outboxSignal: new OutboxSignal(),
     loopId: `casegate@${config.instance.domain}`,
     resolveDns: opts.resolveDns ?? systemDnsResolver,
+    telemetry: opts.telemetry ?? noTelemetry,
   };
+}
+
+/** Load (and check) the template set a configuration names. Throws TemplateCheckError. */
+export function templatesFor(resolved: ResolvedConfig, mailboxes: MailboxDirectory, log: Logger, watch: boolean, check: 'full' | 'cached'): TemplateEngine {
+  const { config, paths } = resolved;
+  return loadTemplates({
+    dir: paths.templatesDir,
+    defaultLanguage: config.cases.defaultLanguage,
+    languages: config.templates.languages,
+    queues: [...new Set([...config.mailboxes.map((m) => mailboxes.queueOf(m)), ...Object.keys(config.queues)])],
+    watch,
+    check,
+    cacheFile: templateCheckCache(paths.dataDir),
+    log: log.child({ component: 'templates' }),
+  });
+}
+
+/** The parts of a context a configuration reload (SIGHUP) replaces; everything else stays. */
+export interface ReloadableParts {
+  readonly config: Config;
+  readonly paths: ResolvedPaths;
+  readonly secret: ThreadSecret;
+  readonly templates: TemplateEngine;
+  readonly mailboxes: MailboxDirectory;
+  readonly loopId: string;
+}
+
+/**
+ * Swap the reloadable parts into a running context (src/reload.ts). Every component reads
+ * `ctx.config` (…) when it acts, so the next message, email or job sees the new values; a message
+ * already in the pipeline may finish under the old ones.
+ */
+export function replaceReloadableParts(ctx: AppContext, parts: ReloadableParts): void {
+  const live = ctx as { -readonly [K in keyof ReloadableParts]: ReloadableParts[K] };
+  live.config = parts.config;
+  live.paths = parts.paths;
+  live.secret = parts.secret;
+  live.templates = parts.templates;
+  live.mailboxes = parts.mailboxes;
+  live.loopId = parts.loopId;
 }
 
 export async function closeContext(ctx: AppContext): Promise<void> {

@@ -50,6 +50,16 @@ export function readHolderPid(pidPath: string): number | null {
   }
 }
 
+/** Whether a process with this PID exists (EPERM: it does, under another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Take the lock or throw InstanceLockedError naming the holder. */
 export function acquireInstanceLock(dbPath: string): InstanceLock {
   const { lockPath, pidPath } = lockPathsFor(dbPath);

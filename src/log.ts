@@ -1,24 +1,69 @@
-import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
 
 export type Logger = PinoLogger;
+
+/** auto: pretty on a terminal, JSON lines otherwise (journald, files, pipes); json / pretty: always. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
 
 export interface LogOptions {
   readonly level: LevelWithSilent;
   /** Write to stderr instead of stdout (CLI commands keep stdout for their output). */
   readonly toStderr?: boolean;
+  /** log.format (default auto). */
+  readonly format?: LogFormat;
+}
+
+/** Every logger created from a root (children, grandchildren), so a reload can change their level. */
+const families = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
+/** Whether lines to this fd go to a person (a terminal) rather than a program. */
+function wantsPretty(format: LogFormat, fd: 1 | 2): boolean {
+  if (format !== 'auto') return format === 'pretty';
+  return (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+}
+
+/**
+ * pino-pretty, loaded only for a terminal (a script or journald never pays for it). Synchronous
+ * on purpose: a person reading a terminal wants every line before the prompt comes back.
+ */
+function prettyStream(fd: 1 | 2): DestinationStream {
+  const require = createRequire(import.meta.url);
+  const pretty = require('pino-pretty') as (opts: Record<string, unknown>) => DestinationStream;
+  return pretty({ destination: fd, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,app' });
 }
 
 /** The one place that creates the root logger; subsystems take `log.child({ component })`. */
 export function createLogger(opts: LogOptions): Logger {
-  return pino(
+  const fd = opts.toStderr === true ? 2 : 1;
+  const members = new Set<WeakRef<Logger>>();
+  const root = pino(
     {
       level: opts.level,
       base: { app: 'casegate' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Inherited by every child: remembered (weakly) so setLogLevel reaches them all.
+      onChild: (child) => {
+        members.add(new WeakRef(child));
+      },
     },
-    pino.destination({ fd: opts.toStderr === true ? 2 : 1, sync: false }),
+    wantsPretty(opts.format ?? 'auto', fd) ? prettyStream(fd) : pino.destination({ fd, sync: false }),
   );
+  families.set(root, members);
+  return root;
+}
+
+/** Change the level of a root logger and every logger derived from it (configuration reload). */
+export function setLogLevel(root: Logger, level: LevelWithSilent): void {
+  root.level = level;
+  const members = families.get(root);
+  if (members === undefined) return;
+  for (const ref of members) {
+    const child = ref.deref();
+    if (child === undefined) members.delete(ref);
+    else child.level = level;
+  }
 }
 
 /** A logger that writes nothing (tests, quiet commands). */

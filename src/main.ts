@@ -1,13 +1,17 @@
 import { closeContext, createContext, type AppContext } from './context.js';
-import type { ResolvedConfig } from './config/load.js';
+import { loadConfig, type ResolvedConfig } from './config/load.js';
+import { packageVersion } from './ops/version.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { startSmtpListener, type SmtpListener } from './channels/smtp-listener.js';
-import { startImapChannel, type ImapChannel } from './channels/imap.js';
+import { startImapChannel, type ImapChannel } from './channels/imap-channel.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { OutboxWorker } from './mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from './mail-out/transport.js';
 import { startJobs, type JobScheduler } from './jobs/scheduler.js';
+import { Metrics, type LiveState } from './ops/metrics.js';
+import { reloadDaemon, type ReloadReport } from './reload.js';
+import { startOpsServer } from './ops/ops-server.js';
 import { startWebServer, type WebServer } from './web/server.js';
 
 export interface Daemon {
@@ -20,6 +24,11 @@ export interface Daemon {
   readonly jobs: JobScheduler | null;
   /** The web server (null when web.enabled is false). */
   readonly web: WebServer | null;
+  /** The ops listener: /healthz and /metrics (null when ops.enabled is false). */
+  readonly ops: WebServer | null;
+  readonly metrics: Metrics;
+  /** Re-read the configuration and templates and apply them (SIGHUP); a broken one is reported and the running one kept. */
+  reload(): Promise<ReloadReport>;
   stop(): Promise<void>;
 }
 
@@ -27,8 +36,23 @@ export interface DaemonOptions {
   readonly resolved: ResolvedConfig;
   readonly log: Logger;
   readonly clock?: Clock;
-  /** Replace the configured transport (tests). */
+  /** Replace the configured transport (tests); a reload then keeps it. */
   readonly transport?: MailTransport;
+  /** How a reload reads the configuration again (default: the same file, mailbox credentials required). */
+  readonly loadConfig?: () => ResolvedConfig;
+}
+
+/** The running components; a reload (src/reload.ts) replaces some of them. */
+export interface DaemonParts {
+  smtp: SmtpListener | null;
+  imap: ImapChannel;
+  transport: MailTransport;
+  outbox: OutboxWorker;
+  jobs: JobScheduler | null;
+  web: WebServer | null;
+  ops: WebServer | null;
+  /** Whether the transport was injected (tests): a reload never replaces it. */
+  readonly fixedTransport: boolean;
 }
 
 /**
@@ -41,35 +65,32 @@ export interface DaemonOptions {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const dbPath = opts.resolved.paths.dbPath;
   const lock: InstanceLock | null = dbPath === ':memory:' ? null : acquireInstanceLock(dbPath);
+  const metrics = new Metrics(packageVersion());
   let ctx: AppContext;
   try {
-    ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, checkTemplates: 'full', ...(opts.clock ? { clock: opts.clock } : {}) });
+    ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, checkTemplates: 'full', telemetry: metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   } catch (err) {
     lock?.release();
     throw err;
   }
   for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
   const transport = opts.transport ?? createTransport(opts.resolved);
-  const outbox = new OutboxWorker(ctx, transport);
-  let smtp: SmtpListener | null = null;
-  let imap: ImapChannel | null = null;
-  let jobs: JobScheduler | null = null;
-  let web: WebServer | null = null;
+  const parts: DaemonParts = { smtp: null, imap: startImapChannel(ctx, []), transport, outbox: new OutboxWorker(ctx, transport), jobs: null, web: null, ops: null, fixedTransport: opts.transport !== undefined };
+  const live: LiveState = {
+    mailboxes: () => parts.imap.watchers.map((w) => ({ name: w.name, state: w.state, backlog: w.backlog })),
+    outboxPaused: () => parts.outbox.paused,
+  };
   try {
-    if (ctx.config.listener.enabled) smtp = await startSmtpListener(ctx);
+    if (ctx.config.listener.enabled) parts.smtp = await startSmtpListener(ctx);
     // Each mailbox connects in its own loop (in the background): a failing one never blocks the start.
-    imap = startImapChannel(ctx);
-    if (ctx.config.web.enabled) web = await startWebServer(ctx);
-    await outbox.start();
+    parts.imap = startImapChannel(ctx);
+    if (ctx.config.web.enabled) parts.web = await startWebServer(ctx);
+    if (ctx.config.ops.enabled) parts.ops = await startOpsServer(ctx, metrics, live);
+    await parts.outbox.start();
     // Jobs last: they catch up on what came due while we were down (issue 11).
-    if (ctx.config.jobs.enabled) jobs = startJobs(ctx);
+    if (ctx.config.jobs.enabled) parts.jobs = startJobs(ctx);
   } catch (err) {
-    await jobs?.stop();
-    await web?.close();
-    await imap?.stop();
-    await smtp?.close();
-    await outbox.stop();
-    transport.close();
+    await stopParts(parts);
     await closeContext(ctx);
     lock?.release();
     throw err;
@@ -79,35 +100,55 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       config: opts.resolved.source ?? 'embedded default',
       database: ctx.paths.dbPath,
       mailboxes: ctx.config.mailboxes.map((m) => `${m.name} <${m.addresses.join(', ')}>`),
-      smtp: smtp !== null ? `${ctx.config.listener.host}:${smtp.port}` : 'disabled',
-      imap: imap.watchers.map((w) => w.name),
+      smtp: parts.smtp !== null ? `${ctx.config.listener.host}:${parts.smtp.port}` : 'disabled',
+      imap: parts.imap.watchers.map((w) => w.name),
       outgoing: transport.name,
-      web: web !== null ? `${ctx.config.web.host}:${web.port}` : 'disabled',
-      jobs: jobs !== null ? [...jobs.tasks.keys()] : 'disabled',
+      web: parts.web !== null ? `${ctx.config.web.host}:${parts.web.port}` : 'disabled',
+      ops: parts.ops !== null ? `${ctx.config.ops.host}:${parts.ops.port}` : 'disabled',
+      jobs: parts.jobs !== null ? [...parts.jobs.tasks.keys()] : 'disabled',
     },
     'casegate started',
   );
   let stopping: Promise<void> | null = null;
-  const imapChannel = imap;
-  const listener = smtp;
+  let reloading: Promise<ReloadReport> | null = null;
   const context = ctx;
+  const load = opts.loadConfig ?? (() => loadConfig({ path: opts.resolved.source ?? undefined, mailboxCredentials: 'required' }));
   return {
     ctx,
-    smtp,
-    imap: imapChannel,
-    outbox,
-    jobs,
-    web,
+    get smtp() {
+      return parts.smtp;
+    },
+    get imap() {
+      return parts.imap;
+    },
+    get outbox() {
+      return parts.outbox;
+    },
+    get jobs() {
+      return parts.jobs;
+    },
+    get web() {
+      return parts.web;
+    },
+    get ops() {
+      return parts.ops;
+    },
+    metrics,
+    reload() {
+      if (stopping !== null) return Promise.resolve({ ok: false, problems: ['stopping'], changed: [], actions: [] });
+      // One reload at a time; a SIGHUP during a reload waits for it and runs again.
+      const run = (): Promise<ReloadReport> => reloadDaemon(context, parts, load, { metrics, live });
+      const next: Promise<ReloadReport> = (reloading ?? Promise.resolve(null)).then(run, run).finally(() => {
+        if (reloading === next) reloading = null;
+      });
+      reloading = next;
+      return next;
+    },
     stop() {
       stopping ??= (async () => {
         context.log.info('casegate stopping');
-        // A running job finishes its current item; the web server stops taking requests.
-        await jobs?.stop();
-        await web?.close();
-        // All at once: idle SMTP sessions get 421 now, messages in flight finish (and are
-        // acknowledged) before the database closes; the outbox records what was sent.
-        await Promise.all([imapChannel.stop(), listener?.close(), outbox.stop()]);
-        transport.close();
+        await reloading?.catch(() => undefined);
+        await stopParts(parts);
         await closeContext(context);
         lock?.release();
         context.log.info('casegate stopped');
@@ -115,4 +156,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return stopping;
     },
   };
+}
+
+/**
+ * Stop every component: a running job finishes its current item; the web servers stop taking
+ * requests; then all at once: idle SMTP sessions get 421 now, messages in flight finish (and are
+ * acknowledged) before the database closes; the outbox records what was sent.
+ */
+async function stopParts(parts: DaemonParts): Promise<void> {
+  await parts.jobs?.stop();
+  await parts.web?.close();
+  await parts.ops?.close();
+  await Promise.all([parts.imap.stop(), parts.smtp?.close(), parts.outbox.stop()]);
+  parts.transport.close();
 }

@@ -29,7 +29,7 @@ interface Snapshot {
  */
 export class MailboxHealthReporter {
   readonly #ctx: AppContext;
-  readonly #mailbox: MailboxConfig;
+  #mailbox: MailboxConfig;
   readonly #cfg: ImapConfig;
   readonly #log: Logger;
   /** What the database holds (as far as we know); null fields until init(). */
@@ -65,6 +65,15 @@ export class MailboxHealthReporter {
 
   get state(): MailboxHealthState | null {
     return this.#row.state;
+  }
+
+  get backlog(): number {
+    return this.#row.backlog;
+  }
+
+  /** The mailbox's settings after a reload (same name, same imap block). */
+  updateMailbox(mailbox: MailboxConfig): void {
+    this.#mailbox = mailbox;
   }
 
   /** A state change that says nothing about success or failure (connecting, processing, stopped). */

@@ -11,6 +11,7 @@ import { isTransient, runPipeline } from '../pipeline/run-pipeline.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 import { acceptsConnections, clientOptions, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
 import { MailboxHealthReporter } from './imap-health.js';
+import type { MailboxHealthState } from '../db/repos/mailbox-health.js';
 
 /**
  * The IMAP channel (DESIGN §1): one watcher per mailbox with an `imap` config, each with its own
@@ -68,25 +69,6 @@ const SERVER_CHECK_MS = 2_000;
 const STOP_GRACE_MS = 10_000;
 /** flag mode: extra keyword for quarantined / oversized messages (when keywords are allowed). */
 const QUARANTINE_KEYWORD = '$CasegateQuarantined';
-
-export interface ImapChannel {
-  readonly watchers: readonly MailboxWatcher[];
-  stop(): Promise<void>;
-}
-
-/** Start watching every mailbox that has an `imap` config. Returns at once; connections happen in the background. */
-export function startImapChannel(ctx: AppContext): ImapChannel {
-  const watchers = ctx.config.mailboxes.flatMap((mb) => (mb.imap !== undefined ? [new MailboxWatcher(ctx, mb, mb.imap)] : []));
-  for (const w of watchers) w.start();
-  let stopping: Promise<void> | null = null;
-  return {
-    watchers,
-    stop() {
-      stopping ??= Promise.all(watchers.map((w) => w.stop())).then(() => undefined);
-      return stopping;
-    },
-  };
-}
 
 /** A wake-up call that is not lost when it comes before the wait (EXISTS during a batch). */
 class Wake {
@@ -163,7 +145,7 @@ class ConnectionLost extends Error {
 export class MailboxWatcher {
   readonly name: string;
   readonly #ctx: AppContext;
-  readonly #mailbox: MailboxConfig;
+  #mailbox: MailboxConfig;
   readonly #cfg: ImapConfig;
   readonly #log: Logger;
   readonly #health: MailboxHealthReporter;
@@ -184,6 +166,27 @@ export class MailboxWatcher {
     this.#stopPromise = new Promise<void>((resolve) => {
       this.#stopSignal = resolve;
     });
+  }
+
+  /** The `imap` block this watcher connects with. */
+  get imapConfig(): ImapConfig {
+    return this.#cfg;
+  }
+
+  /** Connection state (mailbox_health states), null before the first report. */
+  get state(): MailboxHealthState | null {
+    return this.#health.state;
+  }
+
+  /** Unprocessed messages seen at the last check. */
+  get backlog(): number {
+    return this.#health.backlog;
+  }
+
+  /** A reload changed this mailbox's settings but not its `imap` block: keep the session, use the new settings. */
+  updateMailbox(mailbox: MailboxConfig): void {
+    this.#mailbox = mailbox;
+    this.#health.updateMailbox(mailbox);
   }
 
   start(): void {
@@ -500,6 +503,7 @@ export class MailboxWatcher {
     const ctx = this.#ctx;
     const limit = ctx.config.listener.maxMessageBytes;
     const uid = meta.uid;
+    const arrivedMs = performance.now();
     let blob;
     try {
       if (prefetched !== undefined) {
@@ -530,6 +534,7 @@ export class MailboxWatcher {
         receivedAt: Number.isNaN(receivedAt.getTime()) ? ctx.clock.now() : receivedAt,
         raw: blob,
         checkpoint: { mailbox: this.name, uidvalidity: s.uidValidity, uid },
+        arrivedMs,
       });
     } catch (err) {
       this.#defer(s, uid, `pipeline: ${describeImapError(err)}`);

@@ -64,7 +64,7 @@ export async function ingestOne(ctx: AppContext, source: string, input: Readable
   }
 }
 
-export async function ingestFiles(ctx: AppContext, files: readonly string[], opts: PipeOptions): Promise<PipeResult[]> {
+export async function ingestFiles(ctx: AppContext, files: readonly string[], opts: PipeOptions, onDone: () => void = () => undefined): Promise<PipeResult[]> {
   const results: PipeResult[] = [];
   if (files.length === 0) {
     results.push(await ingestOne(ctx, 'stdin', process.stdin, opts));
@@ -79,9 +79,11 @@ export async function ingestFiles(ctx: AppContext, files: readonly string[], opt
       const reason = `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
       ctx.log.error({ source: file }, reason);
       results.push({ source: file, outcome: { kind: 'rejected', reason }, exitCode: EX_NOINPUT });
+      onDone();
       continue;
     }
     results.push(await ingestOne(ctx, file, handle.createReadStream(), opts));
+    onDone();
   }
   return results;
 }

@@ -11,7 +11,13 @@ function reply(code: number, message: string): Error & { responseCode: number } 
 }
 
 export interface SmtpListener {
+  readonly host: string;
   readonly port: number;
+  /**
+   * Take the listener settings of a reloaded configuration that need no new socket (hostname,
+   * maxMessageBytes, maxClients): new sessions use them. host/port need a new listener (reload.ts).
+   */
+  applyConfig(): void;
   /**
    * Stop: no new connections; idle sessions get `421` at once; a session whose message is being
    * committed gets its answer and then `421`; whatever is left after STOP_GRACE_MS is cut.
@@ -29,7 +35,7 @@ const STOP_GRACE_MS = 8_000;
  * sending MTA retries). No relaying, no AUTH: it accepts mail for our mailboxes only.
  */
 export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> {
-  const cfg = ctx.config.listener;
+  let cfg = ctx.config.listener;
   const log = ctx.log.child({ component: 'smtp-listener' });
   /** Sessions whose DATA is being taken and committed right now (by session id). */
   const busy = new Set<string>();
@@ -98,8 +104,15 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
   const addr = server.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.port;
   log.info({ host: cfg.host, port }, 'smtp listener ready');
+  const host = cfg.host;
   return {
+    host,
     port,
+    applyConfig() {
+      cfg = ctx.config.listener;
+      // smtp-server reads these options for every new session.
+      Object.assign(server.options, { name: cfg.hostname, size: cfg.maxMessageBytes, maxClients: cfg.maxClients });
+    },
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
@@ -116,6 +129,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
 }
 
 async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Outcome> {
+  const arrivedMs = performance.now();
   const limit = ctx.config.listener.maxMessageBytes;
   // Keep reading the client's data even past the limit (the protocol needs the final dot),
   // but stop writing it anywhere.
@@ -158,5 +172,6 @@ async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session
     receivedAt: ctx.clock.now(),
     raw: blob,
     client: { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? null },
+    arrivedMs,
   });
 }

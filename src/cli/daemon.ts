@@ -3,8 +3,8 @@ import { openDatabase, migrateToLatest } from '../db/database.js';
 import { createLogger } from '../log.js';
 import { resolved } from './shared.js';
 
-/** The daemon stops on its own within this long after SIGTERM/SIGINT. */
-const STOP_DEADLINE_MS = 9_000;
+/** The daemon stops on its own within this long after SIGTERM/SIGINT (config/systemd/casegate.service: TimeoutStopSec is a little longer). */
+export const STOP_DEADLINE_MS = 9_000;
 /** Exit code when another daemon holds the instance lock. */
 const EXIT_ALREADY_RUNNING = 1;
 /** Exit code of a forced stop (second signal, or the deadline passed). */
@@ -13,10 +13,10 @@ const EXIT_FORCED = 130;
 export function registerDaemonCommands(program: Command): void {
   program
     .command('start')
-    .description('run the daemon (SMTP listener, IMAP mailboxes, outbox) until SIGINT/SIGTERM')
+    .description('run the daemon (SMTP listener, IMAP mailboxes, outbox, jobs, web and ops listeners) until SIGINT/SIGTERM; SIGHUP reloads the configuration')
     .action(async () => {
       const r = resolved('required');
-      const log = createLogger({ level: r.config.log.level });
+      const log = createLogger({ level: r.config.log.level, format: r.config.log.format });
       // Loaded here so one-shot commands (the MTA pipe above all) don't pay for IMAP and SMTP servers.
       const { startDaemon } = await import('../main.js');
       const { InstanceLockedError } = await import('../instance-lock.js');
@@ -58,6 +58,11 @@ export function registerDaemonCommands(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // Reload configuration and templates (systemctl reload casegate); a broken one is reported and the running one kept.
+      process.on('SIGHUP', () => {
+        log.info({ signal: 'SIGHUP' }, 'signal received: reloading the configuration');
+        daemon.reload().catch((err: unknown) => log.error({ err }, 'configuration reload failed; the running configuration stays'));
+      });
     });
 
   program

@@ -1,12 +1,37 @@
 import type { Command } from 'commander';
 import { ingestFiles } from '../channels/pipe.js';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { print, withContext } from './shared.js';
+import { startProgress } from './progress.js';
+
+/** "12 message(s): stored 10, ignored 2" — for a person at a terminal (scripts read the per-file lines). */
+function summaryLine(kinds: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const k of kinds) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return `${kinds.length} message(s): ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}\n`;
+}
+
+/** Folders become their .eml files (sorted); files stay as given. */
+function expandDirectories(args: readonly string[]): string[] {
+  return args.flatMap((a) => {
+    try {
+      if (!statSync(a).isDirectory()) return [a];
+    } catch {
+      return [a]; // reported as unreadable by ingestFiles
+    }
+    return readdirSync(a)
+      .filter((f) => f.toLowerCase().endsWith('.eml'))
+      .sort()
+      .map((f) => join(a, f));
+  });
+}
 
 export function registerIngestCommands(program: Command): void {
   program
     .command('ingest')
     .description('read messages from .eml files or stdin (MTA pipe); exit 0 when committed, 75 to make the MTA retry')
-    .argument('[files...]', '.eml files (none: read one message from stdin)')
+    .argument('[files...]', '.eml files or folders of them (none: read one message from stdin)')
     .option('-m, --mailbox <name>', 'mailbox the message arrived in')
     .option('-r, --recipient <address>', 'envelope recipient (picks the mailbox)')
     .option('-s, --sender <address>', 'envelope sender')
@@ -15,12 +40,15 @@ export function registerIngestCommands(program: Command): void {
       let code = 0;
       try {
         await withContext(async (ctx) => {
-          const results = await ingestFiles(ctx, files, { ...opts });
+          const list = expandDirectories(files);
+          const bar = startProgress('ingest', list.length, list.length > 1 && process.stderr.isTTY === true);
+          const results = await ingestFiles(ctx, list, { ...opts }, () => bar.tick());
+          bar.stop();
           code = Math.max(0, ...results.map((r) => r.exitCode));
           print(results, opts.json === true, () =>
             results
               .map((r) => `${r.source}: ${r.outcome.kind}${'caseNumber' in r.outcome && r.outcome.caseNumber !== null ? ` (case ${r.outcome.caseNumber})` : ''} — ${r.outcome.reason}\n`)
-              .join(''),
+              .join('') + (results.length > 1 && process.stdout.isTTY === true ? summaryLine(results.map((r) => r.outcome.kind)) : ''),
           );
        }, 'info');
       } catch (err) {

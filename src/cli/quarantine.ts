@@ -3,6 +3,7 @@ import { listQuarantine, receiptById } from '../db/repos/receipts.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
 import { print, withContext } from './shared.js';
+import { startProgress } from './progress.js';
 
 export function registerQuarantineCommands(program: Command): void {
   const quarantine = program.command('quarantine').description('messages that could not be processed, kept raw');
@@ -40,7 +41,9 @@ export function registerQuarantineCommands(program: Command): void {
     .action(async (ids: string[], opts: { json?: boolean }) => {
       await withContext(async (ctx) => {
         const results: { id: string; outcome: { kind: string; reason: string } }[] = [];
+        const bar = startProgress('quarantine retry', ids.length);
         for (const id of ids) {
+          bar.tick();
           const receipt = await receiptById(ctx.db, Number.parseInt(id, 10));
           if (receipt === undefined || receipt.outcome !== 'quarantined' || receipt.retried_as !== null) {
             results.push({ id, outcome: { kind: 'error', reason: 'not a quarantined message awaiting retry' } });
@@ -58,6 +61,7 @@ export function registerQuarantineCommands(program: Command): void {
           });
           results.push({ id, outcome });
         }
+        bar.stop();
         print(results, opts.json === true, () => results.map((r) => `${r.id}: ${r.outcome.kind} — ${r.outcome.reason}\n`).join(''));
       });
     });

@@ -16,17 +16,17 @@ export function setRootProgram(program: Command): void {
  * The configuration for a command. Only the daemon (and `config`, which checks what the daemon
  * would load) needs the mailboxes' IMAP credentials; other commands work without their env vars.
  */
-export function resolved(mailboxCredentials: 'required' | 'deferred' = 'deferred'): ResolvedConfig {
-  return loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials });
+export function resolved(mailboxCredentials: 'required' | 'deferred' = 'deferred', opts: { readonly readOnly?: boolean } = {}): ResolvedConfig {
+  return loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials, ...opts });
 }
 
 export function cliLogger(r: ResolvedConfig): Logger {
-  return createLogger({ level: r.config.log.level === 'info' ? 'warn' : r.config.log.level, toStderr: true });
+  return createLogger({ level: r.config.log.level === 'info' ? 'warn' : r.config.log.level, toStderr: true, format: r.config.log.format });
 }
 
 export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, logLevel?: 'info'): Promise<T> {
   const r = resolved();
-  const log = logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true }) : cliLogger(r);
+  const log = logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true, format: r.config.log.format }) : cliLogger(r);
   // Loaded here: `casegate config` and --help need no database or templates.
   const { closeContext, createContext } = await import('../context.js');
   const ctx = await createContext({ resolved: r, log });

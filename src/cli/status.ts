@@ -1,16 +1,20 @@
 import type { Command } from 'commander';
-import { formatStatus, statusReport } from '../views.js';
+import { formatStatus, statusReport } from '../ops/status-report.js';
 import { print, withContext } from './shared.js';
 
 export function registerStatusCommands(program: Command): void {
   program
     .command('status')
-    .description('health of mailboxes, the outbox and the pipeline')
+    .description('the daemon, its health checks, mailboxes, outbox, open cases, SLA breaches and jobs')
     .option('--json', 'JSON output')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--check', 'exit 1 when a health check fails (for scripts and cron)')
+    .action(async (opts: { json?: boolean; check?: boolean }) => {
+      let healthy = true;
       await withContext(async (ctx) => {
         const report = await statusReport(ctx);
+        healthy = report.health.healthy;
         print(report, opts.json === true, () => formatStatus(report));
       });
+      if (opts.check === true && !healthy) process.exitCode = 1;
     });
 }

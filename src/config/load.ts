@@ -71,6 +71,11 @@ export interface LoadOptions {
    * 'deferred' (commands that never log in to a mailbox): it is left unresolved, not reported.
    */
   readonly mailboxCredentials?: 'required' | 'deferred';
+  /**
+   * Write nothing into the data directory (`casegate restore`, which needs it empty): no generated
+   * secret file (an ephemeral one is used when none exists), no regex-check cache.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** Read, interpolate ${ENV} references, validate (every problem at once) and resolve paths. */
@@ -104,7 +109,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     problems.push(...issueProblems(parsed.error.issues));
     problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
   }
-  const regexCache = new FileRegexCache(regexCacheFile(interpolated, baseDir));
+  const regexCache = new FileRegexCache(opts.readOnly === true ? null : regexCacheFile(interpolated, baseDir));
   const regexes = adminRegexFindings(interpolated, regexCache);
   problems.push(...regexes.problems);
   regexCache.flush();
@@ -128,7 +133,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     if (mb.imap?.caFile !== undefined) mb.imap.caFile = abs(mb.imap.caFile);
   }
   if (config.outgoing.smtp?.caFile !== undefined) config.outgoing.smtp.caFile = abs(config.outgoing.smtp.caFile);
-  const current = config.instance.secret ?? readOrCreateSecret(dataDir, source ?? 'embedded default');
+  const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
   return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings] };
 }
@@ -192,7 +197,7 @@ function readOrCreateSecret(dataDir: string, source: string): string {
       throw new ConfigError(source, [
         {
           path: 'instance.secret',
-          message: `${file} ${problem}. Signed references in mail already sent stop threading when the secret changes: put a new secret of at least ${MIN_SECRET_BYTES} bytes there (see README, "Rotating the secret")`,
+          message: `${file} ${problem}. Signed references in mail already sent stop threading when the secret changes: put a new secret of at least ${MIN_SECRET_BYTES} bytes there (see docs/configuration.md, "Rotating the secret")`,
         },
       ]);
     }

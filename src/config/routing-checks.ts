@@ -109,7 +109,7 @@ export function feedbackTemplateProblems(cfg: Config, templatesDir: string): { p
     if (missing.length > 0) {
       problems.push({
         path: `queues.${name}.feedback`,
-        message: `a feedback queue needs its own thank-you (no case number, no response time): create ${missing.map((p) => `${name}/confirmation.${p}.hbs`).join(', ')} in ${templatesDir} (see README, "Feedback queues")`,
+        message: `a feedback queue needs its own thank-you (no case number, no response time): create ${missing.map((p) => `${name}/confirmation.${p}.hbs`).join(', ')} in ${templatesDir} (see docs/cases.md, "Feedback queues")`,
       });
     }
   }

@@ -258,6 +258,8 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** auto: readable lines on a terminal (pino-pretty), JSON lines otherwise (journald, files, pipes); json or pretty: always that. */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
       }).strict()
       .prefault({}),
     mailboxes: z.array(mailbox).min(1).default([{ name: 'support', addresses: ['support@localhost'], plusAddressing: false }]),
@@ -426,7 +428,7 @@ export const configSchema = z
       .prefault({}),
     security: z
       .object({
-        /** Who vouches for the From address (README, "Threading and trust"). */
+        /** Who vouches for the From address (docs/how-it-works.md, "Threading and trust"). */
         senderAuth: z
           .object({
             /**
@@ -469,6 +471,20 @@ export const configSchema = z
     jobs: jobsSchema,
     /** The small web server: customer case page, survey, /healthz (sla-schema.ts). */
     web: webSchema,
+    /**
+     * The ops listener: /healthz (with reasons) and /metrics (Prometheus) for monitoring, on its
+     * own address, independent of web.enabled (the customer pages may sit behind a public proxy).
+     */
+    ops: z
+      .object({
+        /** Serve /healthz and /metrics in the daemon. */
+        enabled: z.boolean().default(false),
+        /** Address to bind; keep it on loopback (or a private monitoring network). */
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8026),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -477,7 +493,7 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['security', 'trustedAuthServId'],
-        message: `replaced by security.senderAuth: { mode: trusted-header, authservId: ${sec.trustedAuthServId} } (README, "Threading and trust")`,
+        message: `replaced by security.senderAuth: { mode: trusted-header, authservId: ${sec.trustedAuthServId} } (docs/how-it-works.md, "Threading and trust")`,
       });
     }
     if (sec.senderAuth.mode === 'trusted-header' && sec.senderAuth.authservId === undefined) {

@@ -6,7 +6,7 @@ import { holidaySourceProblem, isValidZone, parseWeeklyHours } from '../cases/bu
  * Configuration of promises kept in business time (issue 11): business calendars, SLA policies
  * (targets per priority), the scheduled jobs with their schedules and knobs, the satisfaction
  * survey and the small web server. Part of configSchema (schema.ts); every key is documented in
- * config/casegate.example.yaml and the README.
+ * config/casegate.example.yaml and docs/configuration.md.
  */
 
 const zone = z.string().min(1).refine(isValidZone, { message: 'not an IANA time zone like America/Chicago or Europe/Berlin' });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * security.spam: honouring the spam verdict our MX (SpamAssassin, rspamd, Exchange Online
  * Protection …) wrote into the message. Kept in its own file so the rest of `security` can grow
- * independently. Documented in config/casegate.example.yaml and the README ("Spam").
+ * independently. Documented in config/casegate.example.yaml and docs/automated-mail.md.
  */
 export const spamSettings = z
   .object({

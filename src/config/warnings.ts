@@ -23,6 +23,12 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       }`,
     });
   }
+  if (cfg.ops.enabled && !isLoopback(cfg.ops.host)) {
+    out.push({
+      path: 'ops.host',
+      message: `"${cfg.ops.host}" serves /metrics and /healthz (with mailbox names and relay errors) to the network; keep it on 127.0.0.1 or a private monitoring network behind a firewall`,
+    });
+  }
   const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
   cfg.rules.forEach((r, i) => {
     const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];

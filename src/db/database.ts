@@ -10,6 +10,7 @@ import * as m0006 from './migrations/0006-hot-path-indexes.js';
 import * as m0007 from './migrations/0007-agent-work.js';
 import * as m0009 from './migrations/0009-sla-jobs-web.js';
 import * as m0010 from './migrations/0010-one-first-response.js';
+import * as m0011 from './migrations/0011-ops.js';
 import type { Database } from './schema.js';
 import { CasegateSqliteDialect, SYNC_BUSY_TIMEOUT_MS } from './sqlite-dialect.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-agent-work': m0007,
   '0009-sla-jobs-web': m0009,
   '0010-one-first-response': m0010,
+  '0011-ops': m0011,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -45,10 +45,12 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
       const line = { job: def.name, reason, processed: result.processed, sent: result.sent, ms: Math.round(performance.now() - started) };
       if (result.processed > 0 || reason !== 'scheduled') jlog.info(line, 'job finished');
       else jlog.debug(line, 'job finished');
+      ctx.telemetry.jobRun({ job: def.name, ok: true, seconds: (performance.now() - started) / 1000 });
       return result;
     } catch (err) {
       await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), err instanceof Error ? err.message.slice(0, 500) : String(err)).catch(() => undefined);
       jlog.error({ err, job: def.name, reason }, 'job failed; it runs again on its next schedule');
+      ctx.telemetry.jobRun({ job: def.name, ok: false, seconds: (performance.now() - started) / 1000 });
       return null;
     }
   }

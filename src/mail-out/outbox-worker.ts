@@ -103,7 +103,7 @@ interface Pause {
  *    that write is retried with backoff (the database may be locked by another process for a
  *    while), and the delay is recorded as an `email.record-delayed` event once it gets through.
  *    Only a crash (or a stop while the database stays locked) in that window resends it — with the
- *    same Message-ID (README: crash window).
+ *    same Message-ID (docs/how-it-works.md: the crash window).
  *  - Errors are classified (send-errors.ts): a broken transport (login rejected, TLS, relay
  *    unreachable) PAUSES sending — no email is marked failed for it — and is probed until it
  *    works; a 4xx for one email retries that email with backoff; a 5xx fails that email.
@@ -229,6 +229,11 @@ export class OutboxWorker {
       return 'retry';
     }
     await this.#record(row, attempt.outcome, log);
+    if (attempt.outcome.kind === 'sent') {
+      // Commit that queued it → accepted by the relay (metrics).
+      const queuedAt = new Date(row.queued_at ?? row.created_at).getTime();
+      this.ctx.telemetry.emailSent({ kind: row.kind, seconds: (new Date(attempt.outcome.at).getTime() - queuedAt) / 1000 });
+    }
     // Health after the outcome is safe (it may alert, and never throws).
     if (attempt.transport === 'works') await this.#succeeded();
     else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause !== null);
@@ -250,6 +255,7 @@ export class OutboxWorker {
       response = (await this.transport.send(options)).response;
     } catch (err) {
       const c = classifySendError(err);
+      this.ctx.telemetry.sendFailure(c.errorClass);
       const now = this.ctx.clock.now();
       if (c.decision === 'pause') {
         this.#pauseSending(c);

@@ -102,7 +102,7 @@ export function renderTemplateDocs(): string {
     '',
     '# Email templates reference',
     '',
-    'Every email casegate sends is rendered from Handlebars files in `templates/`. This page lists every template, when it is sent, its files and the variables it can use, with an example value for each. How to change a template step by step: the Templates section of the [README](../README.md#templates) and [templates/README.md](../templates/README.md).',
+    'Every email casegate sends is rendered from Handlebars files in `templates/`. This page lists every template, when it is sent, its files and the variables it can use, with an example value for each. How to change a template step by step: [customizing-templates.md](customizing-templates.md) and [templates/README.md](../templates/README.md).',
     '',
     'Try an edit before customers see it:',
     '',

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { insertReceipt, primaryReceipt, supersede } from '../db/repos/receipts.js';
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
+import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
 import { agentRequestStage } from './stages/agent-request.js';
@@ -90,6 +91,7 @@ function describe(err: unknown): string {
  */
 export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Outcome> {
   const msg: Inbound = { arrival, notes: {} };
+  const arrivedMs = arrival.arrivedMs ?? performance.now();
   const log = ctx.log.child({ component: 'pipeline', channel: arrival.channel, mailbox: arrival.mailbox.name });
   let outcome: Outcome;
   let stageName = 'start';
@@ -118,10 +120,13 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
           return null;
         }
         applyDedupe(msg, again);
+        // Historic mail: what the commit queues is withdrawn before anyone can see it queued.
+        const outboxBefore = arrival.historic === true ? await lastOutboxId(trx) : null;
         for (const stage of flow.commit) {
           stageName = stage.name;
           await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx, trx));
         }
+        if (outboxBefore !== null) await cancelQueuedAfter(trx, outboxBefore, 'historic mail (casegate import): recorded, not sent');
         await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
         const p = msg.notes.persisted!;
         return {
@@ -144,6 +149,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     if (err instanceof RefusedError && canRefuse(arrival.channel)) {
       // Not ours: the channel answers with a permanent error and the sender's MTA keeps it.
       log.warn({ sha256: arrival.raw.sha256, size: arrival.raw.size, outcome: 'refused', reason: err.message, stage: stageName }, 'message refused');
+      ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: 'refused', seconds: (performance.now() - arrivedMs) / 1000 });
       throw err;
     }
     if (isTransient(err)) {
@@ -175,6 +181,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     },
     `message ${outcome.kind}`,
   );
+  ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: outcome.kind, seconds: (performance.now() - arrivedMs) / 1000 });
   return outcome;
 }
 

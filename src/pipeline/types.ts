@@ -12,7 +12,7 @@ import type { VisibleText } from '../mail-in/visible-text.js';
 import type { AgentMailNote, AgentWorkNote, StaffClaimNote } from './stages/agent-role.js';
 import type { StoredBlob } from '../storage/blob-store.js';
 
-export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'test' | 'web';
+export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'import' | 'test' | 'web';
 
 /** What a channel hands the pipeline: the raw bytes (already in the blob store) and the envelope. */
 export interface Arrival {
@@ -32,6 +32,13 @@ export interface Arrival {
    * so the checkpoint can never run ahead of (or behind) what was committed.
    */
   readonly checkpoint?: MailboxCheckpoint;
+  /** performance.now() when the channel began taking the message (metrics: arrival → commit); default the pipeline's start. */
+  readonly arrivedMs?: number;
+  /**
+   * Historic mail (`casegate import` without --notify): every email its commit would queue
+   * (confirmation, notifications, …) is recorded as cancelled in the same transaction, never sent.
+   */
+  readonly historic?: boolean;
 }
 
 export interface MailboxCheckpoint {

@@ -41,9 +41,17 @@ function wantsText(accept: string | undefined): boolean {
   return a.includes('text/plain') && !a.includes('text/html');
 }
 
-export async function startWebServer(ctx: AppContext, routes: Route[] = defaultRoutes(ctx)): Promise<WebServer> {
-  const cfg = ctx.config.web;
-  const log = ctx.log.child({ component: 'web' });
+/** Where a server listens: the customer web server (web.host/port) or the ops listener (ops.host/port). */
+export interface Bind {
+  readonly host: string;
+  readonly port: number;
+  /** Log component: web | ops. */
+  readonly component: string;
+}
+
+export async function startWebServer(ctx: AppContext, routes: Route[] = defaultRoutes(ctx), bind?: Bind): Promise<WebServer> {
+  const cfg = { host: bind?.host ?? ctx.config.web.host, port: bind?.port ?? ctx.config.web.port, get maxBodyBytes() { return ctx.config.web.maxBodyBytes; } };
+  const log = ctx.log.child({ component: bind?.component ?? 'web' });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -99,7 +107,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     });
   });
   const port = (server.address() as AddressInfo).port;
-  log.info({ host: cfg.host, port, routes: routes.map((r) => `${r.method} ${r.name}`) }, 'web server listening');
+  log.info({ host: cfg.host, port, routes: routes.map((r) => `${r.method} ${r.name}`) }, `${bind?.component ?? 'web'} server listening`);
   return {
     port,
     server,

@@ -83,7 +83,7 @@ describe('stopping the daemon', () => {
     expect(exit.code).toBe(0);
     expect(after).toBeLessThan(10_000);
     expect(proc.stdout()).toMatch(/sends still in flight at stop; closing the transport under them/);
-    // The next start sends it again: that is the crash window (README), with the same Message-ID.
+    // The next start sends it again: that is the crash window (docs/how-it-works.md), with the same Message-ID.
     sink.setAcceptDelay(0);
     const again = await start(box);
     await sink.waitFor(2, 20_000);

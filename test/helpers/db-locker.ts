@@ -25,8 +25,9 @@ setTimeout(done, Number(process.argv[2]));
 process.stdin.on('data', done);
 `;
 
-export function lockDatabase(dbPath: string, holdMs: number): DbLocker {
-  const child = spawn(process.execPath, ['-e', SCRIPT, dbPath, String(holdMs)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+/** `as`: run the locker as another user (uid/gid), e.g. the owner of a data directory a pipe writes. */
+export function lockDatabase(dbPath: string, holdMs: number, as?: { readonly uid: number; readonly gid: number }): DbLocker {
+  const child = spawn(process.execPath, ['-e', SCRIPT, dbPath, String(holdMs)], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], ...(as ?? {}) });
   const times: DbLocker['times'] = { lockedAt: null, releasedAt: null };
   let out = '';
   let err = '';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/config/load.js';
 
-/** A copy of the shipped templates with the thank-you a feedback queue needs (README, "Feedback queues"). */
+/** A copy of the shipped templates with the thank-you a feedback queue needs (docs/cases.md, "Feedback queues"). */
 export function templatesWithFeedbackQueue(queue = 'feedback'): string {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-tpl-'));
   cpSync(join(PACKAGE_ROOT, 'templates'), dir, { recursive: true });

@@ -20,6 +20,7 @@ import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase } from '../../src/db/repos/outbox.js';
 import { listQuarantine, primaryReceipt, receiptById } from '../../src/db/repos/receipts.js';
+import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import { lastEventWithTrigger, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import type { Database } from '../../src/db/schema.js';
@@ -80,6 +81,12 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'listing: an agent\'s cases of one status', run: (db) => listCases(db, { owner: 'erika@example.com', status: ['open'] }) },
   { name: 'listing: quarantine', run: (db) => listQuarantine(db) },
   { name: 'quarantine: receipt by id', run: (db) => receiptById(db, 1) },
+  // Every /metrics scrape and `casegate status` (issue 13).
+  { name: 'metrics: open cases by status and priority', run: (db) => openCaseCounts(db) },
+  { name: 'metrics: outbox depth and oldest queued', run: (db) => outboxDepth(db) },
+  { name: 'metrics: open SLA breaches', run: (db) => openSlaBreaches(db) },
+  { name: 'metrics: SLA breaches recorded', run: (db) => slaBreachEvents(db) },
+  { name: 'metrics: quarantine waiting', run: (db) => quarantineWaiting(db) },
 ];
 
 interface Ids {

@@ -194,11 +194,11 @@ describe('round-robin order', () => {
   });
 });
 
-describe('the README', () => {
+describe('docs/cases.md', () => {
   it('documents rules that load as written', async () => {
     const { readFileSync } = await import('node:fs');
     const { parse } = await import('yaml');
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../docs/cases.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('**Routing rules**'));
     const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
     expect(block).toBeDefined();

@@ -189,3 +189,15 @@ export async function oldestQueued(db: Q): Promise<QueueAge | undefined> {
     .limit(1)
     .executeTakeFirst();
 }
+
+/** The highest outbox id so far (0 when empty). */
+export async function lastOutboxId(db: Q): Promise<number> {
+  const row = await db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+  return Number(row?.id ?? 0);
+}
+
+/** Withdraw every queued row above `afterId` (written by the running transaction): recorded, never sent. */
+export async function cancelQueuedAfter(db: Q, afterId: number, reason: string): Promise<number> {
+  const res = await db.updateTable('outbox').set({ status: 'cancelled', last_error: reason, ...unclaimed }).where('id', '>', afterId).where('status', '=', 'queued').executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}

@@ -5,7 +5,7 @@ import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
 /**
  * Who wrote it, and is the address proven? From, else the envelope sender. How it is proven is
- * security.senderAuth.mode (README, "Threading and trust"):
+ * security.senderAuth.mode (docs/how-it-works.md, "Threading and trust"):
  *   none            nothing is checked: auth none for everyone
  *   trusted-header  the Authentication-Results our MX wrote (authservId, within its trusted hops);
  *                   copies claiming our id from further down are ignored

@@ -1,21 +1,25 @@
-import { sql } from 'kysely';
 import type { AppContext } from '../../context.js';
+import { healthOf } from '../../ops/health.js';
 import { json, type Route } from '../http.js';
 
-/** GET /healthz: 200 {"status":"ok"} when the database answers, else 503. (More details: issue 13.) */
-export function healthRoutes(ctx: AppContext): Route[] {
+/**
+ * GET /healthz: 200 when casegate is healthy (src/ops/health.ts), else 503.
+ *
+ * With details (the ops listener, 127.0.0.1 by default) the body lists every check and its
+ * reason: {"status":"ok"|"unhealthy","checks":[{"name","ok","detail"}]}. Without (the customer web
+ * server, which may sit behind a public reverse proxy) only {"status"}: mailbox names and relay
+ * errors stay private.
+ */
+export function healthRoutes(ctx: AppContext, opts: { readonly details: boolean } = { details: false }): Route[] {
   return [
     {
       method: 'GET',
       name: 'healthz',
       pattern: /^\/healthz$/,
       async handler() {
-        try {
-          await sql`select 1`.execute(ctx.db);
-          return json(200, { status: 'ok', database: 'ok' });
-        } catch (err) {
-          return json(503, { status: 'error', database: err instanceof Error ? err.message : String(err) });
-        }
+        const health = await healthOf(ctx);
+        const status = health.healthy ? 'ok' : 'unhealthy';
+        return json(health.healthy ? 200 : 503, opts.details ? { status, checks: health.checks } : { status });
       },
     },
   ];

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { cliActor } from '../cases/case-commands.js';
+import { BackupError } from '../ops/backup.js';
+import { print, resolved, withContext } from './shared.js';
+import { startProgress } from './progress.js';
+
+/** backup, restore, purge: the data directory's life (ops/backup.ts, ops/restore.ts, ops/purge.ts). */
+export function registerBackupCommands(program: Command): void {
+  program
+    .command('backup')
+    .description('consistent copy of the database (SQLite), the blobs it names and the secret into DIR, while the daemon runs; with manifest and checksums')
+    .argument('<dir>', 'new (or empty) directory for the backup')
+    .option('--json', 'print the manifest as JSON')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const { createBackup } = await import('../ops/backup.js');
+      await withContext(async (ctx) => {
+        const r = await fail(() => createBackup(ctx, dir, (total) => startProgress('backup: blobs', total)));
+        const m = r.manifest;
+        print({ dir: r.dir, ...m, files: undefined, seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
+          `backup written to ${r.dir} in ${r.seconds.toFixed(1)} s: database ${(m.database.bytes / 1e6).toFixed(1)} MB (${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.database.counts.outbox} emails), ${m.blobs.count} blobs ${(m.blobs.bytes / 1e6).toFixed(1)} MB${m.secret ? ', secret' : ''}; check with: cd ${r.dir} && sha256sum -c SHA256SUMS\n`,
+        );
+      });
+    });
+
+  program
+    .command('restore')
+    .description('restore a backup into the configured, empty data directory (no daemon may run); checksums verified first')
+    .argument('<dir>', 'a directory written by `casegate backup`')
+    .option('--json', 'JSON output')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const { restoreBackup } = await import('../ops/restore.js');
+      // Read-only: the configuration must not create a secret in the (empty) data directory first.
+      const r = await fail(() => restoreBackup(resolved('deferred', { readOnly: true }), dir, (label, total) => startProgress(`restore: ${label}`, total)));
+      const m = r.manifest;
+      print({ dataDir: r.dataDir, createdAt: m.createdAt, counts: m.database.counts, blobs: m.blobs.count, seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
+        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs; all checksums verified. Start the daemon (it migrates an older backup).\n`,
+      );
+    });
+
+  program
+    .command('purge')
+    .description('delete old closed cases (--closed-before DATE), everything of one requester (--requester ADDRESS, GDPR erasure) or unused blob files (--orphans); an audit event stays')
+    .option('--closed-before <date>', 'closed cases closed before this date (YYYY-MM-DD or ISO-8601)')
+    .option('--requester <address>', 'every case this address opened, and its traces elsewhere')
+    .option('--orphans', 'blob files no row names (kept back by an earlier purge, crashes, retries)')
+    .option('--dry-run', 'count what would go; change nothing')
+    .option('--json', 'JSON output')
+    .action(async (opts: { closedBefore?: string; requester?: string; orphans?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const { purge } = await import('../ops/purge.js');
+      await withContext(async (ctx) => {
+        const r = await purge(ctx, { closedBefore: opts.closedBefore, requester: opts.requester, orphans: opts.orphans === true, dryRun: opts.dryRun === true, actor: cliActor() }, (total) => startProgress('purge: cases', total));
+        print(r, opts.json === true, () =>
+          `${r.dryRun ? 'dry run, nothing changed — would remove' : 'removed'}: ${r.cases} case(s)${r.caseNumbers.length > 0 ? ` (${r.caseNumbers.slice(0, 20).join(', ')}${r.caseNumbers.length > 20 ? ', …' : ''})` : ''}, ${r.messages} message(s), ${r.attachments} attachment(s), ${r.receipts} receipt(s), ${r.outbox} email(s), ${r.events} event(s), ${r.participants} participant(s); blob files: ${r.blobsDeleted} ${r.dryRun ? 'to delete' : 'deleted'}, ${r.blobsShared} kept (still used elsewhere)${r.blobsRecent > 0 ? `, ${r.blobsRecent} kept (written in the last 5 minutes: casegate purge --orphans removes them later)` : ''}\n`,
+        );
+      });
+    });
+}
+
+/** A BackupError is the user's problem: its message, exit 1, no stack. */
+async function fail<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof BackupError)) throw err;
+    process.stderr.write(`casegate: ${err.message}\n`);
+    process.exit(1);
+  }
+}

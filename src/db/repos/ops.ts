@@ -1,0 +1,101 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+/**
+ * Read-only queries for /metrics, /healthz and `casegate status`. Each is an index range scan
+ * that does not grow with the history (sent emails, closed cases): a scrape every 15 s stays cheap
+ * at millions of rows (test/unit/query-plans.test.ts checks the plans).
+ */
+
+/** Statuses that count as open (not yet closed). */
+export const OPEN_STATUSES = ['new', 'open', 'pending', 'on_hold', 'resolved'] as const;
+
+export interface OpenCaseCount {
+  readonly status: string;
+  readonly priority: string;
+  readonly n: number;
+}
+
+/** Open cases by status and priority (index cases_status_priority). */
+export async function openCaseCounts(db: Q): Promise<OpenCaseCount[]> {
+  const rows = await db
+    .selectFrom('cases')
+    .select(['status', 'priority', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', 'in', [...OPEN_STATUSES])
+    .groupBy(['status', 'priority'])
+    .execute();
+  return rows.map((r) => ({ status: r.status, priority: r.priority, n: Number(r.n) }));
+}
+
+export interface OutboxDepth {
+  readonly queued: number;
+  readonly failed: number;
+  /** queued_at (else created_at) of the queued email waiting longest. */
+  readonly oldestQueuedAt: string | null;
+  /** Earliest next_attempt_at of a queued email (due emails not being sent mean a stuck outbox). */
+  readonly nextDueAt: string | null;
+}
+
+/** Queued and failed emails (index outbox_due), the oldest queued one (outbox_queued). */
+export async function outboxDepth(db: Q): Promise<OutboxDepth> {
+  const counts = await db
+    .selectFrom('outbox')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.min('next_attempt_at').as('next_due')])
+    .where('status', 'in', ['queued', 'failed'])
+    .groupBy('status')
+    .execute();
+  const oldest = await db
+    .selectFrom('outbox')
+    .select('queued_at')
+    .where('status', '=', 'queued')
+    .where('queued_at', 'is not', null)
+    .orderBy('queued_at')
+    .limit(1)
+    .executeTakeFirst();
+  const queued = counts.find((c) => c.status === 'queued');
+  return {
+    queued: Number(queued?.n ?? 0),
+    failed: Number(counts.find((c) => c.status === 'failed')?.n ?? 0),
+    oldestQueuedAt: oldest?.queued_at ?? null,
+    nextDueAt: queued?.next_due ?? null,
+  };
+}
+
+export interface SlaBreaches {
+  /** Open cases whose first-response target passed without a first response. */
+  readonly firstResponse: number;
+  /** Open cases whose resolution target passed without a resolution. */
+  readonly resolution: number;
+}
+
+/** Open cases in breach right now (partial indexes case_sla_fr_breached_open / case_sla_res_breached_open, 0011). */
+export async function openSlaBreaches(db: Q): Promise<SlaBreaches> {
+  const base = () =>
+    db
+      .selectFrom('case_sla as s')
+      .innerJoin('cases as c', 'c.id', 's.case_id')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('c.status', 'in', [...OPEN_STATUSES]);
+  const fr = await base().where('s.fr_breached_at', 'is not', null).where('c.first_response_at', 'is', null).executeTakeFirst();
+  const res = await base().where('s.res_breached_at', 'is not', null).where('s.res_done_at', 'is', null).executeTakeFirst();
+  return { firstResponse: Number(fr?.n ?? 0), resolution: Number(res?.n ?? 0) };
+}
+
+/** SLA breaches recorded so far (events of type sla.breach; index events_type_time). */
+export async function slaBreachEvents(db: Q): Promise<number> {
+  const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('type', '=', 'sla.breach').executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** Quarantined messages nobody has retried yet (index receipts_outcome). */
+export async function quarantineWaiting(db: Q): Promise<number> {
+  const row = await db.selectFrom('receipts').select((eb) => eb.fn.countAll<number>().as('n')).where('outcome', '=', 'quarantined').where('retried_as', 'is', null).executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** Whether the database answers at all. */
+export async function databaseAnswers(db: Q): Promise<void> {
+  await sql`select 1`.execute(db);
+}

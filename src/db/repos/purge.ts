@@ -1,0 +1,150 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+/**
+ * Deletion for retention (`casegate purge`): whole cases with everything hanging off them, and
+ * the traces of one address (GDPR erasure). Run inside a transaction (ops/purge.ts); children
+ * before parents (foreign keys are on). Returns what went and the blobs the deleted rows named,
+ * so the caller can delete the files nobody else names.
+ */
+
+export interface Removed {
+  cases: number;
+  messages: number;
+  attachments: number;
+  receipts: number;
+  outbox: number;
+  events: number;
+  participants: number;
+  /** sha256 of blobs named by deleted rows (may still be named by others). */
+  readonly blobs: Set<string>;
+}
+
+export function nothingRemoved(): Removed {
+  return { cases: 0, messages: 0, attachments: 0, receipts: 0, outbox: 0, events: 0, participants: 0, blobs: new Set() };
+}
+
+/** Closed cases closed before `before`, oldest first (index cases_closed_at). */
+export async function closedCasesBefore(db: Q, before: string, limit: number): Promise<{ id: number; number: number }[]> {
+  return db.selectFrom('cases').select(['id', 'number']).where('closed_at', '<', before).where('status', '=', 'closed').orderBy('closed_at').limit(limit).execute();
+}
+
+/** Every case whose requester is this address (index cases_requester). */
+export async function casesOfRequester(db: Q, address: string): Promise<{ id: number; number: number }[]> {
+  return db.selectFrom('cases').select(['id', 'number']).where('requester_address', '=', address).orderBy('id').execute();
+}
+
+function n(res: { numDeletedRows: bigint } | undefined): number {
+  return Number(res?.numDeletedRows ?? 0n);
+}
+
+/** Receipts by id, plus receipts that are duplicates or retries of them (they name the same mail). */
+async function deleteReceipts(db: Q, ids: number[], removed: Removed): Promise<void> {
+  let batch = ids;
+  while (batch.length > 0) {
+    const rows = await db.selectFrom('receipts').select(['id', 'raw_sha256']).where('id', 'in', batch).execute();
+    for (const r of rows) removed.blobs.add(r.raw_sha256);
+    const linked = await db
+      .selectFrom('receipts')
+      .select('id')
+      .where((eb) => eb.or([eb('duplicate_of', 'in', batch), eb('retried_as', 'in', batch)]))
+      .where('id', 'not in', batch)
+      .execute();
+    // Break the links first (they point both ways), then delete.
+    await db.updateTable('receipts').set({ duplicate_of: null, retried_as: null }).where('id', 'in', batch).execute();
+    await db.updateTable('receipts').set({ duplicate_of: null }).where('duplicate_of', 'in', batch).execute();
+    await db.updateTable('receipts').set({ retried_as: null }).where('retried_as', 'in', batch).execute();
+    removed.receipts += n(await db.deleteFrom('receipts').where('id', 'in', batch).executeTakeFirst());
+    batch = linked.map((r) => r.id);
+  }
+}
+
+/** Messages by id with their attachments and the receipts that delivered them. */
+async function deleteMessages(db: Q, ids: number[], removed: Removed): Promise<void> {
+  if (ids.length === 0) return;
+  const msgs = await db.selectFrom('messages').select(['id', 'raw_sha256', 'receipt_id']).where('id', 'in', ids).execute();
+  for (const m of msgs) if (m.raw_sha256 !== null) removed.blobs.add(m.raw_sha256);
+  const atts = await db.selectFrom('attachments').select('sha256').where('message_row_id', 'in', ids).execute();
+  for (const a of atts) removed.blobs.add(a.sha256);
+  removed.attachments += n(await db.deleteFrom('attachments').where('message_row_id', 'in', ids).executeTakeFirst());
+  removed.events += n(await db.deleteFrom('events').where('message_row_id', 'in', ids).executeTakeFirst());
+  removed.messages += n(await db.deleteFrom('messages').where('id', 'in', ids).executeTakeFirst());
+  const receipts = msgs.map((m) => m.receipt_id).filter((r): r is number => r !== null);
+  const byMessage = await db.selectFrom('receipts').select('id').where('message_row_id', 'in', ids).execute();
+  await deleteReceipts(db, [...new Set([...receipts, ...byMessage.map((r) => r.id)])], removed);
+}
+
+/** Whole cases: messages, attachments, receipts, outbox rows, events, participants, tags, SLA, surveys, claims, link revocations. */
+export async function deleteCases(db: Q, caseIds: number[], removed: Removed): Promise<void> {
+  if (caseIds.length === 0) return;
+  const msgIds = (await db.selectFrom('messages').select('id').where('case_id', 'in', caseIds).execute()).map((m) => m.id);
+  await deleteMessages(db, msgIds, removed);
+  await deleteReceipts(db, (await db.selectFrom('receipts').select('id').where('case_id', 'in', caseIds).execute()).map((r) => r.id), removed);
+  removed.outbox += n(await db.deleteFrom('outbox').where('case_id', 'in', caseIds).executeTakeFirst());
+  removed.events += n(await db.deleteFrom('events').where('case_id', 'in', caseIds).executeTakeFirst());
+  removed.participants += n(await db.deleteFrom('case_participants').where('case_id', 'in', caseIds).executeTakeFirst());
+  await db.deleteFrom('case_tags').where('case_id', 'in', caseIds).execute();
+  await db.deleteFrom('case_sla').where('case_id', 'in', caseIds).execute();
+  await db.deleteFrom('survey_responses').where('case_id', 'in', caseIds).execute();
+  await db.deleteFrom('job_claims').where('case_id', 'in', caseIds).execute();
+  await db.deleteFrom('link_revocations').where('case_id', 'in', caseIds).execute();
+  // Cases opened from these (a stranger's tagged mail, a reply after the window) lose the link.
+  await db.updateTable('cases').set({ linked_case_id: null }).where('linked_case_id', 'in', caseIds).execute();
+  removed.cases += n(await db.deleteFrom('cases').where('id', 'in', caseIds).executeTakeFirst());
+}
+
+/**
+ * The traces of one address outside its own cases: its participation in other cases, the
+ * messages it wrote there, receipts of mail it sent (ignored, quarantined), emails we sent it, its
+ * place in the To/Cc lists of other messages and emails, its bounce state, case-less events that
+ * name it. (The raw mail other people sent stays as they sent it: their record, in the blob store.) Returns the ids of the (remaining) cases it wrote into.
+ * (receipts.from_address has no index: an erasure reads the receipts once.)
+ */
+export async function eraseAddress(db: Q, address: string, removed: Removed): Promise<number[]> {
+  const msgs = await db.selectFrom('messages').select(['id', 'case_id']).where('from_address', '=', address).execute();
+  await deleteMessages(db, msgs.map((m) => m.id), removed);
+  removed.participants += n(await db.deleteFrom('case_participants').where('address', '=', address).executeTakeFirst());
+  const receipts = await db
+    .selectFrom('receipts')
+    .select('id')
+    .where((eb) => eb.or([eb('from_address', '=', address), eb('envelope_from', '=', address)]))
+    .execute();
+  await deleteReceipts(db, receipts.map((r) => r.id), removed);
+  removed.outbox += n(await db.deleteFrom('outbox').where('to_address', '=', address).executeTakeFirst());
+  // Other people's mail keeps its place in their case, without this address among its recipients.
+  const without = (json: string): string => JSON.stringify((JSON.parse(json) as { address?: string }[]).filter((r) => r.address?.toLowerCase() !== address));
+  const listed = await db
+    .selectFrom('messages')
+    .select(['id', 'to_json', 'cc_json'])
+    .where((eb) => eb.or([sql<boolean>`instr(lower(${sql.ref('to_json')}), ${address}) > 0`, sql<boolean>`instr(lower(${sql.ref('cc_json')}), ${address}) > 0`]))
+    .execute();
+  for (const m of listed) await db.updateTable('messages').set({ to_json: without(m.to_json), cc_json: without(m.cc_json) }).where('id', '=', m.id).execute();
+  const ccd = await db.selectFrom('outbox').select(['id', 'cc_json']).where(sql<boolean>`instr(lower(${sql.ref('cc_json')}), ${address}) > 0`).execute();
+  for (const o of ccd) await db.updateTable('outbox').set({ cc_json: without(o.cc_json) }).where('id', '=', o.id).execute();
+  await db.deleteFrom('address_status').where('address', '=', address).execute();
+  const names = (col: 'reason' | 'data_json' | 'actor') => sql<boolean>`instr(lower(${sql.ref(col)}), ${address}) > 0`;
+  removed.events += n(
+    await db
+      .deleteFrom('events')
+      .where('case_id', 'is', null)
+      .where((eb) => eb.or([names('reason'), names('data_json'), names('actor')]))
+      .executeTakeFirst(),
+  );
+  // Other people's cases keep their history, without the name of who did it.
+  await db.updateTable('events').set({ actor: 'customer:(erased)' }).where('actor', '=', `customer:${address}`).execute();
+  const touched = [...new Set(msgs.map((m) => m.case_id))];
+  if (touched.length === 0) return [];
+  return (await db.selectFrom('cases').select('id').where('id', 'in', touched).execute()).map((c) => c.id);
+}
+
+/** Whether any row still names this blob (indexes messages_raw_sha256, receipts_raw_sha256, attachments_sha256). */
+export async function blobInUse(db: Q, sha256: string): Promise<boolean> {
+  const m = await db.selectFrom('messages').select('id').where('raw_sha256', '=', sha256).limit(1).executeTakeFirst();
+  if (m !== undefined) return true;
+  const r = await db.selectFrom('receipts').select('id').where('raw_sha256', '=', sha256).limit(1).executeTakeFirst();
+  if (r !== undefined) return true;
+  const a = await db.selectFrom('attachments').select('id').where('sha256', '=', sha256).limit(1).executeTakeFirst();
+  return a !== undefined;
+}

@@ -1,0 +1,119 @@
+import type { AppContext } from '../context.js';
+import type { Config } from '../config/schema.js';
+import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-health.js';
+import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
+import { allTransportHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
+
+/**
+ * Is this casegate healthy? One judgement, used by /healthz (200 or 503 with the reasons) and by
+ * `casegate status` (the same facts for people). Healthy means:
+ *
+ *  - the database answers;
+ *  - every mailbox with an `imap` config is connected and up to date or working through its
+ *    backlog (idling, polling, processing) — connecting, backing off, a rejected login or a
+ *    stopped watcher is not healthy;
+ *  - the outgoing transport is not paused (login, TLS or connection problem), and has not been
+ *    failing for longer than outgoing.alertAfterSeconds;
+ *  - no email has been due for longer than max(60 s, outgoing.alertAfterSeconds) without being
+ *    sent (a stuck outbox worker or a stopped daemon);
+ *  - (`casegate status` only) the daemon runs.
+ *
+ * The facts come from the rows the daemon keeps (mailbox_health, transport_health) and two
+ * indexed outbox queries, so the answer is the same wherever it is asked.
+ */
+
+export interface HealthCheck {
+  /** database, mailbox:<name>, outgoing, outbox, daemon */
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface Health {
+  readonly healthy: boolean;
+  readonly checks: readonly HealthCheck[];
+}
+
+export interface HealthFacts {
+  /** null when the database answers, else its error. */
+  readonly databaseError: string | null;
+  /** The mailboxes watched over IMAP (configured ones only) with their health row, if any. */
+  readonly mailboxes: readonly { readonly name: string; readonly row: MailboxHealthRow | null }[];
+  /** The transport the daemon reported about last. */
+  readonly transport: TransportHealthRow | null;
+  readonly outbox: OutboxDepth | null;
+  /** Whether the daemon runs (asked by `casegate status`; the daemon itself leaves it out). */
+  readonly daemon?: { readonly running: boolean; readonly pid: number | null };
+}
+
+const WORKING = new Set(['idling', 'polling', 'processing']);
+
+export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
+  try {
+    await databaseAnswers(ctx.db);
+  } catch (err) {
+    return { databaseError: err instanceof Error ? err.message : String(err), mailboxes: [], transport: null, outbox: null };
+  }
+  const rows = new Map((await allMailboxHealth(ctx.db)).map((r) => [r.mailbox, r]));
+  return {
+    databaseError: null,
+    mailboxes: ctx.config.mailboxes.filter((m) => m.imap !== undefined).map((m) => ({ name: m.name, row: rows.get(m.name) ?? null })),
+    transport: (await allTransportHealth(ctx.db))[0] ?? null,
+    outbox: await outboxDepth(ctx.db),
+  };
+}
+
+function ageSeconds(at: string | null, now: Date): number | null {
+  return at === null ? null : Math.max(0, Math.round((now.getTime() - new Date(at).getTime()) / 1000));
+}
+
+export function assessHealth(config: Config, facts: HealthFacts, now: Date): Health {
+  const checks: HealthCheck[] = [];
+  if (facts.daemon !== undefined) {
+    checks.push({ name: 'daemon', ok: facts.daemon.running, detail: facts.daemon.running ? `running (PID ${facts.daemon.pid ?? '?'})` : 'not running' });
+  }
+  if (facts.databaseError !== null) {
+    checks.push({ name: 'database', ok: false, detail: facts.databaseError });
+    return { healthy: false, checks };
+  }
+  checks.push({ name: 'database', ok: true, detail: 'answers' });
+  for (const m of facts.mailboxes) {
+    const r = m.row;
+    if (r === null) {
+      checks.push({ name: `mailbox:${m.name}`, ok: false, detail: 'not started yet' });
+      continue;
+    }
+    const ok = WORKING.has(r.state);
+    const since = r.failing_since !== null ? ` since ${r.failing_since}` : '';
+    const detail = ok ? `${r.state}, backlog ${r.backlog}` : `${r.state}${since}${r.detail !== null ? `: ${r.detail}` : ''}`;
+    checks.push({ name: `mailbox:${m.name}`, ok, detail });
+  }
+  const t = facts.transport;
+  if (t !== null) {
+    const failingFor = ageSeconds(t.failing_since, now);
+    if (t.state === 'paused') {
+      checks.push({ name: 'outgoing', ok: false, detail: `${t.transport} paused since ${t.paused_since ?? '?'} (${t.last_error_class ?? '?'}): ${t.last_error ?? ''}` });
+    } else if (t.state === 'failing' && failingFor !== null && failingFor > config.outgoing.alertAfterSeconds) {
+      checks.push({ name: 'outgoing', ok: false, detail: `${t.transport} failing since ${t.failing_since} (${t.last_error_class ?? '?'}): ${t.last_error ?? ''}` });
+    } else {
+      checks.push({ name: 'outgoing', ok: true, detail: `${t.transport} ${t.state}` });
+    }
+  }
+  const o = facts.outbox;
+  if (o !== null) {
+    const overdue = ageSeconds(o.nextDueAt, now);
+    const limit = Math.max(60, config.outgoing.alertAfterSeconds);
+    const stuck = o.nextDueAt !== null && o.nextDueAt < now.toISOString() && overdue !== null && overdue > limit;
+    checks.push({
+      name: 'outbox',
+      ok: !stuck,
+      detail: stuck ? `an email has been due since ${o.nextDueAt} (${overdue} s) and is not sent; ${o.queued} queued` : `${o.queued} queued, ${o.failed} failed`,
+    });
+  }
+  return { healthy: checks.every((c) => c.ok), checks };
+}
+
+export async function healthOf(ctx: AppContext, daemon?: HealthFacts['daemon']): Promise<Health> {
+  const facts = await gatherHealthFacts(ctx);
+  return assessHealth(ctx.config, daemon !== undefined ? { ...facts, daemon } : facts, ctx.clock.now());
+}

@@ -1,0 +1,148 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AppContext } from '../context.js';
+import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
+import type { SendErrorClass } from '../mail-out/send-errors.js';
+import type { Telemetry } from '../telemetry.js';
+import { healthOf } from './health.js';
+
+/**
+ * /metrics (Prometheus text format, prom-client). The only importer of prom-client; the daemon
+ * creates one and installs it as ctx.telemetry.
+ *
+ * Counters and histograms are counted in memory as things happen (no database write per
+ * message). Gauges about stored state (outbox depth and age, open cases, SLA breaches, the
+ * quarantine) are read at scrape time with a few indexed queries (src/db/repos/ops.ts); mailbox
+ * connection state and the outbox pause come from the daemon's memory.
+ *
+ * Counters start at zero with every daemon start (Prometheus' rate() handles the reset).
+ */
+
+/** What the daemon knows in memory (src/main.ts supplies it). */
+export interface LiveState {
+  /** The watched mailboxes: connection state (mailbox_health states) and backlog. */
+  mailboxes(): readonly { readonly name: string; readonly state: string | null; readonly backlog: number }[];
+  /** Whether sending is paused (transport broken). */
+  outboxPaused(): boolean;
+}
+
+const MAILBOX_STATES = ['connecting', 'processing', 'idling', 'polling', 'backing-off', 'auth-failed', 'stopped'] as const;
+const SEND_CLASSES: readonly SendErrorClass[] = ['auth', 'tls', 'connection', 'recipient', 'message', 'unknown'];
+
+export class Metrics implements Telemetry {
+  readonly registry = new Registry();
+  readonly #messages: Counter<'mailbox' | 'channel' | 'outcome'>;
+  readonly #commitSeconds: Histogram<'channel'>;
+  readonly #relaySeconds: Histogram<'kind'>;
+  readonly #sent: Counter<'kind'>;
+  readonly #sendFailures: Counter<'class'>;
+  readonly #jobRuns: Counter<'job'>;
+  readonly #jobFailures: Counter<'job'>;
+  readonly #jobSeconds: Histogram<'job'>;
+  readonly #outboxQueued: Gauge;
+  readonly #outboxFailed: Gauge;
+  readonly #outboxOldest: Gauge;
+  readonly #outboxPaused: Gauge;
+  readonly #mailboxUp: Gauge<'mailbox'>;
+  readonly #mailboxState: Gauge<'mailbox' | 'state'>;
+  readonly #mailboxBacklog: Gauge<'mailbox'>;
+  readonly #openCases: Gauge<'status' | 'priority'>;
+  readonly #slaBreachedOpen: Gauge<'target'>;
+  readonly #slaBreaches: Gauge;
+  readonly #quarantine: Gauge;
+  readonly #healthy: Gauge;
+  readonly #healthCheck: Gauge<'check'>;
+
+  constructor(private readonly version: string) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({ name: 'casegate_build_info', help: 'casegate version (always 1)', labelNames: ['version'], registers }).set({ version }, 1);
+    this.#messages = new Counter({ name: 'casegate_messages_total', help: 'Inbound messages by mailbox, channel and outcome (stored, ignored, quarantined, retry, refused)', labelNames: ['mailbox', 'channel', 'outcome'], registers });
+    this.#commitSeconds = new Histogram({
+      name: 'casegate_message_commit_seconds',
+      help: 'Arrival of a message (SMTP DATA, IMAP fetch, pipe) to the commit of its outcome',
+      labelNames: ['channel'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#relaySeconds = new Histogram({
+      name: 'casegate_email_relay_seconds',
+      help: 'Commit that queued an email to its acceptance by the relay',
+      labelNames: ['kind'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400],
+      registers,
+    });
+    this.#sent = new Counter({ name: 'casegate_emails_sent_total', help: 'Emails accepted by the relay, by template kind', labelNames: ['kind'], registers });
+    this.#sendFailures = new Counter({ name: 'casegate_send_failures_total', help: 'Failed send attempts by error class (auth, tls, connection, recipient, message, unknown)', labelNames: ['class'], registers });
+    for (const c of SEND_CLASSES) this.#sendFailures.inc({ class: c }, 0);
+    this.#jobRuns = new Counter({ name: 'casegate_job_runs_total', help: 'Runs of scheduled jobs', labelNames: ['job'], registers });
+    this.#jobFailures = new Counter({ name: 'casegate_job_failures_total', help: 'Runs of scheduled jobs that failed', labelNames: ['job'], registers });
+    this.#jobSeconds = new Histogram({ name: 'casegate_job_duration_seconds', help: 'Duration of job runs', labelNames: ['job'], buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120, 600], registers });
+    this.#outboxQueued = new Gauge({ name: 'casegate_outbox_queued', help: 'Emails waiting to be sent (outbox depth)', registers });
+    this.#outboxFailed = new Gauge({ name: 'casegate_outbox_failed', help: 'Emails that failed for good and wait for an admin', registers });
+    this.#outboxOldest = new Gauge({ name: 'casegate_outbox_oldest_queued_age_seconds', help: 'Age of the email waiting longest (0 when none)', registers });
+    this.#outboxPaused = new Gauge({ name: 'casegate_outbox_paused', help: '1 while sending is paused because the transport is broken', registers });
+    this.#mailboxUp = new Gauge({ name: 'casegate_mailbox_up', help: '1 when the IMAP mailbox is connected and working (idling, polling, processing)', labelNames: ['mailbox'], registers });
+    this.#mailboxState = new Gauge({ name: 'casegate_mailbox_state', help: 'IMAP mailbox connection state (1 for the current state)', labelNames: ['mailbox', 'state'], registers });
+    this.#mailboxBacklog = new Gauge({ name: 'casegate_mailbox_backlog', help: 'Unprocessed messages seen in the IMAP folder at the last check', labelNames: ['mailbox'], registers });
+    this.#openCases = new Gauge({ name: 'casegate_open_cases', help: 'Cases not closed, by status and priority', labelNames: ['status', 'priority'], registers });
+    this.#slaBreachedOpen = new Gauge({ name: 'casegate_sla_breached_open_cases', help: 'Open cases past an SLA target (first_response, resolution)', labelNames: ['target'], registers });
+    this.#slaBreaches = new Gauge({ name: 'casegate_sla_breaches_recorded', help: 'SLA breaches recorded in the database so far (sla.breach events)', registers });
+    this.#quarantine = new Gauge({ name: 'casegate_quarantine_waiting', help: 'Quarantined messages not retried yet', registers });
+    this.#healthy = new Gauge({ name: 'casegate_healthy', help: '1 when /healthz answers 200', registers });
+    this.#healthCheck = new Gauge({ name: 'casegate_health_check_ok', help: 'Each health check (1 ok, 0 failing)', labelNames: ['check'], registers });
+  }
+
+  messageOutcome(e: { mailbox: string; channel: string; outcome: string; seconds: number }): void {
+    this.#messages.inc({ mailbox: e.mailbox, channel: e.channel, outcome: e.outcome });
+    if (e.outcome !== 'retry' && e.outcome !== 'refused') this.#commitSeconds.observe({ channel: e.channel }, e.seconds);
+  }
+
+  emailSent(e: { kind: string; seconds: number }): void {
+    this.#sent.inc({ kind: e.kind });
+    this.#relaySeconds.observe({ kind: e.kind }, Math.max(0, e.seconds));
+  }
+
+  sendFailure(errorClass: SendErrorClass): void {
+    this.#sendFailures.inc({ class: errorClass });
+  }
+
+  jobRun(e: { job: string; ok: boolean; seconds: number }): void {
+    this.#jobRuns.inc({ job: e.job });
+    this.#jobFailures.inc({ job: e.job }, e.ok ? 0 : 1);
+    this.#jobSeconds.observe({ job: e.job }, e.seconds);
+  }
+
+  /** The exposition: gauges refreshed from the database and the daemon's memory, then everything rendered. */
+  async render(ctx: AppContext, live: LiveState): Promise<string> {
+    const now = ctx.clock.now();
+    const depth = await outboxDepth(ctx.db);
+    this.#outboxQueued.set(depth.queued);
+    this.#outboxFailed.set(depth.failed);
+    this.#outboxOldest.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (now.getTime() - new Date(depth.oldestQueuedAt).getTime()) / 1000));
+    this.#outboxPaused.set(live.outboxPaused() ? 1 : 0);
+    this.#mailboxUp.reset();
+    this.#mailboxState.reset();
+    this.#mailboxBacklog.reset();
+    for (const m of live.mailboxes()) {
+      this.#mailboxUp.set({ mailbox: m.name }, m.state === 'idling' || m.state === 'polling' || m.state === 'processing' ? 1 : 0);
+      for (const s of MAILBOX_STATES) this.#mailboxState.set({ mailbox: m.name, state: s }, m.state === s ? 1 : 0);
+      this.#mailboxBacklog.set({ mailbox: m.name }, m.backlog);
+    }
+    this.#openCases.reset();
+    for (const c of await openCaseCounts(ctx.db)) this.#openCases.set({ status: c.status, priority: c.priority }, c.n);
+    const breaches = await openSlaBreaches(ctx.db);
+    this.#slaBreachedOpen.set({ target: 'first_response' }, breaches.firstResponse);
+    this.#slaBreachedOpen.set({ target: 'resolution' }, breaches.resolution);
+    this.#slaBreaches.set(await slaBreachEvents(ctx.db));
+    this.#quarantine.set(await quarantineWaiting(ctx.db));
+    const health = await healthOf(ctx);
+    this.#healthy.set(health.healthy ? 1 : 0);
+    this.#healthCheck.reset();
+    for (const c of health.checks) this.#healthCheck.set({ check: c.name }, c.ok ? 1 : 0);
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,204 @@
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppContext } from '../context.js';
+import { addEvent } from '../db/repos/events.js';
+import { blobInUse, casesOfRequester, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, type Removed } from '../db/repos/purge.js';
+import type { Db } from '../db/database.js';
+import type { Progress } from '../cli/progress.js';
+
+/**
+ * `casegate purge` (retention and erasure):
+ *
+ *  --closed-before DATE  closed cases closed before DATE, with their messages, attachments,
+ *                        receipts, outbox rows, events, participants, tags, SLA clocks, surveys;
+ *  --requester ADDRESS   GDPR erasure: every case the address opened (whatever its status), plus
+ *                        its traces elsewhere (db/repos/purge.ts eraseAddress).
+ *
+ * Work goes in batches of BATCH cases, each one transaction (the daemon's writes wait at most
+ * that long) that also writes ONE audit event: what kind of purge, who ran it, counts and case
+ * numbers — never the address, a subject or a name. After each commit, the blobs the deleted rows
+ * named are deleted unless a remaining row names them too (blobs are content-addressed and
+ * shared) or the file was written in the last RECENT_MS (a message arriving right now with the
+ * same bytes may be about to name it). --dry-run runs the same transactions and rolls them back.
+ */
+
+const BATCH = 200;
+const RECENT_MS = 5 * 60_000;
+
+export interface PurgeRequest {
+  readonly closedBefore?: string;
+  readonly requester?: string;
+  /** Delete blob files no row names (left by a purge's recent-blob guard, a message that ended in retry, a crash). */
+  readonly orphans?: boolean;
+  readonly dryRun: boolean;
+  readonly actor: string;
+}
+
+export interface PurgeResult {
+  readonly dryRun: boolean;
+  readonly cases: number;
+  readonly caseNumbers: number[];
+  readonly messages: number;
+  readonly attachments: number;
+  readonly receipts: number;
+  readonly outbox: number;
+  readonly events: number;
+  readonly participants: number;
+  /** Blob files deleted (dry run: that would be). */
+  readonly blobsDeleted: number;
+  /** Blobs the purged rows named that other rows still name (kept). */
+  readonly blobsShared: number;
+  /** Unnamed blobs kept because they were written moments ago (run again later). */
+  readonly blobsRecent: number;
+}
+
+class Rollback extends Error {}
+
+interface Tally {
+  removed: Removed;
+  caseNumbers: number[];
+  deleted: number;
+  shared: number;
+  recent: number;
+}
+
+export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total: number) => Progress): Promise<PurgeResult> {
+  if ([req.closedBefore, req.requester, req.orphans === true ? true : undefined].filter((x) => x !== undefined).length !== 1) throw new Error('give exactly one of --closed-before DATE, --requester ADDRESS, --orphans');
+  const tally: Tally = { removed: nothingRemoved(), caseNumbers: [], deleted: 0, shared: 0, recent: 0 };
+  if (req.orphans === true) {
+    await sweepOrphans(ctx, req, tally, progress);
+  } else if (req.closedBefore !== undefined) {
+    const before = new Date(req.closedBefore);
+    if (Number.isNaN(before.getTime())) throw new Error(`not a date: ${req.closedBefore} (use YYYY-MM-DD or an ISO-8601 time)`);
+    const beforeIso = before.toISOString();
+    // A dry run rolls back, so the same first batch would come again: it walks a list made up front.
+    const all = req.dryRun ? await closedCasesBefore(ctx.db, beforeIso, Number.MAX_SAFE_INTEGER) : null;
+    const bar = progress(all?.length ?? 0);
+    for (let offset = 0; ; offset += BATCH) {
+      const batch = all !== null ? all.slice(offset, offset + BATCH) : await closedCasesBefore(ctx.db, beforeIso, BATCH);
+      if (batch.length === 0) break;
+      await runBatch(ctx, req, tally, batch, async (trx, removed) => {
+        await deleteCases(trx, batch.map((c) => c.id), removed);
+        return { type: 'purge.closed-before', reason: `retention: ${batch.length} case(s) closed before ${beforeIso} removed`, data: { closedBefore: beforeIso } };
+      });
+      bar.setTotal(Math.max(offset + batch.length, all?.length ?? 0));
+      bar.tick(batch.length);
+    }
+    bar.stop();
+  } else {
+    const address = req.requester!.trim().toLowerCase();
+    const cases = await casesOfRequester(ctx.db, address);
+    await runBatch(ctx, req, tally, cases, async (trx, removed) => {
+      await deleteCases(trx, cases.map((c) => c.id), removed);
+      const touched = await eraseAddress(trx, address, removed);
+      // The cases of others it wrote into say so (without saying who).
+      for (const caseId of touched) await addEvent(trx, { caseId, type: 'purge.erased-message', actor: req.actor, reason: 'messages of a participant were erased on request', data: {}, at: ctx.clock.now().toISOString() });
+      return { type: 'purge.erasure', reason: `erasure on request: ${cases.length} case(s) of one requester and their traces removed`, data: {} };
+    });
+  }
+  const r = tally.removed;
+  return {
+    dryRun: req.dryRun,
+    cases: r.cases,
+    caseNumbers: tally.caseNumbers,
+    messages: r.messages,
+    attachments: r.attachments,
+    receipts: r.receipts,
+    outbox: r.outbox,
+    events: r.events,
+    participants: r.participants,
+    blobsDeleted: tally.deleted,
+    blobsShared: tally.shared,
+    blobsRecent: tally.recent,
+  };
+}
+
+type Audit = { type: string; reason: string; data: Record<string, unknown> };
+
+/** One transaction: the deletions, the audit event; then (for real) the blobs nobody names. */
+async function runBatch(ctx: AppContext, req: PurgeRequest, tally: Tally, batch: readonly { number: number }[], work: (trx: Db, removed: Removed) => Promise<Audit>): Promise<void> {
+  const removed = nothingRemoved();
+  let unnamed: string[] = [];
+  try {
+    await ctx.db.transaction().execute(async (trx) => {
+      const audit = await work(trx, removed);
+      const counts = { cases: removed.cases, messages: removed.messages, attachments: removed.attachments, receipts: removed.receipts, outbox: removed.outbox, events: removed.events, participants: removed.participants };
+      await addEvent(trx, { caseId: null, type: audit.type, actor: req.actor, reason: `${audit.reason}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`, data: { ...audit.data, ...counts, caseNumbers: batch.map((c) => c.number) }, at: ctx.clock.now().toISOString() });
+      unnamed = [];
+      for (const sha of removed.blobs) {
+        if (await blobInUse(trx, sha)) tally.shared += 1;
+        else unnamed.push(sha);
+      }
+      if (req.dryRun) throw new Rollback();
+    });
+  } catch (err) {
+    if (!(err instanceof Rollback)) throw err;
+  }
+  for (const k of ['cases', 'messages', 'attachments', 'receipts', 'outbox', 'events', 'participants'] as const) tally.removed[k] += removed[k];
+  tally.caseNumbers.push(...batch.map((c) => c.number));
+  const now = ctx.clock.now().getTime();
+  for (const sha of unnamed) {
+    const path = ctx.blobs.pathFor(sha);
+    let mtime: number;
+    try {
+      mtime = (await stat(path)).mtimeMs;
+    } catch {
+      continue; // already gone
+    }
+    if (now - mtime < RECENT_MS) {
+      tally.recent += 1;
+      continue;
+    }
+    if (!req.dryRun) await unlink(path).catch(() => undefined);
+    tally.deleted += 1;
+  }
+  ctx.log.info({ dryRun: req.dryRun, cases: removed.cases, messages: removed.messages, blobs: unnamed.length }, req.dryRun ? 'purge (dry run): batch counted, nothing changed' : 'purge: batch removed');
+}
+
+const BLOB_NAME = /^[0-9a-f]{64}$/;
+/** Temp files of writes that never finished (a crash mid-write) go after this long. */
+const TMP_MAX_AGE_MS = 24 * 3_600_000;
+
+/** Every blob file no row names (and older than RECENT_MS), and stale temp files. */
+async function sweepOrphans(ctx: AppContext, req: PurgeRequest, tally: Tally, progress: (total: number) => Progress): Promise<void> {
+  const root = ctx.blobs.dir;
+  const now = ctx.clock.now().getTime();
+  const files: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory() && depth < 2 && /^[0-9a-f]{2}$/.test(e.name)) await walk(join(dir, e.name), depth + 1);
+      else if (e.isFile() && depth === 2 && BLOB_NAME.test(e.name)) files.push(e.name);
+    }
+  };
+  await walk(root, 0);
+  const bar = progress(files.length);
+  for (const sha of files) {
+    bar.tick();
+    if (await blobInUse(ctx.db, sha)) continue;
+    const path = ctx.blobs.pathFor(sha);
+    const mtime = (await stat(path).catch(() => null))?.mtimeMs;
+    if (mtime === undefined) continue;
+    if (now - mtime < RECENT_MS) {
+      tally.recent += 1;
+      continue;
+    }
+    if (!req.dryRun) await unlink(path).catch(() => undefined);
+    tally.deleted += 1;
+  }
+  bar.stop();
+  for (const e of await readdir(join(root, 'tmp')).catch(() => [] as string[])) {
+    const path = join(root, 'tmp', e);
+    const mtime = (await stat(path).catch(() => null))?.mtimeMs;
+    if (mtime !== undefined && now - mtime > TMP_MAX_AGE_MS && !req.dryRun) await unlink(path).catch(() => undefined);
+  }
+  if (!req.dryRun) {
+    await addEvent(ctx.db, { caseId: null, type: 'purge.orphans', actor: req.actor, reason: `unused blob files removed: ${tally.deleted}`, data: { deleted: tally.deleted, recent: tally.recent }, at: ctx.clock.now().toISOString() });
+  }
+  ctx.log.info({ dryRun: req.dryRun, deleted: tally.deleted, recent: tally.recent, scanned: files.length }, 'purge: unused blob files swept');
+}

@@ -1,0 +1,93 @@
+import { existsSync } from 'node:fs';
+import { copyFile, rename } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { ResolvedConfig } from '../config/load.js';
+import { openDatabase } from '../db/database.js';
+import { COUNTED_TABLES, tableCounts } from '../db/repos/backup.js';
+import { integrityProblems } from '../db/sqlite-backup.js';
+import { acquireInstanceLock, InstanceLockedError, lockPathsFor } from '../instance-lock.js';
+import { createPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../storage/private-files.js';
+import type { Progress } from '../cli/progress.js';
+import { BackupError, blobPath, copyHashed, DB_FILE, hashFile, isMissingOrEmpty, readManifest, type BackupManifest } from './backup.js';
+import { chmod } from 'node:fs/promises';
+
+/**
+ * `casegate restore DIR`: a backup (ops/backup.ts) into the configured data directory, which must
+ * be empty (or missing) — a restore never mixes with live data — and no daemon may hold the
+ * instance lock of the database. Every file is checked against the manifest's SHA-256 before
+ * anything is written; after the copy the database must pass `PRAGMA integrity_check` and hold the
+ * manifest's row counts. The daemon migrates a backup of an older version at its next start.
+ */
+
+export interface RestoreResult {
+  readonly dataDir: string;
+  readonly manifest: BackupManifest;
+  readonly seconds: number;
+}
+
+export async function restoreBackup(resolved: ResolvedConfig, source: string, progress: (label: string, total: number) => Progress): Promise<RestoreResult> {
+  const started = performance.now();
+  const dir = resolve(source);
+  const manifest = await readManifest(dir);
+  const { dataDir, dbPath, blobDir } = resolved.paths;
+  if (dbPath === ':memory:') throw new BackupError('database.path is :memory:: nothing to restore into');
+  // A daemon on this database: refused before anything else (its lock file is the proof).
+  const { lockPath } = lockPathsFor(dbPath);
+  if (existsSync(lockPath)) {
+    try {
+      acquireInstanceLock(dbPath).release();
+    } catch (err) {
+      if (err instanceof InstanceLockedError) throw new BackupError(`a casegate daemon${err.holderPid !== null ? ` (PID ${err.holderPid})` : ''} is running on ${dbPath}: stop it first`);
+      throw err;
+    }
+  }
+  if (!isMissingOrEmpty(dataDir)) throw new BackupError(`the data directory ${dataDir} is not empty: restore only into an empty (or new) data directory`);
+  if (existsSync(dbPath)) throw new BackupError(`${dbPath} exists: restore only where there is no database yet`);
+
+  // Every file against its checksum first: a damaged backup writes nothing.
+  const entries = Object.entries(manifest.files);
+  const check = progress('verifying', entries.length);
+  const bad: string[] = [];
+  for (const [rel, sha] of entries) {
+    const file = join(dir, rel);
+    if (!existsSync(file) || (await hashFile(file)) !== sha) bad.push(rel);
+    check.tick();
+  }
+  check.stop();
+  if (bad.length > 0) throw new BackupError(`the backup is damaged: ${bad.length} file(s) missing or not matching the manifest (${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''}); nothing restored`);
+
+  ensurePrivateDir(dataDir);
+  createPrivateDir(dirname(dbPath));
+  const lock = acquireInstanceLock(dbPath);
+  try {
+    const copy = progress('restoring', entries.length);
+    for (const [rel, sha] of entries) {
+      if (rel === DB_FILE) {
+        const tmp = `${dbPath}.restoring-${process.pid}`;
+        await copyFile(join(dir, rel), tmp);
+        await chmod(tmp, PRIVATE_FILE_MODE);
+        await rename(tmp, dbPath);
+      } else if (rel === 'secret') {
+        await copyHashed(join(dir, rel), join(dataDir, 'secret'));
+      } else if (rel.startsWith('blobs/')) {
+        const copied = await copyHashed(join(dir, rel), blobPath(blobDir, sha));
+        if (copied.sha256 !== sha) throw new BackupError(`${rel} changed while it was restored`);
+      }
+      copy.tick();
+    }
+    copy.stop();
+    const problems = integrityProblems(dbPath);
+    if (problems.length > 0) throw new BackupError(`the restored database fails its integrity check: ${problems.slice(0, 3).join('; ')}`);
+    const db = openDatabase({ path: dbPath });
+    try {
+      const counts = await tableCounts(db);
+      const differ = COUNTED_TABLES.filter((t) => counts[t] !== manifest.database.counts[t]);
+      if (differ.length > 0) throw new BackupError(`the restored database does not hold the manifest's rows (${differ.map((t) => `${t} ${counts[t]} ≠ ${manifest.database.counts[t]}`).join(', ')})`);
+    } finally {
+      await db.destroy();
+    }
+  } finally {
+    lock.release();
+  }
+  return { dataDir, manifest, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,153 @@
+import type { AppContext } from '../context.js';
+import { jobRuns, type JobRunRow } from '../db/repos/jobs.js';
+import { allMailboxHealth } from '../db/repos/mailbox-health.js';
+import { openCaseCounts, openSlaBreaches, quarantineWaiting, type OpenCaseCount, type SlaBreaches } from '../db/repos/ops.js';
+import { oldestQueued, statusCounts } from '../db/repos/outbox.js';
+import { allTransportHealth } from '../db/repos/transport-health.js';
+import { outcomeCounts } from '../db/repos/receipts.js';
+import type { MailboxHealthTable } from '../db/schema.js';
+import { lockPathsFor, processAlive, readHolderPid } from '../instance-lock.js';
+import { pad } from '../views.js';
+import { assessHealth, gatherHealthFacts, type Health } from './health.js';
+import type { Selectable } from 'kysely';
+
+/**
+ * `casegate status`: the facts /healthz and /metrics give a monitoring system, for people (text)
+ * and scripts (--json): the daemon and its health checks, inbound outcomes, the quarantine, the
+ * outbox and the outgoing transport, the mailboxes, open cases by status and priority, SLA
+ * breaches, the jobs, and where health and metrics are served.
+ */
+
+export interface OutgoingStatus {
+  /** The transport the daemon last reported about (smtp:<host>:<port> or file:<dir>); null before any. */
+  readonly transport: string | null;
+  /** ok | failing | paused (the transport is broken: sending stopped and it is being probed). */
+  readonly state: string | null;
+  readonly lastError: string | null;
+  /** auth | tls | connection | recipient | message | unknown */
+  readonly lastErrorClass: string | null;
+  readonly lastErrorAt: string | null;
+  readonly lastErrorAgeSeconds: number | null;
+  readonly lastSuccessAt: string | null;
+  readonly failingSince: string | null;
+  readonly pausedSince: string | null;
+  readonly alerted: boolean;
+  /** The queued email waiting longest. */
+  readonly oldestQueued: { readonly id: number; readonly kind: string; readonly to: string; readonly queuedAt: string; readonly ageSeconds: number; readonly attempts: number; readonly lastError: string | null } | null;
+}
+
+export interface StatusReport {
+  readonly daemon: { readonly running: boolean; readonly pid: number | null };
+  readonly health: Health;
+  readonly receipts: Record<string, number>;
+  readonly quarantineWaiting: number;
+  readonly outbox: Record<string, number>;
+  readonly outgoing: OutgoingStatus;
+  readonly mailboxes: Selectable<MailboxHealthTable>[];
+  readonly openCases: readonly OpenCaseCount[];
+  readonly slaBreaches: SlaBreaches;
+  readonly jobs: readonly JobRunRow[];
+  /** Where the daemon serves /healthz and /metrics (null: ops.enabled is false). */
+  readonly ops: { readonly healthz: string; readonly metrics: string } | null;
+}
+
+/** The daemon of this database runs: its PID file names a live process. */
+function daemonState(dbPath: string): { running: boolean; pid: number | null } {
+  const pid = readHolderPid(lockPathsFor(dbPath).pidPath);
+  return pid !== null && processAlive(pid) ? { running: true, pid } : { running: false, pid: null };
+}
+
+export async function statusReport(ctx: AppContext): Promise<StatusReport> {
+  const now = ctx.clock.now().getTime();
+  const age = (at: string | null): number | null => (at === null ? null : Math.max(0, Math.round((now - new Date(at).getTime()) / 1000)));
+  const health = (await allTransportHealth(ctx.db))[0];
+  const oldest = await oldestQueued(ctx.db);
+  const daemon = daemonState(ctx.paths.dbPath);
+  const ops = ctx.config.ops;
+  const base = `http://${ops.host.includes(':') ? `[${ops.host}]` : ops.host}:${ops.port}`;
+  return {
+    daemon,
+    health: assessHealth(ctx.config, { ...(await gatherHealthFacts(ctx)), daemon }, ctx.clock.now()),
+    receipts: await outcomeCounts(ctx.db),
+    quarantineWaiting: await quarantineWaiting(ctx.db),
+    outbox: await statusCounts(ctx.db),
+    outgoing: {
+      transport: health?.transport ?? null,
+      state: health?.state ?? null,
+      lastError: health?.last_error ?? null,
+      lastErrorClass: health?.last_error_class ?? null,
+      lastErrorAt: health?.last_error_at ?? null,
+      lastErrorAgeSeconds: age(health?.last_error_at ?? null),
+      lastSuccessAt: health?.last_success_at ?? null,
+      failingSince: health?.failing_since ?? null,
+      pausedSince: health?.paused_since ?? null,
+      alerted: health?.alerted === 1,
+      oldestQueued:
+        oldest === undefined
+          ? null
+          : { id: oldest.id, kind: oldest.kind, to: oldest.to_address, queuedAt: oldest.queued_at, ageSeconds: age(oldest.queued_at) ?? 0, attempts: oldest.attempts, lastError: oldest.last_error },
+    },
+    mailboxes: await allMailboxHealth(ctx.db),
+    openCases: await openCaseCounts(ctx.db),
+    slaBreaches: await openSlaBreaches(ctx.db),
+    jobs: await jobRuns(ctx.db),
+    ops: ops.enabled ? { healthz: `${base}/healthz`, metrics: `${base}/metrics` } : null,
+  };
+}
+
+/** "42 s", "12 min", "3 h 5 min", "2 d 4 h". */
+export function formatAge(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  const min = Math.floor(seconds / 60);
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h${min % 60 > 0 ? ` ${min % 60} min` : ''}`;
+  return `${Math.floor(h / 24)} d${h % 24 > 0 ? ` ${h % 24} h` : ''}`;
+}
+
+function formatOutgoing(o: OutgoingStatus): string[] {
+  const lines: string[] = [];
+  if (o.transport !== null) {
+    const state = o.state === 'paused' ? `PAUSED since ${o.pausedSince ?? '?'} (${o.lastErrorClass ?? '?'}: transport broken, being probed)` : o.state === 'failing' ? 'FAILING' : 'ok';
+    lines.push(`  transport ${o.transport} · ${state}${o.failingSince !== null ? ` · failing since ${o.failingSince}` : ''}${o.alerted ? ' · admin alerted' : ''} · last success ${o.lastSuccessAt ?? 'never'}`);
+  }
+  if (o.lastError !== null && o.lastErrorAgeSeconds !== null) {
+    lines.push(`  last send error ${formatAge(o.lastErrorAgeSeconds)} ago (${o.lastErrorAt}) [${o.lastErrorClass ?? '?'}]: ${o.lastError}`);
+  }
+  const q = o.oldestQueued;
+  if (q !== null) {
+    lines.push(`  oldest queued email #${q.id} (${q.kind} to ${q.to}) waiting ${formatAge(q.ageSeconds)} since ${q.queuedAt}, ${q.attempts} attempt(s)${q.lastError !== null ? ` — ${q.lastError}` : ''}`);
+  }
+  return lines;
+}
+
+export function formatStatus(s: StatusReport): string {
+  const kv = (o: Record<string, number>): string => (Object.keys(o).length === 0 ? 'none' : Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', '));
+  const lines = [
+    `Daemon: ${s.daemon.running ? `running (PID ${s.daemon.pid})` : 'NOT RUNNING'}`,
+    `Health: ${s.health.healthy ? 'ok' : 'UNHEALTHY'}${s.ops !== null ? ` (${s.ops.healthz}, metrics ${s.ops.metrics})` : ' (ops listener off: set ops.enabled for /healthz and /metrics)'}`,
+    ...s.health.checks.filter((c) => !c.ok).map((c) => `  ✗ ${c.name}: ${c.detail}`),
+    `Inbound messages: ${kv(s.receipts)}`,
+    `Quarantine awaiting action: ${s.quarantineWaiting}`,
+    `Outbox: ${kv(s.outbox)}`,
+    ...formatOutgoing(s.outgoing),
+    'Mailboxes:',
+  ];
+  if (s.mailboxes.length === 0) lines.push('  (no IMAP mailboxes running)');
+  for (const m of s.mailboxes) {
+    lines.push(`  ${pad(m.mailbox, 16)} ${pad(m.state, 14)} last success ${m.last_success_at ?? 'never'} · backlog ${m.backlog}${m.failing_since !== null ? ` · failing since ${m.failing_since}` : ''}${m.alerted === 1 ? ' · admin alerted' : ''}${m.detail !== null ? ` · ${m.detail}` : ''}`);
+  }
+  const open = s.openCases.reduce((n, c) => n + c.n, 0);
+  lines.push(`Open cases: ${open}`);
+  const byStatus = new Map<string, OpenCaseCount[]>();
+  for (const c of s.openCases) byStatus.set(c.status, [...(byStatus.get(c.status) ?? []), c]);
+  for (const [status, rows] of byStatus) lines.push(`  ${pad(status, 10)} ${rows.map((r) => `${r.priority} ${r.n}`).join(', ')}`);
+  lines.push(`SLA breaches (open cases): first response ${s.slaBreaches.firstResponse}, resolution ${s.slaBreaches.resolution}`);
+  lines.push('Jobs:');
+  if (s.jobs.length === 0) lines.push('  (none has run yet)');
+  for (const j of s.jobs) {
+    const state = j.last_error !== null ? `FAILED: ${j.last_error}` : j.last_finished_at === null || j.last_finished_at < j.last_started_at ? 'running or interrupted' : 'ok';
+    lines.push(`  ${pad(j.job, 18)} last run ${j.last_started_at} · ${j.runs} run(s) · ${state}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,177 @@
+import { replaceReloadableParts, templatesFor, type AppContext } from './context.js';
+import { ConfigError, type ResolvedConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { startSmtpListener } from './channels/smtp-listener.js';
+import { startJobs } from './jobs/scheduler.js';
+import { setLogLevel } from './log.js';
+import { MailboxDirectory } from './mailboxes.js';
+import { OutboxWorker } from './mail-out/outbox-worker.js';
+import { TemplateCheckError, type TemplateEngine } from './mail-out/templates.js';
+import { createTransport } from './mail-out/transport.js';
+import type { DaemonParts } from './main.js';
+import type { LiveState, Metrics } from './ops/metrics.js';
+import { startOpsServer } from './ops/ops-server.js';
+import { startWebServer } from './web/server.js';
+
+/**
+ * SIGHUP: read the configuration and the templates again and apply them to the running daemon
+ * without dropping what did not change.
+ *
+ *  - A configuration that fails validation, or templates that fail their checks, are reported
+ *    (error log line with every problem) and the running configuration stays, untouched.
+ *  - dataDir and database.* need a restart: such a reload is refused as a whole.
+ *  - Everything that reads the configuration when it acts (the pipeline, rules, SLA, templates,
+ *    the outbox's retry settings, jobs' knobs …) uses the new one from the next message on.
+ *  - IMAP: a mailbox whose `imap` block is unchanged keeps its session; a changed one reconnects;
+ *    added and removed mailboxes start and stop (channels/imap.ts reconfigure).
+ *  - SMTP listener: a new socket only when enabled/host/port changed (the new one is bound before
+ *    the old one closes; if binding fails the old one keeps running and the failure is reported);
+ *    hostname, maxMessageBytes and maxClients apply to new sessions.
+ *  - The outgoing transport is rebuilt (the worker finishes its sends first) only when
+ *    outgoing.transport, outgoing.smtp or outgoing.fileDir changed; the web server and the ops
+ *    listener restart only when their enabled/host/port changed; the jobs are rescheduled only
+ *    when jobs.* changed.
+ *  - log.level applies at once to every logger.
+ */
+
+export interface ReloadReport {
+  readonly ok: boolean;
+  /** Why the reload was refused (the running configuration stays). */
+  readonly problems?: readonly string[];
+  /** Top-level configuration sections that changed. */
+  readonly changed: readonly string[];
+  /** What was done: "imap: support kept", "listener rebound to 127.0.0.1:2526", … */
+  readonly actions: readonly string[];
+}
+
+/** Keys a running daemon cannot switch (another database). */
+const RESTART_ONLY = ['dataDir', 'database'] as const;
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function changedSections(a: Config, b: Config): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].filter((k) => !same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: () => ResolvedConfig, ops: { readonly metrics: Metrics; readonly live: LiveState }): Promise<ReloadReport> {
+  const log = ctx.log.child({ component: 'reload' });
+  const refuse = (problems: string[], changed: string[] = []): ReloadReport => {
+    log.error({ problems }, `configuration reload refused; the running configuration stays:\n  ${problems.join('\n  ')}`);
+    return { ok: false, problems, changed, actions: [] };
+  };
+  let next: ResolvedConfig;
+  try {
+    next = load();
+  } catch (err) {
+    if (err instanceof ConfigError) return refuse(err.problems.map((p) => `${p.path || '(file)'}: ${p.message}`));
+    return refuse([err instanceof Error ? err.message : String(err)]);
+  }
+  const old = ctx.config;
+  const changed = changedSections(old, next.config);
+  const restart = RESTART_ONLY.filter((k) => changed.includes(k));
+  if (restart.length > 0 || next.paths.dbPath !== ctx.paths.dbPath || next.paths.dataDir !== ctx.paths.dataDir) {
+    return refuse([`${restart.join(', ') || 'dataDir'} changed: that needs a restart (systemctl restart casegate)`], changed);
+  }
+  const mailboxes = MailboxDirectory.fromConfig(next.config);
+  let templates: TemplateEngine;
+  try {
+    templates = templatesFor(next, mailboxes, ctx.log, next.config.templates.watch, 'full');
+  } catch (err) {
+    if (err instanceof TemplateCheckError) return refuse(err.problems.map((p) => `template ${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`), changed);
+    return refuse([`templates: ${err instanceof Error ? err.message : String(err)}`], changed);
+  }
+  for (const w of next.warnings) log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
+
+  // From here on the new configuration is in force.
+  const oldTemplates = ctx.templates;
+  replaceReloadableParts(ctx, {
+    config: next.config,
+    paths: next.paths,
+    secret: next.secret.withClock(ctx.clock),
+    templates,
+    mailboxes,
+    loopId: `casegate@${next.config.instance.domain}`,
+  });
+  oldTemplates.close();
+  const actions: string[] = ['templates reloaded'];
+  if (old.log.level !== next.config.log.level) {
+    setLogLevel(ctx.log, next.config.log.level);
+    actions.push(`log level ${next.config.log.level}`);
+  }
+
+  actions.push(...(await applyListener(ctx, parts, old)));
+
+  const imap = await parts.imap.reconfigure(next.config.mailboxes);
+  for (const [what, names] of Object.entries(imap)) if (names.length > 0) actions.push(`imap ${what}: ${names.join(', ')}`);
+
+  if (!parts.fixedTransport && (!same(old.outgoing.transport, next.config.outgoing.transport) || !same(old.outgoing.smtp, next.config.outgoing.smtp) || !same(old.outgoing.fileDir, next.config.outgoing.fileDir))) {
+    await parts.outbox.stop();
+    parts.transport.close();
+    parts.transport = createTransport(next);
+    parts.outbox = new OutboxWorker(ctx, parts.transport);
+    await parts.outbox.start();
+    actions.push(`outgoing transport now ${parts.transport.name}`);
+  }
+
+  const bindChanged = (a: { enabled: boolean; host: string; port: number }, b: { enabled: boolean; host: string; port: number }): boolean => a.enabled !== b.enabled || a.host !== b.host || a.port !== b.port;
+  if (bindChanged(old.web, next.config.web)) {
+    await parts.web?.close();
+    parts.web = null;
+    if (next.config.web.enabled) parts.web = await startWebServer(ctx).catch((err: unknown) => failed(`web server on ${next.config.web.host}:${next.config.web.port}`, err));
+    actions.push(parts.web !== null ? `web server on ${next.config.web.host}:${parts.web.port}` : 'web server stopped');
+  }
+  if (bindChanged(old.ops, next.config.ops)) {
+    await parts.ops?.close();
+    parts.ops = null;
+    if (next.config.ops.enabled) {
+      parts.ops = await startOpsServer(ctx, ops.metrics, ops.live).catch((err: unknown) => failed(`ops listener on ${next.config.ops.host}:${next.config.ops.port}`, err));
+    }
+    actions.push(parts.ops !== null ? `ops listener on ${next.config.ops.host}:${parts.ops.port}` : 'ops listener stopped');
+  }
+  if (!same(old.jobs, next.config.jobs)) {
+    await parts.jobs?.stop();
+    parts.jobs = next.config.jobs.enabled ? startJobs(ctx) : null;
+    actions.push(parts.jobs !== null ? 'jobs rescheduled' : 'jobs stopped');
+  }
+  log.info({ changed, actions, config: next.source ?? 'embedded default' }, 'configuration reloaded');
+  return { ok: true, changed, actions };
+
+  function failed(what: string, err: unknown): null {
+    const message = `${what} could not start: ${err instanceof Error ? err.message : String(err)}`;
+    log.error({ err }, message);
+    actions.push(message);
+    return null;
+  }
+}
+
+/** The SMTP listener after a reload: a new socket only when enabled/host/port changed. */
+async function applyListener(ctx: AppContext, parts: DaemonParts, old: Config): Promise<string[]> {
+  const cfg = ctx.config.listener;
+  const log = ctx.log.child({ component: 'reload' });
+  if (!cfg.enabled) {
+    if (parts.smtp === null) return [];
+    await parts.smtp.close();
+    parts.smtp = null;
+    return ['smtp listener stopped'];
+  }
+  if (parts.smtp !== null && old.listener.enabled && old.listener.host === cfg.host && old.listener.port === cfg.port) {
+    parts.smtp.applyConfig();
+    return [];
+  }
+  try {
+    // Bound before the old one closes: no moment without a listener.
+    const fresh = await startSmtpListener(ctx);
+    const previous = parts.smtp;
+    parts.smtp = fresh;
+    await previous?.close();
+    return [`smtp listener ${previous !== null ? 'rebound' : 'started'} on ${cfg.host}:${fresh.port}`];
+  } catch (err) {
+    const message = `smtp listener could not bind ${cfg.host}:${cfg.port} (${err instanceof Error ? err.message : String(err)}); ${parts.smtp !== null ? `still listening on ${parts.smtp.host}:${parts.smtp.port}` : 'not listening'}`;
+    log.error({ err }, message);
+    parts.smtp?.applyConfig();
+    return [message];
+  }
+}

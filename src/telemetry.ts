@@ -1,0 +1,24 @@
+import type { SendErrorClass } from './mail-out/send-errors.js';
+
+/**
+ * What the running code tells the metrics, counted in memory (never a database write per
+ * message). The daemon installs the Prometheus implementation (src/ops/metrics.ts, the only
+ * importer of prom-client); one-shot commands keep the no-op one and never load prom-client.
+ */
+export interface Telemetry {
+  /** A message reached its outcome (stored, ignored, quarantined, retry, refused); seconds from arrival to commit. */
+  messageOutcome(e: { readonly mailbox: string; readonly channel: string; readonly outcome: string; readonly seconds: number }): void;
+  /** The relay accepted an email; seconds from the commit that queued it to the relay's acceptance. */
+  emailSent(e: { readonly kind: string; readonly seconds: number }): void;
+  /** A send attempt failed (send-errors.ts classes). */
+  sendFailure(errorClass: SendErrorClass): void;
+  /** A scheduled job ran (ok = finished without throwing). */
+  jobRun(e: { readonly job: string; readonly ok: boolean; readonly seconds: number }): void;
+}
+
+export const noTelemetry: Telemetry = {
+  messageOutcome: () => undefined,
+  emailSent: () => undefined,
+  sendFailure: () => undefined,
+  jobRun: () => undefined,
+};

@@ -1,0 +1,162 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliSandbox, describeResult, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { findFreePort } from '../helpers/dovecot-server.js';
+
+/**
+ * `casegate backup` while a real daemon takes mail over SMTP (issue 13, point 6), then `casegate
+ * restore` into a fresh data directory: every message whose 250 came back before the backup
+ * started is in it, every blob any row names is there and matches its name, SHA256SUMS checks,
+ * and the restored instance shows the same cases. Restore refuses a running daemon's directory,
+ * a non-empty one and a damaged backup.
+ */
+
+let box: CliSandbox;
+let daemon: CliProcess;
+let port: number;
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+function message(i: number): nodemailer.SendMailOptions {
+  return {
+    from: `customer${i}@customer.example`,
+    to: 'support@example.com',
+    subject: `Load ${i}`,
+    text: `Message number ${i}`,
+    messageId: `<load-${i}@customer.example>`,
+    // Every third one carries a file (the same bytes every sixth: a shared, content-addressed blob).
+    ...(i % 3 === 0 ? { attachments: [{ filename: `log-${i}.txt`, content: i % 6 === 0 ? 'shared attachment bytes\n' : `log of ${i}\n`.repeat(200) }] } : {}),
+  };
+}
+
+beforeAll(async () => {
+  port = await findFreePort();
+  // No configured secret: the generated <dataDir>/secret must travel with the backup.
+  box = CliSandbox.create({ instance: { name: 'Example Support', domain: 'example.com' }, listener: { port }, jobs: { enabled: false } });
+  daemon = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+  await daemon.waitForLine(/"casegate started"/, 30_000);
+}, 60_000);
+
+afterAll(async () => {
+  daemon?.kill('SIGTERM');
+  await daemon?.exited;
+  box?.cleanup();
+});
+
+describe('backup under load and restore', () => {
+  const backupDir = (): string => join(box.dir, 'backup-1');
+
+  it('a backup taken while mail arrives holds everything committed before it started, with every blob', async () => {
+    const client = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true, maxConnections: 2 });
+    const accepted = new Map<string, number>();
+    let stop = false;
+    let next = 0;
+    const sender = async (): Promise<void> => {
+      while (!stop) {
+        const i = next++;
+        await client.sendMail(message(i));
+        accepted.set(`load-${i}@customer.example`, Date.now());
+      }
+    };
+    const senders = [sender(), sender()];
+    while (accepted.size < 20) await new Promise((r) => setTimeout(r, 50));
+    const startedAt = Date.now();
+    const before = [...accepted].filter(([, at]) => at < startedAt).map(([id]) => id);
+    const r = await box.run(['backup', backupDir()]);
+    const during = accepted.size;
+    stop = true;
+    await Promise.all(senders);
+    client.close();
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stdout).toMatch(/^backup written to .* blobs .*sha256sum -c SHA256SUMS$/m);
+    // Mail kept arriving while the backup ran.
+    expect(accepted.size).toBeGreaterThan(before.length);
+    expect(during).toBeGreaterThan(before.length);
+
+    const db = new SQLite(join(backupDir(), 'casegate.db'), { readonly: true });
+    try {
+      const ids = new Set((db.prepare('select message_id from messages where direction = ?').all('in') as { message_id: string }[]).map((m) => m.message_id));
+      const missing = before.filter((id) => !ids.has(id));
+      expect(missing).toEqual([]);
+      const named = db.prepare('select raw_sha256 as s from messages where raw_sha256 is not null union select raw_sha256 from receipts union select sha256 from attachments').all() as { s: string }[];
+      expect(named.length).toBeGreaterThan(before.length);
+      const bad = named.filter(({ s }) => {
+        const f = join(backupDir(), 'blobs', s.slice(0, 2), s.slice(2, 4), s);
+        return !existsSync(f) || sha256(readFileSync(f)) !== s;
+      });
+      expect(bad).toEqual([]);
+      expect((db.prepare('select count(*) as n from attachments').get() as { n: number }).n).toBeGreaterThan(0);
+      const manifest = JSON.parse(readFileSync(join(backupDir(), 'manifest.json'), 'utf8')) as { backend: string; database: { counts: { messages: number; cases: number } }; blobs: { count: number }; secret: boolean; casegateVersion: string };
+      expect(manifest).toMatchObject({ backend: 'sqlite', secret: true, blobs: { count: new Set(named.map((n) => n.s)).size } });
+      expect(manifest.database.counts.messages).toBe((db.prepare('select count(*) as n from messages').get() as { n: number }).n);
+    } finally {
+      db.close();
+    }
+    // The admin's own check.
+    const sums = execFileSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: backupDir(), encoding: 'utf8' });
+    expect(sums).toBe('');
+    // The daemon never noticed: it is still running and taking mail.
+    expect(daemon.child.exitCode).toBeNull();
+  }, 120_000);
+
+  it('restores into a fresh data directory; the restored instance shows the same cases and threads with the same secret', async () => {
+    const fresh = CliSandbox.create({ instance: { name: 'Example Support', domain: 'example.com' }, jobs: { enabled: false } });
+    try {
+      // (the test harness validated the config, which generated a secret there: a fresh host has none)
+      rmSync(fresh.dataDir, { recursive: true, force: true });
+      const r = await fresh.run(['restore', backupDir()]);
+      expect(r.code, describeResult(r)).toBe(0);
+      expect(r.stdout).toMatch(/all checksums verified/);
+      const manifest = JSON.parse(readFileSync(join(backupDir(), 'manifest.json'), 'utf8')) as { database: { counts: { cases: number } } };
+      const cases = await fresh.json<{ number: number }[]>(['cases', 'list', '--json', '--limit', '100000']);
+      expect(cases).toHaveLength(manifest.database.counts.cases);
+      expect(readFileSync(join(fresh.dataDir, 'secret'), 'utf8')).toBe(readFileSync(join(box.dataDir, 'secret'), 'utf8'));
+      const shown = await fresh.json<{ messages: { attachments: unknown[] }[] }>(['cases', 'show', String(cases.at(-1)!.number), '--json']);
+      expect(shown.messages.length).toBeGreaterThan(0);
+    } finally {
+      fresh.cleanup();
+    }
+  }, 60_000);
+
+  it('refuses the running daemon’s data directory, a non-empty one and a damaged backup (writing nothing)', async () => {
+    const intoRunning = await box.run(['restore', backupDir()]);
+    expect(intoRunning.code).toBe(1);
+    expect(intoRunning.stderr).toMatch(/daemon \(PID \d+\) is running/);
+
+    const other = CliSandbox.create({ jobs: { enabled: false } });
+    try {
+      rmSync(other.dataDir, { recursive: true, force: true });
+      other.write('data/stray.txt', 'not empty');
+      const intoFull = await other.run(['restore', backupDir()]);
+      expect(intoFull.code).toBe(1);
+      expect(intoFull.stderr).toMatch(/is not empty/);
+      rmSync(join(other.dataDir, 'stray.txt'));
+
+      const damaged = join(other.dir, 'damaged');
+      cpSync(backupDir(), damaged, { recursive: true });
+      const blobDir = join(damaged, 'blobs');
+      const first = readdirSync(blobDir);
+      const a = join(blobDir, first[0]!);
+      const b = join(a, readdirSync(a)[0]!);
+      const f = join(b, readdirSync(b)[0]!);
+      writeFileSync(f, Buffer.concat([readFileSync(f), Buffer.from('x')]));
+      const bad = await other.run(['restore', damaged]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/the backup is damaged: 1 file\(s\)/);
+      expect(readdirSync(other.dataDir)).toEqual([]);
+    } finally {
+      other.cleanup();
+    }
+  }, 60_000);
+
+  it('refuses to write into an existing, non-empty directory', async () => {
+    const r = await box.run(['backup', backupDir()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/exists and is not empty/);
+  });
+});

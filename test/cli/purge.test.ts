@@ -1,0 +1,159 @@
+import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliSandbox, describeResult } from '../helpers/cli.js';
+import { eml, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
+
+/**
+ * `casegate purge` (issue 13, point 6): retention of closed cases and GDPR erasure by requester,
+ * with the blobs their rows named — unless another row still names them (content-addressed,
+ * shared) — and one audit event per batch that names no person.
+ */
+
+let box: CliSandbox;
+const SHARED = 'the same log file, attached by two customers\n'.repeat(50);
+
+function withAttachment(from: string, subject: string, id: string, content: string, cc?: string): string {
+  const b = 'BOUNDARY42';
+  const head = eml({ from, subject, messageId: id, ...(cc !== undefined ? { cc } : {}), headers: { 'Content-Type': `multipart/mixed; boundary="${b}"` }, body: '' }).replace(/Content-Type: text\/plain[^\r\n]*\r\n/, '');
+  const top = head.slice(0, head.indexOf('\r\n\r\n'));
+  return `${top}\r\n\r\n--${b}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the log.\r\n--${b}\r\nContent-Type: text/plain; name="log.txt"\r\nContent-Disposition: attachment; filename="log.txt"\r\n\r\n${content}\r\n--${b}--\r\n`;
+}
+
+function db(): SQLite.Database {
+  return new SQLite(join(box.dataDir, 'casegate.db'));
+}
+
+function blobFiles(): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) {
+        if (e !== 'tmp') walk(p);
+      } else out.push(e);
+    }
+  };
+  walk(join(box.dataDir, 'blobs'));
+  return out;
+}
+
+/** Every row of every table, as text (to prove an address is gone everywhere). */
+function everything(): string {
+  const d = db();
+  try {
+    const tables = (d.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((t) => t.name);
+    return tables.map((t) => JSON.stringify(d.prepare(`select * from "${t}"`).all())).join('\n');
+  } finally {
+    d.close();
+  }
+}
+
+beforeAll(async () => {
+  box = CliSandbox.create({ security: { senderAuth: TRUSTED_SENDER_AUTH }, jobs: { enabled: false } });
+  const files = [
+    box.write('a1.eml', withAttachment('Ann <ann@customer.example>', 'Old problem', 'a1@customer.example', SHARED)),
+    box.write('b1.eml', withAttachment('Bob <bob@customer.example>', 'Bob needs help', 'b1@customer.example', SHARED, 'Ann <ann@customer.example>')),
+    box.write('a2.eml', eml({ from: 'Ann <ann@customer.example>', subject: 'Another question', messageId: 'a2@customer.example' })),
+    box.write('c1.eml', eml({ from: 'Carl <carl@customer.example>', subject: 'Ancient history', messageId: 'c1@customer.example' })),
+  ];
+  const r = await box.run(['ingest', ...files]);
+  expect(r.code, describeResult(r)).toBe(0);
+  // Two cases were closed long ago; their files are old (purge keeps blobs written minutes ago).
+  const d = db();
+  d.prepare("update cases set status = 'closed', closed_at = '2023-03-01T10:00:00.000Z' where subject in ('Old problem', 'Ancient history')").run();
+  d.close();
+  const old = new Date('2023-03-01T10:00:00Z');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir)) {
+      const p = join(dir, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else utimesSync(p, old, old);
+    }
+  };
+  walk(join(box.dataDir, 'blobs'));
+}, 60_000);
+
+afterAll(() => box.cleanup());
+
+interface PurgeJson {
+  dryRun: boolean;
+  cases: number;
+  caseNumbers: number[];
+  messages: number;
+  attachments: number;
+  blobsDeleted: number;
+  blobsShared: number;
+  blobsRecent: number;
+}
+
+describe('casegate purge', () => {
+  it('--dry-run counts and changes nothing', async () => {
+    const before = blobFiles().length;
+    const r = await box.json<PurgeJson>(['purge', '--closed-before', '2024-01-01', '--dry-run', '--json']);
+    expect(r).toMatchObject({ dryRun: true, cases: 2, messages: expect.any(Number), blobsShared: 1 });
+    expect(r.blobsDeleted).toBeGreaterThan(0);
+    expect(await box.json<unknown[]>(['cases', 'list', '--json'])).toHaveLength(4);
+    expect(blobFiles()).toHaveLength(before);
+    expect(everything()).not.toContain('purge.closed-before');
+  });
+
+  it('--closed-before removes old closed cases and their blobs, keeps a blob another case still uses, leaves an audit event without personal data', async () => {
+    const r = await box.json<PurgeJson>(['purge', '--closed-before', '2024-01-01', '--json']);
+    expect(r).toMatchObject({ dryRun: false, cases: 2, blobsShared: 1, blobsRecent: 0 });
+    const left = await box.json<{ subject: string }[]>(['cases', 'list', '--json']);
+    expect(left.map((c) => c.subject).sort()).toEqual(['Another question', 'Bob needs help']);
+    // Bob's attachment (the same bytes as Ann's purged one) is still there and readable.
+    const d = db();
+    try {
+      const att = d.prepare('select sha256 from attachments').all() as { sha256: string }[];
+      expect(att).toHaveLength(1);
+      const s = att[0]!.sha256;
+      expect(existsSync(join(box.dataDir, 'blobs', s.slice(0, 2), s.slice(2, 4), s))).toBe(true);
+      // Every blob a row names exists; nothing the purged rows alone named does.
+      const named = new Set((d.prepare('select raw_sha256 as s from messages where raw_sha256 is not null union select raw_sha256 from receipts union select sha256 from attachments').all() as { s: string }[]).map((x) => x.s));
+      expect(new Set(blobFiles())).toEqual(named);
+      const audit = d.prepare("select actor, reason, data_json from events where type = 'purge.closed-before'").all() as { actor: string; reason: string; data_json: string }[];
+      expect(audit).toHaveLength(1);
+      expect(audit[0]!.actor).toMatch(/^cli:/);
+      expect(JSON.parse(audit[0]!.data_json)).toMatchObject({ cases: 2, caseNumbers: r.caseNumbers });
+      expect(`${audit[0]!.reason} ${audit[0]!.data_json}`).not.toMatch(/@|Old problem|Ancient/);
+    } finally {
+      d.close();
+    }
+  });
+
+  it('--requester erases an address everywhere: its cases, its participation in others, its receipts and emails; the audit names nobody', async () => {
+    expect(everything()).toContain('ann@customer.example');
+    const r = await box.json<PurgeJson>(['purge', '--requester', 'ANN@customer.example', '--json']);
+    expect(r).toMatchObject({ cases: 1 });
+    expect(everything()).not.toContain('ann@customer.example');
+    const left = await box.json<{ subject: string }[]>(['cases', 'list', '--json']);
+    expect(left.map((c) => c.subject)).toEqual(['Bob needs help']);
+    const d = db();
+    try {
+      const audit = d.prepare("select reason, data_json from events where type = 'purge.erasure'").all() as { reason: string; data_json: string }[];
+      expect(audit).toHaveLength(1);
+      expect(audit[0]!.reason).toMatch(/^erasure on request: 1 case\(s\)/);
+    } finally {
+      d.close();
+    }
+    // Ann's raw mail is gone from the blob store.
+    const named = new Set((() => {
+      const x = db();
+      try {
+        return (x.prepare('select raw_sha256 as s from messages where raw_sha256 is not null union select raw_sha256 from receipts union select sha256 from attachments').all() as { s: string }[]).map((y) => y.s);
+      } finally {
+        x.close();
+      }
+    })());
+    expect(new Set(blobFiles())).toEqual(named);
+  });
+
+  it('asks for exactly one kind of purge', async () => {
+    const r = await box.run(['purge', '--closed-before', '2024-01-01', '--requester', 'x@y.example']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/give exactly one of --closed-before DATE, --requester ADDRESS, --orphans/);
+  });
+});
