@@ -6,6 +6,7 @@ import { addEvent } from '../db/repos/events.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import type { Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
+import { automationHeaders } from './compose.js';
 import type { CaseTemplateName, TemplateDataMap, TemplateName } from './template-data.js';
 
 /** Kinds about the installation, not one case (the report). */
@@ -43,7 +44,7 @@ export async function queueInstanceEmail<K extends InstanceTemplateName>(trx: Tr
     message_id: messageId,
     in_reply_to: null,
     references_text: null,
-    headers_json: JSON.stringify({ 'X-Loop': ctx.loopId, 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' }),
+    headers_json: JSON.stringify({ 'X-Loop': ctx.loopId, ...automationHeaders('auto-generated') }),
     text: rendered.text,
     html: rendered.html,
     ...freshlyQueued(now),
