@@ -182,7 +182,7 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
   const languages = opts.languages ?? ['en', 'de'];
   const variantNames = opts.variants ?? ['realistic', 'hostile', 'scripts'];
   const env = await testEnv({
-    instance: { adminAddress: ADMIN_ADDRESS },
+    instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: ADMIN_ADDRESS },
     mailboxes: [{ name: 'support', addresses: [`support@${SIGNING_DOMAIN}`], plusAddressing: true, fromName: 'Example Support' }],
     queues: { support: { calendar: 'us', slaPolicy: 'std' } },
     sla: {
