@@ -91,7 +91,7 @@ const PARAGRAPH_STYLE = 'margin:0 0 16px 0;';
 
 /**
  * Plain text → HTML paragraphs, for the html part: every line is escaped, blank lines separate
- * <p>s, single line breaks become <br>. The only helper that returns markup, and it is built from
+ * <p>s, single line breaks become <br>; dir="auto" lets Arabic or Hebrew text run right to left. The only helper that returns markup, and it is built from
  * escaped text only.
  */
 hb.registerHelper('paragraphs', (value: unknown, options: Handlebars.HelperOptions): Handlebars.SafeString => {
@@ -102,7 +102,7 @@ hb.registerHelper('paragraphs', (value: unknown, options: Handlebars.HelperOptio
   const attr = hb.escapeExpression(typeof style === 'string' ? style : PARAGRAPH_STYLE);
   const html = text
     .split(/\n[ \t]*\n\s*/)
-    .map((p) => `<p style="${attr}">${p.split('\n').map((line) => hb.escapeExpression(line)).join('<br>\n')}</p>`)
+    .map((p) => `<p style="${attr}" dir="auto">${p.split('\n').map((line) => hb.escapeExpression(line)).join('<br>\n')}</p>`)
     .join('\n');
   return new hb.SafeString(html);
 });

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { AppContext } from '../../src/context.js';
+import { statusLabel } from '../../src/cases/lifecycle.js';
+import { promiseData } from '../../src/cases/promise.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import type { CaseRow } from '../../src/db/schema.js';
 import { commonData, queueEmail, requesterOf, staffCaseData } from '../../src/mail-out/compose.js';
@@ -121,6 +123,8 @@ export interface SampleMail {
   readonly parsed: ParsedMail;
   /** The data it was rendered with (sample mails), for fact checks. */
   readonly data: Readonly<Record<string, unknown>> | null;
+  /** Facts the email must state (case mail): the status in words; the confirmation's promised reply time. */
+  readonly facts: { readonly statusLabel: string | null; readonly promiseDue: string | null };
 }
 
 export interface SampleCorpus {
@@ -147,19 +151,24 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** People's names in the samples (the display names of customer, agents and owners; not the instance, queue or mailbox). */
+const PERSON = new Set(['customer', 'agent', 'owner', 'previousOwner']);
+
 /** Replace the people and texts of sample data with the variant's (by the name of the field). */
-function withVariant(value: unknown, v: Variant, key = ''): unknown {
-  if (Array.isArray(value)) return value.map((x) => withVariant(x, v, key));
-  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, withVariant(x, v, k)]));
+function withVariant(value: unknown, v: Variant, key = '', parent = ''): unknown {
+  if (Array.isArray(value)) return value.map((x) => withVariant(x, v, key, parent));
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, withVariant(x, v, k, key)]));
   if (typeof value !== 'string' || value === '') return value;
   switch (key) {
     case 'name':
+    case 'greetingName':
+    case 'firstName':
+      return PERSON.has(parent) ? (parent === 'customer' ? v.customerName : v.agentName) : value;
     case 'by':
     case 'assignedBy':
-    case 'firstName':
       return v.agentName;
     case 'from':
-      return `${v.customerName} <jane@${CUSTOMER}>`;
+      return parent === 'status' ? value : `${v.customerName} <jane@${CUSTOMER}>`;
     case 'subject':
       return v.subject;
     case 'visibleText':
@@ -196,7 +205,7 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
   const key = generateDkimKey(env.resolved.paths.dataDir, SIGNING_DOMAIN, SELECTOR);
   const ctx = env.ctx;
   const mailbox = ctx.mailboxes.byName('support')!;
-  const planned: { kind: TemplateName; language: Language; variant: VariantName; caseNumber: number | null; outboxId: number; data: Json | null }[] = [];
+  const planned: { kind: TemplateName; language: Language; variant: VariantName; caseNumber: number | null; outboxId: number; data: Json | null; facts: SampleMail['facts'] }[] = [];
   let n = 0;
   for (const language of languages) {
     for (const v of VARIANTS[language].filter((x) => variantNames.includes(x.name))) {
@@ -215,7 +224,9 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
       const caseRow = (await caseByNumber(ctx.db, outcome.caseNumber))!;
       if (caseRow.language !== language) throw new Error(`case ${caseRow.number} has language ${caseRow.language}, wanted ${language}`);
       const pipelineRows = await ctx.db.selectFrom('outbox').select(['id', 'kind']).where('case_id', '=', caseRow.id).execute();
-      for (const r of pipelineRows) planned.push({ kind: r.kind as TemplateName, language, variant: v.name, caseNumber: caseRow.number, outboxId: r.id, data: null });
+      const promise = promiseData(ctx.config, caseRow, ctx.clock.now());
+      const facts = { statusLabel: statusLabel(caseRow.status, language), promiseDue: promise.has ? promise.due : null };
+      for (const r of pipelineRows) planned.push({ kind: r.kind as TemplateName, language, variant: v.name, caseNumber: caseRow.number, outboxId: r.id, data: null, facts });
       for (const kind of EMAIL_KINDS) {
         if (kind === 'confirmation' || templateDeclaration(kind).scope !== 'case') continue;
         const data = sampleCaseData(env, kind as CaseTemplateName, caseRow, language, v);
@@ -233,7 +244,7 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
             ...(kind === 'agent-reply' ? { fromName: v.agentName } : {}),
           }),
         );
-        planned.push({ kind, language, variant: v.name, caseNumber: caseRow.number, outboxId, data: data as Json });
+        planned.push({ kind, language, variant: v.name, caseNumber: caseRow.number, outboxId, data: data as Json, facts: { statusLabel: String((data['case'] as Json)['statusLabel']), promiseDue: null } });
       }
     }
   }
@@ -249,7 +260,7 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
           const r = await queueSystemEmail(trx, lctx, { kind: kind as 'mailbox-alert', to: ADMIN_ADDRESS, mailbox, data: data as TemplateDataMap['mailbox-alert'], event: { type: 'test.alert', reason: kind } });
           return r.outboxId;
         });
-        planned.push({ kind, language, variant: v.name, caseNumber: null, outboxId, data });
+        planned.push({ kind, language, variant: v.name, caseNumber: null, outboxId, data, facts: { statusLabel: null, promiseDue: null } });
       }
     }
   }
@@ -276,7 +287,7 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
     const row = rows.find((r) => r.id === p.outboxId)!;
     const raw = byId.get(row.message_id);
     if (raw === undefined) throw new Error(`no sent message for ${p.kind} (${row.message_id}); ${sent} sent`);
-    mails.push({ kind: p.kind, language: p.language, variant: p.variant, caseNumber: p.caseNumber, source: p.data === null ? 'pipeline' : 'sample', messageId: row.message_id, raw, parsed: await simpleParser(raw), data: p.data });
+    mails.push({ kind: p.kind, language: p.language, variant: p.variant, caseNumber: p.caseNumber, source: p.data === null ? 'pipeline' : 'sample', messageId: row.message_id, raw, parsed: await simpleParser(raw), data: p.data, facts: p.facts });
   }
   return {
     env,
@@ -296,6 +307,11 @@ function sampleCaseData(env: TestEnv, kind: CaseTemplateName, caseRow: CaseRow, 
   const declared = templateDeclaration(kind).variables;
   const out: Json = { ...sample };
   for (const [k, val] of Object.entries(common)) if (Object.hasOwn(declared, k)) out[k] = val;
+  // A status change is sent after the case changed: its case fields say the new status, as in production.
+  if (kind === 'status-changed') {
+    const status = out['status'] as Json;
+    out['case'] = { ...(out['case'] as Json), status: status['to'], statusLabel: status['label'] };
+  }
   return out;
 }
 
