@@ -19,3 +19,16 @@ export async function caseThreadRoot(db: Q, caseId: number): Promise<string | nu
     .executeTakeFirst();
   return row?.message_id ?? null;
 }
+
+/** The email of ours a bounce is about (its template kind and subject), from the Message-IDs the bounce quotes. */
+export async function bouncedEmail(db: Q, messageIds: readonly string[]): Promise<{ kind: string; subject: string } | undefined> {
+  if (messageIds.length === 0) return undefined;
+  return db
+    .selectFrom('messages')
+    .innerJoin('outbox', 'outbox.id', 'messages.outbox_id')
+    .select(['outbox.kind', 'messages.subject'])
+    .where('messages.message_id', 'in', [...messageIds])
+    .where('messages.direction', '=', 'out')
+    .limit(1)
+    .executeTakeFirst();
+}

@@ -1,7 +1,8 @@
 import { setStatus } from '../../cases/lifecycle.js';
 import { onCaseCreated, onStatusChange } from '../../cases/sla-clock.js';
 import { caseSubject } from '../../cases/subject-tag.js';
-import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
+import { clearBouncing, isBouncing, recordBounce } from '../../db/repos/addresses.js';
+import { tellOwnerOfBounce } from '../../cases/bounce-notice.js';
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { actsAsParticipant } from '../../cases/participation.js';
@@ -116,7 +117,8 @@ export const persistStage: CommitStage = {
     }
 
     await enrolParticipants(msg, ctx, trx, caseRow, created, now);
-    if (sender.verified && notes.automated == null && notes.spam == null) await clearBouncing(trx, sender.address, now);
+    // A mail from a bouncing address proves it reachable again (recorded on the case below).
+    const reachableAgain = sender.verified && notes.automated == null && notes.spam == null ? await clearBouncing(trx, sender.address, now) : false;
 
     // A different message reusing a stored Message-ID: the first keeps the id (threading by it stays theirs).
     const collision = notes.collision ?? null;
@@ -195,6 +197,7 @@ export const persistStage: CommitStage = {
           continue;
         }
         const reason = [r.status, r.diagnostic].filter((x) => x !== null).join(' ').slice(0, 500) || 'bounced';
+        const wasBouncing = await isBouncing(trx, r.address.toLowerCase());
         await recordBounce(trx, r.address.toLowerCase(), r.permanent, reason, now);
         await addEvent(trx, {
           caseId: caseRow.id,
@@ -205,6 +208,10 @@ export const persistStage: CommitStage = {
           data: { address: r.address, status: r.status, permanent: r.permanent },
           at: now,
         });
+        // The owner hears once: when the address starts bouncing, not on every further bounce.
+        if (r.permanent && !wasBouncing) {
+          await tellOwnerOfBounce(trx, ctx, caseRow, { address: r.address.toLowerCase(), status: r.status, diagnostic: r.diagnostic, originalMessageIds: bounce.originalMessageIds, messageRowId });
+        }
       }
       if (foreign.length > 0) {
         await addEvent(trx, {
@@ -217,6 +224,10 @@ export const persistStage: CommitStage = {
           at: now,
         });
       }
+    }
+    if (reachableAgain) {
+      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'address.reachable', actor, reason: `${sender.address} wrote again: no longer marked as bouncing, mail to it is sent again`, at: now });
+      ctx.log.info({ caseId: caseRow.id, address: sender.address }, 'bouncing address wrote again; cleared');
     }
     notes.persisted = { caseRow, messageRowId, receiptId, created, reopened };
   },
