@@ -26,8 +26,13 @@ export function haveSpamAssassin(): boolean {
   return ok;
 }
 
-/** Score the messages (keyed by any id the caller chooses); one spamassassin process for all. */
-export async function spamAssassinScores(messages: ReadonlyMap<string, Buffer>, opts: { timeoutMs?: number } = {}): Promise<Map<string, SpamVerdict>> {
+/**
+ * Score the messages (keyed by any id the caller chooses); one spamassassin process for all.
+ * Default: local tests only (-L). With `dnsPort`: network tests on, every DNS question going to
+ * that loopback DNS server (dns-stub.ts) instead of the internet — SpamAssassin verifies DKIM
+ * itself, and blocklists answer "not listed".
+ */
+export async function spamAssassinScores(messages: ReadonlyMap<string, Buffer>, opts: { timeoutMs?: number; dnsPort?: number } = {}): Promise<Map<string, SpamVerdict>> {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-sa-'));
   try {
     const site = join(dir, 'site');
@@ -45,7 +50,12 @@ export async function spamAssassinScores(messages: ReadonlyMap<string, Buffer>, 
       files.push(file);
       keyOfFile.set(`m${i}`, key);
     }
-    const args = ['-L', '-x', '-p', join(dir, 'user_prefs'), '-C', SHIPPED_RULES, '--siteconfigpath', site, '--cf', 'add_header all Tests _TESTSSCORES(,)_', ...files];
+    const network =
+      opts.dnsPort === undefined
+        ? ['-L']
+        : // EDNS ≥ 1024 makes the DKIM plugin use SpamAssassin's resolver (and so dns_server) for the key.
+          ['--cf', `dns_server 127.0.0.1:${opts.dnsPort}`, '--cf', 'dns_available yes', '--cf', 'dns_options edns=4096', '--cf', 'rbl_timeout 5', '--cf', 'dkim_timeout 5'];
+    const args = [...network, '-x', '-p', join(dir, 'user_prefs'), '-C', SHIPPED_RULES, '--siteconfigpath', site, '--cf', 'add_header all Tests _TESTSSCORES(,)_', ...files];
     const out = await run('spamassassin', args, { HOME: dir }, opts.timeoutMs ?? 300_000);
     const results = new Map<string, SpamVerdict>();
     for (const chunk of out.split(/^(?=X-Spam-Checker-Version:)/m)) {
