@@ -22,6 +22,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Register>>> = {
   links: async () => (await import('./cli/links.js')).registerLinkCommands,
   backup: async () => (await import('./cli/backup.js')).registerBackupCommands,
   import: async () => (await import('./cli/import.js')).registerImportCommands,
+  dkim: async () => (await import('./cli/dkim.js')).registerDkimCommands,
 };
 
 /** Top-level command → its group (the order of GROUPS is the order of the help). */
@@ -42,6 +43,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
   restore: 'backup',
   purge: 'backup',
   import: 'import',
+  dkim: 'dkim',
 };
 
 /** The command named on the command line (skipping the global options), or null. */

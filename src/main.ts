@@ -74,7 +74,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
-  const transport = opts.transport ?? createTransport(opts.resolved);
+  let transport: MailTransport;
+  try {
+    // A configured DKIM key that cannot be read is a configuration error: nothing has started yet.
+    transport = opts.transport ?? createTransport(opts.resolved, ctx.log.child({ component: 'outgoing' }));
+  } catch (err) {
+    await closeContext(ctx);
+    lock?.release();
+    throw err;
+  }
   const parts: DaemonParts = { smtp: null, imap: startImapChannel(ctx, []), transport, outbox: new OutboxWorker(ctx, transport), jobs: null, web: null, ops: null, fixedTransport: opts.transport !== undefined };
   const live: LiveState = {
     mailboxes: () => parts.imap.watchers.map((w) => ({ name: w.name, state: w.state, backlog: w.backlog })),

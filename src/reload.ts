@@ -107,10 +107,10 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
   const imap = await parts.imap.reconfigure(next.config.mailboxes);
   for (const [what, names] of Object.entries(imap)) if (names.length > 0) actions.push(`imap ${what}: ${names.join(', ')}`);
 
-  if (!parts.fixedTransport && (!same(old.outgoing.transport, next.config.outgoing.transport) || !same(old.outgoing.smtp, next.config.outgoing.smtp) || !same(old.outgoing.fileDir, next.config.outgoing.fileDir))) {
+  if (!parts.fixedTransport && (!same(old.outgoing.transport, next.config.outgoing.transport) || !same(old.outgoing.smtp, next.config.outgoing.smtp) || !same(old.outgoing.fileDir, next.config.outgoing.fileDir) || !same(old.outgoing.dkim, next.config.outgoing.dkim))) {
     await parts.outbox.stop();
     parts.transport.close();
-    parts.transport = createTransport(next);
+    parts.transport = createTransport(next, ctx.log.child({ component: 'outgoing' }));
     parts.outbox = new OutboxWorker(ctx, parts.transport);
     await parts.outbox.start();
     actions.push(`outgoing transport now ${parts.transport.name}`);

@@ -3,6 +3,7 @@ import type { AppContext } from './context.js';
 import type { Db } from './db/database.js';
 import { caseByNumber, participants } from './db/repos/cases.js';
 import { eventsOfCase } from './db/repos/events.js';
+import { bouncingAmong } from './db/repos/addresses.js';
 import { tagsOfCase } from './db/repos/tags.js';
 import { attachmentsOfMessages, messagesOfCase } from './db/repos/messages.js';
 import { outboxOfCase, type OutboxSummary } from './db/repos/outbox.js';
@@ -18,12 +19,15 @@ export interface CaseDetail {
   readonly messages: (Omit<MessageRow, 'html' | 'text'> & { attachments: AttachmentRow[] })[];
   readonly events: EventRow[];
   readonly outbox: Omit<OutboxRow, 'html' | 'text'>[];
+  /** Addresses of the case (requester, participants) that bounced hard and were not written from since: casegate sends them nothing. */
+  readonly bouncing: { readonly address: string; readonly since: string | null; readonly reason: string | null; readonly bounces: number }[];
 }
 
 export async function caseDetail(db: Db, number: number): Promise<CaseDetail | null> {
   const c = await caseByNumber(db, number);
   if (c === undefined) return null;
   const msgs = await messagesOfCase(db, c.id);
+  const people = await participants(db, c.id);
   const atts = await attachmentsOfMessages(
     db,
     msgs.map((m) => m.id),
@@ -31,10 +35,11 @@ export async function caseDetail(db: Db, number: number): Promise<CaseDetail | n
   return {
     case: c,
     tags: await tagsOfCase(db, c.id),
-    participants: await participants(db, c.id),
+    participants: people,
     messages: msgs.map(({ html: _h, text: _t, ...m }) => ({ ...m, attachments: atts.filter((a) => a.message_row_id === m.id) })),
     events: await eventsOfCase(db, c.id),
     outbox: (await outboxOfCase(db, c.id)).map(({ html: _h, text: _t, ...o }) => o),
+    bouncing: (await bouncingAmong(db, [c.requester_address, ...people.map((p) => p.address)])).map((b) => ({ address: b.address, since: b.last_bounce_at, reason: b.last_reason, bounces: b.bounce_count })),
   };
 }
 

@@ -68,6 +68,7 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     `  ${c.spam === 1 ? 'SUSPECTED SPAM (casegate cases ham to release) · ' : ''}${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner !== null ? who(ownerName(c.owner), c.owner) : 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
     `  first response ${c.first_response_at ?? 'not yet'}${c.resolved_at !== null ? ` · resolved ${c.resolved_at}` : ''}${c.closed_at !== null ? ` · closed ${c.closed_at}` : ''}`,
     `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
+    ...d.bouncing.map((b) => `  BOUNCING: ${b.address} bounced hard${b.since !== null ? ` at ${b.since}` : ''}${b.reason !== null ? ` (${safeLine(b.reason)})` : ''}: casegate sends it nothing until it writes again`),
     ...(c.first_response_due_at !== null || c.resolution_due_at !== null
       ? [`  due: first response ${c.first_response_due_at ?? '–'} · resolution ${c.resolution_due_at ?? (c.status === 'pending' ? 'paused (pending)' : '–')}`]
       : []),

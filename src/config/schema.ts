@@ -315,6 +315,31 @@ export const configSchema = z
             giveUpHours: z.number().positive().default(48),
           }).strict()
           .prefault({}),
+        dkim: z
+          .object({
+            /** Sign outgoing mail with DKIM: every key in <dataDir>/dkim (casegate dkim keygen) and in keys. */
+            enabled: z.boolean().default(true),
+            /** Keys named in the configuration; each wins over the data directory's keys of its domain. */
+            keys: z
+              .array(
+                z
+                  .object({
+                    /** The From domain it signs (and its subdomains): the d= of the signature. */
+                    domain: z.string().trim().toLowerCase().regex(/^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/, 'must be a domain like example.com'),
+                    /** The selector: the key's record is at <selector>._domainkey.<domain>. */
+                    selector: z.string().trim().toLowerCase().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a DKIM selector: letters, digits, - and .'),
+                    /** PEM file of the RSA private key (default <dataDir>/dkim/<domain>.<selector>.pem). */
+                    privateKeyFile: z.string().min(1).optional(),
+                    /** Environment variable holding the PEM (\n for line breaks allowed) instead of a file. */
+                    privateKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+                  })
+                  .strict()
+                  .refine((k) => k.privateKeyFile === undefined || k.privateKeyEnv === undefined, 'give privateKeyFile or privateKeyEnv, not both'),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
         /** Seconds between outbox sweeps (new rows wake the worker at once). */
         sweepSeconds: z.number().positive().default(5),
         /** Alert instance.adminAddress (and run alerts.command) once sending has failed this long; login and TLS failures alert at once. */

@@ -45,6 +45,8 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = [
     ...(row.references_text !== null ? { references: row.references_text } : {}),
     date: new Date(row.created_at),
     headers,
+    // No X-Mailer: it tells strangers which versions we run and helps no receiver.
+    xMailer: false,
     disableFileAccess: true,
     disableUrlAccess: true,
   };
@@ -63,7 +65,7 @@ async function outgoingAttachments(ctx: AppContext, outboxId: number): Promise<M
 
 /** What became of one row; written to the database by #record. */
 type Outcome =
-  | { readonly kind: 'sent'; readonly attempts: number; readonly at: string; readonly response: string }
+  | { readonly kind: 'sent'; readonly attempts: number; readonly at: string; readonly response: string; readonly signedBy: string | null }
   | { readonly kind: 'retry'; readonly attempts: number; readonly nextAt: string; readonly error: string }
   | { readonly kind: 'failed'; readonly attempts: number; readonly error: string; readonly why: string }
   /** Back to the queue untried (transport paused, or stopping): due as soon as sending resumes. */
@@ -251,8 +253,11 @@ export class OutboxWorker {
       return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
     }
     let response: string;
+    let signedBy: string | null;
     try {
-      response = (await this.transport.send(options)).response;
+      const sent = await this.transport.send(options);
+      response = sent.response;
+      signedBy = sent.signedBy ?? null;
     } catch (err) {
       const c = classifySendError(err);
       this.ctx.telemetry.sendFailure(c.errorClass);
@@ -269,7 +274,7 @@ export class OutboxWorker {
       const delayS = Math.min(retry.baseSeconds * 2 ** (attempts - 1), retry.maxSeconds);
       return { outcome: { kind: 'retry', attempts, nextAt: new Date(now.getTime() + delayS * 1000).toISOString(), error: c.summary }, transport: c };
     }
-    return { outcome: { kind: 'sent', attempts, at: this.ctx.clock.now().toISOString(), response }, transport: 'works' };
+    return { outcome: { kind: 'sent', attempts, at: this.ctx.clock.now().toISOString(), response, signedBy }, transport: 'works' };
   }
 
   /** Write an outcome; when the database refuses, keep it (and the row held) and retry with backoff. */
@@ -462,7 +467,7 @@ function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
   const base = { kind: row.kind, to: row.to_address };
   switch (o.kind) {
     case 'sent':
-      log.info({ ...base, attempts: o.attempts, response: o.response.slice(0, 200) }, 'email sent');
+      log.info({ ...base, attempts: o.attempts, response: o.response.slice(0, 200), dkim: o.signedBy ?? 'unsigned' }, 'email sent');
       return;
     case 'retry':
       log.warn({ ...base, attempts: o.attempts, retryAt: o.nextAt, error: o.error }, 'email send failed temporarily; will retry');

@@ -6,6 +6,7 @@ import { addEvent } from '../db/repos/events.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import type { Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
+import { automationHeaders } from './compose.js';
 import type { InstanceTemplateName, TemplateDataMap } from './template-data.js';
 
 export interface SystemEmail<K extends InstanceTemplateName> {
@@ -33,11 +34,7 @@ export async function queueSystemEmail<K extends InstanceTemplateName>(trx: Tran
   const now = ctx.clock.now().toISOString();
   const rendered = ctx.templates.render(q.kind, q.data, { language: ctx.config.cases.defaultLanguage });
   const messageId = mintMessageId(null, ctx.secret, ctx.config.instance.domain);
-  const headers: Record<string, string> = {
-    'X-Loop': ctx.loopId,
-    'Auto-Submitted': 'auto-generated',
-    'X-Auto-Response-Suppress': 'All',
-  };
+  const headers: Record<string, string> = { 'X-Loop': ctx.loopId, ...automationHeaders('auto-generated') };
   const subject = oneLine(rendered.subject);
   const outboxId = await enqueue(trx, {
     case_id: null,

@@ -75,6 +75,7 @@ const HELPERS: ReadonlyMap<string, HelperSig> = new Map<string, HelperSig>([
   ['join', { min: 1, max: 2, hash: [], returns: T_STRING, first: 'list' }],
   ['formatDate', { min: 1, max: 1, hash: ['format', 'zone', 'locale'], returns: T_STRING, first: 'string' }],
   ['duration', { min: 1, max: 1, hash: ['locale'], returns: T_STRING, first: 'number' }],
+  ['endpoint', { min: 1, max: 1, hash: ['locale'], returns: T_STRING, first: 'string' }],
   ['paragraphs', { min: 1, max: 1, hash: ['style'], returns: T_STRING, first: 'string', htmlOnly: true }],
 ]);
 

@@ -1,6 +1,6 @@
 /**
  * The Handlebars environment of outgoing mail: one private Handlebars instance and the helpers
- * templates may call (eq, join, formatDate, duration, paragraphs), with their documentation for
+ * templates may call (eq, join, formatDate, duration, endpoint, paragraphs), with their documentation for
  * admins. Their static signatures (arity, options, types) live with the checker
  * (template-checker.ts). Together with template-folder.ts, template-checker.ts, template-set.ts
  * and templates.ts the only importers of handlebars.
@@ -74,11 +74,24 @@ hb.registerHelper('duration', (value: unknown, options: Handlebars.HelperOptions
   return Duration.fromObject(parts, { locale: helperLocale(options, hashOf(options)) }).toHuman({ listStyle: 'long' });
 });
 
+/**
+ * A server endpoint in words: "relay.example.com:587" → "relay.example.com (port 587)",
+ * "smtp:relay.example.com:587" → "SMTP relay.example.com (port 587)"; anything else unchanged.
+ * Mail that shows "host:port" reads to spam filters like a web address on an odd port (WEIRD_PORT).
+ */
+hb.registerHelper('endpoint', (value: unknown, options: Handlebars.HelperOptions): string => {
+  if (typeof value !== 'string') return '';
+  const m = /^(?:([a-z][a-z0-9+.-]*):)?([^\s:/]+\.[^\s:/]+|\[[0-9a-f:.]+\]):(\d{1,5})$/i.exec(value.trim());
+  if (m === null) return value;
+  const port = helperLocale(options, hashOf(options)).toLowerCase().startsWith('de') ? 'Port' : 'port';
+  return `${m[1] !== undefined ? `${m[1].toUpperCase()} ` : ''}${m[2]} (${port} ${m[3]})`;
+});
+
 const PARAGRAPH_STYLE = 'margin:0 0 16px 0;';
 
 /**
  * Plain text → HTML paragraphs, for the html part: every line is escaped, blank lines separate
- * <p>s, single line breaks become <br>. The only helper that returns markup, and it is built from
+ * <p>s, single line breaks become <br>; dir="auto" lets Arabic or Hebrew text run right to left. The only helper that returns markup, and it is built from
  * escaped text only.
  */
 hb.registerHelper('paragraphs', (value: unknown, options: Handlebars.HelperOptions): Handlebars.SafeString => {
@@ -89,7 +102,7 @@ hb.registerHelper('paragraphs', (value: unknown, options: Handlebars.HelperOptio
   const attr = hb.escapeExpression(typeof style === 'string' ? style : PARAGRAPH_STYLE);
   const html = text
     .split(/\n[ \t]*\n\s*/)
-    .map((p) => `<p style="${attr}">${p.split('\n').map((line) => hb.escapeExpression(line)).join('<br>\n')}</p>`)
+    .map((p) => `<p style="${attr}" dir="auto">${p.split('\n').map((line) => hb.escapeExpression(line)).join('<br>\n')}</p>`)
     .join('\n');
   return new hb.SafeString(html);
 });
@@ -108,6 +121,11 @@ export const templateHelpers: ReadonlyArray<{ readonly name: string; readonly us
     name: 'duration',
     usage: '{{duration sla.remaining}}',
     description: 'A number of minutes in words in the template language: 95 → "1 hour and 35 minutes" / "1 Stunde und 35 Minuten".',
+  },
+  {
+    name: 'endpoint',
+    usage: '{{endpoint alert.host}}',
+    description: 'A server as words: "relay.example.com:587" → "relay.example.com (port 587)", "smtp:relay.example.com:587" → "SMTP relay.example.com (port 587)". Spam filters read "host:port" as a web address on an odd port.',
   },
   {
     name: 'paragraphs',

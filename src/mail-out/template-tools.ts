@@ -15,7 +15,7 @@ import type { CaseRow, MessageRow } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { MailboxDirectory } from '../mailboxes.js';
 import { promiseData } from '../cases/promise.js';
-import { caseCommand, commonData, confirmationExtras, requesterOf } from './compose.js';
+import { automationHeaders, caseCommand, commonData, confirmationExtras, requesterOf } from './compose.js';
 import { isTemplateName, sampleTemplateData, templateDeclaration, templateNames, type TemplateDataMap, type TemplateName } from './template-data.js';
 import type { RenderedEmail, TemplateEngineOptions } from './templates.js';
 import { createTransport, type MailTransport } from './transport.js';
@@ -251,8 +251,7 @@ export function testMailOptions(resolved: ResolvedConfig, t: TestSend, messageId
     date: new Date(),
     headers: {
       'X-Loop': `casegate@${config.instance.domain}`,
-      'Auto-Submitted': 'auto-generated',
-      'X-Auto-Response-Suppress': 'All',
+      ...automationHeaders('auto-generated'),
       'X-Casegate-Test': 'yes',
       'X-Casegate-Template': t.kind,
     },

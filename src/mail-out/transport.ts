@@ -6,7 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import type { ResolvedConfig } from '../config/load.js';
+import { ConfigError, type ResolvedConfig } from '../config/load.js';
+import type { Logger } from '../log.js';
+import { DkimKeyError, DkimKeyring } from './dkim.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
 /**
@@ -15,7 +17,8 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js
  */
 export interface MailTransport {
   readonly name: string;
-  send(message: Mail.Options): Promise<{ response: string }>;
+  /** Send one message; `signedBy` names the DKIM key it was signed with ("example.com/s2026"), null when unsigned. */
+  send(message: Mail.Options): Promise<{ response: string; signedBy?: string | null }>;
   /**
    * Check that the transport works without sending anything (SMTP: connect, TLS, login; file:
    * the folder is writable). Used to probe a paused transport; without it, the next send is the probe.
@@ -27,9 +30,15 @@ export interface MailTransport {
 /**
  * Transport 'file' (the embedded default): nodemailer's stream transport builds the real MIME
  * message and we write it atomically as <dir>/<time>-<id>.eml. Transport 'smtp': pooled SMTP.
+ * Both sign every message whose From domain has a DKIM key (dkim.ts) and never add X-Mailer.
  */
-export function createTransport(resolved: ResolvedConfig): MailTransport {
+export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTransport {
   const out = resolved.config.outgoing;
+  const keyring = dkimKeyring(resolved, log);
+  const sign = (message: Mail.Options): { options: Mail.Options; signedBy: string | null } => {
+    const dkim = keyring?.signingFor(fromAddressOf(message.from)) ?? null;
+    return { options: { ...message, xMailer: false, ...(dkim !== null ? { dkim: { ...dkim } } : {}) }, signedBy: dkim !== null ? `${dkim.domainName}/${dkim.keySelector}` : null };
+  };
   if (out.transport === 'file') {
     const dir = resolved.paths.outgoingDir;
     const t = nodemailer.createTransport({ streamTransport: true, buffer: false, newline: 'windows' });
@@ -37,12 +46,13 @@ export function createTransport(resolved: ResolvedConfig): MailTransport {
       name: `file:${dir}`,
       async send(message) {
         await mkdir(join(dir, 'tmp'), { recursive: true, mode: PRIVATE_DIR_MODE });
-        const info = (await t.sendMail(message)) as unknown as { message: Readable; messageId: string };
+        const { options, signedBy } = sign(message);
+        const info = (await t.sendMail(options)) as unknown as { message: Readable; messageId: string };
         const base = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`;
         const tmp = join(dir, 'tmp', base);
         await pipeline(info.message, createWriteStream(tmp, { mode: PRIVATE_FILE_MODE }));
         await rename(tmp, join(dir, base));
-        return { response: `written ${base}` };
+        return { response: `written ${base}`, signedBy };
       },
       async verify() {
         await mkdir(join(dir, 'tmp'), { recursive: true });
@@ -73,8 +83,9 @@ export function createTransport(resolved: ResolvedConfig): MailTransport {
   return {
     name: `smtp:${smtp.host}:${smtp.port}`,
     async send(message) {
-      const info = await t.sendMail(message);
-      return { response: String(info.response ?? '') };
+      const { options, signedBy } = sign(message);
+      const info = await t.sendMail(options);
+      return { response: String(info.response ?? ''), signedBy };
     },
     async verify() {
       await t.verify();
@@ -83,4 +94,23 @@ export function createTransport(resolved: ResolvedConfig): MailTransport {
       t.close();
     },
   };
+}
+
+/** The DKIM keys to sign with (null when outgoing.dkim.enabled is false); a broken configured key is a configuration error. */
+function dkimKeyring(resolved: ResolvedConfig, log: Logger | undefined): DkimKeyring | null {
+  const cfg = resolved.config.outgoing.dkim;
+  if (!cfg.enabled) return null;
+  try {
+    return new DkimKeyring({ dataDir: resolved.paths.dataDir, config: cfg, ...(log !== undefined ? { log } : {}) });
+  } catch (err) {
+    if (err instanceof DkimKeyError) throw new ConfigError(resolved.source ?? 'embedded default', [{ path: 'outgoing.dkim.keys', message: err.message }]);
+    throw err;
+  }
+}
+
+function fromAddressOf(from: Mail.Options['from']): string {
+  if (from === undefined) return '';
+  if (typeof from === 'string') return /<([^>]+)>\s*$/.exec(from)?.[1] ?? from;
+  if (Array.isArray(from)) return from.length > 0 ? fromAddressOf(from[0]) : '';
+  return from.address ?? '';
 }

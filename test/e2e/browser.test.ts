@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setStatus } from '../../src/cases/lifecycle.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
@@ -15,6 +15,7 @@ import { silentLogger } from '../../src/log.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { writeConfig } from '../helpers/context.js';
 import { SLA_CONFIG } from '../helpers/sla-config.js';
+import { CHROMIUM, launchChromium, type Browser } from '../helpers/browser.js';
 
 /**
  * A customer follows and rates their case in a real headless Chromium (Debian's package, driven
@@ -24,7 +25,6 @@ import { SLA_CONFIG } from '../helpers/sla-config.js';
  * at 375 px and 1280 px go to test-output/.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = resolve(fileURLToPath(new URL('../../test-output', import.meta.url)));
 
 async function freePort(): Promise<number> {
@@ -37,7 +37,7 @@ async function freePort(): Promise<number> {
 }
 
 let dir: string;
-let profile: string;
+let chromiumBrowser: Browser;
 let daemon: Daemon;
 let browser: BrowserContext;
 let outgoing: string;
@@ -85,7 +85,6 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
   mkdirSync(OUT, { recursive: true });
   dir = mkdtempSync(join(tmpdir(), 'casegate-browser-'));
-  profile = mkdtempSync(join(tmpdir(), 'casegate-chromium-'));
   const port = await freePort();
   const resolved = writeConfig(dir, {
     ...SLA_CONFIG,
@@ -98,19 +97,14 @@ beforeAll(async () => {
   });
   outgoing = resolved.paths.outgoingDir;
   daemon = await startDaemon({ resolved, log: silentLogger() });
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 375, height: 900 },
-  });
+  chromiumBrowser = await launchChromium({ width: 375 });
+  browser = chromiumBrowser.context;
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumBrowser?.close();
   await daemon?.stop();
   rmSync(dir, { recursive: true, force: true });
-  rmSync(profile, { recursive: true, force: true });
 });
 
 describe('a customer in a real browser', () => {

@@ -23,7 +23,7 @@ describe('outbox health templates', () => {
     const out = engine.render(name, sampleTemplateData(name), { language });
     for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]/);
     expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
-    expect(out.text).toContain('smtp:relay.example.com:587');
+    expect(out.text).toContain(language === 'de' ? 'SMTP relay.example.com (Port 587)' : 'SMTP relay.example.com (port 587)');
     expect(out.text).toContain('535 5.7.8');
     expect(out.text).not.toMatch(/in the subject line|im Betreff/);
     if (language === 'de') expect(out.text).toMatch(/Versand/);

@@ -312,8 +312,8 @@ describe('hostile data', () => {
     const text = 'Try <b>this</b> & <a href="https://evil.example">that</a>\nsecond line\r\n\r\n\r\nnew <script>x</script> paragraph';
     const out = render('agent-reply', sample('agent-reply', { reply: { text, attachments: ['<evil>.pdf'] } }));
     expect(out.html).toContain(
-      '<p style="margin:0 0 16px 0;">Try &lt;b&gt;this&lt;/b&gt; &amp; &lt;a href&#x3D;&quot;https://evil.example&quot;&gt;that&lt;/a&gt;<br>\nsecond line</p>\n' +
-        '<p style="margin:0 0 16px 0;">new &lt;script&gt;x&lt;/script&gt; paragraph</p>',
+      '<p style="margin:0 0 16px 0;" dir="auto">Try &lt;b&gt;this&lt;/b&gt; &amp; &lt;a href&#x3D;&quot;https://evil.example&quot;&gt;that&lt;/a&gt;<br>\nsecond line</p>\n' +
+        '<p style="margin:0 0 16px 0;" dir="auto">new &lt;script&gt;x&lt;/script&gt; paragraph</p>',
     );
     expect(out.html).toContain('Attached: &lt;evil&gt;.pdf');
     expect(out.html).not.toMatch(/<b>|<a href="https:\/\/evil|<script/);
@@ -375,7 +375,7 @@ describe('check and hot reload with the new kinds', () => {
       }
     };
     await until(() => lines.some((l) => l.level === 50 && l.msg.startsWith('agent-reply.html.hbs:1 Raw output {{{reply.text}}} is not allowed')));
-    expect(html()).toContain('<p style="margin:0 0 16px 0;">we have reset your password.');
+    expect(html()).toContain('<p style="margin:0 0 16px 0;" dir="auto">we have reset your password.');
     writeFileSync(join(dir, 'agent-reply.html.hbs'), '<p>EDITED</p>\n{{paragraphs reply.text}}\n');
     await until(() => html().includes('<p>EDITED</p>'));
   });

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '../schema.js';
+import type { AddressStatusTable, Database } from '../schema.js';
 
 type Q = Kysely<Database>;
 
@@ -25,7 +25,20 @@ export async function recordBounce(db: Q, address: string, permanent: boolean, r
     .execute();
 }
 
-/** An address that writes to us again is evidently reachable. */
-export async function clearBouncing(db: Q, address: string, at: string): Promise<void> {
-  await db.updateTable('address_status').set({ bouncing: 0, updated_at: at }).where('address', '=', address).where('bouncing', '=', 1).execute();
+/** An address that writes to us again is evidently reachable. Returns whether it was marked bouncing. */
+export async function clearBouncing(db: Q, address: string, at: string): Promise<boolean> {
+  const r = await db.updateTable('address_status').set({ bouncing: 0, updated_at: at }).where('address', '=', address).where('bouncing', '=', 1).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** The addresses among these that are marked bouncing (hard bounce, not written from since), with the last reason. */
+export async function bouncingAmong(db: Q, addresses: readonly string[]): Promise<Pick<AddressStatusTable, 'address' | 'last_bounce_at' | 'last_reason' | 'bounce_count'>[]> {
+  if (addresses.length === 0) return [];
+  return db
+    .selectFrom('address_status')
+    .select(['address', 'last_bounce_at', 'last_reason', 'bounce_count'])
+    .where('address', 'in', [...new Set(addresses.map((a) => a.toLowerCase()))])
+    .where('bouncing', '=', 1)
+    .orderBy('address')
+    .execute();
 }

@@ -1,7 +1,8 @@
 import { caseOpened, setStatus } from '../../cases/lifecycle.js';
 import { caseSubject } from '../../cases/subject-tag.js';
 import { isStaff } from '../../cases/staff.js';
-import { clearBouncing, recordBounce } from '../../db/repos/addresses.js';
+import { clearBouncing, isBouncing, recordBounce } from '../../db/repos/addresses.js';
+import { tellOwnerOfBounce } from '../../cases/bounce-notice.js';
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { actsAsParticipant, enrolRecipients } from '../../cases/participation.js';
@@ -106,7 +107,8 @@ export const persistStage: CommitStage = {
     }
 
     await enrolParticipants(msg, ctx, trx, caseRow, created, now);
-    if (sender.verified && notes.automated == null && notes.spam == null) await clearBouncing(trx, sender.address, now);
+    // A mail from a bouncing address proves it reachable again (recorded on the case below).
+    const reachableAgain = sender.verified && notes.automated == null && notes.spam == null ? await clearBouncing(trx, sender.address, now) : false;
 
     const messageRowId = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: thread.rule, internal: false, author: null });
     if (notes.spam != null) {
@@ -144,6 +146,7 @@ export const persistStage: CommitStage = {
           continue;
         }
         const reason = [r.status, r.diagnostic].filter((x) => x !== null).join(' ').slice(0, 500) || 'bounced';
+        const wasBouncing = await isBouncing(trx, r.address.toLowerCase());
         await recordBounce(trx, r.address.toLowerCase(), r.permanent, reason, now);
         await addEvent(trx, {
           caseId: caseRow.id,
@@ -154,6 +157,10 @@ export const persistStage: CommitStage = {
           data: { address: r.address, status: r.status, permanent: r.permanent },
           at: now,
         });
+        // The owner hears once: when the address starts bouncing, not on every further bounce.
+        if (r.permanent && !wasBouncing) {
+          await tellOwnerOfBounce(trx, ctx, caseRow, { address: r.address.toLowerCase(), status: r.status, diagnostic: r.diagnostic, originalMessageIds: bounce.originalMessageIds, messageRowId });
+        }
       }
       if (foreign.length > 0) {
         await addEvent(trx, {
@@ -166,6 +173,10 @@ export const persistStage: CommitStage = {
           at: now,
         });
       }
+    }
+    if (reachableAgain) {
+      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'address.reachable', actor, reason: `${sender.address} wrote again: no longer marked as bouncing, mail to it is sent again`, at: now });
+      ctx.log.info({ caseId: caseRow.id, address: sender.address }, 'bouncing address wrote again; cleared');
     }
     notes.persisted = { caseRow, messageRowId, receiptId, created, reopened };
   },

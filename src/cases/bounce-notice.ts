@@ -1,0 +1,71 @@
+import type { Transaction } from 'kysely';
+import type { AppContext } from '../context.js';
+import { bouncedEmail } from '../db/repos/case-thread.js';
+import { addEvent } from '../db/repos/events.js';
+import type { CaseRow, Database } from '../db/schema.js';
+import { queueEmail, staffCaseData } from '../mail-out/compose.js';
+import { attentionAddresses, ownerName } from './staff.js';
+
+/**
+ * Closing the loop on a hard bounce (issue 14): when an address of a case starts bouncing, the
+ * owner of the case (unowned: the queue's available agents; none: instance.adminAddress) gets one
+ * bounce-notice. "Once": only on the change from reachable to bouncing — further bounces of an
+ * address already bouncing tell nobody again; after a mail from the address cleared it, a new
+ * hard bounce is news again.
+ */
+export interface HardBounce {
+  readonly address: string;
+  readonly status: string | null;
+  readonly diagnostic: string | null;
+  readonly originalMessageIds: readonly string[];
+  readonly messageRowId: number;
+}
+
+export async function tellOwnerOfBounce(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, b: HardBounce): Promise<string[]> {
+  const now = ctx.clock.now().toISOString();
+  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const staff = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner);
+  const admin = ctx.config.instance.adminAddress;
+  const to = staff.length > 0 ? staff : admin !== undefined ? [{ address: admin, name: '' }] : [];
+  const log = ctx.log.child({ caseId: caseRow.id, caseNumber: caseRow.number });
+  if (to.length === 0) {
+    log.warn({ address: b.address }, 'address bounced hard; nobody to tell (no owner, no available agent, no instance.adminAddress)');
+    return [];
+  }
+  const bounced = await bouncedEmail(trx, b.originalMessageIds);
+  for (const r of to) {
+    await queueEmail(trx, ctx, {
+      caseRow,
+      mailbox,
+      kind: 'bounce-notice',
+      to: r,
+      autoReply: false,
+      inReplyTo: null,
+      references: [],
+      data: {
+        ...staffCaseData(ctx, caseRow, mailbox),
+        bounce: {
+          address: b.address,
+          status: b.status ?? '',
+          diagnostic: b.diagnostic ?? '',
+          permanent: true,
+          kind: bounced?.kind ?? '',
+          subject: bounced?.subject ?? '',
+          at: now,
+        },
+      },
+    });
+  }
+  const told = to.map((r) => r.address);
+  await addEvent(trx, {
+    caseId: caseRow.id,
+    messageRowId: b.messageRowId,
+    type: 'bounce.notice-sent',
+    actor: 'system',
+    reason: `${b.address} bounced hard: told ${told.join(', ')}`,
+    data: { address: b.address, to: told, owner: caseRow.owner !== null ? ownerName(ctx.config, caseRow.queue, caseRow.owner) : null },
+    at: now,
+  });
+  log.info({ address: b.address, to: told }, 'address bounced hard; owner told');
+  return told;
+}

@@ -1,0 +1,34 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../schema.js';
+
+type Q = Kysely<Database>;
+
+/**
+ * The Message-ID that starts the case's conversation as customers see it: its oldest message
+ * that is not staff-only (normally the customer's first email). Null when none has one.
+ */
+export async function caseThreadRoot(db: Q, caseId: number): Promise<string | null> {
+  const row = await db
+    .selectFrom('messages')
+    .select('message_id')
+    .where('case_id', '=', caseId)
+    .where('internal', '=', 0)
+    .where('message_id', 'is not', null)
+    .orderBy('id')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.message_id ?? null;
+}
+
+/** The email of ours a bounce is about (its template kind and subject), from the Message-IDs the bounce quotes. */
+export async function bouncedEmail(db: Q, messageIds: readonly string[]): Promise<{ kind: string; subject: string } | undefined> {
+  if (messageIds.length === 0) return undefined;
+  return db
+    .selectFrom('messages')
+    .innerJoin('outbox', 'outbox.id', 'messages.outbox_id')
+    .select(['outbox.kind', 'messages.subject'])
+    .where('messages.message_id', 'in', [...messageIds])
+    .where('messages.direction', '=', 'out')
+    .limit(1)
+    .executeTakeFirst();
+}

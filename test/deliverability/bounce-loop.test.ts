@@ -1,0 +1,146 @@
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caseByNumber } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { isBouncing } from '../../src/db/repos/addresses.js';
+import { commonData, queueEmail, requesterOf } from '../../src/mail-out/compose.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import { caseDetail } from '../../src/views.js';
+import { describeResult, runCli } from '../helpers/cli.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { canRunPostfix, startPrivatePostfix, type PrivatePostfix } from '../helpers/postfix-dsn.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * Issue 14 item 6, end to end with a real MTA: casegate relays the confirmation through a private
+ * Postfix; the customer's MX (a real SMTP server) refuses the recipient with 550 5.1.1; Postfix
+ * writes its delivery status notification and delivers it to our domain's MX (a sink); that DSN,
+ * exactly as Postfix wrote it, goes through the pipeline. Then: the address is shown as bouncing
+ * on the case and in `casegate cases show`, mail to it is held back, the owner got one
+ * bounce-notice (a second DSN tells nobody again), and a new mail from the customer clears it.
+ */
+
+const JANE = 'jane@customer.example';
+
+describe.runIf(canRunPostfix())('a hard bounce from a real Postfix closes the loop', () => {
+  let postfix: PrivatePostfix;
+  let customerMx: SMTPServer;
+  let ourMx: SmtpSink;
+  let env: TestEnv;
+  let transport: MailTransport;
+  let worker: OutboxWorker;
+  let dsn: Buffer;
+
+  beforeAll(async () => {
+    customerMx = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      logger: false,
+      onRcptTo(address, _session, cb) {
+        if (address.address === JANE) cb(Object.assign(new Error('5.1.1 <jane@customer.example>: Recipient address rejected: User unknown in virtual mailbox table'), { responseCode: 550 }));
+        else cb();
+      },
+      onData(stream, _s, cb) {
+        stream.resume();
+        stream.on('end', () => cb());
+      },
+    });
+    await new Promise<void>((r) => customerMx.listen(0, '127.0.0.1', () => r()));
+    ourMx = await startSmtpSink();
+    const customerPort = (customerMx.server.address() as { port: number }).port;
+    postfix = await startPrivatePostfix({ routes: { 'customer.example': customerPort, 'example.com': ourMx.port } });
+    env = await testEnv({
+      queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }], assignment: 'fixed', fixedOwner: 'Ben Agent' } },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false } },
+    });
+    transport = createTransport(env.resolved);
+    worker = new OutboxWorker(env.ctx, transport);
+    // Jane opens a case; the confirmation (and Ben's assignment notice) go out through Postfix.
+    const opened = await env.ingest(eml({ from: `Jane Customer <${JANE}>`, subject: 'Printer on fire', messageId: 'jane-1@customer.example' }));
+    expect(opened.kind).toBe('stored');
+    await worker.drain();
+    // Ben's assignment notice also arrives at our MX; the DSN is the one with the null sender.
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const found = ourMx.messages.find((m) => /^Content-Type: multipart\/report; report-type=delivery-status/m.test(m.raw.toString('latin1')));
+      if (found !== undefined) {
+        dsn = found.raw;
+        expect(found.envelopeFrom ?? '').toBe('');
+        break;
+      }
+      if (Date.now() > end) throw new Error(`no DSN from Postfix; our MX got ${ourMx.messages.length} message(s)\n${postfix.log()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    transport?.close();
+    await env?.close();
+    await postfix?.stop();
+    await ourMx?.close();
+    await new Promise<void>((r) => (customerMx ? customerMx.close(() => r()) : r()));
+  });
+
+  it('Postfix wrote a real DSN about our confirmation', () => {
+    const text = dsn.toString('utf8');
+    console.log(`the DSN Postfix wrote:\n${text.split(/\r?\n/).slice(0, 60).join('\n')}`);
+    expect(text).toMatch(/^From: Mail Delivery System <MAILER-DAEMON@relay\.example>$/m);
+    expect(text).toMatch(/^Reporting-MTA: dns; mx\.relay\.example$/m);
+    expect(text).toMatch(/^Action: failed$/m);
+    expect(text).toMatch(/^Content-Type: multipart\/report; report-type=delivery-status;/m);
+    expect(text).toMatch(/^Final-Recipient: rfc822; jane@customer\.example$/m);
+    expect(text).toMatch(/^Status: 5\.1\.1$/m);
+    expect(text).toMatch(/^Diagnostic-Code: smtp; 550 5\.1\.1/m);
+    expect(text).toMatch(/^Message-ID: <c10001\./im);
+  });
+
+  it('the DSN marks the address bouncing, on the case and in `casegate cases show`; the owner is told once', async () => {
+    const out = await env.ingest(dsn, { envelopeFrom: '' });
+    expect(out.kind, JSON.stringify(out)).toBe('stored');
+    expect(await isBouncing(env.ctx.db, JANE)).toBe(true);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const types = (await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['address.bouncing', 'bounce.notice-sent']));
+    const detail = (await caseDetail(env.ctx.db, 10001))!;
+    expect(detail.bouncing).toEqual([expect.objectContaining({ address: JANE, reason: expect.stringContaining('5.1.1') })]);
+
+    const notices = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'bounce-notice').execute();
+    expect(notices.map((n) => n.to_address)).toEqual(['ben@example.com']);
+    expect(notices[0]!.text).toContain(JANE);
+    expect(notices[0]!.text).toContain('5.1.1');
+    expect(notices[0]!.text).toMatch(/confirmation|received your request/);
+
+    const shown = await runCli(['--config', env.resolved.source!, 'cases', 'show', '10001'], { cwd: env.dir, env: { HOME: env.dir } });
+    expect(shown.code, describeResult(shown)).toBe(0);
+    expect(shown.stdout).toMatch(/BOUNCING: jane@customer\.example bounced hard at \S+ \(5\.1\.1 .*User unknown.*\): casegate sends it nothing until it writes again/);
+
+    // The same failure reported again (another copy of the DSN): nobody is told twice.
+    const again = Buffer.from(dsn.toString('latin1').replace(/^Message-Id: <([^>]+)>/im, 'Message-Id: <again-$1>'), 'latin1');
+    expect((await env.ingest(again, { envelopeFrom: '' })).kind).toBe('stored');
+    expect(await env.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'bounce-notice').execute()).toHaveLength(1);
+  });
+
+  it('mail to the bouncing address is held back; a new mail from it clears the mark and mail flows again', async () => {
+    await worker.drain();
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const stillWorking = async (): Promise<string> => {
+      const id = await env.ctx.db.transaction().execute((trx) =>
+        queueEmail(trx, env.ctx, { caseRow: c, mailbox: env.ctx.mailboxes.default, kind: 'still-working', to: requesterOf(c), autoReply: false, inReplyTo: null, references: [], data: { ...commonData(env.ctx, c, env.ctx.mailboxes.default, requesterOf(c)), update: { minutes: 60 } } }),
+      );
+      await worker.drain();
+      return (await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+    };
+    expect(await stillWorking()).toBe('suppressed');
+    // Jane writes again (a new email on the case).
+    env.clock.advance(3_600_000);
+    const back = await env.ingest(eml({ from: `Jane Customer <${JANE}>`, subject: `Re: [Case #10001] Printer on fire`, messageId: 'jane-2@customer.example', inReplyTo: 'jane-1@customer.example', body: 'My mailbox works again.' }));
+    expect(back.kind).toBe('stored');
+    expect(await isBouncing(env.ctx.db, JANE)).toBe(false);
+    expect((await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type)).toContain('address.reachable');
+    expect((await caseDetail(env.ctx.db, 10001))!.bouncing).toEqual([]);
+    const shown = await runCli(['--config', env.resolved.source!, 'cases', 'show', '10001'], { cwd: env.dir, env: { HOME: env.dir } });
+    expect(shown.stdout).not.toContain('BOUNCING');
+    expect(await stillWorking()).toBe('sent');
+  });
+});

@@ -1,0 +1,228 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caseByNumber } from '../../src/db/repos/cases.js';
+import { generateDkimKey } from '../../src/mail-out/dkim.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport } from '../../src/mail-out/transport.js';
+import { CliSandbox, describeResult } from '../helpers/cli.js';
+import { eml, testEnv } from '../helpers/context.js';
+import { buildSampleCorpus, dnsStub, EMAIL_KINDS, labelOf, readOutgoing, SELECTOR, SIGNING_DOMAIN, type SampleCorpus } from '../helpers/outgoing-samples.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * Issue 14 item 1: everything we send is DKIM-signed, and an independent verifier — mailauth's
+ * dkimVerify, with the public key served by a DNS resolver stub — says pass. Not our signer
+ * checking itself: mailauth canonicalises and verifies on its own.
+ */
+
+interface Verdict {
+  readonly result: string;
+  readonly domain: string;
+  readonly selector: string;
+  readonly aligned: string | false;
+  readonly signed: string[];
+}
+
+async function verify(raw: Buffer | string, records: ReadonlyMap<string, string>): Promise<Verdict[]> {
+  const r = await dkimVerify(raw, { resolver: dnsStub(records) as never });
+  return r.results.map((x) => ({
+    result: x.status.result,
+    domain: x.signingDomain,
+    selector: x.selector ?? '',
+    aligned: (x.status as { aligned?: string | false }).aligned ?? false,
+    signed: ((x as unknown as { signingHeaders?: { keys?: string } }).signingHeaders?.keys ?? '').split(/:\s*/).map((h) => h.toLowerCase()).filter((h) => h !== ''),
+  }));
+}
+
+const MUST_SIGN = ['from', 'to', 'subject', 'date', 'message-id', 'mime-version', 'content-type'];
+
+describe('DKIM of every email kind, file transport (.eml as written)', () => {
+  let corpus: SampleCorpus;
+  beforeAll(async () => {
+    corpus = await buildSampleCorpus();
+  }, 180_000);
+  afterAll(() => corpus?.close());
+
+  it('covers every email kind in English and German', () => {
+    for (const lang of ['en', 'de'] as const) {
+      expect(new Set(corpus.mails.filter((m) => m.language === lang).map((m) => m.kind))).toEqual(new Set(EMAIL_KINDS));
+    }
+  });
+
+  it('mailauth verifies every message: pass, d= the From domain (aligned), the headers receivers expect signed', async () => {
+    const lines: string[] = [];
+    const bad: string[] = [];
+    for (const m of corpus.mails) {
+      const v = await verify(m.raw, corpus.dns);
+      const from = m.parsed.from?.value[0]?.address ?? '';
+      const line = `${labelOf(m).padEnd(40)} ${v.map((x) => `dkim=${x.result} d=${x.domain} s=${x.selector} aligned=${String(x.aligned)}`).join('; ')}`;
+      lines.push(line);
+      const ok = v.length === 1 && v[0]!.result === 'pass' && v[0]!.domain === SIGNING_DOMAIN && v[0]!.selector === SELECTOR && v[0]!.aligned === SIGNING_DOMAIN && from.endsWith(`@${SIGNING_DOMAIN}`);
+      const missing = MUST_SIGN.filter((h) => !(v[0]?.signed ?? []).includes(h));
+      for (const h of ['in-reply-to', 'references', 'reply-to', 'auto-submitted']) if (m.parsed.headers.has(h) && !(v[0]?.signed ?? []).includes(h)) missing.push(h);
+      if (!ok || missing.length > 0) bad.push(`${line} missing=${missing.join(',')}`);
+    }
+    console.log(`DKIM (mailauth dkimVerify, key from a DNS stub), ${corpus.mails.length} messages:\n${lines.join('\n')}`);
+    expect(bad).toEqual([]);
+  });
+
+  it('a changed body or a changed subject fails verification (the verifier is not a rubber stamp)', async () => {
+    const m = corpus.mails.find((x) => x.kind === 'agent-reply' && x.language === 'en' && x.variant === 'realistic')!;
+    const raw = m.raw.toString('latin1');
+    const body = raw.replace(/Mustermann/, 'Musterfrau');
+    expect(body).not.toBe(raw);
+    expect((await verify(Buffer.from(body, 'latin1'), corpus.dns))[0]!.result).toBe('fail');
+    const subject = raw.replace(/^Subject: (.*)$/m, 'Subject: Re: $1');
+    expect((await verify(Buffer.from(subject, 'latin1'), corpus.dns))[0]!.result).toBe('fail');
+    // And with another key published under the selector: no pass either.
+    const other = generateDkimKey(corpus.env.dir, 'example.com', 'other');
+    expect((await verify(m.raw, new Map([[`${SELECTOR}._domainkey.${SIGNING_DOMAIN}`, other.record]])))[0]!.result).not.toBe('pass');
+  });
+
+  it('the key file is private: <dataDir>/dkim/<domain>.<selector>.pem, mode 0600 in a 0700 directory', () => {
+    const dir = join(corpus.env.resolved.paths.dataDir, 'dkim');
+    expect(readdirSync(dir)).toEqual([`${SIGNING_DOMAIN}.${SELECTOR}.pem`]);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, `${SIGNING_DOMAIN}.${SELECTOR}.pem`)).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('DKIM over SMTP (pooled transport to a real SMTP sink)', () => {
+  let sink: SmtpSink;
+  let corpus: SampleCorpus;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+    corpus = await buildSampleCorpus({
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } },
+      variants: ['realistic', 'scripts'],
+      collect: async () => sink.messages.map((m) => m.raw),
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await corpus?.close();
+    await sink?.close();
+  });
+
+  it('every kind (en, de) arrives at the relay signed, and mailauth says pass', async () => {
+    expect(corpus.mails.length).toBe(EMAIL_KINDS.length * 2 * 2);
+    const bad: string[] = [];
+    for (const m of corpus.mails) {
+      const v = await verify(m.raw, corpus.dns);
+      if (v.length !== 1 || v[0]!.result !== 'pass' || v[0]!.aligned !== SIGNING_DOMAIN) bad.push(`${labelOf(m)}: ${JSON.stringify(v)}`);
+    }
+    expect(bad).toEqual([]);
+  });
+});
+
+describe('keys: keygen signs the next email without configuration; configured keys; no key, no signature', () => {
+  it('casegate dkim keygen writes the key (0600) and prints the record; send-test mail is then signed and verifies against that record', async () => {
+    const box = CliSandbox.create({ outgoing: { transport: 'file' } });
+    try {
+      const k = await box.run(['dkim', 'keygen', '--domain', 'Example.com', '--selector', 'cg1']);
+      expect(k.code, describeResult(k)).toBe(0);
+      const file = join(box.dataDir, 'dkim', 'example.com.cg1.pem');
+      expect(k.stdout).toContain(`wrote ${file} (RSA 2048 bits, mode 0600)`);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const zone = /^cg1\._domainkey\.example\.com\. IN TXT \( (.+) \)$/m.exec(k.stdout);
+      expect(zone, k.stdout).not.toBeNull();
+      const record = [...zone![1]!.matchAll(/"([^"]*)"/g)].map((x) => x[1]).join('');
+      expect(record).toMatch(/^v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{300,}$/);
+      // Again with the same selector: refused (a published key must not change under it).
+      const again = await box.run(['dkim', 'keygen', '--domain', 'example.com', '--selector', 'cg1']);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('exists already');
+
+      const dns = await box.json<{ keys: { domain: string; selector: string; record: string; signing: boolean; name: string }[]; fromDomains: { domain: string; signedWith: string | null }[] }>(['dkim', 'dns', '--json']);
+      expect(dns.keys).toEqual([expect.objectContaining({ domain: 'example.com', selector: 'cg1', record, signing: true, name: 'cg1._domainkey.example.com' })]);
+      expect(dns.fromDomains).toEqual([{ domain: 'example.com', signedWith: 'example.com/cg1' }]);
+      const text = await box.run(['dkim', 'dns']);
+      expect(text.stdout).toContain(zone![0]);
+      expect(text.stdout).toContain('mail From example.com: signed (example.com/cg1)');
+
+      const s = await box.run(['templates', 'send-test', 'confirmation', '--to', 'jane@customer.example']);
+      expect(s.code, describeResult(s)).toBe(0);
+      const out = join(box.dataDir, 'outgoing');
+      const [raw] = readOutgoing(out);
+      const v = await verify(raw!, new Map([['cg1._domainkey.example.com', record]]));
+      expect(v).toEqual([expect.objectContaining({ result: 'pass', domain: 'example.com', selector: 'cg1', aligned: 'example.com' })]);
+      expect(readdirSync(out).filter((f) => f.endsWith('.eml'))).toHaveLength(1);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('a running transport picks up a key made after it started (no restart); a subdomain From is signed by its parent domain key', async () => {
+    const env = await testEnv({ mailboxes: [{ name: 'support', addresses: ['help@mail.example.com'] }], outgoing: { transport: 'file' } });
+    try {
+      const transport = createTransport(env.resolved);
+      const worker = new OutboxWorker(env.ctx, transport);
+      await env.ingest(eml({ messageId: 'a1@customer.example' }));
+      await worker.drain();
+      let raws = readOutgoing(env.resolved.paths.outgoingDir);
+      expect(raws).toHaveLength(1);
+      expect(raws[0]!.toString()).not.toMatch(/^DKIM-Signature:/m);
+      const key = generateDkimKey(env.resolved.paths.dataDir, 'example.com', 'late');
+      await env.ingest(eml({ messageId: 'a2@customer.example' }));
+      await worker.drain();
+      transport.close();
+      raws = readOutgoing(env.resolved.paths.outgoingDir);
+      const signed = raws.filter((r) => /^DKIM-Signature:/m.test(r.toString()));
+      expect(signed).toHaveLength(1);
+      expect(await verify(signed[0]!, new Map([['late._domainkey.example.com', key.record]]))).toEqual([expect.objectContaining({ result: 'pass', domain: 'example.com', aligned: 'example.com' })]);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('outgoing.dkim.keys: a key file named in the config wins over the data directory; a key from the environment works too', async () => {
+    const keyDir = mkdtempSync(join(tmpdir(), 'casegate-dkim-keys-'));
+    const fileKey = generateDkimKey(keyDir, 'example.com', 'fromfile');
+    const envKey = generateDkimKey(keyDir, 'example.com', 'fromenv');
+    const pemOneLine = readFileSync(envKey.file, 'utf8').replace(/\n/g, '\\n');
+    for (const [selector, entry, record, env] of [
+      ['fromfile', { domain: 'example.com', selector: 'fromfile', privateKeyFile: fileKey.file }, fileKey.record, {}],
+      ['fromenv', { domain: 'example.com', selector: 'fromenv', privateKeyEnv: 'CG_DKIM_TEST_KEY' }, envKey.record, { CG_DKIM_TEST_KEY: pemOneLine }],
+    ] as const) {
+      const t = await testEnv({ outgoing: { transport: 'file', dkim: { keys: [entry] } } });
+      try {
+        generateDkimKey(t.resolved.paths.dataDir, 'example.com', 'datadir');
+        Object.assign(process.env, env);
+        const transport = createTransport(t.resolved);
+        delete process.env['CG_DKIM_TEST_KEY'];
+        await t.ingest(eml({ messageId: `${selector}@customer.example` }));
+        await new OutboxWorker(t.ctx, transport).drain();
+        transport.close();
+        const [raw] = readOutgoing(t.resolved.paths.outgoingDir);
+        expect(await verify(raw!, new Map([[`${selector}._domainkey.example.com`, record]]))).toEqual([expect.objectContaining({ result: 'pass', selector })]);
+      } finally {
+        await t.close();
+      }
+    }
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it('a configured key that cannot be read is a configuration error; dkim.enabled false signs nothing', async () => {
+    const broken = await testEnv({ outgoing: { transport: 'file', dkim: { keys: [{ domain: 'example.com', selector: 'gone', privateKeyFile: '/nonexistent/key.pem' }] } } });
+    try {
+      expect(() => createTransport(broken.resolved)).toThrow(/outgoing\.dkim\.keys.*cannot read \/nonexistent\/key\.pem/s);
+    } finally {
+      await broken.close();
+    }
+    const off = await testEnv({ outgoing: { transport: 'file', dkim: { enabled: false } } });
+    try {
+      generateDkimKey(off.resolved.paths.dataDir, 'example.com', 'unused');
+      const transport = createTransport(off.resolved);
+      await off.ingest(eml({ messageId: 'off@customer.example' }));
+      await new OutboxWorker(off.ctx, transport).drain();
+      transport.close();
+      const [raw] = readOutgoing(off.resolved.paths.outgoingDir);
+      expect(raw!.toString()).not.toMatch(/^DKIM-Signature:/m);
+      expect((await caseByNumber(off.ctx.db, 10001))?.number).toBe(10001);
+    } finally {
+      await off.close();
+    }
+  });
+});
