@@ -7,8 +7,9 @@ import type { Logger } from '../log.js';
  * PostgreSQL database (issue 15). The daemon that takes the lease holds it for
  * database.leaseSeconds and renews it every third of that; the others try every third of it
  * too. A daemon that dies (kill -9, lost host) stops renewing, so another takes the work over
- * within one lease period of the death: its lease ran out at most leaseSeconds × ⅔ after it, and
- * the next attempt comes at most leaseSeconds × ⅓ later.
+ * within one lease period of the death: its lease runs out at most leaseSeconds after its last
+ * renewal, and a standby that sees the lease end sooner than its next attempt tries right when it
+ * ends (hosts' clocks must agree — NTP — since the lease times are written by the daemons' clocks).
  *
  * A holder that cannot renew (the database is unreachable) keeps working until its own lease runs
  * out, then gives the work up; one that finds another holder (it was paused too long) gives it up
@@ -58,13 +59,17 @@ export class WorkLease {
       stop = true;
     });
     while (!stop) {
-      if (await this.#attempt()) return true;
-      await Promise.race([sleep(this.#periodMs / 3), stopped]);
+      const result = await this.#attempt();
+      if (result === true) return true;
+      // Next attempt in a third of the period, or just after the holder's lease ends if that is sooner.
+      const endsIn = result === null ? Infinity : result - this.#ctx.clock.now().getTime() + 20;
+      await Promise.race([sleep(Math.max(10, Math.min(this.#periodMs / 3, endsIn))), stopped]);
     }
     return false;
   }
 
-  async #attempt(): Promise<boolean> {
+  /** true: taken; else when the current holder's lease ends (ms), or null when unknown. */
+  async #attempt(): Promise<true | number | null> {
     const now = this.#ctx.clock.now();
     const until = new Date(now.getTime() + this.#periodMs);
     try {
@@ -77,14 +82,16 @@ export class WorkLease {
         return true;
       }
       const other = await leaseOf(this.#ctx.db, this.name);
-      if (other !== undefined && other.holder !== this.#waitingFor) {
+      if (other === undefined) return null;
+      if (other.holder !== this.#waitingFor) {
         this.#waitingFor = other.holder;
         this.#log.info({ lease: this.name, holder: other.holder, until: other.expires_at }, `lease ${this.name} is held by ${other.holder}; standing by`);
       }
+      return Date.parse(other.expires_at);
     } catch (err) {
       this.#log.warn({ lease: this.name, err: (err as Error).message }, `could not try lease ${this.name}; trying again`);
+      return null;
     }
-    return false;
   }
 
   #scheduleRenewal(): void {

@@ -26,7 +26,7 @@ export interface TestEnv {
 /** Write a config file into a fresh temp dir and load it exactly as the CLI would. */
 export function writeConfig(dir: string, config: ConfigInput): ResolvedConfig {
   const file = join(dir, 'casegate.yaml');
-  const database = testDatabase(config.database);
+  const database = testDatabase(config.database, dir);
   writeFileSync(file, stringify({ dataDir: 'data', instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789' }, ...config, ...(database !== undefined ? { database } : {}) }));
   return loadConfig({ path: file, env: {} });
 }

@@ -23,10 +23,18 @@ export function freshSchema(): string {
   return `t${process.pid}_${counter}_${randomBytes(3).toString('hex')}`;
 }
 
-/** The database section of a test configuration for this run's backend. */
-export function testDatabase(given: ConfigInput['database']): ConfigInput['database'] {
+/** The schema of each config directory: a config rewritten in the same directory (a "restart") keeps its data. */
+const schemaOfDir = new Map<string, string>();
+
+/** The database section of a test configuration (written into `dir`) for this run's backend. */
+export function testDatabase(given: ConfigInput['database'], dir: string): ConfigInput['database'] {
   if (TEST_BACKEND !== 'postgres') return given;
-  const g = (given ?? {}) as { driver?: string; path?: string; url?: string };
+  const g = (given ?? {}) as { driver?: string; path?: string; url?: string; schema?: string };
   if (g.driver === 'sqlite' || g.path !== undefined || g.url !== undefined) return given;
-  return { ...given, url: testPgUrl(), schema: freshSchema() };
+  let schema = g.schema ?? schemaOfDir.get(dir);
+  if (schema === undefined) {
+    schema = freshSchema();
+    schemaOfDir.set(dir, schema);
+  }
+  return { ...given, url: testPgUrl(), schema };
 }
