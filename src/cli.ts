@@ -20,6 +20,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Register>>> = {
   report: async () => (await import('./cli/report.js')).registerReportCommands,
   jobs: async () => (await import('./cli/jobs.js')).registerJobCommands,
   links: async () => (await import('./cli/links.js')).registerLinkCommands,
+  'migrate-data': async () => (await import('./cli/migrate-data.js')).registerMigrateDataCommands,
 };
 
 /** Top-level command → its group (the order of GROUPS is the order of the help). */
@@ -36,6 +37,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
   report: 'report',
   jobs: 'jobs',
   links: 'links',
+  'migrate-data': 'migrate-data',
 };
 
 /** The command named on the command line (skipping the global options), or null. */
