@@ -44,8 +44,12 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
 
   /** A run that started and never finished, and that no daemon is still running (its lease ran out; SQLite: nobody else runs). */
   function interrupted(last: JobRunRow, now: Date): boolean {
-    if (last.last_finished_at !== null && last.last_finished_at >= last.last_started_at) return false;
+    if (!unfinished(last)) return false;
     return !shared || last.lease_until === null || last.lease_until <= now.toISOString();
+  }
+
+  function unfinished(last: JobRunRow): boolean {
+    return last.last_finished_at === null || last.last_finished_at < last.last_started_at;
   }
 
   async function execute(def: JobDefinition, reason: RunReason, again: boolean): Promise<JobResult | null> {
@@ -108,8 +112,18 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
     for (const def of enabled) {
       if (stopping) break;
       const { schedule } = jobSettings(ctx.config, def);
-      const now = ctx.clock.now();
-      const last = await jobRun(ctx.db, def.name);
+      let now = ctx.clock.now();
+      let last = await jobRun(ctx.db, def.name);
+      if (shared && last !== undefined && unfinished(last) && last.lease_until !== null && last.lease_until > now.toISOString()) {
+        // Another daemon — or this host's previous process, killed — holds a run of it: wait out its
+        // lease; a live holder renews it (and finishes), a dead one's run is caught up here.
+        const waitMs = Math.min(Date.parse(last.lease_until) - now.getTime() + 100, ctx.config.database.leaseSeconds * 1000 + 100);
+        log.info({ job: def.name, runner: last.runner, until: last.lease_until }, 'job is running on another daemon (or its run was interrupted); waiting for its lease');
+        await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
+        if (stopping) break;
+        now = ctx.clock.now();
+        last = await jobRun(ctx.db, def.name);
+      }
       const due = previousRun(schedule, ctx.config.jobs.timezone, now);
       let why: string | null = null;
       let again = false;
