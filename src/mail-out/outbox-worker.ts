@@ -405,6 +405,16 @@ export class OutboxWorker {
       const sent = [...this.#unrecorded.values()].filter((u) => u.outcome.kind === 'sent').map((u) => u.row.message_id);
       this.#log.error({ unrecorded: this.#unrecorded.size, acceptedButNotRecorded: sent }, 'stopping with outcomes the database did not take; accepted emails among them will be sent again (same Message-ID) by the next start');
     }
+    // Several daemons (PostgreSQL): what this one still holds goes to the others now, not when the
+    // claims lapse (SQLite: the next start releases them).
+    if (this.ctx.config.database.driver === 'postgres') {
+      try {
+        const released = await releaseClaims(this.db, this.owner);
+        if (released > 0) this.#log.warn({ rows: released }, 'released the outbox rows this daemon still held (they are sent again, same Message-ID, by the next sender)');
+      } catch (err) {
+        this.#log.warn({ err }, 'could not release this daemon’s outbox claims; they lapse on their own');
+      }
+    }
   }
 }
 

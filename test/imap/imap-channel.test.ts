@@ -169,9 +169,9 @@ describeWithDovecot('IMAP channel', () => {
     const again = await runDaemon({ mailboxes: [box] }, d.dir);
     running.push(again);
     await server.append('flag', eml({ subject: 'Third', messageId: 'flag-3@customer.example' }));
-    await until(async () => count(again, 'SELECT count(*) FROM cases') === 3, 'the third case');
-    await until(async () => health(again)?.state === 'idling', 'idle');
-    expect(count(again, 'SELECT count(*) FROM receipts')).toBe(3);
+    await until(async () => (await count(again, 'SELECT count(*) FROM cases')) === 3, 'the third case');
+    await until(async () => (await health(again))?.state === 'idling', 'idle');
+    expect(await count(again, 'SELECT count(*) FROM receipts')).toBe(3);
   });
 
   it('rescans a recreated folder (new UIDVALIDITY) without creating duplicates', async () => {
