@@ -1,4 +1,5 @@
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import { Kysely, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DatabaseMetadata, type SchemaMetadata, type TableMetadata } from 'kysely';
 
 /**
@@ -30,12 +31,21 @@ export interface PostgresTarget {
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
-const types: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format ?? 'text');
-  }) as pg.CustomTypesConfig['getTypeParser'],
-};
+/** pg (CommonJS) is loaded on first use: commands on SQLite — the MTA pipe above all — never pay for it. */
+let pgModule: typeof pg | null = null;
+function loadPg(): typeof pg {
+  pgModule ??= createRequire(import.meta.url)('pg') as typeof pg;
+  return pgModule;
+}
+
+function typeParsers(driver: typeof pg): pg.CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+      if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
+      return driver.types.getTypeParser(oid, format ?? 'text');
+    }) as pg.CustomTypesConfig['getTypeParser'],
+  };
+}
 
 /** Double-quote an identifier for the search_path option. */
 function quoteIdent(name: string): string {
@@ -43,7 +53,8 @@ function quoteIdent(name: string): string {
 }
 
 export function createPostgresPool(t: PostgresTarget): pg.Pool {
-  const pool = new pg.Pool({
+  const driver = loadPg();
+  const pool = new driver.Pool({
     connectionString: t.url,
     ...(t.password !== undefined && t.password !== '' ? { password: t.password } : {}),
     max: t.poolSize,
@@ -52,7 +63,7 @@ export function createPostgresPool(t: PostgresTarget): pg.Pool {
     idleTimeoutMillis: 30_000,
     application_name: t.applicationName ?? 'casegate',
     options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}`,
-    types,
+    types: typeParsers(driver),
     keepAlive: true,
   });
   pool.on('error', (err) => t.onIdleError?.(err));
