@@ -90,7 +90,7 @@ export async function createCaseNumberSequence(db: Kysely<unknown>): Promise<voi
 }
 
 /** After rows were copied in with explicit ids (migrate-data): move every identity and the case-number sequence past the highest value. */
-export async function syncSequences(db: Kysely<unknown>, tables: readonly string[]): Promise<void> {
+export async function syncSequences(db: QueryExecutorProvider, tables: readonly string[]): Promise<void> {
   if (!isPostgres(db)) return;
   for (const t of tables) {
     const seq = await sql<{ s: string | null }>`select pg_get_serial_sequence(${t}, 'id') as s`.execute(db);

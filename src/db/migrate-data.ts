@@ -89,7 +89,7 @@ export async function copyAllTables(source: Db, target: Db, opts: CopyOptions = 
     reports.push(report);
     opts.onTable?.(report);
   }
-  await syncSequences(target as never, COPY_TABLES.filter((t) => t.key.length === 1 && t.key[0] === 'id').map((t) => t.name));
+  await syncSequences(target, COPY_TABLES.filter((t) => t.key.length === 1 && t.key[0] === 'id').map((t) => t.name));
   return reports;
 }
 
