@@ -1,8 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two passes over the suite (`npm test` runs both): SQLite (default) and PostgreSQL
+ * (CASEGATE_TEST_DB=postgres; test/global-setup.ts starts a private cluster). Files named
+ * *.pg.test.ts test what only PostgreSQL has (several daemons, EXPLAIN on PostgreSQL) and run in the
+ * PostgreSQL pass; the files below test SQLite itself (its locks, its instance lock, its query
+ * planner) and run in the SQLite pass, each with a PostgreSQL counterpart where one is meaningful.
+ */
+export const SQLITE_ONLY = [
+  'test/unit/query-plans.test.ts', // EXPLAIN QUERY PLAN → test/unit/query-plans.pg.test.ts
+  'test/unit/query-plans-jobs.test.ts', // EXPLAIN QUERY PLAN → test/unit/query-plans.pg.test.ts
+  'test/faults/db-lock.test.ts', // SQLite's write lock held by another process
+  'test/faults/outbox-lock.test.ts', // the outbox under SQLite's write lock
+  'test/faults/two-daemons.test.ts', // the SQLite instance lock → test/cluster/two-daemons.pg.test.ts
+];
+
+const postgres = process.env['CASEGATE_TEST_DB'] === 'postgres';
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', ...(postgres ? SQLITE_ONLY : ['test/**/*.pg.test.ts'])],
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

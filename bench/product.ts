@@ -10,6 +10,10 @@ import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
+import type { Kysely } from 'kysely';
+import { databaseTarget, openDatabase } from '../src/db/database.js';
+import { seedHistory, type SeedResult } from './seed.js';
+import { seedHistoryPostgres } from './seed-postgres.js';
 import { nextDueAt } from '../src/db/repos/outbox.js';
 import { closeContext, createContext } from '../src/context.js';
 import { silentLogger } from '../src/log.js';
@@ -24,7 +28,7 @@ export function writeBenchConfig(dir: string, extra: Record<string, unknown>): s
     file,
     stringify({
       dataDir: 'data',
-      instance: { name: 'Bench Support', domain: 'bench.example', secret: 'bench-secret-0123456789abcdef' },
+      instance: { name: 'Bench Support', domain: 'bench.example', secret: 'bench-secret-0123456789abcdef-0123456789' },
       log: { level: 'warn' },
       autoReply: { perSenderPerHour: 100_000 },
       templates: { watch: false },
@@ -34,14 +38,35 @@ export function writeBenchConfig(dir: string, extra: Record<string, unknown>): s
   return file;
 }
 
-/** A data directory with a migrated (empty) casegate database; the caller may seed it. */
+/** BENCH_DB=postgres: the bench's PostgreSQL (bench/run.ts sets the URL); each data directory gets a schema of its own. */
+let benchPgUrl: string | null = null;
+let schemas = 0;
+export function useBenchPostgres(url: string): void {
+  benchPgUrl = url;
+}
+export const benchBackend = (): 'sqlite' | 'postgres' => (benchPgUrl !== null ? 'postgres' : 'sqlite');
+
+/** A data directory with a migrated (empty) casegate database; the caller may seed it (seedHistoryIn). */
 export async function prepareDataDir(): Promise<{ dir: string; config: string; dbPath: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-bench-product-'));
-  const config = writeBenchConfig(dir, { mailboxes: [{ name: 'support', addresses: [ADDRESS] }], listener: { enabled: false } });
+  const database = benchPgUrl !== null ? { database: { url: benchPgUrl, schema: `bench_${process.pid}_${++schemas}`, poolSize: 12 } } : {};
+  const config = writeBenchConfig(dir, { mailboxes: [{ name: 'support', addresses: [ADDRESS] }], listener: { enabled: false }, ...database });
   const ctx = await createContext({ resolved: loadConfig({ path: config, env: {} }), log: silentLogger() });
   const dbPath = ctx.paths.dbPath;
   await closeContext(ctx);
   return { dir, config, dbPath };
+}
+
+/** Seed `messages` stored messages of history into the database of a prepared data directory (either backend). */
+export async function seedHistoryIn(data: { config: string; dbPath: string }, messages: number): Promise<SeedResult> {
+  if (benchPgUrl === null) return seedHistory(data.dbPath, messages);
+  const r = loadConfig({ path: data.config, env: {} });
+  const db = openDatabase(databaseTarget(r.config, r.paths));
+  try {
+    return await seedHistoryPostgres(db as unknown as Kysely<unknown>, messages);
+  } finally {
+    await db.destroy();
+  }
 }
 
 export function removeDataDir(dir: string): void {

@@ -17,6 +17,11 @@
  * history phase), BENCH_LIVE (100 samples per channel), BENCH_GAP_MS (mean gap, 150),
  * BENCH_HEAP (daemon heap cap in MB, 192; 0 = Node's default), BENCH_PHASES (comma list of
  * floor,product,history,e2e). The last line printed is one JSON object with every figure.
+ *
+ * BENCH_DB=postgres runs the product and history phases on PostgreSQL (a private cluster started
+ * for the run, or BENCH_PG_URL), history seeded by bench/seed-postgres.ts, plus the cluster phase:
+ * messages per second through one casegate process and through two at once on one database
+ * (bench/cluster.ts). Default phases there: product,history,cluster.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,8 +30,9 @@ import { fileURLToPath } from 'node:url';
 import { endToEnd, percentile, type EndToEndResult } from './e2e.js';
 import { createFloor } from './floor.js';
 import { describeMix, expectedConfirmations, makeLargeMessages, makeMessages, type BenchMessage, type MixName } from './mix.js';
-import { prepareDataDir, removeDataDir, runProduct } from './product.js';
-import { seedHistory } from './seed.js';
+import { benchBackend, prepareDataDir, removeDataDir, runProduct, seedHistoryIn, useBenchPostgres } from './product.js';
+import { clusterThroughput } from './cluster.js';
+import { startPgCluster, type PgCluster } from '../test/helpers/pg-cluster.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const env = (key: string, fallback: number): number => Number(process.env[key] ?? fallback);
@@ -36,7 +42,8 @@ const SEED = env('BENCH_SEED', 200_000);
 const LIVE = env('BENCH_LIVE', 100);
 const GAP_MS = env('BENCH_GAP_MS', 150);
 const HEAP = env('BENCH_HEAP', 192);
-const PHASES = new Set((process.env['BENCH_PHASES'] ?? 'floor,product,history,e2e').split(',').map((p) => p.trim()));
+const POSTGRES = process.env['BENCH_DB'] === 'postgres';
+const PHASES = new Set((process.env['BENCH_PHASES'] ?? (POSTGRES ? 'product,history,cluster' : 'floor,product,history,e2e')).split(',').map((p) => p.trim()));
 const MIXES: readonly MixName[] = ['plain', 'heavy'];
 
 type Shapes = { serial: number; parallel: number };
@@ -64,7 +71,7 @@ async function productOf(messages: readonly BenchMessage[], inFlight: number, se
   const data = await prepareDataDir();
   try {
     if (seed > 0) {
-      const s = seedHistory(data.dbPath, seed);
+      const s = await seedHistoryIn(data, seed);
       console.error(`bench: seeded ${s.messages} messages (${s.cases} cases, ${(s.dbBytes / 1048576).toFixed(0)} MB) in ${s.seconds.toFixed(1)} s`);
     }
     return await runProduct(data.config, messages, inFlight);
@@ -90,10 +97,27 @@ async function large(): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.env['BENCH_MODE'] === 'large') return large();
+  let cluster: PgCluster | null = null;
+  if (POSTGRES) {
+    const given = process.env['BENCH_PG_URL'];
+    if (given === undefined || given === '') {
+      cluster = await startPgCluster({ sharedBuffers: '512MB', maxConnections: 100 });
+      console.error(`bench: PostgreSQL: private cluster on 127.0.0.1:${cluster.port}`);
+    }
+    useBenchPostgres(given !== undefined && given !== '' ? given : cluster!.url);
+  }
+  try {
+    await phases();
+  } finally {
+    cluster?.stop();
+  }
+}
+
+async function phases(): Promise<void> {
   const stamp = Date.now();
   const sets: Record<MixName, BenchMessage[]> = { plain: makeMessages('plain', N, `plain-${stamp}`), heavy: makeMessages('heavy', N, `heavy-${stamp}`) };
   for (const mix of MIXES) console.error(`bench: ${mix}: N=${N} ${describeMix(sets[mix])}`);
-  const result: Record<string, unknown> = { n: N, concurrency: CONCURRENCY, seed: SEED, heap_mb: HEAP };
+  const result: Record<string, unknown> = { backend: benchBackend(), n: N, concurrency: CONCURRENCY, seed: SEED, heap_mb: HEAP };
   const lines: string[] = [''];
 
   const floor: Partial<Record<MixName, Shapes>> = {};
@@ -129,7 +153,25 @@ async function main(): Promise<void> {
       result[`cost_${mix}_ms_at_0`] = round(ms0, 2);
       result[`cost_${mix}_ms_at_seed`] = round(msSeed, 2);
       result[`cost_${mix}_growth_pct`] = round((msSeed / ms0 - 1) * 100, 1);
-      lines.push(`${mix.padEnd(5)} cost per message (casegate, ${CONCURRENCY} in flight): ${round(ms0, 2)} ms with no history, ${round(msSeed, 2)} ms with ${SEED} stored messages (${round((msSeed / ms0 - 1) * 100, 1)} %, target ≤ 20 %)`);
+      lines.push(`${mix.padEnd(5)} cost per message (casegate on ${benchBackend()}, ${CONCURRENCY} in flight): ${round(ms0, 2)} ms with no history, ${round(msSeed, 2)} ms with ${SEED} stored messages (${round((msSeed / ms0 - 1) * 100, 1)} %, target ≤ 20 %)`);
+    }
+  }
+
+  if (PHASES.has('cluster') && POSTGRES) {
+    for (const mix of MIXES) {
+      const rates: number[] = [];
+      for (const processes of [1, 2]) {
+        const data = await prepareDataDir();
+        try {
+          rates.push(await clusterThroughput(data.config, mix, N, processes, CONCURRENCY, `${mix}-${stamp}-${processes}`));
+        } finally {
+          removeDataDir(data.dir);
+        }
+      }
+      result[`cluster_${mix}_1_daemon_msgs_per_s`] = round(rates[0]!);
+      result[`cluster_${mix}_2_daemons_msgs_per_s`] = round(rates[1]!);
+      result[`cluster_${mix}_speedup`] = round(rates[1]! / rates[0]!, 2);
+      lines.push(`${mix.padEnd(5)} several daemons on one PostgreSQL (${CONCURRENCY} in flight each): 1 daemon ${round(rates[0]!)} msg/s, 2 daemons ${round(rates[1]!)} msg/s (× ${round(rates[1]! / rates[0]!, 2)})`);
     }
   }
 

@@ -23,6 +23,7 @@ const GROUPS: Readonly<Record<string, () => Promise<Register>>> = {
   backup: async () => (await import('./cli/backup.js')).registerBackupCommands,
   import: async () => (await import('./cli/import.js')).registerImportCommands,
   dkim: async () => (await import('./cli/dkim.js')).registerDkimCommands,
+  'migrate-data': async () => (await import('./cli/migrate-data.js')).registerMigrateDataCommands,
 };
 
 /** Top-level command → its group (the order of GROUPS is the order of the help). */
@@ -44,6 +45,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
   purge: 'backup',
   import: 'import',
   dkim: 'dkim',
+  'migrate-data': 'migrate-data',
 };
 
 /** The command named on the command line (skipping the global options), or null. */

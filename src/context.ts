@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { ResolvedConfig, ResolvedPaths } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { migrateToLatest, openDatabase, type Db } from './db/database.js';
+import { databaseTarget, migrateToLatest, openDatabase, type Db } from './db/database.js';
 import type { Logger } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import { loadTemplates, templateCheckCache, type TemplateEngine } from './mail-out/templates.js';
@@ -39,6 +41,8 @@ export interface AppContext {
   readonly resolveDns: DnsResolver;
   /** In-memory counters for /metrics (the daemon's); a no-op in one-shot commands. */
   readonly telemetry: Telemetry;
+  /** This process among several daemons on one database (host:pid:random): holder of leases, claims and job runs. */
+  readonly nodeId: string;
 }
 
 export interface ContextOptions {
@@ -66,7 +70,12 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   const log = opts.log;
   const clock = opts.clock ?? systemClock;
   ensurePrivateDir(paths.dataDir);
-  const db = openDatabase({ path: paths.dbPath, busyTimeoutMs: config.database.busyTimeoutMs });
+  const db = openDatabase(
+    databaseTarget(config, paths, {
+      applicationName: 'casegate',
+      onIdleError: (err: Error) => log.warn({ err: err.message, component: 'db' }, 'an idle PostgreSQL connection failed (server restart?); the next query opens a new one'),
+    }),
+  );
   if (opts.migrate !== false) {
     const { applied } = await migrateToLatest(db);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
@@ -93,6 +102,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     loopId: `casegate@${config.instance.domain}`,
     resolveDns: opts.resolveDns ?? systemDnsResolver,
     telemetry: opts.telemetry ?? noTelemetry,
+    nodeId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }
 

@@ -6,6 +6,7 @@ import type { Logger } from './log.js';
 import { startSmtpListener, type SmtpListener } from './channels/smtp-listener.js';
 import { startImapChannel, type ImapChannel } from './channels/imap-channel.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
+import { databaseTarget, describeTarget } from './db/database.js';
 import { OutboxWorker } from './mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from './mail-out/transport.js';
 import { startJobs, type JobScheduler } from './jobs/scheduler.js';
@@ -58,13 +59,17 @@ export interface DaemonParts {
 /**
  * instance lock → config → context → migrate → channels → outbox; stop() closes them again.
  *
- * The instance lock comes first: a second daemon on the same database refuses to start
- * (InstanceLockedError names the holder) before it touches anything. The outbox starts last,
+ * SQLite: the instance lock comes first: a second daemon on the same database refuses to start
+ * (InstanceLockedError names the holder) before it touches anything. PostgreSQL: several daemons
+ * run side by side; each mailbox is read by the holder of its lease, the outbox is drained by all
+ * (row claims), each job's schedule runs once (slot claims). The outbox starts last,
  * once every channel is up: a daemon that cannot bind its listener exits without sending a thing.
  */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const dbPath = opts.resolved.paths.dbPath;
-  const lock: InstanceLock | null = dbPath === ':memory:' ? null : acquireInstanceLock(dbPath);
+  // SQLite: one daemon per database file. PostgreSQL: any number share the work (leases and claims).
+  const sqlite = opts.resolved.config.database.driver === 'sqlite';
+  const lock: InstanceLock | null = !sqlite || dbPath === ':memory:' ? null : acquireInstanceLock(dbPath);
   const metrics = new Metrics(packageVersion());
   let ctx: AppContext;
   try {
@@ -106,7 +111,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   ctx.log.info(
     {
       config: opts.resolved.source ?? 'embedded default',
-      database: ctx.paths.dbPath,
+      database: describeTarget(databaseTarget(ctx.config, ctx.paths)),
       mailboxes: ctx.config.mailboxes.map((m) => `${m.name} <${m.addresses.join(', ')}>`),
       smtp: parts.smtp !== null ? `${ctx.config.listener.host}:${parts.smtp.port}` : 'disabled',
       imap: parts.imap.watchers.map((w) => w.name),

@@ -12,6 +12,7 @@ import { SizeLimitError } from '../storage/blob-store.js';
 import { acceptsConnections, clientOptions, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
 import { MailboxHealthReporter } from './imap-health.js';
 import type { MailboxHealthState } from '../db/repos/mailbox-health.js';
+import { LeaseLost, WorkLease } from './work-lease.js';
 
 /**
  * The IMAP channel (DESIGN §1): one watcher per mailbox with an `imap` config, each with its own
@@ -40,6 +41,11 @@ import type { MailboxHealthState } from '../db/repos/mailbox-health.js';
  * ends the session: one log line, health `backing-off` / `auth-failed`, a pause that doubles from
  * reconnectMinSeconds up to reconnectMaxSeconds, and a new connection. See imap-health.ts for the
  * alert email after alertAfterSeconds.
+ *
+ * Several daemons on one PostgreSQL database: a watcher reads its mailbox only while it holds the
+ * mailbox's lease (work-lease.ts); the others stand by and take over within one lease period when
+ * the holder dies. Losing the lease ends the session at once (the next holder finds what was not
+ * acknowledged yet; what was committed comes back as a duplicate). SQLite: the lease is always held.
  */
 
 /** Messages looked at per round (one metadata FETCH); the folder is searched again after each. */
@@ -155,6 +161,7 @@ export class MailboxWatcher {
   readonly #stopPromise: Promise<void>;
   #loop: Promise<void> | null = null;
   #client: ImapFlow | null = null;
+  readonly #lease: WorkLease;
 
   constructor(ctx: AppContext, mailbox: MailboxConfig, cfg: ImapConfig) {
     this.name = mailbox.name;
@@ -163,6 +170,8 @@ export class MailboxWatcher {
     this.#cfg = cfg;
     this.#log = ctx.log.child({ component: 'imap', mailbox: mailbox.name });
     this.#health = new MailboxHealthReporter(ctx, mailbox, cfg, this.#log);
+    this.#lease = new WorkLease(ctx, `imap:${mailbox.name}`, this.#log);
+    this.#lease.onLost(() => this.#wake.signal());
     this.#stopPromise = new Promise<void>((resolve) => {
       this.#stopSignal = resolve;
     });
@@ -211,9 +220,14 @@ export class MailboxWatcher {
   }
 
   async #run(): Promise<void> {
-    await this.#health.init();
     let failures = 0;
     while (!this.#stopped) {
+      if (!this.#lease.held) {
+        // Several daemons: wait until this one may read the mailbox (at once on SQLite).
+        if (!(await this.#lease.acquire(this.#stopPromise))) break;
+        await this.#health.init();
+        failures = 0;
+      }
       let worked = false;
       try {
         if (failures === 0) await this.#health.set('connecting');
@@ -222,6 +236,10 @@ export class MailboxWatcher {
         });
       } catch (err) {
         if (this.#stopped) break;
+        if (err instanceof LeaseLost || !this.#lease.held) {
+          this.#log.warn({ mailbox: this.name }, `IMAP mailbox ${this.name} handed over: this daemon no longer holds its lease`);
+          continue;
+        }
         // A session that logged in and completed a fetch starts the backoff over; one that keeps
         // dropping before that keeps doubling it.
         if (worked) failures = 0;
@@ -240,7 +258,8 @@ export class MailboxWatcher {
         await this.#closeClient();
       }
     }
-    await this.#health.set('stopped');
+    if (this.#lease.held) await this.#health.set('stopped');
+    await this.#lease.release();
   }
 
   /**
@@ -379,6 +398,7 @@ export class MailboxWatcher {
   }
 
   #assertConnected(s: Session): void {
+    if (!this.#lease.held) throw new LeaseLost(`lease of mailbox ${this.name} lost`);
     if (s.conn.closed || !s.client.usable) {
       const why = s.conn.lastError !== null ? describeImapError(s.conn.lastError) : s.client.byeReason !== undefined ? `server said BYE: ${s.client.byeReason}` : 'closed';
       throw Object.assign(new ConnectionLost(`connection lost (${why})`), { code: (s.conn.lastError as { code?: string } | null)?.code });
@@ -464,7 +484,7 @@ export class MailboxWatcher {
       }
       let next = 0;
       const worker = async (): Promise<void> => {
-        while (next < chunk.length && run.failure === null && !this.#stopped) {
+        while (next < chunk.length && run.failure === null && !this.#stopped && this.#lease.held) {
           const meta = chunk[next++]!;
           const source = sources.get(meta.uid);
           sources.delete(meta.uid);

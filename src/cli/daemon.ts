@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { openDatabase, migrateToLatest } from '../db/database.js';
+import { databaseTarget, openDatabase, migrateToLatest } from '../db/database.js';
 import { createLogger } from '../log.js';
 import { resolved } from './shared.js';
 
@@ -70,7 +70,7 @@ export function registerDaemonCommands(program: Command): void {
     .description('bring the database schema up to date (the daemon also does this at start)')
     .action(async () => {
       const r = resolved();
-      const db = openDatabase({ path: r.paths.dbPath });
+      const db = openDatabase(databaseTarget(r.config, r.paths));
       try {
         const { applied } = await migrateToLatest(db);
         process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');

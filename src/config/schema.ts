@@ -248,12 +248,37 @@ export const configSchema = z
     dataDir: z.string().min(1).default('data'),
     database: z
       .object({
-        driver: z.literal('sqlite').default('sqlite'),
+        /** sqlite (embedded, one daemon) or postgres (several daemons on one database). Default: postgres when url is set, else sqlite. */
+        driver: z.enum(['sqlite', 'postgres']).optional(),
         /** SQLite file (default <dataDir>/casegate.db). */
         path: z.string().optional(),
-        /** How long a write waits for a lock held by another process (the CLI beside the daemon) before the message is retried. */
+        /** PostgreSQL: postgres://user@host:5432/dbname (options such as ?sslmode=require allowed). */
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+          .optional(),
+        /** PostgreSQL password, e.g. "${CASEGATE_DB_PASSWORD}"; else the URL's, else PGPASSWORD / ~/.pgpass. */
+        password: z.string().optional(),
+        /** PostgreSQL schema holding casegate's tables (created when missing): several instances can share one database. */
+        schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)').default('public'),
+        /** PostgreSQL connections per process. */
+        poolSize: z.number().int().min(2).max(100).default(10),
+        /** How long a write waits for a lock held by another process (the CLI beside the daemon; PostgreSQL: lock_timeout) before the message is retried. */
         busyTimeoutMs: z.number().int().nonnegative().default(5000),
-      }).strict()
+        /**
+         * Several daemons (PostgreSQL): a daemon holds an IMAP mailbox (and a job run) for this long
+         * and renews it every third of it; a daemon that died loses its mailboxes to another within this time.
+         */
+        leaseSeconds: z.number().int().min(3).max(600).default(15),
+      })
+      .strict()
+      .transform((d, ctx) => {
+        const driver = d.driver ?? (d.url !== undefined ? 'postgres' : 'sqlite');
+        if (driver === 'postgres' && d.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'database.driver postgres needs database.url (postgres://user@host:5432/dbname)' });
+        if (driver === 'postgres' && d.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'database.path is the SQLite file; with PostgreSQL leave it out' });
+        if (driver === 'sqlite' && d.url !== undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'database.url is for PostgreSQL; with driver sqlite leave it out' });
+        return { ...d, driver };
+      })
       .prefault({}),
     log: z
       .object({
@@ -342,6 +367,13 @@ export const configSchema = z
           .prefault({}),
         /** Seconds between outbox sweeps (new rows wake the worker at once). */
         sweepSeconds: z.number().positive().default(5),
+        /**
+         * A sender holds the rows it is sending (a claim) for this long. PostgreSQL with several
+         * daemons: rows a daemon held when it died are sent by another once this has passed, so keep it
+         * above the longest send (connect 30 s + greeting 30 s + idle socket 60 s). SQLite: a restarted
+         * daemon releases its old claims at once.
+         */
+        claimSeconds: z.number().int().min(10).max(86_400).default(300),
         /** Alert instance.adminAddress (and run alerts.command) once sending has failed this long; login and TLS failures alert at once. */
         alertAfterSeconds: z.number().nonnegative().default(600),
         /** Longest wait between probes of a paused transport (connection and TLS problems: first probe after 1 s, doubling up to this). */

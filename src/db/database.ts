@@ -11,8 +11,13 @@ import * as m0007 from './migrations/0007-agent-work.js';
 import * as m0009 from './migrations/0009-sla-jobs-web.js';
 import * as m0010 from './migrations/0010-one-first-response.js';
 import * as m0011 from './migrations/0011-ops.js';
+import * as m0013 from './migrations/0013-cluster.js';
 import type { Database } from './schema.js';
+import type { Config } from '../config/schema.js';
+import type { ResolvedPaths } from '../config/load.js';
 import { CasegateSqliteDialect, SYNC_BUSY_TIMEOUT_MS } from './sqlite-dialect.js';
+import { ensureSchema, openPostgres, redactUrl, type PostgresTarget } from './dialect-postgres.js';
+import { isPostgres } from './dialect.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
 
 export type Db = Kysely<Database>;
@@ -29,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009-sla-jobs-web': m0009,
   '0010-one-first-response': m0010,
   '0011-ops': m0011,
+  '0013-cluster': m0013,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
@@ -43,7 +49,36 @@ export interface OpenDbOptions {
   readonly busyTimeoutMs?: number;
 }
 
-export function openDatabase(opts: OpenDbOptions): Db {
+/** Where the data lives: the embedded SQLite file (default) or a PostgreSQL database shared by several daemons. */
+export type DatabaseTarget = ({ readonly kind: 'sqlite' } & OpenDbOptions) | ({ readonly kind: 'postgres' } & PostgresTarget);
+
+/** The PostgreSQL schema of each open PostgreSQL database (migrateToLatest creates it). */
+const schemas = new WeakMap<Db, string>();
+
+/** The target of a loaded configuration (database.* keys). */
+export function databaseTarget(config: Config, paths: Pick<ResolvedPaths, 'dbPath'>, opts: Pick<PostgresTarget, 'applicationName' | 'onIdleError'> = {}): DatabaseTarget {
+  const d = config.database;
+  if (d.driver === 'postgres') {
+    return { kind: 'postgres', url: d.url!, password: d.password, schema: d.schema, poolSize: d.poolSize, lockTimeoutMs: d.busyTimeoutMs, ...opts };
+  }
+  return { kind: 'sqlite', path: paths.dbPath, busyTimeoutMs: d.busyTimeoutMs };
+}
+
+/** For log lines and `casegate status`: the SQLite path, or the PostgreSQL URL without its password (and the schema). */
+export function describeTarget(t: DatabaseTarget): string {
+  return t.kind === 'sqlite' ? t.path : `${redactUrl(t.url)} (schema ${t.schema})`;
+}
+
+export function openDatabase(opts: OpenDbOptions | DatabaseTarget): Db {
+  if ('kind' in opts && opts.kind === 'postgres') {
+    const db = openPostgres<Database>(opts);
+    schemas.set(db, opts.schema);
+    return db;
+  }
+  return openSqlite(opts);
+}
+
+function openSqlite(opts: OpenDbOptions): Db {
   if (opts.path !== ':memory:') {
     // 0600 whatever the umask: SQLite gives the -wal and -shm files the database file's mode.
     createPrivateDir(dirname(opts.path));
@@ -64,7 +99,16 @@ export interface MigrateResult {
 
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrateToLatest(db: Db): Promise<MigrateResult> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), migrationTableName: 'casegate_migrations', migrationLockTableName: 'casegate_migrations_lock' });
+  const schema = schemas.get(db);
+  if (isPostgres(db) && schema !== undefined) await ensureSchema(db as Kysely<unknown>, schema);
+  const migrator = new Migrator({
+    db,
+    provider: new StaticMigrationProvider(),
+    migrationTableName: 'casegate_migrations',
+    migrationLockTableName: 'casegate_migrations_lock',
+    // PostgreSQL: the migration tables of this schema, not a namesake in another one.
+    ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
+  });
   // Up to date (the common case): decided by reading, so a command never waits for the write lock
   // another process holds just to find nothing to do.
   if ((await migrator.getMigrations()).every((m) => m.executedAt !== undefined)) return { applied: [] };

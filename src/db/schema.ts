@@ -297,6 +297,21 @@ export interface JobRunsTable {
   last_finished_at: Timestamp | null;
   last_error: string | null;
   runs: number;
+  /** The scheduled time (ISO) of the last run a daemon claimed: each slot runs once across the cluster (0013). */
+  last_slot: Timestamp | null;
+  /** Which daemon ran it last (host:pid:…). */
+  runner: string | null;
+  /** A run in progress counts as running until then; after that a crashed run may be taken over (0013). */
+  lease_until: Timestamp | null;
+}
+
+/** Leases of work only one daemon may do at a time (an IMAP mailbox): held until expires_at unless renewed (0013). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: Timestamp;
+  acquired_at: Timestamp;
+  renewed_at: Timestamp;
 }
 
 /** What a job sent, claimed in the transaction that wrote the outbox row (never twice). */
@@ -351,6 +366,7 @@ export interface Database {
   job_claims: JobClaimsTable;
   survey_responses: SurveyResponsesTable;
   link_revocations: LinkRevocationsTable;
+  leases: LeasesTable;
 }
 
 export type CaseRow = Selectable<CasesTable>;

@@ -1,6 +1,6 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { AppContext } from '../context.js';
-import { jobRun, recordJobEnd, recordJobStart } from '../db/repos/jobs.js';
+import { claimJobSlot, jobRun, recordJobEnd, recordJobStart, renewJobLease, type JobRunRow } from '../db/repos/jobs.js';
 import { previousRun } from './cron-time.js';
 import type { JobDefinition, JobResult } from './job.js';
 import { JOBS, jobSettings } from './registry.js';
@@ -11,6 +11,12 @@ import { JOBS, jobSettings } from './registry.js';
  * down — or whose last run was interrupted (crash, kill -9) — runs at once. A job never runs twice
  * at the same time; what it sends is claimed per item, so a repeated run sends nothing twice.
  * Every run is recorded in job_runs. Time for the jobs' decisions comes from ctx.clock.
+ *
+ * Several daemons on one PostgreSQL database: every daemon schedules every job, and each scheduled
+ * time (slot) is claimed in job_runs by one of them (claimJobSlot): the job runs once per schedule
+ * across the cluster. A run holds a lease (database.leaseSeconds, renewed while it runs); a run
+ * whose daemon died is caught up by another daemon's next start or slot once its lease ran out.
+ * Manual runs (`casegate jobs run`) always run; their items are claimed like any other run's.
  */
 
 export type RunReason = 'scheduled' | 'catch-up' | 'manual';
@@ -33,29 +39,63 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
   const tasks = new Map<string, ScheduledTask>();
   let stopping = false;
   const enabled = jobs.filter((j) => jobSettings(ctx.config, j).enabled);
+  /** Several daemons may share the database (PostgreSQL): runs hold leases. */
+  const shared = ctx.config.database.driver === 'postgres';
 
-  async function execute(def: JobDefinition, reason: RunReason): Promise<JobResult | null> {
+  /** A run that started and never finished, and that no daemon is still running (its lease ran out; SQLite: nobody else runs). */
+  function interrupted(last: JobRunRow, now: Date): boolean {
+    if (!unfinished(last)) return false;
+    return !shared || last.lease_until === null || last.lease_until <= now.toISOString();
+  }
+
+  function unfinished(last: JobRunRow): boolean {
+    return last.last_finished_at === null || last.last_finished_at < last.last_started_at;
+  }
+
+  async function execute(def: JobDefinition, reason: RunReason, again: boolean): Promise<JobResult | null> {
     const now = ctx.clock.now();
     const started = performance.now();
     const jlog = log.child({ job: def.name });
-    await recordJobStart(ctx.db, def.name, now.toISOString());
+    const leaseMs = ctx.config.database.leaseSeconds * 1000;
+    let runner: string | undefined;
+    let renewal: NodeJS.Timeout | undefined;
+    if (reason === 'manual') {
+      await recordJobStart(ctx.db, def.name, now.toISOString());
+    } else {
+      const slot = (previousRun(jobSettings(ctx.config, def).schedule, ctx.config.jobs.timezone, now) ?? now).toISOString();
+      const leaseUntil = shared ? new Date(now.getTime() + leaseMs).toISOString() : null;
+      if (!(await claimJobSlot(ctx.db, { job: def.name, slot, runner: ctx.nodeId, now: now.toISOString(), leaseUntil, again }))) {
+        jlog.debug({ job: def.name, slot, reason }, 'job slot already run (or running) on another daemon; skipped');
+        return null;
+      }
+      runner = ctx.nodeId;
+      if (shared) {
+        jlog.debug({ job: def.name, slot, reason }, 'job slot claimed');
+        renewal = setInterval(() => {
+          renewJobLease(ctx.db, def.name, ctx.nodeId, new Date(ctx.clock.now().getTime() + leaseMs).toISOString()).catch((err: unknown) => jlog.warn({ err }, 'could not renew the job lease'));
+        }, leaseMs / 3);
+        renewal.unref();
+      }
+    }
     try {
       const result = await def.run({ ctx, now, log: jlog, stopping: () => stopping });
-      await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), null);
+      clearInterval(renewal);
+      await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), null, runner);
       const line = { job: def.name, reason, processed: result.processed, sent: result.sent, ms: Math.round(performance.now() - started) };
       if (result.processed > 0 || reason !== 'scheduled') jlog.info(line, 'job finished');
       else jlog.debug(line, 'job finished');
       ctx.telemetry.jobRun({ job: def.name, ok: true, seconds: (performance.now() - started) / 1000 });
       return result;
     } catch (err) {
-      await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), err instanceof Error ? err.message.slice(0, 500) : String(err)).catch(() => undefined);
+      clearInterval(renewal);
+      await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), err instanceof Error ? err.message.slice(0, 500) : String(err), runner).catch(() => undefined);
       jlog.error({ err, job: def.name, reason }, 'job failed; it runs again on its next schedule');
       ctx.telemetry.jobRun({ job: def.name, ok: false, seconds: (performance.now() - started) / 1000 });
       return null;
     }
   }
 
-  function run(name: string, reason: RunReason): Promise<JobResult | null> {
+  function run(name: string, reason: RunReason, again = false): Promise<JobResult | null> {
     const def = jobs.find((j) => j.name === name);
     if (def === undefined) return Promise.reject(new Error(`no job "${name}" (jobs: ${jobs.map((j) => j.name).join(', ')})`));
     if (stopping) return Promise.resolve(null);
@@ -64,7 +104,7 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
       log.debug({ job: name, reason }, 'job still running; this run is skipped');
       return Promise.resolve(null);
     }
-    const p = execute(def, reason).finally(() => running.delete(name));
+    const p = execute(def, reason, again).finally(() => running.delete(name));
     running.set(name, p);
     return p;
   }
@@ -74,10 +114,21 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
     for (const def of enabled) {
       if (stopping) break;
       const { schedule } = jobSettings(ctx.config, def);
-      const now = ctx.clock.now();
-      const last = await jobRun(ctx.db, def.name);
+      let now = ctx.clock.now();
+      let last = await jobRun(ctx.db, def.name);
+      if (shared && last !== undefined && unfinished(last) && last.lease_until !== null && last.lease_until > now.toISOString()) {
+        // Another daemon — or this host's previous process, killed — holds a run of it: wait out its
+        // lease; a live holder renews it (and finishes), a dead one's run is caught up here.
+        const waitMs = Math.min(Date.parse(last.lease_until) - now.getTime() + 100, ctx.config.database.leaseSeconds * 1000 + 100);
+        log.info({ job: def.name, runner: last.runner, until: last.lease_until }, 'job is running on another daemon (or its run was interrupted); waiting for its lease');
+        await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
+        if (stopping) break;
+        now = ctx.clock.now();
+        last = await jobRun(ctx.db, def.name);
+      }
       const due = previousRun(schedule, ctx.config.jobs.timezone, now);
       let why: string | null = null;
+      let again = false;
       if (last === undefined) {
         if (def.runOnFirstStart) why = 'first start';
         else {
@@ -85,14 +136,15 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
           await recordJobStart(ctx.db, def.name, now.toISOString());
           await recordJobEnd(ctx.db, def.name, now.toISOString(), null);
         }
-      } else if (last.last_finished_at === null || last.last_finished_at < last.last_started_at) {
+      } else if (interrupted(last, now)) {
         why = `the run started ${last.last_started_at} did not finish`;
+        again = true;
       } else if (due !== null && last.last_started_at < due.toISOString()) {
         why = `due ${due.toISOString()} while the daemon was down (last run ${last.last_started_at})`;
       }
       if (why === null) continue;
       log.info({ job: def.name, why }, 'job catches up');
-      await run(def.name, 'catch-up');
+      await run(def.name, 'catch-up', again);
       ran.push(def.name);
     }
     return ran;

@@ -15,8 +15,6 @@ import { TransportHealthReporter } from './transport-health.js';
 
 /** Rows claimed (and sent concurrently) per round; the pool's maxConnections limits the sockets. */
 const BATCH = 16;
-/** A claim lapses after this long, so rows of a sender that died are sent by the next one. */
-const CLAIM_LEASE_MS = 15 * 60_000;
 /** Recording an outcome that could not be written (database locked) is retried after 250 ms, doubling up to 10 s. */
 const RECORD_RETRY_MIN_MS = 250;
 const RECORD_RETRY_MAX_MS = 10_000;
@@ -150,17 +148,20 @@ export class OutboxWorker {
   }
 
   /**
-   * Start sending. Only the daemon calls this, holding the instance lock: claims left by an
-   * earlier process (killed mid-send) are released, so its rows go out now, not when the lease ends.
-   * (With several daemons on PostgreSQL — issue 15 — only lapsed claims may be taken over.)
+   * Start sending. SQLite: only the daemon calls this, holding the instance lock, so claims left by
+   * an earlier process (killed mid-send) are released: its rows go out now, not when the claim
+   * lapses. PostgreSQL: other daemons may be sending right now; their claims are left alone and a
+   * dead daemon's rows are taken over only once its claims lapse (outgoing.claimSeconds).
    */
   async start(): Promise<void> {
     this.#stopped = false;
-    try {
-      const released = await releaseClaims(this.db, null);
-      if (released > 0) this.#log.warn({ rows: released }, 'released outbox rows claimed by a previous run (it stopped mid-send; they are sent again with the same Message-ID)');
-    } catch (err) {
-      this.#log.warn({ err }, 'could not release old outbox claims; they lapse on their own');
+    if (this.ctx.config.database.driver === 'sqlite') {
+      try {
+        const released = await releaseClaims(this.db, null);
+        if (released > 0) this.#log.warn({ rows: released }, 'released outbox rows claimed by a previous run (it stopped mid-send; they are sent again with the same Message-ID)');
+      } catch (err) {
+        this.#log.warn({ err }, 'could not release old outbox claims; they lapse on their own');
+      }
     }
     await this.health.init();
     this.ctx.outboxSignal.on('wake', this.#onWake);
@@ -202,7 +203,8 @@ export class OutboxWorker {
         rows = await claimDue(this.db, {
           owner: this.owner,
           now: now.toISOString(),
-          until: new Date(now.getTime() + CLAIM_LEASE_MS).toISOString(),
+          // The claim lapses then (outgoing.claimSeconds), so rows of a sender that died are sent by another.
+          until: new Date(now.getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString(),
           limit: BATCH,
           exclude: [...this.#held],
         });
@@ -413,6 +415,16 @@ export class OutboxWorker {
     if (this.#unrecorded.size > 0) {
       const sent = [...this.#unrecorded.values()].filter((u) => u.outcome.kind === 'sent').map((u) => u.row.message_id);
       this.#log.error({ unrecorded: this.#unrecorded.size, acceptedButNotRecorded: sent }, 'stopping with outcomes the database did not take; accepted emails among them will be sent again (same Message-ID) by the next start');
+    }
+    // Several daemons (PostgreSQL): what this one still holds goes to the others now, not when the
+    // claims lapse (SQLite: the next start releases them).
+    if (this.ctx.config.database.driver === 'postgres') {
+      try {
+        const released = await releaseClaims(this.db, this.owner);
+        if (released > 0) this.#log.warn({ rows: released }, 'released the outbox rows this daemon still held (they are sent again, same Message-ID, by the next sender)');
+      } catch (err) {
+        this.#log.warn({ err }, 'could not release this daemon’s outbox claims; they lapse on their own');
+      }
     }
   }
 }

@@ -2,6 +2,7 @@ import type { AppContext } from '../context.js';
 import { insertReceipt, primaryReceipt, supersede } from '../db/repos/receipts.js';
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
+import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
 import { agentRequestStage } from './stages/agent-request.js';
@@ -74,9 +75,10 @@ export function isTransient(err: unknown): boolean {
   if (err instanceof TransientError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && TRANSIENT_CODES.test(code)) return true;
+  // PostgreSQL: deadlocks, lock waits, a server restarting or unreachable (src/db/dialect.ts).
+  if (isTransientDbError(err)) return true;
   // A concurrent process committed the same message first: the next attempt sees the duplicate.
-  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT') && String((err as Error).message).includes('receipts.dedupe_key')) return true;
-  return false;
+  return isDedupeConflict(err);
 }
 
 function describe(err: unknown): string {
@@ -112,7 +114,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       outcome = await recordEnding(ctx, msg, stageName, ended.end, ended.reason, ended.caseId, ended.caseNumber);
     } else {
       stageName = 'commit';
-      outcome = await ctx.db.transaction().execute(async (trx) => {
+      const committed = await ctx.db.transaction().execute(async (trx) => {
         // Another process may have committed the same message (or another one with its Message-ID) meanwhile.
         const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf);
         if (again.kind === 'duplicate') {
@@ -142,7 +144,13 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
           receiptId: p.receiptId,
           created: p.created,
         } satisfies Outcome;
-      }) ?? (await recordEnding(ctx, msg, 'dedupe', 'ignored', 'duplicate (committed concurrently)', null, null));
+      }).catch((err: unknown) => {
+        // Another daemon committed the same message between our check and our commit (its receipt
+        // holds the dedupe key now): this copy is the duplicate.
+        if (isDedupeConflict(err)) return null;
+        throw err;
+      });
+      outcome = committed ?? (await recordEnding(ctx, msg, 'dedupe', 'ignored', 'duplicate (committed concurrently)', null, null));
       ctx.outboxSignal.wake();
     }
   } catch (err) {

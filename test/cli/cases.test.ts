@@ -1,4 +1,4 @@
-import SQLite from 'better-sqlite3';
+import { peekConfig } from '../helpers/db-peek.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
@@ -75,11 +75,11 @@ describe('casegate cases list / show', () => {
     expect(limited.map((c) => c.number)).toEqual([10003, 10002]);
 
     // No CLI command changes a status yet: an agent resolves case 10003 directly in the database.
-    const db = new SQLite(box.dbPath);
+    const db = peekConfig(box.configPath);
     try {
-      db.prepare("UPDATE cases SET status = 'resolved', resolved_at = ? WHERE number = 10003").run(new Date().toISOString());
+      await db.run("UPDATE cases SET status = 'resolved', resolved_at = ? WHERE number = 10003", new Date().toISOString());
     } finally {
-      db.close();
+      await db.close();
     }
     const [onlyNew, resolved, both] = await Promise.all([
       box.json<CaseJson[]>(['cases', 'list', '--json', '--status', 'new']),

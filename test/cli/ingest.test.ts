@@ -1,4 +1,8 @@
 import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { loadConfig } from '../../src/config/load.js';
+import { peekConfig } from '../helpers/db-peek.js';
+import { TEST_BACKEND } from '../helpers/test-db.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
 import { CliSandbox, describeResult, filesUnder, runCli } from '../helpers/cli.js';
@@ -160,6 +164,25 @@ describe('casegate ingest: exit 75 when the outcome cannot be committed', () => 
 
   it('a database locked by another process → 75 and nothing committed; after the lock is released the same message → 0 and exactly one case', async () => {
     const file = box.write('locked.eml', eml({ subject: 'While the DB is locked', messageId: 'locked@customer.example' }));
+    if (TEST_BACKEND === 'postgres') {
+      // PostgreSQL: another session holds the receipts table; the wait ends after lock_timeout (busyTimeoutMs).
+      const resolvedConfig = loadConfig({ path: box.configPath, env: {} });
+      const holderPg = new pg.Client({ connectionString: resolvedConfig.config.database.url!, options: `-c search_path=${resolvedConfig.config.database.schema}` });
+      await holderPg.connect();
+      try {
+        await holderPg.query('BEGIN');
+        await holderPg.query('LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE');
+        const r = await box.run(['ingest', '--json', file]);
+        expect(r.code, describeResult(r)).toBe(75);
+        const [res] = JSON.parse(r.stdout) as PipeResultJson[];
+        expect(res!.outcome.kind).toBe('retry');
+        expect(res!.outcome.reason).toMatch(/55P03|lock timeout/);
+        expect((await holderPg.query('SELECT count(*)::int AS n FROM receipts')).rows).toEqual([{ n: 0 }]);
+        await holderPg.query('COMMIT');
+      } finally {
+        await holderPg.end();
+      }
+    } else {
     const holder = new SQLite(box.dbPath);
     try {
       holder.exec('BEGIN EXCLUSIVE');
@@ -177,16 +200,17 @@ describe('casegate ingest: exit 75 when the outcome cannot be committed', () => 
       if (holder.inTransaction) holder.exec('ROLLBACK');
       holder.close();
     }
+    }
     const again = await box.run(['ingest', file]);
     expect(again.code, describeResult(again)).toBe(0);
     expect(again.stdout).toMatch(/stored \(case 10001\)/);
     // Exactly one case and one receipt: the failed attempt left nothing behind.
-    const check = new SQLite(box.dbPath, { readonly: true });
+    const check = peekConfig(box.configPath);
     try {
-      expect(check.prepare('SELECT number, subject FROM cases').all()).toEqual([{ number: 10001, subject: 'While the DB is locked' }]);
-      expect(check.prepare('SELECT outcome FROM receipts').all()).toEqual([{ outcome: 'stored' }]);
+      expect(await check.all('SELECT number, subject FROM cases')).toEqual([{ number: 10001, subject: 'While the DB is locked' }]);
+      expect(await check.all('SELECT outcome FROM receipts')).toEqual([{ outcome: 'stored' }]);
     } finally {
-      check.close();
+      await check.close();
     }
   });
 });

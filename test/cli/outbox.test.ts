@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import SQLite from 'better-sqlite3';
+import { peekConfig } from '../helpers/db-peek.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
 import { CliSandbox, describeResult, spawnCli } from '../helpers/cli.js';
@@ -28,12 +28,12 @@ interface ResultJson {
 
 describe('casegate outbox', () => {
   let box: CliSandbox;
-  const sql = (query: string, ...params: unknown[]): void => {
-    const db = new SQLite(box.dbPath);
+  const sql = async (query: string, ...params: unknown[]): Promise<void> => {
+    const db = peekConfig(box.configPath);
     try {
-      db.prepare(query).run(...params);
+      await db.run(query, ...params);
     } finally {
-      db.close();
+      await db.close();
     }
   };
 
@@ -47,8 +47,8 @@ describe('casegate outbox', () => {
 
   it('lists queued and failed mail (newest first) with case number, attempts and error; --all and --status filter', async () => {
     // As if the relay had refused #1 for good and #2 were waiting for a retry.
-    sql("UPDATE outbox SET status = 'failed', attempts = 3, last_error = 'EAUTH: Invalid login: 535 5.7.8 authentication failed' WHERE id = 1");
-    sql("UPDATE outbox SET attempts = 1, next_attempt_at = '2999-01-01T00:00:00.000Z', last_error = 'EMESSAGE: 451 4.3.0 try later' WHERE id = 2");
+    await sql("UPDATE outbox SET status = 'failed', attempts = 3, last_error = 'EAUTH: Invalid login: 535 5.7.8 authentication failed' WHERE id = 1");
+    await sql("UPDATE outbox SET attempts = 1, next_attempt_at = '2999-01-01T00:00:00.000Z', last_error = 'EMESSAGE: 451 4.3.0 try later' WHERE id = 2");
     const rows = await box.json<RowJson[]>(['outbox', 'list', '--json']);
     expect(rows.map((r) => [r.id, r.status, r.case_number, r.kind])).toEqual([
       [3, 'queued', 10003, 'confirmation'],
@@ -92,11 +92,11 @@ describe('casegate outbox', () => {
     const c = await box.json<ResultJson[]>(['outbox', 'cancel', '2', '--reason', 'duplicate request', '--json']);
     expect(c).toEqual([{ id: 2, ok: true, status: 'cancelled', message: 'email #2 (confirmation to c2@customer.example) is cancelled and will not be sent' }]);
     expect((await box.run(['outbox', 'cancel', '2'])).stdout).toBe('email #2 was already cancelled\n');
-    sql("UPDATE outbox SET claimed_by = 'other-host:1:abc', claim_expires_at = '2999-01-01T00:00:00.000Z' WHERE id = 3");
+    await sql("UPDATE outbox SET claimed_by = 'other-host:1:abc', claim_expires_at = '2999-01-01T00:00:00.000Z' WHERE id = 3");
     const claimed = await box.run(['outbox', 'cancel', '3']);
     expect(claimed.code).toBe(1);
     expect(claimed.stderr).toBe('casegate outbox: email #3 is being sent right now; it cannot be cancelled any more\n');
-    sql('UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL WHERE id = 3');
+    await sql('UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL WHERE id = 3');
     const events = await box.json<{ events: { type: string; reason: string }[] }>(['cases', 'show', '10002', '--json']);
     expect(events.events.find((e) => e.type === 'email.cancelled')?.reason).toMatch(/cancelled by cli:.*: duplicate request/);
 

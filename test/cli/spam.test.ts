@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import SQLite from 'better-sqlite3';
+import { peekConfig } from '../helpers/db-peek.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
@@ -64,12 +64,12 @@ describe.runIf(haveSpamAssassin())('suspected spam through a real SpamAssassin a
   }, 300_000);
   afterAll(() => box?.cleanup());
 
-  function outbox(): { case_id: number; kind: string; to_address: string }[] {
-    const db = new SQLite(box.dbPath, { readonly: true });
+  async function outbox(): Promise<{ case_id: number; kind: string; to_address: string }[]> {
+    const db = peekConfig(box.configPath);
     try {
-      return db.prepare('select case_id, kind, to_address from outbox order by id').all() as { case_id: number; kind: string; to_address: string }[];
+      return await db.all<{ case_id: number; kind: string; to_address: string }>('select case_id, kind, to_address from outbox order by id');
     } finally {
-      db.close();
+      await db.close();
     }
   }
 
@@ -86,7 +86,7 @@ describe.runIf(haveSpamAssassin())('suspected spam through a real SpamAssassin a
     const types = detail.events.map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['case.created', 'message.spam-suspected', 'assignment.skipped', 'auto-reply.held']));
     expect(detail.events.find((e) => e.type === 'message.spam-suspected')?.reason).toMatch(/X-Spam-Flag: YES/);
-    expect(outbox().map((o) => [o.kind, o.to_address])).toEqual([['confirmation', 'jane@customer.example']]);
+    expect((await outbox()).map((o) => [o.kind, o.to_address])).toEqual([['confirmation', 'jane@customer.example']]);
   });
 
   it('keeps suspected spam out of the default list; --spam shows it', async () => {
@@ -102,7 +102,7 @@ describe.runIf(haveSpamAssassin())('suspected spam through a real SpamAssassin a
     const r = await box.run(['cases', 'ham', '10001']);
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toContain('case 10001 marked ham; confirmation queued to winner@prize-desk.example');
-    expect(outbox().map((o) => [o.kind, o.to_address])).toEqual([
+    expect((await outbox()).map((o) => [o.kind, o.to_address])).toEqual([
       ['confirmation', 'jane@customer.example'],
       ['confirmation', 'winner@prize-desk.example'],
     ]);
@@ -119,6 +119,6 @@ describe.runIf(haveSpamAssassin())('suspected spam through a real SpamAssassin a
       expect(r.code, describeResult(r)).toBe(1);
       expect(r.stderr).toContain(`case ${n} is not marked as suspected spam`);
     }
-    expect(outbox()).toHaveLength(2);
+    expect((await outbox())).toHaveLength(2);
   });
 });

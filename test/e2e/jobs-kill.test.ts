@@ -1,4 +1,3 @@
-import SQLite from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeContext, createContext } from '../../src/context.js';
 import { insertCase } from '../../src/db/repos/cases.js';
@@ -6,6 +5,7 @@ import { upsertSla } from '../../src/db/repos/sla.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { CliSandbox, jsonLines, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { peekConfig, type DbPeek } from '../helpers/db-peek.js';
 
 /**
  * Jobs survive kill -9: a real daemon (`casegate start`, a child process) catches up at start on
@@ -31,6 +31,8 @@ beforeAll(async () => {
     // Keep the outbox quiet: nothing is sent during the test (rows stay queued, which is what we count).
     outgoing: { transport: 'file', sweepSeconds: 3600 },
     log: { level: 'info' },
+    // PostgreSQL: the killed run's lease must lapse before the restarted daemon may take it over.
+    database: { leaseSeconds: 3 },
   });
   // 2 × N cases, written the way the product writes them (repos), due since yesterday.
   const r = loadConfig({ path: box.configPath, env: {} });
@@ -100,16 +102,16 @@ beforeAll(async () => {
 });
 afterAll(() => box.cleanup());
 
-function counts(db: SQLite.Database) {
-  const one = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+async function counts(db: DbPeek) {
+  const one = async (sql: string) => (await db.get<{ n: number }>(sql))!.n;
   return {
-    breachClaims: one(`select count(*) n from case_sla where fr_breached_at is not null`),
-    breachMails: one(`select count(*) n from outbox where kind = 'sla-breach'`),
-    breachEvents: one(`select count(*) n from events where type = 'sla.breach'`),
-    reminderClaims: one(`select count(*) n from job_claims where job = 'pending-reminder'`),
-    reminderMails: one(`select count(*) n from outbox where kind = 'reminder'`),
-    reminderEvents: one(`select count(*) n from events where type = 'case.reminder'`),
-    twiceMailed: one(`select count(*) n from (select case_id, kind from outbox where kind in ('sla-breach', 'reminder') group by case_id, kind having count(*) > 1)`),
+    breachClaims: await one(`select count(*) n from case_sla where fr_breached_at is not null`),
+    breachMails: await one(`select count(*) n from outbox where kind = 'sla-breach'`),
+    breachEvents: await one(`select count(*) n from events where type = 'sla.breach'`),
+    reminderClaims: await one(`select count(*) n from job_claims where job = 'pending-reminder'`),
+    reminderMails: await one(`select count(*) n from outbox where kind = 'reminder'`),
+    reminderEvents: await one(`select count(*) n from events where type = 'case.reminder'`),
+    twiceMailed: await one(`select count(*) n from (select case_id, kind from outbox where kind in ('sla-breach', 'reminder') group by case_id, kind having count(*) > 1) x`),
   };
 }
 
@@ -117,26 +119,26 @@ describe('kill -9 in the middle of a job run', () => {
   it('the restarted daemon finishes the run; nothing is sent twice, nothing is lost', async () => {
     const first = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
     running.push(first);
-    const db = new SQLite(box.dbPath, { readonly: true, fileMustExist: true });
+    const db = peekConfig(box.configPath);
     try {
       // Kill as soon as part of the catch-up run is committed.
-      const probe = db.prepare(`select count(*) n from case_sla where fr_breached_at is not null`);
+      const probe = async () => (await db.get<{ n: number }>(`select count(*) n from case_sla where fr_breached_at is not null`))!.n;
       const until = Date.now() + 60_000;
-      while ((probe.get() as { n: number }).n < 1) {
+      while ((await probe()) < 1) {
         if (Date.now() > until) throw new Error(`the run did not start\n${first.stdout()}\n${first.stderr()}`);
         await new Promise((r) => setTimeout(r, 1));
       }
       first.kill('SIGKILL');
       const exit = await first.exited;
       expect(exit.signal).toBe('SIGKILL');
-      const atKill = counts(db);
+      const atKill = await counts(db);
       // Mid-run: some, not all; every claim has its mail and its event (same transaction).
       expect(atKill.breachClaims).toBeGreaterThan(0);
       expect(atKill.breachClaims + atKill.reminderClaims).toBeLessThan(2 * N);
       expect(atKill.breachMails).toBe(atKill.breachClaims);
       expect(atKill.breachEvents).toBe(atKill.breachClaims);
       expect(atKill.reminderMails).toBe(atKill.reminderClaims);
-      const run = db.prepare(`select last_started_at, last_finished_at from job_runs where job = 'sla-check'`).get() as { last_started_at: string; last_finished_at: string | null };
+      const run = (await db.get<{ last_started_at: string; last_finished_at: string | null }>(`select last_started_at, last_finished_at from job_runs where job = 'sla-check'`))!;
       expect(run.last_finished_at === null || run.last_finished_at < run.last_started_at).toBe(true);
 
       const second = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
@@ -147,12 +149,12 @@ describe('kill -9 in the middle of a job run', () => {
       const logs = jsonLines(second.stdout());
       expect(logs.find((l) => l['msg'] === 'job catches up' && l['job'] === 'sla-check')?.['why']).toMatch(/did not finish/);
 
-      const done = counts(db);
+      const done = await counts(db);
       expect(done).toEqual({ breachClaims: N, breachMails: N, breachEvents: N, reminderClaims: N, reminderMails: N, reminderEvents: N, twiceMailed: 0 });
-      const recipients = db.prepare(`select distinct to_address a from outbox where kind = 'sla-breach'`).all() as { a: string }[];
+      const recipients = await db.all<{ a: string }>(`select distinct to_address a from outbox where kind = 'sla-breach'`);
       expect(recipients.map((r) => r.a)).toEqual(['lead@example.com']);
     } finally {
-      db.close();
+      await db.close();
     }
   }, 240_000);
 });

@@ -1,4 +1,5 @@
 import SQLite from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/main.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
@@ -83,15 +84,27 @@ describe('embedded SMTP listener, end to end', () => {
   });
 
   it('answers 451 while the database is locked, and 250 once it is free (the MTA retries)', async () => {
-    const other = new SQLite(daemon.ctx.paths.dbPath);
-    other.exec('BEGIN EXCLUSIVE');
+    // Another process holds the database (SQLite: its write lock; PostgreSQL: the receipts table) longer than busyTimeoutMs.
+    const d = daemon.ctx.config.database;
+    const other = d.driver === 'postgres' ? new pg.Client({ connectionString: d.url!, options: `-c search_path=${d.schema}` }) : null;
+    const sqlite = other === null ? new SQLite(daemon.ctx.paths.dbPath) : null;
+    if (other !== null) {
+      await other.connect();
+      await other.query('BEGIN');
+      await other.query('LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE');
+    } else sqlite!.exec('BEGIN EXCLUSIVE');
     try {
       await expect(
         client().sendMail({ from: 'x@customer.example', to: 'support@example.com', subject: 'locked', text: 'x', messageId: '<locked@customer.example>' }),
       ).rejects.toMatchObject({ responseCode: 451 });
     } finally {
-      other.exec('ROLLBACK');
-      other.close();
+      if (other !== null) {
+        await other.query('ROLLBACK');
+        await other.end();
+      } else {
+        sqlite!.exec('ROLLBACK');
+        sqlite!.close();
+      }
     }
     const info = await client().sendMail({ from: 'x@customer.example', to: 'support@example.com', subject: 'locked', text: 'x', messageId: '<locked@customer.example>' });
     expect(info.response).toMatch(/^250 .*Stored in case/);

@@ -1,4 +1,4 @@
-import SQLite from 'better-sqlite3';
+import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterEach, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
@@ -16,11 +16,11 @@ const TIMEOUT_MS = 180_000;
 
 let server: DovecotServer | null = null;
 let d: RunningDaemon | null = null;
-let db: SQLite.Database | null = null;
+let db: DbPeek | null = null;
 
 afterEach(async () => {
   await d?.stop();
-  db?.close();
+  await db?.close();
   db = null;
   if (d !== null) removeDir(d.dir);
   d = null;
@@ -28,9 +28,9 @@ afterEach(async () => {
   server = null;
 });
 
-function health(): { state: string; failing_since: string | null } | undefined {
-  db ??= new SQLite(d!.resolved.paths.dbPath, { readonly: true });
-  return db.prepare("SELECT state, failing_since FROM mailbox_health WHERE mailbox = 'support'").get() as { state: string; failing_since: string | null } | undefined;
+async function health(): Promise<{ state: string; failing_since: string | null } | undefined> {
+  db ??= peekDb(d!.resolved);
+  return db.get<{ state: string; failing_since: string | null }>("SELECT state, failing_since FROM mailbox_health WHERE mailbox = 'support'");
 }
 
 function failures(from = 0): (LogLine & { attempt: number; retryInMs: number })[] {
@@ -41,7 +41,7 @@ describeWithDovecot('IMAP reconnect after an outage', () => {
   it('reconnects within 5 s of the server coming back, and starts the backoff over after a working session', async () => {
     server = await startDovecot({ users: [{ user: 'support', password: 'pw-support' }] });
     d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'support', { reconnectMinSeconds: 1, reconnectMaxSeconds: 60 }) }] });
-    await until(() => health()?.state === 'idling', 'the mailbox to idle');
+    await until(async () => (await health())?.state === 'idling', 'the mailbox to idle');
 
     // A 16 s outage: the waits grow 1, 2, 4, 8, 16 s.
     await server.down();
@@ -50,7 +50,7 @@ describeWithDovecot('IMAP reconnect after an outage', () => {
     const grown = failures().at(-1)!;
     const upAt = Date.now();
     await server.up();
-    await until(() => health()?.state === 'idling' && health()?.failing_since === null, 'the mailbox back after the restart', 30_000);
+    await until(async () => { const h = await health(); return h?.state === 'idling' && h.failing_since === null; }, 'the mailbox back after the restart', 30_000);
     const backAfterMs = Date.now() - upAt;
     console.log(`[imap-reconnect] backoff had grown to ${grown.retryInMs} ms (attempt ${grown.attempt}); mailbox idling again ${backAfterMs} ms after Dovecot was up`);
     expect(grown.retryInMs).toBeGreaterThanOrEqual(8_000);
@@ -59,7 +59,7 @@ describeWithDovecot('IMAP reconnect after an outage', () => {
 
     // Mail sent after the restart is processed.
     await server.append('support', eml({ subject: 'After the outage', messageId: 'after-outage@customer.example' }));
-    await until(() => (db!.prepare('SELECT count(*) AS n FROM cases').get() as { n: number }).n === 1, 'the case');
+    await until(async () => (await db!.get<{ n: number }>('SELECT count(*) AS n FROM cases'))!.n === 1, 'the case');
 
     // A second outage, seconds after the first: the backoff starts again at 1 s.
     const mark = d.lines.length;
@@ -69,6 +69,6 @@ describeWithDovecot('IMAP reconnect after an outage', () => {
     expect(first.attempt).toBe(1);
     expect(first.retryInMs).toBe(1_000);
     await server.up();
-    await until(() => health()?.state === 'idling', 'back again', 30_000);
+    await until(async () => (await health())?.state === 'idling', 'back again', 30_000);
   }, TIMEOUT_MS);
 });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TEST_BACKEND } from '../helpers/test-db.js';
 import { childEnv, CliSandbox, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
@@ -119,11 +120,12 @@ describe('stopping the daemon', () => {
     const npmExit = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
     const pidFile = `${box.dbPath}.pid`;
     const deadline = Date.now() + 60_000;
-    while (!(existsSync(pidFile) && out.includes('"msg":"casegate started"'))) {
+    // SQLite: the instance lock's pid file names the daemon; PostgreSQL has none (several daemons may run).
+    while (!((TEST_BACKEND === 'postgres' || existsSync(pidFile)) && out.includes('"msg":"casegate started"'))) {
       if (Date.now() > deadline) throw new Error(`npm start did not start the daemon:\n${out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const daemonPid = Number(readFileSync(pidFile, 'utf8').trim());
+    const daemonPid = TEST_BACKEND === 'postgres' ? childPidOf(npm.pid!) : Number(readFileSync(pidFile, 'utf8').trim());
     cleanup.push(() => {
       if (alive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
     });
@@ -138,3 +140,9 @@ describe('stopping the daemon', () => {
     expect(out).toMatch(/"msg":"casegate stopped"/);
   }, TIMEOUT_MS);
 });
+
+/** The (one) child process of `pid`, from /proc. */
+function childPidOf(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((x) => x !== '');
+  return Number(children[0]);
+}

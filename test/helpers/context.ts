@@ -12,6 +12,7 @@ import type { Arrival, Outcome } from '../../src/pipeline/types.js';
 import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
+import { testDatabase } from './test-db.js';
 
 export interface TestEnv {
   readonly dir: string;
@@ -25,7 +26,8 @@ export interface TestEnv {
 /** Write a config file into a fresh temp dir and load it exactly as the CLI would. */
 export function writeConfig(dir: string, config: ConfigInput): ResolvedConfig {
   const file = join(dir, 'casegate.yaml');
-  writeFileSync(file, stringify({ dataDir: 'data', instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789' }, ...config }));
+  const database = testDatabase(config.database, dir);
+  writeFileSync(file, stringify({ dataDir: 'data', instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789' }, ...config, ...(database !== undefined ? { database } : {}) }));
   return loadConfig({ path: file, env: {} });
 }
 

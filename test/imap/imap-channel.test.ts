@@ -1,4 +1,6 @@
 import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { eml } from '../helpers/context.js';
@@ -19,24 +21,23 @@ async function start(config: Parameters<typeof runDaemon>[0]): Promise<RunningDa
   return d;
 }
 
-function count(d: RunningDaemon, sql: string, ...params: unknown[]): number {
-  const row = rawDb(d).prepare(sql).get(...params) as Record<string, number>;
+async function count(d: RunningDaemon, sql: string, ...params: unknown[]): Promise<number> {
+  const row = (await rawDb(d).get<Record<string, number>>(sql, ...params))!;
   return Number(Object.values(row)[0]);
 }
 
-const raw = new Map<RunningDaemon, SQLite.Database>();
-function rawDb(d: RunningDaemon): SQLite.Database {
+const raw = new Map<RunningDaemon, DbPeek>();
+function rawDb(d: RunningDaemon): DbPeek {
   let db = raw.get(d);
   if (db === undefined) {
-    db = new SQLite(d.resolved.paths.dbPath);
-    db.pragma('busy_timeout = 2000');
+    db = peekDb(d.resolved);
     raw.set(d, db);
   }
   return db;
 }
 
-function health(d: RunningDaemon, mailbox = 'support'): { state: string; backlog: number; detail: string | null; failing_since: string | null; last_success_at: string | null } | undefined {
-  return rawDb(d).prepare('SELECT * FROM mailbox_health WHERE mailbox = ?').get(mailbox) as never;
+async function health(d: RunningDaemon, mailbox = 'support'): Promise<{ state: string; backlog: number; detail: string | null; failing_since: string | null; last_success_at: string | null } | undefined> {
+  return rawDb(d).get('SELECT * FROM mailbox_health WHERE mailbox = ?', mailbox);
 }
 
 function mailbox(user: string, over: Parameters<typeof imapOf>[2] = {}, name = 'support') {
@@ -51,7 +52,7 @@ describeWithDovecot('IMAP channel', () => {
   afterEach(async () => {
     for (const d of running.splice(0)) {
       await d.stop();
-      raw.get(d)?.close();
+      await raw.get(d)?.close();
       raw.delete(d);
       removeDir(d.dir);
     }
@@ -63,19 +64,19 @@ describeWithDovecot('IMAP channel', () => {
 
   it('processes mail that arrives while idling, then moves it to the processed folder', async () => {
     const d = await start({ mailboxes: [mailbox('idle')] });
-    await until(() => health(d)?.state === 'idling', 'the mailbox to idle');
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
     await server.append('idle', eml({ subject: 'Printer on fire', messageId: 'idle-1@customer.example' }));
-    await until(() => count(d, 'SELECT count(*) FROM cases') === 1, 'the case');
-    const c = rawDb(d).prepare('SELECT * FROM cases').get() as { subject: string; mailbox: string };
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the case');
+    const c = (await rawDb(d).get('SELECT * FROM cases')) as { subject: string; mailbox: string };
     expect(c).toMatchObject({ subject: 'Printer on fire', mailbox: 'support' });
-    const r = rawDb(d).prepare('SELECT channel, outcome FROM receipts').all();
+    const r = (await rawDb(d).all('SELECT channel, outcome FROM receipts'));
     expect(r).toEqual([{ channel: 'imap', outcome: 'stored' }]);
     await until(async () => (await folderContents(server, 'idle')).length === 0, 'INBOX to be empty');
     const processed = await folderContents(server, 'idle', 'casegate/Processed');
     expect(processed.map((m) => m.subject)).toEqual(['Printer on fire']);
     expect(processed[0]!.flags).toContain('\\Seen');
     // The checkpoint went into mailbox_state with the outcome.
-    const state = rawDb(d).prepare('SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = ?').get('support') as { uidvalidity: string; last_uid: number };
+    const state = (await rawDb(d).get('SELECT uidvalidity, last_uid FROM mailbox_state WHERE mailbox = ?', 'support')) as { uidvalidity: string; last_uid: number };
     expect(state.last_uid).toBe(1);
     expect(state.uidvalidity).toMatch(/^\d+$/);
     // The quarantine folder exists too.
@@ -88,10 +89,10 @@ describeWithDovecot('IMAP channel', () => {
   it('works through the backlog at start, oldest first', async () => {
     for (let i = 1; i <= 6; i++) await server.append('backlog', eml({ subject: `backlog ${i}`, messageId: `backlog-${i}@customer.example` }));
     const d = await start({ mailboxes: [mailbox('backlog', { concurrency: 1 })] });
-    await until(() => count(d, 'SELECT count(*) FROM cases') === 6, 'six cases');
-    const subjects = (rawDb(d).prepare('SELECT subject FROM cases ORDER BY number').all() as { subject: string }[]).map((r) => r.subject);
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 6, 'six cases');
+    const subjects = ((await rawDb(d).all('SELECT subject FROM cases ORDER BY number')) as { subject: string }[]).map((r) => r.subject);
     expect(subjects).toEqual(['backlog 1', 'backlog 2', 'backlog 3', 'backlog 4', 'backlog 5', 'backlog 6']);
-    await until(() => health(d)?.state === 'idling' && health(d)?.backlog === 0, 'idle with an empty backlog');
+    await until(async () => (await health(d))?.state === 'idling' && (await health(d))?.backlog === 0, 'idle with an empty backlog');
     expect(await folderContents(server, 'backlog')).toEqual([]);
   });
 
@@ -100,55 +101,54 @@ describeWithDovecot('IMAP channel', () => {
     const d = await start({ mailboxes: [mailbox('two-a', {}, 'sales'), mailbox('two-b', {}, 'billing')] });
     await server.append('two-b', eml({ to: 'billing@example.com', subject: 'Invoice wrong', messageId: 'two-b-1@customer.example' }));
     await server.append('two-a', eml({ to: 'sales@example.com', subject: 'Another quote', messageId: 'two-a-2@customer.example' }));
-    await until(() => count(d, 'SELECT count(*) FROM cases') === 3, 'three cases');
-    const rows = rawDb(d).prepare('SELECT mailbox, subject FROM cases ORDER BY subject').all();
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 3, 'three cases');
+    const rows = (await rawDb(d).all('SELECT mailbox, subject FROM cases ORDER BY subject'));
     expect(rows).toEqual([
       { mailbox: 'sales', subject: 'Another quote' },
       { mailbox: 'billing', subject: 'Invoice wrong' },
       { mailbox: 'sales', subject: 'Quote please' },
     ]);
-    await until(() => health(d, 'sales')?.state === 'idling' && health(d, 'billing')?.state === 'idling', 'both mailboxes to idle');
+    await until(async () => (await health(d, 'sales'))?.state === 'idling' && (await health(d, 'billing'))?.state === 'idling', 'both mailboxes to idle');
   });
 
   it('acknowledges a message only after its outcome is committed', async () => {
     const d = await start({ mailboxes: [mailbox('lock')], database: { busyTimeoutMs: 50 } });
-    await until(() => health(d)?.state === 'idling', 'the mailbox to idle');
-    // Another connection holds the write lock: every commit fails with SQLITE_BUSY (→ retry).
-    const locker = new SQLite(d.resolved.paths.dbPath);
-    locker.exec('BEGIN EXCLUSIVE');
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
+    // Another connection holds the write lock (PostgreSQL: the receipts table): every commit fails
+    // with SQLITE_BUSY / a lock timeout (→ retry).
+    const locker = await holdDatabase(d);
     try {
       await server.append('lock', eml({ subject: 'Locked out', messageId: 'lock-1@customer.example' }));
-      await until(() => d.lines.filter((l) => l.msg === 'message left in the folder; trying again later').length >= 2, 'two failed attempts');
+      await until(async () => d.lines.filter((l) => l.msg === 'message left in the folder; trying again later').length >= 2, 'two failed attempts');
       const inbox = await folderContents(server, 'lock');
       expect(inbox.map((m) => m.subject)).toEqual(['Locked out']);
       expect(inbox[0]!.flags).not.toContain('\\Seen');
       expect(await folderContents(server, 'lock', 'casegate/Processed')).toEqual([]);
-      expect(Number((locker.prepare('SELECT count(*) AS n FROM receipts').get() as { n: number }).n)).toBe(0);
+      expect(await locker.count('SELECT count(*) AS n FROM receipts')).toBe(0);
     } finally {
-      locker.exec('ROLLBACK');
-      locker.close();
+      await locker.release();
     }
-    await until(() => count(d, 'SELECT count(*) FROM cases') === 1, 'the case once the lock is gone');
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the case once the lock is gone');
     await until(async () => (await folderContents(server, 'lock')).length === 0, 'INBOX to be empty');
     const processed = await folderContents(server, 'lock', 'casegate/Processed');
     expect(processed.map((m) => m.subject)).toEqual(['Locked out']);
-    expect(count(d, 'SELECT count(*) FROM receipts')).toBe(1);
+    expect((await count(d, 'SELECT count(*) FROM receipts'))).toBe(1);
   });
 
   it('quarantines a message above maxMessageBytes in place, without downloading it', async () => {
     const d = await start({ mailboxes: [mailbox('big')], listener: { enabled: false, maxMessageBytes: 4096 } });
-    await until(() => health(d)?.state === 'idling', 'the mailbox to idle');
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
     await server.append('big', eml({ subject: 'Huge attachment', messageId: 'big-1@customer.example', body: 'x'.repeat(10_000) }));
     await server.append('big', eml({ subject: 'Small one', messageId: 'big-2@customer.example' }));
-    await until(() => count(d, 'SELECT count(*) FROM cases') === 1, 'the small one as a case');
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the small one as a case');
     await until(async () => (await folderContents(server, 'big', 'casegate/Quarantine')).length === 1, 'the big one in quarantine');
     expect((await folderContents(server, 'big', 'casegate/Quarantine'))[0]!.subject).toBe('Huge attachment');
     await until(async () => (await folderContents(server, 'big')).length === 0, 'INBOX to be empty');
-    const ev = rawDb(d).prepare("SELECT case_id, reason, data_json FROM events WHERE type = 'imap.oversized'").all() as { case_id: null; reason: string; data_json: string }[];
+    const ev = (await rawDb(d).all("SELECT case_id, reason, data_json FROM events WHERE type = 'imap.oversized'")) as { case_id: null; reason: string; data_json: string }[];
     expect(ev).toHaveLength(1);
     expect(ev[0]!.case_id).toBeNull();
     expect(JSON.parse(ev[0]!.data_json)).toMatchObject({ mailbox: 'support', uid: 1, limit: 4096, messageId: 'big-1@customer.example', subject: 'Huge attachment' });
-    expect(health(d)?.detail).toMatch(/exceeds listener\.maxMessageBytes/);
+    expect((await health(d))?.detail).toMatch(/exceeds listener\.maxMessageBytes/);
     expect(d.lines.some((l) => l.level === 50 && /oversized message moved to casegate\/Quarantine/.test(l.msg))).toBe(true);
   });
 
@@ -158,7 +158,7 @@ describeWithDovecot('IMAP channel', () => {
     // Already read by a person: still unprocessed (no keyword).
     await server.append('flag', eml({ subject: 'Second', messageId: 'flag-2@customer.example' }), 'INBOX', { flags: ['\\Seen'] });
     const d = await start({ mailboxes: [box] });
-    await until(() => count(d, 'SELECT count(*) FROM cases') === 2, 'two cases');
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 2, 'two cases');
     await until(async () => (await folderContents(server, 'flag')).every((m) => m.flags.includes('$CasegateProcessed')), 'both flagged');
     const inbox = await folderContents(server, 'flag');
     expect(inbox.map((m) => m.subject)).toEqual(['First', 'Second']);
@@ -169,9 +169,9 @@ describeWithDovecot('IMAP channel', () => {
     const again = await runDaemon({ mailboxes: [box] }, d.dir);
     running.push(again);
     await server.append('flag', eml({ subject: 'Third', messageId: 'flag-3@customer.example' }));
-    await until(() => count(again, 'SELECT count(*) FROM cases') === 3, 'the third case');
-    await until(() => health(again)?.state === 'idling', 'idle');
-    expect(count(again, 'SELECT count(*) FROM receipts')).toBe(3);
+    await until(async () => (await count(again, 'SELECT count(*) FROM cases')) === 3, 'the third case');
+    await until(async () => (await health(again))?.state === 'idling', 'idle');
+    expect(await count(again, 'SELECT count(*) FROM receipts')).toBe(3);
   });
 
   it('rescans a recreated folder (new UIDVALIDITY) without creating duplicates', async () => {
@@ -180,9 +180,9 @@ describeWithDovecot('IMAP channel', () => {
     const box = mailbox('uidv', { folder: 'Support/In', pollSeconds: 1 });
     await server.append('uidv', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' }), 'Support/In');
     const d = await start({ mailboxes: [box] });
-    await until(() => count(d, 'SELECT count(*) FROM cases') === 1, 'the first case');
-    await until(() => health(d)?.state === 'idling', 'idle');
-    const before = rawDb(d).prepare('SELECT uidvalidity, last_uid FROM mailbox_state').get() as { uidvalidity: string; last_uid: number };
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the first case');
+    await until(async () => (await health(d))?.state === 'idling', 'idle');
+    const before = (await rawDb(d).get('SELECT uidvalidity, last_uid FROM mailbox_state')) as { uidvalidity: string; last_uid: number };
 
     // Delete and recreate the folder: Dovecot assigns a new UIDVALIDITY and starts UIDs at 1 again.
     const admin = await server.connect('uidv');
@@ -192,17 +192,44 @@ describeWithDovecot('IMAP channel', () => {
     await admin.append('Support/In', eml({ subject: 'After', messageId: 'uidv-2@customer.example' }));
     await admin.logout();
 
-    await until(() => count(d, 'SELECT count(*) FROM receipts') === 3, 'both messages of the new folder');
+    await until(async () => (await count(d, 'SELECT count(*) FROM receipts')) === 3, 'both messages of the new folder');
     await until(async () => (await folderContents(server, 'uidv', 'Support/In')).length === 0, 'the folder to be empty');
-    expect((rawDb(d).prepare('SELECT subject FROM cases ORDER BY number').all() as { subject: string }[]).map((r) => r.subject)).toEqual(['Before', 'After']);
+    expect(((await rawDb(d).all('SELECT subject FROM cases ORDER BY number')) as { subject: string }[]).map((r) => r.subject)).toEqual(['Before', 'After']);
     // The old message came back with the new folder: recognised, not stored twice.
-    const outcomes = rawDb(d).prepare('SELECT outcome, message_id, reason FROM receipts ORDER BY message_id, outcome DESC').all() as { outcome: string; message_id: string; reason: string }[];
+    const outcomes = (await rawDb(d).all('SELECT outcome, message_id, reason FROM receipts ORDER BY message_id, outcome DESC')) as { outcome: string; message_id: string; reason: string }[];
     expect(outcomes.map((o) => `${o.message_id} ${o.outcome}`)).toEqual(['uidv-1@customer.example stored', 'uidv-1@customer.example ignored', 'uidv-2@customer.example stored']);
     expect(outcomes[1]!.reason).toMatch(/duplicate/);
-    const after = rawDb(d).prepare('SELECT uidvalidity, last_uid FROM mailbox_state').get() as { uidvalidity: string; last_uid: number };
+    const after = (await rawDb(d).get('SELECT uidvalidity, last_uid FROM mailbox_state')) as { uidvalidity: string; last_uid: number };
     expect(after.uidvalidity).not.toBe(before.uidvalidity);
     expect(after.last_uid).toBe(2);
     expect(d.lines.some((l) => /UIDVALIDITY changed/.test(l.msg))).toBe(true);
     expect((await folderContents(server, 'uidv', 'casegate/Processed')).map((m) => m.subject).sort()).toEqual(['After', 'Before', 'Before']);
   });
 });
+
+/** Another connection holding the database against writers (SQLite: BEGIN EXCLUSIVE; PostgreSQL: LOCK TABLE receipts). */
+async function holdDatabase(d: RunningDaemon): Promise<{ count(sql: string): Promise<number>; release(): Promise<void> }> {
+  const cfg = d.resolved.config.database;
+  if (cfg.driver === 'postgres') {
+    const c = new pg.Client({ connectionString: cfg.url!, options: `-c search_path=${cfg.schema}` });
+    await c.connect();
+    await c.query('BEGIN');
+    await c.query('LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE');
+    return {
+      count: async (sql) => Number((await c.query<{ n: string }>(sql)).rows[0]!.n),
+      release: async () => {
+        await c.query('ROLLBACK');
+        await c.end();
+      },
+    };
+  }
+  const locker = new SQLite(d.resolved.paths.dbPath);
+  locker.exec('BEGIN EXCLUSIVE');
+  return {
+    count: async (sql) => Number((locker.prepare(sql).get() as { n: number }).n),
+    release: async () => {
+      locker.exec('ROLLBACK');
+      locker.close();
+    },
+  };
+}

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import SQLite from 'better-sqlite3';
+import { peekDb } from '../helpers/db-peek.js';
+import { TEST_BACKEND } from '../helpers/test-db.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { eml, writeConfig } from '../helpers/context.js';
@@ -69,55 +70,56 @@ describeWithDovecot('IMAP channel crash safety', () => {
       listener: { enabled: false },
       templates: { watch: false },
       autoReply: { perSenderPerHour: 10 },
-      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, retry: { baseSeconds: 1, maxSeconds: 2 } },
+      // PostgreSQL: the killed daemon's mailbox lease and outbox claims lapse (they are not released by the next start).
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, retry: { baseSeconds: 1, maxSeconds: 2 }, ...(TEST_BACKEND === 'postgres' ? { claimSeconds: 10 } : {}) },
+      ...(TEST_BACKEND === 'postgres' ? { database: { leaseSeconds: 3 } } : {}),
     });
     const configFile = resolved.source!;
     const dbPath = resolved.paths.dbPath;
 
     // First run: killed with SIGKILL once roughly a third of the cases exist.
     const first = startCli(configFile);
-    await until(() => existsSync(dbPath), 'the database', 30_000, 10);
-    const db = new SQLite(dbPath);
-    db.pragma('busy_timeout = 5000');
-    const cases = (): number => {
+    if (TEST_BACKEND === 'sqlite') await until(() => existsSync(dbPath), 'the database', 30_000, 10);
+    const db = peekDb(resolved);
+    const cases = async (): Promise<number> => {
       try {
-        return Number((db.prepare('SELECT count(*) AS n FROM cases').get() as { n: number }).n);
+        return Number((await db.get<{ n: number }>('SELECT count(*) AS n FROM cases'))!.n);
       } catch {
         return 0; // not migrated yet
       }
     };
     try {
-      await until(() => cases() >= TOTAL / 3 || first.child.exitCode !== null, 'a third of the cases', 60_000, 5).catch((err: unknown) => {
+      await until(async () => (await cases()) >= TOTAL / 3 || first.child.exitCode !== null, 'a third of the cases', 60_000, 5).catch((err: unknown) => {
         throw new Error(`${String(err)}\n--- daemon output ---\n${first.output()}`);
       });
       first.child.kill('SIGKILL');
       const end = await exited(first.child);
       expect(end.signal, first.output()).toBe('SIGKILL');
-      const atKill = cases();
+      const atKill = await cases();
       expect(atKill).toBeGreaterThan(0);
       expect(atKill).toBeLessThan(TOTAL);
 
       // Second run: finishes the backlog.
       const second = startCli(configFile);
-      await until(() => cases() === TOTAL || second.child.exitCode !== null, `${TOTAL} cases`, 90_000, 50).catch((err: unknown) => {
+      await until(async () => (await cases()) === TOTAL || second.child.exitCode !== null, `${TOTAL} cases`, 90_000, 50).catch((err: unknown) => {
         throw new Error(`${String(err)}\n--- daemon output ---\n${second.output()}`);
       });
       expect(second.child.exitCode, second.output()).toBeNull();
       await until(async () => (await folderContents(server, 'support')).length === 0, 'INBOX to be empty', 30_000, 100);
-      const sentOrFailed = (): number => Number((db.prepare("SELECT count(*) AS n FROM outbox WHERE status != 'queued'").get() as { n: number }).n);
-      await until(() => sentOrFailed() === TOTAL, 'every confirmation sent', 60_000, 100);
+      const sentOrFailed = async (): Promise<number> => Number((await db.get<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE status != 'queued'"))!.n);
+      await until(async () => (await sentOrFailed()) === TOTAL, 'every confirmation sent', 60_000, 100);
 
       // Exactly once in the database.
-      const q = (sql: string): number => Number((db.prepare(sql).get() as { n: number }).n);
-      expect(q('SELECT count(*) AS n FROM cases')).toBe(TOTAL);
-      expect(q('SELECT count(DISTINCT subject) AS n FROM cases')).toBe(TOTAL);
-      expect(q("SELECT count(*) AS n FROM outbox WHERE kind = 'confirmation'")).toBe(TOTAL);
-      expect(q("SELECT count(DISTINCT case_id) AS n FROM outbox WHERE kind = 'confirmation'")).toBe(TOTAL);
-      expect(q("SELECT count(*) AS n FROM outbox WHERE status = 'sent'")).toBe(TOTAL);
-      expect(q("SELECT count(*) AS n FROM receipts WHERE outcome = 'stored'")).toBe(TOTAL);
-      expect(q("SELECT count(*) AS n FROM receipts WHERE outcome NOT IN ('stored', 'ignored')")).toBe(0);
+      const q = async (sql: string): Promise<number> => Number((await db.get<{ n: number }>(sql))!.n);
+      expect(await q('SELECT count(*) AS n FROM cases')).toBe(TOTAL);
+      expect(await q('SELECT count(DISTINCT subject) AS n FROM cases')).toBe(TOTAL);
+      expect(await q("SELECT count(*) AS n FROM outbox WHERE kind = 'confirmation'")).toBe(TOTAL);
+      expect(await q("SELECT count(DISTINCT case_id) AS n FROM outbox WHERE kind = 'confirmation'")).toBe(TOTAL);
+      expect(await q("SELECT count(*) AS n FROM outbox WHERE status = 'sent'")).toBe(TOTAL);
+      expect(await q("SELECT count(*) AS n FROM receipts WHERE outcome = 'stored'")).toBe(TOTAL);
+      expect(await q("SELECT count(*) AS n FROM receipts WHERE outcome NOT IN ('stored', 'ignored')")).toBe(0);
       // Committed-but-not-moved messages came back and were recognised.
-      const ignored = db.prepare("SELECT reason FROM receipts WHERE outcome = 'ignored'").all() as { reason: string }[];
+      const ignored = await db.all<{ reason: string }>("SELECT reason FROM receipts WHERE outcome = 'ignored'");
       for (const r of ignored) expect(r.reason).toMatch(/duplicate/);
 
       // Delivered: one distinct confirmation per case (a resend after the kill reuses its Message-ID).
@@ -132,7 +134,7 @@ describeWithDovecot('IMAP channel crash safety', () => {
       const stopped = await exited(second.child);
       expect(stopped.code, second.output()).toBe(0);
     } finally {
-      db.close();
+      await db.close();
     }
   }, 180_000);
 });

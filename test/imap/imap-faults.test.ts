@@ -1,4 +1,4 @@
-import SQLite from 'better-sqlite3';
+import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { eml } from '../helpers/context.js';
@@ -11,12 +11,11 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  */
 let server: DovecotServer | null = null;
 let d: RunningDaemon | null = null;
-let db: SQLite.Database | null = null;
+let db: DbPeek | null = null;
 
-function sql<T>(query: string, ...params: unknown[]): T[] {
-  db ??= new SQLite(d!.resolved.paths.dbPath);
-  db.pragma('busy_timeout = 2000');
-  return db.prepare(query).all(...params) as T[];
+async function sql<T>(query: string, ...params: unknown[]): Promise<T[]> {
+  db ??= peekDb(d!.resolved);
+  return db.all<T>(query, ...params);
 }
 
 interface HealthRow {
@@ -28,8 +27,8 @@ interface HealthRow {
   alerted: number;
 }
 
-function health(mailbox: string): HealthRow | undefined {
-  return sql<HealthRow>('SELECT * FROM mailbox_health WHERE mailbox = ?', mailbox)[0];
+async function health(mailbox: string): Promise<HealthRow | undefined> {
+  return (await sql<HealthRow>('SELECT * FROM mailbox_health WHERE mailbox = ?', mailbox))[0];
 }
 
 function failureLines(mailbox: string) {
@@ -39,7 +38,7 @@ function failureLines(mailbox: string) {
 describeWithDovecot('IMAP channel faults', () => {
   afterEach(async () => {
     await d?.stop();
-    db?.close();
+    await db?.close();
     db = null;
     if (d !== null) removeDir(d.dir);
     d = null;
@@ -54,19 +53,19 @@ describeWithDovecot('IMAP channel faults', () => {
   it('survives a Dovecot restart while idling: backs off, reconnects, and processes mail sent afterwards', async () => {
     server = await startDovecot({ users: [{ user: 'support', password: 'pw-support' }] });
     d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'support') }] });
-    await until(() => health('support')?.state === 'idling', 'the mailbox to idle');
+    await until(async () => (await health('support'))?.state === 'idling', 'the mailbox to idle');
 
     await server.down();
-    await until(() => health('support')?.state === 'backing-off', 'health backing-off while the server is down');
-    const during = health('support')!;
+    await until(async () => (await health('support'))?.state === 'backing-off', 'health backing-off while the server is down');
+    const during = (await health('support'))!;
     expect(during.failing_since).not.toBeNull();
     expect(during.detail).toMatch(/ECONNREFUSED|ECONNRESET|connection lost|closed/i);
     await server.up();
 
-    await until(() => health('support')?.state === 'idling' && health('support')?.failing_since === null, 'recovery');
+    await until(async () => (await health('support'))?.state === 'idling' && (await health('support'))?.failing_since === null, 'recovery');
     await server.append('support', eml({ subject: 'After the restart', messageId: 'restart-1@customer.example' }));
-    await until(() => sql<{ subject: string }>('SELECT subject FROM cases').length === 1, 'the case');
-    expect(sql<{ subject: string }>('SELECT subject FROM cases')[0]!.subject).toBe('After the restart');
+    await until(async () => (await sql<{ subject: string }>('SELECT subject FROM cases')).length === 1, 'the case');
+    expect((await sql<{ subject: string }>('SELECT subject FROM cases'))[0]!.subject).toBe('After the restart');
     await until(async () => (await folderContents(server!, 'support')).length === 0, 'INBOX to be empty');
 
     // One warn line per failed attempt, naming the mailbox, the error and the next attempt.
@@ -77,7 +76,7 @@ describeWithDovecot('IMAP channel faults', () => {
       expect(l.msg).toMatch(/^IMAP mailbox support failed: .+; next attempt in \d/);
       expect(typeof l.retryInMs).toBe('number');
     }
-    const h = health('support')!;
+    const h = (await health('support'))!;
     expect(h.detail).toBeNull();
     expect(h.last_success_at).not.toBeNull();
     expect(h.alerted).toBe(0);
@@ -97,25 +96,25 @@ describeWithDovecot('IMAP channel faults', () => {
         { name: 'bad', addresses: ['bad@example.com'], imap: { ...imapOf(server, 'bad'), auth: { method: 'password', user: 'bad', password: 'configured-password' }, alertAfterSeconds: 1 } },
       ],
     });
-    await until(() => health('bad')?.state === 'auth-failed', 'bad to be auth-failed');
-    expect(health('bad')!.detail).toMatch(/login rejected/);
-    await until(() => health('good')?.state === 'idling', 'good to idle');
+    await until(async () => (await health('bad'))?.state === 'auth-failed', 'bad to be auth-failed');
+    expect((await health('bad'))!.detail).toMatch(/login rejected/);
+    await until(async () => (await health('good'))?.state === 'idling', 'good to idle');
 
     // The failing mailbox does not hold up the other one.
     await server.append('good', eml({ to: 'good@example.com', subject: 'Still working', messageId: 'good-1@customer.example' }));
-    await until(() => sql('SELECT id FROM cases').length === 1, 'the case in the good mailbox');
+    await until(async () => (await sql('SELECT id FROM cases')).length === 1, 'the case in the good mailbox');
 
     // Failing for longer than alertAfterSeconds: exactly one alert to the admin.
-    await until(() => sql("SELECT id FROM outbox WHERE kind = 'mailbox-alert'").length === 1, 'the alert');
-    await until(() => health('bad')?.alerted === 1, 'alerted');
-    const alert = sql<{ case_id: number | null; to_address: string; subject: string; text: string; auto_reply: number; headers_json: string }>("SELECT * FROM outbox WHERE kind = 'mailbox-alert'")[0]!;
+    await until(async () => (await sql("SELECT id FROM outbox WHERE kind = 'mailbox-alert'")).length === 1, 'the alert');
+    await until(async () => (await health('bad'))?.alerted === 1, 'alerted');
+    const alert = (await sql<{ case_id: number | null; to_address: string; subject: string; text: string; auto_reply: number; headers_json: string }>("SELECT * FROM outbox WHERE kind = 'mailbox-alert'"))[0]!;
     expect(alert).toMatchObject({ case_id: null, to_address: 'ops@example.com', auto_reply: 0 });
     expect(alert.subject).toBe('[casegate] Mailbox bad is failing (auth-failed)');
     expect(alert.text).toContain('check the password or access token');
     expect(JSON.parse(alert.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
     const attemptsAtAlert = failureLines('bad').length;
-    await until(() => failureLines('bad').length >= attemptsAtAlert + 2, 'two more failed attempts');
-    expect(sql("SELECT id FROM outbox WHERE kind = 'mailbox-alert'")).toHaveLength(1);
+    await until(async () => failureLines('bad').length >= attemptsAtAlert + 2, 'two more failed attempts');
+    expect((await sql("SELECT id FROM outbox WHERE kind = 'mailbox-alert'"))).toHaveLength(1);
     for (const l of failureLines('bad')) {
       expect(l.level).toBe(50);
       expect(l.msg).toMatch(/^IMAP mailbox bad failed: login rejected: .*AUTHENTICATIONFAILED.*; next attempt in/);
@@ -123,18 +122,18 @@ describeWithDovecot('IMAP channel faults', () => {
 
     // Fix the password: it recovers, and the all-clear follows.
     await server.setPassword('bad', 'configured-password');
-    await until(() => health('bad')?.state === 'idling' && health('bad')?.alerted === 0, 'bad to recover');
-    await until(() => sql("SELECT id FROM outbox WHERE kind = 'mailbox-recovered'").length === 1, 'the all-clear');
-    const clear = sql<{ case_id: number | null; subject: string; text: string }>("SELECT * FROM outbox WHERE kind = 'mailbox-recovered'")[0]!;
+    await until(async () => (await health('bad'))?.state === 'idling' && (await health('bad'))?.alerted === 0, 'bad to recover');
+    await until(async () => (await sql("SELECT id FROM outbox WHERE kind = 'mailbox-recovered'")).length === 1, 'the all-clear');
+    const clear = (await sql<{ case_id: number | null; subject: string; text: string }>("SELECT * FROM outbox WHERE kind = 'mailbox-recovered'"))[0]!;
     expect(clear.case_id).toBeNull();
     expect(clear.subject).toBe('[casegate] Mailbox bad works again');
     expect(clear.text).toMatch(/AUTHENTICATIONFAILED/);
-    expect(health('bad')).toMatchObject({ failing_since: null, detail: null });
+    expect((await health('bad'))).toMatchObject({ failing_since: null, detail: null });
     // Both went through the outbox (file transport) and were sent.
-    await until(() => sql("SELECT id FROM outbox WHERE kind LIKE 'mailbox-%' AND status = 'sent'").length === 2, 'both sent');
-    expect(sql("SELECT id FROM events WHERE type IN ('mailbox.alert', 'mailbox.recovered')")).toHaveLength(2);
+    await until(async () => (await sql("SELECT id FROM outbox WHERE kind LIKE 'mailbox-%' AND status = 'sent'")).length === 2, 'both sent');
+    expect((await sql("SELECT id FROM events WHERE type IN ('mailbox.alert', 'mailbox.recovered')"))).toHaveLength(2);
 
     await server.append('bad', eml({ to: 'bad@example.com', subject: 'Finally', messageId: 'bad-1@customer.example' }));
-    await until(() => sql('SELECT id FROM cases').length === 2, 'the case in the recovered mailbox');
+    await until(async () => (await sql('SELECT id FROM cases')).length === 2, 'the case in the recovered mailbox');
   });
 });

@@ -9,7 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import SQLite from 'better-sqlite3';
+import { peekDb } from '../helpers/db-peek.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
@@ -106,16 +106,16 @@ describeWithDovecot('IMAP channel: large messages', () => {
 
   it('downloads them one at a time in 2 MB chunks and stores every attachment intact', async () => {
     daemon = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { ...imapOf(server, 'large', { concurrency: 8 }), port: proxy.port } }] });
-    const db = new SQLite(daemon.resolved.paths.dbPath, { readonly: true });
+    const db = peekDb(daemon.resolved);
     try {
-      await until(() => (db.prepare("SELECT count(*) AS n FROM receipts WHERE outcome = 'stored'").get() as { n: number }).n === COUNT, `${COUNT} stored messages`, 60_000);
-      const rows = db.prepare('SELECT c.subject, a.size, a.sha256 FROM attachments a JOIN messages m ON m.id = a.message_row_id JOIN cases c ON c.id = m.case_id ORDER BY c.subject').all() as { subject: string; size: number; sha256: string }[];
+      await until(async () => (await db.get<{ n: number }>("SELECT count(*) AS n FROM receipts WHERE outcome = 'stored'"))!.n === COUNT, `${COUNT} stored messages`, 60_000);
+      const rows = await db.all<{ subject: string; size: number; sha256: string }>('SELECT c.subject, a.size, a.sha256 FROM attachments a JOIN messages m ON m.id = a.message_row_id JOIN cases c ON c.id = m.case_id ORDER BY c.subject');
       expect(rows.map((r) => [r.subject, r.size, r.sha256])).toEqual(
         attachments.map((a, i) => [`Large dump ${i}`, ATTACHMENT_BYTES, createHash('sha256').update(a).digest('hex')]),
       );
       for (const r of rows) expect(createHash('sha256').update(readFileSync(daemon.daemon.ctx.blobs.pathFor(r.sha256))).digest('hex')).toBe(r.sha256);
     } finally {
-      db.close();
+      await db.close();
     }
     // Every message's chunks came in one run: no other message's chunk in between.
     const order = proxy.fetches.map(([uid]) => uid);

@@ -28,7 +28,7 @@ describe('data files are private whatever the umask (item 13)', () => {
   });
 
   it('dataDir 0700; database, WAL, blobs, secret and outgoing .eml 0600 with umask 000', async () => {
-    env = await testEnv({ instance: { name: 'Example Support', domain: 'support.example.com' } });
+    env = await testEnv({ instance: { name: 'Example Support', domain: 'support.example.com' }, database: { driver: 'sqlite' } }); // the SQLite files' modes (PostgreSQL keeps no database file here)
     const withAttachment = eml({ auth: null, body: 'BODY' }).replace(
       'Content-Type: text/plain; charset=utf-8\r\n\r\nBODY',
       'Content-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--m\r\nContent-Type: application/pdf; name="invoice.pdf"\r\nContent-Disposition: attachment; filename="invoice.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--',
@@ -53,7 +53,7 @@ describe('data files are private whatever the umask (item 13)', () => {
   it('an existing world-readable data directory is tightened', async () => {
     const d = join(process.env['TMPDIR'] ?? '/tmp', `casegate-wide-${process.pid}-${Date.now()}`);
     mkdirSync(d, { mode: 0o755 });
-    env = await testEnv({ dataDir: d });
+    env = await testEnv({ dataDir: d, database: { driver: 'sqlite' } });
     expect(mode(d)).toBe('700');
     expect(readdirSync(d)).toContain('casegate.db');
   });

@@ -1,10 +1,11 @@
 import { sql, type Kysely } from 'kysely';
+import { idColumn } from '../dialect.js';
 
-/** Portable DDL (SQLite now, PostgreSQL later): integer ids, text timestamps, 0/1 flags. */
+/** Portable DDL (SQLite and PostgreSQL, see ../dialect.ts): integer ids, text timestamps, 0/1 flags. */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('cases')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('number', 'integer', (c) => c.notNull().unique())
     .addColumn('subject', 'text', (c) => c.notNull())
     .addColumn('requester_address', 'text', (c) => c.notNull())
@@ -31,7 +32,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('case_participants')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('case_id', 'integer', (c) => c.notNull().references('cases.id'))
     .addColumn('address', 'text', (c) => c.notNull())
     .addColumn('name', 'text', (c) => c.notNull())
@@ -43,7 +44,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('receipts')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('dedupe_key', 'text', (c) => c.notNull())
     .addColumn('is_primary', 'integer', (c) => c.notNull())
     .addColumn('message_id', 'text')
@@ -69,7 +70,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('messages')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('case_id', 'integer', (c) => c.notNull().references('cases.id'))
     .addColumn('direction', 'text', (c) => c.notNull())
     .addColumn('message_id', 'text')
@@ -98,7 +99,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('attachments')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('message_row_id', 'integer', (c) => c.notNull().references('messages.id'))
     .addColumn('filename', 'text', (c) => c.notNull())
     .addColumn('content_type', 'text', (c) => c.notNull())
@@ -111,7 +112,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('events')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('case_id', 'integer', (c) => c.references('cases.id'))
     .addColumn('message_row_id', 'integer')
     .addColumn('type', 'text', (c) => c.notNull())
@@ -124,7 +125,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('outbox')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('case_id', 'integer', (c) => c.references('cases.id'))
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('auto_reply', 'integer', (c) => c.notNull())

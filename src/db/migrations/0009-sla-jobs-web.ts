@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { idColumn } from '../dialect.js';
 
 /**
  * Promises kept in business time (issue 11):
@@ -11,7 +12,7 @@ import { sql, type Kysely } from 'kysely';
  *  - survey_responses: the customer's rating and comment per case;
  *  - link_revocations: revoked signed links (one link, or every link of a case issued before a time);
  *  - indexes for the jobs' and the report's queries.
- * Portable DDL (SQLite now, PostgreSQL later).
+ * Portable DDL (SQLite and PostgreSQL, see ../dialect.ts).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -65,7 +66,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('job_claims')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('job', 'text', (c) => c.notNull())
     /** 0 for claims not about one case (reports). */
     .addColumn('case_id', 'integer', (c) => c.notNull())
@@ -89,7 +90,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('link_revocations')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', idColumn(db))
     .addColumn('case_id', 'integer', (c) => c.notNull().references('cases.id'))
     /** One revoked link (its signature), or null: every link of the case issued before revoked_before. */
     .addColumn('link_sig', 'text')

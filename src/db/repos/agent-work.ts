@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { lockKey } from '../dialect.js';
 import type { AttachmentRow, Database, MessageRow } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -30,8 +31,9 @@ export async function attachmentsOfOutbox(db: Q, outboxId: number): Promise<Atta
     .execute();
 }
 
-/** Emails of a kind queued to an address since a time (rate limits of notices). */
+/** Emails of a kind queued to an address since a time (rate limits of notices; serialised per address like autoRepliesSince). */
 export async function queuedSince(db: Q, kind: string, address: string, since: string): Promise<number> {
+  await lockKey(db, `notice:${kind}:${address}`);
   const row = await db
     .selectFrom('outbox')
     .select((eb) => eb.fn.countAll<number>().as('n'))

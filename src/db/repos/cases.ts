@@ -1,12 +1,16 @@
 import { sql, type Kysely } from 'kysely';
+import { takeCaseNumber } from '../dialect.js';
 import type { CaseRow, CaseUpdate, Database, NewCase, ParticipantRole, ParticipantRow } from '../schema.js';
 
 type Q = Kysely<Database>;
 
+/** The number of a new case: never handed out twice, whatever the backend and however many daemons (see takeCaseNumber). */
 export async function nextCaseNumber(db: Q, first: number): Promise<number> {
-  const row = await db.selectFrom('cases').select((eb) => eb.fn.max('number').as('max')).executeTakeFirst();
-  const max = row?.max ?? null;
-  return max === null ? first : Math.max(Number(max) + 1, first);
+  return takeCaseNumber(db, first, async () => {
+    const row = await db.selectFrom('cases').select((eb) => eb.fn.max('number').as('max')).executeTakeFirst();
+    const max = row?.max ?? null;
+    return max === null ? null : Number(max);
+  });
 }
 
 export async function insertCase(db: Q, values: NewCase): Promise<CaseRow> {

@@ -22,8 +22,54 @@ export async function recordJobStart(db: Q, job: string, at: string): Promise<vo
     .execute();
 }
 
-export async function recordJobEnd(db: Q, job: string, at: string, error: string | null): Promise<void> {
-  await db.updateTable('job_runs').set({ last_finished_at: at, last_error: error }).where('job', '=', job).execute();
+/** The run ended (its lease too). With `runner`: only when that daemon's run is still the recorded one. */
+export async function recordJobEnd(db: Q, job: string, at: string, error: string | null, runner?: string): Promise<void> {
+  let q = db.updateTable('job_runs').set({ last_finished_at: at, last_error: error, lease_until: null }).where('job', '=', job);
+  if (runner !== undefined) q = q.where('runner', '=', runner);
+  await q.execute();
+}
+
+export interface SlotClaim {
+  readonly job: string;
+  /** The scheduled time this run stands for (ISO). */
+  readonly slot: string;
+  readonly runner: string;
+  readonly now: string;
+  /** Until when the run counts as running (renewed while it runs); null: no lease (SQLite, one daemon). */
+  readonly leaseUntil: string | null;
+  /** Run the slot again when it was claimed before (its run was interrupted). */
+  readonly again: boolean;
+}
+
+/**
+ * Claim one scheduled time of a job for this daemon: true when it may run. Across all daemons on
+ * the database each slot is claimed once (a later slot only), and never while another daemon's run
+ * of the job still holds its lease. One statement: the conditional upsert is the claim.
+ */
+export async function claimJobSlot(db: Q, c: SlotClaim): Promise<boolean> {
+  const row = await db
+    .insertInto('job_runs')
+    .values({ job: c.job, last_started_at: c.now, last_finished_at: null, last_error: null, runs: 1, last_slot: c.slot, runner: c.runner, lease_until: c.leaseUntil })
+    .onConflict((oc) =>
+      oc
+        .column('job')
+        .doUpdateSet((eb) => ({ last_started_at: c.now, runs: eb('job_runs.runs', '+', 1), last_slot: c.slot, runner: c.runner, lease_until: c.leaseUntil }))
+        .where((eb) =>
+          eb.and([
+            eb.or([eb('job_runs.last_slot', 'is', null), eb('job_runs.last_slot', c.again ? '<=' : '<', c.slot)]),
+            eb.or([eb('job_runs.lease_until', 'is', null), eb('job_runs.lease_until', '<=', c.now)]),
+          ]),
+        ),
+    )
+    .returning('job')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** A run in progress extends its lease (false: another daemon took the job over meanwhile). */
+export async function renewJobLease(db: Q, job: string, runner: string, until: string): Promise<boolean> {
+  const r = await db.updateTable('job_runs').set({ lease_until: until }).where('job', '=', job).where('runner', '=', runner).where('lease_until', 'is not', null).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 /**

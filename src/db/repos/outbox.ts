@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { lockKey, skipLocked } from '../dialect.js';
 import type { Database, NewOutbox, OutboxRow, OutboxStatus } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -13,7 +14,14 @@ export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
   return row.id;
 }
 
+/**
+ * Automatic replies queued to `address` since a time (the per-sender rate limit). Called in the
+ * transaction that may queue one more: on PostgreSQL it first takes a per-address lock held until
+ * commit, so two daemons answering the same sender at once count each other's reply (SQLite's
+ * write lock does the same).
+ */
 export async function autoRepliesSince(db: Q, address: string, since: string): Promise<number> {
+  await lockKey(db, `auto-reply:${address}`);
   const row = await db
     .selectFrom('outbox')
     .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -38,8 +46,9 @@ export interface ClaimOptions {
 
 /**
  * Claim up to `limit` due rows nobody holds, oldest first, in one statement (UPDATE … RETURNING;
- * the SQLite dialect runs it under the write lock, PostgreSQL will add FOR UPDATE SKIP LOCKED to
- * the sub-select). Two passes can never hold the same row.
+ * the SQLite dialect runs it under the write lock; on PostgreSQL the sub-select takes the rows FOR
+ * UPDATE SKIP LOCKED, and the outer UPDATE re-checks the claim condition on the row it locked).
+ * Two passes — of one daemon or of several — can never hold the same row.
  */
 export async function claimDue(db: Q, o: ClaimOptions): Promise<OutboxRow[]> {
   const rows = await db
@@ -53,7 +62,8 @@ export async function claimDue(db: Q, o: ClaimOptions): Promise<OutboxRow[]> {
         .where('next_attempt_at', '<=', o.now)
         .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', o.now)]));
       if (o.exclude.length > 0) sub = sub.where('id', 'not in', [...o.exclude]);
-      return sub.orderBy('next_attempt_at').orderBy('id').limit(o.limit);
+      // PostgreSQL: rows another daemon is claiming this instant are skipped, not waited for.
+      return skipLocked(db, sub.orderBy('next_attempt_at').orderBy('id').limit(o.limit));
     })
     .returningAll()
     .execute();

@@ -1,0 +1,131 @@
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+import { Kysely, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DatabaseMetadata, type SchemaMetadata, type TableMetadata } from 'kysely';
+
+/**
+ * The PostgreSQL connection pool (the `pg` driver under Kysely's PostgresDialect).
+ *
+ *  - `database.url` (postgres://user@host:port/db); the password from `database.password` (which
+ *    may be "${ENV}" in the config file) or the standard PG* variables / ~/.pgpass that pg reads.
+ *  - `database.schema`: casegate's tables live in this schema (search_path), created when missing;
+ *    several casegate instances (or the test suite's environments) can share one database.
+ *  - int8 (count(*), sums) and numeric come back as JS numbers, like SQLite's: the repos stay identical.
+ *  - `lock_timeout` = database.busyTimeoutMs: a write that waits longer for a row or advisory lock
+ *    fails with 55P03, which is transient (the message is retried), like SQLITE_BUSY.
+ *  - An idle connection the server dropped (restart, failover) is reported, never thrown: the pool
+ *    opens a new one for the next query.
+ */
+
+export interface PostgresTarget {
+  readonly url: string;
+  readonly password?: string | undefined;
+  readonly schema: string;
+  readonly poolSize: number;
+  readonly lockTimeoutMs: number;
+  /** application_name seen in pg_stat_activity. */
+  readonly applicationName?: string;
+  /** Called when an idle pooled connection fails (e.g. the server restarted). */
+  readonly onIdleError?: (err: Error) => void;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/** pg (CommonJS) is loaded on first use: commands on SQLite — the MTA pipe above all — never pay for it. */
+let pgModule: typeof pg | null = null;
+function loadPg(): typeof pg {
+  pgModule ??= createRequire(import.meta.url)('pg') as typeof pg;
+  return pgModule;
+}
+
+function typeParsers(driver: typeof pg): pg.CustomTypesConfig {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+      if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
+      return driver.types.getTypeParser(oid, format ?? 'text');
+    }) as pg.CustomTypesConfig['getTypeParser'],
+  };
+}
+
+/** Double-quote an identifier for the search_path option. */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function createPostgresPool(t: PostgresTarget): pg.Pool {
+  const driver = loadPg();
+  const pool = new driver.Pool({
+    connectionString: t.url,
+    ...(t.password !== undefined && t.password !== '' ? { password: t.password } : {}),
+    max: t.poolSize,
+    // A server that does not answer: give up (transient) instead of hanging the pipeline.
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    application_name: t.applicationName ?? 'casegate',
+    options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}`,
+    types: typeParsers(driver),
+    keepAlive: true,
+  });
+  pool.on('error', (err) => t.onIdleError?.(err));
+  return pool;
+}
+
+/**
+ * Kysely's introspector lists every table of every schema with all its columns; the migrator asks
+ * it whether its own tables exist. In a database shared by many schemas (several instances, the
+ * test suite) that grows with all of them, so this one lists the tables of casegate's schema only
+ * (names, no columns: all the migrator needs).
+ */
+class SchemaIntrospector implements DatabaseIntrospector {
+  readonly #db: Kysely<unknown>;
+  readonly #inner: PostgresIntrospector;
+  constructor(db: Kysely<unknown>) {
+    this.#db = db;
+    this.#inner = new PostgresIntrospector(db);
+  }
+  getSchemas(): Promise<SchemaMetadata[]> {
+    return this.#inner.getSchemas();
+  }
+  async getTables(): Promise<TableMetadata[]> {
+    const r = await sql<{ name: string; schema: string; kind: string }>`
+      select c.relname as name, n.nspname as schema, c.relkind as kind
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relkind in ('r', 'p', 'v')`.execute(this.#db);
+    return r.rows.map((row) => ({ name: row.name, schema: row.schema, isView: row.kind === 'v', columns: [] }));
+  }
+  async getMetadata(): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables() };
+  }
+}
+
+class CasegatePostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new SchemaIntrospector(db);
+  }
+}
+
+export function openPostgres<DB>(t: PostgresTarget): Kysely<DB> {
+  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool: createPostgresPool(t) }) });
+}
+
+/** Create the configured schema when missing (before migrating); a concurrent creator is fine. */
+export async function ensureSchema(db: Kysely<unknown>, schema: string): Promise<void> {
+  try {
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  } catch (err) {
+    // Two daemons starting at once: "duplicate key value violates unique constraint pg_namespace…".
+    const code = (err as { code?: unknown }).code;
+    if (code !== '23505' && code !== '42P06') throw err;
+  }
+}
+
+/** Split `postgres://…/db` into what pg needs and a version without the password (for logs). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable url)';
+  }
+}

@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+/**
+ * Which backend this test run uses: CASEGATE_TEST_DB=postgres (with CASEGATE_TEST_PG_URL, set by
+ * test/global-setup.ts) or SQLite. In the PostgreSQL pass every configuration the tests write
+ * gets the cluster's URL and a schema of its own (created by casegate's migrate), unless the test
+ * pins SQLite (database.driver: sqlite, or a database.path) because what it tests is SQLite itself.
+ */
+export const TEST_BACKEND: 'sqlite' | 'postgres' = process.env['CASEGATE_TEST_DB'] === 'postgres' ? 'postgres' : 'sqlite';
+
+export function testPgUrl(): string {
+  const url = process.env['CASEGATE_TEST_PG_URL'];
+  if (url === undefined || url === '') throw new Error('CASEGATE_TEST_DB=postgres but CASEGATE_TEST_PG_URL is not set (vitest globalSetup test/global-setup.ts starts a cluster)');
+  return url;
+}
+
+let counter = 0;
+
+/** A fresh schema name (unique across parallel workers). */
+export function freshSchema(): string {
+  counter += 1;
+  return `t${process.pid}_${counter}_${randomBytes(3).toString('hex')}`;
+}
+
+/** The schema of each config directory: a config rewritten in the same directory (a "restart") keeps its data. */
+const schemaOfDir = new Map<string, string>();
+
+/** The database section of a test configuration (written into `dir`) for this run's backend. */
+export function testDatabase(given: ConfigInput['database'], dir: string): ConfigInput['database'] {
+  if (TEST_BACKEND !== 'postgres') return given;
+  const g = (given ?? {}) as { driver?: string; path?: string; url?: string; schema?: string };
+  if (g.driver === 'sqlite' || g.path !== undefined || g.url !== undefined) return given;
+  let schema = g.schema ?? schemaOfDir.get(dir);
+  if (schema === undefined) {
+    schema = freshSchema();
+    schemaOfDir.set(dir, schema);
+  }
+  return { ...given, url: testPgUrl(), schema };
+}

@@ -1,0 +1,145 @@
+/**
+ * The PostgreSQL counterpart of query-plans.test.ts (which reads SQLite's EXPLAIN QUERY PLAN):
+ * the statements the code really runs on PostgreSQL — the pipeline over new mail, replies,
+ * duplicates and bounces, the outbox worker claiming (FOR UPDATE SKIP LOCKED) and sending, and a
+ * named list of other hot repo calls — recorded over a database holding a year of seeded history
+ * (bench/seed-postgres.ts, analysed), then EXPLAINed with sequential scans disabled: a statement
+ * that still shows a Seq Scan of a table that grows with history has no index that fits it.
+ */
+import { Readable } from 'node:stream';
+import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedHistoryPostgres } from '../../bench/seed-postgres.js';
+import type { AppContext } from '../../src/context.js';
+import { isBouncing } from '../../src/db/repos/addresses.js';
+import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
+import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued } from '../../src/db/repos/outbox.js';
+import { listQuarantine, primaryReceipt } from '../../src/db/repos/receipts.js';
+import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
+import { tagsOfCase } from '../../src/db/repos/tags.js';
+import { lastEventWithTrigger, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
+import { takeLease } from '../../src/db/repos/leases.js';
+import { createPostgresPool } from '../../src/db/dialect-postgres.js';
+import type { Database } from '../../src/db/schema.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import type { MailTransport } from '../../src/mail-out/transport.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { GROWING_TABLES } from '../helpers/query-plans.js';
+
+const HISTORY = 20_000;
+
+let env: TestEnv;
+let capture: Kysely<Database>;
+let ctx: AppContext;
+let explain: pg.Pool;
+const queries: CompiledQuery[] = [];
+
+beforeAll(async () => {
+  env = await testEnv({ autoReply: { perSenderPerHour: 1000 } });
+  const d = env.ctx.config.database;
+  const seeded = await seedHistoryPostgres(env.ctx.db as unknown as Kysely<unknown>, HISTORY, env.clock.now());
+  expect(seeded.messages).toBe(HISTORY);
+  capture = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: createPostgresPool({ url: d.url!, schema: d.schema, poolSize: 4, lockTimeoutMs: 5000 }) }),
+    log: (e) => void queries.push(e.query),
+  });
+  ctx = { ...env.ctx, db: capture };
+  explain = new pg.Pool({ connectionString: d.url!, options: `-c search_path=${d.schema}`, max: 1 });
+}, 120_000);
+
+afterAll(async () => {
+  await capture?.destroy();
+  await explain?.end();
+  await env?.close();
+});
+
+async function ingest(raw: string): Promise<void> {
+  const blob = await ctx.blobs.put(Readable.from([Buffer.from(raw)]));
+  await runPipeline(ctx, { channel: 'test', mailbox: ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: env.clock.now(), raw: blob });
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function seqScans(node: PlanNode, out: string[] = []): string[] {
+  if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] !== undefined && GROWING_TABLES.has(node['Relation Name'])) out.push(`Seq Scan on ${node['Relation Name']}`);
+  for (const child of node.Plans ?? []) seqScans(child, out);
+  return out;
+}
+
+async function planOf(q: CompiledQuery): Promise<PlanNode> {
+  const c = await explain.connect();
+  try {
+    await c.query('begin');
+    await c.query('set local enable_seqscan = off');
+    const r = await c.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`explain (format json) ${q.sql}`, q.parameters as unknown[]);
+    return r.rows[0]!['QUERY PLAN'][0]!.Plan;
+  } finally {
+    await c.query('rollback');
+    c.release();
+  }
+}
+
+describe('query plans on PostgreSQL', () => {
+  it('no statement of the pipeline, the outbox worker or the named hot calls needs a sequential scan of a growing table', async () => {
+    // The pipeline: new cases, a reply in the thread of our confirmation, a duplicate, a reply by subject tag, a bounce.
+    for (let i = 0; i < 3; i++) await ingest(eml({ from: `Customer ${i} <plan${i}@customer.example>`, subject: `Plan ${i}`, messageId: `plan-${i}@customer.example` }));
+    const confirmation = (await env.ctx.db.selectFrom('outbox').select(['message_id', 'case_id']).where('kind', '=', 'confirmation').orderBy('id', 'desc').executeTakeFirstOrThrow());
+    const caseRow = (await caseById(env.ctx.db, confirmation.case_id!))!;
+    await ingest(eml({ from: `Customer 2 <plan2@customer.example>`, subject: 'Re: Plan 2', messageId: 'plan-reply@customer.example', inReplyTo: confirmation.message_id.replace(/^<|>$/g, '') }));
+    await ingest(eml({ from: `Customer 2 <plan2@customer.example>`, subject: 'Plan 2', messageId: 'plan-2@customer.example' }));
+    await ingest(eml({ from: `Customer 2 <plan2@customer.example>`, subject: `Re: [Case #${caseRow.number}] more`, messageId: 'plan-tag@customer.example' }));
+    // The outbox worker sends what was queued (claims with FOR UPDATE SKIP LOCKED).
+    const transport: MailTransport = { name: 'discard', send: async () => ({ response: '250 ok' }), close: () => undefined };
+    expect(await new OutboxWorker(ctx, transport).drain()).toBeGreaterThan(0);
+    // Named hot calls (threading, dedupe, jobs, listings, leases).
+    const now = env.clock.now().toISOString();
+    const calls: [string, () => Promise<unknown>][] = [
+      ['primary receipt', () => primaryReceipt(capture, 'mid:nothing@example.com')],
+      ['case by Message-IDs', () => caseByMessageIds(capture, ['a@x', 'hist-77-0@customer.bench.example', 'b@x'])],
+      ['case by number', () => caseByNumber(capture, 100_077)],
+      ['participant check', () => isParticipant(capture, 77, 'customer76@customer.bench.example')],
+      ['participants', () => participants(capture, 77)],
+      ['our sent texts', () => outgoingTexts(capture, [77])],
+      ['subjects of a case', () => subjectsOfCase(capture, 77)],
+      ['recent human messages', () => recentHumanMessages(capture, 77, 5)],
+      ['last event with trigger', () => lastEventWithTrigger(capture, 77, 'case.escalated', 'keyword', '2026-01-01T00:00:00.000Z')],
+      ['auto-replies since', () => capture.transaction().execute((trx) => autoRepliesSince(trx, 'customer76@customer.bench.example', now))],
+      ['bouncing?', () => isBouncing(capture, 'customer76@customer.bench.example')],
+      ['claim due rows', () => claimDue(capture, { owner: 'plan', now, until: now, limit: 16, exclude: [1, 2] })],
+      ['next due', () => nextDueAt(capture)],
+      ['oldest queued', () => oldestQueued(capture)],
+      ['case view: messages', () => messagesOfCase(capture, 77)],
+      ['case view: attachments', () => attachmentsOfMessages(capture, [305, 306])],
+      ['case view: events', () => eventsOfCase(capture, 77)],
+      ['case view: outbox', () => outboxOfCase(capture, 77)],
+      ['case view: tags', () => tagsOfCase(capture, 77)],
+      ['list: newest', () => listCases(capture, { limit: 50 })],
+      ['list: status', () => listCases(capture, { status: ['open'], limit: 50 })],
+      ['list: owner', () => listCases(capture, { owner: 'agent@example.com', status: ['open'], limit: 50 })],
+      ['quarantine', () => listQuarantine(capture)],
+      ['jobs: SLA checks', () => dueSlaChecks(capture, now, 200)],
+      ['jobs: pending', () => duePendingActions(capture, now, 200)],
+      ['jobs: stale', () => dueStaleChecks(capture, now, 200)],
+      ['lease', () => takeLease(capture, 'imap:plan', 'me', now, now)],
+    ];
+    for (const [, call] of calls) await call();
+
+    const distinct = new Map<string, CompiledQuery>();
+    for (const q of queries) if (!/^\s*(begin|commit|rollback|savepoint|release|select (pg_|nextval|setval))/i.test(q.sql) && !distinct.has(q.sql)) distinct.set(q.sql, q);
+    expect(distinct.size).toBeGreaterThan(40);
+    const problems: string[] = [];
+    for (const q of distinct.values()) {
+      const scans = seqScans(await planOf(q));
+      if (scans.length > 0) problems.push(`${scans.join(', ')}: ${q.sql.slice(0, 200)}`);
+    }
+    expect(problems).toEqual([]);
+  }, 120_000);
+});
