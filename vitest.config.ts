@@ -25,6 +25,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Most files wait on servers and child processes (Dovecot, Postfix, the CLI, timers), not on
+    // the CPU: vitest's default of one worker per core minus one would run a 2-core machine's
+    // suite one file at a time.
+    maxWorkers: 3,
     reporters: ['default'],
   },
 });

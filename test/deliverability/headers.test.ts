@@ -11,7 +11,8 @@ import { AUTO_REPLIED_KINDS, buildSampleCorpus, CUSTOMER, EMAIL_KINDS, HUMAN_KIN
  * values; threading headers on every customer email.
  */
 
-const MESSAGE_ID = /^<(c\d+|n0)\.[0-9a-f]{12}\.[a-z2-7]{4}\.[0-9a-f]{12}@support\.example\.com>$/;
+// Staff mail is bound to its recipient (.r…: answering it proves the agent's address).
+const MESSAGE_ID = /^<(c\d+|n0)\.[0-9a-f]{12}\.[a-z2-7]{4}\.[0-9a-f]{12}(\.r[0-9a-f]{12})?@support\.example\.com>$/;
 
 /** The raw header block (unfolded), for headers mailparser normalises. */
 function rawHeaders(m: SampleMail): Map<string, string[]> {

@@ -78,8 +78,8 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Poll until `cond` returns a truthy value; fails with `what` (and the last value) after the timeout. */
-export async function until<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 20_000, intervalMs = 25): Promise<NonNullable<T>> {
+/** Poll until `cond` returns a truthy value; fails with `what` (and the last value) after the timeout (generous: the suite runs files side by side on 2 cores). */
+export async function until<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 60_000, intervalMs = 25): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   for (;;) {

@@ -93,7 +93,9 @@ describe('notifications that can be answered', () => {
     expect(n.subject).toBe('[Case #10001] New case: VPN broken');
     expect(n.text).toContain('certificate expired');
     expect(n.text).toContain('Answer:     reply to this email');
-    expect(n.reply_to).toBe('support@example.com');
+    // Answers go to From, the mailbox address (Reply-To only with plus addressing).
+    expect(n.from_address).toBe('support@example.com');
+    expect(n.reply_to).toBeNull();
     expect(JSON.parse(n.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
     // Staff mail is internal: never part of the customer's view of the case.
     const out = (await messagesOfCase(env.ctx.db, (await caseNo()).id)).filter((m) => m.direction === 'out');
