@@ -4,6 +4,7 @@ import { peekConfig } from '../helpers/db-peek.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
+import { haveSpamAssassin } from '../helpers/spamassassin.js';
 
 /**
  * Spam backscatter (issue 9 item 8), as it happens on a real system: mail passes a real
@@ -14,13 +15,6 @@ import { CliSandbox, describeResult } from '../helpers/cli.js';
  */
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
-
-function haveSpamAssassin(): boolean {
-  const ok = spawnSync('spamassassin', ['--version'], { encoding: 'utf8' }).status === 0;
-  if (!ok && process.env['CI'] === 'true') throw new Error('spamassassin not installed (apt-get install spamassassin; .ci/run does it)');
-  if (!ok) console.warn('spamassassin not installed: spam tests skipped');
-  return ok;
-}
 
 /** Run a message through SpamAssassin as an MX filter would (local tests only, no network). */
 function throughSpamAssassin(dir: string, raw: string): string {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeStatusForJobs } from '../../src/cases/status-change.js';
+import { setStatus } from '../../src/cases/lifecycle.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { generateDkimKey } from '../../src/mail-out/dkim.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
@@ -128,10 +128,10 @@ describe.runIf(have('mutt') && have('tmux'))('a whole case in a real mail client
     // 1. Jane writes; the confirmation answers.
     await customer('first mail', eml({ from: JANE, subject: 'Printer on fire', messageId: 'jane-1@customer.example', date: 'Mon, 02 Mar 2026 08:59:00 +0000', body: 'The printer in room 4 is on fire.\nPlease help.' }), new Date('2026-03-02T08:59:00Z'));
     await collect();
-    const confirmation = (await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'confirmation').executeTakeFirstOrThrow());
-    // 2. Ben answers the confirmation's thread by email (the agent's client quotes it).
+    // 2. Ben answers the notification casegate sent him (his client quotes it): staff mail signed for his address.
+    const notice = (await env.ctx.db.selectFrom('outbox').selectAll().where('to_address', '=', 'ben@example.com').orderBy('id').executeTakeFirstOrThrow());
     env.clock.set('2026-03-02T09:30:00Z');
-    const orig = { messageId: confirmation.message_id, subject: confirmation.subject, text: confirmation.text, fromName: confirmation.from_name, fromAddress: confirmation.from_address, references: confirmation.references_text?.match(/[^<>\s]+/g) ?? [] };
+    const orig = { messageId: notice.message_id, subject: notice.subject, text: notice.text, fromName: notice.from_name, fromAddress: notice.from_address, references: notice.references_text?.match(/[^<>\s]+/g) ?? [] };
     const agent = await env.ingest(clientReply(orig, { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body: 'Hi Jane,\n\nplease pull the plug and step away. A technician is on the way.\n\nBen', messageId: 'ben-1@example.com', date: 'Mon, 02 Mar 2026 09:30:00 +0000', headers: AUTH }));
     if (agent.kind !== 'stored') throw new Error(`agent mail not stored: ${agent.reason}`);
     await collect();
@@ -147,7 +147,7 @@ describe.runIf(have('mutt') && have('tmux'))('a whole case in a real mail client
     // 4. Ben resolves the case; the survey job sends the survey.
     env.clock.set('2026-03-02T11:00:00Z');
     const c = (await caseByNumber(env.ctx.db, 10001))!;
-    await env.ctx.db.transaction().execute((trx) => changeStatusForJobs(trx, env.ctx, c.id, 'resolved', { actor: 'agent:ben@example.com', reason: 'fire out' }));
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, c.id, 'resolved', { actor: 'agent:ben@example.com', reason: 'fire out' }));
     env.clock.set('2026-03-02T11:05:00Z');
     await surveyJob.run({ ctx: env.ctx, now: env.clock.now(), log: silentLogger(), stopping: () => false });
     await collect();
