@@ -9,7 +9,7 @@ import { createTransport, type MailTransport } from '../../src/mail-out/transpor
 import { caseDetail } from '../../src/views.js';
 import { describeResult, runCli } from '../helpers/cli.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { canRunPostfix, startPrivatePostfix, type PrivatePostfix } from '../helpers/postfix-dsn.js';
+import { describeWithPostfix, startPostfix, type PostfixServer } from '../helpers/postfix-server.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
 /**
@@ -23,8 +23,8 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
 const JANE = 'jane@customer.example';
 
-describe.runIf(canRunPostfix())('a hard bounce from a real Postfix closes the loop', () => {
-  let postfix: PrivatePostfix;
+describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
+  let postfix: PostfixServer;
   let customerMx: SMTPServer;
   let ourMx: SmtpSink;
   let env: TestEnv;
@@ -49,7 +49,11 @@ describe.runIf(canRunPostfix())('a hard bounce from a real Postfix closes the lo
     await new Promise<void>((r) => customerMx.listen(0, '127.0.0.1', () => r()));
     ourMx = await startSmtpSink();
     const customerPort = (customerMx.server.address() as { port: number }).port;
-    postfix = await startPrivatePostfix({ routes: { 'customer.example': customerPort, 'example.com': ourMx.port } });
+    postfix = await startPostfix({
+      routes: { 'customer.example': `smtp:[127.0.0.1]:${customerPort}`, 'example.com': `smtp:[127.0.0.1]:${ourMx.port}` },
+      // A relay on the way out: no DNS, no TLS, and it reports a refusal at once.
+      main: { myhostname: 'mx.relay.example', mydomain: 'relay.example', myorigin: 'relay.example', smtp_dns_support_level: 'disabled', smtp_tls_security_level: 'none', smtpd_tls_security_level: 'none', delay_warning_time: '0', queue_run_delay: '1s', minimal_backoff_time: '1s', maximal_backoff_time: '2s' },
+    });
     env = await testEnv({
       queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }], assignment: 'fixed', fixedOwner: 'Ben Agent' } },
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false } },
