@@ -8,7 +8,7 @@ import { integrityProblems } from '../db/sqlite-backup.js';
 import { acquireInstanceLock, InstanceLockedError, lockPathsFor } from '../instance-lock.js';
 import { createPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 import type { Progress } from '../cli/progress.js';
-import { BackupError, blobPath, copyHashed, DB_FILE, hashFile, isMissingOrEmpty, readManifest, type BackupManifest } from './backup.js';
+import { BackupError, blobPath, POSTGRES_BACKUP, copyHashed, DB_FILE, hashFile, isMissingOrEmpty, readManifest, type BackupManifest } from './backup.js';
 import { chmod } from 'node:fs/promises';
 
 /**
@@ -26,6 +26,7 @@ export interface RestoreResult {
 }
 
 export async function restoreBackup(resolved: ResolvedConfig, source: string, progress: (label: string, total: number) => Progress): Promise<RestoreResult> {
+  if (resolved.config.database.driver !== 'sqlite') throw new BackupError(POSTGRES_BACKUP);
   const started = performance.now();
   const dir = resolve(source);
   const manifest = await readManifest(dir);
