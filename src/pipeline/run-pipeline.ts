@@ -114,7 +114,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       outcome = await recordEnding(ctx, msg, stageName, ended.end, ended.reason, ended.caseId, ended.caseNumber);
     } else {
       stageName = 'commit';
-      const committed = await ctx.db.transaction().execute(async (trx) => {
+      const commitOnce = (): Promise<Outcome | null | 'conflict'> => ctx.db.transaction().execute(async (trx) => {
         // Another process may have committed the same message (or another one with its Message-ID) meanwhile.
         const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf);
         if (again.kind === 'duplicate') {
@@ -144,13 +144,17 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
           receiptId: p.receiptId,
           created: p.created,
         } satisfies Outcome;
-      }).catch((err: unknown) => {
-        // Another daemon committed the same message between our check and our commit (its receipt
-        // holds the dedupe key now): this copy is the duplicate.
-        if (isDedupeConflict(err)) return null;
+      }).catch((err: unknown): 'conflict' => {
+        if (isDedupeConflict(err)) return 'conflict';
         throw err;
       });
-      outcome = committed ?? (await recordEnding(ctx, msg, 'dedupe', 'ignored', 'duplicate (committed concurrently)', null, null));
+      let committed = await commitOnce();
+      // Another process committed a message with this dedupe key between our check and our commit
+      // (PostgreSQL's unique index waited for it). Once more: the re-check in the transaction now
+      // sees its row — the same message is a duplicate, a different one reusing the Message-ID is
+      // stored as a collision.
+      if (committed === 'conflict') committed = await commitOnce();
+      outcome = committed !== null && committed !== 'conflict' ? committed : await recordEnding(ctx, msg, 'dedupe', 'ignored', 'duplicate (committed concurrently)', null, null);
       ctx.outboxSignal.wake();
     }
   } catch (err) {
