@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { startSmtpListener, type SmtpListener } from './channels/smtp-listener.js';
 import { startImapChannel, type ImapChannel } from './channels/imap-channel.js';
+import { WorkLease } from './channels/work-lease.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { databaseTarget, describeTarget } from './db/database.js';
 import { OutboxWorker } from './mail-out/outbox-worker.js';
@@ -52,6 +53,8 @@ export interface DaemonParts {
   jobs: JobScheduler | null;
   web: WebServer | null;
   ops: WebServer | null;
+  /** PostgreSQL: this daemon's presence (lease `node:<nodeId>`), what `casegate status` reads there. */
+  presence: WorkLease | null;
   /** Whether the transport was injected (tests): a reload never replaces it. */
   readonly fixedTransport: boolean;
 }
@@ -88,12 +91,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock?.release();
     throw err;
   }
-  const parts: DaemonParts = { smtp: null, imap: startImapChannel(ctx, []), transport, outbox: new OutboxWorker(ctx, transport), jobs: null, web: null, ops: null, fixedTransport: opts.transport !== undefined };
+  const parts: DaemonParts = { smtp: null, imap: startImapChannel(ctx, []), transport, outbox: new OutboxWorker(ctx, transport), jobs: null, web: null, ops: null, presence: null, fixedTransport: opts.transport !== undefined };
   const live: LiveState = {
     mailboxes: () => parts.imap.watchers.map((w) => ({ name: w.name, state: w.state, backlog: w.backlog })),
     outboxPaused: () => parts.outbox.paused,
   };
   try {
+    if (!sqlite) {
+      // No PID file on a shared database: the daemon's presence is a lease only it renews.
+      parts.presence = new WorkLease(ctx, `node:${ctx.nodeId}`, ctx.log);
+      await parts.presence.acquire(new Promise<void>(() => undefined));
+    }
     if (ctx.config.listener.enabled) parts.smtp = await startSmtpListener(ctx);
     // Each mailbox connects in its own loop (in the background): a failing one never blocks the start.
     parts.imap = startImapChannel(ctx);
@@ -182,4 +190,5 @@ async function stopParts(parts: DaemonParts): Promise<void> {
   await parts.ops?.close();
   await Promise.all([parts.imap.stop(), parts.smtp?.close(), parts.outbox.stop()]);
   parts.transport.close();
+  await parts.presence?.release();
 }

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { jobRuns, type JobRunRow } from '../db/repos/jobs.js';
 import { allMailboxHealth } from '../db/repos/mailbox-health.js';
+import { allLeases } from '../db/repos/leases.js';
 import { openCaseCounts, openSlaBreaches, quarantineWaiting, type OpenCaseCount, type SlaBreaches } from '../db/repos/ops.js';
 import { oldestQueued, statusCounts } from '../db/repos/outbox.js';
 import { allTransportHealth } from '../db/repos/transport-health.js';
@@ -37,7 +38,7 @@ export interface OutgoingStatus {
 }
 
 export interface StatusReport {
-  readonly daemon: { readonly running: boolean; readonly pid: number | null };
+  readonly daemon: { readonly running: boolean; readonly pid: number | null; readonly nodes?: readonly string[] };
   readonly health: Health;
   readonly receipts: Record<string, number>;
   readonly quarantineWaiting: number;
@@ -51,10 +52,20 @@ export interface StatusReport {
   readonly ops: { readonly healthz: string; readonly metrics: string } | null;
 }
 
-/** The daemon of this database runs: its PID file names a live process. */
-function daemonState(dbPath: string): { running: boolean; pid: number | null } {
-  const pid = readHolderPid(lockPathsFor(dbPath).pidPath);
-  return pid !== null && processAlive(pid) ? { running: true, pid } : { running: false, pid: null };
+/**
+ * The daemon of this database runs. SQLite: its PID file names a live process. PostgreSQL: a
+ * daemon's presence lease (`node:<host>:<pid>:<random>`) is unexpired; the PID shown is the first
+ * one's (`nodes` lists them all).
+ */
+async function daemonState(ctx: AppContext): Promise<{ running: boolean; pid: number | null; nodes?: string[] }> {
+  if (ctx.config.database.driver === 'sqlite') {
+    const pid = readHolderPid(lockPathsFor(ctx.paths.dbPath).pidPath);
+    return pid !== null && processAlive(pid) ? { running: true, pid } : { running: false, pid: null };
+  }
+  const now = ctx.clock.now().toISOString();
+  const nodes = (await allLeases(ctx.db)).filter((l) => l.name.startsWith('node:') && l.expires_at > now).map((l) => l.holder);
+  const pid = nodes.length > 0 ? Number(nodes[0]!.split(':').at(-2)) : null;
+  return { running: nodes.length > 0, pid: pid !== null && Number.isFinite(pid) ? pid : null, nodes };
 }
 
 export async function statusReport(ctx: AppContext): Promise<StatusReport> {
@@ -62,7 +73,7 @@ export async function statusReport(ctx: AppContext): Promise<StatusReport> {
   const age = (at: string | null): number | null => (at === null ? null : Math.max(0, Math.round((now - new Date(at).getTime()) / 1000)));
   const health = (await allTransportHealth(ctx.db))[0];
   const oldest = await oldestQueued(ctx.db);
-  const daemon = daemonState(ctx.paths.dbPath);
+  const daemon = await daemonState(ctx);
   const ops = ctx.config.ops;
   const base = `http://${ops.host.includes(':') ? `[${ops.host}]` : ops.host}:${ops.port}`;
   return {
@@ -124,7 +135,7 @@ function formatOutgoing(o: OutgoingStatus): string[] {
 export function formatStatus(s: StatusReport): string {
   const kv = (o: Record<string, number>): string => (Object.keys(o).length === 0 ? 'none' : Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', '));
   const lines = [
-    `Daemon: ${s.daemon.running ? `running (PID ${s.daemon.pid})` : 'NOT RUNNING'}`,
+    `Daemon: ${s.daemon.running ? (s.daemon.nodes !== undefined ? `running (${s.daemon.nodes.join(', ')})` : `running (PID ${s.daemon.pid})`) : 'NOT RUNNING'}`,
     `Health: ${s.health.healthy ? 'ok' : 'UNHEALTHY'}${s.ops !== null ? ` (${s.ops.healthz}, metrics ${s.ops.metrics})` : ' (ops listener off: set ops.enabled for /healthz and /metrics)'}`,
     ...s.health.checks.filter((c) => !c.ok).map((c) => `  ✗ ${c.name}: ${c.detail}`),
     `Inbound messages: ${kv(s.receipts)}`,

@@ -11,6 +11,7 @@ import { describeWithDovecot, findFreePort, startDovecot, type DovecotServer } f
 import { parseExposition, type Exposition } from '../helpers/prom-text.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { imapOf } from '../imap/imap-env.js';
+import { TEST_BACKEND } from '../helpers/test-db.js';
 
 /**
  * The daemon as operations sees it (issue 13, points 1–3), as a real child process: a private
@@ -213,21 +214,28 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     const r = await runCli(['--config', env.configFile, 'status', '--json', '--check'], { cwd: env.dir, env: { HOME: env.dir } });
     expect(r.code, describeResult(r)).toBe(0);
     const s = JSON.parse(r.stdout) as {
-      daemon: { running: boolean; pid: number };
+      daemon: { running: boolean; pid: number; nodes?: string[] };
       health: { healthy: boolean; checks: { name: string; ok: boolean }[] };
       openCases: { status: string; priority: string; n: number }[];
       slaBreaches: { firstResponse: number; resolution: number };
       ops: { healthz: string; metrics: string };
       outbox: Record<string, number>;
     };
-    expect(s.daemon).toEqual({ running: true, pid: env.daemon.child.pid });
+    const pid = env.daemon.child.pid!;
+    // SQLite: the PID file; PostgreSQL: the daemon's presence lease (node:<host>:<pid>:<random>).
+    if (TEST_BACKEND === 'sqlite') expect(s.daemon).toEqual({ running: true, pid });
+    else {
+      expect(s.daemon).toMatchObject({ running: true, pid });
+      expect(s.daemon.nodes).toHaveLength(1);
+      expect(s.daemon.nodes![0]).toMatch(new RegExp(`:${pid}:[0-9a-f]+$`));
+    }
     expect(s.health.healthy).toBe(true);
     expect(s.openCases).toEqual([{ status: 'new', priority: 'normal', n: 4 }]);
     expect(s.slaBreaches).toEqual({ firstResponse: 0, resolution: 0 });
     expect(s.outbox).toEqual({ sent: 4 });
     expect(s.ops).toEqual({ healthz: `http://127.0.0.1:${env.opsPort}/healthz`, metrics: `http://127.0.0.1:${env.opsPort}/metrics` });
     const text = await runCli(['--config', env.configFile, 'status'], { cwd: env.dir, env: { HOME: env.dir } });
-    expect(text.stdout).toMatch(new RegExp(`^Daemon: running \\(PID ${env.daemon.child.pid}\\)$`, 'm'));
+    expect(text.stdout).toMatch(TEST_BACKEND === 'sqlite' ? new RegExp(`^Daemon: running \\(PID ${pid}\\)$`, 'm') : new RegExp(`^Daemon: running \\([^)]*:${pid}:[0-9a-f]+\\)$`, 'm'));
     expect(text.stdout).toMatch(/^Health: ok \(http:\/\/127\.0\.0\.1:\d+\/healthz, metrics http:\/\/127\.0\.0\.1:\d+\/metrics\)$/m);
     expect(text.stdout).toMatch(/^Open cases: 4$/m);
     expect(text.stdout).toMatch(/^ {2}new {8}normal 4$/m);

@@ -186,7 +186,13 @@ describeWithDovecot('IMAP channel', () => {
 
     // Delete and recreate the folder: Dovecot assigns a new UIDVALIDITY and starts UIDs at 1 again.
     const admin = await server.connect('uidv');
-    await admin.mailboxDelete('Support/In');
+    // Dovecot answers NO [INUSE] while another session holds the mailbox's lock (the daemon moving
+    // a message): the admin tries again, as a person would.
+    for (let attempt = 1; ; attempt++) {
+      const deleted = await admin.mailboxDelete('Support/In').then(() => true, (err: unknown) => (attempt < 10 ? false : Promise.reject(err)));
+      if (deleted) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
     await admin.mailboxCreate('Support/In');
     await admin.append('Support/In', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' }));
     await admin.append('Support/In', eml({ subject: 'After', messageId: 'uidv-2@customer.example' }));
