@@ -15,7 +15,6 @@ export const SQLITE_ONLY = [
   'test/faults/two-daemons.test.ts', // the SQLite instance lock → test/cluster/two-daemons.pg.test.ts
   'test/cli/backup.test.ts', // VACUUM INTO of the SQLite file → test/cli/backup.pg.test.ts (refused: pg_dump)
   'test/e2e/postfix-pipe.test.ts', // its retry path holds SQLite's write lock; ingest on PostgreSQL: test/cli/ingest.test.ts
-  'test/cli/purge.test.ts', // reads the SQLite file to prove erasure left no trace; purge on PostgreSQL has no test yet
 ];
 
 const postgres = process.env['CASEGATE_TEST_DB'] === 'postgres';

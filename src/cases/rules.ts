@@ -1,6 +1,7 @@
 import type { RuleConfig } from '../config/schema.js';
 import type { HeaderMap } from '../mail-in/parsed-mail.js';
 import { stripPlus } from './thread-token.js';
+import { escapeRegex } from '../escape-regex.js';
 
 /**
  * Routing rules (config `rules`): ordered, the first whose conditions all hold wins. They are
@@ -58,10 +59,6 @@ const list = <T>(v: T | readonly T[] | undefined): readonly T[] => (v === undefi
 
 function hasTag(address: string): boolean {
   return address.slice(0, address.lastIndexOf('@')).includes('+');
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Keywords as one whole-word, case-insensitive pattern ("VPN down" also matches "vpn   down"). */

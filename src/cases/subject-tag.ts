@@ -1,11 +1,9 @@
+import { escapeRegex } from '../escape-regex.js';
+
 /**
  * The case tag in subjects, "[Case #10042]" with a configurable prefix, and reply/forward
  * prefixes in the languages customers' mail clients use.
  */
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 export function formatTag(prefix: string, caseNumber: number): string {
   return `[${prefix}${caseNumber}]`;

@@ -1,4 +1,4 @@
-import { sql, type ColumnDefinitionBuilder, type Kysely, type QueryExecutorProvider } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely, type QueryExecutorProvider, type RawBuilder } from 'kysely';
 
 /**
  * Every difference between the two backends lives here (the repos and migrations are written once):
@@ -11,6 +11,7 @@ import { sql, type ColumnDefinitionBuilder, type Kysely, type QueryExecutorProvi
  *  | case numbers                 | max(number) + 1 under the lock      | a sequence (gaps possible, never twins)   |
  *  | transient errors             | SQLITE_BUSY …                       | 40001, 40P01, 55P03, 57P0x, 08xxx, socket |
  *  | unique violation             | SQLITE_CONSTRAINT_UNIQUE "t.col"    | 23505 with the index name                 |
+ *  | substring test               | instr(text, part)                   | strpos(text, part)                        |
  *
  * Shared by both: timestamps are UTC ISO-8601 text (compared as strings), flags are 0/1 integers,
  * upserts use ON CONFLICT, RETURNING is used freely, matching is on lower-cased stored values
@@ -35,6 +36,14 @@ export const isPostgres = (db: QueryExecutorProvider): boolean => backendOf(db) 
 /** Migrations: an autoincrement integer primary key on either backend (PostgreSQL: identity, explicit ids allowed for migrate-data). */
 export function idColumn(db: QueryExecutorProvider): (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder {
   return isPostgres(db) ? (c) => c.primaryKey().generatedByDefaultAsIdentity() : (c) => c.primaryKey().autoIncrement();
+}
+
+/**
+ * `lower(column)` contains `part` (already lower-cased) as an exact substring — no LIKE, so `_` and
+ * `%` in an address are plain characters (an erasure must never match someone else's address).
+ */
+export function containsText(db: QueryExecutorProvider, column: string, part: string): RawBuilder<boolean> {
+  return isPostgres(db) ? sql<boolean>`strpos(lower(${sql.ref(column)}), ${part}) > 0` : sql<boolean>`instr(lower(${sql.ref(column)}), ${part}) > 0`;
 }
 
 /** The row-claiming select of a work queue: skip rows another daemon is claiming right now (PostgreSQL); SQLite's write lock already serialises. */

@@ -1,14 +1,15 @@
 import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
 import { eml, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
+import { peekConfig, type DbPeek } from '../helpers/db-peek.js';
 
 /**
  * `casegate purge` (issue 13, point 6): retention of closed cases and GDPR erasure by requester,
  * with the blobs their rows named — unless another row still names them (content-addressed,
- * shared) — and one audit event per batch that names no person.
+ * shared) — and one audit event per batch that names no person. On both backends: the checks read
+ * every row of every table of casegate's database (SQLite file or PostgreSQL schema).
  */
 
 let box: CliSandbox;
@@ -21,8 +22,24 @@ function withAttachment(from: string, subject: string, id: string, content: stri
   return `${top}\r\n\r\n--${b}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the log.\r\n--${b}\r\nContent-Type: text/plain; name="log.txt"\r\nContent-Disposition: attachment; filename="log.txt"\r\n\r\n${content}\r\n--${b}--\r\n`;
 }
 
-function db(): SQLite.Database {
-  return new SQLite(join(box.dataDir, 'casegate.db'));
+/** A look into the sandbox's database; closed by the caller. */
+function db(): DbPeek {
+  return peekConfig(box.configPath);
+}
+
+async function withDb<T>(fn: (d: DbPeek) => Promise<T>): Promise<T> {
+  const d = db();
+  try {
+    return await fn(d);
+  } finally {
+    await d.close();
+  }
+}
+
+/** Every blob a row names. */
+async function namedBlobs(): Promise<Set<string>> {
+  const rows = await withDb((d) => d.all<{ s: string }>('select raw_sha256 as s from messages where raw_sha256 is not null union select raw_sha256 from receipts union select sha256 from attachments'));
+  return new Set(rows.map((x) => x.s));
 }
 
 function blobFiles(): string[] {
@@ -40,14 +57,12 @@ function blobFiles(): string[] {
 }
 
 /** Every row of every table, as text (to prove an address is gone everywhere). */
-function everything(): string {
-  const d = db();
-  try {
-    const tables = (d.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((t) => t.name);
-    return tables.map((t) => JSON.stringify(d.prepare(`select * from "${t}"`).all())).join('\n');
-  } finally {
-    d.close();
-  }
+async function everything(): Promise<string> {
+  return withDb(async (d) => {
+    const out: string[] = [];
+    for (const t of await d.tables()) out.push(JSON.stringify(await d.all(`select * from "${t}"`)));
+    return out.join('\n');
+  });
 }
 
 beforeAll(async () => {
@@ -61,9 +76,7 @@ beforeAll(async () => {
   const r = await box.run(['ingest', ...files]);
   expect(r.code, describeResult(r)).toBe(0);
   // Two cases were closed long ago; their files are old (purge keeps blobs written minutes ago).
-  const d = db();
-  d.prepare("update cases set status = 'closed', closed_at = '2023-03-01T10:00:00.000Z' where subject in ('Old problem', 'Ancient history')").run();
-  d.close();
+  await withDb((d) => d.run("update cases set status = 'closed', closed_at = '2023-03-01T10:00:00.000Z' where subject in ('Old problem', 'Ancient history')"));
   const old = new Date('2023-03-01T10:00:00Z');
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir)) {
@@ -96,7 +109,7 @@ describe('casegate purge', () => {
     expect(r.blobsDeleted).toBeGreaterThan(0);
     expect(await box.json<unknown[]>(['cases', 'list', '--json'])).toHaveLength(4);
     expect(blobFiles()).toHaveLength(before);
-    expect(everything()).not.toContain('purge.closed-before');
+    expect(await everything()).not.toContain('purge.closed-before');
   });
 
   it('--closed-before removes old closed cases and their blobs, keeps a blob another case still uses, leaves an audit event without personal data', async () => {
@@ -105,50 +118,37 @@ describe('casegate purge', () => {
     const left = await box.json<{ subject: string }[]>(['cases', 'list', '--json']);
     expect(left.map((c) => c.subject).sort()).toEqual(['Another question', 'Bob needs help']);
     // Bob's attachment (the same bytes as Ann's purged one) is still there and readable.
-    const d = db();
-    try {
-      const att = d.prepare('select sha256 from attachments').all() as { sha256: string }[];
-      expect(att).toHaveLength(1);
-      const s = att[0]!.sha256;
-      expect(existsSync(join(box.dataDir, 'blobs', s.slice(0, 2), s.slice(2, 4), s))).toBe(true);
-      // Every blob a row names exists; nothing the purged rows alone named does.
-      const named = new Set((d.prepare('select raw_sha256 as s from messages where raw_sha256 is not null union select raw_sha256 from receipts union select sha256 from attachments').all() as { s: string }[]).map((x) => x.s));
-      expect(new Set(blobFiles())).toEqual(named);
-      const audit = d.prepare("select actor, reason, data_json from events where type = 'purge.closed-before'").all() as { actor: string; reason: string; data_json: string }[];
-      expect(audit).toHaveLength(1);
-      expect(audit[0]!.actor).toMatch(/^cli:/);
-      expect(JSON.parse(audit[0]!.data_json)).toMatchObject({ cases: 2, caseNumbers: r.caseNumbers });
-      expect(`${audit[0]!.reason} ${audit[0]!.data_json}`).not.toMatch(/@|Old problem|Ancient/);
-    } finally {
-      d.close();
-    }
+    const att = await withDb((d) => d.all<{ sha256: string }>('select sha256 from attachments'));
+    expect(att).toHaveLength(1);
+    const s = att[0]!.sha256;
+    expect(existsSync(join(box.dataDir, 'blobs', s.slice(0, 2), s.slice(2, 4), s))).toBe(true);
+    // Every blob a row names exists; nothing the purged rows alone named does.
+    expect(new Set(blobFiles())).toEqual(await namedBlobs());
+    const audit = await withDb((d) => d.all<{ actor: string; reason: string; data_json: string }>("select actor, reason, data_json from events where type = 'purge.closed-before'"));
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.actor).toMatch(/^cli:/);
+    expect(JSON.parse(audit[0]!.data_json)).toMatchObject({ cases: 2, caseNumbers: r.caseNumbers });
+    expect(`${audit[0]!.reason} ${audit[0]!.data_json}`).not.toMatch(/@|Old problem|Ancient/);
   });
 
   it('--requester erases an address everywhere: its cases, its participation in others, its receipts and emails; the audit names nobody', async () => {
-    expect(everything()).toContain('ann@customer.example');
+    expect(await everything()).toContain('ann@customer.example');
+    // Case-less events: one names Ann, one names Joann (whose address contains Ann's).
+    await withDb(async (d) => {
+      for (const who of ['ann', 'joann']) await d.run("insert into events (case_id, type, actor, reason, data_json, created_at) values (null, 'sender.rate-limited', 'system', ?, '{}', '2026-01-01T00:00:00.000Z')", `too much mail from ${who}@customer.example.`);
+    });
     const r = await box.json<PurgeJson>(['purge', '--requester', 'ANN@customer.example', '--json']);
     expect(r).toMatchObject({ cases: 1 });
-    expect(everything()).not.toContain('ann@customer.example');
+    expect((await everything()).replaceAll('joann@customer.example', 'JOANN')).not.toContain('ann@customer.example');
+    const kept = await withDb((d) => d.all<{ reason: string }>("select reason from events where type = 'sender.rate-limited'"));
+    expect(kept.map((e) => e.reason)).toEqual(['too much mail from joann@customer.example.']);
     const left = await box.json<{ subject: string }[]>(['cases', 'list', '--json']);
     expect(left.map((c) => c.subject)).toEqual(['Bob needs help']);
-    const d = db();
-    try {
-      const audit = d.prepare("select reason, data_json from events where type = 'purge.erasure'").all() as { reason: string; data_json: string }[];
-      expect(audit).toHaveLength(1);
-      expect(audit[0]!.reason).toMatch(/^erasure on request: 1 case\(s\)/);
-    } finally {
-      d.close();
-    }
+    const audit = await withDb((d) => d.all<{ reason: string; data_json: string }>("select reason, data_json from events where type = 'purge.erasure'"));
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.reason).toMatch(/^erasure on request: 1 case\(s\)/);
     // Ann's raw mail is gone from the blob store.
-    const named = new Set((() => {
-      const x = db();
-      try {
-        return (x.prepare('select raw_sha256 as s from messages where raw_sha256 is not null union select raw_sha256 from receipts union select sha256 from attachments').all() as { s: string }[]).map((y) => y.s);
-      } finally {
-        x.close();
-      }
-    })());
-    expect(new Set(blobFiles())).toEqual(named);
+    expect(new Set(blobFiles())).toEqual(await namedBlobs());
   });
 
   it('asks for exactly one kind of purge', async () => {

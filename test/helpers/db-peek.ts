@@ -11,6 +11,8 @@ export interface DbPeek {
   all<T = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<T[]>;
   get<T = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<T | undefined>;
   run(sql: string, ...params: unknown[]): Promise<void>;
+  /** The names of casegate's tables (its schema on PostgreSQL). */
+  tables(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,10 @@ export function peekDb(resolved: ResolvedConfig): DbPeek {
       async run(sql: string, ...params: unknown[]) {
         await pool.query(numbered(sql), params);
       },
+      async tables() {
+        const rows = (await pool.query("select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'")).rows as { table_name: string }[];
+        return rows.map((r) => r.table_name);
+      },
       close: () => pool.end(),
     };
   }
@@ -53,6 +59,9 @@ export function peekDb(resolved: ResolvedConfig): DbPeek {
     },
     async run(sql: string, ...params: unknown[]) {
       db.prepare(sql).run(...params);
+    },
+    async tables() {
+      return (db.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((t) => t.name);
     },
     async close() {
       db.close();

@@ -1,5 +1,7 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { containsText } from '../dialect.js';
 import type { Database } from '../schema.js';
+import { escapeRegex } from '../../escape-regex.js';
 
 type Q = Kysely<Database>;
 
@@ -118,20 +120,24 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
   const listed = await db
     .selectFrom('messages')
     .select(['id', 'to_json', 'cc_json'])
-    .where((eb) => eb.or([sql<boolean>`instr(lower(${sql.ref('to_json')}), ${address}) > 0`, sql<boolean>`instr(lower(${sql.ref('cc_json')}), ${address}) > 0`]))
+    .where((eb) => eb.or([containsText(db, 'to_json', address), containsText(db, 'cc_json', address)]))
     .execute();
   for (const m of listed) await db.updateTable('messages').set({ to_json: without(m.to_json), cc_json: without(m.cc_json) }).where('id', '=', m.id).execute();
-  const ccd = await db.selectFrom('outbox').select(['id', 'cc_json']).where(sql<boolean>`instr(lower(${sql.ref('cc_json')}), ${address}) > 0`).execute();
+  const ccd = await db.selectFrom('outbox').select(['id', 'cc_json']).where(containsText(db, 'cc_json', address)).execute();
   for (const o of ccd) await db.updateTable('outbox').set({ cc_json: without(o.cc_json) }).where('id', '=', o.id).execute();
   await db.deleteFrom('address_status').where('address', '=', address).execute();
-  const names = (col: 'reason' | 'data_json' | 'actor') => sql<boolean>`instr(lower(${sql.ref(col)}), ${address}) > 0`;
-  removed.events += n(
-    await db
-      .deleteFrom('events')
-      .where('case_id', 'is', null)
-      .where((eb) => eb.or([names('reason'), names('data_json'), names('actor')]))
-      .executeTakeFirst(),
-  );
+  // Case-less events that name the address: found by substring, kept unless the address stands
+  // alone there (erasing ann@x must not delete what names joann@x).
+  const names = (col: 'reason' | 'data_json' | 'actor') => containsText(db, col, address);
+  const candidates = await db
+    .selectFrom('events')
+    .select(['id', 'reason', 'data_json', 'actor'])
+    .where('case_id', 'is', null)
+    .where((eb) => eb.or([names('reason'), names('data_json'), names('actor')]))
+    .execute();
+  const alone = new RegExp(`(^|[^a-z0-9.!#$%&'*+/=?^_\`{|}~-])${escapeRegex(address)}($|[^a-z0-9.-]|\\.($|[^a-z0-9-]))`);
+  const naming = candidates.filter((e) => [e.reason, e.data_json, e.actor].some((t) => t !== null && alone.test(t.toLowerCase()))).map((e) => e.id);
+  for (let i = 0; i < naming.length; i += 500) removed.events += n(await db.deleteFrom('events').where('id', 'in', naming.slice(i, i + 500)).executeTakeFirst());
   // Other people's cases keep their history, without the name of who did it.
   await db.updateTable('events').set({ actor: 'customer:(erased)' }).where('actor', '=', `customer:${address}`).execute();
   const touched = [...new Set(msgs.map((m) => m.case_id))];
