@@ -167,9 +167,11 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     await env.dovecot.append('support', mail('Cy <cy@customer.example>', 'support@example.com', 'VPN down', 'ops-3@customer.example'));
     await env.sink.waitFor(3, 20_000);
 
-    const m = await until('three relayed emails in the metrics', 10_000, async () => {
+    // The counter moves when the relay accepts; the queue gauge when the outbox row is written as
+    // sent, a moment later (slower on PostgreSQL): wait for both.
+    const m = await until('three relayed emails in the metrics and none queued', 10_000, async () => {
       const x = await scrape();
-      return x.sum('casegate_emails_sent_total') === 3 ? x : undefined;
+      return x.sum('casegate_emails_sent_total') === 3 && x.value('casegate_outbox_queued') === 0 ? x : undefined;
     });
     expect(m.value('casegate_messages_total', { mailbox: 'support', channel: 'smtp', outcome: 'stored' })).toBe(1);
     expect(m.value('casegate_messages_total', { mailbox: 'sales', channel: 'smtp', outcome: 'stored' })).toBe(1);
