@@ -27,7 +27,7 @@ import { writeBenchConfig } from './product.js';
 import { seedHistory } from './seed.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = join(ROOT, 'dist', 'bin', 'casegate.js');
 
 export interface EndToEndOptions {
   readonly messages: readonly BenchMessage[];

@@ -9,14 +9,16 @@
  *              generated directly in the database (bench/seed.ts);
  *  4. e2e:     the daemon from a real Dovecot to an SMTP relay (backlog msg/s, ratio to the floor's
  *              in-flight shape), live latency from the EXISTS / the SMTP submission to the
- *              relay's acceptance (random intervals), the daemon's peak RSS (bench/e2e.ts).
+ *              relay's acceptance (random intervals), the daemon's peak RSS (bench/e2e.ts);
+ *  5. oneshot: wall time of `casegate ingest FILE` (a new process per message, as an MTA pipe
+ *              runs it) against a bare Node start, bundled and unbundled (bench/oneshot.ts).
  * BENCH_MODE=large instead runs a backlog of BENCH_LARGE messages (default 50) with a
  * BENCH_LARGE_MB attachment each (default 25) and reports time and peak RSS.
  *
  * Settings (environment): BENCH_N (2000), BENCH_CONCURRENCY (8), BENCH_SEED (200000; 0 skips the
  * history phase), BENCH_LIVE (100 samples per channel), BENCH_GAP_MS (mean gap, 150),
- * BENCH_HEAP (daemon heap cap in MB, 192; 0 = Node's default), BENCH_PHASES (comma list of
- * floor,product,history,e2e). The last line printed is one JSON object with every figure.
+ * BENCH_HEAP (daemon heap cap in MB, 192; 0 = Node's default), BENCH_ONESHOT (runs, 20),
+ * BENCH_PHASES (comma list of floor,product,history,e2e,oneshot). The last line printed is one JSON object with every figure.
  *
  * BENCH_DB=postgres runs the product and history phases on PostgreSQL (a private cluster started
  * for the run, or BENCH_PG_URL), history seeded by bench/seed-postgres.ts, plus the cluster phase:
@@ -32,6 +34,7 @@ import { createFloor } from './floor.js';
 import { describeMix, expectedConfirmations, makeLargeMessages, makeMessages, type BenchMessage, type MixName } from './mix.js';
 import { benchBackend, prepareDataDir, removeDataDir, runProduct, seedHistoryIn, useBenchPostgres } from './product.js';
 import { clusterThroughput } from './cluster.js';
+import { oneShot } from './oneshot.js';
 import { startPgCluster, type PgCluster } from '../test/helpers/pg-cluster.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,7 +46,7 @@ const LIVE = env('BENCH_LIVE', 100);
 const GAP_MS = env('BENCH_GAP_MS', 150);
 const HEAP = env('BENCH_HEAP', 192);
 const POSTGRES = process.env['BENCH_DB'] === 'postgres';
-const PHASES = new Set((process.env['BENCH_PHASES'] ?? (POSTGRES ? 'product,history,cluster' : 'floor,product,history,e2e')).split(',').map((p) => p.trim()));
+const PHASES = new Set((process.env['BENCH_PHASES'] ?? (POSTGRES ? 'product,history,cluster' : 'floor,product,history,e2e,oneshot')).split(',').map((p) => p.trim()));
 const MIXES: readonly MixName[] = ['plain', 'heavy'];
 
 type Shapes = { serial: number; parallel: number };
@@ -217,6 +220,17 @@ async function phases(): Promise<void> {
       peak_rss_mb: round(peak),
     });
     lines.push(`latency (both mixes): EXISTS → relay p50 ${result['latency_exists_p50_ms']} ms, p99 ${result['latency_exists_p99_ms']} ms; SMTP → relay p50 ${result['latency_smtp_p50_ms']} ms, p99 ${result['latency_smtp_p99_ms']} ms (targets ≤ 100 / ≤ 500); daemon peak RSS ${round(peak)} MB (target ≤ 200)`);
+  }
+  if (PHASES.has('oneshot')) {
+    const o = oneShot(ROOT, env('BENCH_ONESHOT', 20));
+    Object.assign(result, {
+      oneshot_node_floor_p50_ms: round(o.nodeFloorP50Ms),
+      oneshot_ingest_p50_ms: round(o.bundleP50Ms),
+      oneshot_ingest_p90_ms: round(o.bundleP90Ms),
+      oneshot_ingest_unbundled_p50_ms: round(o.unbundledP50Ms),
+      oneshot_ingest_peak_rss_mb: round(o.bundlePeakRssMb),
+    });
+    lines.push(`one-shot \`casegate ingest\` of a small message (${o.runs} runs, template check cached): p50 ${round(o.bundleP50Ms)} ms, p90 ${round(o.bundleP90Ms)} ms (target ≤ 500), peak RSS ${round(o.bundlePeakRssMb)} MB; unbundled p50 ${round(o.unbundledP50Ms)} ms; bare \`node -e ''\` p50 ${round(o.nodeFloorP50Ms)} ms`);
   }
   console.log(lines.join('\n'));
   console.log(JSON.stringify(result));

@@ -1,5 +1,19 @@
-import Holidays from 'date-holidays';
+import { createRequire } from 'node:module';
+import type HolidaysClass from 'date-holidays';
 import { DateTime } from 'luxon';
+
+type Holidays = HolidaysClass;
+let holidaysClass: typeof HolidaysClass | undefined;
+
+/**
+ * date-holidays (with its astronomy and moment-timezone) loaded when a calendar names a holiday
+ * source: a configuration without holidays — and `casegate ingest`, one process per message —
+ * never pays for it.
+ */
+function loadHolidays(): typeof HolidaysClass {
+  holidaysClass ??= createRequire(import.meta.url)('date-holidays') as typeof HolidaysClass;
+  return holidaysClass;
+}
 
 /**
  * Business time (issue 11): a calendar is an IANA zone, weekly opening hours (several ranges a
@@ -155,7 +169,7 @@ export function isValidZone(zone: string): boolean {
 
 /** Why date-holidays cannot serve this country/state/region, or null when it can. */
 export function holidaySourceProblem(h: HolidaySource): string | null {
-  const hd = new Holidays();
+  const hd = new (loadHolidays())();
   const country = h.country.toUpperCase();
   if (!Object.hasOwn(hd.getCountries(), country)) return `date-holidays does not know the country "${h.country}" (ISO 3166-1 code like US, DE)`;
   if (h.state !== undefined && !Object.hasOwn(hd.getStates(country) ?? {}, h.state.toUpperCase())) {
@@ -228,7 +242,8 @@ class Calendar implements BusinessClock {
     if (spec.holidays !== undefined) {
       const h = spec.holidays;
       const opts = { types: [...(h.types ?? ['public'])] };
-      this.#holidays = h.state !== undefined ? new Holidays(h.country, h.state, h.region ?? '', opts) : new Holidays(h.country, opts);
+      const Hd = loadHolidays();
+      this.#holidays = h.state !== undefined ? new Hd(h.country, h.state, h.region ?? '', opts) : new Hd(h.country, opts);
     } else {
       this.#holidays = null;
     }

@@ -1,7 +1,7 @@
 import { resolve as dnsResolve } from 'node:dns/promises';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { authenticate, type AuthenticateResult } from 'mailauth';
+import type { AuthenticateResult } from 'mailauth';
 import type { StoredBlob } from '../storage/blob-store.js';
 
 /**
@@ -225,6 +225,9 @@ export interface VerifyInput {
 /** SPF, DKIM and DMARC with mailauth; the DNS look-ups go through the injected resolver. */
 export async function verifySender(input: VerifyInput, fromAddress: string): Promise<AuthJudgement> {
   const message = input.blob.data ?? createReadStream(input.blob.path);
+  // Loaded here, not at the top: mailauth (undici, joi, BIMI) is a large module graph that only
+  // `senderAuth: verify` uses; `casegate ingest` (one process per message) must not pay for it.
+  const { authenticate } = await import('mailauth');
   const res: AuthenticateResult = await authenticate(message, {
     ...(input.ip !== null ? { ip: input.ip } : {}),
     ...(input.helo !== null ? { helo: input.helo } : {}),

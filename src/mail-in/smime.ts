@@ -9,7 +9,16 @@
  * signed part is ordinary MIME and the smime.p7s part is an attachment. Encrypted mail
  * (enveloped-data) cannot be read without the recipient's key and stays an attachment.
  */
-import { fromBER, ObjectIdentifier, OctetString, Sequence, type AsnType } from 'asn1js';
+import { createRequire } from 'node:module';
+import type * as Asn1js from 'asn1js';
+import type { AsnType } from 'asn1js';
+
+let asn1: typeof Asn1js | undefined;
+/** asn1js, loaded at the first S/MIME part (most processes never see one; `casegate ingest` starts without it). */
+function asn1js(): typeof Asn1js {
+  asn1 ??= createRequire(import.meta.url)('asn1js') as typeof Asn1js;
+  return asn1;
+}
 
 export const PKCS7_MIME_TYPES: ReadonlySet<string> = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime']);
 
@@ -26,7 +35,7 @@ function explicitInner(block: AsnType | undefined): AsnType | undefined {
 }
 
 function items(block: AsnType | undefined): AsnType[] {
-  if (!(block instanceof Sequence)) return [];
+  if (!(block instanceof asn1js().Sequence)) return [];
   return block.valueBlock.value;
 }
 
@@ -36,6 +45,7 @@ function items(block: AsnType | undefined): AsnType[] {
  */
 export function signedDataContent(der: Uint8Array): Buffer | null {
   if (der.length === 0 || der.length > SMIME_MAX_BYTES * 2) return null;
+  const { fromBER, ObjectIdentifier, OctetString } = asn1js();
   let parsed: ReturnType<typeof fromBER>;
   try {
     parsed = fromBER(der);

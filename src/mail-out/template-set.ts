@@ -263,6 +263,9 @@ function checkerCode(): string {
   if (codeVersion !== null) return codeVersion;
   const self = fileURLToPath(import.meta.url);
   const h = createHash('sha256');
+  // In the bundled CLI (dist/bin) the checker sits inside this chunk and the sibling files below
+  // do not exist: this file's own content is then what identifies the checker's version.
+  h.update(readFileSync(self));
   for (const name of ['template-checker', 'template-data', 'template-folder', 'template-helpers', 'template-set']) {
     try {
       h.update(readFileSync(join(dirname(self), name + extname(self))));

@@ -106,7 +106,7 @@ describe('a 30 MB message through `casegate ingest` is streamed', () => {
   let expected: ReturnType<typeof writeBigMessage>;
   let bigCase: number;
 
-  /** `node --expose-gc peak-rss.mjs dist/src/cli.js --config … <args>` in the sandbox. */
+  /** `node --expose-gc peak-rss.mjs dist/bin/casegate.js --config … <args>` in the sandbox. */
   function viaWrapper(args: readonly string[]): Promise<CliResult> {
     return runCli([CLI_JS, '--config', box.configPath, ...args], { cwd: box.dir, env: { HOME: box.dir }, script: WRAPPER, nodeArgs: ['--expose-gc'] });
   }

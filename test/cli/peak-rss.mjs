@@ -1,6 +1,6 @@
 // Peak-memory probe for the CLI tests when /usr/bin/time is not available:
-//   node test/cli/peak-rss.mjs <path/to/dist/src/cli.js> <casegate args...>
-// Runs the CLI in this very process (same modules, same code path as `node dist/src/cli.js`)
+//   node test/cli/peak-rss.mjs <path/to/dist/bin/casegate.js> <casegate args...>
+// Runs the CLI in this very process (same modules, same code path as `node dist/bin/casegate.js`)
 // and writes process.resourceUsage().maxRSS (KiB, like GNU time's %M) as the last stderr line.
 import { pathToFileURL } from 'node:url';
 

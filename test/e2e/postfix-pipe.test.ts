@@ -15,7 +15,7 @@ import { describeWithPostfix, startPostfix, type PostfixServer } from '../helper
  * over SMTP and delivers it through a pipe(8) transport to the installed `casegate ingest` —
  * the same master.cf line the docs give (flags=DORX, user=, ${recipient} ${sender},
  * <transport>_destination_recipient_limit = 1), the binary as `npm install -g` installs it (a
- * symlink to dist/src/cli.js, run through its #! line; no npx). The retry path: while another
+ * symlink to dist/bin/casegate.js, run through its #! line; no npx). The retry path: while another
  * process holds the database's write lock, ingest exits 75, Postfix defers the message and keeps
  * it; once the lock is gone, `postqueue -f` delivers it, exactly once.
  */

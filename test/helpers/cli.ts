@@ -7,13 +7,13 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { writeConfig } from './context.js';
 
 /**
- * Run the built CLI (dist/src/cli.js) as a real child process, the way an MTA or an admin does:
+ * Run the built CLI (dist/bin/casegate.js) as a real child process, the way an MTA or an admin does:
  * a temp directory as working directory and HOME, a config file in it, and the exit code,
  * stdout and stderr captured separately.
  */
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI_JS = join(REPO_ROOT, 'dist', 'src', 'cli.js');
+export const CLI_JS = join(REPO_ROOT, 'dist', 'bin', 'casegate.js');
 
 let buildChecked = false;
 
@@ -21,7 +21,7 @@ let buildChecked = false;
 export function assertBuilt(): void {
   if (buildChecked) return;
   if (!existsSync(CLI_JS)) {
-    throw new Error(`${CLI_JS} does not exist: build first with "npx tsc -p tsconfig.json" (the CLI tests run the compiled CLI)`);
+    throw new Error(`${CLI_JS} does not exist: build first with "npm run build" (the CLI tests run the bundled CLI)`);
   }
   const newest = (dir: string): number => {
     let t = 0;
@@ -32,9 +32,9 @@ export function assertBuilt(): void {
     return t;
   };
   const srcTime = newest(join(REPO_ROOT, 'src'));
-  const distTime = newest(join(REPO_ROOT, 'dist', 'src'));
+  const distTime = newest(join(REPO_ROOT, 'dist', 'bin'));
   if (srcTime > distTime) {
-    console.warn(`[cli tests] src/ has changes newer than dist/ — these tests run dist/src/cli.js; rebuild with "npx tsc -p tsconfig.json"`);
+    console.warn(`[cli tests] src/ has changes newer than dist/bin — these tests run dist/bin/casegate.js; rebuild with "npm run build"`);
   }
   buildChecked = true;
 }
@@ -61,7 +61,7 @@ export interface RunOptions {
   readonly prefix?: readonly string[];
   /** Node options before the script (e.g. --expose-gc). */
   readonly nodeArgs?: readonly string[];
-  /** Script to run instead of dist/src/cli.js (a wrapper). */
+  /** Script to run instead of dist/bin/casegate.js (a wrapper). */
   readonly script?: string;
 }
 

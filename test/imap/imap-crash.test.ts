@@ -12,12 +12,12 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { folderContents, imapOf, removeDir, until } from './imap-env.js';
 
 /**
- * kill -9 of the real daemon (`node dist/src/cli.js start`) in the middle of a 500-message
+ * kill -9 of the real daemon (`node dist/bin/casegate.js start`) in the middle of a 500-message
  * backlog, then a restart: exactly 500 cases, 500 confirmation rows, 500 distinct confirmations
  * delivered, and an empty INBOX. Needs dist/ (`npm test` runs tsc first).
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli.js');
+const CLI = join(ROOT, 'dist/bin/casegate.js');
 const TOTAL = 500;
 
 let server: DovecotServer;

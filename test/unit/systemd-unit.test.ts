@@ -62,7 +62,7 @@ describe('the example systemd unit', () => {
 
   it('runs node directly (no npm, no npx, no shell) on the built CLI with `start`', () => {
     const exec = one('ExecStart')!;
-    expect(exec).toMatch(/^\/usr\/bin\/node (--[\w-]+=\S+ )*\/opt\/casegate\/dist\/src\/cli\.js start$/);
+    expect(exec).toMatch(/^\/usr\/bin\/node (--[\w-]+=\S+ )*\/opt\/casegate\/dist\/bin\/casegate\.js start$/);
     expect(exec).not.toMatch(/npm|npx|sh -c/);
   });
 
