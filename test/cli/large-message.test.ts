@@ -10,12 +10,18 @@ import { CLI_JS, CliSandbox, describeResult, runCli, type CliResult } from '../h
 /**
  * A ~30 MB message (22 MiB attachment, base64) goes through `casegate ingest` in a child process
  * whose peak RSS is measured: the message and its decoded attachment must stream to disk, never
- * be held in memory (let alone several copies).
+ * be held in memory (let alone several copies). The proof is that memory does not grow with the
+ * message: one twice as large (~60 MB) peaks at about the same RSS. (Growth over a tiny message
+ * is printed, not asserted: it is the heap V8 grows for any large stream and depends on how small
+ * the baseline is — the bundled CLI starts ~45 MB smaller, so that difference grew while every
+ * absolute peak fell.)
  */
 
 const ATTACHMENT_BYTES = 22 * 1024 * 1024;
-/** Allowed growth of the big ingest's peak RSS over a tiny one's (the message alone is ~30 MB). */
-const MAX_EXTRA_KIB = 45 * 1024;
+/** Allowed growth of the peak RSS from the ~30 MB message to the ~60 MB one (held in memory: ≥ 30 MB). */
+const MAX_GROWTH_KIB = 15 * 1024;
+/** The 30 MB ingest's own peak stays under the daemon's memory target. */
+const MAX_PEAK_KIB = 200 * 1024;
 const WRAPPER = join(fileURLToPath(new URL('.', import.meta.url)), 'peak-rss.mjs');
 
 function hasGnuTime(): boolean {
@@ -44,7 +50,7 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** Write the message in chunks (never one giant string); returns the attachment's and the file's sha256. */
-function writeBigMessage(path: string): { attachmentSha256: string; fileSha256: string; fileSize: number } {
+function writeBigMessage(path: string, attachmentBytes = ATTACHMENT_BYTES, messageId = 'big-dump@customer.example'): { attachmentSha256: string; fileSha256: string; fileSize: number } {
   const fd = openSync(path, 'w');
   const fileHash = createHash('sha256');
   const attHash = createHash('sha256');
@@ -61,7 +67,7 @@ function writeBigMessage(path: string): { attachmentSha256: string; fileSha256: 
         'From: Jane Customer <jane@customer.example>',
         'To: support@example.com',
         'Subject: Crash dump attached',
-        'Message-ID: <big-dump@customer.example>',
+        `Message-ID: <${messageId}>`,
         'Date: Mon, 02 Mar 2026 08:59:00 +0000',
         'MIME-Version: 1.0',
         'Content-Type: multipart/mixed; boundary="dump-boundary"',
@@ -80,8 +86,8 @@ function writeBigMessage(path: string): { attachmentSha256: string; fileSha256: 
     );
     // 57 000 bytes → 76 000 base64 characters → exactly 1 000 lines of 76.
     const CHUNK = 57_000;
-    for (let written = 0; written < ATTACHMENT_BYTES; written += CHUNK) {
-      const bytes = randomBytes(Math.min(CHUNK, ATTACHMENT_BYTES - written));
+    for (let written = 0; written < attachmentBytes; written += CHUNK) {
+      const bytes = randomBytes(Math.min(CHUNK, attachmentBytes - written));
       attHash.update(bytes);
       const b64 = bytes.toString('base64');
       const lines: string[] = [];
@@ -136,19 +142,24 @@ describe('a 30 MB message through `casegate ingest` is streamed', () => {
     expect(statSync(big).size).toBe(expected.fileSize);
   });
 
-  it("the 30 MB ingest's peak RSS exceeds a tiny message's by less than 45 MB", async () => {
+  it('peak RSS does not grow with the message: ~60 MB peaks within 15 MB of ~30 MB, which stays under 200 MB', async () => {
     const small = await measuredIngest(tiny);
     expect(small.outcome.kind).toBe('stored');
     const large = await measuredIngest(big);
     expect(large.outcome.kind).toBe('stored');
     bigCase = large.outcome.caseNumber!;
-    const extra = large.kib - small.kib;
+    const doubleFile = join(box.dir, 'double.eml');
+    const double = writeBigMessage(doubleFile, 2 * ATTACHMENT_BYTES, 'double-dump@customer.example');
+    const larger = await measuredIngest(doubleFile);
+    expect(larger.outcome.kind).toBe('stored');
+    const mib = (kib: number): string => (kib / 1024).toFixed(1);
     console.info(
-      `[cli tests] peak RSS via ${GNU_TIME ? '/usr/bin/time -f %M' : 'peak-rss.mjs'}: tiny ${(small.kib / 1024).toFixed(1)} MiB, ` +
-        `${(expected.fileSize / 1024 / 1024).toFixed(1)} MiB message ${(large.kib / 1024).toFixed(1)} MiB, extra ${(extra / 1024).toFixed(1)} MiB`,
+      `[cli tests] peak RSS via ${GNU_TIME ? '/usr/bin/time -f %M' : 'peak-rss.mjs'}: tiny ${mib(small.kib)} MiB, ` +
+        `${(expected.fileSize / 1048576).toFixed(1)} MiB message ${mib(large.kib)} MiB, ${(double.fileSize / 1048576).toFixed(1)} MiB message ${mib(larger.kib)} MiB`,
     );
-    expect(extra, `tiny ${small.kib} KiB, big ${large.kib} KiB`).toBeLessThan(MAX_EXTRA_KIB);
-  }, 120_000);
+    expect(large.kib, `30 MB message: ${large.kib} KiB`).toBeLessThan(MAX_PEAK_KIB);
+    expect(larger.kib - large.kib, `30 MB message ${large.kib} KiB, 60 MB message ${larger.kib} KiB`).toBeLessThan(MAX_GROWTH_KIB);
+  }, 180_000);
 
   it('the attachment row has the right size and sha256, and the blob file matches', async () => {
     expect(bigCase).toBeGreaterThan(0);
