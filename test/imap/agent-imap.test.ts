@@ -24,13 +24,16 @@ let delivered = 0;
 
 /** The MTA: deliver every mail the sink got since the last call into the Dovecot INBOX of each recipient we host. */
 async function deliver(): Promise<void> {
-  for (const m of sink.messages.slice(delivered)) {
+  // Take the batch first: a mail the sink receives while this one is being appended belongs to
+  // the next call (counting the sink's length afterwards skipped it — a lost confirmation).
+  const batch = sink.messages.slice(delivered);
+  delivered += batch.length;
+  for (const m of batch) {
     for (const rcpt of m.envelopeTo) {
       const user = ADDRESS[rcpt];
       if (user !== undefined) await server.append(user, m.raw);
     }
   }
-  delivered = sink.messages.length;
 }
 
 /** A mail client: everything in the user's INBOX, parsed. */
