@@ -186,16 +186,25 @@ describeWithDovecot('IMAP channel', () => {
 
     // Delete and recreate the folder: Dovecot assigns a new UIDVALIDITY and starts UIDs at 1 again.
     const admin = await server.connect('uidv');
-    // Dovecot answers NO [INUSE] while another session holds the mailbox's lock (the daemon moving
-    // a message): the admin tries again, as a person would.
-    for (let attempt = 1; ; attempt++) {
-      const deleted = await admin.mailboxDelete('Support/In').then(() => true, (err: unknown) => (attempt < 10 ? false : Promise.reject(err)));
-      if (deleted) break;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    await admin.mailboxCreate('Support/In');
-    await admin.append('Support/In', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' }));
-    await admin.append('Support/In', eml({ subject: 'After', messageId: 'uidv-2@customer.example' }));
+    // Dovecot answers NO (e.g. [INUSE]) while another session holds the mailbox's lock (the daemon
+    // moving a message, re-SELECTing every second): the admin tries each step again, as a person
+    // would, and the last refusal is reported with Dovecot's own words.
+    const again = async (what: string, step: () => Promise<unknown>): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await step();
+          return;
+        } catch (err) {
+          const e = err as { message?: string; responseText?: string; serverResponseCode?: string };
+          if (attempt >= 20) throw new Error(`${what}: ${e.message ?? String(err)} (${e.serverResponseCode ?? ''} ${e.responseText ?? ''})`);
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      }
+    };
+    await again('DELETE', () => admin.mailboxDelete('Support/In'));
+    await again('CREATE', () => admin.mailboxCreate('Support/In'));
+    await again('APPEND Before', () => admin.append('Support/In', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' })));
+    await again('APPEND After', () => admin.append('Support/In', eml({ subject: 'After', messageId: 'uidv-2@customer.example' })));
     await admin.logout();
 
     await until(async () => (await count(d, 'SELECT count(*) FROM receipts')) === 3, 'both messages of the new folder');
