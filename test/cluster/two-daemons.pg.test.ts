@@ -154,14 +154,17 @@ describe('two daemons on one PostgreSQL', () => {
     // Two daemons again; PostgreSQL restarts in the middle of the second backlog.
     const a2 = start();
     await until(() => logs(a2).some((l) => String(l['msg']) === 'casegate started'), 'A2 started', 30_000);
-    await backlog('support', SECOND, 'b');
-    await backlog('billing', SECOND, 'b');
+    // The restart comes while the backlog is still being delivered (the daemons can work through
+    // 400 messages faster than the test appends them, so waiting for the appends first could
+    // leave nothing in flight).
+    const delivering = Promise.all([backlog('support', SECOND, 'b'), backlog('billing', SECOND, 'b')]);
     await until(async () => (await count('select count(*) n from cases')) >= 2 * FIRST + 20, 'the second backlog under way', 60_000, 5);
     const total = 2 * (FIRST + SECOND);
     const beforeRestart = await count('select count(*) n from cases');
     const linesBefore = [b, a2].map((p) => p.stdout().length);
     cluster.restart();
     expect(beforeRestart).toBeLessThan(total);
+    await delivering;
     // The daemons noticed: messages in flight ended in `retry` (or a lease could not be renewed) and were tried again.
     await until(
       () => [b, a2].some((p, i) => /trying again later|could not renew|could not try lease|terminating connection|Connection terminated|ECONNREFUSED/.test(p.stdout().slice(linesBefore[i]))),

@@ -203,9 +203,11 @@ describeWithDovecot('IMAP channel', () => {
     };
     await again('DELETE', () => admin.mailboxDelete('Support/In'));
     await again('CREATE', () => admin.mailboxCreate('Support/In'));
-    await again('APPEND Before', () => admin.append('Support/In', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' })));
-    await again('APPEND After', () => admin.append('Support/In', eml({ subject: 'After', messageId: 'uidv-2@customer.example' })));
     await admin.logout();
+    // Each APPEND on a new connection: a session that saw the folder deleted may keep answering
+    // "Mailbox was deleted under us" (TRYCREATE) for the recreated one.
+    await again('APPEND Before', () => server.append('uidv', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' }), 'Support/In'));
+    await again('APPEND After', () => server.append('uidv', eml({ subject: 'After', messageId: 'uidv-2@customer.example' }), 'Support/In'));
 
     await until(async () => (await count(d, 'SELECT count(*) FROM receipts')) === 3, 'both messages of the new folder');
     await until(async () => (await folderContents(server, 'uidv', 'Support/In')).length === 0, 'the folder to be empty');
