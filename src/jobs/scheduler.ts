@@ -19,6 +19,9 @@ import { JOBS, jobSettings } from './registry.js';
  * Manual runs (`casegate jobs run`) always run; their items are claimed like any other run's.
  */
 
+/** How late a node-cron tick may fire and still run (bounded by the gap to the next tick). */
+const MISSED_TICK_TOLERANCE_MS = 10 * 60_000;
+
 export type RunReason = 'scheduled' | 'catch-up' | 'manual';
 
 export interface JobScheduler {
@@ -158,12 +161,30 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
         name: def.name,
         timezone: ctx.config.jobs.timezone,
         noOverlap: true,
+        // node-cron skips a tick that fires more than 1 s late (its default), silently: a busy or
+        // loaded daemon (an import, a backlog, a 2-core host shared with its database) then loses
+        // whole runs, and of several daemons none may reach a slot. A tick runs when it is late by
+        // less than the gap to the next one; a slot missed altogether (the host slept, the event
+        // loop stalled longer than a gap) is run once at once, loudly, below.
+        missedExecutionTolerance: MISSED_TICK_TOLERANCE_MS,
         logger: {
           info: (m) => jlog.debug(m),
           warn: (m) => jlog.debug(m),
           error: (m, e) => jlog.warn({ err: e ?? m }, 'node-cron error'),
           debug: (m) => jlog.trace(String(m)),
         },
+      });
+      // A stall over several slots reports them all at once: one line and one run for the burst.
+      let missed: string[] = [];
+      task.on('execution:missed', (c) => {
+        missed.push(c.date.toISOString());
+        if (missed.length > 1) return;
+        setImmediate(() => {
+          const slots = missed;
+          missed = [];
+          jlog.warn({ job: def.name, missed: slots.length, first: slots[0], last: slots.at(-1) }, 'scheduled runs were missed (the host slept or the daemon was blocked); running the job now');
+          run(def.name, 'catch-up').catch((err: unknown) => jlog.error({ err, job: def.name }, 'job failed; it runs again on its next schedule'));
+        });
       });
       void task.start();
       tasks.set(def.name, task);

@@ -197,7 +197,16 @@ describe('two daemons on one PostgreSQL', () => {
     // up to two boundaries: on a loaded machine one daemon's tick can come too late to contest a slot.
     const claimed = (p: CliProcess) => logs(p).filter((l) => l['msg'] === 'job slot claimed').map((l) => `${String(l['job'])}@${String(l['slot'])}`);
     const skipped = (p: CliProcess) => logs(p).filter((l) => String(l['msg']).startsWith('job slot already run'));
-    await until(() => skipped(a).length + skipped(b).length + skipped(a2).length > 0, 'a job slot contested by two daemons', 135_000, 200);
+    try {
+      await until(() => skipped(a).length + skipped(b).length + skipped(a2).length > 0, 'a job slot contested by two daemons', 135_000, 200);
+    } catch (err) {
+      // What the daemons' schedulers said, for the report.
+      for (const [name, p] of [['A', a], ['B', b], ['A2', a2]] as const) {
+        const jobLines = logs(p).filter((l) => l['component'] === 'jobs' || l['job'] !== undefined).map((l) => `${String(l['time'])} ${String(l['msg'])} ${String(l['job'] ?? '')} ${String(l['slot'] ?? '')}`);
+        console.log(`daemon ${name} job lines (last 40):\n${jobLines.slice(-40).join('\n')}`);
+      }
+      throw err;
+    }
     await new Promise((r) => setTimeout(r, 1_500));
     const all = [...claimed(a), ...claimed(b), ...claimed(a2)];
     expect(all.length).toBeGreaterThan(0);

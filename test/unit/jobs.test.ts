@@ -9,6 +9,9 @@ import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { slaOfCase } from '../../src/db/repos/sla.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
+import type { JobDefinition } from '../../src/jobs/job.js';
+import { pino } from 'pino';
+import { until } from '../imap/imap-env.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { templatesWithFeedbackQueue } from '../helpers/feedback-templates.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -291,6 +294,63 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     const [a, b] = await Promise.all([s.run('survey', 'manual'), s.run('survey', 'manual')]);
     expect([a, b].filter((r) => r === null)).toHaveLength(1);
   });
+
+  it('a busy daemon still runs its ticks: a tick 2 s late runs (node-cron skipped those past 1 s); a stall over whole slots is one warning and one run', async () => {
+    // Every 3 s (node-cron's seconds field), for a job that records when it ran.
+    await start('2026-03-02T13:30:00Z', { ...CONFIG, jobs: { ...CONFIG.jobs, slaCheck: { schedule: '*/3 * * * * *' } } });
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const runs: number[] = [];
+    const probe: JobDefinition = { name: 'probe', configKey: 'slaCheck', runOnFirstStart: false, run: async () => (runs.push(Date.now()), { processed: 0, sent: 0 }) };
+    // Every run may claim its slot: the manual clock moves one minute per run.
+    const s = createJobScheduler({ ...env.ctx, log }, [probe]);
+    const block = (ms: number) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        /* the event loop is busy: an import, a backlog, a loaded host */
+      }
+    };
+    /** Sleep until `ms` before the next multiple of 3 s. */
+    const beforeTick = async (ms: number) => {
+      const next = Math.ceil((Date.now() + ms + 50) / 3000) * 3000;
+      await new Promise((r) => setTimeout(r, next - ms - Date.now()));
+      return next;
+    };
+    const task = s.schedule().get('probe')!;
+    const started: number[] = [];
+    const missed: number[] = [];
+    task.on('execution:started', (c) => void started.push(c.date.getTime()));
+    task.on('execution:missed', (c) => void missed.push(c.date.getTime()));
+    const advance = () => env.clock.advance(60_000);
+    task.on('execution:finished', advance);
+    try {
+      // 1. Blocked from 300 ms before a tick until 2 s after it: the tick fires 2 s late and runs.
+      const tick = await beforeTick(300);
+      block(2_300);
+      await until(() => started.includes(tick), 'the late tick running', 2_500);
+      expect(missed).toEqual([]);
+      await until(() => runs.length === 1, 'the probe job running', 2_000);
+
+      // 2. Blocked across two whole slots (7 s over a 3 s gap): both are reported in one warning line
+      //    and run once at once; the third (late by less than a gap) runs as a tick.
+      const first = await beforeTick(300);
+      const before = runs.length;
+      block(7_300);
+      await until(() => lines.some((l) => String(l['msg']).startsWith('scheduled runs were missed')), 'the missed-runs warning', 3_000);
+      expect(missed).toEqual([first, first + 3000]);
+      const warnings = lines.filter((l) => String(l['msg']).startsWith('scheduled runs were missed'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ level: 40, job: 'probe', missed: 2, first: new Date(first).toISOString(), last: new Date(first + 3000).toISOString() });
+      await until(() => started.includes(first + 6000) && runs.length >= before + 1, 'the next tick running', 3_000);
+      // The burst ran the job once (a catch-up) besides the tick that ran late (or they coincided).
+      await new Promise((r) => setTimeout(r, 300));
+      expect(runs.length - before).toBeGreaterThanOrEqual(1);
+      expect(runs.length - before).toBeLessThanOrEqual(2);
+      expect(lines.filter((l) => l['reason'] === 'catch-up' && l['msg'] === 'job finished')).toHaveLength(runs.length - before - 1);
+    } finally {
+      await s.stop();
+    }
+  }, 30_000);
 
   it('schedules every enabled job with node-cron in jobs.timezone', async () => {
     await start('2026-03-02T13:30:00Z', { ...CONFIG, jobs: { ...CONFIG.jobs, survey: { enabled: false } } });
