@@ -52,6 +52,9 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** See createPostgresPool: the error reaches whoever uses the client; nothing to do here. */
+function noteLostConnection(): void {}
+
 export function createPostgresPool(t: PostgresTarget): pg.Pool {
   const driver = loadPg();
   const pool = new driver.Pool({
@@ -67,6 +70,15 @@ export function createPostgresPool(t: PostgresTarget): pg.Pool {
     keepAlive: true,
   });
   pool.on('error', (err) => t.onIdleError?.(err));
+  // pg-pool listens for errors of idle clients only: a client that is checked out (a transaction
+  // between two statements, a query being built) and loses its server (a restart, a failover,
+  // pg_terminate_backend) emits 'error' with no listener — an uncaught exception that ends the
+  // daemon. Its holder learns of it anyway (the statement in flight, or the next one, fails with
+  // a transient error and the message goes to retry), and the pool discards the dead client when
+  // it comes back; so each client gets a listener of its own for its whole life.
+  pool.on('connect', (client) => {
+    client.on('error', noteLostConnection);
+  });
   return pool;
 }
 

@@ -1,0 +1,66 @@
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isTransientDbError } from '../../src/db/dialect.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { testPgUrl } from '../helpers/test-db.js';
+
+/**
+ * The server ends a connection casegate holds between two statements — what a PostgreSQL restart,
+ * a failover or pg_terminate_backend does (FATAL 57P01 "terminating connection due to
+ * administrator command"). pg-pool listens for errors of idle connections only; the error of a
+ * checked-out one had no listener and ended the daemon (found by the two-daemons test: one daemon
+ * of two exited at a PostgreSQL restart). Now the holder's work fails with a transient error, the
+ * process lives on and the pool hands out a working connection.
+ */
+
+let env: TestEnv;
+let admin: pg.Pool;
+const uncaught: unknown[] = [];
+const onUncaught = (err: unknown): void => void uncaught.push(err);
+
+beforeAll(async () => {
+  env = await testEnv({});
+  admin = new pg.Pool({ connectionString: testPgUrl(), max: 1 });
+  process.on('uncaughtException', onUncaught);
+});
+
+afterAll(async () => {
+  process.off('uncaughtException', onUncaught);
+  await admin?.end();
+  await env?.close();
+});
+
+describe('a PostgreSQL connection lost while checked out', () => {
+  it('fails the transaction that held it as transient (retry), crashes nothing, and the next work gets a fresh connection', async () => {
+    let pid!: (n: number) => void;
+    const backend = new Promise<number>((r) => (pid = r));
+    let go!: () => void;
+    const proceed = new Promise<void>((r) => (go = r));
+    const held = env.ctx.db.transaction().execute(async (trx) => {
+      const r = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+      pid(Number(r.rows[0]!.pid));
+      // Between two statements: the connection is checked out and nothing runs on it.
+      await proceed;
+      await sql`select 1`.execute(trx);
+    });
+    const outcome = held.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    const terminated = await admin.query<{ ok: boolean }>('select pg_terminate_backend($1) as ok', [await backend]);
+    expect(terminated.rows[0]!.ok).toBe(true);
+    // Let the FATAL message and the socket's end reach the idle, checked-out client.
+    await new Promise((r) => setTimeout(r, 500));
+    go();
+    const err = await outcome;
+    expect(err).toBeInstanceOf(Error);
+    expect(isTransientDbError(err)).toBe(true);
+    expect(uncaught).toEqual([]);
+
+    // The pool goes on: a message is stored on a fresh connection.
+    const stored = await env.ingest(eml({ subject: 'After the connection loss' }));
+    expect(stored.kind).toBe('stored');
+    expect(uncaught).toEqual([]);
+  });
+});
