@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
@@ -174,6 +176,8 @@ describe('two daemons on one PostgreSQL', () => {
     );
     await until(async () => (await count('select count(*) n from cases')) === total, `all ${total} cases after the restart`, 120_000, 200);
     await until(() => confirmations().distinct === total, `${total} confirmations`, 90_000, 200);
+    // Both daemons lived through the restart (a connection lost while checked out once ended one).
+    for (const [name, p] of [['B', b], ['A2', a2]] as const) expect(`${name}: ${String(p.child.exitCode ?? p.child.signalCode ?? 'running')} ${p.stderr().slice(0, 500)}`).toBe(`${name}: running `);
 
     // Exactly once: one stored receipt and one inbound message per case, one confirmation row per case.
     expect(await count(`select count(*) n from receipts where outcome = 'stored'`)).toBe(total);
@@ -204,6 +208,10 @@ describe('two daemons on one PostgreSQL', () => {
       for (const [name, p] of [['A', a], ['B', b], ['A2', a2]] as const) {
         const jobLines = logs(p).filter((l) => l['component'] === 'jobs' || l['job'] !== undefined).map((l) => `${String(l['time'])} ${String(l['msg'])} ${String(l['job'] ?? '')} ${String(l['slot'] ?? '')}`);
         console.log(`daemon ${name} job lines (last 40):\n${jobLines.slice(-40).join('\n')}`);
+        const problems = logs(p).filter((l) => Number(l['level']) >= 40).map((l) => `${String(l['time'])} ${String(l['msg'])} ${JSON.stringify(l['err'] ?? l['reason'] ?? '')}`.slice(0, 300));
+        console.log(`daemon ${name} warnings and errors (last 40):\n${problems.slice(-40).join('\n')}`);
+        console.log(`daemon ${name}: ${p.child.exitCode !== null || p.child.signalCode !== null ? `exited (${String(p.child.exitCode ?? p.child.signalCode)})` : 'running'}; stderr: ${p.stderr().slice(-2000)}`);
+        if (process.env['CASEGATE_TEST_KEEP_LOGS'] !== undefined) writeFileSync(join(process.env['CASEGATE_TEST_KEEP_LOGS'], `daemon-${name}.log`), p.stdout());
       }
       throw err;
     }
