@@ -9,11 +9,13 @@
  * the benchmark; esbuild only transpiles and joins.
  *
  * Left out of the bundle (loaded from node_modules at run time): better-sqlite3 (native addon),
- * and the modules casegate itself loads on demand with createRequire (pg, pino-pretty,
- * cli-progress, mbox-reader, recheck, date-holidays, asn1js) so they cost nothing unless used.
+ * the modules casegate itself loads on demand with createRequire (pg, pino-pretty, cli-progress,
+ * mbox-reader, recheck, date-holidays, asn1js) so they cost nothing unless used, and the charset
+ * converters (iconv-lite, encoding-japanese), which load their tables when a charset needs them.
  */
 import { build, type Plugin } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +36,41 @@ const englishZodOnly: Plugin = {
   },
 };
 
+/**
+ * libmime ships an ESM and a CommonJS build; mailparser imports the one, mailsplit and imapflow
+ * require the other, so a bundle held both (twice its 80 KB MIME-type table). Every import takes
+ * the CommonJS build (whose module.exports is the same shared instance ESM's default export is).
+ */
+const oneLibmime: Plugin = {
+  name: 'one-libmime',
+  setup(b) {
+    const cjs = createRequire(join(ROOT, 'package.json')).resolve('libmime');
+    b.onResolve({ filter: /^libmime$/ }, () => ({ path: cjs }));
+  },
+};
+
+/**
+ * encoding-japanese (≈ 250 KB, tables built when it loads) is needed for Japanese charsets only,
+ * yet libmime and imapflow load it at their own start. They get a stand-in that loads the real
+ * module (from node_modules, outside the bundle) the first time one of its functions is used.
+ */
+const lazyEncodingJapanese: Plugin = {
+  name: 'lazy-encoding-japanese',
+  setup(b) {
+    b.onResolve({ filter: /^encoding-japanese$/ }, (args) => (args.namespace === 'casegate-lazy' ? { path: 'encoding-japanese', external: true } : { path: 'encoding-japanese', namespace: 'casegate-lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'casegate-lazy' }, () => ({
+      contents: `let real = null;
+const load = () => (real ??= require('encoding-japanese'));
+module.exports = new Proxy({}, {
+  get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
+  has: (_, key) => key in load(),
+});`,
+      loader: 'js',
+      resolveDir: ROOT,
+    }));
+  },
+};
+
 rmSync(OUT, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: ROOT,
@@ -51,9 +88,11 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  plugins: [englishZodOnly],
+  plugins: [englishZodOnly, oneLibmime, lazyEncodingJapanese],
   logLevel: 'warning',
-  external: ['better-sqlite3', 'pg', 'pino-pretty', 'cli-progress', 'mbox-reader', 'recheck', 'date-holidays', 'asn1js'],
+  // iconv-lite: its index is small and loads its encodings (≈ 500 KB of tables) on first use only,
+  // which a bundle would read and parse at every start.
+  external: ['better-sqlite3', 'pg', 'pino-pretty', 'cli-progress', 'mbox-reader', 'recheck', 'date-holidays', 'asn1js', 'iconv-lite'],
   // Bundled CommonJS dependencies call require() for Node's built-ins; ESM has no require.
   banner: { js: "import { createRequire as __casegateRequire } from 'node:module';\nconst require = __casegateRequire(import.meta.url);" },
   metafile: true,

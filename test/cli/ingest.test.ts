@@ -120,6 +120,35 @@ describe('casegate ingest: files, stdin, duplicates, mailbox choice', () => {
   });
 });
 
+describe('casegate ingest: charsets decoded by the converters the binary loads on demand', () => {
+  let box: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.create();
+  });
+  afterAll(() => box.cleanup());
+
+  // The bundled binary leaves iconv-lite and encoding-japanese outside and loads them (and their
+  // tables) the first time a charset needs them: the decoded subject and text prove they loaded.
+  it('ISO-2022-JP (encoding-japanese), Shift_JIS and windows-1252 (iconv-lite) subjects and bodies come out as text', async () => {
+    const message = (id: string, charset: string, subject: string, body: Buffer): Buffer =>
+      Buffer.concat([
+        Buffer.from(`From: Customer <${id}@customer.example>\r\nTo: support@example.com\r\nSubject: ${subject}\r\nMessage-ID: <${id}@customer.example>\r\nDate: Mon, 02 Mar 2026 08:59:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=${charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`, 'latin1'),
+        body,
+        Buffer.from('\r\n'),
+      ]);
+    const files = [
+      box.write('jp.eml', message('jis', 'ISO-2022-JP', '=?ISO-2022-JP?B?GyRCJEYkOSRIGyhC?=', Buffer.from('\x1b$B$3$s$K$A$O\x1b(B', 'latin1'))),
+      box.write('sjis.eml', message('sjis', 'Shift_JIS', '=?Shift_JIS?B?g2WDWINn?=', Buffer.from([0x82, 0xb1, 0x82, 0xf1, 0x82, 0xc9, 0x82, 0xbf, 0x82, 0xcd]))),
+      box.write('cp1252.eml', message('cp', 'windows-1252', '=?windows-1252?Q?Caf=E9_cr=E8me?=', Buffer.from('d\xe9j\xe0 vu \x80 5', 'latin1'))),
+    ];
+    const r = await box.run(['ingest', ...files]);
+    expect(r.code, describeResult(r)).toBe(0);
+    const shown = await Promise.all([10001, 10002, 10003].map((n) => box.json<{ case: { subject: string }; messages: { visible_text: string }[] }>(['cases', 'show', String(n), '--json'])));
+    expect(shown.map((d) => d.case.subject)).toEqual(['てすと', 'テスト', 'Café crème']);
+    expect(shown.map((d) => d.messages[0]!.visible_text.trim())).toEqual(['こんにちは', 'こんにちは', 'déjà vu € 5']);
+  });
+});
+
 describe('casegate ingest: size limit → 65 and nothing stored', () => {
   let box: CliSandbox;
   beforeAll(() => {
