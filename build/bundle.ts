@@ -10,11 +10,11 @@
  *
  * Left out of the bundle (loaded from node_modules at run time): better-sqlite3 (native addon),
  * the modules casegate itself loads on demand with createRequire (pg, pino-pretty, cli-progress,
- * mbox-reader, recheck, date-holidays, asn1js) so they cost nothing unless used, and the charset
- * converters (iconv-lite, encoding-japanese), which load their tables when a charset needs them.
+ * mbox-reader, recheck, date-holidays, asn1js) so they cost nothing unless used, iconv-lite (its
+ * tables load when a charset needs them) and the modules behind the stand-ins below.
  */
 import { build, type Plugin } from 'esbuild';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,24 +50,48 @@ const oneLibmime: Plugin = {
 };
 
 /**
- * encoding-japanese (≈ 250 KB, tables built when it loads) is needed for Japanese charsets only,
- * yet libmime and imapflow load it at their own start. They get a stand-in that loads the real
- * module (from node_modules, outside the bundle) the first time one of its functions is used.
+ * Modules most commands never call, yet their importers load them at start: a stand-in loads the
+ * real module (from node_modules, outside the bundle) the first time something of it is used.
+ * The names are what importers take by name (`import { compile } from …`); default imports and
+ * require() get the stand-in itself.
+ *  - encoding-japanese (≈ 250 KB, tables built at load): libmime and imapflow, Japanese charsets only;
+ *  - html-to-text with htmlparser2, entities, selderee … (≈ 230 KB): mailparser and visible-text,
+ *    for HTML mail only.
  */
-const lazyEncodingJapanese: Plugin = {
-  name: 'lazy-encoding-japanese',
+const LAZY: Record<string, readonly string[]> = {
+  'encoding-japanese': [],
+  'html-to-text': ['compile', 'convert', 'htmlToText'],
+};
+const lazyModules: Plugin = {
+  name: 'lazy-modules',
   setup(b) {
-    b.onResolve({ filter: /^encoding-japanese$/ }, (args) => (args.namespace === 'casegate-lazy' ? { path: 'encoding-japanese', external: true } : { path: 'encoding-japanese', namespace: 'casegate-lazy' }));
-    b.onLoad({ filter: /.*/, namespace: 'casegate-lazy' }, () => ({
+    const filter = new RegExp(`^(${Object.keys(LAZY).join('|')})$`);
+    b.onResolve({ filter }, (args) => (args.namespace === 'casegate-lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'casegate-lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'casegate-lazy' }, (args) => ({
       contents: `let real = null;
-const load = () => (real ??= require('encoding-japanese'));
+const load = () => (real ??= require(${JSON.stringify(args.path)}));
+const names = ${JSON.stringify(LAZY[args.path] ?? [])};
 module.exports = new Proxy({}, {
   get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
   has: (_, key) => key in load(),
+  ownKeys: () => names,
+  getOwnPropertyDescriptor: (_, key) => (names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined),
 });`,
       loader: 'js',
       resolveDir: ROOT,
     }));
+  },
+};
+
+/**
+ * Handlebars' code generator requires source-map (≈ 40 KB) for precompiling with source maps,
+ * which casegate never asks for; without it Handlebars uses its own small stand-in.
+ */
+const noSourceMapInHandlebars: Plugin = {
+  name: 'no-source-map-in-handlebars',
+  setup(b) {
+    b.onResolve({ filter: /^source-map$/ }, (args) => (/[\\/]handlebars[\\/]/.test(args.importer) ? { path: 'source-map', namespace: 'casegate-empty' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'casegate-empty' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
   },
 };
 
@@ -88,7 +112,7 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  plugins: [englishZodOnly, oneLibmime, lazyEncodingJapanese],
+  plugins: [englishZodOnly, oneLibmime, lazyModules, noSourceMapInHandlebars],
   logLevel: 'warning',
   // iconv-lite: its index is small and loads its encodings (≈ 500 KB of tables) on first use only,
   // which a bundle would read and parse at every start.
@@ -97,6 +121,9 @@ const result = await build({
   banner: { js: "import { createRequire as __casegateRequire } from 'node:module';\nconst require = __casegateRequire(import.meta.url);" },
   metafile: true,
 });
+// esbuild's metafile (what each chunk holds, for https://esbuild.github.io/analyze/), on request.
+const metaOut = process.env['CASEGATE_BUNDLE_META'];
+if (metaOut !== undefined && metaOut !== '') writeFileSync(metaOut, JSON.stringify(result.metafile));
 // An executable script (#! line): a symlink to it is the `casegate` command (docs/operating.md).
 chmodSync(join(OUT, 'casegate.js'), 0o755);
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { secretProblem } from '../cases/thread-token.js';
 import { checkRouting } from './routing-checks.js';
 import { spamSettings } from './spam-schema.js';

@@ -1,5 +1,5 @@
 import { validate as validateCron } from 'node-cron';
-import { z } from 'zod';
+import * as z from 'zod';
 import { holidaySourceProblem, isValidZone, parseWeeklyHours } from '../cases/business-calendar.js';
 
 /**

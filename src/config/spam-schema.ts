@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * security.spam: honouring the spam verdict our MX (SpamAssassin, rspamd, Exchange Online
