@@ -6,7 +6,8 @@
  *  1. floor:   an independent minimal pipeline with the same libraries (bench/floor.ts);
  *  2. product: casegate in process (pipeline + outbox worker building every MIME, no network);
  *  3. history: casegate's per-message cost at 0 and with BENCH_SEED stored messages of history
- *              generated directly in the database (bench/seed.ts);
+ *              generated directly in the database (bench/seed.ts), measured in alternating rounds
+ *              (BENCH_HISTORY_ROUNDS, 3) and compared by their medians;
  *  4. e2e:     the daemon from a real Dovecot to an SMTP relay (backlog msg/s, ratio to the floor's
  *              in-flight shape), live latency from the EXISTS / the SMTP submission to the
  *              relay's acceptance (random intervals), the daemon's peak RSS (bench/e2e.ts);
@@ -18,6 +19,7 @@
  * Settings (environment): BENCH_N (2000), BENCH_CONCURRENCY (8), BENCH_SEED (200000; 0 skips the
  * history phase), BENCH_LIVE (100 samples per channel), BENCH_GAP_MS (mean gap, 150),
  * BENCH_HEAP (daemon heap cap in MB, 192; 0 = Node's default), BENCH_ONESHOT (runs, 20),
+ * BENCH_HISTORY_ROUNDS (3),
  * BENCH_PHASES (comma list of floor,product,history,e2e,oneshot). The last line printed is one JSON object with every figure.
  *
  * BENCH_DB=postgres runs the product and history phases on PostgreSQL (a private cluster started
@@ -42,6 +44,7 @@ const env = (key: string, fallback: number): number => Number(process.env[key] ?
 const N = env('BENCH_N', 2000);
 const CONCURRENCY = env('BENCH_CONCURRENCY', 8);
 const SEED = env('BENCH_SEED', 200_000);
+const HISTORY_ROUNDS = Math.max(1, env('BENCH_HISTORY_ROUNDS', 3));
 const LIVE = env('BENCH_LIVE', 100);
 const GAP_MS = env('BENCH_GAP_MS', 150);
 const HEAP = env('BENCH_HEAP', 192);
@@ -70,18 +73,16 @@ async function floorOf(messages: readonly BenchMessage[], inFlight: number): Pro
   }
 }
 
-async function productOf(messages: readonly BenchMessage[], inFlight: number, seed = 0): Promise<number> {
+async function productOf(messages: readonly BenchMessage[], inFlight: number): Promise<number> {
   const data = await prepareDataDir();
   try {
-    if (seed > 0) {
-      const s = await seedHistoryIn(data, seed);
-      console.error(`bench: seeded ${s.messages} messages (${s.cases} cases, ${(s.dbBytes / 1048576).toFixed(0)} MB) in ${s.seconds.toFixed(1)} s`);
-    }
     return await runProduct(data.config, messages, inFlight);
   } finally {
     removeDataDir(data.dir);
   }
 }
+
+const median = (xs: readonly number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
 
 function liveMessages(mix: MixName): (n: number, prefix: string) => BenchMessage[] {
   return (n, prefix) => makeMessages(mix, Math.ceil(n * 1.5) + 10, prefix).filter((m) => m.kind !== 'reply').slice(0, n);
@@ -148,15 +149,33 @@ async function phases(): Promise<void> {
   }
 
   if (PHASES.has('history') && SEED > 0) {
-    for (const mix of MIXES) {
-      const at0 = product[mix]?.parallel ?? (await productOf(sets[mix], CONCURRENCY));
-      const atSeed = await productOf(sets[mix], CONCURRENCY, SEED);
-      const ms0 = 1000 / at0;
-      const msSeed = 1000 / atSeed;
-      result[`cost_${mix}_ms_at_0`] = round(ms0, 2);
-      result[`cost_${mix}_ms_at_seed`] = round(msSeed, 2);
-      result[`cost_${mix}_growth_pct`] = round((msSeed / ms0 - 1) * 100, 1);
-      lines.push(`${mix.padEnd(5)} cost per message (casegate on ${benchBackend()}, ${CONCURRENCY} in flight): ${round(ms0, 2)} ms with no history, ${round(msSeed, 2)} ms with ${SEED} stored messages (${round((msSeed / ms0 - 1) * 100, 1)} %, target ≤ 20 %)`);
+    // One database without history and one seeded with SEED stored messages, measured in turns
+    // (HISTORY_ROUNDS rounds, each with fresh messages, the order swapped every round) and compared
+    // by their medians: a shared machine drifts by more than the effect between two runs minutes apart.
+    const empty = await prepareDataDir();
+    const seeded = await prepareDataDir();
+    try {
+      const s = await seedHistoryIn(seeded, SEED);
+      console.error(`bench: seeded ${s.messages} messages (${s.cases} cases, ${(s.dbBytes / 1048576).toFixed(0)} MB) in ${s.seconds.toFixed(1)} s`);
+      for (const mix of MIXES) {
+        const ms: Record<'at0' | 'atSeed', number[]> = { at0: [], atSeed: [] };
+        for (let r = 0; r < HISTORY_ROUNDS; r++) {
+          const messages = makeMessages(mix, N, `${mix}-history-${stamp}-${r}`);
+          const order = r % 2 === 0 ? (['at0', 'atSeed'] as const) : (['atSeed', 'at0'] as const);
+          for (const which of order) ms[which].push(1000 / (await runProduct((which === 'at0' ? empty : seeded).config, messages, CONCURRENCY)));
+          console.error(`bench: history ${mix} round ${r + 1}/${HISTORY_ROUNDS}: ${round(ms.at0.at(-1)!, 2)} ms at 0, ${round(ms.atSeed.at(-1)!, 2)} ms at ${SEED}`);
+        }
+        const ms0 = median(ms.at0);
+        const msSeed = median(ms.atSeed);
+        result[`cost_${mix}_ms_at_0`] = round(ms0, 2);
+        result[`cost_${mix}_ms_at_seed`] = round(msSeed, 2);
+        result[`cost_${mix}_growth_pct`] = round((msSeed / ms0 - 1) * 100, 1);
+        result[`cost_${mix}_rounds`] = { at_0: ms.at0.map((x) => round(x, 2)), at_seed: ms.atSeed.map((x) => round(x, 2)) };
+        lines.push(`${mix.padEnd(5)} cost per message (casegate on ${benchBackend()}, ${CONCURRENCY} in flight, median of ${HISTORY_ROUNDS} alternating rounds): ${round(ms0, 2)} ms with no history, ${round(msSeed, 2)} ms with ${SEED} stored messages (${round((msSeed / ms0 - 1) * 100, 1)} %, target ≤ 20 %)`);
+      }
+    } finally {
+      removeDataDir(empty.dir);
+      removeDataDir(seeded.dir);
     }
   }
 
