@@ -14,7 +14,7 @@
  * tables load when a charset needs them) and the modules behind the stand-ins below.
  */
 import { build, type Plugin } from 'esbuild';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,24 @@ const oneLibmime: Plugin = {
   setup(b) {
     const cjs = createRequire(join(ROOT, 'package.json')).resolve('libmime');
     b.onResolve({ filter: /^libmime$/ }, () => ({ path: cjs }));
+  },
+};
+
+/**
+ * libmime's charset module builds iconv-lite's whole GBK codec (its decode and encode tables,
+ * ≈ 15 ms) when it loads, only to hold the decoder class all double-byte codecs share. The same
+ * class is taken from iconv-lite's DBCS module, which builds nothing. Should libmime change the
+ * line, nothing matches: the bundle is as before, and the build says so.
+ */
+const DBCS_LINE = "const DBCS_DECODER = iconv_lite_1.default.getCodec('gbk').decoder;";
+const cheapDbcsDecoder: Plugin = {
+  name: 'cheap-dbcs-decoder',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]libmime[\\/]dist[\\/]cjs[\\/]charset\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes(DBCS_LINE)) return { contents: source, loader: 'js', warnings: [{ text: 'libmime: the GBK decoder line changed; its codec is built at every start' }] };
+      return { contents: source.replace(DBCS_LINE, "const DBCS_DECODER = require('iconv-lite/encodings/dbcs-codec.js')._dbcs.prototype.decoder;"), loader: 'js' };
+    });
   },
 };
 
@@ -112,7 +130,7 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  plugins: [englishZodOnly, oneLibmime, lazyModules, noSourceMapInHandlebars],
+  plugins: [englishZodOnly, oneLibmime, cheapDbcsDecoder, lazyModules, noSourceMapInHandlebars],
   logLevel: 'warning',
   // iconv-lite: its index is small and loads its encodings (≈ 500 KB of tables) on first use only,
   // which a bundle would read and parse at every start.

@@ -117,6 +117,7 @@ export function templatesFor(resolved: ResolvedConfig, mailboxes: MailboxDirecto
     watch,
     check,
     cacheFile: templateCheckCache(paths.dataDir),
+    cacheKey: resolved.secret.current.secret,
     log: log.child({ component: 'templates' }),
   });
 }

@@ -156,7 +156,7 @@ async function renderForCli(
       return { rendered: ctx.templates.render(kind, c.data, target), target, source: `case ${number}` };
     });
   }
-  const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r), check: 'cached', cacheFile: templateCheckCache(r.paths.dataDir) });
+  const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r), check: 'cached', cacheFile: templateCheckCache(r.paths.dataDir), cacheKey: r.secret.current.secret });
   try {
     const queue = opts.queue ?? eopts.queues[0] ?? 'support';
     const target = { language: opts.lang ?? r.config.queues[queue]?.language ?? r.config.cases.defaultLanguage, queue };

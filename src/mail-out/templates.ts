@@ -92,6 +92,8 @@ export interface TemplateEngineOptions extends TemplateFolderOptions {
   readonly check?: CheckMode;
   /** Where the fingerprint of the last checked set is kept (<dataDir>/template-check.json). */
   readonly cacheFile?: string | null;
+  /** The instance secret: signs the compiled templates kept in cacheFile (template-set.ts). */
+  readonly cacheKey?: string | null;
 }
 
 export interface TemplateEngine {

@@ -129,7 +129,7 @@ describe('casegate ingest: charsets decoded by the converters the binary loads o
 
   // The bundled binary leaves iconv-lite, encoding-japanese and html-to-text outside and loads them
   // (and their tables) the first time a message needs them: the decoded texts prove they loaded.
-  it('ISO-2022-JP (encoding-japanese), Shift_JIS and windows-1252 (iconv-lite) subjects and bodies, and HTML-only mail (html-to-text), come out as text', async () => {
+  it('ISO-2022-JP (encoding-japanese), Shift_JIS, windows-1252 and GBK (iconv-lite) subjects and bodies, and HTML-only mail (html-to-text), come out as text', async () => {
     const message = (id: string, charset: string, subject: string, body: Buffer): Buffer =>
       Buffer.concat([
         Buffer.from(`From: Customer <${id}@customer.example>\r\nTo: support@example.com\r\nSubject: ${subject}\r\nMessage-ID: <${id}@customer.example>\r\nDate: Mon, 02 Mar 2026 08:59:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=${charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`, 'latin1'),
@@ -140,13 +140,14 @@ describe('casegate ingest: charsets decoded by the converters the binary loads o
       box.write('jp.eml', message('jis', 'ISO-2022-JP', '=?ISO-2022-JP?B?GyRCJEYkOSRIGyhC?=', Buffer.from('\x1b$B$3$s$K$A$O\x1b(B', 'latin1'))),
       box.write('sjis.eml', message('sjis', 'Shift_JIS', '=?Shift_JIS?B?g2WDWINn?=', Buffer.from([0x82, 0xb1, 0x82, 0xf1, 0x82, 0xc9, 0x82, 0xbf, 0x82, 0xcd]))),
       box.write('cp1252.eml', message('cp', 'windows-1252', '=?windows-1252?Q?Caf=E9_cr=E8me?=', Buffer.from('d\xe9j\xe0 vu \x80 5', 'latin1'))),
+      box.write('gbk.eml', message('gbk', 'GBK', '=?GB2312?B?xOO6ww==?=', Buffer.from([0xc4, 0xe3, 0xba, 0xc3, 0xca, 0xc0, 0xbd, 0xe7]))),
     ];
     const html = box.write('html.eml', message('html', 'utf-8', 'Only HTML', Buffer.from('<html><body><p>Hello <b>team</b>,</p><p>the printer&nbsp;is on fire.</p></body></html>')).toString('latin1').replace('text/plain', 'text/html'));
     const r = await box.run(['ingest', ...files, html]);
     expect(r.code, describeResult(r)).toBe(0);
-    const shown = await Promise.all([10001, 10002, 10003, 10004].map((n) => box.json<{ case: { subject: string }; messages: { visible_text: string }[] }>(['cases', 'show', String(n), '--json'])));
-    expect(shown.map((d) => d.case.subject)).toEqual(['てすと', 'テスト', 'Café crème', 'Only HTML']);
-    expect(shown.map((d) => d.messages[0]!.visible_text.trim())).toEqual(['こんにちは', 'こんにちは', 'déjà vu € 5', 'Hello team,\n\nthe printer\u00a0is on fire.']);
+    const shown = await Promise.all([10001, 10002, 10003, 10004, 10005].map((n) => box.json<{ case: { subject: string }; messages: { visible_text: string }[] }>(['cases', 'show', String(n), '--json'])));
+    expect(shown.map((d) => d.case.subject)).toEqual(['てすと', 'テスト', 'Café crème', '你好', 'Only HTML']);
+    expect(shown.map((d) => d.messages[0]!.visible_text.trim())).toEqual(['こんにちは', 'こんにちは', 'déjà vu € 5', '你好世界', 'Hello team,\n\nthe printer\u00a0is on fire.']);
   });
 });
 

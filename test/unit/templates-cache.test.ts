@@ -4,6 +4,7 @@
  * queue is checked again — a broken edit is never trusted because an older version passed — and
  * the daemon's start always checks.
  */
+import { createHmac } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,5 +100,60 @@ describe('checked template sets are reused by content', () => {
     writeFileSync(templateCheckCache(other.data), 'not json');
     expect(load(other.templates, other.data).checked).toBe(false); // checked in this process: the file is rewritten
     expect(JSON.parse(readFileSync(templateCheckCache(other.data), 'utf8'))).toMatchObject({ hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+});
+
+describe('the compiled templates kept in the cache, signed with the instance secret', () => {
+  const KEY = 'instance-secret-0123456789abcdef-0123456789';
+  const SUBJECT = 'raw:confirmation.subject.hbs';
+  const lines = (data: string): string[] => readFileSync(templateCheckCache(data), 'utf8').trimEnd().split('\n');
+  const mac = (key: string, hash: string, templateKey: string, code: string): string =>
+    createHmac('sha256', `casegate-template-cache:${key}`).update(`${hash}\n${templateKey}\n`).update(code).digest('hex');
+  /** Rewrite the compiled code of one template in the cache file (signed with `signWith`, or keeping the old signature). */
+  function edit(data: string, templateKey: string, change: (code: string) => string, signWith: string | null): void {
+    const all = lines(data);
+    const hash = (JSON.parse(all[0]!) as { hash: string }).hash;
+    const i = all.findIndex((l) => l.startsWith(`${templateKey}\t`));
+    expect(i).toBeGreaterThan(0);
+    const [k, oldMac, json] = all[i]!.split('\t') as [string, string, string];
+    const code = change(JSON.parse(json) as string);
+    all[i] = `${k}\t${signWith === null ? oldMac : mac(signWith, hash, k, code)}\t${JSON.stringify(code)}`;
+    writeFileSync(templateCheckCache(data), all.join('\n') + '\n');
+  }
+
+  it('the check keeps every compiled template; a one-shot command runs that code — only where its HMAC verifies', () => {
+    const { templates, data } = fresh();
+    const first = load(templates, data, { cacheKey: KEY });
+    expect(first.checked).toBe(true);
+    const kept = lines(data).slice(1);
+    expect(kept.length).toBeGreaterThan(100);
+    expect(kept.every((l) => /^(raw|html):[^\t]+\t[0-9a-f]{64}\t"/.test(l))).toBe(true);
+
+    // The same output from the kept code as from the sources.
+    expect(load(templates, data, { cacheKey: KEY })).toEqual({ checked: false, subject: first.subject });
+
+    // The kept code is what runs: a change signed with the key shows in the subject…
+    edit(data, SUBJECT, (code) => code.replace('We have received your request', 'Signed change'), KEY);
+    expect(load(templates, data, { cacheKey: KEY }).subject).toContain('Signed change');
+    // …but not for an instance with another secret, nor without one: the sources are compiled.
+    expect(load(templates, data, { cacheKey: 'another-secret-0123456789abcdef-0123456789' }).subject).toBe(first.subject);
+    expect(load(templates, data).subject).toBe(first.subject);
+
+    // A change without a valid signature is never run.
+    edit(data, SUBJECT, (code) => code.replace('Signed change', 'Unsigned change'), null);
+    const tampered = load(templates, data, { cacheKey: KEY });
+    expect(tampered).toEqual({ checked: false, subject: first.subject });
+  });
+
+  it('a check without the key keeps no code, and leaves code kept with the key in place', () => {
+    const { templates, data } = fresh();
+    load(templates, data);
+    expect(lines(data)).toHaveLength(1);
+    // The next check with the key adds the code; one without it does not drop it.
+    expect(load(templates, data, { check: 'full', cacheKey: KEY }).checked).toBe(true);
+    const withCode = lines(data).length;
+    expect(withCode).toBeGreaterThan(100);
+    expect(load(templates, data, { check: 'full' }).checked).toBe(true);
+    expect(lines(data)).toHaveLength(withCode);
   });
 });
