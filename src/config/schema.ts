@@ -5,6 +5,10 @@ import { spamSettings } from './spam-schema.js';
 import { checkSla } from './sla-checks.js';
 import { jobsSchema, slaSchema, webSchema } from './sla-schema.js';
 
+// The configuration is parsed once per process (and at a reload): zod's generated fast path for
+// objects (code built with new Function at the first parse) costs more than it saves here.
+z.config({ jitless: true });
+
 /**
  * The one typed description of casegate's configuration. Every key is documented in
  * config/casegate.example.yaml; defaults here are the embedded default (no config file).
