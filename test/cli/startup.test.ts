@@ -38,7 +38,10 @@ describe('one-shot commands and the template check cache', () => {
     expect(first.code, describeResult(first)).toBe(0);
     expect(first.stdout).toMatch(/stored \(case 10001\)/);
     expect(logLines(first.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(true);
-    expect(JSON.parse(readFileSync(join(box.dataDir, 'template-check.json'), 'utf8'))).toMatchObject({ hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // Its first line: the fingerprint; then one signed line per compiled template (template-set.ts).
+    const cacheLines = readFileSync(join(box.dataDir, 'template-check.json'), 'utf8').trimEnd().split('\n');
+    expect(JSON.parse(cacheLines[0]!)).toMatchObject({ hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(cacheLines.length).toBeGreaterThan(100);
 
     const second = await box.run(['ingest', box.write('b.eml', eml({ messageId: 'b@customer.example', subject: 'Second' }))]);
     expect(second.code, describeResult(second)).toBe(0);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { assertBuilt, CLI_JS } from '../helpers/cli.js';
 import { writeConfig } from '../helpers/context.js';
 import { lockDatabase } from '../helpers/db-locker.js';
+import { until } from '../imap/imap-env.js';
 import { describeWithPostfix, startPostfix, type PostfixServer } from '../helpers/postfix-server.js';
 
 /**
@@ -109,7 +110,11 @@ describeWithPostfix('Postfix pipes mail into the installed `casegate ingest`', (
       const deferred = await postfix.waitForLog(new RegExp(`${id}: to=<billing@example\\.com>, relay=casegate, .*status=deferred`), 30_000);
       // pipe(8) reports the command's own words: the message is left for a retry because the database is locked.
       expect(deferred).toMatch(/status=deferred \(.*(locked|SQLITE_BUSY)/);
-      const queue = await postfix.queue();
+      // pipe(8) logs the deferral before the queue manager moves the file from active to deferred.
+      const queue = await until(async () => {
+        const q = await postfix.queue();
+        return q.length === 1 && q[0]!.queue_name !== 'active' ? q : null;
+      }, 'the message leaving the active queue', 15_000, 100);
       expect(queue).toHaveLength(1);
       expect(queue[0]).toMatchObject({ queue_name: 'deferred', queue_id: id, sender: 'ann@customer.example' });
       expect(queue[0]!.recipients[0]!.address).toBe('billing@example.com');
