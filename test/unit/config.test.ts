@@ -1,14 +1,25 @@
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { documented, exampleKeyPaths, schemaKeyPaths, schemaObjects } from '../helpers/config-keys.js';
 
+/** Temporary directories of this file, removed at its end. */
+const temps: string[] = [];
+afterAll(() => {
+  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+
 function file(content: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'casegate-cfg-'));
+  const dir = tempDir('casegate-cfg-');
   const f = join(dir, 'casegate.yaml');
   writeFileSync(f, content);
   return f;
@@ -16,7 +27,7 @@ function file(content: string): string {
 
 describe('configuration', () => {
   it('uses the embedded default without a file: SQLite in data/, listener on 127.0.0.1:2525, file transport', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'casegate-cwd-'));
+    const cwd = tempDir('casegate-cwd-');
     const r = loadConfig({ env: {}, cwd });
     expect(r.source).toBeNull();
     expect(r.paths.dbPath).toBe(join(cwd, 'data', 'casegate.db'));
