@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { tempDir } from './temp-dirs.js';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig, type ResolvedConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -54,7 +54,7 @@ export function mxHeaderFields(fromDomain: string, dmarc: 'pass' | 'fail' | 'non
 }
 
 export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z', opts: { resolveDns?: DnsResolver } = {}): Promise<TestEnv> {
-  const dir = mkdtempSync(join(tmpdir(), 'casegate-test-'));
+  const dir = tempDir('casegate-test-');
   const resolved = writeConfig(dir, {
     mailboxes: [
       { name: 'support', addresses: ['support@example.com'] },

@@ -2,18 +2,18 @@
  * Raw RFC 822 bytes → ParsedMail through the product's own streaming parser (parseMailFile),
  * so tests that feed corpus files to later stages exercise the real parse stage.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMailFile } from '../../src/mail-in/parse-mail.js';
 import type { ParsedMail } from '../../src/mail-in/parsed-mail.js';
 import { BlobStore } from '../../src/storage/blob-store.js';
+import { tempDir } from './temp-dirs.js';
 
 let dir: string | null = null;
 let counter = 0;
 
 function workDir(): string {
-  dir ??= mkdtempSync(join(tmpdir(), 'casegate-parse-'));
+  dir ??= tempDir('casegate-parse-');
   return dir;
 }
 

@@ -4,8 +4,7 @@
  * vetted for catastrophic backtracking.
  */
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { stringify } from 'yaml';
@@ -18,9 +17,10 @@ import { closeContext, createContext } from '../../src/context.js';
 import { silentLogger } from '../../src/log.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import { eml } from '../helpers/context.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 
 function dir(): string {
-  return mkdtempSync(join(tmpdir(), 'casegate-hyg-'));
+  return tempDir('casegate-hyg-');
 }
 
 function load(config: unknown, opts: { env?: NodeJS.ProcessEnv; mailboxCredentials?: 'required' | 'deferred'; at?: string } = {}) {

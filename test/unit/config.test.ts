@@ -1,22 +1,11 @@
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tempDir } from '../helpers/temp-dirs.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { documented, exampleKeyPaths, schemaKeyPaths, schemaObjects } from '../helpers/config-keys.js';
-
-/** Temporary directories of this file, removed at its end. */
-const temps: string[] = [];
-afterAll(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(dir);
-  return dir;
-}
 
 function file(content: string): string {
   const dir = tempDir('casegate-cfg-');

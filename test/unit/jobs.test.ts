@@ -326,10 +326,11 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     try {
       // 1. Blocked from 300 ms before a tick until 2 s after it: the tick fires 2 s late and runs.
       const tick = await beforeTick(300);
+      const ranBefore = runs.length; // a tick may have come while we waited for this one
       block(2_300);
       await until(() => started.includes(tick), 'the late tick running', 2_500);
       expect(missed).toEqual([]);
-      await until(() => runs.length === 1, 'the probe job running', 2_000);
+      await until(() => runs.length > ranBefore, 'the probe job running', 5_000);
 
       // 2. Blocked across two whole slots (7 s over a 3 s gap): both are reported in one warning line
       //    and run once at once; the third (late by less than a gap) runs as a tick.
@@ -337,7 +338,7 @@ describe('scheduler: catch-up at start, one run at a time', () => {
       const before = runs.length;
       block(7_300);
       await until(() => lines.some((l) => String(l['msg']).startsWith('scheduled runs were missed')), 'the missed-runs warning', 3_000);
-      expect(missed).toEqual([first, first + 3000]);
+      expect(missed.filter((t) => t >= first)).toEqual([first, first + 3000]);
       const warnings = lines.filter((l) => String(l['msg']).startsWith('scheduled runs were missed'));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatchObject({ level: 40, job: 'probe', missed: 2, first: new Date(first).toISOString(), last: new Date(first + 3000).toISOString() });
