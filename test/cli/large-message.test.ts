@@ -18,8 +18,14 @@ import { CLI_JS, CliSandbox, describeResult, runCli, type CliResult } from '../h
  */
 
 const ATTACHMENT_BYTES = 22 * 1024 * 1024;
-/** Allowed growth of the peak RSS from the ~30 MB message to the ~60 MB one (held in memory: ≥ 30 MB). */
-const MAX_GROWTH_KIB = 15 * 1024;
+/**
+ * Allowed growth of the peak RSS from the ~30 MB message to the ~60 MB one. Held in memory, the
+ * extra 30 MB of message and 22 MiB of decoded attachment would add ≥ 50 MB. What a streamed one
+ * adds is heap V8 lets grow before it collects, larger the smaller the process starts: 1 MB with
+ * the bundle of 59bfd5e (peaks 147/149 MiB), 13–19 MB since the bundle loads 1.5 MB less
+ * JavaScript (peaks 115–123/134–136 MiB: lower than before at both sizes).
+ */
+const MAX_GROWTH_KIB = 24 * 1024;
 /** The 30 MB ingest's own peak stays under the daemon's memory target. */
 const MAX_PEAK_KIB = 200 * 1024;
 const WRAPPER = join(fileURLToPath(new URL('.', import.meta.url)), 'peak-rss.mjs');
@@ -142,7 +148,7 @@ describe('a 30 MB message through `casegate ingest` is streamed', () => {
     expect(statSync(big).size).toBe(expected.fileSize);
   });
 
-  it('peak RSS does not grow with the message: ~60 MB peaks within 15 MB of ~30 MB, which stays under 200 MB', async () => {
+  it('peak RSS does not grow with the message: ~60 MB peaks within 24 MB of ~30 MB, which stays under 200 MB', async () => {
     const small = await measuredIngest(tiny);
     expect(small.outcome.kind).toBe('stored');
     const large = await measuredIngest(big);
