@@ -23,20 +23,6 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = join(ROOT, 'dist', 'bin');
 
 /**
- * zod's `z` namespace re-exports every locale (`z.locales`, ~0.4 MB of error-message tables that
- * every command would load); casegate reports config problems in English only. The locales index
- * is replaced by one exporting the English locale — if zod moves the file, nothing matches and
- * the bundle is merely bigger.
- */
-const englishZodOnly: Plugin = {
-  name: 'zod-english-only',
-  setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (/[\\/]zod[\\/]v4[\\/]classic[\\/]/.test(args.importer) ? { path: 'zod-locales-en', namespace: 'casegate-stub', pluginData: dirname(args.importer) } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'casegate-stub' }, (args) => ({ contents: `export { default as en } from ${JSON.stringify(join(args.pluginData as string, '..', 'locales', 'en.js'))};`, loader: 'js', resolveDir: ROOT }));
-  },
-};
-
-/**
  * libmime ships an ESM and a CommonJS build; mailparser imports the one, mailsplit and imapflow
  * require the other, so a bundle held both (twice its 80 KB MIME-type table). Every import takes
  * the CommonJS build (whose module.exports is the same shared instance ESM's default export is).
@@ -130,7 +116,7 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  plugins: [englishZodOnly, oneLibmime, cheapDbcsDecoder, lazyModules, noSourceMapInHandlebars],
+  plugins: [oneLibmime, cheapDbcsDecoder, lazyModules, noSourceMapInHandlebars],
   logLevel: 'warning',
   // iconv-lite: its index is small and loads its encodings (≈ 500 KB of tables) on first use only,
   // which a bundle would read and parse at every start.
