@@ -27,7 +27,9 @@ import { writeBenchConfig } from './product.js';
 import { seedHistory } from './seed.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'dist', 'bin', 'casegate.js');
+// BENCH_CLI: the daemon's entry point (default the bundle; dist/src/cli.js runs the unbundled build, readable in profiles).
+const CLI = process.env['BENCH_CLI'] ?? join(ROOT, 'dist', 'bin', 'casegate.js');
+const FLOOR_CHANNEL = join(ROOT, 'dist', 'bench', 'floor-channel.js');
 
 export interface EndToEndOptions {
   readonly messages: readonly BenchMessage[];
@@ -42,6 +44,8 @@ export interface EndToEndOptions {
   /** Seed this many stored messages of history before the daemon starts. */
   readonly seed?: number;
   readonly timeoutMs?: number;
+  /** What reads the backlog: the daemon (default) or the channel floor (bench/floor-channel.ts; backlog only). */
+  readonly runner?: 'daemon' | 'floor';
 }
 
 export interface EndToEndResult {
@@ -136,7 +140,8 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
       listener: { enabled: true, host: '127.0.0.1', port: listenerPort },
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: 5 }, sweepSeconds: 1 },
     });
-    const dbPath = join(dir, 'data', 'casegate.db');
+    const floorRun = o.runner === 'floor';
+    const dbPath = floorRun ? join(dir, 'floor.db') : join(dir, 'data', 'casegate.db');
     if (o.seed !== undefined && o.seed > 0) {
       // Migrate (a one-shot command opens the database), then seed before the daemon starts.
       await runCli(config, ['status']);
@@ -145,7 +150,12 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     }
     const t0 = performance.now();
     const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`] : [];
-    daemon = spawn(process.execPath, [...heap, CLI, '--config', config, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // BENCH_DAEMON_NODE_ARGS: extra Node options for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    const extra = (process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const floorArgs = { dir, templates: join(ROOT, 'templates'), imap: { host: dovecot.host, port: dovecot.port, user: 'support', pass: 'bench-pass' }, relayPort: sink.port, concurrency: o.concurrency };
+    daemon = floorRun
+      ? spawn(process.execPath, [...heap, ...extra, FLOOR_CHANNEL, JSON.stringify(floorArgs)], { stdio: ['ignore', 'ignore', 'inherit'] })
+      : spawn(process.execPath, [...heap, ...extra, CLI, '--config', config, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const pid = daemon.pid ?? 0;
     let peak = 0;
     let db: SQLite.Database | null = null;
@@ -176,7 +186,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     const existsToRelay: number[] = [];
     const appendToRelay: number[] = [];
     const smtpToRelay: number[] = [];
-    if (o.live > 0 && o.liveMessages !== undefined) {
+    if (o.live > 0 && o.liveMessages !== undefined && !floorRun) {
       await sleep(1500);
       // IMAP: an observer idles on the same folder; at each EXISTS it notes the time and asks
       // which UIDs are there now (the daemon moves processed mail away, so counts alone say little).

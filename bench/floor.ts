@@ -11,7 +11,9 @@
  *   → nodemailer MIME build of the confirmation (after the commit), discarded.
  *
  * The schema is casegate's (its migrations create the floor's database), so the rows and indexes
- * are the same. Nothing is sent over the network.
+ * are the same. In process (bench/run.ts) nothing is sent over the network; the channel floor
+ * (bench/floor-channel.ts) gives it an SMTP transport: the confirmation is sent to the relay and
+ * marked sent (one UPDATE of the outbox row and its message row, in one transaction).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -21,8 +23,9 @@ import SQLite from 'better-sqlite3';
 import Handlebars from 'handlebars';
 import { DateTime } from 'luxon';
 import { simpleParser, type AddressObject } from 'mailparser';
-import nodemailer from 'nodemailer';
+import nodemailer, { type Transporter } from 'nodemailer';
 import { migrateToLatest, openDatabase } from '../src/db/database.js';
+import { BackgroundCheckpointer } from '../src/db/sqlite-checkpointer.js';
 import { ADDRESS, type BenchMessage } from './mix.js';
 
 const REPLY_MARKER = '##- Please type your reply above this line -##';
@@ -65,8 +68,9 @@ function loadConfirmation(dir: string): Templates {
 }
 
 export interface Floor {
-  handle(m: BenchMessage): Promise<void>;
-  close(): void;
+  /** The whole essential work of one message; resolves when its confirmation (if any) is built, or sent and marked sent. */
+  handle(m: Pick<BenchMessage, 'raw'>, onCommitted?: () => void): Promise<void>;
+  close(): Promise<void>;
 }
 
 function firstAddress(a: AddressObject | AddressObject[] | undefined): { address: string; name: string } {
@@ -76,7 +80,7 @@ function firstAddress(a: AddressObject | AddressObject[] | undefined): { address
 
 const bare = (id: string | undefined): string | null => (id === undefined ? null : id.replace(/^<|>$/g, ''));
 
-export async function createFloor(dir: string, templatesDir: string): Promise<Floor> {
+export async function createFloor(dir: string, templatesDir: string, relay?: Transporter): Promise<Floor> {
   const dbPath = join(dir, 'floor.db');
   const kdb = openDatabase({ path: dbPath });
   await migrateToLatest(kdb);
@@ -84,10 +88,13 @@ export async function createFloor(dir: string, templatesDir: string): Promise<Fl
   const db = new SQLite(dbPath);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // Checkpoints off the event loop as the daemon does them (not on the message path, but the
+  // floor must not pay on its thread what casegate moved to a worker).
+  const checkpointer = new BackgroundCheckpointer(db, dbPath, (reason) => console.error(`floor: ${reason}`));
   const blobDir = join(dir, 'blobs');
   await mkdir(blobDir, { recursive: true });
   const t = loadConfirmation(templatesDir);
-  const mime = nodemailer.createTransport({ streamTransport: true, buffer: true });
+  const mime = relay ?? nodemailer.createTransport({ streamTransport: true, buffer: true });
 
   const s = {
     dedupe: db.prepare('select id from receipts where dedupe_key = ? and is_primary = 1'),
@@ -114,6 +121,18 @@ export async function createFloor(dir: string, templatesDir: string): Promise<Fl
       `insert into outbox (case_id, kind, auto_reply, from_address, from_name, to_address, to_name, reply_to, subject, message_id, in_reply_to, references_text, headers_json, text, html, status, attempts, next_attempt_at, created_at)
        values (?, 'confirmation', 1, ?, 'Bench Support', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`,
     ),
+    sentOutbox: db.prepare(`update outbox set status = 'sent', sent_at = ?, attempts = 1 where id = ?`),
+    sentMessage: db.prepare('update messages set sent_at = ? where outbox_id = ?'),
+  };
+  const markSent = db.transaction((outboxId: number) => {
+    const now = new Date().toISOString();
+    s.sentOutbox.run(now, outboxId);
+    s.sentMessage.run(now, outboxId);
+  });
+  const committed = <A extends unknown[], R>(fn: (...a: A) => R) => (...a: A): R => {
+    const r = fn(...a);
+    checkpointer.committed();
+    return r;
   };
 
   const render = (data: Record<string, unknown>): { subject: string; text: string; html: string } => {
@@ -172,15 +191,16 @@ export async function createFloor(dir: string, templatesDir: string): Promise<Fl
       s.message.run(caseRow.id, 'out', ourId, messageId, JSON.stringify(refs), ADDRESS, 'Bench Support', JSON.stringify([from]), out.subject, out.text, out.html, out.text, null, null, 'auto-reply', 'outgoing', null, outboxId, now).lastInsertRowid,
     );
     s.event.run(caseRow.id, outRow, 'email.queued', 'system', `confirmation to ${from.address}`, now);
-    return { ...out, to: from, ourId, inReplyTo: messageId, references, headers };
+    return { ...out, to: from, ourId, inReplyTo: messageId, references, headers, outboxId };
   });
 
   return {
-    async handle(m) {
+    async handle(m, onCommitted) {
       const sha = createHash('sha256').update(m.raw).digest('hex');
       await writeFile(join(blobDir, sha), m.raw);
       const mail = await simpleParser(m.raw);
-      const reply = commit(mail, sha, m.raw.length);
+      const reply = committed(commit)(mail, sha, m.raw.length);
+      onCommitted?.();
       if (reply === null) return;
       await mime.sendMail({
         from: { name: 'Bench Support', address: ADDRESS },
@@ -193,9 +213,11 @@ export async function createFloor(dir: string, templatesDir: string): Promise<Fl
         ...(reply.references !== null ? { references: reply.references } : {}),
         headers: reply.headers,
       });
+      if (relay !== undefined) committed(markSent)(reply.outboxId);
     },
-    close() {
+    async close() {
       mime.close();
+      await checkpointer.close();
       db.close();
     },
   };

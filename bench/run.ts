@@ -9,7 +9,8 @@
  *              generated directly in the database (bench/seed.ts), measured in alternating rounds
  *              (BENCH_HISTORY_ROUNDS, 3) and compared by their medians;
  *  4. e2e:     the daemon from a real Dovecot to an SMTP relay (backlog msg/s, ratio to the floor's
- *              in-flight shape), live latency from the EXISTS / the SMTP submission to the
+ *              in-flight shape and to the channel floor — the floor behind the same IMAP fetch and
+ *              SMTP send, in its own process: bench/floor-channel.ts), live latency from the EXISTS / the SMTP submission to the
  *              relay's acceptance (random intervals), the daemon's peak RSS (bench/e2e.ts);
  *  5. oneshot: wall time of `casegate ingest FILE` (a new process per message, as an MTA pipe
  *              runs it) against a bare Node start, bundled and unbundled (bench/oneshot.ts).
@@ -68,7 +69,7 @@ async function floorOf(messages: readonly BenchMessage[], inFlight: number): Pro
     );
     return messages.length / ((performance.now() - t0) / 1000);
   } finally {
-    floor.close();
+    await floor.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -201,6 +202,9 @@ async function phases(): Promise<void> {
     let peak = 0;
     const all: { imap: number[]; append: number[]; smtp: number[] } = { imap: [], append: [], smtp: [] };
     for (const mix of MIXES) {
+      // The channel floor first: the minimal pipeline behind the same IMAP and SMTP (bench/floor-channel.ts).
+      const cf = await endToEnd({ messages: sets[mix], expectedConfirmations: expectedConfirmations(sets[mix]), concurrency: CONCURRENCY, heapMb: HEAP, live: 0, meanGapMs: GAP_MS, runner: 'floor' });
+      result[`e2e_floor_${mix}_msgs_per_s`] = round(cf.msgsPerS);
       const r: EndToEndResult = await endToEnd({
         messages: sets[mix],
         expectedConfirmations: expectedConfirmations(sets[mix]),
@@ -220,6 +224,8 @@ async function phases(): Promise<void> {
       result[`e2e_${mix}_peak_rss_mb`] = round(r.peakRssMb);
       const f = floor[mix]?.parallel;
       if (f !== undefined) result[`ratio_e2e_floor_${mix}`] = round(r.msgsPerS / f, 2);
+      result[`ratio_e2e_channel_floor_${mix}`] = round(r.msgsPerS / cf.msgsPerS, 2);
+      lines.push(`${mix.padEnd(5)} channel floor (Dovecot → minimal pipeline → relay, its own process): ${round(cf.msgsPerS)} msg/s; casegate end to end = ${round(r.msgsPerS / cf.msgsPerS, 2)} of it`);
       lines.push(
         `${mix.padEnd(5)} end to end (Dovecot → daemon → relay): ${round(r.msgsPerS)} msg/s from the first commit${f !== undefined ? ` = ${round(r.msgsPerS / f, 2)} of the floor (target ≥ 0.8)` : ''} (${round(r.msgsPerSFromStart)} msg/s with the ${round(r.startupSeconds, 1)} s start-up); peak RSS ${round(r.peakRssMb)} MB`,
       );

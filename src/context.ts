@@ -63,6 +63,8 @@ export interface ContextOptions {
   readonly resolveDns?: DnsResolver;
   /** Metrics sink (default: none). */
   readonly telemetry?: Telemetry;
+  /** SQLite: WAL checkpoints in a worker thread, off the event loop (the daemon; src/db/sqlite-checkpointer.ts). */
+  readonly backgroundCheckpoints?: boolean;
 }
 
 export async function createContext(opts: ContextOptions): Promise<AppContext> {
@@ -74,6 +76,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     databaseTarget(config, paths, {
       applicationName: 'casegate',
       onIdleError: (err: Error) => log.warn({ err: err.message, component: 'db' }, 'an idle PostgreSQL connection failed (server restart?); the next query opens a new one'),
+      ...(opts.backgroundCheckpoints === true ? { backgroundCheckpoints: { onFailure: (reason: string) => log.error({ component: 'db', reason }, 'background WAL checkpoints stopped') } } : {}),
     }),
   );
   if (opts.migrate !== false) {

@@ -16,6 +16,7 @@ import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
 import { CasegateSqliteDialect, SYNC_BUSY_TIMEOUT_MS } from './sqlite-dialect.js';
+import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { ensureSchema, openPostgres, redactUrl, type PostgresTarget } from './dialect-postgres.js';
 import { isPostgres } from './dialect.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
@@ -47,6 +48,11 @@ export interface OpenDbOptions {
   readonly path: string;
   /** ms a write waits (asynchronously) for a lock held by another process (the CLI next to the daemon). */
   readonly busyTimeoutMs?: number;
+  /**
+   * The daemon: WAL checkpoints in a worker thread instead of inside COMMITs on the event loop
+   * (sqlite-checkpointer.ts); called once if that fails and the connection checkpoints itself again.
+   */
+  readonly backgroundCheckpoints?: { readonly onFailure: (reason: string) => void };
 }
 
 /** Where the data lives: the embedded SQLite file (default) or a PostgreSQL database shared by several daemons. */
@@ -56,12 +62,17 @@ export type DatabaseTarget = ({ readonly kind: 'sqlite' } & OpenDbOptions) | ({ 
 const schemas = new WeakMap<Db, string>();
 
 /** The target of a loaded configuration (database.* keys). */
-export function databaseTarget(config: Config, paths: Pick<ResolvedPaths, 'dbPath'>, opts: Pick<PostgresTarget, 'applicationName' | 'onIdleError'> = {}): DatabaseTarget {
+export function databaseTarget(
+  config: Config,
+  paths: Pick<ResolvedPaths, 'dbPath'>,
+  opts: Pick<PostgresTarget, 'applicationName' | 'onIdleError'> & Pick<OpenDbOptions, 'backgroundCheckpoints'> = {},
+): DatabaseTarget {
   const d = config.database;
   if (d.driver === 'postgres') {
-    return { kind: 'postgres', url: d.url!, password: d.password, schema: d.schema, poolSize: d.poolSize, lockTimeoutMs: d.busyTimeoutMs, ...opts };
+    const { backgroundCheckpoints: _sqliteOnly, ...pg } = opts;
+    return { kind: 'postgres', url: d.url!, password: d.password, schema: d.schema, poolSize: d.poolSize, lockTimeoutMs: d.busyTimeoutMs, ...pg };
   }
-  return { kind: 'sqlite', path: paths.dbPath, busyTimeoutMs: d.busyTimeoutMs };
+  return { kind: 'sqlite', path: paths.dbPath, busyTimeoutMs: d.busyTimeoutMs, ...(opts.backgroundCheckpoints !== undefined ? { backgroundCheckpoints: opts.backgroundCheckpoints } : {}) };
 }
 
 /** For log lines and `casegate status`: the SQLite path, or the PostgreSQL URL without its password (and the schema). */
@@ -94,7 +105,14 @@ function openSqlite(opts: OpenDbOptions): Db {
   // levels of the hot indexes no longer fit and every lookup goes back to the file (npm run bench,
   // history phase). 16 MB keeps them; it fills only as pages are used.
   sqlite.pragma('cache_size = -16000');
-  return new Kysely<Database>({ dialect: new CasegateSqliteDialect({ database: sqlite, lockWaitMs: opts.busyTimeoutMs ?? 5000 }) });
+  const checkpointer = opts.backgroundCheckpoints !== undefined && opts.path !== ':memory:' ? new BackgroundCheckpointer(sqlite, opts.path, opts.backgroundCheckpoints.onFailure) : null;
+  return new Kysely<Database>({
+    dialect: new CasegateSqliteDialect({
+      database: sqlite,
+      lockWaitMs: opts.busyTimeoutMs ?? 5000,
+      ...(checkpointer !== null ? { onCommit: () => checkpointer.committed(), beforeClose: () => checkpointer.close() } : {}),
+    }),
+  });
 }
 
 export interface MigrateResult {

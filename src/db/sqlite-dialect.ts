@@ -46,6 +46,10 @@ export interface CasegateSqliteConfig {
   readonly database: SQLite.Database;
   /** How long a write waits for a lock held by another process before SQLITE_BUSY surfaces. */
   readonly lockWaitMs: number;
+  /** Told after every COMMIT (the background checkpointer, sqlite-checkpointer.ts). */
+  readonly onCommit?: () => void;
+  /** Awaited before the connection closes. */
+  readonly beforeClose?: () => Promise<void>;
 }
 
 /** The error when the write lock could not be had within lockWaitMs (code SQLITE_BUSY: transient). */
@@ -90,12 +94,16 @@ class ImmediateSqliteDriver implements Driver {
   readonly #lockWaitMs: number;
   readonly #mutex = new Mutex();
   readonly #connection: ImmediateSqliteConnection;
+  readonly #onCommit: () => void;
+  readonly #beforeClose: (() => Promise<void>) | undefined;
 
   constructor(config: CasegateSqliteConfig) {
     this.#db = config.database;
     this.#lockWaitMs = config.lockWaitMs;
+    this.#onCommit = config.onCommit ?? ((): void => undefined);
+    this.#beforeClose = config.beforeClose;
     this.#db.pragma(`busy_timeout = ${SYNC_BUSY_TIMEOUT_MS}`);
-    this.#connection = new ImmediateSqliteConnection(this.#db, (begin) => this.#takeWriteLock(begin));
+    this.#connection = new ImmediateSqliteConnection(this.#db, (begin) => this.#takeWriteLock(begin), this.#onCommit);
   }
 
   async init(): Promise<void> {}
@@ -115,6 +123,7 @@ class ImmediateSqliteDriver implements Driver {
 
   async commitTransaction(): Promise<void> {
     this.#db.exec('COMMIT');
+    this.#onCommit();
   }
 
   async rollbackTransaction(): Promise<void> {
@@ -138,6 +147,7 @@ class ImmediateSqliteDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
+    await this.#beforeClose?.();
     this.#db.close();
   }
 
@@ -176,11 +186,13 @@ function quoteId(name: string): string {
 class ImmediateSqliteConnection implements DatabaseConnection {
   readonly #db: SQLite.Database;
   readonly #takeWriteLock: (begin: string) => Promise<void>;
+  readonly #onCommit: () => void;
   readonly #cache = new Map<string, SQLite.Statement>();
 
-  constructor(db: SQLite.Database, takeWriteLock: (begin: string) => Promise<void>) {
+  constructor(db: SQLite.Database, takeWriteLock: (begin: string) => Promise<void>, onCommit: () => void) {
     this.#db = db;
     this.#takeWriteLock = takeWriteLock;
+    this.#onCommit = onCommit;
   }
 
   /** Kysely prepares every query anew; better-sqlite3 statements are reusable: cache them (bounded). */
@@ -203,6 +215,7 @@ class ImmediateSqliteConnection implements DatabaseConnection {
     try {
       const result = run<R>(stmt, params);
       this.#db.exec('COMMIT');
+      this.#onCommit();
       return result;
     } catch (err) {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
