@@ -75,7 +75,7 @@ export function removeDataDir(dir: string): void {
 
 /** Messages per second through casegate in this process, `inFlight` at a time, until every email is built. */
 export async function runProduct(config: string, messages: readonly BenchMessage[], inFlight: number): Promise<number> {
-  const ctx = await createContext({ resolved: loadConfig({ path: config, env: {} }), log: silentLogger(), backgroundCheckpoints: process.env['XBG'] !== '0' });
+  const ctx = await createContext({ resolved: loadConfig({ path: config, env: {} }), log: silentLogger(), backgroundCheckpoints: true });
   const mime = nodemailer.createTransport({ streamTransport: true, buffer: true });
   const transport: MailTransport = {
     name: 'discard',
