@@ -29,7 +29,7 @@ export function writeBenchConfig(dir: string, extra: Record<string, unknown>): s
     stringify({
       dataDir: 'data',
       instance: { name: 'Bench Support', domain: 'bench.example', secret: 'bench-secret-0123456789abcdef-0123456789' },
-      log: { level: 'warn' },
+      log: { level: process.env['BENCH_LOG_LEVEL'] ?? 'warn' },
       autoReply: { perSenderPerHour: 100_000 },
       templates: { watch: false },
       ...extra,

@@ -314,7 +314,10 @@ export class MailboxWatcher {
       conn.closed = true;
       this.#wake.signal();
     });
-    client.on('exists', () => this.#wake.signal());
+    client.on('exists', (e: { count: number; prevCount: number }) => {
+      this.#log.debug({ count: e.count, prevCount: e.prevCount }, 'new mail announced (EXISTS)');
+      this.#wake.signal();
+    });
     client.on('mailboxOpen', () => this.#wake.signal());
     await client.connect();
     if (this.#stopped) return;
