@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { BACKEND_INDEPENDENT } from './test/backend-independent.js';
 
 /**
  * Two passes over the suite (`npm test` runs both): SQLite (default) and PostgreSQL
@@ -6,6 +7,8 @@ import { defineConfig } from 'vitest/config';
  * *.pg.test.ts test what only PostgreSQL has (several daemons, EXPLAIN on PostgreSQL) and run in the
  * PostgreSQL pass; the files below test SQLite itself (its locks, its instance lock, its query
  * planner) and run in the SQLite pass, each with a PostgreSQL counterpart where one is meaningful.
+ * Files that use no database at all (test/backend-independent.ts) run in the SQLite pass only:
+ * the PostgreSQL pass would run the very same code again.
  */
 export const SQLITE_ONLY = [
   'test/unit/query-plans.test.ts', // EXPLAIN QUERY PLAN → test/unit/query-plans.pg.test.ts
@@ -22,8 +25,9 @@ const postgres = process.env['CASEGATE_TEST_DB'] === 'postgres';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', ...(postgres ? SQLITE_ONLY : ['test/**/*.pg.test.ts'])],
+    exclude: ['**/node_modules/**', ...(postgres ? [...SQLITE_ONLY, ...BACKEND_INDEPENDENT] : ['test/**/*.pg.test.ts'])],
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/setup/backend-pass.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

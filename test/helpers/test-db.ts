@@ -9,7 +9,20 @@ import type { ConfigInput } from '../../src/config/schema.js';
  */
 export const TEST_BACKEND: 'sqlite' | 'postgres' = process.env['CASEGATE_TEST_DB'] === 'postgres' ? 'postgres' : 'sqlite';
 
+/**
+ * Notes that this test process configured a database through these helpers (the backend check of
+ * test/setup/backend-pass.ts: a file listed as backend-independent must never do so).
+ */
+export function markDatabaseUsed(): void {
+  (globalThis as { __casegateTestDatabase?: boolean }).__casegateTestDatabase = true;
+}
+
+export function databaseUsed(): boolean {
+  return (globalThis as { __casegateTestDatabase?: boolean }).__casegateTestDatabase === true;
+}
+
 export function testPgUrl(): string {
+  markDatabaseUsed();
   const url = process.env['CASEGATE_TEST_PG_URL'];
   if (url === undefined || url === '') throw new Error('CASEGATE_TEST_DB=postgres but CASEGATE_TEST_PG_URL is not set (vitest globalSetup test/global-setup.ts starts a cluster)');
   return url;
@@ -19,6 +32,7 @@ let counter = 0;
 
 /** A fresh schema name (unique across parallel workers). */
 export function freshSchema(): string {
+  markDatabaseUsed();
   counter += 1;
   return `t${process.pid}_${counter}_${randomBytes(3).toString('hex')}`;
 }
@@ -28,6 +42,7 @@ const schemaOfDir = new Map<string, string>();
 
 /** The database section of a test configuration (written into `dir`) for this run's backend. */
 export function testDatabase(given: ConfigInput['database'], dir: string): ConfigInput['database'] {
+  markDatabaseUsed();
   if (TEST_BACKEND !== 'postgres') return given;
   const g = (given ?? {}) as { driver?: string; path?: string; url?: string; schema?: string };
   if (g.driver === 'sqlite' || g.path !== undefined || g.url !== undefined) return given;
