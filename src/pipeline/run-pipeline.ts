@@ -114,14 +114,19 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       outcome = await recordEnding(ctx, msg, stageName, ended.end, ended.reason, ended.caseId, ended.caseNumber);
     } else {
       stageName = 'commit';
-      const commitOnce = (): Promise<Outcome | null | 'conflict'> => ctx.db.transaction().execute(async (trx) => {
-        // Another process may have committed the same message (or another one with its Message-ID) meanwhile.
-        const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf);
-        if (again.kind === 'duplicate') {
-          msg.notes.dedupeKey = again.of.dedupe_key;
-          return null;
+      const commitOnce = (recheck: boolean): Promise<Outcome | null | 'conflict'> => ctx.db.transaction().execute(async (trx) => {
+        if (recheck) {
+          // Another arrival committed a message with our dedupe key meanwhile (the unique index on
+          // primary receipts refused ours): the same message is now a duplicate, a different one
+          // reusing its Message-ID a collision. On the first attempt the dedupe stage's decision
+          // stands — that index refuses the receipt of anything committed since, so no second look-up.
+          const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf);
+          if (again.kind === 'duplicate') {
+            msg.notes.dedupeKey = again.of.dedupe_key;
+            return null;
+          }
+          applyDedupe(msg, again);
         }
-        applyDedupe(msg, again);
         // Historic mail: what the commit queues is withdrawn before anyone can see it queued.
         const outboxBefore = arrival.historic === true ? await lastOutboxId(trx) : null;
         for (const stage of flow.commit) {
@@ -148,12 +153,12 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
         if (isDedupeConflict(err)) return 'conflict';
         throw err;
       });
-      let committed = await commitOnce();
-      // Another process committed a message with this dedupe key between our check and our commit
-      // (PostgreSQL's unique index waited for it). Once more: the re-check in the transaction now
-      // sees its row — the same message is a duplicate, a different one reusing the Message-ID is
-      // stored as a collision.
-      if (committed === 'conflict') committed = await commitOnce();
+      let committed = await commitOnce(false);
+      // Another arrival (this process or another) committed a message with this dedupe key between
+      // the dedupe stage and our commit (PostgreSQL's unique index waited for it). Once more, with
+      // the look-up inside the transaction: it now sees that row — the same message is a duplicate,
+      // a different one reusing the Message-ID is stored as a collision.
+      if (committed === 'conflict') committed = await commitOnce(true);
       outcome = committed !== null && committed !== 'conflict' ? committed : await recordEnding(ctx, msg, 'dedupe', 'ignored', 'duplicate (committed concurrently)', null, null);
       ctx.outboxSignal.wake();
     }

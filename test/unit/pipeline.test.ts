@@ -1,9 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { caseByNumber, participants, updateCase } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { mintMessageId, plusAddress } from '../../src/cases/thread-token.js';
+import { classifyStage } from '../../src/pipeline/stages/classify.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 
 let env: TestEnv;
@@ -20,6 +21,28 @@ async function outboxAll() {
 
 async function receipts() {
   return env.ctx.db.selectFrom('receipts').selectAll().orderBy('id').execute();
+}
+
+/**
+ * Ingest these messages with every one past the decide stages (the dedupe look-up included)
+ * before any commits: the race of two arrivals of one Message-ID, made certain.
+ */
+async function ingestTogether(raws: readonly string[]) {
+  const run = classifyStage.run.bind(classifyStage);
+  let arrived = 0;
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const spy = vi.spyOn(classifyStage, 'run').mockImplementation(async (msg, ctx) => {
+    const verdict = await run(msg, ctx);
+    if (++arrived === raws.length) release();
+    await gate;
+    return verdict;
+  });
+  try {
+    return await Promise.all(raws.map((raw) => env.ingest(raw)));
+  } finally {
+    spy.mockRestore();
+  }
 }
 
 async function newCase(opts: Parameters<typeof eml>[0] = {}) {
@@ -95,10 +118,23 @@ describe('dedupe', () => {
 
   it('takes a message processed concurrently exactly once', async () => {
     const raw = eml({ messageId: 'race@customer.example' });
-    const outs = await Promise.all([env.ingest(raw), env.ingest(raw), env.ingest(raw)]);
+    const outs = await ingestTogether([raw, raw, raw]);
     expect(outs.filter((o) => o.kind === 'stored')).toHaveLength(1);
     expect(outs.filter((o) => o.kind === 'ignored')).toHaveLength(2);
     expect(await outboxAll()).toHaveLength(1);
+  });
+
+  it('two different messages reusing one Message-ID at the same moment: both stored, the later one under its collision key', async () => {
+    // Both pass the dedupe stage as new; the unique index refuses the second receipt, whose second
+    // attempt looks again inside its transaction and stores it as a collision.
+    const a = eml({ messageId: 'reused@customer.example', subject: 'First question', body: 'one' });
+    const b = eml({ messageId: 'reused@customer.example', subject: 'Another question', body: 'two' });
+    const outs = await ingestTogether([a, b]);
+    expect(outs.map((o) => o.kind)).toEqual(['stored', 'stored']);
+    const keys = (await receipts()).map((r) => r.dedupe_key).sort();
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toBe('mid:reused@customer.example');
+    expect(keys[1]).toMatch(/^mid:reused@customer\.example#.+/);
   });
 });
 
