@@ -57,6 +57,8 @@ export interface EndToEndResult {
   readonly seconds: number;
   readonly startupSeconds: number;
   readonly peakRssMb: number;
+  /** CPU time (user + system, all its threads) the process used per backlog message, start-up included. */
+  readonly cpuMsPerMsg: number;
   readonly existsToRelayMs: number[];
   readonly appendToRelayMs: number[];
   readonly smtpToRelayMs: number[];
@@ -104,6 +106,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Exponentially distributed gap (Poisson arrivals) with the given mean, capped at 5× the mean. */
 export function randomGap(meanMs: number): number {
   return Math.min(5 * meanMs, -Math.log(1 - Math.random()) * meanMs);
+}
+
+/** CPU time a process used so far (utime + stime of /proc/PID/stat, clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  try {
+    // The fields after the command name (which may contain spaces) in parentheses.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 function statusMb(pid: number): { rss: number; hwm: number } {
@@ -195,6 +208,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
       await sleep(50);
     }
     const end = performance.now();
+    const cpuMs = cpuMsOf(pid);
     const seconds = (end - t0) / 1000;
     // Steady state: from the first committed message (the daemon's start-up is a fixed cost, reported apart).
     const steady = (end - (firstCommit ?? t0)) / 1000;
@@ -261,6 +275,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
       seconds,
       startupSeconds: ((firstCommit ?? t0) - t0) / 1000,
       peakRssMb: peak,
+      cpuMsPerMsg: cpuMs / o.messages.length,
       existsToRelayMs: sorted(existsToRelay),
       appendToRelayMs: sorted(appendToRelay),
       smtpToRelayMs: sorted(smtpToRelay),

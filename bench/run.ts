@@ -205,6 +205,7 @@ async function phases(): Promise<void> {
       // The channel floor first: the minimal pipeline behind the same IMAP and SMTP (bench/floor-channel.ts).
       const cf = await endToEnd({ messages: sets[mix], expectedConfirmations: expectedConfirmations(sets[mix]), concurrency: CONCURRENCY, heapMb: HEAP, live: 0, meanGapMs: GAP_MS, runner: 'floor' });
       result[`e2e_floor_${mix}_msgs_per_s`] = round(cf.msgsPerS);
+      result[`e2e_floor_${mix}_cpu_ms_per_msg`] = round(cf.cpuMsPerMsg, 2);
       const r: EndToEndResult = await endToEnd({
         messages: sets[mix],
         expectedConfirmations: expectedConfirmations(sets[mix]),
@@ -222,10 +223,13 @@ async function phases(): Promise<void> {
       result[`e2e_${mix}_msgs_per_s_incl_startup`] = round(r.msgsPerSFromStart);
       result[`e2e_${mix}_startup_s`] = round(r.startupSeconds, 2);
       result[`e2e_${mix}_peak_rss_mb`] = round(r.peakRssMb);
+      result[`e2e_${mix}_cpu_ms_per_msg`] = round(r.cpuMsPerMsg, 2);
       const f = floor[mix]?.parallel;
       if (f !== undefined) result[`ratio_e2e_floor_${mix}`] = round(r.msgsPerS / f, 2);
       result[`ratio_e2e_channel_floor_${mix}`] = round(r.msgsPerS / cf.msgsPerS, 2);
-      lines.push(`${mix.padEnd(5)} channel floor (Dovecot → minimal pipeline → relay, its own process): ${round(cf.msgsPerS)} msg/s; casegate end to end = ${round(r.msgsPerS / cf.msgsPerS, 2)} of it`);
+      lines.push(
+        `${mix.padEnd(5)} channel floor (Dovecot → minimal pipeline → relay, its own process): ${round(cf.msgsPerS)} msg/s, ${round(cf.cpuMsPerMsg, 2)} ms CPU per message; casegate end to end = ${round(r.msgsPerS / cf.msgsPerS, 2)} of it, ${round(r.cpuMsPerMsg, 2)} ms CPU per message (start-up included in both)`,
+      );
       lines.push(
         `${mix.padEnd(5)} end to end (Dovecot → daemon → relay): ${round(r.msgsPerS)} msg/s from the first commit${f !== undefined ? ` = ${round(r.msgsPerS / f, 2)} of the floor (target ≥ 0.8)` : ''} (${round(r.msgsPerSFromStart)} msg/s with the ${round(r.startupSeconds, 1)} s start-up); peak RSS ${round(r.peakRssMb)} MB`,
       );
