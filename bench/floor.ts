@@ -129,11 +129,6 @@ export async function createFloor(dir: string, templatesDir: string, relay?: Tra
     s.sentOutbox.run(now, outboxId);
     s.sentMessage.run(now, outboxId);
   });
-  const committed = <A extends unknown[], R>(fn: (...a: A) => R) => (...a: A): R => {
-    const r = fn(...a);
-    checkpointer.committed();
-    return r;
-  };
 
   const render = (data: Record<string, unknown>): { subject: string; text: string; html: string } => {
     const subject = t.subject(data).trim();
@@ -199,7 +194,8 @@ export async function createFloor(dir: string, templatesDir: string, relay?: Tra
       const sha = createHash('sha256').update(m.raw).digest('hex');
       await writeFile(join(blobDir, sha), m.raw);
       const mail = await simpleParser(m.raw);
-      const reply = committed(commit)(mail, sha, m.raw.length);
+      const reply = commit(mail, sha, m.raw.length);
+      checkpointer.committed();
       onCommitted?.();
       if (reply === null) return;
       await mime.sendMail({
@@ -213,7 +209,10 @@ export async function createFloor(dir: string, templatesDir: string, relay?: Tra
         ...(reply.references !== null ? { references: reply.references } : {}),
         headers: reply.headers,
       });
-      if (relay !== undefined) committed(markSent)(reply.outboxId);
+      if (relay !== undefined) {
+        markSent(reply.outboxId);
+        checkpointer.committed();
+      }
     },
     async close() {
       mime.close();

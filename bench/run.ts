@@ -202,19 +202,12 @@ async function phases(): Promise<void> {
     let peak = 0;
     const all: { imap: number[]; append: number[]; smtp: number[] } = { imap: [], append: [], smtp: [] };
     for (const mix of MIXES) {
+      const backlog = { messages: sets[mix], expectedConfirmations: expectedConfirmations(sets[mix]), concurrency: CONCURRENCY, heapMb: HEAP, meanGapMs: GAP_MS };
       // The channel floor first: the minimal pipeline behind the same IMAP and SMTP (bench/floor-channel.ts).
-      const cf = await endToEnd({ messages: sets[mix], expectedConfirmations: expectedConfirmations(sets[mix]), concurrency: CONCURRENCY, heapMb: HEAP, live: 0, meanGapMs: GAP_MS, runner: 'floor' });
+      const cf = await endToEnd({ ...backlog, live: 0, runner: 'floor' });
       result[`e2e_floor_${mix}_msgs_per_s`] = round(cf.msgsPerS);
       result[`e2e_floor_${mix}_cpu_ms_per_msg`] = round(cf.cpuMsPerMsg, 2);
-      const r: EndToEndResult = await endToEnd({
-        messages: sets[mix],
-        expectedConfirmations: expectedConfirmations(sets[mix]),
-        concurrency: CONCURRENCY,
-        heapMb: HEAP,
-        live: LIVE,
-        liveMessages: liveMessages(mix),
-        meanGapMs: GAP_MS,
-      });
+      const r: EndToEndResult = await endToEnd({ ...backlog, live: LIVE, liveMessages: liveMessages(mix) });
       peak = Math.max(peak, r.peakRssMb);
       all.imap.push(...r.existsToRelayMs);
       all.append.push(...r.appendToRelayMs);
