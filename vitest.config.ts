@@ -20,12 +20,27 @@ export const SQLITE_ONLY = [
   'test/e2e/postfix-pipe.test.ts', // its retry path holds SQLite's write lock; ingest on PostgreSQL: test/cli/ingest.test.ts
 ];
 
+/**
+ * Files whose subject is the bytes of outgoing email as other programs see them — a headless
+ * Chromium's rendering, SpamAssassin's score, a DKIM verifier — run in the SQLite pass only. They
+ * reach the database only to produce the sample emails, and those emails are checked on PostgreSQL
+ * too: test/deliverability/headers.test.ts builds the same sample corpus (every kind, language and
+ * variant) and checks every header of it in both passes, the golden fixtures pin the pipeline's
+ * emails, and test/unit/agent-mail.test.ts and the e2e files check their texts. Rendering and
+ * scoring the same bytes a second time tests no storage code.
+ */
+export const EMAIL_BYTES_ONLY = [
+  'test/deliverability/rendering.test.ts',
+  'test/deliverability/spam-score.test.ts',
+  'test/deliverability/dkim.test.ts',
+];
+
 const postgres = process.env['CASEGATE_TEST_DB'] === 'postgres';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', ...(postgres ? [...SQLITE_ONLY, ...BACKEND_INDEPENDENT] : ['test/**/*.pg.test.ts'])],
+    exclude: ['**/node_modules/**', ...(postgres ? [...SQLITE_ONLY, ...EMAIL_BYTES_ONLY, ...BACKEND_INDEPENDENT] : ['test/**/*.pg.test.ts'])],
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup/backend-pass.ts'],
     testTimeout: 60_000,

@@ -8,7 +8,7 @@ import { AUTO_REPLIED_KINDS, buildSampleCorpus, CUSTOMER, EMAIL_KINDS, HUMAN_KIN
 /**
  * Issue 14 items 3 and 5: the headers of every email kind as a receiver sees them (the .eml the
  * file transport wrote: the bytes a relay gets). One table per kind: which headers, with which
- * values; threading headers on every customer email.
+ * values; threading headers on every customer email; the parts free of template leftovers.
  */
 
 // Staff mail is bound to its recipient (.r…: answering it proves the agent's address).
@@ -92,6 +92,28 @@ describe('headers a receiver trusts, per kind', () => {
         expect(h.get('reply-to'), labelOf(m)).toEqual([expect.stringMatching(new RegExp(`^support\\+c${m.caseNumber}-[a-z0-9-]+@${SIGNING_DOMAIN.replace('.', '\\.')}$`))]);
       }
     }
+  });
+});
+
+describe('the parts of every kind (both backends)', () => {
+  // rendering.test.ts reads the same bytes in Chromium (SQLite pass only, see vitest.config.ts):
+  // here, without a browser, what the storage layer could break — data that did not reach the
+  // template, a value of the wrong type, the case the email is about.
+  it('no template leftovers in either part; the text part names the case, its status and the promised reply time', () => {
+    const problems: string[] = [];
+    const flat = (s: string): string => s.replace(/\s+/g, ' ');
+    for (const m of corpus.mails) {
+      const text = flat(m.parsed.text ?? '');
+      const html = flat(typeof m.parsed.html === 'string' ? m.parsed.html.replace(/<[^>]*>/g, ' ') : '');
+      for (const [part, body] of [['text', text], ['html', html]] as const) {
+        for (const t of ['{{', '}}', '[object Object]', 'undefined', 'NaN', 'Invalid Date', 'Invalid DateTime']) if (body.includes(t)) problems.push(`${labelOf(m)}: "${t}" in the ${part} part`);
+      }
+      if (m.caseNumber !== null && !text.includes(String(m.caseNumber))) problems.push(`${labelOf(m)}: case number missing from the text part`);
+      if (templateDeclaration(m.kind).audience === 'customer' && m.facts.statusLabel !== null && !text.includes(flat(m.facts.statusLabel))) problems.push(`${labelOf(m)}: status "${m.facts.statusLabel}" missing`);
+      if (m.kind === 'confirmation' && m.facts.promiseDue !== null && !text.includes(flat(m.facts.promiseDue))) problems.push(`${labelOf(m)}: promised reply time "${m.facts.promiseDue}" missing`);
+    }
+    expect(problems).toEqual([]);
+    expect(corpus.mails.length).toBe(EMAIL_KINDS.length * 6);
   });
 });
 
