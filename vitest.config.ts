@@ -42,10 +42,15 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     exclude: ['**/node_modules/**', ...(postgres ? [...SQLITE_ONLY, ...EMAIL_BYTES_ONLY, ...BACKEND_INDEPENDENT] : ['test/**/*.pg.test.ts'])],
     globalSetup: ['test/global-setup.ts'],
-    setupFiles: ['test/setup/backend-pass.ts'],
+    setupFiles: ['test/setup/backend-pass.ts', 'test/setup/temp-dirs.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Files share their worker's module cache instead of importing every module again (import
+    // time 124 s → 32 s per pass). Tests keep no state in modules: each file builds its own
+    // servers, directories and schemas; the one cross-file flag (test/setup/backend-pass.ts) is
+    // reset per file.
+    isolate: false,
     // Most files wait on servers and child processes (Dovecot, Postfix, the CLI, timers), not on
     // the CPU: vitest's default of one worker per core minus one would run a 2-core machine's
     // suite one file at a time.

@@ -2,7 +2,7 @@
  * Raw RFC 822 bytes → ParsedMail through the product's own streaming parser (parseMailFile),
  * so tests that feed corpus files to later stages exercise the real parse stage.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMailFile } from '../../src/mail-in/parse-mail.js';
 import type { ParsedMail } from '../../src/mail-in/parsed-mail.js';
@@ -13,7 +13,8 @@ let dir: string | null = null;
 let counter = 0;
 
 function workDir(): string {
-  dir ??= tempDir('casegate-parse-');
+  // Removed after each test file (test/setup/temp-dirs.ts); the next file that parses makes another.
+  if (dir === null || !existsSync(dir)) dir = tempDir('casegate-parse-');
   return dir;
 }
 

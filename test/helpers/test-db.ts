@@ -17,6 +17,11 @@ export function markDatabaseUsed(): void {
   (globalThis as { __casegateTestDatabase?: boolean }).__casegateTestDatabase = true;
 }
 
+/** A new test file starts (several files share one process when vitest does not isolate them). */
+export function resetDatabaseUsed(): void {
+  (globalThis as { __casegateTestDatabase?: boolean }).__casegateTestDatabase = false;
+}
+
 export function databaseUsed(): boolean {
   return (globalThis as { __casegateTestDatabase?: boolean }).__casegateTestDatabase === true;
 }

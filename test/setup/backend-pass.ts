@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { BACKEND_INDEPENDENT } from '../backend-independent.js';
-import { databaseUsed } from '../helpers/test-db.js';
+import { databaseUsed, resetDatabaseUsed } from '../helpers/test-db.js';
 
 /**
  * After each test file: a file listed in test/backend-independent.ts (run in the SQLite pass
@@ -10,6 +10,10 @@ import { databaseUsed } from '../helpers/test-db.js';
  * pass would be missing a test, and the file fails here saying so. CASEGATE_TEST_DB_REPORT=FILE
  * appends one line per file (`path TAB used|unused`) to find candidates.
  */
+// Setup files run again before every test file, also when one worker process runs many of them
+// (vitest.config.ts: isolate false): each file starts unmarked, before its own code runs.
+resetDatabaseUsed();
+
 afterAll(() => {
   const path = expect.getState().testPath;
   if (path === undefined) return;
