@@ -27,7 +27,7 @@ describe('one-shot commands and the template check cache', () => {
   let templates: string;
   beforeAll(() => {
     // Its own copy of the templates (templates.dir is relative to the config file).
-    box = CliSandbox.create({ templates: { dir: 'templates', watch: false } });
+    box = CliSandbox.create({ templates: { dir: 'templates', watch: false } }, { firstStart: true });
     templates = join(box.dir, 'templates');
     cpSync(join(REPO_ROOT, 'templates'), templates, { recursive: true });
   });

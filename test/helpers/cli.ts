@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { writeConfig } from './context.js';
+import { seedTemplateCheck } from './template-check-seed.js';
 
 /**
  * Run the built CLI (dist/bin/casegate.js) as a real child process, the way an MTA or an admin does:
@@ -217,11 +218,17 @@ export class CliSandbox {
     this.configPath = join(dir, 'casegate.yaml');
   }
 
-  /** `config` is merged over DEFAULT_TEST_CONFIG (top-level keys replace). */
-  static create(config: ConfigInput = {}): CliSandbox {
+  /**
+   * `config` is merged over DEFAULT_TEST_CONFIG (top-level keys replace). The data directory starts
+   * the way it is after casegate's first start, the shipped templates recorded as checked
+   * (template-check-seed.ts); `{ firstStart: true }` leaves it empty, for tests of that first check.
+   */
+  static create(config: ConfigInput = {}, opts: { readonly firstStart?: boolean } = {}): CliSandbox {
     const dir = mkdtempSync(join(tmpdir(), 'casegate-cli-'));
     const box = new CliSandbox(dir);
-    writeConfig(dir, { ...DEFAULT_TEST_CONFIG, ...config });
+    const full = { ...DEFAULT_TEST_CONFIG, ...config };
+    writeConfig(dir, full);
+    if (opts.firstStart !== true) seedTemplateCheck(full, box.dataDir, CLI_JS);
     return box;
   }
 
