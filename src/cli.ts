@@ -75,7 +75,7 @@ async function main(): Promise<void> {
 
 main().catch(async (err: unknown) => {
   const { ConfigError } = await import('./config/load.js');
-  const { TemplateCheckError } = await import('./mail-out/templates.js');
+  const { TemplateCheckError } = await import('./mail-out/template-check-error.js');
   if (err instanceof ConfigError) {
     process.stderr.write(`casegate: ${err.message}\n`);
     process.exit(78); // EX_CONFIG

@@ -8,7 +8,7 @@ import type { Config } from './config/schema.js';
 import { databaseTarget, migrateToLatest, openDatabase, type Db } from './db/database.js';
 import type { Logger } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
-import { loadTemplates, templateCheckCache, type TemplateEngine } from './mail-out/templates.js';
+import type { TemplateEngine } from './mail-out/templates.js';
 import { BlobStore } from './storage/blob-store.js';
 import { ensurePrivateDir } from './storage/private-files.js';
 import type { ThreadSecret } from './cases/thread-token.js';
@@ -57,6 +57,12 @@ export interface ContextOptions {
    * commands start without checking and trial-rendering the whole set.
    */
   readonly checkTemplates?: 'full' | 'cached';
+  /**
+   * 'load' (default): load the template set now (checked per `checkTemplates`). 'none': a command
+   * that renders no email (it reads cases, the outbox, the status …) skips reading, hashing and
+   * compiling the template folder; its `templates` refuses to render.
+   */
+  readonly templates?: 'load' | 'none';
   /** Run migrations (default true). */
   readonly migrate?: boolean;
   /** DNS for sender authentication (default: the system resolver). */
@@ -86,7 +92,11 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   const mailboxes = MailboxDirectory.fromConfig(config);
   let templates: TemplateEngine;
   try {
-    templates = templatesFor(opts.resolved, mailboxes, log, opts.watchTemplates ?? false, opts.checkTemplates ?? 'cached');
+    if (opts.templates === 'none') templates = NO_TEMPLATES;
+    else {
+      const { templatesFor } = await import('./context-templates.js');
+      templates = templatesFor(opts.resolved, mailboxes, log, opts.watchTemplates ?? false, opts.checkTemplates ?? 'cached');
+    }
   } catch (err) {
     await db.destroy();
     throw err;
@@ -109,21 +119,16 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
   };
 }
 
-/** Load (and check) the template set a configuration names. Throws TemplateCheckError. */
-export function templatesFor(resolved: ResolvedConfig, mailboxes: MailboxDirectory, log: Logger, watch: boolean, check: 'full' | 'cached'): TemplateEngine {
-  const { config, paths } = resolved;
-  return loadTemplates({
-    dir: paths.templatesDir,
-    defaultLanguage: config.cases.defaultLanguage,
-    languages: config.templates.languages,
-    queues: [...new Set([...config.mailboxes.map((m) => mailboxes.queueOf(m)), ...Object.keys(config.queues)])],
-    watch,
-    check,
-    cacheFile: templateCheckCache(paths.dataDir),
-    cacheKey: resolved.secret.current.secret,
-    log: log.child({ component: 'templates' }),
-  });
-}
+/** The templates of a context created with `templates: 'none'`: a command that renders nothing. */
+const NO_TEMPLATES: TemplateEngine = {
+  render() {
+    throw new Error('this command loaded no email templates (createContext with templates: "none")');
+  },
+  check() {
+    throw new Error('this command loaded no email templates (createContext with templates: "none")');
+  },
+  close() {},
+};
 
 /** The parts of a context a configuration reload (SIGHUP) replaces; everything else stays. */
 export interface ReloadableParts {

@@ -1,4 +1,5 @@
-import { replaceReloadableParts, templatesFor, type AppContext } from './context.js';
+import { replaceReloadableParts, type AppContext } from './context.js';
+import { templatesFor } from './context-templates.js';
 import { ConfigError, type ResolvedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { startSmtpListener } from './channels/smtp-listener.js';

@@ -1,6 +1,6 @@
-import { userInfo } from 'node:os';
 import type { AppContext } from '../context.js';
 import { caseByNumber } from '../db/repos/cases.js';
+import { CaseCommandError, cliActor } from './case-command-error.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { assignCase, type AssignOutcome } from './assignment.js';
 import type { Transaction } from 'kysely';
@@ -21,27 +21,7 @@ import { agentsOf, findAgent } from './staff.js';
  * sent by the running daemon (its outbox sweep picks them up within outgoing.sweepSeconds).
  */
 
-/** A usage problem (no such case, agent or level): the CLI prints it and exits 1. */
-export class CaseCommandError extends Error {
-  override readonly name = 'CaseCommandError';
-  /** Print the message as it is (no "casegate cases:" prefix). */
-  constructor(
-    message: string,
-    readonly bare = false,
-  ) {
-    super(message);
-  }
-}
-
-export function cliActor(): string {
-  let user = process.env['USER'] ?? '';
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry (containers): fall back to $USER.
-  }
-  return `cli:${user !== '' ? user : 'unknown'}`;
-}
+export { CaseCommandError, cliActor } from './case-command-error.js';
 
 async function mustCase(ctx: AppContext, number: number) {
   const c = await caseByNumber(ctx.db, number);

@@ -1,9 +1,9 @@
 import { InvalidArgumentError } from 'commander';
-import { CaseCommandError } from '../cases/case-commands.js';
+import { CaseCommandError } from '../cases/case-command-error.js';
 import { ConfigError } from '../config/load.js';
 import type { AppContext } from '../context.js';
-import { TemplateCheckError } from '../mail-out/templates.js';
-import { withContext } from './shared.js';
+import { TemplateCheckError } from '../mail-out/template-check-error.js';
+import { withContext, type CommandContextOptions } from './shared.js';
 
 /** Arguments and error handling shared by the `casegate cases` commands. */
 
@@ -25,9 +25,9 @@ export function caseNumberArg(value: string): number {
  * Run a cases subcommand. Every problem is one line on stderr and exit 1 (never a stack trace;
  * CASEGATE_DEBUG=1 adds it); configuration and template problems keep their own exit code.
  */
-export async function caseCommand(fn: (ctx: AppContext) => Promise<void>): Promise<void> {
+export async function caseCommand(fn: (ctx: AppContext) => Promise<void>, opts: CommandContextOptions = {}): Promise<void> {
   try {
-    await withContext(fn);
+    await withContext(fn, opts);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TemplateCheckError) throw err;
     const bare = err instanceof CaseCommandError && err.bare;

@@ -4,10 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BUG_TIMELINES } from '../cases/agent-commands.js';
-import { assignFromCli, CaseCommandError, escalateFromCli, priorityFromCli, workFromCli, type CliWork, type CliWorkOutcome } from '../cases/case-commands.js';
+import { CaseCommandError } from '../cases/case-command-error.js';
+import type { CliWork, CliWorkOutcome } from '../cases/case-commands.js';
 import { caseCommand, caseNumberArg } from './case-args.js';
 import { print } from './shared.js';
 import { safeLine } from './terminal.js';
+
+/** The case commands' work, loaded when a command runs (not for `cases list` or `cases show`). */
+const caseWork = (): Promise<typeof import('../cases/case-commands.js')> => import('../cases/case-commands.js');
 
 /**
  * `casegate cases reply | note | resolve | close | reopen | open | pending | hold | bug | call |
@@ -71,7 +75,7 @@ function run(number: string, opts: TextOptions, work: (text: string) => CliWork,
   return caseCommand(async (ctx) => {
     const n = caseNumberArg(number);
     const text = readText(opts, editor);
-    const out = await workFromCli(ctx, n, { ...work(text), files: opts.attach ?? [], ...agentOf(opts) });
+    const out = await (await caseWork()).workFromCli(ctx, n, { ...work(text), files: opts.attach ?? [], ...agentOf(opts) });
     report(out, opts.json === true);
   });
 }
@@ -159,7 +163,7 @@ export function registerCaseWorkCommands(cases: Command): void {
     .option('--json', 'JSON output')
     .action(async (number: string, opts: { level?: number; reason?: string; json?: boolean }) => {
       await caseCommand(async (ctx) => {
-        const out = await escalateFromCli(ctx, caseNumberArg(number), { ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
+        const out = await (await caseWork()).escalateFromCli(ctx, caseNumberArg(number), { ...(opts.level !== undefined ? { level: opts.level } : {}), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
         const { caseRow: _c, ...rest } = out;
         print({ case: out.caseRow.number, ...rest }, opts.json === true, () => `${out.summary}\n`);
       });
@@ -173,7 +177,7 @@ export function registerCaseWorkCommands(cases: Command): void {
     .option('--json', 'JSON output')
     .action(async (number: string, agent: string, opts: { note?: string; json?: boolean }) => {
       await caseCommand(async (ctx) => {
-        const out = await assignFromCli(ctx, caseNumberArg(number), agent, opts.note !== undefined ? { note: opts.note } : {});
+        const out = await (await caseWork()).assignFromCli(ctx, caseNumberArg(number), agent, opts.note !== undefined ? { note: opts.note } : {});
         print({ case: out.caseRow.number, owner: out.caseRow.owner, previous: out.previous, changed: out.changed, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
       });
     });
@@ -187,7 +191,7 @@ export function registerCaseWorkCommands(cases: Command): void {
     .option('--json', 'JSON output')
     .action(async (number: string, level: string, opts: { reason?: string; agent?: string; json?: boolean }) => {
       await caseCommand(async (ctx) => {
-        const out = await priorityFromCli(ctx, caseNumberArg(number), level, { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...agentOf(opts) });
+        const out = await (await caseWork()).priorityFromCli(ctx, caseNumberArg(number), level, { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), ...agentOf(opts) });
         const summary = out.changed ? `case ${out.caseRow.number} priority is now ${out.caseRow.priority}${out.customerTold ? '; customer told' : ''}` : `case ${out.caseRow.number} already has priority ${out.caseRow.priority}`;
         print({ case: out.caseRow.number, priority: out.caseRow.priority, changed: out.changed, customerTold: out.customerTold }, opts.json === true, () => `${summary}\n`);
       });

@@ -1,10 +1,9 @@
 import { Option, type Command } from 'commander';
-import { CaseCommandError } from '../cases/case-commands.js';
+import { CaseCommandError } from '../cases/case-command-error.js';
 import { priorityScheme } from '../cases/priority.js';
 import { findAgent, ownerName } from '../cases/staff.js';
 import type { Config } from '../config/schema.js';
 import { listCases } from '../db/repos/cases.js';
-import { markHam } from '../cases/spam-review.js';
 import { caseDetail } from '../views.js';
 import { caseCommand, caseNumberArg, positiveInt } from './case-args.js';
 import { registerCaseWorkCommands } from './case-work.js';
@@ -14,6 +13,8 @@ import { outputWidth } from './terminal.js';
 
 const STATUSES = ['new', 'open', 'pending', 'on_hold', 'resolved', 'closed'];
 const ACTIVE = ['new', 'open', 'pending', 'on_hold'];
+/** `cases list` and `cases show` render no email: no template set is loaded. */
+const READ_ONLY = { templates: 'none' } as const;
 
 interface ListOptions {
   status?: string[];
@@ -86,7 +87,7 @@ export function registerCaseCommands(program: Command): void {
         });
         const names = (a: string): string => ownerNameAnywhere(ctx.config, a);
         print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names }));
-      });
+      }, READ_ONLY);
     });
   cases
     .command('ham')
@@ -95,6 +96,7 @@ export function registerCaseCommands(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (number: string, opts: { json?: boolean }) => {
       await caseCommand(async (ctx) => {
+        const { markHam } = await import('../cases/spam-review.js');
         const out = await markHam(ctx, caseNumberArg(number));
         print({ case: out.caseRow.number, confirmation: out.confirmation, owner: out.caseRow.owner, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
       });
@@ -110,7 +112,7 @@ export function registerCaseCommands(program: Command): void {
         const detail = await caseDetail(ctx.db, n);
         if (detail === null) throw new CaseCommandError(`no case ${n}`, true);
         print(detail, opts.json === true, () => formatCaseDetail(detail, (a) => ownerNameAnywhere(ctx.config, a)));
-      });
+      }, READ_ONLY);
     });
   registerCaseWorkCommands(cases);
 }

@@ -50,7 +50,7 @@ export function registerIngestCommands(program: Command): void {
               .map((r) => `${r.source}: ${r.outcome.kind}${'caseNumber' in r.outcome && r.outcome.caseNumber !== null ? ` (case ${r.outcome.caseNumber})` : ''} — ${r.outcome.reason}\n`)
               .join('') + (results.length > 1 && process.stdout.isTTY === true ? summaryLine(results.map((r) => r.outcome.kind)) : ''),
           );
-       }, 'info');
+       }, { logLevel: 'info' });
       } catch (err) {
         // Whatever went wrong (even a broken config), the MTA must keep the message and retry.
         process.stderr.write(`casegate ingest: ${(err as Error).message}\n`);

@@ -3,7 +3,7 @@ import { jobRuns } from '../db/repos/jobs.js';
 import { nextRun } from '../jobs/cron-time.js';
 import { JOBS, jobByName, jobSettings } from '../jobs/registry.js';
 import { createJobScheduler } from '../jobs/scheduler.js';
-import { print, withContext } from './shared.js';
+import { print, withContext, withReadContext } from './shared.js';
 
 /** The scheduled jobs: their schedules and last runs; run one now. */
 export function registerJobCommands(program: Command): void {
@@ -13,7 +13,7 @@ export function registerJobCommands(program: Command): void {
     .description('every job with its schedule, last and next run')
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const runs = new Map((await jobRuns(ctx.db)).map((r) => [r.job, r]));
         const zone = ctx.config.jobs.timezone;
         const rows = JOBS.map((j) => {
@@ -39,6 +39,6 @@ export function registerJobCommands(program: Command): void {
         const result = await createJobScheduler(ctx).run(name, 'manual');
         print({ job: name, ...result }, opts.json === true, () => (result === null ? `${name} failed (see the log)\n` : `${name}: ${result.processed} looked at, ${result.sent} emails queued (the daemon's outbox sends them)\n`));
         if (result === null) process.exitCode = 1;
-      }, 'info');
+      }, { logLevel: 'info' });
     });
 }

@@ -3,7 +3,7 @@ import { cliActor } from '../cases/case-commands.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { revokeAllLinks, revokeLink } from '../db/repos/links.js';
 import { baseUrlOf, casePath, checkLinkToken, mintLinkToken, surveyPath, tokenFromLink } from '../web/signed-link.js';
-import { print, withContext } from './shared.js';
+import { print, withReadContext } from './shared.js';
 
 /** Signed links to the customer's case page and survey: create one, revoke one or all of a case. */
 export function registerLinkCommands(program: Command): void {
@@ -16,7 +16,7 @@ export function registerLinkCommands(program: Command): void {
     .option('--days <n>', 'valid this many days (default web.linkDays)', (v) => Number(v))
     .option('--json', 'JSON output')
     .action(async (number: string, opts: { survey?: boolean; days?: number; json?: boolean }) => {
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const c = await caseByNumber(ctx.db, Number(number));
         if (c === undefined || c.kind !== 'case') {
           process.stderr.write(`casegate: no case ${number}\n`);
@@ -37,7 +37,7 @@ export function registerLinkCommands(program: Command): void {
     .option('--link <url>', 'only this link (URL or token)')
     .option('--reason <text>', 'why (recorded)', '')
     .action(async (number: string, opts: { link?: string; reason: string }) => {
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const c = await caseByNumber(ctx.db, Number(number));
         if (c === undefined) {
           process.stderr.write(`casegate: no case ${number}\n`);

@@ -3,7 +3,7 @@ import { cliActor } from '../cases/case-commands.js';
 import type { OutboxStatus } from '../db/schema.js';
 import { cancelOutbox, listOutboxRows, OUTBOX_STATUSES, retryAllFailed, retryOutbox, type RowResult } from '../mail-out/outbox-admin.js';
 import { formatOutboxList } from '../views.js';
-import { print, withContext } from './shared.js';
+import { print, withContext, withReadContext } from './shared.js';
 
 /** `casegate outbox list | retry | cancel`: look at outgoing mail, send failed mail again, withdraw mail. */
 export function registerOutboxCommands(program: Command): void {
@@ -17,7 +17,7 @@ export function registerOutboxCommands(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (opts: { status?: OutboxStatus[]; all?: boolean; limit: number; json?: boolean }) => {
       if (!Number.isInteger(opts.limit) || opts.limit < 1) return usage('--limit must be a positive number');
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const statuses = opts.all === true ? [] : (opts.status ?? ['queued', 'failed']);
         const rows = await listOutboxRows(ctx, statuses, opts.limit);
         print(rows, opts.json === true, () => formatOutboxList(rows, ctx.clock.now()));

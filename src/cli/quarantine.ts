@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { listQuarantine, receiptById } from '../db/repos/receipts.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
-import { print, withContext } from './shared.js';
+import { print, withContext, withReadContext } from './shared.js';
 import { startProgress } from './progress.js';
 
 export function registerQuarantineCommands(program: Command): void {
@@ -12,7 +12,7 @@ export function registerQuarantineCommands(program: Command): void {
     .option('--all', 'include quarantined messages that were retried since')
     .option('--json', 'JSON output')
     .action(async (opts: { all?: boolean; json?: boolean }) => {
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const rows = await listQuarantine(ctx.db, opts.all === true);
         print(rows, opts.json === true, () => formatQuarantineList(rows));
       });
@@ -23,7 +23,7 @@ export function registerQuarantineCommands(program: Command): void {
     .option('--raw', 'print the raw message')
     .option('--json', 'JSON output')
     .action(async (id: string, opts: { raw?: boolean; json?: boolean }) => {
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const detail = await quarantineDetail(ctx, Number.parseInt(id, 10), opts.raw === true);
         if (detail === null) {
           process.stderr.write(`no quarantined message ${id}\n`);

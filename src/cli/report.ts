@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { buildReport, formatReport } from '../reports/report.js';
-import { print, withContext } from './shared.js';
+import { print, withReadContext } from './shared.js';
 
 /** "2026-03-01", "2026-03-01T08:00", "7d", "24h" → an instant (dates in jobs.timezone). */
 export function parseSince(value: string, now: Date, zone: string): Date | null {
@@ -20,7 +20,7 @@ export function registerReportCommands(program: Command): void {
     .option('--queue <queue>', 'only this queue')
     .option('--json', 'JSON output')
     .action(async (opts: { since: string; until?: string; queue?: string; json?: boolean }) => {
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const now = ctx.clock.now();
         const zone = ctx.config.jobs.timezone;
         const from = parseSince(opts.since, now, zone);

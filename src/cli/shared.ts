@@ -24,17 +24,29 @@ export function cliLogger(r: ResolvedConfig): Logger {
   return createLogger({ level: r.config.log.level === 'info' ? 'warn' : r.config.log.level, toStderr: true, format: r.config.log.format });
 }
 
-export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, logLevel?: 'info'): Promise<T> {
+export interface CommandContextOptions {
+  /** Log at the configured level (default: one level quieter, warnings and up). */
+  readonly logLevel?: 'info';
+  /** 'none': the command renders no email, so no template set is loaded (src/context.ts). */
+  readonly templates?: 'load' | 'none';
+}
+
+export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, opts: CommandContextOptions = {}): Promise<T> {
   const r = resolved();
-  const log = logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true, format: r.config.log.format }) : cliLogger(r);
+  const log = opts.logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true, format: r.config.log.format }) : cliLogger(r);
   // Loaded here: `casegate config` and --help need no database or templates.
   const { closeContext, createContext } = await import('../context.js');
-  const ctx = await createContext({ resolved: r, log });
+  const ctx = await createContext({ resolved: r, log, ...(opts.templates !== undefined ? { templates: opts.templates } : {}) });
   try {
     return await fn(ctx);
   } finally {
     await closeContext(ctx);
   }
+}
+
+/** withContext for a command that renders no email: no template set is loaded. */
+export function withReadContext<T>(fn: (ctx: AppContext) => Promise<T>): Promise<T> {
+  return withContext(fn, { templates: 'none' });
 }
 
 export function print(value: unknown, json: boolean, text: () => string): void {

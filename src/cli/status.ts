@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatStatus, statusReport } from '../ops/status-report.js';
-import { print, withContext } from './shared.js';
+import { print, withReadContext } from './shared.js';
 
 export function registerStatusCommands(program: Command): void {
   program
@@ -10,7 +10,7 @@ export function registerStatusCommands(program: Command): void {
     .option('--check', 'exit 1 when a health check fails (for scripts and cron)')
     .action(async (opts: { json?: boolean; check?: boolean }) => {
       let healthy = true;
-      await withContext(async (ctx) => {
+      await withReadContext(async (ctx) => {
         const report = await statusReport(ctx);
         healthy = report.health.healthy;
         print(report, opts.json === true, () => formatStatus(report));

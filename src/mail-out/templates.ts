@@ -72,12 +72,14 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { TemplateDataMap, TemplateName } from './template-data.js';
 import { chainFor, configOf, pickLanguage, type RenderTarget, type TemplateFolderOptions, type TemplateProblem } from './template-folder.js';
+import { formatProblem, TemplateCheckError } from './template-check-error.js';
 import { buildSet, renderKind, type BuildResult, type CheckMode, type RenderedEmail, type TemplateSet } from './template-set.js';
 
 export type { TemplateDataMap, TemplateName } from './template-data.js';
 export type { RenderTarget, TemplateProblem } from './template-folder.js';
 export { templateHelpers } from './template-helpers.js';
 export { cleanSubject, cleanText, type RenderedEmail } from './template-set.js';
+export { formatProblem, TemplateCheckError } from './template-check-error.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -102,24 +104,6 @@ export interface TemplateEngine {
   check(): TemplateProblem[];
   /** Stop watching (idempotent). */
   close(): void;
-}
-
-export class TemplateCheckError extends Error {
-  readonly problems: TemplateProblem[];
-
-  constructor(problems: TemplateProblem[]) {
-    super(
-      `email templates have ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n` +
-        problems.map((p) => `  ${formatProblem(p)}`).join('\n'),
-    );
-    this.name = 'TemplateCheckError';
-    this.problems = problems;
-  }
-}
-
-/** "de/confirmation.text.hbs:12 Unknown variable …" */
-export function formatProblem(p: TemplateProblem): string {
-  return `${p.file}${p.line !== null ? `:${p.line}` : ''} ${p.message}`;
 }
 
 /** Load, check (see `check`) and compile the folder; throws TemplateCheckError listing every problem. */
