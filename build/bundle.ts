@@ -88,6 +88,40 @@ module.exports = new Proxy({}, {
 };
 
 /**
+ * Node's child_process (with net and dgram behind it, ≈ 5 ms to load) is required at start by
+ * commander (only for executable subcommands, which casegate has none of) and node-cron (only for
+ * its background tasks, which casegate does not use): for those two importers a stand-in loads it
+ * the first time something of it is used. Casegate's own imports and other packages get the real one.
+ */
+const LAZY_BUILTINS: Record<string, { readonly importers: RegExp; readonly names: readonly string[] }> = {
+  'node:child_process': { importers: /[\\/]node_modules[\\/](commander|node-cron)[\\/]/, names: ['spawn', 'fork', 'exec', 'execFile', 'spawnSync', 'execSync', 'execFileSync'] },
+};
+const lazyBuiltins: Plugin = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => {
+      const path = args.path.startsWith('node:') ? args.path : `node:${args.path}`;
+      const lazy = LAZY_BUILTINS[path];
+      if (args.namespace === 'casegate-lazy-builtin') return { path, external: true };
+      return lazy !== undefined && lazy.importers.test(args.importer) ? { path, namespace: 'casegate-lazy-builtin' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'casegate-lazy-builtin' }, (args) => ({
+      contents: `let real = null;
+const load = () => (real ??= require(${JSON.stringify(args.path)}));
+const names = ${JSON.stringify(LAZY_BUILTINS[args.path]?.names ?? [])};
+module.exports = new Proxy({}, {
+  get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
+  has: (_, key) => key in load(),
+  ownKeys: () => names,
+  getOwnPropertyDescriptor: (_, key) => (names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined),
+});`,
+      loader: 'js',
+      resolveDir: ROOT,
+    }));
+  },
+};
+
+/**
  * Handlebars' code generator requires source-map (≈ 40 KB) for precompiling with source maps,
  * which casegate never asks for; without it Handlebars uses its own small stand-in.
  */
@@ -116,7 +150,7 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  plugins: [oneLibmime, cheapDbcsDecoder, lazyModules, noSourceMapInHandlebars],
+  plugins: [oneLibmime, cheapDbcsDecoder, lazyModules, lazyBuiltins, noSourceMapInHandlebars],
   logLevel: 'warning',
   // iconv-lite: its index is small and loads its encodings (≈ 500 KB of tables) on first use only,
   // which a bundle would read and parse at every start.

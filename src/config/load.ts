@@ -104,7 +104,8 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   }
   const problems: ConfigProblem[] = [];
   const interpolated = interpolateEnv(raw, env, [], problems, opts.mailboxCredentials === 'deferred');
-  const parsed = configSchema.safeParse(interpolated);
+  // jitless: one parse per process; zod's JIT would build and compile a fast path for every object schema first.
+  const parsed = configSchema.safeParse(interpolated, { jitless: true });
   if (!parsed.success) {
     problems.push(...issueProblems(parsed.error.issues));
     problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
@@ -231,7 +232,7 @@ function crossFieldProblems(input: unknown, issues: readonly z.core.$ZodIssue[])
   const failed = new Set(issues.flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? i.keys : [String(i.path[0] ?? '')])));
   if (failed.has('') || [...failed].some((k) => REFERENCED_SECTIONS.has(k))) return [];
   const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !failed.has(k)));
-  const again = configSchema.safeParse(rest);
+  const again = configSchema.safeParse(rest, { jitless: true });
   if (again.success) return [];
   return again.error.issues
     .filter((i) => !failed.has(String(i.path[0] ?? '')))
