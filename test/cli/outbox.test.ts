@@ -104,12 +104,18 @@ describe('casegate outbox', () => {
     const daemon = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
     try {
       await daemon.waitForLine(/"msg":"casegate started"/, 30_000);
+      // Wait by looking into the database (cheap), then check with the real command.
       const deadline = Date.now() + 30_000;
-      let rows = await box.json<RowJson[]>(['outbox', 'list', '--all', '--json']);
-      while (rows.filter((r) => r.status === 'sent').length < 2 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 500));
-        rows = await box.json<RowJson[]>(['outbox', 'list', '--all', '--json']);
-      }
+      const sentCount = async (): Promise<number> => {
+        const db = peekConfig(box.configPath);
+        try {
+          return Number((await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE status = 'sent'"))?.n ?? 0);
+        } finally {
+          await db.close();
+        }
+      };
+      while ((await sentCount()) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const rows = await box.json<RowJson[]>(['outbox', 'list', '--all', '--json']);
       expect(rows.map((r) => [r.id, r.status])).toEqual([
         [3, 'sent'],
         [2, 'cancelled'],
