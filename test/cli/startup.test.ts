@@ -49,7 +49,7 @@ describe('one-shot commands and the template check cache', () => {
     expect(logLines(second.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(false);
   });
 
-  it('a template edited into an error is checked again: the MTA gets 75 (retry later) with the problem named', async () => {
+  it('a template edited into an error is checked again: the MTA gets 75 (retry later) with the problem named; read-only commands still work', async () => {
     const file = join(templates, 'confirmation.subject.hbs');
     const good = readFileSync(file, 'utf8');
     writeFileSync(file, '{{case.tag}} {{case.subjcet}}');
@@ -57,6 +57,16 @@ describe('one-shot commands and the template check cache', () => {
       const r = await box.run(['ingest', box.write('c.eml', eml({ messageId: 'c@customer.example' }))]);
       expect(r.code, describeResult(r)).toBe(75);
       expect(r.stderr).toContain('confirmation.subject.hbs:1 Unknown variable "case.subjcet" (did you mean "case.subject"?)');
+      // Commands that send and render nothing load no templates: a broken set does not stop them.
+      for (const args of [['cases', 'list'], ['cases', 'show', '10001', '--json'], ['status']]) {
+        const ro = await box.run(args);
+        expect(ro.code, describeResult(ro)).toBe(0);
+        expect(ro.stderr).not.toContain('subjcet');
+      }
+      // A command that writes mail does refuse it.
+      const work = await box.run(['cases', 'note', '10001', '--message', 'checked', '--agent', 'x@example.com']);
+      expect(work.code, describeResult(work)).not.toBe(0);
+      expect(work.stderr, describeResult(work)).toContain('subjcet');
     } finally {
       writeFileSync(file, good);
     }
