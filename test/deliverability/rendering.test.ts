@@ -1,10 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { templateDeclaration } from '../../src/mail-out/template-data.js';
-import { launchChromium, type Browser } from '../helpers/browser.js';
+import { fullPageScreenshot, launchChromium, type Browser } from '../helpers/browser.js';
 import { buildSampleCorpus, EMAIL_KINDS, labelOf, type SampleCorpus, type SampleMail } from '../helpers/outgoing-samples.js';
 
 /**
@@ -29,11 +29,14 @@ interface Rendered {
   readonly scripts: number;
   readonly lowContrast: string[];
   readonly onCanvas: string[];
+  /** The whole page (what a full-page screenshot covers). */
+  readonly page: { readonly width: number; readonly height: number };
 }
 
 /** Runs in the page: what a reader sees and the colours they see it in. */
 async function inspect(page: Page): Promise<Rendered> {
-  return page.evaluate(() => {
+  return page.evaluate(async () => {
+    await document.fonts.ready;
     const rgba = (c: string): [number, number, number, number] => {
       const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(c);
       return m ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] !== undefined ? Number(m[4]) : 1] : [0, 0, 0, 0];
@@ -75,6 +78,11 @@ async function inspect(page: Page): Promise<Rendered> {
       scripts: document.querySelectorAll('script').length,
       lowContrast,
       onCanvas,
+      // The document's extent as Playwright's full-page screenshot measures it.
+      page: {
+        width: Math.max(document.body.scrollWidth, document.documentElement.scrollWidth, document.body.offsetWidth, document.documentElement.offsetWidth, document.body.clientWidth, document.documentElement.clientWidth),
+        height: Math.max(document.body.scrollHeight, document.documentElement.scrollHeight, document.body.offsetHeight, document.documentElement.offsetHeight, document.body.clientHeight, document.documentElement.clientHeight),
+      },
     };
   });
 }
@@ -107,64 +115,85 @@ afterAll(async () => {
   await corpus?.close();
 });
 
+/** Pages rendering at once: the page work waits on Chromium's renderer, compositor and encoder in turn, so a few pages keep both cores busy. */
+const PAGES = 3;
+let free = PAGES;
+const waiting: (() => void)[] = [];
+async function withSlot<T>(f: () => Promise<T>): Promise<T> {
+  if (free > 0) free -= 1;
+  else await new Promise<void>((r) => waiting.push(r));
+  try {
+    return await f();
+  } finally {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else free += 1;
+  }
+}
+
 describe('every email kind in a real Chromium at 375 px and 1280 px', () => {
-  it.each(EMAIL_KINDS.map((k) => [k]))('%s', async (kind) => {
+  it.concurrent.for(EMAIL_KINDS)('%s', async (kind, { expect }) => {
     const mails = corpus.mails.filter((m) => m.kind === kind);
     expect(mails.length).toBe(6);
-    const page = await browser.context.newPage();
     const requests: string[] = [];
-    await page.route('**/*', (route) => {
-      requests.push(route.request().url());
-      return route.abort();
-    });
     const problems: string[] = [];
-    try {
-      for (const m of mails) {
-        const html = typeof m.parsed.html === 'string' ? m.parsed.html : '';
-        const textPart = m.parsed.text ?? '';
-        const at = labelOf(m);
-        for (const s of staticProblems(html)) problems.push(`${at}: ${s}`);
-        for (const t of LEFTOVERS) {
-          if ((m.parsed.subject ?? '').includes(t)) problems.push(`${at}: "${t}" in the subject`);
-          if (textPart.includes(t)) problems.push(`${at}: "${t}" in the text part`);
-        }
-        await page.setContent(html, { waitUntil: 'load' });
-        let seen: Rendered | null = null;
-        for (const width of WIDTHS) {
-          await page.setViewportSize({ width, height: 900 });
-          const r = await inspect(page);
-          seen ??= r;
-          if (r.overflow > width) problems.push(`${at}: ${r.overflow} px wide at ${width} px (horizontal scrolling)`);
-          await page.screenshot({ path: join(OUT, `${m.kind}-${m.language}-${m.variant}-${width}.png`), fullPage: true });
-        }
-        const r = seen!;
-        for (const t of LEFTOVERS) if (r.text.includes(t)) problems.push(`${at}: "${t}" shown in the HTML part`);
-        if (r.scripts > 0) problems.push(`${at}: ${r.scripts} <script> element(s)`);
-        if (r.colorScheme === null) problems.push(`${at}: no color-scheme meta`);
-        for (const x of r.onCanvas) problems.push(`${at}: text on the client's canvas (no background of its own): ${x}`);
-        for (const x of r.lowContrast) problems.push(`${at}: contrast below 4.5:1: ${x}`);
-        // The text part carries the facts of the HTML part: what it emphasises, and every link.
-        const text = norm(textPart);
-        for (const s of r.strong) if (!text.toLowerCase().includes(norm(s).toLowerCase())) problems.push(`${at}: "${s}" (emphasised in HTML) missing from the text part`);
-        for (const l of r.links) {
-          const target = l.startsWith('mailto:') ? l.slice(7) : l;
-          if (!text.includes(target)) problems.push(`${at}: link ${l} missing from the text part`);
-        }
-        if (m.caseNumber !== null) {
-          for (const [part, body] of [['text', text], ['html', norm(r.text)]] as const) {
-            if (!body.includes(String(m.caseNumber))) problems.push(`${at}: case number missing from the ${part} part`);
-          }
-        }
-        // Links count as shown in the HTML part: the reader clicks them.
-        factsOfKind(m, text, norm(`${r.text} ${r.links.join(' ')}`), problems);
+    await withSlot(async () => {
+      const page = await browser.context.newPage();
+      await page.route('**/*', (route) => {
+        requests.push(route.request().url());
+        return route.abort();
+      });
+      try {
+        for (const m of mails) await checkMail(page, m, problems);
+      } finally {
+        await page.close();
       }
-    } finally {
-      await page.close();
-    }
+    });
     expect(problems).toEqual([]);
     expect(requests).toEqual([]);
   });
 });
+
+/** One email: its source, then the page at each width (overflow checked and a screenshot written at each), then the facts. */
+async function checkMail(page: Page, m: SampleMail, problems: string[]): Promise<void> {
+  const html = typeof m.parsed.html === 'string' ? m.parsed.html : '';
+  const textPart = m.parsed.text ?? '';
+  const at = labelOf(m);
+  for (const s of staticProblems(html)) problems.push(`${at}: ${s}`);
+  for (const t of LEFTOVERS) {
+    if ((m.parsed.subject ?? '').includes(t)) problems.push(`${at}: "${t}" in the subject`);
+    if (textPart.includes(t)) problems.push(`${at}: "${t}" in the text part`);
+  }
+  await page.setContent(html, { waitUntil: 'load' });
+  let seen: Rendered | null = null;
+  for (const width of WIDTHS) {
+    await page.setViewportSize({ width, height: 900 });
+    const r = await inspect(page);
+    seen ??= r;
+    if (r.overflow > width) problems.push(`${at}: ${r.overflow} px wide at ${width} px (horizontal scrolling)`);
+    writeFileSync(join(OUT, `${m.kind}-${m.language}-${m.variant}-${width}.png`), await fullPageScreenshot(page, r.page));
+  }
+  const r = seen!;
+  for (const t of LEFTOVERS) if (r.text.includes(t)) problems.push(`${at}: "${t}" shown in the HTML part`);
+  if (r.scripts > 0) problems.push(`${at}: ${r.scripts} <script> element(s)`);
+  if (r.colorScheme === null) problems.push(`${at}: no color-scheme meta`);
+  for (const x of r.onCanvas) problems.push(`${at}: text on the client's canvas (no background of its own): ${x}`);
+  for (const x of r.lowContrast) problems.push(`${at}: contrast below 4.5:1: ${x}`);
+  // The text part carries the facts of the HTML part: what it emphasises, and every link.
+  const text = norm(textPart);
+  for (const s of r.strong) if (!text.toLowerCase().includes(norm(s).toLowerCase())) problems.push(`${at}: "${s}" (emphasised in HTML) missing from the text part`);
+  for (const l of r.links) {
+    const target = l.startsWith('mailto:') ? l.slice(7) : l;
+    if (!text.includes(target)) problems.push(`${at}: link ${l} missing from the text part`);
+  }
+  if (m.caseNumber !== null) {
+    for (const [part, body] of [['text', text], ['html', norm(r.text)]] as const) {
+      if (!body.includes(String(m.caseNumber))) problems.push(`${at}: case number missing from the ${part} part`);
+    }
+  }
+  // Links count as shown in the HTML part: the reader clicks them.
+  factsOfKind(m, text, norm(`${r.text} ${r.links.join(' ')}`), problems);
+}
 
 /** Facts a kind must state in both parts (from the data it was rendered with): status, links, promise. */
 function factsOfKind(m: SampleMail, text: string, html: string, problems: string[]): void {
