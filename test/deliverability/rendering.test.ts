@@ -107,8 +107,7 @@ let corpus: SampleCorpus;
 let browser: Browser;
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
-  corpus = await buildSampleCorpus();
-  browser = await launchChromium();
+  [corpus, browser] = await Promise.all([buildSampleCorpus(), launchChromium()]);
 }, 180_000);
 afterAll(async () => {
   await browser?.close();
