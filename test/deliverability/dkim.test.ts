@@ -130,19 +130,23 @@ describe('keys: keygen signs the next email without configuration; configured ke
       expect(zone, k.stdout).not.toBeNull();
       const record = [...zone![1]!.matchAll(/"([^"]*)"/g)].map((x) => x[1]).join('');
       expect(record).toMatch(/^v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{300,}$/);
-      // Again with the same selector: refused (a published key must not change under it).
-      const again = await box.run(['dkim', 'keygen', '--domain', 'example.com', '--selector', 'cg1']);
+      // Four commands that depend on the key only, not on each other (the dkim commands open no
+      // database; send-test writes its own mail): run at once, not one CLI start after another.
+      const [again, dns, text, s] = await Promise.all([
+        // Again with the same selector: refused (a published key must not change under it).
+        box.run(['dkim', 'keygen', '--domain', 'example.com', '--selector', 'cg1']),
+        box.json<{ keys: { domain: string; selector: string; record: string; signing: boolean; name: string }[]; fromDomains: { domain: string; signedWith: string | null }[] }>(['dkim', 'dns', '--json']),
+        box.run(['dkim', 'dns']),
+        box.run(['templates', 'send-test', 'confirmation', '--to', 'jane@customer.example']),
+      ]);
       expect(again.code).toBe(1);
       expect(again.stderr).toContain('exists already');
 
-      const dns = await box.json<{ keys: { domain: string; selector: string; record: string; signing: boolean; name: string }[]; fromDomains: { domain: string; signedWith: string | null }[] }>(['dkim', 'dns', '--json']);
       expect(dns.keys).toEqual([expect.objectContaining({ domain: 'example.com', selector: 'cg1', record, signing: true, name: 'cg1._domainkey.example.com' })]);
       expect(dns.fromDomains).toEqual([{ domain: 'example.com', signedWith: 'example.com/cg1' }]);
-      const text = await box.run(['dkim', 'dns']);
       expect(text.stdout).toContain(zone![0]);
       expect(text.stdout).toContain('mail From example.com: signed (example.com/cg1)');
 
-      const s = await box.run(['templates', 'send-test', 'confirmation', '--to', 'jane@customer.example']);
       expect(s.code, describeResult(s)).toBe(0);
       const out = join(box.dataDir, 'outgoing');
       const [raw] = readOutgoing(out);
