@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { BACKEND_INDEPENDENT } from './test/backend-independent.js';
+import { SlowFirstSequencer } from './test/setup/slow-first.js';
 
 /**
  * Two passes over the suite (`npm test` runs both): SQLite (default) and PostgreSQL
@@ -55,6 +56,7 @@ export default defineConfig({
     // the CPU: vitest's default of one worker per core minus one would run a 2-core machine's
     // suite one file at a time.
     maxWorkers: 3,
+    sequence: { sequencer: SlowFirstSequencer },
     reporters: ['default'],
   },
 });
