@@ -62,6 +62,19 @@ const cheapDbcsDecoder: Plugin = {
  *  - html-to-text with htmlparser2, entities, selderee … (≈ 230 KB): mailparser and visible-text,
  *    for HTML mail only.
  */
+/** A CommonJS stand-in for `path` that requires the real module the first time something of it is used. */
+function standIn(path: string, names: readonly string[]): string {
+  return `let real = null;
+const load = () => (real ??= require(${JSON.stringify(path)}));
+const names = ${JSON.stringify(names)};
+module.exports = new Proxy({}, {
+  get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
+  has: (_, key) => key in load(),
+  ownKeys: () => names,
+  getOwnPropertyDescriptor: (_, key) => (names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined),
+});`;
+}
+
 const LAZY: Record<string, readonly string[]> = {
   'encoding-japanese': [],
   'html-to-text': ['compile', 'convert', 'htmlToText'],
@@ -72,15 +85,7 @@ const lazyModules: Plugin = {
     const filter = new RegExp(`^(${Object.keys(LAZY).join('|')})$`);
     b.onResolve({ filter }, (args) => (args.namespace === 'casegate-lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'casegate-lazy' }));
     b.onLoad({ filter: /.*/, namespace: 'casegate-lazy' }, (args) => ({
-      contents: `let real = null;
-const load = () => (real ??= require(${JSON.stringify(args.path)}));
-const names = ${JSON.stringify(LAZY[args.path] ?? [])};
-module.exports = new Proxy({}, {
-  get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
-  has: (_, key) => key in load(),
-  ownKeys: () => names,
-  getOwnPropertyDescriptor: (_, key) => (names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined),
-});`,
+      contents: standIn(args.path, LAZY[args.path] ?? []),
       loader: 'js',
       resolveDir: ROOT,
     }));
@@ -106,15 +111,7 @@ const lazyBuiltins: Plugin = {
       return lazy !== undefined && lazy.importers.test(args.importer) ? { path, namespace: 'casegate-lazy-builtin' } : undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'casegate-lazy-builtin' }, (args) => ({
-      contents: `let real = null;
-const load = () => (real ??= require(${JSON.stringify(args.path)}));
-const names = ${JSON.stringify(LAZY_BUILTINS[args.path]?.names ?? [])};
-module.exports = new Proxy({}, {
-  get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
-  has: (_, key) => key in load(),
-  ownKeys: () => names,
-  getOwnPropertyDescriptor: (_, key) => (names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined),
-});`,
+      contents: standIn(args.path, LAZY_BUILTINS[args.path]?.names ?? []),
       loader: 'js',
       resolveDir: ROOT,
     }));
