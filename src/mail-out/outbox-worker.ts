@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
-import { isBouncing } from '../db/repos/addresses.js';
-import { attachmentsOfOutbox } from '../db/repos/agent-work.js';
+import { bouncingAmong } from '../db/repos/addresses.js';
+import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
 import { addEvent } from '../db/repos/events.js';
 import { claimDue, markFailed, markRetry, markSent, markSuppressed, releaseClaims, releaseRow, retryBackedOffNow } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
-import type { OutboxRow } from '../db/schema.js';
+import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { classifySendError, type ClassifiedSendError } from './send-errors.js';
 import type { MailTransport } from './transport.js';
@@ -51,8 +51,8 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = [
 }
 
 /** The stored files of an email (an agent's relayed attachments), streamed from the blob store. */
-async function outgoingAttachments(ctx: AppContext, outboxId: number): Promise<Mail.Attachment[]> {
-  return (await attachmentsOfOutbox(ctx.db, outboxId)).map((a) => ({
+function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Mail.Attachment[] {
+  return files.map((a) => ({
     filename: a.filename,
     contentType: a.content_type,
     content: ctx.blobs.open(a.sha256),
@@ -74,6 +74,19 @@ type Outcome =
 interface Attempt {
   readonly outcome: Outcome;
   readonly transport: 'works' | ClassifiedSendError | null;
+}
+
+/** What a claimed batch needs besides its rows, read in one query each: bouncing recipients, stored files. */
+interface BatchFacts {
+  readonly bouncing: ReadonlySet<string>;
+  readonly files: ReadonlyMap<number, AttachmentRow[]>;
+}
+
+/** An outcome waiting for the next group write (#writeGroup), and who waits for it. */
+interface QueuedWrite {
+  readonly row: OutboxRow;
+  readonly outcome: Outcome;
+  readonly done: (err: unknown) => void;
 }
 
 interface Unrecorded {
@@ -125,6 +138,8 @@ export class OutboxWorker {
   #recordTimer: NodeJS.Timeout | null = null;
   #recordDelayMs = RECORD_RETRY_MIN_MS;
   #flushing: Promise<void> | null = null;
+  /** Outcomes waiting for the next group write; #writeGroup is scheduled while this is non-empty. */
+  #queuedWrites: QueuedWrite[] = [];
   #pause: Pause | null = null;
   readonly #log: Logger;
   readonly health: TransportHealthReporter;
@@ -213,21 +228,40 @@ export class OutboxWorker {
         return sent;
       }
       if (rows.length === 0) return sent;
+      let facts: BatchFacts;
+      try {
+        facts = await this.#batchFacts(rows);
+      } catch (err) {
+        // Nothing was sent: the claims lapse and a later pass sends these rows.
+        this.#log.warn({ err, rows: rows.length }, 'could not read the claimed rows\' recipients and files (database busy?); sent when their claims lapse');
+        return sent;
+      }
       for (const r of rows) this.#held.add(r.id);
-      const results = await Promise.all(rows.map((r) => this.#deliver(r)));
+      const results = await Promise.all(rows.map((r) => this.#deliver(r, facts)));
       sent += results.filter((k) => k === 'sent').length;
       if (!results.includes('sent')) return sent;
     }
   }
 
+  /**
+   * Which recipients of a claimed batch are bouncing and which rows carry stored files: two
+   * queries per batch instead of two per email. Checked right after the claim, so an address that
+   * started bouncing after its mail was queued still gets nothing.
+   */
+  async #batchFacts(rows: readonly OutboxRow[]): Promise<BatchFacts> {
+    const bouncing = await bouncingAmong(this.db, rows.map((r) => r.to_address));
+    const files = await attachmentsOfOutboxRows(this.db, rows.map((r) => r.id));
+    return { bouncing: new Set(bouncing.map((b) => b.address)), files };
+  }
+
   /** Send one claimed row and record what happened. Never throws. */
-  async #deliver(row: OutboxRow): Promise<Outcome['kind']> {
+  async #deliver(row: OutboxRow, facts: BatchFacts): Promise<Outcome['kind']> {
     const log = this.#log.child({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id });
     let attempt: Attempt;
     try {
-      attempt = await this.#attempt(row);
+      attempt = await this.#attempt(row, facts);
     } catch (err) {
-      // Before anything was sent (e.g. the bounce lookup failed): the claim lapses and a later pass sends it.
+      // Before anything was sent: the claim lapses and a later pass sends it.
       this.#held.delete(row.id);
       log.error({ err }, 'outbox row could not be handled; tried again when its claim lapses');
       return 'retry';
@@ -244,13 +278,13 @@ export class OutboxWorker {
     return attempt.outcome.kind;
   }
 
-  async #attempt(row: OutboxRow): Promise<Attempt> {
+  async #attempt(row: OutboxRow, facts: BatchFacts): Promise<Attempt> {
     const attempts = row.attempts + 1;
-    if (await isBouncing(this.db, row.to_address)) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
+    if (facts.bouncing.has(row.to_address.toLowerCase())) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
     if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
     let options: Mail.Options;
     try {
-      options = toMailOptions(row, await outgoingAttachments(this.ctx, row.id));
+      options = toMailOptions(row, outgoingAttachments(this.ctx, facts.files.get(row.id) ?? []));
     } catch (err) {
       return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
     }
@@ -282,7 +316,7 @@ export class OutboxWorker {
   /** Write an outcome; when the database refuses, keep it (and the row held) and retry with backoff. */
   async #record(row: OutboxRow, outcome: Outcome, log: Logger): Promise<void> {
     try {
-      await this.db.transaction().execute((trx) => writeOutcome(trx, row, outcome, null, this.ctx.clock.now().toISOString()));
+      await this.#groupWrite(row, outcome);
       this.#held.delete(row.id);
       logOutcome(log, row, outcome);
     } catch (err) {
@@ -295,6 +329,34 @@ export class OutboxWorker {
       }
       this.#scheduleFlush();
     }
+  }
+
+  /**
+   * Group commit: outcomes that arrive in the same turn of the event loop (the relay's answers to
+   * several sends of a batch, read together) are written in one transaction, right after that
+   * turn. Each caller learns whether its outcome was written; when the transaction fails, all of
+   * its outcomes are held and retried (#flush), as one write would be.
+   */
+  #groupWrite(row: OutboxRow, outcome: Outcome): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#queuedWrites.length === 0) setImmediate(() => void this.#writeGroup());
+      this.#queuedWrites.push({ row, outcome, done: (err) => (err === null ? resolve() : reject(err)) });
+    });
+  }
+
+  async #writeGroup(): Promise<void> {
+    const group = this.#queuedWrites;
+    this.#queuedWrites = [];
+    const at = this.ctx.clock.now().toISOString();
+    let error: unknown = null;
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (const w of group) await writeOutcome(trx, w.row, w.outcome, null, at);
+      });
+    } catch (err) {
+      error = err ?? new Error('transaction failed');
+    }
+    for (const w of group) w.done(error);
   }
 
   #scheduleFlush(): void {

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTransport } from '../../src/mail-out/transport.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { KyselyPlugin, RootOperationNode } from 'kysely';
+import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { closeContext, createContext } from '../../src/context.js';
 import { silentLogger } from '../../src/log.js';
@@ -118,6 +119,62 @@ describe('outbox worker over real SMTP', () => {
     close();
     expect((await rows())[0]!.status).toBe('suppressed');
     expect(sink.messages).toHaveLength(0);
+  });
+});
+
+describe('outbox worker: one batch, few statements', () => {
+  /** The tables a SELECT reads (FROM and JOINs), e.g. "messages+attachments". */
+  function tablesRead(node: RootOperationNode): string | null {
+    if (node.kind !== 'SelectQueryNode') return null;
+    const names = [...(node.from?.froms ?? []), ...(node.joins ?? []).map((j) => j.table)].map((t) => (t.kind === 'TableNode' ? t.table.identifier.name : t.kind));
+    return names.join('+');
+  }
+
+  it('reads a claimed batch’s bouncing recipients and stored files in one query each, and writes outcomes that arrive together in one transaction', async () => {
+    for (let i = 1; i <= 6; i++) await env.ingest(eml({ from: `Customer ${i} <c${i}@customer.example>`, messageId: `batch-${i}@customer.example`, subject: `Batch ${i}` }));
+    // c3 started bouncing after its confirmation was queued (mixed case in the address: stored lower case).
+    await env.ctx.db.insertInto('address_status').values({ address: 'c3@customer.example', bouncing: 1, bounce_count: 1, last_bounce_at: null, last_reason: '5.1.1', updated_at: '2026-03-02T09:00:00Z' }).execute();
+    await env.ctx.db.updateTable('outbox').set({ to_address: 'C3@Customer.Example' }).where('to_address', '=', 'c3@customer.example').execute();
+    const reads: string[] = [];
+    const counting: KyselyPlugin = {
+      transformQuery: ({ node }) => {
+        const t = tablesRead(node);
+        if (t !== null) reads.push(t);
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    };
+    const db = env.ctx.db.withPlugin(counting);
+    const transactions = vi.spyOn(db, 'transaction');
+    // The relay answers the five sends together (as one read of several connections would).
+    const waiting: (() => void)[] = [];
+    const accepted: string[] = [];
+    const transport: MailTransport = {
+      name: 'together',
+      send: (m) =>
+        new Promise((resolve) => {
+          waiting.push(() => {
+            accepted.push((m.to as { address: string }).address);
+            resolve({ response: '250 ok' });
+          });
+          if (waiting.length === 5) for (const go of waiting) go();
+        }),
+      close: () => undefined,
+    };
+    const w = new OutboxWorker({ ...env.ctx, db }, transport);
+    expect(await w.drain()).toBe(5);
+    expect(accepted.sort()).toEqual(['c1@customer.example', 'c2@customer.example', 'c4@customer.example', 'c5@customer.example', 'c6@customer.example']);
+    const out = await rows();
+    expect(out.map((r) => r.status)).toEqual(['sent', 'sent', 'suppressed', 'sent', 'sent', 'sent']);
+    expect(out.filter((r) => r.status === 'sent').every((r) => r.sent_at !== null && r.claimed_by === null)).toBe(true);
+    // Every thread entry of a sent email knows when it went.
+    const entries = await env.ctx.db.selectFrom('messages').select(['outbox_id', 'sent_at']).where('outbox_id', 'is not', null).execute();
+    expect(entries.filter((e) => e.sent_at !== null).map((e) => e.outbox_id).sort()).toEqual(out.filter((r) => r.status === 'sent').map((r) => r.id).sort());
+    // One read of bouncing addresses and one of files for the batch (the second pass claims nothing).
+    expect(reads.filter((t) => t === 'address_status')).toHaveLength(1);
+    expect(reads.filter((t) => t === 'messages+attachments')).toHaveLength(1);
+    // The five answers and the suppression, all known in the same turn of the event loop: one transaction.
+    expect(transactions).toHaveBeenCalledTimes(1);
   });
 });
 

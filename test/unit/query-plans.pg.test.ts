@@ -12,7 +12,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedHistoryPostgres } from '../../bench/seed-postgres.js';
 import type { AppContext } from '../../src/context.js';
-import { isBouncing } from '../../src/db/repos/addresses.js';
+import { bouncingAmong, isBouncing } from '../../src/db/repos/addresses.js';
+import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
@@ -113,6 +114,8 @@ describe('query plans on PostgreSQL', () => {
       ['last event with trigger', () => lastEventWithTrigger(capture, 77, 'case.escalated', 'keyword', '2026-01-01T00:00:00.000Z')],
       ['auto-replies since', () => capture.transaction().execute((trx) => autoRepliesSince(trx, 'customer76@customer.bench.example', now))],
       ['bouncing?', () => isBouncing(capture, 'customer76@customer.bench.example')],
+      ['bouncing recipients of a batch', () => bouncingAmong(capture, ['customer76@customer.bench.example', 'customer77@customer.bench.example'])],
+      ['stored files of a batch', () => attachmentsOfOutboxRows(capture, [1, 2, 3])],
       ['claim due rows', () => claimDue(capture, { owner: 'plan', now, until: now, limit: 16, exclude: [1, 2] })],
       ['next due', () => nextDueAt(capture)],
       ['oldest queued', () => oldestQueued(capture)],

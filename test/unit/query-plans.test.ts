@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppContext } from '../../src/context.js';
-import { isBouncing } from '../../src/db/repos/addresses.js';
+import { bouncingAmong, isBouncing } from '../../src/db/repos/addresses.js';
+import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
@@ -61,6 +62,8 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'outbox: claim due rows', run: (db) => claimDue(db, { owner: 'plans', now: '2026-03-02T10:00:00.000Z', until: '2026-03-02T10:05:00.000Z', limit: 16, exclude: [1, 2] }) },
   { name: 'outbox: next due time', run: (db) => nextDueAt(db) },
   { name: 'outbox: bouncing address', run: (db) => isBouncing(db, 'jane@customer.example') },
+  { name: 'outbox: bouncing recipients of a batch', run: (db) => bouncingAmong(db, ['jane@customer.example', 'joe@customer.example']) },
+  { name: 'outbox: stored files of a batch', run: (db) => attachmentsOfOutboxRows(db, [1, 2, 3]) },
   { name: 'case view: case by id', run: (db, ids) => caseById(db, ids.caseId) },
   { name: 'case view: messages', run: (db, ids) => messagesOfCase(db, ids.caseId) },
   { name: 'case view: attachments', run: (db) => attachmentsOfMessages(db, [1, 2, 3]) },

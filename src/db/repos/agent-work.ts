@@ -21,14 +21,34 @@ export async function customerThreadAnchor(db: Q, caseId: number): Promise<Pick<
   return row?.message_id != null ? { message_id: row.message_id, references_json: row.references_json } : undefined;
 }
 
-/** Files to attach to an outgoing email: the attachments of its (one) messages row, in order along attachments_message. */
-export async function attachmentsOfOutbox(db: Q, outboxId: number): Promise<AttachmentRow[]> {
-  return db
-    .selectFrom('attachments')
-    .selectAll()
-    .where('message_row_id', '=', (eb) => eb.selectFrom('messages').select('messages.id').where('messages.outbox_id', '=', outboxId).limit(1))
-    .orderBy('id')
+/**
+ * Files to attach to outgoing emails, by outbox row: the attachments of each row's (one) messages
+ * row, in order. One query for a whole claimed batch (the outbox worker); rows without files are absent.
+ */
+export async function attachmentsOfOutboxRows(db: Q, outboxIds: readonly number[]): Promise<Map<number, AttachmentRow[]>> {
+  const files = new Map<number, AttachmentRow[]>();
+  if (outboxIds.length === 0) return files;
+  const rows = await db
+    .selectFrom('messages')
+    .innerJoin('attachments', 'attachments.message_row_id', 'messages.id')
+    .selectAll('attachments')
+    .select('messages.outbox_id as outbox_id')
+    .where('messages.outbox_id', 'in', [...new Set(outboxIds)])
     .execute();
+  // In order here, not in SQL: the few files of a batch, without a temp B-tree per query.
+  rows.sort((a, b) => a.id - b.id);
+  // An outbox row has one messages row; should a second ever appear, the first one's files count.
+  const messageOf = new Map<number, number>();
+  for (const { outbox_id, ...file } of rows) {
+    if (outbox_id === null) continue;
+    const owner = messageOf.get(outbox_id) ?? file.message_row_id;
+    messageOf.set(outbox_id, owner);
+    if (file.message_row_id !== owner) continue;
+    const list = files.get(outbox_id);
+    if (list === undefined) files.set(outbox_id, [file]);
+    else list.push(file);
+  }
+  return files;
 }
 
 /** Emails of a kind queued to an address since a time (rate limits of notices; serialised per address like autoRepliesSince). */
