@@ -35,28 +35,46 @@ export interface JobDefinition {
 export const BATCH = 200;
 
 /**
- * Work through what is due, batch by batch, one item (one transaction) at a time. An item that
- * fails is logged and left for the next run; an item seen twice in one run ends the run (it did
- * not advance), so a run always ends.
+ * Items handled at once. SQLite has one writer: one at a time. PostgreSQL: each item is a
+ * transaction of a dozen short statements, so its time is round trips; four at once overlap them
+ * (a catch-up after downtime ran at ~25 ms per reminder one at a time) and leave most of the pool
+ * (database.poolSize) to mail.
+ */
+export function itemsAtOnce(ctx: AppContext): number {
+  const db = ctx.config.database;
+  return db.driver === 'postgres' ? Math.max(1, Math.min(4, Math.floor(db.poolSize / 2))) : 1;
+}
+
+/**
+ * Work through what is due, batch by batch, each item in its own transaction (itemsAtOnce of
+ * them at a time). An item that fails is logged and left for the next run; an item seen twice in
+ * one run ends the run (it did not advance), so a run always ends. Stopping lets the items in
+ * hand finish and starts no more.
  */
 export async function sweep<T>(j: JobContext, fetch: () => Promise<T[]>, idOf: (t: T) => number, handle: (t: T) => Promise<number>): Promise<JobResult> {
   const seen = new Set<number>();
+  const lanes = itemsAtOnce(j.ctx);
   let processed = 0;
   let sent = 0;
   while (!j.stopping()) {
     const batch = await fetch();
     const fresh = batch.filter((t) => !seen.has(idOf(t)));
     if (fresh.length === 0) break;
-    for (const t of fresh) {
-      if (j.stopping()) break;
-      seen.add(idOf(t));
-      try {
-        sent += await handle(t);
-        processed += 1;
-      } catch (err) {
-        j.log.warn({ err, caseId: idOf(t) }, 'job item failed; it is tried again with the next run');
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      for (let t = fresh[next++]; t !== undefined && !j.stopping(); t = fresh[next++]) {
+        seen.add(idOf(t));
+        try {
+          // Not `sent += await …`: that reads `sent` before the await and loses the other lanes' counts.
+          const queued = await handle(t);
+          sent += queued;
+          processed += 1;
+        } catch (err) {
+          j.log.warn({ err, caseId: idOf(t) }, 'job item failed; it is tried again with the next run');
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(lanes, fresh.length) }, lane));
     if (sent > 0) j.ctx.outboxSignal.wake();
     if (batch.length < BATCH) break;
   }

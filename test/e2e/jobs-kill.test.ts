@@ -149,6 +149,10 @@ describe('kill -9 in the middle of a job run', () => {
       await second.exited;
       const logs = jsonLines(second.stdout());
       expect(logs.find((l) => l['msg'] === 'job catches up' && l['job'] === 'sla-check')?.['why']).toMatch(/did not finish/);
+      // The run's own figures add up (on PostgreSQL several items run at once: src/jobs/job.ts itemsAtOnce).
+      const finished = (job: string) => logs.find((l) => l['msg'] === 'job finished' && l['job'] === job);
+      expect(finished('pending-reminder')).toMatchObject({ processed: N - atKill.reminderClaims, sent: N - atKill.reminderClaims });
+      expect(finished('sla-check')?.['sent']).toBe(N - atKill.breachClaims);
 
       const done = await counts(db);
       expect(done).toEqual({ breachClaims: N, breachMails: N, breachEvents: N, reminderClaims: N, reminderMails: N, reminderEvents: N, twiceMailed: 0 });
