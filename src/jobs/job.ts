@@ -36,9 +36,9 @@ export const BATCH = 200;
 
 /**
  * Items handled at once. SQLite has one writer: one at a time. PostgreSQL: each item is a
- * transaction of a dozen short statements, so its time is round trips; four at once overlap them
- * (a catch-up after downtime ran at ~25 ms per reminder one at a time) and leave most of the pool
- * (database.poolSize) to mail.
+ * transaction of a dozen short statements, much of its time round trips to the server; four at
+ * once overlap them (a 600-item catch-up on one 2-core machine with the server: ~15 % faster; more
+ * with the server a network hop away) and leave most of the pool (database.poolSize) to mail.
  */
 export function itemsAtOnce(ctx: AppContext): number {
   const db = ctx.config.database;
