@@ -219,6 +219,20 @@ class AlwaysOpen implements BusinessClock {
   }
 }
 
+interface LocalDay {
+  /** YYYY-MM-DD in the calendar's zone. */
+  readonly date: string;
+  /** The same date as a UTC DateTime (for date arithmetic without zone shifts). */
+  readonly utcDate: DateTime;
+  readonly start: number;
+  readonly end: number;
+}
+
+interface Span {
+  readonly intervals: readonly Interval[];
+  readonly horizon: number;
+}
+
 class Calendar implements BusinessClock {
   readonly always = false;
   readonly name: string;
@@ -229,6 +243,9 @@ class Calendar implements BusinessClock {
   readonly #holidays: Holidays | null;
   readonly #holidayYears = new Set<number>();
   readonly #cache = new Map<string, Interval[]>();
+  readonly #days = new Map<string, LocalDay>();
+  #lastDay: LocalDay | null = null;
+  readonly #spans = new Map<string, Span>();
 
   constructor(spec: CalendarSpec) {
     this.name = spec.name;
@@ -301,9 +318,37 @@ class Calendar implements BusinessClock {
     return DateTime.fromObject({ year: z.year, month: z.month, day: z.day }, { zone: 'UTC' });
   }
 
-  /** Sorted, merged open intervals overlapping [from, from + days). */
-  #window(from: number, days: number): Interval[] {
-    const first = this.#localDate(from).minus({ days: 1 });
+  /**
+   * The local day that contains `ms`: its date and where it starts and ends (epoch ms). Luxon's
+   * zone arithmetic costs microseconds a call and every confirmation asks the clock several
+   * questions about the same few days, so the days met are remembered (a day is the same day
+   * for as long as this calendar exists).
+   */
+  #dayOf(ms: number): LocalDay {
+    const last = this.#lastDay;
+    if (last !== null && ms >= last.start && ms < last.end) return last;
+    for (const d of this.#days.values()) {
+      if (ms >= d.start && ms < d.end) return (this.#lastDay = d);
+    }
+    const date = this.#localDate(ms);
+    const iso = date.toISODate() ?? '';
+    const day = { date: iso, utcDate: date, start: this.#dayStart(iso), end: this.#dayStart(date.plus({ days: 1 }).toISODate() ?? iso) };
+    if (this.#days.size >= 64) this.#days.delete(this.#days.keys().next().value!);
+    this.#days.set(iso, day);
+    return (this.#lastDay = day);
+  }
+
+  /**
+   * Sorted, merged open intervals of the local days from the day before `from`'s to `days` + 1
+   * days after it, and the start of the local day `days` after `from`'s (the horizon of a walk):
+   * the same for every instant of a day, so kept per day.
+   */
+  #span(from: number, days: number): Span {
+    const day = this.#dayOf(from);
+    const key = `${day.date}|${days}`;
+    const hit = this.#spans.get(key);
+    if (hit !== undefined) return hit;
+    const first = day.utcDate.minus({ days: 1 });
     const all: Interval[] = [];
     for (let i = 0; i <= days + 1; i++) all.push(...this.#intervalsOf(first.plus({ days: i }).toISODate() ?? ''));
     all.sort((a, b) => a.s - b.s);
@@ -313,17 +358,18 @@ class Calendar implements BusinessClock {
       if (last !== undefined && iv.s <= last.e) merged[merged.length - 1] = { s: last.s, e: Math.max(last.e, iv.e) };
       else merged.push(iv);
     }
-    return merged.filter((iv) => iv.e > from);
+    const span = { intervals: merged, horizon: this.#dayStart(day.utcDate.plus({ days }).toISODate() ?? '') };
+    if (this.#spans.size >= 256) this.#spans.delete(this.#spans.keys().next().value!);
+    this.#spans.set(key, span);
+    return span;
   }
 
   /** Walk the open intervals from `from` onwards, a week at a time. */
   *#forward(from: number): Generator<Interval> {
     let cursor = from;
     for (let done = 0; done < SEARCH_DAYS; done += 7) {
-      const ivs = this.#window(cursor, 7);
-      const horizon = this.#localDate(cursor).plus({ days: 7 });
-      const limit = this.#dayStart(horizon.toISODate() ?? '');
-      for (const iv of ivs) {
+      const { intervals, horizon: limit } = this.#span(cursor, 7);
+      for (const iv of intervals) {
         if (iv.s >= limit) break;
         const s = Math.max(iv.s, cursor);
         const e = Math.min(iv.e, limit);
@@ -336,7 +382,7 @@ class Calendar implements BusinessClock {
 
   isOpen(at: Date): boolean {
     const t = at.getTime();
-    return this.#window(t, 1).some((iv) => iv.s <= t && t < iv.e);
+    return this.#span(t, 1).intervals.some((iv) => iv.s <= t && t < iv.e);
   }
 
   nextOpen(at: Date): Date {

@@ -102,6 +102,27 @@ describe('between: business time between two instants', () => {
       }
     }
   });
+
+  it('a calendar that remembers the days it met answers as a new one does (random order over DST weeks, holidays, closures)', () => {
+    const specs: CalendarSpec[] = [
+      { name: 'us-central', zone: 'America/Chicago', hours: { 'mon-fri': '07:00-17:00' }, holidays: { country: 'US' } },
+      { name: 'de-by', zone: 'Europe/Berlin', hours: { 'mon-fri': ['09:00-12:00', '13:00-17:00'] }, holidays: { country: 'DE', state: 'BY' }, closedDates: ['2026-06-12'], closures: [{ from: '2026-06-15T15:00', to: '2026-06-16T11:00' }] },
+      { name: 'night', zone: 'America/Chicago', hours: { sat: '22:00-06:00', sun: '22:00-06:00' } },
+    ];
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    for (const spec of specs) {
+      const warm = businessCalendar(spec);
+      for (let i = 0; i < 150; i++) {
+        // Instants over 2026 (DST changes in March, October and November), often on the same days.
+        const at = new Date(Date.UTC(2026, 0, 1) + Math.floor(random() * 365) * 24 * H + Math.floor(random() * 96) * 15 * M);
+        const later = new Date(at.getTime() + random() * 20 * 24 * H);
+        const answers = (c: ReturnType<typeof businessCalendar>): unknown[] => [c.isOpen(at), c.nextOpen(at).getTime(), c.add(at, 13.25 * H).getTime(), c.between(at, later)];
+        // A new calendar each time: its first answer computes every day it needs.
+        expect(answers(warm), `${spec.name} at ${at.toISOString()}, until ${later.toISOString()}`).toEqual(answers(businessCalendar(spec)));
+      }
+    }
+  });
 });
 
 describe('opening, next business day, business days', () => {
