@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
 import { ImapFlow, type FetchMessageObject, type SearchObject } from 'imapflow';
 import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
@@ -530,7 +529,7 @@ export class MailboxWatcher {
     let blob;
     try {
       if (prefetched !== undefined) {
-        blob = await ctx.blobs.put(Readable.from([prefetched]), limit);
+        blob = await ctx.blobs.putBuffer(prefetched, limit);
       } else {
         // Streamed into the blob store chunk by chunk, never whole in memory.
         const dl = await s.client.download(String(uid), undefined, { uid: true, chunkSize: LARGE_CHUNK_BYTES });
