@@ -47,17 +47,27 @@ function helperLocale(options: Handlebars.HelperOptions, hash: Record<string, un
   return 'en';
 }
 
+/**
+ * Formatted dates by (value, zone, locale, format): an email shows the same instant in its text
+ * and its HTML part, and Luxon's locale formatting (Intl) is the costly part of a render.
+ */
+const formattedDates = new Map<string, string>();
+
 hb.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptions): string => {
   if (typeof value !== 'string' || value === '') return '';
   const hash = hashOf(options);
   const locale = helperLocale(options, hash);
+  const key = `${value}\u0000${String(hash.zone)}\u0000${locale}\u0000${String(hash.format)}`;
+  const known = formattedDates.get(key);
+  if (known !== undefined) return known;
   let dt = DateTime.fromISO(value, { setZone: true });
   if (typeof hash.zone === 'string') dt = dt.setZone(hash.zone);
   if (!dt.isValid) return value;
   dt = dt.setLocale(locale);
-  return typeof hash.format === 'string'
-    ? dt.toFormat(hash.format)
-    : dt.toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' });
+  const text = typeof hash.format === 'string' ? dt.toFormat(hash.format) : dt.toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' });
+  if (formattedDates.size >= 512) formattedDates.clear();
+  formattedDates.set(key, text);
+  return text;
 });
 
 /** Minutes as words in the template language: 95 → "1 hour, 35 minutes" / "1 Stunde und 35 Minuten". */

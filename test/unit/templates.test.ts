@@ -2,6 +2,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DateTime } from 'luxon';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../../src/log.js';
@@ -299,6 +300,31 @@ describe('check', () => {
     expect(out.text).toContain('a 0 falsebb 1 true');
     expect(out.text).toContain('Jane Doe jane@example.org Example Support');
     expect(out.text).toContain('a, bb 14.03.2025 en');
+
+    // The same instant in other zones, locales and formats (formatted dates are remembered by all four).
+    write(
+      dir,
+      'confirmation.text.hbs',
+      [
+        '[{{formatDate case.createdAt format="dd.MM.yyyy HH:mm" zone="Europe/Berlin"}}]',
+        '[{{formatDate case.createdAt format="dd.MM.yyyy HH:mm" zone="Asia/Tokyo"}}]',
+        '[{{formatDate case.createdAt format="cccc" zone="Europe/Berlin" locale="de"}}]',
+        '[{{formatDate case.createdAt format="cccc" zone="Europe/Berlin" locale="en"}}]',
+        '[{{formatDate case.createdAt zone="UTC" locale="en"}}]',
+        '[{{formatDate case.createdAt format="dd.MM.yyyy HH:mm" zone="Europe/Berlin"}}]',
+        '',
+      ].join('\n'),
+    );
+    const created = confirmation({}).case.createdAt;
+    const twice = [0, 1].map(() => load(dir).render('confirmation', confirmation({}), { language: 'en' }).text);
+    expect(twice[1]).toBe(twice[0]);
+    const lines = twice[0]!.split('\n').filter((l) => l.startsWith('['));
+    const shown = (zone: string, format: string, locale = 'en'): string => `[${DateTime.fromISO(created, { zone }).setLocale(locale).toFormat(format)}]`;
+    expect(lines.slice(0, 4)).toEqual([shown('Europe/Berlin', 'dd.MM.yyyy HH:mm'), shown('Asia/Tokyo', 'dd.MM.yyyy HH:mm'), shown('Europe/Berlin', 'cccc', 'de'), shown('Europe/Berlin', 'cccc')]);
+    expect(lines[1]).not.toBe(lines[0]);
+    expect(lines[2]).not.toBe(lines[3]);
+    expect(lines[4]).toContain('UTC');
+    expect(lines[5]).toBe(lines[0]);
 
     write(
       dir,
