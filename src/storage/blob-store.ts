@@ -88,7 +88,7 @@ export class BlobStore {
    * synchronous calls: a few tens of microseconds into the page cache, as the SQLite writes next
    * to it are. The promise-based calls cost 3–5× the CPU (a thread-pool round trip and a file
    * handle each for open, write, close, mkdir and rename: ~400 against ~80–160 µs per blob,
-   * measured), and a new case stores two blobs (the mail and its confirmation).
+   * measured), and every inbound mail stores at least one (itself, then each attachment).
    */
   #writeSmall(data: Buffer, sha256: string): string {
     const tmp = this.#tmpPath();
