@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -59,13 +59,7 @@ export class BlobStore {
   readonly #tmpPrefix = `${process.pid}-${randomBytes(6).toString('hex')}-`;
   #tmpSeq = 0;
 
-  async #ensureDir(dir: string): Promise<void> {
-    if (this.#madeDirs.has(dir)) return;
-    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    this.#madeDirs.add(dir);
-  }
-
-  #ensureDirSync(dir: string): void {
+  #ensureDir(dir: string): void {
     if (this.#madeDirs.has(dir)) return;
     mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     this.#madeDirs.add(dir);
@@ -76,27 +70,24 @@ export class BlobStore {
   }
 
   /** Move a finished temp file to its content address (atomic; same content may already be there). */
-  async #settle(tmp: string, sha256: string): Promise<string> {
+  #settle(tmp: string, sha256: string): string {
     const path = this.pathFor(sha256);
-    await this.#ensureDir(dirname(path));
-    await rename(tmp, path);
+    this.#ensureDir(dirname(path));
+    renameSync(tmp, path);
     return path;
   }
 
   /**
-   * Write a small blob (≤ IN_MEMORY_MAX) to a temp file and move it to its content address with
-   * synchronous calls: a few tens of microseconds into the page cache, as the SQLite writes next
+   * Write a small blob (≤ IN_MEMORY_MAX) to a temp file and move it to its content address (also
+   * how a streamed blob ends) with synchronous calls: a few tens of microseconds into the page cache, as the SQLite writes next
    * to it are. The promise-based calls cost 3–5× the CPU (a thread-pool round trip and a file
    * handle each for open, write, close, mkdir and rename: ~400 against ~80–160 µs per blob,
    * measured), and every inbound mail stores at least one (itself, then each attachment).
    */
   #writeSmall(data: Buffer, sha256: string): string {
     const tmp = this.#tmpPath();
-    const path = this.pathFor(sha256);
     writeFileSync(tmp, data, { mode: PRIVATE_FILE_MODE });
-    this.#ensureDirSync(dirname(path));
-    renameSync(tmp, path);
-    return path;
+    return this.#settle(tmp, sha256);
   }
 
   /**
@@ -105,7 +96,7 @@ export class BlobStore {
    * never held in memory. Fails with SizeLimitError past `limit` bytes.
    */
   async put(source: Readable, limit = Number.MAX_SAFE_INTEGER): Promise<StoredBlob> {
-    this.#ensureDirSync(join(this.dir, 'tmp'));
+    this.#ensureDir(join(this.dir, 'tmp'));
     const chunks: Buffer[] = [];
     let size = 0;
     const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
@@ -145,7 +136,7 @@ export class BlobStore {
       throw err;
     }
     const sha256 = counter.hash.digest('hex');
-    return { sha256, size: counter.size, path: await this.#settle(tmp, sha256) };
+    return { sha256, size: counter.size, path: this.#settle(tmp, sha256) };
   }
 
   /** Store bytes already in memory (no stream in between); fails with SizeLimitError past `limit` bytes. */
@@ -153,7 +144,7 @@ export class BlobStore {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (bytes.length > limit) throw new SizeLimitError(limit);
     if (bytes.length > IN_MEMORY_MAX) return this.put(Readable.from([bytes]), limit);
-    this.#ensureDirSync(join(this.dir, 'tmp'));
+    this.#ensureDir(join(this.dir, 'tmp'));
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     return { sha256, size: bytes.length, path: this.#writeSmall(bytes, sha256), data: bytes };
   }
