@@ -119,6 +119,12 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
       const { schedule } = jobSettings(ctx.config, def);
       let now = ctx.clock.now();
       let last = await jobRun(ctx.db, def.name);
+      // A tick of this daemon got there first (its run is under way here): nothing to catch up —
+      // its own run is neither interrupted nor another daemon's lease to wait for.
+      if (running.has(def.name)) {
+        log.debug({ job: def.name }, 'job already running in this daemon; no catch-up');
+        continue;
+      }
       if (shared && last !== undefined && unfinished(last) && last.lease_until !== null && last.lease_until > now.toISOString()) {
         // Another daemon — or this host's previous process, killed — holds a run of it: wait out its
         // lease; a live holder renews it (and finishes), a dead one's run is caught up here.
@@ -128,6 +134,10 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
         if (stopping) break;
         now = ctx.clock.now();
         last = await jobRun(ctx.db, def.name);
+        if (running.has(def.name)) {
+          log.debug({ job: def.name }, 'job started by a tick of this daemon while waiting; no catch-up');
+          continue;
+        }
       }
       const due = previousRun(schedule, ctx.config.jobs.timezone, now);
       let why: string | null = null;

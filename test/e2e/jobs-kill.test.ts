@@ -34,6 +34,10 @@ beforeAll(async () => {
     log: { level: 'info' },
     // PostgreSQL: the killed run's lease must lapse before the restarted daemon may take it over.
     database: { leaseSeconds: 3 },
+    // Only the start-up catch-up runs the jobs here: a scheduled tick (sla-check every minute,
+    // pending-reminder at :00/:15/…) landing while the restarted daemon waits out the dead run's
+    // lease would do the work under another reason, and the test would stop the daemon on its line.
+    jobs: Object.fromEntries(['slaCheck', 'criticalReminder', 'pendingReminder', 'resolvedClose', 'survey', 'dailyReport'].map((k) => [k, { schedule: '0 0 1 1 *' }])),
   });
   // 2 × N cases, written the way the product writes them (repos), due since yesterday.
   const r = loadConfig({ path: box.configPath, env: {} });

@@ -288,6 +288,31 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     expect(await s.catchUp()).toEqual([]);
   });
 
+  it('a run a tick of this daemon started is not caught up again (nor reported as interrupted, nor waited for)', async () => {
+    await start('2026-03-02T13:30:00Z');
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let runs = 0;
+    const probe: JobDefinition = { name: 'probe', configKey: 'slaCheck', runOnFirstStart: true, run: async () => (runs++, await gate, { processed: 1, sent: 0 }) };
+    const s = createJobScheduler({ ...env.ctx, log }, [probe]);
+    // The tick claimed its slot and is under way (its start is committed, its end is not).
+    const ticked = s.run('probe', 'scheduled');
+    await until(async () => runs === 1, 'the ticked run under way', 5_000);
+    const row = (await jobRun(env.ctx.db, 'probe'))!;
+    expect(row.last_finished_at).toBeNull();
+    const began = Date.now();
+    expect(await s.catchUp()).toEqual([]);
+    // On PostgreSQL its own lease is live: no waiting out leaseSeconds for itself.
+    expect(Date.now() - began).toBeLessThan(env.ctx.config.database.leaseSeconds * 1000);
+    expect(lines.filter((l) => l['msg'] === 'job catches up')).toEqual([]);
+    release();
+    expect(await ticked).toEqual({ processed: 1, sent: 0 });
+    expect(runs).toBe(1);
+    expect((await jobRun(env.ctx.db, 'probe'))!.last_finished_at).not.toBeNull();
+  });
+
   it('a job never runs twice at the same time', async () => {
     await start('2026-03-02T13:30:00Z');
     const s = createJobScheduler(env.ctx);
