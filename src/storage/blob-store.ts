@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -54,26 +54,41 @@ export class BlobStore {
     return join(this.dir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
   }
 
-  readonly #madeDirs = new Set<string>();
+  #tmpDirMade = false;
   /** Temp names: this process, a random nonce of this store, a counter (unique without a syscall each). */
   readonly #tmpPrefix = `${process.pid}-${randomBytes(6).toString('hex')}-`;
   #tmpSeq = 0;
 
-  #ensureDir(dir: string): void {
-    if (this.#madeDirs.has(dir)) return;
-    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    this.#madeDirs.add(dir);
+  #ensureTmpDir(): void {
+    if (this.#tmpDirMade) return;
+    mkdirSync(join(this.dir, 'tmp'), { recursive: true, mode: PRIVATE_DIR_MODE });
+    this.#tmpDirMade = true;
   }
 
   #tmpPath(): string {
     return join(this.dir, 'tmp', `${this.#tmpPrefix}${(this.#tmpSeq++).toString(36)}`);
   }
 
-  /** Move a finished temp file to its content address (atomic; same content may already be there). */
+  /**
+   * Move a finished temp file to its content address (atomic; same content may already be there).
+   * The rename comes first: in a store with some history the <aa>/<bb> directory is there (65,536
+   * of them fill up after a few hundred thousand blobs), and a remembered set would start empty at
+   * every start and grow to all of them; only a missing directory (ENOENT) costs a mkdir.
+   */
   #settle(tmp: string, sha256: string): string {
     const path = this.pathFor(sha256);
-    this.#ensureDir(dirname(path));
-    renameSync(tmp, path);
+    try {
+      try {
+        renameSync(tmp, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+        renameSync(tmp, path);
+      }
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
     return path;
   }
 
@@ -86,7 +101,12 @@ export class BlobStore {
    */
   #writeSmall(data: Buffer, sha256: string): string {
     const tmp = this.#tmpPath();
-    writeFileSync(tmp, data, { mode: PRIVATE_FILE_MODE });
+    try {
+      writeFileSync(tmp, data, { mode: PRIVATE_FILE_MODE });
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
     return this.#settle(tmp, sha256);
   }
 
@@ -96,7 +116,7 @@ export class BlobStore {
    * never held in memory. Fails with SizeLimitError past `limit` bytes.
    */
   async put(source: Readable, limit = Number.MAX_SAFE_INTEGER): Promise<StoredBlob> {
-    this.#ensureDir(join(this.dir, 'tmp'));
+    this.#ensureTmpDir();
     const chunks: Buffer[] = [];
     let size = 0;
     const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
@@ -144,7 +164,7 @@ export class BlobStore {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (bytes.length > limit) throw new SizeLimitError(limit);
     if (bytes.length > IN_MEMORY_MAX) return this.put(Readable.from([bytes]), limit);
-    this.#ensureDir(join(this.dir, 'tmp'));
+    this.#ensureTmpDir();
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     return { sha256, size: bytes.length, path: this.#writeSmall(bytes, sha256), data: bytes };
   }

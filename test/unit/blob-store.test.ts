@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -56,6 +56,28 @@ describe('BlobStore', () => {
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
     // At the limit exactly: stored.
     expect((await store.putBuffer(bytes, 5000)).size).toBe(5000);
+  });
+
+  it('stores into a directory that is there, makes one that is not (also removed under a running store), and reports any other failure', async () => {
+    const dir = join(tempDir('casegate-blobs-'), 'blobs');
+    const first = new BlobStore(dir);
+    const a = await first.putBuffer(Buffer.from('first'));
+    // A restarted daemon: its <aa>/<bb> directories exist, a blob with the same prefix lands beside.
+    const restarted = new BlobStore(dir);
+    const same = await restarted.putBuffer(Buffer.from('first'));
+    expect(same.path).toBe(a.path);
+    // The directory went away (an operator's cleanup): made again, not an error.
+    rmSync(join(dir, a.sha256.slice(0, 2)), { recursive: true });
+    const again = await restarted.putBuffer(Buffer.from('first'));
+    expect(readFileSync(again.path, 'utf8')).toBe('first');
+    expect(statSync(join(dir, a.sha256.slice(0, 2), a.sha256.slice(2, 4))).mode & 0o777).toBe(0o700);
+    // Anything but a missing directory is the caller's error (here a file where the directory
+    // belongs: ENOTDIR, even for root), and the temp file goes.
+    const leaf = join(dir, a.sha256.slice(0, 2), a.sha256.slice(2, 4));
+    rmSync(leaf, { recursive: true });
+    writeFileSync(leaf, 'not a directory');
+    await expect(restarted.putBuffer(Buffer.from('first'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 
   it('many blobs stored at once get distinct temp files (no two writes share one)', async () => {
