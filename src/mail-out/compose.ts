@@ -105,6 +105,11 @@ export interface QueueEmail<N extends TemplateName> {
    */
   readonly inReplyTo: string | null;
   readonly references: readonly string[];
+  /**
+   * The Message-ID that starts the case's conversation, when the caller knows it without asking
+   * the database (a new case: the customer's message just stored); else it is looked up.
+   */
+  readonly threadRoot?: string;
   /** Further recipients (an agent's reply goes to every external participant). */
   readonly cc?: readonly Recipient[];
   /** From display name instead of the mailbox's (an agent's reply: the agent's name). */
@@ -176,7 +181,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
         parentReferences = JSON.parse(anchor.references_json) as string[];
       }
     }
-    root = await caseThreadRoot(trx, q.caseRow.id);
+    root = q.threadRoot ?? (await caseThreadRoot(trx, q.caseRow.id));
   }
   const references = replyReferences(parentReferences, inReplyTo, root);
   const headers: Record<string, string> = {

@@ -174,7 +174,15 @@ export interface Notes {
   /** Set by survey-reply (after thread): an answer to our satisfaction survey, else null. */
   survey?: { readonly rating: number | null; readonly comment: string } | null;
   /** Set by persist inside the transaction. */
-  persisted?: { readonly caseRow: CaseRow; readonly messageRowId: number; readonly receiptId: number; readonly created: boolean; readonly reopened: boolean };
+  persisted?: {
+    readonly caseRow: CaseRow;
+    readonly messageRowId: number;
+    /** The Message-ID stored with it (null: none, or a collision). */
+    readonly messageId: string | null;
+    readonly receiptId: number;
+    readonly created: boolean;
+    readonly reopened: boolean;
+  };
 }
 
 export interface Inbound {

@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
+import { caseThreadRoot } from '../../src/db/repos/case-thread.js';
+import { replyReferences } from '../../src/mail-out/thread-headers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { CORPUS, corpusAvailable } from '../helpers/corpus.js';
@@ -194,6 +196,28 @@ describe('Message-ID collisions (item 3)', () => {
     expect(msgs.map((m) => m.message_id)).toEqual([ID, null]);
     // A reply referring to the id still belongs to the first message's case (for its participants).
     expect(await stored(eml({ inReplyTo: ID, subject: 'Re: Printer on fire' }))).toMatchObject({ caseNumber: 10001, created: false });
+  });
+
+  it('a new case’s confirmation answers the customer’s mail with the References the looked-up thread root gives; after a collision too', async () => {
+    await start();
+    const confirmation = async (number: number) => {
+      const c = (await caseByNumber(env.ctx.db, number))!;
+      const row = await env.ctx.db.selectFrom('outbox').select(['in_reply_to', 'references_text']).where('case_id', '=', c.id).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+      return { ...row, lookedUp: await caseThreadRoot(env.ctx.db, c.id) };
+    };
+    // A forwarded conversation we never saw: a new case; the root is the customer's mail (stored with the case, not asked for).
+    await stored(eml({ messageId: ID, inReplyTo: 'old-2@elsewhere.example', references: '<old-1@elsewhere.example> <old-2@elsewhere.example>' }));
+    const first = await confirmation(10001);
+    expect(first.lookedUp).toBe(ID);
+    expect(first.in_reply_to).toBe(ID);
+    const expected = replyReferences(['old-1@elsewhere.example', 'old-2@elsewhere.example'], ID, first.lookedUp);
+    expect(first.references_text).toBe(expected.map((r) => `<${r}>`).join(' '));
+    expect(expected).toEqual(['old-1@elsewhere.example', 'old-2@elsewhere.example', ID]);
+    // Another mail reusing the id keeps no Message-ID of its own: its case had no root to name
+    // (its only other message is this confirmation), the References are the answered id alone.
+    await stored(eml({ messageId: ID, from: 'Lena <lena@other.example>', subject: 'Export fails', body: 'Error 17 on every export.' }));
+    const second = await confirmation(10002);
+    expect(second).toMatchObject({ in_reply_to: ID, references_text: `<${ID}>` });
   });
 
   it('the same sender reusing one Message-ID for different mail (a broken client) loses nothing', async () => {

@@ -25,7 +25,8 @@ export const agentPersistStage: CommitStage = {
     // Staff may copy people in (DESIGN §2): the addresses an agent's reply is copied to take part —
     // not those of a note, nor of a mail refused for its command errors (it changes nothing).
     if (!work.note && work.errors.length === 0) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
-    const messageRowId = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: agent.rule, internal: true, author: sender.address });
+    const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: agent.rule, internal: true, author: sender.address });
+    const messageRowId = recorded.rowId;
     const what = work.errors.length > 0 ? 'with command errors' : work.note ? 'internal note' : work.text !== '' ? 'reply' : work.commands.length > 0 ? 'commands only' : 'nothing new (no text, no command)';
     await addEvent(trx, {
       caseId: caseRow.id,
@@ -37,6 +38,6 @@ export const agentPersistStage: CommitStage = {
       at: now,
     });
     const touched = await updateCase(trx, caseRow.id, { updated_at: now });
-    notes.persisted = { caseRow: touched, messageRowId, receiptId, created: false, reopened: false };
+    notes.persisted = { caseRow: touched, messageRowId, messageId: recorded.messageId, receiptId, created: false, reopened: false };
   },
 };

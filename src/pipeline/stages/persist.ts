@@ -110,7 +110,8 @@ export const persistStage: CommitStage = {
     // A mail from a bouncing address proves it reachable again (recorded on the case below).
     const reachableAgain = sender.verified && notes.automated == null && notes.spam == null ? await clearBouncing(trx, sender.address, now) : false;
 
-    const messageRowId = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: thread.rule, internal: false, author: null });
+    const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: thread.rule, internal: false, author: null });
+    const messageRowId = recorded.rowId;
     if (notes.spam != null) {
       await addEvent(trx, {
         caseId: caseRow.id,
@@ -178,7 +179,7 @@ export const persistStage: CommitStage = {
       await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'address.reachable', actor, reason: `${sender.address} wrote again: no longer marked as bouncing, mail to it is sent again`, at: now });
       ctx.log.info({ caseId: caseRow.id, address: sender.address }, 'bouncing address wrote again; cleared');
     }
-    notes.persisted = { caseRow, messageRowId, receiptId, created, reopened };
+    notes.persisted = { caseRow, messageRowId, messageId: recorded.messageId, receiptId, created, reopened };
   },
 };
 

@@ -50,7 +50,10 @@ export const reactStage: CommitStage = {
     const to = { address: sender.address, name: sender.name };
     const base = { caseRow, mailbox, to, autoReply: true, inReplyTo: parsed.messageId, references: parsed.references };
     if (kind === 'confirmation') {
-      await queueConfirmation(trx, ctx, { caseRow, mailbox, to, inReplyTo: parsed.messageId, references: parsed.references });
+      // The case is this message's: it is the conversation's first (when it kept its Message-ID;
+      // else the root is looked up as for any email).
+      const threadRoot = persisted.messageId ?? undefined;
+      await queueConfirmation(trx, ctx, { caseRow, mailbox, to, inReplyTo: parsed.messageId, references: parsed.references, ...(threadRoot !== undefined ? { threadRoot } : {}) });
     } else {
       const common = commonData(ctx, caseRow, mailbox, to);
       await queueEmail(trx, ctx, { ...base, kind, data: { ...common, reply: { visibleText: msg.notes.visible?.text ?? '' } } });

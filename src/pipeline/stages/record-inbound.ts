@@ -41,8 +41,14 @@ export interface MessageFacts {
   readonly author: string | null;
 }
 
-/** The messages row, its attachments, the receipt's case, and the collision event when there is one. Returns the row id. */
-export async function recordMessage(msg: Inbound, ctx: AppContext, trx: Trx, f: MessageFacts): Promise<number> {
+/** The row written for a message, and the Message-ID stored with it (null: it had none, or another message holds it). */
+export interface RecordedMessage {
+  readonly rowId: number;
+  readonly messageId: string | null;
+}
+
+/** The messages row, its attachments, the receipt's case, and the collision event when there is one. */
+export async function recordMessage(msg: Inbound, ctx: AppContext, trx: Trx, f: MessageFacts): Promise<RecordedMessage> {
   const { arrival, notes } = msg;
   const parsed = need(notes.parsed, 'parsed');
   const sender = need(notes.sender, 'sender');
@@ -90,5 +96,5 @@ export async function recordMessage(msg: Inbound, ctx: AppContext, trx: Trx, f: 
       at: now,
     });
   }
-  return messageRowId;
+  return { rowId: messageRowId, messageId: ownsId ? parsed.messageId : null };
 }
