@@ -12,8 +12,8 @@ export interface ConfirmationTarget {
   /** Message-ID of the customer's message it answers, and that message's References. */
   readonly inReplyTo: string | null;
   readonly references: readonly string[];
-  /** The case's first message (its Message-ID as stored), when the caller just stored it. */
-  readonly threadRoot?: string;
+  /** The case's first message (its Message-ID as stored) when the caller just stored it; else null (looked up). */
+  readonly threadRoot: string | null;
 }
 
 /**
@@ -30,7 +30,7 @@ export async function queueConfirmation(trx: Transaction<Database>, ctx: AppCont
     autoReply: true,
     inReplyTo: t.inReplyTo,
     references: [...t.references],
-    ...(t.threadRoot !== undefined ? { threadRoot: t.threadRoot } : {}),
+    threadRoot: t.threadRoot,
     kind: 'confirmation',
     data: {
       ...commonData(ctx, t.caseRow, t.mailbox, t.to),

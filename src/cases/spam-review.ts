@@ -57,6 +57,7 @@ export async function markHam(ctx: AppContext, number: number, opts: { actor?: s
           to: { address, name: caseRow.requester_name },
           inReplyTo: first?.message_id ?? null,
           references: first !== undefined ? (JSON.parse(first.references_json) as string[]) : [],
+          threadRoot: null, // later mail may be in the case by now: looked up
         });
         confirmation = { queued: true, outboxId };
         await addEvent(trx, { caseId: caseRow.id, type: 'auto-reply.released', actor, reason: 'confirmation held for suspected spam sent after marking ham', data: { outboxId }, at: now });

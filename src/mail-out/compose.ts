@@ -107,9 +107,9 @@ export interface QueueEmail<N extends TemplateName> {
   readonly references: readonly string[];
   /**
    * The Message-ID that starts the case's conversation, when the caller knows it without asking
-   * the database (a new case: the customer's message just stored); else it is looked up.
+   * the database (a new case: the customer's message just stored); null or absent: looked up.
    */
-  readonly threadRoot?: string;
+  readonly threadRoot?: string | null;
   /** Further recipients (an agent's reply goes to every external participant). */
   readonly cc?: readonly Recipient[];
   /** From display name instead of the mailbox's (an agent's reply: the agent's name). */

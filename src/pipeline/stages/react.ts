@@ -50,10 +50,9 @@ export const reactStage: CommitStage = {
     const to = { address: sender.address, name: sender.name };
     const base = { caseRow, mailbox, to, autoReply: true, inReplyTo: parsed.messageId, references: parsed.references };
     if (kind === 'confirmation') {
-      // The case is this message's: it is the conversation's first (when it kept its Message-ID;
-      // else the root is looked up as for any email).
-      const threadRoot = persisted.messageId ?? undefined;
-      await queueConfirmation(trx, ctx, { caseRow, mailbox, to, inReplyTo: parsed.messageId, references: parsed.references, ...(threadRoot !== undefined ? { threadRoot } : {}) });
+      // The case is this message's: it starts the conversation (when it kept its Message-ID; else
+      // the root is looked up as for any email).
+      await queueConfirmation(trx, ctx, { caseRow, mailbox, to, inReplyTo: parsed.messageId, references: parsed.references, threadRoot: persisted.messageId });
     } else {
       const common = commonData(ctx, caseRow, mailbox, to);
       await queueEmail(trx, ctx, { ...base, kind, data: { ...common, reply: { visibleText: msg.notes.visible?.text ?? '' } } });
