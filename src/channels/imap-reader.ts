@@ -1,0 +1,314 @@
+import { performance } from 'node:perf_hooks';
+import type { FetchMessageObject, SearchObject } from 'imapflow';
+import type { AppContext } from '../context.js';
+import type { ImapConfig, MailboxConfig } from '../config/schema.js';
+import { addEvent } from '../db/repos/events.js';
+import { mailboxState, resetMailboxState } from '../db/repos/mailbox-state.js';
+import type { Logger } from '../log.js';
+import { normalizeMessageId } from '../mail-in/parse-mail.js';
+import { isTransient, runPipeline } from '../pipeline/run-pipeline.js';
+import { SizeLimitError } from '../storage/blob-store.js';
+import { describeImapError } from './imap-connection.js';
+import type { MailboxHealthReporter } from './imap-health.js';
+import { ConnectionLost, oneAtATime, type Session } from './imap-session.js';
+import { LeaseLost, type WorkLease } from './work-lease.js';
+
+/** Messages looked at per round (one metadata FETCH); the folder is searched again after each. */
+const BATCH = 250;
+/**
+ * Messages up to this size (RFC822.SIZE) are fetched PREFETCH_COUNT at a time in one FETCH
+ * (at most 16 MB in memory); bigger ones are streamed into the blob store one by one.
+ */
+const PREFETCH_MAX_BYTES = 256 * 1024;
+const PREFETCH_COUNT = 64;
+/**
+ * Bigger messages are downloaded one at a time, in partial FETCHes of this size. Interleaved
+ * partial FETCHes of several big messages on one connection make Dovecot re-read each message
+ * from its start for every chunk (8 × 25 MB at concurrency 8: 90 s of Dovecot CPU; one at a time
+ * 12 s); bigger chunks mean fewer round trips, each chunk is held in memory once.
+ */
+const LARGE_CHUNK_BYTES = 2 * 1024 * 1024;
+/** A message that ended in `retry` is tried again after 1 s, 2 s, 4 s … at most this long. */
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
+/** What a reader works with: its watcher's context, settings, log, health report and lease. */
+export interface FolderReaderDeps {
+  readonly ctx: AppContext;
+  readonly mailbox: MailboxConfig;
+  readonly cfg: ImapConfig;
+  readonly log: Logger;
+  readonly health: MailboxHealthReporter;
+  readonly lease: WorkLease;
+  /** True once the watcher is stopping: no new message is started. */
+  readonly isStopped: () => boolean;
+}
+
+/**
+ * Reads one mailbox's folder over an open session (imap.ts owns the connection): finds the
+ * unprocessed messages, fetches them (small ones PREFETCH_COUNT per FETCH, large ones streamed one
+ * at a time), runs each through the pipeline up to `concurrency` at a time and hands what was
+ * committed to the session's Settler; a message that failed is deferred with a growing delay, an
+ * oversized one is quarantined in place without being downloaded.
+ */
+export class FolderReader {
+  readonly name: string;
+  readonly #ctx: AppContext;
+  readonly #cfg: ImapConfig;
+  readonly #log: Logger;
+  readonly #health: MailboxHealthReporter;
+  readonly #lease: WorkLease;
+  readonly #isStopped: () => boolean;
+  #mailbox: MailboxConfig;
+
+  constructor(deps: FolderReaderDeps) {
+    this.name = deps.mailbox.name;
+    this.#ctx = deps.ctx;
+    this.#mailbox = deps.mailbox;
+    this.#cfg = deps.cfg;
+    this.#log = deps.log;
+    this.#health = deps.health;
+    this.#lease = deps.lease;
+    this.#isStopped = deps.isStopped;
+  }
+
+  /** A reload changed this mailbox's settings (not its `imap` block): messages from now on use them. */
+  set mailbox(mailbox: MailboxConfig) {
+    this.#mailbox = mailbox;
+  }
+
+  get #stopped(): boolean {
+    return this.#isStopped();
+  }
+
+  /** UIDVALIDITY differs from the checkpoint: the folder was recreated; start over (dedupe makes it safe). */
+  async syncUidValidity(uidValidity: string): Promise<void> {
+    const state = await mailboxState(this.#ctx.db, this.name);
+    if (state?.uidvalidity === uidValidity) return;
+    if (state !== undefined && state.uidvalidity !== null) {
+      this.#log.warn(
+        { previous: state.uidvalidity, uidvalidity: uidValidity, lastUid: state.last_uid },
+        'UIDVALIDITY changed (folder recreated or restored): checkpoint reset, rescanning the whole folder; duplicates are recognised',
+      );
+    }
+    await resetMailboxState(this.#ctx.db, this.name, uidValidity, this.#ctx.clock.now().toISOString());
+  }
+
+  assertConnected(s: Session): void {
+    if (!this.#lease.held) throw new LeaseLost(`lease of mailbox ${this.name} lost`);
+    if (s.conn.closed || !s.client.usable) {
+      const why = s.conn.lastError !== null ? describeImapError(s.conn.lastError) : s.client.byeReason !== undefined ? `server said BYE: ${s.client.byeReason}` : 'closed';
+      throw Object.assign(new ConnectionLost(`connection lost (${why})`), { code: (s.conn.lastError as { code?: string } | null)?.code });
+    }
+    if (s.client.mailbox === false) throw new ConnectionLost(`folder "${this.#cfg.folder}" is no longer selected`);
+  }
+
+  /** Search, process, settle; again until nothing new is left (mail arriving meanwhile included). */
+  async catchUp(s: Session): Promise<void> {
+    for (;;) {
+      if (this.#stopped) return;
+      this.assertConnected(s);
+      const current = s.client.mailbox === false ? s.uidValidity : String(s.client.mailbox.uidValidity);
+      if (current !== s.uidValidity) {
+        await this.syncUidValidity(current);
+        s.uidValidity = current;
+        s.deferred.clear();
+      }
+      const uids = await this.#unprocessed(s);
+      const present = new Set(uids);
+      for (const uid of s.deferred.keys()) if (!present.has(uid)) s.deferred.delete(uid);
+      const now = performance.now();
+      const due = uids.filter((uid) => (s.deferred.get(uid)?.notBefore ?? 0) <= now);
+      await this.#health.success(due.length > 0 ? 'processing' : s.idle ? 'idling' : 'polling', uids.length);
+      if (due.length === 0) return;
+      await this.#processBatch(s, due.slice(0, BATCH));
+    }
+  }
+
+  /** UIDs of unprocessed messages, ascending (= oldest first). */
+  async #unprocessed(s: Session): Promise<number[]> {
+    const cfg = this.#cfg;
+    const search = async (q: SearchObject): Promise<number[]> => {
+      const res = await s.client.search(q, { uid: true });
+      if (!Array.isArray(res)) {
+        this.assertConnected(s);
+        throw new Error(`UID SEARCH failed in "${cfg.folder}"`);
+      }
+      return res;
+    };
+    let uids: number[];
+    if (cfg.afterProcessing === 'move') {
+      uids = await search({ deleted: false });
+    } else if (s.keywords) {
+      uids = await search({ unKeyword: cfg.processedKeyword, deleted: false });
+    } else {
+      // No keywords allowed: \Seen is the marker; anything above the checkpoint is new even if a
+      // person already read it.
+      const unseen = await search({ seen: false, deleted: false });
+      const state = await mailboxState(this.#ctx.db, this.name);
+      const lastUid = state?.uidvalidity === s.uidValidity ? state.last_uid : 0;
+      const above = (await search({ uid: `${lastUid + 1}:*`, deleted: false })).filter((u) => u > lastUid);
+      uids = [...new Set([...unseen, ...above])];
+    }
+    return uids.sort((a, b) => a - b);
+  }
+
+  async #processBatch(s: Session, uids: number[]): Promise<void> {
+    const metas = await s.client.fetchAll(uids, { uid: true, size: true, internalDate: true }, { uid: true });
+    metas.sort((a, b) => a.uid - b.uid);
+    const run: { failure: { err: unknown } | null } = { failure: null };
+    for (let i = 0; i < metas.length && run.failure === null && !this.#stopped; i += PREFETCH_COUNT) {
+      const chunk = metas.slice(i, i + PREFETCH_COUNT);
+      // Small messages come in one FETCH for the whole chunk; big ones are streamed one by one.
+      const small = chunk.filter((m) => m.size !== undefined && m.size <= PREFETCH_MAX_BYTES).map((m) => m.uid);
+      const sources = new Map<number, Buffer>();
+      if (small.length > 0) {
+        for (const m of await s.client.fetchAll(small, { uid: true, source: true }, { uid: true })) {
+          if (m.source !== undefined) sources.set(m.uid, m.source);
+        }
+      }
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < chunk.length && run.failure === null && !this.#stopped && this.#lease.held) {
+          const meta = chunk[next++]!;
+          const source = sources.get(meta.uid);
+          sources.delete(meta.uid);
+          try {
+            await this.#processOne(s, meta, source);
+          } catch (err) {
+            run.failure ??= { err };
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.#cfg.concurrency, chunk.length) }, worker));
+    }
+    // Acknowledge what was committed even when something else failed (if the connection still works).
+    const settled = await s.settler.drain().then(
+      () => null,
+      (err: unknown) => ({ err }),
+    );
+    if (run.failure !== null) throw run.failure.err;
+    if (settled !== null) throw settled.err;
+  }
+
+  /** One message: raw bytes into the blob store, through the pipeline, acknowledged after the commit. */
+  async #processOne(s: Session, meta: FetchMessageObject, prefetched: Buffer | undefined): Promise<void> {
+    const limit = this.#ctx.config.listener.maxMessageBytes;
+    if (meta.size !== undefined && meta.size > limit) {
+      await this.#oversized(s, meta.uid, meta.size);
+      return;
+    }
+    // A large message is downloaded and processed while no other large one is: its chunks never
+    // interleave with another's on the connection, and one big parse at a time bounds memory.
+    if (prefetched === undefined) await oneAtATime(s, () => this.#fetchAndRun(s, meta, undefined));
+    else await this.#fetchAndRun(s, meta, prefetched);
+  }
+
+  async #fetchAndRun(s: Session, meta: FetchMessageObject, prefetched: Buffer | undefined): Promise<void> {
+    const ctx = this.#ctx;
+    const limit = ctx.config.listener.maxMessageBytes;
+    const uid = meta.uid;
+    const arrivedMs = performance.now();
+    let blob;
+    try {
+      if (prefetched !== undefined) {
+        blob = await ctx.blobs.putBuffer(prefetched, limit);
+      } else {
+        // Streamed into the blob store chunk by chunk, never whole in memory.
+        const dl = await s.client.download(String(uid), undefined, { uid: true, chunkSize: LARGE_CHUNK_BYTES });
+        if (dl.content === undefined) return; // expunged meanwhile
+        blob = await ctx.blobs.put(dl.content, limit);
+      }
+    } catch (err) {
+      if (err instanceof SizeLimitError) {
+        await this.#oversized(s, uid, meta.size ?? limit + 1);
+        return;
+      }
+      if (s.conn.closed || !s.client.usable) throw err;
+      this.#defer(s, uid, `download: ${describeImapError(err)}`);
+      return;
+    }
+    const receivedAt = meta.internalDate !== undefined ? new Date(meta.internalDate) : ctx.clock.now();
+    let outcome;
+    try {
+      outcome = await runPipeline(ctx, {
+        channel: 'imap',
+        mailbox: this.#mailbox,
+        envelopeFrom: null,
+        envelopeTo: this.#mailbox.addresses,
+        receivedAt: Number.isNaN(receivedAt.getTime()) ? ctx.clock.now() : receivedAt,
+        raw: blob,
+        checkpoint: { mailbox: this.name, uidvalidity: s.uidValidity, uid },
+        arrivedMs,
+      });
+    } catch (err) {
+      this.#defer(s, uid, `pipeline: ${describeImapError(err)}`);
+      return;
+    }
+    if (outcome.kind === 'retry') {
+      this.#defer(s, uid, outcome.reason);
+      return;
+    }
+    // Committed: only now is the message acknowledged on the server.
+    s.deferred.delete(uid);
+    s.settler.add(uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed');
+  }
+
+  #defer(s: Session, uid: number, reason: string): void {
+    const attempts = (s.deferred.get(uid)?.attempts ?? 0) + 1;
+    const delayMs = Math.min(RETRY_MIN_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
+    s.deferred.set(uid, { attempts, notBefore: performance.now() + delayMs });
+    this.#log.warn({ uid, attempt: attempts, retryInMs: delayMs, reason }, 'message left in the folder; trying again later');
+    void this.#health.note(`message uid ${uid}: will retry (${reason})`.slice(0, 500));
+  }
+
+  /**
+   * A message above listener.maxMessageBytes is never downloaded, so it cannot get a receipt (that
+   * needs the raw bytes). It is quarantined in place instead: moved to quarantineFolder (flag mode:
+   * flagged), with an error log line, a case-less `imap.oversized` event row (durable, with the
+   * envelope so an admin can find it) and the health detail. Recorded before it is moved; if the
+   * record cannot be written the message stays for a later attempt.
+   */
+  async #oversized(s: Session, uid: number, size: number): Promise<void> {
+    const ctx = this.#ctx;
+    const limit = ctx.config.listener.maxMessageBytes;
+    let envelope: FetchMessageObject['envelope'];
+    try {
+      const msg = await s.client.fetchOne(String(uid), { uid: true, envelope: true }, { uid: true });
+      if (msg !== false) envelope = msg.envelope;
+    } catch (err) {
+      if (s.conn.closed || !s.client.usable) throw err;
+    }
+    const messageId = normalizeMessageId(envelope?.messageId ?? null);
+    const where = s.quarantinePath !== null ? `moved to ${s.quarantinePath}` : 'flagged in place';
+    const reason = `message uid ${uid} (${size} bytes) exceeds listener.maxMessageBytes (${limit}); not processed, ${where}`;
+    try {
+      await addEvent(ctx.db, {
+        caseId: null,
+        type: 'imap.oversized',
+        actor: 'system',
+        reason: `mailbox ${this.name}: ${reason}`,
+        data: {
+          mailbox: this.name,
+          folder: this.#cfg.folder,
+          uidvalidity: s.uidValidity,
+          uid,
+          size,
+          limit,
+          messageId,
+          from: envelope?.from?.[0]?.address ?? null,
+          subject: envelope?.subject ?? null,
+          movedTo: s.quarantinePath,
+        },
+        at: ctx.clock.now().toISOString(),
+      });
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      this.#defer(s, uid, `recording the oversized message: ${describeImapError(err)}`);
+      return;
+    }
+    this.#log.error({ uid, size, limit, messageId, movedTo: s.quarantinePath }, `oversized message ${where}`);
+    await this.#health.note(reason);
+    s.deferred.delete(uid);
+    s.settler.add(uid, 'quarantine');
+  }}

@@ -1,0 +1,89 @@
+import type { ImapFlow } from 'imapflow';
+import type { ImapConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+
+/** flag mode: extra keyword for quarantined / oversized messages (when keywords are allowed). */
+const QUARANTINE_KEYWORD = '$CasegateQuarantined';
+
+/** How a committed message is acknowledged on the server. */
+export type Settle = 'processed' | 'quarantine';
+
+/**
+ * Acknowledges committed messages on the server in batches: while one STORE/MOVE is running, the
+ * next completions queue up and go in the following command.
+ */
+export class Settler {
+  readonly #client: ImapFlow;
+  readonly #folders: { readonly processedPath: string | null; readonly quarantinePath: string | null };
+  readonly #cfg: ImapConfig;
+  readonly #log: Logger;
+  #queue: { uid: number; how: Settle }[] = [];
+  #running: Promise<void> | null = null;
+  #error: unknown = null;
+
+  /** Keywords allowed (flag mode marks with the processed keyword); set once the folder is open. */
+  keywords = false;
+
+  constructor(client: ImapFlow, folders: { processedPath: string | null; quarantinePath: string | null }, cfg: ImapConfig, log: Logger) {
+    this.#client = client;
+    this.#folders = folders;
+    this.#cfg = cfg;
+    this.#log = log;
+  }
+
+  add(uid: number, how: Settle): void {
+    this.#queue.push({ uid, how });
+    this.#running ??= this.#flush().finally(() => {
+      this.#running = null;
+    });
+  }
+
+  /** Wait until everything queued is acknowledged; throws the first failure (then clears it). */
+  async drain(): Promise<void> {
+    while (this.#running !== null) await this.#running;
+    const err = this.#error;
+    this.#error = null;
+    if (err !== null) throw err;
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      if (this.#error !== null) continue; // the connection is broken: these come back as duplicates
+      try {
+        await this.#apply(batch);
+      } catch (err) {
+        this.#error = err;
+      }
+    }
+  }
+
+  async #apply(batch: { uid: number; how: Settle }[]): Promise<void> {
+    const client = this.#client;
+    const processed = batch.filter((b) => b.how === 'processed').map((b) => b.uid);
+    const quarantined = batch.filter((b) => b.how === 'quarantine').map((b) => b.uid);
+    if (this.#cfg.afterProcessing === 'move') {
+      await client.messageFlagsAdd(batch.map((b) => b.uid), ['\\Seen'], { uid: true, silent: true });
+      for (const [uids, dest] of [
+        [processed, this.#folders.processedPath],
+        [quarantined, this.#folders.quarantinePath],
+      ] as const) {
+        if (uids.length === 0 || dest === null) continue;
+        const res = await client.messageMove(uids, dest, { uid: true });
+        if (res === false) throw new Error(`MOVE to "${dest}" failed`);
+      }
+    } else {
+      const marker = this.keywords ? ['\\Seen', this.#cfg.processedKeyword] : ['\\Seen'];
+      for (const [uids, flags] of [
+        [processed, marker],
+        [quarantined, this.keywords ? [...marker, QUARANTINE_KEYWORD] : marker],
+      ] as const) {
+        if (uids.length === 0) continue;
+        const ok = await client.messageFlagsAdd(uids, [...flags], { uid: true, silent: true });
+        // Without the marker the message would be found (and recognised as duplicate) forever.
+        if (!ok) throw new Error(`STORE ${flags.join(' ')} failed`);
+      }
+    }
+    this.#log.debug({ processed: processed.length, quarantined: quarantined.length }, 'acknowledged on the server');
+  }
+}
