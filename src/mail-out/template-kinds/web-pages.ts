@@ -1,0 +1,81 @@
+import { commonVariables, instanceVariables } from './bases.js';
+import { bool, list, num, obj, str, type TemplateKindDeclaration } from './vars.js';
+
+/** Web pages (layouts/page): rendered by the web server for the customer, never sent as email. */
+
+export const webPageKinds = {
+  'case-page': {
+    description: 'Shown to the customer (web page, not email) who opens the signed link of their case: status, priority, owner, due time, the public thread and a reply form.',
+    audience: 'web',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      page: obj('The case page.', {
+        statusLabel: str('The status in words, in the case’s language.', 'in progress'),
+        ownerName: str('First name of the agent handling the case; empty when nobody yet.', 'Erika'),
+        zone: str('Time zone of the case’s queue, for times on the page: {{formatDate case.createdAt zone=page.zone}}.', 'America/Chicago'),
+        due: obj('What is due next.', {
+          kind: str('first-response (we reply by …), resolution (we aim to resolve it by …), waiting (we wait for the customer) or empty for nothing; the shipped wording differs per kind.', 'first-response'),
+          when: str('When, in words, in the queue’s time zone and the case’s language.', 'Tuesday 10:00 CST'),
+        }),
+        closed: bool('True when the case is resolved or closed (a reply reopens it within cases.reopenWindowDays).', false),
+        notice: str('A confirmation to show: "sent" after a reply was added; empty for none.', 'sent'),
+        error: str('A problem with the form: "empty", "too-long", "form-expired", "retry" or empty for none; the shipped wording differs per code.', ''),
+        messages: list(
+          'The public thread, oldest first (internal notes and mail to staff are never shown).',
+          obj('One message.', {
+            from: str('Who wrote it: the support team’s name, another participant’s name; empty for the customer’s own messages (the shipped pages say "You").', ''),
+            at: str('When, ISO 8601; use {{formatDate this.at}}.', '2025-03-14T09:26:50Z'),
+            text: str('The new text of the message; in HTML use {{paragraphs text}}.', 'Hello,\n\nsince this morning I cannot log in.'),
+            fromCustomer: bool('True for the customer’s own messages.', true),
+          }),
+          [
+            { from: '', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', fromCustomer: true },
+            { from: 'Example Support', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', fromCustomer: false },
+          ],
+        ),
+        form: obj('The reply form (POST, no JavaScript).', {
+          action: str('Where the form posts to (the signed link).', '/c/10042.c.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
+          csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
+          maxLength: num('Longest reply accepted, in characters.', 20000),
+        }),
+      }),
+    },
+  },
+  'survey-page': {
+    description: 'Shown to the customer (web page) who clicks a rating in the survey email: the rating is recorded, with a form for another rating and a comment.',
+    audience: 'web',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      survey: obj('The survey page.', {
+        rating: num('The recorded rating; 0 when none yet.', 4),
+        min: num('Lowest rating.', 1),
+        max: num('Highest rating.', 5),
+        comment: str('The comments given so far; empty for none.', ''),
+        saved: bool('True right after a rating or comment was saved.', true),
+        options: list(
+          'The ratings to choose from, lowest first.',
+          obj('One rating.', { value: num('The rating.', 1), checked: bool('True for the recorded rating.', false) }),
+          [1, 2, 3, 4, 5].map((value) => ({ value, checked: value === 4 })),
+        ),
+        form: obj('The form (POST, no JavaScript).', {
+          action: str('Where the form posts to (the signed link).', '/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
+          csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
+        }),
+      }),
+    },
+  },
+  'web-notice': {
+    description: 'Shown (web page) when a link cannot be used: expired, revoked, not ours, or the page does not exist.',
+    audience: 'web',
+    scope: 'instance',
+    variables: {
+      ...instanceVariables,
+      notice: obj('What happened.', {
+        kind: str('expired, revoked, invalid, not-found or error; the shipped wording differs per kind.', 'expired'),
+        status: num('HTTP status of the page.', 410),
+      }),
+    },
+  },
+} as const satisfies { readonly [kind: string]: TemplateKindDeclaration };
