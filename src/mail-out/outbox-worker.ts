@@ -4,11 +4,12 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
-import { addEvent } from '../db/repos/events.js';
-import { claimDue, markFailed, markRetry, markSent, markSuppressed, releaseClaims, releaseRow, retryBackedOffNow } from '../db/repos/outbox.js';
+import { claimDue, releaseClaims, retryBackedOffNow } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
+import { outgoingAttachments, toMailOptions } from './outbox-mail.js';
+import { logOutcome, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
 import { classifySendError, type ClassifiedSendError } from './send-errors.js';
 import type { MailTransport } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
@@ -24,51 +25,6 @@ const PROBE_FIRST_MS = 1_000;
 const RECOVERY_RESET_MS = 60_000;
 /** stop(): how long sends in flight may take before the transport is closed under them. */
 const STOP_GRACE_MS = 5_000;
-
-/** Turn a stored outbox row into nodemailer options: every header fixed when the row was written. */
-export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = []): Mail.Options {
-  const headers = JSON.parse(row.headers_json) as Record<string, string>;
-  const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
-  return {
-    from: { name: row.from_name, address: row.from_address },
-    to: { name: row.to_name, address: row.to_address },
-    ...(cc.length > 0 ? { cc } : {}),
-    ...(attachments.length > 0 ? { attachments } : {}),
-    ...(row.reply_to !== null ? { replyTo: row.reply_to } : {}),
-    subject: row.subject,
-    text: row.text,
-    html: row.html,
-    messageId: `<${row.message_id}>`,
-    ...(row.in_reply_to !== null ? { inReplyTo: `<${row.in_reply_to}>` } : {}),
-    ...(row.references_text !== null ? { references: row.references_text } : {}),
-    date: new Date(row.created_at),
-    headers,
-    // No X-Mailer: it tells strangers which versions we run and helps no receiver.
-    xMailer: false,
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  };
-}
-
-/** The stored files of an email (an agent's relayed attachments), streamed from the blob store. */
-function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Mail.Attachment[] {
-  return files.map((a) => ({
-    filename: a.filename,
-    contentType: a.content_type,
-    content: ctx.blobs.open(a.sha256),
-    contentDisposition: a.disposition === 'inline' ? 'inline' : 'attachment',
-    ...(a.content_id !== null ? { cid: a.content_id } : {}),
-  }));
-}
-
-/** What became of one row; written to the database by #record. */
-type Outcome =
-  | { readonly kind: 'sent'; readonly attempts: number; readonly at: string; readonly response: string; readonly signedBy: string | null }
-  | { readonly kind: 'retry'; readonly attempts: number; readonly nextAt: string; readonly error: string }
-  | { readonly kind: 'failed'; readonly attempts: number; readonly error: string; readonly why: string }
-  /** Back to the queue untried (transport paused, or stopping): due as soon as sending resumes. */
-  | { readonly kind: 'released'; readonly attempts: number; readonly error: string | null }
-  | { readonly kind: 'suppressed'; readonly reason: string };
 
 /** An outcome, and what it says about the transport ('works', a failure, or nothing). */
 interface Attempt {
@@ -87,14 +43,6 @@ interface QueuedWrite {
   readonly row: OutboxRow;
   readonly outcome: Outcome;
   readonly done: (err: unknown) => void;
-}
-
-interface Unrecorded {
-  readonly row: OutboxRow;
-  readonly outcome: Outcome;
-  readonly since: string;
-  failures: number;
-  lastError: string;
 }
 
 interface Pause {
@@ -502,58 +450,4 @@ function describe(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown } | null;
   const msg = typeof e?.message === 'string' ? e.message : String(err);
   return `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${msg}`.split('\n')[0]!.slice(0, 300);
-}
-
-async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed: Unrecorded | null, at: string): Promise<void> {
-  switch (o.kind) {
-    case 'sent':
-      await markSent(trx, row.id, o.attempts, o.at);
-      if (delayed !== null) {
-        await addEvent(trx, {
-          caseId: row.case_id,
-          type: 'email.record-delayed',
-          actor: 'system',
-          reason: `${row.kind} to ${row.to_address}: accepted by the relay at ${o.at}; recording it failed ${delayed.failures} time(s) (${delayed.lastError}) until ${at}; not sent again`,
-          data: { outboxId: row.id, acceptedAt: o.at, failedWrites: delayed.failures },
-          at,
-        });
-      }
-      return;
-    case 'retry':
-      await markRetry(trx, row.id, o.attempts, o.nextAt, o.error);
-      return;
-    case 'released':
-      await releaseRow(trx, row.id, o.attempts, o.error);
-      return;
-    case 'failed':
-      await markFailed(trx, row.id, o.attempts, o.error);
-      await addEvent(trx, { caseId: row.case_id, type: 'email.failed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${o.why}: ${o.error}`, data: { outboxId: row.id }, at });
-      return;
-    case 'suppressed':
-      await markSuppressed(trx, row.id, o.reason);
-      await addEvent(trx, { caseId: row.case_id, type: 'email.suppressed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${o.reason}`, data: { outboxId: row.id }, at });
-      return;
-  }
-}
-
-/** The one log line per decision about an email. */
-function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
-  const base = { kind: row.kind, to: row.to_address };
-  switch (o.kind) {
-    case 'sent':
-      log.info({ ...base, attempts: o.attempts, response: o.response.slice(0, 200), dkim: o.signedBy ?? 'unsigned' }, 'email sent');
-      return;
-    case 'retry':
-      log.warn({ ...base, attempts: o.attempts, retryAt: o.nextAt, error: o.error }, 'email send failed temporarily; will retry');
-      return;
-    case 'released':
-      if (o.error !== null) log.warn({ ...base, attempts: o.attempts, error: o.error }, 'email not sent: transport paused; sent when it works again');
-      return;
-    case 'failed':
-      log.error({ ...base, attempts: o.attempts, error: o.error }, `email failed (${o.why})`);
-      return;
-    case 'suppressed':
-      log.warn(base, `email not sent: ${o.reason}`);
-      return;
-  }
 }

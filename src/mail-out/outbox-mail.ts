@@ -1,0 +1,39 @@
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import type { AppContext } from '../context.js';
+import type { AttachmentRow, OutboxRow } from '../db/schema.js';
+
+/** Turn a stored outbox row into nodemailer options: every header fixed when the row was written. */
+export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = []): Mail.Options {
+  const headers = JSON.parse(row.headers_json) as Record<string, string>;
+  const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
+  return {
+    from: { name: row.from_name, address: row.from_address },
+    to: { name: row.to_name, address: row.to_address },
+    ...(cc.length > 0 ? { cc } : {}),
+    ...(attachments.length > 0 ? { attachments } : {}),
+    ...(row.reply_to !== null ? { replyTo: row.reply_to } : {}),
+    subject: row.subject,
+    text: row.text,
+    html: row.html,
+    messageId: `<${row.message_id}>`,
+    ...(row.in_reply_to !== null ? { inReplyTo: `<${row.in_reply_to}>` } : {}),
+    ...(row.references_text !== null ? { references: row.references_text } : {}),
+    date: new Date(row.created_at),
+    headers,
+    // No X-Mailer: it tells strangers which versions we run and helps no receiver.
+    xMailer: false,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  };
+}
+
+/** The stored files of an email (an agent's relayed attachments), streamed from the blob store. */
+export function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Mail.Attachment[] {
+  return files.map((a) => ({
+    filename: a.filename,
+    contentType: a.content_type,
+    content: ctx.blobs.open(a.sha256),
+    contentDisposition: a.disposition === 'inline' ? 'inline' : 'attachment',
+    ...(a.content_id !== null ? { cid: a.content_id } : {}),
+  }));
+}
