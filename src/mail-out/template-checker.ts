@@ -7,7 +7,7 @@
  * template-set.ts).
  */
 import { DateTime } from 'luxon';
-import { templateLayout, templateLayouts, templateNames, templateVariables, type TemplateName, type VarFields, type VarSpec } from './template-data.js';
+import { templateLayout, templateLayouts, templateNames, templateVariables, type TemplateName } from './template-data.js';
 import {
   didYouMean,
   distinctChains,
@@ -22,42 +22,7 @@ import {
   type Problems,
 } from './template-folder.js';
 import type { Ast } from './template-helpers.js';
-
-// ---------------------------------------------------------------------------------------------
-// Static types of template data
-
-export type Ty =
-  | { readonly t: 'string' | 'number' | 'boolean' | 'null' | 'unknown' }
-  | { readonly t: 'object'; readonly fields: ReadonlyMap<string, Ty> }
-  | { readonly t: 'list'; readonly item: Ty };
-
-export const T_STRING: Ty = { t: 'string' };
-const T_NUMBER: Ty = { t: 'number' };
-const T_BOOLEAN: Ty = { t: 'boolean' };
-const T_NULL: Ty = { t: 'null' };
-const T_UNKNOWN: Ty = { t: 'unknown' };
-
-function tyOf(spec: VarSpec): Ty {
-  switch (spec.type) {
-    case 'object':
-      return tyOfFields(spec.fields);
-    case 'list':
-      return { t: 'list', item: tyOf(spec.item) };
-    case 'string':
-      return T_STRING;
-    case 'number':
-      return T_NUMBER;
-    case 'boolean':
-      return T_BOOLEAN;
-  }
-}
-
-export function tyOfFields(fields: VarFields, extra?: ReadonlyMap<string, Ty>): Ty {
-  const map = new Map<string, Ty>();
-  for (const [k, v] of Object.entries(fields)) map.set(k, tyOf(v));
-  if (extra) for (const [k, v] of extra) map.set(k, v);
-  return { t: 'object', fields: map };
-}
+import { member, T_BOOLEAN, T_NULL, T_NUMBER, T_STRING, T_UNKNOWN, tyOfFields, type Ty } from './template-types.js';
 
 interface HelperSig {
   readonly min: number;
@@ -80,7 +45,6 @@ const HELPERS: ReadonlyMap<string, HelperSig> = new Map<string, HelperSig>([
 ]);
 
 const BLOCK_HELPERS: ReadonlySet<string> = new Set(['if', 'unless', 'each', 'with']);
-
 
 // ---------------------------------------------------------------------------------------------
 // Static check of one template (and the partials it uses) against a kind's data
@@ -462,23 +426,6 @@ function exprLabel(e: hbs.AST.Expression | undefined): string {
   if (e.type === 'SubExpression') return `(${(e as hbs.AST.SubExpression).path.original} …)`;
   return String((e as hbs.AST.StringLiteral).original);
 }
-
-function member(ty: Ty, part: string): Ty | undefined {
-  switch (ty.t) {
-    case 'unknown':
-      return T_UNKNOWN;
-    case 'object':
-      return ty.fields.get(part);
-    case 'list':
-      if (part === 'length') return T_NUMBER;
-      return /^\d+$/.test(part) ? ty.item : undefined;
-    case 'string':
-      return part === 'length' ? T_NUMBER : undefined;
-    default:
-      return undefined;
-  }
-}
-
 
 // ---------------------------------------------------------------------------------------------
 // The whole folder
