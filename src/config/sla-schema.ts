@@ -1,5 +1,6 @@
 import { validate as validateCron } from 'node-cron';
 import * as z from 'zod';
+import './schema-basics.js'; // zod's settings first (see there)
 import { holidaySourceProblem, isValidZone, parseWeeklyHours } from '../cases/business-calendar.js';
 
 /**

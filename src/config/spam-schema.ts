@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import './schema-basics.js'; // zod's settings first (see there)
 
 /**
  * security.spam: honouring the spam verdict our MX (SpamAssassin, rspamd, Exchange Online

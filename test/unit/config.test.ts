@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tempDir } from '../helpers/temp-dirs.js';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
+import { assertBuilt, REPO_ROOT } from '../helpers/cli.js';
 import { documented, exampleKeyPaths, schemaKeyPaths, schemaObjects } from '../helpers/config-keys.js';
 
 function file(content: string): string {
@@ -91,6 +93,26 @@ describe('configuration', () => {
     expect(existsSync(example)).toBe(true);
     const r = loadConfig({ path: example, env: { CASEGATE_SECRET: 'x'.repeat(32), SMTP_PASSWORD: 'pw', IMAP_PASSWORD: 'pw' } });
     expect(r.config.mailboxes.length).toBeGreaterThan(1);
+  });
+
+  it('zod compiles no code while it reads a configuration: its generated fast path (and its new Function probe) is off in every schema file (a new process reading the shipped example)', () => {
+    // zod decides when an object schema is built, not when it parses; schema parts in their own
+    // files are built before schema.ts runs, so the switch lives in the module they all import first.
+    assertBuilt();
+    const script = `
+      const Real = globalThis.Function;
+      const built = [];
+      globalThis.Function = new Proxy(Real, { construct(t, args, nt) { built.push(String(args.at(-1)).slice(0, 80)); return Reflect.construct(t, args, nt); } });
+      const { loadConfig } = await import(${JSON.stringify(join(REPO_ROOT, 'dist', 'src', 'config', 'load.js'))});
+      const r = loadConfig({ path: ${JSON.stringify(join(REPO_ROOT, 'config', 'casegate.example.yaml'))}, env: { CASEGATE_SECRET: 'x'.repeat(32), SMTP_PASSWORD: 'pw', IMAP_PASSWORD: 'pw' } });
+      globalThis.Function = Real;
+      process.stdout.write(JSON.stringify({ mailboxes: r.config.mailboxes.length, rules: r.config.rules.length, built }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { mailboxes: number; rules: number; built: string[] };
+    expect(out.mailboxes).toBeGreaterThan(1);
+    expect(out.rules).toBeGreaterThan(0);
+    expect(out.built).toEqual([]);
   });
 });
 

@@ -1,0 +1,77 @@
+import * as z from 'zod';
+import { email } from './schema-basics.js';
+
+/**
+ * mailboxes[]: the addresses casegate serves and, per mailbox, the IMAP account it watches. Part
+ * of configSchema (schema.ts); every key is documented in config/casegate.example.yaml and
+ * docs/configuration.md.
+ */
+
+const imapAuth = z.discriminatedUnion('method', [
+  z.object({
+    method: z.literal('password'),
+    user: z.string().min(1),
+    /** Literal password; prefer passwordEnv or ${ENV} interpolation. */
+    password: z.string().min(1),
+  }).strict(),
+  z.object({
+    method: z.literal('xoauth2'),
+    user: z.string().min(1),
+    /** Name of an environment variable holding the access token. */
+    accessTokenEnv: z.string().min(1).optional(),
+    /** A shell command that prints a fresh access token on stdout; re-run when the token expires or is rejected. */
+    tokenCommand: z.string().min(1).optional(),
+  }).strict(),
+]);
+
+const imap = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(993),
+  /** 'implicit' = TLS from the first byte (993); 'starttls' = upgrade (143); 'none' = plain text (tests only). */
+  tls: z.enum(['implicit', 'starttls', 'none']).default('implicit'),
+  /** PEM file of a CA (or a self-signed server certificate) to trust in addition to the system CAs. */
+  caFile: z.string().optional(),
+  /** Accept any certificate. Never in production. */
+  insecureSkipVerify: z.boolean().default(false),
+  auth: imapAuth,
+  folder: z.string().min(1).default('INBOX'),
+  /** After the outcome is committed: 'move' flags \Seen and moves to processedFolder; 'flag' only flags \Seen. */
+  afterProcessing: z.enum(['move', 'flag']).default('move'),
+  processedFolder: z.string().min(1).default('casegate/Processed'),
+  quarantineFolder: z.string().min(1).default('casegate/Quarantine'),
+  /** Seconds between polls when the server has no IDLE; with IDLE a safety re-check (SELECT + search) runs this often too. */
+  pollSeconds: z.number().positive().default(30),
+  /** Messages processed concurrently per mailbox. */
+  concurrency: z.number().int().min(1).max(64).default(8),
+  /** Keyword that marks processed messages in 'flag' mode (when the server allows keywords; else \Seen is the marker). */
+  processedKeyword: z
+    .string()
+    .regex(/^\$?[A-Za-z0-9_-]+$/, 'an IMAP keyword such as $CasegateProcessed')
+    .default('$CasegateProcessed'),
+  /** First wait after a failed connection attempt (seconds); doubles with every failure in a row. */
+  reconnectMinSeconds: z.number().positive().default(1),
+  /** Longest wait between connection attempts (seconds). */
+  reconnectMaxSeconds: z.number().positive().default(60),
+  /** Mail instance.adminAddress once the mailbox has been failing this long (seconds), and again when it recovers. */
+  alertAfterSeconds: z.number().nonnegative().default(600),
+}).strict();
+
+export const mailbox = z.object({
+  /** Unique name, used in logs, `casegate status` and as the default queue. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, - and _'),
+  /** Addresses this mailbox serves; the first is the From of what we send. */
+  addresses: z.array(email).min(1),
+  /** Queue that new cases from this mailbox go to (default: the mailbox name). */
+  queue: z.string().min(1).optional(),
+  /** Display name on outgoing mail (default: instance.name). */
+  fromName: z.string().optional(),
+  /** Put a signed plus-address (support+c10042-token@…) in Reply-To. Only if the server delivers plus addresses. */
+  plusAddressing: z.boolean().default(false),
+  /**
+   * Agents' mail to this address is an internal note on the case it refers to (never sent to the
+   * customer). Default: <local>+<agentMail.notesPlusTag>@<domain> of each of the mailbox's addresses.
+   */
+  notesAddress: email.optional(),
+  /** IMAP account to watch; without it the mailbox receives through the SMTP listener or `casegate ingest`. */
+  imap: imap.optional(),
+}).strict();
