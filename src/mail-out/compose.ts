@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import type { StoredAttachment } from '../mail-in/parsed-mail.js';
 import type { AppContext } from '../context.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import { formatTag } from '../cases/subject-tag.js';
@@ -120,15 +121,8 @@ export interface QueueEmail<N extends TemplateName> {
   readonly author?: string | null;
 }
 
-/** A stored file sent with an email: an agent's attachment relayed to the customer. */
-export interface OutgoingAttachment {
-  readonly filename: string;
-  readonly contentType: string;
-  readonly size: number;
-  readonly sha256: string;
-  readonly contentId: string | null;
-  readonly disposition: 'attachment' | 'inline';
-}
+/** A stored file sent with an email: an agent's attachment relayed to the customer (as the blob store keeps it). */
+export type OutgoingAttachment = StoredAttachment;
 
 /**
  * How automatic an email is, as receivers read it (RFC 3834): an automatic reply to a message

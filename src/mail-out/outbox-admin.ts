@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
 import { cancelRow, failedIds, listOutbox, outboxRow, requeue, type OutboxSummary } from '../db/repos/outbox.js';
+import type { Db } from '../db/database.js';
 import type { OutboxRow, OutboxStatus } from '../db/schema.js';
 
 /**
@@ -31,23 +32,15 @@ function beingSent(row: OutboxRow, now: string): boolean {
 
 /** Put failed rows (or queued rows waiting for their next attempt) back in the queue, due now. */
 export async function retryOutbox(ctx: AppContext, ids: readonly number[], actor: string): Promise<RowResult[]> {
-  const out: RowResult[] = [];
-  for (const id of ids) {
-    out.push(
-      await ctx.db.transaction().execute(async (trx): Promise<RowResult> => {
-        const now = ctx.clock.now().toISOString();
-        const row = await outboxRow(trx, id);
-        if (row === undefined) return { id, ok: false, status: null, message: `no email #${id} in the outbox` };
-        if (row.status === 'sent') return { id, ok: false, status: row.status, message: `email #${id} was already sent at ${row.sent_at ?? '?'}; not sending it again` };
-        if (beingSent(row, now)) return { id, ok: false, status: row.status, message: `email #${id} is being sent right now; look again in a moment` };
-        if (row.status === 'queued' && row.next_attempt_at <= now) return { id, ok: true, status: row.status, message: `email #${id} is already due; the daemon sends it with its next pass` };
-        await requeue(trx, id, now);
-        await addEvent(trx, { caseId: row.case_id, type: 'email.retried', actor, reason: `${row.kind} to ${row.to_address}: back in the queue (was ${row.status}${row.last_error !== null ? `: ${row.last_error}` : ''})`.slice(0, 500), data: { outboxId: id, previous: row.status }, at: now });
-        return { id, ok: true, status: 'queued', message: `email #${id} (${row.kind} to ${row.to_address}) is queued again and due now` };
-      }),
-    );
-  }
-  return out;
+  return eachRow(ctx, ids, async (trx, row, now) => {
+    const id = row.id;
+    if (row.status === 'sent') return { id, ok: false, status: row.status, message: `email #${id} was already sent at ${row.sent_at ?? '?'}; not sending it again` };
+    if (beingSent(row, now)) return { id, ok: false, status: row.status, message: `email #${id} is being sent right now; look again in a moment` };
+    if (row.status === 'queued' && row.next_attempt_at <= now) return { id, ok: true, status: row.status, message: `email #${id} is already due; the daemon sends it with its next pass` };
+    await requeue(trx, id, now);
+    await addEvent(trx, { caseId: row.case_id, type: 'email.retried', actor, reason: `${row.kind} to ${row.to_address}: back in the queue (was ${row.status}${row.last_error !== null ? `: ${row.last_error}` : ''})`.slice(0, 500), data: { outboxId: id, previous: row.status }, at: now });
+    return { id, ok: true, status: 'queued', message: `email #${id} (${row.kind} to ${row.to_address}) is queued again and due now` };
+  });
 }
 
 export async function retryAllFailed(ctx: AppContext, actor: string): Promise<RowResult[]> {
@@ -56,21 +49,28 @@ export async function retryAllFailed(ctx: AppContext, actor: string): Promise<Ro
 
 /** Withdraw queued (or failed) rows: they are never sent. */
 export async function cancelOutbox(ctx: AppContext, ids: readonly number[], actor: string, reason: string | null): Promise<RowResult[]> {
+  return eachRow(ctx, ids, async (trx, row, now) => {
+    const id = row.id;
+    if (row.status === 'sent') return { id, ok: false, status: row.status, message: `email #${id} was already sent at ${row.sent_at ?? '?'}; it cannot be cancelled` };
+    if (row.status === 'cancelled') return { id, ok: true, status: row.status, message: `email #${id} was already cancelled` };
+    if (row.status === 'suppressed') return { id, ok: false, status: row.status, message: `email #${id} was suppressed (${row.last_error ?? 'not sent'}); nothing to cancel` };
+    if (beingSent(row, now)) return { id, ok: false, status: row.status, message: `email #${id} is being sent right now; it cannot be cancelled any more` };
+    const why = `cancelled by ${actor}${reason !== null ? `: ${reason}` : ''}`;
+    await cancelRow(trx, id, why.slice(0, 500));
+    await addEvent(trx, { caseId: row.case_id, type: 'email.cancelled', actor, reason: `${row.kind} to ${row.to_address}: ${why}`.slice(0, 500), data: { outboxId: id, previous: row.status }, at: now });
+    return { id, ok: true, status: 'cancelled', message: `email #${id} (${row.kind} to ${row.to_address}) is cancelled and will not be sent` };
+  });
+}
+
+/** One transaction per row, in the order given: the row as it is now (a missing one is answered here). */
+async function eachRow(ctx: AppContext, ids: readonly number[], change: (trx: Db, row: OutboxRow, now: string) => Promise<RowResult>): Promise<RowResult[]> {
   const out: RowResult[] = [];
   for (const id of ids) {
     out.push(
       await ctx.db.transaction().execute(async (trx): Promise<RowResult> => {
-        const now = ctx.clock.now().toISOString();
         const row = await outboxRow(trx, id);
         if (row === undefined) return { id, ok: false, status: null, message: `no email #${id} in the outbox` };
-        if (row.status === 'sent') return { id, ok: false, status: row.status, message: `email #${id} was already sent at ${row.sent_at ?? '?'}; it cannot be cancelled` };
-        if (row.status === 'cancelled') return { id, ok: true, status: row.status, message: `email #${id} was already cancelled` };
-        if (row.status === 'suppressed') return { id, ok: false, status: row.status, message: `email #${id} was suppressed (${row.last_error ?? 'not sent'}); nothing to cancel` };
-        if (beingSent(row, now)) return { id, ok: false, status: row.status, message: `email #${id} is being sent right now; it cannot be cancelled any more` };
-        const why = `cancelled by ${actor}${reason !== null ? `: ${reason}` : ''}`;
-        await cancelRow(trx, id, why.slice(0, 500));
-        await addEvent(trx, { caseId: row.case_id, type: 'email.cancelled', actor, reason: `${row.kind} to ${row.to_address}: ${why}`.slice(0, 500), data: { outboxId: id, previous: row.status }, at: now });
-        return { id, ok: true, status: 'cancelled', message: `email #${id} (${row.kind} to ${row.to_address}) is cancelled and will not be sent` };
+        return change(trx, row, ctx.clock.now().toISOString());
       }),
     );
   }
