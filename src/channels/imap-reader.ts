@@ -73,7 +73,7 @@ export class FolderReader {
   }
 
   /** A reload changed this mailbox's settings (not its `imap` block): messages from now on use them. */
-  set mailbox(mailbox: MailboxConfig) {
+  updateMailbox(mailbox: MailboxConfig): void {
     this.#mailbox = mailbox;
   }
 

@@ -135,7 +135,7 @@ export class MailboxWatcher {
 
   /** A reload changed this mailbox's settings but not its `imap` block: keep the session, use the new settings. */
   updateMailbox(mailbox: MailboxConfig): void {
-    this.#reader.mailbox = mailbox;
+    this.#reader.updateMailbox(mailbox);
     this.#health.updateMailbox(mailbox);
   }
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
-import { eml } from '../helpers/context.js';
+import { eml, writeConfig } from '../helpers/context.js';
 import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
 
 /**
@@ -11,7 +11,7 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  * only after commit, oversized mail, flag mode and a UIDVALIDITY change. Every test uses its own
  * Dovecot user (own mail) and its own casegate data dir.
  */
-const USERS = ['idle', 'backlog', 'two-a', 'two-b', 'lock', 'big', 'flag', 'uidv'];
+const USERS = ['idle', 'backlog', 'two-a', 'two-b', 'lock', 'big', 'flag', 'uidv', 'kept'];
 let server: DovecotServer;
 const running: RunningDaemon[] = [];
 
@@ -84,6 +84,30 @@ describeWithDovecot('IMAP channel', () => {
     const folders = (await client.list()).map((b) => b.path);
     await client.logout();
     expect(folders).toEqual(expect.arrayContaining(['casegate/Processed', 'casegate/Quarantine']));
+  });
+
+  it('a reload that changes a mailbox but not its imap block keeps the session, and the next message gets the new settings', async () => {
+    const base = { listener: { enabled: false }, templates: { watch: false }, outgoing: { transport: 'file' as const, sweepSeconds: 1 } };
+    const d = await start({ mailboxes: [mailbox('kept')] });
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
+    await server.append('kept', eml({ subject: 'Before the reload', messageId: 'kept-1@customer.example' }));
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the first case');
+    const connected = d.lines.filter((l) => l.msg === 'IMAP mailbox connected').length;
+    // Same imap block; another queue and sender name for the mailbox.
+    writeConfig(d.dir, { ...base, mailboxes: [{ ...mailbox('kept'), queue: 'vip', fromName: 'VIP Desk' }] });
+    const report = await d.daemon.reload();
+    expect(report.ok, JSON.stringify(report)).toBe(true);
+    expect(report.actions).toContain('imap kept: support');
+    await server.append('kept', eml({ subject: 'After the reload', messageId: 'kept-2@customer.example' }));
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 2, 'the second case');
+    expect(await rawDb(d).all('SELECT subject, queue FROM cases ORDER BY number')).toEqual([
+      { subject: 'Before the reload', queue: 'support' },
+      { subject: 'After the reload', queue: 'vip' },
+    ]);
+    const confirmations = (await rawDb(d).all<{ subject: string; from_name: string }>("SELECT subject, from_name FROM outbox WHERE kind = 'confirmation' ORDER BY id")).map((r) => r.from_name);
+    expect(confirmations).toEqual(['Example Support', 'VIP Desk']);
+    // The same session read the second message: no new connection.
+    expect(d.lines.filter((l) => l.msg === 'IMAP mailbox connected')).toHaveLength(connected);
   });
 
   it('works through the backlog at start, oldest first', async () => {
