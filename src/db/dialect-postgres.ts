@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { Kysely, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DatabaseMetadata, type SchemaMetadata, type TableMetadata } from 'kysely';
+import { nulFreePool } from './nul-free.js';
 
 /**
  * The PostgreSQL connection pool (the `pg` driver under Kysely's PostgresDialect).
@@ -117,7 +118,7 @@ class CasegatePostgresDialect extends PostgresDialect {
 }
 
 export function openPostgres<DB>(t: PostgresTarget): Kysely<DB> {
-  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool: createPostgresPool(t) }) });
+  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool: nulFreePool(createPostgresPool(t)) }) });
 }
 
 /** Create the configured schema when missing (before migrating); a concurrent creator is fine. */

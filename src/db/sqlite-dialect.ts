@@ -14,6 +14,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
+import { nulFree } from './nul-free.js';
 
 /**
  * The SQLite dialect of casegate (the only place that knows SQLite's locking rules; repos use
@@ -208,7 +209,7 @@ class ImmediateSqliteConnection implements DatabaseConnection {
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const stmt = this.#prepare(compiledQuery.sql);
-    const params = compiledQuery.parameters as unknown[];
+    const params = nulFree(compiledQuery.parameters) as unknown[];
     if (stmt.readonly || this.#db.inTransaction) return run<R>(stmt, params);
     // An autocommit write: take the lock the same way a transaction does.
     await this.#takeWriteLock('BEGIN IMMEDIATE');
@@ -226,7 +227,7 @@ class ImmediateSqliteConnection implements DatabaseConnection {
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
     const stmt = this.#prepare(compiledQuery.sql);
     if (!stmt.reader) throw new Error('only queries that return rows can be streamed');
-    for (const row of stmt.iterate(...(compiledQuery.parameters as unknown[]))) {
+    for (const row of stmt.iterate(...(nulFree(compiledQuery.parameters) as unknown[]))) {
       yield { rows: [row as R] };
     }
   }

@@ -34,12 +34,26 @@ export function oneLine(value: string): string {
   return value.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
 }
 
+/**
+ * A message id in angle brackets. Its characters: no space, no angle bracket and no control
+ * character (RFC 5322 allows none of them; an id with a NUL, say, is garbage — and no database
+ * text column of PostgreSQL can even hold one).
+ */
+// eslint-disable-next-line no-control-regex
+const BRACKETED_ID = /<([^<>\s\u0000-\u001f\u007f]{1,900})>/;
+// eslint-disable-next-line no-control-regex
+const BRACKETED_IDS = /<([^<>\s\u0000-\u001f\u007f]{1,900})>/g;
+// eslint-disable-next-line no-control-regex
+const NOT_ID_CHAR = /[\s<>\u0000-\u001f\u007f]/;
+// eslint-disable-next-line no-control-regex
+const BARE_ID = /^[^\s<>\u0000-\u001f\u007f]+@[^\s<>\u0000-\u001f\u007f]+$/;
+
 /** "<a@b>" → "a@b"; garbage → null. */
 export function normalizeMessageId(value: string | undefined | null): string | null {
   if (value === undefined || value === null) return null;
-  const m = /<([^<>\s]{1,900})>/.exec(value);
+  const m = BRACKETED_ID.exec(value);
   const id = m?.[1] ?? value.trim().split(/\s+/)[0] ?? '';
-  if (id === '' || id.length > 900 || /[\s<>]/.test(id)) return null;
+  if (id === '' || id.length > 900 || NOT_ID_CHAR.test(id)) return null;
   return id;
 }
 
@@ -47,12 +61,12 @@ export function messageIdList(value: string | readonly string[] | undefined | nu
   if (value === undefined || value === null) return [];
   const text = typeof value === 'string' ? value : value.join(' ');
   const ids: string[] = [];
-  for (const m of text.matchAll(/<([^<>\s]{1,900})>/g)) {
+  for (const m of text.matchAll(BRACKETED_IDS)) {
     if (m[1] !== undefined && !ids.includes(m[1])) ids.push(m[1]);
   }
   if (ids.length === 0) {
     for (const token of text.split(/[\s,]+/)) {
-      if (/^[^\s<>]+@[^\s<>]+$/.test(token) && !ids.includes(token)) ids.push(token);
+      if (BARE_ID.test(token) && !ids.includes(token)) ids.push(token);
     }
   }
   // Like RFC 5322 trimming: keep the thread root and the newest ones.

@@ -293,7 +293,7 @@ describe('automatic replies', () => {
 });
 
 describe('bounces', () => {
-  function dsn(originalId: string, rcpt: string): string {
+  function dsn(originalId: string, rcpt: string, diagnostic = 'smtp; 550 5.1.1 user unknown'): string {
     return [
       'From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>',
       'To: support@example.com',
@@ -314,7 +314,7 @@ describe('bounces', () => {
       `Final-Recipient: rfc822; ${rcpt}`,
       'Action: failed',
       'Status: 5.1.1',
-      'Diagnostic-Code: smtp; 550 5.1.1 user unknown',
+      `Diagnostic-Code: ${diagnostic}`,
       '',
       '--R',
       'Content-Type: text/rfc822-headers',
@@ -340,6 +340,17 @@ describe('bounces', () => {
     expect((await env.ctx.db.selectFrom('address_status').selectAll().execute())[0]!.bouncing).toBe(0);
   });
 
+  it('a DSN with NUL bytes in its report (and its text) is attached all the same, the reason kept without them', async () => {
+    const c = await newCase();
+    const conf = (await outboxAll())[0]!;
+    const out = await env.ingest(dsn(conf.message_id, 'jane@customer.example', 'smtp; 550 5.1.1 user\u0000 unknown\u0000\u0000').replace('could not be', 'could\u0000not be'), { envelopeFrom: '' });
+    expect(out, JSON.stringify(out)).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
+    const status = await env.ctx.db.selectFrom('address_status').selectAll().execute();
+    expect(status).toMatchObject([{ address: 'jane@customer.example', bouncing: 1 }]);
+    expect(status[0]!.last_reason).toContain('user unknown');
+    expect(status[0]!.last_reason).not.toContain('\u0000');
+  });
+
   it('ignores a bounce about mail we never sent, with no reply', async () => {
     const out = await env.ingest(dsn('someone-else@elsewhere.example', 'x@y.example'));
     expect(out.kind).toBe('ignored');
@@ -349,6 +360,50 @@ describe('bounces', () => {
 });
 
 describe('bad input', () => {
+  it('NUL bytes anywhere in a message (header values, Message-ID, References, text, HTML, an attachment’s headers, the Content-Type): stored all the same on both backends, nothing stored with a NUL', async () => {
+    const N = '\u0000';
+    const mail = (o: { from?: string; subject?: string; id?: string; refs?: string; type?: string; body?: string; extra?: string }) =>
+      [
+        `From: ${o.from ?? 'Ann <ann@customer.example>'}`,
+        'To: support@example.com',
+        `Subject: ${o.subject ?? 'Printer'}`,
+        `Message-ID: ${o.id ?? `<${Math.random().toString(36).slice(2)}@customer.example>`}`,
+        ...(o.refs !== undefined ? [`In-Reply-To: ${o.refs}`, `References: ${o.refs}`] : []),
+        ...(o.extra !== undefined ? [o.extra] : []),
+        'Date: Mon, 02 Mar 2026 09:00:00 +0000',
+        `Content-Type: ${o.type ?? 'text/plain; charset=utf-8'}`,
+        '',
+        o.body ?? 'The printer is on fire.',
+        '',
+      ].join('\r\n');
+    const placements: Record<string, string> = {
+      subject: mail({ subject: `Prin${N}ter` }),
+      'sender name and address': mail({ from: `An${N}n <an${N}n@customer.example>` }),
+      'Message-ID': mail({ id: `<nul${N}id@customer.example>` }),
+      References: mail({ refs: `<ref${N}x@support.example.com>` }),
+      text: mail({ subject: 'NULs in the text', body: `The printer${N} is on fire.${N}` }),
+      HTML: mail({ type: 'text/html; charset=utf-8', body: `<p>The printer${N} is on fire.</p>` }),
+      'attachment headers': mail({
+        type: 'multipart/mixed; boundary="b"',
+        body: ['--b', 'Content-Type: text/plain', '', 'See attached.', '--b', `Content-Type: application/pd${N}f; name="scan${N}.pdf"`, `Content-ID: <c${N}id@x>`, `Content-Disposition: attach${N}ment`, '', 'PDF', '--b--'].join('\r\n'),
+      }),
+      'Content-Type': mail({ type: `text/pl${N}ain` }),
+      'other headers': mail({ extra: `Cc: Bob${N} <bob@customer.example>\r\nReply-To: ann${N}@customer.example\r\nX-Mailer: Mail${N}er\r\nContent-Language: d${N}e` }),
+    };
+    for (const [where, raw] of Object.entries(placements)) {
+      const out = await env.ingest(Buffer.from(raw, 'latin1'));
+      expect(out, `${where}: ${JSON.stringify(out)}`).toMatchObject({ kind: 'stored', created: true });
+    }
+    const stored = await env.ctx.db.selectFrom('messages').selectAll().execute();
+    expect(stored.filter((m) => m.direction === 'in')).toHaveLength(Object.keys(placements).length);
+    for (const m of stored) for (const [column, value] of Object.entries(m)) expect(typeof value === 'string' && value.includes(N), `messages.${column}`).toBe(false);
+    const files = await env.ctx.db.selectFrom('attachments').selectAll().execute();
+    for (const f of files) for (const [column, value] of Object.entries(f)) expect(typeof value === 'string' && value.includes(N), `attachments.${column}`).toBe(false);
+    // An id with a control character is no id at all (RFC 5322 allows none): not kept with the NUL cut out.
+    expect(stored.map((m) => m.message_id)).not.toContain('nulid@customer.example');
+    expect(stored.find((m) => m.subject === 'NULs in the text')?.visible_text).toBe('The printer is on fire.');
+  });
+
   it('quarantines a message with neither From nor an envelope sender, keeping it raw', async () => {
     const out = await env.ingest(eml({ from: null }));
     expect(out.kind).toBe('quarantined');
