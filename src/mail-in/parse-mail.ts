@@ -36,9 +36,12 @@ export function oneLine(value: string): string {
 
 /**
  * A message id in angle brackets. Its characters: no space, no angle bracket and no control
- * character (RFC 5322 allows none of them; an id with a NUL, say, is garbage — and no database
- * text column of PostgreSQL can even hold one).
+ * character (RFC 5322 allows none of them; an id with a NUL, say, is garbage). At most
+ * MAX_ID_BYTES bytes of UTF-8: ids are keys of unique indexes, and PostgreSQL refuses an index
+ * entry above 2,704 bytes — 900 characters of CJK are 2,700 (then the message could not even be
+ * quarantined, and was retried for ever).
  */
+const MAX_ID_BYTES = 900;
 // eslint-disable-next-line no-control-regex
 const BRACKETED_ID = /<([^<>\s\u0000-\u001f\u007f]{1,900})>/;
 // eslint-disable-next-line no-control-regex
@@ -53,7 +56,7 @@ export function normalizeMessageId(value: string | undefined | null): string | n
   if (value === undefined || value === null) return null;
   const m = BRACKETED_ID.exec(value);
   const id = m?.[1] ?? value.trim().split(/\s+/)[0] ?? '';
-  if (id === '' || id.length > 900 || NOT_ID_CHAR.test(id)) return null;
+  if (id === '' || Buffer.byteLength(id) > MAX_ID_BYTES || NOT_ID_CHAR.test(id)) return null;
   return id;
 }
 
@@ -62,11 +65,11 @@ export function messageIdList(value: string | readonly string[] | undefined | nu
   const text = typeof value === 'string' ? value : value.join(' ');
   const ids: string[] = [];
   for (const m of text.matchAll(BRACKETED_IDS)) {
-    if (m[1] !== undefined && !ids.includes(m[1])) ids.push(m[1]);
+    if (m[1] !== undefined && Buffer.byteLength(m[1]) <= MAX_ID_BYTES && !ids.includes(m[1])) ids.push(m[1]);
   }
   if (ids.length === 0) {
     for (const token of text.split(/[\s,]+/)) {
-      if (BARE_ID.test(token) && !ids.includes(token)) ids.push(token);
+      if (BARE_ID.test(token) && Buffer.byteLength(token) <= MAX_ID_BYTES && !ids.includes(token)) ids.push(token);
     }
   }
   // Like RFC 5322 trimming: keep the thread root and the newest ones.

@@ -2,6 +2,7 @@ import type { AppContext } from '../context.js';
 import { insertReceipt, primaryReceipt, supersede } from '../db/repos/receipts.js';
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
+import type { Logger } from '../log.js';
 import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
@@ -176,7 +177,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
         outcome = await recordEnding(ctx, msg, stageName, 'quarantined', `${stageName} failed: ${describe(err)}`, null, null);
         log.warn({ err, stage: stageName }, 'stage failed; message quarantined');
       } catch (recordErr) {
-        outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}; and could not record quarantine: ${describe(recordErr)}` };
+        outcome = await quarantineRawOnly(ctx, msg, stageName, err, recordErr, log);
       }
     }
   }
@@ -228,6 +229,25 @@ async function withinTimeLimit<T>(ctx: AppContext, stage: string, run: () => Pro
 }
 
 /** Write the receipt for an ignored or quarantined message (the raw bytes are already in the blob store). */
+/**
+ * Recording the quarantine failed too. When the database is only busy (or gone), the message is
+ * offered again (`retry`). Otherwise the database refuses something taken from the message itself
+ * — the same failure on every attempt: it would be offered again for ever. It is quarantined with
+ * the raw message's facts only (its bytes kept, size, channel, envelope; keyed by the raw SHA-256),
+ * so an admin finds it with `casegate quarantine list` and nothing loops.
+ */
+async function quarantineRawOnly(ctx: AppContext, msg: Inbound, stage: string, err: unknown, recordErr: unknown, log: Logger): Promise<Outcome> {
+  const both = `${stage}: ${describe(err)}; and could not record quarantine: ${describe(recordErr)}`;
+  if (isTransient(recordErr)) return { kind: 'retry', reason: both };
+  try {
+    const outcome = await recordEnding(ctx, { arrival: msg.arrival, notes: {} }, stage, 'quarantined', `${stage} failed: ${describe(err)}; recorded from the raw message only, its parsed fields could not be stored (${describe(recordErr)})`, null, null);
+    log.error({ err, recordErr, stage }, 'stage failed and its parsed fields cannot be stored; message quarantined from the raw message only');
+    return outcome;
+  } catch (rawErr) {
+    return { kind: 'retry', reason: `${both}; nor from the raw message only: ${describe(rawErr)}` };
+  }
+}
+
 async function recordEnding(
   ctx: AppContext,
   msg: Inbound,

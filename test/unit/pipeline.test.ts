@@ -5,6 +5,8 @@ import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { mintMessageId, plusAddress } from '../../src/cases/thread-token.js';
 import { classifyStage } from '../../src/pipeline/stages/classify.js';
+import { isPostgres } from '../../src/db/dialect.js';
+import { sql } from 'kysely';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 
 let env: TestEnv;
@@ -360,6 +362,41 @@ describe('bounces', () => {
 });
 
 describe('bad input', () => {
+  it('a Message-ID longer than 900 bytes of UTF-8 counts as none (900 CJK characters are 2,700 bytes: too big for a database index), and the message is stored', async () => {
+    const cjk = Array.from({ length: 449 }, (_, i) => String.fromCodePoint(0x4e00 + ((i * 7919) % 0x5000))).join('');
+    const raw = Buffer.from(eml({ subject: 'Long id', messageId: `${cjk}@${cjk}` }), 'utf8');
+    const out = await env.ingest(raw);
+    expect(out, JSON.stringify(out)).toMatchObject({ kind: 'stored', created: true });
+    expect((await receipts())[0]!.message_id).toBeNull();
+    // A normal one of the same length in ASCII is an id.
+    const ascii = await env.ingest(eml({ subject: 'Long ASCII id', messageId: `${'a'.repeat(880)}@customer.example` }));
+    expect(ascii).toMatchObject({ kind: 'stored', created: true });
+    expect((await receipts())[1]!.message_id).toBe(`${'a'.repeat(880)}@customer.example`);
+  });
+
+  it('a value taken from the message that the database refuses (every time) quarantines the message from its raw bytes alone, instead of offering it again for ever', async () => {
+    // The database refuses any receipt or message whose subject says POISON, as it would any value
+    // it cannot store: not busy, not gone — the same refusal on every attempt.
+    if (isPostgres(env.ctx.db)) {
+      await sql`create function refuse_poison() returns trigger language plpgsql as $$ begin if new.subject like '%POISON%' then raise exception 'refused by the test'; end if; return new; end $$`.execute(env.ctx.db);
+      for (const table of ['receipts', 'messages']) await sql`create trigger ${sql.raw(`refuse_poison_${table}`)} before insert on ${sql.table(table)} for each row execute function refuse_poison()`.execute(env.ctx.db);
+    } else {
+      for (const table of ['receipts', 'messages']) await sql`create trigger ${sql.raw(`refuse_poison_${table}`)} before insert on ${sql.table(table)} when new.subject like '%POISON%' begin select raise(abort, 'refused by the test'); end`.execute(env.ctx.db);
+    }
+    const out = await env.ingest(eml({ subject: 'POISON in the subject', messageId: 'poison-1@customer.example' }));
+    expect(out.kind, JSON.stringify(out)).toBe('quarantined');
+    expect(out.reason).toMatch(/^persist failed: .*refused by the test.*recorded from the raw message only/);
+    const r = (await receipts())[0]!;
+    expect(r).toMatchObject({ outcome: 'quarantined', stage: 'persist', subject: '', message_id: null, is_primary: 1 });
+    expect(r.dedupe_key).toBe(`sha256:${r.raw_sha256}`);
+    expect(env.ctx.blobs.pathFor(r.raw_sha256)).toBeTruthy();
+    // Offered again (a channel retrying, or the same bytes once more): a duplicate of that receipt, not a loop.
+    const again = await env.ingest(eml({ subject: 'POISON in the subject', messageId: 'poison-1@customer.example' }));
+    expect(['quarantined', 'ignored']).toContain(again.kind);
+    // Mail the database takes goes on as ever.
+    expect((await env.ingest(eml({ subject: 'Printer on fire', messageId: 'fine-1@customer.example' }))).kind).toBe('stored');
+  });
+
   it('NUL bytes anywhere in a message (header values, Message-ID, References, text, HTML, an attachment’s headers, the Content-Type): stored all the same on both backends, nothing stored with a NUL', async () => {
     const N = '\u0000';
     const mail = (o: { from?: string; subject?: string; id?: string; refs?: string; type?: string; body?: string; extra?: string }) =>
