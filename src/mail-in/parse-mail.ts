@@ -76,10 +76,20 @@ export function messageIdList(value: string | readonly string[] | undefined | nu
   return ids.length > 100 ? [ids[0]!, ...ids.slice(-99)] : ids;
 }
 
+/**
+ * A usable mail address, lower-cased: local@domain, no spaces or control characters, at most 320
+ * characters (RFC 5321's 64 + 1 + 255); anything else → null. The one rule for header and
+ * envelope addresses alike.
+ */
+export function plainAddress(value: string): string | null {
+  const address = oneLine(value).toLowerCase();
+  return /^[^\s@]+@[^\s@]+$/.test(address) && address.length <= 320 ? address : null;
+}
+
 function toAddress(a: EmailAddress | undefined): MailAddress | null {
   if (a === undefined) return null;
-  const address = oneLine(a.address ?? '').toLowerCase();
-  if (!/^[^\s@]+@[^\s@]+$/.test(address) || address.length > 320) return null;
+  const address = plainAddress(a.address ?? '');
+  if (address === null) return null;
   return { address, name: oneLine(a.name ?? '').slice(0, 200) };
 }
 

@@ -454,6 +454,13 @@ describe('bad input', () => {
     expect(out).toMatchObject({ kind: 'stored', created: true });
   });
 
+  it('an envelope sender or Return-Path that is no usable address (too long, control characters) is no sender either: quarantined, on both backends alike', async () => {
+    const long = `${'a'.repeat(5000)}@customer.example`;
+    expect(await env.ingest(eml({ from: null }), { envelopeFrom: long })).toMatchObject({ kind: 'quarantined', reason: expect.stringMatching(/^no sender address/) });
+    expect(await env.ingest(`Return-Path: <${long}>\r\n${eml({ from: null, subject: 'via Return-Path' })}`)).toMatchObject({ kind: 'quarantined', reason: expect.stringMatching(/^no sender address/) });
+    expect(await env.ingest(eml({ from: null, subject: 'control' }), { envelopeFrom: 'ja\u0001ne@customer.example' })).toMatchObject({ kind: 'quarantined', reason: expect.stringMatching(/^no sender address/) });
+  });
+
   it('stores an empty message', async () => {
     const out = await env.ingest('From: a@b.example\r\nTo: support@example.com\r\n\r\n');
     expect(out).toMatchObject({ kind: 'stored', created: true });

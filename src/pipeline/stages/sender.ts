@@ -1,6 +1,7 @@
 import type { AppContext } from '../../context.js';
 import { verifyStaffMessageId } from '../../cases/thread-token.js';
 import { headerFields, judge, readHeaderBlock, trustedResults, verifySender, type AuthJudgement } from '../../mail-in/sender-auth.js';
+import { plainAddress } from '../../mail-in/parse-mail.js';
 import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
 /**
@@ -22,9 +23,9 @@ export const senderStage: DecideStage = {
     let name = parsed.from?.name ?? '';
     let why = 'From header';
     if (address === null) {
-      const env = msg.arrival.envelopeFrom ?? parsed.returnPath;
-      if (env !== null && /^[^\s@]+@[^\s@]+$/.test(env)) {
-        address = env.toLowerCase();
+      const env = plainAddress(msg.arrival.envelopeFrom ?? parsed.returnPath ?? '');
+      if (env !== null) {
+        address = env;
         name = '';
         why = 'envelope sender (no usable From)';
       }
