@@ -228,7 +228,6 @@ async function withinTimeLimit<T>(ctx: AppContext, stage: string, run: () => Pro
   }
 }
 
-/** Write the receipt for an ignored or quarantined message (the raw bytes are already in the blob store). */
 /**
  * Recording the quarantine failed too. When the database is only busy (or gone), the message is
  * offered again (`retry`). Otherwise the database refuses something taken from the message itself
@@ -248,6 +247,7 @@ async function quarantineRawOnly(ctx: AppContext, msg: Inbound, stage: string, e
   }
 }
 
+/** Write the receipt for an ignored or quarantined message (the raw bytes are already in the blob store). */
 async function recordEnding(
   ctx: AppContext,
   msg: Inbound,
