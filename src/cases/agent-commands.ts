@@ -17,6 +17,8 @@
  * gets the syntax back. ">" quotes never hold commands.
  */
 
+import { TAG_NAME } from './tag-name.js';
+
 export type BugTimeline = 'immediately' | 'weeks' | 'months' | 'not-foreseeable';
 export const BUG_TIMELINES: readonly BugTimeline[] = ['immediately', 'weeks', 'months', 'not-foreseeable'];
 
@@ -50,7 +52,7 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#escalate [tier] [reason]', meaning: 'escalate one tier up, or to tier 1–3 (#tier 2 too)' },
   { usage: '#bug <immediately | weeks | months | not-foreseeable>', meaning: 'a bug: the customer is told when a fix is expected; the case is resolved and tagged bug' },
   { usage: '#call [when]', meaning: 'the customer asked for a phone call: tagged call, the owner is notified' },
-  { usage: '#tag <name>', meaning: 'tag the case (letters, digits, - _ : .)' },
+  { usage: '#tag <name>', meaning: 'tag the case (letters, digits, - _ : ., at most 64)' },
   { usage: '#note', meaning: 'the whole mail is an internal note (never sent to the customer)' },
 ];
 
@@ -61,7 +63,6 @@ type Verb = (typeof VERBS)[number];
 const KNOWN = new RegExp(`^[ \\t]*#(${VERBS.join('|')})(?![\\p{L}\\p{N}_-])[ \\t]*(.*?)[ \\t]*$`, 'iu');
 /** Any "#word" line (in the leading block: an attempted command). */
 const ANY = /^[ \t]*#([\p{L}][\p{L}\p{N}_-]*)(.*)$/u;
-const TAG = /^[a-z0-9][a-z0-9_:.-]*$/;
 
 function parseOne(verb: Verb, args: string, line: string): AgentCommand {
   const bad = (why: string): AgentCommand => ({ kind: 'invalid', line, why });
@@ -87,7 +88,7 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
       return { kind: 'call', when: args, line };
     case 'tag': {
       const tag = args.toLowerCase();
-      return TAG.test(tag) ? { kind: 'tag', tag, line } : bad('#tag needs one name of letters, digits, - _ : . — e.g. #tag vpn');
+      return TAG_NAME.test(tag) ? { kind: 'tag', tag, line } : bad('#tag needs one name of letters, digits, - _ : . (at most 64) — e.g. #tag vpn');
     }
     case 'note':
       return args === '' ? { kind: 'note', line } : bad('#note stands alone on the first line; write the note below it');

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { email } from './schema-basics.js';
+import { TAG_NAME } from '../cases/tag-name.js';
 
 /**
  * Where cases go and who works them: queues (agents, tiers, helpful info), priority levels and
@@ -91,7 +92,7 @@ export const rule = z
       .object({
         priority: z.string().trim().min(1).optional(),
         queue: z.string().trim().min(1).optional(),
-        tags: z.array(z.string().trim().toLowerCase().regex(/^[a-z0-9][a-z0-9_:.-]*$/, 'tags use letters, digits, - _ : .')).optional(),
+        tags: z.array(z.string().trim().toLowerCase().regex(TAG_NAME, 'tags use letters, digits, - _ : . (at most 64)')).optional(),
         /** Escalate the new case to this tier (alerts that tier's addresses). */
         tier: z.number().int().min(1).max(3).optional(),
         /** Agent (name or address) of the case's queue. */

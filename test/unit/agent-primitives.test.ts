@@ -40,6 +40,8 @@ describe('parseAgentMail: commands on the first lines, the text below', () => {
     ['a status command with an argument', '#resolve fixed', [{ kind: 'invalid', why: expect.stringMatching(/#resolve takes no argument/) }], ''],
     ['#bug without a class', '#bug', [{ kind: 'invalid', why: expect.stringMatching(/#bug needs when a fix is expected/) }], ''],
     ['#tag with spaces', '#tag two words', [{ kind: 'invalid' }], ''],
+    ['#tag of 64 characters', `#tag ${'k'.repeat(64)}`, [{ kind: 'tag', tag: 'k'.repeat(64) }], ''],
+    ['#tag longer than 64 characters (an index key; no name anyone types)', `#tag ${'k'.repeat(65)}`, [{ kind: 'invalid' }], ''],
     ['#note with text on its line', '#note something', [{ kind: 'invalid' }], ''],
     ['commands in ">" quotes do not count', '> #close\nthanks', [], '> #close\nthanks'],
   ])('%s', (_what, text, commands, rest) => {

@@ -149,6 +149,11 @@ describe('validation at load: every problem with its key path', () => {
     expect(found).toHaveLength(14);
   });
 
+  it('a tag a rule sets follows the one tag rule (as #tag and cases tag do): at most 64 characters', () => {
+    expect(problems({ mailboxes, rules: [{ name: 'long', match: { subject: 'x' }, set: { tags: ['k'.repeat(65)] } }] })).toEqual([expect.stringMatching(/^rules\.0\.set\.tags\.0: tags use letters, digits, - _ : \. \(at most 64\)/)]);
+    expect(() => problems({ mailboxes, rules: [{ name: 'ok', match: { subject: 'x' }, set: { tags: ['k'.repeat(64)] } }] })).toThrow('expected a ConfigError');
+  });
+
   it('rejects unknown keys in rules (a typo never silently matches everything)', () => {
     const found = problems({ mailboxes, rules: [{ name: 'typo', match: { sender: 'a@b.example' } as never, set: { tags: ['x'] } }] });
     expect(found.join('\n')).toMatch(/rules\.0\.match/);
