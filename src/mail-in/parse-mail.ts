@@ -42,22 +42,23 @@ export function oneLine(value: string): string {
  * quarantined, and was retried for ever).
  */
 const MAX_ID_BYTES = 900;
-// eslint-disable-next-line no-control-regex
-const BRACKETED_ID = /<([^<>\s\u0000-\u001f\u007f]{1,900})>/;
-// eslint-disable-next-line no-control-regex
-const BRACKETED_IDS = /<([^<>\s\u0000-\u001f\u007f]{1,900})>/g;
-// eslint-disable-next-line no-control-regex
-const NOT_ID_CHAR = /[\s<>\u0000-\u001f\u007f]/;
-// eslint-disable-next-line no-control-regex
-const BARE_ID = /^[^\s<>\u0000-\u001f\u007f]+@[^\s<>\u0000-\u001f\u007f]+$/;
+const ID_CHAR = '[^<>\\s\\u0000-\\u001f\\u007f]';
+const BRACKETED_ID = new RegExp(`<(${ID_CHAR}{1,900})>`);
+const BRACKETED_IDS = new RegExp(BRACKETED_ID.source, 'g');
+const WHOLE_ID = new RegExp(`^${ID_CHAR}+$`);
+const BARE_ID = new RegExp(`^${ID_CHAR}+@${ID_CHAR}+$`);
+
+/** An id (without brackets) that may be kept: only id characters, at most MAX_ID_BYTES bytes of UTF-8. */
+function usableId(id: string): boolean {
+  return WHOLE_ID.test(id) && Buffer.byteLength(id) <= MAX_ID_BYTES;
+}
 
 /** "<a@b>" → "a@b"; garbage → null. */
 export function normalizeMessageId(value: string | undefined | null): string | null {
   if (value === undefined || value === null) return null;
   const m = BRACKETED_ID.exec(value);
   const id = m?.[1] ?? value.trim().split(/\s+/)[0] ?? '';
-  if (id === '' || Buffer.byteLength(id) > MAX_ID_BYTES || NOT_ID_CHAR.test(id)) return null;
-  return id;
+  return usableId(id) ? id : null;
 }
 
 export function messageIdList(value: string | readonly string[] | undefined | null): string[] {
@@ -65,11 +66,11 @@ export function messageIdList(value: string | readonly string[] | undefined | nu
   const text = typeof value === 'string' ? value : value.join(' ');
   const ids: string[] = [];
   for (const m of text.matchAll(BRACKETED_IDS)) {
-    if (m[1] !== undefined && Buffer.byteLength(m[1]) <= MAX_ID_BYTES && !ids.includes(m[1])) ids.push(m[1]);
+    if (m[1] !== undefined && usableId(m[1]) && !ids.includes(m[1])) ids.push(m[1]);
   }
   if (ids.length === 0) {
     for (const token of text.split(/[\s,]+/)) {
-      if (BARE_ID.test(token) && Buffer.byteLength(token) <= MAX_ID_BYTES && !ids.includes(token)) ids.push(token);
+      if (BARE_ID.test(token) && usableId(token) && !ids.includes(token)) ids.push(token);
     }
   }
   // Like RFC 5322 trimming: keep the thread root and the newest ones.
