@@ -6,6 +6,7 @@ import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, ty
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import { QuoteAwareFlowedDecoder } from './flowed.js';
 import { decodeHeaderWords } from './header-words.js';
+import { parseWatchdog, ParserStalledError } from './parse-watchdog.js';
 import { PKCS7_MIME_TYPES, signedDataContent, SMIME_MAX_BYTES } from './smime.js';
 import type { HeaderMap, MailAddress, ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
 import { mayHaveReportParts, REPORT_CONTENT_TYPES, walkReportParts } from './report-parts.js';
@@ -19,6 +20,8 @@ export interface ParseLimits {
   readonly maxHtmlToTextChars: number;
   /** More MIME parts than this make the parser fail with code EMAXLEN (config mime.maxParts). */
   readonly maxMimeParts?: number;
+  /** How long the parser may make no progress once it has the whole message (parse-watchdog.ts; default STALL_MS). */
+  readonly stallMs?: number;
 }
 
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBodyChars: 2_000_000, maxHtmlToTextChars: 1_000_000 };
@@ -148,7 +151,13 @@ function cut(value: string | undefined | false, max: number): { value: string | 
  * Never throws on malformed MIME (mailparser is lenient); throws only on I/O errors.
  */
 export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMail> {
-  const outer = await parseOnce(raw, blobs, limits);
+  const outer = await parseOnce(raw, blobs, limits).catch((err: unknown) => {
+    // A message cut off inside a part's header block (parse-watchdog.ts): read it once more with
+    // that block closed, as a complete message would have it. Only the parser sees the blank line;
+    // the stored raw message stays as it came. Stalling again fails the parse (quarantine).
+    if (!(err instanceof ParserStalledError)) throw err;
+    return parseOnce(raw, blobs, limits, CLOSE_HEADER_BLOCK);
+  });
   if (outer.mail.text !== null || outer.mail.html !== null || outer.signedContent === null) return outer.mail;
   // Opaque S/MIME signed mail: the readable message is inside the smime.p7m part (see smime.ts).
   const inner = signedDataContent(outer.signedContent);
@@ -170,7 +179,10 @@ interface ParseResult {
   readonly signedContent: Buffer | null;
 }
 
-async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits): Promise<ParseResult> {
+/** Ends an unterminated header block (appended for the parser only, see parseMailFile). */
+const CLOSE_HEADER_BLOCK = Buffer.from('\r\n\r\n');
+
+async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits, ending?: Buffer): Promise<ParseResult> {
   const path = typeof raw === 'string' ? raw : raw.path;
   const inMemory = typeof raw === 'string' ? undefined : raw.data;
   const parser = new MailParser({
@@ -182,6 +194,8 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
     ...(limits.maxMimeParts !== undefined ? { maxChildNodes: limits.maxMimeParts } : {}),
   });
   const textParts = hookTextParts(parser);
+  const watchdog = parseWatchdog(limits.stallMs);
+  const tees: PassThrough[] = [];
   let headerLines: HeaderLines = [];
   const attachments: StoredAttachment[] = [];
   const reportParts: ReportPart[] = [];
@@ -212,6 +226,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
 
   const done = new Promise<void>((resolve, reject) => {
     parser.on('data', (data: { type: string }) => {
+      watchdog.progress();
       if (data.type === 'text') {
         text = data as MessageText;
         return;
@@ -231,6 +246,8 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
       const chunks: Buffer[] = [];
       let kept = 0;
       const tee = new PassThrough();
+      tees.push(tee);
+      tee.on('data', watchdog.progress);
       if (PKCS7_MIME_TYPES.has(contentType) && signedParts.length === 0) {
         const part: Buffer[] = [];
         let size = 0;
@@ -278,11 +295,22 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
   // understand; small messages are also scanned for report parts mailparser inlines.
   const head = inMemory ?? (await readHead(path, SMALL_RAW + 1));
   const crOnly = head.includes(0x0d) && !head.includes(0x0a);
-  let input: Readable = inMemory !== undefined ? Readable.from([inMemory]) : createReadStream(path);
+  let input: Readable = inMemory !== undefined ? Readable.from(ending === undefined ? [inMemory] : [inMemory, ending]) : fileInput(path, ending);
   if (crOnly) input = input.pipe(crToLf());
   input.on('error', (err) => parser.destroy(err));
+  input.on('data', watchdog.progress);
+  input.on('end', watchdog.inputEnded);
   input.pipe(parser);
-  await done;
+  try {
+    await watchdog.guard(done);
+  } catch (err) {
+    if (err instanceof ParserStalledError) {
+      // Let go of what the stalled parser holds: its attachment streams end the blob writes.
+      parser.destroy();
+      for (const t of tees) t.destroy(err);
+    }
+    throw err;
+  }
   await Promise.all(pending);
   if (head.length <= SMALL_RAW) {
     const latin1 = head.toString('latin1');
@@ -379,6 +407,16 @@ function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean } {
     return data;
   };
   return state;
+}
+
+function fileInput(path: string, ending: Buffer | undefined): Readable {
+  if (ending === undefined) return createReadStream(path);
+  return Readable.from(
+    (async function* (): AsyncGenerator<Buffer> {
+      yield* createReadStream(path) as AsyncIterable<Buffer>;
+      yield ending;
+    })(),
+  );
 }
 
 async function readHead(path: string, max: number): Promise<Buffer> {

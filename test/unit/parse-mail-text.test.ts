@@ -1,6 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PARSE_LIMITS, parseMailFile } from '../../src/mail-in/parse-mail.js';
+import { parseWatchdog, ParserStalledError } from '../../src/mail-in/parse-watchdog.js';
 import { extractVisibleText } from '../../src/mail-in/visible-text.js';
+import { BlobStore } from '../../src/storage/blob-store.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 import { parseForTest } from '../helpers/parse-for-test.js';
 
 /** A paragraph repeated to make a part of about 100 KB (large parts are read in several chunks). */
@@ -79,5 +84,60 @@ describe('extractVisibleText with preferHtml', () => {
   it('an HTML reply that is nothing but a quote stays empty', () => {
     const html = '<blockquote type="cite">Please retry.</blockquote>';
     expect(extractVisibleText('> Please retry.', html, { preferHtml: true })).toEqual({ text: '', hadQuote: true, hadSignature: false });
+  });
+});
+
+describe('parseMailFile: input mailparser stalls on (src/mail-in/parse-watchdog.ts)', () => {
+  // mailparser never ends when the input stops inside the header block of an inline
+  // message/rfc822 part. The watchdog notices the stall and the message is read once more with
+  // that header block closed.
+  const CRLF = (lines: string[]): string => lines.join('\r\n');
+  const cutForward = CRLF(['From: Ann <ann@customer.example>', 'Subject: Fwd: invoice', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Disposition: inline', 'Content-Type: message/rfc822', 'Content-Descr']);
+  const cutTop = CRLF(['Content-Disposition: inline', 'Content-Transfer-Encoding: binary', 'Content-Type: message/rfc822', 'MIME-V']);
+  const limits = { ...DEFAULT_PARSE_LIMITS, stallMs: 300 };
+  const dir = (): string => tempDir('casegate-stall-');
+
+  it.each([
+    ['a forward cut off in its inline part’s headers', cutForward, 'Fwd: invoice'],
+    ['a message cut off in its own headers, an inline message/rfc822', cutTop, ''],
+  ])('%s: parsed (from a file and from memory)', async (_what, raw, subject) => {
+    const d = dir();
+    const blobs = new BlobStore(join(d, 'blobs'));
+    const bytes = Buffer.from(raw);
+    writeFileSync(join(d, 'm.eml'), bytes);
+    const fromFile = await parseMailFile(join(d, 'm.eml'), blobs, limits);
+    const stored = await blobs.putBuffer(bytes);
+    const fromMemory = await parseMailFile(stored, blobs, limits);
+    for (const parsed of [fromFile, fromMemory]) {
+      expect(parsed.subject).toBe(subject);
+      expect(parsed.from?.address ?? null).toBe(subject !== '' ? 'ann@customer.example' : null);
+      expect(parsed.contentType).toBe(subject !== '' ? 'multipart/mixed' : 'message/rfc822');
+    }
+    // The stored message is the one that came, without the blank line the parser was given.
+    expect(readFileSync(stored.path)).toEqual(bytes);
+  });
+
+  it('the watchdog: no stall while something moves, a stall once nothing does after the end of the input', async () => {
+    const w = parseWatchdog(200);
+    let settled: string | null = null;
+    const never = new Promise<void>(() => undefined);
+    const guarded = w.guard(never).then(
+      () => (settled = 'resolved'),
+      (err: unknown) => (settled = err instanceof ParserStalledError ? 'stalled' : String(err)),
+    );
+    // Before the end of the input no stall is declared, however long it takes.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(settled).toBeNull();
+    w.inputEnded();
+    // Progress keeps it alive.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      w.progress();
+    }
+    expect(settled).toBeNull();
+    await guarded;
+    expect(settled).toBe('stalled');
+    // Work that finishes is passed through.
+    expect(await parseWatchdog(200).guard(Promise.resolve(42))).toBe(42);
   });
 });

@@ -397,6 +397,29 @@ describe('bad input', () => {
     expect((await env.ingest(eml({ subject: 'Printer on fire', messageId: 'fine-1@customer.example' }))).kind).toBe('stored');
   });
 
+  it('a forward cut off inside the headers of its inline message/rfc822 part (mailparser waits for ever on it): stored as a case, once, not retried', { timeout: 60_000 }, async () => {
+    // Found by test/corpus/corpus-mutations.test.ts with FUZZ_SEED=6: before, the parse stage hit
+    // the pipeline's time limit (30 s) and the message ended in `retry` — on every attempt.
+    const raw = [
+      'From: Ann <ann@customer.example>',
+      'To: support@example.com',
+      'Subject: Fwd: the invoice',
+      'Message-ID: <cut-forward@customer.example>',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Disposition: inline',
+      'Content-Type: message/rfc822',
+      'Content-Description: Your invo',
+    ].join('\r\n');
+    expect(await env.ingest(raw)).toMatchObject({ kind: 'stored', created: true });
+    const stored = await env.ctx.db.selectFrom('messages').select(['subject', 'from_address']).where('direction', '=', 'in').execute();
+    expect(stored).toEqual([{ subject: 'Fwd: the invoice', from_address: 'ann@customer.example' }]);
+    expect(await env.ingest(raw)).toMatchObject({ kind: 'ignored' });
+    expect((await receipts()).map((r) => r.outcome)).toEqual(['stored', 'ignored']);
+  });
+
   it('NUL bytes anywhere in a message (header values, Message-ID, References, text, HTML, an attachment’s headers, the Content-Type): stored all the same on both backends, nothing stored with a NUL', async () => {
     const N = '\u0000';
     const mail = (o: { from?: string; subject?: string; id?: string; refs?: string; type?: string; body?: string; extra?: string }) =>
