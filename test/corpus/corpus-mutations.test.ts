@@ -7,7 +7,9 @@ import { testEnv, type TestEnv } from '../helpers/context.js';
  * Broken mail, made from real mail: every third corpus message, damaged in the ways transport and
  * hostile senders damage mail (cut off, bytes flipped, no header/body separator, NUL and 0xFF runs,
  * bare CR line ends, a 200 KB header line, a broken MIME boundary, the header block twice, two
- * halves spliced, undecodable encoded words), chosen by a seeded generator so a failure repeats.
+ * halves spliced, undecodable encoded words, charsets and transfer encodings that are wrong or
+ * unknown, parts nested hundreds deep, addresses that are HTML, empty, huge or not addresses),
+ * chosen by a seeded generator so a failure repeats.
  * Each damaged message must end in exactly one outcome — stored, ignored or quarantined, never a
  * crash and never `retry` (which means "try again later" and would loop forever on bad bytes) —
  * and leave exactly one receipt that says so, its raw bytes kept: nothing is lost.
@@ -28,6 +30,10 @@ function seeded(seed: number): () => number {
 }
 
 type Damage = (raw: Buffer, random: () => number) => Buffer;
+const pick = <T,>(list: readonly T[], random: () => number): T => list[Math.floor(random() * list.length)]!;
+const CHARSETS = ['utf-7', 'utf-16', 'utf-32', 'x-mac-roman', 'gb18030', 'iso-2022-jp', 'iso-2022-kr', 'hz-gb-2312', 'x-user-defined', 'bogus-9', ''];
+const ENCODINGS = ['base64', 'quoted-printable', 'x-uuencode', 'binary', 'bogus', 'x-gzip'];
+const HOSTILE_ADDRESSES = ['"<script>alert(1)</script>" <@>', '<<<>>>', 'a@b@c', '"\\"', '=?utf-8?B?PGltZyBzcmM9eD4=?= <x@y.example>', ':;', 'group: a@b.example, c@d.example;, e@f.example', `"x" <${'a'.repeat(5000)}@b.example>`, '@@@,,,', '(((comment'];
 const latin1 = (b: Buffer): string => b.toString('latin1');
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -55,6 +61,21 @@ const DAMAGE: Readonly<Record<string, Damage>> = {
     const at = Math.floor(r() * b.length);
     return Buffer.concat([b.subarray(0, at), b.subarray(Math.floor(r() * b.length))]);
   },
+  'wrong charset': (b, r) => bytes(latin1(b).replace(/charset="?[^";\r\n]*"?/gi, () => `charset="${pick(CHARSETS, r)}"`)),
+  'wrong transfer encoding': (b, r) => bytes(latin1(b).replace(/Content-Transfer-Encoding:[^\r\n]*/gi, () => `Content-Transfer-Encoding: ${pick(ENCODINGS, r)}`)),
+  'nested deep': (b, r) => {
+    let head = 'MIME-Version: 1.0\r\n';
+    let tail = '';
+    for (let i = 0, n = 1 + Math.floor(r() * 300); i < n; i++) {
+      // Each level a multipart around the rest (closed at the end) or an inline message/rfc822.
+      if (r() < 0.5) {
+        head += `Content-Type: multipart/mixed; boundary="n${i}"\r\n\r\n--n${i}\r\n`;
+        tail = `\r\n--n${i}--\r\n${tail}`;
+      } else head += 'Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n';
+    }
+    return Buffer.concat([bytes(head), b, bytes(tail)]);
+  },
+  'hostile addresses': (b, r) => bytes(latin1(b).replace(/^(From|To|Cc|Reply-To):[^\r\n]*/gim, (_m, h: string) => `${h}: ${pick(HOSTILE_ADDRESSES, r)}`)),
   'bad encoded words': (b) => Buffer.concat([bytes(`From: =?x-unknown?B?${'////'.repeat(100)}?= <a@b.example>\r\nSubject: =?utf-8?Q?=ZZ=?= =?iso-2022-jp?B?GyRC?=\r\n`), b]),
 };
 
