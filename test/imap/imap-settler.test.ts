@@ -1,0 +1,96 @@
+import type { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import type { ImapConfig } from '../../src/config/schema.js';
+import { ACK_BATCH, Settler } from '../../src/channels/imap-settler.js';
+import { silentLogger } from '../../src/log.js';
+import { eml } from '../helpers/context.js';
+import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
+import { folderContents } from './imap-env.js';
+
+/**
+ * The settler against a private Dovecot: committed messages are acknowledged a batch at a time
+ * (one STORE and one MOVE per ACK_BATCH), the rest when the reader's round drains it, and a
+ * failing command surfaces once from drain().
+ */
+let server: DovecotServer;
+
+const MOVE_CFG = { afterProcessing: 'move', processedKeyword: '$CasegateProcessed' } as ImapConfig;
+
+async function session(user: string, count: number): Promise<{ client: ImapFlow; uids: number[] }> {
+  for (let i = 1; i <= count; i++) await server.append(user, eml({ subject: `settle ${i}`, messageId: `settle-${user}-${i}@customer.example` }));
+  const client = await server.connect(user);
+  await client.mailboxOpen('INBOX');
+  for (const folder of ['Processed', 'Quarantine']) await client.mailboxCreate(folder).catch(() => undefined);
+  const uids = (await client.search({ all: true }, { uid: true })) || [];
+  return { client, uids: uids.sort((a, b) => a - b) };
+}
+
+const tick = (ms = 150): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describeWithDovecot('IMAP settler', () => {
+  beforeAll(async () => {
+    server = await startDovecot({ users: ['batches', 'fails'].map((user) => ({ user, password: `pw-${user}` })) });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it(`acknowledges ${ACK_BATCH} committed messages per STORE and MOVE, and the rest when drained`, async () => {
+    const total = 2 * ACK_BATCH + 22;
+    const { client, uids } = await session('batches', total);
+    try {
+      const moves = vi.spyOn(client, 'messageMove');
+      const stores = vi.spyOn(client, 'messageFlagsAdd');
+      const settler = new Settler(client, { processedPath: 'Processed', quarantinePath: 'Quarantine' }, MOVE_CFG, silentLogger());
+
+      // Below a full batch nothing goes to the server.
+      for (const uid of uids.slice(0, ACK_BATCH - 1)) settler.add(uid, 'processed');
+      await tick();
+      expect(moves).not.toHaveBeenCalled();
+      expect((await folderContents(server, 'batches')).length).toBe(total);
+
+      // The batch's last message sends the whole batch: one STORE \Seen, one MOVE.
+      settler.add(uids[ACK_BATCH - 1]!, 'processed');
+      await vi.waitFor(async () => expect((await folderContents(server, 'batches', 'Processed')).length).toBe(ACK_BATCH), { timeout: 10_000 });
+      expect(stores).toHaveBeenCalledTimes(1);
+      expect(moves).toHaveBeenCalledTimes(1);
+      expect(moves.mock.calls[0]![0]).toEqual(uids.slice(0, ACK_BATCH));
+
+      // A second full batch (one of them quarantined), then a partial one that waits for drain().
+      const rest = uids.slice(ACK_BATCH);
+      rest.forEach((uid, i) => settler.add(uid, i === 5 ? 'quarantine' : 'processed'));
+      await tick();
+      expect((await folderContents(server, 'batches')).length).toBe(total - 2 * ACK_BATCH);
+      await settler.drain();
+      expect(await folderContents(server, 'batches')).toEqual([]);
+      const processed = await folderContents(server, 'batches', 'Processed');
+      const quarantined = await folderContents(server, 'batches', 'Quarantine');
+      expect(processed.length).toBe(total - 1);
+      expect(quarantined.map((m) => m.subject)).toEqual([`settle ${ACK_BATCH + 6}`]);
+      expect([...processed, ...quarantined].every((m) => m.flags.includes('\\Seen'))).toBe(true);
+      // 2 full batches and the drained rest: 3 STOREs; MOVEs: 3 to Processed, 1 to Quarantine.
+      expect(stores).toHaveBeenCalledTimes(3);
+      expect(moves).toHaveBeenCalledTimes(4);
+
+      // Nothing queued: drain() returns without a command.
+      await settler.drain();
+      expect(moves).toHaveBeenCalledTimes(4);
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+  });
+
+  it('a failing acknowledgement is thrown by the next drain, once, and the messages stay in the folder', async () => {
+    const { client, uids } = await session('fails', 3);
+    try {
+      const settler = new Settler(client, { processedPath: 'No/Such/Folder', quarantinePath: null }, MOVE_CFG, silentLogger());
+      for (const uid of uids) settler.add(uid, 'processed');
+      await expect(settler.drain()).rejects.toThrow(/MOVE to "No\/Such\/Folder" failed/);
+      await expect(settler.drain()).resolves.toBeUndefined();
+      expect((await folderContents(server, 'fails')).map((m) => m.subject)).toEqual(['settle 1', 'settle 2', 'settle 3']);
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+  });
+});
