@@ -10,7 +10,8 @@
  *              (BENCH_HISTORY_ROUNDS, 3) and compared by their medians;
  *  4. e2e:     the daemon from a real Dovecot to an SMTP relay (backlog msg/s, ratio to the floor's
  *              in-flight shape and to the channel floor — the floor behind the same IMAP fetch and
- *              SMTP send, in its own process: bench/floor-channel.ts), live latency from the EXISTS / the SMTP submission to the
+ *              SMTP send, in its own process: bench/floor-channel.ts — in alternating rounds
+ *              (BENCH_E2E_ROUNDS, 3) compared by the median ratio), live latency from the EXISTS / the SMTP submission to the
  *              relay's acceptance (random intervals), the daemon's peak RSS (bench/e2e.ts);
  *  5. oneshot: wall time of `casegate ingest FILE` (a new process per message, as an MTA pipe
  *              runs it) against a bare Node start, bundled and unbundled (bench/oneshot.ts).
@@ -20,7 +21,7 @@
  * Settings (environment): BENCH_N (2000), BENCH_CONCURRENCY (8), BENCH_SEED (200000; 0 skips the
  * history phase), BENCH_LIVE (100 samples per channel), BENCH_GAP_MS (mean gap, 150),
  * BENCH_HEAP (daemon heap cap in MB, 192; 0 = Node's default), BENCH_ONESHOT (runs, 20),
- * BENCH_HISTORY_ROUNDS (3),
+ * BENCH_HISTORY_ROUNDS (3), BENCH_E2E_ROUNDS (3),
  * BENCH_PHASES (comma list of floor,product,history,e2e,oneshot). The last line printed is one JSON object with every figure.
  *
  * BENCH_DB=postgres runs the product and history phases on PostgreSQL (a private cluster started
@@ -46,6 +47,7 @@ const N = env('BENCH_N', 2000);
 const CONCURRENCY = env('BENCH_CONCURRENCY', 8);
 const SEED = env('BENCH_SEED', 200_000);
 const HISTORY_ROUNDS = Math.max(1, env('BENCH_HISTORY_ROUNDS', 3));
+const E2E_ROUNDS = Math.max(1, env('BENCH_E2E_ROUNDS', 3));
 const LIVE = env('BENCH_LIVE', 100);
 const GAP_MS = env('BENCH_GAP_MS', 150);
 const HEAP = env('BENCH_HEAP', 192);
@@ -201,30 +203,51 @@ async function phases(): Promise<void> {
   if (PHASES.has('e2e')) {
     let peak = 0;
     const all: { imap: number[]; append: number[]; smtp: number[] } = { imap: [], append: [], smtp: [] };
+    // Channel floor and daemon in alternating rounds (the order swapped every round), compared by
+    // the median of each round's ratio: two single runs minutes apart differ by more than most
+    // changes (ratios of 0.45 and 0.66 for one build). The live phase runs in the last round only.
     for (const mix of MIXES) {
       const backlog = { messages: sets[mix], expectedConfirmations: expectedConfirmations(sets[mix]), concurrency: CONCURRENCY, heapMb: HEAP, meanGapMs: GAP_MS };
-      // The channel floor first: the minimal pipeline behind the same IMAP and SMTP (bench/floor-channel.ts).
-      const cf = await endToEnd({ ...backlog, live: 0, runner: 'floor' });
-      result[`e2e_floor_${mix}_msgs_per_s`] = round(cf.msgsPerS);
-      result[`e2e_floor_${mix}_cpu_ms_per_msg`] = round(cf.cpuMsPerMsg, 2);
-      const r: EndToEndResult = await endToEnd({ ...backlog, live: LIVE, liveMessages: liveMessages(mix) });
-      peak = Math.max(peak, r.peakRssMb);
+      const floors: EndToEndResult[] = [];
+      const daemons: EndToEndResult[] = [];
+      for (let k = 0; k < E2E_ROUNDS; k++) {
+        const last = k === E2E_ROUNDS - 1;
+        const runFloor = async (): Promise<void> => {
+          floors.push(await endToEnd({ ...backlog, live: 0, runner: 'floor' }));
+        };
+        const runDaemon = async (): Promise<void> => {
+          daemons.push(await endToEnd({ ...backlog, live: last ? LIVE : 0, liveMessages: liveMessages(mix) }));
+        };
+        for (const run of k % 2 === 0 ? [runFloor, runDaemon] : [runDaemon, runFloor]) await run();
+        console.error(`bench: e2e ${mix} round ${k + 1}/${E2E_ROUNDS}: channel floor ${round(floors.at(-1)!.msgsPerS)} msg/s, daemon ${round(daemons.at(-1)!.msgsPerS)} msg/s (${round(daemons.at(-1)!.msgsPerS / floors.at(-1)!.msgsPerS, 2)})`);
+      }
+      const r = daemons.at(-1)!;
+      peak = Math.max(peak, ...daemons.map((d) => d.peakRssMb));
       all.imap.push(...r.existsToRelayMs);
       all.append.push(...r.appendToRelayMs);
       all.smtp.push(...r.smtpToRelayMs);
-      result[`e2e_${mix}_msgs_per_s`] = round(r.msgsPerS);
-      result[`e2e_${mix}_msgs_per_s_incl_startup`] = round(r.msgsPerSFromStart);
-      result[`e2e_${mix}_startup_s`] = round(r.startupSeconds, 2);
-      result[`e2e_${mix}_peak_rss_mb`] = round(r.peakRssMb);
-      result[`e2e_${mix}_cpu_ms_per_msg`] = round(r.cpuMsPerMsg, 2);
+      const ratios = daemons.map((d, i) => d.msgsPerS / floors[i]!.msgsPerS);
+      const cfRate = median(floors.map((f) => f.msgsPerS));
+      const rate = median(daemons.map((d) => d.msgsPerS));
+      const cfCpu = median(floors.map((f) => f.cpuMsPerMsg));
+      const cpu = median(daemons.map((d) => d.cpuMsPerMsg));
+      result[`e2e_floor_${mix}_msgs_per_s`] = round(cfRate);
+      result[`e2e_floor_${mix}_cpu_ms_per_msg`] = round(cfCpu, 2);
+      result[`e2e_${mix}_msgs_per_s`] = round(rate);
+      result[`e2e_${mix}_msgs_per_s_incl_startup`] = round(median(daemons.map((d) => d.msgsPerSFromStart)));
+      result[`e2e_${mix}_startup_s`] = round(median(daemons.map((d) => d.startupSeconds)), 2);
+      result[`e2e_${mix}_peak_rss_mb`] = round(Math.max(...daemons.map((d) => d.peakRssMb)));
+      result[`e2e_${mix}_cpu_ms_per_msg`] = round(cpu, 2);
       const f = floor[mix]?.parallel;
-      if (f !== undefined) result[`ratio_e2e_floor_${mix}`] = round(r.msgsPerS / f, 2);
-      result[`ratio_e2e_channel_floor_${mix}`] = round(r.msgsPerS / cf.msgsPerS, 2);
+      if (f !== undefined) result[`ratio_e2e_floor_${mix}`] = round(rate / f, 2);
+      result[`ratio_e2e_channel_floor_${mix}`] = round(median(ratios), 2);
+      result[`ratio_e2e_channel_floor_${mix}_min`] = round(Math.min(...ratios), 2);
+      result[`ratio_e2e_channel_floor_${mix}_max`] = round(Math.max(...ratios), 2);
       lines.push(
-        `${mix.padEnd(5)} channel floor (Dovecot → minimal pipeline → relay, its own process): ${round(cf.msgsPerS)} msg/s, ${round(cf.cpuMsPerMsg, 2)} ms CPU per message; casegate end to end = ${round(r.msgsPerS / cf.msgsPerS, 2)} of it, ${round(r.cpuMsPerMsg, 2)} ms CPU per message (start-up included in both)`,
+        `${mix.padEnd(5)} channel floor (Dovecot → minimal pipeline → relay, its own process): ${round(cfRate)} msg/s, ${round(cfCpu, 2)} ms CPU per message; casegate end to end = ${round(median(ratios), 2)} of it (median of ${E2E_ROUNDS} alternating rounds, ${round(Math.min(...ratios), 2)}–${round(Math.max(...ratios), 2)}; target ≥ 0.8), ${round(cpu, 2)} ms CPU per message (start-up included in both)`,
       );
       lines.push(
-        `${mix.padEnd(5)} end to end (Dovecot → daemon → relay): ${round(r.msgsPerS)} msg/s from the first commit${f !== undefined ? ` = ${round(r.msgsPerS / f, 2)} of the floor (target ≥ 0.8)` : ''} (${round(r.msgsPerSFromStart)} msg/s with the ${round(r.startupSeconds, 1)} s start-up); peak RSS ${round(r.peakRssMb)} MB`,
+        `${mix.padEnd(5)} end to end (Dovecot → daemon → relay): ${round(rate)} msg/s from the first commit${f !== undefined ? ` = ${round(rate / f, 2)} of the in-process floor` : ''} (${round(median(daemons.map((d) => d.msgsPerSFromStart)))} msg/s with the ${round(median(daemons.map((d) => d.startupSeconds)), 1)} s start-up); peak RSS ${round(Math.max(...daemons.map((d) => d.peakRssMb)))} MB`,
       );
       lines.push(
         `${mix.padEnd(5)} latency to the relay: from EXISTS p50 ${round(percentile(r.existsToRelayMs, 50))} / p99 ${round(percentile(r.existsToRelayMs, 99))} ms (${r.existsToRelayMs.length}); from APPEND p50 ${round(percentile(r.appendToRelayMs, 50))} / p99 ${round(percentile(r.appendToRelayMs, 99))} ms; from SMTP submission p50 ${round(percentile(r.smtpToRelayMs, 50))} / p99 ${round(percentile(r.smtpToRelayMs, 99))} ms`,
