@@ -12,8 +12,8 @@ export type Settle = 'processed' | 'quarantine';
  * Committed messages are acknowledged ACK_BATCH at a time, and whatever is left when the reader's
  * round ends (drain). Each STORE or MOVE costs the server index and uidlist updates whatever its
  * size: acknowledged as they completed (a few per command), a backlog of 2,000 messages cost
- * Dovecot 1.6 s (plain mail) and 3.6–4.2 s (the heavy mix) of CPU, in batches of 64 1.2 s and
- * 1.4 s (npm run bench, e2e). A message committed but not yet acknowledged when the daemon dies
+ * Dovecot 1.6 s (plain mail) and 3.6–4.2 s (the heavy mix) of CPU, in batches of 64 0.6 s and
+ * 0.7–0.8 s (npm run bench, e2e). A message committed but not yet acknowledged when the daemon dies
  * comes back as a duplicate and is then acknowledged, as before.
  */
 export const ACK_BATCH = 64;
