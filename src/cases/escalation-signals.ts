@@ -93,12 +93,16 @@ export type OurText = (normalLine: string) => boolean;
 /** Lines shorter than this count as ours only when they equal one of our lines (not as a fragment). */
 const MIN_FRAGMENT = 12;
 
+/** Matches nothing: no text of ours to compare with (writtenText then skips normalising each line). */
+const NOTHING_OURS: OurText = () => false;
+
 /**
  * A matcher over the text we sent: a line counts as ours when it equals one of our lines, or — at
  * least MIN_FRAGMENT characters long — occurs anywhere in our text (mail clients re-wrap quoted
  * paragraphs, so a quoted line is often only a piece of one of ours).
  */
 export function ourTextMatcher(texts: readonly string[]): OurText {
+  if (texts.length === 0) return NOTHING_OURS;
   const lines = new Set<string>();
   const flat: string[] = [];
   for (const t of texts) {
@@ -112,8 +116,6 @@ export function ourTextMatcher(texts: readonly string[]): OurText {
   return (n) => lines.has(n) || (n.length >= MIN_FRAGMENT && all.includes(n));
 }
 
-const NOTHING_OURS: OurText = () => false;
-
 /**
  * What the writer themselves typed: the visible text without ">" lines, without anything below a
  * forward marker, and without lines that repeat text we sent (`ours`) — our own wording quoted
@@ -124,8 +126,10 @@ export function writtenText(visibleText: string, ours: OurText = NOTHING_OURS): 
   for (const line of visibleText.split(/\r?\n/)) {
     if (FORWARD_MARKER.test(line)) break;
     if (/^\s*>/.test(line)) continue;
-    const n = normalLine(line);
-    if (n !== '' && ours(n)) continue;
+    if (ours !== NOTHING_OURS) {
+      const n = normalLine(line);
+      if (n !== '' && ours(n)) continue;
+    }
     out.push(line);
   }
   return out.join('\n');

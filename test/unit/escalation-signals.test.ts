@@ -120,6 +120,14 @@ describe('writtenText: only what the writer typed', () => {
     const ours = ourTextMatcher(['Please escalate this if needed']);
     expect(writtenText('escalate', ours)).toBe('escalate');
   });
+
+  it('with nothing of ours (a new case) keeps every unquoted line above a forward marker, as without a matcher', () => {
+    const text = ['Please ESCALATE   this', '', '> quoted', '  Kind regards, Jane  ', 'Begin forwarded message:', 'below'].join('\n');
+    const expected = ['Please ESCALATE   this', '', '  Kind regards, Jane  '].join('\n');
+    expect(writtenText(text)).toBe(expected);
+    expect(writtenText(text, ourTextMatcher([]))).toBe(expected);
+    expect(mentionsEscalation(writtenText(text, ourTextMatcher([])))).toBe(true);
+  });
 });
 
 describe('parseAgentCommands', () => {
