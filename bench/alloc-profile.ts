@@ -31,7 +31,7 @@ function owner(url: string): string {
 }
 
 const mix: MixName = process.argv[2] === 'heavy' ? 'heavy' : 'plain';
-const n = Math.max(1, Number(process.argv[3] ?? 2000));
+const n = Math.max(1, Number.parseInt(process.argv[3] ?? '', 10) || 2000);
 const data = await prepareDataDir();
 try {
   await runProduct(data.config, makeMessages(mix, 300, 'warm'), 8);
