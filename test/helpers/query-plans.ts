@@ -93,6 +93,34 @@ export function planProblems(plan: readonly string[], allow?: RegExp): string[] 
   return out;
 }
 
+/**
+ * Columns that a partial index tests against a constant (`… WHERE "is_primary" = 1`). A statement
+ * comparing such a column with a bound parameter (`"is_primary" = ?`) is re-prepared by SQLite on
+ * every call (it must check whether the index applies to the value bound): the comparison has to be
+ * written as a literal.
+ */
+export function partialIndexValueColumns(path: string): Set<string> {
+  const conn = new SQLite(path, { readonly: true });
+  try {
+    const rows = conn.prepare("select sql from sqlite_master where type = 'index' and sql like '% where %'").all() as { sql: string }[];
+    const out = new Set<string>();
+    for (const { sql } of rows) {
+      const where = sql.slice(sql.toLowerCase().lastIndexOf(' where ') + 7);
+      for (const m of where.matchAll(/"(\w+)"\s*=\s*(?:\d|')/g)) out.add(m[1]!);
+    }
+    return out;
+  } finally {
+    conn.close();
+  }
+}
+
+/** The `"column" = ?` comparisons of a statement on columns of `partialIndexValueColumns`. */
+export function boundPartialIndexTerms(sql: string, columns: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (const m of sql.matchAll(/"(\w+)"\s*=\s*\?/g)) if (columns.has(m[1]!)) out.push(m[0]);
+  return out;
+}
+
 /** The distinct statements (by SQL text) of a list, in first-seen order. */
 export function distinct(list: readonly Captured[]): Captured[] {
   const seen = new Map<string, Captured>();

@@ -29,7 +29,7 @@ import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import type { MailTransport } from '../../src/mail-out/transport.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { capturingDb, distinct, planProblems, type Captured, type CapturingDb } from '../helpers/query-plans.js';
+import { boundPartialIndexTerms, capturingDb, distinct, partialIndexValueColumns, planProblems, type Captured, type CapturingDb } from '../helpers/query-plans.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -228,13 +228,17 @@ afterAll(async () => {
 
 const PRINT = process.env['PLANS_PRINT'] === '1';
 
-/** Statements whose plan does not fit; PLANS_PRINT=1 prints every statement with its plan. */
+/**
+ * Statements whose plan does not fit, or that bind a parameter where a partial index needs a
+ * literal (re-prepared on every call); PLANS_PRINT=1 prints every statement with its plan.
+ */
 function report(list: readonly Captured[], allow?: RegExp): string[] {
   const bad: string[] = [];
+  const partialColumns = partialIndexValueColumns(env.ctx.paths.dbPath);
   for (const q of distinct(list)) {
     const plan = cap.explain(q);
     if (PRINT) console.log(`${q.sql}\n    ${plan.join('\n    ') || '(no table access)'}`);
-    const problems = planProblems(plan, allow);
+    const problems = [...planProblems(plan, allow), ...boundPartialIndexTerms(q.sql, partialColumns).map((t) => `re-prepared on every call: ${t} (write the value as a literal)`)];
     if (problems.length > 0) bad.push(`${q.sql}\n    ${problems.join('\n    ')}`);
   }
   return bad;
@@ -258,6 +262,13 @@ describe('query plans of hot queries (issue 12)', () => {
     const ran = await cap.during(() => q.run(cap.db, ids));
     expect(ran.length).toBeGreaterThan(0);
     expect(report(ran, q.allow?.line)).toEqual([]);
+  });
+
+  it('the judge catches a parameter where a partial index needs a literal (the rule itself works)', () => {
+    const columns = partialIndexValueColumns(env.ctx.paths.dbPath);
+    expect(columns.has('is_primary')).toBe(true);
+    expect(boundPartialIndexTerms('select * from "receipts" where "dedupe_key" in (?, ?) and "is_primary" = ?', columns)).toEqual(['"is_primary" = ?']);
+    expect(boundPartialIndexTerms('select * from "receipts" where "dedupe_key" = ? and "is_primary" = 1', columns)).toEqual([]);
   });
 
   it('the judge catches a scan and a temp B-tree (the rule itself works)', () => {

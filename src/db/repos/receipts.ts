@@ -8,10 +8,14 @@ export async function primaryReceipt(db: Q, dedupeKey: string): Promise<ReceiptR
   return db.selectFrom('receipts').selectAll().where('dedupe_key', '=', dedupeKey).where('is_primary', '=', sql.lit(1)).executeTakeFirst();
 }
 
-/** The primary receipts of any of these dedupe keys (one indexed look-up). */
+/**
+ * The primary receipts of any of these dedupe keys (one indexed look-up). The literal 1 matters
+ * here too: with a bound parameter, SQLite re-prepares the statement on every call to decide
+ * whether the partial index applies (measured: 19.5 µs against 1.3 µs a look-up).
+ */
 export async function primaryReceipts(db: Q, dedupeKeys: readonly string[]): Promise<ReceiptRow[]> {
   if (dedupeKeys.length === 0) return [];
-  return db.selectFrom('receipts').selectAll().where('dedupe_key', 'in', [...dedupeKeys]).where('is_primary', '=', 1).execute();
+  return db.selectFrom('receipts').selectAll().where('dedupe_key', 'in', [...dedupeKeys]).where('is_primary', '=', sql.lit(1)).execute();
 }
 
 export async function insertReceipt(db: Q, values: NewReceipt): Promise<number> {
