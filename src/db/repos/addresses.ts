@@ -1,11 +1,12 @@
 import type { Kysely } from 'kysely';
+import { runPrepared } from '../prepared.js';
 import type { AddressStatusTable, Database } from '../schema.js';
 
 type Q = Kysely<Database>;
 
 export async function isBouncing(db: Q, address: string): Promise<boolean> {
-  const row = await db.selectFrom('address_status').select('bouncing').where('address', '=', address).executeTakeFirst();
-  return row?.bouncing === 1;
+  const { rows } = await runPrepared(db, 'address_status.bouncing', [address], (q, [a]) => q.selectFrom('address_status').select('bouncing').where('address', '=', a as string));
+  return rows[0]?.bouncing === 1;
 }
 
 /** Record a bounce; a permanent one marks the address as bouncing (we stop mailing it). */
@@ -27,8 +28,14 @@ export async function recordBounce(db: Q, address: string, permanent: boolean, r
 
 /** An address that writes to us again is evidently reachable. Returns whether it was marked bouncing. */
 export async function clearBouncing(db: Q, address: string, at: string): Promise<boolean> {
-  const r = await db.updateTable('address_status').set({ bouncing: 0, updated_at: at }).where('address', '=', address).where('bouncing', '=', 1).executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
+  const r = await runPrepared(db, 'address_status.clearBouncing', [address, at], (q, [a, t]) =>
+    q
+      .updateTable('address_status')
+      .set({ bouncing: 0, updated_at: t as string })
+      .where('address', '=', a as string)
+      .where('bouncing', '=', 1),
+  );
+  return Number(r.numAffectedRows ?? 0) > 0;
 }
 
 /** The addresses among these that are marked bouncing (hard bounce, not written from since), with the last reason. */

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { takeCaseNumber } from '../dialect.js';
+import { firstRowPrepared, placeholderRow, rowColumns, runPrepared } from '../prepared.js';
 import type { CaseRow, CaseUpdate, Database, NewCase, ParticipantRole, ParticipantRow } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -7,14 +8,15 @@ type Q = Kysely<Database>;
 /** The number of a new case: never handed out twice, whatever the backend and however many daemons (see takeCaseNumber). */
 export async function nextCaseNumber(db: Q, first: number): Promise<number> {
   return takeCaseNumber(db, first, async () => {
-    const row = await db.selectFrom('cases').select((eb) => eb.fn.max('number').as('max')).executeTakeFirst();
-    const max = row?.max ?? null;
+    const { rows } = await runPrepared(db, 'cases.maxNumber', [], (q) => q.selectFrom('cases').select((eb) => eb.fn.max('number').as('max')));
+    const max = rows[0]?.max ?? null;
     return max === null ? null : Number(max);
   });
 }
 
 export async function insertCase(db: Q, values: NewCase): Promise<CaseRow> {
-  return db.insertInto('cases').values(values).returningAll().executeTakeFirstOrThrow();
+  const { columns, values: v } = rowColumns(values);
+  return firstRowPrepared(db, `cases.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('cases').values(placeholderRow(columns, p) as NewCase).returningAll());
 }
 
 export async function updateCase(db: Q, id: number, values: CaseUpdate): Promise<CaseRow> {
@@ -22,7 +24,7 @@ export async function updateCase(db: Q, id: number, values: CaseUpdate): Promise
 }
 
 export async function caseById(db: Q, id: number): Promise<CaseRow | undefined> {
-  return db.selectFrom('cases').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await runPrepared(db, 'cases.byId', [id], (q, [p]) => q.selectFrom('cases').selectAll().where('id', '=', p as number))).rows[0];
 }
 
 export async function caseByNumber(db: Q, number: number): Promise<CaseRow | undefined> {
@@ -75,11 +77,12 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
 }
 
 export async function addParticipant(db: Q, caseId: number, address: string, name: string, role: ParticipantRole, at: string): Promise<void> {
-  await db
-    .insertInto('case_participants')
-    .values({ case_id: caseId, address, name, role, created_at: at })
-    .onConflict((oc) => oc.columns(['case_id', 'address']).doNothing())
-    .execute();
+  await runPrepared(db, 'case_participants.add', [caseId, address, name, role, at], (q, [id, a, n, r, t]) =>
+    q
+      .insertInto('case_participants')
+      .values({ case_id: id as number, address: a as string, name: n as string, role: r as ParticipantRole, created_at: t as string })
+      .onConflict((oc) => oc.columns(['case_id', 'address']).doNothing()),
+  );
 }
 
 export async function participants(db: Q, caseId: number): Promise<ParticipantRow[]> {

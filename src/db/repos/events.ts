@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { runPrepared } from '../prepared.js';
 import type { Database, EventRow } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -14,18 +15,18 @@ export interface NewEvent {
 }
 
 export async function addEvent(db: Q, e: NewEvent): Promise<void> {
-  await db
-    .insertInto('events')
-    .values({
-      case_id: e.caseId,
-      message_row_id: e.messageRowId ?? null,
-      type: e.type,
-      actor: e.actor,
-      reason: e.reason,
-      data_json: JSON.stringify(e.data ?? {}),
-      created_at: e.at,
-    })
-    .execute();
+  const values = [e.caseId, e.messageRowId ?? null, e.type, e.actor, e.reason, JSON.stringify(e.data ?? {}), e.at];
+  await runPrepared(db, 'events.add', values, (q, [caseId, messageRowId, type, actor, reason, data, at]) =>
+    q.insertInto('events').values({
+      case_id: caseId as number | null,
+      message_row_id: messageRowId as number | null,
+      type: type as string,
+      actor: actor as string,
+      reason: reason as string,
+      data_json: data as string,
+      created_at: at as string,
+    }),
+  );
 }
 
 export async function eventsOfCase(db: Q, caseId: number): Promise<EventRow[]> {

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { runPrepared } from '../prepared.js';
 import type { Database, MailboxStateTable } from '../schema.js';
 import type { Selectable } from 'kysely';
 import type { Arrival } from '../../pipeline/types.js';
@@ -9,18 +10,19 @@ type Q = Kysely<Database>;
 export async function saveCheckpoint(db: Q, arrival: Arrival, at: string): Promise<void> {
   const cp = arrival.checkpoint;
   if (cp === undefined) return;
-  await db
-    .insertInto('mailbox_state')
-    .values({ mailbox: cp.mailbox, uidvalidity: cp.uidvalidity, last_uid: cp.uid, updated_at: at })
-    .onConflict((oc) =>
-      oc.column('mailbox').doUpdateSet({
-        uidvalidity: cp.uidvalidity,
-        // Portable (no max()/greatest()): keep the higher UID unless UIDVALIDITY changed.
-        last_uid: sql<number>`CASE WHEN mailbox_state.uidvalidity = ${cp.uidvalidity} AND mailbox_state.last_uid > ${cp.uid} THEN mailbox_state.last_uid ELSE ${cp.uid} END`,
-        updated_at: at,
-      }),
-    )
-    .execute();
+  await runPrepared(db, 'mailbox_state.checkpoint', [cp.mailbox, cp.uidvalidity, cp.uid, at], (q, [mailbox, uidvalidity, uid, t]) =>
+    q
+      .insertInto('mailbox_state')
+      .values({ mailbox: mailbox as string, uidvalidity: uidvalidity as string, last_uid: uid as number, updated_at: t as string })
+      .onConflict((oc) =>
+        oc.column('mailbox').doUpdateSet({
+          uidvalidity: uidvalidity as string,
+          // Portable (no max()/greatest()): keep the higher UID unless UIDVALIDITY changed.
+          last_uid: sql<number>`CASE WHEN mailbox_state.uidvalidity = ${uidvalidity} AND mailbox_state.last_uid > ${uid} THEN mailbox_state.last_uid ELSE ${uid} END`,
+          updated_at: t as string,
+        }),
+      ),
+  );
 }
 
 export async function mailboxState(db: Q, mailbox: string): Promise<Selectable<MailboxStateTable> | undefined> {

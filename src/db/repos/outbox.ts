@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { lockKey, skipLocked } from '../dialect.js';
+import { firstRowPrepared, placeholderRow, rowColumns, runPrepared } from '../prepared.js';
 import type { Database, NewOutbox, OutboxRow, OutboxStatus } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -10,7 +11,8 @@ export function freshlyQueued(now: string) {
 }
 
 export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
-  const row = await db.insertInto('outbox').values(values).returning('id').executeTakeFirstOrThrow();
+  const { columns, values: v } = rowColumns(values);
+  const row = await firstRowPrepared(db, `outbox.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('outbox').values(placeholderRow(columns, p) as NewOutbox).returning('id'));
   return row.id;
 }
 
@@ -22,15 +24,16 @@ export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
  */
 export async function autoRepliesSince(db: Q, address: string, since: string): Promise<number> {
   await lockKey(db, `auto-reply:${address}`);
-  const row = await db
-    .selectFrom('outbox')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('to_address', '=', address)
-    .where('auto_reply', '=', 1)
-    .where('status', '!=', 'suppressed')
-    .where('created_at', '>', since)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+  const { rows } = await runPrepared(db, 'outbox.autoRepliesSince', [address, since], (q, [a, s]) =>
+    q
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('to_address', '=', a as string)
+      .where('auto_reply', '=', 1)
+      .where('status', '!=', 'suppressed')
+      .where('created_at', '>', s as string),
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 export interface ClaimOptions {
@@ -93,8 +96,18 @@ const unclaimed = { claimed_by: null, claim_expires_at: null } as const;
 
 /** The row, and the thread entry it created (messages.outbox_id), are sent. */
 export async function markSent(db: Q, id: number, attempts: number, at: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'sent', sent_at: at, attempts, last_error: null, ...unclaimed }).where('id', '=', id).execute();
-  await db.updateTable('messages').set({ sent_at: at }).where('outbox_id', '=', id).execute();
+  await runPrepared(db, 'outbox.markSent', [id, attempts, at], (q, [i, n, t]) =>
+    q
+      .updateTable('outbox')
+      .set({ status: 'sent', sent_at: t as string, attempts: n as number, last_error: null, ...unclaimed })
+      .where('id', '=', i as number),
+  );
+  await runPrepared(db, 'messages.markSent', [id, at], (q, [i, t]) =>
+    q
+      .updateTable('messages')
+      .set({ sent_at: t as string })
+      .where('outbox_id', '=', i as number),
+  );
 }
 
 export async function markRetry(db: Q, id: number, attempts: number, nextAt: string, error: string): Promise<void> {

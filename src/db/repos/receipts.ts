@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { firstRowPrepared, placeholderRow, rowColumns, runPrepared } from '../prepared.js';
 import type { Database, NewReceipt, ReceiptRow } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -15,16 +16,30 @@ export async function primaryReceipt(db: Q, dedupeKey: string): Promise<ReceiptR
  */
 export async function primaryReceipts(db: Q, dedupeKeys: readonly string[]): Promise<ReceiptRow[]> {
   if (dedupeKeys.length === 0) return [];
-  return db.selectFrom('receipts').selectAll().where('dedupe_key', 'in', [...dedupeKeys]).where('is_primary', '=', sql.lit(1)).execute();
+  return (
+    await runPrepared(db, `receipts.primaryOf:${dedupeKeys.length}`, dedupeKeys, (q, keys) =>
+      q
+        .selectFrom('receipts')
+        .selectAll()
+        .where('dedupe_key', 'in', keys as string[])
+        .where('is_primary', '=', sql.lit(1)),
+    )
+  ).rows;
 }
 
 export async function insertReceipt(db: Q, values: NewReceipt): Promise<number> {
-  const row = await db.insertInto('receipts').values(values).returning('id').executeTakeFirstOrThrow();
+  const { columns, values: v } = rowColumns(values);
+  const row = await firstRowPrepared(db, `receipts.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('receipts').values(placeholderRow(columns, p) as NewReceipt).returning('id'));
   return row.id;
 }
 
 export async function setReceiptCase(db: Q, id: number, caseId: number, messageRowId: number | null): Promise<void> {
-  await db.updateTable('receipts').set({ case_id: caseId, message_row_id: messageRowId }).where('id', '=', id).execute();
+  await runPrepared(db, 'receipts.setCase', [id, caseId, messageRowId], (q, [i, c, m]) =>
+    q
+      .updateTable('receipts')
+      .set({ case_id: c as number, message_row_id: m as number | null })
+      .where('id', '=', i as number),
+  );
 }
 
 export async function receiptById(db: Q, id: number): Promise<ReceiptRow | undefined> {

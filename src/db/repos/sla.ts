@@ -1,4 +1,5 @@
 import type { Kysely, Updateable } from 'kysely';
+import { firstRowPrepared, placeholderRow, rowColumns } from '../prepared.js';
 import type { CaseRow, CaseSlaRow, CaseSlaTable, Database, NewCaseSla } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -8,13 +9,15 @@ export async function slaOfCase(db: Q, caseId: number): Promise<CaseSlaRow | und
 }
 
 export async function upsertSla(db: Q, row: NewCaseSla): Promise<CaseSlaRow> {
-  const { case_id: _id, ...rest } = row;
-  return db
-    .insertInto('case_sla')
-    .values(row)
-    .onConflict((oc) => oc.column('case_id').doUpdateSet(rest))
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const { columns, values } = rowColumns(row);
+  return firstRowPrepared(db, `case_sla.upsert:${columns.join(',')}`, values, (q, p) => {
+    const { case_id: _id, ...rest } = placeholderRow(columns, p);
+    return q
+      .insertInto('case_sla')
+      .values(placeholderRow(columns, p) as NewCaseSla)
+      .onConflict((oc) => oc.column('case_id').doUpdateSet(rest as Partial<NewCaseSla>))
+      .returningAll();
+  });
 }
 
 export async function updateSla(db: Q, caseId: number, patch: Updateable<CaseSlaTable>): Promise<void> {
