@@ -95,15 +95,18 @@ function describe(err: unknown): string {
 export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Outcome> {
   const msg: Inbound = { arrival, notes: {} };
   const arrivedMs = arrival.arrivedMs ?? performance.now();
-  const log = ctx.log.child({ component: 'pipeline', channel: arrival.channel, mailbox: arrival.mailbox.name });
+  // The fields of every line about this message (not a pino child: building one per message cost
+  // more than the message's whole log line; most messages log a single line).
+  const where = { component: 'pipeline', channel: arrival.channel, mailbox: arrival.mailbox.name };
   let outcome: Outcome;
   let stageName = 'start';
+  const timer = new StageTimer(ctx);
   try {
     type Ending = { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null };
     const decide = async (stages: readonly DecideStage[]): Promise<Ending | null> => {
       for (const stage of stages) {
         stageName = stage.name;
-        const verdict = await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx));
+        const verdict = await timer.run(stage.name, () => stage.run(msg, ctx));
         if ('end' in verdict) return { end: verdict.end, reason: verdict.reason, caseId: verdict.caseRow?.id ?? null, caseNumber: verdict.caseRow?.number ?? null };
       }
       return null;
@@ -132,7 +135,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
         const outboxBefore = arrival.historic === true ? await lastOutboxId(trx) : null;
         for (const stage of flow.commit) {
           stageName = stage.name;
-          await withinTimeLimit(ctx, stage.name, () => stage.run(msg, ctx, trx));
+          await timer.run(stage.name, () => stage.run(msg, ctx, trx));
         }
         if (outboxBefore !== null) await cancelQueuedAfter(trx, outboxBefore, 'historic mail (casegate import): recorded, not sent');
         await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
@@ -166,7 +169,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
   } catch (err) {
     if (err instanceof RefusedError && canRefuse(arrival.channel)) {
       // Not ours: the channel answers with a permanent error and the sender's MTA keeps it.
-      log.warn({ sha256: arrival.raw.sha256, size: arrival.raw.size, outcome: 'refused', reason: err.message, stage: stageName }, 'message refused');
+      ctx.log.warn({ ...where, sha256: arrival.raw.sha256, size: arrival.raw.size, outcome: 'refused', reason: err.message, stage: stageName }, 'message refused');
       ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: 'refused', seconds: (performance.now() - arrivedMs) / 1000 });
       throw err;
     }
@@ -175,15 +178,18 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     } else {
       try {
         outcome = await recordEnding(ctx, msg, stageName, 'quarantined', `${stageName} failed: ${describe(err)}`, null, null);
-        log.warn({ err, stage: stageName }, 'stage failed; message quarantined');
+        ctx.log.warn({ ...where, err, stage: stageName }, 'stage failed; message quarantined');
       } catch (recordErr) {
-        outcome = await quarantineRawOnly(ctx, msg, stageName, err, recordErr, log);
+        outcome = await quarantineRawOnly(ctx, msg, stageName, err, recordErr, ctx.log.child(where));
       }
     }
+  } finally {
+    timer.stop();
   }
   const p = msg.notes.parsed;
-  log.info(
+  ctx.log.info(
     {
+      ...where,
       messageId: p?.messageId ?? null,
       sha256: arrival.raw.sha256,
       size: arrival.raw.size,
@@ -210,21 +216,43 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
  * stage. Synchronous work cannot be interrupted; that is why admin regexes are vetted at load
  * and run on bounded input. A stage that finished but took longer than the limit is logged.
  */
-async function withinTimeLimit<T>(ctx: AppContext, stage: string, run: () => Promise<T> | T): Promise<T> {
-  const limitMs = ctx.config.pipeline.stageTimeoutSeconds * 1000;
-  const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const work = Promise.resolve().then(run);
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new TransientError(`stage ${stage} took longer than ${ctx.config.pipeline.stageTimeoutSeconds} s`)), limitMs);
-  });
-  work.catch(() => undefined); // an abandoned stage's late failure is nobody's business
-  try {
-    return await Promise.race([work, expired]);
-  } finally {
-    clearTimeout(timer);
-    const ms = performance.now() - started;
-    if (ms > limitMs) ctx.log.warn({ stage, ms: Math.round(ms) }, 'stage ran past its time limit (synchronous work)');
+/** One timer per message, restarted for each stage (`refresh()`), rather than a timer and a race per stage. */
+class StageTimer {
+  readonly #ctx: AppContext;
+  readonly #limitMs: number;
+  #timer: NodeJS.Timeout | null = null;
+  #current: { readonly stage: string; readonly fail: (err: Error) => void } | null = null;
+
+  constructor(ctx: AppContext) {
+    this.#ctx = ctx;
+    this.#limitMs = ctx.config.pipeline.stageTimeoutSeconds * 1000;
+  }
+
+  async run<T>(stage: string, run: () => Promise<T> | T): Promise<T> {
+    const started = performance.now();
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        this.#current = { stage, fail: reject };
+        if (this.#timer === null) this.#timer = setTimeout(() => this.#expire(), this.#limitMs);
+        else this.#timer.refresh();
+        // An abandoned stage's late result or failure is nobody's business: the promise is settled.
+        Promise.resolve().then(run).then(resolve, reject);
+      });
+    } finally {
+      this.#current = null;
+      const ms = performance.now() - started;
+      if (ms > this.#limitMs) this.#ctx.log.warn({ stage, ms: Math.round(ms) }, 'stage ran past its time limit (synchronous work)');
+    }
+  }
+
+  #expire(): void {
+    const current = this.#current;
+    this.#current = null;
+    current?.fail(new TransientError(`stage ${current.stage} took longer than ${this.#ctx.config.pipeline.stageTimeoutSeconds} s`));
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
   }
 }
 
