@@ -15,20 +15,19 @@ const STOPWORDS: Readonly<Record<string, readonly string[]>> = {
 
 const MIN_HITS = 3;
 
+const STOPWORD_SETS: ReadonlyMap<string, ReadonlySet<string>> = new Map(Object.entries(STOPWORDS).map(([lang, words]) => [lang, new Set(words)]));
+const WORD_RE = /\p{L}+/gu;
+
 export function detectLanguage(text: string, candidates: readonly string[]): string | null {
-  const words = text
-    .toLowerCase()
-    .slice(0, 5000)
-    .split(/[^\p{L}]+/u)
-    .filter((w) => w !== '');
-  if (words.length === 0) return null;
-  const scores = candidates
-    .filter((lang) => STOPWORDS[lang] !== undefined)
-    .map((lang) => {
-      const list = new Set(STOPWORDS[lang]);
-      return { lang, hits: words.filter((w) => list.has(w)).length };
-    })
-    .sort((a, b) => b.hits - a.hits);
+  const langs = candidates.filter((lang) => STOPWORD_SETS.has(lang));
+  const hits = langs.map(() => 0);
+  let words = 0;
+  for (const [word] of text.toLowerCase().slice(0, 5000).matchAll(WORD_RE)) {
+    words += 1;
+    for (let i = 0; i < langs.length; i += 1) if (STOPWORD_SETS.get(langs[i]!)!.has(word)) hits[i]! += 1;
+  }
+  if (words === 0) return null;
+  const scores = langs.map((lang, i) => ({ lang, hits: hits[i]! })).sort((a, b) => b.hits - a.hits);
   const [best, second] = scores;
   if (best === undefined || best.hits < MIN_HITS) return null;
   if (second !== undefined && best.hits < second.hits * 1.5) return null;
