@@ -3,6 +3,8 @@
  * ">" quote marker and the private-use characters used as in-band markers.
  */
 
+import { escapeRegex } from '../../escape-regex.js';
+
 /** Lines longer than this are never taken for a header, separator or marker line. */
 export const HEADER_LINE_MAX = 1_000;
 /** At most this many consecutive blank lines are kept. */
@@ -78,14 +80,28 @@ export function collapseBlankRuns(lines: readonly string[]): string[] {
   return out;
 }
 
-/** The first line containing `marker` (compared case-insensitively, whitespace collapsed), or -1. */
+/** The first line containing `marker` (compared case-insensitively, any run of whitespace for a space), or -1. */
 export function findMarkerLine(lines: readonly string[], marker: string): number {
-  const needle = marker.toLowerCase();
+  const re = markerPattern(marker);
+  if (re === null) return -1;
+  const minLength = marker.trim().replace(/\s+/g, ' ').length;
   for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i] ?? '';
-    if (line.length < needle.length) continue;
-    // Compared with whitespace collapsed: clients re-space and HTML conversion yields NBSPs.
-    if (line.replace(/\s+/g, ' ').toLowerCase().includes(needle)) return i;
+    // Whitespace runs match any whitespace: clients re-space and HTML conversion yields NBSPs.
+    if (line.length >= minLength && re.test(line)) return i;
   }
   return -1;
+}
+
+/** The marker as a pattern (one per marker text: there are a few, one per template language). */
+const markerPatterns = new Map<string, RegExp | null>();
+function markerPattern(marker: string): RegExp | null {
+  let re = markerPatterns.get(marker);
+  if (re === undefined) {
+    const words = marker.trim().split(/\s+/).filter((w) => w !== '');
+    re = words.length === 0 ? null : new RegExp(words.map(escapeRegex).join('\\s+'), 'iu');
+    if (markerPatterns.size >= 64) markerPatterns.clear();
+    markerPatterns.set(marker, re);
+  }
+  return re;
 }
