@@ -16,13 +16,14 @@ const STOPWORDS: Readonly<Record<string, readonly string[]>> = {
 const MIN_HITS = 3;
 
 const STOPWORD_SETS: ReadonlyMap<string, ReadonlySet<string>> = new Map(Object.entries(STOPWORDS).map(([lang, words]) => [lang, new Set(words)]));
-const WORD_RE = /\p{L}+/gu;
+const NON_LETTERS_RE = /[^\p{L}]+/u;
 
 export function detectLanguage(text: string, candidates: readonly string[]): string | null {
   const langs = candidates.filter((lang) => STOPWORD_SETS.has(lang));
   const hits = langs.map(() => 0);
   let words = 0;
-  for (const [word] of text.toLowerCase().slice(0, 5000).matchAll(WORD_RE)) {
+  for (const word of text.toLowerCase().slice(0, 5000).split(NON_LETTERS_RE)) {
+    if (word === '') continue;
     words += 1;
     for (let i = 0; i < langs.length; i += 1) if (STOPWORD_SETS.get(langs[i]!)!.has(word)) hits[i]! += 1;
   }
