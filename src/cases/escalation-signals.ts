@@ -1,4 +1,4 @@
-import { caseSubject, stripReplyPrefixes, tagPattern } from './subject-tag.js';
+import { caseSubject, stripReplyPrefixes, tagPatterns } from './subject-tag.js';
 
 /**
  * How customers and agents ask for an escalation, as pure functions over text:
@@ -37,14 +37,14 @@ function tidy(s: string): string {
 
 /** An "Urgent – <topic>" subject, or null. */
 export function parseUrgentSubject(subject: string, tagPrefix = 'Case #'): UrgentSubject | null {
-  const tag = tagPattern(tagPrefix);
+  const tag = tagPatterns(tagPrefix);
   let s = subject.replace(/\s+/g, ' ').trim();
   let caseNumber: number | null = null;
   // Reply prefixes, our tag and a bare number may come before the marker, in any order.
   for (let i = 0; i < 4; i++) {
     const before = s;
     s = stripReplyPrefixes(s);
-    const t = new RegExp(`^${tag.source}\\s*`, 'i').exec(s);
+    const t = tag.leading.exec(s);
     if (t !== null) {
       caseNumber ??= Number(t[1]);
       s = s.slice(t[0].length);
@@ -59,7 +59,7 @@ export function parseUrgentSubject(subject: string, tagPrefix = 'Case #'): Urgen
   const head = URGENT_HEAD.exec(s);
   if (head === null) return null;
   let rest = s.slice(head[0].length);
-  const forms = [new RegExp(tag.source, 'i'), CASE_NUMBER, HASH_NUMBER];
+  const forms = [tag.find, CASE_NUMBER, HASH_NUMBER];
   for (const re of forms) {
     const m = re.exec(rest);
     if (m === null) continue;

@@ -9,10 +9,31 @@ export function formatTag(prefix: string, caseNumber: number): string {
   return `[${prefix}${caseNumber}]`;
 }
 
+/** The tag in a subject (`find`), every occurrence (`all`, for replace) and at the start (`leading`, with the spaces after it). */
+export interface TagPatterns {
+  readonly find: RegExp;
+  readonly all: RegExp;
+  readonly leading: RegExp;
+}
+
+/** Compiled once per prefix (the configured one, in practice): several look-ups a message use them. */
+const patternsByPrefix = new Map<string, TagPatterns>();
+
+export function tagPatterns(prefix: string): TagPatterns {
+  let known = patternsByPrefix.get(prefix);
+  if (known === undefined) {
+    // Tolerate spacing and case changes clients make: "[case # 10042]", "[CASE #10042]".
+    const p = escapeRegex(prefix.trim()).replace(/\\?\s+/g, '\\s*').replace(/#/g, '\\s*#\\s*');
+    const source = `\\[\\s*${p}\\s*(\\d{1,12})\\s*\\]`;
+    known = { find: new RegExp(source, 'i'), all: new RegExp(source, 'gi'), leading: new RegExp(`^${source}\\s*`, 'i') };
+    if (patternsByPrefix.size >= 16) patternsByPrefix.clear();
+    patternsByPrefix.set(prefix, known);
+  }
+  return known;
+}
+
 export function tagPattern(prefix: string): RegExp {
-  // Tolerate spacing and case changes clients make: "[case # 10042]", "[CASE #10042]".
-  const p = escapeRegex(prefix.trim()).replace(/\\?\s+/g, '\\s*').replace(/#/g, '\\s*#\\s*');
-  return new RegExp(`\\[\\s*${p}\\s*(\\d{1,12})\\s*\\]`, 'i');
+  return tagPatterns(prefix).find;
 }
 
 /** Case number from the subject's tag, or null. */
@@ -30,6 +51,6 @@ export function stripReplyPrefixes(subject: string): string {
 
 /** Subject for a new case: without reply prefixes and without our tag. */
 export function caseSubject(subject: string, prefix: string): string {
-  const s = stripReplyPrefixes(subject.replace(new RegExp(tagPattern(prefix).source, 'gi'), ' ')).replace(/\s+/g, ' ').trim();
+  const s = stripReplyPrefixes(subject.replace(tagPatterns(prefix).all, ' ')).replace(/\s+/g, ' ').trim();
   return s === '' ? '(no subject)' : s.slice(0, 300);
 }
