@@ -15,7 +15,7 @@
  * Compiled SQL differs between the backends ("?" against "$1"), so it is remembered per dialect
  * adapter (one per Kysely instance, shared by its transactions).
  */
-import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import { CompiledQuery, type Compilable, type Insertable, type Kysely, type QueryResult } from 'kysely';
 import type { Database } from './schema.js';
 
 type Q = Kysely<Database>;
@@ -101,4 +101,19 @@ export function placeholderRow(columns: readonly string[], stand: readonly unkno
     out[c] = stand[i];
   });
   return out;
+}
+
+/** Tables whose rows are inserted on the message path and answered with their new id. */
+type IdTable = 'messages' | 'outbox' | 'receipts';
+
+/** INSERT one row (its defined columns) and return its id; prepared once per table and column set. */
+export async function insertReturningId<T extends IdTable>(db: Q, table: T, row: Insertable<Database[T]>): Promise<number> {
+  const { columns, values } = rowColumns(row);
+  const inserted = await firstRowPrepared(
+    db,
+    `${table}.insert:${columns.join(',')}`,
+    values,
+    (q, p) => q.insertInto(table).values(placeholderRow(columns, p) as never).returning('id') as unknown as Compilable<{ id: number }>,
+  );
+  return inserted.id;
 }

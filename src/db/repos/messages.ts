@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { firstRowPrepared, placeholderRow, rowColumns } from '../prepared.js';
+import { insertReturningId } from '../prepared.js';
 import type { AttachmentRow, CaseRow, Database, MessageRow, NewMessage } from '../schema.js';
 import type { StoredAttachment } from '../../mail-in/parsed-mail.js';
 
@@ -37,9 +37,7 @@ export async function messageIdTaken(db: Q, id: string): Promise<boolean> {
 }
 
 export async function insertMessage(db: Q, values: NewMessage): Promise<number> {
-  const { columns, values: v } = rowColumns(values);
-  const row = await firstRowPrepared(db, `messages.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('messages').values(placeholderRow(columns, p) as NewMessage).returning('id'));
-  return row.id;
+  return insertReturningId(db, 'messages', values);
 }
 
 export async function insertAttachments(db: Q, messageRowId: number, list: readonly StoredAttachment[]): Promise<void> {

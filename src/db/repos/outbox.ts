@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { lockKey, skipLocked } from '../dialect.js';
-import { firstRowPrepared, placeholderRow, rowColumns, runPrepared } from '../prepared.js';
+import { insertReturningId, runPrepared } from '../prepared.js';
 import type { Database, NewOutbox, OutboxRow, OutboxStatus } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -11,9 +11,7 @@ export function freshlyQueued(now: string) {
 }
 
 export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
-  const { columns, values: v } = rowColumns(values);
-  const row = await firstRowPrepared(db, `outbox.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('outbox').values(placeholderRow(columns, p) as NewOutbox).returning('id'));
-  return row.id;
+  return insertReturningId(db, 'outbox', values);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { firstRowPrepared, placeholderRow, rowColumns, runPrepared } from '../prepared.js';
+import { insertReturningId, runPrepared } from '../prepared.js';
 import type { Database, NewReceipt, ReceiptRow } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -28,9 +28,7 @@ export async function primaryReceipts(db: Q, dedupeKeys: readonly string[]): Pro
 }
 
 export async function insertReceipt(db: Q, values: NewReceipt): Promise<number> {
-  const { columns, values: v } = rowColumns(values);
-  const row = await firstRowPrepared(db, `receipts.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('receipts').values(placeholderRow(columns, p) as NewReceipt).returning('id'));
-  return row.id;
+  return insertReturningId(db, 'receipts', values);
 }
 
 export async function setReceiptCase(db: Q, id: number, caseId: number, messageRowId: number | null): Promise<void> {
