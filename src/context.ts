@@ -52,13 +52,8 @@ export interface ContextOptions {
   /** Watch templates for changes (the daemon does; one-shot commands don't). */
   readonly watchTemplates?: boolean;
   /**
-   * 'full': check every template now (the daemon's start). 'cached' (default): reuse a template
-   * set whose exact content passed the checks before (<dataDir>/template-check.json), so one-shot
-   * commands start without checking and trial-rendering the whole set.
-   */
-  readonly checkTemplates?: 'full' | 'cached';
-  /**
-   * 'load' (default): load the template set now (checked per `checkTemplates`). 'none': a command
+   * 'load' (default): load the template set now: checked, or reused as it is when its exact content
+   * passed the checks before (<dataDir>/template-check.json; mail-out/template-set.ts). 'none': a command
    * that renders no email (it reads cases, the outbox, the status …) skips reading, hashing and
    * compiling the template folder; its `templates` refuses to render.
    */
@@ -95,7 +90,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     if (opts.templates === 'none') templates = NO_TEMPLATES;
     else {
       const { templatesFor } = await import('./context-templates.js');
-      templates = templatesFor(opts.resolved, mailboxes, log, opts.watchTemplates ?? false, opts.checkTemplates ?? 'cached');
+      templates = templatesFor(opts.resolved, mailboxes, log, opts.watchTemplates ?? false, 'cached');
     }
   } catch (err) {
     await db.destroy();

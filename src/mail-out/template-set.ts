@@ -6,10 +6,12 @@
  *
  * Checking is the expensive part (parse trees of every file, every chain, two renders of every
  * kind per chain). A set that passed is remembered by a fingerprint of its content (file names
- * and sources, languages and queues, and the checker's own code): in this process, and in a cache
- * file when one is given (<dataDir>/template-check.json). `check: 'cached'` (one-shot commands)
- * reuses such a set without checking again and compiles only what it renders; `check: 'full'`
- * (the daemon's start, hot reloads, `templates check`) always checks.
+ * and sources, languages and queues, the checker's own code and Handlebars' version): in this
+ * process, and in a cache file when one is given (<dataDir>/template-check.json). `check:
+ * 'cached'` (the daemon's start, one-shot commands) reuses such a set without checking again and
+ * compiles each template at its first render; `check: 'full'` (hot reloads, `templates check`)
+ * always checks. A set of other content — an edit, other queues or languages, another casegate or
+ * Handlebars version — is checked in either mode, and one with problems is refused.
  *
  * The check compiles every file (Handlebars' precompile); the cache file keeps that output too,
  * signed with an HMAC under the instance secret (`cacheKey`). A one-shot command that renders —
@@ -306,6 +308,8 @@ function checkerCode(): string {
   if (codeVersion !== null) return codeVersion;
   const self = fileURLToPath(import.meta.url);
   const h = createHash('sha256');
+  // Handlebars itself decides what compiles and renders: another version checks again.
+  h.update(`handlebars ${hb.VERSION}\n`);
   // In the bundled CLI (dist/bin) the checker sits inside this chunk and the sibling files below
   // do not exist: this file's own content is then what identifies the checker's version.
   h.update(readFileSync(self));

@@ -49,8 +49,9 @@
  *   - raw output ({{{x}}} or {{& x}}) in HTML is only allowed for {{{body}}} in the HTML layout;
  *   - a trial render of every kind for every queue/language combination with the declared
  *     example data: text and html must begin with the reply marker.
- * The checks run at the daemon's start, on every reload and in `templates check`; one-shot
- * commands reuse a set whose content already passed (template-set.ts: the check cache).
+ * The checks run on every reload and in `templates check`; the daemon's start and one-shot
+ * commands check a set whose content has not passed before and reuse one that has
+ * (template-set.ts: the check cache).
  *
  * Helpers (templateHelpers documents them for admins): eq a b (→ boolean, for
  * {{#if (eq case.priority "high")}}), join list [separator] (default ", "), formatDate iso

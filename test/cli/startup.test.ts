@@ -4,11 +4,14 @@
  * trial-rendering every template again. Speed itself is measured by `npm run bench`-style timing
  * in the report, never asserted here; these tests assert the behaviour that makes it fast and safe.
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
-import { CliSandbox, describeResult, REPO_ROOT } from '../helpers/cli.js';
+import { CliSandbox, describeResult, REPO_ROOT, spawnCli } from '../helpers/cli.js';
+import { eventually, sentTo } from '../helpers/daemon.js';
+import { openSmtpSession } from '../helpers/smtp-probe.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
 interface LogLine {
   msg: string;
@@ -81,5 +84,82 @@ describe('one-shot commands and the template check cache', () => {
     const unknown = await box.run(['frobnicate']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});
+
+describe("the daemon's start and the template check cache", () => {
+  let box: CliSandbox;
+  let sink: SmtpSink;
+  let templates: string;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+    box = CliSandbox.create(
+      {
+        templates: { dir: 'templates', watch: false },
+        listener: { port: 0 },
+        outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1 },
+      },
+      { firstStart: true },
+    );
+    templates = join(box.dir, 'templates');
+    cpSync(join(REPO_ROOT, 'templates'), templates, { recursive: true });
+  });
+  afterAll(async () => {
+    box.cleanup();
+    await sink.close();
+  });
+
+  /** Start the daemon, return whether it checked the templates and its listener's port; stop() ends it. */
+  async function start(): Promise<{ checked: boolean | undefined; port: number; stop: () => Promise<void> }> {
+    const proc = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+    try {
+      const loaded = JSON.parse(await proc.waitForLine(/"msg":"email templates loaded"/, 30_000)) as LogLine;
+      const port = (JSON.parse(await proc.waitForLine(/"msg":"smtp listener ready"/, 30_000)) as { port: number }).port;
+      await proc.waitForLine(/"msg":"casegate started"/, 30_000);
+      return {
+        checked: loaded.checked,
+        port,
+        stop: async () => {
+          proc.kill('SIGTERM');
+          expect((await proc.exited).code).toBe(0);
+        },
+      };
+    } catch (err) {
+      proc.kill('SIGKILL');
+      throw err;
+    }
+  }
+
+  it('checks a set it has not seen, reuses it at the next start (and renders from it), checks an edited one again and refuses it', async () => {
+    rmSync(join(box.dataDir, 'template-check.json'), { force: true });
+    const first = await start();
+    expect(first.checked).toBe(true);
+    await first.stop();
+
+    const second = await start();
+    expect(second.checked).toBe(false);
+    // The reused set renders: a message through the listener gets its confirmation.
+    const smtp = await openSmtpSession(second.port);
+    try {
+      for (const line of ['EHLO customer.example', 'MAIL FROM:<jane@customer.example>', 'RCPT TO:<support@example.com>', 'DATA']) await smtp.command(line);
+      const data = eml({ messageId: 'daemon-start@customer.example', subject: 'Printer on fire' }).replace(/^\./gm, '..');
+      expect((await smtp.command(`${data}.`)).reply).toMatch(/^250/);
+    } finally {
+      smtp.close();
+    }
+    await eventually(() => expect(sentTo(sink, 'jane@customer.example', /Printer on fire/)).toHaveLength(1));
+    expect(sentTo(sink, 'jane@customer.example')[0]!.parsed.text).toMatch(/10001/);
+    await second.stop();
+
+    const file = join(templates, 'confirmation.subject.hbs');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, '{{case.tag}} {{case.subjcet}}');
+    try {
+      const refused = await box.run(['start'], { timeoutMs: 30_000 });
+      expect(refused.code, describeResult(refused)).toBe(78);
+      expect(refused.stderr).toContain('templates have problems, not starting:\n  confirmation.subject.hbs:1: Unknown variable "case.subjcet" (did you mean "case.subject"?)');
+    } finally {
+      writeFileSync(file, good);
+    }
   });
 });

@@ -1,8 +1,8 @@
 /**
- * One-shot commands reuse a template set whose exact content already passed the checks (issue 12):
- * no trial renders outside `templates check` and the daemon's start. A changed file, language or
- * queue is checked again — a broken edit is never trusted because an older version passed — and
- * the daemon's start always checks.
+ * The daemon's start and one-shot commands reuse a template set whose exact content already
+ * passed the checks (issue 12: no trial renders outside `templates check` and reloads). A changed
+ * file, language or queue is checked again — a broken edit is never trusted because an older
+ * version passed. The daemon's start itself: test/cli/startup.test.ts.
  */
 import { createHmac } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -84,7 +84,7 @@ describe('checked template sets are reused by content', () => {
     expect(load(templates, data, { languages: ['en', 'de', 'fr'] }).checked).toBe(true);
   });
 
-  it("'full' (the daemon's start, templates check) always checks", () => {
+  it("'full' (template reloads, templates check) always checks", () => {
     const { templates, data } = fresh();
     expect(load(templates, data).checked).toBe(true);
     expect(load(templates, data, { check: 'full' }).checked).toBe(true);
