@@ -77,9 +77,6 @@ export async function hashFile(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export function blobPath(root: string, sha256: string): string {
-  return join(root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
-}
 
 
 /** A directory that may be used as a target: missing, or empty. */

@@ -137,22 +137,31 @@ async function runBatch(ctx: AppContext, req: PurgeRequest, tally: Tally, batch:
   for (const k of ['cases', 'messages', 'attachments', 'receipts', 'outbox', 'events', 'participants'] as const) tally.removed[k] += removed[k];
   tally.caseNumbers.push(...batch.map((c) => c.number));
   const now = ctx.clock.now().getTime();
-  for (const sha of unnamed) {
-    const path = ctx.blobs.pathFor(sha);
-    let mtime: number;
-    try {
-      mtime = (await stat(path)).mtimeMs;
-    } catch {
-      continue; // already gone
-    }
-    if (now - mtime < RECENT_MS) {
-      tally.recent += 1;
-      continue;
-    }
-    if (!req.dryRun) await unlink(path).catch(() => undefined);
-    tally.deleted += 1;
-  }
+  for (const sha of unnamed) await removeBlob(ctx, sha, now, req, tally);
   ctx.log.info({ dryRun: req.dryRun, cases: removed.cases, messages: removed.messages, blobs: unnamed.length }, req.dryRun ? 'purge (dry run): batch counted, nothing changed' : 'purge: batch removed');
+}
+
+/**
+ * Remove a blob no row names, in whichever layout it is (both, when a store written before
+ * 2026-12-05 got the same content again): counted once, and left alone while any copy is recent
+ * (a message being stored right now may be about to name it).
+ */
+async function removeBlob(ctx: AppContext, sha: string, now: number, req: PurgeRequest, tally: Tally): Promise<void> {
+  const found: string[] = [];
+  let recent = false;
+  for (const path of ctx.blobs.locations(sha)) {
+    const mtime = (await stat(path).catch(() => null))?.mtimeMs;
+    if (mtime === undefined) continue; // not there (or already gone)
+    found.push(path);
+    if (now - mtime < RECENT_MS) recent = true;
+  }
+  if (found.length === 0) return;
+  if (recent) {
+    tally.recent += 1;
+    return;
+  }
+  if (!req.dryRun) for (const path of found) await unlink(path).catch(() => undefined);
+  tally.deleted += 1;
 }
 
 const BLOB_NAME = /^[0-9a-f]{64}$/;
@@ -163,7 +172,7 @@ const TMP_MAX_AGE_MS = 24 * 3_600_000;
 async function sweepOrphans(ctx: AppContext, req: PurgeRequest, tally: Tally, progress: (total: number) => Progress): Promise<void> {
   const root = ctx.blobs.dir;
   const now = ctx.clock.now().getTime();
-  const files: string[] = [];
+  const files = new Set<string>();
   const walk = async (dir: string, depth: number): Promise<void> => {
     let entries;
     try {
@@ -172,24 +181,17 @@ async function sweepOrphans(ctx: AppContext, req: PurgeRequest, tally: Tally, pr
       return;
     }
     for (const e of entries) {
+      // <aa>/<sha256> (the store's layout) and <aa>/<bb>/<sha256> (stores written before 2026-12-05).
       if (e.isDirectory() && depth < 2 && /^[0-9a-f]{2}$/.test(e.name)) await walk(join(dir, e.name), depth + 1);
-      else if (e.isFile() && depth === 2 && BLOB_NAME.test(e.name)) files.push(e.name);
+      else if (e.isFile() && depth > 0 && BLOB_NAME.test(e.name)) files.add(e.name);
     }
   };
   await walk(root, 0);
-  const bar = progress(files.length);
+  const bar = progress(files.size);
   for (const sha of files) {
     bar.tick();
     if (await blobInUse(ctx.db, sha)) continue;
-    const path = ctx.blobs.pathFor(sha);
-    const mtime = (await stat(path).catch(() => null))?.mtimeMs;
-    if (mtime === undefined) continue;
-    if (now - mtime < RECENT_MS) {
-      tally.recent += 1;
-      continue;
-    }
-    if (!req.dryRun) await unlink(path).catch(() => undefined);
-    tally.deleted += 1;
+    await removeBlob(ctx, sha, now, req, tally);
   }
   bar.stop();
   for (const e of await readdir(join(root, 'tmp')).catch(() => [] as string[])) {
@@ -200,5 +202,5 @@ async function sweepOrphans(ctx: AppContext, req: PurgeRequest, tally: Tally, pr
   if (!req.dryRun) {
     await addEvent(ctx.db, { caseId: null, type: 'purge.orphans', actor: req.actor, reason: `unused blob files removed: ${tally.deleted}`, data: { deleted: tally.deleted, recent: tally.recent }, at: ctx.clock.now().toISOString() });
   }
-  ctx.log.info({ dryRun: req.dryRun, deleted: tally.deleted, recent: tally.recent, scanned: files.length }, 'purge: unused blob files swept');
+  ctx.log.info({ dryRun: req.dryRun, deleted: tally.deleted, recent: tally.recent, scanned: files.size }, 'purge: unused blob files swept');
 }

@@ -7,8 +7,9 @@ import { COUNTED_TABLES, tableCounts } from '../db/repos/backup.js';
 import { integrityProblems } from '../db/sqlite-backup.js';
 import { acquireInstanceLock, InstanceLockedError, lockPathsFor } from '../instance-lock.js';
 import { createPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../storage/private-files.js';
+import { blobFile } from '../storage/blob-store.js';
 import type { Progress } from '../cli/progress.js';
-import { BackupError, blobPath, POSTGRES_BACKUP, copyHashed, DB_FILE, hashFile, isMissingOrEmpty, readManifest, type BackupManifest } from './backup.js';
+import { BackupError, POSTGRES_BACKUP, copyHashed, DB_FILE, hashFile, isMissingOrEmpty, readManifest, type BackupManifest } from './backup.js';
 import { chmod } from 'node:fs/promises';
 
 /**
@@ -71,7 +72,7 @@ export async function restoreBackup(resolved: ResolvedConfig, source: string, pr
       } else if (rel === 'secret') {
         await copyHashed(join(dir, rel), join(dataDir, 'secret'));
       } else if (rel.startsWith('blobs/')) {
-        const copied = await copyHashed(join(dir, rel), blobPath(blobDir, sha));
+        const copied = await copyHashed(join(dir, rel), blobFile(blobDir, sha));
         if (copied.sha256 !== sha) throw new BackupError(`${rel} changed while it was restored`);
       }
       copy.tick();

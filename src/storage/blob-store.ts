@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, mkdirSync, open, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, open, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -45,16 +45,42 @@ class HashingCounter extends Transform {
   }
 }
 
+/** Where a blob is written: <root>/<aa>/<sha256> (256 directories, made once each). */
+export function blobFile(root: string, sha256: string): string {
+  return join(root, sha256.slice(0, 2), sha256);
+}
+
+/** Where stores written before 2026-12-05 keep blobs: <root>/<aa>/<bb>/<sha256>. Still read. */
+function twoLevelFile(root: string, sha256: string): string {
+  return join(root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+}
+
 /**
- * Content-addressed files under <dir>/<aa>/<bb>/<sha256>: raw messages and attachments.
+ * Content-addressed files under <dir>/<aa>/<sha256>: raw messages and attachments. Stores written
+ * by earlier versions have <dir>/<aa>/<bb>/<sha256>; those files are found and read where they are
+ * (`pathFor`, `locations`), new ones are written in the one-level layout.
+ *
  * Writing is idempotent (same bytes → same file), so storing before the database commit is safe:
- * a message that ends in `retry` leaves at most a file that the next attempt reuses.
+ * a message that ends in `retry` leaves at most a file that the next attempt reuses. A file at an
+ * address is only trusted once its bytes were compared (small blobs) or it was renamed there
+ * complete (streamed ones), so a write cut short (a crash, a full disk) never stands for the
+ * content: the next write of the same content finds the difference and replaces it.
  */
 export class BlobStore {
   constructor(readonly dir: string) {}
 
+  /**
+   * The file of a blob: where it is (either layout), else where it would be written. Checks the
+   * disk; for reading paths (a case's raw message, backup, purge), not for writing.
+   */
   pathFor(sha256: string): string {
-    return join(this.dir, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    const [current, older] = this.locations(sha256);
+    return !existsSync(current) && existsSync(older) ? older : current;
+  }
+
+  /** Every place a blob may be: the current layout first, then the earlier one (purge removes both). */
+  locations(sha256: string): [string, string] {
+    return [blobFile(this.dir, sha256), twoLevelFile(this.dir, sha256)];
   }
 
   #tmpDirMade = false;
@@ -73,13 +99,12 @@ export class BlobStore {
   }
 
   /**
-   * Move a finished temp file to its content address (atomic; same content may already be there).
-   * The rename comes first: in a store with some history the <aa>/<bb> directory is there (65,536
-   * of them fill up after a few hundred thousand blobs), and a remembered set would start empty at
-   * every start and grow to all of them; only a missing directory (ENOENT) costs a mkdir.
+   * Move a finished temp file to its content address (atomic; the same content may already be
+   * there). The rename comes first: the <aa> directory is there but for a store's first blobs, and
+   * only a missing directory (ENOENT) costs a mkdir.
    */
   #settle(tmp: string, sha256: string): string {
-    const path = this.pathFor(sha256);
+    const path = blobFile(this.dir, sha256);
     try {
       try {
         renameSync(tmp, path);
@@ -96,15 +121,57 @@ export class BlobStore {
   }
 
   /**
-   * Write a small blob (≤ IN_MEMORY_MAX) to a temp file and move it to its content address (also
-   * how a streamed blob ends). Only the open runs on libuv's thread pool: creating a file waits
-   * while any thread fsyncs on the same ext4 journal (SQLite's checkpoints, the mail server), 0.9 ms
-   * at the median under the e2e bench's load (`strace -T`) against 37 µs for the rename, and on the
-   * event loop that wait stalled every message in flight. The write, close and rename stay
-   * synchronous: a few tens of microseconds into the page cache, where the promise-based calls cost
-   * 3–5× the CPU (a thread-pool round trip and a file handle each: ~400 against ~80–160 µs a blob).
+   * Write a small blob (≤ IN_MEMORY_MAX): created at its address with O_EXCL and written there, no
+   * temp file and no rename. Creating a file and renaming one both wait while any thread fsyncs on
+   * the same ext4 journal (SQLite's checkpoints, the mail server): 0.9 ms at the median for a
+   * create under the e2e bench's load (`strace -T`), and in the heavy mix's CPU profile the rename
+   * took as long as the create. Only the create runs on libuv's thread pool (on the event loop
+   * that wait stalled every message in flight); the write and close stay synchronous: a few tens
+   * of microseconds into the page cache, where the promise-based calls cost 3–5× the CPU.
+   *
+   * A file already at the address (EEXIST) is compared byte for byte with the content: equal, it
+   * is the same blob; different, it is a write cut short (a crash, a full disk, or one still
+   * running in a concurrent call) and is replaced whole through a temp file and a rename. A write
+   * that fails here leaves its partial file: removing it could remove a complete one that a
+   * concurrent call put there meanwhile, and the next write of that content replaces it anyway.
    */
   async #writeSmall(data: Buffer, sha256: string): Promise<string> {
+    const path = blobFile(this.dir, sha256);
+    let fd: number;
+    try {
+      fd = await this.#create(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return this.#sameOrReplace(path, data, sha256);
+    }
+    try {
+      writeFileSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
+    return path;
+  }
+
+  /** Create `path` exclusively (0600); its <aa> directory is made when missing. */
+  async #create(path: string): Promise<number> {
+    try {
+      return await openFile(path, 'wx', PRIVATE_FILE_MODE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+      return await openFile(path, 'wx', PRIVATE_FILE_MODE);
+    }
+  }
+
+  async #sameOrReplace(path: string, data: Buffer, sha256: string): Promise<string> {
+    let there: Buffer | null = null;
+    try {
+      there = readFileSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (there?.equals(data) === true) return path;
+    this.#ensureTmpDir();
     const tmp = this.#tmpPath();
     const fd = await openFile(tmp, 'w', PRIVATE_FILE_MODE);
     try {
@@ -174,7 +241,6 @@ export class BlobStore {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (bytes.length > limit) throw new SizeLimitError(limit);
     if (bytes.length > IN_MEMORY_MAX) return this.put(Readable.from([bytes]), limit);
-    this.#ensureTmpDir();
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     return { sha256, size: bytes.length, path: await this.#writeSmall(bytes, sha256), data: bytes };
   }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import nodemailer from 'nodemailer';
@@ -19,6 +19,8 @@ import { findFreePort } from '../helpers/dovecot-server.js';
 let box: CliSandbox;
 let daemon: CliProcess;
 let port: number;
+/** A named blob the first test moves into the earlier two-level layout before the backup. */
+let movedToEarlierLayout = '';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -65,6 +67,15 @@ describe('backup under load and restore', () => {
     };
     const senders = [sender(), sender()];
     while (accepted.size < 20) await new Promise((r) => setTimeout(r, 50));
+    // One stored file moved into the layout of stores written before 2026-12-05 (<aa>/<bb>/<sha256>):
+    // backed up from there, restored into the current one.
+    const blobs = join(box.dataDir, 'blobs');
+    const live = new SQLite(box.dbPath, { readonly: true });
+    const movedSha = (live.prepare('select raw_sha256 as s from receipts order by id limit 1').get() as { s: string }).s;
+    live.close();
+    movedToEarlierLayout = movedSha;
+    mkdirSync(join(blobs, movedSha.slice(0, 2), movedSha.slice(2, 4)), { recursive: true });
+    renameSync(join(blobs, movedSha.slice(0, 2), movedSha), join(blobs, movedSha.slice(0, 2), movedSha.slice(2, 4), movedSha));
     const startedAt = Date.now();
     const before = [...accepted].filter(([, at]) => at < startedAt).map(([id]) => id);
     const r = await box.run(['backup', backupDir()]);
@@ -118,6 +129,12 @@ describe('backup under load and restore', () => {
       expect(readFileSync(join(fresh.dataDir, 'secret'), 'utf8')).toBe(readFileSync(join(box.dataDir, 'secret'), 'utf8'));
       const shown = await fresh.json<{ messages: { attachments: unknown[] }[] }>(['cases', 'show', String(cases.at(-1)!.number), '--json']);
       expect(shown.messages.length).toBeGreaterThan(0);
+      // Every blob restored into the store's layout, <aa>/<sha256>: also the one backed up from the earlier layout.
+      const restored = join(fresh.dataDir, 'blobs');
+      const files = readdirSync(restored).flatMap((d) => readdirSync(join(restored, d)).map((f) => `${d}/${f}`));
+      expect(files.length).toBe((JSON.parse(readFileSync(join(backupDir(), 'manifest.json'), 'utf8')) as { blobs: { count: number } }).blobs.count);
+      for (const f of files) expect(f).toMatch(/^([0-9a-f]{2})\/\1[0-9a-f]{62}$/);
+      expect(files).toContain(`${movedToEarlierLayout.slice(0, 2)}/${movedToEarlierLayout}`);
     } finally {
       fresh.cleanup();
     }

@@ -179,11 +179,11 @@ describe('a 30 MB message through `casegate ingest` is streamed', () => {
     const att = inbound.attachments[0]!;
     expect(att).toMatchObject({ filename: 'dump.bin', content_type: 'application/octet-stream', size: ATTACHMENT_BYTES, sha256: expected.attachmentSha256, disposition: 'attachment' });
 
-    const blob = join(box.dataDir, 'blobs', att.sha256.slice(0, 2), att.sha256.slice(2, 4), att.sha256);
+    const blob = join(box.dataDir, 'blobs', att.sha256.slice(0, 2), att.sha256);
     expect(existsSync(blob)).toBe(true);
     expect(statSync(blob).size).toBe(ATTACHMENT_BYTES);
     expect(await sha256File(blob)).toBe(expected.attachmentSha256);
-    const rawBlob = join(box.dataDir, 'blobs', expected.fileSha256.slice(0, 2), expected.fileSha256.slice(2, 4), expected.fileSha256);
+    const rawBlob = join(box.dataDir, 'blobs', expected.fileSha256.slice(0, 2), expected.fileSha256);
     expect(await sha256File(rawBlob)).toBe(expected.fileSha256);
   });
 

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
 import { eml, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
@@ -121,7 +121,7 @@ describe('casegate purge', () => {
     const att = await withDb((d) => d.all<{ sha256: string }>('select sha256 from attachments'));
     expect(att).toHaveLength(1);
     const s = att[0]!.sha256;
-    expect(existsSync(join(box.dataDir, 'blobs', s.slice(0, 2), s.slice(2, 4), s))).toBe(true);
+    expect(existsSync(join(box.dataDir, 'blobs', s.slice(0, 2), s))).toBe(true);
     // Every blob a row names exists; nothing the purged rows alone named does.
     expect(new Set(blobFiles())).toEqual(await namedBlobs());
     const audit = await withDb((d) => d.all<{ actor: string; reason: string; data_json: string }>("select actor, reason, data_json from events where type = 'purge.closed-before'"));
@@ -149,6 +149,37 @@ describe('casegate purge', () => {
     expect(audit[0]!.reason).toMatch(/^erasure on request: 1 case\(s\)/);
     // Ann's raw mail is gone from the blob store.
     expect(new Set(blobFiles())).toEqual(await namedBlobs());
+  });
+
+  it('--orphans removes blob files no row names, in either layout (a store written before 2026-12-05 has <aa>/<bb>/<sha256>), keeps recent ones and named ones, and stale temp files go', async () => {
+    const blobs = join(box.dataDir, 'blobs');
+    const old = new Date('2023-03-01T10:00:00Z');
+    const put = (rel: string, content: string, at: Date | null): string => {
+      const p = join(blobs, rel);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, content);
+      if (at !== null) utimesSync(p, at, at);
+      return p;
+    };
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((x) => x.repeat(64)) as [string, string, string, string];
+    const orphans = [put(`aa/${a}`, 'orphan', old), put(`bb/bb/${b}`, 'orphan, earlier layout', old), put(`cc/${c}`, 'in both layouts', old), put(`cc/cc/${c}`, 'in both layouts', old)];
+    const recent = put(`dd/${d}`, 'written a moment ago', null);
+    const staleTemp = put('tmp/4242-0123456789ab-0', 'a write that never finished', old);
+    // A blob a row names, in the earlier layout: kept, and still read from there.
+    const named = [...(await namedBlobs())][0]!;
+    const earlier = join(blobs, named.slice(0, 2), named.slice(2, 4), named);
+    mkdirSync(dirname(earlier), { recursive: true });
+    renameSync(join(blobs, named.slice(0, 2), named), earlier);
+    const content = readFileSync(earlier);
+
+    const r = await box.json<PurgeJson>(['purge', '--orphans', '--json']);
+    expect(r).toMatchObject({ dryRun: false, cases: 0, blobsDeleted: 3, blobsRecent: 1 });
+    for (const p of [...orphans, staleTemp]) expect(existsSync(p), p).toBe(false);
+    expect(existsSync(recent)).toBe(true);
+    expect(readFileSync(earlier).equals(content)).toBe(true);
+    expect(new Set(blobFiles())).toEqual(new Set([...(await namedBlobs()), d]));
+    const audit = await withDb((db) => db.all<{ reason: string }>("select reason from events where type = 'purge.orphans'"));
+    expect(audit.map((e) => e.reason)).toEqual(['unused blob files removed: 3']);
   });
 
   it('asks for exactly one kind of purge', async () => {

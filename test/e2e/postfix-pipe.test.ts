@@ -144,7 +144,7 @@ describeWithPostfix('Postfix pipes mail into the installed `casegate ingest`', (
         ['pipe', 'stored', 'ann@customer.example', ['billing@example.com']],
       ]);
       const s = receipts[1]!.raw_sha256;
-      const raw = readFileSync(join(dir, 'data', 'blobs', s.slice(0, 2), s.slice(2, 4), s), 'utf8');
+      const raw = readFileSync(join(dir, 'data', 'blobs', s.slice(0, 2), s), 'utf8');
       expect(raw).toMatch(/^Return-Path: <ann@customer\.example>$/m);
       expect(raw).toMatch(/^Delivered-To: billing@example\.com$/m);
       expect(raw).toMatch(/^X-Original-To: billing@example\.com$/m);

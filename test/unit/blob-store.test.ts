@@ -1,15 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BlobStore, IN_MEMORY_MAX, SizeLimitError } from '../../src/storage/blob-store.js';
 import { tempDir } from '../helpers/temp-dirs.js';
 
 /**
- * The content-addressed store on a real directory: small blobs are written with synchronous calls
- * (temp file, then rename to the address), large ones stream; both must give the same address,
- * private modes, no temp file left behind, and refuse what is over the limit before storing it.
+ * The content-addressed store on a real directory: small blobs are created at their address and
+ * written there, large ones stream to a temp file renamed to the address; both must give the same
+ * address, private modes, no temp file left behind, refuse what is over the limit before storing
+ * it, and never trust a file at an address whose bytes differ (a write cut short).
  */
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -62,7 +63,8 @@ describe('BlobStore', () => {
     const dir = join(tempDir('casegate-blobs-'), 'blobs');
     const first = new BlobStore(dir);
     const a = await first.putBuffer(Buffer.from('first'));
-    // A restarted daemon: its <aa>/<bb> directories exist, a blob with the same prefix lands beside.
+    expect(a.path).toBe(join(dir, a.sha256.slice(0, 2), a.sha256));
+    // A restarted daemon: its <aa> directories exist, the same content is the same file.
     const restarted = new BlobStore(dir);
     const same = await restarted.putBuffer(Buffer.from('first'));
     expect(same.path).toBe(a.path);
@@ -70,24 +72,77 @@ describe('BlobStore', () => {
     rmSync(join(dir, a.sha256.slice(0, 2)), { recursive: true });
     const again = await restarted.putBuffer(Buffer.from('first'));
     expect(readFileSync(again.path, 'utf8')).toBe('first');
-    expect(statSync(join(dir, a.sha256.slice(0, 2), a.sha256.slice(2, 4))).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, a.sha256.slice(0, 2))).mode & 0o777).toBe(0o700);
     // Anything but a missing directory is the caller's error (here a file where the directory
-    // belongs: ENOTDIR, even for root), and the temp file goes.
-    const leaf = join(dir, a.sha256.slice(0, 2), a.sha256.slice(2, 4));
+    // belongs: ENOTDIR, even for root), for small and streamed blobs, and no temp file stays.
+    const leaf = join(dir, a.sha256.slice(0, 2));
     rmSync(leaf, { recursive: true });
     writeFileSync(leaf, 'not a directory');
     await expect(restarted.putBuffer(Buffer.from('first'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+    const big = Buffer.concat([Buffer.from('first'), randomBytes(IN_MEMORY_MAX)]);
+    const bigLeaf = join(dir, sha(big).slice(0, 2));
+    rmSync(bigLeaf, { recursive: true, force: true });
+    writeFileSync(bigLeaf, 'not a directory');
+    await expect(restarted.put(chunked(big, 64 * 1024))).rejects.toMatchObject({ code: 'ENOTDIR' });
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
   });
 
-  it('many blobs stored at once get distinct temp files (no two writes share one)', async () => {
+  it('a file at the address is trusted only with the same bytes: one cut short (a crash mid-write) is replaced whole, an equal one is kept as it is', async () => {
+    const dir = join(tempDir('casegate-blobs-'), 'blobs');
+    const store = new BlobStore(dir);
+    const content = randomBytes(20_000);
+    const path = join(dir, sha(content).slice(0, 2), sha(content));
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content.subarray(0, 4096)); // what a write cut short leaves
+    const stored = await store.putBuffer(content);
+    expect(stored.path).toBe(path);
+    expect(readFileSync(path).equals(content)).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    // An empty file (created, never written) and one of the right size with other bytes: replaced too.
+    for (const left of [Buffer.alloc(0), Buffer.alloc(content.length)]) {
+      writeFileSync(path, left);
+      await store.put(chunked(content, 1000));
+      expect(readFileSync(path).equals(content)).toBe(true);
+    }
+    // The same bytes: the file is the blob, not written again.
+    const inode = statSync(path).ino;
+    await store.putBuffer(content);
+    expect(statSync(path).ino).toBe(inode);
+    expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('reads a store written in the earlier two-level layout (<aa>/<bb>/<sha256>) where it is, and writes new blobs in the one-level one', async () => {
+    const dir = join(tempDir('casegate-blobs-'), 'blobs');
+    const old = Buffer.from('stored by an earlier version');
+    const oldPath = join(dir, sha(old).slice(0, 2), sha(old).slice(2, 4), sha(old));
+    mkdirSync(dirname(oldPath), { recursive: true });
+    writeFileSync(oldPath, old);
+    const store = new BlobStore(dir);
+    expect(store.pathFor(sha(old))).toBe(oldPath);
+    const read: Buffer[] = [];
+    for await (const c of store.open(sha(old))) read.push(c as Buffer);
+    expect(Buffer.concat(read).equals(old)).toBe(true);
+    expect(store.locations(sha(old))).toEqual([join(dir, sha(old).slice(0, 2), sha(old)), oldPath]);
+    const fresh = await store.putBuffer(Buffer.from('stored now'));
+    expect(fresh.path).toBe(join(dir, fresh.sha256.slice(0, 2), fresh.sha256));
+    expect(store.pathFor(fresh.sha256)).toBe(fresh.path);
+    // The old content stored again lands in the new layout, and that copy is the one read from then on.
+    const again = await store.putBuffer(old);
+    expect(again.path).toBe(join(dir, sha(old).slice(0, 2), sha(old)));
+    expect(store.pathFor(sha(old))).toBe(again.path);
+  });
+
+  it('many blobs stored at once, the same content from two stores at the same time included, each end complete at their address', async () => {
     const root = tempDir('casegate-blobs-');
     const one = new BlobStore(join(root, 'blobs'));
     const two = new BlobStore(join(root, 'blobs')); // a second store on the same directory (CLI next to the daemon)
-    const blobs = Array.from({ length: 200 }, (_, i) => Buffer.from(`blob ${i} ${'x'.repeat(i * 37)}`));
+    const blobs = Array.from({ length: 200 }, (_, i) => Buffer.from(`blob ${i % 100} ${'x'.repeat((i % 100) * 37)}`));
     const stored = await Promise.all(blobs.map((b, i) => (i % 2 === 0 ? one : two).putBuffer(b)));
     stored.forEach((s, i) => expect(readFileSync(s.path).equals(blobs[i]!)).toBe(true));
-    expect(new Set(stored.map((s) => s.path)).size).toBe(200);
+    expect(new Set(stored.map((s) => s.path)).size).toBe(100);
+    const big = Array.from({ length: 6 }, (_, i) => Buffer.concat([Buffer.from(`big ${i % 3}`), Buffer.alloc(IN_MEMORY_MAX)]));
+    const streamed = await Promise.all(big.map((b, i) => (i % 2 === 0 ? one : two).put(chunked(b, 64 * 1024))));
+    streamed.forEach((s, i) => expect(readFileSync(s.path).equals(big[i]!)).toBe(true));
     expect(readdirSync(join(root, 'blobs', 'tmp'))).toEqual([]);
   });
 });
