@@ -84,7 +84,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
   let transport: MailTransport;
   try {
-    // A configured DKIM key that cannot be read is a configuration error: nothing has started yet.
+    // A blob directory that cannot be made or a configured DKIM key that cannot be read stops the
+    // start: nothing has started yet. The blob store's directories are made now, not by the first
+    // messages (storage/blob-store.ts).
+    ctx.blobs.prepare();
     transport = opts.transport ?? createTransport(opts.resolved, ctx.log.child({ component: 'outgoing' }));
   } catch (err) {
     await closeContext(ctx);

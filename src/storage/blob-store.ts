@@ -83,6 +83,27 @@ export class BlobStore {
     return [blobFile(this.dir, sha256), twoLevelFile(this.dir, sha256)];
   }
 
+  #dirsMade = false;
+
+  /**
+   * Make the 256 <aa> directories (once per process; the writes call it too). In a fresh store each
+   * would otherwise be made by the first blob that needs it, with a mkdir that waits for the ext4
+   * journal (up to about a millisecond under load) on the event loop while messages are in flight;
+   * the daemon calls this at its start. In a store that has them: 256 calls that find them there.
+   */
+  prepare(): void {
+    if (this.#dirsMade) return;
+    mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    for (let i = 0; i < 256; i++) {
+      try {
+        mkdirSync(join(this.dir, i.toString(16).padStart(2, '0')), { mode: PRIVATE_DIR_MODE });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    this.#dirsMade = true;
+  }
+
   #tmpDirMade = false;
   /** Temp names: this process, a random nonce of this store, a counter (unique without a syscall each). */
   readonly #tmpPrefix = `${process.pid}-${randomBytes(6).toString('hex')}-`;
@@ -152,8 +173,9 @@ export class BlobStore {
     return path;
   }
 
-  /** Create `path` exclusively (0600); its <aa> directory is made when missing. */
+  /** Create `path` exclusively (0600); its <aa> directory is made when missing (removed under a running store). */
   async #create(path: string): Promise<number> {
+    this.prepare();
     try {
       return await openFile(path, 'wx', PRIVATE_FILE_MODE);
     } catch (err) {

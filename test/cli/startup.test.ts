@@ -4,7 +4,7 @@
  * trial-rendering every template again. Speed itself is measured by `npm run bench`-style timing
  * in the report, never asserted here; these tests assert the behaviour that makes it fast and safe.
  */
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
@@ -134,6 +134,8 @@ describe("the daemon's start and the template check cache", () => {
     rmSync(join(box.dataDir, 'template-check.json'), { force: true });
     const first = await start();
     expect(first.checked).toBe(true);
+    // The blob store's 256 directories are made at the start, not by the first messages.
+    expect(readdirSync(join(box.dataDir, 'blobs')).filter((d) => /^[0-9a-f]{2}$/.test(d))).toHaveLength(256);
     await first.stop();
 
     const second = await start();

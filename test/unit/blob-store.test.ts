@@ -45,6 +45,20 @@ describe('BlobStore', () => {
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
   });
 
+  it('prepare() makes the 256 <aa> directories (0700) once, and finds them there in a store that has them', () => {
+    const dir = join(tempDir('casegate-blobs-'), 'blobs');
+    new BlobStore(dir).prepare();
+    const made = readdirSync(dir).sort();
+    expect(made).toHaveLength(256);
+    expect(made[0]).toBe('00');
+    expect(made[255]).toBe('ff');
+    for (const d of made) expect(statSync(join(dir, d)).mode & 0o777).toBe(0o700);
+    writeFileSync(join(dir, '7f', 'x'), 'kept');
+    new BlobStore(dir).prepare();
+    expect(readdirSync(dir)).toHaveLength(256);
+    expect(readFileSync(join(dir, '7f', 'x'), 'utf8')).toBe('kept');
+  });
+
   it('refuses a blob past the limit (buffer or stream) and stores nothing', async () => {
     const store = new BlobStore(join(tempDir('casegate-blobs-'), 'blobs'));
     const bytes = randomBytes(5000);
@@ -53,7 +67,7 @@ describe('BlobStore', () => {
     const big = randomBytes(IN_MEMORY_MAX + 10_000);
     await expect(store.put(chunked(big, 64 * 1024), IN_MEMORY_MAX + 5_000)).rejects.toBeInstanceOf(SizeLimitError);
     const left = readdirSync(store.dir).filter((e) => e !== 'tmp');
-    expect(left).toEqual([]);
+    expect(left.flatMap((d) => readdirSync(join(store.dir, d)))).toEqual([]);
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
     // At the limit exactly: stored.
     expect((await store.putBuffer(bytes, 5000)).size).toBe(5000);
