@@ -14,7 +14,7 @@ import { classifySendError, type ClassifiedSendError } from './send-errors.js';
 import type { MailTransport } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 
-/** Rows claimed (and sent concurrently) per round; the pool's maxConnections limits the sockets. */
+/** Sends in flight at most (claimed BATCH / 2 or more at a time); the pool's maxConnections limits the sockets. */
 const BATCH = 16;
 /** Recording an outcome that could not be written (database locked) is retried after 250 ms, doubling up to 10 s. */
 const RECORD_RETRY_MIN_MS = 250;
@@ -155,39 +155,70 @@ export class OutboxWorker {
       });
   }
 
-  /** Send everything due now; resolves when no due row is left (or sending paused). Returns how many were sent. */
+  /**
+   * Send everything due now; resolves when no due row is left (or sending paused) and every send
+   * it started has its outcome. Returns how many were sent.
+   *
+   * A window, not rounds: up to BATCH sends are in flight, and once half of them finished the
+   * next rows are claimed, so one slow send never holds the others' successors back (rounds of
+   * BATCH waited for the slowest of each; at the end of a backlog the relay connections sat idle
+   * between rounds). It stops claiming once nothing is due, and after BATCH outcomes in a row
+   * that were not "sent" (every row then is failed, retried later or suppressed: nothing to gain
+   * from claiming on at once; the next pass or wake-up goes on).
+   */
   async drain(): Promise<number> {
     let sent = 0;
+    let notSent = 0;
+    let exhausted = false;
+    const inFlight = new Set<Promise<void>>();
     for (;;) {
-      if (this.#stopped || this.#pause !== null) return sent;
-      const now = this.ctx.clock.now();
-      let rows: OutboxRow[];
-      try {
-        rows = await claimDue(this.db, {
-          owner: this.owner,
-          now: now.toISOString(),
-          // The claim lapses then (outgoing.claimSeconds), so rows of a sender that died are sent by another.
-          until: new Date(now.getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString(),
-          limit: BATCH,
-          exclude: [...this.#held],
-        });
-      } catch (err) {
-        this.#log.warn({ err }, 'could not claim outbox rows (database busy?); trying with the next pass');
-        return sent;
+      const claimNow = !exhausted && !this.#stopped && this.#pause === null && notSent < BATCH && inFlight.size <= BATCH / 2;
+      if (claimNow) {
+        const batch = await this.#claim(BATCH - inFlight.size);
+        if (batch === null) exhausted = true;
+        else {
+          for (const r of batch.rows) this.#held.add(r.id);
+          for (const r of batch.rows) {
+            const p: Promise<void> = this.#deliver(r, batch.facts).then((kind) => {
+              inFlight.delete(p);
+              if (kind === 'sent') {
+                sent += 1;
+                notSent = 0;
+              } else notSent += 1;
+            });
+            inFlight.add(p);
+          }
+        }
       }
-      if (rows.length === 0) return sent;
-      let facts: BatchFacts;
-      try {
-        facts = await this.#batchFacts(rows);
-      } catch (err) {
-        // Nothing was sent: the claims lapse and a later pass sends these rows.
-        this.#log.warn({ err, rows: rows.length }, 'could not read the claimed rows\' recipients and files (database busy?); sent when their claims lapse');
-        return sent;
-      }
-      for (const r of rows) this.#held.add(r.id);
-      const results = await Promise.all(rows.map((r) => this.#deliver(r, facts)));
-      sent += results.filter((k) => k === 'sent').length;
-      if (!results.includes('sent')) return sent;
+      if (inFlight.size === 0) return sent;
+      await Promise.race(inFlight);
+    }
+  }
+
+  /** Claim up to `limit` due rows with what sending them needs; null when none is due (or the database refused). */
+  async #claim(limit: number): Promise<{ rows: OutboxRow[]; facts: BatchFacts } | null> {
+    const now = this.ctx.clock.now();
+    let rows: OutboxRow[];
+    try {
+      rows = await claimDue(this.db, {
+        owner: this.owner,
+        now: now.toISOString(),
+        // The claim lapses then (outgoing.claimSeconds), so rows of a sender that died are sent by another.
+        until: new Date(now.getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString(),
+        limit,
+        exclude: [...this.#held],
+      });
+    } catch (err) {
+      this.#log.warn({ err }, 'could not claim outbox rows (database busy?); trying with the next pass');
+      return null;
+    }
+    if (rows.length === 0) return null;
+    try {
+      return { rows, facts: await this.#batchFacts(rows) };
+    } catch (err) {
+      // Nothing was sent: the claims lapse and a later pass sends these rows.
+      this.#log.warn({ err, rows: rows.length }, 'could not read the claimed rows\' recipients and files (database busy?); sent when their claims lapse');
+      return null;
     }
   }
 
