@@ -178,6 +178,41 @@ describe('outbox worker: one batch, few statements', () => {
   });
 });
 
+describe('outbox worker: a window of sends, not rounds', () => {
+  it('one send that hangs does not hold back the rest of a backlog: the others go out meanwhile, at most 16 in flight', async () => {
+    for (let i = 1; i <= 40; i++) await env.ingest(eml({ from: `Customer ${i} <w${i}@customer.example>`, messageId: `window-${i}@customer.example`, subject: `Window ${i}` }));
+    let inFlight = 0;
+    let most = 0;
+    let releaseSlow: () => void = () => undefined;
+    const slowHeld = new Promise<void>((r) => (releaseSlow = r));
+    const accepted: string[] = [];
+    const transport: MailTransport = {
+      name: 'window',
+      send: async (m) => {
+        const to = (m.to as { address: string }).address;
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        // The first customer's relay never answers until the test lets it; everyone else's does at once.
+        if (to === 'w1@customer.example') await slowHeld;
+        else await new Promise((r) => setImmediate(r));
+        inFlight -= 1;
+        accepted.push(to);
+        return { response: '250 ok' };
+      },
+      close: () => undefined,
+    };
+    const w = new OutboxWorker(env.ctx, transport);
+    const drained = w.drain();
+    // With rounds of 16, the 15 others of the first round would go and the rest wait for w1.
+    await vi.waitFor(() => expect(accepted).toHaveLength(39), { timeout: 10_000 });
+    expect(accepted).not.toContain('w1@customer.example');
+    releaseSlow();
+    expect(await drained).toBe(40);
+    expect(most).toBeLessThanOrEqual(16);
+    expect((await rows()).every((r) => r.status === 'sent')).toBe(true);
+  });
+});
+
 describe('file transport (embedded default)', () => {
   it('writes each outgoing email as a complete .eml file', async () => {
     const fileEnv = await testEnv({ outgoing: { transport: 'file' } });
