@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, open, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, open, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -93,6 +93,11 @@ export class BlobStore {
    */
   prepare(): void {
     if (this.#dirsMade) return;
+    // The last one there: made by an earlier start (one missing later is made by the write that needs it).
+    if (existsSync(join(this.dir, 'ff'))) {
+      this.#dirsMade = true;
+      return;
+    }
     mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     for (let i = 0; i < 256; i++) {
       try {
@@ -151,7 +156,7 @@ export class BlobStore {
    * of microseconds into the page cache, where the promise-based calls cost 3–5× the CPU.
    *
    * A file already at the address (EEXIST) is compared byte for byte with the content: equal, it
-   * is the same blob; different, it is a write cut short (a crash, a full disk, or one still
+   * is the same blob (its modification time set to now); different, it is a write cut short (a crash, a full disk, or one still
    * running in a concurrent call) and is replaced whole through a temp file and a rename. A write
    * that fails here leaves its partial file: removing it could remove a complete one that a
    * concurrent call put there meanwhile, and the next write of that content replaces it anyway.
@@ -192,7 +197,18 @@ export class BlobStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (there?.equals(data) === true) return path;
+    if (there?.equals(data) === true) {
+      // Reused, and about to be named by a new row: new as far as `casegate purge` is concerned, which
+      // leaves files written in the last minutes alone (as it did when a rename put a fresh copy here).
+      const now = new Date();
+      try {
+        utimesSync(path, now, now);
+        return path;
+      } catch (err) {
+        // Gone meanwhile (a purge): written again below.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
     this.#ensureTmpDir();
     const tmp = this.#tmpPath();
     const fd = await openFile(tmp, 'w', PRIVATE_FILE_MODE);
