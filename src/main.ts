@@ -87,7 +87,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     // A blob directory that cannot be made or a configured DKIM key that cannot be read stops the
     // start: nothing has started yet. The blob store's directories are made now, not by the first
     // messages (storage/blob-store.ts).
-    ctx.blobs.prepare();
+    await ctx.blobs.prepare();
     transport = opts.transport ?? createTransport(opts.resolved, ctx.log.child({ component: 'outgoing' }));
   } catch (err) {
     await closeContext(ctx);

@@ -70,7 +70,9 @@ export class Settler {
 
   async #flush(): Promise<void> {
     while (this.#queue.length >= ACK_BATCH || (this.#draining > 0 && this.#queue.length > 0)) {
-      const batch = this.#queue.splice(0);
+      // A full batch at a time (more may have been queued while the last one was on its way);
+      // a drain takes everything.
+      const batch = this.#draining > 0 ? this.#queue.splice(0) : this.#queue.splice(0, ACK_BATCH);
       if (this.#error !== null) continue; // the connection is broken: these come back as duplicates
       try {
         await this.#apply(batch);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, open, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -83,30 +83,23 @@ export class BlobStore {
     return [blobFile(this.dir, sha256), twoLevelFile(this.dir, sha256)];
   }
 
-  #dirsMade = false;
-
   /**
-   * Make the 256 <aa> directories (once per process; the writes call it too). In a fresh store each
-   * would otherwise be made by the first blob that needs it, with a mkdir that waits for the ext4
-   * journal (up to about a millisecond under load) on the event loop while messages are in flight;
-   * the daemon calls this at its start. In a store that has them: 256 calls that find them there.
+   * Make the 256 <aa> directories; the daemon awaits this at its start. In a fresh store each would
+   * otherwise be made by the first blob that needs it (a write still makes a missing one), with a
+   * mkdir that waits for the ext4 journal — up to about a millisecond under load, on the event loop
+   * while messages are in flight. Made on libuv's thread pool (a few ms in a store that has them).
+   * One-shot commands do not call it: 256 directories take about 60 ms to make (and 40 to remove),
+   * too much for a command that stores one message in a new store.
    */
-  prepare(): void {
-    if (this.#dirsMade) return;
-    // The last one there: made by an earlier start (one missing later is made by the write that needs it).
-    if (existsSync(join(this.dir, 'ff'))) {
-      this.#dirsMade = true;
-      return;
-    }
-    mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    for (let i = 0; i < 256; i++) {
-      try {
-        mkdirSync(join(this.dir, i.toString(16).padStart(2, '0')), { mode: PRIVATE_DIR_MODE });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-    }
-    this.#dirsMade = true;
+  async prepare(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    await Promise.all(
+      Array.from({ length: 256 }, (_, i) =>
+        mkdir(join(this.dir, i.toString(16).padStart(2, '0')), { mode: PRIVATE_DIR_MODE }).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }),
+      ),
+    );
   }
 
   #tmpDirMade = false;
@@ -178,9 +171,8 @@ export class BlobStore {
     return path;
   }
 
-  /** Create `path` exclusively (0600); its <aa> directory is made when missing (removed under a running store). */
+  /** Create `path` exclusively (0600); its <aa> directory is made when missing. */
   async #create(path: string): Promise<number> {
-    this.prepare();
     try {
       return await openFile(path, 'wx', PRIVATE_FILE_MODE);
     } catch (err) {

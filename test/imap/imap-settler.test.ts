@@ -29,7 +29,7 @@ const tick = (ms = 150): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describeWithDovecot('IMAP settler', () => {
   beforeAll(async () => {
-    server = await startDovecot({ users: ['batches', 'fails'].map((user) => ({ user, password: `pw-${user}` })) });
+    server = await startDovecot({ users: ['batches', 'queued-meanwhile', 'fails'].map((user) => ({ user, password: `pw-${user}` })) });
   });
 
   afterAll(async () => {
@@ -76,6 +76,27 @@ describeWithDovecot('IMAP settler', () => {
       // Nothing queued: drain() returns without a command.
       await settler.drain();
       expect(moves).toHaveBeenCalledTimes(4);
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+  });
+
+  it('messages committed while a batch is on its way go out a full batch at a time; the rest waits for the drain', async () => {
+    const total = 2 * ACK_BATCH + 22;
+    const { client, uids } = await session('queued-meanwhile', total);
+    try {
+      const moves = vi.spyOn(client, 'messageMove');
+      const settler = new Settler(client, { processedPath: 'Processed', quarantinePath: null }, MOVE_CFG, silentLogger());
+      // All at once: the first batch's STORE and MOVE are still on their way while the rest is queued.
+      for (const uid of uids) settler.add(uid, 'processed');
+      await vi.waitFor(() => expect(moves).toHaveBeenCalledTimes(2), { timeout: 10_000 });
+      await vi.waitFor(async () => expect((await folderContents(server, 'queued-meanwhile')).length).toBe(22), { timeout: 10_000 });
+      await tick();
+      expect(moves).toHaveBeenCalledTimes(2);
+      expect(moves.mock.calls.map((c) => (c[0] as number[]).length)).toEqual([ACK_BATCH, ACK_BATCH]);
+      await settler.drain();
+      expect(await folderContents(server, 'queued-meanwhile')).toEqual([]);
+      expect(moves).toHaveBeenCalledTimes(3);
     } finally {
       await client.logout().catch(() => client.close());
     }

@@ -45,17 +45,25 @@ describe('BlobStore', () => {
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
   });
 
-  it('prepare() makes the 256 <aa> directories (0700) once, and finds them there in a store that has them', () => {
+  it('prepare() makes the 256 <aa> directories (0700), and finds them there in a store that has them', async () => {
     const dir = join(tempDir('casegate-blobs-'), 'blobs');
-    new BlobStore(dir).prepare();
+    await new BlobStore(dir).prepare();
     const made = readdirSync(dir).sort();
     expect(made).toHaveLength(256);
     expect(made[0]).toBe('00');
     expect(made[255]).toBe('ff');
     for (const d of made) expect(statSync(join(dir, d)).mode & 0o777).toBe(0o700);
     writeFileSync(join(dir, '7f', 'x'), 'kept');
-    new BlobStore(dir).prepare();
+    await new BlobStore(dir).prepare();
     expect(readdirSync(dir)).toHaveLength(256);
+    // A store with some of them (made by the writes that needed them): the rest are made.
+    const partial = join(tempDir('casegate-blobs-'), 'blobs');
+    const store = new BlobStore(partial);
+    const one = await store.putBuffer(Buffer.from('written before prepare()'));
+    expect(readdirSync(partial).filter((d) => d !== 'tmp')).toEqual([one.sha256.slice(0, 2)]);
+    await store.prepare();
+    expect(readdirSync(partial).filter((d) => d !== 'tmp')).toHaveLength(256);
+    expect(readFileSync(one.path, 'utf8')).toBe('written before prepare()');
     expect(readFileSync(join(dir, '7f', 'x'), 'utf8')).toBe('kept');
   });
 
