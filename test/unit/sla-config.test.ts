@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { promiseData } from '../../src/cases/promise.js';
+import { localWhen, promiseData } from '../../src/cases/promise.js';
+import { DateTime } from 'luxon';
 import { slaTerms } from '../../src/cases/sla-policy.js';
 import { firstResponseTimes, resolutionTimes } from '../../src/cases/sla-state.js';
 
@@ -85,6 +86,36 @@ describe('config/examples/sla-s1-s5.yaml', () => {
     const at = '2026-03-03T02:30:00Z';
     const p = promiseData(config, { queue: 'support', priority: 'S3', created_at: at, language: 'en', first_response_due_at: due(config, 'S3', at).fr.due!.toISOString(), kind: 'case' }, new Date(at));
     expect(p).toMatchObject({ nextBusinessDay: true, open: false, due: 'Tuesday 18:00 PST', backAt: 'Tuesday 06:00 PST' });
+  });
+});
+
+describe("the promise's due time in words (localWhen), remembered by the minute", () => {
+  it('gives for every instant what Luxon gives for it: the same text within a minute, another in the next', () => {
+    const now = new Date('2026-03-02T09:00:00Z');
+    const luxon = (at: Date, zone: string, language: 'en' | 'de'): string => {
+      const dt = DateTime.fromJSDate(at, { zone }).setLocale(language);
+      const near = at.getTime() - now.getTime() < 6 * 86_400_000;
+      if (language === 'de') return dt.toFormat(near ? "cccc, HH:mm 'Uhr' ZZZZ" : "cccc, d. LLLL, HH:mm 'Uhr' ZZZZ");
+      return dt.toFormat(near ? 'cccc HH:mm ZZZZ' : 'cccc, d LLLL, HH:mm ZZZZ');
+    };
+    for (const zone of ['America/Chicago', 'Europe/Berlin', 'Asia/Kolkata']) {
+      for (const language of ['en', 'de'] as const) {
+        for (const base of ['2026-03-03T14:05:00.000Z', '2026-03-20T23:59:00.000Z']) {
+          const texts = [0, 1, 59_999, 60_000].map((ms) => {
+            const at = new Date(Date.parse(base) + ms);
+            const text = localWhen(at, zone, language, now);
+            expect(text).toBe(luxon(at, zone, language));
+            return text;
+          });
+          expect(texts[1]).toBe(texts[0]);
+          expect(texts[2]).toBe(texts[0]);
+          expect(texts[3]).not.toBe(texts[0]);
+        }
+      }
+    }
+    // Near (within six days) and far differ for the same minute.
+    const at = new Date('2026-03-03T14:05:00.000Z');
+    expect(localWhen(at, 'Europe/Berlin', 'en', now)).not.toBe(localWhen(at, 'Europe/Berlin', 'en', new Date('2026-02-01T00:00:00Z')));
   });
 });
 

@@ -326,6 +326,27 @@ describe('check', () => {
     expect(lines[4]).toContain('UTC');
     expect(lines[5]).toBe(lines[0]);
 
+    // The default format shows no seconds: instants within a minute share one remembered text,
+    // each still what Luxon gives for it; a format with seconds keeps them apart.
+    write(dir, 'confirmation.text.hbs', ['[{{formatDate case.createdAt}}]', '[{{formatDate case.createdAt locale="de" zone="Asia/Kolkata"}}]', '[{{formatDate case.createdAt format="HH:mm:ss"}}]', ''].join('\n'));
+    const renderAt = (iso: string): string[] =>
+      load(dir)
+        .render('confirmation', confirmation({ case: { ...confirmation({}).case, createdAt: iso } }), { language: 'en' })
+        .text.split('\n')
+        .filter((l) => l.startsWith('['));
+    const medium = (iso: string, zone?: string, locale = 'en'): string => {
+      let dt = DateTime.fromISO(iso, { setZone: true });
+      if (zone !== undefined) dt = dt.setZone(zone);
+      return `[${dt.setLocale(locale).toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' })}]`;
+    };
+    const [first, second, next] = ['2026-03-02T08:59:01.000Z', '2026-03-02T08:59:58.999Z', '2026-03-02T09:00:00.000+01:00'].map(renderAt);
+    for (const [iso, out] of [['2026-03-02T08:59:01.000Z', first], ['2026-03-02T08:59:58.999Z', second], ['2026-03-02T09:00:00.000+01:00', next]] as const) {
+      expect(out!.slice(0, 2)).toEqual([medium(iso), medium(iso, 'Asia/Kolkata', 'de')]);
+    }
+    expect(second!.slice(0, 2)).toEqual(first!.slice(0, 2));
+    expect(second![2]).not.toBe(first![2]);
+    expect(next![0]).not.toBe(first![0]);
+
     write(
       dir,
       'confirmation.text.hbs',
