@@ -22,7 +22,8 @@ export function detectLanguage(text: string, candidates: readonly string[]): str
   const langs = candidates.filter((lang) => STOPWORD_SETS.has(lang));
   const hits = langs.map(() => 0);
   let words = 0;
-  for (const word of text.toLowerCase().slice(0, 5000).split(NON_LETTERS_RE)) {
+  // The first 5,000 characters, cut before lower-casing (a long quoted chain is not lower-cased whole).
+  for (const word of text.slice(0, 5000).toLowerCase().split(NON_LETTERS_RE)) {
     if (word === '') continue;
     words += 1;
     for (let i = 0; i < langs.length; i += 1) if (STOPWORD_SETS.get(langs[i]!)!.has(word)) hits[i]! += 1;
