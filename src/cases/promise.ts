@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { CaseRow } from '../db/schema.js';
 import type { TemplateDataMap } from '../mail-out/template-data.js';
 import { slaTerms } from './sla-policy.js';
+import { Memo } from '../memo.js';
 
 /**
  * The promise a confirmation states (issue 11): "We aim to reply within 4 business hours — by
@@ -37,22 +38,17 @@ export function targetWords(minutes: number, business: boolean, language: string
  * Texts of localWhen by (minute, zone, language, near): it shows no seconds, and Luxon's formatting
  * costs about 70 µs a call, once for every confirmation; due times within a minute share a text.
  */
-const whenTexts = new Map<string, string>();
+const whenTexts = new Memo<string, string>(512);
 
 /** "Tuesday 10:00 CST" (within six days), else "Tuesday, 3 March, 10:00 CST"; German "Dienstag, 10:00 Uhr MEZ". */
 export function localWhen(at: Date, zone: string, language: string, now: Date): string {
   const l = lang(language);
   const near = at.getTime() - now.getTime() < 6 * 86_400_000;
-  const key = `${Math.floor(at.getTime() / 60_000)}\u0000${zone}\u0000${l}\u0000${near ? 1 : 0}`;
-  const known = whenTexts.get(key);
-  if (known !== undefined) return known;
-  const dt = DateTime.fromJSDate(at, { zone }).setLocale(l);
-  let text: string;
-  if (l === 'de') text = dt.toFormat(near ? "cccc, HH:mm 'Uhr' ZZZZ" : "cccc, d. LLLL, HH:mm 'Uhr' ZZZZ");
-  else text = dt.toFormat(near ? 'cccc HH:mm ZZZZ' : 'cccc, d LLLL, HH:mm ZZZZ');
-  if (whenTexts.size >= 512) whenTexts.clear();
-  whenTexts.set(key, text);
-  return text;
+  return whenTexts.get(`${Math.floor(at.getTime() / 60_000)}\u0000${zone}\u0000${l}\u0000${near ? 1 : 0}`, () => {
+    const dt = DateTime.fromJSDate(at, { zone }).setLocale(l);
+    if (l === 'de') return dt.toFormat(near ? "cccc, HH:mm 'Uhr' ZZZZ" : "cccc, d. LLLL, HH:mm 'Uhr' ZZZZ");
+    return dt.toFormat(near ? 'cccc HH:mm ZZZZ' : 'cccc, d LLLL, HH:mm ZZZZ');
+  });
 }
 
 export function promiseData(config: Pick<Config, 'sla' | 'queues' | 'priorities'>, caseRow: Pick<CaseRow, 'queue' | 'priority' | 'created_at' | 'language' | 'first_response_due_at' | 'kind'>, now: Date): PromiseData {

@@ -1,4 +1,5 @@
 import { escapeRegex } from '../escape-regex.js';
+import { Memo } from '../memo.js';
 
 /**
  * The case tag in subjects, "[Case #10042]" with a configurable prefix, and reply/forward
@@ -17,19 +18,15 @@ export interface TagPatterns {
 }
 
 /** Compiled once per prefix (the configured one, in practice): several look-ups a message use them. */
-const patternsByPrefix = new Map<string, TagPatterns>();
+const patternsByPrefix = new Memo<string, TagPatterns>(16);
 
 export function tagPatterns(prefix: string): TagPatterns {
-  let known = patternsByPrefix.get(prefix);
-  if (known === undefined) {
+  return patternsByPrefix.get(prefix, () => {
     // Tolerate spacing and case changes clients make: "[case # 10042]", "[CASE #10042]".
     const p = escapeRegex(prefix.trim()).replace(/\\?\s+/g, '\\s*').replace(/#/g, '\\s*#\\s*');
     const source = `\\[\\s*${p}\\s*(\\d{1,12})\\s*\\]`;
-    known = { find: new RegExp(source, 'i'), all: new RegExp(source, 'gi'), leading: new RegExp(`^${source}\\s*`, 'i') };
-    if (patternsByPrefix.size >= 16) patternsByPrefix.clear();
-    patternsByPrefix.set(prefix, known);
-  }
-  return known;
+    return { find: new RegExp(source, 'i'), all: new RegExp(source, 'gi'), leading: new RegExp(`^${source}\\s*`, 'i') };
+  });
 }
 
 export function tagPattern(prefix: string): RegExp {

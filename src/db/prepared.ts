@@ -17,6 +17,7 @@
  */
 import { CompiledQuery, type Compilable, type Insertable, type Kysely, type QueryResult } from 'kysely';
 import type { Database } from './schema.js';
+import { Memo } from '../memo.js';
 
 type Q = Kysely<Database>;
 
@@ -37,7 +38,7 @@ interface Prepared {
   readonly slots: readonly (number | { readonly constant: unknown })[];
 }
 
-const preparedByAdapter = new WeakMap<object, Map<string, Prepared>>();
+const preparedByAdapter = new WeakMap<object, Memo<string, Prepared>>();
 /** Keys include column lists: bounded in practice, but never let a bug grow the map without end. */
 const MAX_PER_ADAPTER = 2_000;
 
@@ -45,23 +46,20 @@ function prepare(db: Q, key: string, arity: number, build: (db: Q, values: reado
   const adapter = db.getExecutor().adapter;
   let known = preparedByAdapter.get(adapter);
   if (known === undefined) {
-    known = new Map();
+    known = new Memo(MAX_PER_ADAPTER);
     preparedByAdapter.set(adapter, known);
   }
-  const hit = known.get(key);
-  if (hit !== undefined) return hit;
-  const compiled = build(db, placeholdersFor(arity)).compile();
-  const slots = compiled.parameters.map((p) => (p instanceof Placeholder ? p.index : { constant: p }));
-  const used = new Set(slots.filter((s): s is number => typeof s === 'number'));
-  if (used.size !== arity) {
-    // A value the builder looked at (rather than passing it through as a parameter) would be
-    // frozen into the SQL: refuse, so such a statement is never cached with the wrong value.
-    throw new Error(`prepared statement "${key}": ${arity} values given, ${used.size} became parameters`);
-  }
-  const prepared: Prepared = { sql: compiled.sql, slots };
-  if (known.size >= MAX_PER_ADAPTER) known.clear();
-  known.set(key, prepared);
-  return prepared;
+  return known.get(key, () => {
+    const compiled = build(db, placeholdersFor(arity)).compile();
+    const slots = compiled.parameters.map((p) => (p instanceof Placeholder ? p.index : { constant: p }));
+    const used = new Set(slots.filter((s): s is number => typeof s === 'number'));
+    if (used.size !== arity) {
+      // A value the builder looked at (rather than passing it through as a parameter) would be
+      // frozen into the SQL: refuse, so such a statement is never cached with the wrong value.
+      throw new Error(`prepared statement "${key}": ${arity} values given, ${used.size} became parameters`);
+    }
+    return { sql: compiled.sql, slots };
+  });
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { nulFree } from './nul-free.js';
+import { Memo } from '../memo.js';
 
 /**
  * The SQLite dialect of casegate (the only place that knows SQLite's locking rules; repos use
@@ -188,7 +189,7 @@ class ImmediateSqliteConnection implements DatabaseConnection {
   readonly #db: SQLite.Database;
   readonly #takeWriteLock: (begin: string) => Promise<void>;
   readonly #onCommit: () => void;
-  readonly #cache = new Map<string, SQLite.Statement>();
+  readonly #cache = new Memo<string, SQLite.Statement>(STATEMENT_CACHE_SIZE);
 
   constructor(db: SQLite.Database, takeWriteLock: (begin: string) => Promise<void>, onCommit: () => void) {
     this.#db = db;
@@ -198,13 +199,7 @@ class ImmediateSqliteConnection implements DatabaseConnection {
 
   /** Kysely prepares every query anew; better-sqlite3 statements are reusable: cache them (bounded). */
   #prepare(sql: string): SQLite.Statement {
-    let stmt = this.#cache.get(sql);
-    if (stmt === undefined) {
-      stmt = this.#db.prepare(sql);
-      if (this.#cache.size >= STATEMENT_CACHE_SIZE) this.#cache.clear();
-      this.#cache.set(sql, stmt);
-    }
-    return stmt;
+    return this.#cache.get(sql, () => this.#db.prepare(sql));
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {

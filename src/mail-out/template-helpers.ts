@@ -7,6 +7,7 @@
  */
 import Handlebars from 'handlebars';
 import { DateTime, Duration } from 'luxon';
+import { Memo } from '../memo.js';
 
 export type Delegate = Handlebars.TemplateDelegate<object>;
 export type Ast = hbs.AST.Program;
@@ -53,7 +54,7 @@ function helperLocale(options: Handlebars.HelperOptions, hash: Record<string, un
  * 60 µs a call). The default format shows no seconds, so there the value counts to the minute:
  * instants within one minute (a backlog's confirmations) share one text.
  */
-const formattedDates = new Map<string, string>();
+const formattedDates = new Memo<string, string>(512);
 /** An ISO timestamp's minute and offset: "2026-12-04T21:05:09.123Z" → "2026-12-04T21:05", "Z". */
 const ISO_MINUTE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
 
@@ -63,16 +64,13 @@ hb.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptio
   const locale = helperLocale(options, hash);
   const minute = hash.format === undefined ? ISO_MINUTE.exec(value) : null;
   const key = `${minute !== null ? `${minute[1]}${minute[2]}` : value}\u0000${String(hash.zone)}\u0000${locale}\u0000${String(hash.format)}`;
-  const known = formattedDates.get(key);
-  if (known !== undefined) return known;
-  let dt = DateTime.fromISO(value, { setZone: true });
-  if (typeof hash.zone === 'string') dt = dt.setZone(hash.zone);
-  if (!dt.isValid) return value;
-  dt = dt.setLocale(locale);
-  const text = typeof hash.format === 'string' ? dt.toFormat(hash.format) : dt.toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' });
-  if (formattedDates.size >= 512) formattedDates.clear();
-  formattedDates.set(key, text);
-  return text;
+  return formattedDates.get(key, () => {
+    let dt = DateTime.fromISO(value, { setZone: true });
+    if (typeof hash.zone === 'string') dt = dt.setZone(hash.zone);
+    if (!dt.isValid) return value;
+    dt = dt.setLocale(locale);
+    return typeof hash.format === 'string' ? dt.toFormat(hash.format) : dt.toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' });
+  });
 });
 
 /** Minutes as words in the template language: 95 → "1 hour, 35 minutes" / "1 Stunde und 35 Minuten". */

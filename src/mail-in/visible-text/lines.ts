@@ -4,6 +4,7 @@
  */
 
 import { escapeRegex } from '../../escape-regex.js';
+import { Memo } from '../../memo.js';
 
 /** Lines longer than this are never taken for a header, separator or marker line. */
 export const HEADER_LINE_MAX = 1_000;
@@ -94,14 +95,10 @@ export function findMarkerLine(lines: readonly string[], marker: string): number
 }
 
 /** The marker as a pattern (one per marker text: there are a few, one per template language). */
-const markerPatterns = new Map<string, RegExp | null>();
+const markerPatterns = new Memo<string, RegExp | null>(64);
 function markerPattern(marker: string): RegExp | null {
-  let re = markerPatterns.get(marker);
-  if (re === undefined) {
+  return markerPatterns.get(marker, () => {
     const words = marker.trim().split(/\s+/).filter((w) => w !== '');
-    re = words.length === 0 ? null : new RegExp(words.map(escapeRegex).join('\\s+'), 'iu');
-    if (markerPatterns.size >= 64) markerPatterns.clear();
-    markerPatterns.set(marker, re);
-  }
-  return re;
+    return words.length === 0 ? null : new RegExp(words.map(escapeRegex).join('\\s+'), 'iu');
+  });
 }
