@@ -338,7 +338,12 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
   // Our own decoding of the raw header, not mailparser's (which double-decodes 8-bit bytes inside
   // encoded-words, see header-words.ts).
   const subjectRaw = headers.get('subject')?.[0] ?? parser.subject ?? '';
-  const dateValue = parser.date instanceof Date && !Number.isNaN(parser.date.getTime()) ? parser.date : null;
+  // mailparser puts the time of parsing where the Date header cannot be read: that is not when the
+  // message was written, and it differs between two arrivals of one message (its content digest
+  // would then call the second a different message reusing the Message-ID).
+  const dateHeader = headers.get('date')?.[0];
+  const readable = dateHeader !== undefined && !Number.isNaN(new Date(dateHeader).getTime());
+  const dateValue = readable && parser.date instanceof Date && !Number.isNaN(parser.date.getTime()) ? parser.date : null;
 
   const signedPart = signedParts[0];
   const mail: ParsedMail = {

@@ -109,6 +109,20 @@ describe('dedupe', () => {
     ]);
   });
 
+  it('stores a message with an unreadable Date header once when it comes twice (the parser’s stand-in date is not the message’s)', async () => {
+    // mailparser puts the time of parsing where the Date header cannot be read, so two arrivals of
+    // one message looked like two messages reusing a Message-ID (their content digests differed).
+    const raw = eml({ messageId: 'garbled-date@customer.example', date: 'Mon, 32 Foo 2026 99:99 +0000' });
+    const first = await env.ingest(raw);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = await env.ingest(raw);
+    expect([first.kind, second.kind]).toEqual(['stored', 'ignored']);
+    expect(second.reason).toMatch(/duplicate/);
+    expect(await env.ctx.db.selectFrom('cases').selectAll().execute()).toHaveLength(1);
+    const [message] = await env.ctx.db.selectFrom('messages').select(['sent_at']).where('direction', '=', 'in').execute();
+    expect(message?.sent_at).toBeNull();
+  });
+
   it('falls back to a hash of the raw bytes without a Message-ID', async () => {
     const raw = eml({ messageId: null });
     expect((await env.ingest(raw)).kind).toBe('stored');
