@@ -163,7 +163,8 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
       console.error(`bench: e2e history seeded: ${s.messages} messages in ${s.seconds.toFixed(1)} s`);
     }
     const t0 = performance.now();
-    const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`] : [];
+    // The heap flags of `npm start` and the casegate bin (the floor gets the same).
+    const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`, '--max-semi-space-size=4'] : [];
     // BENCH_DAEMON_NODE_ARGS: extra Node options for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extra = (process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const floorArgs = { dir, templates: join(ROOT, 'templates'), imap: { host: dovecot.host, port: dovecot.port, user: 'support', pass: 'bench-pass' }, relayPort: sink.port, concurrency: o.concurrency };

@@ -9,6 +9,7 @@ import { databaseTarget, migrateToLatest, openDatabase, type Db } from './db/dat
 import type { Logger } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import type { TemplateEngine } from './mail-out/templates.js';
+import type { MimeParser } from './mail-in/mime-parser.js';
 import { BlobStore } from './storage/blob-store.js';
 import { ensurePrivateDir } from './storage/private-files.js';
 import type { ThreadSecret } from './cases/thread-token.js';
@@ -32,6 +33,8 @@ export interface AppContext {
   readonly db: Db;
   readonly clock: Clock;
   readonly blobs: BlobStore;
+  /** Parses inbound MIME: on the main thread, or on the daemon's parser thread (mime.parseThread). */
+  readonly mime: MimeParser;
   readonly templates: TemplateEngine;
   readonly mailboxes: MailboxDirectory;
   readonly outboxSignal: OutboxSignal;
@@ -66,6 +69,8 @@ export interface ContextOptions {
   readonly telemetry?: Telemetry;
   /** SQLite: WAL checkpoints in a worker thread, off the event loop (the daemon; src/db/sqlite-checkpointer.ts). */
   readonly backgroundCheckpoints?: boolean;
+  /** Parse inbound MIME on a parser thread (the daemon, when mime.parseThread; src/mail-in/mime-parser.ts). */
+  readonly parseThread?: boolean;
 }
 
 export async function createContext(opts: ContextOptions): Promise<AppContext> {
@@ -96,6 +101,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     await db.destroy();
     throw err;
   }
+  const blobs = new BlobStore(paths.blobDir);
   return {
     config,
     paths,
@@ -103,7 +109,8 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     log,
     db,
     clock,
-    blobs: new BlobStore(paths.blobDir),
+    blobs,
+    mime: lazyMimeParser(blobs, opts.parseThread === true, log),
     templates,
     mailboxes,
     outboxSignal: new OutboxSignal(),
@@ -111,6 +118,34 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     resolveDns: opts.resolveDns ?? systemDnsResolver,
     telemetry: opts.telemetry ?? noTelemetry,
     nodeId: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+  };
+}
+
+/**
+ * The MIME parser, its module (mailparser and everything behind it) loaded on first use: most
+ * one-shot commands parse nothing. A parser thread is started at once (its modules load while the
+ * daemon starts); where the compiled thread file is missing (code run from its TypeScript
+ * sources, as the unit tests do) parsing stays on the main thread.
+ */
+function lazyMimeParser(blobs: BlobStore, thread: boolean, log: Logger): MimeParser {
+  let real: Promise<MimeParser> | null = null;
+  const load = (): Promise<MimeParser> =>
+    (real ??= import('./mail-in/mime-parser.js').then((m) => {
+      const url = thread ? m.parseWorkerUrl() : null;
+      if (thread && url === null) log.warn({ component: 'mime' }, 'no compiled MIME parser thread beside this code (run from sources?): parsing on the main thread');
+      if (url === null) return m.mainThreadParser(blobs);
+      const parser = new m.ParserThread(blobs, url, (reason, messages) =>
+        log.error({ component: 'mime', reason, messages }, 'MIME parser thread lost; the messages it had are parsed on the main thread'),
+      );
+      log.info({ component: 'mime' }, 'MIME parser thread started');
+      return parser;
+    }));
+  if (thread) void load();
+  return {
+    parse: async (raw, limits, timeoutMs) => (await load()).parse(raw, limits, timeoutMs),
+    close: async () => {
+      if (real !== null) await (await real).close();
+    },
   };
 }
 
@@ -152,5 +187,6 @@ export function replaceReloadableParts(ctx: AppContext, parts: ReloadableParts):
 
 export async function closeContext(ctx: AppContext): Promise<void> {
   ctx.templates.close();
+  await ctx.mime.close();
   await ctx.db.destroy();
 }

@@ -76,7 +76,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const metrics = new Metrics(packageVersion());
   let ctx: AppContext;
   try {
-    ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, telemetry: metrics, backgroundCheckpoints: true, ...(opts.clock ? { clock: opts.clock } : {}) });
+    ctx = await createContext({ resolved: opts.resolved, log: opts.log, watchTemplates: opts.resolved.config.templates.watch, telemetry: metrics, backgroundCheckpoints: true, parseThread: opts.resolved.config.mime.parseThread, ...(opts.clock ? { clock: opts.clock } : {}) });
   } catch (err) {
     lock?.release();
     throw err;

@@ -116,6 +116,8 @@ describe("the daemon's start and the template check cache", () => {
       const loaded = JSON.parse(await proc.waitForLine(/"msg":"email templates loaded"/, 30_000)) as LogLine;
       const port = (JSON.parse(await proc.waitForLine(/"msg":"smtp listener ready"/, 30_000)) as { port: number }).port;
       await proc.waitForLine(/"msg":"casegate started"/, 30_000);
+      // Inbound MIME is parsed on the daemon's parser thread (mime.parseThread, on by default).
+      await proc.waitForLine(/"msg":"MIME parser thread started"/, 30_000);
       return {
         checked: loaded.checked,
         port,
@@ -140,7 +142,7 @@ describe("the daemon's start and the template check cache", () => {
 
     const second = await start();
     expect(second.checked).toBe(false);
-    // The reused set renders: a message through the listener gets its confirmation.
+    // The reused set renders: a message through the listener (parsed on the parser thread) gets its confirmation.
     const smtp = await openSmtpSession(second.port);
     try {
       for (const line of ['EHLO customer.example', 'MAIL FROM:<jane@customer.example>', 'RCPT TO:<support@example.com>', 'DATA']) await smtp.command(line);

@@ -1,8 +1,9 @@
-import { DEFAULT_PARSE_LIMITS, parseMailFile } from '../../mail-in/parse-mail.js';
+import { DEFAULT_PARSE_LIMITS } from '../../mail-in/parse-mail.js';
 import { NEXT, RefusedError, type DecideStage } from '../types.js';
 
 /**
- * What does the message say? Parse MIME (streaming attachments into the blob store). A message
+ * What does the message say? Parse MIME (streaming attachments into the blob store), on the
+ * daemon's parser thread or here (ctx.mime, src/mail-in/mime-parser.ts). A message
  * with more MIME parts than mime.maxParts is refused (RefusedError): the parser would stop there,
  * and such a message is a resource attack or a broken generator, not a customer's mail.
  */
@@ -11,7 +12,7 @@ export const parseStage: DecideStage = {
   async run(msg, ctx) {
     const maxParts = ctx.config.mime.maxParts;
     try {
-      msg.notes.parsed = await parseMailFile(msg.arrival.raw, ctx.blobs, { ...DEFAULT_PARSE_LIMITS, maxMimeParts: maxParts });
+      msg.notes.parsed = await ctx.mime.parse(msg.arrival.raw, { ...DEFAULT_PARSE_LIMITS, maxMimeParts: maxParts }, ctx.config.pipeline.stageTimeoutSeconds * 1000);
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown } | null;
       if (e?.code === 'EMAXLEN' && typeof e.message === 'string' && /child nodes/i.test(e.message)) {
