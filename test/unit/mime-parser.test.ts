@@ -32,6 +32,15 @@ function thread(blobs: BlobStore, url: URL = TSC_WORKER): { parser: ParserThread
   return { parser, lost };
 }
 
+/** A parser thread whose file answers each message with `onMessage` (a crash, silence …). */
+function brokenThread(onMessage: string): ReturnType<typeof thread> & { blobs: BlobStore } {
+  const dir = tempDir('casegate-mime-');
+  const file = join(dir, 'broken-worker.mjs');
+  writeFileSync(file, `import { parentPort } from 'node:worker_threads';\nparentPort.on('message', ${onMessage});\n`);
+  const blobs = new BlobStore(join(dir, 'blobs'));
+  return { blobs, ...thread(blobs, pathToFileURL(file)) };
+}
+
 /** A raw message as the pipeline hands it over: stored, with its bytes in memory. */
 async function stored(blobs: BlobStore, bytes: Buffer): Promise<StoredBlob> {
   return blobs.putBuffer(bytes);
@@ -140,11 +149,7 @@ describe('MIME parser thread', () => {
   });
 
   it('a thread that crashes loses nothing: its messages are parsed on the main thread; after three crashes it is not restarted', async () => {
-    const dir = tempDir('casegate-mime-');
-    const crashing = join(dir, 'crashing-worker.mjs');
-    writeFileSync(crashing, "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => process.exit(3));\n");
-    const blobs = new BlobStore(join(dir, 'blobs'));
-    const { parser, lost } = thread(blobs, pathToFileURL(crashing));
+    const { blobs, parser, lost } = brokenThread('() => process.exit(3)');
     for (let round = 0; round < 4; round++) {
       const raws = await Promise.all([1, 2, 3].map((n) => stored(blobs, withAttachment(round * 10 + n))));
       const parsed = await Promise.all(raws.map((raw) => parser.parse(raw, DEFAULT_PARSE_LIMITS, TIMEOUT)));
@@ -158,11 +163,7 @@ describe('MIME parser thread', () => {
   });
 
   it('a thread that stops answering is stopped after the time limit: that message fails with ETIMEDOUT (retried), the others are parsed', async () => {
-    const dir = tempDir('casegate-mime-');
-    const silent = join(dir, 'silent-worker.mjs');
-    writeFileSync(silent, "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => {});\n");
-    const blobs = new BlobStore(join(dir, 'blobs'));
-    const { parser, lost } = thread(blobs, pathToFileURL(silent));
+    const { blobs, parser, lost } = brokenThread('() => {}');
     const [a, b] = await Promise.all([stored(blobs, withAttachment(1)), stored(blobs, withAttachment(2))]);
     const first = parser.parse(a, DEFAULT_PARSE_LIMITS, 300).catch((e: unknown) => e);
     const second = parser.parse(b, DEFAULT_PARSE_LIMITS, TIMEOUT);
