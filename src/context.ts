@@ -123,8 +123,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
 
 /**
  * The MIME parser, its module (mailparser and everything behind it) loaded on first use: most
- * one-shot commands parse nothing. A parser thread is started at once (its modules load while the
- * daemon starts); where the compiled thread file is missing (code run from its TypeScript
+ * one-shot commands parse nothing. Where the compiled parser thread's file is missing (code run from its TypeScript
  * sources, as the unit tests do) parsing stays on the main thread.
  */
 function lazyMimeParser(blobs: BlobStore, thread: boolean, log: Logger): MimeParser {
@@ -137,7 +136,7 @@ function lazyMimeParser(blobs: BlobStore, thread: boolean, log: Logger): MimePar
       const parser = new m.ParserThread(blobs, url, (reason, messages) =>
         log.error({ component: 'mime', reason, messages }, 'MIME parser thread lost; the messages it had are parsed on the main thread'),
       );
-      log.info({ component: 'mime' }, 'MIME parser thread started');
+      log.info({ component: 'mime' }, 'MIME parsing on a parser thread (it starts with the first message up to 1 MB)');
       return parser;
     }));
   if (thread) void load();

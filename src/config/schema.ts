@@ -130,9 +130,10 @@ export const configSchema = z
          */
         maxParts: z.number().int().min(10).max(100_000).default(1000),
         /**
-         * The daemon parses inbound MIME on a thread of its own (beside the database and outgoing
-         * mail on the main thread): more messages a second on a machine with a second core, for
-         * about 20 MB more memory. Read at start. One-shot commands always parse on their one thread.
+         * The daemon parses inbound MIME of messages up to 1 MB on a thread of its own (beside the
+         * database and outgoing mail on the main thread): more messages a second on a machine with
+         * a second core, for about 16–20 MB more memory. Read at start. One-shot commands always
+         * parse on their one thread.
          */
         parseThread: z.boolean().default(true),
       })

@@ -13,9 +13,7 @@ const port = parentPort;
 if (port === null) throw new Error('parse-worker.js runs as a worker thread (mime-parser.ts starts it)');
 const blobs = new BlobStore((workerData as { blobDir: string }).blobDir);
 
-function storedBlob(raw: ParseJob['raw']): string | StoredBlob {
-  if (typeof raw === 'string') return raw;
-  if (raw.data === undefined) return { sha256: raw.sha256, size: raw.size, path: raw.path };
+function storedBlob(raw: ParseJob['raw']): StoredBlob {
   // A Buffer arrives as a plain Uint8Array: the same bytes, seen as a Buffer again (no copy).
   return { ...raw, data: Buffer.from(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength) };
 }

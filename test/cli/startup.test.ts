@@ -117,7 +117,7 @@ describe("the daemon's start and the template check cache", () => {
       const port = (JSON.parse(await proc.waitForLine(/"msg":"smtp listener ready"/, 30_000)) as { port: number }).port;
       await proc.waitForLine(/"msg":"casegate started"/, 30_000);
       // Inbound MIME is parsed on the daemon's parser thread (mime.parseThread, on by default).
-      await proc.waitForLine(/"msg":"MIME parser thread started"/, 30_000);
+      await proc.waitForLine(/"msg":"MIME parsing on a parser thread/, 30_000);
       return {
         checked: loaded.checked,
         port,
