@@ -164,7 +164,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     }
     const t0 = performance.now();
     // The heap flags of `npm start` and the casegate bin (the floor gets the same).
-    const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`, '--max-semi-space-size=4'] : [];
+    const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`, '--max-semi-space-size=2'] : [];
     // BENCH_DAEMON_NODE_ARGS: extra Node options for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extra = (process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const floorArgs = { dir, templates: join(ROOT, 'templates'), imap: { host: dovecot.host, port: dovecot.port, user: 'support', pass: 'bench-pass' }, relayPort: sink.port, concurrency: o.concurrency };

@@ -59,8 +59,8 @@ export function parseWorkerUrl(here: string = import.meta.url): URL | null {
   return existsSync(fileURLToPath(url)) ? url : null;
 }
 
-/** The parser thread's heap: a small young generation (it allocates in short bursts), room for a 50 MB message. */
-const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 160 };
+/** The parser thread's heap: a small young generation (it allocates in short bursts); its messages are at most 1 MB (one that runs it out of memory is parsed again on the main thread). */
+const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 const WATCH_EVERY_MS = 1_000;
 /** A thread lost this many times within LOSS_WINDOW_MS is not started again: parsing stays on the main thread. */
 const MAX_LOSSES = 3;
