@@ -40,7 +40,8 @@ export async function eventsInRange(db: Q, type: string, r: Range) {
     .where('events.created_at', '>=', r.from)
     .where('events.created_at', '<', r.to);
   if (r.queue !== undefined) q = q.where('cases.queue', '=', r.queue);
-  return q.orderBy('events.created_at').execute();
+  // Events of one job run share their time (the SLA check's breaches): the id keeps their order.
+  return q.orderBy('events.created_at').orderBy('events.id').execute();
 }
 
 /** First responses (cases.first_response_at) in the range: business seconds, met, priority. */
