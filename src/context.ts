@@ -123,8 +123,8 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
 
 /**
  * The MIME parser, its module (mailparser and everything behind it) loaded on first use: most
- * one-shot commands parse nothing. Where the compiled parser thread's file is missing (code run from its TypeScript
- * sources, as the unit tests do) parsing stays on the main thread.
+ * one-shot commands parse nothing. Where the compiled parser thread's file is missing (code run
+ * from its TypeScript sources, as the unit tests do) parsing stays on the main thread.
  */
 function lazyMimeParser(blobs: BlobStore, thread: boolean, log: Logger): MimeParser {
   let real: Promise<MimeParser> | null = null;

@@ -59,7 +59,10 @@ export function parseWorkerUrl(here: string = import.meta.url): URL | null {
   return existsSync(fileURLToPath(url)) ? url : null;
 }
 
-/** The parser thread's heap: a small young generation (it allocates in short bursts); its messages are at most 1 MB (one that runs it out of memory is parsed again on the main thread). */
+/**
+ * The parser thread's heap: a small young generation (it allocates in short bursts); its messages
+ * are at most 1 MB (one that runs it out of memory is parsed again on the main thread).
+ */
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 const WATCH_EVERY_MS = 1_000;
 /** A thread lost this many times within LOSS_WINDOW_MS is not started again: parsing stays on the main thread. */
@@ -67,7 +70,8 @@ const MAX_LOSSES = 3;
 const LOSS_WINDOW_MS = 60_000;
 
 interface Job {
-  readonly raw: string | StoredBlob;
+  /** Only messages held in memory go to the thread; the raw is kept to parse again here if it is lost. */
+  readonly raw: StoredBlob;
   readonly limits: ParseLimits;
   readonly deadline: number;
   readonly resolve: (mail: ParsedMail) => void;
@@ -123,7 +127,7 @@ export class ParserThread implements MimeParser {
       if (job === undefined) return;
       this.#jobs.delete(reply.id);
       if ('mail' in reply) job.resolve(reply.mail);
-      else job.reject(Object.assign(new Error(reply.error.message), { name: reply.error.name }, reply.error.code !== undefined ? { code: reply.error.code } : {}));
+      else job.reject(errorFrom(reply.error));
       this.#idle();
     });
     worker.on('error', (err) => this.#lost(worker, `the MIME parser thread failed: ${err.message}`));
@@ -172,4 +176,9 @@ export class ParserThread implements MimeParser {
 function wire(raw: StoredBlob & { readonly data: Buffer }): [ParseJob['raw'], ArrayBuffer[]] {
   const bytes = new Uint8Array(raw.data);
   return [{ sha256: raw.sha256, size: raw.size, path: raw.path, data: bytes }, [bytes.buffer]];
+}
+
+/** The thread's error as the caller sees it: name, message and code (EMAXLEN, ENOSPC …) kept. */
+function errorFrom(e: { readonly name: string; readonly message: string; readonly code?: string }): Error {
+  return Object.assign(new Error(e.message), { name: e.name }, e.code !== undefined ? { code: e.code } : {});
 }

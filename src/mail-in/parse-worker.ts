@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
-import { parseMailFile, type ParseLimits } from './parse-mail.js';
+import { parseMailFile } from './parse-mail.js';
 import type { ParseJob, ParseReply } from './mime-parser.js';
 
 const port = parentPort;
@@ -19,8 +19,7 @@ function storedBlob(raw: ParseJob['raw']): StoredBlob {
 }
 
 port.on('message', (job: ParseJob) => {
-  const limits: ParseLimits = job.limits;
-  parseMailFile(storedBlob(job.raw), blobs, limits).then(
+  parseMailFile(storedBlob(job.raw), blobs, job.limits).then(
     (mail) => port.postMessage({ id: job.id, mail } satisfies ParseReply),
     (err: unknown) => {
       const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
