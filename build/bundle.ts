@@ -1,6 +1,6 @@
 /**
  * Bundles the command line into dist/bin/casegate.js (the `casegate` binary, `npm start`) and the
- * daemon's MIME parser thread into dist/bin/parse-worker.js.
+ * daemon's MIME thread into dist/bin/mime-worker.js.
  *
  * Why: every command is a new Node process, and an MTA runs `casegate ingest` once per message.
  * Unbundled, Node's ESM loader resolves, reads and links a few hundred files of casegate and its
@@ -134,8 +134,8 @@ const noSourceMapInHandlebars: Plugin = {
 rmSync(OUT, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: ROOT,
-  // The daemon's MIME parser thread (src/mail-in/mime-parser.ts) is an entry of its own: dist/bin/parse-worker.js.
-  entryPoints: { casegate: 'src/cli.ts', 'parse-worker': 'src/mail-in/parse-worker.ts' },
+  // The daemon's MIME thread (src/mime/mime-thread.ts) is an entry of its own: dist/bin/mime-worker.js.
+  entryPoints: { casegate: 'src/cli.ts', 'mime-worker': 'src/mime/mime-worker.ts' },
   outdir: OUT,
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
@@ -165,4 +165,4 @@ if (metaOut !== undefined && metaOut !== '') writeFileSync(metaOut, JSON.stringi
 chmodSync(join(OUT, 'casegate.js'), 0o755);
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
 const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
-process.stdout.write(`bundle: dist/bin/casegate.js, parse-worker.js and ${outputs.length - 2} chunks, ${(bytes / 1e6).toFixed(1)} MB\n`);
+process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js and ${outputs.length - 2} chunks, ${(bytes / 1e6).toFixed(1)} MB\n`);

@@ -9,7 +9,7 @@ import { databaseTarget, migrateToLatest, openDatabase, type Db } from './db/dat
 import type { Logger } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import type { TemplateEngine } from './mail-out/templates.js';
-import type { MimeParser } from './mail-in/mime-parser.js';
+import type { Mime } from './mime/mime-thread.js';
 import { BlobStore } from './storage/blob-store.js';
 import { ensurePrivateDir } from './storage/private-files.js';
 import type { ThreadSecret } from './cases/thread-token.js';
@@ -33,8 +33,8 @@ export interface AppContext {
   readonly db: Db;
   readonly clock: Clock;
   readonly blobs: BlobStore;
-  /** Parses inbound MIME: on the main thread, or on the daemon's parser thread (mime.parseThread). */
-  readonly mime: MimeParser;
+  /** Parses inbound MIME and builds outgoing email: on the main thread, or on the daemon's MIME thread (mime.parseThread). */
+  readonly mime: Mime;
   readonly templates: TemplateEngine;
   readonly mailboxes: MailboxDirectory;
   readonly outboxSignal: OutboxSignal;
@@ -69,7 +69,7 @@ export interface ContextOptions {
   readonly telemetry?: Telemetry;
   /** SQLite: WAL checkpoints in a worker thread, off the event loop (the daemon; src/db/sqlite-checkpointer.ts). */
   readonly backgroundCheckpoints?: boolean;
-  /** Parse inbound MIME on a parser thread (the daemon, when mime.parseThread; src/mail-in/mime-parser.ts). */
+  /** MIME work on a thread of its own (the daemon, when mime.parseThread; src/mime/mime-thread.ts). */
   readonly parseThread?: boolean;
 }
 
@@ -110,7 +110,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     db,
     clock,
     blobs,
-    mime: lazyMimeParser(blobs, opts.parseThread === true, log),
+    mime: lazyMime(blobs, opts.parseThread === true, log),
     templates,
     mailboxes,
     outboxSignal: new OutboxSignal(),
@@ -122,26 +122,28 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
 }
 
 /**
- * The MIME parser, its module (mailparser and everything behind it) loaded on first use: most
- * one-shot commands parse nothing. Where the compiled parser thread's file is missing (code run
- * from its TypeScript sources, as the unit tests do) parsing stays on the main thread.
+ * MIME work (src/mime/mime-thread.ts), its module (mailparser and everything behind it) loaded on
+ * first parse: most one-shot commands parse nothing. Without the thread, outgoing email is left to
+ * the transport to build, and nothing is loaded for it. Where the compiled thread's file is missing
+ * (code run from its TypeScript sources, as the unit tests do) the work stays on the main thread.
  */
-function lazyMimeParser(blobs: BlobStore, thread: boolean, log: Logger): MimeParser {
-  let real: Promise<MimeParser> | null = null;
-  const load = (): Promise<MimeParser> =>
-    (real ??= import('./mail-in/mime-parser.js').then((m) => {
-      const url = thread ? m.parseWorkerUrl() : null;
-      if (thread && url === null) log.warn({ component: 'mime' }, 'no compiled MIME parser thread beside this code (run from sources?): parsing on the main thread');
-      if (url === null) return m.mainThreadParser(blobs);
-      const parser = new m.ParserThread(blobs, url, (reason, messages) =>
-        log.error({ component: 'mime', reason, messages }, 'MIME parser thread lost; the messages it had are parsed on the main thread'),
+function lazyMime(blobs: BlobStore, thread: boolean, log: Logger): Mime {
+  let real: Promise<Mime> | null = null;
+  const load = (): Promise<Mime> =>
+    (real ??= import('./mime/mime-thread.js').then((m) => {
+      const url = thread ? m.mimeWorkerUrl() : null;
+      if (thread && url === null) log.warn({ component: 'mime' }, 'no compiled MIME thread beside this code (run from sources?): MIME work on the main thread');
+      if (url === null) return m.mainThreadMime(blobs);
+      const mime = new m.MimeThread(blobs, url, (reason, jobs) =>
+        log.error({ component: 'mime', reason, jobs }, 'MIME thread lost; the messages it had are parsed and the emails it had are built on the main thread'),
       );
-      log.info({ component: 'mime' }, 'MIME parsing on a parser thread (it starts with the first message up to 1 MB)');
-      return parser;
+      log.info({ component: 'mime' }, 'MIME work on a thread of its own: parsing messages up to 1 MB and building outgoing email (it starts with the first one)');
+      return mime;
     }));
   if (thread) void load();
   return {
     parse: async (raw, limits, timeoutMs) => (await load()).parse(raw, limits, timeoutMs),
+    prepare: async (options, timeoutMs) => (thread ? (await load()).prepare(options, timeoutMs) : options),
     close: async () => {
       if (real !== null) await (await real).close();
     },

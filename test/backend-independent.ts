@@ -22,7 +22,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/flowed.test.ts',
   'test/unit/header-words.test.ts',
   'test/unit/memo.test.ts',
-  'test/unit/mime-parser.test.ts',
+  'test/unit/mime-thread.test.ts',
   'test/unit/outbox-alert-templates.test.ts',
   'test/unit/parse-mail-text.test.ts',
   'test/unit/rules.test.ts',

@@ -130,10 +130,11 @@ export const configSchema = z
          */
         maxParts: z.number().int().min(10).max(100_000).default(1000),
         /**
-         * The daemon parses inbound MIME of messages up to 1 MB on a thread of its own (beside the
-         * database and outgoing mail on the main thread): more messages a second on a machine with
-         * a second core, for about 16–20 MB more memory. Read at start. One-shot commands always
-         * parse on their one thread.
+         * The daemon does its MIME work on a thread of its own (beside the database on the main
+         * thread): it parses inbound messages up to 1 MB and reads their visible text, and builds
+         * outgoing email into its bytes. More messages a second on a machine with a second core,
+         * for about 16–20 MB more memory. Read at start. One-shot commands always do it on their
+         * one thread.
          */
         parseThread: z.boolean().default(true),
       })

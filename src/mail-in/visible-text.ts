@@ -40,6 +40,8 @@
  * Regular expressions in these files have no nested or overlapping quantifiers (linear time), and
  * the header/attribution patterns only look at lines of bounded length.
  */
+import { REPLY_MARKER } from '../mail-out/reply-marker.js';
+import type { ParsedMail } from './parsed-mail.js';
 import { htmlToVisibleSource } from './visible-text/html.js';
 import { parseWithLibrary } from './visible-text/library.js';
 import { capLength, collapseBlankRuns, findMarkerLine, HAS_CONTENT_RE, isAllBlank, isQuoted, normaliseLines, splitLines } from './visible-text/lines.js';
@@ -72,6 +74,16 @@ export const DEFAULT_MAX_INPUT_CHARS = 200_000;
  * is cut is the bottom of the message, i.e. the quoted history.
  */
 const HTML_CAP_FACTOR = 2;
+
+/**
+ * What the writer of an inbound message added, as the pipeline reads it: our reply marker ends it,
+ * and when the text was only converted from the HTML part, the HTML is read first (its quote
+ * containers — blockquote, gmail_quote, divRplyFwdMsg … — mark the history exactly). Computed
+ * where the message is parsed (the daemon's MIME thread, src/mime/mime-thread.ts).
+ */
+export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml'>): VisibleText {
+  return extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKER, preferHtml: mail.textFromHtml });
+}
 
 /**
  * From the text part (may be null) and the HTML part (may be null): prefer text; when only HTML

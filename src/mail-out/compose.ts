@@ -16,9 +16,9 @@ import { caseThreadRoot } from '../db/repos/case-thread.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
 import type { TemplateDataMap, TemplateName } from './templates.js';
 import { caseLinkFor } from '../web/links.js';
+import { REPLY_MARKER } from './reply-marker.js';
 
-/** The first line of every email we send; replies are cut there (visible text). */
-export const REPLY_MARKER = '##- Please type your reply above this line -##';
+export { REPLY_MARKER } from './reply-marker.js';
 
 type CommonKeys = 'instance' | 'mailbox' | 'case' | 'customer' | 'caseLink' | 'replyMarker' | 'isTest';
 export type CommonTemplateData = Pick<TemplateDataMap['confirmation'], CommonKeys>;

@@ -270,7 +270,8 @@ export class OutboxWorker {
     let response: string;
     let signedBy: string | null;
     try {
-      const sent = await this.transport.send(options);
+      // Built into its bytes on the daemon's MIME thread, when there is one (never rejects).
+      const sent = await this.transport.send(await this.ctx.mime.prepare(options, this.ctx.config.pipeline.stageTimeoutSeconds * 1000));
       response = sent.response;
       signedBy = sent.signedBy ?? null;
     } catch (err) {

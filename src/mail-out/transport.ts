@@ -12,7 +12,8 @@ import { DkimKeyError, DkimKeyring } from './dkim.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
 /**
- * The only importer of nodemailer: sends one composed message. Errors carry nodemailer's `code`
+ * Sends one message (nodemailer; mime-build.ts builds messages ahead on the daemon's MIME thread,
+ * which this then signs and sends as bytes). Errors carry nodemailer's `code`
  * and, when the server answered, `responseCode`; send-errors.ts decides what they mean.
  */
 export interface MailTransport {

@@ -25,7 +25,6 @@ import { statusReplyStage } from './stages/status-reply.js';
 import { statusRequestStage } from './stages/status-request.js';
 import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
 import { threadStage } from './stages/thread.js';
-import { visibleTextStage } from './stages/visible.js';
 import { canRefuse, receiptBase, RefusedError, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
 
 /**
@@ -41,7 +40,6 @@ export const DECIDE_STAGES: readonly DecideStage[] = [
   automatedStage,
   spamStage,
   senderStage,
-  visibleTextStage,
   threadStage,
   agentRoleStage,
 ];

@@ -170,6 +170,7 @@ export interface Notes {
   agentWork?: AgentWorkNote;
   /** Set by status-request (customer flow): the customer only asked "status" / "?". */
   statusRequest?: boolean;
+  /** Set by parse: what the writer added (the new text without quoted history and signature). */
   visible?: VisibleText;
   /** Set by survey-reply (after thread): an answer to our satisfaction survey, else null. */
   survey?: { readonly rating: number | null; readonly comment: string } | null;

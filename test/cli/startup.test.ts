@@ -116,8 +116,8 @@ describe("the daemon's start and the template check cache", () => {
       const loaded = JSON.parse(await proc.waitForLine(/"msg":"email templates loaded"/, 30_000)) as LogLine;
       const port = (JSON.parse(await proc.waitForLine(/"msg":"smtp listener ready"/, 30_000)) as { port: number }).port;
       await proc.waitForLine(/"msg":"casegate started"/, 30_000);
-      // Inbound MIME is parsed on the daemon's parser thread (mime.parseThread, on by default).
-      await proc.waitForLine(/"msg":"MIME parsing on a parser thread/, 30_000);
+      // MIME work (parsing inbound, building outgoing) is done on the daemon's MIME thread (mime.parseThread, on by default).
+      await proc.waitForLine(/"msg":"MIME work on a thread of its own/, 30_000);
       return {
         checked: loaded.checked,
         port,
@@ -142,7 +142,7 @@ describe("the daemon's start and the template check cache", () => {
 
     const second = await start();
     expect(second.checked).toBe(false);
-    // The reused set renders: a message through the listener (parsed on the parser thread) gets its confirmation.
+    // The reused set renders: a message through the listener (parsed and its confirmation built on the MIME thread) gets its confirmation.
     const smtp = await openSmtpSession(second.port);
     try {
       for (const line of ['EHLO customer.example', 'MAIL FROM:<jane@customer.example>', 'RCPT TO:<support@example.com>', 'DATA']) await smtp.command(line);

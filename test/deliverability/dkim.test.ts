@@ -90,7 +90,7 @@ describe('DKIM of every email kind, file transport (.eml as written)', () => {
   });
 });
 
-describe('DKIM over SMTP (pooled transport to a real SMTP sink)', () => {
+describe('DKIM over SMTP (pooled transport to a real SMTP sink), emails built on the MIME thread', () => {
   let sink: SmtpSink;
   let corpus: SampleCorpus;
   beforeAll(async () => {
@@ -99,6 +99,8 @@ describe('DKIM over SMTP (pooled transport to a real SMTP sink)', () => {
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } },
       variants: ['realistic', 'scripts'],
       collect: async () => sink.messages.map((m) => m.raw),
+      // The daemon's way: built on the MIME thread, signed and sent as bytes by the transport.
+      mimeThread: true,
     });
   }, 180_000);
   afterAll(async () => {

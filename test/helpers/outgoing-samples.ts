@@ -14,7 +14,9 @@ import { queueSystemEmail } from '../../src/mail-out/system-email.js';
 import { templateDeclaration, templateNames, type CaseTemplateName, type TemplateDataMap, type TemplateName } from '../../src/mail-out/template-data.js';
 import { sampleDataFor } from '../../src/mail-out/template-tools.js';
 import { createTransport } from '../../src/mail-out/transport.js';
+import { MimeThread } from '../../src/mime/mime-thread.js';
 import { eml, testEnv, type TestEnv } from './context.js';
+import { compiledMimeWorker } from './mime-worker.js';
 
 /**
  * Every email template kind, in English and German, with realistic and hostile data, sent the way
@@ -142,6 +144,8 @@ export interface CorpusOptions {
   readonly variants?: readonly VariantName[];
   /** Where the sent messages are collected from (SMTP: the caller's sink). Default: the file transport's folder. */
   readonly collect?: () => Promise<Buffer[]>;
+  /** Build the emails on a MIME thread (the daemon's way: the transport signs and sends their bytes). Default: the transport builds them. */
+  readonly mimeThread?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -263,7 +267,9 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
     }
   }
   const transport = createTransport(env.resolved);
-  const worker = new OutboxWorker(ctx, transport);
+  const lost: string[] = [];
+  const mime = opts.mimeThread === true ? new MimeThread(ctx.blobs, compiledMimeWorker(), (reason) => lost.push(reason)) : null;
+  const worker = new OutboxWorker(mime !== null ? { ...ctx, mime } : ctx, transport);
   let sent = 0;
   for (;;) {
     const k = await worker.drain();
@@ -271,6 +277,8 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
     sent += k;
   }
   transport.close();
+  await mime?.close();
+  if (lost.length > 0) throw new Error(`MIME thread lost: ${lost.join('; ')}`);
   const rows = await ctx.db.selectFrom('outbox').select(['id', 'message_id', 'status', 'last_error']).execute();
   const failed = rows.filter((r) => r.status !== 'sent');
   if (failed.length > 0) throw new Error(`not sent: ${JSON.stringify(failed)}`);

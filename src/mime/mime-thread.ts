@@ -1,0 +1,258 @@
+/**
+ * Where MIME work happens: on the main thread (one-shot commands, tests run from sources) or, in
+ * the daemon, on one MIME thread (mime.parseThread, default on). The thread does two things:
+ *  - parses inbound messages up to 1 MB and reads what their writer added (the visible text);
+ *  - builds outgoing emails into their bytes before the transport signs and sends them.
+ *
+ * Why a thread: parsing (mailparser, its HTML-to-text conversion, charset decoding, attachment
+ * hashing), the visible-text scan and nodemailer's MIME build are the largest self-contained
+ * pieces of the daemon's main-thread work, while the machine's other core is partly idle. On
+ * their own thread they run beside the database commits of other messages. It costs about 20 MB
+ * of memory (the thread's own heap) and a structured copy of each message across the boundary.
+ *
+ * The thread runs exactly the main thread's code (parseMailFile and visibleTextOf on the same
+ * content-addressed blob store, safe for concurrent writers; nodemailer's composer), so the results
+ * are the same. Faults never lose a message:
+ *  - the thread crashes (say, out of memory on a hostile message): every message it had is parsed
+ *    again on the main thread, and every email it was building is handed to the transport to
+ *    build, as before the thread existed; the next job starts a new thread;
+ *  - a job takes longer than its time limit: the thread is stopped (it would hold up every later
+ *    job); an overdue message fails with ETIMEDOUT (the pipeline already gave it `retry`), an
+ *    overdue email is built by the transport, and the other jobs are done on the main thread.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import { parseMailFile, type ParseLimits } from '../mail-in/parse-mail.js';
+import type { ParsedMail } from '../mail-in/parsed-mail.js';
+import { visibleTextOf, type VisibleText } from '../mail-in/visible-text.js';
+import type { BuiltMessage } from '../mail-out/mime-build.js';
+import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
+
+/** An inbound message as the pipeline reads it: its fields, and what its writer added. */
+export interface ParsedMessage {
+  readonly mail: ParsedMail;
+  readonly visible: VisibleText;
+}
+
+export interface Mime {
+  /** parseMailFile's result for `raw` and its visible text; `timeoutMs`: the caller's time limit for it. */
+  parse(raw: string | StoredBlob, limits: ParseLimits, timeoutMs: number): Promise<ParsedMessage>;
+  /**
+   * The outgoing email as the transport should get it: built into its bytes on the thread, or
+   * `options` unchanged (the transport builds it: on the main thread, with stream content, or
+   * after any fault of the thread). Never rejects.
+   */
+  prepare(options: Mail.Options, timeoutMs: number): Promise<Mail.Options>;
+  close(): Promise<void>;
+}
+
+/** What the main thread sends the MIME thread (mime-worker.ts). */
+export type MimeJob =
+  | {
+      readonly id: number;
+      readonly kind: 'parse';
+      readonly raw: { readonly sha256: string; readonly size: number; readonly path: string; readonly data: Uint8Array };
+      readonly limits: ParseLimits;
+    }
+  | { readonly id: number; readonly kind: 'build'; readonly options: Mail.Options };
+
+/** A message built on the thread as it crosses back: its bytes as a plain Uint8Array. */
+export type WireBuilt = Omit<BuiltMessage, 'raw'> & { readonly raw: Uint8Array };
+
+/** What the MIME thread answers. */
+export type MimeReply =
+  | { readonly id: number; readonly parsed: ParsedMessage }
+  | { readonly id: number; readonly built: WireBuilt }
+  | { readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly code?: string } };
+
+/** The parse on this thread: the fields, then the visible text. */
+export async function parseHere(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits): Promise<ParsedMessage> {
+  const mail = await parseMailFile(raw, blobs, limits);
+  return { mail, visible: visibleTextOf(mail) };
+}
+
+export function mainThreadMime(blobs: BlobStore): Mime {
+  return {
+    parse: (raw, limits) => parseHere(raw, blobs, limits),
+    prepare: (options) => Promise.resolve(options),
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * The compiled MIME thread's file beside this module: dist/src/mime/mime-worker.js in the tsc
+ * build, dist/bin/mime-worker.js in the bundle (whose shared code sits in dist/bin/chunks/).
+ * Null when there is none (this module run from its TypeScript source, as the unit tests do).
+ */
+export function mimeWorkerUrl(here: string = import.meta.url): URL | null {
+  if (!here.endsWith('.js')) return null;
+  const url = new URL(/\/chunks\/[^/]+$/.test(here) ? '../mime-worker.js' : './mime-worker.js', here);
+  return existsSync(fileURLToPath(url)) ? url : null;
+}
+
+/**
+ * The thread's heap: a small young generation (it allocates in short bursts); its messages are
+ * at most 1 MB (one that runs it out of memory is parsed again on the main thread).
+ */
+const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 };
+const WATCH_EVERY_MS = 1_000;
+/** A thread lost this many times within LOSS_WINDOW_MS is not started again: all MIME work stays on the main thread. */
+const MAX_LOSSES = 3;
+const LOSS_WINDOW_MS = 60_000;
+
+interface Job {
+  readonly deadline: number;
+  /** The thread answered. */
+  answer(reply: MimeReply): void;
+  /** The thread is gone before answering: do the work here, or fail it when it was `overdue`. */
+  fallBack(overdue: boolean): void;
+}
+
+export class MimeThread implements Mime {
+  readonly #blobs: BlobStore;
+  readonly #url: URL;
+  readonly #onLost: (reason: string, jobs: number) => void;
+  readonly #jobs = new Map<number, Job>();
+  #worker: Worker | null = null;
+  #seq = 0;
+  #watch: NodeJS.Timeout | null = null;
+  #closed = false;
+  #losses: number[] = [];
+
+  /** `onLost`: the thread crashed or was stopped, `jobs` of its jobs were in flight. */
+  constructor(blobs: BlobStore, url: URL, onLost: (reason: string, jobs: number) => void) {
+    this.#blobs = blobs;
+    this.#url = url;
+    this.#onLost = onLost;
+  }
+
+  parse(raw: string | StoredBlob, limits: ParseLimits, timeoutMs: number): Promise<ParsedMessage> {
+    // A message over 1 MB (not held in memory: mostly attachment bytes, streamed from its file into
+    // the blob store) is parsed here: it would hold the thread up, and the thread's heap grew by
+    // about 60 MB on a backlog of 25 MB attachments.
+    const data = typeof raw === 'string' ? undefined : raw.data;
+    if (this.#closed || typeof raw === 'string' || data === undefined) return parseHere(raw, this.#blobs, limits);
+    return new Promise<ParsedMessage>((resolve, reject) => {
+      const fallBack = (overdue: boolean): void => {
+        if (overdue) reject(Object.assign(new Error('the MIME thread took longer than the time limit on this message; the thread was restarted'), { code: 'ETIMEDOUT' }));
+        else parseHere(raw, this.#blobs, limits).then(resolve, reject);
+      };
+      const bytes = new Uint8Array(data);
+      this.#post(
+        (id) => ({ id, kind: 'parse', raw: { sha256: raw.sha256, size: raw.size, path: raw.path, data: bytes }, limits }),
+        // A copy of exactly the message's bytes, moved (not copied again).
+        [bytes.buffer],
+        {
+          deadline: performance.now() + timeoutMs,
+          answer: (reply) => {
+            if ('parsed' in reply) resolve(reply.parsed);
+            else if ('error' in reply) reject(errorFrom(reply.error));
+            else fallBack(false);
+          },
+          fallBack,
+        },
+      );
+    });
+  }
+
+  prepare(options: Mail.Options, timeoutMs: number): Promise<Mail.Options> {
+    if (this.#closed || !buildable(options)) return Promise.resolve(options);
+    return new Promise<Mail.Options>((resolve) => {
+      this.#post((id) => ({ id, kind: 'build', options }), [], {
+        deadline: performance.now() + timeoutMs,
+        // An error (nodemailer refusing the options) is the transport's to meet and report.
+        answer: (reply) => resolve('built' in reply ? withBuilt(options, reply.built) : options),
+        fallBack: () => resolve(options),
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const worker = this.#worker;
+    if (worker !== null) await worker.terminate();
+  }
+
+  #post(job: (id: number) => MimeJob, transfer: ArrayBuffer[], pending: Job): void {
+    const worker = this.#worker ?? this.#start();
+    const id = ++this.#seq;
+    this.#jobs.set(id, pending);
+    worker.postMessage(job(id), transfer);
+    this.#watch ??= setInterval(() => this.#checkDeadlines(), WATCH_EVERY_MS).unref();
+  }
+
+  #start(): Worker {
+    const worker = new Worker(this.#url, { workerData: { blobDir: this.#blobs.dir }, resourceLimits: RESOURCE_LIMITS });
+    // Never what keeps the process alive: the daemon's channels and timers are.
+    worker.unref();
+    worker.on('message', (reply: MimeReply) => {
+      const job = this.#jobs.get(reply.id);
+      if (job === undefined) return;
+      this.#jobs.delete(reply.id);
+      job.answer(reply);
+      this.#idle();
+    });
+    worker.on('error', (err) => this.#lost(worker, `the MIME thread failed: ${err.message}`));
+    worker.on('exit', (code) => this.#lost(worker, `the MIME thread exited (code ${code})`));
+    this.#worker = worker;
+    return worker;
+  }
+
+  /** The thread is gone: its jobs are done here, except those past their time limit. */
+  #lost(worker: Worker, reason: string, overdue: ReadonlySet<number> = new Set()): void {
+    if (this.#worker !== worker) return;
+    this.#worker = null;
+    const jobs = [...this.#jobs];
+    this.#jobs.clear();
+    this.#idle();
+    if (this.#closed && jobs.length === 0) return;
+    const now = performance.now();
+    this.#losses = [...this.#losses.filter((t) => now - t < LOSS_WINDOW_MS), now];
+    // A thread that keeps failing (its file unreadable, say) is not restarted for every job.
+    if (this.#losses.length >= MAX_LOSSES) this.#closed = true;
+    this.#onLost(this.#closed ? `${reason}; ${MAX_LOSSES} times within a minute: all MIME work is done on the main thread from now on` : reason, jobs.length);
+    for (const [id, job] of jobs) job.fallBack(overdue.has(id));
+  }
+
+  #checkDeadlines(): void {
+    const now = performance.now();
+    const overdue = new Set<number>();
+    for (const [id, job] of this.#jobs) if (job.deadline <= now) overdue.add(id);
+    const worker = this.#worker;
+    if (overdue.size === 0 || worker === null) return;
+    this.#lost(worker, `the MIME thread spent longer than the time limit on ${overdue.size} job(s); restarted`, overdue);
+    void worker.terminate();
+  }
+
+  #idle(): void {
+    if (this.#jobs.size > 0 || this.#watch === null) return;
+    clearInterval(this.#watch);
+    this.#watch = null;
+  }
+}
+
+/** Options the thread can build: plain data only (no streams, no raw message already). */
+function buildable(options: Mail.Options): boolean {
+  const plain = (v: unknown): boolean => v === undefined || typeof v === 'string';
+  return options.raw === undefined && (options.attachments === undefined || options.attachments.length === 0) && plain(options.text) && plain(options.html);
+}
+
+/** What the transport gets for an email built on the thread: its bytes, envelope and Message-ID, and the From that chooses the DKIM key. */
+function withBuilt(options: Mail.Options, built: WireBuilt): Mail.Options {
+  return {
+    raw: Buffer.from(built.raw.buffer, built.raw.byteOffset, built.raw.byteLength),
+    envelope: { from: built.envelope.from, to: [...built.envelope.to] },
+    messageId: built.messageId,
+    ...(options.from !== undefined ? { from: options.from } : {}),
+    xMailer: false,
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  };
+}
+
+/** The thread's error as the caller sees it: name, message and code (EMAXLEN, ENOSPC …) kept. */
+function errorFrom(e: { readonly name: string; readonly message: string; readonly code?: string }): Error {
+  return Object.assign(new Error(e.message), { name: e.name }, e.code !== undefined ? { code: e.code } : {});
+}
