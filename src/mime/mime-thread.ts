@@ -93,8 +93,10 @@ export function mimeWorkerUrl(here: string = import.meta.url): URL | null {
 }
 
 /**
- * The thread's heap: a small young generation (it allocates in short bursts); its messages are
- * at most 1 MB (one that runs it out of memory is parsed again on the main thread).
+ * The thread's heap. Its messages are at most 1 MB (one that runs it out of memory is parsed again
+ * on the main thread). Young generation 16 MB: parsing, HTML-to-text and the MIME build allocate
+ * short-lived strings fast; with 4 MB its garbage collection took 2.1 s of a 2,000-message heavy
+ * backlog, with 16 MB 1.8 s, and the daemon's peak RSS did not change (182–185 MB either way).
  */
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 };
 const WATCH_EVERY_MS = 1_000;
