@@ -22,12 +22,17 @@ export type Backend = 'sqlite' | 'postgres';
 
 const backendCache = new WeakMap<object, Backend>();
 
-/** Which backend a Kysely instance (or transaction) talks to: PostgreSQL numbers its parameters ($1). */
+/**
+ * Which backend a Kysely instance (or transaction) talks to: PostgreSQL numbers its parameters ($1).
+ * Remembered by the dialect's adapter, which every transaction of an instance shares (each
+ * transaction is a new object: keyed by it, every commit compiled the probe again).
+ */
 export function backendOf(db: QueryExecutorProvider): Backend {
-  const known = backendCache.get(db);
+  const adapter = db.getExecutor().adapter;
+  const known = backendCache.get(adapter);
   if (known !== undefined) return known;
   const backend: Backend = sql`${1}`.compile(db).sql === '$1' ? 'postgres' : 'sqlite';
-  backendCache.set(db, backend);
+  backendCache.set(adapter, backend);
   return backend;
 }
 
