@@ -5,9 +5,9 @@ import { NEXT, RefusedError, type DecideStage } from '../types.js';
  * What does the message say, and what did its writer add? Parse MIME (streaming attachments into
  * the blob store) and read the visible text (the new text without quoted history and signature:
  * src/mail-in/visible-text.ts), on the daemon's MIME thread or here (ctx.mime,
- * src/mime/mime-thread.ts). A message
- * with more MIME parts than mime.maxParts is refused (RefusedError): the parser would stop there,
- * and such a message is a resource attack or a broken generator, not a customer's mail.
+ * src/mime/mime-thread.ts). A message with more MIME parts than mime.maxParts is refused
+ * (RefusedError): the parser would stop there, and such a message is a resource attack or a
+ * broken generator, not a customer's mail.
  */
 export const parseStage: DecideStage = {
   name: 'parse',
