@@ -178,10 +178,17 @@ export class MimeThread implements Mime {
   }
 
   #post(job: (id: number) => MimeJob, transfer: ArrayBuffer[], pending: Job): void {
-    const worker = this.#worker ?? this.#start();
     const id = ++this.#seq;
+    try {
+      const worker = this.#worker ?? this.#start();
+      worker.postMessage(job(id), transfer);
+    } catch {
+      // Nothing reached the thread (a value it cannot be sent, say — a function among an email's
+      // options): the work is done here, and the thread, unaffected, serves the next job.
+      pending.fallBack(false);
+      return;
+    }
     this.#jobs.set(id, pending);
-    worker.postMessage(job(id), transfer);
     this.#watch ??= setInterval(() => this.#checkDeadlines(), WATCH_EVERY_MS).unref();
   }
 

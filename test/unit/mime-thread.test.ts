@@ -277,6 +277,17 @@ describe('MIME thread: building outgoing email', () => {
     expect((await asSent(late)).message.toString('latin1')).toMatch(/^Message-ID: <case-3\.abc@support\.example\.com>\r$/m);
   });
 
+  it('options that cannot cross to the thread (a function among them) go to the transport; the thread serves the next email', async () => {
+    const blobs = new BlobStore(join(tempDir('casegate-mime-'), 'blobs'));
+    const { parser, lost } = thread(blobs);
+    const odd = { ...outgoing(1), headers: { 'X-Computed': (() => 'x') as unknown as string } };
+    expect(await parser.prepare(odd, TIMEOUT)).toBe(odd);
+    expect(Buffer.isBuffer((await parser.prepare(outgoing(2), TIMEOUT)).raw)).toBe(true);
+    // Nothing was left waiting for an answer (a job left behind would stop the thread at its deadline).
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(lost).toEqual([]);
+  });
+
   it('a message the thread cannot build is handed to the transport as it was (its error is the transport’s to report)', async () => {
     const blobs = new BlobStore(join(tempDir('casegate-mime-'), 'blobs'));
     const { parser, lost } = thread(blobs);
