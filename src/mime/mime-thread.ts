@@ -251,7 +251,7 @@ function buildable(options: Mail.Options): boolean {
 /** What the transport gets for an email built on the thread: its bytes, envelope and Message-ID, and the From that chooses the DKIM key. */
 function withBuilt(options: Mail.Options, built: WireBuilt): Mail.Options {
   return {
-    raw: Buffer.from(built.raw.buffer, built.raw.byteOffset, built.raw.byteLength),
+    raw: bufferOf(built.raw),
     envelope: { from: built.envelope.from, to: [...built.envelope.to] },
     messageId: built.messageId,
     ...(options.from !== undefined ? { from: options.from } : {}),
@@ -259,6 +259,11 @@ function withBuilt(options: Mail.Options, built: WireBuilt): Mail.Options {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
+}
+
+/** Bytes that crossed the thread boundary (they arrive as a plain Uint8Array) seen as a Buffer again, without a copy. */
+export function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** The thread's error as the caller sees it: name, message and code (EMAXLEN, ENOSPC …) kept. */

@@ -8,15 +8,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildMessage } from '../mail-out/mime-build.js';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
-import { parseHere, type MimeJob, type MimeReply } from './mime-thread.js';
+import { bufferOf, parseHere, type MimeJob, type MimeReply } from './mime-thread.js';
 
 const port = parentPort;
 if (port === null) throw new Error('mime-worker.js runs as a worker thread (mime-thread.ts starts it)');
 const blobs = new BlobStore((workerData as { blobDir: string }).blobDir);
 
 function storedBlob(raw: Extract<MimeJob, { kind: 'parse' }>['raw']): StoredBlob {
-  // A Buffer arrives as a plain Uint8Array: the same bytes, seen as a Buffer again (no copy).
-  return { ...raw, data: Buffer.from(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength) };
+  return { ...raw, data: bufferOf(raw.data) };
 }
 
 async function work(job: MimeJob): Promise<[MimeReply, ArrayBuffer[]]> {
