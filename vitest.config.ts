@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { BACKEND_INDEPENDENT } from './test/backend-independent.js';
+import { FailureSummaryReporter } from './test/setup/failure-summary.js';
 import { SlowFirstSequencer } from './test/setup/slow-first.js';
 
 /**
@@ -57,6 +58,7 @@ export default defineConfig({
     // suite one file at a time.
     maxWorkers: 3,
     sequence: { sequencer: SlowFirstSequencer },
-    reporters: ['default'],
+    // The failures of each pass also go to data/test-failures/ (printed last by `npm test`).
+    reporters: ['default', new FailureSummaryReporter()],
   },
 });
