@@ -22,7 +22,9 @@
  * history phase), BENCH_LIVE (100 samples per channel), BENCH_GAP_MS (mean gap, 150),
  * BENCH_HEAP (daemon heap cap in MB, 192; 0 = Node's default), BENCH_ONESHOT (runs, 20),
  * BENCH_HISTORY_ROUNDS (3), BENCH_E2E_ROUNDS (3),
- * BENCH_PHASES (comma list of floor,product,history,e2e,oneshot). The last line printed is one JSON object with every figure.
+ * BENCH_PHASES (comma list of floor,product,history,e2e,oneshot). The last line printed is one JSON object with every figure,
+ * with the cost of creating a small file in the OS temp directory before and after the run
+ * (bench/disk-probe.ts): where the stores live, that cost moves the figures between runs.
  *
  * BENCH_DB=postgres runs the product and history phases on PostgreSQL (a private cluster started
  * for the run, or BENCH_PG_URL), history seeded by bench/seed-postgres.ts, plus the cluster phase:
@@ -33,6 +35,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fileCreateMicros } from './disk-probe.js';
 import { endToEnd, percentile, type EndToEndResult } from './e2e.js';
 import { createFloor } from './floor.js';
 import { describeMix, expectedConfirmations, makeLargeMessages, makeMessages, type BenchMessage, type MixName } from './mix.js';
@@ -131,6 +134,10 @@ async function phases(): Promise<void> {
   for (const mix of MIXES) console.error(`bench: ${mix}: N=${N} ${describeMix(sets[mix])}`);
   const result: Record<string, unknown> = { backend: benchBackend(), n: N, concurrency: CONCURRENCY, seed: SEED, heap_mb: HEAP };
   const lines: string[] = [''];
+  // The disk's file-create cost before and after the run (bench/disk-probe.ts): it varies between
+  // runs by more than most effects measured here.
+  const diskBefore = fileCreateMicros();
+  console.error(`bench: creating a small file in ${tmpdir()}: ${round(diskBefore)} µs (median; see bench/disk-probe.ts)`);
 
   const floor: Partial<Record<MixName, Shapes>> = {};
   const product: Partial<Record<MixName, Shapes>> = {};
@@ -286,6 +293,10 @@ async function phases(): Promise<void> {
     });
     lines.push(`one-shot \`casegate ingest\` of a small message (${o.runs} runs, template check cached): p50 ${round(o.bundleP50Ms)} ms, p90 ${round(o.bundleP90Ms)} ms (target ≤ 500), peak RSS ${round(o.bundlePeakRssMb)} MB; unbundled p50 ${round(o.unbundledP50Ms)} ms; bare \`node -e ''\` p50 ${round(o.nodeFloorP50Ms)} ms`);
   }
+  const diskAfter = fileCreateMicros();
+  result['disk_file_create_us_before'] = round(diskBefore);
+  result['disk_file_create_us_after'] = round(diskAfter);
+  lines.push(`disk: creating a small file in ${tmpdir()} took ${round(diskBefore)} µs before the run and ${round(diskAfter)} µs after it (median; a fresh ext4 block group 15–20 µs, one with much churn 300–700 µs: bench/disk-probe.ts)`);
   console.log(lines.join('\n'));
   console.log(JSON.stringify(result));
 }
