@@ -28,6 +28,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/rules.test.ts',
   'test/unit/send-errors.test.ts',
   'test/unit/sla-config.test.ts',
+  'test/unit/sql-home.test.ts',
   'test/unit/sqlite-checkpointer.test.ts',
   'test/unit/survey-links.test.ts',
   'test/unit/systemd-unit.test.ts',

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
-import { caseById, updateCase } from '../db/repos/cases.js';
+import { caseById, raiseEscalationLevel, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { lastEventWithTrigger, recentHumanMessages } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
@@ -110,13 +110,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   }
 
   // Conditional on the level read above: if it changed under us, nothing is written twice.
-  const caseRow = await trx
-    .updateTable('cases')
-    .set({ escalation_level: to, escalated: 1, escalated_at: now, updated_at: now })
-    .where('id', '=', caseId)
-    .where('escalation_level', '=', from)
-    .returningAll()
-    .executeTakeFirst();
+  const caseRow = await raiseEscalationLevel(trx, caseId, from, to, now);
   if (caseRow === undefined) throw new TransientError(`case ${before.number}: escalation level changed concurrently`);
   await addEvent(trx, { ...base, type: 'case.escalated', reason: `level ${from} → ${to} (${o.trigger}, by ${o.by})${o.reason !== '' ? `: ${o.reason}` : ''}`, data: { ...data, reason: o.reason } });
 

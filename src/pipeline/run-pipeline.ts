@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.js';
-import { insertReceipt, primaryReceipt, supersede } from '../db/repos/receipts.js';
+import { caseNumberOf } from '../db/repos/cases.js';
+import { insertReceipt, makePrimary, primaryReceipt, supersede } from '../db/repos/receipts.js';
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
 import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
@@ -302,11 +303,11 @@ async function recordEnding(
     if (isRetry && primary !== undefined) {
       // A retried quarantine that ends quarantined again keeps the key on the newest receipt.
       await supersede(trx, primary.id, id);
-      await trx.updateTable('receipts').set({ is_primary: 1 }).where('id', '=', id).execute();
+      await makePrimary(trx, id);
     }
     // A duplicate names the case its original went to.
     const linkedCase = caseId ?? (duplicateOf !== null ? (primary?.case_id ?? null) : null);
-    const number = caseNumber ?? (linkedCase !== null ? ((await trx.selectFrom('cases').select('number').where('id', '=', linkedCase).executeTakeFirst())?.number ?? null) : null);
+    const number = caseNumber ?? (linkedCase !== null ? await caseNumberOf(trx, linkedCase) : null);
     return { id, caseId: linkedCase, caseNumber: number };
   });
   if (kind === 'quarantined') return { kind, reason, receiptId: receipt.id };

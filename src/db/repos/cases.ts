@@ -27,6 +27,25 @@ export async function caseById(db: Q, id: number): Promise<CaseRow | undefined> 
   return (await runPrepared(db, 'cases.byId', [id], (q, [p]) => q.selectFrom('cases').selectAll().where('id', '=', p as number))).rows[0];
 }
 
+/** A case's number, or null when there is no such case. */
+export async function caseNumberOf(db: Q, id: number): Promise<number | null> {
+  return (await db.selectFrom('cases').select('number').where('id', '=', id).executeTakeFirst())?.number ?? null;
+}
+
+/**
+ * Raise a case's escalation level, on the condition that it is still `from` (read by the caller in
+ * the same transaction): the updated case, or undefined when another writer changed the level first.
+ */
+export async function raiseEscalationLevel(db: Q, id: number, from: number, to: number, at: string): Promise<CaseRow | undefined> {
+  return db
+    .updateTable('cases')
+    .set({ escalation_level: to, escalated: 1, escalated_at: at, updated_at: at })
+    .where('id', '=', id)
+    .where('escalation_level', '=', from)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 export async function caseByNumber(db: Q, number: number): Promise<CaseRow | undefined> {
   return db.selectFrom('cases').selectAll().where('number', '=', number).executeTakeFirst();
 }

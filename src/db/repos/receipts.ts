@@ -57,6 +57,11 @@ export async function supersede(db: Q, oldId: number, newId: number): Promise<vo
   await db.updateTable('receipts').set({ is_primary: 0, retried_as: newId }).where('id', '=', oldId).execute();
 }
 
+/** The retry of a quarantined receipt that ended quarantined again takes the dedupe key over. */
+export async function makePrimary(db: Q, id: number): Promise<void> {
+  await db.updateTable('receipts').set({ is_primary: 1 }).where('id', '=', id).execute();
+}
+
 export async function outcomeCounts(db: Q): Promise<Record<string, number>> {
   const rows = await db.selectFrom('receipts').select(['outcome', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('outcome').execute();
   return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.n)]));
