@@ -1,10 +1,10 @@
 /**
  * What creating a file costs where the bench's stores live (the OS temp directory): the daemon and
  * both floors write one file a message there (the raw message), and Dovecot one or two (its
- * Maildir). On ext4 that cost depends on the directory's block group more than on the load: on the
- * machine this bench was written on it measured 15–20 µs in a fresh group and 300–700 µs in groups
- * that had seen many files created and deleted (every test run and bench round leaves such churn in
- * /tmp), with the same disk and the same idle machine. Printed with the figures so that two runs
+ * Maildir). On the machine this bench was written on (ext4) that cost depended on the directory
+ * more than on the load: 15–20 µs in directories without churn, 300–700 µs where many files had
+ * been created and deleted (every test run and bench round leaves such churn in /tmp), with the
+ * same disk and the same idle machine. Printed with the figures so that two runs
  * can be compared: the figures of a run on a slow disk are not those of a run on a fast one.
  *
  * Measured like the blob store writes a small message: create exclusively (0600), write 3 KB,

@@ -296,7 +296,7 @@ async function phases(): Promise<void> {
   const diskAfter = fileCreateMicros();
   result['disk_file_create_us_before'] = round(diskBefore);
   result['disk_file_create_us_after'] = round(diskAfter);
-  lines.push(`disk: creating a small file in ${tmpdir()} took ${round(diskBefore)} µs before the run and ${round(diskAfter)} µs after it (median; a fresh ext4 block group 15–20 µs, one with much churn 300–700 µs: bench/disk-probe.ts)`);
+  lines.push(`disk: creating a small file in ${tmpdir()} took ${round(diskBefore)} µs before the run and ${round(diskAfter)} µs after it (median; on this machine 15–20 µs in a directory without churn, 300–700 µs in one with much: bench/disk-probe.ts)`);
   console.log(lines.join('\n'));
   console.log(JSON.stringify(result));
 }
