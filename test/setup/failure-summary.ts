@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Reporter, SerializedError, TestModule } from 'vitest/node';
 
 /**
@@ -19,11 +19,19 @@ export class FailureSummaryReporter implements Reporter {
         lines.push(`${pass} ${mod.relativeModuleId} > ${test.fullName}: ${errors.map(firstLines).join(' | ') || 'failed'}`);
       }
     }
-    for (const error of unhandledErrors) lines.push(`${pass} unhandled error: ${firstLines(error)}`);
+    for (const error of unhandledErrors) lines.push(`${pass} unhandled error${whereFrom(error)}: ${firstLines(error)}`);
     const dir = join(process.cwd(), 'data', 'test-failures');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `${pass}.txt`), lines.map((line) => `FAILED ${line}\n`).join(''));
   }
+}
+
+/** Where vitest saw an error outside any test's result arise, when it knows: " in <file> (during <test>)". */
+function whereFrom(error: SerializedError): string {
+  const path = error['VITEST_TEST_PATH'];
+  const name = error['VITEST_TEST_NAME'];
+  const file = typeof path === 'string' ? ` in ${relative(process.cwd(), path)}` : '';
+  return typeof name === 'string' ? `${file} (during "${name}")` : file;
 }
 
 function firstLines(error: SerializedError): string {
