@@ -154,18 +154,32 @@ describe('a 30 MB message through `casegate ingest` is streamed', () => {
     const large = await measuredIngest(big);
     expect(large.outcome.kind).toBe('stored');
     bigCase = large.outcome.caseNumber!;
-    const doubleFile = join(box.dir, 'double.eml');
-    const double = writeBigMessage(doubleFile, 2 * ATTACHMENT_BYTES, 'double-dump@customer.example');
-    const larger = await measuredIngest(doubleFile);
-    expect(larger.outcome.kind).toBe('stored');
+    // Each size twice (other Message-IDs: new messages, stored like the first), compared by the
+    // higher peak of its two runs. One process's peak depends on when V8 happens to collect: over
+    // 20 runs on a 2-core machine the ~30 MB message peaked at 110–134 MiB, the ~60 MB one at
+    // 139–143, and the single 110 made the difference 30.5 MiB (a red CI run).
+    const bigAgain = join(box.dir, 'big-2.eml');
+    writeBigMessage(bigAgain, ATTACHMENT_BYTES, 'big-dump-2@customer.example');
+    const largeAgain = await measuredIngest(bigAgain);
+    expect(largeAgain.outcome.kind).toBe('stored');
+    const doubles = [1, 2].map((n) => {
+      const file = join(box.dir, `double-${n}.eml`);
+      return { file, written: writeBigMessage(file, 2 * ATTACHMENT_BYTES, `double-dump-${n}@customer.example`) };
+    });
+    const larger: { kib: number; outcome: PipeResultJson['outcome'] }[] = [];
+    for (const d of doubles) larger.push(await measuredIngest(d.file));
+    for (const l of larger) expect(l.outcome.kind).toBe('stored');
+    const peak30 = Math.max(large.kib, largeAgain.kib);
+    const peak60 = Math.max(...larger.map((l) => l.kib));
     const mib = (kib: number): string => (kib / 1024).toFixed(1);
     console.info(
       `[cli tests] peak RSS via ${GNU_TIME ? '/usr/bin/time -f %M' : 'peak-rss.mjs'}: tiny ${mib(small.kib)} MiB, ` +
-        `${(expected.fileSize / 1048576).toFixed(1)} MiB message ${mib(large.kib)} MiB, ${(double.fileSize / 1048576).toFixed(1)} MiB message ${mib(larger.kib)} MiB`,
+        `${(expected.fileSize / 1048576).toFixed(1)} MiB message ${mib(large.kib)} / ${mib(largeAgain.kib)} MiB, ` +
+        `${(doubles[0]!.written.fileSize / 1048576).toFixed(1)} MiB message ${larger.map((l) => mib(l.kib)).join(' / ')} MiB`,
     );
-    expect(large.kib, `30 MB message: ${large.kib} KiB`).toBeLessThan(MAX_PEAK_KIB);
-    expect(larger.kib - large.kib, `30 MB message ${large.kib} KiB, 60 MB message ${larger.kib} KiB`).toBeLessThan(MAX_GROWTH_KIB);
-  }, 180_000);
+    expect(peak30, `30 MB message: ${large.kib} / ${largeAgain.kib} KiB`).toBeLessThan(MAX_PEAK_KIB);
+    expect(peak60 - peak30, `30 MB message ${large.kib} / ${largeAgain.kib} KiB, 60 MB message ${larger.map((l) => l.kib).join(' / ')} KiB`).toBeLessThan(MAX_GROWTH_KIB);
+  }, 240_000);
 
   it('the attachment row has the right size and sha256, and the blob file matches', async () => {
     expect(bigCase).toBeGreaterThan(0);
