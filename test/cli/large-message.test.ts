@@ -156,8 +156,8 @@ describe('a 30 MB message through `casegate ingest` is streamed', () => {
     bigCase = large.outcome.caseNumber!;
     // Each size twice (other Message-IDs: new messages, stored like the first), compared by the
     // higher peak of its two runs. One process's peak depends on when V8 happens to collect: over
-    // 20 runs on a 2-core machine the ~30 MB message peaked at 110–134 MiB, the ~60 MB one at
-    // 139–143, and the single 110 made the difference 30.5 MiB (a red CI run).
+    // 22 runs on a 2-core machine the ~30 MB message peaked at 110–134 MiB (the next-lowest 122),
+    // the ~60 MB one at 137–142, and the single 110 made the difference 30.5 MiB (a red CI run).
     const bigAgain = join(box.dir, 'big-2.eml');
     writeBigMessage(bigAgain, ATTACHMENT_BYTES, 'big-dump-2@customer.example');
     const largeAgain = await measuredIngest(bigAgain);
