@@ -13,6 +13,7 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { percentile } from './e2e.js';
 
 const PROBE_FILES = 300;
 
@@ -35,6 +36,5 @@ export function fileCreateMicros(): number {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return percentile(times.sort((a, b) => a - b), 50);
 }
