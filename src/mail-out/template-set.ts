@@ -172,16 +172,23 @@ function compileSet(folder: Folder, problems: Problems, eager: boolean, specs: S
     const source = folder.sources.get(rel) ?? '';
     let fn: Delegate | null = null;
     if (eager) {
+      let spec: string | null = null;
       try {
-        const spec = hb.precompile(source, { noEscape }) as string;
+        spec = hb.precompile(source, { noEscape }) as string;
         specs.set(key, spec);
-        // The function is made from the code just compiled, as a later command makes it from the
-        // cache: compile() would run Handlebars' whole compiler a second time at the first render
-        // (the trial render), about a third of a full check's time.
-        fn = fromSpec(spec);
       } catch (err) {
         const { line, message } = syntaxProblem(err);
         problems.add(rel, line, message.replace(/^Syntax error/, 'Compile error'));
+      }
+      // The function is made from the code just compiled, as a later command makes it from the
+      // cache: compile() would run Handlebars' whole compiler a second time at the first render
+      // (the trial render), about a third of a full check's time.
+      if (spec !== null) {
+        try {
+          fn = fromSpec(spec);
+        } catch {
+          // Not expected (the code is Handlebars' own output): compile() below makes it from the source.
+        }
       }
     }
     fn ??= eager ? hb.compile<object>(source, { noEscape }) : lazyTemplate(key, source, noEscape, cached);
