@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgCluster } from './helpers/pg-cluster.js';
@@ -11,10 +11,12 @@ import { startPgCluster } from './helpers/pg-cluster.js';
  * makes the directory where the run keeps its records of checked template sets.
  */
 export default async function setup(): Promise<() => void> {
+  const root = runTempRoot();
   // Records of checked template sets, shared by the run's workers (test/helpers/template-check-seed.ts).
   const checks = mkdtempSync(join(tmpdir(), 'casegate-template-checks-'));
   process.env['CASEGATE_TEST_TEMPLATE_CHECKS'] = checks;
   const stops: (() => void)[] = [() => rmSync(checks, { recursive: true, force: true })];
+  if (root !== null) stops.unshift(() => rmSync(root, { recursive: true, force: true }));
   if (process.env['CASEGATE_TEST_DB'] === 'postgres' && (process.env['CASEGATE_TEST_PG_URL'] ?? '') === '') {
     const cluster = await startPgCluster();
     process.env['CASEGATE_TEST_PG_URL'] = cluster.url;
@@ -24,4 +26,33 @@ export default async function setup(): Promise<() => void> {
   return () => {
     for (const stop of stops.reverse()) stop();
   };
+}
+
+/** Room a memory file system needs for the run's files (the largest test writes a few hundred MB). */
+const MIN_FREE_BYTES = 4 * 1024 ** 3;
+
+/**
+ * Where the run's temporary files go (TMPDIR for the workers and every process they start: SQLite
+ * files, blob stores, Maildirs, Postfix's queue, PostgreSQL's cluster, Chromium's profile). The
+ * suite makes and deletes a few hundred thousand small files. On this machine's ext4 /tmp the kernel
+ * then searches ever longer for a free inode that was not just deleted (`recently_deleted`,
+ * `find_inode_bit` in a whole-suite `perf record`): 15 s of system CPU a SQLite pass. So the run
+ * gets a directory of its own on /dev/shm when that is a file system with room (tmpfs on Linux),
+ * made like /tmp (mode 1777: Dovecot's mail user, Postfix's `nobody` and PostgreSQL's `postgres`
+ * write there too) and removed at the end. CASEGATE_TEST_TMPDIR names another place; `os` keeps
+ * the OS's temporary directory. Returns the directory made, or null.
+ */
+function runTempRoot(): string | null {
+  const wanted = process.env['CASEGATE_TEST_TMPDIR'] ?? '/dev/shm';
+  if (wanted === 'os') return null;
+  try {
+    const fs = statfsSync(wanted);
+    if (fs.bavail * fs.bsize < MIN_FREE_BYTES) return null;
+    const dir = mkdtempSync(join(wanted, 'casegate-test-'));
+    chmodSync(dir, 0o1777);
+    process.env['TMPDIR'] = dir;
+    return dir;
+  } catch {
+    return null;
+  }
 }

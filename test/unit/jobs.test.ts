@@ -329,11 +329,10 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     const probe: JobDefinition = { name: 'probe', configKey: 'slaCheck', runOnFirstStart: false, run: async () => (runs.push(Date.now()), { processed: 0, sent: 0 }) };
     // Every run may claim its slot: the manual clock moves one minute per run.
     const s = createJobScheduler({ ...env.ctx, log }, [probe]);
+    // The event loop is held as by a long import, a backlog or a loaded host; the thread sleeps
+    // instead of spinning (a busy loop here burnt 9.6 s of the suite's CPU).
     const block = (ms: number) => {
-      const end = Date.now() + ms;
-      while (Date.now() < end) {
-        /* the event loop is busy: an import, a backlog, a loaded host */
-      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
     };
     /** Sleep until `ms` before the next multiple of 3 s. */
     const beforeTick = async (ms: number) => {
