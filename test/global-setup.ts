@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgCluster } from './helpers/pg-cluster.js';
@@ -28,6 +28,23 @@ export default async function setup(): Promise<() => void> {
   };
 }
 
+const RUN_PREFIX = 'casegate-test-';
+/** A run's directory this old was left by a run that was killed before its teardown. */
+const STALE_MS = 24 * 3600_000;
+
+/** Remove what killed runs left behind (memory, on tmpfs); a run still going is never that old. */
+function removeStaleRuns(parent: string): void {
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(RUN_PREFIX)) continue;
+    const path = join(parent, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+}
+
 /** Room a memory file system needs for the run's files (the largest test writes a few hundred MB). */
 const MIN_FREE_BYTES = 4 * 1024 ** 3;
 
@@ -47,8 +64,9 @@ function runTempRoot(): string | null {
   if (wanted === 'os') return null;
   try {
     const fs = statfsSync(wanted);
+    removeStaleRuns(wanted);
     if (fs.bavail * fs.bsize < MIN_FREE_BYTES) return null;
-    const dir = mkdtempSync(join(wanted, 'casegate-test-'));
+    const dir = mkdtempSync(join(wanted, RUN_PREFIX));
     chmodSync(dir, 0o1777);
     process.env['TMPDIR'] = dir;
     return dir;
