@@ -62,6 +62,47 @@ export interface EndToEndResult {
   readonly existsToRelayMs: number[];
   readonly appendToRelayMs: number[];
   readonly smtpToRelayMs: number[];
+  /** BENCH_GC_TRACE=1: what V8 itself said about the process (start-up included). */
+  readonly v8?: V8Trace;
+}
+
+/**
+ * BENCH_GC_TRACE=1 runs the daemon and the channel floor with `--trace-gc-nvp --trace-opt` and
+ * counts what V8 prints: per isolate (in the order they first collected: the main thread's first)
+ * its scavenges, full collections and the bytes its scavenges promoted to the old generation, and
+ * how many functions TurboFan optimised (all isolates). A full collection drops the optimised code
+ * of functions whose closures died, so these two counts go together (docs/performance.md).
+ */
+export interface V8Trace {
+  readonly isolates: { scavenges: number; full: number; promotedBytes: number }[];
+  optimised: number;
+}
+
+const GC_TRACE = process.env['BENCH_GC_TRACE'] === '1';
+const GC_TRACE_ARGS = ['--trace-gc-nvp', '--trace-opt'];
+
+type IsolateCounts = V8Trace['isolates'][number];
+type V8Tracer = V8Trace & { readonly byIsolate: Map<string, IsolateCounts> };
+
+function traceV8(trace: V8Tracer, line: string): void {
+  if (line.includes('completed compiling')) {
+    trace.optimised += 1;
+    return;
+  }
+  const m = /\[\d+:(0x[0-9a-f]+)\][^\n]*? gc=(\w+)/.exec(line);
+  if (m === null) return;
+  let isolate = trace.byIsolate.get(m[1]!);
+  if (isolate === undefined) {
+    isolate = { scavenges: 0, full: 0, promotedBytes: 0 };
+    trace.byIsolate.set(m[1]!, isolate);
+    trace.isolates.push(isolate);
+  }
+  if (m[2] === 's') {
+    isolate.scavenges += 1;
+    isolate.promotedBytes += Number(/ promoted=(\d+)/.exec(line)?.[1] ?? 0);
+  } else if (m[2] === 'mc') {
+    isolate.full += 1;
+  }
 }
 
 interface Sink {
@@ -166,7 +207,8 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     // The heap flags of `npm start` and the casegate bin (the floor gets the same).
     const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`, '--max-semi-space-size=2'] : [];
     // BENCH_DAEMON_NODE_ARGS: extra Node options for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-    const extra = (process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const extra = [...(process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''), ...(GC_TRACE ? GC_TRACE_ARGS : [])];
+    const v8: V8Tracer | null = GC_TRACE ? { isolates: [], optimised: 0, byIsolate: new Map() } : null;
     const floorArgs = { dir, templates: join(ROOT, 'templates'), imap: { host: dovecot.host, port: dovecot.port, user: 'support', pass: 'bench-pass' }, relayPort: sink.port, concurrency: o.concurrency };
     // The daemon's log (JSON lines on stdout) is read for its EXISTS lines (live phase, at debug
     // level); BENCH_DAEMON_LOG=FILE also keeps every line of the last run.
@@ -175,11 +217,12 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     const daemonExists: number[] = [];
     let reloaded = false;
     daemon = floorRun
-      ? spawn(process.execPath, [...heap, ...extra, FLOOR_CHANNEL, JSON.stringify(floorArgs)], { stdio: ['ignore', 'ignore', 'inherit'] })
+      ? spawn(process.execPath, [...heap, ...extra, FLOOR_CHANNEL, JSON.stringify(floorArgs)], { stdio: ['ignore', GC_TRACE ? 'pipe' : 'ignore', 'inherit'] })
       : spawn(process.execPath, [...heap, ...extra, CLI, '--config', config, 'start'], { stdio: ['ignore', 'pipe', 'inherit'] });
     if (daemon.stdout !== null) {
       createInterface({ input: daemon.stdout }).on('line', (line) => {
         keep?.write(`${line}\n`);
+        if (v8 !== null) traceV8(v8, line);
         if (line.includes('"new mail announced (EXISTS)"')) {
           const t = /"time":"([^"]+)"/.exec(line)?.[1];
           // Wall clock (the log's millisecond time) → this process's performance clock.
@@ -280,6 +323,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
       existsToRelayMs: sorted(existsToRelay),
       appendToRelayMs: sorted(appendToRelay),
       smtpToRelayMs: sorted(smtpToRelay),
+      ...(v8 !== null ? { v8: { isolates: v8.isolates, optimised: v8.optimised } } : {}),
     };
   } finally {
     if (daemon !== null && daemon.exitCode === null) {

@@ -259,6 +259,16 @@ async function phases(): Promise<void> {
       result[`ratio_e2e_channel_floor_${mix}`] = round(ratio.median, 2);
       result[`ratio_e2e_channel_floor_${mix}_min`] = round(ratio.min, 2);
       result[`ratio_e2e_channel_floor_${mix}_max`] = round(ratio.max, 2);
+      // BENCH_GC_TRACE=1: the last round's V8 counts, per isolate (the main thread's first).
+      for (const [key, run] of [[`e2e_floor_${mix}_v8`, floors.at(-1)!], [`e2e_${mix}_v8`, r]] as const) {
+        if (run.v8 === undefined) continue;
+        result[key] = {
+          optimised: run.v8.optimised,
+          full_gcs: run.v8.isolates.map((i) => i.full),
+          scavenges: run.v8.isolates.map((i) => i.scavenges),
+          promoted_kb_per_msg: run.v8.isolates.map((i) => round(i.promotedBytes / 1024 / sets[mix].length, 1)),
+        };
+      }
       lines.push(
         `${mix.padEnd(5)} channel floor (Dovecot → minimal pipeline → relay, its own process): ${round(cfRate)} msg/s, ${round(cfCpu, 2)} ms CPU per message; casegate end to end = ${round(ratio.median, 2)} of it (median of ${E2E_ROUNDS} alternating rounds, ${round(ratio.min, 2)}–${round(ratio.max, 2)}; target ≥ 0.8), ${round(cpu, 2)} ms CPU per message (start-up included in both)`,
       );
