@@ -193,6 +193,8 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
         },
       ],
       listener: { enabled: true, host: '127.0.0.1', port: listenerPort },
+      // BENCH_MIME_THREAD=0: the daemon parses and builds MIME on its main thread (mime.parseThread: false).
+      ...(process.env['BENCH_MIME_THREAD'] === '0' ? { mime: { parseThread: false } } : {}),
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: 5 }, sweepSeconds: 1 },
     });
     const floorRun = o.runner === 'floor';
