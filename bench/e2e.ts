@@ -74,22 +74,31 @@ export interface EndToEndResult {
  * of functions whose closures died, so these two counts go together (docs/performance.md).
  */
 export interface V8Trace {
-  readonly isolates: { scavenges: number; full: number; promotedBytes: number }[];
-  optimised: number;
+  readonly isolates: readonly { readonly scavenges: number; readonly full: number; readonly promotedBytes: number }[];
+  readonly optimised: number;
 }
 
 const GC_TRACE = process.env['BENCH_GC_TRACE'] === '1';
 const GC_TRACE_ARGS = ['--trace-gc-nvp', '--trace-opt'];
 
-type IsolateCounts = V8Trace['isolates'][number];
-type V8Tracer = V8Trace & { readonly byIsolate: Map<string, IsolateCounts> };
+interface IsolateCounts {
+  scavenges: number;
+  full: number;
+  promotedBytes: number;
+}
+/** What traceV8 adds up while the process runs. */
+interface V8Tracer {
+  readonly isolates: IsolateCounts[];
+  optimised: number;
+  readonly byIsolate: Map<string, IsolateCounts>;
+}
 
 function traceV8(trace: V8Tracer, line: string): void {
   if (line.includes('completed compiling')) {
     trace.optimised += 1;
     return;
   }
-  const m = /\[\d+:(0x[0-9a-f]+)\][^\n]*? gc=(\w+)/.exec(line);
+  const m = /\[\d+:(0x[0-9a-f]+)\].*? gc=(\w+)/.exec(line);
   if (m === null) return;
   let isolate = trace.byIsolate.get(m[1]!);
   if (isolate === undefined) {

@@ -63,8 +63,8 @@ function runTempRoot(): string | null {
   const wanted = process.env['CASEGATE_TEST_TMPDIR'] ?? '/dev/shm';
   if (wanted === 'os') return null;
   try {
-    const fs = statfsSync(wanted);
     removeStaleRuns(wanted);
+    const fs = statfsSync(wanted);
     if (fs.bavail * fs.bsize < MIN_FREE_BYTES) return null;
     const dir = mkdtempSync(join(wanted, RUN_PREFIX));
     chmodSync(dir, 0o1777);
