@@ -22,6 +22,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { parseMailFile, type ParseLimits } from '../mail-in/parse-mail.js';
@@ -97,8 +98,19 @@ export function mimeWorkerUrl(here: string = import.meta.url): URL | null {
  * on the main thread). Young generation 16 MB: parsing, HTML-to-text and the MIME build allocate
  * short-lived strings fast; with 4 MB its garbage collection took 2.1 s of a 2,000-message heavy
  * backlog, with 16 MB 1.8 s, and the daemon's peak RSS did not change (182–185 MB either way).
+ * Node's `--max-semi-space-size` (the bin and `npm start` give 2 MB) overrides the young
+ * generation's limit here.
  */
 const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 };
+/**
+ * No full collection of the thread's heap below this size. Its live heap is about 10 MB and it
+ * promotes 55–65 KB a message, so V8's own limit (the live size plus at least 8 MB) made it collect
+ * every 150 messages or so: 20 full collections in a 2,000-message plain backlog, each one dropping
+ * the optimised code of the parser's per-message closures, which V8 then compiled again. With 48 MB
+ * it collects 4 times (10 on the heavy mix), for about 25 MB more peak RSS. Worker options have no
+ * initial heap size, so it is V8's flag, set before the thread starts: see docs/performance.md.
+ */
+const INITIAL_OLD_GENERATION_MB = 48;
 const WATCH_EVERY_MS = 1_000;
 /** A thread lost this many times within LOSS_WINDOW_MS is not started again: all MIME work stays on the main thread. */
 const MAX_LOSSES = 3;
@@ -193,6 +205,9 @@ export class MimeThread implements Mime {
   }
 
   #start(): Worker {
+    // V8 reads this flag when it makes an isolate's heap: from here on it holds for the threads
+    // started after it (this one, a restarted one), never for the main thread's heap, made at start.
+    setFlagsFromString(`--initial-old-space-size=${INITIAL_OLD_GENERATION_MB}`);
     const worker = new Worker(this.#url, { workerData: { blobDir: this.#blobs.dir }, resourceLimits: RESOURCE_LIMITS });
     // Never what keeps the process alive: the daemon's channels and timers are.
     worker.unref();
