@@ -14,7 +14,7 @@
  *  - peak RSS of the daemon (VmHWM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -67,6 +67,8 @@ export interface EndToEndResult {
    * compare two builds by.
    */
   readonly mainCpuMsPerMsg: number;
+  /** The same for the main thread, the busiest other thread (the daemon's MIME thread) and the rest (threadsDelta). */
+  readonly threadsCpuMsPerMsg: Readonly<Record<string, number>>;
   readonly existsToRelayMs: number[];
   readonly appendToRelayMs: number[];
   readonly smtpToRelayMs: number[];
@@ -180,6 +182,44 @@ function cpuMsOf(pid: number, mainThread = false): number {
   }
 }
 
+/** CPU time (ms) of each thread of a process so far, by thread id, with the thread's name. */
+function threadsCpuOf(pid: number): Map<string, { name: string; ms: number }> {
+  const out = new Map<string, { name: string; ms: number }>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const open = stat.indexOf('(');
+        const close = stat.lastIndexOf(')');
+        const fields = stat.slice(close + 2).split(' ');
+        out.set(tid, { name: stat.slice(open + 1, close), ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return out;
+}
+
+/**
+ * CPU (ms) a message of the threads between two snapshots of threadsCpuOf: the main thread, the
+ * busiest other thread (the daemon's MIME thread) and all the others (V8's helper threads —
+ * concurrent marking, parallel scavenges, optimising compiles — and libuv's thread pool). Node does
+ * not name its threads, so they are told apart by what they did.
+ */
+function threadsDelta(pid: number, before: Map<string, { name: string; ms: number }>, after: Map<string, { name: string; ms: number }>, n: number): Record<string, number> {
+  const used = [...after].map(([tid, t]) => ({ main: tid === String(pid), ms: t.ms - (before.get(tid)?.ms ?? 0) }));
+  const others = used.filter((t) => !t.main).sort((a, b) => b.ms - a.ms);
+  const per = (ms: number): number => Math.round((ms / n) * 100) / 100;
+  return {
+    main: per(used.find((t) => t.main)?.ms ?? 0),
+    busiest_other: per(others[0]?.ms ?? 0),
+    rest: per(others.slice(1).reduce((a, t) => a + t.ms, 0)),
+  };
+}
+
 function statusMb(pid: number): { rss: number; hwm: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -260,6 +300,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     const base = o.seed ?? 0;
     let firstCommit: number | null = null;
     let mainCpuAtFirstCommit = 0;
+    let threadsAtFirstCommit = new Map<string, { name: string; ms: number }>();
     for (;;) {
       peak = Math.max(peak, statusMb(pid).rss);
       if (daemon.exitCode !== null) throw new Error(`daemon exited with ${daemon.exitCode}`);
@@ -269,6 +310,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
         if (r.n > 0 && firstCommit === null) {
           firstCommit = performance.now();
           mainCpuAtFirstCommit = cpuMsOf(pid, true);
+          threadsAtFirstCommit = threadsCpuOf(pid);
         }
         if (r.n >= o.messages.length && sink.count >= o.expectedConfirmations) break;
       } catch {
@@ -280,6 +322,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     const end = performance.now();
     const cpuMs = cpuMsOf(pid);
     const mainCpuMs = cpuMsOf(pid, true) - mainCpuAtFirstCommit;
+    const threads = threadsDelta(pid, threadsAtFirstCommit, threadsCpuOf(pid), o.messages.length - 1);
     const seconds = (end - t0) / 1000;
     // Steady state: from the first committed message (the daemon's start-up is a fixed cost, reported apart).
     const steady = (end - (firstCommit ?? t0)) / 1000;
@@ -348,6 +391,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
       peakRssMb: peak,
       cpuMsPerMsg: cpuMs / o.messages.length,
       mainCpuMsPerMsg: mainCpuMs / (o.messages.length - 1),
+      threadsCpuMsPerMsg: threads,
       existsToRelayMs: sorted(existsToRelay),
       appendToRelayMs: sorted(appendToRelay),
       smtpToRelayMs: sorted(smtpToRelay),

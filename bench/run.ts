@@ -259,6 +259,9 @@ async function phases(): Promise<void> {
       // The main thread's CPU a message from the first commit on: what limits throughput, and stable across machine states.
       result[`e2e_floor_${mix}_main_cpu_ms_per_msg`] = round(cfMainCpu, 2);
       result[`e2e_${mix}_main_cpu_ms_per_msg`] = round(mainCpu, 2);
+      // Every thread's CPU a message from the first commit, by thread name (the last round).
+      result[`e2e_floor_${mix}_threads_cpu_ms_per_msg`] = floors.at(-1)!.threadsCpuMsPerMsg;
+      result[`e2e_${mix}_threads_cpu_ms_per_msg`] = r.threadsCpuMsPerMsg;
       const f = floor[mix]?.parallel;
       if (f !== undefined) result[`ratio_e2e_floor_${mix}`] = round(rate / f, 2);
       result[`ratio_e2e_channel_floor_${mix}`] = round(ratio.median, 2);
