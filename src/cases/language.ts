@@ -18,20 +18,40 @@ const MIN_HITS = 3;
 const STOPWORD_SETS: ReadonlyMap<string, ReadonlySet<string>> = new Map(Object.entries(STOPWORDS).map(([lang, words]) => [lang, new Set(words)]));
 const NON_LETTERS_RE = /[^\p{L}]+/u;
 
-export function detectLanguage(text: string, candidates: readonly string[]): string | null {
-  const langs = candidates.filter((lang) => STOPWORD_SETS.has(lang));
+/** How many words a text has, and how many of them are each language's function words. */
+export interface WordCounts {
+  readonly words: number;
+  readonly hits: Readonly<Record<string, number>>;
+}
+
+/**
+ * The counts detectLanguage decides on, for every language it knows (the daemon's MIME thread
+ * counts them while it parses, off the main thread; languageOf then picks among the configured ones).
+ */
+export function wordCounts(text: string): WordCounts {
+  const langs = [...STOPWORD_SETS];
   const hits = langs.map(() => 0);
   let words = 0;
   // The first 5,000 characters, cut before lower-casing (a long quoted chain is not lower-cased whole).
   for (const word of text.slice(0, 5000).toLowerCase().split(NON_LETTERS_RE)) {
     if (word === '') continue;
     words += 1;
-    for (let i = 0; i < langs.length; i += 1) if (STOPWORD_SETS.get(langs[i]!)!.has(word)) hits[i]! += 1;
+    for (let i = 0; i < langs.length; i += 1) if (langs[i]![1].has(word)) hits[i]! += 1;
   }
-  if (words === 0) return null;
-  const scores = langs.map((lang, i) => ({ lang, hits: hits[i]! })).sort((a, b) => b.hits - a.hits);
+  return { words, hits: Object.fromEntries(langs.map(([lang], i) => [lang, hits[i]!])) };
+}
+
+/** The language of `candidates` the counts give clear evidence for, else null. */
+export function languageOf(counts: WordCounts, candidates: readonly string[]): string | null {
+  if (counts.words === 0) return null;
+  const scores = candidates.filter((lang) => STOPWORD_SETS.has(lang)).map((lang) => ({ lang, hits: counts.hits[lang] ?? 0 }));
+  scores.sort((a, b) => b.hits - a.hits);
   const [best, second] = scores;
   if (best === undefined || best.hits < MIN_HITS) return null;
   if (second !== undefined && best.hits < second.hits * 1.5) return null;
   return best.lang;
+}
+
+export function detectLanguage(text: string, candidates: readonly string[]): string | null {
+  return languageOf(wordCounts(text), candidates);
 }

@@ -212,7 +212,8 @@ export class FolderReader {
     let blob;
     try {
       if (prefetched !== undefined) {
-        blob = await ctx.blobs.putBuffer(prefetched, limit);
+        // Named, not written yet: the parse writes it first (on the MIME thread, in the daemon).
+        blob = await ctx.blobs.hold(prefetched, limit);
       } else {
         // Streamed into the blob store chunk by chunk, never whole in memory.
         const dl = await s.client.download(String(uid), undefined, { uid: true, chunkSize: LARGE_CHUNK_BYTES });

@@ -1,5 +1,6 @@
 /**
- * The MIME thread's entry (mime-thread.ts starts it): parses the inbound messages and builds the
+ * The MIME thread's entry (mime-thread.ts starts it): writes a held inbound message's file
+ * (BlobStore.hold: the IMAP reader's messages) and parses the inbound messages, and builds the
  * outgoing emails the daemon's main thread sends, with the same code the main thread would run
  * (parseHere: parseMailFile and the visible text, attachments streamed into the same blob store;
  * nodemailer's composer), and answers with plain data (it crosses the thread boundary as a
@@ -19,26 +20,36 @@ function storedBlob(raw: Extract<MimeJob, { kind: 'parse' }>['raw']): StoredBlob
 }
 
 async function work(job: MimeJob): Promise<[MimeReply, ArrayBuffer[]]> {
-  if (job.kind === 'parse') return [{ id: job.id, parsed: await parseHere(storedBlob(job.raw), blobs, job.limits) }, []];
+  if (job.kind === 'parse') {
+    const raw = storedBlob(job.raw);
+    if (job.store) {
+      try {
+        blobs.writeSmallSync(raw.data!, raw.sha256);
+      } catch (err) {
+        return [{ id: job.id, error: errorOf(err), unstored: true }, []];
+      }
+    }
+    return [{ id: job.id, parsed: await parseHere(raw, blobs, job.limits) }, []];
+  }
   const built = await buildMessage(job.options);
   // A copy of exactly the message's bytes (nodemailer's Buffer may share a pooled block), moved back.
   const raw = new Uint8Array(built.raw);
   return [{ id: job.id, built: { ...built, raw } }, [raw.buffer]];
 }
 
+/** An error as it crosses back: its name, message and code (EMAXLEN, ENOSPC …). */
+function errorOf(err: unknown): { name: string; message: string; code?: string } {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+  };
+}
+
 port.on('message', (job: MimeJob) => {
   work(job).then(
     ([reply, transfer]) => port.postMessage(reply, transfer),
-    (err: unknown) => {
-      const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
-      port.postMessage({
-        id: job.id,
-        error: {
-          name: typeof e?.name === 'string' ? e.name : 'Error',
-          message: typeof e?.message === 'string' ? e.message : String(err),
-          ...(typeof e?.code === 'string' ? { code: e.code } : {}),
-        },
-      } satisfies MimeReply);
-    },
+    (err: unknown) => port.postMessage({ id: job.id, error: errorOf(err) } satisfies MimeReply),
   );
 });

@@ -26,7 +26,7 @@ import { statusReplyStage } from './stages/status-reply.js';
 import { statusRequestStage } from './stages/status-request.js';
 import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
 import { threadStage } from './stages/thread.js';
-import { canRefuse, receiptBase, RefusedError, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
+import { canRefuse, receiptBase, RefusedError, storeHeld, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
 
 /**
  * The ordered lists (DESIGN §1). Every message passes the common decide stages; then the flow its
@@ -117,6 +117,8 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       outcome = await recordEnding(ctx, msg, stageName, ended.end, ended.reason, ended.caseId, ended.caseNumber);
     } else {
       stageName = 'commit';
+      // The raw message is in its file before any row names it (the parse wrote a held one).
+      await storeHeld(ctx.blobs, arrival.raw);
       const commitOnce = (recheck: boolean): Promise<Outcome | null | 'conflict'> => ctx.db.transaction().execute(async (trx) => {
         if (recheck) {
           // Another arrival committed a message with our dedupe key meanwhile (the unique index on
@@ -274,7 +276,7 @@ async function quarantineRawOnly(ctx: AppContext, msg: Inbound, stage: string, e
   }
 }
 
-/** Write the receipt for an ignored or quarantined message (the raw bytes are already in the blob store). */
+/** Write the receipt for an ignored or quarantined message (its raw bytes written first when they are held). */
 async function recordEnding(
   ctx: AppContext,
   msg: Inbound,
@@ -285,6 +287,7 @@ async function recordEnding(
   caseNumber: number | null,
 ): Promise<Outcome> {
   const { arrival, notes } = msg;
+  await storeHeld(ctx.blobs, arrival.raw);
   const key = notes.dedupeKey ?? `sha256:${arrival.raw.sha256}`;
   const receipt = await ctx.db.transaction().execute(async (trx) => {
     const primary = await primaryReceipt(trx, key);

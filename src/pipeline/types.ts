@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import type { MailboxConfig } from '../config/schema.js';
 import type { AgentCommand } from '../cases/agent-commands.js';
 import type { UrgentSubject } from '../cases/escalation-signals.js';
+import type { WordCounts } from '../cases/language.js';
 import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
@@ -10,7 +11,7 @@ import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { SpamVerdict } from '../mail-in/spam-verdict.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
 import type { AgentMailNote, AgentWorkNote, StaffClaimNote } from './stages/agent-role.js';
-import type { StoredBlob } from '../storage/blob-store.js';
+import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 
 export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'import' | 'test' | 'web';
 
@@ -141,9 +142,19 @@ export interface EscalationRequest {
   readonly foreignCaseNumber: number | null;
 }
 
+/** What dedupe and classify read of a message's text, made with its parse (on the daemon's MIME thread). */
+export interface TextFacts {
+  /** contentDigest of the parsed message. */
+  readonly digest: string;
+  /** The language's evidence: wordCounts of the subject and the visible text. */
+  readonly words: WordCounts;
+}
+
 /** Typed notes: each stage fills its own slot; later stages read them (no magic keys). */
 export interface Notes {
   parsed?: ParsedMail;
+  /** Set by parse, with `parsed`. */
+  textFacts?: TextFacts;
   dedupeKey?: string;
   /** Set by dedupe: digest of what survives relaying (sender, subject, date, normalised body, attachments). */
   contentDigest?: string;
@@ -226,6 +237,22 @@ export function canRefuse(channel: ChannelName): boolean {
 /** Thrown by a stage for transient trouble (disk full, database busy): the outcome is `retry`. */
 export class TransientError extends Error {
   override readonly name = 'TransientError';
+}
+
+/** A held raw message (BlobStore.hold) whose file could not be written: the disk's fault, not the message's, so it is offered again later. */
+export function unstoredError(err: unknown): TransientError {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const what = typeof e?.message === 'string' ? e.message : String(err);
+  return Object.assign(new TransientError(`could not store the message: ${what}`), typeof e?.code === 'string' ? { code: e.code } : {});
+}
+
+/** Write a held raw message that is not written yet (the parse normally has); nothing for any other. */
+export async function storeHeld(blobs: BlobStore, raw: StoredBlob): Promise<void> {
+  try {
+    await blobs.settle(raw);
+  } catch (err) {
+    throw unstoredError(err);
+  }
 }
 
 export function need<T>(value: T | undefined, what: string): T {

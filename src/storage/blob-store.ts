@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, open, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, open, openSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -15,6 +15,11 @@ export interface StoredBlob {
   readonly path: string;
   /** The bytes, when the blob was small enough to keep in memory while it is processed. */
   readonly data?: Buffer;
+  /**
+   * Set on a blob of `hold`: `written` is false until its bytes are in its file (the MIME thread's
+   * parse or `settle` writes them). Nothing that names the blob in the database commits before.
+   */
+  readonly held?: { written: boolean };
 }
 
 /** Messages up to this size are kept in memory for parsing (and written once); larger ones stream. */
@@ -53,6 +58,27 @@ export function blobFile(root: string, sha256: string): string {
 /** Where stores written before 2026-12-05 keep blobs: <root>/<aa>/<bb>/<sha256>. Still read. */
 function twoLevelFile(root: string, sha256: string): string {
   return join(root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+}
+
+/** Create `path` exclusively (0600), synchronously; its <aa> directory is made when missing. */
+function createSync(path: string): number {
+  try {
+    return openSync(path, 'wx', PRIVATE_FILE_MODE);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+    return openSync(path, 'wx', PRIVATE_FILE_MODE);
+  }
+}
+
+/** Write `data` into the open file `fd` and close it; returns `path`. */
+function fill(fd: number, data: Buffer, path: string): string {
+  try {
+    writeFileSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+  return path;
 }
 
 /**
@@ -163,12 +189,23 @@ export class BlobStore {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       return this.#sameOrReplace(path, data, sha256);
     }
+    return fill(fd, data, path);
+  }
+
+  /**
+   * #writeSmall with every call synchronous: for the MIME thread, which writes a held message
+   * (`hold`) before parsing it. A wait for the journal there holds up only that thread's work.
+   */
+  writeSmallSync(data: Buffer, sha256: string): string {
+    const path = blobFile(this.dir, sha256);
+    let fd: number;
     try {
-      writeFileSync(fd, data);
-    } finally {
-      closeSync(fd);
+      fd = createSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return this.#sameOrReplace(path, data, sha256);
     }
-    return path;
+    return fill(fd, data, path);
   }
 
   /** Create `path` exclusively (0600); its <aa> directory is made when missing. */
@@ -182,7 +219,11 @@ export class BlobStore {
     }
   }
 
-  async #sameOrReplace(path: string, data: Buffer, sha256: string): Promise<string> {
+  /**
+   * A file already at the address: the same bytes are reused, others replaced (see #writeSmall).
+   * Synchronous: it runs when the same content arrives twice or a write was cut short, not per message.
+   */
+  #sameOrReplace(path: string, data: Buffer, sha256: string): string {
     let there: Buffer | null = null;
     try {
       there = readFileSync(path);
@@ -203,13 +244,8 @@ export class BlobStore {
     }
     this.#ensureTmpDir();
     const tmp = this.#tmpPath();
-    const fd = await openFile(tmp, 'w', PRIVATE_FILE_MODE);
     try {
-      try {
-        writeFileSync(fd, data);
-      } finally {
-        closeSync(fd);
-      }
+      fill(openSync(tmp, 'w', PRIVATE_FILE_MODE), data, tmp);
     } catch (err) {
       rmSync(tmp, { force: true });
       throw err;
@@ -273,6 +309,26 @@ export class BlobStore {
     if (bytes.length > IN_MEMORY_MAX) return this.put(Readable.from([bytes]), limit);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     return { sha256, size: bytes.length, path: await this.#writeSmall(bytes, sha256), data: bytes };
+  }
+
+  /**
+   * Bytes already in memory, named but not written yet: the blob `putBuffer` would store, with
+   * `held.written` false. Whoever parses it writes it first — the daemon's MIME thread, with the
+   * parse (`writeSmallSync`), or `settle` — so a message's file costs the main thread nothing when
+   * the thread parses it. A message over IN_MEMORY_MAX is stored at once.
+   */
+  async hold(data: Buffer, limit = Number.MAX_SAFE_INTEGER): Promise<StoredBlob> {
+    if (data.length > limit) throw new SizeLimitError(limit);
+    if (data.length > IN_MEMORY_MAX) return this.putBuffer(data, limit);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    return { sha256, size: data.length, path: blobFile(this.dir, sha256), data, held: { written: false } };
+  }
+
+  /** Write a held blob (`hold`) that is not written yet; nothing for any other. Idempotent. */
+  async settle(blob: StoredBlob): Promise<void> {
+    if (blob.held === undefined || blob.held.written) return;
+    await this.#writeSmall(blob.data!, blob.sha256);
+    blob.held.written = true;
   }
 
   open(sha256: string): Readable {

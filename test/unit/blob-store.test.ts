@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +42,41 @@ describe('BlobStore', () => {
     expect(a.path).toBe(store.pathFor(a.sha256));
     for (const p of [a.path, b.path]) expect(statSync(p).mode & 0o777).toBe(0o600);
     expect(statSync(join(store.dir, a.sha256.slice(0, 2))).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
+  });
+
+  it('hold() names a small blob without writing it, settle() writes it once, writeSmallSync() writes as putBuffer does', async () => {
+    const store = new BlobStore(join(tempDir('casegate-blobs-'), 'blobs'));
+    const bytes = randomBytes(2000);
+    const held = await store.hold(bytes);
+    expect(held).toMatchObject({ sha256: sha(bytes), size: 2000, path: join(store.dir, sha(bytes).slice(0, 2), sha(bytes)), held: { written: false } });
+    expect(held.data).toBe(bytes);
+    expect(existsSync(held.path)).toBe(false);
+    await store.settle(held);
+    expect(held.held).toEqual({ written: true });
+    expect(readFileSync(held.path).equals(bytes)).toBe(true);
+    expect(statSync(held.path).mode & 0o777).toBe(0o600);
+    // Written once: a second settle does not touch the file.
+    utimesSync(held.path, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
+    await store.settle(held);
+    expect(statSync(held.path).mtime.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    // A blob not held has nothing to settle.
+    const put = await store.putBuffer(randomBytes(10));
+    await store.settle(put);
+    expect(put.held).toBeUndefined();
+    // Over IN_MEMORY_MAX: stored at once, not held; past the limit: refused, nothing stored.
+    const large = randomBytes(IN_MEMORY_MAX + 10);
+    const l = await store.hold(large);
+    expect(l.held).toBeUndefined();
+    expect(readFileSync(l.path).equals(large)).toBe(true);
+    await expect(store.hold(randomBytes(200), 100)).rejects.toBeInstanceOf(SizeLimitError);
+    // writeSmallSync (the MIME thread's write): putBuffer's address; an equal file is reused, one cut short replaced whole.
+    const other = randomBytes(500);
+    const path = store.writeSmallSync(other, sha(other));
+    expect(path).toBe((await store.putBuffer(other)).path);
+    writeFileSync(path, other.subarray(0, 100));
+    expect(store.writeSmallSync(other, sha(other))).toBe(path);
+    expect(readFileSync(path).equals(other)).toBe(true);
     expect(readdirSync(join(store.dir, 'tmp'))).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectLanguage } from '../../src/cases/language.js';
+import { detectLanguage, languageOf, wordCounts } from '../../src/cases/language.js';
 import { eml, testEnv } from '../helpers/context.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 
@@ -22,6 +22,15 @@ describe('language of the first message', () => {
 
   it('only answers with a configured language', () => {
     expect(detectLanguage('Bonjour, la imprimante ne fonctionne pas et je ne peux pas imprimer. Merci', ['en', 'de'])).toBeNull();
+  });
+
+  it('counts once for every language it knows; the configured languages are chosen among afterwards', () => {
+    const counts = wordCounts('Hallo, der Drucker funktioniert nicht. Bitte helfen Sie mir. Merci');
+    expect(counts).toEqual({ words: 10, hits: { en: 0, de: 6, fr: 1, es: 0, nl: 0, it: 0 } });
+    expect(languageOf(counts, ['en', 'de'])).toBe('de');
+    expect(languageOf(counts, ['en', 'fr'])).toBeNull();
+    // A language with no word list counts as having no evidence.
+    expect(languageOf(counts, ['pt', 'de'])).toBe('de');
   });
 
   it('picks the template language of a new case from its text when no Content-Language is given', async () => {

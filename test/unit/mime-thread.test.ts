@@ -13,7 +13,9 @@ import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mainThreadMime, MimeThread, mimeWorkerUrl, type Mime } from '../../src/mime/mime-thread.js';
+import { contentDigest } from '../../src/mail-in/content-digest.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits } from '../../src/mail-in/parse-mail.js';
+import { TransientError } from '../../src/pipeline/types.js';
 import { BlobStore, type StoredBlob } from '../../src/storage/blob-store.js';
 import { corpusAvailable, rawCorpusFiles } from '../helpers/corpus.js';
 import { BUNDLE_MIME_WORKER, TSC_MIME_WORKER } from '../helpers/mime-worker.js';
@@ -128,9 +130,12 @@ describe('MIME thread: parsing', () => {
       const { parser } = thread(blobs, url);
       const raws = await Promise.all(Array.from({ length: 24 }, (_, n) => stored(blobs, withAttachment(n))));
       const parsed = await Promise.all(raws.map((raw) => parser.parse(raw, DEFAULT_PARSE_LIMITS, TIMEOUT)));
-      parsed.forEach(({ mail, visible }, n) => {
+      parsed.forEach(({ mail, visible, facts }, n) => {
         // The HTML's blockquote is the quoted history.
         expect(visible).toEqual({ text: `Hello, see invoice ${n}.`, hadQuote: true, hadSignature: false });
+        // What dedupe and classify read, counted on the thread: the subject and the visible text's words.
+        expect(facts.digest).toBe(contentDigest(mail));
+        expect(facts.words).toEqual({ words: 4, hits: { en: 1, de: 0, fr: 0, es: 0, nl: 0, it: 0 } });
         expect(mail.subject).toBe(`Invoice ${n}`);
         expect(mail.date).toEqual(new Date('2026-12-01T10:00:00Z'));
         expect(mail.headers.get('message-id')).toEqual([`<att-${n}@example.com>`]);
@@ -190,6 +195,39 @@ describe('MIME thread: parsing', () => {
     expect(mail.attachments).toHaveLength(1);
     // The crashing thread never saw it: nothing was lost.
     expect(lost).toEqual([]);
+  });
+
+  it('writes a held message’s file (BlobStore.hold) before parsing it, on the thread and on the main thread', async () => {
+    for (const where of ['thread', 'main'] as const) {
+      const blobs = new BlobStore(join(tempDir('casegate-mime-'), 'blobs'));
+      const { parser, lost } = where === 'thread' ? thread(blobs) : { parser: mainThreadMime(blobs), lost: [] };
+      const bytes = withAttachment(3);
+      const held = await blobs.hold(bytes);
+      expect(existsSync(held.path)).toBe(false);
+      const { mail } = await parser.parse(held, DEFAULT_PARSE_LIMITS, TIMEOUT);
+      expect(mail.subject, where).toBe('Invoice 3');
+      expect(held.held, where).toEqual({ written: true });
+      expect(readFileSync(held.path).equals(bytes), where).toBe(true);
+      expect(existsSync(blobs.pathFor(mail.attachments[0]!.sha256)), where).toBe(true);
+      expect(lost).toEqual([]);
+    }
+  });
+
+  it('does not parse a held message whose file cannot be written: a TransientError (offered again later), on the thread and on the main thread', async () => {
+    for (const where of ['thread', 'main'] as const) {
+      const dir = tempDir('casegate-mime-');
+      // A file where the store's directory should be: every write fails (ENOTDIR), even as root.
+      writeFileSync(join(dir, 'blobs'), 'not a directory');
+      const blobs = new BlobStore(join(dir, 'blobs'));
+      const { parser, lost } = where === 'thread' ? thread(blobs) : { parser: mainThreadMime(blobs), lost: [] };
+      const held = await blobs.hold(withAttachment(4));
+      const err = (await parser.parse(held, DEFAULT_PARSE_LIMITS, TIMEOUT).catch((e: unknown) => e)) as { code?: unknown; message?: unknown };
+      expect(err, where).toBeInstanceOf(TransientError);
+      expect(err.message, where).toMatch(/^could not store the message: ENOTDIR/);
+      expect(err.code, where).toBe('ENOTDIR');
+      expect(held.held, where).toEqual({ written: false });
+      expect(lost).toEqual([]);
+    }
   });
 
   it('after close, parses on the main thread', async () => {

@@ -7,6 +7,10 @@ import { mintMessageId, plusAddress } from '../../src/cases/thread-token.js';
 import { classifyStage } from '../../src/pipeline/stages/classify.js';
 import { isPostgres } from '../../src/db/dialect.js';
 import { sql } from 'kysely';
+import { existsSync, readFileSync } from 'node:fs';
+import type { ParseLimits } from '../../src/mail-in/parse-mail.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
+import type { StoredBlob } from '../../src/storage/blob-store.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 
 let env: TestEnv;
@@ -83,6 +87,27 @@ describe('a new email', () => {
     const rec = await receipts();
     expect(rec).toHaveLength(1);
     expect(rec[0]).toMatchObject({ outcome: 'stored', case_id: c.id, is_primary: 1 });
+  });
+
+  it('writes a held raw message (BlobStore.hold: the IMAP reader) before any row names it, even when the parse did not', async () => {
+    // A parse that leaves the file unwritten (the daemon's MIME thread writes it with its parse;
+    // this one does not): the commit, and the receipt of a message that ends ignored, still write it first.
+    const { parseHere } = await import('../../src/mime/mime-thread.js');
+    Object.assign(env.ctx, { mime: { ...env.ctx.mime, parse: (raw: StoredBlob, limits: ParseLimits) => parseHere(raw, env.ctx.blobs, limits) } });
+    const arrive = async (raw: string): Promise<{ blob: StoredBlob; kind: string }> => {
+      const blob = await env.ctx.blobs.hold(Buffer.from(raw));
+      expect(existsSync(blob.path)).toBe(false);
+      const outcome = await runPipeline(env.ctx, { channel: 'imap', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: env.clock.now(), raw: blob });
+      return { blob, kind: outcome.kind };
+    };
+    const stored = await arrive(eml({ subject: 'Printer broken', messageId: '<held-1@example.com>' }));
+    expect(stored.kind).toBe('stored');
+    expect(stored.blob.held).toEqual({ written: true });
+    expect(readFileSync(stored.blob.path, 'utf8')).toContain('Subject: Printer broken');
+    const ignored = await arrive(eml({ subject: 'Out of office', messageId: '<held-2@example.com>', headers: { 'Auto-Submitted': 'auto-replied' } }));
+    expect(ignored.kind).toBe('ignored');
+    expect(ignored.blob.held).toEqual({ written: true });
+    expect(existsSync(ignored.blob.path)).toBe(true);
   });
 
   it('numbers cases consecutively', async () => {

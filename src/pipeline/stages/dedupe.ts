@@ -58,7 +58,7 @@ export const dedupeStage: DecideStage = {
   name: 'dedupe',
   async run(msg, ctx) {
     const parsed = need(msg.notes.parsed, 'parsed');
-    const digest = contentDigest(parsed);
+    const digest = msg.notes.textFacts?.digest ?? contentDigest(parsed);
     msg.notes.contentDigest = digest;
     const d = await decideDedupe(ctx.db, parsed, msg.arrival.raw.sha256, digest, msg.arrival.retryOf);
     if (d.kind === 'duplicate') {

@@ -14,9 +14,10 @@ export const parseStage: DecideStage = {
   async run(msg, ctx) {
     const maxParts = ctx.config.mime.maxParts;
     try {
-      const { mail, visible } = await ctx.mime.parse(msg.arrival.raw, { ...DEFAULT_PARSE_LIMITS, maxMimeParts: maxParts }, ctx.config.pipeline.stageTimeoutSeconds * 1000);
+      const { mail, visible, facts } = await ctx.mime.parse(msg.arrival.raw, { ...DEFAULT_PARSE_LIMITS, maxMimeParts: maxParts }, ctx.config.pipeline.stageTimeoutSeconds * 1000);
       msg.notes.parsed = mail;
       msg.notes.visible = visible;
+      msg.notes.textFacts = facts;
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown } | null;
       if (e?.code === 'EMAXLEN' && typeof e.message === 'string' && /child nodes/i.test(e.message)) {
