@@ -43,6 +43,7 @@ import {
   type TemplateProblem,
 } from './template-folder.js';
 import { hb, type Delegate } from './template-helpers.js';
+import { Memo } from '../memo.js';
 
 export interface RenderedEmail {
   readonly subject: string;
@@ -135,6 +136,44 @@ function fromSpec(spec: string): Delegate {
   return hb.template(new Function(`return (${spec});`)() as TemplateSpecification) as Delegate;
 }
 
+/**
+ * Templates compiled from their source, shared by every set this process builds. A template's
+ * function depends on nothing but its source and its escaping: the helpers are those of the one
+ * `hb` environment, the partials are passed at each render. So a reloaded set reuses what the set
+ * before it compiled for every file that did not change, and so does another context in the same
+ * process (the test suite builds hundreds). Keyed by the source itself; a source that does not
+ * compile is not remembered (Memo) and fails the same way the next time.
+ */
+const COMPILED = new Memo<string, Delegate>(1000);
+const PRECOMPILED = new Memo<string, { readonly spec: string; readonly fn: Delegate }>(1000);
+
+function sourceKey(source: string, noEscape: boolean): string {
+  return `${noEscape ? 'raw' : 'html'}\n${source}`;
+}
+
+/** The template of `source`, compiled at its first render (Handlebars' compile). */
+function compiledSource(source: string, noEscape: boolean): Delegate {
+  return COMPILED.get(sourceKey(source, noEscape), () => hb.compile<object>(source, { noEscape }));
+}
+
+/**
+ * The template of `source` compiled now (Handlebars' precompile: compile errors throw here), with
+ * its code for the cache file. The function is made from that code, as a later command makes it
+ * from the cache: compile() would run Handlebars' whole compiler a second time at the first render
+ * (the trial render), about a third of a full check's time.
+ */
+function precompiledSource(source: string, noEscape: boolean): { readonly spec: string; readonly fn: Delegate } {
+  return PRECOMPILED.get(sourceKey(source, noEscape), () => {
+    const spec = hb.precompile(source, { noEscape }) as string;
+    try {
+      return { spec, fn: fromSpec(spec) };
+    } catch {
+      // Not expected (the code is Handlebars' own output): compile() makes it from the source.
+      return { spec, fn: compiledSource(source, noEscape) };
+    }
+  });
+}
+
 /** A template from precompiled code when it verifies, else compiled from its source; both at the first render. */
 function lazyTemplate(key: string, source: string, noEscape: boolean, cached: CachedSpecs): Delegate {
   let fn: Delegate | null = null;
@@ -149,7 +188,7 @@ function lazyTemplate(key: string, source: string, noEscape: boolean, cached: Ca
           // Code of another Handlebars version (it checks its compiler revision): the source serves.
         }
       }
-      fn ??= hb.compile<object>(source, { noEscape });
+      fn ??= compiledSource(source, noEscape);
     }
     return fn(context, options);
   };
@@ -172,26 +211,16 @@ function compileSet(folder: Folder, problems: Problems, eager: boolean, specs: S
     const source = folder.sources.get(rel) ?? '';
     let fn: Delegate | null = null;
     if (eager) {
-      let spec: string | null = null;
       try {
-        spec = hb.precompile(source, { noEscape }) as string;
-        specs.set(key, spec);
+        const made = precompiledSource(source, noEscape);
+        specs.set(key, made.spec);
+        fn = made.fn;
       } catch (err) {
         const { line, message } = syntaxProblem(err);
         problems.add(rel, line, message.replace(/^Syntax error/, 'Compile error'));
       }
-      // The function is made from the code just compiled, as a later command makes it from the
-      // cache: compile() would run Handlebars' whole compiler a second time at the first render
-      // (the trial render), about a third of a full check's time.
-      if (spec !== null) {
-        try {
-          fn = fromSpec(spec);
-        } catch {
-          // Not expected (the code is Handlebars' own output): compile() below makes it from the source.
-        }
-      }
     }
-    fn ??= eager ? hb.compile<object>(source, { noEscape }) : lazyTemplate(key, source, noEscape, cached);
+    fn ??= eager ? compiledSource(source, noEscape) : lazyTemplate(key, source, noEscape, cached);
     compiled.set(key, fn);
     return fn;
   };

@@ -7,11 +7,12 @@
 import { createHmac } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sampleTemplateData } from '../../src/mail-out/template-data.js';
+import { hb } from '../../src/mail-out/template-helpers.js';
 import { loadTemplates, TemplateCheckError, templateCheckCache, type TemplateEngineOptions } from '../../src/mail-out/templates.js';
 
 const SHIPPED = fileURLToPath(new URL('../../templates', import.meta.url));
@@ -75,6 +76,39 @@ describe('checked template sets are reused by content', () => {
     expect(fixed.checked).toBe(true);
     expect(fixed.subject).toBe('[Case #10042] Received: Cannot log in since this morning');
     expect(load(templates, data).checked).toBe(false);
+  });
+
+  it('a template compiled once is not compiled again in this process: a reload or another set reuses it, a changed file is compiled', () => {
+    const { templates, data } = fresh();
+    const precompile = vi.spyOn(hb, 'precompile');
+    const compile = vi.spyOn(hb, 'compile');
+    try {
+      // Full checks (a reload, `templates check`): each file precompiled once in this process (the
+      // shipped files may have been by an earlier test; this folder's footer is its own), then none again.
+      expect(load(templates, data, { check: 'full', cacheFile: null }).checked).toBe(true);
+      const files = precompile.mock.calls.length;
+      expect(files).toBeGreaterThanOrEqual(1);
+      expect(precompile.mock.calls.some(([source]) => String(source).includes(dirname(templates)))).toBe(true);
+      expect(load(templates, data, { check: 'full', cacheFile: null }).checked).toBe(true);
+      expect(precompile.mock.calls.length).toBe(files);
+      // One file edited: that file alone is compiled again.
+      const footer = join(templates, 'partials', 'footer.text.hbs');
+      writeFileSync(footer, `${readFileSync(footer, 'utf8')}{{!-- edited --}}`);
+      const edited = load(templates, data, { check: 'full', cacheFile: null });
+      expect(precompile.mock.calls.length).toBe(files + 1);
+      // Sets reused without a check compile what they render at the first render (no cached code
+      // without a key): the first such set compiles what this process has not (the edited footer
+      // at least), the next none.
+      compile.mockClear();
+      expect(load(templates, data, { cacheKey: null })).toEqual({ checked: false, subject: edited.subject });
+      const rendered = compile.mock.calls.length;
+      expect(compile.mock.calls.some(([source]) => String(source).includes('{{!-- edited --}}'))).toBe(true);
+      expect(load(templates, data, { cacheKey: null })).toEqual({ checked: false, subject: edited.subject });
+      expect(compile.mock.calls.length).toBe(rendered);
+    } finally {
+      precompile.mockRestore();
+      compile.mockRestore();
+    }
   });
 
   it('checks again when the configured queues or languages change (other fallback chains)', () => {
