@@ -15,8 +15,16 @@ const STOPWORDS: Readonly<Record<string, readonly string[]>> = {
 
 const MIN_HITS = 3;
 
-const STOPWORD_SETS: ReadonlyMap<string, ReadonlySet<string>> = new Map(Object.entries(STOPWORDS).map(([lang, words]) => [lang, new Set(words)]));
-const NON_LETTERS_RE = /[^\p{L}]+/u;
+const LANGUAGES = Object.keys(STOPWORDS);
+/** Each function word → the indexes (in LANGUAGES) of the languages it belongs to: one look-up a word. */
+const WORD_LANGUAGES: ReadonlyMap<string, readonly number[]> = (() => {
+  const index = new Map<string, number[]>();
+  LANGUAGES.forEach((lang, i) => {
+    for (const word of STOPWORDS[lang]!) index.set(word, [...(index.get(word) ?? []), i]);
+  });
+  return index;
+})();
+const WORD_RE = /\p{L}+/gu;
 
 /** How many words a text has, and how many of them are each language's function words. */
 export interface WordCounts {
@@ -29,22 +37,21 @@ export interface WordCounts {
  * counts them while it parses, off the main thread; languageOf then picks among the configured ones).
  */
 export function wordCounts(text: string): WordCounts {
-  const langs = [...STOPWORD_SETS];
-  const hits = langs.map(() => 0);
+  const hits = LANGUAGES.map(() => 0);
   let words = 0;
   // The first 5,000 characters, cut before lower-casing (a long quoted chain is not lower-cased whole).
-  for (const word of text.slice(0, 5000).toLowerCase().split(NON_LETTERS_RE)) {
-    if (word === '') continue;
+  const lower = text.slice(0, 5000).toLowerCase();
+  for (const [word] of lower.matchAll(WORD_RE)) {
     words += 1;
-    for (let i = 0; i < langs.length; i += 1) if (langs[i]![1].has(word)) hits[i]! += 1;
+    for (const i of WORD_LANGUAGES.get(word) ?? []) hits[i]! += 1;
   }
-  return { words, hits: Object.fromEntries(langs.map(([lang], i) => [lang, hits[i]!])) };
+  return { words, hits: Object.fromEntries(LANGUAGES.map((lang, i) => [lang, hits[i]!])) };
 }
 
 /** The language of `candidates` the counts give clear evidence for, else null. */
 export function languageOf(counts: WordCounts, candidates: readonly string[]): string | null {
   if (counts.words === 0) return null;
-  const scores = candidates.filter((lang) => STOPWORD_SETS.has(lang)).map((lang) => ({ lang, hits: counts.hits[lang] ?? 0 }));
+  const scores = candidates.filter((lang) => Object.hasOwn(STOPWORDS, lang)).map((lang) => ({ lang, hits: Object.hasOwn(counts.hits, lang) ? counts.hits[lang]! : 0 }));
   scores.sort((a, b) => b.hits - a.hits);
   const [best, second] = scores;
   if (best === undefined || best.hits < MIN_HITS) return null;

@@ -31,6 +31,7 @@ describe('language of the first message', () => {
     expect(languageOf(counts, ['en', 'fr'])).toBeNull();
     // A language with no word list counts as having no evidence.
     expect(languageOf(counts, ['pt', 'de'])).toBe('de');
+    expect(languageOf(counts, ['constructor', 'toString', 'de'])).toBe('de');
   });
 
   it('picks the template language of a new case from its text when no Content-Language is given', async () => {
