@@ -66,6 +66,16 @@ describe('the example systemd unit', () => {
     expect(exec).not.toMatch(/npm|npx|sh -c/);
   });
 
+  it('starts node with the flags the casegate bin and `npm start` give the daemon (heap budget, young generation)', () => {
+    const flagsOf = (command: string): string[] => command.split(/\s+/).filter((w) => w.startsWith('--'));
+    const fromUnit = flagsOf(one('ExecStart')!.replace(/ \/opt\/casegate\/.*$/, ''));
+    const shebang = readFileSync(join(REPO_ROOT, 'src', 'cli.ts'), 'utf8').split('\n')[0]!;
+    const start = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start']!;
+    expect(fromUnit).toContain('--max-old-space-size=192');
+    expect(flagsOf(shebang)).toEqual(fromUnit);
+    expect(flagsOf(start.replace(/ dist\/bin\/.*$/, ''))).toEqual(fromUnit);
+  });
+
   it('gives the daemon a little more than its own stop deadline before SIGKILL', () => {
     const timeout = Number(one('TimeoutStopSec'));
     expect(timeout * 1000).toBeGreaterThan(STOP_DEADLINE_MS);
