@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
@@ -11,7 +12,7 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  * only after commit, oversized mail, flag mode and a UIDVALIDITY change. Every test uses its own
  * Dovecot user (own mail) and its own casegate data dir.
  */
-const USERS = ['idle', 'backlog', 'two-a', 'two-b', 'lock', 'big', 'flag', 'uidv', 'kept'];
+const USERS = ['idle', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept'];
 let server: DovecotServer;
 const running: RunningDaemon[] = [];
 
@@ -157,6 +158,29 @@ describeWithDovecot('IMAP channel', () => {
     const processed = await folderContents(server, 'lock', 'casegate/Processed');
     expect(processed.map((m) => m.subject)).toEqual(['Locked out']);
     expect((await count(d, 'SELECT count(*) FROM receipts'))).toBe(1);
+  });
+
+  it('a message whose file cannot be written stays in the folder, unacknowledged, and is stored once the disk works again', async () => {
+    const d = await start({ mailboxes: [mailbox('disk')] });
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
+    // The blob store's directory becomes a file: every write of a message's file fails (ENOTDIR, even as root).
+    const blobs = d.resolved.paths.blobDir;
+    rmSync(blobs, { recursive: true, force: true });
+    writeFileSync(blobs, 'not a directory');
+    try {
+      await server.append('disk', eml({ subject: 'Disk trouble', messageId: 'disk-1@customer.example' }));
+      await until(async () => d.lines.filter((l) => l.msg === 'message left in the folder; trying again later').length >= 2, 'two failed attempts');
+      expect(d.lines.some((l) => l.msg === 'message left in the folder; trying again later' && /could not store the message: ENOTDIR/.test(String(l['reason'])))).toBe(true);
+      expect((await folderContents(server, 'disk')).map((m) => m.subject)).toEqual(['Disk trouble']);
+      expect(await folderContents(server, 'disk', 'casegate/Processed')).toEqual([]);
+      expect(await count(d, 'SELECT count(*) FROM receipts')).toBe(0);
+    } finally {
+      rmSync(blobs, { force: true });
+    }
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the case once the disk works');
+    await until(async () => (await folderContents(server, 'disk')).length === 0, 'INBOX to be empty');
+    expect((await folderContents(server, 'disk', 'casegate/Processed')).map((m) => m.subject)).toEqual(['Disk trouble']);
+    expect(await count(d, 'SELECT count(*) FROM receipts')).toBe(1);
   });
 
   it('quarantines a message above maxMessageBytes in place, without downloading it', async () => {
