@@ -81,7 +81,8 @@ export type MimeReply =
 /**
  * The parse on this thread: the fields, the visible text, and what dedupe and classify read of the
  * text. Those two are counted here because on the MIME thread they leave the main thread: about
- * 0.14 ms and 60 KB of garbage a plain message there (the digest's whitespace pass, the word split).
+ * 0.05 ms of CPU a plain message (0.14 ms in a CPU profile of the daemon's main thread) and 60 KB
+ * of garbage there (the digest's whitespace pass, the word scan).
  */
 export async function parseHere(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits): Promise<ParsedMessage> {
   const mail = await parseMailFile(raw, blobs, limits);
