@@ -304,11 +304,9 @@ export class BlobStore {
 
   /** Store bytes already in memory (no stream in between); fails with SizeLimitError past `limit` bytes. */
   async putBuffer(data: Buffer | string, limit = Number.MAX_SAFE_INTEGER): Promise<StoredBlob> {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    if (bytes.length > limit) throw new SizeLimitError(limit);
-    if (bytes.length > IN_MEMORY_MAX) return this.put(Readable.from([bytes]), limit);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    return { sha256, size: bytes.length, path: await this.#writeSmall(bytes, sha256), data: bytes };
+    const { held, ...blob } = await this.hold(typeof data === 'string' ? Buffer.from(data) : data, limit);
+    if (held !== undefined) await this.#writeSmall(blob.data!, blob.sha256);
+    return blob;
   }
 
   /**
@@ -319,7 +317,7 @@ export class BlobStore {
    */
   async hold(data: Buffer, limit = Number.MAX_SAFE_INTEGER): Promise<StoredBlob> {
     if (data.length > limit) throw new SizeLimitError(limit);
-    if (data.length > IN_MEMORY_MAX) return this.putBuffer(data, limit);
+    if (data.length > IN_MEMORY_MAX) return this.put(Readable.from([data]), limit);
     const sha256 = createHash('sha256').update(data).digest('hex');
     return { sha256, size: data.length, path: blobFile(this.dir, sha256), data, held: { written: false } };
   }
