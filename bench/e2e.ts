@@ -173,25 +173,26 @@ export function randomGap(meanMs: number): number {
  */
 function cpuMsOf(pid: number, mainThread = false): number {
   try {
-    // The fields after the command name (which may contain spaces) in parentheses.
-    const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return statCpuMs(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`);
   } catch {
     return Number.NaN;
   }
 }
 
-/** CPU time (ms) of each thread of a process so far, by thread id, with the thread's name. */
-function threadsCpuOf(pid: number): Map<string, { name: string; ms: number }> {
-  const out = new Map<string, { name: string; ms: number }>();
+/** utime + stime (ms) of a /proc stat file; the fields after the command name, which may contain spaces and parentheses. */
+function statCpuMs(file: string): number {
+  const stat = readFileSync(file, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU time (ms) of each thread of a process so far, by thread id. */
+function threadsCpuOf(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const open = stat.indexOf('(');
-        const close = stat.lastIndexOf(')');
-        const fields = stat.slice(close + 2).split(' ');
-        out.set(tid, { name: stat.slice(open + 1, close), ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+        out.set(tid, statCpuMs(`/proc/${pid}/task/${tid}/stat`));
       } catch {
         // the thread ended meanwhile
       }
@@ -208,8 +209,8 @@ function threadsCpuOf(pid: number): Map<string, { name: string; ms: number }> {
  * concurrent marking, parallel scavenges, optimising compiles — and libuv's thread pool). Node does
  * not name its threads, so they are told apart by what they did.
  */
-function threadsDelta(pid: number, before: Map<string, { name: string; ms: number }>, after: Map<string, { name: string; ms: number }>, n: number): Record<string, number> {
-  const used = [...after].map(([tid, t]) => ({ main: tid === String(pid), ms: t.ms - (before.get(tid)?.ms ?? 0) }));
+function threadsDelta(pid: number, before: Map<string, number>, after: Map<string, number>, n: number): Record<string, number> {
+  const used = [...after].map(([tid, ms]) => ({ main: tid === String(pid), ms: ms - (before.get(tid) ?? 0) }));
   const others = used.filter((t) => !t.main).sort((a, b) => b.ms - a.ms);
   const per = (ms: number): number => Math.round((ms / n) * 100) / 100;
   return {
@@ -299,7 +300,7 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     const base = o.seed ?? 0;
     let firstCommit: number | null = null;
     let mainCpuAtFirstCommit = 0;
-    let threadsAtFirstCommit = new Map<string, { name: string; ms: number }>();
+    let threadsAtFirstCommit = new Map<string, number>();
     for (;;) {
       peak = Math.max(peak, statusMb(pid).rss);
       if (daemon.exitCode !== null) throw new Error(`daemon exited with ${daemon.exitCode}`);
