@@ -40,8 +40,10 @@ export async function eventsInRange(db: Q, type: string, r: Range) {
     .where('events.created_at', '>=', r.from)
     .where('events.created_at', '<', r.to);
   if (r.queue !== undefined) q = q.where('cases.queue', '=', r.queue);
-  // Events of one job run share their time (the SLA check's breaches): the id keeps their order.
-  return q.orderBy('events.created_at').orderBy('events.id').execute();
+  // Events of one job run share their time (the SLA check's breaches), and on PostgreSQL the job
+  // handles several cases at once, so their ids come in any order: the case number orders them,
+  // the id a case's own events.
+  return q.orderBy('events.created_at').orderBy('cases.number').orderBy('events.id').execute();
 }
 
 /** First responses (cases.first_response_at) in the range: business seconds, met, priority. */
