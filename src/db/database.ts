@@ -12,6 +12,7 @@ import * as m0009 from './migrations/0009-sla-jobs-web.js';
 import * as m0010 from './migrations/0010-one-first-response.js';
 import * as m0011 from './migrations/0011-ops.js';
 import * as m0013 from './migrations/0013-cluster.js';
+import * as m0014 from './migrations/0014-outbox-claimed.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010-one-first-response': m0010,
   '0011-ops': m0011,
   '0013-cluster': m0013,
+  '0014-outbox-claimed': m0014,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -17,7 +17,7 @@ import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
-import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued } from '../../src/db/repos/outbox.js';
+import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims } from '../../src/db/repos/outbox.js';
 import { listQuarantine, primaryReceipt } from '../../src/db/repos/receipts.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
@@ -118,6 +118,8 @@ describe('query plans on PostgreSQL', () => {
       ['stored files of a batch', () => attachmentsOfOutboxRows(capture, [1, 2, 3])],
       ['claim due rows', () => claimDue(capture, { owner: 'plan', now, until: now, limit: 16, exclude: [1, 2] })],
       ['next due', () => nextDueAt(capture)],
+      ['let go of every claim (start)', () => releaseClaims(capture, null)],
+      ['let go of its own claims (stop)', () => releaseClaims(capture, 'plan')],
       ['oldest queued', () => oldestQueued(capture)],
       ['case view: messages', () => messagesOfCase(capture, 77)],
       ['case view: attachments', () => attachmentsOfMessages(capture, [305, 306])],

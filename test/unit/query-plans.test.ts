@@ -19,7 +19,7 @@ import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
-import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase } from '../../src/db/repos/outbox.js';
+import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase, releaseClaims } from '../../src/db/repos/outbox.js';
 import { listQuarantine, primaryReceipt, receiptById } from '../../src/db/repos/receipts.js';
 import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
@@ -61,6 +61,9 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   // (h8 replaced the read of due rows by a claim in one statement.)
   { name: 'outbox: claim due rows', run: (db) => claimDue(db, { owner: 'plans', now: '2026-03-02T10:00:00.000Z', until: '2026-03-02T10:05:00.000Z', limit: 16, exclude: [1, 2] }) },
   { name: 'outbox: next due time', run: (db) => nextDueAt(db) },
+  // The worker's start (every claim) and stop (its own): found by the partial index of held rows.
+  { name: 'outbox: let go of every claim (start)', run: (db) => releaseClaims(db, null) },
+  { name: 'outbox: let go of its own claims (stop)', run: (db) => releaseClaims(db, 'plans') },
   { name: 'outbox: bouncing address', run: (db) => isBouncing(db, 'jane@customer.example') },
   { name: 'outbox: bouncing recipients of a batch', run: (db) => bouncingAmong(db, ['jane@customer.example', 'joe@customer.example']) },
   { name: 'outbox: stored files of a batch', run: (db) => attachmentsOfOutboxRows(db, [1, 2, 3]) },
