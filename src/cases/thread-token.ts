@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.js';
 
 /**
@@ -90,9 +90,30 @@ function candidates(secret: ThreadSecret, kid: string | undefined): readonly Sig
   return kid === undefined ? keys : keys.filter((k) => k.id === kid.toLowerCase());
 }
 
+/**
+ * Nonces come from random bytes drawn 4 KB at a time: one call into OpenSSL per 682 Message-IDs
+ * instead of one each (randomBytes(6) took 6–7 µs of the 8.5 µs a Message-ID cost, and about
+ * 25 µs a confirmation in a CPU profile of the daemon under a backlog). The bytes are the same
+ * CSPRNG's, each used once; a worker thread has a pool of its own.
+ */
+const NONCE_POOL = Buffer.alloc(4096);
+let noncePoolUsed = NONCE_POOL.length;
+
+/** `bytes` fresh random bytes as hex. */
+export function randomHex(bytes: number): string {
+  if (bytes > NONCE_POOL.length) throw new RangeError(`at most ${NONCE_POOL.length} random bytes at a time`);
+  if (noncePoolUsed + bytes > NONCE_POOL.length) {
+    randomFillSync(NONCE_POOL);
+    noncePoolUsed = 0;
+  }
+  const hex = NONCE_POOL.toString('hex', noncePoolUsed, noncePoolUsed + bytes);
+  noncePoolUsed += bytes;
+  return hex;
+}
+
 /** A Message-ID for mail about the case; `recipient` (staff mail) binds it to that address too. */
 export function mintMessageId(caseNumber: number | null, secret: ThreadSecret, domain: string, recipient?: string): string {
-  const nonce = randomBytes(6).toString('hex');
+  const nonce = randomHex(6);
   const prefix = caseNumber === null ? 'n0' : `c${caseNumber}`;
   const key = secret.current;
   const bound = recipient !== undefined ? `.r${sign(key.secret, recipientInput(prefix, nonce, recipient), 12)}` : '';

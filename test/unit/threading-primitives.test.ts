@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { caseSubject, findTag, formatTag, stripReplyPrefixes } from '../../src/cases/subject-tag.js';
 import { isThanksOnly } from '../../src/cases/thanks.js';
 import { ManualClock } from '../../src/clock.js';
-import { mintMessageId, plusAddress, stripPlus, threadSecret, verifyMessageId, verifyPlusAddress, verifyStaffMessageId } from '../../src/cases/thread-token.js';
+import { mintMessageId, plusAddress, randomHex, stripPlus, threadSecret, verifyMessageId, verifyPlusAddress, verifyStaffMessageId } from '../../src/cases/thread-token.js';
 
 const clock = new ManualClock('2026-03-02T09:00:00Z');
 const SECRET = threadSecret('unit-test-secret-0123456789-0123456789', [], clock);
@@ -56,6 +56,18 @@ describe('signed threading tokens', () => {
     expect(verifyMessageId(id, SECRET)).toEqual({ caseNumber: 10042 });
     expect(verifyMessageId(id, OTHER)).toBeNull();
     expect(mintMessageId(10042, SECRET, 'x')).not.toBe(mintMessageId(10042, SECRET, 'x'));
+  });
+
+  it('never mints the same nonce twice, also across refills of the random pool (4 KB: 682 nonces a fill)', () => {
+    const nonces = Array.from({ length: 3000 }, () => /^c1\.([0-9a-f]{12})\./.exec(mintMessageId(1, SECRET, 'x'))![1]!);
+    expect(new Set(nonces).size).toBe(3000);
+    // Each byte value turns up about equally often (3000 × 6 bytes: about 70 each), not a pool read twice or left zero.
+    const counts = new Array<number>(256).fill(0);
+    for (const n of nonces) for (const b of Buffer.from(n, 'hex')) counts[b]! += 1;
+    expect(Math.min(...counts)).toBeGreaterThan(20);
+    expect(Math.max(...counts)).toBeLessThan(140);
+    expect(randomHex(4096)).toMatch(/^[0-9a-f]{8192}$/);
+    expect(() => randomHex(4097)).toThrow(RangeError);
   });
 
   it.each([
