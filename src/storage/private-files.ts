@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 
 /**
  * Mail is personal data: everything casegate writes under its data directory (database, raw mail,
@@ -26,15 +26,24 @@ export function ensurePrivateFile(file: string): void {
   tighten(file, PRIVATE_FILE_MODE);
 }
 
-/** Tighten a file casegate created earlier (before this rule existed), if it is there. */
+/**
+ * Tighten a file casegate created earlier (before this rule existed), if it is there. It may go
+ * at any moment: SQLite's -wal and -shm files are removed by whichever process closes the last
+ * connection (a CLI command finishing beside this one), so a file that vanishes meanwhile is no
+ * error — a command that found one and then stat-ed it failed with ENOENT.
+ */
 export function tightenIfExists(file: string): void {
-  if (existsSync(file)) tighten(file, PRIVATE_FILE_MODE);
+  tighten(file, PRIVATE_FILE_MODE, true);
 }
 
-function tighten(path: string, mode: number): void {
-  const st = statSync(path);
-  if ((st.mode & 0o777 & ~mode) === 0) return;
+function tighten(path: string, mode: number, mayVanish = false): void {
+  const st = statSync(path, { throwIfNoEntry: !mayVanish });
+  if (st === undefined || (st.mode & 0o777 & ~mode) === 0) return;
   // Not ours (a directory the admin prepared, owned by someone else): leave it; the admin decides.
   if (typeof process.getuid === 'function' && st.uid !== process.getuid()) return;
-  chmodSync(path, st.mode & 0o777 & mode);
+  try {
+    chmodSync(path, st.mode & 0o777 & mode);
+  } catch (err) {
+    if (!(mayVanish && (err as NodeJS.ErrnoException).code === 'ENOENT')) throw err;
+  }
 }

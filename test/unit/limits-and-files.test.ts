@@ -2,7 +2,8 @@
  * Issue 9, items 13 and 14: private data files whatever the umask; every pipeline stage bounded in
  * time (ending in retry); admin patterns only ever see bounded input.
  */
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import fs, { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSmtpListener } from '../../src/channels/smtp-listener.js';
@@ -10,6 +11,8 @@ import { createTransport } from '../../src/mail-out/transport.js';
 import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { walk } from '../helpers/corpus.js';
+import { tempDir } from '../helpers/temp-dirs.js';
+import { tightenIfExists } from '../../src/storage/private-files.js';
 
 let env: TestEnv;
 afterEach(async () => {
@@ -56,6 +59,47 @@ describe('data files are private whatever the umask (item 13)', () => {
     env = await testEnv({ dataDir: d, database: { driver: 'sqlite' } });
     expect(mode(d)).toBe('700');
     expect(readdirSync(d)).toContain('casegate.db');
+  });
+});
+
+describe('SQLite\'s -wal and -shm files may vanish while a command opens the database', () => {
+  /**
+   * Run `fn` with fs[name] replaced by `impl` for every importer of node:fs (syncBuiltinESMExports
+   * carries the change to the named exports), restored afterwards.
+   */
+  function withFs<K extends 'statSync' | 'chmodSync'>(name: K, impl: (typeof fs)[K], fn: () => void): void {
+    const real = fs[name];
+    fs[name] = impl;
+    syncBuiltinESMExports();
+    try {
+      fn();
+    } finally {
+      fs[name] = real;
+      syncBuiltinESMExports();
+    }
+  }
+
+  it('a file removed by another process (its last connection closing) just before we look or chmod is no error', () => {
+    // Found by a fresh-clone CI run: `casegate quarantine show` failed with "ENOENT … stat
+    // casegate.db-shm" and a stack trace while another command closed the same database.
+    const file = join(tempDir('casegate-vanish-'), 'casegate.db-shm');
+    const realStat = fs.statSync;
+    writeFileSync(file, '', { mode: 0o644 });
+    withFs('statSync', ((path: fs.PathLike, opts?: fs.StatSyncOptions) => {
+      rmSync(file, { force: true }); // gone between "it is there" and the look at its mode
+      return realStat(path, opts);
+    }) as typeof fs.statSync, () => expect(() => tightenIfExists(file)).not.toThrow());
+    const realChmod = fs.chmodSync;
+    writeFileSync(file, '', { mode: 0o644 });
+    withFs('chmodSync', ((path: fs.PathLike, mode: fs.Mode) => {
+      rmSync(file, { force: true }); // gone between the look at its mode and the chmod
+      realChmod(path, mode);
+    }) as typeof fs.chmodSync, () => expect(() => tightenIfExists(file)).not.toThrow());
+    // A file that stays is still tightened, and other errors still count.
+    writeFileSync(file, '', { mode: 0o644 });
+    tightenIfExists(file);
+    expect(mode(file)).toBe('600');
+    expect(() => tightenIfExists(join(file, 'not-a-directory'))).toThrow(/ENOTDIR/);
   });
 });
 
