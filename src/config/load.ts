@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
@@ -208,12 +208,27 @@ function readOrCreateSecret(dataDir: string, source: string): string {
   if (existsSync(file)) return read();
   ensurePrivateDir(dataDir);
   const secret = randomBytes(32).toString('base64url');
+  // Written under a name of its own and then linked into place, so the file appears whole or not
+  // at all: written in place, it existed empty for a moment, and a second process starting on the
+  // same new data directory (the daemon and an MTA's `casegate ingest`, say) read an empty secret
+  // and refused to start. A link fails when the name exists: then another process won, and its
+  // secret is the one.
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, secret + '\n', { mode: 0o600, flag: 'wx' });
   try {
-    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    linkSync(tmp, file);
     return secret;
-  } catch {
-    // Another process created it first: use theirs.
-    return read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return read();
+    // A file system without hard links: create it in place, as before.
+    try {
+      writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+      return secret;
+    } catch {
+      return read();
+    }
+  } finally {
+    rmSync(tmp, { force: true });
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import fs, { writeFileSync, readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tempDir } from '../helpers/temp-dirs.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,32 @@ describe('configuration', () => {
     expect(r.secret.current.secret.length).toBeGreaterThanOrEqual(32);
     expect(readFileSync(join(cwd, 'data', 'secret'), 'utf8').trim()).toBe(r.secret.current.secret);
     expect(loadConfig({ env: {}, cwd }).secret.current).toEqual(r.secret.current);
+  });
+
+  it('the secret file appears whole or not at all: a second process starting at the same moment uses the first one\'s secret', () => {
+    const cwd = tempDir('casegate-cwd-');
+    const secretFile = join(cwd, 'data', 'secret');
+    const theirs = 'the-other-process-secret-0123456789-abcdef';
+    const seen: { size: number; mode: string }[] = [];
+    const realLink = fs.linkSync;
+    // The other process links its secret into place just before we do.
+    fs.linkSync = ((from: fs.PathLike, to: fs.PathLike) => {
+      const st = statSync(from);
+      seen.push({ size: st.size, mode: (st.mode & 0o777).toString(8) });
+      writeFileSync(secretFile, theirs + '\n', { mode: 0o600, flag: 'wx' });
+      realLink(from, to);
+    }) as typeof fs.linkSync;
+    syncBuiltinESMExports();
+    try {
+      expect(loadConfig({ env: {}, cwd }).secret.current.secret).toBe(theirs);
+    } finally {
+      fs.linkSync = realLink;
+      syncBuiltinESMExports();
+    }
+    // What was about to be linked was already complete and private; nothing is left beside it.
+    expect(seen).toEqual([{ size: 44, mode: '600' }]);
+    expect(readdirSync(join(cwd, 'data')).sort()).toEqual(['secret']);
+    expect(loadConfig({ env: {}, cwd }).secret.current.secret).toBe(theirs);
   });
 
   it('reads CASEGATE_CONFIG and resolves relative paths against the file', () => {
