@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -114,9 +114,14 @@ export function generateDkimKey(dataDir: string, domain: string, selector: strin
   const file = join(dir, `${d}.${s}.pem`);
   if (existsSync(file) && opts.force !== true) throw new DkimKeyError(`${file} exists already (a key published in DNS must not change under it); use another selector, or --force`);
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits });
-  // Replaced files are removed first: a mode given at creation applies to new files only.
-  rmSync(file, { force: true });
-  writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: PRIVATE_FILE_MODE });
+  // Written under another name (not *.pem) and renamed into place: a running daemon looks at the
+  // directory before every email, and a key file it found still empty it would log as unusable
+  // and not look at again until the directory changed once more. A new temporary file gets the
+  // mode; rename replaces a --force'd key in one step.
+  const tmp = join(dir, `.${d}.${s}.${process.pid}.tmp`);
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: PRIVATE_FILE_MODE, flag: 'wx' });
+  renameSync(tmp, file);
   const record = dkimRecordValue(privateKey);
   return { file, record, zoneLine: dkimZoneLine(d, s, record), bits };
 }
@@ -142,11 +147,23 @@ export interface DkimKeyringOptions {
 
 /**
  * The keys we sign with, by From domain. The data directory is looked at again whenever it
- * changes (a `stat` per email), so a key made by `casegate dkim keygen` signs the next email
- * without a restart. One log line per (re)load and domain: which key signs it.
+ * changes (a `stat` per email; read again for every email within RACY_MS of a change), so a key
+ * made by `casegate dkim keygen` signs the next email without a restart. One log line per domain
+ * whenever the key that signs it changes.
  */
+/**
+ * A directory's mtime moves in the kernel's clock ticks (milliseconds apart): a change in the same
+ * tick as our last look would leave it unchanged. Until this long after its mtime, a look at the
+ * directory is not trusted, and the next email looks again (as git treats a "racily clean" file).
+ */
+const RACY_MS = 2_000;
+
 export class DkimKeyring {
   #dirMtime = -1;
+  /** Date.now() of the last look at the directory. */
+  #lookedAt = 0;
+  /** Domains with several keys and no configured one, as already warned about (once per set of selectors). */
+  readonly #warned = new Set<string>();
   #byDomain = new Map<string, LoadedKey>();
   #all: LoadedKey[] = [];
   readonly #configured: LoadedKey[];
@@ -192,8 +209,9 @@ export class DkimKeyring {
     } catch {
       mtime = 0;
     }
-    if (mtime === this.#dirMtime) return;
+    if (mtime === this.#dirMtime && this.#lookedAt - mtime > RACY_MS) return;
     this.#dirMtime = mtime;
+    this.#lookedAt = Date.now();
     const found = mtime === 0 ? [] : readDataDirKeys(dir, this.opts.log);
     const all = [...this.#configured, ...found.filter((f) => !this.#configured.some((c) => c.domain === f.domain && c.selector === f.selector))];
     const byDomain = new Map<string, LoadedKey>();
@@ -203,7 +221,9 @@ export class DkimKeyring {
       // Several keys of one domain and none configured: keep the oldest (its record is surely published).
       const chosen = [...keys].sort((a, b) => a.mtimeMs - b.mtimeMs || a.selector.localeCompare(b.selector))[0]!;
       byDomain.set(domain, chosen);
-      if (keys.length > 1) {
+      const several = `${domain} ${keys.map((k) => k.selector).join(' ')}`;
+      if (keys.length > 1 && !this.#warned.has(several)) {
+        this.#warned.add(several);
         this.opts.log?.warn(
           { domain, selector: chosen.selector, others: keys.filter((k) => k !== chosen).map((k) => k.selector) },
           `several DKIM keys for ${domain} in the data directory: signing with the oldest (${chosen.selector}); name the one to use in outgoing.dkim.keys once its DNS record is published`,

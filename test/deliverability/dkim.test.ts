@@ -1,10 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import fs, { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caseByNumber } from '../../src/db/repos/cases.js';
-import { generateDkimKey } from '../../src/mail-out/dkim.js';
+import { DkimKeyring, generateDkimKey } from '../../src/mail-out/dkim.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport } from '../../src/mail-out/transport.js';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
@@ -181,6 +182,47 @@ describe('keys: keygen signs the next email without configuration; configured ke
     } finally {
       await env.close();
     }
+  });
+
+  it('a running daemon never finds a key file half written: keygen names it only once it is complete (also with --force)', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'casegate-dkim-atomic-'));
+    const errors: string[] = [];
+    const warnings: string[] = [];
+    const log = { error: (o: { error: string }) => errors.push(o.error), warn: (_o: unknown, msg: string) => warnings.push(msg), info: () => undefined } as unknown as ConstructorParameters<typeof DkimKeyring>[0]['log'];
+    const ring = new DkimKeyring({ dataDir, config: { enabled: true, keys: [] } as unknown as ConstructorParameters<typeof DkimKeyring>[0]['config'], log });
+    const realRename = fs.renameSync;
+    const before: { files: string[]; signsWith: string | null }[] = [];
+    // The daemon looks at the directory (its next email) at the last moment before the key is named.
+    fs.renameSync = ((from: fs.PathLike, to: fs.PathLike) => {
+      before.push({ files: readdirSync(join(dataDir, 'dkim')).filter((f) => f.endsWith('.pem')), signsWith: ring.signingFor('support@example.com')?.privateKey ?? null });
+      realRename(from, to);
+    }) as typeof fs.renameSync;
+    syncBuiltinESMExports();
+    try {
+      generateDkimKey(dataDir, 'example.com', 'sel1', { bits: 1024 });
+      expect(ring.signingFor('support@example.com')).toMatchObject({ domainName: 'example.com', keySelector: 'sel1' });
+      const first = ring.signingFor('support@example.com')!.privateKey;
+      generateDkimKey(dataDir, 'example.com', 'sel1', { bits: 1024, force: true });
+      expect(before[1]?.signsWith).toBe(first);
+      expect(ring.signingFor('support@example.com')!.privateKey).not.toBe(first);
+    } finally {
+      fs.renameSync = realRename;
+      syncBuiltinESMExports();
+    }
+    // Before the first key is named there is none to sign with; before the forced one, the old key still signs.
+    expect(before).toEqual([
+      { files: [], signsWith: null },
+      { files: ['example.com.sel1.pem'], signsWith: expect.stringContaining('BEGIN PRIVATE KEY') },
+    ]);
+    expect(errors).toEqual([]);
+    expect(readdirSync(join(dataDir, 'dkim'))).toEqual(['example.com.sel1.pem']);
+    expect(statSync(join(dataDir, 'dkim', 'example.com.sel1.pem')).mode & 0o777).toBe(0o600);
+    // A second key of the domain: the directory is read again for every email for a while after
+    // the change, but the warning about two keys comes once.
+    generateDkimKey(dataDir, 'example.com', 'sel2', { bits: 1024 });
+    for (let i = 0; i < 3; i++) expect(ring.signingFor('support@example.com')?.keySelector).toMatch(/^sel[12]$/);
+    expect(warnings.filter((w) => w.includes('several DKIM keys'))).toHaveLength(1);
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('outgoing.dkim.keys: a key file named in the config wins over the data directory; a key from the environment works too', async () => {
