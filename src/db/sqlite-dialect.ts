@@ -63,6 +63,22 @@ export class DatabaseBusyError extends Error {
   }
 }
 
+/**
+ * Kysely's SQLite adapter says SQLite has no transactional DDL, so its migrator ran each statement
+ * on its own and took no lock (it assumes one connection). Two processes opening a new or older
+ * database at once — the daemon and an MTA's `casegate ingest`, or two commands — then ran the same
+ * migrations side by side, and all but one failed ("table "leases" already exists"; a status command
+ * with a stack trace). SQLite does run DDL in transactions: with this the migrator runs the pending
+ * migrations in one transaction under the write lock (BEGIN IMMEDIATE) and reads what is applied
+ * inside it, so a second process waits, finds everything applied and does nothing, and a migration
+ * that fails leaves nothing of itself behind.
+ */
+class MigratingSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
 export class CasegateSqliteDialect implements Dialect {
   constructor(private readonly config: CasegateSqliteConfig) {}
 
@@ -75,7 +91,7 @@ export class CasegateSqliteDialect implements Dialect {
   }
 
   createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+    return new MigratingSqliteAdapter();
   }
 
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest, openDatabase, type Db } from '../../src/db/database.js';
 import { addEvent } from '../../src/db/repos/events.js';
-import { CliSandbox, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { CliSandbox, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 
@@ -111,6 +112,27 @@ describe('the SQLite dialect under a lock held by another process', () => {
       l.release();
       await l.released;
     }
+  }, TIMEOUT_MS);
+
+  it('processes migrating a new database at the same moment: one applies every migration, the others wait and find nothing to do', async () => {
+    // Kysely runs SQLite migrations without a transaction or a lock by itself: processes started
+    // together on a new data directory ran the same migrations side by side, and all but one failed
+    // ("table "cases" already exists": an MTA's ingest got 75, `cases list` 1, `status` a stack trace).
+    const fresh = join(dir, 'fresh.db');
+    const racers = [1, 2, 3, 4].map(() => spawn(process.execPath, [join(REPO_ROOT, 'test', 'helpers', 'migrate-on-signal.mjs'), fresh], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const lines = racers.map((p) => {
+      let out = '';
+      const ready = new Promise<void>((res) => p.stdout.on('data', (c: Buffer) => ((out += c.toString()), out.includes('ready\n') && res())));
+      const done = new Promise<string>((res) => p.on('close', () => res(out.split('\n')[1] ?? '')));
+      return { p, ready, done };
+    });
+    await Promise.all(lines.map((l) => l.ready));
+    for (const l of lines) l.p.stdin.end('go\n'); // released within a millisecond of each other
+    const results = (await Promise.all(lines.map((l) => l.done))).map((line) => JSON.parse(line) as { applied?: number; error?: string });
+    expect(results.filter((r) => r.error !== undefined)).toEqual([]);
+    const counts = results.map((r) => r.applied).sort((x, y) => (y ?? 0) - (x ?? 0));
+    expect(counts[0]).toBeGreaterThan(10);
+    expect(counts.slice(1)).toEqual([0, 0, 0]);
   }, TIMEOUT_MS);
 
   it('gives up with SQLITE_BUSY after database.busyTimeoutMs (not after ~19 ms, not after the event loop froze)', async () => {
