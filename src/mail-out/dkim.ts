@@ -146,18 +146,18 @@ export interface DkimKeyringOptions {
 }
 
 /**
- * The keys we sign with, by From domain. The data directory is looked at again whenever it
- * changes (a `stat` per email; read again for every email within RACY_MS of a change), so a key
- * made by `casegate dkim keygen` signs the next email without a restart. One log line per domain
- * whenever the key that signs it changes.
- */
-/**
  * A directory's mtime moves in the kernel's clock ticks (milliseconds apart): a change in the same
  * tick as our last look would leave it unchanged. Until this long after its mtime, a look at the
  * directory is not trusted, and the next email looks again (as git treats a "racily clean" file).
  */
 const RACY_MS = 2_000;
 
+/**
+ * The keys we sign with, by From domain. The data directory is looked at again whenever it
+ * changes (a `stat` per email; read again for every email within RACY_MS of a change), so a key
+ * made by `casegate dkim keygen` signs the next email without a restart. One log line per domain
+ * whenever the key that signs it changes.
+ */
 export class DkimKeyring {
   #dirMtime = -1;
   /** Date.now() of the last look at the directory. */
