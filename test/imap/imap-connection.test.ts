@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema, type ImapConfig } from '../../src/config/schema.js';
-import { accessToken, clientOptions, CredentialsError, describeImapError, isAuthFailure } from '../../src/channels/imap-connection.js';
+import { accessToken, clientOptions, CredentialsError, describeImapError, isAuthFailure, quietImapLogger } from '../../src/channels/imap-connection.js';
 import { silentLogger } from '../../src/log.js';
 
 /** Connection options, credentials and error wording (no server needed). */
@@ -87,5 +89,35 @@ describe('IMAP errors', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:143\n  at …'), { code: 'ECONNREFUSED' });
     expect(describeImapError(refused)).toBe('ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:143');
     expect(isAuthFailure(refused)).toBe(false);
+  });
+});
+
+describe('imapflow logging', () => {
+  const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+  it('imapflow is told which levels are dropped, so it builds no log text of commands and responses (FETCH: the message) for them', async () => {
+    for (const [level, wanted] of [
+      ['info', []],
+      ['debug', ['warn', 'error', 'fatal']],
+    ] as const) {
+      const lines: string[] = [];
+      const log = pino({ level }, { write: (line: string) => void lines.push(line) });
+      // The gate imapflow itself consults before it serialises a command or a response for its log.
+      const client = new ImapFlow(await clientOptions(imap({}), log, 'x')) as ImapFlow & { isLogLevelEnabled(level: string): boolean };
+      expect(LEVELS.filter((l) => client.isLogLevelEnabled(l)), level).toEqual(wanted);
+      client.close();
+    }
+  });
+
+  it('passes on warnings and errors only, at debug level, reduced to message and code', () => {
+    const lines: string[] = [];
+    const quiet = quietImapLogger(pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }));
+    quiet.info({ msg: 'A1 OK FETCH completed', src: 's' });
+    quiet.debug({ msg: 'C: A2 UID FETCH 1:* (BODY.PEEK[])' });
+    quiet.warn({ msg: 'Failed to process continuation response', err: Object.assign(new Error('boom\n at x'), { code: 'EX' }), payload: 'secret body' });
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ level: 20, msg: 'imapflow', imapflow: 'Failed to process continuation response', error: 'boom', code: 'EX' });
+    expect(JSON.stringify(entries[0])).not.toContain('secret body');
   });
 });
