@@ -266,8 +266,9 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
       console.error(`bench: e2e history seeded: ${s.messages} messages in ${s.seconds.toFixed(1)} s`);
     }
     const t0 = performance.now();
-    // The heap flags of `npm start` and the casegate bin (the floor gets the same).
+    // The heap flags and the malloc arena cap of `npm start` and the casegate bin (the floor gets the same).
     const heap = o.heapMb > 0 ? [`--max-old-space-size=${o.heapMb}`, '--max-semi-space-size=2'] : [];
+    const env = { ...process.env, MALLOC_ARENA_MAX: '2' };
     // BENCH_DAEMON_NODE_ARGS: extra Node options for the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     const extra = [...(process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''), ...(GC_TRACE ? GC_TRACE_ARGS : [])];
     const v8: V8Tracer | null = GC_TRACE ? { isolates: [], optimised: 0, byIsolate: new Map() } : null;
@@ -279,8 +280,8 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     const daemonExists: number[] = [];
     let reloaded = false;
     daemon = floorRun
-      ? spawn(process.execPath, [...heap, ...extra, FLOOR_CHANNEL, JSON.stringify(floorArgs)], { stdio: ['ignore', GC_TRACE ? 'pipe' : 'ignore', 'inherit'] })
-      : spawn(process.execPath, [...heap, ...extra, CLI, '--config', config, 'start'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      ? spawn(process.execPath, [...heap, ...extra, FLOOR_CHANNEL, JSON.stringify(floorArgs)], { env, stdio: ['ignore', GC_TRACE ? 'pipe' : 'ignore', 'inherit'] })
+      : spawn(process.execPath, [...heap, ...extra, CLI, '--config', config, 'start'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     if (daemon.stdout !== null) {
       createInterface({ input: daemon.stdout }).on('line', (line) => {
         keep?.write(`${line}\n`);

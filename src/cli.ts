@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-old-space-size=192 --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-old-space-size=192 --max-semi-space-size=2
 import { Command } from 'commander';
 import { setRootProgram } from './cli/shared.js';
 

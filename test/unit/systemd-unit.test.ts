@@ -76,6 +76,15 @@ describe('the example systemd unit', () => {
     expect(flagsOf(start.replace(/ dist\/bin\/.*$/, ''))).toEqual(fromUnit);
   });
 
+  it('gives the daemon the malloc arena cap the casegate bin and `npm start` give it', () => {
+    const shebang = readFileSync(join(REPO_ROOT, 'src', 'cli.ts'), 'utf8').split('\n')[0]!;
+    const start = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start']!;
+    expect((service.get('Environment') ?? []).filter((v) => v.startsWith('MALLOC_ARENA_MAX='))).toEqual(['MALLOC_ARENA_MAX=2']);
+    expect(shebang).toMatch(/^#!\/usr\/bin\/env -S MALLOC_ARENA_MAX=2 node /);
+    // env, then node by exec: npm's shell is replaced, so signals still reach casegate itself.
+    expect(start).toMatch(/^exec env MALLOC_ARENA_MAX=2 node /);
+  });
+
   it('gives the daemon a little more than its own stop deadline before SIGKILL', () => {
     const timeout = Number(one('TimeoutStopSec'));
     expect(timeout * 1000).toBeGreaterThan(STOP_DEADLINE_MS);
