@@ -12,13 +12,14 @@
  * Left out of the bundle (loaded from node_modules at run time): better-sqlite3 (native addon),
  * the modules casegate itself loads on demand with createRequire (pg, pino-pretty, cli-progress,
  * mbox-reader, recheck, date-holidays, asn1js) so they cost nothing unless used, iconv-lite (its
- * tables load when a charset needs them) and the modules behind the stand-ins below.
+ * tables load when a charset needs them) and the modules behind the stand-ins (build/stand-ins.ts).
  */
 import { build, type Plugin } from 'esbuild';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { htmlToTextStandIn, LAZY, linkifyStandIn, standIn } from './stand-ins.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = join(ROOT, 'dist', 'bin');
@@ -54,71 +55,14 @@ const cheapDbcsDecoder: Plugin = {
   },
 };
 
-/**
- * Modules most commands never call, yet their importers load them at start: a stand-in loads the
- * real module (from node_modules, outside the bundle) the first time something of it is used.
- * The names are what importers take by name (`import { compile } from …`); default imports and
- * require() get the stand-in itself.
- *  - encoding-japanese (≈ 250 KB, tables built at load): libmime and imapflow, Japanese charsets only;
- *  - html-to-text with htmlparser2, entities, selderee … (≈ 230 KB): mailparser and visible-text,
- *    for HTML mail only.
- */
-/** A CommonJS stand-in for `path` that requires the real module the first time something of it is used. */
-function standIn(path: string, names: readonly string[]): string {
-  return `let real = null;
-const load = () => (real ??= require(${JSON.stringify(path)}));
-const names = ${JSON.stringify(names)};
-module.exports = new Proxy({}, {
-  get: (_, key) => (key === '__esModule' ? undefined : load()[key]),
-  has: (_, key) => key in load(),
-  ownKeys: () => names,
-  getOwnPropertyDescriptor: (_, key) => (names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined),
-});`;
-}
-
-const LAZY: Record<string, readonly string[]> = {
-  'encoding-japanese': [],
-  'html-to-text': ['compile', 'convert', 'htmlToText'],
-};
-/**
- * html-to-text's convert (mailparser's htmlToText) compiles its options into a converter on every
- * call, and mailparser calls it with the same options for every HTML-only part: on the benchmark's
- * heavy mix (30 KB HTML with a quoted chain) the compiling was half of the conversion's time (0.49
- * of 0.92 s a 2,000-message backlog). The stand-in keeps the converter of each option set that is
- * plain data (no formatter functions) and converts with it: the same text, compiled once.
- */
-function htmlToTextStandIn(): string {
-  return `${standIn('html-to-text', LAZY['html-to-text'] ?? [])}
-const compiled = new Map();
-const plainKey = (options) => {
-  let plain = true;
-  const key = JSON.stringify(options, (_, v) => {
-    if (typeof v === 'function') plain = false;
-    return v;
-  });
-  return plain ? key : null;
-};
-function convert(html, options = {}, metadata = undefined) {
-  const key = plainKey(options);
-  if (key === null) return load().convert(html, options, metadata);
-  let converter = compiled.get(key);
-  if (converter === undefined) {
-    converter = load().compile(options);
-    if (compiled.size < 16) compiled.set(key, converter);
-  }
-  return converter(html, metadata);
-}
-const lazy = module.exports;
-module.exports = new Proxy(lazy, { get: (t, key) => (key === 'convert' || key === 'htmlToText' ? convert : Reflect.get(t, key)) });`;
-}
-
+/** The modules of LAZY resolve to their stand-ins (build/stand-ins.ts); the stand-ins' own require() of them stays outside. */
 const lazyModules: Plugin = {
   name: 'lazy-modules',
   setup(b) {
     const filter = new RegExp(`^(${Object.keys(LAZY).join('|')})$`);
     b.onResolve({ filter }, (args) => (args.namespace === 'casegate-lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'casegate-lazy' }));
     b.onLoad({ filter: /.*/, namespace: 'casegate-lazy' }, (args) => ({
-      contents: args.path === 'html-to-text' ? htmlToTextStandIn() : standIn(args.path, LAZY[args.path] ?? []),
+      contents: args.path === 'html-to-text' ? htmlToTextStandIn() : args.path === 'linkify-it' ? linkifyStandIn() : standIn(args.path, LAZY[args.path] ?? []),
       loader: 'js',
       resolveDir: ROOT,
     }));
