@@ -30,6 +30,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/sla-config.test.ts',
   'test/unit/sql-home.test.ts',
   'test/unit/sqlite-checkpointer.test.ts',
+  'test/unit/stand-ins.test.ts',
   'test/unit/survey-links.test.ts',
   'test/unit/systemd-unit.test.ts',
   'test/unit/templates-cache.test.ts',
