@@ -109,9 +109,9 @@ describe('stopping the daemon', () => {
     expect(proc.stdout()).toMatch(/"msg":"second signal: exiting now"/);
   }, TIMEOUT_MS);
 
-  it('`npm start` (exec node …) under SIGTERM leaves no node process behind', async () => {
+  it('`npm start` (exec env … node …) under SIGTERM leaves no node process behind', async () => {
     const script = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start']!;
-    expect(script).toMatch(/^exec node /);
+    expect(script).toMatch(/^exec (env [A-Z_]+=\S+ )?node /);
     const box = sandbox({ listener: { port: 0 } });
     const npm = spawn('npm', ['start'], { cwd: REPO_ROOT, env: childEnv({ CASEGATE_CONFIG: box.configPath, HOME: box.dir }), stdio: ['ignore', 'pipe', 'pipe'] });
     cleanup.push(() => npm.kill('SIGKILL'));
@@ -129,8 +129,10 @@ describe('stopping the daemon', () => {
     cleanup.push(() => {
       if (alive(daemonPid)) process.kill(daemonPid, 'SIGKILL');
     });
-    // node is npm's direct child (exec), not a grandchild behind sh.
+    // node is npm's direct child (exec, and env execs node), not a grandchild behind sh.
     expect(readFileSync(`/proc/${daemonPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(npm.pid));
+    // …with glibc's malloc arenas capped (docs/performance.md).
+    expect(readFileSync(`/proc/${daemonPid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     const t0 = Date.now();
     npm.kill('SIGTERM');
     await npmExit;
