@@ -19,7 +19,7 @@ import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { htmlToTextStandIn, LAZY, linkifyStandIn, standIn } from './stand-ins.js';
+import { LAZY, standIn, standInFor } from './stand-ins.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT = join(ROOT, 'dist', 'bin');
@@ -62,7 +62,7 @@ const lazyModules: Plugin = {
     const filter = new RegExp(`^(${Object.keys(LAZY).join('|')})$`);
     b.onResolve({ filter }, (args) => (args.namespace === 'casegate-lazy' ? { path: args.path, external: true } : { path: args.path, namespace: 'casegate-lazy' }));
     b.onLoad({ filter: /.*/, namespace: 'casegate-lazy' }, (args) => ({
-      contents: args.path === 'html-to-text' ? htmlToTextStandIn() : args.path === 'linkify-it' ? linkifyStandIn() : standIn(args.path, LAZY[args.path] ?? []),
+      contents: standInFor(args.path),
       loader: 'js',
       resolveDir: ROOT,
     }));

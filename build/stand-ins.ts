@@ -4,17 +4,6 @@
  * them against the real modules.
  */
 
-/**
- * Modules most commands never call, yet their importers load them at start: a stand-in loads the
- * real module (from node_modules, outside the bundle) the first time something of it is used.
- * The names are what importers take by name (`import { compile } from …`); default imports and
- * require() get the stand-in itself.
- *  - encoding-japanese (≈ 250 KB, tables built at load): libmime and imapflow, Japanese charsets only;
- *  - html-to-text with htmlparser2, entities, selderee … (≈ 230 KB): mailparser and visible-text,
- *    for HTML mail only;
- *  - linkify-it with uc.micro (≈ 15 KB and ≈ 10 ms of compiling its patterns): mailparser, never
- *    used by casegate (linkifyStandIn below).
- */
 /** A CommonJS stand-in for `path` that requires the real module the first time something of it is used. */
 export function standIn(path: string, names: readonly string[]): string {
   return `let real = null;
@@ -28,6 +17,17 @@ module.exports = new Proxy({}, {
 });`;
 }
 
+/**
+ * Modules most commands never call, yet their importers load them at start: a stand-in loads the
+ * real module (from node_modules, outside the bundle) the first time something of it is used.
+ * The names are what importers take by name (`import { compile } from …`); default imports and
+ * require() get the stand-in itself.
+ *  - encoding-japanese (≈ 250 KB, tables built at load): libmime and imapflow, Japanese charsets only;
+ *  - html-to-text with htmlparser2, entities, selderee … (≈ 230 KB): mailparser and visible-text,
+ *    for HTML mail only;
+ *  - linkify-it with uc.micro (≈ 15 KB and ≈ 10 ms of compiling its patterns): mailparser, never
+ *    used by casegate (linkifyStandIn below).
+ */
 export const LAZY: Record<string, readonly string[]> = {
   'encoding-japanese': [],
   'html-to-text': ['compile', 'convert', 'htmlToText'],
@@ -99,4 +99,11 @@ function LinkifyIt(...args) {
   return proxy;
 }
 module.exports = LinkifyIt;`;
+}
+
+/** The stand-in's source for a module of LAZY. */
+export function standInFor(path: string): string {
+  if (path === 'html-to-text') return htmlToTextStandIn();
+  if (path === 'linkify-it') return linkifyStandIn();
+  return standIn(path, LAZY[path] ?? []);
 }
