@@ -48,6 +48,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // The bundled CLI that test/helpers/cli-in-process.ts runs is loaded by Node as it is, not
+    // transformed by vite: the same code the casegate binary runs.
+    server: { deps: { external: [/[\\/]dist[\\/]bin[\\/]/] } },
     // Files share their worker's module cache instead of importing every module again (import
     // time 124 s → 32 s per pass). Tests keep no state in modules: each file builds its own
     // servers, directories and schemas; the one cross-file flag (test/setup/backend-pass.ts) is

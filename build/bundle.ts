@@ -111,7 +111,9 @@ rmSync(OUT, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: ROOT,
   // The daemon's MIME thread (src/mime/mime-thread.ts) is an entry of its own: dist/bin/mime-worker.js.
-  entryPoints: { casegate: 'src/cli.ts', 'mime-worker': 'src/mime/mime-worker.ts' },
+  // dist/bin/cli-run.js exports the command line the binary runs (the same chunk), for the tests
+  // that run commands in their own process (test/helpers/cli-in-process.ts).
+  entryPoints: { casegate: 'src/cli.ts', 'mime-worker': 'src/mime/mime-worker.ts', 'cli-run': 'src/cli/run.ts' },
   outdir: OUT,
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
@@ -141,4 +143,4 @@ if (metaOut !== undefined && metaOut !== '') writeFileSync(metaOut, JSON.stringi
 chmodSync(join(OUT, 'casegate.js'), 0o755);
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
 const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
-process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js and ${outputs.length - 2} chunks, ${(bytes / 1e6).toFixed(1)} MB\n`);
+process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js, cli-run.js and ${outputs.length - 3} chunks, ${(bytes / 1e6).toFixed(1)} MB\n`);

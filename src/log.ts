@@ -33,7 +33,15 @@ function prettyStream(fd: 1 | 2): DestinationStream {
   return pretty({ destination: fd, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,app' });
 }
 
-/** The one place that creates the root logger; subsystems take `log.child({ component })`. */
+/**
+ * The one place that creates the root logger; subsystems take `log.child({ component })`.
+ *
+ * The daemon logs to stdout through pino's own buffered writer. A command logs its few lines
+ * through process.stderr, which Node writes synchronously on Linux (files, pipes, terminals): each
+ * line is out before the command's next output, and a command run in a test's process
+ * (test/helpers/cli-in-process.ts) has its log lines on the stderr it captures. (log.format
+ * pretty, or auto on a terminal, writes through pino-pretty to the file descriptor itself.)
+ */
 export function createLogger(opts: LogOptions): Logger {
   const fd = opts.toStderr === true ? 2 : 1;
   const members = new Set<WeakRef<Logger>>();
@@ -48,7 +56,7 @@ export function createLogger(opts: LogOptions): Logger {
         members.add(new WeakRef(child));
       },
     },
-    wantsPretty(opts.format ?? 'auto', fd) ? prettyStream(fd) : pino.destination({ fd, sync: false }),
+    wantsPretty(opts.format ?? 'auto', fd) ? prettyStream(fd) : fd === 2 ? process.stderr : pino.destination({ fd, sync: false }),
   );
   families.set(root, members);
   return root;

@@ -25,6 +25,9 @@ function logLines(stderr: string): LogLine[] {
     .map((l) => JSON.parse(l) as LogLine);
 }
 
+/** Every command here is a new casegate process: what is tested is what a process does at its start. */
+const PROCESS = { childProcess: true } as const;
+
 describe('one-shot commands and the template check cache', () => {
   let box: CliSandbox;
   let templates: string;
@@ -37,7 +40,7 @@ describe('one-shot commands and the template check cache', () => {
   afterAll(() => box.cleanup());
 
   it('the first ingest checks the templates, the next ones reuse the checked set; both store the message', async () => {
-    const first = await box.run(['ingest', box.write('a.eml', eml({ messageId: 'a@customer.example', subject: 'First' }))]);
+    const first = await box.run(['ingest', box.write('a.eml', eml({ messageId: 'a@customer.example', subject: 'First' }))], PROCESS);
     expect(first.code, describeResult(first)).toBe(0);
     expect(first.stdout).toMatch(/stored \(case 10001\)/);
     expect(logLines(first.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(true);
@@ -46,7 +49,7 @@ describe('one-shot commands and the template check cache', () => {
     expect(JSON.parse(cacheLines[0]!)).toMatchObject({ hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(cacheLines.length).toBeGreaterThan(100);
 
-    const second = await box.run(['ingest', box.write('b.eml', eml({ messageId: 'b@customer.example', subject: 'Second' }))]);
+    const second = await box.run(['ingest', box.write('b.eml', eml({ messageId: 'b@customer.example', subject: 'Second' }))], PROCESS);
     expect(second.code, describeResult(second)).toBe(0);
     expect(second.stdout).toMatch(/stored \(case 10002\)/);
     expect(logLines(second.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(false);
@@ -57,31 +60,31 @@ describe('one-shot commands and the template check cache', () => {
     const good = readFileSync(file, 'utf8');
     writeFileSync(file, '{{case.tag}} {{case.subjcet}}');
     try {
-      const r = await box.run(['ingest', box.write('c.eml', eml({ messageId: 'c@customer.example' }))]);
+      const r = await box.run(['ingest', box.write('c.eml', eml({ messageId: 'c@customer.example' }))], PROCESS);
       expect(r.code, describeResult(r)).toBe(75);
       expect(r.stderr).toContain('confirmation.subject.hbs:1 Unknown variable "case.subjcet" (did you mean "case.subject"?)');
       // Commands that send and render nothing load no templates: a broken set does not stop them.
       for (const args of [['cases', 'list'], ['cases', 'show', '10001', '--json'], ['status']]) {
-        const ro = await box.run(args);
+        const ro = await box.run(args, PROCESS);
         expect(ro.code, describeResult(ro)).toBe(0);
         expect(ro.stderr).not.toContain('subjcet');
       }
       // A command that writes mail does refuse it.
-      const work = await box.run(['cases', 'note', '10001', '--message', 'checked', '--agent', 'x@example.com']);
+      const work = await box.run(['cases', 'note', '10001', '--message', 'checked', '--agent', 'x@example.com'], PROCESS);
       expect(work.code, describeResult(work)).not.toBe(0);
       expect(work.stderr, describeResult(work)).toContain('subjcet');
     } finally {
       writeFileSync(file, good);
     }
-    const again = await box.run(['ingest', box.write('c.eml', eml({ messageId: 'c@customer.example' }))]);
+    const again = await box.run(['ingest', box.write('c.eml', eml({ messageId: 'c@customer.example' }))], PROCESS);
     expect(again.code, describeResult(again)).toBe(0);
   });
 
   it('help still lists every command group (all groups are loaded for it)', async () => {
-    const r = await box.run(['--help']);
+    const r = await box.run(['--help'], PROCESS);
     expect(r.code, describeResult(r)).toBe(0);
     for (const cmd of ['start', 'migrate', 'ingest', 'cases', 'quarantine', 'status', 'templates', 'config']) expect(r.stdout).toMatch(new RegExp(`\\n  ${cmd}\\b`));
-    const unknown = await box.run(['frobnicate']);
+    const unknown = await box.run(['frobnicate'], PROCESS);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
   });
@@ -159,7 +162,7 @@ describe("the daemon's start and the template check cache", () => {
     const good = readFileSync(file, 'utf8');
     writeFileSync(file, '{{case.tag}} {{case.subjcet}}');
     try {
-      const refused = await box.run(['start'], { timeoutMs: 30_000 });
+      const refused = await box.run(['start'], { timeoutMs: 30_000 }, PROCESS);
       expect(refused.code, describeResult(refused)).toBe(78);
       expect(refused.stderr).toContain('templates have problems, not starting:\n  confirmation.subject.hbs:1: Unknown variable "case.subjcet" (did you mean "case.subject"?)');
     } finally {

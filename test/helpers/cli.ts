@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { runCliInProcess } from './cli-in-process.js';
 import { writeConfig } from './context.js';
 import { seedTemplateCheck } from './template-check-seed.js';
 
@@ -64,6 +65,11 @@ export interface RunOptions {
   readonly nodeArgs?: readonly string[];
   /** Script to run instead of dist/bin/casegate.js (a wrapper). */
   readonly script?: string;
+  /**
+   * CliSandbox.run only: a child process even where none of the options above asks for one (a
+   * test of the process itself: its exit, its start, a hang).
+   */
+  readonly childProcess?: boolean;
 }
 
 /** The child's environment: the caller's, never an inherited CASEGATE_CONFIG. */
@@ -256,8 +262,20 @@ export class CliSandbox {
     return p;
   }
 
+  /**
+   * `casegate --config casegate.yaml <args>` in the sandbox: in the test's process
+   * (cli-in-process.ts) unless an option needs a child process (stdin, a prefix, node options, a
+   * wrapper script, a timeout, childProcess).
+   */
   run(args: readonly string[], opts: RunOptions = {}): Promise<CliResult> {
-    return runCli(['--config', this.configPath, ...args], { cwd: this.dir, ...opts, env: { HOME: this.dir, ...opts.env } });
+    const full = ['--config', this.configPath, ...args];
+    const env = { HOME: this.dir, ...opts.env };
+    const child = opts.childProcess === true || opts.stdin !== undefined || opts.prefix !== undefined || opts.nodeArgs !== undefined || opts.script !== undefined || opts.timeoutMs !== undefined;
+    if (!child) {
+      assertBuilt();
+      return runCliInProcess(full, { cwd: opts.cwd ?? this.dir, env });
+    }
+    return runCli(full, { cwd: this.dir, ...opts, env });
   }
 
   /** Run a command that must exit 0 and print JSON; returns the parsed value. */

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { configSchema } from '../../src/config/schema.js';
 import { Metrics } from '../../src/ops/metrics.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 
 /**
  * The documentation stays true (issue 13, point 10): the README's first screen is two commands and
@@ -130,7 +131,7 @@ describe('docs/', () => {
 
   it('cli.md names every command of the CLI', async () => {
     const commandsOf = async (args: string[]): Promise<string[]> => {
-      const r = await runCli([...args, '--help']);
+      const r = await runCliInProcess([...args, '--help']);
       const section = r.stdout.split(/^Commands:$/m)[1] ?? '';
       return section
         .split('\n')
