@@ -49,7 +49,7 @@ function normalise(text: string, box: CliSandbox): string {
     .join('<sandbox>')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g, '<time>')
     .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/g, '<local time>')
-    .replace(/\b[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M\b/g, '<time in an email>')
+    .replace(/\b[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M\b/g, '<time in an email>')
     .replace(/\bc\d+(?:\.[0-9a-z]+)+@support\.example\.com/g, '<signed id>@support.example.com')
     .replace(/\\"Thread-Index\\":\\"[^\\]+\\"/g, '\\"Thread-Index\\":<index>')
     .replace(/\bwaiting \d+ s\b/g, 'waiting N s')
