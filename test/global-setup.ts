@@ -1,6 +1,8 @@
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startPgCluster } from './helpers/pg-cluster.js';
 
 /**
@@ -8,14 +10,13 @@ import { startPgCluster } from './helpers/pg-cluster.js';
  * PostgreSQL pass this starts a private cluster (test/helpers/pg-cluster.ts) unless
  * CASEGATE_TEST_PG_URL names one already, and stops it at the end. Every test environment then
  * gets its own schema in it (test/helpers/test-db.ts), so files run in parallel, isolated. It also
- * makes the directory where the run keeps its records of checked template sets.
+ * names the directory where the runs keep their records of checked template sets.
  */
 export default async function setup(): Promise<() => void> {
   const root = runTempRoot();
   // Records of checked template sets, shared by the run's workers (test/helpers/template-check-seed.ts).
-  const checks = mkdtempSync(join(tmpdir(), 'casegate-template-checks-'));
-  process.env['CASEGATE_TEST_TEMPLATE_CHECKS'] = checks;
-  const stops: (() => void)[] = [() => rmSync(checks, { recursive: true, force: true })];
+  process.env['CASEGATE_TEST_TEMPLATE_CHECKS'] = templateCheckStore();
+  const stops: (() => void)[] = [];
   if (root !== null) stops.unshift(() => rmSync(root, { recursive: true, force: true }));
   if (process.env['CASEGATE_TEST_DB'] === 'postgres' && (process.env['CASEGATE_TEST_PG_URL'] ?? '') === '') {
     const cluster = await startPgCluster();
@@ -26,6 +27,40 @@ export default async function setup(): Promise<() => void> {
   return () => {
     for (const stop of stops.reverse()) stop();
   };
+}
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Where the records of checked template sets are kept: data/test-template-checks/KEY, KEY a hash
+ * of the built CLI (its chunks' names carry esbuild's content hashes) and of the shipped templates,
+ * so both passes of `npm test` (and the next run of an unchanged build) share the records the first
+ * one made: each costs a `casegate templates preview` process (a check and trial render of every
+ * template). Another build or other templates get a directory of their own; the others are removed.
+ */
+function templateCheckStore(): string {
+  const h = createHash('sha256');
+  const bin = join(REPO_ROOT, 'dist', 'bin');
+  // Every file's path; the content of the templates and of dist/bin's entries (a chunk's name is
+  // esbuild's hash of its content).
+  const walk = (dir: string, content: (file: string) => boolean): void => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p, content);
+      else {
+        h.update(`${relative(REPO_ROOT, p)}\0`);
+        if (content(p)) h.update(readFileSync(p));
+      }
+    }
+  };
+  walk(bin, (p) => dirname(p) === bin && p.endsWith('.js'));
+  walk(join(REPO_ROOT, 'templates'), () => true);
+  const parent = join(REPO_ROOT, 'data', 'test-template-checks');
+  const key = h.digest('hex').slice(0, 24);
+  mkdirSync(join(parent, key), { recursive: true });
+  for (const name of readdirSync(parent)) if (name !== key) rmSync(join(parent, name), { recursive: true, force: true });
+  return join(parent, key);
 }
 
 const RUN_PREFIX = 'casegate-test-';
