@@ -7,7 +7,8 @@ import { commonData, queueEmail, requesterOf } from '../../src/mail-out/compose.
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { caseDetail } from '../../src/views.js';
-import { describeResult, runCli } from '../helpers/cli.js';
+import { describeResult } from '../helpers/cli.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { describeWithPostfix, startPostfix, type PostfixServer } from '../helpers/postfix-server.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
@@ -115,7 +116,7 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     expect(notices[0]!.text).toContain('5.1.1');
     expect(notices[0]!.text).toMatch(/confirmation|received your request/);
 
-    const shown = await runCli(['--config', env.resolved.source!, 'cases', 'show', '10001'], { cwd: env.dir, env: { HOME: env.dir } });
+    const shown = await runCliInProcess(['--config', env.resolved.source!, 'cases', 'show', '10001'], { cwd: env.dir, env: { HOME: env.dir } });
     expect(shown.code, describeResult(shown)).toBe(0);
     expect(shown.stdout).toMatch(/BOUNCING: jane@customer\.example bounced hard at \S+ \(5\.1\.1 .*User unknown.*\): casegate sends it nothing until it writes again/);
 
@@ -143,7 +144,7 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     expect(await isBouncing(env.ctx.db, JANE)).toBe(false);
     expect((await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type)).toContain('address.reachable');
     expect((await caseDetail(env.ctx.db, 10001))!.bouncing).toEqual([]);
-    const shown = await runCli(['--config', env.resolved.source!, 'cases', 'show', '10001'], { cwd: env.dir, env: { HOME: env.dir } });
+    const shown = await runCliInProcess(['--config', env.resolved.source!, 'cases', 'show', '10001'], { cwd: env.dir, env: { HOME: env.dir } });
     expect(shown.stdout).not.toContain('BOUNCING');
     expect(await stillWorking()).toBe('sent');
   });

@@ -4,7 +4,8 @@ import { caseByNumber } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import type { Daemon } from '../../src/main.js';
-import { describeResult, runCli } from '../helpers/cli.js';
+import { describeResult } from '../helpers/cli.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { mxHeaderFields, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
 import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { clientReply, type ClientStyle, type Original } from '../helpers/mail-clients.js';
@@ -193,7 +194,7 @@ describe('a day of a support team of three, with mail clients and the CLI only',
     await eventually(() => expect(to('ben@example.com', /Phone call requested/)).toHaveLength(1));
     expect(to('ben@example.com', /Phone call requested/)[0]!.parsed.text).toContain('today 15:00, +49 30 1234567 (noted by Carla Agent)');
 
-    const r = await runCli(['--config', join(dir, 'casegate.yaml'), 'cases', 'resolve', '10001', '--agent', 'Ben', '--message', 'As discussed on the phone: fixed by the new client 5.2.'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCliInProcess(['--config', join(dir, 'casegate.yaml'), 'cases', 'resolve', '10001', '--agent', 'Ben', '--message', 'As discussed on the phone: fixed by the new client 5.2.'], { cwd: dir, env: { HOME: dir } });
     expect(r.code, describeResult(r)).toBe(0);
     await eventually(() => expect(to(JANE, /Re: VPN broken/)).toHaveLength(4));
     const done = to(JANE, /Re: VPN broken/)[3]!;

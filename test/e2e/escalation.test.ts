@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Daemon } from '../../src/main.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
-import { describeResult, runCli } from '../helpers/cli.js';
+import { describeResult } from '../helpers/cli.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
 
@@ -123,7 +124,7 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
   });
 
   it('a reassignment with the CLI notifies the new owner and tells the customer the display name only', async () => {
-    const r = await runCli(['--config', join(dir, 'casegate.yaml'), 'cases', 'assign', '10001', 'Bea Agent', '--note', 'Anna is out today'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCliInProcess(['--config', join(dir, 'casegate.yaml'), 'cases', 'assign', '10001', 'Bea Agent', '--note', 'Anna is out today'], { cwd: dir, env: { HOME: dir } });
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toMatch(/case 10001 assigned to Bea Agent \(was Anna Agent\); customer notified/);
     await eventually(() => {
@@ -136,7 +137,7 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
     expect(to('bea@example.com', /Assigned to you: VPN down/)[0]!.parsed.text).toContain('Anna is out today');
 
     // And the CLI escalation reaches tier 3 the same way.
-    const e = await runCli(['--config', join(dir, 'casegate.yaml'), 'cases', 'escalate', '10001', '--reason', 'outage for all branches'], { cwd: dir, env: { HOME: dir } });
+    const e = await runCliInProcess(['--config', join(dir, 'casegate.yaml'), 'cases', 'escalate', '10001', '--reason', 'outage for all branches'], { cwd: dir, env: { HOME: dir } });
     expect(e.code, describeResult(e)).toBe(0);
     await eventually(() => expect(to('cto@example.com')).toHaveLength(1));
     expect(to('cto@example.com')[0]!.parsed.text).toContain('outage for all branches');

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { describeResult, jsonLines, REPO_ROOT, runCli, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { describeResult, jsonLines, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { writeConfig } from '../helpers/context.js';
 import { describeWithDovecot, findFreePort, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { parseExposition, type Exposition } from '../helpers/prom-text.js';
@@ -213,7 +214,7 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
   }, 60_000);
 
   it('`casegate status` tells the same facts (text and --json); --check exits 0 while healthy', async () => {
-    const r = await runCli(['--config', env.configFile, 'status', '--json', '--check'], { cwd: env.dir, env: { HOME: env.dir } });
+    const r = await runCliInProcess(['--config', env.configFile, 'status', '--json', '--check'], { cwd: env.dir, env: { HOME: env.dir } });
     expect(r.code, describeResult(r)).toBe(0);
     const s = JSON.parse(r.stdout) as {
       daemon: { running: boolean; pid: number; nodes?: string[] };
@@ -236,7 +237,7 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     expect(s.slaBreaches).toEqual({ firstResponse: 0, resolution: 0 });
     expect(s.outbox).toEqual({ sent: 4 });
     expect(s.ops).toEqual({ healthz: `http://127.0.0.1:${env.opsPort}/healthz`, metrics: `http://127.0.0.1:${env.opsPort}/metrics` });
-    const text = await runCli(['--config', env.configFile, 'status'], { cwd: env.dir, env: { HOME: env.dir } });
+    const text = await runCliInProcess(['--config', env.configFile, 'status'], { cwd: env.dir, env: { HOME: env.dir } });
     expect(text.stdout).toMatch(TEST_BACKEND === 'sqlite' ? new RegExp(`^Daemon: running \\(PID ${pid}\\)$`, 'm') : new RegExp(`^Daemon: running \\([^)]*:${pid}:[0-9a-f]+\\)$`, 'm'));
     expect(text.stdout).toMatch(/^Health: ok \(http:\/\/127\.0\.0\.1:\d+\/healthz, metrics http:\/\/127\.0\.0\.1:\d+\/metrics\)$/m);
     expect(text.stdout).toMatch(/^Open cases: 4$/m);
@@ -257,7 +258,7 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     expect(m.value('casegate_mailbox_up', { mailbox: 'support' })).toBe(0);
     expect(m.value('casegate_healthy')).toBe(0);
     expect(m.value('casegate_health_check_ok', { check: 'mailbox:sales' })).toBe(0);
-    const check = await runCli(['--config', env.configFile, 'status', '--check'], { cwd: env.dir, env: { HOME: env.dir } });
+    const check = await runCliInProcess(['--config', env.configFile, 'status', '--check'], { cwd: env.dir, env: { HOME: env.dir } });
     expect(check.code, describeResult(check)).toBe(1);
     expect(check.stdout).toMatch(/^Health: UNHEALTHY/m);
     expect(check.stdout).toMatch(/^ {2}✗ mailbox:support: /m);

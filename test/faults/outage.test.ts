@@ -5,7 +5,8 @@ import nodemailer from 'nodemailer';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
-import { describeResult, runCli, until } from '../helpers/cli.js';
+import { describeResult, until } from '../helpers/cli.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { writeConfig } from '../helpers/context.js';
 import { startSmtpSink, type SinkOptions, type SmtpSink } from '../helpers/smtp-sink.js';
 import { captureLogger, type LogLine } from '../imap/imap-env.js';
@@ -70,7 +71,7 @@ async function setup(sinkOpts: SinkOptions, outgoing: NonNullable<ConfigInput['o
   const daemon = await startDaemon({ resolved, log });
   cleanup.push(() => daemon.stop());
   const customer = nodemailer.createTransport({ host: '127.0.0.1', port: daemon.smtp!.port, secure: false, ignoreTLS: true });
-  const cli = (args: string[]) => runCli(['--config', resolved.source!, ...args], { cwd: dir, env: { HOME: dir } });
+  const cli = (args: string[]) => runCliInProcess(['--config', resolved.source!, ...args], { cwd: dir, env: { HOME: dir } });
   return {
     dir,
     sink,
