@@ -162,7 +162,7 @@ describe("the daemon's start and the template check cache", () => {
     const good = readFileSync(file, 'utf8');
     writeFileSync(file, '{{case.tag}} {{case.subjcet}}');
     try {
-      const refused = await box.run(['start'], { timeoutMs: 30_000 }, PROCESS);
+      const refused = await box.run(['start'], { timeoutMs: 30_000 });
       expect(refused.code, describeResult(refused)).toBe(78);
       expect(refused.stderr).toContain('templates have problems, not starting:\n  confirmation.subject.hbs:1: Unknown variable "case.subjcet" (did you mean "case.subject"?)');
     } finally {
