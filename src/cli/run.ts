@@ -48,7 +48,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
 };
 
 /** The command named on the command line (skipping the global options), or null. */
-function commandName(argv: readonly string[]): string | null {
+export function commandName(argv: readonly string[]): string | null {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-c' || arg === '--config') i += 1;

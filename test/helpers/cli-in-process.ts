@@ -28,6 +28,7 @@ const CLI_RUN = join(REPO_ROOT, 'dist', 'bin', 'cli-run.js');
 
 interface BundledCli {
   runCommandLine(argv: readonly string[]): Promise<void>;
+  commandName(args: readonly string[]): string | null;
   exitCodeFor(err: unknown): Promise<number>;
 }
 
@@ -57,21 +58,12 @@ export function runCliInProcess(args: readonly string[], opts: InProcessOptions 
 
 type Write = typeof process.stdout.write;
 
-/** The command a command line names, after the global options (as src/cli/run.ts finds it). */
-function commandOf(args: readonly string[]): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '-c' || args[i] === '--config') i += 1;
-    else if (!args[i]!.startsWith('-')) return args[i];
-  }
-  return undefined;
-}
-
 async function runNow(args: readonly string[], opts: InProcessOptions): Promise<CliResult> {
-  // The daemon takes the process's signals and runs until one comes: a process of its own (spawnCli).
-  if (commandOf(args) === 'start') throw new Error('casegate start runs as a process of its own: use spawnCli, or CliSandbox.run with a process option');
-    if (bundled === null && !existsSync(CLI_RUN)) throw new Error(`${CLI_RUN} does not exist: build first with "npm run build" (the CLI tests run the bundled CLI)`);
+  if (bundled === null && !existsSync(CLI_RUN)) throw new Error(`${CLI_RUN} does not exist: build first with "npm run build" (the CLI tests run the bundled CLI)`);
   // dist/bin is external to vitest (vitest.config.ts): Node loads the bundle itself, as in the binary.
   const cli = await (bundled ??= import(pathToFileURL(CLI_RUN).href) as Promise<BundledCli>);
+  // The daemon takes the process's signals and runs until one comes: a process of its own (spawnCli).
+  if (cli.commandName(args) === 'start') throw new Error('casegate start runs as a process of its own: use spawnCli, or CliSandbox.run with a process option');
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let exited: number | null = null;
