@@ -63,7 +63,7 @@ async function runNow(args: readonly string[], opts: InProcessOptions): Promise<
   // dist/bin is external to vitest (vitest.config.ts): Node loads the bundle itself, as in the binary.
   const cli = await (bundled ??= import(pathToFileURL(CLI_RUN).href) as Promise<BundledCli>);
   // The daemon takes the process's signals and runs until one comes: a process of its own (spawnCli).
-  if (cli.commandName(args) === 'start') throw new Error('casegate start runs as a process of its own: use spawnCli, or CliSandbox.run with a process option');
+  if (cli.commandName(args) === 'start' && !args.includes('--help') && !args.includes('-h')) throw new Error('casegate start runs as a process of its own: use spawnCli, or CliSandbox.run with a process option');
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let exited: number | null = null;
