@@ -91,6 +91,13 @@ describe('a command run in the test’s process gives what the casegate process 
     expect(normalise(b.stderr, inProcess)).toBe(normalise(a.stderr, spawned));
   });
 
+  it('the daemon is never started in the test’s process (it would take the process’s signals); its help is', async () => {
+    await expect(inProcess.run(['start'])).rejects.toThrow(/casegate start runs as a process of its own/);
+    const help = await inProcess.run(['start', '--help']);
+    expect(help.code, describeResult(help)).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: casegate start/);
+  });
+
   it('the script covers success, usage errors, a failing command and a configuration error', () => {
     const codes = new Set(viaProcess.map((r) => r.code));
     expect([...codes].sort()).toEqual(expect.arrayContaining([0, 1, 78]));
