@@ -134,7 +134,7 @@ describe('keys: keygen signs the next email without configuration; configured ke
       const record = [...zone![1]!.matchAll(/"([^"]*)"/g)].map((x) => x[1]).join('');
       expect(record).toMatch(/^v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{300,}$/);
       // Four commands that depend on the key only, not on each other (the dkim commands open no
-      // database; send-test writes its own mail): run at once, not one CLI start after another.
+      // database; send-test writes its own mail).
       const [again, dns, text, s] = await Promise.all([
         // Again with the same selector: refused (a published key must not change under it).
         box.run(['dkim', 'keygen', '--domain', 'example.com', '--selector', 'cg1']),
