@@ -19,7 +19,8 @@ import type { CliResult } from './cli.js';
  * after the first process.exit() is kept (a real process would be gone); the exit code is that
  * first exit's, else process.exitCode, else 0; a thrown failure goes through the binary's own
  * exitCodeFor(). stdout and stderr are not terminals (as under spawn with pipes), whatever the test
- * runner's are. Runs are one at a time: they borrow process-wide state.
+ * runner's are. Runs are one at a time: they borrow process-wide state. `casegate start` is
+ * refused (the daemon would take the process's signals until one came): spawnCli runs it.
  */
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
