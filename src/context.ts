@@ -129,21 +129,25 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
  */
 function lazyMime(blobs: BlobStore, thread: boolean, log: Logger): Mime {
   let real: Promise<Mime> | null = null;
+  // Sending on the thread is decided at once: until the module is loaded, an email is sent here.
+  let loaded: Mime | null = null;
   const load = (): Promise<Mime> =>
     (real ??= import('./mime/mime-thread.js').then((m) => {
       const url = thread ? m.mimeWorkerUrl() : null;
       if (thread && url === null) log.warn({ component: 'mime' }, 'no compiled MIME thread beside this code (run from sources?): MIME work on the main thread');
       if (url === null) return m.mainThreadMime(blobs);
       const mime = new m.MimeThread(blobs, url, (reason, jobs) =>
-        log.error({ component: 'mime', reason, jobs }, 'MIME thread lost; the messages it had are parsed and the emails it had are built on the main thread'),
+        log.error({ component: 'mime', reason, jobs }, 'MIME thread lost; the messages it had are parsed and the emails it had are built and sent on the main thread'),
       );
-      log.info({ component: 'mime' }, 'MIME work on a thread of its own: parsing messages up to 1 MB and building outgoing email (it starts with the first one)');
+      log.info({ component: 'mime' }, 'MIME work on a thread of its own: parsing messages up to 1 MB, building outgoing email and sending it over SMTP (it starts with the first one)');
       return mime;
-    }));
+    }).then((m) => (loaded = m)));
   if (thread) void load();
   return {
     parse: async (raw, limits, timeoutMs) => (await load()).parse(raw, limits, timeoutMs),
     prepare: async (options, timeoutMs) => (thread ? (await load()).prepare(options, timeoutMs) : options),
+    sendSmtp: (options, smtp) => loaded?.sendSmtp(options, smtp) ?? null,
+    closeSmtp: (key) => loaded?.closeSmtp(key),
     close: async () => {
       if (real !== null) await (await real).close();
     },

@@ -8,6 +8,7 @@ import { claimDue, releaseClaims, retryBackedOffNow } from '../db/repos/outbox.j
 import type { Db } from '../db/database.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
+import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { outgoingAttachments, toMailOptions } from './outbox-mail.js';
 import { logOutcome, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
 import { classifySendError, type ClassifiedSendError } from './send-errors.js';
@@ -270,8 +271,7 @@ export class OutboxWorker {
     let response: string;
     let signedBy: string | null;
     try {
-      // Built into its bytes on the daemon's MIME thread, when there is one (never rejects).
-      const sent = await this.transport.send(await this.ctx.mime.prepare(options, this.ctx.config.pipeline.stageTimeoutSeconds * 1000));
+      const sent = await this.#send(options);
       response = sent.response;
       signedBy = sent.signedBy ?? null;
     } catch (err) {
@@ -291,6 +291,24 @@ export class OutboxWorker {
       return { outcome: { kind: 'retry', attempts, nextAt: new Date(now.getTime() + delayS * 1000).toISOString(), error: c.summary }, transport: c };
     }
     return { outcome: { kind: 'sent', attempts, at: this.ctx.clock.now().toISOString(), response, signedBy }, transport: 'works' };
+  }
+
+  /**
+   * On the daemon's MIME thread when the transport can send there (SMTP: built, signed and sent
+   * there); otherwise, or when the thread went away before it answered (whether the relay took the
+   * email is then unknown, as in a crash: it is sent again, with the same Message-ID), built on
+   * the thread when there is one (never rejects) and sent here.
+   */
+  async #send(options: Mail.Options): Promise<{ response: string; signedBy?: string | null }> {
+    const onThread = this.transport.sendOn?.(this.ctx.mime, options) ?? null;
+    if (onThread !== null) {
+      try {
+        return await onThread;
+      } catch (err) {
+        if (!(err instanceof MimeThreadLost)) throw err;
+      }
+    }
+    return this.transport.send(await this.ctx.mime.prepare(options, this.ctx.config.pipeline.stageTimeoutSeconds * 1000));
   }
 
   /** Write an outcome; when the database refuses, keep it (and the row held) and retry with backoff. */

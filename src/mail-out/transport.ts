@@ -6,9 +6,12 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError, type ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { DkimKeyError, DkimKeyring } from './dkim.js';
+import type { Mime } from '../mime/mime-thread.js';
+import type { ThreadSmtp } from '../mime/thread-smtp.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
 /**
@@ -20,6 +23,13 @@ export interface MailTransport {
   readonly name: string;
   /** Send one message; `signedBy` names the DKIM key it was signed with ("example.com/s2026"), null when unsigned. */
   send(message: Mail.Options): Promise<{ response: string; signedBy?: string | null }>;
+  /**
+   * Send the email on the daemon's MIME thread, when this transport can and the thread takes it
+   * (SMTP: built, signed and sent there, through the thread's own pool of the same settings); null
+   * otherwise, and the caller builds it (mime.prepare) and calls send(). Rejects like send(), or
+   * with MimeThreadLost (the caller then sends it itself).
+   */
+  sendOn?(mime: Mime, message: Mail.Options): Promise<{ response: string; signedBy: string | null }> | null;
   /**
    * Check that the transport works without sending anything (SMTP: connect, TLS, login; file:
    * the folder is writable). Used to probe a paused transport; without it, the next send is the probe.
@@ -66,7 +76,8 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
   }
   const smtp = out.smtp;
   if (smtp === undefined) throw new Error('outgoing.smtp is required for transport smtp');
-  const t = nodemailer.createTransport({
+  // Plain data (the CA as PEM text): the MIME thread makes its own pool of the same settings.
+  const poolOptions: SMTPPool.Options = {
     pool: true,
     host: smtp.host,
     port: smtp.port,
@@ -75,12 +86,15 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
     ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.password ?? '' } } : {}),
     tls: {
       rejectUnauthorized: !smtp.insecureSkipVerify,
-      ...(smtp.caFile !== undefined ? { ca: readFileSync(smtp.caFile) } : {}),
+      ...(smtp.caFile !== undefined ? { ca: readFileSync(smtp.caFile, 'utf8') } : {}),
     },
     connectionTimeout: 30_000,
     greetingTimeout: 30_000,
     socketTimeout: 60_000,
-  });
+  };
+  const t = nodemailer.createTransport(poolOptions);
+  const onThread: ThreadSmtp = { key: `${randomBytes(6).toString('hex')}`, options: poolOptions };
+  const threads = new Set<Mime>();
   return {
     name: `smtp:${smtp.host}:${smtp.port}`,
     async send(message) {
@@ -88,11 +102,19 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
       const info = await t.sendMail(options);
       return { response: String(info.response ?? ''), signedBy };
     },
+    sendOn(mime, message) {
+      const { options, signedBy } = sign(message);
+      const sending = mime.sendSmtp(options, onThread);
+      if (sending === null) return null;
+      threads.add(mime);
+      return sending.then((response) => ({ response, signedBy }));
+    },
     async verify() {
       await t.verify();
     },
     close() {
       t.close();
+      for (const mime of threads) mime.closeSmtp(onThread.key);
     },
   };
 }

@@ -1,8 +1,10 @@
 /**
  * Where MIME work happens: on the main thread (one-shot commands, tests run from sources) or, in
- * the daemon, on one MIME thread (mime.parseThread, default on). The thread does two things:
+ * the daemon, on one MIME thread (mime.parseThread, default on). The thread does three things:
  *  - parses inbound messages up to 1 MB and reads what their writer added (the visible text);
- *  - builds outgoing emails into their bytes before the transport signs and sends them.
+ *  - builds outgoing emails into their bytes before the transport signs and sends them;
+ *  - or, for the SMTP transport, builds, signs and sends them itself through its own pool
+ *    (thread-smtp.ts: the relay's replies then never wait for the main thread's commits).
  *
  * Why a thread: parsing (mailparser, its HTML-to-text conversion, charset decoding, attachment
  * hashing), the visible-text scan and nodemailer's MIME build are the largest self-contained
@@ -15,7 +17,9 @@
  * are the same. Faults never lose a message:
  *  - the thread crashes (say, out of memory on a hostile message): every message it had is parsed
  *    again on the main thread, and every email it was building is handed to the transport to
- *    build, as before the thread existed; the next job starts a new thread;
+ *    build, as before the thread existed; every email it was sending fails with MimeThreadLost,
+ *    and the outbox sends it from the main thread (one already at the relay goes out twice, with
+ *    the same Message-ID: the crash window); the next job starts a new thread;
  *  - a job takes longer than its time limit: the thread is stopped (it would hold up every later
  *    job); an overdue message fails with ETIMEDOUT (the pipeline already gave it `retry`), an
  *    overdue email is built by the transport, and the other jobs are done on the main thread.
@@ -33,6 +37,7 @@ import { visibleTextOf, type VisibleText } from '../mail-in/visible-text.js';
 import type { BuiltMessage } from '../mail-out/mime-build.js';
 import { storeHeld, unstoredError, type TextFacts } from '../pipeline/types.js';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
+import { MimeThreadLost, sendErrorFrom, type ThreadSmtp, type WireSendError } from './thread-smtp.js';
 
 /** An inbound message as the pipeline reads it: its fields, what its writer added, and what the pipeline's checks need of its text. */
 export interface ParsedMessage {
@@ -51,8 +56,19 @@ export interface Mime {
    * after any fault of the thread). Never rejects.
    */
   prepare(options: Mail.Options, timeoutMs: number): Promise<Mail.Options>;
+  /**
+   * Build, sign and send an email over SMTP on the thread, through its pool for `smtp`: resolves
+   * with the relay's reply, rejects with the send error (the fields send-errors.ts reads) or with
+   * MimeThreadLost (the thread went away before it answered: whether the relay took the email is
+   * unknown, as in a crash). Null when it cannot be sent there (no thread, options that are not
+   * plain data): the caller builds it with prepare() and sends it itself.
+   */
+  sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<string> | null;
+  /** The transport with these settings was replaced or stopped: the thread closes its pool. */
+  closeSmtp(key: string): void;
   close(): Promise<void>;
 }
+
 
 /** What the main thread sends the MIME thread (mime-worker.ts). */
 export type MimeJob =
@@ -64,7 +80,10 @@ export type MimeJob =
       readonly store: boolean;
       readonly limits: ParseLimits;
     }
-  | { readonly id: number; readonly kind: 'build'; readonly options: Mail.Options };
+  | { readonly id: number; readonly kind: 'build'; readonly options: Mail.Options }
+  | { readonly id: number; readonly kind: 'send'; readonly options: Mail.Options; readonly smtp: ThreadSmtp }
+  /** Not a job (no answer): close the pool of these settings. */
+  | { readonly id: 0; readonly kind: 'close-smtp'; readonly key: string };
 
 /** A message built on the thread as it crosses back: its bytes as a plain Uint8Array. */
 export type WireBuilt = Omit<BuiltMessage, 'raw'> & { readonly raw: Uint8Array };
@@ -76,6 +95,8 @@ export type WireBuilt = Omit<BuiltMessage, 'raw'> & { readonly raw: Uint8Array }
 export type MimeReply =
   | { readonly id: number; readonly parsed: ParsedMessage }
   | { readonly id: number; readonly built: WireBuilt }
+  | { readonly id: number; readonly sent: string }
+  | { readonly id: number; readonly sendError: WireSendError }
   | { readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly code?: string }; readonly unstored?: true };
 
 /**
@@ -103,6 +124,8 @@ export function mainThreadMime(blobs: BlobStore): Mime {
   return {
     parse: (raw, limits) => parseOnMain(raw, blobs, limits),
     prepare: (options) => Promise.resolve(options),
+    sendSmtp: () => null,
+    closeSmtp: () => undefined,
     close: () => Promise.resolve(),
   };
 }
@@ -137,6 +160,11 @@ const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 
  */
 const INITIAL_OLD_GENERATION_MB = 48;
 const WATCH_EVERY_MS = 1_000;
+/**
+ * A send's time limit on the thread: past nodemailer's own (connection 30 s, greeting 30 s, socket
+ * idle 60 s), so a slow relay ends in nodemailer's error, not in the thread being stopped.
+ */
+const SEND_DEADLINE_MS = 180_000;
 /** A thread lost this many times within LOSS_WINDOW_MS is not started again: all MIME work stays on the main thread. */
 const MAX_LOSSES = 3;
 const LOSS_WINDOW_MS = 60_000;
@@ -213,6 +241,35 @@ export class MimeThread implements Mime {
         fallBack: () => resolve(options),
       });
     });
+  }
+
+  sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<string> | null {
+    if (this.#closed || !buildable(options)) return null;
+    return new Promise<string>((resolve, reject) => {
+      this.#post((id) => ({ id, kind: 'send', options, smtp }), [], {
+        deadline: performance.now() + SEND_DEADLINE_MS,
+        answer: (reply) => {
+          if ('sent' in reply) resolve(reply.sent);
+          else if ('sendError' in reply) reject(sendErrorFrom(reply.sendError));
+          else if ('error' in reply) reject(errorFrom(reply.error));
+          else reject(new MimeThreadLost('the MIME thread gave no answer to a send'));
+        },
+        fallBack: (overdue) =>
+          reject(
+            overdue
+              ? Object.assign(new Error(`no answer from the relay within ${SEND_DEADLINE_MS / 1000} s (on the MIME thread, which was restarted)`), { code: 'ETIMEDOUT' })
+              : new MimeThreadLost('the MIME thread went away while it was sending an email'),
+          ),
+      });
+    });
+  }
+
+  closeSmtp(key: string): void {
+    try {
+      this.#worker?.postMessage({ id: 0, kind: 'close-smtp', key } satisfies MimeJob);
+    } catch {
+      // The thread is gone, and its pools with it.
+    }
   }
 
   async close(): Promise<void> {

@@ -4,22 +4,47 @@
  * outgoing emails the daemon's main thread sends, with the same code the main thread would run
  * (parseHere: parseMailFile and the visible text, attachments streamed into the same blob store;
  * nodemailer's composer), and answers with plain data (it crosses the thread boundary as a
- * structured clone) or the error's name, code and message.
+ * structured clone) or the error's name, code and message. SMTP emails it builds, signs and sends
+ * itself, through a nodemailer pool per transport settings, and answers with the relay's reply or
+ * the send error's fields (thread-smtp.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import nodemailer, { type Transporter } from 'nodemailer';
+import type Mail from 'nodemailer/lib/mailer/index.js';
 import { buildMessage } from '../mail-out/mime-build.js';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
 import { bufferOf, parseHere, type MimeJob, type MimeReply } from './mime-thread.js';
+import { sendErrorOf, type ThreadSmtp } from './thread-smtp.js';
 
 const port = parentPort;
 if (port === null) throw new Error('mime-worker.js runs as a worker thread (mime-thread.ts starts it)');
 const blobs = new BlobStore((workerData as { blobDir: string }).blobDir);
 
+/** The SMTP pools this thread sends through, one per transport's settings (made on its first email). */
+const pools = new Map<string, Transporter>();
+
+async function sendSmtp(smtp: ThreadSmtp, options: Mail.Options): Promise<string> {
+  let pool = pools.get(smtp.key);
+  if (pool === undefined) {
+    pool = nodemailer.createTransport({ ...smtp.options, pool: true });
+    pools.set(smtp.key, pool);
+  }
+  const info = (await pool.sendMail(options)) as { response?: unknown };
+  return String(info.response ?? '');
+}
+
 function storedBlob(raw: Extract<MimeJob, { kind: 'parse' }>['raw']): StoredBlob {
   return { ...raw, data: bufferOf(raw.data) };
 }
 
-async function work(job: MimeJob): Promise<[MimeReply, ArrayBuffer[]]> {
+async function work(job: Exclude<MimeJob, { kind: 'close-smtp' }>): Promise<[MimeReply, ArrayBuffer[]]> {
+  if (job.kind === 'send') {
+    try {
+      return [{ id: job.id, sent: await sendSmtp(job.smtp, { ...job.options, disableFileAccess: true, disableUrlAccess: true }) }, []];
+    } catch (err) {
+      return [{ id: job.id, sendError: sendErrorOf(err) }, []];
+    }
+  }
   if (job.kind === 'parse') {
     const raw = storedBlob(job.raw);
     if (job.store) {
@@ -48,6 +73,11 @@ function errorOf(err: unknown): { name: string; message: string; code?: string }
 }
 
 port.on('message', (job: MimeJob) => {
+  if (job.kind === 'close-smtp') {
+    pools.get(job.key)?.close();
+    pools.delete(job.key);
+    return;
+  }
   work(job).then(
     ([reply, transfer]) => port.postMessage(reply, transfer),
     (err: unknown) => port.postMessage({ id: job.id, error: errorOf(err) } satisfies MimeReply),

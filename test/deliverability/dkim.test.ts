@@ -91,7 +91,7 @@ describe('DKIM of every email kind, file transport (.eml as written)', () => {
   });
 });
 
-describe('DKIM over SMTP (pooled transport to a real SMTP sink), emails built on the MIME thread', () => {
+describe('DKIM over SMTP (pooled transport to a real SMTP sink), emails built, signed and sent on the MIME thread', () => {
   let sink: SmtpSink;
   let corpus: SampleCorpus;
   beforeAll(async () => {
@@ -100,7 +100,7 @@ describe('DKIM over SMTP (pooled transport to a real SMTP sink), emails built on
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } },
       variants: ['realistic', 'scripts'],
       collect: async () => sink.messages.map((m) => m.raw),
-      // The daemon's way: built on the MIME thread, signed and sent as bytes by the transport.
+      // The daemon's way: built, signed and sent on the MIME thread (its own SMTP pool).
       mimeThread: true,
     });
   }, 180_000);

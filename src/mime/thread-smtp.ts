@@ -1,0 +1,62 @@
+/**
+ * Outgoing SMTP on the daemon's MIME thread: the settings of the pool it sends through (plain data,
+ * they cross the thread boundary; the thread keeps one pool per settings, mime-worker.ts), and a
+ * send error as it crosses back with every field send-errors.ts classifies by. No value imports:
+ * the outbox worker reads MimeThreadLost from here without loading the MIME code.
+ *
+ * Why there: sending an email is a dialogue of about five round trips with the relay. On the main
+ * thread each reply waits for the event loop, which during a backlog runs the pipeline's commits
+ * for several messages per turn; the relay's replies then waited 10–20 ms each and confirmations
+ * fell seconds behind intake. On the MIME thread, which builds the email anyway, the dialogue
+ * runs beside the commits, and the main thread neither handles the SMTP replies nor writes the
+ * socket (docs/performance.md).
+ */
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+
+/** A pool's settings: `key` names them (equal settings, one pool). */
+export interface ThreadSmtp {
+  readonly key: string;
+  readonly options: SMTPPool.Options;
+}
+
+/** What a failed send carries across: what classifySendError reads, and what the log shows. */
+export interface WireSendError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly originalCode?: string;
+  readonly causeCode?: string;
+  readonly responseCode?: number;
+  readonly response?: string;
+  readonly command?: string;
+}
+
+export function sendErrorOf(err: unknown): WireSendError {
+  const e = (err ?? {}) as Record<string, unknown>;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const causeCode = str((e['cause'] as Record<string, unknown> | undefined)?.['code']);
+  const fields: Record<string, string | number | undefined> = {
+    code: str(e['code']),
+    originalCode: str(e['originalCode']),
+    causeCode,
+    responseCode: typeof e['responseCode'] === 'number' ? e['responseCode'] : undefined,
+    response: str(e['response']),
+    command: str(e['command']),
+  };
+  const out: Record<string, string | number> = { name: str(e['name']) ?? 'Error', message: str(e['message']) ?? String(err) };
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  return out as unknown as WireSendError;
+}
+
+/** The error the main thread sees: the same fields on an Error (the cause's code as a cause). */
+export function sendErrorFrom(w: WireSendError): Error {
+  const { causeCode, ...rest } = w;
+  const err = Object.assign(new Error(w.message), rest);
+  if (causeCode !== undefined) Object.assign(err, { cause: { code: causeCode } });
+  return err;
+}
+
+/** The MIME thread went away while it was sending an email: the caller sends it again itself. */
+export class MimeThreadLost extends Error {
+  override readonly name = 'MimeThreadLost';
+}

@@ -1,0 +1,175 @@
+/**
+ * Outgoing SMTP on the daemon's MIME thread (src/mime/thread-smtp.ts, MimeThread.sendSmtp, the
+ * SMTP transport's sendOn): the email is built, DKIM-signed and sent there through the thread's own
+ * pool to a real SMTP server; refusals and an unreachable relay come back with the fields
+ * send-errors.ts classifies by; a thread lost mid-send hands the email back to the main thread
+ * (the outbox worker then sends it itself). Runs the compiled thread file (`npm test` builds first).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { generateDkimKey } from '../../src/mail-out/dkim.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { classifySendError } from '../../src/mail-out/send-errors.js';
+import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import { mainThreadMime, MimeThread } from '../../src/mime/mime-thread.js';
+import { MimeThreadLost } from '../../src/mime/thread-smtp.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { compiledMimeWorker } from '../helpers/mime-worker.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { tempDir } from '../helpers/temp-dirs.js';
+
+let sink: SmtpSink;
+let env: TestEnv;
+const closing: (() => unknown)[] = [];
+beforeEach(async () => {
+  sink = await startSmtpSink();
+  env = await testEnv({ outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } } });
+});
+afterEach(async () => {
+  for (const c of closing.splice(0).reverse()) await c();
+  await env.close();
+  await sink.close();
+});
+
+function smtpTransport(e: TestEnv = env): MailTransport {
+  const t = createTransport(e.resolved);
+  closing.push(() => t.close());
+  return t;
+}
+
+function thread(url: URL = compiledMimeWorker()): { mime: MimeThread; lost: string[] } {
+  const lost: string[] = [];
+  const mime = new MimeThread(env.ctx.blobs, url, (reason) => lost.push(reason));
+  closing.push(() => mime.close());
+  return { mime, lost };
+}
+
+/** A thread file that crashes on every send and refuses every build (the transport then builds). */
+function crashingOnSend(): URL {
+  const file = join(tempDir('casegate-mime-'), 'crash-on-send.mjs');
+  writeFileSync(
+    file,
+    [
+      "import { parentPort } from 'node:worker_threads';",
+      "parentPort.on('message', (job) => {",
+      "  if (job.kind === 'send') process.exit(3);",
+      "  if (job.kind === 'build') parentPort.postMessage({ id: job.id, error: { name: 'Error', message: 'no builds here' } });",
+      '});',
+    ].join('\n'),
+  );
+  return pathToFileURL(file);
+}
+
+function email(n: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    from: 'Support <support@example.com>',
+    to: `Jane <jane${n}@customer.example>`,
+    subject: `Case ${n}`,
+    messageId: `<c${n}.thread-send@example.com>`,
+    text: `Hello ${n}`,
+    html: `<p>Hello ${n}</p>`,
+    ...extra,
+  };
+}
+
+describe('sending over SMTP on the MIME thread', () => {
+  it('builds, signs and sends each email there, through its pool, many in flight: the relay gets each once and its reply comes back', async () => {
+    generateDkimKey(env.resolved.paths.dataDir, 'example.com', 'thread');
+    const t = smtpTransport();
+    const { mime, lost } = thread();
+    const results = await Promise.all(Array.from({ length: 12 }, (_, n) => t.sendOn!(mime, email(n))));
+    expect(results.every((r) => r !== null)).toBe(true);
+    const sent = await Promise.all(results.map((r) => r!));
+    expect(sent.map((s) => s.signedBy)).toEqual(Array.from({ length: 12 }, () => 'example.com/thread'));
+    for (const s of sent) expect(s.response).toMatch(/^250 /);
+    const got = await sink.waitFor(12);
+    expect(got).toHaveLength(12);
+    expect(new Set(got.map((m) => m.parsed.messageId)).size).toBe(12);
+    const five = got.find((m) => m.parsed.messageId === '<c5.thread-send@example.com>')!;
+    expect(five.envelopeFrom).toBe('support@example.com');
+    expect(five.envelopeTo).toEqual(['jane5@customer.example']);
+    expect(five.parsed.subject).toBe('Case 5');
+    expect(five.parsed.text?.trim()).toBe('Hello 5');
+    const signature = /^DKIM-Signature:(.*(?:\r\n[ \t].*)*)/m.exec(five.raw.toString('latin1'))?.[1] ?? '';
+    expect(signature).toMatch(/\bd=example\.com;/);
+    expect(signature).toMatch(/\bs=thread;/);
+    expect(five.parsed.headers.has('x-mailer')).toBe(false);
+    expect(lost).toEqual([]);
+  });
+
+  it('a refusal comes back with its reply code: 550 fails the email, 451 retries it (send-errors.ts)', async () => {
+    const t = smtpTransport();
+    const { mime } = thread();
+    sink.failNext(550);
+    const refused = await t.sendOn!(mime, email(1))!.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(Error);
+    expect(refused).toMatchObject({ responseCode: 550, code: 'EMESSAGE' });
+    expect(classifySendError(refused)).toMatchObject({ errorClass: 'message', decision: 'fail', responseCode: 550 });
+    sink.failNext(451);
+    const later = await t.sendOn!(mime, email(2))!.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(classifySendError(later)).toMatchObject({ errorClass: 'message', decision: 'retry', responseCode: 451 });
+    // The pool goes on: the next one is delivered.
+    await expect(t.sendOn!(mime, email(3))).resolves.toMatchObject({ response: expect.stringMatching(/^250 /) });
+    expect((await sink.waitFor(1)).map((m) => m.parsed.subject)).toEqual(['Case 3']);
+  });
+
+  it('an unreachable relay is a connection error: the transport pauses (send-errors.ts)', async () => {
+    const port = sink.port;
+    await sink.close();
+    const gone = await testEnv({ outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port, secure: false } } });
+    closing.push(() => gone.close());
+    sink = await startSmtpSink();
+    const t = smtpTransport(gone);
+    const { mime } = thread();
+    const err = await t.sendOn!(mime, email(1))!.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(classifySendError(err)).toMatchObject({ errorClass: 'connection', decision: 'pause' });
+  });
+
+  it('is not used where it cannot be: no thread (one-shot commands), a closed thread, an email with attachments', async () => {
+    const t = smtpTransport();
+    expect(t.sendOn!(mainThreadMime(env.ctx.blobs), email(1))).toBeNull();
+    const { mime } = thread();
+    expect(t.sendOn!(mime, email(2, { attachments: [{ filename: 'a.txt', content: Readable.from(['x']) }] }))).toBeNull();
+    await mime.close();
+    expect(t.sendOn!(mime, email(3))).toBeNull();
+    // The file transport writes on the main thread.
+    expect(createTransport((await fileEnv()).resolved).sendOn).toBeUndefined();
+    expect(sink.messages).toHaveLength(0);
+  });
+
+  it('a thread lost while sending: MimeThreadLost, and the outbox worker sends that email itself, once', async () => {
+    const { mime, lost } = thread(crashingOnSend());
+    const t = smtpTransport();
+    await expect(t.sendOn!(mime, email(1))).rejects.toBeInstanceOf(MimeThreadLost);
+    expect(lost).toHaveLength(1);
+
+    await env.ingest(eml({ messageId: 'lost@customer.example', subject: 'Help' }));
+    const again = thread(crashingOnSend());
+    const w = new OutboxWorker({ ...env.ctx, mime: again.mime }, t);
+    expect(await w.drain()).toBe(1);
+    const [m] = await sink.waitFor(1);
+    expect(m!.parsed.inReplyTo).toBe('<lost@customer.example>');
+    expect(again.lost).toHaveLength(1);
+    const row = await env.ctx.db.selectFrom('outbox').selectAll().executeTakeFirstOrThrow();
+    expect(row.status).toBe('sent');
+    expect(sink.messages).toHaveLength(1);
+  });
+});
+
+async function fileEnv(): Promise<TestEnv> {
+  const e = await testEnv({ outgoing: { transport: 'file' } });
+  closing.push(() => e.close());
+  return e;
+}
