@@ -93,7 +93,7 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
     socketTimeout: 60_000,
   };
   const t = nodemailer.createTransport(poolOptions);
-  const onThread: ThreadSmtp = { key: `${randomBytes(6).toString('hex')}`, options: poolOptions };
+  const onThread: ThreadSmtp = { key: randomBytes(6).toString('hex'), options: poolOptions };
   const threads = new Set<Mime>();
   return {
     name: `smtp:${smtp.host}:${smtp.port}`,
