@@ -139,7 +139,7 @@ function lazyMime(blobs: BlobStore, thread: boolean, log: Logger): Mime {
       const mime = new m.MimeThread(blobs, url, (reason, jobs) =>
         log.error({ component: 'mime', reason, jobs }, 'MIME thread lost; the messages it had are parsed and the emails it had are built and sent on the main thread'),
       );
-      log.info({ component: 'mime' }, 'MIME work on a thread of its own: parsing messages up to 1 MB, building outgoing email and sending it over SMTP (it starts with the first one)');
+      log.info({ component: 'mime' }, 'MIME work on a thread of its own: parsing messages up to 1 MB, building outgoing email, and sending it when the transport is SMTP (it starts with the first one)');
       return mime;
     }).then((m) => (loaded = m)));
   if (thread) void load();

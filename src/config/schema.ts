@@ -131,8 +131,9 @@ export const configSchema = z
         maxParts: z.number().int().min(10).max(100_000).default(1000),
         /**
          * The daemon does its MIME work on a thread of its own (beside the database on the main
-         * thread): it parses inbound messages up to 1 MB and reads their visible text, and builds
-         * outgoing email into its bytes. More messages a second on a machine with a second core,
+         * thread): it parses inbound messages up to 1 MB and reads their visible text, builds
+         * outgoing email into its bytes and, with the SMTP transport, signs and sends it through a
+         * pool of its own. More messages a second on a machine with a second core,
          * for about 16–20 MB more memory. Read at start. One-shot commands always do it on their
          * one thread.
          */
