@@ -36,6 +36,8 @@ export interface SmtpSink {
   readonly logins: { readonly ok: number; readonly rejected: number };
   /** DATA commands seen so far (accepted, refused or still waiting for their answer). */
   readonly dataCommands: () => number;
+  /** Client connections open now (a pooled sender keeps its idle ones open). */
+  readonly openSessions: () => number;
   /** How often each Message-ID arrived. */
   countsByMessageId(): Map<string, number>;
   waitFor(count: number, timeoutMs?: number): Promise<SinkMessage[]>;
@@ -51,7 +53,15 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   const logins = { ok: 0, rejected: 0 };
   const waiters: (() => void)[] = [];
   let dataCommands = 0;
+  let openSessions = 0;
   const server = new SMTPServer({
+    onConnect(_session, callback) {
+      openSessions += 1;
+      callback();
+    },
+    onClose() {
+      openSessions -= 1;
+    },
     authOptional: opts.auth === undefined,
     allowInsecureAuth: true,
     disabledCommands: [...(opts.auth === undefined ? ['AUTH'] : []), ...(opts.starttls === true ? [] : ['STARTTLS'])],
@@ -105,6 +115,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
     messages,
     logins,
     dataCommands: () => dataCommands,
+    openSessions: () => openSessions,
     failNext(code, times = 1) {
       failures = { code, times };
     },

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generateDkimKey } from '../../src/mail-out/dkim.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { classifySendError } from '../../src/mail-out/send-errors.js';
@@ -135,6 +135,21 @@ describe('sending over SMTP on the MIME thread', () => {
       (e: unknown) => e,
     );
     expect(classifySendError(err)).toMatchObject({ errorClass: 'connection', decision: 'pause' });
+  });
+
+  it('closing the transport (a reload, a stop) closes the thread\'s pool: its connections to the relay end', async () => {
+    const t = createTransport(env.resolved);
+    const { mime } = thread();
+    await Promise.all([1, 2, 3].map((n) => t.sendOn!(mime, email(n))));
+    expect(sink.messages).toHaveLength(3);
+    // The pool keeps its connections open between emails.
+    expect(sink.openSessions()).toBeGreaterThan(0);
+    t.close();
+    await vi.waitFor(() => expect(sink.openSessions()).toBe(0), { timeout: 10_000 });
+    // A new transport (a reload) sends through a new pool on the same thread.
+    const next = smtpTransport();
+    await expect(next.sendOn!(mime, email(4))).resolves.toMatchObject({ response: expect.stringMatching(/^250 /) });
+    expect(sink.messages).toHaveLength(4);
   });
 
   it('is not used where it cannot be: no thread (one-shot commands), a closed thread, an email with attachments', async () => {
