@@ -60,6 +60,10 @@ export interface OpenDbOptions {
 /** Where the data lives: the embedded SQLite file (default) or a PostgreSQL database shared by several daemons. */
 export type DatabaseTarget = ({ readonly kind: 'sqlite' } & OpenDbOptions) | ({ readonly kind: 'postgres' } & PostgresTarget);
 
+/** Kysely's migrator's tables: which migrations ran, and its lock. */
+const MIGRATION_TABLE = 'casegate_migrations';
+const MIGRATION_LOCK_TABLE = 'casegate_migrations_lock';
+
 /** The PostgreSQL schema of each open PostgreSQL database (migrateToLatest creates it). */
 const schemas = new WeakMap<Db, string>();
 
@@ -84,7 +88,7 @@ export function describeTarget(t: DatabaseTarget): string {
 
 export function openDatabase(opts: OpenDbOptions | DatabaseTarget): Db {
   if ('kind' in opts && opts.kind === 'postgres') {
-    const db = openPostgres<Database>(opts);
+    const db = openPostgres<Database>(opts, [MIGRATION_TABLE, MIGRATION_LOCK_TABLE]);
     schemas.set(db, opts.schema);
     return db;
   }
@@ -128,8 +132,8 @@ export async function migrateToLatest(db: Db): Promise<MigrateResult> {
   const migrator = new Migrator({
     db,
     provider: new StaticMigrationProvider(),
-    migrationTableName: 'casegate_migrations',
-    migrationLockTableName: 'casegate_migrations_lock',
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
     // PostgreSQL: the migration tables of this schema, not a namesake in another one.
     ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
   });

@@ -23,7 +23,7 @@ import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/re
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import { lastEventWithTrigger, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import { takeLease } from '../../src/db/repos/leases.js';
-import { createPostgresPool } from '../../src/db/dialect-postgres.js';
+import { createPostgresPool, namedTablesQuery } from '../../src/db/dialect-postgres.js';
 import type { Database } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import type { MailTransport } from '../../src/mail-out/transport.js';
@@ -147,4 +147,16 @@ describe('query plans on PostgreSQL', () => {
     }
     expect(problems).toEqual([]);
   }, 120_000);
+
+  it('the migrator asks about its own tables by name: an index lookup in pg_class, not a scan of every schema', async () => {
+    // What the migrator sees (several times at every start of a daemon or command): its two tables, nothing else.
+    const tables = await env.ctx.db.introspection.getTables();
+    expect(tables.map((t) => [t.schema, t.name]).sort()).toEqual([
+      [env.ctx.config.database.schema, 'casegate_migrations'],
+      [env.ctx.config.database.schema, 'casegate_migrations_lock'],
+    ]);
+    const plan = JSON.stringify(await planOf(namedTablesQuery(['casegate_migrations', 'casegate_migrations_lock']).compile(env.ctx.db)));
+    expect(plan).toContain('pg_class_relname_nsp_index');
+    expect(plan).not.toMatch(/"Node Type":"Seq Scan","[^{}]*"Relation Name":"pg_class"/);
+  });
 });
