@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
+import { Memo } from '../memo.js';
 import { hb, type Ast } from './template-helpers.js';
 import { isTemplateName, templateLayouts, templateNames, type TemplateLayout, type TemplateName } from './template-data.js';
 
@@ -371,6 +372,18 @@ export interface ReadFolder {
  * Read and classify every file; with `parse`, also parse each one (syntax errors reported) for
  * the checker. Rendering needs no parse tree: Handlebars compiles a template at its first use.
  */
+/**
+ * Parsed templates, shared by every check this process runs: a reload parses only the files that
+ * changed, and another context in the same process (the test suite builds hundreds) none. Keyed by
+ * the source itself. The checker only reads the trees it walks. A source that does not parse is not
+ * remembered (Memo) and fails the same way the next time.
+ */
+const PARSED = new Memo<string, Ast>(1000);
+
+function parsed(source: string): Ast {
+  return PARSED.get(source, () => hb.parse(source));
+}
+
 export function readFolder(opts: TemplateFolderOptions, problems: Problems, parse: boolean): ReadFolder {
   const cfg = configOf(opts);
   let scan: Scan;
@@ -393,7 +406,7 @@ export function readFolder(opts: TemplateFolderOptions, problems: Problems, pars
     for (let i = 1; i < segs.length; i++) prefixes.add(segs.slice(0, i).join('/') + '/');
     if (!parse) continue;
     try {
-      asts.set(rel, hb.parse(source));
+      asts.set(rel, parsed(source));
     } catch (err) {
       const { line, message } = syntaxProblem(err, source);
       problems.add(rel, line, message);
@@ -418,12 +431,15 @@ export function distinctChains(folder: Folder): Map<string, { chain: string[]; l
 
 /**
  * A fingerprint of everything a check result depends on: the files (names and contents), the
- * configured languages and queues, and `code` (the checker's own version).
+ * configured languages, the queues that have a folder of their own, and `code` (the checker's own
+ * version). A queue without a folder falls back to the base set and changes no fallback chain (see
+ * chainFor), so configurations that differ only in such queues share one result.
  */
 export function folderHash(folder: Folder, code: string): string {
   const h = createHash('sha256');
   h.update(code).update('\0');
-  h.update(JSON.stringify([folder.cfg.defaultLanguage, [...folder.cfg.languages].sort(), [...folder.cfg.queues].sort()])).update('\0');
+  const queuesWithFolders = [...folder.cfg.queues].filter((q) => folder.prefixes.has(`${q}/`)).sort();
+  h.update(JSON.stringify([folder.cfg.defaultLanguage, [...folder.cfg.languages].sort(), queuesWithFolders])).update('\0');
   for (const rel of [...folder.sources.keys()].sort()) h.update(rel).update('\0').update(folder.sources.get(rel) ?? '').update('\0');
   return h.digest('hex');
 }

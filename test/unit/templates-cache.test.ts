@@ -5,7 +5,7 @@
  * version passed. The daemon's start itself: test/cli/startup.test.ts.
  */
 import { createHmac } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,11 +111,40 @@ describe('checked template sets are reused by content', () => {
     }
   });
 
-  it('checks again when the configured queues or languages change (other fallback chains)', () => {
+  it('checks again when the fallback chains change (a language, a queue with a folder of its own), not for a queue that has none', () => {
     const { templates, data } = fresh();
     expect(load(templates, data).checked).toBe(true);
-    expect(load(templates, data, { queues: ['billing', 'sales'] }).checked).toBe(true);
+    // Neither billing nor sales has a folder: both fall back to the base set, as before.
+    expect(load(templates, data, { queues: ['billing', 'sales'] }).checked).toBe(false);
     expect(load(templates, data, { languages: ['en', 'de', 'fr'] }).checked).toBe(true);
+    // A folder of its own for sales: checked with sales configured …
+    mkdirSync(join(templates, 'sales'));
+    writeFileSync(join(templates, 'sales', 'confirmation.subject.hbs'), '{{case.tag}} Sales got it: {{case.subject}}');
+    const sales = load(templates, data, { queues: ['billing', 'sales'] });
+    expect(sales.checked).toBe(true);
+    expect(load(templates, data, { queues: ['billing', 'sales', 'support'] }).checked).toBe(false);
+    // … and refused without it, although the same files passed a moment ago.
+    expect(() => load(templates, data, { queues: ['billing'] })).toThrow(/"sales"/);
+  });
+
+  it('a template parsed once is not parsed again in this process: a reload parses only the file that changed', () => {
+    const { templates, data } = fresh();
+    const parse = vi.spyOn(hb, 'parse');
+    try {
+      expect(load(templates, data, { check: 'full', cacheFile: null }).checked).toBe(true);
+      parse.mockClear();
+      expect(load(templates, data, { check: 'full', cacheFile: null }).checked).toBe(true);
+      expect(parse.mock.calls.length).toBe(0);
+      const footer = join(templates, 'partials', 'footer.text.hbs');
+      writeFileSync(footer, `${readFileSync(footer, 'utf8')}{{!-- parsed again --}}`);
+      expect(load(templates, data, { check: 'full', cacheFile: null }).checked).toBe(true);
+      // The edited footer and nothing else: by the checker, and by Handlebars' precompile, which parses for itself.
+      const sources = parse.mock.calls.map(([source]) => String(source));
+      expect(sources.length).toBeGreaterThan(0);
+      expect(sources.filter((source) => !source.includes('parsed again'))).toEqual([]);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it("'full' (template reloads, templates check) always checks", () => {
