@@ -114,19 +114,40 @@ afterAll(async () => {
   await corpus?.close();
 });
 
-/** Pages rendering at once: the page work waits on Chromium's renderer, compositor and encoder in turn, so a few pages keep both cores busy. */
+/**
+ * Pages rendering at once: the page work waits on Chromium's renderer, compositor and encoder in
+ * turn, so a few pages keep both cores busy. Each page (and its renderer process) serves one kind
+ * after another: a page of its own for each of the 24 kinds started a renderer process 24 times.
+ */
 const PAGES = 3;
-let free = PAGES;
-const waiting: (() => void)[] = [];
-async function withSlot<T>(f: () => Promise<T>): Promise<T> {
-  if (free > 0) free -= 1;
-  else await new Promise<void>((r) => waiting.push(r));
+interface Slot {
+  readonly page: Page;
+  /** Where the page's blocked requests are counted: the kind it is showing. */
+  requests: string[];
+}
+const free: Slot[] = [];
+const waiting: ((slot: Slot) => void)[] = [];
+let opened = 0;
+async function withPage<T>(f: (slot: Slot) => Promise<T>): Promise<T> {
+  let slot = free.pop();
+  if (slot === undefined && opened < PAGES) {
+    opened += 1;
+    const page = await browser.context.newPage();
+    const s: Slot = { page, requests: [] };
+    // Every request is blocked (nothing may be fetched) and counted for the kind on the page.
+    await page.route('**/*', (route) => {
+      s.requests.push(route.request().url());
+      return route.abort();
+    });
+    slot = s;
+  }
+  slot ??= await new Promise<Slot>((r) => waiting.push(r));
   try {
-    return await f();
+    return await f(slot);
   } finally {
     const next = waiting.shift();
-    if (next !== undefined) next();
-    else free += 1;
+    if (next !== undefined) next(slot);
+    else free.push(slot);
   }
 }
 
@@ -134,19 +155,11 @@ describe('every email kind in a real Chromium at 375 px and 1280 px', () => {
   it.concurrent.for(EMAIL_KINDS)('%s', async (kind, { expect }) => {
     const mails = corpus.mails.filter((m) => m.kind === kind);
     expect(mails.length).toBe(6);
-    const requests: string[] = [];
     const problems: string[] = [];
-    await withSlot(async () => {
-      const page = await browser.context.newPage();
-      await page.route('**/*', (route) => {
-        requests.push(route.request().url());
-        return route.abort();
-      });
-      try {
-        for (const m of mails) await checkMail(page, m, problems);
-      } finally {
-        await page.close();
-      }
+    const requests = await withPage(async (slot) => {
+      slot.requests = [];
+      for (const m of mails) await checkMail(slot.page, m, problems);
+      return slot.requests;
     });
     expect(problems).toEqual([]);
     expect(requests).toEqual([]);
