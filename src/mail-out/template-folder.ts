@@ -369,10 +369,6 @@ export interface ReadFolder {
 }
 
 /**
- * Read and classify every file; with `parse`, also parse each one (syntax errors reported) for
- * the checker. Rendering needs no parse tree: Handlebars compiles a template at its first use.
- */
-/**
  * Parsed templates, shared by every check this process runs: a reload parses only the files that
  * changed, and another context in the same process (the test suite builds hundreds) none. Keyed by
  * the source itself. The checker only reads the trees it walks. A source that does not parse is not
@@ -384,6 +380,10 @@ function parsed(source: string): Ast {
   return PARSED.get(source, () => hb.parse(source));
 }
 
+/**
+ * Read and classify every file; with `parse`, also parse each one (syntax errors reported) for
+ * the checker. Rendering needs no parse tree: Handlebars compiles a template at its first use.
+ */
 export function readFolder(opts: TemplateFolderOptions, problems: Problems, parse: boolean): ReadFolder {
   const cfg = configOf(opts);
   let scan: Scan;
