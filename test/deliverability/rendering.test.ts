@@ -117,7 +117,7 @@ afterAll(async () => {
 /**
  * Pages rendering at once: the page work waits on Chromium's renderer, compositor and encoder in
  * turn, so a few pages keep both cores busy. Each page (and its renderer process) serves one kind
- * after another: a page of its own for each of the 24 kinds started a renderer process 24 times.
+ * after another: a page of its own for each kind started a renderer process per kind (26).
  */
 const PAGES = 3;
 interface Slot {
