@@ -49,7 +49,9 @@ export const benchBackend = (): 'sqlite' | 'postgres' => (benchPgUrl !== null ? 
 /** A data directory with a migrated (empty) casegate database; the caller may seed it (seedHistoryIn). */
 export async function prepareDataDir(): Promise<{ dir: string; config: string; dbPath: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-bench-product-'));
-  const database = benchPgUrl !== null ? { database: { url: benchPgUrl, schema: `bench_${process.pid}_${++schemas}`, poolSize: 12 } } : {};
+  // BENCH_PG_PREPARED=0: database.preparedStatements false, to measure what named statements bring.
+  const preparedStatements = process.env['BENCH_PG_PREPARED'] !== '0';
+  const database = benchPgUrl !== null ? { database: { url: benchPgUrl, schema: `bench_${process.pid}_${++schemas}`, poolSize: 12, preparedStatements } } : {};
   const config = writeBenchConfig(dir, { mailboxes: [{ name: 'support', addresses: [ADDRESS] }], listener: { enabled: false }, ...database });
   const ctx = await createContext({ resolved: loadConfig({ path: config, env: {} }), log: silentLogger() });
   const dbPath = ctx.paths.dbPath;

@@ -29,7 +29,8 @@
  * BENCH_DB=postgres runs the product and history phases on PostgreSQL (a private cluster started
  * for the run, or BENCH_PG_URL), history seeded by bench/seed-postgres.ts, plus the cluster phase:
  * messages per second through one casegate process and through two at once on one database
- * (bench/cluster.ts). Default phases there: product,history,cluster.
+ * (bench/cluster.ts). Default phases there: product,history,cluster. BENCH_PG_PREPARED=0 runs them
+ * with database.preparedStatements false (every statement unnamed, parsed by the server each time).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

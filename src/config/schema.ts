@@ -83,6 +83,12 @@ export const configSchema = z
         schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain identifier (letters, digits, _)').default('public'),
         /** PostgreSQL connections per process. */
         poolSize: z.number().int().min(2).max(100).default(10),
+        /**
+         * PostgreSQL: name (prepare once per connection) the data statements, so the server parses
+         * each only once. false behind a pooler that shares server connections between clients per
+         * transaction (PgBouncer's transaction pooling before 1.21).
+         */
+        preparedStatements: z.boolean().default(true),
         /** How long a write waits for a lock held by another process (the CLI beside the daemon; PostgreSQL: lock_timeout) before the message is retried. */
         busyTimeoutMs: z.number().int().nonnegative().default(5000),
         /**

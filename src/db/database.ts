@@ -76,7 +76,7 @@ export function databaseTarget(
   const d = config.database;
   if (d.driver === 'postgres') {
     const { backgroundCheckpoints: _sqliteOnly, ...pg } = opts;
-    return { kind: 'postgres', url: d.url!, password: d.password, schema: d.schema, poolSize: d.poolSize, lockTimeoutMs: d.busyTimeoutMs, ...pg };
+    return { kind: 'postgres', url: d.url!, password: d.password, schema: d.schema, poolSize: d.poolSize, preparedStatements: d.preparedStatements, lockTimeoutMs: d.busyTimeoutMs, ...pg };
   }
   return { kind: 'sqlite', path: paths.dbPath, busyTimeoutMs: d.busyTimeoutMs, ...(opts.backgroundCheckpoints !== undefined ? { backgroundCheckpoints: opts.backgroundCheckpoints } : {}) };
 }

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { Kysely, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DatabaseMetadata, type PostgresDialectConfig, type RawBuilder, type SchemaMetadata, type TableMetadata } from 'kysely';
-import { nulFreePool } from './nul-free.js';
+import { nulFree } from './nul-free.js';
+import { DEFAULT_NAMED_PER_CONNECTION, namedStatementPool } from './pg-named-statements.js';
 
 /**
  * The PostgreSQL connection pool (the `pg` driver under Kysely's PostgresDialect).
@@ -23,6 +24,8 @@ export interface PostgresTarget {
   readonly schema: string;
   readonly poolSize: number;
   readonly lockTimeoutMs: number;
+  /** Named (server-side prepared) statements (db/pg-named-statements.ts); default true. */
+  readonly preparedStatements?: boolean;
   /** application_name seen in pg_stat_activity. */
   readonly applicationName?: string;
   /** Called when an idle pooled connection fails (e.g. the server restarted). */
@@ -66,7 +69,8 @@ export function createPostgresPool(t: PostgresTarget): pg.Pool {
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: t.applicationName ?? 'casegate',
-    options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}`,
+    // plan_cache_mode: named statements are planned with each call's values (pg-named-statements.ts).
+    options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}${(t.preparedStatements ?? true) ? ' -c plan_cache_mode=force_custom_plan' : ''}`,
     types: typeParsers(driver),
     keepAlive: true,
   });
@@ -134,7 +138,11 @@ class CasegatePostgresDialect extends PostgresDialect {
 
 /** `introspectedTables`: the only tables `db.introspection.getTables()` reports (when they exist): the migrator's. */
 export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly string[]): Kysely<DB> {
-  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool: nulFreePool(createPostgresPool(t)) }, introspectedTables) });
+  // Every query's parameters pass through nulFree (db/nul-free.ts). (The driver's other form of
+  // query, with a cursor, serves streaming, which needs a cursor class in the dialect's
+  // configuration; casegate configures none.)
+  const pool = namedStatementPool(createPostgresPool(t), { enabled: t.preparedStatements ?? true, perConnection: DEFAULT_NAMED_PER_CONNECTION }, nulFree);
+  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables) });
 }
 
 /** Create the configured schema when missing (before migrating); a concurrent creator is fine. */

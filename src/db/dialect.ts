@@ -1,4 +1,5 @@
 import { sql, type ColumnDefinitionBuilder, type Kysely, type QueryExecutorProvider, type RawBuilder } from 'kysely';
+import { isStalePreparedStatement } from './pg-named-statements.js';
 
 /**
  * Every difference between the two backends lives here (the repos and migrations are written once):
@@ -140,6 +141,8 @@ export function isTransientDbError(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   if (PG_TRANSIENT_CODES.has(code) || code.startsWith('08') || SOCKET_CODES.test(code)) return true;
+  // Named statements made stale by another process's migration: the next try runs on a fresh connection.
+  if (isStalePreparedStatement(err)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   // pg's own errors for a connection that went away carry no code.
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(message);

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import { Memo } from '../memo.js';
+
+/**
+ * Named (server-side prepared) statements for PostgreSQL.
+ *
+ * pg sends a statement without a name as Parse + Bind + Execute every time: the server parses,
+ * analyses and rewrites the same SQL text again for every call. With a name, the first call on a
+ * connection parses it and later calls only bind their values: about a quarter less CPU per
+ * statement on the server and a fifth less in the client (bench, issue 12). casegate's hot
+ * statements are few and their text never changes (db/prepared.ts compiles each once), so a
+ * connection soon holds them all.
+ *
+ *  - Only data statements (select, insert, update, delete, with) get a name; DDL and transaction
+ *    control run as before.
+ *  - The name is a hash of the SQL text, so the same text has the same name on every connection.
+ *  - A connection names at most `perConnection` distinct statements (statements whose text varies,
+ *    such as IN lists of every length, must not grow a backend's memory without end); later ones
+ *    run unnamed.
+ *  - Every execution is still planned with its own values (plan_cache_mode=force_custom_plan, set
+ *    by the pool): a generic plan cannot use a partial index whose predicate a parameter decides,
+ *    and the server would switch to one after five executions when it looks cheap on average.
+ *  - "cached plan must not change result type" (0A000): another process's migration changed a
+ *    table a named `select *` reads (a rolling upgrade of several daemons). Every named statement of
+ *    that connection is stale: the connection is closed when it goes back to the pool, and the
+ *    statement is run again unnamed when no transaction is open; inside a transaction the error
+ *    stands (the transaction is aborted anyway) and is transient (isTransientDbError): the message
+ *    is retried on a fresh connection.
+ *  - `enabled: false` (database.preparedStatements) for a pooler that does not keep a server
+ *    connection per client connection (PgBouncer's transaction pooling before 1.21).
+ */
+
+export interface NamedStatementOptions {
+  readonly enabled: boolean;
+  /** The most distinct named statements per connection. */
+  readonly perConnection: number;
+}
+
+export const DEFAULT_NAMED_PER_CONNECTION = 200;
+
+/** Whether `err` is PostgreSQL's refusal to run a prepared statement whose result columns changed. */
+export function isStalePreparedStatement(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type');
+}
+
+const DATA_STATEMENT = /^\s*(select|insert|update|delete|with)\b/i;
+const BEGIN = /^\s*(begin|start\s+transaction)\b/i;
+const END = /^\s*(commit|rollback|end|abort)\b(?!\s+to\b)/i;
+
+/** Statement names by SQL text (the same in every connection): hashing once per text. */
+const names = new Memo<string, string | null>(4_000);
+function nameOf(text: string): string | null {
+  return names.get(text, () => (DATA_STATEMENT.test(text) ? `cg_${createHash('sha1').update(text).digest('hex').slice(0, 28)}` : null));
+}
+
+interface ClientState {
+  readonly named: Set<string>;
+  inTransaction: boolean;
+  /** Its named statements no longer match the tables: closed when released. */
+  stale: boolean;
+  readonly wrapped: PostgresPoolClient;
+}
+
+type Query = (sql: string, parameters: readonly unknown[]) => Promise<pg.QueryResult>;
+
+/** The pg pool as Kysely's PostgreSQL driver sees it, its clients naming their data statements; `prepare` maps each call's parameters. */
+export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, prepare: (parameters: readonly unknown[]) => readonly unknown[]): PostgresPool {
+  const states = new WeakMap<pg.PoolClient, ClientState>();
+  const stateOf = (client: pg.PoolClient): ClientState => {
+    let state = states.get(client);
+    if (state !== undefined) return state;
+    const s: ClientState = {
+      named: new Set(),
+      inTransaction: false,
+      stale: false,
+      wrapped: {
+        query: ((sql: string, parameters: readonly unknown[]) => run(client, s, sql, parameters)) satisfies Query as unknown as PostgresPoolClient['query'],
+        release: () => {
+          // A stale connection's statements would fail again: pg-pool closes a client released with an error.
+          if (s.stale) client.release(new Error('prepared statements stale after a schema change'));
+          else client.release();
+        },
+      },
+    };
+    states.set(client, (state = s));
+    return state;
+  };
+
+  async function run(client: pg.PoolClient, s: ClientState, sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult> {
+    const values = prepare(parameters) as unknown[];
+    if (BEGIN.test(sql)) s.inTransaction = true;
+    else if (END.test(sql)) s.inTransaction = false;
+    const name = opts.enabled && !s.stale ? nameOf(sql) : null;
+    if (name === null || (!s.named.has(name) && s.named.size >= opts.perConnection)) return client.query(sql, values);
+    s.named.add(name);
+    try {
+      return await client.query({ name, text: sql, values });
+    } catch (err) {
+      if (!isStalePreparedStatement(err)) throw err;
+      s.stale = true;
+      if (s.inTransaction) throw err;
+      return client.query(sql, values);
+    }
+  }
+
+  return {
+    async connect() {
+      return stateOf(await pool.connect()).wrapped;
+    },
+    end: () => pool.end(),
+  };
+}
