@@ -82,6 +82,14 @@ export const CASE_NUMBER_SEQUENCE = 'case_number_seq';
  * SQLite: max + 1 (the write lock is held). PostgreSQL: nextval of the sequence; while it is still
  * below cases.firstNumber (a fresh database, or firstNumber raised), it is moved up to it under an
  * advisory lock, so concurrent first cases cannot both get firstNumber.
+ *
+ * The sequence never moves back. A taker that queued for the lock before another moved the
+ * sequence past firstNumber - 1 finds it there and only draws its number: a setval computed from
+ * a value read before other takers (who skip the lock once the sequence is past) drew theirs would
+ * set it behind their numbers, and the next number would be handed out twice — seen with 8
+ * messages in flight on the first cases of a fresh database: "duplicate key value violates unique
+ * constraint cases_number_key", the message quarantined. Close below the target the numbers in
+ * between are drawn instead of set, so even then nothing goes back.
  */
 export async function takeCaseNumber(db: QueryExecutorProvider, first: number, maxNumber: () => Promise<number | null>): Promise<number> {
   if (!isPostgres(db)) {
@@ -93,9 +101,24 @@ export async function takeCaseNumber(db: QueryExecutorProvider, first: number, m
   const n = await next();
   if (n >= first) return n;
   await lockKey(q, 'case-number-floor');
-  await sql`select setval(${CASE_NUMBER_SEQUENCE}, greatest((select last_value from case_number_seq), ${first - 1}::bigint, coalesce((select max(number) from cases), 0)))`.execute(q);
-  return next();
+  const r = await sql<{ last: string | number; target: string | number }>`select (select last_value from case_number_seq) as last, greatest(${first - 1}::bigint, coalesce((select max(number) from cases), 0)) as target`.execute(q);
+  const last = Number(r.rows[0]!.last);
+  const target = Number(r.rows[0]!.target);
+  if (target - last > SETVAL_MARGIN) {
+    // Far below: no taker can draw a number near the target before this lands.
+    await sql`select setval(${CASE_NUMBER_SEQUENCE}, ${target}::bigint) where (select last_value from case_number_seq) < ${target - SETVAL_MARGIN}::bigint`.execute(q);
+  } else if (target > last) {
+    // Near it: draw the numbers in between instead; nextval never goes back.
+    await sql`select count(nextval(${CASE_NUMBER_SEQUENCE})) from generate_series(1, ${target - last}::bigint)`.execute(q);
+  }
+  for (;;) {
+    const taken = await next();
+    if (taken >= first) return taken;
+  }
 }
+
+/** More takers than this never draw numbers in the instant between reading the sequence and setting it. */
+const SETVAL_MARGIN = 1000;
 
 /** Migration 0013: the case-number sequence (PostgreSQL only), started past any case already there. */
 export async function createCaseNumberSequence(db: Kysely<unknown>): Promise<void> {
