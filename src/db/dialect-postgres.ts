@@ -69,8 +69,7 @@ export function createPostgresPool(t: PostgresTarget): pg.Pool {
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: t.applicationName ?? 'casegate',
-    // plan_cache_mode: named statements are planned with each call's values (pg-named-statements.ts).
-    options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}${(t.preparedStatements ?? true) ? ' -c plan_cache_mode=force_custom_plan' : ''}`,
+    options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}`,
     types: typeParsers(driver),
     keepAlive: true,
   });

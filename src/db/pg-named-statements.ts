@@ -7,11 +7,12 @@ import { Memo } from '../memo.js';
  * Named (server-side prepared) statements for PostgreSQL.
  *
  * pg sends a statement without a name as Parse + Bind + Execute every time: the server parses,
- * analyses and rewrites the same SQL text again for every call. With a name, the first call on a
- * connection parses it and later calls only bind their values: about a quarter less CPU per
- * statement on the server and a fifth less in the client (bench, issue 12). casegate's hot
- * statements are few and their text never changes (db/prepared.ts compiles each once), so a
- * connection soon holds them all.
+ * analyses, rewrites and plans the same SQL text again for every call. With a name, the first call
+ * on a connection parses it and later calls only bind their values; after five calls the server
+ * also keeps a generic plan when it costs no more than planning each call (plan_cache_mode auto,
+ * PostgreSQL's default). casegate's hot statements are few and their text never changes
+ * (db/prepared.ts compiles each once), so a connection soon holds them all. Measured (docs/
+ * performance.md): a quarter to two fifths less server CPU a message.
  *
  *  - Only data statements (select, insert, update, delete, with) get a name; DDL and transaction
  *    control run as before.
@@ -19,9 +20,10 @@ import { Memo } from '../memo.js';
  *  - A connection names at most `perConnection` distinct statements (statements whose text varies,
  *    such as IN lists of every length, must not grow a backend's memory without end); later ones
  *    run unnamed.
- *  - Every execution is still planned with its own values (plan_cache_mode=force_custom_plan, set
- *    by the pool): a generic plan cannot use a partial index whose predicate a parameter decides,
- *    and the server would switch to one after five executions when it looks cheap on average.
+ *  - A generic plan must find the rows through an index like a plan for the call's own values:
+ *    test/unit/query-plans.pg.test.ts checks both plans of every hot statement over a seeded
+ *    history. (A generic plan cannot use a partial index whose predicate a parameter decides; the
+ *    server then keeps planning each call, as the plan's estimated cost is higher.)
  *  - "cached plan must not change result type" (0A000): another process's migration changed a
  *    table a named `select *` reads (a rolling upgrade of several daemons). Every named statement of
  *    that connection is stale: the connection is closed when it goes back to the pool, and the

@@ -1,6 +1,6 @@
 /**
  * Named statements on PostgreSQL (src/db/pg-named-statements.ts), against the test cluster: what the
- * server holds per connection (pg_prepared_statements), the bound, custom plans, and the rolling
+ * server holds per connection (pg_prepared_statements), the bound, and the rolling
  * upgrade — another process's migration adds a column to a table a named `select *` reads, and
  * PostgreSQL refuses the statement with "cached plan must not change result type".
  */
@@ -54,14 +54,17 @@ async function prepared(c: PostgresPoolClient): Promise<{ statement: string; gen
 }
 
 describe('named statements', () => {
-  it('a data statement is parsed once per connection and planned with each call\'s values', async () => {
+  it('a data statement is parsed once per connection, and every call runs it with its own values', async () => {
     const { kysely } = pool();
     const c = await kysely.connect();
     try {
       for (let i = 0; i < 8; i++) expect(await q(c, 'select a from t where a = $1', [1 + (i % 2)])).toEqual([{ a: 1 + (i % 2) }]);
-      expect(await prepared(c)).toEqual([{ statement: 'select a from t where a = $1', generic_plans: 0, custom_plans: 8 }]);
-      // The pool set plan_cache_mode: without it the server switches to a generic plan after five calls.
-      expect(await q(c, 'show plan_cache_mode')).toEqual([{ plan_cache_mode: 'force_custom_plan' }]);
+      const [only, ...more] = await prepared(c);
+      expect(more).toEqual([]);
+      expect(only?.statement).toBe('select a from t where a = $1');
+      // Planned for each call's values at first; the server may keep a generic plan after five calls.
+      expect(only!.custom_plans).toBeGreaterThanOrEqual(5);
+      expect(only!.custom_plans + only!.generic_plans).toBe(8);
     } finally {
       c.release();
     }
@@ -103,7 +106,6 @@ describe('named statements', () => {
     try {
       expect(await q(c, 'select a from t where a = $1', [2])).toEqual([{ a: 2 }]);
       expect(await prepared(c)).toEqual([]);
-      expect(await q(c, 'show plan_cache_mode')).toEqual([{ plan_cache_mode: 'auto' }]);
     } finally {
       c.release();
     }

@@ -4,7 +4,9 @@
  * duplicates and bounces, the outbox worker claiming (FOR UPDATE SKIP LOCKED) and sending, and a
  * named list of other hot repo calls — recorded over a database holding a year of seeded history
  * (bench/seed-postgres.ts, analysed), then EXPLAINed with sequential scans disabled: a statement
- * that still shows a Seq Scan of a table that grows with history has no index that fits it.
+ * that still shows a Seq Scan of a table that grows with history has no index that fits it. Each
+ * statement's generic plan (for any values) is checked too: the server may run that one for a
+ * named statement (src/db/pg-named-statements.ts).
  */
 import { Readable } from 'node:stream';
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
@@ -88,6 +90,38 @@ async function planOf(q: CompiledQuery): Promise<PlanNode> {
   }
 }
 
+/**
+ * The generic plan of a statement (plan_cache_mode=force_generic_plan): what the server may keep for
+ * a named statement after five calls (src/db/pg-named-statements.ts) and run for any values.
+ */
+async function genericPlanOf(q: CompiledQuery): Promise<PlanNode> {
+  const c = await explain.connect();
+  try {
+    await c.query('begin');
+    await c.query('set local enable_seqscan = off');
+    await c.query('set local plan_cache_mode = force_generic_plan');
+    await c.query(`prepare generic_check as ${q.sql}`);
+    // EXECUTE takes its values as SQL text: the values (which a generic plan does not look at) as literals.
+    const literal = (v: unknown): string => {
+      if (v === null || v === undefined) return 'NULL';
+      if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+      if (typeof v === 'boolean') return v ? 'true' : 'false';
+      if (typeof v === 'string') return c.escapeLiteral(v);
+      if (v instanceof Date) return c.escapeLiteral(v.toISOString());
+      if (Buffer.isBuffer(v)) return `'\\x${v.toString('hex')}'::bytea`;
+      throw new Error(`no literal for a ${typeof v} parameter`);
+    };
+    const args = q.parameters.map(literal).join(', ');
+    const r = await c.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`explain (format json) execute generic_check${args === '' ? '' : `(${args})`}`);
+    return r.rows[0]!['QUERY PLAN'][0]!.Plan;
+  } finally {
+    await c.query('rollback');
+    // A prepared statement outlives the transaction.
+    await c.query('deallocate all');
+    c.release();
+  }
+}
+
 describe('query plans on PostgreSQL', () => {
   it('no statement of the pipeline, the outbox worker or the named hot calls needs a sequential scan of a growing table', async () => {
     // The pipeline: new cases, a reply in the thread of our confirmation, a duplicate, a reply by subject tag, a bounce.
@@ -144,6 +178,9 @@ describe('query plans on PostgreSQL', () => {
     for (const q of distinct.values()) {
       const scans = seqScans(await planOf(q));
       if (scans.length > 0) problems.push(`${scans.join(', ')}: ${q.sql.slice(0, 200)}`);
+      // Named statements: the server may run the generic plan instead, for any values.
+      const generic = seqScans(await genericPlanOf(q));
+      if (generic.length > 0) problems.push(`generic plan: ${generic.join(', ')}: ${q.sql.slice(0, 200)}`);
     }
     expect(problems).toEqual([]);
   }, 120_000);
