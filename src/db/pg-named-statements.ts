@@ -12,7 +12,7 @@ import { Memo } from '../memo.js';
  * also keeps a generic plan when it costs no more than planning each call (plan_cache_mode auto,
  * PostgreSQL's default). casegate's hot statements are few and their text never changes
  * (db/prepared.ts compiles each once), so a connection soon holds them all. Measured (docs/
- * performance.md): a quarter to two fifths less server CPU a message.
+ * performance.md): a fifth to a third less server CPU a message.
  *
  *  - Only data statements (select, insert, update, delete, with) get a name; DDL and transaction
  *    control run as before.
@@ -72,8 +72,8 @@ type Query = (sql: string, parameters: readonly unknown[]) => Promise<pg.QueryRe
 export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, prepare: (parameters: readonly unknown[]) => readonly unknown[]): PostgresPool {
   const states = new WeakMap<pg.PoolClient, ClientState>();
   const stateOf = (client: pg.PoolClient): ClientState => {
-    let state = states.get(client);
-    if (state !== undefined) return state;
+    const known = states.get(client);
+    if (known !== undefined) return known;
     const s: ClientState = {
       named: new Set(),
       inTransaction: false,
@@ -87,8 +87,8 @@ export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, p
         },
       },
     };
-    states.set(client, (state = s));
-    return state;
+    states.set(client, s);
+    return s;
   };
 
   async function run(client: pg.PoolClient, s: ClientState, sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult> {

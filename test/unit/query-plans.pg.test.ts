@@ -77,17 +77,25 @@ function seqScans(node: PlanNode, out: string[] = []): string[] {
   return out;
 }
 
-async function planOf(q: CompiledQuery): Promise<PlanNode> {
+type ExplainRows = { 'QUERY PLAN': { Plan: PlanNode }[] };
+
+/** `run` on a connection of its own inside a transaction with sequential scans disabled (rolled back after). */
+async function withoutSeqScans(run: (c: pg.PoolClient) => Promise<pg.QueryResult<ExplainRows>>): Promise<PlanNode> {
   const c = await explain.connect();
   try {
     await c.query('begin');
     await c.query('set local enable_seqscan = off');
-    const r = await c.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`explain (format json) ${q.sql}`, q.parameters as unknown[]);
-    return r.rows[0]!['QUERY PLAN'][0]!.Plan;
+    return (await run(c)).rows[0]!['QUERY PLAN'][0]!.Plan;
   } finally {
     await c.query('rollback');
+    // A prepared statement (genericPlanOf) outlives the transaction.
+    await c.query('deallocate all');
     c.release();
   }
+}
+
+async function planOf(q: CompiledQuery): Promise<PlanNode> {
+  return withoutSeqScans((c) => c.query<ExplainRows>(`explain (format json) ${q.sql}`, q.parameters as unknown[]));
 }
 
 /**
@@ -95,10 +103,7 @@ async function planOf(q: CompiledQuery): Promise<PlanNode> {
  * a named statement after five calls (src/db/pg-named-statements.ts) and run for any values.
  */
 async function genericPlanOf(q: CompiledQuery): Promise<PlanNode> {
-  const c = await explain.connect();
-  try {
-    await c.query('begin');
-    await c.query('set local enable_seqscan = off');
+  return withoutSeqScans(async (c) => {
     await c.query('set local plan_cache_mode = force_generic_plan');
     await c.query(`prepare generic_check as ${q.sql}`);
     // EXECUTE takes its values as SQL text: the values (which a generic plan does not look at) as literals.
@@ -112,14 +117,8 @@ async function genericPlanOf(q: CompiledQuery): Promise<PlanNode> {
       throw new Error(`no literal for a ${typeof v} parameter`);
     };
     const args = q.parameters.map(literal).join(', ');
-    const r = await c.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`explain (format json) execute generic_check${args === '' ? '' : `(${args})`}`);
-    return r.rows[0]!['QUERY PLAN'][0]!.Plan;
-  } finally {
-    await c.query('rollback');
-    // A prepared statement outlives the transaction.
-    await c.query('deallocate all');
-    c.release();
-  }
+    return c.query<ExplainRows>(`explain (format json) execute generic_check${args === '' ? '' : `(${args})`}`);
+  });
 }
 
 describe('query plans on PostgreSQL', () => {
