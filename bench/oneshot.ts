@@ -5,13 +5,16 @@
  * (the first run after an install or an upgrade checks the templates and is not counted).
  *
  * The floor is a bare `node -e ''` start on the same machine: what no Node program can beat. The
- * unbundled build (dist/src/cli.js, Node's loader resolving each module file) is measured beside
- * the bundle (dist/bin/casegate.js) that the `casegate` binary is.
+ * binary (dist/bin/casegate.js: `ingest` runs from dist/bin/ingest.cjs with V8's code cache,
+ * src/cli/code-cache.ts) is measured beside the same command from the ES module chunks every other
+ * command runs from (dist/bin/cli-run.js: no code cache) and the unbundled build (dist/src/cli.js,
+ * Node's loader resolving each module file).
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { percentile } from './e2e.js';
 
 export interface OneShotResult {
@@ -19,6 +22,8 @@ export interface OneShotResult {
   readonly nodeFloorP50Ms: number;
   readonly bundleP50Ms: number;
   readonly bundleP90Ms: number;
+  /** The same command from the ES module chunks, without the code cache. */
+  readonly chunksP50Ms: number;
   readonly unbundledP50Ms: number;
   readonly bundlePeakRssMb: number;
 }
@@ -39,37 +44,44 @@ function timed(args: readonly string[], cwd: string): { ms: number; rssMb: numbe
 }
 
 export function oneShot(root: string, runs: number): OneShotResult {
-  const dir = mkdtempSync(join(tmpdir(), 'casegate-bench-oneshot-'));
+  const top = mkdtempSync(join(tmpdir(), 'casegate-bench-oneshot-'));
   try {
-    cpSync(join(root, 'templates'), join(dir, 'templates'), { recursive: true });
-    const series = (cli: string): { ms: number[]; rss: number } => {
+    // The chunks' command line, started as the binary starts every command but `ingest`.
+    const chunks = join(top, 'chunks.mjs');
+    writeFileSync(chunks, `const m = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'bin', 'cli-run.js')).href)});\nm.runCommandLine(process.argv).catch(async (e) => process.exit(await m.exitCodeFor(e)));\n`);
+    // A data directory each: the tsc build fingerprints the template checker by its own files, so
+    // it would not trust the bundles' checked set (nor they its).
+    const variants = [join(root, 'dist', 'bin', 'casegate.js'), chunks, join(root, 'dist', 'src', 'cli.js')].map((cli, v) => {
+      const dir = join(top, `v${v}`);
+      cpSync(join(root, 'templates'), join(dir, 'templates'), { recursive: true });
       const file = join(dir, 'm.eml');
-      writeFileSync(file, message(-1));
+      writeFileSync(file, message(-1 - v));
       timed([cli, 'ingest', file], dir); // first run: migrations and the template check
-      const ms: number[] = [];
-      let rss = 0;
-      for (let i = 0; i < runs; i++) {
-        writeFileSync(file, message(i));
-        const r = timed([cli, 'ingest', file], dir);
-        ms.push(r.ms);
-        rss = Math.max(rss, r.rssMb);
-      }
-      return { ms: ms.sort((a, b) => a - b), rss };
-    };
+      return { cli, dir, file, ms: [] as number[], rss: 0 };
+    });
     const floor: number[] = [];
-    for (let i = 0; i < runs; i++) floor.push(timed(['-e', ''], dir).ms);
+    // In turn, so that the machine's drift during the runs falls on every variant alike.
+    for (let i = 0; i < runs; i++) {
+      floor.push(timed(['-e', ''], top).ms);
+      for (const v of variants) {
+        writeFileSync(v.file, message(i));
+        const r = timed([v.cli, 'ingest', v.file], v.dir);
+        v.ms.push(r.ms);
+        v.rss = Math.max(v.rss, r.rssMb);
+      }
+    }
+    const [bundle, esm, unbundled] = variants.map((v) => ({ ms: v.ms.sort((a, b) => a - b), rss: v.rss }));
     floor.sort((a, b) => a - b);
-    const bundle = series(join(root, 'dist', 'bin', 'casegate.js'));
-    const unbundled = series(join(root, 'dist', 'src', 'cli.js'));
     return {
       runs,
       nodeFloorP50Ms: percentile(floor, 50),
-      bundleP50Ms: percentile(bundle.ms, 50),
-      bundleP90Ms: percentile(bundle.ms, 90),
-      unbundledP50Ms: percentile(unbundled.ms, 50),
-      bundlePeakRssMb: bundle.rss,
+      bundleP50Ms: percentile(bundle!.ms, 50),
+      bundleP90Ms: percentile(bundle!.ms, 90),
+      chunksP50Ms: percentile(esm!.ms, 50),
+      unbundledP50Ms: percentile(unbundled!.ms, 50),
+      bundlePeakRssMb: bundle!.rss,
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(top, { recursive: true, force: true });
   }
 }

@@ -1,11 +1,12 @@
 /**
- * Bundles the command line into dist/bin/casegate.js (the `casegate` binary, `npm start`) and the
- * daemon's MIME thread into dist/bin/mime-worker.js.
+ * Bundles the command line into dist/bin/casegate.js (the `casegate` binary, `npm start`), the
+ * daemon's MIME thread into dist/bin/mime-worker.js and `casegate ingest` into dist/bin/ingest.cjs
+ * (with V8 code caches, build/code-cache.ts).
  *
  * Why: every command is a new Node process, and an MTA runs `casegate ingest` once per message.
  * Unbundled, Node's ESM loader resolves, reads and links a few hundred files of casegate and its
  * dependencies before the first line of work (≈ 1 s on an idle machine, most of an ingest). One
- * bundle with one chunk per command group (the dynamic imports in src/cli.ts stay lazy) loads a
+ * bundle with one chunk per command group (the dynamic imports in src/cli/run.ts stay lazy) loads a
  * handful of files instead. `tsc` stays the type checker and builds dist/src for the tests and
  * the benchmark; esbuild only transpiles and joins.
  *
@@ -14,11 +15,13 @@
  * mbox-reader, recheck, date-holidays, asn1js) so they cost nothing unless used, iconv-lite (its
  * tables load when a charset needs them) and the modules behind the stand-ins (build/stand-ins.ts).
  */
-import { build, type Plugin } from 'esbuild';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeIngestCodeCaches } from './code-cache.js';
 import { LAZY, standIn, standInFor } from './stand-ins.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -107,18 +110,22 @@ const noSourceMapInHandlebars: Plugin = {
   },
 };
 
-rmSync(OUT, { recursive: true, force: true });
-const result = await build({
+/**
+ * The template checker's fingerprint in every bundle (src/mail-out/template-set.ts): a hash of its
+ * source files, the same in the ES module chunks and in dist/bin/ingest.cjs, so each trusts a set
+ * the other checked.
+ */
+function templateCheckerId(): string {
+  const dir = join(ROOT, 'src', 'mail-out');
+  const h = createHash('sha256');
+  for (const name of readdirSync(dir).filter((n) => /^template-.*\.ts$/.test(n)).sort()) h.update(`${name}\n`).update(readFileSync(join(dir, name)));
+  return h.digest('hex');
+}
+
+const common = {
   absWorkingDir: ROOT,
-  // The daemon's MIME thread (src/mime/mime-thread.ts) is an entry of its own: dist/bin/mime-worker.js.
-  // dist/bin/cli-run.js exports the command line the binary runs (the same chunk), for the tests
-  // that run commands in their own process (test/helpers/cli-in-process.ts).
-  entryPoints: { casegate: 'src/cli.ts', 'mime-worker': 'src/mime/mime-worker.ts', 'cli-run': 'src/cli/run.ts' },
   outdir: OUT,
-  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20.19',
   sourcemap: true,
@@ -132,9 +139,36 @@ const result = await build({
   // iconv-lite: its index is small and loads its encodings (≈ 500 KB of tables) on first use only,
   // which a bundle would read and parse at every start.
   external: ['better-sqlite3', 'pg', 'pino-pretty', 'cli-progress', 'mbox-reader', 'recheck', 'date-holidays', 'asn1js', 'iconv-lite'],
+  metafile: true,
+} satisfies BuildOptions;
+const checkerId = { CASEGATE_TEMPLATE_CHECKER_ID: JSON.stringify(templateCheckerId()) };
+
+rmSync(OUT, { recursive: true, force: true });
+const result = await build({
+  ...common,
+  // The daemon's MIME thread (src/mime/mime-thread.ts) is an entry of its own: dist/bin/mime-worker.js.
+  // dist/bin/cli-run.js exports the command line the binary runs (the same chunk), for the tests
+  // that run commands in their own process (test/helpers/cli-in-process.ts).
+  entryPoints: { casegate: 'src/cli.ts', 'mime-worker': 'src/mime/mime-worker.ts', 'cli-run': 'src/cli/run.ts' },
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
+  format: 'esm',
+  define: checkerId,
   // Bundled CommonJS dependencies call require() for Node's built-ins; ESM has no require.
   banner: { js: "import { createRequire as __casegateRequire } from 'node:module';\nconst require = __casegateRequire(import.meta.url);" },
-  metafile: true,
+});
+/**
+ * `casegate ingest` alone, as one CommonJS file that the binary runs with V8's code cache
+ * (src/cli/code-cache.ts): an MTA starts it once per message. CommonJS because Node 20 keeps no
+ * code cache for ES modules; one file because esbuild splits ES modules only.
+ */
+const ingest = await build({
+  ...common,
+  entryPoints: { ingest: 'src/cli/ingest-main.ts' },
+  format: 'cjs',
+  outExtension: { '.js': '.cjs' },
+  define: { ...checkerId, 'import.meta.url': '__casegateImportMetaUrl' },
+  banner: { js: "const __casegateImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 // esbuild's metafile (what each chunk holds, for https://esbuild.github.io/analyze/), on request.
 const metaOut = process.env['CASEGATE_BUNDLE_META'];
@@ -143,4 +177,6 @@ if (metaOut !== undefined && metaOut !== '') writeFileSync(metaOut, JSON.stringi
 chmodSync(join(OUT, 'casegate.js'), 0o755);
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
 const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
-process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js, cli-run.js and ${outputs.length - 3} chunks, ${(bytes / 1e6).toFixed(1)} MB\n`);
+const ingestBytes = Object.entries(ingest.metafile.outputs).reduce((sum, [file, o]) => (file.endsWith('.cjs') ? sum + o.bytes : sum), 0);
+process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js, cli-run.js and ${outputs.length - 3} chunks, ${(bytes / 1e6).toFixed(1)} MB; ingest.cjs ${(ingestBytes / 1e6).toFixed(1)} MB\n`);
+process.stdout.write(`${writeIngestCodeCaches(ROOT, join(OUT, 'casegate.js'), join(ROOT, 'src', 'cli.ts'))}\n`);

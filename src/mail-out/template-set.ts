@@ -352,17 +352,30 @@ export function renderKind(ks: KindSet, partials: ChainSet['partials'], data: ob
 const passed = new Set<string>();
 let codeVersion: string | null = null;
 
+/** The modules whose code decides what the checks find (beside this one, in src/mail-out/). */
+const TEMPLATE_CHECKER_FILES = ['template-checker', 'template-data', 'template-folder', 'template-helpers', 'template-set'] as const;
+
+/**
+ * The bundles' (dist/bin) fingerprint of the checker's source, every src/mail-out/template-*.ts
+ * (build/bundle.ts): the same in every bundle, so that `casegate ingest` (dist/bin/ingest.cjs)
+ * and the other commands trust each other's checked sets. Undefined in the tsc build, which
+ * reads its own files.
+ */
+declare const CASEGATE_TEMPLATE_CHECKER_ID: string | undefined;
+
 /** The checker's own code: a new casegate version with other checks does not trust old results. */
 function checkerCode(): string {
   if (codeVersion !== null) return codeVersion;
-  const self = fileURLToPath(import.meta.url);
   const h = createHash('sha256');
   // Handlebars itself decides what compiles and renders: another version checks again.
   h.update(`handlebars ${hb.VERSION}\n`);
-  // In the bundled CLI (dist/bin) the checker sits inside this chunk and the sibling files below
-  // do not exist: this file's own content is then what identifies the checker's version.
+  if (typeof CASEGATE_TEMPLATE_CHECKER_ID === 'string') {
+    codeVersion = h.update(CASEGATE_TEMPLATE_CHECKER_ID).digest('hex');
+    return codeVersion;
+  }
+  const self = fileURLToPath(import.meta.url);
   h.update(readFileSync(self));
-  for (const name of ['template-checker', 'template-data', 'template-folder', 'template-helpers', 'template-set']) {
+  for (const name of TEMPLATE_CHECKER_FILES) {
     try {
       h.update(readFileSync(join(dirname(self), name + extname(self))));
     } catch {

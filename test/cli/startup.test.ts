@@ -4,11 +4,14 @@
  * trial-rendering every template again. Speed itself is measured by `npm run bench`-style timing
  * in the report, never asserted here; these tests assert the behaviour that makes it fast and safe.
  */
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shebangNodeFlags } from '../../build/code-cache.js';
+import { codeCacheFile } from '../../src/cli/code-cache.js';
 import { eml } from '../helpers/context.js';
-import { CliSandbox, describeResult, REPO_ROOT, spawnCli } from '../helpers/cli.js';
+import { childEnv, CliSandbox, describeResult, REPO_ROOT, spawnCli } from '../helpers/cli.js';
 import { eventually, sentTo } from '../helpers/daemon.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
@@ -168,5 +171,63 @@ describe("the daemon's start and the template check cache", () => {
     } finally {
       writeFileSync(file, good);
     }
+  });
+});
+
+/**
+ * `casegate ingest` runs from its own CommonJS bundle with V8's code cache (src/cli/code-cache.ts,
+ * build/bundle.ts); every other command from the ES module chunks. What is tested: the binary uses
+ * the cache the build made for its flags, a run under other flags still stores the message, and
+ * both builds of the command line trust each other's checked template set.
+ */
+describe('ingest from its code-cached bundle', () => {
+  let box: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.create({}, { firstStart: true });
+  });
+  afterAll(() => box.cleanup());
+  const REPORT = { CASEGATE_CODE_CACHE_REPORT: '1' } as const;
+
+  it('the build made the bundle and a cache for the binary\'s own flags and for none', () => {
+    const bin = join(REPO_ROOT, 'dist', 'bin');
+    expect(existsSync(join(bin, 'ingest.cjs'))).toBe(true);
+    const flags = shebangNodeFlags(join(bin, 'casegate.js'));
+    expect(flags).toEqual(['--max-old-space-size=192', '--max-semi-space-size=2']);
+    for (const execArgv of [flags, []]) expect(existsSync(codeCacheFile(join(bin, 'ingest.cjs'), execArgv, undefined)), execArgv.join(' ')).toBe(true);
+  });
+
+  it('node dist/bin/casegate.js ingest (no flags) uses its cache and stores the message; the ES module build trusts the set it checked', async () => {
+    const r = await box.run(['ingest', box.write('a.eml', eml({ messageId: 'cc-a@customer.example', subject: 'Cached' }))], { childProcess: true, env: REPORT });
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stderr).toMatch(/casegate: code cache used: .*ingest\.cjs\.[0-9a-f]{16}\.v8-cache/);
+    expect(r.stdout).toMatch(/stored \(case 10001\)/);
+    expect(logLines(r.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(true);
+    // The same command in this process runs the ES module chunks (dist/bin/cli-run.js): no new check.
+    const inProcess = await box.run(['ingest', box.write('b.eml', eml({ messageId: 'cc-b@customer.example', subject: 'Chunks' }))]);
+    expect(inProcess.code, describeResult(inProcess)).toBe(0);
+    expect(inProcess.stderr).not.toContain('code cache');
+    expect(inProcess.stdout).toMatch(/stored \(case 10002\)/);
+    expect(logLines(inProcess.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(false);
+  });
+
+  it('the binary run as itself (its #! line\'s flags) uses the cache made for them; the ES module build\'s checked set is trusted', async () => {
+    // A command of the ES module chunks, in a process of its own, checks the set and records it.
+    rmSync(join(box.dataDir, 'template-check.json'), { force: true });
+    const preview = await box.run(['templates', 'preview', 'confirmation'], { childProcess: true });
+    expect(preview.code, describeResult(preview)).toBe(0);
+    expect(existsSync(join(box.dataDir, 'template-check.json'))).toBe(true);
+    const file = box.write('d.eml', eml({ messageId: 'cc-d@customer.example', subject: 'Shebang' }));
+    const r = spawnSync(join(REPO_ROOT, 'dist', 'bin', 'casegate.js'), ['--config', box.configPath, 'ingest', file], { cwd: box.dir, env: childEnv({ HOME: box.dir, ...REPORT, NODE_OPTIONS: undefined }), encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/casegate: code cache used: /);
+    expect(r.stdout).toMatch(/stored \(case 10003\)/);
+    expect(logLines(r.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(false);
+  });
+
+  it('under other Node flags there is no cache: the bundle compiles as usual and stores the message', async () => {
+    const r = await box.run(['ingest', box.write('e.eml', eml({ messageId: 'cc-e@customer.example', subject: 'Flags' }))], { nodeArgs: ['--stack-size=900'], env: REPORT });
+    expect(r.code, describeResult(r)).toBe(0);
+    expect(r.stderr).toMatch(/casegate: code cache none: /);
+    expect(r.stdout, describeResult(r)).toMatch(/stored \(case 10004\)/);
   });
 });
