@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 
 let rootProgram: Command | null = null;
 
-/** Called once by src/cli.ts with the root command (for the global --config option). */
+/** Called once per command line by runProgram (program.ts) with the root command (for the global --config option). */
 export function setRootProgram(program: Command): void {
   rootProgram = program;
 }
