@@ -21,6 +21,7 @@ import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { asciiRegexLiterals } from './ascii-regex.js';
 import { writeIngestCodeCaches } from './code-cache.js';
 import { LAZY, standIn, standInFor } from './stand-ins.js';
 
@@ -170,6 +171,12 @@ const ingest = await build({
   define: { ...checkerId, 'import.meta.url': '__casegateImportMetaUrl' },
   banner: { js: "const __casegateImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+// ASCII, so that Node holds it as one byte a character (build/ascii-regex.ts). Node does not apply
+// source maps to a vm.Script; in the map, columns after an escaped literal on its line shift.
+const ingestFile = join(OUT, 'ingest.cjs');
+const ascii = asciiRegexLiterals(readFileSync(ingestFile, 'utf8'));
+writeFileSync(ingestFile, ascii.code);
+if (ascii.nonAsciiLeft > 0) process.stdout.write(`bundle: ingest.cjs keeps ${ascii.nonAsciiLeft} non-ASCII characters outside regular expressions: Node reads it as a two-byte string\n`);
 // esbuild's metafile (what each chunk holds, for https://esbuild.github.io/analyze/), on request.
 const metaOut = process.env['CASEGATE_BUNDLE_META'];
 if (metaOut !== undefined && metaOut !== '') writeFileSync(metaOut, JSON.stringify(result.metafile));

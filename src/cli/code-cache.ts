@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -41,7 +42,9 @@ export type CodeCacheUse = 'used' | 'refused' | 'none';
 export function runCodeCached(bundle: string): CodeCacheUse | null {
   let source: string;
   try {
-    source = readFileSync(bundle, 'utf8');
+    const bytes = readFileSync(bundle);
+    // The build makes the bundle ASCII (build/ascii-regex.ts): then it needs no decoding.
+    source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   } catch {
     return null;
   }

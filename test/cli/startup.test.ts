@@ -4,6 +4,7 @@
  * trial-rendering every template again. Speed itself is measured by `npm run bench`-style timing
  * in the report, never asserted here; these tests assert the behaviour that makes it fast and safe.
  */
+import { isAscii } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -191,6 +192,8 @@ describe('ingest from its code-cached bundle', () => {
   it('the build made the bundle and a cache for the binary\'s own flags and for none', () => {
     const bin = join(REPO_ROOT, 'dist', 'bin');
     expect(existsSync(join(bin, 'ingest.cjs'))).toBe(true);
+    // ASCII (build/ascii-regex.ts): Node holds it as one byte a character.
+    expect(isAscii(readFileSync(join(bin, 'ingest.cjs')))).toBe(true);
     const flags = shebangNodeFlags(join(bin, 'casegate.js'));
     expect(flags).toEqual(['--max-old-space-size=192', '--max-semi-space-size=2']);
     for (const execArgv of [flags, []]) expect(existsSync(codeCacheFile(join(bin, 'ingest.cjs'), execArgv, undefined)), execArgv.join(' ')).toBe(true);
