@@ -166,6 +166,11 @@ const result = await build({
 const ingest = await build({
   ...common,
   entryPoints: { ingest: 'src/cli/ingest-main.ts' },
+  // mailauth (with undici, joi, BIMI's certificate parsers: 1.4 MB, half the file) only for
+  // `senderAuth: verify`: required from node_modules when used, as the chunks import it then.
+  external: [...common.external, 'mailauth'],
+  // import() of such a module becomes require(): a vm.Script has no loader for import().
+  supported: { 'dynamic-import': false },
   format: 'cjs',
   outExtension: { '.js': '.cjs' },
   define: { ...checkerId, 'import.meta.url': '__casegateImportMetaUrl' },

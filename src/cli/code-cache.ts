@@ -11,7 +11,7 @@ import { Script } from 'node:vm';
  * functions again; what the cache lacks is compiled as usual.
  *
  * Why: `casegate ingest` is a new process per message (the MTA pipe); parsing and compiling its
- * 3 MB of code is a fifth of its time. Node 20 keeps no code cache for ES modules (Node 22's
+ * code was about a fifth of its time. Node 20 keeps no code cache for ES modules (Node 22's
  * module.enableCompileCache does), so the `ingest` command has a CommonJS bundle of its own
  * (dist/bin/ingest.cjs, build/bundle.ts) and the build writes its cache by running it.
  *

@@ -7,6 +7,7 @@
 import { isAscii } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shebangNodeFlags } from '../../build/code-cache.js';
@@ -193,7 +194,12 @@ describe('ingest from its code-cached bundle', () => {
     const bin = join(REPO_ROOT, 'dist', 'bin');
     expect(existsSync(join(bin, 'ingest.cjs'))).toBe(true);
     // ASCII (build/ascii-regex.ts): Node holds it as one byte a character.
-    expect(isAscii(readFileSync(join(bin, 'ingest.cjs')))).toBe(true);
+    const bundle = readFileSync(join(bin, 'ingest.cjs'));
+    expect(isAscii(bundle)).toBe(true);
+    // mailauth (senderAuth: verify) is left out and required when used: from where the bundle is, with what sender-auth.ts takes of it.
+    expect(bundle.toString('latin1')).toContain('require("mailauth")');
+    expect(bundle.toString('latin1')).not.toMatch(/node_modules\/(mailauth|undici|joi)\//);
+    expect(typeof (createRequire(join(bin, 'ingest.cjs'))('mailauth') as { authenticate?: unknown }).authenticate).toBe('function');
     const flags = shebangNodeFlags(join(bin, 'casegate.js'));
     expect(flags).toEqual(['--max-old-space-size=192', '--max-semi-space-size=2']);
     for (const execArgv of [flags, []]) expect(existsSync(codeCacheFile(join(bin, 'ingest.cjs'), execArgv, undefined)), execArgv.join(' ')).toBe(true);
