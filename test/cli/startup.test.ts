@@ -233,10 +233,26 @@ describe('ingest from its code-cached bundle', () => {
     expect(logLines(r.stderr).find((l) => l.msg === 'email templates loaded')?.checked).toBe(false);
   });
 
+  it('the bundle cuts quoted replies by their non-ASCII attribution lines (its regular expressions made ASCII by the build)', async () => {
+    const replies = [
+      { id: 'cc-fr', body: 'Merci, cela fonctionne.\r\n\r\nLe lun. 2 mars 2026 à 09:00, Support <support@example.com> a écrit :\r\n> Bonjour Anne,\r\n> essayez de redémarrer.\r\n', visible: 'Merci, cela fonctionne.' },
+      { id: 'cc-zh', body: '谢谢，现在可以了。\r\n\r\n在 2026年3月2日 09:00，Support <support@example.com> 写道：\r\n> 请重新启动打印机。\r\n', visible: '谢谢，现在可以了。' },
+    ];
+    for (const [i, r] of replies.entries()) {
+      const raw = ['From: Anne <anne@customer.example>', 'To: support@example.com', `Subject: Reply ${i}`, `Message-ID: <${r.id}@customer.example>`, 'Content-Type: text/plain; charset=utf-8', '', r.body].join('\r\n');
+      const res = await box.run(['ingest', box.write(`${r.id}.eml`, raw)], { childProcess: true, env: REPORT });
+      expect(res.code, describeResult(res)).toBe(0);
+      expect(res.stderr).toContain('code cache used');
+      const number = /stored \(case (\d+)\)/.exec(res.stdout)?.[1];
+      const shown = await box.json<{ messages: { direction: string; visible_text: string }[] }>(['cases', 'show', number ?? '', '--json']);
+      expect(shown.messages.find((m) => m.direction === 'in')?.visible_text).toBe(r.visible);
+    }
+  });
+
   it('under other Node flags there is no cache: the bundle compiles as usual and stores the message', async () => {
     const r = await box.run(['ingest', box.write('e.eml', eml({ messageId: 'cc-e@customer.example', subject: 'Flags' }))], { nodeArgs: ['--stack-size=900'], env: REPORT });
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stderr).toMatch(/casegate: code cache none: /);
-    expect(r.stdout, describeResult(r)).toMatch(/stored \(case 10004\)/);
+    expect(r.stdout, describeResult(r)).toMatch(/stored \(case 10006\)/);
   });
 });
