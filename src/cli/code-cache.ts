@@ -22,8 +22,8 @@ import { Script } from 'node:vm';
  * code runs belongs with the code, never in a shared or writable place.
  */
 
-/** The cache file of `bundle` for this process: Node's version, architecture and flags. */
-export function codeCacheFile(bundle: string, execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env['NODE_OPTIONS']): string {
+/** The cache file of `bundle` for this process (or for the flags given; null: no NODE_OPTIONS): Node's version, architecture and flags. */
+export function codeCacheFile(bundle: string, execArgv: readonly string[] = process.execArgv, nodeOptions: string | null = process.env['NODE_OPTIONS'] ?? null): string {
   const key = createHash('sha256')
     .update([process.version, process.arch, ...execArgv, '\0', nodeOptions ?? ''].join('\n'))
     .digest('hex')

@@ -188,7 +188,8 @@ describe('ingest from its code-cached bundle', () => {
     box = CliSandbox.create({}, { firstStart: true });
   });
   afterAll(() => box.cleanup());
-  const REPORT = { CASEGATE_CODE_CACHE_REPORT: '1' } as const;
+  // The build makes caches for no NODE_OPTIONS (an MTA's environment): a test environment's own would only lose the cache.
+  const REPORT = { CASEGATE_CODE_CACHE_REPORT: '1', NODE_OPTIONS: undefined } as const;
 
   it('the build made the bundle and a cache for the binary\'s own flags and for none', () => {
     const bin = join(REPO_ROOT, 'dist', 'bin');
@@ -202,7 +203,7 @@ describe('ingest from its code-cached bundle', () => {
     expect(typeof (createRequire(join(bin, 'ingest.cjs'))('mailauth') as { authenticate?: unknown }).authenticate).toBe('function');
     const flags = shebangNodeFlags(join(bin, 'casegate.js'));
     expect(flags).toEqual(['--max-old-space-size=192', '--max-semi-space-size=2']);
-    for (const execArgv of [flags, []]) expect(existsSync(codeCacheFile(join(bin, 'ingest.cjs'), execArgv, undefined)), execArgv.join(' ')).toBe(true);
+    for (const execArgv of [flags, []]) expect(existsSync(codeCacheFile(join(bin, 'ingest.cjs'), execArgv, null)), execArgv.join(' ')).toBe(true);
   });
 
   it('node dist/bin/casegate.js ingest (no flags) uses its cache and stores the message; the ES module build trusts the set it checked', async () => {
@@ -226,7 +227,7 @@ describe('ingest from its code-cached bundle', () => {
     expect(preview.code, describeResult(preview)).toBe(0);
     expect(existsSync(join(box.dataDir, 'template-check.json'))).toBe(true);
     const file = box.write('d.eml', eml({ messageId: 'cc-d@customer.example', subject: 'Shebang' }));
-    const r = spawnSync(join(REPO_ROOT, 'dist', 'bin', 'casegate.js'), ['--config', box.configPath, 'ingest', file], { cwd: box.dir, env: childEnv({ HOME: box.dir, ...REPORT, NODE_OPTIONS: undefined }), encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(join(REPO_ROOT, 'dist', 'bin', 'casegate.js'), ['--config', box.configPath, 'ingest', file], { cwd: box.dir, env: childEnv({ HOME: box.dir, ...REPORT }), encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/casegate: code cache used: /);
     expect(r.stdout).toMatch(/stored \(case 10003\)/);

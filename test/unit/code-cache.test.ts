@@ -45,9 +45,9 @@ describe('runCodeCached', () => {
 
   it('a cache file per Node version, architecture and flag set', () => {
     const file = join(tmpdir(), 'x.cjs');
-    const names = new Set([codeCacheFile(file, [], undefined), codeCacheFile(file, ['--max-old-space-size=192'], undefined), codeCacheFile(file, [], '--max-old-space-size=192'), codeCacheFile(file, ['--a', '--b'], undefined), codeCacheFile(file, ['--a --b'], undefined)]);
+    const names = new Set([codeCacheFile(file, [], null), codeCacheFile(file, ['--max-old-space-size=192'], null), codeCacheFile(file, [], '--max-old-space-size=192'), codeCacheFile(file, ['--a', '--b'], null), codeCacheFile(file, ['--a --b'], null)]);
     expect(names.size).toBe(5);
     for (const n of names) expect(n).toMatch(/[\\/]x\.cjs\.[0-9a-f]{16}\.v8-cache$/);
-    expect(codeCacheFile(file, ['--x'], undefined)).toBe(codeCacheFile(file, ['--x'], undefined));
+    expect(codeCacheFile(file, ['--x'], null)).toBe(codeCacheFile(file, ['--x'], null));
   });
 });
