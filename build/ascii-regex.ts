@@ -4,8 +4,8 @@
  * expressions: `/[:：]/`, `/Envoyé de mon/` in the reply parsers).
  *
  * Why: V8 keeps an ASCII source as one byte a character; one non-ASCII character makes the whole
- * of dist/bin/ingest.cjs (3.1 MB when measured) a two-byte string, which cost `casegate ingest` about 20 ms at every
- * run (decoding, copying and holding twice the bytes). The loader (src/cli/code-cache.ts) reads
+ * of dist/bin/ingest.cjs (3.1 MB when measured) a two-byte string, which cost `casegate ingest`
+ * about 20 ms at every run (decoding, copying and holding twice the bytes). The loader (src/cli/code-cache.ts) reads
  * an ASCII file as Latin-1, without decoding.
  *
  * A \uXXXX escape means the same character as the character itself, in and out of classes, with

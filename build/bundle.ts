@@ -191,4 +191,4 @@ const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.
 const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
 const ingestBytes = Object.entries(ingest.metafile.outputs).reduce((sum, [file, o]) => (file.endsWith('.cjs') ? sum + o.bytes : sum), 0);
 process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js, cli-run.js and ${outputs.length - 3} chunks, ${(bytes / 1e6).toFixed(1)} MB; ingest.cjs ${(ingestBytes / 1e6).toFixed(1)} MB\n`);
-process.stdout.write(`${writeIngestCodeCaches(ROOT, join(OUT, 'casegate.js'), join(ROOT, 'src', 'cli.ts'))}\n`);
+process.stdout.write(`${writeIngestCodeCaches(join(OUT, 'casegate.js'), join(ROOT, 'src', 'cli.ts'))}\n`);

@@ -26,7 +26,7 @@ function sample(n: number): string {
 }
 
 /** Run the sample ingests; returns the line the build prints. Never throws: without a cache `ingest` only compiles more. */
-export function writeIngestCodeCaches(root: string, bin: string, cliSource: string): string {
+export function writeIngestCodeCaches(bin: string, cliSource: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-code-cache-'));
   const flagSets = [shebangNodeFlags(cliSource), []];
   try {

@@ -17,9 +17,10 @@ import { Script } from 'node:vm';
  *
  * V8 accepts a cache only from the same V8 version and the same V8 flags (a heap-size flag is
  * enough to refuse it), so each cache file is named after Node's version, the architecture and
- * the process's flags. A missing or refused cache costs nothing but the compile it would have
- * saved. Only the build writes caches (beside the bundle it wrote): a file that changes what
- * code runs belongs with the code, never in a shared or writable place.
+ * the process's flags (its command line's and NODE_OPTIONS). A missing or refused cache costs
+ * nothing but the compile it would have saved. Only the build writes caches (beside the bundle it
+ * wrote): a file that changes what code runs belongs with the code, never in a shared or writable
+ * place.
  */
 
 /** The cache file of `bundle` for this process (or for the flags given; null: no NODE_OPTIONS): Node's version, architecture and flags. */
