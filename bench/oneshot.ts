@@ -8,7 +8,8 @@
  * binary (dist/bin/casegate.js: `ingest` runs from dist/bin/ingest.cjs with V8's code cache,
  * src/cli/code-cache.ts) is measured beside the same command from the ES module chunks every other
  * command runs from (dist/bin/cli-run.js: no code cache) and the unbundled build (dist/src/cli.js,
- * Node's loader resolving each module file).
+ * Node's loader resolving each module file). Beside each ingest, `casegate cases show` of a case,
+ * what an agent types, by the binary (dist/bin/cases.cjs with its code cache) and from the chunks.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,9 @@ export interface OneShotResult {
   readonly chunksP50Ms: number;
   readonly unbundledP50Ms: number;
   readonly bundlePeakRssMb: number;
+  /** `casegate cases show N` by the binary (dist/bin/cases.cjs with its code cache) and from the ES module chunks. */
+  readonly caseShowP50Ms: number;
+  readonly caseShowChunksP50Ms: number;
 }
 
 function message(i: number): string {
@@ -57,7 +61,7 @@ export function oneShot(root: string, runs: number): OneShotResult {
       const file = join(dir, 'm.eml');
       writeFileSync(file, message(-1 - v));
       timed([cli, 'ingest', file], dir); // first run: migrations and the template check
-      return { cli, dir, file, ms: [] as number[], rss: 0 };
+      return { cli, dir, file, ms: [] as number[], rss: 0, show: [] as number[] };
     });
     const floor: number[] = [];
     // In turn, so that the machine's drift during the runs falls on every variant alike.
@@ -69,8 +73,10 @@ export function oneShot(root: string, runs: number): OneShotResult {
         v.ms.push(r.ms);
         v.rss = Math.max(v.rss, r.rssMb);
       }
+      // What an agent types: the binary and the chunks (the unbundled build is not a way to run it).
+      for (const v of variants.slice(0, 2)) v.show.push(timed([v.cli, 'cases', 'show', '10001'], v.dir).ms);
     }
-    const [bundle, esm, unbundled] = variants.map((v) => ({ ms: v.ms.sort((a, b) => a - b), rss: v.rss }));
+    const [bundle, esm, unbundled] = variants.map((v) => ({ ms: v.ms.sort((a, b) => a - b), rss: v.rss, show: v.show.sort((a, b) => a - b) }));
     floor.sort((a, b) => a - b);
     return {
       runs,
@@ -80,6 +86,8 @@ export function oneShot(root: string, runs: number): OneShotResult {
       chunksP50Ms: percentile(esm!.ms, 50),
       unbundledP50Ms: percentile(unbundled!.ms, 50),
       bundlePeakRssMb: bundle!.rss,
+      caseShowP50Ms: percentile(bundle!.show, 50),
+      caseShowChunksP50Ms: percentile(esm!.show, 50),
     };
   } finally {
     rmSync(top, { recursive: true, force: true });

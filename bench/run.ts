@@ -311,8 +311,11 @@ async function phases(): Promise<void> {
       oneshot_ingest_chunks_p50_ms: round(o.chunksP50Ms),
       oneshot_ingest_unbundled_p50_ms: round(o.unbundledP50Ms),
       oneshot_ingest_peak_rss_mb: round(o.bundlePeakRssMb),
+      oneshot_cases_show_p50_ms: round(o.caseShowP50Ms),
+      oneshot_cases_show_chunks_p50_ms: round(o.caseShowChunksP50Ms),
     });
     lines.push(`one-shot \`casegate ingest\` of a small message (${o.runs} runs, template check cached): p50 ${round(o.bundleP50Ms)} ms, p90 ${round(o.bundleP90Ms)} ms (target ≤ 500), peak RSS ${round(o.bundlePeakRssMb)} MB; from the ES module chunks (no code cache) p50 ${round(o.chunksP50Ms)} ms; unbundled p50 ${round(o.unbundledP50Ms)} ms; bare \`node -e ''\` p50 ${round(o.nodeFloorP50Ms)} ms`);
+    lines.push(`one-shot \`casegate cases show\`: p50 ${round(o.caseShowP50Ms)} ms; from the ES module chunks (no code cache) p50 ${round(o.caseShowChunksP50Ms)} ms`);
   }
   const diskAfter = fileCreateMicros();
   result['disk_file_create_us_before'] = round(diskBefore);

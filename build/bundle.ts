@@ -1,7 +1,7 @@
 /**
  * Bundles the command line into dist/bin/casegate.js (the `casegate` binary, `npm start`), the
- * daemon's MIME thread into dist/bin/mime-worker.js and `casegate ingest` into dist/bin/ingest.cjs
- * (with V8 code caches, build/code-cache.ts).
+ * daemon's MIME thread into dist/bin/mime-worker.js, and `casegate ingest` and `casegate cases` into
+ * dist/bin/ingest.cjs and cases.cjs (with V8 code caches, build/code-cache.ts).
  *
  * Why: every command is a new Node process, and an MTA runs `casegate ingest` once per message.
  * Unbundled, Node's ESM loader resolves, reads and links a few hundred files of casegate and its
@@ -22,7 +22,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { asciiRegexLiterals } from './ascii-regex.js';
-import { writeIngestCodeCaches } from './code-cache.js';
+import { writeCodeCaches } from './code-cache.js';
+import { CODE_CACHED_COMMANDS } from '../src/cli/command-name.js';
 import { LAZY, standIn, standInFor } from './stand-ins.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -113,8 +114,8 @@ const noSourceMapInHandlebars: Plugin = {
 
 /**
  * The template checker's fingerprint in every bundle (src/mail-out/template-set.ts): a hash of its
- * source files, the same in the ES module chunks and in dist/bin/ingest.cjs, so each trusts a set
- * the other checked.
+ * source files, the same in the ES module chunks and in dist/bin/ingest.cjs and cases.cjs, so each
+ * trusts a set another checked.
  */
 function templateCheckerId(): string {
   const dir = join(ROOT, 'src', 'mail-out');
@@ -159,14 +160,15 @@ const result = await build({
   banner: { js: "import { createRequire as __casegateRequire } from 'node:module';\nconst require = __casegateRequire(import.meta.url);" },
 });
 /**
- * `casegate ingest` alone, as one CommonJS file that the binary runs with V8's code cache
- * (src/cli/code-cache.ts): an MTA starts it once per message. CommonJS because Node 20 keeps no
- * code cache for ES modules; one file because esbuild splits ES modules only.
+ * `casegate ingest` and `casegate cases` (src/cli/command-name.ts), each alone as one CommonJS file
+ * that the binary runs with V8's code cache (src/cli/code-cache.ts): an MTA starts `ingest` once
+ * per message, agents run `cases` all day. CommonJS because Node 20 keeps no code cache for ES
+ * modules; one file each because esbuild splits ES modules only.
  */
-const ingest = await build({
+const cached = await build({
   ...common,
-  entryPoints: { ingest: 'src/cli/ingest-main.ts' },
-  // mailauth (with undici, joi, BIMI's certificate parsers: 1.4 MB, half the file) only for
+  entryPoints: Object.fromEntries(CODE_CACHED_COMMANDS.map((name) => [name, `src/cli/${name}-main.ts`])),
+  // mailauth (with undici, joi, BIMI's certificate parsers: 1.4 MB, half of ingest.cjs) only for
   // `senderAuth: verify`: required from node_modules when used, as the chunks import it then.
   external: [...common.external, 'mailauth'],
   // import() of such a module becomes require(): a vm.Script has no loader for import().
@@ -176,12 +178,14 @@ const ingest = await build({
   define: { ...checkerId, 'import.meta.url': '__casegateImportMetaUrl' },
   banner: { js: "const __casegateImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-// ASCII, so that Node holds it as one byte a character (build/ascii-regex.ts). Node does not apply
-// source maps to a vm.Script; in the map, columns after an escaped literal on its line shift.
-const ingestFile = join(OUT, 'ingest.cjs');
-const ascii = asciiRegexLiterals(readFileSync(ingestFile, 'utf8'));
-writeFileSync(ingestFile, ascii.code);
-if (ascii.nonAsciiLeft > 0) process.stdout.write(`bundle: ingest.cjs keeps ${ascii.nonAsciiLeft} non-ASCII characters outside regular expressions: Node reads it as a two-byte string\n`);
+// ASCII, so that Node holds each as one byte a character (build/ascii-regex.ts). Node does not
+// apply source maps to a vm.Script; in the map, columns after an escaped literal on its line shift.
+for (const name of CODE_CACHED_COMMANDS) {
+  const file = join(OUT, `${name}.cjs`);
+  const ascii = asciiRegexLiterals(readFileSync(file, 'utf8'));
+  writeFileSync(file, ascii.code);
+  if (ascii.nonAsciiLeft > 0) process.stdout.write(`bundle: ${name}.cjs keeps ${ascii.nonAsciiLeft} non-ASCII characters outside regular expressions: Node reads it as a two-byte string\n`);
+}
 // esbuild's metafile (what each chunk holds, for https://esbuild.github.io/analyze/), on request.
 const metaOut = process.env['CASEGATE_BUNDLE_META'];
 if (metaOut !== undefined && metaOut !== '') writeFileSync(metaOut, JSON.stringify(result.metafile));
@@ -189,6 +193,6 @@ if (metaOut !== undefined && metaOut !== '') writeFileSync(metaOut, JSON.stringi
 chmodSync(join(OUT, 'casegate.js'), 0o755);
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
 const bytes = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);
-const ingestBytes = Object.entries(ingest.metafile.outputs).reduce((sum, [file, o]) => (file.endsWith('.cjs') ? sum + o.bytes : sum), 0);
-process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js, cli-run.js and ${outputs.length - 3} chunks, ${(bytes / 1e6).toFixed(1)} MB; ingest.cjs ${(ingestBytes / 1e6).toFixed(1)} MB\n`);
-process.stdout.write(`${writeIngestCodeCaches(join(OUT, 'casegate.js'), join(ROOT, 'src', 'cli.ts'))}\n`);
+const cjs = Object.entries(cached.metafile.outputs).filter(([file]) => file.endsWith('.cjs')).map(([file, o]) => `${file.split('/').pop() ?? file} ${(o.bytes / 1e6).toFixed(1)} MB`);
+process.stdout.write(`bundle: dist/bin/casegate.js, mime-worker.js, cli-run.js and ${outputs.length - 3} chunks, ${(bytes / 1e6).toFixed(1)} MB; ${cjs.join(', ')}\n`);
+process.stdout.write(`${writeCodeCaches(join(OUT, 'casegate.js'), join(ROOT, 'src', 'cli.ts'))}\n`);

@@ -7,3 +7,11 @@ export function commandName(argv: readonly string[]): string | null {
   }
   return null;
 }
+
+/**
+ * The commands that run from a CommonJS bundle of their own, dist/bin/<command>.cjs built from
+ * src/cli/<command>-main.ts, with V8's code cache (code-cache.ts; build/bundle.ts): `ingest`, which
+ * an MTA starts once per message, and `cases`, what agents run all day. Every other command runs
+ * from the ES module chunks.
+ */
+export const CODE_CACHED_COMMANDS: readonly string[] = ['ingest', 'cases'];

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shebangNodeFlags } from '../../build/code-cache.js';
 import { codeCacheFile } from '../../src/cli/code-cache.js';
+import { CODE_CACHED_COMMANDS } from '../../src/cli/command-name.js';
 import { eml } from '../helpers/context.js';
 import { childEnv, CliSandbox, describeResult, REPO_ROOT, spawnCli } from '../helpers/cli.js';
 import { eventually, sentTo } from '../helpers/daemon.js';
@@ -191,19 +192,26 @@ describe('ingest from its code-cached bundle', () => {
   // The build makes caches for no NODE_OPTIONS (an MTA's environment): a test environment's own would only lose the cache.
   const REPORT = { CASEGATE_CODE_CACHE_REPORT: '1', NODE_OPTIONS: undefined } as const;
 
-  it('the build made the bundle and a cache for the binary\'s own flags and for none', () => {
+  it('the build made a bundle for each code-cached command, each holding its own group only, with a cache for the binary\'s own flags and for none', () => {
     const bin = join(REPO_ROOT, 'dist', 'bin');
-    expect(existsSync(join(bin, 'ingest.cjs'))).toBe(true);
-    // ASCII (build/ascii-regex.ts): Node holds it as one byte a character.
-    const bundle = readFileSync(join(bin, 'ingest.cjs'));
-    expect(isAscii(bundle)).toBe(true);
-    // mailauth (senderAuth: verify) is left out and required when used: from where the bundle is, with what sender-auth.ts takes of it.
-    expect(bundle.toString('latin1')).toContain('require("mailauth")');
-    expect(bundle.toString('latin1')).not.toMatch(/node_modules\/(mailauth|undici|joi)\//);
-    expect(typeof (createRequire(join(bin, 'ingest.cjs'))('mailauth') as { authenticate?: unknown }).authenticate).toBe('function');
     const flags = shebangNodeFlags(join(bin, 'casegate.js'));
     expect(flags).toEqual(['--max-old-space-size=192', '--max-semi-space-size=2']);
-    for (const execArgv of [flags, []]) expect(existsSync(codeCacheFile(join(bin, 'ingest.cjs'), execArgv, null)), execArgv.join(' ')).toBe(true);
+    expect(CODE_CACHED_COMMANDS).toEqual(['ingest', 'cases']);
+    const registers: Record<string, string> = { ingest: 'registerIngestCommands', cases: 'registerCaseCommands' };
+    for (const name of CODE_CACHED_COMMANDS) {
+      const file = join(bin, `${name}.cjs`);
+      expect(existsSync(file), file).toBe(true);
+      // ASCII (build/ascii-regex.ts): Node holds it as one byte a character.
+      const bundle = readFileSync(file);
+      expect(isAscii(bundle), file).toBe(true);
+      for (const [group, register] of Object.entries(registers)) expect(bundle.toString('latin1').includes(`function ${register}(`), `${name}.cjs holds ${register}`).toBe(group === name);
+      for (const execArgv of [flags, []]) expect(existsSync(codeCacheFile(file, execArgv, null)), `${name}.cjs ${execArgv.join(' ')}`).toBe(true);
+    }
+    // mailauth (senderAuth: verify) is left out and required when used: from where the bundle is, with what sender-auth.ts takes of it.
+    const ingest = readFileSync(join(bin, 'ingest.cjs'), 'latin1');
+    expect(ingest).toContain('require("mailauth")');
+    expect(ingest).not.toMatch(/node_modules\/(mailauth|undici|joi)\//);
+    expect(typeof (createRequire(join(bin, 'ingest.cjs'))('mailauth') as { authenticate?: unknown }).authenticate).toBe('function');
   });
 
   it('node dist/bin/casegate.js ingest (no flags) uses its cache and stores the message; the ES module build trusts the set it checked', async () => {
@@ -255,5 +263,48 @@ describe('ingest from its code-cached bundle', () => {
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stderr).toMatch(/casegate: code cache none: /);
     expect(r.stdout, describeResult(r)).toMatch(/stored \(case 10006\)/);
+  });
+});
+
+/**
+ * `casegate cases …`, what agents run all day, also runs from a code-cached bundle of its own
+ * (dist/bin/cases.cjs). What is tested: the binary uses its cache, with no flags and with its own
+ * #! line's, and the bundle shows, lists and changes cases exactly as the ES module chunks do.
+ */
+describe('cases from its code-cached bundle', () => {
+  let box: CliSandbox;
+  const REPORT = { CASEGATE_CODE_CACHE_REPORT: '1', NODE_OPTIONS: undefined } as const;
+  beforeAll(async () => {
+    box = CliSandbox.create({});
+    for (const [i, subject] of ['Printer on fire', 'VPN down'].entries()) {
+      const r = await box.run(['ingest', box.write(`m${i}.eml`, eml({ messageId: `cases-cc-${i}@customer.example`, subject }))]);
+      expect(r.code, describeResult(r)).toBe(0);
+    }
+  });
+  afterAll(() => box.cleanup());
+
+  it('shows and lists cases as the ES module chunks do, from its cache', async () => {
+    for (const args of [['cases', 'show', '10001', '--json'], ['cases', 'list', '--json'], ['cases', 'show', '10002']]) {
+      const bundled = await box.run(args, { childProcess: true, env: REPORT });
+      expect(bundled.code, describeResult(bundled)).toBe(0);
+      expect(bundled.stderr).toMatch(/casegate: code cache used: .*cases\.cjs\.[0-9a-f]{16}\.v8-cache/);
+      // The same command line in this process: the ES module chunks (dist/bin/cli-run.js).
+      const chunks = await box.run(args);
+      expect(chunks.code, describeResult(chunks)).toBe(0);
+      expect(chunks.stderr).not.toContain('code cache');
+      expect(bundled.stdout, args.join(' ')).toBe(chunks.stdout);
+    }
+    expect(JSON.parse((await box.run(['cases', 'list', '--json'], { childProcess: true })).stdout)).toHaveLength(2);
+  });
+
+  it('the binary run as itself (its #! line\'s flags) uses the cache made for them; a reply from the bundle is queued for the customer', () => {
+    const r = spawnSync(join(REPO_ROOT, 'dist', 'bin', 'casegate.js'), ['--config', box.configPath, 'cases', 'reply', '10002', '--message', 'We restarted the VPN gateway.', '--json'], { cwd: box.dir, env: childEnv({ HOME: box.dir, ...REPORT }), encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/casegate: code cache used: .*cases\.cjs\./);
+    const shown = spawnSync(join(REPO_ROOT, 'dist', 'bin', 'casegate.js'), ['--config', box.configPath, 'cases', 'show', '10002', '--json'], { cwd: box.dir, env: childEnv({ HOME: box.dir, ...REPORT }), encoding: 'utf8', timeout: 60_000 });
+    expect(shown.status, shown.stderr).toBe(0);
+    const c = JSON.parse(shown.stdout) as { messages: { direction: string; visible_text: string }[] };
+    // The reply, rendered into the customer's email (the templates' greeting and footer around it).
+    expect(c.messages.filter((m) => m.direction === 'out').find((m) => m.visible_text.includes('We restarted the VPN gateway.'))?.visible_text).toContain('[Case #10002]');
   });
 });
