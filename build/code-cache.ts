@@ -32,6 +32,18 @@ function sample(n: number): string {
   return ['From: Ann <ann@customer.example>', 'To: support@example.com', `Subject: Code cache sample ${n}`, `Message-ID: <code-cache-${n}@build.invalid>`, 'Date: Mon, 02 Mar 2026 09:00:00 +0000', 'Content-Type: text/plain; charset=utf-8', '', 'The printer is on fire.', ''].join('\r\n');
 }
 
+/**
+ * What the build runs, after the ingest that made case `n` (which writes the `ingest` cache), to
+ * write the cache of each code-cached command (src/cli/command-name.ts).
+ */
+const SAMPLE_RUNS: Readonly<Record<string, (n: string) => readonly (readonly string[])[]>> = {
+  ingest: () => [],
+  cases: (n) => [
+    ['cases', 'list'],
+    ['cases', 'show', n],
+  ],
+};
+
 /** Run the sample commands; returns the line the build prints. Never throws: without a cache a command only compiles more. */
 export function writeCodeCaches(bin: string, cliSource: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'casegate-code-cache-'));
@@ -53,10 +65,12 @@ export function writeCodeCaches(bin: string, cliSource: string): string {
       if (number === undefined) throw new Error(`casegate ingest stored no case: ${out.trim()}`);
       return number;
     };
+    const missing = CODE_CACHED_COMMANDS.filter((c) => SAMPLE_RUNS[c] === undefined);
+    if (missing.length > 0) throw new Error(`no sample runs for ${missing.join(', ')} (build/code-cache.ts)`);
     ingest(0, flagSets[0]!, false);
     flagSets.forEach((flags, i) => {
       const number = ingest(i + 1, flags, true);
-      for (const args of [['cases', 'list'], ['cases', 'show', number]]) run(args, flags, true);
+      for (const c of CODE_CACHED_COMMANDS) for (const args of SAMPLE_RUNS[c]!(number)) run(args, flags, true);
     });
     return `code caches: dist/bin/${CODE_CACHED_COMMANDS.map((c) => `${c}.cjs`).join(', ')} for ${flagSets.map((f) => (f.length > 0 ? f.join(' ') : 'no flags')).join('; ')}`;
   } catch (err) {
