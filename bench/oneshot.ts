@@ -6,8 +6,8 @@
  *
  * The floor is a bare `node -e ''` start on the same machine: what no Node program can beat. The
  * binary (dist/bin/casegate.js: `ingest` runs from dist/bin/ingest.cjs with V8's code cache,
- * src/cli/code-cache.ts) is measured beside the same command from the ES module chunks every other
- * command runs from (dist/bin/cli-run.js: no code cache) and the unbundled build (dist/src/cli.js,
+ * src/cli/code-cache.ts) is measured beside the same command from the ES module chunks the commands
+ * without such a bundle run from (dist/bin/cli-run.js: no code cache) and the unbundled build (dist/src/cli.js,
  * Node's loader resolving each module file). Beside each ingest, `casegate cases show` of a case,
  * what an agent types, by the binary (dist/bin/cases.cjs with its code cache) and from the chunks.
  */

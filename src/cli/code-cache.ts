@@ -12,8 +12,9 @@ import { Script } from 'node:vm';
  *
  * Why: `casegate ingest` is a new process per message (the MTA pipe); parsing and compiling its
  * code was about a fifth of its time. Node 20 keeps no code cache for ES modules (Node 22's
- * module.enableCompileCache does), so the `ingest` command has a CommonJS bundle of its own
- * (dist/bin/ingest.cjs, build/bundle.ts) and the build writes its cache by running it.
+ * module.enableCompileCache does), so `ingest`, and `cases` (what agents run all day), each have a
+ * CommonJS bundle of their own (dist/bin/ingest.cjs and cases.cjs, build/bundle.ts; the list is
+ * CODE_CACHED_COMMANDS in command-name.ts) and the build writes their caches by running them.
  *
  * V8 accepts a cache only from the same V8 version and the same V8 flags (a heap-size flag is
  * enough to refuse it), so each cache file is named after Node's version, the architecture and

@@ -179,7 +179,8 @@ describe("the daemon's start and the template check cache", () => {
 
 /**
  * `casegate ingest` runs from its own CommonJS bundle with V8's code cache (src/cli/code-cache.ts,
- * build/bundle.ts); every other command from the ES module chunks. What is tested: the binary uses
+ * build/bundle.ts), as `casegate cases` does (tested below); every other command from the ES module
+ * chunks. What is tested: the binary uses
  * the cache the build made for its flags, a run under other flags still stores the message, and
  * both builds of the command line trust each other's checked template set.
  */
