@@ -428,6 +428,15 @@ export const configSchema = z
       if (im.auth.method === 'xoauth2' && im.auth.accessTokenEnv === undefined && im.auth.tokenCommand === undefined) {
         ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'auth'], message: 'xoauth2 needs accessTokenEnv or tokenCommand' });
       }
+      if (im.afterProcessing === 'move') {
+        // Moving a message into the folder being watched would find it again, for ever.
+        const watched = imapFolderKey(im.folder);
+        for (const key of ['processedFolder', 'quarantineFolder'] as const) {
+          if (imapFolderKey(im[key]) === watched) {
+            ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', key], message: `must differ from imap.folder ("${im.folder}"): casegate would move each message into the folder it watches and find it again, for ever` });
+          }
+        }
+      }
       if (im.reconnectMaxSeconds < im.reconnectMinSeconds) {
         ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'reconnectMaxSeconds'], message: 'must not be smaller than reconnectMinSeconds' });
       }
@@ -473,3 +482,10 @@ export type AgentConfig = QueueConfig['agents'][number];
 export type RuleConfig = Config['rules'][number];
 export type PriorityConfig = Config['priorities'];
 export type SenderAuthConfig = Config['security']['senderAuth'];
+
+/** An IMAP folder name as the server compares it: "/"-separated, INBOX in any case (RFC 3501 §5.1). */
+function imapFolderKey(folder: string): string {
+  const parts = folder.split('/').filter((p) => p !== '');
+  if (parts[0] !== undefined && parts[0].toUpperCase() === 'INBOX') parts[0] = 'INBOX';
+  return parts.join('/');
+}

@@ -106,6 +106,26 @@ describe('configuration', () => {
     expect((err as Error).message).toContain('MISSING_SECRET');
   });
 
+  it('refuses an IMAP mailbox that would move processed or quarantined mail into the folder it watches (a loop), in any spelling of INBOX', () => {
+    const problems = (imap: string): { path: string; message: string }[] => {
+      const f = file(['mailboxes:', '  - name: support', '    addresses: [support@example.com]', '    imap:', '      host: imap.example.com', '      auth: { method: password, user: u, password: p }', ...imap.split('\n').map((l) => `      ${l}`)].join('\n'));
+      try {
+        loadConfig({ path: f, env: {} });
+        return [];
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as ConfigError).problems.map((p) => ({ path: p.path, message: p.message }));
+      }
+    };
+    expect(problems('processedFolder: INBOX')).toEqual([{ path: 'mailboxes.0.imap.processedFolder', message: expect.stringContaining('must differ from imap.folder') }]);
+    expect(problems('folder: Support/New\nquarantineFolder: /Support/New/')).toEqual([{ path: 'mailboxes.0.imap.quarantineFolder', message: expect.stringContaining('for ever') }]);
+    expect(problems('folder: inbox\nprocessedFolder: Inbox')).toHaveLength(1);
+    expect(problems('folder: casegate/Processed')).toEqual([{ path: 'mailboxes.0.imap.processedFolder', message: expect.stringContaining('casegate/Processed') }]);
+    // Flag mode moves nothing; other folders are fine.
+    expect(problems('afterProcessing: flag\nprocessedFolder: INBOX')).toEqual([]);
+    expect(problems('folder: INBOX/support\nprocessedFolder: INBOX/support/done')).toEqual([]);
+  });
+
   it('reports YAML syntax errors with the line', () => {
     const f = file('listener:\n  port: [1,\n');
     expect(() => loadConfig({ path: f, env: {} })).toThrow(/line \d+/);
