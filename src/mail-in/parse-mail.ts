@@ -346,12 +346,14 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
   const dateValue = readable && parser.date instanceof Date && !Number.isNaN(parser.date.getTime()) ? parser.date : null;
 
   const signedPart = signedParts[0];
+  const fromAll = flattenAddresses(parser.from);
   const mail: ParsedMail = {
     messageId: normalizeMessageId(parser.messageId ?? headers.get('message-id')?.[0]),
     inReplyTo: messageIdList(parser.inReplyTo ?? headers.get('in-reply-to')?.[0]),
     references: messageIdList(parser.references ?? headers.get('references')?.[0]),
     subject: oneLine(subjectRaw).slice(0, 998),
-    from: flattenAddresses(parser.from)[0] ?? null,
+    from: fromAll[0] ?? null,
+    fromCount: Math.max(fromAll.length, headers.get('from')?.length ?? 0),
     replyTo: flattenAddresses(parser.replyTo),
     to: flattenAddresses(parser.to),
     cc: flattenAddresses(parser.cc),

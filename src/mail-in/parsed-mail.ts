@@ -41,7 +41,13 @@ export interface ParsedMail {
   readonly references: readonly string[];
   /** Decoded subject, CR/LF and tabs collapsed to single spaces, trimmed; "" when missing. */
   readonly subject: string;
+  /** The first address of the From header (the one every later stage means by "the sender"). */
   readonly from: MailAddress | null;
+  /**
+   * How many From addresses the message names (From fields, or addresses in one field, whichever is
+   * more). More than one: the MX may have authenticated another From than `from`.
+   */
+  readonly fromCount: number;
   readonly replyTo: readonly MailAddress[];
   readonly to: readonly MailAddress[];
   readonly cc: readonly MailAddress[];

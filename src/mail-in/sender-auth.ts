@@ -191,12 +191,23 @@ function aligned(a: string, b: string): boolean {
   return x !== '' && y !== '' && (x === y || x.endsWith(`.${y}`) || y.endsWith(`.${x}`)) && x.includes('.') && y.includes('.');
 }
 
-/** The verdict from method results (DMARC first; without a DMARC verdict an aligned DKIM or SPF pass). */
+/**
+ * The verdict from method results (DMARC first; without a DMARC verdict an aligned DKIM or SPF
+ * pass). A DMARC result speaks for the From domain it names (header.from): one for another domain
+ * — the MX read another From than ours, e.g. of a message with two — is not about this sender.
+ */
 export function judge(results: ReadonlyMap<string, MethodResult>, fromAddress: string, source: string): AuthJudgement {
   const from = domainOf(fromAddress);
-  const dmarc = results.get('dmarc');
+  const dmarcAny = results.get('dmarc');
+  const dmarcFor = dmarcAny?.props['header.from'] ?? '';
+  const dmarc = dmarcFor === '' || dmarcFor === from ? dmarcAny : undefined;
   if (dmarc?.result === 'pass') return { verdict: 'pass', why: `${source}: dmarc=pass` };
   if (dmarc?.result === 'fail') return { verdict: 'fail', why: `${source}: dmarc=fail` };
+  if (dmarcAny !== undefined && dmarc === undefined) {
+    const other = `${source}: dmarc=${dmarcAny.result} is for ${dmarcFor}, not for the From domain ${from}`;
+    const rest = judge(new Map([...results].filter(([m]) => m !== 'dmarc')), fromAddress, source);
+    return { verdict: rest.verdict, why: rest.verdict === 'pass' ? `${rest.why}; ${other}` : other };
+  }
   const dkim = results.get('dkim');
   const dkimDomain = dkim?.props['header.d'] ?? domainOf(dkim?.props['header.i'] ?? '');
   if (dkim?.result === 'pass' && aligned(dkimDomain, from)) return { verdict: 'pass', why: `${source}: dkim=pass for ${dkimDomain}${dmarc !== undefined ? ` (dmarc=${dmarc.result})` : ''}` };

@@ -46,6 +46,7 @@ export function makeMail(spec: MailSpec = {}): ParsedMail {
     bodyTruncated: false,
     textFromHtml: false,
     attachments: [],
+    fromCount: from === null ? 0 : 1,
     ...rest,
     subject,
     from,

@@ -4,7 +4,7 @@ import { caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import type { OutboxRow } from '../../src/db/schema.js';
-import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
+import { eml, mxHeaderFields, mxHeaders, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply, type Original } from '../helpers/mail-clients.js';
 
 /**
@@ -154,6 +154,36 @@ describe('agent trust with security.senderAuth.mode trusted-header', () => {
     const out = await stored(reply(orig, '#tag vpn'));
     expect(out.reason).toBe('agent mail (signed-reference)');
     expect(await eventTypes()).toContain('case.tagged');
+  });
+
+  it('two From fields, our MX vouching for the stranger’s (dmarc=pass header.from=evil.example): not Ben, nothing done, nobody enrolled', async () => {
+    const orig = await newCase(TRUSTED, 'pass');
+    const janeMail = (await sentTo('jane@customer.example', 'confirmation'))[0]!;
+    const raw = eml({
+      from: 'Ben Agent <ben@example.com>',
+      subject: 'Re: [Case #10001] VPN broken',
+      inReplyTo: janeMail.message_id.replace(/^<|>$/g, ''),
+      headers: { From: 'Mallory <m@evil.example>' },
+      auth: null,
+      body: '#priority urgent\nRaised.',
+    });
+    const out = await stored([...mxHeaders('evil.example', 'pass'), raw].join('\r\n'));
+    expect(out.reason).toBe('appended (signed-reference)');
+    const c = await case10001();
+    expect(c.priority).toBe('normal');
+    expect(await eventTypes()).not.toContain('case.priority');
+    expect(await sentTo('jane@customer.example', 'agent-reply')).toHaveLength(0);
+    const msgs = await messagesOfCase(env.ctx.db, c.id);
+    expect(msgs.filter((m) => m.direction === 'in').at(-1)).toMatchObject({ from_address: 'ben@example.com', internal: 0, author: null });
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).not.toContain('m@evil.example');
+    void orig;
+  });
+
+  it('one From field naming two addresses is not proven either, though our MX passed the first one’s domain', async () => {
+    await newCase(TRUSTED, 'pass');
+    const out = await stored(eml({ from: 'ben@example.com, m@evil.example', subject: 'Re: [Case #10001] VPN broken', body: '#close\nDone.' }));
+    expect(out.reason).not.toMatch(/^agent mail/);
+    expect((await case10001()).status).not.toBe('closed');
   });
 
   it('DMARC fail wins over a signed staff Message-ID (a stolen notification): a customer message, and Ben is warned', async () => {

@@ -66,11 +66,21 @@ describe('which Authentication-Results count (trusted hop)', () => {
     [{ dmarc: 'none', dkim: 'pass', d: 'esp.example' }, 'none'],
     [{ dkim: 'fail', d: 'customer.example' }, 'none'],
     [{ dmarc: 'temperror' }, 'none'],
+    // A DMARC result speaks for the From domain it names: the MX may have read another From.
+    [{ dmarc: 'pass', for: 'customer.example' }, 'pass'],
+    [{ dmarc: 'pass', for: 'evil.example' }, 'none'],
+    [{ dmarc: 'fail', for: 'evil.example' }, 'none'],
+    [{ dmarc: 'pass', for: 'evil.example', dkim: 'pass', d: 'customer.example' }, 'pass'],
   ])('judges %j as %s', (r, verdict) => {
     const results = new Map<string, { method: string; result: string; props: Record<string, string> }>();
-    if (r.dmarc !== undefined) results.set('dmarc', { method: 'dmarc', result: r.dmarc, props: {} });
+    if (r.dmarc !== undefined) results.set('dmarc', { method: 'dmarc', result: r.dmarc, props: r.for !== undefined ? { 'header.from': r.for } : {} });
     if (r.dkim !== undefined) results.set('dkim', { method: 'dkim', result: r.dkim, props: { 'header.d': r.d ?? '' } });
     expect(judge(results, 'jane@customer.example', 't').verdict).toBe(verdict);
+  });
+
+  it('says why a DMARC result for another domain does not count', () => {
+    const results = new Map([['dmarc', { method: 'dmarc', result: 'pass', props: { 'header.from': 'evil.example' } }]]);
+    expect(judge(results, 'ben@example.com', 'AR')).toEqual({ verdict: 'none', why: 'AR: dmarc=pass is for evil.example, not for the From domain example.com' });
   });
 });
 

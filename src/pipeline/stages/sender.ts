@@ -13,7 +13,8 @@ import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
  *   verify          SPF/DKIM/DMARC checked here with mailauth (the SMTP listener is the MX)
  * A forged sender (fail) is stored but never answered; participant rights need pass. Besides, a
  * reply to staff mail we sent to this very address (our recipient-bound Message-ID) proves a staff
- * address for that case whatever the mode (answersStaffMail).
+ * address for that case whatever the mode (answersStaffMail). A message naming several From
+ * addresses is never proven: the authentication results may be for another of them.
  */
 export const senderStage: DecideStage = {
   name: 'sender',
@@ -31,8 +32,12 @@ export const senderStage: DecideStage = {
       }
     }
     if (address === null) return { end: 'quarantined', reason: 'no sender address (From missing or unusable, no envelope sender)' };
-    const auth = await authenticateSender(msg, ctx, address);
-    const answersStaffMail = [...new Set([...parsed.inReplyTo, ...parsed.references].map((id) => verifyStaffMessageId(id, ctx.secret, address)).filter((n) => n !== null))];
+    // Several From addresses: whatever our MX (or mailauth) authenticated may be another of them.
+    const several = parsed.from !== null && parsed.fromCount > 1;
+    const checked = await authenticateSender(msg, ctx, address);
+    const auth: AuthJudgement =
+      several && checked.verdict === 'pass' ? { verdict: 'none', why: `${checked.why}, but the message names ${parsed.fromCount} From addresses: nothing proves it is ${address}` } : checked;
+    const answersStaffMail = several ? [] : [...new Set([...parsed.inReplyTo, ...parsed.references].map((id) => verifyStaffMessageId(id, ctx.secret, address)).filter((n) => n !== null))];
     const proof = answersStaffMail.length > 0 ? `; answers our staff mail to ${address} (case ${answersStaffMail.join(', ')})` : '';
     msg.notes.sender = { address, name, auth: auth.verdict, verified: auth.verdict !== 'fail', why: `${why}; ${auth.why}${proof}`, answersStaffMail };
     return NEXT;
