@@ -7,6 +7,7 @@ import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
+import { replaceReloadableParts } from '../../src/context.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { checkLinkToken } from '../../src/web/signed-link.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -96,6 +97,20 @@ describe('the case page', () => {
     const otherHtml = await (await get(await linkIn(other, 'confirmation'))).text();
     expect(otherHtml).toContain('order 999');
     expect(otherHtml).not.toContain('order 111');
+  });
+
+  it('an agent who has left is still staff for what they wrote: their notes and command mail stay off the page', async () => {
+    const id = await newCase('Mine: order 111.');
+    const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;
+    await env.ingest(eml({ from: 'Erika Musterfrau <erika@example.com>', subject: 'Re: Printer on fire', inReplyTo: conf.message_id, body: '#note\nInternal: card 4111 flagged by fraud.' }));
+    expect((await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in' && m.from_address === 'erika@example.com').map((m) => m.internal)).toEqual([1]);
+    // Erika leaves the team (a reload with another agent in her place).
+    const queues = Object.fromEntries(Object.entries(env.ctx.config.queues).map(([k, q]) => [k, { ...q, agents: q.agents.map((a) => (a.address === 'erika@example.com' ? { ...a, name: 'Nina New', address: 'nina@example.com' } : a)) }]));
+    replaceReloadableParts(env.ctx, { config: { ...env.ctx.config, queues }, paths: env.ctx.paths, secret: env.ctx.secret, templates: env.ctx.templates, mailboxes: env.ctx.mailboxes, loopId: env.ctx.loopId });
+    const html = await (await get(await linkIn(id, 'confirmation'))).text();
+    expect(html).toContain('Mine: order 111.');
+    expect(html).not.toContain('card 4111');
+    expect(html).not.toContain('#note');
   });
 
   it('a link with another case number, a changed signature, a survey link or garbage is "not valid"', async () => {

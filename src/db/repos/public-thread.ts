@@ -5,8 +5,9 @@ type Q = Kysely<Database>;
 
 /**
  * The messages a customer may see on their case page: inbound human mail (not automated) and our
- * replies of the given kinds (agent-reply). Internal notes, mail to staff and automatic notices
- * are never selected. Oldest first.
+ * replies of the given kinds (agent-reply). Internal notes, agents' own mail (both stored as
+ * internal: what they were when they arrived, whoever is staff today), mail to staff and automatic
+ * notices are never selected. Oldest first.
  */
 export async function publicMessages(db: Q, caseId: number, replyKinds: readonly string[]) {
   return db
@@ -14,6 +15,7 @@ export async function publicMessages(db: Q, caseId: number, replyKinds: readonly
     .leftJoin('outbox', 'outbox.id', 'messages.outbox_id')
     .select(['messages.id', 'messages.direction', 'messages.from_address', 'messages.from_name', 'messages.visible_text', 'messages.created_at', 'outbox.kind'])
     .where('messages.case_id', '=', caseId)
+    .where('messages.internal', '=', 0)
     .where((eb) =>
       eb.or([
         eb.and([eb('messages.direction', '=', 'in'), eb('messages.automated', 'is', null)]),

@@ -47,7 +47,8 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
   }
   const tag = `${ctx.config.cases.tagPrefix}${caseRow.number}`;
   const messages = (await publicMessages(ctx.db, caseRow.id, REPLY_KINDS))
-    // An agent's own mail to the case (commands, notes by email) is internal.
+    // An agent's own mail (commands, notes by email) was stored as internal; besides, mail from a
+    // staff address that did not act as the agent (not proven) is not the customer's either.
     .filter((m) => m.direction === 'out' || !isStaff(ctx.config, m.from_address))
     .map((m) => ({
       // '' for the customer's own messages: the template says "You".
