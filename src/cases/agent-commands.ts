@@ -9,6 +9,7 @@
  *   #escalate [tier] [reason]      #tier <tier>   (1–3)
  *   #bug <immediately | weeks | months | not-foreseeable>
  *   #call [when]                   #tag <name>
+ *   #cc <address> …                #uncc <address> …   (who else gets the case's mail)
  *
  * Everything below the command lines is the agent's text (a reply to the customer, or the note).
  * A known command further down on a line of its own still counts (and is taken out of the text:
@@ -35,6 +36,7 @@ export type AgentCommand =
   | { readonly kind: 'call'; readonly when: string; readonly line: string }
   | { readonly kind: 'tag'; readonly tag: string; readonly line: string }
   | { readonly kind: 'note'; readonly line: string }
+  | { readonly kind: 'cc'; readonly add: boolean; readonly addresses: readonly string[]; readonly line: string }
   | { readonly kind: 'invalid'; readonly line: string; readonly why: string };
 
 export type ValidCommand = Exclude<AgentCommand, { kind: 'invalid' }>;
@@ -54,9 +56,14 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#call [when]', meaning: 'the customer asked for a phone call: tagged call, the owner is notified' },
   { usage: '#tag <name>', meaning: 'tag the case (letters, digits, - _ : ., at most 64)' },
   { usage: '#note', meaning: 'the whole mail is an internal note (never sent to the customer)' },
+  { usage: '#cc <address> …', meaning: 'copy these addresses on the case’s mail from now on (they become participants)' },
+  { usage: '#uncc <address> …', meaning: 'stop copying these addresses (the requester stays)' },
 ];
 
-const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'escalate', 'tier', 'bug', 'call', 'tag', 'note'] as const;
+const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc'] as const;
+
+/** A bare address as an agent types it (angle brackets allowed): lower-cased, or null. */
+const ADDRESS = /^<?([^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\].]+)>?$/u;
 type Verb = (typeof VERBS)[number];
 
 /** A line holding a known command: "#verb" then whitespace or the end. */
@@ -92,6 +99,15 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
     }
     case 'note':
       return args === '' ? { kind: 'note', line } : bad('#note stands alone on the first line; write the note below it');
+    case 'cc':
+    case 'uncc': {
+      const words = args.split(/[\s,;]+/).filter((w) => w !== '');
+      const addresses = words.map((w) => ADDRESS.exec(w)?.[1]?.toLowerCase() ?? null);
+      if (words.length === 0) return bad(`#${verb} needs one or more addresses: #${verb} colleague@customer.example`);
+      const wrong = words.find((_, i) => addresses[i] === null);
+      if (wrong !== undefined) return bad(`"${wrong}" is not an email address`);
+      return { kind: 'cc', add: verb === 'cc', addresses: [...new Set(addresses as string[])], line };
+    }
     case 'hold':
       return { kind: 'status', command: 'hold', to: 'on_hold', text: args, line };
     default:

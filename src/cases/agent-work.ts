@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
-import { caseById } from '../db/repos/cases.js';
+import { addParticipant, caseById, isParticipant, removeParticipant } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { addTags } from '../db/repos/tags.js';
 import type { CaseRow, Database } from '../db/schema.js';
@@ -13,7 +13,7 @@ import { escalateCase, lastCustomerMessage } from './escalation.js';
 import { isEnded, recordAgentResponse, recordTeamUpdate, setPriority, setStatus, type StatusChange } from './lifecycle.js';
 import { priorityScheme } from './priority.js';
 import { notifyAgents } from './staff-mail.js';
-import { agentsOf, findAgent } from './staff.js';
+import { agentsOf, findAgent, isStaff } from './staff.js';
 
 /**
  * What an agent does to a case — by email (the agent flow) or by the CLI — in the caller's
@@ -154,6 +154,21 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
         done.push(`call requested${cmd.when !== '' ? ` (${cmd.when})` : ''}, tagged call${told.length > 0 ? `; ${told.join(', ')} notified` : ''}`);
         break;
       }
+      case 'cc': {
+        for (const address of cmd.addresses) {
+          if (cmd.add) {
+            const known = await isParticipant(trx, caseId, address);
+            if (!known) await addParticipant(trx, caseId, address, '', 'cc', at());
+            if (!known) await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'participant.added', actor: actor.actor, reason: `${address} is copied on the case's mail from now on (${cmd.line} by ${actor.by})`, data: { address }, at: at() });
+            done.push(known ? `${address} already a participant` : `${address} now copied`);
+          } else {
+            const removed = await removeParticipant(trx, caseId, address);
+            if (removed) await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'participant.removed', actor: actor.actor, reason: `${address} is no longer copied (${cmd.line} by ${actor.by})`, data: { address }, at: at() });
+            done.push(removed ? `${address} no longer copied` : `${address} was not copied`);
+          }
+        }
+        break;
+      }
       case 'note':
         break;
     }
@@ -196,7 +211,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
 
 /** Commands that can run on this case as the given agent, and the problems of the others. */
 export function checkCommands(
-  ctx: Pick<AppContext, 'config'>,
+  ctx: Pick<AppContext, 'config' | 'mailboxes'>,
   caseRow: CaseRow,
   sender: string,
   commands: readonly AgentCommand[],
@@ -225,6 +240,15 @@ export function checkCommands(
     if (c.kind === 'priority' && scheme.resolve(c.level) === null) {
       errors.push({ line: c.line, why: `"${c.level}" is not a priority level (${scheme.levels.map((l) => l.name).join(', ')})` });
       continue;
+    }
+    if (c.kind === 'cc') {
+      const refused = c.addresses
+        .map((a) => (c.add && ctx.mailboxes.isOwnAddress(a) ? `${a} is one of our own addresses` : c.add && isStaff(ctx.config, a) ? `${a} is staff: staff take part by being staff, not as a copied address` : !c.add && a === caseRow.requester_address ? `${a} is the requester of case ${caseRow.number}: the requester stays` : null))
+        .find((why) => why !== null);
+      if (refused !== undefined) {
+        errors.push({ line: c.line, why: refused });
+        continue;
+      }
     }
     if (c.kind === 'assign') {
       const who = c.agent.toLowerCase() === 'me' ? sender : c.agent;

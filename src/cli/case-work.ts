@@ -153,6 +153,19 @@ export function registerCaseWorkCommands(cases: Command): void {
     .option(...agentOption)
     .option('--json', 'JSON output')
     .action((number: string, tags: string[], opts: TextOptions) => run(number, opts, () => ({ commands: tags.map((t) => `#tag ${oneLine(t)}`).join('\n') })));
+  for (const [name, description] of [
+    ['cc', 'copy addresses on the case’s mail from now on (they become participants: replies and the case link reach them)'],
+    ['uncc', 'stop copying addresses on the case’s mail (the requester stays)'],
+  ] as const) {
+    cases
+      .command(name)
+      .description(description)
+      .argument('<number>', 'case number')
+      .argument('<address...>', 'email addresses')
+      .option(...agentOption)
+      .option('--json', 'JSON output')
+      .action((number: string, addresses: string[], opts: TextOptions) => run(number, opts, () => ({ commands: `#${name} ${addresses.map(oneLine).join(' ')}` })));
+  }
 
   cases
     .command('escalate')

@@ -151,6 +151,21 @@ describe('status commands', () => {
     const e = await box.run(['cases', 'escalate', '10003']);
     expect(e.stdout).toMatch(/^case 10003 escalated from level 0 to 1; alert to anna@example\.com, carla@example\.com/);
   });
+
+  it('cc and uncc: who is copied on the case’s mail', { timeout: 300_000 }, async () => {
+    const add = await box.run(['cases', 'cc', '10003', 'Colleague@Customer.example', 'it@customer.example']);
+    expect(add.stdout, describeResult(add)).toMatch(/^case 10003 \(.*\): colleague@customer\.example now copied; it@customer\.example now copied\n$/);
+    const people = async () => (await box.json<{ participants: { address: string; role: string }[] }>(['cases', 'show', '10003', '--json'])).participants.filter((p) => p.role === 'cc').map((p) => p.address);
+    expect(await people()).toEqual(expect.arrayContaining(['colleague@customer.example', 'it@customer.example']));
+    const rm = await box.json<Work>(['cases', 'uncc', '10003', 'it@customer.example', '--json']);
+    expect(rm.done).toEqual(['it@customer.example no longer copied']);
+    expect(await people()).not.toContain('it@customer.example');
+    const r = await box.json<Work>(['cases', 'reply', '10003', '--message', 'Copied you in.', '--json']);
+    expect(r.repliedTo).toContain('colleague@customer.example');
+    oneLineError(await box.run(['cases', 'uncc', '10003', 'eve@evil.example']), /eve@evil\.example is the requester of case 10003: the requester stays/);
+    oneLineError(await box.run(['cases', 'cc', '10003', 'support@example.com']), /support@example\.com is one of our own addresses/);
+    oneLineError(await box.run(['cases', 'cc', '10003', 'nonsense']), /"nonsense" is not an email address/);
+  });
 });
 
 describe('cases list', () => {

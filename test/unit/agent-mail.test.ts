@@ -303,6 +303,27 @@ describe('email commands', () => {
     expect(await toAddress('jane@customer.example', 'status-changed')).toHaveLength(1);
   });
 
+  it('#cc copies a colleague in (replies reach them), #uncc takes them out; own, staff and requester addresses are refused', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#cc <Colleague@Customer.example>, it@customer.example\nI have copied your colleagues in.'));
+    const c = await caseNo();
+    const copied = async () => (await participants(env.ctx.db, c.id)).filter((p) => p.role !== 'agent').map((p) => p.address);
+    expect(await copied()).toEqual(['jane@customer.example', 'boss@customer.example', 'colleague@customer.example', 'it@customer.example']);
+    const reply = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    expect((JSON.parse(reply.cc_json) as { address: string }[]).map((a) => a.address)).toEqual(['boss@customer.example', 'colleague@customer.example', 'it@customer.example']);
+    expect(await eventTypes()).toEqual(expect.arrayContaining(['participant.added']));
+    await ingest(agentReply(orig, '#uncc it@customer.example'));
+    expect(await copied()).not.toContain('it@customer.example');
+    expect(await eventTypes()).toContain('participant.removed');
+    // Refused: the whole mail changes nothing, and Ben gets the syntax back.
+    for (const bad of ['#cc support@example.com', '#cc carla@example.com', '#uncc jane@customer.example', '#cc not-an-address']) {
+      const before = (await toAddress('ben@example.com', 'command-error')).length;
+      await ingest(agentReply(orig, `${bad}\nSome text.`));
+      expect(await toAddress('ben@example.com', 'command-error')).toHaveLength(before + 1);
+    }
+    expect(await copied()).toEqual(['jane@customer.example', 'boss@customer.example', 'colleague@customer.example']);
+  });
+
   it('cases.customerUpdates decides which changes the customer hears about', async () => {
     await env.close();
     env = await testEnv({ ...CONFIG, cases: { customerUpdates: ['resolved'] } });

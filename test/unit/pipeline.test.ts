@@ -204,7 +204,8 @@ describe('threading', () => {
     expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
     const msgs = await messagesOfCase(env.ctx.db, c.id);
     expect(msgs.at(-1)!.thread_rule).toBe('signed-reference');
-    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).toContain('colleague@customer.example');
+    // Threaded, not enrolled: a token travels with every forward (test/unit/trust.test.ts).
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).not.toContain('colleague@customer.example');
     expect(await outboxAll()).toHaveLength(1); // no second confirmation
   });
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
+import { workCase } from '../../src/cases/agent-work.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { caseThreadRoot } from '../../src/db/repos/case-thread.js';
 import { replyReferences } from '../../src/mail-out/thread-headers.js';
@@ -94,13 +95,21 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
     expect(other).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
   });
 
-  it('a signed reference threads whoever holds it; a non-participant holding it is enrolled, but not the addresses he copies', async () => {
+  it('a signed reference threads whoever holds it; a non-participant holding it is not enrolled (nor whom he copies) and the event says so', async () => {
     await start();
     await stored(eml({}));
     const signed = await confirmationId(10001);
     const out = await stored(eml({ from: 'Colleague <colleague@customer.example>', inReplyTo: signed, cc: 'outsider@elsewhere.example' }));
     expect(out).toMatchObject({ created: false, reason: 'appended (signed-reference)' });
-    expect(await people(10001)).toEqual(['jane@customer.example', 'colleague@customer.example']);
+    // A token travels with every forward of our mail: holding one puts the message in the case,
+    // but does not make its sender someone who gets the case's mail and its link.
+    expect(await people(10001)).toEqual(['jane@customer.example']);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const notAdded = (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type === 'participant.not-added');
+    expect(notAdded.map((e) => e.reason)).toEqual([expect.stringContaining('colleague@customer.example wrote in this case')]);
+    // An agent's reply now goes to Jane only.
+    const w = await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, { actor: 'cli:test', by: 'test', address: null, replyName: '' }, { commands: [], text: 'Fixed.', note: false, attachments: [], messageRowId: null }));
+    expect(w.repliedTo).toEqual(['jane@customer.example']);
     // The requester's own signed reply may copy someone in.
     await stored(eml({ inReplyTo: signed, cc: 'boss@customer.example' }));
     expect(await people(10001)).toContain('boss@customer.example');

@@ -104,6 +104,12 @@ export async function addParticipant(db: Q, caseId: number, address: string, nam
   );
 }
 
+/** Stop copying an address (never the requester); whether it was a participant. */
+export async function removeParticipant(db: Q, caseId: number, address: string): Promise<boolean> {
+  const r = await db.deleteFrom('case_participants').where('case_id', '=', caseId).where('address', '=', address).where('role', '!=', 'requester').executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
 export async function participants(db: Q, caseId: number): Promise<ParticipantRow[]> {
   return db.selectFrom('case_participants').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }

@@ -185,10 +185,13 @@ export const persistStage: CommitStage = {
 
 /**
  * Participants (DESIGN §2). A new case: the requester (added with the case) and the addresses of
- * their first mail. An existing case: a sender holding our signed token for it is enrolled; the
- * To/Cc addresses of a message are enrolled only when its sender already acts as a participant of
- * the case (or is staff of its queue) — a stranger cannot enrol accomplices. Automated mail and a
- * forged sender enrol nobody.
+ * their first mail. An existing case: the To/Cc addresses of a message are enrolled only when its
+ * sender already acts as a participant of the case (or is staff of its queue) — a stranger cannot
+ * enrol accomplices. A sender who is no participant but holds our signed token (a forwarded copy
+ * of our mail, a colleague's) is threaded into the case, not enrolled: a token is copied with
+ * every forward, and enrolment would send them every later reply and a link to the whole case.
+ * The event says so; an agent copies them in with `#cc` or by copying them on a reply. Automated
+ * mail and a forged sender enrol nobody.
  */
 async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction<Database>, caseRow: CaseRow, created: boolean, now: string): Promise<void> {
   const parsed = need(msg.notes.parsed, 'parsed');
@@ -197,8 +200,15 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
   if (!sender.verified || msg.notes.automated != null || msg.notes.spam != null) return;
   const proof = rule === 'signed-reference' || rule === 'plus-token' ? 'signed-token' : 'address-only';
   const entitled = created || (await actsAsParticipant(trx, ctx.config, caseRow, sender, proof));
-  // (Never a staff address: staff take part by being staff, once proven — a token a customer
-  // holds must not make an agent's address a participant for whoever copies it next.)
-  if (!created && proof === 'signed-token' && !isStaff(ctx.config, sender.address)) await addParticipant(trx, caseRow.id, sender.address, sender.name, 'cc', now);
+  if (!entitled && proof === 'signed-token' && !isStaff(ctx.config, sender.address)) {
+    await addEvent(trx, {
+      caseId: caseRow.id,
+      type: 'participant.not-added',
+      actor: `customer:${sender.address}`,
+      reason: `${sender.address} wrote in this case's thread but is not a participant: not copied on its mail (an agent adds them with #cc ${sender.address})`,
+      data: { address: sender.address },
+      at: now,
+    });
+  }
   if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
 }
