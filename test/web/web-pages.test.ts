@@ -4,7 +4,8 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById, caseByNumber } from '../../src/db/repos/cases.js';
 import { revokeAllLinks, revokeLink } from '../../src/db/repos/links.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
-import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { cancelRow, outboxOfCase } from '../../src/db/repos/outbox.js';
+import { workCase } from '../../src/cases/agent-work.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { replaceReloadableParts } from '../../src/context.js';
@@ -155,6 +156,25 @@ describe('the case page', () => {
     expect((await get(fresh)).status).toBe(200);
     await revokeAllLinks(env.ctx.db, id, env.clock.now().toISOString(), 'all', 'cli:test', env.clock.now().toISOString());
     expect((await get(fresh)).status).toBe(410);
+  });
+
+  it('a withdrawn reply is not shown; another writer is shown with their address; a closed case says closed', async () => {
+    const id = await newCase('Mine: order 111.');
+    const work = (text: string) => env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, id, { actor: 'cli:test', by: 'test', address: 'erika@example.com', replyName: 'Erika' }, { commands: [], text, note: false, attachments: [], messageRowId: null }));
+    await work('Kept reply.');
+    await work('Wrong case, sorry: your refund of 900 EUR.');
+    const wrong = (await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'agent-reply').at(-1)!;
+    await cancelRow(env.ctx.db, wrong.id, 'withdrawn by test');
+    // Someone holding our reference, whose display name says they are us.
+    const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;
+    await env.ingest(eml({ from: 'Example Support <helpdesk@evil.example>', inReplyTo: conf.message_id, body: 'Please verify your card at http://evil.example/' }));
+    const html = await (await get(await linkIn(id, 'confirmation'))).text();
+    expect(html).toContain('Kept reply.');
+    expect(html).not.toContain('900 EUR');
+    expect(html).toContain('<strong>Example Support &lt;helpdesk@evil.example&gt;</strong>');
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'closed', { actor: 'cli:test', reason: 'done' }));
+    const closed = await (await get(await linkIn(id, 'confirmation'))).text();
+    expect(closed).toContain('<p>This case is closed. If you still need help');
   });
 
   it('Accept: text/plain gets the page as text', async () => {

@@ -5,7 +5,7 @@ type Q = Kysely<Database>;
 
 /**
  * The messages a customer may see on their case page: inbound human mail (not automated) and our
- * replies of the given kinds (agent-reply). Internal notes, agents' own mail (both stored as
+ * replies of the given kinds (agent-reply) that were not withdrawn. Internal notes, agents' own mail (both stored as
  * internal: what they were when they arrived, whoever is staff today), mail to staff and automatic
  * notices are never selected. Oldest first.
  */
@@ -19,7 +19,8 @@ export async function publicMessages(db: Q, caseId: number, replyKinds: readonly
     .where((eb) =>
       eb.or([
         eb.and([eb('messages.direction', '=', 'in'), eb('messages.automated', 'is', null)]),
-        eb.and([eb('messages.direction', '=', 'out'), eb('outbox.kind', 'in', [...replyKinds])]),
+        // A reply withdrawn with `casegate outbox cancel` was never meant to be read.
+        eb.and([eb('messages.direction', '=', 'out'), eb('outbox.kind', 'in', [...replyKinds]), eb('outbox.status', '!=', 'cancelled')]),
       ]),
     )
     .orderBy('messages.id')

@@ -52,7 +52,8 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
     .filter((m) => m.direction === 'out' || !isStaff(ctx.config, m.from_address))
     .map((m) => ({
       // '' for the customer's own messages: the template says "You".
-      from: m.direction === 'out' ? ctx.config.instance.name : m.from_address === caseRow.requester_address ? '' : m.from_name !== '' ? m.from_name : m.from_address,
+      // Others by their address (a display name alone could say "Example Support").
+      from: m.direction === 'out' ? ctx.config.instance.name : m.from_address === caseRow.requester_address ? '' : m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address,
       at: DateTime.fromISO(m.created_at, { zone }).toISO() ?? m.created_at,
       text: m.direction === 'out' ? withoutFooter(m.visible_text, tag) : m.visible_text,
       fromCustomer: m.direction === 'in',
