@@ -8,9 +8,10 @@ import { tagsOfCase } from './db/repos/tags.js';
 import { attachmentsOfMessages, messagesOfCase } from './db/repos/messages.js';
 import { outboxOfCase, type OutboxSummary } from './db/repos/outbox.js';
 import { receiptById } from './db/repos/receipts.js';
+import { safeLine, safeText } from './cli/terminal.js';
 import type { AttachmentRow, CaseRow, EventRow, MessageRow, OutboxRow, ParticipantRow, ReceiptRow } from './db/schema.js';
 
-/** Read models for the CLI (and later a web view): plain data, JSON-friendly, plus text formatting. */
+/** Read models for the CLI (and later a web view): plain data, JSON-friendly, plus text formatting (mail's text made safe for a terminal). */
 
 export interface CaseDetail {
   readonly case: CaseRow;
@@ -49,7 +50,7 @@ export function pad(s: string, n: number): string {
 
 export function formatQuarantineList(rows: readonly ReceiptRow[]): string {
   if (rows.length === 0) return 'quarantine is empty\n';
-  return rows.map((r) => `${pad(String(r.id), 6)} ${r.received_at.slice(0, 19).replace('T', ' ')} ${pad(r.from_address ?? '?', 28)} ${pad(r.subject, 30)} ${r.reason}\n`).join('');
+  return rows.map((r) => `${pad(String(r.id), 6)} ${r.received_at.slice(0, 19).replace('T', ' ')} ${pad(safeLine(r.from_address ?? '?'), 28)} ${pad(safeLine(r.subject), 30)} ${safeLine(r.reason)}\n`).join('');
 }
 
 export function formatOutboxList(rows: readonly OutboxSummary[], now: Date): string {
@@ -61,9 +62,9 @@ export function formatOutboxList(rows: readonly OutboxSummary[], now: Date): str
       .map((o) => {
         const queued = (o.queued_at ?? o.created_at).slice(0, 19).replace('T', ' ');
         const next = o.status === 'queued' ? (o.claimed_by !== null && o.claim_expires_at !== null && o.claim_expires_at > now.toISOString() ? 'sending now' : o.next_attempt_at <= now.toISOString() ? 'due now' : `next ${o.next_attempt_at.slice(0, 19).replace('T', ' ')}`) : o.status === 'sent' ? `sent ${o.sent_at?.slice(0, 19).replace('T', ' ') ?? ''}` : '';
-        const err = o.last_error !== null && o.status !== 'sent' ? o.last_error : '';
+        const err = o.last_error !== null && o.status !== 'sent' ? safeLine(o.last_error) : '';
         const tail = [next, err].filter((x) => x !== '').join(' — ');
-        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(o.to_address, 28)} ${pad(queued, 20)} ${pad(String(o.attempts), 6)} ${tail}\n`;
+        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(safeLine(o.to_address), 28)} ${pad(queued, 20)} ${pad(String(o.attempts), 6)} ${tail}\n`;
       })
       .join('')
   );
@@ -87,12 +88,13 @@ export function formatQuarantine(d: QuarantineDetail): string {
   const lines = [
     `Quarantined message ${r.id}${r.retried_as !== null ? ` (retried as ${r.retried_as})` : ''}`,
     `  received ${r.received_at} via ${r.channel} in mailbox ${r.mailbox}`,
-    `  from ${r.from_address ?? '(none)'} · envelope ${r.envelope_from ?? '(none)'} → ${r.envelope_to_json}`,
-    `  subject ${r.subject}`,
-    `  message-id ${r.message_id ?? '(none)'}`,
-    `  stage ${r.stage}: ${r.reason}`,
+    `  from ${safeLine(r.from_address ?? '(none)')} · envelope ${safeLine(r.envelope_from ?? '(none)')} → ${safeLine(r.envelope_to_json)}`,
+    `  subject ${safeLine(r.subject)}`,
+    `  message-id ${safeLine(r.message_id ?? '(none)')}`,
+    `  stage ${r.stage}: ${safeLine(r.reason)}`,
     `  raw ${d.rawPath} (${r.raw_size} bytes)`,
   ];
-  if (d.raw !== undefined) lines.push('', d.raw);
+  // Shown made safe for a terminal; the exact bytes are the file above.
+  if (d.raw !== undefined) lines.push('', safeText(d.raw));
   return lines.join('\n') + '\n';
 }

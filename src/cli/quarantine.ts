@@ -3,6 +3,7 @@ import { listQuarantine, receiptById } from '../db/repos/receipts.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
 import { print, withContext, withReadContext } from './shared.js';
+import { safeLine } from './terminal.js';
 import { startProgress } from './progress.js';
 
 export function registerQuarantineCommands(program: Command): void {
@@ -62,7 +63,7 @@ export function registerQuarantineCommands(program: Command): void {
           results.push({ id, outcome });
         }
         bar.stop();
-        print(results, opts.json === true, () => results.map((r) => `${r.id}: ${r.outcome.kind} — ${r.outcome.reason}\n`).join(''));
+        print(results, opts.json === true, () => results.map((r) => `${r.id}: ${r.outcome.kind} — ${safeLine(r.outcome.reason)}\n`).join(''));
       });
     });
 }

@@ -87,7 +87,9 @@ export function messageIdList(value: string | readonly string[] | undefined | nu
  */
 export function plainAddress(value: string): string | null {
   const address = oneLine(value).toLowerCase();
-  return /^[^\s@]+@[^\s@]+$/.test(address) && address.length <= 320 ? address : null;
+  // No C1 controls or bidirectional overrides either: no mail system issues such an address, and
+  // it would be printed in logs, the CLI and outgoing headers.
+  return /^[^\s@\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+@[^\s@\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/.test(address) && address.length <= 320 ? address : null;
 }
 
 function toAddress(a: EmailAddress | undefined): MailAddress | null {

@@ -155,3 +155,28 @@ describe('casegate quarantine', () => {
     expect(status.quarantineWaiting).toBe(1);
   });
 });
+
+describe('casegate quarantine and outbox list print mail’s text safely', () => {
+  let box: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.create();
+  });
+  afterAll(() => box.cleanup());
+
+  it('C1 controls (8-bit CSI) and bidi overrides in a subject never reach the terminal raw; an address made of them is no address', async () => {
+    // U+009B is a CSI that xterm and VTE act on; U+202E reverses the rest of the line.
+    const subject = '=?utf-8?B?' + Buffer.from('raw \x1b]0;TITLE\x07 \u009b31mred \u202egnp.exe').toString('base64') + '?=';
+    const quarantined = box.write('q.eml', eml({ from: null, subject, messageId: 'c1@nowhere.example' }));
+    const c1From = box.write('c1.eml', eml({ from: `C1 <c1\u009b31mred\u202e@inj.example>`, subject: 'Address with controls', messageId: 'c1-from@inj.example' }));
+    const results = await box.json<PipeResultJson[]>(['ingest', '--json', quarantined, c1From]);
+    expect(results.map((r) => r.outcome.kind)).toEqual(['quarantined', 'quarantined']);
+    expect(results[1]!.outcome.reason).toMatch(NO_SENDER);
+    const id = results[0]!.outcome.receiptId!;
+    for (const args of [['quarantine', 'list'], ['quarantine', 'show', String(id)], ['quarantine', 'show', String(id), '--raw'], ['outbox', 'list', '--all']]) {
+      const r = await box.run(args);
+      expect(r.code, describeResult(r)).toBe(0);
+      expect(r.stdout, args.join(' ')).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    }
+    expect((await box.run(['quarantine', 'list'])).stdout).toContain('\ufffd31mred \ufffdgnp.exe');
+  });
+});
