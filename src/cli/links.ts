@@ -57,8 +57,15 @@ export function registerLinkCommands(program: Command): void {
           await revokeLink(ctx.db, c.id, link.sig, opts.reason, actor, now);
           process.stdout.write(`revoked that link of case ${c.number}\n`);
         } else {
-          await revokeAllLinks(ctx.db, c.id, now, opts.reason, actor, now);
-          process.stdout.write(`revoked every link of case ${c.number} issued before ${now}\n`);
+          // Links carry their issue time in whole seconds: revoke up to the next whole second, and
+          // return only once it has come, so a link made after this command (`links create`, a
+          // reply) is never caught by it, and one made before it always is.
+          const nowMs = ctx.clock.now().getTime();
+          const beforeMs = Math.floor(nowMs / 1000) * 1000 + 1000;
+          const before = new Date(beforeMs).toISOString();
+          await revokeAllLinks(ctx.db, c.id, before, opts.reason, actor, now);
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, beforeMs - Date.now())));
+          process.stdout.write(`revoked every link of case ${c.number} issued before ${before}\n`);
         }
         ctx.log.info({ caseNumber: c.number, single: opts.link !== undefined, actor }, 'links revoked');
       });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
+import { peekConfig } from '../helpers/db-peek.js';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
 
 /** `casegate report`, `casegate jobs list|run`, `casegate links create|revoke`, as an admin runs them. */
@@ -64,6 +65,21 @@ describe('casegate report / jobs / links', () => {
     expect(one.stdout).toBe('revoked that link of case 10001\n');
     const all = await box.run(['links', 'revoke', '10001']);
     expect(all.stdout).toMatch(/^revoked every link of case 10001 issued before /);
+    // Links carry whole seconds: a link made right after the revocation (the same second) works,
+    // one made before it does not.
+    const before = new Date(/issued before (\S+)$/m.exec(all.stdout)![1]!);
+    const after = await box.json<{ url: string }>(['links', 'create', '10001', '--json']);
+    const db = peekConfig(box.configPath);
+    try {
+      const rows = await db.all<{ revoked_before: string }>("SELECT revoked_before FROM link_revocations WHERE link_sig IS NULL");
+      expect(rows.map((r) => r.revoked_before)).toEqual([before.toISOString()]);
+      expect(before.getMilliseconds()).toBe(0);
+      const issuedOf = (url: string) => new Date(parseInt(url.split('.').at(-3)!, 36) * 1000);
+      expect(issuedOf(after.url).getTime()).toBeGreaterThanOrEqual(before.getTime());
+      expect(issuedOf(link.url).getTime()).toBeLessThan(before.getTime());
+    } finally {
+      await db.close();
+    }
     const wrong = await box.run(['links', 'revoke', '10002', '--link', link.url]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('not a valid link of case 10002');
