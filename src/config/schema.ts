@@ -300,6 +300,12 @@ export const configSchema = z
         /** Auto-replies per sender address per hour; above it mail is stored but not answered. */
         perSenderPerHour: z.number().int().nonnegative().default(10),
         /**
+         * No second automatic reply to a sender within this many seconds of the last one: a new
+         * message that soon is what an auto-responder ignoring RFC 3834 sends back (a loop). The
+         * message is stored as usual. 0 = off.
+         */
+        minIntervalSeconds: z.number().nonnegative().default(120),
+        /**
          * More addresses never to send to (case-insensitive regex on the address), beyond the
          * built-in ones: no-reply, bounce-collecting, MAILER-DAEMON and postmaster local parts,
          * recognised anywhere in the local part (noreply+1@, newsalerts-noreply@, do_not_reply@ …).

@@ -172,7 +172,8 @@ describe('keys: keygen signs the next email without configuration; configured ke
       expect(raws).toHaveLength(1);
       expect(raws[0]!.toString()).not.toMatch(/^DKIM-Signature:/m);
       const key = generateDkimKey(env.resolved.paths.dataDir, 'example.com', 'late');
-      await env.ingest(eml({ messageId: 'a2@customer.example' }));
+      env.clock.advance(180_000); // past autoReply.minIntervalSeconds: a second confirmation
+      await env.ingest(eml({ messageId: 'a2@customer.example', subject: 'Another question' }));
       await worker.drain();
       transport.close();
       raws = readOutgoing(env.resolved.paths.outgoingDir);

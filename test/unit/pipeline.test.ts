@@ -301,12 +301,49 @@ describe('automatic replies', () => {
   it('rate-limits confirmations per sender', async () => {
     await env.close();
     env = await testEnv({ autoReply: { perSenderPerHour: 3 } });
-    for (let i = 0; i < 5; i++) await newCase({ subject: `flood ${i}` });
+    for (let i = 0; i < 5; i++) {
+      await newCase({ subject: `flood ${i}`, body: `Request ${i}` });
+      env.clock.advance(180_000); // past autoReply.minIntervalSeconds
+    }
     expect(await env.ctx.db.selectFrom('cases').selectAll().execute()).toHaveLength(5);
     expect(await outboxAll()).toHaveLength(3);
     env.clock.advance(3_600_001);
     await newCase({ subject: 'an hour later' });
     expect(await outboxAll()).toHaveLength(4);
+  });
+
+  describe('auto-responders that ignore RFC 3834 (no Auto-Submitted, a new message each time) end on our side', () => {
+    async function suppressed(n: number): Promise<string[]> {
+      const c = (await caseByNumber(env.ctx.db, n))!;
+      return (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type === 'auto-reply.suppressed').map((e) => e.reason);
+    }
+
+    it('an answer within seconds of our confirmation gets none: one round, no loop; a person writing again later does', async () => {
+      await newCase({ from: 'Dana <dana@customer.example>', subject: 'Printer broken' });
+      env.clock.advance(3_000);
+      await newCase({ from: 'Dana <dana@customer.example>', subject: 'I am away', body: 'I am on vacation until January 10.' });
+      expect((await outboxAll()).map((o) => o.kind)).toEqual(['confirmation']);
+      expect(await suppressed(10002)).toEqual([expect.stringMatching(/less than 120 s ago \(autoReply\.minIntervalSeconds\)/)]);
+      env.clock.advance(600_000);
+      await newCase({ from: 'Dana <dana@customer.example>', subject: 'Second problem', body: 'Also the scanner.' });
+      expect(await outboxAll()).toHaveLength(2);
+    });
+
+    it('a slower one repeating the same message gets none (same subject and text as one answered within the hour)', async () => {
+      await newCase({ from: 'bot@vendor.example', subject: 'Ticket received', body: 'We have received your message and will answer soon.' });
+      env.clock.advance(300_000);
+      await newCase({ from: 'bot@vendor.example', subject: 'Ticket  RECEIVED', body: 'We have received your message and will answer soon.\n' });
+      expect(await outboxAll()).toHaveLength(1);
+      expect(await suppressed(10002)).toEqual([expect.stringContaining('same subject and text')]);
+    });
+
+    it('answering from a new +tag address each time is one sender', async () => {
+      await newCase({ from: 'desk+t1@vendor.example', subject: '[Ticket #1] Received' });
+      env.clock.advance(5_000);
+      await newCase({ from: 'desk+t2@vendor.example', subject: '[Ticket #2] Received' });
+      expect(await outboxAll()).toHaveLength(1);
+      expect(await suppressed(10002)).toEqual([expect.stringContaining('less than 120 s ago')]);
+    });
   });
 
   it('never auto-replies to automated mail or no-reply senders', async () => {

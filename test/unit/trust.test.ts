@@ -119,6 +119,7 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
     it('nobody is authenticated: the requester’s tag opens a linked case, her reply to our mail threads and copies in', async () => {
       await start({ security: { senderAuth: { mode: 'none' } } });
       await stored(eml({ auth: null }));
+      env.clock.advance(180_000); // past autoReply.minIntervalSeconds
       const tag = await stored(eml({ subject: 'Re: [Case #10001] Printer on fire', auth: null }));
       expect(tag).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
       const reply = await stored(eml({ inReplyTo: await confirmationId(10001), cc: 'bob@customer.example', auth: null }));

@@ -15,23 +15,68 @@ export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
 }
 
 /**
- * Automatic replies queued to `address` since a time (the per-sender rate limit). Called in the
+ * Automatic replies queued to `address` (and its +tag forms: mailboxOf) since a time (the
+ * per-sender rate limit). Called in the
  * transaction that may queue one more: on PostgreSQL it first takes a per-address lock held until
  * commit, so two daemons answering the same sender at once count each other's reply (SQLite's
  * write lock does the same).
  */
 export async function autoRepliesSince(db: Q, address: string, since: string): Promise<number> {
-  await lockKey(db, `auto-reply:${address}`);
-  const { rows } = await runPrepared(db, 'outbox.autoRepliesSince', [address, since], (q, [a, s]) =>
+  const m = mailboxOf(address);
+  await lockKey(db, `auto-reply:${m.base}`);
+  const { rows } = await runPrepared(db, 'outbox.autoRepliesSince', [m.base, m.from, m.to, m.domain, since], (q, [a, lo, hi, d, s]) =>
     q
       .selectFrom('outbox')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('to_address', '=', a as string)
+      .where((eb) => eb.or([eb('to_address', '=', a as string), eb.and([eb('to_address', '>=', lo as string), eb('to_address', '<', hi as string), eb('to_address', 'like', d as string)])]))
       .where('auto_reply', '=', 1)
       .where('status', '!=', 'suppressed')
       .where('created_at', '>', s as string),
   );
   return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * One person's mailbox, whatever sub-address (+tag) a message names: `local+tag@domain` is
+ * `local@domain`. An auto-acknowledger answering from a new `reply+<ticket>@…` each time is one
+ * sender for the rate limit. Returned as the base address and the index range of its +tag forms
+ * (`local+` ≤ address < `local,`, then the domain as a LIKE pattern: a `_` or `%` in a domain
+ * only widens it): both backends use the (to_address …) index.
+ */
+function mailboxOf(address: string): { base: string; from: string; to: string; domain: string } {
+  const at = address.lastIndexOf('@');
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  const plus = local.indexOf('+');
+  const user = plus > 0 ? local.slice(0, plus) : local;
+  return { base: `${user}@${domain}`, from: `${user}+`, to: `${user},`, domain: `%@${domain}` };
+}
+
+/**
+ * The cases that automatic replies to `address` (and its +tag forms) were about since a time (at most
+ * `limit`), each with its subject and the text of its first inbound message: what a new message
+ * from that address is compared with (a repeat is an auto-responder answering us).
+ */
+export async function autoRepliedCasesSince(db: Q, address: string, since: string, limit: number): Promise<{ readonly subject: string; readonly text: string }[]> {
+  const rows = await db
+    .selectFrom('outbox')
+    .innerJoin('cases', 'cases.id', 'outbox.case_id')
+    .innerJoin('messages', (j) =>
+      j.onRef('messages.case_id', '=', 'cases.id').on('messages.id', '=', (eb) =>
+        eb.selectFrom('messages as first').select((f) => f.fn.min('first.id').as('id')).whereRef('first.case_id', '=', 'cases.id').where('first.direction', '=', 'in'),
+      ),
+    )
+    .select(['cases.subject', 'messages.visible_text as text'])
+    .where((eb) => {
+      const m = mailboxOf(address);
+      return eb.or([eb('outbox.to_address', '=', m.base), eb.and([eb('outbox.to_address', '>=', m.from), eb('outbox.to_address', '<', m.to), eb('outbox.to_address', 'like', m.domain)])]);
+    })
+    .where('outbox.auto_reply', '=', 1)
+    .where('outbox.status', '!=', 'suppressed')
+    .where('outbox.created_at', '>', since)
+    .limit(limit)
+    .execute();
+  return rows;
 }
 
 export interface ClaimOptions {

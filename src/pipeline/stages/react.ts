@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { addEvent } from '../../db/repos/events.js';
-import { autoRepliesSince } from '../../db/repos/outbox.js';
+import { autoRepliedCasesSince, autoRepliesSince } from '../../db/repos/outbox.js';
 import type { Database } from '../../db/schema.js';
 import { queueConfirmation } from '../../cases/confirmation.js';
 import { commonData, queueEmail } from '../../mail-out/compose.js';
@@ -13,7 +13,9 @@ import { need, type CommitStage } from '../types.js';
  * What do we send because of it? A confirmation for a new case, a "reopened" notice for a reopened
  * one (unless an escalation acknowledgement already answers the message) — only when an automatic
  * reply is allowed: never to automated mail, never to a bouncing or no-reply address or to
- * ourselves, and at most autoReply.perSenderPerHour per sender. Suspected spam gets none either;
+ * ourselves, not within autoReply.minIntervalSeconds of the last one to the sender nor to a repeat
+ * of a message answered automatically within the hour (an auto-responder's loop), and at most
+ * autoReply.perSenderPerHour per sender (local+tag@ counts as local@). Suspected spam gets none either;
  * when spam is the only reason, the event says the reply is held, and `casegate cases ham`
  * sends it.
  */
@@ -71,9 +73,36 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
   if (!msg.notes.sender?.verified) return 'sender not verified (DMARC failed)';
   const refusal = await recipientRefusal(ctx, trx, address);
   if (refusal !== null) return refusal;
-  const limit = ctx.config.autoReply.perSenderPerHour;
-  const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
-  if ((await autoRepliesSince(trx, address, since)) >= limit) return `rate limit: ${limit} automatic replies per hour to ${address}`;
+  const { perSenderPerHour: limit, minIntervalSeconds } = ctx.config.autoReply;
+  const now = ctx.clock.now().getTime();
+  const since = new Date(now - 3_600_000).toISOString();
+  const recent = await autoRepliesSince(trx, address, since);
+  if (recent >= limit) return `rate limit: ${limit} automatic replies per hour to ${address}`;
+  // (Only for a message that opens a case: an answer to our mail threads into its case, and
+  // reopens it once at most, so it cannot loop.)
+  if (recent > 0 && msg.notes.thread?.kind === 'new') {
+    // An auto-responder that ignores RFC 3834 (no Auto-Submitted, a new message rather than a
+    // reply) answers each of our automatic replies at once, each answer a new case: answered
+    // again, it loops until the rate limit. A person writing again that soon misses only a
+    // second confirmation.
+    if (minIntervalSeconds > 0 && (await autoRepliesSince(trx, address, new Date(now - minIntervalSeconds * 1000).toISOString())) > 0) {
+      return `an automatic reply went to ${address} less than ${minIntervalSeconds} s ago (autoReply.minIntervalSeconds): a new message that soon may be an auto-responder answering us`;
+    }
+    // A slower one sends the same message each time: the same subject and text as a message we
+    // answered automatically within the hour.
+    const parsed = msg.notes.parsed;
+    const subject = sameness(parsed?.subject ?? '');
+    const text = sameness(msg.notes.visible?.text ?? parsed?.text ?? '');
+    const answered = await autoRepliedCasesSince(trx, address, since, limit);
+    if (answered.some((c) => sameness(c.subject) === subject && sameness(c.text) === text)) {
+      return `repeats a message of ${address} that got an automatic reply within the hour (same subject and text): an auto-responder answering us is not answered again`;
+    }
+  }
   return null;
+}
+
+/** Text compared for a repeat: case and spacing do not count. */
+function sameness(s: string): string {
+  return s.toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
