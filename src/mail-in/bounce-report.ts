@@ -5,7 +5,7 @@
  * plain-text notices from Postfix, Exim, qmail, Sendmail, Exchange and friends.
  */
 import type { ParsedMail } from './parsed-mail.js';
-import { cleanAddress, dedupeRecipients, dsnAddress, enhancedStatus, isPermanent, MAX_RECIPIENTS, smtpReplyClass, type BounceRecipient, type BounceReport } from './bounce-status.js';
+import { cleanAddress, dedupeRecipients, dsnAddress, enhancedStatus, isMailboxFull, isPermanent, MAX_RECIPIENTS, smtpReplyClass, type BounceRecipient, type BounceReport } from './bounce-status.js';
 import { bodyText, headerSection, isDsnType, isReturnedMessageType, localPart, parseFields, SCAN_LIMIT } from './mail-text.js';
 import { recipientsFromSes, sesNotification } from './ses-notification.js';
 
@@ -253,7 +253,7 @@ function recipientsFromText(mail: ParsedMail, text: string): BounceRecipient[] {
     let permanent: boolean;
     let action: string;
     if (status !== null || reply !== null) {
-      permanent = status !== null ? status.startsWith('5') : reply === '5';
+      permanent = (status !== null ? status.startsWith('5') : reply === '5') && !isMailboxFull(status, own !== '' ? own : paragraph);
       action = permanent || !subjectDelay ? 'failed' : 'delayed';
     } else if (subjectDelay || DELAY_TEXT.test(context)) {
       permanent = false;

@@ -65,14 +65,28 @@ export function smtpReplyClass(text: string): '4' | '5' | null {
 /**
  * Hard failure? The status class decides when there is one (5.x.x hard; 4.x.x is a transient
  * condition even when the MTA finally gave up, action "failed" after expiry); without a status,
- * an SMTP reply code in the diagnostic decides, and then the action.
+ * an SMTP reply code in the diagnostic decides, and then the action. A full mailbox (X.2.2, "over
+ * quota") is the mailbox's condition of the moment, never a dead address, whatever
+ * class the MTA gave it: the next mail may well arrive.
  */
 export function isPermanent(status: string | null, action: string | null, diagnostic: string | null): boolean {
+  if (isMailboxFull(status, diagnostic)) return false;
   if (status !== null) return status.startsWith('5');
   const reply = diagnostic !== null ? smtpReplyClass(diagnostic) : null;
   if (reply !== null) return reply === '5';
   return action === 'failed';
 }
+
+/** A full mailbox: status X.2.2, or a diagnostic that says so. */
+export function isMailboxFull(status: string | null, diagnostic: string | null): boolean {
+  return (status !== null && /^\d\.2\.2$/.test(status)) || (diagnostic !== null && MAILBOX_FULL.test(diagnostic));
+}
+
+/**
+ * A diagnostic that says the mailbox is full: X.2.2, or the words MTAs use. (Not the bare reply
+ * 552: MTAs send it for messages too large as often as for full mailboxes.)
+ */
+const MAILBOX_FULL = /(?:^|[^\d.])\d\.2\.2(?![\d.])|over ?quota|quota exceeded|mailbox (?:is )?full/i;
 
 export function dedupeRecipients(list: BounceRecipient[]): BounceRecipient[] {
   const seen = new Set<string>();

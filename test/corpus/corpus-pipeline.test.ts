@@ -71,7 +71,8 @@ describe.runIf(corpusAvailable())('the real-world corpus through the whole pipel
   const results: Result[] = [];
 
   beforeAll(async () => {
-    env = await testEnv({ autoReply: { perSenderPerHour: 1000 } });
+    // Each file is judged on its own: no rate limit or loop brake between files of one sender.
+    env = await testEnv({ autoReply: { perSenderPerHour: 1000, minIntervalSeconds: 0 } });
     for (const file of rawCorpusFiles()) {
       const before = await env.ctx.db.selectFrom('outbox').select('id').execute();
       const outcome = await env.ingest(readFileSync(file.file));
@@ -182,8 +183,10 @@ describe.runIf(corpusAvailable())('the real-world corpus through the whole pipel
     for (const r of human) {
       if (r.outcome.kind === 'stored' && r.outcome.created) expect.soft(r.replies, r.file.rel).toBeLessThanOrEqual(1);
     }
-    // 200 when written (every other one has a no-reply or postmaster sender, or repeats a sender).
-    expect(confirmed.length).toBeGreaterThanOrEqual(195);
+    // 200 when written (every other one has a no-reply or postmaster sender, or repeats a sender);
+    // 185 since a repeat of a message answered within the hour (same sender, subject and text: the
+    // parser suites' copies of one message in several encodings) gets no second reply.
+    expect(confirmed.length).toBeGreaterThanOrEqual(182);
   });
 
   it('quarantines only for a stated reason and keeps the raw message', async () => {

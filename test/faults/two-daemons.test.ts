@@ -113,7 +113,7 @@ describe('one daemon per data directory', () => {
     const box = sandbox(sink, taken);
     // Mail queued while no daemon runs: the confirmations are due.
     for (let i = 0; i < 4; i++) {
-      const r = await box.run(['ingest', '--mailbox', 'support'], { stdin: eml({ subject: `Queued ${i}`, messageId: `queued-${i}@customer.example` }) });
+      const r = await box.run(['ingest', '--mailbox', 'support'], { stdin: eml({ from: `Customer ${i} <c${i}@customer.example>`, subject: `Queued ${i}`, messageId: `queued-${i}@customer.example` }) });
       expect(r.code, describeResult(r)).toBe(0);
     }
     const d = daemon(box);

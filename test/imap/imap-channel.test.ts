@@ -99,7 +99,7 @@ describeWithDovecot('IMAP channel', () => {
     const report = await d.daemon.reload();
     expect(report.ok, JSON.stringify(report)).toBe(true);
     expect(report.actions).toContain('imap kept: support');
-    await server.append('kept', eml({ subject: 'After the reload', messageId: 'kept-2@customer.example' }));
+    await server.append('kept', eml({ from: 'Bob <bob@customer.example>', subject: 'After the reload', messageId: 'kept-2@customer.example' }));
     await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 2, 'the second case');
     expect(await rawDb(d).all('SELECT subject, queue FROM cases ORDER BY number')).toEqual([
       { subject: 'Before the reload', queue: 'support' },
