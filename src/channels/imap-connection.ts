@@ -50,8 +50,9 @@ export type QuietImapLogger = ImapLogger & { isLevelEnabled(level: string): bool
  * code, at debug level (our own code writes the one line per failure). Nothing it logs can carry
  * message content: no payloads, no raw data.
  */
-export function quietImapLogger(log: Logger): QuietImapLogger {
+export function quietImapLogger(log: Logger, failures?: CommandFailures): QuietImapLogger {
   const forward = (entry: unknown): void => {
+    failures?.record(entry);
     if (!log.isLevelEnabled('debug')) return;
     const e = (entry ?? {}) as { msg?: unknown; err?: { message?: unknown; code?: unknown } };
     log.debug(
@@ -79,14 +80,55 @@ export function quietImapLogger(log: Logger): QuietImapLogger {
   };
 }
 
+/**
+ * The server's answers to failed commands on one connection. imapflow's messageMove(),
+ * messageCopy() and messageFlagsAdd() turn a tagged NO or BAD into `false` and keep the reason to
+ * themselves: the error (responseStatus, serverResponseCode, responseText, executedCommand) goes
+ * only to the connection's logger, just before the call returns (imapflow's reportCommandError in
+ * tools.js; its 'response' event carries the status and code, not the text). quietImapLogger hands
+ * every entry it gets to record(); whoever got `false` asks take() right after.
+ */
+export class CommandFailures {
+  /** Per command name ("UID MOVE"): the server's answer and when it came (a counter). */
+  readonly #last = new Map<string, { answer: string; seq: number }>();
+  #seq = 0;
+
+  /** An entry imapflow logged at warn or above; one with a NO or BAD answer is kept. */
+  record(entry: unknown): void {
+    const err = (entry as { err?: unknown } | null)?.err as
+      | { responseStatus?: unknown; serverResponseCode?: unknown; responseText?: unknown; executedCommand?: unknown }
+      | undefined;
+    if (err === undefined || err === null || (err.responseStatus !== 'NO' && err.responseStatus !== 'BAD')) return;
+    // "9 UID MOVE 1:3 casegate/Processed" → "UID MOVE" (the tag first, then the command).
+    const m = typeof err.executedCommand === 'string' ? /^\S+ ((?:UID )?[A-Z]+)/i.exec(err.executedCommand) : null;
+    if (m === null) return;
+    const code = typeof err.serverResponseCode === 'string' && err.serverResponseCode !== '' ? ` [${err.serverResponseCode}]` : '';
+    const text = typeof err.responseText === 'string' && err.responseText !== '' ? ` ${err.responseText}` : '';
+    // The server's own words (Dovecot adds a timestamp that finds its log line); control characters out.
+    const answer = `${err.responseStatus}${code}${text}`.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 300);
+    this.#last.set(m[1]!.toUpperCase(), { answer, seq: ++this.#seq });
+  }
+
+  /** The latest answer to any of these commands since the last take() of them, or null; forgets them. */
+  take(commands: readonly string[]): string | null {
+    let latest: { answer: string; seq: number } | undefined;
+    for (const c of commands) {
+      const f = this.#last.get(c);
+      this.#last.delete(c);
+      if (f !== undefined && (latest === undefined || f.seq > latest.seq)) latest = f;
+    }
+    return latest?.answer ?? null;
+  }
+}
+
 /** The imapflow levels quietImapLogger passes on (at our debug level). */
 const FORWARDED_LEVELS: ReadonlySet<string> = new Set(['warn', 'error', 'fatal']);
 
 /** The idle delay that lets imapflow start IDLE right after our last command (DESIGN §7). */
 export const AUTO_IDLE_DELAY_MS = 100;
 
-/** imapflow options for one connection attempt (credentials resolved now). */
-export async function clientOptions(cfg: ImapConfig, log: Logger, id: string): Promise<ImapFlowOptions> {
+/** imapflow options for one connection attempt (credentials resolved now); `failures` records the server's NO/BAD answers. */
+export async function clientOptions(cfg: ImapConfig, log: Logger, id: string, failures?: CommandFailures): Promise<ImapFlowOptions> {
   const tls: ConnectionOptions = {};
   if (cfg.caFile !== undefined) tls.ca = await readFile(cfg.caFile);
   if (cfg.insecureSkipVerify) tls.rejectUnauthorized = false;
@@ -104,7 +146,7 @@ export async function clientOptions(cfg: ImapConfig, log: Logger, id: string): P
     auth,
     id,
     clientInfo: { name: 'casegate' },
-    logger: quietImapLogger(log),
+    logger: quietImapLogger(log, failures),
     autoIdleDelay: AUTO_IDLE_DELAY_MS,
     // Restart IDLE now and then (servers and NATs drop sessions that stay silent too long).
     maxIdleTime: 5 * 60_000,

@@ -1,6 +1,7 @@
 import type { ImapFlow } from 'imapflow';
 import type { ImapConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { CommandFailures } from './imap-connection.js';
 
 /** flag mode: extra keyword for quarantined / oversized messages (when keywords are allowed). */
 const QUARANTINE_KEYWORD = '$CasegateQuarantined';
@@ -18,12 +19,28 @@ export type Settle = 'processed' | 'quarantine';
  */
 export const ACK_BATCH = 64;
 
+/** What the settler asks of its session. */
+export interface SettlerHooks {
+  /** The connection's record of NO/BAD answers (clientOptions): a failed MOVE or STORE names the server's reason. */
+  readonly failures?: CommandFailures;
+}
+
+/** The server refused an acknowledgement (MOVE or STORE); the messages stay in the folder. */
+export class AcknowledgeError extends Error {
+  override readonly name = 'AcknowledgeError';
+}
+
+/** The commands whose failure can make messageMove() return false (without MOVE: COPY, then STORE \Deleted and EXPUNGE). */
+const MOVE_COMMANDS = ['UID MOVE', 'MOVE', 'UID COPY', 'COPY', 'UID STORE', 'STORE', 'UID EXPUNGE', 'EXPUNGE'] as const;
+const STORE_COMMANDS = ['UID STORE', 'STORE'] as const;
+
 /** Acknowledges committed messages on the server in batches (see ACK_BATCH). */
 export class Settler {
   readonly #client: ImapFlow;
   readonly #folders: { readonly processedPath: string | null; readonly quarantinePath: string | null };
   readonly #cfg: ImapConfig;
   readonly #log: Logger;
+  readonly #hooks: SettlerHooks;
   #queue: { uid: number; how: Settle }[] = [];
   #running: Promise<void> | null = null;
   #error: unknown = null;
@@ -33,11 +50,12 @@ export class Settler {
   /** Keywords allowed (flag mode marks with the processed keyword); set once the folder is open. */
   keywords = false;
 
-  constructor(client: ImapFlow, folders: { processedPath: string | null; quarantinePath: string | null }, cfg: ImapConfig, log: Logger) {
+  constructor(client: ImapFlow, folders: { processedPath: string | null; quarantinePath: string | null }, cfg: ImapConfig, log: Logger, hooks: SettlerHooks = {}) {
     this.#client = client;
     this.#folders = folders;
     this.#cfg = cfg;
     this.#log = log;
+    this.#hooks = hooks;
   }
 
   /** Queue a committed message; a full batch goes to the server at once. */
@@ -93,8 +111,10 @@ export class Settler {
         [quarantined, this.#folders.quarantinePath],
       ] as const) {
         if (uids.length === 0 || dest === null) continue;
+        this.#hooks.failures?.take(MOVE_COMMANDS); // forget older answers (the \Seen STORE's above)
         const res = await client.messageMove(uids, dest, { uid: true });
-        if (res === false) throw new Error(`MOVE to "${dest}" failed`);
+        // false: the server said NO or BAD (or the connection broke); undefined: no folder selected.
+        if (res === false || res === undefined) throw this.#refused(`MOVE of ${count(uids.length)} to "${dest}"`, MOVE_COMMANDS);
       }
     } else {
       const marker = this.keywords ? ['\\Seen', this.#cfg.processedKeyword] : ['\\Seen'];
@@ -103,11 +123,22 @@ export class Settler {
         [quarantined, this.keywords ? [...marker, QUARANTINE_KEYWORD] : marker],
       ] as const) {
         if (uids.length === 0) continue;
+        this.#hooks.failures?.take(STORE_COMMANDS);
         const ok = await client.messageFlagsAdd(uids, [...flags], { uid: true, silent: true });
         // Without the marker the message would be found (and recognised as duplicate) forever.
-        if (!ok) throw new Error(`STORE ${flags.join(' ')} failed`);
+        if (!ok) throw this.#refused(`STORE ${flags.join(' ')} of ${count(uids.length)}`, STORE_COMMANDS);
       }
     }
     this.#log.debug({ processed: processed.length, quarantined: quarantined.length }, 'acknowledged on the server');
   }
+
+  /** The error for a refused acknowledgement, with the server's answer when imapflow logged one. */
+  #refused(what: string, commands: readonly string[]): AcknowledgeError {
+    const answer = this.#hooks.failures?.take(commands) ?? null;
+    return new AcknowledgeError(`${what} failed: ${answer ?? 'no answer from the server (connection lost?)'}`);
+  }
+}
+
+function count(n: number): string {
+  return n === 1 ? '1 message' : `${n} messages`;
 }

@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import type { MailboxHealthState } from '../db/repos/mailbox-health.js';
 import type { Logger } from '../log.js';
-import { acceptsConnections, clientOptions, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
+import { acceptsConnections, clientOptions, CommandFailures, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
 import { MailboxHealthReporter } from './imap-health.js';
 import { FolderReader } from './imap-reader.js';
 import type { ConnectionState, Session } from './imap-session.js';
@@ -245,7 +245,8 @@ export class MailboxWatcher {
   /** One connection: returns when stopped, throws when the connection fails. */
   async #session(onWorked: () => void): Promise<void> {
     const cfg = this.#cfg;
-    const client = new ImapFlow(await clientOptions(cfg, this.#log, `casegate-${this.name}`));
+    const failures = new CommandFailures();
+    const client = new ImapFlow(await clientOptions(cfg, this.#log, `casegate-${this.name}`, failures));
     this.#client = client;
     const conn: ConnectionState = { closed: false, lastError: null };
     client.on('error', (err: Error) => {
@@ -276,7 +277,7 @@ export class MailboxWatcher {
       processedPath,
       quarantinePath,
       deferred: new Map(),
-      settler: new Settler(client, { processedPath, quarantinePath }, cfg, this.#log),
+      settler: new Settler(client, { processedPath, quarantinePath }, cfg, this.#log, { failures }),
       selectedAt: performance.now(),
       largeLane: Promise.resolve(),
     };

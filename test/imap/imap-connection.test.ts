@@ -5,7 +5,7 @@ import { ImapFlow } from 'imapflow';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema, type ImapConfig } from '../../src/config/schema.js';
-import { accessToken, clientOptions, CredentialsError, describeImapError, isAuthFailure, quietImapLogger } from '../../src/channels/imap-connection.js';
+import { accessToken, clientOptions, CommandFailures, CredentialsError, describeImapError, isAuthFailure, quietImapLogger } from '../../src/channels/imap-connection.js';
 import { silentLogger } from '../../src/log.js';
 
 /** Connection options, credentials and error wording (no server needed). */
@@ -119,5 +119,22 @@ describe('imapflow logging', () => {
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ level: 20, msg: 'imapflow', imapflow: 'Failed to process continuation response', error: 'boom', code: 'EX' });
     expect(JSON.stringify(entries[0])).not.toContain('secret body');
+  });
+
+  it('keeps the server\'s answer to a failed command (which messageMove() and messageFlagsAdd() turn into false), whatever the log level', () => {
+    const failures = new CommandFailures();
+    const quiet = quietImapLogger(pino({ level: 'info' }, { write: () => undefined }), failures);
+    // What imapflow's reportCommandError() logs for a refused MOVE (Dovecot, folder not writable).
+    const refused = (tag: number, command: string, code: string, text: string) =>
+      Object.assign(new Error('Command failed'), { responseStatus: 'NO', serverResponseCode: code, responseText: text, executedCommand: `${tag} ${command}` });
+    quiet.warn({ err: refused(9, 'UID MOVE 1:3 casegate/Processed', 'SERVERBUG', 'Internal error occurred.\r\nRefer to server log') });
+    quiet.warn({ err: Object.assign(new Error('Connection closed'), { code: 'NoConnection' }) });
+    quiet.warn({ err: refused(10, 'UID STORE 4 +FLAGS.SILENT (\\Seen)', 'NOPERM', 'Permission denied') });
+    expect(failures.take(['UID COPY'])).toBeNull();
+    expect(failures.take(['UID MOVE', 'UID STORE'])).toBe('NO [NOPERM] Permission denied');
+    // take() forgets what it looked at.
+    expect(failures.take(['UID MOVE'])).toBeNull();
+    quiet.warn({ err: refused(11, 'UID MOVE 5 Nowhere', 'TRYCREATE', 'Mailbox doesn\'t exist: Nowhere') });
+    expect(failures.take(['UID MOVE'])).toBe("NO [TRYCREATE] Mailbox doesn't exist: Nowhere");
   });
 });

@@ -1,6 +1,7 @@
-import type { ImapFlow } from 'imapflow';
+import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import type { ImapConfig } from '../../src/config/schema.js';
+import { CommandFailures, quietImapLogger } from '../../src/channels/imap-connection.js';
 import { ACK_BATCH, Settler } from '../../src/channels/imap-settler.js';
 import { silentLogger } from '../../src/log.js';
 import { eml } from '../helpers/context.js';
@@ -16,9 +17,11 @@ let server: DovecotServer;
 
 const MOVE_CFG = { afterProcessing: 'move', processedKeyword: '$CasegateProcessed' } as ImapConfig;
 
-async function session(user: string, count: number): Promise<{ client: ImapFlow; uids: number[] }> {
+async function session(user: string, count: number, failures?: CommandFailures): Promise<{ client: ImapFlow; uids: number[] }> {
   for (let i = 1; i <= count; i++) await server.append(user, eml({ subject: `settle ${i}`, messageId: `settle-${user}-${i}@customer.example` }));
-  const client = await server.connect(user);
+  // With `failures`: the daemon's logger adapter, which keeps the server's NO/BAD answers.
+  const client = failures === undefined ? await server.connect(user) : new ImapFlow({ ...server.imapOptions(user), logger: quietImapLogger(silentLogger(), failures) });
+  if (failures !== undefined) await client.connect();
   await client.mailboxOpen('INBOX');
   for (const folder of ['Processed', 'Quarantine']) await client.mailboxCreate(folder).catch(() => undefined);
   const uids = (await client.search({ all: true }, { uid: true })) || [];
@@ -102,12 +105,14 @@ describeWithDovecot('IMAP settler', () => {
     }
   });
 
-  it('a failing acknowledgement is thrown by the next drain, once, and the messages stay in the folder', async () => {
-    const { client, uids } = await session('fails', 3);
+  it('a failing acknowledgement is thrown by the next drain, once, with the server\'s answer, and the messages stay in the folder', async () => {
+    const failures = new CommandFailures();
+    const { client, uids } = await session('fails', 3, failures);
     try {
-      const settler = new Settler(client, { processedPath: 'No/Such/Folder', quarantinePath: null }, MOVE_CFG, silentLogger());
+      const settler = new Settler(client, { processedPath: 'No/Such/Folder', quarantinePath: null }, MOVE_CFG, silentLogger(), { failures });
       for (const uid of uids) settler.add(uid, 'processed');
-      await expect(settler.drain()).rejects.toThrow(/MOVE to "No\/Such\/Folder" failed/);
+      // imapflow's messageMove() only returns false; the reason comes from what it logged.
+      await expect(settler.drain()).rejects.toThrow(/^MOVE of 3 messages to "No\/Such\/Folder" failed: NO \[TRYCREATE\] Mailbox doesn't exist/);
       await expect(settler.drain()).resolves.toBeUndefined();
       expect((await folderContents(server, 'fails')).map((m) => m.subject)).toEqual(['settle 1', 'settle 2', 'settle 3']);
     } finally {
