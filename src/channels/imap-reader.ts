@@ -11,6 +11,7 @@ import { SizeLimitError } from '../storage/blob-store.js';
 import { describeImapError } from './imap-connection.js';
 import type { MailboxHealthReporter } from './imap-health.js';
 import { ConnectionLost, oneAtATime, type Session } from './imap-session.js';
+import type { Settle } from './imap-settler.js';
 import { LeaseLost, type WorkLease } from './work-lease.js';
 
 /** Messages looked at per round (one metadata FETCH); the folder is searched again after each. */
@@ -60,6 +61,31 @@ export class FolderReader {
   readonly #lease: WorkLease;
   readonly #isStopped: () => boolean;
   #mailbox: MailboxConfig;
+  /**
+   * Messages whose outcome is committed but which are not acknowledged on the server yet (not
+   * moved, or in flag mode not flagged), by UID within #unackedValidity, with how to settle them.
+   * Kept across sessions: when the acknowledgement fails — the account lost its rights on
+   * processedFolder, the folder is over quota, the connection broke between commit and MOVE —
+   * the next session finds these UIDs in the folder again and only retries the MOVE (or STORE)
+   * for them: no download, no pipeline run, no second receipt, no outcome log line.
+   *
+   * Why retry the MOVE rather than fall back to flagging them (\Seen + keyword) where they are:
+   * the operator chose move mode, and the folder is what people and other tools read as "not
+   * handled yet"; a message left there is the visible, exact backlog, and the session fails with
+   * the server's reason (health backing-off, the alert after alertAfterSeconds) until the folder
+   * is fixed, then everything goes where it belongs with no second pass. A flag fallback would
+   * hide the fault behind a working intake, need a keyword the server may refuse (the same rights
+   * problem often covers STORE), and leave flagged messages that move mode never looks at again
+   * (it takes every message in the folder) or that a later sweep must find and move — two
+   * acknowledgement states to reconcile instead of one.
+   *
+   * In memory only (one small entry per message): after a restart, or when another daemon takes
+   * the lease over, each such message runs through the pipeline once more and is recorded as
+   * `ignored: duplicate` — one receipt per message per restart, as after a crash — and then
+   * joins this map. UIDs that leave the folder (moved or expunged by someone else) are dropped.
+   */
+  readonly #unacked = new Map<number, Settle>();
+  #unackedValidity: string | null = null;
 
   constructor(deps: FolderReaderDeps) {
     this.name = deps.mailbox.name;
@@ -79,6 +105,18 @@ export class FolderReader {
 
   get #stopped(): boolean {
     return this.#isStopped();
+  }
+
+  /** The settler acknowledged these UIDs on the server (SettlerHooks.onAcknowledged). */
+  acknowledged(uids: readonly number[]): void {
+    for (const uid of uids) this.#unacked.delete(uid);
+  }
+
+  /** Committed: hand the message to the session's settler, and remember it until the server has it. */
+  #settle(s: Session, uid: number, how: Settle): void {
+    s.deferred.delete(uid);
+    this.#unacked.set(uid, how);
+    s.settler.add(uid, how);
   }
 
   /** UIDVALIDITY differs from the checkpoint: the folder was recreated; start over (dedupe makes it safe). */
@@ -114,14 +152,32 @@ export class FolderReader {
         s.uidValidity = current;
         s.deferred.clear();
       }
+      if (this.#unackedValidity !== s.uidValidity) {
+        this.#unacked.clear();
+        this.#unackedValidity = s.uidValidity;
+      }
       const uids = await this.#unprocessed(s);
       const present = new Set(uids);
       for (const uid of s.deferred.keys()) if (!present.has(uid)) s.deferred.delete(uid);
+      for (const uid of this.#unacked.keys()) if (!present.has(uid)) this.#unacked.delete(uid);
       const now = performance.now();
-      const due = uids.filter((uid) => (s.deferred.get(uid)?.notBefore ?? 0) <= now);
-      await this.#health.success(due.length > 0 ? 'processing' : s.idle ? 'idling' : 'polling', uids.length);
-      if (due.length === 0) return;
+      // Committed before, not acknowledged yet: only the acknowledgement is retried (see #unacked).
+      const acks = uids.filter((uid) => this.#unacked.has(uid));
+      const due = uids.filter((uid) => !this.#unacked.has(uid) && (s.deferred.get(uid)?.notBefore ?? 0) <= now);
+      if (due.length === 0 && acks.length === 0) {
+        await this.#health.success(s.idle ? 'idling' : 'polling', uids.length);
+        return;
+      }
+      // A round of work counts as a success once it is done, acknowledgements included: while
+      // they keep failing the failure streak goes on (failing_since, the alert after
+      // alertAfterSeconds), also across a restart.
+      await this.#health.set('processing', uids.length);
+      if (acks.length > 0) {
+        this.#log.debug({ count: acks.length, firstUid: acks[0] }, 'acknowledging again messages already committed (no new pipeline run)');
+        for (const uid of acks) s.settler.add(uid, this.#unacked.get(uid)!);
+      }
       await this.#processBatch(s, due.slice(0, BATCH));
+      await this.#health.success('processing', uids.length);
     }
   }
 
@@ -154,7 +210,7 @@ export class FolderReader {
   }
 
   async #processBatch(s: Session, uids: number[]): Promise<void> {
-    const metas = await s.client.fetchAll(uids, { uid: true, size: true, internalDate: true }, { uid: true });
+    const metas = uids.length === 0 ? [] : await s.client.fetchAll(uids, { uid: true, size: true, internalDate: true }, { uid: true });
     metas.sort((a, b) => a.uid - b.uid);
     const run: { failure: { err: unknown } | null } = { failure: null };
     for (let i = 0; i < metas.length && run.failure === null && !this.#stopped; i += PREFETCH_COUNT) {
@@ -251,8 +307,7 @@ export class FolderReader {
       return;
     }
     // Committed: only now is the message acknowledged on the server.
-    s.deferred.delete(uid);
-    s.settler.add(uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed');
+    this.#settle(s, uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed');
   }
 
   #defer(s: Session, uid: number, reason: string): void {
@@ -310,6 +365,6 @@ export class FolderReader {
     }
     this.#log.error({ uid, size, limit, messageId, movedTo: s.quarantinePath }, `oversized message ${where}`);
     await this.#health.note(reason);
-    s.deferred.delete(uid);
-    s.settler.add(uid, 'quarantine');
-  }}
+    this.#settle(s, uid, 'quarantine');
+  }
+}

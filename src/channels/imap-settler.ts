@@ -19,10 +19,12 @@ export type Settle = 'processed' | 'quarantine';
  */
 export const ACK_BATCH = 64;
 
-/** What the settler asks of its session. */
+/** What the settler reports to and asks of its session. */
 export interface SettlerHooks {
   /** The connection's record of NO/BAD answers (clientOptions): a failed MOVE or STORE names the server's reason. */
   readonly failures?: CommandFailures;
+  /** These UIDs are acknowledged on the server now (moved, or flagged in flag mode). */
+  readonly onAcknowledged?: (uids: readonly number[]) => void;
 }
 
 /** The server refused an acknowledgement (MOVE or STORE); the messages stay in the folder. */
@@ -110,11 +112,14 @@ export class Settler {
         [processed, this.#folders.processedPath],
         [quarantined, this.#folders.quarantinePath],
       ] as const) {
-        if (uids.length === 0 || dest === null) continue;
-        this.#hooks.failures?.take(MOVE_COMMANDS); // forget older answers (the \Seen STORE's above)
-        const res = await client.messageMove(uids, dest, { uid: true });
-        // false: the server said NO or BAD (or the connection broke); undefined: no folder selected.
-        if (res === false || res === undefined) throw this.#refused(`MOVE of ${count(uids.length)} to "${dest}"`, MOVE_COMMANDS);
+        if (uids.length === 0) continue;
+        if (dest !== null) {
+          this.#hooks.failures?.take(MOVE_COMMANDS); // forget older answers (the \Seen STORE's above)
+          const res = await client.messageMove(uids, dest, { uid: true });
+          // false: the server said NO or BAD (or the connection broke); undefined: no folder selected.
+          if (res === false || res === undefined) throw this.#refused(`MOVE of ${count(uids.length)} to "${dest}"`, MOVE_COMMANDS);
+        }
+        this.#hooks.onAcknowledged?.(uids);
       }
     } else {
       const marker = this.keywords ? ['\\Seen', this.#cfg.processedKeyword] : ['\\Seen'];
@@ -125,8 +130,9 @@ export class Settler {
         if (uids.length === 0) continue;
         this.#hooks.failures?.take(STORE_COMMANDS);
         const ok = await client.messageFlagsAdd(uids, [...flags], { uid: true, silent: true });
-        // Without the marker the message would be found (and recognised as duplicate) forever.
+        // Without the marker the message would be found again (its acknowledgement is retried).
         if (!ok) throw this.#refused(`STORE ${flags.join(' ')} of ${count(uids.length)}`, STORE_COMMANDS);
+        this.#hooks.onAcknowledged?.(uids);
       }
     }
     this.#log.debug({ processed: processed.length, quarantined: quarantined.length }, 'acknowledged on the server');

@@ -25,7 +25,9 @@ import { LeaseLost, WorkLease } from './work-lease.js';
  * plus the processed keyword (`flag`); quarantined messages go to quarantineFolder in move mode.
  * A `retry` outcome leaves the message untouched for a later attempt. After a crash anywhere in
  * between, the message is simply found again: a committed one comes back as `ignored: duplicate`
- * and is then acknowledged.
+ * and is then acknowledged. Within one daemon's life the reader remembers what is committed but
+ * not acknowledged, so a failed MOVE (a dropped connection, a folder the server refuses to write)
+ * is retried alone on the next session, without a second pipeline run (imap-reader.ts #unacked).
  *
  * Unprocessed means: move mode — every (undeleted) message in the folder; flag mode — every
  * message without the processed keyword, or, when the server allows no keywords, every unseen
@@ -277,7 +279,7 @@ export class MailboxWatcher {
       processedPath,
       quarantinePath,
       deferred: new Map(),
-      settler: new Settler(client, { processedPath, quarantinePath }, cfg, this.#log, { failures }),
+      settler: new Settler(client, { processedPath, quarantinePath }, cfg, this.#log, { failures, onAcknowledged: (uids) => this.#reader.acknowledged(uids) }),
       selectedAt: performance.now(),
       largeLane: Promise.resolve(),
     };

@@ -1,3 +1,5 @@
+import { chmod, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
@@ -5,9 +7,10 @@ import { eml } from '../helpers/context.js';
 import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
 
 /**
- * Faults: the server going away while we idle, and a mailbox whose login is rejected (health,
- * backoff, the alert and the all-clear) while another mailbox keeps working. Each test runs its
- * own Dovecot, since it takes the server down or changes passwords.
+ * Faults: the server going away while we idle, a mailbox whose login is rejected (health,
+ * backoff, the alert and the all-clear) while another mailbox keeps working, and a processed
+ * folder the account cannot write to. Each test runs its own Dovecot, since it takes the server
+ * down, changes passwords or folder permissions.
  */
 let server: DovecotServer | null = null;
 let d: RunningDaemon | null = null;
@@ -135,5 +138,81 @@ describeWithDovecot('IMAP channel faults', () => {
 
     await server.append('bad', eml({ to: 'bad@example.com', subject: 'Finally', messageId: 'bad-1@customer.example' }));
     await until(async () => (await sql('SELECT id FROM cases')).length === 2, 'the case in the recovered mailbox');
+  });
+
+  it('a processed folder the account cannot write to: the server\'s reason in log and status, no receipt per reconnect, all moved once it works', async () => {
+    server = await startDovecot({ users: [{ user: 'noperm', password: 'pw-noperm' }] });
+    const config = {
+      instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'noperm', { alertAfterSeconds: 2 }) }],
+    };
+    d = await runDaemon(config);
+    await until(async () => (await health('support'))?.state === 'idling', 'the mailbox to idle');
+    // The folder exists now (created at connect). Read-only for Dovecot's mail process, which
+    // runs unprivileged (dovecot-conf.ts), so MOVE into it fails on the server even when the test
+    // runs as root: Dovecot answers NO [SERVERBUG] and logs "Permission denied".
+    const folder = join(server.dir, 'mail', 'noperm', 'Maildir', '.casegate.Processed');
+    const dirs = [folder, join(folder, 'tmp'), join(folder, 'new'), join(folder, 'cur')];
+    const modes = await Promise.all(dirs.map(async (p) => (await stat(p)).mode & 0o7777));
+    for (const p of dirs) await chmod(p, 0o555);
+    const receipts = async (): Promise<{ outcome: string; n: number }[]> => sql('SELECT outcome, count(*) AS n FROM receipts GROUP BY outcome ORDER BY outcome');
+    const outcomeLines = () => d!.lines.filter((l) => l.outcome !== undefined);
+    const moveFailures = () => failureLines('support').filter((l) => /MOVE of \d+ messages? to "casegate\/Processed" failed/.test(l.msg));
+    try {
+      for (let i = 1; i <= 3; i++) await server.append('noperm', eml({ subject: `No rights ${i}`, messageId: `noperm-${i}@customer.example` }));
+      await until(async () => (await sql('SELECT id FROM cases')).length === 3, 'three cases');
+      // Reconnect after reconnect (every second at most): only the MOVE is tried again.
+      await until(() => moveFailures().length >= 4, 'four failed MOVEs');
+      for (const l of moveFailures()) {
+        // (a) the server's answer, not just "failed".
+        expect(l.msg).toMatch(/^IMAP mailbox support failed: MOVE of \d+ messages? to "casegate\/Processed" failed: NO \[SERVERBUG\] Internal error occurred\..*; next attempt in /);
+      }
+      expect(moveFailures().at(-1)!.msg).toMatch(/MOVE of 3 messages/);
+      const h = (await health('support'))!;
+      expect(h.detail).toMatch(/^MOVE of 3 messages to "casegate\/Processed" failed: NO \[SERVERBUG\]/);
+      expect(h.failing_since).not.toBeNull();
+      // (b) one receipt and one outcome line per message, however many reconnects.
+      expect(await receipts()).toEqual([{ outcome: 'stored', n: 3 }]);
+      expect(outcomeLines()).toHaveLength(3);
+      expect((await folderContents(server, 'noperm')).map((m) => m.subject)).toEqual(['No rights 1', 'No rights 2', 'No rights 3']);
+      // Dovecot's own log says why (what its NO pointed at).
+      expect(await server.readLog()).toMatch(/casegate\.Processed.*Permission denied/);
+      // Reconnecting and retrying the MOVE is no success: the failure streak goes on, the admin is alerted.
+      await until(async () => (await health('support'))?.alerted === 1, 'the alert');
+      const alert = (await sql<{ subject: string; text: string }>("SELECT subject, text FROM outbox WHERE kind = 'mailbox-alert'"))[0]!;
+      expect(alert.subject).toBe('[casegate] Mailbox support is failing (backing-off)');
+      expect(alert.text).toMatch(/MOVE of 3 messages to "casegate\/Processed" failed: NO \[SERVERBUG\]/);
+
+      // A restart forgets which messages wait only for their MOVE: each one runs through the
+      // pipeline once more (ignored: duplicate), then, again, only the MOVE is retried.
+      await d.stop();
+      d = await runDaemon(config, d.dir);
+      await until(async () => (await receipts()).some((r) => r.outcome === 'ignored' && r.n === 3), 'one duplicate receipt per message after the restart');
+      await until(() => moveFailures().length >= 3, 'three failed MOVEs after the restart');
+      expect(await receipts()).toEqual([
+        { outcome: 'ignored', n: 3 },
+        { outcome: 'stored', n: 3 },
+      ]);
+      expect(outcomeLines()).toHaveLength(3);
+      expect((await health('support'))!.alerted).toBe(1);
+    } finally {
+      for (const [i, p] of dirs.entries()) await chmod(p, modes[i]!);
+    }
+
+    // (c) Writable again: all three moved, nothing new recorded, health recovers.
+    await until(async () => (await folderContents(server!, 'noperm')).length === 0, 'INBOX to be empty');
+    expect((await folderContents(server, 'noperm', 'casegate/Processed')).map((m) => m.subject)).toEqual(['No rights 1', 'No rights 2', 'No rights 3']);
+    await until(async () => (await health('support'))?.state === 'idling' && (await health('support'))?.failing_since === null, 'recovery');
+    expect((await health('support'))!.detail).toBeNull();
+    expect(await receipts()).toEqual([
+      { outcome: 'ignored', n: 3 },
+      { outcome: 'stored', n: 3 },
+    ]);
+    expect(await sql('SELECT id FROM cases')).toHaveLength(3);
+    expect(await sql("SELECT id FROM outbox WHERE kind = 'confirmation'")).toHaveLength(3);
+    expect(outcomeLines()).toHaveLength(3);
+    // One alert for the whole outage (the restart included), one all-clear.
+    await until(async () => (await sql("SELECT id FROM outbox WHERE kind = 'mailbox-recovered'")).length === 1, 'the all-clear');
+    expect(await sql("SELECT id FROM outbox WHERE kind = 'mailbox-alert'")).toHaveLength(1);
   });
 });

@@ -45,7 +45,8 @@ describeWithDovecot('IMAP settler', () => {
     try {
       const moves = vi.spyOn(client, 'messageMove');
       const stores = vi.spyOn(client, 'messageFlagsAdd');
-      const settler = new Settler(client, { processedPath: 'Processed', quarantinePath: 'Quarantine' }, MOVE_CFG, silentLogger());
+      const acknowledged: number[] = [];
+      const settler = new Settler(client, { processedPath: 'Processed', quarantinePath: 'Quarantine' }, MOVE_CFG, silentLogger(), { onAcknowledged: (u) => acknowledged.push(...u) });
 
       // Below a full batch nothing goes to the server.
       for (const uid of uids.slice(0, ACK_BATCH - 1)) settler.add(uid, 'processed');
@@ -75,6 +76,9 @@ describeWithDovecot('IMAP settler', () => {
       // 2 full batches and the drained rest: 3 STOREs; MOVEs: 3 to Processed, 1 to Quarantine.
       expect(stores).toHaveBeenCalledTimes(3);
       expect(moves).toHaveBeenCalledTimes(4);
+
+      // Every message reported acknowledged once, after its MOVE.
+      expect([...acknowledged].sort((a, b) => a - b)).toEqual(uids);
 
       // Nothing queued: drain() returns without a command.
       await settler.drain();
@@ -109,10 +113,15 @@ describeWithDovecot('IMAP settler', () => {
     const failures = new CommandFailures();
     const { client, uids } = await session('fails', 3, failures);
     try {
-      const settler = new Settler(client, { processedPath: 'No/Such/Folder', quarantinePath: null }, MOVE_CFG, silentLogger(), { failures });
+      const acknowledged: number[] = [];
+      const settler = new Settler(client, { processedPath: 'No/Such/Folder', quarantinePath: null }, MOVE_CFG, silentLogger(), {
+        failures,
+        onAcknowledged: (u) => acknowledged.push(...u),
+      });
       for (const uid of uids) settler.add(uid, 'processed');
       // imapflow's messageMove() only returns false; the reason comes from what it logged.
       await expect(settler.drain()).rejects.toThrow(/^MOVE of 3 messages to "No\/Such\/Folder" failed: NO \[TRYCREATE\] Mailbox doesn't exist/);
+      expect(acknowledged).toEqual([]);
       await expect(settler.drain()).resolves.toBeUndefined();
       expect((await folderContents(server, 'fails')).map((m) => m.subject)).toEqual(['settle 1', 'settle 2', 'settle 3']);
     } finally {
