@@ -1,3 +1,4 @@
+import { isForwardSeparator } from '../mail-in/visible-text/quote-headers.js';
 import { caseSubject, stripReplyPrefixes, tagPatterns } from './subject-tag.js';
 
 /**
@@ -6,8 +7,8 @@ import { caseSubject, stripReplyPrefixes, tagPatterns } from './subject-tag.js';
  *  - an "Urgent – <topic>" subject (en dash, em dash, hyphen or colon; any case; "URGENT:" too),
  *    with or without our tag "[Case #N]" or a bare case number ("#10042", "case 10042");
  *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one),
- *    in the new text of the mail only: not in ">" quotes, not below a forward marker, not in
- *    lines we sent ourselves;
+ *    in the new text of the mail only: not in ">" quotes, not below a forward or "Original
+ *    Message" separator (in every language visible-text knows), not in lines we sent ourselves;
  * Agents' commands (#escalate, #assign, #priority, …) are parsed in agent-commands.ts.
  */
 
@@ -79,9 +80,6 @@ export function mentionsEscalation(text: string): boolean {
   return ESCALATION_WORD.test(text);
 }
 
-const FORWARD_MARKER =
-  /^\s*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|urspr(?:ü|ue)ngliche nachricht)\s*-*|begin forwarded message\s?:?|anfang der weitergeleiteten (?:nachricht|e-mail)\s?:?)\s*$/i;
-
 /** A line in a normal form for comparing with text we sent (case, spacing and quote marks ignored). */
 export function normalLine(line: string): string {
   return line.replace(/^[\s>]+/, '').replace(/\s+/g, ' ').trim().toLowerCase();
@@ -118,13 +116,14 @@ export function ourTextMatcher(texts: readonly string[]): OurText {
 
 /**
  * What the writer themselves typed: the visible text without ">" lines, without anything below a
- * forward marker, and without lines that repeat text we sent (`ours`) — our own wording quoted
- * back without quote marks must never count as the customer's.
+ * forward or "Original Message" separator (visible-text's isForwardSeparator: every language it
+ * knows), and without lines that repeat text we sent (`ours`) — our own wording quoted back
+ * without quote marks must never count as the customer's.
  */
 export function writtenText(visibleText: string, ours: OurText = NOTHING_OURS): string {
   const out: string[] = [];
   for (const line of visibleText.split(/\r?\n/)) {
-    if (FORWARD_MARKER.test(line)) break;
+    if (isForwardSeparator(line)) break;
     if (/^\s*>/.test(line)) continue;
     if (ours !== NOTHING_OURS) {
       const n = normalLine(line);

@@ -199,12 +199,27 @@ describe('"escalate" in a customer’s email', () => {
     ['de-escalation', 'Let us de-escalate, the VPN works again.'],
     ['below our reply marker', `Any news?\n\n${REPLY_MARKER}\nWe have escalated case 10001.`],
     ['in a forwarded message', 'FYI\n\n---------- Forwarded message ---------\nFrom: Boss <boss@customer.example>\nPlease escalate this with the vendor.'],
+    ['in a French forward (Thunderbird)', 'See below.\n\n-------- Message transféré --------\nSujet : contrat\nDate : Mon, 30 Nov 2026 10:00:00 +0100\nDe : Boss <boss@customer.example>\nÀ : Jane <jane@customer.example>\n\nIf they do not answer, escalate it.'],
+    ['in a Spanish forward', 'Mira abajo.\n\n-------- Mensaje reenviado --------\nAsunto: contrato\nDe: Boss <boss@customer.example>\n\nIf they do not answer, escalate it.'],
+    ['in a Dutch forward', 'Zie hieronder.\n\n-------- Doorgestuurd bericht --------\nOnderwerp: contract\nVan: Boss <boss@customer.example>\n\nIf they do not answer, escalate it.'],
+    ['in an Italian forward', 'Vedi sotto.\n\n-------- Messaggio inoltrato --------\nOggetto: contratto\nDa: Boss <boss@customer.example>\n\nIf they do not answer, escalate it.'],
   ])('does not escalate: %s', async (_what, body) => {
     await ingest({ subject: 'Printer on fire' });
     const ref = await confirmationOf(10001);
     await ingest({ subject: 'Re: [Case #10001] Printer on fire', inReplyTo: ref, body });
     expect(await caseNo(10001)).toMatchObject({ escalated: 0, escalation_level: 0 });
     expect(await leadAlerts()).toHaveLength(0);
+  });
+
+  /** The new-case reproducers of the automail hunt (F3): the customer asked nothing. */
+  it.each([
+    ['a French forward (e6)', 'See below.\n\n-------- Message transféré --------\nSujet : contrat\nDate : Mon, 30 Nov 2026 10:00:00 +0100\nDe : Boss <boss@customer.example>\nÀ : Jane <jane@customer.example>\n\nIf they do not answer, escalate it.'],
+    ['an Outlook forward in Spanish', 'Mira abajo.\n\n-----Mensaje original-----\nDe: Boss <boss@customer.example>\nEnviado el: lunes, 30 de noviembre de 2026 10:00\nPara: Jane <jane@customer.example>\nAsunto: contrato\n\nIf they do not answer, escalate it.'],
+  ])('a new case is confirmed, not escalated: %s', async (_what, body) => {
+    await ingest({ subject: 'Contract question', body });
+    expect(await caseNo(10001)).toMatchObject({ escalated: 0, escalation_level: 0, priority: 'normal' });
+    expect(await leadAlerts()).toHaveLength(0);
+    expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['confirmation']);
   });
 
   it('does not escalate again when our own acknowledgement is quoted back without quote marks (subject, text, re-wrapped lines)', async () => {

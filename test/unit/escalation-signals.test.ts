@@ -116,6 +116,33 @@ describe('writtenText: only what the writer typed', () => {
     expect(mentionsEscalation(out)).toBe(false);
   });
 
+  it.each([
+    ['Gmail, English', '---------- Forwarded message ---------'],
+    ['Apple Mail, English', 'Begin forwarded message:'],
+    ['Thunderbird, French', '-------- Message transféré --------'],
+    ['Thunderbird, Spanish', '-------- Mensaje reenviado --------'],
+    ['Thunderbird, Dutch', '-------- Doorgestuurd bericht --------'],
+    ['Thunderbird, Italian', '-------- Messaggio inoltrato --------'],
+    ['Apple Mail, French', 'Début du message réexpédié :'],
+    ['Apple Mail, Italian', 'Inizio messaggio inoltrato:'],
+    ['Outlook, English', '-----Original Message-----'],
+    ['Outlook, German', '-----Ursprüngliche Nachricht-----'],
+    ['Outlook, German without umlaut', '-----Urspruengliche Nachricht-----'],
+    ['Outlook, French', "-----Message d'origine-----"],
+    ['Outlook, Spanish', '-----Mensaje original-----'],
+    ['Outlook, Italian', '-----Messaggio originale-----'],
+    ['Outlook, Dutch', '-----Oorspronkelijk bericht-----'],
+  ])('stops at a forward or original-message separator: %s', (_client, separator) => {
+    const text = ['See below.', '', separator, 'De : Boss <boss@customer.example>', '', 'If they do not answer, escalate it.'].join('\n');
+    expect(writtenText(text)).toBe('See below.\n');
+    expect(mentionsEscalation(writtenText(text))).toBe(false);
+  });
+
+  it('a line that only mentions a forward is no separator', () => {
+    const text = 'Did you get my forwarded message?\nPlease escalate.';
+    expect(writtenText(text)).toBe(text);
+  });
+
   it('keeps a short line of the customer even when our text contains it as a fragment', () => {
     const ours = ourTextMatcher(['Please escalate this if needed']);
     expect(writtenText('escalate', ours)).toBe('escalate');

@@ -486,6 +486,11 @@ const ownTextCases: readonly OwnCase[] = [
     expected: { text: 'Der Drucker steht im 2. OG.\n\nMit freundlichen Grüßen\nMax', hadQuote: true, hadSignature: false },
   },
   {
+    name: '"-----Urspruengliche Nachricht-----" (ue for ü) cuts like "Ursprüngliche"',
+    text: 'Der Drucker steht im 2. OG.\n\n-----Urspruengliche Nachricht-----\nWo steht der Drucker?\n',
+    expected: { text: 'Der Drucker steht im 2. OG.', hadQuote: true, hadSignature: false },
+  },
+  {
     name: 'Outlook desktop, German, header block only',
     text: 'Danke!\nVon: Casegate Support\nGesendet: Montag, 8. Januar 2024 10:02\nAn: Max\nBetreff: Drucker\n\nWo?\n',
     expected: { text: 'Danke!', hadQuote: true, hadSignature: false },

@@ -221,6 +221,16 @@ export function isDeviceSignature(line: string): boolean {
   return DEVICE_SIGNATURE_RE.test(t);
 }
 
+/**
+ * A line that introduces a forwarded or an original message, in every language above:
+ * "---------- Forwarded message ---------", "-------- Message transféré --------", "Begin forwarded
+ * message:", "-----Original Message-----", "----- Mensaje original -----" … What follows it is not
+ * the writer's own text (visible text keeps a forward, as new information for support).
+ */
+export function isForwardSeparator(line: string): boolean {
+  return line.length <= HEADER_LINE_MAX && (FORWARD_MARKER_RE.test(line) || ORIGINAL_MESSAGE_RE.test(line));
+}
+
 /** Whether what starts at line `i` looks like quoted history (a quote, an attribution, a header block). */
 function historyStartsAt(lines: readonly string[], from: number): boolean {
   let i = from;

@@ -19,7 +19,7 @@ export const FORWARD_MARKER_RE = new RegExp(
 
 /** "-----Original Message-----" and its translations ("----- Original Message -----", "-----Reply Message-----" …). */
 export const ORIGINAL_MESSAGE_RE = new RegExp(
-  '^\\s*-{2,}\\s*(?:original message|reply message|original-nachricht|originalnachricht|urspr[üu]ngliche nachricht|' +
+  '^\\s*-{2,}\\s*(?:original message|reply message|original-nachricht|originalnachricht|urspr(?:[üu]|ue)ngliche nachricht|' +
     'antwort nachricht|message d[\'’]origine|message original|mensaje original|messaggio originale|' +
     'oorspronkelijk bericht|origineel bericht|oprindelig (?:meddelelse|besked)|opprinnelig melding|originalmeddelande|' +
     'ursprungligt meddelande|mensagem original|alkuper[äa]inen viesti|oryginalna wiadomo[śs][ćc]|' +
