@@ -71,13 +71,57 @@ export function parseUrgentSubject(subject: string, tagPrefix = 'Case #'): Urgen
   return { topic: tidy(stripReplyPrefixes(rest)), caseNumber };
 }
 
-/** escalate, escalates, escalated, escalating, escalation(s); German eskalieren/Eskalation and forms. Not escalator, not de-escalate. */
-const ESCALATION_WORD =
-  /(?<![\p{L}\p{N}_-])(?:escalat(?:e|es|ed|ing|ion|ions)|eskal(?:ation|ationen|ieren|iere|ierst|iert|ierte|ierten|iertes?|ierung))(?![\p{L}\p{N}_])/iu;
+/**
+ * Characters that join words as "-" does, as the body of a character class: the hyphen-minus,
+ * U+2010 HYPHEN and U+2011 NON-BREAKING HYPHEN (what Word and Outlook put in), U+2012 FIGURE DASH,
+ * U+2212 MINUS SIGN and the small and fullwidth hyphen-minus.
+ */
+const HYPHENS = '\\-\\u2010\\u2011\\u2012\\u2212\\ufe63\\uff0d';
 
-/** Whether the text asks for an escalation (whole words, any case, any inflection). */
+/**
+ * escalate, escalates, escalated, escalating, escalation(s); German eskalieren/Eskalation and forms.
+ * Whole words: not escalator, not de-escalate (with any hyphen, or a soft hyphen U+00AD), not
+ * "ESCALATION-4711" or "escalation_2" (an identifier: a hyphen or underscore and a digit after it).
+ */
+const ESCALATION_WORD = new RegExp(
+  `(?<![\\p{L}\\p{N}_\\u00ad${HYPHENS}])(?:escalat(?:e|es|ed|ing|ion|ions)|eskal(?:ation|ationen|ieren|iere|ierst|iert|ierte|ierten|iertes?|ierung))` +
+    `(?![\\p{L}\\p{N}_]|[${HYPHENS}]\\p{N})`,
+  'giu',
+);
+
+/** An e-mail address somewhere in a run of non-space characters ("<escalations@cust.example>,"). */
+const ADDRESS_RE = /[^\s@]@[^\s@]/;
+/** A link without a scheme, from the start of the run: "wiki.cust.example/escalate/howto". */
+const HOST_PATH_RE = /^[<([{"'`]*[a-z\d-]{1,63}(?:\.[a-z\d-]{1,63})+\//i;
+/** Where a link starts inside a run: "https://…", "ftp://…", "www.…". */
+const LINK_START_RE = /[a-z][a-z\d+.-]{0,30}:\/\/|www\./i;
+
+/** The offset in `token` (a run of non-space characters) from which it is an address or a link; Infinity when it is neither. */
+function linkFrom(token: string): number {
+  if (ADDRESS_RE.test(token) || HOST_PATH_RE.test(token)) return 0;
+  return LINK_START_RE.exec(token)?.index ?? Infinity;
+}
+
+/**
+ * Whether the text asks for an escalation (whole words, any case, any inflection). A word inside
+ * an e-mail address ("escalations@cust.example") or a link ("https://wiki.cust.example/escalate/howto")
+ * is no request; "[escalate](https://…)" is (the link starts after the word).
+ */
 export function mentionsEscalation(text: string): boolean {
-  return ESCALATION_WORD.test(text);
+  // Each run of non-space characters is looked at once, however many matches it holds.
+  let runEnd = -1;
+  let runLinkAt = Infinity;
+  for (const m of text.matchAll(ESCALATION_WORD)) {
+    if (m.index >= runEnd) {
+      let from = m.index;
+      while (from > 0 && !/\s/.test(text.charAt(from - 1))) from -= 1;
+      runEnd = m.index + m[0].length;
+      while (runEnd < text.length && !/\s/.test(text.charAt(runEnd))) runEnd += 1;
+      runLinkAt = from + linkFrom(text.slice(from, runEnd));
+    }
+    if (m.index < runLinkAt) return true;
+  }
+  return false;
 }
 
 /** A line in a normal form for comparing with text we sent (case, spacing and quote marks ignored). */

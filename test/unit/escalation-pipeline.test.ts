@@ -215,11 +215,21 @@ describe('"escalate" in a customer’s email', () => {
   it.each([
     ['a French forward (e6)', 'See below.\n\n-------- Message transféré --------\nSujet : contrat\nDate : Mon, 30 Nov 2026 10:00:00 +0100\nDe : Boss <boss@customer.example>\nÀ : Jane <jane@customer.example>\n\nIf they do not answer, escalate it.'],
     ['an Outlook forward in Spanish', 'Mira abajo.\n\n-----Mensaje original-----\nDe: Boss <boss@customer.example>\nEnviado el: lunes, 30 de noviembre de 2026 10:00\nPara: Jane <jane@customer.example>\nAsunto: contrato\n\nIf they do not answer, escalate it.'],
+    ['an e-mail address (e7)', 'Could you send the contract again? Please copy our team at escalations@cust.example.'],
+    ['a link (e14)', 'Could you send the contract again? https://wiki.cust.example/escalate/howto'],
+    ['a tracker key (e8)', 'Could you send the contract again? Reference ESCALATION-4711 in our tracker.'],
+    ['"de-escalate" with U+2011 NON-BREAKING HYPHEN (e1)', 'Our team lead asked us to de\u2011escalate the situation with your sales rep. Could you send the contract again?'],
   ])('a new case is confirmed, not escalated: %s', async (_what, body) => {
     await ingest({ subject: 'Contract question', body });
     expect(await caseNo(10001)).toMatchObject({ escalated: 0, escalation_level: 0, priority: 'normal' });
     expect(await leadAlerts()).toHaveLength(0);
     expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['confirmation']);
+  });
+
+  it('"escalate" next to an address or a link still escalates a new case', async () => {
+    await ingest({ subject: 'Contract question', body: 'Please escalate this, and copy escalations@cust.example: https://wiki.cust.example/escalate/howto' });
+    expect(await caseNo(10001)).toMatchObject({ escalated: 1, escalation_level: 1 });
+    expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['escalation-ack']);
   });
 
   it('does not escalate again when our own acknowledgement is quoted back without quote marks (subject, text, re-wrapped lines)', async () => {

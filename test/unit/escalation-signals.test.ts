@@ -82,6 +82,15 @@ describe('mentionsEscalation: whole words, any inflection', () => {
     'Bitte eskalieren Sie das.',
     'Das ist eine Eskalation.',
     'Die Lage eskaliert.',
+    // next to addresses, links and identifiers, but not inside them
+    'Please escalate this to escalations@cust.example.',
+    'Please escalate: https://status.cust.example/incident/4711',
+    '[escalate](https://wiki.cust.example/howto)',
+    'escalate ESCALATION-4711 please',
+    'Please escalate ticket #4711',
+    'escalation-level 2 please',
+    'escalate/fix it',
+    'Escalate.',
   ])('yes: %s', (text) => {
     expect(mentionsEscalation(text)).toBe(true);
   });
@@ -94,8 +103,35 @@ describe('mentionsEscalation: whole words, any inflection', () => {
     'unescalated',
     'Eskalationsstufe',
     'nothing to see here',
+    // automail F3: addresses, links, identifiers, Unicode hyphens
+    'Could you send the contract again? Please copy our team at escalations@cust.example.',
+    'Write to <Escalation.Team@cust.example>, they know.',
+    'mailto:escalate@cust.example',
+    'Could you send the contract again? https://wiki.cust.example/escalate/howto',
+    'See (https://wiki.cust.example/Escalation_Process).',
+    'See www.cust.example/escalations for the process.',
+    'See wiki.cust.example/escalate/howto',
+    'Could you send the contract again? Reference ESCALATION-4711 in our tracker.',
+    'Tracker keys ESCALATION_12 and escalation\u20114711',
+    'Our team lead asked us to de\u2011escalate the situation with your sales rep.',
+    'We should de\u2010escalate',
+    'de\u2212escalation',
+    'de\u00adescalate',
+    'de\uff0descalate',
   ])('no: %s', (text) => {
     expect(mentionsEscalation(text)).toBe(false);
+  });
+});
+
+describe('mentionsEscalation on long input', () => {
+  it.each([
+    ['one link of 200 000 characters', `https://x.example/${'escalation/'.repeat(18_000)}`],
+    ['20 000 addresses', 'escalations@x.example '.repeat(9_000)],
+    ['200 000 characters of de-escalation', 'de\u2011escalation'.repeat(12_000)],
+  ])('reads each run once: %s', (_what, text) => {
+    const started = performance.now();
+    expect(mentionsEscalation(text)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });
 
