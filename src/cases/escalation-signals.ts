@@ -6,7 +6,9 @@ import { caseSubject, stripReplyPrefixes, tagPatterns } from './subject-tag.js';
  *
  *  - an "Urgent – <topic>" subject (en dash, em dash, hyphen or colon; any case; "URGENT:" too),
  *    with or without our tag "[Case #N]" or a bare case number ("#10042", "case 10042");
- *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one),
+ *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one,
+ *    nor a word inside an address, a link or an identifier, nor a job title in the closing
+ *    signature),
  *    in the new text of the mail only: not in ">" quotes, not below a forward or "Original
  *    Message" separator (in every language visible-text knows), not in lines we sent ourselves;
  * Agents' commands (#escalate, #assign, #priority, …) are parsed in agent-commands.ts.
@@ -102,15 +104,104 @@ function linkFrom(token: string): number {
   return LINK_START_RE.exec(token)?.index ?? Infinity;
 }
 
+/*
+ * A job title in the signature at the end of a message: "John Smith | Head of Customer Escalations",
+ * "John Smith" above "Escalations Team". The noun names a department or a role there, it asks
+ * for nothing. Only the noun, and only in this shape:
+ *  - the last lines of the message (at most SIGNATURE_MAX_LINES, no blank line between them), with
+ *    something written above them;
+ *  - they start with a name line: two to four capitalised words ("John Smith", "Anna-Lena M.
+ *    Meyer", "Ludwig van Beethoven"), alone or followed by "|", "•" or "·" and more;
+ *  - from the name line on, no line is a sentence (ends in . ! ? with five words or more);
+ *  - the part that holds the noun (a line, or a piece of one between "|" "•" "·") is in title case
+ *    (every word capitalised, short words such as "of" excepted) and has at most eight words;
+ *  - the plural ("Escalations", "Eskalationen"), or the singular with a role word in the same part
+ *    ("Escalation Manager", "Leiterin Eskalation").
+ * The verb ("Please Escalate") always counts; so does "Escalation Request" (no role word).
+ */
+const SIGNATURE_MAX_LINES = 6;
+const SIGNATURE_LINE_MAX = 200;
+const NAME_WORD = "(?:\\p{Lu}\\p{Ll}+(?:[-'\\u2019]\\p{Lu}?\\p{Ll}+)?|\\p{Lu}\\.)";
+const NAME_RE = new RegExp(`^${NAME_WORD}(?:\\s(?:\\p{Ll}{1,3}\\s)?${NAME_WORD}){1,3}$`, 'u');
+const TITLE_SEPARATOR_RE = /\s*[|\u2022\u00b7]\s*/;
+const TITLE_WORD_RE = /^(?:[\p{Lu}\p{N}&(]|\p{Ll}{1,3}$)/u;
+const NOUN_RE = /^(?:escalations?|eskalation(?:en)?)$/i;
+const PLURAL_NOUN_RE = /^(?:escalations|eskalationen)$/i;
+const ROLE_WORD_RE =
+  /(?:^|\s)(?:manager(?:in)?|management|head|lead|leader|team|desk|engineer|specialist|coordinator|officer|director|department|analyst|leiter(?:in)?|abteilung)(?=[\s,]|$)/i;
+
+/** A piece of a signature line: where it is in the text, and whether a noun in it names a role. */
+interface TitlePart {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+}
+
+function isSentenceLine(line: string): boolean {
+  const t = line.trim();
+  return /[.!?]$/.test(t) && t.split(/\s+/).length >= 5;
+}
+
+function isTitleCase(part: string): boolean {
+  const words = part.trim().split(/\s+/);
+  return words.length <= 8 && words.every((w) => TITLE_WORD_RE.test(w));
+}
+
+/** The title-case parts of the signature at the end of `text` (see above); [] when it ends otherwise. */
+function signatureTitleParts(text: string): TitlePart[] {
+  const lines: { start: number; text: string }[] = [];
+  let at = 0;
+  for (const line of text.split('\n')) {
+    lines.push({ start: at, text: line });
+    at += line.length + 1;
+  }
+  let end = lines.length;
+  while (end > 0 && (lines[end - 1]?.text.trim() ?? '') === '') end -= 1;
+  let begin = end;
+  while (begin > 0 && end - begin < SIGNATURE_MAX_LINES && (lines[begin - 1]?.text.trim() ?? '') !== '') begin -= 1;
+  const block = lines.slice(begin, end);
+  if (block.some((l) => l.text.length > SIGNATURE_LINE_MAX)) return [];
+  for (let k = 0; k < block.length; k++) {
+    const written = lines.slice(0, begin + k).some((l) => l.text.trim() !== '');
+    const nameLine = block[k]!;
+    const sep = TITLE_SEPARATOR_RE.exec(nameLine.text);
+    const name = (sep === null ? nameLine.text : nameLine.text.slice(0, sep.index)).trim();
+    if (!written || !NAME_RE.test(name) || block.slice(k).some((l) => isSentenceLine(l.text))) continue;
+    const parts: TitlePart[] = [];
+    const pieces = [sep === null ? null : { start: nameLine.start + sep.index + sep[0].length, text: nameLine.text.slice(sep.index + sep[0].length) }];
+    for (const l of block.slice(k + 1)) pieces.push(l);
+    for (const piece of pieces) {
+      if (piece === null) continue;
+      let offset = 0;
+      for (const part of piece.text.split(TITLE_SEPARATOR_RE)) {
+        const found = piece.text.indexOf(part, offset);
+        offset = found + part.length;
+        if (part.trim() !== '' && isTitleCase(part)) parts.push({ start: piece.start + found, end: piece.start + offset, text: part });
+      }
+    }
+    return parts;
+  }
+  return [];
+}
+
+/** Whether the word at text[index] (an escalation word) is the noun of a job title in the closing signature. */
+function inSignatureTitle(word: string, index: number, parts: readonly TitlePart[]): boolean {
+  if (!NOUN_RE.test(word)) return false;
+  const part = parts.find((p) => index >= p.start && index < p.end);
+  return part !== undefined && (PLURAL_NOUN_RE.test(word) || ROLE_WORD_RE.test(part.text));
+}
+
 /**
  * Whether the text asks for an escalation (whole words, any case, any inflection). A word inside
  * an e-mail address ("escalations@cust.example") or a link ("https://wiki.cust.example/escalate/howto")
- * is no request; "[escalate](https://…)" is (the link starts after the word).
+ * is no request; "[escalate](https://…)" is (the link starts after the word). Nor is the noun in a
+ * job title of the closing signature ("John Smith | Head of Customer Escalations", see above).
  */
 export function mentionsEscalation(text: string): boolean {
   // Each run of non-space characters is looked at once, however many matches it holds.
   let runEnd = -1;
   let runLinkAt = Infinity;
+  let titles: TitlePart[] | null = null;
   for (const m of text.matchAll(ESCALATION_WORD)) {
     if (m.index >= runEnd) {
       let from = m.index;
@@ -119,7 +210,12 @@ export function mentionsEscalation(text: string): boolean {
       while (runEnd < text.length && !/\s/.test(text.charAt(runEnd))) runEnd += 1;
       runLinkAt = from + linkFrom(text.slice(from, runEnd));
     }
-    if (m.index < runLinkAt) return true;
+    if (m.index >= runLinkAt) continue;
+    if (NOUN_RE.test(m[0])) {
+      titles ??= signatureTitleParts(text);
+      if (inSignatureTitle(m[0], m.index, titles)) continue;
+    }
+    return true;
   }
   return false;
 }

@@ -202,6 +202,7 @@ describe('"escalate" in a customer’s email', () => {
     ['in a French forward (Thunderbird)', 'See below.\n\n-------- Message transféré --------\nSujet : contrat\nDate : Mon, 30 Nov 2026 10:00:00 +0100\nDe : Boss <boss@customer.example>\nÀ : Jane <jane@customer.example>\n\nIf they do not answer, escalate it.'],
     ['in a Spanish forward', 'Mira abajo.\n\n-------- Mensaje reenviado --------\nAsunto: contrato\nDe: Boss <boss@customer.example>\n\nIf they do not answer, escalate it.'],
     ['in a Dutch forward', 'Zie hieronder.\n\n-------- Doorgestuurd bericht --------\nOnderwerp: contract\nVan: Boss <boss@customer.example>\n\nIf they do not answer, escalate it.'],
+    ['a job title in the signature (e9r)', 'Thanks, got it.\n\nJohn Smith | Head of Customer Escalations\nACME Corp, 1 Main St'],
     ['in an Italian forward', 'Vedi sotto.\n\n-------- Messaggio inoltrato --------\nOggetto: contratto\nDa: Boss <boss@customer.example>\n\nIf they do not answer, escalate it.'],
   ])('does not escalate: %s', async (_what, body) => {
     await ingest({ subject: 'Printer on fire' });
@@ -219,6 +220,7 @@ describe('"escalate" in a customer’s email', () => {
     ['a link (e14)', 'Could you send the contract again? https://wiki.cust.example/escalate/howto'],
     ['a tracker key (e8)', 'Could you send the contract again? Reference ESCALATION-4711 in our tracker.'],
     ['"de-escalate" with U+2011 NON-BREAKING HYPHEN (e1)', 'Our team lead asked us to de\u2011escalate the situation with your sales rep. Could you send the contract again?'],
+    ['a job title in the signature, no sign-off (e9)', 'Could you send the contract again?\n\nJohn Smith | Head of Customer Escalations\nACME Corp, 1 Main St'],
   ])('a new case is confirmed, not escalated: %s', async (_what, body) => {
     await ingest({ subject: 'Contract question', body });
     expect(await caseNo(10001)).toMatchObject({ escalated: 0, escalation_level: 0, priority: 'normal' });

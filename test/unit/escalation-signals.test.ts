@@ -123,11 +123,40 @@ describe('mentionsEscalation: whole words, any inflection', () => {
   });
 });
 
+describe('mentionsEscalation: a job title in the closing signature is no request', () => {
+  it.each([
+    ['e9: name | title, then the company', 'Could you send the contract again?\n\nJohn Smith | Head of Customer Escalations\nACME Corp, 1 Main St'],
+    ['e9r: the same signature under a reply', 'Thanks, got it.\n\nJohn Smith | Head of Customer Escalations\nACME Corp, 1 Main St'],
+    ['no blank line above the signature', 'Could you send the contract again?\nJohn Smith | Head of Customer Escalations\nACME Corp, 1 Main St'],
+    ['sign-off, name, title line', 'Could you send it?\n\nThanks,\nJohn Smith\nEscalations Team\nACME Corp'],
+    ['singular with a role word', 'Could you send it?\n\nJohn Smith\nEscalation Manager | ACME Corp\n+1 555 1234'],
+    ['German', 'Können Sie den Vertrag schicken?\n\nAnna-Lena M. Meyer | Leiterin Eskalationen'],
+    ['a particle in the name, "•" between the parts', 'Could you send it?\n\nLudwig van Beethoven • Customer Escalations • EMEA'],
+  ])('no: %s', (_what, text) => {
+    expect(mentionsEscalation(text)).toBe(false);
+  });
+
+  it.each([
+    ['the verb in the text above the signature', 'Please escalate this.\n\nJohn Smith | Head of Customer Escalations'],
+    ['the singular without a role word', 'Could you send the contract again?\n\nJane Doe\nEscalation Request'],
+    ['the verb in title case after a name', 'Could you send it?\n\nJane Doe\nPlease Escalate'],
+    ['not in title case', 'Could you send it?\n\nJohn Smith\nplease handle all escalations'],
+    ['a sentence after the name line', 'Hello.\n\nJohn Smith\nThe Escalations Are Too Slow, Fix It Now.'],
+    ['no name line above the title', 'Could you send it?\n\nHead of Customer Escalations needed'],
+    ['the noun in the text, a name below', 'We need these escalations handled faster\n\nJohn Smith'],
+    ['nothing written above the "signature"', 'John Smith | Head of Customer Escalations'],
+    ['not at the end of the message', 'John Smith | Head of Customer Escalations\n\nCould you send it?'],
+  ])('yes: %s', (_what, text) => {
+    expect(mentionsEscalation(text)).toBe(true);
+  });
+});
+
 describe('mentionsEscalation on long input', () => {
   it.each([
     ['one link of 200 000 characters', `https://x.example/${'escalation/'.repeat(18_000)}`],
     ['20 000 addresses', 'escalations@x.example '.repeat(9_000)],
     ['200 000 characters of de-escalation', 'de\u2011escalation'.repeat(12_000)],
+    ['20 000 lines and a signature', `${'Hello there\n'.repeat(20_000)}\nJohn Smith | Head of Customer Escalations`],
   ])('reads each run once: %s', (_what, text) => {
     const started = performance.now();
     expect(mentionsEscalation(text)).toBe(false);
