@@ -1,11 +1,13 @@
 import { isForwardSeparator } from '../mail-in/visible-text/quote-headers.js';
-import { caseSubject, stripReplyPrefixes, tagPatterns } from './subject-tag.js';
+import { caseSubject, stripExternalTag, stripReplyPrefixes, tagPatterns } from './subject-tag.js';
 
 /**
  * How customers and agents ask for an escalation, as pure functions over text:
  *
- *  - an "Urgent – <topic>" subject (en dash, em dash, hyphen or colon; any case; "URGENT:" too),
- *    with or without our tag "[Case #N]" or a bare case number ("#10042", "case 10042");
+ *  - an "Urgent – <topic>" subject (en dash, em dash, any hyphen or colon; any case; "URGENT:",
+ *    "URGENT!! <topic>", "[URGENT] <topic>", "*URGENT* <topic>" too; after reply prefixes and an
+ *    "[EXTERNAL]" mark), with or without our tag "[Case #N]" or a bare case number ("#10042",
+ *    "case 10042"); something must follow the marker;
  *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one,
  *    nor a word inside an address, a link or an identifier, nor a job title in the closing
  *    signature),
@@ -21,20 +23,39 @@ export interface UrgentSubject {
   readonly caseNumber: number | null;
 }
 
-// "Urgent" as the first word, then a separator: – — : or a hyphen with a space on at least one
-// side ("Urgent-care clinic" is no urgent subject). "URGENT!!: x" is tolerated.
-const URGENT_HEAD = /^urgent!*(?:\s*[:\u2013\u2014]|\s+-+|-+(?=\s))\s*/i;
+/**
+ * Characters that join words as "-" does, as the body of a character class: the hyphen-minus,
+ * U+2010 HYPHEN and U+2011 NON-BREAKING HYPHEN (what Word and Outlook put in), U+2012 FIGURE DASH,
+ * U+2212 MINUS SIGN and the small and fullwidth hyphen-minus.
+ */
+const HYPHENS = '\\-\\u2010\\u2011\\u2012\\u2212\\ufe63\\uff0d';
+/** Dashes that separate on their own, as the body of a character class: en dash, em dash, horizontal bar, small em dash. */
+const DASHES = '\\u2013\\u2014\\u2015\\ufe58';
+
+// The urgent marker, first in the subject (after reply prefixes, an "[EXTERNAL]" mark, our tag):
+//  - "Urgent" then a separator: a colon or a dash (– —), or a hyphen (any of HYPHENS) with a
+//    space on at least one side ("Urgent-care clinic" is no urgent subject); "URGENT!!: x" too;
+//  - "Urgent!" / "URGENT!!" then a space (the exclamation marks are the separator);
+//  - "[URGENT]", "(Urgent)", "*URGENT*", "**Urgent**", optionally with a separator after them.
+// Something must follow the marker (a topic or a case number): "Urgent:" alone is no more urgent
+// than "urgent" alone.
+const URGENT_HEAD = new RegExp(
+  `^(?:urgent!*(?:\\s*[:${DASHES}]|\\s+[${HYPHENS}]+|[${HYPHENS}]+(?=\\s))|urgent!+(?=\\s)|` +
+    `(?:\\[\\s?urgent!*\\s?\\]|\\(\\s?urgent!*\\s?\\)|\\*{1,2}\\s?urgent!*\\s?\\*{1,2})(?:\\s?[:${DASHES}]|\\s?[${HYPHENS}]+(?=\\s))?)\\s*`,
+  'i',
+);
 // Bare case numbers: "#10042" (three digits or more, so "printer #2" is no case number) and
 // "case 10042", "case #10042", "case no. 10042", "case number 10042".
 const HASH_NUMBER = /(?:^|(?<=[\s([{]))#\s?(\d{3,12})\b/;
 const CASE_NUMBER = /\bcase\s*(?:#|no\.?|nr\.?|number)?\s*(\d{1,12})\b/i;
-const LEADING_NUMBER = /^(?:#\s?(\d{3,12})|case\s*(?:#|no\.?|nr\.?|number)?\s*(\d{1,12}))(?:\s*[:\u2013\u2014-]+)?\s*/i;
+const LEADING_NUMBER = new RegExp(`^(?:#\\s?(\\d{3,12})|case\\s*(?:#|no\\.?|nr\\.?|number)?\\s*(\\d{1,12}))(?:\\s*[:${DASHES}${HYPHENS}]+)?\\s*`, 'i');
+const EDGE_PUNCTUATION = new RegExp(`^[\\s:,;${DASHES}${HYPHENS}]+|[\\s:,;${DASHES}${HYPHENS}]+$`, 'g');
 
 function tidy(s: string): string {
   return s
     .replace(/\(\s*\)|\[\s*\]|\{\s*\}/g, ' ')
     .replace(/\s+/g, ' ')
-    .replace(/^[\s:,;\u2013\u2014-]+|[\s:,;\u2013\u2014-]+$/g, '')
+    .replace(EDGE_PUNCTUATION, '')
     .trim();
 }
 
@@ -46,7 +67,7 @@ export function parseUrgentSubject(subject: string, tagPrefix = 'Case #'): Urgen
   // Reply prefixes, our tag and a bare number may come before the marker, in any order.
   for (let i = 0; i < 4; i++) {
     const before = s;
-    s = stripReplyPrefixes(s);
+    s = stripExternalTag(stripReplyPrefixes(s));
     const t = tag.leading.exec(s);
     if (t !== null) {
       caseNumber ??= Number(t[1]);
@@ -62,23 +83,21 @@ export function parseUrgentSubject(subject: string, tagPrefix = 'Case #'): Urgen
   const head = URGENT_HEAD.exec(s);
   if (head === null) return null;
   let rest = s.slice(head[0].length);
+  let numberAfter = false;
   const forms = [tag.find, CASE_NUMBER, HASH_NUMBER];
   for (const re of forms) {
     const m = re.exec(rest);
     if (m === null) continue;
     caseNumber ??= Number(m[1]);
+    numberAfter = true;
     rest = rest.slice(0, m.index) + ' ' + rest.slice(m.index + m[0].length);
     break;
   }
-  return { topic: tidy(stripReplyPrefixes(rest)), caseNumber };
+  const topic = tidy(stripReplyPrefixes(rest));
+  // Nothing after the marker ("Urgent:", "[URGENT]"): no urgent subject, like "urgent" alone.
+  if (topic === '' && !numberAfter) return null;
+  return { topic, caseNumber };
 }
-
-/**
- * Characters that join words as "-" does, as the body of a character class: the hyphen-minus,
- * U+2010 HYPHEN and U+2011 NON-BREAKING HYPHEN (what Word and Outlook put in), U+2012 FIGURE DASH,
- * U+2212 MINUS SIGN and the small and fullwidth hyphen-minus.
- */
-const HYPHENS = '\\-\\u2010\\u2011\\u2012\\u2212\\ufe63\\uff0d';
 
 /**
  * escalate, escalates, escalated, escalating, escalation(s); German eskalieren/Eskalation and forms.

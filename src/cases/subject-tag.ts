@@ -39,11 +39,23 @@ export function findTag(subject: string, prefix: string): number | null {
   return m?.[1] !== undefined ? Number(m[1]) : null;
 }
 
-/** Re:, RE[2]:, AW:, SV:, VS:, Antw:, Fwd:, FW:, WG:, TR:, RV:, Odp:, YNT:, 回复:, 转发: … */
-const REPLY_PREFIX = /^\s*(?:(?:re|aw|sv|vs|antw|antwort|réf|ref|fwd?|wg|tr|rv|odp|ynt|enc|doorst|atb|vl|vb|回复|回覆|转发|轉寄|答复)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+/i;
+/** Re:, RE[2]:, AW:, SV:, VS:, Antw:, Fwd:, FW:, WG:, TR:, RV:, Odp:, YNT:, R:, RIF:, 回复:, 转发: … */
+const REPLY_PREFIX = /^\s*(?:(?:re|aw|sv|vs|antw|antwort|réf|ref|rif|r|fwd?|wg|tr|rv|odp|ynt|enc|doorst|atb|vl|vb|回复|回覆|转发|轉寄|答复)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+/i;
 
 export function stripReplyPrefixes(subject: string): string {
   return subject.replace(REPLY_PREFIX, '').trim();
+}
+
+/**
+ * The mark a mail system puts before the subject of mail from outside the organisation
+ * (Exchange/Microsoft 365 and Google transport rules): "[EXTERNAL]", "[EXT]", "*EXTERNAL*",
+ * "(External)", "[External Email]", "[EXTERN]" …
+ */
+const EXTERNAL_TAG = /^\s*(?:\[\s*EXT(?:ERN(?:AL|E)?)?(?:\s+(?:E-?MAIL|SENDER|MESSAGE))?\s*\]|\(\s*EXT(?:ERN(?:AL|E)?)?(?:\s+(?:E-?MAIL|SENDER|MESSAGE))?\s*\)|\*\s*EXT(?:ERN(?:AL|E)?)?\s*\*)\s*/i;
+
+/** The subject without an "[EXTERNAL]"-style mark at its start. */
+export function stripExternalTag(subject: string): string {
+  return subject.replace(EXTERNAL_TAG, '').trim();
 }
 
 /** Subject for a new case: without reply prefixes and without our tag. */

@@ -115,6 +115,38 @@ describe('an "Urgent – <topic>" email', () => {
     expect(JSON.parse(escalated[0]!.data_json)).toMatchObject({ from: 0, to: 1, trigger: 'urgent-subject' });
   });
 
+  /** The subjects of the automail hunt (F4) that were not recognised. */
+  it.each([
+    'URGENT!! VPN down',
+    'Urgent! VPN down',
+    '[URGENT] VPN down',
+    '*URGENT* VPN down',
+    'Fwd: [EXTERNAL] Urgent: VPN down',
+    'R: Urgent – VPN down',
+    'RIF: Urgent – VPN down',
+    'Urgent \u2010 VPN down',
+    'Urgent \u2212 VPN down',
+  ])('%s: an urgent case "VPN down", tier 1 alerted, the customer acknowledged', async (subject) => {
+    await ingest({ subject, body: 'The VPN is down for everyone.' });
+    expect(await caseNo(10001)).toMatchObject({ subject: 'VPN down', priority: 'urgent', escalated: 1, escalation_level: 1 });
+    expect((await leadAlerts()).map((o) => o.to_address)).toEqual(['lead1@example.com', 'lead1b@example.com']);
+    expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['escalation-ack']);
+  });
+
+  it.each(['Urgent:', 'urgent', 'URGENT!!', '[URGENT]', 'Not urgent: VPN question'])('%s: a normal case, confirmed', async (subject) => {
+    await ingest({ subject, body: 'The VPN is down for everyone.' });
+    expect(await caseNo(10001)).toMatchObject({ subject, priority: 'normal', escalated: 0, escalation_level: 0 });
+    expect(await leadAlerts()).toHaveLength(0);
+    expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['confirmation']);
+  });
+
+  it('an Italian reply "R: [Case #N] …" threads into its case', async () => {
+    await ingest({ subject: 'Printer on fire' });
+    const out = await ingest({ subject: 'R: [Case #10001] Printer on fire', body: 'Still burning.' });
+    expect(out).toMatchObject({ caseNumber: 10001, created: false });
+    expect((await caseNo(10001)).subject).toBe('Printer on fire');
+  });
+
   it('with a number of one of the sender’s own cases: that case becomes urgent and escalated', async () => {
     await ingest({ subject: 'Printer on fire' });
     const out = await ingest({ subject: 'URGENT: case 10001 still burning' });

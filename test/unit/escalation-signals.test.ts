@@ -45,6 +45,35 @@ describe('parseUrgentSubject: every separator, case and case-number form', () =>
     ['case 10042 – Urgent: VPN down', 'VPN down', 10042],
     // numbers that are no case numbers
     ['Urgent – printer #2 jammed', 'printer #2 jammed', null],
+    // automail F4: exclamation marks, brackets and stars as the marker
+    ['URGENT!! VPN down', 'VPN down', null],
+    ['Urgent! VPN down', 'VPN down', null],
+    ['URGENT!!! - VPN down', 'VPN down', null],
+    ['[URGENT] VPN down', 'VPN down', null],
+    ['[Urgent]: VPN down', 'VPN down', null],
+    ['[URGENT!] – VPN down', 'VPN down', null],
+    ['(Urgent) VPN down', 'VPN down', null],
+    ['*URGENT* VPN down', 'VPN down', null],
+    ['**Urgent** VPN down', 'VPN down', null],
+    ['Re: [URGENT] [Case #10042] VPN down', 'VPN down', 10042],
+    // an "[EXTERNAL]" mark of the customer's mail system before the marker
+    ['Fwd: [EXTERNAL] Urgent: VPN down', 'VPN down', null],
+    ['[EXT] Urgent – VPN down', 'VPN down', null],
+    ['RE: [External Email] [URGENT] VPN down', 'VPN down', null],
+    ['*EXTERNAL* RE: Urgent – VPN down', 'VPN down', null],
+    ['[EXTERNAL] Re: [Case #10042] Urgent: VPN down', 'VPN down', 10042],
+    // Italian reply prefixes
+    ['R: Urgent – VPN down', 'VPN down', null],
+    ['RIF: Urgent – VPN down', 'VPN down', null],
+    ['R: RIF: [Case #10042] Urgent: VPN down', 'VPN down', 10042],
+    // Unicode hyphens as the separator
+    ['Urgent \u2010 VPN down', 'VPN down', null],
+    ['Urgent \u2011 VPN down', 'VPN down', null],
+    ['Urgent \u2212 VPN down', 'VPN down', null],
+    ['Urgent\u2212 VPN down', 'VPN down', null],
+    ['Urgent \u2015 VPN down', 'VPN down', null],
+    ['Urgent \u2013 case 10042 \u2010 VPN down', 'VPN down', 10042],
+    ['#10042 \u2010 Urgent \u2010 VPN down', 'VPN down', 10042],
   ])('%s → topic "%s", case %s', (subject, topic, caseNumber) => {
     expect(parseUrgentSubject(subject)).toEqual({ topic, caseNumber });
   });
@@ -63,6 +92,24 @@ describe('parseUrgentSubject: every separator, case and case-number form', () =>
     'Question – urgent',
     'urgent',
     '',
+    // nothing after the marker, like "urgent" alone
+    'Urgent:',
+    'URGENT!!',
+    'Urgent –',
+    '[URGENT]',
+    '*URGENT*',
+    'Re: Urgent:',
+    '[Case #10042] Urgent:',
+    // still not urgent
+    'not urgent',
+    'Not urgent – VPN question',
+    'RE: not urgent: VPN question',
+    '[EXTERNAL] Not urgent: VPN question',
+    'Urgent\u2010care billing question',
+    'Urgent\u2011care billing question',
+    'Urgent!VPN down',
+    '[Urgent care] billing',
+    'R2: Urgent – VPN down',
   ])('is not an urgent subject: %s', (subject) => {
     expect(parseUrgentSubject(subject)).toBeNull();
   });

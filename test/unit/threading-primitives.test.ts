@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caseSubject, findTag, formatTag, stripReplyPrefixes } from '../../src/cases/subject-tag.js';
+import { caseSubject, findTag, formatTag, stripExternalTag, stripReplyPrefixes } from '../../src/cases/subject-tag.js';
 import { isThanksOnly } from '../../src/cases/thanks.js';
 import { ManualClock } from '../../src/clock.js';
 import { mintMessageId, plusAddress, randomHex, stripPlus, threadSecret, verifyMessageId, verifyPlusAddress, verifyStaffMessageId } from '../../src/cases/thread-token.js';
@@ -15,6 +15,8 @@ describe('subject tag', () => {
     ['AW: WG: [case #10042]', 10042],
     ['RE[2]: [CASE # 10042] x', 10042],
     ['Fwd: [Case#10042]', 10042],
+    ['R: [Case #10042] Printer', 10042],
+    ['RIF: [EXTERNAL] [Case #10042] Printer', 10042],
     ['Printer [Case #7] again', 7],
     ['Case #10042 without brackets', null],
     ['[Ticket #10042] other system', null],
@@ -36,14 +38,35 @@ describe('subject tag', () => {
     ['Re[3]: Printer', 'Printer'],
     ['Antw: VS: TR: RV: Odp: Printer', 'Printer'],
     ['回复: Printer', 'Printer'],
+    ['R: RIF: Printer', 'Printer'],
+    ['Rif: R: [Case #10042] Printer', '[Case #10042] Printer'],
+    ['R2: not a prefix', 'R2: not a prefix'],
+    ['Rates: not a prefix', 'Rates: not a prefix'],
     ['Regarding the printer', 'Regarding the printer'],
     ['Fwdx: not a prefix', 'Fwdx: not a prefix'],
   ])('strips reply prefixes: %j', (subject, expected) => {
     expect(stripReplyPrefixes(subject)).toBe(expected);
   });
 
+  it.each([
+    ['[EXTERNAL] Printer', 'Printer'],
+    ['[EXT] Printer', 'Printer'],
+    ['[ External ] Printer', 'Printer'],
+    ['[External Email] Printer', 'Printer'],
+    ['[EXTERN] Drucker', 'Drucker'],
+    ['*EXTERNAL* Printer', 'Printer'],
+    ['(External) Printer', 'Printer'],
+    ['External monitor flickers', 'External monitor flickers'],
+    ['[EXTRA] Printer', '[EXTRA] Printer'],
+    ['Re: [EXTERNAL] Printer', 'Re: [EXTERNAL] Printer'],
+  ])('strips an "[EXTERNAL]" mark at the start: %j', (subject, expected) => {
+    expect(stripExternalTag(subject)).toBe(expected);
+  });
+
   it('builds a case subject without prefixes and our tag', () => {
     expect(caseSubject('Re: [Case #10001] Printer on fire', 'Case #')).toBe('Printer on fire');
+    expect(caseSubject('R: [Case #10001] Printer on fire', 'Case #')).toBe('Printer on fire');
+    expect(caseSubject('RIF: Printer on fire', 'Case #')).toBe('Printer on fire');
     expect(caseSubject('   ', 'Case #')).toBe('(no subject)');
     expect(caseSubject('x'.repeat(1000), 'Case #')).toHaveLength(300);
   });
