@@ -10,9 +10,9 @@ import { caseSubject, stripExternalTag, stripReplyPrefixes, tagPatterns } from '
  *    "case 10042"); something must follow the marker;
  *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one,
  *    nor a word inside an address, a link or an identifier, nor a job title in the closing
- *    signature),
- *    in the new text of the mail only: not in ">" quotes, not below a forward or "Original
- *    Message" separator (in every language visible-text knows), not in lines we sent ourselves;
+ *    signature), in the new text of the mail only: not in ">" quotes, not below a forward or
+ *    "Original Message" separator (in every language visible-text knows), not in lines we sent
+ *    ourselves;
  * Agents' commands (#escalate, #assign, #priority, …) are parsed in agent-commands.ts.
  */
 
@@ -149,7 +149,7 @@ const PLURAL_NOUN_RE = /^(?:escalations|eskalationen)$/i;
 const ROLE_WORD_RE =
   /(?:^|\s)(?:manager(?:in)?|management|head|lead|leader|team|desk|engineer|specialist|coordinator|officer|director|department|analyst|leiter(?:in)?|abteilung)(?=[\s,]|$)/i;
 
-/** A piece of a signature line: where it is in the text, and whether a noun in it names a role. */
+/** A title-case piece of a signature line, and where it is in the text. */
 interface TitlePart {
   readonly start: number;
   readonly end: number;
