@@ -90,7 +90,7 @@ function otherHeaderVerdict(mail: ParsedMail): AutomatedVerdict | null {
  */
 export function subjectVerdict(mail: ParsedMail): AutomatedVerdict | null {
   const m = AUTO_REPLY_SUBJECT.exec(mail.subject);
-  if (m !== null) return { kind: 'auto-reply', reason: `subject "${m[0].trim()}"` };
+  if (m !== null) return { kind: 'auto-reply', reason: `subject "${m[0].trim()}"`, subjectOnly: true };
   if (LOTUS_AUTO_SUBJECT.test(mail.subject)) return { kind: 'auto-reply', reason: 'subject "AUTO: … out of the office" (Lotus Notes)' };
   if (VACATION_SUBJECT.test(mail.subject)) {
     const precedence = (header(mail, 'precedence') ?? '').trim().toLowerCase();

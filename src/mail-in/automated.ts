@@ -36,6 +36,11 @@ export interface AutomatedVerdict {
   kind: AutomatedKind;
   /** Short human-readable reason, e.g. "Auto-Submitted: auto-replied" or "sender MAILER-DAEMON". */
   reason: string;
+  /**
+   * True when only the subject says so ("Out of office: …" with no automation header): a person may
+   * have written it about their out-of-office, so it is never dropped as belonging to no case.
+   */
+  subjectOnly?: boolean;
 }
 
 /** null = a human wrote it (as far as we can tell). Order of checks matters: bounce first. */

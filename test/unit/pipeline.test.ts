@@ -369,6 +369,16 @@ describe('automatic replies', () => {
     expect(await outboxAll()).toHaveLength(1);
     expect((await messagesOfCase(env.ctx.db, c.id)).at(-1)!.automated).toBe('auto-reply');
   });
+
+  it('a new mail whose subject alone says "Out of office:" (no automation header) is a case nobody answers automatically, never dropped', async () => {
+    for (const subject of ['Out of office: not sent to external senders since the update', 'Abwesenheitsnotiz: funktioniert nicht']) {
+      const out = await env.ingest(eml({ from: `Kim <kim-${subject.length}@customer.example>`, subject, body: 'Since yesterday my out-of-office message is not sent. Can you help?' }));
+      expect(out, subject).toMatchObject({ kind: 'stored', created: true });
+      const c = (await caseByNumber(env.ctx.db, out.kind === 'stored' ? out.caseNumber : 0))!;
+      expect((await messagesOfCase(env.ctx.db, c.id))[0]!.automated).toBe('auto-reply');
+      expect(await outboxOfCase(env.ctx.db, c.id)).toEqual([]);
+    }
+  });
 });
 
 describe('bounces', () => {

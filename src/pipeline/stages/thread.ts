@@ -44,7 +44,9 @@ export const threadStage: DecideStage = {
 
     const automated = msg.notes.automated ?? null;
     if (found === null) {
-      if (automated !== null && (automated.kind === 'auto-reply' || automated.kind === 'feedback-report')) {
+      // (Not when only its subject says "Out of office:": a person may be writing about theirs.
+      // It becomes a case, answered by nobody automatically: the agents read it.)
+      if (automated !== null && (automated.kind === 'auto-reply' || automated.kind === 'feedback-report') && automated.subjectOnly !== true) {
         return { end: 'ignored', reason: `${automated.kind} (${automated.reason}) that belongs to no case` };
       }
       msg.notes.thread = linked !== null ? newCase(linked.strangerRule, linked.caseRow) : newCase('new', null);
