@@ -159,7 +159,7 @@ describeWithDovecot('IMAP channel faults', () => {
     const outcomeLines = () => d!.lines.filter((l) => l.outcome !== undefined);
     const moveFailures = () => failureLines('support').filter((l) => /MOVE of \d+ messages? to "casegate\/Processed" failed/.test(l.msg));
     try {
-      for (let i = 1; i <= 3; i++) await server.append('noperm', eml({ subject: `No rights ${i}`, messageId: `noperm-${i}@customer.example` }));
+      for (let i = 1; i <= 3; i++) await server.append('noperm', eml({ from: `Customer ${i} <c${i}@customer.example>`, subject: `No rights ${i}`, messageId: `noperm-${i}@customer.example` }));
       await until(async () => (await sql('SELECT id FROM cases')).length === 3, 'three cases');
       // Reconnect after reconnect (every second at most): only the MOVE is tried again.
       await until(() => moveFailures().length >= 4, 'four failed MOVEs');
