@@ -306,6 +306,12 @@ export const configSchema = z
          */
         minIntervalSeconds: z.number().nonnegative().default(120),
         /**
+         * No automatic reply to a message that arrived (IMAP: its INTERNALDATE) more than this many
+         * hours ago: old mail found in a mailbox attached for the first time, or after a long
+         * outage, is stored without telling its sender news from the past. 0 = no limit.
+         */
+        maxAgeHours: z.number().nonnegative().default(72),
+        /**
          * More addresses never to send to (case-insensitive regex on the address), beyond the
          * built-in ones: no-reply, bounce-collecting, MAILER-DAEMON and postmaster local parts,
          * recognised anywhere in the local part (noreply+1@, newsalerts-noreply@, do_not_reply@ …).

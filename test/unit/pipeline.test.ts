@@ -8,6 +8,7 @@ import { classifyStage } from '../../src/pipeline/stages/classify.js';
 import { isPostgres } from '../../src/db/dialect.js';
 import { sql } from 'kysely';
 import { existsSync, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { ParseLimits } from '../../src/mail-in/parse-mail.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import type { StoredBlob } from '../../src/storage/blob-store.js';
@@ -310,6 +311,21 @@ describe('automatic replies', () => {
     env.clock.advance(3_600_001);
     await newCase({ subject: 'an hour later' });
     expect(await outboxAll()).toHaveLength(4);
+  });
+
+  it('no automatic reply to mail that arrived long ago (autoReply.maxAgeHours: old mail of a newly attached mailbox)', async () => {
+    const raw = eml({ from: 'Old <old@customer.example>', subject: 'Last year' });
+    const blob = await env.ctx.blobs.put(Readable.from([Buffer.from(raw)]));
+    const at = (hoursAgo: number) => new Date(env.clock.now().getTime() - hoursAgo * 3_600_000);
+    const old = await runPipeline(env.ctx, { channel: 'imap', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: at(400 * 24), raw: blob });
+    expect(old).toMatchObject({ kind: 'stored', created: true });
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(await outboxOfCase(env.ctx.db, c.id)).toEqual([]);
+    expect((await eventsOfCase(env.ctx.db, c.id)).find((e) => e.type === 'auto-reply.suppressed')?.reason).toBe('confirmation not sent: the message arrived 400 days ago (autoReply.maxAgeHours 72): no automatic reply to old mail');
+    // A weekend's outage is still answered.
+    const blob2 = await env.ctx.blobs.put(Readable.from([Buffer.from(eml({ from: 'Weekend <we@customer.example>', subject: 'Friday evening' }))]));
+    await runPipeline(env.ctx, { channel: 'imap', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: at(63), raw: blob2 });
+    expect((await outboxAll()).map((o) => o.kind)).toEqual(['confirmation']);
   });
 
   describe('auto-responders that ignore RFC 3834 (no Auto-Submitted, a new message each time) end on our side', () => {

@@ -13,7 +13,7 @@ import { need, type CommitStage } from '../types.js';
  * What do we send because of it? A confirmation for a new case, a "reopened" notice for a reopened
  * one (unless an escalation acknowledgement already answers the message) — only when an automatic
  * reply is allowed: never to automated mail, never to a bouncing or no-reply address or to
- * ourselves, not within autoReply.minIntervalSeconds of the last one to the sender nor to a repeat
+ * ourselves, not to mail that arrived over autoReply.maxAgeHours ago, not within autoReply.minIntervalSeconds of the last one to the sender nor to a repeat
  * of a message answered automatically within the hour (an auto-responder's loop), and at most
  * autoReply.perSenderPerHour per sender (local+tag@ counts as local@). Suspected spam gets none either;
  * when spam is the only reason, the event says the reply is held, and `casegate cases ham`
@@ -73,8 +73,12 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
   if (!msg.notes.sender?.verified) return 'sender not verified (DMARC failed)';
   const refusal = await recipientRefusal(ctx, trx, address);
   if (refusal !== null) return refusal;
-  const { perSenderPerHour: limit, minIntervalSeconds } = ctx.config.autoReply;
+  const { perSenderPerHour: limit, minIntervalSeconds, maxAgeHours } = ctx.config.autoReply;
   const now = ctx.clock.now().getTime();
+  const ageHours = (now - msg.arrival.receivedAt.getTime()) / 3_600_000;
+  if (maxAgeHours > 0 && ageHours > maxAgeHours) {
+    return `the message arrived ${ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${Math.floor(ageHours)} hours`} ago (autoReply.maxAgeHours ${maxAgeHours}): no automatic reply to old mail`;
+  }
   const since = new Date(now - 3_600_000).toISOString();
   const recent = await autoRepliesSince(trx, address, since);
   if (recent >= limit) return `rate limit: ${limit} automatic replies per hour to ${address}`;
