@@ -105,7 +105,10 @@ function openSqlite(opts: OpenDbOptions): Db {
   const sqlite = new SQLite(opts.path, { timeout: SYNC_BUSY_TIMEOUT_MS });
   // Switching to WAL needs the write lock once (a new file); later opens find it set.
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
+  // FULL: each commit is on stable storage before it returns. The channels acknowledge a message
+  // (250, exit 0, IMAP MOVE) right after its commit; with NORMAL a commit in WAL mode can roll back
+  // after a power loss or an OS crash, and the sender would already have deleted its copy.
+  sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   // SQLite's default page cache is 2 MB: with a year of history (1 M messages, 2 GB) the upper
   // levels of the hot indexes no longer fit and every lookup goes back to the file (npm run bench,
