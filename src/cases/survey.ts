@@ -29,6 +29,18 @@ const WORDS: readonly (readonly [RegExp, number])[] = [
   [/^(ok|okay|fine|average|alright|so\s+lala|geht\s+so|mittel|mittelmäßig|befriedigend|in\s+ordnung)\b/i, 3],
 ];
 
+/**
+ * A rating stands alone: what follows it on its line is nothing, punctuation or a dash before a
+ * comment ("Great!", "4 – fast", "Good, thanks"), or a word or two ("OK I guess"). A word that
+ * goes on into a sentence is no rating: "Good morning, the problem is back", "Super slow since
+ * your fix", "1 more thing: it is broken again".
+ */
+function endsRating(rest: string): boolean {
+  if (/^\s*(?:$|[!.,;:)\-\u2013\u2014]|\p{Extended_Pictographic})/u.test(rest)) return true;
+  // A short line may end in a word or two ("OK I guess"), but not a greeting ("Good morning").
+  return rest.trim().split(/\s+/).length <= 2 && !/^\s*(?:morning|afternoon|evening|day|night|news)\b/i.test(rest);
+}
+
 /** The rating and comment in a reply's new text (the first non-empty line holds the rating). */
 export function parseSurveyReply(text: string): SurveyAnswer {
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
@@ -43,7 +55,7 @@ export function parseSurveyReply(text: string): SurveyAnswer {
   const stars = /^([★⭐]{1,5})/u.exec(line);
   if (digit !== null) {
     const n = Number(digit[1]);
-    if (n >= SURVEY_MIN && n <= SURVEY_MAX) {
+    if (n >= SURVEY_MIN && n <= SURVEY_MAX && endsRating(line.slice(digit[0].length))) {
       rating = n;
       after = line.slice(digit[0].length);
     }
@@ -54,8 +66,10 @@ export function parseSurveyReply(text: string): SurveyAnswer {
     for (const [re, value] of WORDS) {
       const m = re.exec(line);
       if (m !== null) {
-        rating = value;
-        after = line.slice(m[0].length);
+        if (endsRating(line.slice(m[0].length))) {
+          rating = value;
+          after = line.slice(m[0].length);
+        }
         break;
       }
     }

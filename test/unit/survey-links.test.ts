@@ -40,6 +40,13 @@ describe('survey replies: the first line holds the rating (digit or words, Engli
     ['6'],
     ['4.5 would be fair'],
     ['Goodbye'],
+    // A rating word that goes on into a sentence is no rating (a greeting, an adjective).
+    ['Good morning, unfortunately the problem is back again since today.'],
+    ['Good morning\nThe problem is back.'],
+    ['Super slow again since your fix'],
+    ['Fine print on the invoice is wrong'],
+    ['Top priority: the printer fails again'],
+    ['1 more thing: it is broken again'],
   ])('no rating in %j: kept as a comment', (text) => {
     expect(parseSurveyReply(text)).toEqual({ rating: null, comment: text });
   });
