@@ -80,7 +80,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   let priority: { from: string; to: string } | null = null;
   // A reply is the case's first response (a new case becomes open), recorded before the commands
   // it carries: "#resolve" with an answer is answered, then resolved.
-  const replying = req.text !== '' && !req.note && (await customerRecipients(trx, ctx, start)).to !== null;
+  const replying = req.text !== '' && !req.note && (await customerRecipients(trx, ctx, start, { human: true })).to !== null;
   if (replying) await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
 
   for (const cmd of req.commands) {
@@ -181,7 +181,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
     if (rcpt !== null && rcpt.to !== null) {
       repliedTo = [rcpt.to.address, ...rcpt.cc.map((r) => r.address)];
       await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'agent.replied', actor: actor.actor, reason: `reply to ${repliedTo.join(', ')}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });
-      done.push(`reply sent to ${repliedTo.join(', ')}`);
+      done.push(`reply sent to ${repliedTo.join(', ')}${rcpt.bouncing.length > 0 ? ` (marked as bouncing, sent all the same: ${rcpt.bouncing.join(', ')} — see casegate cases show)` : ''}`);
       if (ctx.config.agentMail.takeUnownedOnReply && caseRow.owner === null && actor.address !== null) {
         const me = findAgent(agentsOf(ctx.config, caseRow.queue), actor.address);
         if (me !== null) {

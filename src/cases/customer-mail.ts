@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
+import { bouncingAmong } from '../db/repos/addresses.js';
 import { participants } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
@@ -23,10 +24,12 @@ export interface CustomerRecipients {
   readonly cc: readonly Recipient[];
   /** Addresses left out, with why (bouncing, no-reply, our own). */
   readonly refused: readonly string[];
+  /** Addresses included although marked as bouncing (an agent's reply: `human`). */
+  readonly bouncing: readonly string[];
 }
 
 /** The requester and the external participants (never staff, never our own addresses) that may get mail. */
-export async function customerRecipients(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow): Promise<CustomerRecipients> {
+export async function customerRecipients(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, opts: { readonly human?: boolean } = {}): Promise<CustomerRecipients> {
   const all: Recipient[] = [requesterOf(caseRow)];
   for (const p of await participants(trx, caseRow.id)) {
     if (p.role === 'agent' || all.some((r) => r.address === p.address)) continue;
@@ -36,11 +39,12 @@ export async function customerRecipients(trx: Transaction<Database>, ctx: AppCon
   const refused: string[] = [];
   for (const r of all) {
     if (isStaff(ctx.config, r.address)) continue;
-    const why = await recipientRefusal(ctx, trx, r.address);
+    const why = await recipientRefusal(ctx, trx, r.address, opts);
     if (why !== null) refused.push(`${r.address}: ${why}`);
     else ok.push(r);
   }
-  return { to: ok[0] ?? null, cc: ok.slice(1), refused };
+  const bouncing = opts.human === true ? (await bouncingAmong(trx, ok.map((r) => r.address))).map((b) => b.address) : [];
+  return { to: ok[0] ?? null, cc: ok.slice(1), refused, bouncing };
 }
 
 /** In-Reply-To and References for mail into the customer's conversation. */
@@ -65,7 +69,7 @@ export interface AgentReply {
 
 /** Relay an agent's answer: human mail (no Auto-Submitted) From the mailbox with the agent's name. Returns the recipients, or null when nobody may get it. */
 export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, r: AgentReply): Promise<CustomerRecipients | null> {
-  const rcpt = await customerRecipients(trx, ctx, caseRow);
+  const rcpt = await customerRecipients(trx, ctx, caseRow, { human: true });
   if (rcpt.to === null) {
     await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `agent-reply not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
     return null;

@@ -260,7 +260,8 @@ export class OutboxWorker {
 
   async #attempt(row: OutboxRow, facts: BatchFacts): Promise<Attempt> {
     const attempts = row.attempts + 1;
-    if (facts.bouncing.has(row.to_address.toLowerCase())) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
+    // An agent's reply goes all the same (recipient-refusal.ts: `human`).
+    if (row.kind !== 'agent-reply' && facts.bouncing.has(row.to_address.toLowerCase())) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
     if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
     let options: Mail.Options;
     try {

@@ -13,6 +13,9 @@ import type { ParseLimits } from '../../src/mail-in/parse-mail.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import type { StoredBlob } from '../../src/storage/blob-store.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { workCase } from '../../src/cases/agent-work.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport } from '../../src/mail-out/transport.js';
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -454,6 +457,28 @@ describe('bounces', () => {
     expect(status).toMatchObject([{ address: 'jane@customer.example', bouncing: 1 }]);
     expect(status[0]!.last_reason).toContain('user unknown');
     expect(status[0]!.last_reason).not.toContain('\u0000');
+  });
+
+  it('a bouncing address gets no automatic mail, but an agent’s reply all the same (a bounce proves nothing; the agent is told)', async () => {
+    const c = await newCase();
+    const conf = (await outboxAll())[0]!;
+    await env.ingest(dsn(conf.message_id, 'jane@customer.example'), { envelopeFrom: '' });
+    const agent = { actor: 'cli:test', by: 'test', address: null, replyName: '' };
+    const w = await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, agent, { commands: [], text: 'Here is the fix.', note: false, attachments: [], messageRowId: null }));
+    expect(w.repliedTo).toEqual(['jane@customer.example']);
+    expect(w.done[0]).toMatch(/^reply sent to jane@customer\.example \(marked as bouncing, sent all the same: jane@customer\.example/);
+    // The outbox worker sends it (automatic mail to the address it suppresses).
+    const transport = createTransport(env.resolved);
+    try {
+      await new OutboxWorker(env.ctx, transport).drain();
+    } finally {
+      transport.close();
+    }
+    const rows = await outboxAll();
+    expect(rows.find((r) => r.kind === 'agent-reply')?.status).toBe('sent');
+    // A status email (generated, not written by the agent) is not sent to it.
+    const s = await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, agent, { commands: [{ kind: 'status', command: 'resolve', to: 'resolved', text: '', line: '#resolve' }], text: '', note: false, attachments: [], messageRowId: null }));
+    expect(s.statusEmail).toBe(false);
   });
 
   it('ignores a bounce about mail we never sent, with no reply', async () => {
