@@ -15,7 +15,8 @@ let env: TestEnv;
 let other: AppContext;
 
 beforeAll(async () => {
-  env = await testEnv({ autoReply: { perSenderPerHour: 3 } });
+  // minIntervalSeconds 0: the rate limit itself is under test (the interval would allow one).
+  env = await testEnv({ autoReply: { perSenderPerHour: 3, minIntervalSeconds: 0 } });
   other = await createContext({ resolved: env.resolved, log: silentLogger(), clock: env.clock });
 });
 
