@@ -429,6 +429,27 @@ export const configSchema = z
         addresses.set(a, mb.name);
       });
     });
+    // Staff addresses that are our own: what we send there comes back as our own mail (X-Loop,
+    // our Message-ID) and is dropped as a loop, so alerts would reach nobody.
+    const own = (a: string): string | undefined => addresses.get(a) ?? addresses.get(a.replace(/\+[^@]*@/, '@'));
+    const ownStaff = (a: string, path: (string | number)[], what: string): void => {
+      const mb = own(a);
+      if (mb !== undefined) ctx.addIssue({ code: 'custom', path, message: `${a} is an address of mailbox "${mb}": ${what} sent there would come back as casegate's own mail and be dropped as a loop; use a person's or a team's own address` });
+    };
+    if (cfg.instance.adminAddress !== undefined) ownStaff(cfg.instance.adminAddress, ['instance', 'adminAddress'], 'alerts');
+    for (const [name, q] of Object.entries(cfg.queues)) {
+      for (const [tier, t] of Object.entries(q.tiers)) t.addresses.forEach((a, j) => ownStaff(a, ['queues', name, 'tiers', tier, 'addresses', j], 'escalation alerts'));
+      q.agents.forEach((a, j) => ownStaff(a.address, ['queues', name, 'agents', j, 'address'], 'notifications'));
+    }
+    // Two mailboxes watching one IMAP folder would each take every message, whichever is first.
+    const watched = new Map<string, string>();
+    cfg.mailboxes.forEach((mb, i) => {
+      if (mb.imap === undefined) return;
+      const key = `${mb.imap.auth.user.toLowerCase()}@${mb.imap.host.toLowerCase()}:${mb.imap.port}/${imapFolderKey(mb.imap.folder)}`;
+      const other = watched.get(key);
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'folder'], message: `mailbox "${other}" already watches ${key}: each message would land in whichever mailbox reads it first; give one mailbox the account and list both addresses in it` });
+      watched.set(key, mb.name);
+    });
     cfg.mailboxes.forEach((mb, i) => {
       if (mb.notesAddress !== undefined && addresses.has(mb.notesAddress)) {
         ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'notesAddress'], message: `${mb.notesAddress} is a mailbox address: every agent reply to it would become an internal note; use a separate address` });

@@ -160,6 +160,8 @@ export const webSchema = z
     linkDays: z.number().positive().default(30),
     /** Largest form body accepted, in bytes. */
     maxBodyBytes: z.number().int().positive().default(64 * 1024),
+    /** Replies a case page accepts per hour (per case); beyond it the form asks to wait (each reply notifies agents). */
+    repliesPerHour: z.number().int().positive().default(10),
   })
   .strict()
   .prefault({});

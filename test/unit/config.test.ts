@@ -126,6 +126,37 @@ describe('configuration', () => {
     expect(problems('folder: INBOX/support\nprocessedFolder: INBOX/support/done')).toEqual([]);
   });
 
+  it('refuses staff addresses that are our own mailboxes (alerts would loop back and be dropped) and two mailboxes watching one IMAP folder', () => {
+    const f = file(
+      [
+        'instance:',
+        '  adminAddress: support@example.com',
+        'mailboxes:',
+        '  - name: support',
+        '    addresses: [support@example.com]',
+        '    imap: { host: imap.example.com, auth: { method: password, user: team, password: p } }',
+        '  - name: sales',
+        '    addresses: [sales@example.com]',
+        '    imap: { host: IMAP.example.com, folder: inbox, auth: { method: password, user: Team, password: p } }',
+        'queues:',
+        '  support:',
+        '    agents: [{ name: Ben, address: ben@example.com }, { name: Desk, address: sales+desk@example.com }]',
+        '    tiers: { 1: { addresses: [leads@example.com, support@example.com] } }',
+      ].join('\n'),
+    );
+    let err: unknown;
+    try {
+      loadConfig({ path: f, env: {} });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems.map((p) => p.path).sort()).toEqual(['instance.adminAddress', 'mailboxes.1.imap.folder', 'queues.support.agents.1.address', 'queues.support.tiers.1.addresses.1']);
+    expect(problems.find((p) => p.path === 'instance.adminAddress')!.message).toContain('is an address of mailbox "support": alerts sent there would come back');
+    expect(problems.find((p) => p.path === 'mailboxes.1.imap.folder')!.message).toContain('mailbox "support" already watches team@imap.example.com:993/INBOX');
+  });
+
   it('reports YAML syntax errors with the line', () => {
     const f = file('listener:\n  port: [1,\n');
     expect(() => loadConfig({ path: f, env: {} })).toThrow(/line \d+/);

@@ -212,6 +212,24 @@ describe('the reply form', () => {
     expect(page).toContain('E-42 &lt;b&gt;bold&lt;/b&gt;');
   });
 
+  it('takes at most web.repliesPerHour replies per case (each notifies agents): then 429 and a page that asks to wait', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const csrf = csrfOf(await (await get(path)).text());
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await post(path, { csrf, text: `Flood ${i}` }, { Origin: base })).status);
+    expect(statuses).toEqual([...Array(10).fill(303), 429]);
+    const refused = await post(path, { csrf, text: 'One more' }, { Origin: base });
+    expect(refused.status).toBe(429);
+    expect(await refused.text()).toContain('You have sent us several messages in a short time, and we have them all.');
+    const texts = (await messagesOfCase(env.ctx.db, id)).map((m) => m.visible_text);
+    expect(texts.filter((t) => t.startsWith('Flood'))).toHaveLength(10);
+    expect(texts).not.toContain('One more');
+    // An hour later the form takes replies again.
+    env.clock.advance(3_600_001);
+    expect((await post(path, { csrf: csrfOf(await (await get(path)).text()), text: 'Later' }, { Origin: base })).status).toBe(303);
+  });
+
   it('refuses forged, cross-site, empty and oversized forms', async () => {
     const id = await newCase();
     const path = await linkIn(id, 'confirmation');

@@ -40,6 +40,18 @@ export async function setReceiptCase(db: Q, id: number, caseId: number, messageR
   );
 }
 
+/** Messages that came in through the case page for a case since a time (its rate limit). */
+export async function webRepliesSince(db: Q, caseId: number, since: string): Promise<number> {
+  const row = await db
+    .selectFrom('receipts')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('case_id', '=', caseId)
+    .where('channel', '=', 'web')
+    .where('received_at', '>', since)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
 export async function receiptById(db: Q, id: number): Promise<ReceiptRow | undefined> {
   return db.selectFrom('receipts').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -20,7 +20,7 @@ export const webPageKinds = {
         }),
         closed: bool('True when the case is resolved or closed (a reply reopens it within cases.reopenWindowDays).', false),
         notice: str('A confirmation to show: "sent" after a reply was added; empty for none.', 'sent'),
-        error: str('A problem with the form: "empty", "too-long", "form-expired", "retry" or empty for none; the shipped wording differs per code.', ''),
+        error: str('A problem with the form: "empty", "too-long", "form-expired", "too-many" (web.repliesPerHour), "retry" or empty for none; the shipped wording differs per code.', ''),
         messages: list(
           'The public thread, oldest first (internal notes and mail to staff are never shown).',
           obj('One message.', {

@@ -4,6 +4,7 @@ import { calendarOf } from '../../cases/sla-policy.js';
 import { isStaff, ownerName } from '../../cases/staff.js';
 import type { AppContext } from '../../context.js';
 import { publicMessages } from '../../db/repos/public-thread.js';
+import { webRepliesSince } from '../../db/repos/receipts.js';
 import type { CaseRow } from '../../db/schema.js';
 import { commonData, requesterOf } from '../../mail-out/compose.js';
 import type { TemplateDataMap } from '../../mail-out/template-data.js';
@@ -108,6 +109,12 @@ export function caseRoutes(ctx: AppContext): Route[] {
         if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, caseRow, link, { notice: '', error: 'form-expired' }, 403);
         if (text === '') return render(ctx, req, caseRow, link, { notice: '', error: 'empty' }, 400);
         if (text.length > MAX_REPLY_CHARS) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long' }, 400);
+        // Every reply notifies the case's agents: one link must not become a flood of them.
+        const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
+        if ((await webRepliesSince(ctx.db, caseRow.id, since)) >= ctx.config.web.repliesPerHour) {
+          log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, limit: ctx.config.web.repliesPerHour }, 'case page: reply refused, too many in the last hour');
+          return render(ctx, req, caseRow, link, { notice: '', error: 'too-many' }, 429);
+        }
         const outcome = await submitWebReply(ctx, caseRow, text, token);
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
         if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${casePath(link.token)}?sent=1`);
