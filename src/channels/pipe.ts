@@ -12,6 +12,8 @@ export const EX_TEMPFAIL = 75;
 export const EX_NOINPUT = 66;
 /** sysexits.h: a permanent problem with the input (too big, too many MIME parts). */
 export const EX_DATAERR = 65;
+/** sysexits.h: no such user: the MTA bounces the message (the SMTP listener's 550). */
+export const EX_NOUSER = 67;
 
 export interface PipeOptions {
   /** Mailbox name (else chosen from --recipient or the message's recipient headers). */
@@ -30,9 +32,18 @@ export interface PipeResult {
 
 /**
  * `casegate ingest`: one message from a file or stdin. Exit 0 once the outcome is committed
- * (stored, ignored or quarantined: we have it), 75 when it could not be (the MTA retries).
+ * (stored, ignored or quarantined: we have it), 75 when it could not be (the MTA retries), 67
+ * when --recipient names an address no mailbox serves (the MTA bounces it).
  */
 export async function ingestOne(ctx: AppContext, source: string, input: Readable, opts: PipeOptions): Promise<PipeResult> {
+  // The rule of the SMTP listener: mail for an address no mailbox serves is refused (a whole-domain
+  // transport would otherwise make every postmaster@, abuse@ or typo a case in the first mailbox).
+  if (opts.mailbox === undefined && opts.recipient !== undefined && ctx.mailboxes.byAddress(opts.recipient) === null) {
+    const reason = `no mailbox serves ${opts.recipient}`;
+    ctx.log.warn({ source, recipient: opts.recipient }, `${reason}: refused (exit 67, the MTA bounces it)`);
+    input.resume();
+    return { source, outcome: { kind: 'rejected', reason }, exitCode: EX_NOUSER };
+  }
   let blob;
   try {
     blob = await ctx.blobs.put(input, ctx.config.listener.maxMessageBytes);

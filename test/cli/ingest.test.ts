@@ -44,6 +44,19 @@ describe('casegate ingest: files, stdin, duplicates, mailbox choice', () => {
     expect(cases.map((c) => c.number)).toEqual([10001]);
   });
 
+  it('--recipient that no mailbox serves → exit 67 (EX_NOUSER: the MTA bounces it), nothing recorded — like the listener\'s 550', async () => {
+    const file = box.write('nouser.eml', eml({ to: 'postmaster@example.com', subject: 'For the postmaster', messageId: 'nouser@customer.example' }));
+    const r = await box.run(['ingest', '--recipient', 'postmaster@example.com'], { stdin: { file } });
+    expect(r.code, describeResult(r)).toBe(67);
+    expect(r.stdout).toBe('stdin: rejected — no mailbox serves postmaster@example.com\n');
+    const db = peekConfig(box.configPath);
+    try {
+      expect(await db.all("SELECT id FROM receipts WHERE message_id = 'nouser@customer.example'")).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('reads one message from stdin (`casegate ingest < file`), reported as source "stdin"', async () => {
     const file = box.write('stdin.eml', eml({ subject: 'Sent through the pipe', messageId: 'pipe@customer.example' }));
     const results = await box.json<PipeResultJson[]>(['ingest', '--json'], { stdin: { file } });
