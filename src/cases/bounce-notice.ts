@@ -4,12 +4,13 @@ import { bouncedEmail } from '../db/repos/case-thread.js';
 import { addEvent } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { queueEmail, staffCaseData } from '../mail-out/compose.js';
-import { attentionAddresses, ownerName } from './staff.js';
+import { attentionAddresses, isStaff, ownerName } from './staff.js';
 
 /**
  * Closing the loop on a hard bounce (issue 14): when an address of a case starts bouncing, the
  * owner of the case (unowned: the queue's available agents; none: instance.adminAddress) gets one
- * bounce-notice. "Once": only on the change from reachable to bouncing — further bounces of an
+ * bounce-notice; a staff address that bounced (never marked: see persist) goes to
+ * instance.adminAddress, and the bouncing address is never the one told. "Once": only on the change from reachable to bouncing — further bounces of an
  * address already bouncing tell nobody again; after a mail from the address cleared it, a new
  * hard bounce is news again.
  */
@@ -24,9 +25,11 @@ export interface HardBounce {
 export async function tellOwnerOfBounce(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, b: HardBounce): Promise<string[]> {
   const now = ctx.clock.now().toISOString();
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
-  const staff = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner);
   const admin = ctx.config.instance.adminAddress;
-  const to = staff.length > 0 ? staff : admin !== undefined ? [{ address: admin, name: '' }] : [];
+  // A staff address that bounces is the administrator's problem (the bounced mail was ours to
+  // that person); and whoever bounced is never the one told.
+  const staff = isStaff(ctx.config, b.address) ? [] : attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).filter((r) => r.address !== b.address);
+  const to = staff.length > 0 ? staff : admin !== undefined && admin !== b.address ? [{ address: admin, name: '' }] : [];
   const log = ctx.log.child({ caseId: caseRow.id, caseNumber: caseRow.number });
   if (to.length === 0) {
     log.warn({ address: b.address }, 'address bounced hard; nobody to tell (no owner, no available agent, no instance.adminAddress)');

@@ -481,6 +481,25 @@ describe('bounces', () => {
     expect(s.statusEmail).toBe(false);
   });
 
+  it('a staff address that bounces is never marked (its alerts keep going) and the administrator is told, not the agent', async () => {
+    await env.close();
+    env = await testEnv({
+      instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
+      queues: { support: { agents: [{ name: 'Ann Agent', address: 'ann@example.com' }] } },
+    });
+    const c = await newCase();
+    const note = (await outboxAll()).find((o) => o.kind === 'agent-notification' && o.to_address === 'ann@example.com')!;
+    const out = await env.ingest(dsn(note.message_id, 'ann@example.com'), { envelopeFrom: '' });
+    expect(out.kind).toBe('stored');
+    const events = await eventsOfCase(env.ctx.db, c.id);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['address.staff-bounce', 'bounce.notice-sent']));
+    expect(events.map((e) => e.type)).not.toContain('address.bouncing');
+    expect(events.find((e) => e.type === 'bounce.notice-sent')!.reason).toBe('ann@example.com bounced hard: told admin@example.com');
+    const notices = (await outboxAll()).filter((o) => o.kind === 'bounce-notice');
+    expect(notices.map((o) => o.to_address)).toEqual(['admin@example.com']);
+    expect(await env.ctx.db.selectFrom('address_status').select('bouncing').where('address', '=', 'ann@example.com').executeTakeFirst()).toEqual({ bouncing: 0 });
+  });
+
   it('ignores a bounce about mail we never sent, with no reply', async () => {
     const out = await env.ingest(dsn('someone-else@elsewhere.example', 'x@y.example'));
     expect(out.kind).toBe('ignored');

@@ -148,11 +148,14 @@ export const persistStage: CommitStage = {
         }
         const reason = [r.status, r.diagnostic].filter((x) => x !== null).join(' ').slice(0, 500) || 'bounced';
         const wasBouncing = await isBouncing(trx, r.address.toLowerCase());
-        await recordBounce(trx, r.address.toLowerCase(), r.permanent, reason, now);
+        // A staff address is never marked: alerts and notifications to it matter more than the
+        // bounce (its own server's passing fault), and the administrator is told instead.
+        const staff = isStaff(ctx.config, r.address.toLowerCase());
+        await recordBounce(trx, r.address.toLowerCase(), r.permanent && !staff, reason, now);
         await addEvent(trx, {
           caseId: caseRow.id,
           messageRowId,
-          type: r.permanent ? 'address.bouncing' : 'address.soft-bounce',
+          type: r.permanent && !staff ? 'address.bouncing' : r.permanent ? 'address.staff-bounce' : 'address.soft-bounce',
           actor: 'system',
           reason: `${r.address}: ${reason}`,
           data: { address: r.address, status: r.status, permanent: r.permanent },
