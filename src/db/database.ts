@@ -18,6 +18,7 @@ import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
 import { CasegateSqliteDialect, SYNC_BUSY_TIMEOUT_MS } from './sqlite-dialect.js';
 import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
+import { syncWalOf } from './commit-sync.js';
 import { ensureSchema, openPostgres, redactUrl, type PostgresTarget } from './dialect-postgres.js';
 import { isPostgres } from './dialect.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
@@ -105,23 +106,24 @@ function openSqlite(opts: OpenDbOptions): Db {
   const sqlite = new SQLite(opts.path, { timeout: SYNC_BUSY_TIMEOUT_MS });
   // Switching to WAL needs the write lock once (a new file); later opens find it set.
   sqlite.pragma('journal_mode = WAL');
-  // FULL: each commit is on stable storage before it returns. The channels acknowledge a message
-  // (250, exit 0, IMAP MOVE) right after its commit; with NORMAL a commit in WAL mode can roll back
-  // after a power loss or an OS crash, and the sender would already have deleted its copy.
-  sqlite.pragma('synchronous = FULL');
+  // NORMAL: a COMMIT does not wait for the disk; what a channel acknowledges waits for
+  // commitsDurable (commit-sync.ts: one fdatasync of the WAL for every commit before it).
+  sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   // SQLite's default page cache is 2 MB: with a year of history (1 M messages, 2 GB) the upper
   // levels of the hot indexes no longer fit and every lookup goes back to the file (npm run bench,
   // history phase). 16 MB keeps them; it fills only as pages are used.
   sqlite.pragma('cache_size = -16000');
   const checkpointer = opts.backgroundCheckpoints !== undefined && opts.path !== ':memory:' ? new BackgroundCheckpointer(sqlite, opts.path, opts.backgroundCheckpoints.onFailure) : null;
-  return new Kysely<Database>({
+  const db = new Kysely<Database>({
     dialect: new CasegateSqliteDialect({
       database: sqlite,
       lockWaitMs: opts.busyTimeoutMs ?? 5000,
       ...(checkpointer !== null ? { onCommit: () => checkpointer.committed(), beforeClose: () => checkpointer.close() } : {}),
     }),
   });
+  if (opts.path !== ':memory:') syncWalOf(db, `${opts.path}-wal`);
+  return db;
 }
 
 export interface MigrateResult {

@@ -4,6 +4,7 @@ import { insertReceipt, makePrimary, primaryReceipt, supersede } from '../db/rep
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
 import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
+import { commitsDurable } from '../db/commit-sync.js';
 import type { Logger } from '../log.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
@@ -206,6 +207,16 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     },
     `message ${outcome.kind}`,
   );
+  // Every channel acknowledges the message once this returns (250, exit 0, MOVE): the commit must
+  // be on disk by then (commit-sync.ts). A failed sync is a retry: the sender keeps the message.
+  if (outcome.kind !== 'retry') {
+    try {
+      await commitsDurable(ctx.db);
+    } catch (err) {
+      ctx.log.error({ ...where, err }, 'the commit could not be synced to disk: retry');
+      outcome = { kind: 'retry', reason: `sync: ${describe(err)}` };
+    }
+  }
   ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: outcome.kind, seconds: (performance.now() - arrivedMs) / 1000 });
   return outcome;
 }
