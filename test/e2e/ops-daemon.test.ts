@@ -172,7 +172,8 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     // sent, a moment later (slower on PostgreSQL): wait for both.
     const m = await until('three relayed emails in the metrics and none queued', 10_000, async () => {
       const x = await scrape();
-      return x.sum('casegate_emails_sent_total') === 3 && x.value('casegate_outbox_queued') === 0 ? x : undefined;
+      // (And the messages counted: that follows the sync to disk the acknowledgement waits for.)
+      return x.sum('casegate_emails_sent_total') === 3 && x.value('casegate_outbox_queued') === 0 && x.sum('casegate_messages_total') === 3 ? x : undefined;
     });
     expect(m.value('casegate_messages_total', { mailbox: 'support', channel: 'smtp', outcome: 'stored' })).toBe(1);
     expect(m.value('casegate_messages_total', { mailbox: 'sales', channel: 'smtp', outcome: 'stored' })).toBe(1);
@@ -321,7 +322,12 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     await env.dovecot.append('support', mail('Fay <fay@customer.example>', 'support@example.com', 'Kept session', 'ops-6@customer.example'));
     await env.dovecot.append('sales', mail('Gus <gus@customer.example>', 'sales@example.com', 'New session', 'ops-7@customer.example'));
     await env.sink.waitFor(8, 20_000);
-    const m = await scrape();
+    // A confirmation may reach the relay before the pipeline has counted its message: the count
+    // follows the sync of the commit to disk that the acknowledgement waits for (commit-sync.ts).
+    const m = await until('the messages counted', 10_000, async () => {
+      const scraped = await scrape();
+      return scraped.all('casegate_messages_total', { mailbox: 'sales', channel: 'imap', outcome: 'stored' }).length === 1 && scraped;
+    });
     expect(m.value('casegate_messages_total', { mailbox: 'sales', channel: 'imap', outcome: 'stored' })).toBe(1);
     expect(m.value('casegate_messages_total', { mailbox: 'support', channel: 'imap', outcome: 'stored' })).toBe(2);
   }, 60_000);

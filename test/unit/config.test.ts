@@ -17,6 +17,17 @@ function file(content: string): string {
   return f;
 }
 
+/** The problems loading `f` reports ([] when it loads); anything but a ConfigError fails the test. */
+function problemsOf(f: string): readonly { path: string; message: string }[] {
+  try {
+    loadConfig({ path: f, env: {} });
+    return [];
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).problems;
+  }
+}
+
 describe('configuration', () => {
   it('uses the embedded default without a file: SQLite in data/, listener on 127.0.0.1:2525, file transport', () => {
     const cwd = tempDir('casegate-cwd-');
@@ -107,16 +118,8 @@ describe('configuration', () => {
   });
 
   it('refuses an IMAP mailbox that would move processed or quarantined mail into the folder it watches (a loop), in any spelling of INBOX', () => {
-    const problems = (imap: string): { path: string; message: string }[] => {
-      const f = file(['mailboxes:', '  - name: support', '    addresses: [support@example.com]', '    imap:', '      host: imap.example.com', '      auth: { method: password, user: u, password: p }', ...imap.split('\n').map((l) => `      ${l}`)].join('\n'));
-      try {
-        loadConfig({ path: f, env: {} });
-        return [];
-      } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).problems.map((p) => ({ path: p.path, message: p.message }));
-      }
-    };
+    const problems = (imap: string): { path: string; message: string }[] =>
+      problemsOf(file(['mailboxes:', '  - name: support', '    addresses: [support@example.com]', '    imap:', '      host: imap.example.com', '      auth: { method: password, user: u, password: p }', ...imap.split('\n').map((l) => `      ${l}`)].join('\n'))).map((p) => ({ path: p.path, message: p.message }));
     expect(problems('processedFolder: INBOX')).toEqual([{ path: 'mailboxes.0.imap.processedFolder', message: expect.stringContaining('must differ from imap.folder') }]);
     expect(problems('folder: Support/New\nquarantineFolder: /Support/New/')).toEqual([{ path: 'mailboxes.0.imap.quarantineFolder', message: expect.stringContaining('for ever') }]);
     expect(problems('folder: inbox\nprocessedFolder: Inbox')).toHaveLength(1);
@@ -144,14 +147,7 @@ describe('configuration', () => {
         '    tiers: { 1: { addresses: [leads@example.com, support@example.com] } }',
       ].join('\n'),
     );
-    let err: unknown;
-    try {
-      loadConfig({ path: f, env: {} });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems;
+    const problems = problemsOf(f);
     expect(problems.map((p) => p.path).sort()).toEqual(['instance.adminAddress', 'mailboxes.1.imap.folder', 'queues.support.agents.1.address', 'queues.support.tiers.1.addresses.1']);
     expect(problems.find((p) => p.path === 'instance.adminAddress')!.message).toContain('is an address of mailbox "support": alerts sent there would come back');
     expect(problems.find((p) => p.path === 'mailboxes.1.imap.folder')!.message).toContain('mailbox "support" already watches team@imap.example.com:993/INBOX');

@@ -13,11 +13,12 @@ import { need, type CommitStage } from '../types.js';
  * What do we send because of it? A confirmation for a new case, a "reopened" notice for a reopened
  * one (unless an escalation acknowledgement already answers the message) — only when an automatic
  * reply is allowed: never to automated mail, never to a bouncing or no-reply address or to
- * ourselves, not to mail that arrived over autoReply.maxAgeHours ago, not within autoReply.minIntervalSeconds of the last one to the sender nor to a repeat
- * of a message answered automatically within the hour (an auto-responder's loop), and at most
- * autoReply.perSenderPerHour per sender (local+tag@ counts as local@). Suspected spam gets none either;
- * when spam is the only reason, the event says the reply is held, and `casegate cases ham`
- * sends it.
+ * ourselves, not to mail that arrived over autoReply.maxAgeHours ago, not within
+ * autoReply.minIntervalSeconds of the last one to the sender nor to a repeat of a message answered
+ * automatically within the hour (an auto-responder's loop), and at most
+ * autoReply.perSenderPerHour per sender (local+tag@ counts as local@). Suspected spam gets none
+ * either; when spam is the only reason, the event says the reply is held, and `casegate cases
+ * ham` sends it.
  */
 export const reactStage: CommitStage = {
   name: 'react',
