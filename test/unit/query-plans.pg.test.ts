@@ -19,8 +19,8 @@ import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
-import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims } from '../../src/db/repos/outbox.js';
-import { listQuarantine, primaryReceipt } from '../../src/db/repos/receipts.js';
+import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims } from '../../src/db/repos/outbox.js';
+import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import { lastEventWithTrigger, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
@@ -146,6 +146,9 @@ describe('query plans on PostgreSQL', () => {
       ['recent human messages', () => recentHumanMessages(capture, 77, 5)],
       ['last event with trigger', () => lastEventWithTrigger(capture, 77, 'case.escalated', 'keyword', '2026-01-01T00:00:00.000Z')],
       ['auto-replies since', () => capture.transaction().execute((trx) => autoRepliesSince(trx, 'customer76@customer.bench.example', now))],
+      ['auto-replies since (+tag)', () => capture.transaction().execute((trx) => autoRepliesSince(trx, 'customer76+t1@customer.bench.example', now))],
+      ['cases answered automatically since', () => autoRepliedCasesSince(capture, 'customer76@customer.bench.example', now, 10)],
+      ['web replies of a case since', () => webRepliesSince(capture, 77, now)],
       ['bouncing?', () => isBouncing(capture, 'customer76@customer.bench.example')],
       ['bouncing recipients of a batch', () => bouncingAmong(capture, ['customer76@customer.bench.example', 'customer77@customer.bench.example'])],
       ['stored files of a batch', () => attachmentsOfOutboxRows(capture, [1, 2, 3])],

@@ -19,8 +19,8 @@ import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
-import { autoRepliesSince, claimDue, nextDueAt, outboxOfCase, releaseClaims } from '../../src/db/repos/outbox.js';
-import { listQuarantine, primaryReceipt, receiptById } from '../../src/db/repos/receipts.js';
+import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, releaseClaims } from '../../src/db/repos/outbox.js';
+import { listQuarantine, primaryReceipt, receiptById, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import { lastEventWithTrigger, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
@@ -58,6 +58,9 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'escalation: recent human messages', run: (db, ids) => recentHumanMessages(db, ids.caseId, 5) },
   { name: 'escalation: last event with trigger', run: (db, ids) => lastEventWithTrigger(db, ids.caseId, 'case.escalated', 'keyword', '2026-01-01T00:00:00.000Z') },
   { name: 'react: auto-replies since (rate limit)', run: (db) => autoRepliesSince(db, 'jane@customer.example', '2026-03-02T08:00:00.000Z') },
+  { name: 'react: auto-replies since to a +tag address (its forms counted together)', run: (db) => autoRepliesSince(db, 'desk+t42@vendor.example', '2026-03-02T08:00:00.000Z') },
+  { name: 'react: cases answered automatically since (the repeat check)', run: (db) => autoRepliedCasesSince(db, 'jane@customer.example', '2026-03-02T08:00:00.000Z', 10) },
+  { name: 'web: replies of a case page since (its rate limit)', run: (db, ids) => webRepliesSince(db, ids.caseId, '2026-03-02T08:00:00.000Z') },
   // (h8 replaced the read of due rows by a claim in one statement.)
   { name: 'outbox: claim due rows', run: (db) => claimDue(db, { owner: 'plans', now: '2026-03-02T10:00:00.000Z', until: '2026-03-02T10:05:00.000Z', limit: 16, exclude: [1, 2] }) },
   { name: 'outbox: next due time', run: (db) => nextDueAt(db) },
