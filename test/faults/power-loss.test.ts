@@ -43,10 +43,10 @@ describe.runIf(haveStrace())('durable before acknowledged (power loss)', () => {
     });
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('stored (case 10001)');
-    const lines = readFileSync(trace, 'utf8').split('\n');
+    const lines = joinResumed(readFileSync(trace, 'utf8').split('\n'));
     const at = (re: RegExp): number => lines.findIndex((l) => re.test(l));
-    const blobSync = at(/\b(?:fdatasync|fsync)\(\d+<[^>]*\/blobs\/[0-9a-f]{2}\/[0-9a-f]{64}>\) = 0/);
-    const walSync = lines.findIndex((l, i) => i > blobSync && /\b(?:fdatasync|fsync)\(\d+<[^>]*casegate\.db-wal>\) = 0/.test(l));
+    const blobSync = at(/\b(?:fdatasync|fsync)\(\d+<[^>]*\/blobs\/[0-9a-f]{2}\/[0-9a-f]{64}>\)\s*= 0/);
+    const walSync = lines.findIndex((l, i) => i > blobSync && /\b(?:fdatasync|fsync)\(\d+<[^>]*casegate\.db-wal>\)\s*= 0/.test(l));
     const exit = at(/exit_group\(0\)/);
     expect(blobSync, lines.join('\n')).toBeGreaterThanOrEqual(0);
     expect(walSync, lines.join('\n')).toBeGreaterThan(blobSync);
@@ -56,6 +56,7 @@ describe.runIf(haveStrace())('durable before acknowledged (power loss)', () => {
   it('the daemon answers 250 to an SMTP client only after the raw file and then the WAL holding the commit were synced', async () => {
     const port = await freePort();
     const daemonBox = CliSandbox.create({ listener: { enabled: true, host: '127.0.0.1', port } });
+    let stop = async (): Promise<void> => undefined;
     try {
       const trace = join(daemonBox.dir, 'strace.txt');
       const child = spawn('strace', ['-f', '-y', '-qq', '-s', '80', '-e', 'trace=fdatasync,fsync,write', '-o', trace, process.execPath, CLI_JS, '--config', daemonBox.configPath, 'start'], {
@@ -64,6 +65,15 @@ describe.runIf(haveStrace())('durable before acknowledged (power loss)', () => {
         stdio: 'ignore',
       });
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      // Stop the daemon (strace's child) and wait for strace to finish the trace; also when the
+      // test fails half-way, so no daemon outlives it.
+      stop = async (): Promise<void> => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const node = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? '';
+        if (node !== '') process.kill(Number(node), 'SIGTERM');
+        else child.kill('SIGTERM');
+        await exited;
+      };
       let session: SmtpSession | null = null;
       for (let i = 0; i < 300 && session === null; i++) {
         try {
@@ -84,16 +94,12 @@ describe.runIf(haveStrace())('durable before acknowledged (power loss)', () => {
         expect((await session!.command(`${data}.`, 30_000)).reply).toMatch(/^250 .*Stored in case/);
       }
       session!.close();
-      // Stop the daemon (strace's child), then read the trace.
-      const node = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? '';
-      if (node !== '') process.kill(Number(node), 'SIGTERM');
-      else child.kill('SIGTERM');
-      await exited;
-      const lines = readFileSync(trace, 'utf8').split('\n');
+      await stop();
+      const lines = joinResumed(readFileSync(trace, 'utf8').split('\n'));
       const acks = lines.flatMap((l, i) => (/write\(\d+<(?:TCP|socket)[^>]*>, "250 [^"]*Stored/.test(l) ? [i] : []));
       expect(acks, 'the 250s in the trace').toHaveLength(4);
-      const isWalSync = (l: string): boolean => /\b(?:fdatasync|fsync)\(\d+<[^>]*casegate\.db-wal>\) = 0/.test(l);
-      const isBlobSync = (l: string): boolean => /\b(?:fdatasync|fsync)\(\d+<[^>]*\/blobs\/[0-9a-f]{2}\/[0-9a-f]{64}>\) = 0/.test(l);
+      const isWalSync = (l: string): boolean => /\b(?:fdatasync|fsync)\(\d+<[^>]*casegate\.db-wal>\)\s*= 0/.test(l);
+      const isBlobSync = (l: string): boolean => /\b(?:fdatasync|fsync)\(\d+<[^>]*\/blobs\/[0-9a-f]{2}\/[0-9a-f]{64}>\)\s*= 0/.test(l);
       acks.forEach((ack, k) => {
         const from = k === 0 ? 0 : acks[k - 1]! + 1;
         const window = lines.slice(from, ack);
@@ -103,6 +109,7 @@ describe.runIf(haveStrace())('durable before acknowledged (power loss)', () => {
         expect(wal, `message ${k}: the WAL synced after its raw file and before its 250\n${window.join('\n')}`).toBeGreaterThan(blob);
       });
     } finally {
+      await stop();
       daemonBox.cleanup();
     }
   }, 120_000);
@@ -141,4 +148,31 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * strace -f splits a call another thread interrupts into "PID call(args <unfinished ...>" and,
+ * later, "PID <... call resumed>) = result": put the two halves back together at the first one's
+ * place (the call started there; the result is what the test reads).
+ */
+function joinResumed(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  const open = new Map<string, number>();
+  for (const line of lines) {
+    const pid = /^(\d+)\s/.exec(line)?.[1];
+    if (pid !== undefined && line.endsWith('<unfinished ...>')) {
+      open.set(pid, out.length);
+      out.push(line.slice(0, -'<unfinished ...>'.length).trimEnd());
+      continue;
+    }
+    const resumed = pid !== undefined ? /^\d+\s+<\.\.\. \w+ resumed>(.*)$/.exec(line) : null;
+    const at = pid !== undefined ? open.get(pid) : undefined;
+    if (resumed !== null && at !== undefined) {
+      out[at] = `${out[at]}${resumed[1]}`;
+      open.delete(pid!);
+      continue;
+    }
+    out.push(line);
+  }
+  return out;
 }
