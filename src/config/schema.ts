@@ -2,6 +2,7 @@ import * as z from 'zod';
 // First: it switches zod's generated fast path off before any schema object is built.
 import { email, isoTime, secretString } from './schema-basics.js';
 import { mailbox } from './mailbox-schema.js';
+import { checkMailboxes } from './mailbox-checks.js';
 import { checkRouting } from './routing-checks.js';
 import { priorityLevel, queueSettings, rule } from './routing-schema.js';
 import { spamSettings } from './spam-schema.js';
@@ -410,70 +411,7 @@ export const configSchema = z
         message: `outgoing mail would go to casegate's own SMTP listener (${cfg.listener.host}:${cfg.listener.port}): a mail loop. Point outgoing.smtp at your MTA`,
       });
     }
-    const names = new Set<string>();
-    const addresses = new Map<string, string>();
-    cfg.mailboxes.forEach((mb, i) => {
-      if (names.has(mb.name)) {
-        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'name'], message: `duplicate mailbox name "${mb.name}"` });
-      }
-      names.add(mb.name);
-      mb.addresses.forEach((a, j) => {
-        const other = addresses.get(a);
-        if (other !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['mailboxes', i, 'addresses', j],
-            message: `address ${a} is already served by mailbox "${other}"`,
-          });
-        }
-        addresses.set(a, mb.name);
-      });
-    });
-    // Staff addresses that are our own: what we send there comes back as our own mail (X-Loop,
-    // our Message-ID) and is dropped as a loop, so alerts would reach nobody.
-    const own = (a: string): string | undefined => addresses.get(a) ?? addresses.get(a.replace(/\+[^@]*@/, '@'));
-    const ownStaff = (a: string, path: (string | number)[], what: string): void => {
-      const mb = own(a);
-      if (mb !== undefined) ctx.addIssue({ code: 'custom', path, message: `${a} is an address of mailbox "${mb}": ${what} sent there would come back as casegate's own mail and be dropped as a loop; use a person's or a team's own address` });
-    };
-    if (cfg.instance.adminAddress !== undefined) ownStaff(cfg.instance.adminAddress, ['instance', 'adminAddress'], 'alerts');
-    for (const [name, q] of Object.entries(cfg.queues)) {
-      for (const [tier, t] of Object.entries(q.tiers)) t.addresses.forEach((a, j) => ownStaff(a, ['queues', name, 'tiers', tier, 'addresses', j], 'escalation alerts'));
-      q.agents.forEach((a, j) => ownStaff(a.address, ['queues', name, 'agents', j, 'address'], 'notifications'));
-    }
-    // Two mailboxes watching one IMAP folder would each take every message, whichever is first.
-    const watched = new Map<string, string>();
-    cfg.mailboxes.forEach((mb, i) => {
-      if (mb.imap === undefined) return;
-      const key = `${mb.imap.auth.user.toLowerCase()}@${mb.imap.host.toLowerCase()}:${mb.imap.port}/${imapFolderKey(mb.imap.folder)}`;
-      const other = watched.get(key);
-      if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'folder'], message: `mailbox "${other}" already watches ${key}: each message would land in whichever mailbox reads it first; give one mailbox the account and list both addresses in it` });
-      watched.set(key, mb.name);
-    });
-    cfg.mailboxes.forEach((mb, i) => {
-      if (mb.notesAddress !== undefined && addresses.has(mb.notesAddress)) {
-        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'notesAddress'], message: `${mb.notesAddress} is a mailbox address: every agent reply to it would become an internal note; use a separate address` });
-      }
-    });
-    cfg.mailboxes.forEach((mb, i) => {
-      const im = mb.imap;
-      if (im === undefined) return;
-      if (im.auth.method === 'xoauth2' && im.auth.accessTokenEnv === undefined && im.auth.tokenCommand === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'auth'], message: 'xoauth2 needs accessTokenEnv or tokenCommand' });
-      }
-      if (im.afterProcessing === 'move') {
-        // Moving a message into the folder being watched would find it again, for ever.
-        const watched = imapFolderKey(im.folder);
-        for (const key of ['processedFolder', 'quarantineFolder'] as const) {
-          if (imapFolderKey(im[key]) === watched) {
-            ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', key], message: `must differ from imap.folder ("${im.folder}"): casegate would move each message into the folder it watches and find it again, for ever` });
-          }
-        }
-      }
-      if (im.reconnectMaxSeconds < im.reconnectMinSeconds) {
-        ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'imap', 'reconnectMaxSeconds'], message: 'must not be smaller than reconnectMinSeconds' });
-      }
-    });
+    checkMailboxes(cfg, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     if (cfg.outgoing.transport === 'smtp' && cfg.outgoing.smtp === undefined) {
       ctx.addIssue({ code: 'custom', path: ['outgoing', 'smtp'], message: 'required when outgoing.transport is "smtp"' });
     }
@@ -515,10 +453,3 @@ export type AgentConfig = QueueConfig['agents'][number];
 export type RuleConfig = Config['rules'][number];
 export type PriorityConfig = Config['priorities'];
 export type SenderAuthConfig = Config['security']['senderAuth'];
-
-/** An IMAP folder name as the server compares it: "/"-separated, INBOX in any case (RFC 3501 §5.1). */
-function imapFolderKey(folder: string): string {
-  const parts = folder.split('/').filter((p) => p !== '');
-  if (parts[0] !== undefined && parts[0].toUpperCase() === 'INBOX') parts[0] = 'INBOX';
-  return parts.join('/');
-}

@@ -1,0 +1,74 @@
+import type { Config } from './schema.js';
+
+type Report = (path: (string | number)[], message: string) => void;
+
+/**
+ * Cross-checks of the mailboxes and of the staff addresses against them, made when the
+ * configuration is loaded (every problem at once, with its key path): unique names and addresses,
+ * staff addresses that are not our own, one mailbox per IMAP folder, IMAP folders that cannot loop.
+ */
+export function checkMailboxes(cfg: Config, report: Report): void {
+  const names = new Set<string>();
+  const addresses = new Map<string, string>();
+  cfg.mailboxes.forEach((mb, i) => {
+    if (names.has(mb.name)) report(['mailboxes', i, 'name'], `duplicate mailbox name "${mb.name}"`);
+    names.add(mb.name);
+    mb.addresses.forEach((a, j) => {
+      const other = addresses.get(a);
+      if (other !== undefined) report(['mailboxes', i, 'addresses', j], `address ${a} is already served by mailbox "${other}"`);
+      addresses.set(a, mb.name);
+    });
+  });
+  // Staff addresses that are our own: what we send there comes back as our own mail (X-Loop,
+  // our Message-ID) and is dropped as a loop, so alerts would reach nobody.
+  const own = (a: string): string | undefined => addresses.get(a) ?? addresses.get(a.replace(/\+[^@]*@/, '@'));
+  const ownStaff = (a: string, path: (string | number)[], what: string): void => {
+    const mb = own(a);
+    if (mb !== undefined) report(path, `${a} is an address of mailbox "${mb}": ${what} sent there would come back as casegate's own mail and be dropped as a loop; use a person's or a team's own address`);
+  };
+  if (cfg.instance.adminAddress !== undefined) ownStaff(cfg.instance.adminAddress, ['instance', 'adminAddress'], 'alerts');
+  for (const [name, q] of Object.entries(cfg.queues)) {
+    for (const [tier, t] of Object.entries(q.tiers)) t.addresses.forEach((a, j) => ownStaff(a, ['queues', name, 'tiers', tier, 'addresses', j], 'escalation alerts'));
+    q.agents.forEach((a, j) => ownStaff(a.address, ['queues', name, 'agents', j, 'address'], 'notifications'));
+  }
+  // Two mailboxes watching one IMAP folder would each take every message, whichever is first.
+  const watched = new Map<string, string>();
+  cfg.mailboxes.forEach((mb, i) => {
+    if (mb.imap === undefined) return;
+    const key = `${mb.imap.auth.user.toLowerCase()}@${mb.imap.host.toLowerCase()}:${mb.imap.port}/${imapFolderKey(mb.imap.folder)}`;
+    const other = watched.get(key);
+    if (other !== undefined) report(['mailboxes', i, 'imap', 'folder'], `mailbox "${other}" already watches ${key}: each message would land in whichever mailbox reads it first; give one mailbox the account and list both addresses in it`);
+    watched.set(key, mb.name);
+  });
+  cfg.mailboxes.forEach((mb, i) => {
+    if (mb.notesAddress !== undefined && addresses.has(mb.notesAddress)) {
+      report(['mailboxes', i, 'notesAddress'], `${mb.notesAddress} is a mailbox address: every agent reply to it would become an internal note; use a separate address`);
+    }
+  });
+  cfg.mailboxes.forEach((mb, i) => {
+    const im = mb.imap;
+    if (im === undefined) return;
+    if (im.auth.method === 'xoauth2' && im.auth.accessTokenEnv === undefined && im.auth.tokenCommand === undefined) {
+      report(['mailboxes', i, 'imap', 'auth'], 'xoauth2 needs accessTokenEnv or tokenCommand');
+    }
+    if (im.afterProcessing === 'move') {
+      // Moving a message into the folder being watched would find it again, for ever.
+      const folder = imapFolderKey(im.folder);
+      for (const key of ['processedFolder', 'quarantineFolder'] as const) {
+        if (imapFolderKey(im[key]) === folder) {
+          report(['mailboxes', i, 'imap', key], `must differ from imap.folder ("${im.folder}"): casegate would move each message into the folder it watches and find it again, for ever`);
+        }
+      }
+    }
+    if (im.reconnectMaxSeconds < im.reconnectMinSeconds) {
+      report(['mailboxes', i, 'imap', 'reconnectMaxSeconds'], 'must not be smaller than reconnectMinSeconds');
+    }
+  });
+}
+
+/** An IMAP folder name as the server compares it: "/"-separated, INBOX in any case (RFC 3501 §5.1). */
+function imapFolderKey(folder: string): string {
+  const parts = folder.split('/').filter((p) => p !== '');
+  if (parts[0] !== undefined && parts[0].toUpperCase() === 'INBOX') parts[0] = 'INBOX';
+  return parts.join('/');
+}
