@@ -44,7 +44,7 @@ export async function markHam(ctx: AppContext, number: number, opts: { actor?: s
       const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
       const refusal =
         (await recipientRefusal(ctx, trx, address)) ??
-        ((await autoRepliesSince(trx, address, since)) >= limit ? `rate limit: ${limit} automatic replies per hour to ${address}` : null);
+        ((await autoRepliesSince(trx, address, since)).count >= limit ? `rate limit: ${limit} automatic replies per hour to ${address}` : null);
       if (refusal !== null) {
         confirmation = { queued: false, why: refusal };
         await addEvent(trx, { caseId: caseRow.id, type: 'auto-reply.suppressed', actor: 'system', reason: `confirmation not sent: ${refusal}`, at: now });

@@ -15,25 +15,25 @@ export async function enqueue(db: Q, values: NewOutbox): Promise<number> {
 }
 
 /**
- * Automatic replies queued to `address` (and its +tag forms: mailboxOf) since a time (the
- * per-sender rate limit). Called in the
+ * Automatic replies queued to `address` (and its +tag forms: mailboxOf) since a time, and when
+ * the newest was queued (the per-sender rate limit and its interval). Called in the
  * transaction that may queue one more: on PostgreSQL it first takes a per-address lock held until
  * commit, so two daemons answering the same sender at once count each other's reply (SQLite's
  * write lock does the same).
  */
-export async function autoRepliesSince(db: Q, address: string, since: string): Promise<number> {
+export async function autoRepliesSince(db: Q, address: string, since: string): Promise<{ readonly count: number; readonly latest: string | null }> {
   const m = mailboxOf(address);
   await lockKey(db, `auto-reply:${m.base}`);
   const { rows } = await runPrepared(db, 'outbox.autoRepliesSince', [m.base, m.from, m.to, m.domain, since], (q, [a, lo, hi, d, s]) =>
     q
       .selectFrom('outbox')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max('created_at').as('latest')])
       .where((eb) => eb.or([eb('to_address', '=', a as string), eb.and([eb('to_address', '>=', lo as string), eb('to_address', '<', hi as string), eb('to_address', 'like', d as string)])]))
       .where('auto_reply', '=', 1)
       .where('status', '!=', 'suppressed')
       .where('created_at', '>', s as string),
   );
-  return Number(rows[0]?.n ?? 0);
+  return { count: Number(rows[0]?.n ?? 0), latest: (rows[0]?.latest as string | null | undefined) ?? null };
 }
 
 /**

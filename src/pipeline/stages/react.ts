@@ -81,7 +81,7 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
     return `the message arrived ${ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${Math.floor(ageHours)} hours`} ago (autoReply.maxAgeHours ${maxAgeHours}): no automatic reply to old mail`;
   }
   const since = new Date(now - 3_600_000).toISOString();
-  const recent = await autoRepliesSince(trx, address, since);
+  const { count: recent, latest } = await autoRepliesSince(trx, address, since);
   if (recent >= limit) return `rate limit: ${limit} automatic replies per hour to ${address}`;
   // (Only for a message that opens a case: an answer to our mail threads into its case, and
   // reopens it once at most, so it cannot loop.)
@@ -90,7 +90,7 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
     // reply) answers each of our automatic replies at once, each answer a new case: answered
     // again, it loops until the rate limit. A person writing again that soon misses only a
     // second confirmation.
-    if (minIntervalSeconds > 0 && (await autoRepliesSince(trx, address, new Date(now - minIntervalSeconds * 1000).toISOString())) > 0) {
+    if (minIntervalSeconds > 0 && latest !== null && latest > new Date(now - minIntervalSeconds * 1000).toISOString()) {
       return `an automatic reply went to ${address} less than ${minIntervalSeconds} s ago (autoReply.minIntervalSeconds): a new message that soon may be an auto-responder answering us`;
     }
     // A slower one sends the same message each time: the same subject and text as a message we
