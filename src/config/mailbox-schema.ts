@@ -7,6 +7,13 @@ import { email } from './schema-basics.js';
  * docs/configuration.md.
  */
 
+/** An address, or "@domain" for every address of a domain. */
+const formSender = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[^\s@<>()[\]\\,;:"]*@[^\s@<>()[\]\\,;:"]+$/, 'an address like forms@shop.example, or @shop.example for a whole domain');
+
 const imapAuth = z.discriminatedUnion('method', [
   z.object({
     method: z.literal('password'),
@@ -72,6 +79,12 @@ export const mailbox = z.object({
    * customer). Default: <local>+<agentMail.notesPlusTag>@<domain> of each of the mailbox's addresses.
    */
   notesAddress: email.optional(),
+  /**
+   * Programs that write on behalf of the person in Reply-To: web contact forms, shop systems
+   * ("forms@shop.example", "@forms.example" for a whole domain; may be one of our own addresses).
+   * Their mail opens the case for the Reply-To address (src/mail-in/form-mail.ts).
+   */
+  formSenders: z.array(formSender).default([]),
   /** IMAP account to watch; without it the mailbox receives through the SMTP listener or `casegate ingest`. */
   imap: imap.optional(),
 }).strict();

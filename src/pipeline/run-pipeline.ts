@@ -15,6 +15,7 @@ import { classifyStage } from './stages/classify.js';
 import { applyDedupe, decideDedupe, dedupeStage } from './stages/dedupe.js';
 import { escalateStage } from './stages/escalate.js';
 import { escalationRequestStage } from './stages/escalation-request.js';
+import { formMailStage } from './stages/form-mail.js';
 import { loopGuardStage } from './stages/loop-guard.js';
 import { parseStage } from './stages/parse.js';
 import { persistStage } from './stages/persist.js';
@@ -38,6 +39,7 @@ import { canRefuse, receiptBase, RefusedError, storeHeld, TransientError, type A
 export const DECIDE_STAGES: readonly DecideStage[] = [
   parseStage,
   dedupeStage,
+  formMailStage,
   loopGuardStage,
   automatedStage,
   spamStage,

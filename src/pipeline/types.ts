@@ -6,6 +6,7 @@ import type { UrgentSubject } from '../cases/escalation-signals.js';
 import type { WordCounts } from '../cases/language.js';
 import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
+import type { FormMail } from '../mail-in/form-mail.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { SpamVerdict } from '../mail-in/spam-verdict.js';
@@ -160,6 +161,8 @@ export interface Notes {
   contentDigest?: string;
   /** Set by dedupe: the stored message whose Message-ID this different message reuses, else unset. */
   collision?: { readonly receiptId: number; readonly messageId: string };
+  /** Set by form-mail: mail a contact form (mailboxes[].formSenders) wrote on behalf of the person in Reply-To, else null. */
+  form?: FormMail | null;
   automated?: AutomatedVerdict | null;
   bounce?: (BounceReport & { readonly caseRow: CaseRow }) | null;
   /** Set by spam: our MX's spam verdict, or null. */

@@ -12,7 +12,9 @@ export const automatedStage: DecideStage = {
   name: 'automated',
   async run(msg, ctx) {
     const parsed = need(msg.notes.parsed, 'parsed');
-    const verdict = detectAutomated(parsed);
+    // Form mail is judged as the person's (a no-reply form address is not a machine's mail).
+    const form = msg.notes.form;
+    const verdict = detectAutomated(form?.kind === 'on-behalf' ? { ...parsed, from: form.person } : parsed);
     msg.notes.automated = verdict;
     msg.notes.bounce = null;
     if (verdict?.kind !== 'bounce') return NEXT;

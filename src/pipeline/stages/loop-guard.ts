@@ -4,7 +4,7 @@ import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
  * Is this mail looping? Too many Received hops; our own mail coming back: X-Loop with our id, our
- * signed Message-ID, or From one of our addresses.
+ * signed Message-ID, or From one of our addresses (unless a contact form wrote it on someone's behalf).
  */
 export const loopGuardStage: DecideStage = {
   name: 'loop-guard',
@@ -22,8 +22,11 @@ export const loopGuardStage: DecideStage = {
     if (parsed.messageId !== null && verifyMessageId(parsed.messageId, ctx.secret) !== null) {
       return { end: 'ignored', reason: 'loop: our own outgoing message' };
     }
-    if (parsed.from !== null && ctx.mailboxes.isOwnAddress(parsed.from.address)) {
-      return { end: 'ignored', reason: `loop: sent from our own address ${parsed.from.address}` };
+    // A contact form writing From our address on a person's behalf (form-mail) is no loop: the
+    // checks above still catch our own mail coming back.
+    if (parsed.from !== null && msg.notes.form?.kind !== 'on-behalf' && ctx.mailboxes.isOwnAddress(parsed.from.address)) {
+      const hint = parsed.replyTo.length > 0 ? ' (a contact form writing on behalf of its Reply-To? see mailboxes[].formSenders)' : '';
+      return { end: 'ignored', reason: `loop: sent from our own address ${parsed.from.address}${hint}` };
     }
     if (header(parsed, 'x-casegate-case') !== null && header(parsed, 'auto-submitted') !== null) {
       return { end: 'ignored', reason: 'loop: automatic mail from a casegate instance' };

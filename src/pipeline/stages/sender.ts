@@ -14,12 +14,28 @@ import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
  * A forged sender (fail) is stored but never answered; participant rights need pass. Besides, a
  * reply to staff mail we sent to this very address (our recipient-bound Message-ID) proves a staff
  * address for that case whatever the mode (answersStaffMail). A message naming several From
- * addresses is never proven: the authentication results may be for another of them.
+ * addresses is never proven: the authentication results may be for another of them. Form mail
+ * (form-mail stage) is the person's in its Reply-To: never proven, forged when the form's is.
  */
 export const senderStage: DecideStage = {
   name: 'sender',
   async run(msg, ctx) {
     const parsed = need(msg.notes.parsed, 'parsed');
+    const form = msg.notes.form?.kind === 'on-behalf' ? msg.notes.form : null;
+    if (form !== null) {
+      // The form's own sender may be authenticated; the person it names is not (they typed it).
+      const formAuth = await authenticateSender(msg, ctx, form.via);
+      const forged = formAuth.verdict === 'fail';
+      msg.notes.sender = {
+        address: form.person.address,
+        name: form.person.name,
+        auth: forged ? 'fail' : 'none',
+        verified: !forged,
+        why: `Reply-To of form mail from ${form.via} (mailboxes[].formSenders), an address nobody proved; the form's sender: ${formAuth.why}`,
+        answersStaffMail: [],
+      };
+      return NEXT;
+    }
     let address = parsed.from?.address ?? null;
     let name = parsed.from?.name ?? '';
     let why = 'From header';

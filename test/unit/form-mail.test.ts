@@ -1,0 +1,130 @@
+/**
+ * Contact forms and shop systems (mailboxes[].formSenders): mail they write From their own address
+ * — a no-reply one, or the support address itself — with the person in Reply-To opens the case for
+ * that person; for anybody else Reply-To changes nothing. Whole pipeline on a fresh database.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { formMail, formSenderEntry } from '../../src/mail-in/form-mail.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.close();
+});
+
+const FORMS = (formSenders: string[]): ConfigInput => ({
+  mailboxes: [{ name: 'support', addresses: ['support@example.com'], formSenders }],
+  queues: { support: { agents: [{ address: 'ben@example.com', name: 'Ben' }] } },
+  autoReply: { minIntervalSeconds: 0 },
+});
+
+/** What the case sent outside the staff (ben@ gets the agents' notifications). */
+async function outboxTo(caseNumber: number): Promise<{ kind: string; to: string }[]> {
+  const c = (await caseByNumber(env.ctx.db, caseNumber))!;
+  const rows = await env.ctx.db.selectFrom('outbox').select(['kind', 'to_address']).where('case_id', '=', c.id).where('to_address', '!=', 'ben@example.com').orderBy('id').execute();
+  return rows.map((r) => ({ kind: r.kind, to: r.to_address }));
+}
+
+const FORM_BODY = 'Name: Jane Customer\nE-mail: jane@customer.example\nMessage: the printer is on fire again';
+
+describe('form mail: the person in Reply-To of a named form sender writes it', () => {
+  it('a form writing From our own support address opens the case for the Reply-To person, who gets the confirmation', async () => {
+    env = await testEnv(FORMS(['support@example.com']));
+    const out = await env.ingest(eml({ from: 'Website <support@example.com>', headers: { 'Reply-To': 'Jane Customer <jane@customer.example>' }, subject: 'Contact form: printer', body: FORM_BODY }));
+    expect(out).toMatchObject({ kind: 'stored', created: true, caseNumber: 10001 });
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(c.requester_address).toBe('jane@customer.example');
+    expect(c.requester_name).toBe('Jane Customer');
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).toEqual(['jane@customer.example']);
+    expect(await outboxTo(10001)).toContainEqual({ kind: 'confirmation', to: 'jane@customer.example' });
+    expect((await outboxTo(10001)).map((r) => r.to)).not.toContain('support@example.com');
+  });
+
+  it('a no-reply form address named as a whole domain is not machine mail; the person is answered', async () => {
+    env = await testEnv(FORMS(['@forms.example']));
+    const out = await env.ingest(eml({ from: 'noreply@forms.example', headers: { 'Reply-To': 'jane@customer.example' }, body: FORM_BODY }));
+    expect(out).toMatchObject({ kind: 'stored', created: true });
+    expect(await outboxTo(10001)).toContainEqual({ kind: 'confirmation', to: 'jane@customer.example' });
+  });
+
+  it('the person’s answer to the confirmation threads into their case', async () => {
+    env = await testEnv(FORMS(['support@example.com']));
+    await env.ingest(eml({ from: 'support@example.com', headers: { 'Reply-To': 'jane@customer.example' }, body: FORM_BODY }));
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const conf = await env.ctx.db.selectFrom('outbox').select('message_id').where('case_id', '=', c.id).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+    const reply = await env.ingest(eml({ from: 'jane@customer.example', subject: 'Re: Printer on fire', inReplyTo: conf.message_id, references: `<${conf.message_id}>`, body: 'It is still burning.' }));
+    expect(reply).toMatchObject({ kind: 'stored', created: false, caseNumber: 10001 });
+  });
+
+  it('the person is not proven: their address carries no rights from the From alone, and a forged form is never answered', async () => {
+    env = await testEnv(FORMS(['@forms.example']));
+    await env.ingest(eml({ from: 'noreply@forms.example', headers: { 'Reply-To': 'jane@customer.example' }, body: FORM_BODY }));
+    const receipt = await env.ctx.db.selectFrom('receipts').select(['from_address']).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(receipt.from_address).toBe('jane@customer.example');
+    const forged = await env.ingest(eml({ from: 'noreply@forms.example', auth: 'fail', headers: { 'Reply-To': 'victim@elsewhere.example' }, body: FORM_BODY }));
+    expect(forged).toMatchObject({ kind: 'stored', created: true, caseNumber: 10002 });
+    expect(await outboxTo(10002)).toEqual([]);
+  });
+
+  it('form mail that names nobody to answer is quarantined, with the reason', async () => {
+    env = await testEnv(FORMS(['support@example.com', '@forms.example']));
+    const cases: [Record<string, string>, RegExp][] = [
+      [{}, /no Reply-To address/],
+      [{ 'Reply-To': 'a@customer.example, b@customer.example' }, /Reply-To names 2 addresses/],
+      [{ 'Reply-To': 'support@example.com' }, /one of our own addresses|form’s own address/],
+      [{ 'Reply-To': 'ben@example.com' }, /a staff address/],
+    ];
+    for (const [headers, why] of cases) {
+      const out = await env.ingest(eml({ from: 'noreply@forms.example', headers, body: FORM_BODY }));
+      expect(out.kind).toBe('quarantined');
+      expect(out.reason).toMatch(/^form mail from noreply@forms\.example \(mailboxes\[\]\.formSenders\)/);
+      expect(out.reason).toMatch(why);
+    }
+  });
+});
+
+describe('Reply-To of anybody else changes nothing', () => {
+  it('without formSenders, mail From our own address is a loop, and the reason points at formSenders', async () => {
+    env = await testEnv(FORMS([]));
+    const out = await env.ingest(eml({ from: 'support@example.com', headers: { 'Reply-To': 'jane@customer.example' }, body: FORM_BODY }));
+    expect(out.kind).toBe('ignored');
+    expect(out.reason).toMatch(/loop: sent from our own address support@example\.com .*mailboxes\[\]\.formSenders/);
+  });
+
+  it('a stranger naming a third party in Reply-To gets the confirmation himself; the third party gets nothing', async () => {
+    env = await testEnv(FORMS(['@forms.example']));
+    const out = await env.ingest(eml({ from: 'mallory@evil.example', headers: { 'Reply-To': 'victim@elsewhere.example' } }));
+    expect(out).toMatchObject({ kind: 'stored', created: true });
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(c.requester_address).toBe('mallory@evil.example');
+    expect((await outboxTo(10001)).map((r) => r.to)).toEqual(['mallory@evil.example']);
+  });
+
+  it('our own outgoing mail coming back stays a loop even when our address is a form sender', async () => {
+    env = await testEnv(FORMS(['support@example.com']));
+    await env.ingest(eml({ from: 'support@example.com', headers: { 'Reply-To': 'jane@customer.example' }, body: FORM_BODY }));
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const conf = await env.ctx.db.selectFrom('outbox').select('message_id').where('case_id', '=', c.id).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+    const back = await env.ingest(eml({ from: 'support@example.com', messageId: conf.message_id, headers: { 'Reply-To': 'jane@customer.example', 'X-Loop': 'support@example.com' } }));
+    expect(back.kind).toBe('ignored');
+    expect(back.reason).toMatch(/^loop:/);
+  });
+});
+
+describe('formMail (the decision alone)', () => {
+  const person = { address: 'jane@customer.example', name: 'Jane' };
+  const none = (): null => null;
+  it('matches an address or a whole domain, nothing else', () => {
+    expect(formSenderEntry('Forms@Shop.Example', ['forms@shop.example'])).toBe('forms@shop.example');
+    expect(formSenderEntry('x@shop.example', ['@shop.example'])).toBe('@shop.example');
+    expect(formSenderEntry('x@evilshop.example', ['@shop.example'])).toBeNull();
+    expect(formSenderEntry('x@sub.shop.example', ['@shop.example'])).toBeNull();
+  });
+  it('several From addresses are never form mail on anyone’s behalf', () => {
+    expect(formMail({ from: { address: 'forms@shop.example', name: '' }, fromCount: 2, replyTo: [person] }, ['forms@shop.example'], none)).toMatchObject({ kind: 'unusable' });
+    expect(formMail({ from: { address: 'forms@shop.example', name: '' }, fromCount: 1, replyTo: [person, person] }, ['forms@shop.example'], none)).toEqual({ kind: 'on-behalf', person, via: 'forms@shop.example' });
+    expect(formMail({ from: { address: 'other@shop.example', name: '' }, fromCount: 1, replyTo: [person] }, ['forms@shop.example'], none)).toBeNull();
+  });
+});
