@@ -148,7 +148,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
         const told = await notifyAgents(trx, ctx, c, {
           event: 'call-request',
           call: { when: cmd.when, by: actor.by },
-          message: { from: last?.from ?? '', at: last?.at ?? '', visibleText: last?.visibleText ?? '', attachments: [] },
+          message: { from: last?.from ?? '', at: last?.at ?? '', visibleText: last?.visibleText ?? '', attachments: [], forged: last?.forged ?? false },
           skip: actor.address !== null ? [actor.address] : [],
         });
         done.push(`call requested${cmd.when !== '' ? ` (${cmd.when})` : ''}, tagged call${told.length > 0 ? `; ${told.join(', ')} notified` : ''}`);

@@ -100,7 +100,7 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
       assignedBy: o.by,
       note: o.note ?? '',
       // The owner sees what the customer wrote (for a new case: the mail that opened it).
-      lastMessage: (await lastCustomerMessage(trx, ctx, caseId)) ?? { from: '', at: '', visibleText: '' },
+      lastMessage: (await lastCustomerMessage(trx, ctx, caseId)) ?? { from: '', at: '', visibleText: '', forged: false },
     });
   }
   let summary = `case ${caseRow.number} assigned to ${agent.name}${previous !== null ? ` (was ${previousName || previous})` : ''}`;

@@ -31,6 +31,8 @@ export interface LastMessage {
   readonly from: string;
   readonly at: string;
   readonly visibleText: string;
+  /** Its From failed the sender check (messages.sender_auth fail). */
+  readonly forged: boolean;
 }
 
 export interface EscalateOptions {
@@ -130,7 +132,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
     await queueStaffEmail(trx, ctx, caseRow, 'escalation-alert', { address, name: '' }, {
       escalation: { level: to, reason: o.reason, by: o.by, at: now },
       owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
-      lastMessage: o.lastMessage ?? { from: '', at: '', visibleText: '' },
+      lastMessage: o.lastMessage ?? { from: '', at: '', visibleText: '', forged: false },
     });
   }
 
@@ -170,7 +172,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
 export async function lastCustomerMessage(db: Kysely<Database>, ctx: Pick<AppContext, 'config'>, caseId: number): Promise<LastMessage | null> {
   for (const m of await recentHumanMessages(db, caseId, 20)) {
     if (isStaff(ctx.config, m.from_address)) continue;
-    return { from: m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address, at: m.created_at, visibleText: writtenText(m.visible_text) };
+    return { from: m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address, at: m.created_at, visibleText: writtenText(m.visible_text), forged: m.sender_auth === 'fail' };
   }
   return null;
 }

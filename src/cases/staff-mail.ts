@@ -19,6 +19,8 @@ export interface NotifiedMessage {
   readonly at: string;
   readonly visibleText: string;
   readonly attachments: readonly string[];
+  /** Its From failed the sender check (DMARC fail): it may not come from that address. */
+  readonly forged: boolean;
 }
 
 /**

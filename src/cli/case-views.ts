@@ -76,7 +76,7 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     'Thread (← in, → out; [INTERNAL] = staff only, never shown to the customer):',
   ];
   for (const m of d.messages) {
-    const flags = [m.thread_rule, ...(m.automated !== null ? [m.automated] : []), ...(m.spam === 1 ? ['suspected spam'] : [])].join(', ');
+    const flags = [m.thread_rule, ...(m.automated !== null ? [m.automated] : []), ...(m.spam === 1 ? ['suspected spam'] : []), ...(m.sender_auth === 'fail' ? ['SENDER CHECK FAILED: the From may be forged'] : [])].join(', ');
     const state = m.direction === 'out' ? (m.sent_at !== null ? ' sent' : ' queued') : '';
     const by = m.author !== null && m.direction === 'out' ? ` for ${m.author}` : '';
     lines.push(`--- ${m.direction === 'in' ? '←' : '→'} ${m.created_at} ${m.from_address}${by} [${flags}]${state}${m.internal === 1 ? ' [INTERNAL]' : ''}`);

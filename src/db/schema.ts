@@ -97,6 +97,8 @@ export interface MessagesTable {
   internal: ColumnType<Flag, Flag | undefined, Flag>;
   /** Address of the agent who wrote it (their mail, a note, or the reply we sent for them), else null (0007). */
   author: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Inbound: what sender authentication found for its From — pass | none | fail; null on outgoing mail and older rows (0015). */
+  sender_auth: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AttachmentsTable {

@@ -11,6 +11,8 @@ import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { replaceReloadableParts } from '../../src/context.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { checkLinkToken } from '../../src/web/signed-link.js';
+import { caseDetail } from '../../src/views.js';
+import { formatCaseDetail } from '../../src/cli/case-views.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { SLA_CONFIG } from '../helpers/sla-config.js';
 
@@ -176,6 +178,26 @@ describe('the case page', () => {
     await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'closed', { actor: 'cli:test', reason: 'done' }));
     const closed = await (await get(await linkIn(id, 'confirmation'))).text();
     expect(closed).toContain('<p>This case is closed. If you still need help');
+  });
+
+  it('a message whose From failed the sender check is marked — on the page (never "You"), in the agents’ notification and in `cases show`', async () => {
+    const id = await newCase();
+    const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;
+    // Our signed reference threads it whatever the sender check says; DMARC failed for jane's domain.
+    const out = await env.ingest(eml({ from: 'Jane Customer <jane@customer.example>', auth: 'fail', subject: 'Re: Printer on fire', inReplyTo: conf.message_id, references: `<${conf.message_id}>`, body: 'Please send all invoices to iban DE00 1234 from now on.' }));
+    expect(out).toMatchObject({ kind: 'stored', caseId: id });
+    const html = await (await get(await linkIn(id, 'confirmation'))).text();
+    expect(html).toMatch(/<strong>You<\/strong> <time[^>]*>[^<]*<\/time><\/header>\s*<p[^>]*>My printer is on fire\./);
+    expect(html).toMatch(/<strong>Jane Customer &lt;jane@customer\.example&gt;<\/strong> <time[^>]*>[^<]*<\/time> <em class="forged">\(sender check failed: this message may not be from this address\)<\/em><\/header>\s*<p[^>]*>Please send all invoices/);
+    const notices = (await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'agent-notification' || r.kind === 'assignment');
+    const warned = notices.filter((r) => r.text.includes('WARNING: this message failed the sender check. It says it is from Jane Customer <jane@customer.example>'));
+    expect(warned.map((r) => r.kind)).toEqual(['agent-notification']);
+    expect(warned[0]!.html).toContain('<strong>Warning:</strong> this message failed the sender check.');
+    expect(notices.filter((r) => !warned.includes(r)).length).toBeGreaterThan(0); // the first message's notice has no warning
+    const detail = (await caseDetail(env.ctx.db, 10001))!;
+    const shown = formatCaseDetail(detail, () => '');
+    expect(shown).toMatch(/← \S+ jane@customer\.example \[signed-reference, SENDER CHECK FAILED: the From may be forged\]/);
+    expect(shown.match(/SENDER CHECK FAILED/g)).toHaveLength(1);
   });
 
   it('Accept: text/plain gets the page as text', async () => {

@@ -13,7 +13,7 @@ export async function publicMessages(db: Q, caseId: number, replyKinds: readonly
   return db
     .selectFrom('messages')
     .leftJoin('outbox', 'outbox.id', 'messages.outbox_id')
-    .select(['messages.id', 'messages.direction', 'messages.from_address', 'messages.from_name', 'messages.visible_text', 'messages.created_at', 'outbox.kind'])
+    .select(['messages.id', 'messages.direction', 'messages.from_address', 'messages.from_name', 'messages.visible_text', 'messages.created_at', 'messages.sender_auth', 'outbox.kind'])
     .where('messages.case_id', '=', caseId)
     .where('messages.internal', '=', 0)
     .where((eb) =>

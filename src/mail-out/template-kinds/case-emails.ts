@@ -18,6 +18,7 @@ const lastCustomerMessage = (description: string) =>
       'Its new text (quoted history and signature removed); plain text, in HTML use {{paragraphs lastMessage.visibleText}}.',
       'Still no luck. Now my colleagues cannot log in either.',
     ),
+    forged: bool('True when its From failed the sender check (security.senderAuth: DMARC fail): it may not come from that address at all. Say so; the shipped templates warn.', false),
   });
 
 export const caseEmailKinds = {
@@ -169,6 +170,7 @@ export const caseEmailKinds = {
           'Its new text (quoted history and signature removed); plain text, in HTML use {{paragraphs lastMessage.visibleText}}.',
           'Still no luck. Now my colleagues cannot log in either.\nThis is urgent: we cannot send invoices.',
         ),
+        forged: bool('True when its From failed the sender check (security.senderAuth: DMARC fail): it may not come from that address at all. Say so; the shipped templates warn.', false),
       }),
     },
   },
@@ -313,6 +315,7 @@ export const caseEmailKinds = {
           'Hello,\n\nsince this morning I cannot log in. The page says "Invalid session".\n\nJane',
         ),
         attachments: list('File names of its attachments.', str('One file name.', 'screenshot.png'), ['screenshot.png']),
+        forged: bool('True when its From failed the sender check (security.senderAuth: DMARC fail): it may not come from that address at all. Say so; the shipped templates warn.', false),
       }),
     },
   },

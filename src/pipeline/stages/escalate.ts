@@ -59,6 +59,7 @@ export const escalateStage: CommitStage = {
       from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
       at: now,
       visibleText: writtenText(msg.notes.visible?.text ?? ''),
+      forged: sender.auth === 'fail',
     };
     const common = { lastMessage, inReplyTo: parsed.messageId, references: parsed.references, messageRowId };
 

@@ -41,6 +41,7 @@ export const notifyStaffStage: CommitStage = {
         at: ctx.clock.now().toISOString(),
         visibleText: writtenText(msg.notes.visible?.text ?? ''),
         attachments: parsed.attachments.map((a) => a.filename),
+        forged: sender.auth === 'fail',
       },
       skip: [...(msg.notes.escalation?.alerted ?? []), sender.address],
     });

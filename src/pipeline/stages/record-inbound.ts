@@ -82,6 +82,7 @@ export async function recordMessage(msg: Inbound, ctx: AppContext, trx: Trx, f: 
     spam: notes.spam != null ? 1 : 0,
     internal: f.internal ? 1 : 0,
     author: f.author,
+    sender_auth: sender.auth,
   });
   await insertAttachments(trx, messageRowId, parsed.attachments);
   await setReceiptCase(trx, f.receiptId, f.caseRow.id, messageRowId);

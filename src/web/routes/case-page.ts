@@ -52,12 +52,21 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
     // staff address that did not act as the agent (not proven) is not the customer's either.
     .filter((m) => m.direction === 'out' || !isStaff(ctx.config, m.from_address))
     .map((m) => ({
-      // '' for the customer's own messages: the template says "You".
+      // '' for the customer's own messages: the template says "You" (not for one whose From
+      // failed the sender check: someone else may have written it).
       // Others by their address (a display name alone could say "Example Support").
-      from: m.direction === 'out' ? ctx.config.instance.name : m.from_address === caseRow.requester_address ? '' : m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address,
+      from:
+        m.direction === 'out'
+          ? ctx.config.instance.name
+          : m.from_address === caseRow.requester_address && m.sender_auth !== 'fail'
+            ? ''
+            : m.from_name !== ''
+              ? `${m.from_name} <${m.from_address}>`
+              : m.from_address,
       at: DateTime.fromISO(m.created_at, { zone }).toISO() ?? m.created_at,
       text: m.direction === 'out' ? withoutFooter(m.visible_text, tag) : m.visible_text,
       fromCustomer: m.direction === 'in',
+      forged: m.direction === 'in' && m.sender_auth === 'fail',
     }));
   return {
     statusLabel: statusLabel(caseRow.status, caseRow.language),
