@@ -58,8 +58,21 @@ export function stripExternalTag(subject: string): string {
   return subject.replace(EXTERNAL_TAG, '').trim();
 }
 
-/** Subject for a new case: without reply prefixes and without our tag. */
+/** Reply prefixes and "[EXTERNAL]" marks, in any order ("RE: [EXTERNAL] AW: …"), gone from the start. */
+function stripLeadingMarks(subject: string): string {
+  let s = subject;
+  for (;;) {
+    const next = stripExternalTag(stripReplyPrefixes(s));
+    if (next === s) return s;
+    s = next;
+  }
+}
+
+/**
+ * Subject for a new case: without reply prefixes, without our tag, and without the "[EXTERNAL]"
+ * mark the customer's mail system added (so a reply under a marked subject is the same subject).
+ */
 export function caseSubject(subject: string, prefix: string): string {
-  const s = stripReplyPrefixes(subject.replace(tagPatterns(prefix).all, ' ')).replace(/\s+/g, ' ').trim();
+  const s = stripLeadingMarks(subject.replace(tagPatterns(prefix).all, ' ')).replace(/\s+/g, ' ').trim();
   return s === '' ? '(no subject)' : s.slice(0, 300);
 }

@@ -133,6 +133,28 @@ describe('an "Urgent – <topic>" email', () => {
     expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['escalation-ack']);
   });
 
+  /** automail hunt F8: the customer's mail system marks our reply's subject as external on its way back. */
+  it.each(['RE: [EXTERNAL] Urgent – VPN down', '[EXTERNAL] RE: Urgent – VPN down', 'AW: [EXT] RE: [Case #10001] Urgent – VPN down', '(External) Re: Urgent – VPN down'])(
+    'a "thanks" under %s is the same subject: no second escalation',
+    async (subject) => {
+      await ingest({ subject: 'Urgent – VPN down', body: 'Nobody in the office can connect.' });
+      const ack = (await sent('escalation-ack'))[0]!;
+      // The lead handled it and took the escalation back; the customer's "thanks" must not raise it again.
+      expect((await escalateFromCli(env.ctx, 10001, { level: 0, actor: 'cli:lead' })).change).toBe('lowered');
+      const before = (await outbox()).length;
+      const out = await ingest({ subject, inReplyTo: ack.message_id, references: `<${ack.message_id}>`, body: 'Thanks, it works again.' });
+      expect(out).toMatchObject({ created: false, caseNumber: 10001 });
+      expect(await caseNo(10001)).toMatchObject({ escalation_level: 0 });
+      expect((await eventTypes(10001)).filter((t) => t === 'case.escalated')).toHaveLength(1);
+      expect((await outbox()).slice(before).filter((o) => o.kind === 'escalation-alert' || o.kind === 'escalation-ack')).toEqual([]);
+    },
+  );
+
+  it('an "[EXTERNAL]" mark is no part of a new case’s subject', async () => {
+    await ingest({ subject: '[EXTERNAL] Printer on fire' });
+    expect(await caseNo(10001)).toMatchObject({ subject: 'Printer on fire' });
+  });
+
   it.each(['Urgent:', 'urgent', 'URGENT!!', '[URGENT]', 'Not urgent: VPN question'])('%s: a normal case, confirmed', async (subject) => {
     await ingest({ subject, body: 'The VPN is down for everyone.' });
     expect(await caseNo(10001)).toMatchObject({ subject, priority: 'normal', escalated: 0, escalation_level: 0 });
