@@ -3,7 +3,7 @@
  * statistics stay honest. Short, and made only of thanks/closing words in a few languages.
  */
 const THANKS_WORDS =
-  /^(?:thanks?|thank you|thx|ty|many thanks|thanks a lot|thank you very much|cheers|great|perfect|awesome|ok|okay|super|danke|vielen dank|danke schön|dankeschön|merci|merci beaucoup|gracias|grazie|tack|takk|bedankt|dank je|obrigad[oa]|best|regards|best regards|kind regards|br|mfg|viele grüße|lg|gruß|grüße|cordialement|saludos|that worked|that did it|that helped|it works(?: now| again)?|works(?: now| again)?|all good|problem solved|solved|hat geklappt|funktioniert(?: jetzt)?(?: wieder)?|\p{Emoji_Presentation}|[!.,:;)(\-\s])+$/iu;
+  /^(?:thanks? again|thank you again|thanks?|thank you|thx|ty|many thanks|thanks a lot|thank you very much|cheers|great|perfect|awesome|ok|okay|super|danke|vielen dank|danke schön|dankeschön|merci|merci beaucoup|gracias|grazie|tack|takk|bedankt|dank je|obrigad[oa]|best|regards|best regards|kind regards|br|mfg|viele grüße|lg|gruß|grüße|cordialement|saludos|that worked|that did it|that helped|it works(?: now| again)?|works(?: now| again)?|all good|problem solved|solved|hat geklappt|funktioniert(?: jetzt)?(?: wieder)?|\p{Emoji_Presentation}|[!.,:;)(\-\s])+$/iu;
 
 const NAME_LINE = /^\p{Lu}[\p{L}'.-]*(?:\s+\p{Lu}[\p{L}'.-]*){0,2}$/u;
 

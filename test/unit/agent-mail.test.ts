@@ -254,7 +254,7 @@ describe('email commands', () => {
     expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
   });
 
-  it('#resolve, a "thanks" does not reopen, a new problem does; #close; a reply after the window opens a linked case', async () => {
+  it('#resolve, a "thanks" does not reopen, a new problem does; #close; a reply after the window opens a linked case, a "thanks" does not', async () => {
     const orig = await newCase();
     await ingest(agentReply(orig, '#resolve'));
     const resolved = (await toAddress('jane@customer.example', 'status-changed'))[0]!;
@@ -270,6 +270,12 @@ describe('email commands', () => {
     const closed = (await toAddress('jane@customer.example', 'status-changed')).at(-1)!;
     expect(closed.subject).toBe('[Case #10001] Closed: VPN broken');
     env.clock.advance(31 * 86_400_000);
+    // A late "thanks" is no new problem (automail hunt F19): recorded on the old case, no new case, no mail.
+    const before = (await toAddress('jane@customer.example')).length;
+    const thanks = await ingest(eml({ from: JANE, subject: `Re: ${closed.subject}`, inReplyTo: closed.message_id, body: 'Thanks again, all good!\nJane' }));
+    expect(thanks).toMatchObject({ created: false, caseNumber: 10001 });
+    expect((await caseNo()).status).toBe('closed');
+    expect(await toAddress('jane@customer.example')).toHaveLength(before);
     const out = await ingest(eml({ from: JANE, subject: `Re: ${closed.subject}`, inReplyTo: closed.message_id, body: 'Same problem on my new laptop.' }));
     expect(out).toMatchObject({ created: true, caseNumber: 10002 });
     expect((await caseNo(10002)).linked_case_id).toBe((await caseNo()).id);

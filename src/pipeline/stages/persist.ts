@@ -101,7 +101,7 @@ export const persistStage: CommitStage = {
         }
         caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
         if (thread.reopen === 'keep-thanks') {
-          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: 'a thank-you reply does not reopen a resolved case', at: now });
+          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `a thank-you reply does not reopen a ${caseRow.status} case`, at: now });
         }
       }
     }

@@ -110,7 +110,10 @@ export function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, ru
   if (msg.notes.automated != null) return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   const since = caseRow.closed_at ?? caseRow.resolved_at ?? caseRow.updated_at;
   const ageMs = ctx.clock.now().getTime() - new Date(since).getTime();
-  if (ageMs > ctx.config.cases.reopenWindowDays * DAY_MS) return newCase('new-after-reopen-window', caseRow);
-  if (!ctx.config.cases.reopenOnThanks && isThanksOnly(msg.notes.visible?.text ?? '')) return { kind: 'existing', rule, caseRow, reopen: 'keep-thanks' };
+  const thanks = isThanksOnly(msg.notes.visible?.text ?? '');
+  // After the window a reply is a new problem — but a late "thanks" is none: it is recorded on
+  // the old case (no new case, no confirmation), whatever cases.reopenOnThanks says.
+  if (ageMs > ctx.config.cases.reopenWindowDays * DAY_MS) return thanks ? { kind: 'existing', rule, caseRow, reopen: 'keep-thanks' } : newCase('new-after-reopen-window', caseRow);
+  if (!ctx.config.cases.reopenOnThanks && thanks) return { kind: 'existing', rule, caseRow, reopen: 'keep-thanks' };
   return { kind: 'existing', rule, caseRow, reopen: 'reopen' };
 }
