@@ -26,8 +26,8 @@ describe('mailbox health templates', () => {
     expect(out.text).toContain('support@example.com');
     expect(out.text).toContain('AUTHENTICATIONFAILED');
     // No "keep the case tag in the subject" footer: these are not about a case.
-    expect(out.text).not.toMatch(/in the subject line|im Betreff/);
-    expect(out.html).not.toMatch(/in the subject line|im Betreff/);
+    expect(out.text).not.toMatch(/in the subject line|in den Betreff/);
+    expect(out.html).not.toMatch(/in the subject line|in den Betreff/);
     if (language === 'de') expect(out.text).toMatch(/Postfach/);
   });
 

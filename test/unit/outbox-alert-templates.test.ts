@@ -25,7 +25,7 @@ describe('outbox health templates', () => {
     expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
     expect(out.text).toContain(language === 'de' ? 'SMTP relay.example.com (Port 587)' : 'SMTP relay.example.com (port 587)');
     expect(out.text).toContain('535 5.7.8');
-    expect(out.text).not.toMatch(/in the subject line|im Betreff/);
+    expect(out.text).not.toMatch(/in the subject line|in den Betreff/);
     if (language === 'de') expect(out.text).toMatch(/Versand/);
   });
 

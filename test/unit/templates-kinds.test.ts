@@ -173,10 +173,10 @@ describe('every shipped template renders in every shipped language', () => {
         if (decl.audience === 'customer') {
           expect(out.subject).toContain('[Case #10042]');
           expect(out.text).toContain(language === 'de' ? 'Guten Tag Jane Doe,' : 'Hello Jane Doe,');
-          expect(out.text).toMatch(/keep \[Case #10042\] in the subject|lassen Sie \[Case #10042\] im Betreff/);
+          expect(out.text).toMatch(/reply to this email\. Writing a new email about it\? Put \[Case #10042\] in the subject line|antworten Sie auf diese E-Mail\. Schreiben Sie eine neue E-Mail dazu, setzen Sie \[Case #10042\] in den Betreff/);
         } else {
           expect(out.text).toMatch(/Internal email from casegate|Interne E-Mail von casegate/);
-          expect(out.text).not.toMatch(/in the subject line|im Betreff stehen/);
+          expect(out.text).not.toMatch(/in the subject line|in den Betreff/);
           if (decl.scope === 'case') {
             expect(out.subject).toContain('[Case #10042]');
             expect(out.text).toContain('casegate cases show 10042');
