@@ -92,11 +92,16 @@ export interface MethodResult {
   readonly props: Readonly<Record<string, string>>;
 }
 
-/** Remove (possibly nested) comments, outside quoted strings. */
+/**
+ * Remove (possibly nested) comments, outside quoted strings. The one thing kept from a comment is
+ * the DMARC policy the domain publishes, which MXs write there ("dmarc=fail (p=NONE sp=NONE
+ * dis=NONE)", Gmail; "(p=reject dis=none)"): it becomes the property polrec.p.
+ */
 function stripComments(value: string): string {
   let out = '';
   let depth = 0;
   let quoted = false;
+  let comment = '';
   for (let i = 0; i < value.length; i++) {
     const c = value[i]!;
     if (c === '\\' && i + 1 < value.length) {
@@ -106,15 +111,18 @@ function stripComments(value: string): string {
     }
     if (depth === 0 && c === '"') quoted = !quoted;
     if (!quoted && c === '(') {
+      if (depth === 0) comment = '';
       depth++;
       continue;
     }
     if (!quoted && c === ')' && depth > 0) {
       depth--;
-      out += ' ';
+      const policy = depth === 0 ? /(?:^|[\s;])p=([a-z]+)/i.exec(comment)?.[1] : undefined;
+      out += policy !== undefined ? ` polrec.p=${policy} ` : ' ';
       continue;
     }
     if (depth === 0) out += c;
+    else comment += c;
   }
   return out;
 }
@@ -202,7 +210,13 @@ export function judge(results: ReadonlyMap<string, MethodResult>, fromAddress: s
   const dmarcFor = dmarcAny?.props['header.from'] ?? '';
   const dmarc = dmarcFor === '' || dmarcFor === from ? dmarcAny : undefined;
   if (dmarc?.result === 'pass') return { verdict: 'pass', why: `${source}: dmarc=pass` };
-  if (dmarc?.result === 'fail') return { verdict: 'fail', why: `${source}: dmarc=fail` };
+  if (dmarc?.result === 'fail') {
+    // A domain publishing p=none asks receivers not to act on failures (it is still collecting
+    // reports, often before its own senders are all aligned): unproven, not forged.
+    const policy = dmarc.props['polrec.p'] ?? dmarc.props['policy.dmarc'];
+    if (policy === 'none') return { verdict: 'none', why: `${source}: dmarc=fail, but the domain publishes p=none (monitoring only): not treated as forged` };
+    return { verdict: 'fail', why: `${source}: dmarc=fail` };
+  }
   if (dmarcAny !== undefined && dmarc === undefined) {
     const other = `${source}: dmarc=${dmarcAny.result} is for ${dmarcFor}, not for the From domain ${from}`;
     const rest = judge(new Map([...results].filter(([m]) => m !== 'dmarc')), fromAddress, source);
@@ -249,12 +263,22 @@ export async function verifySender(input: VerifyInput, fromAddress: string): Pro
     disableBimi: true,
   });
   const results = new Map<string, MethodResult>();
-  if (res.dmarc !== false) results.set('dmarc', { method: 'dmarc', result: String(res.dmarc.status.result), props: { 'header.from': res.dmarc.domain ?? '' } });
+  if (res.dmarc !== false) {
+    const props: Record<string, string> = { 'header.from': res.dmarc.domain ?? '' };
+    if (typeof res.dmarc.policy === 'string' && res.dmarc.policy !== '') props['polrec.p'] = res.dmarc.policy.toLowerCase();
+    results.set('dmarc', { method: 'dmarc', result: String(res.dmarc.status.result), props });
+  }
   const dkimPass = (res.dkim.results ?? []).find((r) => r.status.result === 'pass' && aligned(r.signingDomain ?? '', domainOf(fromAddress)));
   const dkimAny = dkimPass ?? (res.dkim.results ?? [])[0];
   if (dkimAny !== undefined) results.set('dkim', { method: 'dkim', result: String(dkimAny.status.result), props: { 'header.d': (dkimAny.signingDomain ?? '').toLowerCase() } });
   if (input.ip !== null && res.spf !== false) {
     results.set('spf', { method: 'spf', result: String(res.spf.status.result), props: { 'smtp.mailfrom': String(res.spf['envelope-from'] ?? res.spf.domain ?? '').toLowerCase() } });
   }
-  return judge(results, fromAddress, 'verified here');
+  const j = judge(results, fromAddress, 'verified here');
+  // DMARC passes on an aligned SPF pass too: without the client's address SPF was never checked,
+  // so a failed DMARC may only mean "not DKIM-signed" — no proof of forgery.
+  if (j.verdict === 'fail' && input.ip === null) {
+    return { verdict: 'none', why: `${j.why}, but SPF could not be checked (no SMTP client address: casegate ingest, IMAP): not treated as forged` };
+  }
+  return j;
 }

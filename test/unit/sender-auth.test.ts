@@ -78,6 +78,18 @@ describe('which Authentication-Results count (trusted hop)', () => {
     expect(judge(results, 'jane@customer.example', 't').verdict).toBe(verdict);
   });
 
+  it.each([
+    ['mx.example.com; dmarc=fail (p=NONE sp=NONE dis=NONE) header.from=a.example', 'none'],
+    ['mx.example.com; dmarc=fail policy.dmarc=none header.from=a.example', 'none'],
+    ['mx.example.com; dmarc=fail (p=REJECT sp=REJECT dis=REJECT) header.from=a.example', 'fail'],
+    ['mx.example.com; dmarc=fail header.from=a.example', 'fail'],
+  ])('a DMARC fail counts as forged unless the domain publishes p=none: %s', (value, verdict) => {
+    const results = new Map(parseAuthResults(value)!.results.map((r) => [r.method, r]));
+    const j = judge(results, 'x@a.example', 'test');
+    expect(j.verdict).toBe(verdict);
+    if (verdict === 'none') expect(j.why).toMatch(/p=none/);
+  });
+
   it('says why a DMARC result for another domain does not count', () => {
     const results = new Map([['dmarc', { method: 'dmarc', result: 'pass', props: { 'header.from': 'evil.example' } }]]);
     expect(judge(results, 'ben@example.com', 'AR')).toEqual({ verdict: 'none', why: 'AR: dmarc=pass is for evil.example, not for the From domain example.com' });
@@ -125,6 +137,8 @@ function stubDns(): DnsResolver & { lookups: string[] } {
     'customer.example': ['v=spf1 ip4:192.0.2.25 ip4:127.0.0.1 -all'],
     '_dmarc.customer.example': ['v=DMARC1; p=reject'],
     'nopolicy.example': ['v=spf1 ip4:192.0.2.99 ~all'],
+    'monitor.example': ['v=spf1 ip4:192.0.2.25 -all'],
+    '_dmarc.monitor.example': ['v=DMARC1; p=none; rua=mailto:dmarc@monitor.example'],
   };
   const lookups: string[] = [];
   const resolve = async (name: string, rrtype: string): Promise<string[][] | string[]> => {
@@ -170,6 +184,26 @@ describe('mode verify (mailauth, stub DNS)', () => {
     expect(await confirmations(10001)).toHaveLength(1);
     const again = await stored(eml({ from: 'Nora <nora@nopolicy.example>', subject: 'Re: [Case #10001] Printer on fire', auth: null }), { client: FROM_ELSEWHERE, envelopeFrom: 'nora@nopolicy.example' });
     expect(again).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
+  });
+
+  // trust hunt F9: an unsigned message whose From only SPF can vouch for.
+  it('without an SMTP client (casegate ingest) SPF cannot be checked: a DMARC fail then proves nothing — unknown, not forged', async () => {
+    env = await testEnv(VERIFY, undefined, { resolveDns: stubDns() });
+    const out = await stored(eml({ auth: null }), { envelopeFrom: 'jane@customer.example' });
+    expect(out).toMatchObject({ created: true, caseNumber: 10001 });
+    expect(await confirmations(10001)).toHaveLength(1);
+    const receipt = await env.ctx.db.selectFrom('messages').select('sender_auth').executeTakeFirstOrThrow();
+    expect(receipt.sender_auth).toBe('none');
+  });
+
+  it('a DMARC fail of a domain that publishes p=none (monitoring only) is unknown, not forged; with p=reject it is forged', async () => {
+    env = await testEnv(VERIFY, undefined, { resolveDns: stubDns() });
+    await stored(eml({ from: 'Mo <mo@monitor.example>', auth: null }), { client: FROM_ELSEWHERE, envelopeFrom: 'mo@monitor.example' });
+    expect(await confirmations(10001)).toHaveLength(1);
+    await stored(eml({ auth: null }), { client: FROM_ELSEWHERE, envelopeFrom: 'jane@customer.example' });
+    expect(await confirmations(10002)).toHaveLength(0);
+    const auth = (await env.ctx.db.selectFrom('messages').select('sender_auth').where('direction', '=', 'in').orderBy('id').execute()).map((r) => r.sender_auth);
+    expect(auth).toEqual(['none', 'fail']);
   });
 
   it('through the real SMTP listener: SPF is checked against the connecting client (127.0.0.1 is designated for customer.example)', async () => {
