@@ -4,7 +4,7 @@
  * X-Autoreply family, Exchange's X-Auto-Response-Suppress and generated-message headers, Apple's
  * vacation marker), then subjects only machines write, then read receipts and challenges.
  */
-import type { AutomatedKind, AutomatedVerdict } from './automated.js';
+import type { AutomatedKind, AutomatedVerdict, ListContext } from './automated.js';
 import {
   AUTO_REPLY_SUBJECT,
   CHALLENGE_SUBJECT,
@@ -88,7 +88,7 @@ function otherHeaderVerdict(mail: ParsedMail): AutomatedVerdict | null {
  * "Away until May 5") only count with another weak signal (empty Return-Path, Precedence
  * bulk/junk/list, a no-reply sender).
  */
-export function subjectVerdict(mail: ParsedMail): AutomatedVerdict | null {
+export function subjectVerdict(mail: ParsedMail, opts: ListContext = {}): AutomatedVerdict | null {
   const m = AUTO_REPLY_SUBJECT.exec(mail.subject);
   if (m !== null) return { kind: 'auto-reply', reason: `subject "${m[0].trim()}"`, subjectOnly: true };
   if (LOTUS_AUTO_SUBJECT.test(mail.subject)) return { kind: 'auto-reply', reason: 'subject "AUTO: … out of the office" (Lotus Notes)' };
@@ -97,7 +97,7 @@ export function subjectVerdict(mail: ParsedMail): AutomatedVerdict | null {
     const weak =
       mail.returnPath === ''
         ? 'empty Return-Path'
-        : ['bulk', 'junk', 'list'].includes(precedence)
+        : ['bulk', 'junk', ...(opts.listIsOurs === true ? [] : ['list'])].includes(precedence)
           ? `Precedence: ${precedence}`
           : addressRole(mail.from?.address ?? '') === 'no-reply'
             ? 'no-reply sender'

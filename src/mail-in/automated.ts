@@ -30,6 +30,15 @@ import { addressRole } from './sender-roles.js';
 export { parseBounce } from './bounce-report.js';
 export type { BounceRecipient, BounceReport } from './bounce-status.js';
 
+/**
+ * listIsOurs: the message came through a list or group at one of our own addresses (a Google
+ * Group support@…): its list headers and "Precedence: list" are our own distribution, not a sign
+ * of bulk mail.
+ */
+export interface ListContext {
+  readonly listIsOurs?: boolean;
+}
+
 export type AutomatedKind = 'bounce' | 'auto-reply' | 'auto-generated' | 'bulk' | 'feedback-report';
 
 export interface AutomatedVerdict {
@@ -44,15 +53,15 @@ export interface AutomatedVerdict {
 }
 
 /** null = a human wrote it (as far as we can tell). Order of checks matters: bounce first. */
-export function detectAutomated(mail: ParsedMail): AutomatedVerdict | null {
+export function detectAutomated(mail: ParsedMail, opts: ListContext = {}): AutomatedVerdict | null {
   return (
     reportTypeVerdict(mail) ??
     bounceVerdict(mail) ??
     readReceiptVerdict(mail) ??
     autoHeaderVerdict(mail) ??
-    subjectVerdict(mail) ??
+    subjectVerdict(mail, opts) ??
     challengeResponseVerdict(mail) ??
-    bulkVerdict(mail) ??
+    bulkVerdict(mail, opts) ??
     senderRoleVerdict(mail) ??
     (mail.returnPath === '' ? { kind: 'auto-generated', reason: 'empty Return-Path' } : null)
   );

@@ -7,7 +7,7 @@
  * prove nothing. Helpdesk and monitoring systems (Zendesk, Freshdesk, Jira, Zammad, RT) mark their
  * automatic mail with Auto-Submitted / Precedence, which auto-reply.ts reads.
  */
-import type { AutomatedKind, AutomatedVerdict } from './automated.js';
+import type { AutomatedKind, AutomatedVerdict, ListContext } from './automated.js';
 import { header, type ParsedMail } from './parsed-mail.js';
 
 interface ProviderHeader {
@@ -80,14 +80,18 @@ const LIST_HEADERS = [
   'x-mlserver',
 ];
 
-/** Precedence: auto_reply → auto-reply; bulk/junk/list → bulk; mailing-list headers → bulk. */
-export function bulkVerdict(mail: ParsedMail): AutomatedVerdict | null {
+/**
+ * Precedence: auto_reply → auto-reply; bulk/junk/list → bulk; mailing-list headers → bulk. Mail
+ * through a list of our own (listIsOurs) is not bulk for its list headers or "Precedence: list".
+ */
+export function bulkVerdict(mail: ParsedMail, opts: ListContext = {}): AutomatedVerdict | null {
   const precedence = header(mail, 'precedence');
   if (precedence !== null) {
     const value = precedence.trim().toLowerCase();
     if (value === 'auto_reply' || value === 'auto-reply') return { kind: 'auto-reply', reason: `Precedence: ${value}` };
-    if (value === 'bulk' || value === 'junk' || value === 'list') return { kind: 'bulk', reason: `Precedence: ${value}` };
+    if (value === 'bulk' || value === 'junk' || (value === 'list' && opts.listIsOurs !== true)) return { kind: 'bulk', reason: `Precedence: ${value}` };
   }
+  if (opts.listIsOurs === true) return null;
   for (const name of LIST_HEADERS) {
     if (header(mail, name) !== null) return { kind: 'bulk', reason: displayName(name) };
   }

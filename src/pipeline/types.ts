@@ -161,8 +161,10 @@ export interface Notes {
   contentDigest?: string;
   /** Set by dedupe: the stored message whose Message-ID this different message reuses, else unset. */
   collision?: { readonly receiptId: number; readonly messageId: string };
-  /** Set by form-mail: mail a contact form (mailboxes[].formSenders) wrote on behalf of the person in Reply-To, else null. */
+  /** Set by form-mail: mail a contact form (mailboxes[].formSenders) or our own group wrote on a person's behalf, else null. */
   form?: FormMail | null;
+  /** Set by form-mail: the address of our own list or group it came through (its list headers are ours), else null. */
+  ownList?: string | null;
   automated?: AutomatedVerdict | null;
   bounce?: (BounceReport & { readonly caseRow: CaseRow }) | null;
   /** Set by spam: our MX's spam verdict, or null. */

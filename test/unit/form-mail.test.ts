@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { caseByNumber, participants } from '../../src/db/repos/cases.js';
-import { formMail, formSenderEntry } from '../../src/mail-in/form-mail.js';
+import { formMail, formSenderEntry, ownListAddress } from '../../src/mail-in/form-mail.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 
@@ -71,7 +71,7 @@ describe('form mail: the person in Reply-To of a named form sender writes it', (
   it('form mail that names nobody to answer is quarantined, with the reason', async () => {
     env = await testEnv(FORMS(['support@example.com', '@forms.example']));
     const cases: [Record<string, string>, RegExp][] = [
-      [{}, /no Reply-To address/],
+      [{}, /its Reply-To names nobody/],
       [{ 'Reply-To': 'a@customer.example, b@customer.example' }, /Reply-To names 2 addresses/],
       [{ 'Reply-To': 'support@example.com' }, /one of our own addresses|form’s own address/],
       [{ 'Reply-To': 'ben@example.com' }, /a staff address/],
@@ -124,7 +124,62 @@ describe('formMail (the decision alone)', () => {
   });
   it('several From addresses are never form mail on anyone’s behalf', () => {
     expect(formMail({ from: { address: 'forms@shop.example', name: '' }, fromCount: 2, replyTo: [person] }, ['forms@shop.example'], none)).toMatchObject({ kind: 'unusable' });
-    expect(formMail({ from: { address: 'forms@shop.example', name: '' }, fromCount: 1, replyTo: [person, person] }, ['forms@shop.example'], none)).toEqual({ kind: 'on-behalf', person, via: 'forms@shop.example' });
+    expect(formMail({ from: { address: 'forms@shop.example', name: '' }, fromCount: 1, replyTo: [person, person] }, ['forms@shop.example'], none)).toEqual({ kind: 'on-behalf', how: 'form', person, via: 'forms@shop.example' });
     expect(formMail({ from: { address: 'other@shop.example', name: '' }, fromCount: 1, replyTo: [person] }, ['forms@shop.example'], none)).toBeNull();
+  });
+});
+
+/** A Google Group at support@example.com forwards to the mailbox casegate reads (automail hunt F13). */
+const GROUP_HEADERS = {
+  'Precedence': 'list',
+  'Mailing-list': 'list support@example.com; contact support+owners@example.com',
+  'List-ID': '<support.example.com>',
+  'X-Google-Group-Id': '902345118',
+  'List-Post': '<https://groups.google.com/a/example.com/group/support/post>, <mailto:support@example.com>',
+  'List-Help': '<https://support.google.com/a/example.com/bin/topic.py?topic=25838>, <mailto:support+help@example.com>',
+  'List-Unsubscribe': '<mailto:googlegroups-manage+902345118+unsubscribe@googlegroups.com>',
+  'X-Spam-Checked-In-Group': 'support@example.com',
+};
+
+describe('support@ is a group of our own (Google Groups)', () => {
+  it('its list headers are our own distribution: the customer gets the confirmation', async () => {
+    env = await testEnv(FORMS([]));
+    const out = await env.ingest(eml({ headers: GROUP_HEADERS }));
+    expect(out).toMatchObject({ kind: 'stored', created: true });
+    expect(await outboxTo(10001)).toEqual([{ kind: 'confirmation', to: 'jane@customer.example' }]);
+  });
+
+  it('a From the group rewrote for DMARC ("\'Jane\' via Support <support@…>") is Jane’s mail, not our own', async () => {
+    env = await testEnv(FORMS([]));
+    const out = await env.ingest(
+      eml({ from: "'Jane Customer' via Support <support@example.com>", headers: { ...GROUP_HEADERS, 'Reply-To': 'Jane Customer <jane@customer.example>', 'X-Original-Sender': 'jane@customer.example' } }),
+    );
+    expect(out).toMatchObject({ kind: 'stored', created: true });
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(c).toMatchObject({ requester_address: 'jane@customer.example', requester_name: 'Jane Customer' });
+    expect(await outboxTo(10001)).toEqual([{ kind: 'confirmation', to: 'jane@customer.example' }]);
+    // Without Reply-To the group's X-Original-Sender names her, and the name comes from "… via …".
+    const again = await env.ingest(eml({ from: "'Bob Builder' via Support <support@example.com>", headers: { ...GROUP_HEADERS, 'X-Original-Sender': 'bob@builder.example' } }));
+    expect(again).toMatchObject({ kind: 'stored', created: true });
+    expect((await caseByNumber(env.ctx.db, 10002))!).toMatchObject({ requester_address: 'bob@builder.example', requester_name: 'Bob Builder' });
+  });
+
+  it('a rewritten From naming nobody is quarantined; someone else’s list is still bulk mail', async () => {
+    env = await testEnv(FORMS([]));
+    const nobody = await env.ingest(eml({ from: "'Jane' via Support <support@example.com>", headers: GROUP_HEADERS }));
+    expect(nobody.kind).toBe('quarantined');
+    expect(nobody.reason).toMatch(/^mail our group support@example\.com relayed with its From rewritten that names nobody to answer/);
+    const foreign = await env.ingest(eml({ headers: { ...GROUP_HEADERS, 'Mailing-list': 'list users@lists.other.example', 'List-Post': '<mailto:users@lists.other.example>', 'X-Spam-Checked-In-Group': 'users@lists.other.example' } }));
+    expect(foreign).toMatchObject({ kind: 'stored' });
+    expect(await env.ctx.db.selectFrom('outbox').select('kind').where('to_address', '=', 'jane@customer.example').execute()).toEqual([]);
+  });
+
+  it('ownListAddress reads Mailing-list, List-Post mailto: and X-Spam-Checked-In-Group, and only our own addresses', () => {
+    const own = (a: string) => a === 'support@example.com';
+    const h = (o: Record<string, string>) => ({ headers: new Map(Object.entries(o).map(([k, v]) => [k.toLowerCase(), [v]])) });
+    expect(ownListAddress(h({ 'Mailing-list': 'list support@example.com; contact x@example.com' }), own)).toBe('support@example.com');
+    expect(ownListAddress(h({ 'List-Post': '<https://x>, <mailto:support@example.com>' }), own)).toBe('support@example.com');
+    expect(ownListAddress(h({ 'List-Post': '<mailto:users@other.example>' }), own)).toBeNull();
+    expect(ownListAddress(h({ 'List-Id': '<support.example.com>' }), own)).toBeNull();
   });
 });

@@ -14,7 +14,7 @@ export const automatedStage: DecideStage = {
     const parsed = need(msg.notes.parsed, 'parsed');
     // Form mail is judged as the person's (a no-reply form address is not a machine's mail).
     const form = msg.notes.form;
-    const verdict = detectAutomated(form?.kind === 'on-behalf' ? { ...parsed, from: form.person } : parsed);
+    const verdict = detectAutomated(form?.kind === 'on-behalf' ? { ...parsed, from: form.person } : parsed, { listIsOurs: msg.notes.ownList != null });
     msg.notes.automated = verdict;
     msg.notes.bounce = null;
     if (verdict?.kind !== 'bounce') return NEXT;
