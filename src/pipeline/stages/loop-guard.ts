@@ -1,10 +1,12 @@
 import { verifyMessageId } from '../../cases/thread-token.js';
+import { addressKey } from '../../address-form.js';
 import { header } from '../../mail-in/parsed-mail.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
- * Is this mail looping? Too many Received hops; our own mail coming back: X-Loop with our id, our
- * signed Message-ID, or From one of our addresses (unless a contact form wrote it on someone's behalf).
+ * Is this mail looping? Too many Received hops; our own mail coming back: our X-Loop value, our
+ * signed Message-ID, or From one of our addresses (unless a contact form or our group wrote it on someone's behalf). X-Loop is compared entry by entry, whole:
+ * `casegate@example.com` is not in `casegate@example.com.au` or `team-casegate@example.com`.
  */
 export const loopGuardStage: DecideStage = {
   name: 'loop-guard',
@@ -15,8 +17,7 @@ export const loopGuardStage: DecideStage = {
     if (hops > ctx.config.security.maxReceivedHops) {
       return { end: 'quarantined', reason: `loop: ${hops} Received headers (security.maxReceivedHops is ${ctx.config.security.maxReceivedHops})` };
     }
-    const loops = parsed.headers.get('x-loop') ?? [];
-    if (loops.some((v) => v.toLowerCase().includes(ctx.loopId.toLowerCase()))) {
+    if (carriesLoopId(parsed.headers.get('x-loop') ?? [], ctx.loopId)) {
       return { end: 'ignored', reason: 'loop: carries our X-Loop header' };
     }
     if (parsed.messageId !== null && verifyMessageId(parsed.messageId, ctx.secret) !== null) {
@@ -34,3 +35,21 @@ export const loopGuardStage: DecideStage = {
     return NEXT;
   },
 };
+
+/**
+ * Whether one of the X-Loop fields names our loop id. A field holds one value, or several separated
+ * by commas (mailing lists and gateways add theirs); each is compared whole, as an address (case
+ * and the IDN spelling of the domain do not count), with (comments) dropped and only the <address> of a `Name <address>` entry.
+ */
+export function carriesLoopId(fields: readonly string[], loopId: string): boolean {
+  const ours = addressKey(loopId);
+  return fields.some((field) =>
+    field
+      .replace(/\([^()]*\)/g, ' ')
+      .split(/[,;]/)
+      .some((entry) => {
+        const value = (/<([^<>]*)>/.exec(entry)?.[1] ?? entry).trim();
+        return value !== '' && addressKey(value) === ours;
+      }),
+  );
+}
