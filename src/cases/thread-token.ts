@@ -175,3 +175,28 @@ export function verifyPlusAddress(address: string, secret: ThreadSecret): { base
 export function stripPlus(address: string): string {
   return address.replace(/^([^+@]+)\+[^@]*(@.+)$/, '$1$2').toLowerCase();
 }
+
+/**
+ * Our instance mark (the X-Casegate-Instance header on everything we send): `{kid}.{sig}`,
+ * sig = HMAC-SHA256(key, "instance:{domain}"), 12 hex chars. X-Loop names the domain only, and two
+ * installations may share one (support and billing of one company, each with its own secret):
+ * the mark tells our mail from theirs. Retired keys verify until their acceptUntil, like tokens.
+ */
+export function instanceMark(secret: ThreadSecret, domain: string): string {
+  const key = secret.current;
+  return `${key.id}.${sign(key.secret, instanceInput(domain), 12)}`;
+}
+
+function instanceInput(domain: string): string {
+  return `instance:${domain.trim().toLowerCase()}`;
+}
+
+const INSTANCE_MARK = /^([a-z2-7]{4})\.([0-9a-f]{12})$/i;
+
+/** Whether an X-Casegate-Instance value is our mark (signed with a key accepted now). */
+export function verifyInstanceMark(value: string, secret: ThreadSecret, domain: string): boolean {
+  const m = INSTANCE_MARK.exec(value.trim());
+  if (m === null) return false;
+  const sig = m[2]!.toLowerCase();
+  return candidates(secret, m[1]).some((k) => equal(sign(k.secret, instanceInput(domain), 12), sig));
+}

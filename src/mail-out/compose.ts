@@ -3,7 +3,7 @@ import type { StoredAttachment } from '../mail-in/parsed-mail.js';
 import type { AppContext } from '../context.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import { formatTag } from '../cases/subject-tag.js';
-import { mintMessageId, plusAddress } from '../cases/thread-token.js';
+import { instanceMark, mintMessageId, plusAddress } from '../cases/thread-token.js';
 import { addEvent } from '../db/repos/events.js';
 import { insertAttachments, insertMessage } from '../db/repos/messages.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
@@ -180,6 +180,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   const references = replyReferences(parentReferences, inReplyTo, root);
   const headers: Record<string, string> = {
     'X-Loop': ctx.loopId,
+    'X-Casegate-Instance': instanceMark(ctx.secret, ctx.config.instance.domain),
     'X-Casegate-Case': String(q.caseRow.number),
     // Outlook/Exchange conversations: the case subject without tag, one GUID per case.
     'Thread-Topic': oneLine(q.caseRow.subject),

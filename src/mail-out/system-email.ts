@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import type { MailboxConfig } from '../config/schema.js';
-import { mintMessageId } from '../cases/thread-token.js';
+import { instanceMark, mintMessageId } from '../cases/thread-token.js';
 import { addEvent } from '../db/repos/events.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import type { Database } from '../db/schema.js';
@@ -34,7 +34,7 @@ export async function queueSystemEmail<K extends InstanceTemplateName>(trx: Tran
   const now = ctx.clock.now().toISOString();
   const rendered = ctx.templates.render(q.kind, q.data, { language: ctx.config.cases.defaultLanguage });
   const messageId = mintMessageId(null, ctx.secret, ctx.config.instance.domain);
-  const headers: Record<string, string> = { 'X-Loop': ctx.loopId, ...automationHeaders('auto-generated') };
+  const headers: Record<string, string> = { 'X-Loop': ctx.loopId, 'X-Casegate-Instance': instanceMark(ctx.secret, ctx.config.instance.domain), ...automationHeaders('auto-generated') };
   const subject = oneLine(rendered.subject);
   const outboxId = await enqueue(trx, {
     case_id: null,

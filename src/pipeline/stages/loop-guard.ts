@@ -1,12 +1,20 @@
-import { verifyMessageId } from '../../cases/thread-token.js';
+import { verifyInstanceMark, verifyMessageId } from '../../cases/thread-token.js';
 import { addressKey } from '../../address-form.js';
 import { header } from '../../mail-in/parsed-mail.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
- * Is this mail looping? Too many Received hops; our own mail coming back: our X-Loop value, our
- * signed Message-ID, or From one of our addresses (unless a contact form or our group wrote it on someone's behalf). X-Loop is compared entry by entry, whole:
- * `casegate@example.com` is not in `casegate@example.com.au` or `team-casegate@example.com`.
+ * Is this mail looping? Too many Received hops; our own mail coming back: our instance mark
+ * (X-Casegate-Instance), our X-Loop value, our signed Message-ID, or From one of our addresses (unless a contact form or our group
+ * wrote it on someone's behalf).
+ *
+ * Only what identifies *this* installation counts. Another casegate (a vendor's help desk that
+ * answers a case we opened there) writes the same header names with its own values: its mail is
+ * automated mail for the next stages (never answered, threaded where it belongs), not our loop.
+ * X-Loop is compared entry by entry, whole: `casegate@example.com` is not in
+ * `casegate@example.com.au` or `team-casegate@example.com`. Two installations sharing one
+ * instance.domain share the X-Loop value; their instance marks differ, so mail with our X-Loop and
+ * a mark that is not ours is theirs.
  */
 export const loopGuardStage: DecideStage = {
   name: 'loop-guard',
@@ -17,7 +25,10 @@ export const loopGuardStage: DecideStage = {
     if (hops > ctx.config.security.maxReceivedHops) {
       return { end: 'quarantined', reason: `loop: ${hops} Received headers (security.maxReceivedHops is ${ctx.config.security.maxReceivedHops})` };
     }
-    if (carriesLoopId(parsed.headers.get('x-loop') ?? [], ctx.loopId)) {
+    const mark = header(parsed, 'x-casegate-instance');
+    const ourMark = mark !== null && verifyInstanceMark(mark, ctx.secret, ctx.config.instance.domain);
+    if (ourMark) return { end: 'ignored', reason: 'loop: carries our instance mark (X-Casegate-Instance)' };
+    if (mark === null && carriesLoopId(parsed.headers.get('x-loop') ?? [], ctx.loopId)) {
       return { end: 'ignored', reason: 'loop: carries our X-Loop header' };
     }
     if (parsed.messageId !== null && verifyMessageId(parsed.messageId, ctx.secret) !== null) {
@@ -28,9 +39,6 @@ export const loopGuardStage: DecideStage = {
     if (parsed.from !== null && msg.notes.form?.kind !== 'on-behalf' && ctx.mailboxes.isOwnAddress(parsed.from.address)) {
       const hint = parsed.replyTo.length > 0 ? ' (a contact form writing on behalf of its Reply-To? see mailboxes[].formSenders)' : '';
       return { end: 'ignored', reason: `loop: sent from our own address ${parsed.from.address}${hint}` };
-    }
-    if (header(parsed, 'x-casegate-case') !== null && header(parsed, 'auto-submitted') !== null) {
-      return { end: 'ignored', reason: 'loop: automatic mail from a casegate instance' };
     }
     return NEXT;
   },
