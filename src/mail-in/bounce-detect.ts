@@ -42,7 +42,8 @@ export function reportTypeVerdict(mail: ParsedMail): AutomatedVerdict | null {
 
 /** Subjects MTAs give their bounces and delay warnings (checked at the start of the subject). */
 const BOUNCE_SUBJECT = new RegExp(
-  '^(?:\\[[^\\]]{0,40}\\]\\s*)?(?:' +
+  // Barracuda wraps its subject in asterisks: "**Message you sent blocked by our bulk email filter**".
+  '^(?:\\[[^\\]]{0,40}\\]\\s*)?[*\\s]*(?:' +
     [
       'undeliver',
       'undelivered mail',
@@ -68,6 +69,7 @@ const BOUNCE_SUBJECT = new RegExp(
       'there was an error sending your mail',
       'delivery failure',
       '[^:]{0,60} mail delivery failed',
+      'message you sent (?:was |has been )?blocked by',
     ].join('|') +
     ')',
   'i',
@@ -88,6 +90,9 @@ const MTA_BOUNCE_TEXT = new RegExp(
     'there was an error delivering your mail',
     'transcript of session follows',
     'unable to deliver (?:your|the) message to the following',
+    // Barracuda's spam firewall, in text without a delivery-status part.
+    'was blocked by (?:our|the) (?:barracuda )?spam firewall',
+    'the e-?mail you sent with the following subject has not been delivered',
   ].join('|'),
   'im',
 );

@@ -5,7 +5,8 @@ import { plainAddress } from '../../mail-in/parse-mail.js';
 import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
 /**
- * Who wrote it, and is the address proven? From, else the envelope sender. How it is proven is
+ * Who wrote it, and is the address proven? From, else the envelope sender (else, for a bounce about
+ * our mail, MAILER-DAEMON: the null sender). How it is proven is
  * security.senderAuth.mode (docs/how-it-works.md, "Threading and trust"):
  *   none            nothing is checked: auth none for everyone
  *   trusted-header  the Authentication-Results our MX wrote (authservId, within its trusted hops);
@@ -46,6 +47,12 @@ export const senderStage: DecideStage = {
         name = '';
         why = 'envelope sender (no usable From)';
       }
+    }
+    if (address === null && msg.notes.bounce != null) {
+      // A bounce about our mail from the null sender with no From address ("Barracuda" <>): the
+      // mail system wrote it, and the name mail systems give the null sender is MAILER-DAEMON.
+      address = 'MAILER-DAEMON';
+      why = 'null sender of a bounce (no From address)';
     }
     if (address === null) return { end: 'quarantined', reason: 'no sender address (From missing or unusable, no envelope sender)' };
     // Several From addresses: whatever our MX (or mailauth) authenticated may be another of them.
