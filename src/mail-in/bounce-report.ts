@@ -152,8 +152,9 @@ const DELAY_TEXT =
 const EXPIRED_TEXT =
   /\b(?:retry time(?:out)? (?:exceeded|reached)|have been failing for a long time|could not be delivered (?:within|for)|cannot send message for|message (?:has )?expired|expired after|too long in (?:the )?queue|timed? ?out)\b/i;
 
-// Bounded repetitions keep the scan linear on long runs of letters without an "@".
-const ADDRESS_SOURCE = "[A-Za-z0-9!#$%&'*+=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,10}";
+// Bounded repetitions keep the scan linear on long runs of letters without an "@". Letters of any
+// script: SMTPUTF8 addresses (müller@bücher.example) are reported as written (regexes with flag u).
+const ADDRESS_SOURCE = "[A-Za-z0-9\\p{L}\\p{M}\\p{N}!#$%&'*+=?^_`{|}~.-]{1,64}@[A-Za-z0-9\\p{L}\\p{N}](?:[A-Za-z0-9\\p{L}\\p{M}\\p{N}-]{0,61}[A-Za-z0-9\\p{L}\\p{M}\\p{N}])?(?:\\.[A-Za-z0-9\\p{L}\\p{N}](?:[A-Za-z0-9\\p{L}\\p{M}\\p{N}-]{0,61}[A-Za-z0-9\\p{L}\\p{M}\\p{N}])?){0,10}";
 
 /**
  * Places where MTAs write the failed address:
@@ -164,16 +165,16 @@ const ADDRESS_SOURCE = "[A-Za-z0-9!#$%&'*+=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za
  *  - after an SMTP reply code in a session transcript ("550 <a>... User unknown": Sendmail).
  */
 const STRONG_PLACES = [
-  new RegExp(`^[ \\t]*[245][0-9]{2}[ -]<?(${ADDRESS_SOURCE})>?(?:\\.\\.\\.|:)`, 'gm'),
-  new RegExp(`^[ \\t>]*<?(${ADDRESS_SOURCE})>?[ \\t]*:`, 'gm'),
-  new RegExp(`^[ \\t>]*<?(${ADDRESS_SOURCE})>?[ \\t]*(?:$|[([]|\\.\\.\\.|on\\b|,)`, 'gm'),
+  new RegExp(`^[ \\t]*[245][0-9]{2}[ -]<?(${ADDRESS_SOURCE})>?(?:\\.\\.\\.|:)`, 'gmu'),
+  new RegExp(`^[ \\t>]*<?(${ADDRESS_SOURCE})>?[ \\t]*:`, 'gmu'),
+  new RegExp(`^[ \\t>]*<?(${ADDRESS_SOURCE})>?[ \\t]*(?:$|[([]|\\.\\.\\.|on\\b|,)`, 'gmu'),
   new RegExp(
     `(?:\\bto|recipient(?:\\(s\\))?|address(?:ee)?|user(?:id)?|rcpt to|mailbox|destination|for)[ \\t]*[:=]?[ \\t]*<(${ADDRESS_SOURCE})>`,
-    'gi',
+    'giu',
   ),
-  new RegExp(`(?:recipient|address|user(?:id)?|rcpt to|mailbox)[ \\t]*:[ \\t]*<?(${ADDRESS_SOURCE})`, 'gi'),
+  new RegExp(`(?:recipient|address|user(?:id)?|rcpt to|mailbox)[ \\t]*:[ \\t]*<?(${ADDRESS_SOURCE})`, 'giu'),
 ];
-const ANY_ADDRESS = new RegExp(`<?(${ADDRESS_SOURCE})>?`, 'g');
+const ANY_ADDRESS = new RegExp(`<?(${ADDRESS_SOURCE})>?`, 'gu');
 
 /** Text right before an address that makes it the sender's (or a message id), not a recipient. */
 const SENDER_CONTEXT = /(?:\bfrom|sender|sent by|envelope-from|originator|mail from|reply-to|message-id|msgid|in-reply-to|references|\bid|contact|send mail to|write to|\bcc)[ \t]*[:=]?[ \t]*<?$/i;

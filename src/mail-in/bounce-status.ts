@@ -36,7 +36,18 @@ export function dsnAddress(value: string | undefined): string | null {
   if (value === undefined) return null;
   const semi = value.indexOf(';');
   const raw = semi >= 0 ? value.slice(semi + 1) : value;
-  return cleanAddress(raw);
+  return cleanAddress(semi >= 0 && /^\s*utf-8\s*$/i.test(value.slice(0, semi)) ? unescapeUtf8Address(raw) : raw);
+}
+
+/**
+ * An address of type utf-8 (RFC 6533): non-ASCII characters may come escaped as `\x{FC}` (the
+ * code point in hex), as SMTPUTF8 MTAs write them in a delivery-status part that must stay ASCII.
+ */
+function unescapeUtf8Address(raw: string): string {
+  return raw.replace(/\\x\{([0-9a-f]{1,6})\}/gi, (all, hex: string) => {
+    const cp = Number.parseInt(hex, 16);
+    return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : all;
+  });
 }
 
 export function cleanAddress(raw: string): string | null {
@@ -47,7 +58,8 @@ export function cleanAddress(raw: string): string | null {
     .replace(/^["'(\[]+|["')\].,:;]+$/g, '')
     .replace(/^mailto:/i, '')
     .toLowerCase();
-  return /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]*[a-z0-9]$/i.test(addr) || /^[^\s@<>()",;]+@[a-z0-9-]+$/i.test(addr)
+  // The domain may be internationalised (bücher.example, пример.рф): it ends in a letter or digit of any script.
+  return /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]*[\p{L}\p{N}]$/u.test(addr) || /^[^\s@<>()",;]+@[a-z0-9-]+$/i.test(addr)
     ? addr
     : null;
 }

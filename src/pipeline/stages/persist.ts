@@ -1,6 +1,7 @@
 import { caseOpened, setStatus } from '../../cases/lifecycle.js';
 import { caseSubject } from '../../cases/subject-tag.js';
 import { isStaff } from '../../cases/staff.js';
+import { addressKey } from '../../address-form.js';
 import { clearBouncing, isBouncing, recordBounce } from '../../db/repos/addresses.js';
 import { tellOwnerOfBounce } from '../../cases/bounce-notice.js';
 import type { Transaction } from 'kysely';
@@ -137,33 +138,37 @@ export const persistStage: CommitStage = {
 
     const bounce = notes.bounce;
     if (bounce != null) {
-      // Only the recipients of the outgoing email the report is about may be marked: a DSN can list anyone.
-      const ours = await outgoingRecipients(trx, bounce.originalMessageIds);
+      // Only the recipients of the outgoing email the report is about may be marked: a DSN can list
+      // anyone. Compared by addressKey: an MTA reports `müller@xn--bcher-kva.example` for the
+      // `müller@bücher.example` we wrote to (or the other way round); the mark is recorded under
+      // the address as we wrote it.
+      const ours = new Map([...(await outgoingRecipients(trx, bounce.originalMessageIds))].map((a) => [addressKey(a), a]));
       const foreign: string[] = [];
       for (const r of bounce.recipients) {
         if (r.action !== null && r.action !== 'failed' && r.action !== 'delayed') continue;
-        if (!ours.has(r.address.toLowerCase())) {
+        const address = ours.get(addressKey(r.address));
+        if (address === undefined) {
           foreign.push(r.address.toLowerCase());
           continue;
         }
         const reason = [r.status, r.diagnostic].filter((x) => x !== null).join(' ').slice(0, 500) || 'bounced';
-        const wasBouncing = await isBouncing(trx, r.address.toLowerCase());
+        const wasBouncing = await isBouncing(trx, address);
         // A staff address is never marked: alerts and notifications to it matter more than the
         // bounce (its own server's passing fault), and the administrator is told instead.
-        const staff = isStaff(ctx.config, r.address.toLowerCase());
-        await recordBounce(trx, r.address.toLowerCase(), r.permanent && !staff, reason, now);
+        const staff = isStaff(ctx.config, address);
+        await recordBounce(trx, address, r.permanent && !staff, reason, now);
         await addEvent(trx, {
           caseId: caseRow.id,
           messageRowId,
           type: r.permanent && !staff ? 'address.bouncing' : r.permanent ? 'address.staff-bounce' : 'address.soft-bounce',
           actor: 'system',
-          reason: `${r.address}: ${reason}`,
-          data: { address: r.address, status: r.status, permanent: r.permanent },
+          reason: `${address}: ${reason}`,
+          data: { address, reported: r.address, status: r.status, permanent: r.permanent },
           at: now,
         });
         // The owner hears once: when the address starts bouncing, not on every further bounce.
         if (r.permanent && !wasBouncing) {
-          await tellOwnerOfBounce(trx, ctx, caseRow, { address: r.address.toLowerCase(), status: r.status, diagnostic: r.diagnostic, originalMessageIds: bounce.originalMessageIds, messageRowId });
+          await tellOwnerOfBounce(trx, ctx, caseRow, { address, status: r.status, diagnostic: r.diagnostic, originalMessageIds: bounce.originalMessageIds, messageRowId });
         }
       }
       if (foreign.length > 0) {
