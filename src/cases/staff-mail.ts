@@ -12,7 +12,14 @@ import { attentionAddresses, ownerName } from './staff.js';
  * case: its Message-ID is signed for the case), command errors, forged-sender notices.
  */
 
-export type AgentEvent = 'new-case' | 'customer-reply' | 'call-request';
+export type AgentEvent = 'new-case' | 'customer-reply' | 'call-request' | 'sender-flood';
+
+/** For sender-flood: whose mail, the hourly limit, how many messages went unnotified since the previous flood notice. */
+export interface FloodNote {
+  readonly sender: string;
+  readonly limit: number;
+  readonly suppressed: number;
+}
 
 export interface NotifiedMessage {
   readonly from: string;
@@ -31,7 +38,7 @@ export async function notifyAgents(
   trx: Transaction<Database>,
   ctx: AppContext,
   caseRow: CaseRow,
-  o: { readonly event: AgentEvent; readonly message: NotifiedMessage; readonly call?: { readonly when: string; readonly by: string }; readonly skip?: readonly string[] },
+  o: { readonly event: AgentEvent; readonly message: NotifiedMessage; readonly call?: { readonly when: string; readonly by: string }; readonly flood?: FloodNote; readonly skip?: readonly string[] },
 ): Promise<string[]> {
   const to = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).filter((r) => !(o.skip ?? []).includes(r.address));
   for (const r of to) {
@@ -39,6 +46,7 @@ export async function notifyAgents(
       event: o.event,
       owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
       call: o.call ?? { when: '', by: '' },
+      flood: o.flood ?? { sender: '', limit: 0, suppressed: 0 },
       message: o.message,
     });
   }

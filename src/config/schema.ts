@@ -268,6 +268,11 @@ export const configSchema = z
         notesPlusTag: z.string().regex(/^[a-z0-9_.-]*$/, 'letters, digits, . _ -').default('note'),
         /** What sends the owner (or, unowned, the queue's available agents) an agent-notification. */
         notifyAgentsOn: z.array(z.enum(['new-case', 'customer-reply'])).default(['new-case', 'customer-reply']),
+        /**
+         * At most this many agent-notifications per hour about one sender's mail (local+tag@ counts as
+         * local@): above it one flood notice, then none until the hour's count drops. 0 = no limit.
+         */
+        notifyPerSenderPerHour: z.number().int().nonnegative().default(10),
         /** The first agent who answers an unowned case becomes its owner. */
         takeUnownedOnReply: z.boolean().default(true),
       })

@@ -1,6 +1,7 @@
 import { writtenText } from '../../cases/escalation-signals.js';
 import { caseById } from '../../db/repos/cases.js';
-import { addEvent } from '../../db/repos/events.js';
+import { addEvent, senderNotifications } from '../../db/repos/events.js';
+import { stripPlus } from '../../cases/thread-token.js';
 import { notifyAgents, sendForgedNotice } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
 
@@ -10,6 +11,12 @@ import { need, type CommitStage } from '../types.js';
  *    email, which shows the customer's text); a customer's reply: the owner, else the queue's
  *    agents (agentMail.notifyAgentsOn). Not for automated mail, feedback, a mere status question,
  *    or whoever the escalation alert of this same message already reached.
+ *    At most agentMail.notifyPerSenderPerHour notifications per hour about one sender's mail
+ *    (local+tag@ is local@): a flood of new cases from one sender (or a bot) would bury the agents.
+ *    The first message over the limit sends one flood notice instead ("more than N messages from
+ *    X: not notified one by one"; it says how many went unnotified since the previous one), the
+ *    next ones only an `agents.notify-suppressed` event on their case, until the hour's count
+ *    falls below the limit. Cases are opened as always.
  *  - Mail that claimed a staff address but failed the sender check: that address is told; one that
  *    is merely not proven (no sender authentication, no reply to our staff mail) is an event only.
  */
@@ -34,16 +41,50 @@ export const notifyStaffStage: CommitStage = {
     const on = ctx.config.agentMail.notifyAgentsOn;
     const event = created ? 'new-case' : 'customer-reply';
     if (!on.includes(event) || (created && caseRow.owner !== null)) return;
-    await notifyAgents(trx, ctx, caseRow, {
-      event,
+    const now = ctx.clock.now();
+    const at = now.toISOString();
+    const base = stripPlus(sender.address);
+    const actor = `customer:${base}`;
+    const limit = ctx.config.agentMail.notifyPerSenderPerHour;
+    const told = limit > 0 ? await senderNotifications(trx, actor, new Date(now.getTime() - HOUR).toISOString(), new Date(now.getTime() - DAY).toISOString()) : null;
+    const flooding = told !== null && told.notified >= limit;
+    if (flooding && told.lastNotice !== null && told.lastNotice > new Date(now.getTime() - HOUR).toISOString()) {
+      await addEvent(trx, {
+        caseId: caseRow.id,
+        messageRowId,
+        type: 'agents.notify-suppressed',
+        actor,
+        reason: `agents not notified: ${told.notified} messages from ${base} notified within the hour (agentMail.notifyPerSenderPerHour ${limit}); the flood notice of ${told.lastNotice} said so`,
+        at,
+      });
+      return;
+    }
+    const notified = await notifyAgents(trx, ctx, caseRow, {
+      event: flooding ? 'sender-flood' : event,
       message: {
         from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
-        at: ctx.clock.now().toISOString(),
+        at,
         visibleText: writtenText(msg.notes.visible?.text ?? ''),
         attachments: parsed.attachments.map((a) => a.filename),
         forged: sender.auth === 'fail',
       },
+      ...(flooding ? { flood: { sender: base, limit, suppressed: told.suppressed } } : {}),
       skip: [...(msg.notes.escalation?.alerted ?? []), sender.address],
+    });
+    if (notified.length === 0 || limit === 0) return;
+    await addEvent(trx, {
+      caseId: caseRow.id,
+      messageRowId,
+      type: flooding ? 'agents.flood-notice' : 'agents.notified',
+      actor,
+      reason: flooding
+        ? `${base} sent more than ${limit} messages within the hour (agentMail.notifyPerSenderPerHour): ${notified.join(', ')} told once; its further messages are not notified individually while the hour's count stays at the limit${told.suppressed > 0 ? ` (${told.suppressed} were not since the previous notice)` : ''}`
+        : `${event} notified to ${notified.join(', ')}`,
+      data: { notified, ...(flooding ? { suppressedBefore: told.suppressed } : {}) },
+      at,
     });
   },
 };
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
