@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { workCase } from '../../src/cases/agent-work.js';
 import { formMail, formSenderEntry, ownListAddress } from '../../src/mail-in/form-mail.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -181,5 +182,35 @@ describe('support@ is a group of our own (Google Groups)', () => {
     expect(ownListAddress(h({ 'List-Post': '<https://x>, <mailto:support@example.com>' }), own)).toBe('support@example.com');
     expect(ownListAddress(h({ 'List-Post': '<mailto:users@other.example>' }), own)).toBeNull();
     expect(ownListAddress(h({ 'List-Id': '<support.example.com>' }), own)).toBeNull();
+  });
+});
+
+describe('someone else’s list that rewrote the From (automail hunt F6)', () => {
+  const MAILMAN = {
+    'List-Id': 'Users of Product <users.lists.other.example>',
+    'List-Post': '<mailto:users@lists.other.example>',
+    'List-Unsubscribe': '<mailto:users-leave@lists.other.example>',
+    'Precedence': 'list',
+  };
+
+  it('the writer is the person, not the list: an agent’s answer goes to her alone, and list mail is never answered automatically', async () => {
+    env = await testEnv(FORMS([]));
+    const out = await env.ingest(eml({ from: 'Jane Customer via Users <users@lists.other.example>', headers: { ...MAILMAN, 'Reply-To': 'Jane Customer <jane@customer.example>' }, body: 'The export is broken.' }));
+    expect(out).toMatchObject({ kind: 'stored', created: true });
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(c).toMatchObject({ requester_address: 'jane@customer.example', requester_name: 'Jane Customer' });
+    expect(await outboxTo(10001)).toEqual([]);
+    await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, { actor: 'cli:test', by: 'test', address: null, replyName: '' }, { commands: [], text: 'Fixed in 2.1.', note: false, attachments: [], messageRowId: null }));
+    const sent = await outboxTo(10001);
+    expect(sent.map((r) => r.to)).toEqual(['jane@customer.example']);
+  });
+
+  it('with X-Original-From and without Reply-To too; a list that names nobody keeps its own address', async () => {
+    env = await testEnv(FORMS([]));
+    await env.ingest(eml({ from: '"Bob via Users" <users@lists.other.example>', headers: { ...MAILMAN, 'X-Original-From': 'Bob <bob@builder.example>' } }));
+    expect((await caseByNumber(env.ctx.db, 10001))!.requester_address).toBe('bob@builder.example');
+    const plain = await env.ingest(eml({ from: 'Users <users@lists.other.example>', headers: MAILMAN }));
+    expect(plain).toMatchObject({ kind: 'stored', created: true });
+    expect((await caseByNumber(env.ctx.db, 10002))!.requester_address).toBe('users@lists.other.example');
   });
 });

@@ -1,10 +1,11 @@
 import { isStaff } from '../../cases/staff.js';
-import { formMail, groupMail, ownListAddress } from '../../mail-in/form-mail.js';
+import { formMail, groupMail, listAddresses } from '../../mail-in/form-mail.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
  * Is it written on someone's behalf: by a contact form or shop system (mailboxes[].formSenders),
- * or relayed by a group at our own address that rewrote its From (a Google Group support@…)? Then
+ * or relayed by a group at our own address (a Google Group support@…) or someone else's list that
+ * rewrote its From? Then
  * that person is the writer (the sender stage takes them), and the form's or group's own address,
  * even one of ours or a no-reply one, is neither a loop nor a machine's mail. Also notes whether it
  * came through a list of our own (its list headers are then no sign of bulk mail). Such mail
@@ -16,9 +17,17 @@ export const formMailStage: DecideStage = {
     const parsed = need(msg.notes.parsed, 'parsed');
     const refuse = (address: string): string | null =>
       ctx.mailboxes.isOwnAddress(address) ? 'one of our own addresses' : isStaff(ctx.config, address) ? 'a staff address' : null;
-    const list = ownListAddress(parsed, (a) => ctx.mailboxes.isOwnAddress(a));
-    msg.notes.ownList = list;
-    const form = formMail(parsed, msg.arrival.mailbox.formSenders, refuse) ?? (list !== null ? groupMail(parsed, list, refuse) : null);
+    const lists = listAddresses(parsed);
+    const own = lists.find((a) => ctx.mailboxes.isOwnAddress(a)) ?? null;
+    msg.notes.ownList = own;
+    let form = formMail(parsed, msg.arrival.mailbox.formSenders, refuse);
+    if (form === null && own !== null) form = groupMail(parsed, own, 'group', refuse);
+    if (form === null) {
+      // Someone else's list that rewrote the From: the writer if it names one (else the list's
+      // address stays the sender, as list mail it is never answered automatically).
+      const relayed = lists.map((a) => groupMail(parsed, a, 'list', refuse)).find((r) => r !== null) ?? null;
+      if (relayed?.kind === 'on-behalf') form = relayed;
+    }
     msg.notes.form = form;
     if (form?.kind === 'unusable') {
       const what = form.how === 'form' ? `form mail from ${form.via} (mailboxes[].formSenders)` : `mail our group ${form.via} relayed with its From rewritten`;

@@ -32,7 +32,7 @@ export const senderStage: DecideStage = {
         name: form.person.name,
         auth: forged ? 'fail' : 'none',
         verified: !forged,
-        why: `${form.how === 'form' ? `Reply-To of form mail from ${form.via} (mailboxes[].formSenders)` : `the writer our group ${form.via} named when it rewrote the From`}, an address nobody proved; the ${form.how}'s sender: ${formAuth.why}`,
+        why: `${form.how === 'form' ? `Reply-To of form mail from ${form.via} (mailboxes[].formSenders)` : `the writer ${form.how === 'group' ? 'our group' : 'the list'} ${form.via} named when it rewrote the From`}, an address nobody proved; the ${form.how}'s sender: ${formAuth.why}`,
         answersStaffMail: [],
       };
       return NEXT;
