@@ -32,6 +32,15 @@ export interface BounceReport {
 
 export const MAX_RECIPIENTS = 50;
 
+/**
+ * A real bounce comes while the sending MTA still holds the message: at once, or when its queue
+ * lifetime ends (Postfix 5 days, Exim and Exchange fewer). A "hard bounce" about mail we handed
+ * over longer ago than this is no delivery report anyone's MTA writes — more likely a forged DSN
+ * quoting an old Message-ID of ours (anyone the email reached has it) to silence an address: it
+ * is recorded, and the address is not marked as bouncing.
+ */
+export const BOUNCE_MAX_AGE_DAYS = 7;
+
 export function dsnAddress(value: string | undefined): string | null {
   if (value === undefined) return null;
   const semi = value.indexOf(';');

@@ -183,6 +183,26 @@ describe('bounces mark only the recipients of the bounced email (item 2)', () =>
     expect(ignored?.reason).toContain('ceo@bigcustomer.example, billing@bigcustomer.example');
   });
 
+  it('a "hard bounce" about mail handed over more than 7 days ago marks nobody: no MTA still held it (trust hunt F14)', async () => {
+    await start();
+    await stored(eml({}));
+    const ours = await confirmationId(10001);
+    env.clock.advance(8 * 86_400_000);
+    const out = await stored(dsn({ refersTo: ours, recipients: ['jane@customer.example'], messageId: 'dsn-late@mx.customer.example' }));
+    expect(out).toMatchObject({ caseNumber: 10001, reason: 'appended (bounce-reference)' });
+    expect(await bouncing()).toEqual([]);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const events = await eventsOfCase(env.ctx.db, c.id);
+    expect(events.find((e) => e.type === 'address.stale-bounce')?.reason).toMatch(/^jane@customer\.example: 5\.1\.1 .*more than 7 days ago .*not marked as bouncing$/);
+    expect(events.map((e) => e.type)).not.toContain('address.bouncing');
+    // Within the queue lifetime the same report marks the address.
+    await stored(eml({ from: 'Lena <lena@other.example>', subject: 'Export fails' }));
+    const second = await confirmationId(10002);
+    env.clock.advance(4 * 86_400_000);
+    await stored(dsn({ refersTo: second, recipients: ['lena@other.example'], messageId: 'dsn-4d@mx.customer.example' }));
+    expect(await bouncing()).toEqual(['lena@other.example']);
+  });
+
   it('a DSN about a customer’s own (inbound) message marks nobody', async () => {
     await start();
     await stored(eml({ messageId: FIRST_ID }));

@@ -18,14 +18,30 @@ export async function caseByMessageIds(db: Q, ids: readonly string[]): Promise<C
     .executeTakeFirst();
 }
 
-/** Lower-case To/Cc addresses of our outgoing messages with these Message-IDs (the messages_message_id index). */
-export async function outgoingRecipients(db: Q, ids: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
+/**
+ * Lower-case To/Cc addresses of our outgoing messages with these Message-IDs (the
+ * messages_message_id index), each with when it was last handed to the relay (sent, else last
+ * attempted, else queued).
+ */
+export async function outgoingRecipients(db: Q, ids: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
   if (ids.length === 0) return out;
-  const rows = await db.selectFrom('messages').select(['to_json', 'cc_json']).where('message_id', 'in', [...ids]).where('direction', '=', 'out').execute();
+  const rows = await db
+    .selectFrom('messages')
+    .leftJoin('outbox', 'outbox.id', 'messages.outbox_id')
+    .select(['messages.to_json', 'messages.cc_json', 'messages.created_at', 'outbox.sent_at', 'outbox.last_attempt_at'])
+    .where('messages.message_id', 'in', [...ids])
+    .where('messages.direction', '=', 'out')
+    .execute();
   for (const r of rows) {
+    const at = r.sent_at ?? r.last_attempt_at ?? r.created_at;
     for (const json of [r.to_json, r.cc_json]) {
-      for (const a of JSON.parse(json) as { address?: unknown }[]) if (typeof a.address === 'string') out.add(a.address.toLowerCase());
+      for (const a of JSON.parse(json) as { address?: unknown }[]) {
+        if (typeof a.address !== 'string') continue;
+        const key = a.address.toLowerCase();
+        const seen = out.get(key);
+        if (seen === undefined || seen < at) out.set(key, at);
+      }
     }
   }
   return out;

@@ -4,6 +4,7 @@ import { isStaff } from '../../cases/staff.js';
 import { addressKey } from '../../address-form.js';
 import { clearBouncing, isBouncing, recordBounce } from '../../db/repos/addresses.js';
 import { tellOwnerOfBounce } from '../../cases/bounce-notice.js';
+import { BOUNCE_MAX_AGE_DAYS } from '../../mail-in/bounce-status.js';
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { actsAsParticipant, enrolRecipients } from '../../cases/participation.js';
@@ -142,7 +143,8 @@ export const persistStage: CommitStage = {
       // anyone. Compared by addressKey: an MTA reports `müller@xn--bcher-kva.example` for the
       // `müller@bücher.example` we wrote to (or the other way round); the mark is recorded under
       // the address as we wrote it.
-      const ours = new Map([...(await outgoingRecipients(trx, bounce.originalMessageIds))].map((a) => [addressKey(a), a]));
+      const sent = await outgoingRecipients(trx, bounce.originalMessageIds);
+      const ours = new Map([...sent.keys()].map((a) => [addressKey(a), a]));
       const foreign: string[] = [];
       for (const r of bounce.recipients) {
         if (r.action !== null && r.action !== 'failed' && r.action !== 'delayed') continue;
@@ -154,20 +156,25 @@ export const persistStage: CommitStage = {
         const reason = [r.status, r.diagnostic].filter((x) => x !== null).join(' ').slice(0, 500) || 'bounced';
         const wasBouncing = await isBouncing(trx, address);
         // A staff address is never marked: alerts and notifications to it matter more than the
-        // bounce (its own server's passing fault), and the administrator is told instead.
+        // bounce (its own server's passing fault), and the administrator is told instead. Nor is
+        // an address on a bounce about mail handed over too long ago (BOUNCE_MAX_AGE_DAYS): no MTA
+        // still held it, so someone wrote that report.
         const staff = isStaff(ctx.config, address);
-        await recordBounce(trx, address, r.permanent && !staff, reason, now);
+        const sentAt = sent.get(address) ?? now;
+        const stale = r.permanent && Date.parse(now) - Date.parse(sentAt) > BOUNCE_MAX_AGE_DAYS * 86_400_000;
+        const marks = r.permanent && !staff && !stale;
+        await recordBounce(trx, address, marks, reason, now);
         await addEvent(trx, {
           caseId: caseRow.id,
           messageRowId,
-          type: r.permanent && !staff ? 'address.bouncing' : r.permanent ? 'address.staff-bounce' : 'address.soft-bounce',
+          type: marks ? 'address.bouncing' : staff && r.permanent ? 'address.staff-bounce' : stale ? 'address.stale-bounce' : 'address.soft-bounce',
           actor: 'system',
-          reason: `${address}: ${reason}`,
-          data: { address, reported: r.address, status: r.status, permanent: r.permanent },
+          reason: stale && !staff ? `${address}: ${reason}; about mail handed over at ${sentAt}, more than ${BOUNCE_MAX_AGE_DAYS} days ago — no MTA still held it (a forged report?): not marked as bouncing` : `${address}: ${reason}`,
+          data: { address, reported: r.address, status: r.status, permanent: r.permanent, sentAt },
           at: now,
         });
         // The owner hears once: when the address starts bouncing, not on every further bounce.
-        if (r.permanent && !wasBouncing) {
+        if (r.permanent && !stale && !wasBouncing) {
           await tellOwnerOfBounce(trx, ctx, caseRow, { address, status: r.status, diagnostic: r.diagnostic, originalMessageIds: bounce.originalMessageIds, messageRowId });
         }
       }
