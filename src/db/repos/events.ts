@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { lockKey } from '../dialect.js';
 import { runPrepared } from '../prepared.js';
 import type { Database, EventRow } from '../schema.js';
@@ -39,16 +39,17 @@ export async function eventsOfCase(db: Q, caseId: number): Promise<EventRow[]> {
  * messages were notified since a time, when the last flood notice about it went out since
  * `noticeSince`, and how many of its messages were not notified individually since that notice.
  * Serialised per sender (PostgreSQL: a lock until commit) so two daemons count each other's
- * notification. Index events_type_time: each count reads one hour's (one day's) events of its type.
+ * notification. Index events_notify_actor (partial: these three types, by actor): each count reads
+ * only this sender's rows; the types are literals so that the partial index matches.
  */
 export async function senderNotifications(db: Q, actor: string, since: string, noticeSince: string): Promise<{ readonly notified: number; readonly lastNotice: string | null; readonly suppressed: number }> {
   await lockKey(db, `notify:${actor}`);
   const count = async (type: string, after: string): Promise<number> => {
-    const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('type', '=', type).where('created_at', '>', after).where('actor', '=', actor).executeTakeFirst();
+    const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('actor', '=', actor).where('type', '=', sql.lit(type)).where('created_at', '>', after).executeTakeFirst();
     return Number(row?.n ?? 0);
   };
   const notified = await count('agents.notified', since);
-  const notice = await db.selectFrom('events').select((eb) => eb.fn.max('created_at').as('at')).where('type', '=', 'agents.flood-notice').where('created_at', '>', noticeSince).where('actor', '=', actor).executeTakeFirst();
+  const notice = await db.selectFrom('events').select((eb) => eb.fn.max('created_at').as('at')).where('actor', '=', actor).where('type', '=', sql.lit('agents.flood-notice')).where('created_at', '>', noticeSince).executeTakeFirst();
   const lastNotice = (notice?.at as string | null | undefined) ?? null;
   const suppressed = lastNotice !== null ? await count('agents.notify-suppressed', lastNotice) : 0;
   return { notified, lastNotice, suppressed };
