@@ -218,9 +218,13 @@ export class FolderReader {
       // Small messages come in one FETCH for the whole chunk; big ones are streamed one by one.
       const small = chunk.filter((m) => m.size !== undefined && m.size <= PREFETCH_MAX_BYTES).map((m) => m.uid);
       const sources = new Map<number, Buffer>();
+      /** Expunged by another client since they were listed: the server answered BODY[] NIL. */
+      const gone = new Set<number>();
       if (small.length > 0) {
         for (const m of await s.client.fetchAll(small, { uid: true, source: true }, { uid: true })) {
-          if (m.source !== undefined) sources.set(m.uid, m.source);
+          // imapflow reports BODY[] NIL (Dovecot's answer for a message expunged meanwhile) as `false`.
+          if (Buffer.isBuffer(m.source)) sources.set(m.uid, m.source);
+          else if ((m.source as unknown) === false) gone.add(m.uid);
         }
       }
       let next = 0;
@@ -229,6 +233,10 @@ export class FolderReader {
           const meta = chunk[next++]!;
           const source = sources.get(meta.uid);
           sources.delete(meta.uid);
+          if (gone.has(meta.uid)) {
+            this.#vanished(s, meta.uid);
+            continue;
+          }
           try {
             await this.#processOne(s, meta, source);
           } catch (err) {
@@ -273,7 +281,10 @@ export class FolderReader {
       } else {
         // Streamed into the blob store chunk by chunk, never whole in memory.
         const dl = await s.client.download(String(uid), undefined, { uid: true, chunkSize: LARGE_CHUNK_BYTES });
-        if (dl.content === undefined) return; // expunged meanwhile
+        if (dl.content === undefined) {
+          this.#vanished(s, uid);
+          return;
+        }
         blob = await ctx.blobs.put(dl.content, limit);
       }
     } catch (err) {
@@ -310,6 +321,18 @@ export class FolderReader {
     this.#settle(s, uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed');
   }
 
+  /**
+   * The message was listed (SEARCH, metadata FETCH) but another client expunged it before its
+   * body was fetched: nothing to do, it is not ours to record. One info line; the UID is looked
+   * at again only after a pause (a server still listing it must not make the round spin), and the
+   * next SEARCH, which no longer lists it, forgets it.
+   */
+  #vanished(s: Session, uid: number): void {
+    const attempts = (s.deferred.get(uid)?.attempts ?? 0) + 1;
+    s.deferred.set(uid, { attempts, notBefore: performance.now() + Math.min(RETRY_MIN_MS * 2 ** (attempts - 1), RETRY_MAX_MS) });
+    this.#log.info({ uid, folder: this.#cfg.folder }, `message uid ${uid} is gone from the server (expunged by another client after it was listed); nothing to do`);
+  }
+
   #defer(s: Session, uid: number, reason: string): void {
     const attempts = (s.deferred.get(uid)?.attempts ?? 0) + 1;
     const delayMs = Math.min(RETRY_MIN_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
@@ -331,7 +354,11 @@ export class FolderReader {
     let envelope: FetchMessageObject['envelope'];
     try {
       const msg = await s.client.fetchOne(String(uid), { uid: true, envelope: true }, { uid: true });
-      if (msg !== false) envelope = msg.envelope;
+      if (msg === false) {
+        this.#vanished(s, uid);
+        return;
+      }
+      envelope = msg.envelope;
     } catch (err) {
       if (s.conn.closed || !s.client.usable) throw err;
     }
