@@ -10,6 +10,7 @@ import { outboxOfCase, type OutboxSummary } from './db/repos/outbox.js';
 import { receiptById } from './db/repos/receipts.js';
 import { safeLine, safeText } from './cli/terminal.js';
 import type { AttachmentRow, CaseRow, EventRow, MessageRow, OutboxRow, ParticipantRow, ReceiptRow } from './db/schema.js';
+import { SIZE_LIMIT_STAGE } from './pipeline/types.js';
 
 /** Read models for the CLI (and later a web view): plain data, JSON-friendly, plus text formatting (mail's text made safe for a terminal). */
 
@@ -92,7 +93,9 @@ export function formatQuarantine(d: QuarantineDetail): string {
     `  subject ${safeLine(r.subject)}`,
     `  message-id ${safeLine(r.message_id ?? '(none)')}`,
     `  stage ${r.stage}: ${safeLine(r.reason)}`,
-    `  raw ${d.rawPath} (${r.raw_size} bytes)`,
+    r.stage === SIZE_LIMIT_STAGE
+      ? `  header only ${d.rawPath} (the message, ${r.raw_size} bytes, was not downloaded: it stays on the IMAP server)`
+      : `  raw ${d.rawPath} (${r.raw_size} bytes)`,
   ];
   // Shown made safe for a terminal; the exact bytes are the file above.
   if (d.raw !== undefined) lines.push('', safeText(d.raw));

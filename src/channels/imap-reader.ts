@@ -2,14 +2,13 @@ import { performance } from 'node:perf_hooks';
 import type { FetchMessageObject, SearchObject } from 'imapflow';
 import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
-import { addEvent } from '../db/repos/events.js';
 import { mailboxState, resetMailboxState } from '../db/repos/mailbox-state.js';
 import type { Logger } from '../log.js';
-import { normalizeMessageId } from '../mail-in/parse-mail.js';
-import { isTransient, runPipeline } from '../pipeline/run-pipeline.js';
+import { runPipeline } from '../pipeline/run-pipeline.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 import { describeImapError } from './imap-connection.js';
 import type { MailboxHealthReporter } from './imap-health.js';
+import { quarantineOversized } from './imap-oversized.js';
 import { ConnectionLost, oneAtATime, type Session } from './imap-session.js';
 import type { Settle } from './imap-settler.js';
 import { LeaseLost, type WorkLease } from './work-lease.js';
@@ -259,7 +258,7 @@ export class FolderReader {
   async #processOne(s: Session, meta: FetchMessageObject, prefetched: Buffer | undefined): Promise<void> {
     const limit = this.#ctx.config.listener.maxMessageBytes;
     if (meta.size !== undefined && meta.size > limit) {
-      await this.#oversized(s, meta.uid, meta.size);
+      await this.#oversized(s, meta, meta.size);
       return;
     }
     // A large message is downloaded and processed while no other large one is: its chunks never
@@ -289,7 +288,7 @@ export class FolderReader {
       }
     } catch (err) {
       if (err instanceof SizeLimitError) {
-        await this.#oversized(s, uid, meta.size ?? limit + 1);
+        await this.#oversized(s, meta, meta.size ?? limit + 1);
         return;
       }
       if (s.conn.closed || !s.client.usable) throw err;
@@ -341,57 +340,14 @@ export class FolderReader {
     void this.#health.note(`message uid ${uid}: will retry (${reason})`.slice(0, 500));
   }
 
-  /**
-   * A message above listener.maxMessageBytes is never downloaded, so it cannot get a receipt (that
-   * needs the raw bytes). It is quarantined in place instead: moved to quarantineFolder (flag mode:
-   * flagged), with an error log line, a case-less `imap.oversized` event row (durable, with the
-   * envelope so an admin can find it) and the health detail. Recorded before it is moved; if the
-   * record cannot be written the message stays for a later attempt.
-   */
-  async #oversized(s: Session, uid: number, size: number): Promise<void> {
-    const ctx = this.#ctx;
-    const limit = ctx.config.listener.maxMessageBytes;
-    let envelope: FetchMessageObject['envelope'];
-    try {
-      const msg = await s.client.fetchOne(String(uid), { uid: true, envelope: true }, { uid: true });
-      if (msg === false) {
-        this.#vanished(s, uid);
-        return;
-      }
-      envelope = msg.envelope;
-    } catch (err) {
-      if (s.conn.closed || !s.client.usable) throw err;
+  /** Above listener.maxMessageBytes: quarantined without being downloaded (imap-oversized.ts). */
+  async #oversized(s: Session, meta: FetchMessageObject, size: number): Promise<void> {
+    const res = await quarantineOversized({ ctx: this.#ctx, mailbox: this.#mailbox, folder: this.#cfg.folder, log: this.#log }, s, meta.uid, size, meta.internalDate);
+    if (res.kind === 'vanished') this.#vanished(s, meta.uid);
+    else if (res.kind === 'defer') this.#defer(s, meta.uid, res.reason);
+    else {
+      await this.#health.note(`message uid ${meta.uid} (${size} bytes) exceeds listener.maxMessageBytes (${this.#ctx.config.listener.maxMessageBytes}); quarantined`);
+      this.#settle(s, meta.uid, 'quarantine');
     }
-    const messageId = normalizeMessageId(envelope?.messageId ?? null);
-    const where = s.quarantinePath !== null ? `moved to ${s.quarantinePath}` : 'flagged in place';
-    const reason = `message uid ${uid} (${size} bytes) exceeds listener.maxMessageBytes (${limit}); not processed, ${where}`;
-    try {
-      await addEvent(ctx.db, {
-        caseId: null,
-        type: 'imap.oversized',
-        actor: 'system',
-        reason: `mailbox ${this.name}: ${reason}`,
-        data: {
-          mailbox: this.name,
-          folder: this.#cfg.folder,
-          uidvalidity: s.uidValidity,
-          uid,
-          size,
-          limit,
-          messageId,
-          from: envelope?.from?.[0]?.address ?? null,
-          subject: envelope?.subject ?? null,
-          movedTo: s.quarantinePath,
-        },
-        at: ctx.clock.now().toISOString(),
-      });
-    } catch (err) {
-      if (!isTransient(err)) throw err;
-      this.#defer(s, uid, `recording the oversized message: ${describeImapError(err)}`);
-      return;
-    }
-    this.#log.error({ uid, size, limit, messageId, movedTo: s.quarantinePath }, `oversized message ${where}`);
-    await this.#health.note(reason);
-    this.#settle(s, uid, 'quarantine');
   }
 }

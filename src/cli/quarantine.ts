@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { listQuarantine, receiptById } from '../db/repos/receipts.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
+import { SIZE_LIMIT_STAGE } from '../pipeline/types.js';
 import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
 import { print, withContext, withReadContext } from './shared.js';
 import { safeLine } from './terminal.js';
@@ -48,6 +49,12 @@ export function registerQuarantineCommands(program: Command): void {
           const receipt = await receiptById(ctx.db, Number.parseInt(id, 10));
           if (receipt === undefined || receipt.outcome !== 'quarantined' || receipt.retried_as !== null) {
             results.push({ id, outcome: { kind: 'error', reason: 'not a quarantined message awaiting retry' } });
+            process.exitCode = 1;
+            continue;
+          }
+          if (receipt.stage === SIZE_LIMIT_STAGE) {
+            // Only its header was taken: the message itself is still on the IMAP server.
+            results.push({ id, outcome: { kind: 'error', reason: `too large to retry here (${receipt.raw_size} bytes; only its header is kept): raise listener.maxMessageBytes and move it from the quarantine folder back into the watched folder` } });
             process.exitCode = 1;
             continue;
           }

@@ -49,6 +49,12 @@ export interface MailboxCheckpoint {
   readonly uid: number;
 }
 
+/**
+ * The stage named on the quarantine receipt of an IMAP message above listener.maxMessageBytes
+ * (src/channels/imap-oversized.ts): only its header block is kept, so it cannot be retried here.
+ */
+export const SIZE_LIMIT_STAGE = 'size-limit';
+
 /** The four endings (DESIGN §1). */
 export type Outcome =
   | { readonly kind: 'stored'; readonly reason: string; readonly caseId: number; readonly caseNumber: number; readonly receiptId: number; readonly created: boolean }

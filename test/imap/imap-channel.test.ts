@@ -1,10 +1,12 @@
 import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { eml, writeConfig } from '../helpers/context.js';
+import { describeResult, runCli } from '../helpers/cli.js';
 import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
 
 /**
@@ -183,10 +185,11 @@ describeWithDovecot('IMAP channel', () => {
     expect(await count(d, 'SELECT count(*) FROM receipts')).toBe(1);
   });
 
-  it('quarantines a message above maxMessageBytes in place, without downloading it', async () => {
+  it('quarantines a message above maxMessageBytes without downloading it: a receipt `quarantine list` shows (size, sender, subject from the envelope)', async () => {
     const d = await start({ mailboxes: [mailbox('big')], listener: { enabled: false, maxMessageBytes: 4096 } });
     await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
-    await server.append('big', eml({ subject: 'Huge attachment', messageId: 'big-1@customer.example', body: 'x'.repeat(10_000) }));
+    const body = `${'x'.repeat(76)}\r\n`.repeat(130);
+    await server.append('big', eml({ from: 'Hugo Sender <hugo@customer.example>', subject: 'Huge attachment', messageId: 'big-1@customer.example', body }));
     await server.append('big', eml({ subject: 'Small one', messageId: 'big-2@customer.example' }));
     await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the small one as a case');
     await until(async () => (await folderContents(server, 'big', 'casegate/Quarantine')).length === 1, 'the big one in quarantine');
@@ -195,9 +198,33 @@ describeWithDovecot('IMAP channel', () => {
     const ev = (await rawDb(d).all("SELECT case_id, reason, data_json FROM events WHERE type = 'imap.oversized'")) as { case_id: null; reason: string; data_json: string }[];
     expect(ev).toHaveLength(1);
     expect(ev[0]!.case_id).toBeNull();
-    expect(JSON.parse(ev[0]!.data_json)).toMatchObject({ mailbox: 'support', uid: 1, limit: 4096, messageId: 'big-1@customer.example', subject: 'Huge attachment' });
+    expect(JSON.parse(ev[0]!.data_json)).toMatchObject({ mailbox: 'support', uid: 1, limit: 4096, messageId: 'big-1@customer.example', from: 'hugo@customer.example', subject: 'Huge attachment' });
     expect((await health(d))?.detail).toMatch(/exceeds listener\.maxMessageBytes/);
-    expect(d.lines.some((l) => l.level === 50 && /oversized message moved to casegate\/Quarantine/.test(l.msg))).toBe(true);
+
+    // A quarantine receipt like any other quarantined message: the admin sees it.
+    const size = (JSON.parse(ev[0]!.data_json) as { size: number }).size;
+    expect(size).toBeGreaterThan(4096);
+    const config = join(d.dir, 'casegate.yaml');
+    const [listed, text] = await Promise.all([runCli(['-c', config, 'quarantine', 'list', '--json']), runCli(['-c', config, 'quarantine', 'list'])]);
+    expect(listed.code, describeResult(listed)).toBe(0);
+    const rows = JSON.parse(listed.stdout) as { id: number; outcome: string; stage: string; channel: string; raw_size: number; from_address: string; subject: string; message_id: string; reason: string }[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ outcome: 'quarantined', stage: 'size-limit', channel: 'imap', raw_size: size, from_address: 'hugo@customer.example', subject: 'Huge attachment', message_id: 'big-1@customer.example' });
+    expect(rows[0]!.reason).toBe(`too large: ${size} bytes, over listener.maxMessageBytes (4096); not downloaded, moved to casegate/Quarantine`);
+    expect(text.stdout).toMatch(new RegExp(`^${rows[0]!.id}\\s.*hugo@customer\\.example\\s+Huge attachment\\s+too large: ${size} bytes`, 'm'));
+    // Only the header block was taken: `show --raw` prints it, `retry` refuses (the message is on the server).
+    const shown = await runCli(['-c', config, 'quarantine', 'show', String(rows[0]!.id), '--raw']);
+    expect(shown.stdout).toContain(`header only`);
+    expect(shown.stdout).toContain('Subject: Huge attachment');
+    expect(shown.stdout).not.toContain('x'.repeat(76));
+    const retry = await runCli(['-c', config, 'quarantine', 'retry', String(rows[0]!.id)]);
+    expect(retry.code).toBe(1);
+    expect(retry.stdout).toMatch(/too large to retry here .*raise listener\.maxMessageBytes/);
+    expect(await count(d, "SELECT count(*) FROM receipts WHERE outcome = 'quarantined'")).toBe(1);
+    // One log line, the outcome's.
+    const lines = d.lines.filter((l) => /oversized message moved to casegate\/Quarantine/.test(l.msg));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 50, outcome: 'quarantined', uid: 1 });
   });
 
   it('flag mode: marks processed mail with \\Seen and the keyword, and never takes it again', async () => {

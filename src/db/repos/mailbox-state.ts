@@ -7,7 +7,7 @@ import type { Arrival } from '../../pipeline/types.js';
 type Q = Kysely<Database>;
 
 /** Record the IMAP checkpoint of an arrival (no-op for other channels); the highest UID wins within one UIDVALIDITY. */
-export async function saveCheckpoint(db: Q, arrival: Arrival, at: string): Promise<void> {
+export async function saveCheckpoint(db: Q, arrival: Pick<Arrival, 'checkpoint'>, at: string): Promise<void> {
   const cp = arrival.checkpoint;
   if (cp === undefined) return;
   await runPrepared(db, 'mailbox_state.checkpoint', [cp.mailbox, cp.uidvalidity, cp.uid, at], (q, [mailbox, uidvalidity, uid, t]) =>

@@ -1,6 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { insertReturningId, runPrepared } from '../prepared.js';
 import type { Database, NewReceipt, ReceiptRow } from '../schema.js';
+import type { MailboxCheckpoint } from '../../pipeline/types.js';
+import { addEvent, type NewEvent } from './events.js';
+import { saveCheckpoint } from './mailbox-state.js';
 
 type Q = Kysely<Database>;
 
@@ -77,4 +80,14 @@ export async function makePrimary(db: Q, id: number): Promise<void> {
 export async function outcomeCounts(db: Q): Promise<Record<string, number>> {
   const rows = await db.selectFrom('receipts').select(['outcome', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('outcome').execute();
   return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.n)]));
+}
+
+/** An oversized IMAP message (never downloaded): its quarantine receipt, the event and the checkpoint in one transaction. */
+export async function recordOversized(db: Q, r: { receipt: NewReceipt; event: NewEvent; checkpoint: MailboxCheckpoint; at: string }): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const id = await insertReceipt(trx, r.receipt);
+    await addEvent(trx, r.event);
+    await saveCheckpoint(trx, { checkpoint: r.checkpoint }, r.at);
+    return id;
+  });
 }
