@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import { mailboxState, resetMailboxState } from '../db/repos/mailbox-state.js';
 import type { Logger } from '../log.js';
+import { quarantinedRaw } from '../db/repos/receipts.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 import { describeImapError } from './imap-connection.js';
@@ -295,6 +296,7 @@ export class FolderReader {
       this.#defer(s, uid, `download: ${describeImapError(err)}`);
       return;
     }
+    if (await this.#quarantinedBefore(s, uid, blob.sha256)) return;
     const receivedAt = meta.internalDate !== undefined ? new Date(meta.internalDate) : ctx.clock.now();
     let outcome;
     try {
@@ -318,6 +320,26 @@ export class FolderReader {
     }
     // Committed: only now is the message acknowledged on the server.
     this.#settle(s, uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed');
+  }
+
+  /**
+   * This exact message (the same bytes from this mailbox) is quarantined already and still waits
+   * for its acknowledgement: its MOVE to quarantineFolder failed, or the daemon stopped before it,
+   * so #unacked (in memory) does not know it any more. Only the MOVE (flag mode: the STORE) is
+   * retried: no second pipeline run, no second quarantine receipt. (Stored messages come back as
+   * `ignored: duplicate` instead, which is a receipt of its own; a quarantined one must not be
+   * quarantined twice, nor end up in processedFolder as a duplicate.) A failed look-up (database
+   * busy) just lets the pipeline decide, as before.
+   */
+  async #quarantinedBefore(s: Session, uid: number, sha256: string): Promise<boolean> {
+    const earlier = await quarantinedRaw(this.#ctx.db, this.name, sha256).catch(() => undefined);
+    if (earlier === undefined) return false;
+    this.#log.info(
+      { uid, receiptId: earlier.id, reason: earlier.reason },
+      `message uid ${uid} was quarantined before (receipt ${earlier.id}); only its ${s.quarantinePath !== null ? `move to ${s.quarantinePath}` : 'flags'} is retried`,
+    );
+    this.#settle(s, uid, 'quarantine');
+    return true;
   }
 
   /**

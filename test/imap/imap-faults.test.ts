@@ -215,4 +215,57 @@ describeWithDovecot('IMAP channel faults', () => {
     await until(async () => (await sql("SELECT id FROM outbox WHERE kind = 'mailbox-recovered'")).length === 1, 'the all-clear');
     expect(await sql("SELECT id FROM outbox WHERE kind = 'mailbox-alert'")).toHaveLength(1);
   });
+  it('a quarantined message whose MOVE failed is not quarantined again after a restart: only the MOVE is retried', async () => {
+    server = await startDovecot({ users: [{ user: 'qmove', password: 'pw-qmove' }] });
+    const config = {
+      mime: { maxParts: 10 },
+      security: { maxReceivedHops: 5 },
+      listener: { enabled: false, maxMessageBytes: 8192 },
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'qmove') }],
+    };
+    d = await runDaemon(config);
+    await until(async () => (await health('support'))?.state === 'idling', 'the mailbox to idle');
+    // The quarantine folder exists now (created at connect); read-only for Dovecot's mail process.
+    const folder = join(server.dir, 'mail', 'qmove', 'Maildir', '.casegate.Quarantine');
+    const dirs = [folder, join(folder, 'tmp'), join(folder, 'new'), join(folder, 'cur')];
+    const modes = await Promise.all(dirs.map(async (p) => (await stat(p)).mode & 0o7777));
+    for (const p of dirs) await chmod(p, 0o555);
+    const receipts = async (): Promise<{ outcome: string; stage: string; n: number }[]> => sql('SELECT outcome, stage, count(*) AS n FROM receipts GROUP BY outcome, stage ORDER BY stage');
+    const quarantined = [
+      { outcome: 'quarantined', stage: 'loop-guard', n: 1 },
+      { outcome: 'quarantined', stage: 'parse', n: 1 },
+      { outcome: 'quarantined', stage: 'size-limit', n: 1 },
+    ];
+    const moveFailures = () => failureLines('support').filter((l) => /MOVE of \d+ messages? to "casegate\/Quarantine" failed/.test(l.msg));
+    const parts = ['--b', 'Content-Type: text/plain', '', 'part'];
+    const manyParts = eml({ subject: 'Twenty parts', messageId: 'qmove-parts@customer.example', headers: { 'Content-Type': 'multipart/mixed; boundary="b"' }, body: [...Array.from({ length: 20 }, () => parts).flat(), '--b--', ''].join('\r\n') });
+    const received = Array.from({ length: 8 }, (_, i) => `Received: from relay${i}.example.net by mx.example.com; Mon, 02 Mar 2026 08:5${i}:00 +0000`).join('\r\n');
+    try {
+      await server.append('qmove', manyParts);
+      await server.append('qmove', `${received}\r\n${eml({ subject: 'Looping', messageId: 'qmove-loop@customer.example' })}`);
+      await server.append('qmove', eml({ subject: 'Far too big', messageId: 'qmove-big@customer.example', body: `${'z'.repeat(76)}\r\n`.repeat(200) }));
+      await until(async () => JSON.stringify(await receipts()) === JSON.stringify(quarantined), 'three quarantined messages');
+      await until(() => moveFailures().length >= 2, 'two failed MOVEs');
+
+      // A restart forgets that they wait only for their MOVE; the receipts remember them.
+      await d.stop();
+      const before = d.lines.length;
+      d = await runDaemon(config, d.dir);
+      await until(() => moveFailures().length >= 3, 'three failed MOVEs after the restart');
+      expect(await receipts()).toEqual(quarantined);
+      expect(d.lines.slice(before).filter((l) => l.outcome !== undefined)).toEqual([]);
+      const again = d.lines.filter((l) => /^(oversized )?message uid \d+ was quarantined before \(receipt \d+\); only its (move to casegate\/Quarantine|acknowledgement) is retried$/.test(l.msg));
+      expect(new Set(again.map((l) => l['uid'])).size).toBe(3);
+      expect((await folderContents(server, 'qmove')).map((m) => m.subject)).toEqual(['Twenty parts', 'Looping', 'Far too big']);
+      expect(await folderContents(server, 'qmove', 'casegate/Processed')).toEqual([]);
+    } finally {
+      for (const [i, p] of dirs.entries()) await chmod(p, modes[i]!);
+    }
+    // Writable again: all three go to the quarantine folder, nothing new is recorded.
+    await until(async () => (await folderContents(server!, 'qmove')).length === 0, 'INBOX to be empty');
+    expect((await folderContents(server, 'qmove', 'casegate/Quarantine')).map((m) => m.subject)).toEqual(['Twenty parts', 'Looping', 'Far too big']);
+    expect(await folderContents(server, 'qmove', 'casegate/Processed')).toEqual([]);
+    expect(await receipts()).toEqual(quarantined);
+    expect(await sql("SELECT id FROM receipts WHERE outcome = 'quarantined' AND retried_as IS NULL")).toHaveLength(3);
+  });
 });

@@ -82,6 +82,24 @@ export async function outcomeCounts(db: Q): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r) => [r.outcome, Number(r.n)]));
 }
 
+/**
+ * The quarantined receipt (not retried since) of exactly these raw bytes taken from this mailbox:
+ * an IMAP message found again whose quarantine is already recorded (its MOVE failed, or the daemon
+ * stopped before it). One look-up on receipts_raw_sha256.
+ */
+export async function quarantinedRaw(db: Q, mailbox: string, rawSha256: string): Promise<ReceiptRow | undefined> {
+  return db
+    .selectFrom('receipts')
+    .selectAll()
+    .where('raw_sha256', '=', rawSha256)
+    .where('outcome', '=', 'quarantined')
+    .where('retried_as', 'is', null)
+    .where('mailbox', '=', mailbox)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
 /** An oversized IMAP message (never downloaded): its quarantine receipt, the event and the checkpoint in one transaction. */
 export async function recordOversized(db: Q, r: { receipt: NewReceipt; event: NewEvent; checkpoint: MailboxCheckpoint; at: string }): Promise<number> {
   return db.transaction().execute(async (trx) => {
