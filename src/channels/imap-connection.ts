@@ -151,9 +151,18 @@ export async function clientOptions(cfg: ImapConfig, log: Logger, id: string, fa
     // Restart IDLE now and then (servers and NATs drop sessions that stay silent too long).
     maxIdleTime: 5 * 60_000,
     connectionTimeout: 30_000,
-    greetingTimeout: 16_000,
-    socketTimeout: 3 * 60_000,
+    greetingTimeout: Math.min(16_000, cfg.stallTimeoutSeconds * 1000),
+    // A stalled server (TCP open, nothing answers: a hung process, a NAT that forgot the session).
+    // After socketTimeout without a byte imapflow asks with a NOOP (breaking IDLE when idling; a
+    // command in flight that got no answer fails at once), and when the next socketTimeout passes
+    // without an answer it fails the connection with ETIMEOUT: dead within stallTimeoutSeconds.
+    socketTimeout: stallSocketTimeoutMs(cfg),
   };
+}
+
+/** imapflow's socket inactivity timeout for a mailbox: half its stallTimeoutSeconds (a NOOP probe, then the verdict). */
+export function stallSocketTimeoutMs(cfg: Pick<ImapConfig, 'stallTimeoutSeconds'>): number {
+  return Math.round((cfg.stallTimeoutSeconds * 1000) / 2);
 }
 
 /** One line describing an IMAP/network error: code, message, the server's text. Never message content. */
@@ -181,7 +190,7 @@ export function isAuthFailure(err: unknown): boolean {
   return e.authenticationFailed === true || e.serverResponseCode === 'AUTHENTICATIONFAILED' || e.serverResponseCode === 'AUTHORIZATIONFAILED';
 }
 
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'NoConnection', 'ClosedAfterConnectTLS', 'ClosedAfterConnectText']);
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ETIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'NoConnection', 'ClosedAfterConnectTLS', 'ClosedAfterConnectText']);
 
 /** Whether the failure says the server could not be reached or went away (rather than refused us). */
 export function isUnreachable(err: unknown): boolean {
@@ -190,8 +199,11 @@ export function isUnreachable(err: unknown): boolean {
   return e.name === 'ConnectionLost';
 }
 
-/** Whether host:port accepts a TCP connection within timeoutMs (closed again at once; no IMAP spoken). */
-export function acceptsConnections(host: string, port: number, timeoutMs: number): Promise<boolean> {
+/**
+ * Whether host:port accepts a TCP connection within timeoutMs (closed again at once; nothing sent).
+ * With `greeting`, the server must also send its first bytes (the IMAP greeting) within that time.
+ */
+export function acceptsConnections(host: string, port: number, timeoutMs: number, greeting = false): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const socket = connect({ host, port });
     const done = (ok: boolean): void => {
@@ -200,8 +212,14 @@ export function acceptsConnections(host: string, port: number, timeoutMs: number
       socket.destroy();
       resolve(ok);
     };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      done(ok);
+    };
+    if (greeting) socket.once('data', () => finish(true));
+    else socket.once('connect', () => finish(true));
+    socket.once('close', () => finish(false));
+    socket.once('error', () => finish(false));
   });
 }

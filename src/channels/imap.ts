@@ -221,7 +221,9 @@ export class MailboxWatcher {
       if (left <= 0) return;
       await Promise.race([sleep(Math.min(SERVER_CHECK_MS, left)), this.#stopPromise]);
       if (this.#stopped || performance.now() >= until) return;
-      if (await acceptsConnections(this.#cfg.host, this.#cfg.port, SERVER_CHECK_MS)) {
+      // Without implicit TLS the server speaks first: a server that accepts TCP but sends no
+      // greeting (hung, stopped) is not back.
+      if (await acceptsConnections(this.#cfg.host, this.#cfg.port, SERVER_CHECK_MS, this.#cfg.tls !== 'implicit')) {
         this.#log.info({ host: `${this.#cfg.host}:${this.#cfg.port}`, skippedMs: Math.round(until - performance.now()) }, `IMAP server of mailbox ${this.name} is reachable again; reconnecting now`);
         return;
       }
@@ -229,8 +231,12 @@ export class MailboxWatcher {
   }
 
   #describe(err: unknown, auth: boolean): string {
-    const e = err as { mailboxMissing?: unknown } | null;
+    const e = err as { mailboxMissing?: unknown; code?: unknown } | null;
     if (e?.mailboxMissing === true) return `folder "${this.#cfg.folder}" does not exist (${describeImapError(err)})`;
+    if (e?.code === 'ETIMEOUT') {
+      // imapflow's verdict on a silent connection (clientOptions: socketTimeout).
+      return `the IMAP server stopped answering (no reply within ${this.#cfg.stallTimeoutSeconds} s, imap.stallTimeoutSeconds); connection dropped`;
+    }
     return (auth ? 'login rejected: ' : '') + describeImapError(err);
   }
 

@@ -61,6 +61,12 @@ const imap = z.object({
   reconnectMaxSeconds: z.number().positive().default(60),
   /** Mail instance.adminAddress once the mailbox has been failing this long (seconds), and again when it recovers. */
   alertAfterSeconds: z.number().nonnegative().default(600),
+  /**
+   * A connection whose server stays silent this long (seconds) is dead: after half of it without a
+   * byte (also while idling) a NOOP asks, and without an answer in the other half the connection is
+   * dropped and reconnected with backoff (a hung server, a NAT or firewall that lost the session).
+   */
+  stallTimeoutSeconds: z.number().min(2).max(3600).default(60),
 }).strict();
 
 export const mailbox = z.object({

@@ -90,6 +90,13 @@ export interface DovecotServer {
   readLog(): Promise<string>;
   /** End every IMAP session of a user from the server side (`doveadm kick`), as a provider does when a token expires. */
   kick(user: string): Promise<void>;
+  /**
+   * SIGSTOP every process of this Dovecot (master, login and session processes): connections stay
+   * open and new ones are accepted by the kernel, but nothing answers — a hung server. resume()
+   * (SIGCONT) lets it go on; stop()/down() resume it first.
+   */
+  pause(): void;
+  resume(): void;
 }
 
 const STOP_TIMEOUT_MS = 5_000;
@@ -321,6 +328,7 @@ class DovecotInstance implements DovecotServer {
   private output = '';
   private userList: DovecotUser[];
   private stopped = false;
+  private paused = false;
   private passwdMtime = 0;
   /** Unique per server: Dovecot puts it in every process title ("dovecot-<name>/imap"). */
   readonly instanceName: string;
@@ -456,6 +464,7 @@ class DovecotInstance implements DovecotServer {
    * Either way leftovers are killed and it waits until the port stops answering.
    */
   private async halt(mode: 'graceful' | 'kill' = 'graceful'): Promise<void> {
+    this.resume();
     const child = this.child;
     if (!child) return;
     const wasRunning = this.running;
@@ -487,8 +496,20 @@ class DovecotInstance implements DovecotServer {
 
   /** Synchronous best-effort kill, for process exit. */
   killSync(): void {
+    this.resume();
     if (this.running) this.child?.kill('SIGTERM');
     signalPids(instancePids(this.instanceName), 'SIGTERM');
+  }
+
+  pause(): void {
+    signalPids(instancePids(this.instanceName), 'SIGSTOP');
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    signalPids(instancePids(this.instanceName), 'SIGCONT');
+    this.paused = false;
   }
 
   async down(): Promise<void> {

@@ -1,0 +1,87 @@
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { runCli, describeResult } from '../helpers/cli.js';
+import { eml } from '../helpers/context.js';
+import { peekDb, type DbPeek } from '../helpers/db-peek.js';
+import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
+import { imapOf, removeDir, runDaemon, until, type RunningDaemon } from '../imap/imap-env.js';
+
+/**
+ * A stalled IMAP server: the TCP connection stays open but nothing answers (every Dovecot process
+ * SIGSTOPped: a hung server, or a NAT that silently dropped the session). The daemon, idling,
+ * must notice within imap.stallTimeoutSeconds — not after minutes — report the mailbox down
+ * (health backing-off with the reason, `casegate status`, one log line per attempt), and recover
+ * once the server answers again (SIGCONT), taking mail sent afterwards.
+ */
+const STALL_SECONDS = 4;
+/** Scheduling slack on a loaded 2-core machine (the detection itself takes STALL_SECONDS). */
+const SLACK_MS = 3_000;
+
+let server: DovecotServer | null = null;
+let d: RunningDaemon | null = null;
+let db: DbPeek | null = null;
+
+afterEach(async () => {
+  server?.resume();
+  await d?.stop();
+  await db?.close();
+  db = null;
+  if (d !== null) removeDir(d.dir);
+  d = null;
+  await server?.stop();
+  server = null;
+});
+
+interface HealthRow {
+  state: string;
+  detail: string | null;
+  failing_since: string | null;
+}
+
+async function health(): Promise<HealthRow | undefined> {
+  db ??= peekDb(d!.resolved);
+  return db.get<HealthRow>("SELECT state, detail, failing_since FROM mailbox_health WHERE mailbox = 'support'");
+}
+
+describeWithDovecot('IMAP: a server that stops answering', () => {
+  it(`is reported down within stallTimeoutSeconds (${STALL_SECONDS} s) and used again once it answers`, async () => {
+    server = await startDovecot({ users: [{ user: 'stall', password: 'pw-stall' }] });
+    d = await runDaemon({
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'stall', { stallTimeoutSeconds: STALL_SECONDS, reconnectMinSeconds: 1, reconnectMaxSeconds: 4 }) }],
+    });
+    await until(async () => (await health())?.state === 'idling', 'the mailbox to idle');
+
+    server.pause();
+    const pausedAt = Date.now();
+    try {
+      await until(async () => (await health())?.state === 'backing-off', 'the mailbox reported down', 60_000, 50);
+      const detectedMs = Date.now() - pausedAt;
+      console.log(`[imap-stall] stalled server noticed after ${detectedMs} ms (stallTimeoutSeconds ${STALL_SECONDS})`);
+      expect(detectedMs).toBeLessThanOrEqual(STALL_SECONDS * 1000 + SLACK_MS);
+      const h = (await health())!;
+      expect(h.failing_since).not.toBeNull();
+      expect(h.detail).toBe(`the IMAP server stopped answering (no reply within ${STALL_SECONDS} s, imap.stallTimeoutSeconds); connection dropped`);
+      const lines = d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('IMAP mailbox support failed:'));
+      expect(lines[0]?.msg).toMatch(/^IMAP mailbox support failed: the IMAP server stopped answering .*; next attempt in \d/);
+      expect(lines[0]?.level).toBe(40);
+
+      // `casegate status` says so too (it reads what the daemon records).
+      const status = await runCli(['-c', join(d.dir, 'casegate.yaml'), 'status', '--check']);
+      expect(status.code, describeResult(status)).toBe(1);
+      expect(status.stdout).toMatch(/✗ mailbox:support: backing-off since \S+: the IMAP server stopped answering/);
+
+      // Still stalled: a new connection is accepted by the kernel but never greeted; it keeps failing, never "idling".
+      await new Promise((r) => setTimeout(r, STALL_SECONDS * 1000));
+      expect((await health())?.state).not.toBe('idling');
+    } finally {
+      server.resume();
+    }
+    const resumedAt = Date.now();
+    await until(async () => { const h = await health(); return h?.state === 'idling' && h.failing_since === null; }, 'the mailbox back after SIGCONT', 60_000, 50);
+    console.log(`[imap-stall] idling again ${Date.now() - resumedAt} ms after SIGCONT`);
+    expect(Date.now() - resumedAt).toBeLessThanOrEqual(4_000 + STALL_SECONDS * 1000 + SLACK_MS);
+
+    await server.append('stall', eml({ subject: 'After the stall', messageId: 'after-stall@customer.example' }));
+    await until(async () => (await db!.get<{ n: number }>('SELECT count(*) AS n FROM cases'))!.n === 1, 'the case');
+  }, 120_000);
+});
