@@ -5,6 +5,7 @@ import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import { mailboxState, resetMailboxState } from '../db/repos/mailbox-state.js';
 import type { Logger } from '../log.js';
 import { quarantinedRaw } from '../db/repos/receipts.js';
+import { isDiskFull, reportDiskFullRetry } from '../ops/disk-space.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 import { describeImapError } from './imap-connection.js';
@@ -293,6 +294,11 @@ export class FolderReader {
         return;
       }
       if (s.conn.closed || !s.client.usable) throw err;
+      if (isDiskFull(err)) {
+        // The loud line instead of the usual one; the message stays in the folder.
+        this.#defer(s, uid, `download: ${await reportDiskFullRetry(ctx, { channel: 'imap', mailbox: this.name }, err)}`, false);
+        return;
+      }
       this.#defer(s, uid, `download: ${describeImapError(err)}`);
       return;
     }
@@ -354,11 +360,11 @@ export class FolderReader {
     this.#log.info({ uid, folder: this.#cfg.folder }, `message uid ${uid} is gone from the server (expunged by another client after it was listed); nothing to do`);
   }
 
-  #defer(s: Session, uid: number, reason: string): void {
+  #defer(s: Session, uid: number, reason: string, log = true): void {
     const attempts = (s.deferred.get(uid)?.attempts ?? 0) + 1;
     const delayMs = Math.min(RETRY_MIN_MS * 2 ** (attempts - 1), RETRY_MAX_MS);
     s.deferred.set(uid, { attempts, notBefore: performance.now() + delayMs });
-    this.#log.warn({ uid, attempt: attempts, retryInMs: delayMs, reason }, 'message left in the folder; trying again later');
+    if (log) this.#log.warn({ uid, attempt: attempts, retryInMs: delayMs, reason }, 'message left in the folder; trying again later');
     void this.#health.note(`message uid ${uid}: will retry (${reason})`.slice(0, 500));
   }
 

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { AppContext } from '../context.js';
+import { isDiskFull, reportDiskFullRetry } from '../ops/disk-space.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { RefusedError, type Outcome } from '../pipeline/types.js';
 import { SizeLimitError } from '../storage/blob-store.js';
@@ -49,6 +50,10 @@ export async function ingestOne(ctx: AppContext, source: string, input: Readable
     blob = await ctx.blobs.put(input, ctx.config.listener.maxMessageBytes);
   } catch (err) {
     if (err instanceof SizeLimitError) return { source, outcome: { kind: 'rejected', reason: err.message }, exitCode: EX_DATAERR };
+    if (isDiskFull(err)) {
+      const full = await reportDiskFullRetry(ctx, { channel: 'pipe', mailbox: opts.mailbox ?? null }, err);
+      return { source, outcome: { kind: 'retry', reason: full }, exitCode: EX_TEMPFAIL };
+    }
     ctx.log.error({ err, source }, 'could not spool message; exit 75 so the MTA retries');
     return { source, outcome: { kind: 'retry', reason: String((err as Error).message) }, exitCode: EX_TEMPFAIL };
   }

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { AppContext } from '../context.js';
+import { isDiskFull, reportDiskFullRetry } from '../ops/disk-space.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { RefusedError, type Outcome } from '../pipeline/types.js';
 import { SizeLimitError } from '../storage/blob-store.js';
@@ -85,6 +86,13 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
           }
           if (err instanceof RefusedError) {
             callback(reply(554, `5.6.0 Message refused: ${err.message}`));
+            return;
+          }
+          if (isDiskFull(err)) {
+            // Not even spooled: the sending MTA keeps it (RFC 3463 4.3.1: mail system full).
+            void reportDiskFullRetry(ctx, { channel: 'smtp', mailbox: ctx.mailboxes.pick(session.envelope.rcptTo.map((r) => r.address.toLowerCase())).name }, err).finally(() =>
+              answer(reply(452, '4.3.1 Insufficient system storage, please retry later')),
+            );
             return;
           }
           log.error({ err }, 'could not take message; answered 451');

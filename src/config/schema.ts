@@ -392,6 +392,8 @@ export const configSchema = z
         /** Address to bind; keep it on loopback (or a private monitoring network). */
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8026),
+        /** Health fails (/healthz 503, `casegate status`) when the data directory's file system has less free space (MB). */
+        minFreeDiskMB: z.number().nonnegative().default(100),
       })
       .strict()
       .prefault({}),

@@ -3,11 +3,14 @@ import type { Config } from '../config/schema.js';
 import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-health.js';
 import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
 import { allTransportHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
+import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './disk-space.js';
 
 /**
  * Is this casegate healthy? One judgement, used by /healthz (200 or 503 with the reasons) and by
  * `casegate status` (the same facts for people). Healthy means:
  *
+ *  - the file system of the data directory has free space (ops.minFreeDiskMB; a full one means
+ *    every new message ends in `retry`);
  *  - the database answers;
  *  - every mailbox with an `imap` config is connected and up to date or working through its
  *    backlog (idling, polling, processing) — connecting, backing off, a rejected login or a
@@ -35,6 +38,8 @@ export interface Health {
 }
 
 export interface HealthFacts {
+  /** Free space where casegate writes (disk-space.ts); absent: not looked at. */
+  readonly disk?: readonly DiskSpace[];
   /** null when the database answers, else its error. */
   readonly databaseError: string | null;
   /** The mailboxes watched over IMAP (configured ones only) with their health row, if any. */
@@ -49,13 +54,16 @@ export interface HealthFacts {
 const WORKING = new Set(['idling', 'polling', 'processing']);
 
 export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
+  // First, and whatever the database says: a full disk is often why it fails.
+  const disk = await diskSpaceOf(ctx.paths);
   try {
     await databaseAnswers(ctx.db);
   } catch (err) {
-    return { databaseError: err instanceof Error ? err.message : String(err), mailboxes: [], transport: null, outbox: null };
+    return { disk, databaseError: err instanceof Error ? err.message : String(err), mailboxes: [], transport: null, outbox: null };
   }
   const rows = new Map((await allMailboxHealth(ctx.db)).map((r) => [r.mailbox, r]));
   return {
+    disk,
     databaseError: null,
     mailboxes: ctx.config.mailboxes.filter((m) => m.imap !== undefined).map((m) => ({ name: m.name, row: rows.get(m.name) ?? null })),
     transport: (await allTransportHealth(ctx.db))[0] ?? null,
@@ -72,6 +80,7 @@ export function assessHealth(config: Config, facts: HealthFacts, now: Date): Hea
   if (facts.daemon !== undefined) {
     checks.push({ name: 'daemon', ok: facts.daemon.running, detail: facts.daemon.running ? `running (PID ${facts.daemon.pid ?? '?'})` : 'not running' });
   }
+  if (facts.disk !== undefined && facts.disk.length > 0) checks.push(diskCheck(facts.disk, config.ops.minFreeDiskMB));
   if (facts.databaseError !== null) {
     checks.push({ name: 'database', ok: false, detail: facts.databaseError });
     return { healthy: false, checks };
@@ -111,6 +120,20 @@ export function assessHealth(config: Config, facts: HealthFacts, now: Date): Hea
     });
   }
   return { healthy: checks.every((c) => c.ok), checks };
+}
+
+/**
+ * The file system casegate writes to with the least free space: full (below FULL_BELOW_BYTES —
+ * every new message ends in `retry`), nearly full (below ops.minFreeDiskMB) or fine.
+ */
+function diskCheck(disk: readonly DiskSpace[], minFreeMB: number): HealthCheck {
+  const worst = [...disk].sort((a, b) => a.freeBytes - b.freeBytes)[0]!;
+  const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  if (worst.freeBytes < FULL_BELOW_BYTES) return { name: 'disk', ok: false, detail: `${describeFull([worst])}: new messages are kept for a retry (not lost) until space is freed` };
+  if (worst.freeBytes < minFreeMB * 1024 * 1024) {
+    return { name: 'disk', ok: false, detail: `disk nearly full: ${worst.freeBytes} bytes (${mb(worst.freeBytes)}) free on ${worst.dir}, below ops.minFreeDiskMB (${minFreeMB})` };
+  }
+  return { name: 'disk', ok: true, detail: `${mb(worst.freeBytes)} free on ${worst.dir}` };
 }
 
 export async function healthOf(ctx: AppContext, daemon?: HealthFacts['daemon']): Promise<Health> {

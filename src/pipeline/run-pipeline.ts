@@ -5,6 +5,7 @@ import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
 import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
 import { commitsDurable } from '../db/commit-sync.js';
+import { describeFull, diskSpaceOf, isDiskFull } from '../ops/disk-space.js';
 import type { Logger } from '../log.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
@@ -102,6 +103,8 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
   const where = { component: 'pipeline', channel: arrival.channel, mailbox: arrival.mailbox.name };
   let outcome: Outcome;
   let stageName = 'start';
+  /** Set when the retry is a full disk: the outcome line says so at error level. */
+  let diskFull: string | null = null;
   const timer = new StageTimer(ctx);
   try {
     type Ending = { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null };
@@ -179,6 +182,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     }
     if (isTransient(err)) {
       outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}` };
+      if (isDiskFull(err)) diskFull = describeFull(await diskSpaceOf(ctx.paths).catch(() => []));
     } else {
       try {
         outcome = await recordEnding(ctx, msg, stageName, 'quarantined', `${stageName} failed: ${describe(err)}`, null, null);
@@ -191,8 +195,9 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     timer.stop();
   }
   const p = msg.notes.parsed;
-  ctx.log.info(
+  ctx.log[diskFull !== null ? 'error' : 'info'](
     {
+      ...(diskFull !== null ? { diskFull } : {}),
       ...where,
       messageId: p?.messageId ?? null,
       sha256: arrival.raw.sha256,
@@ -207,7 +212,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       spam: msg.notes.spam != null ? msg.notes.spam.reason : null,
       flow: msg.notes.agent != null ? 'agent' : 'customer',
     },
-    `message ${outcome.kind}`,
+    diskFull !== null ? `message retry: ${diskFull}; it is kept for a later attempt — free space on the disk` : `message ${outcome.kind}`,
   );
   // Every channel acknowledges the message once this returns (250, exit 0, MOVE): the commit must
   // be on disk by then (commit-sync.ts). A failed sync is a retry: the sender keeps the message.
