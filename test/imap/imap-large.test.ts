@@ -8,8 +8,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { peekDb } from '../helpers/db-peek.js';
+import { imapProxy } from '../helpers/imap-proxy.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
@@ -27,38 +27,11 @@ interface Proxy {
 /** A TCP proxy to Dovecot that records the client's partial FETCH commands. */
 async function recordingProxy(server: DovecotServer): Promise<Proxy> {
   const fetches: [number, number, number][] = [];
-  const sockets = new Set<net.Socket>();
-  const proxy = net.createServer((client) => {
-    const upstream = net.connect(server.port, server.host);
-    sockets.add(client).add(upstream);
-    let line = '';
-    client.on('data', (chunk: Buffer) => {
-      line += chunk.toString('latin1');
-      for (let nl = line.indexOf('\n'); nl >= 0; nl = line.indexOf('\n')) {
-        const m = /UID FETCH (\d+) \(.*(?:BODY|BINARY)\.PEEK\[\]<(\d+)\.(\d+)>/i.exec(line.slice(0, nl));
-        if (m !== null) fetches.push([Number(m[1]), Number(m[2]), Number(m[3])]);
-        line = line.slice(nl + 1);
-      }
-    });
-    client.pipe(upstream).pipe(client);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+  const proxy = await imapProxy(server.host, server.port, (line) => {
+    const m = /UID FETCH (\d+) \(.*(?:BODY|BINARY)\.PEEK\[\]<(\d+)\.(\d+)>/i.exec(line);
+    if (m !== null) fetches.push([Number(m[1]), Number(m[2]), Number(m[3])]);
   });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  const addr = proxy.address();
-  return {
-    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
-    fetches,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        proxy.close(() => r());
-      }),
-  };
+  return { port: proxy.port, fetches, close: () => proxy.close() };
 }
 
 function largeMessage(i: number, attachment: Buffer): string {
