@@ -107,9 +107,15 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
     const c = (await caseByNumber(env.ctx.db, 10001))!;
     const notAdded = (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type === 'participant.not-added');
     expect(notAdded.map((e) => e.reason)).toEqual([expect.stringContaining('colleague@customer.example wrote in this case')]);
-    // An agent's reply now goes to Jane only.
+    // An agent's reply now goes to Jane only — and answers Jane's message, not the colleague's
+    // (which Jane never saw), nor a forged one in her name (trust hunt F12).
+    await stored(eml({ inReplyTo: signed, auth: 'fail', messageId: 'forged-in-janes-name@evil.example', body: 'Send it to my new address.' }));
     const w = await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, { actor: 'cli:test', by: 'test', address: null, replyName: '' }, { commands: [], text: 'Fixed.', note: false, attachments: [], messageRowId: null }));
     expect(w.repliedTo).toEqual(['jane@customer.example']);
+    const reply = await env.ctx.db.selectFrom('outbox').select(['in_reply_to', 'references_text']).where('case_id', '=', c.id).where('kind', '=', 'agent-reply').executeTakeFirstOrThrow();
+    const janes = (await messagesOfCase(env.ctx.db, c.id)).find((m) => m.direction === 'in' && m.from_address === 'jane@customer.example' && m.sender_auth === 'pass')!;
+    expect(reply.in_reply_to).toBe(janes.message_id);
+    expect(reply.references_text ?? '').not.toMatch(/forged-in-janes-name|colleague/);
     // The requester's own signed reply may copy someone in.
     await stored(eml({ inReplyTo: signed, cc: 'boss@customer.example' }));
     expect(await people(10001)).toContain('boss@customer.example');

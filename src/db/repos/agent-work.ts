@@ -5,8 +5,10 @@ import type { AttachmentRow, Database, MessageRow } from '../schema.js';
 type Q = Kysely<Database>;
 
 /**
- * The message our mail to the customer answers: their newest human message with a Message-ID,
- * else our newest customer-facing message (never staff-only mail).
+ * The message our mail to the customer answers: the newest human message with a Message-ID from
+ * one of the case's customer-side participants (requester, Cc) whose sender check did not fail,
+ * else our newest customer-facing message (never staff-only mail). Not a stranger's message that
+ * a copied token threaded into the case, nor a forged one: the customer never saw those.
  */
 export async function customerThreadAnchor(db: Q, caseId: number): Promise<Pick<MessageRow, 'message_id' | 'references_json'> & { message_id: string } | undefined> {
   const base = db
@@ -17,7 +19,12 @@ export async function customerThreadAnchor(db: Q, caseId: number): Promise<Pick<
     .where('message_id', 'is not', null)
     .orderBy('id', 'desc')
     .limit(1);
-  const row = (await base.where('direction', '=', 'in').where('automated', 'is', null).executeTakeFirst()) ?? (await base.where('direction', '=', 'out').executeTakeFirst());
+  const theirs = base
+    .where('direction', '=', 'in')
+    .where('automated', 'is', null)
+    .where((eb) => eb.or([eb('sender_auth', 'is', null), eb('sender_auth', '!=', 'fail')]))
+    .where('from_address', 'in', (eb) => eb.selectFrom('case_participants').select('address').where('case_id', '=', caseId).where('role', '!=', 'agent'));
+  const row = (await theirs.executeTakeFirst()) ?? (await base.where('direction', '=', 'out').executeTakeFirst());
   return row?.message_id != null ? { message_id: row.message_id, references_json: row.references_json } : undefined;
 }
 
