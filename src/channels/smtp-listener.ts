@@ -75,7 +75,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       };
       handleData(ctx, stream, session).then(
         (outcome) => {
-          if (outcome.kind === 'retry') answer(reply(451, '4.3.0 Temporary failure, please retry'));
+          if (outcome.kind === 'retry') answer(outcome.diskFull === true ? reply(452, '4.3.1 Insufficient system storage, please retry later') : reply(451, '4.3.0 Temporary failure, please retry'));
           else if (outcome.kind === 'stored') answer(null, `2.0.0 Stored in case ${outcome.caseNumber}`);
           else answer(null, `2.0.0 Accepted (${outcome.kind})`);
         },

@@ -181,7 +181,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       throw err;
     }
     if (isTransient(err)) {
-      outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}` };
+      outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}`, ...(isDiskFull(err) ? { diskFull: true } : {}) };
       if (isDiskFull(err)) diskFull = describeFull(await diskSpaceOf(ctx.paths).catch(() => []));
     } else {
       try {

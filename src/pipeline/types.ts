@@ -60,7 +60,7 @@ export type Outcome =
   | { readonly kind: 'stored'; readonly reason: string; readonly caseId: number; readonly caseNumber: number; readonly receiptId: number; readonly created: boolean }
   | { readonly kind: 'ignored'; readonly reason: string; readonly caseId: number | null; readonly caseNumber: number | null; readonly receiptId: number }
   | { readonly kind: 'quarantined'; readonly reason: string; readonly receiptId: number }
-  | { readonly kind: 'retry'; readonly reason: string };
+  | { readonly kind: 'retry'; readonly reason: string; /** The disk (or quota) is full: the SMTP listener answers 452 4.3.1. */ readonly diskFull?: boolean };
 
 export type OutcomeKind = Outcome['kind'];
 

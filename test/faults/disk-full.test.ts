@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -115,6 +115,20 @@ describe.skipIf(!MOUNTABLE)('a full disk under the data directory', () => {
     const status = await runCli(['-c', join(dir, 'casegate.yaml'), 'status', '--check']);
     expect(status.code, describeResult(status)).toBe(1);
     expect(status.stdout).toMatch(new RegExp(`✗ disk: disk full: \\d+ bytes free on ${mnt}`));
+
+    // Room for the raw message but not for the database's commit: the message is spooled, its
+    // commit fails with SQLITE_FULL — the same 452 and the same loud line, from the pipeline.
+    truncateSync(filler(), statSync(filler()).size - 8 * 1024);
+    const late = await client()
+      .sendMail({ envelope: { from: 'jane@customer.example', to: ['support@example.com'] }, raw: eml({ subject: 'Disk is full', messageId: 'diskfull-1@customer.example' }) })
+      .then(
+        () => null,
+        (e: unknown) => e as { responseCode?: number; response?: string },
+      );
+    expect(late?.responseCode, JSON.stringify(late)).toBe(452);
+    expect(await receipts()).toEqual([]);
+    const fromCommit = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('message retry: disk full') && typeof l['reason'] === 'string' && /SQLITE_FULL|disk is full|ENOSPC/i.test(l['reason']));
+    expect(fromCommit.length, JSON.stringify(lines.filter((l) => l.level >= 40).map((l) => [l.msg, l['reason']]))).toBeGreaterThan(0);
 
     // Space again: the same message is taken (the sender's MTA retries), health recovers.
     unlinkSync(filler());
