@@ -17,7 +17,7 @@ export function registerBackupCommands(program: Command): void {
         const r = await fail(() => createBackup(ctx, dir, (total) => startProgress('backup: blobs', total)));
         const m = r.manifest;
         print({ dir: r.dir, ...m, files: undefined, seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
-          `backup written to ${r.dir} in ${r.seconds.toFixed(1)} s: database ${(m.database.bytes / 1e6).toFixed(1)} MB (${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.database.counts.outbox} emails), ${m.blobs.count} blobs ${(m.blobs.bytes / 1e6).toFixed(1)} MB${m.secret ? ', secret' : ''}; check with: cd ${r.dir} && sha256sum -c SHA256SUMS\n`,
+          `backup written to ${r.dir} in ${r.seconds.toFixed(1)} s: database ${(m.database.bytes / 1e6).toFixed(1)} MB (${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.database.counts.outbox} emails), ${m.blobs.count} blobs ${(m.blobs.bytes / 1e6).toFixed(1)} MB${m.secret ? ', secret' : ''}${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; check with: cd ${r.dir} && sha256sum -c SHA256SUMS\n`,
         );
       });
     });
@@ -33,7 +33,7 @@ export function registerBackupCommands(program: Command): void {
       const r = await fail(() => restoreBackup(resolved('deferred', { readOnly: true }), dir, (label, total) => startProgress(`restore: ${label}`, total)));
       const m = r.manifest;
       print({ dataDir: r.dataDir, createdAt: m.createdAt, counts: m.database.counts, blobs: m.blobs.count, seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
-        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs; all checksums verified. Start the daemon (it migrates an older backup).\n`,
+        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; all checksums verified. Start the daemon (it migrates an older backup).\n`,
       );
     });
 

@@ -9,6 +9,7 @@ import type { AppContext } from '../context.js';
 import { openDatabase } from '../db/database.js';
 import { appliedMigrations, referencedBlobs, tableCounts, type CountedTable } from '../db/repos/backup.js';
 import { snapshotDatabase } from '../db/sqlite-backup.js';
+import { dkimDir } from '../mail-out/dkim.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 import type { Progress } from '../cli/progress.js';
 
@@ -20,7 +21,9 @@ import type { Progress } from '../cli/progress.js';
  *  2. The blobs every row of that snapshot names (raw messages, quarantined mail, attachments),
  *     hashed while copied: blobs are written before the commit that names them, so all are there.
  *     Orphans (a message that ended in `retry`) are left out.
- *  3. The generated secret (<dataDir>/secret), without which our signed references stop threading.
+ *  3. The generated secret (<dataDir>/secret), without which our signed references stop threading,
+ *     and the DKIM keys of <dataDir>/dkim (`casegate dkim keygen`), whose public halves are in
+ *     DNS: without them mail leaves unsigned (or needs a new record) after a restore.
  *  4. manifest.json (versions, counts, every file's SHA-256) and SHA256SUMS (`sha256sum -c`).
  *
  * Written into DIR.partial-<pid> and renamed to DIR at the end: DIR exists only when complete.
@@ -41,6 +44,8 @@ export interface BackupManifest {
   readonly blobs: { readonly count: number; readonly bytes: number };
   /** Whether <dataDir>/secret is in the backup (a configured instance.secret lives in the configuration). */
   readonly secret: boolean;
+  /** How many DKIM keys of <dataDir>/dkim are in the backup (as dkim/<domain>.<selector>.pem; absent in backups before 2026-12-06). */
+  readonly dkimKeys?: number;
   /** Relative path → SHA-256 of every file but the manifest itself. */
   readonly files: Readonly<Record<string, string>>;
 }
@@ -78,6 +83,23 @@ export async function hashFile(path: string): Promise<string> {
 }
 
 
+
+/** Where a backup keeps the DKIM keys: dkim/<domain>.<selector>.pem. */
+export const DKIM_PREFIX = 'dkim/';
+/** A DKIM key's name in the data directory and in a backup (one file name: nothing that leaves the folder). */
+export const DKIM_KEY_NAME = /^[a-z0-9][a-z0-9.-]*\.pem$/;
+
+/** The key files of <dataDir>/dkim (temporary and hidden files left out). */
+function dkimKeyFiles(dataDir: string): string[] {
+  try {
+    return readdirSync(dkimDir(dataDir), { withFileTypes: true })
+      .filter((e) => e.isFile() && DKIM_KEY_NAME.test(e.name))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
 
 /** A directory that may be used as a target: missing, or empty. */
 export function isMissingOrEmpty(dir: string): boolean {
@@ -144,6 +166,8 @@ export async function createBackup(ctx: AppContext, target: string, progress: (t
     const secretFile = join(ctx.paths.dataDir, 'secret');
     const secret = existsSync(secretFile);
     if (secret) files['secret'] = (await copyHashed(secretFile, join(tmp, 'secret'))).sha256;
+    const keys = dkimKeyFiles(ctx.paths.dataDir);
+    for (const name of keys) files[`${DKIM_PREFIX}${name}`] = (await copyHashed(join(dkimDir(ctx.paths.dataDir), name), join(tmp, DKIM_PREFIX, name))).sha256;
     files[DB_FILE] = await hashFile(join(tmp, DB_FILE));
     const manifest: BackupManifest = {
       format: 'casegate-backup',
@@ -154,6 +178,7 @@ export async function createBackup(ctx: AppContext, target: string, progress: (t
       database: { file: DB_FILE, bytes: (await stat(join(tmp, DB_FILE))).size, migrations, counts },
       blobs: { count: blobs.length, bytes: blobBytes },
       secret,
+      dkimKeys: keys.length,
       files,
     };
     await writeFile(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: PRIVATE_FILE_MODE });

@@ -8,8 +8,9 @@ import { integrityProblems } from '../db/sqlite-backup.js';
 import { acquireInstanceLock, InstanceLockedError, lockPathsFor } from '../instance-lock.js';
 import { createPrivateDir, ensurePrivateDir, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 import { blobFile } from '../storage/blob-store.js';
+import { dkimDir } from '../mail-out/dkim.js';
 import type { Progress } from '../cli/progress.js';
-import { BackupError, POSTGRES_BACKUP, copyHashed, DB_FILE, hashFile, isMissingOrEmpty, readManifest, type BackupManifest } from './backup.js';
+import { BackupError, POSTGRES_BACKUP, copyHashed, DB_FILE, DKIM_KEY_NAME, DKIM_PREFIX, hashFile, isMissingOrEmpty, readManifest, type BackupManifest } from './backup.js';
 import { chmod } from 'node:fs/promises';
 
 /**
@@ -71,6 +72,9 @@ export async function restoreBackup(resolved: ResolvedConfig, source: string, pr
         await rename(tmp, dbPath);
       } else if (rel === 'secret') {
         await copyHashed(join(dir, rel), join(dataDir, 'secret'));
+      } else if (rel.startsWith(DKIM_PREFIX) && DKIM_KEY_NAME.test(rel.slice(DKIM_PREFIX.length))) {
+        createPrivateDir(dkimDir(dataDir));
+        await copyHashed(join(dir, rel), join(dkimDir(dataDir), rel.slice(DKIM_PREFIX.length)));
       } else if (rel.startsWith('blobs/')) {
         const copied = await copyHashed(join(dir, rel), blobFile(blobDir, sha));
         if (copied.sha256 !== sha) throw new BackupError(`${rel} changed while it was restored`);
