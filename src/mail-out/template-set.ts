@@ -270,9 +270,9 @@ function trialRender(set: TemplateSet, problems: Problems): void {
       const blank = withLanguage(blankData(templateVariables(kind)), language);
       const fileOf = (local: string): string => cs.files.get(`${kind}.${local}`) ?? local;
       for (const [variant, data] of [['example', sample], ['blank', blank]] as const) {
-        let out: RenderedEmail;
+        let out: RenderedParts;
         try {
-          out = renderKind(ks, cs.partials, data, language);
+          out = renderParts(ks, cs.partials, data, language);
         } catch (err) {
           const line =
             typeof err === 'object' && err !== null && 'lineNumber' in err && typeof err.lineNumber === 'number'
@@ -282,6 +282,11 @@ function trialRender(set: TemplateSet, problems: Problems): void {
           continue;
         }
         if (variant !== 'example') continue;
+        // A part that renders to nothing (a truncated file, an override left empty) would send
+        // every email of the kind without a subject (no case tag) or without a message.
+        for (const [part, empty] of [['subject', out.subject === ''], ['text', out.textBody === ''], ['html', visibleText(out.htmlBody) === '']] as const) {
+          if (empty) problems.add(fileOf(`${kind}.${part}.hbs`), null, `The ${part === 'subject' ? 'subject' : `${part} part`} of "${kind}" is empty with the example data: every such email would go out without it`);
+        }
         const marker = sample.replyMarker;
         if (!out.text.startsWith(marker)) {
           problems.add(fileOf(layoutFile(templateLayout(kind), 'text')), null, `The text part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
@@ -300,19 +305,11 @@ function withLanguage<T extends object>(data: T, language: string): T {
   return { ...data, case: { ...c, language } };
 }
 
+/** The blank variant of a value: flipped booleans, empty strings and lists, zero. */
 function blankOf(spec: VarSpec): unknown {
-  switch (spec.type) {
-    case 'object':
-      return blankData(spec.fields);
-    case 'list':
-      return [];
-    case 'string':
-      return '';
-    case 'number':
-      return 0;
-    case 'boolean':
-      return !spec.example;
-  }
+  if (spec.type === 'object') return blankData(spec.fields);
+  if (spec.type === 'boolean') return !spec.example;
+  return { list: [], string: '', number: 0 }[spec.type];
 }
 
 function blankData(fields: VarFields): Record<string, unknown> {
@@ -332,7 +329,15 @@ function visibleText(html: string): string {
     .trim();
 }
 
+/** With the kind's own text and html bodies (before their layouts), for the checks. */
+type RenderedParts = RenderedEmail & { readonly textBody: string; readonly htmlBody: string };
+
 export function renderKind(ks: KindSet, partials: ChainSet['partials'], data: object, language: string): RenderedEmail {
+  const { subject, text, html } = renderParts(ks, partials, data, language);
+  return { subject, text, html };
+}
+
+function renderParts(ks: KindSet, partials: ChainSet['partials'], data: object, language: string): RenderedParts {
   // The last argument is Handlebars' @-data: @language is the language of the chosen templates;
   // layouts also get @subject, the finished subject line.
   const run = (fn: Delegate, context: object, part: Part, extra: object = {}): string =>
@@ -342,7 +347,7 @@ export function renderKind(ks: KindSet, partials: ChainSet['partials'], data: ob
   const text = cleanText(run(ks.layout.text, { ...data, body: textBody }, 'text', { subject }));
   const htmlBody = run(ks.html, data, 'html');
   const html = run(ks.layout.html, { ...data, body: htmlBody }, 'html', { subject });
-  return { subject, text, html };
+  return { subject, text, html, textBody, htmlBody };
 }
 
 // ---------------------------------------------------------------------------------------------

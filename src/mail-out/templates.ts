@@ -48,7 +48,8 @@
  *     supported (keeps templates simple to read for admins);
  *   - raw output ({{{x}}} or {{& x}}) in HTML is only allowed for {{{body}}} in the HTML layout;
  *   - a trial render of every kind for every queue/language combination with the declared
- *     example data: text and html must begin with the reply marker.
+ *     example data: text and html must begin with the reply marker, and neither the subject nor
+ *     the kind's own text or html part may render empty.
  * The checks run on every reload and in `templates check`; the daemon's start and one-shot
  * commands check a set whose content has not passed before and reuse one that has
  * (template-set.ts: the check cache).

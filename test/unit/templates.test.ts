@@ -430,6 +430,24 @@ describe('check', () => {
     expect(again[0]?.message).toMatch(/text part of "confirmation" does not begin with the reply marker/);
   });
 
+  it('refuses a subject or a body that renders to nothing (a truncated file, an empty override)', () => {
+    const dir = copyTemplates();
+    write(dir, 'confirmation.subject.hbs', '');
+    write(dir, 'billing/de/reopened.text.hbs', '{{#if isTest}}only in tests{{/if}}\n');
+    write(dir, 'sales/agent-reply.html.hbs', '<p style="margin:0"> </p>\n');
+    const messages = checkTemplateDir(opts(dir)).map((p) => `${p.file} ${p.message}`);
+    expect(messages).toEqual([
+      'billing/de/reopened.text.hbs The text part of "reopened" is empty with the example data: every such email would go out without it',
+      'confirmation.subject.hbs The subject of "confirmation" is empty with the example data: every such email would go out without it',
+      'sales/agent-reply.html.hbs The html part of "agent-reply" is empty with the example data: every such email would go out without it',
+    ]);
+    // A subject that is there only in some cases is fine: the check runs the example data.
+    write(dir, 'confirmation.subject.hbs', '{{#if case.subject}}{{case.tag}} {{case.subject}}{{/if}}\n');
+    write(dir, 'billing/de/reopened.text.hbs', 'Wieder offen: {{case.subject}}\n');
+    write(dir, 'sales/agent-reply.html.hbs', '<p>{{case.subject}}</p>\n');
+    expect(checkTemplateDir(opts(dir))).toEqual([]);
+  });
+
   it('loadTemplates throws TemplateCheckError listing every problem', () => {
     const dir = copyTemplates();
     write(dir, 'confirmation.subject.hbs', '{{case.tag}} {{case.sujbect}}\n');
