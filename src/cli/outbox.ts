@@ -25,7 +25,7 @@ export function registerOutboxCommands(program: Command): void {
     });
   outbox
     .command('retry')
-    .description('put failed emails (or queued ones waiting for their next attempt) back in the queue, due now')
+    .description('put failed emails (or queued ones waiting for their next attempt) back in the queue, due now; never sent or cancelled ones')
     .argument('[id...]', 'outbox ids (casegate outbox list)')
     .option('--all-failed', 'every failed email')
     .option('--json', 'JSON output')

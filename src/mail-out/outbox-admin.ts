@@ -35,6 +35,8 @@ export async function retryOutbox(ctx: AppContext, ids: readonly number[], actor
   return eachRow(ctx, ids, async (trx, row, now) => {
     const id = row.id;
     if (row.status === 'sent') return { id, ok: false, status: row.status, message: `email #${id} was already sent at ${row.sent_at ?? '?'}; not sending it again` };
+    // Cancelled by an operator, or historic mail `casegate import` recorded as cancelled: for good.
+    if (row.status === 'cancelled') return { id, ok: false, status: row.status, message: `email #${id} was cancelled (${row.last_error ?? 'not sent'}); not sending it` };
     if (beingSent(row, now)) return { id, ok: false, status: row.status, message: `email #${id} is being sent right now; look again in a moment` };
     if (row.status === 'queued' && row.next_attempt_at <= now) return { id, ok: true, status: row.status, message: `email #${id} is already due; the daemon sends it with its next pass` };
     await requeue(trx, id, now);

@@ -92,6 +92,11 @@ describe('casegate outbox', () => {
     const c = await box.json<ResultJson[]>(['outbox', 'cancel', '2', '--reason', 'duplicate request', '--json']);
     expect(c).toEqual([{ id: 2, ok: true, status: 'cancelled', message: 'email #2 (confirmation to c2@customer.example) is cancelled and will not be sent' }]);
     expect((await box.run(['outbox', 'cancel', '2'])).stdout).toBe('email #2 was already cancelled\n');
+    // Cancelled is for good: retry does not bring it back (nor a confirmation `import` recorded as cancelled).
+    const retried = await box.run(['outbox', 'retry', '2']);
+    expect(retried.code).toBe(1);
+    expect(retried.stderr).toMatch(/^casegate outbox: email #2 was cancelled \(cancelled by cli:.*: duplicate request\); not sending it\n$/);
+    expect((await box.json<RowJson[]>(['outbox', 'list', '--status', 'cancelled', '--json'])).map((r) => r.id)).toEqual([2]);
     await sql("UPDATE outbox SET claimed_by = 'other-host:1:abc', claim_expires_at = '2999-01-01T00:00:00.000Z' WHERE id = 3");
     const claimed = await box.run(['outbox', 'cancel', '3']);
     expect(claimed.code).toBe(1);
