@@ -3,6 +3,7 @@ import { cliActor } from '../cases/case-commands.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { revokeAllLinks, revokeLink } from '../db/repos/links.js';
 import { baseUrlOf, casePath, checkLinkToken, mintLinkToken, surveyPath, tokenFromLink } from '../web/signed-link.js';
+import { positiveInt } from './case-args.js';
 import { print, withReadContext } from './shared.js';
 
 /** Signed links to the customer's case page and survey: create one, revoke one or all of a case. */
@@ -13,7 +14,7 @@ export function registerLinkCommands(program: Command): void {
     .description('print a fresh signed link to a case page (or its survey)')
     .argument('<case>', 'case number')
     .option('--survey', 'a survey link instead of the case page')
-    .option('--days <n>', 'valid this many days (default web.linkDays)', (v) => Number(v))
+    .option('--days <n>', 'valid this many days (default web.linkDays)', positiveInt('--days'))
     .option('--json', 'JSON output')
     .action(async (number: string, opts: { survey?: boolean; days?: number; json?: boolean }) => {
       await withReadContext(async (ctx) => {

@@ -59,6 +59,13 @@ describe('casegate report / jobs / links', () => {
     const link = await box.json<{ case: number; url: string; expires: string }>(['links', 'create', '10001', '--json']);
     expect(link.url).toMatch(/^https:\/\/help\.example\.com\/cg\/c\/10001\.c\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{24}$/);
     const survey = await box.json<{ url: string }>(['links', 'create', '10001', '--survey', '--days', '2', '--json']);
+    // A link that is dead on arrival (or has NaN in it) is never printed.
+    for (const days of ['abc', '0', '-5']) {
+      const bad = await box.run(['links', 'create', '10001', `--days=${days}`]);
+      expect(bad.code, describeResult(bad)).toBe(1);
+      expect(bad.stdout).toBe('');
+      expect(bad.stderr).toMatch(/--days must be a positive whole number/);
+    }
     expect(survey.url).toMatch(/\/s\/10001\.s\./);
     const one = await box.run(['links', 'revoke', '10001', '--link', link.url, '--reason', 'forwarded by mistake']);
     expect(one.code, describeResult(one)).toBe(0);
