@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { cliActor } from '../cases/case-commands.js';
 import { BackupError } from '../ops/backup.js';
+import { parseSince } from './report.js';
 import { print, resolved, withContext } from './shared.js';
 import { startProgress } from './progress.js';
 
@@ -40,15 +41,26 @@ export function registerBackupCommands(program: Command): void {
   program
     .command('purge')
     .description('delete old closed cases (--closed-before DATE), everything of one requester (--requester ADDRESS, GDPR erasure) or unused blob files (--orphans); an audit event stays')
-    .option('--closed-before <date>', 'closed cases closed before this date (YYYY-MM-DD or ISO-8601)')
+    .option('--closed-before <date>', 'closed cases closed before this date (YYYY-MM-DD or an ISO-8601 date-time, in jobs.timezone) or this long ago (90d)')
     .option('--requester <address>', 'every case this address opened, and its traces elsewhere')
     .option('--orphans', 'blob files no row names (kept back by an earlier purge, crashes, retries)')
     .option('--dry-run', 'count what would go; change nothing')
     .option('--json', 'JSON output')
     .action(async (opts: { closedBefore?: string; requester?: string; orphans?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const { purge } = await import('../ops/purge.js');
+      const { purge, PurgeError } = await import('../ops/purge.js');
       await withContext(async (ctx) => {
-        const r = await purge(ctx, { closedBefore: opts.closedBefore, requester: opts.requester, orphans: opts.orphans === true, dryRun: opts.dryRun === true, actor: cliActor() }, (total) => startProgress('purge: cases', total));
+        // Dates as `report --since` reads them: ISO only, in jobs.timezone, or "90d" ago.
+        const before = opts.closedBefore !== undefined ? parseSince(opts.closedBefore, ctx.clock.now(), ctx.config.jobs.timezone) : undefined;
+        let r;
+        try {
+          if (before === null) throw new PurgeError(`--closed-before takes a date (2024-01-01), a date-time (2024-01-01T08:00) or 90d, got "${opts.closedBefore}"`);
+          r = await purge(ctx, { closedBefore: before?.toISOString(), requester: opts.requester, orphans: opts.orphans === true, dryRun: opts.dryRun === true, actor: cliActor() }, (total) => startProgress('purge: cases', total));
+        } catch (err) {
+          if (!(err instanceof PurgeError)) throw err;
+          process.stderr.write(`casegate purge: ${err.message}\n`);
+          process.exitCode = 1;
+          return;
+        }
         print(r, opts.json === true, () =>
           `${r.dryRun ? 'dry run, nothing changed — would remove' : 'removed'}: ${r.cases} case(s)${r.caseNumbers.length > 0 ? ` (${r.caseNumbers.slice(0, 20).join(', ')}${r.caseNumbers.length > 20 ? ', …' : ''})` : ''}, ${r.messages} message(s), ${r.attachments} attachment(s), ${r.receipts} receipt(s), ${r.outbox} email(s), ${r.events} event(s), ${r.participants} participant(s); blob files: ${r.blobsDeleted} ${r.dryRun ? 'to delete' : 'deleted'}, ${r.blobsShared} kept (still used elsewhere)${r.blobsRecent > 0 ? `, ${r.blobsRecent} kept (written in the last 5 minutes: casegate purge --orphans removes them later)` : ''}\n`,
         );

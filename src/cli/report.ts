@@ -7,6 +7,8 @@ import { print, withReadContext } from './shared.js';
 export function parseSince(value: string, now: Date, zone: string): Date | null {
   const rel = /^(\d+)\s*([dh])$/i.exec(value.trim());
   if (rel !== null) return new Date(now.getTime() - Number(rel[1]) * (rel[2]!.toLowerCase() === 'd' ? 86_400_000 : 3_600_000));
+  // A calendar date first: Luxon also reads "12" (noon today) or "2026" as ISO.
+  if (!/^\d{4}-\d\d-\d\d(?:$|T)/.test(value.trim())) return null;
   const dt = DateTime.fromISO(value.trim(), { zone });
   return dt.isValid ? dt.toJSDate() : null;
 }

@@ -26,6 +26,7 @@ const BATCH = 200;
 const RECENT_MS = 5 * 60_000;
 
 export interface PurgeRequest {
+  /** An ISO-8601 instant (2024-01-01T00:00:00.000Z): the CLI reads what the operator typed. */
   readonly closedBefore?: string;
   readonly requester?: string;
   /** Delete blob files no row names (left by a purge's recent-blob guard, a message that ended in retry, a crash). */
@@ -54,6 +55,11 @@ export interface PurgeResult {
 
 class Rollback extends Error {}
 
+/** The request itself is wrong (no or several kinds of purge, no date): the user's problem, one line. */
+export class PurgeError extends Error {
+  override readonly name = 'PurgeError';
+}
+
 interface Tally {
   removed: Removed;
   caseNumbers: number[];
@@ -63,13 +69,14 @@ interface Tally {
 }
 
 export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total: number) => Progress): Promise<PurgeResult> {
-  if ([req.closedBefore, req.requester, req.orphans === true ? true : undefined].filter((x) => x !== undefined).length !== 1) throw new Error('give exactly one of --closed-before DATE, --requester ADDRESS, --orphans');
+  if ([req.closedBefore, req.requester, req.orphans === true ? true : undefined].filter((x) => x !== undefined).length !== 1) throw new PurgeError('give exactly one of --closed-before DATE, --requester ADDRESS, --orphans');
   const tally: Tally = { removed: nothingRemoved(), caseNumbers: [], deleted: 0, shared: 0, recent: 0 };
   if (req.orphans === true) {
     await sweepOrphans(ctx, req, tally, progress);
   } else if (req.closedBefore !== undefined) {
+    // An instant (the CLI reads the operator's date: cli/report.ts parseSince); nothing Date would guess at.
     const before = new Date(req.closedBefore);
-    if (Number.isNaN(before.getTime())) throw new Error(`not a date: ${req.closedBefore} (use YYYY-MM-DD or an ISO-8601 time)`);
+    if (!/^\d{4}-\d\d-\d\dT/.test(req.closedBefore) || Number.isNaN(before.getTime())) throw new PurgeError(`not an ISO-8601 time: ${req.closedBefore}`);
     const beforeIso = before.toISOString();
     // A dry run rolls back, so the same first batch would come again: it walks a list made up front.
     const all = req.dryRun ? await closedCasesBefore(ctx.db, beforeIso, Number.MAX_SAFE_INTEGER) : null;

@@ -186,5 +186,20 @@ describe('casegate purge', () => {
     const r = await box.run(['purge', '--closed-before', '2024-01-01', '--requester', 'x@y.example']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/give exactly one of --closed-before DATE, --requester ADDRESS, --orphans/);
+    // One line, exit 1: a usage problem, no stack trace.
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('casegate purge: give exactly one of --closed-before DATE, --requester ADDRESS, --orphans\n');
+    const none = await box.run(['purge']);
+    expect([none.code, none.stderr]).toEqual([1, 'casegate purge: give exactly one of --closed-before DATE, --requester ADDRESS, --orphans\n']);
+  });
+
+  it('--closed-before takes ISO dates or "90d", never what Date would guess ("12" is not December 2001)', async () => {
+    for (const bad of ['notadate', '12', 'Dec 1', '2026-02-30']) {
+      const r = await box.run(['purge', '--closed-before', bad, '--dry-run']);
+      expect(r.code, bad).toBe(1);
+      expect(r.stderr).toBe(`casegate purge: --closed-before takes a date (2024-01-01), a date-time (2024-01-01T08:00) or 90d, got "${bad}"\n`);
+    }
+    const ago = await box.json<PurgeJson>(['purge', '--closed-before', '36500d', '--dry-run', '--json']);
+    expect(ago).toMatchObject({ dryRun: true, cases: 0 });
   });
 });
