@@ -29,7 +29,7 @@ import { startWebServer } from './web/server.js';
  *    the old one closes; if binding fails the old one keeps running and the failure is reported);
  *    hostname, maxMessageBytes and maxClients apply to new sessions.
  *  - The outgoing transport is rebuilt (the worker finishes its sends first) only when
- *    outgoing.transport, outgoing.smtp or outgoing.fileDir changed; the web server and the ops
+ *    outgoing.transport, outgoing.smtp, outgoing.fileDir or outgoing.dkim changed; the web server and the ops
  *    listener restart only when their enabled/host/port changed; the jobs are rescheduled only
  *    when jobs.* changed.
  *  - log.level applies at once to every logger.
