@@ -19,8 +19,13 @@ import { isStaff, isStaffOf } from './staff.js';
  * gets its rights (staff of the queue, having worked the case) only when proven for this case —
  * `pass`, or a reply to staff mail we sent to that very address about it (staffProven). Unproven,
  * it counts only as what a customer could be: the requester or an enrolled Cc.
+ *
+ * `archive`: history an admin imports from their own archive (`casegate import`): its mail was
+ * authenticated, if at all, by a server long ago, so the address of a participant counts unless
+ * it is forged — otherwise no reply in an archive would thread without sender authentication.
+ * No mail goes out for imported history (its confirmations are recorded as cancelled).
  */
-export type Proof = 'signed-token' | 'address-only';
+export type Proof = 'signed-token' | 'address-only' | 'archive';
 
 export interface SenderClaim {
   readonly address: string;
@@ -40,6 +45,7 @@ export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues' | 
   const staff = isStaff(config, sender.address);
   if (staff && staffProven(sender, caseRow)) return isStaffOf(config, caseRow.queue, sender.address) || (await isParticipant(db, caseRow.id, sender.address));
   if (proof === 'address-only' && sender.auth !== 'pass') return false;
+  if (proof === 'archive' && staff) return false;
   return isParticipant(db, caseRow.id, sender.address, staff ? { exceptRole: 'agent' } : {});
 }
 

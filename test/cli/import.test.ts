@@ -97,3 +97,29 @@ describe('casegate import', () => {
     expect(r.stderr).toMatch(/give exactly one of --mbox FILE, --maildir DIR, --eml DIR/);
   });
 });
+
+describe('casegate import without sender authentication (security.senderAuth.mode none, a fresh install)', () => {
+  let plain: CliSandbox;
+  beforeAll(() => {
+    plain = CliSandbox.create({ jobs: { enabled: false } });
+  });
+  afterAll(() => plain.cleanup());
+
+  it('replies from the case’s requester still thread by References; a stranger’s reply does not', async () => {
+    const first = eml({ from: 'Ann <ann@customer.example>', subject: 'VPN down', messageId: 'n-vpn-1@customer.example', date: 'Wed, 10 Jan 2024 09:15:00 +0000', auth: null });
+    const reply = eml({ from: 'Ann <ann@customer.example>', subject: 'Re: VPN down', messageId: 'n-vpn-2@customer.example', inReplyTo: 'n-vpn-1@customer.example', references: '<n-vpn-1@customer.example>', date: 'Fri, 12 Jan 2024 08:00:00 +0000', body: 'Still down.\r\n', auth: null });
+    const stranger = eml({ from: 'Eve <eve@elsewhere.example>', subject: 'Re: VPN down', messageId: 'n-vpn-3@elsewhere.example', inReplyTo: 'n-vpn-1@customer.example', references: '<n-vpn-1@customer.example>', date: 'Sat, 13 Jan 2024 08:00:00 +0000', auth: null });
+    const file = plain.write(
+      'plain.mbox',
+      mbox([
+        { from: 'ann@customer.example', date: 'Wed Jan 10 09:15:00 2024', raw: first },
+        { from: 'ann@customer.example', date: 'Fri Jan 12 08:00:00 2024', raw: reply },
+        { from: 'eve@elsewhere.example', date: 'Sat Jan 13 08:00:00 2024', raw: stranger },
+      ]),
+    );
+    const s = await plain.json<{ stored: number; newCases: number }>(['import', '--mbox', file, '--json']);
+    expect(s).toMatchObject({ stored: 3, newCases: 2 });
+    const cases = await plain.json<CaseRow[]>(['cases', 'list', '--json']);
+    expect(cases.map((c) => c.requester_address).sort()).toEqual(['ann@customer.example', 'eve@elsewhere.example']);
+  });
+});

@@ -32,9 +32,11 @@ export const threadStage: DecideStage = {
     let found = await bySignedToken(msg, ctx, refs);
     let linked: Claim | null = null;
     if (found === null) {
+      // Imported history (the admin's own archive, nothing sent): a participant's address counts.
+      const proof = msg.arrival.channel === 'import' ? 'archive' : 'address-only';
       for (const claim of [await byKnownReference(ctx, refs), await bySubjectTag(ctx, parsed.subject)]) {
         if (claim === null) continue;
-        if (await actsAsParticipant(ctx.db, ctx.config, claim.caseRow, sender, 'address-only')) {
+        if (await actsAsParticipant(ctx.db, ctx.config, claim.caseRow, sender, proof)) {
           found = claim;
           break;
         }
