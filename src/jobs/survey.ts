@@ -1,6 +1,6 @@
 import { caseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
-import { dueForSurvey } from '../db/repos/follow-up.js';
+import { dueForSurvey, requesterMessages, type RequesterMessage } from '../db/repos/follow-up.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { commonData, queueEmail, requesterOf } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
@@ -11,10 +11,23 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * The satisfaction survey: once per case (claim "survey", with the outbox row), afterHours after
  * its resolution, with one-click rating links (signed, when the web server is on) and the reply
  * route (a digit or words on the first line). Cases resolved more than a week before that are not
- * surveyed any more (after a long downtime, or when the survey was switched on).
+ * surveyed any more (after a long downtime, or when the survey was switched on). Like the
+ * confirmation, the survey never goes to an address that did not really write to us: a case that
+ * is suspected spam, or whose requester's messages were all automated, spam or failed the sender
+ * check (a forged From), is skipped (event survey.skipped, claimed like a sent survey).
  */
 
 const LOOKBACK_MS = 7 * 86_400_000;
+
+/** Why this requester must not be surveyed (their messages on the case), or null when they may. */
+export function surveyRefusal(spamCase: boolean, messages: readonly RequesterMessage[]): string | null {
+  if (spamCase) return 'the case is suspected spam';
+  if (messages.length === 0) return null;
+  const genuine = messages.some((m) => m.automated === null && m.spam !== 1 && m.sender_auth !== 'fail');
+  if (genuine) return null;
+  const m = messages[0]!;
+  return m.automated !== null ? `the requester's mail was automated (${m.automated})` : m.spam === 1 ? "the requester's mail was suspected spam" : "the requester's mail failed the sender check (the From may be forged)";
+}
 
 async function survey(j: JobContext, caseId: number): Promise<number> {
   const { ctx } = j;
@@ -25,7 +38,7 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
     const claimId = await claim(trx, 'survey', caseId, 'survey', nowIso);
     if (claimId === null) return 0;
     const to = requesterOf(caseRow);
-    const refusal = await recipientRefusal(ctx, trx, to.address);
+    const refusal = surveyRefusal(caseRow.spam === 1, await requesterMessages(trx, caseId, caseRow.requester_address)) ?? (await recipientRefusal(ctx, trx, to.address));
     if (refusal !== null) {
       await addEvent(trx, { caseId, type: 'survey.skipped', actor: 'system', reason: `survey not sent: ${refusal}`, at: nowIso });
       return 0;

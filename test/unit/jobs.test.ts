@@ -232,6 +232,26 @@ describe('resolved-close and survey', () => {
     expect(await eventTypes(id, 'survey.')).toEqual(['survey.sent', 'survey.rated', 'survey.rerated', 'survey.comment']);
   });
 
+  it('no survey to suspected spam, a forged From or an auto-responder; a genuine later reply makes the requester surveyable', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const spam = await newCase({ headers: { 'X-Spam-Flag': 'YES' } });
+    const forged = await newCase({ from: 'Joe <joe@victim.example>', auth: 'fail' });
+    const robot = await newCase({ from: 'robot@vendor.example', headers: { 'Auto-Submitted': 'auto-generated' } });
+    const real = await newCase({ from: 'Ann <ann@customer.example>', auth: 'fail', messageId: 'ann1@customer.example' });
+    env.clock.set('2026-03-02T15:00:00Z');
+    await env.ingest(eml({ from: 'Ann <ann@customer.example>', subject: 'Re: Printer on fire [Case #10004]', body: 'It is really me.' }));
+    for (const id of [spam, forged, robot, real]) await setStatus(id, 'closed');
+    env.clock.set('2026-03-03T16:00:00Z');
+    expect(await run('survey')).toEqual({ processed: 4, sent: 1 });
+    for (const id of [spam, forged, robot]) expect(await sent(id, 'survey')).toEqual([]);
+    expect((await sent(real, 'survey')).map((r) => r.to_address)).toEqual(['ann@customer.example']);
+    const reasons = async (id: number) => (await eventsOfCase(env.ctx.db, id)).filter((e) => e.type === 'survey.skipped').map((e) => e.reason);
+    expect(await reasons(spam)).toEqual(['survey not sent: the case is suspected spam']);
+    expect(await reasons(forged)).toEqual(["survey not sent: the requester's mail failed the sender check (the From may be forged)"]);
+    expect(await reasons(robot)).toEqual([expect.stringMatching(/^survey not sent: the requester's mail was automated \(auto-generated/)]);
+    expect(await run('survey')).toEqual({ processed: 0, sent: 0 });
+  });
+
   it('feedback@ is recorded as feedback: no SLA, no survey', async () => {
     tplDir = templatesWithFeedbackQueue();
     await start('2026-03-02T14:00:00Z', {

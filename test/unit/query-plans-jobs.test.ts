@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/database.js';
-import { dueForSurvey, lastAgentReplyText, resolvedBefore } from '../../src/db/repos/follow-up.js';
+import { dueForSurvey, lastAgentReplyText, requesterMessages, resolvedBefore } from '../../src/db/repos/follow-up.js';
 import { claim, jobRun } from '../../src/db/repos/jobs.js';
 import { isLinkRevoked } from '../../src/db/repos/links.js';
 import { publicMessages } from '../../src/db/repos/public-thread.js';
@@ -55,6 +55,7 @@ const QUERIES: [string, () => Promise<unknown>][] = [
   ['critical-reminder: quiet critical cases', () => dueStaleChecks(db, now, 200)],
   ['resolved-close: resolved long ago', () => resolvedBefore(db, now, 200)],
   ['survey: resolved, not surveyed', () => dueForSurvey(db, range.from, range.to, 200)],
+  ['survey: the requester\'s own messages', () => requesterMessages(db, 1, 'jane@customer.example')],
   ['claims', () => claim(db, 'survey', 1, 'survey', now)],
   ['job runs', () => jobRun(db, 'survey')],
   ['web: link revoked?', () => isLinkRevoked(db, 1, 'abc', now)],

@@ -18,6 +18,26 @@ export async function lastAgentReplyText(db: Q, caseId: number): Promise<string>
   return row?.visible_text ?? '';
 }
 
+/** How the requester's own messages on a case reached us (the survey asks only someone who really wrote to us). */
+export interface RequesterMessage {
+  readonly automated: string | null;
+  readonly spam: number;
+  readonly sender_auth: string | null;
+}
+
+/** The inbound messages of a case from its requester (the first `limit`, oldest first). */
+export async function requesterMessages(db: Q, caseId: number, address: string, limit = 50): Promise<RequesterMessage[]> {
+  return db
+    .selectFrom('messages')
+    .select(['messages.automated', 'messages.spam', 'messages.sender_auth'])
+    .where('messages.case_id', '=', caseId)
+    .where('messages.direction', '=', 'in')
+    .where('messages.from_address', '=', address)
+    .orderBy('messages.id')
+    .limit(limit)
+    .execute();
+}
+
 /** Resolved cases whose resolution is older than `before` (resolved → closed). */
 export async function resolvedBefore(db: Q, before: string, limit: number): Promise<CaseRow[]> {
   return db.selectFrom('cases').selectAll().where('status', '=', 'resolved').where('resolved_at', '<=', before).orderBy('resolved_at').limit(limit).execute();
