@@ -1,4 +1,4 @@
-import { autoCloseAt, nextPendingAction } from '../cases/follow-up.js';
+import { autoCloseAt, dueAction, nextPendingAction } from '../cases/follow-up.js';
 import { calendarOf } from '../cases/sla-policy.js';
 import { setStatus } from '../cases/lifecycle.js';
 import { caseById } from '../db/repos/cases.js';
@@ -31,9 +31,9 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
     }
     const since = new Date(sla.pending_since);
     const calendar = calendarOf(ctx.config, caseRow.queue);
-    const action = nextPendingAction(ctx.config, calendar, since, sla.pending_reminders);
-    if (action === null || action.at > j.now) {
-      await updateSla(trx, caseId, { pending_next_at: action?.at.toISOString() ?? null });
+    const action = dueAction(ctx.config, calendar, since, sla.pending_reminders, j.now);
+    if (action === null) {
+      await updateSla(trx, caseId, { pending_next_at: nextPendingAction(ctx.config, calendar, since, sla.pending_reminders)?.at.toISOString() ?? null });
       return 0;
     }
     const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;

@@ -173,6 +173,25 @@ describe('pending-reminder: reminders after business days, auto-close after 14 d
     ]);
   });
 
+  it('after a downtime only the latest due action runs: the close without the missed reminders, or the latest reminder', async () => {
+    await start('2026-03-05T16:00:00Z');
+    const closing = await newCase();
+    await setStatus(closing, 'pending');
+    env.clock.set('2026-03-09T16:00:00Z'); // Mon
+    const reminding = await newCase();
+    await setStatus(reminding, 'pending');
+    env.clock.set('2026-03-19T16:30:00Z'); // closing: 14 days; reminding: 8 business days (both reminders due)
+    for (let i = 0; i < 3; i++) {
+      await run('pending-reminder');
+      env.clock.set(new Date(env.clock.now().getTime() + 15 * 60_000).toISOString());
+    }
+    expect(await sent(closing, 'reminder')).toEqual([]);
+    expect(await sent(closing, 'auto-closed')).toHaveLength(1);
+    expect((await caseById(env.ctx.db, closing))!.status).toBe('closed');
+    expect(await sent(reminding, 'reminder')).toHaveLength(1);
+    expect((await claimsOf(env.ctx.db, 'pending-reminder')).map((c) => c.claim_key)).toEqual(['auto-close:2026-03-05T16:00:00.000Z', 'reminder:2026-03-09T16:00:00.000Z:2']);
+  });
+
   it('a customer reply ends the waiting: no reminder', async () => {
     await start('2026-03-05T16:00:00Z');
     const id = await newCase({ messageId: 'q1@customer.example' });
