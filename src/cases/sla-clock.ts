@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
-import { slaOfCase, upsertSla } from '../db/repos/sla.js';
+import { slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
 import type { FirstResponse, LifecycleHook, PriorityChange, StatusChange, TeamUpdate } from './lifecycle.js';
 import { nextPendingAction } from './follow-up.js';
@@ -274,6 +274,18 @@ async function onPriorityChange(trx: Trx, ctx: AppContext, change: PriorityChang
   });
   ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, from, to: after.priority, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, 'sla due times recomputed');
   return out.caseRow;
+}
+
+/**
+ * Suspected spam alerts nobody: sla-check and critical-reminder hold a spam case's checks
+ * (next_check_at / stale_check_at null) instead of alerting. Marking it ham (spam-review) calls
+ * this in its transaction: the checks are due again from the clocks, which ran from the opening
+ * (a target already missed alerts at the next run).
+ */
+export async function releaseHeldChecks(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<void> {
+  const sla = await slaOfCase(trx, caseRow.id);
+  if (sla === undefined) return;
+  await updateSla(trx, caseRow.id, { next_check_at: nextCheck(sla, caseRow.first_response_at), stale_check_at: staleCheck(ctx, caseRow, sla.last_update_at) });
 }
 
 /** The SLA clocks as hooks of the case lifecycle (its LIFECYCLE_HOOKS). */

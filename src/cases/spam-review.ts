@@ -8,6 +8,7 @@ import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { autoAssign } from './assignment.js';
 import { CaseCommandError, cliActor } from './case-commands.js';
 import { queueConfirmation } from './confirmation.js';
+import { releaseHeldChecks } from './sla-clock.js';
 
 export interface HamOutcome {
   readonly caseRow: CaseRow;
@@ -64,6 +65,7 @@ export async function markHam(ctx: AppContext, number: number, opts: { actor?: s
       }
     }
     if (caseRow.owner === null && caseRow.kind === 'case') caseRow = await autoAssign(trx, ctx, caseRow);
+    await releaseHeldChecks(trx, ctx, caseRow);
     return { caseRow, confirmation };
   });
   ctx.log.info({ caseId: outcome.caseRow.id, caseNumber: number, actor, confirmation: outcome.confirmation }, 'case marked ham');

@@ -13,7 +13,8 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * A critical case (jobs.criticalReminder.priorities) without an update from the team for
  * afterMinutes: a reminder to its owner (unassigned: the queue's leads), and with notifyCustomer a
  * "we are still working on it" update to the customer; again after each further quiet period.
- * Each quiet period is claimed once (job_claims, with the outbox rows).
+ * Each quiet period is claimed once (job_claims, with the outbox rows). Suspected spam is not
+ * watched until it is marked ham.
  */
 
 const MIN = 60_000;
@@ -27,6 +28,11 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
     const caseRow = await caseById(trx, caseId);
     if (sla === undefined || caseRow === undefined || sla.stale_check_at === null || sla.stale_check_at > nowIso) return 0;
     const dueAt = sla.stale_check_at;
+    if (caseRow.spam === 1) {
+      // Suspected spam: no reminder to the team, no "still working" to the sender, until it is marked ham (releaseHeldChecks).
+      await updateSla(trx, caseId, { stale_check_at: null });
+      return 0;
+    }
     // Still critical and active? Else the watch ends (staleCheck says null).
     if (staleCheck(ctx, caseRow, sla.last_update_at) === null) {
       await updateSla(trx, caseId, { stale_check_at: null });

@@ -16,6 +16,7 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * with a templated email, record an event and set the flag — each once per case and target. The
  * flag is claimed (set only when unset) in the transaction that writes the outbox rows, so a
  * restart or a crash never alerts twice. When a breach is already due, its warning is not sent.
+ * A case that is suspected spam alerts nobody: its checks are held until it is marked ham.
  */
 
 type Target = 'fr' | 'res';
@@ -36,6 +37,12 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
     const sla = await slaOfCase(trx, caseId);
     const caseRow = await caseById(trx, caseId);
     if (sla === undefined || caseRow === undefined || sla.next_check_at === null || sla.next_check_at > nowIso) return 0;
+    if (caseRow.spam === 1) {
+      // Suspected spam pages nobody: the checks are held until it is marked ham (releaseHeldChecks).
+      await updateSla(trx, caseId, { next_check_at: null });
+      await addEvent(trx, { caseId, type: 'sla.held', actor: 'system', reason: 'suspected spam: no SLA alerts until it is marked ham', at: nowIso });
+      return 0;
+    }
     let sent = 0;
     for (const t of ['fr', 'res'] as const) {
       const due = t === 'fr' ? sla.fr_due_at : sla.res_due_at;

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { recordTeamUpdate, setStatus as changeStatus } from '../../src/cases/lifecycle.js';
+import { recordTeamUpdate, setPriority, setStatus as changeStatus } from '../../src/cases/lifecycle.js';
+import { markHam } from '../../src/cases/spam-review.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
@@ -100,6 +101,26 @@ describe('sla-check: warning at warnAt, breach at the due time, each once, to th
     // The first response (not paused by pending) breached; the paused resolution did not.
     expect(await eventTypes(id, 'sla.')).toEqual(['sla.started', 'sla.paused', 'sla.breach']);
     expect((await sent(id, 'sla-breach'))[0]!.text).toContain('first response');
+  });
+});
+
+describe('suspected spam pages nobody', () => {
+  it('no SLA alerts and no critical reminders (nor "still working" to the sender) until it is marked ham; then the missed target alerts', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const id = await newCase({ subject: 'Urgent – payments down', headers: { 'X-Spam-Flag': 'YES' } });
+    await env.ctx.db.transaction().execute((trx) => setPriority(trx, env.ctx, id, 'urgent', { actor: 'agent:erika@example.com', reason: 'test' }));
+    env.clock.set('2026-03-02T16:01:00Z'); // urgent: first response due 14:15 (24/7), quiet for two hours
+    expect(await run('sla-check')).toEqual({ processed: 1, sent: 0 });
+    expect(await run('critical-reminder')).toEqual({ processed: 1, sent: 0 });
+    expect(await run('sla-check')).toEqual({ processed: 0, sent: 0 });
+    const kinds = async () => (await outboxOfCase(env.ctx.db, id)).map((o) => o.kind);
+    expect((await kinds()).filter((k) => ['sla-warning', 'sla-breach', 'stale-reminder', 'still-working'].includes(k))).toEqual([]);
+    expect(await eventTypes(id, 'sla.')).toEqual(['sla.started', 'sla.recomputed', 'sla.held']);
+
+    await markHam(env.ctx, 10001, { actor: 'cli:test' });
+    expect(await run('sla-check')).toEqual({ processed: 1, sent: 2 });
+    expect((await sent(id, 'sla-breach')).map((o) => o.to_address).sort()).toEqual(['erika@example.com', 'lead@example.com']);
+    expect((await run('critical-reminder'))!.sent).toBe(2);
   });
 });
 
