@@ -1,7 +1,7 @@
 import { alertRecipients } from '../cases/escalation.js';
 import { staleCheck } from '../cases/sla-clock.js';
 import { ownerName } from '../cases/staff.js';
-import { caseById } from '../db/repos/cases.js';
+import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { dueStaleChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
@@ -24,8 +24,8 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
   const nowIso = j.now.toISOString();
   const settings = ctx.config.jobs.criticalReminder;
   const sent = await ctx.db.transaction().execute(async (trx) => {
+    const caseRow = await lockCaseById(trx, caseId);
     const sla = await slaOfCase(trx, caseId);
-    const caseRow = await caseById(trx, caseId);
     if (sla === undefined || caseRow === undefined || sla.stale_check_at === null || sla.stale_check_at > nowIso) return 0;
     const dueAt = sla.stale_check_at;
     if (caseRow.spam === 1) {

@@ -1,7 +1,7 @@
 import { autoCloseAt, dueAction, nextPendingAction } from '../cases/follow-up.js';
 import { calendarOf } from '../cases/sla-policy.js';
 import { setStatus } from '../cases/lifecycle.js';
-import { caseById } from '../db/repos/cases.js';
+import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { lastAgentReplyText } from '../db/repos/follow-up.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
@@ -22,8 +22,8 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
   const { ctx } = j;
   const nowIso = j.now.toISOString();
   return ctx.db.transaction().execute(async (trx) => {
+    const caseRow = await lockCaseById(trx, caseId);
     const sla = await slaOfCase(trx, caseId);
-    const caseRow = await caseById(trx, caseId);
     if (sla === undefined || caseRow === undefined || sla.pending_next_at === null || sla.pending_next_at > nowIso) return 0;
     if (caseRow.status !== 'pending' || sla.pending_since === null) {
       await updateSla(trx, caseId, { pending_next_at: null });

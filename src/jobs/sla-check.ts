@@ -3,7 +3,7 @@ import { alertRecipients } from '../cases/escalation.js';
 import { nextCheck } from '../cases/sla-clock.js';
 import { calendarOf } from '../cases/sla-policy.js';
 import { ownerName } from '../cases/staff.js';
-import { caseById } from '../db/repos/cases.js';
+import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { claimSlaFlag, dueSlaChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow } from '../db/schema.js';
@@ -34,8 +34,8 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
   const { ctx } = j;
   const nowIso = j.now.toISOString();
   return ctx.db.transaction().execute(async (trx) => {
+    const caseRow = await lockCaseById(trx, caseId);
     const sla = await slaOfCase(trx, caseId);
-    const caseRow = await caseById(trx, caseId);
     if (sla === undefined || caseRow === undefined || sla.next_check_at === null || sla.next_check_at > nowIso) return 0;
     if (caseRow.spam === 1) {
       // Suspected spam pages nobody: the checks are held until it is marked ham (releaseHeldChecks).

@@ -1,4 +1,4 @@
-import { caseById } from '../db/repos/cases.js';
+import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { dueForSurvey, requesterMessages, type RequesterMessage } from '../db/repos/follow-up.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
@@ -33,7 +33,7 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
   const { ctx } = j;
   const nowIso = j.now.toISOString();
   return ctx.db.transaction().execute(async (trx) => {
-    const caseRow = await caseById(trx, caseId);
+    const caseRow = await lockCaseById(trx, caseId);
     if (caseRow === undefined || caseRow.kind !== 'case' || (caseRow.status !== 'resolved' && caseRow.status !== 'closed')) return 0;
     const claimId = await claim(trx, 'survey', caseId, 'survey', nowIso);
     if (claimId === null) return 0;

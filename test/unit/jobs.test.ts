@@ -213,6 +213,31 @@ describe('pending-reminder: reminders after business days, auto-close after 14 d
     expect((await claimsOf(env.ctx.db, 'pending-reminder')).map((c) => c.claim_key)).toEqual(['auto-close:2026-03-05T16:00:00.000Z', 'reminder:2026-03-09T16:00:00.000Z:2']);
   });
 
+  it('a customer reply committing while the job handles the case wins: no automatic close of the reopened case', async () => {
+    await start('2026-03-05T16:00:00Z');
+    const id = await newCase();
+    await setStatus(id, 'pending');
+    env.clock.set('2026-03-19T16:01:00Z'); // the close is due
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const replying = new Promise<void>((r) => (started = r));
+    // The customer's reply, written and not yet committed (on PostgreSQL the job runs meanwhile).
+    const reply = env.ctx.db.transaction().execute(async (trx) => {
+      await changeStatus(trx, env.ctx, id, 'open', { actor: 'customer:jane@customer.example', reason: 'customer replied' });
+      started();
+      await gate;
+    });
+    await replying;
+    const job = run('pending-reminder');
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    await reply;
+    await job;
+    expect((await caseById(env.ctx.db, id))!.status).toBe('open');
+    expect(await sent(id, 'auto-closed')).toEqual([]);
+  });
+
   it('a customer reply ends the waiting: no reminder', async () => {
     await start('2026-03-05T16:00:00Z');
     const id = await newCase({ messageId: 'q1@customer.example' });

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { takeCaseNumber } from '../dialect.js';
+import { isPostgres, takeCaseNumber } from '../dialect.js';
 import { firstRowPrepared, placeholderRow, rowColumns, runPrepared } from '../prepared.js';
 import type { CaseRow, CaseUpdate, Database, NewCase, ParticipantRole, ParticipantRow } from '../schema.js';
 
@@ -25,6 +25,16 @@ export async function updateCase(db: Q, id: number, values: CaseUpdate): Promise
 
 export async function caseById(db: Q, id: number): Promise<CaseRow | undefined> {
   return (await runPrepared(db, 'cases.byId', [id], (q, [p]) => q.selectFrom('cases').selectAll().where('id', '=', p as number))).rows[0];
+}
+
+/**
+ * A case, locked for the rest of the transaction: a job deciding about it (remind, close, alert)
+ * waits for a change being written (a customer's reply) and then sees it. PostgreSQL: FOR UPDATE;
+ * SQLite: the transaction's write lock already serialises.
+ */
+export async function lockCaseById(db: Q, id: number): Promise<CaseRow | undefined> {
+  if (!isPostgres(db)) return caseById(db, id);
+  return db.selectFrom('cases').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
 /** A case's number, or null when there is no such case. */
