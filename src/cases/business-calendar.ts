@@ -71,6 +71,8 @@ export interface BusinessClock {
   /** True for 24/7 coverage: every moment counts, no holidays. */
   readonly always: boolean;
   isOpen(at: Date): boolean;
+  /** Closed at `at` between two openings that start on the same local day (a lunch break): within the business day, not after hours. */
+  inBreak(at: Date): boolean;
   /** `at` when open, else the next opening. */
   nextOpen(at: Date): Date;
   /** The instant `ms` of business time after `at` (an end at closing time stays at closing time). */
@@ -198,6 +200,9 @@ class AlwaysOpen implements BusinessClock {
   ) {}
   isOpen(): boolean {
     return true;
+  }
+  inBreak(): boolean {
+    return false;
   }
   nextOpen(at: Date): Date {
     return at;
@@ -383,6 +388,16 @@ class Calendar implements BusinessClock {
   isOpen(at: Date): boolean {
     const t = at.getTime();
     return this.#span(t, 1).intervals.some((iv) => iv.s <= t && t < iv.e);
+  }
+
+  inBreak(at: Date): boolean {
+    const t = at.getTime();
+    const { intervals } = this.#span(t, 1);
+    if (intervals.some((iv) => iv.s <= t && t < iv.e)) return false;
+    const day = this.#dayOf(t);
+    // Openings that start on this local date (a night range from the evening before does not make the day a business day).
+    const today = intervals.filter((iv) => iv.s >= day.start && iv.s < day.end);
+    return today.some((iv) => iv.e <= t) && today.some((iv) => iv.s > t);
   }
 
   nextOpen(at: Date): Date {

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { CaseRow } from '../db/schema.js';
 import type { TemplateDataMap } from '../mail-out/template-data.js';
 import { slaTerms } from './sla-policy.js';
+import { dueNextBusinessDay } from './sla-state.js';
 import { Memo } from '../memo.js';
 
 /**
@@ -67,7 +68,7 @@ export function promiseData(config: Pick<Config, 'sla' | 'queues' | 'priorities'
     target: targetWords(terms.firstResponseMin, terms.coverage === 'business-hours', caseRow.language),
     due: localWhen(dueAt, zone, caseRow.language, now),
     dueAt: DateTime.fromJSDate(dueAt, { zone }).toISO() ?? due,
-    nextBusinessDay: terms.afterHours === 'next-business-day' && !open,
+    nextBusinessDay: dueNextBusinessDay(terms, created),
     open,
     backAt,
   };

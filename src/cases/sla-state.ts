@@ -75,11 +75,20 @@ export function firstResponseElapsed(state: ClockState, clock: BusinessClock, at
   return clock.between(new Date(state.startedAt), at);
 }
 
+/**
+ * Whether a first response is due at the end of the next business day: afterHours
+ * next-business-day and the case opened after hours — closed, and not just in a break within the
+ * business day (a case that arrives at lunch gets the target like one a minute before it).
+ */
+export function dueNextBusinessDay(terms: Pick<SlaTerms, 'afterHours' | 'clock'>, start: Date): boolean {
+  return terms.afterHours === 'next-business-day' && !terms.clock.isOpen(start) && !terms.clock.inBreak(start);
+}
+
 export function firstResponseTimes(state: ClockState, terms: SlaTerms): { due: Date | null; warn: Date | null } {
   if (terms.firstResponseMin === null) return { due: null, warn: null };
   const start = new Date(state.startedAt);
   const clock = terms.clock;
-  const due = terms.afterHours === 'next-business-day' && !clock.isOpen(start) ? clock.endOfNextBusinessDay(start) : clock.add(start, terms.firstResponseMin * MIN);
+  const due = dueNextBusinessDay(terms, start) ? clock.endOfNextBusinessDay(start) : clock.add(start, terms.firstResponseMin * MIN);
   const warn = clock.add(start, Math.round(terms.warnAt * clock.between(start, due)));
   return { due, warn };
 }

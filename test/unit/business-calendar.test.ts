@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alwaysOpen, businessCalendar, parseDayKey, parseRange, parseWeeklyHours, type CalendarSpec } from '../../src/cases/business-calendar.js';
+import type { SlaTerms } from '../../src/cases/sla-policy.js';
+import { firstResponseTimes } from '../../src/cases/sla-state.js';
 
 /**
  * Business-time arithmetic, table-driven. Times are written as UTC instants with the local time in
@@ -162,6 +164,30 @@ describe('opening, next business day, business days', () => {
     ['2026-03-06T16:00:00Z', 1, '2026-03-09T15:00:00Z'],
   ] as const)('addBusinessDays(%s, %i) = %s', (at, days, expected) => {
     expect(iso(chicago.addBusinessDays(new Date(at), days))).toBe(expected);
+  });
+});
+
+describe('afterHours next-business-day: a break within the day is business time, not after hours', () => {
+  it.each([
+    ['berlin', 'lunch (12:30 CET)', '2026-02-03T11:30:00Z', true],
+    ['berlin', 'before opening (08:00 CET)', '2026-02-03T07:00:00Z', false],
+    ['berlin', 'after closing (18:00 CET)', '2026-02-03T17:00:00Z', false],
+    ['berlin', 'open (10:00 CET)', '2026-02-03T09:00:00Z', false],
+    ['berlin', 'Saturday noon', '2026-02-07T11:30:00Z', false],
+    ['night', 'Sunday 10:00 CST, between Sat and Sun night ranges', '2026-02-08T16:00:00Z', false],
+    ['chicago 24/7', 'any time', '2026-02-03T11:30:00Z', false],
+  ] as const)('%s inBreak: %s = %s', (cal, _what, at, expected) => {
+    const c = { berlin, night, 'chicago 24/7': chicago247 }[cal];
+    expect(c.inBreak(new Date(at))).toBe(expected);
+  });
+
+  it('a case at lunch gets its 8 business hours like one a minute before lunch; one after closing is due at the end of the next business day', () => {
+    const terms: SlaTerms = { policy: 'p', calendar: berlin, clock: berlin, coverage: 'business-hours', firstResponseMin: 480, resolutionMin: null, afterHours: 'next-business-day', onHoldPauses: false, warnAt: 0.8 };
+    const due = (at: string) => iso(firstResponseTimes({ startedAt: at, firstResponseAt: null, pauses: [] }, terms).due!);
+    // 7 business hours a day (09–12, 13–17 CET)
+    expect(due('2026-02-03T10:59:00Z')).toBe('2026-02-04T12:59:00Z'); // Tue 11:59 + 8 h → Wed 13:59
+    expect(due('2026-02-03T11:30:00Z')).toBe('2026-02-04T13:00:00Z'); // Tue 12:30 (lunch) + 8 h from 13:00 → Wed 14:00
+    expect(due('2026-02-03T17:00:00Z')).toBe('2026-02-04T16:00:00Z'); // Tue 18:00 → end of Wed
   });
 });
 
