@@ -97,16 +97,19 @@ export function staleCheck(ctx: Pick<AppContext, 'config'>, caseRow: Pick<CaseRo
 /** Recompute due and check times from the state, store the row and mirror the due times on the case. */
 async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSla, state: ClockState, terms: SlaTerms, now: string): Promise<{ caseRow: CaseRow; sla: CaseSlaRow }> {
   const due = dueTimes(state, terms);
+  // A first response already measured keeps the target and due time it was measured against (a
+  // later priority change moves only what still runs; its met/missed stays true to its due time).
+  const frMeasured = row.fr_business_sec != null;
   const next: NewCaseSla = {
     ...row,
     policy: terms.policy,
     calendar: terms.calendar.name,
     coverage: terms.coverage,
-    fr_target_min: terms.firstResponseMin,
+    fr_target_min: frMeasured ? (row.fr_target_min ?? null) : terms.firstResponseMin,
     res_target_min: terms.resolutionMin,
     res_pauses_json: JSON.stringify(state.pauses),
-    fr_due_at: iso(due.frDue),
-    fr_warn_at: iso(due.frWarn),
+    fr_due_at: frMeasured ? (row.fr_due_at ?? null) : iso(due.frDue),
+    fr_warn_at: frMeasured ? (row.fr_warn_at ?? null) : iso(due.frWarn),
     res_due_at: row.res_done_at != null ? null : iso(due.resDue),
     res_warn_at: row.res_done_at != null ? null : iso(due.resWarn),
     updated_at: now,

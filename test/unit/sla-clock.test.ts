@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { priorityFromCli } from '../../src/cases/case-commands.js';
-import { setStatus } from '../../src/cases/lifecycle.js';
+import { recordAgentResponse, setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
@@ -134,6 +134,17 @@ describe('clocks', () => {
     // Paused Mon 08:00 → Tue 08:00 (10 business hours): Wed 12:00 + 10 h → Thu 12:00 CST
     expect((await caseById(env.ctx.db, id2))!.resolution_due_at).toBe('2026-03-05T18:00:00.000Z');
     expect(await types(id2)).toEqual(['sla.started', 'sla.paused', 'sla.resumed']);
+  });
+
+  it('a new priority after the first response keeps the due time that response was measured against', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST, normal: first response due 12:00 CST
+    env.clock.set('2026-03-02T15:00:00Z'); // answered after 1 h: met
+    await env.ctx.db.transaction().execute((trx) => recordAgentResponse(trx, env.ctx, id, { actor: 'agent:erika@example.com', reason: 'answered' }));
+    await priorityFromCli(env.ctx, (await caseById(env.ctx.db, id))!.number, 'urgent', { actor: 'cli:lead' });
+    const c = (await caseById(env.ctx.db, id))!;
+    expect(c.first_response_due_at).toBe('2026-03-02T18:00:00.000Z');
+    expect(c.resolution_due_at).toBe('2026-03-03T02:00:00.000Z'); // opened + 12 real hours
+    expect(await slaOfCase(env.ctx.db, id)).toMatchObject({ fr_due_at: '2026-03-02T18:00:00.000Z', fr_target_min: 240, fr_met: 1, fr_business_sec: 3600 });
   });
 
   it('a new priority recomputes every due time (24/7 for urgent); resolving stops, a reopening resumes', async () => {
