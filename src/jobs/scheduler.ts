@@ -22,6 +22,13 @@ import { JOBS, jobSettings } from './registry.js';
 /** How late a node-cron tick may fire and still run (bounded by the gap to the next tick). */
 const MISSED_TICK_TOLERANCE_MS = 10 * 60_000;
 
+/**
+ * A scheduled run that failed (a database hiccup, a template error) is tried once more after
+ * this long, for the same slot: a daily job would otherwise lose its day (its slot was claimed;
+ * the next tick is tomorrow, and a restart sees a finished run). Claims make the retry safe.
+ */
+const RETRY_AFTER_FAILURE_MS = 5 * 60_000;
+
 export type RunReason = 'scheduled' | 'catch-up' | 'manual';
 
 export interface JobScheduler {
@@ -36,9 +43,17 @@ export interface JobScheduler {
   stop(): Promise<void>;
 }
 
-export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition[] = JOBS): Omit<JobScheduler, 'caughtUp' | 'tasks'> & { schedule(): Map<string, ScheduledTask> } {
+export function createJobScheduler(
+  ctx: AppContext,
+  jobs: readonly JobDefinition[] = JOBS,
+  opts: { readonly retryAfterFailureMs?: number } = {},
+): Omit<JobScheduler, 'caughtUp' | 'tasks'> & { schedule(): Map<string, ScheduledTask> } {
   const log = ctx.log.child({ component: 'jobs' });
   const running = new Map<string, Promise<JobResult | null>>();
+  const retryMs = opts.retryAfterFailureMs ?? RETRY_AFTER_FAILURE_MS;
+  /** The slot each job last retried after a failure (once per slot), and the pending retries. */
+  const retriedSlot = new Map<string, string>();
+  const retries = new Set<NodeJS.Timeout>();
   const tasks = new Map<string, ScheduledTask>();
   let stopping = false;
   const enabled = jobs.filter((j) => jobSettings(ctx.config, j).enabled);
@@ -62,10 +77,11 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
     const leaseMs = ctx.config.database.leaseSeconds * 1000;
     let runner: string | undefined;
     let renewal: NodeJS.Timeout | undefined;
+    let slot: string | null = null;
     if (reason === 'manual') {
       await recordJobStart(ctx.db, def.name, now.toISOString());
     } else {
-      const slot = (previousRun(jobSettings(ctx.config, def).schedule, ctx.config.jobs.timezone, now) ?? now).toISOString();
+      slot = (previousRun(jobSettings(ctx.config, def).schedule, ctx.config.jobs.timezone, now) ?? now).toISOString();
       const leaseUntil = shared ? new Date(now.getTime() + leaseMs).toISOString() : null;
       if (!(await claimJobSlot(ctx.db, { job: def.name, slot, runner: ctx.nodeId, now: now.toISOString(), leaseUntil, again }))) {
         jlog.debug({ job: def.name, slot, reason }, 'job slot already run (or running) on another daemon; skipped');
@@ -92,8 +108,18 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
     } catch (err) {
       clearInterval(renewal);
       await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), err instanceof Error ? err.message.slice(0, 500) : String(err), runner).catch(() => undefined);
-      jlog.error({ err, job: def.name, reason }, 'job failed; it runs again on its next schedule');
+      const retry = slot !== null && !stopping && retriedSlot.get(def.name) !== slot;
+      jlog.error({ err, job: def.name, reason, ...(retry ? { retryInSeconds: Math.round(retryMs / 1000) } : {}) }, retry ? 'job failed; it is tried once more for this slot' : 'job failed; it runs again on its next schedule');
       ctx.telemetry.jobRun({ job: def.name, ok: false, seconds: (performance.now() - started) / 1000 });
+      if (retry) {
+        retriedSlot.set(def.name, slot!);
+        const t = setTimeout(() => {
+          retries.delete(t);
+          run(def.name, 'catch-up', true).catch((e: unknown) => jlog.error({ err: e, job: def.name }, 'job failed; it runs again on its next schedule'));
+        }, retryMs);
+        t.unref();
+        retries.add(t);
+      }
       return null;
     }
   }
@@ -205,6 +231,8 @@ export function createJobScheduler(ctx: AppContext, jobs: readonly JobDefinition
 
   async function stop(): Promise<void> {
     stopping = true;
+    for (const t of retries) clearTimeout(t);
+    retries.clear();
     for (const t of tasks.values()) await t.destroy();
     tasks.clear();
     await Promise.allSettled([...running.values()]);

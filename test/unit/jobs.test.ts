@@ -398,6 +398,34 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     expect((await jobRun(env.ctx.db, 'probe'))!.last_finished_at).not.toBeNull();
   });
 
+  it('a scheduled run that failed is tried once more for its slot (a daily job does not lose its day)', async () => {
+    await start('2026-03-02T13:30:00Z');
+    let runs = 0;
+    let failUntil = 1;
+    const probe: JobDefinition = {
+      name: 'probe',
+      configKey: 'dailyReport',
+      runOnFirstStart: false,
+      run: async () => {
+        runs++;
+        if (runs <= failUntil) throw new Error('database is busy');
+        return { processed: 1, sent: 0 };
+      },
+    };
+    const s = createJobScheduler(env.ctx, [probe], { retryAfterFailureMs: 50 });
+    expect(await s.run('probe', 'scheduled')).toBeNull();
+    expect((await jobRun(env.ctx.db, 'probe'))!.last_error).toBe('database is busy');
+    await until(async () => runs === 2 && (await jobRun(env.ctx.db, 'probe'))!.last_error === null, 'the retry succeeding', 5_000);
+    // The next day's slot fails twice: one retry, then it waits for its next schedule.
+    env.clock.set('2026-03-03T13:30:00Z');
+    failUntil = 4;
+    expect(await s.run('probe', 'scheduled')).toBeNull();
+    await until(() => runs === 4, 'the one retry', 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(runs).toBe(4);
+    await s.stop();
+  });
+
   it('a job never runs twice at the same time', async () => {
     await start('2026-03-02T13:30:00Z');
     const s = createJobScheduler(env.ctx);
