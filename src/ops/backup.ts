@@ -114,7 +114,7 @@ export interface BackupResult {
 
 /** What `casegate backup` / `restore` answer on PostgreSQL: its own tools do it better (point-in-time, online, parallel). */
 export const POSTGRES_BACKUP =
-  'casegate backup and restore copy a SQLite database; on PostgreSQL back up the database with pg_dump (or your PostgreSQL backups) and the blob directory with rsync, plus the instance secret (docs/operating.md)';
+  'casegate backup and restore copy a SQLite database; on PostgreSQL back up the database with pg_dump (or your PostgreSQL backups) and the blob directory with rsync, plus the instance secret and the DKIM keys of <dataDir>/dkim (docs/operating.md)';
 
 export async function createBackup(ctx: AppContext, target: string, progress: (total: number) => Progress): Promise<BackupResult> {
   if (ctx.config.database.driver !== 'sqlite') throw new BackupError(POSTGRES_BACKUP);
