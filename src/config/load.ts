@@ -103,9 +103,19 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     }
   }
   const problems: ConfigProblem[] = [];
-  const interpolated = interpolateEnv(raw, env, [], problems, opts.mailboxCredentials === 'deferred');
+  const wholeRefs = new Set<string>();
+  let interpolated = interpolateEnv(raw, env, [], problems, opts.mailboxCredentials === 'deferred', wholeRefs);
   // jitless: one parse per process; zod's JIT would build and compile a fast path for every object schema first.
-  const parsed = configSchema.safeParse(interpolated, { jitless: true });
+  let parsed = configSchema.safeParse(interpolated, { jitless: true });
+  if (!parsed.success) {
+    // "port: ${SMTP_PORT}": the environment holds text; where the key wants a number or a boolean
+    // and the value was one whole reference, its text is read as one.
+    const typed = typeWholeRefs(interpolated, parsed.error.issues, wholeRefs);
+    if (typed !== null) {
+      interpolated = typed;
+      parsed = configSchema.safeParse(interpolated, { jitless: true });
+    }
+  }
   if (!parsed.success) {
     problems.push(...issueProblems(parsed.error.issues));
     problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
@@ -148,9 +158,11 @@ function isMailboxCredential(path: readonly (string | number)[]): boolean {
 /**
  * Replace "${NAME}" in every string with env.NAME; a missing variable is a problem at that key —
  * except in a mailbox's credentials when they are deferred: then the reference stays as written.
+ * The paths of values that are one whole reference go into `wholeRefs` (typeWholeRefs).
  */
-function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: ConfigProblem[], deferCredentials: boolean): unknown {
+function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: ConfigProblem[], deferCredentials: boolean, wholeRefs: Set<string>): unknown {
   if (typeof value === 'string') {
+    if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value.trim())) wholeRefs.add(path.join('.'));
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
       const v = env[name];
       if (v === undefined) {
@@ -161,11 +173,37 @@ function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | 
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i], problems, deferCredentials));
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i], problems, deferCredentials, wholeRefs));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, [...path, k], problems, deferCredentials)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, [...path, k], problems, deferCredentials, wholeRefs)]));
   }
   return value;
+}
+
+/**
+ * The interpolated configuration with the whole-reference values zod wanted as a number or a
+ * boolean read as one ("2626" → 2626, "true" → true), or null when there is none to read. Only
+ * where the schema asks for it: `password: ${PW}` stays text whatever PW holds.
+ */
+function typeWholeRefs(value: unknown, issues: readonly { readonly code: string; readonly path: readonly PropertyKey[]; readonly expected?: unknown }[], wholeRefs: ReadonlySet<string>): unknown {
+  const copy = structuredClone(value) as Record<string | number, unknown>;
+  let changed = false;
+  for (const issue of issues) {
+    if (issue.code !== 'invalid_type' || (issue.expected !== 'number' && issue.expected !== 'boolean')) continue;
+    const path = issue.path.map((k) => (typeof k === 'symbol' ? '' : k));
+    if (path.length === 0 || !wholeRefs.has(path.join('.'))) continue;
+    const parent = path.slice(0, -1).reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string | number, unknown>)[k] : undefined), copy);
+    const key = path[path.length - 1]!;
+    if (parent === null || typeof parent !== 'object') continue;
+    const text = (parent as Record<string | number, unknown>)[key];
+    if (typeof text !== 'string') continue;
+    const t = text.trim();
+    const typed = issue.expected === 'number' ? (/^[+-]?\d+(?:\.\d+)?$/.test(t) ? Number(t) : undefined) : /^(?:true|false)$/i.test(t) ? t.toLowerCase() === 'true' : undefined;
+    if (typed === undefined) continue;
+    (parent as Record<string | number, unknown>)[key] = typed;
+    changed = true;
+  }
+  return changed ? copy : null;
 }
 
 /** zod issues as problems; an unknown key is reported at its own path with the nearest known key. */

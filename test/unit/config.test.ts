@@ -85,6 +85,24 @@ describe('configuration', () => {
     expect(r.config.outgoing.smtp?.password).toBe('pw');
   });
 
+  it('a whole ${NAME} reference in a number or boolean key is read as one; text keys stay text; junk is still refused', () => {
+    const f = file('listener:\n  port: ${SMTP_PORT}\ntemplates:\n  watch: ${WATCH}\noutgoing:\n  transport: smtp\n  smtp:\n    host: smtp.example.com\n    password: ${SMTP_PASS}\n');
+    const r = loadConfig({ path: f, env: { SMTP_PORT: '2626', WATCH: 'false', SMTP_PASS: '1234' } });
+    expect(r.config.listener.port).toBe(2626);
+    expect(r.config.templates.watch).toBe(false);
+    expect(r.config.outgoing.smtp?.password).toBe('1234');
+    let problem: unknown;
+    try {
+      loadConfig({ path: f, env: { SMTP_PORT: '25x', WATCH: 'maybe', SMTP_PASS: '1234' } });
+    } catch (err) {
+      problem = err;
+    }
+    expect(problem).toBeInstanceOf(ConfigError);
+    expect((problem as ConfigError).problems.map((p) => p.path).sort()).toEqual(['listener.port', 'templates.watch']);
+    // Part of a longer text is text: "port: 2${X}" is no number either way.
+    expect(() => loadConfig({ path: file('listener:\n  port: 2${X}\n'), env: { X: '626' } })).toThrow(/listener\.port/);
+  });
+
   it('reports every problem at once, each with its key path', () => {
     const f = file(
       [
