@@ -15,6 +15,17 @@ export function positiveInt(option: string): (v: string) => number {
   };
 }
 
+/** Row ids as typed ("12", "#12"), or the one-line problem naming the first that is none. */
+export function parseRowIds(ids: readonly string[], what: string): number[] | string {
+  const out: number[] = [];
+  for (const id of ids) {
+    const m = /^#?(\d{1,12})$/.exec(id.trim());
+    if (m?.[1] === undefined) return `not ${what}: "${id}"`;
+    out.push(Number(m[1]));
+  }
+  return out;
+}
+
 export function caseNumberArg(value: string): number {
   const m = /^#?(\d{1,12})$/.exec(value.trim());
   if (m?.[1] === undefined) throw new CaseCommandError(`not a case number: "${value}"`);

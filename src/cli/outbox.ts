@@ -3,6 +3,7 @@ import { cliActor } from '../cases/case-commands.js';
 import type { OutboxStatus } from '../db/schema.js';
 import { cancelOutbox, listOutboxRows, OUTBOX_STATUSES, retryAllFailed, retryOutbox, type RowResult } from '../mail-out/outbox-admin.js';
 import { formatOutboxList } from '../views.js';
+import { parseRowIds } from './case-args.js';
 import { print, withContext, withReadContext } from './shared.js';
 
 /** `casegate outbox list | retry | cancel`: look at outgoing mail, send failed mail again, withdraw mail. */
@@ -56,13 +57,7 @@ export function registerOutboxCommands(program: Command): void {
 function parseIds(ids: readonly string[], all: boolean): number[] | string {
   if (all && ids.length > 0) return 'give ids or --all-failed, not both';
   if (!all && ids.length === 0) return 'give at least one outbox id (see casegate outbox list)';
-  const out: number[] = [];
-  for (const id of ids) {
-    const m = /^#?(\d{1,12})$/.exec(id.trim());
-    if (m?.[1] === undefined) return `not an outbox id: "${id}"`;
-    out.push(Number(m[1]));
-  }
-  return out;
+  return parseRowIds(ids, 'an outbox id');
 }
 
 function usage(message: string): void {

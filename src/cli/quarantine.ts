@@ -3,6 +3,7 @@ import { listQuarantine, receiptById } from '../db/repos/receipts.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { SIZE_LIMIT_STAGE } from '../pipeline/types.js';
 import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
+import { parseRowIds } from './case-args.js';
 import { print, withContext, withReadContext } from './shared.js';
 import { safeLine } from './terminal.js';
 import { startProgress } from './progress.js';
@@ -25,8 +26,10 @@ export function registerQuarantineCommands(program: Command): void {
     .option('--raw', 'print the raw message')
     .option('--json', 'JSON output')
     .action(async (id: string, opts: { raw?: boolean; json?: boolean }) => {
+      const parsed = parseRowIds([id], 'a receipt id');
+      if (typeof parsed === 'string') return usage(parsed);
       await withReadContext(async (ctx) => {
-        const detail = await quarantineDetail(ctx, Number.parseInt(id, 10), opts.raw === true);
+        const detail = await quarantineDetail(ctx, parsed[0]!, opts.raw === true);
         if (detail === null) {
           process.stderr.write(`no quarantined message ${id}\n`);
           process.exitCode = 1;
@@ -41,12 +44,14 @@ export function registerQuarantineCommands(program: Command): void {
     .argument('<id...>', 'receipt ids')
     .option('--json', 'JSON output')
     .action(async (ids: string[], opts: { json?: boolean }) => {
+      const parsed = parseRowIds(ids, 'a receipt id');
+      if (typeof parsed === 'string') return usage(parsed);
       await withContext(async (ctx) => {
         const results: { id: string; outcome: { kind: string; reason: string } }[] = [];
         const bar = startProgress('quarantine retry', ids.length);
         for (const id of ids) {
           bar.tick();
-          const receipt = await receiptById(ctx.db, Number.parseInt(id, 10));
+          const receipt = await receiptById(ctx.db, Number(id.trim().replace(/^#/, '')));
           if (receipt === undefined || receipt.outcome !== 'quarantined' || receipt.retried_as !== null) {
             results.push({ id, outcome: { kind: 'error', reason: 'not a quarantined message awaiting retry' } });
             process.exitCode = 1;
@@ -73,4 +78,9 @@ export function registerQuarantineCommands(program: Command): void {
         print(results, opts.json === true, () => results.map((r) => `${r.id}: ${r.outcome.kind} — ${safeLine(r.outcome.reason)}\n`).join(''));
       });
     });
+}
+
+function usage(message: string): void {
+  process.stderr.write(`casegate quarantine: ${message}\n`);
+  process.exitCode = 2;
 }

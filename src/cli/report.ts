@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DateTime } from 'luxon';
+import { knownQueues } from '../cases/staff.js';
 import { buildReport, formatReport } from '../reports/report.js';
 import { print, withReadContext } from './shared.js';
 
@@ -29,6 +30,17 @@ export function registerReportCommands(program: Command): void {
         const to = opts.until !== undefined ? parseSince(opts.until, now, zone) : now;
         if (from === null || to === null) {
           process.stderr.write(`casegate: --since/--until take a date (2026-03-01), a date-time (2026-03-01T08:00) or 7d / 24h\n`);
+          process.exitCode = 1;
+          return;
+        }
+        if (from.getTime() >= to.getTime()) {
+          process.stderr.write(`casegate: --since (${from.toISOString()}) must be before --until (${to.toISOString()})\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const queues = knownQueues(ctx.config);
+        if (opts.queue !== undefined && !queues.has(opts.queue)) {
+          process.stderr.write(`casegate: no queue "${opts.queue}" (queues: ${[...queues].sort().join(', ')})\n`);
           process.exitCode = 1;
           return;
         }

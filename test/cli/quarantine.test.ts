@@ -93,6 +93,14 @@ describe('casegate quarantine', () => {
     expect(j.raw).toBe(raw);
   });
 
+  it('an id that is no number is a usage error (exit 2), not read as its leading digits', async () => {
+    const [retry, show] = await Promise.all([box.run(['quarantine', 'retry', `${qid}abc`]), box.run(['quarantine', 'show', 'abc'])]);
+    expect(retry.code, describeResult(retry)).toBe(2);
+    expect(retry.stderr).toBe(`casegate quarantine: not a receipt id: "${qid}abc"\n`);
+    expect(show.code, describeResult(show)).toBe(2);
+    expect(show.stderr).toBe('casegate quarantine: not a receipt id: "abc"\n');
+  });
+
   it('show/retry of an unknown id or of a message that was not quarantined → exit 1 with a message', async () => {
     const ids = ['99999', String(storedReceiptId)];
     const [retry, ...shows] = await Promise.all([box.run(['quarantine', 'retry', '--json', ...ids]), ...ids.map((id) => box.run(['quarantine', 'show', id]))]);

@@ -39,6 +39,13 @@ describe('casegate report / jobs / links', () => {
     const bad = await box.run(['report', '--since', 'last tuesday']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--since/--until take a date');
+    // An empty period or a queue nobody has is a mistake, not a report of zeros (admin hunt F9).
+    const [backwards, nope] = await Promise.all([box.run(['report', '--since', '2026-12-10', '--until', '2026-12-01']), box.run(['report', '--queue', 'nope'])]);
+    expect(backwards.code, describeResult(backwards)).toBe(1);
+    expect(backwards.stderr).toMatch(/^casegate: --since \(2026-12-\d\dT[\d:.]+Z\) must be before --until/);
+    expect(backwards.stdout).toBe('');
+    expect(nope.code, describeResult(nope)).toBe(1);
+    expect(nope.stderr).toMatch(/^casegate: no queue "nope" \(queues: .*finance.*\)\n$/);
   });
 
   it('jobs list shows every job with its schedule; jobs run runs one now', async () => {
