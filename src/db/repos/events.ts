@@ -40,17 +40,23 @@ export async function eventsOfCase(db: Q, caseId: number): Promise<EventRow[]> {
  * `noticeSince`, and how many of its messages were not notified individually since that notice.
  * Serialised per sender (PostgreSQL: a lock until commit) so two daemons count each other's
  * notification. Index events_notify_actor (partial: these three types, by actor): each count reads
- * only this sender's rows; the types are literals so that the partial index matches.
+ * only this sender's rows; the types are literals so that the partial index matches. It runs for
+ * every message that notifies agents: one prepared statement for the common case (no flood notice
+ * within the day), a second only after a flood notice.
  */
 export async function senderNotifications(db: Q, actor: string, since: string, noticeSince: string): Promise<{ readonly notified: number; readonly lastNotice: string | null; readonly suppressed: number }> {
   await lockKey(db, `notify:${actor}`);
-  const count = async (type: string, after: string): Promise<number> => {
-    const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('actor', '=', actor).where('type', '=', sql.lit(type)).where('created_at', '>', after).executeTakeFirst();
-    return Number(row?.n ?? 0);
-  };
-  const notified = await count('agents.notified', since);
-  const notice = await db.selectFrom('events').select((eb) => eb.fn.max('created_at').as('at')).where('actor', '=', actor).where('type', '=', sql.lit('agents.flood-notice')).where('created_at', '>', noticeSince).executeTakeFirst();
-  const lastNotice = (notice?.at as string | null | undefined) ?? null;
-  const suppressed = lastNotice !== null ? await count('agents.notify-suppressed', lastNotice) : 0;
-  return { notified, lastNotice, suppressed };
+  const { rows } = await runPrepared(db, 'events.senderNotifications', [actor, since, actor, noticeSince], (q, [a1, s, a2, ns]) =>
+    q.selectNoFrom((eb) => [
+      eb.selectFrom('events').select((e) => e.fn.countAll<number>().as('n')).where('actor', '=', a1 as string).where('type', '=', sql.lit('agents.notified')).where('created_at', '>', s as string).as('notified'),
+      eb.selectFrom('events').select((e) => e.fn.max('created_at').as('at')).where('actor', '=', a2 as string).where('type', '=', sql.lit('agents.flood-notice')).where('created_at', '>', ns as string).as('last_notice'),
+    ]),
+  );
+  const notified = Number(rows[0]?.notified ?? 0);
+  const lastNotice = (rows[0]?.last_notice as string | null | undefined) ?? null;
+  if (lastNotice === null) return { notified, lastNotice, suppressed: 0 };
+  const { rows: after } = await runPrepared(db, 'events.suppressedSince', [actor, lastNotice], (q, [a, t]) =>
+    q.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('actor', '=', a as string).where('type', '=', sql.lit('agents.notify-suppressed')).where('created_at', '>', t as string),
+  );
+  return { notified, lastNotice, suppressed: Number(after[0]?.n ?? 0) };
 }
