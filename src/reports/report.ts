@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import type { Config } from '../config/schema.js';
 import { priorityScheme } from '../cases/priority.js';
 import type { Db } from '../db/database.js';
-import { countCasesBy, eventsInRange, feedbackInRange, firstResponsesInRange, openCases, ratingsInRange, resolutionsInRange, type Range } from '../db/repos/report.js';
+import { countCasesBy, eventsInRange, feedbackInRange, firstResponsesInRange, openCases, ratingsInRange, resolutionsInRange, suspectedSpamOpened, type Range } from '../db/repos/report.js';
 import type { TemplateDataMap } from '../mail-out/template-data.js';
 import { SURVEY_MAX } from '../web/links.js';
 
@@ -35,6 +35,8 @@ export interface ReportData {
   readonly period: { readonly name: string; readonly from: string; readonly to: string };
   readonly queue: string | null;
   readonly opened: number;
+  /** Cases opened in the period by suspected spam, still held (not in opened or the backlog). */
+  readonly suspectedSpam: number;
   readonly resolved: number;
   readonly closed: number;
   readonly reopened: number;
@@ -78,7 +80,7 @@ function sumBy<T>(rows: readonly T[], key: (t: T) => string, n: (t: T) => number
 
 export async function buildReport(db: Db, config: Pick<Config, 'priorities'>, o: ReportOptions): Promise<ReportData> {
   const r: Range = { from: o.from.toISOString(), to: o.to.toISOString(), queue: o.queue };
-  const [opened, resolved, closed, reopened, escalations, frs, ress, open, ratings, feedback, breachEvents] = await Promise.all([
+  const [opened, resolved, closed, reopened, escalations, frs, ress, open, ratings, feedback, breachEvents, suspectedSpam] = await Promise.all([
     countCasesBy(db, 'created_at', r),
     countCasesBy(db, 'resolved_at', r),
     countCasesBy(db, 'closed_at', r),
@@ -90,6 +92,7 @@ export async function buildReport(db: Db, config: Pick<Config, 'priorities'>, o:
     ratingsInRange(db, r),
     feedbackInRange(db, { ...r, queue: undefined }),
     eventsInRange(db, 'sla.breach', r),
+    suspectedSpamOpened(db, r),
   ]);
   const scheme = priorityScheme(config);
   const breaches = breachEvents.map((e) => {
@@ -124,6 +127,7 @@ export async function buildReport(db: Db, config: Pick<Config, 'priorities'>, o:
     period: { name: o.periodName, from: zoned(o.from), to: zoned(o.to) },
     queue: o.queue ?? null,
     opened: total(opened),
+    suspectedSpam,
     resolved: total(resolved),
     closed: total(closed),
     reopened: reopened.length,
@@ -156,6 +160,7 @@ export function reportTemplateData(r: ReportData): TemplateDataMap['report']['re
     period: r.period,
     queue: r.queue ?? '',
     opened: r.opened,
+    suspectedSpam: r.suspectedSpam,
     closed: r.closed,
     resolved: r.resolved,
     reopened: r.reopened,
@@ -184,7 +189,7 @@ export function formatReport(r: ReportData): string {
   const lines = [
     `Report ${r.period.from} – ${r.period.to}${r.queue !== null ? ` (queue ${r.queue})` : ''}`,
     '',
-    `Opened ${r.opened} · resolved ${r.resolved} · closed ${r.closed} · reopened ${r.reopened} · escalations ${r.escalations}`,
+    `Opened ${r.opened} · resolved ${r.resolved} · closed ${r.closed} · reopened ${r.reopened} · escalations ${r.escalations}${r.suspectedSpam > 0 ? ` · suspected spam ${r.suspectedSpam} (not counted; casegate cases list --spam)` : ''}`,
     `First response (business time): median ${min(r.firstResponse.median)}, p90 ${min(r.firstResponse.p90)} (${r.firstResponse.count} cases)`,
     `Resolution (business time):     median ${min(r.resolution.median)}, p90 ${min(r.resolution.p90)} (${r.resolution.count} cases)`,
     `Satisfaction: ${r.csat.average === null ? '–' : `${r.csat.average.toFixed(1)} of ${r.csat.max}`} (${r.csat.count} ratings) · feedback messages: ${r.feedback.count}`,

@@ -9,7 +9,7 @@ import { dueForSurvey, lastAgentReplyText, requesterMessages, resolvedBefore } f
 import { claim, jobRun } from '../../src/db/repos/jobs.js';
 import { isLinkRevoked } from '../../src/db/repos/links.js';
 import { publicMessages } from '../../src/db/repos/public-thread.js';
-import { countCasesBy, eventsInRange, feedbackInRange, firstResponsesInRange, openCases, ratingsInRange, resolutionsInRange } from '../../src/db/repos/report.js';
+import { countCasesBy, eventsInRange, feedbackInRange, firstResponsesInRange, openCases, ratingsInRange, resolutionsInRange, suspectedSpamOpened } from '../../src/db/repos/report.js';
 import { claimSlaFlag, duePendingActions, dueSlaChecks, dueStaleChecks, slaOfCase } from '../../src/db/repos/sla.js';
 import { isSurveyReference, surveyOfCase } from '../../src/db/repos/surveys.js';
 import type { Database } from '../../src/db/schema.js';
@@ -69,6 +69,7 @@ const QUERIES: [string, () => Promise<unknown>][] = [
   ['report: first responses', () => firstResponsesInRange(db, range)],
   ['report: resolutions', () => resolutionsInRange(db, { ...range, queue: 'support' })],
   ['report: backlog', () => openCases(db)],
+  ['report: suspected spam opened', () => suspectedSpamOpened(db, range)],
   ['report: backlog (queue)', () => openCases(db, 'support')],
   ['report: ratings', () => ratingsInRange(db, range)],
   ['report: feedback', () => feedbackInRange(db, range)],

@@ -63,6 +63,9 @@ beforeAll(async () => {
   await status(b, 'resolved'); // 8 business hours, met (18 h)
   await status(c, 'pending');
   await env.ingest(eml({ to: 'feedback@example.com', subject: 'Love the new portal', from: 'fan@customer.example' }), { mailbox: 'feedback' });
+  // Spam our MX flagged: a case held out of the list, and out of the report's counts (SLA hunt).
+  const spam = await env.ingest(eml({ subject: 'You won a prize', messageId: 'spam-1@spammer.example', from: 'win@spammer.example', headers: { 'X-Spam-Flag': 'YES' } }));
+  expect(spam).toMatchObject({ kind: 'stored', created: true });
   at('2026-03-03T15:00:00Z'); // Tue 09:00
   await status(a, 'resolved'); // Mon 08–17 (9 h) + Tue 07–09 (2 h) = 11 business hours, met (24 h)
   await rate(a, 5);
@@ -78,7 +81,7 @@ afterAll(async () => {
 
 describe('report', () => {
   it('counts, escalations, backlog by status, priority and age', () => {
-    expect(report).toMatchObject({ opened: 4, resolved: 2, closed: 0, reopened: 0, escalations: 1 });
+    expect(report).toMatchObject({ opened: 4, suspectedSpam: 1, resolved: 2, closed: 0, reopened: 0, escalations: 1 });
     expect(report.backlog).toEqual({ total: 2, byStatus: { new: 1, pending: 1 }, byPriority: { urgent: 1, normal: 1 }, byAge: { '< 1 day': 0, '1–3 days': 2, '3–7 days': 0, '> 7 days': 0 } });
   });
 
@@ -110,12 +113,14 @@ describe('report', () => {
     expect(text).toContain('First response (business time): median 1 h 0 min, p90 3 h 0 min (3 cases)');
     expect(text).toContain('  high          0 % of 1    100 % of 1');
     expect(text).toContain('Satisfaction: 4.5 of 5 (2 ratings) · feedback messages: 1');
+    expect(text).toContain('escalations 1 · suspected spam 1 (not counted; casegate cases list --spam)');
     const out = env.ctx.templates.render('report', { instance: { name: 'Example Support' }, report: reportTemplateData(report), replyMarker: '##- Please type your reply above this line -##', isTest: false }, { language: 'de' });
     expect(out.text).toContain('Erstantwort (Geschäftszeit):');
     expect(out.text).toContain('Median 1 Stunde, 90 % innerhalb von 3 Stunden');
     expect(out.text).toContain('- high: 0 % / 100 % / 1');
     expect(out.text).toContain('Zufriedenheit:');
     expect(out.text).toContain('4.5 von 5 (2 Bewertungen)');
+    expect(out.text).toMatch(/Spamverdacht \(nicht gezählt\): 1\n/);
   });
 
   it.each([

@@ -22,9 +22,9 @@ export interface QueueCount {
   readonly n: number;
 }
 
-/** Cases (not feedback) per queue whose `column` falls in the range. */
+/** Cases (not feedback, not suspected spam) per queue whose `column` falls in the range. */
 export async function countCasesBy(db: Q, column: 'created_at' | 'resolved_at' | 'closed_at', r: Range): Promise<QueueCount[]> {
-  let q = db.selectFrom('cases').select(['queue', (eb) => eb.fn.countAll<number>().as('n')]).where(column, '>=', r.from).where(column, '<', r.to).where('kind', '=', 'case');
+  let q = db.selectFrom('cases').select(['queue', (eb) => eb.fn.countAll<number>().as('n')]).where(column, '>=', r.from).where(column, '<', r.to).where('kind', '=', 'case').where('spam', '=', 0);
   if (r.queue !== undefined) q = q.where('queue', '=', r.queue);
   const rows = await q.groupBy('queue').execute();
   return rows.map((x) => ({ queue: x.queue, n: Number(x.n) }));
@@ -72,11 +72,21 @@ export async function resolutionsInRange(db: Q, r: Range) {
   return q.execute();
 }
 
-/** Open cases (not feedback) by queue, status, priority and opening time (backlog now). */
+/** Open cases (not feedback, not suspected spam) by queue, status, priority and opening time (backlog now). */
 export async function openCases(db: Q, queue?: string) {
-  let q = db.selectFrom('cases').select(['queue', 'status', 'priority', 'created_at']).where('status', 'in', [...ACTIVE_STATUSES]).where('kind', '=', 'case');
+  let q = db.selectFrom('cases').select(['queue', 'status', 'priority', 'created_at']).where('status', 'in', [...ACTIVE_STATUSES]).where('kind', '=', 'case').where('spam', '=', 0);
   if (queue !== undefined) q = q.where('queue', '=', queue);
   return q.execute();
+}
+
+/**
+ * Cases opened in the range by mail our MX called spam and still held as such (not released with
+ * `casegate cases ham`): reported apart, not as opened cases or backlog.
+ */
+export async function suspectedSpamOpened(db: Q, r: Range): Promise<number> {
+  let q = db.selectFrom('cases').select((eb) => eb.fn.countAll<number>().as('n')).where('created_at', '>=', r.from).where('created_at', '<', r.to).where('kind', '=', 'case').where('spam', '=', 1);
+  if (r.queue !== undefined) q = q.where('queue', '=', r.queue);
+  return Number((await q.executeTakeFirst())?.n ?? 0);
 }
 
 /** Survey ratings given in the range. */
