@@ -165,6 +165,20 @@ describe('support@ is a group of our own (Google Groups)', () => {
     expect((await caseByNumber(env.ctx.db, 10002))!).toMatchObject({ requester_address: 'bob@builder.example', requester_name: 'Bob Builder' });
   });
 
+  it('our own mail relayed back through our group (an agent copied support@) is a loop, not a form to quarantine', async () => {
+    env = await testEnv(FORMS([]));
+    await env.ingest(eml({ body: 'Printer on fire.' }));
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const conf = await env.ctx.db.selectFrom('outbox').select(['message_id', 'headers_json']).where('case_id', '=', c.id).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+    const ours = JSON.parse(conf.headers_json) as Record<string, string>;
+    const back = await env.ingest(
+      eml({ from: 'Example Support <support@example.com>', messageId: conf.message_id, subject: '[Case #10001] We have received your request', headers: { ...GROUP_HEADERS, 'X-Original-Sender': 'support@example.com', 'X-Loop': ours['X-Loop']! } }),
+    );
+    expect(back.kind).toBe('ignored');
+    expect(back.reason).toMatch(/^loop:/);
+    expect(await env.ctx.db.selectFrom('receipts').select('id').where('outcome', '=', 'quarantined').execute()).toEqual([]);
+  });
+
   it('a rewritten From naming nobody is quarantined; someone else’s list is still bulk mail', async () => {
     env = await testEnv(FORMS([]));
     const nobody = await env.ingest(eml({ from: "'Jane' via Support <support@example.com>", headers: GROUP_HEADERS }));

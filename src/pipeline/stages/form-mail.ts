@@ -9,7 +9,7 @@ import { need, NEXT, type DecideStage } from '../types.js';
  * that person is the writer (the sender stage takes them), and the form's or group's own address,
  * even one of ours or a no-reply one, is neither a loop nor a machine's mail. Also notes whether it
  * came through a list of our own (its list headers are then no sign of bulk mail). Such mail
- * without a usable writer is quarantined: someone wrote to us, and nobody could be answered.
+ * without a usable writer is noted as such (the sender stage quarantines it).
  */
 export const formMailStage: DecideStage = {
   name: 'form-mail',
@@ -28,11 +28,9 @@ export const formMailStage: DecideStage = {
       const relayed = lists.map((a) => groupMail(parsed, a, 'list', refuse)).find((r) => r !== null) ?? null;
       if (relayed?.kind === 'on-behalf') form = relayed;
     }
+    // Form mail that names nobody usable is quarantined by the sender stage (who wrote it?), after
+    // the loop guard: our own mail relayed back through our group is a loop, not a form.
     msg.notes.form = form;
-    if (form?.kind === 'unusable') {
-      const what = form.how === 'form' ? `form mail from ${form.via} (mailboxes[].formSenders)` : `mail our group ${form.via} relayed with its From rewritten`;
-      return { end: 'quarantined', reason: `${what} that names nobody to answer: ${form.why}` };
-    }
     return NEXT;
   },
 };

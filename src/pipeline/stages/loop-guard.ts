@@ -34,9 +34,10 @@ export const loopGuardStage: DecideStage = {
     if (parsed.messageId !== null && verifyMessageId(parsed.messageId, ctx.secret) !== null) {
       return { end: 'ignored', reason: 'loop: our own outgoing message' };
     }
-    // A contact form writing From our address on a person's behalf (form-mail) is no loop: the
-    // checks above still catch our own mail coming back.
-    if (parsed.from !== null && msg.notes.form?.kind !== 'on-behalf' && ctx.mailboxes.isOwnAddress(parsed.from.address)) {
+    // A contact form or our group writing From our address on someone's behalf (form-mail; one
+    // that names nobody usable is quarantined by the sender stage) is no loop: the checks above
+    // still catch our own mail coming back, also relayed through our group.
+    if (parsed.from !== null && msg.notes.form == null && ctx.mailboxes.isOwnAddress(parsed.from.address)) {
       const hint = parsed.replyTo.length > 0 ? ' (a contact form writing on behalf of its Reply-To? see mailboxes[].formSenders)' : '';
       return { end: 'ignored', reason: `loop: sent from our own address ${parsed.from.address}${hint}` };
     }
