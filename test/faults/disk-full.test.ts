@@ -68,15 +68,19 @@ describe.skipIf(!MOUNTABLE)('a full disk under the data directory', () => {
     return { code: res.status, body: (await res.json()) as { status: string; checks: { name: string; ok: boolean; detail: string }[] } };
   };
   const receipts = () => daemon!.ctx.db.selectFrom('receipts').select(['outcome']).execute();
-
-  async function commitFailsForSpace(): Promise<void> {
-    truncateSync(filler(), statSync(filler()).size - 8 * 1024);
-    const late = await client()
-      .sendMail({ envelope: { from: 'jane@customer.example', to: ['support@example.com'] }, raw: eml({ subject: 'Disk is full', messageId: 'diskfull-1@customer.example' }) })
+  const message = () => ({ envelope: { from: 'jane@customer.example', to: ['support@example.com'] }, raw: eml({ subject: 'Disk is full', messageId: 'diskfull-1@customer.example' }) });
+  /** The listener's refusal of the message, or null when it took it. */
+  const refusal = () =>
+    client()
+      .sendMail(message())
       .then(
         () => null,
         (e: unknown) => e as { responseCode?: number; response?: string },
       );
+
+  async function commitFailsForSpace(): Promise<void> {
+    truncateSync(filler(), statSync(filler()).size - 8 * 1024);
+    const late = await refusal();
     expect(late?.responseCode, JSON.stringify(late)).toBe(452);
     expect(await receipts()).toEqual([]);
     const fromCommit = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('message retry: disk full') && typeof l['reason'] === 'string' && /SQLITE_FULL|disk is full|ENOSPC/i.test(l['reason']));
@@ -105,12 +109,7 @@ describe.skipIf(!MOUNTABLE)('a full disk under the data directory', () => {
     const free = statfsSync(mnt).bavail * statfsSync(mnt).bsize;
     expect(free).toBeLessThan(64 * 1024);
 
-    const err = await client()
-      .sendMail({ envelope: { from: 'jane@customer.example', to: ['support@example.com'] }, raw: eml({ subject: 'Disk is full', messageId: 'diskfull-1@customer.example' }) })
-      .then(
-        () => null,
-        (e: unknown) => e as { responseCode?: number; response?: string },
-      );
+    const err = await refusal();
     expect(err?.responseCode, JSON.stringify(err)).toBe(452);
     expect(err?.response).toMatch(/^452 4\.3\.1 Insufficient system storage/);
     expect(await receipts()).toEqual([]);
@@ -137,7 +136,7 @@ describe.skipIf(!MOUNTABLE)('a full disk under the data directory', () => {
 
     // Space again: the same message is taken (the sender's MTA retries), health recovers.
     unlinkSync(filler());
-    const info = await client().sendMail({ envelope: { from: 'jane@customer.example', to: ['support@example.com'] }, raw: eml({ subject: 'Disk is full', messageId: 'diskfull-1@customer.example' }) });
+    const info = await client().sendMail(message());
     expect(info.response).toMatch(/^250 /);
     expect(await receipts()).toEqual([{ outcome: 'stored' }]);
     const after = await healthz();

@@ -22,13 +22,12 @@ export const senderStage: DecideStage = {
   name: 'sender',
   async run(msg, ctx) {
     const parsed = need(msg.notes.parsed, 'parsed');
-    const relayed = msg.notes.form ?? null;
-    if (relayed?.kind === 'unusable') {
+    const form = msg.notes.form ?? null;
+    if (form?.kind === 'unusable') {
       // Someone filled in a form (or wrote through our group), and nobody could be answered.
-      const what = relayed.how === 'form' ? `form mail from ${relayed.via} (mailboxes[].formSenders)` : `mail our group ${relayed.via} relayed with its From rewritten`;
-      return { end: 'quarantined', reason: `${what} that names nobody to answer: ${relayed.why}` };
+      const what = form.how === 'form' ? `form mail from ${form.via} (mailboxes[].formSenders)` : `mail our group ${form.via} relayed with its From rewritten`;
+      return { end: 'quarantined', reason: `${what} that names nobody to answer: ${form.why}` };
     }
-    const form = relayed;
     if (form !== null) {
       // The form's own sender may be authenticated; the person it names is not (they typed it).
       const formAuth = await authenticateSender(msg, ctx, form.via);
