@@ -65,7 +65,9 @@ export function formatOutboxList(rows: readonly OutboxSummary[], now: Date): str
         const next = o.status === 'queued' ? (o.claimed_by !== null && o.claim_expires_at !== null && o.claim_expires_at > now.toISOString() ? 'sending now' : o.next_attempt_at <= now.toISOString() ? 'due now' : `next ${o.next_attempt_at.slice(0, 19).replace('T', ' ')}`) : o.status === 'sent' ? `sent ${o.sent_at?.slice(0, 19).replace('T', ' ') ?? ''}` : '';
         const err = o.last_error !== null && o.status !== 'sent' ? safeLine(o.last_error) : '';
         const tail = [next, err].filter((x) => x !== '').join(' — ');
-        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(safeLine(o.to_address), 28)} ${pad(queued, 20)} ${pad(String(o.attempts), 6)} ${tail}\n`;
+        // Sent to the others already: who it is still to go to.
+        const to = o.pending_rcpt_json !== null && o.status !== 'sent' ? `only ${(JSON.parse(o.pending_rcpt_json) as string[]).join(', ')}` : o.to_address;
+        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(safeLine(to), 28)} ${pad(queued, 20)} ${pad(String(o.attempts), 6)} ${tail}\n`;
       })
       .join('')
   );

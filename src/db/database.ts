@@ -15,6 +15,7 @@ import * as m0013 from './migrations/0013-cluster.js';
 import * as m0014 from './migrations/0014-outbox-claimed.js';
 import * as m0015 from './migrations/0015-sender-auth.js';
 import * as m0016 from './migrations/0016-notify-index.js';
+import * as m0017 from './migrations/0017-outbox-pending-recipients.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0014-outbox-claimed': m0014,
   '0015-sender-auth': m0015,
   '0016-notify-index': m0016,
+  '0017-outbox-pending-recipients': m0017,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

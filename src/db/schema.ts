@@ -189,6 +189,11 @@ export interface OutboxTable {
   last_attempt_at: Generated<Timestamp | null>;
   /** When it (last) entered the queue: created_at, or when an admin retried it (0003). */
   queued_at: Timestamp | null;
+  /**
+   * The relay took it for some recipients and refused these for now (4xx at RCPT TO): JSON array of
+   * the addresses the next attempts go to, alone (0017). Null: every To and Cc recipient.
+   */
+  pending_rcpt_json: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Health of the outgoing transport (0003): one row per transport name. */

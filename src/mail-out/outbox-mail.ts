@@ -6,6 +6,7 @@ import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = []): Mail.Options {
   const headers = JSON.parse(row.headers_json) as Record<string, string>;
   const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
+  const pending = pendingRecipientsOf(row);
   return {
     from: { name: row.from_name, address: row.from_address },
     to: { name: row.to_name, address: row.to_address },
@@ -19,6 +20,8 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = [
     ...(row.in_reply_to !== null ? { inReplyTo: `<${row.in_reply_to}>` } : {}),
     ...(row.references_text !== null ? { references: row.references_text } : {}),
     date: new Date(row.created_at),
+    // Some recipients have it already: the same message goes to the others alone.
+    ...(pending !== null ? { envelope: { from: row.from_address, to: pending } } : {}),
     headers,
     // No X-Mailer: it tells strangers which versions we run and helps no receiver.
     xMailer: false,
@@ -36,4 +39,9 @@ export function outgoingAttachments(ctx: AppContext, files: readonly AttachmentR
     contentDisposition: a.disposition === 'inline' ? 'inline' : 'attachment',
     ...(a.content_id !== null ? { cid: a.content_id } : {}),
   }));
+}
+
+/** The recipients still to send the row to (the relay took it for the others), or null: all of them. */
+export function pendingRecipientsOf(row: Pick<OutboxRow, 'pending_rcpt_json'>): string[] | null {
+  return row.pending_rcpt_json === null ? null : (JSON.parse(row.pending_rcpt_json) as string[]);
 }

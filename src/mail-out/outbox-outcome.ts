@@ -1,17 +1,45 @@
 import { addEvent } from '../db/repos/events.js';
-import { markFailed, markRetry, markSent, markSuppressed, releaseRow } from '../db/repos/outbox.js';
+import { markFailed, markPartlySent, markRetry, markSent, markSuppressed, releaseRow } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
+import { pendingRecipientsOf } from './outbox-mail.js';
+import type { RefusedRecipient } from './send-errors.js';
 
 /** What became of one row; written by writeOutcome, logged by logOutcome. */
 export type Outcome =
-  | { readonly kind: 'sent'; readonly attempts: number; readonly at: string; readonly response: string; readonly signedBy: string | null }
+  /** `refused`: recipients the relay refused for good (5xx at RCPT TO, or still refused at give-up) while the others got it. */
+  | { readonly kind: 'sent'; readonly attempts: number; readonly at: string; readonly response: string; readonly signedBy: string | null; readonly refused?: readonly RefusedRecipient[] }
+  /**
+   * The relay took it for some recipients and refused `deferred` for now (4xx at RCPT TO): the row
+   * stays queued, its next attempts go to them alone (pending_rcpt_json), the same message again.
+   */
+  | {
+      readonly kind: 'partly-sent';
+      readonly attempts: number;
+      readonly at: string;
+      readonly nextAt: string;
+      readonly deferred: readonly RefusedRecipient[];
+      readonly refused: readonly RefusedRecipient[];
+    }
   | { readonly kind: 'retry'; readonly attempts: number; readonly nextAt: string; readonly error: string }
   | { readonly kind: 'failed'; readonly attempts: number; readonly error: string; readonly why: string }
   /** Back to the queue untried (transport paused, or stopping): due as soon as sending resumes. */
   | { readonly kind: 'released'; readonly attempts: number; readonly error: string | null }
   | { readonly kind: 'suppressed'; readonly reason: string };
+
+/** When a row that failed for now is tried again (backoff), or null once `giveUpHours` have passed since it was queued. */
+export function nextAttemptAt(
+  retry: { readonly baseSeconds: number; readonly maxSeconds: number; readonly giveUpHours: number },
+  row: Pick<OutboxRow, 'queued_at' | 'created_at'>,
+  attempts: number,
+  now: Date,
+): string | null {
+  const ageHours = (now.getTime() - new Date(row.queued_at ?? row.created_at).getTime()) / 3_600_000;
+  if (ageHours >= retry.giveUpHours) return null;
+  const delayS = Math.min(retry.baseSeconds * 2 ** (attempts - 1), retry.maxSeconds);
+  return new Date(now.getTime() + delayS * 1000).toISOString();
+}
 
 /** An outcome the database has not taken yet (locked): kept in memory and written again with backoff. */
 export interface Unrecorded {
@@ -28,6 +56,16 @@ export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed:
   switch (o.kind) {
     case 'sent':
       await markSent(trx, row.id, o.attempts, o.at);
+      if (o.refused !== undefined && o.refused.length > 0) {
+        await addEvent(trx, {
+          caseId: row.case_id,
+          type: 'email.recipient-refused',
+          actor: 'system',
+          reason: `${row.kind} ${recipientsText(row)}: not delivered to ${refusalsText(o.refused)}`.slice(0, 1000),
+          data: { outboxId: row.id, refused: o.refused.map((r) => r.address) },
+          at,
+        });
+      }
       if (delayed !== null) {
         await addEvent(trx, {
           caseId: row.case_id,
@@ -42,12 +80,26 @@ export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed:
     case 'retry':
       await markRetry(trx, row.id, o.attempts, o.nextAt, o.error);
       return;
+    case 'partly-sent': {
+      const error = `refused for now: ${refusalsText(o.deferred)}`.slice(0, 500);
+      await markPartlySent(trx, row.id, { attempts: o.attempts, at: o.at, nextAt: o.nextAt, pending: o.deferred.map((r) => r.address), error });
+      const final = o.refused.length > 0 ? `; not delivered to ${refusalsText(o.refused)}` : '';
+      await addEvent(trx, {
+        caseId: row.case_id,
+        type: 'email.partly-sent',
+        actor: 'system',
+        reason: `${row.kind} ${recipientsText(row)}: ${error}; tried again for them alone at ${o.nextAt}${final}`.slice(0, 1000),
+        data: { outboxId: row.id, deferred: o.deferred.map((r) => r.address), refused: o.refused.map((r) => r.address) },
+        at,
+      });
+      return;
+    }
     case 'released':
       await releaseRow(trx, row.id, o.attempts, o.error);
       return;
     case 'failed':
       await markFailed(trx, row.id, o.attempts, o.error);
-      await addEvent(trx, { caseId: row.case_id, type: 'email.failed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${o.why}: ${o.error}`, data: { outboxId: row.id }, at });
+      await addEvent(trx, { caseId: row.case_id, type: 'email.failed', actor: 'system', reason: `${row.kind} ${recipientsText(row)}: ${o.why}: ${o.error}`, data: { outboxId: row.id }, at });
       return;
     case 'suppressed':
       await markSuppressed(trx, row.id, o.reason);
@@ -61,7 +113,12 @@ export function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
   const base = { kind: row.kind, to: row.to_address };
   switch (o.kind) {
     case 'sent':
-      log.info({ ...base, attempts: o.attempts, response: o.response.slice(0, 200), dkim: o.signedBy ?? 'unsigned' }, 'email sent');
+      if (o.refused !== undefined && o.refused.length > 0) {
+        log.error({ ...base, attempts: o.attempts, response: o.response.slice(0, 200), dkim: o.signedBy ?? 'unsigned', refused: o.refused }, `email sent, but the relay refused ${refusalsText(o.refused)}`);
+      } else log.info({ ...base, attempts: o.attempts, response: o.response.slice(0, 200), dkim: o.signedBy ?? 'unsigned' }, 'email sent');
+      return;
+    case 'partly-sent':
+      log.warn({ ...base, attempts: o.attempts, retryAt: o.nextAt, deferred: o.deferred, refused: o.refused }, `email sent to some recipients; the relay refused ${refusalsText([...o.deferred, ...o.refused])}; retrying the ones refused for now`);
       return;
     case 'retry':
       log.warn({ ...base, attempts: o.attempts, retryAt: o.nextAt, error: o.error }, 'email send failed temporarily; will retry');
@@ -76,4 +133,14 @@ export function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
       log.warn(base, `email not sent: ${o.reason}`);
       return;
   }
+}
+
+/** "to a@x" — or, when only some recipients are left to send it to, "to b@y (the others have it)". */
+function recipientsText(row: OutboxRow): string {
+  const pending = pendingRecipientsOf(row);
+  return pending === null ? `to ${row.to_address}` : `to ${pending.join(', ')} (the others have it)`;
+}
+
+function refusalsText(refused: readonly RefusedRecipient[]): string {
+  return refused.map((r) => `${r.address} (${r.response})`).join('; ');
 }

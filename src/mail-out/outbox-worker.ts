@@ -10,9 +10,9 @@ import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { outgoingAttachments, toMailOptions } from './outbox-mail.js';
-import { logOutcome, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
-import { classifySendError, type ClassifiedSendError } from './send-errors.js';
-import type { MailTransport } from './transport.js';
+import { logOutcome, nextAttemptAt, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
+import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
+import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 
 /** Sends in flight at most (claimed BATCH / 2 or more at a time); the pool's maxConnections limits the sockets. */
@@ -271,10 +271,12 @@ export class OutboxWorker {
     }
     let response: string;
     let signedBy: string | null;
+    let refused: readonly RefusedRecipient[];
     try {
       const sent = await this.#send(options);
       response = sent.response;
       signedBy = sent.signedBy ?? null;
+      refused = sent.refused ?? [];
     } catch (err) {
       const c = classifySendError(err);
       this.ctx.telemetry.sendFailure(c.errorClass);
@@ -285,14 +287,21 @@ export class OutboxWorker {
       }
       // The relay answered and refused this one email: the transport works.
       if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
-      const retry = this.ctx.config.outgoing.retry;
-      const ageHours = (now.getTime() - new Date(row.queued_at ?? row.created_at).getTime()) / 3_600_000;
-      if (ageHours >= retry.giveUpHours) return { outcome: { kind: 'failed', attempts, error: c.summary, why: `gave up after ${retry.giveUpHours} h` }, transport: c };
-      const delayS = Math.min(retry.baseSeconds * 2 ** (attempts - 1), retry.maxSeconds);
-      return { outcome: { kind: 'retry', attempts, nextAt: new Date(now.getTime() + delayS * 1000).toISOString(), error: c.summary }, transport: c };
+      const next = nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, now);
+      if (next === null) return { outcome: { kind: 'failed', attempts, error: c.summary, why: `gave up after ${this.ctx.config.outgoing.retry.giveUpHours} h` }, transport: c };
+      return { outcome: { kind: 'retry', attempts, nextAt: next, error: c.summary }, transport: c };
     }
-    return { outcome: { kind: 'sent', attempts, at: this.ctx.clock.now().toISOString(), response, signedBy }, transport: 'works' };
+    const at = this.ctx.clock.now().toISOString();
+    // The relay took it, but maybe not for everyone (RCPT TO refused for some): nobody dropped unsaid.
+    const deferred = refused.filter(isTemporaryRefusal);
+    if (deferred.length > 0) {
+      const next = nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now());
+      const final = refused.filter((r) => !isTemporaryRefusal(r));
+      if (next !== null) return { outcome: { kind: 'partly-sent', attempts, at, nextAt: next, deferred, refused: final }, transport: 'works' };
+    }
+    return { outcome: { kind: 'sent', attempts, at, response, signedBy, ...(refused.length > 0 ? { refused } : {}) }, transport: 'works' };
   }
+
 
   /**
    * On the daemon's MIME thread when the transport can send there (SMTP: built, signed and sent
@@ -300,7 +309,7 @@ export class OutboxWorker {
    * email is then unknown, as in a crash: it is sent again, with the same Message-ID), built on
    * the thread when there is one (never rejects) and sent here.
    */
-  async #send(options: Mail.Options): Promise<{ response: string; signedBy?: string | null }> {
+  async #send(options: Mail.Options): Promise<SentMessage> {
     const onThread = this.transport.sendOn?.(this.ctx.mime, options) ?? null;
     if (onThread !== null) {
       try {
@@ -321,7 +330,7 @@ export class OutboxWorker {
     } catch (err) {
       const error = describe(err);
       this.#unrecorded.set(row.id, { row, outcome, since: this.ctx.clock.now().toISOString(), failures: 1, lastError: error });
-      if (outcome.kind === 'sent') {
+      if (outcome.kind === 'sent' || outcome.kind === 'partly-sent') {
         log.error({ kind: row.kind, to: row.to_address, error }, 'email accepted by the relay, but recording it failed; held in memory (never sent again) and recorded as soon as the database lets us');
       } else {
         log.warn({ outcome: outcome.kind, error }, 'could not record the outcome of an email; held in memory and retried');
@@ -474,7 +483,7 @@ export class OutboxWorker {
     await this.#flushing;
     await this.#flush();
     if (this.#unrecorded.size > 0) {
-      const sent = [...this.#unrecorded.values()].filter((u) => u.outcome.kind === 'sent').map((u) => u.row.message_id);
+      const sent = [...this.#unrecorded.values()].filter((u) => u.outcome.kind === 'sent' || u.outcome.kind === 'partly-sent').map((u) => u.row.message_id);
       this.#log.error({ unrecorded: this.#unrecorded.size, acceptedButNotRecorded: sent }, 'stopping with outcomes the database did not take; accepted emails among them will be sent again (same Message-ID) by the next start');
     }
     // Several daemons (PostgreSQL): what this one still holds goes to the others now, not when the

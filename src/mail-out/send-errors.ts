@@ -109,3 +109,37 @@ export function classifySendError(err: unknown): ClassifiedSendError {
 export function isTransportClass(c: SendErrorClass): boolean {
   return c === 'auth' || c === 'tls' || c === 'connection';
 }
+
+/**
+ * A recipient the relay refused (its reply to RCPT TO) while it took the email for the others: the
+ * send succeeded, so no error says so — nodemailer lists them in the send's `rejectedErrors`.
+ */
+export interface RefusedRecipient {
+  readonly address: string;
+  /** The reply code; null when the relay's reply had none. */
+  readonly code: number | null;
+  /** The relay's reply, one line. */
+  readonly response: string;
+}
+
+/** The refused recipients of a successful send (nodemailer's `rejected` / `rejectedErrors`), lower-case; [] when none. */
+export function refusedRecipientsOf(info: unknown): RefusedRecipient[] {
+  const i = (info ?? {}) as { rejected?: unknown; rejectedErrors?: unknown };
+  const out = new Map<string, RefusedRecipient>();
+  for (const e of Array.isArray(i.rejectedErrors) ? (i.rejectedErrors as ErrorFields[]) : []) {
+    const address = (e as { recipient?: unknown }).recipient;
+    if (typeof address !== 'string') continue;
+    const code = typeof e.responseCode === 'number' ? e.responseCode : null;
+    const response = (typeof e.response === 'string' ? e.response : typeof e.message === 'string' ? e.message : '').split('\n')[0]!.slice(0, 300);
+    out.set(address.toLowerCase(), { address: address.toLowerCase(), code, response });
+  }
+  for (const a of Array.isArray(i.rejected) ? (i.rejected as unknown[]) : []) {
+    if (typeof a === 'string' && !out.has(a.toLowerCase())) out.set(a.toLowerCase(), { address: a.toLowerCase(), code: null, response: 'refused' });
+  }
+  return [...out.values()];
+}
+
+/** A refusal that may heal (4xx, or no code): the recipient is tried again; 5xx is final. */
+export function isTemporaryRefusal(r: RefusedRecipient): boolean {
+  return r.code === null || !isPermanentReply(r.code);
+}

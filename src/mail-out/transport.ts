@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { DkimKeyError, DkimKeyring } from './dkim.js';
 import type { Mime } from '../mime/mime-thread.js';
 import type { ThreadSmtp } from '../mime/thread-smtp.js';
+import { refusedRecipientsOf, type RefusedRecipient } from './send-errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
 /**
@@ -21,21 +22,32 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js
  */
 export interface MailTransport {
   readonly name: string;
-  /** Send one message; `signedBy` names the DKIM key it was signed with ("example.com/s2026"), null when unsigned. */
-  send(message: Mail.Options): Promise<{ response: string; signedBy?: string | null }>;
+  /**
+   * Send one message; `signedBy` names the DKIM key it was signed with ("example.com/s2026"), null
+   * when unsigned; `refused`: recipients the relay refused while it took the message for the others.
+   */
+  send(message: Mail.Options): Promise<SentMessage>;
   /**
    * Send the email on the daemon's MIME thread, when this transport can and the thread takes it
    * (SMTP: built, signed and sent there, through the thread's own pool of the same settings); null
    * otherwise, and the caller builds it (mime.prepare) and calls send(). Rejects like send(), or
    * with MimeThreadLost (the caller then sends it itself).
    */
-  sendOn?(mime: Mime, message: Mail.Options): Promise<{ response: string; signedBy: string | null }> | null;
+  sendOn?(mime: Mime, message: Mail.Options): Promise<SentMessage> | null;
   /**
    * Check that the transport works without sending anything (SMTP: connect, TLS, login; file:
    * the folder is writable). Used to probe a paused transport; without it, the next send is the probe.
    */
   verify?(): Promise<void>;
   close(): void;
+}
+
+/** What a send that the relay took answers. */
+export interface SentMessage {
+  readonly response: string;
+  readonly signedBy?: string | null;
+  /** Recipients refused at RCPT TO while the others got the message ([] or absent: none). */
+  readonly refused?: readonly RefusedRecipient[];
 }
 
 /**
@@ -100,14 +112,14 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
     async send(message) {
       const { options, signedBy } = sign(message);
       const info = await t.sendMail(options);
-      return { response: String(info.response ?? ''), signedBy };
+      return { response: String(info.response ?? ''), signedBy, refused: refusedRecipientsOf(info) };
     },
     sendOn(mime, message) {
       const { options, signedBy } = sign(message);
       const sending = mime.sendSmtp(options, onThread);
       if (sending === null) return null;
       threads.add(mime);
-      return sending.then((response) => ({ response, signedBy }));
+      return sending.then((sent) => ({ ...sent, signedBy }));
     },
     async verify() {
       await t.verify();

@@ -37,7 +37,7 @@ import { visibleTextOf, type VisibleText } from '../mail-in/visible-text.js';
 import type { BuiltMessage } from '../mail-out/mime-build.js';
 import { storeHeld, unstoredError, type TextFacts } from '../pipeline/types.js';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
-import { MimeThreadLost, sendErrorFrom, type ThreadSmtp, type WireSendError } from './thread-smtp.js';
+import { MimeThreadLost, sendErrorFrom, type ThreadSent, type ThreadSmtp, type WireSendError } from './thread-smtp.js';
 
 /** An inbound message as the pipeline reads it: its fields, what its writer added, and what the pipeline's checks need of its text. */
 export interface ParsedMessage {
@@ -63,7 +63,7 @@ export interface Mime {
    * unknown, as in a crash). Null when it cannot be sent there (no thread, options that are not
    * plain data): the caller builds it with prepare() and sends it itself.
    */
-  sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<string> | null;
+  sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<ThreadSent> | null;
   /** The transport with these settings was replaced or stopped: the thread closes its pool. */
   closeSmtp(key: string): void;
   close(): Promise<void>;
@@ -95,7 +95,7 @@ export type WireBuilt = Omit<BuiltMessage, 'raw'> & { readonly raw: Uint8Array }
 export type MimeReply =
   | { readonly id: number; readonly parsed: ParsedMessage }
   | { readonly id: number; readonly built: WireBuilt }
-  | { readonly id: number; readonly sent: string }
+  | { readonly id: number; readonly sent: ThreadSent }
   | { readonly id: number; readonly sendError: WireSendError }
   | { readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly code?: string }; readonly unstored?: true };
 
@@ -243,9 +243,9 @@ export class MimeThread implements Mime {
     });
   }
 
-  sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<string> | null {
+  sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<ThreadSent> | null {
     if (this.#closed || !buildable(options)) return null;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<ThreadSent>((resolve, reject) => {
       this.#post((id) => ({ id, kind: 'send', options, smtp }), [], {
         deadline: performance.now() + SEND_DEADLINE_MS,
         answer: (reply) => {

@@ -14,7 +14,8 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import { buildMessage } from '../mail-out/mime-build.js';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
 import { bufferOf, parseHere, type MimeJob, type MimeReply } from './mime-thread.js';
-import { sendErrorOf, type ThreadSmtp } from './thread-smtp.js';
+import { refusedRecipientsOf } from '../mail-out/send-errors.js';
+import { sendErrorOf, type ThreadSent, type ThreadSmtp } from './thread-smtp.js';
 
 const port = parentPort;
 if (port === null) throw new Error('mime-worker.js runs as a worker thread (mime-thread.ts starts it)');
@@ -23,14 +24,14 @@ const blobs = new BlobStore((workerData as { blobDir: string }).blobDir);
 /** The SMTP pools this thread sends through, one per transport's settings (made on its first email). */
 const pools = new Map<string, Transporter>();
 
-async function sendSmtp(smtp: ThreadSmtp, options: Mail.Options): Promise<string> {
+async function sendSmtp(smtp: ThreadSmtp, options: Mail.Options): Promise<ThreadSent> {
   let pool = pools.get(smtp.key);
   if (pool === undefined) {
     pool = nodemailer.createTransport({ ...smtp.options, pool: true });
     pools.set(smtp.key, pool);
   }
   const info = (await pool.sendMail(options)) as { response?: unknown };
-  return String(info.response ?? '');
+  return { response: String(info.response ?? ''), refused: refusedRecipientsOf(info) };
 }
 
 function storedBlob(raw: Extract<MimeJob, { kind: 'parse' }>['raw']): StoredBlob {

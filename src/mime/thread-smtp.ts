@@ -12,11 +12,18 @@
  * socket (docs/performance.md).
  */
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import type { RefusedRecipient } from '../mail-out/send-errors.js';
 
 /** A pool's settings: `key` names them (equal settings, one pool). */
 export interface ThreadSmtp {
   readonly key: string;
   readonly options: SMTPPool.Options;
+}
+
+/** What a send the relay took carries across: its reply, and the recipients it refused meanwhile. */
+export interface ThreadSent {
+  readonly response: string;
+  readonly refused: readonly RefusedRecipient[];
 }
 
 /** What a failed send carries across: what classifySendError reads, and what the log shows. */

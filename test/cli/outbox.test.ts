@@ -49,6 +49,8 @@ describe('casegate outbox', () => {
     // As if the relay had refused #1 for good and #2 were waiting for a retry.
     await sql("UPDATE outbox SET status = 'failed', attempts = 3, last_error = 'EAUTH: Invalid login: 535 5.7.8 authentication failed' WHERE id = 1");
     await sql("UPDATE outbox SET attempts = 1, next_attempt_at = '2999-01-01T00:00:00.000Z', last_error = 'EMESSAGE: 451 4.3.0 try later' WHERE id = 2");
+    // And as if #2 had gone to its To while the relay refused its Cc for now: it is still to go to boss alone.
+    await sql('UPDATE outbox SET pending_rcpt_json = \'["boss@customer.example"]\' WHERE id = 2');
     const rows = await box.json<RowJson[]>(['outbox', 'list', '--json']);
     expect(rows.map((r) => [r.id, r.status, r.case_number, r.kind])).toEqual([
       [3, 'queued', 10003, 'confirmation'],
@@ -60,7 +62,7 @@ describe('casegate outbox', () => {
     expect(text.code, describeResult(text)).toBe(0);
     expect(text.stdout).toMatch(/^ID +STATUS +KIND +CASE +TO +QUEUED +TRIES +NEXT \/ ERROR$/m);
     expect(text.stdout).toMatch(/^1 +failed +confirmation +10001 +c1@customer\.example .* 3 +EAUTH: Invalid login: 535/m);
-    expect(text.stdout).toMatch(/^2 +queued .* next 2999-01-01 00:00:00 — EMESSAGE: 451/m);
+    expect(text.stdout).toMatch(/^2 +queued +confirmation +10002 +only boss@customer\.example .* next 2999-01-01 00:00:00 — EMESSAGE: 451/m);
     expect(text.stdout).toMatch(/^3 +queued .* due now$/m);
     expect((await box.json<RowJson[]>(['outbox', 'list', '--status', 'failed', '--json'])).map((r) => r.id)).toEqual([1]);
   }, TIMEOUT_MS);

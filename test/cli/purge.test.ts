@@ -136,6 +136,8 @@ describe('casegate purge', () => {
     // Case-less events: one names Ann, one names Joann (whose address contains Ann's).
     await withDb(async (d) => {
       for (const who of ['ann', 'joann']) await d.run("insert into events (case_id, type, actor, reason, data_json, created_at) values (null, 'sender.rate-limited', 'system', ?, '{}', '2026-01-01T00:00:00.000Z')", `too much mail from ${who}@customer.example.`);
+      // Bob's confirmation went to Bob; the relay refused its copy to Ann for now (it is still to go to her alone).
+      await d.run("update outbox set pending_rcpt_json = '[\"ann@customer.example\"]', status = 'queued' where to_address = 'bob@customer.example'");
     });
     const r = await box.json<PurgeJson>(['purge', '--requester', 'ANN@customer.example', '--json']);
     expect(r).toMatchObject({ cases: 1 });
@@ -144,6 +146,8 @@ describe('casegate purge', () => {
     expect(kept.map((e) => e.reason)).toEqual(['too much mail from joann@customer.example.']);
     const left = await box.json<{ subject: string }[]>(['cases', 'list', '--json']);
     expect(left.map((c) => c.subject)).toEqual(['Bob needs help']);
+    // Bob's email is never sent to her now: withdrawn, with nobody left to go to.
+    expect(await withDb((d) => d.all("select status, pending_rcpt_json from outbox where to_address = 'bob@customer.example'"))).toEqual([{ status: 'cancelled', pending_rcpt_json: '[]' }]);
     const audit = await withDb((d) => d.all<{ reason: string; data_json: string }>("select reason, data_json from events where type = 'purge.erasure'"));
     expect(audit).toHaveLength(1);
     expect(audit[0]!.reason).toMatch(/^erasure on request: 1 case\(s\)/);

@@ -27,6 +27,8 @@ export interface SmtpSink {
   readonly messages: SinkMessage[];
   /** Reply with this code to the next n DATA commands (e.g. 451 or 550). */
   failNext(code: number, times?: number): void;
+  /** Refuse RCPT TO for this address with this code (e.g. 550 or 452) until told otherwise (null: accept it again). */
+  refuseRecipient(address: string, code: number | null): void;
   /** Stop failing DATA commands. */
   stopFailing(): void;
   setAcceptDelay(ms: number): void;
@@ -54,6 +56,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   const waiters: (() => void)[] = [];
   let dataCommands = 0;
   let openSessions = 0;
+  const refusedRcpt = new Map<string, number>();
   const server = new SMTPServer({
     onConnect(_session, callback) {
       openSessions += 1;
@@ -75,6 +78,11 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       }
       logins.ok += 1;
       callback(null, { user: auth.username });
+    },
+    onRcptTo(address, _session, callback) {
+      const code = refusedRcpt.get(address.address.toLowerCase());
+      if (code === undefined) return callback();
+      callback(Object.assign(new Error(code >= 500 ? '5.1.1 <' + address.address + '>: Recipient address rejected: User unknown' : '4.2.2 <' + address.address + '>: Mailbox full, try later'), { responseCode: code }));
     },
     onData(stream, session, callback) {
       dataCommands += 1;
@@ -118,6 +126,10 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
     openSessions: () => openSessions,
     failNext(code, times = 1) {
       failures = { code, times };
+    },
+    refuseRecipient(address, code) {
+      if (code === null) refusedRcpt.delete(address.toLowerCase());
+      else refusedRcpt.set(address.toLowerCase(), code);
     },
     stopFailing() {
       failures = null;

@@ -122,6 +122,22 @@ describe('sending over SMTP on the MIME thread', () => {
     expect((await sink.waitFor(1)).map((m) => m.parsed.subject)).toEqual(['Case 3']);
   });
 
+  it('recipients refused while the others got the email come back with their replies (the outbox reports or retries them)', async () => {
+    const t = smtpTransport();
+    const { mime } = thread();
+    sink.refuseRecipient('boss@customer.example', 550);
+    sink.refuseRecipient('ann@customer.example', 452);
+    const sent = await t.sendOn!(mime, email(1, { cc: ['Boss <boss@customer.example>', 'ann@customer.example'] }));
+    expect(sent.refused).toEqual([
+      { address: 'boss@customer.example', code: 550, response: expect.stringMatching(/^550 5\.1\.1 <boss@customer\.example>/) },
+      { address: 'ann@customer.example', code: 452, response: expect.stringMatching(/^452 4\.2\.2 /) },
+    ]);
+    expect((await sink.waitFor(1)).map((m) => m.envelopeTo)).toEqual([['jane1@customer.example']]);
+    // On the main thread the same.
+    const here = await t.send(email(2, { cc: ['boss@customer.example'] }));
+    expect(here.refused).toEqual([{ address: 'boss@customer.example', code: 550, response: expect.stringMatching(/^550 /) }]);
+  });
+
   it('an unreachable relay is a connection error: the transport pauses (send-errors.ts)', async () => {
     const port = sink.port;
     await sink.close();

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KyselyPlugin, RootOperationNode } from 'kysely';
+import pino from 'pino';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { closeContext, createContext } from '../../src/context.js';
@@ -119,6 +120,88 @@ describe('outbox worker over real SMTP', () => {
     close();
     expect((await rows())[0]!.status).toBe('suppressed');
     expect(sink.messages).toHaveLength(0);
+  });
+});
+
+describe('outbox worker: a relay that refuses some recipients of an email (RCPT TO) and takes it for the others', () => {
+  /** The confirmation of a new case, with a Cc (as an agent's reply to a case with participants has). */
+  async function emailWithCc(): Promise<void> {
+    await env.ingest(eml({}));
+    await env.ctx.db.updateTable('outbox').set({ cc_json: JSON.stringify([{ address: 'boss@customer.example', name: 'Boss' }]) }).execute();
+  }
+
+  function capturingWorker(): { w: OutboxWorker; close: () => void; lines: { level: number; msg: string; refused?: unknown }[] } {
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) });
+    const t = createTransport(env.resolved);
+    return { w: new OutboxWorker({ ...env.ctx, log }, t), close: () => t.close(), lines };
+  }
+
+  async function events(type: string) {
+    return env.ctx.db.selectFrom('events').select(['reason', 'data_json']).where('type', '=', type).orderBy('id').execute();
+  }
+
+  it('a recipient refused for good (550) is reported on the case and in an error line, never dropped in silence; the others get it once', async () => {
+    await emailWithCc();
+    sink.refuseRecipient('jane@customer.example', 550);
+    const { w, close, lines } = capturingWorker();
+    await w.drain();
+    close();
+    expect(sink.messages.map((m) => m.envelopeTo)).toEqual([['boss@customer.example']]);
+    expect((await rows())[0]).toMatchObject({ status: 'sent', attempts: 1 });
+    const ev = await events('email.recipient-refused');
+    expect(ev).toHaveLength(1);
+    expect(ev[0]!.reason).toMatch(/^confirmation to jane@customer\.example: not delivered to jane@customer\.example \(550 5\.1\.1 .*User unknown\)/);
+    const line = lines.find((l) => /email sent, but the relay refused jane@customer\.example/.test(l.msg));
+    expect(line?.level).toBe(50);
+    // Sent: another pass sends nothing more.
+    env.clock.advance(3_600_000);
+    expect(await worker().w.drain()).toBe(0);
+    expect(sink.messages).toHaveLength(1);
+  });
+
+  it('a recipient refused for now (452) gets the same email later, alone; nobody gets it twice', async () => {
+    await emailWithCc();
+    sink.refuseRecipient('boss@customer.example', 452);
+    const { w, close } = capturingWorker();
+    await w.drain();
+    expect(sink.messages.map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    let row = (await rows())[0]!;
+    expect(row).toMatchObject({ status: 'queued', attempts: 1, pending_rcpt_json: '["boss@customer.example"]' });
+    expect(row.last_error).toMatch(/boss@customer\.example .*452/);
+    expect(new Date(row.next_attempt_at).getTime() - env.clock.now().getTime()).toBe(30_000);
+    expect((await events('email.partly-sent'))[0]!.reason).toMatch(/^confirmation to jane@customer\.example: refused for now: boss@customer\.example/);
+    // The thread entry went out (to the customer).
+    const msg = await env.ctx.db.selectFrom('messages').select('sent_at').where('outbox_id', '=', row.id).executeTakeFirstOrThrow();
+    expect(msg.sent_at).not.toBeNull();
+    // Still refused: retried with backoff, for boss alone.
+    env.clock.advance(30_000);
+    await w.drain();
+    row = (await rows())[0]!;
+    expect(row).toMatchObject({ status: 'queued', attempts: 2, pending_rcpt_json: '["boss@customer.example"]' });
+    expect(sink.messages).toHaveLength(1);
+    sink.refuseRecipient('boss@customer.example', null);
+    env.clock.advance(60_000);
+    expect(await w.drain()).toBe(1);
+    close();
+    expect(sink.messages.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['boss@customer.example']]);
+    // The same message both times: one Message-ID, both names in its headers.
+    expect(sink.messages[1]!.parsed.messageId).toBe(sink.messages[0]!.parsed.messageId);
+    expect(sink.messages[1]!.parsed.headers.get('cc')).toMatchObject({ value: [{ address: 'boss@customer.example' }] });
+    expect((await rows())[0]).toMatchObject({ status: 'sent', attempts: 3 });
+  });
+
+  it('a recipient still refused for now at outgoing.retry.giveUpHours is reported as not delivered', async () => {
+    await emailWithCc();
+    sink.refuseRecipient('boss@customer.example', 452);
+    const { w, close } = capturingWorker();
+    await w.drain();
+    env.clock.advance(49 * 3_600_000);
+    await w.drain();
+    close();
+    expect(sink.messages.map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    expect((await rows())[0]).toMatchObject({ status: 'failed', attempts: 2 });
+    expect((await events('email.failed'))[0]!.reason).toMatch(/^confirmation to boss@customer\.example \(the others have it\): gave up after 48 h: .*452/);
   });
 });
 

@@ -153,6 +153,19 @@ export async function markSent(db: Q, id: number, attempts: number, at: string):
   );
 }
 
+/**
+ * The relay took the row for some recipients and refused `pending` for now: it stays queued for
+ * them alone (due at nextAt); its thread entry went out (messages.sent_at, the first time).
+ */
+export async function markPartlySent(db: Q, id: number, o: { attempts: number; at: string; nextAt: string; pending: readonly string[]; error: string }): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set({ attempts: o.attempts, next_attempt_at: o.nextAt, last_error: o.error, pending_rcpt_json: JSON.stringify(o.pending), ...unclaimed })
+    .where('id', '=', id)
+    .execute();
+  await db.updateTable('messages').set({ sent_at: o.at }).where('outbox_id', '=', id).where('sent_at', 'is', null).execute();
+}
+
 export async function markRetry(db: Q, id: number, attempts: number, nextAt: string, error: string): Promise<void> {
   await db.updateTable('outbox').set({ attempts, next_attempt_at: nextAt, last_error: error, ...unclaimed }).where('id', '=', id).execute();
 }
@@ -211,6 +224,7 @@ export async function listOutbox(db: Q, o: { statuses: readonly OutboxStatus[]; 
       'o.claim_expires_at',
       'o.last_attempt_at',
       'o.queued_at',
+      'o.pending_rcpt_json',
     ]);
   if (o.statuses.length > 0) q = q.where('o.status', 'in', [...o.statuses]);
   return q.orderBy('o.id', 'desc').limit(o.limit).execute();

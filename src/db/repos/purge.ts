@@ -125,6 +125,15 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
   for (const m of listed) await db.updateTable('messages').set({ to_json: without(m.to_json), cc_json: without(m.cc_json) }).where('id', '=', m.id).execute();
   const ccd = await db.selectFrom('outbox').select(['id', 'cc_json']).where(containsText(db, 'cc_json', address)).execute();
   for (const o of ccd) await db.updateTable('outbox').set({ cc_json: without(o.cc_json) }).where('id', '=', o.id).execute();
+  // An email the others have, still to be sent to this address: never sent to it now.
+  const pending = await db.selectFrom('outbox').select(['id', 'pending_rcpt_json']).where(containsText(db, 'pending_rcpt_json', address)).execute();
+  for (const o of pending) {
+    const rest = (JSON.parse(o.pending_rcpt_json ?? '[]') as string[]).filter((a) => a.toLowerCase() !== address);
+    await db.updateTable('outbox').set({ pending_rcpt_json: JSON.stringify(rest) }).where('id', '=', o.id).execute();
+    if (rest.length === 0) {
+      await db.updateTable('outbox').set({ status: 'cancelled', last_error: 'the only address it was still to go to was erased', claimed_by: null, claim_expires_at: null }).where('id', '=', o.id).where('status', 'in', ['queued', 'failed']).execute();
+    }
+  }
   await db.deleteFrom('address_status').where('address', '=', address).execute();
   // Case-less events that name the address: found by substring, kept unless the address stands
   // alone there (erasing ann@x must not delete what names joann@x).
