@@ -283,7 +283,12 @@ export class OutboxWorker {
       const now = this.ctx.clock.now();
       if (c.decision === 'pause') {
         this.#pauseSending(c);
-        return { outcome: { kind: 'released', attempts, error: c.summary }, transport: c };
+        // A rejected login or TLS fails before any email: this one waits for the transport like the
+        // rest; so does one whose connection stop() closed under it.
+        if (c.errorClass !== 'connection' || this.#stopped) return { outcome: { kind: 'released', attempts, error: c.summary }, transport: c };
+        // A cut connection or a timeout may be this email's doing (the relay drops it after its final
+        // "."), and the relay may have taken it all the same: it waits out a backoff like a 4xx and
+        // is given up after giveUpHours — never sent again at each resume, about once a second.
       }
       // The relay answered and refused this one email: the transport works.
       if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };

@@ -27,6 +27,11 @@ export interface SmtpSink {
   readonly messages: SinkMessage[];
   /** Reply with this code to the next n DATA commands (e.g. 451 or 550). */
   failNext(code: number, times?: number): void;
+  /**
+   * Cut the connection, without an answer, after the final '.' of each message whose raw text
+   * matches (null: stop) — the relay may or may not have taken it; the sender cannot know.
+   */
+  dropAfterData(match: RegExp | null): void;
   /** Refuse RCPT TO for this address with this code (e.g. 550 or 452) until told otherwise (null: accept it again). */
   refuseRecipient(address: string, code: number | null): void;
   /** Stop failing DATA commands. */
@@ -57,6 +62,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   let dataCommands = 0;
   let openSessions = 0;
   const refusedRcpt = new Map<string, number>();
+  let dropMatch: RegExp | null = null;
   const server = new SMTPServer({
     onConnect(_session, callback) {
       openSessions += 1;
@@ -89,6 +95,10 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
+        if (dropMatch !== null && dropMatch.test(Buffer.concat(chunks).toString('latin1'))) {
+          for (const conn of server.connections as Set<{ session?: { id?: string }; _socket?: { destroy(): void } }>) if (conn.session?.id === session.id) conn._socket?.destroy();
+          return;
+        }
         if (failures !== null && failures.times > 0) {
           failures.times -= 1;
           const code = failures.code;
@@ -126,6 +136,9 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
     openSessions: () => openSessions,
     failNext(code, times = 1) {
       failures = { code, times };
+    },
+    dropAfterData(match) {
+      dropMatch = match;
     },
     refuseRecipient(address, code) {
       if (code === null) refusedRcpt.delete(address.toLowerCase());

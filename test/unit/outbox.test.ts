@@ -205,6 +205,32 @@ describe('outbox worker: a relay that refuses some recipients of an email (RCPT 
   });
 });
 
+describe('outbox worker: a relay that cuts the connection after one email\'s final "." (before its answer)', () => {
+  it('that email waits out a backoff like any temporary failure (it may have been taken: each resend can be a duplicate); the others go on', async () => {
+    await env.ingest(eml({ from: 'ann@customer.example', subject: 'POISON', messageId: 'p1@customer.example' }));
+    for (let i = 0; i < 3; i++) await env.ingest(eml({ from: `b${i}@customer.example`, subject: `normal ${i}`, messageId: `n${i}@customer.example` }));
+    sink.dropAfterData(/POISON/);
+    const t = createTransport(env.resolved);
+    const w = new OutboxWorker(env.ctx, t);
+    await w.start();
+    try {
+      await sink.waitFor(3);
+      // The pause after the cut is probed after 1 s and ends (the relay answers a new connection):
+      // before, the same email went straight back to the relay at each resume, about once a second.
+      await new Promise((r) => setTimeout(r, 4_000));
+    } finally {
+      await w.stop();
+      t.close();
+    }
+    const poisonData = sink.dataCommands() - sink.messages.length;
+    expect(poisonData).toBe(1);
+    const all = await rows();
+    expect(all.map((r) => r.status)).toEqual(['queued', 'sent', 'sent', 'sent']);
+    expect(all[0]).toMatchObject({ attempts: 1, last_error: expect.stringMatching(/ECONNECTION|closed/) });
+    expect(new Date(all[0]!.next_attempt_at).getTime() - env.clock.now().getTime()).toBe(30_000);
+  }, 30_000);
+});
+
 describe('outbox worker: one batch, few statements', () => {
   /** The tables a SELECT reads (FROM and JOINs), e.g. "messages+attachments". */
   function tablesRead(node: RootOperationNode): string | null {
