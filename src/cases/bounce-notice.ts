@@ -19,7 +19,10 @@ export interface HardBounce {
   readonly status: string | null;
   readonly diagnostic: string | null;
   readonly originalMessageIds: readonly string[];
-  readonly messageRowId: number;
+  /** The message that reported it (a DSN); null when the relay refused the email as we sent it. */
+  readonly messageRowId: number | null;
+  /** The address is now marked bouncing (casegate sends it nothing more); default true. */
+  readonly permanent?: boolean;
 }
 
 export async function tellOwnerOfBounce(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, b: HardBounce): Promise<string[]> {
@@ -31,8 +34,10 @@ export async function tellOwnerOfBounce(trx: Transaction<Database>, ctx: AppCont
   const staff = isStaff(ctx.config, b.address) ? [] : attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).filter((r) => r.address !== b.address);
   const to = staff.length > 0 ? staff : admin !== undefined && admin !== b.address ? [{ address: admin, name: '' }] : [];
   const log = ctx.log.child({ caseId: caseRow.id, caseNumber: caseRow.number });
+  // A DSN reported it, or our relay refused the email as we sent it (messageRowId null).
+  const what = b.messageRowId === null ? 'was refused by the relay' : 'bounced hard';
   if (to.length === 0) {
-    log.warn({ address: b.address }, 'address bounced hard; nobody to tell (no owner, no available agent, no instance.adminAddress)');
+    log.warn({ address: b.address }, `address ${what}; nobody to tell (no owner, no available agent, no instance.adminAddress)`);
     return [];
   }
   const bounced = await bouncedEmail(trx, b.originalMessageIds);
@@ -51,7 +56,7 @@ export async function tellOwnerOfBounce(trx: Transaction<Database>, ctx: AppCont
           address: b.address,
           status: b.status ?? '',
           diagnostic: b.diagnostic ?? '',
-          permanent: true,
+          permanent: b.permanent ?? true,
           kind: bounced?.kind ?? '',
           subject: bounced?.subject ?? '',
           at: now,
@@ -65,10 +70,10 @@ export async function tellOwnerOfBounce(trx: Transaction<Database>, ctx: AppCont
     messageRowId: b.messageRowId,
     type: 'bounce.notice-sent',
     actor: 'system',
-    reason: `${b.address} bounced hard: told ${told.join(', ')}`,
+    reason: `${b.address} ${what}: told ${told.join(', ')}`,
     data: { address: b.address, to: told, owner: caseRow.owner !== null ? ownerName(ctx.config, caseRow.queue, caseRow.owner) : null },
     at: now,
   });
-  log.info({ address: b.address, to: told }, 'address bounced hard; owner told');
+  log.info({ address: b.address, to: told }, `address ${what}; owner told`);
   return told;
 }

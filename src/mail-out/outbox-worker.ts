@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { outgoingAttachments, toMailOptions } from './outbox-mail.js';
 import { logOutcome, nextAttemptAt, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
+import { refusedByRelay, tellOwnerOfRefusal } from './refusal-notice.js';
 import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
 import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
@@ -332,6 +333,7 @@ export class OutboxWorker {
       await this.#groupWrite(row, outcome);
       this.#held.delete(row.id);
       logOutcome(log, row, outcome);
+      await tellOwnerOfRefusal(this.ctx, row, refusedByRelay(row, outcome), log);
     } catch (err) {
       const error = describe(err);
       this.#unrecorded.set(row.id, { row, outcome, since: this.ctx.clock.now().toISOString(), failures: 1, lastError: error });
@@ -408,6 +410,7 @@ export class OutboxWorker {
       this.#held.delete(u.row.id);
       const log = this.#log.child({ outboxId: u.row.id, caseId: u.row.case_id, messageId: u.row.message_id });
       logOutcome(log, u.row, u.outcome);
+      await tellOwnerOfRefusal(this.ctx, u.row, refusedByRelay(u.row, u.outcome), log);
       log.info({ outcome: u.outcome.kind, since: u.since, failedWrites: u.failures }, 'outcome recorded after the database was busy');
     }
     this.kick();

@@ -231,6 +231,63 @@ describe('outbox worker: a relay that cuts the connection after one email\'s fin
   }, 30_000);
 });
 
+describe('outbox worker: the owner hears when the relay refuses an email to a customer (no DSN will come)', () => {
+  beforeEach(async () => {
+    await env.close();
+    env = await testEnv({
+      queues: { support: { agents: [{ name: 'Sam Agent', address: 'sam@example.com' }] } },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, retry: { baseSeconds: 30, maxSeconds: 600, giveUpHours: 48 } },
+    });
+  });
+
+  /** The new case's email to the agents is out of the way (sent long ago), so only the customer's is sent. */
+  async function onlyTheCustomersEmail(): Promise<void> {
+    await env.ctx.db.updateTable('outbox').set({ status: 'sent' }).where('kind', '=', 'agent-notification').execute();
+  }
+
+  async function byKind() {
+    return (await rows()).filter((r) => r.kind !== 'agent-notification');
+  }
+
+  it('a 552 (too large) fails the email and queues a bounce-notice to the queue\'s agents; a refused bounce-notice tells nobody again', async () => {
+    await env.ingest(eml({}));
+    await onlyTheCustomersEmail();
+    sink.failNext(552);
+    // The notice itself is refused: no notice about the notice.
+    sink.refuseRecipient('sam@example.com', 550);
+    const { w, close } = worker();
+    await w.drain();
+    close();
+    const all = await byKind();
+    expect(all.map((r) => [r.kind, r.to_address, r.status])).toEqual([
+      ['confirmation', 'jane@customer.example', 'failed'],
+      ['bounce-notice', 'sam@example.com', 'failed'],
+    ]);
+    expect(all[1]!.subject).toMatch(/Email to jane@customer\.example bounced/);
+    expect(all[1]!.text).toMatch(/552/);
+    expect(all[1]!.text).toMatch(/This looks temporary/);
+    const ev = await env.ctx.db.selectFrom('events').select('reason').where('type', '=', 'bounce.notice-sent').execute();
+    expect(ev.map((e) => e.reason)).toEqual(['jane@customer.example was refused by the relay: told sam@example.com']);
+  });
+
+  it('a Cc refused for good while the customer got it: a bounce-notice about the Cc', async () => {
+    await env.ingest(eml({}));
+    await onlyTheCustomersEmail();
+    await env.ctx.db.updateTable('outbox').set({ cc_json: JSON.stringify([{ address: 'boss@customer.example', name: 'Boss' }]) }).where('kind', '=', 'confirmation').execute();
+    sink.refuseRecipient('boss@customer.example', 550);
+    const { w, close } = worker();
+    await w.drain();
+    close();
+    const all = await byKind();
+    expect(all.map((r) => [r.kind, r.to_address, r.status])).toEqual([
+      ['confirmation', 'jane@customer.example', 'sent'],
+      ['bounce-notice', 'sam@example.com', 'sent'],
+    ]);
+    expect(all[1]!.subject).toMatch(/Email to boss@customer\.example bounced/);
+    expect(sink.messages.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['sam@example.com']]);
+  });
+});
+
 describe('outbox worker: one batch, few statements', () => {
   /** The tables a SELECT reads (FROM and JOINs), e.g. "messages+attachments". */
   function tablesRead(node: RootOperationNode): string | null {

@@ -399,7 +399,7 @@ export const caseEmailKinds = {
     },
   },
   'bounce-notice': {
-    description: 'Sent to the owner of the case (or the queue’s agents) when an email casegate sent on the case bounced.',
+    description: 'Sent to the owner of the case (or the queue’s agents) when an email casegate sent on the case bounced, or when the relay refused it as it was sent (a recipient refused, too large, given up).',
     audience: 'staff',
     scope: 'case',
     variables: {
@@ -411,7 +411,7 @@ export const caseEmailKinds = {
           'The receiving server’s explanation.',
           'smtp; 550 5.1.1 <jane@example.org>: Recipient address rejected: User unknown in virtual mailbox table',
         ),
-        permanent: bool('True for a permanent failure: casegate stops sending to the address.', true),
+        permanent: bool('True for a hard bounce: the address is marked bouncing and casegate stops sending to it. False when the relay refused the email as it was sent (the address is not marked).', true),
         kind: str('Template of the email that bounced (agent-reply, confirmation, …).', 'agent-reply'),
         subject: str('Subject of the email that bounced.', '[Case #10042] Re: Cannot log in since this morning'),
         at: str('When the bounce arrived, ISO 8601.', '2025-03-14T11:40:12Z'),
