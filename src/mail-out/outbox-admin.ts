@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
+import { claimantGone } from './claim-owner.js';
 import { cancelRow, failedIds, listOutbox, outboxRow, requeue, type OutboxSummary } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { OutboxRow, OutboxStatus } from '../db/schema.js';
@@ -21,13 +22,15 @@ export interface RowResult {
   readonly message: string;
 }
 
+/** The rows as they are; a claim of a sender that is gone (claimantGone) is shown as none: nobody is sending it. */
 export async function listOutboxRows(ctx: AppContext, statuses: readonly OutboxStatus[], limit: number): Promise<OutboxSummary[]> {
-  return listOutbox(ctx.db, { statuses, limit });
+  const rows = await listOutbox(ctx.db, { statuses, limit });
+  return rows.map((r) => (r.claimed_by !== null && claimantGone(r.claimed_by) ? { ...r, claimed_by: null, claim_expires_at: null } : r));
 }
 
-/** A claim that has not lapsed: the daemon is sending this row right now. */
+/** A claim that has not lapsed, of a sender that still runs: the daemon is sending this row right now. */
 function beingSent(row: OutboxRow, now: string): boolean {
-  return row.claimed_by !== null && row.claim_expires_at !== null && row.claim_expires_at > now;
+  return row.claimed_by !== null && row.claim_expires_at !== null && row.claim_expires_at > now && !claimantGone(row.claimed_by);
 }
 
 /** Put failed rows (or queued rows waiting for their next attempt) back in the queue, due now. */

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
@@ -11,6 +9,7 @@ import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { outgoingAttachments, toMailOptions } from './outbox-mail.js';
 import { logOutcome, nextAttemptAt, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
+import { newClaimOwner } from './claim-owner.js';
 import { refusedByRelay, tellOwnerOfRefusal } from './refusal-notice.js';
 import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
 import type { MailTransport, SentMessage } from './transport.js';
@@ -77,7 +76,7 @@ interface Pause {
  */
 export class OutboxWorker {
   /** Who claims rows: one id per worker (host, process, random). */
-  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly owner = newClaimOwner();
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #again = false;

@@ -76,4 +76,44 @@ describe('crash window', () => {
     // SQLite: the restart said why it sent them again (PostgreSQL: they were sent once their claims lapsed).
     if (TEST_BACKEND === 'sqlite') expect(second.stdout()).toMatch(/released outbox rows claimed by a previous run/);
   }, TIMEOUT_MS);
+
+  it('after kill -9 mid-send, `outbox list` does not say "sending now" and `outbox cancel` withdraws the email: its sender is gone', async () => {
+    // A relay that takes the message and never answers: the daemon dies waiting.
+    const sink: SmtpSink = await startSmtpSink({ acceptDelayMs: 600_000 });
+    cleanup.push(() => sink.close());
+    const box = CliSandbox.create({
+      listener: { enabled: false },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, claimSeconds: 3_600 },
+    });
+    cleanup.push(() => box.cleanup());
+    const ingest = await box.run(['ingest', '--mailbox', 'support', box.write('in/1.eml', eml({ from: 'Ann <ann@customer.example>', subject: 'Killed', messageId: 'killed-1@customer.example' }))]);
+    expect(ingest.code, describeResult(ingest)).toBe(0);
+    const daemon: CliProcess = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+    cleanup.push(() => daemon.kill('SIGKILL'));
+    await until('the email at the relay', 60_000, () => sink.messages.length >= 1);
+    // While it runs, the claim is real.
+    const live = await box.run(['outbox', 'list']);
+    expect(live.stdout).toMatch(/^1 +queued .* sending now$/m);
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
+
+    const list = await box.run(['outbox', 'list']);
+    expect(list.code, describeResult(list)).toBe(0);
+    expect(list.stdout).toMatch(/^1 +queued .* due now$/m);
+    const rows = await box.json<{ id: number; claimed_by: string | null }[]>(['outbox', 'list', '--json']);
+    expect(rows).toMatchObject([{ id: 1, claimed_by: null }]);
+    const cancel = await box.run(['outbox', 'cancel', '1', '--reason', 'sent by hand']);
+    expect(cancel.stdout, describeResult(cancel)).toBe('email #1 (confirmation to ann@customer.example) is cancelled and will not be sent\n');
+
+    // The next start sends nothing: the relay had it once, and it was withdrawn.
+    sink.setAcceptDelay(0);
+    const second: CliProcess = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });
+    cleanup.push(() => second.kill('SIGKILL'));
+    await second.waitForLine(/"msg":"casegate started"/, 60_000);
+    await new Promise((r) => setTimeout(r, 2_000));
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    expect(sink.messages).toHaveLength(1);
+    expect((await box.json<{ status: string }[]>(['outbox', 'list', '--all', '--json'])).map((r) => r.status)).toEqual(['cancelled']);
+  }, TIMEOUT_MS);
 });

@@ -232,7 +232,7 @@ export async function listOutbox(db: Q, o: { statuses: readonly OutboxStatus[]; 
 
 /** Put a failed (or waiting) row back in the queue, due now and counting its age from now. */
 export async function requeue(db: Q, id: number, now: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'queued', next_attempt_at: now, queued_at: now, last_error: null }).where('id', '=', id).execute();
+  await db.updateTable('outbox').set({ status: 'queued', next_attempt_at: now, queued_at: now, last_error: null, ...unclaimed }).where('id', '=', id).execute();
 }
 
 export async function cancelRow(db: Q, id: number, reason: string): Promise<void> {
