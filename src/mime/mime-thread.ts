@@ -187,12 +187,19 @@ export class MimeThread implements Mime {
   #watch: NodeJS.Timeout | null = null;
   #closed = false;
   #losses: number[] = [];
+  readonly #sendDeadlineMs: number;
+  /** Per pool (ThreadSmtp.key): sends on the thread now, and the ones waiting for one of its connections. */
+  readonly #sendSlots = new Map<string, { busy: number; waiting: ((go: boolean) => void)[] }>();
 
-  /** `onLost`: the thread crashed or was stopped, `jobs` of its jobs were in flight. */
-  constructor(blobs: BlobStore, url: URL, onLost: (reason: string, jobs: number) => void) {
+  /**
+   * `onLost`: the thread crashed or was stopped, `jobs` of its jobs were in flight.
+   * `sendDeadlineMs`: a send's time limit on the thread (tests shorten it).
+   */
+  constructor(blobs: BlobStore, url: URL, onLost: (reason: string, jobs: number) => void, opts: { readonly sendDeadlineMs?: number } = {}) {
     this.#blobs = blobs;
     this.#url = url;
     this.#onLost = onLost;
+    this.#sendDeadlineMs = opts.sendDeadlineMs ?? SEND_DEADLINE_MS;
   }
 
   parse(raw: string | StoredBlob, limits: ParseLimits, timeoutMs: number): Promise<ParsedMessage> {
@@ -243,11 +250,48 @@ export class MimeThread implements Mime {
     });
   }
 
+  /**
+   * At most the pool's maxConnections sends are on the thread at a time; the others wait here.
+   * A send's time limit starts when it goes to the thread: one that waited in the pool's queue
+   * behind others to a slow relay (its time limit running meanwhile) made the thread be stopped
+   * under the sends at the relay — the relay had taken them, and they went out again.
+   */
   sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<ThreadSent> | null {
     if (this.#closed || !buildable(options)) return null;
+    const slots = this.#sendSlots.get(smtp.key) ?? { busy: 0, waiting: [] };
+    this.#sendSlots.set(smtp.key, slots);
+    const limit = Math.max(1, smtp.options.maxConnections ?? 5);
+    const free = (): void => {
+      slots.busy -= 1;
+      slots.waiting.shift()?.(true);
+      if (slots.busy === 0 && slots.waiting.length === 0) this.#sendSlots.delete(smtp.key);
+    };
+    let turn: Promise<boolean>;
+    if (slots.busy < limit) {
+      slots.busy += 1;
+      turn = Promise.resolve(true);
+    } else {
+      turn = new Promise<boolean>((resolve) =>
+        slots.waiting.push((go) => {
+          if (go) slots.busy += 1;
+          resolve(go);
+        }),
+      );
+    }
+    return turn.then((go) => {
+      // Its transport was closed (a stop, a reload) while it waited: not sent, as if its pool had failed it.
+      if (!go) return Promise.reject(Object.assign(new Error('the outgoing transport was closed before this email was sent'), { code: 'ECONNECTION' }));
+      // A send that waited for its turn: the thread may be gone for good meanwhile (the caller sends it).
+      const sending = this.#closed ? Promise.reject(new MimeThreadLost('the MIME thread stopped before this email’s turn')) : this.#sendOnThread(options, smtp);
+      return sending.finally(free);
+    });
+  }
+
+  #sendOnThread(options: Mail.Options, smtp: ThreadSmtp): Promise<ThreadSent> {
+    const deadlineMs = this.#sendDeadlineMs;
     return new Promise<ThreadSent>((resolve, reject) => {
       this.#post((id) => ({ id, kind: 'send', options, smtp }), [], {
-        deadline: performance.now() + SEND_DEADLINE_MS,
+        deadline: performance.now() + deadlineMs,
         answer: (reply) => {
           if ('sent' in reply) resolve(reply.sent);
           else if ('sendError' in reply) reject(sendErrorFrom(reply.sendError));
@@ -257,7 +301,7 @@ export class MimeThread implements Mime {
         fallBack: (overdue) =>
           reject(
             overdue
-              ? Object.assign(new Error(`no answer from the relay within ${SEND_DEADLINE_MS / 1000} s (on the MIME thread, which was restarted)`), { code: 'ETIMEDOUT' })
+              ? Object.assign(new Error(`no answer from the relay within ${deadlineMs / 1000} s (on the MIME thread, which was restarted)`), { code: 'ETIMEDOUT' })
               : new MimeThreadLost('the MIME thread went away while it was sending an email'),
           ),
       });
@@ -265,6 +309,9 @@ export class MimeThread implements Mime {
   }
 
   closeSmtp(key: string): void {
+    // Sends still waiting for their turn go nowhere: the pool they were for is closed.
+    const slots = this.#sendSlots.get(key);
+    if (slots !== undefined) for (const go of slots.waiting.splice(0)) go(false);
     try {
       this.#worker?.postMessage({ id: 0, kind: 'close-smtp', key } satisfies MimeJob);
     } catch {

@@ -138,6 +138,36 @@ describe('sending over SMTP on the MIME thread', () => {
     expect(here.refused).toEqual([{ address: 'boss@customer.example', code: 550, response: expect.stringMatching(/^550 /) }]);
   });
 
+  it('a slow relay and a backlog: each send\'s time limit starts when it goes to the thread (at most maxConnections there), so waiting in line never stops the thread under sends the relay took', async () => {
+    const slow = await testEnv({ outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: 1 } } });
+    closing.push(() => slow.close());
+    sink.setAcceptDelay(1_500);
+    const t = smtpTransport(slow);
+    const lost: string[] = [];
+    const mime = new MimeThread(slow.ctx.blobs, compiledMimeWorker(), (reason) => lost.push(reason), { sendDeadlineMs: 4_000 });
+    closing.push(() => mime.close());
+    // Five at once through one connection: the last answers after 7.5 s, each within 1.5 s of its turn.
+    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => t.sendOn!(mime, email(n))));
+    expect(results.map((r) => r.response)).toEqual(Array(5).fill(expect.stringMatching(/^250 /)));
+    expect(lost).toEqual([]);
+    expect([...sink.countsByMessageId().values()]).toEqual([1, 1, 1, 1, 1]);
+  }, 30_000);
+
+  it('closing the transport (a stop, a reload) while sends wait for their turn: those are not sent (a connection error: the outbox gives them back)', async () => {
+    const slow = await testEnv({ outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: 1 } } });
+    closing.push(() => slow.close());
+    sink.setAcceptDelay(1_000);
+    const t = createTransport(slow.resolved);
+    const { mime } = thread();
+    const sends = [1, 2, 3, 4].map((n) => t.sendOn!(mime, email(n))!);
+    await sink.waitFor(1);
+    t.close();
+    const settled = await Promise.allSettled(sends);
+    expect(settled.slice(1).map((r) => (r.status === 'rejected' ? classifySendError(r.reason).errorClass : 'sent'))).toEqual(['connection', 'connection', 'connection']);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(sink.messages.map((m) => m.parsed.subject)).toEqual(['Case 1']);
+  }, 30_000);
+
   it('an unreachable relay is a connection error: the transport pauses (send-errors.ts)', async () => {
     const port = sink.port;
     await sink.close();
