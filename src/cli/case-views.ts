@@ -1,4 +1,4 @@
-import type { CaseRow } from '../db/schema.js';
+import type { CaseRow, OutboxStatus } from '../db/schema.js';
 import type { CaseDetail } from '../views.js';
 import { fit, safeLine, safeText } from './terminal.js';
 
@@ -75,9 +75,10 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     '',
     'Thread (← in, → out; [INTERNAL] = staff only, never shown to the customer):',
   ];
+  const outgoing = new Map(d.outbox.map((o) => [o.id, o]));
   for (const m of d.messages) {
     const flags = [m.thread_rule, ...(m.automated !== null ? [m.automated] : []), ...(m.spam === 1 ? ['suspected spam'] : []), ...(m.sender_auth === 'fail' ? ['SENDER CHECK FAILED: the From may be forged'] : [])].join(', ');
-    const state = m.direction === 'out' ? (m.sent_at !== null ? ' sent' : ' queued') : '';
+    const state = m.direction === 'out' ? ` ${outgoingState(m.sent_at, m.outbox_id !== null ? outgoing.get(m.outbox_id)?.status : undefined)}` : '';
     const by = m.author !== null && m.direction === 'out' ? ` for ${m.author}` : '';
     lines.push(`--- ${m.direction === 'in' ? '←' : '→'} ${m.created_at} ${m.from_address}${by} [${flags}]${state}${m.internal === 1 ? ' [INTERNAL]' : ''}`);
     const to = (JSON.parse(m.to_json) as { address: string }[]).map((r) => r.address);
@@ -94,4 +95,24 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     for (const o of d.outbox) lines.push(`  #${o.id} ${fit(o.kind, 14)} ${fit(o.status, 10)} to ${o.to_address} attempts ${o.attempts}${o.last_error !== null ? ` — ${safeLine(o.last_error)}` : ''}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * What became of an outgoing thread entry, by its email's outbox row: an entry whose email failed,
+ * was cancelled or suppressed is not "queued". `sentAt`: it went to (some of) its recipients.
+ */
+function outgoingState(sentAt: string | null, status: OutboxStatus | undefined): string {
+  switch (status) {
+    case undefined:
+      return sentAt !== null ? 'sent' : 'queued';
+    case 'sent':
+      return 'sent';
+    case 'queued':
+      return sentAt !== null ? 'partly sent (some recipients still to go)' : 'queued';
+    case 'failed':
+      return sentAt !== null ? 'partly sent, then FAILED for the others' : 'FAILED, not sent';
+    case 'cancelled':
+    case 'suppressed':
+      return `not sent (${status})`;
+  }
 }

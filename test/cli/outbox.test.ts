@@ -65,6 +65,9 @@ describe('casegate outbox', () => {
     expect(text.stdout).toMatch(/^2 +queued +confirmation +10002 +only boss@customer\.example .* next 2999-01-01 00:00:00 — EMESSAGE: 451/m);
     expect(text.stdout).toMatch(/^3 +queued .* due now$/m);
     expect((await box.json<RowJson[]>(['outbox', 'list', '--status', 'failed', '--json'])).map((r) => r.id)).toEqual([1]);
+    // The case's thread says so too: not "queued".
+    const shown = await box.run(['cases', 'show', '10001']);
+    expect(shown.stdout).toMatch(/^--- → \S+ support@example\.com \[[^\]]*\] FAILED, not sent$/m);
   }, TIMEOUT_MS);
 
   it('retry puts failed mail back (due now, with an event) and makes waiting mail due now; clear one-line errors otherwise', async () => {
@@ -104,6 +107,7 @@ describe('casegate outbox', () => {
     expect(claimed.code).toBe(1);
     expect(claimed.stderr).toBe('casegate outbox: email #3 is being sent right now; it cannot be cancelled any more\n');
     await sql('UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL WHERE id = 3');
+    expect((await box.run(['cases', 'show', '10002'])).stdout).toMatch(/^--- → \S+ support@example\.com \[[^\]]*\] not sent \(cancelled\)$/m);
     const events = await box.json<{ events: { type: string; reason: string }[] }>(['cases', 'show', '10002', '--json']);
     expect(events.events.find((e) => e.type === 'email.cancelled')?.reason).toMatch(/cancelled by cli:.*: duplicate request/);
 
