@@ -11,12 +11,12 @@ const CUSTOMER_KINDS: ReadonlySet<string> = new Set(customerTemplateNames);
 
 /**
  * Who did not get an email to a customer, by the relay's own answer: the recipients it refused
- * for good while it took the email for the others, or every recipient of an email that failed
+ * for good while it took the email for the others (some others perhaps refused for now), or every recipient of an email that failed
  * (refused, or given up after outgoing.retry.giveUpHours). [] for anything else.
  */
 export function refusedByRelay(row: OutboxRow, o: Outcome): { address: string; diagnostic: string }[] {
   if (row.case_id === null || !CUSTOMER_KINDS.has(row.kind)) return [];
-  if (o.kind === 'sent') return (o.refused ?? []).map((r) => ({ address: r.address, diagnostic: r.response }));
+  if (o.kind === 'sent' || o.kind === 'partly-sent') return (o.refused ?? []).map((r) => ({ address: r.address, diagnostic: r.response }));
   if (o.kind === 'failed') return (pendingRecipientsOf(row) ?? [row.to_address]).map((address) => ({ address, diagnostic: `${o.why}: ${o.error}` }));
   return [];
 }

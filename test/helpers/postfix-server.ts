@@ -70,6 +70,8 @@ export interface PostfixServer {
   flush(): Promise<void>;
   /** `postconf -c <dir> -h name`. */
   postconf(name: string): Promise<string>;
+  /** `postfix reload`: new smtpd processes read main.cf and their (texthash) tables again. */
+  reload(): Promise<void>;
   /** Stop the master (`postfix stop`) and remove the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -240,6 +242,9 @@ export async function startPostfix(opts: StartPostfixOptions): Promise<PostfixSe
     },
     async postconf(name) {
       return (await run(findBinary('postconf')!, ['-c', configDir, '-h', name], { env })).stdout.trim();
+    },
+    async reload() {
+      await run(postfix, ['-c', configDir, 'reload'], { env });
     },
     async stop() {
       if (stopped) return;
