@@ -7,7 +7,7 @@ import type { Db } from '../db/database.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
-import { outgoingAttachments, toMailOptions } from './outbox-mail.js';
+import { outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
 import { logOutcome, nextAttemptAt, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
 import { newClaimOwner } from './claim-owner.js';
 import { refusedByRelay, tellOwnerOfRefusal } from './refusal-notice.js';
@@ -229,7 +229,7 @@ export class OutboxWorker {
    * started bouncing after its mail was queued still gets nothing.
    */
   async #batchFacts(rows: readonly OutboxRow[]): Promise<BatchFacts> {
-    const bouncing = await bouncingAmong(this.db, rows.map((r) => r.to_address));
+    const bouncing = await bouncingAmong(this.db, rows.flatMap(addressedNow));
     const files = await attachmentsOfOutboxRows(this.db, rows.map((r) => r.id));
     return { bouncing: new Set(bouncing.map((b) => b.address)), files };
   }
@@ -261,7 +261,7 @@ export class OutboxWorker {
   async #attempt(row: OutboxRow, facts: BatchFacts): Promise<Attempt> {
     const attempts = row.attempts + 1;
     // An agent's reply goes all the same (recipient-refusal.ts: `human`).
-    if (row.kind !== 'agent-reply' && facts.bouncing.has(row.to_address.toLowerCase())) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
+    if (row.kind !== 'agent-reply' && addressedNow(row).every((a) => facts.bouncing.has(a.toLowerCase()))) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
     if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
     let options: Mail.Options;
     try {
@@ -504,6 +504,11 @@ export class OutboxWorker {
       }
     }
   }
+}
+
+/** Whom this attempt is for, as far as bouncing goes: the To — or, when the others have it, the ones it still goes to. */
+function addressedNow(row: OutboxRow): string[] {
+  return pendingRecipientsOf(row) ?? [row.to_address];
 }
 
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {

@@ -191,6 +191,20 @@ describe('outbox worker: a relay that refuses some recipients of an email (RCPT 
     expect((await rows())[0]).toMatchObject({ status: 'sent', attempts: 3 });
   });
 
+  it('the customer in To bouncing since does not hold back the copy still to go to a Cc (only the ones it still goes to count)', async () => {
+    await emailWithCc();
+    sink.refuseRecipient('boss@customer.example', 452);
+    const { w, close } = capturingWorker();
+    await w.drain();
+    await env.ctx.db.insertInto('address_status').values({ address: 'jane@customer.example', bouncing: 1, bounce_count: 1, last_bounce_at: null, last_reason: '5.1.1', updated_at: '2026-03-02T09:00:00Z' }).execute();
+    sink.refuseRecipient('boss@customer.example', null);
+    env.clock.advance(30_000);
+    await w.drain();
+    close();
+    expect(sink.messages.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['boss@customer.example']]);
+    expect((await rows())[0]).toMatchObject({ status: 'sent' });
+  });
+
   it('a recipient still refused for now at outgoing.retry.giveUpHours is reported as not delivered', async () => {
     await emailWithCc();
     sink.refuseRecipient('boss@customer.example', 452);
