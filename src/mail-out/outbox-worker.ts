@@ -8,18 +8,15 @@ import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
-import { logOutcome, nextAttemptAt, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
+import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
+import { OutcomeRecorder } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
-import { refusedByRelay, tellOwnerOfRefusal } from './refusal-notice.js';
 import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
 import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 
 /** Sends in flight at most (claimed BATCH / 2 or more at a time); the pool's maxConnections limits the sockets. */
 const BATCH = 16;
-/** Recording an outcome that could not be written (database locked) is retried after 250 ms, doubling up to 10 s. */
-const RECORD_RETRY_MIN_MS = 250;
-const RECORD_RETRY_MAX_MS = 10_000;
 /** First probe of a transport paused by a connection or TLS problem. */
 const PROBE_FIRST_MS = 1_000;
 /** A failure streak at least this long ends with every backed-off row made due at once. */
@@ -37,13 +34,6 @@ interface Attempt {
 interface BatchFacts {
   readonly bouncing: ReadonlySet<string>;
   readonly files: ReadonlyMap<number, AttachmentRow[]>;
-}
-
-/** An outcome waiting for the next group write (#writeGroup), and who waits for it. */
-interface QueuedWrite {
-  readonly row: OutboxRow;
-  readonly outcome: Outcome;
-  readonly done: (err: unknown) => void;
 }
 
 interface Pause {
@@ -83,12 +73,8 @@ export class OutboxWorker {
   #stopped = false;
   /** Rows this process holds: being sent, or an outcome not yet written. Never claimed again meanwhile. */
   readonly #held = new Set<number>();
-  readonly #unrecorded = new Map<number, Unrecorded>();
-  #recordTimer: NodeJS.Timeout | null = null;
-  #recordDelayMs = RECORD_RETRY_MIN_MS;
-  #flushing: Promise<void> | null = null;
-  /** Outcomes waiting for the next group write; #writeGroup is scheduled while this is non-empty. */
-  #queuedWrites: QueuedWrite[] = [];
+  /** Writes outcomes (group commit; held in memory and retried while the database is busy). */
+  readonly #recorder: OutcomeRecorder;
   #pause: Pause | null = null;
   readonly #log: Logger;
   readonly health: TransportHealthReporter;
@@ -100,6 +86,12 @@ export class OutboxWorker {
   ) {
     this.#log = ctx.log.child({ component: 'outbox' });
     this.health = new TransportHealthReporter(ctx, transport.name, this.#log);
+    this.#recorder = new OutcomeRecorder(
+      ctx,
+      this.#log,
+      (rowId) => this.#held.delete(rowId),
+      () => this.kick(),
+    );
   }
 
   get db(): Db {
@@ -119,6 +111,7 @@ export class OutboxWorker {
    */
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#recorder.resume();
     if (this.ctx.config.database.driver === 'sqlite') {
       try {
         const released = await releaseClaims(this.db, null);
@@ -246,7 +239,7 @@ export class OutboxWorker {
       log.error({ err }, 'outbox row could not be handled; tried again when its claim lapses');
       return 'retry';
     }
-    await this.#record(row, attempt.outcome, log);
+    await this.#recorder.record(row, attempt.outcome, log);
     if (attempt.outcome.kind === 'sent') {
       // Commit that queued it → accepted by the relay (metrics).
       const queuedAt = new Date(row.queued_at ?? row.created_at).getTime();
@@ -326,95 +319,6 @@ export class OutboxWorker {
     return this.transport.send(await this.ctx.mime.prepare(options, this.ctx.config.pipeline.stageTimeoutSeconds * 1000));
   }
 
-  /** Write an outcome; when the database refuses, keep it (and the row held) and retry with backoff. */
-  async #record(row: OutboxRow, outcome: Outcome, log: Logger): Promise<void> {
-    try {
-      await this.#groupWrite(row, outcome);
-      this.#held.delete(row.id);
-      logOutcome(log, row, outcome);
-      await tellOwnerOfRefusal(this.ctx, row, refusedByRelay(row, outcome), log);
-    } catch (err) {
-      const error = describe(err);
-      this.#unrecorded.set(row.id, { row, outcome, since: this.ctx.clock.now().toISOString(), failures: 1, lastError: error });
-      if (outcome.kind === 'sent' || outcome.kind === 'partly-sent') {
-        log.error({ kind: row.kind, to: row.to_address, error }, 'email accepted by the relay, but recording it failed; held in memory (never sent again) and recorded as soon as the database lets us');
-      } else {
-        log.warn({ outcome: outcome.kind, error }, 'could not record the outcome of an email; held in memory and retried');
-      }
-      this.#scheduleFlush();
-    }
-  }
-
-  /**
-   * Group commit: outcomes that arrive in the same turn of the event loop (the relay's answers to
-   * several sends of a batch, read together) are written in one transaction, right after that
-   * turn. Each caller learns whether its outcome was written; when the transaction fails, all of
-   * its outcomes are held and retried (#flush), as one write would be.
-   */
-  #groupWrite(row: OutboxRow, outcome: Outcome): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.#queuedWrites.length === 0) setImmediate(() => void this.#writeGroup());
-      this.#queuedWrites.push({ row, outcome, done: (err) => (err === null ? resolve() : reject(err)) });
-    });
-  }
-
-  async #writeGroup(): Promise<void> {
-    const group = this.#queuedWrites;
-    this.#queuedWrites = [];
-    const at = this.ctx.clock.now().toISOString();
-    let error: unknown = null;
-    try {
-      await this.db.transaction().execute(async (trx) => {
-        for (const w of group) await writeOutcome(trx, w.row, w.outcome, null, at);
-      });
-    } catch (err) {
-      error = err ?? new Error('transaction failed');
-    }
-    for (const w of group) w.done(error);
-  }
-
-  #scheduleFlush(): void {
-    if (this.#recordTimer !== null || this.#flushing !== null) return;
-    this.#recordTimer = setTimeout(() => {
-      this.#recordTimer = null;
-      this.#flushing = this.#flush().finally(() => {
-        this.#flushing = null;
-        if (this.#unrecorded.size > 0 && !this.#stopped) this.#scheduleFlush();
-      });
-    }, this.#recordDelayMs);
-    this.#recordTimer.unref();
-  }
-
-  /** Write every held outcome in one transaction (sent ones record the delay as an event). */
-  async #flush(): Promise<void> {
-    const pending = [...this.#unrecorded.values()];
-    if (pending.length === 0) return;
-    const at = this.ctx.clock.now().toISOString();
-    try {
-      await this.db.transaction().execute(async (trx) => {
-        for (const u of pending) await writeOutcome(trx, u.row, u.outcome, u, at);
-      });
-    } catch (err) {
-      for (const u of pending) {
-        u.failures += 1;
-        u.lastError = describe(err);
-      }
-      this.#recordDelayMs = Math.min(this.#recordDelayMs * 2, RECORD_RETRY_MAX_MS);
-      this.#log.warn({ rows: pending.length, attempt: pending[0]!.failures, error: describe(err) }, 'still cannot record outbox outcomes; retrying');
-      return;
-    }
-    this.#recordDelayMs = RECORD_RETRY_MIN_MS;
-    for (const u of pending) {
-      this.#unrecorded.delete(u.row.id);
-      this.#held.delete(u.row.id);
-      const log = this.#log.child({ outboxId: u.row.id, caseId: u.row.case_id, messageId: u.row.message_id });
-      logOutcome(log, u.row, u.outcome);
-      await tellOwnerOfRefusal(this.ctx, u.row, refusedByRelay(u.row, u.outcome), log);
-      log.info({ outcome: u.outcome.kind, since: u.since, failedWrites: u.failures }, 'outcome recorded after the database was busy');
-    }
-    this.kick();
-  }
-
   /**
    * The transport works. After an outage of at least RECOVERY_RESET_MS, rows waiting out their
    * backoff (up to outgoing.retry.maxSeconds) go now instead of minutes later.
@@ -479,19 +383,17 @@ export class OutboxWorker {
     this.ctx.outboxSignal.off('wake', this.#onWake);
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#pause?.timer) clearTimeout(this.#pause.timer);
-    if (this.#recordTimer !== null) clearTimeout(this.#recordTimer);
-    this.#recordTimer = null;
+    this.#recorder.pause();
     const running = this.#running;
     if (running !== null && !(await settlesWithin(running, STOP_GRACE_MS))) {
-      this.#log.warn({ inFlight: this.#held.size - this.#unrecorded.size }, 'sends still in flight at stop; closing the transport under them');
+      this.#log.warn({ inFlight: this.#held.size - this.#recorder.held }, 'sends still in flight at stop; closing the transport under them');
       this.transport.close();
       await settlesWithin(running, 1_000);
     }
-    await this.#flushing;
-    await this.#flush();
-    if (this.#unrecorded.size > 0) {
-      const sent = [...this.#unrecorded.values()].filter((u) => u.outcome.kind === 'sent' || u.outcome.kind === 'partly-sent').map((u) => u.row.message_id);
-      this.#log.error({ unrecorded: this.#unrecorded.size, acceptedButNotRecorded: sent }, 'stopping with outcomes the database did not take; accepted emails among them will be sent again (same Message-ID) by the next start');
+    const unrecorded = await this.#recorder.finish();
+    if (unrecorded.length > 0) {
+      const sent = unrecorded.filter((u) => u.outcome.kind === 'sent' || u.outcome.kind === 'partly-sent').map((u) => u.row.message_id);
+      this.#log.error({ unrecorded: unrecorded.length, acceptedButNotRecorded: sent }, 'stopping with outcomes the database did not take; accepted emails among them will be sent again (same Message-ID) by the next start');
     }
     // Several daemons (PostgreSQL): what this one still holds goes to the others now, not when the
     // claims lapse (SQLite: the next start releases them).
@@ -516,10 +418,4 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   const done = await Promise.race([p.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
   clearTimeout(timer);
   return done;
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const msg = typeof e?.message === 'string' ? e.message : String(err);
-  return `${typeof e?.code === 'string' ? `${e.code}: ` : ''}${msg}`.split('\n')[0]!.slice(0, 300);
 }
