@@ -113,6 +113,6 @@ function outgoingState(sentAt: string | null, status: OutboxStatus | undefined):
       return sentAt !== null ? 'partly sent, then FAILED for the others' : 'FAILED, not sent';
     case 'cancelled':
     case 'suppressed':
-      return `not sent (${status})`;
+      return sentAt !== null ? `partly sent, then ${status} for the others` : `not sent (${status})`;
   }
 }

@@ -108,6 +108,10 @@ describe('casegate outbox', () => {
     expect(claimed.stderr).toBe('casegate outbox: email #3 is being sent right now; it cannot be cancelled any more\n');
     await sql('UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL WHERE id = 3');
     expect((await box.run(['cases', 'show', '10002'])).stdout).toMatch(/^--- → \S+ support@example\.com \[[^\]]*\] not sent \(cancelled\)$/m);
+    // Had it gone to its To before (a Cc refused for now, then cancelled), it was partly sent.
+    await sql("UPDATE messages SET sent_at = '2026-01-01T00:00:00.000Z' WHERE outbox_id = 2");
+    expect((await box.run(['cases', 'show', '10002'])).stdout).toMatch(/^--- → \S+ support@example\.com \[[^\]]*\] partly sent, then cancelled for the others$/m);
+    await sql('UPDATE messages SET sent_at = NULL WHERE outbox_id = 2');
     const events = await box.json<{ events: { type: string; reason: string }[] }>(['cases', 'show', '10002', '--json']);
     expect(events.events.find((e) => e.type === 'email.cancelled')?.reason).toMatch(/cancelled by cli:.*: duplicate request/);
 
