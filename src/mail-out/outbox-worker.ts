@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
-import { OutcomeRecorder } from './outcome-recorder.js';
+import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
 import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
 import type { MailTransport, SentMessage } from './transport.js';
@@ -21,6 +21,14 @@ const BATCH = 16;
 const PROBE_FIRST_MS = 1_000;
 /** A failure streak at least this long ends with every backed-off row made due at once. */
 const RECOVERY_RESET_MS = 60_000;
+/**
+ * After the database failed us (an outage, a restart, a lock held for long), rows another daemon
+ * claimed are not taken over for this long, even when their claims lapsed meanwhile: that daemon
+ * may be alive and hold an email the relay accepted, whose "sent" it could not record while the
+ * database was away (it retries every RECORD_RETRY_MAX_MS at most). Taking the row over at once
+ * sent the email a second time. A dead daemon's rows go out this much later.
+ */
+const TAKEOVER_GRACE_MS = 3 * RECORD_RETRY_MAX_MS;
 /** stop(): how long sends in flight may take before the transport is closed under them. */
 const STOP_GRACE_MS = 5_000;
 
@@ -55,7 +63,8 @@ interface Pause {
  *    that write is retried with backoff (the database may be locked by another process for a
  *    while), and the delay is recorded as an `email.record-delayed` event once it gets through.
  *    Only a crash (or a stop while the database stays locked) in that window resends it — with the
- *    same Message-ID (docs/how-it-works.md: the crash window).
+ *    same Message-ID (docs/how-it-works.md: the crash window). Other daemons (PostgreSQL) leave
+ *    its lapsed claim alone for TAKEOVER_GRACE_MS after the database failed them.
  *  - Errors are classified (send-errors.ts): a broken transport (login rejected, TLS, relay
  *    unreachable) PAUSES sending — no email is marked failed for it — and is probed until it
  *    works; a 4xx for one email retries that email with backoff; a 5xx fails that email.
@@ -76,6 +85,8 @@ export class OutboxWorker {
   /** Writes outcomes (group commit; held in memory and retried while the database is busy). */
   readonly #recorder: OutcomeRecorder;
   #pause: Pause | null = null;
+  /** Since when (ms) the database has answered this worker without fail; null while it fails. */
+  #dbAnswersSince: number | null;
   readonly #log: Logger;
   readonly health: TransportHealthReporter;
   readonly #onWake = (): void => this.kick();
@@ -91,7 +102,22 @@ export class OutboxWorker {
       this.#log,
       (rowId) => this.#held.delete(rowId),
       () => this.kick(),
+      (ok) => this.#noteDb(ok),
     );
+    // A daemon just started may follow an outage it did not see: other daemons get their grace too.
+    this.#dbAnswersSince = ctx.clock.now().getTime();
+  }
+
+  /** Rows whose claim by another sender lapsed may be taken (PostgreSQL; on SQLite this daemon is the only sender). */
+  #mayTakeOver(nowMs: number): boolean {
+    if (this.ctx.config.database.driver !== 'postgres') return true;
+    return this.#dbAnswersSince !== null && nowMs - this.#dbAnswersSince >= TAKEOVER_GRACE_MS;
+  }
+
+  /** The database answered (true) or failed (false) a claim or an outcome write. */
+  #noteDb(ok: boolean): void {
+    if (!ok) this.#dbAnswersSince = null;
+    else this.#dbAnswersSince ??= this.ctx.clock.now().getTime();
   }
 
   get db(): Db {
@@ -201,8 +227,11 @@ export class OutboxWorker {
         until: new Date(now.getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString(),
         limit,
         exclude: [...this.#held],
+        takeOverLapsed: this.#mayTakeOver(now.getTime()),
       });
+      this.#noteDb(true);
     } catch (err) {
+      this.#noteDb(false);
       this.#log.warn({ err }, 'could not claim outbox rows (database busy?); trying with the next pass');
       return null;
     }

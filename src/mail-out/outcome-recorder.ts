@@ -6,7 +6,7 @@ import { refusedByRelay, tellOwnerOfRefusal } from './refusal-notice.js';
 
 /** Recording an outcome that could not be written (database locked) is retried after 250 ms, doubling up to 10 s. */
 const RECORD_RETRY_MIN_MS = 250;
-const RECORD_RETRY_MAX_MS = 10_000;
+export const RECORD_RETRY_MAX_MS = 10_000;
 
 /** An outcome waiting for the next group write (#writeGroup), and who waits for it. */
 interface QueuedWrite {
@@ -34,12 +34,16 @@ export class OutcomeRecorder {
   #queued: QueuedWrite[] = [];
   #stopped = false;
 
-  /** `recorded`: the row's outcome is in the database; `flushed`: held outcomes got through (send on). */
+  /**
+   * `recorded`: the row's outcome is in the database; `flushed`: held outcomes got through (send
+   * on); `dbAnswered`: a write went through (true) or the database refused it (false).
+   */
   constructor(
     private readonly ctx: AppContext,
     private readonly log: Logger,
     private readonly recorded: (rowId: number) => void,
     private readonly flushed: () => void,
+    private readonly dbAnswered: (ok: boolean) => void,
   ) {}
 
   /** Outcomes held in memory, waiting for the database. */
@@ -115,6 +119,7 @@ export class OutcomeRecorder {
     } catch (err) {
       error = err ?? new Error('transaction failed');
     }
+    this.dbAnswered(error === null);
     for (const w of group) w.done(error);
   }
 
@@ -140,6 +145,7 @@ export class OutcomeRecorder {
         for (const u of pending) await writeOutcome(trx, u.row, u.outcome, u, at);
       });
     } catch (err) {
+      this.dbAnswered(false);
       for (const u of pending) {
         u.failures += 1;
         u.lastError = describe(err);
@@ -148,6 +154,7 @@ export class OutcomeRecorder {
       this.log.warn({ rows: pending.length, attempt: pending[0]!.failures, error: describe(err) }, 'still cannot record outbox outcomes; retrying');
       return;
     }
+    this.dbAnswered(true);
     this.#delayMs = RECORD_RETRY_MIN_MS;
     for (const u of pending) {
       this.#unrecorded.delete(u.row.id);

@@ -88,6 +88,12 @@ export interface ClaimOptions {
   readonly limit: number;
   /** Rows this sender still holds in memory (never offered twice). */
   readonly exclude: readonly number[];
+  /**
+   * Whether rows whose claim by ANOTHER sender lapsed may be taken over (default true). False
+   * right after the database came back from an outage: the other sender may be alive and still
+   * hold an email the relay accepted, waiting to record it (outbox-worker.ts, TAKEOVER_GRACE_MS).
+   */
+  readonly takeOverLapsed?: boolean;
 }
 
 /**
@@ -106,7 +112,12 @@ export async function claimDue(db: Q, o: ClaimOptions): Promise<OutboxRow[]> {
         .select('id')
         .where('status', '=', 'queued')
         .where('next_attempt_at', '<=', o.now)
-        .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', o.now)]));
+        .where((w) =>
+          w.or([
+            w('claimed_by', 'is', null),
+            o.takeOverLapsed === false ? w.and([w('claim_expires_at', '<', o.now), w('claimed_by', '=', o.owner)]) : w('claim_expires_at', '<', o.now),
+          ]),
+        );
       if (o.exclude.length > 0) sub = sub.where('id', 'not in', [...o.exclude]);
       // PostgreSQL: rows another daemon is claiming this instant are skipped, not waited for.
       return skipLocked(db, sub.orderBy('next_attempt_at').orderBy('id').limit(o.limit));
