@@ -103,7 +103,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (!sqlite) {
       // No PID file on a shared database: the daemon's presence is a lease only it renews.
       parts.presence = new WorkLease(ctx, `node:${ctx.nodeId}`, ctx.log);
-      await parts.presence.acquire(new Promise<void>(() => undefined));
+      // Taken again after a database outage longer than the lease: status lists this daemon again.
+      await parts.presence.keep();
     }
     if (ctx.config.listener.enabled) parts.smtp = await startSmtpListener(ctx);
     // Each mailbox connects in its own loop (in the background): a failing one never blocks the start.

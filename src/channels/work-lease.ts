@@ -28,12 +28,27 @@ export class WorkLease {
   #timer: NodeJS.Timeout | null = null;
   #waitingFor: string | null = null;
   readonly #onLost: (() => void)[] = [];
+  /** release() was called: nothing takes or renews the lease any more. */
+  #released = false;
+  readonly #releasedSignal: Promise<void>;
+  #signalReleased: () => void = () => undefined;
 
   constructor(ctx: AppContext, name: string, log: Logger) {
     this.name = name;
     this.#ctx = ctx;
     this.#log = log;
     this.#shared = ctx.config.database.driver === 'postgres';
+    this.#releasedSignal = new Promise<void>((resolve) => (this.#signalReleased = resolve));
+  }
+
+  /**
+   * Hold the lease for as long as this daemon runs (its presence, which `casegate status` lists):
+   * resolves once it is taken, and takes it again whenever it was lost — a database away for
+   * longer than the lease, after which nobody else holds it — until release().
+   */
+  async keep(): Promise<void> {
+    this.onLost(() => void this.acquire(this.#releasedSignal));
+    await this.acquire(this.#releasedSignal);
   }
 
   get held(): boolean {
@@ -70,10 +85,16 @@ export class WorkLease {
 
   /** true: taken; else when the current holder's lease ends (ms), or null when unknown. */
   async #attempt(): Promise<true | number | null> {
+    if (this.#released) return null;
     const now = this.#ctx.clock.now();
     const until = new Date(now.getTime() + this.#periodMs);
     try {
       if (await takeLease(this.#ctx.db, this.name, this.#ctx.nodeId, now.toISOString(), until.toISOString())) {
+        if (this.#released) {
+          // release() came while this attempt was under way: give it up again.
+          await releaseLease(this.#ctx.db, this.name, this.#ctx.nodeId);
+          return null;
+        }
         this.#held = true;
         this.#expiresAt = until.getTime();
         this.#waitingFor = null;
@@ -130,6 +151,8 @@ export class WorkLease {
 
   /** Stop renewing and give the lease up (a daemon stopping): another daemon takes it at its next attempt. */
   async release(): Promise<void> {
+    this.#released = true;
+    this.#signalReleased();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     const was = this.#held;
