@@ -83,7 +83,18 @@ export function createJobScheduler(
     } else {
       slot = (previousRun(jobSettings(ctx.config, def).schedule, ctx.config.jobs.timezone, now) ?? now).toISOString();
       const leaseUntil = shared ? new Date(now.getTime() + leaseMs).toISOString() : null;
-      if (!(await claimJobSlot(ctx.db, { job: def.name, slot, runner: ctx.nodeId, now: now.toISOString(), leaseUntil, again }))) {
+      let claimed: boolean;
+      try {
+        claimed = await claimJobSlot(ctx.db, { job: def.name, slot, runner: ctx.nodeId, now: now.toISOString(), leaseUntil, again });
+      } catch (err) {
+        // The database was away (or locked) at the tick: the slot was not run here; a daily job
+        // would lose its day. Tried once more like a failed run (unless another daemon ran it meanwhile).
+        const retry = retryLater(def.name, slot, again);
+        jlog.error({ err, job: def.name, slot, reason, ...(retry ? { retryInSeconds: Math.round(retryMs / 1000) } : {}) }, retry ? 'could not claim the job slot (database unavailable); it is tried once more for this slot' : 'could not claim the job slot (database unavailable); it runs again on its next schedule');
+        ctx.telemetry.jobRun({ job: def.name, ok: false, seconds: (performance.now() - started) / 1000 });
+        return null;
+      }
+      if (!claimed) {
         jlog.debug({ job: def.name, slot, reason }, 'job slot already run (or running) on another daemon; skipped');
         return null;
       }
@@ -108,20 +119,27 @@ export function createJobScheduler(
     } catch (err) {
       clearInterval(renewal);
       await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), err instanceof Error ? err.message.slice(0, 500) : String(err), runner).catch(() => undefined);
-      const retry = slot !== null && !stopping && retriedSlot.get(def.name) !== slot;
+      const retry = slot !== null && retryLater(def.name, slot, true);
       jlog.error({ err, job: def.name, reason, ...(retry ? { retryInSeconds: Math.round(retryMs / 1000) } : {}) }, retry ? 'job failed; it is tried once more for this slot' : 'job failed; it runs again on its next schedule');
       ctx.telemetry.jobRun({ job: def.name, ok: false, seconds: (performance.now() - started) / 1000 });
-      if (retry) {
-        retriedSlot.set(def.name, slot!);
-        const t = setTimeout(() => {
-          retries.delete(t);
-          run(def.name, 'catch-up', true).catch((e: unknown) => jlog.error({ err: e, job: def.name }, 'job failed; it runs again on its next schedule'));
-        }, retryMs);
-        t.unref();
-        retries.add(t);
-      }
       return null;
     }
+  }
+
+  /**
+   * Try `slot` of the job once more after retryMs (once per slot); false when it was retried
+   * already (or the scheduler stops). `again`: its claim is taken again (the run failed after claiming it).
+   */
+  function retryLater(name: string, slot: string, again: boolean): boolean {
+    if (stopping || retriedSlot.get(name) === slot) return false;
+    retriedSlot.set(name, slot);
+    const t = setTimeout(() => {
+      retries.delete(t);
+      run(name, 'catch-up', again).catch((e: unknown) => log.error({ err: e, job: name }, 'job failed; it runs again on its next schedule'));
+    }, retryMs);
+    t.unref();
+    retries.add(t);
+    return true;
   }
 
   function run(name: string, reason: RunReason, again = false): Promise<JobResult | null> {
