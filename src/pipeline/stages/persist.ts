@@ -8,12 +8,13 @@ import { BOUNCE_MAX_AGE_DAYS } from '../../mail-in/bounce-status.js';
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { actsAsParticipant, enrolRecipients } from '../../cases/participation.js';
-import { addParticipant, insertCase, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
+import { addParticipant, insertCase, lockCaseById, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
 import { outgoingRecipients } from '../../db/repos/messages.js';
 import type { CaseRow, Database } from '../../db/schema.js';
 import { need, type CommitStage, type Inbound } from '../types.js';
 import { recordMessage, recordReceipt } from './record-inbound.js';
+import { decideReopen } from './thread.js';
 
 /** Record it: receipt, case (new, appended or reopened), participants, message, attachments, events. */
 export const persistStage: CommitStage = {
@@ -82,19 +83,24 @@ export const persistStage: CommitStage = {
       // Its clocks start with it (feedback has none): the row comes back with its due times.
       caseRow = await caseOpened(trx, ctx, caseRow);
     } else {
-      caseRow = thread.caseRow;
+      // The thread stage read the case before this transaction: meanwhile another daemon, the CLI
+      // or a job may have changed its status (an agent closed it, it went pending). Locked
+      // (PostgreSQL: FOR UPDATE; SQLite: the write lock is held) and read again, and the reopen
+      // decided on what it is now — a reply must never be appended unseen to a case closed meanwhile.
+      caseRow = (await lockCaseById(trx, thread.caseRow.id)) ?? thread.caseRow;
+      const reopen = caseRow.status === thread.caseRow.status ? thread.reopen : reopenNow(msg, ctx, caseRow, thread);
       // Suspected spam is recorded on the case like automated mail: it neither reopens the case
       // nor counts as the customer's reply.
       const automated = notes.automated != null || notes.spam != null;
       // Status changes go through the case lifecycle (events, SLA hooks); an unverified sender
       // (DMARC failed, e.g. a forged agent address) changes no status.
       if (!sender.verified && !automated) {
-        if (thread.reopen === 'reopen' || caseRow.status === 'pending') {
+        if (reopen === 'reopen' || caseRow.status === 'pending') {
           await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `sender not verified (${sender.why}): the ${caseRow.status} case keeps its status`, at: now });
         }
         caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
-      } else if (thread.reopen === 'reopen' && notes.spam == null) {
-        caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: `customer replied to a ${thread.caseRow.status} case` }, { last_customer_at: now }))?.caseRow ?? caseRow;
+      } else if (reopen === 'reopen' && notes.spam == null) {
+        caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: `customer replied to a ${caseRow.status} case` }, { last_customer_at: now }))?.caseRow ?? caseRow;
         reopened = true;
       } else if (!automated) {
         // A customer reply on a case waiting for the customer moves it back to open (a mere status question does not).
@@ -102,7 +108,7 @@ export const persistStage: CommitStage = {
           caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: 'customer replied' }))?.caseRow ?? caseRow;
         }
         caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
-        if (thread.reopen === 'keep-thanks') {
+        if (reopen === 'keep-thanks') {
           await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `a thank-you reply does not reopen a ${caseRow.status} case`, at: now });
         }
       }
@@ -226,4 +232,18 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
     });
   }
   if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
+}
+
+type ExistingThread = Extract<NonNullable<Inbound['notes']['thread']>, { kind: 'existing' }>;
+
+/**
+ * The reopen decision for a case whose status changed after the thread stage read it. A case
+ * closed only now is inside the reopen window; should the decision still call for a new case, the
+ * reply stays on this one and reopens it.
+ */
+function reopenNow(msg: Inbound, ctx: AppContext, current: CaseRow, thread: ExistingThread): ExistingThread['reopen'] {
+  const again = decideReopen(msg, ctx, current, thread.rule);
+  const reopen = again.kind === 'existing' ? again.reopen : 'reopen';
+  // A mere status question never reopens (status-request.ts).
+  return reopen === 'reopen' && msg.notes.statusRequest === true ? 'keep' : reopen;
 }
