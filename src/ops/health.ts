@@ -11,7 +11,7 @@ import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './d
  *
  *  - the file system of the data directory has free space (ops.minFreeDiskMB; a full one means
  *    every new message ends in `retry`);
- *  - the database answers;
+ *  - the database answers within 5 s, and takes writes (PostgreSQL: not a standby, not read-only);
  *  - every mailbox with an `imap` config is connected and up to date or working through its
  *    backlog (idling, polling, processing) — connecting, backing off, a rejected login or a
  *    stopped watcher is not healthy;
@@ -53,14 +53,31 @@ export interface HealthFacts {
 
 const WORKING = new Set(['idling', 'polling', 'processing']);
 
+/**
+ * A database that does not answer its health query within this long is reported as such: a hung
+ * server (or a path that drops its packets) never fails the query, and /healthz and `casegate
+ * status` waited with it. (The query itself is left to finish or fail on its own.)
+ */
+const DATABASE_ANSWER_MS = 5_000;
+
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the database did not answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
   // First, and whatever the database says: a full disk is often why it fails.
   const disk = await diskSpaceOf(ctx.paths);
+  let refused: string | null;
   try {
-    await databaseAnswers(ctx.db);
+    refused = await withinMs(databaseAnswers(ctx.db), DATABASE_ANSWER_MS);
   } catch (err) {
-    return { disk, databaseError: err instanceof Error ? err.message : String(err), mailboxes: [], transport: null, outbox: null };
+    refused = err instanceof Error ? err.message : String(err);
   }
+  if (refused !== null) return { disk, databaseError: refused, mailboxes: [], transport: null, outbox: null };
   const rows = new Map((await allMailboxHealth(ctx.db)).map((r) => [r.mailbox, r]));
   return {
     disk,

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../schema.js';
+import { isPostgres } from '../dialect.js';
 
 type Q = Kysely<Database>;
 
@@ -95,7 +96,19 @@ export async function quarantineWaiting(db: Q): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-/** Whether the database answers at all. */
-export async function databaseAnswers(db: Q): Promise<void> {
-  await sql`select 1`.execute(db);
+/**
+ * Whether the database answers, and takes writes: null when it does, else why not. PostgreSQL
+ * answers a read on a standby (after a failover) or with default_transaction_read_only set, while
+ * every message fails to commit there (25006).
+ */
+export async function databaseAnswers(db: Q): Promise<string | null> {
+  if (!isPostgres(db)) {
+    await sql`select 1`.execute(db);
+    return null;
+  }
+  const r = await sql<{ ro: string; standby: boolean }>`select current_setting('transaction_read_only') as ro, pg_is_in_recovery() as standby`.execute(db);
+  const row = r.rows[0];
+  if (row?.standby === true) return 'the database is a read-only standby (in recovery): no message can be stored';
+  if (row?.ro === 'on') return 'the database is read-only (default_transaction_read_only): no message can be stored';
+  return null;
 }

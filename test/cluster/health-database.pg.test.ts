@@ -1,0 +1,88 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatherHealthFacts } from '../../src/ops/health.js';
+import { testEnv, type TestEnv } from '../helpers/context.js';
+import { PG_TEST_DB, startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
+
+/**
+ * /healthz and `casegate status` ask whether the database answers. Two ways PostgreSQL can fail
+ * every message while `select 1` looks fine or never returns:
+ *  - the server stops answering (a hung host, a network path that drops packets): the health
+ *    check waited as long as the query did — /healthz never answered, `casegate status` hung;
+ *  - the server takes no writes (a standby after a failover, default_transaction_read_only): every
+ *    message ended in `retry`, and health said "ok".
+ * Now the check gives up after 5 s ("did not answer"), and a read-only server is unhealthy.
+ * On a cluster of this file's own: it is frozen and made read-only.
+ */
+
+let cluster: PgCluster;
+let env: TestEnv;
+let admin: pg.Client;
+
+/** The server's processes (postmaster and its children), by id. */
+function serverPids(): number[] {
+  const postmaster = Number(readFileSync(join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).trim().split('\n').filter((l) => l !== '').map(Number);
+  return [postmaster, ...children];
+}
+
+function signalServer(sig: 'SIGSTOP' | 'SIGCONT'): void {
+  for (const pid of serverPids()) process.kill(pid, sig);
+}
+
+beforeAll(async () => {
+  cluster = await startPgCluster({ maxConnections: 30 });
+  env = await testEnv({ database: { url: cluster.url, schema: 'health_db', poolSize: 3 } });
+  admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+}, 120_000);
+
+afterAll(async () => {
+  try {
+    signalServer('SIGCONT');
+  } catch {
+    // already gone
+  }
+  await admin?.end().catch(() => undefined);
+  await env?.close();
+  cluster?.stop();
+});
+
+describe('the health check of the database', () => {
+  it('says unhealthy within seconds when the server stops answering', async () => {
+    expect((await gatherHealthFacts(env.ctx)).databaseError).toBeNull();
+    signalServer('SIGSTOP');
+    try {
+      const started = Date.now();
+      const facts = await Promise.race([gatherHealthFacts(env.ctx), new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+      expect(facts?.databaseError ?? 'no answer within 15 s').toMatch(/did not answer within 5 s/);
+      expect(Date.now() - started).toBeLessThan(8_000);
+    } finally {
+      signalServer('SIGCONT');
+    }
+  }, 30_000);
+
+  it('says unhealthy when the server takes no writes (read-only, a standby)', async () => {
+    await admin.query(`alter database ${PG_TEST_DB} set default_transaction_read_only = on`);
+    // casegate's connections were opened before: new ones get the setting.
+    await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+    try {
+      let error: string | null = null;
+      for (let i = 0; i < 20; i++) {
+        error = (await gatherHealthFacts(env.ctx)).databaseError;
+        if (error !== null && /read-only/.test(error)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(error).toMatch(/read-only/);
+    } finally {
+      await admin.query(`alter database ${PG_TEST_DB} reset default_transaction_read_only`);
+      await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+    }
+    let error: string | null = 'not asked';
+    for (let i = 0; i < 20 && error !== null; i++) error = (await gatherHealthFacts(env.ctx)).databaseError;
+    expect(error).toBeNull();
+  }, 30_000);
+});
