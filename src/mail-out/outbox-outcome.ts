@@ -51,8 +51,14 @@ export interface Unrecorded {
 }
 
 
-/** Write what became of one row (in the caller's transaction); `delayed`: it waited in memory for the database. */
-export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed: Unrecorded | null, at: string): Promise<void> {
+/**
+ * Write what became of one row (in the caller's transaction); `delayed`: it waited in memory for the
+ * database. True when written; false when the row is no longer this sender's (its claim lapsed and
+ * another sender took it over — outbox.ts claimedWrite): that sender decides its fate. "sent" and
+ * "partly-sent" are always written: the relay did accept it (for some recipients at least).
+ */
+export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed: Unrecorded | null, at: string): Promise<boolean> {
+  const owner = row.claimed_by;
   switch (o.kind) {
     case 'sent':
       await markSent(trx, row.id, o.attempts, o.at);
@@ -76,10 +82,9 @@ export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed:
           at,
         });
       }
-      return;
+      return true;
     case 'retry':
-      await markRetry(trx, row.id, o.attempts, o.nextAt, o.error);
-      return;
+      return markRetry(trx, row.id, owner, o.attempts, o.nextAt, o.error);
     case 'partly-sent': {
       const error = `refused for now: ${refusalsText(o.deferred)}`.slice(0, 500);
       await markPartlySent(trx, row.id, { attempts: o.attempts, at: o.at, nextAt: o.nextAt, pending: o.deferred.map((r) => r.address), error });
@@ -92,19 +97,18 @@ export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed:
         data: { outboxId: row.id, deferred: o.deferred.map((r) => r.address), refused: o.refused.map((r) => r.address) },
         at,
       });
-      return;
+      return true;
     }
     case 'released':
-      await releaseRow(trx, row.id, o.attempts, o.error);
-      return;
+      return releaseRow(trx, row.id, owner, o.attempts, o.error);
     case 'failed':
-      await markFailed(trx, row.id, o.attempts, o.error);
+      if (!(await markFailed(trx, row.id, owner, o.attempts, o.error))) return false;
       await addEvent(trx, { caseId: row.case_id, type: 'email.failed', actor: 'system', reason: `${row.kind} ${recipientsText(row)}: ${o.why}: ${o.error}`, data: { outboxId: row.id }, at });
-      return;
+      return true;
     case 'suppressed':
-      await markSuppressed(trx, row.id, o.reason);
+      if (!(await markSuppressed(trx, row.id, owner, o.reason))) return false;
       await addEvent(trx, { caseId: row.case_id, type: 'email.suppressed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${o.reason}`, data: { outboxId: row.id }, at });
-      return;
+      return true;
   }
 }
 

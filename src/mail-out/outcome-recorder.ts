@@ -114,13 +114,18 @@ export class OutcomeRecorder {
     let error: unknown = null;
     try {
       await this.ctx.db.transaction().execute(async (trx) => {
-        for (const w of group) await writeOutcome(trx, w.row, w.outcome, null, at);
+        for (const w of group) if (!(await writeOutcome(trx, w.row, w.outcome, null, at))) this.#takenOver(w.row, w.outcome);
       });
     } catch (err) {
       error = err ?? new Error('transaction failed');
     }
     this.dbAnswered(error === null);
     for (const w of group) w.done(error);
+  }
+
+  /** An outcome not written: the row's claim lapsed and another sender has it now. */
+  #takenOver(row: OutboxRow, outcome: Outcome): void {
+    this.log.warn({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id, outcome: outcome.kind }, 'outcome of an email not recorded: its claim lapsed and another sender has taken the row over');
   }
 
   #scheduleFlush(): void {
@@ -142,7 +147,7 @@ export class OutcomeRecorder {
     const at = this.ctx.clock.now().toISOString();
     try {
       await this.ctx.db.transaction().execute(async (trx) => {
-        for (const u of pending) await writeOutcome(trx, u.row, u.outcome, u, at);
+        for (const u of pending) if (!(await writeOutcome(trx, u.row, u.outcome, u, at))) this.#takenOver(u.row, u.outcome);
       });
     } catch (err) {
       this.dbAnswered(false);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, UpdateQueryBuilder, UpdateResult } from 'kysely';
 import { lockKey, skipLocked } from '../dialect.js';
 import { insertReturningId, runPrepared } from '../prepared.js';
 import type { Database, NewOutbox, OutboxRow, OutboxStatus } from '../schema.js';
@@ -177,21 +177,35 @@ export async function markPartlySent(db: Q, id: number, o: { attempts: number; a
   await db.updateTable('messages').set({ sent_at: o.at }).where('outbox_id', '=', id).where('sent_at', 'is', null).execute();
 }
 
-export async function markRetry(db: Q, id: number, attempts: number, nextAt: string, error: string): Promise<void> {
-  await db.updateTable('outbox').set({ attempts, next_attempt_at: nextAt, last_error: error, ...unclaimed }).where('id', '=', id).execute();
+/**
+ * The outcomes below are written only while `owner` still holds the row's claim (true when
+ * written). A sender whose claim lapsed (it could not reach the database for longer than
+ * outgoing.claimSeconds) may find the row taken over by another sender, which is sending it or
+ * has sent it: its late "retry" or "released" would free the row under that sender (and have it
+ * sent once more), its "failed" or "suppressed" would overwrite a sent row.
+ */
+export async function markRetry(db: Q, id: number, owner: string | null, attempts: number, nextAt: string, error: string): Promise<boolean> {
+  return claimedWrite(db.updateTable('outbox').set({ attempts, next_attempt_at: nextAt, last_error: error, ...unclaimed }).where('id', '=', id), owner);
 }
 
-export async function markFailed(db: Q, id: number, attempts: number, error: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'failed', attempts, last_error: error, ...unclaimed }).where('id', '=', id).execute();
+export async function markFailed(db: Q, id: number, owner: string | null, attempts: number, error: string): Promise<boolean> {
+  return claimedWrite(db.updateTable('outbox').set({ status: 'failed', attempts, last_error: error, ...unclaimed }).where('id', '=', id), owner);
 }
 
-export async function markSuppressed(db: Q, id: number, reason: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'suppressed', last_error: reason, ...unclaimed }).where('id', '=', id).execute();
+export async function markSuppressed(db: Q, id: number, owner: string | null, reason: string): Promise<boolean> {
+  return claimedWrite(db.updateTable('outbox').set({ status: 'suppressed', last_error: reason, ...unclaimed }).where('id', '=', id), owner);
 }
 
 /** Give a row back untried (the transport is paused): due again as soon as sending resumes. */
-export async function releaseRow(db: Q, id: number, attempts: number, error: string | null): Promise<void> {
-  await db.updateTable('outbox').set({ attempts, ...(error !== null ? { last_error: error } : {}), ...unclaimed }).where('id', '=', id).execute();
+export async function releaseRow(db: Q, id: number, owner: string | null, attempts: number, error: string | null): Promise<boolean> {
+  return claimedWrite(db.updateTable('outbox').set({ attempts, ...(error !== null ? { last_error: error } : {}), ...unclaimed }).where('id', '=', id), owner);
+}
+
+type OutboxUpdate = UpdateQueryBuilder<Database, 'outbox', 'outbox', UpdateResult>;
+
+async function claimedWrite(q: OutboxUpdate, owner: string | null): Promise<boolean> {
+  const r = await (owner === null ? q.where('claimed_by', 'is', null) : q.where('claimed_by', '=', owner)).where('status', '=', 'queued').executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 export async function outboxOfCase(db: Q, caseId: number): Promise<OutboxRow[]> {

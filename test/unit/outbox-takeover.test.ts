@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { claimDue, outboxRow } from '../../src/db/repos/outbox.js';
+import { writeOutcome } from '../../src/mail-out/outbox-outcome.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+
+/**
+ * A sender (daemon A) whose claim on a row lapsed — it could not reach the database for longer
+ * than outgoing.claimSeconds, a network partition — while another sender (B) took the row over.
+ * A's late outcome was written whatever B had done: its "retry" freed the row under B while B was
+ * sending it (a third sender, or A itself at the retry time, then sent it once more), its "failed"
+ * turned B's sent row into a failed one (an admin's requeue sends it again). Now an outcome other
+ * than "sent" is written only while the sender still holds the claim.
+ */
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.close();
+});
+
+const at = (s: number) => new Date(Date.parse('2026-03-02T09:00:00Z') + s * 1000).toISOString();
+
+describe('a late outcome of a sender whose claim was taken over', () => {
+  it('leaves the row with the sender that holds it now', async () => {
+    env = await testEnv({});
+    const stored = await env.ingest(eml({}));
+    expect(stored.kind).toBe('stored');
+    const [rowA] = await claimDue(env.ctx.db, { owner: 'A', now: at(0), until: at(10), limit: 1, exclude: [] });
+    expect(rowA?.claimed_by).toBe('A');
+    // A's claim lapsed; B takes the row over and is sending it.
+    const [rowB] = await claimDue(env.ctx.db, { owner: 'B', now: at(20), until: at(40), limit: 1, exclude: [] });
+    expect(rowB?.id).toBe(rowA!.id);
+
+    // A is back and writes what it knew: the relay answered 451.
+    expect(await writeOutcome(env.ctx.db, rowA!, { kind: 'retry', attempts: 1, nextAt: at(25), error: '451 try later' }, null, at(21))).toBe(false);
+    expect((await outboxRow(env.ctx.db, rowA!.id))!.claimed_by).toBe('B');
+    // Nobody else can claim it while B sends it.
+    expect(await claimDue(env.ctx.db, { owner: 'C', now: at(26), until: at(46), limit: 1, exclude: [] })).toEqual([]);
+
+    // B's send is accepted; A's late "failed" does not turn it into a failed email.
+    expect(await writeOutcome(env.ctx.db, rowB!, { kind: 'sent', attempts: 1, at: at(27), response: '250 ok', signedBy: null }, null, at(27))).toBe(true);
+    expect(await writeOutcome(env.ctx.db, rowA!, { kind: 'failed', attempts: 1, error: '550 no', why: 'permanent failure' }, null, at(28))).toBe(false);
+    expect(await writeOutcome(env.ctx.db, rowA!, { kind: 'released', attempts: 1, error: null }, null, at(28))).toBe(false);
+    const row = await outboxRow(env.ctx.db, rowA!.id);
+    expect(row).toMatchObject({ status: 'sent', claimed_by: null });
+    expect((await eventsOfCase(env.ctx.db, row!.case_id!)).filter((e) => e.type === 'email.failed')).toEqual([]);
+  });
+});
