@@ -10,7 +10,8 @@ import { isStalePreparedStatement } from './pg-named-statements.js';
  *  | row claims (outbox)          | the write lock (BEGIN IMMEDIATE)    | FOR UPDATE SKIP LOCKED                    |
  *  | "one at a time" in a txn     | the write lock                      | pg_advisory_xact_lock(key)                |
  *  | case numbers                 | max(number) + 1 under the lock      | a sequence (gaps possible, never twins)   |
- *  | transient errors             | SQLITE_BUSY …                       | 40001, 40P01, 55P03, 57P0x, 08xxx, socket |
+ *  | transient errors             | SQLITE_BUSY …                       | 40001, 40P01, 55P03, 57P0x, 08xxx, 53xxx, |
+ *  |                              |                                     | 25006 (read-only), socket errors          |
  *  | unique violation             | SQLITE_CONSTRAINT_UNIQUE "t.col"    | 23505 with the index name                 |
  *  | substring test               | instr(text, part)                   | strpos(text, part)                        |
  *
@@ -140,6 +141,7 @@ export async function syncSequences(db: QueryExecutorProvider, tables: readonly 
 }
 
 const PG_TRANSIENT_CODES = new Set([
+  '25006', // read_only_sql_transaction (a standby, a failover under way, default_transaction_read_only)
   '40001', // serialization_failure
   '40P01', // deadlock_detected
   '55P03', // lock_not_available (lock_timeout)
@@ -147,6 +149,8 @@ const PG_TRANSIENT_CODES = new Set([
   '57P01', // admin_shutdown (server restarting)
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up)
+  '53000', // insufficient_resources
+  '53200', // out_of_memory
   '53300', // too_many_connections
   '53400', // configuration_limit_exceeded
   '58000', // system_error

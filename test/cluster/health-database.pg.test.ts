@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatherHealthFacts } from '../../src/ops/health.js';
-import { testEnv, type TestEnv } from '../helpers/context.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { PG_TEST_DB, startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 
 /**
@@ -14,7 +14,8 @@ import { PG_TEST_DB, startPgCluster, type PgCluster } from '../helpers/pg-cluste
  *    check waited as long as the query did — /healthz never answered, `casegate status` hung;
  *  - the server takes no writes (a standby after a failover, default_transaction_read_only): every
  *    message ended in `retry`, and health said "ok".
- * Now the check gives up after 5 s ("did not answer"), and a read-only server is unhealthy.
+ * Now the check gives up after 5 s ("did not answer"), and a read-only server is unhealthy (and a
+ * message refused by it is retried like one refused by a server that is restarting).
  * On a cluster of this file's own: it is frozen and made read-only.
  */
 
@@ -84,5 +85,24 @@ describe('the health check of the database', () => {
     let error: string | null = 'not asked';
     for (let i = 0; i < 20 && error !== null; i++) error = (await gatherHealthFacts(env.ctx)).databaseError;
     expect(error).toBeNull();
+  }, 30_000);
+
+  it('a message arriving while the database is read-only is retried, not first sent to quarantine', async () => {
+    // 25006 (read_only_sql_transaction) is a server state — a standby during a failover — not
+    // something in the message: the quarantine was tried (and, once the primary was back between the
+    // two writes, would have held a customer's mail until an admin released it).
+    await admin.query(`alter database ${PG_TEST_DB} set default_transaction_read_only = on`);
+    await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+    try {
+      let out = await env.ingest(eml({ messageId: 'read-only-1@customer.example' }));
+      // The first statement may meet a connection the server ended above.
+      if (out.kind === 'retry' && !/25006/.test(out.reason)) out = await env.ingest(eml({ messageId: 'read-only-1@customer.example' }));
+      expect(out.kind).toBe('retry');
+      expect(out.reason).toMatch(/25006/);
+      expect(out.reason).not.toMatch(/quarantine/);
+    } finally {
+      await admin.query(`alter database ${PG_TEST_DB} reset default_transaction_read_only`);
+      await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+    }
   }, 30_000);
 });
