@@ -9,7 +9,7 @@ import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { SURVEY_MAX, SURVEY_MIN } from '../web/links.js';
 
 /**
- * Satisfaction answers (issue 11): a rating 1–5 from a one-click link, the survey page or an email
+ * Satisfaction answers (issue 11): a rating 1–5 from the survey page (opened by a rating link) or an email
  * reply whose first line holds a digit or words ("great", "poor"; English and German), plus an
  * optional comment. One answer per case: a second rating replaces the first, comments are kept
  * (each appended). The first rating is thanked with the survey-thanks email, once per case.

@@ -9,7 +9,7 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
 
 /**
  * The satisfaction survey: once per case (claim "survey", with the outbox row), afterHours after
- * its resolution, with one-click rating links (signed, when the web server is on) and the reply
+ * its resolution, with rating links (signed, when the web server is on) and the reply
  * route (a digit or words on the first line). Cases resolved more than a week before that are not
  * surveyed any more (after a long downtime, or when the survey was switched on). Like the
  * confirmation, the survey never goes to an address that did not really write to us: a case that

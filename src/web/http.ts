@@ -29,8 +29,6 @@ export interface Route {
   readonly pattern: RegExp;
   /** Short name for logs (and metrics later). */
   readonly name: string;
-  /** A GET with a side effect (a one-click rating): HEAD requests (link scanners) get an empty 200 without running it. */
-  readonly sideEffect?: boolean;
   readonly handler: Handler;
 }
 

@@ -65,9 +65,6 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
       const route = candidates.find((r) => r.method === method);
       if (route === undefined) {
         response = candidates.length > 0 ? { status: 405, headers: { Allow: [...new Set(candidates.map((r) => r.method))].join(', ') }, body: 'method not allowed\n' } : noticePage(ctx, 'not-found', 404, text);
-      } else if (req.method === 'HEAD' && route.sideEffect === true) {
-        routeName = route.name;
-        response = { status: 200, headers: { 'Content-Type': 'text/html; charset=utf-8' } };
       } else {
         routeName = route.name;
         const params = (route.pattern.exec(url.pathname)?.groups ?? {}) as Record<string, string>;

@@ -21,7 +21,7 @@ import { CHROMIUM, launchChromium, type Browser } from '../helpers/browser.js';
  * A customer follows and rates their case in a real headless Chromium (Debian's package, driven
  * by playwright-core): the daemon receives a mail over SMTP, writes the confirmation as an .eml
  * (file transport), the test opens the signed link from that file, sees the status, sends a reply,
- * and after the case is resolved clicks a rating in the survey .eml and adds a comment. Screenshots
+ * and after the case is resolved clicks a rating in the survey .eml, sends it, then changes it and adds a comment. Screenshots
  * at 375 px and 1280 px go to test-output/.
  */
 
@@ -147,10 +147,15 @@ describe('a customer in a real browser', () => {
     expect(four).toMatch(/\/s\/10001\.s\.[^/]+\/4$/);
     await page.setViewportSize({ width: 375, height: 900 });
     await page.goto(four!);
-    await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you! We recorded your rating: 4 of 5.');
+    // The click chooses 4; nothing is recorded until the customer sends the form (mail scanners fetch every link).
+    await expect(page.locator('[role="status"]').textContent()).resolves.toBe('You chose 4 of 5. Press “Save” to send us your rating; a comment is welcome too.');
     expect(await page.getByLabel('4 of 5').isChecked()).toBe(true);
+    expect(await surveyOfCase(daemon.ctx.db, c.id)).toBeUndefined();
     await checkAccessible(page);
     const surveyShots = [await shot(page, 'survey-page', 375), await shot(page, 'survey-page', 1280)];
+    await Promise.all([page.waitForURL(/\?saved=1$/), page.getByRole('button', { name: 'Save' }).click()]);
+    await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you! We recorded your rating: 4 of 5.');
+    expect(await surveyOfCase(daemon.ctx.db, c.id)).toMatchObject({ rating: 4 });
     await page.locator('label.rating', { hasText: '5' }).click();
     await page.getByLabel('Anything you would like to tell us? (optional)').fill('Quick and friendly, thank you!');
     await Promise.all([page.waitForURL(/\?saved=1$/), page.getByRole('button', { name: 'Save' }).click()]);

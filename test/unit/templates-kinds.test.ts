@@ -225,7 +225,7 @@ describe('wording by data', () => {
   });
 
   it('survey: link or reply keywords; thank-you with the rating', () => {
-    // One-click ratings 1–5 (signed links from the web server), and the reply route.
+    // Rating links 1–5 (signed links from the web server, each opens the survey page), and the reply route.
     const withUrl = render('survey', sample('survey'));
     for (const r of sampleTemplateData('survey').survey.ratings) {
       expect(withUrl.text).toContain(`  ${r.value}: ${r.url}`);
@@ -234,7 +234,7 @@ describe('wording by data', () => {
     expect(withUrl.html).toContain('aria-label="Rating 5 of 5"');
     const byReply = render('survey', sample('survey', { survey: { url: '', ratings: [] } }), 'de');
     expect(byReply.text).toContain('mit einer Zahl von 1 (nicht zufrieden) bis 5 (sehr zufrieden)');
-    expect(byReply.html).not.toMatch(/support\.example\.com\/s\/|Ein Klick genügt/);
+    expect(byReply.html).not.toMatch(/support\.example\.com\/s\/|Wählen Sie, wie zufrieden/);
     expect(render('survey-thanks', sample('survey-thanks')).text).toContain('4 out of 5');
   });
 

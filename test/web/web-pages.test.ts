@@ -282,26 +282,57 @@ describe('the survey', () => {
     return id;
   }
 
-  it('one click records the rating and thanks once; the form changes it and adds a comment; HEAD records nothing', async () => {
+  it('a rating link only chooses the rating: nothing is recorded until the person sends the form (scanners fetch all five)', async () => {
     const id = await surveyed();
     const four = await linkIn(id, 'survey', /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+\/4)/);
-    const head = await fetch(base + four.replace(/\/4$/, '/2'), { method: 'HEAD' });
-    expect(head.status).toBe(200);
+    const formPath = four.replace(/\/4$/, '');
+    // A mail security gateway (Safe Links, Mimecast) fetches every link of the email, with GET and HEAD.
+    for (const n of [1, 2, 3, 4, 5]) {
+      expect((await get(`${formPath}/${n}`, { 'User-Agent': 'Mozilla/5.0 (link scanner)' })).status).toBe(200);
+      expect((await fetch(`${base}${formPath}/${n}`, { method: 'HEAD' })).status).toBe(200);
+    }
     expect(await surveyOfCase(env.ctx.db, id)).toBeUndefined();
+    expect((await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'survey-thanks')).toHaveLength(0);
+    const events = await env.ctx.db.selectFrom('events').select('type').where('case_id', '=', id).where('type', 'like', 'survey.%').execute();
+    expect(events.map((e) => e.type)).toEqual(['survey.sent']);
+    // The person clicks "4": the page has 4 chosen and asks to send it.
     const res = await get(four);
     expect(res.status).toBe(200);
     const html = await res.text();
-    expect(html).toContain('Thank you! We recorded your rating: 4 of 5.');
+    expect(html).toContain('You chose 4 of 5. Press “Save” to send us your rating; a comment is welcome too.');
+    expect(html).not.toContain('We recorded your rating');
     expect(html).toMatch(/<input type="radio" name="rating" value="4" checked aria-label="4 of 5">/);
+    expect(await surveyOfCase(env.ctx.db, id)).toBeUndefined();
+    const send = await post(formPath, { csrf: csrfOf(html), rating: '4', comment: '' }, { Origin: base });
+    expect(send.status).toBe(303);
     expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 4, source: 'web' });
-    const formPath = four.replace(/\/4$/, '');
+    expect(await (await get(`${formPath}?saved=1`)).text()).toContain('Thank you! We recorded your rating: 4 of 5.');
+    // The form changes it and adds a comment; the first rating alone is thanked.
     const save = await post(formPath, { csrf: csrfOf(html), rating: '5', comment: 'Fast & friendly <3' }, { Origin: base });
     expect(save.status).toBe(303);
     expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 5, comment: 'Fast & friendly <3' });
     const after = await (await get(`${formPath}?saved=1`)).text();
     expect(after).toContain('Fast &amp; friendly &lt;3');
     expect((await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'survey-thanks')).toHaveLength(1);
+    // A later click on another rating shows that one chosen, and still records nothing by itself.
+    const two = await (await get(`${formPath}/2`)).text();
+    expect(two).toMatch(/<input type="radio" name="rating" value="2" checked aria-label="2 of 5">/);
+    expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 5 });
     expect((await caseByNumber(env.ctx.db, 10001))!.status).toBe('resolved');
+  });
+
+  it('the survey page in German: the clicked rating chosen, sent with „Speichern“', async () => {
+    const out = await env.ingest(eml({ from: 'Max Kunde <max@kunde.example>', subject: 'Drucker brennt', body: 'Hallo, mein Drucker brennt seit heute Morgen. Bitte helfen Sie mir schnell.\nViele Grüße', headers: { 'Content-Language': 'de' } }));
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    expect((await caseById(env.ctx.db, out.caseId))!.language).toBe('de');
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, out.caseId, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    env.clock.set('2026-03-03T15:00:00Z');
+    await createJobScheduler(env.ctx).run('survey', 'manual');
+    const three = await linkIn(out.caseId, 'survey', /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+\/3)/);
+    const html = await (await get(three)).text();
+    expect(html).toContain('<html lang="de">');
+    expect(html).toContain('Sie haben 3 von 5 gewählt. Klicken Sie auf „Speichern“, um uns Ihre Bewertung zu senden');
+    expect(await surveyOfCase(env.ctx.db, out.caseId)).toBeUndefined();
   });
 
   it('a survey link is not a case link; ratings outside 1–5 do not exist', async () => {

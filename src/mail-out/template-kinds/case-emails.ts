@@ -269,10 +269,10 @@ export const caseEmailKinds = {
         min: num('Lowest rating a customer can reply with.', 1),
         max: num('Highest rating a customer can reply with.', 5),
         ratings: list(
-          'One-click ratings, lowest first: each link records its rating (empty when the web server is off).',
+          'Rating links, lowest first: each opens the survey page with its rating chosen, recorded when the customer sends it (empty when the web server is off).',
           obj('One rating.', {
             value: num('The rating.', 1),
-            url: str('Link that records it.', 'https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665/1'),
+            url: str('Link to the survey page with this rating chosen.', 'https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665/1'),
           }),
           [1, 2, 3, 4, 5].map((value) => ({ value, url: `https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665/${value}` })),
         ),

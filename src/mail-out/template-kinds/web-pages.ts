@@ -44,20 +44,21 @@ export const webPageKinds = {
     },
   },
   'survey-page': {
-    description: 'Shown to the customer (web page) who clicks a rating in the survey email: the rating is recorded, with a form for another rating and a comment.',
+    description: 'Shown to the customer (web page) who clicks a rating in the survey email: that rating chosen in a form they send to record it (a click alone records nothing: mail scanners fetch every link), with a comment if they like.',
     audience: 'web',
     scope: 'case',
     variables: {
       ...commonVariables,
       survey: obj('The survey page.', {
         rating: num('The recorded rating; 0 when none yet.', 4),
+        chosen: num('The rating clicked in the survey email, chosen in the form but not recorded until the form is sent; 0 when the page was opened otherwise.', 0),
         min: num('Lowest rating.', 1),
         max: num('Highest rating.', 5),
         comment: str('The comments given so far; empty for none.', ''),
         saved: bool('True right after a rating or comment was saved.', true),
         options: list(
           'The ratings to choose from, lowest first.',
-          obj('One rating.', { value: num('The rating.', 1), checked: bool('True for the recorded rating.', false) }),
+          obj('One rating.', { value: num('The rating.', 1), checked: bool('True for the rating clicked in the email (chosen), else the recorded one.', false) }),
           [1, 2, 3, 4, 5].map((value) => ({ value, checked: value === 4 })),
         ),
         form: obj('The form (POST, no JavaScript).', {

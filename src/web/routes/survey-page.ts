@@ -11,24 +11,28 @@ import { renderPage } from '../render-page.js';
 import { baseUrlOf, surveyPath, type LinkToken } from '../signed-link.js';
 
 /**
- * The survey (signed per case): GET /s/<link>/<1–5> records that rating with one click and shows
- * the page with a form for another rating and a comment; GET /s/<link> shows the page; POST saves
- * the form and redirects (303) back. A second rating replaces the first; comments are kept.
+ * The survey (signed per case): GET /s/<link>/<1–5> (a rating clicked in the survey email) shows
+ * the page with that rating chosen and a form to send it, with a comment if they like; GET
+ * /s/<link> shows the page; only the POST of the form records a rating (and thanks the first one),
+ * then redirects (303) back. A GET never records anything: mail security gateways (Outlook Safe
+ * Links, Mimecast …) fetch every link of an email, all five ratings, before the person reads it.
+ * A second rating replaces the first; comments are kept.
  */
 
-async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, saved: boolean): Promise<WebResponse> {
+async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, saved: boolean, chosen = 0): Promise<WebResponse> {
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const answer = await surveyOfCase(ctx.db, caseRow.id);
   const rating = answer?.rating ?? 0;
+  const selected = chosen !== 0 ? chosen : rating;
   const options = [];
-  for (let value = SURVEY_MIN; value <= SURVEY_MAX; value++) options.push({ value, checked: value === rating });
+  for (let value = SURVEY_MIN; value <= SURVEY_MAX; value++) options.push({ value, checked: value === selected });
   return renderPage(
     ctx,
     'survey-page',
     {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       caseLink: '',
-      survey: { rating, min: SURVEY_MIN, max: SURVEY_MAX, comment: answer?.comment ?? '', saved, options, form: { action: surveyPath(link.token), csrf: formToken(ctx.secret, link.sig, ctx.clock.now()) } },
+      survey: { rating, chosen, min: SURVEY_MIN, max: SURVEY_MAX, comment: answer?.comment ?? '', saved, options, form: { action: surveyPath(link.token), csrf: formToken(ctx.secret, link.sig, ctx.clock.now()) } },
     },
     { language: caseRow.language, queue: caseRow.queue },
     { wantsText: req.wantsText },
@@ -46,19 +50,16 @@ export function surveyRoutes(ctx: AppContext): Route[] {
   const actor = (c: CaseRow): string => `customer:${c.requester_address}`;
   return [
     {
+      // The rating clicked in the email, chosen on the page; recorded when the person sends the form.
       method: 'GET',
       name: 'survey-click',
-      sideEffect: true,
       pattern: /^\/s\/(?<token>[^/]+)\/(?<rating>[^/]+)$/,
       async handler(req) {
         const access = await accessLink(ctx, req.params['token'] ?? '', 'survey', req.wantsText);
         if (!access.ok) return access.page;
         const rating = ratingOf(req.params['rating']);
         if (rating === null) return noticePage(ctx, 'not-found', 404, req.wantsText, access.caseRow.language);
-        const out = await ctx.db.transaction().execute((trx) => recordSurveyAnswer(trx, ctx, access.caseRow, { rating, comment: '' }, { source: 'web', actor: actor(access.caseRow) }));
-        if (out.thanked) ctx.outboxSignal.wake();
-        log.info({ caseId: access.caseRow.id, caseNumber: access.caseRow.number, rating, change: out.change }, 'survey: one-click rating');
-        return render(ctx, req, access.caseRow, access.link, true);
+        return render(ctx, req, access.caseRow, access.link, false, rating);
       },
     },
     {
