@@ -39,6 +39,7 @@ export const webPageKinds = {
           action: str('Where the form posts to (the signed link).', '/c/10042.c.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
           csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
           maxLength: num('Longest reply accepted, in characters.', 20000),
+          text: str('What the customer typed when the form was refused (page.error), to put back in the box: {{page.form.text}} inside the textarea; empty otherwise.', ''),
         }),
       }),
     },

@@ -35,7 +35,10 @@ function withoutFooter(text: string, tag: string): string {
   return paras.join('\n\n');
 }
 
-async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extra: Pick<PageData, 'notice' | 'error'>): Promise<PageData> {
+/** What the page shows besides the case: a notice, a form error, and the text a refused form carried (kept in the box). */
+type Extra = Pick<PageData, 'notice' | 'error'> & { readonly text?: string };
+
+async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extra: Extra): Promise<PageData> {
   const zone = calendarOf(ctx.config, caseRow.queue).zone;
   const now = ctx.clock.now();
   const when = (iso: string): string => localWhen(new Date(iso), zone, caseRow.language, now);
@@ -74,13 +77,14 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
     zone,
     due,
     closed: caseRow.status === 'resolved' || caseRow.status === 'closed',
-    ...extra,
+    notice: extra.notice,
+    error: extra.error,
     messages,
-    form: { action: casePath(link.token), csrf: formToken(ctx.secret, link.sig, now), maxLength: MAX_REPLY_CHARS },
+    form: { action: casePath(link.token), csrf: formToken(ctx.secret, link.sig, now), maxLength: MAX_REPLY_CHARS, text: extra.text ?? '' },
   };
 }
 
-async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Pick<PageData, 'notice' | 'error'>, status = 200): Promise<WebResponse> {
+async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Extra, status = 200): Promise<WebResponse> {
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const data = { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', page: await pageData(ctx, caseRow, link, extra) };
   return renderPage(ctx, 'case-page', data, { language: caseRow.language, queue: caseRow.queue }, { status, wantsText: req.wantsText });
@@ -115,19 +119,19 @@ export function caseRoutes(ctx: AppContext): Route[] {
         const form = await req.form();
         const token = form.get('csrf') ?? '';
         const text = (form.get('text') ?? '').replace(/\r\n?/g, '\n').trim();
-        if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, caseRow, link, { notice: '', error: 'form-expired' }, 403);
+        if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, caseRow, link, { notice: '', error: 'form-expired', text }, 403);
         if (text === '') return render(ctx, req, caseRow, link, { notice: '', error: 'empty' }, 400);
-        if (text.length > MAX_REPLY_CHARS) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long' }, 400);
+        if (text.length > MAX_REPLY_CHARS) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long', text }, 400);
         // Every reply notifies the case's agents: one link must not become a flood of them.
         const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
         if ((await webRepliesSince(ctx.db, caseRow.id, since)) >= ctx.config.web.repliesPerHour) {
           log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, limit: ctx.config.web.repliesPerHour }, 'case page: reply refused, too many in the last hour');
-          return render(ctx, req, caseRow, link, { notice: '', error: 'too-many' }, 429);
+          return render(ctx, req, caseRow, link, { notice: '', error: 'too-many', text }, 429);
         }
         const outcome = await submitWebReply(ctx, caseRow, text, token);
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
         if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${casePath(link.token)}?sent=1`);
-        return render(ctx, req, caseRow, link, { notice: '', error: 'retry' }, outcome.kind === 'retry' ? 503 : 500);
+        return render(ctx, req, caseRow, link, { notice: '', error: 'retry', text }, outcome.kind === 'retry' ? 503 : 500);
       },
     },
   ];

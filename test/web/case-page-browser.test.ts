@@ -1,0 +1,90 @@
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { launchChromium, type Browser } from '../helpers/browser.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { SLA_CONFIG } from '../helpers/sla-config.js';
+
+/**
+ * The case page's reply form as a customer uses it, in a real headless Chromium (Debian's
+ * package, driven by playwright-core) against the web server on a real database, with the test's
+ * clock: what the browser keeps and shows when the server refuses a form.
+ */
+
+const CONFIG: ConfigInput = {
+  ...SLA_CONFIG,
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
+  web: { enabled: true, port: 0, baseUrl: 'https://help.example.com/cg', repliesPerHour: 1 },
+};
+
+let chromium: Browser;
+let env: TestEnv;
+let web: WebServer;
+let base: string;
+
+beforeAll(async () => {
+  chromium = await launchChromium({ width: 375 });
+});
+afterAll(async () => {
+  await chromium?.close();
+});
+beforeEach(async () => {
+  env = await testEnv(CONFIG, '2026-03-02T14:00:00Z');
+  web = await startWebServer(env.ctx);
+  base = `http://127.0.0.1:${web.port}`;
+});
+afterEach(async () => {
+  await web.close();
+  await env.close();
+});
+
+async function openCase(): Promise<{ id: number; page: Page; url: string }> {
+  const out = await env.ingest(eml({ body: 'My printer is on fire.' }));
+  if (out.kind !== 'stored') throw new Error(out.reason);
+  const conf = (await outboxOfCase(env.ctx.db, out.caseId)).find((r) => r.kind === 'confirmation')!;
+  const url = base + /https:\/\/help\.example\.com\/cg(\/c\/[^\s"<>]+)/.exec(conf.text)![1]!;
+  const page = await chromium.context.newPage();
+  expect((await page.goto(url))?.status()).toBe(200);
+  return { id: out.caseId, page, url };
+}
+
+const inbound = async (id: number) => (await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in').map((m) => m.visible_text);
+
+/** A reply a customer spent a while on: several lines, markup-like characters. */
+const TYPED = 'Steps to reproduce:\n1. open the tray <b>A4</b> & "Letter"\n2. press start\n\nThe error is E-42.';
+
+describe('the reply form in a browser', () => {
+  it('a form left open past its token’s life is refused, and the message typed stays in the box to send again', async () => {
+    const { id, page, url } = await openCase();
+    await page.getByLabel('Your message').fill(TYPED);
+    env.clock.advance(13 * 3_600_000); // the form token lives 12 hours
+    const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
+    expect(refused.status()).toBe(403);
+    await expect(page.locator('[role="alert"]').textContent()).resolves.toBe('The form had expired. Your message is still in the box below: please send it again.');
+    expect(await page.getByLabel('Your message').inputValue()).toBe(TYPED);
+    expect(await inbound(id)).toEqual(['My printer is on fire.']);
+    // The refused page carries a fresh token: sending again adds it, once.
+    await Promise.all([page.waitForURL(`${url}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
+    expect(await page.getByLabel('Your message').inputValue()).toBe('');
+    expect(await inbound(id)).toEqual(['My printer is on fire.', TYPED]);
+    await page.close();
+  });
+
+  it('over web.repliesPerHour the page asks to wait and keeps the text; an hour later it goes through', async () => {
+    const { id, page, url } = await openCase();
+    await page.getByLabel('Your message').fill('First addition.');
+    await Promise.all([page.waitForURL(`${url}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
+    await page.getByLabel('Your message').fill(TYPED);
+    const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
+    expect(refused.status()).toBe(429);
+    await expect(page.locator('[role="alert"]').textContent()).resolves.toContain('Please wait a while before adding more');
+    expect(await page.getByLabel('Your message').inputValue()).toBe(TYPED);
+    env.clock.advance(3_600_001);
+    await Promise.all([page.waitForURL(`${url}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
+    expect(await inbound(id)).toEqual(['My printer is on fire.', 'First addition.', TYPED]);
+    await page.close();
+  });
+});
