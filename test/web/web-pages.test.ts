@@ -234,6 +234,33 @@ describe('the reply form', () => {
     expect(page).toContain('E-42 &lt;b&gt;bold&lt;/b&gt;');
   });
 
+  it('keeps every line the customer typed: no quote, signature or forwarded-message cutting (it is no email reply)', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const typed = [
+      'The installer still fails. Console output:',
+      '> npm install printer-driver',
+      '> gyp ERR! build error',
+      '',
+      'On Monday you wrote:',
+      '> restart the spooler',
+      'I did.',
+      '',
+      '-----Original Message-----',
+      'From: IT <it@customer.example>',
+      'the ticket from our own helpdesk, for reference',
+      '',
+      '-- ',
+      'Jane, 3rd floor',
+    ].join('\n');
+    const res = await post(path, { csrf: csrfOf(await (await get(path)).text()), text: typed }, { Origin: base });
+    expect(res.status).toBe(303);
+    expect((await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in').map((m) => m.visible_text)).toEqual(['My printer is on fire.\nPlease help.', typed]);
+    // The agents are told all of it.
+    const notice = (await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'agent-notification').at(-1)!;
+    for (const line of ['> gyp ERR! build error', 'the ticket from our own helpdesk, for reference', 'Jane, 3rd floor']) expect(notice.text).toContain(line);
+  });
+
   it('takes at most web.repliesPerHour replies per case (each notifies agents): then 429 and a page that asks to wait', async () => {
     const id = await newCase();
     const path = await linkIn(id, 'confirmation');

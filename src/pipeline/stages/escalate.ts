@@ -1,10 +1,10 @@
 import { setPriority } from '../../cases/lifecycle.js';
 import { escalateCase, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
-import { writtenText } from '../../cases/escalation-signals.js';
 import { priorityScheme } from '../../cases/priority.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoReplyRefusal } from './react.js';
 import { need, type CommitStage } from '../types.js';
+import { writtenTextOf } from '../written-text.js';
 
 /**
  * Who must hear about it? Escalations, in the same transaction as the message:
@@ -58,7 +58,7 @@ export const escalateStage: CommitStage = {
     const lastMessage: LastMessage = {
       from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
       at: now,
-      visibleText: writtenText(msg.notes.visible?.text ?? ''),
+      visibleText: writtenTextOf(msg),
       forged: sender.auth === 'fail',
     };
     const common = { lastMessage, inReplyTo: parsed.messageId, references: parsed.references, messageRowId };

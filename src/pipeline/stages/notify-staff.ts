@@ -1,9 +1,9 @@
-import { writtenText } from '../../cases/escalation-signals.js';
 import { caseById } from '../../db/repos/cases.js';
 import { addEvent, senderNotifications } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
 import { notifyAgents, sendForgedNotice } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
+import { writtenTextOf } from '../written-text.js';
 
 /**
  * Who on the staff side must hear about it?
@@ -64,7 +64,7 @@ export const notifyStaffStage: CommitStage = {
       message: {
         from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
         at,
-        visibleText: writtenText(msg.notes.visible?.text ?? ''),
+        visibleText: writtenTextOf(msg),
         attachments: parsed.attachments.map((a) => a.filename),
         forged: sender.auth === 'fail',
       },

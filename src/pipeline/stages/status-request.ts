@@ -1,7 +1,7 @@
-import { writtenText } from '../../cases/escalation-signals.js';
 import { isStatusRequest } from '../../cases/status-request.js';
 import { isStaff } from '../../cases/staff.js';
 import { need, NEXT, type DecideStage } from '../types.js';
+import { writtenTextOf } from '../written-text.js';
 
 /**
  * Does the customer only ask where their case stands ("status", "?")? Then the reply is answered
@@ -16,7 +16,7 @@ export const statusRequestStage: DecideStage = {
     msg.notes.statusRequest = false;
     if (thread.kind !== 'existing' || msg.notes.automated != null || !sender.verified || isStaff(ctx.config, sender.address)) return NEXT;
     if (thread.caseRow.kind === 'feedback') return NEXT;
-    if (!isStatusRequest(writtenText(msg.notes.visible?.text ?? ''))) return NEXT;
+    if (!isStatusRequest(writtenTextOf(msg))) return NEXT;
     msg.notes.statusRequest = true;
     if (thread.reopen === 'reopen') msg.notes.thread = { ...thread, reopen: 'keep' };
     return NEXT;
