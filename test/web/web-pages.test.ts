@@ -279,6 +279,16 @@ describe('the reply form', () => {
     expect((await post(path, { csrf: csrfOf(await (await get(path)).text()), text: 'Later' }, { Origin: base })).status).toBe(303);
   });
 
+  it('replies sent all at once still stop at web.repliesPerHour', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const csrf = csrfOf(await (await get(path)).text());
+    const statuses = (await Promise.all(Array.from({ length: 16 }, (_, i) => post(path, { csrf, text: `Burst ${i}` }, { Origin: base })))).map((r) => r.status);
+    expect(statuses.filter((s) => s === 303)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(6);
+    expect((await messagesOfCase(env.ctx.db, id)).filter((m) => m.visible_text.startsWith('Burst'))).toHaveLength(10);
+  });
+
   it('refuses forged, cross-site, empty and oversized forms', async () => {
     const id = await newCase();
     const path = await linkIn(id, 'confirmation');

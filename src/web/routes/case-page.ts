@@ -90,8 +90,28 @@ async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: 
   return renderPage(ctx, 'case-page', data, { language: caseRow.language, queue: caseRow.queue }, { status, wantsText: req.wantsText });
 }
 
+/**
+ * One reply at a time per case in this process: the web.repliesPerHour count and the reply it
+ * admits are one step, so replies sent at once (a script, a held Enter key) cannot all pass the
+ * count before any of them is stored.
+ */
+function perCaseQueue(): <T>(caseId: number, work: () => Promise<T>) => Promise<T> {
+  const tails = new Map<number, Promise<unknown>>();
+  return async (caseId, work) => {
+    const run = (tails.get(caseId) ?? Promise.resolve()).then(work);
+    const tail = run.catch(() => undefined);
+    tails.set(caseId, tail);
+    try {
+      return await run;
+    } finally {
+      if (tails.get(caseId) === tail) tails.delete(caseId);
+    }
+  };
+}
+
 export function caseRoutes(ctx: AppContext): Route[] {
   const log = ctx.log.child({ component: 'web' });
+  const oneAtATime = perCaseQueue();
   return [
     {
       method: 'GET',
@@ -122,13 +142,16 @@ export function caseRoutes(ctx: AppContext): Route[] {
         if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, caseRow, link, { notice: '', error: 'form-expired', text }, 403);
         if (text === '') return render(ctx, req, caseRow, link, { notice: '', error: 'empty' }, 400);
         if (text.length > MAX_REPLY_CHARS) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long', text }, 400);
-        // Every reply notifies the case's agents: one link must not become a flood of them.
-        const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
-        if ((await webRepliesSince(ctx.db, caseRow.id, since)) >= ctx.config.web.repliesPerHour) {
+        const outcome = await oneAtATime(caseRow.id, async () => {
+          // Every reply notifies the case's agents: one link must not become a flood of them.
+          const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
+          if ((await webRepliesSince(ctx.db, caseRow.id, since)) >= ctx.config.web.repliesPerHour) return null;
+          return submitWebReply(ctx, caseRow, text, token);
+        });
+        if (outcome === null) {
           log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, limit: ctx.config.web.repliesPerHour }, 'case page: reply refused, too many in the last hour');
           return render(ctx, req, caseRow, link, { notice: '', error: 'too-many', text }, 429);
         }
-        const outcome = await submitWebReply(ctx, caseRow, text, token);
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
         if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${casePath(link.token)}?sent=1`);
         return render(ctx, req, caseRow, link, { notice: '', error: 'retry', text }, outcome.kind === 'retry' ? 503 : 500);
