@@ -10,6 +10,7 @@ import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { replaceReloadableParts } from '../../src/context.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { caseLinkFor } from '../../src/web/links.js';
 import { checkLinkToken } from '../../src/web/signed-link.js';
 import { caseDetail } from '../../src/views.js';
 import { formatCaseDetail } from '../../src/cli/case-views.js';
@@ -277,6 +278,28 @@ describe('the reply form', () => {
     // An hour later the form takes replies again.
     env.clock.advance(3_600_001);
     expect((await post(path, { csrf: csrfOf(await (await get(path)).text()), text: 'Later' }, { Origin: base })).status).toBe(303);
+  });
+
+  it('past cases.reopenWindowDays the page says a reply starts a new case, and after it does not claim it was added here', async () => {
+    const id = await newCase();
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'closed', { actor: 'cli:test', reason: 'done' }));
+    env.clock.set('2026-03-20T14:00:00Z');
+    const within = await (await get(caseLinkFor(env.ctx, 10001).replace('https://help.example.com/cg', ''))).text();
+    expect(within).toContain('write to us here: your reply reopens it.');
+    env.clock.set('2026-04-10T14:00:00Z'); // 39 days after closing (cases.reopenWindowDays 30), with a link from a newer email
+    const path = caseLinkFor(env.ctx, 10001).replace('https://help.example.com/cg', '');
+    const page = await (await get(path)).text();
+    expect(page).toContain('write to us here: it was closed too long ago to reopen, so your message starts a new case.');
+    const res = await post(path, { csrf: csrfOf(page), text: 'It is on fire again.' }, { Origin: base });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`${path}?sent=new`);
+    const after = await (await get(`${path}?sent=new`)).text();
+    expect(after).toContain('Thank you, we have your message. This case was closed too long ago to reopen, so it became a new case; we will answer it by email.');
+    expect(after).not.toContain('your reply was added');
+    const fresh = (await caseByNumber(env.ctx.db, 10002))!;
+    expect(fresh).toMatchObject({ linked_case_id: id });
+    expect((await messagesOfCase(env.ctx.db, fresh.id)).filter((m) => m.direction === 'in').map((m) => m.visible_text)).toEqual(['It is on fire again.']);
+    expect((await caseById(env.ctx.db, id))!.status).toBe('closed');
   });
 
   it('replies sent all at once still stop at web.repliesPerHour', async () => {

@@ -19,7 +19,8 @@ export const webPageKinds = {
           when: str('When, in words, in the queue’s time zone and the case’s language.', 'Tuesday 10:00 CST'),
         }),
         closed: bool('True when the case is resolved or closed (a reply reopens it within cases.reopenWindowDays).', false),
-        notice: str('A confirmation to show: "sent" after a reply was added; empty for none.', 'sent'),
+        newCase: bool('True when the case was resolved or closed more than cases.reopenWindowDays ago: a reply no longer reopens it but opens a new case linked to it.', false),
+        notice: str('A confirmation to show: "sent" after a reply was added; "sent-new-case" after a reply opened a new case (page.newCase); empty for none.', 'sent'),
         error: str('A problem with the form: "empty", "too-long", "form-expired", "too-many" (web.repliesPerHour), "retry" or empty for none; the shipped wording differs per code.', ''),
         messages: list(
           'The public thread, oldest first (internal notes and mail to staff are never shown).',

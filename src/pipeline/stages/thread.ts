@@ -104,18 +104,22 @@ function newCase(rule: ThreadRule, linked: CaseRow | null): ThreadDecision {
   return { kind: 'new', rule, linkedCaseId: linked?.id ?? null, linkedCaseNumber: linked?.number ?? null };
 }
 
+/** Whether a resolved/closed case is past cases.reopenWindowDays: a reply (but a bare "thanks") opens a new linked case. */
+export function pastReopenWindow(ctx: Pick<AppContext, 'config' | 'clock'>, caseRow: CaseRow): boolean {
+  const since = caseRow.closed_at ?? caseRow.resolved_at ?? caseRow.updated_at;
+  return ctx.clock.now().getTime() - new Date(since).getTime() > ctx.config.cases.reopenWindowDays * DAY_MS;
+}
+
 /** A reply to a resolved/closed case: reopen inside the window, a new linked case after it. */
 export function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, rule: ThreadRule): ThreadDecision {
   if (caseRow.status !== 'resolved' && caseRow.status !== 'closed') return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   // Feedback is recorded closed and stays closed: a reply to it is appended, never reopens it.
   if (caseRow.kind === 'feedback') return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   if (msg.notes.automated != null) return { kind: 'existing', rule, caseRow, reopen: 'keep' };
-  const since = caseRow.closed_at ?? caseRow.resolved_at ?? caseRow.updated_at;
-  const ageMs = ctx.clock.now().getTime() - new Date(since).getTime();
   const thanks = isThanksOnly(msg.notes.visible?.text ?? '');
   // After the window a reply is a new problem — but a late "thanks" is none: it is recorded on
   // the old case (no new case, no confirmation), whatever cases.reopenOnThanks says.
-  if (ageMs > ctx.config.cases.reopenWindowDays * DAY_MS) return thanks ? { kind: 'existing', rule, caseRow, reopen: 'keep-thanks' } : newCase('new-after-reopen-window', caseRow);
+  if (pastReopenWindow(ctx, caseRow)) return thanks ? { kind: 'existing', rule, caseRow, reopen: 'keep-thanks' } : newCase('new-after-reopen-window', caseRow);
   if (!ctx.config.cases.reopenOnThanks && thanks) return { kind: 'existing', rule, caseRow, reopen: 'keep-thanks' };
   return { kind: 'existing', rule, caseRow, reopen: 'reopen' };
 }

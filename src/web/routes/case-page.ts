@@ -5,6 +5,7 @@ import { isStaff, ownerName } from '../../cases/staff.js';
 import type { AppContext } from '../../context.js';
 import { publicMessages } from '../../db/repos/public-thread.js';
 import { webRepliesSince } from '../../db/repos/receipts.js';
+import { pastReopenWindow } from '../../pipeline/stages/thread.js';
 import type { CaseRow } from '../../db/schema.js';
 import { commonData, requesterOf } from '../../mail-out/compose.js';
 import type { TemplateDataMap } from '../../mail-out/template-data.js';
@@ -49,6 +50,7 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
     if (caseRow.first_response_at === null && caseRow.first_response_due_at !== null) due = { kind: 'first-response', when: when(caseRow.first_response_due_at) };
     else if (caseRow.resolution_due_at !== null) due = { kind: 'resolution', when: when(caseRow.resolution_due_at) };
   }
+  const closed = caseRow.status === 'resolved' || caseRow.status === 'closed';
   const tag = `${ctx.config.cases.tagPrefix}${caseRow.number}`;
   const messages = (await publicMessages(ctx.db, caseRow.id, REPLY_KINDS))
     // An agent's own mail (commands, notes by email) was stored as internal; besides, mail from a
@@ -76,7 +78,8 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
     ownerName: ownerName(ctx.config, caseRow.queue, caseRow.owner).split(/\s+/)[0] ?? '',
     zone,
     due,
-    closed: caseRow.status === 'resolved' || caseRow.status === 'closed',
+    closed,
+    newCase: closed && pastReopenWindow(ctx, caseRow),
     notice: extra.notice,
     error: extra.error,
     messages,
@@ -120,7 +123,8 @@ export function caseRoutes(ctx: AppContext): Route[] {
       async handler(req) {
         const access = await accessLink(ctx, req.params['token'] ?? '', 'case', req.wantsText);
         if (!access.ok) return access.page;
-        return render(ctx, req, access.caseRow, access.link, { notice: req.query.get('sent') === '1' ? 'sent' : '', error: '' });
+        const sent = req.query.get('sent');
+        return render(ctx, req, access.caseRow, access.link, { notice: sent === '1' ? 'sent' : sent === 'new' ? 'sent-new-case' : '', error: '' });
       },
     },
     {
@@ -153,6 +157,8 @@ export function caseRoutes(ctx: AppContext): Route[] {
           return render(ctx, req, caseRow, link, { notice: '', error: 'too-many', text }, 429);
         }
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
+        // Past cases.reopenWindowDays the reply opened a new case (linked to this one): the page must not say it was added here.
+        if (outcome.kind === 'stored' && outcome.caseId !== caseRow.id) return redirect(`${casePath(link.token)}?sent=new`);
         if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${casePath(link.token)}?sent=1`);
         return render(ctx, req, caseRow, link, { notice: '', error: 'retry', text }, outcome.kind === 'retry' ? 503 : 500);
       },
