@@ -159,7 +159,7 @@ export const webSchema = z
     /** Days a link in an email stays valid (every new email carries a fresh one). */
     linkDays: z.number().positive().default(30),
     /** Largest form body accepted, in bytes. */
-    maxBodyBytes: z.number().int().positive().default(64 * 1024),
+    maxBodyBytes: z.number().int().positive().default(256 * 1024),
     /** Replies a case page accepts per hour (per case); beyond it the form asks to wait (each reply notifies agents). */
     repliesPerHour: z.number().int().positive().default(10),
   })

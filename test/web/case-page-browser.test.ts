@@ -73,6 +73,17 @@ describe('the reply form in a browser', () => {
     await page.close();
   });
 
+  it('a long reply in Japanese, well inside the form’s 20000 characters, is taken (url-encoded it is ~9 bytes a character)', async () => {
+    const { id, page, url } = await openCase();
+    const japanese = 'プリンターが燃えています。'.repeat(1_500); // 19500 characters, about 176 KB url-encoded
+    expect(japanese.length).toBeLessThanOrEqual(20_000);
+    await page.getByLabel('Your message').fill(japanese);
+    await Promise.all([page.waitForURL(`${url}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
+    await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you, your reply was added to the case.');
+    expect(await inbound(id)).toEqual(['My printer is on fire.', japanese]);
+    await page.close();
+  });
+
   it('over web.repliesPerHour the page asks to wait and keeps the text; an hour later it goes through', async () => {
     const { id, page, url } = await openCase();
     await page.getByLabel('Your message').fill('First addition.');

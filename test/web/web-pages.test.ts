@@ -324,7 +324,14 @@ describe('the reply form', () => {
     const empty = await post(path, { csrf, text: '   ' });
     expect(empty.status).toBe(400);
     expect(await empty.text()).toContain('Please write a message first.');
-    expect((await post(path, { csrf, text: 'x'.repeat(70_000) })).status).toBe(413);
+    const tooLong = await post(path, { csrf, text: 'x'.repeat(20_001) });
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.text()).toContain('Your message is too long; please shorten it or reply by email.');
+    // Over web.maxBodyBytes: the case page says so too, not a bare "form too large".
+    const tooLarge = await post(path, { csrf, text: 'x'.repeat(300_000) });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await tooLarge.text()).toContain('Your message is too long; please shorten it or reply by email.');
     // A token for another case's link is useless here.
     const other = await newCase('other', 'Bob <bob@other.example>');
     const otherCsrf = csrfOf(await (await get(await linkIn(other, 'confirmation'))).text());

@@ -140,7 +140,14 @@ export function caseRoutes(ctx: AppContext): Route[] {
           log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, refusal }, 'case page: cross-site form refused');
           throw new HttpError(403, `cross-site form refused (${refusal})`);
         }
-        const form = await req.form();
+        let form: URLSearchParams;
+        try {
+          form = await req.form();
+        } catch (err) {
+          // Over web.maxBodyBytes: the case page says so (the text was not read, so it cannot be kept).
+          if (err instanceof HttpError && err.status === 413) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long' }, 413);
+          throw err;
+        }
         const token = form.get('csrf') ?? '';
         const text = (form.get('text') ?? '').replace(/\r\n?/g, '\n').trim();
         if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, caseRow, link, { notice: '', error: 'form-expired', text }, 403);
