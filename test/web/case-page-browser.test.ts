@@ -1,8 +1,11 @@
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { setStatus } from '../../src/cases/lifecycle.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
+import { surveyOfCase } from '../../src/db/repos/surveys.js';
+import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { launchChromium, type Browser } from '../helpers/browser.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -96,6 +99,34 @@ describe('the reply form in a browser', () => {
     env.clock.advance(3_600_001);
     await Promise.all([page.waitForURL(`${url}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
     expect(await inbound(id)).toEqual(['My printer is on fire.', 'First addition.', TYPED]);
+    await page.close();
+  });
+});
+
+describe('the survey form in a browser', () => {
+  it('a survey page left open past its token’s life is refused with the rating and comment kept, and Save then records them', async () => {
+    const out = await env.ingest(eml({ body: 'My printer is on fire.' }));
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, out.caseId, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    env.clock.set('2026-03-03T15:00:00Z');
+    await createJobScheduler(env.ctx).run('survey', 'manual');
+    const survey = (await outboxOfCase(env.ctx.db, out.caseId)).find((r) => r.kind === 'survey')!;
+    const three = base + /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+\/3)/.exec(survey.text)![1]!;
+    const page = await chromium.context.newPage();
+    await page.goto(three);
+    expect(await page.getByLabel('3 of 5').isChecked()).toBe(true);
+    const comment = 'Quick help, but the first answer missed my question.\nThe second one was great.';
+    await page.getByLabel('Anything you would like to tell us? (optional)').fill(comment);
+    env.clock.advance(13 * 3_600_000);
+    const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Save' }).click()]);
+    expect(refused.status()).toBe(403);
+    await expect(page.locator('[role="alert"]').textContent()).resolves.toBe('The form had expired, so nothing was saved. Your rating and comment are still below: please press “Save” again.');
+    expect(await page.getByLabel('3 of 5').isChecked()).toBe(true);
+    expect(await page.getByLabel('Anything you would like to tell us? (optional)').inputValue()).toBe(comment);
+    expect(await surveyOfCase(env.ctx.db, out.caseId)).toBeUndefined();
+    await Promise.all([page.waitForURL(/\?saved=1$/), page.getByRole('button', { name: 'Save' }).click()]);
+    await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you! We recorded your rating: 3 of 5.');
+    expect(await surveyOfCase(env.ctx.db, out.caseId)).toMatchObject({ rating: 3, comment });
     await page.close();
   });
 });

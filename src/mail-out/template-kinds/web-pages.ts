@@ -58,6 +58,7 @@ export const webPageKinds = {
         max: num('Highest rating.', 5),
         comment: str('The comments given so far; empty for none.', ''),
         saved: bool('True right after a rating or comment was saved.', true),
+        error: str('"form-expired" when the form was refused (the page was open over 12 hours: nothing was saved, survey.chosen and survey.form.comment hold what it carried); empty otherwise.', ''),
         options: list(
           'The ratings to choose from, lowest first.',
           obj('One rating.', { value: num('The rating.', 1), checked: bool('True for the rating clicked in the email (chosen), else the recorded one.', false) }),
@@ -66,6 +67,7 @@ export const webPageKinds = {
         form: obj('The form (POST, no JavaScript).', {
           action: str('Where the form posts to (the signed link).', '/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
           csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
+          comment: str('The comment a refused form carried, to put back in the box: {{survey.form.comment}} inside the textarea; empty otherwise.', ''),
         }),
       }),
     },

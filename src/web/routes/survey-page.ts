@@ -19,7 +19,16 @@ import { baseUrlOf, surveyPath, type LinkToken } from '../signed-link.js';
  * A second rating replaces the first; comments are kept.
  */
 
-async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, saved: boolean, chosen = 0): Promise<WebResponse> {
+/** What the page shows besides the answer so far: saved, the rating clicked (chosen), or a refused form with what it carried. */
+interface View {
+  readonly saved?: boolean;
+  readonly chosen?: number;
+  readonly error?: 'form-expired';
+  readonly draft?: string;
+}
+
+async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, view: View, status = 200): Promise<WebResponse> {
+  const { saved = false, chosen = 0, error = '', draft = '' } = view;
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const answer = await surveyOfCase(ctx.db, caseRow.id);
   const rating = answer?.rating ?? 0;
@@ -32,10 +41,10 @@ async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: 
     {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       caseLink: '',
-      survey: { rating, chosen, min: SURVEY_MIN, max: SURVEY_MAX, comment: answer?.comment ?? '', saved, options, form: { action: surveyPath(link.token), csrf: formToken(ctx.secret, link.sig, ctx.clock.now()) } },
+      survey: { rating, chosen, min: SURVEY_MIN, max: SURVEY_MAX, comment: answer?.comment ?? '', saved, error, options, form: { action: surveyPath(link.token), csrf: formToken(ctx.secret, link.sig, ctx.clock.now()), comment: draft } },
     },
     { language: caseRow.language, queue: caseRow.queue },
-    { wantsText: req.wantsText },
+    { status, wantsText: req.wantsText },
   );
 }
 
@@ -59,7 +68,7 @@ export function surveyRoutes(ctx: AppContext): Route[] {
         if (!access.ok) return access.page;
         const rating = ratingOf(req.params['rating']);
         if (rating === null) return noticePage(ctx, 'not-found', 404, req.wantsText, access.caseRow.language);
-        return render(ctx, req, access.caseRow, access.link, false, rating);
+        return render(ctx, req, access.caseRow, access.link, { chosen: rating });
       },
     },
     {
@@ -69,7 +78,7 @@ export function surveyRoutes(ctx: AppContext): Route[] {
       async handler(req) {
         const access = await accessLink(ctx, req.params['token'] ?? '', 'survey', req.wantsText);
         if (!access.ok) return access.page;
-        return render(ctx, req, access.caseRow, access.link, req.query.get('saved') === '1');
+        return render(ctx, req, access.caseRow, access.link, { saved: req.query.get('saved') === '1' });
       },
     },
     {
@@ -83,9 +92,10 @@ export function surveyRoutes(ctx: AppContext): Route[] {
         const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
         if (refusal !== null) throw new HttpError(403, `cross-site form refused (${refusal})`);
         const form = await req.form();
-        if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) throw new HttpError(403, 'the form has expired; reload the page');
         const rating = ratingOf(form.get('rating'));
         const comment = (form.get('comment') ?? '').replace(/\r\n?/g, '\n').trim();
+        // A page left open over 12 hours: the form comes back with the rating and comment given, to send again.
+        if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) return render(ctx, req, caseRow, link, { chosen: rating ?? 0, error: 'form-expired', draft: comment }, 403);
         const out = await ctx.db.transaction().execute((trx) => recordSurveyAnswer(trx, ctx, caseRow, { rating, comment }, { source: 'web', actor: actor(caseRow) }));
         if (out.thanked) ctx.outboxSignal.wake();
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, rating, change: out.change }, 'survey: form saved');
