@@ -185,7 +185,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
 /**
  * Stop every component: a running job finishes its current item; the web servers stop taking
- * requests; then all at once: idle SMTP sessions get 421 now, messages in flight finish (and are
+ * requests and answer the ones in flight (a reply from the case page, up to 5 s); then all at
+ * once: idle SMTP sessions get 421 now, messages in flight finish (and are
  * acknowledged) before the database closes; the outbox records what was sent.
  */
 async function stopParts(parts: DaemonParts): Promise<void> {

@@ -49,9 +49,17 @@ export interface Bind {
   readonly component: string;
 }
 
+/**
+ * How long close() lets requests in flight finish (a reply from the case page runs the whole
+ * pipeline) before it cuts the connections that are left: well inside the daemon's stop
+ * deadline (cli/daemon.ts).
+ */
+const CLOSE_GRACE_MS = 5_000;
+
 export async function startWebServer(ctx: AppContext, routes: Route[] = defaultRoutes(ctx), bind?: Bind): Promise<WebServer> {
   const cfg = { host: bind?.host ?? ctx.config.web.host, port: bind?.port ?? ctx.config.web.port, get maxBodyBytes() { return ctx.config.web.maxBodyBytes; } };
   const log = ctx.log.child({ component: bind?.component ?? 'web' });
+  let closing = false;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -79,7 +87,8 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
         response = noticePage(ctx, 'error', 500, text);
       }
     }
-    const headers = { ...SECURITY_HEADERS, ...(response.headers ?? {}) };
+    // Stopping: the connection ends with this answer.
+    const headers = { ...SECURITY_HEADERS, ...(response.headers ?? {}), ...(closing ? { Connection: 'close' } : {}) };
     res.writeHead(response.status, headers);
     res.end(req.method === 'HEAD' ? undefined : (response.body ?? ''));
     // Signed tokens stay out of the log.
@@ -109,10 +118,17 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     port,
     server,
     addRoute: (route) => routes.push(route),
+    // Stop taking requests; the ones in flight (a reply the customer sent, in the pipeline) finish
+    // and are answered before this resolves, so the daemon closes the database after them.
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        closing = true;
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

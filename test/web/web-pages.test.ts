@@ -302,6 +302,37 @@ describe('the reply form', () => {
     expect((await caseById(env.ctx.db, id))!.status).toBe('closed');
   });
 
+  it('a reply in flight when the server stops is finished and answered before close() returns (the daemon closes the database after it)', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const csrf = csrfOf(await (await get(path)).text());
+    // Hold the reply inside the handler (storing its bytes) until the server has been told to stop.
+    const blobs = env.ctx.blobs;
+    const put = blobs.put.bind(blobs);
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    blobs.put = async (...args: Parameters<typeof put>) => {
+      entered();
+      await gate;
+      return put(...args);
+    };
+    const sending = post(path, { csrf, text: 'Sent just as the daemon restarts.' }, { Origin: base });
+    await inHandler;
+    let closed = false;
+    const closing = web.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(closed).toBe(false);
+    release();
+    const res = await sending;
+    expect(res.status).toBe(303);
+    await closing;
+    expect((await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in').map((m) => m.visible_text)).toEqual(['My printer is on fire.\nPlease help.', 'Sent just as the daemon restarts.']);
+    // Stopped: no new connections.
+    await expect(get(path)).rejects.toThrow();
+  });
+
   it('replies sent all at once still stop at web.repliesPerHour', async () => {
     const id = await newCase();
     const path = await linkIn(id, 'confirmation');
