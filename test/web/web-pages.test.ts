@@ -412,6 +412,14 @@ describe('the survey', () => {
     const after = await (await get(`${formPath}?saved=1`)).text();
     expect(after).toContain('Fast &amp; friendly &lt;3');
     expect((await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'survey-thanks')).toHaveLength(1);
+    // Save with no rating and no comment records nothing and thanks for nothing.
+    const before = await surveyOfCase(env.ctx.db, id);
+    const empty = await post(formPath, { csrf: csrfOf(html), comment: '  ' }, { Origin: base });
+    expect(empty.status).toBe(400);
+    const emptyHtml = await empty.text();
+    expect(emptyHtml).toContain('Please choose a rating or write a comment first.');
+    expect(emptyHtml).not.toContain('Thank you');
+    expect(await surveyOfCase(env.ctx.db, id)).toEqual(before);
     // A later click on another rating shows that one chosen, and still records nothing by itself.
     const two = await (await get(`${formPath}/2`)).text();
     expect(two).toMatch(/<input type="radio" name="rating" value="2" checked aria-label="2 of 5">/);

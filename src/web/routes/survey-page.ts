@@ -23,7 +23,7 @@ import { baseUrlOf, surveyPath, type LinkToken } from '../signed-link.js';
 interface View {
   readonly saved?: boolean;
   readonly chosen?: number;
-  readonly error?: 'form-expired';
+  readonly error?: 'form-expired' | 'empty';
   readonly draft?: string;
 }
 
@@ -96,6 +96,8 @@ export function surveyRoutes(ctx: AppContext): Route[] {
         const comment = (form.get('comment') ?? '').replace(/\r\n?/g, '\n').trim();
         // A page left open over 12 hours: the form comes back with the rating and comment given, to send again.
         if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) return render(ctx, req, caseRow, link, { chosen: rating ?? 0, error: 'form-expired', draft: comment }, 403);
+        // Save with no rating chosen and no comment: nothing to record, and no "thank you" for it.
+        if (rating === null && comment === '') return render(ctx, req, caseRow, link, { error: 'empty' }, 400);
         const out = await ctx.db.transaction().execute((trx) => recordSurveyAnswer(trx, ctx, caseRow, { rating, comment }, { source: 'web', actor: actor(caseRow) }));
         if (out.thanked) ctx.outboxSignal.wake();
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, rating, change: out.change }, 'survey: form saved');
