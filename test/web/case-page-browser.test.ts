@@ -59,6 +59,68 @@ const inbound = async (id: number) => (await messagesOfCase(env.ctx.db, id)).fil
 /** A reply a customer spent a while on: several lines, markup-like characters. */
 const TYPED = 'Steps to reproduce:\n1. open the tray <b>A4</b> & "Letter"\n2. press start\n\nThe error is E-42.';
 
+describe('the case page in a browser', () => {
+  it('names the files a customer’s email carried — a hostile file name or subject is text, nothing runs — and leaves inline images out', async () => {
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64').toString('base64');
+    const hostile = '"><img src=x onerror=alert(1)>.png';
+    const raw = [
+      'From: "Jane <script>alert(2)</script>" <jane@customer.example>',
+      'To: support@example.com',
+      'Subject: <svg onload=alert(3)> printer',
+      `Message-ID: <att-${Date.now()}@customer.example>`,
+      'Date: Mon, 02 Mar 2026 08:59:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="m1"',
+      '',
+      '--m1',
+      'Content-Type: multipart/related; boundary="r1"',
+      '',
+      '--r1',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      '<p>See the screenshot and the log.</p><img src="cid:logo1">',
+      '--r1',
+      'Content-Type: image/png',
+      'Content-Disposition: inline; filename="image001.png"',
+      'Content-ID: <logo1>',
+      'Content-Transfer-Encoding: base64',
+      '',
+      png,
+      '--r1--',
+      '--m1',
+      `Content-Type: image/png; name="${hostile.replace(/"/g, '\\"')}"`,
+      `Content-Disposition: attachment; filename="${hostile.replace(/"/g, '\\"')}"`,
+      'Content-Transfer-Encoding: base64',
+      '',
+      png,
+      '--m1',
+      'Content-Type: text/plain; name="printer-log.txt"',
+      'Content-Disposition: attachment; filename="printer-log.txt"',
+      '',
+      'E-42 at 08:58',
+      '--m1--',
+      '',
+    ].join('\r\n');
+    const out = await env.ingest(raw);
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    const conf = (await outboxOfCase(env.ctx.db, out.caseId)).find((r) => r.kind === 'confirmation')!;
+    const page = await chromium.context.newPage();
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await page.goto(base + /https:\/\/help\.example\.com\/cg(\/c\/[^\s"<>]+)/.exec(conf.text)![1]!);
+    const first = page.locator('.thread li').first();
+    expect(await first.locator('p.muted').textContent()).toBe(`Attachments: ${hostile}, printer-log.txt`);
+    expect(await page.locator('h1').textContent()).toBe('<svg onload=alert(3)> printer');
+    expect(await page.locator('main img, main svg, main script').count()).toBe(0);
+    expect(await page.locator('main').textContent()).not.toContain('image001.png');
+    expect(dialogs).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('the reply form in a browser', () => {
   it('a form left open past its token’s life is refused, and the message typed stays in the box to send again', async () => {
     const { id, page, url } = await openCase();

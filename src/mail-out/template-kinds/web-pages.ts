@@ -30,10 +30,11 @@ export const webPageKinds = {
             text: str('The new text of the message; in HTML use {{paragraphs text}}.', 'Hello,\n\nsince this morning I cannot log in.'),
             fromCustomer: bool('True for the customer’s own messages.', true),
             forged: bool('True when its From failed the sender check (DMARC fail): someone else may have written it; `from` then names the address even when it is the customer’s.', false),
+            attachments: list('File names of the files an email of the customer’s carried (not inline images; not downloadable here); empty for our replies, which name theirs in the text.', str('One file name.', 'screenshot.png'), ['screenshot.png']),
           }),
           [
-            { from: '', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', fromCustomer: true, forged: false },
-            { from: 'Example Support', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', fromCustomer: false, forged: false },
+            { from: '', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', fromCustomer: true, forged: false, attachments: ['screenshot.png'] },
+            { from: 'Example Support', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', fromCustomer: false, forged: false, attachments: [] },
           ],
         ),
         form: obj('The reply form (POST, no JavaScript).', {

@@ -3,6 +3,7 @@ import { localWhen } from '../../cases/promise.js';
 import { calendarOf } from '../../cases/sla-policy.js';
 import { isStaff, ownerName } from '../../cases/staff.js';
 import type { AppContext } from '../../context.js';
+import { attachmentsOfMessages } from '../../db/repos/messages.js';
 import { publicMessages } from '../../db/repos/public-thread.js';
 import { webRepliesSince } from '../../db/repos/receipts.js';
 import { pastReopenWindow } from '../../pipeline/stages/thread.js';
@@ -52,11 +53,17 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
   }
   const closed = caseRow.status === 'resolved' || caseRow.status === 'closed';
   const tag = `${ctx.config.cases.tagPrefix}${caseRow.number}`;
-  const messages = (await publicMessages(ctx.db, caseRow.id, REPLY_KINDS))
+  const shown = (await publicMessages(ctx.db, caseRow.id, REPLY_KINDS))
     // An agent's own mail (commands, notes by email) was stored as internal; besides, mail from a
     // staff address that did not act as the agent (not proven) is not the customer's either.
-    .filter((m) => m.direction === 'out' || !isStaff(ctx.config, m.from_address))
-    .map((m) => ({
+    .filter((m) => m.direction === 'out' || !isStaff(ctx.config, m.from_address));
+  // The files the customer's mail carried, by name (not inline images such as signature logos;
+  // our replies say "Attached: …" in their text).
+  const files = new Map<number, string[]>();
+  for (const a of await attachmentsOfMessages(ctx.db, shown.filter((m) => m.direction === 'in').map((m) => m.id))) {
+    if (a.disposition === 'attachment') files.set(a.message_row_id, [...(files.get(a.message_row_id) ?? []), a.filename]);
+  }
+  const messages = shown.map((m) => ({
       // '' for the customer's own messages: the template says "You" (not for one whose From
       // failed the sender check: someone else may have written it).
       // Others by their address (a display name alone could say "Example Support").
@@ -72,6 +79,7 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
       text: m.direction === 'out' ? withoutFooter(m.visible_text, tag) : m.visible_text,
       fromCustomer: m.direction === 'in',
       forged: m.direction === 'in' && m.sender_auth === 'fail',
+      attachments: m.direction === 'in' ? (files.get(m.id) ?? []) : [],
     }));
   return {
     statusLabel: statusLabel(caseRow.status, caseRow.language),
