@@ -181,6 +181,22 @@ describe('the case page', () => {
     expect(closed).toContain('<p>This case is closed. If you still need help');
   });
 
+  it('shows all an agent wrote, links and a sign-off with a web address included, and none of our footer', async () => {
+    const id = await newCase();
+    const text = 'Please install the fixed driver:\n\nhttps://vendor.example/driver-5.2.exe\n\nBest regards,\nBen Agent\nExample Corp | https://www.example.com';
+    await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, id, { actor: 'cli:test', by: 'test', address: 'erika@example.com', replyName: 'Erika' }, { commands: [], text, note: false, attachments: [], messageRowId: null }));
+    const reply = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'agent-reply')!;
+    expect(reply.text).toContain('Follow your case online');
+    const html = await (await get(await linkIn(id, 'confirmation'))).text();
+    const team = /<li class="msg msg-team">([\s\S]*?)<\/li>/.exec(html)?.[1] ?? '';
+    expect(team).toContain('Please install the fixed driver:');
+    expect(team).toContain('https://vendor.example/driver-5.2.exe');
+    expect(team).toContain('Example Corp | https://www.example.com');
+    expect(team).not.toContain('Follow your case online');
+    expect(team).not.toContain('[Case #10001]');
+    expect(team).not.toContain('/c/10001.');
+  });
+
   it('a message whose From failed the sender check is marked — on the page (never "You"), in the agents’ notification and in `cases show`', async () => {
     const id = await newCase();
     const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;

@@ -30,11 +30,20 @@ const REPLY_KINDS = ['agent-reply'] as const;
 
 type PageData = TemplateDataMap['case-page']['page'];
 
-/** Our text without the footer paragraphs (the case tag and link lines): what was written. */
-function withoutFooter(text: string, tag: string): string {
+/**
+ * Our text without the footer: what was written. The footer is the last paragraph naming the case
+ * tag or its case-page link, the paragraphs right above it that do too, and whatever a customised
+ * footer adds below it (an imprint). A web address elsewhere — a download link, a sign-off with
+ * the company's site — is the agent's text and stays.
+ */
+function withoutFooter(text: string, tag: string, caseLinkBase: string): string {
   const paras = text.trim().split(/\n[ \t]*\n/);
-  while (paras.length > 1 && (paras[paras.length - 1]?.includes(tag) === true || /https?:\/\//.test(paras[paras.length - 1] ?? ''))) paras.pop();
-  return paras.join('\n\n');
+  const isFooter = (p: string | undefined): boolean => p !== undefined && (p.includes(tag) || p.includes(caseLinkBase));
+  let end = paras.length;
+  while (end > 1 && !isFooter(paras[end - 1])) end--;
+  if (end <= 1) return paras.join('\n\n');
+  while (end > 1 && isFooter(paras[end - 1])) end--;
+  return paras.slice(0, end).join('\n\n');
 }
 
 /** What the page shows besides the case: a notice, a form error, and the text a refused form carried (kept in the box). */
@@ -76,7 +85,7 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
               ? `${m.from_name} <${m.from_address}>`
               : m.from_address,
       at: DateTime.fromISO(m.created_at, { zone }).toISO() ?? m.created_at,
-      text: m.direction === 'out' ? withoutFooter(m.visible_text, tag) : m.visible_text,
+      text: m.direction === 'out' ? withoutFooter(m.visible_text, tag, `${baseUrlOf(ctx.config.web)}${casePath('')}`) : m.visible_text,
       fromCustomer: m.direction === 'in',
       forged: m.direction === 'in' && m.sender_auth === 'fail',
       attachments: m.direction === 'in' ? (files.get(m.id) ?? []) : [],
