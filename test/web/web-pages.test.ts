@@ -20,7 +20,8 @@ import { SLA_CONFIG } from '../helpers/sla-config.js';
 /**
  * The web server over real HTTP on a real SQLite file: signed links (expiry, revocation,
  * tampering, purpose), the case page (what it shows and never shows), the reply form (CSRF, the
- * pipeline, duplicates), the survey (one click, form, HEAD), /healthz, escaping and headers.
+ * pipeline, duplicates, limits, stopping), the survey (a rating link only chooses, the form
+ * records: link scanners record nothing), /healthz, escaping and headers.
  */
 
 const CONFIG: ConfigInput = {
