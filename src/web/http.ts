@@ -64,6 +64,21 @@ export function readForm(req: IncomingMessage, maxBytes: number): Promise<URLSea
   });
 }
 
+/**
+ * `to` (a path of ours, e.g. /c/<link>) relative to the page at `from` (the request's path): what
+ * forms and redirects use, because a reverse proxy may serve us under a path of its own
+ * (web.baseUrl https://support.example.com/casegate) that we never see — an absolute path would
+ * leave it.
+ */
+export function relativeUrl(from: string, to: string): string {
+  const dir = from.split('/').slice(0, -1);
+  const target = to.split('/');
+  let same = 0;
+  while (same < dir.length && same < target.length - 1 && dir[same] === target[same]) same++;
+  const rel = '../'.repeat(dir.length - same) + target.slice(same).join('/');
+  return rel === '' || rel.startsWith('?') ? `./${rel}` : rel;
+}
+
 export function redirect(location: string): WebResponse {
   return { status: 303, headers: { Location: location } };
 }

@@ -1,3 +1,5 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -190,5 +192,62 @@ describe('the survey form in a browser', () => {
     await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you! We recorded your rating: 3 of 5.');
     expect(await surveyOfCase(env.ctx.db, out.caseId)).toMatchObject({ rating: 3, comment });
     await page.close();
+  });
+});
+
+describe('behind a reverse proxy that serves casegate under a path (web.baseUrl https://…/cg)', () => {
+  /** A reverse proxy as in docs/business-time.md: /cg/… goes to casegate without the prefix, anything else is not ours (404). */
+  async function prefixProxy(prefix: string): Promise<{ server: Server; port: number; target: { port: number } }> {
+    const target = { port: 0 };
+    const server = createServer((req, res) => {
+      const path = req.url ?? '/';
+      if (!path.startsWith(`${prefix}/`)) {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found at the proxy\n');
+        return;
+      }
+      const upstream = request({ host: '127.0.0.1', port: target.port, method: req.method, path: path.slice(prefix.length), headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return { server, port: (server.address() as AddressInfo).port, target };
+  }
+
+  it('the reply form and the survey form post to the page they are on, and their redirects stay under the prefix', async () => {
+    const proxy = await prefixProxy('/cg');
+    const proxied = await testEnv({ ...CONFIG, web: { enabled: true, port: 0, baseUrl: `http://127.0.0.1:${proxy.port}/cg` } }, '2026-03-02T14:00:00Z');
+    const server = await startWebServer(proxied.ctx);
+    proxy.target.port = server.port;
+    const page = await chromium.context.newPage();
+    try {
+      const out = await proxied.ingest(eml({ body: 'My printer is on fire.' }));
+      if (out.kind !== 'stored') throw new Error(out.reason);
+      const link = /(http:\/\/127\.0\.0\.1:\d+\/cg\/c\/\S+)/.exec((await outboxOfCase(proxied.ctx.db, out.caseId)).find((r) => r.kind === 'confirmation')!.text)![1]!;
+      expect((await page.goto(link))?.status()).toBe(200);
+      await page.getByLabel('Your message').fill('Through the proxy.');
+      await Promise.all([page.waitForURL(`${link}?sent=1`, { timeout: 10_000 }), page.getByRole('button', { name: 'Send reply' }).click()]);
+      await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you, your reply was added to the case.');
+      expect((await messagesOfCase(proxied.ctx.db, out.caseId)).filter((m) => m.direction === 'in').map((m) => m.visible_text)).toEqual(['My printer is on fire.', 'Through the proxy.']);
+
+      await proxied.ctx.db.transaction().execute((trx) => setStatus(trx, proxied.ctx, out.caseId, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+      proxied.clock.set('2026-03-03T15:00:00Z');
+      await createJobScheduler(proxied.ctx).run('survey', 'manual');
+      const four = /^\s+4: (\S+)$/m.exec((await outboxOfCase(proxied.ctx.db, out.caseId)).find((r) => r.kind === 'survey')!.text)![1]!;
+      expect(four).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${proxy.port}/cg/s/`));
+      await page.goto(four);
+      await Promise.all([page.waitForURL(`${four.replace(/\/4$/, '')}?saved=1`, { timeout: 10_000 }), page.getByRole('button', { name: 'Save' }).click()]);
+      await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you! We recorded your rating: 4 of 5.');
+      expect(await surveyOfCase(proxied.ctx.db, out.caseId)).toMatchObject({ rating: 4 });
+    } finally {
+      await page.close();
+      await server.close();
+      await proxied.close();
+      await new Promise<void>((r) => {
+        proxy.server.close(() => r());
+        proxy.server.closeAllConnections();
+      });
+    }
   });
 });

@@ -38,7 +38,7 @@ export const webPageKinds = {
           ],
         ),
         form: obj('The reply form (POST, no JavaScript).', {
-          action: str('Where the form posts to (the signed link).', '/c/10042.c.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
+          action: str('Where the form posts to: the signed link, relative to the page (a reverse proxy may serve the pages under a path of its own).', '10042.c.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
           csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
           maxLength: num('Longest reply accepted, in characters.', 20000),
           text: str('What the customer typed when the form was refused (page.error), to put back in the box: {{page.form.text}} inside the textarea; empty otherwise.', ''),
@@ -66,7 +66,7 @@ export const webPageKinds = {
           [1, 2, 3, 4, 5].map((value) => ({ value, checked: value === 4 })),
         ),
         form: obj('The form (POST, no JavaScript).', {
-          action: str('Where the form posts to (the signed link).', '/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
+          action: str('Where the form posts to: the signed link, relative to the page (a reverse proxy may serve the pages under a path of its own).', '../10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665'),
           csrf: str('Form token (hidden field "csrf").', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
           comment: str('The comment a refused form carried, to put back in the box: {{survey.form.comment}} inside the textarea; empty otherwise.', ''),
         }),

@@ -12,7 +12,7 @@ import { commonData, requesterOf } from '../../mail-out/compose.js';
 import type { TemplateDataMap } from '../../mail-out/template-data.js';
 import { statusLabel } from '../../mail-out/template-tools.js';
 import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
-import { HttpError, redirect, type Route, type WebRequest, type WebResponse } from '../http.js';
+import { HttpError, redirect, relativeUrl, type Route, type WebRequest, type WebResponse } from '../http.js';
 import { accessLink } from '../link-access.js';
 import { renderPage } from '../render-page.js';
 import { baseUrlOf, casePath, type LinkToken } from '../signed-link.js';
@@ -49,7 +49,7 @@ function withoutFooter(text: string, tag: string, caseLinkBase: string): string 
 /** What the page shows besides the case: a notice, a form error, and the text a refused form carried (kept in the box). */
 type Extra = Pick<PageData, 'notice' | 'error'> & { readonly text?: string };
 
-async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extra: Extra): Promise<PageData> {
+async function pageData(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Extra): Promise<PageData> {
   const zone = calendarOf(ctx.config, caseRow.queue).zone;
   const now = ctx.clock.now();
   const when = (iso: string): string => localWhen(new Date(iso), zone, caseRow.language, now);
@@ -100,13 +100,13 @@ async function pageData(ctx: AppContext, caseRow: CaseRow, link: LinkToken, extr
     notice: extra.notice,
     error: extra.error,
     messages,
-    form: { action: casePath(link.token), csrf: formToken(ctx.secret, link.sig, now), maxLength: MAX_REPLY_CHARS, text: extra.text ?? '' },
+    form: { action: relativeUrl(req.path, casePath(link.token)), csrf: formToken(ctx.secret, link.sig, now), maxLength: MAX_REPLY_CHARS, text: extra.text ?? '' },
   };
 }
 
 async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Extra, status = 200): Promise<WebResponse> {
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
-  const data = { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', page: await pageData(ctx, caseRow, link, extra) };
+  const data = { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', page: await pageData(ctx, req, caseRow, link, extra) };
   return renderPage(ctx, 'case-page', data, { language: caseRow.language, queue: caseRow.queue }, { status, wantsText: req.wantsText });
 }
 
@@ -182,8 +182,8 @@ export function caseRoutes(ctx: AppContext): Route[] {
         }
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
         // Past cases.reopenWindowDays the reply opened a new case (linked to this one): the page must not say it was added here.
-        if (outcome.kind === 'stored' && outcome.caseId !== caseRow.id) return redirect(`${casePath(link.token)}?sent=new`);
-        if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${casePath(link.token)}?sent=1`);
+        if (outcome.kind === 'stored' && outcome.caseId !== caseRow.id) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=new`);
+        if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=1`);
         return render(ctx, req, caseRow, link, { notice: '', error: 'retry', text }, outcome.kind === 'retry' ? 503 : 500);
       },
     },

@@ -4,7 +4,7 @@ import { surveyOfCase } from '../../db/repos/surveys.js';
 import type { CaseRow } from '../../db/schema.js';
 import { commonData, requesterOf } from '../../mail-out/compose.js';
 import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
-import { HttpError, redirect, type Route, type WebRequest, type WebResponse } from '../http.js';
+import { HttpError, redirect, relativeUrl, type Route, type WebRequest, type WebResponse } from '../http.js';
 import { accessLink, noticePage } from '../link-access.js';
 import { SURVEY_MAX, SURVEY_MIN } from '../links.js';
 import { renderPage } from '../render-page.js';
@@ -41,7 +41,7 @@ async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: 
     {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       caseLink: '',
-      survey: { rating, chosen, min: SURVEY_MIN, max: SURVEY_MAX, comment: answer?.comment ?? '', saved, error, options, form: { action: surveyPath(link.token), csrf: formToken(ctx.secret, link.sig, ctx.clock.now()), comment: draft } },
+      survey: { rating, chosen, min: SURVEY_MIN, max: SURVEY_MAX, comment: answer?.comment ?? '', saved, error, options, form: { action: relativeUrl(req.path, surveyPath(link.token)), csrf: formToken(ctx.secret, link.sig, ctx.clock.now()), comment: draft } },
     },
     { language: caseRow.language, queue: caseRow.queue },
     { status, wantsText: req.wantsText },
@@ -101,7 +101,7 @@ export function surveyRoutes(ctx: AppContext): Route[] {
         const out = await ctx.db.transaction().execute((trx) => recordSurveyAnswer(trx, ctx, caseRow, { rating, comment }, { source: 'web', actor: actor(caseRow) }));
         if (out.thanked) ctx.outboxSignal.wake();
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, rating, change: out.change }, 'survey: form saved');
-        return redirect(`${surveyPath(link.token)}?saved=1`);
+        return redirect(`${relativeUrl(req.path, surveyPath(link.token))}?saved=1`);
       },
     },
   ];
