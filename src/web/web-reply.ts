@@ -6,6 +6,8 @@ import type { AppContext } from '../context.js';
 import { formatTag } from '../cases/subject-tag.js';
 import { mintMessageId } from '../cases/thread-token.js';
 import type { CaseRow } from '../db/schema.js';
+import { primaryReceipt } from '../db/repos/receipts.js';
+import { dedupeKey } from '../pipeline/stages/dedupe.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import type { Outcome } from '../pipeline/types.js';
 
@@ -15,7 +17,9 @@ import type { Outcome } from '../pipeline/types.js';
  * (so threading places it by our own signature), stored in the blob store and run through every
  * stage like mail from any channel (dedupe, loop guard, threading, classification, persist, react,
  * one outcome). Its Message-ID is derived from the form token and the text, so a form sent twice
- * is recognised as a duplicate.
+ * is recognised as a duplicate — also seconds or minutes later (a second click while the first
+ * was slow, the browser sending it again after a restart), when its Date, and so its content
+ * digest, differ: submitWebReply answers with the first one's outcome.
  */
 
 export function webReplyMessageId(secret: ThreadSecret, formToken: string, text: string, domain: string): string {
@@ -45,6 +49,10 @@ export async function buildWebReply(ctx: AppContext, caseRow: CaseRow, text: str
 }
 
 export async function submitWebReply(ctx: AppContext, caseRow: CaseRow, text: string, formToken: string): Promise<Outcome> {
+  const earlier = await primaryReceipt(ctx.db, dedupeKey(webReplyMessageId(ctx.secret, formToken, text, ctx.config.instance.domain), ''));
+  if (earlier !== undefined && earlier.outcome !== 'quarantined') {
+    return { kind: 'ignored', reason: `duplicate: the same form was sent before (receipt ${earlier.id}, ${earlier.outcome})`, caseId: earlier.case_id, caseNumber: null, receiptId: earlier.id };
+  }
   const raw = await buildWebReply(ctx, caseRow, text, formToken);
   const blob = await ctx.blobs.put(Readable.from([raw]));
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;

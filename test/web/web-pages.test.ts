@@ -245,9 +245,15 @@ describe('the reply form', () => {
     expect(msgs[1]).toMatchObject({ from_address: 'jane@customer.example', thread_rule: 'signed-reference', visible_text: text });
     // pending → open: the customer answered.
     expect((await caseById(env.ctx.db, id))!.status).toBe('open');
-    // The same form sent twice is one message.
+    // The same form sent twice is one message — also when the second comes seconds later (a
+    // second click while the first was slow, the browser sending it again): one agent notification.
     expect((await post(path, { csrf, text }, { Origin: base })).status).toBe(303);
+    env.clock.advance(5_000);
+    const again = await post(path, { csrf, text }, { Origin: base });
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toBe(`${path.slice('/c/'.length)}?sent=1`);
     expect((await messagesOfCase(env.ctx.db, id)).filter((m) => m.direction === 'in')).toHaveLength(2);
+    expect((await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'agent-notification')).toHaveLength(1);
     const page = await (await get(`${path}?sent=1`)).text();
     expect(page).toContain('Thank you, your reply was added to the case.');
     expect(page).toContain('E-42 &lt;b&gt;bold&lt;/b&gt;');

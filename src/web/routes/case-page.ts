@@ -182,8 +182,9 @@ export function caseRoutes(ctx: AppContext): Route[] {
         }
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
         // Past cases.reopenWindowDays the reply opened a new case (linked to this one): the page must not say it was added here.
-        if (outcome.kind === 'stored' && outcome.caseId !== caseRow.id) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=new`);
-        if (outcome.kind === 'stored' || (outcome.kind === 'ignored' && outcome.caseId === caseRow.id)) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=1`);
+        const landed = outcome.kind === 'stored' || outcome.kind === 'ignored' ? outcome.caseId : null;
+        if (landed !== null && landed !== caseRow.id) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=new`);
+        if (landed === caseRow.id) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=1`);
         return render(ctx, req, caseRow, link, { notice: '', error: 'retry', text }, outcome.kind === 'retry' ? 503 : 500);
       },
     },
