@@ -31,6 +31,15 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
 };
 
+/**
+ * The path as logged: signed links stay out of the log. The segment after /c/ or /s/, and any
+ * segment holding a link's signature (24 hex digits) wherever it stands — a request for
+ * //c/<link> parses as host "c" and path /<link>.
+ */
+function loggedPath(pathname: string): string {
+  return pathname.replace(/\/(c|s)\/[^/]+/, '/$1/…').replace(/[^/]*[0-9a-f]{24}[^/]*/gi, '…');
+}
+
 export function defaultRoutes(ctx: AppContext): Route[] {
   return [...healthRoutes(ctx), ...caseRoutes(ctx), ...surveyRoutes(ctx)];
 }
@@ -83,7 +92,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
       if (err instanceof HttpError) {
         response = { status: err.status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: `${err.message}\n` };
       } else {
-        log.error({ err, path: url.pathname.replace(/\/(c|s)\/[^/]+/, '/$1/…') }, 'web request failed');
+        log.error({ err, path: loggedPath(url.pathname) }, 'web request failed');
         response = noticePage(ctx, 'error', 500, text);
       }
     }
@@ -92,7 +101,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     res.writeHead(response.status, headers);
     res.end(req.method === 'HEAD' ? undefined : (response.body ?? ''));
     // Signed tokens stay out of the log.
-    log.info({ method: req.method, route: routeName, path: url.pathname.replace(/\/(c|s)\/[^/]+/, '/$1/…'), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
+    log.info({ method: req.method, route: routeName, path: loggedPath(url.pathname), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
   }
 
   const server = createServer((req, res) => {

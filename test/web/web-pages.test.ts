@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -472,6 +473,26 @@ describe('the survey', () => {
     expect((await get(`${one}/9`)).status).toBe(404);
     expect((await get(`${one}/0`)).status).toBe(404);
     expect(await surveyOfCase(env.ctx.db, id)).toBeUndefined();
+  });
+});
+
+describe('the log', () => {
+  it('never holds a signed link, whatever the path looks like', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const token = path.slice('/c/'.length);
+    const lines: string[] = [];
+    const capture = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
+    const logged = await startWebServer({ ...env.ctx, log: capture });
+    try {
+      const at = `http://127.0.0.1:${logged.port}`;
+      for (const p of [path, `/${path}`, `${path}/`, `/x${path}`, `${path}/extra`, `/s/${token}/4`]) await fetch(at + p, { redirect: 'manual' });
+      const web = lines.filter((l) => l.includes('"web request"'));
+      expect(web).toHaveLength(6);
+      for (const l of lines) expect(l).not.toContain(token.split('.').at(-1));
+    } finally {
+      await logged.close();
+    }
   });
 });
 
