@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { isBouncing, recordBounce } from '../../src/db/repos/addresses.js';
 import { caseById, caseByNumber } from '../../src/db/repos/cases.js';
 import { revokeAllLinks, revokeLink } from '../../src/db/repos/links.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
@@ -285,6 +286,19 @@ describe('the reply form', () => {
     // The agents are told all of it.
     const notice = (await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'agent-notification').at(-1)!;
     for (const line of ['> gyp ERR! build error', 'the ticket from our own helpdesk, for reference', 'Jane, 3rd floor']) expect(notice.text).toContain(line);
+  });
+
+  it('a reply from the page does not clear a bouncing requester address (it proves nothing about the mailbox)', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    await recordBounce(env.ctx.db, 'jane@customer.example', true, '5.1.1 user unknown', env.clock.now().toISOString());
+    expect(await isBouncing(env.ctx.db, 'jane@customer.example')).toBe(true);
+    expect((await post(path, { csrf: csrfOf(await (await get(path)).text()), text: 'Still broken.' }, { Origin: base })).status).toBe(303);
+    expect(await isBouncing(env.ctx.db, 'jane@customer.example')).toBe(true);
+    // An email from the address still does.
+    const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;
+    await env.ingest(eml({ subject: 'Re: Printer on fire', inReplyTo: conf.message_id, body: 'Mailbox fixed.' }));
+    expect(await isBouncing(env.ctx.db, 'jane@customer.example')).toBe(false);
   });
 
   it('takes at most web.repliesPerHour replies per case (each notifies agents): then 429 and a page that asks to wait', async () => {

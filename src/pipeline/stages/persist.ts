@@ -115,8 +115,10 @@ export const persistStage: CommitStage = {
     }
 
     await enrolParticipants(msg, ctx, trx, caseRow, created, now);
-    // A mail from a bouncing address proves it reachable again (recorded on the case below).
-    const reachableAgain = sender.verified && notes.automated == null && notes.spam == null ? await clearBouncing(trx, sender.address, now) : false;
+    // A mail from a bouncing address proves it reachable again (recorded on the case below); a
+    // reply typed on the case page (channel web) was never in that mailbox and proves nothing.
+    const fromMailbox = msg.arrival.channel !== 'web';
+    const reachableAgain = fromMailbox && sender.verified && notes.automated == null && notes.spam == null ? await clearBouncing(trx, sender.address, now) : false;
 
     const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: thread.rule, internal: false, author: null });
     const messageRowId = recorded.rowId;
