@@ -112,7 +112,13 @@ describe('the case page in a browser', () => {
       dialogs.push(d.message());
       void d.dismiss();
     });
+    const served: string[] = [];
+    web.server.on('request', (req: { url?: string }) => served.push((req.url ?? '').replace(/\/c\/[^/]+$/, '/c/…')));
     await page.goto(base + /https:\/\/help\.example\.com\/cg(\/c\/[^\s"<>]+)/.exec(conf.text)![1]!);
+    await page.waitForLoadState('networkidle');
+    await new Promise((r) => setTimeout(r, 500));
+    // The page alone: no /favicon.ico (a 404 notice page and a log line on every view).
+    expect(served).toEqual(['/c/…']);
     const first = page.locator('.thread li').first();
     expect(await first.locator('p.muted').textContent()).toBe(`Attachments: ${hostile}, printer-log.txt`);
     expect(await page.locator('h1').textContent()).toBe('<svg onload=alert(3)> printer');
