@@ -93,3 +93,29 @@ export async function sendForgedNotice(
   ctx.log.warn({ caseNumber: caseRow.number, address: o.address, why: o.why }, 'mail claiming a staff address failed the sender check; the address was told');
   return true;
 }
+
+/**
+ * Tell a staff address that its mail about a case of its queue was not proven to come from it
+ * (security.senderAuth proved nothing, and it answered no staff mail we sent to that address about
+ * the case: a colleague's notification, a client that kept only the subject tag), so it was stored
+ * as a customer message and nothing in it was done — otherwise the agent believes the customer got
+ * the answer. To the real address only, with the agent's text so nothing is lost, at most
+ * FORGED_NOTICES_PER_HOUR an hour (a stranger writing in the agent's name cannot flood them). The
+ * notice is staff mail signed for the case and that address: a reply to it works the case.
+ */
+export async function sendUnprovenNotice(
+  trx: Transaction<Database>,
+  ctx: AppContext,
+  about: CaseRow,
+  o: { readonly address: string; readonly subject: string; readonly why: string; readonly text: string; readonly storedIn: number },
+): Promise<boolean> {
+  const now = ctx.clock.now();
+  const since = new Date(now.getTime() - 3_600_000).toISOString();
+  if ((await queuedSince(trx, 'unproven-staff', o.address, since)) >= FORGED_NOTICES_PER_HOUR) return false;
+  const name = ownerName(ctx.config, about.queue, o.address);
+  await queueStaffEmail(trx, ctx, about, 'unproven-staff', { address: o.address, name }, {
+    unproven: { address: o.address, subject: o.subject, why: o.why, at: now.toISOString(), text: o.text, storedIn: o.storedIn },
+  });
+  ctx.log.info({ caseNumber: about.number, address: o.address, storedIn: o.storedIn }, 'mail from a staff address not proven for the case: the address was told');
+  return true;
+}

@@ -98,6 +98,36 @@ describe('agent trust with security.senderAuth.mode none (no From is proven)', (
     expect(msg.visible_text).toContain('#close');
     const ev = (await eventsOfCase(env.ctx.db, (await case10001()).id)).find((e) => e.type === 'sender.unproven-staff')!;
     expect(ev.reason).toContain('not a reply to staff mail we sent to carla@example.com about case 10001');
+    // Carla learns that her answer went nowhere, with her text — and is not answered as a customer.
+    const told = (await sentTo('carla@example.com')).filter((o) => o.kind !== 'agent-notification');
+    expect(told.map((o) => o.kind)).toEqual(['unproven-staff']);
+    expect(told[0]!.subject).toBe('[Case #10001] Not done: we could not tell that your email came from you');
+    expect(told[0]!.text).toContain('So it was NOT carried out: no #command was done and nothing was sent to the customer. It was stored in case 10001 as a customer message.');
+    expect(told[0]!.text).toContain('#close\nI will take this one.');
+    // Her reply to that notice is proven (staff mail we sent to her about the case): it works the case.
+    const notice = { messageId: told[0]!.message_id, subject: told[0]!.subject, text: told[0]!.text, fromName: told[0]!.from_name, fromAddress: told[0]!.from_address };
+    await stored(reply(notice, 'I will take this one.', { from: 'Carla Agent <carla@example.com>' }));
+    expect((await sentTo('jane@customer.example', 'agent-reply'))[0]!.text).toContain('I will take this one.');
+  });
+
+  it('an agent’s #close on a resolved case, answering a colleague’s notification, does not reopen it as a customer reply', async () => {
+    env = await testEnv(MODE_NONE);
+    await stored(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".', auth: null }));
+    const asOrig = (n: OutboxRow): Original => ({ messageId: n.message_id, subject: n.subject, text: n.text, fromName: n.from_name, fromAddress: n.from_address });
+    const toBen = asOrig((await sentTo('ben@example.com', 'agent-notification'))[0]!);
+    await stored(reply(toBen, '#resolve\nThe new certificate fixes it.'));
+    expect((await case10001()).status).toBe('resolved');
+    const before = (await outbox()).length;
+    await stored(reply(toBen, '#close', { from: 'Carla Agent <carla@example.com>' }));
+    expect((await case10001()).status).toBe('resolved');
+    expect(await eventTypes()).not.toContain('case.reopened');
+    expect(await eventTypes()).toContain('case.not-reopened');
+    // No "your case has been reopened" to Carla as if she were the customer: the notice instead
+    // (and the owner reads her message, as any message in the case).
+    expect((await outbox()).slice(before).map((o) => [o.kind, o.to_address])).toEqual([
+      ['unproven-staff', 'carla@example.com'],
+      ['agent-notification', 'ben@example.com'],
+    ]);
   });
 
   it('the bare subject tag from an agent address is a customer mail: a new linked case, nothing done in the tagged one', async () => {
@@ -108,6 +138,12 @@ describe('agent trust with security.senderAuth.mode none (no From is proven)', (
     expect(await sentTo('jane@customer.example', 'agent-reply')).toHaveLength(0);
     expect(await sentTo('ben@example.com', 'forged-sender')).toHaveLength(0);
     expect((await caseByNumber(env.ctx.db, 10002))!).toMatchObject({ requester_address: 'ben@example.com', linked_case_id: (await case10001()).id, status: 'new' });
+    // Ben gets no customer confirmation for "his" case 10002, but is told about case 10001 he meant.
+    const toBen = (await sentTo('ben@example.com')).filter((o) => o.kind !== 'agent-notification');
+    expect(toBen.map((o) => o.kind)).toEqual(['unproven-staff']);
+    expect(toBen[0]!.subject).toMatch(/^\[Case #10001\] Not done/);
+    expect(toBen[0]!.text).toContain('It was stored in case 10002 as a customer message.');
+    expect(toBen[0]!.text).toContain('#resolve\nFixed.');
   });
 
   it('a stranger forging Ben’s From with a copied customer-visible Message-ID changes nothing and enrols nobody', async () => {

@@ -111,6 +111,7 @@ describe('declarations', () => {
         'status-summary',
         'command-error',
         'forged-sender',
+        'unproven-staff',
         'still-working',
         'stale-reminder',
         'case-page',

@@ -384,6 +384,23 @@ export const caseEmailKinds = {
       }),
     },
   },
+  'unproven-staff': {
+    description:
+      'Sent to an agent or lead whose email about a case of their queue could not be proven to come from them (no sender authentication, and no reply to staff mail sent to that address about the case): it was stored as a customer message, nothing in it was done and nothing reached the customer. A reply to this email works the case.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      unproven: obj('The email that was not acted on.', {
+        address: str('The staff address it came from (the recipient of this notice).', 'erika@example.com'),
+        subject: str('Its subject.', 'Re: [Case #10042] Cannot log in since this morning'),
+        why: str('Why it proved nothing.', 'sender not authenticated (security.senderAuth.mode none); not a reply to staff mail we sent to erika@example.com about case 10042'),
+        at: str('When it arrived, ISO 8601.', '2025-03-14T11:40:12Z'),
+        text: str('Its new text (commands included), so nothing is lost; plain text, in HTML use {{paragraphs unproven.text}}.', '#resolve\nThe fix is deployed, please try again.'),
+        storedIn: num('The case it was stored in as a customer message: this case, or a new one linked to it (a bare subject tag).', 10042),
+      }),
+    },
+  },
   reassignment: {
     description: 'Sent to the customer when another agent takes over their case (display names only).',
     audience: 'customer',

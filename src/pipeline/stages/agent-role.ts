@@ -25,6 +25,12 @@ export interface StaffClaimNote {
   readonly address: string;
   readonly why: string;
   readonly auth: AuthVerdict;
+  /**
+   * The case of their queue the mail referred to (a reply or subject tag), when the address is
+   * staff of that queue but not proven for it; null for a forged sender. The real address is told
+   * that nothing was done (notify-staff stage).
+   */
+  readonly about: Pick<CaseRow, 'id' | 'number'> | null;
 }
 
 /** What the agent's mail asks for (agent-commands stage). */
@@ -62,7 +68,7 @@ export const agentRoleStage: DecideStage = {
     msg.notes.staffClaim = null;
     if (msg.notes.automated != null) return NEXT;
     if (!sender.verified) {
-      if (isStaff(ctx.config, sender.address)) msg.notes.staffClaim = { address: sender.address, why: sender.why, auth: sender.auth };
+      if (isStaff(ctx.config, sender.address)) msg.notes.staffClaim = { address: sender.address, why: sender.why, auth: sender.auth, about: null };
       return NEXT;
     }
     let caseRow: CaseRow | undefined;
@@ -80,7 +86,7 @@ export const agentRoleStage: DecideStage = {
     if (staff === null || caseRow.requester_address === sender.address) return NEXT;
     if (!staffProven(sender, caseRow)) {
       const why = `${sender.why}; not a reply to staff mail we sent to ${sender.address} about case ${caseRow.number}`;
-      msg.notes.staffClaim = { address: sender.address, why, auth: sender.auth };
+      msg.notes.staffClaim = { address: sender.address, why, auth: sender.auth, about: { id: caseRow.id, number: caseRow.number } };
       ctx.log.info({ messageId: parsed.messageId, caseId: caseRow.id, caseNumber: caseRow.number, address: sender.address, why }, 'staff address not proven: handled as a customer message');
       return NEXT;
     }

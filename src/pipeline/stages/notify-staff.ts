@@ -1,7 +1,7 @@
 import { caseById } from '../../db/repos/cases.js';
 import { addEvent, senderNotifications } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
-import { notifyAgents, sendForgedNotice } from '../../cases/staff-mail.js';
+import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
 import { writtenTextOf } from '../written-text.js';
 
@@ -17,8 +17,10 @@ import { writtenTextOf } from '../written-text.js';
  *    X: not notified one by one"; it says how many went unnotified since the previous one), the
  *    next ones only an `agents.notify-suppressed` event on their case, until the hour's count
  *    falls below the limit. Cases are opened as always.
- *  - Mail that claimed a staff address but failed the sender check: that address is told; one that
- *    is merely not proven (no sender authentication, no reply to our staff mail) is an event only.
+ *  - Mail that claimed a staff address but failed the sender check: that address is warned
+ *    (forged-sender); one that is merely not proven for a case of its queue (no sender
+ *    authentication, no reply to staff mail we sent that address) is told that nothing was done
+ *    (unproven-staff, with its text: the agent must not believe the customer got an answer).
  */
 export const notifyStaffStage: CommitStage = {
   name: 'notify-staff',
@@ -35,6 +37,9 @@ export const notifyStaffStage: CommitStage = {
     else if (claim != null) {
       // Not proven is not forged (security.senderAuth.mode none proves no From): an event, no warning mail.
       await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'sender.unproven-staff', actor: 'system', reason: `mail from staff address ${claim.address} without proof (${claim.why}): stored as a customer message, no command done`, at: ctx.clock.now().toISOString() });
+      // The agent meant to work that case: tell them it did not happen (their text comes back).
+      const about = claim.about !== null ? await caseById(trx, claim.about.id) : undefined;
+      if (about !== undefined) await sendUnprovenNotice(trx, ctx, about, { address: claim.address, subject: parsed.subject, why: claim.why, text: msg.notes.visible?.text ?? '', storedIn: caseRow.number });
     }
 
     if (caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) return;

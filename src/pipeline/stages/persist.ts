@@ -93,10 +93,14 @@ export const persistStage: CommitStage = {
       // nor counts as the customer's reply.
       const automated = notes.automated != null || notes.spam != null;
       // Status changes go through the case lifecycle (events, SLA hooks); an unverified sender
-      // (DMARC failed, e.g. a forged agent address) changes no status.
-      if (!sender.verified && !automated) {
+      // (DMARC failed, e.g. a forged agent address) changes no status, nor does an agent's address
+      // that is not proven for the case (agent-role stage): that agent meant to work the case
+      // ("#close"), not to reopen it as its customer.
+      const claim = notes.staffClaim ?? null;
+      if ((!sender.verified || claim !== null) && !automated) {
         if (reopen === 'reopen' || caseRow.status === 'pending') {
-          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `sender not verified (${sender.why}): the ${caseRow.status} case keeps its status`, at: now });
+          const why = sender.verified && claim !== null ? `staff address ${claim.address} not proven for the case` : `sender not verified (${sender.why})`;
+          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `${why}: the ${caseRow.status} case keeps its status`, at: now });
         }
         caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
       } else if (reopen === 'reopen' && notes.spam == null) {

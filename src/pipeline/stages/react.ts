@@ -13,7 +13,8 @@ import { need, type CommitStage } from '../types.js';
  * What do we send because of it? A confirmation for a new case, a "reopened" notice for a reopened
  * one (unless an escalation acknowledgement already answers the message) — only when an automatic
  * reply is allowed: never to automated mail, never to a bouncing or no-reply address or to
- * ourselves, not to mail that arrived over autoReply.maxAgeHours ago, not within
+ * ourselves, not to an agent's address writing about a case of their queue without proof (the
+ * unproven-staff notice tells them), not to mail that arrived over autoReply.maxAgeHours ago, not within
  * autoReply.minIntervalSeconds of the last one to the sender nor to a repeat of a message answered
  * automatically within the hour (an auto-responder's loop), and at most
  * autoReply.perSenderPerHour per sender (local+tag@ counts as local@). Suspected spam gets none
@@ -72,6 +73,10 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
   if (automated != null) return `automated mail (${automated.kind}: ${automated.reason})`;
   if (msg.notes.spam != null && opts.ignoreSpam !== true) return `suspected spam (${msg.notes.spam.reason})`;
   if (!msg.notes.sender?.verified) return 'sender not verified (DMARC failed)';
+  // An agent's address answering a case of their queue without proof: the agent is told by the
+  // unproven-staff notice (notify-staff stage), not answered as a customer.
+  const claim = msg.notes.staffClaim;
+  if (claim != null) return `staff address ${claim.address} not proven for case ${claim.about?.number ?? '?'}: told by the unproven-staff notice instead`;
   const refusal = await recipientRefusal(ctx, trx, address);
   if (refusal !== null) return refusal;
   const { perSenderPerHour: limit, minIntervalSeconds, maxAgeHours } = ctx.config.autoReply;
