@@ -122,11 +122,12 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
     await addEvent(trx, { ...base, actor: 'system', type: 'escalation.unalerted', reason: `no addresses for tier ${to} of queue ${caseRow.queue} and no instance.adminAddress`, data });
     ctx.log.warn({ caseNumber: caseRow.number, queue: caseRow.queue, level: to }, 'escalation alert has no recipient: configure queues.<queue>.tiers or instance.adminAddress');
   }
-  // The case's owner (unowned: the queue's available agents) hears about it too, once.
-  const alerted = [...recipients];
-  // (Not the agent who escalated it.)
+  // The case's owner (unowned: the queue's available agents) hears about it too, once — never
+  // the agent who escalated it, also when they are one of the tier's addresses (a lead's #escalate).
+  const byThem = (address: string): boolean => o.actor === `agent:${address}`;
+  const alerted = recipients.filter((a) => !byThem(a));
   for (const a of attentionAddresses(ctx.config, caseRow.queue, caseRow.owner)) {
-    if (!alerted.includes(a.address) && o.actor !== `agent:${a.address}`) alerted.push(a.address);
+    if (!alerted.includes(a.address) && !byThem(a.address)) alerted.push(a.address);
   }
   for (const address of alerted) {
     await queueStaffEmail(trx, ctx, caseRow, 'escalation-alert', { address, name: '' }, {

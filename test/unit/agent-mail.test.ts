@@ -309,6 +309,15 @@ describe('email commands', () => {
     expect(await toAddress('jane@customer.example', 'status-changed')).toHaveLength(1);
   });
 
+  it('a lead’s #escalate alerts the tier and the owner, never the lead who escalated (though alerted at tier 1)', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#assign me'));
+    await ingest(agentReply(orig, '#escalate 1 big customer', { from: 'Anna Lead <anna@example.com>' }));
+    expect((await caseNo()).escalation_level).toBe(1);
+    expect((await outbox()).filter((o) => o.kind === 'escalation-alert').map((o) => o.to_address)).toEqual(['ben@example.com']);
+    expect(await eventTypes()).not.toContain('escalation.unalerted');
+  });
+
   it('#cc copies a colleague in (replies reach them), #uncc takes them out; own, staff and requester addresses are refused', async () => {
     const orig = await newCase();
     await ingest(agentReply(orig, '#cc <Colleague@Customer.example>, it@customer.example\nI have copied your colleagues in.'));
