@@ -113,7 +113,8 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
         const target = cmd.agent.toLowerCase() === 'me' ? (actor.address ?? '') : cmd.agent;
         const agent = findAgent(agentsOf(ctx.config, c.queue), target);
         if (agent === null) throw new WorkError(`"${target}" is not an agent of queue ${c.queue}`);
-        const r = await assignCase(trx, ctx, caseId, agent, { actor: actor.actor, by: actor.by, reason: `${cmd.line} by ${actor.by}`, messageRowId: req.messageRowId });
+        // An agent taking the case ("#assign me") needs no "Assigned to you" mail about it.
+        const r = await assignCase(trx, ctx, caseId, agent, { actor: actor.actor, by: actor.by, reason: `${cmd.line} by ${actor.by}`, messageRowId: req.messageRowId, notifyOwner: agent.address !== actor.address });
         done.push(r.summary);
         break;
       }

@@ -309,6 +309,18 @@ describe('email commands', () => {
     expect(await toAddress('jane@customer.example', 'status-changed')).toHaveLength(1);
   });
 
+  it('#assign me (or one’s own name) takes the case without an "Assigned to you" mail to oneself; #assign of a colleague tells them', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '#assign me'));
+    await ingest(agentReply(orig, '#assign Carla Agent', { from: 'Carla Agent <carla@example.com>' }));
+    expect((await caseNo()).owner).toBe('carla@example.com');
+    expect(await toAddress('ben@example.com', 'assignment')).toHaveLength(0);
+    expect(await toAddress('carla@example.com', 'assignment')).toHaveLength(0);
+    expect(await eventTypes()).toEqual(expect.arrayContaining(['case.assigned', 'case.reassigned']));
+    await ingest(agentReply(orig, '#assign Ben', { from: 'Carla Agent <carla@example.com>' }));
+    expect(await toAddress('ben@example.com', 'assignment')).toHaveLength(1);
+  });
+
   it('a lead’s #escalate alerts the tier and the owner, never the lead who escalated (though alerted at tier 1)', async () => {
     const orig = await newCase();
     await ingest(agentReply(orig, '#assign me'));
