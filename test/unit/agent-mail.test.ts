@@ -142,6 +142,41 @@ describe('agent replies by email', () => {
     expect((await participants(env.ctx.db, c.id)).find((p) => p.address === 'ben@example.com')?.role).toBe('agent');
   });
 
+  it('Apple Mail marks attachments inline (a PDF between text parts, a photo): they reach the customer; an HTML signature logo shown by cid stays behind', async () => {
+    const orig = await newCase();
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const head = (id: string, extra: string[] = []) => [...Object.entries(DMARC_PASS).map(([k, v]) => `${k}: ${v}`), 'From: Ben Agent <ben@example.com>', 'To: support@example.com', `Subject: Re: ${orig.subject}`, `Message-Id: <${id}>`, `In-Reply-To: <${orig.messageId}>`, `References: <${orig.messageId}>`, 'Date: Mon, 2 Mar 2026 10:15:00 +0100', ...extra];
+    const apple = [
+      ...head('apple-1@example.com', ['Mime-Version: 1.0 (Mac OS X Mail 16.0 \\(3774.600.62\\))', 'X-Mailer: Apple Mail (2.3774.600.62)', 'Content-Type: multipart/mixed; boundary="Apple-Mail=_1"']),
+      '', '--Apple-Mail=_1', 'Content-Type: text/plain; charset=us-ascii', '', 'Hi Jane, the guide and a photo of the setting:', '',
+      '--Apple-Mail=_1', 'Content-Disposition: inline; filename=vpn-guide.pdf', 'Content-Type: application/pdf; x-unix-mode=0644; name="vpn-guide.pdf"', 'Content-Transfer-Encoding: base64', '', b64('%PDF-1.4 guide'), '',
+      '--Apple-Mail=_1', 'Content-Disposition: inline; filename=setting.jpg', 'Content-Type: image/jpeg; x-unix-mode=0644; name="setting.jpg"', 'Content-Transfer-Encoding: base64', '', b64('JPEG photo'), '',
+      '--Apple-Mail=_1', 'Content-Type: text/plain; charset=us-ascii', '', '', 'Regards, Ben', '', '> On 2 Mar 2026, at 10:00, Example Support <support@example.com> wrote:', ...orig.text.split('\n').map((l) => `> ${l}`), '',
+      '--Apple-Mail=_1--', '',
+    ].join('\r\n');
+    await ingest(apple);
+    const attachedTo = async (r: OutboxRow) => {
+      const out = (await messagesOfCase(env.ctx.db, (await caseNo()).id)).find((m) => m.outbox_id === r.id)!;
+      return (await attachmentsOfMessages(env.ctx.db, [out.id])).map((a) => a.filename);
+    };
+    const first = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    expect(first.text).toContain('the guide and a photo');
+    expect(await attachedTo(first)).toEqual(['vpn-guide.pdf', 'setting.jpg']);
+    const outlook = [
+      ...head('outlook-1@example.com', ['MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="mix"']),
+      '', '--mix', 'Content-Type: multipart/related; boundary="rel"', '',
+      '--rel', 'Content-Type: text/html; charset=utf-8', '', '<html><body><p>Here is the log viewer.</p><p>Ben<br><img src="cid:image001.png@01DA6C1E.5F3C2B70" alt="Example logo"></p></body></html>', '',
+      '--rel', 'Content-Type: image/png; name="image001.png"', 'Content-Description: image001.png', 'Content-Disposition: inline; filename="image001.png"', 'Content-ID: <image001.png@01DA6C1E.5F3C2B70>', 'Content-Transfer-Encoding: base64', '', b64('PNG logo'), '',
+      '--rel--', '',
+      '--mix', 'Content-Type: application/zip; name="viewer.zip"', 'Content-Disposition: attachment; filename="viewer.zip"', 'Content-Transfer-Encoding: base64', '', b64('PK zip'), '',
+      '--mix--', '',
+    ].join('\r\n');
+    await ingest(outlook);
+    const second = (await toAddress('jane@customer.example', 'agent-reply'))[1]!;
+    expect(second.text).toContain('Here is the log viewer.');
+    expect(await attachedTo(second)).toEqual(['viewer.zip']);
+  });
+
   it('a client that drops In-Reply-To but keeps the subject tag still works; a second reply is no new first response', async () => {
     const orig = await newCase();
     await ingest(agentReply(orig, 'First answer.'));

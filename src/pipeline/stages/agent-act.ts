@@ -1,12 +1,14 @@
 import { workCase } from '../../cases/agent-work.js';
+import { attachedFiles } from '../../mail-in/attached-files.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
 
 /**
  * Do what the agent's mail asks, in the same transaction: with any command error nothing is done
  * or relayed and the agent gets the command-error email; otherwise the commands, then the reply
- * to the customer (attachments included) or the internal note (cases/agent-work.ts). Inline
- * parts (signature logos; the reply is relayed as text) are not relayed; they stay on the agent's stored mail.
+ * to the customer (attachments included) or the internal note (cases/agent-work.ts). Images the
+ * agent's HTML shows inline (signature logos; the reply is relayed as text) are not relayed; they
+ * stay on the agent's stored mail. Apple Mail's "inline" attachments are attachments (attachedFiles).
  */
 export const agentActStage: CommitStage = {
   name: 'agent-act',
@@ -33,7 +35,7 @@ export const agentActStage: CommitStage = {
       ctx,
       persisted.caseRow.id,
       { actor: `agent:${sender.address}`, by: name, address: sender.address, replyName: agent.staff.name },
-      { commands: work.commands, text: work.text, note: work.note, attachments: parsed.attachments.filter((a) => a.disposition === 'attachment'), messageRowId: persisted.messageRowId },
+      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId },
     );
     msg.notes.persisted = { ...persisted, caseRow: out.caseRow };
   },

@@ -1,0 +1,33 @@
+import type { ParsedMail, StoredAttachment } from './parsed-mail.js';
+
+/**
+ * Which files did the writer attach, as opposed to pictures embedded in their HTML body (a
+ * signature logo, an image pasted into the text)? Relaying an agent's reply needs the first and
+ * leaves the second behind (the reply goes out as text; the stored mail keeps every part).
+ *
+ * `Content-Disposition: inline` alone does not tell: Apple Mail and iOS Mail mark every
+ * attachment inline (a PDF between two text parts, a photo in a plain-text mail). A part is
+ * embedded only when it is an image the HTML shows by its Content-ID (`cid:`); every other part
+ * was attached.
+ */
+export function attachedFiles(mail: Pick<ParsedMail, 'attachments' | 'html'>): StoredAttachment[] {
+  const shown = cidReferences(mail.html ?? '');
+  return mail.attachments.filter((a) => a.disposition === 'attachment' || !a.contentType.toLowerCase().startsWith('image/') || a.contentId === null || !shown.has(a.contentId.toLowerCase()));
+}
+
+/** Content-IDs the HTML refers to ("cid:logo@x" in src, background, CSS url()), lower-cased. */
+function cidReferences(html: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of html.matchAll(/cid:([^\s"'()<>]+)/gi)) {
+    const id = m[1]!;
+    let decoded = id;
+    try {
+      decoded = decodeURIComponent(id);
+    } catch {
+      // a stray "%" in the id: compare it as written
+    }
+    out.add(id.toLowerCase());
+    out.add(decoded.toLowerCase());
+  }
+  return out;
+}
