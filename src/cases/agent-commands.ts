@@ -66,10 +66,44 @@ const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priorit
 const ADDRESS = /^<?([^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\].]+)>?$/u;
 type Verb = (typeof VERBS)[number];
 
-/** A line holding a known command: "#verb" then whitespace or the end. */
-const KNOWN = new RegExp(`^[ \\t]*#(${VERBS.join('|')})(?![\\p{L}\\p{N}_-])[ \\t]*(.*?)[ \\t]*$`, 'iu');
-/** Any "#word" line (in the leading block: an attempted command). */
-const ANY = /^[ \t]*#([\p{L}][\p{L}\p{N}_-]*)(.*)$/u;
+const KNOWN_VERBS: ReadonlySet<string> = new Set(VERBS);
+/** Invisible characters clients and pastes put into text (zero-width space/joiners, word joiner, BOM). */
+const INVISIBLE = /[\u200b-\u200d\u2060\ufeff]/g;
+const BULLETS = '-*\u2022\u00b7\u2023\u25e6';
+const HASHES = '#\uff03\ufe5f';
+const WORD = /^[\p{L}][\p{L}\p{N}_-]*/u;
+
+/** A "#word" line as found by commandLine. */
+interface CommandLine {
+  /** The word after the "#" (any case). */
+  readonly word: string;
+  /** What follows the word, trimmed. */
+  readonly args: string;
+  /** Written with a space after the "#" ("# note"). */
+  readonly spaced: boolean;
+}
+
+/**
+ * Is this line a "#word" command line, as mail clients write it? Before the "#" may stand spaces
+ * of any kind (Outlook's &nbsp;, U+3000), invisible characters (zero-width space, BOM), one list
+ * bullet (HTML rendered as text: " * #note") and an emphasis mark ("**#note**", "*#note*", which
+ * may close the line); a fullwidth "＃" (Asian input methods) or a small "﹟" is a "#". An agent who
+ * types "#note" in any of these ways means an internal note: read as text it would go to the
+ * customer. Hand-written and linear (a regular expression for this backtracks on long lines).
+ */
+function commandLine(raw: string): CommandLine | null {
+  let s = raw.replace(INVISIBLE, '').trim();
+  if (s.length > 1 && BULLETS.includes(s[0]!) && /\s/.test(s[1]!)) s = s.slice(1).trimStart();
+  let mark = '';
+  while (mark.length < 2 && (s[mark.length] === '*' || s[mark.length] === '_') && (mark === '' || s[mark.length] === mark[0])) mark += s[mark.length];
+  if (!HASHES.includes(s[mark.length] ?? ' ')) return null;
+  let rest = s.slice(mark.length + 1);
+  if (mark !== '' && rest.endsWith(mark)) rest = rest.slice(0, -mark.length).trimEnd();
+  const spaced = rest.trimStart() !== rest;
+  rest = rest.trimStart();
+  const word = WORD.exec(rest)?.[0];
+  return word === undefined ? null : { word, args: rest.slice(word.length).trim(), spaced };
+}
 
 function parseOne(verb: Verb, args: string, line: string): AgentCommand {
   const bad = (why: string): AgentCommand => ({ kind: 'invalid', line, why });
@@ -129,21 +163,22 @@ export function parseAgentMail(visibleText: string): AgentMailText {
   const text: string[] = [];
   let leading = true;
   for (const raw of lines) {
-    const line = raw.trim();
+    const line = raw.replace(/[\u200b-\u200d\u2060\ufeff]/g, '').trim();
     if (/^\s*>/.test(raw)) {
       leading = false;
       text.push(raw);
       continue;
     }
     if (leading && line === '') continue;
-    const known = KNOWN.exec(raw);
-    if (known !== null) {
-      commands.push(parseOne(known[1]!.toLowerCase() as Verb, known[2] ?? '', line));
+    // A known "#verb" counts anywhere ("# verb" only at the top: further down it may be a
+    // heading); any other "#word" at the top is an attempted command.
+    const cmd = commandLine(raw);
+    if (cmd !== null && KNOWN_VERBS.has(cmd.word.toLowerCase()) && (leading || !cmd.spaced)) {
+      commands.push(parseOne(cmd.word.toLowerCase() as Verb, cmd.args, line));
       continue;
     }
-    const any = leading ? ANY.exec(raw) : null;
-    if (any !== null) {
-      commands.push({ kind: 'invalid', line, why: `#${any[1]} is not a command` });
+    if (cmd !== null && leading && !cmd.spaced) {
+      commands.push({ kind: 'invalid', line, why: `#${cmd.word} is not a command` });
       continue;
     }
     leading = false;

@@ -229,6 +229,29 @@ describe('internal notes', () => {
   });
 });
 
+describe('internal notes as mail clients write "#note"', () => {
+  it.each([
+    ['a non-breaking space before it (Outlook)', 'text/plain', '\u00a0#note\nSECRET-NOTE-2 customer is on the old client'],
+    ['Outlook HTML only, &nbsp; before it', 'text/html', '<p class="MsoNormal">&nbsp;#note<o:p></o:p></p><p class="MsoNormal">SECRET-NOTE-2 customer is on the old client<o:p></o:p></p>'],
+    ['a space after the "#"', 'text/plain', '# note\nSECRET-NOTE-2 customer is on the old client'],
+    ['a fullwidth "＃" (Asian input method)', 'text/plain', '\uff03note\nSECRET-NOTE-2 customer is on the old client'],
+    ['a zero-width space before it (pasted)', 'text/plain', '\u200b#note\nSECRET-NOTE-2 customer is on the old client'],
+    ['in an HTML list', 'text/html', '<ul><li>#note</li></ul><div>SECRET-NOTE-2 customer is on the old client</div>'],
+    ['bold in markdown', 'text/plain', '**#note**\nSECRET-NOTE-2 customer is on the old client'],
+  ])('%s: an internal note, nothing reaches the customer', async (_what, type, body) => {
+    const orig = await newCase();
+    const raw = [
+      ...Object.entries(DMARC_PASS).map(([k, v]) => `${k}: ${v}`),
+      'From: Ben Agent <ben@example.com>', 'To: support@example.com', `Subject: Re: ${orig.subject}`, 'Message-ID: <note-variant@example.com>', `In-Reply-To: <${orig.messageId}>`, 'Date: Mon, 2 Mar 2026 10:15:00 +0100', 'MIME-Version: 1.0', `Content-Type: ${type}; charset=utf-8`, 'Content-Transfer-Encoding: 8bit', '', body, '',
+    ].join('\r\n');
+    await ingest(raw);
+    for (const o of await toAddress('jane@customer.example')) expect(o.text + o.html).not.toContain('SECRET-NOTE-2');
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
+    expect(await caseNo()).toMatchObject({ status: 'new', first_response_at: null });
+    expect(await eventTypes()).toContain('note.added');
+  });
+});
+
 describe('email commands', () => {
   it('#pending with a question: one reply that says the case waits for the customer; their answer reopens work', async () => {
     const orig = await newCase();

@@ -286,6 +286,18 @@ describe('parseAgentCommands', () => {
     ['please #escalate 2 this', []],
     // An unknown "#word" at the top is an attempted command: the agent gets the syntax back.
     ['#escalated already', [{ kind: 'invalid' }]],
+    // "#note" as mail clients write it is an internal note, never text for the customer.
+    ['\u00a0#note', [{ kind: 'note' }]],
+    ['\u200b#note', [{ kind: 'note' }]],
+    ['\uff03note', [{ kind: 'note' }]],
+    ['# note', [{ kind: 'note' }]],
+    ['**#note**', [{ kind: 'note' }]],
+    [' * #note', [{ kind: 'note' }]],
+    ['*#priority high*', [{ kind: 'priority', level: 'high' }]],
+    ['#tag my_tag_', [{ kind: 'tag', tag: 'my_tag_' }]],
+    // A markdown-style heading is no command; "# verb" counts only at the top.
+    ['# Summary', []],
+    ['Hi,\n# Open questions', []],
   ])('%j', (text, expected) => {
     expect(parseAgentCommands(text)).toMatchObject(expected);
   });
