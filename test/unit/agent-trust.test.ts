@@ -177,6 +177,30 @@ describe('agent trust with security.senderAuth.mode none (no From is proven)', (
   });
 });
 
+describe('a notification forwarded to an outsider', () => {
+  it.each([
+    ['reopens a resolved case', 'Still broken, what is the status of this?', 'reopened', ['agent-notification']],
+    ['asks for the status', 'status', 'status-summary', []],
+    ['asks to escalate', 'Please escalate this at once.', 'escalation-ack', ['escalation-alert']],
+  ])('their reply (which %s) lands in the case for the agents, but no automatic reply with the case and its link reaches them', async (_what, body, kind, staffMail) => {
+    env = await testEnv({ ...TRUSTED, web: { enabled: true, baseUrl: 'https://help.example.com' } });
+    await stored(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".' }));
+    const n = (await sentTo('ben@example.com', 'agent-notification'))[0]!;
+    const toBen: Original = { messageId: n.message_id, subject: n.subject, text: n.text, fromName: n.from_name, fromAddress: n.from_address };
+    await stored(reply(toBen, '#resolve\nThe new certificate fixes it.', { headers: mxHeaderFields('example.com', 'pass') }));
+    // Jane's own mail carries her case link; Ben forwarded his notification to an outsider, who answers it.
+    expect((await sentTo('jane@customer.example', 'agent-reply'))[0]!.text).toContain('https://help.example.com/c/10001.');
+    const before = (await outbox()).length;
+    const out = await stored(reply(toBen, body, { from: 'Mallory <mallory@evil.example>', headers: mxHeaderFields('evil.example', 'pass') }));
+    expect(out).toMatchObject({ created: false, caseNumber: 10001 });
+    const after = (await outbox()).slice(before);
+    expect(after.filter((o) => !o.to_address.endsWith('@example.com'))).toEqual([]);
+    expect(after.map((o) => [o.kind, o.to_address])).toEqual(staffMail.map((k) => [k, 'ben@example.com']));
+    const suppressed = (await eventsOfCase(env.ctx.db, (await case10001()).id)).filter((e) => e.type === 'auto-reply.suppressed').map((e) => e.reason);
+    expect(suppressed.some((r) => r.includes(`${kind} not sent: mallory@evil.example is not a participant of case 10001`))).toBe(true);
+  });
+});
+
 describe('agent trust with security.senderAuth.mode trusted-header', () => {
   it('a passing sender check proves the agent (even by the bare subject tag)', async () => {
     const orig = await newCase(TRUSTED, 'pass');

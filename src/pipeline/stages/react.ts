@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
+import { isParticipant } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoRepliedCasesSince, autoRepliesSince } from '../../db/repos/outbox.js';
 import type { Database } from '../../db/schema.js';
@@ -14,7 +15,8 @@ import { need, type CommitStage } from '../types.js';
  * one (unless an escalation acknowledgement already answers the message) — only when an automatic
  * reply is allowed: never to automated mail, never to a bouncing or no-reply address or to
  * ourselves, not to an agent's address writing about a case of their queue without proof (the
- * unproven-staff notice tells them), not to mail that arrived over autoReply.maxAgeHours ago, not within
+ * unproven-staff notice tells them), not to someone who wrote into an existing case without
+ * being its participant (a forwarded email's token: the reply would carry the case link), not to mail that arrived over autoReply.maxAgeHours ago, not within
  * autoReply.minIntervalSeconds of the last one to the sender nor to a repeat of a message answered
  * automatically within the hour (an auto-responder's loop), and at most
  * autoReply.perSenderPerHour per sender (local+tag@ counts as local@). Suspected spam gets none
@@ -77,6 +79,14 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
   // unproven-staff notice (notify-staff stage), not answered as a customer.
   const claim = msg.notes.staffClaim;
   if (claim != null) return `staff address ${claim.address} not proven for case ${claim.about?.number ?? '?'}: told by the unproven-staff notice instead`;
+  // Someone who wrote into an existing case without being its participant (a token copied from a
+  // forwarded confirmation or agent notification): our automatic replies carry the case's status,
+  // details and the signed link to its whole history — theirs only to participants (an agent adds
+  // them with #cc). The agents are notified as for any message.
+  const persisted = msg.notes.persisted;
+  if (persisted != null && !persisted.created && !(await isParticipant(trx, persisted.caseRow.id, address))) {
+    return `${address} is not a participant of case ${persisted.caseRow.number} (it wrote in the case's thread, e.g. with a forwarded email): no automatic reply, which would carry the case and its link`;
+  }
   const refusal = await recipientRefusal(ctx, trx, address);
   if (refusal !== null) return refusal;
   const { perSenderPerHour: limit, minIntervalSeconds, maxAgeHours } = ctx.config.autoReply;
