@@ -67,9 +67,26 @@ export class WorkError extends Error {
   override readonly name = 'WorkError';
 }
 
+/**
+ * Why the reply of this request cannot reach anyone, or null: text for the customer, and no
+ * address of the case may get mail (the requester writes from a postmaster or no-reply address,
+ * matches autoReply.neverTo …) — unless the same request copies an address in (#cc). Then nothing
+ * of the request is done: the agent must not believe the customer has their answer (nor the case
+ * wait, pending, for a reply to mail that was never sent).
+ */
+export async function replyRefusal(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, req: Pick<WorkRequest, 'commands' | 'text' | 'note'>): Promise<string | null> {
+  if (req.text === '' || req.note || req.commands.some((c) => c.kind === 'cc' && c.add)) return null;
+  const rcpt = await customerRecipients(trx, ctx, caseRow, { human: true });
+  if (rcpt.to !== null) return null;
+  return `your reply cannot be sent: no customer address of case ${caseRow.number} may get mail (${rcpt.refused.join('; ') || 'none known'}); copy in one that can (#cc) or answer another way`;
+}
+
 export async function workCase(trx: Transaction<Database>, ctx: AppContext, caseId: number, actor: WorkActor, req: WorkRequest): Promise<WorkOutcome> {
   const start = await caseById(trx, caseId);
   if (start === undefined) throw new WorkError(`no case with id ${caseId}`);
+  // Before anything is written: a reply that can reach nobody is refused whole.
+  const refusal = await replyRefusal(trx, ctx, start, req);
+  if (refusal !== null) throw new WorkError(refusal);
   const at = (): string => ctx.clock.now().toISOString();
   const why = req.reason !== undefined && req.reason !== '' ? `: ${req.reason}` : '';
   const who = (line: string) => ({ actor: actor.actor, reason: `${line} by ${actor.by}${why}`, messageRowId: req.messageRowId });
@@ -80,7 +97,8 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   let priority: { from: string; to: string } | null = null;
   // A reply is the case's first response (a new case becomes open), recorded before the commands
   // it carries: "#resolve" with an answer is answered, then resolved.
-  const replying = req.text !== '' && !req.note && (await customerRecipients(trx, ctx, start, { human: true })).to !== null;
+  // (An address the same request copies in (#cc) is a recipient too.)
+  const replying = req.text !== '' && !req.note && (req.commands.some((c) => c.kind === 'cc' && c.add) || (await customerRecipients(trx, ctx, start, { human: true })).to !== null);
   if (replying) await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
 
   for (const cmd of req.commands) {

@@ -240,4 +240,15 @@ describe('errors: one line, exit 1, never a stack trace', () => {
   it('--json does not change an error into output', async () => {
     oneLineError(await box.run(['cases', 'close', '99999', '--json']), /no case 99999/);
   });
+
+  it('a reply no customer address may get (the requester writes from postmaster@): refused, nothing done', async () => {
+    const f = box.write('shop.eml', eml({ from: 'Shop <postmaster@shop.example>', subject: 'Invoice charged twice', messageId: 'shop-1@shop.example', body: 'Why was invoice 4711 charged twice?' }));
+    expect((await box.run(['ingest', f])).code).toBe(0);
+    const number = String((await box.json<{ number: number; subject: string }[]>(['cases', 'list', '--json'])).find((c) => c.subject === 'Invoice charged twice')!.number);
+    const before = await detail(Number(number));
+    oneLineError(await box.run(['cases', 'pending', number, '--message', 'We refunded it, please confirm.', '--agent', 'Ben', '--json']), /your reply cannot be sent: no customer address of case \d+ may get mail \(postmaster@shop\.example: address is a postmaster address\)/);
+    const after = await detail(Number(number));
+    expect(after.case).toEqual(before.case);
+    expect(after.events.length).toBe(before.events.length);
+  });
 });

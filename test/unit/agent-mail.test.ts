@@ -456,6 +456,23 @@ describe('email commands', () => {
   });
 });
 
+describe('a reply nobody may get', () => {
+  it('the requester writes from postmaster@ (no mail may go there): nothing done, the agent is told with their text; with #cc of an address that can, it goes there', async () => {
+    await ingest(eml({ from: 'Shop <postmaster@shop.example>', subject: 'Invoice charged twice', messageId: 'shop-1@shop.example', body: 'Hello, why was invoice 4711 charged twice? Regards' }));
+    const orig = asOriginal((await toAddress('ben@example.com', 'agent-notification'))[0]!);
+    await ingest(agentReply(orig, '#pending\nWe refunded it, please confirm. REPLY-TEXT'));
+    expect(await caseNo()).toMatchObject({ status: 'new', first_response_at: null, owner: null });
+    const err = (await toAddress('ben@example.com', 'command-error'))[0]!;
+    expect(err.text).toContain('your reply cannot be sent: no customer address of case 10001 may get mail (postmaster@shop.example: address is a postmaster address)');
+    expect(err.text).toContain('REPLY-TEXT');
+    expect(await eventTypes()).toContain('command.rejected');
+    await ingest(agentReply(orig, '#cc accounts@shop.example\nWe refunded it, please confirm.'));
+    const r = (await toAddress('accounts@shop.example', 'agent-reply'))[0]!;
+    expect(r.to_address).toBe('accounts@shop.example');
+    expect((await caseNo()).first_response_at).not.toBeNull();
+  });
+});
+
 describe('recording', () => {
   it('an agent’s mail reusing a stored Message-ID (a broken client) is recorded as a collision and still works the case', async () => {
     const orig = await newCase();

@@ -1,4 +1,4 @@
-import { workCase } from '../../cases/agent-work.js';
+import { replyRefusal, workCase } from '../../cases/agent-work.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
@@ -19,15 +19,18 @@ export const agentActStage: CommitStage = {
     const parsed = need(msg.notes.parsed, 'parsed');
     const sender = need(msg.notes.sender, 'sender');
     const name = agent.staff.name !== '' ? agent.staff.name : sender.address;
-    if (work.errors.length > 0) {
+    // A reply that can reach no customer address is refused like a command error: nothing done.
+    const refusal = work.errors.length === 0 ? await replyRefusal(trx, ctx, persisted.caseRow, work) : null;
+    const errors = refusal !== null ? [{ line: '(your reply)', why: refusal }] : work.errors;
+    if (errors.length > 0) {
       await sendCommandError(trx, ctx, persisted.caseRow, {
         to: { address: sender.address, name },
-        errors: work.errors,
+        errors,
         subject: parsed.subject,
         text: msg.notes.visible?.text ?? '',
         messageRowId: persisted.messageRowId,
       });
-      ctx.log.info({ caseNumber: persisted.caseRow.number, agent: sender.address, messageId: parsed.messageId, errors: work.errors }, 'agent mail with command errors: nothing done');
+      ctx.log.info({ caseNumber: persisted.caseRow.number, agent: sender.address, messageId: parsed.messageId, errors }, 'agent mail with command errors: nothing done');
       return;
     }
     const out = await workCase(
