@@ -46,7 +46,9 @@ export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues' | 
   if (staff && staffProven(sender, caseRow)) return isStaffOf(config, caseRow.queue, sender.address) || (await isParticipant(db, caseRow.id, sender.address));
   if (proof === 'address-only' && sender.auth !== 'pass') return false;
   if (proof === 'archive' && staff) return false;
-  return isParticipant(db, caseRow.id, sender.address, staff ? { exceptRole: 'agent' } : {});
+  // Having worked the case as an agent counts only while staff (proven, above): an agent removed
+  // from the configuration is no participant of their old cases.
+  return isParticipant(db, caseRow.id, sender.address, { exceptRole: 'agent' });
 }
 
 /**

@@ -87,9 +87,18 @@ export function isStaffOf(config: Pick<Config, 'queues'>, queue: string, address
   return staffMember(config, queue, address) !== null;
 }
 
-/** Who hears about a case that needs attention: its owner, else the queue's available agents. */
+/**
+ * The case's owner while they are an agent of its queue, else null: an owner removed from the
+ * configuration (left the team) gets no more staff mail about the case — the queue does.
+ */
+export function activeOwner(config: Pick<Config, 'queues'>, queue: string, owner: string | null): string | null {
+  return owner !== null && agentsOf(config, queue).some((a) => a.address === owner) ? owner : null;
+}
+
+/** Who hears about a case that needs attention: its owner (while an agent of the queue), else the queue's available agents. */
 export function attentionAddresses(config: Pick<Config, 'queues'>, queue: string, owner: string | null): { readonly address: string; readonly name: string }[] {
-  if (owner !== null) return [{ address: owner, name: ownerName(config, queue, owner) }];
+  const active = activeOwner(config, queue, owner);
+  if (active !== null) return [{ address: active, name: ownerName(config, queue, active) }];
   return agentsOf(config, queue)
     .filter((a) => a.available)
     .map((a) => ({ address: a.address, name: a.name }));

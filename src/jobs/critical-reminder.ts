@@ -1,6 +1,6 @@
 import { alertRecipients } from '../cases/escalation.js';
 import { staleCheck } from '../cases/sla-clock.js';
-import { ownerName } from '../cases/staff.js';
+import { activeOwner, ownerName } from '../cases/staff.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
@@ -45,7 +45,8 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
     if (claimId === null) return 0;
     const minutes = Math.round((j.now.getTime() - new Date(sla.last_update_at).getTime()) / MIN);
     const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
-    const owner = caseRow.owner !== null ? [caseRow.owner] : alertRecipients(ctx, caseRow.queue, 0, 1);
+    const active = activeOwner(ctx.config, caseRow.queue, caseRow.owner);
+    const owner = active !== null ? [active] : alertRecipients(ctx, caseRow.queue, 0, 1);
     let first: number | null = null;
     let n = 0;
     for (const address of owner) {

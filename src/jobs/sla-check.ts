@@ -2,7 +2,7 @@ import { DateTime } from 'luxon';
 import { alertRecipients } from '../cases/escalation.js';
 import { nextCheck } from '../cases/sla-clock.js';
 import { calendarOf } from '../cases/sla-policy.js';
-import { ownerName } from '../cases/staff.js';
+import { activeOwner, ownerName } from '../cases/staff.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { claimSlaFlag, dueSlaChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
@@ -25,7 +25,8 @@ const KIND = { fr: 'first-response', res: 'resolution' } as const;
 /** Owner first, then the leads (or the admin), without duplicates. */
 export function slaRecipients(j: JobContext, caseRow: CaseRow): string[] {
   const out = new Set<string>();
-  if (caseRow.owner !== null) out.add(caseRow.owner);
+  const owner = activeOwner(j.ctx.config, caseRow.queue, caseRow.owner);
+  if (owner !== null) out.add(owner);
   for (const a of alertRecipients(j.ctx, caseRow.queue, 0, 1)) out.add(a);
   return [...out];
 }

@@ -4,7 +4,12 @@ import { caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import type { OutboxRow } from '../../src/db/schema.js';
-import { eml, mxHeaderFields, mxHeaders, testEnv, type TestEnv } from '../helpers/context.js';
+import { rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { closeContext, createContext, type AppContext } from '../../src/context.js';
+import { silentLogger } from '../../src/log.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
+import { eml, mxHeaderFields, mxHeaders, testEnv, TRUSTED_SENDER_AUTH, writeConfig, type TestEnv } from '../helpers/context.js';
 import { clientReply, type Original } from '../helpers/mail-clients.js';
 
 /**
@@ -198,6 +203,37 @@ describe('a notification forwarded to an outsider', () => {
     expect(after.map((o) => [o.kind, o.to_address])).toEqual(staffMail.map((k) => [k, 'ben@example.com']));
     const suppressed = (await eventsOfCase(env.ctx.db, (await case10001()).id)).filter((e) => e.type === 'auto-reply.suppressed').map((e) => e.reason);
     expect(suppressed.some((r) => r.includes(`${kind} not sent: mallory@evil.example is not a participant of case 10001`))).toBe(true);
+  });
+});
+
+describe('an agent removed from the configuration', () => {
+  it('answering an old notification is no participant any more: nobody they copy is enrolled, no automatic reply; the queue’s agents are notified, not the ex-owner', async () => {
+    env = await testEnv({ ...TRUSTED, web: { enabled: true, baseUrl: 'https://help.example.com' } });
+    await stored(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".' }));
+    const n = (await sentTo('carla@example.com', 'agent-notification'))[0]!;
+    const toCarla: Original = { messageId: n.message_id, subject: n.subject, text: n.text, fromName: n.from_name, fromAddress: n.from_address };
+    await stored(reply(toCarla, '#resolve\nThe new certificate fixes it.', { from: 'Carla Agent <carla@example.com>', headers: mxHeaderFields('example.com', 'pass') }));
+    expect(await case10001()).toMatchObject({ owner: 'carla@example.com', status: 'resolved' });
+    // Carla leaves the team: the configuration no longer names her (a restart on the same data).
+    await closeContext(env.ctx);
+    const resolved = writeConfig(env.dir, {
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+      templates: { watch: false },
+      web: { enabled: true, baseUrl: 'https://help.example.com' },
+      queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
+      security: { senderAuth: TRUSTED_SENDER_AUTH },
+    });
+    const ctx: AppContext = await createContext({ resolved, log: silentLogger(), clock: env.clock });
+    const dir = env.dir;
+    Object.assign(env, { ctx, close: async () => { await closeContext(ctx); rmSync(dir, { recursive: true, force: true }); } });
+    const before = (await ctx.db.selectFrom('outbox').select('id').execute()).length;
+    const raw = reply(toCarla, 'I have left the company; my friend Mallory will help you further.', { from: 'Carla <carla@example.com>', cc: 'Mallory <mallory@evil.example>', headers: mxHeaderFields('example.com', 'pass') });
+    const out = await runPipeline(ctx, { channel: 'test', mailbox: ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: env.clock.now(), raw: await ctx.blobs.put(Readable.from([Buffer.from(raw)])) });
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: 10001 });
+    const c = (await caseByNumber(ctx.db, 10001))!;
+    expect((await participants(ctx.db, c.id)).map((p) => p.address)).not.toContain('mallory@evil.example');
+    const after = (await ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute()).slice(before);
+    expect(after.map((o) => [o.kind, o.to_address])).toEqual([['agent-notification', 'ben@example.com']]);
   });
 });
 

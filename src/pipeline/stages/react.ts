@@ -84,7 +84,7 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
   // details and the signed link to its whole history — theirs only to participants (an agent adds
   // them with #cc). The agents are notified as for any message.
   const persisted = msg.notes.persisted;
-  if (persisted != null && !persisted.created && !(await isParticipant(trx, persisted.caseRow.id, address))) {
+  if (persisted != null && !persisted.created && !(await isParticipant(trx, persisted.caseRow.id, address, { exceptRole: 'agent' }))) {
     return `${address} is not a participant of case ${persisted.caseRow.number} (it wrote in the case's thread, e.g. with a forwarded email): no automatic reply, which would carry the case and its link`;
   }
   const refusal = await recipientRefusal(ctx, trx, address);
