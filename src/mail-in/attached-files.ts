@@ -8,12 +8,19 @@ import type { ParsedMail, StoredAttachment } from './parsed-mail.js';
  * `Content-Disposition: inline` alone does not tell: Apple Mail and iOS Mail mark every
  * attachment inline (a PDF between two text parts, a photo in a plain-text mail). A part is
  * embedded only when it is an image the HTML shows by its Content-ID (`cid:`); every other part
- * was attached.
+ * was attached — except the signature part of a signed mail (S/MIME, PGP), which the client adds.
  */
 export function attachedFiles(mail: Pick<ParsedMail, 'attachments' | 'html'>): StoredAttachment[] {
   const shown = cidReferences(mail.html ?? '');
-  return mail.attachments.filter((a) => a.disposition === 'attachment' || !a.contentType.toLowerCase().startsWith('image/') || a.contentId === null || !shown.has(a.contentId.toLowerCase()));
+  return mail.attachments.filter(
+    (a) =>
+      !SIGNATURES.has(a.contentType.toLowerCase()) &&
+      (a.disposition === 'attachment' || !a.contentType.toLowerCase().startsWith('image/') || a.contentId === null || !shown.has(a.contentId.toLowerCase())),
+  );
 }
+
+/** A signed mail's signature part (S/MIME smime.p7s, PGP/MIME): the client's, not a file the writer attached. */
+const SIGNATURES: ReadonlySet<string> = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature', 'application/pgp-signature']);
 
 /** Content-IDs the HTML refers to ("cid:logo@x" in src, background, CSS url()), lower-cased. */
 function cidReferences(html: string): Set<string> {

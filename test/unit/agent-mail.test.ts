@@ -177,6 +177,32 @@ describe('agent replies by email', () => {
     expect(await attachedTo(second)).toEqual(['viewer.zip']);
   });
 
+  it('an S/MIME-signed reply reaches the customer without the signature part (smime.p7s is the client’s, not a file)', async () => {
+    const orig = await newCase();
+    const raw = [
+      ...Object.entries(DMARC_PASS).map(([k, v]) => `${k}: ${v}`),
+      'From: Ben Agent <ben@example.com>', 'To: support@example.com', `Subject: RE: ${orig.subject}`, 'Message-ID: <smime-1@example.com>', `In-Reply-To: <${orig.messageId}>`, 'Date: Mon, 2 Mar 2026 10:15:00 +0100', 'MIME-Version: 1.0',
+      'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="sig"', '',
+      '--sig', 'Content-Type: text/plain; charset=utf-8', '', 'Please restart the client.', '',
+      '--sig', 'Content-Type: application/pkcs7-signature; name="smime.p7s"', 'Content-Disposition: attachment; filename="smime.p7s"', 'Content-Transfer-Encoding: base64', '', Buffer.from('fake cms signature').toString('base64'), '',
+      '--sig--', '',
+    ].join('\r\n');
+    await ingest(raw);
+    const r = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    expect(r.text).toContain('Please restart the client.');
+    const out = (await messagesOfCase(env.ctx.db, (await caseNo()).id)).find((m) => m.outbox_id === r.id)!;
+    expect(await attachmentsOfMessages(env.ctx.db, [out.id])).toEqual([]);
+  });
+
+  it('files without any text or command (a phone’s share sheet) are not dropped unseen: the agent is told, nothing is sent', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, '', { attachments: [{ filename: 'vpn-guide.pdf', contentType: 'application/pdf', content: Buffer.from('%PDF-1.4 guide') }] }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
+    const err = (await toAddress('ben@example.com', 'command-error'))[0]!;
+    expect(err.text).toContain('(vpn-guide.pdf): attachments need a text for the customer');
+    expect(await caseNo()).toMatchObject({ status: 'new', first_response_at: null });
+  });
+
   it('a client that drops In-Reply-To but keeps the subject tag still works; a second reply is no new first response', async () => {
     const orig = await newCase();
     await ingest(agentReply(orig, 'First answer.'));

@@ -1,11 +1,13 @@
 import { parseAgentMail } from '../../cases/agent-commands.js';
 import { checkCommands } from '../../cases/agent-work.js';
+import { attachedFiles } from '../../mail-in/attached-files.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
  * What does the agent's mail ask for? Its commands (checked against the case: levels, agents,
  * one status change per mail) and its text; an internal note when it went to a notes address or
- * says #note. Any problem is an error: the mail will change nothing and the agent gets the syntax.
+ * says #note. Any problem is an error: the mail will change nothing and the agent gets the syntax —
+ * also attachments without any text for the customer.
  */
 export const agentRequestStage: DecideStage = {
   name: 'agent-request',
@@ -14,7 +16,12 @@ export const agentRequestStage: DecideStage = {
     const visible = need(msg.notes.visible, 'visible');
     const { commands, text } = parseAgentMail(visible.text);
     const checked = checkCommands(ctx, agent.caseRow, agent.staff.address, commands);
-    msg.notes.agentWork = { ...checked, text, note: agent.toNotesAddress || commands.some((c) => c.kind === 'note') };
+    const note = agent.toNotesAddress || commands.some((c) => c.kind === 'note');
+    // Files and nothing else (a phone's share sheet: no text, no command) would be dropped unseen:
+    // the agent is told, as `casegate cases reply` refuses them.
+    const files = attachedFiles(need(msg.notes.parsed, 'parsed'));
+    const errors = !note && text === '' && commands.length === 0 && files.length > 0 ? [...checked.errors, { line: `(${files.map((f) => f.filename).join(', ')})`, why: 'attachments need a text for the customer: nothing was sent; send them again with a few words' }] : checked.errors;
+    msg.notes.agentWork = { commands: checked.commands, errors, text, note };
     return NEXT;
   },
 };
