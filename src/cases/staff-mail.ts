@@ -107,14 +107,14 @@ export async function sendUnprovenNotice(
   trx: Transaction<Database>,
   ctx: AppContext,
   about: CaseRow,
-  o: { readonly address: string; readonly subject: string; readonly why: string; readonly text: string; readonly storedIn: number },
+  o: { readonly address: string; readonly subject: string; readonly why: string; readonly text: string; readonly storedIn: number; readonly otherQueue: boolean },
 ): Promise<boolean> {
   const now = ctx.clock.now();
   const since = new Date(now.getTime() - 3_600_000).toISOString();
   if ((await queuedSince(trx, 'unproven-staff', o.address, since)) >= FORGED_NOTICES_PER_HOUR) return false;
   const name = ownerName(ctx.config, about.queue, o.address);
   await queueStaffEmail(trx, ctx, about, 'unproven-staff', { address: o.address, name }, {
-    unproven: { address: o.address, subject: o.subject, why: o.why, at: now.toISOString(), text: o.text, storedIn: o.storedIn },
+    unproven: { address: o.address, subject: o.subject, why: o.why, at: now.toISOString(), text: o.text, storedIn: o.storedIn, otherQueue: o.otherQueue },
   });
   ctx.log.info({ caseNumber: about.number, address: o.address, storedIn: o.storedIn }, 'mail from a staff address not proven for the case: the address was told');
   return true;

@@ -556,6 +556,12 @@ describe('trust', () => {
     await ingest(agentReply(orig, '#resolve\nFIONA-TEXT', { from: 'Fiona <fiona@example.com>' }));
     expect((await caseNo()).status).toBe('new');
     expect(await eventTypes()).toContain('escalation.refused');
+    // Fiona learns that it was not done and why (her text comes back), and gets no customer mail.
+    const told = await toAddress('fiona@example.com');
+    expect(told.map((o) => o.kind)).toEqual(['unproven-staff']);
+    expect(told[0]!.subject).toBe('[Case #10001] Not done: this case is not in your queue');
+    expect(told[0]!.text).toContain('but the case is not yours to work: fiona@example.com is no agent of queue support, which case 10001 belongs to.');
+    expect(told[0]!.text).toContain('FIONA-TEXT');
     await ingest(agentReply(orig, 'I am out of office until Monday.', { headers: { 'Auto-Submitted': 'auto-replied' } }));
     expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(0);
   });

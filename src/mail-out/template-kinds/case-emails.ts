@@ -386,7 +386,7 @@ export const caseEmailKinds = {
   },
   'unproven-staff': {
     description:
-      'Sent to an agent or lead whose email about a case of their queue could not be proven to come from them (no sender authentication, and no reply to staff mail sent to that address about the case): it was stored as a customer message, nothing in it was done and nothing reached the customer. A reply to this email works the case.',
+      'Sent to an agent or lead whose email about a case of their queue could not be proven to come from them (no sender authentication, and no reply to staff mail sent to that address about the case), or to staff of another queue answering its mail: it was stored as a customer message, nothing in it was done and nothing reached the customer. A reply to this email works the case (for an agent of its queue).',
     audience: 'staff',
     scope: 'case',
     variables: {
@@ -398,6 +398,7 @@ export const caseEmailKinds = {
         at: str('When it arrived, ISO 8601.', '2025-03-14T11:40:12Z'),
         text: str('Its new text (commands included), so nothing is lost; plain text, in HTML use {{paragraphs unproven.text}}.', '#resolve\nThe fix is deployed, please try again.'),
         storedIn: num('The case it was stored in as a customer message: this case, or a new one linked to it (a bare subject tag).', 10042),
+        otherQueue: bool('True when the sender is staff of another queue (proven or not, the case is not theirs to work); `why` says which queue.', false),
       }),
     },
   },

@@ -31,6 +31,8 @@ export interface StaffClaimNote {
    * that nothing was done (notify-staff stage).
    */
   readonly about: Pick<CaseRow, 'id' | 'number'> | null;
+  /** Staff, but of another queue than the case's (not a question of proof). */
+  readonly otherQueue?: boolean;
 }
 
 /** What the agent's mail asks for (agent-commands stage). */
@@ -83,7 +85,16 @@ export const agentRoleStage: DecideStage = {
     }
     if (caseRow === undefined || caseRow.kind === 'feedback') return NEXT;
     const staff = staffMember(ctx.config, caseRow.queue, sender.address);
-    if (staff === null || caseRow.requester_address === sender.address) return NEXT;
+    if (caseRow.requester_address === sender.address) return NEXT;
+    if (staff === null) {
+      // Staff of another queue answering this case's mail (a forwarded notification): not theirs
+      // to work. A customer's message — and they are told, as an unproven agent is.
+      if (isStaff(ctx.config, sender.address)) {
+        const why = `${sender.address} is no agent of queue ${caseRow.queue}, which case ${caseRow.number} belongs to`;
+        msg.notes.staffClaim = { address: sender.address, why, auth: sender.auth, about: { id: caseRow.id, number: caseRow.number }, otherQueue: true };
+      }
+      return NEXT;
+    }
     if (!staffProven(sender, caseRow)) {
       const why = `${sender.why}; not a reply to staff mail we sent to ${sender.address} about case ${caseRow.number}`;
       msg.notes.staffClaim = { address: sender.address, why, auth: sender.auth, about: { id: caseRow.id, number: caseRow.number } };

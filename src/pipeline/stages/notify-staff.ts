@@ -39,7 +39,7 @@ export const notifyStaffStage: CommitStage = {
       await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'sender.unproven-staff', actor: 'system', reason: `mail from staff address ${claim.address} without proof (${claim.why}): stored as a customer message, no command done`, at: ctx.clock.now().toISOString() });
       // The agent meant to work that case: tell them it did not happen (their text comes back).
       const about = claim.about !== null ? await caseById(trx, claim.about.id) : undefined;
-      if (about !== undefined) await sendUnprovenNotice(trx, ctx, about, { address: claim.address, subject: parsed.subject, why: claim.why, text: msg.notes.visible?.text ?? '', storedIn: caseRow.number });
+      if (about !== undefined) await sendUnprovenNotice(trx, ctx, about, { address: claim.address, subject: parsed.subject, why: claim.why, text: msg.notes.visible?.text ?? '', storedIn: caseRow.number, otherQueue: claim.otherQueue === true });
     }
 
     if (caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) return;
