@@ -10,9 +10,9 @@ import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import { statusLabel } from '../cases/lifecycle.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
-import { templateDeclaration } from './template-data.js';
+import { staffTemplateNames, templateDeclaration } from './template-data.js';
 import { caseConversationGuid, replyReferences, threadIndex } from './thread-headers.js';
-import { caseThreadRoot } from '../db/repos/case-thread.js';
+import { caseThreadRoot, staffMailThread } from '../db/repos/case-thread.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
 import type { TemplateDataMap, TemplateName } from './templates.js';
 import { caseLinkFor } from '../web/links.js';
@@ -84,7 +84,10 @@ export type StaffCaseData = ReturnType<typeof staffCaseData>;
 export async function queueStaffEmail<N extends TemplateName>(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, kind: N, to: Recipient, data: Omit<TemplateDataMap[N], keyof StaffCaseData>): Promise<number> {
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const full = { ...staffCaseData(ctx, caseRow, mailbox), ...data } as unknown as TemplateDataMap[N];
-  return queueEmail(trx, ctx, { caseRow, mailbox, kind, to, autoReply: false, generated: true, inReplyTo: null, references: [], data: full });
+  // One conversation per case in the recipient's mail client (Thunderbird, Apple Mail: by
+  // References): under the staff mail this address already got about the case.
+  const earlier = await staffMailThread(trx, caseRow.id, to.address, staffTemplateNames);
+  return queueEmail(trx, ctx, { caseRow, mailbox, kind, to, autoReply: false, generated: true, inReplyTo: earlier?.last ?? null, references: earlier !== undefined && earlier.first !== earlier.last ? [earlier.first] : [], data: full });
 }
 
 export interface QueueEmail<N extends TemplateName> {

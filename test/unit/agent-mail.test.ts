@@ -103,6 +103,27 @@ describe('notifications that can be answered', () => {
   });
 });
 
+describe('threading of staff mail', () => {
+  it('each agent’s mail about a case threads under the previous one they got (one conversation per case); answering the newest still works the case', async () => {
+    const orig = await newCase();
+    const first = (await toAddress('ben@example.com', 'agent-notification'))[0]!;
+    expect(first.in_reply_to).toBeNull();
+    await ingest(eml({ from: JANE, subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', references: '<jane-1@customer.example>', messageId: 'jane-2@customer.example', body: 'Still broken.' }));
+    await ingest(eml({ from: JANE, subject: 'Re: VPN broken', inReplyTo: 'jane-2@customer.example', references: '<jane-1@customer.example> <jane-2@customer.example>', messageId: 'jane-3@customer.example', body: 'Any news?' }));
+    const ben = await toAddress('ben@example.com', 'agent-notification');
+    expect(ben).toHaveLength(3);
+    expect(ben[1]!).toMatchObject({ in_reply_to: first.message_id, references_text: `<${first.message_id}>` });
+    expect(ben[2]!).toMatchObject({ in_reply_to: ben[1]!.message_id, references_text: `<${first.message_id}> <${ben[1]!.message_id}>` });
+    // Never under another agent's mail (signed for its recipient).
+    const anna = await toAddress('anna@example.com', 'agent-notification');
+    for (const a of anna) expect(`${a.in_reply_to ?? ''} ${a.references_text ?? ''}`).not.toContain(first.message_id);
+    expect(anna[1]!.in_reply_to).toBe(anna[0]!.message_id);
+    await ingest(agentReply(asOriginal(ben[2]!), 'We are on it.'));
+    expect((await toAddress('jane@customer.example', 'agent-reply'))[0]!.text).toContain('We are on it.');
+    expect(orig.messageId).toBe(first.message_id);
+  });
+});
+
 describe('agent replies by email', () => {
   it.each<ClientStyle>(['thunderbird', 'outlook', 'gmail'])('%s: relayed to the customer and CC (new text only, attachment, agent’s name, customer’s thread, human mail); first response recorded', async (style) => {
     const orig = await newCase();

@@ -32,3 +32,18 @@ export async function bouncedEmail(db: Q, messageIds: readonly string[]): Promis
     .limit(1)
     .executeTakeFirst();
 }
+
+/**
+ * The staff mail of a case already written to one address (kinds: the staff templates), its
+ * oldest and newest Message-ID, so the next one threads under them in that person's mail client;
+ * undefined when there is none. Only mail to that very address: staff Message-IDs are signed for
+ * their recipient (README, "Agent trust").
+ */
+export async function staffMailThread(db: Q, caseId: number, address: string, kinds: readonly string[]): Promise<{ first: string; last: string } | undefined> {
+  if (kinds.length === 0) return undefined;
+  const q = db.selectFrom('outbox').select('message_id').where('case_id', '=', caseId).where('to_address', '=', address).where('kind', 'in', [...kinds]);
+  const first = await q.orderBy('id', 'asc').limit(1).executeTakeFirst();
+  if (first === undefined) return undefined;
+  const last = (await q.orderBy('id', 'desc').limit(1).executeTakeFirst()) ?? first;
+  return { first: first.message_id, last: last.message_id };
+}
