@@ -186,7 +186,7 @@ describe('a notification forwarded to an outsider', () => {
   it.each([
     ['reopens a resolved case', 'Still broken, what is the status of this?', 'reopened', ['agent-notification']],
     ['asks for the status', 'status', 'status-summary', []],
-    ['asks to escalate', 'Please escalate this at once.', 'escalation-ack', ['escalation-alert']],
+    ['asks to escalate', 'Please escalate this at once.', 'escalation-ack', ['agent-notification']],
   ])('their reply (which %s) lands in the case for the agents, but no automatic reply with the case and its link reaches them', async (_what, body, kind, staffMail) => {
     env = await testEnv({ ...TRUSTED, web: { enabled: true, baseUrl: 'https://help.example.com' } });
     await stored(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".' }));
@@ -201,8 +201,15 @@ describe('a notification forwarded to an outsider', () => {
     const after = (await outbox()).slice(before);
     expect(after.filter((o) => !o.to_address.endsWith('@example.com'))).toEqual([]);
     expect(after.map((o) => [o.kind, o.to_address])).toEqual(staffMail.map((k) => [k, 'ben@example.com']));
-    const suppressed = (await eventsOfCase(env.ctx.db, (await case10001()).id)).filter((e) => e.type === 'auto-reply.suppressed').map((e) => e.reason);
-    expect(suppressed.some((r) => r.includes(`${kind} not sent: mallory@evil.example is not a participant of case 10001`))).toBe(true);
+    const events = await eventsOfCase(env.ctx.db, (await case10001()).id);
+    if (kind === 'escalation-ack') {
+      // Nor does a non-participant escalate the case (the tiers are not alerted).
+      expect(events.find((e) => e.type === 'escalation.refused')?.reason).toBe('mallory@evil.example asked to escalate but is not a participant of case 10001: not escalated');
+      expect((await case10001()).escalation_level).toBe(0);
+    } else {
+      const suppressed = events.filter((e) => e.type === 'auto-reply.suppressed').map((e) => e.reason);
+      expect(suppressed.some((r) => r.includes(`${kind} not sent: mallory@evil.example is not a participant of case 10001`))).toBe(true);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { setPriority } from '../../cases/lifecycle.js';
 import { escalateCase, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
 import { priorityScheme } from '../../cases/priority.js';
+import { isParticipant } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoReplyRefusal } from './react.js';
 import { need, type CommitStage } from '../types.js';
@@ -13,6 +14,7 @@ import { writtenTextOf } from '../written-text.js';
  *    escalation.customerRepeatHours does not climb further): alert + acknowledgement (an automatic
  *    reply, so the auto-reply rules apply to it);
  *  - a rule's tier on a new case: alert only (the customer did not ask).
+ * Only participants of an existing case escalate it (not a forwarded email's reader).
  * Agents' #escalate / #tier run in the agent flow (cases/agent-work.ts).
  * Feedback is never escalated.
  */
@@ -44,7 +46,13 @@ export const escalateStage: CommitStage = {
       });
     }
 
-    const customerAsks = request.fromCustomer && (request.urgent !== null || request.keyword);
+    let customerAsks = request.fromCustomer && (request.urgent !== null || request.keyword);
+    // Only the case's customers escalate it: not someone who wrote into it with a token copied
+    // from a forwarded email (no participant; the agents read their message all the same).
+    if (customerAsks && !persisted.created && !(await isParticipant(trx, caseRow.id, sender.address, { exceptRole: 'agent' }))) {
+      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'escalation.refused', actor: 'system', reason: `${sender.address} asked to escalate but is not a participant of case ${caseRow.number}: not escalated`, at: now });
+      customerAsks = false;
+    }
     // A routing rule's tier does not alert anyone for suspected spam.
     const ruleTier = persisted.created && caseRow.spam !== 1 ? routing.tier : null;
     if (caseRow.kind === 'feedback') {
