@@ -13,7 +13,7 @@
  *
  * Everything below the command lines is the agent's text (a reply to the customer, or the note).
  * A known command further down on a line of its own still counts (and is taken out of the text:
- * a command line is never relayed to a customer). An unknown "#word" among the leading command
+ * a command line is never relayed to a customer) — except #note, which is an error there. An unknown "#word" among the leading command
  * lines, or a malformed command anywhere, is an error: the mail then changes nothing and the agent
  * gets the syntax back. ">" quotes never hold commands.
  */
@@ -174,7 +174,10 @@ export function parseAgentMail(visibleText: string): AgentMailText {
     // heading); any other "#word" at the top is an attempted command.
     const cmd = commandLine(raw);
     if (cmd !== null && KNOWN_VERBS.has(cmd.word.toLowerCase()) && (leading || !cmd.spaced)) {
-      commands.push(parseOne(cmd.word.toLowerCase() as Verb, cmd.args, line));
+      // "#note" below text: was the text above a reply or part of the note? Neither guess is safe
+      // (the customer would miss the reply, or read the note): the agent is asked.
+      if (!leading && cmd.word.toLowerCase() === 'note') commands.push({ kind: 'invalid', line, why: '#note stands on the first line and makes the whole mail an internal note; to answer the customer and note something, send two emails' });
+      else commands.push(parseOne(cmd.word.toLowerCase() as Verb, cmd.args, line));
       continue;
     }
     if (cmd !== null && leading && !cmd.spaced) {
