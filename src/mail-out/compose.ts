@@ -8,6 +8,7 @@ import { addEvent } from '../db/repos/events.js';
 import { insertAttachments, insertMessage } from '../db/repos/messages.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import { statusLabel } from '../cases/lifecycle.js';
+import { queueSettings } from '../cases/staff.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { staffTemplateNames, templateDeclaration } from './template-data.js';
@@ -152,6 +153,16 @@ export function automationOf(kind: TemplateName, autoReply: boolean): Automation
 }
 
 /**
+ * The language an email about a case is written in. Customers read their case's language; staff
+ * the team's — the queue's language, else cases.defaultLanguage, as the instance's own alerts — so
+ * a German customer's case does not send an English-speaking team its instructions in German.
+ */
+export function mailLanguage(config: Pick<Config, 'queues' | 'cases'>, kind: TemplateName, caseRow: Pick<CaseRow, 'language' | 'queue'>): string {
+  if (templateDeclaration(kind).audience !== 'staff') return caseRow.language;
+  return queueSettings(config, caseRow.queue)?.language ?? config.cases.defaultLanguage;
+}
+
+/**
  * Render and write one outgoing email as an outbox row (and its thread entry), inside the caller's
  * transaction. The Message-ID is minted now, so a resend after a crash is the same message.
  *
@@ -162,10 +173,10 @@ export function automationOf(kind: TemplateName, autoReply: boolean): Automation
  */
 export async function queueEmail<N extends TemplateName>(trx: Transaction<Database>, ctx: AppContext, q: QueueEmail<N>): Promise<number> {
   const now = ctx.clock.now().toISOString();
-  const rendered = ctx.templates.render(q.kind, q.data, { language: q.caseRow.language, queue: q.caseRow.queue });
+  const staff = templateDeclaration(q.kind).audience === 'staff';
+  const rendered = ctx.templates.render(q.kind, q.data, { language: mailLanguage(ctx.config, q.kind, q.caseRow), queue: q.caseRow.queue });
   const fromAddress = q.mailbox.addresses[0] ?? '';
   // Staff mail is bound to its recipient: answering it proves the agent's address (README, "Agent trust").
-  const staff = templateDeclaration(q.kind).audience === 'staff';
   const messageId = mintMessageId(q.caseRow.number, ctx.secret, ctx.config.instance.domain, staff ? q.to.address : undefined);
   let inReplyTo = q.inReplyTo;
   let parentReferences: readonly string[] = q.references;

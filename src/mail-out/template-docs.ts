@@ -146,7 +146,7 @@ export function renderTemplateDocs(): string {
     '3. `<language>/<file>`',
     '4. `<file>` (the base folder: English, complete)',
     '',
-    'The language is the case’s language (from the customer’s Content-Language or first message, else the queue’s or the default language) if it is one of `templates.languages` (`de-AT` counts as `de`), otherwise `cases.defaultLanguage`. The queue is the case’s queue. Within one folder `partials/<name>.text.hbs` wins over `partials/<name>.hbs`. ' +
+    'The language is the case’s language (from the customer’s Content-Language or first message, else the queue’s or the default language) if it is one of `templates.languages` (`de-AT` counts as `de`), otherwise `cases.defaultLanguage`; staff mail (audience staff) is in the team’s language instead: the queue’s `language`, else `cases.defaultLanguage`. The queue is the case’s queue. Within one folder `partials/<name>.text.hbs` wins over `partials/<name>.hbs`. ' +
       `Shipped: English in the base folder, ${SHIPPED_LANGUAGES.map((l) => `${l.name} in \`${l.code}/\``).join(', ')}.`,
     '',
     '## Helpers and special variables',

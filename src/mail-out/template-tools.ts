@@ -15,7 +15,7 @@ import type { CaseRow, MessageRow } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { MailboxDirectory } from '../mailboxes.js';
 import { promiseData } from '../cases/promise.js';
-import { automationHeaders, caseCommand, commonData, confirmationExtras, requesterOf } from './compose.js';
+import { automationHeaders, caseCommand, commonData, confirmationExtras, mailLanguage, requesterOf } from './compose.js';
 import { isTemplateName, sampleTemplateData, templateDeclaration, templateNames, type TemplateDataMap, type TemplateName } from './template-data.js';
 import type { RenderedEmail, TemplateEngineOptions } from './templates.js';
 import { createTransport, type MailTransport } from './transport.js';
@@ -122,7 +122,7 @@ function kindSpecificConfig(kind: TemplateName, config: Config, target: PreviewT
 export interface CaseData<N extends TemplateName> {
   readonly caseRow: CaseRow;
   readonly data: TemplateDataMap[N];
-  /** The case's language and queue: the default target. */
+  /** The language the email would be written in (mailLanguage) and the case's queue: the default target. */
   readonly target: PreviewTarget;
 }
 
@@ -143,7 +143,7 @@ export async function caseDataFor<N extends TemplateName>(
   }
   const caseRow = await caseByNumber(ctx.db, caseNumber);
   if (caseRow === undefined) throw new TemplateToolError(`no case ${caseNumber}`);
-  const target = { language: opts.language ?? caseRow.language, queue: caseRow.queue };
+  const target = { language: opts.language ?? mailLanguage(ctx.config, kind, caseRow), queue: caseRow.queue };
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? mailboxOfQueue(ctx.config, caseRow.queue);
   const common = commonData(ctx, caseRow, mailbox, requesterOf(caseRow), opts.isTest ?? false) as unknown as Json;
   const messages = await messagesOfCase(ctx.db, caseRow.id);

@@ -613,6 +613,22 @@ describe('customer status', () => {
     expect((await toAddress('jane@customer.example', 'status-summary')).at(-1)!.text).toContain('Nothing: the case is resolved.');
   });
 
+  it('a German customer’s case: the customer reads German, the agents their team’s language (queues.<q>.language, else cases.defaultLanguage)', async () => {
+    const german = { from: 'Hans <hans@kunde.example>', subject: 'Drucker defekt', body: 'Guten Tag, der Drucker druckt nicht mehr. Bitte helfen Sie mir.', headers: { 'Content-Language': 'de' } };
+    await ingest(eml({ ...german, messageId: 'hans-1@kunde.example' }));
+    expect((await toAddress('hans@kunde.example', 'confirmation'))[0]!.text).toContain('Status von Vorgang 10001');
+    const n = (await toAddress('ben@example.com', 'agent-notification'))[0]!;
+    expect(n.subject).toBe('[Case #10001] New case: Drucker defekt');
+    expect(n.text).toContain('reply to this email: your text goes to the customer.');
+    expect(n.text).toContain('der Drucker druckt nicht mehr');
+    // A German-speaking team says so for its queue.
+    await env.close();
+    env = await testEnv({ ...CONFIG, queues: { ...CONFIG.queues, support: { ...CONFIG.queues!['support']!, language: 'de' } } });
+    await ingest(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN is down since this morning.' }));
+    expect((await toAddress('ben@example.com', 'agent-notification'))[0]!.subject).toBe('[Case #10001] Neuer Vorgang: VPN broken');
+    expect((await toAddress('jane@customer.example', 'confirmation'))[0]!.text).toContain('Status of case 10001');
+  });
+
   it('every email to the customer states the current status in words (English and German)', async () => {
     await ingest(eml({ from: 'Hans <hans@kunde.example>', subject: 'Drucker defekt', body: 'Guten Tag, der Drucker druckt nicht mehr. Bitte helfen Sie mir.', headers: { 'Content-Language': 'de' } }));
     const conf = (await toAddress('hans@kunde.example'))[0]!;
