@@ -13,9 +13,10 @@
  *
  * Everything below the command lines is the agent's text (a reply to the customer, or the note).
  * A known command further down on a line of its own still counts (and is taken out of the text:
- * a command line is never relayed to a customer) — except #note, which is an error there. An unknown "#word" among the leading command
- * lines, or a malformed command anywhere, is an error: the mail then changes nothing and the agent
- * gets the syntax back. ">" quotes never hold commands.
+ * a command line is never relayed to a customer) — except #note, which is an error there. An
+ * unknown "#word" among the leading command lines, a misspelt command on a line of its own
+ * anywhere, or a malformed command anywhere, is an error: the mail then changes nothing and the
+ * agent gets the syntax back. ">" quotes never hold commands.
  */
 
 import { TAG_NAME } from './tag-name.js';
@@ -149,6 +150,27 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
   }
 }
 
+/** The command a misspelt "#word" most likely means (one edit away; two for longer commands), else null. */
+function nearestVerb(word: string): Verb | null {
+  const w = word.toLowerCase();
+  if (w.length > 24) return null;
+  for (const v of VERBS) if (editDistance(w, v) <= (v.length >= 6 ? 2 : 1)) return v;
+  return null;
+}
+
+/** Edit distance with adjacent transpositions (optimal string alignment); short words only. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
 export interface AgentMailText {
   /** Every command, in order (invalid ones included). */
   readonly commands: readonly AgentCommand[];
@@ -180,8 +202,11 @@ export function parseAgentMail(visibleText: string): AgentMailText {
       else commands.push(parseOne(cmd.word.toLowerCase() as Verb, cmd.args, line));
       continue;
     }
-    if (cmd !== null && leading && !cmd.spaced) {
-      commands.push({ kind: 'invalid', line, why: `#${cmd.word} is not a command` });
+    // An unknown "#word" at the top, or a misspelt command on a line of its own further down
+    // ("#clsoe", "#resolved"): an error naming the command meant — never text for the customer.
+    const meant = cmd !== null && !cmd.spaced ? nearestVerb(cmd.word) : null;
+    if (cmd !== null && !cmd.spaced && (leading || meant !== null)) {
+      commands.push({ kind: 'invalid', line, why: `#${cmd.word} is not a command${meant !== null ? ` (did you mean #${meant}?)` : ''}` });
       continue;
     }
     leading = false;

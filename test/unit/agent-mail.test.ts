@@ -476,6 +476,7 @@ describe('email commands', () => {
     ['two status changes', '#pending\n#resolve\nRELAY-ME-NOT', /one status change per mail/],
     ['#reopen on an open case', '#reopen\nRELAY-ME-NOT', /not resolved or closed: nothing to reopen/],
     ['a bad bug timeline', '#bug soon\nRELAY-ME-NOT', /#bug needs when a fix is expected/],
+    ['a misspelt command below the text', 'Hi Jane, RELAY-ME-NOT is fixed.\n#clsoe', /#clsoe is not a command \(did you mean #close\?\)/],
     ['#note below a reply', 'Hi Jane, RELAY-ME-NOT is fixed.\n\n#note\nShe was upset on the phone.', /#note stands on the first line and makes the whole mail an internal note; to answer the customer and note something, send two emails/],
   ])('%s: an error email with the syntax to the agent; nothing relayed, nothing changed', async (_what, body, why) => {
     const orig = await newCase();

@@ -297,6 +297,10 @@ describe('parseAgentCommands', () => {
     ['#tag my_tag_', [{ kind: 'tag', tag: 'my_tag_' }]],
     // A markdown-style heading is no command; "# verb" counts only at the top.
     ['# Summary', []],
+    ['Done.\n#resolved', [{ kind: 'invalid', why: '#resolved is not a command (did you mean #resolve?)' }]],
+    ['Done.\n#escalte 2', [{ kind: 'invalid', why: '#escalte is not a command (did you mean #escalate?)' }]],
+    ['Done.\n#hashtag', []],
+    ['#frobnicate', [{ kind: 'invalid', why: '#frobnicate is not a command' }]],
     ['Hi,\n# Open questions', []],
   ])('%j', (text, expected) => {
     expect(parseAgentCommands(text)).toMatchObject(expected);
