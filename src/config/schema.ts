@@ -204,10 +204,10 @@ export const configSchema = z
         /** Seconds between outbox sweeps (new rows wake the worker at once). */
         sweepSeconds: z.number().positive().default(5),
         /**
-         * A sender holds the rows it is sending (a claim) for this long. PostgreSQL with several
-         * daemons: rows a daemon held when it died are sent by another once this has passed, so keep it
-         * above the longest send (connect 30 s + greeting 30 s + idle socket 60 s). SQLite: a restarted
-         * daemon releases its old claims at once.
+         * A sender holds the rows it is sending (a claim) for this long, and renews the claims of the
+         * rows it still holds every third of it (a row waiting its turn behind a slow relay keeps its
+         * claim). PostgreSQL with several daemons: rows a daemon held when it died are sent by another
+         * once its claims lapse. SQLite: a restarted daemon releases its old claims at once.
          */
         claimSeconds: z.number().int().min(10).max(86_400).default(300),
         /** Alert instance.adminAddress (and run alerts.command) once sending has failed this long; login and TLS failures alert at once. */

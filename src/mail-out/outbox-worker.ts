@@ -2,7 +2,7 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
-import { claimDue, releaseClaims, retryBackedOffNow } from '../db/repos/outbox.js';
+import { claimDue, releaseClaims, renewClaims, retryBackedOffNow } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
@@ -187,6 +187,30 @@ export class OutboxWorker {
    * from claiming on at once; the next pass or wake-up goes on).
    */
   async drain(): Promise<number> {
+    // A row waiting its turn behind a slow relay (BATCH claimed, maxConnections sockets) would
+    // outlive its claim, and another daemon would send it too: claims are renewed while held.
+    const renewal = setInterval(() => void this.#renewClaims(), (this.ctx.config.outgoing.claimSeconds * 1000) / 3);
+    renewal.unref();
+    try {
+      return await this.#drainWindow();
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  /** Extend the claims of the rows this worker holds (outgoing.claimSeconds from now). Never throws. */
+  async #renewClaims(): Promise<void> {
+    if (this.#held.size === 0) return;
+    const until = new Date(this.ctx.clock.now().getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString();
+    try {
+      const n = await renewClaims(this.db, this.owner, [...this.#held], until);
+      this.#log.debug({ rows: n, until }, 'outbox claims renewed');
+    } catch (err) {
+      this.#log.warn({ err }, 'could not renew outbox claims (database busy?); trying again shortly');
+    }
+  }
+
+  async #drainWindow(): Promise<number> {
     let sent = 0;
     let notSent = 0;
     let exhausted = false;

@@ -2,7 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { claimDue, outboxRow } from '../../src/db/repos/outbox.js';
 import { writeOutcome } from '../../src/mail-out/outbox-outcome.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { startSmtpSink } from '../helpers/smtp-sink.js';
 
 /**
  * A sender (daemon A) whose claim on a row lapsed — it could not reach the database for longer
@@ -44,5 +47,39 @@ describe('a late outcome of a sender whose claim was taken over', () => {
     const row = await outboxRow(env.ctx.db, rowA!.id);
     expect(row).toMatchObject({ status: 'sent', claimed_by: null });
     expect((await eventsOfCase(env.ctx.db, row!.case_id!)).filter((e) => e.type === 'email.failed')).toEqual([]);
+  });
+});
+
+describe('a row waiting its turn behind a slow relay', () => {
+  it('keeps its claim while this sender holds it: no other sender can take it over', async () => {
+    const sink = await startSmtpSink();
+    try {
+      env = await testEnv({ outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, claimSeconds: 10 } });
+      expect((await env.ingest(eml({}))).kind).toBe('stored');
+      // The relay takes the email and answers 250 only 4 s later (a slow content filter).
+      sink.setAcceptDelay(4_000);
+      const t = createTransport(env.resolved);
+      const w = new OutboxWorker(env.ctx, t);
+      const drained = w.drain();
+      await sink.waitFor(1);
+      const [row] = await env.ctx.db.selectFrom('outbox').selectAll().execute();
+      expect(row!.claimed_by).not.toBeNull();
+      // 9 s pass on the clock: the claim taken at 0 would lapse at 10 s. The renewal (every
+      // claimSeconds / 3, real time) extends it to 10 s from now.
+      env.clock.advance(9_000);
+      await new Promise((r) => setTimeout(r, 3_600));
+      const renewed = await outboxRow(env.ctx.db, row!.id);
+      expect(Date.parse(renewed!.claim_expires_at!)).toBe(env.clock.now().getTime() + 10_000);
+      // Past the first claim's end: another sender still finds nothing to take.
+      env.clock.advance(2_000);
+      const now = env.clock.now().getTime();
+      expect(await claimDue(env.ctx.db, { owner: 'other', now: new Date(now).toISOString(), until: new Date(now + 10_000).toISOString(), limit: 5, exclude: [] })).toEqual([]);
+      expect(await drained).toBe(1);
+      t.close();
+      expect(await outboxRow(env.ctx.db, row!.id)).toMatchObject({ status: 'sent', claimed_by: null });
+      expect(sink.messages).toHaveLength(1);
+    } finally {
+      await sink.close();
+    }
   });
 });

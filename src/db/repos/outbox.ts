@@ -135,6 +135,17 @@ export async function releaseClaims(db: Q, owner: string | null): Promise<number
   return Number(res.numUpdatedRows);
 }
 
+/**
+ * Extend `owner`'s claims on the rows it still holds (being sent, or an outcome not yet written)
+ * until `until`; a row another sender took over meanwhile, or one already decided, is left alone.
+ * Returns how many claims were extended.
+ */
+export async function renewClaims(db: Q, owner: string, ids: readonly number[], until: string): Promise<number> {
+  if (ids.length === 0) return 0;
+  const res = await db.updateTable('outbox').set({ claim_expires_at: until }).where('claimed_by', '=', owner).where('status', '=', 'queued').where('id', 'in', [...ids]).executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
 /** Rows waiting out a backoff become due now (the relay works again after an outage). Returns how many. */
 export async function retryBackedOffNow(db: Q, now: string): Promise<number> {
   const res = await db.updateTable('outbox').set({ next_attempt_at: now }).where('status', '=', 'queued').where('attempts', '>', 0).where('next_attempt_at', '>', now).executeTakeFirst();
