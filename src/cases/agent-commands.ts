@@ -19,6 +19,7 @@
  * agent gets the syntax back. ">" quotes never hold commands.
  */
 
+import distance from 'damerau-levenshtein';
 import { TAG_NAME } from './tag-name.js';
 
 export type BugTimeline = 'immediately' | 'weeks' | 'months' | 'not-foreseeable';
@@ -154,21 +155,8 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
 function nearestVerb(word: string): Verb | null {
   const w = word.toLowerCase();
   if (w.length > 24) return null;
-  for (const v of VERBS) if (editDistance(w, v) <= (v.length >= 6 ? 2 : 1)) return v;
+  for (const v of VERBS) if (distance(w, v).steps <= (v.length >= 6 ? 2 : 1)) return v;
   return null;
-}
-
-/** Edit distance with adjacent transpositions (optimal string alignment); short words only. */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 export interface AgentMailText {
