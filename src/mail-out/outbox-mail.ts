@@ -30,14 +30,21 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = [
   };
 }
 
-/** The stored files of an email (an agent's relayed attachments), streamed from the blob store. */
+/**
+ * The stored files of an email (an agent's relayed attachments), streamed from the blob store.
+ * Files, never parts of the HTML: our HTML is rendered from the reply's text and refers to no
+ * Content-ID, so the Content-ID the agent's client gave a file (Gmail and Outlook give every
+ * attachment one) is not passed on. With it nodemailer puts the file into a multipart/related
+ * beside the HTML, inside multipart/alternative: a reader of the text part never sees it and
+ * Outlook hides related parts the HTML does not show. Without it the file is a part of
+ * multipart/mixed, next to both alternatives.
+ */
 export function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Mail.Attachment[] {
   return files.map((a) => ({
     filename: a.filename,
     contentType: a.content_type,
     content: ctx.blobs.open(a.sha256),
     contentDisposition: a.disposition === 'inline' ? 'inline' : 'attachment',
-    ...(a.content_id !== null ? { cid: a.content_id } : {}),
   }));
 }
 

@@ -102,9 +102,11 @@ export function clientReply(orig: Original, o: ReplyOptions): string {
   const atts = o.attachments ?? [];
   if (atts.length === 0) return `${head.join('\r\n')}\r\n${body}\r\n`;
   const parts = [`Content-Type: multipart/mixed; boundary="mix-b"`, '', '--mix-b', body];
-  for (const a of atts) {
-    parts.push('--mix-b', `Content-Type: ${a.contentType}; name="${a.filename}"`, `Content-Disposition: attachment; filename="${a.filename}"`, 'Content-Transfer-Encoding: base64', '', a.content.toString('base64').replace(/.{76}/g, '$&\r\n'));
-  }
+  atts.forEach((a, i) => {
+    // Gmail gives every attachment a Content-ID (and X-Attachment-Id), also one the HTML does not show.
+    const gmailId = o.style === 'gmail' ? [`Content-ID: <f_m4k2x9${i}0>`, `X-Attachment-Id: f_m4k2x9${i}0`] : [];
+    parts.push('--mix-b', `Content-Type: ${a.contentType}; name="${a.filename}"`, `Content-Disposition: attachment; filename="${a.filename}"`, 'Content-Transfer-Encoding: base64', ...gmailId, '', a.content.toString('base64').replace(/.{76}/g, '$&\r\n'));
+  });
   parts.push('--mix-b--', '');
   return `${head.join('\r\n')}\r\n${parts.join('\r\n')}`;
 }
