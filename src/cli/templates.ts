@@ -16,6 +16,7 @@ import {
   type PreviewTarget,
 } from '../mail-out/template-tools.js';
 import { checkTemplateDir, loadTemplates, templateCheckCache, templateLanguage, type RenderedEmail } from '../mail-out/templates.js';
+import { mailZone } from '../mail-out/compose.js';
 import { cliLogger, print, resolved, withContext } from './shared.js';
 
 export function registerTemplateCommands(program: Command): void {
@@ -153,7 +154,7 @@ async function renderForCli(
     return withContext(async (ctx) => {
       const c = await caseDataFor(ctx, kind, number, { language: opts.lang, isTest });
       const target = { language: c.target.language, queue: opts.queue ?? c.target.queue };
-      return { rendered: ctx.templates.render(kind, c.data, target), target, source: `case ${number}` };
+      return { rendered: ctx.templates.render(kind, c.data, { ...target, zone: mailZone(ctx.config, kind, target.queue) }), target, source: `case ${number}` };
     });
   }
   const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r), check: 'cached', cacheFile: templateCheckCache(r.paths.dataDir), cacheKey: r.secret.current.secret });

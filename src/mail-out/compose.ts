@@ -9,6 +9,7 @@ import { insertAttachments, insertMessage } from '../db/repos/messages.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import { statusLabel } from '../cases/lifecycle.js';
 import { queueSettings } from '../cases/staff.js';
+import { calendarOf } from '../cases/sla-policy.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { staffTemplateNames, templateDeclaration } from './template-data.js';
@@ -163,6 +164,16 @@ export function mailLanguage(config: Pick<Config, 'queues' | 'cases'>, kind: Tem
 }
 
 /**
+ * The time zone an email about a case shows its times in (formatDate's default, @zone): customer
+ * mail the queue's calendar's — the zone its promised reply time is stated in, and the case
+ * page's — so that one email does not mix "by Tuesday 10:00 CST" with "opened 3:00 PM UTC".
+ * Staff mail: none (each time in its own offset).
+ */
+export function mailZone(config: Pick<Config, 'sla' | 'queues'>, kind: TemplateName, queue: string): string | undefined {
+  return templateDeclaration(kind).audience === 'customer' ? calendarOf(config, queue).zone : undefined;
+}
+
+/**
  * Render and write one outgoing email as an outbox row (and its thread entry), inside the caller's
  * transaction. The Message-ID is minted now, so a resend after a crash is the same message.
  *
@@ -174,7 +185,7 @@ export function mailLanguage(config: Pick<Config, 'queues' | 'cases'>, kind: Tem
 export async function queueEmail<N extends TemplateName>(trx: Transaction<Database>, ctx: AppContext, q: QueueEmail<N>): Promise<number> {
   const now = ctx.clock.now().toISOString();
   const staff = templateDeclaration(q.kind).audience === 'staff';
-  const rendered = ctx.templates.render(q.kind, q.data, { language: mailLanguage(ctx.config, q.kind, q.caseRow), queue: q.caseRow.queue });
+  const rendered = ctx.templates.render(q.kind, q.data, { language: mailLanguage(ctx.config, q.kind, q.caseRow), queue: q.caseRow.queue, zone: mailZone(ctx.config, q.kind, q.caseRow.queue) });
   const fromAddress = q.mailbox.addresses[0] ?? '';
   // Staff mail is bound to its recipient: answering it proves the agent's address (README, "Agent trust").
   const messageId = mintMessageId(q.caseRow.number, ctx.secret, ctx.config.instance.domain, staff ? q.to.address : undefined);

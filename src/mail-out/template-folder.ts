@@ -30,6 +30,12 @@ export interface TemplateFolderOptions {
 export interface RenderTarget {
   readonly language?: string | undefined;
   readonly queue?: string | undefined;
+  /**
+   * IANA time zone that formatDate shows times in when a template names none (@zone): customer
+   * mail gets its queue's (calendar's) zone, as the confirmation's promise. Absent: a time is
+   * shown in its own offset.
+   */
+  readonly zone?: string | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

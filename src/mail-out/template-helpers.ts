@@ -58,15 +58,24 @@ const formattedDates = new Memo<string, string>(512);
 /** An ISO timestamp's minute and offset: "2026-12-04T21:05:09.123Z" → "2026-12-04T21:05", "Z". */
 const ISO_MINUTE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
 
+/** The render target's time zone (@zone: customer mail's queue zone), when it has one. */
+function targetZone(options: Handlebars.HelperOptions): string | undefined {
+  const data: unknown = options.data;
+  if (typeof data === 'object' && data !== null && 'zone' in data && typeof data.zone === 'string' && data.zone !== '') return data.zone;
+  return undefined;
+}
+
 hb.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptions): string => {
   if (typeof value !== 'string' || value === '') return '';
   const hash = hashOf(options);
   const locale = helperLocale(options, hash);
+  // zone="…" in the template, else the target's zone (customer mail: the queue's), else the timestamp's own offset.
+  const zone = typeof hash.zone === 'string' ? hash.zone : targetZone(options);
   const minute = hash.format === undefined ? ISO_MINUTE.exec(value) : null;
-  const key = `${minute !== null ? `${minute[1]}${minute[2]}` : value}\u0000${String(hash.zone)}\u0000${locale}\u0000${String(hash.format)}`;
+  const key = `${minute !== null ? `${minute[1]}${minute[2]}` : value}\u0000${String(zone)}\u0000${locale}\u0000${String(hash.format)}`;
   return formattedDates.get(key, () => {
     let dt = DateTime.fromISO(value, { setZone: true });
-    if (typeof hash.zone === 'string') dt = dt.setZone(hash.zone);
+    if (zone !== undefined) dt = dt.setZone(zone);
     if (!dt.isValid) return value;
     dt = dt.setLocale(locale);
     return typeof hash.format === 'string' ? dt.toFormat(hash.format) : dt.toLocaleString({ ...DateTime.DATETIME_MED, timeZoneName: 'short' });
@@ -128,7 +137,7 @@ export const templateHelpers: ReadonlyArray<{ readonly name: string; readonly us
     name: 'formatDate',
     usage: '{{formatDate case.createdAt}} or {{formatDate sla.dueAt format="dd.MM.yyyy HH:mm" zone="Europe/Berlin"}}',
     description:
-      'An ISO 8601 time as medium date and time in the template language, in the timestamp’s own offset; format (Luxon tokens), zone and locale change that.',
+      'An ISO 8601 time as medium date and time in the template language; in customer mail about a case in the time zone of the case’s queue (its calendar’s, as the promised reply time), elsewhere in the timestamp’s own offset; format (Luxon tokens), zone and locale change that.',
   },
   {
     name: 'duration',

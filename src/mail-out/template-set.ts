@@ -332,16 +332,17 @@ function visibleText(html: string): string {
 /** With the kind's own text and html bodies (before their layouts), for the checks. */
 type RenderedParts = RenderedEmail & { readonly textBody: string; readonly htmlBody: string };
 
-export function renderKind(ks: KindSet, partials: ChainSet['partials'], data: object, language: string): RenderedEmail {
-  const { subject, text, html } = renderParts(ks, partials, data, language);
+export function renderKind(ks: KindSet, partials: ChainSet['partials'], data: object, language: string, zone?: string): RenderedEmail {
+  const { subject, text, html } = renderParts(ks, partials, data, language, zone);
   return { subject, text, html };
 }
 
-function renderParts(ks: KindSet, partials: ChainSet['partials'], data: object, language: string): RenderedParts {
-  // The last argument is Handlebars' @-data: @language is the language of the chosen templates;
-  // layouts also get @subject, the finished subject line.
+function renderParts(ks: KindSet, partials: ChainSet['partials'], data: object, language: string, zone?: string): RenderedParts {
+  // The last argument is Handlebars' @-data: @language is the language of the chosen templates,
+  // @zone the time zone formatDate shows times in (when the target has one); layouts also get
+  // @subject, the finished subject line.
   const run = (fn: Delegate, context: object, part: Part, extra: object = {}): string =>
-    fn(context, { partials: partials[part], data: { language, ...extra } });
+    fn(context, { partials: partials[part], data: { language, ...(zone !== undefined ? { zone } : {}), ...extra } });
   const subject = cleanSubject(run(ks.subject, data, 'subject'));
   const textBody = run(ks.text, data, 'text').replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd();
   const text = cleanText(run(ks.layout.text, { ...data, body: textBody }, 'text', { subject }));

@@ -57,11 +57,13 @@
  * Helpers (templateHelpers documents them for admins): eq a b (→ boolean, for
  * {{#if (eq case.priority "high")}}), join list [separator] (default ", "), formatDate iso
  * [format="dd.MM.yyyy"] [zone="Europe/Berlin"] [locale="de"] (default: medium date and time in the
- * template language, in the timestamp's own offset), duration minutes [locale="de"] (words in
+ * template language, in the render target's zone — customer mail: the queue's — else in the
+ * timestamp's own offset), duration minutes [locale="de"] (words in
  * the template language), paragraphs text [style="…"] (html parts only: escaped text as <p>s
  * with <br> for line breaks; the one helper that returns markup, built from escaped text only).
  * Besides the declared data, templates can use @language: the language of the chosen templates
- * (the case's language if configured, else the default language).
+ * (the case's language if configured, else the default language); @zone is the target's time
+ * zone (formatDate's default).
  *
  * Hot reload (watch: true): every folder is watched with a non-recursive fs.watch (the set of
  * watched folders is re-synced after each reload, so new override folders are picked up); changes
@@ -160,7 +162,7 @@ class Engine implements TemplateEngine {
     const cs = set.chains.get(chain.join('|'));
     const ks = cs?.kinds.get(name);
     if (cs === undefined || ks === undefined) throw new Error(`no templates for "${name}" (${chain.join(', ')})`);
-    return renderKind(ks, cs.partials, data, language);
+    return renderKind(ks, cs.partials, data, language, target.zone);
   }
 
   check(): TemplateProblem[] {
