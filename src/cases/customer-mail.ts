@@ -9,7 +9,7 @@ import { commonData, queueEmail, requesterOf, type OutgoingAttachment, type Reci
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { BugTimeline } from './agent-commands.js';
 import { customerUpdateOf, statusLabel, type StatusChange } from './lifecycle.js';
-import { priorityScheme } from './priority.js';
+import { priorityLabel, priorityScheme } from './priority.js';
 import { hasOwnGreeting, hasOwnSignOff } from './reply-text.js';
 import { isStaff, ownerName, queueSettings } from './staff.js';
 
@@ -153,7 +153,10 @@ export async function sendStatusUpdate(trx: Transaction<Database>, ctx: AppConte
         changed: u.change !== null,
         expected: to === 'on_hold' ? u.holdExpected : '',
       },
-      priorityChange: u.priority ?? { from: '', to: '' },
+      priorityChange:
+        u.priority !== null
+          ? { ...u.priority, fromLabel: priorityLabel(u.priority.from, caseRow.language), toLabel: priorityLabel(u.priority.to, caseRow.language) }
+          : { from: '', to: '', fromLabel: '', toLabel: '' },
       bug: { timeline: u.bug ?? '' },
       reopenDays: ctx.config.cases.reopenWindowDays,
     },

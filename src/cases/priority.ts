@@ -52,6 +52,21 @@ export function priorityScheme(config: Pick<Config, 'priorities'>): PrioritySche
   return scheme;
 }
 
+/** The default scheme's levels in the languages customers read (English: the names themselves). */
+const PRIORITY_WORDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  de: { urgent: 'dringend', high: 'hoch', normal: 'normal', low: 'niedrig' },
+};
+
+/**
+ * A priority in words for customers, in the case's language: the default scheme's levels in
+ * German ("high" → "hoch"); S1–S5 and custom levels as configured (a configured name is the
+ * team's word, not translated here).
+ */
+export function priorityLabel(name: string, language: string): string {
+  const primary = language.toLowerCase().split(/[-_]/)[0] ?? 'en';
+  return PRIORITY_WORDS[primary]?.[name.toLowerCase()] ?? name;
+}
+
 /** Compare two priority names: negative when `a` is more severe. */
 export function comparePriority(config: Pick<Config, 'priorities'>, a: string, b: string): number {
   const s = priorityScheme(config);

@@ -10,6 +10,7 @@ import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import { statusLabel } from '../cases/lifecycle.js';
 import { queueSettings } from '../cases/staff.js';
 import { calendarOf } from '../cases/sla-policy.js';
+import { priorityLabel } from '../cases/priority.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { staffTemplateNames, templateDeclaration } from './template-data.js';
@@ -42,6 +43,7 @@ export function commonData(ctx: AppContext, caseRow: CaseRow, mailbox: MailboxCo
       status: caseRow.status,
       statusLabel: statusLabel(caseRow.status, caseRow.language),
       priority: caseRow.priority,
+      priorityLabel: priorityLabel(caseRow.priority, caseRow.language),
       createdAt: caseRow.created_at,
       language: caseRow.language,
     },

@@ -118,6 +118,8 @@ export const caseEmailKinds = {
       priorityChange: obj('A raised priority (cases.customerUpdates: priority-raised).', {
         from: str('Previous priority; empty when the priority did not change.', ''),
         to: str('New priority; empty when the priority did not change.', ''),
+        fromLabel: str('Previous priority in words, in the case’s language (as case.priorityLabel); empty when the priority did not change.', ''),
+        toLabel: str('New priority in words, in the case’s language (as case.priorityLabel); empty when the priority did not change.', ''),
       }),
       bug,
       reopenDays,
