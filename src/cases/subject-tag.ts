@@ -68,11 +68,18 @@ function stripLeadingMarks(subject: string): string {
   }
 }
 
+/** Most characters (code points) of a case subject. */
+const CASE_SUBJECT_MAX = 300;
+
 /**
  * Subject for a new case: without reply prefixes, without our tag, and without the "[EXTERNAL]"
  * mark the customer's mail system added (so a reply under a marked subject is the same subject).
+ * At most CASE_SUBJECT_MAX characters, cut between code points (never inside an emoji's
+ * surrogate pair: a lone half is a U+FFFD in every subject the customer gets); none at all is
+ * "(no subject)" in the case's language ("(kein Betreff)"), as it stands in the customer's mail.
  */
-export function caseSubject(subject: string, prefix: string): string {
+export function caseSubject(subject: string, prefix: string, language = 'en'): string {
   const s = stripLeadingMarks(subject.replace(tagPatterns(prefix).all, ' ')).replace(/\s+/g, ' ').trim();
-  return s === '' ? '(no subject)' : s.slice(0, 300);
+  if (s === '') return language.toLowerCase().startsWith('de') ? '(kein Betreff)' : '(no subject)';
+  return s.length <= CASE_SUBJECT_MAX ? s : Array.from(s).slice(0, CASE_SUBJECT_MAX).join('').trimEnd();
 }

@@ -40,7 +40,7 @@ export const persistStage: CommitStage = {
       const feedback = routing?.kind === 'feedback';
       caseRow = await insertCase(trx, {
         number,
-        subject: routing?.subject ?? caseSubject(parsed.subject, ctx.config.cases.tagPrefix),
+        subject: routing?.subject ?? caseSubject(parsed.subject, ctx.config.cases.tagPrefix, cls.language),
         requester_address: sender.address,
         requester_name: sender.name,
         status: feedback ? 'closed' : 'new',
