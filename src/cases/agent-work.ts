@@ -104,7 +104,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
   for (const cmd of req.commands) {
     switch (cmd.kind) {
       case 'status': {
-        if (cmd.to === 'on_hold') holdExpected = cmd.text !== '' ? cmd.text : onHoldExpected(ctx, start.queue);
+        if (cmd.to === 'on_hold') holdExpected = cmd.text !== '' ? cmd.text : onHoldExpected(ctx, start.queue, start.language);
         const ch = await setStatus(trx, ctx, caseId, cmd.to, who(cmd.line));
         change = ch ?? change;
         done.push(ch !== null ? `status ${ch.from} → ${ch.to}` : `status already ${cmd.to}`);

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { MailboxConfig } from '../config/schema.js';
 import type { AppContext } from '../context.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { commonData, queueEmail } from '../mail-out/compose.js';
+import { commonData, confirmationExtras, queueEmail } from '../mail-out/compose.js';
 import { promiseData } from './promise.js';
 
 export interface ConfirmationTarget {
@@ -22,7 +22,6 @@ export interface ConfirmationTarget {
  * allowed (react stage for new mail; `casegate cases ham` for a case released from spam).
  */
 export async function queueConfirmation(trx: Transaction<Database>, ctx: AppContext, t: ConfirmationTarget): Promise<number> {
-  const q = ctx.config.queues[t.caseRow.queue];
   return queueEmail(trx, ctx, {
     caseRow: t.caseRow,
     mailbox: t.mailbox,
@@ -34,8 +33,7 @@ export async function queueConfirmation(trx: Transaction<Database>, ctx: AppCont
     kind: 'confirmation',
     data: {
       ...commonData(ctx, t.caseRow, t.mailbox, t.to),
-      expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse,
-      helpfulInfo: q?.helpfulInfo ?? ctx.config.cases.helpfulInfo,
+      ...confirmationExtras(ctx.config, t.caseRow.queue, t.caseRow.language),
       // The SLA promise in the queue's time zone (issue 11).
       promise: promiseData(ctx.config, t.caseRow, ctx.clock.now()),
     },

@@ -10,8 +10,9 @@ import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { BugTimeline } from './agent-commands.js';
 import { customerUpdateOf, statusLabel, type StatusChange } from './lifecycle.js';
 import { priorityLabel, priorityScheme } from './priority.js';
+import { customerTexts } from './customer-texts.js';
 import { hasOwnGreeting, hasOwnSignOff } from './reply-text.js';
-import { isStaff, ownerName, queueSettings } from './staff.js';
+import { isStaff, ownerName } from './staff.js';
 
 /**
  * What customers receive when agents work their case: the agent's reply and status updates,
@@ -112,8 +113,8 @@ export function tellsPriority(ctx: Pick<AppContext, 'config'>, from: string, to:
 }
 
 /** The expected time of a technical review for the case's queue. */
-export function onHoldExpected(ctx: Pick<AppContext, 'config'>, queue: string): string {
-  return queueSettings(ctx.config, queue)?.onHoldExpected ?? ctx.config.cases.onHoldExpected;
+export function onHoldExpected(ctx: Pick<AppContext, 'config'>, queue: string, language: string): string {
+  return customerTexts(ctx.config, queue, language).onHoldExpected;
 }
 
 export interface StatusUpdate {
@@ -177,7 +178,6 @@ export async function sendStatusSummary(
 ): Promise<void> {
   const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
   const owner = ownerName(ctx.config, caseRow.queue, caseRow.owner);
-  const q = queueSettings(ctx.config, caseRow.queue);
   await queueEmail(trx, ctx, {
     caseRow,
     mailbox,
@@ -190,8 +190,8 @@ export async function sendStatusSummary(
       ...commonData(ctx, caseRow, mailbox, to),
       owner: { firstName: owner.split(/\s+/)[0] ?? '' },
       lastUpdate: caseRow.updated_at,
-      expectedResponse: q?.expectedResponse ?? ctx.config.cases.expectedResponse,
-      onHoldExpected: onHoldExpected(ctx, caseRow.queue),
+      expectedResponse: customerTexts(ctx.config, caseRow.queue, caseRow.language).expectedResponse,
+      onHoldExpected: onHoldExpected(ctx, caseRow.queue, caseRow.language),
       reopenDays: ctx.config.cases.reopenWindowDays,
     },
   });

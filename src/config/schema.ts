@@ -1,6 +1,7 @@
 import * as z from 'zod';
 // First: it switches zod's generated fast path off before any schema object is built.
 import { email, isoTime, secretString } from './schema-basics.js';
+import { CUSTOMER_TEXT_DEFAULTS } from './customer-text-defaults.js';
 import { mailbox } from './mailbox-schema.js';
 import { checkMailboxes } from './mailbox-checks.js';
 import { checkRouting } from './routing-checks.js';
@@ -241,19 +242,11 @@ export const configSchema = z
         /** Language of cases whose customer gives none. */
         defaultLanguage: z.string().min(2).default('en'),
         /** What helps us solve it faster, listed in the confirmation. Per-queue lists in queues.<name>.helpfulInfo. */
-        helpfulInfo: z
-          .array(z.string())
-          .default([
-            'screenshots of what you see',
-            'the exact error message',
-            'who is affected (just you, your team, everyone)',
-            'when it started',
-            'the steps that lead to the problem',
-          ]),
+        helpfulInfo: z.array(z.string()).default([...CUSTOMER_TEXT_DEFAULTS.en.helpfulInfo]),
         /** Shown in the confirmation as the expected first response time. */
-        expectedResponse: z.string().default('within one business day'),
+        expectedResponse: z.string().default(CUSTOMER_TEXT_DEFAULTS.en.expectedResponse),
         /** Expected time of a technical review, shown in the on-hold email (`#hold` without text). Per queue: queues.<q>.onHoldExpected. */
-        onHoldExpected: z.string().trim().min(1).default('1–2 business days'),
+        onHoldExpected: z.string().trim().min(1).default(CUSTOMER_TEXT_DEFAULTS.en.onHoldExpected),
         /** Which changes send the customer a status update in their thread. */
         customerUpdates: z
           .array(z.enum(CUSTOMER_UPDATES))

@@ -11,6 +11,7 @@ import { statusLabel } from '../cases/lifecycle.js';
 import { queueSettings } from '../cases/staff.js';
 import { calendarOf } from '../cases/sla-policy.js';
 import { priorityLabel } from '../cases/priority.js';
+import { customerTexts } from '../cases/customer-texts.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/parse-mail.js';
 import { staffTemplateNames, templateDeclaration } from './template-data.js';
@@ -60,10 +61,10 @@ export function requesterOf(caseRow: CaseRow): Recipient {
   return { address: caseRow.requester_address, name: caseRow.requester_name };
 }
 
-/** What the confirmation adds for a queue: expected response and what helps (queues.<q>, else cases.*). */
-export function confirmationExtras(config: Config, queue: string): Pick<TemplateDataMap['confirmation'], 'expectedResponse' | 'helpfulInfo'> {
-  const q = config.queues[queue];
-  return { expectedResponse: q?.expectedResponse ?? config.cases.expectedResponse, helpfulInfo: q?.helpfulInfo ?? config.cases.helpfulInfo };
+/** What the confirmation adds for a queue: expected response and what helps (queues.<q>, else cases.*; customerTexts: in the case's language). */
+export function confirmationExtras(config: Config, queue: string, language: string): Pick<TemplateDataMap['confirmation'], 'expectedResponse' | 'helpfulInfo'> {
+  const t = customerTexts(config, queue, language);
+  return { expectedResponse: t.expectedResponse, helpfulInfo: [...t.helpfulInfo] };
 }
 
 /** For staff mail about a case: the command that shows it (`caseCommand`). */

@@ -110,7 +110,7 @@ export function sampleDataFor<N extends TemplateName>(kind: N, config: Config, t
 function kindSpecificConfig(kind: TemplateName, config: Config, target: PreviewTarget): Json {
   switch (kind) {
     case 'confirmation':
-      return { ...confirmationExtras(config, target.queue) };
+      return { ...confirmationExtras(config, target.queue, target.language) };
     case 'status-changed':
     case 'auto-closed':
       return { reopenDays: config.cases.reopenWindowDays };

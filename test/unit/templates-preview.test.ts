@@ -1,4 +1,5 @@
 import type Mail from 'nodemailer/lib/mailer/index.js';
+import { CUSTOMER_TEXT_DEFAULTS } from '../../src/config/customer-text-defaults.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyMessageId } from '../../src/cases/thread-token.js';
 import { sampleTemplateData } from '../../src/mail-out/template-data.js';
@@ -84,7 +85,8 @@ describe('template data for preview and send-test', () => {
 
     const confirmation = await caseDataFor(env.ctx, 'confirmation', 10001, { language: 'de', isTest: true });
     expect(confirmation.target.language).toBe('de');
-    expect(confirmation.data.helpfulInfo).toEqual(env.ctx.config.cases.helpfulInfo);
+    // A German case: the shipped list in German (the configuration left it at its English default).
+    expect(confirmation.data.helpfulInfo).toEqual([...CUSTOMER_TEXT_DEFAULTS.de.helpfulInfo]);
     expect(confirmation.data.isTest).toBe(true);
     const reopened = await caseDataFor(env.ctx, 'reopened', 10001, {});
     expect(reopened.data.reply.visibleText).toContain(VISIBLE);
