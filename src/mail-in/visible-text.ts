@@ -40,7 +40,7 @@
  * Regular expressions in these files have no nested or overlapping quantifiers (linear time), and
  * the header/attribution patterns only look at lines of bounded length.
  */
-import { REPLY_MARKER } from '../mail-out/reply-marker.js';
+import { REPLY_MARKERS } from '../mail-out/reply-marker.js';
 import type { ParsedMail } from './parsed-mail.js';
 import { htmlToVisibleSource } from './visible-text/html.js';
 import { parseWithLibrary } from './visible-text/library.js';
@@ -48,8 +48,12 @@ import { capLength, collapseBlankRuns, findMarkerLine, HAS_CONTENT_RE, isAllBlan
 import { dropTrailingAttribution, findBoundary, mendBrokenQuotes, rewriteAttributions, splitSharedAttributions } from './visible-text/quote-headers.js';
 
 export interface VisibleTextOptions {
-  /** A line we put at the top of every outgoing email, e.g. "##- Please type your reply above this line -##". Everything from a line containing it onwards is cut. */
-  replyMarker?: string;
+  /**
+   * The line we put at the top of every outgoing email, e.g. "##- Please type your reply above
+   * this line -##", or the list of them (one per language we write). Everything from the first
+   * line containing one onwards is cut.
+   */
+  replyMarker?: string | readonly string[];
   /** Max input characters considered (protects against pathological input); default 200_000. */
   maxInputChars?: number;
   /**
@@ -82,7 +86,7 @@ const HTML_CAP_FACTOR = 2;
  * where the message is parsed (the daemon's MIME thread, src/mime/mime-thread.ts).
  */
 export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml'>): VisibleText {
-  return extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKER, preferHtml: mail.textFromHtml });
+  return extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKERS, preferHtml: mail.textFromHtml });
 }
 
 /**
@@ -92,18 +96,18 @@ export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFrom
  */
 export function extractVisibleText(text: string | null, html: string | null, opts: VisibleTextOptions = {}): VisibleText {
   const maxInputChars = normaliseLimit(opts.maxInputChars);
-  const marker = (opts.replyMarker ?? '').replace(/\s+/g, ' ').trim();
+  const markers = (typeof opts.replyMarker === 'string' ? [opts.replyMarker] : (opts.replyMarker ?? [])).map((m) => m.replace(/\s+/g, ' ').trim()).filter((m) => m !== '');
 
   const hasText = text !== null && HAS_CONTENT_RE.test(text);
   const hasHtml = html !== null && HAS_CONTENT_RE.test(html);
   if (hasText && !(opts.preferHtml === true && hasHtml)) {
-    return visibleFromText(text, maxInputChars, marker, false, false);
+    return visibleFromText(text, maxInputChars, markers, false, false);
   }
   if (hasHtml) {
     const converted = htmlToVisibleSource(html, maxInputChars * HTML_CAP_FACTOR);
-    const visible = visibleFromText(converted.text, maxInputChars, marker, converted.removedQuote, converted.removedSignature);
+    const visible = visibleFromText(converted.text, maxInputChars, markers, converted.removedQuote, converted.removedSignature);
     // Never lose words to markup we cannot render: the text rendering is the fallback.
-    if (hasText && visible.text === '' && !visible.hadQuote) return visibleFromText(text, maxInputChars, marker, false, false);
+    if (hasText && visible.text === '' && !visible.hadQuote) return visibleFromText(text, maxInputChars, markers, false, false);
     return visible;
   }
   return { text: '', hadQuote: false, hadSignature: false };
@@ -117,7 +121,7 @@ function normaliseLimit(value: number | undefined): number {
 function visibleFromText(
   input: string,
   maxInputChars: number,
-  marker: string,
+  markers: readonly string[],
   htmlQuoteRemoved: boolean,
   htmlSignatureRemoved: boolean,
 ): VisibleText {
@@ -125,7 +129,7 @@ function visibleFromText(
   let hadQuote = htmlQuoteRemoved;
   let hadSignature = htmlSignatureRemoved;
 
-  if (marker !== '') {
+  for (const marker of markers) {
     const markerAt = findMarkerLine(lines, marker);
     // An unquoted marker line: everything from it on is our own message (top-posting clients
     // such as Outlook do not mark the history). A ">"-quoted marker is left to the quote rules:

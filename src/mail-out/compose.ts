@@ -20,7 +20,7 @@ import { caseThreadRoot, staffMailThread } from '../db/repos/case-thread.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
 import type { TemplateDataMap, TemplateName } from './templates.js';
 import { caseLinkFor } from '../web/links.js';
-import { REPLY_MARKER } from './reply-marker.js';
+import { REPLY_MARKER, REPLY_MARKERS } from './reply-marker.js';
 
 export { REPLY_MARKER } from './reply-marker.js';
 
@@ -254,7 +254,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     sent_at: null,
     text: rendered.text,
     html: rendered.html,
-    visible_text: rendered.text.replace(REPLY_MARKER, '').trim(),
+    visible_text: REPLY_MARKERS.reduce((text, marker) => text.replace(marker, ''), rendered.text).trim(),
     body_truncated: 0,
     raw_sha256: null,
     raw_size: null,

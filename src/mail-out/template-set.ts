@@ -43,6 +43,7 @@ import {
   type TemplateProblem,
 } from './template-folder.js';
 import { hb, type Delegate } from './template-helpers.js';
+import { replyMarkerFor } from './reply-marker.js';
 import { Memo } from '../memo.js';
 
 export interface RenderedEmail {
@@ -287,7 +288,7 @@ function trialRender(set: TemplateSet, problems: Problems): void {
         for (const [part, empty] of [['subject', out.subject === ''], ['text', out.textBody === ''], ['html', visibleText(out.htmlBody) === '']] as const) {
           if (empty) problems.add(fileOf(`${kind}.${part}.hbs`), null, `The ${part === 'subject' ? 'subject' : `${part} part`} of "${kind}" is empty with the example data: every such email would go out without it`);
         }
-        const marker = sample.replyMarker;
+        const marker = replyMarkerFor(language);
         if (!out.text.startsWith(marker)) {
           problems.add(fileOf(layoutFile(templateLayout(kind), 'text')), null, `The text part of "${kind}" does not begin with the reply marker ({{> reply-marker}} or {{replyMarker}}); replies could not be cut`);
         }
@@ -343,6 +344,8 @@ function renderParts(ks: KindSet, partials: ChainSet['partials'], data: object, 
   // @subject, the finished subject line.
   const run = (fn: Delegate, context: object, part: Part, extra: object = {}): string =>
     fn(context, { partials: partials[part], data: { language, ...(zone !== undefined ? { zone } : {}), ...extra } });
+  // The reply marker is written in the language of the chosen templates (visible-text cuts at any of them).
+  if ('replyMarker' in data) data = { ...data, replyMarker: replyMarkerFor(language) };
   const subject = cleanSubject(run(ks.subject, data, 'subject'));
   const textBody = run(ks.text, data, 'text').replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd();
   const text = cleanText(run(ks.layout.text, { ...data, body: textBody }, 'text', { subject }));

@@ -120,7 +120,7 @@ describe('casegate templates preview / send-test / docs', () => {
     expect(p.headers.get('x-loop')).toBe('casegate@support.example.com');
     expect(p.messageId).toMatch(/^<n0\.[0-9a-f]{12}\.[a-z2-7]{4}\.[0-9a-f]{12}@support\.example\.com>$/);
     expect(p.from?.value[0]?.address).toBe('support@example.com');
-    expect(p.text).toMatch(/^##- Please type your reply above this line -##\n\*\*\* TEST-E-MAIL/);
+    expect(p.text).toMatch(/^##- Bitte schreiben Sie Ihre Antwort über dieser Zeile -##\n\*\*\* TEST-E-MAIL/);
     expect(p.html || '').toContain('<strong>Test-E-Mail:</strong>');
 
     const withCase = await box.run(['templates', 'send-test', 'agent-reply', '--to', 'lead@example.com', '--case', '10001', '--json']);

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replyMarkerFor } from '../../src/mail-out/reply-marker.js';
 import { silentLogger } from '../../src/log.js';
 import { sampleTemplateData, systemTemplateNames } from '../../src/mail-out/template-data.js';
 import { loadTemplates, type TemplateEngine } from '../../src/mail-out/templates.js';
@@ -22,7 +23,7 @@ describe('mailbox health templates', () => {
     const out = engine().render(name, sampleTemplateData(name), { language });
     for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]/);
     expect(out.subject).toContain('support');
-    expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
+    expect(out.text.startsWith(`${replyMarkerFor(language)}\n`)).toBe(true);
     expect(out.text).toContain('support@example.com');
     expect(out.text).toContain('AUTHENTICATIONFAILED');
     // No "keep the case tag in the subject" footer: these are not about a case.

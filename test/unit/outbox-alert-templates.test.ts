@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replyMarkerFor } from '../../src/mail-out/reply-marker.js';
 import { silentLogger } from '../../src/log.js';
 import { sampleTemplateData } from '../../src/mail-out/template-data.js';
 import { loadTemplates, type TemplateEngine } from '../../src/mail-out/templates.js';
@@ -22,7 +23,7 @@ describe('outbox health templates', () => {
   ] as const)('%s renders in %s (staff layout, no case footer)', (name, language) => {
     const out = engine.render(name, sampleTemplateData(name), { language });
     for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]/);
-    expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
+    expect(out.text.startsWith(`${replyMarkerFor(language)}\n`)).toBe(true);
     expect(out.text).toContain(language === 'de' ? 'SMTP relay.example.com (Port 587)' : 'SMTP relay.example.com (port 587)');
     expect(out.text).toContain('535 5.7.8');
     expect(out.text).not.toMatch(/in the subject line|in den Betreff/);

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { replyMarkerFor } from '../../src/mail-out/reply-marker.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import {
   caseTemplateNames,
@@ -149,12 +150,12 @@ describe('every shipped template renders in every shipped language', () => {
         const data = sampleTemplateData(name);
         const out = render(name, data, language);
         expect(out.subject.length).toBeGreaterThan(10);
-        expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
+        expect(out.text.startsWith(`${replyMarkerFor(language)}\n`)).toBe(true);
         const decl = templateDeclaration(name);
         if (decl.audience === 'web') {
           // Pages: the marker is inert (<template>), landmarks and a form or a heading follow.
           expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)">/);
-          expect(out.html).toContain(`<template>${MARKER}</template>`);
+          expect(out.html).toContain(`<template>${replyMarkerFor(language)}</template>`);
           expect(out.html).toMatch(/<main id="main"[\s\S]*<h1>[\s\S]*<\/main>/);
           expect(out.html).toContain('role="contentinfo"');
           for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]|NaN/);
@@ -162,12 +163,12 @@ describe('every shipped template renders in every shipped language', () => {
           if (language === 'de') expect(out.html).not.toBe(render(name, data, 'en').html);
           return;
         }
-        expect(visible(out.html).startsWith(MARKER)).toBe(true);
+        expect(visible(out.html).startsWith(replyMarkerFor(language))).toBe(true);
         expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)">/);
         expect(out.html).toContain(`lang="${language}"`);
         for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]|NaN/);
         expect(out.text).not.toMatch(/\n\s*\n\s*\n\s*\n/);
-        expect(visible(out.html).length).toBeGreaterThan(visible(out.html).indexOf(MARKER) + MARKER.length + 40);
+        expect(visible(out.html).length).toBeGreaterThan(visible(out.html).indexOf(replyMarkerFor(language)) + replyMarkerFor(language).length + 40);
         // English in the base folder, German in de/ for all three parts.
         for (const part of PARTS) expect(existsSync(join(SHIPPED, ...(language === 'de' ? ['de'] : []), `${name}.${part}.hbs`))).toBe(true);
         if (language === 'de') expect(out.text).not.toBe(render(name, data, 'en').text);
@@ -298,7 +299,7 @@ describe('hostile data', () => {
         expect(out.subject.length).toBeLessThanOrEqual(250);
         expect(out.text).not.toContain('\r');
         expect(out.text).not.toMatch(/\u2028/);
-        expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
+        expect(out.text.startsWith(`${replyMarkerFor(language)}\n`)).toBe(true);
       }
     });
   }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { replyMarkerFor } from '../../src/mail-out/reply-marker.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import {
   listTemplateVariables,
@@ -113,8 +114,8 @@ describe('shipped templates', () => {
         expect(out.subject).toContain('[Case #31337]');
         expect(out.text).toContain('31337');
         expect(out.html).toContain('31337');
-        expect(out.text.startsWith(`${MARKER}\n`)).toBe(true);
-        expect(visible(out.html).startsWith(MARKER)).toBe(true);
+        expect(out.text.startsWith(`${replyMarkerFor(language)}\n`)).toBe(true);
+        expect(visible(out.html).startsWith(replyMarkerFor(language))).toBe(true);
         expect(out.html).toMatch(/^<!DOCTYPE html>/);
         for (const part of [out.subject, out.text, out.html]) {
           expect(part).not.toMatch(/undefined|\[object Object\]/);
@@ -139,7 +140,7 @@ describe('shipped templates', () => {
     const engine = shipped();
     const out = engine.render('reopened', { ...sampleTemplateData('reopened'), isTest: true }, { language: 'de' });
     expect(out.subject.startsWith('[TEST] ')).toBe(true);
-    expect(out.text.split('\n')[0]).toBe(MARKER);
+    expect(out.text.split('\n')[0]).toBe(replyMarkerFor('de'));
     expect(out.text).toContain('TEST-E-MAIL');
     expect(out.html).toContain('Test-E-Mail');
   });

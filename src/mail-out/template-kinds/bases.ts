@@ -14,7 +14,7 @@ export const instanceVariables = {
     name: str('Name of the support organisation, as customers know it.', 'Example Support'),
   }),
   replyMarker: str(
-    'Line above which customers type their reply; incoming replies are cut at it. Text and HTML parts must begin with it.',
+    'Line above which customers type their reply, in the language of the email’s templates (German: "##- Bitte schreiben Sie Ihre Antwort über dieser Zeile -##"); incoming replies are cut at any of them. Text and HTML parts must begin with it.',
     '##- Please type your reply above this line -##',
   ),
   isTest: bool('True when the email is sent with send-test (not a real case update).', false),
