@@ -18,7 +18,7 @@ import { staffTemplateNames, templateDeclaration } from './template-data.js';
 import { caseConversationGuid, replyReferences, threadIndex } from './thread-headers.js';
 import { caseThreadRoot, staffMailThread } from '../db/repos/case-thread.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
-import type { TemplateDataMap, TemplateName } from './templates.js';
+import { templateLanguage, type TemplateDataMap, type TemplateName } from './templates.js';
 import { caseLinkFor } from '../web/links.js';
 import { REPLY_MARKER, REPLY_MARKERS } from './reply-marker.js';
 
@@ -188,7 +188,8 @@ export function mailZone(config: Pick<Config, 'sla' | 'queues'>, kind: TemplateN
 export async function queueEmail<N extends TemplateName>(trx: Transaction<Database>, ctx: AppContext, q: QueueEmail<N>): Promise<number> {
   const now = ctx.clock.now().toISOString();
   const staff = templateDeclaration(q.kind).audience === 'staff';
-  const rendered = ctx.templates.render(q.kind, q.data, { language: mailLanguage(ctx.config, q.kind, q.caseRow), queue: q.caseRow.queue, zone: mailZone(ctx.config, q.kind, q.caseRow.queue) });
+  const requested = mailLanguage(ctx.config, q.kind, q.caseRow);
+  const rendered = ctx.templates.render(q.kind, q.data, { language: requested, queue: q.caseRow.queue, zone: mailZone(ctx.config, q.kind, q.caseRow.queue) });
   const fromAddress = q.mailbox.addresses[0] ?? '';
   // Staff mail is bound to its recipient: answering it proves the agent's address (README, "Agent trust").
   const messageId = mintMessageId(q.caseRow.number, ctx.secret, ctx.config.instance.domain, staff ? q.to.address : undefined);
@@ -213,6 +214,9 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     // Outlook/Exchange conversations: the case subject without tag, one GUID per case.
     'Thread-Topic': oneLine(q.caseRow.subject),
     'Thread-Index': threadIndex(caseConversationGuid(ctx.config.instance.domain, q.caseRow.number), new Date(q.caseRow.created_at), ctx.clock.now()),
+    // The language the email is written in (RFC 3282): the templates' language. Clients offer
+    // translation and screen readers pick their voice by it.
+    'Content-Language': templateLanguage(requested, { defaultLanguage: ctx.config.cases.defaultLanguage, languages: ctx.config.templates.languages }),
     ...automationHeaders(automationOf(q.kind, q.autoReply)),
   };
   // Reply-To only when it says more than From: the signed plus address of the case.

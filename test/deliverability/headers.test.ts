@@ -76,6 +76,8 @@ describe('headers a receiver trusts, per kind', () => {
       expect(h.has('x-mailer'), at).toBe(false);
       expect([...h.keys()].filter((k) => k.startsWith('list-')), at).toEqual([]);
       expect(h.get('x-loop'), at).toEqual(['casegate@support.example.com']);
+      // Customer mail says the language it is written in: the customer's (staff mail: the team's, en here).
+      if (m.caseNumber !== null) expect(h.get('content-language'), at).toEqual([templateDeclaration(kind).audience === 'customer' ? m.language : 'en']);
       // Text first, HTML second: the shape of ordinary mail.
       expect(h.get('content-type')![0], at).toMatch(/^multipart\/alternative;/);
       expect(m.parsed.text?.length ?? 0, at).toBeGreaterThan(50);
