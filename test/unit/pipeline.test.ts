@@ -291,6 +291,43 @@ describe('reopen', () => {
     expect((await caseByNumber(env.ctx.db, c.number))!.status).toBe('resolved');
   });
 
+  /** h3e F1: the thanks customers write most did not count; each reopened the case with a "reopened" mail. */
+  const THANKS = [
+    'Thank you so much!',
+    'Thanks for your help!',
+    'Thank you for the quick help, it works now.',
+    'Great, thank you very much for your support.\n\nBest regards,\nJane',
+    'Thanks, that fixed it.',
+    'Much appreciated!',
+    'Vielen Dank für Ihre Hilfe!',
+    'Herzlichen Dank!\n\nMit freundlichen Grüßen\nJane Doe',
+    'Danke, hat funktioniert',
+    'Perfekt, danke!',
+    'Merci pour votre aide !',
+  ];
+  it.each(THANKS)('%j within the window: recorded, not reopened, nothing sent', async (body) => {
+    const c = await resolvedCase(1);
+    const out = await env.ingest(eml({ subject: 'Re: [Case #10001] Printer on fire', body }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
+    expect((await caseByNumber(env.ctx.db, c.number))!.status).toBe('resolved');
+    expect((await outboxAll()).map((b) => b.kind)).toEqual(['confirmation']);
+  });
+  it.each(THANKS)('%j after the window: recorded on the old case, no new case', async (body) => {
+    const c = await resolvedCase(31);
+    const out = await env.ingest(eml({ subject: 'Re: [Case #10001] Printer on fire', body }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
+    expect((await outboxAll()).map((b) => b.kind)).toEqual(['confirmation']);
+  });
+  it.each(['Thank you so much, but the printer is on fire again.', 'Thanks for your help! Is the toner covered too?', 'Again!', 'Fixed?', 'Danke, aber es brennt wieder.'])(
+    '%j reopens',
+    async (body) => {
+      const c = await resolvedCase(1);
+      await env.ingest(eml({ subject: 'Re: [Case #10001] Printer on fire', body }));
+      expect((await caseByNumber(env.ctx.db, c.number))!.status).toBe('open');
+      expect((await outboxAll()).map((b) => b.kind)).toEqual(['confirmation', 'reopened']);
+    },
+  );
+
   it('records a bare thank-you without reopening', async () => {
     const c = await resolvedCase(1);
     const out = await env.ingest(eml({ subject: 'Re: [Case #10001] Printer on fire', body: 'Thanks a lot!\n\nJane' }));

@@ -145,10 +145,10 @@ describe('signed threading tokens', () => {
 });
 
 describe('thank-you replies', () => {
-  it.each(['Thanks!', 'thank you', 'Thanks a lot!\n\nJane', 'Danke schön!', 'Merci beaucoup', 'Perfect, thanks!', '👍', 'ok thx'])('%j is a bare thank-you', (text) => {
+  it.each(['Thanks!', 'thank you', 'Thanks a lot!\n\nJane', 'Danke schön!', 'Merci beaucoup', 'Perfect, thanks!', '👍', 'ok thx', 'Thank you so much!', 'Thanks for your help!', 'Thanks for the quick reply, it’s working now.', 'Vielen lieben Dank für die schnelle Hilfe!', 'Danke, hat funktioniert', 'Much appreciated!\nJane', 'Muchas gracias'])('%j is a bare thank-you', (text) => {
     expect(isThanksOnly(text)).toBe(true);
   });
-  it.each(['Thanks, but it is broken again', 'Thanks!\nThe printer is on fire again.', '', 'Danke, aber es geht immer noch nicht'])('%j is not', (text) => {
+  it.each(['Thanks, but it is broken again', 'Thanks!\nThe printer is on fire again.', '', 'Danke, aber es geht immer noch nicht', 'Again!', 'Fixed?', 'Thanks for your help, the toner is empty now', 'Thank you so much for nothing'])('%j is not', (text) => {
     expect(isThanksOnly(text)).toBe(false);
   });
 });
