@@ -32,7 +32,14 @@ const HYPHENS = '\\-\\u2010\\u2011\\u2012\\u2212\\ufe63\\uff0d';
 /** Dashes that separate on their own, as the body of a character class: en dash, em dash, horizontal bar, small em dash. */
 const DASHES = '\\u2013\\u2014\\u2015\\ufe58';
 
-// The urgent marker, first in the subject (after reply prefixes, an "[EXTERNAL]" mark, our tag):
+/**
+ * The word itself in the languages visible-text and language detection know: English and French
+ * "urgent", German and Dutch "dringend", German "eilt" (the office stamp), Dutch "spoed", Spanish,
+ * Italian and Portuguese "urgente".
+ */
+const URGENT = '(?:urgente?|dringend|eilt|spoed)';
+
+// The urgent marker ("Urgent", or URGENT's other languages), first in the subject (after reply prefixes, an "[EXTERNAL]" mark, our tag):
 //  - "Urgent" then a separator: a colon or a dash (– —), or a hyphen (any of HYPHENS) with a
 //    space on at least one side ("Urgent-care clinic" is no urgent subject); "URGENT!!: x" too;
 //  - "Urgent!" / "URGENT!!" then a space (the exclamation marks are the separator);
@@ -40,8 +47,8 @@ const DASHES = '\\u2013\\u2014\\u2015\\ufe58';
 // Something must follow the marker (a topic or a case number): "Urgent:" alone is no more urgent
 // than "urgent" alone.
 const URGENT_HEAD = new RegExp(
-  `^(?:urgent!*(?:\\s*[:${DASHES}]|\\s+[${HYPHENS}]+|[${HYPHENS}]+(?=\\s))|urgent!+(?=\\s)|` +
-    `(?:\\[\\s?urgent!*\\s?\\]|\\(\\s?urgent!*\\s?\\)|\\*{1,2}\\s?urgent!*\\s?\\*{1,2})(?:\\s?[:${DASHES}]|\\s?[${HYPHENS}]+(?=\\s))?)\\s*`,
+  `^(?:${URGENT}!*(?:\\s*[:${DASHES}]|\\s+[${HYPHENS}]+|[${HYPHENS}]+(?=\\s))|${URGENT}!+(?=\\s)|` +
+    `(?:\\[\\s?${URGENT}!*\\s?\\]|\\(\\s?${URGENT}!*\\s?\\)|\\*{1,2}\\s?${URGENT}!*\\s?\\*{1,2})(?:\\s?[:${DASHES}]|\\s?[${HYPHENS}]+(?=\\s))?)\\s*`,
   'i',
 );
 // Bare case numbers: "#10042" (three digits or more, so "printer #2" is no case number) and

@@ -126,6 +126,13 @@ describe('an "Urgent – <topic>" email', () => {
     'RIF: Urgent – VPN down',
     'Urgent \u2010 VPN down',
     'Urgent \u2212 VPN down',
+    // The languages casegate reads (h3e F3): German and Dutch, Spanish/Italian/Portuguese.
+    'Dringend: VPN down',
+    'DRINGEND – VPN down',
+    'AW: [EXTERN] Dringend! VPN down',
+    'EILT: VPN down',
+    'Spoed: VPN down',
+    'Urgente: VPN down',
   ])('%s: an urgent case "VPN down", tier 1 alerted, the customer acknowledged', async (subject) => {
     await ingest({ subject, body: 'The VPN is down for everyone.' });
     expect(await caseNo(10001)).toMatchObject({ subject: 'VPN down', priority: 'urgent', escalated: 1, escalation_level: 1 });
@@ -155,7 +162,7 @@ describe('an "Urgent – <topic>" email', () => {
     expect(await caseNo(10001)).toMatchObject({ subject: 'Printer on fire' });
   });
 
-  it.each(['Urgent:', 'urgent', 'URGENT!!', '[URGENT]', 'Not urgent: VPN question'])('%s: a normal case, confirmed', async (subject) => {
+  it.each(['Urgent:', 'urgent', 'URGENT!!', '[URGENT]', 'Not urgent: VPN question', 'Nicht dringend: VPN-Frage', 'Dringende Frage zur Rechnung', 'Eilt nicht: Rechnung'])('%s: a normal case, confirmed', async (subject) => {
     await ingest({ subject, body: 'The VPN is down for everyone.' });
     expect(await caseNo(10001)).toMatchObject({ subject, priority: 'normal', escalated: 0, escalation_level: 0 });
     expect(await leadAlerts()).toHaveLength(0);
