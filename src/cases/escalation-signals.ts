@@ -10,7 +10,7 @@ import { caseSubject, stripExternalTag, stripReplyPrefixes, tagPatterns } from '
  *    "case 10042"); something must follow the marker;
  *  - the words escalate / escalation in any inflection, as whole words ("escalator" is not one,
  *    nor a word inside an address, a link or an identifier, nor a job title in the closing
- *    signature), in the new text of the mail only: not in ">" quotes, not below a forward or
+ *    signature), not declined ("no need to escalate", "bitte nicht eskalieren"), in the new text of the mail only: not in ">" quotes, not below a forward or
  *    "Original Message" separator (in every language visible-text knows), not in lines we sent
  *    ourselves;
  * Agents' commands (#escalate, #assign, #priority, …) are parsed in agent-commands.ts.
@@ -217,6 +217,34 @@ function inSignatureTitle(word: string, index: number, parts: readonly TitlePart
   return part !== undefined && (PLURAL_NOUN_RE.test(word) || ROLE_WORD_RE.test(part.text));
 }
 
+/*
+ * A request the writer declines is none: "no need to escalate", "please don't escalate", "do not
+ * escalate this", "I don't want to escalate", "should not be escalated", "without escalating", "no
+ * escalation", "not an escalation", German "bitte nicht eskalieren", "keine Eskalation", "ohne
+ * Eskalation"; after the word "escalation is not needed", "Eskalation nicht nötig". Only directly
+ * before (or after) the word, and not in a question ("Why didn't you escalate?", "Warum wurde das
+ * nicht eskaliert?" complain that it was not).
+ */
+const DECLINED_BEFORE = new RegExp(
+  String.raw`(?:\b(?:do|does|did|would|will|should|must|need)\s*n[o']?t|\bdon'?t|\bwon'?t|\bno\s+need\s+(?:to|for)|\bnot\s+necessary\s+to|\bno\s+reason\s+to|\bwithout|\bno|\bnever|\bnot\s+(?:an?|to)|\bnicht(?:\s+zu)?|\bkeine?[nm]?|\bohne|\bkein\s+grund\s+zu)\s+(?:(?:want|need|have|wish|try|mean|intend)(?:\s+to)?\s+)?(?:be\s+)?$`,
+  'iu',
+);
+const DECLINED_AFTER = /^\s+(?:(?:(?:is|was)\s+)?not|isn't|(?:ist|wäre)\s+nicht|nicht)\s+(?:needed|necessary|required|wanted|nötig|notwendig|erforderlich|gewünscht)\b|^\s+(?:is\s+)?unnecessary\b/iu;
+
+/** Whether the escalation word at text[index] is declined (see above). */
+function declined(text: string, index: number, length: number): boolean {
+  const lineStart = text.lastIndexOf('\n', index - 1) + 1;
+  let lineEnd = text.indexOf('\n', index);
+  if (lineEnd < 0) lineEnd = text.length;
+  const apostrophes = (s: string): string => s.replace(/[\u2019\u02bc`´]/g, "'");
+  const before = apostrophes(text.slice(Math.max(lineStart, index - 80), index));
+  const after = apostrophes(text.slice(index + length, lineEnd));
+  if (!DECLINED_BEFORE.test(before) && !DECLINED_AFTER.test(after)) return false;
+  // The rest of the clause: a question asks why it was not (or whether it will be).
+  const clauseEnd = /[.!?,;:]/.exec(after);
+  return clauseEnd?.[0] !== '?';
+}
+
 /**
  * Whether the text asks for an escalation (whole words, any case, any inflection). A word inside
  * an e-mail address ("escalations@cust.example") or a link ("https://wiki.cust.example/escalate/howto")
@@ -241,6 +269,7 @@ export function mentionsEscalation(text: string): boolean {
       titles ??= signatureTitleParts(text);
       if (inSignatureTitle(m[0], m.index, titles)) continue;
     }
+    if (declined(text, m.index, m[0].length)) continue;
     return true;
   }
   return false;

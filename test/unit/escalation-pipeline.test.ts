@@ -282,11 +282,31 @@ describe('"escalate" in a customer’s email', () => {
     ['a tracker key (e8)', 'Could you send the contract again? Reference ESCALATION-4711 in our tracker.'],
     ['"de-escalate" with U+2011 NON-BREAKING HYPHEN (e1)', 'Our team lead asked us to de\u2011escalate the situation with your sales rep. Could you send the contract again?'],
     ['a job title in the signature, no sign-off (e9)', 'Could you send the contract again?\n\nJohn Smith | Head of Customer Escalations\nACME Corp, 1 Main St'],
+    // A request the customer declines (h3e F2): they got "your case has been escalated" and the leads an alert.
+    ['"no need to escalate"', 'Could you send the contract again? There is no need to escalate this, it is not urgent.'],
+    ['"please don’t escalate"', 'Please don’t escalate this, I only need the contract again.'],
+    ['"I do not want to escalate"', 'I do not want to escalate this yet. Could you send the contract again?'],
+    ['"should not be escalated"', 'This should not be escalated, just send the contract again.'],
+    ['"no escalation needed"', 'No escalation needed, just a question: could you send the contract again?'],
+    ['"escalation is not necessary"', 'Could you send the contract again? An escalation is not necessary.'],
+    ['"bitte nicht eskalieren"', 'Könnten Sie den Vertrag noch einmal schicken? Bitte nicht eskalieren.'],
+    ['"keine Eskalation"', 'Keine Eskalation nötig, nur eine Frage zum Vertrag.'],
   ])('a new case is confirmed, not escalated: %s', async (_what, body) => {
     await ingest({ subject: 'Contract question', body });
     expect(await caseNo(10001)).toMatchObject({ escalated: 0, escalation_level: 0, priority: 'normal' });
     expect(await leadAlerts()).toHaveLength(0);
     expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['confirmation']);
+  });
+
+  it.each([
+    ['a question why it was not', 'Why didn’t you escalate this? The contract is still missing.'],
+    ['a German question why it was not', 'Warum wurde das nicht eskaliert? Der Vertrag fehlt immer noch.'],
+    ['a negation elsewhere in the sentence', 'If they do not answer by Friday, please escalate this.'],
+    ['the request after a declined one', 'I did not want to escalate, but now I must: please escalate this.'],
+  ])('a declined-looking request that is none still escalates: %s', async (_what, body) => {
+    await ingest({ subject: 'Contract question', body });
+    expect(await caseNo(10001)).toMatchObject({ escalated: 1, escalation_level: 1 });
+    expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['escalation-ack']);
   });
 
   it('"escalate" next to an address or a link still escalates a new case', async () => {

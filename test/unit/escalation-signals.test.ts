@@ -138,6 +138,14 @@ describe('mentionsEscalation: whole words, any inflection', () => {
     'escalation-level 2 please',
     'escalate/fix it',
     'Escalate.',
+    // negations that decline nothing (h3e F2)
+    'Why didn’t you escalate this?',
+    'Why was this not escalated?',
+    'Warum wurde das nicht eskaliert?',
+    'If they do not answer, escalate it.',
+    'I did not want to escalate, but now I must: please escalate this.',
+    'Nobody escalated it',
+    'Is there no escalation path?',
   ])('yes: %s', (text) => {
     expect(mentionsEscalation(text)).toBe(true);
   });
@@ -165,6 +173,27 @@ describe('mentionsEscalation: whole words, any inflection', () => {
     'de\u2212escalation',
     'de\u00adescalate',
     'de\uff0descalate',
+    // a request the writer declines (h3e F2)
+    'There is no need to escalate this.',
+    'No need for escalation, just a question.',
+    'Please don’t escalate.',
+    "please don't escalate this yet",
+    'Please do not escalate this.',
+    'I do not want to escalate this.',
+    "We don't need to escalate.",
+    'This does not need to be escalated.',
+    'This should not be escalated.',
+    'I would prefer not to escalate.',
+    'Let us solve it without escalating.',
+    'No escalation needed.',
+    'This is not an escalation.',
+    'Escalation is not needed.',
+    'An escalation isn’t necessary.',
+    'Bitte nicht eskalieren.',
+    'Das muss nicht eskaliert werden.',
+    'Keine Eskalation nötig.',
+    'Ohne Eskalation, bitte.',
+    'Eskalation nicht nötig.',
   ])('no: %s', (text) => {
     expect(mentionsEscalation(text)).toBe(false);
   });
