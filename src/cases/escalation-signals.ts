@@ -329,6 +329,32 @@ export function writtenText(visibleText: string, ours: OurText = NOTHING_OURS): 
   return out.join('\n');
 }
 
+/** How many non-empty lines at the end of a message may be its footer (signature, disclaimer). */
+const FOOTER_MAX_LINES = 10;
+
+/**
+ * The text without the footer the writer's earlier messages ended with too: their signature or
+ * their company's disclaimer ("ACME IT Services | 24/7 Escalation Hotline", "… Escalation matrix:
+ * see intranet"), which otherwise asks again in every mail and climbs the ladder a tier a day.
+ * The footer is the longest run of non-empty lines (blank lines between them allowed) that ends
+ * this text and an earlier one alike (case, spacing and quote marks ignored), of two lines or more,
+ * with text above it in both, whose first line asks for nothing ("Please escalate.\nJane" sent
+ * twice is a request twice). The first message of a case has no earlier one: nothing is removed.
+ */
+export function withoutRepeatedFooter(text: string, earlier: readonly string[]): string {
+  const lines = text.split(/\r?\n/);
+  const filled = lines.map((l, i) => ({ i, n: normalLine(l) })).filter((l) => l.n !== '');
+  let cut = lines.length;
+  for (const other of earlier) {
+    const theirs = other.split(/\r?\n/).map(normalLine).filter((n) => n !== '');
+    let k = 0;
+    while (k < FOOTER_MAX_LINES && k < filled.length - 1 && k < theirs.length - 1 && filled[filled.length - 1 - k]!.n === theirs[theirs.length - 1 - k]) k += 1;
+    while (k >= 2 && mentionsEscalation(filled[filled.length - k]!.n)) k -= 1;
+    if (k >= 2) cut = Math.min(cut, filled[filled.length - k]!.i);
+  }
+  return lines.slice(0, cut).join('\n');
+}
+
 /** A subject in a normal form: no reply prefixes, no tag, lower case (to tell a new subject from a repeated one). */
 export function normalSubject(subject: string, tagPrefix: string): string {
   return caseSubject(subject, tagPrefix).toLowerCase();

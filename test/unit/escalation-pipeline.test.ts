@@ -309,6 +309,37 @@ describe('"escalate" in a customer’s email', () => {
     expect((await outbox()).filter((o) => o.to_address === 'jane@customer.example').map((o) => o.kind)).toEqual(['escalation-ack']);
   });
 
+  /** h3e F4: a footer with the word asked again in every reply, a tier a day, up to the CTO. */
+  it.each([
+    ['a signature', 'Jane Doe\nACME IT Services | 24/7 Escalation Hotline +49 30 1234'],
+    ['a disclaimer', 'Kind regards\nJane\n\nThis e-mail may contain confidential information. Escalation matrix: see our intranet.'],
+  ])('the footer (%s) the customer’s earlier mail ended with too asks for nothing; their new text still does', async (_what, footer) => {
+    // The first mail has no earlier one to compare with: the footer may escalate the new case once.
+    await ingest({ subject: 'Printer on fire', body: `The printer in room 4 is on fire.\n\n${footer}` });
+    const ref = (await outbox()).find((o) => o.to_address === 'jane@customer.example')!.message_id;
+    const level = (await caseNo(10001)).escalation_level;
+    const alerts = (await leadAlerts()).length;
+    for (const body of ['Any news?', 'Still burning, the smoke detector went off.']) {
+      env.clock.advance(25 * 3_600_000);
+      await ingest({ subject: 'Re: [Case #10001] Printer on fire', inReplyTo: ref, body: `${body}\n\n${footer}` });
+      expect((await caseNo(10001)).escalation_level).toBe(level);
+      expect(await leadAlerts()).toHaveLength(alerts);
+    }
+    env.clock.advance(25 * 3_600_000);
+    await ingest({ subject: 'Re: [Case #10001] Printer on fire', inReplyTo: ref, body: `Nothing happens. Please escalate this.\n\n${footer}` });
+    expect((await caseNo(10001)).escalation_level).toBe(level + 1);
+  });
+
+  it('the same request with the same name below it, a day apart, raises twice', async () => {
+    await ingest({ subject: 'Printer on fire' });
+    const ref = await confirmationOf(10001);
+    for (const level of [1, 2]) {
+      env.clock.advance(25 * 3_600_000);
+      await ingest({ subject: 'Re: [Case #10001] Printer on fire', inReplyTo: ref, body: `Still burning.\nPlease escalate this.\nJane Doe` });
+      expect((await caseNo(10001)).escalation_level).toBe(level);
+    }
+  });
+
   it('"escalate" next to an address or a link still escalates a new case', async () => {
     await ingest({ subject: 'Contract question', body: 'Please escalate this, and copy escalations@cust.example: https://wiki.cust.example/escalate/howto' });
     expect(await caseNo(10001)).toMatchObject({ escalated: 1, escalation_level: 1 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentCommands } from '../../src/cases/agent-commands.js';
-import { mentionsEscalation, ourTextMatcher, parseUrgentSubject, writtenText } from '../../src/cases/escalation-signals.js';
+import { mentionsEscalation, ourTextMatcher, parseUrgentSubject, withoutRepeatedFooter, writtenText } from '../../src/cases/escalation-signals.js';
 import { alertRecipients } from '../../src/cases/escalation.js';
 
 /** The pure signals of issue 5: urgent subjects, the escalation keyword, agent commands. */
@@ -362,5 +362,20 @@ describe('alertRecipients: every tier passed, else the nearest lower tier, else 
     expect(alertRecipients(c, 'q', 0, 1)).toEqual(['l1@x', 'lea@x']);
     expect(alertRecipients(c, 'q', 1, 2)).toEqual(['sam@x']);
     expect(alertRecipients(c, 'q', 0, 3)).toEqual(['l1@x', 'lea@x', 'sam@x', 'l3@x']);
+  });
+});
+
+describe('withoutRepeatedFooter', () => {
+  const footer = 'Jane Doe\nACME IT Services | 24/7 Escalation Hotline';
+  it.each([
+    ['a footer the earlier mail ended with too', `Any news?\n\n${footer}`, [`The printer burns.\n\n${footer}`], 'Any news?\n'],
+    ['quoted and spaced differently', `Any news?\n${footer.toUpperCase()}`, [`The printer burns.\n>  ${footer}`], 'Any news?'],
+    ['no earlier mail', `Any news?\n\n${footer}`, [], `Any news?\n\n${footer}`],
+    ['one common line is no footer', 'Any news?\nPlease escalate.', ['Hello\nPlease escalate.'], 'Any news?\nPlease escalate.'],
+    ['a request repeated with the name', 'Any news?\nPlease escalate.\nJane Doe', ['Hello\nPlease escalate.\nJane Doe'], 'Any news?\nPlease escalate.\nJane Doe'],
+    ['a request above the footer stays', `Any news?\nPlease escalate.\n${footer}`, [`Hello\nPlease escalate.\n${footer}`], 'Any news?\nPlease escalate.'],
+    ['nothing above it: the whole mail is no footer', footer, [footer], footer],
+  ])('%s', (_what, text, earlier, expected) => {
+    expect(withoutRepeatedFooter(text, earlier)).toBe(expected);
   });
 });

@@ -9,6 +9,21 @@ export async function outgoingTexts(db: Q, caseIds: readonly number[]): Promise<
   return db.selectFrom('messages').select(['visible_text', 'to_json']).where('case_id', 'in', [...caseIds]).where('direction', '=', 'out').execute();
 }
 
+/** The visible text of the newest inbound messages from this address on these cases, newest first. */
+export async function inboundTextsFrom(db: Q, caseIds: readonly number[], address: string, limit: number): Promise<string[]> {
+  if (caseIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('messages')
+    .select('visible_text')
+    .where('case_id', 'in', [...caseIds])
+    .where('direction', '=', 'in')
+    .where('from_address', '=', address)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.visible_text);
+}
+
 /** Subject of every message (in and out) of the case. */
 export async function subjectsOfCase(db: Q, caseId: number): Promise<string[]> {
   const rows = await db.selectFrom('messages').select('subject').where('case_id', '=', caseId).execute();

@@ -1,9 +1,9 @@
 import { parseAgentCommands, type AgentCommand } from '../../cases/agent-commands.js';
-import { mentionsEscalation, normalSubject, ourTextMatcher, parseUrgentSubject, writtenText, type OurText, type UrgentSubject } from '../../cases/escalation-signals.js';
+import { mentionsEscalation, normalSubject, ourTextMatcher, parseUrgentSubject, withoutRepeatedFooter, writtenText, type OurText, type UrgentSubject } from '../../cases/escalation-signals.js';
 import { isStaff, isStaffOf } from '../../cases/staff.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseByNumber } from '../../db/repos/cases.js';
-import { outgoingTexts, subjectsOfCase } from '../../db/repos/thread-history.js';
+import { inboundTextsFrom, outgoingTexts, subjectsOfCase } from '../../db/repos/thread-history.js';
 import type { AppContext } from '../../context.js';
 import { decideReopen } from './thread.js';
 import { need, NEXT, type DecideStage } from '../types.js';
@@ -13,7 +13,8 @@ import { need, NEXT, type DecideStage } from '../types.js';
  *
  *  - Customers (verified sender, not automated mail, not staff of any queue): an "Urgent – …"
  *    subject, or escalate/escalation in their own new text — not in ">" quotes, not below a
- *    forward marker, not in lines that repeat what we sent on the case — or in a subject that is
+ *    forward marker, not in lines that repeat what we sent on the case, not in the footer their
+ *    earlier mail on the case ended with too (signature, disclaimer) — or in a subject that is
  *    new to the thread (a reply's "Re: …" of an earlier subject does not count again).
  *  - An urgent subject naming a bare case number ("#10042", "case 10042") of one of the sender's
  *    own cases threads the mail into that case (rule subject-number); a number that is not the
@@ -85,11 +86,16 @@ export const escalationRequestStage: DecideStage = {
       subjectIsNew = !seen.includes(normal) && normal !== thread.caseRow.subject.toLowerCase();
     }
     if (!subjectIsNew) urgent = null;
-    const keyword = mentionsEscalation(writtenText(visible.text, sent)) || (subjectIsNew && mentionsEscalation(writtenText(parsed.subject, sent)));
+    // The footer the customer's earlier mail on the case ended with too is no new request.
+    const own = withoutRepeatedFooter(visible.text, await inboundTextsFrom(ctx.db, caseIds, sender.address, EARLIER_MESSAGES));
+    const keyword = mentionsEscalation(writtenText(own, sent)) || (subjectIsNew && mentionsEscalation(writtenText(parsed.subject, sent)));
     msg.notes.request = { fromCustomer, urgent, keyword, commands, refused, foreignCaseNumber };
     return NEXT;
   },
 };
+
+/** How many of the sender's earlier messages on the case are compared for a repeated footer. */
+const EARLIER_MESSAGES = 10;
 
 /** What we sent to customers on these cases (mail to staff is not the customer's to quote). */
 async function sentLines(ctx: AppContext, caseIds: readonly number[]): Promise<OurText> {
