@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { caseById, raiseEscalationLevel, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
-import { lastEventWithTrigger, recentHumanMessages } from '../db/repos/thread-history.js';
+import { lastEventWithTrigger, lastStaffEvent, recentHumanMessages } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail, queueStaffEmail, type Recipient } from '../mail-out/compose.js';
 import { TransientError } from '../pipeline/types.js';
@@ -90,6 +90,14 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   const data = { from, to, trigger: o.trigger, by: o.by };
 
   let why: string | null = null;
+  if (to > from && (o.trigger === 'keyword' || o.trigger === 'urgent-subject') && o.actor.startsWith('customer:')) {
+    // A lead who lowered the escalation decided: the customer's next mail does not undo it at once.
+    const lowered = await staffLoweredSince(trx, ctx, caseId, 'case.deescalated');
+    if (lowered !== null) {
+      why = `staff lowered the escalation at ${lowered}; a customer's request within ${ctx.config.escalation.customerRepeatHours} h of that does not raise it again`;
+      to = from;
+    }
+  }
   if (to > from && o.trigger === 'keyword') {
     // A customer repeating "please escalate" does not climb the ladder mail by mail.
     const hours = ctx.config.escalation.customerRepeatHours;
@@ -167,6 +175,18 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
     acknowledged,
     summary: `case ${caseRow.number} escalated from level ${from} to ${to}; alert to ${alerted.join(', ') || 'nobody'}${acknowledged ? `; acknowledgement to ${o.ack?.to.address}` : ''}`,
   };
+}
+
+/**
+ * When staff last lowered the case's escalation (`case.deescalated`) or set its priority
+ * (`case.priority`) within escalation.customerRepeatHours, else null: a customer's "urgent" or
+ * "escalate" does not undo that decision within those hours.
+ */
+export async function staffLoweredSince(db: Kysely<Database>, ctx: Pick<AppContext, 'config' | 'clock'>, caseId: number, type: 'case.deescalated' | 'case.priority'): Promise<string | null> {
+  const hours = ctx.config.escalation.customerRepeatHours;
+  if (hours <= 0) return null;
+  const since = new Date(ctx.clock.now().getTime() - hours * 3_600_000).toISOString();
+  return lastStaffEvent(db, caseId, type, since);
 }
 
 /** The customer's newest message on the case (not staff, not automated), for the leads' alert. */

@@ -289,7 +289,7 @@ export const configSchema = z
     rules: z.array(rule).default([]),
     escalation: z
       .object({
-        /** A customer's further "escalate" within this many hours of their last one does not raise the level again. */
+        /** A customer's further "escalate" within this many hours of their last one does not raise the level again, nor their "urgent"/"escalate" within this many hours of staff lowering the escalation, nor their "urgent" a priority staff set within them. */
         customerRepeatHours: z.number().nonnegative().default(24),
       })
       .strict()

@@ -157,6 +157,26 @@ describe('an "Urgent – <topic>" email', () => {
     },
   );
 
+  /** h3e F5: a lead lowered the case and the customer's next "URGENT!!" an hour later undid it, alerting the tier again. */
+  it('a lead’s lowering stands against the customer’s next "urgent" or "escalate" for customerRepeatHours', async () => {
+    await ingest({ subject: 'Urgent – VPN down', body: 'Nobody can connect.' });
+    const ack = (await sent('escalation-ack'))[0]!;
+    await escalateFromCli(env.ctx, 10001, { level: 0, actor: 'cli:lead' });
+    await priorityFromCli(env.ctx, 10001, 'normal', { actor: 'cli:lead' });
+    const before = (await outbox()).length;
+    env.clock.advance(3_600_000);
+    await ingest({ subject: 'Re: [Case #10001] URGENT!! still down', inReplyTo: ack.message_id, body: 'Still down.' });
+    env.clock.advance(3_600_000);
+    await ingest({ subject: 'Re: [Case #10001] VPN down', inReplyTo: ack.message_id, body: 'Please escalate this.' });
+    expect(await caseNo(10001)).toMatchObject({ priority: 'normal', escalated: 0, escalation_level: 0 });
+    expect((await outbox()).slice(before).filter((o) => o.kind === 'escalation-alert' || o.kind === 'escalation-ack')).toEqual([]);
+    expect(await eventTypes(10001)).toEqual(expect.arrayContaining(['escalation.repeated', 'priority.kept']));
+    // A day after the lead's decision the customer may ask again.
+    env.clock.advance(23 * 3_600_000);
+    await ingest({ subject: 'Re: [Case #10001] URGENT: VPN still down after a day', inReplyTo: ack.message_id, body: 'Still down.' });
+    expect(await caseNo(10001)).toMatchObject({ priority: 'urgent', escalated: 1, escalation_level: 1 });
+  });
+
   it('an "[EXTERNAL]" mark is no part of a new case’s subject', async () => {
     await ingest({ subject: '[EXTERNAL] Printer on fire' });
     expect(await caseNo(10001)).toMatchObject({ subject: 'Printer on fire' });

@@ -23,7 +23,7 @@ import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfC
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
-import { inboundTextsFrom, lastEventWithTrigger, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
+import { inboundTextsFrom, lastEventWithTrigger, lastStaffEvent, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import { takeLease } from '../../src/db/repos/leases.js';
 import { createPostgresPool, namedTablesQuery } from '../../src/db/dialect-postgres.js';
 import type { Database } from '../../src/db/schema.js';
@@ -144,6 +144,7 @@ describe('query plans on PostgreSQL', () => {
       ['our sent texts', () => outgoingTexts(capture, [77])],
       ['subjects of a case', () => subjectsOfCase(capture, 77)],
       ['recent human messages', () => recentHumanMessages(capture, 77, 5)],
+      ['staff lowered it lately', () => lastStaffEvent(capture, 77, 'case.deescalated', '2026-01-01T00:00:00.000Z')],
       ['the sender’s earlier texts', () => inboundTextsFrom(capture, [77], 'jane@customer.example', 10)],
       ['last event with trigger', () => lastEventWithTrigger(capture, 77, 'case.escalated', 'keyword', '2026-01-01T00:00:00.000Z')],
       ['auto-replies since', () => capture.transaction().execute((trx) => autoRepliesSince(trx, 'customer76@customer.bench.example', now))],

@@ -23,7 +23,7 @@ import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfC
 import { listQuarantine, primaryReceipt, receiptById, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
-import { inboundTextsFrom, lastEventWithTrigger, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
+import { inboundTextsFrom, lastEventWithTrigger, lastStaffEvent, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import type { Database } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import type { MailTransport } from '../../src/mail-out/transport.js';
@@ -56,6 +56,7 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'escalation: our sent texts of cases', run: (db, ids) => outgoingTexts(db, [ids.caseId]) },
   { name: 'escalation: subjects of a case', run: (db, ids) => subjectsOfCase(db, ids.caseId) },
   { name: 'escalation: recent human messages', run: (db, ids) => recentHumanMessages(db, ids.caseId, 5) },
+  { name: 'escalation: staff lowered it lately', run: (db, ids) => lastStaffEvent(db, ids.caseId, 'case.deescalated', '2026-01-01T00:00:00.000Z') },
   { name: 'escalation: the sender’s earlier texts on cases', run: (db, ids) => inboundTextsFrom(db, [ids.caseId], 'jane@customer.example', 10) },
   { name: 'escalation: last event with trigger', run: (db, ids) => lastEventWithTrigger(db, ids.caseId, 'case.escalated', 'keyword', '2026-01-01T00:00:00.000Z') },
   { name: 'react: auto-replies since (rate limit)', run: (db) => autoRepliesSince(db, 'jane@customer.example', '2026-03-02T08:00:00.000Z') },

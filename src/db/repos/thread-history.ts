@@ -61,3 +61,17 @@ export async function lastEventWithTrigger(db: Q, caseId: number, type: string, 
   }
   return null;
 }
+
+/**
+ * When staff (anyone but a customer: an agent, a lead, the CLI, a rule) last wrote an event of
+ * this type on the case, at `since` or later; null when none did.
+ */
+export async function lastStaffEvent(db: Q, caseId: number, type: string, since: string): Promise<string | null> {
+  // Along events_case (case_id, id), newest first, as lastEventWithTrigger.
+  const rows = await db.selectFrom('events').select(['actor', 'created_at']).where('case_id', '=', caseId).where('type', '=', type).orderBy('id', 'desc').execute();
+  for (const r of rows) {
+    if (r.created_at < since) break;
+    if (!r.actor.startsWith('customer:')) return r.created_at;
+  }
+  return null;
+}

@@ -1,5 +1,5 @@
 import { setPriority } from '../../cases/lifecycle.js';
-import { escalateCase, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
+import { escalateCase, staffLoweredSince, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
 import { priorityScheme } from '../../cases/priority.js';
 import { isParticipant } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
@@ -76,7 +76,10 @@ export const escalateStage: CommitStage = {
         // An existing case: "that case becomes urgent" (new cases got the level in classify).
         const scheme = priorityScheme(ctx.config);
         if (scheme.orderOf(scheme.urgentLevel) < scheme.orderOf(caseRow.priority)) {
-          await setPriority(trx, ctx, caseRow.id, scheme.urgentLevel, { actor: `customer:${sender.address}`, reason: 'urgent subject', messageRowId });
+          // A priority staff set within escalation.customerRepeatHours stands (the lead decided).
+          const set = customerAsks ? await staffLoweredSince(trx, ctx, caseRow.id, 'case.priority') : null;
+          if (set === null) await setPriority(trx, ctx, caseRow.id, scheme.urgentLevel, { actor: `customer:${sender.address}`, reason: 'urgent subject', messageRowId });
+          else await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'priority.kept', actor: 'system', reason: `urgent subject: staff set the priority ${caseRow.priority} at ${set}; kept for escalation.customerRepeatHours`, at: now });
         }
       }
       let target: EscalationTarget;
