@@ -26,6 +26,12 @@ const OTHER = [
   'works(?: now| again| fine| perfectly)?', 'working(?: now| again)?', 'all good(?: now)?', 'all sorted', 'sorted', 'problem solved', 'solved', 'fixed',
   '(?:es )?hat (?:geklappt|funktioniert)', 'funktioniert(?: jetzt)?(?: wieder)?', 'klappt(?: jetzt)?(?: wieder)?', 'läuft(?: jetzt)?(?: wieder)?',
   'alles klar', 'passt', 'erledigt', 'gelöst', 'ça marche', 'ca marche', "c'est bon",
+  // "it is solved, you may close it"
+  '(?:the |my |this |our )?(?:issue|problem|case|ticket)(?: is| has been| was)? (?:now )?(?:resolved|solved|fixed|sorted)',
+  '(?:das |mein |unser )?(?:problem|anliegen|ticket)(?: ist| wurde)? (?:jetzt |nun )?(?:gelöst|behoben|erledigt)(?: worden)?',
+  '(?:you |we )?(?:can|may) close (?:it|this|the case|the ticket|this case|this ticket)(?: now)?',
+  '(?:please )?(?:feel free to )?close (?:it|this|the case|the ticket|this case|this ticket)(?: now)?',
+  '(?:sie |ihr |du )?(?:können|könnt|kannst) (?:das ticket |den fall |es |das )?(?:jetzt |nun |gerne )?schlie(?:ß|ss)en',
   'best', 'regards', 'best regards', 'kind regards', 'warm regards', 'br', 'mfg', '(?:mit )?(?:freundlichen|besten|herzlichen) grü(?:ß|ss)en', 'viele grü(?:ß|ss)e', 'beste grü(?:ß|ss)e', 'lg', 'gru(?:ß|ss)', 'grü(?:ß|ss)e',
   'cordialement', 'saludos', 'have a (?:nice|great|good) (?:day|weekend|evening)', 'schönen tag', 'schönes wochenende',
 ];

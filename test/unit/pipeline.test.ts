@@ -304,6 +304,8 @@ describe('reopen', () => {
     'Danke, hat funktioniert',
     'Perfekt, danke!',
     'Merci pour votre aide !',
+    'Thanks, the issue is resolved. You can close the ticket.',
+    'Danke, das Problem ist gelöst. Sie können das Ticket schließen.',
   ];
   it.each(THANKS)('%j within the window: recorded, not reopened, nothing sent', async (body) => {
     const c = await resolvedCase(1);
@@ -318,7 +320,7 @@ describe('reopen', () => {
     expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
     expect((await outboxAll()).map((b) => b.kind)).toEqual(['confirmation']);
   });
-  it.each(['Thank you so much, but the printer is on fire again.', 'Thanks for your help! Is the toner covered too?', 'Again!', 'Fixed?', 'Danke, aber es brennt wieder.'])(
+  it.each(['Thank you so much, but the printer is on fire again.', 'Thanks for your help! Is the toner covered too?', 'Again!', 'Fixed?', 'Danke, aber es brennt wieder.', 'Please do not close the ticket, the issue is not resolved.', 'The issue is resolved? It still burns.'])(
     '%j reopens',
     async (body) => {
       const c = await resolvedCase(1);
