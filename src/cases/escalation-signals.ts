@@ -142,7 +142,8 @@ function linkFrom(token: string): number {
  *  - the part that holds the noun (a line, or a piece of one between "|" "•" "·") is in title case
  *    (every word capitalised, short words such as "of" excepted) and has at most eight words;
  *  - the plural ("Escalations", "Eskalationen"), or the singular with a role word in the same part
- *    ("Escalation Manager", "Leiterin Eskalation").
+ *    ("Escalation Manager", "Leiterin Eskalation", "24/7 Escalation Hotline +49 30 1234": a phone
+ *    number in the part is no word).
  * The verb ("Please Escalate") always counts; so does "Escalation Request" (no role word).
  */
 const SIGNATURE_MAX_LINES = 6;
@@ -154,7 +155,9 @@ const TITLE_WORD_RE = /^(?:[\p{Lu}\p{N}&(]|\p{Ll}{1,3}$)/u;
 const NOUN_RE = /^(?:escalations?|eskalation(?:en)?)$/i;
 const PLURAL_NOUN_RE = /^(?:escalations|eskalationen)$/i;
 const ROLE_WORD_RE =
-  /(?:^|\s)(?:manager(?:in)?|management|head|lead|leader|team|desk|engineer|specialist|coordinator|officer|director|department|analyst|leiter(?:in)?|abteilung)(?=[\s,]|$)/i;
+  /(?:^|\s)(?:manager(?:in)?|management|head|lead|leader|team|desk|engineer|specialist|coordinator|officer|director|department|analyst|leiter(?:in)?|abteilung|hotline|line|contact|kontakt|phone|telefon|matrix|path)(?=[\s,:]|$)/i;
+/** A phone number's pieces in a signature part ("+49 30 1234", "(030)"): no words, not read for title case. */
+const PHONE_PIECE_RE = /^[+(]?\d[\d()/.\-]*$|^\+$/;
 
 /** A title-case piece of a signature line, and where it is in the text. */
 interface TitlePart {
@@ -169,7 +172,7 @@ function isSentenceLine(line: string): boolean {
 }
 
 function isTitleCase(part: string): boolean {
-  const words = part.trim().split(/\s+/);
+  const words = part.trim().split(/\s+/).filter((w) => !PHONE_PIECE_RE.test(w));
   return words.length <= 8 && words.every((w) => TITLE_WORD_RE.test(w));
 }
 

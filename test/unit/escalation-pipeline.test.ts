@@ -302,6 +302,7 @@ describe('"escalate" in a customer’s email', () => {
     ['a tracker key (e8)', 'Could you send the contract again? Reference ESCALATION-4711 in our tracker.'],
     ['"de-escalate" with U+2011 NON-BREAKING HYPHEN (e1)', 'Our team lead asked us to de\u2011escalate the situation with your sales rep. Could you send the contract again?'],
     ['a job title in the signature, no sign-off (e9)', 'Could you send the contract again?\n\nJohn Smith | Head of Customer Escalations\nACME Corp, 1 Main St'],
+    ['a hotline with its number in the signature', 'Could you send the contract again?\n\nJane Doe\nACME IT Services | 24/7 Escalation Hotline +49 30 1234'],
     // A request the customer declines (h3e F2): they got "your case has been escalated" and the leads an alert.
     ['"no need to escalate"', 'Could you send the contract again? There is no need to escalate this, it is not urgent.'],
     ['"please don’t escalate"', 'Please don’t escalate this, I only need the contract again.'],

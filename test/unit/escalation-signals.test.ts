@@ -208,6 +208,8 @@ describe('mentionsEscalation: a job title in the closing signature is no request
     ['singular with a role word', 'Could you send it?\n\nJohn Smith\nEscalation Manager | ACME Corp\n+1 555 1234'],
     ['German', 'Können Sie den Vertrag schicken?\n\nAnna-Lena M. Meyer | Leiterin Eskalationen'],
     ['a particle in the name, "•" between the parts', 'Could you send it?\n\nLudwig van Beethoven • Customer Escalations • EMEA'],
+    ['a hotline with its number (h3e F4)', 'Could you send it?\n\nJane Doe\nACME IT Services | 24/7 Escalation Hotline +49 30 1234'],
+    ['an escalation contact line', 'Could you send it?\n\nJane Doe\nService Desk +1 (555) 0100 | Escalation Contact: Max Boss'],
   ])('no: %s', (_what, text) => {
     expect(mentionsEscalation(text)).toBe(false);
   });
