@@ -26,6 +26,12 @@ export interface SmtpListener {
   close(): Promise<void>;
 }
 
+/** What a log line of a message that never reached the pipeline says about it. */
+function envelopeOf(session: SMTPServerSession): { client: string; from: string | null; to: string[] } {
+  const from = session.envelope.mailFrom;
+  return { client: session.remoteAddress, from: from === false ? null : from.address, to: session.envelope.rcptTo.map((r) => r.address) };
+}
+
 /** How long close() lets messages in flight finish before their sessions are cut (421). */
 const STOP_GRACE_MS = 8_000;
 
@@ -80,12 +86,19 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
           else answer(null, `2.0.0 Accepted (${outcome.kind})`);
         },
         (err: unknown) => {
+          if (err instanceof ClientGoneError) {
+            // No one to answer; nothing was kept. One line, so the operator sees the attempt.
+            log.warn({ ...envelopeOf(session), bytes: err.bytes }, `${err.message}: nothing kept (the sending MTA retries)`);
+            answer(reply(451, '4.3.0 Temporary failure, please retry'));
+            return;
+          }
           if (err instanceof SizeLimitError) {
+            log.warn({ ...envelopeOf(session), limit: cfg.maxMessageBytes }, 'message over listener.maxMessageBytes: refused with 552, nothing kept');
             answer(reply(552, `5.3.4 Message too big (limit ${cfg.maxMessageBytes} bytes)`));
             return;
           }
           if (err instanceof RefusedError) {
-            callback(reply(554, `5.6.0 Message refused: ${err.message}`));
+            answer(reply(554, `5.6.0 Message refused: ${err.message}`));
             return;
           }
           if (isDiskFull(err)) {
@@ -136,6 +149,14 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
   };
 }
 
+/** The client closed the connection (or timed out) before the final dot: there is no message to keep. */
+class ClientGoneError extends Error {
+  constructor(readonly bytes: number) {
+    super(`the client closed the connection before the end of its message (${bytes} bytes received)`);
+    this.name = 'ClientGoneError';
+  }
+}
+
 async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Outcome> {
   const arrivedMs = performance.now();
   const limit = ctx.config.listener.maxMessageBytes;
@@ -144,7 +165,14 @@ async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session
   const pass = new PassThrough();
   let size = 0;
   let exceeded = false;
-  const ended = new Promise<void>((resolve) => stream.once('end', resolve));
+  // A client that goes away mid-message (or times out): smtp-server destroys the stream with an
+  // error (only when it has a listener) and 'end' never comes. The half message is dropped —
+  // its blob write given up, its temp file removed — and the sending MTA, which got no 250, retries.
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.once('end', resolve);
+    stream.once('close', () => reject(new ClientGoneError(size)));
+  });
+  stream.on('error', () => undefined);
   stream.on('data', (chunk: Buffer) => {
     size += chunk.length;
     if (exceeded) return;
@@ -161,11 +189,13 @@ async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session
   stream.once('end', () => {
     if (!exceeded) pass.end();
   });
+  ended.catch((err: unknown) => pass.destroy(err as Error));
   const stored = ctx.blobs.put(pass).catch((err: unknown) => {
     stream.resume();
     throw err;
   });
-  const [result] = await Promise.allSettled([stored, ended]);
+  const [result, whole] = await Promise.allSettled([stored, ended]);
+  if (whole.status === 'rejected') throw whole.reason;
   if (exceeded || stream.sizeExceeded) throw new SizeLimitError(limit);
   if (result.status === 'rejected') throw result.reason;
   const blob = result.value;

@@ -11,11 +11,14 @@ export interface SmtpSession {
   readonly replies: string[];
   /** Resolves when the server closed the connection (Date.now() then). */
   readonly closed: Promise<number>;
+  /** Send bytes as they are, without waiting for a reply (part of a message, a client that stalls). */
+  write(data: string | Buffer): void;
   close(): void;
 }
 
-export async function openSmtpSession(port: number, host = '127.0.0.1'): Promise<SmtpSession> {
-  const socket: Socket = connect({ port, host });
+/** `localAddress`: the client's own address (any of 127.0.0.0/8 works on Linux: a second client IP). */
+export async function openSmtpSession(port: number, host = '127.0.0.1', localAddress?: string): Promise<SmtpSession> {
+  const socket: Socket = connect({ port, host, ...(localAddress !== undefined ? { localAddress } : {}) });
   const replies: string[] = [];
   let buffer = '';
   let current: string[] = [];
@@ -61,6 +64,9 @@ export async function openSmtpSession(port: number, host = '127.0.0.1'): Promise
         };
         socket.write(`${line}\r\n`);
       });
+    },
+    write(data) {
+      socket.write(data);
     },
     close() {
       socket.destroy();

@@ -1,0 +1,89 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../../src/main.js';
+import { eml, writeConfig } from '../helpers/context.js';
+import { openSmtpSession, type SmtpSession } from '../helpers/smtp-probe.js';
+import { captureLogger, type LogLine } from '../imap/imap-env.js';
+
+/**
+ * The embedded listener facing clients that misbehave (a broken MTA, a spammer, an attacker), over
+ * real sockets against the real daemon: whatever they do, no message is half-kept and nothing leaks.
+ */
+let daemon: Daemon;
+let lines: LogLine[];
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'casegate-hostile-'));
+  const resolved = writeConfig(dir, {
+    templates: { watch: false },
+    listener: { port: 0 },
+    outgoing: { transport: 'file', sweepSeconds: 1 },
+    mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+  });
+  const captured = captureLogger();
+  lines = captured.lines;
+  daemon = await startDaemon({ resolved, log: captured.log });
+});
+
+afterEach(() => {
+  for (const s of sessions.splice(0)) s.close();
+});
+
+afterAll(async () => {
+  await daemon.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sessions: SmtpSession[] = [];
+async function session(localAddress?: string): Promise<SmtpSession> {
+  const s = await openSmtpSession(daemon.smtp!.port, '127.0.0.1', localAddress);
+  sessions.push(s);
+  return s;
+}
+const receipts = () => daemon.ctx.db.selectFrom('receipts').select(['id', 'envelope_to_json']).execute();
+const tmpFiles = (): string[] => {
+  const tmp = join(daemon.ctx.blobs.dir, 'tmp');
+  return existsSync(tmp) ? readdirSync(tmp) : [];
+};
+
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a client that goes away in the middle of its message', () => {
+  it('nothing is kept, no temp file stays open, one log line each; the listener takes the next message', async () => {
+    const before = await receipts();
+    const cut = lines.length;
+    // 10 kB stays in memory while it arrives; 1.5 MB spills into a temp file of the blob store.
+    for (const size of [10_000, 1_500_000]) {
+      const s = await session();
+      await s.command('EHLO cut.example');
+      await s.command('MAIL FROM:<cut@customer.example>');
+      await s.command('RCPT TO:<support@example.com>');
+      expect((await s.command('DATA')).reply).toMatch(/^354/);
+      s.write(`From: cut@customer.example\r\nSubject: cut short\r\n\r\n${'x'.repeat(size)}\r\n`);
+      await new Promise((r) => setTimeout(r, 300));
+      s.close();
+    }
+    await until(() => lines.slice(cut).filter((l) => /before the end of its message/.test(l.msg)).length === 2);
+    const gone = lines.slice(cut).filter((l) => /before the end of its message/.test(l.msg));
+    expect(gone.map((l) => l.from)).toEqual(['cut@customer.example', 'cut@customer.example']);
+    await until(() => tmpFiles().length === 0);
+    expect(await receipts()).toHaveLength(before.length);
+
+    const s = await session();
+    await s.command('EHLO whole.example');
+    await s.command('MAIL FROM:<whole@customer.example>');
+    await s.command('RCPT TO:<support@example.com>');
+    await s.command('DATA');
+    expect((await s.command(`${eml({ from: 'whole@customer.example', subject: 'whole' })}\r\n.`)).reply).toMatch(/^250 .*Stored in case/);
+    s.close();
+  });
+});
