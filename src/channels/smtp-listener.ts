@@ -32,6 +32,14 @@ function envelopeOf(session: SMTPServerSession): { client: string; from: string 
   return { client: session.remoteAddress, from: from === false ? null : from.address, to: session.envelope.rcptTo.map((r) => r.address) };
 }
 
+/** Recipients of one message: RFC 5321's minimum (4.5.3.1.8). More get 452 and the sending MTA sends them in another transaction. */
+const MAX_RECIPIENTS = 100;
+/**
+ * Recipients we do not serve that one session may try (Postfix's smtpd_hard_error_limit): the
+ * next one gets 421 and the session ends, so a dictionary attack learns 20 addresses a connection.
+ */
+const MAX_REFUSED_RECIPIENTS = 20;
+
 /** How long close() lets messages in flight finish before their sessions are cut (421). */
 const STOP_GRACE_MS = 8_000;
 
@@ -47,6 +55,8 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
   /** Sessions whose DATA is being taken and committed right now (by session id). */
   const busy = new Set<string>();
   let closing = false;
+  /** Recipients refused so far in each session (the session object is smtp-server's, one per connection). */
+  const refused = new WeakMap<SMTPServerSession, number>();
   const goodbye = (id: string): void => {
     for (const conn of server.connections) {
       if (conn.id !== id) continue;
@@ -61,11 +71,21 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     maxClients: cfg.maxClients,
+    maxRecipients: MAX_RECIPIENTS,
+    // The client's name from DNS is used nowhere; looking it up would only delay each greeting.
+    disableReverseLookup: true,
     logger: false,
     socketTimeout: 120_000,
     closeTimeout: STOP_GRACE_MS,
-    onRcptTo(address, _session, callback) {
+    onRcptTo(address, session, callback) {
       if (ctx.mailboxes.byAddress(address.address) === null) {
+        const count = (refused.get(session) ?? 0) + 1;
+        refused.set(session, count);
+        if (count > MAX_REFUSED_RECIPIENTS) {
+          log.warn({ ...envelopeOf(session), refused: count - 1 }, `more than ${MAX_REFUSED_RECIPIENTS} unknown recipients in one session: ended with 421`);
+          callback(reply(421, `4.7.0 ${cfg.hostname} Too many unknown recipients, closing connection`));
+          return;
+        }
         callback(reply(550, `5.1.1 <${address.address.replace(/[^\x21-\x7e]/g, '?')}>: no such mailbox here`));
         return;
       }

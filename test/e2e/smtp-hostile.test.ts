@@ -9,7 +9,8 @@ import { captureLogger, type LogLine } from '../imap/imap-env.js';
 
 /**
  * The embedded listener facing clients that misbehave (a broken MTA, a spammer, an attacker), over
- * real sockets against the real daemon: whatever they do, no message is half-kept and nothing leaks.
+ * real sockets against the real daemon: whatever they do, no message is half-kept, nothing leaks,
+ * and one client cannot take the listener from the others.
  */
 let daemon: Daemon;
 let lines: LogLine[];
@@ -85,5 +86,50 @@ describe('a client that goes away in the middle of its message', () => {
     await s.command('DATA');
     expect((await s.command(`${eml({ from: 'whole@customer.example', subject: 'whole' })}\r\n.`)).reply).toMatch(/^250 .*Stored in case/);
     s.close();
+  });
+});
+
+describe('recipients: no relay, no harvest, a bounded envelope', () => {
+  it('a message takes at most 100 recipients (RFC 5321’s minimum); more get 452 and the message is stored once with 100', async () => {
+    const before = (await receipts()).length;
+    const s = await session();
+    await s.command('EHLO many.example');
+    await s.command('MAIL FROM:<many@customer.example>');
+    const answers: string[] = [];
+    for (let i = 0; i < 150; i++) answers.push((await s.command(`RCPT TO:<support+${i}@example.com>`)).reply);
+    expect(answers.slice(0, 100).every((a) => a.startsWith('250'))).toBe(true);
+    expect(answers.slice(100).every((a) => a.startsWith('452'))).toBe(true);
+    // A recipient already in the envelope is no new one.
+    expect((await s.command('RCPT TO:<support+7@example.com>')).reply).toMatch(/^250/);
+    await s.command('DATA');
+    expect((await s.command(`${eml({ from: 'many@customer.example', subject: 'many' })}\r\n.`)).reply).toMatch(/^250 .*Stored in case/);
+    const after = await receipts();
+    expect(after).toHaveLength(before + 1);
+    expect((JSON.parse(after.at(-1)!.envelope_to_json) as string[]).length).toBe(100);
+    s.close();
+  });
+
+  it('a session that tries addresses we do not serve gets 550 each, and after 20 of them 421 and the end of the session', async () => {
+    const s = await session();
+    await s.command('EHLO harvest.example');
+    await s.command('MAIL FROM:<harvest@spam.example>');
+    // Not ours: another domain, a source route to another, a percent hack, a quoted local part
+    // (550, or 501 for what is no address at all).
+    let refused = 0;
+    for (const rcpt of ['support@elsewhere.example', '@relay.example:support@elsewhere.example', 'support%elsewhere.example@example.com', '"support@elsewhere.example"@example.com']) {
+      const { reply } = await s.command(`RCPT TO:<${rcpt}>`);
+      expect(reply).toMatch(/^5(50|01) /);
+      if (reply.startsWith('550')) refused += 1;
+    }
+    let last = '';
+    for (let i = 0; i < 30; i++) {
+      last = (await s.command(`RCPT TO:<user${i}@example.com>`)).reply;
+      if (!last.startsWith('550')) break;
+      refused += 1;
+    }
+    expect(refused).toBe(20);
+    expect(last).toMatch(/^421 4\.7\.0 .*too many/i);
+    await s.closed;
+    expect(lines.filter((l) => /unknown recipients/.test(l.msg)).map((l) => l.client)).toEqual(['127.0.0.1']);
   });
 });
