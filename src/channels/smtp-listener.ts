@@ -16,7 +16,7 @@ export interface SmtpListener {
   readonly port: number;
   /**
    * Take the listener settings of a reloaded configuration that need no new socket (hostname,
-   * maxMessageBytes, maxClients): new sessions use them. host/port need a new listener (reload.ts).
+   * maxMessageBytes, maxClients, maxClientsPerIp): new sessions use them. host/port need a new listener (reload.ts).
    */
   applyConfig(): void;
   /**
@@ -39,6 +39,8 @@ const MAX_RECIPIENTS = 100;
  * next one gets 421 and the session ends, so a dictionary attack learns 20 addresses a connection.
  */
 const MAX_REFUSED_RECIPIENTS = 20;
+/** At most one "too many connections" warning per client address in this long. */
+const CROWD_WARN_MS = 60_000;
 
 /** How long close() lets messages in flight finish before their sessions are cut (421). */
 const STOP_GRACE_MS = 8_000;
@@ -57,6 +59,8 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
   let closing = false;
   /** Recipients refused so far in each session (the session object is smtp-server's, one per connection). */
   const refused = new WeakMap<SMTPServerSession, number>();
+  /** When each crowding client address was last warned about (pruned as it grows). */
+  const crowdWarned = new Map<string, number>();
   const goodbye = (id: string): void => {
     for (const conn of server.connections) {
       if (conn.id !== id) continue;
@@ -77,6 +81,24 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
     logger: false,
     socketTimeout: 120_000,
     closeTimeout: STOP_GRACE_MS,
+    onConnect(session, callback) {
+      // One client address gets at most maxClientsPerIp of the maxClients slots: a flood or a
+      // slow client from one address cannot lock every other sender out.
+      const ip = session.remoteAddress;
+      let fromIp = 0;
+      for (const conn of server.connections) if (conn.remoteAddress === ip) fromIp += 1;
+      if (fromIp > cfg.maxClientsPerIp) {
+        const now = Date.now();
+        if ((crowdWarned.get(ip) ?? 0) < now - CROWD_WARN_MS) {
+          if (crowdWarned.size > 1000) crowdWarned.clear();
+          crowdWarned.set(ip, now);
+          log.warn({ client: ip, limit: cfg.maxClientsPerIp }, 'too many connections from one client address: refused with 421 (listener.maxClientsPerIp; said once a minute per address)');
+        }
+        callback(reply(421, `4.7.0 ${cfg.hostname} Too many connections from ${ip}, try again later`));
+        return;
+      }
+      callback();
+    },
     onRcptTo(address, session, callback) {
       if (ctx.mailboxes.byAddress(address.address) === null) {
         const count = (refused.get(session) ?? 0) + 1;
@@ -153,6 +175,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       cfg = ctx.config.listener;
       // smtp-server reads these options for every new session.
       Object.assign(server.options, { name: cfg.hostname, size: cfg.maxMessageBytes, maxClients: cfg.maxClients });
+      // maxClientsPerIp is read from cfg at each connection.
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -127,6 +127,12 @@ export const configSchema = z
         maxMessageBytes: z.number().int().positive().default(70 * 1024 * 1024),
         /** Max simultaneous SMTP connections. */
         maxClients: z.number().int().positive().default(50),
+        /**
+         * Most simultaneous SMTP connections from one client address; more get 421 (the sender
+         * retries). The local MTA in front of the listener is one address too: keep this at least
+         * its concurrency towards the listener (Postfix: 20 by default).
+         */
+        maxClientsPerIp: z.number().int().positive().default(20),
       }).strict()
       .prefault({}),
     mime: z

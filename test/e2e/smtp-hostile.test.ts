@@ -20,7 +20,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'casegate-hostile-'));
   const resolved = writeConfig(dir, {
     templates: { watch: false },
-    listener: { port: 0 },
+    listener: { port: 0, maxClientsPerIp: 5 },
     outgoing: { transport: 'file', sweepSeconds: 1 },
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
   });
@@ -131,5 +131,26 @@ describe('recipients: no relay, no harvest, a bounded envelope', () => {
     expect(last).toMatch(/^421 4\.7\.0 .*too many/i);
     await s.closed;
     expect(lines.filter((l) => /unknown recipients/.test(l.msg)).map((l) => l.client)).toEqual(['127.0.0.1']);
+  });
+});
+
+describe('connections: one client address cannot take every slot', () => {
+  it('past listener.maxClientsPerIp connections from one address get 421; another address still gets in', async () => {
+    await new Promise((r) => setTimeout(r, 300)); // the earlier tests' sessions are gone
+    const held: SmtpSession[] = [];
+    for (let i = 0; i < 5; i++) held.push(await session());
+    expect(held.map((s) => s.replies[0]!.slice(0, 3))).toEqual(['220', '220', '220', '220', '220']);
+    const sixth = await session();
+    expect(sixth.replies[0]).toMatch(/^421 4\.7\.0 .*too many connections from 127\.0\.0\.1/i);
+    await sixth.closed;
+    const other = await session('127.0.0.2');
+    expect(other.replies[0]).toMatch(/^220 /);
+    expect((await other.command('EHLO other.example')).reply).toMatch(/^250/);
+    // A slot freed is a slot back.
+    held[0]!.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await session();
+    expect(again.replies[0]).toMatch(/^220 /);
+    for (const s of [...held, other, again]) s.close();
   });
 });
