@@ -37,6 +37,10 @@ export function registerIngestCommands(program: Command): void {
     .option('-s, --sender <address>', 'envelope sender')
     .option('--json', 'print outcomes as JSON')
     .action(async (files: string[], opts: { mailbox?: string; recipient?: string; sender?: string; json?: boolean }) => {
+      // What ingest prints is for the MTA's log only. A reader that went away (EPIPE: the pipe
+      // closed) changes nothing about the outcome, and must not crash the command into exit 1,
+      // which an MTA bounces — a message stored, or not yet taken, returned to its sender.
+      for (const out of [process.stdout, process.stderr]) out.on('error', () => undefined);
       let code = 0;
       try {
         await withContext(async (ctx) => {

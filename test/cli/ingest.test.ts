@@ -5,7 +5,8 @@ import { peekConfig } from '../helpers/db-peek.js';
 import { TEST_BACKEND } from '../helpers/test-db.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
-import { CliSandbox, describeResult, filesUnder, runCli } from '../helpers/cli.js';
+import { execFileSync } from 'node:child_process';
+import { assertBuilt, childEnv, CLI_JS, CliSandbox, describeResult, filesUnder, runCli } from '../helpers/cli.js';
 
 /** `casegate ingest` as an MTA (or an admin) runs it: exit codes are the contract with the MTA. */
 
@@ -194,6 +195,25 @@ describe('casegate ingest: size limit → 65 and nothing stored', () => {
     const r = await box.run(['ingest', ok]);
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toMatch(/stored \(case 10001\)/);
+  });
+});
+
+describe('casegate ingest: its output is no part of the outcome', () => {
+  let box: CliSandbox;
+  beforeAll(() => {
+    box = CliSandbox.create();
+  });
+  afterAll(() => box.cleanup());
+
+  it('a reader that went away before the result line (a closed pipe: EPIPE) → still exit 0 for the stored message, not a crash the MTA bounces', async () => {
+    assertBuilt();
+    const file = box.write('epipe.eml', eml({ subject: 'Nobody reads my result', messageId: 'epipe@customer.example' }));
+    // `| true`: the pipe's reader exits at once; every line ingest writes (log and result) meets EPIPE.
+    const script = `"${process.execPath}" "${CLI_JS}" -c "${box.configPath}" ingest --recipient support@example.com < "${file}" 2>&1 | true; echo "exit=\${PIPESTATUS[0]}"`;
+    const out = execFileSync('bash', ['-c', script], { env: childEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect(out.trim()).toBe('exit=0');
+    const cases = await box.json<CaseJson[]>(['cases', 'list', '--json']);
+    expect(cases.map((c) => c.subject)).toEqual(['Nobody reads my result']);
   });
 });
 
