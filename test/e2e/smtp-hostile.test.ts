@@ -20,7 +20,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'casegate-hostile-'));
   const resolved = writeConfig(dir, {
     templates: { watch: false },
-    listener: { port: 0, maxClientsPerIp: 5 },
+    listener: { port: 0, maxClientsPerIp: 5, maxMessageBytes: 2_000_000 },
     outgoing: { transport: 'file', sweepSeconds: 1 },
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
   });
@@ -86,6 +86,28 @@ describe('a client that goes away in the middle of its message', () => {
     await s.command('DATA');
     expect((await s.command(`${eml({ from: 'whole@customer.example', subject: 'whole' })}\r\n.`)).reply).toMatch(/^250 .*Stored in case/);
     s.close();
+  });
+});
+
+describe('a message over listener.maxMessageBytes', () => {
+  it('SIZE= above the limit: 552 at MAIL FROM; a larger message than declared: read to its end, 552, one warning line, nothing kept', async () => {
+    const before = await receipts();
+    const s = await session();
+    await s.command('EHLO big.example');
+    expect((await s.command('MAIL FROM:<big@customer.example> SIZE=999999999')).reply).toMatch(/^552 /);
+    await s.command('MAIL FROM:<big@customer.example> SIZE=1000');
+    await s.command('RCPT TO:<support@example.com>');
+    await s.command('DATA');
+    s.write(`From: big@customer.example\r\nSubject: bigger than declared\r\n\r\n${'y'.repeat(2_500_000)}\r\n`);
+    expect((await s.command('.', 30_000)).reply).toMatch(/^552 5\.3\.4 /);
+    // The session goes on: the next message is taken.
+    await s.command('MAIL FROM:<big@customer.example>');
+    await s.command('RCPT TO:<support@example.com>');
+    await s.command('DATA');
+    expect((await s.command(`${eml({ from: 'big@customer.example', subject: 'small one' })}\r\n.`)).reply).toMatch(/^250 /);
+    expect(lines.filter((l) => /over listener\.maxMessageBytes/.test(l.msg)).map((l) => [l.from, l.to])).toEqual([['big@customer.example', ['support@example.com']]]);
+    expect(await receipts()).toHaveLength(before.length + 1);
+    expect(tmpFiles()).toEqual([]);
   });
 });
 
