@@ -216,6 +216,15 @@ describe('strict configuration with hints (item 12)', () => {
     expect(load({ instance: { secret: SECRET_A } }).warnings).toEqual([]);
   });
 
+  it('warns that senderAuth verify behind a loopback listener would judge SPF for the local MTA, not the sender', () => {
+    const r = load({ instance: { secret: SECRET_A }, security: { senderAuth: { mode: 'verify' } } });
+    expect(r.warnings.map((w) => w.path)).toEqual(['security.senderAuth.mode']);
+    expect(r.warnings[0]!.message).toMatch(/judged as sent from 127\.0\.0\.1, not from the sender's server/);
+    // The listener as the MX (beyond loopback), or no listener: nothing to say about verify.
+    expect(load({ instance: { secret: SECRET_A }, listener: { host: '0.0.0.0' }, security: { senderAuth: { mode: 'verify' } } }).warnings.map((w) => w.path)).toEqual(['listener.host']);
+    expect(load({ instance: { secret: SECRET_A }, listener: { enabled: false }, security: { senderAuth: { mode: 'verify' } } }).warnings).toEqual([]);
+  });
+
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
     const cfg = { instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: '${IMAP_PW}' } } }] };
     expect(load(cfg, { mailboxCredentials: 'deferred' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: '${IMAP_PW}' });
