@@ -156,7 +156,12 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       );
     },
   });
-  server.on('error', (err) => log.error({ err }, 'smtp listener error'));
+  server.on('error', (err: Error & { remoteAddress?: string; code?: string }) => {
+    // A client's own connection failing (a reset, a broken pipe) is the client's business, not
+    // ours: an info line (a message it was sending has its own warning). Anything else, error.
+    if (typeof err.remoteAddress === 'string') log.info({ client: err.remoteAddress, code: err.code, reason: err.message }, 'smtp client connection failed');
+    else log.error({ err }, 'smtp listener error');
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(cfg.port, cfg.host, () => {

@@ -14,6 +14,8 @@ export interface SmtpSession {
   /** Send bytes as they are, without waiting for a reply (part of a message, a client that stalls). */
   write(data: string | Buffer): void;
   close(): void;
+  /** Abort the connection with a TCP reset (a crashed client, a middlebox giving up). */
+  reset(): void;
 }
 
 /** `localAddress`: the client's own address (any of 127.0.0.0/8 works on Linux: a second client IP). */
@@ -70,6 +72,9 @@ export async function openSmtpSession(port: number, host = '127.0.0.1', localAdd
     },
     close() {
       socket.destroy();
+    },
+    reset() {
+      socket.resetAndDestroy();
     },
   };
 }
