@@ -93,6 +93,34 @@ describe('a client that goes away in the middle of its message', () => {
   });
 });
 
+describe('a client that goes away right after the final dot', () => {
+  it('the message it sent in full is kept (once), without the warning of a message cut short; its retry is a duplicate', async () => {
+    const before = (await receipts()).length;
+    const cut = lines.length;
+    const message = `${eml({ from: 'hasty@customer.example', subject: 'sent and gone', messageId: 'hasty@customer.example', body: 'z'.repeat(1_200_000) })}\r\n.\r\n`;
+    const s = await session();
+    await s.command('EHLO hasty.example');
+    await s.command('MAIL FROM:<hasty@customer.example>');
+    await s.command('RCPT TO:<support@example.com>');
+    await s.command('DATA');
+    s.write(message);
+    s.close();
+    await until(() => lines.slice(cut).some((l) => l.msg === 'message stored'));
+    expect(await receipts()).toHaveLength(before + 1);
+    expect(lines.slice(cut).filter((l) => /before the end of its message/.test(l.msg))).toEqual([]);
+    // Its MTA never saw the 250 and sends it again: recognised, not a second case.
+    const again = await session();
+    await again.command('EHLO hasty.example');
+    await again.command('MAIL FROM:<hasty@customer.example>');
+    await again.command('RCPT TO:<support@example.com>');
+    await again.command('DATA');
+    again.write(message.slice(0, -3));
+    expect((await again.command('.')).reply).toMatch(/^250 .*Accepted \(ignored\)/);
+    expect(await receipts()).toHaveLength(before + 2);
+    expect(tmpFiles()).toEqual([]);
+  });
+});
+
 describe('a message over listener.maxMessageBytes', () => {
   it('SIZE= above the limit: 552 at MAIL FROM; a larger message than declared: read to its end, 552, one warning line, nothing kept', async () => {
     const before = await receipts();
