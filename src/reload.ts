@@ -27,7 +27,7 @@ import { startWebServer } from './web/server.js';
  *    added and removed mailboxes start and stop (channels/imap.ts reconfigure).
  *  - SMTP listener: a new socket only when enabled/host/port changed (the new one is bound before
  *    the old one closes; if binding fails the old one keeps running and the failure is reported);
- *    hostname, maxMessageBytes, maxClients and maxClientsPerIp apply to new sessions.
+ *    hostname, maxMessageBytes, maxClients, maxClientsPerIp and trustXForwardFrom apply to new sessions.
  *  - The outgoing transport is rebuilt (the worker finishes its sends first) only when
  *    outgoing.transport, outgoing.smtp, outgoing.fileDir or outgoing.dkim changed; the web server and the ops
  *    listener restart only when their enabled/host/port changed; the jobs are rescheduled only

@@ -16,7 +16,7 @@ export interface SmtpListener {
   readonly port: number;
   /**
    * Take the listener settings of a reloaded configuration that need no new socket (hostname,
-   * maxMessageBytes, maxClients, maxClientsPerIp): new sessions use them. host/port need a new listener (reload.ts).
+   * maxMessageBytes, maxClients, maxClientsPerIp, trustXForwardFrom): new sessions use them. host/port need a new listener (reload.ts).
    */
   applyConfig(): void;
   /**
@@ -41,6 +41,11 @@ const MAX_RECIPIENTS = 100;
 const MAX_REFUSED_RECIPIENTS = 20;
 /** At most one "too many connections" warning per client address in this long. */
 const CROWD_WARN_MS = 60_000;
+
+/** smtp-server's useXForward: the trusted addresses, or off (an empty list would trust nobody anyway). */
+function xForward(trusted: readonly string[]): string[] | false {
+  return trusted.length > 0 ? [...trusted] : false;
+}
 
 /** How long close() lets messages in flight finish before their sessions are cut (421). */
 const STOP_GRACE_MS = 8_000;
@@ -76,6 +81,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
     disabledCommands: ['AUTH', 'STARTTLS'],
     maxClients: cfg.maxClients,
     maxRecipients: MAX_RECIPIENTS,
+    useXForward: xForward(cfg.trustXForwardFrom),
     // The client's name from DNS is used nowhere; looking it up would only delay each greeting.
     disableReverseLookup: true,
     logger: false,
@@ -179,7 +185,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
     applyConfig() {
       cfg = ctx.config.listener;
       // smtp-server reads these options for every new session.
-      Object.assign(server.options, { name: cfg.hostname, size: cfg.maxMessageBytes, maxClients: cfg.maxClients });
+      Object.assign(server.options, { name: cfg.hostname, size: cfg.maxMessageBytes, maxClients: cfg.maxClients, useXForward: xForward(cfg.trustXForwardFrom) });
       // maxClientsPerIp is read from cfg at each connection.
     },
     close: () =>

@@ -133,6 +133,12 @@ export const configSchema = z
          * its concurrency towards the listener (Postfix: 20 by default).
          */
         maxClientsPerIp: z.number().int().positive().default(20),
+        /**
+         * Addresses of the MTA in front whose XFORWARD (Postfix: smtp_send_xforward_command = yes)
+         * is believed: the original client's address and HELO then stand for the connection's
+         * (security.senderAuth verify checks SPF against them). Anyone else's XFORWARD is refused.
+         */
+        trustXForwardFrom: z.array(z.string().min(1)).default([]),
       }).strict()
       .prefault({}),
     mime: z

@@ -23,10 +23,10 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       }`,
     });
   }
-  if (cfg.listener.enabled && isLoopback(cfg.listener.host) && cfg.security.senderAuth.mode === 'verify') {
+  if (cfg.listener.enabled && isLoopback(cfg.listener.host) && cfg.security.senderAuth.mode === 'verify' && cfg.listener.trustXForwardFrom.length === 0) {
     out.push({
       path: 'security.senderAuth.mode',
-      message: `"verify" checks SPF against the address of the SMTP client, and listener.host "${cfg.listener.host}" takes connections from this machine only (your MTA in front): mail through the listener would be judged as sent from ${cfg.listener.host}, not from the sender's server, and a sender without DKIM would look forged. Let your MTA check ("trusted-header" with its Authentication-Results), or make the listener your MX`,
+      message: `"verify" checks SPF against the address of the SMTP client, and listener.host "${cfg.listener.host}" takes connections from this machine only (your MTA in front): mail through the listener would be judged as sent from ${cfg.listener.host}, not from the sender's server, and a sender without DKIM would look forged. Let your MTA pass the client on (XFORWARD, listener.trustXForwardFrom) or check itself ("trusted-header" with its Authentication-Results), or make the listener your MX`,
     });
   }
   if (cfg.ops.enabled && !isLoopback(cfg.ops.host)) {

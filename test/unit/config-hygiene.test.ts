@@ -223,6 +223,8 @@ describe('strict configuration with hints (item 12)', () => {
     // The listener as the MX (beyond loopback), or no listener: nothing to say about verify.
     expect(load({ instance: { secret: SECRET_A }, listener: { host: '0.0.0.0' }, security: { senderAuth: { mode: 'verify' } } }).warnings.map((w) => w.path)).toEqual(['listener.host']);
     expect(load({ instance: { secret: SECRET_A }, listener: { enabled: false }, security: { senderAuth: { mode: 'verify' } } }).warnings).toEqual([]);
+    // The MTA in front names the real client (XFORWARD): nothing to warn about.
+    expect(load({ instance: { secret: SECRET_A }, listener: { trustXForwardFrom: ['127.0.0.1'] }, security: { senderAuth: { mode: 'verify' } } }).warnings).toEqual([]);
   });
 
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {

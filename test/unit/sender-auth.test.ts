@@ -9,6 +9,7 @@ import { createConnection } from 'node:net';
 import { dkimSign } from 'mailauth';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSmtpListener } from '../../src/channels/smtp-listener.js';
+import { openSmtpSession } from '../helpers/smtp-probe.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { headerFields, judge, parseAuthResults, trustedResults, type DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -217,6 +218,48 @@ describe('mode verify (mailauth, stub DNS)', () => {
       expect(other).toMatch(/^250 2\.0\.0 Stored in case 10002/);
       const tag = await smtpSend(listener.port, 'jane@nopolicy.example', eml({ from: 'jane@nopolicy.example', subject: 'Re: [Case #10002] x', auth: null }));
       expect(tag).toMatch(/^250 2\.0\.0 Stored in case 10003/);
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+describe('mode verify behind a local MTA: XFORWARD from listener.trustXForwardFrom', () => {
+  /** One message from jane@monitor.example (SPF: 192.0.2.25 only, -all; no DKIM) with an XFORWARD line first. */
+  async function viaXForward(port: number, addr: string): Promise<string> {
+    const s = await openSmtpSession(port);
+    try {
+      await s.command('EHLO mx.local');
+      const xf = (await s.command(`XFORWARD ADDR=${addr} HELO=mail.monitor.example`)).reply;
+      await s.command('MAIL FROM:<jane@monitor.example>');
+      await s.command('RCPT TO:<support@example.com>');
+      await s.command('DATA');
+      await s.command(`${eml({ from: 'jane@monitor.example', auth: null })}\r\n.`);
+      return xf;
+    } finally {
+      s.close();
+    }
+  }
+  const verdicts = async (): Promise<(string | null)[]> => (await env.ctx.db.selectFrom('messages').select('sender_auth').where('direction', '=', 'in').orderBy('id').execute()).map((r) => r.sender_auth);
+
+  it('the trusted MTA passes the original client on: SPF is judged for it, not for 127.0.0.1', async () => {
+    env = await testEnv({ ...VERIFY, listener: { port: 0, trustXForwardFrom: ['127.0.0.1'] } }, undefined, { resolveDns: stubDns() });
+    const listener = await startSmtpListener(env.ctx);
+    try {
+      expect(await viaXForward(listener.port, '192.0.2.25')).toMatch(/^250/);
+      expect(await viaXForward(listener.port, '203.0.113.66')).toMatch(/^250/);
+      expect(await verdicts()).toEqual(['pass', 'none']); // SPF fail, DMARC p=none: not a proven forgery
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('without the setting nobody\'s XFORWARD is taken: the client cannot choose the address SPF is judged for', async () => {
+    env = await testEnv({ ...VERIFY, listener: { port: 0 } }, undefined, { resolveDns: stubDns() });
+    const listener = await startSmtpListener(env.ctx);
+    try {
+      expect(await viaXForward(listener.port, '192.0.2.25')).toMatch(/^5\d\d /);
+      expect(await verdicts()).toEqual(['none']);
     } finally {
       await listener.close();
     }
