@@ -91,6 +91,11 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       // One client address gets at most maxClientsPerIp of the maxClients slots: a flood or a
       // slow client from one address cannot lock every other sender out.
       const ip = session.remoteAddress;
+      // The MTA in front that we trust (its XFORWARD) is every sender at once: not limited.
+      if (cfg.trustXForwardFrom.includes(ip)) {
+        callback();
+        return;
+      }
       let fromIp = 0;
       for (const conn of server.connections) if (conn.remoteAddress === ip) fromIp += 1;
       if (fromIp > cfg.maxClientsPerIp) {

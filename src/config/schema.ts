@@ -130,7 +130,8 @@ export const configSchema = z
         /**
          * Most simultaneous SMTP connections from one client address; more get 421 (the sender
          * retries). The local MTA in front of the listener is one address too: keep this at least
-         * its concurrency towards the listener (Postfix: 20 by default).
+         * its concurrency towards the listener (Postfix: 20 by default), or list it in
+         * trustXForwardFrom (not limited).
          */
         maxClientsPerIp: z.number().int().positive().default(20),
         /**

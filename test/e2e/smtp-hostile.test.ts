@@ -20,7 +20,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'casegate-hostile-'));
   const resolved = writeConfig(dir, {
     templates: { watch: false },
-    listener: { port: 0, maxClientsPerIp: 5, maxMessageBytes: 2_000_000 },
+    listener: { port: 0, maxClientsPerIp: 5, maxMessageBytes: 2_000_000, trustXForwardFrom: ['127.0.0.3'] },
     outgoing: { transport: 'file', sweepSeconds: 1 },
     mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
   });
@@ -206,5 +206,11 @@ describe('connections: one client address cannot take every slot', () => {
     const again = await session();
     expect(again.replies[0]).toMatch(/^220 /);
     for (const s of [...held, other, again]) s.close();
+  });
+
+  it('the MTA in front (listener.trustXForwardFrom) is not limited: it speaks for every sender', async () => {
+    const mta: SmtpSession[] = [];
+    for (let i = 0; i < 8; i++) mta.push(await session('127.0.0.3'));
+    expect(mta.map((s) => s.replies[0]!.slice(0, 3))).toEqual(Array(8).fill('220'));
   });
 });
