@@ -1,10 +1,7 @@
-import { simpleParser, type ParsedMail } from 'mailparser';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { readOutgoing } from '../helpers/outgoing-samples.js';
+import { firstSentTo } from '../helpers/sent-mail.js';
 
 /**
  * The texts of the configuration a confirmation states (expected response, what helps us), as the
@@ -22,20 +19,9 @@ async function confirmationFor(config: ConfigInput, language: 'de' | 'en'): Prom
   env = await testEnv({ ...config, outgoing: { transport: 'file' } });
   const body = language === 'de' ? 'Guten Tag, der Drucker im Büro druckt seit heute Morgen nicht mehr.' : 'The printer in room 4 does not print since this morning.';
   await env.ingest(eml({ from: 'Kunde <kunde@kunde.example>', subject: 'Drucker', messageId: 'k-1@kunde.example', headers: { 'Content-Language': language }, body }));
-  const transport = createTransport(env.resolved);
-  try {
-    await new OutboxWorker(env.ctx, transport).drain();
-  } finally {
-    transport.close();
-  }
-  for (const raw of readOutgoing(env.resolved.paths.outgoingDir)) {
-    const m: ParsedMail = await simpleParser(raw);
-    if (m.to !== undefined && !Array.isArray(m.to) && m.to.value[0]?.address === 'kunde@kunde.example') {
-      const html = typeof m.html === 'string' ? m.html.replace(/<[^>]*>/g, ' ') : '';
-      return `${m.text ?? ''}\n${html}`.replace(/\s+/g, ' ');
-    }
-  }
-  throw new Error('no confirmation');
+  const m = (await firstSentTo(env, 'kunde@kunde.example')).parsed;
+  const html = typeof m.html === 'string' ? m.html.replace(/<[^>]*>/g, ' ') : '';
+  return `${m.text ?? ''}\n${html}`.replace(/\s+/g, ' ');
 }
 
 describe('configured texts in the confirmation', () => {

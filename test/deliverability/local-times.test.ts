@@ -1,9 +1,7 @@
-import { simpleParser, type ParsedMail } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { readOutgoing } from '../helpers/outgoing-samples.js';
+import { firstSentTo } from '../helpers/sent-mail.js';
 
 /**
  * The times a customer reads in our mail (the .eml the file transport wrote) are in one zone: the
@@ -35,17 +33,7 @@ afterEach(async () => {
 });
 
 async function confirmationTo(address: string): Promise<ParsedMail> {
-  const transport = createTransport(env.resolved);
-  try {
-    await new OutboxWorker(env.ctx, transport).drain();
-  } finally {
-    transport.close();
-  }
-  for (const raw of readOutgoing(env.resolved.paths.outgoingDir)) {
-    const m = await simpleParser(raw);
-    if (m.to !== undefined && !Array.isArray(m.to) && m.to.value[0]?.address === address) return m;
-  }
-  throw new Error(`no mail to ${address}`);
+  return (await firstSentTo(env, address)).parsed;
 }
 
 describe('times in customer mail', () => {

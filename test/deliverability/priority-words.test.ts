@@ -1,9 +1,7 @@
-import { simpleParser, type ParsedMail } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { readOutgoing } from '../helpers/outgoing-samples.js';
+import { sendAndCollect } from '../helpers/sent-mail.js';
 
 /**
  * The priority as a customer reads it in the status summary (the .eml the file transport wrote):
@@ -20,18 +18,7 @@ afterEach(async () => {
 });
 
 async function mailsTo(address: string): Promise<ParsedMail[]> {
-  const transport = createTransport(env.resolved);
-  try {
-    await new OutboxWorker(env.ctx, transport).drain();
-  } finally {
-    transport.close();
-  }
-  const out: ParsedMail[] = [];
-  for (const raw of readOutgoing(env.resolved.paths.outgoingDir)) {
-    const m = await simpleParser(raw);
-    if (m.to !== undefined && !Array.isArray(m.to) && m.to.value[0]?.address === address) out.push(m);
-  }
-  return out;
+  return (await sendAndCollect(env, address)).map((m) => m.parsed);
 }
 
 const flat = (s: string): string => s.replace(/\s+/g, ' ');

@@ -1,10 +1,8 @@
 import libmime from 'libmime';
-import { simpleParser, type ParsedMail } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { readOutgoing } from '../helpers/outgoing-samples.js';
+import { firstSentTo } from '../helpers/sent-mail.js';
 
 /**
  * The case subject as the customer's client shows it in our mail (Subject and Outlook's
@@ -21,20 +19,10 @@ afterEach(async () => {
 });
 
 async function sentTo(address: string): Promise<{ parsed: ParsedMail; threadTopic: string }> {
-  const transport = createTransport(env.resolved);
-  try {
-    await new OutboxWorker(env.ctx, transport).drain();
-  } finally {
-    transport.close();
-  }
-  for (const raw of readOutgoing(env.resolved.paths.outgoingDir)) {
-    const parsed = await simpleParser(raw);
-    if (parsed.to === undefined || Array.isArray(parsed.to) || parsed.to.value[0]?.address !== address) continue;
-    const head = raw.toString('latin1').split(/\r\n\r\n/)[0]!.replace(/\r\n[ \t]+/g, ' ');
-    const topic = /^Thread-Topic: (.*)$/im.exec(head)?.[1] ?? '';
-    return { parsed, threadTopic: libmime.decodeWords(topic) };
-  }
-  throw new Error(`no mail to ${address}`);
+  const { raw, parsed } = await firstSentTo(env, address);
+  const head = raw.toString('latin1').split(/\r\n\r\n/)[0]!.replace(/\r\n[ \t]+/g, ' ');
+  const topic = /^Thread-Topic: (.*)$/im.exec(head)?.[1] ?? '';
+  return { parsed, threadTopic: libmime.decodeWords(topic) };
 }
 
 describe('the case subject in customer mail', () => {
