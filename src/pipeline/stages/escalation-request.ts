@@ -86,9 +86,13 @@ export const escalationRequestStage: DecideStage = {
       subjectIsNew = !seen.includes(normal) && normal !== thread.caseRow.subject.toLowerCase();
     }
     if (!subjectIsNew) urgent = null;
-    // The footer the customer's earlier mail on the case ended with too is no new request.
-    const own = withoutRepeatedFooter(visible.text, await inboundTextsFrom(ctx.db, caseIds, sender.address, EARLIER_MESSAGES));
-    const keyword = mentionsEscalation(writtenText(own, sent)) || (subjectIsNew && mentionsEscalation(writtenText(parsed.subject, sent)));
+    // The footer the customer's earlier mail on the case ended with too is no new request. Only
+    // mail whose text mentions escalation at all needs the earlier mail read (cutting a footer
+    // never adds a mention): most replies make no query for it.
+    const inBody =
+      mentionsEscalation(writtenText(visible.text, sent)) &&
+      mentionsEscalation(writtenText(withoutRepeatedFooter(visible.text, await inboundTextsFrom(ctx.db, caseIds, sender.address, EARLIER_MESSAGES)), sent));
+    const keyword = inBody || (subjectIsNew && mentionsEscalation(writtenText(parsed.subject, sent)));
     msg.notes.request = { fromCustomer, urgent, keyword, commands, refused, foreignCaseNumber };
     return NEXT;
   },
