@@ -54,11 +54,11 @@ describe('casegate templates preview / send-test / docs', () => {
   it('preview (sample data by default): subject and text on stdout, the HTML written to --html', async () => {
     const r = await box.run(['templates', 'preview', 'confirmation', '--html', 'out/confirmation.html']);
     expect(r.code, describeResult(r)).toBe(0);
-    expect(r.stdout).toMatch(/^Subject: \[Case #10042\] We have received your request: Cannot log in since this morning\n\n##- Please type your reply above this line -##\n\nHello Jane Doe,\n/);
+    expect(r.stdout).toMatch(/^Subject: \[Case #10042\] Re: Cannot log in since this morning\n\n##- Please type your reply above this line -##\n\nHello Jane Doe,\n/);
     expect(r.stderr).toContain('confirmation: sample data, language en, queue support; HTML written to out/confirmation.html');
     const html = readFileSync(join(box.dir, 'out/confirmation.html'), 'utf8');
     expect(html).toMatch(/^<!DOCTYPE html>/);
-    expect(html).toContain('<title>[Case #10042] We have received your request: Cannot log in since this morning</title>');
+    expect(html).toContain('<title>[Case #10042] Re: Cannot log in since this morning</title>');
   });
 
   it('preview --sample --lang de --queue finance: German, with the queue’s helpful-info list', async () => {
@@ -66,7 +66,8 @@ describe('casegate templates preview / send-test / docs', () => {
     expect(r.code, describeResult(r)).toBe(0);
     const out = JSON.parse(r.stdout) as PreviewJson;
     expect(out).toMatchObject({ template: 'confirmation', language: 'de', queue: 'finance', source: 'sample data' });
-    expect(out.subject).toMatch(/Ihre Anfrage ist bei uns eingegangen/);
+    expect(out.subject).toBe('[Case #10042] AW: Cannot log in since this morning');
+    expect(out.text).toContain('Ihre Anfrage ist bei uns eingegangen');
     expect(out.text).toContain('- your invoice number\n- the <b>amount</b>\n');
     expect(out.html).toContain('the &lt;b&gt;amount&lt;/b&gt;');
     expect(out.text).toContain('billing@example.com'); // the queue's mailbox, in the footer
@@ -84,7 +85,8 @@ describe('casegate templates preview / send-test / docs', () => {
     const de = await box.run(['templates', 'preview', 'status-changed', '--case', '#10001', '--lang', 'de', '--json']);
     expect(de.code, describeResult(de)).toBe(0);
     const out = JSON.parse(de.stdout) as PreviewJson;
-    expect(out.subject).toBe('[Case #10001] Wir benötigen Ihre Antwort: Invoice 42 is empty');
+    expect(out.subject).toBe('[Case #10001] AW: Invoice 42 is empty');
+    expect(out.text).toContain('auf Ihre Antwort');
     expect(out.text).toContain('Guten Tag Bob Builder,');
   });
 
@@ -110,11 +112,11 @@ describe('casegate templates preview / send-test / docs', () => {
     const before = sink.messages.length;
     const r = await box.run(['templates', 'send-test', 'status-changed', '--to', 'Lead@Example.com', '--lang', 'de']);
     expect(r.code, describeResult(r)).toBe(0);
-    expect(r.stdout).toMatch(/^sent "\[TEST\] \[Case #10042\] Wir benötigen Ihre Antwort: Cannot log in since this morning" to lead@example\.com via smtp:127\.0\.0\.1:\d+/);
+    expect(r.stdout).toMatch(/^sent "\[TEST\] \[Case #10042\] AW: Cannot log in since this morning" to lead@example\.com via smtp:127\.0\.0\.1:\d+/);
     const [msg] = (await sink.waitFor(before + 1)).slice(before);
     expect(msg?.envelopeTo).toEqual(['lead@example.com']);
     const p = msg!.parsed;
-    expect(p.subject).toBe('[TEST] [Case #10042] Wir benötigen Ihre Antwort: Cannot log in since this morning');
+    expect(p.subject).toBe('[TEST] [Case #10042] AW: Cannot log in since this morning');
     expect(p.headers.get('x-casegate-test')).toBe('yes');
     expect(p.headers.get('auto-submitted')).toBe('auto-generated');
     expect(p.headers.get('x-loop')).toBe('casegate@support.example.com');

@@ -7,6 +7,7 @@ import { CliSandbox, jsonLines, spawnCli, type CliProcess } from '../helpers/cli
 import { startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { headline } from '../helpers/headline.js';
 import { imapOf, until } from '../imap/imap-env.js';
 
 /**
@@ -84,7 +85,7 @@ function confirmations(): { distinct: number; deliveries: number; byRecipient: M
   let deliveries = 0;
   for (const m of sink.messages) {
     // Only confirmations are sent in this scenario (checked against the outbox below).
-    if (!/We have received your request/.test(m.parsed.subject ?? '')) continue;
+    if (!/We have received your request/.test(headline(m.parsed))) continue;
     deliveries += 1;
     const to = m.envelopeTo[0] ?? '';
     const set = byRecipient.get(to) ?? new Set<string>();

@@ -31,7 +31,7 @@ describe('the case subject in customer mail', () => {
       eml({ from: 'Jürgen <juergen@kunde.example>', subject: '', messageId: 'j-1@kunde.example', headers: { 'Content-Language': 'de' }, body: 'Guten Tag, der Drucker im Büro druckt seit heute Morgen nicht mehr. Bitte helfen Sie mir.' }),
     );
     const { parsed, threadTopic } = await sentTo('juergen@kunde.example');
-    expect(parsed.subject).toBe('[Case #10001] Ihre Anfrage ist bei uns eingegangen: (kein Betreff)');
+    expect(parsed.subject).toBe('[Case #10001] AW: (kein Betreff)');
     expect(threadTopic).toBe('(kein Betreff)');
     expect(parsed.text).toContain('Betreff:         (kein Betreff)');
   });
@@ -39,7 +39,7 @@ describe('the case subject in customer mail', () => {
   it('an English customer’s mail without a subject: "(no subject)"', async () => {
     await env.ingest(eml({ from: 'Jane <jane@customer.example>', subject: '', messageId: 'jane-1@customer.example', body: 'The printer in room 4 does not print since this morning.' }));
     const { parsed } = await sentTo('jane@customer.example');
-    expect(parsed.subject).toBe('[Case #10001] We have received your request: (no subject)');
+    expect(parsed.subject).toBe('[Case #10001] Re: (no subject)');
   });
 
   it('a subject longer than a case subject keeps, an emoji at the cut: whole characters, no U+FFFD in Subject or Thread-Topic', async () => {

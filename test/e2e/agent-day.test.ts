@@ -31,6 +31,8 @@ const JANE = 'jane@customer.example';
 const PASS = mxHeaderFields('example.com', 'pass');
 
 const to = (address: string, subject?: RegExp): SinkMessage[] => sentTo(sink, address, subject);
+/** What an agent wrote to `address` (human mail: no Auto-Submitted), in order. */
+const answersTo = (address: string): SinkMessage[] => to(address).filter((m) => m.parsed.headers.get('auto-submitted') === undefined);
 
 function original(m: SinkMessage): Original {
   const from = m.parsed.from?.value[0];
@@ -100,7 +102,8 @@ describe('a day of a support team of three, with mail clients and the CLI only',
       expect(to('ben@example.com')).toHaveLength(1);
     });
     const conf = to(JANE)[0]!;
-    expect(conf.parsed.subject).toBe('[Case #10001] We have received your request: VPN broken');
+    expect(conf.parsed.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(conf.parsed.text).toContain('We have received your request and opened case 10001');
     expect(conf.parsed.text).toContain('Status of case 10001: received, waiting for an agent.');
     const assigned = to('ben@example.com')[0]!;
     expect(assigned.parsed.subject).toMatch(/^\[Case #10001\] Assigned to you: VPN broken/);
@@ -112,8 +115,8 @@ describe('a day of a support team of three, with mail clients and the CLI only',
   it('Ben answers from Thunderbird with an attachment: the customer and the CC get his new text only, From “Ben Agent”, threaded under Jane’s mail, human mail', async () => {
     const pdf = Buffer.from('%PDF-1.4\n% the VPN guide\n');
     expect(await agentAnswers(to('ben@example.com')[0]!, 'thunderbird', 'Ben Agent <ben@example.com>', 'Hi Jane,\n\nplease install the new certificate, see the attached guide.', { attachments: [{ filename: 'vpn-guide.pdf', contentType: 'application/pdf', content: pdf }] })).toMatch(/Stored in case 10001/);
-    await eventually(() => expect(to(JANE, /Re: VPN broken/)).toHaveLength(1));
-    const r = to(JANE, /Re: VPN broken/)[0]!;
+    await eventually(() => expect(answersTo(JANE)).toHaveLength(1));
+    const r = answersTo(JANE)[0]!;
     expect(r.envelopeTo.sort()).toEqual(['boss@customer.example', JANE]);
     expect(r.parsed.from?.value[0]).toEqual({ name: 'Ben Agent', address: 'support@example.com' });
     expect(r.parsed.cc).toMatchObject({ value: [{ address: 'boss@customer.example' }] });
@@ -130,7 +133,7 @@ describe('a day of a support team of three, with mail clients and the CLI only',
   });
 
   it('Jane answers the reply: Ben is notified with her text; he puts the case on hold from Outlook', async () => {
-    const reply = to(JANE, /Re: VPN broken/)[0]!;
+    const reply = answersTo(JANE)[0]!;
     expect(await janeAnswers(reply, 'Did that, now it says "handshake failed".')).toMatch(/Stored in case 10001/);
     janeIds.add(`<jane-${seq}@customer.example>`);
     await eventually(() => expect(to('ben@example.com', /Customer replied/)).toHaveLength(1));
@@ -138,8 +141,8 @@ describe('a day of a support team of three, with mail clients and the CLI only',
     expect(n.parsed.text).toContain('handshake failed');
     expect(n.parsed.text).not.toContain('please install the new certificate');
     await agentAnswers(n, 'outlook', 'Ben Agent <ben@example.com>', '#hold\nOur network team needs to look at the server logs.');
-    await eventually(() => expect(to(JANE, /Re: VPN broken/)).toHaveLength(2));
-    const hold = to(JANE, /Re: VPN broken/)[1]!;
+    await eventually(() => expect(answersTo(JANE)).toHaveLength(2));
+    const hold = answersTo(JANE)[1]!;
     expect(hold.parsed.text).toContain('Our network team needs to look at the server logs.');
     expect(hold.parsed.text).toContain('on hold for technical review (expected: 1–2 business days)');
     expect(hold.parsed.text).not.toContain('#hold');
@@ -159,8 +162,8 @@ describe('a day of a support team of three, with mail clients and the CLI only',
 
   it('Ben reports a bug with a workaround from Gmail: Jane learns the timeline; the case is resolved and tagged bug', async () => {
     await agentAnswers(to('ben@example.com', /Customer replied/)[0]!, 'gmail', 'Ben Agent <ben@example.com>', '#bug weeks\nUntil the fix, switch the client to TLS 1.2 (Settings > Advanced).');
-    await eventually(() => expect(to(JANE, /Re: VPN broken/)).toHaveLength(3));
-    const bug = to(JANE, /Re: VPN broken/)[2]!;
+    await eventually(() => expect(answersTo(JANE)).toHaveLength(3));
+    const bug = answersTo(JANE)[2]!;
     expect(bug.parsed.text).toContain('switch the client to TLS 1.2');
     expect(bug.parsed.text).toContain('We expect a fix within the next few weeks.');
     expect(bug.parsed.text).toContain('Status of case 10001: resolved.');
@@ -170,13 +173,14 @@ describe('a day of a support team of three, with mail clients and the CLI only',
   });
 
   it('Jane asks “status”: she gets the summary, Ben is not notified; her new problem reopens the case and Ben hears of it', async () => {
-    const bug = to(JANE, /Re: VPN broken/)[2]!;
+    const bug = answersTo(JANE)[2]!;
     const benBefore = to('ben@example.com').length;
     await janeAnswers(bug, 'status');
     janeIds.add(`<jane-${seq}@customer.example>`);
-    await eventually(() => expect(to(JANE, /Status of your case/)).toHaveLength(1));
-    const s = to(JANE, /Status of your case/)[0]!;
-    expect(s.parsed.subject).toBe('[Case #10001] Status of your case: resolved');
+    await eventually(() => expect(to(JANE, /here is where case 10001 stands/)).toHaveLength(1));
+    const s = to(JANE, /here is where case 10001 stands/)[0]!;
+    expect(s.parsed.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(s.parsed.text).toMatch(/Status:\s+resolved/);
     expect(s.parsed.text).toMatch(/Handled by:\s+Ben/);
     expect(to('ben@example.com')).toHaveLength(benBefore);
     await janeAnswers(bug, 'The workaround does not help on my Mac.');
@@ -196,8 +200,8 @@ describe('a day of a support team of three, with mail clients and the CLI only',
 
     const r = await runCliInProcess(['--config', join(dir, 'casegate.yaml'), 'cases', 'resolve', '10001', '--agent', 'Ben', '--message', 'As discussed on the phone: fixed by the new client 5.2.'], { cwd: dir, env: { HOME: dir } });
     expect(r.code, describeResult(r)).toBe(0);
-    await eventually(() => expect(to(JANE, /Re: VPN broken/)).toHaveLength(4));
-    const done = to(JANE, /Re: VPN broken/)[3]!;
+    await eventually(() => expect(answersTo(JANE)).toHaveLength(4));
+    const done = answersTo(JANE)[3]!;
     expect(done.parsed.from?.value[0]).toEqual({ name: 'Ben Agent', address: 'support@example.com' });
     expect(done.parsed.text).toContain('fixed by the new client 5.2');
     expect(done.parsed.text).toContain('reply within 30 days and we will reopen it');

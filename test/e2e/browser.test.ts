@@ -14,6 +14,7 @@ import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { silentLogger } from '../../src/log.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { writeConfig } from '../helpers/context.js';
+import { headline } from '../helpers/headline.js';
 import { SLA_CONFIG } from '../helpers/sla-config.js';
 import { CHROMIUM, launchChromium, type Browser } from '../helpers/browser.js';
 
@@ -48,7 +49,7 @@ async function emlOf(kind: RegExp, timeoutMs = 15_000): Promise<{ text: string; 
     const files = existsSync(outgoing) ? readdirSync(outgoing).filter((f) => f.endsWith('.eml')) : [];
     for (const f of files.sort()) {
       const mail = await simpleParser(readFileSync(join(outgoing, f)));
-      if (kind.test(mail.subject ?? '')) return { text: mail.text ?? '', html: typeof mail.html === 'string' ? mail.html : '' };
+      if (kind.test(headline(mail))) return { text: mail.text ?? '', html: typeof mail.html === 'string' ? mail.html : '' };
     }
     if (Date.now() > end) throw new Error(`no outgoing mail matching ${kind} in ${outgoing}: ${files.join(', ')}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -113,7 +114,7 @@ describe('a customer in a real browser', () => {
     await client.sendMail({ from: 'Jane Customer <jane@customer.example>', to: 'support@example.com', subject: 'Printer on fire', text: 'My printer is on fire.\nPlease help.' });
     client.close();
 
-    const confirmation = await emlOf(/We have received your request/);
+    const confirmation = await emlOf(/We have received your request and opened case/);
     const link = /Follow your case online \(status, replies\): (\S+)/.exec(confirmation.text)?.[1];
     expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/c\/10001\.c\./);
     expect(confirmation.html).toContain(`href="${link}"`);
@@ -142,7 +143,7 @@ describe('a customer in a real browser', () => {
     await daemon.jobs!.caughtUp;
     const run = await daemon.jobs!.run('survey', 'manual');
     expect(run?.sent).toBe(1);
-    const survey = await emlOf(/How did we do\?/);
+    const survey = await emlOf(/How satisfied are you with our help\?/);
     const four = /^\s+4: (\S+)$/m.exec(survey.text)?.[1];
     expect(four).toMatch(/\/s\/10001\.s\.[^/]+\/4$/);
     await page.setViewportSize({ width: 375, height: 900 });
@@ -162,7 +163,7 @@ describe('a customer in a real browser', () => {
     expect(await page.getByLabel('5 of 5').isChecked()).toBe(true);
     expect(await page.locator('main').textContent()).toContain('Quick and friendly, thank you!');
     expect(await surveyOfCase(daemon.ctx.db, c.id)).toMatchObject({ rating: 5, comment: 'Quick and friendly, thank you!' });
-    await emlOf(/Thank you for your feedback|survey/i);
+    await emlOf(/Thank you for rating our help with case 10001/);
 
     for (const [file, width] of [...caseShots, ...surveyShots].map((f) => [f, Number(/-(\d+)\.png$/.exec(f)![1])] as const)) {
       expect(statSync(file).size).toBeGreaterThan(5_000);

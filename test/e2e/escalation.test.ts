@@ -56,7 +56,9 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
     expect(info.response).toMatch(/^250 .*Stored in case 10001/);
     await eventually(() => {
       // One automatic reply per message: the acknowledgement stands in for the confirmation.
-      expect(to('jane@customer.example').map((m) => m.parsed.subject)).toEqual(['[Case #10001] Your case has been escalated: VPN down']);
+      // One subject for all customer mail of the case; the first line says what happened.
+      expect(to('jane@customer.example').map((m) => m.parsed.subject)).toEqual(['[Case #10001] Re: VPN down']);
+      expect(to('jane@customer.example', /We have escalated case 10001/)).toHaveLength(1);
       expect(to('lead@example.com')).toHaveLength(1);
       // The owner: assigned, and told of the escalation too (issue 10).
       expect(to('anna@example.com', /Assigned to you/)).toHaveLength(1);
@@ -75,7 +77,7 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
   });
 
   it('a reply "please escalate this" raises it to level 2: tier 2 alerted once; the same mail again alerts nobody', async () => {
-    const reply = { from: 'jane@customer.example', to: 'support@example.com', subject: 'Re: [Case #10001] Your case has been escalated: VPN down', text: 'Still down, please escalate this.\n\nOn Mon, Support wrote:\n> We have escalated case 10001', inReplyTo: ackId, references: [ackId] };
+    const reply = { from: 'jane@customer.example', to: 'support@example.com', subject: 'Re: [Case #10001] Re: VPN down', text: 'Still down, please escalate this.\n\nOn Mon, Support wrote:\n> We have escalated case 10001', inReplyTo: ackId, references: [ackId] };
     expect((await client().sendMail({ ...reply, messageId: '<vpn-2@customer.example>' })).response).toMatch(/Stored in case 10001/);
     await eventually(() => {
       expect(to('head@example.com')).toHaveLength(1);
@@ -128,10 +130,10 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toMatch(/case 10001 assigned to Bea Agent \(was Anna Agent\); customer notified/);
     await eventually(() => {
-      expect(to('jane@customer.example', /new contact/)).toHaveLength(1);
+      expect(to('jane@customer.example', /has taken over case 10001/)).toHaveLength(1);
       expect(to('bea@example.com', /Assigned to you: VPN down/)).toHaveLength(1);
     });
-    const notice = to('jane@customer.example', /new contact/)[0]!;
+    const notice = to('jane@customer.example', /has taken over case 10001/)[0]!;
     expect(notice.parsed.text).toContain('Bea Agent');
     expect(`${notice.parsed.text}${notice.parsed.html || ''}${notice.raw.toString()}`).not.toMatch(/bea@example\.com|anna@example\.com/);
     expect(to('bea@example.com', /Assigned to you: VPN down/)[0]!.parsed.text).toContain('Anna is out today');

@@ -44,7 +44,8 @@ describe('embedded SMTP listener, end to end', () => {
     expect(info.response).toMatch(/^250 .*Stored in case 10001/);
     const [conf] = await sink.waitFor(1);
     expect(conf!.envelopeTo).toEqual(['jane@customer.example']);
-    expect(conf!.parsed.subject).toBe('[Case #10001] We have received your request: Invoice 42 is wrong');
+    expect(conf!.parsed.subject).toBe('[Case #10001] Re: Invoice 42 is wrong');
+    expect(conf!.parsed.text).toContain('We have received your request and opened case 10001');
     expect(conf!.parsed.from?.value[0]?.address).toBe('billing@example.com');
     expect(conf!.parsed.inReplyTo).toBe('<first@customer.example>');
     const c = (await caseByNumber(daemon.ctx.db, 10001))!;

@@ -6,6 +6,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { startDaemon, type Daemon } from '../../src/main.js';
 import { writeConfig } from './context.js';
+import { headline } from './headline.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from './smtp-sink.js';
 
 export interface TestDaemon {
@@ -45,10 +46,15 @@ export async function startTestDaemon(config: ConfigInput): Promise<TestDaemon> 
   };
 }
 
-/** What the sink got for `address` (envelope recipient), optionally only subjects matching `subject`. */
-export function sentTo(sink: SmtpSink, address: string, subject?: RegExp): SinkMessage[] {
-  return sink.messages.filter((m) => m.envelopeTo.includes(address) && (subject === undefined || subject.test(m.parsed.subject ?? '')));
+/**
+ * What the sink got for `address` (envelope recipient), optionally only the emails whose headline
+ * matches `what`. Every customer email of a case has the same subject, and its first line says
+ * what happened, so the headline is the subject plus the text's opening lines.
+ */
+export function sentTo(sink: SmtpSink, address: string, what?: RegExp): SinkMessage[] {
+  return sink.messages.filter((m) => m.envelopeTo.includes(address) && (what === undefined || what.test(headline(m.parsed))));
 }
+
 
 /** Wait until `check` holds (the outbox sends asynchronously), then let stragglers arrive and check again. */
 export async function eventually(check: () => void, settleMs = 400, timeoutMs = 30_000): Promise<void> {

@@ -319,7 +319,8 @@ describe('email commands', () => {
     await ingest(agentReply(orig, '#hold 3–5 business days'));
     expect((await caseNo()).status).toBe('on_hold');
     const m = (await toAddress('jane@customer.example', 'status-changed'))[0]!;
-    expect(m.subject).toBe('[Case #10001] On hold for technical review: VPN broken');
+    expect(m.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(m.text).toContain('Case 10001 is on hold for technical review');
     expect(m.text).toContain('(expected: 3–5 business days)');
     expect(m.text).toContain('Status of case 10001: on hold for technical review.');
     expect(JSON.parse(m.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
@@ -342,7 +343,8 @@ describe('email commands', () => {
     await ingest(agentReply(orig, '#reopen'));
     await ingest(agentReply(orig, '#bug not-foreseeable'));
     const s = (await toAddress('jane@customer.example', 'status-changed')).at(-1)!;
-    expect(s.subject).toBe('[Case #10001] Bug recorded: VPN broken');
+    expect(s.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(s.text).toContain('What you found is a bug in our product.');
     expect(s.text).toContain('We cannot say yet when a fix will be available.');
   });
 
@@ -363,7 +365,8 @@ describe('email commands', () => {
     const orig = await newCase();
     await ingest(agentReply(orig, '#resolve'));
     const resolved = (await toAddress('jane@customer.example', 'status-changed'))[0]!;
-    expect(resolved.subject).toBe('[Case #10001] Resolved: VPN broken');
+    expect(resolved.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(resolved.text).toContain('We have marked case 10001 as resolved.');
     expect(resolved.text).toContain('reply within 30 days');
     expect((await caseNo()).resolved_at).not.toBeNull();
     await ingest(eml({ from: JANE, subject: `Re: ${resolved.subject}`, inReplyTo: resolved.message_id, body: 'Thanks, that worked!' }));
@@ -373,7 +376,8 @@ describe('email commands', () => {
     expect((await toAddress('jane@customer.example')).map((m) => m.kind)).toContain('reopened');
     await ingest(agentReply(orig, '#close'));
     const closed = (await toAddress('jane@customer.example', 'status-changed')).at(-1)!;
-    expect(closed.subject).toBe('[Case #10001] Closed: VPN broken');
+    expect(closed.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(closed.text).toContain('Case 10001 is now closed.');
     env.clock.advance(31 * 86_400_000);
     // A late "thanks" is no new problem (automail hunt F19): recorded on the old case, no new case, no mail.
     const before = (await toAddress('jane@customer.example')).length;
@@ -405,7 +409,8 @@ describe('email commands', () => {
     expect(c).toMatchObject({ priority: 'urgent', owner: 'carla@example.com', escalation_level: 2 });
     expect(await tagsOfCase(env.ctx.db, c.id)).toEqual(['vpn']);
     const s = (await toAddress('jane@customer.example', 'status-changed'))[0]!;
-    expect(s.subject).toBe('[Case #10001] Priority raised: VPN broken');
+    expect(s.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(s.text).toContain('We have raised the priority of case 10001');
     expect(s.text).toContain('from normal to urgent');
     expect(await toAddress('carla@example.com', 'assignment')).toHaveLength(1);
     // Tier 1 = Anna (lead), tier 2 = head; Carla (owner) too.
@@ -600,7 +605,8 @@ describe('customer status', () => {
     const added = (await outbox()).slice(before);
     expect(added.map((o) => [o.kind, o.to_address])).toEqual([['status-summary', 'jane@customer.example']]);
     const s = added[0]!;
-    expect(s.subject).toBe('[Case #10001] Status of your case: waiting for your reply');
+    expect(s.subject).toBe('[Case #10001] Re: VPN broken');
+    expect(s.text).toMatch(/Status:\s+waiting for your reply/);
     expect(s.text).toMatch(/Priority:\s+normal/);
     expect(s.text).toMatch(/Handled by:\s+Ben/);
     expect(s.text).toContain('We are waiting for your reply to our last question');

@@ -105,7 +105,8 @@ describe('an "Urgent – <topic>" email', () => {
     expect(JSON.parse(alert.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
     expect(alert.auto_reply).toBe(0);
     const ack = box[4]!;
-    expect(ack.subject).toBe('[Case #10001] Your case has been escalated: VPN down');
+    expect(ack.subject).toBe('[Case #10001] Re: VPN down');
+    expect(ack.text).toContain('We have escalated case 10001');
     expect(ack.auto_reply).toBe(1);
     expect(JSON.parse(ack.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-replied' });
     expect(ack.text).toContain('10001');

@@ -39,8 +39,9 @@ describe('language of the first message', () => {
     try {
       await env.ingest(eml({ subject: 'Drucker kaputt', body: 'Hallo, der Drucker funktioniert nicht und ich kann nicht drucken. Bitte helfen Sie mir.\n\nViele Grüße' }));
       expect((await caseByNumber(env.ctx.db, 10001))!.language).toBe('de');
-      const box = await env.ctx.db.selectFrom('outbox').select('subject').execute();
-      expect(box[0]!.subject).toContain('Ihre Anfrage ist bei uns eingegangen');
+      const box = await env.ctx.db.selectFrom('outbox').select(['subject', 'text']).execute();
+      expect(box[0]!.subject).toBe('[Case #10001] AW: Drucker kaputt');
+      expect(box[0]!.text).toContain('Ihre Anfrage ist bei uns eingegangen');
     } finally {
       await env.close();
     }

@@ -42,7 +42,7 @@ describe('outbox worker over real SMTP', () => {
     expect(m!.envelopeTo).toEqual(['jane@customer.example']);
     expect(m!.parsed.messageId).toBe(`<${row.message_id}>`);
     expect(m!.parsed.inReplyTo).toBe('<orig@customer.example>');
-    expect(m!.parsed.subject).toBe('[Case #10001] We have received your request: Help');
+    expect(m!.parsed.subject).toBe('[Case #10001] Re: Help');
     expect(m!.parsed.headers.get('auto-submitted')).toBe('auto-replied');
     expect(m!.parsed.headers.get('x-loop')).toBe('casegate@support.example.com');
     expect(m!.parsed.text).toContain('10001');
@@ -405,7 +405,7 @@ describe('file transport (embedded default)', () => {
       const files = readdirSync(dir).filter((f) => f.endsWith('.eml'));
       expect(files).toHaveLength(1);
       const text = readFileSync(join(dir, files[0]!), 'utf8');
-      expect(text).toMatch(/^Subject: \[Case #10001\] We have received your request: File me$/m);
+      expect(text).toMatch(/^Subject: \[Case #10001\] Re: File me$/m);
       expect(text).toMatch(/^Auto-Submitted: auto-replied$/m);
       expect(text).toMatch(/^To: .*jane@customer\.example/m);
     } finally {

@@ -196,7 +196,7 @@ describe('the compiled templates kept in the cache, signed with the instance sec
     expect(load(templates, data, { cacheKey: KEY })).toEqual({ checked: false, subject: first.subject });
 
     // The kept code is what runs: a change signed with the key shows in the subject…
-    edit(data, SUBJECT, (code) => code.replace('We have received your request', 'Signed change'), KEY);
+    edit(data, SUBJECT, (code) => code.replace(' Re: ', ' Signed change: '), KEY);
     expect(load(templates, data, { cacheKey: KEY }).subject).toContain('Signed change');
     // …but not for an instance with another secret, nor without one: the sources are compiled.
     expect(load(templates, data, { cacheKey: 'another-secret-0123456789abcdef-0123456789' }).subject).toBe(first.subject);

@@ -172,10 +172,10 @@ describe('fallback chain', () => {
     const subject = (language?: string, queue?: string): string => engine.render('confirmation', data, { language, queue }).subject;
 
     expect(subject('en', 'billing')).toBe('BILLING [Case #10042]');
-    expect(subject('en', 'sales')).toMatch(/^\[Case #10042\] We have received your request/);
-    expect(subject('en')).toMatch(/^\[Case #10042\] We have received/);
-    expect(subject('de', 'sales')).toMatch(/^\[Case #10042\] Ihre Anfrage ist bei uns eingegangen/);
-    expect(subject('de')).toMatch(/Ihre Anfrage ist bei uns eingegangen/);
+    expect(subject('en', 'sales')).toMatch(/^\[Case #10042\] Re: /);
+    expect(subject('en')).toMatch(/^\[Case #10042\] Re: /);
+    expect(subject('de', 'sales')).toMatch(/^\[Case #10042\] AW: /);
+    expect(subject('de')).toMatch(/ AW: /);
     expect(subject('de', 'billing')).toBe('BILLING-DE [Case #10042]');
     // Only text and html fall through to the base/language set for billing.
     expect(engine.render('confirmation', data, { language: 'de', queue: 'billing' }).text).toContain('Guten Tag');
@@ -193,14 +193,14 @@ describe('fallback chain', () => {
   it('languages: unknown → default, region subtags and case folded', () => {
     const engine = shipped();
     const subject = (language?: string): string => engine.render('confirmation', confirmation(), { language }).subject;
-    expect(subject('fr')).toMatch(/We have received/);
-    expect(subject(undefined)).toMatch(/We have received/);
-    expect(subject('de-AT')).toMatch(/Ihre Anfrage/);
-    expect(subject('DE')).toMatch(/Ihre Anfrage/);
+    expect(subject('fr')).toMatch(/ Re: /);
+    expect(subject(undefined)).toMatch(/ Re: /);
+    expect(subject('de-AT')).toMatch(/ AW: /);
+    expect(subject('DE')).toMatch(/ AW: /);
 
     const germanDefault = load(SHIPPED, { defaultLanguage: 'de' });
-    expect(germanDefault.render('confirmation', confirmation(), { language: 'fr' }).subject).toMatch(/Ihre Anfrage/);
-    expect(germanDefault.render('confirmation', confirmation(), { language: 'en' }).subject).toMatch(/We have received/);
+    expect(germanDefault.render('confirmation', confirmation(), { language: 'fr' }).subject).toMatch(/ AW: /);
+    expect(germanDefault.render('confirmation', confirmation(), { language: 'en' }).subject).toMatch(/ Re: /);
   });
 
   it('partials and layouts use the same chain; part variants within a folder', () => {
@@ -477,7 +477,7 @@ describe('check', () => {
     expect(engine.check()).toEqual([]);
     write(dir, 'confirmation.subject.hbs', '{{case.tag}} {{nope}}\n');
     expect(engine.check()).toEqual([{ file: 'confirmation.subject.hbs', line: 1, message: 'Unknown variable "nope"' }]);
-    expect(engine.render('confirmation', confirmation(), {}).subject).toMatch(/We have received/);
+    expect(engine.render('confirmation', confirmation(), {}).subject).toMatch(/ Re: /);
   });
 });
 
@@ -488,7 +488,7 @@ describe('hot reload', () => {
     const engine = load(dir, { watch: true, log });
     const subject = (queue?: string): string => engine.render('confirmation', confirmation(), { queue }).subject;
     const file = join(dir, 'confirmation.subject.hbs');
-    expect(subject()).toMatch(/We have received/);
+    expect(subject()).toMatch(/ Re: /);
 
     writeFileSync(file, 'EDITED {{case.tag}}\n');
     await until(() => subject() === 'EDITED [Case #10042]', 'the edited subject');
