@@ -113,7 +113,7 @@ const noSourceMapInHandlebars: Plugin = {
 };
 
 /**
- * The template checker's fingerprint in every bundle (src/mail-out/template-set.ts): a hash of its
+ * The template checker's fingerprint in every bundle (checkerCode in src/mail-out/template-check-cache.ts): a hash of its
  * source files, the same in the ES module chunks and in dist/bin/ingest.cjs and cases.cjs, so each
  * trusts a set another checked.
  */
