@@ -11,7 +11,7 @@ import { isStalePreparedStatement } from './pg-named-statements.js';
  *  | "one at a time" in a txn     | the write lock                      | pg_advisory_xact_lock(key)                |
  *  | case numbers                 | max(number) + 1 under the lock      | a sequence (gaps possible, never twins)   |
  *  | transient errors             | SQLITE_BUSY …                       | 40001, 40P01, 55P03, 57P0x, 08xxx, 53xxx, |
- *  |                              |                                     | 25006 (read-only), socket errors          |
+ *  |                              |                                     | 25006 (read-only), 42501, 28xxx, sockets  |
  *  | unique violation             | SQLITE_CONSTRAINT_UNIQUE "t.col"    | 23505 with the index name                 |
  *  | substring test               | instr(text, part)                   | strpos(text, part)                        |
  *
@@ -156,6 +156,11 @@ const PG_TRANSIENT_CODES = new Set([
   '58000', // system_error
   '58030', // io_error
   '53100', // disk_full
+  // The database refusing us, not the message: grants or a password changed under the daemon.
+  // Retried and reported (every message fails alike) instead of quarantining a customer's mail.
+  '42501', // insufficient_privilege
+  '28000', // invalid_authorization_specification
+  '28P01', // invalid_password
 ]);
 const SOCKET_CODES = /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
 

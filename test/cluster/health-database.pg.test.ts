@@ -106,4 +106,21 @@ describe('the health check of the database', () => {
       await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
     }
   }, 30_000);
+
+  it('a message the database refuses for missing privileges (42501) is retried, not sent to quarantine', async () => {
+    // Grants changed under the daemon (a DBA revoked INSERT): every message would fail alike, so it is
+    // not the message's fault. The server's own error code, raised where a revoked grant raises it.
+    await admin.query(`create or replace function casegate_test_denied() returns trigger language plpgsql as $$ begin raise exception 'permission denied for table cases' using errcode = '42501'; end $$`);
+    await admin.query(`create trigger casegate_test_denied before insert on health_db.cases for each row execute function casegate_test_denied()`);
+    try {
+      const out = await env.ingest(eml({ messageId: 'denied-1@customer.example' }));
+      expect(out.kind).toBe('retry');
+      expect(out.reason).toMatch(/permission denied/);
+      expect(out.reason).not.toMatch(/quarantine/);
+    } finally {
+      await admin.query(`drop trigger casegate_test_denied on health_db.cases`);
+      await admin.query(`drop function casegate_test_denied()`);
+    }
+    expect((await env.ingest(eml({ messageId: 'denied-1@customer.example' }))).kind).toBe('stored');
+  }, 30_000);
 });
