@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { parse } from 'node-cron';
 
 /**
@@ -6,6 +6,13 @@ import { parse } from 'node-cron';
  * time at or before an instant (catch-up at start: "did a run come due while we were down?") and
  * the next one after it. Day of month and day of week follow cron: when both are restricted,
  * either may match.
+ *
+ * A time the clock skips (the hour lost when daylight saving time starts: 02:30 on the last Sunday
+ * of March in Europe/Berlin does not exist) fires at the instant of the change, once, however
+ * many of its minutes match — as Vixie cron does. Otherwise "30 2 * * *" would skip that day, and
+ * a daily report scheduled there would never be sent. node-cron does not fire such a time
+ * (scheduler.ts arms a timer of its own for it: nextSkippedRun). The hour repeated in autumn
+ * fires once, at its first occurrence.
  */
 
 interface Fields {
@@ -48,10 +55,88 @@ function dayMatches(f: Fields, dt: DateTime): boolean {
 }
 
 const LIMIT_DAYS = 400;
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/** A change of the zone's offset forward: at `at` (UTC ms) the wall clock jumps over `minutes` minutes from `wallFrom`. */
+interface Skip {
+  readonly at: number;
+  /** The first skipped wall-clock time, as UTC milliseconds of the same fields. */
+  readonly wallFrom: number;
+  readonly minutes: number;
+}
+
+const skipCache = new Map<string, readonly Skip[]>();
+
+/** The forward changes of `zone`'s offset in a UTC calendar year (a day's scan, then a search to the minute). */
+function skipsIn(zone: string, year: number): readonly Skip[] {
+  const key = `${zone}|${year}`;
+  const hit = skipCache.get(key);
+  if (hit !== undefined) return hit;
+  const z = IANAZone.create(zone);
+  const out: Skip[] = [];
+  if (z.isValid) {
+    const end = Date.UTC(year + 1, 0, 1);
+    for (let t = Date.UTC(year, 0, 1); t < end; t += DAY_MS) {
+      const before = z.offset(t);
+      if (z.offset(t + DAY_MS) <= before) continue;
+      // The first minute of the day with the later offset.
+      let lo = t;
+      let hi = t + DAY_MS;
+      while (hi - lo > MINUTE_MS) {
+        const mid = lo + Math.floor((hi - lo) / 2 / MINUTE_MS) * MINUTE_MS;
+        if (z.offset(mid) > before) hi = mid;
+        else lo = mid;
+      }
+      const minutes = z.offset(hi) - before;
+      out.push({ at: hi, wallFrom: hi + before * MINUTE_MS, minutes });
+    }
+  }
+  skipCache.set(key, out);
+  return out;
+}
+
+/** Whether a wall-clock minute the skip jumps over matches. */
+function skipMatches(f: Fields, skip: Skip): boolean {
+  for (let i = 0; i < skip.minutes; i++) {
+    const wall = DateTime.fromMillis(skip.wallFrom + i * MINUTE_MS, { zone: 'utc' });
+    if (dayMatches(f, wall) && f.hour.has(wall.hour) && f.minute.has(wall.minute)) return true;
+  }
+  return false;
+}
+
+/** The changes between `from` and `to` (UTC ms, from < to) whose skipped time matches, in order. */
+function matchingSkips(f: Fields, zone: string, from: number, to: number): Skip[] {
+  const out: Skip[] = [];
+  for (let y = new Date(from).getUTCFullYear(); y <= new Date(to).getUTCFullYear(); y++) {
+    for (const s of skipsIn(zone, y)) if (s.at >= from && s.at <= to && skipMatches(f, s)) out.push(s);
+  }
+  return out;
+}
+
+/** The later of two times (either may be missing). */
+function later(a: Date | null, b: number | undefined): Date | null {
+  if (b === undefined) return a;
+  return a === null || b > a.getTime() ? new Date(b) : a;
+}
+
+/**
+ * The first time after `at` at which the clock skips over a matching time (a firing node-cron
+ * does not make), or null when there is none within 400 days.
+ */
+export function nextSkippedRun(expr: string, zone: string, at: Date): Date | null {
+  const from = at.getTime() + 1;
+  const first = matchingSkips(fieldsOf(expr), zone, from, from + LIMIT_DAYS * DAY_MS)[0];
+  return first === undefined ? null : new Date(first.at);
+}
 
 /** The latest firing time at or before `at`, or null when there is none within 400 days. */
 export function previousRun(expr: string, zone: string, at: Date): Date | null {
   const f = fieldsOf(expr);
+  return later(previousWallRun(f, zone, at), matchingSkips(f, zone, at.getTime() - LIMIT_DAYS * DAY_MS, at.getTime()).at(-1)?.at);
+}
+
+function previousWallRun(f: Fields, zone: string, at: Date): Date | null {
   let dt = DateTime.fromJSDate(at, { zone }).startOf('minute');
   const stop = dt.minus({ days: LIMIT_DAYS });
   while (dt > stop) {
@@ -71,7 +156,13 @@ export function previousRun(expr: string, zone: string, at: Date): Date | null {
 
 /** The first firing time after `at`, or null when there is none within 400 days. */
 export function nextRun(expr: string, zone: string, at: Date): Date | null {
-  const f = fieldsOf(expr);
+  const wall = nextWallRun(fieldsOf(expr), zone, at);
+  const skipped = nextSkippedRun(expr, zone, at);
+  if (skipped === null) return wall;
+  return wall === null || skipped < wall ? skipped : wall;
+}
+
+function nextWallRun(f: Fields, zone: string, at: Date): Date | null {
   let dt = DateTime.fromJSDate(at, { zone }).startOf('minute').plus({ minutes: 1 });
   const stop = dt.plus({ days: LIMIT_DAYS });
   while (dt < stop) {

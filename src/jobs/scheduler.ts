@@ -1,7 +1,7 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { AppContext } from '../context.js';
 import { claimJobSlot, jobRun, recordJobEnd, recordJobStart, renewJobLease, type JobRunRow } from '../db/repos/jobs.js';
-import { previousRun } from './cron-time.js';
+import { nextSkippedRun, previousRun } from './cron-time.js';
 import type { JobDefinition, JobResult } from './job.js';
 import { JOBS, jobSettings } from './registry.js';
 
@@ -29,6 +29,9 @@ const MISSED_TICK_TOLERANCE_MS = 10 * 60_000;
  */
 const RETRY_AFTER_FAILURE_MS = 5 * 60_000;
 
+/** Timers for skipped times are armed at most this far ahead (and re-armed then): setTimeout's limit is 24.8 days. */
+const SKIP_TIMER_MAX_MS = 7 * 86_400_000;
+
 export type RunReason = 'scheduled' | 'catch-up' | 'manual';
 
 export interface JobScheduler {
@@ -55,6 +58,8 @@ export function createJobScheduler(
   const retriedSlot = new Map<string, string>();
   const retries = new Set<NodeJS.Timeout>();
   const tasks = new Map<string, ScheduledTask>();
+  /** Per job, the timer for the next time the clock skips over one of its times (DST; cron-time.ts). */
+  const skipTimers = new Map<string, NodeJS.Timeout>();
   let stopping = false;
   const enabled = jobs.filter((j) => jobSettings(ctx.config, j).enabled);
   /** Several daemons may share the database (PostgreSQL): runs hold leases. */
@@ -242,15 +247,47 @@ export function createJobScheduler(
       });
       void task.start();
       tasks.set(def.name, task);
+      armSkippedRun(def, expr);
     }
     log.info({ jobs: enabled.map((d) => `${d.name} (${jobSettings(ctx.config, d).schedule})`), timezone: ctx.config.jobs.timezone }, 'jobs scheduled');
     return tasks;
+  }
+
+  /**
+   * A time of the job's schedule the clock skips (02:30 when daylight saving time starts) is run at
+   * the change, once: node-cron never fires it. Its slot is the change's instant (previousRun), so
+   * a tick of node-cron at the same instant ("0 * * * *" at 03:00) claims the same slot and only one runs.
+   */
+  function armSkippedRun(def: JobDefinition, expr: string): void {
+    clearTimeout(skipTimers.get(def.name));
+    skipTimers.delete(def.name);
+    if (stopping) return;
+    const now = ctx.clock.now();
+    const at = nextSkippedRun(expr, ctx.config.jobs.timezone, now);
+    if (at === null) return;
+    const delay = at.getTime() - now.getTime();
+    const timer = setTimeout(() => {
+      skipTimers.delete(def.name);
+      if (delay > SKIP_TIMER_MAX_MS) {
+        armSkippedRun(def, expr);
+        return;
+      }
+      log.info({ job: def.name, schedule: expr, at: at.toISOString(), timezone: ctx.config.jobs.timezone }, 'the clock skipped a scheduled time (daylight saving time): running the job now');
+      run(def.name, 'scheduled')
+        .catch((err: unknown) => log.error({ err, job: def.name }, 'job failed; it runs again on its next schedule'))
+        .finally(() => armSkippedRun(def, expr));
+      // A second late: the run reads the clock, and its slot is the change itself (previousRun).
+    }, Math.min(delay + 1000, SKIP_TIMER_MAX_MS));
+    timer.unref();
+    skipTimers.set(def.name, timer);
   }
 
   async function stop(): Promise<void> {
     stopping = true;
     for (const t of retries) clearTimeout(t);
     retries.clear();
+    for (const t of skipTimers.values()) clearTimeout(t);
+    skipTimers.clear();
     for (const t of tasks.values()) await t.destroy();
     tasks.clear();
     await Promise.allSettled([...running.values()]);

@@ -426,6 +426,26 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     await s.stop();
   });
 
+  it('a time the clock skips (02:30 on the day daylight saving time starts) runs once, at the change; node-cron alone skipped the day', async () => {
+    // America/Chicago: on 8 March 2026 the clock jumps from 02:00 CST to 03:00 CDT (08:00Z); 02:30 never comes.
+    await start('2026-03-08T07:59:59.500Z', { ...CONFIG, jobs: { ...CONFIG.jobs, dailyReport: { schedule: '30 2 * * *' } } });
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    let runs = 0;
+    const probe: JobDefinition = { name: 'probe', configKey: 'dailyReport', runOnFirstStart: false, run: async () => ({ processed: ++runs, sent: 0 }) };
+    const s = createJobScheduler({ ...env.ctx, log }, [probe]);
+    s.schedule();
+    env.clock.set('2026-03-08T08:00:00.400Z'); // the timer fires a second after the change
+    await until(async () => (await jobRun(env.ctx.db, 'probe'))?.last_finished_at != null, 'the run for the skipped time', 5_000);
+    expect(runs).toBe(1);
+    expect((await jobRun(env.ctx.db, 'probe'))!.last_slot).toBe('2026-03-08T08:00:00.000Z');
+    expect(lines.find((l) => l['msg'] === 'the clock skipped a scheduled time (daylight saving time): running the job now')).toMatchObject({ job: 'probe', at: '2026-03-08T08:00:00.000Z', timezone: 'America/Chicago' });
+    // The slot is taken: the same time again (another daemon, a catch-up) does not run it twice.
+    expect(await s.run('probe', 'scheduled')).toBeNull();
+    expect(runs).toBe(1);
+    await s.stop();
+  });
+
   it('a job never runs twice at the same time', async () => {
     await start('2026-03-02T13:30:00Z');
     const s = createJobScheduler(env.ctx);

@@ -126,6 +126,12 @@ describe('cron times (catch-up)', () => {
     ['*/15 * * * *', 'UTC', '2026-03-03T14:07:30Z', '2026-03-03T14:00:00Z', '2026-03-03T14:15:00Z'],
     ['0 9 * * mon-fri', 'Europe/Berlin', '2026-03-07T12:00:00Z', '2026-03-06T08:00:00Z', '2026-03-09T08:00:00Z'],
     ['30 8 1 * *', 'UTC', '2026-03-15T00:00:00Z', '2026-03-01T08:30:00Z', '2026-04-01T08:30:00Z'],
+    // A time the clock skips (DST starts) fires at the change, once: 02:30 does not exist on 29 March in Berlin.
+    ['30 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-28T01:30:00Z', '2026-03-29T01:00:00Z'],
+    ['30 2 * * *', 'Europe/Berlin', '2026-03-29T02:00:00Z', '2026-03-29T01:00:00Z', '2026-03-30T00:30:00Z'],
+    ['*/15 2 * * *', 'America/New_York', '2026-03-08T06:59:00Z', '2026-03-07T07:45:00Z', '2026-03-08T07:00:00Z'],
+    ['0 2 * * *', 'Australia/Lord_Howe', '2026-10-03T15:00:00Z', '2026-10-02T15:30:00Z', '2026-10-03T15:30:00Z'], // a 30-minute change
+    ['0 * * * *', 'Europe/Berlin', '2026-03-29T00:30:00Z', '2026-03-29T00:00:00Z', '2026-03-29T01:00:00Z'], // 02:00 skipped, 03:00 is the same instant
   ])('%s in %s at %s: previous %s, next %s', (expr, zone, at, prev, next) => {
     expect(previousRun(expr, zone, new Date(at))?.toISOString()).toBe(new Date(prev).toISOString());
     expect(nextRun(expr, zone, new Date(at))?.toISOString()).toBe(new Date(next).toISOString());
