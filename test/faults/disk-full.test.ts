@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../src/main.js';
@@ -91,6 +92,17 @@ describe.skipIf(!MOUNTABLE)('a full disk under the data directory', () => {
     const before = await healthz();
     expect(before.code).toBe(200);
     expect(before.body.checks.find((c) => c.name === 'disk')).toMatchObject({ ok: true, detail: expect.stringMatching(/ MB free on /) });
+
+    // An empty write-ahead log: a commit while the disk is full must then grow it (a log that a
+    // checkpoint had just emptied would be written over in place, needing no new blocks).
+    if (daemon!.ctx.config.database.driver === 'sqlite') {
+      const own = new Database(join(mnt, 'casegate.db'), { fileMustExist: true });
+      try {
+        own.pragma('wal_checkpoint(truncate)');
+      } finally {
+        own.close();
+      }
+    }
 
     // Fill the file system to its last byte.
     const fd = openSync(filler(), 'w');
