@@ -16,7 +16,7 @@ export interface SmtpListener {
   readonly port: number;
   /**
    * Take the listener settings of a reloaded configuration that need no new socket (hostname,
-   * maxMessageBytes, maxClients, maxClientsPerIp, trustXForwardFrom): new sessions use them. host/port need a new listener (reload.ts).
+   * maxMessageBytes, maxClients, maxClientsPerIp, maxSessionSeconds, trustXForwardFrom): new sessions use them. host/port need a new listener (reload.ts).
    */
   applyConfig(): void;
   /**
@@ -66,6 +66,27 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
   const refused = new WeakMap<SMTPServerSession, number>();
   /** When each crowding client address was last warned about (pruned as it grows). */
   const crowdWarned = new Map<string, number>();
+  /** Each session's deadline (listener.maxSessionSeconds), by session id; cleared when it closes. */
+  const deadlines = new Map<string, NodeJS.Timeout>();
+  /** Sessions whose message came in whole and is being committed: a deadline waits for their answer. */
+  const committing = new Set<string>();
+  const armDeadline = (session: SMTPServerSession, ms: number): void => {
+    const timer = setTimeout(() => {
+      if (committing.has(session.id)) {
+        armDeadline(session, 5_000);
+        return;
+      }
+      deadlines.delete(session.id);
+      for (const conn of server.connections) {
+        if (conn.id !== session.id) continue;
+        log.warn({ ...envelopeOf(session), seconds: cfg.maxSessionSeconds }, 'SMTP session longer than listener.maxSessionSeconds: ended with 421 (a message in transfer is not kept; the sending MTA retries)');
+        conn.send(421, `4.4.2 ${cfg.hostname} Session too long, closing connection`);
+        conn.close();
+      }
+    }, ms);
+    timer.unref();
+    deadlines.set(session.id, timer);
+  };
   const goodbye = (id: string): void => {
     for (const conn of server.connections) {
       if (conn.id !== id) continue;
@@ -93,6 +114,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       const ip = session.remoteAddress;
       // The MTA in front that we trust (its XFORWARD) is every sender at once: not limited.
       if (cfg.trustXForwardFrom.includes(ip)) {
+        armDeadline(session, cfg.maxSessionSeconds * 1000);
         callback();
         return;
       }
@@ -108,7 +130,15 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
         callback(reply(421, `4.7.0 ${cfg.hostname} Too many connections from ${ip}, try again later`));
         return;
       }
+      // A client that trickles its commands or its message (a byte every minute: never idle long
+      // enough for the socket's timeout) cannot hold a slot for ever.
+      armDeadline(session, cfg.maxSessionSeconds * 1000);
       callback();
+    },
+    onClose(session) {
+      clearTimeout(deadlines.get(session.id));
+      deadlines.delete(session.id);
+      committing.delete(session.id);
     },
     onRcptTo(address, session, callback) {
       if (ctx.mailboxes.byAddress(address.address) === null) {
@@ -128,11 +158,12 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       busy.add(session.id);
       const answer: typeof callback = (err, message) => {
         busy.delete(session.id);
+        committing.delete(session.id);
         callback(err, message);
         // Stopping: this session has its answer; end it instead of waiting for its next command.
         if (closing) setImmediate(() => goodbye(session.id));
       };
-      handleData(ctx, stream, session).then(
+      handleData(ctx, stream, session, () => committing.add(session.id)).then(
         (outcome) => {
           if (outcome.kind === 'retry') answer(outcome.diskFull === true ? reply(452, '4.3.1 Insufficient system storage, please retry later') : reply(451, '4.3.0 Temporary failure, please retry'));
           else if (outcome.kind === 'stored') answer(null, `2.0.0 Stored in case ${outcome.caseNumber}`);
@@ -191,7 +222,7 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       cfg = ctx.config.listener;
       // smtp-server reads these options for every new session.
       Object.assign(server.options, { name: cfg.hostname, size: cfg.maxMessageBytes, maxClients: cfg.maxClients, useXForward: xForward(cfg.trustXForwardFrom) });
-      // maxClientsPerIp is read from cfg at each connection.
+      // maxClientsPerIp and maxSessionSeconds are read from cfg at each connection.
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -216,7 +247,7 @@ class ClientGoneError extends Error {
   }
 }
 
-async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Outcome> {
+async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session: SMTPServerSession, received: () => void): Promise<Outcome> {
   const arrivedMs = performance.now();
   const limit = ctx.config.listener.maxMessageBytes;
   // Keep reading the client's data even past the limit (the protocol needs the final dot),
@@ -258,6 +289,7 @@ async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session
   if (exceeded || stream.sizeExceeded) throw new SizeLimitError(limit);
   if (result.status === 'rejected') throw result.reason;
   const blob = result.value;
+  received();
   const recipients = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
   const mailFrom = session.envelope.mailFrom;
   const mailbox = ctx.mailboxes.pick(recipients);

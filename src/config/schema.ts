@@ -135,6 +135,13 @@ export const configSchema = z
          */
         maxClientsPerIp: z.number().int().positive().default(20),
         /**
+         * Longest SMTP session: a client still connected after this long gets 421 and is cut off
+         * (a message still in transfer is not kept; its MTA retries). A client trickling a byte a
+         * minute is never idle long enough for the socket timeout. 900 s takes a 70 MB message at
+         * about 1 Mbit/s.
+         */
+        maxSessionSeconds: z.number().int().positive().default(900),
+        /**
          * Addresses of the MTA in front whose XFORWARD (Postfix: smtp_send_xforward_command = yes)
          * is believed: the original client's address and HELO then stand for the connection's
          * (security.senderAuth verify checks SPF against them). Anyone else's XFORWARD is refused.

@@ -214,3 +214,61 @@ describe('connections: one client address cannot take every slot', () => {
     expect(mta.map((s) => s.replies[0]!.slice(0, 3))).toEqual(Array(8).fill('220'));
   });
 });
+
+describe('listener.maxSessionSeconds: a client trickling its message', () => {
+  let slow: Daemon;
+  let slowLines: LogLine[];
+  let slowDir: string;
+  beforeAll(async () => {
+    slowDir = mkdtempSync(join(tmpdir(), 'casegate-trickle-'));
+    const resolved = writeConfig(slowDir, {
+      templates: { watch: false },
+      listener: { port: 0, maxSessionSeconds: 2 },
+      outgoing: { transport: 'file', sweepSeconds: 1 },
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+    });
+    const captured = captureLogger();
+    slowLines = captured.lines;
+    slow = await startDaemon({ resolved, log: captured.log });
+  });
+  afterAll(async () => {
+    await slow.stop();
+    rmSync(slowDir, { recursive: true, force: true });
+  });
+
+  it('a line every 300 ms (never idle long enough for the socket timeout) is cut off with 421 at the deadline; nothing is kept', async () => {
+    const s = await openSmtpSession(slow.smtp!.port);
+    sessions.push(s);
+    await s.command('EHLO trickle.example');
+    await s.command('MAIL FROM:<trickle@customer.example>');
+    await s.command('RCPT TO:<support@example.com>');
+    expect((await s.command('DATA')).reply).toMatch(/^354/);
+    const started = Date.now();
+    const drip = setInterval(() => s.write('More text, one line at a time.\r\n'), 300);
+    try {
+      const closedAt = await s.closed;
+      expect(closedAt - started).toBeLessThan(5_000);
+    } finally {
+      clearInterval(drip);
+    }
+    expect(s.replies.at(-1)).toMatch(/^421 4\.4\.2 .*Session too long/);
+    expect(slowLines.filter((l) => /longer than listener\.maxSessionSeconds/.test(l.msg)).map((l) => l.client)).toEqual(['127.0.0.1']);
+    expect(await slow.ctx.db.selectFrom('receipts').select('id').execute()).toEqual([]);
+    const tmp = join(slow.ctx.blobs.dir, 'tmp');
+    await until(() => !existsSync(tmp) || readdirSync(tmp).length === 0);
+  });
+
+  it('a message sent before the deadline is stored; the session, idle after it, still ends at the deadline', async () => {
+    const s = await openSmtpSession(slow.smtp!.port);
+    sessions.push(s);
+    await s.command('EHLO quick.example');
+    await s.command('MAIL FROM:<quick@customer.example>');
+    await s.command('RCPT TO:<support@example.com>');
+    await s.command('DATA');
+    s.write(`${eml({ from: 'quick@customer.example', subject: 'in time', messageId: 'quick@customer.example' })}\r\n`);
+    expect((await s.command('.')).reply).toMatch(/^250 .*Stored in case 10001/);
+    // Then it idles: the deadline still ends the session.
+    await s.closed;
+    expect(s.replies.at(-1)).toMatch(/^421 4\.4\.2 /);
+  });
+});
