@@ -1,12 +1,22 @@
 import type { Config, MailboxConfig } from './config/schema.js';
+import { addressKey } from './address-form.js';
 import { stripPlus } from './cases/thread-token.js';
+
+/**
+ * The key an address is looked up by: without its +tag, compared as addressKey does (case, and the
+ * Unicode or ASCII/punycode spelling of an internationalised domain, do not count: a mailbox
+ * configured as hilfe@bücher.example is the one RCPT TO:<hilfe@xn--bcher-kva.example> reaches).
+ */
+function lookupKey(address: string): string {
+  return addressKey(stripPlus(address.trim().toLowerCase()));
+}
 
 /** Which mailbox serves an address; which addresses are our own (loop guard). */
 export class MailboxDirectory {
   readonly #byAddress = new Map<string, MailboxConfig>();
   readonly #byName = new Map<string, MailboxConfig>();
-  /** Notes addresses (agents' internal notes) → their mailbox. */
-  readonly #notes = new Map<string, MailboxConfig>();
+  /** Notes addresses (agents' internal notes, by addressKey) → their mailbox and the address as configured. */
+  readonly #notes = new Map<string, { readonly mb: MailboxConfig; readonly address: string }>();
 
   constructor(
     readonly all: readonly MailboxConfig[],
@@ -14,13 +24,16 @@ export class MailboxDirectory {
   ) {
     for (const mb of all) {
       this.#byName.set(mb.name, mb);
-      for (const a of mb.addresses) this.#byAddress.set(a, mb);
+      for (const a of mb.addresses) this.#byAddress.set(lookupKey(a), mb);
       if (mb.notesAddress !== undefined) {
-        this.#notes.set(mb.notesAddress, mb);
-        if (!this.#byAddress.has(stripPlus(mb.notesAddress))) this.#byAddress.set(stripPlus(mb.notesAddress), mb);
+        this.#notes.set(addressKey(mb.notesAddress), { mb, address: mb.notesAddress });
+        if (!this.#byAddress.has(lookupKey(mb.notesAddress))) this.#byAddress.set(lookupKey(mb.notesAddress), mb);
       }
       if (notesPlusTag !== '') {
-        for (const a of mb.addresses) this.#notes.set(a.replace('@', `+${notesPlusTag}@`), mb);
+        for (const a of mb.addresses) {
+          const address = a.replace('@', `+${notesPlusTag}@`);
+          this.#notes.set(addressKey(address), { mb, address });
+        }
       }
     }
   }
@@ -31,19 +44,19 @@ export class MailboxDirectory {
 
   /** Whether mail to this address is an internal note (agentMail.notesPlusTag, mailboxes[].notesAddress). */
   isNotesAddress(address: string): boolean {
-    return this.#notes.has(address.trim().toLowerCase());
+    return this.#notes.has(addressKey(address));
   }
 
   /** The notes address agents write to for a mailbox (the configured one, else the plus form of its first address), or null. */
   notesAddressOf(mb: MailboxConfig): string | null {
     if (mb.notesAddress !== undefined) return mb.notesAddress;
-    for (const [a, m] of this.#notes) if (m === mb) return a;
+    for (const n of this.#notes.values()) if (n.mb === mb) return n.address;
     return null;
   }
 
   /** The mailbox serving this address (plus-addresses included), or null. */
   byAddress(address: string): MailboxConfig | null {
-    return this.#byAddress.get(stripPlus(address.trim().toLowerCase())) ?? null;
+    return this.#byAddress.get(lookupKey(address)) ?? null;
   }
 
   byName(name: string): MailboxConfig | null {

@@ -1,4 +1,5 @@
 import type { RuleConfig } from '../config/schema.js';
+import { addressKey, asciiDomain } from '../address-form.js';
 import type { HeaderMap } from '../mail-in/parsed-mail.js';
 import { stripPlus } from './thread-token.js';
 import { escapeRegex } from '../escape-regex.js';
@@ -85,10 +86,11 @@ export function compileRules(rules: readonly RuleConfig[]): { readonly rules: Co
     const base: (string | number)[] = ['rules', index, 'match'];
     const mailboxes = new Set(list(m.mailbox));
     // A recipient written with a +tag matches that tagged address only; without one, any +tag form of it.
-    const tagged = new Set(list(m.recipient).filter((a) => hasTag(a)));
-    const plain = new Set(list(m.recipient).filter((a) => !hasTag(a)));
-    const senders = new Set(list(m.senderAddress));
-    const domains = list(m.senderDomain).map((d) => d.replace(/^@/, ''));
+    // Addresses and domains compare as addressKey does: case and the Unicode or punycode spelling of a domain do not count.
+    const tagged = new Set(list(m.recipient).filter((a) => hasTag(a)).map(addressKey));
+    const plain = new Set(list(m.recipient).filter((a) => !hasTag(a)).map((a) => addressKey(a)));
+    const senders = new Set(list(m.senderAddress).map(addressKey));
+    const domains = list(m.senderDomain).map((d) => asciiDomain(d.replace(/^@/, '')));
     const subject = m.subject !== undefined ? textMatcher(m.subject, [...base, 'subject'], problems) : null;
     const body = m.body !== undefined ? textMatcher(m.body, [...base, 'body'], problems) : null;
     const headers = list(m.header).map((h, j) => {
@@ -101,8 +103,8 @@ export function compileRules(rules: readonly RuleConfig[]): { readonly rules: Co
       set: r.set,
       matches(input) {
         if (mailboxes.size > 0 && !mailboxes.has(input.mailbox)) return false;
-        if (tagged.size + plain.size > 0 && !input.recipients.some((a) => tagged.has(a.toLowerCase()) || plain.has(stripPlus(a)))) return false;
-        const sender = input.sender.toLowerCase();
+        if (tagged.size + plain.size > 0 && !input.recipients.some((a) => tagged.has(addressKey(a)) || plain.has(addressKey(stripPlus(a))))) return false;
+        const sender = addressKey(input.sender);
         if (senders.size > 0 && !senders.has(sender)) return false;
         if (domains.length > 0) {
           const d = sender.slice(sender.lastIndexOf('@') + 1);

@@ -1,0 +1,67 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestOne } from '../../src/channels/pipe.js';
+import { caseByNumber } from '../../src/db/repos/cases.js';
+import { eml } from '../helpers/context.js';
+import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+
+/**
+ * Several mailboxes and queues of one desk, end to end: customers' MTAs speak real SMTP to the
+ * daemon's listener, what casegate sends reaches a real SMTP sink.
+ */
+let env: TestDaemon;
+
+beforeAll(async () => {
+  env = await startTestDaemon({
+    mailboxes: [
+      { name: 'support', addresses: ['support@example.com'] },
+      { name: 'billing', addresses: ['billing@example.com'], queue: 'finance' },
+      // An internationalised domain, configured as people write it.
+      { name: 'buecher', addresses: ['hilfe@bücher.example'], queue: 'books' },
+    ],
+    rules: [{ name: 'books-vip', match: { recipient: 'vip@bücher.example', senderDomain: 'xn--kunde--gua.example' }, set: { priority: 'high', tags: ['vip'] } }],
+    autoReply: { minIntervalSeconds: 0 },
+  });
+});
+
+afterAll(async () => {
+  await env.stop();
+});
+
+describe('internationalised mailbox domains', () => {
+  it('the listener and `casegate ingest --recipient` take the punycode spelling of a mailbox address: that mailbox, its queue, its From', async () => {
+    // Mail systems without SMTPUTF8 (most MTAs relaying to us, Postfix's ${recipient}) spell the domain in ASCII.
+    const info = await env.client().sendMail({
+      envelope: { from: 'leser@customer.example', to: ['hilfe@xn--bcher-kva.example'] },
+      from: 'Lea Leser <leser@customer.example>',
+      to: 'hilfe@xn--bcher-kva.example',
+      subject: 'Buch fehlt',
+      text: 'Mein bestelltes Buch ist nicht angekommen.',
+    });
+    const n = Number(/^250 .*Stored in case (\d+)/.exec(info.response)?.[1]);
+    const c = (await caseByNumber(env.daemon.ctx.db, n))!;
+    expect([c.queue, c.mailbox]).toEqual(['books', 'buecher']);
+
+    const raw = eml({ from: 'Lea Leser <leser2@customer.example>', to: 'hilfe@xn--bcher-kva.example', subject: 'Rechnung', body: 'Bitte die Rechnung neu senden.' });
+    const piped = await ingestOne(env.daemon.ctx, 'stdin', Readable.from([Buffer.from(raw)]), { recipient: 'hilfe@xn--bcher-kva.example', sender: 'leser2@customer.example' });
+    expect(piped.exitCode).toBe(0);
+    expect(piped.outcome.kind).toBe('stored');
+    const p = (await caseByNumber(env.daemon.ctx.db, (piped.outcome as { caseNumber: number }).caseNumber))!;
+    expect([p.queue, p.mailbox]).toEqual(['books', 'buecher']);
+    await eventually(() => expect(sentTo(env.sink, 'leser2@customer.example')).toHaveLength(1));
+    expect(sentTo(env.sink, 'leser2@customer.example')[0]!.parsed.from?.value[0]?.address).toMatch(/^hilfe@(bücher|xn--bcher-kva)\.example$/);
+  });
+
+  it('rules compare recipient and sender domain whatever spelling the domain arrives in', async () => {
+    const info = await env.client().sendMail({
+      envelope: { from: 'kim@kunde-ä.example', to: ['hilfe+vip@xn--bcher-kva.example'] },
+      from: 'Kim <kim@kunde-ä.example>',
+      to: 'vip@xn--bcher-kva.example',
+      subject: 'Bestellung',
+      text: 'Wo bleibt meine Bestellung?',
+    });
+    const n = Number(/Stored in case (\d+)/.exec(info.response)?.[1]);
+    const c = (await caseByNumber(env.daemon.ctx.db, n))!;
+    expect(c.priority).toBe('high');
+  });
+});
