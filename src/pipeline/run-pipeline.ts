@@ -131,7 +131,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
           // primary receipts refused ours): the same message is now a duplicate, a different one
           // reusing its Message-ID a collision. On the first attempt the dedupe stage's decision
           // stands — that index refuses the receipt of anything committed since, so no second look-up.
-          const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf);
+          const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf, msg.notes.copyKey ?? null);
           if (again.kind === 'duplicate') {
             msg.notes.dedupeKey = again.of.dedupe_key;
             return null;

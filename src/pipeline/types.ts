@@ -163,6 +163,8 @@ export interface Notes {
   /** Set by parse, with `parsed`. */
   textFacts?: TextFacts;
   dedupeKey?: string;
+  /** Set by dedupe for a message without a Message-ID that has a Date: the key its copies in other mailboxes share (stages/dedupe.ts copyKey). */
+  copyKey?: string;
   /** Set by dedupe: digest of what survives relaying (sender, subject, date, normalised body, attachments). */
   contentDigest?: string;
   /** Set by dedupe: the stored message whose Message-ID this different message reuses, else unset. */

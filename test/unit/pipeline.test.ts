@@ -158,7 +158,12 @@ describe('dedupe', () => {
     expect((await env.ingest(raw)).kind).toBe('ignored');
     const other = eml({ messageId: null, body: 'a different message' });
     expect((await env.ingest(other)).kind).toBe('stored');
-    expect((await receipts())[0]!.dedupe_key).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // With a Date: the copy key (sender, recipients, subject, date, body bytes), which copies
+    // delivered to several mailboxes share; without one the raw bytes alone.
+    expect((await receipts())[0]!.dedupe_key).toMatch(/^copy:[0-9a-f]{64}$/);
+    const undated = eml({ messageId: null, body: 'no date' }).replace(/^Date: .*\r\n/m, '');
+    expect((await env.ingest(undated)).kind).toBe('stored');
+    expect((await receipts()).at(-1)!.dedupe_key).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
   it('takes a message processed concurrently exactly once', async () => {

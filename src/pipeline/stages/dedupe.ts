@@ -1,8 +1,11 @@
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, ReceiptRow } from '../../db/schema.js';
 import { primaryReceipts } from '../../db/repos/receipts.js';
 import { contentDigest, sameContent } from '../../mail-in/content-digest.js';
 import type { ParsedMail } from '../../mail-in/parsed-mail.js';
+import type { StoredBlob } from '../../storage/blob-store.js';
 import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
 /**
@@ -10,10 +13,56 @@ import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
  * Message-ID with the same content digest (sender, subject, date, normalised body: what survives
  * relaying); without a Message-ID, the same raw bytes. A different message reusing a stored
  * Message-ID (a broken client, or someone copying a customer's id) is a new message: it gets its
- * own key, `mid:<id>#<digest>`, and persist records the collision.
+ * own key, `mid:<id>#<digest>`, and persist records the collision. Without a Message-ID: the same
+ * raw bytes, or the same copyKey (one message delivered to several of our mailboxes).
  */
 export function dedupeKey(messageId: string | null, rawSha256: string): string {
   return messageId !== null ? `mid:${messageId}` : `sha256:${rawSha256}`;
+}
+
+/**
+ * A message without a Message-ID that reached several of our mailboxes (To support@, Cc billing@,
+ * both read over IMAP; or by IMAP and the listener) differs between its copies only in the header
+ * fields each delivery added on top (Delivered-To, Received, Return-Path): its raw bytes do not
+ * tell the copies are one message. Its copy key is what every copy carries unchanged: sender,
+ * recipients, subject, date and Content-Type, and the bytes of its body (line ends not counted). Only with a
+ * Date: without one, two messages of a script saying the same thing could not be told apart, and
+ * the raw bytes decide.
+ */
+export async function copyKey(parsed: ParsedMail, raw: StoredBlob): Promise<string | null> {
+  if (parsed.messageId !== null || parsed.date === null) return null;
+  if (raw.data === undefined && raw.held?.written === false) return null;
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify([parsed.from?.address ?? '', parsed.to.map((a) => a.address), parsed.cc.map((a) => a.address), parsed.subject, parsed.date.toISOString(), parsed.headers.get('content-type') ?? []]));
+  // The body: everything after the first empty line, CRs dropped (a CRLF and an LF copy are one).
+  let lf = 0; // newlines in a row (CRs skipped) while still in the header
+  let inBody = false;
+  const feed = (chunk: Buffer): void => {
+    let start = 0;
+    if (!inBody) {
+      for (let i = 0; i < chunk.length; i++) {
+        const b = chunk[i]!;
+        if (b === 0x0d) continue;
+        lf = b === 0x0a ? lf + 1 : 0;
+        if (lf === 2) {
+          inBody = true;
+          start = i + 1;
+          break;
+        }
+      }
+      if (!inBody) return;
+    }
+    let from = start;
+    for (let i = start; i < chunk.length; i++) {
+      if (chunk[i] !== 0x0d) continue;
+      if (i > from) hash.update(chunk.subarray(from, i));
+      from = i + 1;
+    }
+    if (from < chunk.length) hash.update(chunk.subarray(from));
+  };
+  if (raw.data !== undefined) feed(raw.data);
+  else for await (const chunk of createReadStream(raw.path)) feed(chunk as Buffer);
+  return `copy:${hash.digest('hex')}`;
 }
 
 function collisionKey(messageId: string, digest: string): string {
@@ -31,11 +80,12 @@ function sameMessage(row: ReceiptRow, parsed: ParsedMail, digest: string): boole
 }
 
 /** One indexed look-up: the Message-ID's key and its collision key for this content. */
-export async function decideDedupe(db: Kysely<Database>, parsed: ParsedMail, rawSha256: string, digest: string, retryOf: number | undefined): Promise<DedupeDecision> {
+export async function decideDedupe(db: Kysely<Database>, parsed: ParsedMail, rawSha256: string, digest: string, retryOf: number | undefined, copy: string | null = null): Promise<DedupeDecision> {
   const base = dedupeKey(parsed.messageId, rawSha256);
   if (parsed.messageId === null) {
-    const [seen] = await primaryReceipts(db, [base]);
-    return seen !== undefined && seen.id !== retryOf ? { kind: 'duplicate', of: seen } : { kind: 'new', key: base, collision: null };
+    const rows = await primaryReceipts(db, copy !== null ? [base, copy] : [base]);
+    const seen = rows.find((r) => r.id !== retryOf);
+    return seen !== undefined ? { kind: 'duplicate', of: seen } : { kind: 'new', key: copy ?? base, collision: null };
   }
   const alt = collisionKey(parsed.messageId, digest);
   const rows = await primaryReceipts(db, [base, alt]);
@@ -60,7 +110,9 @@ export const dedupeStage: DecideStage = {
     const parsed = need(msg.notes.parsed, 'parsed');
     const digest = msg.notes.textFacts?.digest ?? contentDigest(parsed);
     msg.notes.contentDigest = digest;
-    const d = await decideDedupe(ctx.db, parsed, msg.arrival.raw.sha256, digest, msg.arrival.retryOf);
+    const copy = await copyKey(parsed, msg.arrival.raw);
+    if (copy !== null) msg.notes.copyKey = copy;
+    const d = await decideDedupe(ctx.db, parsed, msg.arrival.raw.sha256, digest, msg.arrival.retryOf, copy);
     if (d.kind === 'duplicate') {
       msg.notes.dedupeKey = d.of.dedupe_key;
       return { end: 'ignored', reason: `duplicate of receipt ${d.of.id} (${d.of.outcome})`, caseRow: null };

@@ -1,0 +1,71 @@
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { peekDb, type DbPeek } from '../helpers/db-peek.js';
+import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
+import { eml } from '../helpers/context.js';
+import { imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
+
+/**
+ * One message that reached two of our IMAP mailboxes (To support@, Cc billing@: the MTA delivered a
+ * copy to each account), against a private Dovecot: one case, one confirmation, whichever copy is
+ * read first.
+ */
+const USERS = ['nomid-s', 'nomid-b', 'cc-s', 'cc-b'];
+let server: DovecotServer;
+let d: RunningDaemon | undefined;
+let db: DbPeek | undefined;
+
+async function start(s: string, b: string): Promise<{ d: RunningDaemon; db: DbPeek }> {
+  d = await runDaemon({
+    mailboxes: [
+      { name: 'support', addresses: ['support@example.com'], imap: imapOf(server, s) },
+      { name: 'billing', addresses: ['billing@example.com'], queue: 'finance', imap: imapOf(server, b) },
+    ],
+    autoReply: { minIntervalSeconds: 0 },
+  });
+  db = peekDb(d.resolved);
+  return { d, db };
+}
+
+async function count(db: DbPeek, sql: string): Promise<number> {
+  return Number(Object.values((await db.get<Record<string, number>>(sql))!)[0]);
+}
+
+/** The copy the MTA delivered to one account: its own trace headers on top. */
+function copyFor(address: string, raw: string): string {
+  return `Delivered-To: ${address}\r\nReceived: from mx.example.com by imap.example.com for <${address}>; Mon, 02 Mar 2026 08:59:40 +0000\r\n${raw}`;
+}
+
+describeWithDovecot('one message in two of our IMAP mailboxes', () => {
+  beforeAll(async () => {
+    server = await startDovecot({ users: USERS.map((user) => ({ user, password: `pw-${user}` })) });
+  });
+
+  afterEach(async () => {
+    await d?.stop();
+    await db?.close();
+    if (d !== undefined) removeDir(d.dir);
+    d = undefined;
+    db = undefined;
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('without a Message-ID (a monitoring script): one case, one confirmation', async () => {
+    const { db } = await start('nomid-s', 'nomid-b');
+    const raw = eml({ from: 'Monitor <monitor@customer.example>', to: 'support@example.com', cc: 'billing@example.com', subject: 'Payment API down', messageId: null, body: 'The payment API answers 503 since 08:55.' });
+    await server.append('nomid-b', copyFor('billing@example.com', raw));
+    await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 1, 'the first copy');
+    await server.append('nomid-s', copyFor('support@example.com', raw));
+    await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 2, 'the second copy');
+    expect(await count(db, 'SELECT count(*) FROM cases')).toBe(1);
+    expect(await db.all('SELECT outcome FROM receipts ORDER BY id')).toEqual([{ outcome: 'stored' }, { outcome: 'ignored' }]);
+    expect(await count(db, "SELECT count(*) FROM outbox WHERE kind = 'confirmation'")).toBe(1);
+    // The script's next alert, word for word the same a minute later, is a message of its own.
+    const next = eml({ from: 'Monitor <monitor@customer.example>', to: 'support@example.com', cc: 'billing@example.com', subject: 'Payment API down', messageId: null, body: 'The payment API answers 503 since 08:55.', date: 'Mon, 02 Mar 2026 09:00:00 +0000' });
+    await server.append('nomid-s', copyFor('support@example.com', next));
+    await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 3, 'the next alert');
+    expect(await count(db, 'SELECT count(*) FROM cases')).toBe(2);
+  });
+});
