@@ -77,6 +77,23 @@ export class MailboxDirectory {
     return mb.queue ?? mb.name;
   }
 
+  /**
+   * The mailbox a new case from this message belongs to. One message addressed to several of our
+   * mailboxes (To support@, Cc billing@) reaches each of them; its copies are one message
+   * (dedupe), and the case must not depend on which copy is read first: when the mailbox a copy
+   * arrived in is named in To or Cc, the case goes to the first of our mailboxes named there, To
+   * before Cc (that one got the message too). A copy that arrived by Bcc, a redirect or an alias
+   * (its mailbox named nowhere in To or Cc) stays in the mailbox it arrived in.
+   */
+  addressed(arrival: MailboxConfig, to: readonly string[], cc: readonly string[]): MailboxConfig {
+    const named: MailboxConfig[] = [];
+    for (const a of [...to, ...cc]) {
+      const mb = this.isNotesAddress(a) ? null : this.byAddress(a);
+      if (mb !== null) named.push(mb);
+    }
+    return named.includes(arrival) ? named[0]! : arrival;
+  }
+
   /** First mailbox matching any of the addresses, else the default. */
   pick(addresses: readonly string[]): MailboxConfig {
     for (const a of addresses) {

@@ -74,7 +74,7 @@ export const rule = z
     /** Every condition given must hold (a list: any of its entries); an empty match matches every new case. */
     match: z
       .object({
-        /** Mailbox name(s) the message arrived in. */
+        /** Mailbox name(s) of the new case: the one the message arrived in (of a message addressed to several of ours, the first named in To, then Cc). */
         mailbox: oneOrMany(z.string().min(1)).optional(),
         /** Recipient address(es): To, Cc or envelope recipient. */
         recipient: oneOrMany(email).optional(),

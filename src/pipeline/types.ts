@@ -111,6 +111,8 @@ export type ThreadDecision =
   | { readonly kind: 'new'; readonly rule: ThreadRule; readonly linkedCaseId: number | null; readonly linkedCaseNumber: number | null };
 
 export interface Classification {
+  /** The mailbox of a new case (MailboxDirectory.addressed): its From; the case's own for a reply. */
+  readonly mailbox: string;
   readonly queue: string;
   readonly priority: string;
   readonly language: string;

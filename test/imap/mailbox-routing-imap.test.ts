@@ -68,4 +68,16 @@ describeWithDovecot('one message in two of our IMAP mailboxes', () => {
     await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 3, 'the next alert');
     expect(await count(db, 'SELECT count(*) FROM cases')).toBe(2);
   });
+
+  it('To support@, Cc billing@: the case is support\'s (queue, From) even when billing\'s copy is read first', async () => {
+    const { db } = await start('cc-s', 'cc-b');
+    const raw = eml({ from: 'Jane Customer <jane@customer.example>', to: 'support@example.com', cc: 'billing@example.com', subject: 'Login fails after paying', messageId: 'cc-1@customer.example' });
+    await server.append('cc-b', copyFor('billing@example.com', raw));
+    await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 1, 'billing\'s copy');
+    await server.append('cc-s', copyFor('support@example.com', raw));
+    await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 2, 'support\'s copy');
+    expect(await db.all('SELECT queue, mailbox FROM cases')).toEqual([{ queue: 'support', mailbox: 'support' }]);
+    const conf = (await db.all<{ from_address: string }>("SELECT from_address FROM outbox WHERE kind = 'confirmation'"));
+    expect(conf).toEqual([{ from_address: 'support@example.com' }]);
+  });
 });

@@ -9,7 +9,8 @@ import { need, NEXT, type DecideStage } from '../types.js';
  *
  * A reply keeps its case's queue, priority, language and owner: rules decide about new cases only
  * (re-routing on every reply would make ownership flap, and let a customer re-route their own case
- * by wording). For a new case: the first matching rule (config `rules`) may set queue, priority,
+ * by wording). For a new case: its mailbox (the one it arrived in; of a message addressed to several
+ * of ours, the first named in To, then Cc: MailboxDirectory.addressed), the first matching rule (config `rules`) may set queue, priority,
  * tags, tier and owner; otherwise the mailbox's queue and the scheme's default priority. An urgent
  * subject from a customer makes it the scheme's urgent level (or keeps a rule's more severe one)
  * and its topic becomes the case subject. A feedback queue records the message as feedback.
@@ -24,7 +25,7 @@ export const classifyStage: DecideStage = {
     const request = msg.notes.request;
     if (thread.kind === 'existing') {
       const c = thread.caseRow;
-      msg.notes.classification = { queue: c.queue, priority: c.priority, language: c.language };
+      msg.notes.classification = { mailbox: c.mailbox, queue: c.queue, priority: c.priority, language: c.language };
       msg.notes.routing = { rule: null, kind: c.kind, subject: null, tags: [], owner: null, tier: null };
       return NEXT;
     }
@@ -35,8 +36,10 @@ export const classifyStage: DecideStage = {
       .map((a) => a.address)
       .concat(msg.arrival.envelopeTo.map((a) => a.toLowerCase()), parsed.headers.get('delivered-to') ?? [], parsed.headers.get('x-original-to') ?? [])
       .map((a) => a.trim().toLowerCase());
+    // A message addressed to several of our mailboxes is routed the same whichever copy is read first.
+    const mailbox = ctx.mailboxes.addressed(msg.arrival.mailbox, parsed.to.map((a) => a.address), parsed.cc.map((a) => a.address));
     const rule = firstMatchingRule(compiledRules(ctx.config.rules), {
-      mailbox: msg.arrival.mailbox.name,
+      mailbox: mailbox.name,
       recipients,
       sender: sender.address,
       subject: parsed.subject,
@@ -44,7 +47,7 @@ export const classifyStage: DecideStage = {
       headers: parsed.headers,
     });
     const set = rule?.set ?? {};
-    const queue = set.queue ?? ctx.mailboxes.queueOf(msg.arrival.mailbox);
+    const queue = set.queue ?? ctx.mailboxes.queueOf(mailbox);
     const scheme = priorityScheme(ctx.config);
     let priority = (set.priority !== undefined ? scheme.resolve(set.priority) : null) ?? scheme.defaultLevel;
     if (request?.urgent != null && scheme.orderOf(scheme.urgentLevel) < scheme.orderOf(priority)) priority = scheme.urgentLevel;
@@ -57,7 +60,7 @@ export const classifyStage: DecideStage = {
     const owner = set.owner !== undefined ? (findAgent(agentsOf(ctx.config, queue), set.owner)?.address ?? null) : null;
     const topic = request?.urgent?.topic ?? '';
 
-    msg.notes.classification = { queue, priority, language };
+    msg.notes.classification = { mailbox: mailbox.name, queue, priority, language };
     msg.notes.routing = {
       rule: rule !== null ? { name: rule.name, index: rule.index } : null,
       kind,

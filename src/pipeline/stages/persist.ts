@@ -47,7 +47,7 @@ export const persistStage: CommitStage = {
         kind: feedback ? 'feedback' : 'case',
         priority: cls.priority,
         queue: cls.queue,
-        mailbox: arrival.mailbox.name,
+        mailbox: cls.mailbox,
         language: cls.language,
         linked_case_id: thread.linkedCaseId,
         owner: null,
@@ -67,7 +67,7 @@ export const persistStage: CommitStage = {
         type: 'case.created',
         actor,
         reason: thread.linkedCaseNumber !== null ? `${thread.rule}: linked to case ${thread.linkedCaseNumber}` : 'new email',
-        data: { rule: thread.rule, linkedCaseId: thread.linkedCaseId, channel: arrival.channel, mailbox: arrival.mailbox.name },
+        data: { rule: thread.rule, linkedCaseId: thread.linkedCaseId, channel: arrival.channel, mailbox: arrival.mailbox.name, ...(cls.mailbox !== arrival.mailbox.name ? { caseMailbox: cls.mailbox } : {}) },
         at: now,
       });
       if (thread.linkedCaseId !== null) {
