@@ -94,6 +94,16 @@ export class MailboxDirectory {
     return named.includes(arrival) ? named[0]! : arrival;
   }
 
+  /**
+   * The mailbox a case's mail goes out from: the one it was opened in. When the configuration no
+   * longer has that one (renamed or removed), the first mailbox of the case's queue — a mailbox
+   * renamed from billing to finance-desk keeps sending its cases' mail From billing@ — and only
+   * when no mailbox serves the queue either, the default mailbox.
+   */
+  ofCase(caseRow: { readonly mailbox: string; readonly queue: string }): MailboxConfig {
+    return this.byName(caseRow.mailbox) ?? this.all.find((mb) => this.queueOf(mb) === caseRow.queue) ?? this.default;
+  }
+
   /** First mailbox matching any of the addresses, else the default. */
   pick(addresses: readonly string[]): MailboxConfig {
     for (const a of addresses) {

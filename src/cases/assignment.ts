@@ -91,7 +91,7 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
     data: { from: previous, to: agent.address, by: o.by },
     at: now,
   });
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const requester: Recipient = requesterOf(caseRow);
   if (o.notifyOwner !== false) {
     await queueStaffEmail(trx, ctx, caseRow, 'assignment', { address: agent.address, name: agent.name }, {

@@ -27,7 +27,7 @@ export interface HardBounce {
 
 export async function tellOwnerOfBounce(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, b: HardBounce): Promise<string[]> {
   const now = ctx.clock.now().toISOString();
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const admin = ctx.config.instance.adminAddress;
   // A staff address that bounces is the administrator's problem (the bounced mail was ours to
   // that person); and whoever bounced is never the one told.

@@ -75,7 +75,7 @@ export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext
     await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `agent-reply not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
     return null;
   }
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const tells = r.change !== null && tellsCustomer(ctx, r.change);
   await queueEmail(trx, ctx, {
     caseRow,
@@ -133,7 +133,7 @@ export async function sendStatusUpdate(trx: Transaction<Database>, ctx: AppConte
     await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `status-changed not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
     return null;
   }
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const to = u.change?.to ?? caseRow.status;
   await queueEmail(trx, ctx, {
     caseRow,
@@ -176,7 +176,7 @@ export async function sendStatusSummary(
   to: Recipient,
   thread: { readonly inReplyTo: string | null; readonly references: readonly string[] },
 ): Promise<void> {
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const owner = ownerName(ctx.config, caseRow.queue, caseRow.owner);
   await queueEmail(trx, ctx, {
     caseRow,

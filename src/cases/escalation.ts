@@ -124,7 +124,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   if (caseRow === undefined) throw new TransientError(`case ${before.number}: escalation level changed concurrently`);
   await addEvent(trx, { ...base, type: 'case.escalated', reason: `level ${from} → ${to} (${o.trigger}, by ${o.by})${o.reason !== '' ? `: ${o.reason}` : ''}`, data: { ...data, reason: o.reason } });
 
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const recipients = alertRecipients(ctx, caseRow.queue, from, to);
   if (recipients.length === 0) {
     await addEvent(trx, { ...base, actor: 'system', type: 'escalation.unalerted', reason: `no addresses for tier ${to} of queue ${caseRow.queue} and no instance.adminAddress`, data });

@@ -51,7 +51,7 @@ export async function markHam(ctx: AppContext, number: number, opts: { actor?: s
         await addEvent(trx, { caseId: caseRow.id, type: 'auto-reply.suppressed', actor: 'system', reason: `confirmation not sent: ${refusal}`, at: now });
       } else {
         const first = (await messagesOfCase(trx, caseRow.id)).find((m) => m.direction === 'in');
-        const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+        const mailbox = ctx.mailboxes.ofCase(caseRow);
         const outboxId = await queueConfirmation(trx, ctx, {
           caseRow,
           mailbox,

@@ -61,7 +61,7 @@ export async function sendCommandError(
   caseRow: CaseRow,
   o: { readonly to: { readonly address: string; readonly name: string }; readonly errors: readonly { line: string; why: string }[]; readonly subject: string; readonly text: string; readonly messageRowId: number },
 ): Promise<void> {
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const now = ctx.clock.now().toISOString();
   for (const e of o.errors) {
     await addEvent(trx, { caseId: caseRow.id, messageRowId: o.messageRowId, type: 'command.rejected', actor: `agent:${o.to.address}`, reason: `${e.line}: ${e.why}`, at: now });

@@ -123,7 +123,7 @@ export async function recordSurveyAnswer(
     const to = requesterOf(caseRow);
     const refusal = claimId === null ? 'thanked before' : await recipientRefusal(ctx, trx, to.address);
     if (claimId !== null && refusal === null) {
-      const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+      const mailbox = ctx.mailboxes.ofCase(caseRow);
       const outboxId = await queueEmail(trx, ctx, {
         caseRow,
         mailbox,

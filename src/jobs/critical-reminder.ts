@@ -44,7 +44,7 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
     const claimId = await claim(trx, 'critical-reminder', caseId, `stale:${dueAt}`, nowIso);
     if (claimId === null) return 0;
     const minutes = Math.round((j.now.getTime() - new Date(sla.last_update_at).getTime()) / MIN);
-    const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+    const mailbox = ctx.mailboxes.ofCase(caseRow);
     const active = activeOwner(ctx.config, caseRow.queue, caseRow.owner);
     const owner = active !== null ? [active] : alertRecipients(ctx, caseRow.queue, 0, 1);
     let first: number | null = null;

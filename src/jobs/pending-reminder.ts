@@ -36,7 +36,7 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
       await updateSla(trx, caseId, { pending_next_at: nextPendingAction(ctx.config, calendar, since, sla.pending_reminders)?.at.toISOString() ?? null });
       return 0;
     }
-    const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+    const mailbox = ctx.mailboxes.ofCase(caseRow);
     const to = requesterOf(caseRow);
     if (action.kind === 'reminder') {
       const next = nextPendingAction(ctx.config, calendar, since, action.number);

@@ -43,7 +43,7 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
       await addEvent(trx, { caseId, type: 'survey.skipped', actor: 'system', reason: `survey not sent: ${refusal}`, at: nowIso });
       return 0;
     }
-    const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+    const mailbox = ctx.mailboxes.ofCase(caseRow);
     const links = surveyLinksFor(ctx, caseRow.number);
     const outboxId = await queueEmail(trx, ctx, {
       caseRow,

@@ -87,7 +87,7 @@ export type StaffCaseData = ReturnType<typeof staffCaseData>;
  * case's staff data and `data`. Its Message-ID is bound to the recipient (queueEmail).
  */
 export async function queueStaffEmail<N extends TemplateName>(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, kind: N, to: Recipient, data: Omit<TemplateDataMap[N], keyof StaffCaseData>): Promise<number> {
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const full = { ...staffCaseData(ctx, caseRow, mailbox), ...data } as unknown as TemplateDataMap[N];
   // One conversation per case in the recipient's mail client (Thunderbird, Apple Mail: by
   // References): under the staff mail this address already got about the case.

@@ -144,7 +144,7 @@ export async function caseDataFor<N extends TemplateName>(
   const caseRow = await caseByNumber(ctx.db, caseNumber);
   if (caseRow === undefined) throw new TemplateToolError(`no case ${caseNumber}`);
   const target = { language: opts.language ?? mailLanguage(ctx.config, kind, caseRow), queue: caseRow.queue };
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? mailboxOfQueue(ctx.config, caseRow.queue);
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const common = commonData(ctx, caseRow, mailbox, requesterOf(caseRow), opts.isTest ?? false) as unknown as Json;
   const messages = await messagesOfCase(ctx.db, caseRow.id);
   const inbound = messages.filter((m) => m.direction === 'in');

@@ -27,7 +27,7 @@ export function webReplyMessageId(secret: ThreadSecret, formToken: string, text:
 }
 
 export async function buildWebReply(ctx: AppContext, caseRow: CaseRow, text: string, formToken: string): Promise<Buffer> {
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const subject = `Re: ${formatTag(ctx.config.cases.tagPrefix, caseRow.number)} ${caseRow.subject}`;
   const inReplyTo = mintMessageId(caseRow.number, ctx.secret, ctx.config.instance.domain);
   const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
@@ -55,7 +55,7 @@ export async function submitWebReply(ctx: AppContext, caseRow: CaseRow, text: st
   }
   const raw = await buildWebReply(ctx, caseRow, text, formToken);
   const blob = await ctx.blobs.put(Readable.from([raw]));
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   return runPipeline(ctx, {
     channel: 'web',
     mailbox,

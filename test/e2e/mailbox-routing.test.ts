@@ -2,7 +2,13 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestOne } from '../../src/channels/pipe.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
-import { eml } from '../helpers/context.js';
+import { ManualClock } from '../../src/clock.js';
+import { workFromCli } from '../../src/cases/case-commands.js';
+import { closeContext, createContext } from '../../src/context.js';
+import { silentLogger } from '../../src/log.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
+import { eml, TRUSTED_SENDER_AUTH, writeConfig } from '../helpers/context.js';
+import { tempDir } from '../helpers/temp-dirs.js';
 import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 
 /**
@@ -63,5 +69,31 @@ describe('internationalised mailbox domains', () => {
     const n = Number(/Stored in case (\d+)/.exec(info.response)?.[1]);
     const c = (await caseByNumber(env.daemon.ctx.db, n))!;
     expect(c.priority).toBe('high');
+  });
+});
+
+describe('a mailbox renamed in the configuration', () => {
+  it('its open cases keep sending From its address (the mailbox of their queue), not the default mailbox\'s', async () => {
+    const dir = tempDir('casegate-rename-');
+    const base = { templates: { watch: false }, security: { senderAuth: TRUSTED_SENDER_AUTH }, outgoing: { transport: 'file' as const } };
+    const support = { name: 'support', addresses: ['support@example.com'] };
+    const clock = new ManualClock('2026-03-02T09:00:00Z');
+    let ctx = await createContext({ resolved: writeConfig(dir, { ...base, mailboxes: [support, { name: 'billing', addresses: ['billing@example.com'], queue: 'finance' }] }), log: silentLogger(), clock });
+    try {
+      const blob = await ctx.blobs.put(Readable.from([Buffer.from(eml({ to: 'billing@example.com', subject: 'Refund?', messageId: 'refund@customer.example' }))]));
+      const out = await runPipeline(ctx, { channel: 'smtp', mailbox: ctx.mailboxes.byName('billing')!, envelopeFrom: null, envelopeTo: ['billing@example.com'], receivedAt: clock.now(), raw: blob });
+      expect(out.kind).toBe('stored');
+    } finally {
+      await closeContext(ctx);
+    }
+    // The admin renames the mailbox (same address, same queue) and restarts.
+    ctx = await createContext({ resolved: writeConfig(dir, { ...base, mailboxes: [support, { name: 'finance-desk', addresses: ['billing@example.com'], queue: 'finance' }] }), log: silentLogger(), clock });
+    try {
+      await workFromCli(ctx, 10001, { text: 'Your refund is on its way.' });
+      const rows = await ctx.db.selectFrom('outbox').select(['kind', 'from_address']).orderBy('id').execute();
+      expect(rows.at(-1)).toEqual({ kind: 'agent-reply', from_address: 'billing@example.com' });
+    } finally {
+      await closeContext(ctx);
+    }
   });
 });

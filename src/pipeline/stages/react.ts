@@ -52,7 +52,7 @@ export const reactStage: CommitStage = {
       });
       return;
     }
-    const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? msg.arrival.mailbox;
+    const mailbox = ctx.mailboxes.ofCase(caseRow);
     const to = { address: sender.address, name: sender.name };
     const base = { caseRow, mailbox, to, autoReply: true, inReplyTo: parsed.messageId, references: parsed.references };
     if (kind === 'confirmation') {

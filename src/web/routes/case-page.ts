@@ -105,7 +105,7 @@ async function pageData(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link
 }
 
 async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Extra, status = 200): Promise<WebResponse> {
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const data = { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', page: await pageData(ctx, req, caseRow, link, extra) };
   return renderPage(ctx, 'case-page', data, { language: caseRow.language, queue: caseRow.queue }, { status, wantsText: req.wantsText });
 }

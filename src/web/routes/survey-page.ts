@@ -29,7 +29,7 @@ interface View {
 
 async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, view: View, status = 200): Promise<WebResponse> {
   const { saved = false, chosen = 0, error = '', draft = '' } = view;
-  const mailbox = ctx.mailboxes.byName(caseRow.mailbox) ?? ctx.mailboxes.default;
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
   const answer = await surveyOfCase(ctx.db, caseRow.id);
   const rating = answer?.rating ?? 0;
   const selected = chosen !== 0 ? chosen : rating;
