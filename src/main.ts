@@ -3,6 +3,7 @@ import { loadConfig, type ResolvedConfig } from './config/load.js';
 import { packageVersion } from './ops/version.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
+import { warnStrandedQueues } from './cases/stranded-queues.js';
 import { startSmtpListener, type SmtpListener } from './channels/smtp-listener.js';
 import { startImapChannel, type ImapChannel } from './channels/imap-channel.js';
 import { WorkLease } from './channels/work-lease.js';
@@ -82,6 +83,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
+  await warnStrandedQueues(ctx);
   let transport: MailTransport;
   try {
     // A blob directory that cannot be made or a configured DKIM key that cannot be read stops the

@@ -2,6 +2,7 @@ import { replaceReloadableParts, type AppContext } from './context.js';
 import { templatesFor } from './context-templates.js';
 import { ConfigError, type ResolvedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { warnStrandedQueues } from './cases/stranded-queues.js';
 import { startSmtpListener } from './channels/smtp-listener.js';
 import { startJobs } from './jobs/scheduler.js';
 import { setLogLevel } from './log.js';
@@ -97,6 +98,7 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
     loopId: `casegate@${next.config.instance.domain}`,
   });
   oldTemplates.close();
+  await warnStrandedQueues({ db: ctx.db, config: next.config, log });
   const actions: string[] = ['templates reloaded'];
   if (old.log.level !== next.config.log.level) {
     setLogLevel(ctx.log, next.config.log.level);

@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import { eml, TRUSTED_SENDER_AUTH, writeConfig } from '../helpers/context.js';
 import { tempDir } from '../helpers/temp-dirs.js';
+import { removeDir, runDaemon } from '../imap/imap-env.js';
 import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 
 /**
@@ -94,6 +95,35 @@ describe('a mailbox renamed in the configuration', () => {
       expect(rows.at(-1)).toEqual({ kind: 'agent-reply', from_address: 'billing@example.com' });
     } finally {
       await closeContext(ctx);
+    }
+  });
+});
+
+describe('a queue taken out of the configuration while it has open cases', () => {
+  it('a reload (and a start) warns that nobody is notified about them', async () => {
+    const dir = tempDir('casegate-stranded-');
+    const base = { templates: { watch: false }, security: { senderAuth: TRUSTED_SENDER_AUTH }, listener: { enabled: false }, outgoing: { transport: 'file' as const }, jobs: { enabled: false } };
+    const support = { name: 'support', addresses: ['support@example.com'] };
+    const d = await runDaemon({ ...base, mailboxes: [support, { name: 'billing', addresses: ['billing@example.com'], queue: 'finance' }], queues: { finance: { agents: [{ name: 'Fin', address: 'fin@example.com' }] } } }, dir);
+    try {
+      const { ctx } = d.daemon;
+      const blob = await ctx.blobs.put(Readable.from([Buffer.from(eml({ to: 'billing@example.com', subject: 'Refund?', messageId: 'stranded@customer.example' }))]));
+      expect((await runPipeline(ctx, { channel: 'smtp', mailbox: ctx.mailboxes.byName('billing')!, envelopeFrom: null, envelopeTo: ['billing@example.com'], receivedAt: new Date(), raw: blob })).kind).toBe('stored');
+      const warned = () => d.lines.filter((l) => l.level === 40 && l.msg.includes('queue "finance" has 1 open case(s)'));
+      expect(warned()).toEqual([]);
+      // The admin merges billing into support and takes the finance team out.
+      writeConfig(dir, { ...base, mailboxes: [{ ...support, addresses: ['support@example.com', 'billing@example.com'] }] });
+      expect((await d.daemon.reload()).ok).toBe(true);
+      expect(warned()).toHaveLength(1);
+      expect(warned()[0]!.msg).toContain('no agent is notified');
+      await d.stop();
+      // And at every start while it lasts.
+      const again = await runDaemon({ ...base, mailboxes: [{ ...support, addresses: ['support@example.com', 'billing@example.com'] }] }, dir);
+      await again.stop();
+      expect(again.lines.filter((l) => l.level === 40 && l.msg.includes('queue "finance" has 1 open case(s)'))).toHaveLength(1);
+    } finally {
+      await d.stop();
+      removeDir(dir);
     }
   });
 });

@@ -112,3 +112,16 @@ export async function databaseAnswers(db: Q): Promise<string | null> {
   if (row?.ro === 'on') return 'the database is read-only (default_transaction_read_only): no message can be stored';
   return null;
 }
+
+/** Open cases (feedback and suspected spam aside) per queue: the stranded-queue check at start and reload. */
+export async function openCasesByQueue(db: Q): Promise<{ readonly queue: string; readonly n: number }[]> {
+  const rows = await db
+    .selectFrom('cases')
+    .select(['queue', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', 'in', [...OPEN_STATUSES])
+    .where('kind', '=', 'case')
+    .where('spam', '=', 0)
+    .groupBy('queue')
+    .execute();
+  return rows.map((r) => ({ queue: r.queue, n: Number(r.n) }));
+}
