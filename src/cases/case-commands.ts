@@ -13,6 +13,7 @@ import { parseAgentMail } from './agent-commands.js';
 import { checkCommands, workCase, WorkError, type WorkOutcome } from './agent-work.js';
 import { escalateCase, lastCustomerMessage, MAX_LEVEL, type EscalationOutcome } from './escalation.js';
 import { priorityScheme } from './priority.js';
+import { moveCase, moveRefusal, type MoveOutcome } from './queue-move.js';
 import { agentsOf, findAgent } from './staff.js';
 
 /**
@@ -62,6 +63,18 @@ export async function assignFromCli(ctx: AppContext, number: number, who: string
   const out = await ctx.db.transaction().execute((trx) =>
     assignCase(trx, ctx, c.id, agent, { actor, by: actor.replace(/^cli:/, ''), reason: `casegate cases assign by ${actor}`, ...(opts.note !== undefined ? { note: opts.note } : {}) }),
   );
+  ctx.outboxSignal.wake();
+  return out;
+}
+
+/** `casegate cases move N QUEUE`: the case goes to another queue (cases/queue-move.ts). */
+export async function moveFromCli(ctx: AppContext, number: number, queue: string, opts: { reason?: string; actor?: string } = {}): Promise<MoveOutcome> {
+  const c = await caseByNumber(ctx.db, number);
+  if (c === undefined) throw new CaseCommandError(`no case ${number}`);
+  const refusal = moveRefusal(ctx, c, queue);
+  if (refusal !== null) throw new CaseCommandError(refusal);
+  const actor = opts.actor ?? cliActor();
+  const out = await ctx.db.transaction().execute((trx) => moveCase(trx, ctx, c.id, queue, { actor, reason: opts.reason ?? '' }));
   ctx.outboxSignal.wake();
   return out;
 }

@@ -54,6 +54,15 @@ export interface PriorityChange {
   readonly actor: string;
 }
 
+export interface QueueChange {
+  /** The case in its new queue. */
+  readonly caseRow: CaseRow;
+  readonly from: string;
+  readonly to: string;
+  readonly at: string;
+  readonly actor: string;
+}
+
 export interface LifecycleHook {
   readonly name: string;
   caseCreated?(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow>;
@@ -61,6 +70,7 @@ export interface LifecycleHook {
   firstResponse?(trx: Trx, ctx: AppContext, response: FirstResponse): Promise<CaseRow>;
   teamUpdate?(trx: Trx, ctx: AppContext, update: TeamUpdate): Promise<CaseRow>;
   priorityChanged?(trx: Trx, ctx: AppContext, change: PriorityChange): Promise<CaseRow>;
+  queueChanged?(trx: Trx, ctx: AppContext, change: QueueChange): Promise<CaseRow>;
 }
 
 /** The static list of hooks (like the migrations and the jobs). */
@@ -234,4 +244,9 @@ export async function setPriority(trx: Trx, ctx: AppContext, caseId: number, lev
   await addEvent(trx, { caseId, messageRowId: who.messageRowId ?? null, type: 'case.priority', actor: who.actor, reason: `${before.priority} → ${name}${who.reason !== '' ? `: ${who.reason}` : ''}`, data: { from: before.priority, to: name }, at });
   ctx.log.info({ caseId, caseNumber: caseRow.number, from: before.priority, to: name, actor: who.actor }, 'case priority changed');
   return { caseRow: await runHooks(trx, ctx, (h) => h.priorityChanged, { caseRow, from: before.priority, to: name, at, actor: who.actor }), changed: true };
+}
+
+/** After a case moved to another queue (cases/queue-move.ts): the hooks (SLA clocks: the new queue's calendar and policy). */
+export async function queueChanged(trx: Trx, ctx: AppContext, change: QueueChange): Promise<CaseRow> {
+  return runHooks(trx, ctx, (h) => h.queueChanged, change);
 }

@@ -4,7 +4,7 @@ import { updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
-import type { FirstResponse, LifecycleHook, PriorityChange, StatusChange, TeamUpdate } from './lifecycle.js';
+import type { FirstResponse, LifecycleHook, PriorityChange, QueueChange, StatusChange, TeamUpdate } from './lifecycle.js';
 import { nextPendingAction } from './follow-up.js';
 import { isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
 import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resume, type ClockState, type Pause } from './sla-state.js';
@@ -279,6 +279,26 @@ async function onPriorityChange(trx: Trx, ctx: AppContext, change: PriorityChang
   return out.caseRow;
 }
 
+/** A case moved to another queue: the due times of its running clocks in the new queue's calendar and policy. */
+async function onQueueChange(trx: Trx, ctx: AppContext, change: QueueChange): Promise<CaseRow> {
+  const { caseRow: after, from, actor } = change;
+  const now = ctx.clock.now().toISOString();
+  const loaded = await load(trx, ctx, after, now);
+  if (loaded === null) return after;
+  const terms = slaTerms(ctx.config, after.queue, after.priority);
+  const before = { fr: loaded.row.fr_due_at ?? null, res: loaded.row.res_due_at ?? null };
+  const out = await write(trx, ctx, after, loaded.row, loaded.state, terms, now);
+  await addEvent(trx, {
+    caseId: after.id,
+    type: 'sla.recomputed',
+    actor,
+    reason: `queue ${from} → ${after.queue} (${terms.policy === '' ? 'no SLA policy' : `policy ${terms.policy}`}, calendar ${terms.calendar.name}): first response due ${out.sla.fr_due_at ?? 'none'} (was ${before.fr ?? 'none'}), resolution due ${out.sla.res_due_at ?? 'none'} (was ${before.res ?? 'none'})`,
+    data: { fromQueue: from, toQueue: after.queue, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at, previous: before },
+    at: now,
+  });
+  return out.caseRow;
+}
+
 /**
  * Suspected spam alerts nobody: sla-check and critical-reminder hold a spam case's checks
  * (next_check_at / stale_check_at null) instead of alerting. Marking it ham (spam-review) calls
@@ -299,4 +319,5 @@ export const SLA_CLOCKS: LifecycleHook = {
   firstResponse: onFirstResponse,
   teamUpdate: onTeamUpdate,
   priorityChanged: onPriorityChange,
+  queueChanged: onQueueChange,
 };

@@ -195,6 +195,19 @@ export function registerCaseWorkCommands(cases: Command): void {
       });
     });
   cases
+    .command('move')
+    .description('move a case to another queue: its agents, tiers, calendar and SLA, and the mailbox of that queue take over; the new team is told')
+    .argument('<number>', 'case number')
+    .argument('<queue>', 'queue name (a mailbox queue or queues.<name>)')
+    .option('--reason <text>', 'why (recorded in the event)')
+    .option('--json', 'JSON output')
+    .action(async (number: string, queue: string, opts: { reason?: string; json?: boolean }) => {
+      await caseCommand(async (ctx) => {
+        const out = await (await caseWork()).moveFromCli(ctx, caseNumberArg(number), queue, opts.reason !== undefined ? { reason: opts.reason } : {});
+        print({ case: out.caseRow.number, queue: out.caseRow.queue, mailbox: out.caseRow.mailbox, owner: out.caseRow.owner, from: out.from, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
+      });
+    });
+  cases
     .command('priority')
     .description('set the priority of a case (a level of the configured scheme); a raise is told to the customer (cases.customerUpdates)')
     .argument('<number>', 'case number')

@@ -222,6 +222,8 @@ describe('errors: one line, exit 1, never a stack trace', () => {
     ['bad tag', ['cases', 'tag', '10002', 'no spaces!'], /#tag needs one name/],
     ['bad priority', ['cases', 'priority', '10002', 'critical'], /"critical" is not a priority level \(urgent, high, normal, low\)/],
     ['unknown assignee', ['cases', 'assign', '10002', 'Zoe'], /"Zoe" is not an agent of queue support/],
+    ['move to an unknown queue', ['cases', 'move', '10002', 'nowhere'], /no queue "nowhere" \(queues: /],
+    ['move to its own queue', ['cases', 'move', '10002', 'support'], /case 10002 is in queue support already/],
     ['no text and no editor', ['cases', 'reply', '10002'], /no text: give --message <text>, --file <path> or set \$EDITOR/, { EDITOR: undefined, VISUAL: undefined }],
     ['empty text', ['cases', 'note', '10002', '--message', '  '], /empty note: nothing stored/],
     ['missing --file', ['cases', 'reply', '10002', '--file', 'nope.txt'], /cannot read --file nope\.txt: ENOENT/],

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CaseCommandError, moveFromCli, workFromCli } from '../../src/cases/case-commands.js';
+import { caseByNumber } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+
+/**
+ * `casegate cases move`: a case that landed in the wrong queue goes to the right team, end to end
+ * (the daemon's SMTP listener takes the customer's mail, a real SMTP sink what casegate sends).
+ */
+let env: TestDaemon;
+
+beforeAll(async () => {
+  env = await startTestDaemon({
+    mailboxes: [
+      { name: 'support', addresses: ['support@example.com'] },
+      { name: 'billing', addresses: ['billing@example.com'], queue: 'finance', fromName: 'Example Billing' },
+    ],
+    queues: {
+      support: { agents: [{ name: 'Sam Support', address: 'sam@example.com' }] },
+      finance: { agents: [{ name: 'Fiona Finance', address: 'fiona@example.com' }], assignment: 'fixed', fixedOwner: 'Fiona Finance', calendar: 'berlin', slaPolicy: 'money' },
+    },
+    sla: {
+      calendars: { berlin: { zone: 'Europe/Berlin', hours: { 'mon-fri': '08:00-16:00' } } },
+      policies: { money: { targets: { normal: { firstResponse: '4h', resolution: '24h' } } } },
+    },
+  });
+});
+
+afterAll(async () => {
+  await env.stop();
+});
+
+describe('moving a case to another queue', () => {
+  it('the new queue\'s agents, SLA and mailbox take over; the customer\'s reply to earlier mail still threads', async () => {
+    const { ctx } = env.daemon;
+    const info = await env.client().sendMail({ from: 'Jane Customer <jane@customer.example>', to: 'support@example.com', subject: 'Charged twice', text: 'My card was charged twice for order 77.', messageId: '<charged@customer.example>' });
+    expect(info.response).toMatch(/Stored in case 10001/);
+    await eventually(() => expect(sentTo(env.sink, 'jane@customer.example')).toHaveLength(1));
+    const confirmation = sentTo(env.sink, 'jane@customer.example')[0]!;
+    expect(confirmation.parsed.from?.value[0]?.address).toBe('support@example.com');
+    expect((await caseByNumber(ctx.db, 10001))!.first_response_due_at).toBeNull(); // support has no SLA policy
+    await eventually(() => expect(sentTo(env.sink, 'sam@example.com')).toHaveLength(1)); // support's new case
+
+    const out = await moveFromCli(ctx, 10001, 'finance', { reason: 'a billing question', actor: 'cli:lead' });
+    expect(out.summary).toContain('queue support → finance');
+    const moved = (await caseByNumber(ctx.db, 10001))!;
+    expect([moved.queue, moved.mailbox, moved.owner]).toEqual(['finance', 'billing', 'fiona@example.com']);
+    expect(moved.first_response_due_at).not.toBeNull(); // the finance policy's clock
+    const events = await eventsOfCase(ctx.db, moved.id);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['case.moved', 'sla.recomputed', 'case.assigned']));
+    // Fiona (fixed owner of finance) is told; Sam of support hears no more of it.
+    await eventually(() => expect(sentTo(env.sink, 'fiona@example.com')).toHaveLength(1));
+
+    // The customer answers the support@ confirmation: it threads, and the new owner hears of it.
+    const reply = await env.client().sendMail({
+      from: 'jane@customer.example',
+      to: 'support@example.com',
+      subject: 'Re: Charged twice',
+      text: 'Here is the statement.',
+      inReplyTo: confirmation.parsed.messageId!,
+      references: [confirmation.parsed.messageId!],
+    });
+    expect(reply.response).toMatch(/Stored in case 10001/);
+    expect((await messagesOfCase(ctx.db, moved.id)).filter((m) => m.direction === 'in').at(-1)!.thread_rule).toBe('signed-reference');
+    await eventually(() => expect(sentTo(env.sink, 'fiona@example.com')).toHaveLength(2));
+    expect(sentTo(env.sink, 'fiona@example.com')[1]!.parsed.from?.value[0]?.address).toBe('billing@example.com');
+    expect(sentTo(env.sink, 'sam@example.com')).toHaveLength(1);
+
+    // Fiona answers: From billing@ now.
+    await workFromCli(ctx, 10001, { text: 'We refunded the second charge.', agent: 'Fiona Finance' });
+    await eventually(() => expect(sentTo(env.sink, 'jane@customer.example')).toHaveLength(2));
+    expect(sentTo(env.sink, 'jane@customer.example')[1]!.parsed.from?.value[0]?.address).toBe('billing@example.com');
+  });
+
+  it('refuses an unknown queue and the queue the case is in', async () => {
+    await expect(moveFromCli(env.daemon.ctx, 10001, 'nowhere')).rejects.toThrow(CaseCommandError);
+    await expect(moveFromCli(env.daemon.ctx, 10001, 'finance')).rejects.toThrow(/already/);
+  });
+});
