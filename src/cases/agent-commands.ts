@@ -10,6 +10,7 @@
  *   #bug <immediately | weeks | months | not-foreseeable>
  *   #call [when]                   #tag <name>
  *   #cc <address> …                #uncc <address> …   (who else gets the case's mail)
+ *   #queue <name>                  move the case to another queue
  *
  * Everything below the command lines is the agent's text (a reply to the customer, or the note).
  * A known command further down on a line of its own still counts (and is taken out of the text:
@@ -33,6 +34,7 @@ export type AgentCommand =
   | { readonly kind: 'escalate'; readonly level: number | null; readonly reason: string; readonly line: string }
   | { readonly kind: 'assign'; readonly agent: string; readonly line: string }
   | { readonly kind: 'priority'; readonly level: string; readonly line: string }
+  | { readonly kind: 'queue'; readonly queue: string; readonly line: string }
   | { readonly kind: 'status'; readonly command: StatusCommand; readonly to: (typeof STATUS_COMMANDS)[StatusCommand]; readonly text: string; readonly line: string }
   | { readonly kind: 'bug'; readonly timeline: BugTimeline; readonly line: string }
   | { readonly kind: 'call'; readonly when: string; readonly line: string }
@@ -53,6 +55,7 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#reopen', meaning: 'reopen a resolved or closed case' },
   { usage: '#priority <level>', meaning: 'set the priority, e.g. #priority high' },
   { usage: '#assign <agent | me>', meaning: 'give the case to an agent of its queue (name or address)' },
+  { usage: '#queue <name>', meaning: 'move the case to another queue: its agents, calendar, SLA and mailbox take over' },
   { usage: '#escalate [tier] [reason]', meaning: 'escalate one tier up, or to tier 1–3 (#tier 2 too)' },
   { usage: '#bug <immediately | weeks | months | not-foreseeable>', meaning: 'a bug: the customer is told when a fix is expected; the case is resolved and tagged bug' },
   { usage: '#call [when]', meaning: 'the customer asked for a phone call: tagged call, the owner is notified' },
@@ -62,7 +65,7 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#uncc <address> …', meaning: 'stop copying these addresses (the requester stays)' },
 ];
 
-const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc'] as const;
+const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'queue', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc'] as const;
 
 /** A bare address as an agent types it (angle brackets allowed): lower-cased, or null. */
 const ADDRESS = /^<?([^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\].]+)>?$/u;
@@ -122,6 +125,8 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
       return args === '' ? bad('#assign needs an agent: #assign Erika, #assign erika@example.com or #assign me') : { kind: 'assign', agent: args, line };
     case 'priority':
       return args === '' || /\s/.test(args) ? bad('#priority needs one level: #priority high') : { kind: 'priority', level: args, line };
+    case 'queue':
+      return args === '' || /\s/.test(args) ? bad('#queue needs one queue name: #queue billing') : { kind: 'queue', queue: args, line };
     case 'bug': {
       const t = args.toLowerCase().replace(/\s+/g, '-');
       const timeline = BUG_TIMELINES.find((x) => x === t);

@@ -12,6 +12,7 @@ import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, t
 import { escalateCase, lastCustomerMessage } from './escalation.js';
 import { isEnded, recordAgentResponse, recordTeamUpdate, setPriority, setStatus, type StatusChange } from './lifecycle.js';
 import { priorityScheme } from './priority.js';
+import { moveCase, moveRefusal } from './queue-move.js';
 import { notifyAgents } from './staff-mail.js';
 import { agentsOf, findAgent, isStaff } from './staff.js';
 
@@ -126,6 +127,11 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
         done.push(r.changed ? `priority ${before} → ${r.caseRow.priority}` : `priority already ${r.caseRow.priority}`);
         break;
       }
+      case 'queue': {
+        const r = await moveCase(trx, ctx, caseId, cmd.queue, { actor: actor.actor, reason: `${cmd.line} by ${actor.by}${why}` });
+        done.push(r.summary.replace(/^case \d+: /, ''));
+        break;
+      }
       case 'assign': {
         const c = (await caseById(trx, caseId))!;
         const target = cmd.agent.toLowerCase() === 'me' ? (actor.address ?? '') : cmd.agent;
@@ -238,7 +244,9 @@ export function checkCommands(
   const valid: ValidCommand[] = [];
   const errors: { line: string; why: string }[] = [];
   const scheme = priorityScheme(ctx.config);
-  const agents = agentsOf(ctx.config, caseRow.queue);
+  // A #queue line moves the case first: an #assign after it names an agent of the new queue.
+  let agents = agentsOf(ctx.config, caseRow.queue);
+  let queue = caseRow.queue;
   let statusLine: string | null = null;
   for (const c of commands) {
     if (c.kind === 'invalid') {
@@ -269,10 +277,19 @@ export function checkCommands(
         continue;
       }
     }
+    if (c.kind === 'queue') {
+      const refusal = moveRefusal(ctx, caseRow, c.queue);
+      if (refusal !== null) {
+        errors.push({ line: c.line, why: refusal });
+        continue;
+      }
+      agents = agentsOf(ctx.config, c.queue);
+      queue = c.queue;
+    }
     if (c.kind === 'assign') {
       const who = c.agent.toLowerCase() === 'me' ? sender : c.agent;
       if (findAgent(agents, who) === null) {
-        errors.push({ line: c.line, why: `"${who}" is not an agent of queue ${caseRow.queue} (agents: ${agents.map((a) => a.name).join(', ') || 'none'})` });
+        errors.push({ line: c.line, why: `"${who}" is not an agent of queue ${queue} (agents: ${agents.map((a) => a.name).join(', ') || 'none'})` });
         continue;
       }
     }

@@ -74,6 +74,33 @@ describe('moving a case to another queue', () => {
     expect(sentTo(env.sink, 'jane@customer.example')[1]!.parsed.from?.value[0]?.address).toBe('billing@example.com');
   });
 
+  it('an agent moves it by email: #queue finance in their answer to the notification', async () => {
+    const { ctx } = env.daemon;
+    const info = await env.client().sendMail({ from: 'Bob Buyer <bob@customer.example>', to: 'support@example.com', subject: 'Invoice address', text: 'Please put our new address on the invoices.', messageId: '<address@customer.example>' });
+    const n = Number(/Stored in case (\d+)/.exec(info.response)?.[1]);
+    await eventually(() => expect(sentTo(env.sink, 'sam@example.com', new RegExp(`${n}`))).toHaveLength(1));
+    const notification = sentTo(env.sink, 'sam@example.com', new RegExp(`${n}`))[0]!;
+    const answer = await env.client().sendMail({
+      from: 'Sam Support <sam@example.com>',
+      to: notification.parsed.replyTo?.value[0]?.address ?? 'support@example.com',
+      subject: `Re: ${notification.parsed.subject ?? ''}`,
+      text: '#queue finance\n#tag address-change',
+      inReplyTo: notification.parsed.messageId!,
+      references: [notification.parsed.messageId!],
+    });
+    expect(answer.response).toMatch(/^250 /);
+    const moved = (await caseByNumber(ctx.db, n))!;
+    expect([moved.queue, moved.mailbox, moved.owner]).toEqual(['finance', 'billing', 'fiona@example.com']);
+    // Fiona (the new owner, told by mail From billing@) answers with a queue that does not exist.
+    await eventually(() => expect(sentTo(env.sink, 'fiona@example.com', new RegExp(`${n}`))).toHaveLength(1));
+    const told = sentTo(env.sink, 'fiona@example.com', new RegExp(`${n}`))[0]!;
+    expect(told.parsed.from?.value[0]?.address).toBe('billing@example.com');
+    const bad = await env.client().sendMail({ from: 'Fiona Finance <fiona@example.com>', to: 'billing@example.com', subject: `Re: ${told.parsed.subject ?? ''}`, text: '#queue nowhere', inReplyTo: told.parsed.messageId! });
+    expect(bad.response).toMatch(/^250 /);
+    await eventually(() => expect(sentTo(env.sink, 'fiona@example.com').some((m) => (m.parsed.text ?? '').includes('no queue "nowhere"'))).toBe(true));
+    expect((await caseByNumber(ctx.db, n))!.queue).toBe('finance');
+  });
+
   it('refuses an unknown queue and the queue the case is in', async () => {
     await expect(moveFromCli(env.daemon.ctx, 10001, 'nowhere')).rejects.toThrow(CaseCommandError);
     await expect(moveFromCli(env.daemon.ctx, 10001, 'finance')).rejects.toThrow(/already/);
