@@ -28,3 +28,19 @@ export async function mailboxFromHeaders(ctx: AppContext, blob: StoredBlob): Pro
     await fh.close();
   }
 }
+
+/**
+ * The mailbox a stored message is run through again (`casegate quarantine retry`): the one it
+ * arrived in; when the configuration no longer has that one (renamed, removed), the mailbox serving
+ * its envelope recipients, else its recipient headers — not simply the first mailbox, whose queue
+ * would get the case.
+ */
+export async function mailboxOfStored(ctx: AppContext, stored: { readonly mailbox: string; readonly envelopeTo: readonly string[] }, blob: StoredBlob): Promise<MailboxConfig> {
+  const named = ctx.mailboxes.byName(stored.mailbox);
+  if (named !== null) return named;
+  for (const a of stored.envelopeTo) {
+    const mb = ctx.mailboxes.byAddress(a);
+    if (mb !== null) return mb;
+  }
+  return (await mailboxFromHeaders(ctx, blob)).mailbox;
+}

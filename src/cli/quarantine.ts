@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { listQuarantine, receiptById } from '../db/repos/receipts.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
+import { mailboxOfStored } from '../channels/arrival.js';
 import { SIZE_LIMIT_STAGE } from '../pipeline/types.js';
 import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
 import { parseRowIds } from './case-args.js';
@@ -63,13 +64,15 @@ export function registerQuarantineCommands(program: Command): void {
             process.exitCode = 1;
             continue;
           }
+          const envelopeTo = JSON.parse(receipt.envelope_to_json) as string[];
+          const raw = { sha256: receipt.raw_sha256, size: receipt.raw_size, path: ctx.blobs.pathFor(receipt.raw_sha256) };
           const outcome = await runPipeline(ctx, {
             channel: 'quarantine-retry',
-            mailbox: ctx.mailboxes.byName(receipt.mailbox) ?? ctx.mailboxes.default,
+            mailbox: await mailboxOfStored(ctx, { mailbox: receipt.mailbox, envelopeTo }, raw),
             envelopeFrom: receipt.envelope_from,
-            envelopeTo: JSON.parse(receipt.envelope_to_json) as string[],
+            envelopeTo,
             receivedAt: ctx.clock.now(),
-            raw: { sha256: receipt.raw_sha256, size: receipt.raw_size, path: ctx.blobs.pathFor(receipt.raw_sha256) },
+            raw,
             retryOf: receipt.id,
           });
           results.push({ id, outcome });

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailboxOfStored } from '../../src/channels/arrival.js';
 import { ingestOne } from '../../src/channels/pipe.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { ManualClock } from '../../src/clock.js';
@@ -7,7 +8,7 @@ import { workFromCli } from '../../src/cases/case-commands.js';
 import { closeContext, createContext } from '../../src/context.js';
 import { silentLogger } from '../../src/log.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
-import { eml, TRUSTED_SENDER_AUTH, writeConfig } from '../helpers/context.js';
+import { eml, testEnv, TRUSTED_SENDER_AUTH, writeConfig } from '../helpers/context.js';
 import { tempDir } from '../helpers/temp-dirs.js';
 import { removeDir, runDaemon } from '../imap/imap-env.js';
 import { eventually, sentTo, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -124,6 +125,22 @@ describe('a queue taken out of the configuration while it has open cases', () =>
     } finally {
       await d.stop();
       removeDir(dir);
+    }
+  });
+});
+
+describe('a stored message run again after its mailbox was renamed', () => {
+  it('goes to the mailbox serving its recipients, not the first mailbox (quarantine retry)', async () => {
+    const env = await testEnv({ mailboxes: [{ name: 'support', addresses: ['support@example.com'] }, { name: 'finance-desk', addresses: ['billing@example.com'], queue: 'finance' }] });
+    try {
+      const blob = await env.ctx.blobs.put(Readable.from([Buffer.from(eml({ to: 'Billing <billing@example.com>', subject: 'Invoice', messageId: 'stored@customer.example' }))]));
+      // Received by the listener as mailbox "billing" (since renamed): the envelope decides …
+      expect((await mailboxOfStored(env.ctx, { mailbox: 'billing', envelopeTo: ['billing@example.com'] }, blob)).name).toBe('finance-desk');
+      // … or, read from IMAP (no envelope), its recipient headers.
+      expect((await mailboxOfStored(env.ctx, { mailbox: 'billing', envelopeTo: [] }, blob)).name).toBe('finance-desk');
+      expect((await mailboxOfStored(env.ctx, { mailbox: 'support', envelopeTo: [] }, blob)).name).toBe('support');
+    } finally {
+      await env.close();
     }
   });
 });
