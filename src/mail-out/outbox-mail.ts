@@ -2,8 +2,14 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 
-/** Turn a stored outbox row into nodemailer options: every header fixed when the row was written. */
-export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = []): Mail.Options {
+/**
+ * Turn a stored outbox row into nodemailer options: every header fixed when the row was written,
+ * but Date: the time of this attempt (`now`). An email the relay took hours late (4xx, an outage)
+ * would otherwise be dated hours before the relay's Received line — what spam filters score
+ * (SpamAssassin's DATE_IN_PAST_*, up to +3.4) — and filed that far down an inbox sorted by
+ * date. Its Message-ID stays the one minted at queue time: a resend is the same message.
+ */
+export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], now: Date): Mail.Options {
   const headers = JSON.parse(row.headers_json) as Record<string, string>;
   const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
   const pending = pendingRecipientsOf(row);
@@ -19,7 +25,7 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[] = [
     messageId: `<${row.message_id}>`,
     ...(row.in_reply_to !== null ? { inReplyTo: `<${row.in_reply_to}>` } : {}),
     ...(row.references_text !== null ? { references: row.references_text } : {}),
-    date: new Date(row.created_at),
+    date: now,
     // Some recipients have it already: the same message goes to the others alone.
     ...(pending !== null ? { envelope: { from: row.from_address, to: pending } } : {}),
     headers,
