@@ -221,6 +221,8 @@ export interface AddressStatusTable {
   last_bounce_at: Timestamp | null;
   last_reason: string | null;
   updated_at: Timestamp;
+  /** When the address asked for no more satisfaction surveys (List-Unsubscribe, 0018); null: it gets them. */
+  surveys_refused_at: Timestamp | null;
 }
 
 export interface MailboxStateTable {

@@ -1,3 +1,4 @@
+import { surveysRefused } from '../db/repos/addresses.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { dueForSurvey, requesterMessages, type RequesterMessage } from '../db/repos/follow-up.js';
@@ -14,7 +15,10 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * surveyed any more (after a long downtime, or when the survey was switched on). Like the
  * confirmation, the survey never goes to an address that did not really write to us: a case that
  * is suspected spam, or whose requester's messages were all automated, spam or failed the sender
- * check (a forged From), is skipped (event survey.skipped, claimed like a sent survey).
+ * check (a forged From), is skipped (event survey.skipped, claimed like a sent survey) — and so is
+ * an address that asked for no more surveys: the survey carries a one-click List-Unsubscribe
+ * (RFC 8058; with the web server on) that Gmail, Yahoo and Apple Mail offer as "Unsubscribe", so
+ * a customer who wants none reports no spam (which would weigh on every email of the domain).
  */
 
 const LOOKBACK_MS = 7 * 86_400_000;
@@ -38,7 +42,10 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
     const claimId = await claim(trx, 'survey', caseId, 'survey', nowIso);
     if (claimId === null) return 0;
     const to = requesterOf(caseRow);
-    const refusal = surveyRefusal(caseRow.spam === 1, await requesterMessages(trx, caseId, caseRow.requester_address)) ?? (await recipientRefusal(ctx, trx, to.address));
+    const refusal =
+      surveyRefusal(caseRow.spam === 1, await requesterMessages(trx, caseId, caseRow.requester_address)) ??
+      (await recipientRefusal(ctx, trx, to.address)) ??
+      ((await surveysRefused(trx, to.address)) ? 'the address asked for no more surveys (unsubscribed)' : null);
     if (refusal !== null) {
       await addEvent(trx, { caseId, type: 'survey.skipped', actor: 'system', reason: `survey not sent: ${refusal}`, at: nowIso });
       return 0;
@@ -54,6 +61,7 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
       generated: true,
       inReplyTo: null,
       references: [],
+      unsubscribeUrl: links.unsubscribe,
       data: { ...commonData(ctx, caseRow, mailbox, to), survey: { url: links.url, min: SURVEY_MIN, max: SURVEY_MAX, ratings: links.ratings } },
     });
     await setClaimOutbox(trx, claimId, outboxId);

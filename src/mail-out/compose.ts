@@ -127,6 +127,12 @@ export interface QueueEmail<N extends TemplateName> {
   readonly attachments?: readonly OutgoingAttachment[];
   /** The agent it is written for (messages.author). */
   readonly author?: string | null;
+  /**
+   * An https URL that stops this kind of mail to the recipient with one POST (RFC 8058): written as
+   * List-Unsubscribe with List-Unsubscribe-Post (both DKIM-signed). Only the survey has one: every
+   * other email is about the recipient's own case, nothing to unsubscribe from.
+   */
+  readonly unsubscribeUrl?: string;
 }
 
 /** A stored file sent with an email: an agent's attachment relayed to the customer (as the blob store keeps it). */
@@ -218,6 +224,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     // translation and screen readers pick their voice by it.
     'Content-Language': templateLanguage(requested, { defaultLanguage: ctx.config.cases.defaultLanguage, languages: ctx.config.templates.languages }),
     ...automationHeaders(automationOf(q.kind, q.autoReply)),
+    ...(q.unsubscribeUrl !== undefined && q.unsubscribeUrl !== '' ? { 'List-Unsubscribe': `<${q.unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
   };
   // Reply-To only when it says more than From: the signed plus address of the case.
   const replyTo = q.mailbox.plusAddressing ? plusAddress(fromAddress, q.caseRow.number, ctx.secret) : null;

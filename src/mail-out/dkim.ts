@@ -35,6 +35,9 @@ export const DKIM_SIGNED_HEADERS = [
   'In-Reply-To',
   'References',
   'Auto-Submitted',
+  // RFC 8058 §4: a one-click unsubscribe is honoured only when the signature covers both.
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
 ].join(':');
 
 const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;

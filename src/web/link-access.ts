@@ -15,13 +15,17 @@ import { checkLinkToken, type LinkPurpose, type LinkToken } from './signed-link.
 
 export type LinkAccess = { readonly ok: true; readonly caseRow: CaseRow; readonly link: LinkToken } | { readonly ok: false; readonly page: WebResponse; readonly why: string };
 
-export type NoticeKind = 'expired' | 'revoked' | 'invalid' | 'not-found' | 'error';
+export type NoticeKind = 'expired' | 'revoked' | 'invalid' | 'not-found' | 'error' | 'unsubscribe' | 'unsubscribed';
 
 export function noticePage(ctx: Pick<AppContext, 'templates' | 'config'>, kind: NoticeKind, status: number, wantsText = false, language?: string): WebResponse {
   return renderPage(ctx, 'web-notice', { instance: { name: ctx.config.instance.name }, notice: { kind, status }, replyMarker: REPLY_MARKER, isTest: false }, { language }, { status, wantsText });
 }
 
-export async function accessLink(ctx: AppContext, token: string, purpose: LinkPurpose, wantsText: boolean): Promise<LinkAccess> {
+/**
+ * `anyAge`: an expired or revoked link of ours still opens (the survey's unsubscribe: RFC 8058
+ * asks the URI to keep working, and stopping surveys harms nobody); a forged one never does.
+ */
+export async function accessLink(ctx: AppContext, token: string, purpose: LinkPurpose, wantsText: boolean, opts: { readonly anyAge?: boolean } = {}): Promise<LinkAccess> {
   const now = ctx.clock.now();
   const check = checkLinkToken(ctx.secret, token, now);
   const fail = (kind: NoticeKind, status: number, why: string, language?: string): LinkAccess => ({ ok: false, why, page: noticePage(ctx, kind, status, wantsText, language) });
@@ -30,6 +34,7 @@ export async function accessLink(ctx: AppContext, token: string, purpose: LinkPu
   if (link.purpose !== purpose) return fail('invalid', 404, `a ${link.purpose} link used for the ${purpose} page`);
   const caseRow = await caseByNumber(ctx.db, link.caseNumber);
   if (caseRow === undefined || caseRow.kind !== 'case') return fail('invalid', 404, `no case ${link.caseNumber}`);
+  if (opts.anyAge === true) return { ok: true, caseRow, link };
   if (!check.ok) return fail('expired', 410, `expired ${link.expiresAt.toISOString()}`, caseRow.language);
   if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, 'revoked', caseRow.language);
   return { ok: true, caseRow, link };

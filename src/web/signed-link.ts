@@ -79,6 +79,11 @@ export function surveyPath(token: string, rating?: number): string {
   return rating === undefined ? `/s/${token}` : `/s/${token}/${rating}`;
 }
 
+/** Where a survey link's one-click unsubscribe goes (List-Unsubscribe, RFC 8058): no more surveys to the case's requester. */
+export function surveyUnsubscribePath(token: string): string {
+  return `/s/${token}/unsubscribe`;
+}
+
 /** A token from a pasted link or the bare token. */
 export function tokenFromLink(linkOrToken: string): string {
   const t = linkOrToken.trim();

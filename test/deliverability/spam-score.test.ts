@@ -58,7 +58,9 @@ describe.runIf(haveSpamAssassin())('SpamAssassin', () => {
 
     it('no rule about our own form hits: no missing Date/Message-ID, no HTML-only, no MIME or HTML defects', () => {
       const allowed = new Set(['HTML_MESSAGE', 'NO_RECEIVED', 'NO_RELAYS']);
-      const other = corpus.mails.flatMap((m) => verdicts.get(m.messageId)!.rules.filter((r) => !allowed.has(r.name)).map((r) => `${labelOf(m)}: ${r.name}=${r.score}`));
+      // The survey's one-click List-Unsubscribe (RFC 8058) reads as a well-run list: −1.
+      const allowedFor = (kind: string, rule: string): boolean => allowed.has(rule) || (kind === 'survey' && rule === 'MAILING_LIST_MULTI');
+      const other = corpus.mails.flatMap((m) => verdicts.get(m.messageId)!.rules.filter((r) => !allowedFor(m.kind, r.name)).map((r) => `${labelOf(m)}: ${r.name}=${r.score}`));
       expect(other).toEqual([]);
     });
   });

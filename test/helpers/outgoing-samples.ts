@@ -15,6 +15,7 @@ import { templateDeclaration, templateNames, type CaseTemplateName, type Templat
 import { sampleDataFor } from '../../src/mail-out/template-tools.js';
 import { createTransport } from '../../src/mail-out/transport.js';
 import { MimeThread } from '../../src/mime/mime-thread.js';
+import { surveyLinksFor } from '../../src/web/links.js';
 import { eml, testEnv, type TestEnv } from './context.js';
 import { compiledMimeWorker } from './mime-worker.js';
 
@@ -245,6 +246,8 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
             inReplyTo: null,
             references: [],
             ...(kind === 'agent-reply' ? { fromName: v.agentName } : {}),
+            // As the survey job sends it: with its one-click List-Unsubscribe.
+            ...(kind === 'survey' ? { unsubscribeUrl: surveyLinksFor(ctx, caseRow.number).unsubscribe } : {}),
           }),
         );
         planned.push({ kind, language, variant: v.name, caseNumber: caseRow.number, outboxId, data: data as Json, facts: { statusLabel: String((data['case'] as Json)['statusLabel']), promiseDue: null } });

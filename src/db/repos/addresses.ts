@@ -75,3 +75,21 @@ export async function bouncingAmong(db: Q, addresses: readonly string[]): Promis
     return row !== undefined ? [{ ...row, address: a }] : [];
   }).sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
 }
+
+/** The address asked for no more satisfaction surveys (the survey's one-click List-Unsubscribe); the first time counts. Returns whether it is new. */
+export async function refuseSurveys(db: Q, address: string, at: string): Promise<boolean> {
+  const key = addressKey(address);
+  if (await surveysRefused(db, key)) return false;
+  await db
+    .insertInto('address_status')
+    .values({ address: key, bouncing: 0, bounce_count: 0, last_bounce_at: null, last_reason: null, updated_at: at, surveys_refused_at: at })
+    .onConflict((oc) => oc.column('address').doUpdateSet({ surveys_refused_at: at, updated_at: at }))
+    .execute();
+  return true;
+}
+
+/** Whether the address asked for no more satisfaction surveys (under either spelling of its domain). */
+export async function surveysRefused(db: Q, address: string): Promise<boolean> {
+  const rows = await db.selectFrom('address_status').select('surveys_refused_at').where('address', 'in', addressSpellings(address)).execute();
+  return rows.some((r) => r.surveys_refused_at !== null);
+}

@@ -74,13 +74,13 @@ export const webPageKinds = {
     },
   },
   'web-notice': {
-    description: 'Shown (web page) when a link cannot be used: expired, revoked, not ours, or the page does not exist.',
+    description: 'Shown (web page) when a link cannot be used: expired, revoked, not ours, or the page does not exist; and the survey\'s unsubscribe page.',
     audience: 'web',
     scope: 'instance',
     variables: {
       ...instanceVariables,
       notice: obj('What happened.', {
-        kind: str('expired, revoked, invalid, not-found or error; the shipped wording differs per kind.', 'expired'),
+        kind: str('expired, revoked, invalid, not-found or error; unsubscribe (the survey\'s List-Unsubscribe page: a button that posts to the page) or unsubscribed; the shipped wording differs per kind.', 'expired'),
         status: num('HTTP status of the page.', 410),
       }),
     },

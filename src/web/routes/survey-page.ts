@@ -1,5 +1,7 @@
 import { recordSurveyAnswer } from '../../cases/survey.js';
 import type { AppContext } from '../../context.js';
+import { refuseSurveys } from '../../db/repos/addresses.js';
+import { addEvent } from '../../db/repos/events.js';
 import { surveyOfCase } from '../../db/repos/surveys.js';
 import type { CaseRow } from '../../db/schema.js';
 import { commonData, requesterOf } from '../../mail-out/compose.js';
@@ -17,6 +19,12 @@ import { baseUrlOf, surveyPath, type LinkToken } from '../signed-link.js';
  * then redirects (303) back. A GET never records anything: mail security gateways (Outlook Safe
  * Links, Mimecast …) fetch every link of an email, all five ratings, before the person reads it.
  * A second rating replaces the first; comments are kept.
+ *
+ * /s/<link>/unsubscribe is the survey email's List-Unsubscribe (RFC 8058): a POST — the
+ * receiver's one-click "List-Unsubscribe=One-Click", or the button of the page a GET shows — stops
+ * surveys to the case's requester (address_status.surveys_refused_at; mail about their cases goes
+ * on). No form token: the signed link is the proof, the receiver's POST carries nothing else, and
+ * what it does can only spare the customer mail.
  */
 
 /** What the page shows besides the answer so far: saved, the rating clicked (chosen), or a refused form with what it carried. */
@@ -58,6 +66,36 @@ export function surveyRoutes(ctx: AppContext): Route[] {
   const log = ctx.log.child({ component: 'web' });
   const actor = (c: CaseRow): string => `customer:${c.requester_address}`;
   return [
+    {
+      // Before survey-click, whose pattern takes any last segment.
+      method: 'GET',
+      name: 'survey-unsubscribe-page',
+      pattern: /^\/s\/(?<token>[^/]+)\/unsubscribe$/,
+      async handler(req) {
+        const access = await accessLink(ctx, req.params['token'] ?? '', 'survey', req.wantsText, { anyAge: true });
+        if (!access.ok) return access.page;
+        return noticePage(ctx, 'unsubscribe', 200, req.wantsText, access.caseRow.language);
+      },
+    },
+    {
+      method: 'POST',
+      name: 'survey-unsubscribe',
+      pattern: /^\/s\/(?<token>[^/]+)\/unsubscribe$/,
+      async handler(req) {
+        // A survey read months later still unsubscribes: the link's age (web.linkDays) does not count here.
+        const access = await accessLink(ctx, req.params['token'] ?? '', 'survey', req.wantsText, { anyAge: true });
+        if (!access.ok) return access.page;
+        const { caseRow } = access;
+        const now = ctx.clock.now().toISOString();
+        const fresh = await ctx.db.transaction().execute(async (trx) => {
+          const added = await refuseSurveys(trx, caseRow.requester_address, now);
+          if (added) await addEvent(trx, { caseId: caseRow.id, type: 'survey.unsubscribed', actor: actor(caseRow), reason: `${caseRow.requester_address} asked for no more surveys (List-Unsubscribe)`, at: now });
+          return added;
+        });
+        log.info({ caseId: caseRow.id, caseNumber: caseRow.number, fresh }, 'survey: unsubscribed');
+        return noticePage(ctx, 'unsubscribed', 200, req.wantsText, caseRow.language);
+      },
+    },
     {
       // The rating clicked in the email, chosen on the page; recorded when the person sends the form.
       method: 'GET',
