@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DkimKeyError, DkimKeyring, dkimZoneLine, generateDkimKey, type DkimKeyInfo } from '../mail-out/dkim.js';
+import { DkimKeyError, DkimKeyring, dkimZoneLine, generateDkimKey, type DkimKeyInfo, type UnusableDkimKey } from '../mail-out/dkim.js';
 import { print, resolved } from './shared.js';
 
 /**
@@ -55,8 +55,11 @@ export function registerDkimCommands(program: Command): void {
     .action((opts: { json?: boolean }) => {
       const r = resolved();
       let keys: DkimKeyInfo[];
+      let unusable: UnusableDkimKey[];
       try {
-        keys = new DkimKeyring({ dataDir: r.paths.dataDir, config: { ...r.config.outgoing.dkim, enabled: true } }).keys();
+        const ring = new DkimKeyring({ dataDir: r.paths.dataDir, config: { ...r.config.outgoing.dkim, enabled: true } });
+        keys = ring.keys();
+        unusable = ring.unusableKeys();
       } catch (err) {
         if (!(err instanceof DkimKeyError)) throw err;
         process.stderr.write(`casegate: ${err.message}\n`);
@@ -69,8 +72,12 @@ export function registerDkimCommands(program: Command): void {
         const k = ring.find((x) => d === x.domain || d.endsWith(`.${x.domain}`));
         return { domain: d, signedWith: r.config.outgoing.dkim.enabled && k !== undefined ? `${k.domain}/${k.selector}` : null };
       });
-      print({ enabled: r.config.outgoing.dkim.enabled, keys: keys.map((k) => ({ ...k, name: `${k.selector}._domainkey.${k.domain}` })), fromDomains: domains }, opts.json === true, () => {
+      // A key file that cannot be used (a public key or an ed25519 key saved as .pem, a file the
+      // daemon's user cannot read): mail From its domain goes unsigned — said here, exit 1.
+      if (unusable.length > 0) process.exitCode = 1;
+      print({ enabled: r.config.outgoing.dkim.enabled, keys: keys.map((k) => ({ ...k, name: `${k.selector}._domainkey.${k.domain}` })), unusable, fromDomains: domains }, opts.json === true, () => {
         const lines: string[] = [];
+        for (const u of unusable) lines.push(`; NOT USED: ${u.file} (${u.domain} selector ${u.selector}): ${u.error}`, '');
         if (keys.length === 0) lines.push('no DKIM keys: make one with casegate dkim keygen --domain <domain> --selector <selector>', '');
         for (const k of keys) {
           lines.push(`; ${k.domain} selector ${k.selector}: RSA ${k.bits} bits, ${k.source}${k.signing ? '' : ' (not used: another key signs this domain)'}`);

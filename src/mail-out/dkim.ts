@@ -68,6 +68,14 @@ export interface DkimKeyInfo {
 
 export class DkimKeyError extends Error {}
 
+/** A key file of the data directory that cannot be used (unreadable, not a private key, not RSA, too short): mail From its domain goes unsigned. */
+export interface UnusableDkimKey {
+  readonly file: string;
+  readonly domain: string;
+  readonly selector: string;
+  readonly error: string;
+}
+
 /** `<dataDir>/dkim` */
 export function dkimDir(dataDir: string): string {
   return join(dataDir, 'dkim');
@@ -169,6 +177,7 @@ export class DkimKeyring {
   readonly #warned = new Set<string>();
   #byDomain = new Map<string, LoadedKey>();
   #all: LoadedKey[] = [];
+  #unusable: UnusableDkimKey[] = [];
   readonly #configured: LoadedKey[];
 
   constructor(private readonly opts: DkimKeyringOptions) {
@@ -202,6 +211,12 @@ export class DkimKeyring {
     }));
   }
 
+  /** Key files of the data directory that cannot be used, and why (`casegate dkim dns` names them). */
+  unusableKeys(): UnusableDkimKey[] {
+    this.#reload();
+    return [...this.#unusable];
+  }
+
   #reload(): void {
     const dir = dkimDir(this.opts.dataDir);
     let mtime = 0;
@@ -215,7 +230,9 @@ export class DkimKeyring {
     if (mtime === this.#dirMtime && this.#lookedAt - mtime > RACY_MS) return;
     this.#dirMtime = mtime;
     this.#lookedAt = Date.now();
-    const found = mtime === 0 ? [] : readDataDirKeys(dir, this.opts.log);
+    const unusable: UnusableDkimKey[] = [];
+    const found = mtime === 0 ? [] : readDataDirKeys(dir, this.opts.log, unusable);
+    this.#unusable = unusable;
     const all = [...this.#configured, ...found.filter((f) => !this.#configured.some((c) => c.domain === f.domain && c.selector === f.selector))];
     const byDomain = new Map<string, LoadedKey>();
     for (const c of this.#configured) if (!byDomain.has(c.domain)) byDomain.set(c.domain, c);
@@ -259,7 +276,7 @@ function parseKey(pem: string, where: string): KeyObject {
   return key;
 }
 
-function readDataDirKeys(dir: string, log: Logger | undefined): LoadedKey[] {
+function readDataDirKeys(dir: string, log: Logger | undefined, unusable: UnusableDkimKey[]): LoadedKey[] {
   const out: LoadedKey[] = [];
   for (const name of readdirSync(dir).sort()) {
     const m = KEY_FILE.exec(name);
@@ -271,7 +288,9 @@ function readDataDirKeys(dir: string, log: Logger | undefined): LoadedKey[] {
       const pem = readFileSync(file, 'utf8');
       out.push({ domain, selector, source: file, pem, key: parseKey(pem, file), mtimeMs: statSync(file).mtimeMs, configured: false });
     } catch (err) {
-      log?.error({ file, error: (err as Error).message }, `DKIM key ${file} not used: ${(err as Error).message}`);
+      const error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      unusable.push({ file, domain, selector, error });
+      log?.error({ file, error }, `DKIM key ${file} not used (mail From ${domain} is not signed with it): ${error}`);
     }
   }
   return out;

@@ -1,4 +1,5 @@
-import fs, { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import fs, { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,6 +252,28 @@ describe('keys: keygen signs the next email without configuration; configured ke
       }
     }
     rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it('casegate dkim dns names a key file of the data directory that cannot be used, and why, and exits 1 (mail From its domain goes unsigned)', async () => {
+    const box = CliSandbox.create({ outgoing: { transport: 'file' } });
+    try {
+      const dir = join(box.dataDir, 'dkim');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // The public half saved as the key, and an ed25519 key (nodemailer signs with RSA only).
+      const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+      writeFileSync(join(dir, 'example.com.pub.pem'), rsa.publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
+      writeFileSync(join(dir, 'example.org.ed.pem'), generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      const [text, json] = await Promise.all([box.run(['dkim', 'dns']), box.run(['dkim', 'dns', '--json'])]);
+      expect(text.code, describeResult(text)).toBe(1);
+      expect(text.stdout).toMatch(/^; NOT USED: \S+example\.com\.pub\.pem \(example\.com selector pub\): .*not a private key/m);
+      expect(text.stdout).toMatch(/^; NOT USED: \S+example\.org\.ed\.pem \(example\.org selector ed\): .*an ed25519 key; DKIM signing needs an RSA key/m);
+      expect(text.stdout).toContain('mail From example.com: NOT signed');
+      expect(json.code).toBe(1);
+      const parsed = JSON.parse(json.stdout) as { unusable: { file: string; domain: string; selector: string; error: string }[] };
+      expect(parsed.unusable.map((u) => `${u.domain}/${u.selector}`).sort()).toEqual(['example.com/pub', 'example.org/ed']);
+    } finally {
+      box.cleanup();
+    }
   });
 
   it('a configured key that cannot be read is a configuration error; dkim.enabled false signs nothing', async () => {
