@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
@@ -46,12 +47,30 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], no
  * multipart/mixed, next to both alternatives.
  */
 export function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Mail.Attachment[] {
-  return files.map((a) => ({
-    filename: a.filename,
-    contentType: a.content_type,
-    content: ctx.blobs.open(a.sha256),
-    contentDisposition: a.disposition === 'inline' ? 'inline' : 'attachment',
-  }));
+  return files.map((a) => {
+    const disposition = a.disposition === 'inline' ? 'inline' : 'attachment';
+    if (!/^message\//i.test(a.content_type)) return { filename: a.filename, contentType: a.content_type, content: ctx.blobs.open(a.sha256), contentDisposition: disposition };
+    // An email attached as an email (an agent's "forward as attachment"): a message/* part may not
+    // be encoded (RFC 2046 §5.2.1), so nodemailer writes it as it is. A line of it over 998 octets
+    // would break RFC 5322 — relays cut it (Postfix: smtp_line_length_limit), which changes the
+    // body and fails our DKIM signature at the receiver. Such a one goes as a file (.eml, base64).
+    const content = readFileSync(ctx.blobs.pathFor(a.sha256));
+    if (!hasOverlongLine(content)) return { filename: a.filename, contentType: a.content_type, content, contentDisposition: disposition };
+    return { filename: /\.eml$/i.test(a.filename) ? a.filename : `${a.filename}.eml`, contentType: 'application/octet-stream', content, contentDisposition: 'attachment' };
+  });
+}
+
+/** Whether a line of the content is longer than RFC 5322's 998 octets (without its line break). */
+export function hasOverlongLine(content: Buffer): boolean {
+  let start = 0;
+  for (;;) {
+    const nl = content.indexOf(0x0a, start);
+    const end = nl === -1 ? content.length : nl;
+    const length = end - start - (end > start && content[end - 1] === 0x0d ? 1 : 0);
+    if (length > 998) return true;
+    if (nl === -1) return false;
+    start = nl + 1;
+  }
 }
 
 /** The recipients still to send the row to (the relay took it for the others), or null: all of them. */
