@@ -9,7 +9,7 @@ import { setLogLevel } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import { OutboxWorker } from './mail-out/outbox-worker.js';
 import { TemplateCheckError, type TemplateEngine } from './mail-out/templates.js';
-import { createTransport } from './mail-out/transport.js';
+import { createTransport, type MailTransport } from './mail-out/transport.js';
 import type { DaemonParts } from './main.js';
 import type { LiveState, Metrics } from './ops/metrics.js';
 import { startOpsServer } from './ops/ops-server.js';
@@ -19,7 +19,8 @@ import { startWebServer } from './web/server.js';
  * SIGHUP: read the configuration and the templates again and apply them to the running daemon
  * without dropping what did not change.
  *
- *  - A configuration that fails validation, or templates that fail their checks, are reported
+ *  - A configuration that fails validation, templates that fail their checks, or an outgoing
+ *    transport that cannot be made (a configured DKIM key that cannot be read) are reported
  *    (error log line with every problem) and the running configuration stays, untouched.
  *  - dataDir and database.* need a restart: such a reload is refused as a whole.
  *  - Everything that reads the configuration when it acts (the pipeline, rules, SLA, templates,
@@ -85,6 +86,22 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
     if (err instanceof TemplateCheckError) return refuse(err.problems.map((p) => `template ${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`), changed);
     return refuse([`templates: ${err instanceof Error ? err.message : String(err)}`], changed);
   }
+  // A new transport is made before anything changes: a DKIM key that cannot be read (a rotation
+  // naming a selector whose key is not there yet, a typo, a file the daemon may not read) refuses
+  // the reload here. Made after the old one was stopped, its error left the outbox stopped and
+  // the transport closed — no email went out until a restart — while the log said the running
+  // configuration stays.
+  const transportChanged = !parts.fixedTransport && (!same(old.outgoing.transport, next.config.outgoing.transport) || !same(old.outgoing.smtp, next.config.outgoing.smtp) || !same(old.outgoing.fileDir, next.config.outgoing.fileDir) || !same(old.outgoing.dkim, next.config.outgoing.dkim));
+  let nextTransport: MailTransport | null = null;
+  if (transportChanged) {
+    try {
+      nextTransport = createTransport(next, ctx.log.child({ component: 'outgoing' }));
+    } catch (err) {
+      templates.close();
+      if (err instanceof ConfigError) return refuse(err.problems.map((p) => `${p.path || '(file)'}: ${p.message}`), changed);
+      return refuse([`outgoing: ${err instanceof Error ? err.message : String(err)}`], changed);
+    }
+  }
   for (const w of next.warnings) log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
 
   // From here on the new configuration is in force.
@@ -110,10 +127,10 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
   const imap = await parts.imap.reconfigure(next.config.mailboxes);
   for (const [what, names] of Object.entries(imap)) if (names.length > 0) actions.push(`imap ${what}: ${names.join(', ')}`);
 
-  if (!parts.fixedTransport && (!same(old.outgoing.transport, next.config.outgoing.transport) || !same(old.outgoing.smtp, next.config.outgoing.smtp) || !same(old.outgoing.fileDir, next.config.outgoing.fileDir) || !same(old.outgoing.dkim, next.config.outgoing.dkim))) {
+  if (nextTransport !== null) {
     await parts.outbox.stop();
     parts.transport.close();
-    parts.transport = createTransport(next, ctx.log.child({ component: 'outgoing' }));
+    parts.transport = nextTransport;
     parts.outbox = new OutboxWorker(ctx, parts.transport);
     await parts.outbox.start();
     actions.push(`outgoing transport now ${parts.transport.name}`);
