@@ -62,7 +62,7 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
       inReplyTo: null,
       references: [],
       unsubscribeUrl: links.unsubscribe,
-      data: { ...commonData(ctx, caseRow, mailbox, to), survey: { url: links.url, min: SURVEY_MIN, max: SURVEY_MAX, ratings: links.ratings } },
+      data: { ...commonData(ctx, caseRow, mailbox, to), survey: { url: links.url, min: SURVEY_MIN, max: SURVEY_MAX, ratings: links.ratings, unsubscribeUrl: links.unsubscribe } },
     });
     await setClaimOutbox(trx, claimId, outboxId);
     await addEvent(trx, { caseId, type: 'survey.sent', actor: 'system', reason: `satisfaction survey to ${to.address}`, data: { outboxId }, at: nowIso });

@@ -92,6 +92,9 @@ describe('the survey’s one-click List-Unsubscribe (RFC 8058)', () => {
     const survey = (await outboxOfCase(env.ctx.db, first)).find((r) => r.kind === 'survey')!;
     const url = /<([^>]+)>/.exec((JSON.parse(survey.headers_json) as Record<string, string>)['List-Unsubscribe']!)![1]!;
     const path = url.slice(BASE.length);
+    // The email itself says so too, in both parts (clients that show no "Unsubscribe" of their own).
+    expect(survey.text).toContain(`No more of these questions? Stop survey emails: ${url}`);
+    expect(survey.html).toContain(`<a href="${url}"`);
 
     // A link scanner or a person opening it: a page with a button, nothing recorded.
     const page = await http('GET', path);

@@ -247,9 +247,13 @@ describe('wording by data', () => {
       expect(withUrl.html).toContain(`href="${r.url}"`);
     }
     expect(withUrl.html).toContain('aria-label="Rating 5 of 5"');
-    const byReply = render('survey', sample('survey', { survey: { url: '', ratings: [] } }), 'de');
+    // The page that stops surveys (also the email's List-Unsubscribe), in both parts.
+    const stop = sampleTemplateData('survey').survey.unsubscribeUrl;
+    expect(withUrl.text).toContain(`No more of these questions? Stop survey emails: ${stop}`);
+    expect(withUrl.html).toContain(`href="${stop}"`);
+    const byReply = render('survey', sample('survey', { survey: { url: '', ratings: [], unsubscribeUrl: '' } }), 'de');
     expect(byReply.text).toContain('mit einer Zahl von 1 (nicht zufrieden) bis 5 (sehr zufrieden)');
-    expect(byReply.html).not.toMatch(/support\.example\.com\/s\/|Wählen Sie, wie zufrieden/);
+    expect(byReply.html).not.toMatch(/support\.example\.com\/s\/|Wählen Sie, wie zufrieden|Keine Umfragen mehr/);
     expect(render('survey-thanks', sample('survey-thanks')).text).toContain('4 out of 5');
   });
 

@@ -278,6 +278,10 @@ export const caseEmailKinds = {
           }),
           [1, 2, 3, 4, 5].map((value) => ({ value, url: `https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665/${value}` })),
         ),
+        unsubscribeUrl: str(
+          'Page that stops survey emails to this address (its button confirms; the same address is the email’s one-click List-Unsubscribe); empty when the web server is off.',
+          'https://support.example.com/s/10042.s.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665/unsubscribe',
+        ),
       }),
     },
   },
