@@ -41,6 +41,15 @@ function endsRating(rest: string): boolean {
   return rest.trim().split(/\s+/).length <= 2 && !/^\s*(?:morning|afternoon|evening|day|night|news)\b/i.test(rest);
 }
 
+/**
+ * Whether a reply to the survey asks for no more surveys: its first non-empty line is only
+ * "unsubscribe", "stop", "no more surveys", "abmelden", "keine Umfragen mehr" … (English and German).
+ */
+export function isUnsubscribeReply(text: string): boolean {
+  const first = text.replace(/\r\n?/g, '\n').split('\n').find((l) => l.trim() !== '') ?? '';
+  return /^(?:please\s+|bitte\s+)?(?:unsubscribe(?:\s+me)?|stop|remove\s+me|no\s+more\s+surveys?|abmelden|austragen|keine\s+(?:weiteren\s+)?umfragen(?:\s+mehr)?)(?:\s*,?\s*(?:please|bitte|thanks?|danke))?[\s.!]*$/i.test(first.trim());
+}
+
 /** The rating and comment in a reply's new text (the first non-empty line holds the rating). */
 export function parseSurveyReply(text: string): SurveyAnswer {
   const lines = text.replace(/\r\n?/g, '\n').split('\n');

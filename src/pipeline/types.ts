@@ -199,7 +199,7 @@ export interface Notes {
   /** Set by parse: what the writer added (the new text without quoted history and signature). */
   visible?: VisibleText;
   /** Set by survey-reply (after thread): an answer to our satisfaction survey, else null. */
-  survey?: { readonly rating: number | null; readonly comment: string } | null;
+  survey?: { readonly rating: number | null; readonly comment: string; readonly unsubscribe?: boolean } | null;
   /** Set by persist inside the transaction. */
   persisted?: {
     readonly caseRow: CaseRow;

@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { setStatus } from '../../src/cases/lifecycle.js';
 import { surveysRefused } from '../../src/db/repos/addresses.js';
+import { surveyOfCase } from '../../src/db/repos/surveys.js';
+import { isUnsubscribeReply } from '../../src/cases/survey.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
@@ -128,5 +130,28 @@ describe('the survey’s one-click List-Unsubscribe (RFC 8058)', () => {
     expect((await outboxOfCase(env.ctx.db, second)).map((r) => r.kind)).not.toContain('survey');
     const skipped = (await eventsOfCase(env.ctx.db, second)).filter((e) => e.type === 'survey.skipped');
     expect(skipped.map((e) => e.reason)).toEqual([expect.stringContaining('asked for no more surveys')]);
+  });
+
+  it('a reply to the survey that only says "unsubscribe" / "stop" (or "abmelden") stops surveys too; a sentence with "stop" is a comment', async () => {
+    for (const t of ['Unsubscribe', 'unsubscribe me please', 'STOP', 'Stop.', 'No more surveys, thanks', 'Abmelden', 'Bitte keine Umfragen mehr!', '\n\n  unsubscribe\n\n> quoted survey']) expect(isUnsubscribeReply(t), t).toBe(true);
+    for (const t of ['Stop sending me broken printers', '5', 'Unsubscribe me from the newsletter too, and the product is fine', 'Please stop the reminders but 4 of 5']) expect(isUnsubscribeReply(t), t).toBe(false);
+
+    const first = await resolvedCase(1);
+    env.clock.set('2026-03-03T14:01:00Z');
+    await createJobScheduler(env.ctx).run('survey', 'manual');
+    const survey = (await outboxOfCase(env.ctx.db, first)).find((r) => r.kind === 'survey')!;
+    const out = await env.ingest(eml({ from: `Jane Customer <${JANE}>`, subject: 'Re: How did we do?', messageId: 'jane-stop@customer.example', inReplyTo: survey.message_id, body: 'Unsubscribe\n\n> How satisfied are you with our help?' }));
+    expect(out.kind).toBe('stored');
+    expect(await surveysRefused(env.ctx.db, JANE)).toBe(true);
+    expect((await eventsOfCase(env.ctx.db, first)).filter((e) => e.type === 'survey.unsubscribed').map((e) => e.actor)).toEqual([`customer:${JANE}`]);
+    // Not a comment, no thanks.
+    expect(await surveyOfCase(env.ctx.db, first)).toBeUndefined();
+    expect((await outboxOfCase(env.ctx.db, first)).map((r) => r.kind)).not.toContain('survey-thanks');
+
+    env.clock.set('2026-03-04T14:00:00Z');
+    const second = await resolvedCase(2);
+    env.clock.set('2026-03-05T14:01:00Z');
+    expect((await createJobScheduler(env.ctx).run('survey', 'manual'))!.sent).toBe(0);
+    expect((await outboxOfCase(env.ctx.db, second)).map((r) => r.kind)).not.toContain('survey');
   });
 });

@@ -1,4 +1,6 @@
-import { parseSurveyReply, recordSurveyAnswer } from '../../cases/survey.js';
+import { isUnsubscribeReply, parseSurveyReply, recordSurveyAnswer } from '../../cases/survey.js';
+import { refuseSurveys } from '../../db/repos/addresses.js';
+import { addEvent } from '../../db/repos/events.js';
 import { caseById } from '../../db/repos/cases.js';
 import { isSurveyReference } from '../../db/repos/surveys.js';
 import { need, NEXT, type CommitStage, type DecideStage } from '../types.js';
@@ -8,6 +10,7 @@ import { need, NEXT, type CommitStage, type DecideStage } from '../types.js';
  * email we sent on its case (our signed Message-ID; threading found the case) is read as an
  * answer: the first line's digit or words are the rating, the rest a comment. It never reopens the
  * case (also after the reopen window: it stays with its case). Automated mail is never an answer.
+ * A reply that only says "unsubscribe" / "stop" (English or German) stops surveys to the sender.
  */
 export const surveyReplyStage: DecideStage = {
   name: 'survey-reply',
@@ -20,7 +23,10 @@ export const surveyReplyStage: DecideStage = {
     let caseRow = thread.kind === 'existing' ? thread.caseRow : null;
     if (thread.kind === 'new' && thread.rule === 'new-after-reopen-window' && thread.linkedCaseId !== null) caseRow = (await caseById(ctx.db, thread.linkedCaseId)) ?? null;
     if (caseRow === null || caseRow.kind !== 'case' || !(await isSurveyReference(ctx.db, caseRow.id, refs))) return NEXT;
-    const answer = parseSurveyReply(msg.notes.visible?.text ?? '');
+    const text = msg.notes.visible?.text ?? '';
+    // "Unsubscribe" / "stop" in answer to the survey: no more surveys to this address (as the
+    // survey's List-Unsubscribe), not a comment.
+    const answer = isUnsubscribeReply(text) ? { rating: null, comment: '', unsubscribe: true } : parseSurveyReply(text);
     msg.notes.survey = answer;
     // An answer stays with its case and does not reopen it.
     msg.notes.thread = { kind: 'existing', rule: thread.rule === 'new-after-reopen-window' ? 'signed-reference' : thread.rule, caseRow, reopen: 'keep' };
@@ -37,6 +43,13 @@ export const surveyRecordStage: CommitStage = {
     if (answer == null) return;
     const persisted = need(msg.notes.persisted, 'persisted');
     const sender = need(msg.notes.sender, 'sender');
+    if (answer.unsubscribe === true) {
+      const now = ctx.clock.now().toISOString();
+      if (await refuseSurveys(trx, sender.address, now)) {
+        await addEvent(trx, { caseId: persisted.caseRow.id, messageRowId: persisted.messageRowId, type: 'survey.unsubscribed', actor: `customer:${sender.address}`, reason: `${sender.address} asked for no more surveys (reply to the survey)`, at: now });
+      }
+      return;
+    }
     await recordSurveyAnswer(trx, ctx, persisted.caseRow, answer, { source: 'email', actor: `customer:${sender.address}`, messageRowId: persisted.messageRowId });
   },
 };
