@@ -17,6 +17,7 @@ import * as m0015 from './migrations/0015-sender-auth.js';
 import * as m0016 from './migrations/0016-notify-index.js';
 import * as m0017 from './migrations/0017-outbox-pending-recipients.js';
 import * as m0018 from './migrations/0018-survey-opt-out.js';
+import * as m0019 from './migrations/0019-case-number-floor.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -47,6 +48,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0016-notify-index': m0016,
   '0017-outbox-pending-recipients': m0017,
   '0018-survey-opt-out': m0018,
+  '0019-case-number-floor': m0019,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -128,7 +128,7 @@ export async function createCaseNumberSequence(db: Kysely<unknown>): Promise<voi
   await sql`select setval('case_number_seq', greatest(1, coalesce((select max(number) from cases), 0)), (select count(*) > 0 from cases))`.execute(db);
 }
 
-/** After rows were copied in with explicit ids (migrate-data): move every identity and the case-number sequence past the highest value. */
+/** After rows were copied in with explicit ids (migrate-data): move every identity and the case-number sequence past the highest value (and past the copied case-number counter). */
 export async function syncSequences(db: QueryExecutorProvider, tables: readonly string[]): Promise<void> {
   if (!isPostgres(db)) return;
   for (const t of tables) {
@@ -137,7 +137,8 @@ export async function syncSequences(db: QueryExecutorProvider, tables: readonly 
     if (name === null) continue;
     await sql`select setval(${name}, greatest(1, coalesce((select max(id) from ${sql.table(t)}), 0)), (select count(*) > 0 from ${sql.table(t)}))`.execute(db);
   }
-  await sql`select setval('case_number_seq', greatest(1, (select last_value from case_number_seq), coalesce((select max(number) from cases), 0)), true)`.execute(db);
+  // Past the numbers of purged cases too (the SQLite file's case-number counter, migration 0019): never a number twice.
+  await sql`select setval('case_number_seq', greatest(1, (select last_value from case_number_seq), coalesce((select max(number) from cases), 0), coalesce((select value from counters where name = 'case-number'), 0)), true)`.execute(db);
 }
 
 const PG_TRANSIENT_CODES = new Set([

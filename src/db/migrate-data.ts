@@ -41,6 +41,7 @@ export const COPY_TABLES: readonly CopyTable[] = [
   { name: 'mailbox_health', key: ['mailbox'] },
   { name: 'assignment_state', key: ['queue'] },
   { name: 'transport_health', key: ['transport'] },
+  { name: 'counters', key: ['name'] },
 ];
 
 export interface TableReport {

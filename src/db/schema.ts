@@ -323,6 +323,12 @@ export interface LeasesTable {
   renewed_at: Timestamp;
 }
 
+/** Named high-water marks that outlive the rows they count (0019): `case-number`, the highest case number ever handed out (SQLite). */
+export interface CountersTable {
+  name: string;
+  value: number;
+}
+
 /** What a job sent, claimed in the transaction that wrote the outbox row (never twice). */
 export interface JobClaimsTable {
   id: Generated<number>;
@@ -376,6 +382,7 @@ export interface Database {
   survey_responses: SurveyResponsesTable;
   link_revocations: LinkRevocationsTable;
   leases: LeasesTable;
+  counters: CountersTable;
 }
 
 export type CaseRow = Selectable<CasesTable>;

@@ -98,6 +98,30 @@ describe('casegate migrate-data', () => {
     expect(show.code, describeResult(show)).toBe(0);
     expect(show.stdout).toContain('Printer on fire');
   });
+
+  it('the numbers of cases purged on SQLite are not handed out again on PostgreSQL', async () => {
+    const small = CliSandbox.create({ database: { driver: 'sqlite' }, outgoing: { transport: 'file' }, security: { senderAuth: TRUSTED_SENDER_AUTH }, jobs: { enabled: false } });
+    const other = freshSchema();
+    try {
+      for (const who of ['ann', 'bob', 'carl']) {
+        const r = await small.run(['ingest'], { stdin: eml({ from: `${who}@customer.example`, subject: `${who} asks`, messageId: `${who}@customer.example` }) });
+        expect(r.code, describeResult(r)).toBe(0);
+      }
+      const erased = await small.run(['purge', '--requester', 'carl@customer.example']);
+      expect(erased.code, describeResult(erased)).toBe(0);
+      const moved = await small.run(['migrate-data', '--from', `sqlite:${small.dbPath}`, '--to', `postgres:${testPgUrl()}`, '--schema', other, '--json']);
+      expect(moved.code, describeResult(moved)).toBe(0);
+      const { parse } = await import('yaml');
+      const { readFileSync } = await import('node:fs');
+      const config = small.configPath.replace(/casegate\.yaml$/, 'casegate-pg.yaml');
+      writeFileSync(config, stringify({ ...(parse(readFileSync(small.configPath, 'utf8')) as Record<string, unknown>), database: { url: testPgUrl(), schema: other } }));
+      const r = await runCli(['--config', config, 'ingest'], { cwd: small.dir, env: { HOME: small.dir }, stdin: eml({ from: 'dora@customer.example', subject: 'Dora asks', messageId: 'dora@customer.example' }) });
+      expect(r.code, describeResult(r)).toBe(0);
+      expect(r.stdout).toMatch(/stored \(case 10004\)/);
+    } finally {
+      small.cleanup();
+    }
+  });
 });
 
 /** The CLI with the PostgreSQL configuration (same directory, same data directory). */

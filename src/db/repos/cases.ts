@@ -5,14 +5,32 @@ import type { CaseRow, CaseUpdate, Database, NewCase, ParticipantRole, Participa
 
 type Q = Kysely<Database>;
 
-/** The number of a new case: never handed out twice, whatever the backend and however many daemons (see takeCaseNumber). */
+/**
+ * The number of a new case: never handed out twice, whatever the backend and however many daemons
+ * (see takeCaseNumber), and never again after its case was purged — a purged customer's signed
+ * references and links name that number. SQLite: max + 1 under the write lock, past the
+ * `case-number` counter, which records every number taken (migration 0019); PostgreSQL: a sequence.
+ */
 export async function nextCaseNumber(db: Q, first: number): Promise<number> {
-  return takeCaseNumber(db, first, async () => {
-    const { rows } = await runPrepared(db, 'cases.maxNumber', [], (q) => q.selectFrom('cases').select((eb) => eb.fn.max('number').as('max')));
-    const max = rows[0]?.max ?? null;
-    return max === null ? null : Number(max);
+  const n = await takeCaseNumber(db, first, async () => {
+    const { rows } = await runPrepared(db, 'cases.maxNumberAndFloor', [], (q) =>
+      q.selectFrom('cases').select((eb) => [eb.fn.max('number').as('max'), eb.selectFrom('counters').select('value').where('name', '=', CASE_NUMBER_COUNTER).as('floor')]),
+    );
+    const found = [rows[0]?.max, rows[0]?.floor].filter((v) => v !== null && v !== undefined).map(Number);
+    return found.length === 0 ? null : Math.max(...found);
   });
+  if (!isPostgres(db)) {
+    await runPrepared(db, 'counters.caseNumber', [n], (q, [p]) =>
+      q
+        .insertInto('counters')
+        .values({ name: CASE_NUMBER_COUNTER, value: p as number })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ value: p as number })),
+    );
+  }
+  return n;
 }
+
+const CASE_NUMBER_COUNTER = 'case-number';
 
 export async function insertCase(db: Q, values: NewCase): Promise<CaseRow> {
   const { columns, values: v } = rowColumns(values);

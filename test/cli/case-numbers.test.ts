@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CliSandbox, describeResult } from '../helpers/cli.js';
+import { eml, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
+import { peekConfig } from '../helpers/db-peek.js';
+
+/**
+ * A case number is never handed out twice — not after its case was purged either. The purged
+ * customer still holds mail whose signed references (Message-IDs, plus addresses) and links name
+ * that number: a new customer's case under it would take their replies and open to their links.
+ */
+
+let box: CliSandbox;
+afterEach(() => box?.cleanup());
+
+async function ingest(name: string, mail: string): Promise<string> {
+  const r = await box.run(['ingest', box.write(name, mail)]);
+  expect(r.code, describeResult(r)).toBe(0);
+  return r.stdout;
+}
+
+async function confirmationTo(address: string): Promise<string> {
+  const d = peekConfig(box.configPath);
+  try {
+    return (await d.get<{ message_id: string }>("select message_id from outbox where to_address = ? and kind = 'confirmation'", address))!.message_id;
+  } finally {
+    await d.close();
+  }
+}
+
+async function numbers(): Promise<number[]> {
+  const cases = await box.json<{ number: number }[]>(['cases', 'list', '--json']);
+  return cases.map((c) => c.number).sort();
+}
+
+describe('case numbers over the data’s life', () => {
+  it('an erased customer’s number is not given to the next customer, and her old reference does not reach the new case', async () => {
+    box = CliSandbox.create({ security: { senderAuth: TRUSTED_SENDER_AUTH }, jobs: { enabled: false } });
+    await ingest('a.eml', eml({ from: 'ann@customer.example', subject: 'Ann asks', messageId: 'a1@customer.example' }));
+    await ingest('b.eml', eml({ from: 'bob@customer.example', subject: 'Bob asks', messageId: 'b1@customer.example' }));
+    expect(await numbers()).toEqual([10001, 10002]);
+    const bobsConfirmation = await confirmationTo('bob@customer.example');
+    const erased = await box.run(['purge', '--requester', 'bob@customer.example']);
+    expect(erased.code, describeResult(erased)).toBe(0);
+    await ingest('c.eml', eml({ from: 'carl@customer.example', subject: 'Carl private matter', messageId: 'c1@customer.example' }));
+    expect(await numbers()).toEqual([10001, 10003]);
+    // Bob answers his old confirmation: a signed reference to 10002, which is gone — a new case, not Carl's.
+    const out = await ingest('b2.eml', eml({ from: 'bob@customer.example', subject: 'Re: Bob asks', messageId: 'b2@customer.example', headers: { 'In-Reply-To': `<${bobsConfirmation}>`, References: `<${bobsConfirmation}>` } }));
+    expect(out).toMatch(/stored \(case 10004\)/);
+    const carl = await box.json<{ messages: { from: string }[] }>(['cases', 'show', '10003', '--json']);
+    expect(JSON.stringify(carl)).not.toContain('bob@customer.example');
+  });
+
+  it('a retention run that took every case does not start the numbers again', async () => {
+    box = CliSandbox.create({ security: { senderAuth: TRUSTED_SENDER_AUTH }, jobs: { enabled: false } });
+    await ingest('a.eml', eml({ from: 'ann@customer.example', subject: 'Ann asks', messageId: 'a1@customer.example' }));
+    await ingest('b.eml', eml({ from: 'bob@customer.example', subject: 'Bob asks', messageId: 'b1@customer.example' }));
+    const d = peekConfig(box.configPath);
+    await d.run("update cases set status = 'closed', closed_at = '2023-03-01T10:00:00.000Z'");
+    await d.close();
+    const purged = await box.run(['purge', '--closed-before', '2024-01-01']);
+    expect(purged.code, describeResult(purged)).toBe(0);
+    expect(await numbers()).toEqual([]);
+    await ingest('c.eml', eml({ from: 'carl@customer.example', subject: 'Carl asks', messageId: 'c1@customer.example' }));
+    expect(await numbers()).toEqual([10003]);
+  });
+
+  it('a database purged by an earlier version continues after the highest number its purges recorded', async () => {
+    box = CliSandbox.create({ security: { senderAuth: TRUSTED_SENDER_AUTH }, jobs: { enabled: false } });
+    await ingest('a.eml', eml({ from: 'ann@customer.example', subject: 'Ann asks', messageId: 'a1@customer.example' }));
+    await ingest('b.eml', eml({ from: 'bob@customer.example', subject: 'Bob asks', messageId: 'b1@customer.example' }));
+    await ingest('c.eml', eml({ from: 'carl@customer.example', subject: 'Carl asks', messageId: 'c1@customer.example' }));
+    const r = await box.run(['purge', '--requester', 'carl@customer.example']);
+    expect(r.code, describeResult(r)).toBe(0);
+    // As an earlier version left it: no counter, only the purge's audit event naming 10003.
+    const d = peekConfig(box.configPath);
+    await d.run('drop table counters');
+    await d.run("delete from casegate_migrations where name = '0019-case-number-floor'");
+    await d.close();
+    const m = await box.run(['migrate']);
+    expect(m.code, describeResult(m)).toBe(0);
+    await ingest('d.eml', eml({ from: 'dora@customer.example', subject: 'Dora asks', messageId: 'd1@customer.example' }));
+    expect(await numbers()).toEqual([10001, 10002, 10004]);
+  });
+});
