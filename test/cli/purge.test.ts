@@ -207,3 +207,44 @@ describe('casegate purge', () => {
     expect(ago).toMatchObject({ dryRun: true, cases: 0 });
   });
 });
+
+describe('casegate purge --requester: what our own mail copied of her', () => {
+  it('erases her words from staff notifications about other cases and her address from their history; their own mail and events stay', async () => {
+    const own = CliSandbox.create({ security: { senderAuth: TRUSTED_SENDER_AUTH }, jobs: { enabled: false }, autoReply: { minIntervalSeconds: 0 }, queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } } });
+    try {
+      const run = async (args: string[], stdin?: string): Promise<void> => {
+        const r = await own.run(args, stdin !== undefined ? { stdin } : {});
+        expect(r.code, describeResult(r)).toBe(0);
+      };
+      await run(['ingest'], eml({ from: 'Bob <bob@customer.example>', cc: 'Ann Smith <ann@customer.example>', subject: 'Bob needs help', messageId: 'b1@customer.example' }));
+      await run(['cases', 'assign', '10001', 'ben@example.com']);
+      // Ann (copied) answers in Bob's case: Ben is notified with her words.
+      await run(['ingest'], eml({ from: 'Ann Smith <ann@customer.example>', subject: 'Re: [Case #10001] Bob needs help', messageId: 'a1@customer.example', inReplyTo: 'b1@customer.example', body: 'My private phone is 555-0199.' }));
+      await run(['cases', 'reply', '10001', '--message', 'Hello Bob, we are on it.', '--agent', 'ben@example.com']);
+      await run(['ingest'], eml({ from: 'Carl <carl@customer.example>', subject: 'Carl asks', messageId: 'c1@customer.example' }));
+      await run(['cases', 'cc', '10002', 'ann@customer.example', '--agent', 'ben@example.com']);
+      const all = async (): Promise<string> => {
+        const d = peekConfig(own.configPath);
+        try {
+          const out: string[] = [];
+          for (const t of await d.tables()) out.push(JSON.stringify(await d.all(`select * from "${t}"`)));
+          return out.join('\n');
+        } finally {
+          await d.close();
+        }
+      };
+      expect(await all()).toContain('555-0199');
+      await run(['purge', '--requester', 'ann@customer.example']);
+      const left = await all();
+      expect(left).not.toMatch(/ann@customer\.example|Ann Smith|555-0199/);
+      // Bob's case keeps its history: his message, Ben's reply, the events (without her address).
+      const bob = await own.json<{ messages: { text?: string; visibleText?: string }[]; events: { type: string; reason: string }[] }>(['cases', 'show', '10001', '--json']);
+      expect(JSON.stringify(bob.messages)).toContain('we are on it');
+      expect(bob.events.some((e) => e.type === 'agent.replied')).toBe(true);
+      const carl = await own.json<{ events: { type: string; reason: string }[] }>(['cases', 'show', '10002', '--json']);
+      expect(carl.events.find((e) => e.type === 'participant.added')?.reason).toMatch(/^\(erased\) is copied/);
+    } finally {
+      own.cleanup();
+    }
+  }, 60_000);
+});

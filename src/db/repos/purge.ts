@@ -24,6 +24,9 @@ export interface Removed {
   readonly blobs: Set<string>;
 }
 
+/** What an erased address becomes in the history that stays (other cases' events and mail). */
+const ERASED = '(erased)';
+
 export function nothingRemoved(): Removed {
   return { cases: 0, messages: 0, attachments: 0, receipts: 0, outbox: 0, events: 0, participants: 0, blobs: new Set() };
 }
@@ -135,8 +138,50 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
     }
   }
   await db.deleteFrom('address_status').where('address', '=', address).execute();
-  // Case-less events that name the address: found by substring, kept unless the address stands
-  // alone there (erasing ann@x must not delete what names joann@x).
+  // Found by substring, acted on only where the address stands alone (erasing ann@x must not touch joann@x).
+  const alone = new RegExp(`(^|[^a-z0-9.!#$%&'*+/=?^_\`{|}~-])${escapeRegex(address)}($|[^a-z0-9.-]|\\.($|[^a-z0-9-]))`);
+  const namesIt = (texts: readonly (string | null)[]): boolean => texts.some((t) => t !== null && alone.test(t.toLowerCase()));
+  // Staff mail we wrote about other cases that names the address: a "customer replied"
+  // notification, an alert — copies of what she wrote (her words, her name), gone with the original.
+  const copies = (
+    await db
+      .selectFrom('messages')
+      .select(['id', 'outbox_id', 'text', 'visible_text'])
+      .where('direction', '=', 'out')
+      .where('internal', '=', 1)
+      .where('author', 'is', null)
+      .where((eb) => eb.or([containsText(db, 'text', address), containsText(db, 'visible_text', address)]))
+      .execute()
+  ).filter((m) => namesIt([m.text, m.visible_text]));
+  await deleteMessages(db, copies.map((m) => m.id), removed);
+  const copyOutbox = copies.map((m) => m.outbox_id).filter((id): id is number => id !== null);
+  if (copyOutbox.length > 0) removed.outbox += n(await db.deleteFrom('outbox').where('id', 'in', copyOutbox).executeTakeFirst());
+  // Other cases' history keeps its events and the mail sent to others, with the address erased from them.
+  const erase = (text: string): string => text.replace(new RegExp(`(?<![a-z0-9.!#$%&'*+/=?^_\`{|}~-])${escapeRegex(address)}(?![a-z0-9-]|\\.[a-z0-9-])`, 'gi'), ERASED);
+  const caseEvents = await db
+    .selectFrom('events')
+    .select(['id', 'reason', 'data_json'])
+    .where('case_id', 'is not', null)
+    .where((eb) => eb.or([containsText(db, 'reason', address), containsText(db, 'data_json', address)]))
+    .execute();
+  for (const e of caseEvents) if (namesIt([e.reason, e.data_json])) await db.updateTable('events').set({ reason: erase(e.reason), data_json: erase(e.data_json) }).where('id', '=', e.id).execute();
+  const outMail = await db
+    .selectFrom('messages')
+    .select(['id', 'subject', 'text', 'html', 'visible_text'])
+    .where('direction', '=', 'out')
+    .where((eb) => eb.or([containsText(db, 'text', address), containsText(db, 'html', address), containsText(db, 'visible_text', address)]))
+    .execute();
+  for (const m of outMail) {
+    if (!namesIt([m.text, m.html, m.visible_text])) continue;
+    await db.updateTable('messages').set({ text: m.text === null ? null : erase(m.text), html: m.html === null ? null : erase(m.html), visible_text: erase(m.visible_text) }).where('id', '=', m.id).execute();
+  }
+  const sentMail = await db
+    .selectFrom('outbox')
+    .select(['id', 'text', 'html'])
+    .where((eb) => eb.or([containsText(db, 'text', address), containsText(db, 'html', address)]))
+    .execute();
+  for (const o of sentMail) if (namesIt([o.text, o.html])) await db.updateTable('outbox').set({ text: erase(o.text), html: erase(o.html) }).where('id', '=', o.id).execute();
+  // Case-less events that name the address.
   const names = (col: 'reason' | 'data_json' | 'actor') => containsText(db, col, address);
   const candidates = await db
     .selectFrom('events')
@@ -144,7 +189,6 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
     .where('case_id', 'is', null)
     .where((eb) => eb.or([names('reason'), names('data_json'), names('actor')]))
     .execute();
-  const alone = new RegExp(`(^|[^a-z0-9.!#$%&'*+/=?^_\`{|}~-])${escapeRegex(address)}($|[^a-z0-9.-]|\\.($|[^a-z0-9-]))`);
   const naming = candidates.filter((e) => [e.reason, e.data_json, e.actor].some((t) => t !== null && alone.test(t.toLowerCase()))).map((e) => e.id);
   for (let i = 0; i < naming.length; i += 500) removed.events += n(await db.deleteFrom('events').where('id', 'in', naming.slice(i, i + 500)).executeTakeFirst());
   // Other people's cases keep their history, without the name of who did it.
