@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { copyFile, rename } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
-import { openDatabase } from '../db/database.js';
+import { migrateToLatest, openDatabase, type Db } from '../db/database.js';
+import { casesOpenedBetween, highestCaseNumber, raiseCaseNumberFloor } from '../db/repos/cases.js';
 import { COUNTED_TABLES, tableCounts } from '../db/repos/backup.js';
 import { integrityProblems } from '../db/sqlite-backup.js';
 import { acquireInstanceLock, InstanceLockedError, lockPathsFor } from '../instance-lock.js';
@@ -18,12 +19,15 @@ import { chmod } from 'node:fs/promises';
  * be empty (or missing) — a restore never mixes with live data — and no daemon may hold the
  * instance lock of the database. Every file is checked against the manifest's SHA-256 before
  * anything is written; after the copy the database must pass `PRAGMA integrity_check` and hold the
- * manifest's row counts. The daemon migrates a backup of an older version at its next start.
+ * manifest's row counts. Then it is migrated to this version's schema, and the case numbering is
+ * moved past the numbers the lost instance may have handed out after the backup (skipLostCaseNumbers).
  */
 
 export interface RestoreResult {
   readonly dataDir: string;
   readonly manifest: BackupManifest;
+  /** The number the next new case gets (past the numbers the lost instance may have handed out after the backup); 0: cases.firstNumber. */
+  readonly nextCaseNumber: number;
   readonly seconds: number;
 }
 
@@ -62,6 +66,7 @@ export async function restoreBackup(resolved: ResolvedConfig, source: string, pr
   ensurePrivateDir(dataDir);
   createPrivateDir(dirname(dbPath));
   const lock = acquireInstanceLock(dbPath);
+  let nextCaseNumber = 0;
   try {
     const copy = progress('restoring', entries.length);
     for (const [rel, sha] of entries) {
@@ -89,11 +94,40 @@ export async function restoreBackup(resolved: ResolvedConfig, source: string, pr
       const counts = await tableCounts(db);
       const differ = COUNTED_TABLES.filter((t) => counts[t] !== manifest.database.counts[t]);
       if (differ.length > 0) throw new BackupError(`the restored database does not hold the manifest's rows (${differ.map((t) => `${t} ${counts[t]} ≠ ${manifest.database.counts[t]}`).join(', ')})`);
+      // A backup of an earlier version has no case-number counter yet: its migrations first (the daemon would run them at start anyway).
+      try {
+        await migrateToLatest(db);
+      } catch (err) {
+        throw new BackupError(`restored, but the database cannot be brought up to this version's schema (a backup of a newer casegate?): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      nextCaseNumber = await skipLostCaseNumbers(db, manifest.createdAt, new Date());
     } finally {
       await db.destroy();
     }
   } finally {
     lock.release();
   }
-  return { dataDir, manifest, seconds: (performance.now() - started) / 1000 };
+  return { dataDir, manifest, nextCaseNumber, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Numbers a restore leaves out at least, whatever the rate of new cases. */
+const MIN_SKIP = 1000;
+
+/**
+ * The cases opened after the backup was taken are lost with the instance that had them, but their
+ * customers still hold mail and links naming their numbers: handed out again, those would reach
+ * the new customers' cases. A restore therefore moves the numbering past them: at least MIN_SKIP
+ * further, or twice as many as the backup's last week's rate would have opened since the backup,
+ * up to the next multiple of 1000 (easy to tell apart: 10342 → 12001). Returns the next number.
+ */
+async function skipLostCaseNumbers(db: Db, backupAt: string, now: Date): Promise<number> {
+  const highest = await highestCaseNumber(db);
+  if (highest === 0) return 0; // no case ever: cases.firstNumber applies
+  const at = new Date(backupAt);
+  const week = await casesOpenedBetween(db, new Date(at.getTime() - 7 * 86_400_000).toISOString(), at.toISOString());
+  const days = Math.max(0, (now.getTime() - at.getTime()) / 86_400_000);
+  const skip = Math.max(MIN_SKIP, Math.ceil((week / 7) * days * 2));
+  const floor = Math.ceil((highest + skip) / 1000) * 1000;
+  await raiseCaseNumberFloor(db, floor);
+  return floor + 1;
 }

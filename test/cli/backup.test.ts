@@ -135,6 +135,15 @@ describe('backup under load and restore', () => {
       expect(files.length).toBe((JSON.parse(readFileSync(join(backupDir(), 'manifest.json'), 'utf8')) as { blobs: { count: number } }).blobs.count);
       for (const f of files) expect(f).toMatch(/^([0-9a-f]{2})\/\1[0-9a-f]{62}$/);
       expect(files).toContain(`${movedToEarlierLayout.slice(0, 2)}/${movedToEarlierLayout}`);
+      // Cases opened after the backup are lost with the old instance, but their customers hold
+      // mail naming their numbers: the restored instance never hands those numbers out again.
+      const highest = Math.max(...cases.map((c) => c.number));
+      const next = /New cases start at (\d+)/.exec(r.stdout);
+      expect(next, r.stdout).not.toBeNull();
+      expect(Number(next![1])).toBeGreaterThan(highest + 1000);
+      const after = await fresh.run(['ingest'], { stdin: `From: new@customer.example\r\nTo: support@example.com\r\nSubject: After the restore\r\nMessage-ID: <after-restore@customer.example>\r\n\r\nhello\r\n` });
+      expect(after.code, describeResult(after)).toBe(0);
+      expect(after.stdout).toContain(`stored (case ${next![1]})`);
     } finally {
       fresh.cleanup();
     }

@@ -32,6 +32,30 @@ export async function nextCaseNumber(db: Q, first: number): Promise<number> {
 
 const CASE_NUMBER_COUNTER = 'case-number';
 
+/** The highest case number handed out so far (the cases there, or the counter past purged ones), 0 for none. SQLite. */
+export async function highestCaseNumber(db: Q): Promise<number> {
+  const row = await db
+    .selectFrom('cases')
+    .select((eb) => [eb.fn.max('number').as('max'), eb.selectFrom('counters').select('value').where('name', '=', CASE_NUMBER_COUNTER).as('floor')])
+    .executeTakeFirst();
+  return Math.max(Number(row?.max ?? 0), Number(row?.floor ?? 0));
+}
+
+/** New cases take numbers above `highest` from now on (SQLite; never lowers the counter). */
+export async function raiseCaseNumberFloor(db: Q, highest: number): Promise<void> {
+  await db
+    .insertInto('counters')
+    .values({ name: CASE_NUMBER_COUNTER, value: highest })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ value: highest }).where('counters.value', '<', highest))
+    .execute();
+}
+
+/** How many cases were opened in [from, to) (ISO instants). */
+export async function casesOpenedBetween(db: Q, from: string, to: string): Promise<number> {
+  const row = await db.selectFrom('cases').select((eb) => eb.fn.countAll<number>().as('n')).where('created_at', '>=', from).where('created_at', '<', to).executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
 export async function insertCase(db: Q, values: NewCase): Promise<CaseRow> {
   const { columns, values: v } = rowColumns(values);
   return firstRowPrepared(db, `cases.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('cases').values(placeholderRow(columns, p) as NewCase).returningAll());
