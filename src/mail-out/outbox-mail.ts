@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { buffer } from 'node:stream/consumers';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
+import { BlobUnreadableError } from '../storage/blob-store.js';
 
 /**
  * Turn a stored outbox row into nodemailer options: every header fixed when the row was written,
@@ -46,18 +47,31 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], no
  * Outlook hides related parts the HTML does not show. Without it the file is a part of
  * multipart/mixed, next to both alternatives.
  */
-export function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Mail.Attachment[] {
-  return files.map((a) => {
+export async function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Promise<Mail.Attachment[]> {
+  const out: Mail.Attachment[] = [];
+  for (const a of files) {
+    // Checked first: a file that is gone or damaged fails this email with its name, never the daemon.
+    let content;
+    try {
+      content = await ctx.blobs.openVerified(a.sha256);
+    } catch (err) {
+      if (!(err instanceof BlobUnreadableError)) throw err;
+      throw new Error(`the attached file "${a.filename}" is ${err.problem === 'missing' ? 'missing from' : 'damaged in'} the blob store (${err.path}); it cannot be sent as written`);
+    }
     const disposition = a.disposition === 'inline' ? 'inline' : 'attachment';
-    if (!/^message\//i.test(a.content_type)) return { filename: a.filename, contentType: a.content_type, content: ctx.blobs.open(a.sha256), contentDisposition: disposition };
+    if (!/^message\//i.test(a.content_type)) {
+      out.push({ filename: a.filename, contentType: a.content_type, content, contentDisposition: disposition });
+      continue;
+    }
     // An email attached as an email (an agent's "forward as attachment"): a message/* part may not
     // be encoded (RFC 2046 §5.2.1), so nodemailer writes it as it is. A line of it over 998 octets
     // would break RFC 5322 — relays cut it (Postfix: smtp_line_length_limit), which changes the
     // body and fails our DKIM signature at the receiver. Such a one goes as a file (.eml, base64).
-    const content = readFileSync(ctx.blobs.pathFor(a.sha256));
-    if (!hasOverlongLine(content)) return { filename: a.filename, contentType: a.content_type, content, contentDisposition: disposition };
-    return { filename: /\.eml$/i.test(a.filename) ? a.filename : `${a.filename}.eml`, contentType: 'application/octet-stream', content, contentDisposition: 'attachment' };
-  });
+    const bytes = await buffer(content);
+    if (!hasOverlongLine(bytes)) out.push({ filename: a.filename, contentType: a.content_type, content: bytes, contentDisposition: disposition });
+    else out.push({ filename: /\.eml$/i.test(a.filename) ? a.filename : `${a.filename}.eml`, contentType: 'application/octet-stream', content: bytes, contentDisposition: 'attachment' });
+  }
+  return out;
 }
 
 /** Whether a line of the content is longer than RFC 5322's 998 octets (without its line break). */

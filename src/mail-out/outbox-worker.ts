@@ -311,7 +311,7 @@ export class OutboxWorker {
     if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
     let options: Mail.Options;
     try {
-      options = toMailOptions(row, outgoingAttachments(this.ctx, facts.files.get(row.id) ?? []), this.ctx.clock.now());
+      options = toMailOptions(row, await outgoingAttachments(this.ctx, facts.files.get(row.id) ?? []), this.ctx.clock.now());
     } catch (err) {
       return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
     }

@@ -368,4 +368,45 @@ export class BlobStore {
   open(sha256: string): Readable {
     return createReadStream(this.pathFor(sha256));
   }
+
+  /**
+   * A blob opened for sending, after its bytes were checked against its name: a stream over the
+   * already open file, so nothing can fail later where no one listens (a ReadStream that cannot
+   * open its file emits an `error` nobody handles yet: it took the daemon down). Throws
+   * BlobUnreadableError when the file is missing or its content no longer matches.
+   */
+  async openVerified(sha256: string): Promise<Readable> {
+    const path = this.pathFor(sha256);
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobUnreadableError(sha256, path, 'missing');
+      throw err;
+    }
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(path, { fd, autoClose: false, start: 0 })) hash.update(chunk as Buffer);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    if (hash.digest('hex') !== sha256) {
+      closeSync(fd);
+      throw new BlobUnreadableError(sha256, path, 'damaged');
+    }
+    return createReadStream(path, { fd, start: 0 });
+  }
+}
+
+/** A blob a row names whose file is gone or whose bytes changed (a disk problem, a hand-made deletion). */
+export class BlobUnreadableError extends Error {
+  override readonly name = 'BlobUnreadableError';
+  constructor(
+    readonly sha256: string,
+    readonly path: string,
+    readonly problem: 'missing' | 'damaged',
+  ) {
+    super(problem === 'missing' ? `${path} is missing from the blob store` : `${path} does not hold the bytes it was stored with (damaged)`);
+  }
 }

@@ -413,3 +413,55 @@ describe('file transport (embedded default)', () => {
     }
   });
 });
+
+describe('outbox worker: an attached file that is gone or damaged in the blob store', () => {
+  it.each(['smtp', 'file'] as const)('fails that one email with the file named, sends the others, and the daemon lives on (%s transport)', async (transport) => {
+    const { workFromCli } = await import('../../src/cases/case-commands.js');
+    const { writeFileSync: write, rmSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const e = transport === 'smtp' ? env : await testEnv({ outgoing: { transport: 'file' } });
+    try {
+      await e.ingest(eml({ messageId: 'a@customer.example', subject: 'Needs a file', from: 'Ann <ann@customer.example>' }));
+      await e.ingest(eml({ messageId: 'b@customer.example', subject: 'Needs another file', from: 'Bob <bob@customer.example>' }));
+      const dir = mkdtempSync(join(tmpdir(), 'casegate-att-'));
+      write(join(dir, 'missing.txt'), 'this file will be gone\n');
+      write(join(dir, 'damaged.txt'), 'this file will be damaged\n');
+      await workFromCli(e.ctx, 10001, { text: 'Here it is.', files: [join(dir, 'missing.txt')], actor: 'cli:test' });
+      await workFromCli(e.ctx, 10002, { text: 'Here it is too.', files: [join(dir, 'damaged.txt')], actor: 'cli:test' });
+      rmSync(dir, { recursive: true });
+      const files = await e.ctx.db.selectFrom('attachments').select(['sha256', 'filename']).execute();
+      const path = (name: string) => e.ctx.blobs.pathFor(files.find((f) => f.filename === name)!.sha256);
+      rmSync(path('missing.txt'));
+      write(path('damaged.txt'), 'something else entirely\n');
+      // A ReadStream that cannot open its file emits an error nobody listens to yet: the daemon's end.
+      const errors: unknown[] = [];
+      const onError = (err: unknown): void => void errors.push(err);
+      const listeners = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      process.on('uncaughtException', onError);
+      try {
+        const t = createTransport(e.resolved);
+        await new OutboxWorker(e.ctx, t).drain();
+        await new Promise((r) => setTimeout(r, 200));
+        t.close();
+      } finally {
+        process.off('uncaughtException', onError);
+        for (const l of listeners) process.on('uncaughtException', l);
+      }
+      expect(errors).toEqual([]);
+      const out = await e.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+      const replies = out.filter((r) => r.kind === 'agent-reply');
+      expect(replies.map((r) => [r.to_address, r.status])).toEqual([
+        ['ann@customer.example', 'failed'],
+        ['bob@customer.example', 'failed'],
+      ]);
+      expect(replies[0]!.last_error).toMatch(/the attached file "missing\.txt" is missing from the blob store/);
+      // Never the wrong bytes under the file's name.
+      expect(replies[1]!.last_error).toMatch(/the attached file "damaged\.txt" is damaged in the blob store/);
+      // The confirmations went out.
+      expect(out.filter((r) => r.kind === 'confirmation').map((r) => r.status)).toEqual(['sent', 'sent']);
+    } finally {
+      if (e !== env) await e.close();
+    }
+  });
+});
