@@ -15,6 +15,9 @@ import { checkLinkToken, type LinkPurpose, type LinkToken } from './signed-link.
 
 export type LinkAccess = { readonly ok: true; readonly caseRow: CaseRow; readonly link: LinkToken } | { readonly ok: false; readonly page: WebResponse; readonly why: string };
 
+/** Clocks of several daemons may differ by this much: a link is never older than its case by more. */
+const ISSUED_EARLY_MS = 10 * 60_000;
+
 export type NoticeKind = 'expired' | 'revoked' | 'invalid' | 'not-found' | 'error' | 'unsubscribe' | 'unsubscribed';
 
 export function noticePage(ctx: Pick<AppContext, 'templates' | 'config'>, kind: NoticeKind, status: number, wantsText = false, language?: string): WebResponse {
@@ -34,6 +37,9 @@ export async function accessLink(ctx: AppContext, token: string, purpose: LinkPu
   if (link.purpose !== purpose) return fail('invalid', 404, `a ${link.purpose} link used for the ${purpose} page`);
   const caseRow = await caseByNumber(ctx.db, link.caseNumber);
   if (caseRow === undefined || caseRow.kind !== 'case') return fail('invalid', 404, `no case ${link.caseNumber}`);
+  // Signed before this case existed: a link of an earlier case under that number (lost in a
+  // restore, or purged before numbers were kept) — never a way into a stranger's case.
+  if (link.issuedAt.getTime() < new Date(caseRow.created_at).getTime() - ISSUED_EARLY_MS) return fail('invalid', 404, `issued ${link.issuedAt.toISOString()}, before case ${link.caseNumber} was opened`);
   if (opts.anyAge === true) return { ok: true, caseRow, link };
   if (!check.ok) return fail('expired', 410, `expired ${link.expiresAt.toISOString()}`, caseRow.language);
   if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, 'revoked', caseRow.language);

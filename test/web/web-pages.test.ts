@@ -135,6 +135,17 @@ describe('the case page', () => {
     expect((await fetch(base + path, { method: 'PUT' })).status).toBe(405);
   });
 
+  it('a link signed before its case existed (an earlier case under that number, lost in a restore) opens nothing', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    expect((await get(path)).status).toBe(200);
+    // The case under this number was opened a day after the link was signed: not the link's case.
+    await env.ctx.db.updateTable('cases').set({ created_at: new Date(env.clock.now().getTime() + 86_400_000).toISOString() }).where('id', '=', id).execute();
+    const res = await get(path);
+    expect(res.status).toBe(404);
+    expect(await res.text()).not.toContain('My printer is on fire');
+  });
+
   it('links expire; a revoked link is refused; fresh links keep working', async () => {
     const id = await newCase();
     const path = await linkIn(id, 'confirmation');
