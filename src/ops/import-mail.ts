@@ -94,8 +94,9 @@ async function collect(ctx: AppContext, source: ImportSource, tick: () => void, 
         skip();
         continue;
       }
-      const blob = await ctx.blobs.putBuffer(msg.content);
-      items.push({ blob, date: dateHeader(msg.content) ?? (msg.time !== false ? msg.time : ctx.clock.now()), order: items.length });
+      const { sha256, size, path } = await ctx.blobs.putBuffer(msg.content);
+      // Only its name is kept until its turn (read from its file then): an export of many GB is never held in memory.
+      items.push({ blob: { sha256, size, path }, date: dateHeader(msg.content) ?? (msg.time !== false ? msg.time : ctx.clock.now()), order: items.length });
       tick();
     }
     return items;
@@ -114,8 +115,8 @@ async function collect(ctx: AppContext, source: ImportSource, tick: () => void, 
       skip();
       continue;
     }
-    const blob = await ctx.blobs.put(createReadStream(file), limit);
-    items.push({ blob, date: dateHeader(await headOf(file)) ?? st.mtime, order: items.length });
+    const { sha256, size, path } = await ctx.blobs.put(createReadStream(file), limit);
+    items.push({ blob: { sha256, size, path }, date: dateHeader(await headOf(file)) ?? st.mtime, order: items.length });
     tick();
   }
   return items;

@@ -123,3 +123,47 @@ describe('casegate import without sender authentication (security.senderAuth.mod
     expect(cases.map((c) => c.requester_address).sort()).toEqual(['ann@customer.example', 'eve@elsewhere.example']);
   });
 });
+
+describe('casegate import of a large export', () => {
+  it('holds one message at a time, not the whole export: nothing of the file stays in memory while it is imported', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { testEnv } = await import('../helpers/context.js');
+    const { importMail } = await import('../../src/ops/import-mail.js');
+    const env = await testEnv({ security: { senderAuth: TRUSTED_SENDER_AUTH }, jobs: { enabled: false } });
+    try {
+      const line = `${'x'.repeat(76)}\n`;
+      const body = line.repeat(Math.floor((900 * 1024) / line.length)); // just under the in-memory size
+      const file = join(env.dir, 'export.mbox');
+      writeFileSync(
+        file,
+        mbox(
+          Array.from({ length: 60 }, (_, i) => ({
+            from: `old${i}@customer.example`,
+            date: 'Mon Jan  1 00:00:00 2024',
+            raw: `From: old${i}@customer.example\nTo: support@example.com\nSubject: Old ${i}\nMessage-ID: <old-${i}@customer.example>\nDate: Mon, 1 Jan 2024 10:${String(i % 60).padStart(2, '0')}:00 +0000\n\n${body}`,
+          })),
+        ),
+      );
+      gc();
+      const before = process.memoryUsage().arrayBuffers;
+      let held: number | null = null;
+      const noBar = { tick: () => undefined, setTotal: () => undefined, stop: () => undefined };
+      const summary = await importMail(env.ctx, { kind: 'mbox', path: file }, { notify: false }, (label) => {
+        if (label === 'importing') {
+          // Every message read, none imported yet: what the import holds of the 54 MB.
+          gc();
+          held = process.memoryUsage().arrayBuffers - before;
+        }
+        return noBar;
+      });
+      expect(summary.stored).toBe(60);
+      expect(held).not.toBeNull();
+      expect(held!, `${(held! / 1e6).toFixed(1)} MB held after reading 54 MB of mail`).toBeLessThan(10 * 1024 * 1024);
+    } finally {
+      await env.close();
+    }
+  }, 120_000);
+});
