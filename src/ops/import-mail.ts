@@ -68,6 +68,15 @@ export function dateHeader(raw: Buffer): Date | null {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
+/**
+ * The first of the candidate dates that is not in the future, else now: a Date header of 2100 (a
+ * sender's broken clock, a forged header) would give a case opened in 2100 — first in every list,
+ * its clocks not due for decades, out of reach of retention, its links older than itself.
+ */
+export function pastDate(now: Date, ...candidates: readonly (Date | null)[]): Date {
+  return candidates.find((d): d is Date => d !== null && d.getTime() <= now.getTime()) ?? now;
+}
+
 async function headOf(path: string): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
@@ -96,7 +105,7 @@ async function collect(ctx: AppContext, source: ImportSource, tick: () => void, 
       }
       const { sha256, size, path } = await ctx.blobs.putBuffer(msg.content);
       // Only its name is kept until its turn (read from its file then): an export of many GB is never held in memory.
-      items.push({ blob: { sha256, size, path }, date: dateHeader(msg.content) ?? (msg.time !== false ? msg.time : ctx.clock.now()), order: items.length });
+      items.push({ blob: { sha256, size, path }, date: pastDate(ctx.clock.now(), dateHeader(msg.content), msg.time !== false ? msg.time : null), order: items.length });
       tick();
     }
     return items;
@@ -116,7 +125,7 @@ async function collect(ctx: AppContext, source: ImportSource, tick: () => void, 
       continue;
     }
     const { sha256, size, path } = await ctx.blobs.put(createReadStream(file), limit);
-    items.push({ blob: { sha256, size, path }, date: dateHeader(await headOf(file)) ?? st.mtime, order: items.length });
+    items.push({ blob: { sha256, size, path }, date: pastDate(ctx.clock.now(), dateHeader(await headOf(file)), st.mtime), order: items.length });
     tick();
   }
   return items;

@@ -91,6 +91,15 @@ describe('casegate import', () => {
     expect(outbox.filter((o) => o.to_address === 'dora@customer.example')).toEqual([expect.objectContaining({ kind: 'confirmation', status: 'queued' })]);
   });
 
+  it('a Date header in the future (a broken clock, a forged header) dates the case by its mbox line, never after now', async () => {
+    const future = eml({ from: 'Fay <fay@customer.example>', subject: 'From the future', messageId: 'future-1@customer.example', date: 'Fri, 01 Jan 2100 10:00:00 +0000' });
+    const file = box.write('future.mbox', mbox([{ from: 'fay@customer.example', date: 'Tue Feb  6 09:00:00 2024', raw: future }]));
+    const s = await box.json<{ stored: number }>(['import', '--mbox', file, '--json']);
+    expect(s.stored).toBe(1);
+    const cases = await box.json<CaseRow[]>(['cases', 'list', '--json']);
+    expect(cases.find((c) => c.subject === 'From the future')?.created_at).toBe('2024-02-06T09:00:00.000Z');
+  });
+
   it('refuses no source or two sources', async () => {
     const r = await box.run(['import']);
     expect(r.code).toBe(64);
