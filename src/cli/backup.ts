@@ -20,6 +20,14 @@ export function registerBackupCommands(program: Command): void {
         print({ dir: r.dir, ...m, files: undefined, seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
           `backup written to ${r.dir} in ${r.seconds.toFixed(1)} s: database ${(m.database.bytes / 1e6).toFixed(1)} MB (${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.database.counts.outbox} emails), ${m.blobs.count} blobs ${(m.blobs.bytes / 1e6).toFixed(1)} MB${m.secret ? ', secret' : ''}${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; check with: cd ${r.dir} && sha256sum -c SHA256SUMS\n`,
         );
+        const u = m.unreadableBlobs;
+        if (u !== undefined) {
+          const names = (list: readonly string[]): string => `${list.slice(0, 5).join(', ')}${list.length > 5 ? ', …' : ''}`;
+          process.stderr.write(
+            `casegate backup: the data directory is damaged — left out of the backup: ${u.missing.length} blob file(s) the database names are missing${u.missing.length > 0 ? ` (${names(u.missing)})` : ''}, ${u.damaged.length} no longer match their checksum${u.damaged.length > 0 ? ` (${names(u.damaged)})` : ''}; all of them in manifest.json (unreadableBlobs)\n`,
+          );
+          process.exitCode = 2;
+        }
       });
     });
 

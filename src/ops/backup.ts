@@ -46,6 +46,11 @@ export interface BackupManifest {
   readonly secret: boolean;
   /** How many DKIM keys of <dataDir>/dkim are in the backup (as dkim/<domain>.<selector>.pem; absent in backups before 2026-12-06). */
   readonly dkimKeys?: number;
+  /**
+   * Blobs the database names that could not be backed up: gone from the data directory, or no
+   * longer holding the bytes they were stored with (absent when every blob was there).
+   */
+  readonly unreadableBlobs?: { readonly missing: readonly string[]; readonly damaged: readonly string[] };
   /** Relative path → SHA-256 of every file but the manifest itself. */
   readonly files: Readonly<Record<string, string>>;
 }
@@ -148,9 +153,14 @@ export async function createBackup(ctx: AppContext, target: string, progress: (t
       const rel = join('blobs', sha.slice(0, 2), sha.slice(2, 4), sha);
       try {
         const copied = await copyHashed(ctx.blobs.pathFor(sha), join(tmp, rel));
-        if (copied.sha256 !== sha) corrupt.push(sha);
-        files[rel] = copied.sha256;
-        blobBytes += copied.bytes;
+        if (copied.sha256 !== sha) {
+          // Its bytes are not what was stored: left out (a restore would only carry the damage on).
+          corrupt.push(sha);
+          await rm(join(tmp, rel), { force: true });
+        } else {
+          files[rel] = copied.sha256;
+          blobBytes += copied.bytes;
+        }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         missing.push(sha);
@@ -158,11 +168,9 @@ export async function createBackup(ctx: AppContext, target: string, progress: (t
       bar.tick();
     }
     bar.stop();
-    if (missing.length > 0 || corrupt.length > 0) {
-      throw new BackupError(
-        `the data directory is damaged: ${missing.length} blob(s) named by the database are missing${missing.length > 0 ? ` (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})` : ''}, ${corrupt.length} do not match their checksum${corrupt.length > 0 ? ` (${corrupt.slice(0, 5).join(', ')})` : ''}; no backup written`,
-      );
-    }
+    // A damaged blob (a disk error, a hand-made deletion) is named, never a reason to back up
+    // nothing: the database, the other blobs, the secret and the keys are what a restore needs.
+    const unreadable = missing.length > 0 || corrupt.length > 0 ? { missing, damaged: corrupt } : undefined;
     const secretFile = join(ctx.paths.dataDir, 'secret');
     const secret = existsSync(secretFile);
     if (secret) files['secret'] = (await copyHashed(secretFile, join(tmp, 'secret'))).sha256;
@@ -176,7 +184,8 @@ export async function createBackup(ctx: AppContext, target: string, progress: (t
       backend: 'sqlite',
       createdAt,
       database: { file: DB_FILE, bytes: (await stat(join(tmp, DB_FILE))).size, migrations, counts },
-      blobs: { count: blobs.length, bytes: blobBytes },
+      blobs: { count: blobs.length - missing.length - corrupt.length, bytes: blobBytes },
+      ...(unreadable !== undefined ? { unreadableBlobs: unreadable } : {}),
       secret,
       dkimKeys: keys.length,
       files,

@@ -186,3 +186,38 @@ describe('backup under load and restore', () => {
     expect(r.stderr).toMatch(/exists and is not empty/);
   });
 });
+
+describe('backup of a damaged data directory', () => {
+  it('a blob file that is gone or damaged is left out and named (exit 2); the database, the other blobs and the secret are still backed up and restore', async () => {
+    const own = CliSandbox.create({ instance: { name: 'Example Support', domain: 'example.com' }, jobs: { enabled: false } });
+    const fresh = CliSandbox.create({ instance: { name: 'Example Support', domain: 'example.com' }, jobs: { enabled: false } });
+    try {
+      for (const who of ['ann', 'bob', 'carl']) {
+        const r = await own.run(['ingest'], { stdin: `From: ${who}@customer.example\r\nTo: support@example.com\r\nSubject: ${who} asks\r\nMessage-ID: <${who}-1@customer.example>\r\n\r\nhello from ${who}\r\n` });
+        expect(r.code, describeResult(r)).toBe(0);
+      }
+      const live = new SQLite(own.dbPath, { readonly: true });
+      const raws = (live.prepare("select raw_sha256 as s from messages where direction = 'in' order by id").all() as { s: string }[]).map((x) => x.s);
+      live.close();
+      const file = (s: string): string => join(own.dataDir, 'blobs', s.slice(0, 2), s);
+      rmSync(file(raws[0]!));
+      writeFileSync(file(raws[1]!), 'not what was stored\n');
+      const dir = join(own.dir, 'backup-damaged');
+      const r = await own.run(['backup', dir]);
+      expect(r.code, describeResult(r)).toBe(2);
+      expect(r.stderr).toMatch(/the data directory is damaged — left out of the backup: 1 blob file\(s\) the database names are missing \([0-9a-f]{64}\), 1 no longer match their checksum/);
+      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { unreadableBlobs: { missing: string[]; damaged: string[] }; secret: boolean; database: { counts: { cases: number } } };
+      expect(manifest.unreadableBlobs).toEqual({ missing: [raws[0]], damaged: [raws[1]] });
+      expect(manifest).toMatchObject({ secret: true, database: { counts: { cases: 3 } } });
+      expect(execFileSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' })).toBe('');
+      rmSync(fresh.dataDir, { recursive: true, force: true });
+      const restored = await fresh.run(['restore', dir]);
+      expect(restored.code, describeResult(restored)).toBe(0);
+      expect(await fresh.json<unknown[]>(['cases', 'list', '--json'])).toHaveLength(3);
+      expect(existsSync(join(fresh.dataDir, 'blobs', raws[2]!.slice(0, 2), raws[2]!))).toBe(true);
+    } finally {
+      own.cleanup();
+      fresh.cleanup();
+    }
+  }, 60_000);
+});
