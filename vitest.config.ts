@@ -22,6 +22,7 @@ export const SQLITE_ONLY = [
   'test/cli/backup-dkim.test.ts', // the same command, with DKIM keys (PostgreSQL: refused, its message names the keys)
   'test/e2e/postfix-pipe.test.ts', // its retry path holds SQLite's write lock; ingest on PostgreSQL: test/cli/ingest.test.ts
   'test/faults/power-loss.test.ts', // SQLite's WAL sync on commit (PostgreSQL's is the server's synchronous_commit)
+  'test/cli/purge-race.test.ts', // a reply committed while purge waits for SQLite's write lock (PostgreSQL: the deleting transaction locks the rows it re-reads)
 ];
 
 /**

@@ -2,7 +2,7 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
-import { blobInUse, casesOfRequester, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, type Removed } from '../db/repos/purge.js';
+import { blobInUse, casesOfRequester, closedCasesAmong, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, type Removed } from '../db/repos/purge.js';
 import type { Db } from '../db/database.js';
 import type { Progress } from '../cli/progress.js';
 
@@ -84,9 +84,11 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
     for (let offset = 0; ; offset += BATCH) {
       const batch = all !== null ? all.slice(offset, offset + BATCH) : await closedCasesBefore(ctx.db, beforeIso, BATCH);
       if (batch.length === 0) break;
-      await runBatch(ctx, req, tally, batch, async (trx, removed) => {
-        await deleteCases(trx, batch.map((c) => c.id), removed);
-        return { type: 'purge.closed-before', reason: `retention: ${batch.length} case(s) closed before ${beforeIso} removed`, data: { closedBefore: beforeIso } };
+      await runBatch(ctx, req, tally, async (trx, removed) => {
+        // Read again under the write lock: a reply that reopened one of them since keeps it.
+        const still = await closedCasesAmong(trx, batch.map((c) => c.id), beforeIso);
+        await deleteCases(trx, still.map((c) => c.id), removed);
+        return { cases: still, audit: { type: 'purge.closed-before', reason: `retention: ${still.length} case(s) closed before ${beforeIso} removed`, data: { closedBefore: beforeIso } } };
       });
       bar.setTotal(Math.max(offset + batch.length, all?.length ?? 0));
       bar.tick(batch.length);
@@ -94,13 +96,14 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
     bar.stop();
   } else {
     const address = req.requester!.trim().toLowerCase();
-    const cases = await casesOfRequester(ctx.db, address);
-    await runBatch(ctx, req, tally, cases, async (trx, removed) => {
+    await runBatch(ctx, req, tally, async (trx, removed) => {
+      // Read under the write lock: a case she opened a moment ago goes too.
+      const cases = await casesOfRequester(trx, address);
       await deleteCases(trx, cases.map((c) => c.id), removed);
       const touched = await eraseAddress(trx, address, removed);
       // The cases of others it wrote into say so (without saying who).
       for (const caseId of touched) await addEvent(trx, { caseId, type: 'purge.erased-message', actor: req.actor, reason: 'messages of a participant were erased on request', data: {}, at: ctx.clock.now().toISOString() });
-      return { type: 'purge.erasure', reason: `erasure on request: ${cases.length} case(s) of one requester and their traces removed`, data: {} };
+      return { cases, audit: { type: 'purge.erasure', reason: `erasure on request: ${cases.length} case(s) of one requester and their traces removed`, data: {} } };
     });
   }
   const r = tally.removed;
@@ -123,12 +126,15 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
 type Audit = { type: string; reason: string; data: Record<string, unknown> };
 
 /** One transaction: the deletions, the audit event; then (for real) the blobs nobody names. */
-async function runBatch(ctx: AppContext, req: PurgeRequest, tally: Tally, batch: readonly { number: number }[], work: (trx: Db, removed: Removed) => Promise<Audit>): Promise<void> {
+async function runBatch(ctx: AppContext, req: PurgeRequest, tally: Tally, work: (trx: Db, removed: Removed) => Promise<{ cases: readonly { number: number }[]; audit: Audit }>): Promise<void> {
   const removed = nothingRemoved();
   let unnamed: string[] = [];
+  let batch: readonly { number: number }[] = [];
   try {
     await ctx.db.transaction().execute(async (trx) => {
-      const audit = await work(trx, removed);
+      const done = await work(trx, removed);
+      batch = done.cases;
+      const audit = done.audit;
       const counts = { cases: removed.cases, messages: removed.messages, attachments: removed.attachments, receipts: removed.receipts, outbox: removed.outbox, events: removed.events, participants: removed.participants };
       await addEvent(trx, { caseId: null, type: audit.type, actor: req.actor, reason: `${audit.reason}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`, data: { ...audit.data, ...counts, caseNumbers: batch.map((c) => c.number) }, at: ctx.clock.now().toISOString() });
       unnamed = [];

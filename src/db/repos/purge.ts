@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { containsText } from '../dialect.js';
+import { containsText, isPostgres } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { escapeRegex } from '../../escape-regex.js';
 
@@ -34,6 +34,14 @@ export function nothingRemoved(): Removed {
 /** Closed cases closed before `before`, oldest first (index cases_closed_at). */
 export async function closedCasesBefore(db: Q, before: string, limit: number): Promise<{ id: number; number: number }[]> {
   return db.selectFrom('cases').select(['id', 'number']).where('closed_at', '<', before).where('status', '=', 'closed').orderBy('closed_at').limit(limit).execute();
+}
+
+/** Those of `ids` that are still closed, closed before `before` (read again inside the deleting transaction). */
+export async function closedCasesAmong(db: Q, ids: readonly number[], before: string): Promise<{ id: number; number: number }[]> {
+  if (ids.length === 0) return [];
+  const q = db.selectFrom('cases').select(['id', 'number']).where('id', 'in', [...ids]).where('closed_at', '<', before).where('status', '=', 'closed').orderBy('closed_at');
+  // PostgreSQL: locked until the deletion commits (a reopening reply waits, then finds no case); SQLite's write lock serialises.
+  return (isPostgres(db) ? q.forUpdate() : q).execute();
 }
 
 /** Every case whose requester is this address (index cases_requester). */
