@@ -42,7 +42,7 @@ export function registerBackupCommands(program: Command): void {
       const r = await fail(() => restoreBackup(resolved('deferred', { readOnly: true }), dir, (label, total) => startProgress(`restore: ${label}`, total)));
       const m = r.manifest;
       print({ dataDir: r.dataDir, createdAt: m.createdAt, counts: m.database.counts, blobs: m.blobs.count, nextCaseNumber: r.nextCaseNumber, seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
-        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; all checksums verified.${r.nextCaseNumber > 0 ? ` New cases start at ${r.nextCaseNumber} (the numbers of cases opened after the backup are never given again).` : ''} Start the daemon (it migrates an older backup).\n`,
+        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; all checksums verified.${r.nextCaseNumber > 0 ? ` New cases start at ${r.nextCaseNumber} (the numbers of cases opened after the backup are never given again).` : ''} Start the daemon.\n`,
       );
     });
 
