@@ -104,6 +104,13 @@ export class MailboxWatcher {
   readonly #stopPromise: Promise<void>;
   #loop: Promise<void> | null = null;
   #client: ImapFlow | null = null;
+  /**
+   * While a session is being set up (connect, greeting, login, folders, SELECT) no message is in
+   * flight: stop() closes that connection at once instead of granting it STOP_GRACE_MS. A server
+   * that accepted the TCP connection and never greets (hung) would otherwise hold the stop for
+   * imapflow's greeting timeout (16 s), past the CLI's stop deadline.
+   */
+  #settingUp = false;
   readonly #lease: WorkLease;
   readonly #reader: FolderReader;
 
@@ -154,6 +161,7 @@ export class MailboxWatcher {
       this.#stopSignal();
       this.#wake.signal();
     }
+    if (this.#settingUp) this.#client?.close();
     const timer = setTimeout(() => this.#client?.close(), STOP_GRACE_MS);
     try {
       await this.#loop;
@@ -241,6 +249,7 @@ export class MailboxWatcher {
   }
 
   async #closeClient(): Promise<void> {
+    this.#settingUp = false;
     const client = this.#client;
     this.#client = null;
     if (client === null) return;
@@ -256,6 +265,10 @@ export class MailboxWatcher {
     const failures = new CommandFailures();
     const client = new ImapFlow(await clientOptions(cfg, this.#log, `casegate-${this.name}`, failures));
     this.#client = client;
+    // Stopped while the credentials were resolved (a tokenCommand): no connection attempt.
+    if (this.#stopped) return;
+    // Until the folder is open nothing is in flight: stop() closes this connection at once (#closeClient clears it).
+    this.#settingUp = true;
     const conn: ConnectionState = { closed: false, lastError: null };
     client.on('error', (err: Error) => {
       conn.lastError = err;
@@ -302,6 +315,7 @@ export class MailboxWatcher {
       },
       'IMAP mailbox connected',
     );
+    this.#settingUp = false;
 
     while (!this.#stopped) {
       this.#wake.clear();

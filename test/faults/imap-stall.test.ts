@@ -84,4 +84,24 @@ describeWithDovecot('IMAP: a server that stops answering', () => {
     await server.append('stall', eml({ subject: 'After the stall', messageId: 'after-stall@customer.example' }));
     await until(async () => (await db!.get<{ n: number }>('SELECT count(*) AS n FROM cases'))!.n === 1, 'the case');
   }, 120_000);
+
+  it('a stop (SIGTERM, a reload that drops the mailbox) while the server hangs before its greeting is not held up by the hung connection attempt', async () => {
+    server = await startDovecot({ users: [{ user: 'stall', password: 'pw-stall' }] });
+    // Hung before the daemon starts: the connection is accepted by the kernel, no greeting ever comes.
+    server.pause();
+    d = await runDaemon({
+      // stallTimeoutSeconds 60: imapflow's greeting timeout is 16 s, longer than the stop grace (10 s) and
+      // the CLI's stop deadline (9 s): it used to exit 130 with "could not stop in time".
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'stall', { stallTimeoutSeconds: 60 }) }],
+    });
+    await until(async () => (await health())?.state === 'connecting', 'the mailbox connecting');
+    // Let the attempt get under way (TCP accepted, waiting for the greeting).
+    await new Promise((r) => setTimeout(r, 1_000));
+    const t0 = Date.now();
+    await d.stop();
+    const stoppedMs = Date.now() - t0;
+    console.log(`[imap-stall] daemon stopped ${stoppedMs} ms after stop() while the server hung before its greeting`);
+    expect(stoppedMs).toBeLessThan(5_000);
+    expect((await health())?.state).toBe('stopped');
+  }, 120_000);
 });
