@@ -82,6 +82,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock?.release();
     throw err;
   }
+  // The configuration in force since the start (casegate_config_last_reload_successful 1).
+  metrics.configReload(true, ctx.clock.now());
   for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
   await warnStrandedQueues(ctx);
   let transport: MailTransport;

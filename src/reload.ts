@@ -63,6 +63,7 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
   const log = ctx.log.child({ component: 'reload' });
   const refuse = (problems: string[], changed: string[] = []): ReloadReport => {
     log.error({ problems }, `configuration reload refused; the running configuration stays:\n  ${problems.join('\n  ')}`);
+    ops.metrics.configReload(false, ctx.clock.now());
     return { ok: false, problems, changed, actions: [] };
   };
   let next: ResolvedConfig;
@@ -156,6 +157,7 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
     parts.jobs = next.config.jobs.enabled ? startJobs(ctx) : null;
     actions.push(parts.jobs !== null ? 'jobs rescheduled' : 'jobs stopped');
   }
+  ops.metrics.configReload(true, ctx.clock.now());
   log.info({ changed, actions, config: next.source ?? 'embedded default' }, 'configuration reloaded');
   return { ok: true, changed, actions };
 

@@ -51,6 +51,8 @@ export class Metrics implements Telemetry {
   readonly #quarantine: Gauge;
   readonly #healthy: Gauge;
   readonly #healthCheck: Gauge<'check'>;
+  readonly #reloadOk: Gauge;
+  readonly #reloadOkAt: Gauge;
 
   constructor(private readonly version: string) {
     const registers = [this.registry];
@@ -90,6 +92,10 @@ export class Metrics implements Telemetry {
     this.#quarantine = new Gauge({ name: 'casegate_quarantine_waiting', help: 'Quarantined messages not retried yet', registers });
     this.#healthy = new Gauge({ name: 'casegate_healthy', help: '1 when /healthz answers 200', registers });
     this.#healthCheck = new Gauge({ name: 'casegate_health_check_ok', help: 'Each health check (1 ok, 0 failing)', labelNames: ['check'], registers });
+    // A refused reload leaves the daemon running on the old configuration, with a file on disk it
+    // would refuse to start with (exit 78 at the next restart): visible here, not only in the log.
+    this.#reloadOk = new Gauge({ name: 'casegate_config_last_reload_successful', help: '0 when the last configuration reload (SIGHUP) was refused and the daemon runs on the previous configuration; 1 after a successful one (and at start)', registers });
+    this.#reloadOkAt = new Gauge({ name: 'casegate_config_last_reload_success_timestamp_seconds', help: 'When the configuration in force was loaded (start or the last successful reload), Unix time', registers });
   }
 
   messageOutcome(e: { mailbox: string; channel: string; outcome: string; seconds: number }): void {
@@ -104,6 +110,12 @@ export class Metrics implements Telemetry {
 
   sendFailure(errorClass: SendErrorClass): void {
     this.#sendFailures.inc({ class: errorClass });
+  }
+
+  /** A configuration reload (SIGHUP) was applied (ok) or refused. */
+  configReload(ok: boolean, at: Date): void {
+    this.#reloadOk.set(ok ? 1 : 0);
+    if (ok) this.#reloadOkAt.set(Math.floor(at.getTime() / 1000));
   }
 
   jobRun(e: { job: string; ok: boolean; seconds: number }): void {

@@ -276,7 +276,17 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     env.daemon.child.kill('SIGHUP');
     const refused = await until('reload refused', 10_000, () => daemonLog().find((l) => String(l['msg']).startsWith('configuration reload refused; the running configuration stays')));
     expect((refused['problems'] as string[]).join('\n')).toMatch(/listener\.port/);
+    // Visible to monitoring, not only in the journal: the file on disk would not start (exit 78).
+    const broken = await scrape();
+    const loadedAt = broken.value('casegate_config_last_reload_success_timestamp_seconds');
+    expect(broken.value('casegate_config_last_reload_successful')).toBe(0);
     writeFileSync(env.configFile, good);
+    const reloads = daemonLog().filter((l) => l['msg'] === 'configuration reloaded').length;
+    env.daemon.child.kill('SIGHUP');
+    await until('the fixed file reloaded', 20_000, () => daemonLog().filter((l) => l['msg'] === 'configuration reloaded')[reloads]);
+    const fixed = await scrape();
+    expect(fixed.value('casegate_config_last_reload_successful')).toBe(1);
+    expect(fixed.value('casegate_config_last_reload_success_timestamp_seconds')).toBeGreaterThanOrEqual(loadedAt!);
     await customer().sendMail({ envelope: { from: 'dee@customer.example', to: ['support@example.com'] }, raw: mail('Dee <dee@customer.example>', 'support@example.com', 'Still there?', 'ops-4@customer.example') });
     await env.sink.waitFor(5, 20_000);
     expect(await logins('support')).toBe(before.support);
