@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
+import { openDatabase, WAL_SIZE_LIMIT_BYTES } from '../../src/db/database.js';
 import { BackgroundCheckpointer, CHECKPOINT_EVERY_MS } from '../../src/db/sqlite-checkpointer.js';
 import { tempDir } from '../helpers/temp-dirs.js';
 
@@ -95,5 +95,29 @@ describe('background WAL checkpoints', () => {
     const check = new SQLite(path, { readonly: true });
     expect((check.prepare('select count(*) as n from t').get() as { n: number }).n).toBe(200);
     check.close();
+  });
+
+  it('a burst that grew the WAL far past WAL_SIZE_LIMIT_BYTES (an import, a large purge) does not keep that file size: it is cut back once the WAL starts over', async () => {
+    const path = join(tempDir('casegate-ckpt-'), 'd.db');
+    const failures: string[] = [];
+    const db = openDatabase({ path, backgroundCheckpoints: { onFailure: (r) => failures.push(r) } });
+    await sql`create table t (id integer primary key, body text)`.execute(db);
+    // One transaction of ~40 MB: the WAL must hold all of it until the commit.
+    await db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 400; i++) await sql`insert into t (body) values (${'z'.repeat(100_000)})`.execute(trx);
+    });
+    const wal = (): number => statSync(`${path}-wal`).size;
+    expect(wal()).toBeGreaterThan(2 * WAL_SIZE_LIMIT_BYTES);
+    // Ordinary small commits afterwards: the worker copies the burst into the database file, the
+    // next writer starts the WAL over, and the file is truncated to the limit.
+    for (let i = 0; i < 50 && wal() > WAL_SIZE_LIMIT_BYTES; i++) {
+      await db.transaction().execute(async (trx) => {
+        await sql`insert into t (body) values (${'small'})`.execute(trx);
+      });
+      await sleep(CHECKPOINT_EVERY_MS);
+    }
+    expect(wal()).toBeLessThanOrEqual(WAL_SIZE_LIMIT_BYTES);
+    await db.destroy();
+    expect(failures).toEqual([]);
   });
 });
