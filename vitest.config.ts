@@ -13,6 +13,7 @@ import { SlowFirstSequencer } from './test/setup/slow-first.js';
  * the PostgreSQL pass would run the very same code again.
  */
 export const SQLITE_ONLY = [
+  'test/unit/jobs-clock-step.test.ts', // fake timers (node-cron reads the system clock); the pg driver's timers do not run under them
   'test/unit/query-plans.test.ts', // EXPLAIN QUERY PLAN → test/unit/query-plans.pg.test.ts
   'test/unit/query-plans-jobs.test.ts', // EXPLAIN QUERY PLAN → test/unit/query-plans.pg.test.ts
   'test/faults/db-lock.test.ts', // SQLite's write lock held by another process

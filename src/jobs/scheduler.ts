@@ -1,6 +1,6 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { AppContext } from '../context.js';
-import { claimJobSlot, jobRun, recordJobEnd, recordJobStart, renewJobLease, type JobRunRow } from '../db/repos/jobs.js';
+import { claimJobSlot, forgetFutureSlots, jobRun, recordJobEnd, recordJobStart, renewJobLease, type JobRunRow } from '../db/repos/jobs.js';
 import { nextSkippedRun, previousRun } from './cron-time.js';
 import type { JobDefinition, JobResult } from './job.js';
 import { JOBS, jobSettings } from './registry.js';
@@ -32,6 +32,16 @@ const RETRY_AFTER_FAILURE_MS = 5 * 60_000;
 /** Timers for skipped times are armed at most this far ahead (and re-armed then): setTimeout's limit is 24.8 days. */
 const SKIP_TIMER_MAX_MS = 7 * 86_400_000;
 
+/**
+ * How often the scheduler compares the wall clock with the monotonic one, and how far back the
+ * wall clock may go before the schedules are restarted. node-cron arms its next tick for the wall
+ * time it expected: after a step back by an hour it waits that hour, and every slot claimed before
+ * the step lies in the future of the new time and refuses the claims — every job (SLA alerts,
+ * reminders, the report) was silent until the clock caught up, without a word in the log.
+ */
+const CLOCK_WATCH_MS = 30_000;
+const CLOCK_BACK_TOLERANCE_MS = 60_000;
+
 export type RunReason = 'scheduled' | 'catch-up' | 'manual';
 
 export interface JobScheduler {
@@ -60,6 +70,7 @@ export function createJobScheduler(
   const tasks = new Map<string, ScheduledTask>();
   /** Per job, the timer for the next time the clock skips over one of its times (DST; cron-time.ts). */
   const skipTimers = new Map<string, NodeJS.Timeout>();
+  let clockWatch: NodeJS.Timeout | null = null;
   let stopping = false;
   const enabled = jobs.filter((j) => jobSettings(ctx.config, j).enabled);
   /** Several daemons may share the database (PostgreSQL): runs hold leases. */
@@ -250,6 +261,7 @@ export function createJobScheduler(
       armSkippedRun(def, expr);
     }
     log.info({ jobs: enabled.map((d) => `${d.name} (${jobSettings(ctx.config, d).schedule})`), timezone: ctx.config.jobs.timezone }, 'jobs scheduled');
+    watchClock();
     return tasks;
   }
 
@@ -282,8 +294,39 @@ export function createJobScheduler(
     skipTimers.set(def.name, timer);
   }
 
+  /** Restart the schedules when the wall clock goes back (see CLOCK_BACK_TOLERANCE_MS); a step forward is node-cron's missed slots. */
+  function watchClock(): void {
+    let wall = ctx.clock.now().getTime();
+    let mono = performance.now();
+    clockWatch = setInterval(() => {
+      const w = ctx.clock.now().getTime();
+      const m = performance.now();
+      const backMs = m - mono - (w - wall);
+      wall = w;
+      mono = m;
+      if (backMs < CLOCK_BACK_TOLERANCE_MS || stopping) return;
+      const now = new Date(w).toISOString();
+      log.warn({ backSeconds: Math.round(backMs / 1000), now }, `the system clock went back by ${Math.round(backMs / 1000)} s; job schedules restarted from the new time`);
+      void (async () => {
+        for (const def of enabled) await forgetFutureSlots(ctx.db, def.name, now);
+      })()
+        .catch((err: unknown) => log.error({ err }, 'could not forget the job slots claimed ahead of the new clock; jobs run again once the clock passes them'))
+        .finally(() => {
+          if (stopping) return;
+          for (const t of tasks.values()) {
+            void t.stop();
+            void t.start();
+          }
+          // The skipped DST times too: their timers were armed from the old clock.
+          for (const def of enabled) if (tasks.has(def.name)) armSkippedRun(def, jobSettings(ctx.config, def).schedule);
+        });
+    }, CLOCK_WATCH_MS);
+    clockWatch.unref();
+  }
+
   async function stop(): Promise<void> {
     stopping = true;
+    if (clockWatch !== null) clearInterval(clockWatch);
     for (const t of retries) clearTimeout(t);
     retries.clear();
     for (const t of skipTimers.values()) clearTimeout(t);

@@ -66,6 +66,15 @@ export async function claimJobSlot(db: Q, c: SlotClaim): Promise<boolean> {
   return row !== undefined;
 }
 
+/**
+ * The wall clock went back (an NTP step, a restored VM): slots claimed "in the future" of the new
+ * time would refuse every claim until the clock caught up with them. Forget those claims (not the
+ * items the runs sent: those stay claimed one by one).
+ */
+export async function forgetFutureSlots(db: Q, job: string, now: string): Promise<void> {
+  await db.updateTable('job_runs').set({ last_slot: null }).where('job', '=', job).where('last_slot', '>', now).execute();
+}
+
 /** A run in progress extends its lease (false: another daemon took the job over meanwhile). */
 export async function renewJobLease(db: Q, job: string, runner: string, until: string): Promise<boolean> {
   const r = await db.updateTable('job_runs').set({ lease_until: until }).where('job', '=', job).where('runner', '=', runner).where('lease_until', 'is not', null).executeTakeFirst();
