@@ -30,6 +30,12 @@ export interface Route {
   /** Short name for logs (and metrics later). */
   readonly name: string;
   readonly handler: Handler;
+  /**
+   * Polled by machines (a load balancer's health check, a Prometheus scrape): a 200 answer is
+   * logged at debug, not info — one info line per probe every few seconds was most of an idle
+   * daemon's log. Any other answer is logged as usual.
+   */
+  readonly quiet?: boolean;
 }
 
 export class HttpError extends Error {

@@ -77,6 +77,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     const text = wantsText(req.headers.accept);
     let response: WebResponse;
     let routeName = 'none';
+    let quiet = false;
     try {
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       const route = candidates.find((r) => r.method === method);
@@ -84,6 +85,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
         response = candidates.length > 0 ? { status: 405, headers: { Allow: [...new Set(candidates.map((r) => r.method))].join(', ') }, body: 'method not allowed\n' } : noticePage(ctx, 'not-found', 404, text);
       } else {
         routeName = route.name;
+        quiet = route.quiet === true;
         const params = (route.pattern.exec(url.pathname)?.groups ?? {}) as Record<string, string>;
         const request: WebRequest = { method, path: url.pathname, params, query: url.searchParams, headers: req.headers, wantsText: text, form: () => readForm(req, cfg.maxBodyBytes) };
         response = await route.handler(request);
@@ -101,7 +103,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     res.writeHead(response.status, headers);
     res.end(req.method === 'HEAD' ? undefined : (response.body ?? ''));
     // Signed tokens stay out of the log.
-    log.info({ method: req.method, route: routeName, path: loggedPath(url.pathname), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
+    log[quiet && response.status === 200 ? 'debug' : 'info']({ method: req.method, route: routeName, path: loggedPath(url.pathname), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
   }
 
   const server = createServer((req, res) => {

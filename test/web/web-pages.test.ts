@@ -12,6 +12,8 @@ import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { replaceReloadableParts } from '../../src/context.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { startOpsServer } from '../../src/ops/ops-server.js';
+import { Metrics } from '../../src/ops/metrics.js';
 import { caseLinkFor } from '../../src/web/links.js';
 import { checkLinkToken } from '../../src/web/signed-link.js';
 import { caseDetail } from '../../src/views.js';
@@ -517,6 +519,39 @@ describe('the log', () => {
       for (const l of lines) expect(l).not.toContain(token.split('.').at(-1));
     } finally {
       await logged.close();
+    }
+  });
+});
+
+describe('the log of an idle daemon', () => {
+  it('has no line per health probe or metrics scrape that went well (a load balancer and Prometheus poll every few seconds); a failing probe and every page request are still logged', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const lines: Record<string, unknown>[] = [];
+    const capture = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+    const metrics = new Metrics('test');
+    const web = await startWebServer({ ...env.ctx, log: capture });
+    const ops = await startOpsServer({ ...env.ctx, log: capture }, metrics, { mailboxes: () => [], outboxPaused: () => false });
+    try {
+      for (let i = 0; i < 5; i++) {
+        expect((await fetch(`http://127.0.0.1:${web.port}/healthz`)).status).toBe(200);
+        expect((await fetch(`http://127.0.0.1:${ops.port}/healthz`)).status).toBe(200);
+        expect((await fetch(`http://127.0.0.1:${ops.port}/metrics`)).status).toBe(200);
+      }
+      expect(lines.filter((l) => l['msg'] === 'web request')).toEqual([]);
+      expect((await fetch(`http://127.0.0.1:${web.port}${path}`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${ops.port}/nothing`)).status).toBe(404);
+      // An unhealthy answer is worth a line: the database is gone.
+      await env.ctx.db.destroy();
+      expect((await fetch(`http://127.0.0.1:${ops.port}/healthz`)).status).toBe(503);
+      expect(lines.filter((l) => l['msg'] === 'web request').map((l) => [l['route'], l['status']])).toEqual([
+        ['case-page', 200],
+        ['none', 404],
+        ['healthz', 503],
+      ]);
+    } finally {
+      await web.close();
+      await ops.close();
     }
   });
 });

@@ -15,6 +15,7 @@ export function healthRoutes(ctx: AppContext, opts: { readonly details: boolean 
     {
       method: 'GET',
       name: 'healthz',
+      quiet: true,
       pattern: /^\/healthz$/,
       async handler() {
         const health = await healthOf(ctx);

@@ -8,6 +8,7 @@ export function metricsRoutes(ctx: AppContext, metrics: Metrics, live: LiveState
     {
       method: 'GET',
       name: 'metrics',
+      quiet: true,
       pattern: /^\/metrics$/,
       async handler() {
         return { status: 200, headers: { 'Content-Type': metrics.contentType }, body: await metrics.render(ctx, live) };
