@@ -54,8 +54,15 @@ import { LeaseLost, WorkLease } from './work-lease.js';
  * the server accepts TCP connections again, and reconnect at once when it does.
  */
 const SERVER_CHECK_MS = 2_000;
-/** stop(): how long in-flight messages may take before the connection is cut. */
-const STOP_GRACE_MS = 10_000;
+/**
+ * stop(): how long in-flight messages may take before the connection is cut — well inside the
+ * CLI's stop deadline (cli/daemon.ts STOP_DEADLINE_MS, 9 s), which still has to close the database
+ * after it. It was 10 s: a server that hung under a command of an open session (the periodic
+ * SELECT, a SEARCH, a FETCH) held every stop past the deadline (exit 130, "could not stop in
+ * time"). What is cut is not lost: a committed message is acknowledged by the next session, an
+ * uncommitted one stays in the folder.
+ */
+const STOP_GRACE_MS = 6_000;
 /** A wake-up call that is not lost when it comes before the wait (EXISTS during a batch). */
 class Wake {
   #pending = false;

@@ -5,6 +5,7 @@ import { eml } from '../helpers/context.js';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { imapOf, removeDir, runDaemon, until, type RunningDaemon } from '../imap/imap-env.js';
+import { STOP_DEADLINE_MS } from '../../src/cli/daemon.js';
 
 /**
  * A stalled IMAP server: the TCP connection stays open but nothing answers (every Dovecot process
@@ -90,7 +91,7 @@ describeWithDovecot('IMAP: a server that stops answering', () => {
     // Hung before the daemon starts: the connection is accepted by the kernel, no greeting ever comes.
     server.pause();
     d = await runDaemon({
-      // stallTimeoutSeconds 60: imapflow's greeting timeout is 16 s, longer than the stop grace (10 s) and
+      // stallTimeoutSeconds 60: imapflow's greeting timeout is 16 s, longer than the stop grace (STOP_GRACE_MS) and
       // the CLI's stop deadline (9 s): it used to exit 130 with "could not stop in time".
       mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'stall', { stallTimeoutSeconds: 60 }) }],
     });
@@ -103,5 +104,21 @@ describeWithDovecot('IMAP: a server that stops answering', () => {
     console.log(`[imap-stall] daemon stopped ${stoppedMs} ms after stop() while the server hung before its greeting`);
     expect(stoppedMs).toBeLessThan(5_000);
     expect((await health())?.state).toBe('stopped');
+  }, 120_000);
+
+  it('a stop while the server hangs under a command of an open session (the periodic SELECT) ends inside the CLI stop deadline', async () => {
+    server = await startDovecot({ users: [{ user: 'stall', password: 'pw-stall' }] });
+    // pollSeconds 1: the safety SELECT every second; stallTimeoutSeconds 60: imapflow gives up on it after 30 s.
+    d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'stall', { pollSeconds: 1, stallTimeoutSeconds: 60 }) }] });
+    await until(async () => (await health())?.state === 'idling', 'the mailbox to idle');
+    server.pause();
+    // The next SELECT is sent and never answered.
+    await new Promise((r) => setTimeout(r, 2_500));
+    const t0 = Date.now();
+    await d.stop();
+    const stoppedMs = Date.now() - t0;
+    console.log(`[imap-stall] daemon stopped ${stoppedMs} ms after stop() while a SELECT hung`);
+    // cli/daemon.ts STOP_DEADLINE_MS: past it the process exits 130 with "could not stop in time".
+    expect(stoppedMs).toBeLessThan(STOP_DEADLINE_MS);
   }, 120_000);
 });
