@@ -202,7 +202,7 @@ export class MailboxWatcher {
         // dropping before that keeps doubling it.
         if (worked) failures = 0;
         failures += 1;
-        const delayMs = Math.round(Math.min(this.#cfg.reconnectMinSeconds * 2 ** (failures - 1), this.#cfg.reconnectMaxSeconds) * 1000);
+        const delayMs = reconnectDelayMs(this.#cfg, failures);
         const auth = isAuthFailure(err);
         const detail = this.#describe(err, auth);
         // The one line per failed attempt.
@@ -379,6 +379,20 @@ function folderPath(folder: string): string[] {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Up to this share of each reconnect wait is taken off at random. */
+const RECONNECT_JITTER = 0.25;
+
+/**
+ * The wait before reconnect attempt `failures` + 1: reconnectMinSeconds doubled per failure in a
+ * row, at most reconnectMaxSeconds, less up to a quarter at random — every session a server
+ * restart drops at the same moment (all mailboxes on it, several daemons) would otherwise log in
+ * again at the same moment, at every step of the backoff.
+ */
+export function reconnectDelayMs(cfg: Pick<ImapConfig, 'reconnectMinSeconds' | 'reconnectMaxSeconds'>, failures: number, random: () => number = Math.random): number {
+  const base = Math.min(cfg.reconnectMinSeconds * 2 ** (failures - 1), cfg.reconnectMaxSeconds) * 1000;
+  return Math.round(base * (1 - RECONNECT_JITTER * random()));
 }
 
 function formatDelay(ms: number): string {
