@@ -6,7 +6,6 @@ import { lastEventWithTrigger, lastStaffEvent, recentHumanMessages } from '../db
 import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail, queueStaffEmail, type Recipient } from '../mail-out/compose.js';
 import { TransientError } from '../pipeline/types.js';
-import { writtenText } from './escalation-signals.js';
 import { attentionAddresses, isStaff, ownerName, tierAddresses } from './staff.js';
 
 /**
@@ -189,11 +188,11 @@ export async function staffLoweredSince(db: Kysely<Database>, ctx: Pick<AppConte
   return lastStaffEvent(db, caseId, type, since);
 }
 
-/** The customer's newest message on the case (not staff, not automated), for the leads' alert. */
+/** The customer's newest message on the case (not staff, not automated), for the leads' alert: its visible text as stored (a forward included, as in the agents' notification). */
 export async function lastCustomerMessage(db: Kysely<Database>, ctx: Pick<AppContext, 'config'>, caseId: number): Promise<LastMessage | null> {
   for (const m of await recentHumanMessages(db, caseId, 20)) {
     if (isStaff(ctx.config, m.from_address)) continue;
-    return { from: m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address, at: m.created_at, visibleText: writtenText(m.visible_text), forged: m.sender_auth === 'fail' };
+    return { from: m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address, at: m.created_at, visibleText: m.visible_text, forged: m.sender_auth === 'fail' };
   }
   return null;
 }

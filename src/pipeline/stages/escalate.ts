@@ -5,7 +5,7 @@ import { isParticipant } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoReplyRefusal } from './react.js';
 import { need, type CommitStage } from '../types.js';
-import { writtenTextOf } from '../written-text.js';
+import { shownTextOf } from '../written-text.js';
 
 /**
  * Who must hear about it? Escalations, in the same transaction as the message:
@@ -66,7 +66,7 @@ export const escalateStage: CommitStage = {
     const lastMessage: LastMessage = {
       from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
       at: now,
-      visibleText: writtenTextOf(msg),
+      visibleText: shownTextOf(msg),
       forged: sender.auth === 'fail',
     };
     const common = { lastMessage, inReplyTo: parsed.messageId, references: parsed.references, messageRowId };

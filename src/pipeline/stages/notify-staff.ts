@@ -3,7 +3,7 @@ import { addEvent, senderNotifications } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
 import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
-import { writtenTextOf } from '../written-text.js';
+import { shownTextOf } from '../written-text.js';
 
 /**
  * Who on the staff side must hear about it?
@@ -69,7 +69,7 @@ export const notifyStaffStage: CommitStage = {
       message: {
         from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
         at,
-        visibleText: writtenTextOf(msg),
+        visibleText: shownTextOf(msg),
         attachments: parsed.attachments.map((a) => a.filename),
         forged: sender.auth === 'fail',
       },

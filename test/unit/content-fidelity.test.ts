@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import type { OutboxRow } from '../../src/db/schema.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+
+/**
+ * What agents see of odd inbound mail, through the whole pipeline on a real database: the text
+ * and file names of the agents' notification, the leads' alert and the owner's assignment email
+ * (the CLI and the case page show the stored visible text).
+ */
+
+const CONFIG: ConfigInput = {
+  instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
+  mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+  queues: {
+    support: {
+      tiers: { 1: { addresses: ['lead@example.com'] } },
+      agents: [{ name: 'Ben Agent', address: 'ben@example.com' }],
+    },
+  },
+  autoReply: { minIntervalSeconds: 0 },
+};
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await testEnv(CONFIG);
+});
+afterEach(async () => {
+  await env.close();
+});
+
+async function sent(kind: string, to: string): Promise<OutboxRow[]> {
+  return (await env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute()).filter((o) => o.kind === kind && o.to_address === to);
+}
+
+async function stored(raw: string): Promise<number> {
+  const out = await env.ingest(raw);
+  if (out.kind !== 'stored') throw new Error(`expected stored, got ${out.kind}: ${out.reason}`);
+  return out.caseId;
+}
+
+const FORWARDED = ['---------- Forwarded message ---------', 'From: Billing <billing@vendor.example>', 'Date: Mon, Mar 2, 2026 at 8:00 AM', 'Subject: Your invoice', 'To: <jane@customer.example>', '', 'Invoice 4711 is overdue. Amount: 99 EUR.'].join('\n');
+
+describe('forwarded mail in what agents are sent', () => {
+  it('a forward with nothing added: the notification carries the forwarded message, not an empty text', async () => {
+    await stored(eml({ subject: 'Fwd: Your invoice', body: FORWARDED }));
+    const [note] = await sent('agent-notification', 'ben@example.com');
+    expect(note?.text).toContain('Invoice 4711 is overdue. Amount: 99 EUR.');
+    expect(note?.html).toContain('Invoice 4711 is overdue. Amount: 99 EUR.');
+  });
+
+  it('a forward below a note (Apple Mail): the notification has both', async () => {
+    await stored(eml({ subject: 'Fwd: Error', body: 'See below, it happens daily.\n\nBegin forwarded message:\n\nFrom: Monitor <mon@x.example>\nSubject: Error\nDate: 2 March 2026 at 08:00:00 GMT\nTo: jane@customer.example\n\nDisk full on host db1.\n' }));
+    const [note] = await sent('agent-notification', 'ben@example.com');
+    expect(note?.text).toContain('See below, it happens daily.');
+    expect(note?.text).toContain('Disk full on host db1.');
+  });
+
+  it('the leads’ alert shows the forwarded message below the customer’s request', async () => {
+    await stored(eml({ subject: 'Fwd: Your invoice', body: `Please escalate this, we paid already.\n\n${FORWARDED}` }));
+    const [alert] = await sent('escalation-alert', 'lead@example.com');
+    expect(alert?.text).toContain('Please escalate this, we paid already.');
+    expect(alert?.text).toContain('Invoice 4711 is overdue.');
+  });
+
+  it('an "escalate" inside the forwarded message still escalates nothing', async () => {
+    await stored(eml({ subject: 'Fwd: Your invoice', body: `Why do I get this?\n\n${FORWARDED}\nWe will escalate to collection.` }));
+    expect(await sent('escalation-alert', 'lead@example.com')).toEqual([]);
+    const [note] = await sent('agent-notification', 'ben@example.com');
+    expect(note?.text).toContain('We will escalate to collection.');
+  });
+});
