@@ -1,4 +1,4 @@
-import { isForwardSeparator } from '../mail-in/visible-text/quote-headers.js';
+import { headerBlockEnd, isForwardSeparator } from '../mail-in/visible-text/quote-headers.js';
 import { caseSubject, stripExternalTag, stripReplyPrefixes, tagPatterns } from './subject-tag.js';
 
 /**
@@ -320,8 +320,10 @@ export function ourTextMatcher(texts: readonly string[]): OurText {
  */
 export function writtenText(visibleText: string, ours: OurText = NOTHING_OURS): string {
   const out: string[] = [];
-  for (const line of visibleText.split(/\r?\n/)) {
-    if (isForwardSeparator(line)) break;
+  const lines = visibleText.split(/\r?\n/);
+  for (const [i, line] of lines.entries()) {
+    // A header block left in the visible text starts a forwarded message (Outlook forwards with it).
+    if (isForwardSeparator(line) || headerBlockEnd(lines, i) >= 0) break;
     if (/^\s*>/.test(line)) continue;
     if (ours !== NOTHING_OURS) {
       const n = normalLine(line);

@@ -34,8 +34,9 @@
  *    pasted logs would lose the text below them); "--"/"-- " are, and "____" (or "———") is when a
  *    few short lines that are not sentences follow it (signatures, mailing-list footers).
  *
- * Known limitation: an Outlook forward *with* text added above it looks exactly like an Outlook
- * reply in the body and is cut like one (the caller could tell by a "FW:"/"WG:" subject).
+ *  - An Outlook forward *with* text added above it looks exactly like an Outlook reply in the body:
+ *    the subject tells them apart (`forward`: "FW:", "WG:", "TR:" … first). Then the header block
+ *    or "-----Original Message-----" line starts the forwarded message, kept like any forward.
  *
  * Regular expressions in these files have no nested or overlapping quantifiers (linear time), and
  * the header/attribution patterns only look at lines of bounded length.
@@ -46,6 +47,7 @@ import { htmlToVisibleSource } from './visible-text/html.js';
 import { parseWithLibrary } from './visible-text/library.js';
 import { capLength, collapseBlankRuns, findMarkerLine, HAS_CONTENT_RE, isAllBlank, isQuoted, normaliseLines, splitLines } from './visible-text/lines.js';
 import { dropTrailingAttribution, findBoundary, mendBrokenQuotes, rewriteAttributions, splitSharedAttributions } from './visible-text/quote-headers.js';
+import { isForwardSubject } from './visible-text/vocabulary.js';
 
 export interface VisibleTextOptions {
   /**
@@ -62,6 +64,12 @@ export interface VisibleTextOptions {
    * when the HTML yields nothing and had no quote (markup html-to-text cannot render).
    */
   preferHtml?: boolean;
+  /**
+   * The subject says the message is a forward (isForwardSubject): an Outlook-style header block or
+   * "-----Original Message-----" line starts the forwarded message, which is kept below the text
+   * written above it, instead of being cut as a reply's quoted history.
+   */
+  forward?: boolean;
 }
 
 export interface VisibleText {
@@ -85,8 +93,8 @@ const HTML_CAP_FACTOR = 2;
  * containers — blockquote, gmail_quote, divRplyFwdMsg … — mark the history exactly). Computed
  * where the message is parsed (the daemon's MIME thread, src/mime/mime-thread.ts).
  */
-export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml'>): VisibleText {
-  return extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKERS, preferHtml: mail.textFromHtml });
+export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml' | 'subject'>): VisibleText {
+  return extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKERS, preferHtml: mail.textFromHtml, forward: isForwardSubject(mail.subject) });
 }
 
 /**
@@ -98,16 +106,17 @@ export function extractVisibleText(text: string | null, html: string | null, opt
   const maxInputChars = normaliseLimit(opts.maxInputChars);
   const markers = (typeof opts.replyMarker === 'string' ? [opts.replyMarker] : (opts.replyMarker ?? [])).map((m) => m.replace(/\s+/g, ' ').trim()).filter((m) => m !== '');
 
+  const forward = opts.forward === true;
   const hasText = text !== null && HAS_CONTENT_RE.test(text);
   const hasHtml = html !== null && HAS_CONTENT_RE.test(html);
   if (hasText && !(opts.preferHtml === true && hasHtml)) {
-    return visibleFromText(text, maxInputChars, markers, false, false);
+    return visibleFromText(text, maxInputChars, markers, false, false, forward);
   }
   if (hasHtml) {
-    const converted = htmlToVisibleSource(html, maxInputChars * HTML_CAP_FACTOR);
-    const visible = visibleFromText(converted.text, maxInputChars, markers, converted.removedQuote, converted.removedSignature);
+    const converted = htmlToVisibleSource(html, maxInputChars * HTML_CAP_FACTOR, forward);
+    const visible = visibleFromText(converted.text, maxInputChars, markers, converted.removedQuote, converted.removedSignature, forward);
     // Never lose words to markup we cannot render: the text rendering is the fallback.
-    if (hasText && visible.text === '' && !visible.hadQuote) return visibleFromText(text, maxInputChars, markers, false, false);
+    if (hasText && visible.text === '' && !visible.hadQuote) return visibleFromText(text, maxInputChars, markers, false, false, forward);
     return visible;
   }
   return { text: '', hadQuote: false, hadSignature: false };
@@ -124,6 +133,7 @@ function visibleFromText(
   markers: readonly string[],
   htmlQuoteRemoved: boolean,
   htmlSignatureRemoved: boolean,
+  forward = false,
 ): VisibleText {
   let lines = normaliseLines(capLength(input, maxInputChars));
   let hadQuote = htmlQuoteRemoved;
@@ -146,7 +156,7 @@ function visibleFromText(
   let forwarded: string[] = [];
   if (boundary !== null) {
     head = lines.slice(0, boundary.start);
-    if (boundary.kind === 'forward') {
+    if (boundary.kind === 'forward' || (boundary.kind === 'headers' && forward && !isAllBlank(head))) {
       forwarded = lines.slice(boundary.start);
     } else if (boundary.kind === 'headers' && isAllBlank(head)) {
       // An Outlook-style header block with nothing above it: Outlook (and most desktop clients)

@@ -70,3 +70,37 @@ describe('forwarded mail in what agents are sent', () => {
     expect(note?.text).toContain('We will escalate to collection.');
   });
 });
+
+describe('an Outlook forward with a note above it', () => {
+  const OUTLOOK_BLOCK = ['From: Monitor <mon@x.example>', 'Sent: Monday, March 2, 2026 8:00 AM', 'To: Jane <jane@customer.example>', 'Subject: Error', '', 'Disk full on host db1.'].join('\n');
+  const GERMAN_BLOCK = ['Von: Monitor <mon@x.example>', 'Gesendet: Montag, 2. März 2026 08:00', 'An: Jane <jane@customer.example>', 'Betreff: Fehler', '', 'Festplatte voll auf db1.'].join('\n');
+
+  it.each([
+    ['FW: Error', `Please look at this error, it happens daily.\n\n${OUTLOOK_BLOCK}`, 'Please look at this error, it happens daily.', 'Disk full on host db1.'],
+    ['WG: Fehler', `Bitte prüfen, das passiert täglich.\n\n${GERMAN_BLOCK}`, 'Bitte prüfen, das passiert täglich.', 'Festplatte voll auf db1.'],
+    ['[EXTERNAL] Fw: Error', `See the error below.\n\n-----Original Message-----\n${OUTLOOK_BLOCK}`, 'See the error below.', 'Disk full on host db1.'],
+  ])('"%s": the forwarded message is kept below the note (stored, notified)', async (subject, body, note, forwarded) => {
+    const caseId = await stored(eml({ subject, body }));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toContain(note);
+    expect(message?.visible_text).toContain(forwarded);
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain(forwarded);
+  });
+
+  it('HTML only (Outlook on the web): the forwarded message is kept below the note', async () => {
+    const html = '<div>Please look at this error.</div><div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>From:</b> Monitor &lt;mon@x.example&gt;<br><b>Sent:</b> Monday, March 2, 2026 8:00 AM<br><b>To:</b> Jane<br><b>Subject:</b> Error</div><div>Disk full on host db1.</div>';
+    const caseId = await stored(eml({ subject: 'FW: Error', html }));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toContain('Please look at this error.');
+    expect(message?.visible_text).toContain('Disk full on host db1.');
+  });
+
+  it('a reply ("RE: FW: …") is still cut at the header block, and "escalate" in a forward escalates nothing', async () => {
+    const replied = await stored(eml({ subject: 'RE: FW: Error', body: `Thanks, that helped.\n\n${OUTLOOK_BLOCK}` }));
+    const [reply] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', replied).execute();
+    expect(reply?.visible_text).toBe('Thanks, that helped.');
+    await stored(eml({ subject: 'FW: Error', from: 'Joe <joe@customer.example>', body: `Look at this.\n\n${OUTLOOK_BLOCK}\nWe will escalate this to your manager.` }));
+    expect(await sent('escalation-alert', 'lead@example.com')).toEqual([]);
+  });
+});

@@ -177,7 +177,8 @@ function converter(maxInputLength: number): (html: string, metadata?: unknown) =
   return compiledConverter;
 }
 
-export function htmlToVisibleSource(html: string, maxChars: number): HtmlSource {
+/** `forward`: the subject says the message is a forward: an Outlook reply header starts the forwarded message, nothing is cut there. */
+export function htmlToVisibleSource(html: string, maxChars: number, forward = false): HtmlSource {
   const state: HtmlState = { removedQuote: false, removedSignature: false };
   const source = capLength(html.replace(PRIVATE_MARKERS_RE, ''), maxChars);
   if (nestingExceeds(source, HTML_MAX_NESTING)) return { text: stripTags(source), ...state };
@@ -185,8 +186,9 @@ export function htmlToVisibleSource(html: string, maxChars: number): HtmlSource 
   const cutAt = converted.indexOf(CUT);
   if (cutAt < 0) return { text: converted, ...state };
   const before = converted.slice(0, cutAt);
-  if (before.trim() === '') {
-    // The Outlook header is the first thing in the message: a forward (see visibleFromText).
+  if (before.trim() === '' || forward) {
+    // The Outlook header is the first thing in the message, or the subject says forward: a forward
+    // (see visibleFromText), kept whole.
     return { text: converted.replace(/\uE003/g, ''), ...state };
   }
   return { text: before, removedQuote: true, removedSignature: state.removedSignature };
