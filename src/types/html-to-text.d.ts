@@ -22,6 +22,19 @@ declare module 'html-to-text' {
     addLineBreak(): void;
     openBlock(options?: { leadingLineBreaks?: number; reservedLineLength?: number; isPre?: boolean }): void;
     closeBlock(options?: { trailingLineBreaks?: number }): void;
+    openTable(): void;
+    openTableRow(): void;
+    openTableCell(options?: { maxColumnWidth?: number }): void;
+    closeTableCell(options?: { colspan?: number; rowspan?: number }): void;
+    closeTableRow(): void;
+    closeTable(options: { tableToString: (rows: readonly (readonly TableCell[])[]) => string; leadingLineBreaks?: number; trailingLineBreaks?: number }): void;
+  }
+
+  /** A rendered table cell as closeTable's tableToString receives it. */
+  export interface TableCell {
+    readonly colspan: number;
+    readonly rowspan: number;
+    readonly text: string;
   }
 
   export type RecursiveCallback = (nodes: readonly HtmlToTextNode[] | undefined, builder: BlockTextBuilder) => void;

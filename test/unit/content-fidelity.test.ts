@@ -104,3 +104,26 @@ describe('an Outlook forward with a note above it', () => {
     expect(await sent('escalation-alert', 'lead@example.com')).toEqual([]);
   });
 });
+
+describe('HTML-only mail with a table', () => {
+  it('a pasted table keeps its cells apart, one row a line (stored text and notification)', async () => {
+    const html =
+      '<html><body><div class="WordSection1"><p class="MsoNormal">These orders failed:<o:p></o:p></p>' +
+      '<table class="MsoTableGrid"><tr><td><p class="MsoNormal"><b>Order</b><o:p></o:p></p></td><td><p class="MsoNormal"><b>Amount</b></p></td></tr>' +
+      '<tr><td><p class="MsoNormal">4711<o:p></o:p></p></td><td><p class="MsoNormal">99<o:p></o:p></p></td></tr>' +
+      '<tr><td><p class="MsoNormal">4712</p></td><td><p class="MsoNormal">250</p></td></tr></table>' +
+      '<p class="MsoNormal">Please check them.</p></div></body></html>';
+    const caseId = await stored(eml({ subject: 'Failed orders', html }));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toBe('These orders failed:\n\nOrder | Amount\n4711 | 99\n4712 | 250\n\nPlease check them.');
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain('4711 | 99\n4712 | 250');
+  });
+
+  it('a layout table (the whole message inside one) keeps its paragraphs', async () => {
+    const html = '<table width="100%"><tr><td><p>First paragraph of my request.</p><p>Second paragraph.</p></td></tr><tr><td><img src="cid:logo"></td><td>Jane Doe<br>ACME Corp</td></tr></table>';
+    const caseId = await stored(eml({ subject: 'Layout', html }));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toBe('First paragraph of my request.\n\nSecond paragraph.\n\nJane Doe\nACME Corp');
+  });
+});

@@ -100,7 +100,53 @@ function separate(builder: Parameters<FormatCallback>[2]): void {
   builder.closeBlock({ trailingLineBreaks: 2 });
 }
 
+/** The rows of a table element, each its td/th cells (through thead, tbody, tfoot; not into nested tables). */
+function tableRows(table: HtmlToTextNode): HtmlToTextNode[][] {
+  const rows: HtmlToTextNode[][] = [];
+  const visit = (node: HtmlToTextNode): void => {
+    for (const child of node.children ?? []) {
+      if (child.type !== 'tag') continue;
+      if (child.name === 'thead' || child.name === 'tbody' || child.name === 'tfoot') visit(child);
+      else if (child.name === 'tr') rows.push((child.children ?? []).filter((c) => c.type === 'tag' && (c.name === 'td' || c.name === 'th')));
+    }
+  };
+  visit(table);
+  return rows;
+}
+
+/**
+ * A table: each cell is rendered on its own (quote containers inside work as anywhere), then
+ *  - a data table (every cell one line, some row with two cells or more: a pasted spreadsheet, an
+ *    order list) keeps one line per row, its cells separated by " | " — run together, "Order" and
+ *    "4711" in two cells became "Order4711", and two numbers one;
+ *  - any other table (layout: a whole message or a signature inside a table) gives its cells one
+ *    after the other, as paragraphs.
+ */
+const formatTable: FormatCallback = (elem, walk, builder) => {
+  builder.openTable();
+  for (const cells of tableRows(elem)) {
+    builder.openTableRow();
+    for (const cell of cells) {
+      builder.openTableCell();
+      walk(cell.children, builder);
+      builder.closeTableCell();
+    }
+    builder.closeTableRow();
+  }
+  builder.closeTable({
+    leadingLineBreaks: 2,
+    trailingLineBreaks: 2,
+    tableToString: (rows) => {
+      const texts = rows.map((cells) => cells.map((c) => c.text.trim()).filter((t) => t !== ''));
+      const dataTable = texts.some((cells) => cells.length >= 2) && texts.every((cells) => cells.every((t) => !t.includes('\n')));
+      if (dataTable) return texts.filter((cells) => cells.length > 0).map((cells) => cells.join(' | ')).join('\n');
+      return texts.flat().join('\n\n');
+    },
+  });
+};
+
 const formatters: Record<string, FormatCallback> = {
+  casegateTable: formatTable,
   /** A quote container (blockquote, div.gmail_quote …): dropped, unless it holds a forward. */
   casegateQuote: (elem, walk, builder, formatOptions) => {
     if (looksForwarded(elem)) {
@@ -148,6 +194,7 @@ function converter(maxInputLength: number): (html: string, metadata?: unknown) =
       selectors: [
         { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
         { selector: 'img', format: 'skip' },
+        { selector: 'table', format: 'casegateTable' },
         { selector: 'hr', format: 'skip' },
         { selector: 'style', format: 'skip' },
         { selector: 'script', format: 'skip' },
