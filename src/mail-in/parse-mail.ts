@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import libmime from 'libmime';
+import addressparser, { type Address as RawAddress } from 'nodemailer/lib/addressparser';
 import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, type MessageText } from 'mailparser';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import { QuoteAwareFlowedDecoder } from './flowed.js';
@@ -92,21 +93,51 @@ export function plainAddress(value: string): string | null {
   return /^[^\s@\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+@[^\s@\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/.test(address) && address.length <= 320 ? address : null;
 }
 
-function toAddress(a: EmailAddress | undefined): MailAddress | null {
+/** Address → display name, decoded from the raw header bytes (see rawDisplayNames). */
+type RawNames = ReadonlyMap<string, string>;
+
+function toAddress(a: EmailAddress | undefined, rawNames?: RawNames): MailAddress | null {
   if (a === undefined) return null;
   const address = plainAddress(a.address ?? '');
   if (address === null) return null;
-  return { address, name: oneLine(a.name ?? '').slice(0, 200) };
+  return { address, name: oneLine(rawNames?.get(address) ?? a.name ?? '').slice(0, 200) };
 }
 
-function flattenAddresses(value: AddressObject | AddressObject[] | undefined): MailAddress[] {
+/**
+ * The display names of an address header, decoded by header-words.ts from the raw header bytes.
+ * mailparser reads raw 8-bit bytes as UTF-8 before it decodes names: a Latin-1 "Jürgen" (written
+ * unencoded by old mailers and scripts, or as raw bytes inside an encoded-word) became "J\uFFFDrgen"
+ * or "Jï¿½rgen" — in the case, the agents' mail and the customer's greeting — while the subject
+ * was read right. The addresses stay mailparser's; only their names are taken from here.
+ */
+function rawDisplayNames(lines: HeaderLines, key: string): RawNames {
+  const names = new Map<string, string>();
+  for (const { key: k, line } of lines) {
+    if (k !== key) continue;
+    const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ');
+    if (!/[\u0080-\u00ff]/.test(value)) continue; // plain ASCII: mailparser decodes it the same way
+    const visit = (list: readonly RawAddress[]): void => {
+      for (const a of list) {
+        if (a.group !== undefined) visit(a.group);
+        else {
+          const address = plainAddress(decodeHeaderWords(a.address));
+          if (address !== null && !names.has(address)) names.set(address, decodeHeaderWords(a.name));
+        }
+      }
+    };
+    visit(addressparser(value));
+  }
+  return names;
+}
+
+function flattenAddresses(value: AddressObject | AddressObject[] | undefined, rawNames?: RawNames): MailAddress[] {
   if (value === undefined) return [];
   const out: MailAddress[] = [];
   const visit = (list: readonly EmailAddress[]): void => {
     for (const a of list) {
       if (a.group !== undefined) visit(a.group);
       else {
-        const addr = toAddress(a);
+        const addr = toAddress(a, rawNames);
         if (addr !== null && !out.some((o) => o.address === addr.address)) out.push(addr);
       }
     }
@@ -348,7 +379,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
   const dateValue = readable && parser.date instanceof Date && !Number.isNaN(parser.date.getTime()) ? parser.date : null;
 
   const signedPart = signedParts[0];
-  const fromAll = flattenAddresses(parser.from);
+  const fromAll = flattenAddresses(parser.from, rawDisplayNames(headerLines, 'from'));
   const mail: ParsedMail = {
     messageId: normalizeMessageId(parser.messageId ?? headers.get('message-id')?.[0]),
     inReplyTo: messageIdList(parser.inReplyTo ?? headers.get('in-reply-to')?.[0]),
@@ -356,9 +387,9 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
     subject: oneLine(subjectRaw).slice(0, 998),
     from: fromAll[0] ?? null,
     fromCount: Math.max(fromAll.length, headers.get('from')?.length ?? 0),
-    replyTo: flattenAddresses(parser.replyTo),
-    to: flattenAddresses(parser.to),
-    cc: flattenAddresses(parser.cc),
+    replyTo: flattenAddresses(parser.replyTo, rawDisplayNames(headerLines, 'reply-to')),
+    to: flattenAddresses(parser.to, rawDisplayNames(headerLines, 'to')),
+    cc: flattenAddresses(parser.cc, rawDisplayNames(headerLines, 'cc')),
     date: dateValue,
     headers,
     returnPath,

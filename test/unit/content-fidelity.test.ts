@@ -33,7 +33,7 @@ async function sent(kind: string, to: string): Promise<OutboxRow[]> {
   return (await env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute()).filter((o) => o.kind === kind && o.to_address === to);
 }
 
-async function stored(raw: string): Promise<number> {
+async function stored(raw: string | Buffer): Promise<number> {
   const out = await env.ingest(raw);
   if (out.kind !== 'stored') throw new Error(`expected stored, got ${out.kind}: ${out.reason}`);
   return out.caseId;
@@ -125,5 +125,37 @@ describe('HTML-only mail with a table', () => {
     const caseId = await stored(eml({ subject: 'Layout', html }));
     const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
     expect(message?.visible_text).toBe('First paragraph of my request.\n\nSecond paragraph.\n\nJane Doe\nACME Corp');
+  });
+});
+
+describe('display names written in raw 8-bit bytes', () => {
+  // Old mailers and scripts put Latin-1 bytes into headers unencoded; the subject was read right,
+  // the From name became "J\uFFFDrgen M\uFFFDller" — in the customer's greeting too.
+  const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+  it.each([
+    ['raw Latin-1', 'From: J\xfcrgen M\xfcller <juergen@customer.example>'],
+    ['raw Latin-1 inside an encoded-word', 'From: =?ISO-8859-1?Q?J\xfcrgen_M\xfcller?= <juergen@customer.example>'],
+  ])('%s: the name reads "Jürgen Müller" in the case, the greeting and the notification', async (_label, fromLine) => {
+    const raw = eml({ from: 'Placeholder <juergen@customer.example>', subject: 'Gr\xfc\xdfe', body: 'Hallo' }).replace('From: Placeholder <juergen@customer.example>', fromLine);
+    const caseId = await stored(latin1(raw));
+    const row = await env.ctx.db.selectFrom('cases').select('requester_name').where('id', '=', caseId).executeTakeFirst();
+    expect(row?.requester_name).toBe('Jürgen Müller');
+    const [confirmation] = await sent('confirmation', 'juergen@customer.example');
+    expect(confirmation?.text).toContain('Jürgen');
+    expect(confirmation?.text).not.toContain('\ufffd');
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain('From Jürgen Müller <juergen@customer.example>');
+  });
+
+  it('UTF-8 raw names (RFC 6532) and encoded names with a comma stay as they were', async () => {
+    const raw = eml({ subject: 'x', body: 'y' }).replace('From: Jane Customer <jane@customer.example>', 'From: =?UTF-8?Q?M=C3=BCller=2C_Hans?= <hans@customer.example>, =?UTF-8?B?5bGx55Sw?= <yamada@customer.example>');
+    const caseId = await stored(raw);
+    const row = await env.ctx.db.selectFrom('cases').select('requester_name').where('id', '=', caseId).executeTakeFirst();
+    expect(row?.requester_name).toBe('Müller, Hans');
+    const utf8 = eml({ subject: 'x', body: 'y', from: 'Zoë Ünal <zoe@customer.example>' });
+    const second = await stored(utf8);
+    const zoe = await env.ctx.db.selectFrom('cases').select('requester_name').where('id', '=', second).executeTakeFirst();
+    expect(zoe?.requester_name).toBe('Zoë Ünal');
   });
 });
