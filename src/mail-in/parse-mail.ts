@@ -164,9 +164,21 @@ function headerMapFrom(lines: HeaderLines): HeaderMap {
   return map;
 }
 
+/** C1 controls and the bidirectional marks and overrides: "invoice\u202Efdp.exe" shows as "invoiceexe.pdf". */
+const INVISIBLE_IN_NAMES = /[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const MAX_FILENAME = 200;
+
+/**
+ * A file name to store and show: no path, no control or direction-changing characters (a name
+ * must not show another extension than it has), at most MAX_FILENAME characters — shortened
+ * before its extension, which is what opens the file.
+ */
 function safeFilename(name: string | undefined, contentType: string, index: number): string {
-  let n = oneLine(name ?? '').replace(/[/\\]/g, '_').replace(/^\.+/, '');
-  if (n.length > 200) n = n.slice(0, 200);
+  let n = oneLine((name ?? '').replace(INVISIBLE_IN_NAMES, '')).replace(/[/\\]/g, '_').replace(/^\.+/, '');
+  if (n.length > MAX_FILENAME) {
+    const ext = /\.[^.\s]{1,16}$/.exec(n)?.[0] ?? '';
+    n = Array.from(n.slice(0, n.length - ext.length)).slice(0, MAX_FILENAME - ext.length).join('').trimEnd() + ext;
+  }
   if (n !== '') return n;
   const ext = libmime.detectExtension(contentType) ?? 'bin';
   return `attachment-${index + 1}.${ext}`;

@@ -159,3 +159,28 @@ describe('display names written in raw 8-bit bytes', () => {
     expect(zoe?.requester_name).toBe('Zoë Ünal');
   });
 });
+
+describe('attachment file names', () => {
+  function withFiles(names: readonly string[]): string {
+    const parts = names.flatMap((n) => ['--x', `Content-Type: application/octet-stream; name="${n}"`, `Content-Disposition: attachment; filename="${n}"`, 'Content-Transfer-Encoding: base64', '', 'SGVsbG8=']);
+    return eml({ subject: 'files', body: '' }).replace('Content-Type: text/plain; charset=utf-8\r\n\r\n', ['Content-Type: multipart/mixed; boundary=x', '', '--x', 'Content-Type: text/plain; charset=utf-8', '', 'files attached', ...parts, '--x--', ''].join('\r\n'));
+  }
+  async function names(raw: string): Promise<string[]> {
+    const caseId = await stored(raw);
+    const rows = await env.ctx.db.selectFrom('attachments').innerJoin('messages', 'messages.id', 'attachments.message_row_id').select('attachments.filename').where('messages.case_id', '=', caseId).orderBy('attachments.id').execute();
+    return rows.map((r) => r.filename);
+  }
+
+  it('a right-to-left override cannot disguise the extension ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf")', async () => {
+    const got = await names(withFiles(['invoice\u202Efdp.exe', 'a\u2066b\u2069c\u200F.txt']));
+    expect(got).toEqual(['invoicefdp.exe', 'abc.txt']);
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain('Attachments: invoicefdp.exe, abc.txt');
+  });
+
+  it('a name longer than 200 characters is shortened before its extension, which stays', async () => {
+    const [got] = await names(withFiles([`${'Quarterly report '.repeat(20)}final.pdf`]));
+    expect(got?.length).toBeLessThanOrEqual(200);
+    expect(got).toMatch(/^Quarterly report .*\.pdf$/);
+  });
+});
