@@ -59,7 +59,10 @@ function who(name: string, address: string): string {
   return name !== '' ? `${safeLine(name)} <${address}>` : address;
 }
 
-export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => string): string {
+/** Lines of a message's text `cases show` prints unless --full (a thread of our long confirmations stays readable). */
+const MESSAGE_LINES = 40;
+
+export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => string, full = false): string {
   const c = d.case;
   const lines = [
     `Case ${c.number}: ${safeLine(c.subject)}`,
@@ -85,7 +88,10 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     const cc = (JSON.parse(m.cc_json) as { address: string }[]).map((r) => r.address);
     lines.push(`    Subject: ${safeLine(m.subject)}`);
     if (m.direction === 'out') lines.push(`    To: ${to.join(', ')}${cc.length > 0 ? ` · Cc: ${cc.join(', ')}` : ''}`);
-    for (const l of safeText(m.visible_text).split('\n').slice(0, 40)) lines.push(`    ${l}`);
+    const text = safeText(m.visible_text).split('\n');
+    for (const l of full ? text : text.slice(0, MESSAGE_LINES)) lines.push(`    ${l}`);
+    // Never cut silently: the agent must know there is more of the customer's text.
+    if (!full && text.length > MESSAGE_LINES) lines.push(`    … ${text.length - MESSAGE_LINES} more lines (casegate cases show ${c.number} --full)`);
     for (const a of m.attachments) lines.push(`    📎 ${safeLine(a.filename)} (${safeLine(a.content_type)}, ${a.size} bytes)`);
   }
   lines.push('', 'Events:');

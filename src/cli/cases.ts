@@ -105,13 +105,14 @@ export function registerCaseCommands(program: Command): void {
     .command('show')
     .description('one case: its thread (← in, → out, internal notes marked), participants, events and outgoing mail')
     .argument('<number>', 'case number')
+    .option('--full', 'every line of every message (without it: the first 40 of each, and how many more)')
     .option('--json', 'JSON output')
-    .action(async (number: string, opts: { json?: boolean }) => {
+    .action(async (number: string, opts: { json?: boolean; full?: boolean }) => {
       await caseCommand(async (ctx) => {
         const n = caseNumberArg(number);
         const detail = await caseDetail(ctx.db, n);
         if (detail === null) throw new CaseCommandError(`no case ${n}`, true);
-        print(detail, opts.json === true, () => formatCaseDetail(detail, (a) => ownerNameAnywhere(ctx.config, a)));
+        print(detail, opts.json === true, () => formatCaseDetail(detail, (a) => ownerNameAnywhere(ctx.config, a), opts.full === true));
       }, READ_ONLY);
     });
   registerCaseWorkCommands(cases);

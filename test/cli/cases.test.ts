@@ -157,3 +157,24 @@ describe('casegate cases list / show', () => {
     }
   });
 });
+
+describe('casegate cases show: a long message', () => {
+  let box: CliSandbox;
+  beforeAll(async () => {
+    box = CliSandbox.create();
+    const body = Array.from({ length: 60 }, (_, i) => `log line ${i + 1}: sync failed`).join('\r\n');
+    const r = await box.run(['ingest', box.write('long.eml', eml({ subject: 'Sync log', messageId: 'long-1@customer.example', body }))]);
+    expect(r.code, describeResult(r)).toBe(0);
+  });
+  afterAll(() => box.cleanup());
+
+  it('says how many lines it left out, and --full prints them all', async () => {
+    const short = await box.run(['cases', 'show', '10001']);
+    expect(short.stdout).toContain('    log line 40: sync failed\n    … 20 more lines (casegate cases show 10001 --full)\n');
+    expect(short.stdout).not.toContain('log line 41:');
+    const full = await box.run(['cases', 'show', '10001', '--full']);
+    expect(full.code, describeResult(full)).toBe(0);
+    expect(full.stdout).toContain('    log line 60: sync failed\n');
+    expect(full.stdout).not.toContain('more lines (casegate cases show');
+  });
+});
