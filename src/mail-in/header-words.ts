@@ -17,11 +17,11 @@
  */
 import { TextDecoder } from 'node:util';
 import libmime from 'libmime';
+import { decodeWindows1252, isWindows1252 } from './windows-1252.js';
 
 /** charset ? encoding ? payload ?= ; the payload is taken leniently (raw 8-bit bytes allowed, no spaces or "?"). */
 const ENCODED_WORD_RE = /=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]{0,2000})\?=/g;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
-const CP1252 = new TextDecoder('windows-1252');
 
 interface Piece {
   readonly kind: 'text' | 'word';
@@ -122,14 +122,19 @@ function decodePayload(encoding: string, payload: string): Buffer | null {
   return Buffer.from(out);
 }
 
-const decoders = new Map<string, TextDecoder | null>();
+/** Decodes bytes in one charset; throws on bytes not valid in it. */
+type Decode = (bytes: Buffer) => string;
 
-function textDecoderFor(charset: string): TextDecoder | null {
+const decoders = new Map<string, Decode | null>();
+
+function textDecoderFor(charset: string): Decode | null {
   const cached = decoders.get(charset);
   if (cached !== undefined) return cached;
-  let decoder: TextDecoder | null = null;
+  let decoder: Decode | null = null;
   try {
-    decoder = new TextDecoder(charset === 'utf8' ? 'utf-8' : charset, { fatal: true });
+    const d = new TextDecoder(charset === 'utf8' ? 'utf-8' : charset, { fatal: true });
+    // iso-8859-1, us-ascii, latin1 … are labels of windows-1252, which Node 20 decodes wrongly.
+    decoder = isWindows1252(d.encoding) ? decodeWindows1252 : (bytes) => d.decode(bytes);
   } catch {
     decoder = null;
   }
@@ -137,9 +142,9 @@ function textDecoderFor(charset: string): TextDecoder | null {
   return decoder;
 }
 
-function decodeWith(decoder: TextDecoder, bytes: Buffer): string {
+function decodeWith(decoder: Decode, bytes: Buffer): string {
   try {
-    return decoder.decode(bytes);
+    return decoder(bytes);
   } catch {
     // Not valid in the declared charset: mislabelled (typically Latin-1 bytes under a UTF-8 label).
     return decodeBytes(bytes);
@@ -149,5 +154,5 @@ function decodeWith(decoder: TextDecoder, bytes: Buffer): string {
 /** UTF-8 when the bytes are valid UTF-8, else Windows-1252 (which maps every byte). */
 function decodeBytes(bytes: Buffer): string {
   const utf8 = bytes.toString('utf8');
-  return utf8.includes('\ufffd') && !bytes.includes(Buffer.from([0xef, 0xbf, 0xbd])) ? CP1252.decode(bytes) : utf8;
+  return utf8.includes('\ufffd') && !bytes.includes(Buffer.from([0xef, 0xbf, 0xbd])) ? decodeWindows1252(bytes) : utf8;
 }

@@ -7,6 +7,7 @@ import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, ty
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import { QuoteAwareFlowedDecoder } from './flowed.js';
 import { decodeHeaderWords } from './header-words.js';
+import { decodeWindows1252 } from './windows-1252.js';
 import { parseWatchdog, ParserStalledError } from './parse-watchdog.js';
 import { PKCS7_MIME_TYPES, signedDataContent, SMIME_MAX_BYTES } from './smime.js';
 import type { HeaderMap, MailAddress, ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
@@ -492,7 +493,6 @@ function crToLf(): Transform {
   });
 }
 
-const CP1252 = new TextDecoder('windows-1252');
 
 /**
  * Two things mailparser gets wrong that customers do send (small messages only, where the raw
@@ -515,11 +515,11 @@ function recoverText(
   if (sep < 0) return text;
   const body = raw.subarray(sep);
   if (text !== undefined && text.includes('\ufffd') && contentType === 'text/plain' && (charset === null || charset === 'us-ascii')) {
-    return CP1252.decode(body).replace(/\r\n/g, '\n').trimEnd();
+    return decodeWindows1252(body).replace(/\r\n/g, '\n').trimEnd();
   }
   if ((text === undefined || text === '') && html === undefined && contentType.startsWith('multipart/') && body.length > 0) {
     const utf8 = body.toString('utf8');
-    return (utf8.includes('\ufffd') ? CP1252.decode(body) : utf8).replace(/\r\n/g, '\n').trim() || text;
+    return (utf8.includes('\ufffd') ? decodeWindows1252(body) : utf8).replace(/\r\n/g, '\n').trim() || text;
   }
   return text;
 }

@@ -23,6 +23,10 @@ describe('decodeHeaderWords', () => {
     ['text around a word keeps its spaces', 'Re: =?iso-8859-1?q?R=E9union?= demain', 'Re: Réunion demain'],
     ['language suffix in the charset', '=?utf-8*de?Q?Stra=C3=9Fe?=', 'Straße'],
     ['folded header', 'Ihre Anfrage\r\n =?UTF-8?Q?=C3=BCber?= den Vertrag', 'Ihre Anfrage über den Vertrag'],
+    // Node 20's TextDecoder reads windows-1252 as ISO-8859-1: these became invisible C1 controls.
+    ['Windows-1252 quotes, euro and dash (Outlook)', '=?Windows-1252?Q?=93Invoice=94_=80_20_=96_overdue?=', '“Invoice” € 20 – overdue'],
+    ['ISO-8859-1 label, Windows-1252 bytes', '=?iso-8859-1?Q?Caf=E9_=96_=80?=', 'Café – €'],
+    ['raw Windows-1252 bytes outside words', 'Preis \x80 20 \x96 \x93neu\x94', 'Preis € 20 – “neu”'],
   ])('%s', (_name, raw, expected) => {
     expect(decodeHeaderWords(bytes(raw))).toBe(expected);
   });
@@ -44,5 +48,16 @@ describe('subjects through the real parser', () => {
     const parsed = await parseForTest(message(raw));
     expect(parsed.subject).toBe(expected);
     expect(parsed.subject).not.toMatch(/\ufffd|ï¿½/);
+  });
+});
+
+describe('an 8-bit body without a charset', () => {
+  it('is read as Windows-1252 when it is not UTF-8: euro, dashes and quotes survive', async () => {
+    const raw = Buffer.concat([
+      Buffer.from('From: Kai <kai@example.de>\r\nTo: support@example.com\r\nMessage-ID: <b1@example.de>\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n', 'latin1'),
+      Buffer.from('Preis 20\x80 \x96 \x93Caf\xe9\x94\r\n', 'latin1'),
+    ]);
+    const parsed = await parseForTest(raw);
+    expect(parsed.text).toBe('Preis 20€ – “Café”');
   });
 });
