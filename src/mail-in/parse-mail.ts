@@ -6,6 +6,7 @@ import addressparser, { type Address as RawAddress } from 'nodemailer/lib/addres
 import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, type MessageText } from 'mailparser';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import { QuoteAwareFlowedDecoder } from './flowed.js';
+import { GuessingCharsetDecoder, guessesCharset } from './text-charset.js';
 import { decodeHeaderWords } from './header-words.js';
 import { decodeWindows1252 } from './windows-1252.js';
 import { parseWatchdog, ParserStalledError } from './parse-watchdog.js';
@@ -425,12 +426,15 @@ interface SplitterNode {
   root?: unknown;
   contentType?: unknown;
   disposition?: unknown;
+  charset?: unknown;
   flowed?: unknown;
   delSp?: unknown;
   getDecoder?: unknown;
 }
 
 /**
+ * Text parts without a charset, or labelled US-ASCII or Latin-1, are decoded by their bytes
+ * (text-charset.ts: mailparser made Latin-1 bytes U+FFFD, and UTF-8 labelled Latin-1 mojibake).
  * Two things mailparser does not tell, learnt from the MIME nodes as its splitter hands them over:
  *  - whether the message has a text/plain body part at all (mailparser converts the HTML part to
  *    `text` when it has none, and quoted HTML is better removed from the HTML itself);
@@ -451,6 +455,13 @@ function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean } {
     if (node.type !== 'node') return data;
     const type = typeof node.contentType === 'string' ? node.contentType : node.root === true ? 'text/plain' : '';
     if (type === 'text/plain' && node.disposition !== 'attachment') state.sawPlainText = true;
+    const charset = typeof node.charset === 'string' ? node.charset : undefined;
+    if ((type === 'text/plain' || type === 'text/html') && node.disposition !== 'attachment' && guessesCharset(charset) && typeof node.getDecoder === 'function') {
+      const getDecoder = (node.getDecoder as () => Transform).bind(node);
+      const declared = (charset ?? '').trim().toLowerCase();
+      node.charset = 'utf-8';
+      node.getDecoder = (): Transform => new GuessingCharsetDecoder(getDecoder(), declared);
+    }
     if (node.flowed === true && typeof node.getDecoder === 'function') {
       const getDecoder = (node.getDecoder as () => Transform).bind(node);
       const delSp = node.delSp === true;

@@ -58,6 +58,32 @@ describe('an 8-bit body without a charset', () => {
       Buffer.from('Preis 20\x80 \x96 \x93Caf\xe9\x94\r\n', 'latin1'),
     ]);
     const parsed = await parseForTest(raw);
-    expect(parsed.text).toBe('Preis 20€ – “Café”');
+    expect(parsed.text?.trimEnd()).toBe('Preis 20€ – “Café”');
+  });
+});
+
+describe('text parts whose charset is missing or wrong', () => {
+  const head = 'From: Kai <kai@example.de>\r\nTo: support@example.com\r\nMessage-ID: <c1@example.de>\r\nSubject: x\r\nMIME-Version: 1.0\r\n';
+  const multipart = (partHeaders: string, body: Buffer): Buffer =>
+    Buffer.concat([Buffer.from(`${head}Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n${partHeaders}\r\n\r\n`, 'latin1'), body, Buffer.from('\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n', 'latin1')]);
+
+  it.each([
+    ['Latin-1 bytes in a part without a charset (a script’s multipart)', multipart('Content-Type: text/plain\r\nContent-Transfer-Encoding: 8bit', Buffer.from('Gr\xfc\xdfe, 20\x80 \x96 ok', 'latin1')), 'Grüße, 20€ – ok'],
+    ['UTF-8 labelled ISO-8859-1 (a web form)', multipart('Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit', Buffer.from('Grüße aus Köln — 日本', 'utf8')), 'Grüße aus Köln — 日本'],
+    ['UTF-8 labelled ISO-8859-1, quoted-printable', multipart('Content-Type: text/plain; charset=ISO-8859-1\r\nContent-Transfer-Encoding: quoted-printable', Buffer.from('Gr=C3=BC=C3=9Fe', 'latin1')), 'Grüße'],
+    ['real ISO-8859-1 stays ISO-8859-1', multipart('Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable', Buffer.from('Gr=FC=DFe =80', 'latin1')), 'Grüße €'],
+    ['US-ASCII label on Latin-1 bytes', multipart('Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 8bit', Buffer.from('K\xf6ln', 'latin1')), 'Köln'],
+    ['UTF-8 without a label, single part', Buffer.concat([Buffer.from(`${head}Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n`, 'latin1'), Buffer.from(Buffer.from('Grüße 日本').toString('base64'))]), 'Grüße 日本'],
+  ])('%s', async (_name, raw, expected) => {
+    const parsed = await parseForTest(raw);
+    expect(parsed.text?.trim()).toBe(expected);
+    expect(parsed.attachments.length).toBeLessThanOrEqual(1);
+  });
+
+  it('an HTML-only part labelled ISO-8859-1 holding UTF-8', async () => {
+    const raw = Buffer.concat([Buffer.from(`${head}Content-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`, 'latin1'), Buffer.from('<p>Grüße aus Köln</p>', 'utf8')]);
+    const parsed = await parseForTest(raw);
+    expect(parsed.html).toContain('Grüße aus Köln');
+    expect(parsed.text).toContain('Grüße aus Köln');
   });
 });
