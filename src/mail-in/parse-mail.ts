@@ -372,7 +372,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
   const headers = headerMapFrom(headerLines);
   const t = text as MessageText | null;
   const complete = head.length <= SMALL_RAW ? head : null;
-  const bodyText = cut(recoverText(t?.text, typeof t?.html === 'string' ? t.html : undefined, complete, topContentType, topCharset, headers), limits.maxBodyChars);
+  const bodyText = cut(recoverText(t?.text, typeof t?.html === 'string' ? t.html : undefined, complete, topContentType, topCharset, attachments.length, headers), limits.maxBodyChars);
   const bodyHtml = cut(typeof t?.html === 'string' ? t.html : undefined, limits.maxBodyChars);
 
   const returnPathRaw = headers.get('return-path')?.[0];
@@ -509,7 +509,9 @@ function crToLf(): Transform {
  * Two things mailparser gets wrong that customers do send (small messages only, where the raw
  * bytes are at hand): an 8-bit single-part body without a charset is Windows-1252/Latin-1 far
  * more often than UTF-8 (mailparser yields U+FFFD for every such byte); and a multipart whose
- * declared boundary never occurs yields no body at all — then the raw body is the text.
+ * declared boundary never occurs (or whose parts the parser cannot find) yields no body at all —
+ * then the raw body is the text. A multipart whose parts were found but none of them text (a scan
+ * sent as a lone PDF, PGP-encrypted mail) has no text: its raw body is MIME source and base64.
  */
 function recoverText(
   text: string | undefined,
@@ -517,6 +519,7 @@ function recoverText(
   raw: Buffer | null,
   contentType: string,
   charset: string | null,
+  partsFound: number,
   headers: HeaderMap,
 ): string | undefined {
   if (raw === null) return text;
@@ -528,7 +531,7 @@ function recoverText(
   if (text !== undefined && text.includes('\ufffd') && contentType === 'text/plain' && (charset === null || charset === 'us-ascii')) {
     return decodeWindows1252(body).replace(/\r\n/g, '\n').trimEnd();
   }
-  if ((text === undefined || text === '') && html === undefined && contentType.startsWith('multipart/') && body.length > 0) {
+  if ((text === undefined || text === '') && html === undefined && contentType.startsWith('multipart/') && body.length > 0 && partsFound === 0) {
     const utf8 = body.toString('utf8');
     return (utf8.includes('\ufffd') ? decodeWindows1252(body) : utf8).replace(/\r\n/g, '\n').trim() || text;
   }

@@ -184,3 +184,21 @@ describe('attachment file names', () => {
     expect(got).toMatch(/^Quarterly report .*\.pdf$/);
   });
 });
+
+describe('a message that is nothing but an attachment', () => {
+  const scan = (preamble: string): string =>
+    eml({ subject: 'Scan', body: '' }).replace(
+      'Content-Type: text/plain; charset=utf-8\r\n\r\n',
+      ['Content-Type: multipart/mixed; boundary="scan-b"', '', preamble, '--scan-b', 'Content-Type: application/pdf; name="scan0001.pdf"', 'Content-Disposition: attachment; filename="scan0001.pdf"', 'Content-Transfer-Encoding: base64', '', 'JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29kZT4+CnN0cmVhbQp4nCvkMlAwUDC1NNUzMVGwMDHUszRSKErlCtdSyOMyVDAAQaUsLkMlMwMA', '--scan-b--', ''].join('\r\n'),
+    );
+
+  it.each([['without a preamble', ''], ['with the usual preamble', 'This is a multi-part message in MIME format.\r\n']])('%s: no MIME source or base64 as the customer’s text', async (_label, preamble) => {
+    const caseId = await stored(scan(preamble));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toBe('');
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).not.toContain('JVBERi0');
+    expect(notification?.text).not.toContain('--scan-b');
+    expect(notification?.text).toContain('Attachments: scan0001.pdf');
+  });
+});
