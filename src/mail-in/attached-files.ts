@@ -12,11 +12,19 @@ import type { ParsedMail, StoredAttachment } from './parsed-mail.js';
  */
 export function attachedFiles(mail: Pick<ParsedMail, 'attachments' | 'html'>): StoredAttachment[] {
   const shown = cidReferences(mail.html ?? '');
-  return mail.attachments.filter(
-    (a) =>
-      !SIGNATURES.has(a.contentType.toLowerCase()) &&
-      (a.disposition === 'attachment' || !a.contentType.toLowerCase().startsWith('image/') || a.contentId === null || !shown.has(a.contentId.toLowerCase())),
-  );
+  return mail.attachments.filter((a) => isAttachedFile(a, shown));
+}
+
+/**
+ * The same rule for one stored part. `shown`: the Content-IDs its message's HTML shows; null when
+ * the HTML is not at hand — then an inline image with a Content-ID counts as embedded (what a
+ * signature logo or a pasted picture is).
+ */
+export function isAttachedFile(a: Pick<StoredAttachment, 'contentType' | 'disposition' | 'contentId'>, shown: ReadonlySet<string> | null): boolean {
+  const type = a.contentType.toLowerCase();
+  if (SIGNATURES.has(type)) return false;
+  if (a.disposition === 'attachment' || !type.startsWith('image/') || a.contentId === null) return true;
+  return shown !== null && !shown.has(a.contentId.toLowerCase());
 }
 
 /** A signed mail's signature part (S/MIME smime.p7s, PGP/MIME): the client's, not a file the writer attached. */

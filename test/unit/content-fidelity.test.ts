@@ -202,3 +202,49 @@ describe('a message that is nothing but an attachment', () => {
     expect(notification?.text).toContain('Attachments: scan0001.pdf');
   });
 });
+
+describe('which files the agents’ notification lists', () => {
+  it('the attached PDF (also Apple Mail’s "inline" one), not the signature logo the HTML shows nor a PGP signature', async () => {
+    const body = [
+      'Content-Type: multipart/signed; protocol="application/pgp-signature"; micalg=pgp-sha256; boundary=s',
+      '',
+      '--s',
+      'Content-Type: multipart/mixed; boundary=m',
+      '',
+      '--m',
+      'Content-Type: multipart/related; boundary=r',
+      '',
+      '--r',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      '<p>The offer is attached.</p><img src="cid:image001.png@01D">',
+      '--r',
+      'Content-Type: image/png; name="image001.png"',
+      'Content-ID: <image001.png@01D>',
+      'Content-Disposition: inline; filename="image001.png"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      'iVBORw0KGgo=',
+      '--r--',
+      '--m',
+      'Content-Type: application/pdf; name="offer.pdf"',
+      'Content-Disposition: inline; filename="offer.pdf"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      'JVBERi0=',
+      '--m--',
+      '--s',
+      'Content-Type: application/pgp-signature; name="signature.asc"',
+      '',
+      '-----BEGIN PGP SIGNATURE-----',
+      'abc',
+      '-----END PGP SIGNATURE-----',
+      '--s--',
+      '',
+    ].join('\r\n');
+    await stored(eml({ subject: 'Offer', body: '' }).replace('Content-Type: text/plain; charset=utf-8\r\n\r\n', body));
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain('The offer is attached.');
+    expect(notification?.text).toContain('Attachments: offer.pdf\n');
+  });
+});

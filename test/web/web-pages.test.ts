@@ -91,6 +91,47 @@ describe('the case page', () => {
     expect(html).not.toContain('We have received your request');
   });
 
+  it('lists the files the customer attached: Apple Mail’s "inline" PDF too, not an embedded logo or a signature part', async () => {
+    const raw = eml({ subject: 'Offer', body: '' }).replace(
+      'Content-Type: text/plain; charset=utf-8\r\n\r\n',
+      [
+        'Content-Type: multipart/mixed; boundary=m',
+        '',
+        '--m',
+        'Content-Type: text/html; charset=utf-8',
+        '',
+        '<p>The offer is attached.</p><img src="cid:logo1">',
+        '--m',
+        'Content-Type: image/png; name="image001.png"',
+        'Content-ID: <logo1>',
+        'Content-Disposition: inline; filename="image001.png"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        'iVBORw0KGgo=',
+        '--m',
+        'Content-Type: application/pdf; name="offer.pdf"',
+        'Content-Disposition: inline; filename="offer.pdf"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        'JVBERi0=',
+        '--m',
+        'Content-Type: application/pkcs7-signature; name="smime.p7s"',
+        'Content-Disposition: attachment; filename="smime.p7s"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        'MIAGCSqGSIb3DQEHAqCAMIACAQEx',
+        '--m--',
+        '',
+      ].join('\r\n'),
+    );
+    const out = await env.ingest(raw);
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    const html = await (await get(await linkIn(out.caseId, 'confirmation'))).text();
+    expect(html).toContain('<p class="muted">Attachments: offer.pdf</p>');
+    expect(html).not.toContain('image001.png');
+    expect(html).not.toContain('smime.p7s');
+  });
+
   it('never shows internal mail, staff messages or another case', async () => {
     const id = await newCase('Mine: order 111.');
     const other = await newCase('Someone else: order 999 secret.', 'Bob <bob@other.example>');

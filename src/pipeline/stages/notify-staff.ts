@@ -2,6 +2,7 @@ import { caseById } from '../../db/repos/cases.js';
 import { addEvent, senderNotifications } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
 import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
+import { attachedFiles } from '../../mail-in/attached-files.js';
 import { need, type CommitStage } from '../types.js';
 import { shownTextOf } from '../written-text.js';
 
@@ -70,7 +71,8 @@ export const notifyStaffStage: CommitStage = {
         from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
         at,
         visibleText: shownTextOf(msg),
-        attachments: parsed.attachments.map((a) => a.filename),
+        // The files the customer attached: not the pictures their HTML shows (a signature logo) or a signature part.
+        attachments: attachedFiles(parsed).map((a) => a.filename),
         forged: sender.auth === 'fail',
       },
       ...(flooding ? { flood: { sender: base, limit, suppressed: told.suppressed } } : {}),

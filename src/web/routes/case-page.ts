@@ -4,6 +4,7 @@ import { calendarOf } from '../../cases/sla-policy.js';
 import { isStaff, ownerName } from '../../cases/staff.js';
 import type { AppContext } from '../../context.js';
 import { attachmentsOfMessages } from '../../db/repos/messages.js';
+import { isAttachedFile } from '../../mail-in/attached-files.js';
 import { publicMessages } from '../../db/repos/public-thread.js';
 import { webRepliesSince } from '../../db/repos/receipts.js';
 import { pastReopenWindow } from '../../pipeline/stages/thread.js';
@@ -66,11 +67,14 @@ async function pageData(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link
     // An agent's own mail (commands, notes by email) was stored as internal; besides, mail from a
     // staff address that did not act as the agent (not proven) is not the customer's either.
     .filter((m) => m.direction === 'out' || !isStaff(ctx.config, m.from_address));
-  // The files the customer's mail carried, by name (not inline images such as signature logos;
-  // our replies say "Attached: …" in their text).
+  // The files the customer's mail carried, by name (not inline images such as signature logos, nor
+  // signature parts; Apple Mail's "inline" PDF is a file: attached-files.ts). Our replies say
+  // "Attached: …" in their text.
   const files = new Map<number, string[]>();
   for (const a of await attachmentsOfMessages(ctx.db, shown.filter((m) => m.direction === 'in').map((m) => m.id))) {
-    if (a.disposition === 'attachment') files.set(a.message_row_id, [...(files.get(a.message_row_id) ?? []), a.filename]);
+    if (isAttachedFile({ contentType: a.content_type, disposition: a.disposition === 'inline' ? 'inline' : 'attachment', contentId: a.content_id }, null)) {
+      files.set(a.message_row_id, [...(files.get(a.message_row_id) ?? []), a.filename]);
+    }
   }
   const messages = shown.map((m) => ({
       // '' for the customer's own messages: the template says "You" (not for one whose From
