@@ -35,9 +35,17 @@ const SMALL_RAW = 1024 * 1024;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
 
-/** Collapse CR/LF, tabs and control characters: safe to reuse in any header we write. */
+/**
+ * The bidirectional embeddings, overrides and isolates (not the marks U+200E/U+200F, which right-
+ * to-left names use): an override in a display name turns the "<address>" after it around where
+ * agents read it ("Bank Support \u202Emoc.knab@eciffo <eve@x>"), and in a subject the rest of a
+ * notification's subject line.
+ */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/** Collapse CR/LF, tabs and control characters, drop direction overrides: safe to reuse in any header we write. */
 export function oneLine(value: string): string {
-  return value.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
+  return value.replace(BIDI_CONTROLS, '').replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
 }
 
 /**

@@ -185,6 +185,7 @@ describe('casegate quarantine and outbox list print mail’s text safely', () =>
       expect(r.code, describeResult(r)).toBe(0);
       expect(r.stdout, args.join(' ')).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
     }
-    expect((await box.run(['quarantine', 'list'])).stdout).toContain('\ufffd31mred \ufffdgnp.exe');
+    // The C1 CSI shows as U+FFFD; the override never got into the stored subject (parse drops bidi overrides).
+    expect((await box.run(['quarantine', 'list'])).stdout).toContain('\ufffd31mred gnp.exe');
   });
 });

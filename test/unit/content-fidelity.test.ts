@@ -248,3 +248,17 @@ describe('which files the agents’ notification lists', () => {
     expect(notification?.text).toContain('Attachments: offer.pdf\n');
   });
 });
+
+describe('direction overrides in names and subjects', () => {
+  it('cannot turn the sender’s address around in the agents’ notification', async () => {
+    // "\u202E" reverses what follows on the line: the notification's "<address>" read backwards.
+    const name = `=?UTF-8?B?${Buffer.from('Bank Support \u202Emoc.knab@eciffo').toString('base64')}?=`;
+    const caseId = await stored(eml({ from: `${name} <eve@customer.example>`, subject: `=?UTF-8?B?${Buffer.from('Invoice \u2067overdue\u2069 \u202Atoday\u202C').toString('base64')}?=` }));
+    const row = await env.ctx.db.selectFrom('cases').select(['requester_name', 'subject']).where('id', '=', caseId).executeTakeFirst();
+    expect(row?.requester_name).toBe('Bank Support moc.knab@eciffo');
+    expect(row?.subject).toBe('Invoice overdue today');
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain('From Bank Support moc.knab@eciffo <eve@customer.example>');
+    expect(`${notification?.text}${notification?.html}${notification?.subject}`).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+  });
+});
