@@ -381,7 +381,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
   const t = text as MessageText | null;
   const complete = head.length <= SMALL_RAW ? head : null;
   const bodyText = cut(recoverText(t?.text, typeof t?.html === 'string' ? t.html : undefined, complete, topContentType, topCharset, attachments.length, headers), limits.maxBodyChars);
-  const bodyHtml = cut(typeof t?.html === 'string' ? t.html : undefined, limits.maxBodyChars);
+  const bodyHtml = cut(typeof t?.html === 'string' ? withoutInlineData(t.html) : undefined, limits.maxBodyChars);
 
   const returnPathRaw = headers.get('return-path')?.[0];
   let returnPath: string | null = null;
@@ -426,6 +426,19 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
     reportParts,
   };
   return { mail, signedContent: signedPart !== undefined && signedPart.length > 0 ? Buffer.concat(signedPart) : null };
+}
+
+/**
+ * A data: URI of an attribute or CSS url() — a screenshot pasted into the HTML — longer than this
+ * is replaced by "data:," in the HTML kept (the raw message keeps it). Megabytes of base64 are not
+ * text, but they counted against maxBodyChars and the visible-text cap: the customer's text below
+ * a pasted screenshot was cut away.
+ */
+const INLINE_DATA_MAX = 256;
+const INLINE_DATA_RE = new RegExp(`(["'(=]\\s{0,4})data:[^"'()<>]{${INLINE_DATA_MAX},}`, 'gi');
+
+function withoutInlineData(html: string): string {
+  return html.length < INLINE_DATA_MAX * 8 ? html : html.replace(INLINE_DATA_RE, '$1data:,');
 }
 
 /** The part of a mailsplit node this module touches (mailparser reads the same fields). */

@@ -262,3 +262,13 @@ describe('direction overrides in names and subjects', () => {
     expect(`${notification?.text}${notification?.html}${notification?.subject}`).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
   });
 });
+
+describe('HTML-only mail with a pasted screenshot (a data: image in the HTML)', () => {
+  it('keeps the text below a large image', async () => {
+    const image = 'iVBORw0KGgo'.repeat(150_000); // 1.6 MB of base64, as a pasted screenshot
+    const html = `<p>Screenshot below:</p><img src="data:image/png;base64,${image}" alt="shot"><p>After the image: the error happens at 9am.</p><div style="background:url(data:image/png;base64,${image})">Last line.</div>`;
+    const caseId = await stored(eml({ subject: 'Screenshot', html }));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toBe('Screenshot below:\n\nAfter the image: the error happens at 9am.\n\nLast line.');
+  });
+});
