@@ -7,6 +7,7 @@ import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, ty
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import { QuoteAwareFlowedDecoder } from './flowed.js';
 import { GuessingCharsetDecoder, guessesCharset } from './text-charset.js';
+import { ATTACHED_MESSAGE_MAX_BYTES, ATTACHED_MESSAGES_MAX, DISCARDING_BLOBS, readAttachedMessages } from './attached-messages.js';
 import { decodeHeaderWords } from './header-words.js';
 import { decodeWindows1252 } from './windows-1252.js';
 import { parseWatchdog, ParserStalledError } from './parse-watchdog.js';
@@ -213,6 +214,10 @@ export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, 
     if (!(err instanceof ParserStalledError)) throw err;
     return parseOnce(raw, blobs, limits, CLOSE_HEADER_BLOCK);
   });
+  if (outer.attachedMessages.length > 0) {
+    const forwarded = await readAttachedMessages(outer.attachedMessages, async (data) => (await parseOnce({ sha256: '', size: data.length, path: '', data }, DISCARDING_BLOBS, limits)).mail);
+    if (forwarded.length > 0) return { ...outer.mail, forwarded };
+  }
   if (outer.mail.text !== null || outer.mail.html !== null || outer.signedContent === null) return outer.mail;
   // Opaque S/MIME signed mail: the readable message is inside the smime.p7m part (see smime.ts).
   const inner = signedDataContent(outer.signedContent);
@@ -232,12 +237,14 @@ interface ParseResult {
   readonly mail: ParsedMail;
   /** The decoded bytes of an application/pkcs7-mime part, when the message has one (bounded). */
   readonly signedContent: Buffer | null;
+  /** Messages attached as message/rfc822 outside reports, whole (attached-messages.ts bounds them). */
+  readonly attachedMessages: readonly Buffer[];
 }
 
 /** Ends an unterminated header block (appended for the parser only, see parseMailFile). */
 const CLOSE_HEADER_BLOCK = Buffer.from('\r\n\r\n');
 
-async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits, ending?: Buffer): Promise<ParseResult> {
+async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>, limits: ParseLimits, ending?: Buffer): Promise<ParseResult> {
   const path = typeof raw === 'string' ? raw : raw.path;
   const inMemory = typeof raw === 'string' ? undefined : raw.data;
   const parser = new MailParser({
@@ -257,6 +264,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
   const pending: Promise<void>[] = [];
   let attachmentCount = 0;
   const signedParts: Buffer[][] = [];
+  const attachedMessages: Buffer[][] = [];
   let text: MessageText | null = null;
   let topContentType = 'text/plain';
   let reportType: string | null = null;
@@ -310,6 +318,16 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
         tee.on('data', (c: Buffer) => {
           size += c.length;
           if (size <= SMIME_MAX_BYTES * 2) part.push(c);
+          else part.length = 0;
+        });
+      }
+      if (contentType === 'message/rfc822' && reportType === null && attachedMessages.length < ATTACHED_MESSAGES_MAX) {
+        const part: Buffer[] = [];
+        let size = 0;
+        attachedMessages.push(part);
+        tee.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size <= ATTACHED_MESSAGE_MAX_BYTES) part.push(c);
           else part.length = 0;
         });
       }
@@ -425,7 +443,12 @@ async function parseOnce(raw: string | StoredBlob, blobs: BlobStore, limits: Par
     attachments,
     reportParts,
   };
-  return { mail, signedContent: signedPart !== undefined && signedPart.length > 0 ? Buffer.concat(signedPart) : null };
+  return {
+    mail,
+    signedContent: signedPart !== undefined && signedPart.length > 0 ? Buffer.concat(signedPart) : null,
+    // Parts over the size limit were emptied: they stay files.
+    attachedMessages: attachedMessages.filter((p) => p.length > 0).map((p) => Buffer.concat(p)),
+  };
 }
 
 /**

@@ -75,6 +75,16 @@ export interface ParsedMail {
   readonly bodyTruncated: boolean;
   readonly attachments: readonly StoredAttachment[];
   readonly reportParts: readonly ReportPart[];
+  /** Messages attached as message/rfc822 ("forward as attachment"), read (attached-messages.ts); none in reports. */
+  readonly forwarded?: readonly ForwardedMessage[];
+}
+
+/** A message forwarded as an attachment: who wrote it, when, about what, its text (bounded). */
+export interface ForwardedMessage {
+  readonly from: string;
+  readonly date: string;
+  readonly subject: string;
+  readonly text: string;
 }
 
 /** First value of a header, or null. */

@@ -42,6 +42,7 @@
  * the header/attribution patterns only look at lines of bounded length.
  */
 import { REPLY_MARKERS } from '../mail-out/reply-marker.js';
+import { forwardedBlock } from './attached-messages.js';
 import type { ParsedMail } from './parsed-mail.js';
 import { htmlToVisibleSource } from './visible-text/html.js';
 import { parseWithLibrary } from './visible-text/library.js';
@@ -93,8 +94,12 @@ const HTML_CAP_FACTOR = 2;
  * containers — blockquote, gmail_quote, divRplyFwdMsg … — mark the history exactly). Computed
  * where the message is parsed (the daemon's MIME thread, src/mime/mime-thread.ts).
  */
-export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml' | 'subject'>): VisibleText {
-  return extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKERS, preferHtml: mail.textFromHtml, forward: isForwardSubject(mail.subject) });
+export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml' | 'subject' | 'forwarded'>): VisibleText {
+  const visible = extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKERS, preferHtml: mail.textFromHtml, forward: isForwardSubject(mail.subject) });
+  // Mail forwarded as an attachment: shown below the writer's text like an inline forward.
+  const blocks = (mail.forwarded ?? []).map(forwardedBlock);
+  if (blocks.length === 0) return visible;
+  return { ...visible, text: [visible.text, ...blocks].filter((t) => t.trim() !== '').join('\n\n') };
 }
 
 /**

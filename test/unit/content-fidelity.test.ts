@@ -272,3 +272,24 @@ describe('HTML-only mail with a pasted screenshot (a data: image in the HTML)', 
     expect(message?.visible_text).toBe('Screenshot below:\n\nAfter the image: the error happens at 9am.\n\nLast line.');
   });
 });
+
+describe('mail forwarded as an attachment (message/rfc822)', () => {
+  const withAttachedMail = (note: string, inner: string): string =>
+    eml({ subject: 'Fwd: weird mail', body: '' }).replace(
+      'Content-Type: text/plain; charset=utf-8\r\n\r\n',
+      ['Content-Type: multipart/mixed; boundary=x', '', '--x', 'Content-Type: text/plain; charset=utf-8', '', note, '--x', 'Content-Type: message/rfc822', 'Content-Disposition: attachment; filename="weird.eml"', '', inner, '--x--', ''].join('\r\n'),
+    );
+  const INNER = ['From: Bob Vendor <bob@vendor.example>', 'Date: Sun, 01 Mar 2026 10:00:00 +0000', 'Subject: Your licence expires', 'Content-Type: text/plain; charset=utf-8', '', 'Licence key 4711-ABCD expires tomorrow. We will escalate to legal.'].join('\r\n');
+
+  it('agents see the attached message’s sender, subject and text below the note; it escalates nothing', async () => {
+    const caseId = await stored(withAttachedMail('Is this real? Please check.', INNER));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toBe(
+      'Is this real? Please check.\n\n---------- Forwarded message ---------\nFrom: Bob Vendor <bob@vendor.example>\nDate: Sun, 01 Mar 2026 10:00:00 +0000\nSubject: Your licence expires\n\nLicence key 4711-ABCD expires tomorrow. We will escalate to legal.',
+    );
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain('Licence key 4711-ABCD expires tomorrow.');
+    expect(notification?.text).toContain('Attachments: weird.eml');
+    expect(await sent('escalation-alert', 'lead@example.com')).toEqual([]);
+  });
+});
