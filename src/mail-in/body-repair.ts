@@ -3,6 +3,7 @@
  * megabytes of inline data, the text of a small message rescued from a missing charset or a
  * boundary that never occurs. Pure functions of the parsed values and the raw bytes.
  */
+import type { Readable } from 'node:stream';
 import type { HeaderMap } from './parsed-mail.js';
 import { decodeWindows1252 } from './windows-1252.js';
 
@@ -50,4 +51,20 @@ export function recoverText(
     return (utf8.includes('\ufffd') ? decodeWindows1252(body) : utf8).replace(/\r\n/g, '\n').trim() || text;
   }
   return text;
+}
+
+/**
+ * The bytes of a part as they stream past, at most `max`: a longer part leaves the array empty
+ * (it stays a file only). For the parts read beside the body: S/MIME content, a calendar
+ * invitation, a message forwarded as an attachment.
+ */
+export function collectPart(stream: Readable, max: number): Buffer[] {
+  const part: Buffer[] = [];
+  let size = 0;
+  stream.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size <= max) part.push(c);
+    else part.length = 0;
+  });
+  return part;
 }

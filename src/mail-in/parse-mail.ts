@@ -7,9 +7,10 @@ import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, ty
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import { QuoteAwareFlowedDecoder } from './flowed.js';
 import { GuessingCharsetDecoder, guessesCharset } from './text-charset.js';
+import { CALENDAR_MAX_BYTES, invitationText, readInvitation } from './calendar-invite.js';
 import { ATTACHED_MESSAGE_MAX_BYTES, ATTACHED_MESSAGES_MAX, DISCARDING_BLOBS, readAttachedMessages } from './attached-messages.js';
 import { decodeHeaderWords } from './header-words.js';
-import { recoverText, withoutInlineData } from './body-repair.js';
+import { collectPart, recoverText, withoutInlineData } from './body-repair.js';
 import { parseWatchdog, ParserStalledError } from './parse-watchdog.js';
 import { PKCS7_MIME_TYPES, signedDataContent, SMIME_MAX_BYTES } from './smime.js';
 import type { HeaderMap, MailAddress, ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
@@ -265,6 +266,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
   let attachmentCount = 0;
   const signedParts: Buffer[][] = [];
   const attachedMessages: Buffer[][] = [];
+  const calendarParts: Buffer[][] = [];
   let text: MessageText | null = null;
   let topContentType = 'text/plain';
   let reportType: string | null = null;
@@ -311,26 +313,9 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
       const tee = new PassThrough();
       tees.push(tee);
       tee.on('data', watchdog.progress);
-      if (PKCS7_MIME_TYPES.has(contentType) && signedParts.length === 0) {
-        const part: Buffer[] = [];
-        let size = 0;
-        signedParts.push(part);
-        tee.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= SMIME_MAX_BYTES * 2) part.push(c);
-          else part.length = 0;
-        });
-      }
-      if (contentType === 'message/rfc822' && reportType === null && attachedMessages.length < ATTACHED_MESSAGES_MAX) {
-        const part: Buffer[] = [];
-        let size = 0;
-        attachedMessages.push(part);
-        tee.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= ATTACHED_MESSAGE_MAX_BYTES) part.push(c);
-          else part.length = 0;
-        });
-      }
+      if (PKCS7_MIME_TYPES.has(contentType) && signedParts.length === 0) signedParts.push(collectPart(tee, SMIME_MAX_BYTES * 2));
+      if (contentType === 'text/calendar' && calendarParts.length === 0) calendarParts.push(collectPart(tee, CALENDAR_MAX_BYTES));
+      if (contentType === 'message/rfc822' && reportType === null && attachedMessages.length < ATTACHED_MESSAGES_MAX) attachedMessages.push(collectPart(tee, ATTACHED_MESSAGE_MAX_BYTES));
       if (keepReport) {
         tee.on('data', (c: Buffer) => {
           if (kept < REPORT_PART_MAX) {
@@ -442,6 +427,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
     bodyTruncated: bodyText.truncated || bodyHtml.truncated,
     attachments,
     reportParts,
+    ...invitationOf(calendarParts[0]),
   };
   return {
     mail,
@@ -449,6 +435,11 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
     // Parts over the size limit were emptied: they stay files.
     attachedMessages: attachedMessages.filter((p) => p.length > 0).map((p) => Buffer.concat(p)),
   };
+}
+
+function invitationOf(part: Buffer[] | undefined): { invitation?: string } {
+  const invitation = part !== undefined && part.length > 0 ? readInvitation(Buffer.concat(part).toString('utf8')) : null;
+  return invitation !== null ? { invitation: invitationText(invitation) } : {};
 }
 
 /** The part of a mailsplit node this module touches (mailparser reads the same fields). */

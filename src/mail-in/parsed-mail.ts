@@ -77,6 +77,8 @@ export interface ParsedMail {
   readonly reportParts: readonly ReportPart[];
   /** Messages attached as message/rfc822 ("forward as attachment"), read (attached-messages.ts); none in reports. */
   readonly forwarded?: readonly ForwardedMessage[];
+  /** The text of a calendar invitation (text/calendar part), read by calendar-invite.ts; absent when none. */
+  readonly invitation?: string;
 }
 
 /** A message forwarded as an attachment: who wrote it, when, about what, its text (bounded). */

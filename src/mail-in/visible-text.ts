@@ -94,8 +94,10 @@ const HTML_CAP_FACTOR = 2;
  * containers — blockquote, gmail_quote, divRplyFwdMsg … — mark the history exactly). Computed
  * where the message is parsed (the daemon's MIME thread, src/mime/mime-thread.ts).
  */
-export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml' | 'subject' | 'forwarded'>): VisibleText {
-  const visible = extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKERS, preferHtml: mail.textFromHtml, forward: isForwardSubject(mail.subject) });
+export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFromHtml' | 'subject' | 'forwarded' | 'invitation'>): VisibleText {
+  const extracted = extractVisibleText(mail.text, mail.html, { replyMarker: REPLY_MARKERS, preferHtml: mail.textFromHtml, forward: isForwardSubject(mail.subject) });
+  // A calendar invitation sent without words: what it proposes is its text (calendar-invite.ts).
+  const visible = extracted.text.trim() === '' && !extracted.hadQuote && mail.invitation !== undefined ? { ...extracted, text: mail.invitation } : extracted;
   // Mail forwarded as an attachment: shown below the writer's text like an inline forward.
   const blocks = (mail.forwarded ?? []).map(forwardedBlock);
   if (blocks.length === 0) return visible;

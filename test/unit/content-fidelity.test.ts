@@ -293,3 +293,24 @@ describe('mail forwarded as an attachment (message/rfc822)', () => {
     expect(await sent('escalation-alert', 'lead@example.com')).toEqual([]);
   });
 });
+
+describe('a calendar invitation with no text', () => {
+  const ICS = ['BEGIN:VCALENDAR', 'METHOD:REQUEST', 'BEGIN:VEVENT', 'SUMMARY:Outage review', 'DTSTART:20260303T100000Z', 'DTEND:20260303T110000Z', 'LOCATION:Room 4\\, building B', 'DESCRIPTION:Please join to discuss the outage.\\nBring the logs.', ' (long line folded)', 'END:VEVENT', 'END:VCALENDAR'].join('\r\n');
+
+  it('shows what it proposes as the message text; an invitation beside a text keeps the text', async () => {
+    const only = await stored(eml({ subject: 'Invitation: Outage review', body: '' }).replace('Content-Type: text/plain; charset=utf-8\r\n\r\n', `Content-Type: text/calendar; charset=utf-8; method=REQUEST\r\n\r\n${ICS}\r\n`));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', only).execute();
+    expect(message?.visible_text).toBe('Calendar invitation: Outage review\nWhen: 20260303T100000Z – 20260303T110000Z\nWhere: Room 4, building B\n\nPlease join to discuss the outage.\nBring the logs.(long line folded)');
+    const [notification] = await sent('agent-notification', 'ben@example.com');
+    expect(notification?.text).toContain('Calendar invitation: Outage review');
+
+    const withText = await stored(
+      eml({ subject: 'Call?', from: 'Joe <joe@customer.example>', body: '' }).replace(
+        'Content-Type: text/plain; charset=utf-8\r\n\r\n',
+        ['Content-Type: multipart/alternative; boundary=a', '', '--a', 'Content-Type: text/plain; charset=utf-8', '', 'Can we talk tomorrow at 10?', '--a', 'Content-Type: text/calendar; charset=utf-8; method=REQUEST', '', ICS, '--a--', ''].join('\r\n'),
+      ),
+    );
+    const [second] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', withText).execute();
+    expect(second?.visible_text).toBe('Can we talk tomorrow at 10?');
+  });
+});
