@@ -314,3 +314,12 @@ describe('a calendar invitation with no text', () => {
     expect(second?.visible_text).toBe('Can we talk tomorrow at 10?');
   });
 });
+
+describe('HTML-only mail: text the writer never saw', () => {
+  it('hidden elements (display:none preheaders, tracking text) are not shown to agents', async () => {
+    const html = '<div style="display:none;max-height:0;overflow:hidden">Preheader: win a prize now</div><p>My real question: why is invoice 12 twice?</p><span style="DISPLAY: NONE">trk-7f3a</span><p>Thanks</p>';
+    const caseId = await stored(eml({ subject: 'Invoice', html }));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toBe('My real question: why is invoice 12 twice?\n\nThanks');
+  });
+});

@@ -195,6 +195,9 @@ function converter(maxInputLength: number): (html: string, metadata?: unknown) =
         { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
         { selector: 'img', format: 'skip' },
         { selector: 'table', format: 'casegateTable' },
+        // Hidden text (preheaders, tracking codes, text hidden to fool filters): the writer never saw it.
+        { selector: '[style*="display:none" i]', format: 'skip' },
+        { selector: '[style*="display: none" i]', format: 'skip' },
         { selector: 'hr', format: 'skip' },
         { selector: 'style', format: 'skip' },
         { selector: 'script', format: 'skip' },
