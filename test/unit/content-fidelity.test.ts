@@ -323,3 +323,15 @@ describe('HTML-only mail: text the writer never saw', () => {
     expect(message?.visible_text).toBe('My real question: why is invoice 12 twice?\n\nThanks');
   });
 });
+
+describe('a P.S. below the phone signature', () => {
+  it.each([
+    ['Sent from my iPhone', 'P.S. The serial number is 12345.'],
+    ['Von meinem iPhone gesendet', 'PS: Seriennummer 12345'],
+  ])('"%s" then "%s": the P.S. is the customer’s, kept', async (device, ps) => {
+    const caseId = await stored(eml({ subject: 'Printer', body: `The printer is broken again.\n\n${device}\n\n${ps}\n` }));
+    const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
+    expect(message?.visible_text).toContain(ps);
+    expect(message?.visible_text).toContain('The printer is broken again.');
+  });
+});

@@ -6,7 +6,7 @@
  */
 import EmailReplyParser from 'email-reply-parser';
 import { collapseBlankRuns, DEFUSE, isAllBlank, isBlank, isQuoted, PH_CLOSE, PH_OPEN, splitLines } from './lines.js';
-import { isAttributionAbove } from './quote-headers.js';
+import { isAttributionAbove, isDeviceSignature } from './quote-headers.js';
 
 const PLACEHOLDER_RE = /\uE000(\d{1,7})\uE001/g;
 const DEFUSE_RE = /\uE002/g;
@@ -91,7 +91,8 @@ export function parseWithLibrary(lines: readonly string[]): LibraryResult {
     // A sign-off ("Best regards," / "Cheers" / "Cordialement") is a signature for the library,
     // and everything below it goes with it. When sentences follow it (a P.S., one more detail),
     // they are the customer's words: the fragment is kept.
-    const keptSignOff = fragment.isSignature() && !fragment.isQuoted() && startsWithSignOff(content) && hasSentence(content);
+    // The same for a phone line ("Sent from my iPhone") with a P.S. typed below it.
+    const keptSignOff = fragment.isSignature() && !fragment.isQuoted() && ((startsWithSignOff(content) && hasSentence(content)) || hasPostscriptBelowDeviceLine(content));
     if (fragment.isQuoted() && !empty) hadQuote = true;
     if (fragment.isSignature() && !empty && !keptSignOff) hadSignature = true;
     if (!fragment.isQuoted()) unquoted.push(content);
@@ -138,6 +139,12 @@ const SIGN_OFF_RE = /^\s*(?:[\p{L}\s]{0,20}regards|cheers|best wishes|bien . vou
 function startsWithSignOff(content: string): boolean {
   const first = content.split('\n').find((l) => !isBlank(l)) ?? '';
   return first.length <= 60 && SIGN_OFF_RE.test(first);
+}
+
+/** "Sent from my iPhone" and below it a line starting "P.S." / "PS:" (text below a phone line is otherwise taken for an unmarked quote). */
+function hasPostscriptBelowDeviceLine(content: string): boolean {
+  const filled = content.split('\n').filter((l) => !isBlank(l));
+  return filled.length >= 2 && isDeviceSignature(filled[0] ?? '') && /^\s*p\.?\s?s\.?\s?[:.,\s]/i.test(filled[1] ?? '');
 }
 
 function hasSentence(content: string): boolean {
