@@ -260,42 +260,46 @@ async function onTeamUpdate(trx: Trx, ctx: AppContext, update: TeamUpdate): Prom
 
 /** A new priority (`change.caseRow` carries it): every due time follows the new targets. */
 async function onPriorityChange(trx: Trx, ctx: AppContext, change: PriorityChange): Promise<CaseRow> {
-  const { caseRow: after, from, actor } = change;
-  const now = ctx.clock.now().toISOString();
-  const loaded = await load(trx, ctx, after, now);
-  if (loaded === null) return after;
-  const terms = slaTerms(ctx.config, after.queue, after.priority);
-  const before = { fr: loaded.row.fr_due_at ?? null, res: loaded.row.res_due_at ?? null };
-  const out = await write(trx, ctx, after, loaded.row, loaded.state, terms, now);
-  await addEvent(trx, {
-    caseId: after.id,
-    type: 'sla.recomputed',
-    actor,
-    reason: `priority ${from} → ${after.priority} (${terms.coverage}): first response due ${out.sla.fr_due_at ?? 'none'} (was ${before.fr ?? 'none'}), resolution due ${out.sla.res_due_at ?? 'none'} (was ${before.res ?? 'none'})`,
-    data: { from, to: after.priority, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at, previous: before },
-    at: now,
-  });
-  ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, from, to: after.priority, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, 'sla due times recomputed');
-  return out.caseRow;
+  const { caseRow: after, from } = change;
+  return recompute(trx, ctx, after, change.actor, (terms) => ({
+    why: `priority ${from} → ${after.priority} (${terms.coverage})`,
+    data: { from, to: after.priority },
+  }));
 }
 
 /** A case moved to another queue: the due times of its running clocks in the new queue's calendar and policy. */
 async function onQueueChange(trx: Trx, ctx: AppContext, change: QueueChange): Promise<CaseRow> {
-  const { caseRow: after, from, actor } = change;
+  const { caseRow: after, from } = change;
+  return recompute(trx, ctx, after, change.actor, (terms) => ({
+    why: `queue ${from} → ${after.queue} (${terms.policy === '' ? 'no SLA policy' : `policy ${terms.policy}`}, calendar ${terms.calendar.name})`,
+    data: { fromQueue: from, toQueue: after.queue },
+  }));
+}
+
+/** Every due time of the case's running clocks under its current terms, recorded as `sla.recomputed` with what changed (`what`). */
+async function recompute(
+  trx: Trx,
+  ctx: AppContext,
+  after: CaseRow,
+  actor: string,
+  what: (terms: SlaTerms) => { readonly why: string; readonly data: Record<string, unknown> },
+): Promise<CaseRow> {
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, after, now);
   if (loaded === null) return after;
   const terms = slaTerms(ctx.config, after.queue, after.priority);
   const before = { fr: loaded.row.fr_due_at ?? null, res: loaded.row.res_due_at ?? null };
   const out = await write(trx, ctx, after, loaded.row, loaded.state, terms, now);
+  const w = what(terms);
   await addEvent(trx, {
     caseId: after.id,
     type: 'sla.recomputed',
     actor,
-    reason: `queue ${from} → ${after.queue} (${terms.policy === '' ? 'no SLA policy' : `policy ${terms.policy}`}, calendar ${terms.calendar.name}): first response due ${out.sla.fr_due_at ?? 'none'} (was ${before.fr ?? 'none'}), resolution due ${out.sla.res_due_at ?? 'none'} (was ${before.res ?? 'none'})`,
-    data: { fromQueue: from, toQueue: after.queue, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at, previous: before },
+    reason: `${w.why}: first response due ${out.sla.fr_due_at ?? 'none'} (was ${before.fr ?? 'none'}), resolution due ${out.sla.res_due_at ?? 'none'} (was ${before.res ?? 'none'})`,
+    data: { ...w.data, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at, previous: before },
     at: now,
   });
+  ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, ...w.data, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, 'sla due times recomputed');
   return out.caseRow;
 }
 
