@@ -3,8 +3,7 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateDkimKey, type GeneratedKey } from '../../src/mail-out/dkim.js';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport } from '../../src/mail-out/transport.js';
+import { drainOutbox } from '../helpers/sent-mail.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply } from '../helpers/mail-clients.js';
 import { dnsStub } from '../helpers/outgoing-samples.js';
@@ -90,12 +89,7 @@ describeWithPostfix('an email forwarded as an attachment, through a real Postfix
       },
     );
     expect((await env.ingest(reply)).kind).toBe('stored');
-    const transport = createTransport(env.resolved);
-    try {
-      await new OutboxWorker(env.ctx, transport).drain();
-    } finally {
-      transport.close();
-    }
+    await drainOutbox(env);
     const row = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'agent-reply').executeTakeFirstOrThrow();
     expect(row.status).toBe('sent');
     const end = Date.now() + 30_000;

@@ -1,7 +1,6 @@
 import { simpleParser } from 'mailparser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport } from '../../src/mail-out/transport.js';
+import { drainOutbox } from '../helpers/sent-mail.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply, type ClientStyle } from '../helpers/mail-clients.js';
 import { readOutgoing } from '../helpers/outgoing-samples.js';
@@ -62,12 +61,7 @@ describe('an agent’s attachments in the customer’s mail', () => {
       },
     );
     expect((await env.ingest(reply)).kind).toBe('stored');
-    const transport = createTransport(env.resolved);
-    try {
-      await new OutboxWorker(env.ctx, transport).drain();
-    } finally {
-      transport.close();
-    }
+    await drainOutbox(env);
     const row = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'agent-reply').executeTakeFirstOrThrow();
     const raw = readOutgoing(env.resolved.paths.outgoingDir).find((r) => r.toString('latin1').includes(`<${row.message_id}>`));
     expect(raw).toBeDefined();

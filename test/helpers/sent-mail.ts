@@ -15,18 +15,23 @@ export interface SentMail {
  * email written so far whose first To is `address`, in the order they were written.
  */
 export async function sendAndCollect(env: TestEnv, address: string): Promise<SentMail[]> {
-  const transport = createTransport(env.resolved);
-  try {
-    await new OutboxWorker(env.ctx, transport).drain();
-  } finally {
-    transport.close();
-  }
+  await drainOutbox(env);
   const out: SentMail[] = [];
   for (const raw of readOutgoing(env.resolved.paths.outgoingDir)) {
     const parsed = await simpleParser(raw);
     if (parsed.to !== undefined && !Array.isArray(parsed.to) && parsed.to.value[0]?.address === address) out.push({ raw, parsed });
   }
   return out;
+}
+
+/** Send what the outbox holds now through the env's configured transport. */
+export async function drainOutbox(env: TestEnv): Promise<void> {
+  const transport = createTransport(env.resolved);
+  try {
+    await new OutboxWorker(env.ctx, transport).drain();
+  } finally {
+    transport.close();
+  }
 }
 
 /** The first email to `address` after sending what the outbox holds; throws when there is none. */
