@@ -4,7 +4,7 @@ import type { MailboxConfig } from '../config/schema.js';
 import { commitsDurable } from '../db/commit-sync.js';
 import { recordOversized, primaryReceipt } from '../db/repos/receipts.js';
 import type { Logger } from '../log.js';
-import { normalizeMessageId } from '../mail-in/parse-mail.js';
+import { normalizeMessageId } from '../mail-in/header-values.js';
 import { isTransient } from '../pipeline/run-pipeline.js';
 import { SIZE_LIMIT_STAGE } from '../pipeline/types.js';
 import { describeImapError } from './imap-connection.js';

@@ -1,4 +1,4 @@
-import { plainAddress } from './parse-mail.js';
+import { plainAddress } from './header-values.js';
 import { header, type MailAddress, type ParsedMail } from './parsed-mail.js';
 
 /**

@@ -13,7 +13,7 @@ import { calendarOf } from '../cases/sla-policy.js';
 import { priorityLabel } from '../cases/priority.js';
 import { customerTexts } from '../cases/customer-texts.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { oneLine } from '../mail-in/parse-mail.js';
+import { oneLine } from '../mail-in/header-values.js';
 import { staffTemplateNames, templateDeclaration } from './template-data.js';
 import { caseConversationGuid, replyReferences, threadIndex } from './thread-headers.js';
 import { caseThreadRoot, staffMailThread } from '../db/repos/case-thread.js';

@@ -5,7 +5,7 @@ import { instanceMark, mintMessageId } from '../cases/thread-token.js';
 import { addEvent } from '../db/repos/events.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import type { Database } from '../db/schema.js';
-import { oneLine } from '../mail-in/parse-mail.js';
+import { oneLine } from '../mail-in/header-values.js';
 import { automationHeaders } from './compose.js';
 import type { InstanceTemplateName, TemplateDataMap } from './template-data.js';
 

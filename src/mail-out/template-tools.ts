@@ -12,7 +12,7 @@ import { mintMessageId } from '../cases/thread-token.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { attachmentsOfMessages, messagesOfCase } from '../db/repos/messages.js';
 import type { CaseRow, MessageRow } from '../db/schema.js';
-import { oneLine } from '../mail-in/parse-mail.js';
+import { oneLine } from '../mail-in/header-values.js';
 import { MailboxDirectory } from '../mailboxes.js';
 import { promiseData } from '../cases/promise.js';
 import { automationHeaders, caseCommand, commonData, confirmationExtras, mailLanguage, requesterOf } from './compose.js';

@@ -1,7 +1,7 @@
 import type { AppContext } from '../../context.js';
 import { verifyStaffMessageId } from '../../cases/thread-token.js';
 import { headerFields, judge, readHeaderBlock, trustedResults, verifySender, type AuthJudgement } from '../../mail-in/sender-auth.js';
-import { plainAddress } from '../../mail-in/parse-mail.js';
+import { plainAddress } from '../../mail-in/header-values.js';
 import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
 /**
