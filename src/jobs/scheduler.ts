@@ -106,17 +106,17 @@ export function createJobScheduler(
         // The database was away (or locked) at the tick: the slot was not run here; a daily job
         // would lose its day. Tried once more like a failed run (unless another daemon ran it meanwhile).
         const retry = retryLater(def.name, slot, again);
-        jlog.error({ err, job: def.name, slot, reason, ...(retry ? { retryInSeconds: Math.round(retryMs / 1000) } : {}) }, retry ? 'could not claim the job slot (database unavailable); it is tried once more for this slot' : 'could not claim the job slot (database unavailable); it runs again on its next schedule');
+        jlog.error({ err, slot, reason, ...(retry ? { retryInSeconds: Math.round(retryMs / 1000) } : {}) }, retry ? 'could not claim the job slot (database unavailable); it is tried once more for this slot' : 'could not claim the job slot (database unavailable); it runs again on its next schedule');
         ctx.telemetry.jobRun({ job: def.name, ok: false, seconds: (performance.now() - started) / 1000 });
         return null;
       }
       if (!claimed) {
-        jlog.debug({ job: def.name, slot, reason }, 'job slot already run (or running) on another daemon; skipped');
+        jlog.debug({ slot, reason }, 'job slot already run (or running) on another daemon; skipped');
         return null;
       }
       runner = ctx.nodeId;
       if (shared) {
-        jlog.debug({ job: def.name, slot, reason }, 'job slot claimed');
+        jlog.debug({ slot, reason }, 'job slot claimed');
         renewal = setInterval(() => {
           renewJobLease(ctx.db, def.name, ctx.nodeId, new Date(ctx.clock.now().getTime() + leaseMs).toISOString()).catch((err: unknown) => jlog.warn({ err }, 'could not renew the job lease'));
         }, leaseMs / 3);
@@ -127,7 +127,7 @@ export function createJobScheduler(
       const result = await def.run({ ctx, now, log: jlog, stopping: () => stopping });
       clearInterval(renewal);
       await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), null, runner);
-      const line = { job: def.name, reason, processed: result.processed, sent: result.sent, ms: Math.round(performance.now() - started) };
+      const line = { reason, processed: result.processed, sent: result.sent, ms: Math.round(performance.now() - started) };
       if (result.processed > 0 || reason !== 'scheduled') jlog.info(line, 'job finished');
       else jlog.debug(line, 'job finished');
       ctx.telemetry.jobRun({ job: def.name, ok: true, seconds: (performance.now() - started) / 1000 });
@@ -136,7 +136,7 @@ export function createJobScheduler(
       clearInterval(renewal);
       await recordJobEnd(ctx.db, def.name, ctx.clock.now().toISOString(), err instanceof Error ? err.message.slice(0, 500) : String(err), runner).catch(() => undefined);
       const retry = slot !== null && retryLater(def.name, slot, true);
-      jlog.error({ err, job: def.name, reason, ...(retry ? { retryInSeconds: Math.round(retryMs / 1000) } : {}) }, retry ? 'job failed; it is tried once more for this slot' : 'job failed; it runs again on its next schedule');
+      jlog.error({ err, reason, ...(retry ? { retryInSeconds: Math.round(retryMs / 1000) } : {}) }, retry ? 'job failed; it is tried once more for this slot' : 'job failed; it runs again on its next schedule');
       ctx.telemetry.jobRun({ job: def.name, ok: false, seconds: (performance.now() - started) / 1000 });
       return null;
     }
@@ -252,8 +252,8 @@ export function createJobScheduler(
         setImmediate(() => {
           const slots = missed;
           missed = [];
-          jlog.warn({ job: def.name, missed: slots.length, first: slots[0], last: slots.at(-1) }, 'scheduled runs were missed (the host slept or the daemon was blocked); running the job now');
-          run(def.name, 'catch-up').catch((err: unknown) => jlog.error({ err, job: def.name }, 'job failed; it runs again on its next schedule'));
+          jlog.warn({ missed: slots.length, first: slots[0], last: slots.at(-1) }, 'scheduled runs were missed (the host slept or the daemon was blocked); running the job now');
+          run(def.name, 'catch-up').catch((err: unknown) => jlog.error({ err }, 'job failed; it runs again on its next schedule'));
         });
       });
       void task.start();

@@ -430,7 +430,8 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     // America/Chicago: on 8 March 2026 the clock jumps from 02:00 CST to 03:00 CDT (08:00Z); 02:30 never comes.
     await start('2026-03-08T07:59:59.500Z', { ...CONFIG, jobs: { ...CONFIG.jobs, dailyReport: { schedule: '30 2 * * *' } } });
     const lines: Record<string, unknown>[] = [];
-    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const raw: string[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void (raw.push(l), lines.push(JSON.parse(l) as Record<string, unknown>)) });
     let runs = 0;
     const probe: JobDefinition = { name: 'probe', configKey: 'dailyReport', runOnFirstStart: false, run: async () => ({ processed: ++runs, sent: 0 }) };
     const s = createJobScheduler({ ...env.ctx, log }, [probe]);
@@ -439,6 +440,10 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     await until(async () => (await jobRun(env.ctx.db, 'probe'))?.last_finished_at != null, 'the run for the skipped time', 5_000);
     expect(runs).toBe(1);
     expect((await jobRun(env.ctx.db, 'probe'))!.last_slot).toBe('2026-03-08T08:00:00.000Z');
+    // One "job" key per line (the job's child logger carries it; a second one made the JSON ambiguous).
+    const finished = raw.filter((l) => l.includes('"msg":"job finished"'));
+    expect(finished).toHaveLength(1);
+    expect(finished[0]!.match(/"job":/g)).toHaveLength(1);
     expect(lines.find((l) => l['msg'] === 'the clock skipped a scheduled time (daylight saving time): running the job now')).toMatchObject({ job: 'probe', at: '2026-03-08T08:00:00.000Z', timezone: 'America/Chicago' });
     // The slot is taken: the same time again (another daemon, a catch-up) does not run it twice.
     expect(await s.run('probe', 'scheduled')).toBeNull();
