@@ -264,4 +264,30 @@ describe('the daemon while another process holds the database lock', () => {
       box.cleanup();
     }
   }, TIMEOUT_MS);
+
+  it('listener.maxSessionSeconds passing while a message that came in whole waits for the lock: it is answered 250 first, then the session ends with 421', async () => {
+    const box = CliSandbox.create({ listener: { port: 0, maxSessionSeconds: 2 }, database: { busyTimeoutMs: 10_000 } });
+    try {
+      const { proc, port } = await startDaemon(box);
+      const s = await openSmtpSession(port);
+      await s.command('EHLO slow-commit.example');
+      await s.command('MAIL FROM:<patient@customer.example>');
+      await s.command('RCPT TO:<support@example.com>');
+      await s.command('DATA');
+      const l = lock(box.dbPath, 3_500);
+      await l.locked;
+      s.write('From: patient@customer.example\r\nTo: support@example.com\r\nSubject: Stored across the deadline\r\nMessage-ID: <patient-1@customer.example>\r\n\r\nHello\r\n');
+      // The whole message is in before the deadline (2 s after connecting); its commit waits for the lock past it.
+      const stored = await s.command('.', 30_000);
+      expect(stored.reply).toMatch(/^250 .*Stored in case 10001/);
+      await l.released;
+      await s.closed;
+      expect(s.replies.at(-1)).toMatch(/^421 4\.4\.2 /);
+      expect(await proc.waitForLine(/longer than listener\.maxSessionSeconds/, 10_000)).toContain('"client":"127.0.0.1"');
+      proc.child.kill('SIGTERM');
+      expect((await proc.exited).code).toBe(0);
+    } finally {
+      box.cleanup();
+    }
+  }, TIMEOUT_MS);
 });
