@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
 
@@ -12,6 +13,43 @@ export interface LogOptions {
   readonly toStderr?: boolean;
   /** log.format (default auto). */
   readonly format?: LogFormat;
+  /** Where the JSON lines go instead of stdout or stderr (a test reading them). */
+  readonly destination?: DestinationStream;
+}
+
+/**
+ * The inbound message being processed, for the lines logged about it. The pipeline's decisions are
+ * taken in many modules (SLA clocks, assignment, staff mail, escalation) that log through the shared
+ * logger; each line they write while a message is processed carries its Message-ID, so every
+ * decision can be traced to the message (and its case) without threading the id through every call.
+ * `ended` is set when the message's outcome is reached: a timer or socket created meanwhile keeps
+ * this context, and its later lines must not name a message they are not about.
+ */
+export interface MessageScope {
+  readonly messageId: () => string | null | undefined;
+  ended: boolean;
+}
+
+const messageScope = new AsyncLocalStorage<MessageScope>();
+
+/** Run `fn` with `scope` as the message its log lines are about. */
+export function inMessageScope<T>(scope: MessageScope, fn: () => T): T {
+  return messageScope.run(scope, fn);
+}
+
+/** Returned when a line is about no message: the line's own fields stay as they are. */
+const NO_MESSAGE: object = Object.freeze({});
+
+function messageFields(): object {
+  const scope = messageScope.getStore();
+  if (scope === undefined || scope.ended) return NO_MESSAGE;
+  const id = scope.messageId();
+  return id == null ? NO_MESSAGE : { messageId: id };
+}
+
+/** A line's own messageId (an outgoing email's, say) wins; pino would otherwise write the key twice. */
+function mergeMessageFields(line: object, fields: object): object {
+  return fields === NO_MESSAGE || 'messageId' in line ? line : Object.assign(fields, line);
 }
 
 /** Every logger created from a root (children, grandchildren), so a reload can change their level. */
@@ -51,12 +89,14 @@ export function createLogger(opts: LogOptions): Logger {
       base: { app: 'casegate' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      mixin: messageFields,
+      mixinMergeStrategy: mergeMessageFields,
       // Inherited by every child: remembered (weakly) so setLogLevel reaches them all.
       onChild: (child) => {
         members.add(new WeakRef(child));
       },
     },
-    wantsPretty(opts.format ?? 'auto', fd) ? prettyStream(fd) : fd === 2 ? process.stderr : pino.destination({ fd, sync: false }),
+    opts.destination ?? (wantsPretty(opts.format ?? 'auto', fd) ? prettyStream(fd) : fd === 2 ? process.stderr : pino.destination({ fd, sync: false })),
   );
   families.set(root, members);
   return root;

@@ -230,7 +230,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
     statusEmail = rcpt !== null;
     if (statusEmail) done.push('customer told (status update)');
   }
-  ctx.log.info({ caseNumber: caseRow.number, actor: actor.actor, done }, 'agent work on case');
+  ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, actor: actor.actor, done }, 'agent work on case');
   return { caseRow, done, repliedTo, statusEmail };
 }
 

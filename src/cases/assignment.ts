@@ -66,7 +66,7 @@ export async function autoAssign(trx: Transaction<Database>, ctx: AppContext, ca
   }
   if (agent === null) {
     await addEvent(trx, { caseId: caseRow.id, type: 'assignment.skipped', actor: 'system', reason: `${q.assignment}: no available agent in queue ${caseRow.queue}`, at: now });
-    ctx.log.warn({ caseNumber: caseRow.number, queue: caseRow.queue }, 'no available agent: case left unassigned');
+    ctx.log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, queue: caseRow.queue }, 'no available agent: case left unassigned');
     return caseRow;
   }
   return (await assignCase(trx, ctx, caseRow.id, agent, { actor: 'system', by: 'casegate', reason })).caseRow;
@@ -125,6 +125,6 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
       summary += `; customer notified`;
     }
   }
-  ctx.log.info({ caseNumber: caseRow.number, owner: agent.address, previous, by: o.by }, 'case assigned');
+  ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, owner: agent.address, previous, by: o.by }, 'case assigned');
   return { caseRow, changed: true, previous, summary };
 }

@@ -127,7 +127,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   const recipients = alertRecipients(ctx, caseRow.queue, from, to);
   if (recipients.length === 0) {
     await addEvent(trx, { ...base, actor: 'system', type: 'escalation.unalerted', reason: `no addresses for tier ${to} of queue ${caseRow.queue} and no instance.adminAddress`, data });
-    ctx.log.warn({ caseNumber: caseRow.number, queue: caseRow.queue, level: to }, 'escalation alert has no recipient: configure queues.<queue>.tiers or instance.adminAddress');
+    ctx.log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, queue: caseRow.queue, level: to }, 'escalation alert has no recipient: configure queues.<queue>.tiers or instance.adminAddress');
   }
   // The case's owner (unowned: the queue's available agents) hears about it too, once — never
   // the agent who escalated it, also when they are one of the tier's addresses (a lead's #escalate).
@@ -164,7 +164,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
       acknowledged = true;
     }
   }
-  ctx.log.info({ caseNumber: caseRow.number, from, to, trigger: o.trigger, by: o.by, alerted, acknowledged }, 'case escalated');
+  ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, from, to, trigger: o.trigger, by: o.by, alerted, acknowledged }, 'case escalated');
   return {
     caseRow,
     from,

@@ -50,7 +50,7 @@ export async function notifyAgents(
       message: o.message,
     });
   }
-  if (to.length === 0) ctx.log.info({ caseNumber: caseRow.number, event: o.event }, 'no agent to notify (no owner, no available agent in the queue)');
+  if (to.length === 0) ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, event: o.event }, 'no agent to notify (no owner, no available agent in the queue)');
   return to.map((r) => r.address);
 }
 
@@ -90,7 +90,7 @@ export async function sendForgedNotice(
   const since = new Date(now.getTime() - 3_600_000).toISOString();
   if ((await queuedSince(trx, 'forged-sender', o.address, since)) >= FORGED_NOTICES_PER_HOUR) return false;
   await queueStaffEmail(trx, ctx, caseRow, 'forged-sender', { address: o.address, name: '' }, { forged: { address: o.address, subject: o.subject, why: o.why, at } });
-  ctx.log.warn({ caseNumber: caseRow.number, address: o.address, why: o.why }, 'mail claiming a staff address failed the sender check; the address was told');
+  ctx.log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, address: o.address, why: o.why }, 'mail claiming a staff address failed the sender check; the address was told');
   return true;
 }
 
@@ -116,6 +116,6 @@ export async function sendUnprovenNotice(
   await queueStaffEmail(trx, ctx, about, 'unproven-staff', { address: o.address, name }, {
     unproven: { address: o.address, subject: o.subject, why: o.why, at: now.toISOString(), text: o.text, storedIn: o.storedIn, otherQueue: o.otherQueue },
   });
-  ctx.log.info({ caseNumber: about.number, address: o.address, storedIn: o.storedIn }, 'mail from a staff address not proven for the case: the address was told');
+  ctx.log.info({ caseId: about.id, caseNumber: about.number, address: o.address, storedIn: o.storedIn }, 'mail from a staff address not proven for the case: the address was told');
   return true;
 }

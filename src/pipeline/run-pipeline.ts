@@ -6,7 +6,7 @@ import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
 import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
 import { commitsDurable } from '../db/commit-sync.js';
 import { describeFull, diskSpaceOf, isDiskFull } from '../ops/disk-space.js';
-import type { Logger } from '../log.js';
+import { inMessageScope, type Logger, type MessageScope } from '../log.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
 import { agentRequestStage } from './stages/agent-request.js';
@@ -106,12 +106,14 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
   /** Set when the retry is a full disk: the outcome line says so at error level. */
   let diskFull: string | null = null;
   const timer = new StageTimer(ctx);
+  // The lines the stages and the modules they call write carry this message's Message-ID (log.ts).
+  const scope: MessageScope = { messageId: () => msg.notes.parsed?.messageId, ended: false };
   try {
     type Ending = { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null };
     const decide = async (stages: readonly DecideStage[]): Promise<Ending | null> => {
       for (const stage of stages) {
         stageName = stage.name;
-        const verdict = await timer.run(stage.name, () => stage.run(msg, ctx));
+        const verdict = await timer.run(stage.name, () => inMessageScope(scope, () => stage.run(msg, ctx)));
         if ('end' in verdict) return { end: verdict.end, reason: verdict.reason, caseId: verdict.caseRow?.id ?? null, caseNumber: verdict.caseRow?.number ?? null };
       }
       return null;
@@ -142,7 +144,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
         const outboxBefore = arrival.historic === true ? await lastOutboxId(trx) : null;
         for (const stage of flow.commit) {
           stageName = stage.name;
-          await timer.run(stage.name, () => stage.run(msg, ctx, trx));
+          await timer.run(stage.name, () => inMessageScope(scope, () => stage.run(msg, ctx, trx)));
         }
         if (outboxBefore !== null) await cancelQueuedAfter(trx, outboxBefore, 'historic mail (casegate import): recorded, not sent');
         await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
@@ -193,6 +195,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     }
   } finally {
     timer.stop();
+    scope.ended = true;
   }
   const p = msg.notes.parsed;
   ctx.log[diskFull !== null ? 'error' : 'info'](

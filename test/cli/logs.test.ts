@@ -35,6 +35,12 @@ async function ingestAndCheck(box: CliSandbox): Promise<void> {
   expect(lines, describeResult(stored)).toHaveLength(1);
   expect(lines[0]).toMatchObject({ messageId: 'logged@customer.example', outcome: 'stored', caseId: expect.any(Number), caseNumber: 10001, reason: 'new case (new)', channel: 'pipe' });
   expect(jsonLines(stored.stderr).filter((l) => /^message /.test(String(l['msg'])))).toHaveLength(1);
+  // Every decision taken for the message (its SLA clocks, who is told) names the message and the
+  // case, not only the outcome line; no key is written twice in a line.
+  const aboutCase = jsonLines(stored.stderr).filter((l) => l['caseNumber'] === 10001);
+  expect(aboutCase.map((l) => l['msg'])).toEqual(expect.arrayContaining(['sla clocks started', 'message stored']));
+  for (const l of aboutCase) expect(l, JSON.stringify(l)).toMatchObject({ messageId: 'logged@customer.example', caseId: lines[0]!['caseId'] });
+  for (const raw of stored.stderr.split('\n')) expect(raw.match(/"messageId":/g)?.length ?? 0, raw).toBeLessThanOrEqual(1);
 
   const dup = await box.run(['ingest', file]);
   expect(dup.code, describeResult(dup)).toBe(0);
