@@ -35,14 +35,15 @@ export function registerBackupCommands(program: Command): void {
     .command('restore')
     .description('restore a backup into the configured, empty data directory (no daemon may run); checksums verified first')
     .argument('<dir>', 'a directory written by `casegate backup`')
+    .option('--send-queued', 'send the emails that waited in the outbox at backup time (default: hold them as failed; the lost instance may have sent them)')
     .option('--json', 'JSON output')
-    .action(async (dir: string, opts: { json?: boolean }) => {
+    .action(async (dir: string, opts: { sendQueued?: boolean; json?: boolean }) => {
       const { restoreBackup } = await import('../ops/restore.js');
       // Read-only: the configuration must not create a secret in the (empty) data directory first.
-      const r = await fail(() => restoreBackup(resolved('deferred', { readOnly: true }), dir, (label, total) => startProgress(`restore: ${label}`, total)));
+      const r = await fail(() => restoreBackup(resolved('deferred', { readOnly: true }), dir, (label, total) => startProgress(`restore: ${label}`, total), { sendQueued: opts.sendQueued === true }));
       const m = r.manifest;
-      print({ dataDir: r.dataDir, createdAt: m.createdAt, counts: m.database.counts, blobs: m.blobs.count, nextCaseNumber: r.nextCaseNumber, seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
-        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; all checksums verified.${r.nextCaseNumber > 0 ? ` New cases start at ${r.nextCaseNumber} (the numbers of cases opened after the backup are never given again).` : ''} Start the daemon.\n`,
+      print({ dataDir: r.dataDir, createdAt: m.createdAt, counts: m.database.counts, blobs: m.blobs.count, nextCaseNumber: r.nextCaseNumber, held: r.held.map((h) => h.id), seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
+        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; all checksums verified.${r.nextCaseNumber > 0 ? ` New cases start at ${r.nextCaseNumber} (the numbers of cases opened after the backup are never given again).` : ''}${heldText(r.held.length)} Start the daemon.\n`,
       );
     });
 
@@ -85,4 +86,10 @@ async function fail<T>(fn: () => Promise<T>): Promise<T> {
     process.stderr.write(`casegate: ${err.message}\n`);
     process.exit(1);
   }
+}
+
+/** What the restore says of the emails it held (ops/restore.ts, holdBackupOutbox). */
+function heldText(n: number): string {
+  if (n === 0) return '';
+  return ` ${n} email(s) that waited in the outbox when the backup was taken are held as failed (the lost instance may have sent them): casegate outbox list shows them; casegate outbox retry ID… sends one, casegate outbox cancel ID… drops it.`;
 }

@@ -4,6 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { migrateToLatest, openDatabase, type Db } from '../db/database.js';
 import { casesOpenedBetween, highestCaseNumber, raiseCaseNumberFloor } from '../db/repos/cases.js';
+import { addEvent } from '../db/repos/events.js';
+import { holdQueued, type HeldRow } from '../db/repos/outbox.js';
 import { COUNTED_TABLES, tableCounts } from '../db/repos/backup.js';
 import { integrityProblems } from '../db/sqlite-backup.js';
 import { acquireInstanceLock, InstanceLockedError, lockPathsFor } from '../instance-lock.js';
@@ -20,18 +22,26 @@ import { chmod } from 'node:fs/promises';
  * instance lock of the database. Every file is checked against the manifest's SHA-256 before
  * anything is written; after the copy the database must pass `PRAGMA integrity_check` and hold the
  * manifest's row counts. Then it is migrated to this version's schema, and the case numbering is
- * moved past the numbers the lost instance may have handed out after the backup (skipLostCaseNumbers).
+ * moved past the numbers the lost instance may have handed out after the backup (skipLostCaseNumbers),
+ * and the emails that waited in its outbox are held (holdBackupOutbox) unless `sendQueued`.
  */
+
+export interface RestoreOptions {
+  /** Send the emails that waited in the backup's outbox, as if nothing had happened (default: hold them). */
+  readonly sendQueued?: boolean;
+}
 
 export interface RestoreResult {
   readonly dataDir: string;
   readonly manifest: BackupManifest;
   /** The number the next new case gets (past the numbers the lost instance may have handed out after the backup); 0: cases.firstNumber. */
   readonly nextCaseNumber: number;
+  /** The emails that waited in the backup's outbox, now `failed` for the admin to send or drop (none with sendQueued). */
+  readonly held: readonly HeldRow[];
   readonly seconds: number;
 }
 
-export async function restoreBackup(resolved: ResolvedConfig, source: string, progress: (label: string, total: number) => Progress): Promise<RestoreResult> {
+export async function restoreBackup(resolved: ResolvedConfig, source: string, progress: (label: string, total: number) => Progress, opts: RestoreOptions = {}): Promise<RestoreResult> {
   if (resolved.config.database.driver !== 'sqlite') throw new BackupError(POSTGRES_BACKUP);
   const started = performance.now();
   const dir = resolve(source);
@@ -67,6 +77,7 @@ export async function restoreBackup(resolved: ResolvedConfig, source: string, pr
   createPrivateDir(dirname(dbPath));
   const lock = acquireInstanceLock(dbPath);
   let nextCaseNumber = 0;
+  let held: readonly HeldRow[] = [];
   try {
     const copy = progress('restoring', entries.length);
     for (const [rel, sha] of entries) {
@@ -101,13 +112,14 @@ export async function restoreBackup(resolved: ResolvedConfig, source: string, pr
         throw new BackupError(`restored, but the database cannot be brought up to this version's schema (a backup of a newer casegate?): ${err instanceof Error ? err.message : String(err)}`);
       }
       nextCaseNumber = await skipLostCaseNumbers(db, manifest.createdAt, new Date());
+      if (opts.sendQueued !== true) held = await holdBackupOutbox(db, manifest.createdAt);
     } finally {
       await db.destroy();
     }
   } finally {
     lock.release();
   }
-  return { dataDir, manifest, nextCaseNumber, seconds: (performance.now() - started) / 1000 };
+  return { dataDir, manifest, nextCaseNumber, held, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Numbers a restore leaves out at least, whatever the rate of new cases. */
@@ -130,4 +142,24 @@ async function skipLostCaseNumbers(db: Db, backupAt: string, now: Date): Promise
   const floor = Math.ceil((highest + skip) / 1000) * 1000;
   await raiseCaseNumberFloor(db, floor);
   return floor + 1;
+}
+
+/**
+ * The emails that waited in the outbox when the backup was taken: the lost instance most likely
+ * sent them (an outbox usually empties within seconds), but the backup cannot know. Sent again, a
+ * customer would get a confirmation or an agent's answer twice; so they are held as `failed`, each
+ * with an event on its case, and the admin sends them (`casegate outbox retry`) or drops them
+ * (`casegate outbox cancel`) — e.g. after asking the relay's log what it took after the backup.
+ */
+async function holdBackupOutbox(db: Db, backupAt: string): Promise<readonly HeldRow[]> {
+  const reason = `held by casegate restore: it waited in the outbox when the backup was taken (${backupAt}); the lost instance may have sent it since. Send it with casegate outbox retry, drop it with casegate outbox cancel`;
+  return db.transaction().execute(async (trx) => {
+    const rows = await holdQueued(trx, reason);
+    const at = new Date().toISOString();
+    for (const r of rows) {
+      if (r.case_id === null) continue;
+      await addEvent(trx, { caseId: r.case_id, type: 'email.held', actor: 'restore', reason: `${r.kind} to ${r.to_address}: held (queued when the backup of ${backupAt} was taken; it may have been sent since)`.slice(0, 500), data: { outboxId: r.id }, at });
+    }
+    return rows;
+  });
 }

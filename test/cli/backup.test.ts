@@ -221,3 +221,53 @@ describe('backup of a damaged data directory', () => {
     }
   }, 60_000);
 });
+
+describe('restore and the emails that waited in the outbox', () => {
+  it('holds them as failed (the lost instance may have sent them), each with an event; outbox retry sends one, outbox cancel drops one; --send-queued keeps them queued', async () => {
+    const own = CliSandbox.create({ instance: { name: 'Example Support', domain: 'example.com' }, jobs: { enabled: false } });
+    const held = CliSandbox.create({ instance: { name: 'Example Support', domain: 'example.com' }, jobs: { enabled: false } });
+    const sending = CliSandbox.create({ instance: { name: 'Example Support', domain: 'example.com' }, jobs: { enabled: false } });
+    try {
+      // No daemon: the two confirmations wait in the outbox when the backup is taken.
+      for (const who of ['ann', 'bob']) {
+        const r = await own.run(['ingest'], { stdin: `From: ${who}@customer.example\r\nTo: support@example.com\r\nSubject: ${who} asks\r\nMessage-ID: <${who}-q@customer.example>\r\n\r\nhello from ${who}\r\n` });
+        expect(r.code, describeResult(r)).toBe(0);
+      }
+      const dir = join(own.dir, 'backup-queued');
+      const b = await own.run(['backup', dir]);
+      expect(b.code, describeResult(b)).toBe(0);
+
+      rmSync(held.dataDir, { recursive: true, force: true });
+      const r = await held.run(['restore', dir]);
+      expect(r.code, describeResult(r)).toBe(0);
+      expect(r.stdout).toMatch(/ 2 email\(s\) that waited in the outbox when the backup was taken are held as failed .*casegate outbox retry ID… sends one, casegate outbox cancel ID… drops it\. Start the daemon\.\n$/);
+      const out = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { createdAt: string };
+      const rows = await held.json<{ id: number; status: string; to_address: string; last_error: string }[]>(['outbox', 'list', '--all', '--json']);
+      expect(rows.map((x) => [x.to_address, x.status]).sort()).toEqual([
+        ['ann@customer.example', 'failed'],
+        ['bob@customer.example', 'failed'],
+      ]);
+      for (const x of rows) expect(x.last_error).toContain(`when the backup was taken (${out.createdAt})`);
+      const cases = await held.json<{ number: number }[]>(['cases', 'list', '--json']);
+      const shown = await held.json<{ events: { type: string; reason: string }[] }>(['cases', 'show', String(cases[0]!.number), '--json']);
+      expect(shown.events.find((e) => e.type === 'email.held')?.reason).toMatch(/^confirmation to .*: held \(queued when the backup of .* was taken/);
+      // The admin decides, row by row.
+      const ann = rows.find((x) => x.to_address === 'ann@customer.example')!;
+      const bob = rows.find((x) => x.to_address === 'bob@customer.example')!;
+      expect((await held.run(['outbox', 'retry', String(ann.id)])).code).toBe(0);
+      expect((await held.run(['outbox', 'cancel', String(bob.id)])).code).toBe(0);
+      const after = await held.json<{ id: number; status: string }[]>(['outbox', 'list', '--all', '--json']);
+      expect(Object.fromEntries(after.map((x) => [x.id, x.status]))).toEqual({ [ann.id]: 'queued', [bob.id]: 'cancelled' });
+      rmSync(sending.dataDir, { recursive: true, force: true });
+      const json = await sending.run(['restore', dir, '--send-queued', '--json']);
+      expect(json.code, describeResult(json)).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ held: [] });
+      const queued = await sending.json<{ status: string }[]>(['outbox', 'list', '--all', '--json']);
+      expect(queued.map((x) => x.status)).toEqual(['queued', 'queued']);
+    } finally {
+      own.cleanup();
+      held.cleanup();
+      sending.cleanup();
+    }
+  }, 60_000);
+});

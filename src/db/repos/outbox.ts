@@ -317,3 +317,20 @@ export async function cancelQueuedAfter(db: Q, afterId: number, reason: string):
   const res = await db.updateTable('outbox').set({ status: 'cancelled', last_error: reason, ...unclaimed }).where('id', '>', afterId).where('status', '=', 'queued').executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
+
+export interface HeldRow {
+  readonly id: number;
+  readonly case_id: number | null;
+  readonly kind: string;
+  readonly to_address: string;
+}
+
+/**
+ * Every row still waiting to be sent becomes `failed` with `reason` (a restore: the lost instance
+ * may have sent them after the backup; the admin decides with `outbox retry` or `outbox cancel`).
+ */
+export async function holdQueued(db: Q, reason: string): Promise<HeldRow[]> {
+  const rows = await db.selectFrom('outbox').select(['id', 'case_id', 'kind', 'to_address']).where('status', '=', 'queued').orderBy('id').execute();
+  if (rows.length > 0) await db.updateTable('outbox').set({ status: 'failed', last_error: reason, ...unclaimed }).where('status', '=', 'queued').execute();
+  return rows;
+}
