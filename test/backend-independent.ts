@@ -15,6 +15,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/automated.test.ts',
   'test/unit/blob-store.test.ts',
   'test/unit/business-calendar.test.ts',
+  'test/unit/calendar-invite.test.ts',
   'test/unit/code-cache.test.ts',
   'test/unit/config-database.test.ts',
   'test/unit/config-hygiene.test.ts',

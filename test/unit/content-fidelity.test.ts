@@ -300,7 +300,7 @@ describe('a calendar invitation with no text', () => {
   it('shows what it proposes as the message text; an invitation beside a text keeps the text', async () => {
     const only = await stored(eml({ subject: 'Invitation: Outage review', body: '' }).replace('Content-Type: text/plain; charset=utf-8\r\n\r\n', `Content-Type: text/calendar; charset=utf-8; method=REQUEST\r\n\r\n${ICS}\r\n`));
     const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', only).execute();
-    expect(message?.visible_text).toBe('Calendar invitation: Outage review\nWhen: 20260303T100000Z – 20260303T110000Z\nWhere: Room 4, building B\n\nPlease join to discuss the outage.\nBring the logs.(long line folded)');
+    expect(message?.visible_text).toBe('Calendar invitation: Outage review\nWhen: 2026-03-03 10:00 – 11:00 UTC\nWhere: Room 4, building B\n\nPlease join to discuss the outage.\nBring the logs.(long line folded)');
     const [notification] = await sent('agent-notification', 'ben@example.com');
     expect(notification?.text).toContain('Calendar invitation: Outage review');
 
