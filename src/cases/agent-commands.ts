@@ -10,7 +10,7 @@
  *   #bug <immediately | weeks | months | not-foreseeable>
  *   #call [when]                   #tag <name>
  *   #cc <address> …                #uncc <address> …   (who else gets the case's mail)
- *   #queue <name>                  move the case to another queue
+ *   #queue <name> [quiet]          move the case to another queue (quiet: the customer is not told of a new From address)
  *
  * Everything below the command lines is the agent's text (a reply to the customer, or the note).
  * A known command further down on a line of its own still counts (and is taken out of the text:
@@ -34,7 +34,7 @@ export type AgentCommand =
   | { readonly kind: 'escalate'; readonly level: number | null; readonly reason: string; readonly line: string }
   | { readonly kind: 'assign'; readonly agent: string; readonly line: string }
   | { readonly kind: 'priority'; readonly level: string; readonly line: string }
-  | { readonly kind: 'queue'; readonly queue: string; readonly line: string }
+  | { readonly kind: 'queue'; readonly queue: string; readonly quiet: boolean; readonly line: string }
   | { readonly kind: 'status'; readonly command: StatusCommand; readonly to: (typeof STATUS_COMMANDS)[StatusCommand]; readonly text: string; readonly line: string }
   | { readonly kind: 'bug'; readonly timeline: BugTimeline; readonly line: string }
   | { readonly kind: 'call'; readonly when: string; readonly line: string }
@@ -55,7 +55,7 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#reopen', meaning: 'reopen a resolved or closed case' },
   { usage: '#priority <level>', meaning: 'set the priority, e.g. #priority high' },
   { usage: '#assign <agent | me>', meaning: 'give the case to an agent of its queue (name or address)' },
-  { usage: '#queue <name>', meaning: 'move the case to another queue: its agents, calendar, SLA and mailbox take over' },
+  { usage: '#queue <name> [quiet]', meaning: 'move the case to another queue: its agents, calendar, SLA and mailbox take over; the customer is told when their mail now comes from another address, unless quiet' },
   { usage: '#escalate [tier] [reason]', meaning: 'escalate one tier up, or to tier 1–3 (#tier 2 too)' },
   { usage: '#bug <immediately | weeks | months | not-foreseeable>', meaning: 'a bug: the customer is told when a fix is expected; the case is resolved and tagged bug' },
   { usage: '#call [when]', meaning: 'the customer asked for a phone call: tagged call, the owner is notified' },
@@ -125,8 +125,10 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
       return args === '' ? bad('#assign needs an agent: #assign Erika, #assign erika@example.com or #assign me') : { kind: 'assign', agent: args, line };
     case 'priority':
       return args === '' || /\s/.test(args) ? bad('#priority needs one level: #priority high') : { kind: 'priority', level: args, line };
-    case 'queue':
-      return args === '' || /\s/.test(args) ? bad('#queue needs one queue name: #queue billing') : { kind: 'queue', queue: args, line };
+    case 'queue': {
+      const q = /^(\S+)(?:\s+(quiet))?$/i.exec(args);
+      return q === null ? bad('#queue needs one queue name, optionally "quiet" (the customer is not told of a new From address): #queue billing, #queue billing quiet') : { kind: 'queue', queue: q[1]!, quiet: q[2] !== undefined, line };
+    }
     case 'bug': {
       const t = args.toLowerCase().replace(/\s+/g, '-');
       const timeline = BUG_TIMELINES.find((x) => x === t);

@@ -128,7 +128,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
         break;
       }
       case 'queue': {
-        const r = await moveCase(trx, ctx, caseId, cmd.queue, { actor: actor.actor, reason: `${cmd.line} by ${actor.by}${why}` });
+        const r = await moveCase(trx, ctx, caseId, cmd.queue, { actor: actor.actor, reason: `${cmd.line} by ${actor.by}${why}`, quiet: cmd.quiet });
         done.push(r.summary.replace(/^case \d+: /, ''));
         break;
       }

@@ -68,13 +68,13 @@ export async function assignFromCli(ctx: AppContext, number: number, who: string
 }
 
 /** `casegate cases move N QUEUE`: the case goes to another queue (cases/queue-move.ts). */
-export async function moveFromCli(ctx: AppContext, number: number, queue: string, opts: { reason?: string; actor?: string } = {}): Promise<MoveOutcome> {
+export async function moveFromCli(ctx: AppContext, number: number, queue: string, opts: { reason?: string; actor?: string; quiet?: boolean } = {}): Promise<MoveOutcome> {
   const c = await caseByNumber(ctx.db, number);
   if (c === undefined) throw new CaseCommandError(`no case ${number}`);
   const refusal = moveRefusal(ctx, c, queue);
   if (refusal !== null) throw new CaseCommandError(refusal);
   const actor = opts.actor ?? cliActor();
-  const out = await ctx.db.transaction().execute((trx) => moveCase(trx, ctx, c.id, queue, { actor, reason: opts.reason ?? '' }));
+  const out = await ctx.db.transaction().execute((trx) => moveCase(trx, ctx, c.id, queue, { actor, reason: opts.reason ?? '', quiet: opts.quiet === true }));
   ctx.outboxSignal.wake();
   return out;
 }

@@ -6,6 +6,7 @@ import { addEvent } from '../db/repos/events.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail, requesterOf, type OutgoingAttachment, type Recipient } from '../mail-out/compose.js';
+import type { MailboxConfig } from '../config/schema.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { BugTimeline } from './agent-commands.js';
 import { customerUpdateOf, statusLabel, type StatusChange } from './lifecycle.js';
@@ -160,6 +161,35 @@ export async function sendStatusUpdate(trx: Transaction<Database>, ctx: AppConte
           : { from: '', to: '', fromLabel: '', toLabel: '' },
       bug: { timeline: u.bug ?? '' },
       reopenDays: ctx.config.cases.reopenWindowDays,
+    },
+  });
+  return rcpt;
+}
+
+/**
+ * The case-moved email: the case went to a queue whose mailbox has another address (queue-move.ts),
+ * so from now on its mail comes from there. Told From the new address, in the customer's thread,
+ * naming the address they wrote to before (replies to either still reach the case).
+ */
+export async function sendCaseMoved(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, previous: MailboxConfig): Promise<CustomerRecipients | null> {
+  const rcpt = await customerRecipients(trx, ctx, caseRow);
+  if (rcpt.to === null) {
+    await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `case-moved not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
+    return null;
+  }
+  const mailbox = ctx.mailboxes.ofCase(caseRow);
+  await queueEmail(trx, ctx, {
+    caseRow,
+    mailbox,
+    kind: 'case-moved',
+    to: rcpt.to,
+    cc: rcpt.cc,
+    autoReply: false,
+    generated: true,
+    ...(await threading(trx, caseRow.id)),
+    data: {
+      ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
+      move: { previousAddress: previous.addresses[0] ?? '', fromName: mailbox.fromName ?? '' },
     },
   });
   return rcpt;

@@ -196,15 +196,16 @@ export function registerCaseWorkCommands(cases: Command): void {
     });
   cases
     .command('move')
-    .description('move a case to another queue: its agents, tiers, calendar and SLA, and the mailbox of that queue take over; the new team is told')
+    .description('move a case to another queue: its agents, tiers, calendar and SLA, and the mailbox of that queue take over; the new team is told, and the customer when their mail now comes from another address')
     .argument('<number>', 'case number')
     .argument('<queue>', 'queue name (a mailbox queue or queues.<name>)')
     .option('--reason <text>', 'why (recorded in the event)')
+    .option('--quiet', 'do not tell the customer that the case\'s mail now comes from another address')
     .option('--json', 'JSON output')
-    .action(async (number: string, queue: string, opts: { reason?: string; json?: boolean }) => {
+    .action(async (number: string, queue: string, opts: { reason?: string; quiet?: boolean; json?: boolean }) => {
       await caseCommand(async (ctx) => {
-        const out = await (await caseWork()).moveFromCli(ctx, caseNumberArg(number), queue, opts.reason !== undefined ? { reason: opts.reason } : {});
-        print({ case: out.caseRow.number, queue: out.caseRow.queue, mailbox: out.caseRow.mailbox, owner: out.caseRow.owner, from: out.from, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
+        const out = await (await caseWork()).moveFromCli(ctx, caseNumberArg(number), queue, { ...(opts.reason !== undefined ? { reason: opts.reason } : {}), quiet: opts.quiet === true });
+        print({ case: out.caseRow.number, queue: out.caseRow.queue, mailbox: out.caseRow.mailbox, owner: out.caseRow.owner, from: out.from, customerTold: out.customerTold, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
       });
     });
   cases

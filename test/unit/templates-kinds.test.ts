@@ -111,6 +111,7 @@ describe('declarations', () => {
         // Issue 10: agents work cases by email.
         'status-summary',
         'command-error',
+        'case-moved',
         'forged-sender',
         'unproven-staff',
         'still-working',

@@ -125,6 +125,19 @@ export const caseEmailKinds = {
       reopenDays,
     },
   },
+  'case-moved': {
+    description:
+      'Sent to the customer when their case moved to a queue whose mailbox has another address (casegate cases move, #queue): from now on its mail comes from there (a move within one mailbox, or a quiet one, sends nothing).',
+    audience: 'customer',
+    scope: 'case',
+    variables: {
+      ...commonVariables,
+      move: obj('The move, as the customer may see it (mailbox.address is the new address).', {
+        previousAddress: str('The address the case’s mail came from until now (replies to its earlier mail still reach the case).', 'support@example.com'),
+        fromName: str('The display name of the new mailbox (mailboxes[].fromName); empty when it has none.', 'Example Billing'),
+      }),
+    },
+  },
   'status-summary': {
     description: 'Sent to the customer who replied with only "status" or "?": where their case stands (agents are not notified).',
     audience: 'customer',
