@@ -48,8 +48,8 @@ export function moveRefusal(ctx: Pick<AppContext, 'config'>, caseRow: Pick<CaseR
  * their mail comes from: otherwise the next mail would come from an address they never wrote to.
  * A move within one mailbox (to a queue no mailbox feeds, or one fed by the same mailbox) is
  * silent: the customer sees the same From, subject and case number, and queue names are internal.
- * Not told either: a silent move on request (`quiet`), a resolved or closed case (they expect no
- * mail; their own reply still threads), spam.
+ * Not told either: a silent move on request (`quiet`), `moved` left out of cases.customerUpdates, a
+ * resolved or closed case (they expect no mail; their own reply still threads), spam.
  */
 export async function moveCase(trx: Transaction<Database>, ctx: AppContext, caseId: number, queue: string, who: MoveRequest): Promise<MoveOutcome> {
   const before = await lockCaseById(trx, caseId);
@@ -68,7 +68,7 @@ export async function moveCase(trx: Transaction<Database>, ctx: AppContext, case
     ...(before.owner !== null && owner === null ? [`owner ${before.owner} is no agent of ${queue}: unowned`] : []),
   ];
   // Why the customer is not told of the new From address (null: they are).
-  const tell = !newAddress ? 'same address' : who.quiet === true ? 'quiet' : before.spam !== 0 ? 'spam' : isEnded(before.status) ? `case ${before.status}` : null;
+  const tell = !newAddress ? 'same address' : who.quiet === true ? 'quiet' : !ctx.config.cases.customerUpdates.includes('moved') ? 'cases.customerUpdates has no moved' : before.spam !== 0 ? 'spam' : isEnded(before.status) ? `case ${before.status}` : null;
   if (newAddress && tell !== null) changes.push(`customer not told (${tell})`);
   await addEvent(trx, {
     caseId,

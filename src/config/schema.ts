@@ -18,7 +18,7 @@ import { jobsSchema, slaSchema, webSchema } from './sla-schema.js';
  */
 
 /** Changes that may send the customer a status update (cases.customerUpdates). */
-export const CUSTOMER_UPDATES = ['pending', 'on_hold', 'resolved', 'closed', 'reopened', 'priority-raised'] as const;
+export const CUSTOMER_UPDATES = ['pending', 'on_hold', 'resolved', 'closed', 'reopened', 'priority-raised', 'moved'] as const;
 export type CustomerUpdate = (typeof CUSTOMER_UPDATES)[number];
 
 export const PRIORITY_SCHEMES = {
@@ -267,7 +267,7 @@ export const configSchema = z
         expectedResponse: z.string().default(CUSTOMER_TEXT_DEFAULTS.en.expectedResponse),
         /** Expected time of a technical review, shown in the on-hold email (`#hold` without text). Per queue: queues.<q>.onHoldExpected. */
         onHoldExpected: z.string().trim().min(1).default(CUSTOMER_TEXT_DEFAULTS.en.onHoldExpected),
-        /** Which changes send the customer a status update in their thread. */
+        /** Which changes send the customer a status update in their thread (moved: the case's mail now comes from another mailbox address, case-moved). */
         customerUpdates: z
           .array(z.enum(CUSTOMER_UPDATES))
           .default([...CUSTOMER_UPDATES]),
