@@ -7,7 +7,7 @@ import type { WordCounts } from '../cases/language.js';
 import type { CaseKind, CaseRow, Database } from '../db/schema.js';
 import type { AutomatedVerdict, BounceReport } from '../mail-in/automated.js';
 import type { FormMail } from '../mail-in/form-mail.js';
-import type { AuthVerdict } from '../mail-in/sender-auth.js';
+import type { AuthJudgement, AuthVerdict } from '../mail-in/sender-auth.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { SpamVerdict } from '../mail-in/spam-verdict.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
@@ -180,6 +180,8 @@ export interface Notes {
   /** Set by spam: our MX's spam verdict, or null. */
   spam?: SpamVerdict | null;
   sender?: SenderNote;
+  /** Set by sender-check (loop guard, sender stage): what sender authentication found for this address. */
+  senderAuth?: { readonly address: string; readonly judgement: AuthJudgement };
   thread?: ThreadDecision;
   classification?: Classification;
   /** Set by escalation-request (before classify). */

@@ -189,12 +189,13 @@ describe('dedupe', () => {
 });
 
 describe('loop guard', () => {
-  it('ignores mail carrying our X-Loop, our signed Message-ID, or From our own address', async () => {
+  it('ignores mail carrying our X-Loop, our signed Message-ID, or From our own address (unauthenticated, or To its own mailbox)', async () => {
     const ours = mintMessageId(10001, env.ctx.secret, 'support.example.com');
     const cases = [
       eml({ headers: { 'X-Loop': 'casegate@support.example.com' } }),
       eml({ messageId: ours }),
-      eml({ from: 'Support <billing@example.com>' }),
+      eml({ from: 'Support <billing@example.com>', auth: 'none' }),
+      eml({ from: 'Support <support@example.com>' }),
     ];
     for (const raw of cases) {
       const out = await env.ingest(raw);

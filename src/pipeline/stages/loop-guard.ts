@@ -1,12 +1,28 @@
 import { verifyInstanceMark, verifyMessageId } from '../../cases/thread-token.js';
 import { addressKey } from '../../address-form.js';
 import { header } from '../../mail-in/parsed-mail.js';
-import { need, NEXT, type DecideStage } from '../types.js';
+import type { ParsedMail } from '../../mail-in/parsed-mail.js';
+import type { AppContext } from '../../context.js';
+import { authenticateSender } from '../sender-check.js';
+import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
 
 /**
  * Is this mail looping? Too many Received hops; our own mail coming back: our instance mark
  * (X-Casegate-Instance), our X-Loop value, our signed Message-ID, or From one of our addresses (unless a contact form or our group
- * wrote it on someone's behalf).
+ * wrote it on someone's behalf, or a person using that mailbox's account wrote it: below).
+ *
+ * From one of our addresses: spam forging From support@ (to support@) is common, and nothing of
+ * ours may be answered by ourselves; such mail is ignored (one log line). Except mail a person sent
+ * with the mailbox's account from their mail client — the billing team forwarding a misdirected
+ * customer mail from billing@ to support@ — which would vanish unseen. It is let through when all
+ * of these hold (ownAddressWriter): it carries none of our marks (the checks above, and no
+ * reference to a Message-ID we signed: a reply to our mail, or our mail re-sent by a relay that
+ * rewrote its Message-ID); sender authentication (security.senderAuth) proves the From (pass; one
+ * From address); and it is addressed (To/Cc) to one of our mailboxes other than the From's — a
+ * copy we only got by Bcc (a shop's archive copy of what it sent From support@) or mail From a
+ * mailbox to itself stays ignored. It opens a case like any mail; its requester, our own address,
+ * never gets mail (recipient-refusal), so nothing can loop: agents see it, and bring the customer
+ * in with `#cc`.
  *
  * Only what identifies *this* installation counts. Another casegate (a vendor's help desk that
  * answers a case we opened there) writes the same header names with its own values: its mail is
@@ -18,7 +34,7 @@ import { need, NEXT, type DecideStage } from '../types.js';
  */
 export const loopGuardStage: DecideStage = {
   name: 'loop-guard',
-  run(msg, ctx) {
+  async run(msg, ctx) {
     const parsed = need(msg.notes.parsed, 'parsed');
     // Mail passed between servers this often is circling (RFC 5321 §6.3): keep it, answer nothing.
     const hops = parsed.headers.get('received')?.length ?? 0;
@@ -38,8 +54,13 @@ export const loopGuardStage: DecideStage = {
     // that names nobody usable is quarantined by the sender stage) is no loop: the checks above
     // still catch our own mail coming back, also relayed through our group.
     if (parsed.from !== null && msg.notes.form == null && ctx.mailboxes.isOwnAddress(parsed.from.address)) {
+      const person = await ownAddressWriter(msg, ctx, parsed, parsed.from.address);
+      if (person.ok) {
+        ctx.log.info({ messageId: parsed.messageId, address: parsed.from.address, why: person.why }, 'mail from our own address written by a person (not our mail coming back): handled as any mail');
+        return NEXT;
+      }
       const hint = parsed.replyTo.length > 0 ? ' (a contact form writing on behalf of its Reply-To? see mailboxes[].formSenders)' : '';
-      return { end: 'ignored', reason: `loop: sent from our own address ${parsed.from.address}${hint}` };
+      return { end: 'ignored', reason: `loop: sent from our own address ${parsed.from.address}${hint} — ${person.why}` };
     }
     return NEXT;
   },
@@ -61,4 +82,21 @@ export function carriesLoopId(fields: readonly string[], loopId: string): boolea
         return value !== '' && addressKey(value) === ours;
       }),
   );
+}
+
+/**
+ * Whether mail From our own `address` that carries no mark of ours was written by a person using
+ * that mailbox's account (see the stage); else why it counts as our own mail or a forgery.
+ */
+async function ownAddressWriter(msg: Inbound, ctx: AppContext, parsed: ParsedMail, address: string): Promise<{ ok: boolean; why: string }> {
+  if ([...parsed.inReplyTo, ...parsed.references].some((id) => verifyMessageId(id, ctx.secret) !== null)) {
+    return { ok: false, why: 'it refers to a Message-ID we signed' };
+  }
+  const own = ctx.mailboxes.byAddress(address);
+  const other = [...parsed.to, ...parsed.cc].map((a) => a.address).find((a) => !ctx.mailboxes.isNotesAddress(a) && ctx.mailboxes.byAddress(a) !== null && ctx.mailboxes.byAddress(a) !== own);
+  if (other === undefined) return { ok: false, why: 'not addressed (To/Cc) to another of our mailboxes' };
+  if (parsed.fromCount > 1) return { ok: false, why: `it names ${parsed.fromCount} From addresses` };
+  const auth = await authenticateSender(msg, ctx, address);
+  if (auth.verdict !== 'pass') return { ok: false, why: `the From is not authenticated (${auth.why})` };
+  return { ok: true, why: `no mark of ours, authenticated (${auth.why}), addressed to ${other}` };
 }

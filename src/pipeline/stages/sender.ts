@@ -1,8 +1,8 @@
-import type { AppContext } from '../../context.js';
 import { verifyStaffMessageId } from '../../cases/thread-token.js';
-import { headerFields, judge, readHeaderBlock, trustedResults, verifySender, type AuthJudgement } from '../../mail-in/sender-auth.js';
+import type { AuthJudgement } from '../../mail-in/sender-auth.js';
+import { authenticateSender } from '../sender-check.js';
 import { plainAddress } from '../../mail-in/header-values.js';
-import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
+import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
  * Who wrote it, and is the address proven? From, else the envelope sender (else, for a bounce about
@@ -71,33 +71,3 @@ export const senderStage: DecideStage = {
     return NEXT;
   },
 };
-
-async function authenticateSender(msg: Inbound, ctx: AppContext, address: string): Promise<AuthJudgement> {
-  const policy = ctx.config.security.senderAuth;
-  switch (policy.mode) {
-    case 'none':
-      return { verdict: 'none', why: 'sender not authenticated (security.senderAuth.mode none)' };
-    case 'trusted-header': {
-      const fields = headerFields(await readHeaderBlock(msg.arrival.raw));
-      const { results, ignored } = trustedResults(fields, policy.authservId ?? '', policy.trustedHops);
-      const j = judge(results, address, `Authentication-Results of ${policy.authservId}`);
-      return ignored > 0 ? { ...j, why: `${j.why}; ${ignored} Authentication-Results claiming ${policy.authservId} ignored (not written by our trusted hop)` } : j;
-    }
-    case 'verify':
-      try {
-        return await verifySender(
-          {
-            blob: msg.arrival.raw,
-            ip: msg.arrival.client?.ip ?? null,
-            helo: msg.arrival.client?.helo ?? null,
-            mailFrom: msg.arrival.envelopeFrom,
-            mta: policy.authservId ?? ctx.config.listener.hostname,
-            resolver: ctx.resolveDns,
-          },
-          address,
-        );
-      } catch (err) {
-        return { verdict: 'none', why: `sender verification failed: ${(err as Error).message}` };
-      }
-  }
-}
