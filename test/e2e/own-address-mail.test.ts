@@ -64,6 +64,11 @@ async function lastReceipt(): Promise<{ outcome: string; reason: string }> {
   return env.daemon.ctx.db.selectFrom('receipts').select(['outcome', 'reason']).orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow();
 }
 
+/** The message without the header field `name` (folded lines included). */
+function withoutHeader(raw: string, name: string): string {
+  return raw.replace(new RegExp(`^${name}:[^\\r\\n]*(\\r\\n[ \\t][^\\r\\n]*)*\\r\\n`, 'gim'), '');
+}
+
 /** Nothing casegate sent went to one of our own mailboxes. */
 function nothingToOurselves(): void {
   expect(sentTo(env.sink, 'billing@example.com')).toHaveLength(0);
@@ -129,6 +134,14 @@ describe('mail From one of our own addresses', () => {
     expect(stripped).not.toMatch(/^X-(Casegate-Instance|Loop):/im);
     expect(await send(stripped, 'billing@example.com', 'support@example.com')).toMatch(/Accepted \(ignored\)/);
     expect((await lastReceipt()).reason).toBe('loop: our own outgoing message');
+    // …and one that also rewrites the Message-ID (as some sending services do): it says it is
+    // automatic. (Another notification than the one above: its Date differs, or it would be that one's duplicate.)
+    let rewritten = stripped;
+    for (const name of ['Date', 'Message-ID', 'In-Reply-To', 'References']) rewritten = withoutHeader(rewritten, name);
+    rewritten = rewritten.replace(/^From: /m, 'Date: Mon, 02 Mar 2026 10:30:00 +0000\r\nMessage-ID: <0100018e-rewritten@email.example>\r\nFrom: ');
+    expect(rewritten).not.toMatch(/c10002\./);
+    expect(await send(rewritten, 'billing@example.com', 'support@example.com')).toMatch(/Accepted \(ignored\)/);
+    expect((await lastReceipt()).reason).toMatch(/^loop: sent from our own address support@example\.com — it is automatic mail \(Auto-Submitted: auto-generated\)$/);
     // A person's reply from the billing@ account to our mail (a Message-ID we signed in its references): ignored as ours.
     const signed = mintMessageId(10002, env.daemon.ctx.secret, env.daemon.ctx.config.instance.domain);
     expect(await send(forward({ auth: 'pass', id: 'fwd-7', extra: [`In-Reply-To: <${signed}>`, `References: <${signed}>`] }), 'support@example.com')).toMatch(/Accepted \(ignored\)/);

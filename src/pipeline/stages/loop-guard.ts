@@ -17,7 +17,8 @@ import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
  * customer mail from billing@ to support@ — which would vanish unseen. It is let through when all
  * of these hold (ownAddressWriter): it carries none of our marks (the checks above, and no
  * reference to a Message-ID we signed: a reply to our mail, or our mail re-sent by a relay that
- * rewrote its Message-ID); sender authentication (security.senderAuth) proves the From (pass; one
+ * rewrote its Message-ID); it is not automatic (Auto-Submitted other than no: all we send but an
+ * agent's reply, which goes to customers only, says so); sender authentication (security.senderAuth) proves the From (pass; one
  * From address); and it is addressed (To/Cc) to one of our mailboxes other than the From's — a
  * copy we only got by Bcc (a shop's archive copy of what it sent From support@) or mail From a
  * mailbox to itself stays ignored. It opens a case like any mail; its requester, our own address,
@@ -92,6 +93,10 @@ async function ownAddressWriter(msg: Inbound, ctx: AppContext, parsed: ParsedMai
   if ([...parsed.inReplyTo, ...parsed.references].some((id) => verifyMessageId(id, ctx.secret) !== null)) {
     return { ok: false, why: 'it refers to a Message-ID we signed' };
   }
+  // Everything we send but an agent's own reply says it is automatic; a person's forward does not.
+  // (A header outside the X- ones, which some relays drop with our marks.)
+  const auto = header(parsed, 'auto-submitted');
+  if (auto !== null && !/^\s*no\b/i.test(auto)) return { ok: false, why: `it is automatic mail (Auto-Submitted: ${auto})` };
   const own = ctx.mailboxes.byAddress(address);
   const other = [...parsed.to, ...parsed.cc].map((a) => a.address).find((a) => !ctx.mailboxes.isNotesAddress(a) && ctx.mailboxes.byAddress(a) !== null && ctx.mailboxes.byAddress(a) !== own);
   if (other === undefined) return { ok: false, why: 'not addressed (To/Cc) to another of our mailboxes' };
