@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
-import { eml } from '../helpers/context.js';
+import { eml, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
 import { imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
 
 /**
@@ -9,13 +9,14 @@ import { imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-
  * copy to each account), against a private Dovecot: one case, one confirmation, whichever copy is
  * read first.
  */
-const USERS = ['nomid-s', 'nomid-b', 'cc-s', 'cc-b'];
+const USERS = ['nomid-s', 'nomid-b', 'cc-s', 'cc-b', 'fwd-s', 'fwd-b'];
 let server: DovecotServer;
 let d: RunningDaemon | undefined;
 let db: DbPeek | undefined;
 
-async function start(s: string, b: string): Promise<{ d: RunningDaemon; db: DbPeek }> {
+async function start(s: string, b: string, extra: Partial<Parameters<typeof runDaemon>[0]> = {}): Promise<{ d: RunningDaemon; db: DbPeek }> {
   d = await runDaemon({
+    ...extra,
     mailboxes: [
       { name: 'support', addresses: ['support@example.com'], imap: imapOf(server, s) },
       { name: 'billing', addresses: ['billing@example.com'], queue: 'finance', imap: imapOf(server, b) },
@@ -79,5 +80,25 @@ describeWithDovecot('one message in two of our IMAP mailboxes', () => {
     expect(await db.all('SELECT queue, mailbox FROM cases')).toEqual([{ queue: 'support', mailbox: 'support' }]);
     const conf = (await db.all<{ from_address: string }>("SELECT from_address FROM outbox WHERE kind = 'confirmation'"));
     expect(conf).toEqual([{ from_address: 'support@example.com' }]);
+  });
+
+  it('the billing team forwards from the billing@ account To support@, Cc billing@: one case, support\'s, even when billing\'s copy is read first; nothing goes to our own addresses', async () => {
+    const { db } = await start('fwd-s', 'fwd-b', { security: { senderAuth: TRUSTED_SENDER_AUTH }, queues: { support: { agents: [{ name: 'Sam Support', address: 'sam@example.com' }] } } });
+    const raw = eml({
+      from: 'Example Billing <billing@example.com>',
+      to: 'support@example.com',
+      cc: 'billing@example.com',
+      subject: 'Fwd: App crashes on start',
+      messageId: 'fwd-1@example.com',
+      body: 'Hi support, this one came to billing by mistake.\n\n---------- Forwarded message ---------\nFrom: Jane Customer <jane@customer.example>\n\nSince the update the app crashes.',
+    });
+    await server.append('fwd-b', copyFor('billing@example.com', raw));
+    await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 1, 'billing\'s copy');
+    await server.append('fwd-s', copyFor('support@example.com', raw));
+    await until(async () => (await count(db, 'SELECT count(*) FROM receipts')) === 2, 'support\'s copy');
+    expect(await db.all('SELECT outcome FROM receipts ORDER BY id')).toEqual([{ outcome: 'stored' }, { outcome: 'ignored' }]);
+    expect(await db.all('SELECT queue, mailbox, requester_address FROM cases')).toEqual([{ queue: 'support', mailbox: 'support', requester_address: 'billing@example.com' }]);
+    await until(async () => (await count(db, "SELECT count(*) FROM outbox WHERE kind = 'agent-notification' AND to_address = 'sam@example.com'")) === 1, 'support\'s agent told');
+    expect(await count(db, "SELECT count(*) FROM outbox WHERE to_address IN ('billing@example.com', 'support@example.com')")).toBe(0);
   });
 });
