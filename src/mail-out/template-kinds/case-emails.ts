@@ -133,7 +133,7 @@ export const caseEmailKinds = {
     variables: {
       ...commonVariables,
       move: obj('The move, as the customer may see it (mailbox.address is the new address).', {
-        previousAddress: str('The address the case’s mail came from until now (replies to its earlier mail still reach the case).', 'support@example.com'),
+        previousAddress: str('The address the case’s mail came from until now (replies to its earlier mail still reach the case).', 'helpdesk@example.com'),
         fromName: str('The display name of the new mailbox (mailboxes[].fromName); empty when it has none.', 'Example Billing'),
       }),
     },
