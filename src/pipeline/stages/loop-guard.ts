@@ -1,7 +1,6 @@
 import { verifyInstanceMark, verifyMessageId } from '../../cases/thread-token.js';
 import { addressKey } from '../../address-form.js';
-import { header } from '../../mail-in/parsed-mail.js';
-import type { ParsedMail } from '../../mail-in/parsed-mail.js';
+import { header, type ParsedMail } from '../../mail-in/parsed-mail.js';
 import type { AppContext } from '../../context.js';
 import { authenticateSender } from '../sender-check.js';
 import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
@@ -14,16 +13,18 @@ import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
  * From one of our addresses: spam forging From support@ (to support@) is common, and nothing of
  * ours may be answered by ourselves; such mail is ignored (one log line). Except mail a person sent
  * with the mailbox's account from their mail client — the billing team forwarding a misdirected
- * customer mail from billing@ to support@ — which would vanish unseen. It is let through when all
- * of these hold (ownAddressWriter): it carries none of our marks (the checks above, and no
- * reference to a Message-ID we signed: a reply to our mail, or our mail re-sent by a relay that
- * rewrote its Message-ID); it is not automatic (Auto-Submitted other than no: all we send but an
- * agent's reply, which goes to customers only, says so); sender authentication (security.senderAuth) proves the From (pass; one
- * From address); and it is addressed (To/Cc) to one of our mailboxes other than the From's — a
- * copy we only got by Bcc (a shop's archive copy of what it sent From support@) or mail From a
- * mailbox to itself stays ignored. It opens a case like any mail; its requester, our own address,
- * never gets mail (recipient-refusal), so nothing can loop: agents see it, and bring the customer
- * in with `#cc`.
+ * customer mail from billing@ to support@ — which would vanish unseen. It goes on when all of
+ * these hold (ownAddressWriter):
+ *   - none of our marks: the checks above, and no reference to a Message-ID we signed (a reply
+ *     to our mail, or our mail re-sent by a relay that rewrote its Message-ID);
+ *   - not automatic (Auto-Submitted other than no: all we send but an agent's reply, which goes
+ *     to customers only, says so);
+ *   - sender authentication (security.senderAuth) proves the From (pass; one From address);
+ *   - addressed (To/Cc) to one of our mailboxes other than the From's: a copy we only got by Bcc
+ *     (a shop's archive copy of what it sent From support@) or a mailbox writing to itself stays
+ *     ignored.
+ * It opens a case like any mail; its requester, our own address, never gets mail
+ * (recipient-refusal), so nothing can loop: agents see it and copy the customer in (`#cc`).
  *
  * Only what identifies *this* installation counts. Another casegate (a vendor's help desk that
  * answers a case we opened there) writes the same header names with its own values: its mail is
