@@ -185,6 +185,15 @@ export const configSchema = z
             caFile: z.string().optional(),
             insecureSkipVerify: z.boolean().default(false),
             maxConnections: z.number().int().positive().default(3),
+            /**
+             * How long to wait for the relay's answer after the final "." of an email (RFC 5321
+             * 4.5.3.2.6: 10 minutes; Postfix's smtp_data_done_timeout is 600 s). A relay behind a slow
+             * milter or content filter answers late; giving up earlier resends an email it has probably
+             * queued (a duplicate). A connection waiting here holds one of maxConnections.
+             */
+            replyTimeoutSeconds: z.number().int().min(1).max(3600).default(600),
+            /** How long any other step of the session (EHLO, AUTH, MAIL FROM, RCPT TO, DATA, the message's bytes) may stay silent; a relay that hangs mid-session gives its connection back after this. */
+            commandTimeoutSeconds: z.number().int().min(1).max(600).default(60),
           }).strict()
           .optional(),
         retry: z

@@ -11,7 +11,8 @@ import { ConfigError, type ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { DkimKeyError, DkimKeyring } from './dkim.js';
 import type { Mime } from '../mime/mime-thread.js';
-import type { ThreadSmtp } from '../mime/thread-smtp.js';
+import { SMTP_CONNECT_TIMEOUT_MS, SMTP_GREETING_TIMEOUT_MS, type ThreadSmtp } from '../mime/thread-smtp.js';
+import { installReplyWait, type ReplyWaitOption } from './smtp-reply-wait.js';
 import { refusedRecipientsOf, type RefusedRecipient } from './send-errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
@@ -89,7 +90,8 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
   const smtp = out.smtp;
   if (smtp === undefined) throw new Error('outgoing.smtp is required for transport smtp');
   // Plain data (the CA as PEM text): the MIME thread makes its own pool of the same settings.
-  const poolOptions: SMTPPool.Options = {
+  installReplyWait();
+  const poolOptions: SMTPPool.Options & ReplyWaitOption = {
     pool: true,
     host: smtp.host,
     port: smtp.port,
@@ -100,9 +102,12 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
       rejectUnauthorized: !smtp.insecureSkipVerify,
       ...(smtp.caFile !== undefined ? { ca: readFileSync(smtp.caFile, 'utf8') } : {}),
     },
-    connectionTimeout: 30_000,
-    greetingTimeout: 30_000,
-    socketTimeout: 60_000,
+    connectionTimeout: SMTP_CONNECT_TIMEOUT_MS,
+    greetingTimeout: SMTP_GREETING_TIMEOUT_MS,
+    // Every step of the session but one (smtp-reply-wait.ts): a relay hanging mid-session frees the connection after this.
+    socketTimeout: smtp.commandTimeoutSeconds * 1000,
+    // The answer to the final ".": RFC 5321's 10 minutes by default (a slow milter; giving up resends a queued email).
+    replyTimeout: smtp.replyTimeoutSeconds * 1000,
   };
   const t = nodemailer.createTransport(poolOptions);
   const onThread: ThreadSmtp = { key: randomBytes(6).toString('hex'), options: poolOptions };

@@ -37,7 +37,7 @@ import { visibleTextOf, type VisibleText } from '../mail-in/visible-text.js';
 import type { BuiltMessage } from '../mail-out/mime-build.js';
 import { storeHeld, unstoredError, type TextFacts } from '../pipeline/types.js';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
-import { MimeThreadLost, sendErrorFrom, type ThreadSent, type ThreadSmtp, type WireSendError } from './thread-smtp.js';
+import { MimeThreadLost, sendDeadlineMs, sendErrorFrom, type ThreadSent, type ThreadSmtp, type WireSendError } from './thread-smtp.js';
 
 /** An inbound message as the pipeline reads it: its fields, what its writer added, and what the pipeline's checks need of its text. */
 export interface ParsedMessage {
@@ -160,11 +160,6 @@ const RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 
  */
 const INITIAL_OLD_GENERATION_MB = 48;
 const WATCH_EVERY_MS = 1_000;
-/**
- * A send's time limit on the thread: past nodemailer's own (connection 30 s, greeting 30 s, socket
- * idle 60 s), so a slow relay ends in nodemailer's error, not in the thread being stopped.
- */
-const SEND_DEADLINE_MS = 180_000;
 /** A thread lost this many times within LOSS_WINDOW_MS is not started again: all MIME work stays on the main thread. */
 const MAX_LOSSES = 3;
 const LOSS_WINDOW_MS = 60_000;
@@ -187,19 +182,21 @@ export class MimeThread implements Mime {
   #watch: NodeJS.Timeout | null = null;
   #closed = false;
   #losses: number[] = [];
-  readonly #sendDeadlineMs: number;
+  readonly #sendDeadlineMs: number | null;
   /** Per pool (ThreadSmtp.key): sends on the thread now, and the ones waiting for one of its connections. */
   readonly #sendSlots = new Map<string, { busy: number; waiting: ((go: boolean) => void)[] }>();
 
   /**
    * `onLost`: the thread crashed or was stopped, `jobs` of its jobs were in flight.
-   * `sendDeadlineMs`: a send's time limit on the thread (tests shorten it).
+   * `sendDeadlineMs`: a send's time limit on the thread (tests shorten it); by default it is derived
+   * from the pool's own limits (thread-smtp.ts sendDeadlineMs), so a slow relay ends in nodemailer's
+   * error, not in the thread being stopped under every send it carries.
    */
   constructor(blobs: BlobStore, url: URL, onLost: (reason: string, jobs: number) => void, opts: { readonly sendDeadlineMs?: number } = {}) {
     this.#blobs = blobs;
     this.#url = url;
     this.#onLost = onLost;
-    this.#sendDeadlineMs = opts.sendDeadlineMs ?? SEND_DEADLINE_MS;
+    this.#sendDeadlineMs = opts.sendDeadlineMs ?? null;
   }
 
   parse(raw: string | StoredBlob, limits: ParseLimits, timeoutMs: number): Promise<ParsedMessage> {
@@ -288,7 +285,7 @@ export class MimeThread implements Mime {
   }
 
   #sendOnThread(options: Mail.Options, smtp: ThreadSmtp): Promise<ThreadSent> {
-    const deadlineMs = this.#sendDeadlineMs;
+    const deadlineMs = this.#sendDeadlineMs ?? sendDeadlineMs(smtp.options);
     return new Promise<ThreadSent>((resolve, reject) => {
       this.#post((id) => ({ id, kind: 'send', options, smtp }), [], {
         deadline: performance.now() + deadlineMs,

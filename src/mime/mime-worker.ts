@@ -15,6 +15,7 @@ import { buildMessage } from '../mail-out/mime-build.js';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
 import { bufferOf, parseHere, type MimeJob, type MimeReply } from './mime-thread.js';
 import { refusedRecipientsOf } from '../mail-out/send-errors.js';
+import { installReplyWait } from '../mail-out/smtp-reply-wait.js';
 import { sendErrorOf, type ThreadSent, type ThreadSmtp } from './thread-smtp.js';
 
 const port = parentPort;
@@ -23,6 +24,8 @@ const blobs = new BlobStore((workerData as { blobDir: string }).blobDir);
 
 /** The SMTP pools this thread sends through, one per transport's settings (made on its first email). */
 const pools = new Map<string, Transporter>();
+// The pools' options carry the wait after the final "." (outgoing.smtp.replyTimeoutSeconds).
+installReplyWait();
 
 async function sendSmtp(smtp: ThreadSmtp, options: Mail.Options): Promise<ThreadSent> {
   let pool = pools.get(smtp.key);

@@ -17,7 +17,23 @@ import type { RefusedRecipient } from '../mail-out/send-errors.js';
 /** A pool's settings: `key` names them (equal settings, one pool). */
 export interface ThreadSmtp {
   readonly key: string;
-  readonly options: SMTPPool.Options;
+  readonly options: SMTPPool.Options & { readonly replyTimeout?: number };
+}
+
+/** nodemailer's limits for connecting and for the greeting (each); the pools' options carry them. */
+export const SMTP_CONNECT_TIMEOUT_MS = 30_000;
+export const SMTP_GREETING_TIMEOUT_MS = 30_000;
+/** Silent steps of a session a send may go through besides the final answer (EHLO, STARTTLS, EHLO, AUTH ×2, MAIL, RCPT, DATA). */
+const SESSION_STEPS = 8;
+
+/**
+ * A send's overall limit on the MIME thread, derived from the pool's own limits (connect, greeting,
+ * each silent step, the wait after the final "." — smtp-reply-wait.ts) so that a slow relay always
+ * ends in nodemailer's error first: the thread is restarted past it, under every send it carries.
+ */
+export function sendDeadlineMs(options: SMTPPool.Options & { readonly replyTimeout?: number }): number {
+  const command = options.socketTimeout ?? 600_000;
+  return (options.connectionTimeout ?? 120_000) + (options.greetingTimeout ?? 30_000) + SESSION_STEPS * command + (options.replyTimeout ?? command);
 }
 
 /** What a send the relay took carries across: its reply, and the recipients it refused meanwhile. */

@@ -34,6 +34,17 @@ export interface SmtpSink {
   dropAfterData(match: RegExp | null): void;
   /** Refuse RCPT TO for this address with this code (e.g. 550 or 452) until told otherwise (null: accept it again). */
   refuseRecipient(address: string, code: number | null): void;
+  /**
+   * Messages whose raw text matches are recorded (delivered: the relay has committed them) and
+   * answered 250 only after `ms` — a relay behind a slow milter (null: stop).
+   */
+  answerLater(match: RegExp | null, ms?: number): void;
+  /** Refuse MAIL FROM for this sender with this code (e.g. 553 "sender not owned by user"; null: accept it again). */
+  refuseSender(address: string, code: number | null): void;
+  /** Answer MAIL FROM for this sender only after `ms` (a relay hanging mid-session; null: at once again). */
+  stallSender(address: string, ms: number | null): void;
+  /** MAIL FROM commands seen so far, per sender (lower-case). */
+  readonly mailFroms: Map<string, number>;
   /** Stop failing DATA commands. */
   stopFailing(): void;
   setAcceptDelay(ms: number): void;
@@ -63,6 +74,10 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   let openSessions = 0;
   const refusedRcpt = new Map<string, number>();
   let dropMatch: RegExp | null = null;
+  let late: { match: RegExp; ms: number } | null = null;
+  const refusedSenders = new Map<string, number>();
+  const stalledSenders = new Map<string, number>();
+  const mailFroms = new Map<string, number>();
   const server = new SMTPServer({
     onConnect(_session, callback) {
       openSessions += 1;
@@ -84,6 +99,18 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       }
       logins.ok += 1;
       callback(null, { user: auth.username });
+    },
+    onMailFrom(address, _session, callback) {
+      const from = address.address.toLowerCase();
+      mailFroms.set(from, (mailFroms.get(from) ?? 0) + 1);
+      const answer = (): void => {
+        const code = refusedSenders.get(from);
+        if (code === undefined) return callback();
+        callback(Object.assign(new Error(code >= 500 ? `5.7.1 <${address.address}>: Sender address rejected: not owned by user` : `4.7.1 <${address.address}>: Sender address rejected: try later`), { responseCode: code }));
+      };
+      const stall = stalledSenders.get(from);
+      if (stall === undefined) answer();
+      else setTimeout(answer, stall);
     },
     onRcptTo(address, _session, callback) {
       const code = refusedRcpt.get(address.address.toLowerCase());
@@ -114,7 +141,8 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
             parsed,
           });
           waiters.splice(0).forEach((w) => w());
-          if (acceptDelayMs > 0) setTimeout(() => callback(), acceptDelayMs);
+          const delay = late !== null && late.match.test(raw.toString('latin1')) ? late.ms : acceptDelayMs;
+          if (delay > 0) setTimeout(() => callback(), delay);
           else callback();
         }, callback);
       });
@@ -144,6 +172,18 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       if (code === null) refusedRcpt.delete(address.toLowerCase());
       else refusedRcpt.set(address.toLowerCase(), code);
     },
+    answerLater(match, ms = 0) {
+      late = match === null ? null : { match, ms };
+    },
+    refuseSender(address, code) {
+      if (code === null) refusedSenders.delete(address.toLowerCase());
+      else refusedSenders.set(address.toLowerCase(), code);
+    },
+    stallSender(address, ms) {
+      if (ms === null) stalledSenders.delete(address.toLowerCase());
+      else stalledSenders.set(address.toLowerCase(), ms);
+    },
+    mailFroms,
     stopFailing() {
       failures = null;
     },
