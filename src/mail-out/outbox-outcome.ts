@@ -26,6 +26,11 @@ export type Outcome =
   | { readonly kind: 'failed'; readonly attempts: number; readonly error: string; readonly why: string }
   /** Back to the queue untried (transport paused, or stopping): due as soon as sending resumes. */
   | { readonly kind: 'released'; readonly attempts: number; readonly error: string | null }
+  /**
+   * Back to the queue: the relay refuses its sender at MAIL FROM (`error`), or that sender is held
+   * (null: not tried). Not failed; it goes once the relay takes the sender (sender-holds.ts).
+   */
+  | { readonly kind: 'held'; readonly attempts: number; readonly error: string | null; readonly sender: string }
   | { readonly kind: 'suppressed'; readonly reason: string };
 
 /** When a row that failed for now is tried again (backoff), or null once `giveUpHours` have passed since it was queued. */
@@ -100,6 +105,7 @@ export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed:
       return true;
     }
     case 'released':
+    case 'held':
       return releaseRow(trx, row.id, owner, o.attempts, o.error);
     case 'failed':
       if (!(await markFailed(trx, row.id, owner, o.attempts, o.error))) return false;
@@ -129,6 +135,9 @@ export function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
       return;
     case 'released':
       if (o.error !== null) log.warn({ ...base, attempts: o.attempts, error: o.error }, 'email not sent: transport paused; sent when it works again');
+      return;
+    case 'held':
+      if (o.error !== null) log.warn({ ...base, attempts: o.attempts, sender: o.sender, error: o.error }, `email not sent: the relay refuses its sender ${o.sender}; held with that sender's other emails until the relay takes it`);
       return;
     case 'failed':
       log.error({ ...base, attempts: o.attempts, error: o.error }, `email failed (${o.why})`);

@@ -14,6 +14,7 @@ import { newClaimOwner } from './claim-owner.js';
 import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
 import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
+import { SenderHolds } from './sender-holds.js';
 
 /** Sends in flight at most (claimed BATCH / 2 or more at a time); the pool's maxConnections limits the sockets. */
 const BATCH = 16;
@@ -36,6 +37,8 @@ const STOP_GRACE_MS = 5_000;
 interface Attempt {
   readonly outcome: Outcome;
   readonly transport: 'works' | ClassifiedSendError | null;
+  /** The relay refused the email's sender at MAIL FROM (sender-holds.ts). */
+  readonly senderRefused?: ClassifiedSendError;
 }
 
 /** What a claimed batch needs besides its rows, read in one query each: bouncing recipients, stored files. */
@@ -89,6 +92,8 @@ export class OutboxWorker {
   #dbAnswersSince: number | null;
   readonly #log: Logger;
   readonly health: TransportHealthReporter;
+  /** Senders the relay refuses at MAIL FROM: their emails wait, the others go (sender-holds.ts). */
+  readonly #senders: SenderHolds;
   readonly #onWake = (): void => this.kick();
 
   constructor(
@@ -97,6 +102,7 @@ export class OutboxWorker {
   ) {
     this.#log = ctx.log.child({ component: 'outbox' });
     this.health = new TransportHealthReporter(ctx, transport.name, this.#log);
+    this.#senders = new SenderHolds(ctx, transport.name, this.#log, () => this.kick());
     this.#recorder = new OutcomeRecorder(
       ctx,
       this.#log,
@@ -147,6 +153,7 @@ export class OutboxWorker {
       }
     }
     await this.health.init();
+    await this.#senders.init();
     this.ctx.outboxSignal.on('wake', this.#onWake);
     const sweep = (): void => {
       this.kick();
@@ -223,7 +230,7 @@ export class OutboxWorker {
         else {
           for (const r of batch.rows) this.#held.add(r.id);
           for (const r of batch.rows) {
-            const p: Promise<void> = this.#deliver(r, batch.facts).then((kind) => {
+            const p: Promise<void> = this.#deliver(r, batch.facts, batch.probes.has(r.id)).then((kind) => {
               inFlight.delete(p);
               if (kind === 'sent') {
                 sent += 1;
@@ -239,20 +246,27 @@ export class OutboxWorker {
     }
   }
 
-  /** Claim up to `limit` due rows with what sending them needs; null when none is due (or the database refused). */
-  async #claim(limit: number): Promise<{ rows: OutboxRow[]; facts: BatchFacts } | null> {
+  /**
+   * Claim up to `limit` due rows with what sending them needs; null when none is due (or the
+   * database refused). Rows of held senders are left (sender-holds.ts), but for one email of each
+   * whose probe is due (`probes`).
+   */
+  async #claim(limit: number): Promise<{ rows: OutboxRow[]; facts: BatchFacts; probes: ReadonlySet<number> } | null> {
     const now = this.ctx.clock.now();
+    const base = {
+      owner: this.owner,
+      now: now.toISOString(),
+      // The claim lapses then (outgoing.claimSeconds), so rows of a sender that died are sent by another.
+      until: new Date(now.getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString(),
+      exclude: [...this.#held],
+      takeOverLapsed: this.#mayTakeOver(now.getTime()),
+    };
     let rows: OutboxRow[];
+    let probes: ReadonlySet<number>;
     try {
-      rows = await claimDue(this.db, {
-        owner: this.owner,
-        now: now.toISOString(),
-        // The claim lapses then (outgoing.claimSeconds), so rows of a sender that died are sent by another.
-        until: new Date(now.getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString(),
-        limit,
-        exclude: [...this.#held],
-        takeOverLapsed: this.#mayTakeOver(now.getTime()),
-      });
+      const probeRows = await this.#senders.claimProbes(async (sender) => (await claimDue(this.db, { ...base, limit: 1, onlyFrom: sender }))[0]);
+      probes = new Set(probeRows.map((r) => r.id));
+      rows = [...probeRows, ...(await claimDue(this.db, { ...base, exclude: [...base.exclude, ...probes], limit, excludeFrom: this.#senders.excluded() }))];
       this.#noteDb(true);
     } catch (err) {
       this.#noteDb(false);
@@ -261,9 +275,10 @@ export class OutboxWorker {
     }
     if (rows.length === 0) return null;
     try {
-      return { rows, facts: await this.#batchFacts(rows) };
+      return { rows, facts: await this.#batchFacts(rows), probes };
     } catch (err) {
-      // Nothing was sent: the claims lapse and a later pass sends these rows.
+      // Nothing was sent: the claims lapse and a later pass sends these rows (and probes again).
+      for (const r of rows) if (probes.has(r.id)) this.#senders.noProbeEmail(r.from_address.toLowerCase());
       this.#log.warn({ err, rows: rows.length }, 'could not read the claimed rows\' recipients and files (database busy?); sent when their claims lapse');
       return null;
     }
@@ -280,19 +295,25 @@ export class OutboxWorker {
     return { bouncing: new Set(bouncing.map((b) => b.address)), files };
   }
 
-  /** Send one claimed row and record what happened. Never throws. */
-  async #deliver(row: OutboxRow, facts: BatchFacts): Promise<Outcome['kind']> {
+  /** Send one claimed row (`probe`: the one email that tries a held sender) and record what happened. Never throws. */
+  async #deliver(row: OutboxRow, facts: BatchFacts, probe: boolean): Promise<Outcome['kind']> {
     const log = this.#log.child({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id });
     let attempt: Attempt;
     try {
-      attempt = await this.#attempt(row, facts);
+      attempt = await this.#attempt(row, facts, probe);
     } catch (err) {
       // Before anything was sent: the claim lapses and a later pass sends it.
       this.#held.delete(row.id);
+      if (probe) this.#senders.noProbeEmail(row.from_address.toLowerCase());
       log.error({ err }, 'outbox row could not be handled; tried again when its claim lapses');
       return 'retry';
     }
     await this.#recorder.record(row, attempt.outcome, log);
+    // The sender's hold (sender-holds.ts): begins, goes on, or ends; a probe that decided nothing lets the next email try.
+    const kind = attempt.outcome.kind;
+    if (attempt.senderRefused !== undefined) await this.#senders.refused(row.from_address, attempt.senderRefused);
+    else if (kind === 'sent' || kind === 'partly-sent') await this.#senders.accepted(row.from_address);
+    else if (probe) this.#senders.noProbeEmail(row.from_address.toLowerCase());
     if (attempt.outcome.kind === 'sent') {
       // Commit that queued it → accepted by the relay (metrics).
       const queuedAt = new Date(row.queued_at ?? row.created_at).getTime();
@@ -304,11 +325,14 @@ export class OutboxWorker {
     return attempt.outcome.kind;
   }
 
-  async #attempt(row: OutboxRow, facts: BatchFacts): Promise<Attempt> {
+  async #attempt(row: OutboxRow, facts: BatchFacts, probe: boolean): Promise<Attempt> {
     const attempts = row.attempts + 1;
     // An agent's reply goes all the same (recipient-refusal.ts: `human`).
     if (row.kind !== 'agent-reply' && addressedNow(row).every((a) => facts.bouncing.has(a.toLowerCase()))) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
     if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
+    // Claimed with others just before the relay refused its sender: it waits with them, untried.
+    const sender = row.from_address.toLowerCase();
+    if (!probe && this.#senders.isHeld(sender)) return { outcome: { kind: 'held', attempts: row.attempts, error: null, sender }, transport: null };
     let options: Mail.Options;
     try {
       options = toMailOptions(row, await outgoingAttachments(this.ctx, facts.files.get(row.id) ?? []), this.ctx.clock.now());
@@ -336,6 +360,8 @@ export class OutboxWorker {
         // "."), and the relay may have taken it all the same: it waits out a backoff like a 4xx and
         // is given up after giveUpHours — never sent again at each resume, about once a second.
       }
+      // The relay refuses the sender, not this email: it waits with the sender's others (the transport works).
+      if (c.decision === 'hold') return { outcome: { kind: 'held', attempts, error: c.summary, sender }, transport: 'works', senderRefused: c };
       // The relay answered and refused this one email: the transport works.
       if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
       const next = nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, now);
@@ -436,6 +462,7 @@ export class OutboxWorker {
     this.ctx.outboxSignal.off('wake', this.#onWake);
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#pause?.timer) clearTimeout(this.#pause.timer);
+    this.#senders.stop();
     this.#recorder.pause();
     const running = this.#running;
     if (running !== null && !(await settlesWithin(running, STOP_GRACE_MS))) {

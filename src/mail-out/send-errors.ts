@@ -9,18 +9,26 @@
  * | tls        | ETLS/EREQUIRETLS; certificate errors (CERT_*, ERR_TLS_*, self-signed) | pause the transport |
  * | connection | ECONNECTION/ESOCKET/ETIMEDOUT/EDNS/EPROXY/EPROTOCOL, ECONNREFUSED …,  | pause the transport |
  * |            | reply 421; for the file transport: disk full, read-only, no access   |                   |
- * | recipient  | EENVELOPE (MAIL FROM / RCPT TO refused)                              | 5xx: fail this email; 4xx: retry |
+ * | sender     | EENVELOPE with a 5xx to MAIL FROM (not 552 / 5.3.4, a size limit),   | hold the sender   |
+ * |            | or "Sender address rejected" to every RCPT TO (Postfix's delayed     |                   |
+ * |            | reject): "sender not owned by user"                                  |                   |
+ * | recipient  | EENVELOPE (RCPT TO refused; a 4xx to MAIL FROM)                      | 5xx: fail this email; 4xx: retry |
  * | message    | EMESSAGE/ESTREAM, any other SMTP reply (DATA refused, too big, …)    | 5xx: fail this email; 4xx: retry |
  * | unknown    | anything else                                                         | retry             |
  *
+ * "Hold the sender": the relay refuses the From address itself (the login may not send as it; a
+ * configuration fault of that mailbox, not of the email): every email of that sender would fail
+ * the same way, and the others go through. Its emails wait (none is marked failed), the admin is
+ * alerted once, one of them probes the sender now and then, and an all-clear follows when the
+ * relay takes it (sender-holds.ts).
  * "Pause the transport" means the transport, not the email, is broken: every queued email
  * would fail the same way. Nothing is marked failed; sending stops, the admin is alerted, the
  * relay is probed, and sending resumes when the probe succeeds. "Retry" is per email, with
  * backoff (outgoing.retry), until outgoing.retry.giveUpHours.
  */
 
-export type SendErrorClass = 'auth' | 'tls' | 'connection' | 'recipient' | 'message' | 'unknown';
-export type SendDecision = 'retry' | 'pause' | 'fail';
+export type SendErrorClass = 'auth' | 'tls' | 'connection' | 'sender' | 'recipient' | 'message' | 'unknown';
+export type SendDecision = 'retry' | 'pause' | 'hold' | 'fail';
 
 export interface ClassifiedSendError {
   readonly errorClass: SendErrorClass;
@@ -60,6 +68,20 @@ const CONNECTION_CODES = new Set([
   'EMFILE',
   'ENFILE',
 ]);
+/** A MAIL FROM refused for the email's size (SIZE=…): about the email, not the sender. */
+const SIZE_REFUSAL = /\b552\b|\b5\.3\.4\b|\bsize\b/i;
+/** Postfix's wording for a sender restriction (reject_sender_login_mismatch, check_sender_access …). */
+const SENDER_REJECTED = /sender address rejected/i;
+
+/**
+ * The relay refuses the sender itself: a 5xx to MAIL FROM (but for a size limit), or — Postfix's
+ * default smtpd_delay_reject=yes answers its sender restrictions at RCPT TO — "Sender address
+ * rejected" to every recipient (nodemailer: all recipients refused).
+ */
+function isSenderRefusal(command: unknown, text: string): boolean {
+  if (command === 'MAIL FROM') return !SIZE_REFUSAL.test(text);
+  return SENDER_REJECTED.test(text);
+}
 const RELAY_DENIED = /relay(ing)?\s+(access\s+)?(denied|not permitted|prohibited)/i;
 
 interface ErrorFields {
@@ -69,6 +91,8 @@ interface ErrorFields {
   response?: unknown;
   message?: unknown;
   cause?: unknown;
+  /** nodemailer: the command the reply answered ('MAIL FROM', 'RCPT TO', 'DATA' …). */
+  command?: unknown;
 }
 
 /** nodemailer: every 5xx is permanent except 503 (bad sequence: a new session may succeed). */
@@ -99,6 +123,7 @@ export function classifySendError(err: unknown): ClassifiedSendError {
     return out('tls', 'pause');
   }
   if (responseCode === 421 || systemCodes.some((c) => CONNECTION_CODES.has(c))) return out('connection', 'pause');
+  if (code === 'EENVELOPE' && isPermanentReply(responseCode) && isSenderRefusal(e.command, text)) return out('sender', 'hold');
   if (code === 'EENVELOPE') return out('recipient', responseCode === null || isPermanentReply(responseCode) ? 'fail' : 'retry');
   if (code === 'EMESSAGE' || code === 'ESTREAM') return out('message', responseCode === null || isPermanentReply(responseCode) ? 'fail' : 'retry');
   if (responseCode !== null) return out('message', isPermanentReply(responseCode) ? 'fail' : 'retry');

@@ -37,15 +37,18 @@ interface Snapshot {
 export class TransportHealthReporter {
   readonly #ctx: AppContext;
   readonly #name: string;
+  /** The health row's key: the transport's name, or `sender:<address>` for a sender the relay refuses (sender-holds.ts). */
+  readonly #key: string;
   readonly #log: Logger;
   readonly #row: Snapshot = { state: 'ok', failingSince: null, pausedSince: null, lastError: null, lastClass: null, alerted: false };
   #pending: TransportHealthPatch = {};
   #lastSuccessWrite = 0;
   #warnedNoAdmin = false;
 
-  constructor(ctx: AppContext, transportName: string, log: Logger) {
+  constructor(ctx: AppContext, transportName: string, log: Logger, key: string = transportName) {
     this.#ctx = ctx;
     this.#name = transportName;
+    this.#key = key;
     this.#log = log;
   }
 
@@ -56,7 +59,7 @@ export class TransportHealthReporter {
   /** Load the previous run's row: an alerted outage stays alerted (the all-clear follows on recovery). */
   async init(): Promise<void> {
     try {
-      const row = await transportHealth(this.#ctx.db, this.#name);
+      const row = await transportHealth(this.#ctx.db, this.#key);
       if (row !== undefined && row.alerted === 1) {
         this.#row.alerted = true;
         this.#row.failingSince = row.failing_since;
@@ -132,7 +135,8 @@ export class TransportHealthReporter {
       failing_since: since,
       paused_since: paused ? (this.#row.pausedSince ?? at) : null,
     };
-    const immediate = c.errorClass === 'auth' || c.errorClass === 'tls';
+    // A rejected login, TLS, or a sender the relay refuses (MAIL FROM): none heals by itself.
+    const immediate = c.errorClass === 'auth' || c.errorClass === 'tls' || c.errorClass === 'sender';
     const due = !this.#row.alerted && (immediate || now.getTime() - new Date(since).getTime() >= this.#ctx.config.outgoing.alertAfterSeconds * 1000);
     if (!due) {
       await this.#write(patch);
@@ -157,7 +161,7 @@ export class TransportHealthReporter {
     const merged = { ...this.#pending, ...patch };
     this.#apply(patch);
     try {
-      await upsertTransportHealth(this.#ctx.db, this.#name, merged, this.#ctx.clock.now().toISOString());
+      await upsertTransportHealth(this.#ctx.db, this.#key, merged, this.#ctx.clock.now().toISOString());
       this.#pending = {};
       return true;
     } catch (err) {
@@ -209,12 +213,12 @@ export class TransportHealthReporter {
             to,
             mailbox: ctx.mailboxes.default,
             data,
-            event: { type: kind === 'outbox-alert' ? 'outbox.alert' : 'outbox.recovered', reason: `${kind} to ${to}: ${a.errorClass}: ${a.error}`.slice(0, 500), data: { transport: this.#name } },
+            event: { type: kind === 'outbox-alert' ? 'outbox.alert' : 'outbox.recovered', reason: `${kind} to ${to}: ${a.errorClass}: ${a.error}`.slice(0, 500), data: { transport: this.#name, ...(this.#key !== this.#name ? { key: this.#key } : {}) } },
           });
         } else {
           rendered = ctx.templates.render(kind, data, { language: ctx.config.cases.defaultLanguage });
         }
-        await upsertTransportHealth(trx, this.#name, { ...this.#pending, ...patch }, at);
+        await upsertTransportHealth(trx, this.#key, { ...this.#pending, ...patch }, at);
         return rendered;
       });
     } catch (err) {

@@ -2,7 +2,7 @@ import type { AppContext } from '../context.js';
 import type { Config } from '../config/schema.js';
 import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-health.js';
 import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
-import { allTransportHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
+import { allTransportHealth, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
 import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './disk-space.js';
 
 /**
@@ -17,6 +17,8 @@ import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './d
  *    stopped watcher is not healthy;
  *  - the outgoing transport is not paused (login, TLS or connection problem), and has not been
  *    failing for longer than outgoing.alertAfterSeconds;
+ *  - the relay refuses no sender (From address) at MAIL FROM: that sender's emails are held
+ *    (mail-out/sender-holds.ts), a check `sender:<address>` each;
  *  - no email has been due for longer than max(60 s, outgoing.alertAfterSeconds) without being
  *    sent (a stuck outbox worker or a stopped daemon);
  *  - (`casegate status` only) the daemon runs.
@@ -26,7 +28,7 @@ import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './d
  */
 
 export interface HealthCheck {
-  /** database, mailbox:<name>, outgoing, outbox, daemon */
+  /** database, mailbox:<name>, outgoing, sender:<address>, outbox, daemon */
   readonly name: string;
   readonly ok: boolean;
   readonly detail: string;
@@ -46,6 +48,8 @@ export interface HealthFacts {
   readonly mailboxes: readonly { readonly name: string; readonly row: MailboxHealthRow | null }[];
   /** The transport the daemon reported about last. */
   readonly transport: TransportHealthRow | null;
+  /** Senders the relay refused at MAIL FROM (their rows; `paused` while their emails are held); absent: none. */
+  readonly senders?: readonly TransportHealthRow[];
   readonly outbox: OutboxDepth | null;
   /** Whether the daemon runs (asked by `casegate status`; the daemon itself leaves it out). */
   readonly daemon?: { readonly running: boolean; readonly pid: number | null };
@@ -77,13 +81,14 @@ export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
   } catch (err) {
     refused = err instanceof Error ? err.message : String(err);
   }
-  if (refused !== null) return { disk, databaseError: refused, mailboxes: [], transport: null, outbox: null };
+  if (refused !== null) return { disk, databaseError: refused, mailboxes: [], transport: null, senders: [], outbox: null };
   const rows = new Map((await allMailboxHealth(ctx.db)).map((r) => [r.mailbox, r]));
   return {
     disk,
     databaseError: null,
     mailboxes: ctx.config.mailboxes.filter((m) => m.imap !== undefined).map((m) => ({ name: m.name, row: rows.get(m.name) ?? null })),
     transport: (await allTransportHealth(ctx.db))[0] ?? null,
+    senders: await senderHealth(ctx.db),
     outbox: await outboxDepth(ctx.db),
   };
 }
@@ -124,6 +129,10 @@ export function assessHealth(config: Config, facts: HealthFacts, now: Date): Hea
     } else {
       checks.push({ name: 'outgoing', ok: true, detail: `${t.transport} ${t.state}` });
     }
+  }
+  for (const h of facts.senders ?? []) {
+    if (h.state !== 'paused') continue;
+    checks.push({ name: h.transport, ok: false, detail: `the relay refuses this sender at MAIL FROM since ${h.failing_since ?? '?'}: its emails are held, the others are sent: ${h.last_error ?? ''}` });
   }
   const o = facts.outbox;
   if (o !== null) {

@@ -26,7 +26,7 @@ export interface LiveState {
 }
 
 const MAILBOX_STATES = ['connecting', 'processing', 'idling', 'polling', 'backing-off', 'auth-failed', 'stopped'] as const;
-const SEND_CLASSES: readonly SendErrorClass[] = ['auth', 'tls', 'connection', 'recipient', 'message', 'unknown'];
+const SEND_CLASSES: readonly SendErrorClass[] = ['auth', 'tls', 'connection', 'sender', 'recipient', 'message', 'unknown'];
 
 export class Metrics implements Telemetry {
   readonly registry = new Registry();
@@ -74,7 +74,7 @@ export class Metrics implements Telemetry {
       registers,
     });
     this.#sent = new Counter({ name: 'casegate_emails_sent_total', help: 'Emails accepted by the relay, by template kind', labelNames: ['kind'], registers });
-    this.#sendFailures = new Counter({ name: 'casegate_send_failures_total', help: 'Failed send attempts by error class (auth, tls, connection, recipient, message, unknown)', labelNames: ['class'], registers });
+    this.#sendFailures = new Counter({ name: 'casegate_send_failures_total', help: 'Failed send attempts by error class (auth, tls, connection, sender, recipient, message, unknown)', labelNames: ['class'], registers });
     for (const c of SEND_CLASSES) this.#sendFailures.inc({ class: c }, 0);
     this.#jobRuns = new Counter({ name: 'casegate_job_runs_total', help: 'Runs of scheduled jobs', labelNames: ['job'], registers });
     this.#jobFailures = new Counter({ name: 'casegate_job_failures_total', help: 'Runs of scheduled jobs that failed', labelNames: ['job'], registers });

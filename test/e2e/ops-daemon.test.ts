@@ -189,7 +189,7 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     expect(m.value('casegate_outbox_oldest_queued_age_seconds')).toBe(0);
     expect(m.value('casegate_outbox_paused')).toBe(0);
     expect(m.sum('casegate_send_failures_total')).toBe(0);
-    expect(m.all('casegate_send_failures_total').map((s) => s.labels['class']).sort()).toEqual(['auth', 'connection', 'message', 'recipient', 'tls', 'unknown']);
+    expect(m.all('casegate_send_failures_total').map((s) => s.labels['class']).sort()).toEqual(['auth', 'connection', 'message', 'recipient', 'sender', 'tls', 'unknown']);
     expect(m.value('casegate_mailbox_up', { mailbox: 'support' })).toBe(1);
     expect(m.value('casegate_mailbox_state', { mailbox: 'sales', state: 'idling' })).toBe(1);
     expect(m.value('casegate_mailbox_state', { mailbox: 'sales', state: 'backing-off' })).toBe(0);

@@ -94,6 +94,10 @@ export interface ClaimOptions {
    * hold an email the relay accepted, waiting to record it (outbox-worker.ts, TAKEOVER_GRACE_MS).
    */
   readonly takeOverLapsed?: boolean;
+  /** Senders (From addresses, lower-case) whose rows are held: the relay refuses them at MAIL FROM (sender-holds.ts). */
+  readonly excludeFrom?: readonly string[];
+  /** Only rows from this sender (lower-case): the one email that probes a held sender. */
+  readonly onlyFrom?: string;
 }
 
 /**
@@ -119,6 +123,8 @@ export async function claimDue(db: Q, o: ClaimOptions): Promise<OutboxRow[]> {
           ]),
         );
       if (o.exclude.length > 0) sub = sub.where('id', 'not in', [...o.exclude]);
+      if (o.excludeFrom !== undefined && o.excludeFrom.length > 0) sub = sub.where((w) => w.fn('lower', ['from_address']), 'not in', [...o.excludeFrom]);
+      if (o.onlyFrom !== undefined) sub = sub.where((w) => w.fn('lower', ['from_address']), '=', o.onlyFrom);
       // PostgreSQL: rows another daemon is claiming this instant are skipped, not waited for.
       return skipLocked(db, sub.orderBy('next_attempt_at').orderBy('id').limit(o.limit));
     })

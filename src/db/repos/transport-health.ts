@@ -20,8 +20,20 @@ export async function transportHealth(db: Q, transport: string): Promise<Transpo
   return db.selectFrom('transport_health').selectAll().where('transport', '=', transport).executeTakeFirst();
 }
 
+/**
+ * The rows of a sender the relay refuses at MAIL FROM (mail-out/sender-holds.ts) are kept beside
+ * the transport's, keyed `sender:<address>`; they are not the transport's health.
+ */
+export const SENDER_KEY_PREFIX = 'sender:';
+
+/** The outgoing transports' rows, most recently updated first (not the senders'). */
 export async function allTransportHealth(db: Q): Promise<TransportHealthRow[]> {
-  return db.selectFrom('transport_health').selectAll().orderBy('updated_at', 'desc').execute();
+  return db.selectFrom('transport_health').selectAll().where('transport', 'not like', `${SENDER_KEY_PREFIX}%`).orderBy('updated_at', 'desc').execute();
+}
+
+/** The rows of senders the relay refused (held or alerted; `state` 'paused' while held). */
+export async function senderHealth(db: Q): Promise<TransportHealthRow[]> {
+  return db.selectFrom('transport_health').selectAll().where('transport', 'like', `${SENDER_KEY_PREFIX}%`).orderBy('transport').execute();
 }
 
 /** Insert or update the health row of one transport; only the given columns change on update. */

@@ -1,0 +1,81 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { describeWithPostfix, startPostfix, type PostfixServer } from '../helpers/postfix-server.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { tempDir } from '../helpers/temp-dirs.js';
+
+/**
+ * A real Postfix as casegate's relay refuses one mailbox's From address (check_sender_access, as
+ * reject_sender_login_mismatch would: "554 5.7.1 <billing@…>: Sender address rejected: not owned
+ * by user" — at RCPT TO, Postfix's default smtpd_delay_reject) while it relays the other mailbox's
+ * mail. The sender's emails are held, not failed (sender-holds.ts); once the relay lets it send,
+ * they go, each once.
+ */
+describeWithPostfix('a real Postfix relay refusing one mailbox\'s sender', () => {
+  let postfix: PostfixServer;
+  let customerMx: SmtpSink;
+  let env: TestEnv;
+  let transport: MailTransport;
+  let worker: OutboxWorker;
+  let access: string;
+
+  beforeAll(async () => {
+    customerMx = await startSmtpSink();
+    const dir = tempDir('casegate-relay-');
+    chmodSync(dir, 0o755);
+    access = join(dir, 'sender-access');
+    writeFileSync(access, 'billing@example.com REJECT not owned by user casegate\n', { mode: 0o644 });
+    postfix = await startPostfix({
+      routes: { 'customer.example': `smtp:[127.0.0.1]:${customerMx.port}` },
+      main: { smtp_dns_support_level: 'disabled', smtp_tls_security_level: 'none', smtpd_tls_security_level: 'none', queue_run_delay: '1s', minimal_backoff_time: '1s', maximal_backoff_time: '2s', smtpd_sender_restrictions: `check_sender_access texthash:${access}` },
+    });
+    env = await testEnv({
+      autoReply: { minIntervalSeconds: 0 },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false }, probeSeconds: 1, authProbeSeconds: 2 },
+    });
+    transport = createTransport(env.resolved);
+    worker = new OutboxWorker(env.ctx, transport);
+  }, 60_000);
+
+  afterAll(async () => {
+    await worker?.stop();
+    transport?.close();
+    await env?.close();
+    await postfix?.stop();
+    await customerMx?.close();
+  });
+
+  it('billing@ is held (queued, its row names the refusal), support@ is relayed; allowed at the relay, billing\'s go once each', async () => {
+    for (const [from, mailbox] of [['ann@customer.example', 'billing'], ['bob@customer.example', 'billing'], ['jane@customer.example', 'support']] as const) {
+      await env.ingest(eml({ from, subject: `Question from ${from}`, to: `${mailbox}@example.com` }), { mailbox });
+    }
+    await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('kind', '!=', 'confirmation').execute();
+    await worker.drain();
+    const rows = () => env.ctx.db.selectFrom('outbox').select(['to_address', 'status', 'last_error']).where('kind', '=', 'confirmation').orderBy('id').execute();
+    expect(await rows()).toEqual([
+      { to_address: 'ann@customer.example', status: 'queued', last_error: expect.stringMatching(/554 5\.7\.1 <billing@example\.com>: Sender address rejected: not owned by user casegate/) },
+      { to_address: 'bob@customer.example', status: 'queued', last_error: expect.anything() },
+      { to_address: 'jane@customer.example', status: 'sent', last_error: null },
+    ]);
+    expect((await customerMx.waitFor(1, 20_000)).map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    const held = await env.ctx.db.selectFrom('transport_health').select(['state', 'last_error_class']).where('transport', '=', 'sender:billing@example.com').executeTakeFirstOrThrow();
+    expect(held).toEqual({ state: 'paused', last_error_class: 'sender' });
+
+    writeFileSync(access, '');
+    await postfix.reload();
+    // A new connection (the pooled one's smtpd keeps the table it read); the holds are the worker's.
+    await worker.stop();
+    transport.close();
+    transport = createTransport(env.resolved);
+    worker = new OutboxWorker(env.ctx, transport);
+    await worker.start();
+    await vi.waitFor(async () => expect((await rows()).map((r) => r.status)).toEqual(['sent', 'sent', 'sent']), { timeout: 20_000, interval: 200 });
+    const all = await customerMx.waitFor(3, 20_000);
+    expect(all.map((m) => m.envelopeTo[0]).sort()).toEqual(['ann@customer.example', 'bob@customer.example', 'jane@customer.example']);
+    expect(await env.ctx.db.selectFrom('events').select('type').where('type', '=', 'email.failed').execute()).toEqual([]);
+  }, 90_000);
+});

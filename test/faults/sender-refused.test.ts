@@ -1,0 +1,130 @@
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { classifySendError } from '../../src/mail-out/send-errors.js';
+import { MimeThread } from '../../src/mime/mime-thread.js';
+import { compiledMimeWorker } from '../helpers/mime-worker.js';
+import { createTransport } from '../../src/mail-out/transport.js';
+import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * The relay refuses one mailbox's From address at MAIL FROM (553 "sender address rejected: not
+ * owned by user", as Postfix's reject_sender_login_mismatch does): a configuration fault of that
+ * sender, not of each email (src/mail-out/sender-holds.ts). Its emails are held — queued, not
+ * failed — while the other mailbox's mail goes; the admin is alerted at once, once; one email
+ * probes the sender now and then; when the relay takes it the rest go, each once, and the
+ * all-clear follows.
+ */
+let sink: SmtpSink;
+let env: TestEnv;
+let worker: OutboxWorker | undefined;
+const closing: (() => unknown)[] = [];
+
+beforeEach(async () => {
+  sink = await startSmtpSink();
+  env = await testEnv({
+    instance: { adminAddress: 'admin@example.com' },
+    autoReply: { minIntervalSeconds: 0 },
+    outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, probeSeconds: 1, authProbeSeconds: 2, sweepSeconds: 3600 },
+  });
+  const transport = createTransport(env.resolved);
+  closing.push(() => transport.close());
+  worker = new OutboxWorker(env.ctx, transport);
+});
+afterEach(async () => {
+  await worker?.stop();
+  for (const c of closing.splice(0).reverse()) await c();
+  await env.close();
+  await sink.close();
+});
+
+async function confirmationFor(from: string, mailbox: string): Promise<void> {
+  await env.ingest(eml({ from, subject: `Question from ${from}`, to: `${mailbox}@example.com` }), { mailbox });
+  await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('kind', 'not in', ['confirmation', 'outbox-alert', 'outbox-recovered']).where('status', '=', 'queued').execute();
+}
+
+async function confirmations(): Promise<{ from_address: string; to_address: string; status: string }[]> {
+  return env.ctx.db.selectFrom('outbox').select(['from_address', 'to_address', 'status']).where('kind', '=', 'confirmation').orderBy('id').execute();
+}
+
+it('one mailbox\'s sender refused at MAIL FROM: its emails held (not failed), the other mailbox\'s sent, the admin alerted once; fixed at the relay: the held ones go once each and the all-clear follows', async () => {
+  sink.refuseSender('billing@example.com', 553);
+  await confirmationFor('Ann <ann@customer.example>', 'billing');
+  await confirmationFor('Bob <bob@customer.example>', 'billing');
+  await confirmationFor('Jane <jane@customer.example>', 'support');
+  await confirmationFor('Joe <joe@customer.example>', 'support');
+  await worker!.start();
+  // The support mailbox's two, and the admin's alert (sent from the default mailbox, support@).
+  await sink.waitFor(3, 15_000);
+  expect(sink.messages.map((m) => m.envelopeTo[0]).sort()).toEqual(['admin@example.com', 'jane@customer.example', 'joe@customer.example']);
+  // (the relay records a message before it answers: its outcome follows)
+  await vi.waitFor(async () => expect((await confirmations()).filter((r) => r.status === 'sent')).toHaveLength(2), { timeout: 5_000, interval: 100 });
+  expect(await confirmations()).toEqual([
+    { from_address: 'billing@example.com', to_address: 'ann@customer.example', status: 'queued' },
+    { from_address: 'billing@example.com', to_address: 'bob@customer.example', status: 'queued' },
+    { from_address: 'support@example.com', to_address: 'jane@customer.example', status: 'sent' },
+    { from_address: 'support@example.com', to_address: 'joe@customer.example', status: 'sent' },
+  ]);
+  const alert = sink.messages.find((m) => m.envelopeTo[0] === 'admin@example.com')!;
+  expect(alert.parsed.text).toMatch(/553 5\.7\.1 <billing@example\.com>: Sender address rejected/);
+  expect(alert.parsed.text).toMatch(/The relay refuses the sender \(MAIL FROM\)/);
+  const health = assessHealth(env.ctx.config, await gatherHealthFacts(env.ctx), env.ctx.clock.now());
+  expect(health.checks.find((c) => c.name === 'sender:billing@example.com')).toMatchObject({ ok: false, detail: expect.stringMatching(/refuses this sender at MAIL FROM/) });
+  // The transport itself works: its own check is fine.
+  expect(health.checks.find((c) => c.name === 'outgoing')).toMatchObject({ ok: true });
+  expect(worker!.paused).toBe(false);
+
+  // While still refused: a probe now and then, ONE email each time, and no second alert.
+  const tried = sink.mailFroms.get('billing@example.com') ?? 0;
+  await vi.waitFor(() => expect(sink.mailFroms.get('billing@example.com') ?? 0).toBeGreaterThanOrEqual(tried + 1), { timeout: 5_000, interval: 100 });
+  await new Promise((r) => setTimeout(r, 300));
+  expect(sink.mailFroms.get('billing@example.com')).toBe(tried + 1);
+  expect(await env.ctx.db.selectFrom('events').select('type').where('type', 'in', ['outbox.alert', 'email.failed']).execute()).toEqual([{ type: 'outbox.alert' }]);
+
+  // The relay's admin lets casegate send as billing@: the next probe goes, then the rest, and the all-clear.
+  sink.refuseSender('billing@example.com', null);
+  await vi.waitFor(async () => expect((await confirmations()).every((r) => r.status === 'sent')).toBe(true), { timeout: 15_000, interval: 200 });
+  worker!.kick();
+  await sink.waitFor(6, 15_000);
+  expect(sink.messages.map((m) => m.envelopeTo[0]).sort()).toEqual(['admin@example.com', 'admin@example.com', 'ann@customer.example', 'bob@customer.example', 'jane@customer.example', 'joe@customer.example']);
+  expect([...sink.countsByMessageId().values()].every((n) => n === 1)).toBe(true);
+  expect((await env.ctx.db.selectFrom('events').select('type').where('type', 'in', ['outbox.alert', 'outbox.recovered']).orderBy('id').execute()).map((e) => e.type)).toEqual(['outbox.alert', 'outbox.recovered']);
+  const after = assessHealth(env.ctx.config, await gatherHealthFacts(env.ctx), env.ctx.clock.now());
+  expect(after.checks.filter((c) => c.name.startsWith('sender:'))).toEqual([]);
+}, 60_000);
+
+it('a daemon restarted while a sender is refused: holds it again from the start (one email tries it), and alerts no second time', async () => {
+  sink.refuseSender('billing@example.com', 553);
+  await confirmationFor('Ann <ann@customer.example>', 'billing');
+  await worker!.start();
+  await sink.waitFor(1, 15_000);
+  await worker!.stop();
+  await confirmationFor('Bob <bob@customer.example>', 'billing');
+  await confirmationFor('Carl <carl@customer.example>', 'billing');
+  const before = sink.mailFroms.get('billing@example.com') ?? 0;
+  const transport = createTransport(env.resolved);
+  closing.push(() => transport.close());
+  worker = new OutboxWorker(env.ctx, transport);
+  await worker.start();
+  await vi.waitFor(() => expect(sink.mailFroms.get('billing@example.com') ?? 0).toBe(before + 1), { timeout: 5_000, interval: 100 });
+  await new Promise((r) => setTimeout(r, 500));
+  // One probe, not three attempts; nothing failed, one alert in all.
+  expect(sink.mailFroms.get('billing@example.com')).toBe(before + 1);
+  expect((await confirmations()).map((r) => r.status)).toEqual(['queued', 'queued', 'queued']);
+  expect(await env.ctx.db.selectFrom('events').select('type').where('type', 'in', ['outbox.alert', 'email.failed']).execute()).toEqual([{ type: 'outbox.alert' }]);
+}, 60_000);
+
+it('on the daemon\'s MIME thread (where the daemon sends) the refusal crosses back with its command: the same sender class', async () => {
+  sink.refuseSender('billing@example.com', 553);
+  const transport = createTransport(env.resolved);
+  closing.push(() => transport.close());
+  const mime = new MimeThread(env.ctx.blobs, compiledMimeWorker(), () => undefined);
+  closing.push(() => mime.close());
+  const err = await transport.sendOn!(mime, { from: 'billing@example.com', to: 'ann@customer.example', subject: 'x', text: 'x', messageId: '<b-1@example.com>' })!.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(classifySendError(err)).toMatchObject({ errorClass: 'sender', decision: 'hold', responseCode: 553 });
+  expect(sink.messages).toEqual([]);
+});
