@@ -143,6 +143,12 @@ export const jobsSchema = z
     survey: z.object({ enabled, schedule: cron.default('*/15 * * * *'), afterHours: z.number().nonnegative().default(24) }).strict().prefault({}),
     /** Daily report of the previous day: each queue's leads (tier 1) get their queue, instance.adminAddress and `recipients` get all. */
     dailyReport: z.object({ enabled, schedule: cron.default('0 7 * * *'), recipients: z.array(z.string().trim().toLowerCase().email()).default([]) }).strict().prefault({}),
+    /**
+     * Retention: the rendered text and HTML of emails sent more than keepDays ago are dropped from
+     * the outbox (about 6 KB an email); the row (recipients, Message-ID, status, times) stays, and
+     * the case's thread keeps its own copy of the conversation's emails (jobs/sent-bodies.ts).
+     */
+    sentBodies: z.object({ enabled, schedule: cron.default('40 3 * * *'), keepDays: z.number().int().positive().default(90) }).strict().prefault({}),
   })
   .strict()
   .prefault({});

@@ -18,6 +18,7 @@ import * as m0016 from './migrations/0016-notify-index.js';
 import * as m0017 from './migrations/0017-outbox-pending-recipients.js';
 import * as m0018 from './migrations/0018-survey-opt-out.js';
 import * as m0019 from './migrations/0019-case-number-floor.js';
+import * as m0020 from './migrations/0020-outbox-sent-bodies.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -49,6 +50,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0017-outbox-pending-recipients': m0017,
   '0018-survey-opt-out': m0018,
   '0019-case-number-floor': m0019,
+  '0020-outbox-sent-bodies': m0020,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -194,6 +194,11 @@ export interface OutboxTable {
    * the addresses the next attempts go to, alone (0017). Null: every To and Cc recipient.
    */
   pending_rcpt_json: ColumnType<string | null, string | null | undefined, string | null>;
+  /**
+   * When the retention job emptied `text` and `html` of this sent email (0020, jobs.sentBodies);
+   * null: the body is there. The rest of the row stays.
+   */
+  body_dropped_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
 }
 
 /** Health of the outgoing transport (0003): one row per transport name. */

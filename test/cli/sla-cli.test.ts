@@ -50,7 +50,7 @@ describe('casegate report / jobs / links', () => {
 
   it('jobs list shows every job with its schedule; jobs run runs one now', async () => {
     const rows = await box.json<{ job: string; enabled: boolean; schedule: string; next: string | null }[]>(['jobs', 'list', '--json']);
-    expect(rows.map((r) => `${r.job} ${r.schedule}`)).toEqual(['sla-check * * * * *', 'critical-reminder */5 * * * *', 'pending-reminder */15 * * * *', 'resolved-close 0 * * * *', 'survey */15 * * * *', 'daily-report 0 7 * * *']);
+    expect(rows.map((r) => `${r.job} ${r.schedule}`)).toEqual(['sla-check * * * * *', 'critical-reminder */5 * * * *', 'pending-reminder */15 * * * *', 'resolved-close 0 * * * *', 'survey */15 * * * *', 'daily-report 0 7 * * *', 'sent-bodies 40 3 * * *']);
     expect(rows.every((r) => r.enabled && r.next !== null)).toBe(true);
     const run = await box.run(['jobs', 'run', 'sla-check']);
     expect(run.code, describeResult(run)).toBe(0);

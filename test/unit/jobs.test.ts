@@ -342,7 +342,7 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     await start('2026-03-02T13:30:00Z'); // Mon 07:30 CST
     const s = createJobScheduler(env.ctx);
     // First start: the sweeps run, the daily report waits for its schedule.
-    expect(await s.catchUp()).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'survey']);
+    expect(await s.catchUp()).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'survey', 'sent-bodies']);
     expect((await jobRun(env.ctx.db, 'daily-report'))!.runs).toBe(1);
     // Nothing missed a minute later in the same minute… but sla-check runs every minute.
     expect(await s.catchUp()).toEqual([]);
@@ -351,7 +351,7 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     // Down over night: at 08:00 the next day every job is due, the report of Monday among them.
     const id = await newCase();
     env.clock.set('2026-03-03T14:00:00Z'); // Tue 08:00 CST (report at 07:00)
-    expect(await s.catchUp()).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'survey', 'daily-report']);
+    expect(await s.catchUp()).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'survey', 'daily-report', 'sent-bodies']);
     const reports = (await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'report').execute()).map((r) => `${r.to_address}: ${r.subject}`);
     expect(reports.sort()).toEqual(['admin@example.com: [casegate] Daily report 2 Mar 2026', 'lead@example.com: [casegate] Daily report support 2 Mar 2026']);
     const body = (await env.ctx.db.selectFrom('outbox').select('text').where('to_address', '=', 'lead@example.com').where('kind', '=', 'report').executeTakeFirstOrThrow()).text;
@@ -520,7 +520,7 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     const s = createJobScheduler(env.ctx);
     const tasks = s.schedule();
     try {
-      expect([...tasks.keys()]).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'daily-report']);
+      expect([...tasks.keys()]).toEqual(['sla-check', 'critical-reminder', 'pending-reminder', 'resolved-close', 'daily-report', 'sent-bodies']);
       expect(tasks.get('daily-report')!.getPattern()).toBe('0 7 * * *');
     } finally {
       await s.stop();

@@ -19,7 +19,7 @@ import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
-import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims } from '../../src/db/repos/outbox.js';
+import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
@@ -157,6 +157,7 @@ describe('query plans on PostgreSQL', () => {
       ['stored files of a batch', () => attachmentsOfOutboxRows(capture, [1, 2, 3])],
       ['claim due rows', () => claimDue(capture, { owner: 'plan', now, until: now, limit: 16, exclude: [1, 2] })],
       ['next due', () => nextDueAt(capture)],
+      ['sent emails past retention with their body (jobs.sentBodies)', () => sentBodiesBefore(capture, now, 500)],
       ['let go of every claim (start)', () => releaseClaims(capture, null)],
       ['let go of its own claims (stop)', () => releaseClaims(capture, 'plan')],
       ['oldest queued', () => oldestQueued(capture)],

@@ -19,7 +19,7 @@ import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
-import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, releaseClaims } from '../../src/db/repos/outbox.js';
+import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
 import { listQuarantine, primaryReceipt, receiptById, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
@@ -67,6 +67,9 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   // (h8 replaced the read of due rows by a claim in one statement.)
   { name: 'outbox: claim due rows', run: (db) => claimDue(db, { owner: 'plans', now: '2026-03-02T10:00:00.000Z', until: '2026-03-02T10:05:00.000Z', limit: 16, exclude: [1, 2] }) },
   { name: 'outbox: next due time', run: (db) => nextDueAt(db) },
+  // The retention job (jobs.sentBodies): the partial index of sent rows that still have a body (0020).
+  { name: 'outbox: sent emails past retention with their body', run: (db) => sentBodiesBefore(db, '2026-03-02T10:00:00.000Z', 500) },
+  { name: 'outbox: drop the bodies of sent emails', run: (db) => dropSentBodies(db, [1, 2, 3], '2026-03-02T10:00:00.000Z') },
   // The worker's start (every claim) and stop (its own): found by the partial index of held rows.
   { name: 'outbox: let go of every claim (start)', run: (db) => releaseClaims(db, null) },
   { name: 'outbox: let go of its own claims (stop)', run: (db) => releaseClaims(db, 'plans') },

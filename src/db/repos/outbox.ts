@@ -1,4 +1,4 @@
-import type { Kysely, UpdateQueryBuilder, UpdateResult } from 'kysely';
+import { sql, type Kysely, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
 import { lockKey, skipLocked } from '../dialect.js';
 import { insertReturningId, runPrepared } from '../prepared.js';
 import type { Database, NewOutbox, OutboxRow, OutboxStatus } from '../schema.js';
@@ -267,9 +267,41 @@ export async function listOutbox(db: Q, o: { statuses: readonly OutboxStatus[]; 
       'o.last_attempt_at',
       'o.queued_at',
       'o.pending_rcpt_json',
+      'o.body_dropped_at',
     ]);
   if (o.statuses.length > 0) q = q.where('o.status', 'in', [...o.statuses]);
   return q.orderBy('o.id', 'desc').limit(o.limit).execute();
+}
+
+/**
+ * Sent emails that still have their rendered body and were sent before `before`: the oldest
+ * `limit` ids (jobs.sentBodies). Index outbox_sent_bodies (0020): partial on these rows alone,
+ * which the literal status in the query lets SQLite and PostgreSQL use.
+ */
+export async function sentBodiesBefore(db: Q, before: string, limit: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('outbox')
+    .select('id')
+    .where(sql<boolean>`status = 'sent'`)
+    .where('body_dropped_at', 'is', null)
+    .where('sent_at', '<', before)
+    .orderBy('sent_at')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Empty the rendered text and HTML of these sent emails, keeping the row (recipients, Message-ID, status, times); how many. */
+export async function dropSentBodies(db: Q, ids: readonly number[], at: string): Promise<number> {
+  if (ids.length === 0) return 0;
+  const res = await db
+    .updateTable('outbox')
+    .set({ text: '', html: '', body_dropped_at: at })
+    .where('id', 'in', [...ids])
+    .where('status', '=', 'sent')
+    .where('body_dropped_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
 }
 
 /** Put a failed (or waiting) row back in the queue, due now and counting its age from now. */

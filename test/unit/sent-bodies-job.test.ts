@@ -1,0 +1,70 @@
+import { afterEach, expect, it } from 'vitest';
+import { createJobScheduler } from '../../src/jobs/scheduler.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport } from '../../src/mail-out/transport.js';
+import { listOutboxRows } from '../../src/mail-out/outbox-admin.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+
+/**
+ * Retention of sent emails' rendered bodies (jobs.sentBodies, src/jobs/sent-bodies.ts): after
+ * keepDays the outbox's text and HTML of a sent email are emptied and body_dropped_at says when;
+ * the row stays, so a reply to that email still threads by its Message-ID, and the case's thread
+ * keeps its own copy of the email. Emails not sent (queued, failed) and younger ones keep theirs.
+ */
+let env: TestEnv;
+afterEach(async () => {
+  await env?.close();
+});
+
+it('drops the bodies of emails sent more than keepDays ago, keeps the rows; a reply to such an email still threads into its case', async () => {
+  env = await testEnv({ autoReply: { minIntervalSeconds: 0 }, jobs: { sentBodies: { keepDays: 40 } } });
+  const transport = createTransport(env.resolved);
+  const worker = new OutboxWorker(env.ctx, transport);
+  const first = await env.ingest(eml({ from: 'Jane <jane@customer.example>', subject: 'Printer on fire', messageId: 'jane-1@customer.example' }));
+  if (first.kind !== 'stored') throw new Error(first.kind);
+  await worker.drain();
+  // 31 days later: one more case, its emails sent now; and one email that is not sent (failed).
+  env.clock.advance(31 * 86_400_000);
+  await env.ingest(eml({ from: 'Joe <joe@customer.example>', subject: 'Toner empty', messageId: 'joe-1@customer.example' }));
+  await worker.drain();
+  await env.ingest(eml({ from: 'Ann <ann@customer.example>', subject: 'Paper jam', messageId: 'ann-1@customer.example' }));
+  await env.ctx.db.updateTable('outbox').set({ status: 'failed', last_error: 'test' }).where('status', '=', 'queued').execute();
+  env.clock.advance(31 * 86_400_000 - 60_000);
+  await worker.stop();
+  transport.close();
+
+  const before = await env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+  const janes = before.filter((r) => r.case_id === first.caseId);
+  expect(janes.map((r) => r.status)).toEqual(janes.map(() => 'sent'));
+  expect(janes.length).toBeGreaterThanOrEqual(1);
+  const result = await createJobScheduler(env.ctx).run('sent-bodies', 'manual');
+  expect(result).toEqual({ processed: janes.length, sent: 0 });
+
+  const after = await env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+  for (const [i, row] of after.entries()) {
+    const was = before[i]!;
+    if (was.case_id === first.caseId) {
+      // Jane's emails: sent 62 days ago (keepDays 40) — bodies gone, everything else as it was.
+      expect(row).toEqual({ ...was, text: '', html: '', body_dropped_at: env.clock.now().toISOString() });
+    } else {
+      // Joe's (sent 31 days ago, less one minute) and Ann's (failed): untouched.
+      expect(row).toEqual(was);
+      expect(row.text).not.toBe('');
+    }
+  }
+  // `outbox list` shows when a body was dropped.
+  const listed = await listOutboxRows(env.ctx, ['sent'], 50);
+  expect(listed.filter((r) => r.body_dropped_at !== null).map((r) => r.id).sort()).toEqual(janes.map((r) => r.id).sort());
+  // The case thread's copy of Jane's confirmation is still there (`case show`, the case page).
+  const confirmation = janes.find((r) => r.kind === 'confirmation')!;
+  const entry = await env.ctx.db.selectFrom('messages').select(['visible_text', 'sent_at']).where('outbox_id', '=', confirmation.id).executeTakeFirstOrThrow();
+  expect(entry.visible_text).not.toBe('');
+  expect(entry.sent_at).not.toBeNull();
+
+  // Jane answers the confirmation (only its Message-ID in In-Reply-To): the same case.
+  const reply = await env.ingest(eml({ from: 'Jane <jane@customer.example>', subject: 'Re: something else entirely', messageId: 'jane-2@customer.example', inReplyTo: confirmation.message_id, references: `<${confirmation.message_id}>` }));
+  expect(reply).toMatchObject({ kind: 'stored', caseId: first.caseId });
+
+  // A second run finds nothing left to drop.
+  expect(await createJobScheduler(env.ctx).run('sent-bodies', 'manual')).toEqual({ processed: 0, sent: 0 });
+});
