@@ -2,7 +2,7 @@ import type { AppContext } from '../context.js';
 import type { Config } from '../config/schema.js';
 import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-health.js';
 import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
-import { allTransportHealth, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
+import { allTransportHealth, heldSenderAddresses, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
 import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './disk-space.js';
 
 /**
@@ -83,13 +83,14 @@ export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
   }
   if (refused !== null) return { disk, databaseError: refused, mailboxes: [], transport: null, senders: [], outbox: null };
   const rows = new Map((await allMailboxHealth(ctx.db)).map((r) => [r.mailbox, r]));
+  const senders = await senderHealth(ctx.db);
   return {
     disk,
     databaseError: null,
     mailboxes: ctx.config.mailboxes.filter((m) => m.imap !== undefined).map((m) => ({ name: m.name, row: rows.get(m.name) ?? null })),
     transport: (await allTransportHealth(ctx.db))[0] ?? null,
-    senders: await senderHealth(ctx.db),
-    outbox: await outboxDepth(ctx.db),
+    senders,
+    outbox: await outboxDepth(ctx.db, heldSenderAddresses(senders)),
   };
 }
 
@@ -142,7 +143,7 @@ export function assessHealth(config: Config, facts: HealthFacts, now: Date): Hea
     checks.push({
       name: 'outbox',
       ok: !stuck,
-      detail: stuck ? `an email has been due since ${o.nextDueAt} (${overdue} s) and is not sent; ${o.queued} queued` : `${o.queued} queued, ${o.failed} failed`,
+      detail: `${stuck ? `an email has been due since ${o.nextDueAt} (${overdue} s) and is not sent; ${o.queued} queued` : `${o.queued} queued, ${o.failed} failed`}${o.held > 0 ? ` (${o.held} held: their sender is refused by the relay, see the sender: check)` : ''}`,
     });
   }
   return { healthy: checks.every((c) => c.ok), checks };

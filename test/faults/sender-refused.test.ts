@@ -5,6 +5,7 @@ import { MimeThread } from '../../src/mime/mime-thread.js';
 import { compiledMimeWorker } from '../helpers/mime-worker.js';
 import { createTransport } from '../../src/mail-out/transport.js';
 import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
+import { retryOutbox } from '../../src/mail-out/outbox-admin.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
@@ -73,7 +74,15 @@ it('one mailbox\'s sender refused at MAIL FROM: its emails held (not failed), th
   expect(health.checks.find((c) => c.name === 'sender:billing@example.com')).toMatchObject({ ok: false, detail: expect.stringMatching(/refuses this sender at MAIL FROM/) });
   // The transport itself works: its own check is fine.
   expect(health.checks.find((c) => c.name === 'outgoing')).toMatchObject({ ok: true });
+  // Held on purpose, not stuck: an hour on, the outbox check names the held emails and stays fine.
+  const later = assessHealth(env.ctx.config, await gatherHealthFacts(env.ctx), new Date(env.ctx.clock.now().getTime() + 3_600_000));
+  expect(later.checks.find((c) => c.name === 'outbox')).toMatchObject({ ok: true, detail: '2 queued, 0 failed (2 held: their sender is refused by the relay, see the sender: check)' });
   expect(worker!.paused).toBe(false);
+  // An admin who tries `casegate outbox retry` on one is told why it waits, not that it is due.
+  const annRow = await env.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'confirmation').where('to_address', '=', 'ann@customer.example').executeTakeFirstOrThrow();
+  expect(await retryOutbox(env.ctx, [annRow.id], 'cli')).toEqual([
+    { id: annRow.id, ok: false, status: 'queued', message: expect.stringMatching(/^email #\d+ is held: the relay refuses its sender billing@example\.com \(casegate status, check sender:billing@example\.com\)/) },
+  ]);
 
   // While still refused: a probe now and then, ONE email each time, and no second alert.
   const tried = sink.mailFroms.get('billing@example.com') ?? 0;

@@ -35,12 +35,17 @@ export interface OutboxDepth {
   readonly failed: number;
   /** queued_at (else created_at) of the queued email waiting longest. */
   readonly oldestQueuedAt: string | null;
-  /** Earliest next_attempt_at of a queued email (due emails not being sent mean a stuck outbox). */
+  /** Earliest next_attempt_at of a queued email not held (due emails not being sent mean a stuck outbox). */
   readonly nextDueAt: string | null;
+  /** Queued emails of senders the relay refuses (held on purpose, not stuck: sender-holds.ts). */
+  readonly held: number;
 }
 
-/** Queued and failed emails (index outbox_due), the oldest queued one (outbox_queued). */
-export async function outboxDepth(db: Q): Promise<OutboxDepth> {
+/**
+ * Queued and failed emails (index outbox_due), the oldest queued one (outbox_queued). `held`: the
+ * From addresses (lower-case) whose emails are held — counted apart, and not due for the stuck check.
+ */
+export async function outboxDepth(db: Q, held: readonly string[] = []): Promise<OutboxDepth> {
   const counts = await db
     .selectFrom('outbox')
     .select(['status', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.min('next_attempt_at').as('next_due')])
@@ -56,11 +61,24 @@ export async function outboxDepth(db: Q): Promise<OutboxDepth> {
     .limit(1)
     .executeTakeFirst();
   const queued = counts.find((c) => c.status === 'queued');
+  let nextDueAt = queued?.next_due ?? null;
+  let heldCount = 0;
+  if (held.length > 0 && queued !== undefined) {
+    const rest = await db
+      .selectFrom('outbox')
+      .select([(eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.min('next_attempt_at').as('next_due')])
+      .where('status', '=', 'queued')
+      .where((w) => w.fn('lower', ['from_address']), 'not in', [...held])
+      .executeTakeFirst();
+    nextDueAt = rest?.next_due ?? null;
+    heldCount = Number(queued.n) - Number(rest?.n ?? 0);
+  }
   return {
     queued: Number(queued?.n ?? 0),
     failed: Number(counts.find((c) => c.status === 'failed')?.n ?? 0),
     oldestQueuedAt: oldest?.queued_at ?? null,
-    nextDueAt: queued?.next_due ?? null,
+    nextDueAt,
+    held: heldCount,
   };
 }
 

@@ -32,6 +32,11 @@ export async function allTransportHealth(db: Q): Promise<TransportHealthRow[]> {
 }
 
 /** The rows of senders the relay refused (held or alerted; `state` 'paused' while held). */
+/** The From addresses (lower-case) whose emails are held: their sender row is paused (mail-out/sender-holds.ts). */
+export function heldSenderAddresses(rows: readonly TransportHealthRow[]): string[] {
+  return rows.filter((h) => h.state === 'paused' && h.transport.startsWith(SENDER_KEY_PREFIX)).map((h) => h.transport.slice(SENDER_KEY_PREFIX.length).toLowerCase());
+}
+
 export async function senderHealth(db: Q): Promise<TransportHealthRow[]> {
   return db.selectFrom('transport_health').selectAll().where('transport', 'like', `${SENDER_KEY_PREFIX}%`).orderBy('transport').execute();
 }
