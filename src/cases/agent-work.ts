@@ -10,6 +10,7 @@ import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.j
 import { assignCase } from './assignment.js';
 import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
 import { escalateCase, lastCustomerMessage } from './escalation.js';
+import { NO_FILES } from './customer-files.js';
 import { isEnded, recordAgentResponse, recordTeamUpdate, setPriority, setStatus, type StatusChange } from './lifecycle.js';
 import { priorityScheme } from './priority.js';
 import { moveCase, moveRefusal } from './queue-move.js';
@@ -173,7 +174,8 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
         const told = await notifyAgents(trx, ctx, c, {
           event: 'call-request',
           call: { when: cmd.when, by: actor.by },
-          message: { from: last?.from ?? '', at: last?.at ?? '', visibleText: last?.visibleText ?? '', attachments: [], forged: last?.forged ?? false },
+          // The call is the news, not the customer's files again.
+          message: { from: last?.from ?? '', at: last?.at ?? '', visibleText: last?.visibleText ?? '', forged: last?.forged ?? false, ...NO_FILES },
           skip: actor.address !== null ? [actor.address] : [],
         });
         done.push(`call requested${cmd.when !== '' ? ` (${cmd.when})` : ''}, tagged call${told.length > 0 ? `; ${told.join(', ')} notified` : ''}`);

@@ -8,7 +8,8 @@ import { lastHumanMessage } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail, queueStaffEmail, requesterOf, type Recipient } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
-import { lastCustomerMessage } from './escalation.js';
+import { lastCustomerMessage, NO_MESSAGE } from './escalation.js';
+import { withoutFiles } from './customer-files.js';
 import { findAgent, ownerName, queueSettings } from './staff.js';
 
 /**
@@ -94,14 +95,15 @@ export async function assignCase(trx: Transaction<Database>, ctx: AppContext, ca
   const mailbox = ctx.mailboxes.ofCase(caseRow);
   const requester: Recipient = requesterOf(caseRow);
   if (o.notifyOwner !== false) {
+    const [lastMessage, files] = withoutFiles((await lastCustomerMessage(trx, ctx, caseId)) ?? NO_MESSAGE);
     await queueStaffEmail(trx, ctx, caseRow, 'assignment', { address: agent.address, name: agent.name }, {
       owner: { name: agent.name },
       previousOwner: { name: previousName },
       assignedBy: o.by,
       note: o.note ?? '',
-      // The owner sees what the customer wrote (for a new case: the mail that opened it).
-      lastMessage: (await lastCustomerMessage(trx, ctx, caseId)) ?? { from: '', at: '', visibleText: '', forged: false },
-    });
+      // The owner sees what the customer wrote (for a new case: the mail that opened it), with its files.
+      lastMessage,
+    }, files);
   }
   let summary = `case ${caseRow.number} assigned to ${agent.name}${previous !== null ? ` (was ${previousName || previous})` : ''}`;
   if (previous !== null) {

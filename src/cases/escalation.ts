@@ -5,6 +5,7 @@ import { addEvent } from '../db/repos/events.js';
 import { lastEventWithTrigger, lastStaffEvent, recentHumanMessages } from '../db/repos/thread-history.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { commonData, queueEmail, queueStaffEmail, type Recipient } from '../mail-out/compose.js';
+import { messageFiles, NO_FILES, withoutFiles, type MessageFiles } from './customer-files.js';
 import { TransientError } from '../pipeline/types.js';
 import { attentionAddresses, isStaff, ownerName, tierAddresses } from './staff.js';
 
@@ -26,7 +27,8 @@ export type EscalationTarget = { readonly level: number } | { readonly atLeast: 
 
 export const MAX_LEVEL = 3;
 
-export interface LastMessage {
+/** A customer's message as staff mail shows it, with its files (customer-files.ts). */
+export interface LastMessage extends MessageFiles {
   readonly from: string;
   readonly at: string;
   readonly visibleText: string;
@@ -136,12 +138,13 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   for (const a of attentionAddresses(ctx.config, caseRow.queue, caseRow.owner)) {
     if (!alerted.includes(a.address) && !byThem(a.address)) alerted.push(a.address);
   }
+  const [lastMessage, files] = withoutFiles(o.lastMessage ?? NO_MESSAGE);
   for (const address of alerted) {
     await queueStaffEmail(trx, ctx, caseRow, 'escalation-alert', { address, name: '' }, {
       escalation: { level: to, reason: o.reason, by: o.by, at: now },
       owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
-      lastMessage: o.lastMessage ?? { from: '', at: '', visibleText: '', forged: false },
-    });
+      lastMessage,
+    }, files);
   }
 
   let acknowledged = false;
@@ -189,10 +192,13 @@ export async function staffLoweredSince(db: Kysely<Database>, ctx: Pick<AppConte
 }
 
 /** The customer's newest message on the case (not staff, not automated), for the leads' alert: its visible text as stored (a forward included, as in the agents' notification). */
-export async function lastCustomerMessage(db: Kysely<Database>, ctx: Pick<AppContext, 'config'>, caseId: number): Promise<LastMessage | null> {
+export async function lastCustomerMessage(db: Kysely<Database>, ctx: Pick<AppContext, 'config' | 'blobs'>, caseId: number): Promise<LastMessage | null> {
   for (const m of await recentHumanMessages(db, caseId, 20)) {
     if (isStaff(ctx.config, m.from_address)) continue;
-    return { from: m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address, at: m.created_at, visibleText: m.visible_text, forged: m.sender_auth === 'fail' };
+    return { from: m.from_name !== '' ? `${m.from_name} <${m.from_address}>` : m.from_address, at: m.created_at, visibleText: m.visible_text, forged: m.sender_auth === 'fail', ...(await messageFiles(db, ctx, m.id)) };
   }
   return null;
 }
+
+/** No customer message (a case opened by an agent): every field empty. */
+export const NO_MESSAGE: LastMessage = { from: '', at: '', visibleText: '', forged: false, ...NO_FILES };

@@ -87,7 +87,7 @@ export async function moveCase(trx: Transaction<Database>, ctx: AppContext, case
     caseRow = await autoAssign(trx, ctx, caseRow);
     if (caseRow.owner === null) {
       const last = await lastCustomerMessage(trx, ctx, caseId);
-      if (last !== null) await notifyAgents(trx, ctx, caseRow, { event: 'new-case', message: { ...last, attachments: [] } });
+      if (last !== null) await notifyAgents(trx, ctx, caseRow, { event: 'new-case', message: last });
     }
   }
   return {

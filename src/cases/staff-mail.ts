@@ -5,6 +5,7 @@ import { queuedSince } from '../db/repos/agent-work.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { queueStaffEmail } from '../mail-out/compose.js';
 import { COMMAND_SYNTAX } from './agent-commands.js';
+import { withoutFiles, type MessageFiles } from './customer-files.js';
 import { attentionAddresses, ownerName } from './staff.js';
 
 /**
@@ -21,11 +22,10 @@ export interface FloodNote {
   readonly suppressed: number;
 }
 
-export interface NotifiedMessage {
+export interface NotifiedMessage extends MessageFiles {
   readonly from: string;
   readonly at: string;
   readonly visibleText: string;
-  readonly attachments: readonly string[];
   /** Its From failed the sender check (DMARC fail): it may not come from that address. */
   readonly forged: boolean;
 }
@@ -41,14 +41,15 @@ export async function notifyAgents(
   o: { readonly event: AgentEvent; readonly message: NotifiedMessage; readonly call?: { readonly when: string; readonly by: string }; readonly flood?: FloodNote; readonly skip?: readonly string[] },
 ): Promise<string[]> {
   const to = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).filter((r) => !(o.skip ?? []).includes(r.address));
+  const [message, files] = withoutFiles(o.message);
   for (const r of to) {
     await queueStaffEmail(trx, ctx, caseRow, 'agent-notification', r, {
       event: o.event,
       owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
       call: o.call ?? { when: '', by: '' },
       flood: o.flood ?? { sender: '', limit: 0, suppressed: 0 },
-      message: o.message,
-    });
+      message,
+    }, files);
   }
   if (to.length === 0) ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, event: o.event }, 'no agent to notify (no owner, no available agent in the queue)');
   return to.map((r) => r.address);

@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import { listCases } from '../db/repos/cases.js';
 import { caseDetail } from '../views.js';
 import { caseCommand, caseNumberArg, positiveInt } from './case-args.js';
+import { registerCaseFileCommands } from './case-files.js';
 import { registerCaseWorkCommands } from './case-work.js';
 import { formatCaseDetail, formatCaseList } from './case-views.js';
 import { print } from './shared.js';
@@ -115,6 +116,7 @@ export function registerCaseCommands(program: Command): void {
         print(detail, opts.json === true, () => formatCaseDetail(detail, (a) => ownerNameAnywhere(ctx.config, a), opts.full === true));
       }, READ_ONLY);
     });
+  registerCaseFileCommands(cases);
   registerCaseWorkCommands(cases);
 }
 

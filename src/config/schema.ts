@@ -297,6 +297,14 @@ export const configSchema = z
         notifyPerSenderPerHour: z.number().int().nonnegative().default(10),
         /** The first agent who answers an unowned case becomes its owner. */
         takeUnownedOnReply: z.boolean().default(true),
+        /**
+         * Staff mail that shows a customer's message (agent-notification, escalation-alert,
+         * assignment) carries that message's files up to this many bytes in total; files that do not
+         * fit are listed with their size and the `casegate cases files` command that saves them.
+         * 0 = never attach. Default 7 MiB: about 9.6 MB once base64-encoded, under the 10 MB message
+         * limit many servers keep (Postfix's default message_size_limit).
+         */
+        attachFilesMaxBytes: z.number().int().nonnegative().default(7 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

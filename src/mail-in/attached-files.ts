@@ -31,7 +31,7 @@ export function isAttachedFile(a: Pick<StoredAttachment, 'contentType' | 'dispos
 const SIGNATURES: ReadonlySet<string> = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature', 'application/pgp-signature']);
 
 /** Content-IDs the HTML refers to ("cid:logo@x" in src, background, CSS url()), lower-cased. */
-function cidReferences(html: string): Set<string> {
+export function cidReferences(html: string): Set<string> {
   const out = new Set<string>();
   for (const m of html.matchAll(/cid:([^\s"'()<>]+)/gi)) {
     const id = m[1]!;

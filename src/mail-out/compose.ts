@@ -86,13 +86,22 @@ export type StaffCaseData = ReturnType<typeof staffCaseData>;
  * …): from the case's mailbox, generated (Auto-Submitted), outside the customer's thread, with the
  * case's staff data and `data`. Its Message-ID is bound to the recipient (queueEmail).
  */
-export async function queueStaffEmail<N extends TemplateName>(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, kind: N, to: Recipient, data: Omit<TemplateDataMap[N], keyof StaffCaseData>): Promise<number> {
+export async function queueStaffEmail<N extends TemplateName>(
+  trx: Transaction<Database>,
+  ctx: AppContext,
+  caseRow: CaseRow,
+  kind: N,
+  to: Recipient,
+  data: Omit<TemplateDataMap[N], keyof StaffCaseData>,
+  /** A customer's files the email carries (cases/customer-files.ts): staff mail only. */
+  files: readonly OutgoingAttachment[] = [],
+): Promise<number> {
   const mailbox = ctx.mailboxes.ofCase(caseRow);
   const full = { ...staffCaseData(ctx, caseRow, mailbox), ...data } as unknown as TemplateDataMap[N];
   // One conversation per case in the recipient's mail client (Thunderbird, Apple Mail: by
   // References): under the staff mail this address already got about the case.
   const earlier = await staffMailThread(trx, caseRow.id, to.address, staffTemplateNames);
-  return queueEmail(trx, ctx, { caseRow, mailbox, kind, to, autoReply: false, generated: true, inReplyTo: earlier?.last ?? null, references: earlier !== undefined && earlier.first !== earlier.last ? [earlier.first] : [], data: full });
+  return queueEmail(trx, ctx, { caseRow, mailbox, kind, to, autoReply: false, generated: true, inReplyTo: earlier?.last ?? null, references: earlier !== undefined && earlier.first !== earlier.last ? [earlier.first] : [], data: full, attachments: files });
 }
 
 export interface QueueEmail<N extends TemplateName> {

@@ -10,7 +10,8 @@ import type { AppContext } from '../context.js';
 import { statusLabel } from '../cases/lifecycle.js';
 import { mintMessageId } from '../cases/thread-token.js';
 import { caseByNumber } from '../db/repos/cases.js';
-import { attachmentsOfMessages, messagesOfCase } from '../db/repos/messages.js';
+import { messagesOfCase } from '../db/repos/messages.js';
+import { messageFiles } from '../cases/customer-files.js';
 import type { CaseRow, MessageRow } from '../db/schema.js';
 import { oneLine } from '../mail-in/header-values.js';
 import { MailboxDirectory } from '../mailboxes.js';
@@ -119,6 +120,12 @@ function kindSpecificConfig(kind: TemplateName, config: Config, target: PreviewT
   }
 }
 
+/** What staff mail would say about a message's files (its names; those it would not carry, with their commands). */
+async function filesShown(ctx: AppContext, messageRowId: number): Promise<Json> {
+  const f = await messageFiles(ctx.db, ctx, messageRowId);
+  return { attachments: [...f.attachments], notAttached: f.notAttached.map((n) => ({ name: n.name, size: n.size, command: n.command })) };
+}
+
 export interface CaseData<N extends TemplateName> {
   readonly caseRow: CaseRow;
   readonly data: TemplateDataMap[N];
@@ -169,7 +176,7 @@ export async function caseDataFor<N extends TemplateName>(
     case 'escalation-alert':
       over.escalation = { level: Math.max(1, caseRow.escalation_level) };
       over.owner = { name: ownerName };
-      if (last !== undefined) over.lastMessage = { from: from(last), at: last.sent_at ?? last.created_at, visibleText: last.visible_text };
+      if (last !== undefined) over.lastMessage = { from: from(last), at: last.sent_at ?? last.created_at, visibleText: last.visible_text, ...(await filesShown(ctx, last.id)) };
       break;
     case 'sla-warning':
     case 'sla-breach':
@@ -179,9 +186,8 @@ export async function caseDataFor<N extends TemplateName>(
     case 'agent-notification':
       over.owner = { name: ownerName };
       if (last !== undefined) {
-        const attachments = await attachmentsOfMessages(ctx.db, [last.id]);
         over.event = inbound.length > 1 ? 'customer-reply' : 'new-case';
-        over.message = { from: from(last), at: last.sent_at ?? last.created_at, visibleText: last.visible_text, attachments: attachments.map((a) => a.filename) };
+        over.message = { from: from(last), at: last.sent_at ?? last.created_at, visibleText: last.visible_text, ...(await filesShown(ctx, last.id)) };
       }
       break;
     case 'assignment':

@@ -165,9 +165,10 @@ describe('attachment file names', () => {
     const parts = names.flatMap((n) => ['--x', `Content-Type: application/octet-stream; name="${n}"`, `Content-Disposition: attachment; filename="${n}"`, 'Content-Transfer-Encoding: base64', '', 'SGVsbG8=']);
     return eml({ subject: 'files', body: '' }).replace('Content-Type: text/plain; charset=utf-8\r\n\r\n', ['Content-Type: multipart/mixed; boundary=x', '', '--x', 'Content-Type: text/plain; charset=utf-8', '', 'files attached', ...parts, '--x--', ''].join('\r\n'));
   }
+  /** The names stored with the customer's message (the agents' notification carries copies of its files). */
   async function names(raw: string): Promise<string[]> {
     const caseId = await stored(raw);
-    const rows = await env.ctx.db.selectFrom('attachments').innerJoin('messages', 'messages.id', 'attachments.message_row_id').select('attachments.filename').where('messages.case_id', '=', caseId).orderBy('attachments.id').execute();
+    const rows = await env.ctx.db.selectFrom('attachments').innerJoin('messages', 'messages.id', 'attachments.message_row_id').select('attachments.filename').where('messages.case_id', '=', caseId).where('messages.direction', '=', 'in').orderBy('attachments.id').execute();
     return rows.map((r) => r.filename);
   }
 

@@ -83,3 +83,33 @@ export async function attachmentsOfMessages(db: Q, messageRowIds: readonly numbe
   // Message by message (the index order), each message's attachments in the order they were stored.
   return db.selectFrom('attachments').selectAll().where('message_row_id', 'in', [...messageRowIds]).orderBy('message_row_id').orderBy('id').execute();
 }
+
+/** A stored file with the message it came with (`casegate cases files`, files for staff mail). */
+export interface MessageFileRow extends AttachmentRow {
+  readonly case_id: number;
+  readonly case_number: number;
+  readonly direction: string;
+  readonly internal: number;
+  readonly from_address: string;
+  readonly from_name: string;
+  readonly created_at: string;
+  /** The message's HTML: which Content-IDs it shows (an embedded logo is no attached file). */
+  readonly html: string | null;
+}
+
+/**
+ * The files of a case's messages (or of one message), in the order they were stored. The copies
+ * that staff mail carried (outgoing internal messages: notifications, alerts) are left out: they are
+ * the customer's files again, listed with the message that brought them.
+ */
+export async function storedFiles(db: Q, of: { readonly caseId: number } | { readonly messageRowId: number }): Promise<MessageFileRow[]> {
+  let q = db
+    .selectFrom('attachments')
+    .innerJoin('messages', 'messages.id', 'attachments.message_row_id')
+    .innerJoin('cases', 'cases.id', 'messages.case_id')
+    .selectAll('attachments')
+    .select(['messages.case_id', 'cases.number as case_number', 'messages.direction', 'messages.internal', 'messages.from_address', 'messages.from_name', 'messages.created_at', 'messages.html'])
+    .where((eb) => eb.or([eb('messages.direction', '!=', 'out'), eb('messages.internal', '=', 0)]));
+  q = 'caseId' in of ? q.where('messages.case_id', '=', of.caseId) : q.where('messages.id', '=', of.messageRowId);
+  return q.orderBy('attachments.id').execute();
+}

@@ -10,6 +10,15 @@ const reopenDays = num('Days in which a reply reopens the case (cases.reopenWind
 const bug = obj('A bug report (#bug): when a fix is expected.', {
   timeline: str('immediately, weeks, months or not-foreseeable; empty (as in the sample) when the email is not about a bug. The shipped wording differs per class.', ''),
 });
+const filesNotAttached = list(
+  'Its files this email does not carry (over agentMail.attachFilesMaxBytes in total, or missing from the store): each with its size and the command that saves it.',
+  obj('One file.', {
+    name: str('The file name.', 'recording.mp4'),
+    size: str('Its size in words.', '48.2 MB'),
+    command: str('The CLI command that saves it into the current directory.', 'casegate cases files 10042 --id 7 --save .'),
+  }),
+  [{ name: 'recording.mp4', size: '48.2 MB', command: 'casegate cases files 10042 --id 7 --save .' }],
+);
 const lastCustomerMessage = (description: string) =>
   obj(description, {
     from: str('Sender as "Name <address>".', 'Jane Doe <jane@example.org>'),
@@ -19,6 +28,8 @@ const lastCustomerMessage = (description: string) =>
       'Still no luck. Now my colleagues cannot log in either.',
     ),
     forged: bool('True when its From failed the sender check (security.senderAuth: DMARC fail): it may not come from that address at all. Say so; the shipped templates warn.', false),
+    attachments: list('File names of the files it carried (not the pictures its HTML shows); the email carries them as attachments, but for those in notAttached.', str('One file name.', 'error-log.txt'), ['error-log.txt']),
+    notAttached: filesNotAttached,
   });
 
 export const caseEmailKinds = {
@@ -178,15 +189,7 @@ export const caseEmailKinds = {
         at: str('When, ISO 8601; use {{formatDate escalation.at}}.', '2025-03-14T11:02:10Z'),
       }),
       owner,
-      lastMessage: obj('The customer’s latest message on the case.', {
-        from: str('Sender as "Name <address>".', 'Jane Doe <jane@example.org>'),
-        at: str('When it arrived, ISO 8601.', '2025-03-14T10:48:31Z'),
-        visibleText: str(
-          'Its new text (quoted history and signature removed); plain text, in HTML use {{paragraphs lastMessage.visibleText}}.',
-          'Still no luck. Now my colleagues cannot log in either.\nThis is urgent: we cannot send invoices.',
-        ),
-        forged: bool('True when its From failed the sender check (security.senderAuth: DMARC fail): it may not come from that address at all. Say so; the shipped templates warn.', false),
-      }),
+      lastMessage: lastCustomerMessage('The customer’s latest message on the case.'),
     },
   },
   'sla-warning': {
@@ -338,7 +341,8 @@ export const caseEmailKinds = {
           'Its new text (quoted history and signature removed); plain text, in HTML use {{paragraphs message.visibleText}}.',
           'Hello,\n\nsince this morning I cannot log in. The page says "Invalid session".\n\nJane',
         ),
-        attachments: list('File names of its attachments.', str('One file name.', 'screenshot.png'), ['screenshot.png']),
+        attachments: list('File names of the files it carried (not the pictures its HTML shows); the email carries them as attachments, but for those in notAttached.', str('One file name.', 'screenshot.png'), ['screenshot.png']),
+        notAttached: filesNotAttached,
         forged: bool('True when its From failed the sender check (security.senderAuth: DMARC fail): it may not come from that address at all. Say so; the shipped templates warn.', false),
       }),
     },

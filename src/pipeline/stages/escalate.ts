@@ -1,4 +1,5 @@
 import { setPriority } from '../../cases/lifecycle.js';
+import { messageFiles } from '../../cases/customer-files.js';
 import { escalateCase, staffLoweredSince, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
 import { priorityScheme } from '../../cases/priority.js';
 import { isParticipant } from '../../db/repos/cases.js';
@@ -68,6 +69,7 @@ export const escalateStage: CommitStage = {
       at: now,
       visibleText: shownTextOf(msg),
       forged: sender.auth === 'fail',
+      ...(await messageFiles(trx, ctx, messageRowId)),
     };
     const common = { lastMessage, inReplyTo: parsed.messageId, references: parsed.references, messageRowId };
 

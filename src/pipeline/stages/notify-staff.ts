@@ -2,7 +2,7 @@ import { caseById } from '../../db/repos/cases.js';
 import { addEvent, senderNotifications } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
 import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
-import { attachedFiles } from '../../mail-in/attached-files.js';
+import { messageFiles } from '../../cases/customer-files.js';
 import { need, type CommitStage } from '../types.js';
 import { shownTextOf } from '../written-text.js';
 
@@ -71,8 +71,9 @@ export const notifyStaffStage: CommitStage = {
         from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
         at,
         visibleText: shownTextOf(msg),
-        // The files the customer attached: not the pictures their HTML shows (a signature logo) or a signature part.
-        attachments: attachedFiles(parsed).map((a) => a.filename),
+        // The files the customer attached (not the pictures their HTML shows, a signature logo, or a
+        // signature part), carried within agentMail.attachFilesMaxBytes.
+        ...(await messageFiles(trx, ctx, messageRowId, { suspectedSpam: msg.notes.spam != null || caseRow.spam === 1 })),
         forged: sender.auth === 'fail',
       },
       ...(flooding ? { flood: { sender: base, limit, suppressed: told.suppressed } } : {}),
