@@ -180,6 +180,11 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
   const inMemory = typeof raw === 'string' ? undefined : raw.data;
   const parser = new MailParser({
     keepDeliveryStatus: true,
+    // A message/rfc822 part marked inline (Apple Mail marks every part inline; nodemailer's default)
+    // is a file like one marked attachment: stored, shown as a forward (attached-messages.ts) and
+    // carried to the agents. Descending into it put its headers into the text, where they read as
+    // quoted history: the visible text cut the forwarded message away, and no file was kept.
+    ignoreEmbedded: true,
     skipTextToHtml: true,
     skipTextLinks: true,
     skipImageLinks: true,

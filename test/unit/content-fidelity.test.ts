@@ -275,15 +275,16 @@ describe('HTML-only mail with a pasted screenshot (a data: image in the HTML)', 
 });
 
 describe('mail forwarded as an attachment (message/rfc822)', () => {
-  const withAttachedMail = (note: string, inner: string): string =>
+  const withAttachedMail = (note: string, inner: string, disposition = 'attachment'): string =>
     eml({ subject: 'Fwd: weird mail', body: '' }).replace(
       'Content-Type: text/plain; charset=utf-8\r\n\r\n',
-      ['Content-Type: multipart/mixed; boundary=x', '', '--x', 'Content-Type: text/plain; charset=utf-8', '', note, '--x', 'Content-Type: message/rfc822', 'Content-Disposition: attachment; filename="weird.eml"', '', inner, '--x--', ''].join('\r\n'),
+      ['Content-Type: multipart/mixed; boundary=x', '', '--x', 'Content-Type: text/plain; charset=utf-8', '', note, '--x', 'Content-Type: message/rfc822', `Content-Disposition: ${disposition}; filename="weird.eml"`, '', inner, '--x--', ''].join('\r\n'),
     );
   const INNER = ['From: Bob Vendor <bob@vendor.example>', 'Date: Sun, 01 Mar 2026 10:00:00 +0000', 'Subject: Your licence expires', 'Content-Type: text/plain; charset=utf-8', '', 'Licence key 4711-ABCD expires tomorrow. We will escalate to legal.'].join('\r\n');
 
-  it('agents see the attached message’s sender, subject and text below the note; it escalates nothing', async () => {
-    const caseId = await stored(withAttachedMail('Is this real? Please check.', INNER));
+  // Apple Mail marks every part inline, a forwarded mail too (so does nodemailer by default).
+  it.each(['attachment', 'inline'])('%s: agents see the attached message’s sender, subject and text below the note, and get the file; it escalates nothing', async (disposition) => {
+    const caseId = await stored(withAttachedMail('Is this real? Please check.', INNER, disposition));
     const [message] = await env.ctx.db.selectFrom('messages').select('visible_text').where('case_id', '=', caseId).execute();
     expect(message?.visible_text).toBe(
       'Is this real? Please check.\n\n---------- Forwarded message ---------\nFrom: Bob Vendor <bob@vendor.example>\nDate: Sun, 01 Mar 2026 10:00:00 +0000\nSubject: Your licence expires\n\nLicence key 4711-ABCD expires tomorrow. We will escalate to legal.',
@@ -291,6 +292,8 @@ describe('mail forwarded as an attachment (message/rfc822)', () => {
     const [notification] = await sent('agent-notification', 'ben@example.com');
     expect(notification?.text).toContain('Licence key 4711-ABCD expires tomorrow.');
     expect(notification?.text).toContain('Attachments: weird.eml');
+    const files = await env.ctx.db.selectFrom('attachments').innerJoin('messages', 'messages.id', 'attachments.message_row_id').select(['attachments.filename', 'attachments.content_type']).where('messages.case_id', '=', caseId).where('messages.direction', '=', 'in').execute();
+    expect(files).toEqual([{ filename: 'weird.eml', content_type: 'message/rfc822' }]);
     expect(await sent('escalation-alert', 'lead@example.com')).toEqual([]);
   });
 });
