@@ -92,8 +92,11 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     for (const l of full ? text : text.slice(0, MESSAGE_LINES)) lines.push(`    ${l}`);
     // Never cut silently: the agent must know there is more of the customer's text.
     if (!full && text.length > MESSAGE_LINES) lines.push(`    … ${text.length - MESSAGE_LINES} more lines (casegate cases show ${c.number} --full)`);
-    for (const a of m.attachments) lines.push(`    📎 ${safeLine(a.filename)} (${safeLine(a.content_type)}, ${a.size} bytes)`);
+    // A file of the case by its id (`cases files N --id ID --save DIR`); staff mail's copies are the customer's files again.
+    const copies = m.direction === 'out' && m.internal === 1;
+    for (const a of m.attachments) lines.push(`    📎 ${safeLine(a.filename)} (${safeLine(a.content_type)}, ${a.size} bytes)${copies ? ' (a copy)' : ` · file ${a.id}`}`);
   }
+  if (d.messages.some((m) => m.attachments.length > 0)) lines.push('', `Files: casegate cases files ${c.number} lists them; --id ID --save DIR saves one, --save DIR all.`);
   lines.push('', 'Events:');
   for (const e of d.events) lines.push(`  ${e.created_at} ${fit(e.type, 22)} ${fit(safeLine(e.actor), 30)} ${safeLine(e.reason)}`);
   if (d.outbox.length > 0) {

@@ -156,6 +156,10 @@ describe('casegate cases files', () => {
     expect(text.code, describeResult(text)).toBe(0);
     expect(text.stdout).toContain(`invoice.pdf (application/pdf, 20 KB)  sha256 ${list[0]!.sha256}`);
     expect(text.stdout).toContain('← ');
+    // cases show names each file by the id these commands take.
+    const show = await cli('cases', 'show', '10001');
+    expect(show.stdout).toContain(`📎 invoice.pdf (application/pdf, ${PDF.length} bytes) · file ${list[0]!.id}`);
+    expect(show.stdout).toContain('Files: casegate cases files 10001 lists them');
   });
 
   it('--save DIR writes every file with its bytes, inside DIR whatever its name; never over an existing file without --force', async () => {
