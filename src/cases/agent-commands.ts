@@ -11,6 +11,7 @@
  *   #call [when]                   #tag <name>
  *   #cc <address> …                #uncc <address> …   (who else gets the case's mail)
  *   #queue <name> [quiet]          move the case to another queue (quiet: the customer is not told of a new From address)
+ *   #files [id …]                  mail me the case's files (all, or these)
  *
  * Everything below the command lines is the agent's text (a reply to the customer, or the note).
  * A known command further down on a line of its own still counts (and is taken out of the text:
@@ -41,6 +42,7 @@ export type AgentCommand =
   | { readonly kind: 'tag'; readonly tag: string; readonly line: string }
   | { readonly kind: 'note'; readonly line: string }
   | { readonly kind: 'cc'; readonly add: boolean; readonly addresses: readonly string[]; readonly line: string }
+  | { readonly kind: 'files'; readonly ids: readonly number[]; readonly line: string }
   | { readonly kind: 'invalid'; readonly line: string; readonly why: string };
 
 export type ValidCommand = Exclude<AgentCommand, { kind: 'invalid' }>;
@@ -63,9 +65,10 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#note', meaning: 'the whole mail is an internal note (never sent to the customer)' },
   { usage: '#cc <address> …', meaning: 'copy these addresses on the case’s mail from now on (they become participants)' },
   { usage: '#uncc <address> …', meaning: 'stop copying these addresses (the requester stays)' },
+  { usage: '#files [id …]', meaning: 'mail me the case’s files (all, or those with these ids from casegate cases files); what does not fit in one email is named with the command that saves it' },
 ];
 
-const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'queue', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc'] as const;
+const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'queue', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc', 'files'] as const;
 
 /** A bare address as an agent types it (angle brackets allowed): lower-cased, or null. */
 const ADDRESS = /^<?([^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\].]+)>?$/u;
@@ -150,6 +153,12 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
       const wrong = words.find((_, i) => addresses[i] === null);
       if (wrong !== undefined) return bad(`"${wrong}" is not an email address`);
       return { kind: 'cc', add: verb === 'cc', addresses: [...new Set(addresses as string[])], line };
+    }
+    case 'files': {
+      const words = args.split(/[\s,;]+/).filter((w) => w !== '');
+      const wrong = words.find((w) => !/^#?\d{1,12}$/.test(w));
+      if (wrong !== undefined) return bad(`"${wrong}" is not a file id: #files, or #files 7 9 (the ids casegate cases files lists)`);
+      return { kind: 'files', ids: [...new Set(words.map((w) => Number(w.replace('#', ''))))], line };
     }
     case 'hold':
       return { kind: 'status', command: 'hold', to: 'on_hold', text: args, line };

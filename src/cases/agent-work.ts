@@ -14,7 +14,7 @@ import { NO_FILES } from './customer-files.js';
 import { isEnded, recordAgentResponse, recordTeamUpdate, setPriority, setStatus, type StatusChange } from './lifecycle.js';
 import { priorityScheme } from './priority.js';
 import { moveCase, moveRefusal } from './queue-move.js';
-import { notifyAgents } from './staff-mail.js';
+import { mailCaseFiles, notifyAgents } from './staff-mail.js';
 import { agentsOf, findAgent, isStaff } from './staff.js';
 
 /**
@@ -194,6 +194,15 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
             done.push(removed ? `${address} no longer copied` : `${address} was not copied`);
           }
         }
+        break;
+      }
+      case 'files': {
+        if (actor.address === null) {
+          done.push(`${cmd.line}: no agent address to mail them to (casegate cases files saves them)`);
+          break;
+        }
+        const c = (await caseById(trx, caseId))!;
+        done.push(await mailCaseFiles(trx, ctx, c, { to: { address: actor.address, name: actor.replyName }, actor: actor.actor, line: cmd.line, ids: cmd.ids, messageRowId: req.messageRowId }));
         break;
       }
       case 'note':

@@ -68,26 +68,61 @@ export function attachedRows<R extends MessageFileRow>(rows: readonly R[]): R[] 
 }
 
 /**
- * The files of one stored message for one staff email: in the order they came, each attached while
- * the email's total stays within agentMail.attachFilesMaxBytes (0: none), the others named with
- * the command that saves them (all of them for suspected spam). A file whose blob is gone is named, not attached: a missing file must
- * not fail the whole email (the outbox checks every attached file's SHA-256 again when it sends).
+ * The files of one stored message for one staff email: attached while the email's total stays
+ * within agentMail.attachFilesMaxBytes (withinBudget), the others named with the command that
+ * saves them (all of them for suspected spam).
  */
 export async function messageFiles(db: Kysely<Database>, ctx: Pick<AppContext, 'config' | 'blobs'>, messageRowId: number, o: { readonly suspectedSpam?: boolean } = {}): Promise<MessageFiles> {
   const rows = attachedRows(await storedFiles(db, { messageRowId }));
   if (rows.length === 0) return NO_FILES;
   // Suspected spam's files (a malware attachment, as often as not) are named, never mailed around.
-  const budget = o.suspectedSpam === true ? 0 : ctx.config.agentMail.attachFilesMaxBytes;
+  const { files, notAttached } = withinBudget(ctx, rows, o.suspectedSpam === true ? 0 : ctx.config.agentMail.attachFilesMaxBytes);
+  return { attachments: rows.map((r) => r.filename), notAttached, files };
+}
+
+/** What `#files` mails an agent: the files it carries (with whose message they came), the others, ids the case does not have. */
+export interface FilesForAgent {
+  readonly attached: readonly { readonly name: string; readonly size: string; readonly from: string }[];
+  readonly notAttached: readonly FileNotAttached[];
+  readonly unknown: readonly string[];
+  readonly files: readonly OutgoingAttachment[];
+}
+
+/**
+ * The case's files an agent asked for (`#files`: all its files as `casegate cases files` lists
+ * them; `#files 7 9`: those), the newest first into the email's budget.
+ */
+export async function filesForAgent(db: Kysely<Database>, ctx: Pick<AppContext, 'config' | 'blobs'>, caseId: number, ids: readonly number[]): Promise<FilesForAgent> {
+  const all = await storedFiles(db, { caseId });
+  const listed = attachedRows(all);
+  const rows = ids.length === 0 ? listed : all.filter((r) => ids.includes(r.id));
+  const { files, notAttached, carried } = withinBudget(ctx, rows, ctx.config.agentMail.attachFilesMaxBytes);
+  const attached = rows.filter((r) => carried.has(r.id)).map((r) => ({ name: r.filename, size: sizeLabel(r.size), from: r.from_name !== '' ? `${r.from_name} <${r.from_address}>` : r.from_address }));
+  return { attached, notAttached, unknown: ids.filter((id) => !rows.some((r) => r.id === id)).map(String), files };
+}
+
+/**
+ * Which rows an email carries within `budget` bytes (0: none) and which it names with the command
+ * that saves them: the newest first (the latest screenshot matters most), in the stored order
+ * after. A file whose blob is gone is named, not attached: a missing file must not fail the whole
+ * email (the outbox checks every attached file's SHA-256 again when it sends).
+ */
+function withinBudget(ctx: Pick<AppContext, 'blobs'>, rows: readonly MessageFileRow[], budget: number): { files: OutgoingAttachment[]; notAttached: FileNotAttached[]; carried: ReadonlySet<number> } {
   let used = 0;
+  const carry = new Set<number>();
+  for (const r of [...rows].reverse()) {
+    if (budget > 0 && used + r.size <= budget && existsSync(ctx.blobs.pathFor(r.sha256))) {
+      used += r.size;
+      carry.add(r.id);
+    }
+  }
   const files: OutgoingAttachment[] = [];
   const notAttached: FileNotAttached[] = [];
   for (const r of rows) {
-    if (budget > 0 && used + r.size <= budget && existsSync(ctx.blobs.pathFor(r.sha256))) {
-      used += r.size;
-      files.push({ filename: r.filename, contentType: r.content_type, size: r.size, sha256: r.sha256, contentId: null, disposition: 'attachment' });
-    } else notAttached.push({ name: r.filename, size: sizeLabel(r.size), command: saveFileCommand(r.case_number, r.id) });
+    if (carry.has(r.id)) files.push({ filename: r.filename, contentType: r.content_type, size: r.size, sha256: r.sha256, contentId: null, disposition: 'attachment' });
+    else notAttached.push({ name: r.filename, size: sizeLabel(r.size), command: saveFileCommand(r.case_number, r.id) });
   }
-  return { attachments: rows.map((r) => r.filename), notAttached, files };
+  return { files, notAttached, carried: carry };
 }
 
 /** A message as template data (without the files it carries) and those files. */

@@ -3,10 +3,10 @@ import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
 import { queuedSince } from '../db/repos/agent-work.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { queueStaffEmail } from '../mail-out/compose.js';
+import { queueStaffEmail, type Recipient } from '../mail-out/compose.js';
 import { COMMAND_SYNTAX } from './agent-commands.js';
-import { withoutFiles, type MessageFiles } from './customer-files.js';
-import { attentionAddresses, ownerName } from './staff.js';
+import { filesForAgent, withoutFiles, type MessageFiles } from './customer-files.js';
+import { attentionAddresses, isStaffOf, ownerName } from './staff.js';
 
 /**
  * Mail to agents about a case: notifications that can be answered (a reply to one answers the
@@ -119,4 +119,18 @@ export async function sendUnprovenNotice(
   });
   ctx.log.info({ caseId: about.id, caseNumber: about.number, address: o.address, storedIn: o.storedIn }, 'mail from a staff address not proven for the case: the address was told');
   return true;
+}
+
+/**
+ * `#files`: mail the case's files (all of them, or the ids asked for) to the agent who asked — a
+ * proven agent of the case's queue (the agent flow decides that), never anyone else — within
+ * agentMail.attachFilesMaxBytes; the rest named with the command that saves them. Returns what was done.
+ */
+export async function mailCaseFiles(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, o: { readonly to: Recipient; readonly actor: string; readonly line: string; readonly ids: readonly number[]; readonly messageRowId: number | null }): Promise<string> {
+  if (!isStaffOf(ctx.config, caseRow.queue, o.to.address)) return `${o.line}: not mailed, ${o.to.address} is no staff of queue ${caseRow.queue}`;
+  const asked = await filesForAgent(trx, ctx, caseRow.id, o.ids);
+  await queueStaffEmail(trx, ctx, caseRow, 'case-files', o.to, { requested: o.line, attached: asked.attached, notAttached: asked.notAttached, unknown: asked.unknown }, asked.files);
+  const summary = `${asked.files.length} file(s) mailed to ${o.to.address}${asked.notAttached.length > 0 ? `, ${asked.notAttached.length} named with their command` : ''}${asked.unknown.length > 0 ? `; no file ${asked.unknown.join(', ')}` : ''}`;
+  await addEvent(trx, { caseId: caseRow.id, messageRowId: o.messageRowId, type: 'files.mailed', actor: o.actor, reason: `${o.line}: ${summary}`, at: ctx.clock.now().toISOString() });
+  return summary;
 }

@@ -140,6 +140,41 @@ describe('staff mail carries the customer’s files', () => {
   });
 });
 
+describe('#files: an agent asks for the case’s files by email', () => {
+  it('answering a notification with #files mails them to that agent only; #files ID one of them; an unknown id is said', async () => {
+    const [note] = sentTo(env.sink, 'anna@example.com');
+    const ask = async (line: string, n: number): Promise<void> => {
+      await env.client().sendMail({ from: 'Anna Agent <anna@example.com>', to: 'support@example.com', subject: `Re: ${note!.parsed.subject}`, text: line, inReplyTo: note!.parsed.messageId!, references: note!.parsed.messageId! });
+      await eventually(() => expect(sentTo(env.sink, 'anna@example.com', /Files of case 10001/)).toHaveLength(n));
+    };
+    const jane = sentTo(env.sink, 'jane@customer.example').length;
+    await ask('#files', 1);
+    const [all] = sentTo(env.sink, 'anna@example.com', /Files of case 10001/);
+    expect(all!.parsed.attachments.find((a) => a.filename === 'invoice.pdf')?.content.equals(PDF)).toBe(true);
+    expect(all!.parsed.attachments.some((a) => a.content.equals(LOGO))).toBe(false);
+    expect(all!.parsed.text).toMatch(/server\.log \(105 KB\): casegate cases files 10001 --id \d+ --save \./);
+    expect(all!.parsed.text).toContain('invoice.pdf (20 KB), from Jane Customer <jane@customer.example>');
+
+    const log = (await filesOf(10001)).find((f) => f.name === 'server.log')!;
+    await ask(`#files ${log.id} 424242`, 2);
+    const one = sentTo(env.sink, 'anna@example.com', /Files of case 10001/)[1]!;
+    // Over the budget even alone: named with its command, never cut.
+    expect(one.parsed.attachments).toEqual([]);
+    expect(one.parsed.text).toContain(`server.log (105 KB): casegate cases files 10001 --id ${log.id} --save .`);
+    expect(one.parsed.text).toContain('Case 10001 has no file 424242');
+    // Nothing of it reached the customer.
+    expect(sentTo(env.sink, 'jane@customer.example')).toHaveLength(jane);
+  });
+
+  it('a customer who writes #files gets nothing: the line is their text', async () => {
+    const before = env.sink.messages.length;
+    await env.client().sendMail({ from: 'Jane Customer <jane@customer.example>', to: 'support@example.com', subject: 'Re: [Case #10001] Invoice is wrong', text: '#files\nsend me everything', inReplyTo: '<jane-1@customer.example>' });
+    await eventually(() => expect(env.sink.messages.length).toBeGreaterThan(before));
+    expect(sentTo(env.sink, 'jane@customer.example', /Files of case/)).toEqual([]);
+    expect(env.sink.messages.slice(before).flatMap((m) => m.parsed.attachments.map((a) => [m.envelopeTo.join(','), a.filename])).filter(([to]) => to!.includes('jane@'))).toEqual([]);
+  });
+});
+
 describe('casegate cases files', () => {
   it('lists the case’s files once (not the copies staff mail carried), with id, name, type, size and SHA-256; --inline adds the logo', async () => {
     const list = await filesOf(10001);

@@ -119,6 +119,8 @@ describe('declarations', () => {
         'case-page',
         'survey-page',
         'web-notice',
+        // An agent's #files: the case's files mailed to them.
+        'case-files',
       ].sort(),
     );
     for (const name of templateNames) {

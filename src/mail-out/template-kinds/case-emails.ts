@@ -364,6 +364,22 @@ export const caseEmailKinds = {
       lastMessage: lastCustomerMessage('The customer’s latest message on the case (for a new case: the one that opened it); all fields empty when there is none.'),
     },
   },
+  'case-files': {
+    description: 'Sent to an agent who asked for a case’s files with #files: the files as attachments, as many as agentMail.attachFilesMaxBytes allows; the others named with the command that saves them.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      requested: str('The command line as the agent wrote it.', '#files'),
+      attached: list(
+        'The files this email carries.',
+        obj('One file.', { name: str('The file name.', 'screenshot.png'), size: str('Its size in words.', '182 KB'), from: str('Whose message brought it, as "Name <address>".', 'Jane Doe <jane@example.org>') }),
+        [{ name: 'screenshot.png', size: '182 KB', from: 'Jane Doe <jane@example.org>' }],
+      ),
+      notAttached: filesNotAttached,
+      unknown: list('Ids the agent asked for that are no file of the case.', str('One id.', '99'), []),
+    },
+  },
   'command-error': {
     description: 'Sent to an agent whose email to a case had an unknown or malformed #command: nothing of that email was done or relayed.',
     audience: 'staff',
