@@ -1,5 +1,5 @@
 import { setPriority } from '../../cases/lifecycle.js';
-import { messageFiles } from '../../cases/customer-files.js';
+import { messageFiles, NO_FILES } from '../../cases/customer-files.js';
 import { escalateCase, staffLoweredSince, type EscalateOptions, type EscalationTarget, type EscalationTrigger, type LastMessage } from '../../cases/escalation.js';
 import { priorityScheme } from '../../cases/priority.js';
 import { isParticipant } from '../../db/repos/cases.js';
@@ -69,7 +69,7 @@ export const escalateStage: CommitStage = {
       at: now,
       visibleText: shownTextOf(msg),
       forged: sender.auth === 'fail',
-      ...(await messageFiles(trx, ctx, messageRowId)),
+      ...(parsed.attachments.length > 0 ? await messageFiles(trx, ctx, messageRowId) : NO_FILES),
     };
     const common = { lastMessage, inReplyTo: parsed.messageId, references: parsed.references, messageRowId };
 

@@ -2,7 +2,7 @@ import { caseById } from '../../db/repos/cases.js';
 import { addEvent, senderNotifications } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
 import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
-import { messageFiles } from '../../cases/customer-files.js';
+import { messageFiles, NO_FILES } from '../../cases/customer-files.js';
 import { need, type CommitStage } from '../types.js';
 import { shownTextOf } from '../written-text.js';
 
@@ -73,7 +73,7 @@ export const notifyStaffStage: CommitStage = {
         visibleText: shownTextOf(msg),
         // The files the customer attached (not the pictures their HTML shows, a signature logo, or a
         // signature part), carried within agentMail.attachFilesMaxBytes.
-        ...(await messageFiles(trx, ctx, messageRowId, { suspectedSpam: msg.notes.spam != null || caseRow.spam === 1 })),
+        ...(parsed.attachments.length > 0 ? await messageFiles(trx, ctx, messageRowId, { suspectedSpam: msg.notes.spam != null || caseRow.spam === 1 }) : NO_FILES),
         forged: sender.auth === 'fail',
       },
       ...(flooding ? { flood: { sender: base, limit, suppressed: told.suppressed } } : {}),
