@@ -24,7 +24,16 @@ export interface FileNotAttached {
   readonly size: string;
   /** The command that saves it into the current directory. */
   readonly command: string;
+  /** A picture the message's HTML shows, large enough to be pasted content (PASTED_PICTURE_MIN_BYTES). */
+  readonly picture: boolean;
 }
+
+/**
+ * A picture the HTML shows by its Content-ID (never attached: attached-files.ts) of at least this
+ * size is more likely a pasted screenshot than a signature logo or icon (a few KB): staff mail,
+ * whose HTML is rendered from the text and shows no picture, names it with its command.
+ */
+export const PASTED_PICTURE_MIN_BYTES = 10 * 1024;
 
 /** What a staff email says about a message's files, and the files it carries. */
 export interface MessageFiles {
@@ -73,11 +82,13 @@ export function attachedRows<R extends MessageFileRow>(rows: readonly R[]): R[] 
  * saves them (all of them for suspected spam).
  */
 export async function messageFiles(db: Kysely<Database>, ctx: Pick<AppContext, 'config' | 'blobs'>, messageRowId: number, o: { readonly suspectedSpam?: boolean } = {}): Promise<MessageFiles> {
-  const rows = attachedRows(await storedFiles(db, { messageRowId }));
-  if (rows.length === 0) return NO_FILES;
+  const all = await storedFiles(db, { messageRowId });
+  const rows = attachedRows(all);
+  const pictures = all.filter((r) => !rows.includes(r) && r.content_type.startsWith('image/') && r.size >= PASTED_PICTURE_MIN_BYTES);
+  if (rows.length === 0 && pictures.length === 0) return NO_FILES;
   // Suspected spam's files (a malware attachment, as often as not) are named, never mailed around.
   const { files, notAttached } = withinBudget(ctx, rows, o.suspectedSpam === true ? 0 : ctx.config.agentMail.attachFilesMaxBytes);
-  return { attachments: rows.map((r) => r.filename), notAttached, files };
+  return { attachments: rows.map((r) => r.filename), notAttached: [...notAttached, ...pictures.map((r) => ({ ...named(r), picture: true }))], files };
 }
 
 /** What `#files` mails an agent: the files it carries (with whose message they came), the others, ids the case does not have. */
@@ -120,9 +131,13 @@ function withinBudget(ctx: Pick<AppContext, 'blobs'>, rows: readonly MessageFile
   const notAttached: FileNotAttached[] = [];
   for (const r of rows) {
     if (carry.has(r.id)) files.push({ filename: r.filename, contentType: r.content_type, size: r.size, sha256: r.sha256, contentId: null, disposition: 'attachment' });
-    else notAttached.push({ name: r.filename, size: sizeLabel(r.size), command: saveFileCommand(r.case_number, r.id) });
+    else notAttached.push({ ...named(r), picture: false });
   }
   return { files, notAttached, carried: carry };
+}
+
+function named(r: MessageFileRow): Omit<FileNotAttached, 'picture'> {
+  return { name: r.filename, size: sizeLabel(r.size), command: saveFileCommand(r.case_number, r.id) };
 }
 
 /** A message as template data (without the files it carries) and those files. */

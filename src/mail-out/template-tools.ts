@@ -123,7 +123,7 @@ function kindSpecificConfig(kind: TemplateName, config: Config, target: PreviewT
 /** What staff mail would say about a message's files (its names; those it would not carry, with their commands). */
 async function filesShown(ctx: AppContext, messageRowId: number): Promise<Json> {
   const f = await messageFiles(ctx.db, ctx, messageRowId);
-  return { attachments: [...f.attachments], notAttached: f.notAttached.map((n) => ({ name: n.name, size: n.size, command: n.command })) };
+  return { attachments: [...f.attachments], notAttached: f.notAttached.map((n) => ({ name: n.name, size: n.size, command: n.command, picture: n.picture })) };
 }
 
 export interface CaseData<N extends TemplateName> {

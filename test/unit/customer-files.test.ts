@@ -34,6 +34,23 @@ describe('agentMail.attachFilesMaxBytes', () => {
   });
 });
 
+describe('pictures the HTML shows', () => {
+  it('a pasted screenshot (10 KB or more) is named with its command; a small logo is left out; neither is attached', async () => {
+    env = await testEnv({ queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } } });
+    const picture = (cid: string, name: string, bytes: number): string[] => ['--r', `Content-Type: image/png; name="${name}"`, `Content-ID: <${cid}>`, `Content-Disposition: inline; filename="${name}"`, 'Content-Transfer-Encoding: base64', '', Buffer.alloc(bytes, 7).toString('base64').replace(/.{76}/g, '$&\r\n')];
+    const raw = eml({ subject: 'Error', body: '' }).replace(
+      'Content-Type: text/plain; charset=utf-8\r\n\r\n',
+      ['Content-Type: multipart/related; boundary=r', '', '--r', 'Content-Type: text/html; charset=utf-8', '', '<p>This error comes up:</p><img src="cid:shot@x"><p>Jane</p><img src="cid:logo@x">', ...picture('shot@x', 'image001.png', 40 * 1024), ...picture('logo@x', 'image002.png', 2 * 1024), '--r--', ''].join('\r\n'),
+    );
+    expect((await env.ingest(raw)).kind).toBe('stored');
+    const [row] = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'agent-notification').execute();
+    expect((await attachmentsOfOutboxRows(env.ctx.db, [row!.id])).get(row!.id) ?? []).toEqual([]);
+    expect(row!.text).toMatch(/image001\.png \(40 KB, a picture in the message's text\): casegate cases files 10001 --id \d+ --save \./);
+    expect(row!.text).not.toContain('image002.png');
+    expect(row!.text).not.toContain('Attachments:');
+  });
+});
+
 describe('names and sizes', () => {
   it.each([
     ['invoice.pdf', 'invoice.pdf'],

@@ -11,13 +11,14 @@ const bug = obj('A bug report (#bug): when a fix is expected.', {
   timeline: str('immediately, weeks, months or not-foreseeable; empty (as in the sample) when the email is not about a bug. The shipped wording differs per class.', ''),
 });
 const filesNotAttached = list(
-  'Its files this email does not carry (over agentMail.attachFilesMaxBytes in total, or missing from the store): each with its size and the command that saves it.',
+  'Its files this email does not carry (over agentMail.attachFilesMaxBytes in total, suspected spam, missing from the store) and the pictures its HTML shows: each with its size and the command that saves it.',
   obj('One file.', {
     name: str('The file name.', 'recording.mp4'),
     size: str('Its size in words.', '48.2 MB'),
     command: str('The CLI command that saves it into the current directory.', 'casegate cases files 10042 --id 7 --save .'),
+    picture: bool('True for a picture the message’s HTML shows (a pasted screenshot of 10 KB or more; smaller ones are taken for logos and left out): staff mail shows no pictures, so it is named here.', false),
   }),
-  [{ name: 'recording.mp4', size: '48.2 MB', command: 'casegate cases files 10042 --id 7 --save .' }],
+  [{ name: 'recording.mp4', size: '48.2 MB', command: 'casegate cases files 10042 --id 7 --save .', picture: false }],
 );
 const lastCustomerMessage = (description: string) =>
   obj(description, {
