@@ -47,7 +47,7 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], no
  * Outlook hides related parts the HTML does not show. Without it the file is a part of
  * multipart/mixed, next to both alternatives.
  */
-export async function outgoingAttachments(ctx: AppContext, files: readonly AttachmentRow[]): Promise<Mail.Attachment[]> {
+export async function outgoingAttachments(ctx: Pick<AppContext, 'blobs' | 'log'>, files: readonly AttachmentRow[], o: { readonly optional?: boolean } = {}): Promise<Mail.Attachment[]> {
   const out: Mail.Attachment[] = [];
   for (const a of files) {
     // Checked first: a file that is gone or damaged fails this email with its name, never the daemon.
@@ -56,7 +56,14 @@ export async function outgoingAttachments(ctx: AppContext, files: readonly Attac
       content = await ctx.blobs.openVerified(a.sha256);
     } catch (err) {
       if (!(err instanceof BlobUnreadableError)) throw err;
-      throw new Error(`the attached file "${a.filename}" is ${err.problem === 'missing' ? 'missing from' : 'damaged in'} the blob store (${err.path}); it cannot be sent as written`);
+      const problem = `the attached file "${a.filename}" is ${err.problem === 'missing' ? 'missing from' : 'damaged in'} the blob store (${err.path})`;
+      // Staff mail carrying a customer's files (cases/customer-files.ts) goes without it: the
+      // notification or alert matters more than one file, which it names all the same.
+      if (o.optional === true) {
+        ctx.log.warn({ file: a.filename, path: err.path, problem: err.problem }, `${problem}; the staff email is sent without it`);
+        continue;
+      }
+      throw new Error(`${problem}; it cannot be sent as written`);
     }
     const disposition = a.disposition === 'inline' ? 'inline' : 'attachment';
     if (!/^message\//i.test(a.content_type)) {

@@ -8,6 +8,7 @@ import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
+import { staffTemplateNames } from './template-data.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
@@ -335,7 +336,9 @@ export class OutboxWorker {
     if (!probe && this.#senders.isHeld(sender)) return { outcome: { kind: 'held', attempts: row.attempts, error: null, sender }, transport: null };
     let options: Mail.Options;
     try {
-      options = toMailOptions(row, await outgoingAttachments(this.ctx, facts.files.get(row.id) ?? []), this.ctx.clock.now());
+      // A customer's files in staff mail are extras; an agent's files in their reply are its content.
+      const optional = (staffTemplateNames as readonly string[]).includes(row.kind);
+      options = toMailOptions(row, await outgoingAttachments({ blobs: this.ctx.blobs, log: this.#log }, facts.files.get(row.id) ?? [], { optional }), this.ctx.clock.now());
     } catch (err) {
       return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
     }

@@ -1,4 +1,7 @@
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport } from '../../src/mail-out/transport.js';
 import { sizeLabel } from '../../src/cases/customer-files.js';
 import { diskName } from '../../src/cli/case-files.js';
 import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
@@ -48,6 +51,21 @@ describe('pictures the HTML shows', () => {
     expect(row!.text).toMatch(/image001\.png \(40 KB, a picture in the message's text\): casegate cases files 10001 --id \d+ --save \./);
     expect(row!.text).not.toContain('image002.png');
     expect(row!.text).not.toContain('Attachments:');
+  });
+});
+
+describe('a customer’s file gone from the store when the staff email is sent', () => {
+  it('the notification goes without it (it names the file); it is not failed for the file', async () => {
+    env = await testEnv({ queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } }, outgoing: { transport: 'file' } });
+    expect((await env.ingest(withFile('app.log', Buffer.from('ERROR').toString('base64')))).kind).toBe('stored');
+    const [file] = await env.ctx.db.selectFrom('attachments').selectAll().execute();
+    rmSync(env.ctx.blobs.pathFor(file!.sha256));
+    const t = createTransport(env.resolved);
+    await new OutboxWorker(env.ctx, t).drain();
+    t.close();
+    const [row] = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'agent-notification').execute();
+    expect([row!.status, row!.last_error]).toEqual(['sent', null]);
+    expect(row!.text).toContain('Attachments: app.log');
   });
 });
 
