@@ -229,6 +229,12 @@ describe('casegate cases files', () => {
     const o = await cli('cases', 'files', '10001', '--id', String(log.id), '--output', join(env.dir, 'copy.log'));
     expect(o.code, describeResult(o)).toBe(0);
     expect(readFileSync(join(env.dir, 'copy.log')).equals(LOG)).toBe(true);
+    const piped = await cli('cases', 'files', '10001', '--id', String(log.id), '--output', '-');
+    expect(piped.code, describeResult(piped)).toBe(0);
+    expect(piped.stdout).toBe(LOG.toString());
+    const two = await cli('cases', 'files', '10001', '--output', '-');
+    expect(two.code).toBe(1);
+    expect(two.stderr).toContain('--output writes one file: choose it with --id');
     const other = (await filesOf(10002))[0]!;
     const wrong = await cli('cases', 'files', '10001', '--id', String(other.id), '--save', one);
     expect(wrong.code).toBe(1);
