@@ -16,11 +16,10 @@ import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type R
 import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 import { SenderHolds } from './sender-holds.js';
+import { TransportPause } from './transport-pause.js';
 
 /** Sends in flight at most (claimed BATCH / 2 or more at a time); the pool's maxConnections limits the sockets. */
 const BATCH = 16;
-/** First probe of a transport paused by a connection or TLS problem. */
-const PROBE_FIRST_MS = 1_000;
 /** A failure streak at least this long ends with every backed-off row made due at once. */
 const RECOVERY_RESET_MS = 60_000;
 /**
@@ -48,13 +47,6 @@ interface BatchFacts {
   readonly files: ReadonlyMap<number, AttachmentRow[]>;
 }
 
-interface Pause {
-  readonly since: string;
-  errorClass: ClassifiedSendError['errorClass'];
-  delayMs: number;
-  timer: NodeJS.Timeout | null;
-}
-
 /**
  * Sends queued rows (DESIGN §1 outbox), without ever offering one twice:
  *
@@ -71,7 +63,7 @@ interface Pause {
  *    its lapsed claim alone for TAKEOVER_GRACE_MS after the database failed them.
  *  - Errors are classified (send-errors.ts): a broken transport (login rejected, TLS, relay
  *    unreachable) PAUSES sending — no email is marked failed for it — and is probed until it
- *    works; a 4xx for one email retries that email with backoff; a 5xx fails that email.
+ *    works (transport-pause.ts); a 4xx for one email retries that email with backoff; a 5xx fails that email.
  *  - Health and alerts: transport-health.ts.
  *
  * Woken by commits (OutboxSignal) and by a periodic sweep, so nothing waits and nothing is lost
@@ -88,7 +80,8 @@ export class OutboxWorker {
   readonly #held = new Set<number>();
   /** Writes outcomes (group commit; held in memory and retried while the database is busy). */
   readonly #recorder: OutcomeRecorder;
-  #pause: Pause | null = null;
+  /** A broken transport pauses all sending until a probe finds it working (transport-pause.ts). */
+  readonly #pause: TransportPause;
   /** Since when (ms) the database has answered this worker without fail; null while it fails. */
   #dbAnswersSince: number | null;
   readonly #log: Logger;
@@ -104,6 +97,10 @@ export class OutboxWorker {
     this.#log = ctx.log.child({ component: 'outbox' });
     this.health = new TransportHealthReporter(ctx, transport.name, this.#log);
     this.#senders = new SenderHolds(ctx, transport.name, this.#log, () => this.kick());
+    this.#pause = new TransportPause(ctx, transport, this.#log, this.health, async () => {
+      await this.#succeeded();
+      this.kick();
+    });
     this.#recorder = new OutcomeRecorder(
       ctx,
       this.#log,
@@ -133,7 +130,7 @@ export class OutboxWorker {
 
   /** True while sending is paused because the transport is broken. */
   get paused(): boolean {
-    return this.#pause !== null;
+    return this.#pause.active;
   }
 
   /**
@@ -144,6 +141,7 @@ export class OutboxWorker {
    */
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#pause.start();
     this.#recorder.resume();
     if (this.ctx.config.database.driver === 'sqlite') {
       try {
@@ -224,7 +222,7 @@ export class OutboxWorker {
     let exhausted = false;
     const inFlight = new Set<Promise<void>>();
     for (;;) {
-      const claimNow = !exhausted && !this.#stopped && this.#pause === null && notSent < BATCH && inFlight.size <= BATCH / 2;
+      const claimNow = !exhausted && !this.#stopped && !this.#pause.active && notSent < BATCH && inFlight.size <= BATCH / 2;
       if (claimNow) {
         const batch = await this.#claim(BATCH - inFlight.size);
         if (batch === null) exhausted = true;
@@ -322,7 +320,7 @@ export class OutboxWorker {
     }
     // Health after the outcome is safe (it may alert, and never throws).
     if (attempt.transport === 'works') await this.#succeeded();
-    else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause !== null);
+    else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause.active);
     return attempt.outcome.kind;
   }
 
@@ -330,7 +328,7 @@ export class OutboxWorker {
     const attempts = row.attempts + 1;
     // An agent's reply goes all the same (recipient-refusal.ts: `human`).
     if (row.kind !== 'agent-reply' && addressedNow(row).every((a) => facts.bouncing.has(a.toLowerCase()))) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
-    if (this.#pause !== null || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
+    if (this.#pause.active || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
     // Claimed with others just before the relay refused its sender: it waits with them, untried.
     const sender = row.from_address.toLowerCase();
     if (!probe && this.#senders.isHeld(sender)) return { outcome: { kind: 'held', attempts: row.attempts, error: null, sender }, transport: null };
@@ -355,7 +353,7 @@ export class OutboxWorker {
       this.ctx.telemetry.sendFailure(c.errorClass);
       const now = this.ctx.clock.now();
       if (c.decision === 'pause') {
-        this.#pauseSending(c);
+        this.#pause.begin(c);
         // A rejected login or TLS fails before any email: this one waits for the transport like the
         // rest; so does one whose connection stop() closed under it.
         if (c.errorClass !== 'connection' || this.#stopped) return { outcome: { kind: 'released', attempts, error: c.summary }, transport: c };
@@ -381,7 +379,6 @@ export class OutboxWorker {
     }
     return { outcome: { kind: 'sent', attempts, at, response, signedBy, ...(refused.length > 0 ? { refused } : {}) }, transport: 'works' };
   }
-
 
   /**
    * On the daemon's MIME thread when the transport can send there (SMTP: built, signed and sent
@@ -417,54 +414,11 @@ export class OutboxWorker {
     }
   }
 
-  #pauseSending(c: ClassifiedSendError): void {
-    if (this.#pause !== null) {
-      this.#pause.errorClass = c.errorClass;
-      return;
-    }
-    const out = this.ctx.config.outgoing;
-    const delayMs = c.errorClass === 'auth' ? out.authProbeSeconds * 1000 : Math.min(PROBE_FIRST_MS, out.probeSeconds * 1000);
-    this.#pause = { since: this.ctx.clock.now().toISOString(), errorClass: c.errorClass, delayMs, timer: null };
-    this.#log.error({ transport: this.transport.name, errorClass: c.errorClass, error: c.summary, probeInMs: delayMs }, `outgoing transport paused (${c.errorClass}): ${c.summary}`);
-    this.#scheduleProbe();
-  }
-
-  #scheduleProbe(): void {
-    const p = this.#pause;
-    if (p === null || this.#stopped) return;
-    p.timer = setTimeout(() => void this.#probe(), p.delayMs);
-    p.timer.unref();
-  }
-
-  /** Try the paused transport without sending anything; resume when it works. */
-  async #probe(): Promise<void> {
-    const p = this.#pause;
-    if (p === null || this.#stopped) return;
-    p.timer = null;
-    try {
-      await this.transport.verify?.();
-    } catch (err) {
-      const c = classifySendError(err);
-      p.errorClass = c.errorClass;
-      const out = this.ctx.config.outgoing;
-      p.delayMs = c.errorClass === 'auth' ? out.authProbeSeconds * 1000 : Math.min(p.delayMs * 2, out.probeSeconds * 1000);
-      this.#log.warn({ errorClass: c.errorClass, error: c.summary, probeInMs: p.delayMs }, 'outgoing transport still broken');
-      await this.health.failure(c, true);
-      this.#scheduleProbe();
-      return;
-    }
-    if (this.#stopped) return;
-    this.#pause = null;
-    this.#log.info({ transport: this.transport.name, pausedSince: p.since }, 'outgoing transport works again; sending resumed');
-    await this.#succeeded();
-    this.kick();
-  }
-
   async stop(): Promise<void> {
     this.#stopped = true;
     this.ctx.outboxSignal.off('wake', this.#onWake);
     if (this.#timer !== null) clearTimeout(this.#timer);
-    if (this.#pause?.timer) clearTimeout(this.#pause.timer);
+    this.#pause.stop();
     this.#senders.stop();
     this.#recorder.pause();
     const running = this.#running;
