@@ -92,7 +92,7 @@ describe('staff mail carries the customer’s files', () => {
     expect(note!.parsed.text).toContain(`server.log (105 KB): casegate cases files 10001 --id ${log.id} --save .`);
     expect(note!.parsed.html).toContain(`<code>casegate cases files 10001 --id ${log.id} --save .</code>`);
     // The command that mails them again is named with the others an answer may carry.
-    expect(note!.parsed.text).toContain('#call #tag #files');
+    expect(note!.parsed.text).toContain('#call #tag #cc #queue #files');
   });
 
   it('never the customer: the confirmation carries no file', async () => {
