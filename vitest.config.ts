@@ -20,6 +20,7 @@ export const SQLITE_ONLY = [
   'test/faults/outbox-lock.test.ts', // the outbox under SQLite's write lock
   'test/faults/two-daemons.test.ts', // the SQLite instance lock → test/cluster/two-daemons.pg.test.ts
   'test/cli/backup.test.ts', // VACUUM INTO of the SQLite file → test/cli/backup.pg.test.ts (refused: pg_dump)
+  'test/cli/run-as-owner.test.ts', // ownership of the SQLite files (the blobs and secret follow the same rule on PostgreSQL)
   'test/cli/backup-dkim.test.ts', // the same command, with DKIM keys (PostgreSQL: refused, its message names the keys)
   'test/e2e/postfix-pipe.test.ts', // its retry path holds SQLite's write lock; ingest on PostgreSQL: test/cli/ingest.test.ts
   'test/faults/power-loss.test.ts', // SQLite's WAL sync on commit (PostgreSQL's is the server's synchronous_commit)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { databaseTarget, openDatabase, migrateToLatest } from '../db/database.js';
 import { createLogger } from '../log.js';
+import { runningAsRoot } from '../storage/data-dir-owner.js';
 import { resolved } from './shared.js';
 
 /** The daemon stops on its own within this long after SIGTERM/SIGINT (config/systemd/casegate.service: TimeoutStopSec is a little longer). */
@@ -17,6 +18,13 @@ export function registerDaemonCommands(program: Command): void {
     .action(async () => {
       const r = resolved('required');
       const log = createLogger({ level: r.config.log.level, format: r.config.log.format });
+      // resolved() made us the data directory's owner when it belongs to another user; still root: it is root's.
+      if (runningAsRoot()) {
+        log.warn(
+          { dataDir: r.paths.dataDir },
+          'running as root: the files it writes are root\'s, and a daemon run later as the service user cannot read them. Give the data directory to the service user (chown -R casegate: DIR): a root start then switches to that user (docs/operating.md)',
+        );
+      }
       // Loaded here so one-shot commands (the MTA pipe above all) don't pay for IMAP and SMTP servers.
       const { startDaemon } = await import('../main.js');
       const { InstanceLockedError } = await import('../instance-lock.js');

@@ -17,7 +17,7 @@ export function setRootProgram(program: Command): void {
  * would load) needs the mailboxes' IMAP credentials; other commands work without their env vars.
  */
 export function resolved(mailboxCredentials: 'required' | 'deferred' = 'deferred', opts: { readonly readOnly?: boolean } = {}): ResolvedConfig {
-  return loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials, ...opts });
+  return loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials, actAsDataDirOwner: true, ...opts });
 }
 
 export function cliLogger(r: ResolvedConfig): Logger {

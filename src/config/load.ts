@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { systemClock } from '../clock.js';
 import { MIN_SECRET_BYTES, secretProblem, threadSecret, type ThreadSecret } from '../cases/thread-token.js';
+import { actAsDataDirOwner } from '../storage/data-dir-owner.js';
 import { ensurePrivateDir } from '../storage/private-files.js';
 import { feedbackTemplateProblems } from './routing-checks.js';
 import type { z } from 'zod';
@@ -76,6 +77,11 @@ export interface LoadOptions {
    * secret file (an ephemeral one is used when none exists), no regex-check cache.
    */
   readonly readOnly?: boolean;
+  /**
+   * Started as root on a data directory that belongs to another user (the service user): become that
+   * user before anything is written there (storage/data-dir-owner.ts). Every CLI command and the daemon.
+   */
+  readonly actAsDataDirOwner?: boolean;
 }
 
 /** Read, interpolate ${ENV} references, validate (every problem at once) and resolve paths. */
@@ -120,6 +126,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     problems.push(...issueProblems(parsed.error.issues));
     problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
   }
+  if (opts.actAsDataDirOwner === true) actAsDataDirOwner(rawDataDir(interpolated, baseDir));
   const regexCache = new FileRegexCache(opts.readOnly === true ? null : regexCacheFile(interpolated, baseDir));
   const regexes = adminRegexFindings(interpolated, regexCache);
   problems.push(...regexes.problems);
@@ -222,9 +229,14 @@ function issueProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
 
 /** <dataDir>/regex-checks.json, when the data directory exists already (the cache never creates it). */
 function regexCacheFile(input: unknown, baseDir: string): string | null {
-  const dir = (input as { dataDir?: unknown } | null)?.dataDir;
-  const dataDir = resolve(baseDir, typeof dir === 'string' && dir !== '' ? dir : 'data');
+  const dataDir = rawDataDir(input, baseDir);
   return existsSync(dataDir) ? resolve(dataDir, 'regex-checks.json') : null;
+}
+
+/** The data directory the (not yet validated) configuration names. */
+function rawDataDir(input: unknown, baseDir: string): string {
+  const dir = (input as { dataDir?: unknown } | null)?.dataDir;
+  return resolve(baseDir, typeof dir === 'string' && dir !== '' ? dir : 'data');
 }
 
 /** <dataDir>/secret: created once with 32 random bytes; one that is too short is refused, never used. */
