@@ -35,9 +35,18 @@ export async function exitCodeFor(err: unknown): Promise<number> {
     process.stderr.write(`casegate: templates have problems, not starting:\n${err.problems.map((p) => `  ${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`).join('\n')}\n`);
     return 78;
   }
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+  const e = err as NodeJS.ErrnoException | null;
+  const code = e?.code;
+  // EACCES is a port only from listen/bind; from open, mkdir … it is a file of the data directory
+  // another user owns (it used to say "cannot listen … see listener.port" for the secret file).
+  const listening = e?.syscall === 'listen' || e?.syscall === 'bind' || e?.path === undefined;
+  if ((code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') && listening) {
     process.stderr.write(`casegate: cannot listen: ${(err as Error).message} (see listener.host / listener.port)\n`);
+    return 1;
+  }
+  if ((code === 'EACCES' || code === 'EPERM') && e?.path !== undefined) {
+    const uid = typeof process.getuid === 'function' ? ` (running as uid ${process.getuid()})` : '';
+    process.stderr.write(`casegate: permission denied: ${e.path}${uid}. Run casegate as the owner of the data directory (the service user: sudo -u casegate casegate …, or as root, which becomes that user); see docs/troubleshooting.md\n`);
     return 1;
   }
   process.stderr.write(`casegate: ${(err as Error).stack ?? String(err)}\n`);

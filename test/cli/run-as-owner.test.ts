@@ -1,7 +1,8 @@
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CliSandbox, describeResult, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { CLI_JS, CliSandbox, describeResult, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { findFreePort, isCI } from '../helpers/dovecot-server.js';
 
 /**
@@ -102,6 +103,19 @@ describe.skipIf(!ROOT)('casegate started as root on a data directory of the serv
     const sent = await daemon.waitForLine(/"kind":"agent-reply".*"msg":"email sent"/);
     expect(sent).toContain('"to":"jane@customer.example"');
     expect(daemon.stdout()).not.toMatch(/running as root/);
+  }, 60_000);
+
+  it('the service user starting on a data directory root owns is told "permission denied" and the file, not "cannot listen"', () => {
+    const config = spawnSync(process.execPath, [CLI_JS, '--config', box.configPath, 'config'], { cwd: box.dir, encoding: 'utf8' });
+    expect(config.status, config.stderr).toBe(0);
+    // A data directory and secret left root's (made by an earlier version, or by hand).
+    chownSync(box.dataDir, 0, 0);
+    chownSync(join(box.dataDir, 'secret'), 0, 0);
+    chmodSync(box.dataDir, 0o755);
+    const start = spawnSync(process.execPath, [CLI_JS, '--config', box.configPath, 'start'], { cwd: box.dir, uid: OWNER.uid, gid: OWNER.gid, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: box.dir } });
+    expect(start.status).toBe(1);
+    expect(start.stderr).not.toMatch(/cannot listen/);
+    expect(start.stderr).toContain(`permission denied: ${join(box.dataDir, 'secret')} (running as uid ${OWNER.uid})`);
   }, 60_000);
 
   it('a daemon that stays root (its data directory is root\'s) warns', async () => {
