@@ -6,6 +6,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { systemClock } from '../clock.js';
 import { MIN_SECRET_BYTES, secretProblem, threadSecret, type ThreadSecret } from '../cases/thread-token.js';
 import { actAsDataDirOwner } from '../storage/data-dir-owner.js';
+import { exposedSecrets } from './exposed-secrets.js';
 import { ensurePrivateDir } from '../storage/private-files.js';
 import { feedbackTemplateProblems } from './routing-checks.js';
 import type { z } from 'zod';
@@ -154,7 +155,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   for (const k of config.outgoing.dkim.keys) if (k.privateKeyFile !== undefined) k.privateKeyFile = abs(k.privateKeyFile);
   const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
-  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings] };
+  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings, ...exposedSecrets(raw, source, config)] };
 }
 
 /** mailboxes.<i>.imap.auth.<key>: only the daemon logs in to mailboxes. */

@@ -4,7 +4,7 @@
  * vetted for catastrophic backtracking.
  */
 import { createHmac } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { stringify } from 'yaml';
@@ -26,7 +26,7 @@ function dir(): string {
 function load(config: unknown, opts: { env?: NodeJS.ProcessEnv; mailboxCredentials?: 'required' | 'deferred'; at?: string } = {}) {
   const d = opts.at ?? dir();
   const f = join(d, 'casegate.yaml');
-  writeFileSync(f, typeof config === 'string' ? config : stringify(config));
+  writeFileSync(f, typeof config === 'string' ? config : stringify(config), { mode: 0o600 });
   return loadConfig({ path: f, env: opts.env ?? {}, ...(opts.mailboxCredentials !== undefined ? { mailboxCredentials: opts.mailboxCredentials } : {}) });
 }
 
@@ -225,6 +225,42 @@ describe('strict configuration with hints (item 12)', () => {
     expect(load({ instance: { secret: SECRET_A }, listener: { enabled: false }, security: { senderAuth: { mode: 'verify' } } }).warnings).toEqual([]);
     // The MTA in front names the real client (XFORWARD): nothing to warn about.
     expect(load({ instance: { secret: SECRET_A }, listener: { trustXForwardFrom: ['127.0.0.1'] }, security: { senderAuth: { mode: 'verify' } } }).warnings).toEqual([]);
+  });
+
+  it('warns when a secret is readable by every user of the machine: a 0644 configuration file with a secret written in it, a 0644 DKIM key', () => {
+    const d = dir();
+    const f = join(d, 'casegate.yaml');
+    const write = (config: { instance: Record<string, unknown> } & Record<string, unknown>, mode: number): void => {
+      writeFileSync(f, stringify({ ...config, instance: { domain: 'support.example.com', ...config.instance } }));
+      chmodSync(f, mode);
+    };
+    const imap = { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: 'hunter2-imap' } };
+    write({ instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap }] }, 0o644);
+    const w = loadConfig({ path: f, env: {} }).warnings;
+    expect(w.map((x) => x.path)).toEqual(['instance.secret']);
+    expect(w[0]!.message).toContain(`${f} (mode 0644) is readable by every user of this machine and holds instance.secret, mailboxes.0.imap.auth.password written in it`);
+    expect(w[0]!.message).not.toContain('hunter2');
+    // 0640 (root:casegate, as docs/operating.md sets it up): fine.
+    chmodSync(f, 0o640);
+    expect(loadConfig({ path: f, env: {} }).warnings).toEqual([]);
+    // Secrets from the environment: nothing secret in the file, whatever its mode.
+    write({ instance: { secret: '${CG_SECRET}' }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { ...imap, auth: { ...imap.auth, password: '${IMAP_PW}' } } }] }, 0o644);
+    expect(loadConfig({ path: f, env: { CG_SECRET: SECRET_A, IMAP_PW: 'x' } }).warnings).toEqual([]);
+    // A PostgreSQL URL with its password in it counts; one without does not.
+    write({ instance: { secret: '${CG_SECRET}' }, database: { url: 'postgres://cg:pw@db.example.com/cg' } }, 0o644);
+    expect(loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings.map((x) => x.path)).toEqual(['database.url']);
+    write({ instance: { secret: '${CG_SECRET}' }, database: { url: 'postgres://cg@db.example.com/cg' } }, 0o644);
+    expect(loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings).toEqual([]);
+    // A DKIM key anyone may read: anyone can sign mail as the domain.
+    const key = join(d, 'example.com.pem');
+    writeFileSync(key, '-----BEGIN PRIVATE KEY-----\n');
+    chmodSync(key, 0o644);
+    write({ instance: { secret: '${CG_SECRET}' }, outgoing: { dkim: { keys: [{ domain: 'example.com', selector: 's1', privateKeyFile: key }] } } }, 0o644);
+    const k = loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings;
+    expect(k.map((x) => x.path)).toEqual(['outgoing.dkim.keys.0.privateKeyFile']);
+    expect(k[0]!.message).toContain(`${key} (mode 0644) is readable by every user of this machine: anyone on it can sign mail as example.com`);
+    chmodSync(key, 0o640);
+    expect(loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings).toEqual([]);
   });
 
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
