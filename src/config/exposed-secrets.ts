@@ -17,7 +17,7 @@ export interface SecretExposure {
 /** The keys `casegate config` hides too (cli/config.ts): …secret, …password, a PostgreSQL URL with a password. */
 function isSecretKey(key: string, value: string): boolean {
   if (/(secret|password)$/i.test(key)) return true;
-  return key === 'url' && /^postgres(ql)?:\/\/[^/@\s]*:[^/@\s]+@/i.test(value);
+  return key === 'url' && /^postgres(ql)?:\/\/([^/@\s]*:[^/@\s]+@|.*[?&][a-z]*password=)/i.test(value);
 }
 
 /** Paths (a.b.0.c) of secrets written literally in the file: values without any ${…} reference. */

@@ -160,6 +160,8 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '***';
+    // libpq and pg also take the password (and the client key's passphrase) as a parameter.
+    for (const k of [...u.searchParams.keys()]) if (/password/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
     return 'postgres://(unparsable url)';

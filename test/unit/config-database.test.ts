@@ -59,4 +59,11 @@ describe('database configuration', () => {
     expect(describeTarget(t)).toBe('postgres://casegate:***@db/casegate (schema public)');
     expect(problems({ url: 'postgres://db/x', password: '${UNSET_VAR_FOR_TEST}' })).toEqual(['database.password: environment variable UNSET_VAR_FOR_TEST is not set']);
   });
+
+  it('hides a password given as a URL parameter too (?password=, ?sslpassword=)', () => {
+    const r = load({ url: 'postgres://casegate:urlpw@db/casegate?password=qspw&sslmode=require&sslpassword=keypw' });
+    const shown = describeTarget(databaseTarget(r.config, r.paths));
+    expect(shown).not.toMatch(/urlpw|qspw|keypw/);
+    expect(shown).toBe('postgres://casegate:***@db/casegate?password=***&sslmode=require&sslpassword=*** (schema public)');
+  });
 });
