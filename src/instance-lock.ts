@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
+import { createPrivateDir } from './storage/private-files.js';
 
 /**
  * One daemon per database (SQLite backend): an exclusive lock that the operating system drops
@@ -63,7 +64,8 @@ export function processAlive(pid: number): boolean {
 /** Take the lock or throw InstanceLockedError naming the holder. */
 export function acquireInstanceLock(dbPath: string): InstanceLock {
   const { lockPath, pidPath } = lockPathsFor(dbPath);
-  mkdirSync(dirname(lockPath), { recursive: true });
+  // The database's directory, made here first when it is new: private like the data directory (storage/private-files.ts).
+  createPrivateDir(dirname(lockPath));
   const db = new SQLite(lockPath, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');

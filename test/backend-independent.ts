@@ -24,6 +24,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/escalation-signals.test.ts',
   'test/unit/flowed.test.ts',
   'test/unit/header-words.test.ts',
+  'test/unit/instance-lock-dir.test.ts',
   'test/unit/memo.test.ts',
   'test/unit/mime-thread.test.ts',
   'test/unit/outbox-alert-templates.test.ts',
