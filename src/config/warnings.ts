@@ -35,6 +35,13 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       message: `"${cfg.ops.host}" serves /metrics and /healthz (with mailbox names and relay errors) to the network; keep it on 127.0.0.1 or a private monitoring network behind a firewall`,
     });
   }
+  const publicHttp = cfg.web.enabled ? plainHttpHost(cfg.web.baseUrl ?? `http://${cfg.web.host.includes(':') ? `[${cfg.web.host}]` : cfg.web.host}:${cfg.web.port}`) : null;
+  if (publicHttp !== null) {
+    out.push({
+      path: 'web.baseUrl',
+      message: `"${cfg.web.baseUrl}" is plain http on ${publicHttp}: every case link in customers' mail (it opens the case, its history and the reply form) would cross the network unencrypted. Put a TLS reverse proxy in front and set web.baseUrl to its https:// URL`,
+    });
+  }
   const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
   cfg.rules.forEach((r, i) => {
     const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];
@@ -48,4 +55,14 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
     });
   });
   return out;
+}
+
+/** The host of an http:// (not https) URL that is not this machine, or null. */
+function plainHttpHost(url: string): string | null {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' && !isLoopback(u.hostname) && u.hostname !== 'localhost' ? u.hostname : null;
+  } catch {
+    return null;
+  }
 }

@@ -263,6 +263,17 @@ describe('strict configuration with hints (item 12)', () => {
     expect(loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings).toEqual([]);
   });
 
+  it('warns when customers\' case links would travel as plain http beyond this machine', () => {
+    const web = (w: Record<string, unknown>) => load({ instance: { secret: SECRET_A }, web: { enabled: true, ...w } }).warnings.map((x) => x.path);
+    expect(web({ baseUrl: 'http://support.example.com/casegate' })).toEqual(['web.baseUrl']);
+    expect(load({ instance: { secret: SECRET_A }, web: { enabled: true, baseUrl: 'http://support.example.com' } }).warnings[0]!.message).toMatch(/plain http on support\.example\.com.*https:\/\//);
+    expect(web({ host: '0.0.0.0' })).toEqual(['web.baseUrl']);
+    expect(web({ baseUrl: 'https://support.example.com/casegate' })).toEqual([]);
+    expect(web({ host: '0.0.0.0', baseUrl: 'https://support.example.com' })).toEqual([]);
+    expect(web({ baseUrl: 'http://127.0.0.1:8025' })).toEqual([]);
+    expect(web({})).toEqual([]);
+  });
+
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
     const cfg = { instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: '${IMAP_PW}' } } }] };
     expect(load(cfg, { mailboxCredentials: 'deferred' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: '${IMAP_PW}' });
