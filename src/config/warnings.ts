@@ -29,6 +29,22 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       message: `"verify" checks SPF against the address of the SMTP client, and listener.host "${cfg.listener.host}" takes connections from this machine only (your MTA in front): mail through the listener would be judged as sent from ${cfg.listener.host}, not from the sender's server, and a sender without DKIM would look forged. Let your MTA pass the client on (XFORWARD, listener.trustXForwardFrom) or check itself ("trusted-header" with its Authentication-Results), or make the listener your MX`,
     });
   }
+  // On loopback the listener's clients are "your MTA" — and every other process of this machine: a
+  // local user who connects writes the headers (or XFORWARD) that prove a sender, an agent included.
+  if (cfg.listener.enabled && isLoopback(cfg.listener.host)) {
+    const localProof =
+      cfg.security.senderAuth.mode === 'trusted-header'
+        ? { path: 'security.senderAuth.mode', what: `the Authentication-Results of your MX (${cfg.security.senderAuth.authservId ?? 'authservId'})` }
+        : cfg.security.senderAuth.mode === 'verify' && cfg.listener.trustXForwardFrom.some((a) => isLoopback(a))
+          ? { path: 'listener.trustXForwardFrom', what: 'an XFORWARD naming any client address (SPF judged for that address)' }
+          : null;
+    if (localProof !== null) {
+      out.push({
+        path: localProof.path,
+        message: `any process on this machine, of any user, can connect to the listener (${cfg.listener.host}:${cfg.listener.port}) and hand in mail with ${localProof.what}: it proves any sender, an agent too, whose mail then reaches customers as yours. Fine on a host only you use; on a host with other users, receive through the Postfix pipe (\`casegate ingest\`, run as casegate) or IMAP and set listener.enabled: false (docs/security.md)`,
+      });
+    }
+  }
   if (cfg.ops.enabled && !isLoopback(cfg.ops.host)) {
     out.push({
       path: 'ops.host',

@@ -223,8 +223,20 @@ describe('strict configuration with hints (item 12)', () => {
     // The listener as the MX (beyond loopback), or no listener: nothing to say about verify.
     expect(load({ instance: { secret: SECRET_A }, listener: { host: '0.0.0.0' }, security: { senderAuth: { mode: 'verify' } } }).warnings.map((w) => w.path)).toEqual(['listener.host']);
     expect(load({ instance: { secret: SECRET_A }, listener: { enabled: false }, security: { senderAuth: { mode: 'verify' } } }).warnings).toEqual([]);
-    // The MTA in front names the real client (XFORWARD): nothing to warn about.
-    expect(load({ instance: { secret: SECRET_A }, listener: { trustXForwardFrom: ['127.0.0.1'] }, security: { senderAuth: { mode: 'verify' } } }).warnings).toEqual([]);
+    // The MTA in front names the real client (XFORWARD): nothing to warn about SPF — but on
+    // loopback any local process may send that XFORWARD (the next test).
+    expect(load({ instance: { secret: SECRET_A }, listener: { trustXForwardFrom: ['127.0.0.1'] }, security: { senderAuth: { mode: 'verify' } } }).warnings.map((w) => w.path)).toEqual(['listener.trustXForwardFrom']);
+  });
+
+  it('warns that on loopback every local user can prove a sender through the listener (trusted-header, XFORWARD trusted from loopback)', () => {
+    const trusted = load({ instance: { secret: SECRET_A }, security: { senderAuth: { mode: 'trusted-header', authservId: 'mx.example.com' } } }).warnings;
+    expect(trusted.map((w) => w.path)).toEqual(['security.senderAuth.mode']);
+    expect(trusted[0]!.message).toMatch(/any process on this machine, of any user, can connect to the listener \(127\.0\.0\.1:2525\) and hand in mail with the Authentication-Results of your MX \(mx\.example\.com\)/);
+    expect(trusted[0]!.message).toContain('casegate ingest');
+    // No listener (the pipe or IMAP): nothing a local user can reach.
+    expect(load({ instance: { secret: SECRET_A }, listener: { enabled: false }, security: { senderAuth: { mode: 'trusted-header', authservId: 'mx.example.com' } } }).warnings).toEqual([]);
+    // XFORWARD trusted only from another host (the MTA elsewhere): not a local matter.
+    expect(load({ instance: { secret: SECRET_A }, listener: { host: '10.0.0.5', trustXForwardFrom: ['10.0.0.2'] }, security: { senderAuth: { mode: 'verify' } } }).warnings.map((w) => w.path)).toEqual(['listener.host']);
   });
 
   it('warns when a secret is readable by every user of the machine: a 0644 configuration file with a secret written in it, a 0644 DKIM key', () => {
