@@ -79,7 +79,8 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
         return { response: `written ${base}`, signedBy };
       },
       async verify() {
-        await mkdir(join(dir, 'tmp'), { recursive: true });
+        // Made here when the health check comes first (`casegate status`, /healthz): private as in send().
+        await mkdir(join(dir, 'tmp'), { recursive: true, mode: PRIVATE_DIR_MODE });
         await access(join(dir, 'tmp'), constants.W_OK);
       },
       close() {
