@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { AppContext } from '../context.js';
@@ -5,6 +6,7 @@ import { isDiskFull, reportDiskFullRetry } from '../ops/disk-space.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { RefusedError, type Outcome } from '../pipeline/types.js';
 import { SizeLimitError } from '../storage/blob-store.js';
+import { peerUid, uidsOf } from './peer-user.js';
 
 /** An SMTP error reply (smtp-server reads responseCode). */
 function reply(code: number, message: string): Error & { responseCode: number } {
@@ -112,6 +114,15 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       // One client address gets at most maxClientsPerIp of the maxClients slots: a flood or a
       // slow client from one address cannot lock every other sender out.
       const ip = session.remoteAddress;
+      // A process of this machine: only the users of listener.localUsers (your MTA) may hand in mail.
+      if (cfg.localUsers.length > 0 && isThisMachine(ip)) {
+        const uid = peerUid(session);
+        if (uid === null || !uidsOf(cfg.localUsers).has(uid)) {
+          log.warn({ client: ip, port: session.remotePort, uid }, 'a local process that is not one of listener.localUsers connected: refused with 421');
+          callback(reply(421, `4.7.1 ${cfg.hostname} Not accepted from this local user`));
+          return;
+        }
+      }
       // The MTA in front that we trust (its XFORWARD) is every sender at once: not limited.
       if (cfg.trustXForwardFrom.includes(ip)) {
         armDeadline(session, cfg.maxSessionSeconds * 1000);
@@ -303,4 +314,11 @@ async function handleData(ctx: AppContext, stream: SMTPServerDataStream, session
     client: { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? null },
     arrivedMs,
   });
+}
+
+/** Whether a client address is this machine's own (loopback, or one of its interfaces' addresses). */
+function isThisMachine(ip: string): boolean {
+  const a = ip.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+  if (a === '::1' || /^127\./.test(a)) return true;
+  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((i) => i.address.toLowerCase() === a));
 }

@@ -7,6 +7,7 @@ import { systemClock } from '../clock.js';
 import { MIN_SECRET_BYTES, secretProblem, threadSecret, type ThreadSecret } from '../cases/thread-token.js';
 import { actAsDataDirOwner } from '../storage/data-dir-owner.js';
 import { exposedSecrets } from './exposed-secrets.js';
+import { uidsOf } from '../channels/peer-user.js';
 import { ensurePrivateDir } from '../storage/private-files.js';
 import { feedbackTemplateProblems } from './routing-checks.js';
 import type { z } from 'zod';
@@ -136,6 +137,9 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     throw new ConfigError(source ?? 'embedded default', problems);
   }
   const config = parsed.data;
+  // A user name the machine does not know would refuse the MTA itself (421: its mail waits).
+  const unknownUsers = config.listener.localUsers.flatMap((u, i) => (typeof u === 'string' && !/^\d+$/.test(u) && uidsOf([u]).size === 0 ? [{ path: `listener.localUsers.${i}`, message: `no user "${u}" in /etc/passwd (give the MTA's user, e.g. postfix, or a uid)` }] : []));
+  if (unknownUsers.length > 0) throw new ConfigError(source ?? 'embedded default', unknownUsers);
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const dataDir = abs(config.dataDir);
   const paths: ResolvedPaths = {

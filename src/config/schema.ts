@@ -147,6 +147,13 @@ export const configSchema = z
          * (security.senderAuth verify checks SPF against them). Anyone else's XFORWARD is refused.
          */
         trustXForwardFrom: z.array(z.string().min(1)).default([]),
+        /**
+         * Linux: the local users (names or uids) whose connections from this machine are accepted —
+         * your MTA (Postfix: postfix). Any other process of the machine gets 421 at connect. Every
+         * local process can reach a loopback listener: on a host with other users this keeps them
+         * from handing in mail as your MTA. Default []: every local user (a host only you use).
+         */
+        localUsers: z.array(z.union([z.string().min(1), z.number().int().nonnegative()])).default([]),
       }).strict()
       .prefault({}),
     mime: z

@@ -31,7 +31,7 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
   }
   // On loopback the listener's clients are "your MTA" — and every other process of this machine: a
   // local user who connects writes the headers (or XFORWARD) that prove a sender, an agent included.
-  if (cfg.listener.enabled && isLoopback(cfg.listener.host)) {
+  if (cfg.listener.enabled && isLoopback(cfg.listener.host) && cfg.listener.localUsers.length === 0) {
     const localProof =
       cfg.security.senderAuth.mode === 'trusted-header'
         ? { path: 'security.senderAuth.mode', what: `the Authentication-Results of your MX (${cfg.security.senderAuth.authservId ?? 'authservId'})` }
@@ -41,7 +41,7 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
     if (localProof !== null) {
       out.push({
         path: localProof.path,
-        message: `any process on this machine, of any user, can connect to the listener (${cfg.listener.host}:${cfg.listener.port}) and hand in mail with ${localProof.what}: it proves any sender, an agent too, whose mail then reaches customers as yours. Fine on a host only you use; on a host with other users, receive through the Postfix pipe (\`casegate ingest\`, run as casegate) or IMAP and set listener.enabled: false (docs/security.md)`,
+        message: `any process on this machine, of any user, can connect to the listener (${cfg.listener.host}:${cfg.listener.port}) and hand in mail with ${localProof.what}: it proves any sender, an agent too, whose mail then reaches customers as yours. Fine on a host only you use; on a host with other users, name your MTA's user in listener.localUsers (e.g. [postfix]), or receive through the Postfix pipe (\`casegate ingest\`, run as casegate) or IMAP and set listener.enabled: false (docs/security.md)`,
       });
     }
   }
