@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 
 /**
  * Who casegate runs as. The data directory belongs to the service user (`casegate`, docs/operating.md);
@@ -33,6 +34,17 @@ export function actAsDataDirOwner(dataDir: string): DataDirOwner | null {
   }
   proc.setgid(st.gid);
   proc.setuid(st.uid);
+  // The user's own environment, as the daemon has it under systemd (User=) and `sudo -u` gives it:
+  // ~/.pgpass, PostgreSQL's default user name and an $EDITOR's files are the owner's, not root's
+  // (whose home the owner cannot read).
+  try {
+    const me = userInfo();
+    if (me.homedir !== '') process.env['HOME'] = me.homedir;
+    process.env['USER'] = me.username;
+    process.env['LOGNAME'] = me.username;
+  } catch {
+    // A uid without an entry in the user database: no home to give.
+  }
   return { uid: st.uid, gid: st.gid };
 }
 

@@ -87,6 +87,11 @@ describe.skipIf(!ROOT)('casegate started as root on a data directory of the serv
     expect(config.code, describeResult(config)).toBe(0);
     const ingest = await box.run(['ingest'], { stdin: withFile });
     expect(ingest.code, describeResult(ingest)).toBe(0);
+    // The command's environment is the owner's too (~/.pgpass, an $EDITOR's files): nobody's home.
+    const note = await box.run(['cases', 'note', '10001'], { childProcess: true, env: { EDITOR: 'f() { printf "home=%s user=%s" "$HOME" "$USER" > "$1"; }; f', VISUAL: undefined, HOME: '/root', USER: 'root' } });
+    expect(note.code, describeResult(note)).toBe(0);
+    const shown = await box.run(['cases', 'show', '10001'], { childProcess: true });
+    expect(shown.stdout).toContain('home=/nonexistent user=nobody');
     const file = box.write('invoice.pdf', '%PDF-1.4 the invoice');
     const reply = await box.run(['cases', 'reply', '10001', '--message', 'Here is your invoice.', '--attach', file], { childProcess: true });
     expect(reply.code, describeResult(reply)).toBe(0);
