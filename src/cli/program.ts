@@ -46,7 +46,12 @@ export async function exitCodeFor(err: unknown): Promise<number> {
   }
   if ((code === 'EACCES' || code === 'EPERM') && e?.path !== undefined) {
     const uid = typeof process.getuid === 'function' ? ` (running as uid ${process.getuid()})` : '';
-    process.stderr.write(`casegate: permission denied: ${e.path}${uid}. Run casegate as the owner of the data directory (the service user: sudo -u casegate casegate …, or as root, which becomes that user); see docs/troubleshooting.md\n`);
+    const { becameDataDirOwner } = await import('../storage/data-dir-owner.js');
+    const advice =
+      becameDataDirOwner() !== null
+        ? 'Started as root, casegate runs as the owner of the data directory, who cannot reach this path: put the file (or directory) where that user can read or write it'
+        : 'Run casegate as the owner of the data directory (the service user: sudo -u casegate casegate …, or as root, which becomes that user)';
+    process.stderr.write(`casegate: permission denied: ${e.path}${uid}. ${advice}; see docs/security.md\n`);
     return 1;
   }
   process.stderr.write(`casegate: ${(err as Error).stack ?? String(err)}\n`);

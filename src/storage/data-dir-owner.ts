@@ -17,6 +17,13 @@ export interface DataDirOwner {
   readonly gid: number;
 }
 
+let switched: DataDirOwner | null = null;
+
+/** The owner this process became (started as root), or null: error messages about files say so. */
+export function becameDataDirOwner(): DataDirOwner | null {
+  return switched;
+}
+
 /** Become the owner of `dataDir` when running as root and it belongs to someone else; the owner taken, or null (nothing changed). */
 export function actAsDataDirOwner(dataDir: string): DataDirOwner | null {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
@@ -45,7 +52,8 @@ export function actAsDataDirOwner(dataDir: string): DataDirOwner | null {
   } catch {
     // A uid without an entry in the user database: no home to give.
   }
-  return { uid: st.uid, gid: st.gid };
+  switched = { uid: st.uid, gid: st.gid };
+  return switched;
 }
 
 /** Running as root (after actAsDataDirOwner found nobody else to be): the daemon warns. */

@@ -110,6 +110,14 @@ describe.skipIf(!ROOT)('casegate started as root on a data directory of the serv
     expect(daemon.stdout()).not.toMatch(/running as root/);
   }, 60_000);
 
+  it('a file the owner cannot read, named to a command started as root, is said to be out of that user\'s reach', async () => {
+    const secretDir = box.write('private/export.mbox', 'From x\n');
+    chmodSync(join(box.dir, 'private'), 0o700); // root's, as /root is
+    const r = await box.run(['import', '--mbox', secretDir, '--mailbox', 'support'], { childProcess: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`permission denied: ${secretDir} (running as uid ${OWNER.uid}). Started as root, casegate runs as the owner of the data directory, who cannot reach this path`);
+  }, 60_000);
+
   it('the service user starting on a data directory root owns is told "permission denied" and the file, not "cannot listen"', () => {
     const config = spawnSync(process.execPath, [CLI_JS, '--config', box.configPath, 'config'], { cwd: box.dir, encoding: 'utf8' });
     expect(config.status, config.stderr).toBe(0);
