@@ -1,4 +1,5 @@
 import type { AppContext } from '../context.js';
+import { unreachableNote } from '../storage/data-dir-owner.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { CaseCommandError, cliActor } from './case-command-error.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
@@ -133,7 +134,7 @@ export async function workFromCli(ctx: AppContext, number: number, o: CliWork): 
     try {
       attachments.push(await storeAttachmentFile(ctx, f));
     } catch (err) {
-      throw new CaseCommandError(`cannot attach ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new CaseCommandError(`cannot attach ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}${unreachableNote(err)}`);
     }
   }
   if (attachments.length > 0 && text === '') throw new CaseCommandError('attachments need a text (--message, --file or $EDITOR)');

@@ -9,6 +9,7 @@ import type { CliWork, CliWorkOutcome } from '../cases/case-commands.js';
 import { caseCommand, caseNumberArg } from './case-args.js';
 import { print } from './shared.js';
 import { safeLine } from './terminal.js';
+import { unreachableNote } from '../storage/data-dir-owner.js';
 
 /** The case commands' work, loaded when a command runs (not for `cases list` or `cases show`). */
 const caseWork = (): Promise<typeof import('../cases/case-commands.js')> => import('../cases/case-commands.js');
@@ -43,7 +44,7 @@ function readText(opts: TextOptions, editor: boolean): string {
     try {
       return readFileSync(opts.file === '-' ? 0 : opts.file, 'utf8');
     } catch (err) {
-      throw new CaseCommandError(`cannot read --file ${opts.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new CaseCommandError(`cannot read --file ${opts.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}${unreachableNote(err)}`);
     }
   }
   if (!editor) return '';

@@ -24,6 +24,13 @@ export function becameDataDirOwner(): DataDirOwner | null {
   return switched;
 }
 
+/** For a file the command could not read: why, when it runs as the data directory's owner ('' otherwise). */
+export function unreachableNote(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if ((code !== 'EACCES' && code !== 'EPERM') || switched === null) return '';
+  return ` (started as root, casegate runs as uid ${switched.uid}, the owner of the data directory: put the file where that user can read it)`;
+}
+
 /** Become the owner of `dataDir` when running as root and it belongs to someone else; the owner taken, or null (nothing changed). */
 export function actAsDataDirOwner(dataDir: string): DataDirOwner | null {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;

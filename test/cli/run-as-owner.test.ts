@@ -116,6 +116,13 @@ describe.skipIf(!ROOT)('casegate started as root on a data directory of the serv
     const r = await box.run(['import', '--mbox', secretDir, '--mailbox', 'support'], { childProcess: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`permission denied: ${secretDir} (running as uid ${OWNER.uid}). Started as root, casegate runs as the owner of the data directory, who cannot reach this path`);
+    const ingest = await box.run(['ingest'], { stdin: withFile });
+    expect(ingest.code, describeResult(ingest)).toBe(0);
+    for (const args of [['--message', 'see file', '--attach', secretDir], ['--file', secretDir]]) {
+      const reply = await box.run(['cases', 'reply', '10001', ...args], { childProcess: true });
+      expect(reply.code).not.toBe(0);
+      expect(reply.stderr).toContain(`${secretDir}: EACCES (started as root, casegate runs as uid ${OWNER.uid}, the owner of the data directory: put the file where that user can read it)`);
+    }
   }, 60_000);
 
   it('the service user starting on a data directory root owns is told "permission denied" and the file, not "cannot listen"', () => {
