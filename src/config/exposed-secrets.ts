@@ -34,6 +34,13 @@ function worldReadable(file: string): string | null {
   return (st.mode & 0o777).toString(8).padStart(4, '0');
 }
 
+/** The mode when every user may write the file, or null. */
+function worldWritable(file: string): string | null {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st === undefined || (st.mode & 0o002) === 0) return null;
+  return (st.mode & 0o777).toString(8).padStart(4, '0');
+}
+
 export function exposedSecrets(raw: unknown, source: string | null, config: Config): SecretExposure[] {
   const out: SecretExposure[] = [];
   const literal = source !== null ? literalSecrets(raw) : [];
@@ -42,6 +49,15 @@ export function exposedSecrets(raw: unknown, source: string | null, config: Conf
     out.push({
       path: literal[0]!,
       message: `${source} (mode ${mode}) is readable by every user of this machine and holds ${literal.join(', ')} written in it: chmod 0640 the file (group casegate), or move the values into the environment file and write \${NAME} here (docs/operating.md)`,
+    });
+  }
+  // Writable by everyone: anyone on the machine sets alerts.command or a tokenCommand, which casegate
+  // runs as its own user (cron and sshd refuse such files).
+  const writable = source !== null ? worldWritable(source) : null;
+  if (writable !== null) {
+    out.push({
+      path: '(file)',
+      message: `${source} (mode ${writable}) can be changed by every user of this machine: whoever does can make casegate run commands as its user (alerts.command, tokenCommand) and read its mail. chmod 0640 it, owned by root`,
     });
   }
   config.outgoing.dkim.keys.forEach((k, i) => {

@@ -273,6 +273,11 @@ describe('strict configuration with hints (item 12)', () => {
     expect(k[0]!.message).toContain(`${key} (mode 0644) is readable by every user of this machine: anyone on it can sign mail as example.com`);
     chmodSync(key, 0o640);
     expect(loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings).toEqual([]);
+    // Writable by everyone, secrets or not: anyone could set alerts.command.
+    chmodSync(f, 0o666);
+    const open = loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings;
+    expect(open.map((x) => x.path)).toEqual(['(file)']);
+    expect(open.map((x) => x.message)).toEqual([expect.stringContaining(`${f} (mode 0666) can be changed by every user of this machine: whoever does can make casegate run commands as its user`)]);
   });
 
   it('warns when customers\' case links would travel as plain http beyond this machine', () => {
