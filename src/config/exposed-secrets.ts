@@ -2,12 +2,13 @@ import { statSync } from 'node:fs';
 import type { Config } from './schema.js';
 
 /**
- * Secrets other users of the machine can read: a configuration file readable by everyone that holds
- * a secret written in it (not a ${NAME} from the environment), and a DKIM private key file readable
- * by everyone (anyone on the machine could sign mail as the domain). OpenDKIM refuses such keys
- * (RequireSafeKeys) and ssh such key files; casegate warns, at start and in `casegate config`, and
- * keeps working — a refused key would stop the mail it signs. Group-readable (0640, root:casegate,
- * as docs/operating.md sets them up) is fine.
+ * What other users of the machine can read or change: a configuration file readable by everyone
+ * that holds a secret written in it (not a ${NAME} from the environment), a DKIM private key file
+ * readable by everyone (anyone on the machine could sign mail as the domain), and a configuration
+ * file or templates directory writable by everyone (commands run as casegate, mail written as ours).
+ * OpenDKIM refuses such keys (RequireSafeKeys), ssh and cron such files; casegate warns, at start and
+ * in `casegate config`, and keeps working — a refused key would stop the mail it signs.
+ * Group-readable (0640, root:casegate, as docs/operating.md sets them up) is fine.
  */
 export interface SecretExposure {
   readonly path: string;
@@ -41,7 +42,7 @@ function worldWritable(file: string): string | null {
   return (st.mode & 0o777).toString(8).padStart(4, '0');
 }
 
-export function exposedSecrets(raw: unknown, source: string | null, config: Config): SecretExposure[] {
+export function exposedSecrets(raw: unknown, source: string | null, config: Config, templatesDir?: string): SecretExposure[] {
   const out: SecretExposure[] = [];
   const literal = source !== null ? literalSecrets(raw) : [];
   const mode = literal.length > 0 ? worldReadable(source!) : null;
@@ -58,6 +59,14 @@ export function exposedSecrets(raw: unknown, source: string | null, config: Conf
     out.push({
       path: '(file)',
       message: `${source} (mode ${writable}) can be changed by every user of this machine: whoever does can make casegate run commands as its user (alerts.command, tokenCommand) and read its mail. chmod 0640 it, owned by root`,
+    });
+  }
+  // The email templates: whoever may change them writes what customers read from us.
+  const templatesMode = templatesDir !== undefined ? worldWritable(templatesDir) : null;
+  if (templatesMode !== null) {
+    out.push({
+      path: 'templates.dir',
+      message: `${templatesDir} (mode ${templatesMode}) can be changed by every user of this machine: whoever does writes the emails customers get from you. chmod 0755 it (or 0750, group casegate), owned by root`,
     });
   }
   config.outgoing.dkim.keys.forEach((k, i) => {

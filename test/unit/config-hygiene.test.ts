@@ -278,6 +278,17 @@ describe('strict configuration with hints (item 12)', () => {
     const open = loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings;
     expect(open.map((x) => x.path)).toEqual(['(file)']);
     expect(open.map((x) => x.message)).toEqual([expect.stringContaining(`${f} (mode 0666) can be changed by every user of this machine: whoever does can make casegate run commands as its user`)]);
+    chmodSync(f, 0o600);
+    // Email templates anyone may change: they write what customers get from us.
+    const templates = join(d, 'templates');
+    mkdirSync(templates);
+    chmodSync(templates, 0o777);
+    write({ instance: { secret: '${CG_SECRET}' }, templates: { dir: 'templates' } }, 0o600);
+    const t = loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings;
+    expect(t.map((x) => x.path)).toEqual(['templates.dir']);
+    expect(t[0]!.message).toContain(`${templates} (mode 0777) can be changed by every user of this machine`);
+    chmodSync(templates, 0o755);
+    expect(loadConfig({ path: f, env: { CG_SECRET: SECRET_A } }).warnings).toEqual([]);
   });
 
   it('warns when customers\' case links would travel as plain http beyond this machine', () => {
