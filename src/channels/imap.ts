@@ -5,6 +5,7 @@ import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import type { MailboxHealthState } from '../db/repos/mailbox-health.js';
 import type { Logger } from '../log.js';
 import { acceptsConnections, clientOptions, CommandFailures, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
+import { tlsFailureHint } from '../config/tls-mode-hints.js';
 import { MailboxHealthReporter } from './imap-health.js';
 import { FolderReader } from './imap-reader.js';
 import type { ConnectionState, Session } from './imap-session.js';
@@ -252,6 +253,8 @@ export class MailboxWatcher {
       // imapflow's verdict on a silent connection (clientOptions: socketTimeout).
       return `the IMAP server stopped answering (no reply within ${this.#cfg.stallTimeoutSeconds} s, imap.stallTimeoutSeconds); connection dropped`;
     }
+    const hint = auth ? null : tlsFailureHint('imap', 'imap', err, this.#cfg.tls === 'implicit', this.#cfg.port);
+    if (hint !== null) return `${hint} (${describeImapError(err)})`;
     return (auth ? 'login rejected: ' : '') + describeImapError(err);
   }
 

@@ -1,5 +1,6 @@
 import { stripPlus } from '../cases/thread-token.js';
 import { isLoopback, type Config } from './schema.js';
+import { tlsPortMismatch } from './tls-mode-hints.js';
 
 /**
  * Settings that are legal but probably wrong or risky. Not errors (a lab or a migration may mean
@@ -58,6 +59,13 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       message: `"${cfg.web.baseUrl}" is plain http on ${publicHttp}: every case link in customers' mail (it opens the case, its history and the reply form) would cross the network unencrypted. Put a TLS reverse proxy in front and set web.baseUrl to its https:// URL`,
     });
   }
+  cfg.mailboxes.forEach((m, i) => {
+    const problem = m.imap === undefined ? null : tlsPortMismatch('imap', m.imap.port, m.imap.tls === 'implicit');
+    if (problem !== null) out.push({ path: `mailboxes.${i}.imap.tls`, message: problem });
+  });
+  const smtp = cfg.outgoing.transport === 'smtp' ? cfg.outgoing.smtp : undefined;
+  const smtpProblem = smtp === undefined ? null : tlsPortMismatch('smtp', smtp.port, smtp.secure);
+  if (smtpProblem !== null) out.push({ path: 'outgoing.smtp.secure', message: smtpProblem });
   const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
   cfg.rules.forEach((r, i) => {
     const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];

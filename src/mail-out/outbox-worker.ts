@@ -12,7 +12,7 @@ import { staffTemplateNames } from './template-data.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
-import { classifySendError, isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
+import { classifySendError, isTemporaryRefusal, relaySettingsOf, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
 import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 import { SenderHolds } from './sender-holds.js';
@@ -349,7 +349,7 @@ export class OutboxWorker {
       signedBy = sent.signedBy ?? null;
       refused = sent.refused ?? [];
     } catch (err) {
-      const c = classifySendError(err);
+      const c = classifySendError(err, relaySettingsOf(this.ctx.config.outgoing));
       this.ctx.telemetry.sendFailure(c.errorClass);
       const now = this.ctx.clock.now();
       if (c.decision === 'pause') {

@@ -1,3 +1,6 @@
+import type { Config } from '../config/schema.js';
+import { tlsFailureHint } from '../config/tls-mode-hints.js';
+
 /**
  * The one list of send errors (DESIGN §5, after nodemailer's central error codes): what went
  * wrong, and what the outbox does about it.
@@ -106,14 +109,24 @@ function summarize(e: ErrorFields, code: string | null, responseCode: number | n
   return `${head !== '' ? `${head}: ` : ''}${message.split('\n')[0]!}`.slice(0, 500);
 }
 
-export function classifySendError(err: unknown): ClassifiedSendError {
+/** The relay's port and TLS mode, which a TLS failure's hint names (none for the file transport). */
+export function relaySettingsOf(out: Config['outgoing']): { port: number; secure: boolean } | undefined {
+  return out.transport === 'smtp' && out.smtp !== undefined ? { port: out.smtp.port, secure: out.smtp.secure } : undefined;
+}
+
+/**
+ * `relay`: the settings of the SMTP relay the error came from; a failure caused by its TLS mode
+ * or certificate then names the setting to change (tls-mode-hints.ts) before the library's words.
+ */
+export function classifySendError(err: unknown, relay?: { readonly port: number; readonly secure: boolean }): ClassifiedSendError {
   const e = (err ?? {}) as ErrorFields;
   const code = typeof e.code === 'string' ? e.code : null;
   const original = typeof e.originalCode === 'string' ? e.originalCode : null;
   const causeCode = typeof (e.cause as ErrorFields | undefined)?.code === 'string' ? ((e.cause as ErrorFields).code as string) : null;
   const responseCode = typeof e.responseCode === 'number' ? e.responseCode : null;
   const text = `${typeof e.message === 'string' ? e.message : ''} ${typeof e.response === 'string' ? e.response : ''}`;
-  const summary = summarize(e, code, responseCode);
+  const hint = relay === undefined ? null : tlsFailureHint('smtp', 'outgoing.smtp', err, relay.secure, relay.port);
+  const summary = hint === null ? summarize(e, code, responseCode) : `${hint} (${summarize(e, code, responseCode)})`.slice(0, 500);
   const out = (errorClass: SendErrorClass, decision: SendDecision): ClassifiedSendError => ({ errorClass, decision, responseCode, summary });
 
   if ((code !== null && AUTH_CODES.has(code)) || (responseCode !== null && AUTH_REPLIES.has(responseCode))) return out('auth', 'pause');

@@ -1,6 +1,6 @@
 import type { AppContext } from '../context.js';
 import type { Logger } from '../log.js';
-import { classifySendError, type ClassifiedSendError } from './send-errors.js';
+import { classifySendError, relaySettingsOf, type ClassifiedSendError } from './send-errors.js';
 import type { MailTransport } from './transport.js';
 import type { TransportHealthReporter } from './transport-health.js';
 
@@ -75,7 +75,7 @@ export class TransportPause {
     try {
       await this.transport.verify?.();
     } catch (err) {
-      const c = classifySendError(err);
+      const c = classifySendError(err, relaySettingsOf(this.ctx.config.outgoing));
       p.errorClass = c.errorClass;
       const out = this.ctx.config.outgoing;
       p.delayMs = c.errorClass === 'auth' ? out.authProbeSeconds * 1000 : Math.min(p.delayMs * 2, out.probeSeconds * 1000);

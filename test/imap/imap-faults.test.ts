@@ -85,6 +85,17 @@ describeWithDovecot('IMAP channel faults', () => {
     expect(h.alerted).toBe(0);
   });
 
+  it('tls: implicit against a server that starts in plain text (port 143): the failure names imap.tls and the fix, not only OpenSSL\'s "wrong version number"', async () => {
+    server = await startDovecot({ users: [{ user: 'support', password: 'pw-support' }] });
+    d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'support', { tls: 'implicit' }) }] });
+    await until(async () => (await health('support'))?.state === 'backing-off', 'the mailbox to back off');
+    const detail = (await health('support'))!.detail!;
+    expect(detail).toContain(`the server on port ${server.port} does not speak TLS from the first byte (imap.tls: implicit): for a port that starts in plain text (143) set imap.tls: starttls`);
+    // The library's own words stay, for a search.
+    expect(detail).toMatch(/wrong version number/i);
+    expect(failureLines('support')[0]!.msg).toContain('set imap.tls: starttls');
+  });
+
   it('a rejected login: auth-failed, the other mailbox keeps working, one alert, then the all-clear', async () => {
     server = await startDovecot({
       users: [

@@ -302,6 +302,19 @@ describe('strict configuration with hints (item 12)', () => {
     expect(web({})).toEqual([]);
   });
 
+  it('warns when a TLS mode and its port disagree: imap.tls implicit on 143, starttls on 993; smtp secure on 587, not on 465', () => {
+    const mb = (port: number, tls: string) => ({ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', port, tls, auth: { method: 'password', user: 'u', password: 'p' } } });
+    const smtp = (port: number, secure: boolean) => ({ transport: 'smtp', smtp: { host: 'smtp.example.com', port, secure } });
+    const warned = (cfg: Record<string, unknown>) => load({ instance: { secret: SECRET_A, domain: 'example.com' }, ...cfg }).warnings;
+    expect(warned({ mailboxes: [mb(143, 'implicit')] })).toEqual([{ path: 'mailboxes.0.imap.tls', message: expect.stringMatching(/on port 143.*For port 143 set tls: starttls/) }]);
+    expect(warned({ mailboxes: [mb(993, 'starttls')] })).toEqual([{ path: 'mailboxes.0.imap.tls', message: expect.stringMatching(/port 993 expects TLS from the first byte.*set tls: implicit/) }]);
+    expect(warned({ outgoing: smtp(587, true) })).toEqual([{ path: 'outgoing.smtp.secure', message: expect.stringMatching(/For port 587 set secure: false/) }]);
+    expect(warned({ outgoing: smtp(465, false) })).toEqual([{ path: 'outgoing.smtp.secure', message: expect.stringMatching(/set secure: true/) }]);
+    // Matching pairs, and ports of their own, are not warned about.
+    expect(warned({ mailboxes: [mb(993, 'implicit'), mb(143, 'starttls'), mb(1993, 'implicit')].map((m, i) => ({ ...m, name: `m${i}`, addresses: [`m${i}@example.com`] })), outgoing: smtp(587, false) })).toEqual([]);
+    expect(warned({ outgoing: smtp(465, true) })).toEqual([]);
+  });
+
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
     const cfg = { instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: '${IMAP_PW}' } } }] };
     expect(load(cfg, { mailboxCredentials: 'deferred' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: '${IMAP_PW}' });
