@@ -209,16 +209,20 @@ export async function startSmtpListener(ctx: AppContext): Promise<SmtpListener> 
       );
     },
   });
+  let bound = false;
   server.on('error', (err: Error & { remoteAddress?: string; code?: string }) => {
     // A client's own connection failing (a reset, a broken pipe) is the client's business, not
-    // ours: an info line (a message it was sending has its own warning). Anything else, error.
+    // ours: an info line (a message it was sending has its own warning). Anything else, error —
+    // except a failed bind, which the start reports as one line (cli/program.ts), not a stack.
     if (typeof err.remoteAddress === 'string') log.info({ client: err.remoteAddress, code: err.code, reason: err.message }, 'smtp client connection failed');
-    else log.error({ err }, 'smtp listener error');
+    else if (bound) log.error({ err }, 'smtp listener error');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: Error): void => reject(Object.assign(err, { configKeys: 'listener.host / listener.port' }));
+    server.once('error', failed);
     server.listen(cfg.port, cfg.host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
+      bound = true;
       resolve();
     });
   });

@@ -41,7 +41,9 @@ export async function exitCodeFor(err: unknown): Promise<number> {
   // another user owns (it used to say "cannot listen … see listener.port" for the secret file).
   const listening = e?.syscall === 'listen' || e?.syscall === 'bind' || e?.path === undefined;
   if ((code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') && listening) {
-    process.stderr.write(`casegate: cannot listen: ${(err as Error).message} (see listener.host / listener.port)\n`);
+    // The server that failed names its keys (listener, web or ops); a bind without them is the listener's.
+    const keys = (err as { configKeys?: unknown }).configKeys;
+    process.stderr.write(`casegate: cannot listen: ${(err as Error).message} (see ${typeof keys === 'string' ? keys : 'listener.host / listener.port'})\n`);
     return 1;
   }
   if ((code === 'EACCES' || code === 'EPERM') && e?.path !== undefined) {

@@ -117,9 +117,11 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    // A port in use names the keys that chose it (`casegate start` prints them: cli/program.ts).
+    const failed = (err: Error): void => reject(Object.assign(err, { configKeys: `${bind?.component ?? 'web'}.host / ${bind?.component ?? 'web'}.port` }));
+    server.once('error', failed);
     server.listen(cfg.port, cfg.host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -99,6 +100,35 @@ describe('embedded default configuration', () => {
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a port that is taken at start', () => {
+  let dir: string;
+  let blocker: Server;
+  let taken: number;
+  beforeAll(async () => {
+    dir = realpathSync(mkdtempSync(join(tmpdir(), 'casegate-cli-port-taken-')));
+    blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    taken = (blocker.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise((r) => blocker.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['ops', (port: number) => `listener:\n  port: 0\nops:\n  enabled: true\n  port: ${port}\n`, 'ops.host / ops.port'],
+    ['web', (port: number) => `listener:\n  port: 0\nweb:\n  enabled: true\n  port: ${port}\n`, 'web.host / web.port'],
+    ['listener', (port: number) => `listener:\n  port: ${port}\n`, 'listener.host / listener.port'],
+  ])('the %s port: one line naming the keys that chose it, exit 1, no stack trace in the log', async (_which, yaml, keys) => {
+    writeFileSync(join(dir, 'casegate.yaml'), yaml(taken));
+    const daemon = start(dir, { CASEGATE_CONFIG: 'casegate.yaml' });
+    const exit = await daemon.exited;
+    expect(exit.code, daemon.stderr()).toBe(1);
+    expect(daemon.stderr()).toBe(`casegate: cannot listen: listen EADDRINUSE: address already in use 127.0.0.1:${taken} (see ${keys})\n`);
+    expect(daemon.stdout()).not.toMatch(/"stack"|    at /);
   });
 });
 
