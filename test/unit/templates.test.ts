@@ -416,6 +416,17 @@ describe('check', () => {
     expect(messages).toHaveLength(5);
   });
 
+  it('a folder of a few edited files (templates.dir taken for overrides): one line that says it replaces the shipped set and how to copy it, not a line per missing file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-templates-'));
+    tempDirs.push(dir);
+    cpSync(join(SHIPPED, 'confirmation.text.hbs'), join(dir, 'confirmation.text.hbs'));
+    const problems = checkTemplateDir(opts(dir));
+    expect(problems[0]).toEqual({ file: '.', line: null, message: expect.stringMatching(/^only 1 of the \d+ files every template folder needs are here: templates\.dir replaces the templates shipped with casegate as a whole.*cp -r .*\/templates\/\. <this folder>/) });
+    expect(problems.filter((p) => /^Missing (template|layout) file/.test(p.message))).toEqual([]);
+    // What the one file itself lacks is still said (the partials it includes live in the shipped folder).
+    expect(problems.slice(1).map((p) => p.file)).toEqual(['confirmation.text.hbs', 'confirmation.text.hbs', 'confirmation.text.hbs']);
+  });
+
   it('requires the reply marker first and {{{body}}} in the layouts', () => {
     const dir = copyTemplates();
     write(dir, 'layouts/default.text.hbs', 'Hi!\n{{> reply-marker}}\n{{{body}}}\n');
