@@ -125,8 +125,15 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     }
   }
   if (!parsed.success) {
-    problems.push(...issueProblems(parsed.error.issues));
-    problems.push(...crossFieldProblems(interpolated, parsed.error.issues));
+    // A key whose ${VAR} is not set already has its problem: the empty text the schema then
+    // refuses ("the secret is 0 bytes long", "Too small") would only say it again, less clearly.
+    const unset = new Set(problems.map((p) => p.path));
+    problems.push(
+      ...[...issueProblems(parsed.error.issues), ...crossFieldProblems(interpolated, parsed.error.issues)]
+        .filter((p) => !unset.has(p.path))
+        // "port: ${SMTP_PORT}" with SMTP_PORT=abc: the file says no string, so say where it came from.
+        .map((p) => (wholeRefs.has(p.path) && /^Invalid input: expected (number|boolean)/.test(p.message) ? { ...p, message: `${p.message} (${rawRef(raw, p.path)} is ${JSON.stringify(valueAt(interpolated, p.path))})` } : p)),
+    );
   }
   if (opts.actAsDataDirOwner === true) actAsDataDirOwner(rawDataDir(interpolated, baseDir));
   const regexCache = new FileRegexCache(opts.readOnly === true ? null : regexCacheFile(interpolated, baseDir));
@@ -160,6 +167,17 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
   return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir)] };
+}
+
+/** The value at a dotted path ("listener.port", "mailboxes.0.imap.port"), or undefined. */
+function valueAt(root: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), root);
+}
+
+/** The reference as the file wrote it ("${SMTP_PORT}"). */
+function rawRef(raw: unknown, path: string): string {
+  const v = valueAt(raw, path);
+  return typeof v === 'string' ? v.trim() : 'its environment variable';
 }
 
 /** mailboxes.<i>.imap.auth.<key>: only the daemon logs in to mailboxes. */

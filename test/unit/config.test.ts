@@ -99,6 +99,9 @@ describe('configuration', () => {
     }
     expect(problem).toBeInstanceOf(ConfigError);
     expect((problem as ConfigError).problems.map((p) => p.path).sort()).toEqual(['listener.port', 'templates.watch']);
+    // The file holds no string there: the problem says where the text came from.
+    expect((problem as ConfigError).problems.find((p) => p.path === 'listener.port')!.message).toBe('Invalid input: expected number, received string (${SMTP_PORT} is "25x")');
+    expect((problem as ConfigError).problems.find((p) => p.path === 'templates.watch')!.message).toBe('Invalid input: expected boolean, received string (${WATCH} is "maybe")');
     // Part of a longer text is text: "port: 2${X}" is no number either way.
     expect(() => loadConfig({ path: file('listener:\n  port: 2${X}\n'), env: { X: '626' } })).toThrow(/listener\.port/);
   });
