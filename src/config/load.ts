@@ -309,6 +309,13 @@ function readOrCreateSecret(dataDir: string, source: string): string {
 const REFERENCED_SECTIONS = new Set(['mailboxes', 'queues', 'priorities', 'rules']);
 
 /**
+ * Keys that name something in another section: left at its defaults, that section has none of
+ * the names, and the check would call every one of them unknown (a queue's calendar "no calendar
+ * "berlin" (calendars: none configured …)" because a policy target had a typo).
+ */
+const REFERS_TO: Readonly<Record<string, RegExp>> = { sla: /^queues\.[^.]+\.(calendar|slaPolicy)$/ };
+
+/**
  * zod skips the cross-field checks (duplicate addresses, missing outgoing.smtp, routing
  * references …) while any field is invalid. To still report every problem at once, validate again
  * with the broken sections left at their defaults, and keep what that finds in the other sections
@@ -322,7 +329,9 @@ function crossFieldProblems(input: unknown, issues: readonly z.core.$ZodIssue[])
   const rest = Object.fromEntries(Object.entries(input).filter(([k]) => !failed.has(k)));
   const again = configSchema.safeParse(rest, { jitless: true });
   if (again.success) return [];
+  const dropped = [...failed].flatMap((k) => (REFERS_TO[k] !== undefined ? [REFERS_TO[k]] : []));
   return again.error.issues
     .filter((i) => !failed.has(String(i.path[0] ?? '')))
-    .map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+    .map((i) => ({ path: i.path.map(String).join('.'), message: i.message }))
+    .filter((p) => !dropped.some((re) => re.test(p.path)));
 }

@@ -179,6 +179,17 @@ describe('strict configuration with hints (item 12)', () => {
     expect(p.map((x) => x.path)).toEqual(['listner', 'outgoing.smtp']);
   });
 
+  it('a typo in an SLA policy does not make the queues\' calendar and policy unknown too', () => {
+    const p = problems({
+      instance: { secret: SECRET_A },
+      queues: { support: { calendar: 'berlin', slaPolicy: 'standard' } },
+      sla: { calendars: { berlin: { zone: 'Europe/Berlin' } }, policies: { standard: { targets: { critical: { firstResponse: '1h' } } } } },
+      outgoing: { transport: 'smtp' },
+    });
+    // The one real problem, and the one of another section: no "no calendar \"berlin\" (calendars: none configured …)".
+    expect(p.map((x) => x.path).sort()).toEqual(['outgoing.smtp', 'sla.policies.standard.targets.critical']);
+  });
+
   it('names the replacement of security.trustedAuthServId', () => {
     expect(problems({ security: { trustedAuthServId: 'mx.example.com' } })).toEqual([
       { path: 'security.trustedAuthServId', message: expect.stringContaining('security.senderAuth: { mode: trusted-header, authservId: mx.example.com }') },
