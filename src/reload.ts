@@ -61,8 +61,10 @@ function changedSections(a: Config, b: Config): string[] {
 
 export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: () => ResolvedConfig, ops: { readonly metrics: Metrics; readonly live: LiveState }): Promise<ReloadReport> {
   const log = ctx.log.child({ component: 'reload' });
+  // The file the problems are in, named as a start names it.
+  let file = 'the configuration';
   const refuse = (problems: string[], changed: string[] = []): ReloadReport => {
-    log.error({ problems }, `configuration reload refused; the running configuration stays:\n  ${problems.join('\n  ')}`);
+    log.error({ problems, config: file }, `configuration reload refused; the running configuration stays. ${file}:\n  ${problems.join('\n  ')}`);
     ops.metrics.configReload(false, ctx.clock.now());
     return { ok: false, problems, changed, actions: [] };
   };
@@ -70,9 +72,13 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
   try {
     next = load();
   } catch (err) {
-    if (err instanceof ConfigError) return refuse(err.problems.map((p) => `${p.path || '(file)'}: ${p.message}`));
+    if (err instanceof ConfigError) {
+      file = err.source;
+      return refuse(err.problems.map((p) => `${p.path || '(file)'}: ${p.message}`));
+    }
     return refuse([err instanceof Error ? err.message : String(err)]);
   }
+  file = next.source ?? 'embedded default';
   const old = ctx.config;
   const changed = changedSections(old, next.config);
   const restart = RESTART_ONLY.filter((k) => changed.includes(k));

@@ -276,6 +276,9 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     env.daemon.child.kill('SIGHUP');
     const refused = await until('reload refused', 10_000, () => daemonLog().find((l) => String(l['msg']).startsWith('configuration reload refused; the running configuration stays')));
     expect((refused['problems'] as string[]).join('\n')).toMatch(/listener\.port/);
+    // It names the file the problems are in, as a start does.
+    expect(refused['config']).toBe(env.configFile);
+    expect(String(refused['msg'])).toContain(`stays. ${env.configFile}:\n  listener.port: `);
     // Visible to monitoring, not only in the journal: the file on disk would not start (exit 78).
     const broken = await scrape();
     const loadedAt = broken.value('casegate_config_last_reload_success_timestamp_seconds');
