@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import { setRootProgram } from './shared.js';
 
@@ -37,25 +38,56 @@ export async function exitCodeFor(err: unknown): Promise<number> {
   }
   const e = err as NodeJS.ErrnoException | null;
   const code = e?.code;
-  // EACCES is a port only from listen/bind; from open, mkdir … it is a file of the data directory
-  // another user owns (it used to say "cannot listen … see listener.port" for the secret file).
-  const listening = e?.syscall === 'listen' || e?.syscall === 'bind' || e?.path === undefined;
-  if ((code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') && listening) {
+  const { becameDataDirOwner } = await import('../storage/data-dir-owner.js');
+  const fileProblem = fileProblemLine(e, becameDataDirOwner() !== null);
+  if (fileProblem !== null) {
+    process.stderr.write(`casegate: ${fileProblem}\n`);
+    return 1;
+  }
+  if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || (code === 'EACCES' && (e?.syscall === 'listen' || e?.syscall === 'bind'))) {
     // The server that failed names its keys (listener, web or ops); a bind without them is the listener's.
     const keys = (err as { configKeys?: unknown }).configKeys;
     process.stderr.write(`casegate: cannot listen: ${(err as Error).message} (see ${typeof keys === 'string' ? keys : 'listener.host / listener.port'})\n`);
     return 1;
   }
-  if ((code === 'EACCES' || code === 'EPERM') && e?.path !== undefined) {
-    const uid = typeof process.getuid === 'function' ? ` (running as uid ${process.getuid()})` : '';
-    const { becameDataDirOwner } = await import('../storage/data-dir-owner.js');
-    const advice =
-      becameDataDirOwner() !== null
-        ? 'Started as root, casegate runs as the owner of the data directory, who cannot reach this path: put the file (or directory) where that user can read or write it'
-        : 'Run casegate as the owner of the data directory (the service user: sudo -u casegate casegate …, or as root, which becomes that user)';
-    process.stderr.write(`casegate: permission denied: ${e.path}${uid}. ${advice}; see docs/security.md\n`);
-    return 1;
-  }
   process.stderr.write(`casegate: ${(err as Error).stack ?? String(err)}\n`);
   return 1;
+}
+
+const FILE_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'EISDIR', 'ENOENT']);
+
+/**
+ * A file or directory casegate could not create, open or write (the data directory, the database,
+ * the secret): one line naming the path and what to do, not a stack — most often the data
+ * directory belongs to another user (a first `casegate` run as root) or lies outside the
+ * service's writable paths. Null for anything else.
+ */
+function fileProblemLine(e: NodeJS.ErrnoException | null, becameOwner: boolean): string | null {
+  if (e === null || typeof e.code !== 'string' || !FILE_CODES.has(e.code) || typeof e.path !== 'string') return null;
+  if (e.syscall === 'listen' || e.syscall === 'bind' || e.syscall === 'connect') return null;
+  const what = `cannot ${e.syscall ?? 'use'} ${e.path}: ${e.code}`;
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM': {
+      const uid = process.getuid?.() ?? '?';
+      let user = `uid ${uid}`;
+      try {
+        user = `${userInfo().username}, uid ${uid}`;
+      } catch {
+        // No passwd entry: the uid says it.
+      }
+      // Started as root, the command became the data directory's owner (storage/data-dir-owner.ts): that user cannot reach a path root could.
+      const advice = becameOwner
+        ? 'Started as root, casegate runs as the owner of the data directory, who cannot reach this path: put the file (or directory) where that user can read or write it'
+        : 'The data directory (dataDir, database.path) and everything in it must belong to the user casegate runs as: run every casegate command as that user (sudo -u casegate …, or as root, which becomes that user), or give it the files (chown -R casegate: /var/lib/casegate)';
+      return `${what} (permission denied for user ${user}). ${advice}; see docs/security.md`;
+    }
+    case 'EROFS':
+      return `${what} (read-only file system). Under the shipped systemd unit only /var/lib/casegate is writable (ReadWritePaths): keep dataDir, database.path and outgoing.fileDir there`;
+    case 'EEXIST':
+    case 'ENOTDIR':
+      return `${what} (a file stands where a directory is needed). Check dataDir and database.path (casegate config prints the paths in use)`;
+    default:
+      return `${what}. Check dataDir and database.path (casegate config prints the paths in use)`;
+  }
 }

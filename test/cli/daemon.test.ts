@@ -132,6 +132,42 @@ describe('a port that is taken at start', () => {
   });
 });
 
+describe('a data directory casegate cannot write', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = realpathSync(mkdtempSync(join(tmpdir(), 'casegate-cli-datadir-')));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a file where the data directory should be: one line naming the path and the keys, not "cannot listen … (see listener.port)" or a stack', async () => {
+    writeFileSync(join(dir, 'data'), 'not a directory\n');
+    writeFileSync(join(dir, 'casegate.yaml'), 'listener:\n  port: 0\n');
+    const daemon = start(dir, { CASEGATE_CONFIG: 'casegate.yaml' });
+    const exit = await daemon.exited;
+    expect(exit.code, daemon.stderr()).toBe(1);
+    expect(daemon.stderr()).toMatch(new RegExp(`^casegate: cannot (mkdir|open) ${join(dir, 'data').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\S*: (EEXIST|ENOTDIR) \\(a file stands where a directory is needed\\)\\. Check dataDir and database\\.path .*\\n$`));
+    expect(daemon.stderr()).not.toMatch(/ {4}at |cannot listen/);
+  });
+
+  it('permission denied (a data directory another user made): names the user and the fix, not "cannot listen … (see listener.host / listener.port)"', async () => {
+    const { exitCodeFor } = await import('../../src/cli/program.js');
+    // What fs throws when the daemon's user may not write the data directory (here: the secret).
+    const denied = Object.assign(new Error("EACCES: permission denied, open '/var/lib/casegate/secret.1.tmp'"), { code: 'EACCES', errno: -13, syscall: 'open', path: '/var/lib/casegate/secret.1.tmp' });
+    const written: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = await exitCodeFor(denied);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(code).toBe(1);
+    expect(written.join('')).toMatch(/^casegate: cannot open \/var\/lib\/casegate\/secret\.1\.tmp: EACCES \(permission denied for user \S+, uid \d+\)\. The data directory .* must belong to the user casegate runs as: .*chown -R casegate: \/var\/lib\/casegate\); see docs\/security\.md\n$/);
+    expect(written.join('')).not.toContain('listener');
+  });
+});
+
 describe('casegate start (the daemon) as a child process', () => {
   let dir: string;
   beforeAll(() => {
