@@ -129,7 +129,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     // refuses ("the secret is 0 bytes long", "Too small") would only say it again, less clearly.
     const unset = new Set(problems.map((p) => p.path));
     problems.push(
-      ...[...issueProblems(parsed.error.issues), ...crossFieldProblems(interpolated, parsed.error.issues)]
+      ...[...issueProblems(parsed.error.issues, interpolated), ...crossFieldProblems(interpolated, parsed.error.issues)]
         .filter((p) => !unset.has(p.path))
         // "port: ${SMTP_PORT}" with SMTP_PORT=abc: the file says no string, so say where it came from.
         .map((p) => (wholeRefs.has(p.path) && /^Invalid input: expected (number|boolean)/.test(p.message) ? { ...p, message: `${p.message} (${rawRef(raw, p.path)} is ${JSON.stringify(valueAt(interpolated, p.path))})` } : p)),
@@ -237,7 +237,7 @@ function typeWholeRefs(value: unknown, issues: readonly { readonly code: string;
 }
 
 /** zod issues as problems; an unknown key is reported at its own path with the nearest known key. */
-function issueProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+function issueProblems(issues: readonly z.core.$ZodIssue[], input: unknown): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -245,9 +245,25 @@ function issueProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
       for (const key of issue.keys) out.push({ path: [...issue.path, key].map(String).join('.'), message: unknownKeyMessage(key, known) });
       continue;
     }
-    out.push({ path: issue.path.map(String).join('.'), message: issue.message });
+    out.push({ path: issue.path.map(String).join('.'), message: plainMessage(issue, input) });
   }
   return out;
+}
+
+const KIND_NAMES: Readonly<Record<string, string>> = { array: 'a list', string: 'a text', number: 'a number', boolean: 'true or false', object: 'a section of keys' };
+
+/**
+ * zod's words where a newcomer gets stuck on them: a key left out is "Invalid input: expected
+ * string, received undefined"; one address where a list is wanted, "expected array, received string".
+ */
+function plainMessage(issue: z.core.$ZodIssue, input: unknown): string {
+  if (issue.code !== 'invalid_type') return issue.message;
+  const value = issue.path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined), input);
+  const kind = KIND_NAMES[String(issue.expected)];
+  if (kind === undefined) return issue.message;
+  if (value === undefined) return `required: ${kind} (this key is missing)`;
+  if (issue.expected === 'array' && (typeof value === 'string' || typeof value === 'number')) return `must be a list: write [${String(value)}]`;
+  return issue.message;
 }
 
 /** <dataDir>/regex-checks.json, when the data directory exists already (the cache never creates it). */
@@ -332,6 +348,6 @@ function crossFieldProblems(input: unknown, issues: readonly z.core.$ZodIssue[])
   const dropped = [...failed].flatMap((k) => (REFERS_TO[k] !== undefined ? [REFERS_TO[k]] : []));
   return again.error.issues
     .filter((i) => !failed.has(String(i.path[0] ?? '')))
-    .map((i) => ({ path: i.path.map(String).join('.'), message: i.message }))
+    .map((i) => ({ path: i.path.map(String).join('.'), message: plainMessage(i, rest) }))
     .filter((p) => !dropped.some((re) => re.test(p.path)));
 }

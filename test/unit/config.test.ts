@@ -138,6 +138,19 @@ describe('configuration', () => {
     expect((err as Error).message).toContain('MISSING_SECRET');
   });
 
+  it('says "required" for a key left out and "write [x]" for one address where a list is wanted, not zod\'s "expected array, received undefined"', () => {
+    const problems = problemsOf(file(['mailboxes:', '  - name: support', '    addresses: support@example.com', '  - name: billing', '    address: [billing@example.com]', 'outgoing:', '  transport: smtp', '  smtp:', '    port: 587'].join('\n')));
+    expect(problems.map((p) => ({ path: p.path, message: p.message }))).toEqual(
+      expect.arrayContaining([
+        { path: 'mailboxes.0.addresses', message: 'must be a list: write [support@example.com]' },
+        { path: 'mailboxes.1.addresses', message: 'required: a list (this key is missing)' },
+        { path: 'mailboxes.1.address', message: 'unknown key "address": did you mean "addresses"?' },
+        { path: 'outgoing.smtp.host', message: 'required: a text (this key is missing)' },
+      ]),
+    );
+    expect(problems.map((p) => p.message).join('\n')).not.toMatch(/received (undefined|string)/);
+  });
+
   it('refuses an IMAP mailbox that would move processed or quarantined mail into the folder it watches (a loop), in any spelling of INBOX', () => {
     const problems = (imap: string): { path: string; message: string }[] =>
       problemsOf(file(['mailboxes:', '  - name: support', '    addresses: [support@example.com]', '    imap:', '      host: imap.example.com', '      auth: { method: password, user: u, password: p }', ...imap.split('\n').map((l) => `      ${l}`)].join('\n'))).map((p) => ({ path: p.path, message: p.message }));
