@@ -101,7 +101,9 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     try {
       text = readFileSync(source, 'utf8');
     } catch (err) {
-      throw new ConfigError(source, [{ path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file (--config or CASEGATE_CONFIG names it; a relative path is taken from the working directory)' : code === 'EACCES' ? 'permission denied for the user running casegate (the service user needs read access: chgrp casegate, chmod 0640)' : code === 'EISDIR' ? 'a directory, not the configuration file' : String(err);
+      throw new ConfigError(source, [{ path: '', message: `cannot read: ${code !== undefined ? `${code}, ` : ''}${why}` }]);
     }
     try {
       raw = parseYaml(text) ?? {};

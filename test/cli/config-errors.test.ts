@@ -148,6 +148,8 @@ describe('configuration errors', () => {
       const missing = await runCli(['--config', 'nope.yaml', 'cases', 'list'], { cwd: syntax.dir, env: { HOME: syntax.dir } });
       expect(missing.code, describeResult(missing)).toBe(78);
       expect(missing.stderr).toContain(`${syntax.dir}/nope.yaml: 1 configuration problem(s):\n  (file): cannot read: ENOENT`);
+      // In words, with where the name came from.
+      expect(missing.stderr).toContain('cannot read: ENOENT, no such file (--config or CASEGATE_CONFIG names it');
     } finally {
       syntax.cleanup();
     }
