@@ -326,6 +326,13 @@ describe('strict configuration with hints (item 12)', () => {
     expect(warned({ outgoing: smtp(465, true) })).toEqual([]);
   });
 
+  it('warns when the web server runs without web.baseUrl on loopback: customer mail would link to 127.0.0.1', () => {
+    const warned = (web: Record<string, unknown>) => load({ instance: { secret: SECRET_A }, web }).warnings;
+    expect(warned({ enabled: true })).toEqual([{ path: 'web.baseUrl', message: expect.stringMatching(/^is not set: the case and survey links in customer mail would point at http:\/\/127\.0\.0\.1:8025, which only this machine can open\. Set it/) }]);
+    expect(warned({ enabled: true, baseUrl: 'https://support.example.com/casegate' })).toEqual([]);
+    expect(warned({ enabled: false })).toEqual([]);
+  });
+
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
     const cfg = { instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: '${IMAP_PW}' } } }] };
     expect(load(cfg, { mailboxCredentials: 'deferred' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: '${IMAP_PW}' });
