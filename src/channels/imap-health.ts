@@ -54,13 +54,16 @@ export class MailboxHealthReporter {
       if (row !== undefined) {
         this.#row.alerted = row.alerted === 1;
         this.#row.failingSince = this.#row.alerted ? row.failing_since : null;
-        this.#row.detail = row.detail;
+        // The error of a failure streak dropped here goes with it: kept, nothing would clear it
+        // (success() clears the detail of a streak), and a mailbox whose password a reload or a
+        // restart fixed would show "idling … login rejected" until its next failure.
+        this.#row.detail = row.failing_since !== null && !this.#row.alerted ? null : row.detail;
         this.#row.backlog = row.backlog;
       }
     } catch (err) {
       this.#log.debug({ err }, 'could not read mailbox health');
     }
-    await this.#write({ state: 'connecting', failing_since: this.#row.failingSince });
+    await this.#write({ state: 'connecting', failing_since: this.#row.failingSince, detail: this.#row.detail });
   }
 
   get state(): MailboxHealthState | null {

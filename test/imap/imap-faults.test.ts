@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
-import { eml } from '../helpers/context.js';
+import { eml, writeConfig } from '../helpers/context.js';
 import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
 
 /**
@@ -94,6 +94,23 @@ describeWithDovecot('IMAP channel faults', () => {
     // The library's own words stay, for a search.
     expect(detail).toMatch(/wrong version number/i);
     expect(failureLines('support')[0]!.msg).toContain('set imap.tls: starttls');
+  });
+
+  it('a password fixed by a reload: the idling mailbox no longer shows the old "login rejected" in status', async () => {
+    server = await startDovecot({ users: [{ user: 'support', password: 'pw-support' }] });
+    const config = (password: string) => ({
+      listener: { enabled: false },
+      templates: { watch: false },
+      outgoing: { transport: 'file' as const, sweepSeconds: 1 },
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { ...imapOf(server!, 'support'), auth: { method: 'password' as const, user: 'support', password } } }],
+    });
+    d = await runDaemon(config('a-typo'));
+    await until(async () => (await health('support'))?.state === 'auth-failed', 'the mailbox to be auth-failed');
+    expect((await health('support'))!.detail).toMatch(/login rejected/);
+    writeConfig(d.dir, config('pw-support'));
+    expect((await d.daemon.reload()).ok).toBe(true);
+    await until(async () => (await health('support'))?.state === 'idling', 'the mailbox to idle');
+    expect((await health('support'))!).toMatchObject({ detail: null, failing_since: null });
   });
 
   it('a rejected login: auth-failed, the other mailbox keeps working, one alert, then the all-clear', async () => {
