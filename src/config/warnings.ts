@@ -1,6 +1,7 @@
 import { stripPlus } from '../cases/thread-token.js';
 import { isLoopback, type Config } from './schema.js';
 import { tlsPortMismatch } from './tls-mode-hints.js';
+import { didYouMean } from './key-hints.js';
 
 /**
  * Settings that are legal but probably wrong or risky. Not errors (a lab or a migration may mean
@@ -72,6 +73,19 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
   const smtp = cfg.outgoing.transport === 'smtp' ? cfg.outgoing.smtp : undefined;
   const smtpProblem = smtp === undefined ? null : tlsPortMismatch('smtp', smtp.port, smtp.secure);
   if (smtpProblem !== null) out.push({ path: 'outgoing.smtp.secure', message: smtpProblem });
+  // A queue's settings under a misspelt name: the queue that gets the cases has no agents (nobody
+  // is notified, no assignment, no tiers) and the settings apply to nothing.
+  const fed = new Set([...cfg.mailboxes.map((m) => m.queue ?? m.name), ...cfg.rules.flatMap((r) => (r.set.queue !== undefined ? [r.set.queue] : []))]);
+  const bare = [...fed].filter((q) => !Object.hasOwn(cfg.queues, q));
+  for (const name of Object.keys(cfg.queues)) {
+    if (fed.has(name)) continue;
+    const guess = didYouMean(name, bare);
+    if (guess === null) continue;
+    out.push({
+      path: `queues.${name}`,
+      message: `no mailbox or rule sends cases to queue "${name}", while queue "${guess}" gets cases and has no settings of its own (no agents are notified, no assignment, tiers, calendar or SLA policy): did you mean "${guess}"?`,
+    });
+  }
   const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
   cfg.rules.forEach((r, i) => {
     const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];

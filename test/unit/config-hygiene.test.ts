@@ -333,6 +333,16 @@ describe('strict configuration with hints (item 12)', () => {
     expect(warned({ enabled: false })).toEqual([]);
   });
 
+  it('warns about queue settings under a misspelt name: the queue that gets the cases would have no agents', () => {
+    const base = { instance: { secret: SECRET_A, domain: 'example.com' }, mailboxes: [{ name: 'billing', addresses: ['billing@example.com'], queue: 'finance' }] };
+    const agents = [{ name: 'Fiona', address: 'fiona@example.com' }];
+    expect(load({ ...base, queues: { finanse: { agents } } }).warnings).toEqual([{ path: 'queues.finanse', message: expect.stringMatching(/^no mailbox or rule sends cases to queue "finanse", while queue "finance" gets cases and has no settings of its own .*did you mean "finance"\?$/) }]);
+    // Spelt right, or a queue of its own that only `cases move` or a rule fills: nothing to say.
+    expect(load({ ...base, queues: { finance: { agents } } }).warnings).toEqual([]);
+    expect(load({ ...base, queues: { finance: { agents }, escalations: { agents } } }).warnings).toEqual([]);
+    expect(load({ ...base, queues: { finanse: { agents } }, rules: [{ name: 'r', match: { subject: ['x'] }, set: { queue: 'finanse' } }] }).warnings).toEqual([]);
+  });
+
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
     const cfg = { instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: '${IMAP_PW}' } } }] };
     expect(load(cfg, { mailboxCredentials: 'deferred' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: '${IMAP_PW}' });
