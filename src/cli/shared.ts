@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, type ResolvedConfig } from '../config/load.js';
 import type { AppContext } from '../context.js';
@@ -17,7 +18,22 @@ export function setRootProgram(program: Command): void {
  * would load) needs the mailboxes' IMAP credentials; other commands work without their env vars.
  */
 export function resolved(mailboxCredentials: 'required' | 'deferred' = 'deferred', opts: { readonly readOnly?: boolean } = {}): ResolvedConfig {
-  return loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials, actAsDataDirOwner: true, ...opts });
+  const r = loadConfig({ path: rootProgram?.opts<{ config?: string }>().config, mailboxCredentials, actAsDataDirOwner: true, ...opts });
+  // The daemon and `config` say which configuration they use in their own output.
+  const note = mailboxCredentials === 'deferred' ? embeddedDefaultNote(r) : null;
+  if (note !== null) process.stderr.write(note);
+  return r;
+}
+
+/**
+ * A command run without --config or CASEGATE_CONFIG where no database is yet: it is about to act
+ * on a new, empty one in ./data — a `purge --requester` that "removed 0 case(s)", a `restore`
+ * into the wrong directory, a `status` of nothing — while the real one is elsewhere. Said on
+ * stderr before it runs; null otherwise (a configured file, or the README tour's existing ./data).
+ */
+export function embeddedDefaultNote(r: ResolvedConfig): string | null {
+  if (r.source !== null || existsSync(r.paths.dbPath)) return null;
+  return `casegate: note: no configuration given (--config FILE or CASEGATE_CONFIG) and no database at ${r.paths.dbPath}: this runs on the embedded default, with a new, empty database in ${r.paths.dataDir}\n`;
 }
 
 export function cliLogger(r: ResolvedConfig): Logger {

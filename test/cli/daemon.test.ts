@@ -77,6 +77,23 @@ describe('embedded default configuration', () => {
     expect(shown.config.outgoing.smtp.password).toBe('***');
   });
 
+  it('a command without --config or CASEGATE_CONFIG and no ./data database yet says it runs on a new, empty one (a purge there would "remove 0 cases" of the wrong database)', async () => {
+    const empty = realpathSync(mkdtempSync(join(tmpdir(), 'casegate-cli-default-note-')));
+    try {
+      const first = await runCli(['purge', '--requester', 'jane@customer.example'], { cwd: empty, env: { HOME: empty } });
+      expect(first.code, describeResult(first)).toBe(0);
+      expect(first.stderr).toBe(`casegate: note: no configuration given (--config FILE or CASEGATE_CONFIG) and no database at ${join(empty, 'data', 'casegate.db')}: this runs on the embedded default, with a new, empty database in ${join(empty, 'data')}\n`);
+      // The README tour's ./data exists now: no note; nor with a configuration file.
+      const again = await runCli(['status'], { cwd: empty, env: { HOME: empty } });
+      expect(again.stderr).not.toContain('note:');
+      writeFileSync(join(empty, 'casegate.yaml'), 'dataDir: other\n');
+      const configured = await runCli(['status'], { cwd: empty, env: { HOME: empty, CASEGATE_CONFIG: 'casegate.yaml' } });
+      expect(configured.stderr).not.toContain('note:');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it('`casegate start` with no config listens on 127.0.0.1:2525 (or, if that port is taken on this machine, fails saying so)', async () => {
     const empty = realpathSync(mkdtempSync(join(tmpdir(), 'casegate-cli-default-start-')));
     try {
