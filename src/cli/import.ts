@@ -19,11 +19,23 @@ export function registerImportCommands(program: Command): void {
         process.exitCode = 64;
         return;
       }
-      const { importMail } = await import('../ops/import-mail.js');
+      const { importMail, ImportSourceError } = await import('../ops/import-mail.js');
       await withContext(async (ctx) => {
         const mailbox = opts.mailbox !== undefined ? ctx.mailboxes.byName(opts.mailbox) : undefined;
-        if (mailbox === null) throw new Error(`unknown mailbox "${opts.mailbox}"`);
-        const s = await importMail(ctx, given[0]!, { notify: opts.notify === true, ...(mailbox !== undefined ? { mailbox } : {}) }, (label, total) => startProgress(`import: ${label}`, total));
+        if (mailbox === null) {
+          process.stderr.write(`casegate import: no mailbox "${opts.mailbox}" (mailboxes: ${ctx.config.mailboxes.map((m) => m.name).join(', ')})\n`);
+          process.exitCode = 1;
+          return;
+        }
+        let s: Awaited<ReturnType<typeof importMail>>;
+        try {
+          s = await importMail(ctx, given[0]!, { notify: opts.notify === true, ...(mailbox !== undefined ? { mailbox } : {}) }, (label, total) => startProgress(`import: ${label}`, total));
+        } catch (err) {
+          if (!(err instanceof ImportSourceError)) throw err;
+          process.stderr.write(`casegate import: ${err.message}\n`);
+          process.exitCode = 1;
+          return;
+        }
         print(s, opts.json === true, () =>
           `imported ${s.messages} message(s) in ${s.seconds.toFixed(1)} s${s.from !== null ? ` (${s.from.slice(0, 10)} … ${s.to!.slice(0, 10)})` : ''}: ${s.stored} stored (${s.newCases} new cases), ${s.duplicates} already there, ${s.ignored} ignored, ${s.quarantined} quarantined${s.retry > 0 ? `, ${s.retry} to retry (run again)` : ''}${s.refused > 0 ? `, ${s.refused} refused` : ''}${s.tooBig > 0 ? `, ${s.tooBig} too big (listener.maxMessageBytes)` : ''}; ${opts.notify === true ? 'confirmations and notifications queued' : 'nothing sent (historic mail)'}\n`,
         );

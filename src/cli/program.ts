@@ -66,6 +66,7 @@ function fileProblemLine(e: NodeJS.ErrnoException | null, becameOwner: boolean):
   if (e === null || typeof e.code !== 'string' || !FILE_CODES.has(e.code) || typeof e.path !== 'string') return null;
   if (e.syscall === 'listen' || e.syscall === 'bind' || e.syscall === 'connect') return null;
   const what = `cannot ${e.syscall ?? 'use'} ${e.path}: ${e.code}`;
+  const ours = 'if it is one of casegate\'s own paths (dataDir, database.path, outgoing.fileDir: `casegate config` prints them), check those keys';
   switch (e.code) {
     case 'EACCES':
     case 'EPERM': {
@@ -79,15 +80,17 @@ function fileProblemLine(e: NodeJS.ErrnoException | null, becameOwner: boolean):
       // Started as root, the command became the data directory's owner (storage/data-dir-owner.ts): that user cannot reach a path root could.
       const advice = becameOwner
         ? 'Started as root, casegate runs as the owner of the data directory, who cannot reach this path: put the file (or directory) where that user can read or write it'
-        : 'The data directory (dataDir, database.path) and everything in it must belong to the user casegate runs as: run every casegate command as that user (sudo -u casegate …, or as root, which becomes that user), or give it the files (chown -R casegate: /var/lib/casegate)';
+        : 'A file named on the command line must be readable by that user; the data directory (dataDir, database.path) and everything in it must belong to the user casegate runs as: run every casegate command as that user (sudo -u casegate …, or as root, which becomes that user), or give it the files (chown -R casegate: /var/lib/casegate)';
       return `${what} (permission denied for user ${user}). ${advice}; see docs/security.md`;
     }
     case 'EROFS':
       return `${what} (read-only file system). Under the shipped systemd unit only /var/lib/casegate is writable (ReadWritePaths): keep dataDir, database.path and outgoing.fileDir there`;
     case 'EEXIST':
     case 'ENOTDIR':
-      return `${what} (a file stands where a directory is needed). Check dataDir and database.path (casegate config prints the paths in use)`;
+      return `${what} (a file stands where a directory is needed); ${ours}`;
+    case 'ENOENT':
+      return `${what} (no such file or directory); ${ours}`;
     default:
-      return `${what}. Check dataDir and database.path (casegate config prints the paths in use)`;
+      return `${what}; ${ours}`;
   }
 }

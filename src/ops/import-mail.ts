@@ -26,6 +26,12 @@ import type { Progress } from '../cli/progress.js';
  *    duplicate and not stored twice, so an interrupted import is simply run again.
  */
 
+
+/** What was named on the command line is not an archive to import: one line, not a stack (cli/import.ts). */
+export class ImportSourceError extends Error {
+  override readonly name = 'ImportSourceError';
+}
+
 export type ImportSource = { readonly kind: 'mbox'; readonly path: string } | { readonly kind: 'maildir'; readonly path: string } | { readonly kind: 'eml'; readonly path: string };
 
 export interface ImportOptions {
@@ -116,7 +122,7 @@ async function collect(ctx: AppContext, source: ImportSource, tick: () => void, 
       : readdirSync(source.path)
           .filter((f) => f.toLowerCase().endsWith('.eml'))
           .map((f) => join(source.path, f));
-  if (source.kind === 'maildir' && !existsSync(join(source.path, 'cur')) && !existsSync(join(source.path, 'new'))) throw new Error(`${source.path} is not a Maildir (no cur/ or new/)`);
+  if (source.kind === 'maildir' && !existsSync(join(source.path, 'cur')) && !existsSync(join(source.path, 'new'))) throw new ImportSourceError(`${source.path} is not a Maildir (no cur/ or new/)`);
   for (const file of files.sort()) {
     const st = statSync(file);
     if (!st.isFile()) continue;

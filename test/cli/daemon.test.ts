@@ -162,7 +162,7 @@ describe('a data directory casegate cannot write', () => {
     const daemon = start(dir, { CASEGATE_CONFIG: 'casegate.yaml' });
     const exit = await daemon.exited;
     expect(exit.code, daemon.stderr()).toBe(1);
-    expect(daemon.stderr()).toMatch(new RegExp(`^casegate: cannot (mkdir|open) ${join(dir, 'data').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\S*: (EEXIST|ENOTDIR) \\(a file stands where a directory is needed\\)\\. Check dataDir and database\\.path .*\\n$`));
+    expect(daemon.stderr()).toMatch(new RegExp(`^casegate: cannot (mkdir|open) ${join(dir, 'data').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\S*: (EEXIST|ENOTDIR) \\(a file stands where a directory is needed\\); if it is one of casegate's own paths \\(dataDir, database\\.path, outgoing\\.fileDir: .*\\n$`));
     expect(daemon.stderr()).not.toMatch(/ {4}at |cannot listen/);
   });
 
@@ -180,7 +180,7 @@ describe('a data directory casegate cannot write', () => {
       process.stderr.write = write;
     }
     expect(code).toBe(1);
-    expect(written.join('')).toMatch(/^casegate: cannot open \/var\/lib\/casegate\/secret\.1\.tmp: EACCES \(permission denied for user \S+, uid \d+\)\. The data directory .* must belong to the user casegate runs as: .*chown -R casegate: \/var\/lib\/casegate\); see docs\/security\.md\n$/);
+    expect(written.join('')).toMatch(/^casegate: cannot open \/var\/lib\/casegate\/secret\.1\.tmp: EACCES \(permission denied for user \S+, uid \d+\)\. .*the data directory .* must belong to the user casegate runs as: .*chown -R casegate: \/var\/lib\/casegate\); see docs\/security\.md\n$/);
     expect(written.join('')).not.toContain('listener');
   });
 });

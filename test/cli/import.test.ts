@@ -100,6 +100,19 @@ describe('casegate import', () => {
     expect(cases.find((c) => c.subject === 'From the future')?.created_at).toBe('2024-02-06T09:00:00.000Z');
   });
 
+  it('a folder that is no Maildir, a file that is not there or an unknown mailbox: one line each, exit 1, no stack trace', async () => {
+    const notMaildir = await box.run(['import', '--maildir', box.dir]);
+    expect(notMaildir.code, describeResult(notMaildir)).toBe(1);
+    expect(notMaildir.stderr).toBe(`casegate import: ${box.dir} is not a Maildir (no cur/ or new/)\n`);
+    const missing = await box.run(['import', '--mbox', `${box.dir}/nope.mbox`]);
+    expect(missing.code, describeResult(missing)).toBe(1);
+    expect(missing.stderr).toMatch(new RegExp(`^casegate: cannot open ${box.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/nope\\.mbox: ENOENT \\(no such file or directory\\)`));
+    const mailbox = await box.run(['import', '--maildir', box.dir, '--mailbox', 'nope']);
+    expect(mailbox.code, describeResult(mailbox)).toBe(1);
+    expect(mailbox.stderr).toMatch(/^casegate import: no mailbox "nope" \(mailboxes: [^)]+\)\n$/);
+    for (const r of [notMaildir, missing, mailbox]) expect(r.stderr).not.toMatch(/ {4}at /);
+  });
+
   it('refuses no source or two sources', async () => {
     const r = await box.run(['import']);
     expect(r.code).toBe(64);
