@@ -10,15 +10,21 @@ import { print } from './shared.js';
 /** Exit code when the counts of the two sides differ after the copy. */
 const EXIT_MISMATCH = 2;
 
+/** A mistake in the command line: one line and exit 1, not a stack. */
+function refuse(message: string): never {
+  process.stderr.write(`casegate migrate-data: ${message}\n`);
+  process.exit(1);
+}
+
 function sqlitePath(from: string): string {
   const m = /^sqlite:(.+)$/.exec(from);
-  if (m === null) throw new Error(`--from must be sqlite:PATH (got "${from}")`);
+  if (m === null) refuse(`--from must be sqlite:PATH, e.g. sqlite:/var/lib/casegate/casegate.db (got "${from}")`);
   return resolve(m[1]!);
 }
 
 function postgresUrl(to: string): string {
   const url = to.replace(/^postgres:(?=postgres(ql)?:\/\/)/, '');
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new Error(`--to must be postgres:postgres://user@host:5432/dbname (got "${to}")`);
+  if (!/^postgres(ql)?:\/\//.test(url)) refuse(`--to must be postgres:postgres://user@host:5432/dbname (got "${to}")`);
   return url;
 }
 
@@ -35,7 +41,7 @@ export function registerMigrateDataCommands(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (opts: { from: string; to: string; schema: string; copyBlobs?: string; batch: string; json?: boolean }) => {
       const path = sqlitePath(opts.from);
-      if (!existsSync(path)) throw new Error(`${path} does not exist`);
+      if (!existsSync(path)) refuse(`${path} does not exist (--from names the SQLite file: database.path, default <dataDir>/casegate.db)`);
       const url = postgresUrl(opts.to);
       // No daemon may write the SQLite file while it is copied (its instance lock); a second run copies what came later.
       let lock;

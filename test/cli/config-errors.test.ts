@@ -1,3 +1,6 @@
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliSandbox, describeResult, runCli } from '../helpers/cli.js';
 
@@ -136,6 +139,23 @@ describe('configuration errors', () => {
       expect(check.stderr).toContain('\n  mailboxes.0.imap.auth.password: environment variable CASEGATE_TEST_IMAP_PW_UNSET is not set');
     } finally {
       imap.cleanup();
+    }
+  });
+
+  it('migrate-data with a wrong --from or --to, or a SQLite file that is not there: one line, exit 1, no stack trace', async () => {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'casegate-migrate-args-')));
+    try {
+      const cases: [string[], RegExp][] = [
+        [['--from', 'data/casegate.db', '--to', 'postgres://db/casegate'], /^casegate migrate-data: --from must be sqlite:PATH, e\.g\. sqlite:\/var\/lib\/casegate\/casegate\.db \(got "data\/casegate\.db"\)\n$/],
+        [['--from', 'sqlite:nope.db', '--to', 'postgres://db/casegate'], /^casegate migrate-data: \S+\/nope\.db does not exist \(--from names the SQLite file: database\.path, default <dataDir>\/casegate\.db\)\n$/],
+      ];
+      for (const [args, want] of cases) {
+        const r = await runCli(['migrate-data', ...args], { cwd: dir, env: { HOME: dir } });
+        expect(r.code, describeResult(r)).toBe(1);
+        expect(r.stderr).toMatch(want);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
