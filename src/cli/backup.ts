@@ -63,6 +63,10 @@ export function registerBackupCommands(program: Command): void {
         let r;
         try {
           if (before === null) throw new PurgeError(`--closed-before takes a date (2024-01-01), a date-time (2024-01-01T08:00) or 90d, got "${opts.closedBefore}"`);
+          // An erasure of a mistyped address would find nothing and say "removed: 0 case(s)".
+          if (opts.requester !== undefined && !/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+$/.test(opts.requester.trim())) {
+            throw new PurgeError(`--requester takes one plain email address like jane@customer.example, got "${opts.requester}"`);
+          }
           r = await purge(ctx, { closedBefore: before?.toISOString(), requester: opts.requester, orphans: opts.orphans === true, dryRun: opts.dryRun === true, actor: cliActor() }, (total) => startProgress('purge: cases', total));
         } catch (err) {
           if (!(err instanceof PurgeError)) throw err;

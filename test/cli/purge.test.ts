@@ -197,6 +197,13 @@ describe('casegate purge', () => {
     expect([none.code, none.stderr]).toEqual([1, 'casegate purge: give exactly one of --closed-before DATE, --requester ADDRESS, --orphans\n']);
   });
 
+  it('--requester takes one plain address: a typo is refused, not an erasure that "removed: 0 case(s)"', async () => {
+    for (const bad of ['jane', 'jane@customer,example', 'Jane <jane@customer.example>', 'jane@customer.example bob@customer.example']) {
+      const r = await box.run(['purge', '--requester', bad]);
+      expect([r.code, r.stderr], bad).toEqual([1, `casegate purge: --requester takes one plain email address like jane@customer.example, got "${bad}"\n`]);
+    }
+  });
+
   it('--closed-before takes ISO dates or "90d", never what Date would guess ("12" is not December 2001)', async () => {
     for (const bad of ['notadate', '12', 'Dec 1', '2026-02-30']) {
       const r = await box.run(['purge', '--closed-before', bad, '--dry-run']);
