@@ -260,7 +260,8 @@ class Calendar implements BusinessClock {
     if (problems.length > 0) throw new Error(`calendar ${spec.name}: ${problems.map((p) => p.message).join('; ')}`);
     this.#weekly = weekly;
     this.#closedDates = new Set(spec.closedDates ?? []);
-    this.#closures = (spec.closures ?? []).map((c) => ({ s: this.#local(c.from), e: this.#local(c.to) })).filter((c) => c.e > c.s);
+    // A closure's `to` without a time is its last day (docs/configuration.md): closed to the end of it.
+    this.#closures = (spec.closures ?? []).map((c) => ({ s: this.#local(c.from), e: /^\d{4}-\d{2}-\d{2}$/.test(c.to) ? this.#localDayEnd(c.to) : this.#local(c.to) })).filter((c) => c.e > c.s);
     if (spec.holidays !== undefined) {
       const h = spec.holidays;
       const opts = { types: [...(h.types ?? ['public'])] };
@@ -269,6 +270,11 @@ class Calendar implements BusinessClock {
     } else {
       this.#holidays = null;
     }
+  }
+
+  /** The end of a local date (the next day's midnight, whatever DST does that night). */
+  #localDayEnd(date: string): number {
+    return DateTime.fromISO(date, { zone: this.zone }).plus({ days: 1 }).startOf('day').toMillis();
   }
 
   #local(iso: string): number {

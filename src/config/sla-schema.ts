@@ -60,7 +60,9 @@ export const calendarSchema = z
       if (problem !== null) ctx.addIssue({ code: 'custom', path: ['holidays'], message: problem });
     }
     c.closures.forEach((cl, i) => {
-      if (cl.to <= cl.from) ctx.addIssue({ code: 'custom', path: ['closures', i, 'to'], message: 'must be after from' });
+      // A date without a time is a whole day: a closure of one day has from = to.
+      const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(cl.to);
+      if (dateOnly ? cl.to < cl.from.slice(0, 10) : cl.to <= cl.from) ctx.addIssue({ code: 'custom', path: ['closures', i, 'to'], message: dateOnly ? 'must not be before from (a date is the last day of the closure)' : 'must be after from' });
     });
   });
 

@@ -227,3 +227,20 @@ describe('parsing opening hours', () => {
     expect(() => empty.add(new Date('2026-01-01T00:00:00Z'), H)).toThrow(/no opening hours/);
   });
 });
+
+describe('closures', () => {
+  it('a date without a time in `to` is the last day of the closure (docs/configuration.md): closed to its end; one day is from = to', () => {
+    // Berlin, Mon 28 – Wed 30 Dec 2026 closed; Thu 31 open again.
+    const cal = businessCalendar({ name: 'de', zone: 'Europe/Berlin', hours: { 'mon-fri': '09:00-17:00' }, closures: [{ from: '2026-12-28', to: '2026-12-30' }, { from: '2027-01-05', to: '2027-01-05' }] });
+    expect(cal.isOpen(new Date('2026-12-28T09:00:00Z'))).toBe(false);
+    expect(cal.isOpen(new Date('2026-12-30T15:00:00Z'))).toBe(false);
+    expect(cal.isOpen(new Date('2026-12-31T09:00:00Z'))).toBe(true);
+    expect(cal.isOpen(new Date('2027-01-05T12:00:00Z'))).toBe(false);
+    expect(cal.isOpen(new Date('2027-01-06T12:00:00Z'))).toBe(true);
+    // A time still means that instant: the example's New Year's Eve afternoon.
+    const eve = businessCalendar({ name: 'us', zone: 'America/Chicago', hours: { daily: '07:00-17:00' }, closures: [{ from: '2026-12-31T12:00', to: '2027-01-01T00:00' }] });
+    expect(eve.isOpen(new Date('2026-12-31T17:00:00Z'))).toBe(true); // 11:00 CST
+    expect(eve.isOpen(new Date('2026-12-31T19:00:00Z'))).toBe(false); // 13:00 CST
+    expect(eve.isOpen(new Date('2027-01-01T14:00:00Z'))).toBe(true); // 08:00 CST on the 1st
+  });
+});

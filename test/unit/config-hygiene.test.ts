@@ -343,6 +343,14 @@ describe('strict configuration with hints (item 12)', () => {
     expect(load({ ...base, queues: { finanse: { agents } }, rules: [{ name: 'r', match: { subject: ['x'] }, set: { queue: 'finanse' } }] }).warnings).toEqual([]);
   });
 
+  it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
+    const cal = (closures: unknown[]) => ({ instance: { secret: SECRET_A }, sla: { calendars: { de: { zone: 'Europe/Berlin', closures } } } });
+    expect(problems(cal([{ from: '2026-12-24', to: '2026-12-24' }]))).toEqual([]);
+    expect(problems(cal([{ from: '2026-12-24T12:00', to: '2026-12-24' }]))).toEqual([]);
+    expect(problems(cal([{ from: '2026-12-24', to: '2026-12-23' }]))).toEqual([{ path: 'sla.calendars.de.closures.0.to', message: 'must not be before from (a date is the last day of the closure)' }]);
+    expect(problems(cal([{ from: '2026-12-24T12:00', to: '2026-12-24T12:00' }]))).toEqual([{ path: 'sla.calendars.de.closures.0.to', message: 'must be after from' }]);
+  });
+
   it('a missing IMAP password variable only matters when mailbox credentials are needed', () => {
     const cfg = { instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: '${IMAP_PW}' } } }] };
     expect(load(cfg, { mailboxCredentials: 'deferred' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: '${IMAP_PW}' });
