@@ -47,10 +47,10 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       });
     }
   }
-  if (cfg.web.enabled && cfg.web.baseUrl === undefined && isLoopback(cfg.web.host)) {
+  if (cfg.web.enabled && cfg.web.baseUrl === undefined && (isLoopback(cfg.web.host) || ['0.0.0.0', '::', '[::]'].includes(cfg.web.host))) {
     out.push({
       path: 'web.baseUrl',
-      message: `is not set: the case and survey links in customer mail would point at http://${cfg.web.host}:${cfg.web.port}, which only this machine can open. Set it to the public URL of your reverse proxy (e.g. https://support.example.com/casegate)`,
+      message: `is not set: the case and survey links in customer mail would point at http://${cfg.web.host}:${cfg.web.port}, which customers cannot open. Set it to the public URL of your reverse proxy (e.g. https://support.example.com/casegate)`,
     });
   }
   if (cfg.ops.enabled && !isLoopback(cfg.ops.host)) {

@@ -328,7 +328,9 @@ describe('strict configuration with hints (item 12)', () => {
 
   it('warns when the web server runs without web.baseUrl on loopback: customer mail would link to 127.0.0.1', () => {
     const warned = (web: Record<string, unknown>) => load({ instance: { secret: SECRET_A }, web }).warnings;
-    expect(warned({ enabled: true })).toEqual([{ path: 'web.baseUrl', message: expect.stringMatching(/^is not set: the case and survey links in customer mail would point at http:\/\/127\.0\.0\.1:8025, which only this machine can open\. Set it/) }]);
+    expect(warned({ enabled: true })).toEqual([{ path: 'web.baseUrl', message: expect.stringMatching(/^is not set: the case and survey links in customer mail would point at http:\/\/127\.0\.0\.1:8025, which customers cannot open\. Set it/) }]);
+    // Bound to every interface, the links would name 0.0.0.0.
+    expect(warned({ enabled: true, host: '0.0.0.0' }).map((w) => w.path)).toEqual(['web.baseUrl']);
     expect(warned({ enabled: true, baseUrl: 'https://support.example.com/casegate' })).toEqual([]);
     expect(warned({ enabled: false })).toEqual([]);
   });
