@@ -94,6 +94,12 @@ describeWithDovecot('IMAP channel faults', () => {
     // The library's own words stay, for a search.
     expect(detail).toMatch(/wrong version number/i);
     expect(failureLines('support')[0]!.msg).toContain('set imap.tls: starttls');
+
+    // The other way round: starttls against a server that offers none (this Dovecot has ssl = no).
+    writeConfig(d.dir, { listener: { enabled: false }, templates: { watch: false }, outgoing: { transport: 'file', sweepSeconds: 1 }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'support', { tls: 'starttls' }) }] });
+    expect((await d.daemon.reload()).ok).toBe(true);
+    await until(async () => (await health('support'))?.detail?.includes('offers no STARTTLS') === true, 'the STARTTLS hint');
+    expect((await health('support'))!.detail).toContain(`the server on port ${server.port} offers no STARTTLS (imap.tls: starttls): if it speaks TLS from the first byte (port 993), set imap.tls: implicit and that port`);
   });
 
   it('a password fixed by a reload: the idling mailbox no longer shows the old "login rejected" in status', async () => {
