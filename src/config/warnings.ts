@@ -47,7 +47,8 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       });
     }
   }
-  if (cfg.web.enabled && cfg.web.baseUrl === undefined && (isLoopback(cfg.web.host) || ['0.0.0.0', '::', '[::]'].includes(cfg.web.host))) {
+  const linksNobodyOpens = cfg.web.enabled && cfg.web.baseUrl === undefined && (isLoopback(cfg.web.host) || ['0.0.0.0', '::', '[::]'].includes(cfg.web.host));
+  if (linksNobodyOpens) {
     out.push({
       path: 'web.baseUrl',
       message: `is not set: the case and survey links in customer mail would point at http://${cfg.web.host}:${cfg.web.port}, which customers cannot open. Set it to the public URL of your reverse proxy (e.g. https://support.example.com/casegate)`,
@@ -59,7 +60,8 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       message: `"${cfg.ops.host}" serves /metrics and /healthz (with mailbox names and relay errors) to the network; keep it on 127.0.0.1 or a private monitoring network behind a firewall`,
     });
   }
-  const publicHttp = cfg.web.enabled ? plainHttpHost(cfg.web.baseUrl ?? `http://${cfg.web.host.includes(':') ? `[${cfg.web.host}]` : cfg.web.host}:${cfg.web.port}`) : null;
+  // (Links to a wildcard address are said above: nobody can open them, encrypted or not.)
+  const publicHttp = cfg.web.enabled && !linksNobodyOpens ? plainHttpHost(cfg.web.baseUrl ?? `http://${cfg.web.host.includes(':') ? `[${cfg.web.host}]` : cfg.web.host}:${cfg.web.port}`) : null;
   if (publicHttp !== null) {
     out.push({
       path: 'web.baseUrl',
