@@ -49,6 +49,17 @@ export async function customerRecipients(trx: Transaction<Database>, ctx: AppCon
   return { to: ok[0] ?? null, cc: ok.slice(1), refused, bouncing };
 }
 
+/**
+ * The customer recipients of a `kind` email; null when no customer address may get mail, recorded
+ * on the case as an `email.suppressed` event naming why.
+ */
+async function recipientsFor(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, kind: string, opts: { readonly human?: boolean } = {}): Promise<(CustomerRecipients & { readonly to: Recipient }) | null> {
+  const rcpt = await customerRecipients(trx, ctx, caseRow, opts);
+  if (rcpt.to !== null) return { ...rcpt, to: rcpt.to };
+  await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `${kind} not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
+  return null;
+}
+
 /** In-Reply-To and References for mail into the customer's conversation. */
 async function threading(trx: Transaction<Database>, caseId: number): Promise<{ inReplyTo: string | null; references: string[] }> {
   const anchor = await customerThreadAnchor(trx, caseId);
@@ -71,11 +82,8 @@ export interface AgentReply {
 
 /** Relay an agent's answer: human mail (no Auto-Submitted) From the mailbox with the agent's name. Returns the recipients, or null when nobody may get it. */
 export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, r: AgentReply): Promise<CustomerRecipients | null> {
-  const rcpt = await customerRecipients(trx, ctx, caseRow, { human: true });
-  if (rcpt.to === null) {
-    await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `agent-reply not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
-    return null;
-  }
+  const rcpt = await recipientsFor(trx, ctx, caseRow, 'agent-reply', { human: true });
+  if (rcpt === null) return null;
   const mailbox = ctx.mailboxes.ofCase(caseRow);
   const tells = r.change !== null && tellsCustomer(ctx, r.change);
   await queueEmail(trx, ctx, {
@@ -129,11 +137,8 @@ export interface StatusUpdate {
 
 /** The status-changed email (a status change without a reply, or a raised priority). */
 export async function sendStatusUpdate(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, u: StatusUpdate): Promise<CustomerRecipients | null> {
-  const rcpt = await customerRecipients(trx, ctx, caseRow);
-  if (rcpt.to === null) {
-    await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `status-changed not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
-    return null;
-  }
+  const rcpt = await recipientsFor(trx, ctx, caseRow, 'status-changed');
+  if (rcpt === null) return null;
   const mailbox = ctx.mailboxes.ofCase(caseRow);
   const to = u.change?.to ?? caseRow.status;
   await queueEmail(trx, ctx, {
@@ -172,11 +177,8 @@ export async function sendStatusUpdate(trx: Transaction<Database>, ctx: AppConte
  * naming the address they wrote to before (replies to either still reach the case).
  */
 export async function sendCaseMoved(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, previous: MailboxConfig): Promise<CustomerRecipients | null> {
-  const rcpt = await customerRecipients(trx, ctx, caseRow);
-  if (rcpt.to === null) {
-    await addEvent(trx, { caseId: caseRow.id, type: 'email.suppressed', actor: 'system', reason: `case-moved not sent: no customer address may get mail (${rcpt.refused.join('; ')})`, at: ctx.clock.now().toISOString() });
-    return null;
-  }
+  const rcpt = await recipientsFor(trx, ctx, caseRow, 'case-moved');
+  if (rcpt === null) return null;
   const mailbox = ctx.mailboxes.ofCase(caseRow);
   await queueEmail(trx, ctx, {
     caseRow,
