@@ -139,6 +139,13 @@ describe.skipIf(!ROOT)('casegate started as root on a data directory of the serv
     expect(start.stderr).toMatch(new RegExp(`cannot \\w+ ${join(box.dataDir, 'secret').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\S*: EACCES \\(permission denied for user \\S+, uid ${OWNER.uid}\\)`));
   }, 60_000);
 
+  it('run in the test\'s own process, such a command is refused instead of demoting the whole test worker to the service user', async () => {
+    const r = await box.run(['cases', 'list']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('would switch the test\'s process to another user (its data directory belongs to someone else): run it with childProcess: true');
+    expect(process.getuid?.()).toBe(0);
+  });
+
   it('a daemon that stays root (its data directory is root\'s) warns', async () => {
     chownSync(box.dataDir, 0, 0);
     daemon = spawnCli(['--config', box.configPath, 'start'], { cwd: box.dir, env: { HOME: box.dir } });

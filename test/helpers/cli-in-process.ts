@@ -90,7 +90,17 @@ async function runNow(args: readonly string[], opts: InProcessOptions): Promise<
       else process.env[k] = v;
     }
   };
+  // A command started as root on a data directory another user owns becomes that user, for good
+  // (storage/data-dir-owner.ts): in the test's process that would demote the whole worker and
+  // every test file after this one. Such a run belongs in a child process (childProcess: true).
+  type Ids = Pick<typeof process, 'setuid' | 'setgid' | 'setgroups'> & { initgroups?: unknown };
+  const ids = process as unknown as Ids;
+  const savedIds = { setuid: ids.setuid, setgid: ids.setgid, setgroups: ids.setgroups, initgroups: ids.initgroups };
+  const refuse = (): never => {
+    throw new Error(`casegate ${args.join(' ')} would switch the test's process to another user (its data directory belongs to someone else): run it with childProcess: true`);
+  };
   try {
+    Object.assign(ids, { setuid: refuse, setgid: refuse, setgroups: refuse, initgroups: refuse });
     setEnv(env);
     process.chdir(opts.cwd ?? savedCwd);
     process.exitCode = undefined;
@@ -109,6 +119,7 @@ async function runNow(args: readonly string[], opts: InProcessOptions): Promise<
     const code = exited ?? Number(process.exitCode ?? 0);
     return { code, signal: null, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), command: `casegate ${args.join(' ')} (in the test's process)` };
   } finally {
+    Object.assign(ids, savedIds);
     process.exit = savedExit;
     streams.forEach((s, i) => {
       s.write = savedWrites[i]!;
