@@ -1,12 +1,10 @@
-import { chmodSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { describeWithPostfix, startPostfix, type PostfixServer } from '../helpers/postfix-server.js';
+import { describeWithPostfix, startAccessRelay, type PostfixServer } from '../helpers/postfix-server.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
-import { tempDir } from '../helpers/temp-dirs.js';
 
 /**
  * A real Postfix as casegate's relay refuses one mailbox's From address (check_sender_access, as
@@ -25,14 +23,7 @@ describeWithPostfix('a real Postfix relay refusing one mailbox\'s sender', () =>
 
   beforeAll(async () => {
     customerMx = await startSmtpSink();
-    const dir = tempDir('casegate-relay-');
-    chmodSync(dir, 0o755);
-    access = join(dir, 'sender-access');
-    writeFileSync(access, 'billing@example.com REJECT not owned by user casegate\n', { mode: 0o644 });
-    postfix = await startPostfix({
-      routes: { 'customer.example': `smtp:[127.0.0.1]:${customerMx.port}` },
-      main: { smtp_dns_support_level: 'disabled', smtp_tls_security_level: 'none', smtpd_tls_security_level: 'none', queue_run_delay: '1s', minimal_backoff_time: '1s', maximal_backoff_time: '2s', smtpd_sender_restrictions: `check_sender_access texthash:${access}` },
-    });
+    ({ postfix, access } = await startAccessRelay('sender', 'billing@example.com REJECT not owned by user casegate\n', customerMx.port));
     env = await testEnv({
       autoReply: { minIntervalSeconds: 0 },
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false }, probeSeconds: 1, authProbeSeconds: 2 },

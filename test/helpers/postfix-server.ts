@@ -24,6 +24,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'vitest';
 import { findFreePort, isCI } from './dovecot-server.js';
+import { tempDir } from './temp-dirs.js';
 
 const run = promisify(execFile);
 const SBIN = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
@@ -310,4 +311,28 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A relay whose access table refuses some senders or recipients (`table`, Postfix access(5) lines), and where it delivers customer.example. */
+export interface AccessRelay {
+  readonly postfix: PostfixServer;
+  /** The access table's file: rewrite it to change what is refused (texthash: read again at once). */
+  readonly access: string;
+}
+
+/**
+ * A private Postfix relaying customer.example to `customerMxPort`, with `check_sender_access` or
+ * `check_recipient_access` on a texthash table holding `table`; fast queue runs, no TLS, no DNS.
+ */
+export async function startAccessRelay(check: 'sender' | 'recipient', table: string, customerMxPort: number): Promise<AccessRelay> {
+  const dir = tempDir('casegate-relay-');
+  await chmod(dir, 0o755);
+  const access = path.join(dir, `${check}-access`);
+  await writeFile(access, table, { mode: 0o644 });
+  const restriction = check === 'sender' ? { smtpd_sender_restrictions: `check_sender_access texthash:${access}` } : { smtpd_recipient_restrictions: `check_recipient_access texthash:${access}` };
+  const postfix = await startPostfix({
+    routes: { 'customer.example': `smtp:[127.0.0.1]:${customerMxPort}` },
+    main: { smtp_dns_support_level: 'disabled', smtp_tls_security_level: 'none', smtpd_tls_security_level: 'none', queue_run_delay: '1s', minimal_backoff_time: '1s', maximal_backoff_time: '2s', ...restriction },
+  });
+  return { postfix, access };
 }
