@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from './config/load.js';
+import { SHIPPED_TEMPLATES, type ResolvedConfig } from './config/load.js';
 import type { Logger } from './log.js';
 import type { MailboxDirectory } from './mailboxes.js';
 import { loadTemplates, templateCheckCache, type TemplateEngine } from './mail-out/templates.js';
@@ -12,6 +12,7 @@ export function templatesFor(resolved: ResolvedConfig, mailboxes: MailboxDirecto
   const { config, paths } = resolved;
   return loadTemplates({
     dir: paths.templatesDir,
+    shippedDir: SHIPPED_TEMPLATES,
     defaultLanguage: config.cases.defaultLanguage,
     languages: config.templates.languages,
     queues: [...new Set([...config.mailboxes.map((m) => mailboxes.queueOf(m)), ...Object.keys(config.queues)])],

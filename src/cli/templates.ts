@@ -15,7 +15,7 @@ import {
   templateKindOf,
   type PreviewTarget,
 } from '../mail-out/template-tools.js';
-import { checkTemplateDir, loadTemplates, templateCheckCache, templateLanguage, type RenderedEmail } from '../mail-out/templates.js';
+import { checkTemplateDir, loadTemplates, overlaySummary, type OverlaySummary, templateCheckCache, templateLanguage, type RenderedEmail } from '../mail-out/templates.js';
 import { mailZone } from '../mail-out/compose.js';
 import { cliLogger, print, resolved, withContext } from './shared.js';
 
@@ -26,9 +26,13 @@ export function registerTemplateCommands(program: Command): void {
     .description('compile every template; report unknown variables, missing partials and syntax errors with file:line')
     .action(() => {
       const r = resolved();
-      const problems = checkTemplateDir(templateEngineOptions(r));
+      const eopts = templateEngineOptions(r);
+      const problems = checkTemplateDir(eopts);
       for (const p of problems) process.stdout.write(`${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}\n`);
-      process.stdout.write(problems.length === 0 ? `templates OK (${r.paths.templatesDir})\n` : `${problems.length} problem(s)\n`);
+      const overlay = overlaySummary(eopts);
+      const where = overlay === null ? r.paths.templatesDir : `${r.paths.templatesDir} over the shipped templates: ${overlayCounts(overlay)}`;
+      process.stdout.write(problems.length === 0 ? `templates OK (${where})\n` : `${problems.length} problem(s)\n`);
+      if (overlay !== null) for (const line of overlayNotes(overlay)) process.stdout.write(`note: ${line}\n`);
       process.exitCode = problems.length === 0 ? 0 : 1;
     });
 
@@ -167,3 +171,20 @@ async function renderForCli(
   }
 }
 
+function overlayCounts(o: OverlaySummary): string {
+  const own = o.replaced.length - o.unchanged.length;
+  return `${own} file${own === 1 ? '' : 's'} of yours replace${own === 1 ? 's' : ''} shipped ones, ${o.added.length} added, every other file is casegate's`;
+}
+
+/** What an admin may want to act on: copies that hide later fixes, a text and an html part that can tell different things. */
+function overlayNotes(o: OverlaySummary): string[] {
+  const notes: string[] = [];
+  if (o.unchanged.length > 0) {
+    notes.push(
+      `${o.unchanged.length} file${o.unchanged.length === 1 ? ' is' : 's are'} the same as the shipped one${o.unchanged.length === 1 ? '' : 's'} (${o.unchanged.slice(0, 5).join(', ')}${o.unchanged.length > 5 ? ', …' : ''}): ` +
+        `delete ${o.unchanged.length === 1 ? 'it' : 'them'} from your folder and casegate’s later changes reach your customers`,
+    );
+  }
+  for (const m of o.mixed) notes.push(`${m.kind}: ${m.yours} is yours, ${m.shipped} is the shipped one — mail readers that show the other part see casegate’s wording`);
+  return notes;
+}

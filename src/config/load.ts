@@ -18,6 +18,8 @@ import { configSchema, type Config } from './schema.js';
 
 /** Where the shipped templates live (next to src/ and dist/ in the package). */
 export const PACKAGE_ROOT = findUp(dirname(fileURLToPath(import.meta.url)));
+/** The templates shipped with casegate: the set under `templates.dir` (files it lacks come from here). */
+export const SHIPPED_TEMPLATES = resolve(PACKAGE_ROOT, 'templates');
 
 function findUp(from: string): string {
   let dir = from;
@@ -157,7 +159,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     blobDir: resolve(dataDir, 'blobs'),
     spoolDir: resolve(dataDir, 'spool'),
     outgoingDir: config.outgoing.fileDir !== undefined ? abs(config.outgoing.fileDir) : resolve(dataDir, 'outgoing'),
-    templatesDir: config.templates.dir !== undefined ? abs(config.templates.dir) : resolve(PACKAGE_ROOT, 'templates'),
+    templatesDir: config.templates.dir !== undefined ? abs(config.templates.dir) : SHIPPED_TEMPLATES,
   };
   const feedbackProblems = feedbackTemplateProblems(config, paths.templatesDir);
   if (feedbackProblems.length > 0) throw new ConfigError(source ?? 'embedded default', feedbackProblems);

@@ -6,8 +6,6 @@
  * Reports into Problems with file and line; knows nothing about rendering (trial renders:
  * template-set.ts).
  */
-import { resolve } from 'node:path';
-import { PACKAGE_ROOT } from '../config/load.js';
 import { DateTime } from 'luxon';
 import { templateLayout, templateLayouts, templateNames, templateVariables, type TemplateName } from './template-data.js';
 import {
@@ -435,28 +433,16 @@ function exprLabel(e: hbs.AST.Expression | undefined): string {
 /** Check the folder (read with parse trees): completeness of the base set and every file on every chain. */
 export function checkFolder(folder: Folder, problems: Problems): void {
   // The base set must be complete.
-  const base = [...templateNames.flatMap((kind) => PARTS.map((part) => `${kind}.${part}.hbs`)), ...templateLayouts.flatMap((layout) => LAYOUT_PARTS.map((part) => layoutFile(layout, part)))];
-  const missing = base.filter((rel) => !folder.sources.has(rel));
-  if (missing.length > base.length / 2) {
-    // A folder holding a few edited files: templates.dir taken for a folder of overrides. One
-    // line that says so, not a line per file the shipped set has.
-    problems.add(
-      '.',
-      null,
-      `only ${base.length - missing.length} of the ${base.length} files every template folder needs are here: templates.dir replaces the templates shipped with casegate as a whole, it is no folder of overrides. Copy the shipped folder (cp -r ${resolve(PACKAGE_ROOT, 'templates')}/. <this folder>) and edit the copy; overrides for one queue or language go in its <queue>/ or <language>/ subfolder (docs/customizing-templates.md)`,
-    );
-  } else {
-    for (const kind of templateNames) {
-      for (const part of PARTS) {
-        const rel = `${kind}.${part}.hbs`;
-        if (!folder.sources.has(rel)) problems.add(rel, null, `Missing template file (every template needs ${kind}.subject.hbs, ${kind}.text.hbs and ${kind}.html.hbs in the base folder)`);
-      }
+  for (const kind of templateNames) {
+    for (const part of PARTS) {
+      const rel = `${kind}.${part}.hbs`;
+      if (!folder.sources.has(rel)) problems.add(rel, null, `Missing template file (every template needs ${kind}.subject.hbs, ${kind}.text.hbs and ${kind}.html.hbs in the base folder)`);
     }
-    for (const layout of templateLayouts) {
-      for (const part of LAYOUT_PARTS) {
-        const rel = layoutFile(layout, part);
-        if (!folder.sources.has(rel)) problems.add(rel, null, `Missing layout file (the base folder needs ${LAYOUT_LIST})`);
-      }
+  }
+  for (const layout of templateLayouts) {
+    for (const part of LAYOUT_PARTS) {
+      const rel = layoutFile(layout, part);
+      if (!folder.sources.has(rel)) problems.add(rel, null, `Missing layout file (the base folder needs ${LAYOUT_LIST})`);
     }
   }
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, type Dirent } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Memo } from '../memo.js';
 import { hb, type Ast } from './template-helpers.js';
 import { isTemplateName, templateLayouts, templateNames, type TemplateLayout, type TemplateName } from './template-data.js';
@@ -25,6 +25,12 @@ export interface TemplateFolderOptions {
   readonly defaultLanguage: string;
   readonly languages: readonly string[];
   readonly queues: readonly string[];
+  /**
+   * The templates shipped with casegate. When `dir` is another folder, it holds only what an admin
+   * changed: every file it lacks comes from here (files of a language that is not configured are
+   * left out). Absent, or `dir` itself: `dir` is the whole set.
+   */
+  readonly shippedDir?: string | undefined;
 }
 
 export interface RenderTarget {
@@ -55,6 +61,12 @@ export class Problems {
   private readonly entries = new Map<string, { problem: TemplateProblem; kinds: Set<TemplateName> }>();
   /** Shared files (partials, layouts) → the kinds they were checked for. */
   private readonly checkedFor = new Map<string, Set<TemplateName>>();
+  /** Files that come from the shipped set under an admin's folder: named as such. */
+  private shipped: ReadonlySet<string> = new Set();
+
+  shippedFiles(files: ReadonlySet<string>): void {
+    this.shipped = files;
+  }
 
   /**
    * `kind` is given for problems in shared files that depend on the kind's data; the message
@@ -82,8 +94,9 @@ export class Problems {
 
   sorted(): TemplateProblem[] {
     const out: TemplateProblem[] = [];
-    for (const { problem, kinds } of this.entries.values()) {
-      const all = this.checkedFor.get(problem.file)?.size ?? 0;
+    for (const { problem: found, kinds } of this.entries.values()) {
+      const all = this.checkedFor.get(found.file)?.size ?? 0;
+      const problem = this.shipped.has(found.file) ? { ...found, file: `${found.file} (shipped with casegate)` } : found;
       if (kinds.size === 0 || kinds.size >= all) out.push(problem);
       else {
         const names = [...kinds].map((k) => `"${k}"`).join(', ');
@@ -319,6 +332,8 @@ export interface Folder {
   /** Folder prefixes ("de/", "billing/", "billing/de/") that hold at least one file. */
   readonly prefixes: ReadonlySet<string>;
   readonly partialNames: ReadonlySet<string>;
+  /** Files that come from the shipped set because `dir` has none of that name (empty without an overlay). */
+  readonly shipped: ReadonlySet<string>;
 }
 
 export function pickLanguage(requested: string | undefined, cfg: Config): string {
@@ -403,14 +418,13 @@ export function readFolder(opts: TemplateFolderOptions, problems: Problems, pars
   const prefixes = new Set<string>();
   const partialNames = new Set<string>();
   const sources = new Map<string, string>();
-  for (const [rel, source] of scan.sources) {
-    const role = classify(rel, cfg, problems);
-    if (role === null) continue;
+  const shipped = new Set<string>();
+  const take = (rel: string, source: string, role: Role): void => {
     sources.set(rel, source);
     if (role.role === 'partial') partialNames.add(role.name);
     const segs = rel.split('/');
     for (let i = 1; i < segs.length; i++) prefixes.add(segs.slice(0, i).join('/') + '/');
-    if (!parse) continue;
+    if (!parse) return;
     try {
       asts.set(rel, parsed(source));
     } catch (err) {
@@ -418,8 +432,45 @@ export function readFolder(opts: TemplateFolderOptions, problems: Problems, pars
       problems.add(rel, line, message);
       asts.set(rel, null);
     }
+  };
+  const isShipped = opts.shippedDir !== undefined && resolve(opts.shippedDir) === resolve(opts.dir);
+  if (!isShipped) {
+    for (const [rel, source] of scan.sources) {
+      const role = classify(rel, cfg, problems);
+      if (role !== null) take(rel, source, role);
+    }
   }
-  return { folder: { cfg, sources, asts, prefixes, partialNames }, dirs: scan.dirs };
+  if (opts.shippedDir !== undefined) {
+    // The admin's folder over the shipped set: what it lacks comes from casegate. Shipped files it
+    // cannot place (a language not configured) are not the admin's problem and are left out.
+    const ignore = new Problems();
+    for (const [rel, source] of isShipped ? scan.sources : scanShipped(opts.shippedDir)) {
+      if (sources.has(rel)) continue;
+      const role = classify(rel, cfg, ignore);
+      if (role === null) continue;
+      shipped.add(rel);
+      take(rel, source, role);
+    }
+  }
+  problems.shippedFiles(shipped);
+  return { folder: { cfg, sources, asts, prefixes, partialNames, shipped }, dirs: scan.dirs };
+}
+
+/** The shipped set does not change while casegate runs: read once per process. */
+const SHIPPED = new Map<string, ReadonlyMap<string, string>>();
+
+function scanShipped(dir: string): ReadonlyMap<string, string> {
+  let sources = SHIPPED.get(dir);
+  if (sources === undefined) {
+    try {
+      sources = scanDir(dir).sources;
+    } catch {
+      // Not there (a partial install): the admin's folder must then be whole, as the checks say.
+      sources = new Map();
+    }
+    SHIPPED.set(dir, sources);
+  }
+  return sources;
 }
 
 /** Every distinct fallback chain of the configured queues and languages, with the language it stands for. */
@@ -448,4 +499,40 @@ export function folderHash(folder: Folder, code: string): string {
   h.update(JSON.stringify([folder.cfg.defaultLanguage, [...folder.cfg.languages].sort(), queuesWithFolders])).update('\0');
   for (const rel of [...folder.sources.keys()].sort()) h.update(rel).update('\0').update(folder.sources.get(rel) ?? '').update('\0');
   return h.digest('hex');
+}
+
+/** How an admin's template folder sits over the shipped set, for `casegate templates check`. */
+export interface OverlaySummary {
+  /** Files that replace a shipped file of the same name. */
+  readonly replaced: string[];
+  /** Of those, the ones identical to the shipped file: they would hide a later fix of casegate's. */
+  readonly unchanged: string[];
+  /** Files the shipped set has no counterpart of (queue folders, own partials, another language). */
+  readonly added: string[];
+  /** Kinds whose text and html part come one from each set ("confirmation": text yours, html shipped). */
+  readonly mixed: ReadonlyArray<{ readonly kind: string; readonly yours: string; readonly shipped: string }>;
+}
+
+/** null when the folder is the shipped set itself (or there is none under it). */
+export function overlaySummary(opts: TemplateFolderOptions): OverlaySummary | null {
+  if (opts.shippedDir === undefined || resolve(opts.shippedDir) === resolve(opts.dir)) return null;
+  const shipped = scanShipped(opts.shippedDir);
+  let own: ReadonlyMap<string, string>;
+  try {
+    own = scanDir(opts.dir).sources;
+  } catch {
+    return null; // reported by the check
+  }
+  const replaced = [...own.keys()].filter((rel) => shipped.has(rel));
+  const unchanged = replaced.filter((rel) => own.get(rel) === shipped.get(rel));
+  const added = [...own.keys()].filter((rel) => !shipped.has(rel));
+  const mixed: Array<{ kind: string; yours: string; shipped: string }> = [];
+  for (const rel of replaced) {
+    const m = /^(.*?)([A-Za-z0-9_-]+)\.(text|html)\.hbs$/.exec(rel);
+    if (m === null || m[1]?.includes('partials/') || m[1]?.includes('layouts/')) continue;
+    const [, prefix = '', kind = '', part] = m;
+    const other = `${prefix}${kind}.${part === 'text' ? 'html' : 'text'}.hbs`;
+    if (shipped.has(other) && !own.has(other)) mixed.push({ kind: `${prefix}${kind}`, yours: rel, shipped: other });
+  }
+  return { replaced, unchanged, added, mixed };
 }

@@ -4,7 +4,7 @@
  * test send straight through the transport (not the outbox: nothing is recorded on a case).
  */
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import type { ResolvedConfig } from '../config/load.js';
+import { SHIPPED_TEMPLATES, type ResolvedConfig } from '../config/load.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import type { AppContext } from '../context.js';
 import { statusLabel } from '../cases/lifecycle.js';
@@ -34,6 +34,7 @@ export function configuredQueues(config: Config): string[] {
 export function templateEngineOptions(resolved: ResolvedConfig): Omit<TemplateEngineOptions, 'watch' | 'log'> {
   return {
     dir: resolved.paths.templatesDir,
+    shippedDir: SHIPPED_TEMPLATES,
     defaultLanguage: resolved.config.cases.defaultLanguage,
     languages: resolved.config.templates.languages,
     queues: configuredQueues(resolved.config),

@@ -13,6 +13,10 @@
  *   partials/<name>.hbs                                      {{> name}} in every part
  *   partials/<name>.text.hbs / .html.hbs / .subject.hbs      variant for that part only
  *
+ * An admin's folder (templates.dir) lies over the shipped set: a file it has replaces the shipped
+ * file of the same relative path, every other file is the shipped one (shipped language folders of
+ * languages not configured are left out). Problems in a shipped file say so.
+ *
  * Overrides live in folders with the same structure: `<lang>/…`, `<queue>/…` and `<queue>/<lang>/…`.
  * A top-level folder is a language folder if its name is a configured language (or the default
  * language), otherwise it must be a configured queue. Any other folder or file name is reported.
@@ -132,6 +136,8 @@ export function templateCheckCache(dataDir: string): string {
 }
 
 /** Check the folder without loading it (for `casegate templates check` and tests). */
+export { overlaySummary, type OverlaySummary } from './template-folder.js';
+
 export function checkTemplateDir(opts: TemplateFolderOptions): TemplateProblem[] {
   return buildSet({ ...opts, check: 'full' }).problems;
 }

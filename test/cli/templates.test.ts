@@ -191,4 +191,38 @@ describe('casegate templates preview / send-test / docs', () => {
       broken.cleanup();
     }
   });
+
+  it('templates.dir holds only what the admin changed: the rest (a kind added by an upgrade, a language) is the shipped set; check says which files are theirs', async () => {
+    // An English-only desk that edited the confirmation's text and copied its subject unchanged.
+    const own = CliSandbox.create({ templates: { dir: 'tpl', watch: false, languages: ['en'] }, listener: { enabled: false } }, { firstStart: true });
+    try {
+      const shippedText = readFileSync(join(REPO_ROOT, 'templates', 'confirmation.text.hbs'), 'utf8');
+      own.write('tpl/confirmation.text.hbs', `${shippedText}\nOUR-OWN-LINE-5d1e: call us on 0800 123 456.\n`);
+      cpSync(join(REPO_ROOT, 'templates', 'confirmation.subject.hbs'), join(own.dir, 'tpl', 'confirmation.subject.hbs'));
+      const check = await own.run(['templates', 'check']);
+      expect(check.code, describeResult(check)).toBe(0);
+      expect(check.stdout).toContain(`templates OK (${join(own.dir, 'tpl')} over the shipped templates: 1 file of yours replaces shipped ones, 0 added, every other file is casegate's)`);
+      expect(check.stdout).toContain('note: 1 file is the same as the shipped one (confirmation.subject.hbs): delete it from your folder');
+      expect(check.stdout).toContain('note: confirmation: confirmation.text.hbs is yours, confirmation.html.hbs is the shipped one');
+      const mine = await own.run(['templates', 'preview', 'confirmation', '--json']);
+      expect(mine.code, describeResult(mine)).toBe(0);
+      const confirmation = JSON.parse(mine.stdout) as PreviewJson;
+      expect(confirmation.text).toContain('OUR-OWN-LINE-5d1e');
+      expect(confirmation.html).not.toContain('OUR-OWN-LINE-5d1e');
+      // A kind the folder has no file of (as after an upgrade that added it) renders from the shipped set.
+      const moved = await own.run(['templates', 'preview', 'case-moved', '--json']);
+      expect(moved.code, describeResult(moved)).toBe(0);
+      expect((JSON.parse(moved.stdout) as PreviewJson).text).toBe(
+        (JSON.parse((await box.run(['templates', 'preview', 'case-moved', '--json'])).stdout) as PreviewJson).text,
+      );
+      // The daemon's path (ingest loads and checks the set): the customer's confirmation has the line.
+      const file = own.write('jo.eml', eml({ from: 'jo@customer.example', to: 'support@example.com', subject: 'Printer on fire', messageId: 'jo-1@customer.example', body: 'It is on fire.' }));
+      const r = await own.run(['ingest', file]);
+      expect(r.code, describeResult(r)).toBe(0);
+      const shown = await own.run(['cases', 'show', '10001', '--json']);
+      expect(shown.stdout).toContain('OUR-OWN-LINE-5d1e');
+    } finally {
+      own.cleanup();
+    }
+  });
 });

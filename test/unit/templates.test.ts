@@ -416,15 +416,34 @@ describe('check', () => {
     expect(messages).toHaveLength(5);
   });
 
-  it('a folder of a few edited files (templates.dir taken for overrides): one line that says it replaces the shipped set and how to copy it, not a line per missing file', () => {
+  it('a folder of a few edited files over the shipped set: the rest comes from it, problems in its own files are named as ever', () => {
     const dir = mkdtempSync(join(tmpdir(), 'casegate-templates-'));
     tempDirs.push(dir);
-    cpSync(join(SHIPPED, 'confirmation.text.hbs'), join(dir, 'confirmation.text.hbs'));
-    const problems = checkTemplateDir(opts(dir));
-    expect(problems[0]).toEqual({ file: '.', line: null, message: expect.stringMatching(/^only 1 of the \d+ files every template folder needs are here: templates\.dir replaces the templates shipped with casegate as a whole.*cp -r .*\/templates\/\. <this folder>/) });
-    expect(problems.filter((p) => /^Missing (template|layout) file/.test(p.message))).toEqual([]);
-    // What the one file itself lacks is still said (the partials it includes live in the shipped folder).
-    expect(problems.slice(1).map((p) => p.file)).toEqual(['confirmation.text.hbs', 'confirmation.text.hbs', 'confirmation.text.hbs']);
+    write(dir, 'confirmation.text.hbs', `${readFileSync(join(SHIPPED, 'confirmation.text.hbs'), 'utf8')}\nOWN-7a2c\n`);
+    write(dir, 'de/reopened.subject.hbs', '{{case.tagg}} AW: {{case.subject}}\n');
+    // Alone, the folder lacks every other file.
+    expect(checkTemplateDir(opts(dir)).filter((p) => /^Missing (template|layout) file/.test(p.message)).length).toBeGreaterThan(50);
+    const problems = checkTemplateDir(opts(dir, { shippedDir: SHIPPED }));
+    expect(problems.map((p) => `${p.file}:${p.line} ${p.message}`)).toEqual([expect.stringMatching(/^de\/reopened\.subject\.hbs:1 Unknown variable "case\.tagg" \(did you mean "case\.tag"\?\)/)]);
+    write(dir, 'de/reopened.subject.hbs', '{{case.tag}} AW: {{case.subject}} (wieder offen)\n');
+    const e = load(dir, { shippedDir: SHIPPED });
+    const data = sampleTemplateData('confirmation');
+    expect(e.render('confirmation', data, { language: 'en' }).text).toContain('OWN-7a2c');
+    // The German confirmation is the shipped one; a kind the folder has no file of renders from the shipped set.
+    expect(e.render('confirmation', data, { language: 'de' }).text).toBe(shipped().render('confirmation', data, { language: 'de' }).text);
+    expect(e.render('reopened', sampleTemplateData('reopened'), { language: 'de' }).subject).toMatch(/ \(wieder offen\)$/);
+    expect(e.render('case-moved', sampleTemplateData('case-moved'), {}).text).toBe(shipped().render('case-moved', sampleTemplateData('case-moved'), {}).text);
+  });
+
+  it('the shipped set for fewer languages than it has (an English-only desk): its other language folders are left out, not reported', () => {
+    expect(checkTemplateDir(opts(SHIPPED, { languages: ['en'], shippedDir: SHIPPED }))).toEqual([]);
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-templates-'));
+    tempDirs.push(dir);
+    write(dir, 'confirmation.subject.hbs', '{{case.tag}} Re: {{case.subject}}\n');
+    expect(checkTemplateDir(opts(dir, { languages: ['en'], shippedDir: SHIPPED }))).toEqual([]);
+    // A language folder of the admin's own that is not configured is still reported.
+    write(dir, 'fr/confirmation.subject.hbs', '{{case.tag}} Re: {{case.subject}}\n');
+    expect(checkTemplateDir(opts(dir, { languages: ['en'], shippedDir: SHIPPED })).map((p) => p.file)).toEqual(['fr/']);
   });
 
   it('requires the reply marker first and {{{body}}} in the layouts', () => {
