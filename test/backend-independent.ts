@@ -30,6 +30,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/outbox-alert-templates.test.ts',
   'test/unit/parse-mail-text.test.ts',
   'test/unit/rules.test.ts',
+  'test/unit/search-text.test.ts',
   'test/unit/send-errors.test.ts',
   'test/unit/sla-config.test.ts',
   'test/unit/sql-home.test.ts',

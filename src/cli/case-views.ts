@@ -13,6 +13,16 @@ export interface ListFormat {
   readonly width: number | null;
   /** Display name of an owner address ("" when unknown). */
   readonly ownerName: (address: string) => string;
+  /** With --search: per case id, the newest message that matched, shown under the case. */
+  readonly matches?: ReadonlyMap<number, SearchMatch>;
+}
+
+/** The newest message of a case that contains every searched word, as `cases list --search` shows it. */
+export interface SearchMatch {
+  readonly message: number;
+  readonly from: string;
+  readonly at: string;
+  readonly excerpt: string;
 }
 
 interface Column {
@@ -52,7 +62,13 @@ export function formatCaseList(rows: readonly CaseRow[], f: ListFormat): string 
     cols.map((c) => fit(c.head, c.width)),
     'SUBJECT',
   );
-  return head + rows.map((r) => line(cols.map((c) => fit(safeLine(c.value(r)), c.width)), subject(r))).join('');
+  const excerpt = (r: CaseRow): string => {
+    const m = f.matches?.get(r.id);
+    if (m === undefined) return '';
+    const text = `${m.at.slice(0, 16).replace('T', ' ')} ${m.from}: ${safeLine(m.excerpt)}`;
+    return `  ↳ ${f.width === null ? text : fit(text, Math.max(20, f.width - 4), false)}`.trimEnd() + '\n';
+  };
+  return head + rows.map((r) => line(cols.map((c) => fit(safeLine(c.value(r)), c.width)), subject(r)) + excerpt(r)).join('');
 }
 
 function who(name: string, address: string): string {

@@ -4,11 +4,14 @@ import { priorityScheme } from '../cases/priority.js';
 import { findAgent, ownerName } from '../cases/staff.js';
 import type { Config } from '../config/schema.js';
 import { listCases } from '../db/repos/cases.js';
+import { newestHits } from '../db/repos/search.js';
+import { parseSearchText, searchExcerpt } from '../cases/search-text.js';
+import { addressSpellings } from '../address-form.js';
 import { caseDetail } from '../views.js';
 import { caseCommand, caseNumberArg, positiveInt } from './case-args.js';
 import { registerCaseFileCommands } from './case-files.js';
 import { registerCaseWorkCommands } from './case-work.js';
-import { formatCaseDetail, formatCaseList } from './case-views.js';
+import { formatCaseDetail, formatCaseList, type SearchMatch } from './case-views.js';
 import { print } from './shared.js';
 import { outputWidth } from './terminal.js';
 
@@ -28,6 +31,8 @@ interface ListOptions {
   unowned?: boolean;
   escalated?: boolean;
   tag?: string;
+  requester?: string;
+  search?: string[];
   feedback?: boolean;
   spam?: boolean;
   sort: string;
@@ -52,6 +57,8 @@ export function registerCaseCommands(program: Command): void {
     .option('--unowned', 'only cases without an owner')
     .option('--escalated', 'only escalated cases')
     .option('--tag <tag>', 'only cases with this tag')
+    .option('--requester <address>', 'only cases of this requester (an address, or @domain for all of a domain)')
+    .option('--search <words...>', 'only cases with a message (subject, text, sender) that has every word, each as the start of a word; "quoted words" in a row; shows the newest such message')
     .option('--feedback', 'only feedback (from feedback queues)')
     .option('--spam', 'only suspected spam (left out by default; `cases ham N` releases a case)')
     .addOption(new Option('--sort <order>', 'priority: most urgent first; newest: by case number only').choices(['priority', 'newest']).default('priority'))
@@ -73,6 +80,9 @@ export function registerCaseCommands(program: Command): void {
           owner = agentAddress(ctx.config, me, '--agent');
         }
         const status = opts.status ?? (opts.active === true ? ACTIVE : undefined);
+        const words = opts.search?.join(' ');
+        const search = words !== undefined ? parseSearchText(words) : null;
+        if (words !== undefined && search === null) throw new CaseCommandError(`--search: "${words}" has no word to look for (letters or digits)`);
         const rows = await listCases(ctx.db, {
           ...(status !== undefined ? { status } : {}),
           ...(priority.length > 0 ? { priority } : {}),
@@ -81,13 +91,26 @@ export function registerCaseCommands(program: Command): void {
           ...(opts.unowned === true ? { unowned: true } : {}),
           ...(opts.escalated === true ? { escalated: true } : {}),
           ...(opts.tag !== undefined ? { tag: opts.tag.toLowerCase() } : {}),
+          ...(opts.requester !== undefined ? { requester: requesterSpellings(opts.requester) } : {}),
+          ...(search !== null ? { search } : {}),
           ...(opts.feedback === true ? { kind: 'feedback' as const } : {}),
           spam: opts.spam === true,
           ...(opts.sort === 'priority' ? { priorityOrder: scheme.levels } : {}),
           limit: opts.limit,
         });
         const names = (a: string): string => ownerNameAnywhere(ctx.config, a);
-        print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names }));
+        if (search === null) {
+          print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names }));
+          return;
+        }
+        const hits = await newestHits(ctx.db, rows.map((r) => r.id), search);
+        const matches = new Map<number, SearchMatch>();
+        for (const [id, h] of hits) matches.set(id, { message: h.messageId, from: h.fromAddress, at: h.createdAt, excerpt: searchExcerpt(h.text === '' ? h.subject : h.text, search) });
+        print(
+          rows.map((r) => ({ ...r, match: matches.get(r.id) ?? null })),
+          opts.json === true,
+          () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names, matches }),
+        );
       }, READ_ONLY);
     });
   cases
@@ -137,4 +160,16 @@ function agentAddress(config: Config, who: string, option: string): string {
   }
   if (/^[^\s@]+@[^\s@]+$/.test(who.trim())) return who.trim().toLowerCase();
   throw new CaseCommandError(`${option}: "${who}" is no agent of any queue`);
+}
+
+/** --requester: the spellings of an address as stored, or of "@domain" (its ASCII and Unicode forms). */
+function requesterSpellings(value: string): string[] {
+  const v = value.trim();
+  if (v.startsWith('@')) {
+    if (!/^@[^@\s]+$/.test(v)) throw new CaseCommandError(`--requester: "${value}" is no @domain (@example.com)`);
+    // The spellings of an address of that domain, without its local part.
+    return addressSpellings(`x${v}`).map((a) => a.slice(1));
+  }
+  if (!/^[^@\s]+@[^@\s]+$/.test(v)) throw new CaseCommandError(`--requester: "${value}" is neither an address nor @domain`);
+  return addressSpellings(v);
 }

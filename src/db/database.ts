@@ -19,6 +19,7 @@ import * as m0017 from './migrations/0017-outbox-pending-recipients.js';
 import * as m0018 from './migrations/0018-survey-opt-out.js';
 import * as m0019 from './migrations/0019-case-number-floor.js';
 import * as m0020 from './migrations/0020-outbox-sent-bodies.js';
+import * as m0021 from './migrations/0021-message-search.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -51,6 +52,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0018-survey-opt-out': m0018,
   '0019-case-number-floor': m0019,
   '0020-outbox-sent-bodies': m0020,
+  '0021-message-search': m0021,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -23,6 +23,8 @@ import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfC
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
+import { newestHits } from '../../src/db/repos/search.js';
+import { parseSearchText } from '../../src/cases/search-text.js';
 import { inboundTextsFrom, lastEventWithTrigger, lastStaffEvent, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import { takeLease } from '../../src/db/repos/leases.js';
 import { createPostgresPool, namedTablesQuery } from '../../src/db/dialect-postgres.js';
@@ -169,6 +171,9 @@ describe('query plans on PostgreSQL', () => {
       ['list: newest', () => listCases(capture, { limit: 50 })],
       ['list: status', () => listCases(capture, { status: ['open'], limit: 50 })],
       ['list: owner', () => listCases(capture, { owner: 'agent@example.com', status: ['open'], limit: 50 })],
+      ['list: requester', () => listCases(capture, { requester: ['customer17@example.com'], limit: 50 })],
+      ['list: search', () => listCases(capture, { search: parseSearchText('printer "room 4"')!, limit: 50 })],
+      ['list: search, newest matching messages', () => newestHits(capture, [77, 78], parseSearchText('printer "room 4"')!)],
       ['quarantine', () => listQuarantine(capture)],
       ['jobs: SLA checks', () => dueSlaChecks(capture, now, 200)],
       ['jobs: pending', () => duePendingActions(capture, now, 200)],

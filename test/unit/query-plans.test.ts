@@ -23,6 +23,8 @@ import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, next
 import { listQuarantine, primaryReceipt, receiptById, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
+import { newestHits } from '../../src/db/repos/search.js';
+import { parseSearchText } from '../../src/cases/search-text.js';
 import { inboundTextsFrom, lastEventWithTrigger, lastStaffEvent, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import type { Database } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
@@ -94,6 +96,24 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   },
   { name: 'listing: cases of one status, newest first', run: (db) => listCases(db, { status: ['new'] }) },
   { name: 'listing: an agent\'s cases of one status', run: (db) => listCases(db, { owner: 'erika@example.com', status: ['open'] }) },
+  {
+    name: 'listing: cases of one requester',
+    run: (db) => listCases(db, { requester: ['jane@example.com'] }),
+    allow: { line: /^USE TEMP B-TREE FOR ORDER BY$/, why: 'sorts the cases of one requester, found by the requester index' },
+  },
+  {
+    name: 'listing: search (cases list --search)',
+    run: (db) => listCases(db, { search: parseSearchText('printer "room 4"')! }),
+    allow: {
+      line: /^(SCAN messages_fts VIRTUAL TABLE INDEX|USE TEMP B-TREE FOR ORDER BY$)/,
+      why: 'the FTS5 index finds the messages by their words; the cases they belong to are sorted (as many as the words match)',
+    },
+  },
+  {
+    name: 'listing: the newest matching message of the cases listed',
+    run: (db, ids) => newestHits(db, [ids.caseId], parseSearchText('printer "room 4"')!),
+    allow: { line: /^SCAN messages_fts VIRTUAL TABLE INDEX/, why: 'the FTS5 index itself: finds the matching messages by their words' },
+  },
   { name: 'listing: quarantine', run: (db) => listQuarantine(db) },
   { name: 'quarantine: receipt by id', run: (db) => receiptById(db, 1) },
   // Every /metrics scrape and `casegate status` (issue 13).

@@ -1,4 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type SqlBool } from 'kysely';
+import type { SearchText } from '../../cases/search-text.js';
+import { caseMatches } from './search.js';
 import { isPostgres, takeCaseNumber } from '../dialect.js';
 import { firstRowPrepared, placeholderRow, rowColumns, runPrepared } from '../prepared.js';
 import type { CaseRow, CaseUpdate, Database, NewCase, ParticipantRole, ParticipantRow } from '../schema.js';
@@ -116,6 +118,10 @@ export interface CaseListFilter {
   readonly priority?: readonly string[];
   /** Only cases with this tag. */
   readonly tag?: string;
+  /** Only cases of this requester: the spellings of one address, or of one "@domain" (every address of it); lower case. */
+  readonly requester?: readonly string[];
+  /** Only cases with a message that contains every word (repos/search.ts). */
+  readonly search?: SearchText;
   readonly limit?: number;
   /**
    * Most urgent first: the priority levels with their order (smaller = more severe; unknown
@@ -139,6 +145,14 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
     const tag = filter.tag;
     q = q.where((eb) => eb.exists(eb.selectFrom('case_tags').select('case_tags.case_id').whereRef('case_tags.case_id', '=', 'cases.id').where('case_tags.tag', '=', tag)));
   }
+  if (filter.requester !== undefined) {
+    const spellings = [...filter.requester];
+    // Addresses are stored in lower case (address-form.ts); a domain is what follows the last @.
+    q = spellings.every((r) => r.startsWith('@'))
+      ? q.where((eb) => eb.or(spellings.map((d) => sql<SqlBool>`substr(requester_address, length(requester_address) - ${d.length - 1}) = ${d}`)))
+      : q.where('requester_address', 'in', spellings);
+  }
+  if (filter.search !== undefined) q = q.where(caseMatches(db, filter.search));
   const levels = filter.priorityOrder ?? [];
   if (levels.length > 0) {
     const whens = levels.map((l) => sql`when ${l.name.toLowerCase()} then ${l.order}`);
