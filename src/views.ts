@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { AppContext } from './context.js';
 import type { Db } from './db/database.js';
 import { caseByNumber, participants } from './db/repos/cases.js';
+import { continuedAs } from './db/repos/case-merge.js';
 import { eventsOfCase } from './db/repos/events.js';
 import { bouncingAmong } from './db/repos/addresses.js';
 import { tagsOfCase } from './db/repos/tags.js';
@@ -23,6 +24,8 @@ export interface CaseDetail {
   readonly outbox: Omit<OutboxRow, 'html' | 'text'>[];
   /** Addresses of the case (requester, participants) that bounced hard and were not written from since: casegate sends them nothing. */
   readonly bouncing: { readonly address: string; readonly since: string | null; readonly reason: string | null; readonly bounces: number }[];
+  /** The number of the case this one was merged into and continues as (cases merge), else null. */
+  readonly mergedInto: number | null;
 }
 
 export async function caseDetail(db: Db, number: number): Promise<CaseDetail | null> {
@@ -42,6 +45,7 @@ export async function caseDetail(db: Db, number: number): Promise<CaseDetail | n
     events: await eventsOfCase(db, c.id),
     outbox: (await outboxOfCase(db, c.id)).map(({ html: _h, text: _t, ...o }) => o),
     bouncing: (await bouncingAmong(db, [c.requester_address, ...people.map((p) => p.address)])).map((b) => ({ address: b.address, since: b.last_bounce_at, reason: b.last_reason, bounces: b.bounce_count })),
+    mergedInto: c.merged_into !== null ? (await continuedAs(db, c)).number : null,
   };
 }
 

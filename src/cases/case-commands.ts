@@ -2,6 +2,7 @@ import type { AppContext } from '../context.js';
 import { unreachableNote } from '../storage/data-dir-owner.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { CaseCommandError, cliActor } from './case-command-error.js';
+import { mergeCases, type MergeOutcome } from './case-merge.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { assignCase, type AssignOutcome } from './assignment.js';
 import type { Transaction } from 'kysely';
@@ -66,6 +67,16 @@ export async function assignFromCli(ctx: AppContext, number: number, who: string
   );
   ctx.outboxSignal.wake();
   return out;
+}
+
+/** `casegate cases merge M N`: case M's content goes to case N, M is closed (cases/case-merge.ts). */
+export async function mergeFromCli(ctx: AppContext, number: number, into: number, opts: { reason?: string; actor?: string } = {}): Promise<MergeOutcome> {
+  const source = await caseByNumber(ctx.db, number);
+  if (source === undefined) throw new CaseCommandError(`no case ${number}`);
+  const target = await caseByNumber(ctx.db, into);
+  if (target === undefined) throw new CaseCommandError(`no case ${into}`);
+  const actor = opts.actor ?? cliActor();
+  return ctx.db.transaction().execute((trx) => mergeCases(trx, ctx, source.id, target.id, { actor, reason: opts.reason ?? '' }));
 }
 
 /** `casegate cases move N QUEUE`: the case goes to another queue (cases/queue-move.ts). */

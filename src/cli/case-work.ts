@@ -210,6 +210,19 @@ export function registerCaseWorkCommands(cases: Command): void {
       });
     });
   cases
+    .command('merge')
+    .description('merge a case into another (the same matter twice): its messages, files, outgoing mail, people and tags move there; it is closed without telling anyone, and mail that names it goes on in the other case')
+    .argument('<number>', 'the case that is merged (closed)')
+    .argument('<into>', 'the case that goes on')
+    .option('--reason <text>', 'why (recorded in the events)')
+    .option('--json', 'JSON output')
+    .action(async (number: string, into: string, opts: { reason?: string; json?: boolean }) => {
+      await caseCommand(async (ctx) => {
+        const out = await (await caseWork()).mergeFromCli(ctx, caseNumberArg(number), caseNumberArg(into), { ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
+        print({ case: out.source.number, into: out.target.number, status: out.target.status, moved: out.moved, summary: out.summary }, opts.json === true, () => `${out.summary}\n`);
+      });
+    });
+  cases
     .command('priority')
     .description('set the priority of a case (a level of the configured scheme); a raise is told to the customer (cases.customerUpdates)')
     .argument('<number>', 'case number')

@@ -23,7 +23,7 @@ export interface CopyTable {
 
 /** Every table casegate keeps (leases are not copied: they belong to running daemons). */
 export const COPY_TABLES: readonly CopyTable[] = [
-  { name: 'cases', key: ['id'] },
+  { name: 'cases', key: ['id'], deferred: ['merged_into'] },
   { name: 'case_participants', key: ['id'] },
   { name: 'receipts', key: ['id'], deferred: ['retried_as'] },
   { name: 'messages', key: ['id'] },

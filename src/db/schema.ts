@@ -50,6 +50,8 @@ export interface CasesTable {
    * it, 0010). Set only by cases/lifecycle.ts.
    */
   first_response_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  /** The case this one was merged into and continues as (0023); null when not merged. */
+  merged_into: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export type ParticipantRole = 'requester' | 'cc' | 'agent';

@@ -38,7 +38,7 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
   const nowIso = j.now.toISOString();
   return ctx.db.transaction().execute(async (trx) => {
     const caseRow = await lockCaseById(trx, caseId);
-    if (caseRow === undefined || caseRow.kind !== 'case' || (caseRow.status !== 'resolved' && caseRow.status !== 'closed')) return 0;
+    if (caseRow === undefined || caseRow.kind !== 'case' || caseRow.merged_into !== null || (caseRow.status !== 'resolved' && caseRow.status !== 'closed')) return 0;
     const claimId = await claim(trx, 'survey', caseId, 'survey', nowIso);
     if (claimId === null) return 0;
     const to = requesterOf(caseRow);

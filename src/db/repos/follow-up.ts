@@ -55,6 +55,8 @@ export async function dueForSurvey(db: Q, from: string, to: string, limit: numbe
     .where('cases.resolved_at', '<=', to)
     .where('cases.kind', '=', 'case')
     .where('cases.status', 'in', ['resolved', 'closed'])
+    // A merged case was closed by the merge: its matter goes on in the case it was merged into.
+    .where('cases.merged_into', 'is', null)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('job_claims').select('job_claims.id').where('job_claims.job', '=', 'survey').whereRef('job_claims.case_id', '=', 'cases.id').where('job_claims.claim_key', '=', 'survey'))),
     )

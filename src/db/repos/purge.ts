@@ -105,6 +105,8 @@ export async function deleteCases(db: Q, caseIds: number[], removed: Removed): P
   await db.deleteFrom('link_revocations').where('case_id', 'in', caseIds).execute();
   // Cases opened from these (a stranger's tagged mail, a reply after the window) lose the link.
   await db.updateTable('cases').set({ linked_case_id: null }).where('linked_case_id', 'in', caseIds).execute();
+  // Cases merged into these: closed shells (their content moved here and goes with them).
+  await db.updateTable('cases').set({ merged_into: null }).where('merged_into', 'in', caseIds).execute();
   removed.cases += n(await db.deleteFrom('cases').where('id', 'in', caseIds).executeTakeFirst());
 }
 

@@ -22,9 +22,13 @@ export interface QueueCount {
   readonly n: number;
 }
 
-/** Cases (not feedback, not suspected spam) per queue whose `column` falls in the range. */
+/**
+ * Cases (not feedback, not suspected spam) per queue whose `column` falls in the range. A merged
+ * case was opened, but the merge that closed it resolved nothing (its matter goes on in another).
+ */
 export async function countCasesBy(db: Q, column: 'created_at' | 'resolved_at' | 'closed_at', r: Range): Promise<QueueCount[]> {
   let q = db.selectFrom('cases').select(['queue', (eb) => eb.fn.countAll<number>().as('n')]).where(column, '>=', r.from).where(column, '<', r.to).where('kind', '=', 'case').where('spam', '=', 0);
+  if (column !== 'created_at') q = q.where('merged_into', 'is', null);
   if (r.queue !== undefined) q = q.where('queue', '=', r.queue);
   const rows = await q.groupBy('queue').execute();
   return rows.map((x) => ({ queue: x.queue, n: Number(x.n) }));
@@ -46,7 +50,7 @@ export async function eventsInRange(db: Q, type: string, r: Range) {
   return q.orderBy('events.created_at').orderBy('cases.number').orderBy('events.id').execute();
 }
 
-/** First responses (cases.first_response_at) in the range: business seconds, met, priority. */
+/** First responses (cases.first_response_at) in the range: business seconds, met, priority. Merged cases are measured in the case they continue as. */
 export async function firstResponsesInRange(db: Q, r: Range) {
   let q = db
     .selectFrom('cases')
@@ -54,7 +58,8 @@ export async function firstResponsesInRange(db: Q, r: Range) {
     .select(['cases.queue', 'cases.priority', 'case_sla.fr_business_sec as sec', 'case_sla.fr_met as met'])
     .where('cases.first_response_at', 'is not', null)
     .where('cases.first_response_at', '>=', r.from)
-    .where('cases.first_response_at', '<', r.to);
+    .where('cases.first_response_at', '<', r.to)
+    .where('cases.merged_into', 'is', null);
   if (r.queue !== undefined) q = q.where('cases.queue', '=', r.queue);
   return q.execute();
 }
@@ -67,7 +72,8 @@ export async function resolutionsInRange(db: Q, r: Range) {
     .select(['cases.queue', 'cases.priority', 'case_sla.res_business_sec as sec', 'case_sla.res_met as met'])
     .where('case_sla.res_done_at', 'is not', null)
     .where('case_sla.res_done_at', '>=', r.from)
-    .where('case_sla.res_done_at', '<', r.to);
+    .where('case_sla.res_done_at', '<', r.to)
+    .where('cases.merged_into', 'is', null);
   if (r.queue !== undefined) q = q.where('cases.queue', '=', r.queue);
   return q.execute();
 }

@@ -1,5 +1,5 @@
 import { verifyMessageId } from '../../cases/thread-token.js';
-import { caseByNumber } from '../../db/repos/cases.js';
+import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { caseByMessageIds } from '../../db/repos/messages.js';
 import { detectAutomated, parseBounce } from '../../mail-in/automated.js';
 import { need, NEXT, type DecideStage } from '../types.js';
@@ -21,7 +21,7 @@ export const automatedStage: DecideStage = {
     const report = parseBounce(parsed);
     for (const id of report.originalMessageIds) {
       const signed = verifyMessageId(id, ctx.secret);
-      const caseRow = signed?.caseNumber != null ? await caseByNumber(ctx.db, signed.caseNumber) : await caseByMessageIds(ctx.db, [id]);
+      const caseRow = signed?.caseNumber != null ? await caseGoingOnAs(ctx.db, signed.caseNumber) : await caseByMessageIds(ctx.db, [id]);
       if (caseRow !== undefined) {
         msg.notes.bounce = { ...report, caseRow };
         return NEXT;

@@ -3,6 +3,7 @@ import { mentionsEscalation, normalSubject, ourTextMatcher, parseUrgentSubject, 
 import { isStaff, isStaffOf } from '../../cases/staff.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseByNumber } from '../../db/repos/cases.js';
+import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { inboundTextsFrom, outgoingTexts, subjectsOfCase } from '../../db/repos/thread-history.js';
 import type { AppContext } from '../../context.js';
 import { decideReopen } from './thread.js';
@@ -68,7 +69,7 @@ export const escalationRequestStage: DecideStage = {
 
     let foreignCaseNumber: number | null = null;
     if (urgent !== null && urgent.caseNumber !== null && thread.kind === 'new') {
-      const named = thread.rule === 'new' ? await caseByNumber(ctx.db, urgent.caseNumber) : undefined;
+      const named = thread.rule === 'new' ? await caseGoingOnAs(ctx.db, urgent.caseNumber) : undefined;
       if (named !== undefined && (await actsAsParticipant(ctx.db, ctx.config, named, sender, 'address-only'))) {
         thread = decideReopen(msg, ctx, named, 'subject-number');
         msg.notes.thread = thread;

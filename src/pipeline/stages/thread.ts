@@ -2,7 +2,7 @@ import { findTag } from '../../cases/subject-tag.js';
 import { verifyMessageId, verifyPlusAddress } from '../../cases/thread-token.js';
 import { isThanksOnly } from '../../cases/thanks.js';
 import { actsAsParticipant } from '../../cases/participation.js';
-import { caseByNumber } from '../../db/repos/cases.js';
+import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { caseByMessageIds } from '../../db/repos/messages.js';
 import type { CaseRow } from '../../db/schema.js';
 import type { AppContext } from '../../context.js';
@@ -17,7 +17,8 @@ const DAY_MS = 86_400_000;
  * unsigned Message-ID and the subject tag are claims anyone can copy (a customer's Message-ID is
  * seen by every CC and list member): they place the mail in that case only when the sender acts as
  * a participant of it (cases/participation.ts); from anyone else they open a new case linked to it
- * (new-stranger-reference, new-stranger-tag). Otherwise a new case.
+ * (new-stranger-reference, new-stranger-tag). Otherwise a new case. A case number that names a
+ * merged case stands for the case it continues as (cases/case-merge.ts).
  */
 export const threadStage: DecideStage = {
   name: 'thread',
@@ -59,6 +60,9 @@ export const threadStage: DecideStage = {
   },
 };
 
+/** The case a number names, or the one it continues as when it was merged (cases/case-merge.ts). */
+const caseNamed = (ctx: AppContext, number: number): Promise<CaseRow | undefined> => caseGoingOnAs(ctx.db, number);
+
 interface Claim {
   readonly caseRow: CaseRow;
   readonly rule: ThreadRule;
@@ -71,7 +75,7 @@ async function bySignedToken(msg: Inbound, ctx: AppContext, refs: readonly strin
   for (const id of refs) {
     const signed = verifyMessageId(id, ctx.secret);
     if (signed?.caseNumber == null) continue;
-    const caseRow = await caseByNumber(ctx.db, signed.caseNumber);
+    const caseRow = await caseNamed(ctx, signed.caseNumber);
     if (caseRow !== undefined) return { caseRow, rule: 'signed-reference', strangerRule: 'signed-reference' };
   }
   const parsed = need(msg.notes.parsed, 'parsed');
@@ -79,7 +83,7 @@ async function bySignedToken(msg: Inbound, ctx: AppContext, refs: readonly strin
   for (const r of recipients) {
     const plus = verifyPlusAddress(r, ctx.secret);
     if (plus === null) continue;
-    const caseRow = await caseByNumber(ctx.db, plus.caseNumber);
+    const caseRow = await caseNamed(ctx, plus.caseNumber);
     if (caseRow !== undefined) return { caseRow, rule: 'plus-token', strangerRule: 'plus-token' };
   }
   return null;
@@ -96,7 +100,7 @@ async function byKnownReference(ctx: AppContext, refs: readonly string[]): Promi
 async function bySubjectTag(ctx: AppContext, subject: string): Promise<Claim | null> {
   const tagged = findTag(subject, ctx.config.cases.tagPrefix);
   if (tagged === null) return null;
-  const caseRow = await caseByNumber(ctx.db, tagged);
+  const caseRow = await caseNamed(ctx, tagged);
   return caseRow !== undefined ? { caseRow, rule: 'subject-tag', strangerRule: 'new-stranger-tag' } : null;
 }
 
