@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
-import { listQuarantine, receiptById } from '../db/repos/receipts.js';
+import { dismissQuarantined, listQuarantine, receiptById } from '../db/repos/receipts.js';
+import { addEvent } from '../db/repos/events.js';
+import { cliActor } from '../cases/case-command-error.js';
+import { oneLine } from '../mail-in/header-values.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
 import { mailboxOfStored } from '../channels/arrival.js';
 import { SIZE_LIMIT_STAGE } from '../pipeline/types.js';
@@ -79,6 +82,45 @@ export function registerQuarantineCommands(program: Command): void {
         }
         bar.stop();
         print(results, opts.json === true, () => results.map((r) => `${r.id}: ${r.outcome.kind} — ${safeLine(r.outcome.reason)}\n`).join(''));
+      });
+    });
+  registerDismiss(quarantine);
+}
+
+function registerDismiss(quarantine: Command): void {
+  quarantine
+    .command('dismiss')
+    .description('take quarantined messages out of the quarantine for good (spam nobody wants, a message too large to retry): recorded as ignored with your reason; the raw mail stays')
+    .argument('<id...>', 'receipt ids')
+    .requiredOption('--reason <text>', 'why (kept on the receipt and in the event)')
+    .option('--json', 'JSON output')
+    .action(async (ids: string[], opts: { reason: string; json?: boolean }) => {
+      const parsed = parseRowIds(ids, 'a receipt id');
+      if (typeof parsed === 'string') return usage(parsed);
+      if (opts.reason.trim() === '') return usage('--reason: say why');
+      await withContext(async (ctx) => {
+        const actor = cliActor();
+        const results: { id: number; dismissed: boolean; reason: string }[] = [];
+        for (const id of parsed) {
+          const receipt = await receiptById(ctx.db, id);
+          if (receipt === undefined || receipt.outcome !== 'quarantined' || receipt.retried_as !== null) {
+            results.push({ id, dismissed: false, reason: 'not a quarantined message awaiting retry' });
+            process.exitCode = 1;
+            continue;
+          }
+          const why = oneLine(opts.reason).slice(0, 300);
+          const reason = `dismissed from quarantine by ${actor}: ${why} (quarantined at ${receipt.stage}: ${receipt.reason})`.slice(0, 1000);
+          const at = ctx.clock.now().toISOString();
+          const done = await ctx.db.transaction().execute(async (trx) => {
+            if (!(await dismissQuarantined(trx, id, reason))) return false;
+            await addEvent(trx, { caseId: null, type: 'quarantine.dismissed', actor, reason: why, data: { receipt: id, stage: receipt.stage, was: receipt.reason, messageId: receipt.message_id }, at });
+            return true;
+          });
+          if (done) ctx.log.info({ receiptId: id, messageId: receipt.message_id, actor, reason: why }, 'quarantined message dismissed');
+          results.push({ id, dismissed: done, reason: done ? reason : 'retried or dismissed meanwhile' });
+          if (!done) process.exitCode = 1;
+        }
+        print(results, opts.json === true, () => results.map((r) => `${r.id}: ${r.dismissed ? 'dismissed' : `not dismissed — ${r.reason}`}\n`).join(''));
       });
     });
 }

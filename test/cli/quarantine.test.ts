@@ -188,4 +188,32 @@ describe('casegate quarantine and outbox list print mail’s text safely', () =>
     // The C1 CSI shows as U+FFFD; the override never got into the stored subject (parse drops bidi overrides).
     expect((await box.run(['quarantine', 'list'])).stdout).toContain('\ufffd31mred gnp.exe');
   });
+
+  it('dismiss: a message nobody will retry leaves the quarantine for good, with the reason; the same message again is still a duplicate', async () => {
+    const box2 = CliSandbox.create();
+    try {
+      const file = box2.write('nosender.eml', eml({ from: null, subject: 'Junk without sender', messageId: 'junk@nowhere.example', body: 'junk\r\n' }));
+      const [first] = await box2.json<PipeResultJson[]>(['ingest', '--json', file]);
+      const id = first!.outcome.receiptId!;
+      expect((await box2.run(['quarantine', 'dismiss', String(id)])).stderr).toMatch(/required option '--reason <text>'/);
+      const r = await box2.run(['quarantine', 'dismiss', String(id), '--reason', 'spam, no sender']);
+      expect(r.code, describeResult(r)).toBe(0);
+      expect(r.stdout).toBe(`${id}: dismissed\n`);
+      expect(await box2.json<ReceiptJson[]>(['quarantine', 'list', '--json'])).toEqual([]);
+      expect(await box2.json<ReceiptJson[]>(['quarantine', 'list', '--all', '--json'])).toEqual([]);
+      const again = await box2.run(['quarantine', 'dismiss', String(id), '--reason', 'twice']);
+      expect(again.code).toBe(1);
+      expect(again.stdout).toBe(`${id}: not dismissed — not a quarantined message awaiting retry\n`);
+      expect((await box2.run(['quarantine', 'retry', String(id)])).code).toBe(1);
+      // The same bytes once more: a duplicate of the dismissed receipt, not a new quarantine.
+      const [dup] = await box2.json<PipeResultJson[]>(['ingest', '--json', file]);
+      expect(dup!.outcome.kind).toBe('ignored');
+      expect(dup!.outcome.reason).toMatch(/duplicate/);
+      expect(await box2.json<ReceiptJson[]>(['quarantine', 'list', '--json'])).toEqual([]);
+      const status = await box2.json<{ quarantine?: unknown; [k: string]: unknown }>(['status', '--json']);
+      expect(JSON.stringify(status)).not.toMatch(/"quarantined":[1-9]/);
+    } finally {
+      box2.cleanup();
+    }
+  });
 });

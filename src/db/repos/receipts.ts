@@ -67,6 +67,16 @@ export async function listQuarantine(db: Q, includeRetried = false, limit = 100)
   return q.orderBy('received_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 
+/**
+ * Take a quarantined message (not retried) out of the quarantine for good: its receipt becomes
+ * `ignored` with `reason` (which keeps where and why it was quarantined); its raw mail and its
+ * dedupe key stay, so the same message arriving again is still a duplicate. Whether it was one.
+ */
+export async function dismissQuarantined(db: Q, id: number, reason: string): Promise<boolean> {
+  const r = await db.updateTable('receipts').set({ outcome: 'ignored', reason }).where('id', '=', id).where('outcome', '=', 'quarantined').where('retried_as', 'is', null).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 /** Hand the dedupe key over from a quarantined receipt to its retry. */
 export async function supersede(db: Q, oldId: number, newId: number): Promise<void> {
   await db.updateTable('receipts').set({ is_primary: 0, retried_as: newId }).where('id', '=', oldId).execute();
