@@ -23,7 +23,7 @@ export async function runProgram(argv: readonly string[], registers: readonly Re
 
 /**
  * What a failed command line says on stderr, and the exit code it ends with: one line for what a
- * user can fix (configuration 78, templates 78, a port 1), the stack for anything else (1).
+ * user can fix (configuration 78, templates 78, a port 1, the database refusing or away 1), the stack for anything else (1).
  */
 export async function exitCodeFor(err: unknown): Promise<number> {
   const { ConfigError } = await import('../config/load.js');
@@ -35,6 +35,11 @@ export async function exitCodeFor(err: unknown): Promise<number> {
   if (err instanceof TemplateCheckError) {
     process.stderr.write(`casegate: templates have problems, not starting:\n${err.problems.map((p) => `  ${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`).join('\n')}\n`);
     return 78;
+  }
+  const { DatabaseOpenError } = await import('../db/open-error.js');
+  if (err instanceof DatabaseOpenError) {
+    process.stderr.write(`casegate: ${err.message}\n`);
+    return 1;
   }
   const e = err as NodeJS.ErrnoException | null;
   const code = e?.code;

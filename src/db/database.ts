@@ -29,6 +29,7 @@ import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { syncWalOf } from './commit-sync.js';
 import { ensureSchema, openPostgres, redactUrl, type PostgresTarget } from './dialect-postgres.js';
 import { isPostgres } from './dialect.js';
+import { explainOpenError } from './open-error.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
 
 export type Db = Kysely<Database>;
@@ -81,8 +82,8 @@ export type DatabaseTarget = ({ readonly kind: 'sqlite' } & OpenDbOptions) | ({ 
 const MIGRATION_TABLE = 'casegate_migrations';
 const MIGRATION_LOCK_TABLE = 'casegate_migrations_lock';
 
-/** The PostgreSQL schema of each open PostgreSQL database (migrateToLatest creates it). */
-const schemas = new WeakMap<Db, string>();
+/** The PostgreSQL schema of each open PostgreSQL database (migrateToLatest creates it) and the database as logs name it. */
+const schemas = new WeakMap<Db, { readonly schema: string; readonly described: string }>();
 
 /** The target of a loaded configuration (database.* keys). */
 export function databaseTarget(
@@ -106,7 +107,7 @@ export function describeTarget(t: DatabaseTarget): string {
 export function openDatabase(opts: OpenDbOptions | DatabaseTarget): Db {
   if ('kind' in opts && opts.kind === 'postgres') {
     const db = openPostgres<Database>(opts, [MIGRATION_TABLE, MIGRATION_LOCK_TABLE]);
-    schemas.set(db, opts.schema);
+    schemas.set(db, { schema: opts.schema, described: describeTarget(opts) });
     return db;
   }
   return openSqlite(opts);
@@ -153,10 +154,41 @@ export interface MigrateResult {
   readonly applied: string[];
 }
 
-/** Bring the schema up to date; throws with the failing migration's name. */
+/**
+ * Bring the schema up to date; throws with the failing migration's name. On PostgreSQL a refusal
+ * the admin fixes on the server (privileges, authentication, no such database) or a server that
+ * does not answer is a DatabaseOpenError saying what to do (db/open-error.ts).
+ */
 export async function migrateToLatest(db: Db): Promise<MigrateResult> {
-  const schema = schemas.get(db);
-  if (isPostgres(db) && schema !== undefined) await ensureSchema(db as Kysely<unknown>, schema);
+  const pg = isPostgres(db) ? schemas.get(db) : undefined;
+  if (pg === undefined) return migrate(db, undefined);
+  try {
+    await ensureSchema(db as Kysely<unknown>, pg.schema);
+  } catch (err) {
+    throw await explainOpenError(db as Kysely<unknown>, err, { ...pg, step: 'schema' });
+  }
+  try {
+    return await migrate(db, pg.schema);
+  } catch (err) {
+    const failed = err instanceof MigrationFailed ? err : null;
+    const cause = failed !== null ? failed.cause : err;
+    const explained = await explainOpenError(db as Kysely<unknown>, cause, { ...pg, step: 'migrate', ...(failed !== null ? { prefix: `${failed.what} failed: ` } : {}) });
+    throw explained === cause ? err : explained;
+  }
+}
+
+/** A migration's error, with its name (the cause is the server's error). */
+class MigrationFailed extends Error {
+  /** `migration <name>`, or the migrator's own tables (created before the first migration runs). */
+  readonly what: string;
+  constructor(migration: string | undefined, cause: unknown) {
+    const what = migration !== undefined ? `migration ${migration}` : 'creating the migration tables';
+    super(`${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.what = what;
+  }
+}
+
+async function migrate(db: Db, schema: string | undefined): Promise<MigrateResult> {
   const migrator = new Migrator({
     db,
     provider: new StaticMigrationProvider(),
@@ -169,9 +201,6 @@ export async function migrateToLatest(db: Db): Promise<MigrateResult> {
   // another process holds just to find nothing to do.
   if ((await migrator.getMigrations()).every((m) => m.executedAt !== undefined)) return { applied: [] };
   const result: MigrationResultSet = await migrator.migrateToLatest();
-  if (result.error !== undefined) {
-    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : String(result.error)}`);
-  }
+  if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error);
   return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
 }

@@ -144,8 +144,15 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
   return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables) });
 }
 
-/** Create the configured schema when missing (before migrating); a concurrent creator is fine. */
+/**
+ * Create the configured schema when missing (before migrating); a concurrent creator is fine.
+ * An existing schema is left alone without asking for it: `create schema if not exists` needs the
+ * CREATE privilege on the database even when the schema is there, and a role that owns a schema a
+ * DBA made for it (and no more) is how many run an application.
+ */
 export async function ensureSchema(db: Kysely<unknown>, schema: string): Promise<void> {
+  const found = await sql<{ n: number }>`select count(*) as n from pg_namespace where nspname = ${schema}`.execute(db);
+  if (Number(found.rows[0]?.n ?? 0) > 0) return;
   try {
     await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
   } catch (err) {

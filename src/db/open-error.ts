@@ -1,0 +1,54 @@
+import { sql, type Kysely } from 'kysely';
+import { isTransientDbError } from './dialect.js';
+
+/**
+ * casegate could not open or set up its PostgreSQL database (the daemon's start, `migrate`, any
+ * command): the server's refusal and what to do about it, in one line for the admin — not a stack
+ * trace (src/cli/program.ts prints it; exit 1, so systemd's Restart= tries again).
+ */
+export class DatabaseOpenError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseOpenError';
+  }
+}
+
+/** Which step failed: creating the configured schema, or the migrations in it. */
+export type OpenStep = 'schema' | 'migrate';
+
+const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** Who casegate is on the server and in which database (the connection works when 42501 comes back). */
+async function whoAmI(db: Kysely<unknown>): Promise<{ role: string; database: string }> {
+  try {
+    const r = await sql<{ role: string; database: string }>`select current_user as role, current_database() as database`.execute(db);
+    return r.rows[0] ?? { role: '<role>', database: '<database>' };
+  } catch {
+    return { role: '<role>', database: '<database>' };
+  }
+}
+
+/**
+ * `err` (from `step` on the database `described`, schema `schema`) as the admin should read it: a
+ * DatabaseOpenError for refusals an admin fixes on the server side (privileges, authentication, a
+ * missing database) or a server that does not answer; anything else unchanged. `prefix` is said
+ * before the server's message (the failing migration's name).
+ */
+export async function explainOpenError(db: Kysely<unknown>, err: unknown, at: { described: string; schema: string; step: OpenStep; prefix?: string }): Promise<unknown> {
+  const code = typeof (err as { code?: unknown } | null)?.code === 'string' ? (err as { code: string }).code : '';
+  const said = `${at.prefix ?? ''}${err instanceof Error ? err.message : String(err)}`;
+  const where = `the database ${at.described}`;
+  if (code === '42501') {
+    const { role, database } = await whoAmI(db);
+    const schema = quote(at.schema);
+    const fix =
+      at.step === 'schema'
+        ? `the role ${quote(role)} may not create the schema ${schema} (that needs CREATE on the database ${quote(database)}): create it once as the database owner — CREATE SCHEMA ${schema} AUTHORIZATION ${quote(role)}; — or GRANT CREATE ON DATABASE ${quote(database)} TO ${quote(role)};`
+        : `the role ${quote(role)} must be able to create and change casegate's tables in the schema ${schema}: make it the schema's owner — ALTER SCHEMA ${schema} OWNER TO ${quote(role)}; (PostgreSQL 15 and later let only the database owner create in "public") — and the owner of the tables in it (after a restore made by another user: ALTER TABLE … OWNER TO ${quote(role)};)`;
+    return new DatabaseOpenError(`cannot set up ${where}: ${said}: ${fix} (docs/postgresql.md)`, { cause: err });
+  }
+  if (code === '3D000') return new DatabaseOpenError(`cannot open ${where}: ${said}: create it (createdb -O <casegate's role> <database>) or correct database.url`, { cause: err });
+  if (code.startsWith('28')) return new DatabaseOpenError(`cannot open ${where}: ${said}: check the user in database.url, database.password (or PGPASSWORD, ~/.pgpass) and the server's pg_hba.conf`, { cause: err });
+  if (isTransientDbError(err)) return new DatabaseOpenError(`cannot open ${where}: ${said} (is the server up, and database.url right? Under systemd casegate is started again until it answers)`, { cause: err });
+  return err;
+}

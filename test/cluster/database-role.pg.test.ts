@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliSandbox } from '../helpers/cli.js';
+import { freePort } from '../helpers/pg-cluster.js';
+import { freshSchema, testPgUrl } from '../helpers/test-db.js';
+
+/**
+ * casegate run by a least-privilege database role, the way a DBA sets it up: the role owns the
+ * schema made for it and may not create schemas (no CREATE on the database). `casegate migrate`
+ * and the daemon's start ran `create schema if not exists`, which PostgreSQL refuses without that
+ * privilege even when the schema exists ("permission denied for database …", with a stack trace):
+ * casegate could not start at all. Now an existing schema is used as it is, and a refusal the
+ * admin fixes on the server (a schema it may not create, a schema it may not create tables in, a
+ * server that does not answer) is one line that says what to do, not a stack.
+ */
+
+const role = `cg_role_${randomBytes(3).toString('hex')}`;
+let admin: pg.Client;
+const boxes: CliSandbox[] = [];
+
+/** The test database's URL with casegate connecting as `user`. */
+function urlAs(user: string): string {
+  const u = new URL(testPgUrl());
+  u.username = user;
+  return u.toString();
+}
+
+function sandbox(url: string, schema: string): CliSandbox {
+  const box = CliSandbox.create({ database: { url, schema } });
+  boxes.push(box);
+  return box;
+}
+
+beforeAll(async () => {
+  admin = new pg.Client({ connectionString: testPgUrl() });
+  await admin.connect();
+  await admin.query(`create role ${role} login`);
+});
+
+afterAll(async () => {
+  for (const b of boxes) b.cleanup();
+  await admin.query(`drop owned by ${role} cascade`);
+  await admin.query(`drop role ${role}`);
+  await admin.end();
+});
+
+describe('casegate on a least-privilege PostgreSQL role', () => {
+  it('a role that owns the schema made for it (and may not create schemas) migrates, and owns the tables it made', async () => {
+    const schema = freshSchema();
+    await admin.query(`create schema ${schema} authorization ${role}`);
+    const box = sandbox(urlAs(role), schema);
+    const migrate = await box.run(['migrate']);
+    expect(migrate.stderr).toBe('');
+    expect(migrate.code).toBe(0);
+    expect(migrate.stdout).toMatch(/applied: 0001-initial/);
+    const n = await admin.query<{ n: string }>(`select count(*) as n from pg_tables where schemaname = $1 and tableowner = $2`, [schema, role]);
+    expect(Number(n.rows[0]!.n)).toBeGreaterThan(10);
+  });
+
+  it('a role that may not create its schema is told what to grant, in one line', async () => {
+    const schema = freshSchema();
+    const r = await sandbox(urlAs(role), schema).run(['migrate']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/permission denied for database/);
+    expect(r.stderr).toContain(`CREATE SCHEMA "${schema}" AUTHORIZATION "${role}"`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a role that may not create tables in its schema is told to own it, in one line', async () => {
+    const schema = freshSchema();
+    await admin.query(`create schema ${schema}`);
+    await admin.query(`grant usage on schema ${schema} to ${role}`);
+    const r = await sandbox(urlAs(role), schema).run(['migrate']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/permission denied for schema/);
+    expect(r.stderr).toContain(`ALTER SCHEMA "${schema}" OWNER TO "${role}"`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a server that does not answer: one line naming it, exit 1 (systemd starts casegate again)', async () => {
+    const port = await freePort();
+    const r = await sandbox(`postgres://casegate@127.0.0.1:${port}/casegate`, 'public').run(['start'], { childProcess: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`cannot open the database postgres://casegate@127.0.0.1:${port}/casegate \\(schema public\\): connect ECONNREFUSED`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
