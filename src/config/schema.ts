@@ -7,6 +7,7 @@ import { checkMailboxes } from './mailbox-checks.js';
 import { checkRouting } from './routing-checks.js';
 import { priorityLevel, queueSettings, rule } from './routing-schema.js';
 import { spamSettings } from './spam-schema.js';
+import { postgresUrlProblem } from './database-url.js';
 import { checkSla } from './sla-checks.js';
 import { jobsSchema, slaSchema, webSchema } from './sla-schema.js';
 
@@ -105,6 +106,8 @@ export const configSchema = z
         if (driver === 'postgres' && d.url === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'database.driver postgres needs database.url (postgres://user@host:5432/dbname)' });
         if (driver === 'postgres' && d.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'database.path is the SQLite file; with PostgreSQL leave it out' });
         if (driver === 'sqlite' && d.url !== undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'database.url is for PostgreSQL; with driver sqlite leave it out' });
+        const urlProblem = d.url !== undefined ? postgresUrlProblem(d.url) : null;
+        if (urlProblem !== null) ctx.addIssue({ code: 'custom', path: ['url'], message: urlProblem });
         return { ...d, driver };
       })
       .prefault({}),
