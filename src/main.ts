@@ -15,6 +15,7 @@ import { startJobs, type JobScheduler } from './jobs/scheduler.js';
 import { Metrics, type LiveState } from './ops/metrics.js';
 import { reloadDaemon, type ReloadReport } from './reload.js';
 import { startOpsServer } from './ops/ops-server.js';
+import { checkSecretAgreement } from './ops/secret-agreement.js';
 import { startWebServer, type WebServer } from './web/server.js';
 
 export interface Daemon {
@@ -86,6 +87,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   metrics.configReload(true, ctx.clock.now());
   for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
   await warnStrandedQueues(ctx);
+  if (!sqlite) {
+    try {
+      await checkSecretAgreement(ctx);
+    } catch (err) {
+      await closeContext(ctx);
+      throw err;
+    }
+  }
   let transport: MailTransport;
   try {
     // A blob directory that cannot be made or a configured DKIM key that cannot be read stops the

@@ -1,0 +1,56 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { freshSchema } from '../helpers/test-db.js';
+
+/**
+ * Several daemons on one PostgreSQL database must sign with one instance secret: a daemon with
+ * another one — started before the shared dataDir was mounted (it generated a new secret in the
+ * empty directory, and keeps raw mail on its own disk), or another instance's configuration
+ * pointed at this database — ran alongside the others, and its signed references, reply tokens
+ * and links were rejected by them. Now it refuses to start, saying why; a rotation (the secret in
+ * use kept in instance.previousSecrets) is followed.
+ */
+
+const OLD = 'old-secret-0123456789abcdef-0123456789';
+const NEW = 'new-secret-0123456789abcdef-0123456789';
+const schema = freshSchema();
+const running: TestDaemon[] = [];
+
+function config(instance: Record<string, unknown>): ConfigInput {
+  return {
+    instance: { name: 'Example Support', domain: 'support.example.com', ...instance },
+    mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+    database: { schema },
+    jobs: { enabled: false },
+  };
+}
+
+async function start(instance: Record<string, unknown>): Promise<TestDaemon> {
+  const d = await startTestDaemon(config(instance));
+  running.push(d);
+  return d;
+}
+
+afterAll(async () => {
+  for (const d of running) await d.stop().catch(() => undefined);
+});
+
+describe('the instance secret of several daemons on one database', () => {
+  it('a daemon with another secret than the running ones refuses to start and says why; the others run on', async () => {
+    const first = await start({ secret: OLD });
+    await expect(start({ secret: NEW })).rejects.toThrow(/sign with another instance secret than this one \(instance\.secret\).*shared dataDir mounted/);
+    // A generated secret (an empty dataDir: the shared one not mounted) is named by its file.
+    await expect(start({})).rejects.toThrow(/another instance secret than this one \(.*\/data\/secret\)/);
+    expect(first.daemon.smtp).not.toBeNull();
+    const again = await start({ secret: OLD });
+    expect(again.daemon.smtp).not.toBeNull();
+  });
+
+  it('a rotation (the old secret in instance.previousSecrets) is followed; a daemon left on the old secret is then refused', async () => {
+    const rotated = await start({ secret: NEW, previousSecrets: [{ secret: OLD, acceptUntil: '2099-01-01' }] });
+    expect(rotated.daemon.smtp).not.toBeNull();
+    await expect(start({ secret: OLD })).rejects.toThrow(/another instance secret/);
+    expect((await start({ secret: NEW })).daemon.smtp).not.toBeNull();
+  });
+});
