@@ -16,6 +16,8 @@ import { DEFAULT_NAMED_PER_CONNECTION, namedStatementPool } from './pg-named-sta
  *    fails with 55P03, which is transient (the message is retried), like SQLITE_BUSY.
  *  - An idle connection the server dropped (restart, failover) is reported, never thrown: the pool
  *    opens a new one for the next query.
+ *  - TCP keepalive probes a silent connection after 10 s: a server that vanished (host lost,
+ *    partition) fails the query waiting on it within about 20 s (ETIMEDOUT, transient).
  */
 
 export interface PostgresTarget {
@@ -59,6 +61,9 @@ function quoteIdent(name: string): string {
 /** See createPostgresPool: the error reaches whoever uses the client; nothing to do here. */
 function noteLostConnection(): void {}
 
+/** Silence on a connection after which TCP keepalive starts probing the server. */
+export const KEEPALIVE_IDLE_MS = 10_000;
+
 export function createPostgresPool(t: PostgresTarget): pg.Pool {
   const driver = loadPg();
   const pool = new driver.Pool({
@@ -71,7 +76,14 @@ export function createPostgresPool(t: PostgresTarget): pg.Pool {
     application_name: t.applicationName ?? 'casegate',
     options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}`,
     types: typeParsers(driver),
+    // A server that vanished mid-query (its host lost, a partition, a failover that moved the
+    // name but not the old connections) answers nothing, not even a reset. TCP keepalive notices,
+    // but pg's default (no initial delay) leaves it to the kernel's, 2 hours: a query in flight —
+    // the outbox's claim, a lease renewal, a job — waited that long, and the outbox sent nothing
+    // meanwhile. Probed after 10 s of silence (Node sends a probe a second, ten of them): such a
+    // query fails (ETIMEDOUT, transient) within about 20 s and the pool opens a new connection.
     keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
   });
   pool.on('error', (err) => t.onIdleError?.(err));
   // pg-pool listens for errors of idle clients only: a client that is checked out (a transaction
