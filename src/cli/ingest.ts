@@ -3,6 +3,7 @@ import { ingestFiles } from '../channels/pipe.js';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { print, withContext } from './shared.js';
+import { checkSecretAgreement } from '../ops/secret-agreement.js';
 import { startProgress } from './progress.js';
 
 /** "12 message(s): stored 10, ignored 2" — for a person at a terminal (scripts read the per-file lines). */
@@ -44,6 +45,8 @@ export function registerIngestCommands(program: Command): void {
       let code = 0;
       try {
         await withContext(async (ctx) => {
+          // PostgreSQL: a host whose secret differs from the daemons' (docs/postgresql.md) keeps the mail (75).
+          if (ctx.config.database.driver === 'postgres') await checkSecretAgreement(ctx);
           const list = expandDirectories(files);
           const bar = startProgress('ingest', list.length, list.length > 1 && process.stderr.isTTY === true);
           const results = await ingestFiles(ctx, list, { ...opts }, () => bar.tick());

@@ -1,7 +1,10 @@
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { CliSandbox } from '../helpers/cli.js';
+import { eml } from '../helpers/context.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { freshSchema } from '../helpers/test-db.js';
+import { freshSchema, testPgUrl } from '../helpers/test-db.js';
 
 /**
  * Several daemons on one PostgreSQL database must sign with one instance secret: a daemon with
@@ -52,5 +55,27 @@ describe('the instance secret of several daemons on one database', () => {
     expect(rotated.daemon.smtp).not.toBeNull();
     await expect(start({ secret: OLD })).rejects.toThrow(/another instance secret/);
     expect((await start({ secret: NEW })).daemon.smtp).not.toBeNull();
+  });
+});
+
+describe('casegate ingest on a host with another secret', () => {
+  it('exits 75 (the MTA keeps the message) and says why; nothing is stored', async () => {
+    // The daemons of `schema` sign with NEW (the test above).
+    const box = CliSandbox.create({ ...config({ secret: OLD }), jobs: { enabled: false } });
+    try {
+      const r = await box.run(['ingest', '--recipient', 'support@example.com'], { stdin: eml({ messageId: 'other-secret-1@customer.example' }) });
+      expect(r.code).toBe(75);
+      expect(r.stderr).toMatch(/sign with another instance secret than this one/);
+      const admin = new pg.Client({ connectionString: testPgUrl() });
+      await admin.connect();
+      try {
+        const n = await admin.query<{ n: string }>(`select count(*) as n from ${schema}.receipts where message_id = 'other-secret-1@customer.example'`);
+        expect(Number(n.rows[0]!.n)).toBe(0);
+      } finally {
+        await admin.end();
+      }
+    } finally {
+      box.cleanup();
+    }
   });
 });

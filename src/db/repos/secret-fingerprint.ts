@@ -11,8 +11,15 @@ const NAME = 'instance-secret';
  * fingerprint recorded afterwards (another daemon's, when it differs from both).
  */
 export async function agreeOnSecretFingerprint(db: Q, fingerprint: number, replacing: readonly number[]): Promise<number> {
-  await db.insertInto('counters').values({ name: NAME, value: fingerprint }).onConflict((oc) => oc.column('name').doNothing()).execute();
-  if (replacing.length > 0) await db.updateTable('counters').set({ value: fingerprint }).where('name', '=', NAME).where('value', 'in', replacing).execute();
-  const row = await db.selectFrom('counters').select('value').where('name', '=', NAME).executeTakeFirstOrThrow();
-  return Number(row.value);
+  const recorded = async (): Promise<number | null> => {
+    const row = await db.selectFrom('counters').select('value').where('name', '=', NAME).executeTakeFirst();
+    return row === undefined ? null : Number(row.value);
+  };
+  // Once recorded (the common case: every `casegate ingest` asks), one read.
+  let value = await recorded();
+  if (value === fingerprint) return value;
+  if (value === null) await db.insertInto('counters').values({ name: NAME, value: fingerprint }).onConflict((oc) => oc.column('name').doNothing()).execute();
+  else if (replacing.includes(value)) await db.updateTable('counters').set({ value: fingerprint }).where('name', '=', NAME).where('value', '=', value).execute();
+  value = await recorded();
+  return value ?? fingerprint;
 }
