@@ -49,6 +49,10 @@ export async function explainOpenError(db: Kysely<unknown>, err: unknown, at: { 
   }
   if (code === '3D000') return new DatabaseOpenError(`cannot open ${where}: ${said}: create it (createdb -O <casegate's role> <database>) or correct database.url`, { cause: err });
   if (code.startsWith('28')) return new DatabaseOpenError(`cannot open ${where}: ${said}: check the user in database.url, database.password (or PGPASSWORD, ~/.pgpass) and the server's pg_hba.conf`, { cause: err });
-  if (isTransientDbError(err)) return new DatabaseOpenError(`cannot open ${where}: ${said} (is the server up, and database.url right? Under systemd casegate is started again until it answers)`, { cause: err });
+  if (isTransientDbError(err)) {
+    const unreachable = /^(ECONN|ETIMEDOUT|EHOST|ENET|ENOTFOUND|EAI_AGAIN|08|57P03)/.test(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(said);
+    const why = unreachable ? 'is the server up, and database.url right?' : 'the server is busy or not taking writes now (out of connections, a lock held, read-only, restarting)';
+    return new DatabaseOpenError(`cannot open ${where}: ${said} (${why} Under systemd casegate is started again until it works)`, { cause: err });
+  }
   return err;
 }

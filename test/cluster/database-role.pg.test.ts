@@ -78,6 +78,20 @@ describe('casegate on a least-privilege PostgreSQL role', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('a server that takes no writes (a standby, read-only): one line saying so, not "is the server up"', async () => {
+    const schema = freshSchema();
+    await admin.query(`alter role ${role} set default_transaction_read_only = on`);
+    try {
+      const r = await sandbox(urlAs(role), schema).run(['migrate']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/read-only transaction \(the server is busy or not taking writes now/);
+      expect(r.stderr).not.toMatch(/is the server up/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await admin.query(`alter role ${role} reset default_transaction_read_only`);
+    }
+  });
+
   it('a server that does not answer: one line naming it, exit 1 (systemd starts casegate again)', async () => {
     const port = await freePort();
     const r = await sandbox(`postgres://casegate@127.0.0.1:${port}/casegate`, 'public').run(['start'], { childProcess: true });
