@@ -1,8 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { startDaemon } from '../../src/main.js';
 import { CliSandbox } from '../helpers/cli.js';
-import { eml } from '../helpers/context.js';
+import { eml, writeConfig } from '../helpers/context.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { freshSchema, testPgUrl } from '../helpers/test-db.js';
 
@@ -35,6 +40,19 @@ async function start(instance: Record<string, unknown>): Promise<TestDaemon> {
   return d;
 }
 
+/** A start that must be refused: no sink, and its directory removed whatever happens. */
+async function refusedStart(instance: Record<string, unknown>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-secret-'));
+  try {
+    const resolved = writeConfig(dir, { ...config(instance), templates: { watch: false }, listener: { port: 0 } });
+    const daemon = await startDaemon({ resolved, log: silentLogger() });
+    await daemon.stop();
+    throw new Error('the daemon started');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 afterAll(async () => {
   for (const d of running) await d.stop().catch(() => undefined);
 });
@@ -42,9 +60,9 @@ afterAll(async () => {
 describe('the instance secret of several daemons on one database', () => {
   it('a daemon with another secret than the running ones refuses to start and says why; the others run on', async () => {
     const first = await start({ secret: OLD });
-    await expect(start({ secret: NEW })).rejects.toThrow(/sign with another instance secret than this one \(instance\.secret\).*shared dataDir mounted/);
+    await expect(refusedStart({ secret: NEW })).rejects.toThrow(/sign with another instance secret than this one \(instance\.secret\).*shared dataDir mounted/);
     // A generated secret (an empty dataDir: the shared one not mounted) is named by its file.
-    await expect(start({})).rejects.toThrow(/another instance secret than this one \(.*\/data\/secret\)/);
+    await expect(refusedStart({})).rejects.toThrow(/another instance secret than this one \(.*\/data\/secret\)/);
     expect(first.daemon.smtp).not.toBeNull();
     const again = await start({ secret: OLD });
     expect(again.daemon.smtp).not.toBeNull();
@@ -53,7 +71,7 @@ describe('the instance secret of several daemons on one database', () => {
   it('a rotation (the old secret in instance.previousSecrets) is followed; a daemon left on the old secret is then refused', async () => {
     const rotated = await start({ secret: NEW, previousSecrets: [{ secret: OLD, acceptUntil: '2099-01-01' }] });
     expect(rotated.daemon.smtp).not.toBeNull();
-    await expect(start({ secret: OLD })).rejects.toThrow(/another instance secret/);
+    await expect(refusedStart({ secret: OLD })).rejects.toThrow(/another instance secret/);
     expect((await start({ secret: NEW })).daemon.smtp).not.toBeNull();
   });
 });
