@@ -2,7 +2,7 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
-import { claimDue, releaseClaims, renewClaims, retryBackedOffNow } from '../db/repos/outbox.js';
+import { claimDue, releaseClaims, releaseRow, renewClaims, retryBackedOffNow, type ClaimOptions } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
@@ -110,6 +110,14 @@ export class OutboxWorker {
     );
     // A daemon just started may follow an outage it did not see: other daemons get their grace too.
     this.#dbAnswersSince = ctx.clock.now().getTime();
+  }
+
+  /**
+   * How long a pass waits for its claim: a lock wait ends after database.busyTimeoutMs (lock_timeout),
+   * so an answer later than this is a connection that went silent.
+   */
+  get #claimDeadlineMs(): number {
+    return 10_000 + 3 * this.ctx.config.database.busyTimeoutMs;
   }
 
   /** Rows whose claim by another sender lapsed may be taken (PostgreSQL; on SQLite this daemon is the only sender). */
@@ -260,18 +268,30 @@ export class OutboxWorker {
       exclude: [...this.#held],
       takeOverLapsed: this.#mayTakeOver(now.getTime()),
     };
-    let rows: OutboxRow[];
-    let probes: ReadonlySet<number>;
+    const attempt = this.#claimRows(base, limit);
+    let claimed: { rows: OutboxRow[]; probes: ReadonlySet<number> } | typeof SILENT;
     try {
-      const probeRows = await this.#senders.claimProbes(async (sender) => (await claimDue(this.db, { ...base, limit: 1, onlyFrom: sender }))[0]);
-      probes = new Set(probeRows.map((r) => r.id));
-      rows = [...probeRows, ...(await claimDue(this.db, { ...base, exclude: [...base.exclude, ...probes], limit, excludeFrom: this.#senders.excluded() }))];
-      this.#noteDb(true);
+      claimed = await within(attempt, this.#claimDeadlineMs);
     } catch (err) {
       this.#noteDb(false);
       this.#log.warn({ err }, 'could not claim outbox rows (database busy?); trying with the next pass');
       return null;
     }
+    if (claimed === SILENT) {
+      // The claim's connection went silent (a server that stopped answering behind a peer that
+      // still keeps the socket: a frozen server, a proxy whose backend is gone): the pass ends
+      // here instead of waiting for it, and the next one claims on another connection. Rows the
+      // abandoned claim takes if it ever finishes are given back at once.
+      this.#noteDb(false);
+      this.#log.warn({ seconds: this.#claimDeadlineMs / 1000 }, 'the database did not answer the outbox claim in time (a connection gone silent?); trying again on another connection');
+      void attempt.then(
+        (late) => this.#giveBack(late),
+        () => undefined,
+      );
+      return null;
+    }
+    this.#noteDb(true);
+    const { rows, probes } = claimed;
     if (rows.length === 0) return null;
     try {
       return { rows, facts: await this.#batchFacts(rows), probes };
@@ -281,6 +301,25 @@ export class OutboxWorker {
       this.#log.warn({ err, rows: rows.length }, 'could not read the claimed rows\' recipients and files (database busy?); sent when their claims lapse');
       return null;
     }
+  }
+
+  /** The claiming statements of a pass: the probes of held senders, then the due rows. */
+  async #claimRows(base: Omit<ClaimOptions, 'limit'>, limit: number): Promise<{ rows: OutboxRow[]; probes: ReadonlySet<number> }> {
+    const probeRows = await this.#senders.claimProbes(async (sender) => (await claimDue(this.db, { ...base, limit: 1, onlyFrom: sender }))[0]);
+    const probes = new Set(probeRows.map((r) => r.id));
+    const rows = [...probeRows, ...(await claimDue(this.db, { ...base, exclude: [...base.exclude, ...probes], limit, excludeFrom: this.#senders.excluded() }))];
+    return { rows, probes };
+  }
+
+  /** Rows an abandoned claim took after all: unclaimed again (still ours and queued), for the next pass. */
+  async #giveBack(late: { rows: OutboxRow[]; probes: ReadonlySet<number> }): Promise<void> {
+    if (late.rows.length === 0) return;
+    for (const r of late.rows) {
+      if (late.probes.has(r.id)) this.#senders.noProbeEmail(r.from_address.toLowerCase());
+      await releaseRow(this.db, r.id, this.owner, r.attempts, null).catch(() => false);
+    }
+    this.#log.info({ rows: late.rows.length }, 'a late outbox claim answered after all: its rows are given back and sent by the next pass');
+    this.kick();
   }
 
   /**
@@ -448,6 +487,18 @@ export class OutboxWorker {
 /** Whom this attempt is for, as far as bouncing goes: the To — or, when the others have it, the ones it still goes to. */
 function addressedNow(row: OutboxRow): string[] {
   return pendingRecipientsOf(row) ?? [row.to_address];
+}
+
+const SILENT = Symbol('silent');
+
+/** `p`'s value, or SILENT when it has not settled within `ms` (its rejection, if first, rejects). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | typeof SILENT> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<typeof SILENT>((resolve) => (timer = setTimeout(() => resolve(SILENT), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {

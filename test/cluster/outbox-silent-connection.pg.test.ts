@@ -1,0 +1,69 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eml } from '../helpers/context.js';
+import { eventually, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { silentProxy, type SilentProxy } from '../helpers/silent-proxy.js';
+import { freshSchema, testPgUrl } from '../helpers/test-db.js';
+
+/**
+ * The outbox runs one pass at a time, and a pass waited for its claim however long it took. When
+ * the claim's connection went silent — a server that stopped answering behind a peer that keeps
+ * the socket (a frozen server, a proxy whose backend is gone), which TCP keepalive cannot see —
+ * the daemon sent nothing more while it stored new mail on fresh connections (probe: 5 new cases'
+ * confirmations still queued 30 s later, and for as long as the connection stays silent). Now the
+ * pass gives the claim up after 10 s + 3 × busyTimeoutMs and the next one claims on another
+ * connection.
+ */
+
+const schema = freshSchema();
+let proxy: SilentProxy;
+let d: TestDaemon;
+let admin: pg.Client;
+
+beforeAll(async () => {
+  const url = new URL(testPgUrl());
+  proxy = await silentProxy(url.hostname, Number(url.port));
+  url.port = String(proxy.port);
+  d = await startTestDaemon({
+    mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+    database: { url: url.toString(), schema, poolSize: 4, busyTimeoutMs: 1000 },
+    security: { senderAuth: { mode: 'none' } },
+    autoReply: { minIntervalSeconds: 0 },
+    jobs: { enabled: false },
+  });
+  admin = new pg.Client({ connectionString: testPgUrl(), options: `-c search_path=${schema}` });
+  await admin.connect();
+});
+
+afterAll(async () => {
+  // First the proxy: the silent connection then fails, and the daemon's pool can close.
+  await proxy?.close();
+  await d?.stop().catch(() => undefined);
+  await admin?.end();
+});
+
+async function send(k: number): Promise<void> {
+  await d.client().sendMail({ envelope: { from: `c${k}@customer.example`, to: ['support@example.com'] }, raw: eml({ from: `Customer ${k} <c${k}@customer.example>`, subject: `Silent ${k}`, messageId: `silent-${k}@customer.example` }) });
+}
+
+describe('the outbox when the connection of its claim goes silent', () => {
+  it('gives the claim up and sends the next emails on another connection', async () => {
+    await send(0);
+    await eventually(() => expect(d.sink.messages).toHaveLength(1));
+    // The next claim waits for this lock; then its connection goes silent.
+    await admin.query('begin');
+    await admin.query('lock table outbox in exclusive mode');
+    const me = (await admin.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    for (let i = 0; i < 50; i++) {
+      const r = await admin.query<{ n: string }>(`select count(*) as n from pg_stat_activity where $1 = any(pg_blocking_pids(pid))`, [me]);
+      if (Number(r.rows[0]!.n) > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    proxy.silenceOpen();
+    await admin.query('commit');
+    for (let k = 1; k <= 3; k++) await send(k);
+    await eventually(() => expect(d.sink.messages).toHaveLength(4), 400, 40_000);
+    const queued = await admin.query<{ n: string }>(`select count(*) as n from outbox where status = 'queued'`);
+    expect(Number(queued.rows[0]!.n)).toBe(0);
+  }, 90_000);
+});
