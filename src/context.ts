@@ -190,8 +190,25 @@ export function replaceReloadableParts(ctx: AppContext, parts: ReloadableParts):
   live.loopId = parts.loopId;
 }
 
+/**
+ * How long closing waits for the database's connections to end. PostgreSQL's pool ends only once
+ * every connection is back, and one whose query waits on a server that went silent (a frozen
+ * server, a proxy whose backend is gone) never comes back: `systemctl stop` hung until systemd
+ * killed the daemon.
+ */
+const DB_CLOSE_WAIT_MS = 10_000;
+
 export async function closeContext(ctx: AppContext): Promise<void> {
   ctx.templates.close();
   await ctx.mime.close();
-  await ctx.db.destroy();
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    ctx.db.destroy().then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), DB_CLOSE_WAIT_MS);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!closed) ctx.log.warn({ seconds: DB_CLOSE_WAIT_MS / 1000 }, 'a database connection did not close in time (a query still waiting on a server that does not answer); closing without it');
 }

@@ -66,4 +66,11 @@ describe('the outbox when the connection of its claim goes silent', () => {
     const queued = await admin.query<{ n: string }>(`select count(*) as n from outbox where status = 'queued'`);
     expect(Number(queued.rows[0]!.n)).toBe(0);
   }, 90_000);
+
+  it('the daemon stops while that connection is still silent (it does not wait for it for ever)', async () => {
+    const started = Date.now();
+    const stopped = await Promise.race([d.daemon.stop().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+    expect(stopped).toBe(true);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 60_000);
 });
