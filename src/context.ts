@@ -147,7 +147,7 @@ function lazyMime(blobs: BlobStore, thread: boolean, log: Logger): Mime {
     parse: async (raw, limits, timeoutMs) => (await load()).parse(raw, limits, timeoutMs),
     prepare: async (options, timeoutMs) => (thread ? (await load()).prepare(options, timeoutMs) : options),
     sendSmtp: (options, smtp) => loaded?.sendSmtp(options, smtp) ?? null,
-    closeSmtp: (key) => loaded?.closeSmtp(key),
+    closeSmtp: (key, how) => loaded?.closeSmtp(key, how),
     close: async () => {
       if (real !== null) await (await real).close();
     },

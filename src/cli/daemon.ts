@@ -4,8 +4,16 @@ import { createLogger } from '../log.js';
 import { runningAsRoot } from '../storage/data-dir-owner.js';
 import { resolved } from './shared.js';
 
-/** The daemon stops on its own within this long after SIGTERM/SIGINT (config/systemd/casegate.service: TimeoutStopSec is a little longer). */
+/**
+ * The daemon stops on its own within this long after SIGTERM/SIGINT, plus the time an email past
+ * its final "." may wait for the relay's answer (outgoing.smtp.stopWaitSeconds): stopDeadlineMs.
+ */
 export const STOP_DEADLINE_MS = 9_000;
+
+/** The stop deadline for a configuration (config/systemd/casegate.service: TimeoutStopSec is a little longer than the default's). */
+export function stopDeadlineMs(config: { readonly outgoing: { readonly transport: string; readonly smtp?: { readonly stopWaitSeconds: number } | undefined } }): number {
+  return STOP_DEADLINE_MS + (config.outgoing.transport === 'smtp' ? (config.outgoing.smtp?.stopWaitSeconds ?? 0) * 1000 : 0);
+}
 /** Exit code when another daemon holds the instance lock. */
 const EXIT_ALREADY_RUNNING = 1;
 /** Exit code of a forced stop (second signal, or the deadline passed). */
@@ -51,11 +59,13 @@ export function registerDaemonCommands(program: Command): void {
         }
         log.info({ signal }, 'signal received');
         clearInterval(keepAlive);
-        // Container runtimes send SIGKILL 10 s after SIGTERM: exit on our own terms before that.
+        // Exit on our own terms before the service manager's SIGKILL (systemd: TimeoutStopSec; a
+        // container runtime: its stop timeout, docs/operating.md).
+        const deadline = stopDeadlineMs(daemon.ctx.config);
         setTimeout(() => {
-          log.error({ afterMs: STOP_DEADLINE_MS }, 'could not stop in time; exiting anyway (nothing is lost: unfinished work is redone at the next start)');
+          log.error({ afterMs: deadline }, 'could not stop in time; exiting anyway (nothing is lost: unfinished work is redone at the next start)');
           exit(EXIT_FORCED);
-        }, STOP_DEADLINE_MS).unref();
+        }, deadline).unref();
         daemon.stop().then(
           () => exit(0),
           (err: unknown) => {

@@ -204,6 +204,14 @@ export const configSchema = z
             replyTimeoutSeconds: z.number().int().min(1).max(3600).default(600),
             /** How long any other step of the session (EHLO, AUTH, MAIL FROM, RCPT TO, DATA, the message's bytes) may stay silent; a relay that hangs mid-session gives its connection back after this. */
             commandTimeoutSeconds: z.number().int().min(1).max(600).default(60),
+            /**
+             * At a stop, how long an email already sent up to its final "." may wait for the relay's
+             * answer before the connection is closed under it (sessions that have not reached it are
+             * closed at once). Unanswered, it is recorded and sent again at the next start, same
+             * Message-ID (a possible duplicate, never a lost email). The daemon's stop deadline is
+             * 9 s plus this: the systemd unit's TimeoutStopSec fits the default.
+             */
+            stopWaitSeconds: z.number().int().min(0).max(600).default(20),
           }).strict()
           .optional(),
         retry: z

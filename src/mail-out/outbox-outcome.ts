@@ -31,7 +31,14 @@ export type Outcome =
    * (null: not tried). Not failed; it goes once the relay takes the sender (sender-holds.ts).
    */
   | { readonly kind: 'held'; readonly attempts: number; readonly error: string | null; readonly sender: string }
-  | { readonly kind: 'suppressed'; readonly reason: string };
+  | { readonly kind: 'suppressed'; readonly reason: string }
+  /**
+   * Written up to its final "." and the relay's answer did not come before the daemon had to stop
+   * (outgoing.smtp.stopWaitSeconds): the relay may have taken it. Due at once, sent again at the next
+   * start with the same Message-ID — a possible duplicate rather than a possibly lost email
+   * (RFC 5321 4.5.3.2.6 and 6.1, RFC 1047) — and an `email.unanswered` event on the case says so.
+   */
+  | { readonly kind: 'unanswered'; readonly attempts: number; readonly at: string; readonly error: string };
 
 /** When a row that failed for now is tried again (backoff), or null once `giveUpHours` have passed since it was queued. */
 export function nextAttemptAt(
@@ -111,6 +118,19 @@ export async function writeOutcome(trx: Db, row: OutboxRow, o: Outcome, delayed:
       if (!(await markFailed(trx, row.id, owner, o.attempts, o.error))) return false;
       await addEvent(trx, { caseId: row.case_id, type: 'email.failed', actor: 'system', reason: `${row.kind} ${recipientsText(row)}: ${o.why}: ${o.error}`, data: { outboxId: row.id }, at });
       return true;
+    case 'unanswered': {
+      const error = `stopped before the relay answered the final "." (${o.error}): it may have taken the email; sent again at the next start, same Message-ID`.slice(0, 500);
+      if (!(await markRetry(trx, row.id, owner, o.attempts, o.at, error))) return false;
+      await addEvent(trx, {
+        caseId: row.case_id,
+        type: 'email.unanswered',
+        actor: 'system',
+        reason: `${row.kind} ${recipientsText(row)}: the daemon stopped before the relay answered the end of the email (${o.at}); the relay may have taken it, so it is sent again (same Message-ID): the recipient may get it twice`.slice(0, 1000),
+        data: { outboxId: row.id, messageId: row.message_id },
+        at,
+      });
+      return true;
+    }
     case 'suppressed':
       if (!(await markSuppressed(trx, row.id, owner, o.reason))) return false;
       await addEvent(trx, { caseId: row.case_id, type: 'email.suppressed', actor: 'system', reason: `${row.kind} to ${row.to_address}: ${o.reason}`, data: { outboxId: row.id }, at });
@@ -144,6 +164,9 @@ export function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
       return;
     case 'suppressed':
       log.warn(base, `email not sent: ${o.reason}`);
+      return;
+    case 'unanswered':
+      log.warn({ ...base, attempts: o.attempts, error: o.error }, 'stopped before the relay answered the final "." of this email: it may have taken it; sent again at the next start (same Message-ID, the recipient may get it twice)');
       return;
   }
 }

@@ -13,7 +13,7 @@ import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
 import { classifySendError, isTemporaryRefusal, relaySettingsOf, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
-import type { MailTransport, SentMessage } from './transport.js';
+import { answerLostIn, type MailTransport, type SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 import { SenderHolds } from './sender-holds.js';
 import { TransportPause } from './transport-pause.js';
@@ -30,8 +30,9 @@ const RECOVERY_RESET_MS = 60_000;
  * sent the email a second time. A dead daemon's rows go out this much later.
  */
 const TAKEOVER_GRACE_MS = 3 * RECORD_RETRY_MAX_MS;
-/** stop(): how long sends in flight may take before the transport is closed under them. */
-const STOP_GRACE_MS = 5_000;
+
+/** stop() with the file transport: how long a write in flight may take. */
+const FILE_STOP_WAIT_S = 5;
 
 /** An outcome, and what it says about the transport ('works', a failure, or nothing). */
 interface Attempt {
@@ -389,6 +390,10 @@ export class OutboxWorker {
       refused = sent.refused ?? [];
     } catch (err) {
       const c = classifySendError(err, relaySettingsOf(this.ctx.config.outgoing));
+      // stop() closed the transport under it. Past its final ".", the relay may have it: recorded, sent again at the next start.
+      if (this.#stopped && answerLostIn(err)) return { outcome: { kind: 'unanswered', attempts, at: this.ctx.clock.now().toISOString(), error: c.summary }, transport: null };
+      // Not yet at its final ".": nothing was delivered, back to the queue as it was (not a transport failure).
+      if (this.#stopped && (c.errorClass === 'connection' || c.errorClass === 'unknown')) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
       this.ctx.telemetry.sendFailure(c.errorClass);
       const now = this.ctx.clock.now();
       if (c.decision === 'pause') {
@@ -461,10 +466,19 @@ export class OutboxWorker {
     this.#senders.stop();
     this.#recorder.pause();
     const running = this.#running;
-    if (running !== null && !(await settlesWithin(running, STOP_GRACE_MS))) {
-      this.#log.warn({ inFlight: this.#held.size - this.#recorder.held }, 'sends still in flight at stop; closing the transport under them');
-      this.transport.close();
-      await settlesWithin(running, 1_000);
+    if (running !== null) {
+      // Nothing more goes out: emails waiting for a connection go back to the queue, and so do those
+      // whose session has not reached its final "." (the relay cannot have taken them). An email
+      // past it waits for the relay's answer up to stopWaitSeconds: closing under it would send it
+      // again at the next start, a duplicate if the relay took it (RFC 5321 4.5.3.2.6).
+      this.transport.close('answers');
+      // The file transport (no relay): a write in flight gets a few seconds to finish.
+      const waitS = this.ctx.config.outgoing.transport === 'smtp' ? (this.ctx.config.outgoing.smtp?.stopWaitSeconds ?? 0) : FILE_STOP_WAIT_S;
+      if (!(await settlesWithin(running, waitS * 1000))) {
+        this.#log.warn({ inFlight: this.#held.size - this.#recorder.held, waitedSeconds: waitS }, 'sends still waiting for the relay\'s answer at stop; closing the transport under them (recorded; sent again at the next start, same Message-ID)');
+        this.transport.close('now');
+        await settlesWithin(running, 1_000);
+      }
     }
     const unrecorded = await this.#recorder.finish();
     if (unrecorded.length > 0) {

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { DkimKeyError, DkimKeyring } from './dkim.js';
 import type { Mime } from '../mime/mime-thread.js';
 import { SMTP_CONNECT_TIMEOUT_MS, SMTP_GREETING_TIMEOUT_MS, type ThreadSmtp } from '../mime/thread-smtp.js';
-import { installReplyWait, type ReplyWaitOption } from './smtp-reply-wait.js';
+import { answerWasLost, closePool, installReplyWait, type PoolClose, type ReplyWaitOption } from './smtp-reply-wait.js';
 import { refusedRecipientsOf, type RefusedRecipient } from './send-errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
@@ -40,7 +40,12 @@ export interface MailTransport {
    * the folder is writable). Used to probe a paused transport; without it, the next send is the probe.
    */
   verify?(): Promise<void>;
-  close(): void;
+  /**
+   * Close the transport (smtp-reply-wait.ts closePool): 'finish' (the default) lets sessions in
+   * progress finish their email; 'answers' closes every session but those waiting for the relay's
+   * answer to their final "." (a stop); 'now' closes them all.
+   */
+  close(how?: PoolClose): void;
 }
 
 /** What a send that the relay took answers. */
@@ -49,6 +54,15 @@ export interface SentMessage {
   readonly signedBy?: string | null;
   /** Recipients refused at RCPT TO while the others got the message ([] or absent: none). */
   readonly refused?: readonly RefusedRecipient[];
+}
+
+/**
+ * A send error may carry `answerLost: true`: the email was written up to its final "." and the
+ * session ended without the relay's answer (closed at a stop, timed out, cut): the relay may have
+ * taken it.
+ */
+export function answerLostIn(err: unknown): boolean {
+  return (err as { answerLost?: unknown } | null)?.answerLost === true;
 }
 
 /**
@@ -117,8 +131,13 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
     name: `smtp:${smtp.host}:${smtp.port}`,
     async send(message) {
       const { options, signedBy } = sign(message);
-      const info = await t.sendMail(options);
-      return { response: String(info.response ?? ''), signedBy, refused: refusedRecipientsOf(info) };
+      try {
+        const info = await t.sendMail(options);
+        return { response: String(info.response ?? ''), signedBy, refused: refusedRecipientsOf(info) };
+      } catch (err) {
+        if (answerWasLost(options.messageId) && err !== null && typeof err === 'object') Object.assign(err, { answerLost: true });
+        throw err;
+      }
     },
     sendOn(mime, message) {
       const { options, signedBy } = sign(message);
@@ -130,9 +149,9 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
     async verify() {
       await t.verify();
     },
-    close() {
-      t.close();
-      for (const mime of threads) mime.closeSmtp(onThread.key);
+    close(how = 'finish') {
+      closePool(t.transporter, how);
+      for (const mime of threads) mime.closeSmtp(onThread.key, how);
     },
   };
 }

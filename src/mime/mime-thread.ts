@@ -38,6 +38,7 @@ import type { BuiltMessage } from '../mail-out/mime-build.js';
 import { storeHeld, unstoredError, type TextFacts } from '../pipeline/types.js';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 import { MimeThreadLost, sendDeadlineMs, sendErrorFrom, type ThreadSent, type ThreadSmtp, type WireSendError } from './thread-smtp.js';
+import type { PoolClose } from '../mail-out/smtp-reply-wait.js';
 
 /** An inbound message as the pipeline reads it: its fields, what its writer added, and what the pipeline's checks need of its text. */
 export interface ParsedMessage {
@@ -64,8 +65,8 @@ export interface Mime {
    * plain data): the caller builds it with prepare() and sends it itself.
    */
   sendSmtp(options: Mail.Options, smtp: ThreadSmtp): Promise<ThreadSent> | null;
-  /** The transport with these settings was replaced or stopped: the thread closes its pool. */
-  closeSmtp(key: string): void;
+  /** The transport with these settings was replaced or stopped: the thread closes its pool (smtp-reply-wait.ts closePool). */
+  closeSmtp(key: string, how?: PoolClose): void;
   close(): Promise<void>;
 }
 
@@ -83,7 +84,7 @@ export type MimeJob =
   | { readonly id: number; readonly kind: 'build'; readonly options: Mail.Options }
   | { readonly id: number; readonly kind: 'send'; readonly options: Mail.Options; readonly smtp: ThreadSmtp }
   /** Not a job (no answer): close the pool of these settings. */
-  | { readonly id: 0; readonly kind: 'close-smtp'; readonly key: string };
+  | { readonly id: 0; readonly kind: 'close-smtp'; readonly key: string; readonly how: PoolClose };
 
 /** A message built on the thread as it crosses back: its bytes as a plain Uint8Array. */
 export type WireBuilt = Omit<BuiltMessage, 'raw'> & { readonly raw: Uint8Array };
@@ -305,12 +306,12 @@ export class MimeThread implements Mime {
     });
   }
 
-  closeSmtp(key: string): void {
+  closeSmtp(key: string, how: PoolClose = 'finish'): void {
     // Sends still waiting for their turn go nowhere: the pool they were for is closed.
     const slots = this.#sendSlots.get(key);
     if (slots !== undefined) for (const go of slots.waiting.splice(0)) go(false);
     try {
-      this.#worker?.postMessage({ id: 0, kind: 'close-smtp', key } satisfies MimeJob);
+      this.#worker?.postMessage({ id: 0, kind: 'close-smtp', key, how } satisfies MimeJob);
     } catch {
       // The thread is gone, and its pools with it.
     }

@@ -15,7 +15,7 @@ import { buildMessage } from '../mail-out/mime-build.js';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
 import { bufferOf, parseHere, type MimeJob, type MimeReply } from './mime-thread.js';
 import { refusedRecipientsOf } from '../mail-out/send-errors.js';
-import { installReplyWait } from '../mail-out/smtp-reply-wait.js';
+import { answerWasLost, closePool, installReplyWait } from '../mail-out/smtp-reply-wait.js';
 import { sendErrorOf, type ThreadSent, type ThreadSmtp } from './thread-smtp.js';
 
 const port = parentPort;
@@ -33,8 +33,13 @@ async function sendSmtp(smtp: ThreadSmtp, options: Mail.Options): Promise<Thread
     pool = nodemailer.createTransport({ ...smtp.options, pool: true });
     pools.set(smtp.key, pool);
   }
-  const info = (await pool.sendMail(options)) as { response?: unknown };
-  return { response: String(info.response ?? ''), refused: refusedRecipientsOf(info) };
+  try {
+    const info = (await pool.sendMail(options)) as { response?: unknown };
+    return { response: String(info.response ?? ''), refused: refusedRecipientsOf(info) };
+  } catch (err) {
+    if (answerWasLost(options.messageId) && err !== null && typeof err === 'object') Object.assign(err, { answerLost: true });
+    throw err;
+  }
 }
 
 function storedBlob(raw: Extract<MimeJob, { kind: 'parse' }>['raw']): StoredBlob {
@@ -78,8 +83,10 @@ function errorOf(err: unknown): { name: string; message: string; code?: string }
 
 port.on('message', (job: MimeJob) => {
   if (job.kind === 'close-smtp') {
-    pools.get(job.key)?.close();
-    pools.delete(job.key);
+    const pool = pools.get(job.key);
+    if (pool !== undefined) closePool(pool.transporter, job.how);
+    // 'answers' keeps the pool's sessions waiting for their answer; a later 'now' closes them.
+    if (job.how !== 'answers') pools.delete(job.key);
     return;
   }
   work(job).then(

@@ -52,6 +52,8 @@ export interface WireSendError {
   readonly responseCode?: number;
   readonly response?: string;
   readonly command?: string;
+  /** Written up to the final "." and no answer came (smtp-reply-wait.ts): the relay may have the email. */
+  readonly answerLost?: boolean;
 }
 
 export function sendErrorOf(err: unknown): WireSendError {
@@ -68,7 +70,7 @@ export function sendErrorOf(err: unknown): WireSendError {
   };
   const out: Record<string, string | number> = { name: str(e['name']) ?? 'Error', message: str(e['message']) ?? String(err) };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
-  return out as unknown as WireSendError;
+  return (e['answerLost'] === true ? { ...out, answerLost: true } : out) as unknown as WireSendError;
 }
 
 /** The error the main thread sees: the same fields on an Error (the cause's code as a cause). */
