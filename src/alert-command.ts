@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { commandEnv } from './command-env.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
 
@@ -12,8 +13,8 @@ export interface AdminAlert {
 /**
  * alerts.command: the second path for admin alerts, for when mail itself is what is broken (an
  * alert about a broken relay can only go out through that relay). The command runs through
- * /bin/sh with the alert text on stdin and CASEGATE_ALERT_KIND / CASEGATE_ALERT_SUBJECT in its
- * environment, e.g. `curl -sS --data-binary @- https://chat.example.com/hooks/ops`. It never
+ * /bin/sh with the alert text on stdin and CASEGATE_ALERT_KIND / CASEGATE_ALERT_SUBJECT in an
+ * environment of its own (command-env.ts: not the daemon's secrets; alerts.passEnv adds names), e.g. `curl -sS --data-binary @- https://chat.example.com/hooks/ops`. It never
  * blocks casegate: it runs in the background, is killed after alerts.commandTimeoutSeconds, and
  * its failure is logged (error), never retried.
  */
@@ -22,7 +23,8 @@ export function runAlertCommand(config: Config, log: Logger, alert: AdminAlert):
   if (command === undefined) return Promise.resolve();
   return new Promise<void>((resolve) => {
     const child = spawn('/bin/sh', ['-c', command], {
-      env: { ...process.env, CASEGATE_ALERT_KIND: alert.kind, CASEGATE_ALERT_SUBJECT: alert.subject },
+      // Not the daemon's environment (its secrets): the basics, the alert's two variables, alerts.passEnv.
+      env: commandEnv(config.alerts.passEnv, { CASEGATE_ALERT_KIND: alert.kind, CASEGATE_ALERT_SUBJECT: alert.subject }),
       stdio: ['pipe', 'ignore', 'pipe'],
       timeout: config.alerts.commandTimeoutSeconds * 1000,
     });

@@ -5,6 +5,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { ImapFlowOptions, Logger as ImapLogger } from 'imapflow';
 import type { ImapConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { commandEnv } from '../command-env.js';
 
 /** How long a tokenCommand may run before it counts as failed. */
 const TOKEN_COMMAND_TIMEOUT_MS = 30_000;
@@ -17,13 +18,15 @@ export class CredentialsError extends Error {
 
 /**
  * The access token for XOAUTH2: from accessTokenEnv, or the trimmed stdout of tokenCommand run
- * through /bin/sh. Called on every connection attempt, so a token that expired or was rejected
- * is replaced by the next attempt (token helpers cache on their side).
+ * through /bin/sh — in an environment of its own, not the daemon's with its secrets (command-env.ts;
+ * the mailbox's auth.passEnv names what the helper needs, e.g. its client secret). Called on every
+ * connection attempt, so a token that expired or was rejected is replaced by the next attempt
+ * (token helpers cache on their side).
  */
 export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'xoauth2' }>, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (auth.tokenCommand !== undefined) {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile('/bin/sh', ['-c', auth.tokenCommand!], { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, env }, (err, stdout, stderr) => {
+      execFile('/bin/sh', ['-c', auth.tokenCommand!], { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, env: commandEnv(auth.passEnv ?? [], {}, env) }, (err, stdout, stderr) => {
         if (err) {
           const why = String(stderr).trim().split('\n')[0]?.slice(0, 200) || err.message.split('\n')[0];
           reject(new CredentialsError(`tokenCommand failed: ${why}`));

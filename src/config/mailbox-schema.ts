@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { email } from './schema-basics.js';
+import { ENV_NAME } from '../command-env.js';
 
 /**
  * mailboxes[]: the addresses casegate serves and, per mailbox, the IMAP account it watches. Part
@@ -28,6 +29,8 @@ const imapAuth = z.discriminatedUnion('method', [
     accessTokenEnv: z.string().min(1).optional(),
     /** A shell command that prints a fresh access token on stdout; re-run when the token expires or is rejected. */
     tokenCommand: z.string().min(1).optional(),
+    /** Variables of the daemon's environment tokenCommand gets besides PATH, HOME, LANG, TZ … (command-env.ts); it gets no other. */
+    passEnv: z.array(z.string().regex(ENV_NAME, 'an environment variable name')).optional(),
   }).strict(),
 ]);
 

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 // First: it switches zod's generated fast path off before any schema object is built.
 import { email, isoTime, secretString } from './schema-basics.js';
+import { ENV_NAME } from '../command-env.js';
 import { CUSTOMER_TEXT_DEFAULTS } from './customer-text-defaults.js';
 import { mailbox } from './mailbox-schema.js';
 import { checkMailboxes } from './mailbox-checks.js';
@@ -271,6 +272,8 @@ export const configSchema = z
       .object({
         /** Shell command run with every health alert and all-clear (text on stdin, CASEGATE_ALERT_* in the environment): a second path when mail itself is broken. */
         command: z.string().min(1).optional(),
+        /** Variables of the daemon's environment the command gets besides PATH, HOME, LANG, TZ … and CASEGATE_ALERT_* (command-env.ts); it gets no other. */
+        passEnv: z.array(z.string().regex(ENV_NAME, 'an environment variable name')).default([]),
         /** The command is killed after this many seconds. */
         commandTimeoutSeconds: z.number().positive().default(30),
       })
