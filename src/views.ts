@@ -58,7 +58,7 @@ export function formatQuarantineList(rows: readonly ReceiptRow[]): string {
   return rows.map((r) => `${pad(String(r.id), 6)} ${r.received_at.slice(0, 19).replace('T', ' ')} ${pad(safeLine(r.from_address ?? '?'), 28)} ${pad(safeLine(r.subject), 30)} ${safeLine(r.reason)}\n`).join('');
 }
 
-export function formatOutboxList(rows: readonly OutboxSummary[], now: Date): string {
+export function formatOutboxList(rows: readonly (OutboxSummary & { readonly held_sender?: boolean })[], now: Date): string {
   if (rows.length === 0) return 'no emails\n';
   const head = `${pad('ID', 7)} ${pad('STATUS', 10)} ${pad('KIND', 16)} ${pad('CASE', 7)} ${pad('TO', 28)} ${pad('QUEUED', 20)} ${pad('TRIES', 6)} NEXT / ERROR\n`;
   return (
@@ -66,7 +66,8 @@ export function formatOutboxList(rows: readonly OutboxSummary[], now: Date): str
     rows
       .map((o) => {
         const queued = (o.queued_at ?? o.created_at).slice(0, 19).replace('T', ' ');
-        const next = o.status === 'queued' ? (o.claimed_by !== null && o.claim_expires_at !== null && o.claim_expires_at > now.toISOString() ? 'sending now' : o.next_attempt_at <= now.toISOString() ? 'due now' : `next ${o.next_attempt_at.slice(0, 19).replace('T', ' ')}`) : o.status === 'sent' ? `sent ${o.sent_at?.slice(0, 19).replace('T', ' ') ?? ''}` : '';
+        // A sender the relay refuses (sender-holds.ts): not due, not given up — it waits for the relay.
+        const next = o.held_sender === true ? `held: the relay refuses the sender ${safeLine(o.from_address)} (never given up; goes once the relay takes it, or outbox cancel)` : o.status === 'queued' ? (o.claimed_by !== null && o.claim_expires_at !== null && o.claim_expires_at > now.toISOString() ? 'sending now' : o.next_attempt_at <= now.toISOString() ? 'due now' : `next ${o.next_attempt_at.slice(0, 19).replace('T', ' ')}`) : o.status === 'sent' ? `sent ${o.sent_at?.slice(0, 19).replace('T', ' ') ?? ''}` : '';
         const err = o.last_error !== null && o.status !== 'sent' ? safeLine(o.last_error) : '';
         const tail = [next, err].filter((x) => x !== '').join(' — ');
         // Sent to the others already: who it is still to go to.

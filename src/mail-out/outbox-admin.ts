@@ -24,9 +24,16 @@ export interface RowResult {
 }
 
 /** The rows as they are; a claim of a sender that is gone (claimantGone) is shown as none: nobody is sending it. */
-export async function listOutboxRows(ctx: AppContext, statuses: readonly OutboxStatus[], limit: number): Promise<OutboxSummary[]> {
+/** A listed email; `held_sender`: queued, and the relay refuses its From (sender-holds.ts): it waits for the relay, never given up. */
+export type ListedOutboxRow = OutboxSummary & { readonly held_sender: boolean };
+
+export async function listOutboxRows(ctx: AppContext, statuses: readonly OutboxStatus[], limit: number): Promise<ListedOutboxRow[]> {
   const rows = await listOutbox(ctx.db, { statuses, limit });
-  return rows.map((r) => (r.claimed_by !== null && claimantGone(r.claimed_by) ? { ...r, claimed_by: null, claim_expires_at: null } : r));
+  const held = new Set(heldSenderAddresses(await senderHealth(ctx.db)));
+  return rows.map((r) => {
+    const row = r.claimed_by !== null && claimantGone(r.claimed_by) ? { ...r, claimed_by: null, claim_expires_at: null } : r;
+    return { ...row, held_sender: row.status === 'queued' && held.has(row.from_address.toLowerCase()) };
+  });
 }
 
 /** A claim that has not lapsed, of a sender that still runs: the daemon is sending this row right now. */

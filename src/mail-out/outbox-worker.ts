@@ -409,7 +409,8 @@ export class OutboxWorker {
       if (c.decision === 'hold') return { outcome: { kind: 'held', attempts, error: c.summary, sender }, transport: 'works', senderRefused: c };
       // The relay answered and refused this one email: the transport works.
       if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
-      const next = nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, now);
+      // A held sender's probe (sender-holds.ts): held emails are never given up, their age does not count.
+      const next = nextAttemptAt(this.ctx.config.outgoing.retry, probe ? { queued_at: now.toISOString(), created_at: row.created_at } : row, attempts, now);
       if (next === null) return { outcome: { kind: 'failed', attempts, error: c.summary, why: `gave up after ${this.ctx.config.outgoing.retry.giveUpHours} h` }, transport: c };
       return { outcome: { kind: 'retry', attempts, nextAt: next, error: c.summary }, transport: c };
     }

@@ -1,4 +1,5 @@
 import type { AppContext } from '../context.js';
+import { restartGiveUpClock } from '../db/repos/outbox.js';
 import { SENDER_KEY_PREFIX, senderHealth } from '../db/repos/transport-health.js';
 import type { OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
@@ -31,6 +32,13 @@ interface Hold {
  * sends nothing — and once the relay takes one, the hold ends, the rest go at once, and the
  * all-clear (outbox-recovered) follows. A restarted daemon starts with the senders still on record
  * as refused held, with a probe due at once.
+ *
+ * Held emails are never given up (outgoing.retry.giveUpHours): the fault is the configuration's,
+ * the admin was alerted, and failing them would lose every email of that mailbox while the relay
+ * is being fixed. They wait until the relay takes the sender or an operator cancels them. A probe
+ * that the relay answers with a 4xx is retried without counting its age, and when the hold ends
+ * the sender's queued emails count their age from then (restartGiveUpClock), so one temporary
+ * refusal after a long hold does not fail them at once.
  */
 export class SenderHolds {
   readonly #holds = new Map<string, Hold>();
@@ -135,7 +143,13 @@ export class SenderHolds {
     if (h !== undefined) {
       if (h.timer !== null) clearTimeout(h.timer);
       this.#holds.delete(key);
-      this.log.info({ sender: key, heldSince: h.since }, 'the relay takes the sender again: its held emails go now');
+      let restarted = 0;
+      try {
+        restarted = await restartGiveUpClock(this.ctx.db, key, this.ctx.clock.now().toISOString());
+      } catch (err) {
+        this.log.warn({ err, sender: key }, 'could not restart the held emails\' giveUpHours clock; they count their age from when they were queued');
+      }
+      this.log.info({ sender: key, heldSince: h.since, emails: restarted }, 'the relay takes the sender again: its held emails go now (giveUpHours counted from now)');
       this.wake();
     }
     await reporter?.success();

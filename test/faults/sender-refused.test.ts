@@ -5,7 +5,8 @@ import { MimeThread } from '../../src/mime/mime-thread.js';
 import { compiledMimeWorker } from '../helpers/mime-worker.js';
 import { createTransport } from '../../src/mail-out/transport.js';
 import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
-import { retryOutbox } from '../../src/mail-out/outbox-admin.js';
+import { listOutboxRows, retryOutbox } from '../../src/mail-out/outbox-admin.js';
+import { formatOutboxList } from '../../src/views.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
@@ -137,3 +138,32 @@ it('on the daemon\'s MIME thread (where the daemon sends) the refusal crosses ba
   expect(classifySendError(err)).toMatchObject({ errorClass: 'sender', decision: 'hold', responseCode: 553 });
   expect(sink.messages).toEqual([]);
 });
+
+it('held emails are never given up: held for 72 h (past giveUpHours 48), listed as held; when the relay takes the sender again, a 451 for the probe and then for the next one retries them — their age counts from the end of the hold', async () => {
+  sink.refuseSender('billing@example.com', 553);
+  await confirmationFor('Ann <ann@customer.example>', 'billing');
+  await confirmationFor('Bob <bob@customer.example>', 'billing');
+  await worker!.start();
+  await sink.waitFor(1, 15_000); // the admin's alert
+  const listed = await listOutboxRows(env.ctx, ['queued'], 10);
+  expect(listed.filter((r) => r.kind === 'confirmation').map((r) => r.held_sender)).toEqual([true, true]);
+  expect(formatOutboxList(listed, env.ctx.clock.now())).toMatch(/held: the relay refuses the sender billing@example\.com \(never given up/);
+  // Three days on (giveUpHours: 48), the relay's admin allows billing@, and the relay defers the next email once.
+  env.clock.advance(72 * 3_600_000);
+  sink.failNext(451, 1);
+  sink.refuseSender('billing@example.com', null);
+  // The probe got the 451: retried, not given up; the next probe (the other email) goes, the hold ends.
+  await vi.waitFor(async () => expect((await confirmations()).map((r) => r.status).sort()).toEqual(['queued', 'sent']), { timeout: 15_000, interval: 200 });
+  const waiting = await env.ctx.db.selectFrom('outbox').select(['id', 'queued_at', 'attempts']).where('kind', '=', 'confirmation').where('status', '=', 'queued').executeTakeFirstOrThrow();
+  // Ann: refused once at the start, then the probe that got the 451.
+  expect(waiting.attempts).toBe(2);
+  expect(waiting.queued_at).toBe(env.ctx.clock.now().toISOString());
+  // Its retry is deferred once more: a retry again (72 h after it was queued), not "gave up after 48 h".
+  await sink.waitFor(3, 10_000); // the alert, Bob's, the all-clear
+  env.clock.advance(3_600_000);
+  sink.failNext(451, 1);
+  worker!.kick();
+  await vi.waitFor(async () => expect((await env.ctx.db.selectFrom('outbox').select('attempts').where('id', '=', waiting.id).executeTakeFirstOrThrow()).attempts).toBe(3), { timeout: 10_000, interval: 100 });
+  expect((await confirmations()).map((r) => r.status).sort()).toEqual(['queued', 'sent']);
+  expect(await env.ctx.db.selectFrom('events').select('type').where('type', '=', 'email.failed').execute()).toEqual([]);
+}, 60_000);

@@ -158,6 +158,21 @@ export async function retryBackedOffNow(db: Q, now: string): Promise<number> {
   return Number(res.numUpdatedRows);
 }
 
+/**
+ * A held sender's hold ended (sender-holds.ts): its queued emails count their age (giveUpHours)
+ * from now, as after `outbox retry` — the hold is not a failure of theirs. Returns how many.
+ */
+export async function restartGiveUpClock(db: Q, fromAddress: string, now: string): Promise<number> {
+  const res = await db
+    .updateTable('outbox')
+    .set({ queued_at: now })
+    .where('status', '=', 'queued')
+    .where((w) => w.fn('lower', ['from_address']), '=', fromAddress.toLowerCase())
+    .where((w) => w.or([w('queued_at', 'is', null), w('queued_at', '<', now)]))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
 export async function nextDueAt(db: Q): Promise<string | null> {
   const row = await db.selectFrom('outbox').select((eb) => eb.fn.min('next_attempt_at').as('at')).where('status', '=', 'queued').executeTakeFirst();
   return row?.at ?? null;
