@@ -43,7 +43,7 @@ export function registerBackupCommands(program: Command): void {
       const r = await fail(() => restoreBackup(resolved('deferred', { readOnly: true }), dir, (label, total) => startProgress(`restore: ${label}`, total), { sendQueued: opts.sendQueued === true }));
       const m = r.manifest;
       print({ dataDir: r.dataDir, createdAt: m.createdAt, counts: m.database.counts, blobs: m.blobs.count, nextCaseNumber: r.nextCaseNumber, held: r.held.map((h) => h.id), seconds: Math.round(r.seconds * 10) / 10 }, opts.json === true, () =>
-        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; all checksums verified.${r.nextCaseNumber > 0 ? ` New cases start at ${r.nextCaseNumber} (the numbers of cases opened after the backup are never given again).` : ''}${heldText(r.held.length)} Start the daemon.\n`,
+        `restored the backup of ${m.createdAt} (casegate ${m.casegateVersion}) into ${r.dataDir} in ${r.seconds.toFixed(1)} s: ${m.database.counts.cases} cases, ${m.database.counts.messages} messages, ${m.blobs.count} blobs${(m.dkimKeys ?? 0) > 0 ? `, ${m.dkimKeys} DKIM key(s)` : ''}; all checksums verified.${r.nextCaseNumber > 0 ? ` New cases start at ${r.nextCaseNumber} (the numbers of cases opened after the backup are never given again).` : ''}${heldText(r.held.length)}${opts.sendQueued === true ? '' : JOBS_HELD_TEXT} Start the daemon.\n`,
       );
     });
 
@@ -91,6 +91,9 @@ async function fail<T>(fn: () => Promise<T>): Promise<T> {
     process.exit(1);
   }
 }
+
+/** The jobs' customer emails for what fell due before the restore are held as well (compose.ts queueEmail dueAt). */
+const JOBS_HELD_TEXT = ' Reminders, automatic-close notices, surveys and "still working" emails the jobs make for what fell due before now are held the same way (the lost instance may have sent them after the backup); later ones go as usual.';
 
 /** What the restore says of the emails it held (ops/restore.ts, holdBackupOutbox). */
 function heldText(n: number): string {

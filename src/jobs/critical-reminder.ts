@@ -59,7 +59,7 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
       const to = requesterOf(caseRow);
       const refusal = await recipientRefusal(ctx, trx, to.address);
       if (refusal === null) {
-        const id = await queueEmail(trx, ctx, { caseRow, mailbox, kind: 'still-working', to, autoReply: false, generated: true, inReplyTo: null, references: [], data: { ...commonData(ctx, caseRow, mailbox, to), update: { minutes } } });
+        const id = await queueEmail(trx, ctx, { caseRow, mailbox, kind: 'still-working', to, autoReply: false, generated: true, inReplyTo: null, references: [], dueAt, data: { ...commonData(ctx, caseRow, mailbox, to), update: { minutes } } });
         first ??= id;
         n++;
         customer = `update to ${to.address}`;

@@ -56,6 +56,7 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
           generated: true,
           inReplyTo: null,
           references: [],
+          dueAt: action.at.toISOString(),
           data: { ...commonData(ctx, caseRow, mailbox, to), reminder: { number: action.number, waitingSince: sla.pending_since, closesAt: closes?.toISOString() ?? '', lastMessage: await lastAgentReplyText(trx, caseId) } },
         });
         await setClaimOutbox(trx, claimId, outboxId);
@@ -84,6 +85,7 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
         generated: true,
         inReplyTo: null,
         references: [],
+        dueAt: action.at.toISOString(),
         data: { ...commonData(ctx, after, mailbox, to), autoClose: { days }, reopenDays: ctx.config.cases.reopenWindowDays },
       });
       await setClaimOutbox(trx, claimId, outboxId);

@@ -6,7 +6,8 @@ import { formatTag } from '../cases/subject-tag.js';
 import { instanceMark, mintMessageId, plusAddress } from '../cases/thread-token.js';
 import { addEvent } from '../db/repos/events.js';
 import { insertAttachments, insertMessage } from '../db/repos/messages.js';
-import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
+import { enqueue, freshlyQueued, holdRow } from '../db/repos/outbox.js';
+import { restoreFence } from '../db/repos/jobs.js';
 import { statusLabel } from '../cases/lifecycle.js';
 import { queueSettings } from '../cases/staff.js';
 import { calendarOf } from '../cases/sla-policy.js';
@@ -117,6 +118,13 @@ export interface QueueEmail<N extends TemplateName> {
    * own reply is marked automatic anyway (automationOf), whatever the caller says here.
    */
   readonly generated?: boolean;
+  /**
+   * A job's email (reminder, automatic close, survey, still-working): when its item fell due. Due
+   * before the last `casegate restore` (restoreFence), a customer's copy is held (`failed`, an
+   * `email.held` event) like the outbox the restore found: the lost instance may have sent it
+   * between the backup and the restore, and a second reminder or survey would reach the customer.
+   */
+  readonly dueAt?: string;
   /**
    * The Message-ID we answer and its References chain (oldest first). Null/[] for customer mail:
    * the newest public message of the case is answered.
@@ -296,5 +304,14 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     data: { outboxId, messageId, kind: q.kind },
     at: now,
   });
+  if (q.dueAt !== undefined && !staff) await holdIfDueBeforeRestore(trx, q.caseRow.id, outboxId, `${q.kind} to ${q.to.address}`, q.dueAt, now);
   return outboxId;
+}
+
+/** A job's customer email for an item due before the last restore: held for the admin (queueEmail `dueAt`). */
+async function holdIfDueBeforeRestore(trx: Transaction<Database>, caseId: number, outboxId: number, what: string, dueAt: string, now: string): Promise<void> {
+  const fence = await restoreFence(trx);
+  if (fence === null || dueAt > fence) return;
+  await holdRow(trx, outboxId, `held by casegate restore: due at ${dueAt}, before the restore (${fence}); the lost instance may have sent it after the backup. Send it with casegate outbox retry, drop it with casegate outbox cancel`);
+  await addEvent(trx, { caseId, type: 'email.held', actor: 'restore', reason: `${what}: held (due at ${dueAt}, before the restore of ${fence}; the lost instance may have sent it)`.slice(0, 500), data: { outboxId }, at: now });
 }

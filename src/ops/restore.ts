@@ -6,6 +6,7 @@ import { migrateToLatest, openDatabase, type Db } from '../db/database.js';
 import { casesOpenedBetween, highestCaseNumber, raiseCaseNumberFloor } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { holdQueued, type HeldRow } from '../db/repos/outbox.js';
+import { setRestoreFence } from '../db/repos/jobs.js';
 import { COUNTED_TABLES, tableCounts } from '../db/repos/backup.js';
 import { integrityProblems } from '../db/sqlite-backup.js';
 import { acquireInstanceLock, InstanceLockedError, lockPathsFor } from '../instance-lock.js';
@@ -112,7 +113,11 @@ export async function restoreBackup(resolved: ResolvedConfig, source: string, pr
         throw new BackupError(`restored, but the database cannot be brought up to this version's schema (a backup of a newer casegate?): ${err instanceof Error ? err.message : String(err)}`);
       }
       nextCaseNumber = await skipLostCaseNumbers(db, manifest.createdAt, new Date());
-      if (opts.sendQueued !== true) held = await holdBackupOutbox(db, manifest.createdAt);
+      if (opts.sendQueued !== true) {
+        held = await holdBackupOutbox(db, manifest.createdAt);
+        // The jobs run again for the span since the backup: their customer emails for items due before now are held too (compose.ts queueEmail dueAt).
+        await setRestoreFence(db, Date.now());
+      }
     } finally {
       await db.destroy();
     }

@@ -5,7 +5,7 @@ import { markHam } from '../../src/cases/spam-review.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
-import { claimsOf, jobRun, recordJobEnd, recordJobStart } from '../../src/db/repos/jobs.js';
+import { claimsOf, jobRun, recordJobEnd, recordJobStart, setRestoreFence } from '../../src/db/repos/jobs.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { slaOfCase } from '../../src/db/repos/sla.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
@@ -249,6 +249,33 @@ describe('pending-reminder: reminders after business days, auto-close after 14 d
     env.clock.set('2026-03-20T16:00:00Z');
     expect((await run('pending-reminder'))!.sent).toBe(0);
     expect(await sent(id, 'reminder')).toHaveLength(0);
+  });
+});
+
+describe('after casegate restore (restoreFence)', () => {
+  it('a reminder or a survey that fell due before the restore is held (the lost instance may have sent it after the backup); one due after the restore goes', async () => {
+    await start('2026-03-05T16:00:00Z'); // Thu 10:00 CST
+    const waiting = await newCase();
+    await setStatus(waiting, 'pending');
+    const resolved = await newCase({ from: 'Bob <bob@customer.example>', subject: 'Another question' });
+    await setStatus(resolved, 'resolved');
+    // The backup was taken before these fell due; the restore ran after: the lost instance sent them, likely.
+    await setRestoreFence(env.ctx.db, Date.parse('2026-03-09T15:00:30Z'));
+    env.clock.set('2026-03-09T15:01:00Z'); // reminder 1 due at Mon 10:00 CDT; the survey since Fri
+    expect((await run('pending-reminder'))!.sent).toBe(1);
+    expect((await run('survey'))!.sent).toBe(1);
+    const reminder = (await sent(waiting, 'reminder'))[0]!;
+    expect(reminder.status).toBe('failed');
+    expect(reminder.last_error).toMatch(/^held by casegate restore: due at 2026-03-09T15:00:00\.000Z, before the restore \(2026-03-09T15:00:30\.000Z\); the lost instance may have sent it after the backup\. Send it with casegate outbox retry/);
+    const survey = (await sent(resolved, 'survey'))[0]!;
+    expect(survey.status).toBe('failed');
+    expect(survey.last_error).toMatch(/^held by casegate restore: due at 2026-03-06T16:00:00\.000Z/);
+    const held = (await eventsOfCase(env.ctx.db, waiting)).filter((e) => e.type === 'email.held');
+    expect(held.map((e) => e.reason)).toEqual([expect.stringMatching(/^reminder to jane@customer\.example: held \(due at 2026-03-09T15:00:00\.000Z, before the restore/)]);
+    // Reminder 2 falls due after the restore: sent as usual.
+    env.clock.set('2026-03-11T15:01:00Z');
+    expect((await run('pending-reminder'))!.sent).toBe(1);
+    expect((await sent(waiting, 'reminder')).map((r) => r.status)).toEqual(['failed', 'queued']);
   });
 });
 

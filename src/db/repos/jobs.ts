@@ -104,3 +104,21 @@ export async function claimsOf(db: Q, job?: string): Promise<JobClaimRow[]> {
   if (job !== undefined) q = q.where('job', '=', job);
   return q.orderBy('id').execute();
 }
+
+/** counters row: when the last `casegate restore` ran (epoch ms), for the jobs' emails (compose.ts queueEmail `dueAt`). */
+const RESTORE_FENCE_COUNTER = 'restore-fence';
+
+/** A restore (without --send-queued) records its time: job emails for items due before it are held (the lost instance may have sent them). */
+export async function setRestoreFence(db: Q, atMs: number): Promise<void> {
+  await db
+    .insertInto('counters')
+    .values({ name: RESTORE_FENCE_COUNTER, value: atMs })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ value: atMs }))
+    .execute();
+}
+
+/** When the last restore ran (ISO), or null. */
+export async function restoreFence(db: Q): Promise<string | null> {
+  const row = await db.selectFrom('counters').select('value').where('name', '=', RESTORE_FENCE_COUNTER).executeTakeFirst();
+  return row === undefined ? null : new Date(Number(row.value)).toISOString();
+}

@@ -382,6 +382,11 @@ export interface HeldRow {
  * Every row still waiting to be sent becomes `failed` with `reason` (a restore: the lost instance
  * may have sent them after the backup; the admin decides with `outbox retry` or `outbox cancel`).
  */
+/** One row just queued is held instead (`failed`, `reason`): a job's email for an item due before a restore (compose.ts). */
+export async function holdRow(db: Q, id: number, reason: string): Promise<void> {
+  await db.updateTable('outbox').set({ status: 'failed', last_error: reason, ...unclaimed }).where('id', '=', id).where('status', '=', 'queued').execute();
+}
+
 export async function holdQueued(db: Q, reason: string): Promise<HeldRow[]> {
   const rows = await db.selectFrom('outbox').select(['id', 'case_id', 'kind', 'to_address']).where('status', '=', 'queued').orderBy('id').execute();
   if (rows.length > 0) await db.updateTable('outbox').set({ status: 'failed', last_error: reason, ...unclaimed }).where('status', '=', 'queued').execute();
