@@ -411,8 +411,10 @@ export class OutboxWorker {
       if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
       // A held sender's probe (sender-holds.ts): held emails are never given up, their age does not count.
       const next = nextAttemptAt(this.ctx.config.outgoing.retry, probe ? { queued_at: now.toISOString(), created_at: row.created_at } : row, attempts, now);
-      if (next === null) return { outcome: { kind: 'failed', attempts, error: c.summary, why: `gave up after ${this.ctx.config.outgoing.retry.giveUpHours} h` }, transport: c };
-      return { outcome: { kind: 'retry', attempts, nextAt: next, error: c.summary }, transport: c };
+      // Written up to its final "." and no answer came (timed out, cut): said so, for whoever explains a duplicate.
+      const error = answerLostIn(err) ? `no answer to the final "." (${c.summary}): the relay may have taken it; sent again with the same Message-ID`.slice(0, 500) : c.summary;
+      if (next === null) return { outcome: { kind: 'failed', attempts, error, why: `gave up after ${this.ctx.config.outgoing.retry.giveUpHours} h` }, transport: c };
+      return { outcome: { kind: 'retry', attempts, nextAt: next, error }, transport: c };
     }
     const at = this.ctx.clock.now().toISOString();
     // The relay took it, but maybe not for everyone (RCPT TO refused for some): nobody dropped unsaid.

@@ -83,7 +83,8 @@ it('a relay answering later than the reply wait: the email is given up after it 
   const waited = Date.now() - t0;
   expect(waited).toBeGreaterThanOrEqual(5_900);
   expect(waited).toBeLessThan(7_900);
-  expect(await rows()).toEqual([{ to_address: 'jane@customer.example', status: 'queued', attempts: 1, last_error: expect.stringMatching(/ETIMEDOUT/) }]);
+  // Its final "." was out: the row says the relay may have it (a resend may be a duplicate).
+  expect(await rows()).toEqual([{ to_address: 'jane@customer.example', status: 'queued', attempts: 1, last_error: expect.stringMatching(/^no answer to the final "\." \(.*ETIMEDOUT.*\): the relay may have taken it; sent again with the same Message-ID$/) }]);
 }, 30_000);
 
 it('a relay hanging at MAIL FROM for one sender holds its connection for the command limit only: with one connection the emails behind it still go within seconds', async () => {
@@ -101,7 +102,8 @@ it('a relay hanging at MAIL FROM for one sender holds its connection for the com
   }
   expect(Date.now() - t0).toBeLessThan(10_000);
   expect(await rows()).toEqual([
-    { to_address: 'ann@customer.example', status: 'queued', attempts: 1, last_error: expect.stringMatching(/ETIMEDOUT|Timeout/i) },
+    // Hung before its final ".": nothing to say about the relay having it.
+    { to_address: 'ann@customer.example', status: 'queued', attempts: 1, last_error: expect.stringMatching(/^(?!no answer to the final).*(ETIMEDOUT|Timeout)/i) },
     { to_address: 'jane@customer.example', status: 'sent', attempts: 1, last_error: null },
     { to_address: 'joe@customer.example', status: 'sent', attempts: 1, last_error: null },
   ]);
