@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import { mailboxHealth, upsertMailboxHealth, type MailboxHealthPatch, type MailboxHealthState } from '../db/repos/mailbox-health.js';
 import type { Logger } from '../log.js';
+import { oneLine } from '../mail-in/header-values.js';
 import { REPLY_MARKER } from '../mail-out/compose.js';
 import { queueSystemEmail } from '../mail-out/system-email.js';
 import type { SystemTemplateName } from '../mail-out/template-data.js';
@@ -124,16 +125,17 @@ export class MailboxHealthReporter {
       await this.#write(patch);
       return;
     }
-    if (this.#ctx.config.instance.adminAddress === undefined) {
+    const cfg = this.#ctx.config;
+    if (cfg.instance.adminAddress === undefined && cfg.alerts.command === undefined) {
       await this.#write(patch);
       if (!this.#warnedNoAdmin) {
         this.#warnedNoAdmin = true;
-        this.#log.error({ since, minutes: minutesBetween(since, now) }, 'mailbox has been failing too long; no instance.adminAddress to alert');
+        this.#log.error({ since, minutes: minutesBetween(since, now) }, 'mailbox has been failing too long; no instance.adminAddress or alerts.command to alert');
       }
       return;
     }
     const ok = await this.#queueAlert('mailbox-alert', { state, error: detail, since, now }, { ...patch, alerted: 1 });
-    if (ok) this.#log.error({ since, minutes: minutesBetween(since, now), to: this.#ctx.config.instance.adminAddress }, 'mailbox has been failing too long; alert queued');
+    if (ok) this.#log.error({ since, minutes: minutesBetween(since, now), to: cfg.instance.adminAddress ?? null }, 'mailbox has been failing too long; admin alerted');
   }
 
   async #write(patch: MailboxHealthPatch): Promise<boolean> {
@@ -155,50 +157,55 @@ export class MailboxHealthReporter {
     if (patch.backlog !== undefined) this.#row.backlog = patch.backlog;
   }
 
-  /** Queue the alert / all-clear and write the health patch (which flips `alerted`) in one transaction. */
+  /**
+   * Queue the alert / all-clear (when instance.adminAddress is set) and write the health patch
+   * (which flips `alerted`) in one transaction; then run alerts.command with the same text (also
+   * without an admin address: it is the path for when mail is what is broken).
+   */
   async #queueAlert(kind: AlertKind, a: { state: string; error: string; since: string; now: Date }, patch: MailboxHealthPatch): Promise<boolean> {
     const ctx = this.#ctx;
     const to = ctx.config.instance.adminAddress;
     const at = a.now.toISOString();
-    let mail: { subject: string; text: string } | null;
+    const data = {
+      instance: { name: ctx.config.instance.name },
+      mailbox: { name: this.#mailbox.name, address: this.#mailbox.addresses[0] ?? '', queue: ctx.mailboxes.queueOf(this.#mailbox) },
+      alert: {
+        host: `${this.#cfg.host}:${this.#cfg.port}`,
+        user: this.#cfg.auth.user,
+        folder: this.#cfg.folder,
+        state: a.state,
+        error: a.error,
+        since: a.since,
+        minutes: minutesBetween(a.since, a.now),
+        statusCommand: 'casegate status',
+      },
+      replyMarker: REPLY_MARKER,
+      isTest: false,
+    };
+    let mail: { subject: string; text: string };
     try {
       mail = await ctx.db.transaction().execute(async (trx) => {
-        let queued: { subject: string; text: string } | null = null;
-        if (to !== undefined) {
-          queued = await queueSystemEmail(trx, ctx, {
-            kind,
-            to,
-            mailbox: this.#mailbox,
-            event: { type: kind === 'mailbox-alert' ? 'mailbox.alert' : 'mailbox.recovered', reason: `${kind} for mailbox ${this.#mailbox.name} to ${to}`, data: { mailbox: this.#mailbox.name } },
-            data: {
-              instance: { name: ctx.config.instance.name },
-              mailbox: { name: this.#mailbox.name, address: this.#mailbox.addresses[0] ?? '', queue: ctx.mailboxes.queueOf(this.#mailbox) },
-              alert: {
-                host: `${this.#cfg.host}:${this.#cfg.port}`,
-                user: this.#cfg.auth.user,
-                folder: this.#cfg.folder,
-                state: a.state,
-                error: a.error,
-                since: a.since,
-                minutes: minutesBetween(a.since, a.now),
-                statusCommand: 'casegate status',
-              },
-              replyMarker: REPLY_MARKER,
-              isTest: false,
-            },
-          });
-        }
+        const rendered =
+          to !== undefined
+            ? await queueSystemEmail(trx, ctx, {
+                kind,
+                to,
+                mailbox: this.#mailbox,
+                event: { type: kind === 'mailbox-alert' ? 'mailbox.alert' : 'mailbox.recovered', reason: `${kind} for mailbox ${this.#mailbox.name} to ${to}`, data: { mailbox: this.#mailbox.name } },
+                data,
+              })
+            : ctx.templates.render(kind, data, { language: ctx.config.cases.defaultLanguage });
         await upsertMailboxHealth(trx, this.#mailbox.name, patch, at);
-        return queued;
+        return rendered;
       });
     } catch (err) {
       this.#log.warn({ err, kind }, 'could not queue the mailbox health email; trying again with the next check');
       return false;
     }
     this.#apply(patch);
-    ctx.outboxSignal.wake();
+    if (to !== undefined) ctx.outboxSignal.wake();
     // The same alert through alerts.command (when configured): it does not depend on mail working.
-    if (mail !== null) void runAlertCommand(ctx.config, this.#log, { kind, subject: mail.subject, text: mail.text });
+    void runAlertCommand(ctx.config, this.#log, { kind, subject: oneLine(mail.subject), text: mail.text });
     return true;
   }
 }

@@ -1,4 +1,6 @@
 import { chmod, stat } from 'node:fs/promises';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, expect, it } from 'vitest';
@@ -100,6 +102,36 @@ describeWithDovecot('IMAP channel faults', () => {
     expect((await d.daemon.reload()).ok).toBe(true);
     await until(async () => (await health('support'))?.detail?.includes('offers no STARTTLS') === true, 'the STARTTLS hint');
     expect((await health('support'))!.detail).toContain(`the server on port ${server.port} offers no STARTTLS (imap.tls: starttls): if it speaks TLS from the first byte (port 993), set imap.tls: implicit and that port`);
+  });
+
+  it('a rejected login with alerts.command and no instance.adminAddress: the command runs once for the alert and once for the all-clear', async () => {
+    // The chat webhook is the path for when mail is what breaks; it was run only along with an
+    // email to instance.adminAddress, so without one a dead mailbox alerted nobody.
+    server = await startDovecot({ users: [{ user: 'bad', password: 'the-real-password' }] });
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-imap-'));
+    d = await runDaemon(
+      {
+        alerts: { command: `cat >> "${dir}/alerts.txt"; printf '%s|%s\\n' "$CASEGATE_ALERT_KIND" "$CASEGATE_ALERT_SUBJECT" >> "${dir}/alert-runs.txt"` },
+        mailboxes: [{ name: 'bad', addresses: ['bad@example.com'], imap: { ...imapOf(server, 'bad'), auth: { method: 'password', user: 'bad', password: 'configured-password' }, alertAfterSeconds: 1 } }],
+      },
+      dir,
+    );
+    const runs = (): string[] => (existsSync(join(dir, 'alert-runs.txt')) ? readFileSync(join(dir, 'alert-runs.txt'), 'utf8').trim().split('\n') : []);
+    await until(async () => (await health('bad'))?.alerted === 1, 'alerted');
+    await until(async () => runs().length === 1, 'alerts.command');
+    expect(runs()).toEqual(['mailbox-alert|[casegate] Mailbox bad is failing (auth-failed)']);
+    expect(readFileSync(join(dir, 'alerts.txt'), 'utf8')).toMatch(/AUTHENTICATIONFAILED/);
+    // Nothing to mail: no outbox row.
+    expect(await sql("SELECT id FROM outbox WHERE kind LIKE 'mailbox-%'")).toHaveLength(0);
+    const attemptsAtAlert = failureLines('bad').length;
+    await until(async () => failureLines('bad').length >= attemptsAtAlert + 2, 'two more failed attempts');
+    expect(runs()).toHaveLength(1);
+
+    await server.setPassword('bad', 'configured-password');
+    await until(async () => (await health('bad'))?.state === 'idling' && (await health('bad'))?.alerted === 0, 'bad to recover');
+    await until(async () => runs().length === 2, 'the all-clear through alerts.command');
+    expect(runs()[1]).toBe('mailbox-recovered|[casegate] Mailbox bad works again');
+    expect(d.lines.some((l) => l.level === 50 && l.msg === 'mailbox has been failing too long; admin alerted')).toBe(true);
   });
 
   it('a password fixed by a reload: the idling mailbox no longer shows the old "login rejected" in status', async () => {
