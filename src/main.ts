@@ -109,7 +109,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
   const parts: DaemonParts = { smtp: null, imap: startImapChannel(ctx, []), transport, outbox: new OutboxWorker(ctx, transport), jobs: null, web: null, ops: null, presence: null, fixedTransport: opts.transport !== undefined };
   const live: LiveState = {
-    mailboxes: () => parts.imap.watchers.map((w) => ({ name: w.name, state: w.state, backlog: w.backlog })),
     outboxPaused: () => parts.outbox.paused,
   };
   try {

@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
 import type { Telemetry } from '../telemetry.js';
-import { healthOf } from './health.js';
+import { assessHealth, gatherHealthFacts } from './health.js';
 
 /**
  * /metrics (Prometheus text format, prom-client). The only importer of prom-client; the daemon
@@ -11,16 +11,16 @@ import { healthOf } from './health.js';
  *
  * Counters and histograms are counted in memory as things happen (no database write per
  * message). Gauges about stored state (outbox depth and age, open cases, SLA breaches, the
- * quarantine) are read at scrape time with a few indexed queries (src/db/repos/ops.ts); mailbox
- * connection state and the outbox pause come from the daemon's memory.
+ * quarantine) are read at scrape time with a few indexed queries (src/db/repos/ops.ts). Mailbox
+ * connection state comes from the rows the mailboxes' readers keep (mailbox_health), as /healthz
+ * reads it: on PostgreSQL one daemon reads a mailbox and every daemon reports the same state (a
+ * standby has no state of its own to tell). The outbox pause is this daemon's (its own transport).
  *
  * Counters start at zero with every daemon start (Prometheus' rate() handles the reset).
  */
 
 /** What the daemon knows in memory (src/main.ts supplies it). */
 export interface LiveState {
-  /** The watched mailboxes: connection state (mailbox_health states) and backlog. */
-  mailboxes(): readonly { readonly name: string; readonly state: string | null; readonly backlog: number }[];
   /** Whether sending is paused (transport broken). */
   outboxPaused(): boolean;
 }
@@ -45,6 +45,7 @@ export class Metrics implements Telemetry {
   readonly #mailboxUp: Gauge<'mailbox'>;
   readonly #mailboxState: Gauge<'mailbox' | 'state'>;
   readonly #mailboxBacklog: Gauge<'mailbox'>;
+  readonly #mailboxLastSuccess: Gauge<'mailbox'>;
   readonly #openCases: Gauge<'status' | 'priority'>;
   readonly #slaBreachedOpen: Gauge<'target'>;
   readonly #slaBreaches: Gauge;
@@ -86,6 +87,7 @@ export class Metrics implements Telemetry {
     this.#mailboxUp = new Gauge({ name: 'casegate_mailbox_up', help: '1 when the IMAP mailbox is connected and working (idling, polling, processing)', labelNames: ['mailbox'], registers });
     this.#mailboxState = new Gauge({ name: 'casegate_mailbox_state', help: 'IMAP mailbox connection state (1 for the current state)', labelNames: ['mailbox', 'state'], registers });
     this.#mailboxBacklog = new Gauge({ name: 'casegate_mailbox_backlog', help: 'Unprocessed messages seen in the IMAP folder at the last check', labelNames: ['mailbox'], registers });
+    this.#mailboxLastSuccess = new Gauge({ name: 'casegate_mailbox_last_success_timestamp_seconds', help: 'When the IMAP mailbox last completed a check (login, folder, search; with IDLE a safety check every pollSeconds), Unix time', labelNames: ['mailbox'], registers });
     this.#openCases = new Gauge({ name: 'casegate_open_cases', help: 'Cases not closed, by status and priority', labelNames: ['status', 'priority'], registers });
     this.#slaBreachedOpen = new Gauge({ name: 'casegate_sla_breached_open_cases', help: 'Open cases past an SLA target (first_response, resolution)', labelNames: ['target'], registers });
     this.#slaBreaches = new Gauge({ name: 'casegate_sla_breaches_recorded', help: 'SLA breaches recorded in the database so far (sla.breach events)', registers });
@@ -132,13 +134,17 @@ export class Metrics implements Telemetry {
     this.#outboxFailed.set(depth.failed);
     this.#outboxOldest.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (now.getTime() - new Date(depth.oldestQueuedAt).getTime()) / 1000));
     this.#outboxPaused.set(live.outboxPaused() ? 1 : 0);
+    const facts = await gatherHealthFacts(ctx);
     this.#mailboxUp.reset();
     this.#mailboxState.reset();
     this.#mailboxBacklog.reset();
-    for (const m of live.mailboxes()) {
-      this.#mailboxUp.set({ mailbox: m.name }, m.state === 'idling' || m.state === 'polling' || m.state === 'processing' ? 1 : 0);
-      for (const s of MAILBOX_STATES) this.#mailboxState.set({ mailbox: m.name, state: s }, m.state === s ? 1 : 0);
-      this.#mailboxBacklog.set({ mailbox: m.name }, m.backlog);
+    this.#mailboxLastSuccess.reset();
+    for (const { name, row } of facts.mailboxes) {
+      const state = row?.state ?? null;
+      this.#mailboxUp.set({ mailbox: name }, state === 'idling' || state === 'polling' || state === 'processing' ? 1 : 0);
+      for (const s of MAILBOX_STATES) this.#mailboxState.set({ mailbox: name, state: s }, state === s ? 1 : 0);
+      this.#mailboxBacklog.set({ mailbox: name }, row?.backlog ?? 0);
+      if (row?.last_success_at != null) this.#mailboxLastSuccess.set({ mailbox: name }, new Date(row.last_success_at).getTime() / 1000);
     }
     this.#openCases.reset();
     for (const c of await openCaseCounts(ctx.db)) this.#openCases.set({ status: c.status, priority: c.priority }, c.n);
@@ -147,7 +153,7 @@ export class Metrics implements Telemetry {
     this.#slaBreachedOpen.set({ target: 'resolution' }, breaches.resolution);
     this.#slaBreaches.set(await slaBreachEvents(ctx.db));
     this.#quarantine.set(await quarantineWaiting(ctx.db));
-    const health = await healthOf(ctx);
+    const health = assessHealth(ctx.config, facts, ctx.clock.now());
     this.#healthy.set(health.healthy ? 1 : 0);
     this.#healthCheck.reset();
     for (const c of health.checks) this.#healthCheck.set({ check: c.name }, c.ok ? 1 : 0);

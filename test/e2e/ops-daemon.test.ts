@@ -193,6 +193,7 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     expect(m.value('casegate_mailbox_up', { mailbox: 'support' })).toBe(1);
     expect(m.value('casegate_mailbox_state', { mailbox: 'sales', state: 'idling' })).toBe(1);
     expect(m.value('casegate_mailbox_state', { mailbox: 'sales', state: 'backing-off' })).toBe(0);
+    expect(Date.now() / 1000 - m.value('casegate_mailbox_last_success_timestamp_seconds', { mailbox: 'sales' })).toBeLessThan(60);
     expect(m.sum('casegate_open_cases')).toBe(3);
     expect(m.value('casegate_open_cases', { status: 'new', priority: 'normal' })).toBe(3);
     expect(m.value('casegate_sla_breached_open_cases', { target: 'first_response' })).toBe(0);

@@ -572,7 +572,7 @@ describe('the log of an idle daemon', () => {
     const capture = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
     const metrics = new Metrics('test');
     const web = await startWebServer({ ...env.ctx, log: capture });
-    const ops = await startOpsServer({ ...env.ctx, log: capture }, metrics, { mailboxes: () => [], outboxPaused: () => false });
+    const ops = await startOpsServer({ ...env.ctx, log: capture }, metrics, { outboxPaused: () => false });
     try {
       for (let i = 0; i < 5; i++) {
         expect((await fetch(`http://127.0.0.1:${web.port}/healthz`)).status).toBe(200);
