@@ -62,9 +62,10 @@ const WORKING = new Set(['idling', 'polling', 'processing']);
  * server (or a path that drops its packets) never fails the query, and /healthz and `casegate
  * status` waited with it. (The query itself is left to finish or fail on its own.)
  */
-const DATABASE_ANSWER_MS = 5_000;
+export const DATABASE_ANSWER_MS = 5_000;
 
-function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+/** `p`, or a rejection ("the database did not answer within …") after `ms`; `p` is left to settle on its own. */
+export function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`the database did not answer within ${ms / 1000} s`)), ms);

@@ -1,9 +1,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppContext } from '../context.js';
-import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
+import { openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
 import type { Telemetry } from '../telemetry.js';
-import { assessHealth, gatherHealthFacts } from './health.js';
+import { assessHealth, DATABASE_ANSWER_MS, gatherHealthFacts, withinMs, type HealthFacts } from './health.js';
 
 /**
  * /metrics (Prometheus text format, prom-client). The only importer of prom-client; the daemon
@@ -126,15 +126,43 @@ export class Metrics implements Telemetry {
     this.#jobSeconds.observe({ job: e.job }, e.seconds);
   }
 
-  /** The exposition: gauges refreshed from the database and the daemon's memory, then everything rendered. */
+  /**
+   * The exposition: gauges refreshed from the database and the daemon's memory, then everything
+   * rendered. A database that fails or does not answer (DATABASE_ANSWER_MS, as /healthz) never
+   * fails or holds up the scrape: it says casegate_healthy 0 with the `database` check failing,
+   * the gauges about stored state are NaN (unknown) or without series, and the process metrics
+   * are there — "casegate is down" and "its database is" look different to Prometheus.
+   */
   async render(ctx: AppContext, live: LiveState): Promise<string> {
     const now = ctx.clock.now();
-    const depth = await outboxDepth(ctx.db);
-    this.#outboxQueued.set(depth.queued);
-    this.#outboxFailed.set(depth.failed);
-    this.#outboxOldest.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (now.getTime() - new Date(depth.oldestQueuedAt).getTime()) / 1000));
     this.#outboxPaused.set(live.outboxPaused() ? 1 : 0);
+    let facts: HealthFacts;
+    try {
+      // The health check bounds its first query itself; this bounds the rest.
+      facts = await withinMs(this.#readStored(ctx, now), DATABASE_ANSWER_MS + 2_000);
+    } catch (err) {
+      facts = { databaseError: err instanceof Error ? err.message : String(err), mailboxes: [], transport: null, outbox: null };
+    }
+    if (facts.databaseError !== null) this.#storedUnknown();
+    const health = assessHealth(ctx.config, facts, now);
+    this.#healthy.set(health.healthy ? 1 : 0);
+    this.#healthCheck.reset();
+    for (const c of health.checks) this.#healthCheck.set({ check: c.name }, c.ok ? 1 : 0);
+    // prom-client 15 writes NaN as "Nan"; the text format's spelling is "NaN" (Prometheus reads
+    // either, stricter parsers only the latter). Also nodejs_eventloop_lag_* between close scrapes.
+    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
+  }
+
+  /** The health facts, and the gauges read from the database (none when it does not answer). */
+  async #readStored(ctx: AppContext, now: Date): Promise<HealthFacts> {
     const facts = await gatherHealthFacts(ctx);
+    if (facts.databaseError !== null) return facts;
+    const depth = facts.outbox;
+    if (depth !== null) {
+      this.#outboxQueued.set(depth.queued);
+      this.#outboxFailed.set(depth.failed);
+      this.#outboxOldest.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (now.getTime() - new Date(depth.oldestQueuedAt).getTime()) / 1000));
+    }
     this.#mailboxUp.reset();
     this.#mailboxState.reset();
     this.#mailboxBacklog.reset();
@@ -146,18 +174,21 @@ export class Metrics implements Telemetry {
       this.#mailboxBacklog.set({ mailbox: name }, row?.backlog ?? 0);
       if (row?.last_success_at != null) this.#mailboxLastSuccess.set({ mailbox: name }, new Date(row.last_success_at).getTime() / 1000);
     }
+    const cases = await openCaseCounts(ctx.db);
     this.#openCases.reset();
-    for (const c of await openCaseCounts(ctx.db)) this.#openCases.set({ status: c.status, priority: c.priority }, c.n);
+    for (const c of cases) this.#openCases.set({ status: c.status, priority: c.priority }, c.n);
     const breaches = await openSlaBreaches(ctx.db);
     this.#slaBreachedOpen.set({ target: 'first_response' }, breaches.firstResponse);
     this.#slaBreachedOpen.set({ target: 'resolution' }, breaches.resolution);
     this.#slaBreaches.set(await slaBreachEvents(ctx.db));
     this.#quarantine.set(await quarantineWaiting(ctx.db));
-    const health = assessHealth(ctx.config, facts, ctx.clock.now());
-    this.#healthy.set(health.healthy ? 1 : 0);
-    this.#healthCheck.reset();
-    for (const c of health.checks) this.#healthCheck.set({ check: c.name }, c.ok ? 1 : 0);
-    return this.registry.metrics();
+    return facts;
+  }
+
+  /** The database did not answer: what it holds is unknown (NaN; labelled gauges without series). */
+  #storedUnknown(): void {
+    for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxOldest, this.#slaBreaches, this.#quarantine]) g.set(Number.NaN);
+    for (const g of [this.#openCases, this.#slaBreachedOpen, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess]) g.reset();
   }
 
   get contentType(): string {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatherHealthFacts } from '../../src/ops/health.js';
+import { Metrics } from '../../src/ops/metrics.js';
+import { parseExposition } from '../helpers/prom-text.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { PG_TEST_DB, startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 
@@ -65,6 +67,36 @@ describe('the health check of the database', () => {
       signalServer('SIGCONT');
     }
   }, 30_000);
+
+  it('/metrics while the server does not answer: rendered within seconds, unhealthy with the database check failing, stored-state gauges NaN, the process metrics there', async () => {
+    // The scrape waited as long as the first query did (Prometheus gave up: up 0, no series at
+    // all), so "casegate is down" and "its database is" looked alike.
+    const metrics = new Metrics('test');
+    const live = { outboxPaused: () => false };
+    const before = parseExposition(await metrics.render(env.ctx, live));
+    expect(before.value('casegate_healthy')).toBe(1);
+    expect(before.value('casegate_outbox_queued')).toBe(0);
+    signalServer('SIGSTOP');
+    try {
+      const started = Date.now();
+      const text = await Promise.race([metrics.render(env.ctx, live), new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+      expect(text ?? 'no exposition within 15 s').toMatch(/casegate_healthy/);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      const m = parseExposition(text!);
+      expect(m.value('casegate_healthy')).toBe(0);
+      expect(m.value('casegate_health_check_ok', { check: 'database' })).toBe(0);
+      expect(m.value('casegate_outbox_queued')).toBeNaN();
+      expect(m.value('casegate_outbox_oldest_queued_age_seconds')).toBeNaN();
+      expect(m.value('casegate_quarantine_waiting')).toBeNaN();
+      expect(m.all('casegate_open_cases')).toHaveLength(0);
+      expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(0);
+    } finally {
+      signalServer('SIGCONT');
+    }
+    const again = parseExposition(await metrics.render(env.ctx, live));
+    expect(again.value('casegate_healthy')).toBe(1);
+    expect(again.value('casegate_outbox_queued')).toBe(0);
+  }, 40_000);
 
   it('says unhealthy when the server takes no writes (read-only, a standby)', async () => {
     await admin.query(`alter database ${PG_TEST_DB} set default_transaction_read_only = on`);
