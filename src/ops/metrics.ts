@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppContext } from '../context.js';
-import { openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
+import { lastStoredAt, openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
 import type { Telemetry } from '../telemetry.js';
 import { assessHealth, DATABASE_ANSWER_MS, gatherHealthFacts, withinMs, type HealthFacts } from './health.js';
@@ -50,6 +50,7 @@ export class Metrics implements Telemetry {
   readonly #slaBreachedOpen: Gauge<'target'>;
   readonly #slaBreaches: Gauge;
   readonly #quarantine: Gauge;
+  readonly #lastStored: Gauge;
   readonly #healthy: Gauge;
   readonly #healthCheck: Gauge<'check'>;
   readonly #reloadOk: Gauge;
@@ -92,6 +93,9 @@ export class Metrics implements Telemetry {
     this.#slaBreachedOpen = new Gauge({ name: 'casegate_sla_breached_open_cases', help: 'Open cases past an SLA target (first_response, resolution)', labelNames: ['target'], registers });
     this.#slaBreaches = new Gauge({ name: 'casegate_sla_breaches_recorded', help: 'SLA breaches recorded in the database so far (sla.breach events)', registers });
     this.#quarantine = new Gauge({ name: 'casegate_quarantine_waiting', help: 'Quarantined messages not retried yet', registers });
+    // The counters above are this daemon's; mail piped in by `casegate ingest` is stored by
+    // processes of its own. This one sees every channel: "no mail for hours" whatever the path.
+    this.#lastStored = new Gauge({ name: 'casegate_last_stored_message_timestamp_seconds', help: 'When the newest stored message arrived, any channel (`casegate ingest` included), Unix time (0 before the first)', registers });
     this.#healthy = new Gauge({ name: 'casegate_healthy', help: '1 when /healthz answers 200', registers });
     this.#healthCheck = new Gauge({ name: 'casegate_health_check_ok', help: 'Each health check (1 ok, 0 failing)', labelNames: ['check'], registers });
     // A refused reload leaves the daemon running on the old configuration, with a file on disk it
@@ -182,12 +186,14 @@ export class Metrics implements Telemetry {
     this.#slaBreachedOpen.set({ target: 'resolution' }, breaches.resolution);
     this.#slaBreaches.set(await slaBreachEvents(ctx.db));
     this.#quarantine.set(await quarantineWaiting(ctx.db));
+    const last = await lastStoredAt(ctx.db);
+    this.#lastStored.set(last === null ? 0 : new Date(last).getTime() / 1000);
     return facts;
   }
 
   /** The database did not answer: what it holds is unknown (NaN; labelled gauges without series). */
   #storedUnknown(): void {
-    for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxOldest, this.#slaBreaches, this.#quarantine]) g.set(Number.NaN);
+    for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxOldest, this.#slaBreaches, this.#quarantine, this.#lastStored]) g.set(Number.NaN);
     for (const g of [this.#openCases, this.#slaBreachedOpen, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess]) g.reset();
   }
 

@@ -360,4 +360,23 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     expect(env.daemon.child.exitCode).toBeNull();
     expect((await healthz()).status).toBe(200);
   }, 60_000);
+
+  it('mail piped in by `casegate ingest` (another process): not in the daemon\'s counters, but in the time of the last stored message', async () => {
+    // Postfix's pipe runs `casegate ingest` per message: the daemon's in-memory counters never
+    // see it, and nothing told an SRE that mail stopped coming in that way.
+    const before = await scrape();
+    const counted = before.sum('casegate_messages_total');
+    const last = before.value('casegate_last_stored_message_timestamp_seconds');
+    expect(Date.now() / 1000 - last).toBeLessThan(120);
+    await new Promise((r) => setTimeout(r, 1100));
+    const file = join(env.dir, 'piped.eml');
+    writeFileSync(file, mail('Ina <ina@customer.example>', 'support@example.com', 'Piped', 'ops-10@customer.example'));
+    const r = await runCliInProcess(['--config', env.configFile, 'ingest', file], { cwd: env.dir, env: { HOME: env.dir } });
+    expect(r.code, describeResult(r)).toBe(0);
+    const after = await scrape();
+    expect(after.sum('casegate_messages_total')).toBe(counted);
+    expect(after.value('casegate_last_stored_message_timestamp_seconds')).toBeGreaterThan(last);
+    expect(Date.now() / 1000 - after.value('casegate_last_stored_message_timestamp_seconds')).toBeLessThan(10);
+    expect(after.types.get('casegate_last_stored_message_timestamp_seconds')).toBe('gauge');
+  }, 30_000);
 });

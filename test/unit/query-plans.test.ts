@@ -21,7 +21,7 @@ import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js'
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
 import { listQuarantine, primaryReceipt, receiptById, webRepliesSince } from '../../src/db/repos/receipts.js';
-import { openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
+import { lastStoredAt, openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import { newestHits } from '../../src/db/repos/search.js';
 import { parseSearchText } from '../../src/cases/search-text.js';
@@ -122,6 +122,7 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'metrics: open SLA breaches', run: (db) => openSlaBreaches(db) },
   { name: 'metrics: SLA breaches recorded', run: (db) => slaBreachEvents(db) },
   { name: 'metrics: quarantine waiting', run: (db) => quarantineWaiting(db) },
+  { name: 'metrics: last stored message', run: (db) => lastStoredAt(db) },
 ];
 
 interface Ids {

@@ -108,6 +108,16 @@ export async function slaBreachEvents(db: Q): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
+/**
+ * When the newest stored message arrived, whatever its channel (the daemon's listener and IMAP,
+ * and `casegate ingest` processes the daemon never hears of); null before the first. One step
+ * down the index receipts_outcome (outcome, received_at).
+ */
+export async function lastStoredAt(db: Q): Promise<string | null> {
+  const row = await db.selectFrom('receipts').select('received_at').where('outcome', '=', 'stored').orderBy('received_at', 'desc').limit(1).executeTakeFirst();
+  return row?.received_at ?? null;
+}
+
 /** Quarantined messages nobody has retried yet (index receipts_outcome). */
 export async function quarantineWaiting(db: Q): Promise<number> {
   const row = await db.selectFrom('receipts').select((eb) => eb.fn.countAll<number>().as('n')).where('outcome', '=', 'quarantined').where('retried_as', 'is', null).executeTakeFirst();
