@@ -198,7 +198,9 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     scope.ended = true;
   }
   const p = msg.notes.parsed;
-  ctx.log[diskFull !== null ? 'error' : 'info'](
+  // A retry is not the normal course (the sender keeps the message: a locked or unreachable
+  // database, a stage that timed out): warn, so a warn-level log alert sees it; a full disk, error.
+  ctx.log[diskFull !== null ? 'error' : outcome.kind === 'retry' ? 'warn' : 'info'](
     {
       ...(diskFull !== null ? { diskFull } : {}),
       ...where,

@@ -6,7 +6,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest, openDatabase, type Db } from '../../src/db/database.js';
 import { addEvent } from '../../src/db/repos/events.js';
-import { CliSandbox, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { CliSandbox, jsonLines, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 
@@ -242,6 +242,14 @@ describe('the daemon while another process holds the database lock', () => {
       expect(during).toBe(451);
       // It waited busyTimeoutMs for the lock before answering (not ~19 ms).
       expect(answeredAfter).toBeGreaterThanOrEqual(900);
+      // The decision's line says so at warn level: a message turned away for a retry is not the
+      // normal course (it was info, like a stored one, and invisible to a warn-level log alert).
+      const retriedLines = () => jsonLines(proc.stdout()).filter((l) => l['msg'] === 'message retry');
+      for (let i = 0; i < 100 && retriedLines().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const retried = retriedLines();
+      expect(retried).toHaveLength(1);
+      expect(retried[0]).toMatchObject({ level: 'warn', outcome: 'retry' });
+      expect(String(retried[0]!['reason'])).toMatch(/SQLITE_BUSY/);
       const probe = await openSmtpSession(port);
       expect((await probe.command('EHLO probe.example')).ms).toBeLessThan(1_000);
       probe.close();
