@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppContext } from '../context.js';
+import { jobRuns } from '../db/repos/jobs.js';
 import { lastStoredAt, openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
 import type { Telemetry } from '../telemetry.js';
@@ -38,6 +39,8 @@ export class Metrics implements Telemetry {
   readonly #jobRuns: Counter<'job'>;
   readonly #jobFailures: Counter<'job'>;
   readonly #jobSeconds: Histogram<'job'>;
+  readonly #jobLastFinished: Gauge<'job'>;
+  readonly #jobLastFailed: Gauge<'job'>;
   readonly #outboxQueued: Gauge;
   readonly #outboxFailed: Gauge;
   readonly #outboxOldest: Gauge;
@@ -81,6 +84,10 @@ export class Metrics implements Telemetry {
     this.#jobRuns = new Counter({ name: 'casegate_job_runs_total', help: 'Runs of scheduled jobs', labelNames: ['job'], registers });
     this.#jobFailures = new Counter({ name: 'casegate_job_failures_total', help: 'Runs of scheduled jobs that failed', labelNames: ['job'], registers });
     this.#jobSeconds = new Histogram({ name: 'casegate_job_duration_seconds', help: 'Duration of job runs', labelNames: ['job'], buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120, 600], registers });
+    // What job_runs records (the last run of each job on any daemon, kept across restarts): the
+    // counters above are this daemon's since its start.
+    this.#jobLastFinished = new Gauge({ name: 'casegate_job_last_finished_timestamp_seconds', help: 'When the last run of the job finished (on any daemon), Unix time', labelNames: ['job'], registers });
+    this.#jobLastFailed = new Gauge({ name: 'casegate_job_last_run_failed', help: '1 when the last finished run of the job failed', labelNames: ['job'], registers });
     this.#outboxQueued = new Gauge({ name: 'casegate_outbox_queued', help: 'Emails waiting to be sent (outbox depth)', registers });
     this.#outboxFailed = new Gauge({ name: 'casegate_outbox_failed', help: 'Emails that failed for good and wait for an admin', registers });
     this.#outboxOldest = new Gauge({ name: 'casegate_outbox_oldest_queued_age_seconds', help: 'Age of the email waiting longest (0 when none)', registers });
@@ -186,6 +193,14 @@ export class Metrics implements Telemetry {
     this.#slaBreachedOpen.set({ target: 'resolution' }, breaches.resolution);
     this.#slaBreaches.set(await slaBreachEvents(ctx.db));
     this.#quarantine.set(await quarantineWaiting(ctx.db));
+    const runs = await jobRuns(ctx.db);
+    this.#jobLastFinished.reset();
+    this.#jobLastFailed.reset();
+    for (const r of runs) {
+      if (r.last_finished_at === null) continue;
+      this.#jobLastFinished.set({ job: r.job }, new Date(r.last_finished_at).getTime() / 1000);
+      this.#jobLastFailed.set({ job: r.job }, r.last_error !== null ? 1 : 0);
+    }
     const last = await lastStoredAt(ctx.db);
     this.#lastStored.set(last === null ? 0 : new Date(last).getTime() / 1000);
     return facts;
@@ -194,7 +209,7 @@ export class Metrics implements Telemetry {
   /** The database did not answer: what it holds is unknown (NaN; labelled gauges without series). */
   #storedUnknown(): void {
     for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxOldest, this.#slaBreaches, this.#quarantine, this.#lastStored]) g.set(Number.NaN);
-    for (const g of [this.#openCases, this.#slaBreachedOpen, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess]) g.reset();
+    for (const g of [this.#openCases, this.#slaBreachedOpen, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess, this.#jobLastFinished, this.#jobLastFailed]) g.reset();
   }
 
   get contentType(): string {
