@@ -254,6 +254,11 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
       return h.status === 503 && h.body.checks.filter((c) => c.name.startsWith('mailbox:') && !c.ok).length === 2 ? h : undefined;
     });
     expect(down.body.status).toBe('unhealthy');
+    // A liveness probe must not restart a daemon whose mailbox server is away (a restart heals
+    // nothing there, and drops every session): /livez answers as long as the process does.
+    const live = await fetch(`http://127.0.0.1:${env.opsPort}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: 'alive' });
     const support = down.body.checks.find((c) => c.name === 'mailbox:support')!;
     expect(support.detail).toMatch(/^(backing-off|connecting)/);
     const m = await scrape();
