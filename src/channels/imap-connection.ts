@@ -28,7 +28,11 @@ export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'x
     const out = await new Promise<string>((resolve, reject) => {
       execFile('/bin/sh', ['-c', auth.tokenCommand!], { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, env: commandEnv(auth.passEnv ?? [], {}, env) }, (err, stdout, stderr) => {
         if (err) {
-          const why = String(stderr).trim().split('\n')[0]?.slice(0, 200) || err.message.split('\n')[0];
+          // Its stderr, else how it ended — never Node's message, which quotes the command line
+          // (with whatever secret the configuration put there).
+          const e = err as { code?: unknown; killed?: boolean; signal?: string | null };
+          const how = e.killed === true ? `killed after ${TOKEN_COMMAND_TIMEOUT_MS / 1000} s` : typeof e.code === 'number' ? `exit code ${e.code}` : e.signal ? `killed by ${e.signal}` : typeof e.code === 'string' ? e.code : 'failed';
+          const why = String(stderr).trim().split('\n')[0]?.slice(0, 200) || how;
           reject(new CredentialsError(`tokenCommand failed: ${why}`));
           return;
         }

@@ -72,6 +72,12 @@ describe('XOAUTH2 access token', () => {
     await expect(failing).rejects.toBeInstanceOf(CredentialsError);
     await expect(failing).rejects.toThrow(/tokenCommand failed: no refresh token/);
     await expect(accessToken({ method: 'xoauth2', user: 'u', tokenCommand: 'true' })).rejects.toThrow(/printed no token/);
+    // Silent on stderr: the exit code, never the command line (Node's "Command failed: /bin/sh -c
+    // …" — a secret in it, e.g. a ${VAR} the configuration expanded, went to the log, to
+    // `casegate status` and into the alert).
+    const silent = accessToken({ method: 'xoauth2', user: 'u', tokenCommand: 'exit 4 # client_secret=s3cr3t-value' });
+    await expect(silent).rejects.toThrow(/^tokenCommand failed: exit code 4$/);
+    await expect(silent).rejects.not.toThrow(/s3cr3t/);
     expect(isAuthFailure(new CredentialsError('x'))).toBe(true);
   });
 
