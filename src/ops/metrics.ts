@@ -43,6 +43,7 @@ export class Metrics implements Telemetry {
   readonly #jobLastFailed: Gauge<'job'>;
   readonly #outboxQueued: Gauge;
   readonly #outboxFailed: Gauge;
+  readonly #outboxHeld: Gauge;
   readonly #outboxOldest: Gauge;
   readonly #outboxPaused: Gauge;
   readonly #mailboxUp: Gauge<'mailbox'>;
@@ -90,6 +91,7 @@ export class Metrics implements Telemetry {
     this.#jobLastFailed = new Gauge({ name: 'casegate_job_last_run_failed', help: '1 when the last finished run of the job failed', labelNames: ['job'], registers });
     this.#outboxQueued = new Gauge({ name: 'casegate_outbox_queued', help: 'Emails waiting to be sent (outbox depth)', registers });
     this.#outboxFailed = new Gauge({ name: 'casegate_outbox_failed', help: 'Emails that failed for good and wait for an admin', registers });
+    this.#outboxHeld = new Gauge({ name: 'casegate_outbox_held', help: 'Queued emails held because the relay refuses their sender at MAIL FROM (check sender:<address>); counted in casegate_outbox_queued too', registers });
     this.#outboxOldest = new Gauge({ name: 'casegate_outbox_oldest_queued_age_seconds', help: 'Age of the email waiting longest (0 when none)', registers });
     this.#outboxPaused = new Gauge({ name: 'casegate_outbox_paused', help: '1 while sending is paused because the transport is broken', registers });
     this.#mailboxUp = new Gauge({ name: 'casegate_mailbox_up', help: '1 when the IMAP mailbox is connected and working (idling, polling, processing)', labelNames: ['mailbox'], registers });
@@ -172,6 +174,7 @@ export class Metrics implements Telemetry {
     if (depth !== null) {
       this.#outboxQueued.set(depth.queued);
       this.#outboxFailed.set(depth.failed);
+      this.#outboxHeld.set(depth.held);
       this.#outboxOldest.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (now.getTime() - new Date(depth.oldestQueuedAt).getTime()) / 1000));
     }
     this.#mailboxUp.reset();
@@ -208,7 +211,7 @@ export class Metrics implements Telemetry {
 
   /** The database did not answer: what it holds is unknown (NaN; labelled gauges without series). */
   #storedUnknown(): void {
-    for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxOldest, this.#slaBreaches, this.#quarantine, this.#lastStored]) g.set(Number.NaN);
+    for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxHeld, this.#outboxOldest, this.#slaBreaches, this.#quarantine, this.#lastStored]) g.set(Number.NaN);
     for (const g of [this.#openCases, this.#slaBreachedOpen, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess, this.#jobLastFinished, this.#jobLastFailed]) g.reset();
   }
 

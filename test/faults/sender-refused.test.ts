@@ -4,6 +4,8 @@ import { classifySendError } from '../../src/mail-out/send-errors.js';
 import { MimeThread } from '../../src/mime/mime-thread.js';
 import { compiledMimeWorker } from '../helpers/mime-worker.js';
 import { createTransport } from '../../src/mail-out/transport.js';
+import { Metrics } from '../../src/ops/metrics.js';
+import { parseExposition } from '../helpers/prom-text.js';
 import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
 import { listOutboxRows, retryOutbox } from '../../src/mail-out/outbox-admin.js';
 import { formatOutboxList } from '../../src/views.js';
@@ -79,6 +81,11 @@ it('one mailbox\'s sender refused at MAIL FROM: its emails held (not failed), th
   const later = assessHealth(env.ctx.config, await gatherHealthFacts(env.ctx), new Date(env.ctx.clock.now().getTime() + 3_600_000));
   expect(later.checks.find((c) => c.name === 'outbox')).toMatchObject({ ok: true, detail: '2 queued, 0 failed (2 held: their sender is refused by the relay, see the sender: check)' });
   expect(worker!.paused).toBe(false);
+  // Prometheus tells held from stuck too (the oldest queued age counts the held ones).
+  const m = parseExposition(await new Metrics('test').render(env.ctx, { outboxPaused: () => false }));
+  expect(m.value('casegate_outbox_queued')).toBe(2);
+  expect(m.value('casegate_outbox_held')).toBe(2);
+  expect(m.value('casegate_health_check_ok', { check: 'sender:billing@example.com' })).toBe(0);
   // An admin who tries `casegate outbox retry` on one is told why it waits, not that it is due.
   const annRow = await env.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'confirmation').where('to_address', '=', 'ann@customer.example').executeTakeFirstOrThrow();
   expect(await retryOutbox(env.ctx, [annRow.id], 'cli')).toEqual([
