@@ -6,8 +6,11 @@ import type { SendErrorClass } from './mail-out/send-errors.js';
  * importer of prom-client); one-shot commands keep the no-op one and never load prom-client.
  */
 export interface Telemetry {
-  /** A message reached its outcome (stored, ignored, quarantined, retry, refused); seconds from arrival to commit. */
-  messageOutcome(e: { readonly mailbox: string; readonly channel: string; readonly outcome: string; readonly seconds: number }): void;
+  /**
+   * A message reached its outcome (stored, ignored, quarantined, retry, refused); seconds from
+   * arrival to commit; `automated`: the kind of automated mail it is (bounce, auto-reply, …), if any.
+   */
+  messageOutcome(e: { readonly mailbox: string; readonly channel: string; readonly outcome: string; readonly seconds: number; readonly automated?: string | null }): void;
   /** The relay accepted an email; seconds from the commit that queued it to the relay's acceptance. */
   emailSent(e: { readonly kind: string; readonly seconds: number }): void;
   /** A send attempt failed (send-errors.ts classes). */

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AppContext } from '../context.js';
 import { jobRuns } from '../db/repos/jobs.js';
 import { lastStoredAt, openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
+import type { AutomatedKind } from '../mail-in/automated.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
 import type { Telemetry } from '../telemetry.js';
 import { assessHealth, DATABASE_ANSWER_MS, gatherHealthFacts, withinMs, type HealthFacts } from './health.js';
@@ -27,11 +28,13 @@ export interface LiveState {
 }
 
 const MAILBOX_STATES = ['connecting', 'processing', 'idling', 'polling', 'backing-off', 'auth-failed', 'stopped'] as const;
+const AUTOMATED_KINDS: readonly AutomatedKind[] = ['bounce', 'auto-reply', 'auto-generated', 'bulk', 'feedback-report'];
 const SEND_CLASSES: readonly SendErrorClass[] = ['auth', 'tls', 'connection', 'sender', 'recipient', 'message', 'unknown'];
 
 export class Metrics implements Telemetry {
   readonly registry = new Registry();
   readonly #messages: Counter<'mailbox' | 'channel' | 'outcome'>;
+  readonly #automated: Counter<'kind'>;
   readonly #commitSeconds: Histogram<'channel'>;
   readonly #relaySeconds: Histogram<'kind'>;
   readonly #sent: Counter<'kind'>;
@@ -65,6 +68,9 @@ export class Metrics implements Telemetry {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'casegate_build_info', help: 'casegate version (always 1)', labelNames: ['version'], registers }).set({ version }, 1);
     this.#messages = new Counter({ name: 'casegate_messages_total', help: 'Inbound messages by mailbox, channel and outcome (stored, ignored, quarantined, retry, refused)', labelNames: ['mailbox', 'channel', 'outcome'], registers });
+    // Bounces apart from newsletters and auto-replies: a rise in bounces is our mail being refused.
+    this.#automated = new Counter({ name: 'casegate_automated_messages_total', help: 'Inbound automated mail by kind (bounce, auto-reply, auto-generated, bulk, feedback-report), whatever its outcome (refused and retried messages not counted)', labelNames: ['kind'], registers });
+    for (const k of AUTOMATED_KINDS) this.#automated.inc({ kind: k }, 0);
     this.#commitSeconds = new Histogram({
       name: 'casegate_message_commit_seconds',
       help: 'Arrival of a message (SMTP DATA, IMAP fetch, pipe) to the commit of its outcome',
@@ -113,8 +119,9 @@ export class Metrics implements Telemetry {
     this.#reloadOkAt = new Gauge({ name: 'casegate_config_last_reload_success_timestamp_seconds', help: 'When the configuration in force was loaded (start or the last successful reload), Unix time', registers });
   }
 
-  messageOutcome(e: { mailbox: string; channel: string; outcome: string; seconds: number }): void {
+  messageOutcome(e: { mailbox: string; channel: string; outcome: string; seconds: number; automated?: string | null }): void {
     this.#messages.inc({ mailbox: e.mailbox, channel: e.channel, outcome: e.outcome });
+    if (e.automated != null) this.#automated.inc({ kind: e.automated });
     if (e.outcome !== 'retry' && e.outcome !== 'refused') this.#commitSeconds.observe({ channel: e.channel }, e.seconds);
   }
 

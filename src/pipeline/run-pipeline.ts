@@ -229,7 +229,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       outcome = { kind: 'retry', reason: `sync: ${describe(err)}` };
     }
   }
-  ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: outcome.kind, seconds: (performance.now() - arrivedMs) / 1000 });
+  ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: outcome.kind, seconds: (performance.now() - arrivedMs) / 1000, automated: outcome.kind === 'retry' ? null : (msg.notes.automated?.kind ?? null) });
   return outcome;
 }
 
