@@ -15,6 +15,8 @@ export interface Telemetry {
   emailSent(e: { readonly kind: string; readonly seconds: number }): void;
   /** A send attempt failed (send-errors.ts classes). */
   sendFailure(errorClass: SendErrorClass): void;
+  /** The web or ops server answered a request: the route's name ("none" when no route matched), never its path. */
+  webRequest(e: { readonly server: string; readonly route: string; readonly status: number }): void;
   /** A scheduled job ran (ok = finished without throwing). */
   jobRun(e: { readonly job: string; readonly ok: boolean; readonly seconds: number }): void;
 }
@@ -24,4 +26,5 @@ export const noTelemetry: Telemetry = {
   emailSent: () => undefined,
   sendFailure: () => undefined,
   jobRun: () => undefined,
+  webRequest: () => undefined,
 };

@@ -40,6 +40,7 @@ export class Metrics implements Telemetry {
   readonly #sent: Counter<'kind'>;
   readonly #sendFailures: Counter<'class'>;
   readonly #jobRuns: Counter<'job'>;
+  readonly #httpRequests: Counter<'server' | 'route' | 'status'>;
   readonly #jobFailures: Counter<'job'>;
   readonly #jobSeconds: Histogram<'job'>;
   readonly #jobLastFinished: Gauge<'job'>;
@@ -88,6 +89,7 @@ export class Metrics implements Telemetry {
     this.#sent = new Counter({ name: 'casegate_emails_sent_total', help: 'Emails accepted by the relay, by template kind', labelNames: ['kind'], registers });
     this.#sendFailures = new Counter({ name: 'casegate_send_failures_total', help: 'Failed send attempts by error class (auth, tls, connection, sender, recipient, message, unknown)', labelNames: ['class'], registers });
     for (const c of SEND_CLASSES) this.#sendFailures.inc({ class: c }, 0);
+    this.#httpRequests = new Counter({ name: 'casegate_http_requests_total', help: 'Requests answered by the web server (customer pages) and the ops listener, by route name and HTTP status', labelNames: ['server', 'route', 'status'], registers });
     this.#jobRuns = new Counter({ name: 'casegate_job_runs_total', help: 'Runs of scheduled jobs', labelNames: ['job'], registers });
     this.#jobFailures = new Counter({ name: 'casegate_job_failures_total', help: 'Runs of scheduled jobs that failed', labelNames: ['job'], registers });
     this.#jobSeconds = new Histogram({ name: 'casegate_job_duration_seconds', help: 'Duration of job runs', labelNames: ['job'], buckets: [0.01, 0.1, 0.5, 1, 5, 30, 120, 600], registers });
@@ -138,6 +140,10 @@ export class Metrics implements Telemetry {
   configReload(ok: boolean, at: Date): void {
     this.#reloadOk.set(ok ? 1 : 0);
     if (ok) this.#reloadOkAt.set(Math.floor(at.getTime() / 1000));
+  }
+
+  webRequest(e: { server: string; route: string; status: number }): void {
+    this.#httpRequests.inc({ server: e.server, route: e.route, status: String(e.status) });
   }
 
   jobRun(e: { job: string; ok: boolean; seconds: number }): void {

@@ -102,6 +102,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     const headers = { ...SECURITY_HEADERS, ...(response.headers ?? {}), ...(closing ? { Connection: 'close' } : {}) };
     res.writeHead(response.status, headers);
     res.end(req.method === 'HEAD' ? undefined : (response.body ?? ''));
+    ctx.telemetry.webRequest({ server: bind?.component ?? 'web', route: routeName, status: response.status });
     // Signed tokens stay out of the log.
     log[quiet && response.status === 200 ? 'debug' : 'info']({ method: req.method, route: routeName, path: loggedPath(url.pathname), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
   }

@@ -13,6 +13,7 @@ import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { replaceReloadableParts } from '../../src/context.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { startOpsServer } from '../../src/ops/ops-server.js';
+import { parseExposition } from '../helpers/prom-text.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { caseLinkFor } from '../../src/web/links.js';
 import { checkLinkToken } from '../../src/web/signed-link.js';
@@ -590,6 +591,33 @@ describe('the log of an idle daemon', () => {
         ['none', 404],
         ['healthz', 503],
       ]);
+    } finally {
+      await web.close();
+      await ops.close();
+    }
+  });
+});
+
+describe('web requests in /metrics', () => {
+  it('counted by server, route and status (a case page failing for every customer is a rate of 500s to alert on, not only log lines)', async () => {
+    const id = await newCase();
+    const path = await linkIn(id, 'confirmation');
+    const metrics = new Metrics('test');
+    const ctx = { ...env.ctx, telemetry: metrics };
+    const web = await startWebServer(ctx);
+    const ops = await startOpsServer(ctx, metrics, { outboxPaused: () => false });
+    try {
+      expect((await fetch(`http://127.0.0.1:${web.port}${path}`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${web.port}${path}`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${web.port}/nothing`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${ops.port}/healthz`)).status).toBe(200);
+      const m = parseExposition(await (await fetch(`http://127.0.0.1:${ops.port}/metrics`)).text());
+      expect(m.types.get('casegate_http_requests_total')).toBe('counter');
+      expect(m.value('casegate_http_requests_total', { server: 'web', route: 'case-page', status: '200' })).toBe(2);
+      expect(m.value('casegate_http_requests_total', { server: 'web', route: 'none', status: '404' })).toBe(1);
+      expect(m.value('casegate_http_requests_total', { server: 'ops', route: 'healthz', status: '200' })).toBe(1);
+      // No path, token or address as a label: the route's name only.
+      for (const s of m.all('casegate_http_requests_total')) expect(Object.keys(s.labels).sort()).toEqual(['route', 'server', 'status']);
     } finally {
       await web.close();
       await ops.close();
