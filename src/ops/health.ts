@@ -11,7 +11,8 @@ import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './d
  *
  *  - the file system of the data directory has free space (ops.minFreeDiskMB; a full one means
  *    every new message ends in `retry`);
- *  - the database answers within 5 s, and takes writes (PostgreSQL: not a standby, not read-only);
+ *  - the database answers within 5 s, and takes writes (PostgreSQL: not a standby, not read-only;
+ *    SQLite: no other process holds the write lock longer than database.busyTimeoutMs);
  *  - every mailbox with an `imap` config is connected and up to date or working through its
  *    backlog (idling, polling, processing) — connecting, backing off, a rejected login or a
  *    stopped watcher is not healthy;
@@ -64,6 +65,15 @@ const WORKING = new Set(['idling', 'polling', 'processing']);
  */
 export const DATABASE_ANSWER_MS = 5_000;
 
+/**
+ * How long the health check waits: DATABASE_ANSWER_MS, on SQLite at least a second past
+ * database.busyTimeoutMs, so that a write lock held by another process is reported as such (the
+ * check waits for it as a message does) rather than as a database that does not answer.
+ */
+export function databaseAnswerMs(config: Config): number {
+  return config.database.driver === 'sqlite' ? Math.max(DATABASE_ANSWER_MS, config.database.busyTimeoutMs + 1_000) : DATABASE_ANSWER_MS;
+}
+
 /** `p`, or a rejection ("the database did not answer within …") after `ms`; `p` is left to settle on its own. */
 export function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -78,7 +88,7 @@ export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
   const disk = await diskSpaceOf(ctx.paths);
   let refused: string | null;
   try {
-    refused = await withinMs(databaseAnswers(ctx.db), DATABASE_ANSWER_MS);
+    refused = await withinMs(databaseAnswers(ctx.db, ctx.config.database.busyTimeoutMs), databaseAnswerMs(ctx.config));
   } catch (err) {
     refused = err instanceof Error ? err.message : String(err);
   }

@@ -5,7 +5,7 @@ import { lastStoredAt, openCaseCounts, openSlaBreaches, quarantineWaiting, slaBr
 import type { AutomatedKind } from '../mail-in/automated.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
 import type { Telemetry } from '../telemetry.js';
-import { assessHealth, DATABASE_ANSWER_MS, gatherHealthFacts, withinMs, type HealthFacts } from './health.js';
+import { assessHealth, databaseAnswerMs, gatherHealthFacts, withinMs, type HealthFacts } from './health.js';
 
 /**
  * /metrics (Prometheus text format, prom-client). The only importer of prom-client; the daemon
@@ -154,7 +154,7 @@ export class Metrics implements Telemetry {
 
   /**
    * The exposition: gauges refreshed from the database and the daemon's memory, then everything
-   * rendered. A database that fails or does not answer (DATABASE_ANSWER_MS, as /healthz) never
+   * rendered. A database that fails or does not answer (databaseAnswerMs, as /healthz) never
    * fails or holds up the scrape: it says casegate_healthy 0 with the `database` check failing,
    * the gauges about stored state are NaN (unknown) or without series, and the process metrics
    * are there — "casegate is down" and "its database is" look different to Prometheus.
@@ -165,7 +165,7 @@ export class Metrics implements Telemetry {
     let facts: HealthFacts;
     try {
       // The health check bounds its first query itself; this bounds the rest.
-      facts = await withinMs(this.#readStored(ctx, now), DATABASE_ANSWER_MS + 2_000);
+      facts = await withinMs(this.#readStored(ctx, now), databaseAnswerMs(ctx.config) + 2_000);
     } catch (err) {
       facts = { databaseError: err instanceof Error ? err.message : String(err), mailboxes: [], transport: null, outbox: null };
     }

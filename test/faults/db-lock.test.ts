@@ -8,6 +8,8 @@ import { migrateToLatest, openDatabase, type Db } from '../../src/db/database.js
 import { addEvent } from '../../src/db/repos/events.js';
 import { CliSandbox, jsonLines, REPO_ROOT, spawnCli, type CliProcess } from '../helpers/cli.js';
 import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
+import { testEnv } from '../helpers/context.js';
+import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 
 
@@ -179,6 +181,30 @@ async function startDaemon(box: CliSandbox): Promise<{ proc: CliProcess; port: n
 function customer(port: number) {
   return nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, connectionTimeout: 60_000, socketTimeout: 60_000 });
 }
+
+describe('the health check while another process holds the write lock', () => {
+  it('says the database is locked (every message is turned away for a retry meanwhile), and answers again once it is free', async () => {
+    // Reads go on under another process's write lock (WAL), so `select 1` said "answers" and
+    // /healthz stayed 200 while every message got 451.
+    const env = await testEnv({ database: { busyTimeoutMs: 1_000 } });
+    try {
+      expect((await gatherHealthFacts(env.ctx)).databaseError).toBeNull();
+      const l = lock(env.resolved.paths.dbPath, 30_000);
+      await l.locked;
+      const started = Date.now();
+      const facts = await gatherHealthFacts(env.ctx);
+      expect(facts.databaseError).toMatch(/^the database is locked by another process \(no write within 1 s, database\.busyTimeoutMs\): new messages are kept for a retry/);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const health = assessHealth(env.ctx.config, facts, env.ctx.clock.now());
+      expect(health.healthy).toBe(false);
+      l.release();
+      await l.released;
+      expect((await gatherHealthFacts(env.ctx)).databaseError).toBeNull();
+    } finally {
+      await env.close();
+    }
+  }, TIMEOUT_MS);
+});
 
 describe('the daemon while another process holds the database lock', () => {
   it('keeps answering EHLO/NOOP within a second, and commits mail sent during a lock shorter than busyTimeoutMs once it is released (no 451)', async () => {

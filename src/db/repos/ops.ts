@@ -127,11 +127,25 @@ export async function quarantineWaiting(db: Q): Promise<number> {
 /**
  * Whether the database answers, and takes writes: null when it does, else why not. PostgreSQL
  * answers a read on a standby (after a failover) or with default_transaction_read_only set, while
- * every message fails to commit there (25006).
+ * every message fails to commit there (25006); SQLite answers reads under another process's write
+ * lock.
  */
-export async function databaseAnswers(db: Q): Promise<string | null> {
+export async function databaseAnswers(db: Q, busyTimeoutMs = 5_000): Promise<string | null> {
   if (!isPostgres(db)) {
-    await sql`select 1`.execute(db);
+    // SQLite (WAL): reads go on while another process holds the write lock, and every message
+    // needs it. A transaction starts with BEGIN IMMEDIATE (sqlite-dialect.ts): it gets the lock,
+    // or waits for it as a message would (database.busyTimeoutMs) and fails as it would.
+    try {
+      await db.transaction().execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+      });
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) {
+        return `the database is locked by another process (no write within ${busyTimeoutMs / 1000} s, database.busyTimeoutMs): new messages are kept for a retry until it lets go`;
+      }
+      throw err;
+    }
     return null;
   }
   const r = await sql<{ ro: string; standby: boolean }>`select current_setting('transaction_read_only') as ro, pg_is_in_recovery() as standby`.execute(db);
