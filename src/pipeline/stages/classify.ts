@@ -1,4 +1,4 @@
-import { languageOf, wordCounts } from '../../cases/language.js';
+import { declaredLanguage, languageOf, wordCounts } from '../../cases/language.js';
 import { priorityScheme } from '../../cases/priority.js';
 import { compiledRules, firstMatchingRule } from '../../cases/rules.js';
 import { agentsOf, findAgent, queueSettings } from '../../cases/staff.js';
@@ -53,8 +53,7 @@ export const classifyStage: DecideStage = {
     if (request?.urgent != null && scheme.orderOf(scheme.urgentLevel) < scheme.orderOf(priority)) priority = scheme.urgentLevel;
 
     const languages = ctx.config.templates.languages;
-    const declared = parsed.contentLanguage?.split(/[,;]/)[0]?.trim().toLowerCase().split('-')[0] ?? null;
-    const detected = declared !== null && languages.includes(declared) ? declared : languageOf(msg.notes.textFacts?.words ?? wordCounts(`${parsed.subject}\n${visible.text}`), languages);
+    const detected = declaredLanguage(parsed.contentLanguage, languages) ?? languageOf(msg.notes.textFacts?.words ?? wordCounts(`${parsed.subject}\n${visible.text}`), languages);
     const language = detected ?? queueSettings(ctx.config, queue)?.language ?? ctx.config.cases.defaultLanguage;
     const kind = queueSettings(ctx.config, queue)?.feedback === true ? 'feedback' : 'case';
     const owner = set.owner !== undefined ? (findAgent(agentsOf(ctx.config, queue), set.owner)?.address ?? null) : null;
