@@ -206,3 +206,11 @@ export function declaredLanguage(contentLanguage: string | null, candidates: rea
   const primary = primaryOf(tag);
   return candidates.find((lang) => primaryOf(lang) === primary) ?? null;
 }
+
+/** Languages written right to left (their primary subtags): Arabic, Hebrew, Persian, Urdu, Yiddish, Pashto, Sindhi, Sorani, Dhivehi, Uyghur. */
+const RIGHT_TO_LEFT = new Set(['ar', 'he', 'iw', 'fa', 'ur', 'yi', 'ps', 'sd', 'ckb', 'dv', 'ug']);
+
+/** "rtl" for a language written right to left ("ar", "he-IL"), else "ltr": the dir of an email or page in it. */
+export function textDirection(language: string): 'rtl' | 'ltr' {
+  return RIGHT_TO_LEFT.has(language.toLowerCase().split(/[-_]/)[0] ?? '') ? 'rtl' : 'ltr';
+}

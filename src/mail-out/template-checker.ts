@@ -76,8 +76,11 @@ interface Walk {
   readonly body: { raw: boolean; escaped: boolean };
 }
 
-/** @-variables available everywhere: @language is the language of the templates being rendered. */
-const TOP_DATA: ReadonlyMap<string, Ty> = new Map([['language', T_STRING]]);
+/** @-variables available everywhere: @language is the language of the templates being rendered, @dir its direction ("ltr"/"rtl"). */
+const TOP_DATA: ReadonlyMap<string, Ty> = new Map([
+  ['language', T_STRING],
+  ['dir', T_STRING],
+]);
 /** Layouts also get @subject: the rendered subject line (for <title>). */
 const LAYOUT_DATA: ReadonlyMap<string, Ty> = new Map([...TOP_DATA, ['subject', T_STRING]]);
 

@@ -162,6 +162,7 @@ export function renderTemplateDocs(): string {
     '| Variable | Where | Meaning |',
     '| --- | --- | --- |',
     '| `{{@language}}` | everywhere | Language of the templates in use (`en`, `de`) |',
+    '| `{{@dir}}` | everywhere | Writing direction of that language: `rtl` for Arabic, Hebrew, Persian, Urdu …, else `ltr` (the layouts’ `<html dir>`) |',
     '| `{{@subject}}` | layouts | The finished subject line (for `<title>`) |',
     '| `{{{body}}}` | layouts | The rendered text or HTML body of the template |',
     '',

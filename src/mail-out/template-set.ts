@@ -41,6 +41,7 @@ import {
 } from './template-folder.js';
 import { hb, type Delegate } from './template-helpers.js';
 import { replyMarkerFor } from './reply-marker.js';
+import { textDirection } from '../cases/language.js';
 import { Memo } from '../memo.js';
 
 export interface RenderedEmail {
@@ -327,10 +328,12 @@ export function renderKind(ks: KindSet, partials: ChainSet['partials'], data: ob
 
 function renderParts(ks: KindSet, partials: ChainSet['partials'], data: object, language: string, zone?: string): RenderedParts {
   // The last argument is Handlebars' @-data: @language is the language of the chosen templates,
-  // @zone the time zone formatDate shows times in (when the target has one); layouts also get
-  // @subject, the finished subject line.
+  // @dir its writing direction ("rtl" for Arabic, Hebrew …, else "ltr"), @zone the time zone
+  // formatDate shows times in (when the target has one); layouts also get @subject, the finished
+  // subject line.
+  const dir = textDirection(language);
   const run = (fn: Delegate, context: object, part: Part, extra: object = {}): string =>
-    fn(context, { partials: partials[part], data: { language, ...(zone !== undefined ? { zone } : {}), ...extra } });
+    fn(context, { partials: partials[part], data: { language, dir, ...(zone !== undefined ? { zone } : {}), ...extra } });
   // The reply marker is written in the language of the chosen templates (visible-text cuts at any of them).
   if ('replyMarker' in data) data = { ...data, replyMarker: replyMarkerFor(language) };
   const subject = cleanSubject(run(ks.subject, data, 'subject'));

@@ -66,7 +66,8 @@
  * the template language), paragraphs text [style="…"] (html parts only: escaped text as <p>s
  * with <br> for line breaks; the one helper that returns markup, built from escaped text only).
  * Besides the declared data, templates can use @language: the language of the chosen templates
- * (the case's language if configured, else the default language); @zone is the target's time
+ * (the case's language if configured, else the default language); @dir its writing direction
+ * ("rtl" for Arabic, Hebrew …, else "ltr"); @zone is the target's time
  * zone (formatDate's default).
  *
  * Hot reload (watch: true): every folder is watched with a non-recursive fs.watch (the set of

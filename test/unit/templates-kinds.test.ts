@@ -157,9 +157,9 @@ describe('every shipped template renders in every shipped language', () => {
         const decl = templateDeclaration(name);
         if (decl.audience === 'web') {
           // Pages: the marker is inert (<template>), landmarks and a form or a heading follow.
-          expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)">/);
+          expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)" dir="ltr">/);
           expect(out.html).toContain(`<template>${replyMarkerFor(language)}</template>`);
-          expect(out.html).toMatch(/<main id="main"[\s\S]*<h1>[\s\S]*<\/main>/);
+          expect(out.html).toMatch(/<main id="main"[\s\S]*<h1[ >][\s\S]*<\/main>/);
           expect(out.html).toContain('role="contentinfo"');
           for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]|NaN/);
           for (const part of PARTS) expect(existsSync(join(SHIPPED, ...(language === 'de' ? ['de'] : []), `${name}.${part}.hbs`))).toBe(true);
@@ -167,7 +167,7 @@ describe('every shipped template renders in every shipped language', () => {
           return;
         }
         expect(visible(out.html).startsWith(replyMarkerFor(language))).toBe(true);
-        expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)">/);
+        expect(out.html).toMatch(/^<!DOCTYPE html>\n<html lang="(en|de)" dir="ltr">/);
         expect(out.html).toContain(`lang="${language}"`);
         for (const part of [out.subject, out.text, out.html]) expect(part).not.toMatch(/undefined|\[object Object\]|NaN/);
         expect(out.text).not.toMatch(/\n\s*\n\s*\n\s*\n/);
@@ -352,7 +352,7 @@ describe('check and hot reload with the new kinds', () => {
     const problems = checkTemplateDir(opts(dir));
     expect(problems).toEqual([
       { file: 'agent-reply.text.hbs', line: 3, message: 'Helper "paragraphs" is for HTML parts only (it returns HTML); in text parts print the value directly' },
-      { file: 'de/agent-reply.html.hbs', line: 1, message: 'Unknown data variable "@subject" (here: @root, @language)' },
+      { file: 'de/agent-reply.html.hbs', line: 1, message: 'Unknown data variable "@subject" (here: @root, @language, @dir)' },
     ]);
   });
 

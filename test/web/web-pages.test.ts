@@ -86,7 +86,7 @@ describe('the case page', () => {
     expect(html).toContain('We aim to reply by Monday 12:00 CST.');
     expect(html).toContain('Hello &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;<br>');
     expect(html).not.toContain('<script>');
-    expect(html).toMatch(/<label for="reply-text">Your message<\/label>\s*<textarea id="reply-text" name="text"/);
+    expect(html).toMatch(/<label for="reply-text">Your message<\/label>\s*<textarea id="reply-text" dir="auto" name="text"/);
     expect(html).toContain('<main id="main"');
     // The confirmation itself is an automatic notice, not part of the conversation.
     expect(html).not.toContain('We have received your request');
@@ -233,7 +233,7 @@ describe('the case page', () => {
     const html = await (await get(await linkIn(id, 'confirmation'))).text();
     expect(html).toContain('Kept reply.');
     expect(html).not.toContain('900 EUR');
-    expect(html).toContain('<strong>Example Support &lt;helpdesk@evil.example&gt;</strong>');
+    expect(html).toContain('<strong><span dir="auto">Example Support &lt;helpdesk@evil.example&gt;</span></strong>');
     await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'closed', { actor: 'cli:test', reason: 'done' }));
     const closed = await (await get(await linkIn(id, 'confirmation'))).text();
     expect(closed).toContain('<p>This case is closed. If you still need help');
@@ -263,7 +263,7 @@ describe('the case page', () => {
     expect(out).toMatchObject({ kind: 'stored', caseId: id });
     const html = await (await get(await linkIn(id, 'confirmation'))).text();
     expect(html).toMatch(/<strong>You<\/strong> <time[^>]*>[^<]*<\/time><\/header>\s*<p[^>]*>My printer is on fire\./);
-    expect(html).toMatch(/<strong>Jane Customer &lt;jane@customer\.example&gt;<\/strong> <time[^>]*>[^<]*<\/time> <em class="forged">\(sender check failed: this message may not be from this address\)<\/em><\/header>\s*<p[^>]*>Please send all invoices/);
+    expect(html).toMatch(/<strong><span dir="auto">Jane Customer &lt;jane@customer\.example&gt;<\/span><\/strong> <time[^>]*>[^<]*<\/time> <em class="forged">\(sender check failed: this message may not be from this address\)<\/em><\/header>\s*<p[^>]*>Please send all invoices/);
     const notices = (await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'agent-notification' || r.kind === 'assignment');
     const warned = notices.filter((r) => r.text.includes('WARNING: this message failed the sender check. It says it is from Jane Customer <jane@customer.example>'));
     expect(warned.map((r) => r.kind)).toEqual(['agent-notification']);
@@ -530,7 +530,7 @@ describe('the survey', () => {
     await createJobScheduler(env.ctx).run('survey', 'manual');
     const three = await linkIn(out.caseId, 'survey', /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+\/3)/);
     const html = await (await get(three)).text();
-    expect(html).toContain('<html lang="de">');
+    expect(html).toContain('<html lang="de" dir="ltr">');
     expect(html).toContain('Sie haben 3 von 5 gewählt. Klicken Sie auf „Speichern“, um uns Ihre Bewertung zu senden');
     expect(await surveyOfCase(env.ctx.db, out.caseId)).toBeUndefined();
   });
