@@ -13,10 +13,13 @@
  *    common mislabelling — instead of becoming replacement characters;
  *  - an encoded-word whose payload is not valid (base64 with foreign characters) is left as it
  *    was written: a clean fallback instead of garbage;
- *  - raw 8-bit text outside encoded-words is UTF-8 (RFC 6532) when valid, else Windows-1252.
+ *  - raw 8-bit text outside encoded-words is UTF-8 (RFC 6532) when valid, else Windows-1252;
+ *    raw 7-bit text with ISO-2022-JP's escape sequences (Japanese mailers that skip encoded-words)
+ *    is ISO-2022-JP.
  */
 import { TextDecoder } from 'node:util';
 import libmime from 'libmime';
+import { looksLikeIso2022Jp } from './text-charset.js';
 import { decodeWindows1252, isWindows1252 } from './windows-1252.js';
 
 /** charset ? encoding ? payload ?= ; the payload is taken leniently (raw 8-bit bytes allowed, no spaces or "?"). */
@@ -32,8 +35,14 @@ interface Piece {
   readonly raw: string;
 }
 
-/** `value` is a header value as a binary string (one character per byte, as mailparser's header lines are). */
-export function decodeHeaderWords(value: string): string {
+/**
+ * `value` is a header value as a binary string (one character per byte, as mailparser's header
+ * lines are). `rawCharset`: the charset the message declares for its text, if any — raw 8-bit
+ * header text that is not UTF-8 is read in it when its bytes are valid there (a Japanese, Chinese
+ * or Russian mailer writes the subject in the body's Shift_JIS, GBK or KOI8-R without
+ * encoded-words), else as Windows-1252.
+ */
+export function decodeHeaderWords(value: string, rawCharset?: string | null): string {
   if (/[^\u0000-\u00ff]/.test(value)) {
     // Already text (not one character per byte): only the encoded-words are left to decode.
     try {
@@ -60,20 +69,28 @@ export function decodeHeaderWords(value: string): string {
     pos = at + m[0].length;
   }
   if (pos < unfolded.length) pieces.push(textPiece(unfolded.slice(pos)));
-  return joinPieces(pieces);
+  return joinPieces(pieces, rawFallback(rawCharset));
+}
+
+/** A decoder for raw header bytes in the message's own charset; null for none, UTF-8 or a Latin-1 label (the default fallbacks). */
+function rawFallback(charset: string | null | undefined): Decode | null {
+  const c = (charset ?? '').trim().toLowerCase();
+  if (c === '' || c === 'utf-8' || c === 'utf8' || c === 'us-ascii') return null;
+  const decoder = textDecoderFor(c);
+  return decoder === decodeWindows1252 ? null : decoder;
 }
 
 function textPiece(text: string): Piece {
   return { kind: 'text', bytes: Buffer.from(text, 'latin1'), charset: 'utf-8', raw: text };
 }
 
-function joinPieces(pieces: readonly Piece[]): string {
+function joinPieces(pieces: readonly Piece[], fallback: Decode | null): string {
   let out = '';
   for (let i = 0; i < pieces.length; i += 1) {
     const piece = pieces[i];
     if (piece === undefined) continue;
     if (piece.kind === 'text') {
-      out += decodeBytes(piece.bytes);
+      out += decodeBytes(piece.bytes, fallback);
       continue;
     }
     // Adjacent words in one charset are decoded together.
@@ -151,8 +168,23 @@ function decodeWith(decoder: Decode, bytes: Buffer): string {
   }
 }
 
-/** UTF-8 when the bytes are valid UTF-8, else Windows-1252 (which maps every byte). */
-function decodeBytes(bytes: Buffer): string {
+const jisDecoder = new TextDecoder('iso-2022-jp');
+
+/**
+ * UTF-8 when the bytes are valid UTF-8 (ISO-2022-JP when they switch to a JIS character set), else
+ * the message's own charset when they are valid in it (`fallback`), else Windows-1252 (which maps every byte).
+ */
+function decodeBytes(bytes: Buffer, fallback: Decode | null = null): string {
+  // Japanese mailers write ISO-2022-JP into headers without encoded-words: 7-bit, so "valid UTF-8".
+  if (looksLikeIso2022Jp(bytes) && !bytes.some((b) => b >= 0x80)) return jisDecoder.decode(bytes);
   const utf8 = bytes.toString('utf8');
-  return utf8.includes('\ufffd') && !bytes.includes(Buffer.from([0xef, 0xbf, 0xbd])) ? decodeWindows1252(bytes) : utf8;
+  if (!utf8.includes('\ufffd') || bytes.includes(Buffer.from([0xef, 0xbf, 0xbd]))) return utf8;
+  if (fallback !== null) {
+    try {
+      return fallback(bytes);
+    } catch {
+      // not valid in the message's charset either
+    }
+  }
+  return decodeWindows1252(bytes);
 }

@@ -52,18 +52,18 @@ function toAddress(a: EmailAddress | undefined, rawNames?: RawNames): MailAddres
  * or "Jï¿½rgen" — in the case, the agents' mail and the customer's greeting — while the subject
  * was read right. The addresses stay mailparser's; only their names are taken from here.
  */
-function rawDisplayNames(lines: HeaderLines, key: string): RawNames {
+function rawDisplayNames(lines: HeaderLines, key: string, rawCharset: string | null): RawNames {
   const names = new Map<string, string>();
   for (const { key: k, line } of lines) {
     if (k !== key) continue;
     const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ');
-    if (!/[\u0080-\u00ff]/.test(value)) continue; // plain ASCII: mailparser decodes it the same way
+    if (!/[\u0080-\u00ff\u001b]/.test(value)) continue; // plain ASCII: mailparser decodes it the same way (ESC: raw ISO-2022-JP)
     const visit = (list: readonly RawAddress[]): void => {
       for (const a of list) {
         if (a.group !== undefined) visit(a.group);
         else {
           const address = plainAddress(decodeHeaderWords(a.address));
-          if (address !== null && !names.has(address)) names.set(address, decodeHeaderWords(a.name));
+          if (address !== null && !names.has(address)) names.set(address, decodeHeaderWords(a.name, rawCharset));
         }
       }
     };
@@ -88,16 +88,17 @@ function flattenAddresses(value: AddressObject | AddressObject[] | undefined, ra
   return out.slice(0, 500);
 }
 
-function decodeHeaderValue(raw: string): string {
+function decodeHeaderValue(raw: string, rawCharset: string | null): string {
   // Raw 8-bit header bytes arrive as binary ("latin1") characters; see header-words.ts.
-  return controlsToSpace(decodeHeaderWords(raw.replace(/\r?\n[ \t]+/g, ' '))).trim();
+  return controlsToSpace(decodeHeaderWords(raw.replace(/\r?\n[ \t]+/g, ' '), rawCharset)).trim();
 }
 
-function headerMapFrom(lines: HeaderLines): HeaderMap {
+/** `rawCharset`: the charset the message declares for its text (raw 8-bit header text is often in it). */
+function headerMapFrom(lines: HeaderLines, rawCharset: string | null): HeaderMap {
   const map = new Map<string, string[]>();
   for (const { key, line } of lines) {
     const idx = line.indexOf(':');
-    const value = decodeHeaderValue(idx >= 0 ? line.slice(idx + 1) : '');
+    const value = decodeHeaderValue(idx >= 0 ? line.slice(idx + 1) : '', rawCharset);
     const name = key.toLowerCase();
     const list = map.get(name);
     if (list === undefined) map.set(name, [value]);
@@ -315,7 +316,8 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
     }
   }
 
-  const headers = headerMapFrom(headerLines);
+  const rawCharset = topCharset ?? textParts.textCharset;
+  const headers = headerMapFrom(headerLines, rawCharset);
   const t = text as MessageText | null;
   const complete = head.length <= SMALL_RAW ? head : null;
   const bodyText = cut(recoverText(t?.text, typeof t?.html === 'string' ? t.html : undefined, complete, topContentType, topCharset, attachments.length, headers), limits.maxBodyChars);
@@ -339,7 +341,7 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
   const dateValue = readable && parser.date instanceof Date && !Number.isNaN(parser.date.getTime()) ? parser.date : null;
 
   const signedPart = signedParts[0];
-  const fromAll = flattenAddresses(parser.from, rawDisplayNames(headerLines, 'from'));
+  const fromAll = flattenAddresses(parser.from, rawDisplayNames(headerLines, 'from', rawCharset));
   const mail: ParsedMail = {
     messageId: normalizeMessageId(parser.messageId ?? headers.get('message-id')?.[0]),
     inReplyTo: messageIdList(parser.inReplyTo ?? headers.get('in-reply-to')?.[0]),
@@ -347,9 +349,9 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
     subject: oneLine(subjectRaw).slice(0, 998),
     from: fromAll[0] ?? null,
     fromCount: Math.max(fromAll.length, headers.get('from')?.length ?? 0),
-    replyTo: flattenAddresses(parser.replyTo, rawDisplayNames(headerLines, 'reply-to')),
-    to: flattenAddresses(parser.to, rawDisplayNames(headerLines, 'to')),
-    cc: flattenAddresses(parser.cc, rawDisplayNames(headerLines, 'cc')),
+    replyTo: flattenAddresses(parser.replyTo, rawDisplayNames(headerLines, 'reply-to', rawCharset)),
+    to: flattenAddresses(parser.to, rawDisplayNames(headerLines, 'to', rawCharset)),
+    cc: flattenAddresses(parser.cc, rawDisplayNames(headerLines, 'cc', rawCharset)),
     date: dateValue,
     headers,
     returnPath,
@@ -386,21 +388,23 @@ interface SplitterNode {
   charset?: unknown;
   flowed?: unknown;
   delSp?: unknown;
+  headers?: unknown;
   getDecoder?: unknown;
 }
 
 /**
  * Text parts without a charset, or labelled US-ASCII or Latin-1, are decoded by their bytes
  * (text-charset.ts: mailparser made Latin-1 bytes U+FFFD, and UTF-8 labelled Latin-1 mojibake).
- * Two things mailparser does not tell, learnt from the MIME nodes as its splitter hands them over:
+ * Three things mailparser does not tell, learnt from the MIME nodes as its splitter hands them over:
  *  - whether the message has a text/plain body part at all (mailparser converts the HTML part to
  *    `text` when it has none, and quoted HTML is better removed from the HTML itself);
+ *  - the charset the first text part declares (raw 8-bit subjects and names are often in it);
  *  - format=flowed parts are decoded by our quote-aware decoder instead of the library's, which
  *    joins a quoted line with the unquoted answer below it (see flowed.ts).
- * If a future mailparser no longer exposes its splitter, parsing still works (without these two).
+ * If a future mailparser no longer exposes its splitter, parsing still works (without these three).
  */
-function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean } {
-  const state = { sawPlainText: false };
+function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean; readonly textCharset: string | null } {
+  const state: { sawPlainText: boolean; textCharset: string | null; wordCharset: string | null } = { sawPlainText: false, textCharset: null, wordCharset: null };
   const splitter = (parser as unknown as { splitter?: { read?: unknown } }).splitter;
   if (splitter === undefined || typeof splitter.read !== 'function') return state;
   const read = (splitter.read as (...args: unknown[]) => unknown).bind(splitter);
@@ -412,12 +416,15 @@ function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean } {
     if (node.type !== 'node') return data;
     const type = typeof node.contentType === 'string' ? node.contentType : node.root === true ? 'text/plain' : '';
     if (type === 'text/plain' && node.disposition !== 'attachment') state.sawPlainText = true;
+    if (node.root === true) state.wordCharset = encodedWordCharset(node.headers);
     const charset = typeof node.charset === 'string' ? node.charset : undefined;
+    if ((type === 'text/plain' || type === 'text/html') && state.textCharset === null && charset !== undefined) state.textCharset = charset.trim().toLowerCase();
     if ((type === 'text/plain' || type === 'text/html') && node.disposition !== 'attachment' && guessesCharset(charset) && typeof node.getDecoder === 'function') {
       const getDecoder = (node.getDecoder as () => Transform).bind(node);
       const declared = (charset ?? '').trim().toLowerCase();
       node.charset = 'utf-8';
-      node.getDecoder = (): Transform => new GuessingCharsetDecoder(getDecoder(), declared);
+      const hint = state.wordCharset;
+      node.getDecoder = (): Transform => new GuessingCharsetDecoder(getDecoder(), declared, hint);
     }
     if (node.flowed === true && typeof node.getDecoder === 'function') {
       const getDecoder = (node.getDecoder as () => Transform).bind(node);
@@ -428,6 +435,21 @@ function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean } {
     return data;
   };
   return state;
+}
+
+/** The charset of the first encoded-word in the top Subject or From ("=?koi8-r?B?…?="), from the splitter's header object. */
+function encodedWordCharset(headers: unknown): string | null {
+  if (typeof headers !== 'object' || headers === null || !('get' in headers) || typeof headers.get !== 'function') return null;
+  const get = (headers.get as (key: string) => unknown).bind(headers);
+  for (const key of ['subject', 'from']) {
+    const lines = get(key);
+    if (!Array.isArray(lines)) continue;
+    for (const line of lines) {
+      const m = typeof line === 'string' ? /=\?([^?*\s]{1,40})[*?]/.exec(line) : null;
+      if (m?.[1] !== undefined) return m[1].toLowerCase();
+    }
+  }
+  return null;
 }
 
 function fileInput(path: string, ending: Buffer | undefined): Readable {

@@ -87,3 +87,43 @@ describe('text parts whose charset is missing or wrong', () => {
     expect(parsed.text).toContain('Grüße aus Köln');
   });
 });
+
+describe('legacy CJK and Cyrillic mail: unlabelled ISO-2022-JP, raw 8-bit headers in the body’s charset, unlabelled bodies', () => {
+  // こんにちは / プリンター in ISO-2022-JP (ESC $ B … ESC ( B), KOI8-R and Shift_JIS bytes, written out.
+  const HELLO_JIS = Buffer.from('1b244224332473244b2441244f1b2842', 'hex');
+  const PRINTER_JIS = Buffer.from('1b24422557256a2573253f213c1b2842', 'hex');
+  const PRINTER_KOI8 = Buffer.from('f0d2c9ced4c5d2', 'hex'); // Принтер
+  const PRINTER_SJIS = Buffer.from('8376838a8393835e815b', 'hex'); // プリンター
+  const HELLO_SJIS = Buffer.from('82b182f182c982bf82cd', 'hex'); // こんにちは
+  const HELLO_KOI8 = Buffer.from('fac4d2c1d7d3d4d7d5cad4c5', 'hex'); // Здравствуйте
+  const msg = (subject: Buffer, contentType: string, body: Buffer, from = 'Kai <kai@example.jp>'): Buffer =>
+    Buffer.concat([
+      Buffer.from(`From: ${from}\r\nTo: support@example.com\r\nMessage-ID: <j-${Math.random()}@example.jp>\r\nSubject: `, 'latin1'),
+      subject,
+      Buffer.from(`\r\nMIME-Version: 1.0\r\nContent-Type: ${contentType}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`, 'latin1'),
+      body,
+      Buffer.from('\r\n', 'latin1'),
+    ]);
+  const ew = (charset: string, b: Buffer): Buffer => Buffer.from(`=?${charset}?B?${b.toString('base64')}?=`, 'latin1');
+
+  it('a body in ISO-2022-JP without a charset label, and a raw ISO-2022-JP subject', async () => {
+    const parsed = await parseForTest(msg(PRINTER_JIS, 'text/plain', HELLO_JIS));
+    expect(parsed.text?.trim()).toBe('こんにちは');
+    expect(parsed.subject).toBe('プリンター');
+  });
+
+  it('raw 8-bit subjects in the charset the body declares (Shift_JIS, KOI8-R); Latin-1 text under a Latin-1 label stays Latin-1', async () => {
+    expect((await parseForTest(msg(PRINTER_SJIS, 'text/plain; charset=Shift_JIS', HELLO_SJIS))).subject).toBe('プリンター');
+    const koi8 = await parseForTest(msg(PRINTER_KOI8, 'text/plain; charset=koi8-r', HELLO_KOI8, `${PRINTER_KOI8.toString('latin1')} <ivan@example.ru>`));
+    expect(koi8.subject).toBe('Принтер');
+    expect(koi8.from?.name).toBe('Принтер');
+    expect((await parseForTest(msg(Buffer.from('Gr\xfc\xdfe', 'latin1'), 'text/plain; charset=iso-8859-1', Buffer.from('x')))).subject).toBe('Grüße');
+  });
+
+  it('an unlabelled 8-bit body in the charset the subject is encoded in; without one, Windows-1252 as before', async () => {
+    expect((await parseForTest(msg(ew('koi8-r', PRINTER_KOI8), 'text/plain', HELLO_KOI8))).text?.trim()).toBe('Здравствуйте');
+    expect((await parseForTest(msg(ew('ISO-2022-JP', PRINTER_JIS), 'text/plain', HELLO_SJIS))).text?.trim()).toBe('こんにちは');
+    expect((await parseForTest(msg(ew('iso-8859-1', Buffer.from('Gr\xfc\xdfe', 'latin1')), 'text/plain', Buffer.from('Gr\xfc\xdfe', 'latin1')))).text?.trim()).toBe('Grüße');
+    expect((await parseForTest(msg(Buffer.from('x'), 'text/plain', Buffer.from('Gr\xfc\xdfe', 'latin1')))).text?.trim()).toBe('Grüße');
+  });
+});
