@@ -71,6 +71,39 @@ function stripLeadingMarks(subject: string): string {
 /** Most characters (code points) of a case subject. */
 const CASE_SUBJECT_MAX = 300;
 
+/** "(no subject)" in the languages an admin may add templates for (docs/customizing-templates.md); English for others. */
+const NO_SUBJECT: Readonly<Record<string, string>> = {
+  en: '(no subject)',
+  de: '(kein Betreff)',
+  fr: '(sans objet)',
+  es: '(sin asunto)',
+  it: '(nessun oggetto)',
+  nl: '(geen onderwerp)',
+  pt: '(sem assunto)',
+  pl: '(brak tematu)',
+  sv: '(inget ämne)',
+  da: '(intet emne)',
+  no: '(intet emne)',
+  fi: '(ei aihetta)',
+  cs: '(bez předmětu)',
+  tr: '(konu yok)',
+  ru: '(без темы)',
+  uk: '(без теми)',
+  el: '(χωρίς θέμα)',
+  ar: '(بلا موضوع)',
+  he: '(ללא נושא)',
+  ja: '(件名なし)',
+  zh: '(无主题)',
+  ko: '(제목 없음)',
+};
+
+function noSubject(language: string): string {
+  if (/^zh[-_](?:tw|hk|mo|hant)\b/i.test(language)) return '(無主旨)';
+  const primary = language.toLowerCase().split(/[-_]/)[0] ?? 'en';
+  const key = primary === 'nb' || primary === 'nn' ? 'no' : primary === 'iw' ? 'he' : primary;
+  return Object.hasOwn(NO_SUBJECT, key) ? NO_SUBJECT[key]! : NO_SUBJECT.en!;
+}
+
 /**
  * Subject for a new case: without reply prefixes, without our tag, and without the "[EXTERNAL]"
  * mark the customer's mail system added (so a reply under a marked subject is the same subject).
@@ -80,6 +113,6 @@ const CASE_SUBJECT_MAX = 300;
  */
 export function caseSubject(subject: string, prefix: string, language = 'en'): string {
   const s = stripLeadingMarks(subject.replace(tagPatterns(prefix).all, ' ')).replace(/\s+/g, ' ').trim();
-  if (s === '') return language.toLowerCase().startsWith('de') ? '(kein Betreff)' : '(no subject)';
+  if (s === '') return noSubject(language);
   return s.length <= CASE_SUBJECT_MAX ? s : Array.from(s).slice(0, CASE_SUBJECT_MAX).join('').trimEnd();
 }

@@ -1,7 +1,12 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ParsedMail } from 'mailparser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/config/load.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { firstSentTo } from '../helpers/sent-mail.js';
+import { SLA_CONFIG } from '../helpers/sla-config.js';
 
 /**
  * The first line of every email — the reply marker, which is also what an inbox shows as the
@@ -43,5 +48,38 @@ describe('the reply marker in the customer’s language', () => {
     await env.ingest(eml({ from: 'Jane <jane@customer.example>', subject: 'Printer', messageId: 'jane-1@customer.example', body: 'The printer in room 4 does not print.' }));
     const m = await sentTo('jane@customer.example');
     expect((m.text ?? '').split('\n')[0]).toBe('##- Please type your reply above this line -##');
+  });
+});
+
+describe('a language the admin adds (French templates): no English in the mail casegate writes itself', () => {
+  const FRENCH_MARKER = '##- Veuillez écrire votre réponse au-dessus de cette ligne -##';
+
+  it('the marker, the promise (target and time) and the subject placeholder are French; an answer above the French marker is cut there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-tpl-'));
+    cpSync(join(PACKAGE_ROOT, 'templates'), dir, { recursive: true });
+    mkdirSync(join(dir, 'fr'));
+    writeFileSync(join(dir, 'fr', 'confirmation.subject.hbs'), '{{case.tag}} RE : {{case.subject}}\n');
+    writeFileSync(join(dir, 'fr', 'confirmation.text.hbs'), 'Nous avons bien reçu votre demande « {{case.subject}} ».\n{{#if promise.has}}Nous répondons sous {{promise.target}}, d’ici {{promise.due}}.{{/if}}\n');
+    writeFileSync(join(dir, 'fr', 'confirmation.html.hbs'), '<p>Nous avons bien reçu votre demande.</p>\n');
+    const fr = await testEnv({ ...SLA_CONFIG, outgoing: { transport: 'file' }, autoReply: { minIntervalSeconds: 0 }, templates: { dir, watch: false, languages: ['en', 'de', 'fr'] } }, '2026-03-02T15:00:00Z');
+    try {
+      await fr.ingest(eml({ from: 'Éloïse <eloise@client.example>', subject: '', messageId: 'fr-1@client.example', body: 'Bonjour, la imprimante ne fonctionne pas et je ne peux pas imprimer. Merci, cordialement' }));
+      const { parsed: m } = await firstSentTo(fr, 'eloise@client.example');
+      const text = m.text ?? '';
+      expect(text.split('\n')[0]).toBe(FRENCH_MARKER);
+      expect(m.subject).toBe('[Case #10001] RE : (sans objet)');
+      expect(text).toContain('Nous avons bien reçu votre demande « (sans objet) ».');
+      // 4 business hours from Monday 09:00 in Chicago: Monday 13:00 CST, in French.
+      expect(text).toMatch(/Nous répondons sous 4 heures ouvrées, d’ici lundi \d{2}:\d{2} UTC−6\./);
+      for (const english of ['Please type your reply', 'business hours', 'Monday', '(no subject)']) expect(text).not.toContain(english);
+      const answer = `Merci, l’imprimante fonctionne de nouveau.\n\n${text}`;
+      const out = await fr.ingest(eml({ from: 'Éloïse <eloise@client.example>', subject: `RE : ${m.subject ?? ''}`, inReplyTo: m.messageId!.replace(/^<|>$/g, ''), messageId: 'fr-2@client.example', body: answer }));
+      expect(out.kind).toBe('stored');
+      const stored = await fr.ctx.db.selectFrom('messages').select(['visible_text']).where('message_id', '=', 'fr-2@client.example').executeTakeFirstOrThrow();
+      expect(stored.visible_text).toBe('Merci, l’imprimante fonctionne de nouveau.');
+    } finally {
+      await fr.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
