@@ -41,6 +41,13 @@ const ANSWER: Readonly<Record<string, string>> = {
   hu: 'A számla most már helyes, köszönöm.',
   el: 'Το τιμολόγιο είναι πλέον σωστό, ευχαριστώ.',
   ro: 'Factura este corectă acum, mulțumesc.',
+  ar: 'الفاتورة صحيحة الآن، شكرا لكم.',
+  he: 'החשבונית תקינה עכשיו, תודה.',
+  fa: 'فاکتور الان درست است، ممنون.',
+  th: 'ใบแจ้งหนี้ถูกต้องแล้ว ขอบคุณครับ',
+  hi: 'चालान अब सही है, धन्यवाद।',
+  id: 'Tagihannya sudah benar sekarang, terima kasih.',
+  vi: 'Hóa đơn bây giờ đã đúng, cảm ơn.',
 };
 
 const outlook = (lang: string, labels: readonly [string, string, string, string], date: string, separator = '________________________________'): ClientCase => ({
@@ -75,6 +82,11 @@ const cases: readonly ClientCase[] = [
   outlook('ko', ['보낸 사람:', '보낸 날짜:', '받는 사람:', '제목:'], '2024년 1월 8일 월요일 오전 10:02'),
   outlook('tr', ['Kimden:', 'Gönderildi:', 'Kime:', 'Konu:'], '8 Ocak 2024 Pazartesi 10:02'),
   outlook('hu', ['Feladó:', 'Elküldve:', 'Címzett:', 'Tárgy:'], '2024. január 8. 10:02'),
+  outlook('ar', ['من:', 'تاريخ الإرسال:', 'إلى:', 'الموضوع:'], 'الاثنين، 8 يناير 2024 10:02 ص'),
+  outlook('he', ['מאת:', 'נשלח:', 'אל:', 'נושא:'], 'יום שני 08 ינואר 2024 10:02'),
+  outlook('fa', ['از:', 'ارسال شده:', 'به:', 'موضوع:'], 'دوشنبه، 8 ژانویه 2024 10:02'),
+  outlook('th', ['จาก:', 'ส่ง:', 'ถึง:', 'เรื่อง:'], '8 มกราคม 2567 10:02'),
+  outlook('hi', ['प्रेषक:', 'भेजा गया:', 'प्रति:', 'विषय:'], 'सोमवार, 8 जनवरी 2024 10:02'),
   { ...outlook('en', ['*From:*', '*Sent:*', '*To:*', '*Subject:*'], 'Monday, January 8, 2024 10:02 AM', ''), name: 'Outlook as plain text by another client ("*From:*" bold labels)' },
   { ...outlook('fr', ['De :', 'Date :', 'À :', 'Objet :'], 'lundi 8 janvier 2024 à 10:02', ''), name: 'Outlook for Mac (fr), no separator line' },
   { ...outlook('en', ['From:', 'Date:', 'To:', 'Subject:'], 'Mon, 8 Jan 2024 10:02', '-----'), name: '"-----" rule followed by a From/Date/To/Subject block' },
@@ -100,6 +112,13 @@ const cases: readonly ClientCase[] = [
   gmail('hu', 'Example Support <support@example.com> ezt írta (időpont: 2024. jan. 8., H, 10:02):'),
   gmail('el', 'Στις Δευ 8 Ιαν 2024 στις 10:02, ο/η Example Support <support@example.com> έγραψε:'),
   gmail('ro', 'Pe lun., 8 ian. 2024 la 10:02, Example Support <support@example.com> a scris:'),
+  gmail('ar', 'في الاثنين، ٨ يناير ٢٠٢٤ في ١٠:٠٢ ص كتب Example Support <support@example.com>:'),
+  gmail('he', 'בתאריך יום ב׳, 8 בינו׳ 2024 ב-10:02 מאת Example Support <support@example.com>:'),
+  gmail('fa', 'در تاریخ دوشنبه ۸ ژانویه ۲۰۲۴، ساعت ۱۰:۰۲ Example Support <support@example.com> نوشت:'),
+  gmail('th', 'เมื่อ จ. 8 ม.ค. 2024 เวลา 10:02 Example Support <support@example.com> เขียนว่า:'),
+  gmail('hi', 'सोम, 8 जन॰ 2024 को 10:02 am बजे Example Support <support@example.com> ने लिखा:'),
+  gmail('id', 'Pada tanggal Sen, 8 Jan 2024 pukul 10.02 Example Support <support@example.com> menulis:'),
+  gmail('vi', 'Vào Th 2, 8 thg 1, 2024 vào lúc 10:02 Example Support <support@example.com> đã viết:'),
   { ...gmail('en', 'On Mon, Jan 8, 2024 at 10:02 AM Example Support <\nsupport@example.com> wrote:'), name: 'Gmail (en) wrapped inside the address' },
   { ...gmail('en', '2014/1/8 Example Support <support@example.com>'), name: 'old Gmail date form without colon ("2014/1/8 sam <…>")' },
   { ...gmail('de', 'Am 08.01.2024 um 10:02 schrieb Example Support <support@example.com>:'), name: 'Apple Mail (de)' },
@@ -181,5 +200,19 @@ describe('extractVisibleText: things that look like history but are the customer
     const result = extractVisibleText(input, null, { replyMarker: MARKER });
     expect(result.text).toBe(input);
     expect(result.hadQuote).toBe(false);
+  });
+});
+
+describe('extractVisibleText: Arabic, Hebrew, Persian, Thai and Hindi history that is not ours (no marker to cut at)', () => {
+  const OTHER = 'Dear customer,\nyour order 4711 has shipped.\n';
+  it.each([
+    ['Outlook (ar)', 'من: Shop <shop@example.org>\nتاريخ الإرسال: الاثنين، 8 يناير 2024 10:02 ص\nإلى: me@example.net\nالموضوع: طلبك'],
+    ['Outlook (fa)', 'از: Shop <shop@example.org>\nارسال شده: دوشنبه، 8 ژانویه 2024 10:02\nبه: me@example.net\nموضوع: سفارش'],
+    ['Outlook (th)', 'จาก: Shop <shop@example.org>\nส่ง: 8 มกราคม 2567 10:02\nถึง: me@example.net\nเรื่อง: คำสั่งซื้อ'],
+    ['Outlook (hi)', 'प्रेषक: Shop <shop@example.org>\nभेजा गया: सोमवार, 8 जनवरी 2024 10:02\nप्रति: me@example.net\nविषय: आदेश'],
+    ['Gmail (ar), Arabic-Indic digits, history not quoted', 'في الاثنين، ٨ يناير ٢٠٢٤ في ١٠:٠٢ ص كتب Shop <shop@example.org>:'],
+    ['Gmail (he), history not quoted', 'בתאריך יום ב׳, 8 בינו׳ 2024 ב-10:02 מאת Shop <shop@example.org>:'],
+  ])('%s', (_name, head) => {
+    expect(extractVisibleText(`${ANSWER['en']}\n\n${head}\n\n${OTHER}`, null).text).toBe(ANSWER['en']);
   });
 });

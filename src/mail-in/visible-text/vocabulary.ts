@@ -47,18 +47,20 @@ const HEADER_LABELS: Readonly<Record<HeaderKind, readonly string[]>> = {
   from: [
     'from', 'von', 'de', 'de la', 'van', 'da', 'fra', 'från', 'od', 'от', 'від', 'lähettäjä', 'feladó', 'expéditeur',
     'remitente', 'mittente', 'afzender', 'avsändare', 'nadawca', 'kimden', 'gönderen', 'από', 'מאת', 'من', 'dari',
-    'từ', 'šalje', '差出人', '发件人', '寄件者', '보낸 사람', '보낸사람',
+    'từ', 'šalje', '差出人', '发件人', '寄件者', '보낸 사람', '보낸사람', 'จาก', 'प्रेषक', 'از',
   ],
   date: [
     'sent', 'date', 'gesendet', 'datum', 'envoyé', 'envoye', 'enviado', 'enviada', 'enviado el', 'fecha', 'inviato', 'data',
     'verzonden', 'sendt', 'skickat', 'wysłano', 'odesláno', 'odoslané', 'отправлено', 'надіслано', 'дата', 'lähetetty',
     'päivämäärä', 'elküldve', 'dátum', 'gönderildi', 'tarih', 'trimis', 'στάλθηκε', 'ημερομηνία', 'נשלח', 'תאריך',
     'تم الإرسال', 'التاريخ', 'dikirim', 'tanggal', 'đã gửi', 'ngày', 'poslano', '送信日時', '日付', '发送时间', '日期',
-    '寄件日期', '時間', '보낸 날짜', 'message du',
+    '寄件日期', '時間', '보낸 날짜', 'message du', 'تاريخ الإرسال', 'أرسل', 'ส่ง', 'วันที่', 'भेजा गया', 'भेजा', 'दिनांक',
+    'ارسال شده', 'تاریخ ارسال', 'تاریخ',
   ],
   to: [
     'to', 'an', 'à', 'a', 'para', 'aan', 'til', 'till', 'do', 'komu', 'кому', 'vastaanottaja', 'címzett', 'kime',
-    'adresat', 'către', 'προς', 'אל', 'إلى', 'kepada', 'đến', 'prima', '宛先', '收件人', '收件者', '받는 사람',
+    'adresat', 'către', 'προς', 'אל', 'إلى', 'kepada', 'đến', 'prima', '宛先', '收件人', '收件者', '받는 사람', 'ถึง',
+    'प्रति', 'به',
   ],
   cc: [
     'cc', 'bcc', 'kopie', 'copie', 'cci', 'kopia', 'копия', 'копія', 'kopio', 'másolatot kap', 'bilgi', 'κοιν', 'עותק',
@@ -67,7 +69,7 @@ const HEADER_LABELS: Readonly<Record<HeaderKind, readonly string[]>> = {
   subject: [
     'subject', 'betreff', 'objet', 'sujet', 'asunto', 'oggetto', 'assunto', 'onderwerp', 'emne', 'ämne', 'temat',
     'předmět', 'predmet', 'тема', 'aihe', 'tárgy', 'konu', 'subiect', 'θέμα', 'נושא', 'الموضوع', 'perihal', 'subjek',
-    'chủ đề', '件名', '主题', '主旨', '제목',
+    'chủ đề', '件名', '主题', '主旨', '제목', 'เรื่อง', 'विषय', 'موضوع',
   ],
 };
 
@@ -100,7 +102,7 @@ export const ATTRIBUTION_VERB_RE = new RegExp(
   '(?:^|[\\s,.)>"\'»])(?:wrote|writes|schrieb|a [ée]crit|[ée]crit|escribi[óo]|ha escrit|escreveu|ha scritto|scrisse|' +
     'schreef|geschreven|geschrieben|skrev|skrifaði|napisa[łl](?:\\(a\\)|a)?|napisana przez|pisze|napsal(?:\\(a\\)|a)?|' +
     'kirjoitti|kirjutas|rašė|написал(?:\\(а\\)|а)?|написав|пишет|пише|írta|yazdı|a scris|έγραψε|đã viết|' +
-    'je napisao|je napisala|napísal(?:\\(a\\)|a)?|כתב|كتب)(?=$|[\\s:：,.(-])|写道|寫道|작성|のメッセージ',
+    'je napisao|je napisala|napísal(?:\\(a\\)|a)?|כתב|מאת|كتب|نوشت|menulis|ने लिखा|เขียนว่า|เขียน)(?=$|[\\s:：,.(-])|写道|寫道|작성|のメッセージ',
   'iu',
 );
 
@@ -124,9 +126,9 @@ export const VERBLESS_ATTRIBUTION_RE = /<[^\s<>]{1,200}@[^\s<>]{1,200}>\s?[:：]
 /** "---- John Smith wrote ----", "------On 12/29/1987 17:32 PM, Julius Caesar wrote-----" (Android, old Yahoo). */
 export const DASHED_ATTRIBUTION_RE = /^\s*-{2,12}\s?\S.{0,300}\s?-{2,12}\s*$/;
 
-/** A clock time ("10:07", "9.32", "02:23:18"): almost every attribution carries one. */
-export const TIME_RE = /(?:^|\D)\d{1,2}[:.h]\d{2}(?:\D|$)/;
-export const YEAR_RE = /(?:^|\D)(?:19|20)\d{2}(?:\D|$)/;
+/** A clock time ("10:07", "9.32", "02:23:18", Arabic "١٠:٠٢", Persian "۱۰:۰۲"): almost every attribution carries one. */
+export const TIME_RE = /(?:^|[^0-9٠-٩۰-۹])[0-9٠-٩۰-۹]{1,2}[:.h][0-9٠-٩۰-۹]{2}(?:[^0-9٠-٩۰-۹]|$)/;
+export const YEAR_RE = /(?:^|[^0-9٠-٩۰-۹])(?:19|20|١٩|٢٠|۱۹|۲۰)[0-9٠-٩۰-۹]{2}(?:[^0-9٠-٩۰-۹]|$)/;
 
 /** Attribution starts that may share a line with the reply ("reply On Wed, … wrote:", "reply--- On …"). */
 export const SHARED_LINE_START_RE = /(?:-{2,}\s?)?\b(?:On|Le|Am|El|Il|Em|Op|Den)\s/g;
