@@ -35,20 +35,25 @@ const DASHES = '\\u2013\\u2014\\u2015\\ufe58';
 /**
  * The word itself in the languages visible-text and language detection know: English and French
  * "urgent", German and Dutch "dringend", German "eilt" (the office stamp), Dutch "spoed", Spanish,
- * Italian and Portuguese "urgente".
+ * Italian and Portuguese "urgente"; Polish "pilne", Russian "срочно", Ukrainian "терміново",
+ * Turkish "acil", Greek "επείγον", Swedish "brådskande", Danish and Norwegian "haster", Finnish
+ * "kiireellinen", Czech "naléhavé"/"urgentní", Hungarian "sürgős", Japanese "至急"/"緊急",
+ * Chinese "紧急"/"緊急", Korean "긴급", Arabic "عاجل", Hebrew "דחוף".
  */
-const URGENT = '(?:urgente?|dringend|eilt|spoed)';
+const URGENT =
+  '(?:urgente?|dringend|eilt|spoed|pilne|срочно|терміново|ac[iİı]l|επείγον|επειγον|brådskande|haster|kiireellinen|naléhavé|urgentní|sürgős|' +
+  '至急|紧急|緊急|긴급|عاجل|דחוף)';
 
 // The urgent marker ("Urgent", or URGENT's other languages), first in the subject (after reply prefixes, an "[EXTERNAL]" mark, our tag):
 //  - "Urgent" then a separator: a colon or a dash (– —), or a hyphen (any of HYPHENS) with a
 //    space on at least one side ("Urgent-care clinic" is no urgent subject); "URGENT!!: x" too;
 //  - "Urgent!" / "URGENT!!" then a space (the exclamation marks are the separator);
-//  - "[URGENT]", "(Urgent)", "*URGENT*", "**Urgent**", optionally with a separator after them.
+//  - "[URGENT]", "(Urgent)", "*URGENT*", "**Urgent**", Japanese and Chinese "【至急】", optionally with a separator after them.
 // Something must follow the marker (a topic or a case number): "Urgent:" alone is no more urgent
 // than "urgent" alone.
 const URGENT_HEAD = new RegExp(
-  `^(?:${URGENT}!*(?:\\s*[:${DASHES}]|\\s+[${HYPHENS}]+|[${HYPHENS}]+(?=\\s))|${URGENT}!+(?=\\s)|` +
-    `(?:\\[\\s?${URGENT}!*\\s?\\]|\\(\\s?${URGENT}!*\\s?\\)|\\*{1,2}\\s?${URGENT}!*\\s?\\*{1,2})(?:\\s?[:${DASHES}]|\\s?[${HYPHENS}]+(?=\\s))?)\\s*`,
+  `^(?:${URGENT}[!！]*(?:\\s*[:：${DASHES}]|\\s+[${HYPHENS}]+|[${HYPHENS}]+(?=\\s))|${URGENT}[!！]+(?=\\s)|` +
+    `(?:\\[\\s?${URGENT}!*\\s?\\]|\\(\\s?${URGENT}!*\\s?\\)|\\*{1,2}\\s?${URGENT}!*\\s?\\*{1,2}|[【［〔]\\s?${URGENT}[!！]*\\s?[】］〕])(?:\\s?[:：${DASHES}]|\\s?[${HYPHENS}]+(?=\\s))?)\\s*`,
   'i',
 );
 // Bare case numbers: "#10042" (three digits or more, so "printer #2" is no case number) and

@@ -39,8 +39,14 @@ export function findTag(subject: string, prefix: string): number | null {
   return m?.[1] !== undefined ? Number(m[1]) : null;
 }
 
-/** Re:, RE[2]:, AW:, SV:, VS:, Antw:, Fwd:, FW:, WG:, TR:, RV:, Odp:, YNT:, R:, RIF:, 回复:, 转发: … */
-const REPLY_PREFIX = /^\s*(?:(?:re|aw|sv|vs|antw|antwort|réf|ref|rif|r|fwd?|wg|tr|rv|odp|ynt|enc|doorst|atb|vl|vb|回复|回覆|转发|轉寄|答复)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+/i;
+/**
+ * Re:, RE[2]:, AW:, SV:, VS:, Antw:, Fwd:, FW:, WG:, TR:, RV:, Odp:, YNT:, R:, RIF:, 回复:, 转发: …, and
+ * what Outlook writes in other languages: Réf. :, RES:, PD:, İLT:, VÁ:, Atb.:, Pārs.:, ATS:, PRS:,
+ * Odg:, BLS:, TRS:, Svar:, Greek ΑΠ:/ΣΧΕΤ:/ΠΡΘ:, Russian Отв:/Ответ:, Hebrew השב:/העבר:, Arabic
+ * رد:/إعادة توجيه:, Korean 회신:/답장:/전달:, Japanese 返信:/転送:, Thai ตอบกลับ:.
+ */
+const REPLY_PREFIX =
+  /^\s*(?:(?:re|aw|sv|vs|antw|antwort|r[ée]f\.?|ref|rif|r|r[ée]p\.?|res|fwd?|wg|tr|rv|odp\.?|ynt|[iİı]lt|enc|doorst|atb\.?|p[āa]rs\.?|ats|prs|odg|bls|trs|svar|vá|pd|vl|vb|απ|σχετ|πρθ|отв|ответ|השב|העבר|رد|إعادة توجيه|اعادة توجيه|회신|답장|전달|返信|転送|ตอบกลับ|回复|回覆|转发|轉寄|答复)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+/i;
 
 export function stripReplyPrefixes(subject: string): string {
   return subject.replace(REPLY_PREFIX, '').trim();

@@ -113,6 +113,37 @@ describe('parseUrgentSubject: every separator, case and case-number form', () =>
   ])('is not an urgent subject: %s', (subject) => {
     expect(parseUrgentSubject(subject)).toBeNull();
   });
+
+  it.each([
+    ['Pilne: VPN nie działa', 'VPN nie działa'],
+    ['Odp: PILNE – VPN nie działa', 'VPN nie działa'],
+    ['Срочно: не работает VPN', 'не работает VPN'],
+    ['Терміново: VPN', 'VPN'],
+    ['ACİL: VPN çalışmıyor', 'VPN çalışmıyor'],
+    ['YNT: Acil - VPN çalışmıyor', 'VPN çalışmıyor'],
+    ['Επείγον: Δεν λειτουργεί το VPN', 'Δεν λειτουργεί το VPN'],
+    ['ΑΠ: ΕΠΕΙΓΟΝ – VPN', 'VPN'],
+    ['Brådskande: VPN nere', 'VPN nere'],
+    ['Haster: VPN nede', 'VPN nede'],
+    ['Kiireellinen: VPN ei toimi', 'VPN ei toimi'],
+    ['Naléhavé: VPN nefunguje', 'VPN nefunguje'],
+    ['Sürgős: VPN nem működik', 'VPN nem működik'],
+    ['至急：VPNが使えません', 'VPNが使えません'],
+    ['【至急】VPNが使えません', 'VPNが使えません'],
+    ['Re: 【緊急】VPN障害', 'VPN障害'],
+    ['紧急：VPN无法连接', 'VPN无法连接'],
+    ['回复：【紧急】VPN无法连接', 'VPN无法连接'],
+    ['긴급: VPN 연결 안 됨', 'VPN 연결 안 됨'],
+    ['عاجل: الشبكة الافتراضية لا تعمل', 'الشبكة الافتراضية لا تعمل'],
+    ['דחוף: ה-VPN לא עובד', 'ה-VPN לא עובד'],
+    ['Réf. : Urgent : VPN en panne', 'VPN en panne'],
+    ['至急', null],
+    ['【至急】', null],
+    ['Pilnej uwagi wymaga faktura', null],
+    ['Hastesak: VPN', null],
+  ])('urgent in more languages and CJK brackets: %s', (subject, topic) => {
+    expect(parseUrgentSubject(subject)?.topic ?? null).toBe(topic);
+  });
 });
 
 describe('mentionsEscalation: whole words, any inflection', () => {

@@ -44,6 +44,21 @@ describe('subject tag', () => {
     ['Rates: not a prefix', 'Rates: not a prefix'],
     ['Regarding the printer', 'Regarding the printer'],
     ['Fwdx: not a prefix', 'Fwdx: not a prefix'],
+    // Outlook in other languages
+    ['Réf. : RE : TR : Printer', 'Printer'],
+    ['RES: ENC: Printer', 'Printer'],
+    ['YNT: İLT: Printer', 'Printer'],
+    ['VÁ: Printer', 'Printer'],
+    ['Atb.: Pārs.: Printer', 'Printer'],
+    ['ΑΠ: ΣΧΕΤ: ΠΡΘ: Printer', 'Printer'],
+    ['Отв: Ответ: Printer', 'Printer'],
+    ['השב: העבר: Printer', 'Printer'],
+    ['رد: إعادة توجيه: Printer', 'Printer'],
+    ['회신: 전달: 답장: Printer', 'Printer'],
+    ['返信：転送: Printer', 'Printer'],
+    ['ตอบกลับ: Printer', 'Printer'],
+    ['Vast: not a prefix', 'Vast: not a prefix'],
+    ['Responses: not a prefix', 'Responses: not a prefix'],
   ])('strips reply prefixes: %j', (subject, expected) => {
     expect(stripReplyPrefixes(subject)).toBe(expected);
   });

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { extractVisibleText } from '../../src/mail-in/visible-text.js';
+import { isForwardSubject } from '../../src/mail-in/visible-text/vocabulary.js';
 
 const MARKER = '##- Please type your reply above this line -##';
 const QUOTE = `> ${MARKER}\n>\n> Your case #10042 was updated.\n> Please check the attached invoice.\n`;
@@ -214,5 +215,21 @@ describe('extractVisibleText: Arabic, Hebrew, Persian, Thai and Hindi history th
     ['Gmail (he), history not quoted', 'בתאריך יום ב׳, 8 בינו׳ 2024 ב-10:02 מאת Shop <shop@example.org>:'],
   ])('%s', (_name, head) => {
     expect(extractVisibleText(`${ANSWER['en']}\n\n${head}\n\n${OTHER}`, null).text).toBe(ANSWER['en']);
+  });
+});
+
+describe('extractVisibleText: an Outlook forward with a note, forward prefix in the sender’s language', () => {
+  const FORWARDED = 'Dear customer,\nyour invoice 4711 is attached.\n';
+  it.each([
+    ['el', 'ΠΡΘ: Τιμολόγιο 4711', 'Από: Shop <shop@example.org>\nΣτάλθηκε: Δευτέρα, 8 Ιανουαρίου 2024 10:02 πμ\nΠρος: me@example.net\nΘέμα: Τιμολόγιο 4711'],
+    ['he', 'העבר: חשבונית 4711', 'מאת: Shop <shop@example.org>\nנשלח: יום שני 08 ינואר 2024 10:02\nאל: me@example.net\nנושא: חשבונית 4711'],
+    ['ar', 'إعادة توجيه: فاتورة 4711', 'من: Shop <shop@example.org>\nتاريخ الإرسال: الاثنين، 8 يناير 2024 10:02 ص\nإلى: me@example.net\nالموضوع: فاتورة 4711'],
+    ['ko', '전달: 청구서 4711', '보낸 사람: Shop <shop@example.org>\n보낸 날짜: 2024년 1월 8일 월요일 오전 10:02\n받는 사람: me@example.net\n제목: 청구서 4711'],
+    ['tr', 'İLT: Fatura 4711', 'Kimden: Shop <shop@example.org>\nGönderildi: 8 Ocak 2024 Pazartesi 10:02\nKime: me@example.net\nKonu: Fatura 4711'],
+  ])('%s: the forwarded message stays below the note', (_lang, subject, header) => {
+    expect(isForwardSubject(subject)).toBe(true);
+    const text = extractVisibleText(`Please check this invoice.\n\n________________________________\n${header}\n\n${FORWARDED}`, null, { forward: isForwardSubject(subject) }).text;
+    expect(text).toContain('Please check this invoice.');
+    expect(text).toContain('your invoice 4711 is attached.');
   });
 });

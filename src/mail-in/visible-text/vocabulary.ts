@@ -31,10 +31,11 @@ export const ORIGINAL_MESSAGE_RE = new RegExp(
 
 /**
  * A subject whose first prefix says "forwarded" (Outlook and webmail in many languages: FW:, Fwd:,
- * WG:, TR:, RV:, I:, ENC:, Doorst:, VB:, VL:, PD:, 转发: …), after marks a mail system puts in front
+ * WG:, TR:, RV:, I:, ENC:, Doorst:, VB:, VL:, PD:, İLT:, Pārs.:, PRS:, TRS:, ΠΡΘ:, העבר:, إعادة توجيه:, 전달:, 转发: …), after marks a mail system puts in front
  * ("[EXTERNAL]", "*EXT*"). "RE: FW: …" is a reply. VS: is left out (Finnish reply, Danish forward).
  */
-const FORWARD_SUBJECT_RE = /^(?:\s*(?:\[[^\]]{1,40}\]|\*[^*\s]{1,20}\*))*\s*(?:fwd?|wg|tr|rv|i|enc|doorst|vb|vl|pd|转发|轉寄|转寄|転送)\s?(?:\[\d{1,3}\])?\s?[:：]/i;
+const FORWARD_SUBJECT_RE =
+  /^(?:\s*(?:\[[^\]]{1,40}\]|\*[^*\s]{1,20}\*))*\s*(?:fwd?|wg|tr|rv|i|enc|doorst|vb|vl|pd|[iİı]lt|p[āa]rs\.?|prs|trs|πρθ|העבר|إعادة توجيه|اعادة توجيه|전달|转发|轉寄|转寄|転送)\s?(?:\[\d{1,3}\])?\s?[:：]/i;
 
 export function isForwardSubject(subject: string): boolean {
   return FORWARD_SUBJECT_RE.test(subject.slice(0, 200));
