@@ -112,13 +112,22 @@ export function parseUrgentSubject(subject: string, tagPrefix = 'Case #'): Urgen
 }
 
 /**
- * escalate, escalates, escalated, escalating, escalation(s); German eskalieren/Eskalation and forms.
+ * escalate, escalates, escalated, escalating, escalation(s); German eskalieren/Eskalation and forms;
+ * the verb and noun in Dutch (escaleren, escalatie), Swedish (eskalera, eskalering), Danish and
+ * Norwegian (eskalere, eskalering), Polish (eskalować, eskalacja), Czech (eskalovat, eskalace),
+ * Finnish (eskaloida, eskalointi), Turkish (eskalasyon, eskale), Russian (эскалировать, эскалация),
+ * Ukrainian (ескалювати, ескалація), and Japanese エスカレーション/エスカレート, Korean 에스컬레이션 (no
+ * spaces around words there: matched anywhere).
  * Whole words: not escalator, not de-escalate (with any hyphen, or a soft hyphen U+00AD), not
  * "ESCALATION-4711" or "escalation_2" (an identifier: a hyphen or underscore and a digit after it).
  */
 const ESCALATION_WORD = new RegExp(
-  `(?<![\\p{L}\\p{N}_\\u00ad${HYPHENS}])(?:escalat(?:e|es|ed|ing|ion|ions)|eskal(?:ation|ationen|ieren|iere|ierst|iert|ierte|ierten|iertes?|ierung))` +
-    `(?![\\p{L}\\p{N}_]|[${HYPHENS}]\\p{N})`,
+  `(?<![\\p{L}\\p{N}_\\u00ad${HYPHENS}])(?:escalat(?:e|es|ed|ing|ion|ions)|eskal(?:ation|ationen|ieren|iere|ierst|iert|ierte|ierten|iertes?|ierung)|` +
+    `escal(?:eren|eer|eert|eerde|eerden|atie|aties)|eskal(?:era|erar|erade|erat|ering|eringen|ere|erer|erte|erede)|` +
+    `eskal(?:ować|uję|uj|ujcie|owanie|owania|owana|owany|owane|acja|acji|ację)|eskal(?:ovat|ujte|uji|ace|aci|oval|ovali)|` +
+    `eskal(?:oida|oikaa|oi|ointi|ointia|oinnin|oitu)|eskalasyon(?:u|a|un|da)?|eskale|` +
+    `эскал(?:ировать|ируйте|ирую|ирована|ирован|ация|ацию|ации|ацией)|ескал(?:ювати|юйте|юю|ація|ацію|ації))` +
+    `(?![\\p{L}\\p{N}_]|[${HYPHENS}]\\p{N})|エスカレーション|エスカレート|에스컬레이션|에스컬레이트`,
   'giu',
 );
 
@@ -233,8 +242,9 @@ function inSignatureTitle(word: string, index: number, parts: readonly TitlePart
  * before (or after) the word, and not in a question ("Why didn't you escalate?", "Warum wurde das
  * nicht eskaliert?" complain that it was not).
  */
+// String.raw keeps its text as written in the bundle, which must stay ASCII (build/ascii-regex.ts): non-ASCII words as \u escapes.
 const DECLINED_BEFORE = new RegExp(
-  String.raw`(?:\b(?:do|does|did|would|will|should|must|need)\s*n[o']?t|\bdon'?t|\bwon'?t|\bno\s+need\s+(?:to|for)|\bnot\s+necessary\s+to|\bno\s+reason\s+to|\bwithout|\bno|\bnever|\bnot\s+(?:an?|to)|\bnicht(?:\s+zu)?|\bkeine?[nm]?|\bohne|\bkein\s+grund\s+zu)\s+(?:(?:want|need|have|wish|try|mean|intend)(?:\s+to)?\s+)?(?:be\s+)?$`,
+  String.raw`(?:\b(?:do|does|did|would|will|should|must|need)\s*n[o']?t|\bdon'?t|\bwon'?t|\bno\s+need\s+(?:to|for)|\bnot\s+necessary\s+to|\bno\s+reason\s+to|\bwithout|\bno|\bnever|\bnot\s+(?:an?|to)|\bnicht(?:\s+zu)?|\bkeine?[nm]?|\bohne|\bkein\s+grund\s+zu|(?<!\p{L})(?:niet|geen|inte|ikke|nie|\u043d\u0435|\u00e4l\u00e4|\u00e4lk\u00e4\u00e4|ei))\s+(?:(?:want|need|have|wish|try|mean|intend)(?:\s+to)?\s+)?(?:be\s+)?$`,
   'iu',
 );
 const DECLINED_AFTER = /^\s+(?:(?:(?:is|was)\s+)?not|isn't|(?:ist|wäre)\s+nicht|nicht)\s+(?:needed|necessary|required|wanted|nötig|notwendig|erforderlich|gewünscht)\b|^\s+(?:is\s+)?unnecessary\b/iu;

@@ -146,6 +146,37 @@ describe('parseUrgentSubject: every separator, case and case-number form', () =>
   });
 });
 
+describe('mentionsEscalation: the word in the languages customers write', () => {
+  it.each([
+    'Graag escaleren naar uw manager.',
+    'Dit is een escalatie.',
+    'Kan ni eskalera ärendet?',
+    'Vennligst eskaler saken. Jeg ønsker eskalering.',
+    'Proszę eskalować zgłoszenie.',
+    'Prosím eskalujte to.',
+    'Voisitteko eskaloida asian?',
+    'Lütfen eskalasyon yapın.',
+    'Прошу эскалировать обращение.',
+    'Прошу ескалювати звернення.',
+    'エスカレーションをお願いします。',
+    '에스컬레이션 부탁드립니다.',
+  ])('yes: %s', (text) => {
+    expect(mentionsEscalation(text)).toBe(true);
+  });
+
+  it.each([
+    'Bitte nicht eskalieren.',
+    'U hoeft niet escaleren, het werkt weer.',
+    'Ni behöver inte eskalera.',
+    'Proszę nie eskalować.',
+    'Не эскалируйте, пожалуйста, всё работает.',
+    'Die eskalierenden Kosten',
+    'escalatorul',
+  ])('no: %s', (text) => {
+    expect(mentionsEscalation(text)).toBe(false);
+  });
+});
+
 describe('mentionsEscalation: whole words, any inflection', () => {
   it.each([
     'Please escalate this.',
