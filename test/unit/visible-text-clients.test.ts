@@ -233,3 +233,10 @@ describe('extractVisibleText: an Outlook forward with a note, forward prefix in 
     expect(text).toContain('your invoice 4711 is attached.');
   });
 });
+
+describe('extractVisibleText: Outlook\'s "-----Original Message-----" line in Chinese, Korean, Arabic and Hebrew', () => {
+  it.each(['-----原始邮件-----', '-----原始郵件-----', '-----원본 메시지-----', '-----الرسالة الأصلية-----', '-----הודעה מקורית-----'])('%s: it and all below are history', (line) => {
+    expect(extractVisibleText(`Thanks, it works.\n\n${line}\nFrom: Shop <shop@example.org>\nSent: Monday, January 8, 2024 10:02 AM\n\nDear customer,\nyour order shipped.\n`, null).text).toBe('Thanks, it works.');
+    expect(extractVisibleText(`Thanks, it works.\n\n${line}\nDear customer,\nyour order shipped.\n`, null).text).toBe('Thanks, it works.');
+  });
+});

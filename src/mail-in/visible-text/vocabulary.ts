@@ -25,7 +25,8 @@ export const ORIGINAL_MESSAGE_RE = new RegExp(
     'ursprungligt meddelande|mensagem original|alkuper[äa]inen viesti|oryginalna wiadomo[śs][ćc]|' +
     'wiadomo[śs][ćc] oryginalna|p[ůu]vodn[íi] zpr[áa]va|p[ôo]vodn[áa] spr[áa]va|исходное сообщение|' +
     'оригинальное сообщение|eredeti [üu]zenet|orijinal ileti|mesaj original|αρχικό μήνυμα|' +
-    'původní e-mail|mail original|e-mail original|courriel original)\\s*-*\\s*$',
+    'původní e-mail|mail original|e-mail original|courriel original|原始邮件|原始郵件|原邮件|元のメッセージ|원본 메시지|' +
+    'الرسالة الأصلية|הודעה מקורית|ข้อความต้นฉบับ|оригінальне повідомлення|вихідне повідомлення)\\s*-*\\s*$',
   'i',
 );
 
