@@ -240,3 +240,12 @@ describe('extractVisibleText: Outlook\'s "-----Original Message-----" line in Ch
     expect(extractVisibleText(`Thanks, it works.\n\n${line}\nDear customer,\nyour order shipped.\n`, null).text).toBe('Thanks, it works.');
   });
 });
+
+describe('extractVisibleText: phone and app lines in more languages', () => {
+  it.each(['從我的 iPhone 傳送', 'أرسلت من الـ iPhone الخاص بي', 'נשלח מה-iPhone שלי', 'ส่งจาก iPhone ของฉัน', 'Gửi từ iPhone của tôi', 'Samsung Galaxy スマートフォンから送信されました', 'Outlook for Android の入手', '获取 Outlook for iOS'])('%s', (line) => {
+    expect(extractVisibleText(`The invoice is fine now.\n\n${line}\n`, null).text).toBe('The invoice is fine now.');
+  });
+  it.each(['見積書を入手しました。', 'נשלח מהמשרד שלנו אתמול.', 'أرسلت من حسابي الآخر أمس.'])('an everyday sentence stays: %s', (line) => {
+    expect(extractVisibleText(`The invoice is fine now.\n\n${line}\n`, null).text).toBe(`The invoice is fine now.\n\n${line}`);
+  });
+});

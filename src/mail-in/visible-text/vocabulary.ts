@@ -139,6 +139,9 @@ export const SHARED_LINE_START_RE = /(?:-{2,}\s?)?\b(?:On|Le|Am|El|Il|Em|Op|Den)
  * A line a phone or app adds below the writer's text. Below it comes either nothing or the
  * quoted history; the library knows only some of the English and German forms.
  */
+/** A phone or tablet as device lines name it (for the languages whose "sent from" is also an everyday phrase). */
+const DEVICE = '(?:iphone|ipad|android|samsung|galaxy|huawei|xiaomi|pixel|blackberry)';
+
 export const DEVICE_SIGNATURE_RE = new RegExp(
   '^\\s*(?:sent from (?:my )?\\S|sent with \\S|sent via \\S|get outlook for \\S|outlook f[üu]r \\S.{0,20} (?:beziehen|herunterladen)|' +
     't[ée]l[ée]charger outlook pour \\S|obtener outlook para \\S|scarica outlook per \\S|outlook voor \\S.{0,20} downloaden|' +
@@ -147,7 +150,9 @@ export const DEVICE_SIGNATURE_RE = new RegExp(
     'enviado (?:desde|do meu|a partir do|de meu) \\S|inviato da(?:l mio)? \\S|verzonden (?:vanaf|met) \\S|verstuurd vanaf \\S|' +
     'skickat från \\S|sendt fra \\S|lähetetty \\S|wysłane z \\S|odesláno z \\S|odoslané z \\S|отправлено (?:с|из) \\S|' +
     'надіслано з \\S|\\S.{0,40}(?:umdan|imden|ümden|undan) gönderildi|az? \\S.{0,40} küldve|trimis de pe \\S|' +
-    'στάλθηκε από \\S|dikirim dari \\S|从我的.{1,20}发送|发自我的.{1,20}|.{1,20}から送信|.{1,20}에서 보냄)',
+    'στάλθηκε από \\S|dikirim dari \\S|从我的.{1,20}发送|從我的.{1,20}(?:傳送|發送)|发自我的.{1,20}|.{1,40}から送信(?:されました)?|.{1,20}에서 보냄|' +
+    `أُ?رسلت من (?:الـ ?)?${DEVICE}|נשלח מה-?${DEVICE}|ส่งจาก ${DEVICE}|gửi từ ${DEVICE}|outlook for \\S{1,10} ?[のを]入手|` +
+    'android用のoutlookを入手|ios用のoutlookを入手|获取 outlook \\S|取得 outlook \\S)',
   'iu',
 );
 /** Device lines are short. */
