@@ -389,6 +389,7 @@ interface SplitterNode {
   flowed?: unknown;
   delSp?: unknown;
   headers?: unknown;
+  filename?: unknown;
   getDecoder?: unknown;
 }
 
@@ -417,6 +418,7 @@ function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean; re
     const type = typeof node.contentType === 'string' ? node.contentType : node.root === true ? 'text/plain' : '';
     if (type === 'text/plain' && node.disposition !== 'attachment') state.sawPlainText = true;
     if (node.root === true) state.wordCharset = encodedWordCharset(node.headers);
+    if (typeof node.filename === 'string' && hasRawEightBitName(node.headers)) node.filename = decodeHeaderWords(node.filename, state.textCharset ?? state.wordCharset);
     const charset = typeof node.charset === 'string' ? node.charset : undefined;
     if ((type === 'text/plain' || type === 'text/html') && state.textCharset === null && charset !== undefined) state.textCharset = charset.trim().toLowerCase();
     if ((type === 'text/plain' || type === 'text/html') && node.disposition !== 'attachment' && guessesCharset(charset) && typeof node.getDecoder === 'function') {
@@ -435,6 +437,23 @@ function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean; re
     return data;
   };
   return state;
+}
+
+/**
+ * Whether a part's Content-Disposition or Content-Type holds raw 8-bit bytes that are not UTF-8
+ * (an old Japanese or Russian mailer's Shift_JIS or KOI8-R filename="…"): the splitter then hands
+ * the filename over as one character per byte, which decodeHeaderWords reads in the message's charset.
+ */
+function hasRawEightBitName(headers: unknown): boolean {
+  if (typeof headers !== 'object' || headers === null || !('getList' in headers) || typeof headers.getList !== 'function') return false;
+  const lines: unknown = (headers.getList as () => unknown).call(headers);
+  if (!Array.isArray(lines)) return false;
+  return lines.some((l: unknown) => {
+    if (typeof l !== 'object' || l === null || !('key' in l) || !('line' in l) || typeof l.line !== 'string') return false;
+    if (l.key !== 'content-disposition' && l.key !== 'content-type') return false;
+    if (!/[\u0080-\u00ff]/.test(l.line) || /[^\u0000-\u00ff]/.test(l.line)) return false;
+    return Buffer.from(l.line, 'latin1').toString('utf8').includes('\ufffd');
+  });
 }
 
 /** The charset of the first encoded-word in the top Subject or From ("=?koi8-r?B?…?="), from the splitter's header object. */

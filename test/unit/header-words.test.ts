@@ -126,4 +126,19 @@ describe('legacy CJK and Cyrillic mail: unlabelled ISO-2022-JP, raw 8-bit header
     expect((await parseForTest(msg(ew('iso-8859-1', Buffer.from('Gr\xfc\xdfe', 'latin1')), 'text/plain', Buffer.from('Gr\xfc\xdfe', 'latin1')))).text?.trim()).toBe('Grüße');
     expect((await parseForTest(msg(Buffer.from('x'), 'text/plain', Buffer.from('Gr\xfc\xdfe', 'latin1')))).text?.trim()).toBe('Grüße');
   });
+  it('a raw Shift_JIS or KOI8-R attachment name (filename="…" without encoding) in the charset the text declares; an encoded one as before', async () => {
+    const NAME_SJIS = Buffer.from('90bf8b818f9187402e706466', 'hex'); // 請求書①.pdf
+    const NAME_KOI8 = Buffer.from('d3dec5d42e706466', 'hex'); // счет.pdf
+    const withFile = (charset: string, name: Buffer, text: Buffer): Buffer =>
+      Buffer.concat([
+        Buffer.from(`From: a <a@example.jp>\r\nTo: support@example.com\r\nMessage-ID: <f-${Math.random()}@example.jp>\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=${charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`, 'latin1'),
+        text,
+        Buffer.from('\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="', 'latin1'),
+        name,
+        Buffer.from('"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n', 'latin1'),
+      ]);
+    expect((await parseForTest(withFile('Shift_JIS', NAME_SJIS, HELLO_SJIS))).attachments.map((a) => a.filename)).toEqual(['請求書①.pdf']);
+    expect((await parseForTest(withFile('koi8-r', NAME_KOI8, HELLO_KOI8))).attachments.map((a) => a.filename)).toEqual(['счет.pdf']);
+    expect((await parseForTest(withFile('Shift_JIS', Buffer.from('=?UTF-8?Q?Gr=C3=BC=C3=9Fe.pdf?=', 'latin1'), HELLO_SJIS))).attachments.map((a) => a.filename)).toEqual(['Grüße.pdf']);
+  });
 });
