@@ -13,16 +13,19 @@ export interface CustomerTexts {
 }
 
 /**
- * The texts for a case of `queue` in `language`: queues.<q>.* else cases.*. A German case gets
+ * The texts for a case of `queue` in `language`: queues.<q>.* else cases.translations.<language>.*
+ * else cases.*. A German case gets
  * the shipped German text for a value left at its English default — the English default
  * mid-sentence in a German email ("antwortet within one business day") or as an English list is
  * what it got before; a value the admin wrote is shown as written (one language per value).
  */
 export function customerTexts(config: Pick<Config, 'cases' | 'queues'>, queue: string, language: string): CustomerTexts {
   const q = queueSettings(config, queue);
-  const expectedResponse = q?.expectedResponse ?? config.cases.expectedResponse;
-  const helpfulInfo = q?.helpfulInfo ?? config.cases.helpfulInfo;
-  const onHoldExpected = q?.onHoldExpected ?? config.cases.onHoldExpected;
+  // cases.translations.<language> (the exact tag, else its primary subtag) where the queue has no value of its own.
+  const t = translationFor(config.cases.translations, language);
+  const expectedResponse = q?.expectedResponse ?? t?.expectedResponse ?? config.cases.expectedResponse;
+  const helpfulInfo = q?.helpfulInfo ?? t?.helpfulInfo ?? config.cases.helpfulInfo;
+  const onHoldExpected = q?.onHoldExpected ?? t?.onHoldExpected ?? config.cases.onHoldExpected;
   if (!language.toLowerCase().startsWith('de')) return { expectedResponse, helpfulInfo, onHoldExpected };
   const en = CUSTOMER_TEXT_DEFAULTS.en;
   const de = CUSTOMER_TEXT_DEFAULTS.de;
@@ -32,4 +35,15 @@ export function customerTexts(config: Pick<Config, 'cases' | 'queues'>, queue: s
     helpfulInfo: isDefaultList ? de.helpfulInfo : helpfulInfo,
     onHoldExpected: onHoldExpected === en.onHoldExpected ? de.onHoldExpected : onHoldExpected,
   };
+}
+
+type Translations = Config['cases']['translations'];
+
+function translationFor(translations: Translations, language: string): Translations[string] | undefined {
+  const lower = language.toLowerCase();
+  const primary = lower.split(/[-_]/)[0] ?? lower;
+  for (const want of [lower, primary]) {
+    for (const [lang, texts] of Object.entries(translations)) if (lang.toLowerCase() === want) return texts;
+  }
+  return undefined;
 }

@@ -297,6 +297,13 @@ export const configSchema = z
         expectedResponse: z.string().default(CUSTOMER_TEXT_DEFAULTS.en.expectedResponse),
         /** Expected time of a technical review, shown in the on-hold email (`#hold` without text). Per queue: queues.<q>.onHoldExpected. */
         onHoldExpected: z.string().trim().min(1).default(CUSTOMER_TEXT_DEFAULTS.en.onHoldExpected),
+        /** The three texts above in other languages, by template language ("fr", "pt-BR"): cases in that language read these (a queue's own value still wins). */
+        translations: z
+          .record(
+            z.string().min(2),
+            z.object({ expectedResponse: z.string().optional(), helpfulInfo: z.array(z.string()).optional(), onHoldExpected: z.string().trim().min(1).optional() }).strict(),
+          )
+          .default({}),
         /** Which changes send the customer a status update in their thread (moved: the case's mail now comes from another mailbox address, case-moved). */
         customerUpdates: z
           .array(z.enum(CUSTOMER_UPDATES))

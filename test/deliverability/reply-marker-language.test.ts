@@ -83,3 +83,30 @@ describe('a language the admin adds (French templates): no English in the mail c
     }
   });
 });
+
+describe('configured texts in a third language (cases.translations)', () => {
+  it('a French case reads the French expectedResponse and helpfulInfo; an English case the English ones; a queue’s own value still wins', async () => {
+    const env2 = await testEnv({
+      outgoing: { transport: 'file' },
+      autoReply: { minIntervalSeconds: 0 },
+      templates: { watch: false, languages: ['en', 'de', 'fr'] },
+      cases: { translations: { fr: { expectedResponse: 'sous un jour ouvré', helpfulInfo: ['des captures d’écran', 'le message d’erreur exact'] } } },
+      queues: { billing: { expectedResponse: 'within two business days' } },
+    });
+    try {
+      await env2.ingest(eml({ from: 'Éloïse <eloise@client.example>', subject: 'Imprimante', messageId: 'fr-t1@client.example', headers: { 'Content-Language': 'fr-FR' }, body: 'Bonjour, l’imprimante ne marche pas.' }));
+      await env2.ingest(eml({ from: 'Jane <jane@customer.example>', subject: 'Printer', messageId: 'en-t1@customer.example', body: 'The printer does not work.' }));
+      await env2.ingest(eml({ from: 'Élise <elise@client.example>', to: 'billing@example.com', subject: 'Facture', messageId: 'fr-t2@client.example', headers: { 'Content-Language': 'fr' }, body: 'Bonjour, la facture est fausse.' }), { mailbox: 'billing' });
+      const fr = (await firstSentTo(env2, 'eloise@client.example')).parsed.text ?? '';
+      expect(fr).toContain('sous un jour ouvré');
+      expect(fr).toContain('des captures d’écran');
+      expect(fr).not.toContain('within one business day');
+      const en = (await firstSentTo(env2, 'jane@customer.example')).parsed.text ?? '';
+      expect(en).toContain('within one business day');
+      expect(en).not.toContain('sous un jour ouvré');
+      expect((await firstSentTo(env2, 'elise@client.example')).parsed.text ?? '').toContain('within two business days');
+    } finally {
+      await env2.close();
+    }
+  });
+});
