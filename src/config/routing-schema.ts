@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { email } from './schema-basics.js';
+import { email, languageTag } from './schema-basics.js';
 import { TAG_NAME } from '../cases/tag-name.js';
 
 /**
@@ -44,7 +44,7 @@ export const queueSettings = z
   .object({
     helpfulInfo: z.array(z.string()).optional(),
     expectedResponse: z.string().optional(),
-    language: z.string().min(2).optional(),
+    language: languageTag.optional(),
     /** A feedback queue: messages are recorded as feedback (closed at once, no SLA, never reopened) and thanked. */
     feedback: z.boolean().default(false),
     /** Escalation tiers 1–3 (tier 1 = the queue's leads): who is alerted when a case reaches that level. */

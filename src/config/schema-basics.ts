@@ -27,3 +27,20 @@ export const isoTime = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$/, { message: 'a date like 2026-09-01 or an ISO-8601 time', abort: true })
   .refine((v) => !Number.isNaN(Date.parse(v)), 'not a valid date');
+
+/** Country codes admins write for a language: the language code they mean. */
+const COUNTRY_NOT_LANGUAGE: Readonly<Record<string, string>> = { jp: 'ja', cz: 'cs', gr: 'el', dk: 'da', cn: 'zh', ua: 'uk', us: 'en', gb: 'en', at: 'de', ch: 'de', il: 'he', ir: 'fa', vn: 'vi', br: 'pt-BR', tw: 'zh-TW', hk: 'zh-HK', sa: 'ar', eg: 'ar', in: 'hi', rs: 'sr', si: 'sl', ee: 'et', al: 'sq', by: 'be', kz: 'kk' };
+const languageNames = new Intl.DisplayNames(['en'], { type: 'language', fallback: 'none' });
+
+/** A language tag as templates and cases use it ("de", "pt-BR", "zh-TW"): a language ICU knows, not a country code ("jp", "cz"). */
+export const languageTag = z.string().superRefine((v, ctx) => {
+  let known = false;
+  try {
+    known = v.length >= 2 && languageNames.of(v) !== undefined;
+  } catch {
+    known = false;
+  }
+  if (known) return;
+  const hint = COUNTRY_NOT_LANGUAGE[v.toLowerCase()];
+  ctx.addIssue({ code: 'custom', message: `"${v}" is not a language code${hint !== undefined ? ` (a country code? the language is "${hint}")` : ''}: use an ISO 639 code such as en, de, fr, ja, zh-TW, pt-BR` });
+});

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 // First: it switches zod's generated fast path off before any schema object is built.
-import { email, isoTime, secretString } from './schema-basics.js';
+import { email, isoTime, languageTag, secretString } from './schema-basics.js';
 import { ENV_NAME } from '../command-env.js';
 import { CUSTOMER_TEXT_DEFAULTS } from './customer-text-defaults.js';
 import { mailbox } from './mailbox-schema.js';
@@ -290,7 +290,7 @@ export const configSchema = z
         /** Reopen a resolved case on a bare "thanks!" reply (false: recorded without reopening). */
         reopenOnThanks: z.boolean().default(false),
         /** Language of cases whose customer gives none. */
-        defaultLanguage: z.string().min(2).default('en'),
+        defaultLanguage: languageTag.default('en'),
         /** What helps us solve it faster, listed in the confirmation. Per-queue lists in queues.<name>.helpfulInfo. */
         helpfulInfo: z.array(z.string()).default([...CUSTOMER_TEXT_DEFAULTS.en.helpfulInfo]),
         /** Shown in the confirmation as the expected first response time. */
@@ -300,7 +300,7 @@ export const configSchema = z
         /** The three texts above in other languages, by template language ("fr", "pt-BR"): cases in that language read these (a queue's own value still wins). */
         translations: z
           .record(
-            z.string().min(2),
+            languageTag,
             z.object({ expectedResponse: z.string().optional(), helpfulInfo: z.array(z.string()).optional(), onHoldExpected: z.string().trim().min(1).optional() }).strict(),
           )
           .default({}),
@@ -389,7 +389,7 @@ export const configSchema = z
         /** Template folder (default: the templates/ shipped with casegate). */
         dir: z.string().optional(),
         /** Languages with template folders (templates/<lang>/). */
-        languages: z.array(z.string().min(2)).default(['en', 'de']),
+        languages: z.array(languageTag).default(['en', 'de']),
         /** Reload templates when files change. */
         watch: z.boolean().default(true),
       }).strict()

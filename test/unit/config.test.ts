@@ -253,3 +253,17 @@ describe('the configuration schema and its example', () => {
     expect(documented('q.*.x', exampleKeyPaths('q:\n  any:\n    x: 1'))).toBe(true);
   });
 });
+
+describe('language codes', () => {
+  const base = ['instance: { name: Ex, domain: support.example.com, secret: test-secret-0123456789abcdef-0123456789 }', 'mailboxes: [ { name: support, addresses: [support@example.com] } ]'];
+  it('a country code where a language code belongs is refused, with the language meant', () => {
+    const problems = problemsOf(file([...base, 'templates: { languages: [en, de, jp] }', 'cases: { defaultLanguage: cz }', 'queues: { support: { language: gr } }'].join('\n')));
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]));
+    expect(byPath['templates.languages.2']).toMatch(/"jp" is not a language code \(a country code\? the language is "ja"\)/);
+    expect(byPath['cases.defaultLanguage']).toMatch(/"cz" is not a language code .*"cs"/);
+    expect(byPath['queues.support.language']).toMatch(/"gr" is not a language code .*"el"/);
+  });
+  it('language and regional tags are accepted', () => {
+    expect(problemsOf(file([...base, 'templates: { languages: [en, de, ja, pt-BR, zh-TW, ar] }', 'cases: { defaultLanguage: en, translations: { pt-BR: { expectedResponse: em um dia útil } } }'].join('\n')))).toEqual([]);
+  });
+});
