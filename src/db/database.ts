@@ -20,6 +20,7 @@ import * as m0018 from './migrations/0018-survey-opt-out.js';
 import * as m0019 from './migrations/0019-case-number-floor.js';
 import * as m0020 from './migrations/0020-outbox-sent-bodies.js';
 import * as m0021 from './migrations/0021-message-search.js';
+import * as m0022 from './migrations/0022-links-recipient-copies.js';
 import * as m0023 from './migrations/0023-case-merge.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
@@ -55,6 +56,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0019-case-number-floor': m0019,
   '0020-outbox-sent-bodies': m0020,
   '0021-message-search': m0021,
+  '0022-links-recipient-copies': m0022,
   '0023-case-merge': m0023,
 };
 

@@ -201,6 +201,12 @@ export interface OutboxTable {
    * null: the body is there. The rest of the row stays.
    */
   body_dropped_at: ColumnType<Timestamp | null, Timestamp | null | undefined, Timestamp | null>;
+  /**
+   * Per-recipient copies (0022): JSON array of { address, text, html } for each Cc recipient, whose
+   * copy differs from the To's (`text`, `html`) only by the case-page link that names its reader;
+   * each goes alone to its recipient. Null: one email to all (outbox-mail.ts).
+   */
+  copies_json: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** Health of the outgoing transport (0003): one row per transport name. */

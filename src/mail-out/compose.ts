@@ -20,7 +20,7 @@ import { caseConversationGuid, replyReferences, threadIndex } from './thread-hea
 import { caseThreadRoot, staffMailThread } from '../db/repos/case-thread.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
 import { templateLanguage, type TemplateDataMap, type TemplateName } from './templates.js';
-import { caseLinkFor } from '../web/links.js';
+import { caseLinkFor, recipientCaseLink } from '../web/links.js';
 import { REPLY_MARKER, REPLY_MARKERS } from './reply-marker.js';
 
 export { REPLY_MARKER } from './reply-marker.js';
@@ -212,7 +212,14 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   const now = ctx.clock.now().toISOString();
   const staff = templateDeclaration(q.kind).audience === 'staff';
   const requested = mailLanguage(ctx.config, q.kind, q.caseRow);
-  const rendered = ctx.templates.render(q.kind, q.data, { language: requested, queue: q.caseRow.queue, zone: mailZone(ctx.config, q.kind, q.caseRow.queue) });
+  const renderOpts = { language: requested, queue: q.caseRow.queue, zone: mailZone(ctx.config, q.kind, q.caseRow.queue) };
+  // A customer email with a case-page link: each reader gets one that names them (web/links.ts),
+  // so a Cc'd colleague (or whoever they forward it to) writes on the page as that colleague,
+  // never as the requester. The To's link is in the row's body; each Cc gets a copy of its own.
+  const shownLink = (q.data as { readonly caseLink?: unknown }).caseLink;
+  const linked = !staff && typeof shownLink === 'string' && shownLink !== '';
+  const renderFor = async (address: string) => ctx.templates.render(q.kind, { ...q.data, caseLink: await recipientCaseLink(trx, ctx, q.caseRow, address) }, renderOpts);
+  const rendered = linked ? await renderFor(q.to.address) : ctx.templates.render(q.kind, q.data, renderOpts);
   const fromAddress = q.mailbox.addresses[0] ?? '';
   // Staff mail is bound to its recipient: answering it proves the agent's address (README, "Agent trust").
   const messageId = mintMessageId(q.caseRow.number, ctx.secret, ctx.config.instance.domain, staff ? q.to.address : undefined);
@@ -249,6 +256,14 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   const toName = oneLine(q.to.name);
   const fromName = oneLine(q.fromName !== undefined && q.fromName.trim() !== '' ? q.fromName : (q.mailbox.fromName ?? ctx.config.instance.name));
   const cc = (q.cc ?? []).map((r) => ({ address: r.address, name: oneLine(r.name) }));
+  // One rendering per further reader, only when there is one (an email to the requester alone costs what it did).
+  const copies: { address: string; text: string; html: string }[] = [];
+  if (linked) {
+    for (const r of cc) {
+      const copy = await renderFor(r.address);
+      copies.push({ address: r.address, text: copy.text, html: copy.html });
+    }
+  }
   const outboxId = await enqueue(trx, {
     case_id: q.caseRow.id,
     kind: q.kind,
@@ -266,6 +281,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     cc_json: JSON.stringify(cc),
     text: rendered.text,
     html: rendered.html,
+    copies_json: copies.length > 0 ? JSON.stringify(copies) : null,
     ...freshlyQueued(now),
   });
   const messageRowId = await insertMessage(trx, {

@@ -11,10 +11,12 @@ import { BlobUnreadableError } from '../storage/blob-store.js';
  * (SpamAssassin's DATE_IN_PAST_*, up to +3.4) — and filed that far down an inbox sorted by
  * date. Its Message-ID stays the one minted at queue time: a resend is the same message.
  */
-export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], now: Date): Mail.Options {
+export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], now: Date, copyFor?: string): Mail.Options {
   const headers = JSON.parse(row.headers_json) as Record<string, string>;
   const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
-  const pending = pendingRecipientsOf(row);
+  // One reader's copy: the same headers (To and Cc as everyone sees them), their body, to them alone.
+  const copy = copyFor !== undefined ? copyBody(row, copyFor) : null;
+  const pending = copyFor !== undefined ? [copyFor] : pendingRecipientsOf(row);
   return {
     from: { name: row.from_name, address: row.from_address },
     to: { name: row.to_name, address: row.to_address },
@@ -22,8 +24,8 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], no
     ...(attachments.length > 0 ? { attachments } : {}),
     ...(row.reply_to !== null ? { replyTo: row.reply_to } : {}),
     subject: row.subject,
-    text: row.text,
-    html: row.html,
+    text: copy?.text ?? row.text,
+    html: copy?.html ?? row.html,
     messageId: `<${row.message_id}>`,
     ...(row.in_reply_to !== null ? { inReplyTo: `<${row.in_reply_to}>` } : {}),
     ...(row.references_text !== null ? { references: row.references_text } : {}),
@@ -97,4 +99,34 @@ export function hasOverlongLine(content: Buffer): boolean {
 /** The recipients still to send the row to (the relay took it for the others), or null: all of them. */
 export function pendingRecipientsOf(row: Pick<OutboxRow, 'pending_rcpt_json'>): string[] | null {
   return row.pending_rcpt_json === null ? null : (JSON.parse(row.pending_rcpt_json) as string[]);
+}
+
+/** One reader's rendering of an email sent as per-recipient copies (0022). */
+export interface OutboxCopy {
+  readonly address: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+/** The Cc readers' copies of a row, or null: the row is one email to all its recipients. */
+export function copiesOf(row: Pick<OutboxRow, 'copies_json'>): OutboxCopy[] | null {
+  return row.copies_json === null ? null : (JSON.parse(row.copies_json) as OutboxCopy[]);
+}
+
+/**
+ * Who still waits for their copy of a row sent as copies, To first: the pending ones
+ * (pending_rcpt_json: the others have theirs), or at first every reader.
+ */
+export function copyRecipientsOf(row: Pick<OutboxRow, 'copies_json' | 'pending_rcpt_json' | 'to_address'>): string[] {
+  return pendingRecipientsOf(row) ?? [row.to_address, ...(copiesOf(row) ?? []).map((c) => c.address)];
+}
+
+/** The body of `address`'s copy: the row's own for its To, else that reader's. */
+function copyBody(row: OutboxRow, address: string): { text: string; html: string } {
+  const key = address.toLowerCase();
+  if (key === row.to_address.toLowerCase()) return { text: row.text, html: row.html };
+  const copy = (copiesOf(row) ?? []).find((c) => c.address.toLowerCase() === key);
+  // A reader with no copy of their own (never written so): the To's body would hand them the To's link.
+  if (copy === undefined) throw new Error(`no copy of this email for ${address}`);
+  return copy;
 }

@@ -2,12 +2,13 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
-import { claimDue, releaseClaims, releaseRow, renewClaims, retryBackedOffNow, type ClaimOptions } from '../db/repos/outbox.js';
+import { claimDue, markCopySent, releaseClaims, releaseRow, renewClaims, retryBackedOffNow, type ClaimOptions } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
-import { outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
+import { copiesOf, outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
+import { sendCopies, type Attempt } from './copies-attempt.js';
 import { staffTemplateNames } from './template-data.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
@@ -33,14 +34,6 @@ const TAKEOVER_GRACE_MS = 3 * RECORD_RETRY_MAX_MS;
 
 /** stop() with the file transport: how long a write in flight may take. */
 const FILE_STOP_WAIT_S = 5;
-
-/** An outcome, and what it says about the transport ('works', a failure, or nothing). */
-interface Attempt {
-  readonly outcome: Outcome;
-  readonly transport: 'works' | ClassifiedSendError | null;
-  /** The relay refused the email's sender at MAIL FROM (sender-holds.ts). */
-  readonly senderRefused?: ClassifiedSendError;
-}
 
 /** What a claimed batch needs besides its rows, read in one query each: bouncing recipients, stored files. */
 interface BatchFacts {
@@ -372,11 +365,33 @@ export class OutboxWorker {
     // Claimed with others just before the relay refused its sender: it waits with them, untried.
     const sender = row.from_address.toLowerCase();
     if (!probe && this.#senders.isHeld(sender)) return { outcome: { kind: 'held', attempts: row.attempts, error: null, sender }, transport: null };
+    // A customer's files in staff mail are extras; an agent's files in their reply are its content.
+    const optional = (staffTemplateNames as readonly string[]).includes(row.kind);
+    const files = async () => outgoingAttachments({ blobs: this.ctx.blobs, log: this.#log }, facts.files.get(row.id) ?? [], { optional });
+    // One copy per reader, each with the case-page link that names them (copies-attempt.ts).
+    if (copiesOf(row) !== null) {
+      return sendCopies(row, {
+        attempts,
+        build: async (address) => toMailOptions(row, await files(), this.ctx.clock.now(), address),
+        send: (options) => this.#send(options),
+        failure: (err) => this.#failure(err, row, attempts, sender, probe),
+        progress: async (pending, at) => {
+          try {
+            return await markCopySent(this.db, row.id, this.owner, pending, at);
+          } catch (err) {
+            // Not recorded: a crash now would send the copies taken so far once more (same Message-ID).
+            this.#log.warn({ err, outboxId: row.id }, 'could not record a copy as sent (database busy?); going on');
+            return true;
+          }
+        },
+        stopping: () => this.#pause.active || this.#stopped,
+        nextAt: () => nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now()),
+        now: () => this.ctx.clock.now().toISOString(),
+      });
+    }
     let options: Mail.Options;
     try {
-      // A customer's files in staff mail are extras; an agent's files in their reply are its content.
-      const optional = (staffTemplateNames as readonly string[]).includes(row.kind);
-      options = toMailOptions(row, await outgoingAttachments({ blobs: this.ctx.blobs, log: this.#log }, facts.files.get(row.id) ?? [], { optional }), this.ctx.clock.now());
+      options = toMailOptions(row, await files(), this.ctx.clock.now());
     } catch (err) {
       return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
     }
@@ -389,32 +404,7 @@ export class OutboxWorker {
       signedBy = sent.signedBy ?? null;
       refused = sent.refused ?? [];
     } catch (err) {
-      const c = classifySendError(err, relaySettingsOf(this.ctx.config.outgoing));
-      // stop() closed the transport under it. Past its final ".", the relay may have it: recorded, sent again at the next start.
-      if (this.#stopped && answerLostIn(err)) return { outcome: { kind: 'unanswered', attempts, at: this.ctx.clock.now().toISOString(), error: c.summary }, transport: null };
-      // Not yet at its final ".": nothing was delivered, back to the queue as it was (not a transport failure).
-      if (this.#stopped && (c.errorClass === 'connection' || c.errorClass === 'unknown')) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
-      this.ctx.telemetry.sendFailure(c.errorClass);
-      const now = this.ctx.clock.now();
-      if (c.decision === 'pause') {
-        this.#pause.begin(c);
-        // A rejected login or TLS fails before any email: this one waits for the transport like the
-        // rest; so does one whose connection stop() closed under it.
-        if (c.errorClass !== 'connection' || this.#stopped) return { outcome: { kind: 'released', attempts, error: c.summary }, transport: c };
-        // A cut connection or a timeout may be this email's doing (the relay drops it after its final
-        // "."), and the relay may have taken it all the same: it waits out a backoff like a 4xx and
-        // is given up after giveUpHours — never sent again at each resume, about once a second.
-      }
-      // The relay refuses the sender, not this email: it waits with the sender's others (the transport works).
-      if (c.decision === 'hold') return { outcome: { kind: 'held', attempts, error: c.summary, sender }, transport: 'works', senderRefused: c };
-      // The relay answered and refused this one email: the transport works.
-      if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
-      // A held sender's probe (sender-holds.ts): held emails are never given up, their age does not count.
-      const next = nextAttemptAt(this.ctx.config.outgoing.retry, probe ? { queued_at: now.toISOString(), created_at: row.created_at } : row, attempts, now);
-      // Written up to its final "." and no answer came (timed out, cut): said so, for whoever explains a duplicate.
-      const error = answerLostIn(err) ? `no answer to the final "." (${c.summary}): the relay may have taken it; sent again with the same Message-ID`.slice(0, 500) : c.summary;
-      if (next === null) return { outcome: { kind: 'failed', attempts, error, why: `gave up after ${this.ctx.config.outgoing.retry.giveUpHours} h` }, transport: c };
-      return { outcome: { kind: 'retry', attempts, nextAt: next, error }, transport: c };
+      return this.#failure(err, row, attempts, sender, probe);
     }
     const at = this.ctx.clock.now().toISOString();
     // The relay took it, but maybe not for everyone (RCPT TO refused for some): nobody dropped unsaid.
@@ -425,6 +415,36 @@ export class OutboxWorker {
       if (next !== null) return { outcome: { kind: 'partly-sent', attempts, at, nextAt: next, deferred, refused: final }, transport: 'works' };
     }
     return { outcome: { kind: 'sent', attempts, at, response, signedBy, ...(refused.length > 0 ? { refused } : {}) }, transport: 'works' };
+  }
+
+  /** What a send that threw means for the row (send-errors.ts): pause, hold the sender, fail, or retry with backoff. */
+  #failure(err: unknown, row: OutboxRow, attempts: number, sender: string, probe: boolean): Attempt {
+    const c = classifySendError(err, relaySettingsOf(this.ctx.config.outgoing));
+    // stop() closed the transport under it. Past its final ".", the relay may have it: recorded, sent again at the next start.
+    if (this.#stopped && answerLostIn(err)) return { outcome: { kind: 'unanswered', attempts, at: this.ctx.clock.now().toISOString(), error: c.summary }, transport: null };
+    // Not yet at its final ".": nothing was delivered, back to the queue as it was (not a transport failure).
+    if (this.#stopped && (c.errorClass === 'connection' || c.errorClass === 'unknown')) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
+    this.ctx.telemetry.sendFailure(c.errorClass);
+    const now = this.ctx.clock.now();
+    if (c.decision === 'pause') {
+      this.#pause.begin(c);
+      // A rejected login or TLS fails before any email: this one waits for the transport like the
+      // rest; so does one whose connection stop() closed under it.
+      if (c.errorClass !== 'connection' || this.#stopped) return { outcome: { kind: 'released', attempts, error: c.summary }, transport: c };
+      // A cut connection or a timeout may be this email's doing (the relay drops it after its final
+      // "."), and the relay may have taken it all the same: it waits out a backoff like a 4xx and
+      // is given up after giveUpHours — never sent again at each resume, about once a second.
+    }
+    // The relay refuses the sender, not this email: it waits with the sender's others (the transport works).
+    if (c.decision === 'hold') return { outcome: { kind: 'held', attempts, error: c.summary, sender }, transport: 'works', senderRefused: c };
+    // The relay answered and refused this one email: the transport works.
+    if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
+    // A held sender's probe (sender-holds.ts): held emails are never given up, their age does not count.
+    const next = nextAttemptAt(this.ctx.config.outgoing.retry, probe ? { queued_at: now.toISOString(), created_at: row.created_at } : row, attempts, now);
+    // Written up to its final "." and no answer came (timed out, cut): said so, for whoever explains a duplicate.
+    const error = answerLostIn(err) ? `no answer to the final "." (${c.summary}): the relay may have taken it; sent again with the same Message-ID`.slice(0, 500) : c.summary;
+    if (next === null) return { outcome: { kind: 'failed', attempts, error, why: `gave up after ${this.ctx.config.outgoing.retry.giveUpHours} h` }, transport: c };
+    return { outcome: { kind: 'retry', attempts, nextAt: next, error }, transport: c };
   }
 
   /**

@@ -1,8 +1,9 @@
 import type { AppContext } from '../context.js';
-import { caseByNumber } from '../db/repos/cases.js';
+import { caseByNumber, participantById } from '../db/repos/cases.js';
+import { isStaff } from '../cases/staff.js';
 import { isLinkRevoked } from '../db/repos/links.js';
 import type { CaseRow } from '../db/schema.js';
-import { REPLY_MARKER } from '../mail-out/compose.js';
+import { REPLY_MARKER, requesterOf, type Recipient } from '../mail-out/compose.js';
 import type { WebResponse } from './http.js';
 import { renderPage } from './render-page.js';
 import { checkLinkToken, type LinkPurpose, type LinkToken } from './signed-link.js';
@@ -13,7 +14,8 @@ import { checkLinkToken, type LinkPurpose, type LinkToken } from './signed-link.
  * broken, foreign or unknown link all look the same: "not valid").
  */
 
-export type LinkAccess = { readonly ok: true; readonly caseRow: CaseRow; readonly link: LinkToken } | { readonly ok: false; readonly page: WebResponse; readonly why: string };
+/** `reader`: whom the link names — the requester, or the participant it was written for (signed-link.ts). */
+export type LinkAccess = { readonly ok: true; readonly caseRow: CaseRow; readonly link: LinkToken; readonly reader: Recipient } | { readonly ok: false; readonly page: WebResponse; readonly why: string };
 
 /** Clocks of several daemons may differ by this much: a link is never older than its case by more. */
 const ISSUED_EARLY_MS = 10 * 60_000;
@@ -40,8 +42,19 @@ export async function accessLink(ctx: AppContext, token: string, purpose: LinkPu
   // Signed before this case existed: a link of an earlier case under that number (lost in a
   // restore, or purged before numbers were kept) — never a way into a stranger's case.
   if (link.issuedAt.getTime() < new Date(caseRow.created_at).getTime() - ISSUED_EARLY_MS) return fail('invalid', 404, `issued ${link.issuedAt.toISOString()}, before case ${link.caseNumber} was opened`);
-  if (opts.anyAge === true) return { ok: true, caseRow, link };
+  // A participant's link works while they take part in the case: removed (#cc -address), it opens nothing.
+  const reader = await readerOf(ctx, caseRow, link);
+  if (reader === null) return fail('revoked', 410, `participant ${link.participantId} no longer takes part in case ${caseRow.number}`, caseRow.language);
+  if (opts.anyAge === true) return { ok: true, caseRow, link, reader };
   if (!check.ok) return fail('expired', 410, `expired ${link.expiresAt.toISOString()}`, caseRow.language);
   if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, 'revoked', caseRow.language);
-  return { ok: true, caseRow, link };
+  return { ok: true, caseRow, link, reader };
+}
+
+/** Whom a link names: the requester, or its participant while they are one (never an agent or staff address); null: nobody any more. */
+async function readerOf(ctx: AppContext, caseRow: CaseRow, link: LinkToken): Promise<Recipient | null> {
+  if (link.participantId === null) return requesterOf(caseRow);
+  const p = await participantById(ctx.db, caseRow.id, link.participantId);
+  if (p === undefined || p.role === 'agent' || isStaff(ctx.config, p.address)) return null;
+  return p.role === 'requester' ? requesterOf(caseRow) : { address: p.address, name: p.name };
 }

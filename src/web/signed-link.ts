@@ -4,23 +4,31 @@ import type { ThreadSecret } from '../cases/thread-token.js';
 /**
  * Signed links for customers (issue 11), in the signing style of src/cases/thread-token.ts:
  *
- *   <case>.<purpose>.<issued>.<expires>.<sig>     issued/expires: epoch seconds in base 36
- *   sig = HMAC-SHA256(secret, "link:v1:<case>.<purpose>.<issued>.<expires>"), 24 hex chars
+ *   <case>.<purpose>[.p<participant>].<issued>.<expires>.<sig>   issued/expires: epoch seconds in base 36
+ *   sig = HMAC-SHA256(secret, "link:v1:<everything before the sig>"), 24 hex chars
  *
  * purpose: "c" the case page, "s" the survey. A link proves that we sent it for that case and
  * purpose; it expires, and it can be revoked (link_revocations: one link by its signature, or
  * every link of a case issued before a time). A guessed case number cannot produce one, and a
  * case link never opens another case.
+ *
+ * Whom it names: without a participant segment, the case's requester (every link before
+ * per-recipient links, and the survey, which only the requester gets); `p<id>` a participant
+ * (case_participants.id) — the Cc'd colleague the email carrying it was written to. The page
+ * shows that person's messages as "You" and a reply from it is theirs; once the participant is
+ * removed from the case (#cc -address), their links open nothing.
  */
 
 export type LinkPurpose = 'case' | 'survey';
 
 const CODE: Record<LinkPurpose, string> = { case: 'c', survey: 's' };
-const TOKEN = /^(\d{1,12})\.([cs])\.([0-9a-z]{1,10})\.([0-9a-z]{1,10})\.([0-9a-f]{24})$/;
+const TOKEN = /^(\d{1,12})\.([cs])(?:\.p(\d{1,12}))?\.([0-9a-z]{1,10})\.([0-9a-z]{1,10})\.([0-9a-f]{24})$/;
 
 export interface LinkToken {
   readonly caseNumber: number;
   readonly purpose: LinkPurpose;
+  /** The participant it was written for (case_participants.id); null: the requester. */
+  readonly participantId: number | null;
   readonly issuedAt: Date;
   readonly expiresAt: Date;
   /** The signature: what a single-link revocation names. */
@@ -34,10 +42,10 @@ function sign(secret: string, body: string): string {
   return createHmac('sha256', secret).update(`link:v1:${body}`).digest('hex').slice(0, 24);
 }
 
-export function mintLinkToken(secret: ThreadSecret, caseNumber: number, purpose: LinkPurpose, now: Date, validDays: number): string {
+export function mintLinkToken(secret: ThreadSecret, caseNumber: number, purpose: LinkPurpose, now: Date, validDays: number, participantId: number | null = null): string {
   const issued = Math.floor(now.getTime() / 1000);
   const expires = issued + Math.round(validDays * 86_400);
-  const body = `${caseNumber}.${CODE[purpose]}.${issued.toString(36)}.${expires.toString(36)}`;
+  const body = `${caseNumber}.${CODE[purpose]}${participantId !== null ? `.p${participantId}` : ''}.${issued.toString(36)}.${expires.toString(36)}`;
   return `${body}.${sign(secret.current.secret, body)}`;
 }
 
@@ -45,8 +53,8 @@ export function mintLinkToken(secret: ThreadSecret, caseNumber: number, purpose:
 export function checkLinkToken(secret: ThreadSecret, token: string, now: Date): LinkCheck {
   const m = TOKEN.exec(token);
   if (m === null) return { ok: false, why: 'malformed' };
-  const [, num, code, iat, exp, sig] = m as unknown as [string, string, string, string, string, string];
-  const body = `${num}.${code}.${iat}.${exp}`;
+  const [, num, code, pid, iat, exp, sig] = m as unknown as [string, string, string, string | undefined, string, string, string];
+  const body = `${num}.${code}${pid !== undefined ? `.p${pid}` : ''}.${iat}.${exp}`;
   // Signed with the current key, or a retired one still inside its window (instance.previousSecrets).
   const got = Buffer.from(sig);
   const valid = secret.accepted().some((key) => {
@@ -57,6 +65,7 @@ export function checkLinkToken(secret: ThreadSecret, token: string, now: Date): 
   const link: LinkToken = {
     caseNumber: Number(num),
     purpose: code === 'c' ? 'case' : 'survey',
+    participantId: pid !== undefined ? Number(pid) : null,
     issuedAt: new Date(parseInt(iat, 36) * 1000),
     expiresAt: new Date(parseInt(exp, 36) * 1000),
     sig,

@@ -86,6 +86,19 @@ describe('signed links', () => {
     for (const junk of ['', '10042', '../../etc/passwd', `${token}x`, token.toUpperCase()]) expect(checkLinkToken(secret, junk, now).ok).toBe(false);
   });
 
+  it('a link names its reader: the requester (no participant) or a participant, whose number is signed like the rest', () => {
+    expect(checkLinkToken(secret, mintLinkToken(secret, 10042, 'case', now, 30), now)).toMatchObject({ ok: true, link: { participantId: null } });
+    const token = mintLinkToken(secret, 10042, 'case', now, 30, 17);
+    expect(token).toMatch(/^10042\.c\.p17\./);
+    expect(checkLinkToken(secret, token, now)).toMatchObject({ ok: true, link: { caseNumber: 10042, purpose: 'case', participantId: 17 } });
+    // Another participant's number, or none (the requester's link), under the same signature: refused.
+    for (const forged of [token.replace('.p17.', '.p18.'), token.replace('.p17.', '.'), token.replace('.p17.', '.p017.')]) {
+      expect(checkLinkToken(secret, forged, now)).toMatchObject({ ok: false, why: 'bad-signature' });
+    }
+    const plain = mintLinkToken(secret, 10042, 'case', now, 30);
+    expect(checkLinkToken(secret, plain.replace('.c.', '.c.p1.'), now)).toMatchObject({ ok: false, why: 'bad-signature' });
+  });
+
   it('a pasted URL gives its token', () => {
     expect(tokenFromLink('https://help.example.com/cg/c/1.c.a.b.0123456789abcdef01234567?sent=1')).toBe('1.c.a.b.0123456789abcdef01234567');
     expect(tokenFromLink('https://help.example.com/s/1.s.a.b.0123456789abcdef01234567/4')).toBe('1.s.a.b.0123456789abcdef01234567');

@@ -176,6 +176,22 @@ export async function removeParticipant(db: Q, caseId: number, address: string):
   return Number(r.numDeletedRows) > 0;
 }
 
+/** A participant of the case by its id (what a per-recipient case link names); undefined once removed. */
+export async function participantById(db: Q, caseId: number, id: number): Promise<ParticipantRow | undefined> {
+  return db.selectFrom('case_participants').selectAll().where('case_id', '=', caseId).where('id', '=', id).executeTakeFirst();
+}
+
+/** A participant of the case by address (compared without case: mail may spell it either way). */
+export async function participantByAddress(db: Q, caseId: number, address: string): Promise<ParticipantRow | undefined> {
+  return db
+    .selectFrom('case_participants')
+    .selectAll()
+    .where('case_id', '=', caseId)
+    .where(sql<string>`lower(address)`, '=', address.toLowerCase())
+    .orderBy('id')
+    .executeTakeFirst();
+}
+
 export async function participants(db: Q, caseId: number): Promise<ParticipantRow[]> {
   return db.selectFrom('case_participants').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }

@@ -210,6 +210,17 @@ export async function markPartlySent(db: Q, id: number, o: { attempts: number; a
 }
 
 /**
+ * An email sent as per-recipient copies (0022): the relay took one reader's copy, and `pending` are
+ * those still to get theirs. Written right after each copy, while `owner` holds the claim, so a
+ * crash or restart sends only the copies not yet taken (the thread entry went out: messages.sent_at).
+ */
+export async function markCopySent(db: Q, id: number, owner: string | null, pending: readonly string[], at: string): Promise<boolean> {
+  const ok = await claimedWrite(db.updateTable('outbox').set({ pending_rcpt_json: JSON.stringify(pending) }).where('id', '=', id), owner);
+  if (ok) await db.updateTable('messages').set({ sent_at: at }).where('outbox_id', '=', id).where('sent_at', 'is', null).execute();
+  return ok;
+}
+
+/**
  * The outcomes below are written only while `owner` still holds the row's claim (true when
  * written). A sender whose claim lapsed (it could not reach the database for longer than
  * outgoing.claimSeconds) may find the row taken over by another sender, which is sending it or
@@ -248,7 +259,7 @@ export async function outboxRow(db: Q, id: number): Promise<OutboxRow | undefine
   return db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export type OutboxSummary = Omit<OutboxRow, 'html' | 'text' | 'headers_json'> & { readonly case_number: number | null };
+export type OutboxSummary = Omit<OutboxRow, 'html' | 'text' | 'headers_json' | 'copies_json'> & { readonly case_number: number | null };
 
 /** Rows for `casegate outbox list`, newest first (without bodies), with the case number. */
 export async function listOutbox(db: Q, o: { statuses: readonly OutboxStatus[]; limit: number }): Promise<OutboxSummary[]> {
@@ -306,12 +317,12 @@ export async function sentBodiesBefore(db: Q, before: string, limit: number): Pr
   return rows.map((r) => r.id);
 }
 
-/** Empty the rendered text and HTML of these sent emails, keeping the row (recipients, Message-ID, status, times); how many. */
+/** Empty the rendered text and HTML of these sent emails (and of their per-recipient copies), keeping the row (recipients, Message-ID, status, times); how many. */
 export async function dropSentBodies(db: Q, ids: readonly number[], at: string): Promise<number> {
   if (ids.length === 0) return 0;
   const res = await db
     .updateTable('outbox')
-    .set({ text: '', html: '', body_dropped_at: at })
+    .set({ text: '', html: '', body_dropped_at: at, copies_json: null })
     .where('id', 'in', [...ids])
     .where('status', '=', 'sent')
     .where('body_dropped_at', 'is', null)

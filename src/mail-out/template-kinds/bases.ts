@@ -45,7 +45,7 @@ export const commonVariables = {
     greetingName: str('The customer’s name, or "there" when the name is unknown (English).', 'Jane Doe'),
   }),
   caseLink: str(
-    'Signed link to the customer’s case page (status, due time, thread, reply form); empty when the web server is off and in staff mail. Expires after web.linkDays.',
+    'Signed link to the case page (status, due time, thread, reply form) naming the reader of this copy: the requester, or the participant a copy of the email goes to (a reply written there is theirs); empty when the web server is off and in staff mail. Expires after web.linkDays.',
     'https://support.example.com/c/10042.c.tbq1hs.tc2qhs.3f9a0c1d2e4b5a6978877665',
   ),
   replyMarker: instanceVariables.replyMarker,

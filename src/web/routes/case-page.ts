@@ -9,7 +9,7 @@ import { publicMessages } from '../../db/repos/public-thread.js';
 import { webRepliesSince } from '../../db/repos/receipts.js';
 import { pastReopenWindow } from '../../pipeline/stages/thread.js';
 import type { CaseRow } from '../../db/schema.js';
-import { commonData, requesterOf } from '../../mail-out/compose.js';
+import { commonData, type Recipient } from '../../mail-out/compose.js';
 import type { TemplateDataMap } from '../../mail-out/template-data.js';
 import { statusLabel } from '../../mail-out/template-tools.js';
 import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
@@ -50,7 +50,14 @@ function withoutFooter(text: string, tag: string, caseLinkBase: string): string 
 /** What the page shows besides the case: a notice, a form error, and the text a refused form carried (kept in the box). */
 type Extra = Pick<PageData, 'notice' | 'error'> & { readonly text?: string };
 
-async function pageData(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Extra): Promise<PageData> {
+/** The case and link a page is for, and whom the link names (its reader: "You" on the page, the From of a reply). */
+interface Viewing {
+  readonly caseRow: CaseRow;
+  readonly link: LinkToken;
+  readonly reader: Recipient;
+}
+
+async function pageData(ctx: AppContext, req: WebRequest, { caseRow, link, reader }: Viewing, extra: Extra): Promise<PageData> {
   const zone = calendarOf(ctx.config, caseRow.queue).zone;
   const now = ctx.clock.now();
   const when = (iso: string): string => localWhen(new Date(iso), zone, caseRow.language, now);
@@ -77,13 +84,14 @@ async function pageData(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link
     }
   }
   const messages = shown.map((m) => ({
-      // '' for the customer's own messages: the template says "You" (not for one whose From
-      // failed the sender check: someone else may have written it).
+      // '' for the reader's own messages — the person the link names, the requester or a Cc'd
+      // participant (link-access.ts) —: the template says "You" (not for one whose From failed
+      // the sender check: someone else may have written it).
       // Others by their address (a display name alone could say "Example Support").
       from:
         m.direction === 'out'
           ? ctx.config.instance.name
-          : m.from_address === caseRow.requester_address && m.sender_auth !== 'fail'
+          : m.from_address.toLowerCase() === reader.address.toLowerCase() && m.sender_auth !== 'fail'
             ? ''
             : m.from_name !== ''
               ? `${m.from_name} <${m.from_address}>`
@@ -108,9 +116,10 @@ async function pageData(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link
   };
 }
 
-async function render(ctx: AppContext, req: WebRequest, caseRow: CaseRow, link: LinkToken, extra: Extra, status = 200): Promise<WebResponse> {
+async function render(ctx: AppContext, req: WebRequest, v: Viewing, extra: Extra, status = 200): Promise<WebResponse> {
+  const { caseRow } = v;
   const mailbox = ctx.mailboxes.ofCase(caseRow);
-  const data = { ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)), caseLink: '', page: await pageData(ctx, req, caseRow, link, extra) };
+  const data = { ...commonData(ctx, caseRow, mailbox, v.reader), caseLink: '', page: await pageData(ctx, req, v, extra) };
   return renderPage(ctx, 'case-page', data, { language: caseRow.language, queue: caseRow.queue }, { status, wantsText: req.wantsText });
 }
 
@@ -145,7 +154,7 @@ export function caseRoutes(ctx: AppContext): Route[] {
         const access = await accessLink(ctx, req.params['token'] ?? '', 'case', req.wantsText);
         if (!access.ok) return access.page;
         const sent = req.query.get('sent');
-        return render(ctx, req, access.caseRow, access.link, { notice: sent === '1' ? 'sent' : sent === 'new' ? 'sent-new-case' : '', error: '' });
+        return render(ctx, req, access, { notice: sent === '1' ? 'sent' : sent === 'new' ? 'sent-new-case' : '', error: '' });
       },
     },
     {
@@ -166,30 +175,30 @@ export function caseRoutes(ctx: AppContext): Route[] {
           form = await req.form();
         } catch (err) {
           // Over web.maxBodyBytes: the case page says so (the text was not read, so it cannot be kept).
-          if (err instanceof HttpError && err.status === 413) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long' }, 413);
+          if (err instanceof HttpError && err.status === 413) return render(ctx, req, access, { notice: '', error: 'too-long' }, 413);
           throw err;
         }
         const token = form.get('csrf') ?? '';
         const text = (form.get('text') ?? '').replace(/\r\n?/g, '\n').trim();
-        if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, caseRow, link, { notice: '', error: 'form-expired', text }, 403);
-        if (text === '') return render(ctx, req, caseRow, link, { notice: '', error: 'empty' }, 400);
-        if (text.length > MAX_REPLY_CHARS) return render(ctx, req, caseRow, link, { notice: '', error: 'too-long', text }, 400);
+        if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, access, { notice: '', error: 'form-expired', text }, 403);
+        if (text === '') return render(ctx, req, access, { notice: '', error: 'empty' }, 400);
+        if (text.length > MAX_REPLY_CHARS) return render(ctx, req, access, { notice: '', error: 'too-long', text }, 400);
         const outcome = await oneAtATime(caseRow.id, async () => {
           // Every reply notifies the case's agents: one link must not become a flood of them.
           const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
           if ((await webRepliesSince(ctx.db, caseRow.id, since)) >= ctx.config.web.repliesPerHour) return null;
-          return submitWebReply(ctx, caseRow, text, token);
+          return submitWebReply(ctx, caseRow, access.reader, text, token);
         });
         if (outcome === null) {
           log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, limit: ctx.config.web.repliesPerHour }, 'case page: reply refused, too many in the last hour');
-          return render(ctx, req, caseRow, link, { notice: '', error: 'too-many', text }, 429);
+          return render(ctx, req, access, { notice: '', error: 'too-many', text }, 429);
         }
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, outcome: outcome.kind, reason: outcome.reason }, 'case page: reply submitted');
         // Past cases.reopenWindowDays the reply opened a new case (linked to this one): the page must not say it was added here.
         const landed = outcome.kind === 'stored' || outcome.kind === 'ignored' ? outcome.caseId : null;
         if (landed !== null && landed !== caseRow.id) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=new`);
         if (landed === caseRow.id) return redirect(`${relativeUrl(req.path, casePath(link.token))}?sent=1`);
-        return render(ctx, req, caseRow, link, { notice: '', error: 'retry', text }, outcome.kind === 'retry' ? 503 : 500);
+        return render(ctx, req, access, { notice: '', error: 'retry', text }, outcome.kind === 'retry' ? 503 : 500);
       },
     },
   ];

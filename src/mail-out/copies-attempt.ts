@@ -1,0 +1,109 @@
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import type { OutboxRow } from '../db/schema.js';
+import { copyRecipientsOf } from './outbox-mail.js';
+import type { Outcome } from './outbox-outcome.js';
+import { isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
+import type { SentMessage } from './transport.js';
+
+/** An outcome, and what it says about the transport ('works', a failure, or nothing). */
+export interface Attempt {
+  readonly outcome: Outcome;
+  readonly transport: 'works' | ClassifiedSendError | null;
+  /** The relay refused the email's sender at MAIL FROM (sender-holds.ts). */
+  readonly senderRefused?: ClassifiedSendError;
+}
+
+/** What sending one row's copies needs from the worker. */
+export interface CopySender {
+  readonly attempts: number;
+  /** The copy for one reader, ready to send (their body, the same headers, to them alone). */
+  build(address: string): Promise<Mail.Options>;
+  send(options: Mail.Options): Promise<SentMessage>;
+  /** What a send that threw means (the worker's classification: pause, hold, fail, retry). */
+  failure(err: unknown): Attempt;
+  /** The relay took a copy: `pending` still wait for theirs (written at once; false: the claim is gone). */
+  progress(pending: readonly string[], at: string): Promise<boolean>;
+  /** Sending stops (transport paused, daemon stopping): the copies not tried yet wait. */
+  stopping(): boolean;
+  /** When the row is tried again, or null: give up (outgoing.retry). */
+  nextAt(): string | null;
+  now(): string;
+}
+
+/**
+ * Send a row written as per-recipient copies (compose.ts, outbox.copies_json): each reader's copy
+ * in its own SMTP transaction, one after another. The relay's answer decides per reader — taken
+ * (recorded at once, so a crash never sends it again), refused for good (named on the case like
+ * a refused Cc), or refused for now (tried again later with the others left) — and a broken
+ * transport or a refused sender stops the round: who has not got theirs waits. The row's outcome
+ * is what the whole round came to: `sent` once every reader got theirs or was refused for good,
+ * `partly-sent` while some still wait, or — nobody got it — the first copy's own outcome.
+ */
+export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt> {
+  const readers = copyRecipientsOf(row);
+  // Earlier attempts delivered copies already (the list shrinks only when the relay took one).
+  let someGotIt = row.pending_rcpt_json !== null;
+  let left = [...readers];
+  const refused: RefusedRecipient[] = [];
+  const deferred: RefusedRecipient[] = [];
+  let last: SentMessage | null = null;
+  let stop: Attempt | null = null;
+  for (const address of readers) {
+    if (s.stopping()) break;
+    let options: Mail.Options;
+    try {
+      options = await s.build(address);
+    } catch (err) {
+      if (someGotIt) {
+        refused.push({ address, code: null, response: `cannot build the message: ${(err as Error).message}`.slice(0, 300) });
+        left = left.filter((a) => a !== address);
+        continue;
+      }
+      return { outcome: { kind: 'failed', attempts: s.attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
+    }
+    try {
+      const sent = await s.send(options);
+      last = sent;
+      someGotIt = true;
+      left = left.filter((a) => a !== address);
+      // One envelope recipient: a refusal is normally thrown, but a relay may still list it.
+      for (const r of sent.refused ?? []) (isTemporaryRefusal(r) ? deferred : refused).push(r);
+      if (!(await s.progress([...left, ...deferred.map((r) => r.address)], s.now()))) break;
+    } catch (err) {
+      const a = s.failure(err);
+      const o = a.outcome;
+      if (o.kind === 'failed' && a.transport === 'works') {
+        // The relay refused this reader's copy for good (5xx at RCPT TO or after DATA): the others still get theirs.
+        refused.push({ address, code: null, response: o.error });
+        left = left.filter((x) => x !== address);
+        continue;
+      }
+      if (o.kind === 'retry' && a.transport !== null && a.transport !== 'works' && a.transport.errorClass === 'recipient') {
+        // Refused for now at RCPT TO (4xx): this reader waits; the others go on.
+        deferred.push({ address, code: null, response: o.error });
+        left = left.filter((x) => x !== address);
+        continue;
+      }
+      // A broken transport, a refused sender, a give-up, a connection cut: the round ends here.
+      stop = a;
+      break;
+    }
+  }
+  const at = s.now();
+  const waiting = [...deferred, ...left.map((address) => ({ address, code: null, response: stop !== null ? 'not sent yet' : 'refused for now' }))];
+  if (!someGotIt) {
+    if (stop !== null) return stop;
+    if (waiting.length > 0) {
+      const nextAt = s.nextAt();
+      if (nextAt !== null) return { outcome: { kind: 'retry', attempts: s.attempts, nextAt, error: waiting.map((r) => `${r.address} (${r.response})`).join('; ').slice(0, 500) }, transport: 'works' };
+    }
+    return { outcome: { kind: 'failed', attempts: s.attempts, error: [...refused, ...waiting].map((r) => `${r.address} (${r.response})`).join('; ').slice(0, 500), why: 'every copy refused' }, transport: 'works' };
+  }
+  const transport = stop?.transport ?? 'works';
+  if (waiting.length > 0) {
+    const nextAt = stop !== null && stop.outcome.kind === 'released' ? at : s.nextAt();
+    if (nextAt !== null) return { outcome: { kind: 'partly-sent', attempts: s.attempts, at, nextAt, deferred: waiting, refused }, transport, ...(stop?.senderRefused !== undefined ? { senderRefused: stop.senderRefused } : {}) };
+    refused.push(...waiting);
+  }
+  return { outcome: { kind: 'sent', attempts: s.attempts, at, response: last?.response ?? '', signedBy: last?.signedBy ?? null, ...(refused.length > 0 ? { refused } : {}) }, transport };
+}

@@ -1,0 +1,224 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { participants, removeParticipant } from '../../src/db/repos/cases.js';
+import { revokeAllLinks } from '../../src/db/repos/links.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import type { OutboxRow } from '../../src/db/schema.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { launchChromium, type Browser } from '../helpers/browser.js';
+import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
+import { clientReply } from '../helpers/mail-clients.js';
+import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * Per-recipient case links: an email written to the requester (To) and a Cc'd colleague goes as
+ * one copy per reader — the same headers and Message-ID, each to one envelope recipient, each
+ * with a case-page link that names its reader. On the page (a real Chromium against the web
+ * server) the colleague's link shows the colleague's own messages as "You" and a reply written
+ * there is the colleague's; removing the colleague from the case ends their link. Sent through a
+ * real SMTP server (the sink) by the outbox worker.
+ */
+
+const BASE = 'https://help.example.com/cg';
+const CONFIG: ConfigInput = {
+  mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+  queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
+  web: { enabled: true, port: 0, baseUrl: BASE },
+  autoReply: { minIntervalSeconds: 0 },
+};
+const JANE = 'Jane Customer <jane@customer.example>';
+const ANN = 'Ann Colleague <ann@customer.example>';
+
+let chromium: Browser;
+let sink: SmtpSink;
+let env: TestEnv;
+let web: WebServer;
+let transport: MailTransport;
+
+beforeAll(async () => {
+  chromium = await launchChromium({ width: 800 });
+  sink = await startSmtpSink();
+});
+afterAll(async () => {
+  await chromium?.close();
+  await sink?.close();
+});
+beforeEach(async () => {
+  sink.messages.length = 0;
+  env = await testEnv({ ...CONFIG, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, retry: { baseSeconds: 30, maxSeconds: 600, giveUpHours: 48 } } });
+  web = await startWebServer(env.ctx);
+  transport = createTransport(env.resolved);
+});
+afterEach(async () => {
+  transport.close();
+  await web.close();
+  await env.close();
+});
+
+const local = (link: string): string => `http://127.0.0.1:${web.port}${link.slice(BASE.length)}`;
+const linkIn = (text: string): string => {
+  const m = /https:\/\/help\.example\.com\/cg\/c\/[^\s"<>]+/.exec(text);
+  if (m === null) throw new Error(`no case link in: ${text}`);
+  return m[0];
+};
+const outbox = async (): Promise<OutboxRow[]> => env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
+const ofKind = (ms: readonly SinkMessage[], subjectPart: string) => ms.filter((m) => (m.parsed.text ?? '').includes(subjectPart));
+
+/** Jane opens a case with Ann on Cc; Ben answers by email: the reply goes to both. */
+async function caseWithReply(): Promise<{ caseId: number; reply: OutboxRow }> {
+  const out = await env.ingest(eml({ from: JANE, cc: ANN, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says certificate expired.' }));
+  if (out.kind !== 'stored') throw new Error(out.reason);
+  expect((await participants(env.ctx.db, out.caseId)).map((p) => [p.address, p.role])).toContainEqual(['ann@customer.example', 'cc']);
+  const note = (await outbox()).find((o) => o.kind === 'agent-notification')!;
+  const answer = clientReply(
+    { messageId: note.message_id, subject: note.subject, text: note.text, fromName: note.from_name, fromAddress: note.from_address, references: [] },
+    { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body: 'Please install the new certificate.', messageId: 'ben-1@example.com', headers: mxHeaderFields('example.com', 'pass') },
+  );
+  const r = await env.ingest(answer);
+  if (r.kind !== 'stored') throw new Error(r.reason);
+  const reply = (await outbox()).find((o) => o.kind === 'agent-reply')!;
+  expect(reply).toMatchObject({ to_address: 'jane@customer.example' });
+  expect(JSON.parse(reply.cc_json)).toEqual([{ address: 'ann@customer.example', name: 'Ann Colleague' }]);
+  return { caseId: out.caseId, reply };
+}
+
+async function send(): Promise<void> {
+  await new OutboxWorker(env.ctx, transport).drain();
+}
+
+describe('a customer email to several people: one copy per reader, each with their own link', () => {
+  it('same headers and Message-ID, one envelope recipient each, a link naming each reader; the case thread holds one email', async () => {
+    const { caseId, reply } = await caseWithReply();
+    await send();
+    const copies = ofKind(sink.messages, 'Please install the new certificate.');
+    expect(copies.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
+    const [jane, ann] = copies as [SinkMessage, SinkMessage];
+    // What each reader sees of who got it: the same.
+    for (const m of copies) {
+      expect(m.parsed.messageId).toBe(`<${reply.message_id}>`);
+      expect(m.parsed.to && !Array.isArray(m.parsed.to) ? m.parsed.to.value.map((a) => a.address) : []).toEqual(['jane@customer.example']);
+      expect(m.parsed.cc && !Array.isArray(m.parsed.cc) ? m.parsed.cc.value.map((a) => a.address) : []).toEqual(['ann@customer.example']);
+    }
+    const janeLink = linkIn(jane.parsed.text ?? '');
+    const annLink = linkIn(ann.parsed.text ?? '');
+    expect(annLink).not.toBe(janeLink);
+    // The HTML part carries the same reader's link.
+    expect(String(ann.parsed.html)).toContain(annLink);
+    expect(String(ann.parsed.html)).not.toContain(janeLink);
+    const annId = (await participants(env.ctx.db, caseId)).find((p) => p.address === 'ann@customer.example')!.id;
+    expect(annLink).toMatch(new RegExp(`/c/\\d+\\.c\\.p${annId}\\.`));
+    expect(janeLink).toMatch(/\/c\/\d+\.c\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{24}$/);
+    // Agents see one sent email, sent to both.
+    const out = (await messagesOfCase(env.ctx.db, caseId)).filter((m) => m.direction === 'out' && m.internal === 0 && m.text.includes('Please install'));
+    expect(out).toHaveLength(1);
+    expect(out[0]!.sent_at).not.toBeNull();
+    expect(await env.ctx.db.selectFrom('outbox').select(['status', 'pending_rcpt_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', pending_rcpt_json: '[]' });
+    // An email to the requester alone is one rendering, one email (the confirmation).
+    const conf = (await outbox()).find((o) => o.kind === 'confirmation')!;
+    expect(conf.copies_json).toBeNull();
+    expect(sink.messages.filter((m) => m.parsed.messageId === `<${conf.message_id}>`).map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+  }, 60_000);
+
+  it('on the page, Ann’s link shows Ann’s messages as "You" and Jane by name; Ann’s reply is recorded from Ann; removing Ann ends her link; revoking all still ends Jane’s', async () => {
+    const { caseId } = await caseWithReply();
+    await send();
+    const [jane, ann] = ofKind(sink.messages, 'Please install the new certificate.') as [SinkMessage, SinkMessage];
+    const annUrl = local(linkIn(ann.parsed.text ?? ''));
+    const janeUrl = local(linkIn(jane.parsed.text ?? ''));
+
+    const page = await chromium.context.newPage();
+    expect((await page.goto(annUrl))?.status()).toBe(200);
+    const senders = async () => page.locator('.thread li header strong').allTextContents();
+    expect(await senders()).toEqual(['Jane Customer <jane@customer.example>', 'Example Support']);
+    await page.getByLabel('Your message').fill('Installed it on my laptop too, works now.');
+    await Promise.all([page.waitForURL(`${annUrl}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
+    expect(await senders()).toEqual(['Jane Customer <jane@customer.example>', 'Example Support', 'You']);
+    const stored = (await messagesOfCase(env.ctx.db, caseId)).filter((m) => m.direction === 'in').at(-1)!;
+    expect(stored).toMatchObject({ from_address: 'ann@customer.example', from_name: 'Ann Colleague', visible_text: 'Installed it on my laptop too, works now.' });
+    // Ben hears it as Ann's.
+    const note = (await outbox()).filter((o) => o.kind === 'agent-notification').at(-1)!;
+    expect(note.text).toContain('ann@customer.example');
+
+    // Jane's page: her own message is "You", Ann's is Ann's.
+    expect((await page.goto(janeUrl))?.status()).toBe(200);
+    expect(await senders()).toEqual(['You', 'Example Support', 'Ann Colleague <ann@customer.example>']);
+
+    // Ann taken off the case (#cc -ann): her link opens nothing; Jane's still works.
+    expect(await removeParticipant(env.ctx.db, caseId, 'ann@customer.example')).toBe(true);
+    expect((await page.goto(annUrl))?.status()).toBe(410);
+    expect((await page.goto(janeUrl))?.status()).toBe(200);
+    // Every link of the case revoked: Jane's ends too.
+    const now = env.clock.now();
+    await revokeAllLinks(env.ctx.db, caseId, new Date(now.getTime() + 1000).toISOString(), 'test', 'admin', now.toISOString());
+    expect((await page.goto(janeUrl))?.status()).toBe(410);
+    await page.close();
+  }, 60_000);
+
+  it('status summary asked by the Cc’d colleague carries the colleague’s link, not the requester’s', async () => {
+    const { caseId } = await caseWithReply();
+    const ref = (await outbox()).find((o) => o.kind === 'agent-reply')!;
+    const out = await env.ingest(eml({ from: ANN, subject: `Re: ${ref.subject}`, inReplyTo: ref.message_id, references: `<${ref.message_id}>`, body: 'status?' }));
+    expect(out.kind).toBe('stored');
+    const summary = (await outbox()).find((o) => o.kind === 'status-summary');
+    expect(summary?.to_address).toBe('ann@customer.example');
+    const annId = (await participants(env.ctx.db, caseId)).find((p) => p.address === 'ann@customer.example')!.id;
+    expect(linkIn(summary!.text)).toMatch(new RegExp(`\\.c\\.p${annId}\\.`));
+  });
+});
+
+describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice', () => {
+  it('a copy the relay refuses for now waits alone; a restart sends only the copies not taken', async () => {
+    const { reply } = await caseWithReply();
+    sink.refuseRecipient('ann@customer.example', 450);
+    await send();
+    let copies = ofKind(sink.messages, 'Please install the new certificate.');
+    expect(copies.map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    const row = await env.ctx.db.selectFrom('outbox').selectAll().where('id', '=', reply.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'queued', pending_rcpt_json: '["ann@customer.example"]' });
+    // A new worker (a restarted daemon) once the relay takes Ann's mail again: Ann's copy alone, once.
+    sink.refuseRecipient('ann@customer.example', null);
+    env.clock.advance(60_000);
+    transport.close();
+    transport = createTransport(env.resolved);
+    await send();
+    await send();
+    copies = ofKind(sink.messages, 'Please install the new certificate.');
+    expect(copies.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
+    expect(linkIn(copies[1]!.parsed.text ?? '')).toMatch(/\.c\.p\d+\./);
+    expect((await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', reply.id).executeTakeFirstOrThrow()).status).toBe('sent');
+  }, 60_000);
+
+  it('each copy the relay took is recorded at once: while the next one is in flight, only it is left to send (a crash then never sends the first again)', async () => {
+    const { reply } = await caseWithReply();
+    await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('id', '!=', reply.id).execute();
+    // Ann's copy (her link names her participant row) is answered 250 only after 2 s.
+    sink.answerLater(/\.c\.p\d+\./, 2_000);
+    try {
+      const draining = send();
+      const deadline = Date.now() + 20_000;
+      while (ofKind(sink.messages, 'Please install the new certificate.').length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Ann's copy is at the relay, its answer not yet back: Jane's is recorded as sent.
+      const inFlight = await env.ctx.db.selectFrom('outbox').select(['status', 'pending_rcpt_json']).where('id', '=', reply.id).executeTakeFirstOrThrow();
+      expect(inFlight).toEqual({ status: 'queued', pending_rcpt_json: '["ann@customer.example"]' });
+      await draining;
+    } finally {
+      sink.answerLater(null);
+    }
+    expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
+    expect(await env.ctx.db.selectFrom('outbox').select(['status', 'pending_rcpt_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', pending_rcpt_json: '[]' });
+  }, 60_000);
+
+  it('a copy refused for good is named on the case; the others still get theirs', async () => {
+    const { caseId, reply } = await caseWithReply();
+    sink.refuseRecipient('ann@customer.example', 550);
+    await send();
+    const copies = ofKind(sink.messages, 'Please install the new certificate.');
+    expect(copies.map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    expect((await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', reply.id).executeTakeFirstOrThrow()).status).toBe('sent');
+    const refused = await env.ctx.db.selectFrom('events').select('reason').where('case_id', '=', caseId).where('type', '=', 'email.recipient-refused').execute();
+    expect(refused.map((e) => e.reason)).toEqual([expect.stringMatching(/not delivered to ann@customer\.example/)]);
+    sink.refuseRecipient('ann@customer.example', null);
+  }, 60_000);
+});
