@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { cliActor } from '../cases/case-commands.js';
-import { caseByNumber } from '../db/repos/cases.js';
+import { caseByNumber, participantByAddress } from '../db/repos/cases.js';
+import { isStaff } from '../cases/staff.js';
 import { revokeAllLinks, revokeLink } from '../db/repos/links.js';
 import { baseUrlOf, casePath, checkLinkToken, mintLinkToken, surveyPath, tokenFromLink } from '../web/signed-link.js';
 import { positiveInt } from './case-args.js';
@@ -15,8 +16,9 @@ export function registerLinkCommands(program: Command): void {
     .argument('<case>', 'case number')
     .option('--survey', 'a survey link instead of the case page')
     .option('--days <n>', 'valid this many days (default web.linkDays)', positiveInt('--days'))
+    .option('--for <address>', 'a case-page link naming this participant (a reply on the page is theirs); default: the requester')
     .option('--json', 'JSON output')
-    .action(async (number: string, opts: { survey?: boolean; days?: number; json?: boolean }) => {
+    .action(async (number: string, opts: { survey?: boolean; days?: number; for?: string; json?: boolean }) => {
       await withReadContext(async (ctx) => {
         const c = await caseByNumber(ctx.db, Number(number));
         if (c === undefined || c.kind !== 'case') {
@@ -24,8 +26,20 @@ export function registerLinkCommands(program: Command): void {
           process.exitCode = 1;
           return;
         }
+        // Whom the link names (signed-link.ts): the requester, or a participant (not staff) by address.
+        let participantId: number | null = null;
+        const reader = opts.for?.trim().toLowerCase();
+        if (reader !== undefined && reader !== c.requester_address.toLowerCase()) {
+          const p = opts.survey === true || isStaff(ctx.config, reader) ? undefined : await participantByAddress(ctx.db, c.id, reader);
+          if (p === undefined || p.role === 'agent') {
+            process.stderr.write(`casegate: ${opts.survey === true ? 'a survey link names the requester only' : `${reader} is not a customer participant of case ${c.number}`}\n`);
+            process.exitCode = 1;
+            return;
+          }
+          participantId = p.role === 'requester' ? null : p.id;
+        }
         const days = opts.days ?? ctx.config.web.linkDays;
-        const token = mintLinkToken(ctx.secret, c.number, opts.survey === true ? 'survey' : 'case', ctx.clock.now(), days);
+        const token = mintLinkToken(ctx.secret, c.number, opts.survey === true ? 'survey' : 'case', ctx.clock.now(), days, participantId);
         const url = baseUrlOf(ctx.config.web) + (opts.survey === true ? surveyPath(token) : casePath(token));
         const expires = checkLinkToken(ctx.secret, token, ctx.clock.now()).link?.expiresAt.toISOString();
         print({ case: c.number, url, expires }, opts.json === true, () => `${url}\n(valid until ${expires}${ctx.config.web.enabled ? '' : '; web.enabled is false: start the web server to use it'})\n`);

@@ -74,6 +74,14 @@ describe('casegate report / jobs / links', () => {
       expect(bad.stderr).toMatch(/--days must be a positive whole number/);
     }
     expect(survey.url).toMatch(/\/s\/10001\.s\./);
+    // A link naming a participant (what their copies of the case's mail carry); the requester's names nobody else.
+    expect((await box.json<{ url: string }>(['links', 'create', '10001', '--for', 'Jane@Customer.example', '--json'])).url).toMatch(/\/c\/10001\.c\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{24}$/);
+    const stranger = await box.run(['links', 'create', '10001', '--for', 'ann@customer.example']);
+    expect(stranger.code, describeResult(stranger)).toBe(1);
+    expect(stranger.stderr).toBe('casegate: ann@customer.example is not a customer participant of case 10001\n');
+    const cc = await box.run(['cases', 'cc', '10001', 'ann@customer.example']);
+    expect(cc.code, describeResult(cc)).toBe(0);
+    expect((await box.json<{ url: string }>(['links', 'create', '10001', '--for', 'ann@customer.example', '--json'])).url).toMatch(/\/c\/10001\.c\.p\d+\./);
     const one = await box.run(['links', 'revoke', '10001', '--link', link.url, '--reason', 'forwarded by mistake']);
     expect(one.code, describeResult(one)).toBe(0);
     expect(one.stdout).toBe('revoked that link of case 10001\n');
