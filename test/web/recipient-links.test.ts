@@ -2,6 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { ConfigInput } from '../../src/config/schema.js';
 import { participants, removeParticipant } from '../../src/db/repos/cases.js';
 import { revokeAllLinks } from '../../src/db/repos/links.js';
+import { eraseAddress, nothingRemoved } from '../../src/db/repos/purge.js';
+import { dropSentBodies } from '../../src/db/repos/outbox.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
@@ -208,6 +210,23 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
     }
     expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
     expect(await env.ctx.db.selectFrom('outbox').select(['status', 'pending_rcpt_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', pending_rcpt_json: '[]' });
+  }, 60_000);
+
+  it('an address erased (casegate purge --requester) before its copy went never gets it; the others do', async () => {
+    const { reply } = await caseWithReply();
+    await env.ctx.db.transaction().execute((trx) => eraseAddress(trx, 'ann@customer.example', nothingRemoved()));
+    await send();
+    expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    const row = await env.ctx.db.selectFrom('outbox').select(['status', 'copies_json']).where('id', '=', reply.id).executeTakeFirstOrThrow();
+    expect(row.status).toBe('sent');
+    expect(row.copies_json).not.toContain('ann@customer.example');
+  }, 60_000);
+
+  it('the retention job (jobs.sentBodies) empties the readers’ copies with the body', async () => {
+    const { reply } = await caseWithReply();
+    await send();
+    expect(await dropSentBodies(env.ctx.db, [reply.id], env.clock.now().toISOString())).toBe(1);
+    expect(await env.ctx.db.selectFrom('outbox').select(['text', 'copies_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ text: '', copies_json: null });
   }, 60_000);
 
   it('a copy refused for good is named on the case; the others still get theirs', async () => {

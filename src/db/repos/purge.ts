@@ -138,6 +138,12 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
   for (const m of listed) await db.updateTable('messages').set({ to_json: without(m.to_json), cc_json: without(m.cc_json) }).where('id', '=', m.id).execute();
   const ccd = await db.selectFrom('outbox').select(['id', 'cc_json']).where(containsText(db, 'cc_json', address)).execute();
   for (const o of ccd) await db.updateTable('outbox').set({ cc_json: without(o.cc_json) }).where('id', '=', o.id).execute();
+  // Their own copy of an email written to several readers (0021): gone, so it is never sent.
+  const copied = await db.selectFrom('outbox').select(['id', 'copies_json']).where(containsText(db, 'copies_json', address)).execute();
+  for (const o of copied) {
+    const rest = (JSON.parse(o.copies_json ?? '[]') as { address: string }[]).filter((c) => c.address.toLowerCase() !== address);
+    await db.updateTable('outbox').set({ copies_json: JSON.stringify(rest) }).where('id', '=', o.id).execute();
+  }
   // An email the others have, still to be sent to this address: never sent to it now.
   const pending = await db.selectFrom('outbox').select(['id', 'pending_rcpt_json']).where(containsText(db, 'pending_rcpt_json', address)).execute();
   for (const o of pending) {
