@@ -9,6 +9,9 @@ import type { OutboxRow } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { generateDkimKey } from '../../src/mail-out/dkim.js';
+import { dnsStub } from '../helpers/outgoing-samples.js';
 import { launchChromium, type Browser } from '../helpers/browser.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply } from '../helpers/mail-clients.js';
@@ -121,6 +124,57 @@ describe('a customer email to several people: one copy per reader, each with the
     const conf = (await outbox()).find((o) => o.kind === 'confirmation')!;
     expect(conf.copies_json).toBeNull();
     expect(sink.messages.filter((m) => m.parsed.messageId === `<${conf.message_id}>`).map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+  }, 60_000);
+
+  it('each copy carries its own DKIM signature, which an independent verifier (mailauth) passes', async () => {
+    const key = generateDkimKey(env.resolved.paths.dataDir, 'example.com', 'links');
+    await caseWithReply();
+    await send();
+    const copies = ofKind(sink.messages, 'Please install the new certificate.');
+    expect(copies).toHaveLength(2);
+    for (const m of copies) {
+      const r = await dkimVerify(m.raw, { resolver: dnsStub(new Map([['links._domainkey.example.com', key.record]])) as never });
+      expect(r.results.map((x) => [x.status.result, x.signingDomain])).toEqual([['pass', 'example.com']]);
+    }
+  }, 60_000);
+
+  it('a bounce of one reader’s copy (the shared Message-ID, its Final-Recipient) marks that reader alone', async () => {
+    const { caseId, reply } = await caseWithReply();
+    await send();
+    const dsn = [
+      'From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>',
+      'To: support@example.com',
+      'Subject: Undelivered Mail Returned to Sender',
+      'Message-ID: <bounce-ann@mx.customer.example>',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="R"',
+      '',
+      '--R',
+      'Content-Type: text/plain',
+      '',
+      'Your message could not be delivered.',
+      '--R',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.customer.example',
+      '',
+      'Final-Recipient: rfc822; ann@customer.example',
+      'Action: failed',
+      'Status: 5.1.1',
+      'Diagnostic-Code: smtp; 550 5.1.1 user unknown',
+      '',
+      '--R',
+      'Content-Type: text/rfc822-headers',
+      '',
+      `Message-ID: <${reply.message_id}>`,
+      `Subject: ${reply.subject}`,
+      '',
+      '--R--',
+      '',
+    ].join('\r\n');
+    const out = await env.ingest(dsn, { envelopeFrom: '' });
+    expect(out).toMatchObject({ kind: 'stored', caseId });
+    expect(await env.ctx.db.selectFrom('address_status').select(['address', 'bouncing']).execute()).toEqual([{ address: 'ann@customer.example', bouncing: 1 }]);
   }, 60_000);
 
   it('on the page, Ann’s link shows Ann’s messages as "You" and Jane by name; Ann’s reply is recorded from Ann; removing Ann ends her link; revoking all still ends Jane’s', async () => {
