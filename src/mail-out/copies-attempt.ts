@@ -48,8 +48,12 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
   const deferred: RefusedRecipient[] = [];
   let last: SentMessage | null = null;
   let stop: Attempt | null = null;
+  let cut = false;
   for (const address of readers) {
-    if (s.stopping()) break;
+    if (s.stopping()) {
+      cut = true;
+      break;
+    }
     let options: Mail.Options;
     try {
       options = await s.build(address);
@@ -68,7 +72,8 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
       left = left.filter((a) => a !== address);
       // One envelope recipient: a refusal is normally thrown, but a relay may still list it.
       for (const r of sent.refused ?? []) (isTemporaryRefusal(r) ? deferred : refused).push(r);
-      if (!(await s.progress([...left, ...deferred.map((r) => r.address)], s.now()))) break;
+      // The claim lapsed and another sender holds the row now: it decides the rest (a claimed write of ours changes nothing).
+      if (!(await s.progress([...left, ...deferred.map((r) => r.address)], s.now()))) return { outcome: { kind: 'released', attempts: row.attempts, error: 'the claim lapsed while its copies were sent; another sender has the row' }, transport: 'works' };
     } catch (err) {
       const a = s.failure(err);
       const o = a.outcome;
@@ -90,7 +95,8 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
     }
   }
   const at = s.now();
-  const waiting = [...deferred, ...left.map((address) => ({ address, code: null, response: stop !== null ? 'not sent yet' : 'refused for now' }))];
+  // `left`: not tried (the round ended early).
+  const waiting = [...deferred, ...left.map((address) => ({ address, code: null, response: 'not sent yet' }))];
   if (!someGotIt) {
     if (stop !== null) return stop;
     if (waiting.length > 0) {
@@ -101,7 +107,8 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
   }
   const transport = stop?.transport ?? 'works';
   if (waiting.length > 0) {
-    const nextAt = stop !== null && stop.outcome.kind === 'released' ? at : s.nextAt();
+    // Untried because sending paused or the daemon stops: due as soon as sending goes on; else backoff.
+    const nextAt = cut || (stop !== null && stop.outcome.kind === 'released') ? at : s.nextAt();
     if (nextAt !== null) return { outcome: { kind: 'partly-sent', attempts: s.attempts, at, nextAt, deferred: waiting, refused }, transport, ...(stop?.senderRefused !== undefined ? { senderRefused: stop.senderRefused } : {}) };
     refused.push(...waiting);
   }
