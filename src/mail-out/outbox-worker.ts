@@ -360,7 +360,9 @@ export class OutboxWorker {
   async #attempt(row: OutboxRow, facts: BatchFacts, probe: boolean): Promise<Attempt> {
     const attempts = row.attempts + 1;
     // An agent's reply goes all the same (recipient-refusal.ts: `human`).
-    if (row.kind !== 'agent-reply' && addressedNow(row).every((a) => facts.bouncing.has(a.toLowerCase()))) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
+    // (Nobody left to send to — every copy went before a restart — is no bounce: the round below marks it sent.)
+    const addressed = addressedNow(row);
+    if (row.kind !== 'agent-reply' && addressed.length > 0 && addressed.every((a) => facts.bouncing.has(a.toLowerCase()))) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
     if (this.#pause.active || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
     // Claimed with others just before the relay refused its sender: it waits with them, untried.
     const sender = row.from_address.toLowerCase();

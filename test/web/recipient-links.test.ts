@@ -5,6 +5,8 @@ import { revokeAllLinks } from '../../src/db/repos/links.js';
 import { eraseAddress, nothingRemoved } from '../../src/db/repos/purge.js';
 import { dropSentBodies } from '../../src/db/repos/outbox.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
+import { caseById } from '../../src/db/repos/cases.js';
+import { sendStatusUpdate } from '../../src/cases/customer-mail.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
@@ -281,6 +283,21 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
     await send();
     expect(await dropSentBodies(env.ctx.db, [reply.id], env.clock.now().toISOString())).toBe(1);
     expect(await env.ctx.db.selectFrom('outbox').select(['text', 'copies_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ text: '', copies_json: null });
+  }, 60_000);
+
+  it('a restart after every copy went but before the row was marked sent: marked sent, nobody gets theirs again', async () => {
+    const { caseId } = await caseWithReply();
+    await send();
+    const caseRow = (await caseById(env.ctx.db, caseId))!;
+    await env.ctx.db.transaction().execute((trx) => sendStatusUpdate(trx, env.ctx, caseRow, { change: null, priority: null, holdExpected: '', bug: null, note: 'The certificate server is back.' }));
+    const update = (await outbox()).find((o) => o.kind === 'status-changed')!;
+    expect(update.copies_json).not.toBeNull();
+    // Both copies were taken and recorded (markCopySent), then the process died before "sent".
+    await env.ctx.db.updateTable('outbox').set({ pending_rcpt_json: '[]' }).where('id', '=', update.id).execute();
+    const before = sink.messages.length;
+    await send();
+    expect(sink.messages.length).toBe(before);
+    expect((await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', update.id).executeTakeFirstOrThrow()).status).toBe('sent');
   }, 60_000);
 
   it('a copy refused for good is named on the case; the others still get theirs', async () => {
