@@ -14,6 +14,8 @@ import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { generateDkimKey } from '../../src/mail-out/dkim.js';
 import { dnsStub } from '../helpers/outgoing-samples.js';
+import { MimeThread } from '../../src/mime/mime-thread.js';
+import { compiledMimeWorker } from '../helpers/mime-worker.js';
 import { launchChromium, type Browser } from '../helpers/browser.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply } from '../helpers/mail-clients.js';
@@ -74,14 +76,14 @@ const outbox = async (): Promise<OutboxRow[]> => env.ctx.db.selectFrom('outbox')
 const ofKind = (ms: readonly SinkMessage[], subjectPart: string) => ms.filter((m) => (m.parsed.text ?? '').includes(subjectPart));
 
 /** Jane opens a case with Ann on Cc; Ben answers by email: the reply goes to both. */
-async function caseWithReply(): Promise<{ caseId: number; reply: OutboxRow }> {
+async function caseWithReply(files: { filename: string; contentType: string; content: Buffer }[] = []): Promise<{ caseId: number; reply: OutboxRow }> {
   const out = await env.ingest(eml({ from: JANE, cc: ANN, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says certificate expired.' }));
   if (out.kind !== 'stored') throw new Error(out.reason);
   expect((await participants(env.ctx.db, out.caseId)).map((p) => [p.address, p.role])).toContainEqual(['ann@customer.example', 'cc']);
   const note = (await outbox()).find((o) => o.kind === 'agent-notification')!;
   const answer = clientReply(
     { messageId: note.message_id, subject: note.subject, text: note.text, fromName: note.from_name, fromAddress: note.from_address, references: [] },
-    { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body: 'Please install the new certificate.', messageId: 'ben-1@example.com', headers: mxHeaderFields('example.com', 'pass') },
+    { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body: 'Please install the new certificate.', messageId: 'ben-1@example.com', headers: mxHeaderFields('example.com', 'pass'), ...(files.length > 0 ? { attachments: files } : {}) },
   );
   const r = await env.ingest(answer);
   if (r.kind !== 'stored') throw new Error(r.reason);
@@ -137,6 +139,29 @@ describe('a customer email to several people: one copy per reader, each with the
     for (const m of copies) {
       const r = await dkimVerify(m.raw, { resolver: dnsStub(new Map([['links._domainkey.example.com', key.record]])) as never });
       expect(r.results.map((x) => [x.status.result, x.signingDomain])).toEqual([['pass', 'example.com']]);
+    }
+  }, 60_000);
+
+  it('the agent’s files go with every reader’s copy', async () => {
+    const pdf = Buffer.from('%PDF-1.4 certificate guide\n');
+    await caseWithReply([{ filename: 'guide.pdf', contentType: 'application/pdf', content: pdf }]);
+    await send();
+    const copies = ofKind(sink.messages, 'Please install the new certificate.');
+    expect(copies).toHaveLength(2);
+    for (const m of copies) expect(m.parsed.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['guide.pdf', pdf.toString()]]);
+  }, 60_000);
+
+  it('on the daemon’s MIME thread (built, signed and sent there) each reader gets their own copy too', async () => {
+    const mime = new MimeThread(env.ctx.blobs, compiledMimeWorker(), () => undefined);
+    try {
+      await caseWithReply();
+      await new OutboxWorker({ ...env.ctx, mime }, transport).drain();
+      const copies = ofKind(sink.messages, 'Please install the new certificate.');
+      expect(copies.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
+      expect(linkIn(copies[1]!.parsed.text ?? '')).toMatch(/\.c\.p\d+\./);
+      expect(linkIn(copies[0]!.parsed.text ?? '')).not.toMatch(/\.c\.p\d+\./);
+    } finally {
+      await mime.close();
     }
   }, 60_000);
 
