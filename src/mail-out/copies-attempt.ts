@@ -73,7 +73,7 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
       // One envelope recipient: a refusal is normally thrown, but a relay may still list it.
       for (const r of sent.refused ?? []) (isTemporaryRefusal(r) ? deferred : refused).push(r);
       // The claim lapsed and another sender holds the row now: it decides the rest (a claimed write of ours changes nothing).
-      if (!(await s.progress([...left, ...deferred.map((r) => r.address)], s.now()))) return { outcome: { kind: 'released', attempts: row.attempts, error: 'the claim lapsed while its copies were sent; another sender has the row' }, transport: 'works' };
+      if (!(await s.progress([...left, ...deferred.map((r) => r.address)], s.now()))) return { outcome: { kind: 'released', attempts: row.attempts, error: 'the claim lapsed while its copies were sent', reason: 'another sender holds the row now and sends the copies left' }, transport: 'works' };
     } catch (err) {
       const a = s.failure(err);
       const o = a.outcome;

@@ -24,8 +24,8 @@ export type Outcome =
     }
   | { readonly kind: 'retry'; readonly attempts: number; readonly nextAt: string; readonly error: string }
   | { readonly kind: 'failed'; readonly attempts: number; readonly error: string; readonly why: string }
-  /** Back to the queue untried (transport paused, or stopping): due as soon as sending resumes. */
-  | { readonly kind: 'released'; readonly attempts: number; readonly error: string | null }
+  /** Back to the queue untried (transport paused, or stopping): due as soon as sending resumes; `reason` when it is something else (the log line). */
+  | { readonly kind: 'released'; readonly attempts: number; readonly error: string | null; readonly reason?: string }
   /**
    * Back to the queue: the relay refuses its sender at MAIL FROM (`error`), or that sender is held
    * (null: not tried). Not failed; it goes once the relay takes the sender (sender-holds.ts).
@@ -154,7 +154,7 @@ export function logOutcome(log: Logger, row: OutboxRow, o: Outcome): void {
       log.warn({ ...base, attempts: o.attempts, retryAt: o.nextAt, error: o.error }, 'email send failed temporarily; will retry');
       return;
     case 'released':
-      if (o.error !== null) log.warn({ ...base, attempts: o.attempts, error: o.error }, 'email not sent: transport paused; sent when it works again');
+      if (o.error !== null) log.warn({ ...base, attempts: o.attempts, error: o.error }, `email not sent: ${o.reason ?? 'transport paused; sent when it works again'}`);
       return;
     case 'held':
       if (o.error !== null) log.warn({ ...base, attempts: o.attempts, sender: o.sender, error: o.error }, `email not sent: the relay refuses its sender ${o.sender}; held with that sender's other emails until the relay takes it`);
