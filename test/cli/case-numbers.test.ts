@@ -80,10 +80,11 @@ describe('case numbers over the data’s life', () => {
       for (const t of ['insert', 'delete', 'update', 'reinsert']) await d.run(`drop trigger messages_fts_${t}`);
       await d.run('drop table messages_fts');
     } else await d.run('drop index messages_search');
+    await d.run('alter table outbox drop column copies_json');
     await d.run('drop index outbox_sent_bodies');
     await d.run('alter table outbox drop column body_dropped_at');
     await d.run('drop table counters');
-    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0023-case-merge')");
+    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge')");
     await d.close();
     const m = await box.run(['migrate']);
     expect(m.code, describeResult(m)).toBe(0);
