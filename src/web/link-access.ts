@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.js';
-import { caseByNumber, participantById } from '../db/repos/cases.js';
+import { caseByNumber, participantByAddress, participantById } from '../db/repos/cases.js';
+import { continuedAs } from '../db/repos/case-merge.js';
 import { isStaff } from '../cases/staff.js';
 import { isLinkRevoked } from '../db/repos/links.js';
 import type { CaseRow } from '../db/schema.js';
@@ -48,7 +49,29 @@ export async function accessLink(ctx: AppContext, token: string, purpose: LinkPu
   if (opts.anyAge === true) return { ok: true, caseRow, link, reader };
   if (!check.ok) return fail('expired', 410, `expired ${link.expiresAt.toISOString()}`, caseRow.language);
   if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, 'revoked', caseRow.language);
+  if (purpose === 'case' && caseRow.merged_into !== null) return intoMerged(ctx, caseRow, link, reader, fail);
   return { ok: true, caseRow, link, reader };
+}
+
+/**
+ * The page of a merged case is the page of the case it continues as (cases/case-merge.ts), for a
+ * reader who takes part there (the merge made every participant of the merged case one of it;
+ * someone removed since opens nothing). The links of the case that goes on being revoked stops
+ * these too: "revoke every link" after a link leaked must close every way in.
+ */
+async function intoMerged(ctx: AppContext, merged: CaseRow, link: LinkToken, reader: Recipient, fail: (kind: NoticeKind, status: number, why: string, language?: string) => LinkAccess): Promise<LinkAccess> {
+  const caseRow = await continuedAs(ctx.db, merged);
+  if (caseRow.kind !== 'case') return fail('invalid', 404, `case ${merged.number} continues as ${caseRow.number}, no case`);
+  if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, `revoked with the links of case ${caseRow.number}, which case ${merged.number} continues as`, caseRow.language);
+  const there = readerIn(ctx, caseRow, reader.address, await participantByAddress(ctx.db, caseRow.id, reader.address));
+  if (there === null) return fail('revoked', 410, `${reader.address} takes no part in case ${caseRow.number}, which case ${merged.number} continues as`, caseRow.language);
+  return { ok: true, caseRow, link, reader: there };
+}
+
+function readerIn(ctx: AppContext, caseRow: CaseRow, address: string, p: { address: string; name: string; role: string } | undefined): Recipient | null {
+  if (address.toLowerCase() === caseRow.requester_address.toLowerCase()) return requesterOf(caseRow);
+  if (p === undefined || p.role === 'agent' || isStaff(ctx.config, p.address)) return null;
+  return p.role === 'requester' ? requesterOf(caseRow) : { address: p.address, name: p.name };
 }
 
 /** Whom a link names: the requester, or its participant while they are one (never an agent or staff address); null: nobody any more. */

@@ -8,6 +8,7 @@ import { revokeAllLinks, revokeLink } from '../../src/db/repos/links.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { cancelRow, outboxOfCase } from '../../src/db/repos/outbox.js';
 import { workCase } from '../../src/cases/agent-work.js';
+import { mergeCases } from '../../src/cases/case-merge.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { replaceReloadableParts } from '../../src/context.js';
@@ -218,6 +219,22 @@ describe('the case page', () => {
     // `links revoke` revokes up to the next whole second (links carry whole seconds).
     await revokeAllLinks(env.ctx.db, id, new Date(env.clock.now().getTime() + 1000).toISOString(), 'all', 'cli:test', env.clock.now().toISOString());
     expect((await get(fresh)).status).toBe(410);
+  });
+
+  it('the link of a merged case opens the case it continues as, for its reader there; revoking that case\'s links closes it too', async () => {
+    const work = await newCase('From work: printer on fire.');
+    const home = await newCase('From home: the printer still burns.', 'Jane at home <jane.private@home.example>');
+    const homeLink = await linkIn(home, 'confirmation');
+    await env.ctx.db.transaction().execute((trx) => mergeCases(trx, env.ctx, home, work, { actor: 'cli:test', reason: '' }));
+    const res = await get(homeLink);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('From work: printer on fire.');
+    expect(html).toContain('From home: the printer still burns.');
+    // The reader is the home address (a participant of 10001 now), not the requester of 10001.
+    expect(html).toMatch(/<title>[^<]*10001/);
+    await revokeAllLinks(env.ctx.db, work, new Date(env.clock.now().getTime() + 1000).toISOString(), 'all', 'cli:test', env.clock.now().toISOString());
+    expect((await get(homeLink)).status).toBe(410);
   });
 
   it('a withdrawn reply is not shown; another writer is shown with their address; a closed case says closed', async () => {
