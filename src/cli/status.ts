@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { isTransientDbError } from '../db/dialect.js';
+import { DatabaseOpenError } from '../db/open-error.js';
 import { diskSpaceOf } from '../ops/disk-space.js';
 import { assessHealth } from '../ops/health.js';
 import { formatStatus, statusReport } from '../ops/status-report.js';
@@ -20,9 +21,10 @@ export function registerStatusCommands(program: Command): void {
           print(report, opts.json === true, () => formatStatus(report));
         });
       } catch (err) {
-        // PostgreSQL down, restarting or refusing connections: the one check that can be made is
-        // reported (a stack trace, or no JSON at all, told the operator nothing).
-        if (!isTransientDbError(err)) throw err;
+        // PostgreSQL down, restarting, refusing connections or casegate's role (DatabaseOpenError:
+        // what to do about it): the one check that can be made is reported (a stack trace, or no
+        // JSON at all, told the operator nothing).
+        if (!isTransientDbError(err) && !(err instanceof DatabaseOpenError)) throw err;
         await printDatabaseDown(err, opts.json === true);
         process.exitCode = 1;
         return;
@@ -33,7 +35,7 @@ export function registerStatusCommands(program: Command): void {
 
 async function printDatabaseDown(err: unknown, json: boolean): Promise<void> {
   const r = resolved();
-  const detail = `the database does not answer: ${err instanceof Error ? err.message : String(err)}`;
+  const detail = err instanceof DatabaseOpenError ? err.message : `the database does not answer: ${err instanceof Error ? err.message : String(err)}`;
   const health = assessHealth(r.config, { disk: await diskSpaceOf(r.paths), databaseError: detail, mailboxes: [], transport: null, outbox: null }, new Date());
   print({ daemon: { running: null }, health }, json, () => [`Daemon: unknown (its presence is in the database)`, 'Health: UNHEALTHY', ...health.checks.filter((c) => !c.ok).map((c) => `  ✗ ${c.name}: ${c.detail}`)].join('\n') + '\n');
 }
