@@ -15,6 +15,7 @@ import { ensurePrivateDir } from './storage/private-files.js';
 import type { ThreadSecret } from './cases/thread-token.js';
 import { systemDnsResolver, type DnsResolver } from './mail-in/sender-auth.js';
 import { noTelemetry, type Telemetry } from './telemetry.js';
+import { settlesWithin } from './time-limit.js';
 
 /** Wakes the outbox worker right after a commit that queued mail. */
 export class OutboxSignal extends EventEmitter {
@@ -201,14 +202,6 @@ const DB_CLOSE_WAIT_MS = 10_000;
 export async function closeContext(ctx: AppContext): Promise<void> {
   ctx.templates.close();
   await ctx.mime.close();
-  let timer: NodeJS.Timeout | undefined;
-  const closed = await Promise.race([
-    ctx.db.destroy().then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), DB_CLOSE_WAIT_MS);
-      timer.unref();
-    }),
-  ]);
-  clearTimeout(timer);
+  const closed = await settlesWithin(ctx.db.destroy(), DB_CLOSE_WAIT_MS);
   if (!closed) ctx.log.warn({ seconds: DB_CLOSE_WAIT_MS / 1000 }, 'a database connection did not close in time (a query still waiting on a server that does not answer); closing without it');
 }

@@ -13,11 +13,13 @@ import { staffTemplateNames } from './template-data.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
-import { classifySendError, isTemporaryRefusal, relaySettingsOf, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
-import { answerLostIn, type MailTransport, type SentMessage } from './transport.js';
+import { isTemporaryRefusal, type RefusedRecipient } from './send-errors.js';
+import { sendFailure } from './send-failure.js';
+import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 import { SenderHolds } from './sender-holds.js';
 import { TransportPause } from './transport-pause.js';
+import { settlesWithin, TIMED_OUT, within } from '../time-limit.js';
 
 /** Sends in flight at most (claimed BATCH / 2 or more at a time); the pool's maxConnections limits the sockets. */
 const BATCH = 16;
@@ -263,7 +265,7 @@ export class OutboxWorker {
       takeOverLapsed: this.#mayTakeOver(now.getTime()),
     };
     const attempt = this.#claimRows(base, limit);
-    let claimed: { rows: OutboxRow[]; probes: ReadonlySet<number> } | typeof SILENT;
+    let claimed: { rows: OutboxRow[]; probes: ReadonlySet<number> } | typeof TIMED_OUT;
     try {
       claimed = await within(attempt, this.#claimDeadlineMs);
     } catch (err) {
@@ -271,7 +273,7 @@ export class OutboxWorker {
       this.#log.warn({ err }, 'could not claim outbox rows (database busy?); trying with the next pass');
       return null;
     }
-    if (claimed === SILENT) {
+    if (claimed === TIMED_OUT) {
       // The claim's connection went silent (a server that stopped answering behind a peer that
       // still keeps the socket: a frozen server, a proxy whose backend is gone): the pass ends
       // here instead of waiting for it, and the next one claims on another connection. Rows the
@@ -419,34 +421,12 @@ export class OutboxWorker {
     return { outcome: { kind: 'sent', attempts, at, response, signedBy, ...(refused.length > 0 ? { refused } : {}) }, transport: 'works' };
   }
 
-  /** What a send that threw means for the row (send-errors.ts): pause, hold the sender, fail, or retry with backoff. */
+  /** What a send that threw means for the row (send-failure.ts); a pause it calls for begins here. */
   #failure(err: unknown, row: OutboxRow, attempts: number, sender: string, probe: boolean): Attempt {
-    const c = classifySendError(err, relaySettingsOf(this.ctx.config.outgoing));
-    // stop() closed the transport under it. Past its final ".", the relay may have it: recorded, sent again at the next start.
-    if (this.#stopped && answerLostIn(err)) return { outcome: { kind: 'unanswered', attempts, at: this.ctx.clock.now().toISOString(), error: c.summary }, transport: null };
-    // Not yet at its final ".": nothing was delivered, back to the queue as it was (not a transport failure).
-    if (this.#stopped && (c.errorClass === 'connection' || c.errorClass === 'unknown')) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
-    this.ctx.telemetry.sendFailure(c.errorClass);
-    const now = this.ctx.clock.now();
-    if (c.decision === 'pause') {
-      this.#pause.begin(c);
-      // A rejected login or TLS fails before any email: this one waits for the transport like the
-      // rest; so does one whose connection stop() closed under it.
-      if (c.errorClass !== 'connection' || this.#stopped) return { outcome: { kind: 'released', attempts, error: c.summary }, transport: c };
-      // A cut connection or a timeout may be this email's doing (the relay drops it after its final
-      // "."), and the relay may have taken it all the same: it waits out a backoff like a 4xx and
-      // is given up after giveUpHours — never sent again at each resume, about once a second.
-    }
-    // The relay refuses the sender, not this email: it waits with the sender's others (the transport works).
-    if (c.decision === 'hold') return { outcome: { kind: 'held', attempts, error: c.summary, sender }, transport: 'works', senderRefused: c };
-    // The relay answered and refused this one email: the transport works.
-    if (c.decision === 'fail') return { outcome: { kind: 'failed', attempts, error: c.summary, why: `permanent failure (${c.errorClass})` }, transport: 'works' };
-    // A held sender's probe (sender-holds.ts): held emails are never given up, their age does not count.
-    const next = nextAttemptAt(this.ctx.config.outgoing.retry, probe ? { queued_at: now.toISOString(), created_at: row.created_at } : row, attempts, now);
-    // Written up to its final "." and no answer came (timed out, cut): said so, for whoever explains a duplicate.
-    const error = answerLostIn(err) ? `no answer to the final "." (${c.summary}): the relay may have taken it; sent again with the same Message-ID`.slice(0, 500) : c.summary;
-    if (next === null) return { outcome: { kind: 'failed', attempts, error, why: `gave up after ${this.ctx.config.outgoing.retry.giveUpHours} h` }, transport: c };
-    return { outcome: { kind: 'retry', attempts, nextAt: next, error }, transport: c };
+    const d = sendFailure(err, this.ctx.config.outgoing, this.ctx.clock.now(), { row, attempts, sender, probe, stopping: this.#stopped });
+    if (d.counted !== null) this.ctx.telemetry.sendFailure(d.counted);
+    if (d.pause !== null) this.#pause.begin(d.pause);
+    return d.attempt;
   }
 
   /**
@@ -526,23 +506,4 @@ export class OutboxWorker {
 /** Whom this attempt is for, as far as bouncing goes: the To — or, when the others have it, the ones it still goes to. */
 function addressedNow(row: OutboxRow): string[] {
   return pendingRecipientsOf(row) ?? [row.to_address];
-}
-
-const SILENT = Symbol('silent');
-
-/** `p`'s value, or SILENT when it has not settled within `ms` (its rejection, if first, rejects). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | typeof SILENT> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<typeof SILENT>((resolve) => (timer = setTimeout(() => resolve(SILENT), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const done = await Promise.race([p.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
-  clearTimeout(timer);
-  return done;
 }

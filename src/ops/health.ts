@@ -4,6 +4,7 @@ import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-hea
 import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
 import { allTransportHealth, heldSenderAddresses, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
 import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './disk-space.js';
+import { TIMED_OUT, within } from '../time-limit.js';
 
 /**
  * Is this casegate healthy? One judgement, used by /healthz (200 or 503 with the reasons) and by
@@ -75,12 +76,10 @@ export function databaseAnswerMs(config: Config): number {
 }
 
 /** `p`, or a rejection ("the database did not answer within …") after `ms`; `p` is left to settle on its own. */
-export function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the database did not answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+export async function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+  const r = await within(p, ms);
+  if (r === TIMED_OUT) throw new Error(`the database did not answer within ${ms / 1000} s`);
+  return r;
 }
 
 export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
