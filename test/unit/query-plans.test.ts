@@ -304,6 +304,13 @@ describe('query plans of hot queries (issue 12)', () => {
     for (const q of counts) expect(cap.explain(q).join('\n')).toMatch(/USING COVERING INDEX events_notify_actor \(actor=\? AND type=\? AND created_at>\?\)/);
   });
 
+  it('the open first-response breaches (every /metrics scrape) are counted from the unanswered cases (partial index cases_unanswered), not from every open case', async () => {
+    const ran = await cap.during(() => openSlaBreaches(cap.db));
+    const fr = ran.filter((q) => q.sql.includes('"fr_breached_at"'));
+    expect(fr).toHaveLength(1);
+    expect(cap.explain(fr[0]!).join('\n')).toMatch(/USING (COVERING )?INDEX cases_unanswered \(status=\?\)/);
+  });
+
   it('the judge catches a parameter where a partial index needs a literal (the rule itself works)', () => {
     const columns = partialIndexValueColumns(env.ctx.paths.dbPath);
     expect(columns.has('is_primary')).toBe(true);
