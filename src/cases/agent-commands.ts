@@ -12,6 +12,8 @@
  *   #cc <address> …                #uncc <address> …   (who else gets the case's mail)
  *   #queue <name> [quiet]          move the case to another queue (quiet: the customer is not told of a new From address)
  *   #files [id …]                  mail me the case's files (all, or these)
+ *   #merge <case>                  merge this case into another ("#merge 10001", "#merge #10001",
+ *                                  "#merge [Case #10001]"): alone, or with #note
  *
  * Everything below the command lines is the agent's text (a reply to the customer, or the note).
  * A known command further down on a line of its own still counts (and is taken out of the text:
@@ -43,6 +45,7 @@ export type AgentCommand =
   | { readonly kind: 'note'; readonly line: string }
   | { readonly kind: 'cc'; readonly add: boolean; readonly addresses: readonly string[]; readonly line: string }
   | { readonly kind: 'files'; readonly ids: readonly number[]; readonly line: string }
+  | { readonly kind: 'merge'; readonly into: number; readonly line: string }
   | { readonly kind: 'invalid'; readonly line: string; readonly why: string };
 
 export type ValidCommand = Exclude<AgentCommand, { kind: 'invalid' }>;
@@ -65,10 +68,11 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#note', meaning: 'the whole mail is an internal note (never sent to the customer)' },
   { usage: '#cc <address> …', meaning: 'copy these addresses on the case’s mail from now on (they become participants)' },
   { usage: '#uncc <address> …', meaning: 'stop copying these addresses (the requester stays)' },
+  { usage: '#merge <case>', meaning: 'merge this case into that one (#merge 10001): its messages, files, people and tags go there, this case is closed without telling anyone; your text (a reply, or with #note a note) goes to that case; no other command in the same email' },
   { usage: '#files [id …]', meaning: 'mail me the case’s files (all, or those with these ids from casegate cases files); what does not fit in one email is named with the command that saves it' },
 ];
 
-const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'queue', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc', 'files'] as const;
+const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'queue', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc', 'files', 'merge'] as const;
 
 /** A bare address as an agent types it (angle brackets allowed): lower-cased, or null. */
 const ADDRESS = /^<?([^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\].]+)>?$/u;
@@ -159,6 +163,12 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
       const wrong = words.find((w) => !/^#?\d{1,12}$/.test(w));
       if (wrong !== undefined) return bad(`"${wrong}" is not a file id: #files, or #files 7 9 (the ids casegate cases files lists)`);
       return { kind: 'files', ids: [...new Set(words.map((w) => Number(w.replace('#', ''))))], line };
+    }
+    case 'merge': {
+      // The number as agents copy it: 10001, #10001, the subject tag "[Case #10001]" (one word
+      // before the "#"). Spaces made one first: no two quantifiers compete for them (linear).
+      const m = /^\[? ?(?:\p{L}{1,24} ?)?[#\uff03]? ?(\d{1,12}) ?\]?$/u.exec(args.replace(/\s+/g, ' '));
+      return m === null ? bad('#merge needs the number of the case this one goes on in: #merge 10001 (or #merge [Case #10001])') : { kind: 'merge', into: Number(m[1]), line };
     }
     case 'hold':
       return { kind: 'status', command: 'hold', to: 'on_hold', text: args, line };

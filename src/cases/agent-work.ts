@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
+import { caseGoingOnAs } from '../db/repos/case-merge.js';
 import { addParticipant, caseById, isParticipant, removeParticipant } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { addTags } from '../db/repos/tags.js';
@@ -8,6 +9,7 @@ import type { OutgoingAttachment } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
 import { assignCase } from './assignment.js';
+import { mergeCases } from './case-merge.js';
 import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
 import { escalateCase, lastCustomerMessage } from './escalation.js';
 import { NO_FILES } from './customer-files.js';
@@ -83,16 +85,26 @@ export async function replyRefusal(trx: Transaction<Database>, ctx: AppContext, 
   return `your reply cannot be sent: no customer address of case ${caseRow.number} may get mail (${rcpt.refused.join('; ') || 'none known'}); copy in one that can (#cc) or answer another way`;
 }
 
-export async function workCase(trx: Transaction<Database>, ctx: AppContext, caseId: number, actor: WorkActor, req: WorkRequest): Promise<WorkOutcome> {
-  const start = await caseById(trx, caseId);
-  if (start === undefined) throw new WorkError(`no case with id ${caseId}`);
-  // Before anything is written: a reply that can reach nobody is refused whole.
-  const refusal = await replyRefusal(trx, ctx, start, req);
+export async function workCase(trx: Transaction<Database>, ctx: AppContext, workedId: number, actor: WorkActor, req: WorkRequest): Promise<WorkOutcome> {
+  const worked = await caseById(trx, workedId);
+  if (worked === undefined) throw new WorkError(`no case with id ${workedId}`);
+  const merge = req.commands.find((c) => c.kind === 'merge');
+  const into = merge !== undefined ? await caseGoingOnAs(trx, merge.into) : undefined;
+  if (merge !== undefined && into === undefined) throw new WorkError(`there is no case ${merge.into}`);
+  // Before anything is written: a reply that can reach nobody is refused whole (after a merge it
+  // goes to the case that goes on, whose customers then include the merged case's).
+  const refusal = await replyRefusal(trx, ctx, into ?? worked, req);
   if (refusal !== null) throw new WorkError(refusal);
   const at = (): string => ctx.clock.now().toISOString();
   const why = req.reason !== undefined && req.reason !== '' ? `: ${req.reason}` : '';
   const who = (line: string) => ({ actor: actor.actor, reason: `${line} by ${actor.by}${why}`, messageRowId: req.messageRowId });
   const done: string[] = [];
+  // #merge stands alone (checkCommands): the case is merged first, and the text (the reply, or the
+  // note) belongs to the case that goes on — the agent's mail moved there with the rest.
+  const merged = merge !== undefined && into !== undefined ? await mergeCases(trx, ctx, worked.id, into.id, { actor: actor.actor, reason: `${merge.line} by ${actor.by}${why}` }) : null;
+  if (merged !== null) done.push(merged.summary);
+  const start = merged?.target ?? worked;
+  const caseId = start.id;
   let change: StatusChange | null = null;
   let holdExpected = '';
   let bug: BugTimeline | null = null;
@@ -206,6 +218,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, case
         break;
       }
       case 'note':
+      case 'merge':
         break;
     }
   }
@@ -259,9 +272,16 @@ export function checkCommands(
   let agents = agentsOf(ctx.config, caseRow.queue);
   let queue = caseRow.queue;
   let statusLine: string | null = null;
+  // A merge moves the case's content to another case: a command beside it would have to mean one
+  // of the two, and neither guess is safe (a #resolve of the wrong one): #merge stands alone.
+  const mergeLine = commands.find((c) => c.kind === 'merge')?.line ?? null;
   for (const c of commands) {
     if (c.kind === 'invalid') {
       errors.push({ line: c.line, why: c.why });
+      continue;
+    }
+    if (mergeLine !== null && c.kind !== 'note' && c.line !== mergeLine) {
+      errors.push({ line: c.line, why: `${mergeLine} stands alone (with #note at most): send other commands in another email, to the case this one goes on in` });
       continue;
     }
     if (c.kind === 'status' || c.kind === 'bug') {

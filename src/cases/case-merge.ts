@@ -1,11 +1,13 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { continuedAs, moveCaseContent, type MovedContent } from '../db/repos/case-merge.js';
-import { caseById, lockCaseById, updateCase } from '../db/repos/cases.js';
+import { caseById, caseByNumber, lockCaseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { CaseCommandError } from './case-command-error.js';
 import { isEnded, setStatus } from './lifecycle.js';
+import { staffProven, type SenderClaim } from './participation.js';
+import { staffMember } from './staff.js';
 
 /**
  * Merging two cases that are one matter (a customer wrote twice, from two addresses, or a colleague
@@ -41,6 +43,33 @@ export function mergeRefusal(source: CaseRow, target: CaseRow, named: number): s
   if (source.kind === 'feedback' || target.kind === 'feedback') return 'feedback is not merged (it is no case to work on)';
   if (target.spam !== 0) return `case ${target.number} is suspected spam: release it first (casegate cases ham ${target.number})`;
   return null;
+}
+
+/**
+ * An agent's `#merge N` in their mail about `source` (cases/agent-commands.ts): the case it merges
+ * into, or why not in words for the command-error email — the rules of mergeRefusal, and the agent
+ * must be an agent (or lead) of the queue of the case that goes on, proven for that case as for
+ * their own (sender authentication pass; an answer to our mail about `source` proves them for
+ * `source` only). A merge works on that case too: it reopens it, and the merged case's people
+ * join it and get its mail from then on — an agent of another queue may not work it by email
+ * (pipeline/stages/agent-role.ts), nor should a mistyped number put a customer's mail before
+ * another team. `casegate cases merge` (an administrator's command) has no such rule.
+ */
+export async function agentMergeTarget(trx: Transaction<Database>, ctx: Pick<AppContext, 'config'>, sourceRow: CaseRow, into: number, sender: SenderClaim): Promise<{ readonly target: CaseRow } | { readonly refusal: string }> {
+  const found = await caseByNumber(trx, into);
+  if (found === undefined) return { refusal: `there is no case ${into}` };
+  // Locked as mergeCases locks them, and read again: a merge of either committed meanwhile is
+  // seen here and refused in words (mergeCases would find it and fail the agent's mail).
+  for (const id of [sourceRow.id, found.id].sort((a, b) => a - b)) await lockCaseById(trx, id);
+  const source = (await caseById(trx, sourceRow.id)) ?? sourceRow;
+  const named = (await caseById(trx, found.id)) ?? found;
+  const target = await continuedAs(trx, named);
+  const refusal = mergeRefusal(source, target, into);
+  if (refusal !== null) return { refusal };
+  const admin = `ask an agent of queue ${target.queue}, or an administrator: casegate cases merge ${source.number} ${target.number}`;
+  if (staffMember(ctx.config, target.queue, sender.address) === null) return { refusal: `case ${target.number} belongs to queue ${target.queue}, and ${sender.address} is no agent of it: ${admin}` };
+  if (!staffProven(sender, target)) return { refusal: `your email proves who you are for case ${source.number} only (it answers our mail to you about it; nothing else proves its sender), not for case ${target.number}: ${admin}` };
+  return { target };
 }
 
 export async function mergeCases(trx: Transaction<Database>, ctx: AppContext, sourceId: number, targetId: number, who: MergeRequest): Promise<MergeOutcome> {

@@ -44,6 +44,9 @@ describe('parseAgentMail: commands on the first lines, the text below', () => {
     ['#tag longer than 64 characters (an index key; no name anyone types)', `#tag ${'k'.repeat(65)}`, [{ kind: 'invalid' }], ''],
     ['#note with text on its line', '#note something', [{ kind: 'invalid' }], ''],
     ['commands in ">" quotes do not count', '> #close\nthanks', [], '> #close\nthanks'],
+    ['#merge with the number as agents copy it', '#merge 10001\n#merge #10002\n#merge [Case #10003]\n#merge [Fall #10004]\n#merge case 10005', [10001, 10002, 10003, 10004, 10005].map((into) => ({ kind: 'merge', into })), ''],
+    ['#merge without a number, or with two', '#merge\n#merge soon\n#merge 10001 10002', [1, 2, 3].map(() => ({ kind: 'invalid', why: expect.stringMatching(/#merge needs the number of the case/) })), ''],
+    ['#mrege: did you mean #merge?', '#mrege 10001', [{ kind: 'invalid', why: '#mrege is not a command (did you mean #merge?)' }], ''],
   ])('%s', (_what, text, commands, rest) => {
     const out = parseAgentMail(text);
     expect(out.commands).toMatchObject(commands);

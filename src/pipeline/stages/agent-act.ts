@@ -1,4 +1,5 @@
 import { replyRefusal, workCase } from '../../cases/agent-work.js';
+import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { need, type CommitStage } from '../types.js';
@@ -6,7 +7,8 @@ import { need, type CommitStage } from '../types.js';
 /**
  * Do what the agent's mail asks, in the same transaction: with any command error nothing is done
  * or relayed and the agent gets the command-error email; otherwise the commands, then the reply
- * to the customer (attachments included) or the internal note (cases/agent-work.ts). Images the
+ * to the customer (attachments included) or the internal note (cases/agent-work.ts) — on the case
+ * that goes on after a #merge (the agent's mail moves there too). Images the
  * agent's HTML shows inline (signature logos; the reply is relayed as text) are not relayed; they
  * stay on the agent's stored mail. Apple Mail's "inline" attachments are attachments (attachedFiles).
  */
@@ -19,9 +21,19 @@ export const agentActStage: CommitStage = {
     const parsed = need(msg.notes.parsed, 'parsed');
     const sender = need(msg.notes.sender, 'sender');
     const name = agent.staff.name !== '' ? agent.staff.name : sender.address;
+    let errors = work.errors;
+    let replyCase = persisted.caseRow;
+    // #merge N refused (no such case, merged already, feedback, spam, not the agent's queue) is
+    // answered in words like a command error: nothing done. Done, the reply goes to the case that goes on.
+    const merge = errors.length === 0 ? work.commands.find((c) => c.kind === 'merge') : undefined;
+    if (merge !== undefined) {
+      const m = await agentMergeTarget(trx, ctx, persisted.caseRow, merge.into, sender);
+      if ('refusal' in m) errors = [{ line: merge.line, why: m.refusal }];
+      else replyCase = m.target;
+    }
     // A reply that can reach no customer address is refused like a command error: nothing done.
-    const refusal = work.errors.length === 0 ? await replyRefusal(trx, ctx, persisted.caseRow, work) : null;
-    const errors = refusal !== null ? [{ line: '(your reply)', why: refusal }] : work.errors;
+    const refusal = errors.length === 0 ? await replyRefusal(trx, ctx, replyCase, work) : null;
+    if (refusal !== null) errors = [{ line: '(your reply)', why: refusal }];
     if (errors.length > 0) {
       await sendCommandError(trx, ctx, persisted.caseRow, {
         to: { address: sender.address, name },
