@@ -88,7 +88,8 @@ describe('#merge by email', () => {
     const first = await newCase('Jane Customer <jane@customer.example>', 'Printer on fire');
     const second = await newCase('Jane at home <jane.private@home.example>', 'Still burning');
     expect(second.note.text).toContain('#cc #queue #files #merge'); // the notification's list of commands
-    await ingest(answer(second.note, '#merge [Case #10001]\n\nJane, we go on with this in your first case.'));
+    // Stored where the agent's mail is now (the outcome, its log line, the SMTP answer).
+    expect(await ingest(answer(second.note, '#merge [Case #10001]\n\nJane, we go on with this in your first case.'))).toBe(first.n);
     expect(await toAddress('ben@example.com', 'command-error')).toEqual([]);
     const source = await caseNo(second.n);
     const target = await caseNo(first.n);
