@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { continuedAs, moveCaseContent, type MovedContent } from '../db/repos/case-merge.js';
 import { caseById, caseByNumber, lockCaseById, updateCase } from '../db/repos/cases.js';
@@ -55,15 +55,15 @@ export function mergeRefusal(source: CaseRow, target: CaseRow, named: number): s
  * (pipeline/stages/agent-role.ts), nor should a mistyped number put a customer's mail before
  * another team. `casegate cases merge` (an administrator's command) has no such rule.
  */
-export async function agentMergeTarget(trx: Transaction<Database>, ctx: Pick<AppContext, 'config'>, sourceRow: CaseRow, into: number, sender: SenderClaim): Promise<{ readonly target: CaseRow } | { readonly refusal: string }> {
-  const found = await caseByNumber(trx, into);
+export async function agentMergeTarget(db: Kysely<Database>, ctx: Pick<AppContext, 'config'>, sourceRow: CaseRow, into: number, sender: SenderClaim, o: { readonly lock: boolean }): Promise<{ readonly target: CaseRow } | { readonly refusal: string }> {
+  const found = await caseByNumber(db, into);
   if (found === undefined) return { refusal: `there is no case ${into}` };
-  // Locked as mergeCases locks them, and read again: a merge of either committed meanwhile is
-  // seen here and refused in words (mergeCases would find it and fail the agent's mail).
-  for (const id of [sourceRow.id, found.id].sort((a, b) => a - b)) await lockCaseById(trx, id);
-  const source = (await caseById(trx, sourceRow.id)) ?? sourceRow;
-  const named = (await caseById(trx, found.id)) ?? found;
-  const target = await continuedAs(trx, named);
+  // In the commit's transaction (lock): locked as mergeCases locks them, and read again — a merge
+  // of either committed meanwhile is refused in words (mergeCases would fail the agent's mail).
+  if (o.lock) for (const id of [sourceRow.id, found.id].sort((a, b) => a - b)) await lockCaseById(db, id);
+  const source = (await caseById(db, sourceRow.id)) ?? sourceRow;
+  const named = (await caseById(db, found.id)) ?? found;
+  const target = await continuedAs(db, named);
   const refusal = mergeRefusal(source, target, into);
   if (refusal !== null) return { refusal };
   const admin = `ask an agent of queue ${target.queue}, or an administrator: casegate cases merge ${source.number} ${target.number}`;

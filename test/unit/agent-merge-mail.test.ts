@@ -151,9 +151,14 @@ describe('#merge by email', () => {
       expect(errs.at(-1)!.text).toContain('#merge <case>'); // the syntax lists it
       expect(errs.at(-1)!.text).toContain('RELAY-ME-NOT'); // their text comes back
     }
+    // Refused: nothing done — not even the Cc of the agent's mail joins the case.
+    const before = (await toAddress('ben@example.com', 'command-error')).length;
+    await ingest(clientReply(second.note, { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', cc: 'Boss <boss@home.example>', body: '#merge 10099\nRELAY-ME-NOT', messageId: 'agent-merge-cc@example.com', headers: mxHeaderFields('example.com', 'pass') }));
+    expect(await toAddress('ben@example.com', 'command-error')).toHaveLength(before + 1);
+    expect((await participants(env.ctx.db, (await caseNo(second.n)).id)).map((p) => p.address)).not.toContain('boss@home.example');
     expect((await caseNo(second.n))).toMatchObject({ merged_into: null, status: 'new' });
     expect(await toAddress('jane.private@home.example', 'agent-reply')).toEqual([]);
-    expect((await eventsOfCase(env.ctx.db, (await caseNo(second.n)).id)).filter((e) => e.type === 'command.rejected')).toHaveLength(cases.length);
+    expect((await eventsOfCase(env.ctx.db, (await caseNo(second.n)).id)).filter((e) => e.type === 'command.rejected')).toHaveLength(cases.length + 1);
 
     // Merged: an answer to the old notification threads into 10001, and naming 10002 there is "itself".
     await ingest(answer(second.note, `#merge ${first.n}`));

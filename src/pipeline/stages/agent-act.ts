@@ -23,11 +23,12 @@ export const agentActStage: CommitStage = {
     const name = agent.staff.name !== '' ? agent.staff.name : sender.address;
     let errors = work.errors;
     let replyCase = persisted.caseRow;
-    // #merge N refused (no such case, merged already, feedback, spam, not the agent's queue) is
-    // answered in words like a command error: nothing done. Done, the reply goes to the case that goes on.
+    // #merge N refused (no such case, merged already, feedback, spam, not the agent's queue; checked
+    // by agent-request already, here again under lock) is answered in words like a command error:
+    // nothing done. Done, the reply goes to the case that goes on.
     const merge = errors.length === 0 ? work.commands.find((c) => c.kind === 'merge') : undefined;
     if (merge !== undefined) {
-      const m = await agentMergeTarget(trx, ctx, persisted.caseRow, merge.into, sender);
+      const m = await agentMergeTarget(trx, ctx, persisted.caseRow, merge.into, sender, { lock: true });
       if ('refusal' in m) errors = [{ line: merge.line, why: m.refusal }];
       else replyCase = m.target;
     }

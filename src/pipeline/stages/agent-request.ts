@@ -1,21 +1,27 @@
 import { parseAgentMail } from '../../cases/agent-commands.js';
 import { checkCommands } from '../../cases/agent-work.js';
+import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
  * What does the agent's mail ask for? Its commands (checked against the case: levels, agents,
- * one status change per mail) and its text; an internal note when it went to a notes address or
+ * one status change per mail, a #merge's target) and its text; an internal note when it went to a notes address or
  * says #note. Any problem is an error: the mail will change nothing and the agent gets the syntax —
  * also attachments without any text for the customer.
  */
 export const agentRequestStage: DecideStage = {
   name: 'agent-request',
-  run(msg, ctx) {
+  async run(msg, ctx) {
     const agent = need(msg.notes.agent ?? undefined, 'agent');
     const visible = need(msg.notes.visible, 'visible');
     const { commands, text } = parseAgentMail(visible.text);
     const checked = checkCommands(ctx, agent.caseRow, agent.staff.address, commands);
+    // A #merge that will be refused is an error now, before agent-persist enrols the mail's Cc's:
+    // a refused mail changes nothing (agent-act checks again under lock).
+    const merge = checked.errors.length === 0 ? checked.commands.find((c) => c.kind === 'merge') : undefined;
+    const merging = merge !== undefined ? await agentMergeTarget(ctx.db, ctx, agent.caseRow, merge.into, need(msg.notes.sender, 'sender'), { lock: false }) : null;
+    if (merge !== undefined && merging !== null && 'refusal' in merging) checked.errors.push({ line: merge.line, why: merging.refusal });
     const note = agent.toNotesAddress || commands.some((c) => c.kind === 'note');
     // Files and nothing else (a phone's share sheet: no text, no command) would be dropped unseen:
     // the agent is told, as `casegate cases reply` refuses them.
