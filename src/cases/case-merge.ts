@@ -21,7 +21,8 @@ import { staffMember } from './staff.js';
  * record of what happened there); N gets one saying what came in. An ended N is opened again when
  * an active case merges into it: the customer's matter is not done. M's SLA clocks stop with it,
  * N's go on. Not merged: a case into itself or into one that continues as it, feedback, into
- * suspected spam, a case merged already.
+ * suspected spam, suspected spam into a case (its sender would get that case's mail), a case
+ * merged already.
  */
 
 export interface MergeRequest {
@@ -42,6 +43,8 @@ export function mergeRefusal(source: CaseRow, target: CaseRow, named: number): s
   if (source.id === target.id) return `case ${source.number} cannot be merged into itself${named !== source.number ? ` (case ${named} continues as it)` : ''}`;
   if (source.kind === 'feedback' || target.kind === 'feedback') return 'feedback is not merged (it is no case to work on)';
   if (target.spam !== 0) return `case ${target.number} is suspected spam: release it first (casegate cases ham ${target.number})`;
+  // Its sender would join the case that goes on and get its mail.
+  if (source.spam !== 0) return `case ${source.number} is suspected spam: merged, its sender would get case ${target.number}'s mail; release it first if it is a customer's (casegate cases ham ${source.number})`;
   return null;
 }
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
+import { peekConfig } from '../helpers/db-peek.js';
 
 /**
  * `casegate cases merge` as an agent uses it on a customer who wrote twice (once from another
@@ -108,6 +109,19 @@ describe('casegate cases merge', () => {
       expect(r.stderr).toMatch(re);
     }
     expect((await detail(10003)).case.status).toBe('new');
+    // Suspected spam (our MX's verdict) merged into a real case would make its sender a participant there.
+    await ingest('spam.eml', eml({ from: 'winner@prize-desk.example', subject: 'You have won', messageId: 's1@prize-desk.example', body: 'Claim your prize.' }));
+    const spamCase = (await box.json<{ number: number }[]>(['cases', 'list', '--json', '--requester', 'winner@prize-desk.example']))[0]!.number;
+    const db = peekConfig(box.configPath);
+    try {
+      await db.run('update cases set spam = 1 where number = ?', spamCase);
+    } finally {
+      await db.close();
+    }
+    const spam = await box.run(['cases', 'merge', String(spamCase), '10003']);
+    expect(spam.code, describeResult(spam)).toBe(1);
+    expect(spam.stderr).toMatch(new RegExp(`case ${spamCase} is suspected spam: merged, its sender would get case 10003's mail`));
+    expect((await detail(10003)).participants.map((p) => p.address)).not.toContain('winner@prize-desk.example');
   });
 
   it('the merge that closed a case asks nobody for a rating: the survey goes to cases that ended', async () => {
