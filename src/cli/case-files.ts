@@ -11,7 +11,7 @@ import { caseByNumber } from '../db/repos/cases.js';
 import { storedFiles, type MessageFileRow } from '../db/repos/messages.js';
 import { BlobUnreadableError } from '../storage/blob-store.js';
 import { caseCommand, caseNumberArg, parseRowIds } from './case-args.js';
-import { print } from './shared.js';
+import { LOOK, print } from './shared.js';
 import { safeLine } from './terminal.js';
 
 /**
@@ -78,7 +78,7 @@ export function registerCaseFileCommands(cases: Command): void {
           }
           print(files, opts.json === true, () => formatFiles(n, files));
         },
-        { templates: 'none' },
+        LOOK,
       );
     });
 }

@@ -12,13 +12,13 @@ import { caseCommand, caseNumberArg, positiveInt } from './case-args.js';
 import { registerCaseFileCommands } from './case-files.js';
 import { registerCaseWorkCommands } from './case-work.js';
 import { formatCaseDetail, formatCaseList, type SearchMatch } from './case-views.js';
-import { print } from './shared.js';
+import { LOOK, print } from './shared.js';
 import { outputWidth } from './terminal.js';
 
 const STATUSES = ['new', 'open', 'pending', 'on_hold', 'resolved', 'closed'];
 const ACTIVE = ['new', 'open', 'pending', 'on_hold'];
 /** `cases list` and `cases show` render no email: no template set is loaded. */
-const READ_ONLY = { templates: 'none' } as const;
+const READ_ONLY = LOOK;
 
 interface ListOptions {
   status?: string[];

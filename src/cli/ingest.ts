@@ -3,7 +3,6 @@ import { ingestFiles } from '../channels/pipe.js';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { print, withContext } from './shared.js';
-import { checkSecretAgreement } from '../ops/secret-agreement.js';
 import { startProgress } from './progress.js';
 
 /** "12 message(s): stored 10, ignored 2" — for a person at a terminal (scripts read the per-file lines). */
@@ -45,8 +44,6 @@ export function registerIngestCommands(program: Command): void {
       let code = 0;
       try {
         await withContext(async (ctx) => {
-          // PostgreSQL: a host whose secret differs from the daemons' (docs/postgresql.md) keeps the mail (75).
-          if (ctx.config.database.driver === 'postgres') await checkSecretAgreement(ctx);
           const list = expandDirectories(files);
           const bar = startProgress('ingest', list.length, list.length > 1 && process.stderr.isTTY === true);
           const results = await ingestFiles(ctx, list, { ...opts }, () => bar.tick());
@@ -59,7 +56,8 @@ export function registerIngestCommands(program: Command): void {
           );
        }, { logLevel: 'info' });
       } catch (err) {
-        // Whatever went wrong (even a broken config), the MTA must keep the message and retry.
+        // Whatever went wrong (even a broken config; on PostgreSQL a host whose instance secret
+        // differs from the daemons', checked by withContext), the MTA must keep the message and retry.
         process.stderr.write(`casegate ingest: ${(err as Error).message}\n`);
         code = 75;
       }

@@ -5,7 +5,10 @@ import { isStaff } from '../cases/staff.js';
 import { revokeAllLinks, revokeLink } from '../db/repos/links.js';
 import { baseUrlOf, casePath, checkLinkToken, mintLinkToken, surveyPath, tokenFromLink } from '../web/signed-link.js';
 import { positiveInt } from './case-args.js';
-import { print, withReadContext } from './shared.js';
+import { print, withContext } from './shared.js';
+
+/** Links render no email; they are signed (or checked) with the instance secret: shared.ts checks it on PostgreSQL. */
+const NO_TEMPLATES = { templates: 'none' } as const;
 
 /** Signed links to the customer's case page and survey: create one, revoke one or all of a case. */
 export function registerLinkCommands(program: Command): void {
@@ -19,7 +22,7 @@ export function registerLinkCommands(program: Command): void {
     .option('--for <address>', 'a case-page link naming this participant (a reply on the page is theirs); default: the requester')
     .option('--json', 'JSON output')
     .action(async (number: string, opts: { survey?: boolean; days?: number; for?: string; json?: boolean }) => {
-      await withReadContext(async (ctx) => {
+      await withContext(async (ctx) => {
         const c = await caseByNumber(ctx.db, Number(number));
         if (c === undefined || c.kind !== 'case') {
           process.stderr.write(`casegate: no case ${number}\n`);
@@ -43,7 +46,7 @@ export function registerLinkCommands(program: Command): void {
         const url = baseUrlOf(ctx.config.web) + (opts.survey === true ? surveyPath(token) : casePath(token));
         const expires = checkLinkToken(ctx.secret, token, ctx.clock.now()).link?.expiresAt.toISOString();
         print({ case: c.number, url, expires }, opts.json === true, () => `${url}\n(valid until ${expires}${ctx.config.web.enabled ? '' : '; web.enabled is false: start the web server to use it'})\n`);
-      });
+      }, NO_TEMPLATES);
     });
   links
     .command('revoke')
@@ -52,7 +55,7 @@ export function registerLinkCommands(program: Command): void {
     .option('--link <url>', 'only this link (URL or token)')
     .option('--reason <text>', 'why (recorded)', '')
     .action(async (number: string, opts: { link?: string; reason: string }) => {
-      await withReadContext(async (ctx) => {
+      await withContext(async (ctx) => {
         const c = await caseByNumber(ctx.db, Number(number));
         if (c === undefined) {
           process.stderr.write(`casegate: no case ${number}\n`);
@@ -83,6 +86,6 @@ export function registerLinkCommands(program: Command): void {
           process.stdout.write(`revoked every link of case ${c.number} issued before ${before}\n`);
         }
         ctx.log.info({ caseNumber: c.number, single: opts.link !== undefined, actor }, 'links revoked');
-      });
+      }, NO_TEMPLATES);
     });
 }

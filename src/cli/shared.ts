@@ -45,6 +45,13 @@ export interface CommandContextOptions {
   readonly logLevel?: 'info';
   /** 'none': the command renders no email, so no template set is loaded (src/context.ts). */
   readonly templates?: 'load' | 'none';
+  /**
+   * 'change' (the default): the command may change the database, queue or send mail, mint signed
+   * references or links — on PostgreSQL it first checks that this host signs with the instance
+   * secret of the database's daemons (ops/secret-agreement.ts) and refuses otherwise. 'look': it
+   * only reads (list, show, status…): it runs whatever the secret, so an admin can always look.
+   */
+  readonly access?: 'change' | 'look';
 }
 
 export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, opts: CommandContextOptions = {}): Promise<T> {
@@ -54,16 +61,24 @@ export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, opts: 
   const { closeContext, createContext } = await import('../context.js');
   const ctx = await createContext({ resolved: r, log, ...(opts.templates !== undefined ? { templates: opts.templates } : {}) });
   try {
+    // One read once recorded; SQLite has one process (its instance lock), nothing to agree on.
+    if (opts.access !== 'look' && ctx.config.database.driver === 'postgres') {
+      const { checkSecretAgreement } = await import('../ops/secret-agreement.js');
+      await checkSecretAgreement(ctx);
+    }
     return await fn(ctx);
   } finally {
     await closeContext(ctx);
   }
 }
 
-/** withContext for a command that renders no email: no template set is loaded. */
+/** withContext for a command that only looks: no template set is loaded, no secret check (it signs nothing). */
 export function withReadContext<T>(fn: (ctx: AppContext) => Promise<T>): Promise<T> {
-  return withContext(fn, { templates: 'none' });
+  return withContext(fn, LOOK);
 }
+
+/** The options of a command that only reads: no email rendered, nothing written or signed. */
+export const LOOK = { templates: 'none', access: 'look' } as const satisfies CommandContextOptions;
 
 export function print(value: unknown, json: boolean, text: () => string): void {
   process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text());

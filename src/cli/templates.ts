@@ -159,7 +159,8 @@ async function renderForCli(
       const c = await caseDataFor(ctx, kind, number, { language: opts.lang, isTest });
       const target = { language: c.target.language, queue: opts.queue ?? c.target.queue };
       return { rendered: ctx.templates.render(kind, c.data, { ...target, zone: mailZone(ctx.config, kind, target.queue) }), target, source: `case ${number}` };
-    });
+      // A preview only looks; send-test sends a real case's links and references: the secret is checked.
+    }, { access: isTest ? 'change' : 'look' });
   }
   const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r), check: 'cached', cacheFile: templateCheckCache(r.paths.dataDir), cacheKey: r.secret.current.secret });
   try {

@@ -97,3 +97,54 @@ describe('casegate ingest on a host with another secret', () => {
     }
   });
 });
+
+describe('CLI commands on a host with another secret', () => {
+  it('refuse every command that changes something (replies, links, jobs, the outbox) with the same one line; looking still works', async () => {
+    // The daemons of `schema` sign with NEW (the tests above); a case made by a host that agrees.
+    const good = CliSandbox.create({ ...config({ secret: NEW }), jobs: { enabled: false } });
+    const box = CliSandbox.create({ ...config({ secret: OLD }), jobs: { enabled: false } });
+    const admin = new pg.Client({ connectionString: testPgUrl() });
+    await admin.connect();
+    const outboxRows = async (): Promise<number> => Number((await admin.query<{ n: string }>(`select count(*) as n from ${schema}.outbox`)).rows[0]!.n);
+    try {
+      const made = await good.run(['ingest', '--recipient', 'support@example.com', '--sender', 'cli-secret@customer.example'], { stdin: eml({ from: 'cli-secret@customer.example', messageId: 'cli-secret-1@customer.example' }) });
+      expect(made.code, made.stderr).toBe(0);
+      const number = /\(case (\d+)\)/.exec(made.stdout)?.[1];
+      expect(number).toBeDefined();
+      const before = await outboxRows();
+
+      const refused = [
+        ['cases', 'reply', number!, '--message', 'signed with the wrong secret'],
+        ['cases', 'resolve', number!],
+        ['links', 'create', number!],
+        ['jobs', 'run', 'pending-reminder'],
+        ['outbox', 'retry', '--all-failed'],
+      ];
+      for (const args of refused) {
+        const r = await box.run(args);
+        expect(r.code, args.join(' ')).toBe(1);
+        // One line (`jobs run` logs at info: JSON log lines beside it).
+        expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('{')), args.join(' ')).toHaveLength(1);
+        expect(r.stderr, args.join(' ')).toMatch(/sign with another instance secret than this one \(instance\.secret\).*shared dataDir mounted/);
+        expect(r.stdout, args.join(' ')).not.toMatch(/https?:\/\//);
+      }
+      expect(await outboxRows()).toBe(before);
+      const status = await admin.query<{ status: string }>(`select status from ${schema}.cases where number = $1`, [Number(number)]);
+      expect(status.rows[0]!.status).not.toBe('resolved');
+
+      // An admin can look: list, show, the outbox, the jobs, status.
+      for (const args of [['cases', 'list'], ['cases', 'show', number!], ['outbox', 'list'], ['jobs', 'list'], ['status']]) {
+        const r = await box.run(args);
+        expect(r.stderr, args.join(' ')).not.toMatch(/instance secret/);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      }
+      // The host that agrees works as before.
+      const link = await good.run(['links', 'create', number!]);
+      expect(link.code, link.stderr).toBe(0);
+    } finally {
+      await admin.end();
+      box.cleanup();
+      good.cleanup();
+    }
+  });
+});
