@@ -105,9 +105,9 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
   let stageName = 'start';
   /** Set when the retry is a full disk: the outcome line says so at error level. */
   let diskFull: string | null = null;
-  const timer = new StageTimer(ctx);
   // The lines the stages and the modules they call write carry this message's Message-ID (log.ts).
   const scope: MessageScope = { messageId: () => msg.notes.parsed?.messageId, ended: false };
+  const timer = new StageTimer(ctx, () => ({ ...where, messageId: scope.messageId() }));
   try {
     type Ending = { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null };
     const decide = async (stages: readonly DecideStage[]): Promise<Ending | null> => {
@@ -238,7 +238,10 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
  * Haraka's hook timeout → DENYSOFT): the channel offers it again later, nothing is recorded. Inside
  * the commit the transaction is rolled back, and Kysely refuses any later query of the abandoned
  * stage. Synchronous work cannot be interrupted; that is why admin regexes are vetted at load
- * and run on bounded input. A stage that finished but took longer than the limit is logged.
+ * and run on bounded input. A stage that finished but took longer than the limit without its timer
+ * firing kept the event loop busy: logged as synchronous work. A stage the timer abandoned was
+ * waiting (a hung database query or lock, DNS, the disk): if it settles later, that is logged with
+ * how long it took — the length of the hang.
  */
 /** One timer per message, restarted for each stage (`refresh()`), rather than a timer and a race per stage. */
 class StageTimer {
@@ -247,26 +250,51 @@ class StageTimer {
   #timer: NodeJS.Timeout | null = null;
   #current: { readonly stage: string; readonly fail: (err: Error) => void } | null = null;
 
-  constructor(ctx: AppContext) {
+  readonly #fields: () => Record<string, unknown>;
+
+  constructor(ctx: AppContext, fields: () => Record<string, unknown>) {
     this.#ctx = ctx;
     this.#limitMs = ctx.config.pipeline.stageTimeoutSeconds * 1000;
+    this.#fields = fields;
   }
 
   async run<T>(stage: string, run: () => Promise<T> | T): Promise<T> {
     const started = performance.now();
+    let abandoned = false;
     try {
       return await new Promise<T>((resolve, reject) => {
-        this.#current = { stage, fail: reject };
+        this.#current = {
+          stage,
+          fail: (err) => {
+            abandoned = true;
+            reject(err);
+          },
+        };
         if (this.#timer === null) this.#timer = setTimeout(() => this.#expire(), this.#limitMs);
         else this.#timer.refresh();
-        // An abandoned stage's late result or failure is nobody's business: the promise is settled.
-        Promise.resolve().then(run).then(resolve, reject);
+        // An abandoned stage's late result or failure changes nothing (the message is in retry);
+        // when it comes is worth a line: how long the stage really waited.
+        Promise.resolve()
+          .then(run)
+          .then(
+            (value) => (abandoned ? this.#late(stage, started, null) : resolve(value)),
+            (err: unknown) => (abandoned ? this.#late(stage, started, err) : reject(err)),
+          );
       });
     } finally {
       this.#current = null;
       const ms = performance.now() - started;
-      if (ms > this.#limitMs) this.#ctx.log.warn({ stage, ms: Math.round(ms) }, 'stage ran past its time limit (synchronous work)');
+      // Not abandoned yet past the limit: the timer could not fire — the stage kept the event loop busy.
+      if (!abandoned && ms > this.#limitMs) this.#ctx.log.warn({ ...this.#fields(), stage, ms: Math.round(ms) }, 'stage ran past its time limit (synchronous work)');
     }
+  }
+
+  #late(stage: string, started: number, err: unknown): void {
+    const ms = Math.round(performance.now() - started);
+    this.#ctx.log.warn(
+      { ...this.#fields(), stage, ms, ...(err !== null ? { err } : {}) },
+      `stage abandoned at its time limit ${err === null ? 'finished' : 'failed'} after ${ms} ms (it was waiting — a database query or lock, DNS, the disk — not computing; the message ended in retry)`,
+    );
   }
 
   #expire(): void {

@@ -5,6 +5,7 @@
 import fs, { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSmtpListener } from '../../src/channels/smtp-listener.js';
 import { createTransport } from '../../src/mail-out/transport.js';
@@ -149,6 +150,41 @@ describe('every stage has a time limit that ends in retry (item 14)', () => {
     } finally {
       await listener.close();
     }
+  });
+
+  /** The pipeline's log lines of one ingest, with a sender stage that waits or computes. */
+  async function stageLines(dns: DnsResolver): Promise<{ outcome: unknown; lines: Record<string, unknown>[] }> {
+    env = await testEnv({ security: { senderAuth: { mode: 'verify' } }, pipeline: { stageTimeoutSeconds: 0.3 } }, undefined, { resolveDns: dns });
+    const lines: Record<string, unknown>[] = [];
+    (env.ctx as { log: unknown }).log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const outcome = await env.ingest(eml({ auth: null, messageId: 'slow-stage@customer.example' }), { client: { ip: '192.0.2.25', helo: 'mail.customer.example' } });
+    return { outcome, lines };
+  }
+  const notFound = (name: string): Promise<never> => Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
+
+  it('a stage abandoned while waiting (a hung query, DNS) is not logged as synchronous work; when it ends later, how long it waited is', async () => {
+    // Answers after 0.7 s: the stage is abandoned at 0.3 s (retry), and finishes later.
+    const { outcome, lines } = await stageLines((name) => new Promise((_, reject) => setTimeout(() => void notFound(name).catch(reject), 700)));
+    expect(outcome).toEqual({ kind: 'retry', reason: 'sender: stage sender took longer than 0.3 s' });
+    expect(lines.filter((l) => String(l['msg']).includes('synchronous work'))).toEqual([]);
+    await expect.poll(() => lines.filter((l) => String(l['msg']).startsWith('stage abandoned at its time limit')), { timeout: 3000 }).toHaveLength(1);
+    const late = lines.find((l) => String(l['msg']).startsWith('stage abandoned at its time limit'))!;
+    expect(late).toMatchObject({ stage: 'sender', messageId: 'slow-stage@customer.example' });
+    expect(late['msg']).toMatch(/^stage abandoned at its time limit (finished|failed) after \d+ ms \(it was waiting — a database query or lock, DNS, the disk — not computing/);
+    expect(late['ms']).toBeGreaterThanOrEqual(650);
+  });
+
+  it('a stage whose synchronous work kept its timer from firing is logged as synchronous work, and its result stands', async () => {
+    const { outcome, lines } = await stageLines((name) => {
+      const until = Date.now() + 450;
+      while (Date.now() < until) {
+        // Busy: the event loop (and the stage's timer) waits.
+      }
+      return notFound(name);
+    });
+    expect(outcome).toMatchObject({ kind: 'stored' });
+    expect(lines.filter((l) => l['msg'] === 'stage ran past its time limit (synchronous work)')).toEqual([expect.objectContaining({ stage: 'sender', messageId: 'slow-stage@customer.example' })]);
+    expect(lines.filter((l) => String(l['msg']).startsWith('stage abandoned'))).toEqual([]);
   });
 });
 
