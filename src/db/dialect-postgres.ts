@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
-import { Kysely, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DatabaseMetadata, type PostgresDialectConfig, type RawBuilder, type SchemaMetadata, type TableMetadata } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DialectAdapter, type DatabaseMetadata, type PostgresDialectConfig, type RawBuilder, type SchemaMetadata, type TableMetadata } from 'kysely';
 import { nulFree } from './nul-free.js';
 import { DEFAULT_NAMED_PER_CONNECTION, namedStatementPool } from './pg-named-statements.js';
 
@@ -136,6 +136,39 @@ class NamedTablesIntrospector implements DatabaseIntrospector {
   }
 }
 
+/** Kysely's migration lock id: a casegate still on Kysely's session lock and this one exclude each other. */
+const MIGRATION_LOCK_ID = '3853314791062309107';
+/** How long a migration waits for another process's (Kysely's own value). */
+const MIGRATION_LOCK_WAIT_MS = 60 * 60 * 1000;
+
+/**
+ * Kysely's PostgreSQL migration lock is a session advisory lock taken and released by statements
+ * of their own around the migration transaction. Behind a pooler that hands out server
+ * connections per transaction (PgBouncer's transaction pooling) the three land on whichever
+ * server session is free: under load the unlock ran on another one and missed, an idle pooled
+ * session kept the lock, and the next migration — the next upgrade — waited an hour for it and
+ * failed. Here the lock is a transaction lock in a transaction opened just before the migrator's
+ * own (BEGIN keeps one server connection until the end): Kysely's BEGIN then only draws a
+ * warning (a transaction is in progress) and its COMMIT or ROLLBACK ends the whole, lock
+ * included. The wait for the lock is Kysely's hour; the migrations then run with the
+ * connection's lock_timeout again (database.busyTimeoutMs).
+ */
+class TransactionLockPostgresAdapter extends PostgresAdapter {
+  override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`begin`.execute(db);
+    const before = await sql<{ v: string }>`select current_setting('lock_timeout') as v`.execute(db);
+    await sql`select set_config('lock_timeout', ${String(MIGRATION_LOCK_WAIT_MS)}, true)`.execute(db);
+    await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK_ID)}::bigint)`.execute(db);
+    await sql`select set_config('lock_timeout', ${before.rows[0]?.v ?? '0'}, true)`.execute(db);
+  }
+
+  override async releaseMigrationLock(db: Kysely<unknown>): Promise<void> {
+    // Normally a no-op (the migrator's COMMIT or ROLLBACK ended the transaction: a warning);
+    // ends it when the lock was never had (its wait failed).
+    await sql`rollback`.execute(db);
+  }
+}
+
 class CasegatePostgresDialect extends PostgresDialect {
   readonly #tables: readonly string[];
   constructor(config: PostgresDialectConfig, tables: readonly string[]) {
@@ -144,6 +177,9 @@ class CasegatePostgresDialect extends PostgresDialect {
   }
   override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
     return new NamedTablesIntrospector(db, this.#tables);
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionLockPostgresAdapter();
   }
 }
 

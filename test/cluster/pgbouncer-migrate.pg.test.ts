@@ -1,0 +1,75 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest, openDatabase } from '../../src/db/database.js';
+import { startPgBouncer, type PgBouncer } from '../helpers/pgbouncer.js';
+import { freshSchema, testPgUrl } from '../helpers/test-db.js';
+
+/**
+ * Behind PgBouncer in transaction pooling, Kysely's migration lock — a session advisory lock
+ * taken and released by statements of their own — was taken on one server session and released
+ * on another when the pooler was busy: the lock stayed with an idle pooled session and the next
+ * migration (the next upgrade) waited an hour for it, then failed. Now the lock is a
+ * transaction lock inside the migration's own transaction.
+ */
+
+const ROUNDS = 6;
+const schemas = Array.from({ length: ROUNDS + 1 }, () => freshSchema());
+let bouncer: PgBouncer;
+const admin = new pg.Client({ connectionString: testPgUrl() });
+
+beforeAll(async () => {
+  await admin.connect();
+  // One alias per schema: its server connections get the search path from connect_query (PgBouncer
+  // drops casegate's `options` startup parameter).
+  bouncer = await startPgBouncer(testPgUrl(), { poolMode: 'transaction', poolSize: 3, databases: schemas.slice(0, ROUNDS).map((s, i) => ({ alias: `round${i}`, connectQuery: `set search_path = "${s}"` })) });
+});
+
+afterAll(async () => {
+  await bouncer?.stop();
+  for (const s of schemas) await admin.query(`drop schema if exists "${s}" cascade`);
+  await admin.end();
+});
+
+describe('migrations behind PgBouncer (transaction pooling)', () => {
+  it('leave no advisory lock behind on a busy pooler, and the next migration does not wait for one', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      // Other clients keep the pooler's server connections changing hands meanwhile.
+      let stop = false;
+      const noise = Array.from({ length: 4 }, async () => {
+        const c = new pg.Client({ connectionString: bouncer.url(`round${round}`) });
+        await c.connect();
+        while (!stop) await c.query('select pg_sleep(0.002)');
+        await c.end();
+      });
+      const db = openDatabase({ kind: 'postgres', url: bouncer.url(`round${round}`), schema: schemas[round]!, poolSize: 2, preparedStatements: false, lockTimeoutMs: 5000 });
+      try {
+        const started = Date.now();
+        const result = await migrateToLatest(db);
+        expect(result.applied.length).toBeGreaterThan(0);
+        expect(Date.now() - started).toBeLessThan(20_000);
+      } finally {
+        stop = true;
+        await Promise.all(noise);
+        await db.destroy();
+      }
+      const held = await admin.query(`select pid from pg_locks where locktype = 'advisory'`);
+      expect(held.rows, `round ${round}`).toEqual([]);
+      const tables = await admin.query(`select count(*)::int as n from information_schema.tables where table_schema = $1 and table_name = 'cases'`, [schemas[round]]);
+      expect(tables.rows[0].n).toBe(1);
+    }
+  }, 120_000);
+
+  it('(directly, no pooler) processes migrating a new schema at the same moment: one applies every migration, the others wait and find nothing to do', async () => {
+    const schema = schemas[ROUNDS]!;
+    const dbs = Array.from({ length: 3 }, () => openDatabase({ kind: 'postgres', url: testPgUrl(), schema, poolSize: 2, lockTimeoutMs: 5000 }));
+    try {
+      const results = await Promise.all(dbs.map((db) => migrateToLatest(db)));
+      const applied = results.map((r) => r.applied.length).sort((a, b) => b - a);
+      expect(applied[0]).toBeGreaterThan(0);
+      expect(applied.slice(1)).toEqual([0, 0]);
+      expect((await admin.query(`select pid from pg_locks where locktype = 'advisory'`)).rows).toEqual([]);
+    } finally {
+      for (const db of dbs) await db.destroy();
+    }
+  });
+});
