@@ -31,7 +31,7 @@ import { BackgroundCheckpointer } from './sqlite-checkpointer.js';
 import { syncWalOf } from './commit-sync.js';
 import { ensureSchema, openPostgres, redactUrl, type PostgresTarget } from './dialect-postgres.js';
 import { isPostgres } from './dialect.js';
-import { explainOpenError } from './open-error.js';
+import { checkSessionSettings, explainOpenError } from './open-error.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
 
 export type Db = Kysely<Database>;
@@ -171,6 +171,8 @@ export async function migrateToLatest(db: Db): Promise<MigrateResult> {
   } catch (err) {
     throw await explainOpenError(db as Kysely<unknown>, err, { ...pg, step: 'schema' });
   }
+  // Behind a pooler that dropped casegate's search_path and lock_timeout: refused (db/open-error.ts).
+  await checkSessionSettings(db as Kysely<unknown>, pg);
   try {
     return await migrate(db, pg.schema);
   } catch (err) {

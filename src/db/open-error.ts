@@ -49,10 +49,44 @@ export async function explainOpenError(db: Kysely<unknown>, err: unknown, at: { 
   }
   if (code === '3D000') return new DatabaseOpenError(`cannot open ${where}: ${said}: create it (createdb -O <casegate's role> <database>) or correct database.url`, { cause: err });
   if (code.startsWith('28')) return new DatabaseOpenError(`cannot open ${where}: ${said}: check the user in database.url, database.password (or PGPASSWORD, ~/.pgpass) and the server's pg_hba.conf`, { cause: err });
+  if (/unsupported startup parameter: options/i.test(said)) {
+    return new DatabaseOpenError(
+      `cannot open ${where}: ${said}: a pooler (PgBouncer) in front of PostgreSQL refuses the startup parameter casegate sets search_path and lock_timeout with. ` +
+        `Add options to its ignore_startup_parameters and set both for casegate's role instead: ${POOLER_FIX(at.schema)} (docs/postgresql.md, "Behind PgBouncer")`,
+      { cause: err },
+    );
+  }
   if (isTransientDbError(err)) {
     const unreachable = /^(ECONN|ETIMEDOUT|EHOST|ENET|ENOTFOUND|EAI_AGAIN|08|57P03)/.test(code) || /Connection terminated|timeout exceeded when trying to connect/i.test(said);
     const why = unreachable ? 'is the server up, and database.url right?' : 'the server is busy or not taking writes now (out of connections, a lock held, read-only, restarting)';
     return new DatabaseOpenError(`cannot open ${where}: ${said} (${why} Under systemd casegate is started again until it works)`, { cause: err });
   }
   return err;
+}
+
+const POOLER_FIX = (schema: string, role = '<role>', database = '<database>'): string =>
+  `ALTER ROLE ${role} IN DATABASE ${database} SET search_path = ${quote(schema)}; ALTER ROLE ${role} IN DATABASE ${database} SET lock_timeout = '5s'; (database.busyTimeoutMs)`;
+
+/**
+ * casegate gives each connection its schema (search_path) and lock_timeout in the startup
+ * parameter `options`. A pooler told to ignore that parameter (PgBouncer's
+ * ignore_startup_parameters, the usual answer to its refusal) drops both without a word: casegate's
+ * tables were created and written in "public" (or the role's own schema), beside any other
+ * instance's, and a write waited for a lock for ever. The session is checked once at open
+ * (one query) and the start refused, saying what to set on the server.
+ */
+export async function checkSessionSettings(db: Kysely<unknown>, at: { described: string; schema: string }): Promise<void> {
+  const r = await sql<{ schema: string | null; path: string; lock: string }>`select current_schema() as schema, current_setting('search_path') as path, current_setting('lock_timeout') as lock`.execute(db);
+  const s = r.rows[0];
+  if (s === undefined || (s.schema === at.schema && s.lock !== '0')) return;
+  const { role, database } = await whoAmI(db);
+  const what =
+    s.schema !== at.schema
+      ? `use the search_path ${s.path}, not the schema ${quote(at.schema)} (database.schema), so casegate's tables would be another schema's`
+      : 'have no lock_timeout (database.busyTimeoutMs), so a write would wait for a lock for ever';
+  throw new DatabaseOpenError(
+    `the connections to the database ${at.described} ${what}: not going on. The startup parameter options that sets both did not arrive — a pooler (PgBouncer's ignore_startup_parameters) drops it. ` +
+      `Set both for casegate's role: ${POOLER_FIX(at.schema, quote(role), quote(database))} (docs/postgresql.md, "Behind PgBouncer")`,
+    { cause: null },
+  );
 }

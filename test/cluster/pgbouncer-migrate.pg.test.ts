@@ -20,8 +20,8 @@ const admin = new pg.Client({ connectionString: testPgUrl() });
 beforeAll(async () => {
   await admin.connect();
   // One alias per schema: its server connections get the search path from connect_query (PgBouncer
-  // drops casegate's `options` startup parameter).
-  bouncer = await startPgBouncer(testPgUrl(), { poolMode: 'transaction', poolSize: 3, databases: schemas.slice(0, ROUNDS).map((s, i) => ({ alias: `round${i}`, connectQuery: `set search_path = "${s}"` })) });
+  // drops casegate's `options` startup parameter), and lock_timeout.
+  bouncer = await startPgBouncer(testPgUrl(), { poolMode: 'transaction', poolSize: 3, databases: [...schemas.slice(0, ROUNDS).map((s, i) => ({ alias: `round${i}`, connectQuery: `set search_path = "${s}"; set lock_timeout = '5s'` })), { alias: 'bare' }] });
 });
 
 afterAll(async () => {
@@ -70,6 +70,38 @@ describe('migrations behind PgBouncer (transaction pooling)', () => {
       expect((await admin.query(`select pid from pg_locks where locktype = 'advisory'`)).rows).toEqual([]);
     } finally {
       for (const db of dbs) await db.destroy();
+    }
+  });
+
+});
+
+describe('behind PgBouncer, casegate\'s startup parameter `options` (search_path, lock_timeout)', () => {
+  const tablesIn = async (schema: string): Promise<number> => (await admin.query<{ n: number }>(`select count(*)::int as n from information_schema.tables where table_schema = $1`, [schema])).rows[0]!.n;
+
+  it('dropped by the pooler (ignore_startup_parameters): the start is refused, saying what to set on the role; nothing is created in "public"', async () => {
+    const schema = freshSchema();
+    const before = await tablesIn('public');
+    const db = openDatabase({ kind: 'postgres', url: bouncer.url('bare'), schema, poolSize: 2, preparedStatements: false, lockTimeoutMs: 5000 });
+    try {
+      await expect(migrateToLatest(db)).rejects.toThrow(/use the search_path .*, not the schema "t[^"]*" \(database\.schema\).*PgBouncer.*ALTER ROLE "casegate" IN DATABASE "casegate_test" SET search_path = "t/);
+      expect(await tablesIn('public')).toBe(before);
+    } finally {
+      await db.destroy();
+      await admin.query(`drop schema if exists "${schema}" cascade`);
+    }
+  });
+
+  it('refused by the pooler: one line saying so and how to fix it, not "is the server up?"', async () => {
+    const strict = await startPgBouncer(testPgUrl(), { poolMode: 'transaction', poolSize: 2, databases: [{ alias: 'strict' }], ignoreOptions: false });
+    const db = openDatabase({ kind: 'postgres', url: strict.url('strict'), schema: freshSchema(), poolSize: 2, preparedStatements: false, lockTimeoutMs: 5000 });
+    try {
+      const err = await migrateToLatest(db).then(() => null, (e: unknown) => e as Error);
+      expect(err?.name).toBe('DatabaseOpenError');
+      expect(err?.message).toMatch(/unsupported startup parameter: options: a pooler \(PgBouncer\).*ignore_startup_parameters.*ALTER ROLE/);
+      expect(err?.message).not.toMatch(/is the server up/);
+    } finally {
+      await db.destroy();
+      await strict.stop();
     }
   });
 });

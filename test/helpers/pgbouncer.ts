@@ -22,7 +22,7 @@ export interface PgBouncerDatabase {
   readonly connectQuery?: string;
 }
 
-export async function startPgBouncer(upstreamUrl: string, opts: { poolMode: 'transaction' | 'session'; poolSize: number; databases: readonly PgBouncerDatabase[] }): Promise<PgBouncer> {
+export async function startPgBouncer(upstreamUrl: string, opts: { poolMode: 'transaction' | 'session'; poolSize: number; databases: readonly PgBouncerDatabase[]; ignoreOptions?: boolean }): Promise<PgBouncer> {
   if (spawnSync('pgbouncer', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Error('pgbouncer is not installed (Debian: apt-get install pgbouncer; .ci/run installs it)');
   const u = new URL(upstreamUrl);
   const dir = mkdtempSync(join(tmpdir(), 'casegate-pgbouncer-'));
@@ -46,7 +46,7 @@ export async function startPgBouncer(upstreamUrl: string, opts: { poolMode: 'tra
       `default_pool_size = ${opts.poolSize}`,
       // casegate sends search_path and lock_timeout as the startup parameter `options`, which
       // PgBouncer refuses unless told to ignore it (the search path comes from connect_query here).
-      'ignore_startup_parameters = extra_float_digits,options',
+      `ignore_startup_parameters = extra_float_digits${opts.ignoreOptions === false ? '' : ',options'}`,
       `logfile = ${dir}/pgbouncer.log`,
       `pidfile = ${dir}/pgbouncer.pid`,
       '',
