@@ -134,4 +134,20 @@ describe('casegate cases merge', () => {
     expect(await surveyed(10002)).toBe(0);
     expect(await surveyed(10001)).toBe(0);
   });
+
+  it('a purge of the merged case (closed) later leaves the case that goes on whole: its messages, their receipts and raw mail', async () => {
+    const before = await detail(10001);
+    const r = await box.run(['purge', '--closed-before', '2999-01-01']);
+    expect(r.code, describeResult(r)).toBe(0);
+    expect((await box.run(['cases', 'show', '10002'])).code).toBe(1);
+    const after = await detail(10001);
+    expect(after.messages).toEqual(before.messages);
+    const db = peekConfig(box.configPath);
+    try {
+      const orphans = await db.all('select m.id from messages m left join receipts r on r.id = m.receipt_id where m.receipt_id is not null and r.id is null');
+      expect(orphans).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -34,8 +34,8 @@ export interface MovedContent {
 const n = (r: { numUpdatedRows: bigint }): number => Number(r.numUpdatedRows);
 
 /**
- * Move what a case holds into another (in the caller's transaction): its messages (with their files
- * and raw mail), its outgoing mail, its tags; its participants join the target — the requester of
+ * Move what a case holds into another (in the caller's transaction): its messages (with their files,
+ * raw mail and receipts), its outgoing mail, its tags; its participants join the target — the requester of
  * `from` as a copied participant (`cc`) unless they are the target's requester. `from` points at
  * `into` from now on, and so do the cases merged into `from` before. Events stay where they
  * happened; the status is the caller's (cases/case-merge.ts).
@@ -43,6 +43,9 @@ const n = (r: { numUpdatedRows: bigint }): number => Number(r.numUpdatedRows);
 export async function moveCaseContent(db: Q, from: CaseRow, into: CaseRow): Promise<MovedContent> {
   const messages = n(await db.updateTable('messages').set({ case_id: into.id }).where('case_id', '=', from.id).executeTakeFirst());
   const outbox = n(await db.updateTable('outbox').set({ case_id: into.id }).where('case_id', '=', from.id).executeTakeFirst());
+  // The receipts of the moved messages (messages.receipt_id): a purge of the closed merged case
+  // deletes its receipts, which its messages — now the other case's — still name.
+  await db.updateTable('receipts').set({ case_id: into.id }).where('case_id', '=', from.id).execute();
   const joining = await db.selectFrom('case_participants').selectAll().where('case_id', '=', from.id).orderBy('id').execute();
   let participants = 0;
   for (const p of joining) {
