@@ -1,4 +1,4 @@
-import type { TemplateProblem } from './template-folder.js';
+import type { TemplateProblem } from './template-problems.js';
 
 /**
  * A template set with problems, in a module of its own: the CLI tells it apart (exit 78) without

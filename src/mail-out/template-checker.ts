@@ -9,7 +9,6 @@
 import { DateTime } from 'luxon';
 import { templateLayout, templateLayouts, templateNames, templateVariables, type TemplateName } from './template-data.js';
 import {
-  didYouMean,
   distinctChains,
   layoutFile,
   LAYOUT_LIST,
@@ -19,8 +18,8 @@ import {
   resolvePartial,
   type Folder,
   type Part,
-  type Problems,
 } from './template-folder.js';
+import { didYouMean, type Problems } from './template-problems.js';
 import type { Ast } from './template-helpers.js';
 import { member, T_BOOLEAN, T_NULL, T_NUMBER, T_STRING, T_UNKNOWN, tyOfFields, type Ty } from './template-types.js';
 

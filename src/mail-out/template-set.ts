@@ -28,17 +28,15 @@ import {
   folderHash,
   layoutFile,
   PARTS,
-  Problems,
   readFolder,
   resolveFile,
   resolvePartial,
-  syntaxProblem,
   type Folder,
   type LayoutPart,
   type Part,
   type TemplateFolderOptions,
-  type TemplateProblem,
 } from './template-folder.js';
+import { Problems, syntaxProblem, type TemplateProblem } from './template-problems.js';
 import { hb, type Delegate } from './template-helpers.js';
 import { replyMarkerFor } from './reply-marker.js';
 import { textDirection } from '../cases/language.js';

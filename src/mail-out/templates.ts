@@ -1,7 +1,8 @@
 /**
  * Template engine for every outgoing email: load a template folder, render a kind for a case's
  * language and queue, hot reload. The work is split: template-folder.ts (files, fallback chains,
- * problems), template-checker.ts (static check against the declared data), template-helpers.ts
+ * the admin's folder over the shipped set), template-problems.ts (what a check reports),
+ * template-checker.ts (static check against the declared data), template-helpers.ts
  * (the Handlebars environment and helpers: the only importer of handlebars), template-set.ts
  * (compiled set, trial renders, the cache of checked sets).
  *
@@ -80,12 +81,14 @@ import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { TemplateDataMap, TemplateName } from './template-data.js';
-import { chainFor, configOf, pickLanguage, type RenderTarget, type TemplateFolderOptions, type TemplateProblem } from './template-folder.js';
+import { chainFor, configOf, pickLanguage, type RenderTarget, type TemplateFolderOptions } from './template-folder.js';
+import type { TemplateProblem } from './template-problems.js';
 import { formatProblem, TemplateCheckError } from './template-check-error.js';
 import { buildSet, renderKind, type BuildResult, type CheckMode, type RenderedEmail, type TemplateSet } from './template-set.js';
 
 export type { TemplateDataMap, TemplateName } from './template-data.js';
-export type { RenderTarget, TemplateProblem } from './template-folder.js';
+export type { RenderTarget } from './template-folder.js';
+export type { TemplateProblem } from './template-problems.js';
 export { templateHelpers } from './template-helpers.js';
 export { cleanSubject, cleanText, type RenderedEmail } from './template-set.js';
 export { formatProblem, TemplateCheckError } from './template-check-error.js';
