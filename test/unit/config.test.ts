@@ -262,8 +262,11 @@ describe('language codes', () => {
     expect(byPath['templates.languages.2']).toMatch(/"jp" is not a language code \(a country code\? the language is "ja"\)/);
     expect(byPath['cases.defaultLanguage']).toMatch(/"cz" is not a language code .*"cs"/);
     expect(byPath['queues.support.language']).toMatch(/"gr" is not a language code .*"el"/);
+    // With a region or a script too: neither ICU's likely subtags nor its language names know "jp".
+    const regional = problemsOf(file([...base, 'templates: { languages: [en, jp-JP, xx-Latn] }'].join('\n')));
+    expect(regional.map((p) => p.path)).toEqual(['templates.languages.1', 'templates.languages.2']);
   });
   it('language and regional tags are accepted', () => {
-    expect(problemsOf(file([...base, 'templates: { languages: [en, de, ja, pt-BR, zh-TW, ar] }', 'cases: { defaultLanguage: en, translations: { pt-BR: { expectedResponse: em um dia útil } } }'].join('\n')))).toEqual([]);
+    expect(problemsOf(file([...base, 'templates: { languages: [en, de, ja, pt-BR, zh-TW, ar, en-Latn-US, tlh] }', 'cases: { defaultLanguage: en, translations: { pt-BR: { expectedResponse: em um dia útil } } }'].join('\n')))).toEqual([]);
   });
 });
