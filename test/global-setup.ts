@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeDbTemplate } from './helpers/db-template.js';
 import { startPgCluster } from './helpers/pg-cluster.js';
 
 /**
@@ -24,6 +25,10 @@ export default async function setup(): Promise<() => void> {
     console.log(`[casegate tests] PostgreSQL pass: private cluster on 127.0.0.1:${cluster.port} (${cluster.dir})`);
     stops.push(() => cluster.stop());
   }
+  // A migrated database every test environment starts from (test/helpers/db-template.ts).
+  const templateDir = mkdtempSync(join(root ?? tmpdir(), 'casegate-db-template-'));
+  if (root === null) stops.unshift(() => rmSync(templateDir, { recursive: true, force: true }));
+  Object.assign(process.env, await makeDbTemplate(templateDir, process.env['CASEGATE_TEST_DB'] === 'postgres' ? process.env['CASEGATE_TEST_PG_URL'] : undefined));
   return () => {
     for (const stop of stops.reverse()) stop();
   };

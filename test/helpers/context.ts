@@ -13,6 +13,7 @@ import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
 import { testDatabase } from './test-db.js';
+import { copySqliteTemplate } from './db-template.js';
 
 export interface TestEnv {
   readonly dir: string;
@@ -28,7 +29,10 @@ export function writeConfig(dir: string, config: ConfigInput): ResolvedConfig {
   const file = join(dir, 'casegate.yaml');
   const database = testDatabase(config.database, dir);
   writeFileSync(file, stringify({ dataDir: 'data', instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789' }, ...config, ...(database !== undefined ? { database } : {}) }));
-  return loadConfig({ path: file, env: {} });
+  const resolved = loadConfig({ path: file, env: {} });
+  // A migrated database copied from the run's template unless the test named its own (test/helpers/db-template.ts).
+  if (resolved.config.database.driver === 'sqlite' && config.database?.path === undefined) copySqliteTemplate(resolved.paths.dbPath);
+  return resolved;
 }
 
 /**

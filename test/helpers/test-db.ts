@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { createSchemaFromTemplate } from './db-template.js';
 
 /**
  * Which backend this test run uses: CASEGATE_TEST_DB=postgres (with CASEGATE_TEST_PG_URL, set by
@@ -55,6 +56,7 @@ export function testDatabase(given: ConfigInput['database'], dir: string): Confi
   if (schema === undefined) {
     schema = freshSchema();
     schemaOfDir.set(dir, schema);
+    createSchemaFromTemplate(testPgUrl(), schema);
   }
   return { ...given, url: testPgUrl(), schema };
 }

@@ -1,0 +1,68 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { migrateToLatest, openDatabase } from '../../src/db/database.js';
+import { pgBinDir } from './pg-cluster.js';
+
+/**
+ * A database migrated once per test run, copied for every test environment (test/helpers/context.ts
+ * writeConfig). Migrating a new database is ~200 DDL statements: on PostgreSQL as many round trips
+ * (0.1 s on an idle machine, seconds when the suite loads both cores) and ~60 ms of the worker's
+ * CPU in Kysely's migrator; on SQLite ~25 ms of CPU. A copy is one statement (PostgreSQL: the
+ * migrated schema as pg_dump writes it, under the new schema's name) or one file copy (SQLite).
+ * Only databases the helpers create for a test get one: a test that names its database (a path, a
+ * schema) or tests migrating gets a database casegate migrates itself. The migrations themselves
+ * run here, at the start of every run, and in the tests of migrating.
+ */
+
+const PG_TEMPLATE_SCHEMA = 'casegate_test_template';
+
+/** Global setup: make the run's template; returns the environment variable the workers read. */
+export async function makeDbTemplate(dir: string, pgUrl: string | undefined): Promise<Record<string, string>> {
+  if (pgUrl === undefined) {
+    const file = join(dir, 'casegate-template.db');
+    const db = openDatabase({ path: file });
+    await migrateToLatest(db);
+    await db.destroy();
+    return { CASEGATE_TEST_SQLITE_TEMPLATE: file };
+  }
+  const db = openDatabase({ kind: 'postgres', url: pgUrl, schema: PG_TEMPLATE_SCHEMA, poolSize: 1, lockTimeoutMs: 10_000 });
+  await migrateToLatest(db);
+  await db.destroy();
+  const bin = pgBinDir();
+  if (bin === null) throw new Error('pg_dump not found');
+  const dump = spawnSync(join(bin, 'pg_dump'), ['--dbname', pgUrl, '--schema', PG_TEMPLATE_SCHEMA, '--inserts', '--no-owner', '--no-privileges', '--no-comments'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (dump.status !== 0) throw new Error(`pg_dump failed: ${dump.stderr}`);
+  // Everything of the dump names the schema (pg_dump qualifies every object): a plain replace renames it.
+  const sql = dump.stdout.split('\n').filter((l) => !/^(--|SET |SELECT pg_catalog\.set_config)/.test(l)).join('\n');
+  const file = join(dir, 'casegate-template.sql');
+  writeFileSync(file, sql);
+  return { CASEGATE_TEST_PG_TEMPLATE: file };
+}
+
+let pgTemplateSql: string | undefined;
+
+/** A new schema with the migrated tables, in one transaction; false without a template (then casegate migrates it). */
+export function createSchemaFromTemplate(url: string, schema: string): boolean {
+  const file = process.env['CASEGATE_TEST_PG_TEMPLATE'];
+  if (file === undefined || file === '') return false;
+  pgTemplateSql ??= readFileSync(file, 'utf8');
+  const bin = pgBinDir();
+  const sql = pgTemplateSql.replaceAll(PG_TEMPLATE_SCHEMA, schema);
+  const r = spawnSync(join(bin!, 'psql'), ['--no-psqlrc', '--quiet', '--single-transaction', '--set', 'ON_ERROR_STOP=1', '--dbname', url], { input: sql, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`creating schema ${schema} from the template failed: ${r.stderr}`);
+  return true;
+}
+
+/** A SQLite file with the migrated tables at `dbPath` unless one is there; false without a template. */
+export function copySqliteTemplate(dbPath: string): boolean {
+  const file = process.env['CASEGATE_TEST_SQLITE_TEMPLATE'];
+  if (file === undefined || file === '' || existsSync(dbPath)) return false;
+  const dir = dirname(dbPath);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o700);
+  }
+  copyFileSync(file, dbPath);
+  return true;
+}
