@@ -106,7 +106,7 @@ export class Metrics implements Telemetry {
     this.#mailboxState = new Gauge({ name: 'casegate_mailbox_state', help: 'IMAP mailbox connection state (1 for the current state)', labelNames: ['mailbox', 'state'], registers });
     this.#mailboxBacklog = new Gauge({ name: 'casegate_mailbox_backlog', help: 'Unprocessed messages seen in the IMAP folder at the last check', labelNames: ['mailbox'], registers });
     this.#mailboxLastSuccess = new Gauge({ name: 'casegate_mailbox_last_success_timestamp_seconds', help: 'When the IMAP mailbox last completed a check (login, folder, search; with IDLE a safety check every pollSeconds), Unix time', labelNames: ['mailbox'], registers });
-    this.#openCases = new Gauge({ name: 'casegate_open_cases', help: 'Cases not closed, by status and priority', labelNames: ['status', 'priority'], registers });
+    this.#openCases = new Gauge({ name: 'casegate_open_cases', help: 'Cases not closed, by status and priority (suspected spam not counted)', labelNames: ['status', 'priority'], registers });
     this.#slaBreachedOpen = new Gauge({ name: 'casegate_sla_breached_open_cases', help: 'Open cases past an SLA target (first_response, resolution)', labelNames: ['target'], registers });
     this.#slaBreaches = new Gauge({ name: 'casegate_sla_breaches_recorded', help: 'SLA breaches recorded in the database so far (sla.breach events)', registers });
     this.#quarantine = new Gauge({ name: 'casegate_quarantine_waiting', help: 'Quarantined messages not retried yet', registers });

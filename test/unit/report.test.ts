@@ -4,6 +4,7 @@ import { recordAgentResponse, setPriority, setStatus } from '../../src/cases/lif
 import { recordSurveyAnswer } from '../../src/cases/survey.js';
 import type { CaseStatus } from '../../src/db/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
+import { openCaseCounts } from '../../src/db/repos/ops.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { buildReport, formatReport, percentile, reportTemplateData, type ReportData } from '../../src/reports/report.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -83,6 +84,19 @@ describe('report', () => {
   it('counts, escalations, backlog by status, priority and age', () => {
     expect(report).toMatchObject({ opened: 4, suspectedSpam: 1, resolved: 2, closed: 0, reopened: 0, escalations: 1 });
     expect(report.backlog).toEqual({ total: 2, byStatus: { new: 1, pending: 1 }, byPriority: { urgent: 1, normal: 1 }, byAge: { '< 1 day': 0, '1–3 days': 2, '3–7 days': 0, '> 7 days': 0 } });
+  });
+
+  it('casegate status and casegate_open_cases count what the report counts: suspected spam (held, `cases list --spam`) is no open case', async () => {
+    const counts = await openCaseCounts(env.ctx.db);
+    // The report's backlog (new, pending) plus the two resolved cases not yet closed; not the spam case (new, normal).
+    expect(counts.filter((c) => c.status !== 'resolved')).toEqual(
+      expect.arrayContaining([
+        { status: 'new', priority: 'urgent', n: 1 },
+        { status: 'pending', priority: 'normal', n: 1 },
+      ]),
+    );
+    expect(counts.filter((c) => c.status !== 'resolved').reduce((n, c) => n + c.n, 0)).toBe(report.backlog.total);
+    expect(counts.reduce((n, c) => n + c.n, 0)).toBe(4);
   });
 
   it('first response and resolution in business minutes: median and 90th percentile', () => {

@@ -19,12 +19,19 @@ export interface OpenCaseCount {
   readonly n: number;
 }
 
-/** Open cases by status and priority (index cases_status_priority). */
+/**
+ * Open cases by status and priority (index cases_status_priority). Cases only: suspected spam
+ * (held until `casegate cases ham`) and feedback are no work to do, as in the report's backlog
+ * and the default case list. Both are checked on the rows the status index finds.
+ */
 export async function openCaseCounts(db: Q): Promise<OpenCaseCount[]> {
   const rows = await db
     .selectFrom('cases')
     .select(['status', 'priority', (eb) => eb.fn.countAll<number>().as('n')])
     .where('status', 'in', [...OPEN_STATUSES])
+    .where('kind', '=', 'case')
+    // `+spam`: the status index, not cases_spam_number (every case ever opened that is not spam).
+    .where(sql<number>`+spam`, '=', 0)
     .groupBy(['status', 'priority'])
     .execute();
   return rows.map((r) => ({ status: r.status, priority: r.priority, n: Number(r.n) }));
@@ -162,7 +169,8 @@ export async function openCasesByQueue(db: Q): Promise<{ readonly queue: string;
     .select(['queue', (eb) => eb.fn.countAll<number>().as('n')])
     .where('status', 'in', [...OPEN_STATUSES])
     .where('kind', '=', 'case')
-    .where('spam', '=', 0)
+    // `+spam`: the status index, not cases_spam_number (every case ever opened that is not spam).
+    .where(sql<number>`+spam`, '=', 0)
     .groupBy('queue')
     .execute();
   return rows.map((r) => ({ queue: r.queue, n: Number(r.n) }));
