@@ -89,7 +89,8 @@ describe('#merge by email', () => {
     const second = await newCase('Jane at home <jane.private@home.example>', 'Still burning');
     expect(second.note.text).toContain('#cc #queue #files #merge'); // the notification's list of commands
     // Stored where the agent's mail is now (the outcome, its log line, the SMTP answer).
-    expect(await ingest(answer(second.note, '#merge [Case #10001]\n\nJane, we go on with this in your first case.'))).toBe(first.n);
+    const out = await env.ingest(answer(second.note, '#merge [Case #10001]\n\nJane, we go on with this in your first case.'));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: first.n });
     expect(await toAddress('ben@example.com', 'command-error')).toEqual([]);
     const source = await caseNo(second.n);
     const target = await caseNo(first.n);
@@ -102,6 +103,10 @@ describe('#merge by email', () => {
     const merged = (await eventsOfCase(env.ctx.db, source.id)).find((e) => e.type === 'case.merged')!;
     expect(merged.actor).toBe('agent:ben@example.com');
     expect(merged.reason).toContain('(#merge [Case #10001] by Ben Agent)');
+    // The agent's mail's receipt names the case its message is in, as the outcome does.
+    const receipt = await env.ctx.db.selectFrom('receipts').select(['case_id', 'message_row_id']).where('id', '=', (out as { receiptId: number }).receiptId).executeTakeFirstOrThrow();
+    expect(receipt.case_id).toBe(target.id);
+    expect((await messagesOfCase(env.ctx.db, target.id)).map((m) => m.id)).toContain(receipt.message_row_id);
     // The reply went out on 10001, to Jane at work with her home address copied.
     const reply = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
     expect(reply.subject).toContain('[Case #10001]');
