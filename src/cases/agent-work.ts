@@ -1,11 +1,11 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { caseGoingOnAs } from '../db/repos/case-merge.js';
 import { addParticipant, caseById, isParticipant, removeParticipant } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { addTags } from '../db/repos/tags.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import type { OutgoingAttachment } from '../mail-out/compose.js';
+import type { OutgoingAttachment, Recipient } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
 import { assignCase } from './assignment.js';
@@ -76,11 +76,12 @@ export class WorkError extends Error {
  * address of the case may get mail (the requester writes from a postmaster or no-reply address,
  * matches autoReply.neverTo …) — unless the same request copies an address in (#cc). Then nothing
  * of the request is done: the agent must not believe the customer has their answer (nor the case
- * wait, pending, for a reply to mail that was never sent).
+ * wait, pending, for a reply to mail that was never sent). `also`: the addresses the agent's mail
+ * copies in, not enrolled yet (agent-request asks before agent-persist enrols them).
  */
-export async function replyRefusal(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, req: Pick<WorkRequest, 'commands' | 'text' | 'note'>): Promise<string | null> {
+export async function replyRefusal(trx: Kysely<Database>, ctx: AppContext, caseRow: CaseRow, req: Pick<WorkRequest, 'commands' | 'text' | 'note'>, also: readonly Recipient[] = []): Promise<string | null> {
   if (req.text === '' || req.note || req.commands.some((c) => c.kind === 'cc' && c.add)) return null;
-  const rcpt = await customerRecipients(trx, ctx, caseRow, { human: true });
+  const rcpt = await customerRecipients(trx, ctx, caseRow, { human: true, also });
   if (rcpt.to !== null) return null;
   return `your reply cannot be sent: no customer address of case ${caseRow.number} may get mail (${rcpt.refused.join('; ') || 'none known'}); copy in one that can (#cc) or answer another way`;
 }

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
 import { participants } from '../db/repos/cases.js';
@@ -30,10 +30,14 @@ export interface CustomerRecipients {
   readonly bouncing: readonly string[];
 }
 
-/** The requester and the external participants (never staff, never our own addresses) that may get mail. */
-export async function customerRecipients(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, opts: { readonly human?: boolean } = {}): Promise<CustomerRecipients> {
+/**
+ * The requester and the external participants (never staff, never our own addresses) that may get
+ * mail. `also`: addresses counted as participants although not enrolled yet (those an agent's mail
+ * copies in, weighed before the mail is recorded).
+ */
+export async function customerRecipients(trx: Kysely<Database>, ctx: AppContext, caseRow: CaseRow, opts: { readonly human?: boolean; readonly also?: readonly Recipient[] } = {}): Promise<CustomerRecipients> {
   const all: Recipient[] = [requesterOf(caseRow)];
-  for (const p of await participants(trx, caseRow.id)) {
+  for (const p of [...(await participants(trx, caseRow.id)), ...(opts.also ?? []).map((a) => ({ ...a, role: 'cc' }))]) {
     if (p.role === 'agent' || all.some((r) => r.address === p.address)) continue;
     all.push({ address: p.address, name: p.name });
   }

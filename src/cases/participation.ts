@@ -56,7 +56,10 @@ export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues' | 
  * staff): every address but our own mailboxes and the sender's.
  */
 export async function enrolRecipients(trx: Transaction<Database>, ctx: Pick<AppContext, 'mailboxes'>, caseId: number, recipients: readonly { readonly address: string; readonly name: string }[], sender: string, now: string): Promise<void> {
-  for (const a of recipients) {
-    if (!ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender) await addParticipant(trx, caseId, a.address, a.name, 'cc', now);
-  }
+  for (const a of copiedIn(ctx, recipients, sender)) await addParticipant(trx, caseId, a.address, a.name, 'cc', now);
+}
+
+/** The To/Cc addresses enrolRecipients enrols: every address but our own mailboxes and the sender's. */
+export function copiedIn<T extends { readonly address: string }>(ctx: Pick<AppContext, 'mailboxes'>, recipients: readonly T[], sender: string): T[] {
+  return recipients.filter((a) => !ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender);
 }

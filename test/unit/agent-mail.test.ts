@@ -71,11 +71,12 @@ function asOriginal(o: OutboxRow): Original {
 }
 
 let seq = 0;
-function agentReply(orig: Original, body: string, o: { style?: ClientStyle; from?: string; to?: string; headers?: Record<string, string>; attachments?: Parameters<typeof clientReply>[1]['attachments']; subject?: string; messageId?: string } = {}): string {
+function agentReply(orig: Original, body: string, o: { style?: ClientStyle; from?: string; to?: string; cc?: string; headers?: Record<string, string>; attachments?: Parameters<typeof clientReply>[1]['attachments']; subject?: string; messageId?: string } = {}): string {
   return clientReply(orig, {
     style: o.style ?? 'thunderbird',
     from: o.from ?? 'Ben Agent <ben@example.com>',
     to: o.to ?? 'Example Support <support@example.com>',
+    ...(o.cc !== undefined ? { cc: o.cc } : {}),
     body,
     messageId: o.messageId ?? `agent-${++seq}@example.com`,
     headers: { ...DMARC_PASS, ...o.headers },
@@ -524,6 +525,20 @@ describe('a reply nobody may get', () => {
     const r = (await toAddress('accounts@shop.example', 'agent-reply'))[0]!;
     expect(r.to_address).toBe('accounts@shop.example');
     expect((await caseNo()).first_response_at).not.toBeNull();
+  });
+
+  it('a refused reply changes nothing: the addresses its mail copies in are not enrolled; an address it copies in that can get mail makes it go', async () => {
+    await ingest(eml({ from: 'Shop <postmaster@shop.example>', subject: 'Invoice charged twice', messageId: 'shop-2@shop.example', body: 'Hello, why was invoice 4711 charged twice? Regards' }));
+    const orig = asOriginal((await toAddress('ben@example.com', 'agent-notification'))[0]!);
+    const copied = async () => (await participants(env.ctx.db, (await caseNo()).id)).filter((p) => p.role === 'cc').map((p) => p.address);
+    await ingest(agentReply(orig, 'We refunded it, please confirm.', { cc: 'Shop robot <no-reply@shop.example>, Anna <anna@example.com>' }));
+    expect((await toAddress('ben@example.com', 'command-error'))[0]!.text).toContain('your reply cannot be sent: no customer address of case 10001 may get mail');
+    expect(await copied()).toEqual([]);
+    // The same reply copying in a person who reads mail: it goes to them (they take part from now on).
+    await ingest(agentReply(orig, 'We refunded it, please confirm.', { cc: 'Accounts <accounts@shop.example>' }));
+    expect((await toAddress('accounts@shop.example', 'agent-reply'))[0]!.to_address).toBe('accounts@shop.example');
+    expect(await copied()).toEqual(['accounts@shop.example']);
+    expect(await toAddress('ben@example.com', 'command-error')).toHaveLength(1);
   });
 });
 

@@ -1,12 +1,13 @@
 import { parseAgentMail } from '../../cases/agent-commands.js';
-import { checkCommands } from '../../cases/agent-work.js';
+import { checkCommands, replyRefusal } from '../../cases/agent-work.js';
+import { copiedIn } from '../../cases/participation.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
  * What does the agent's mail ask for? Its commands (checked against the case: levels, agents,
- * one status change per mail, a #merge's target) and its text; an internal note when it went to a notes address or
+ * one status change per mail, a #merge's target, a reply no customer may get) and its text; an internal note when it went to a notes address or
  * says #note. Any problem is an error: the mail will change nothing and the agent gets the syntax —
  * also attachments without any text for the customer.
  */
@@ -23,6 +24,14 @@ export const agentRequestStage: DecideStage = {
     const merging = merge !== undefined ? await agentMergeTarget(ctx.db, ctx, agent.caseRow, merge.into, need(msg.notes.sender, 'sender'), { lock: false }) : null;
     if (merge !== undefined && merging !== null && 'refusal' in merging) checked.errors.push({ line: merge.line, why: merging.refusal });
     const note = agent.toNotesAddress || commands.some((c) => c.kind === 'note');
+    // So is a reply no customer address may get — counting those the mail copies in, which
+    // agent-persist would enrol (agent-act checks again after; after a #merge, against the case
+    // that goes on, there only).
+    if (checked.errors.length === 0 && merge === undefined) {
+      const parsed = need(msg.notes.parsed, 'parsed');
+      const refusal = await replyRefusal(ctx.db, ctx, agent.caseRow, { commands: checked.commands, text, note }, copiedIn(ctx, [...parsed.to, ...parsed.cc], need(msg.notes.sender, 'sender').address));
+      if (refusal !== null) checked.errors.push({ line: '(your reply)', why: refusal });
+    }
     // Files and nothing else (a phone's share sheet: no text, no command) would be dropped unseen:
     // the agent is told, as `casegate cases reply` refuses them.
     const files = attachedFiles(need(msg.notes.parsed, 'parsed'));
