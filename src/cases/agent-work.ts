@@ -7,6 +7,7 @@ import { addTags } from '../db/repos/tags.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import type { OutgoingAttachment, Recipient } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
+import { withdrawReader } from '../mail-out/reader-withdrawal.js';
 import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
 import { assignCase } from './assignment.js';
 import { mergeCases } from './case-merge.js';
@@ -203,8 +204,11 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, work
             done.push(known ? `${address} already a participant` : `${address} now copied`);
           } else {
             const removed = await removeParticipant(trx, caseId, address);
-            if (removed) await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'participant.removed', actor: actor.actor, reason: `${address} is no longer copied (${cmd.line} by ${actor.by})`, data: { address }, at: at() });
-            done.push(removed ? `${address} no longer copied` : `${address} was not copied`);
+            // Nor do they get the case's emails still waiting to go (mail-out/reader-withdrawal.ts).
+            const withdrawn = removed ? await withdrawReader(trx, caseId, address, at()) : 0;
+            const unsent = withdrawn > 0 ? `; ${withdrawn} email${withdrawn === 1 ? '' : 's'} not yet sent no longer go${withdrawn === 1 ? 'es' : ''} to them` : '';
+            if (removed) await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'participant.removed', actor: actor.actor, reason: `${address} is no longer copied (${cmd.line} by ${actor.by})${unsent}`, data: { address, withdrawn }, at: at() });
+            done.push(removed ? `${address} no longer copied${unsent}` : `${address} was not copied`);
           }
         }
         break;

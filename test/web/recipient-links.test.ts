@@ -9,6 +9,7 @@ import { caseById } from '../../src/db/repos/cases.js';
 import { sendStatusUpdate } from '../../src/cases/customer-mail.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { withdrawReader } from '../../src/mail-out/reader-withdrawal.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
@@ -239,6 +240,32 @@ describe('a customer email to several people: one copy per reader, each with the
     await page.close();
   }, 60_000);
 
+  it('Ann taken off the case (#uncc) before the emails to her went gets none of them: the reply goes to Jane alone and its Cc no longer names Ann; the summary Ann alone asked for is cancelled', async () => {
+    const { caseId, reply } = await caseWithReply();
+    const out = await env.ingest(eml({ from: ANN, subject: `Re: ${reply.subject}`, inReplyTo: reply.message_id, references: `<${reply.message_id}>`, body: 'status?' }));
+    expect(out.kind).toBe('stored');
+    const summary = (await outbox()).find((o) => o.kind === 'status-summary')!;
+    expect(summary.to_address).toBe('ann@customer.example');
+    // Ben takes Ann off the case by email before anything went out (the relay was down, say).
+    const note = (await outbox()).find((o) => o.kind === 'agent-notification')!;
+    const uncc = clientReply(
+      { messageId: note.message_id, subject: note.subject, text: note.text, fromName: note.from_name, fromAddress: note.from_address, references: [] },
+      { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body: '#uncc ann@customer.example', messageId: 'ben-uncc@example.com', headers: mxHeaderFields('example.com', 'pass') },
+    );
+    expect((await env.ingest(uncc)).kind).toBe('stored');
+    await send();
+    const copies = ofKind(sink.messages, 'Please install the new certificate.');
+    expect(copies.map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    expect(copies[0]!.parsed.cc).toBeUndefined();
+    expect(sink.messages.filter((m) => m.envelopeTo.includes('ann@customer.example'))).toEqual([]);
+    expect(await env.ctx.db.selectFrom('outbox').select(['status', 'cc_json', 'copies_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', cc_json: '[]', copies_json: null });
+    expect((await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', summary.id).executeTakeFirstOrThrow()).status).toBe('cancelled');
+    // The case's thread shows the reply as it went: to Jane alone.
+    expect(JSON.parse((await messagesOfCase(env.ctx.db, caseId)).find((m) => m.outbox_id === reply.id)!.cc_json)).toEqual([]);
+    const ev = await env.ctx.db.selectFrom('events').select('reason').where('case_id', '=', caseId).where('type', '=', 'participant.removed').executeTakeFirstOrThrow();
+    expect(ev.reason).toContain('2 emails not yet sent no longer go to them');
+  }, 60_000);
+
   it('status summary asked by the Cc’d colleague carries the colleague’s link, not the requester’s', async () => {
     const { caseId } = await caseWithReply();
     const ref = (await outbox()).find((o) => o.kind === 'agent-reply')!;
@@ -271,6 +298,19 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
     expect(copies.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
     expect(linkIn(copies[1]!.parsed.text ?? '')).toMatch(/\.c\.p\d+\./);
     expect((await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', reply.id).executeTakeFirstOrThrow()).status).toBe('sent');
+  }, 60_000);
+
+  it('a copy waiting for a relay that refused it for now is withdrawn when its reader is taken off the case: the email is sent (the others have it), never to them', async () => {
+    const { caseId, reply } = await caseWithReply();
+    sink.refuseRecipient('ann@customer.example', 450);
+    await send();
+    sink.refuseRecipient('ann@customer.example', null);
+    expect(await removeParticipant(env.ctx.db, caseId, 'ann@customer.example')).toBe(true);
+    expect(await withdrawReader(env.ctx.db, caseId, 'ann@customer.example', env.clock.now().toISOString())).toBe(1);
+    expect(await env.ctx.db.selectFrom('outbox').select(['status', 'pending_rcpt_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', pending_rcpt_json: '[]' });
+    env.clock.advance(60_000);
+    await send();
+    expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
   }, 60_000);
 
   it('each copy the relay took is recorded at once: while the next one is in flight, only it is left to send (a crash then never sends the first again)', async () => {

@@ -255,6 +255,53 @@ export async function outboxOfCase(db: Q, caseId: number): Promise<OutboxRow[]> 
   return db.selectFrom('outbox').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }
 
+/**
+ * A case's emails not sent to everyone yet and not being sent this moment: queued (or waiting
+ * for a retry, partly sent) or failed (`outbox retry` sends them), and no sender holds their claim.
+ */
+export async function unsentOfCase(db: Q, caseId: number, now: string): Promise<OutboxRow[]> {
+  return db
+    .selectFrom('outbox')
+    .selectAll()
+    .where('case_id', '=', caseId)
+    .where('status', 'in', ['queued', 'failed'])
+    .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
+    .orderBy('id')
+    .execute();
+}
+
+export type ReaderSet = Pick<OutboxRow, 'to_address' | 'to_name' | 'text' | 'html' | 'cc_json' | 'copies_json' | 'pending_rcpt_json'>;
+
+/**
+ * Write an unsent email's readers anew (mail-out/reader-withdrawal.ts), and its thread entry's To
+ * and Cc with them; `sentAt`: nobody is left to wait for it, so it is sent. Only while still
+ * unsent and unclaimed (false: a sender took it meanwhile).
+ */
+export async function rewriteReaders(db: Q, id: number, set: ReaderSet, now: string, sentAt: string | null = null): Promise<boolean> {
+  const r = await db
+    .updateTable('outbox')
+    .set({ ...set, ...(sentAt !== null ? { status: 'sent' as const, sent_at: sentAt, last_error: null } : {}) })
+    .where('id', '=', id)
+    .where('status', 'in', ['queued', 'failed'])
+    .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
+    .executeTakeFirst();
+  if (Number(r.numUpdatedRows) === 0) return false;
+  await db.updateTable('messages').set({ to_json: JSON.stringify([{ address: set.to_address, name: set.to_name }]), cc_json: set.cc_json }).where('outbox_id', '=', id).execute();
+  return true;
+}
+
+/** Cancel an unsent email nobody is sending this moment (false: a sender took it meanwhile, or it went). */
+export async function cancelUnsent(db: Q, id: number, reason: string, now: string): Promise<boolean> {
+  const r = await db
+    .updateTable('outbox')
+    .set({ status: 'cancelled', last_error: reason, ...unclaimed })
+    .where('id', '=', id)
+    .where('status', 'in', ['queued', 'failed'])
+    .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 export async function outboxRow(db: Q, id: number): Promise<OutboxRow | undefined> {
   return db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
 }

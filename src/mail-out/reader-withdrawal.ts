@@ -1,0 +1,89 @@
+import type { Kysely } from 'kysely';
+import { cancelUnsent, rewriteReaders, unsentOfCase, type ReaderSet } from '../db/repos/outbox.js';
+import type { Database, OutboxRow } from '../db/schema.js';
+import { copiesOf, pendingRecipientsOf } from './outbox-mail.js';
+
+/**
+ * A reader taken off a case (`#uncc`, `casegate cases uncc`) before an email of the case reached
+ * them: what becomes of that email. The email is written to the people of the case when it is
+ * queued; whoever is taken off before their copy goes no longer gets it — a colleague copied in
+ * by mistake, someone who left the customer's company — and the others still get theirs, with a
+ * To/Cc that names who gets it. The same Message-ID, the same outbox row (one email), as
+ * every copy already sent named.
+ *
+ * - A Cc nobody has sent to yet: out of the Cc (headers, envelope) with their copy.
+ * - The To, nobody sent to yet: the first Cc left takes their place (with that reader's copy);
+ *   nobody left: the email is cancelled.
+ * - Some have theirs already (pending_rcpt_json): the reader is no longer waited for — out of the
+ *   pending list and the Cc; nobody else waits → the email is sent.
+ * - They have theirs already, or the email never named them: unchanged.
+ *
+ * A participant added after the email was queued does not get it: the email went to whom it was
+ * written to (the To/Cc it shows), as a mail client sends; they get the case's mail from then on.
+ */
+export type Withdrawal =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'cancel'; readonly reason: string }
+  /** `sentAt`: everyone else has it, the email is sent (at that time). */
+  | { readonly kind: 'rewrite'; readonly set: ReaderSet; readonly sentAt?: string | null };
+
+interface Named {
+  readonly address: string;
+  readonly name: string;
+}
+
+export function withoutReader(row: OutboxRow, address: string): Withdrawal {
+  const key = address.toLowerCase();
+  const same = (a: string): boolean => a.toLowerCase() === key;
+  const cc = JSON.parse(row.cc_json) as Named[];
+  const isTo = same(row.to_address);
+  if (!isTo && !cc.some((r) => same(r.address))) return { kind: 'unchanged' };
+  const pending = pendingRecipientsOf(row);
+  const copies = copiesOf(row);
+  const restCc = cc.filter((r) => !same(r.address));
+  const restCopies = copies?.filter((c) => !same(c.address)) ?? null;
+  const copiesJson = (list: typeof copies): string | null => (list === null || list.length === 0 ? null : JSON.stringify(list));
+  const base = { to_address: row.to_address, to_name: row.to_name, text: row.text, html: row.html, pending_rcpt_json: row.pending_rcpt_json };
+  if (pending !== null) {
+    // Some readers have it: the headers they saw stay (the To cannot change); this one is not waited for.
+    if (!pending.some(same)) return { kind: 'unchanged' };
+    const rest = pending.filter((a) => !same(a));
+    // Nobody left to wait for: it is sent (to everyone it still goes to), when it last went.
+    const sentAt = rest.length === 0 ? (row.last_attempt_at ?? row.created_at) : null;
+    return { kind: 'rewrite', set: { ...base, cc_json: JSON.stringify(isTo ? cc : restCc), copies_json: copiesJson(restCopies), pending_rcpt_json: JSON.stringify(rest) }, sentAt };
+  }
+  if (!isTo) return { kind: 'rewrite', set: { ...base, cc_json: JSON.stringify(restCc), copies_json: copiesJson(restCopies) } };
+  const next = restCc[0];
+  if (next === undefined) return { kind: 'cancel', reason: `${row.to_address}, the only reader, was taken off the case before it was sent` };
+  // The next reader becomes the To, with their own copy (their link) when the email has copies.
+  const isNext = (a: string): boolean => a.toLowerCase() === next.address.toLowerCase();
+  const theirs = restCopies?.find((c) => isNext(c.address));
+  return {
+    kind: 'rewrite',
+    set: {
+      ...base,
+      to_address: next.address,
+      to_name: next.name,
+      text: theirs?.text ?? row.text,
+      html: theirs?.html ?? row.html,
+      cc_json: JSON.stringify(restCc.slice(1)),
+      copies_json: copiesJson(restCopies?.filter((c) => !isNext(c.address)) ?? null),
+    },
+  };
+}
+
+/**
+ * Take `address` off the case's unsent emails (called as they are taken off the case, in the same
+ * transaction): how many emails they will no longer get. An email being sent this very moment
+ * (claimed) is on its way and left as it is.
+ */
+export async function withdrawReader(db: Kysely<Database>, caseId: number, address: string, now: string): Promise<number> {
+  let withdrawn = 0;
+  for (const row of await unsentOfCase(db, caseId, now)) {
+    const w = withoutReader(row, address);
+    if (w.kind === 'unchanged') continue;
+    const done = w.kind === 'cancel' ? await cancelUnsent(db, row.id, w.reason, now) : await rewriteReaders(db, row.id, w.set, now, w.sentAt ?? null);
+    if (done) withdrawn += 1;
+  }
+  return withdrawn;
+}
