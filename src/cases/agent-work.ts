@@ -75,16 +75,21 @@ export class WorkError extends Error {
 /**
  * Why the reply of this request cannot reach anyone, or null: text for the customer, and no
  * address of the case may get mail (the requester writes from a postmaster or no-reply address,
- * matches autoReply.neverTo …) — unless the same request copies an address in (#cc). Then nothing
+ * matches autoReply.neverTo …) — counting an address the same request copies in (#cc) that may. Then nothing
  * of the request is done: the agent must not believe the customer has their answer (nor the case
  * wait, pending, for a reply to mail that was never sent). `also`: the addresses the agent's mail
  * copies in, not enrolled yet (agent-request asks before agent-persist enrols them).
  */
 export async function replyRefusal(trx: Kysely<Database>, ctx: AppContext, caseRow: CaseRow, req: Pick<WorkRequest, 'commands' | 'text' | 'note'>, also: readonly Recipient[] = []): Promise<string | null> {
-  if (req.text === '' || req.note || req.commands.some((c) => c.kind === 'cc' && c.add)) return null;
-  const rcpt = await customerRecipients(trx, ctx, caseRow, { human: true, also });
+  if (req.text === '' || req.note) return null;
+  const rcpt = await customerRecipients(trx, ctx, caseRow, { human: true, also: [...also, ...copiedByCommand(req.commands)] });
   if (rcpt.to !== null) return null;
   return `your reply cannot be sent: no customer address of case ${caseRow.number} may get mail (${rcpt.refused.join('; ') || 'none known'}); copy in one that can (#cc) or answer another way`;
+}
+
+/** The addresses a request copies in (#cc), as recipients: they count for its reply although the command runs after. */
+function copiedByCommand(commands: readonly ValidCommand[]): Recipient[] {
+  return commands.flatMap((c) => (c.kind === 'cc' && c.add ? c.addresses.map((address) => ({ address, name: '' })) : []));
 }
 
 export async function workCase(trx: Transaction<Database>, ctx: AppContext, workedId: number, actor: WorkActor, req: WorkRequest): Promise<WorkOutcome> {
@@ -114,7 +119,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, work
   // A reply is the case's first response (a new case becomes open), recorded before the commands
   // it carries: "#resolve" with an answer is answered, then resolved.
   // (An address the same request copies in (#cc) is a recipient too.)
-  const replying = req.text !== '' && !req.note && (req.commands.some((c) => c.kind === 'cc' && c.add) || (await customerRecipients(trx, ctx, start, { human: true })).to !== null);
+  const replying = req.text !== '' && !req.note && (await customerRecipients(trx, ctx, start, { human: true, also: copiedByCommand(req.commands) })).to !== null;
   if (replying) await recordAgentResponse(trx, ctx, caseId, { actor: actor.actor, reason: `reply by ${actor.by}`, messageRowId: req.messageRowId });
 
   for (const cmd of req.commands) {

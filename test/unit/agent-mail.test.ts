@@ -527,6 +527,15 @@ describe('a reply nobody may get', () => {
     expect((await caseNo()).first_response_at).not.toBeNull();
   });
 
+  it('#cc of an address that may not get mail either does not make the reply go: refused, nothing done (no first response for mail nobody got)', async () => {
+    await ingest(eml({ from: 'Shop <postmaster@shop.example>', subject: 'Invoice charged twice', messageId: 'shop-3@shop.example', body: 'Hello, why was invoice 4711 charged twice? Regards' }));
+    const orig = asOriginal((await toAddress('ben@example.com', 'agent-notification'))[0]!);
+    await ingest(agentReply(orig, '#cc no-reply@shop.example\nWe refunded it, please confirm.'));
+    expect((await toAddress('ben@example.com', 'command-error'))[0]!.text).toContain('your reply cannot be sent: no customer address of case 10001 may get mail');
+    expect(await caseNo()).toMatchObject({ status: 'new', first_response_at: null });
+    expect((await participants(env.ctx.db, (await caseNo()).id)).map((p) => p.address)).not.toContain('no-reply@shop.example');
+  });
+
   it('a refused reply changes nothing: the addresses its mail copies in are not enrolled; an address it copies in that can get mail makes it go', async () => {
     await ingest(eml({ from: 'Shop <postmaster@shop.example>', subject: 'Invoice charged twice', messageId: 'shop-2@shop.example', body: 'Hello, why was invoice 4711 charged twice? Regards' }));
     const orig = asOriginal((await toAddress('ben@example.com', 'agent-notification'))[0]!);
