@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/database.js';
 import { addParticipant, isParticipant } from '../db/repos/cases.js';
+import { addEvent, addressesTakenOff } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
 import { isStaff, isStaffOf } from './staff.js';
@@ -55,8 +56,29 @@ export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues' | 
  * Enrol the To/Cc addresses of a message whose sender may copy people in (a participant, or
  * staff): every address but our own mailboxes and the sender's.
  */
-export async function enrolRecipients(trx: Transaction<Database>, ctx: Pick<AppContext, 'mailboxes'>, caseId: number, recipients: readonly { readonly address: string; readonly name: string }[], sender: string, now: string): Promise<void> {
-  for (const a of copiedIn(ctx, recipients, sender)) await addParticipant(trx, caseId, a.address, a.name, 'cc', now);
+export async function enrolRecipients(
+  trx: Transaction<Database>,
+  ctx: Pick<AppContext, 'mailboxes'>,
+  caseId: number,
+  recipients: readonly { readonly address: string; readonly name: string }[],
+  sender: string,
+  now: string,
+  o: { readonly byCustomer?: boolean } = {},
+): Promise<void> {
+  const copied = copiedIn(ctx, recipients, sender);
+  // A customer's mail does not copy back in whom an agent took off the case (#uncc): their client
+  // still copies them (answer all to mail that named them). An agent copies them in again.
+  let takenOff: Set<string> | null = null;
+  for (const a of copied) {
+    if (o.byCustomer === true && !(await isParticipant(trx, caseId, a.address))) {
+      takenOff ??= await addressesTakenOff(trx, caseId);
+      if (takenOff.has(a.address.toLowerCase())) {
+        await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${a.address} was taken off the case by an agent: not copied on its mail again by ${sender}'s mail (an agent adds them with #cc ${a.address})`, data: { address: a.address }, at: now });
+        continue;
+      }
+    }
+    await addParticipant(trx, caseId, a.address, a.name, 'cc', now);
+  }
 }
 
 /** The To/Cc addresses enrolRecipients enrols: every address but our own mailboxes and the sender's. */

@@ -462,6 +462,24 @@ describe('email commands', () => {
     expect(await copied()).toEqual(['jane@customer.example', 'boss@customer.example', 'colleague@customer.example']);
   });
 
+  it('taken off the case with #uncc, a colleague stays off when the customer answers all (their client still copies them); an agent copies them in again', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'Which certificate does it name?'));
+    await ingest(agentReply(orig, '#uncc boss@customer.example'));
+    const c = await caseNo();
+    const copied = async () => (await participants(env.ctx.db, c.id)).filter((p) => p.role === 'cc').map((p) => p.address);
+    expect(await copied()).toEqual([]);
+    // Jane answers all to the reply that went to her and her boss: her client copies the boss again.
+    const reply = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    await ingest(eml({ from: JANE, cc: 'Boss <boss@customer.example>, Support <support@example.com>', to: 'support@example.com', subject: `Re: ${reply.subject}`, inReplyTo: reply.message_id, references: `<${reply.message_id}>`, messageId: 'jane-2@customer.example', body: 'It names vpn.example.com.', headers: DMARC_PASS }));
+    expect(await copied()).toEqual([]);
+    expect((await eventsOfCase(env.ctx.db, c.id)).find((e) => e.type === 'participant.not-added')?.reason).toContain('boss@customer.example was taken off the case');
+    await ingest(agentReply(orig, 'Thanks, I will renew it.'));
+    expect(JSON.parse((await toAddress('jane@customer.example', 'agent-reply')).at(-1)!.cc_json)).toEqual([]);
+    await ingest(agentReply(orig, '#cc boss@customer.example'));
+    expect(await copied()).toEqual(['boss@customer.example']);
+  });
+
   it('cases.customerUpdates decides which changes the customer hears about', async () => {
     await env.close();
     env = await testEnv({ ...CONFIG, cases: { customerUpdates: ['resolved'] } });

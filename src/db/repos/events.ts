@@ -34,6 +34,12 @@ export async function eventsOfCase(db: Q, caseId: number): Promise<EventRow[]> {
   return db.selectFrom('events').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }
 
+/** The addresses an agent took off the case (`participant.removed` events; index events_case), lower-case. */
+export async function addressesTakenOff(db: Q, caseId: number): Promise<Set<string>> {
+  const rows = await db.selectFrom('events').select('data_json').where('case_id', '=', caseId).where('type', '=', 'participant.removed').execute();
+  return new Set(rows.map((r) => String((JSON.parse(r.data_json) as { address?: unknown }).address ?? '').toLowerCase()));
+}
+
 /**
  * What the agents heard about one sender's mail (actor `customer:<address>`): how many of its
  * messages were notified since a time, when the last flood notice about it went out since

@@ -237,7 +237,7 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
       at: now,
     });
   }
-  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
+  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created });
 }
 
 type ExistingThread = Extract<NonNullable<Inbound['notes']['thread']>, { kind: 'existing' }>;
