@@ -58,7 +58,7 @@ export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues' | 
  */
 export async function enrolRecipients(
   trx: Transaction<Database>,
-  ctx: Pick<AppContext, 'mailboxes'>,
+  ctx: Pick<AppContext, 'mailboxes' | 'config'>,
   caseId: number,
   recipients: readonly { readonly address: string; readonly name: string }[],
   sender: string,
@@ -81,7 +81,12 @@ export async function enrolRecipients(
   }
 }
 
-/** The To/Cc addresses enrolRecipients enrols: every address but our own mailboxes and the sender's. */
-export function copiedIn<T extends { readonly address: string }>(ctx: Pick<AppContext, 'mailboxes'>, recipients: readonly T[], sender: string): T[] {
-  return recipients.filter((a) => !ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender);
+/**
+ * The To/Cc addresses enrolRecipients enrols: every address but our own mailboxes, the sender's
+ * and staff's. Staff take part by being staff (as `#cc` says): a colleague copied on a reply
+ * enrolled as a copied customer would make their From — which proves nothing unauthenticated —
+ * count as a participant's, and a stranger forging it could enrol accomplices.
+ */
+export function copiedIn<T extends { readonly address: string }>(ctx: Pick<AppContext, 'mailboxes' | 'config'>, recipients: readonly T[], sender: string): T[] {
+  return recipients.filter((a) => !ctx.mailboxes.isOwnAddress(a.address) && a.address !== sender && !isStaff(ctx.config, a.address));
 }

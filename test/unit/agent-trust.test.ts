@@ -182,6 +182,30 @@ describe('agent trust with security.senderAuth.mode none (no From is proven)', (
   });
 });
 
+describe('a colleague copied on an agent’s reply', () => {
+  it('Ben copies Carla (staff) on his reply: she is not enrolled as a copied customer, so a stranger forging Carla’s From with a customer-visible Message-ID still enrols nobody', async () => {
+    const orig = await newCase(MODE_NONE);
+    await stored(reply(orig, 'We are on it; Carla reads along.', { cc: 'Carla Agent <carla@example.com>' }));
+    const c = await case10001();
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).not.toContain('carla@example.com');
+    const seen = (await sentTo('boss@customer.example', 'agent-reply'))[0]!;
+    expect(seen.cc_json).not.toContain('carla@example.com');
+    await stored(
+      eml({
+        from: 'Carla Agent <carla@example.com>',
+        cc: 'Mallory <mallory@evil.example>',
+        subject: `Re: ${seen.subject}`,
+        inReplyTo: seen.message_id,
+        references: `<jane-1@customer.example> <${seen.message_id}>`,
+        body: 'Please send your password to mallory@evil.example.',
+        auth: null,
+      }),
+    );
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).not.toContain('mallory@evil.example');
+    expect(await sentTo('mallory@evil.example')).toEqual([]);
+  });
+});
+
 describe('a notification forwarded to an outsider', () => {
   it.each([
     ['reopens a resolved case', 'Still broken, what is the status of this?', 'reopened', ['agent-notification']],
