@@ -19,7 +19,7 @@ import { isStaff, isStaffOf } from './staff.js';
  * confirmation's Message-ID, seen by every Cc) proves nothing about an agent, so a staff address
  * gets its rights (staff of the queue, having worked the case) only when proven for this case —
  * `pass`, or a reply to staff mail we sent to that very address about it (staffProven). Unproven,
- * it counts only as what a customer could be: the requester or an enrolled Cc.
+ * it counts only as what a customer could be: the requester (staff are never enrolled Cc's).
  *
  * `archive`: history an admin imports from their own archive (`casegate import`): its mail was
  * authenticated, if at all, by a server long ago, so the address of a participant counts unless
@@ -47,6 +47,10 @@ export async function actsAsParticipant(db: Db, config: Pick<Config, 'queues' | 
   if (staff && staffProven(sender, caseRow)) return isStaffOf(config, caseRow.queue, sender.address) || (await isParticipant(db, caseRow.id, sender.address));
   if (proof === 'address-only' && sender.auth !== 'pass') return false;
   if (proof === 'archive' && staff) return false;
+  // Unproven staff count only as the requester (an agent who opened the case from their address):
+  // staff are never enrolled as copied customers (copiedIn), and a row older versions wrote so
+  // must not let a forged staff From enrol accomplices.
+  if (staff) return sender.address === caseRow.requester_address;
   // Having worked the case as an agent counts only while staff (proven, above): an agent removed
   // from the configuration is no participant of their old cases.
   return isParticipant(db, caseRow.id, sender.address, { exceptRole: 'agent' });

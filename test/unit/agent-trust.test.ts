@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { addParticipant, caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import type { OutboxRow } from '../../src/db/schema.js';
@@ -203,6 +203,16 @@ describe('a colleague copied on an agent’s reply', () => {
     );
     expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).not.toContain('mallory@evil.example');
     expect(await sentTo('mallory@evil.example')).toEqual([]);
+  });
+
+  it('a staff address enrolled as a copied customer before (older versions did) gives an unproven From of it no participant rights either', async () => {
+    const orig = await newCase(MODE_NONE);
+    await stored(reply(orig, 'We are on it.'));
+    const c = await case10001();
+    await addParticipant(env.ctx.db, c.id, 'carla@example.com', 'Carla Agent', 'cc', new Date().toISOString());
+    const seen = (await sentTo('boss@customer.example', 'agent-reply'))[0]!;
+    await stored(eml({ from: 'Carla Agent <carla@example.com>', cc: 'Mallory <mallory@evil.example>', subject: `Re: ${seen.subject}`, inReplyTo: seen.message_id, references: `<${seen.message_id}>`, body: 'Hello', auth: null }));
+    expect((await participants(env.ctx.db, c.id)).map((p) => p.address)).not.toContain('mallory@evil.example');
   });
 });
 
