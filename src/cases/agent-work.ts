@@ -1,11 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { caseGoingOnAs } from '../db/repos/case-merge.js';
-import { addParticipant, caseById, isParticipant, removeParticipant } from '../db/repos/cases.js';
+import { addParticipant, caseById, isParticipant, participants, removeParticipant } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { addTags } from '../db/repos/tags.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import type { OutgoingAttachment, Recipient } from '../mail-out/compose.js';
+import { requesterOf, type OutgoingAttachment, type Recipient } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { withdrawReader } from '../mail-out/reader-withdrawal.js';
 import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
@@ -87,6 +87,14 @@ export async function replyRefusal(trx: Kysely<Database>, ctx: AppContext, caseR
   return `your reply cannot be sent: no customer address of case ${caseRow.number} may get mail (${rcpt.refused.join('; ') || 'none known'}); copy in one that can (#cc) or answer another way`;
 }
 
+/**
+ * The customers of a case about to be merged into another (its requester and copied participants):
+ * they join the case that goes on, so they count for a reply made with the merge, checked before it.
+ */
+export async function mergedReaders(db: Kysely<Database>, merged: CaseRow): Promise<Recipient[]> {
+  return [requesterOf(merged), ...(await participants(db, merged.id)).filter((p) => p.role !== 'agent').map((p) => ({ address: p.address, name: p.name }))];
+}
+
 /** The addresses a request copies in (#cc), as recipients: they count for its reply although the command runs after. */
 function copiedByCommand(commands: readonly ValidCommand[]): Recipient[] {
   return commands.flatMap((c) => (c.kind === 'cc' && c.add ? c.addresses.map((address) => ({ address, name: '' })) : []));
@@ -100,7 +108,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, work
   if (merge !== undefined && into === undefined) throw new WorkError(`there is no case ${merge.into}`);
   // Before anything is written: a reply that can reach nobody is refused whole (after a merge it
   // goes to the case that goes on, whose customers then include the merged case's).
-  const refusal = await replyRefusal(trx, ctx, into ?? worked, req);
+  const refusal = await replyRefusal(trx, ctx, into ?? worked, req, into !== undefined ? await mergedReaders(trx, worked) : []);
   if (refusal !== null) throw new WorkError(refusal);
   const at = (): string => ctx.clock.now().toISOString();
   const why = req.reason !== undefined && req.reason !== '' ? `: ${req.reason}` : '';

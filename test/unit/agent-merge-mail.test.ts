@@ -130,6 +130,22 @@ describe('#merge by email', () => {
     expect(await toAddress('ben@example.com', 'command-error')).toEqual([]);
   });
 
+  it('the reply of a merge goes to the people of both cases: the case going on has only an address that may not get mail, the merged one has Jane', async () => {
+    const shop = await newCase('Shop <postmaster@shop.example>', 'Invoice charged twice');
+    const jane = await newCase('Jane Customer <jane@customer.example>', 'Invoice charged twice, again');
+    await ingest(answer(jane.note, `#merge ${shop.n}\n\nJane, we refunded it.`));
+    expect(await toAddress('ben@example.com', 'command-error')).toEqual([]);
+    expect((await caseNo(jane.n)).merged_into).toBe((await caseNo(shop.n)).id);
+    expect((await toAddress('jane@customer.example', 'agent-reply'))[0]!.text).toContain('we refunded it');
+    // Neither case has anyone who may get it: refused in words, nothing merged, the mail's Cc not enrolled.
+    const into = await newCase('Shop two <postmaster@shop-two.example>', 'Invoice robot');
+    const other = await newCase('Shop three <postmaster@shop-three.example>', 'Invoice robot again');
+    await ingest(clientReply(other.note, { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', cc: 'Robot two <mailer-daemon@shop.example>', body: `#merge ${into.n}\nRELAY-ME-NOT`, messageId: 'agent-merge-nobody@example.com', headers: mxHeaderFields('example.com', 'pass') }));
+    expect((await toAddress('ben@example.com', 'command-error')).at(-1)!.text).toContain('your reply cannot be sent');
+    expect((await caseNo(other.n)).merged_into).toBeNull();
+    expect((await participants(env.ctx.db, (await caseNo(other.n)).id)).map((p) => p.address)).not.toContain('mailer-daemon@shop.example');
+  });
+
   it('refusals come back in words in the command-error email, and nothing is merged', async () => {
     const first = await newCase('Jane Customer <jane@customer.example>', 'Printer on fire');
     const second = await newCase('Jane at home <jane.private@home.example>', 'Still burning');

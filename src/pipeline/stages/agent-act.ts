@@ -1,4 +1,4 @@
-import { replyRefusal, workCase } from '../../cases/agent-work.js';
+import { mergedReaders, replyRefusal, workCase } from '../../cases/agent-work.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
@@ -33,7 +33,8 @@ export const agentActStage: CommitStage = {
       else replyCase = m.target;
     }
     // A reply that can reach no customer address is refused like a command error: nothing done.
-    const refusal = errors.length === 0 ? await replyRefusal(trx, ctx, replyCase, work) : null;
+    // After a merge the merged case's customers (the mail's Cc's among them, enrolled) join the case that goes on.
+    const refusal = errors.length === 0 ? await replyRefusal(trx, ctx, replyCase, work, replyCase.id !== persisted.caseRow.id ? await mergedReaders(trx, persisted.caseRow) : []) : null;
     if (refusal !== null) errors = [{ line: '(your reply)', why: refusal }];
     if (errors.length > 0) {
       await sendCommandError(trx, ctx, persisted.caseRow, {

@@ -1,5 +1,5 @@
 import { parseAgentMail } from '../../cases/agent-commands.js';
-import { checkCommands, replyRefusal } from '../../cases/agent-work.js';
+import { checkCommands, mergedReaders, replyRefusal } from '../../cases/agent-work.js';
 import { copiedIn } from '../../cases/participation.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
@@ -25,11 +25,14 @@ export const agentRequestStage: DecideStage = {
     if (merge !== undefined && merging !== null && 'refusal' in merging) checked.errors.push({ line: merge.line, why: merging.refusal });
     const note = agent.toNotesAddress || commands.some((c) => c.kind === 'note');
     // So is a reply no customer address may get — counting those the mail copies in, which
-    // agent-persist would enrol (agent-act checks again after; after a #merge, against the case
-    // that goes on, there only).
-    if (checked.errors.length === 0 && merge === undefined) {
+    // agent-persist would enrol, and after a #merge the case that goes on with the merged case's
+    // customers (agent-act checks again after).
+    if (checked.errors.length === 0) {
       const parsed = need(msg.notes.parsed, 'parsed');
-      const refusal = await replyRefusal(ctx.db, ctx, agent.caseRow, { commands: checked.commands, text, note }, copiedIn(ctx, [...parsed.to, ...parsed.cc], need(msg.notes.sender, 'sender').address));
+      const copied = copiedIn(ctx, [...parsed.to, ...parsed.cc], need(msg.notes.sender, 'sender').address);
+      const target = merging !== null && 'target' in merging ? merging.target : null;
+      const also = target !== null ? [...copied, ...(await mergedReaders(ctx.db, agent.caseRow))] : copied;
+      const refusal = await replyRefusal(ctx.db, ctx, target ?? agent.caseRow, { commands: checked.commands, text, note }, also);
       if (refusal !== null) checked.errors.push({ line: '(your reply)', why: refusal });
     }
     // Files and nothing else (a phone's share sheet: no text, no command) would be dropped unseen:
