@@ -102,12 +102,15 @@ describe('the survey’s one-click List-Unsubscribe (RFC 8058)', () => {
     const page = await http('GET', path);
     expect(page.status).toBe(200);
     expect(page.text).toContain('<form method="post"');
+    // Its title (what a screen reader says first, the tab's name) says what the page is, not "This link is not valid".
+    expect(page.text).toContain('<title>No more survey emails? – Example Support</title>');
     expect(await surveysRefused(env.ctx.db, JANE)).toBe(false);
 
     // What Gmail and Yahoo send (RFC 8058 §3.2): a POST with List-Unsubscribe=One-Click, multipart or url-encoded.
     const boundary = 'b0undary';
     const res = await http('POST', path, { type: `multipart/form-data; boundary=${boundary}`, data: `--${boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--${boundary}--\r\n` });
     expect(res.status).toBe(200);
+    expect(res.text).toContain('<title>No more survey emails – Example Support</title>');
     expect(await surveysRefused(env.ctx.db, JANE)).toBe(true);
     expect((await http('POST', path, { type: 'application/x-www-form-urlencoded', data: 'List-Unsubscribe=One-Click' })).status).toBe(200);
     expect((await eventsOfCase(env.ctx.db, first)).filter((e) => e.type === 'survey.unsubscribed')).toHaveLength(1);
