@@ -54,3 +54,43 @@ export async function fullPageScreenshot(page: Page, size: { readonly width: num
   const { data } = await (await session).send('Page.captureScreenshot', { format: 'png', clip: { x: 0, y: 0, width: size.width, height: size.height, scale: 1 }, captureBeyondViewport: !fits });
   return Buffer.from(data, 'base64');
 }
+
+/** What assistive technology gets for the element that has focus, from Chromium's accessibility tree. */
+export interface FocusedNode {
+  readonly role: string;
+  readonly name: string;
+  readonly description: string;
+  readonly invalid: boolean;
+  /** Its text (what a screen reader reads out for a focused live region or notice). */
+  readonly text: string;
+}
+
+/**
+ * The focused element as Chromium's accessibility tree has it (DevTools Accessibility domain):
+ * role, accessible name and description as computed by the browser, aria-invalid. The page's
+ * title: page.title().
+ */
+export async function focusedNode(page: Page): Promise<FocusedNode> {
+  // After a form post the new document may still be loading (autofocus runs once it is parsed).
+  await page.waitForFunction(() => document.readyState === 'complete' && document.activeElement !== null);
+  const session = await page.context().newCDPSession(page);
+  try {
+    const { result } = await session.send('Runtime.evaluate', { expression: 'document.activeElement' });
+    if (result.objectId === undefined) throw new Error('no active element');
+    const { node } = await session.send('DOM.describeNode', { objectId: result.objectId });
+    const { nodes } = await session.send('Accessibility.getPartialAXTree', { backendNodeId: node.backendNodeId, fetchRelatives: false });
+    const ax = nodes[0];
+    const text = await page.evaluate(() => document.activeElement?.textContent ?? '');
+    const value = (v: { value?: unknown } | undefined): string => (typeof v?.value === 'string' ? v.value : '');
+    const invalid = ax?.properties?.find((p) => p.name === 'invalid');
+    return {
+      role: value(ax?.role),
+      name: value(ax?.name),
+      description: value(ax?.description),
+      invalid: invalid !== undefined && invalid.value.value !== 'false',
+      text: text.replace(/\s+/g, ' ').trim(),
+    };
+  } finally {
+    await session.detach();
+  }
+}

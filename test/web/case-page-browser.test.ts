@@ -9,7 +9,7 @@ import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
-import { launchChromium, type Browser } from '../helpers/browser.js';
+import { focusedNode, launchChromium, type Browser } from '../helpers/browser.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { SLA_CONFIG } from '../helpers/sla-config.js';
 
@@ -132,15 +132,26 @@ describe('the case page in a browser', () => {
 describe('the reply form in a browser', () => {
   it('a form left open past its token’s life is refused, and the message typed stays in the box to send again', async () => {
     const { id, page, url } = await openCase();
+    // A refused form (here: only spaces) — what a screen reader user gets without looking: the
+    // title says "Error", focus is in the box, the error is the box's description, the box is invalid.
+    await page.getByLabel('Your message').fill('   ');
+    const [empty] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
+    expect(empty.status()).toBe(400);
+    expect(await page.title()).toBe('Error: Case 10001: Printer on fire – Example Support');
+    expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'Please write a message first. Your reply is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: true });
     await page.getByLabel('Your message').fill(TYPED);
     env.clock.advance(13 * 3_600_000); // the form token lives 12 hours
     const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
     expect(refused.status()).toBe(403);
-    await expect(page.locator('[role="alert"]').textContent()).resolves.toBe('The form had expired. Your message is still in the box below: please send it again.');
+    expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'The form had expired. Your message is still in the box below: please send it again. Your reply is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: false });
     expect(await page.getByLabel('Your message').inputValue()).toBe(TYPED);
     expect(await inbound(id)).toEqual(['My printer is on fire.']);
-    // The refused page carries a fresh token: sending again adds it, once.
+    // The refused page carries a fresh token: sending again adds it, once. The page it lands on
+    // says so in its title and moves focus to the notice (read out; a live region already on a
+    // freshly loaded page is not).
     await Promise.all([page.waitForURL(`${url}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
+    expect(await page.title()).toBe('Sent: Case 10001: Printer on fire – Example Support');
+    expect(await focusedNode(page)).toMatchObject({ role: 'status', text: 'Thank you, your reply was added to the case.' });
     expect(await page.getByLabel('Your message').inputValue()).toBe('');
     expect(await inbound(id)).toEqual(['My printer is on fire.', TYPED]);
     await page.close();
@@ -164,7 +175,7 @@ describe('the reply form in a browser', () => {
     await page.getByLabel('Your message').fill(TYPED);
     const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
     expect(refused.status()).toBe(429);
-    await expect(page.locator('[role="alert"]').textContent()).resolves.toContain('Please wait a while before adding more');
+    expect((await focusedNode(page)).description).toContain('Please wait a while before adding more');
     expect(await page.getByLabel('Your message').inputValue()).toBe(TYPED);
     env.clock.advance(3_600_001);
     await Promise.all([page.waitForURL(`${url}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
@@ -190,12 +201,16 @@ describe('the survey form in a browser', () => {
     env.clock.advance(13 * 3_600_000);
     const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Save' }).click()]);
     expect(refused.status()).toBe(403);
-    await expect(page.locator('[role="alert"]').textContent()).resolves.toBe('The form had expired, so nothing was saved. Your rating and comment are still below: please press “Save” again.');
+    // Focus on the error (read out), the rating group described by it, the title says "Error".
+    expect(await page.title()).toBe('Error: How did we do? Case 10001 – Example Support');
+    expect(await focusedNode(page)).toMatchObject({ text: 'The form had expired, so nothing was saved. Your rating and comment are still below: please press “Save” again.' });
+    await expect(page.getByRole('group').getAttribute('aria-describedby')).resolves.toBe('survey-error');
     expect(await page.getByLabel('3 of 5').isChecked()).toBe(true);
     expect(await page.getByLabel('Anything you would like to tell us? (optional)').inputValue()).toBe(comment);
     expect(await surveyOfCase(env.ctx.db, out.caseId)).toBeUndefined();
     await Promise.all([page.waitForURL(/\?saved=1$/), page.getByRole('button', { name: 'Save' }).click()]);
-    await expect(page.locator('[role="status"]').textContent()).resolves.toBe('Thank you! We recorded your rating: 3 of 5.');
+    expect(await page.title()).toBe('Saved: How did we do? Case 10001 – Example Support');
+    expect(await focusedNode(page)).toMatchObject({ role: 'status', text: 'Thank you! We recorded your rating: 3 of 5.' });
     expect(await surveyOfCase(env.ctx.db, out.caseId)).toMatchObject({ rating: 3, comment });
     await page.close();
   });
