@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
@@ -93,4 +94,24 @@ export async function focusedNode(page: Page): Promise<FocusedNode> {
   } finally {
     await session.detach();
   }
+}
+
+let axeSource: string | undefined;
+
+/** The WCAG levels the customer pages and emails are held to (axe-core's rule tags): 2.2 AA. */
+const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+/**
+ * What axe-core (Deque's WCAG checker) finds on the page as it is now, under WCAG 2.2 A/AA rules:
+ * one line per rule and element ("color-contrast: main > p"), [] when it passes. Evaluated over
+ * DevTools, so the pages' Content-Security-Policy (no scripts) does not stop it.
+ */
+export async function axeViolations(page: Page): Promise<string[]> {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(axeSource);
+  return page.evaluate(async (tags) => {
+    const axe = (window as unknown as { axe: typeof import('axe-core') }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')}`));
+  }, WCAG_AA);
 }

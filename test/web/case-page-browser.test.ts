@@ -9,7 +9,7 @@ import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
-import { focusedNode, launchChromium, type Browser } from '../helpers/browser.js';
+import { axeViolations, focusedNode, launchChromium, type Browser } from '../helpers/browser.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { SLA_CONFIG } from '../helpers/sla-config.js';
 
@@ -212,6 +212,58 @@ describe('the survey form in a browser', () => {
     expect(await page.title()).toBe('Saved: How did we do? Case 10001 – Example Support');
     expect(await focusedNode(page)).toMatchObject({ role: 'status', text: 'Thank you! We recorded your rating: 3 of 5.' });
     expect(await surveyOfCase(env.ctx.db, out.caseId)).toMatchObject({ rating: 3, comment });
+    await page.close();
+  });
+});
+
+/** WCAG 1.4.12's text spacing, as a user's style sheet would set it. */
+const TEXT_SPACING = '*{line-height:1.5!important;letter-spacing:.12em!important;word-spacing:.16em!important}p{margin-bottom:2em!important}';
+
+/** Nothing wider than the viewport (WCAG 1.4.10: 320 CSS px, i.e. 1280 px at 400 %), also with text spacing (the style stays until the next load). */
+async function reflows(page: Page): Promise<{ plain: number; spaced: number; width: number }> {
+  const width = () => page.evaluate(() => document.documentElement.scrollWidth);
+  const plain = await width();
+  await page.addStyleTag({ content: TEXT_SPACING });
+  return { plain, spaced: await width(), width: page.viewportSize()!.width };
+}
+
+describe('accessibility (WCAG 2.2 AA)', () => {
+  it('every customer page and email passes axe-core and reflows at 320 px, with WCAG text spacing too — a long word in the subject included', async () => {
+    const subject = `Printer ${'Druckerwarteschlangenfehlermeldung'.repeat(3)}`;
+    const out = await env.ingest(eml({ subject, body: 'My printer is on fire.' }));
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    const conf = (await outboxOfCase(env.ctx.db, out.caseId)).find((r) => r.kind === 'confirmation')!;
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, out.caseId, 'resolved', { actor: 'agent:erika@example.com', reason: 'fixed' }));
+    env.clock.set('2026-03-03T15:00:00Z');
+    await createJobScheduler(env.ctx).run('survey', 'manual');
+    const survey = (await outboxOfCase(env.ctx.db, out.caseId)).find((r) => r.kind === 'survey')!;
+    const casePage = base + /https:\/\/help\.example\.com\/cg(\/c\/[^\s"<>]+)/.exec(conf.text)![1]!;
+    const four = base + /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+\/4)/.exec(survey.text)![1]!;
+    const page = await chromium.context.newPage();
+    await page.setViewportSize({ width: 320, height: 640 });
+    const found: Record<string, { axe: string[]; reflow: { plain: number; spaced: number; width: number } }> = {};
+    const check = async (name: string) => {
+      found[name] = { axe: await axeViolations(page), reflow: await reflows(page) };
+    };
+    await page.goto(casePage);
+    await check('case page');
+    await page.getByLabel('Your message').fill('   ');
+    await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
+    await page.waitForLoadState();
+    await check('case page, refused reply');
+    await page.goto(four);
+    await check('survey page');
+    for (const [name, url] of [['unsubscribe page', four.replace(/\/4$/, '/unsubscribe')], ['not-valid page', `${base}/c/garbage`], ['404 page', `${base}/nothing`]] as const) {
+      await page.goto(url);
+      await check(name);
+    }
+    for (const mail of [conf, survey]) {
+      await page.setContent(mail.html);
+      await check(`${mail.kind} email`);
+    }
+    const clean = { axe: [], reflow: { plain: 320, spaced: 320, width: 320 } };
+    expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, clean])));
+    expect(Object.keys(found)).toHaveLength(8);
     await page.close();
   });
 });
