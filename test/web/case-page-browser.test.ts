@@ -228,7 +228,7 @@ async function reflows(page: Page): Promise<{ plain: number; spaced: number; wid
 }
 
 describe('accessibility (WCAG 2.2 AA)', () => {
-  it('every customer page and email passes axe-core and reflows at 320 px, with WCAG text spacing too — a long word in the subject included', async () => {
+  it('every customer page and email passes axe-core and reflows at 320 px, with WCAG text spacing too — a long word in the subject included; in forced colours the chosen rating shows', async () => {
     const subject = `Printer ${'Druckerwarteschlangenfehlermeldung'.repeat(3)}`;
     const out = await env.ingest(eml({ subject, body: 'My printer is on fire.' }));
     if (out.kind !== 'stored') throw new Error(out.reason);
@@ -264,6 +264,14 @@ describe('accessibility (WCAG 2.2 AA)', () => {
     const clean = { axe: [], reflow: { plain: 320, spaced: 320, width: 320 } };
     expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, clean])));
     expect(Object.keys(found)).toHaveLength(8);
+
+    // In forced colours (Windows contrast themes) the browser replaces our colours: the chosen
+    // rating must still look chosen.
+    await page.emulateMedia({ forcedColors: 'active' });
+    await page.goto(four);
+    const look = (n: string) => page.locator(`label.rating:has(input[value="${n}"]) span`).evaluate((e) => `${getComputedStyle(e).color} on ${getComputedStyle(e).backgroundColor}`);
+    expect(await look('4')).not.toBe(await look('3'));
+    await page.emulateMedia({ forcedColors: 'none' });
     await page.close();
   });
 });
