@@ -99,6 +99,11 @@ describe('right-to-left text in a real browser', () => {
       expect(await mail.locator('html').getAttribute('dir')).toBe('rtl');
       const p = mail.locator('p:has-text("لقد استلمنا طلبك")');
       expect(await p.evaluate((el) => [getComputedStyle(el).direction, getComputedStyle(el).textAlign])).toEqual(['rtl', 'right']);
+      // Webmail (Gmail, Outlook on the web) shows only what is inside <body>, inside its own
+      // left-to-right page: the language and direction must come along with it.
+      const body = /<body[^>]*>([\s\S]*)<\/body>/.exec(conf.html!)![1]!;
+      await mail.setContent(`<!DOCTYPE html><html lang="en" dir="ltr"><body><div class="webmail">${body}</div></body></html>`);
+      expect(await p.evaluate((el) => [getComputedStyle(el).direction, getComputedStyle(el).textAlign, el.closest('[lang]')?.getAttribute('lang')])).toEqual(['rtl', 'right', 'ar']);
       await mail.close();
       const page = await chromium.context.newPage();
       const url = base + /https:\/\/help\.example\.com(\/c\/[^\s"<>]+)/.exec(conf.text)![1]!;
