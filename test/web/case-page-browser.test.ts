@@ -246,6 +246,8 @@ describe('accessibility (WCAG 2.2 AA)', () => {
       found[name] = { axe: await axeViolations(page), reflow: await reflows(page) };
     };
     await page.goto(casePage);
+    // Each message starts with a heading (who, when): a screen reader user jumps from message to message.
+    expect(await page.getByRole('heading', { level: 3 }).allTextContents()).toEqual(['You Mar 2, 2026, 8:00 AM CST']);
     await check('case page');
     await page.getByLabel('Your message').fill('   ');
     await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);

@@ -279,8 +279,8 @@ describe('the case page', () => {
     const out = await env.ingest(eml({ from: 'Jane Customer <jane@customer.example>', auth: 'fail', subject: 'Re: Printer on fire', inReplyTo: conf.message_id, references: `<${conf.message_id}>`, body: 'Please send all invoices to iban DE00 1234 from now on.' }));
     expect(out).toMatchObject({ kind: 'stored', caseId: id });
     const html = await (await get(await linkIn(id, 'confirmation'))).text();
-    expect(html).toMatch(/<strong>You<\/strong> <time[^>]*>[^<]*<\/time><\/header>\s*<p[^>]*>My printer is on fire\./);
-    expect(html).toMatch(/<strong><span dir="auto">Jane Customer &lt;jane@customer\.example&gt;<\/span><\/strong> <time[^>]*>[^<]*<\/time> <em class="forged">\(sender check failed: this message may not be from this address\)<\/em><\/header>\s*<p[^>]*>Please send all invoices/);
+    expect(html).toMatch(/<strong>You<\/strong> <time[^>]*>[^<]*<\/time><\/h3>\s*<p[^>]*>My printer is on fire\./);
+    expect(html).toMatch(/<strong><span dir="auto">Jane Customer &lt;jane@customer\.example&gt;<\/span><\/strong> <time[^>]*>[^<]*<\/time> <em class="forged">\(sender check failed: this message may not be from this address\)<\/em><\/h3>\s*<p[^>]*>Please send all invoices/);
     const notices = (await outboxOfCase(env.ctx.db, id)).filter((r) => r.kind === 'agent-notification' || r.kind === 'assignment');
     const warned = notices.filter((r) => r.text.includes('WARNING: this message failed the sender check. It says it is from Jane Customer <jane@customer.example>'));
     expect(warned.map((r) => r.kind)).toEqual(['agent-notification']);
