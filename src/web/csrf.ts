@@ -4,12 +4,13 @@ import type { IncomingMessage } from 'node:http';
 
 /**
  * Form protection. Every form carries a token bound to the signed link it was served for
- * (HMAC over the link's signature and the issue time, valid for 12 hours), and a POST whose
+ * (HMAC over the link's signature and the issue time, valid for 24 hours: over WCAG 2.2.1's 20 hours,
+ * so a page left open overnight still sends), and a POST whose
  * Origin (or Sec-Fetch-Site) says it came from another site is refused. Together with the link
  * itself being a secret, a third-party page cannot submit a form in the customer's name.
  */
 
-const VALID_MS = 12 * 3_600_000;
+const VALID_MS = 24 * 3_600_000;
 
 function sign(secret: string, linkSig: string, issued: string): string {
   return createHmac('sha256', secret).update(`csrf:v1:${linkSig}:${issued}`).digest('hex').slice(0, 24);

@@ -140,7 +140,7 @@ describe('the reply form in a browser', () => {
     expect(await page.title()).toBe('Error: Case 10001: Printer on fire – Example Support');
     expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'Please write a message first. Your reply is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: true });
     await page.getByLabel('Your message').fill(TYPED);
-    env.clock.advance(13 * 3_600_000); // the form token lives 12 hours
+    env.clock.advance(25 * 3_600_000); // the form token lives 24 hours
     const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
     expect(refused.status()).toBe(403);
     expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'The form had expired. Your message is still in the box below: please send it again. Your reply is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: false });
@@ -198,7 +198,7 @@ describe('the survey form in a browser', () => {
     expect(await page.getByLabel('3 of 5').isChecked()).toBe(true);
     const comment = 'Quick help, but the first answer missed my question.\nThe second one was great.';
     await page.getByLabel('Anything you would like to tell us? (optional)').fill(comment);
-    env.clock.advance(13 * 3_600_000);
+    env.clock.advance(25 * 3_600_000);
     const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Save' }).click()]);
     expect(refused.status()).toBe(403);
     // Focus on the error (read out), the rating group described by it, the title says "Error".

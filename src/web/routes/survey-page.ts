@@ -132,7 +132,7 @@ export function surveyRoutes(ctx: AppContext): Route[] {
         const form = await req.form();
         const rating = ratingOf(form.get('rating'));
         const comment = (form.get('comment') ?? '').replace(/\r\n?/g, '\n').trim();
-        // A page left open over 12 hours: the form comes back with the rating and comment given, to send again.
+        // A page left open over 24 hours: the form comes back with the rating and comment given, to send again.
         if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) return render(ctx, req, caseRow, link, { chosen: rating ?? 0, error: 'form-expired', draft: comment }, 403);
         // Save with no rating chosen and no comment: nothing to record, and no "thank you" for it.
         if (rating === null && comment === '') return render(ctx, req, caseRow, link, { error: 'empty' }, 400);
