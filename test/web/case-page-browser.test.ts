@@ -266,6 +266,11 @@ describe('accessibility (WCAG 2.2 AA)', () => {
     const clean = { axe: [], reflow: { plain: 320, spaced: 320, width: 320 } };
     expect(found).toEqual(Object.fromEntries(Object.keys(found).map((k) => [k, clean])));
     expect(Object.keys(found)).toHaveLength(8);
+    // The survey email's rating links ("1" … "5") in a client that drops aria-label: their
+    // paragraph (their context, WCAG 2.4.4) says what the numbers mean.
+    await page.setContent(survey.html.replace(/ aria-label="[^"]*"/g, ''));
+    const ratings = page.getByRole('link', { name: /^[1-5]$/ });
+    expect(await ratings.evaluateAll((links) => links.map((a) => a.closest('p')?.textContent?.includes('from 1 (not satisfied) to 5 (very satisfied)')))).toEqual([true, true, true, true, true]);
 
     // In forced colours (Windows contrast themes) the browser replaces our colours: the chosen
     // rating must still look chosen.
