@@ -138,12 +138,12 @@ describe('the reply form in a browser', () => {
     const [empty] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
     expect(empty.status()).toBe(400);
     expect(await page.title()).toBe('Error: Case 10001: Printer on fire – Example Support');
-    expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'Please write a message first. Your reply is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: true });
+    expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'Please write a message first. Your reply (up to 20000 characters) is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: true });
     await page.getByLabel('Your message').fill(TYPED);
     env.clock.advance(25 * 3_600_000); // the form token lives 24 hours
     const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Send reply' }).click()]);
     expect(refused.status()).toBe(403);
-    expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'The form had expired. Your message is still in the box below: please send it again. Your reply is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: false });
+    expect(await focusedNode(page)).toMatchObject({ role: 'textbox', name: 'Your message', description: 'The form had expired. Your message is still in the box below: please send it again. Your reply (up to 20000 characters) is added to the case and our team is notified. Attachments: reply to any of our emails instead.', invalid: false });
     expect(await page.getByLabel('Your message').inputValue()).toBe(TYPED);
     expect(await inbound(id)).toEqual(['My printer is on fire.']);
     // The refused page carries a fresh token: sending again adds it, once. The page it lands on
@@ -207,6 +207,9 @@ describe('the survey form in a browser', () => {
     await expect(page.getByRole('group').getAttribute('aria-describedby')).resolves.toBe('survey-error');
     expect(await page.getByLabel('3 of 5').isChecked()).toBe(true);
     expect(await page.getByLabel('Anything you would like to tell us? (optional)').inputValue()).toBe(comment);
+    // The box cuts what is typed past its limit without a word: the limit is stated (WCAG 3.3.2).
+    await page.getByLabel('Anything you would like to tell us? (optional)').focus();
+    expect(await focusedNode(page)).toMatchObject({ role: 'textbox', description: 'Up to 5000 characters.' });
     expect(await surveyOfCase(env.ctx.db, out.caseId)).toBeUndefined();
     await Promise.all([page.waitForURL(/\?saved=1$/), page.getByRole('button', { name: 'Save' }).click()]);
     expect(await page.title()).toBe('Saved: How did we do? Case 10001 – Example Support');
