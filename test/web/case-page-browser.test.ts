@@ -231,7 +231,7 @@ async function reflows(page: Page): Promise<{ plain: number; spaced: number; wid
 }
 
 describe('accessibility (WCAG 2.2 AA)', () => {
-  it('every customer page and email passes axe-core and reflows at 320 px, with WCAG text spacing too — a long word in the subject included; in forced colours the chosen rating shows', async () => {
+  it('every customer page and email passes axe-core and reflows at 320 px, with WCAG text spacing too — a long word in the subject included; in forced colours the chosen rating and the button show', async () => {
     const subject = `Printer ${'Druckerwarteschlangenfehlermeldung'.repeat(3)}`;
     const out = await env.ingest(eml({ subject, body: 'My printer is on fire.' }));
     if (out.kind !== 'stored') throw new Error(out.reason);
@@ -281,6 +281,9 @@ describe('accessibility (WCAG 2.2 AA)', () => {
     await page.goto(four);
     const look = (n: string) => page.locator(`label.rating:has(input[value="${n}"]) span`).evaluate((e) => `${getComputedStyle(e).color} on ${getComputedStyle(e).backgroundColor}`);
     expect(await look('4')).not.toBe(await look('3'));
+    // And the Save button keeps an outline of its own (there its background is the page's).
+    const edge = await page.getByRole('button', { name: 'Save' }).evaluate((b) => [getComputedStyle(b).borderTopStyle, getComputedStyle(b).borderTopWidth, getComputedStyle(b).borderTopColor !== getComputedStyle(b).backgroundColor]);
+    expect(edge).toEqual(['solid', '2px', true]);
     await page.emulateMedia({ forcedColors: 'none' });
     await page.close();
   });
