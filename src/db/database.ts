@@ -23,6 +23,7 @@ import * as m0021 from './migrations/0021-message-search.js';
 import * as m0022 from './migrations/0022-links-recipient-copies.js';
 import * as m0023 from './migrations/0023-case-merge.js';
 import * as m0024 from './migrations/0024-unanswered-cases.js';
+import * as m0025 from './migrations/0025-search-words.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -60,6 +61,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0022-links-recipient-copies': m0022,
   '0023-case-merge': m0023,
   '0024-unanswered-cases': m0024,
+  '0025-search-words': m0025,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

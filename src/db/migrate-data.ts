@@ -2,6 +2,7 @@ import { cpSync, existsSync } from 'node:fs';
 import type { Db } from './database.js';
 import { syncSequences } from './dialect.js';
 import { countRows, readBatch, setColumn, upsertRows } from './repos/bulk-copy.js';
+import { rebuildSearchIndex } from './repos/search.js';
 import type { Database } from './schema.js';
 
 /**
@@ -90,6 +91,8 @@ export async function copyAllTables(source: Db, target: Db, opts: CopyOptions = 
     reports.push(report);
     opts.onTable?.(report);
   }
+  // The search index is made from the messages (SQLite's FTS5 table is not copied).
+  await rebuildSearchIndex(target);
   await syncSequences(target, COPY_TABLES.filter((t) => t.key.length === 1 && t.key[0] === 'id').map((t) => t.name));
   return reports;
 }

@@ -109,6 +109,25 @@ describe('casegate cases list --search / --requester', () => {
     expect(await numbers('--search', 'lastword-7c1e')).toEqual([]);
   });
 
+  it('Chinese, Japanese, Korean and Thai are found anywhere in a run of their letters; letters outside ASCII fold alike on both backends (whatever the cluster\'s locale); a file\'s name is searched', async () => {
+    const files = [
+      box.write('hana.eml', eml({ from: 'hana@jp.example', subject: '請求書の件', messageId: 'h-1@jp.example', body: '請求書の支払いについて確認をお願いします。' })),
+      box.write('ivan.eml', eml({ from: 'Иван Петров <ivan@ru.example>', subject: 'ОШИБКА ΣΦΑΛΜΑ', messageId: 'i-1@ru.example', body: 'ÄRGER mit der STRASSE in İSTANBUL, ภาษาไทยง่าย, 회사에서 연락' })),
+    ];
+    const r = await box.run(['ingest', ...files]);
+    expect(r.code, describeResult(r)).toBe(0);
+    const [hana, ivan] = [...r.stdout.matchAll(/stored \(case (\d+)\)/g)].map((m) => Number(m[1]));
+    for (const q of ['支払い', '支払', 'の支払い', '払', 'い', '確認をお願い', '書の件']) expect(await numbers('--search', q), q).toEqual([hana]);
+    expect(await numbers('--search', '支払う')).toEqual([]);
+    const [row] = await box.json<Row[]>(['cases', 'list', '--json', '--search', '支払い']);
+    expect(row?.match?.excerpt).toBe('請求書の支払いについて確認をお願いします。');
+    for (const q of ['ошибка', 'σφαλμα', 'σφάλμα', 'иван', 'ärger', 'arger', 'straße', 'istanbul', 'İstanbul', 'ไทย', '사에서']) expect(await numbers('--search', q), q).toEqual([ivan]);
+    const attach = box.write('Rechnung_März-2026.pdf', '%PDF-1.4 test');
+    const note = await box.run(['cases', 'note', String(hana), '--agent', 'ben@example.com', '--message', 'see the file', '--attach', attach]);
+    expect(note.code, describeResult(note)).toBe(0);
+    expect(await numbers('--search', 'rechnung_märz')).toEqual([hana]);
+  });
+
   it('a search or requester with nothing to look for is refused in one line', async () => {
     for (const [args, re] of [
       [['--search', '-- !!'], /--search: "-- !!" has no word to look for/],

@@ -61,7 +61,8 @@ describe('casegate migrate-data', () => {
     // Every table casegate has is copied (a new migration's table must be added to COPY_TABLES).
     const tables = await q<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = '${schema}' order by 1`);
     const notCopied = tables.map((t) => t.name).filter((n) => !COPY_TABLES.some((c) => c.name === n));
-    expect(notCopied.sort()).toEqual(['casegate_migrations', 'casegate_migrations_lock', 'leases']);
+    // message_search (PostgreSQL's search index) is made from the copied messages, not copied.
+    expect(notCopied.sort()).toEqual(['casegate_migrations', 'casegate_migrations_lock', 'leases', 'message_search']);
     const quarantined = await q<{ n: number }>(`select count(*)::int n from receipts where outcome = 'quarantined'`);
     expect(quarantined[0]!.n).toBe(1);
 
@@ -97,6 +98,10 @@ describe('casegate migrate-data', () => {
     const show = await runWith(config, ['cases', 'show', '10001']);
     expect(show.code, describeResult(show)).toBe(0);
     expect(show.stdout).toContain('Printer on fire');
+    // The mail copied from SQLite is found by its words on PostgreSQL.
+    const found = await runWith(config, ['cases', 'list', '--json', '--search', 'invoice']);
+    expect(found.code, describeResult(found)).toBe(0);
+    expect((JSON.parse(found.stdout) as { number: number }[]).map((c) => c.number)).toEqual([10002]);
   });
 
   it('the numbers of cases purged on SQLite are not handed out again on PostgreSQL', async () => {

@@ -13,6 +13,7 @@ export const GROWING_TABLES: ReadonlySet<string> = new Set([
   'case_participants',
   'case_tags',
   'messages',
+  'message_search',
   'attachments',
   'events',
   'receipts',

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { insertReturningId } from '../prepared.js';
 import type { AttachmentRow, CaseRow, Database, MessageRow, NewMessage } from '../schema.js';
 import type { StoredAttachment } from '../../mail-in/parsed-mail.js';
+import { indexNewMessage, reindexMessages } from './search.js';
 
 type Q = Kysely<Database>;
 
@@ -52,8 +53,11 @@ export async function messageIdTaken(db: Q, id: string): Promise<boolean> {
   return (await db.selectFrom('messages').select('id').where('message_id', '=', id).executeTakeFirst()) !== undefined;
 }
 
+/** Stores a message, and its words in the search index (repos/search.ts) when people wrote it. */
 export async function insertMessage(db: Q, values: NewMessage): Promise<number> {
-  return insertReturningId(db, 'messages', values);
+  const id = await insertReturningId(db, 'messages', values);
+  await indexNewMessage(db, id, { direction: values.direction, author: values.author ?? null, subject: values.subject, visible_text: values.visible_text, from_name: values.from_name, from_address: values.from_address });
+  return id;
 }
 
 export async function insertAttachments(db: Q, messageRowId: number, list: readonly StoredAttachment[]): Promise<void> {
@@ -72,6 +76,8 @@ export async function insertAttachments(db: Q, messageRowId: number, list: reado
       })),
     )
     .execute();
+  // The files' names are searched with the message's words.
+  await reindexMessages(db, [messageRowId]);
 }
 
 export async function messagesOfCase(db: Q, caseId: number): Promise<MessageRow[]> {

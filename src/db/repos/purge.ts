@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { containsText, isPostgres } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { escapeRegex } from '../../escape-regex.js';
+import { reindexMessages } from './search.js';
 
 type Q = Kysely<Database>;
 
@@ -190,6 +191,8 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
   for (const m of outMail) {
     if (!namesIt([m.text, m.html, m.visible_text])) continue;
     await db.updateTable('messages').set({ text: m.text === null ? null : erase(m.text), html: m.html === null ? null : erase(m.html), visible_text: erase(m.visible_text) }).where('id', '=', m.id).execute();
+    // An agent's reply is searched: by its words as they are now, never the erased address.
+    await reindexMessages(db, [m.id]);
   }
   const sentMail = await db
     .selectFrom('outbox')

@@ -1,34 +1,113 @@
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import type { SearchText } from '../../cases/search-text.js';
+import { ftsDocument, quoteLexeme, tsvectorDocument, type SearchItem } from '../../cases/search-terms.js';
 import { isPostgres } from '../dialect.js';
-import { LATIN_FOLD, POSTGRES_SEARCH_VECTOR, SEARCHED_MESSAGES, SEARCH_TEXT_CHARS } from '../migrations/0021-message-search.js';
 import type { Database } from '../schema.js';
 
 type Q = Kysely<Database>;
 
 /**
- * The message search index (migration 0021) as queries. Words and phrase parts are runs of letters
- * and digits (cases/search-text.ts), so they need no escaping in either query language; they are
- * passed as bound parameters all the same.
+ * The message search index (migration 0025) as queries. The words are made in JavaScript
+ * (cases/search-terms.ts) and stored as they are: SQLite's contentless FTS5 table messages_fts
+ * (tokenizer `ascii`: it splits on the spaces between the words and changes nothing else),
+ * PostgreSQL's table message_search (a tsvector written out word by word, a GIN index). So both
+ * backends hold the same words whatever the cluster's locale, and find the same messages.
+ *
+ * Indexed: the messages people wrote (every inbound message, agents' replies and notes) —
+ * subject, visible text (its first SEARCH_TEXT_CHARS characters), sender name and address, and
+ * the names of the files that came with it. casegate's own emails repeat the customer's words and
+ * template text, and would double the index.
  */
 
-/** One thing to find: a word (as the start of a word) or words in a row. */
-type Item = readonly string[];
+/** Characters of a message's visible text that are searched. */
+export const SEARCH_TEXT_CHARS = 100_000;
 
-const itemsOf = (s: SearchText): Item[] => [...s.words.map((w) => [w]), ...s.phrases];
+interface Indexed {
+  readonly id: number;
+  readonly direction: string;
+  readonly author: string | null;
+  readonly subject: string;
+  readonly visible_text: string;
+  readonly from_name: string;
+  readonly from_address: string;
+}
 
-/** FTS5: "word"* for a word's start, "a b c" for words in a row. */
-const ftsItem = (i: Item): string => (i.length === 1 ? `"${i[0]}"*` : `"${i.join(' ')}"`);
+const searched = (m: Pick<Indexed, 'direction' | 'author'>): boolean => m.direction === 'in' || m.author !== null;
 
-/** tsquery: 'word':* and ('a' <-> 'b'). */
-const tsItem = (i: Item): string => (i.length === 1 ? `'${i[0]}':*` : `(${i.map((w) => `'${w}'`).join(' <-> ')})`);
+const partsOf = (m: Indexed, files: readonly string[]): string[] => [m.subject, m.visible_text.slice(0, SEARCH_TEXT_CHARS), m.from_name, m.from_address, ...files];
+
+/** Writes the index rows of these messages (replacing what was there). */
+async function writeIndex(db: Kysely<unknown>, docs: readonly { id: number; parts: readonly string[] }[]): Promise<void> {
+  if (docs.length === 0) return;
+  if (isPostgres(db)) {
+    for (let i = 0; i < docs.length; i += 500) {
+      const rows = docs.slice(i, i + 500).map((d) => sql`(${d.id}, ${tsvectorDocument(d.parts)}::tsvector)`);
+      await sql`insert into message_search (message_id, words) values ${sql.join(rows)} on conflict (message_id) do update set words = excluded.words`.execute(db);
+    }
+    return;
+  }
+  await sql`delete from messages_fts where rowid in (${sql.join(docs.map((d) => d.id))})`.execute(db);
+  for (let i = 0; i < docs.length; i += 200) {
+    const rows = docs.slice(i, i + 200).map((d) => sql`(${d.id}, ${ftsDocument(d.parts)})`);
+    await sql`insert into messages_fts (rowid, words) values ${sql.join(rows)}`.execute(db);
+  }
+}
+
+/** File names of these messages' attachments, by message. */
+async function fileNames(db: Kysely<unknown>, ids: readonly number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  if (ids.length === 0) return out;
+  const rows = await sql<{ message_row_id: number; filename: string }>`select message_row_id, filename from attachments where message_row_id in (${sql.join(ids)}) order by id`.execute(db);
+  for (const r of rows.rows) out.set(r.message_row_id, [...(out.get(r.message_row_id) ?? []), r.filename]);
+  return out;
+}
+
+const COLUMNS = sql.raw('id, direction, author, subject, visible_text, from_name, from_address');
+
+/**
+ * Indexes these messages anew from what is stored (after their text or attachments changed);
+ * a message that is not searched gets no index row.
+ */
+export async function reindexMessages(db: Q | Kysely<unknown>, ids: readonly number[]): Promise<void> {
+  const u = db as Kysely<unknown>;
+  if (ids.length === 0) return;
+  if (isPostgres(u)) await sql`delete from message_search where message_id in (${sql.join(ids)})`.execute(u);
+  else await sql`delete from messages_fts where rowid in (${sql.join(ids)})`.execute(u);
+  const rows = (await sql<Indexed>`select ${COLUMNS} from messages where id in (${sql.join(ids)})`.execute(u)).rows.filter(searched);
+  const files = await fileNames(u, rows.map((m) => m.id));
+  await writeIndex(u, rows.map((m) => ({ id: m.id, parts: partsOf(m, files.get(m.id) ?? []) })));
+}
+
+/**
+ * The whole index from the stored messages, in batches by id (migration 0025; `migrate-data`,
+ * whose source has no PostgreSQL index to copy). Returns how many messages it indexed.
+ */
+export async function rebuildSearchIndex(db: Q | Kysely<unknown>, batch = 2000): Promise<number> {
+  const u = db as Kysely<unknown>;
+  let after = 0;
+  let count = 0;
+  for (;;) {
+    const rows = (await sql<Indexed>`select ${COLUMNS} from messages where id > ${after} order by id limit ${batch}`.execute(u)).rows;
+    if (rows.length === 0) return count;
+    after = Number(rows[rows.length - 1]!.id);
+    const kept = rows.filter(searched).map((m) => ({ ...m, id: Number(m.id) }));
+    const files = await fileNames(u, kept.map((m) => m.id));
+    await writeIndex(u, kept.map((m) => ({ id: m.id, parts: partsOf(m, files.get(m.id) ?? []) })));
+    count += kept.length;
+  }
+}
+
+/** FTS5: "a b c" for words in a row, * after it when the last is the start of a word. */
+const ftsItem = (i: SearchItem): string => `"${i.words.join(' ')}"${i.prefix ? '*' : ''}`;
+
+/** tsquery: 'a' <-> 'b' <-> 'c':*. */
+const tsItem = (i: SearchItem): string => `(${i.words.map((w, k) => `${quoteLexeme(w)}${i.prefix && k === i.words.length - 1 ? ':*' : ''}`).join(' <-> ')})`;
 
 /** Ids of the messages that contain every item (`all`) or one of them (`any`), as a subquery. */
-function matchingMessageIds(db: Q, list: readonly Item[], mode: 'all' | 'any'): RawBuilder<number> {
+function matchingMessageIds(db: Q, list: readonly SearchItem[], mode: 'all' | 'any'): RawBuilder<number> {
   if (isPostgres(db)) {
-    // The query's words lose their accents as the indexed text did (migration 0021).
     const query = list.map(tsItem).join(mode === 'all' ? ' & ' : ' | ');
-    return sql<number>`select id from messages where ${sql.raw(SEARCHED_MESSAGES)} and ${sql.raw(POSTGRES_SEARCH_VECTOR)} @@ to_tsquery('simple'::regconfig, translate(${query}, ${LATIN_FOLD.from}, ${LATIN_FOLD.to}))`;
+    return sql<number>`select message_id from message_search where words @@ ${query}::tsquery`;
   }
   const query = list.map(ftsItem).join(mode === 'all' ? ' ' : ' OR ');
   return sql<number>`select rowid from messages_fts where messages_fts match ${query}`;
@@ -39,7 +118,7 @@ function matchingMessageIds(db: Q, list: readonly Item[], mode: 'all' | 'any'): 
  * same one: "printer toner" finds the case whose first message names the printer and a reply the toner).
  */
 export function caseMatches(db: Q, s: SearchText): Expression<SqlBool> {
-  const each = itemsOf(s).map((item) => sql<SqlBool>`cases.id in (select case_id from messages where id in (${matchingMessageIds(db, [item], 'all')}))`);
+  const each = s.items.map((item) => sql<SqlBool>`cases.id in (select case_id from messages where id in (${matchingMessageIds(db, [item], 'all')}))`);
   return sql<SqlBool>`(${sql.join(each, sql` and `)})`;
 }
 
@@ -59,7 +138,7 @@ export interface SearchHit {
 export async function newestHits(db: Q, caseIds: readonly number[], s: SearchText): Promise<Map<number, SearchHit>> {
   const out = new Map<number, SearchHit>();
   if (caseIds.length === 0) return out;
-  const list = itemsOf(s);
+  const list = s.items;
   const newest = async (ids: readonly number[], mode: 'all' | 'any'): Promise<number[]> =>
     ids.length === 0
       ? []
@@ -85,4 +164,9 @@ export async function newestHits(db: Q, caseIds: readonly number[], s: SearchTex
   const rest = caseIds.filter((id) => !out.has(id));
   for (const r of await rowsOf(await newest(rest, 'any'))) out.set(r.case_id, { caseId: r.case_id, messageId: r.id, subject: r.subject, text: r.text, fromAddress: r.from_address, createdAt: r.created_at });
   return out;
+}
+
+/** Indexes a message just stored (its attachments, stored after it, index it anew: reindexMessages). */
+export async function indexNewMessage(db: Q, id: number, m: Omit<Indexed, 'id'>): Promise<void> {
+  if (searched(m)) await writeIndex(db as Kysely<unknown>, [{ id, parts: partsOf({ ...m, id }, []) }]);
 }
