@@ -2,7 +2,8 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
-import { blobInUse, casesOfRequester, closedCasesAmong, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, type Removed } from '../db/repos/purge.js';
+import { blobInUse, casesOfRequester, closedCasesAmong, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, zeroDeletedContent, type Removed } from '../db/repos/purge.js';
+import { compactSearchIndex } from '../db/repos/search.js';
 import type { Db } from '../db/database.js';
 import type { Progress } from '../cli/progress.js';
 
@@ -96,6 +97,8 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
     bar.stop();
   } else {
     const address = req.requester!.trim().toLowerCase();
+    // Erased is gone from the file too, not only from every query.
+    if (!req.dryRun) await zeroDeletedContent(ctx.db);
     await runBatch(ctx, req, tally, async (trx, removed) => {
       // Read under the write lock: a case she opened a moment ago goes too.
       const cases = await casesOfRequester(trx, address);
@@ -105,6 +108,7 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
       for (const caseId of touched) await addEvent(trx, { caseId, type: 'purge.erased-message', actor: req.actor, reason: 'messages of a participant were erased on request', data: {}, at: ctx.clock.now().toISOString() });
       return { cases, audit: { type: 'purge.erasure', reason: `erasure on request: ${cases.length} case(s) of one requester and their traces removed`, data: {} } };
     });
+    if (!req.dryRun) await compactSearchIndex(ctx.db);
   }
   const r = tally.removed;
   return {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliSandbox, describeResult } from '../helpers/cli.js';
 import { eml, TRUSTED_SENDER_AUTH } from '../helpers/context.js';
 import { peekConfig, type DbPeek } from '../helpers/db-peek.js';
+import { TEST_BACKEND } from '../helpers/test-db.js';
 
 /**
  * `casegate purge` (issue 13, point 6): retention of closed cases and GDPR erasure by requester,
@@ -70,7 +71,7 @@ beforeAll(async () => {
   const files = [
     box.write('a1.eml', withAttachment('Ann <ann@customer.example>', 'Old problem', 'a1@customer.example', SHARED)),
     box.write('b1.eml', withAttachment('Bob <bob@customer.example>', 'Bob needs help', 'b1@customer.example', SHARED, 'Ann <ann@customer.example>')),
-    box.write('a2.eml', eml({ from: 'Ann <ann@customer.example>', subject: 'Another question', messageId: 'a2@customer.example' })),
+    box.write('a2.eml', eml({ from: 'Ann <ann@customer.example>', subject: 'Another question', messageId: 'a2@customer.example', body: 'My Zqxjkvwords router blinks.' })),
     box.write('c1.eml', eml({ from: 'Carl <carl@customer.example>', subject: 'Ancient history', messageId: 'c1@customer.example' })),
   ];
   const r = await box.run(['ingest', ...files]);
@@ -153,6 +154,13 @@ describe('casegate purge', () => {
     expect(audit[0]!.reason).toMatch(/^erasure on request: 1 case\(s\)/);
     // Ann's raw mail is gone from the blob store.
     expect(new Set(blobFiles())).toEqual(await namedBlobs());
+    // Her words are not found, and not left in the search index's part of the file either (FTS5
+    // keeps a deleted message's words until its segments are merged; only the index holds them in
+    // lower case).
+    expect(await box.json<unknown[]>(['cases', 'list', '--json', '--search', 'zqxjkvwords'])).toEqual([]);
+    if (TEST_BACKEND === 'sqlite') {
+      for (const file of [box.dbPath, `${box.dbPath}-wal`].filter((f) => existsSync(f))) expect([file, readFileSync(file).includes('zqxjkvwords')]).toEqual([file, false]);
+    }
   });
 
   it('--orphans removes blob files no row names, in either layout (a store written before 2026-12-05 has <aa>/<bb>/<sha256>), keeps recent ones and named ones, and stale temp files go', async () => {

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { containsText, isPostgres } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { escapeRegex } from '../../escape-regex.js';
@@ -225,4 +225,14 @@ export async function blobInUse(db: Q, sha256: string): Promise<boolean> {
   if (r !== undefined) return true;
   const a = await db.selectFrom('attachments').select('id').where('sha256', '=', sha256).limit(1).executeTakeFirst();
   return a !== undefined;
+}
+
+/**
+ * SQLite, for an erasure: what is deleted from now on is overwritten with zeros (secure_delete;
+ * else the freed pages keep the erased text until reused). The write-ahead log, which holds pages
+ * as they were, is emptied into the file and removed when the last connection closes.
+ * PostgreSQL: nothing here (its dead rows go with VACUUM).
+ */
+export async function zeroDeletedContent(db: Q): Promise<void> {
+  if (!isPostgres(db)) await sql`pragma secure_delete = on`.execute(db);
 }
