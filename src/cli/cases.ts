@@ -96,8 +96,14 @@ export function registerCaseCommands(program: Command): void {
           ...(opts.feedback === true ? { kind: 'feedback' as const } : {}),
           spam: opts.spam === true,
           ...(opts.sort === 'priority' ? { priorityOrder: scheme.levels } : {}),
-          limit: opts.limit,
+          // One more than shown: whether the list was cut (said on stderr, so --json stays an array).
+          limit: opts.limit + 1,
         });
+        const more = rows.length > opts.limit;
+        if (more) {
+          rows.pop();
+          process.stderr.write(`casegate: more than ${opts.limit} cases match; the first ${opts.limit} are shown (--limit N for more)\n`);
+        }
         const names = (a: string): string => ownerNameAnywhere(ctx.config, a);
         if (search === null) {
           print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names }));

@@ -66,6 +66,11 @@ describe('casegate cases list --search / --requester', () => {
     const [row] = await box.json<Row[]>(['cases', 'list', '--json', '--search', 'printer toner']);
     expect(row?.match).toMatchObject({ from: 'ben@example.com', excerpt: 'Ordered new toner cartridges for it.' });
     expect(await numbers('--search', 'printer', 'vpn')).toEqual([10004]);
+    // A list cut at --limit says so (on stderr: --json stays an array); one that fits says nothing.
+    const cut = await box.run(['cases', 'list', '--json', '--limit', '1', '--search', 'printer']);
+    expect([cut.code, (JSON.parse(cut.stdout) as Row[]).map((r) => r.number), cut.stderr]).toEqual([0, [10004], 'casegate: more than 1 cases match; the first 1 are shown (--limit N for more)\n']);
+    const fits = await box.run(['cases', 'list', '--limit', '2', '--search', 'printer']);
+    expect([fits.code, fits.stderr]).toEqual([0, '']);
     // casegate's own emails (the confirmation repeats the customer's words) are not searched.
     expect(await numbers('--search', 'smokes')).toEqual([10001]);
     const [jane] = await box.json<Row[]>(['cases', 'list', '--json', '--search', 'smokes']);
