@@ -353,8 +353,13 @@ export class OutboxWorker {
       const queuedAt = new Date(row.queued_at ?? row.created_at).getTime();
       this.ctx.telemetry.emailSent({ kind: row.kind, seconds: (new Date(attempt.outcome.at).getTime() - queuedAt) / 1000 });
     }
-    // Health after the outcome is safe (it may alert, and never throws).
-    if (attempt.transport === 'works') await this.#succeeded();
+    // Health after the outcome is safe (it may alert, and never throws). Only an email the relay
+    // took ends a failure streak: a refusal of this one email (5xx for its recipient, its sender
+    // refused) says nothing of the others — while the relay answers 4xx to everything it is no
+    // "works again" (no false all-clear to the admin, no burst of the backed-off emails).
+    if (attempt.transport === 'works') {
+      if (kind === 'sent' || kind === 'partly-sent') await this.#succeeded();
+    }
     else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause.active);
     return attempt.outcome.kind;
   }

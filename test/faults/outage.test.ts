@@ -132,21 +132,28 @@ describe('outages people can see', () => {
     expect(text).toMatch(/last send error \d+ s ago \(\S+\) \[message\]: EMESSAGE: .*451 4\.3\.0 try later/);
     expect(text).toMatch(/oldest queued email #1 \(confirmation to c1@customer\.example\) waiting \d+ s since \S+, \d+ attempt\(s\) — EMESSAGE: .*451/);
 
-    // More failures: still one alert.
+    // More failures: still one alert. One email the relay refuses for good (an unknown recipient,
+    // 550 at RCPT TO) while it answers 451 to the rest ends no outage: no all-clear, no second alert
+    // (it did: "outgoing mail works again", outbox-recovered queued, then a new alert).
+    env.sink.refuseRecipient('c4@customer.example', 550);
+    await env.send(4);
+    await until('the refused confirmation failed', 30_000, async () => (await env.rows()).some((r) => r.to_address === 'c4@customer.example' && r.status === 'failed'));
     await new Promise((r) => setTimeout(r, 3_000));
-    expect((await env.rows()).filter((r) => r.kind === 'outbox-alert')).toHaveLength(1);
+    expect((await env.rows()).filter((r) => r.kind.startsWith('outbox-')).map((r) => r.kind)).toEqual(['outbox-alert']);
     expect(env.commandRuns()).toHaveLength(1);
+    expect(env.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('outgoing mail works again'))).toHaveLength(0);
 
     // The relay recovers: the confirmations, the alert and the all-clear go out, each once.
     env.sink.stopFailing();
     await until('everything sent', 30_000, async () => {
       const rows = await env.rows();
-      return rows.some((r) => r.kind === 'outbox-recovered') && rows.every((r) => r.status === 'sent');
+      return rows.some((r) => r.kind === 'outbox-recovered') && rows.every((r) => r.status === 'sent' || r.to_address === 'c4@customer.example');
     });
-    const rows = await env.rows();
+    // (c4's refused confirmation is told to the admin: a bounce-notice)
+    const rows = (await env.rows()).filter((r) => r.to_address !== 'c4@customer.example' && r.kind !== 'bounce-notice');
     expect(rows.map((r) => r.kind).sort()).toEqual(['confirmation', 'confirmation', 'confirmation', 'outbox-alert', 'outbox-recovered']);
     expect(rows.filter((r) => r.kind.startsWith('outbox-')).every((r) => r.to_address === 'ops@example.com')).toBe(true);
-    await until('the sink to get all 5', 10_000, () => env.sink.messages.length === 5);
+    await until('the sink to get all 6', 10_000, () => env.sink.messages.length === 6);
     expect(everyOnce(env.sink)).toBe(true);
     const alertMail = env.sink.messages.find((m) => m.parsed.subject?.includes('Outgoing mail is failing'));
     expect(alertMail?.parsed.text).toMatch(/If you read this only now, it waited there too/);
