@@ -1,5 +1,7 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
+import { createLogger, rememberedChildren, setLogLevel } from '../../src/log.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 
 /**
@@ -39,4 +41,25 @@ describe('log lines name the message they are about', () => {
     log.info('idle');
     expect(raw.map((l) => JSON.parse(l) as Record<string, unknown>).map((l) => l['messageId'])).toEqual(['outgoing@casegate.example', undefined]);
   });
+
+  it('a root logger does not remember every child logger ever made (one per email sent, per message, per web request)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const log = createLogger({ level: 'info', destination: { write: () => undefined } });
+    const kept = log.child({ component: 'outbox' });
+    // 50,000 short-lived children (and grandchildren), as a daemon makes them over a few hours.
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 5_000; i++) log.child({ outboxId: i }).child({ messageId: `m${i}` });
+      // (a WeakRef's target lives to the end of the job that made it)
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
+    // It remembered all 50,001 (an idle daemon's heap grew ~9 WeakRefs a second under load, for good).
+    expect(rememberedChildren(log)).toBeLessThan(25_000);
+    // The children still in use are still reached by a reload's level change.
+    setLogLevel(log, 'warn');
+    expect(kept.level).toBe('warn');
+    expect(kept.child({ caseId: 1 }).level).toBe('warn');
+  });
 });
+
