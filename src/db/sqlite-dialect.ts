@@ -41,6 +41,8 @@ import { Memo } from '../memo.js';
 export const SYNC_BUSY_TIMEOUT_MS = 10;
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 100;
+/** The longest a writer waiting for another process's lock goes without trying it (its pause, then one try). */
+export const LOCK_POLL_MAX_MS = RETRY_MAX_MS + SYNC_BUSY_TIMEOUT_MS;
 /** Prepared statements kept per connection (by SQL text). */
 const STATEMENT_CACHE_SIZE = 1000;
 

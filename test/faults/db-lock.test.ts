@@ -10,6 +10,8 @@ import { CliSandbox, jsonLines, REPO_ROOT, spawnCli, type CliProcess } from '../
 import { lockDatabase, type DbLocker } from '../helpers/db-locker.js';
 import { testEnv } from '../helpers/context.js';
 import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
+import { sweep, type JobContext } from '../../src/jobs/job.js';
+import { silentLogger } from '../../src/log.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 
 
@@ -85,6 +87,33 @@ describe('the SQLite dialect under a lock held by another process', () => {
     // The synchronous busy handler may hold the loop for ~10 ms per attempt, never for the whole wait.
     expect(gapMs).toBeLessThan(150);
     expect(await db.selectFrom('events').select('id').where('type', '=', 'test.locked').execute()).toHaveLength(1);
+  }, TIMEOUT_MS);
+
+  it('a job sweeping items back to back (each its own transaction) lets a writer of another connection in within its busyTimeoutMs', async () => {
+    // As `casegate cases reply` while sla-check queued 354 alerts in 10 s: it failed after 5 s ("database is locked").
+    const other = openDatabase({ path, busyTimeoutMs: 1_500 });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const items = Array.from({ length: 120 }, (_, i) => ({ id: i + 1 }));
+    let fetched = false;
+    const j = { ctx: { config: { database: { driver: 'sqlite' } }, outboxSignal: { wake: () => undefined } }, now: new Date(), log: silentLogger(), stopping: () => false } as unknown as JobContext;
+    const at = () => new Date().toISOString();
+    const run = sweep(j, async () => (fetched ? [] : ((fetched = true), items)), (t) => t.id, async () => {
+      await db.transaction().execute(async (trx) => {
+        await addEvent(trx, { caseId: null, type: 'test.sweep', actor: 'test', reason: 'item', at: at() });
+        await sleep(20);
+      });
+      return 0;
+    });
+    await sleep(50);
+    const started = performance.now();
+    const outcome = await addEvent(other, { caseId: null, type: 'test.other', actor: 'test', reason: 'cli reply', at: at() }).then(
+      () => `written after ${Math.round((performance.now() - started) / 100) * 100} ms`,
+      (err: Error) => err.message,
+    );
+    const result = await run;
+    await other.destroy();
+    expect(result.processed).toBe(120);
+    expect(outcome).toMatch(/^written after/);
   }, TIMEOUT_MS);
 
   it('an autocommit write waits the same way; reads are not held up by the lock', async () => {
