@@ -227,6 +227,8 @@ describe('outages people can see', () => {
     const env = await setup({}, { probeSeconds: 2, smtp: { secure: true } as NonNullable<NonNullable<ConfigInput['outgoing']>['smtp']> });
     await env.send(1);
     await until('the pause', 30_000, () => env.daemon.outbox.paused);
+    // The worker pauses, then writes its state (what `casegate status` reads): wait for the write.
+    await until('the paused state recorded', 10_000, async () => (await env.status()).outgoing.state === 'paused');
     const s = await env.status();
     expect(s.outgoing).toMatchObject({ state: 'paused', lastErrorClass: 'tls' });
     expect(s.outgoing.lastError).toContain(`the server on port ${env.sink.port} does not speak TLS from the first byte (outgoing.smtp.secure: true): for a port that starts in plain text (587, 25) set outgoing.smtp.secure: false`);
