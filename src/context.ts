@@ -5,7 +5,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { ResolvedConfig, ResolvedPaths } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { databaseTarget, migrateToLatest, openDatabase, type Db } from './db/database.js';
+import { databaseTarget, describeProgress, migrateToLatest, openDatabase, type Db } from './db/database.js';
 import type { Logger } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import type { TemplateEngine } from './mail-out/templates.js';
@@ -87,8 +87,15 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     }),
   );
   if (opts.migrate !== false) {
-    const { applied } = await migrateToLatest(db);
-    if (applied.length > 0) log.info({ applied }, 'database migrated');
+    const started = performance.now();
+    const { applied } = await migrateToLatest(db, {
+      // A fresh database's migrations take milliseconds: only a slow one gets a line of its own.
+      onProgress: (p) => {
+        if (p.kind === 'applied' && p.ms < 1000) log.debug({ component: 'db', ...p }, describeProgress(p));
+        else log.info({ component: 'db', ...p }, describeProgress(p));
+      },
+    });
+    if (applied.length > 0) log.info({ applied, ms: Math.round(performance.now() - started) }, 'database migrated');
   }
   const mailboxes = MailboxDirectory.fromConfig(config);
   let templates: TemplateEngine;

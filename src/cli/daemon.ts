@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { databaseTarget, openDatabase, migrateToLatest } from '../db/database.js';
+import { databaseTarget, describeProgress, openDatabase, migrateToLatest } from '../db/database.js';
 import { createLogger } from '../log.js';
 import { runningAsRoot } from '../storage/data-dir-owner.js';
 import { resolved } from './shared.js';
@@ -90,7 +90,7 @@ export function registerDaemonCommands(program: Command): void {
       const r = resolved();
       const db = openDatabase(databaseTarget(r.config, r.paths));
       try {
-        const { applied } = await migrateToLatest(db);
+        const { applied } = await migrateToLatest(db, { onProgress: (p) => process.stderr.write(`${describeProgress(p)}\n`) });
         process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
       } finally {
         await db.destroy();

@@ -64,9 +64,58 @@ const MIGRATIONS: Record<string, Migration> = {
   '0025-search-words': m0025,
 };
 
+/** What a long upgrade reports while it runs (the daemon logs it, `casegate migrate` prints it). */
+export type MigrationProgress =
+  /** Migrations are pending: they start once this process holds the migration lock. */
+  | { readonly kind: 'pending'; readonly pending: readonly string[] }
+  /** One migration is done (inside the one transaction of them all: nothing is committed before the last). */
+  | { readonly kind: 'applied'; readonly migration: string; readonly ms: number }
+  /** Every `heartbeatMs` while one migration runs (PostgreSQL; SQLite's statements hold the event loop). */
+  | { readonly kind: 'running'; readonly migration: string; readonly seconds: number };
+
+export interface MigrateOptions {
+  readonly onProgress?: (p: MigrationProgress) => void;
+  /** How often `running` is reported (default 30 s). */
+  readonly heartbeatMs?: number;
+}
+
+/** One line for a person (the log's message, `casegate migrate`'s output). */
+export function describeProgress(p: MigrationProgress): string {
+  switch (p.kind) {
+    case 'pending':
+      return `migrating the database: ${p.pending.length} migration(s) to apply (${p.pending.join(', ')}); mail waits meanwhile and is retried; do not stop it: an interrupted migration is rolled back and starts over`;
+    case 'applied':
+      return `migration ${p.migration} done in ${(p.ms / 1000).toFixed(1)} s`;
+    case 'running':
+      return `migration ${p.migration} still running (${p.seconds} s)`;
+  }
+}
+
+/** The migrations, each telling `current` when it starts and `onProgress` when it is done. */
 class StaticMigrationProvider implements MigrationProvider {
+  current: { readonly name: string; readonly started: number } | null = null;
+  constructor(private readonly onProgress?: (p: MigrationProgress) => void) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return MIGRATIONS;
+    const report = this.onProgress;
+    if (report === undefined) return MIGRATIONS;
+    return Object.fromEntries(
+      Object.entries(MIGRATIONS).map(([name, m]) => [
+        name,
+        {
+          ...m,
+          up: async (db: Kysely<unknown>): Promise<void> => {
+            const started = performance.now();
+            this.current = { name, started };
+            try {
+              await m.up(db);
+            } finally {
+              this.current = null;
+            }
+            report({ kind: 'applied', migration: name, ms: Math.round(performance.now() - started) });
+          },
+        },
+      ]),
+    );
   }
 }
 
@@ -165,9 +214,9 @@ export interface MigrateResult {
  * the admin fixes on the server (privileges, authentication, no such database) or a server that
  * does not answer is a DatabaseOpenError saying what to do (db/open-error.ts).
  */
-export async function migrateToLatest(db: Db): Promise<MigrateResult> {
+export async function migrateToLatest(db: Db, opts: MigrateOptions = {}): Promise<MigrateResult> {
   const pg = isPostgres(db) ? schemas.get(db) : undefined;
-  if (pg === undefined) return migrate(db, undefined);
+  if (pg === undefined) return migrate(db, undefined, opts);
   try {
     await ensureSchema(db as Kysely<unknown>, pg.schema);
   } catch (err) {
@@ -176,13 +225,24 @@ export async function migrateToLatest(db: Db): Promise<MigrateResult> {
   // Behind a pooler that dropped casegate's search_path and lock_timeout: refused (db/open-error.ts).
   await checkSessionSettings(db as Kysely<unknown>, pg);
   try {
-    return await migrate(db, pg.schema);
+    return await migrate(db, pg.schema, opts);
   } catch (err) {
     const failed = err instanceof MigrationFailed ? err : null;
     const cause = failed !== null ? failed.cause : err;
     const explained = await explainOpenError(db as Kysely<unknown>, cause, { ...pg, step: 'migrate', ...(failed !== null ? { prefix: `${failed.what} failed: ` } : {}) });
     throw explained === cause ? err : explained;
   }
+}
+
+/**
+ * Tests and benches of an upgrade: the schema exactly as it stood after migration `last` (an old
+ * version's database), to fill with history and then bring up to date with migrateToLatest.
+ */
+export async function migrateTo(db: Db, last: string): Promise<void> {
+  const pg = isPostgres(db) ? schemas.get(db) : undefined;
+  if (pg !== undefined) await ensureSchema(db as Kysely<unknown>, pg.schema);
+  const result = await migratorFor(db, pg?.schema, new StaticMigrationProvider()).migrateTo(last);
+  if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error);
 }
 
 /** A migration's error, with its name (the cause is the server's error). */
@@ -196,19 +256,40 @@ class MigrationFailed extends Error {
   }
 }
 
-async function migrate(db: Db, schema: string | undefined): Promise<MigrateResult> {
-  const migrator = new Migrator({
+function migratorFor(db: Db, schema: string | undefined, provider: MigrationProvider): Migrator {
+  return new Migrator({
     db,
-    provider: new StaticMigrationProvider(),
+    provider,
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
     // PostgreSQL: the migration tables of this schema, not a namesake in another one.
     ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
   });
+}
+
+async function migrate(db: Db, schema: string | undefined, opts: MigrateOptions): Promise<MigrateResult> {
+  const provider = new StaticMigrationProvider(opts.onProgress);
+  const migrator = migratorFor(db, schema, provider);
   // Up to date (the common case): decided by reading, so a command never waits for the write lock
   // another process holds just to find nothing to do.
-  if ((await migrator.getMigrations()).every((m) => m.executedAt !== undefined)) return { applied: [] };
-  const result: MigrationResultSet = await migrator.migrateToLatest();
+  const pending = (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+  if (pending.length === 0) return { applied: [] };
+  // A year of history takes minutes on PostgreSQL (0021 indexes every message): say what runs, so
+  // nobody takes a silent upgrade for a hung one and kills it (which rolls all of it back).
+  opts.onProgress?.({ kind: 'pending', pending });
+  const heartbeat =
+    opts.onProgress === undefined
+      ? undefined
+      : setInterval(() => {
+          const now = provider.current;
+          if (now !== null) opts.onProgress?.({ kind: 'running', migration: now.name, seconds: Math.round((performance.now() - now.started) / 1000) });
+        }, opts.heartbeatMs ?? 30_000);
+  let result: MigrationResultSet;
+  try {
+    result = await migrator.migrateToLatest();
+  } finally {
+    clearInterval(heartbeat);
+  }
   if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error);
   return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
 }
