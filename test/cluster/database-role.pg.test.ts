@@ -51,7 +51,8 @@ describe('casegate on a least-privilege PostgreSQL role', () => {
     await admin.query(`create schema ${schema} authorization ${role}`);
     const box = sandbox(urlAs(role), schema);
     const migrate = await box.run(['migrate']);
-    expect(migrate.stderr).toBe('');
+    // Nothing but its progress (migrating …, migration … done).
+    expect(migrate.stderr.split('\n').filter((l) => l !== '' && !/^migrat(ing the database|ion \S+ done)/.test(l))).toEqual([]);
     expect(migrate.code).toBe(0);
     expect(migrate.stdout).toMatch(/applied: 0001-initial/);
     const n = await admin.query<{ n: string }>(`select count(*) as n from pg_tables where schemaname = $1 and tableowner = $2`, [schema, role]);
