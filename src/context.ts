@@ -64,6 +64,13 @@ export interface ContextOptions {
   readonly templates?: 'load' | 'none';
   /** Run migrations (default true). */
   readonly migrate?: boolean;
+  /**
+   * A one-shot command (`casegate ingest`, `cases` …): on PostgreSQL it waits for another process's
+   * migration only database.busyTimeoutMs, as for any lock (SQLite's write lock: the same), then
+   * fails — ingest exits 75 and the MTA retries — instead of holding the pipe and a connection
+   * for as long as a large upgrade takes. The daemon waits (up to an hour) and starts after it.
+   */
+  readonly shortMigrationWait?: boolean;
   /** DNS for sender authentication (default: the system resolver). */
   readonly resolveDns?: DnsResolver;
   /** Metrics sink (default: none). */
@@ -83,18 +90,27 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     databaseTarget(config, paths, {
       applicationName: 'casegate',
       onIdleError: (err: Error) => log.warn({ err: err.message, component: 'db' }, 'an idle PostgreSQL connection failed (server restart?); the next query opens a new one'),
+      ...(opts.shortMigrationWait === true ? { shortMigrationWait: true } : {}),
       ...(opts.backgroundCheckpoints === true ? { backgroundCheckpoints: { onFailure: (reason: string) => log.error({ component: 'db', reason }, 'background WAL checkpoints stopped') } } : {}),
     }),
   );
   if (opts.migrate !== false) {
     const started = performance.now();
-    const { applied } = await migrateToLatest(db, {
-      // A fresh database's migrations take milliseconds: only a slow one gets a line of its own.
-      onProgress: (p) => {
-        if (p.kind === 'applied' && p.ms < 1000) log.debug({ component: 'db', ...p }, describeProgress(p));
-        else log.info({ component: 'db', ...p }, describeProgress(p));
-      },
-    });
+    let applied: readonly string[];
+    try {
+      ({ applied } = await migrateToLatest(db, {
+        // A fresh database's migrations take milliseconds: only a slow one gets a line of its own.
+        onProgress: (p) => {
+          if (p.kind === 'applied' && p.ms < 1000) log.debug({ component: 'db', ...p }, describeProgress(p));
+          else log.info({ component: 'db', ...p }, describeProgress(p));
+        },
+      }));
+    } catch (err) {
+      // PostgreSQL: the pool's open connections would keep the process alive — an ingest that
+      // printed its 75 would never exit, and the MTA would wait for it until its time limit.
+      await db.destroy().catch(() => undefined);
+      throw err;
+    }
     if (applied.length > 0) log.info({ applied, ms: Math.round(performance.now() - started) }, 'database migrated');
   }
   const mailboxes = MailboxDirectory.fromConfig(config);

@@ -59,7 +59,7 @@ export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, opts: 
   const log = opts.logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true, format: r.config.log.format }) : cliLogger(r);
   // Loaded here: `casegate config` and --help need no database or templates.
   const { closeContext, createContext } = await import('../context.js');
-  const ctx = await createContext({ resolved: r, log, ...(opts.templates !== undefined ? { templates: opts.templates } : {}) });
+  const ctx = await createContext({ resolved: r, log, shortMigrationWait: true, ...(opts.templates !== undefined ? { templates: opts.templates } : {}) });
   try {
     // One read once recorded; SQLite has one process (its instance lock), nothing to agree on.
     if (opts.access !== 'look' && ctx.config.database.driver === 'postgres') {

@@ -144,12 +144,16 @@ const schemas = new WeakMap<Db, { readonly schema: string; readonly described: s
 export function databaseTarget(
   config: Config,
   paths: Pick<ResolvedPaths, 'dbPath'>,
-  opts: Pick<PostgresTarget, 'applicationName' | 'onIdleError'> & Pick<OpenDbOptions, 'backgroundCheckpoints'> = {},
+  opts: Pick<PostgresTarget, 'applicationName' | 'onIdleError'> & Pick<OpenDbOptions, 'backgroundCheckpoints'> & { readonly shortMigrationWait?: boolean } = {},
 ): DatabaseTarget {
   const d = config.database;
   if (d.driver === 'postgres') {
-    const { backgroundCheckpoints: _sqliteOnly, ...pg } = opts;
-    return { kind: 'postgres', url: d.url!, password: d.password, schema: d.schema, poolSize: d.poolSize, preparedStatements: d.preparedStatements, lockTimeoutMs: d.busyTimeoutMs, ...pg };
+    const { backgroundCheckpoints: _sqliteOnly, shortMigrationWait, ...pg } = opts;
+    return {
+      kind: 'postgres', url: d.url!, password: d.password, schema: d.schema, poolSize: d.poolSize, preparedStatements: d.preparedStatements, lockTimeoutMs: d.busyTimeoutMs,
+      ...(shortMigrationWait === true ? { migrationLockWaitMs: d.busyTimeoutMs } : {}),
+      ...pg,
+    };
   }
   return { kind: 'sqlite', path: paths.dbPath, busyTimeoutMs: d.busyTimeoutMs, ...(opts.backgroundCheckpoints !== undefined ? { backgroundCheckpoints: opts.backgroundCheckpoints } : {}) };
 }
@@ -247,10 +251,13 @@ export async function migrateTo(db: Db, last: string): Promise<void> {
 
 /** A migration's error, with its name (the cause is the server's error). */
 class MigrationFailed extends Error {
-  /** `migration <name>`, or the migrator's own tables (created before the first migration runs). */
+  /** `migration <name>`, the wait for another process's migration, or the migrator's own tables (created before the first migration runs). */
   readonly what: string;
   constructor(migration: string | undefined, cause: unknown) {
-    const what = migration !== undefined ? `migration ${migration}` : 'creating the migration tables';
+    // Before any migration ran: the lock (another process migrating) or the migrator's own tables.
+    const code = (cause as { code?: unknown } | null)?.code;
+    const locked = code === '55P03' || code === 'SQLITE_BUSY';
+    const what = migration !== undefined ? `migration ${migration}` : locked ? 'waiting for another process that migrates the database' : 'creating the migration tables';
     super(`${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.what = what;
   }

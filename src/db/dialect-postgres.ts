@@ -32,6 +32,12 @@ export interface PostgresTarget {
   readonly applicationName?: string;
   /** Called when an idle pooled connection fails (e.g. the server restarted). */
   readonly onIdleError?: (err: Error) => void;
+  /**
+   * How long migrating waits for another process's migration (default an hour: a daemon starting
+   * beside one that migrates). A one-shot command — `casegate ingest` above all, which the MTA
+   * retries on exit 75 — waits lockTimeoutMs, like any other lock.
+   */
+  readonly migrationLockWaitMs?: number;
 }
 
 const INT8_OID = 20;
@@ -138,7 +144,7 @@ class NamedTablesIntrospector implements DatabaseIntrospector {
 
 /** Kysely's migration lock id: a casegate still on Kysely's session lock and this one exclude each other. */
 const MIGRATION_LOCK_ID = '3853314791062309107';
-/** How long a migration waits for another process's (Kysely's own value). */
+/** How long a migration waits for another process's by default (Kysely's own value). */
 const MIGRATION_LOCK_WAIT_MS = 60 * 60 * 1000;
 
 /**
@@ -150,14 +156,18 @@ const MIGRATION_LOCK_WAIT_MS = 60 * 60 * 1000;
  * failed. Here the lock is a transaction lock in a transaction opened just before the migrator's
  * own (BEGIN keeps one server connection until the end): Kysely's BEGIN then only draws a
  * warning (a transaction is in progress) and its COMMIT or ROLLBACK ends the whole, lock
- * included. The wait for the lock is Kysely's hour; the migrations then run with the
- * connection's lock_timeout again (database.busyTimeoutMs).
+ * included. The wait for the lock is Kysely's hour (PostgresTarget.migrationLockWaitMs); the
+ * migrations then run with the connection's lock_timeout again (database.busyTimeoutMs).
  */
 class TransactionLockPostgresAdapter extends PostgresAdapter {
+  constructor(private readonly lockWaitMs: number) {
+    super();
+  }
+
   override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
     await sql`begin`.execute(db);
     const before = await sql<{ v: string }>`select current_setting('lock_timeout') as v`.execute(db);
-    await sql`select set_config('lock_timeout', ${String(MIGRATION_LOCK_WAIT_MS)}, true)`.execute(db);
+    await sql`select set_config('lock_timeout', ${String(this.lockWaitMs)}, true)`.execute(db);
     await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK_ID)}::bigint)`.execute(db);
     await sql`select set_config('lock_timeout', ${before.rows[0]?.v ?? '0'}, true)`.execute(db);
   }
@@ -171,15 +181,17 @@ class TransactionLockPostgresAdapter extends PostgresAdapter {
 
 class CasegatePostgresDialect extends PostgresDialect {
   readonly #tables: readonly string[];
-  constructor(config: PostgresDialectConfig, tables: readonly string[]) {
+  readonly #migrationLockWaitMs: number;
+  constructor(config: PostgresDialectConfig, tables: readonly string[], migrationLockWaitMs: number) {
     super(config);
     this.#tables = tables;
+    this.#migrationLockWaitMs = migrationLockWaitMs;
   }
   override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
     return new NamedTablesIntrospector(db, this.#tables);
   }
   override createAdapter(): DialectAdapter {
-    return new TransactionLockPostgresAdapter();
+    return new TransactionLockPostgresAdapter(this.#migrationLockWaitMs);
   }
 }
 
@@ -189,7 +201,7 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
   // query, with a cursor, serves streaming, which needs a cursor class in the dialect's
   // configuration; casegate configures none.)
   const pool = namedStatementPool(createPostgresPool(t), { enabled: t.preparedStatements ?? true, perConnection: DEFAULT_NAMED_PER_CONNECTION }, nulFree);
-  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables) });
+  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables, t.migrationLockWaitMs ?? MIGRATION_LOCK_WAIT_MS) });
 }
 
 /**

@@ -1,3 +1,4 @@
+import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -97,5 +98,56 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     const r = await box.run(['ingest', file]);
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`stored \\(case ${100000 + CASES + 1}\\)`));
+  });
+});
+
+describe('mail piped in while another process migrates', () => {
+  let box: CliSandbox;
+  beforeAll(async () => {
+    box = CliSandbox.create({ database: { busyTimeoutMs: 1000 } });
+    const resolved = loadConfig({ path: box.configPath, env: {} });
+    const db = openDatabase(databaseTarget(resolved.config, resolved.paths));
+    try {
+      await migrateTo(db, OLD);
+    } finally {
+      await db.destroy();
+    }
+  });
+  afterAll(() => box.cleanup());
+
+  it('`casegate ingest` waits database.busyTimeoutMs for the migration, then exits 75 (the MTA retries) — not for as long as the upgrade takes; afterwards it migrates and stores', async () => {
+    const file = box.write('during.eml', eml({ from: 'during-upgrade@customer.example', subject: 'Sent during the upgrade', messageId: 'during-upgrade@customer.example' }));
+    const resolved = loadConfig({ path: box.configPath, env: {} });
+    let release: () => Promise<void>;
+    if (TEST_BACKEND === 'postgres') {
+      // What a migrating process holds: the migration lock (dialect-postgres.ts), in its transaction.
+      const holder = new pg.Client({ connectionString: resolved.config.database.url! });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(3853314791062309107)');
+      release = async () => {
+        await holder.query('ROLLBACK');
+        await holder.end();
+      };
+    } else {
+      const holder = new SQLite(box.dbPath);
+      holder.exec('BEGIN IMMEDIATE');
+      release = async () => {
+        holder.exec('ROLLBACK');
+        holder.close();
+      };
+    }
+    try {
+      const started = Date.now();
+      const r = await box.run(['ingest', file], { timeoutMs: 20_000 });
+      expect(r.code, describeResult(r)).toBe(75);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(r.stderr).toMatch(/waiting for another process that migrates the database failed/);
+    } finally {
+      await release();
+    }
+    const again = await box.run(['ingest', file]);
+    expect(again.code, describeResult(again)).toBe(0);
+    expect(again.stdout).toMatch(/stored \(case \d+\)/);
   });
 });
