@@ -166,6 +166,12 @@ class TransactionLockPostgresAdapter extends PostgresAdapter {
 
   override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
     await sql`begin`.execute(db);
+    // A migrating process that dies (kill -9, OOM, the MTA's time limit on an ingest) leaves its
+    // server session running the statement it sent — 0021's index over a year of mail: ten
+    // minutes — with every table the migration altered locked, before anything rolls back and
+    // the next process may start over. PostgreSQL 14+ checks the client's socket every second
+    // during a statement and ends the session as soon as it is gone.
+    await sql`select set_config('client_connection_check_interval', '1000', true) where current_setting('server_version_num')::int >= 140000`.execute(db);
     const before = await sql<{ v: string }>`select current_setting('lock_timeout') as v`.execute(db);
     await sql`select set_config('lock_timeout', ${String(this.lockWaitMs)}, true)`.execute(db);
     await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK_ID)}::bigint)`.execute(db);

@@ -49,8 +49,16 @@ describe('upgrading a database with history (an old version\'s schema) to this v
         await holder.query('LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE');
         const child = spawnCli(['--config', box.configPath, 'migrate'], { cwd: box.dir, env: { HOME: box.dir } });
         await until('0021 done inside the transaction', 30_000, () => /migration 0021-message-search done/.test(child.stderr()));
+        const [session] = (await holder.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))')).rows;
+        expect(session).toBeDefined();
         child.kill('SIGKILL');
         await child.exited;
+        // Its server session ends with it (it does not wait out its lock, or a long index build, holding every table it altered).
+        // (pg_stat_activity is read once per transaction: the holder's is open, so each look clears it.)
+        await until('the killed migration\'s server session ends', 10_000, async () => {
+          await holder.query('SELECT pg_stat_clear_snapshot()');
+          return (await holder.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [session!.pid])).rowCount === 0;
+        });
         await holder.query('ROLLBACK');
       } finally {
         await holder.end();
