@@ -172,6 +172,11 @@ class TransactionLockPostgresAdapter extends PostgresAdapter {
     // the next process may start over. PostgreSQL 14+ checks the client's socket every second
     // during a statement and ends the session as soon as it is gone.
     await sql`select set_config('client_connection_check_interval', '1000', true) where current_setting('server_version_num')::int >= 140000`.execute(db);
+    // A statement_timeout the DBA gave casegate's role (or the database) is for its queries, not
+    // for an upgrade: at 1 M messages 0021's index takes minutes, and under a timeout of one
+    // minute every start failed and rolled back — casegate could never run the new version.
+    // Waits for locks stay bounded by lock_timeout (database.busyTimeoutMs).
+    await sql`select set_config('statement_timeout', '0', true)`.execute(db);
     const before = await sql<{ v: string }>`select current_setting('lock_timeout') as v`.execute(db);
     await sql`select set_config('lock_timeout', ${String(this.lockWaitMs)}, true)`.execute(db);
     await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK_ID)}::bigint)`.execute(db);

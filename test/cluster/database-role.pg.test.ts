@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { databaseTarget, migrateTo, openDatabase } from '../../src/db/database.js';
 import { CliSandbox } from '../helpers/cli.js';
 import { freePort } from '../helpers/pg-cluster.js';
 import { freshSchema, testPgUrl } from '../helpers/test-db.js';
@@ -90,6 +92,36 @@ describe('casegate on a least-privilege PostgreSQL role', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /);
     } finally {
       await admin.query(`alter role ${role} reset default_transaction_read_only`);
+    }
+  });
+
+  it('a statement_timeout the DBA set for the role does not cut an upgrade short: a migration that takes longer still completes', async () => {
+    const schema = freshSchema();
+    await admin.query(`create schema ${schema} authorization ${role}`);
+    const box = sandbox(urlAs(role), schema);
+    const resolved = loadConfig({ path: box.configPath, env: {} });
+    const db = openDatabase(databaseTarget(resolved.config, resolved.paths));
+    try {
+      await migrateTo(db, '0021-message-search');
+    } finally {
+      await db.destroy();
+    }
+    await admin.query(`alter role ${role} set statement_timeout = '500ms'`);
+    const holder = new pg.Client({ connectionString: testPgUrl() });
+    await holder.connect();
+    try {
+      // 0022 alters the outbox: held for 2 s, the migration's statement takes longer than the role's timeout.
+      await holder.query('BEGIN');
+      await holder.query(`LOCK TABLE ${schema}.outbox IN ACCESS EXCLUSIVE MODE`);
+      const migrating = box.run(['migrate']);
+      await new Promise((res) => setTimeout(res, 2000));
+      await holder.query('COMMIT');
+      const r = await migrating;
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('applied: 0022-links-recipient-copies, 0023-case-merge, 0024-unanswered-cases\n');
+    } finally {
+      await holder.end();
+      await admin.query(`alter role ${role} reset statement_timeout`);
     }
   });
 
