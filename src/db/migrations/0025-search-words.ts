@@ -42,5 +42,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     for (const t of ['delete', 'update']) await sql`drop trigger if exists ${sql.raw(`messages_fts_${t}`)}`.execute(db);
     await sql`drop table if exists messages_fts`.execute(db);
   }
-  await m0021.up(db);
+  await m0021.buildIndex(db);
 }
