@@ -4,6 +4,7 @@ import { email, isoTime, languageTag, secretString } from './schema-basics.js';
 import { ENV_NAME } from '../command-env.js';
 import { CUSTOMER_TEXT_DEFAULTS } from './customer-text-defaults.js';
 import { mailbox } from './mailbox-schema.js';
+import { outgoingSchema } from './outgoing-schema.js';
 import { checkMailboxes } from './mailbox-checks.js';
 import { checkRouting } from './routing-checks.js';
 import { priorityLevel, queueSettings, rule } from './routing-schema.js';
@@ -180,94 +181,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    outgoing: z
-      .object({
-        transport: z.enum(['file', 'smtp']).default('file'),
-        /** For transport 'file': where .eml files are written (default <dataDir>/outgoing). */
-        fileDir: z.string().optional(),
-        smtp: z
-          .object({
-            host: z.string().min(1),
-            port: z.number().int().min(1).max(65535).default(587),
-            /** true = implicit TLS (465); false = STARTTLS when offered. */
-            secure: z.boolean().default(false),
-            user: z.string().optional(),
-            password: z.string().optional(),
-            caFile: z.string().optional(),
-            insecureSkipVerify: z.boolean().default(false),
-            maxConnections: z.number().int().positive().default(3),
-            /**
-             * How long to wait for the relay's answer after the final "." of an email (RFC 5321
-             * 4.5.3.2.6: 10 minutes; Postfix's smtp_data_done_timeout is 600 s). A relay behind a slow
-             * milter or content filter answers late; giving up earlier resends an email it has probably
-             * queued (a duplicate). A connection waiting here holds one of maxConnections.
-             */
-            replyTimeoutSeconds: z.number().int().min(1).max(3600).default(600),
-            /** How long any other step of the session (EHLO, AUTH, MAIL FROM, RCPT TO, DATA, the message's bytes) may stay silent; a relay that hangs mid-session gives its connection back after this. */
-            commandTimeoutSeconds: z.number().int().min(1).max(600).default(60),
-            /**
-             * At a stop, how long an email already sent up to its final "." may wait for the relay's
-             * answer before the connection is closed under it (sessions that have not reached it are
-             * closed at once). Unanswered, it is recorded and sent again at the next start, same
-             * Message-ID (a possible duplicate, never a lost email). The daemon's stop deadline is
-             * 9 s plus this: the systemd unit's TimeoutStopSec fits the default.
-             */
-            stopWaitSeconds: z.number().int().min(0).max(600).default(20),
-          }).strict()
-          .optional(),
-        retry: z
-          .object({
-            /** First retry delay in seconds; doubles each attempt. */
-            baseSeconds: z.number().positive().default(30),
-            /** Longest delay between attempts. */
-            maxSeconds: z.number().positive().default(3600),
-            /** Give up (failed) after this many hours of temporary failures. */
-            giveUpHours: z.number().positive().default(48),
-          }).strict()
-          .prefault({}),
-        dkim: z
-          .object({
-            /** Sign outgoing mail with DKIM: every key in <dataDir>/dkim (casegate dkim keygen) and in keys. */
-            enabled: z.boolean().default(true),
-            /** Keys named in the configuration; each wins over the data directory's keys of its domain. */
-            keys: z
-              .array(
-                z
-                  .object({
-                    /** The From domain it signs (and its subdomains): the d= of the signature. */
-                    domain: z.string().trim().toLowerCase().regex(/^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/, 'must be a domain like example.com'),
-                    /** The selector: the key's record is at <selector>._domainkey.<domain>. */
-                    selector: z.string().trim().toLowerCase().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a DKIM selector: letters, digits, - and .'),
-                    /** PEM file of the RSA private key (default <dataDir>/dkim/<domain>.<selector>.pem). */
-                    privateKeyFile: z.string().min(1).optional(),
-                    /** Environment variable holding the PEM (\n for line breaks allowed) instead of a file. */
-                    privateKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
-                  })
-                  .strict()
-                  .refine((k) => k.privateKeyFile === undefined || k.privateKeyEnv === undefined, 'give privateKeyFile or privateKeyEnv, not both'),
-              )
-              .default([]),
-          })
-          .strict()
-          .prefault({}),
-        /** Seconds between outbox sweeps (new rows wake the worker at once). */
-        sweepSeconds: z.number().positive().default(5),
-        /**
-         * A sender holds the rows it is sending (a claim) for this long, and renews the claims of the
-         * rows it still holds every third of it (a row waiting its turn behind a slow relay keeps its
-         * claim). PostgreSQL with several daemons: rows a daemon held when it died are sent by another
-         * once its claims lapse. SQLite: a restarted daemon releases its old claims at once.
-         */
-        claimSeconds: z.number().int().min(10).max(86_400).default(300),
-        /** Alert instance.adminAddress (and run alerts.command) once sending has failed this long; login and TLS failures alert at once. */
-        alertAfterSeconds: z.number().nonnegative().default(600),
-        /** Longest wait between probes of a paused transport (connection and TLS problems: first probe after 1 s, doubling up to this). */
-        probeSeconds: z.number().positive().default(60),
-        /** Wait between probes after the relay rejected our login (few attempts, so the relay does not lock the account). */
-        authProbeSeconds: z.number().positive().default(600),
-      })
-      .strict()
-      .prefault({}),
+    outgoing: outgoingSchema,
     alerts: z
       .object({
         /** Shell command run with every health alert and all-clear (text on stdin, CASEGATE_ALERT_* in the environment): a second path when mail itself is broken. */
