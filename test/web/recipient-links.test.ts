@@ -214,7 +214,7 @@ describe('a customer email to several people: one copy per reader, each with the
 
     const page = await chromium.context.newPage();
     expect((await page.goto(annUrl))?.status()).toBe(200);
-    const senders = async () => page.locator('.thread li header strong').allTextContents();
+    const senders = async () => page.locator('.thread li .msg-head strong').allTextContents();
     expect(await senders()).toEqual(['Jane Customer <jane@customer.example>', 'Example Support']);
     await page.getByLabel('Your message').fill('Installed it on my laptop too, works now.');
     await Promise.all([page.waitForURL(`${annUrl}?sent=1`), page.getByRole('button', { name: 'Send reply' }).click()]);
