@@ -24,6 +24,7 @@ import * as m0022 from './migrations/0022-links-recipient-copies.js';
 import * as m0023 from './migrations/0023-case-merge.js';
 import * as m0024 from './migrations/0024-unanswered-cases.js';
 import * as m0025 from './migrations/0025-search-words.js';
+import * as m0026 from './migrations/0026-search2-requester-domain.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -62,6 +63,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0023-case-merge': m0023,
   '0024-unanswered-cases': m0024,
   '0025-search-words': m0025,
+  '0026-search2-requester-domain': m0026,
 };
 
 /** What a long upgrade reports while it runs (the daemon logs it, `casegate migrate` prints it). */

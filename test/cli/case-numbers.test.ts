@@ -74,6 +74,7 @@ describe('case numbers over the data’s life', () => {
     // As an earlier version left it: no counter, only the purge's audit event naming 10003 (and
     // none of the later migrations either: kysely runs them only in order).
     const d = peekConfig(box.configPath);
+    await d.run('drop index cases_requester_domain');
     await d.run('drop index cases_unanswered');
     await d.run('drop index cases_merged_into');
     await d.run('alter table cases drop column merged_into');
@@ -85,7 +86,7 @@ describe('case numbers over the data’s life', () => {
     await d.run('drop index outbox_sent_bodies');
     await d.run('alter table outbox drop column body_dropped_at');
     await d.run('drop table counters');
-    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge', '0024-unanswered-cases', '0025-search-words')");
+    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge', '0024-unanswered-cases', '0025-search-words', '0026-search2-requester-domain')");
     await d.close();
     const m = await box.run(['migrate']);
     expect(m.code, describeResult(m)).toBe(0);

@@ -72,9 +72,9 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     const r = await box.run(['migrate']);
     expect(r.code, describeResult(r)).toBe(0);
     const lines = r.stderr.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^migrating the database: \d+ migration\(s\) to apply \(.*0025-search-words\); mail waits meanwhile/);
+    expect(lines[0]).toMatch(/^migrating the database: \d+ migration\(s\) to apply \(.*0026-search2-requester-domain\); mail waits meanwhile/);
     const done = lines.slice(1).map((l) => /^migration (\S+) done in \d+\.\d s$/.exec(l)?.[1]);
-    expect(done.at(-1)).toBe('0025-search-words');
+    expect(done.at(-1)).toBe('0026-search2-requester-domain');
     expect(done.every((name) => name !== undefined)).toBe(true);
     expect(r.stdout).toBe(`applied: ${done.join(', ')}\n`);
     const again = await box.run(['migrate']);

@@ -172,6 +172,7 @@ describe('query plans on PostgreSQL', () => {
       ['list: status', () => listCases(capture, { status: ['open'], limit: 50 })],
       ['list: owner', () => listCases(capture, { owner: 'agent@example.com', status: ['open'], limit: 50 })],
       ['list: requester', () => listCases(capture, { requester: ['customer17@example.com'], limit: 50 })],
+      ['list: requester domain', () => listCases(capture, { requester: ['@customer.bench.example'], limit: 50 })],
       ['list: search', () => listCases(capture, { search: parseSearchText('printer "room 4"')!, limit: 50 })],
       ['list: search, newest matching messages', () => newestHits(capture, [77, 78], parseSearchText('printer "room 4"')!)],
       ['quarantine', () => listQuarantine(capture)],

@@ -101,6 +101,8 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
     run: (db) => listCases(db, { requester: ['jane@example.com'] }),
     allow: { line: /^USE TEMP B-TREE FOR ORDER BY$/, why: 'sorts the cases of one requester, found by the requester index' },
   },
+  // --requester @domain: the domain index (0026), newest first, no sort and no walk through every case.
+  { name: 'listing: cases of one requester domain', run: (db) => listCases(db, { requester: ['@example.com'] }) },
   {
     name: 'listing: search (cases list --search)',
     run: (db) => listCases(db, { search: parseSearchText('printer "room 4"')! }),

@@ -131,6 +131,13 @@ export interface CaseListFilter {
   readonly priorityOrder?: readonly { readonly name: string; readonly order: number }[];
 }
 
+/**
+ * "@domain" of a case's requester: the address from its last @ on (rtrim strips every character
+ * other than @ from the right). Word for word the expression of the index cases_requester_domain
+ * (migration 0026), so `--requester @domain` reads that index instead of every case.
+ */
+const REQUESTER_DOMAIN = sql<string>`substr(requester_address, length(rtrim(requester_address, replace(requester_address, '@', ''))))`;
+
 export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<CaseRow[]> {
   let q = db.selectFrom('cases').selectAll();
   if (filter.status !== undefined && filter.status.length > 0) q = q.where('status', 'in', [...filter.status] as CaseRow['status'][]);
@@ -149,7 +156,7 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
     const spellings = [...filter.requester];
     // Addresses are stored in lower case (address-form.ts); a domain is what follows the last @.
     q = spellings.every((r) => r.startsWith('@'))
-      ? q.where((eb) => eb.or(spellings.map((d) => sql<SqlBool>`substr(requester_address, length(requester_address) - ${d.length - 1}) = ${d}`)))
+      ? q.where(REQUESTER_DOMAIN, 'in', spellings)
       : q.where('requester_address', 'in', spellings);
   }
   if (filter.search !== undefined) q = q.where(caseMatches(db, filter.search));
