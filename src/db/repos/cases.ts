@@ -159,7 +159,7 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
       ? q.where(REQUESTER_DOMAIN, 'in', spellings)
       : q.where('requester_address', 'in', spellings);
   }
-  if (filter.search !== undefined) q = q.where(caseMatches(db, filter.search));
+  if (filter.search !== undefined) q = q.where(await caseMatches(db, filter.search));
   const levels = filter.priorityOrder ?? [];
   if (levels.length > 0) {
     const whens = levels.map((l) => sql`when ${l.name.toLowerCase()} then ${l.order}`);
