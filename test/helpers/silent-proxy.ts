@@ -8,8 +8,11 @@ import net from 'node:net';
  */
 export interface SilentProxy {
   readonly port: number;
-  /** Every connection open now stops passing bytes (new ones pass). */
-  silenceOpen(): void;
+  /**
+   * Connections open now stop passing bytes (new ones pass): every one, or only those whose socket
+   * to the server has one of these local ports (PostgreSQL's pg_stat_activity.client_port). Returns how many.
+   */
+  silenceOpen(serverSidePorts?: readonly number[]): number;
   close(): Promise<void>;
 }
 
@@ -32,8 +35,14 @@ export async function silentProxy(host: string, port: number): Promise<SilentPro
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port,
-    silenceOpen() {
-      for (const p of pairs) p.silent = true;
+    silenceOpen(serverSidePorts) {
+      let n = 0;
+      for (const p of pairs) {
+        if (serverSidePorts !== undefined && !serverSidePorts.includes(p.u.localPort ?? -1)) continue;
+        p.silent = true;
+        n += 1;
+      }
+      return n;
     },
     close: () =>
       new Promise<void>((r) => {
