@@ -41,15 +41,20 @@ export async function makeDbTemplate(dir: string, pgUrl: string | undefined): Pr
 }
 
 let pgTemplateSql: string | undefined;
+let psql: string | undefined;
 
 /** A new schema with the migrated tables, in one transaction; false without a template (then casegate migrates it). */
 export function createSchemaFromTemplate(url: string, schema: string): boolean {
   const file = process.env['CASEGATE_TEST_PG_TEMPLATE'];
   if (file === undefined || file === '') return false;
   pgTemplateSql ??= readFileSync(file, 'utf8');
-  const bin = pgBinDir();
+  if (psql === undefined) {
+    const bin = pgBinDir();
+    if (bin === null) throw new Error('psql not found (the PostgreSQL client: apt-get install postgresql)');
+    psql = join(bin, 'psql');
+  }
   const sql = pgTemplateSql.replaceAll(PG_TEMPLATE_SCHEMA, schema);
-  const r = spawnSync(join(bin!, 'psql'), ['--no-psqlrc', '--quiet', '--single-transaction', '--set', 'ON_ERROR_STOP=1', '--dbname', url], { input: sql, encoding: 'utf8' });
+  const r = spawnSync(psql, ['--no-psqlrc', '--quiet', '--single-transaction', '--set', 'ON_ERROR_STOP=1', '--dbname', url], { input: sql, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`creating schema ${schema} from the template failed: ${r.stderr}`);
   return true;
 }
