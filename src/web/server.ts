@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { AppContext } from '../context.js';
 import { HttpError, readForm, type Route, type WebRequest, type WebResponse } from './http.js';
 import { noticePage } from './link-access.js';
@@ -107,12 +107,25 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     log[quiet && response.status === 200 ? 'debug' : 'info']({ method: req.method, route: routeName, path: loggedPath(url.pathname), status: response.status, ms: Math.round(performance.now() - started) }, 'web request');
   }
 
+  // Each open connection and how many of its requests are unanswered: close() ends the ones with
+  // none at once. Node's closeIdleConnections() leaves a socket a browser opened ahead of need
+  // (Chromium preconnects) and never sent a request on, and close() then waited out the grace.
+  const inFlight = new Map<Socket, number>();
   const server = createServer((req, res) => {
+    inFlight.set(req.socket, (inFlight.get(req.socket) ?? 0) + 1);
+    res.once('close', () => {
+      const requests = inFlight.get(req.socket);
+      if (requests !== undefined) inFlight.set(req.socket, requests - 1);
+    });
     handle(req, res).catch((err: unknown) => {
       log.error({ err }, 'web response failed');
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
+  });
+  server.on('connection', (socket: Socket) => {
+    inFlight.set(socket, 0);
+    socket.once('close', () => inFlight.delete(socket));
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
@@ -143,6 +156,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
           resolve();
         });
         server.closeIdleConnections();
+        for (const [socket, requests] of inFlight) if (requests === 0) socket.destroy();
       }),
   };
 }
