@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_PARSE_LIMITS, parseMailFile } from '../../src/mail-in/parse-mail.js';
 import { parseWatchdog, ParserStalledError } from '../../src/mail-in/parse-watchdog.js';
 import { extractVisibleText } from '../../src/mail-in/visible-text.js';
@@ -118,25 +118,32 @@ describe('parseMailFile: input mailparser stalls on (src/mail-in/parse-watchdog.
   });
 
   it('the watchdog: no stall while something moves, a stall once nothing does after the end of the input', async () => {
-    const w = parseWatchdog(200);
-    let settled: string | null = null;
-    const never = new Promise<void>(() => undefined);
-    const guarded = w.guard(never).then(
-      () => (settled = 'resolved'),
-      (err: unknown) => (settled = err instanceof ParserStalledError ? 'stalled' : String(err)),
-    );
-    // Before the end of the input no stall is declared, however long it takes.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(settled).toBeNull();
-    w.inputEnded();
-    // Progress keeps it alive.
-    for (let i = 0; i < 6; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      w.progress();
+    // The test's clock: a loaded machine's late timers must not decide it.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const w = parseWatchdog(200);
+      let settled: string | null = null;
+      const never = new Promise<void>(() => undefined);
+      const guarded = w.guard(never).then(
+        () => (settled = 'resolved'),
+        (err: unknown) => (settled = err instanceof ParserStalledError ? 'stalled' : String(err)),
+      );
+      // Before the end of the input no stall is declared, however long it takes.
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(settled).toBeNull();
+      w.inputEnded();
+      // Progress keeps it alive.
+      for (let i = 0; i < 6; i++) {
+        await vi.advanceTimersByTimeAsync(150);
+        w.progress();
+      }
+      expect(settled).toBeNull();
+      await vi.advanceTimersByTimeAsync(1_000);
+      await guarded;
+      expect(settled).toBe('stalled');
+    } finally {
+      vi.useRealTimers();
     }
-    expect(settled).toBeNull();
-    await guarded;
-    expect(settled).toBe('stalled');
     // Work that finishes is passed through.
     expect(await parseWatchdog(200).guard(Promise.resolve(42))).toBe(42);
   });
