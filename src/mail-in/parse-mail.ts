@@ -2,22 +2,20 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import libmime from 'libmime';
-import addressparser, { type Address as RawAddress } from 'nodemailer/lib/addressparser';
-import { MailParser, type AddressObject, type EmailAddress, type HeaderLines, type MessageText } from 'mailparser';
+import { MailParser, type HeaderLines, type MessageText } from 'mailparser';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
-import { QuoteAwareFlowedDecoder } from './flowed.js';
-import { GuessingCharsetDecoder, guessesCharset } from './text-charset.js';
 import { CALENDAR_MAX_BYTES, invitationText, readInvitation } from './calendar-invite.js';
 import { ATTACHED_MESSAGE_MAX_BYTES, ATTACHED_MESSAGES_MAX, DISCARDING_BLOBS, readAttachedMessages } from './attached-messages.js';
-import { decodeHeaderWords } from './header-words.js';
-import { controlsToSpace, messageIdList, normalizeMessageId, oneLine, plainAddress } from './header-values.js';
+import { messageIdList, normalizeMessageId, oneLine } from './header-values.js';
 import { collectPart, recoverText, withoutInlineData } from './body-repair.js';
 import { parseWatchdog, ParserStalledError } from './parse-watchdog.js';
+import { flattenAddresses, headerMapFrom, rawDisplayNames } from './parsed-headers.js';
+import { hookTextParts } from './text-part-hooks.js';
 import { PKCS7_MIME_TYPES, signedDataContent, SMIME_MAX_BYTES } from './smime.js';
-import type { HeaderMap, MailAddress, ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
+import type { ParsedMail, ReportPart, StoredAttachment } from './parsed-mail.js';
 import { mayHaveReportParts, REPORT_CONTENT_TYPES, walkReportParts } from './report-parts.js';
 
-/** Only mailparser is imported here: the rest of casegate sees ParsedMail. */
+/** mailparser is imported only here and by its two helpers (parsed-headers.ts, text-part-hooks.ts): the rest of casegate sees ParsedMail. */
 
 export interface ParseLimits {
   /** Longest text or HTML body kept in the database (characters); longer bodies are cut. */
@@ -35,78 +33,6 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxBodyChars: 2_000_000, maxH
 const REPORT_TYPES = REPORT_CONTENT_TYPES;
 const REPORT_PART_MAX = 256 * 1024;
 const SMALL_RAW = 1024 * 1024;
-/** Address → display name, decoded from the raw header bytes (see rawDisplayNames). */
-type RawNames = ReadonlyMap<string, string>;
-
-function toAddress(a: EmailAddress | undefined, rawNames?: RawNames): MailAddress | null {
-  if (a === undefined) return null;
-  const address = plainAddress(a.address ?? '');
-  if (address === null) return null;
-  return { address, name: oneLine(rawNames?.get(address) ?? a.name ?? '').slice(0, 200) };
-}
-
-/**
- * The display names of an address header, decoded by header-words.ts from the raw header bytes.
- * mailparser reads raw 8-bit bytes as UTF-8 before it decodes names: a Latin-1 "Jürgen" (written
- * unencoded by old mailers and scripts, or as raw bytes inside an encoded-word) became "J\uFFFDrgen"
- * or "Jï¿½rgen" — in the case, the agents' mail and the customer's greeting — while the subject
- * was read right. The addresses stay mailparser's; only their names are taken from here.
- */
-function rawDisplayNames(lines: HeaderLines, key: string, rawCharset: string | null): RawNames {
-  const names = new Map<string, string>();
-  for (const { key: k, line } of lines) {
-    if (k !== key) continue;
-    const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ');
-    if (!/[\u0080-\u00ff\u001b]/.test(value)) continue; // plain ASCII: mailparser decodes it the same way (ESC: raw ISO-2022-JP)
-    const visit = (list: readonly RawAddress[]): void => {
-      for (const a of list) {
-        if (a.group !== undefined) visit(a.group);
-        else {
-          const address = plainAddress(decodeHeaderWords(a.address));
-          if (address !== null && !names.has(address)) names.set(address, decodeHeaderWords(a.name, rawCharset));
-        }
-      }
-    };
-    visit(addressparser(value));
-  }
-  return names;
-}
-
-function flattenAddresses(value: AddressObject | AddressObject[] | undefined, rawNames?: RawNames): MailAddress[] {
-  if (value === undefined) return [];
-  const out: MailAddress[] = [];
-  const visit = (list: readonly EmailAddress[]): void => {
-    for (const a of list) {
-      if (a.group !== undefined) visit(a.group);
-      else {
-        const addr = toAddress(a, rawNames);
-        if (addr !== null && !out.some((o) => o.address === addr.address)) out.push(addr);
-      }
-    }
-  };
-  for (const obj of Array.isArray(value) ? value : [value]) visit(obj.value);
-  return out.slice(0, 500);
-}
-
-function decodeHeaderValue(raw: string, rawCharset: string | null): string {
-  // Raw 8-bit header bytes arrive as binary ("latin1") characters; see header-words.ts.
-  return controlsToSpace(decodeHeaderWords(raw.replace(/\r?\n[ \t]+/g, ' '), rawCharset)).trim();
-}
-
-/** `rawCharset`: the charset the message declares for its text (raw 8-bit header text is often in it). */
-function headerMapFrom(lines: HeaderLines, rawCharset: string | null): HeaderMap {
-  const map = new Map<string, string[]>();
-  for (const { key, line } of lines) {
-    const idx = line.indexOf(':');
-    const value = decodeHeaderValue(idx >= 0 ? line.slice(idx + 1) : '', rawCharset);
-    const name = key.toLowerCase();
-    const list = map.get(name);
-    if (list === undefined) map.set(name, [value]);
-    else if (list.length < 200) list.push(value);
-  }
-  return map;
-}
-
 /** C1 controls and the bidirectional marks and overrides: "invoice\u202Efdp.exe" shows as "invoiceexe.pdf". */
 const INVISIBLE_IN_NAMES = /[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const MAX_FILENAME = 200;
@@ -377,98 +303,6 @@ async function parseOnce(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>
 function invitationOf(part: Buffer[] | undefined): { invitation?: string } {
   const invitation = part !== undefined && part.length > 0 ? readInvitation(Buffer.concat(part).toString('utf8')) : null;
   return invitation !== null ? { invitation: invitationText(invitation) } : {};
-}
-
-/** The part of a mailsplit node this module touches (mailparser reads the same fields). */
-interface SplitterNode {
-  type?: unknown;
-  root?: unknown;
-  contentType?: unknown;
-  disposition?: unknown;
-  charset?: unknown;
-  flowed?: unknown;
-  delSp?: unknown;
-  headers?: unknown;
-  filename?: unknown;
-  getDecoder?: unknown;
-}
-
-/**
- * Text parts without a charset, or labelled US-ASCII or Latin-1, are decoded by their bytes
- * (text-charset.ts: mailparser made Latin-1 bytes U+FFFD, and UTF-8 labelled Latin-1 mojibake).
- * Three things mailparser does not tell, learnt from the MIME nodes as its splitter hands them over:
- *  - whether the message has a text/plain body part at all (mailparser converts the HTML part to
- *    `text` when it has none, and quoted HTML is better removed from the HTML itself);
- *  - the charset the first text part declares (raw 8-bit subjects and names are often in it);
- *  - format=flowed parts are decoded by our quote-aware decoder instead of the library's, which
- *    joins a quoted line with the unquoted answer below it (see flowed.ts).
- * If a future mailparser no longer exposes its splitter, parsing still works (without these three).
- */
-function hookTextParts(parser: MailParser): { readonly sawPlainText: boolean; readonly textCharset: string | null } {
-  const state: { sawPlainText: boolean; textCharset: string | null; wordCharset: string | null } = { sawPlainText: false, textCharset: null, wordCharset: null };
-  const splitter = (parser as unknown as { splitter?: { read?: unknown } }).splitter;
-  if (splitter === undefined || typeof splitter.read !== 'function') return state;
-  const read = (splitter.read as (...args: unknown[]) => unknown).bind(splitter);
-  // Arguments are passed through: stream internals call read(0) to refill without consuming.
-  splitter.read = (...args: unknown[]): unknown => {
-    const data = read(...args);
-    if (data === null || typeof data !== 'object') return data;
-    const node = data as SplitterNode;
-    if (node.type !== 'node') return data;
-    const type = typeof node.contentType === 'string' ? node.contentType : node.root === true ? 'text/plain' : '';
-    if (type === 'text/plain' && node.disposition !== 'attachment') state.sawPlainText = true;
-    if (node.root === true) state.wordCharset = encodedWordCharset(node.headers);
-    if (typeof node.filename === 'string' && hasRawEightBitName(node.headers)) node.filename = decodeHeaderWords(node.filename, state.textCharset ?? state.wordCharset);
-    const charset = typeof node.charset === 'string' ? node.charset : undefined;
-    if ((type === 'text/plain' || type === 'text/html') && state.textCharset === null && charset !== undefined) state.textCharset = charset.trim().toLowerCase();
-    if ((type === 'text/plain' || type === 'text/html') && node.disposition !== 'attachment' && guessesCharset(charset) && typeof node.getDecoder === 'function') {
-      const getDecoder = (node.getDecoder as () => Transform).bind(node);
-      const declared = (charset ?? '').trim().toLowerCase();
-      node.charset = 'utf-8';
-      const hint = state.wordCharset;
-      node.getDecoder = (): Transform => new GuessingCharsetDecoder(getDecoder(), declared, hint);
-    }
-    if (node.flowed === true && typeof node.getDecoder === 'function') {
-      const getDecoder = (node.getDecoder as () => Transform).bind(node);
-      const delSp = node.delSp === true;
-      node.flowed = false;
-      node.getDecoder = (): Transform => new QuoteAwareFlowedDecoder(getDecoder(), delSp);
-    }
-    return data;
-  };
-  return state;
-}
-
-/**
- * Whether a part's Content-Disposition or Content-Type holds raw 8-bit bytes that are not UTF-8
- * (an old Japanese or Russian mailer's Shift_JIS or KOI8-R filename="…"): the splitter then hands
- * the filename over as one character per byte, which decodeHeaderWords reads in the message's charset.
- */
-function hasRawEightBitName(headers: unknown): boolean {
-  if (typeof headers !== 'object' || headers === null || !('getList' in headers) || typeof headers.getList !== 'function') return false;
-  const lines: unknown = (headers.getList as () => unknown).call(headers);
-  if (!Array.isArray(lines)) return false;
-  return lines.some((l: unknown) => {
-    if (typeof l !== 'object' || l === null || !('key' in l) || !('line' in l) || typeof l.line !== 'string') return false;
-    if (l.key !== 'content-disposition' && l.key !== 'content-type') return false;
-    if (!/[\u0080-\u00ff]/.test(l.line) || /[^\u0000-\u00ff]/.test(l.line)) return false;
-    return Buffer.from(l.line, 'latin1').toString('utf8').includes('\ufffd');
-  });
-}
-
-/** The charset of the first encoded-word in the top Subject or From ("=?koi8-r?B?…?="), from the splitter's header object. */
-function encodedWordCharset(headers: unknown): string | null {
-  if (typeof headers !== 'object' || headers === null || !('get' in headers) || typeof headers.get !== 'function') return null;
-  const get = (headers.get as (key: string) => unknown).bind(headers);
-  for (const key of ['subject', 'from']) {
-    const lines = get(key);
-    if (!Array.isArray(lines)) continue;
-    for (const line of lines) {
-      const m = typeof line === 'string' ? /=\?([^?*\s]{1,40})[*?]/.exec(line) : null;
-      if (m?.[1] !== undefined) return m[1].toLowerCase();
-    }
-  }
-  return null;
 }
 
 function fileInput(path: string, ending: Buffer | undefined): Readable {
