@@ -207,6 +207,21 @@ export function declaredLanguage(contentLanguage: string | null, candidates: rea
   return candidates.find((lang) => primaryOf(lang) === primary) ?? null;
 }
 
+/** Every language detectLanguage can tell: the word lists' and the scripts'. */
+const ALL_LANGUAGES: readonly string[] = [...new Set([...LANGUAGES, ...Object.values(SCRIPT_LANGUAGES).flat()])];
+
+/**
+ * The language of a part of a page or email written in another language than the page (WCAG
+ * 3.1.2, language of parts): a customer's French message on an English case page is read out
+ * with a French voice. Among every language detectLanguage knows, not only the configured template
+ * languages; null when the evidence is not clear or it is the page's own language (the text then
+ * inherits the page's lang).
+ */
+export function languageOfPart(text: string, pageLanguage: string): string | null {
+  const lang = detectLanguage(text, ALL_LANGUAGES);
+  return lang === null || primaryOf(lang) === primaryOf(pageLanguage) ? null : lang;
+}
+
 /** Languages written right to left (their primary subtags): Arabic, Hebrew, Persian, Urdu, Yiddish, Pashto, Sindhi, Sorani, Dhivehi, Uyghur. */
 const RIGHT_TO_LEFT = new Set(['ar', 'he', 'iw', 'fa', 'ur', 'yi', 'ps', 'sd', 'ckb', 'dv', 'ug']);
 

@@ -95,6 +95,21 @@ describe('the case page', () => {
     expect(html).not.toContain('We have received your request');
   });
 
+  it('marks a message written in another language than the page with its lang (and dir), so a screen reader reads it in that language (WCAG 3.1.2)', async () => {
+    const page = async (body: string, from: string) => (await get(await linkIn(await newCase(body, from), 'confirmation'))).text();
+    // French is not a template language here: the page is English, the customer's text French.
+    const french = await page("Bonjour,\nmon imprimante ne fonctionne pas et je ne sais pas pourquoi. Merci pour votre aide.", 'Jean <jean@client.example>');
+    expect(french).toMatch(/<html lang="en" dir="ltr">/);
+    expect(french).toMatch(/<div lang="fr" dir="ltr"><p[^>]*>Bonjour,<br>/);
+    const arabic = await page('مرحبا، الطابعة لا تعمل منذ الصباح. شكرا لكم', 'Layla <layla@client.example>');
+    expect(arabic).toMatch(/<div lang="ar" dir="rtl"><p[^>]*>مرحبا/);
+    // The page's own language, or too little to tell: the text inherits the page's lang.
+    for (const body of ['Hello, my printer is not working and I have no idea why. Thanks for your help.', 'E-42 ok?']) {
+      const html = await page(body, `Kim <kim-${body.length}@client.example>`);
+      expect(html.match(/ lang="/g)).toHaveLength(1);
+    }
+  });
+
   it('lists the files the customer attached: Apple Mail’s "inline" PDF too, not an embedded logo or a signature part', async () => {
     const raw = eml({ subject: 'Offer', body: '' }).replace(
       'Content-Type: text/plain; charset=utf-8\r\n\r\n',

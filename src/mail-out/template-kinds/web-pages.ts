@@ -28,13 +28,15 @@ export const webPageKinds = {
             from: str('Who wrote it: the support team’s name, another participant’s name; empty for the customer’s own messages (the shipped pages say "You").', ''),
             at: str('When, ISO 8601; use {{formatDate this.at}}.', '2025-03-14T09:26:50Z'),
             text: str('The new text of the message; in HTML use {{paragraphs text}}.', 'Hello,\n\nsince this morning I cannot log in.'),
+            lang: str('The language the text is written in when it is clearly another than the page’s (a customer’s French message on an English page), else empty: the shipped page marks the text with lang="{{lang}}" so a screen reader reads it in that language.', ''),
+            dir: str('The writing direction of `lang` (rtl or ltr); empty when `lang` is.', ''),
             fromCustomer: bool('True for the customer’s own messages.', true),
             forged: bool('True when its From failed the sender check (DMARC fail): someone else may have written it; `from` then names the address even when it is the customer’s.', false),
             attachments: list('File names of the files an email of the customer’s carried (not inline images; not downloadable here); empty for our replies, which name theirs in the text.', str('One file name.', 'screenshot.png'), ['screenshot.png']),
           }),
           [
-            { from: '', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', fromCustomer: true, forged: false, attachments: ['screenshot.png'] },
-            { from: 'Example Support', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', fromCustomer: false, forged: false, attachments: [] },
+            { from: '', at: '2025-03-14T09:26:50Z', text: 'Hello,\n\nsince this morning I cannot log in.', lang: '', dir: '', fromCustomer: true, forged: false, attachments: ['screenshot.png'] },
+            { from: 'Example Support', at: '2025-03-14T10:02:11Z', text: 'We have reset your session. Please try again.', lang: '', dir: '', fromCustomer: false, forged: false, attachments: [] },
           ],
         ),
         form: obj('The reply form (POST, no JavaScript).', {

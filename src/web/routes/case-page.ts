@@ -1,4 +1,5 @@
 import { DateTime } from 'luxon';
+import { languageOfPart, textDirection } from '../../cases/language.js';
 import { localWhen } from '../../cases/promise.js';
 import { calendarOf } from '../../cases/sla-policy.js';
 import { isStaff, ownerName } from '../../cases/staff.js';
@@ -12,6 +13,7 @@ import type { CaseRow } from '../../db/schema.js';
 import { commonData, type Recipient } from '../../mail-out/compose.js';
 import type { TemplateDataMap } from '../../mail-out/template-data.js';
 import { statusLabel } from '../../mail-out/template-tools.js';
+import { templateLanguage } from '../../mail-out/templates.js';
 import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
 import { HttpError, redirect, relativeUrl, type Route, type WebRequest, type WebResponse } from '../http.js';
 import { accessLink } from '../link-access.js';
@@ -83,7 +85,12 @@ async function pageData(ctx: AppContext, req: WebRequest, { caseRow, link, reade
       files.set(a.message_row_id, [...(files.get(a.message_row_id) ?? []), a.filename]);
     }
   }
-  const messages = shown.map((m) => ({
+  // The language the page is in (its <html lang>): a message in another is marked as such.
+  const pageLanguage = templateLanguage(caseRow.language, { defaultLanguage: ctx.config.cases.defaultLanguage, languages: ctx.config.templates.languages });
+  const messages = shown.map((m) => {
+    const text = m.direction === 'out' ? withoutFooter(m.visible_text, tag, `${baseUrlOf(ctx.config.web)}${casePath('')}`) : m.visible_text;
+    const lang = languageOfPart(text, pageLanguage) ?? '';
+    return {
       // '' for the reader's own messages — the person the link names, the requester or a Cc'd
       // participant (link-access.ts) —: the template says "You" (not for one whose From failed
       // the sender check: someone else may have written it).
@@ -97,11 +104,14 @@ async function pageData(ctx: AppContext, req: WebRequest, { caseRow, link, reade
               ? `${m.from_name} <${m.from_address}>`
               : m.from_address,
       at: DateTime.fromISO(m.created_at, { zone }).toISO() ?? m.created_at,
-      text: m.direction === 'out' ? withoutFooter(m.visible_text, tag, `${baseUrlOf(ctx.config.web)}${casePath('')}`) : m.visible_text,
+      text,
+      lang,
+      dir: lang === '' ? '' : textDirection(lang),
       fromCustomer: m.direction === 'in',
       forged: m.direction === 'in' && m.sender_auth === 'fail',
       attachments: m.direction === 'in' ? (files.get(m.id) ?? []) : [],
-    }));
+    };
+  });
   return {
     statusLabel: statusLabel(caseRow.status, caseRow.language),
     ownerName: ownerName(ctx.config, caseRow.queue, caseRow.owner).split(/\s+/)[0] ?? '',
