@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { cancelUnsent, rewriteReaders, unsentOfCase, type ReaderSet } from '../db/repos/outbox.js';
+import { cancelUnsent, rewriteReaders, unsentNaming, unsentOfCase, type ReaderSet } from '../db/repos/outbox.js';
 import type { Database, OutboxRow } from '../db/schema.js';
 import { copiesOf, pendingRecipientsOf } from './outbox-mail.js';
 
@@ -32,7 +32,13 @@ interface Named {
   readonly name: string;
 }
 
-export function withoutReader(row: OutboxRow, address: string): Withdrawal {
+/**
+ * `erase`: the reader's address is erased (`casegate purge --requester`): it leaves the email
+ * altogether, even where they have their copy already — an email the others still wait for then
+ * shows the next reader as its To (the To cannot stay). Nobody else waits: cancelled (the erasure
+ * deletes what is sent to them).
+ */
+export function withoutReader(row: OutboxRow, address: string, o: { readonly erase?: boolean } = {}): Withdrawal {
   const key = address.toLowerCase();
   const same = (a: string): boolean => a.toLowerCase() === key;
   const cc = JSON.parse(row.cc_json) as Named[];
@@ -44,6 +50,13 @@ export function withoutReader(row: OutboxRow, address: string): Withdrawal {
   const restCopies = copies?.filter((c) => !same(c.address)) ?? null;
   const copiesJson = (list: typeof copies): string | null => (list === null || list.length === 0 ? null : JSON.stringify(list));
   const base = { to_address: row.to_address, to_name: row.to_name, text: row.text, html: row.html, pending_rcpt_json: row.pending_rcpt_json };
+  if (pending !== null && isTo && o.erase === true) {
+    // Erased, the To: the email goes on to those who still wait, showing the next reader as its To.
+    const rest = pending.filter((a) => !same(a));
+    const next = restCc[0];
+    if (rest.length === 0 || next === undefined) return { kind: 'cancel', reason: erasedReason };
+    return { kind: 'rewrite', set: { ...promoted(next), pending_rcpt_json: JSON.stringify(rest) } };
+  }
   if (pending !== null) {
     // Some readers have it: the headers they saw stay (the To cannot change); this one is not waited for.
     if (!pending.some(same)) return { kind: 'unchanged' };
@@ -54,13 +67,14 @@ export function withoutReader(row: OutboxRow, address: string): Withdrawal {
   }
   if (!isTo) return { kind: 'rewrite', set: { ...base, cc_json: JSON.stringify(restCc), copies_json: copiesJson(restCopies) } };
   const next = restCc[0];
-  if (next === undefined) return { kind: 'cancel', reason: `${row.to_address}, the only reader, was taken off the case before it was sent` };
-  // The next reader becomes the To, with their own copy (their link) when the email has copies.
-  const isNext = (a: string): boolean => a.toLowerCase() === next.address.toLowerCase();
-  const theirs = restCopies?.find((c) => isNext(c.address));
-  return {
-    kind: 'rewrite',
-    set: {
+  if (next === undefined) return { kind: 'cancel', reason: o.erase === true ? erasedReason : `${row.to_address}, the only reader, was taken off the case before it was sent` };
+  return { kind: 'rewrite', set: promoted(next) };
+
+  /** The next reader becomes the To, with their own copy (their link) when the email has copies. */
+  function promoted(next: Named): ReaderSet {
+    const isNext = (a: string): boolean => a.toLowerCase() === next.address.toLowerCase();
+    const theirs = restCopies?.find((c) => isNext(c.address));
+    return {
       ...base,
       to_address: next.address,
       to_name: next.name,
@@ -68,9 +82,11 @@ export function withoutReader(row: OutboxRow, address: string): Withdrawal {
       html: theirs?.html ?? row.html,
       cc_json: JSON.stringify(restCc.slice(1)),
       copies_json: copiesJson(restCopies?.filter((c) => !isNext(c.address)) ?? null),
-    },
-  };
+    };
+  }
 }
+
+const erasedReason = 'the only reader it was still to go to was erased';
 
 /**
  * Take `address` off the case's unsent emails (called as they are taken off the case, in the same
@@ -86,4 +102,22 @@ export async function withdrawReader(db: Kysely<Database>, caseId: number, addre
     if (done) withdrawn += 1;
   }
   return withdrawn;
+}
+
+/**
+ * An erasure (`casegate purge --requester`, in its transaction, before the address's traces go):
+ * the unsent emails of other people's cases that name the address go on to the others — the
+ * next reader becomes the To where it was theirs — instead of going with it; an email that was to
+ * go to nobody else is cancelled. An email being sent this very moment (claimed) is left to the
+ * erasure's own clean-up. Returns how many emails changed.
+ */
+export async function eraseReader(db: Kysely<Database>, address: string, now: string): Promise<number> {
+  let changed = 0;
+  for (const row of await unsentNaming(db, address, now)) {
+    const w = withoutReader(row, address, { erase: true });
+    if (w.kind === 'unchanged') continue;
+    const done = w.kind === 'cancel' ? await cancelUnsent(db, row.id, w.reason, now) : await rewriteReaders(db, row.id, w.set, now, w.sentAt ?? null);
+    if (done) changed += 1;
+  }
+  return changed;
 }

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
 import { blobInUse, casesOfRequester, closedCasesAmong, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, zeroDeletedContent, type Removed } from '../db/repos/purge.js';
 import { compactSearchIndex } from '../db/repos/search.js';
+import { eraseReader } from '../mail-out/reader-withdrawal.js';
 import type { Db } from '../db/database.js';
 import type { Progress } from '../cli/progress.js';
 
@@ -103,6 +104,8 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
       // Read under the write lock: a case she opened a moment ago goes too.
       const cases = await casesOfRequester(trx, address);
       await deleteCases(trx, cases.map((c) => c.id), removed);
+      // Emails of others' cases still to go that name her go on to the others (the next reader takes her place as the To).
+      await eraseReader(trx, address, ctx.clock.now().toISOString());
       const touched = await eraseAddress(trx, address, removed);
       // The cases of others it wrote into say so (without saying who).
       for (const caseId of touched) await addEvent(trx, { caseId, type: 'purge.erased-message', actor: req.actor, reason: 'messages of a participant were erased on request', data: {}, at: ctx.clock.now().toISOString() });

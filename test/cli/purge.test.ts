@@ -139,6 +139,12 @@ describe('casegate purge', () => {
       for (const who of ['ann', 'joann']) await d.run("insert into events (case_id, type, actor, reason, data_json, created_at) values (null, 'sender.rate-limited', 'system', ?, '{}', '2026-01-01T00:00:00.000Z')", `too much mail from ${who}@customer.example.`);
       // Bob's confirmation went to Bob; the relay refused its copy to Ann for now (it is still to go to her alone).
       await d.run("update outbox set pending_rcpt_json = '[\"ann@customer.example\"]', status = 'queued' where to_address = 'bob@customer.example'");
+      // An agent's reply on Bob's case still to go, To Ann (the requester could not get mail), Bob on the Cc with his own copy.
+      await d.run(
+        `insert into outbox (case_id, kind, auto_reply, from_address, from_name, to_address, to_name, reply_to, subject, message_id, headers_json, cc_json, text, html, status, attempts, next_attempt_at, created_at, queued_at, copies_json)
+         select case_id, 'agent-reply', 0, from_address, from_name, 'ann@customer.example', 'Ann', reply_to, subject, 'handed-on@support.example', headers_json, '[{"address":"bob@customer.example","name":"Bob"}]', 'for ann@customer.example', '<p>for ann@customer.example</p>', 'queued', 0, next_attempt_at, created_at, queued_at, '[{"address":"bob@customer.example","text":"for Bob","html":"<p>for Bob</p>"}]'
+         from outbox where to_address = 'bob@customer.example'`,
+      );
     });
     const r = await box.json<PurgeJson>(['purge', '--requester', 'ANN@customer.example', '--json']);
     expect(r).toMatchObject({ cases: 1 });
@@ -148,7 +154,11 @@ describe('casegate purge', () => {
     const left = await box.json<{ subject: string }[]>(['cases', 'list', '--json']);
     expect(left.map((c) => c.subject)).toEqual(['Bob needs help']);
     // Bob's email is never sent to her now: withdrawn, with nobody left to go to.
-    expect(await withDb((d) => d.all("select status, pending_rcpt_json from outbox where to_address = 'bob@customer.example'"))).toEqual([{ status: 'cancelled', pending_rcpt_json: '[]' }]);
+    expect(await withDb((d) => d.all("select status, pending_rcpt_json from outbox where to_address = 'bob@customer.example' and kind <> 'agent-reply'"))).toEqual([{ status: 'cancelled', pending_rcpt_json: '[]' }]);
+    // The reply to Ann and Bob still goes to Bob — now its To, with his own copy — never to her.
+    expect(await withDb((d) => d.all("select to_address, to_name, cc_json, copies_json, text, status from outbox where message_id = 'handed-on@support.example'"))).toEqual([
+      { to_address: 'bob@customer.example', to_name: 'Bob', cc_json: '[]', copies_json: null, text: 'for Bob', status: 'queued' },
+    ]);
     const audit = await withDb((d) => d.all<{ reason: string; data_json: string }>("select reason, data_json from events where type = 'purge.erasure'"));
     expect(audit).toHaveLength(1);
     expect(audit[0]!.reason).toMatch(/^erasure on request: 1 case\(s\)/);

@@ -54,4 +54,16 @@ describe('a reader taken off the case before the email went', () => {
     expect(withoutReader(row({ cc: [ANN, BOB], pending: [BOB.address] }), ANN.address)).toEqual({ kind: 'unchanged' });
     expect(withoutReader(row({ cc: [BOB] }), ANN.address)).toEqual({ kind: 'unchanged' });
   });
+
+  it('erased (purge --requester): the To leaves even an email the others still wait for — the next reader is its To; nobody else waits: cancelled', () => {
+    // Ann (the To) has hers, Bob waits: Bob goes on, shown as the To, Ann named nowhere.
+    expect(withoutReader(row({ to: ANN, cc: [BOB, JANE], copies: true, pending: [BOB.address] }), ANN.address, { erase: true })).toEqual({
+      kind: 'rewrite',
+      set: { to_address: BOB.address, to_name: 'Bob', text: `for ${BOB.address}`, html: `<p>for ${BOB.address}</p>`, cc_json: JSON.stringify([JANE]), copies_json: JSON.stringify([{ address: JANE.address, text: `for ${JANE.address}`, html: `<p>for ${JANE.address}</p>` }]), pending_rcpt_json: JSON.stringify([BOB.address]) },
+    });
+    expect(withoutReader(row({ to: ANN, cc: [BOB], pending: [ANN.address] }), ANN.address, { erase: true })).toMatchObject({ kind: 'cancel', reason: 'the only reader it was still to go to was erased' });
+    // Not yet sent at all: as a withdrawal (the next reader with their own copy).
+    expect(withoutReader(row({ to: ANN, cc: [BOB], copies: true }), ANN.address, { erase: true })).toMatchObject({ kind: 'rewrite', set: { to_address: BOB.address, text: `for ${BOB.address}`, copies_json: null } });
+    expect(withoutReader(row({ to: ANN }), ANN.address, { erase: true })).toMatchObject({ kind: 'cancel', reason: 'the only reader it was still to go to was erased' });
+  });
 });

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
-import { lockKey, skipLocked } from '../dialect.js';
+import { containsText, lockKey, skipLocked } from '../dialect.js';
 import { insertReturningId, runPrepared } from '../prepared.js';
 import type { Database, NewOutbox, OutboxRow, OutboxStatus } from '../schema.js';
 
@@ -266,6 +266,22 @@ export async function unsentOfCase(db: Q, caseId: number, now: string): Promise<
     .where('case_id', '=', caseId)
     .where('status', 'in', ['queued', 'failed'])
     .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
+    .orderBy('id')
+    .execute();
+}
+
+/**
+ * Unsent emails (queued, failed; nobody sending them this moment) that name `address` (lower
+ * case) as their To, a Cc, a reader still waiting or a reader's copy — of any case or none (an
+ * erasure). Found by substring, confirmed by the caller (mail-out/reader-withdrawal.ts).
+ */
+export async function unsentNaming(db: Q, address: string, now: string): Promise<OutboxRow[]> {
+  return db
+    .selectFrom('outbox')
+    .selectAll()
+    .where('status', 'in', ['queued', 'failed'])
+    .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
+    .where((w) => w.or([w('to_address', '=', address), containsText(db, 'cc_json', address), containsText(db, 'pending_rcpt_json', address), containsText(db, 'copies_json', address)]))
     .orderBy('id')
     .execute();
 }

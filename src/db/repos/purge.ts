@@ -128,6 +128,7 @@ export async function eraseAddress(db: Q, address: string, removed: Removed): Pr
     .where((eb) => eb.or([eb('from_address', '=', address), eb('envelope_from', '=', address)]))
     .execute();
   await deleteReceipts(db, receipts.map((r) => r.id), removed);
+  // Emails to it: sent, or cancelled (those still to go to others too were handed on to them first: mail-out/reader-withdrawal.ts eraseReader).
   removed.outbox += n(await db.deleteFrom('outbox').where('to_address', '=', address).executeTakeFirst());
   // Other people's mail keeps its place in their case, without this address among its recipients.
   const without = (json: string): string => JSON.stringify((JSON.parse(json) as { address?: string }[]).filter((r) => r.address?.toLowerCase() !== address));
