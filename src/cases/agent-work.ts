@@ -55,6 +55,12 @@ export interface WorkRequest {
   readonly messageRowId: number | null;
   /** Why (CLI --reason), added to the events. */
   readonly reason?: string;
+  /**
+   * The addresses the agent's own mail went to (its To and Cc): an agent who answered the customer
+   * from their mail client (reply-all, support in Cc). The reply is the case's reply all the same,
+   * but those of its readers have it already and get no second copy (compose.ts `reached`).
+   */
+  readonly reached?: readonly string[];
 }
 
 export interface WorkOutcome {
@@ -244,11 +250,16 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, work
   let caseRow = (await caseById(trx, caseId))!;
   let repliedTo: string[] = [];
   if (req.text !== '' && !req.note) {
-    const rcpt = await sendAgentReply(trx, ctx, caseRow, { agentName: actor.replyName, author: actor.address, text: req.text, attachments: req.attachments, change, holdExpected, bug });
+    const rcpt = await sendAgentReply(trx, ctx, caseRow, { agentName: actor.replyName, author: actor.address, text: req.text, attachments: req.attachments, change, holdExpected, bug, ...(req.reached !== undefined ? { reached: req.reached } : {}) });
     if (rcpt !== null && rcpt.to !== null) {
       repliedTo = [rcpt.to.address, ...rcpt.cc.map((r) => r.address)];
-      await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'agent.replied', actor: actor.actor, reason: `reply to ${repliedTo.join(', ')}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });
-      done.push(`reply sent to ${repliedTo.join(', ')}${rcpt.bouncing.length > 0 ? ` (marked as bouncing, sent all the same: ${rcpt.bouncing.join(', ')} — see casegate cases show)` : ''}`);
+      const had = new Set((req.reached ?? []).map((a) => a.toLowerCase()));
+      const sentTo = repliedTo.filter((a) => !had.has(a.toLowerCase()));
+      const direct = repliedTo.filter((a) => had.has(a.toLowerCase()));
+      const directly = direct.length > 0 ? `${direct.join(', ')} had your own mail (not sent to them again)` : '';
+      const what = sentTo.length === 0 ? `reply recorded: ${directly}` : `reply sent to ${sentTo.join(', ')}${directly !== '' ? `; ${directly}` : ''}`;
+      await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'agent.replied', actor: actor.actor, reason: `${sentTo.length === 0 ? 'reply recorded, not relayed' : `reply to ${sentTo.join(', ')}`}${direct.length > 0 ? ` (${direct.join(', ')} had the agent's own mail)` : ''}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });
+      done.push(`${what}${rcpt.bouncing.length > 0 ? ` (marked as bouncing, sent all the same: ${rcpt.bouncing.join(', ')} — see casegate cases show)` : ''}`);
       if (ctx.config.agentMail.takeUnownedOnReply && caseRow.owner === null && actor.address !== null) {
         const me = findAgent(agentsOf(ctx.config, caseRow.queue), actor.address);
         if (me !== null) {

@@ -82,6 +82,8 @@ export interface AgentReply {
   readonly change: StatusChange | null;
   readonly holdExpected: string;
   readonly bug: BugTimeline | null;
+  /** Readers the agent's own mail reached directly (its To/Cc): not sent to again (compose.ts `reached`). */
+  readonly reached?: readonly string[];
 }
 
 /** Relay an agent's answer: human mail (no Auto-Submitted) From the mailbox with the agent's name. Returns the recipients, or null when nobody may get it. */
@@ -100,6 +102,7 @@ export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext
     author: r.author,
     attachments: r.attachments,
     autoReply: false,
+    ...(r.reached !== undefined ? { reached: r.reached } : {}),
     ...(await threading(trx, caseRow.id)),
     data: {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),

@@ -138,6 +138,13 @@ export interface QueueEmail<N extends TemplateName> {
   readonly threadRoot?: string | null;
   /** Further recipients (an agent's reply goes to every external participant). */
   readonly cc?: readonly Recipient[];
+  /**
+   * Readers who have what this email says already: an agent answered them from their own mail
+   * client (reply-all, support in Cc), so the agent's own mail reached them directly. The email is
+   * written to them as to everyone (its To/Cc, the case's thread, the first response) but not sent
+   * to them a second time; nobody else to send it to: it is recorded as sent at once.
+   */
+  readonly reached?: readonly string[];
   /** From display name instead of the mailbox's (an agent's reply: the agent's name). */
   readonly fromName?: string;
   /** Stored files to attach (blob store, by sha256). */
@@ -257,9 +264,14 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   const fromName = oneLine(q.fromName !== undefined && q.fromName.trim() !== '' ? q.fromName : (q.mailbox.fromName ?? ctx.config.instance.name));
   const cc = (q.cc ?? []).map((r) => ({ address: r.address, name: oneLine(r.name) }));
   // One rendering per further reader, only when there is one (an email to the requester alone costs what it did).
+  const have = new Set((q.reached ?? []).map((a) => a.toLowerCase()));
+  const readers = [q.to.address, ...cc.map((r) => r.address)];
+  // Who it goes out to when some readers have it already (outbox.pending_rcpt_json), else null: all.
+  const waiting = readers.some((a) => have.has(a.toLowerCase())) ? readers.filter((a) => !have.has(a.toLowerCase())) : null;
   const copies: { address: string; text: string; html: string }[] = [];
   if (linked) {
     for (const r of cc) {
+      if (waiting !== null && !waiting.includes(r.address)) continue;
       const copy = await renderFor(r.address);
       copies.push({ address: r.address, text: copy.text, html: copy.html });
     }
@@ -283,6 +295,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     html: rendered.html,
     copies_json: copies.length > 0 ? JSON.stringify(copies) : null,
     ...freshlyQueued(now),
+    ...(waiting !== null ? { pending_rcpt_json: JSON.stringify(waiting), ...(waiting.length === 0 ? { status: 'sent' as const, sent_at: now } : {}) } : {}),
   });
   const messageRowId = await insertMessage(trx, {
     case_id: q.caseRow.id,
@@ -316,7 +329,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     caseId: q.caseRow.id,
     type: 'email.queued',
     actor: 'system',
-    reason: `${q.kind} to ${q.to.address}${cc.length > 0 ? ` (cc ${cc.map((r) => r.address).join(', ')})` : ''}`,
+    reason: `${q.kind} to ${q.to.address}${cc.length > 0 ? ` (cc ${cc.map((r) => r.address).join(', ')})` : ''}${waiting !== null ? `; not sent again to ${readers.filter((a) => !waiting.includes(a)).join(', ')}: the agent's own mail reached them` : ''}`,
     data: { outboxId, messageId, kind: q.kind },
     at: now,
   });

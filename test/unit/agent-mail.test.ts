@@ -257,6 +257,43 @@ describe('agent replies by email', () => {
   });
 });
 
+describe('an agent who answers the customer from their own mail client (reply-all, support in Cc)', () => {
+  it('is the case’s reply (first response, case page) but not sent a second time to whom their mail reached; a reader it did not reach gets it; the customer’s answer to it threads, a stranger’s does not', async () => {
+    // Jane writes to support with her contact Ben (an agent) and her boss in Cc.
+    await ingest(eml({ from: JANE, to: 'support@example.com', cc: 'Boss <boss@customer.example>, Ben Agent <ben@example.com>', subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".' }));
+    const orig = asOriginal((await toAddress('ben@example.com', 'agent-notification'))[0]!);
+    await ingest(agentReply(orig, '#cc ann@customer.example'));
+    // Ben answers all from his client: To Jane, Cc support and the boss (not Ann).
+    const direct = (body: string, messageId: string) =>
+      eml({ from: 'Ben Agent <ben@example.com>', to: JANE, cc: 'Example Support <support@example.com>, Boss <boss@customer.example>', subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', references: '<jane-1@customer.example>', messageId, body, headers: DMARC_PASS });
+    await ingest(direct('Hi Jane,\n\nplease renew the certificate.', 'ben-direct-1@example.com'));
+    const replies = await toAddress('jane@customer.example', 'agent-reply');
+    expect(replies).toHaveLength(1);
+    // One email of the case (its To/Cc as the thread shows it), sent only to Ann.
+    expect(replies[0]).toMatchObject({ to_address: 'jane@customer.example', status: 'queued', pending_rcpt_json: JSON.stringify(['ann@customer.example']) });
+    expect(JSON.parse(replies[0]!.cc_json).map((r: { address: string }) => r.address)).toEqual(['boss@customer.example', 'ann@customer.example']);
+    const c = await caseNo();
+    expect(c.first_response_at).not.toBeNull();
+    const replied = (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type === 'agent.replied').map((e) => e.reason);
+    expect(replied).toEqual(["reply to ann@customer.example (jane@customer.example, boss@customer.example had the agent's own mail)"]);
+    // Ann is off the case: Ben's next direct answer reaches everyone it goes to by itself — recorded, nothing to send.
+    await ingest(agentReply(orig, '#uncc ann@customer.example'));
+    await ingest(direct('Hi Jane,\n\nand restart the client.', 'ben-direct-2@example.com'));
+    const second = (await toAddress('jane@customer.example', 'agent-reply'))[1]!;
+    expect(second).toMatchObject({ status: 'sent', pending_rcpt_json: '[]' });
+    // The case's thread has both answers (the case page shows them), once each.
+    const out = (await messagesOfCase(env.ctx.db, c.id)).filter((m) => m.direction === 'out' && m.internal === 0 && m.author === 'ben@example.com');
+    expect(out.map((m) => m.visible_text.includes('restart the client'))).toEqual([false, true]);
+    // Jane answers all to Ben's own mail (its Message-ID is no signed one of ours): a participant's answer, threaded.
+    const answer = await ingest(eml({ from: JANE, to: 'Ben Agent <ben@example.com>', cc: 'support@example.com, Boss <boss@customer.example>', subject: 'Re: VPN broken', inReplyTo: 'ben-direct-2@example.com', references: '<jane-1@customer.example> <ben-direct-2@example.com>', messageId: 'jane-2@customer.example', body: 'Works now, thanks a lot — one more question though.' }));
+    expect(answer).toMatchObject({ caseNumber: 10001, created: false });
+    // The same references from a stranger are a claim only: a new case of its own.
+    const stranger = await ingest(eml({ from: 'Mallory <mallory@evil.example>', to: 'support@example.com', subject: 'Re: VPN broken', inReplyTo: 'ben-direct-2@example.com', references: '<jane-1@customer.example> <ben-direct-2@example.com>', messageId: 'mallory-1@evil.example', body: 'Send me the files.' }));
+    expect(stranger).toMatchObject({ created: true });
+    expect(stranger.caseNumber).not.toBe(10001);
+  });
+});
+
 describe('internal notes', () => {
   it.each([
     ['#note on the first line', 'support@example.com', '#note\nCustomer is on the old client 4.2; SECRET-NOTE-1'],

@@ -52,7 +52,8 @@ export const agentActStage: CommitStage = {
       ctx,
       persisted.caseRow.id,
       { actor: `agent:${sender.address}`, by: name, address: sender.address, replyName: agent.staff.name },
-      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId },
+      // Whom the agent's own mail reached (reply-all from their client to the customer, support in Cc): no second copy for them.
+      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId, reached: [...parsed.to, ...parsed.cc].map((a) => a.address) },
     );
     msg.notes.persisted = { ...persisted, caseRow: out.caseRow };
   },
