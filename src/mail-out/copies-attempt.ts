@@ -5,6 +5,9 @@ import type { Outcome } from './outbox-outcome.js';
 import { isTemporaryRefusal, type ClassifiedSendError, type RefusedRecipient } from './send-errors.js';
 import type { SentMessage } from './transport.js';
 
+/** Why an email nobody got went to nobody: every reader it still had to go to was taken off the case meanwhile. */
+export const TAKEN_OFF = 'every reader it was still to go to was taken off the case before it went';
+
 /** An outcome, and what it says about the transport ('works', a failure, or nothing). */
 export interface Attempt {
   readonly outcome: Outcome;
@@ -23,6 +26,11 @@ export interface CopySender {
   failure(err: unknown): Attempt;
   /** The relay took a copy: `pending` still wait for theirs (written at once; false: the claim is gone). */
   progress(pending: readonly string[], at: string): Promise<boolean>;
+  /**
+   * Whether this reader was taken off the case since the email was written (`#uncc` while the row
+   * was claimed, waiting its turn): asked right before their copy goes; true: it never goes.
+   */
+  takenOff(address: string): Promise<boolean>;
   /** Sending stops (transport paused, daemon stopping): the copies not tried yet wait. */
   stopping(): boolean;
   /** When the row is tried again, or null: give up (outgoing.retry). */
@@ -49,10 +57,18 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
   let last: SentMessage | null = null;
   let stop: Attempt | null = null;
   let cut = false;
+  let dropped = 0;
   for (const address of readers) {
     if (s.stopping()) {
       cut = true;
       break;
+    }
+    if (await s.takenOff(address)) {
+      // Off the case: no longer waited for (written down at once when the others have theirs).
+      left = left.filter((a) => a !== address);
+      dropped += 1;
+      if (someGotIt && !(await s.progress([...left, ...deferred.map((r) => r.address)], s.now()))) return { outcome: { kind: 'released', attempts: row.attempts, error: 'the claim lapsed while its copies were sent', reason: 'another sender holds the row now and sends the copies left' }, transport: 'works' };
+      continue;
     }
     let options: Mail.Options;
     try {
@@ -99,13 +115,15 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
   const waiting = [...deferred, ...left.map((address) => ({ address, code: null, response: 'not sent yet' }))];
   if (!someGotIt) {
     if (stop !== null) return stop;
+    if (dropped === readers.length) return { outcome: { kind: 'suppressed', reason: TAKEN_OFF }, transport: null };
     if (waiting.length > 0) {
       const nextAt = s.nextAt();
       if (nextAt !== null) return { outcome: { kind: 'retry', attempts: s.attempts, nextAt, error: waiting.map((r) => `${r.address} (${r.response})`).join('; ').slice(0, 500) }, transport: 'works' };
     }
     return { outcome: { kind: 'failed', attempts: s.attempts, error: [...refused, ...waiting].map((r) => `${r.address} (${r.response})`).join('; ').slice(0, 500), why: 'every copy refused' }, transport: 'works' };
   }
-  const transport = stop?.transport ?? 'works';
+  // Nothing reached the relay this round (every reader left was taken off the case): it says nothing of the transport.
+  const transport = stop?.transport ?? (last !== null || refused.length > 0 || deferred.length > 0 ? 'works' : null);
   if (waiting.length > 0) {
     // Untried because sending paused or the daemon stops: due as soon as sending goes on; else backoff.
     const nextAt = cut || (stop !== null && stop.outcome.kind === 'released') ? at : s.nextAt();

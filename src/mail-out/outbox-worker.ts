@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { copiesOf, outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
 import { sendCopies, type Attempt } from './copies-attempt.js';
+import { readersNow, takenOffNow } from './reader-withdrawal.js';
 import { staffTemplateNames } from './template-data.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
@@ -393,14 +394,19 @@ export class OutboxWorker {
             return true;
           }
         },
+        takenOff: async (address) => (await takenOffNow(this.db, row, [address], this.#log)).size > 0,
         stopping: () => this.#pause.active || this.#stopped,
         nextAt: () => nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now()),
         now: () => this.ctx.clock.now().toISOString(),
       });
     }
+    // Readers taken off the case while it waited its turn (claimed, so #uncc left it as it was): not sent to them.
+    const now = await readersNow(this.db, row, this.ctx.clock.now().toISOString(), this.#log);
+    if ('outcome' in now) return { outcome: now.outcome, transport: null };
+    const sending = now.row;
     let options: Mail.Options;
     try {
-      options = toMailOptions(row, await files(), this.ctx.clock.now());
+      options = toMailOptions(sending, await files(), this.ctx.clock.now());
     } catch (err) {
       return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
     }

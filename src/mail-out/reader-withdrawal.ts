@@ -1,7 +1,11 @@
 import type { Kysely } from 'kysely';
 import { cancelUnsent, rewriteReaders, unsentNaming, unsentOfCase, type ReaderSet } from '../db/repos/outbox.js';
 import type { Database, OutboxRow } from '../db/schema.js';
+import { readersTakenOffSince } from '../db/repos/events.js';
+import type { Logger } from '../log.js';
+import { TAKEN_OFF } from './copies-attempt.js';
 import { copiesOf, pendingRecipientsOf } from './outbox-mail.js';
+import type { Outcome } from './outbox-outcome.js';
 
 /**
  * A reader taken off a case (`#uncc`, `casegate cases uncc`) before an email of the case reached
@@ -120,4 +124,34 @@ export async function eraseReader(db: Kysely<Database>, address: string, now: st
     if (done) changed += 1;
   }
   return changed;
+}
+
+/**
+ * At send time (mail-out/outbox-worker.ts): an email claimed by a sender is left alone by
+ * `withdrawReader` (the sender holds it as it was), and may wait its turn behind a slow relay for
+ * a while. Right before it goes — the whole email, or each reader's copy — the sender asks which
+ * of its readers were taken off the case since it was written (and are not copied in again): they
+ * do not get it, the others do. One query per email. A reader taken off after that moment gets it:
+ * it is on its way, as an email already sent.
+ */
+export async function takenOffNow(db: Kysely<Database>, row: OutboxRow, addresses: readonly string[], log: Logger): Promise<Set<string>> {
+  if (row.case_id === null) return new Set();
+  const off = await readersTakenOffSince(db, row.case_id, addresses, row.created_at);
+  if (off.size > 0) log.info({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id, takenOff: [...off] }, 'taken off the case since the email was written: it does not go to them');
+  return off;
+}
+
+/**
+ * The row as it goes now, one email to all its readers: without those taken off the case (out of
+ * its envelope; its headers stay as written) — or its outcome when nobody is left: sent (the
+ * others had it already) or suppressed (it went to nobody).
+ */
+export async function readersNow(db: Kysely<Database>, row: OutboxRow, now: string, log: Logger): Promise<{ readonly row: OutboxRow } | { readonly outcome: Outcome }> {
+  const everyone = pendingRecipientsOf(row) ?? [row.to_address, ...(JSON.parse(row.cc_json) as Named[]).map((r) => r.address)];
+  const off = await takenOffNow(db, row, everyone, log);
+  if (off.size === 0) return { row };
+  const envelope = everyone.filter((a) => !off.has(a.toLowerCase()));
+  if (envelope.length > 0) return { row: { ...row, pending_rcpt_json: JSON.stringify(envelope) } };
+  if (row.pending_rcpt_json !== null) return { outcome: { kind: 'sent', attempts: row.attempts, at: now, response: '', signedBy: null } };
+  return { outcome: { kind: 'suppressed', reason: TAKEN_OFF } };
 }

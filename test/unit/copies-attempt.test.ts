@@ -43,6 +43,8 @@ interface Script {
   readonly stopBefore?: number;
   /** The progress write after the copy with this index finds the claim gone. */
   readonly claimLostAfter?: number;
+  /** Readers taken off the case since the email was written (asked right before their copy). */
+  readonly takenOff?: readonly string[];
 }
 
 async function round(r: OutboxRow, script: Script): Promise<{ attempt: Attempt; sent: string[]; progress: string[][] }> {
@@ -65,6 +67,7 @@ async function round(r: OutboxRow, script: Script): Promise<{ attempt: Attempt; 
       progress.push([...pending]);
       return script.claimLostAfter !== tried - 1;
     },
+    takenOff: async (address) => script.takenOff?.includes(address) === true,
     stopping: () => script.stopBefore !== undefined && tried >= script.stopBefore,
     nextAt: () => LATER,
     now: () => NOW,
@@ -129,5 +132,21 @@ describe('a round of per-recipient copies', () => {
   it('every copy refused for good: failed', async () => {
     const { attempt } = await round(row(), { answers: { 'jane@customer.example': 'refusedForGood', 'ann@customer.example': 'refusedForGood', 'bob@customer.example': 'refusedForGood' } });
     expect(attempt.outcome).toMatchObject({ kind: 'failed', why: 'every copy refused' });
+  });
+
+  it('a reader taken off the case since it was written: their copy never goes, no longer waited for; the others get theirs — the row is sent', async () => {
+    const { attempt, sent, progress } = await round(row(), { answers: {}, takenOff: ['ann@customer.example'] });
+    expect(sent).toEqual(['jane@customer.example', 'bob@customer.example']);
+    expect(progress).toEqual([['ann@customer.example', 'bob@customer.example'], ['bob@customer.example'], []]);
+    expect(attempt).toMatchObject({ outcome: { kind: 'sent' }, transport: 'works' });
+  });
+
+  it('every reader left taken off: nobody had it — suppressed; the others had it before — sent, and nothing said about the transport', async () => {
+    const all = ['jane@customer.example', 'ann@customer.example', 'bob@customer.example'];
+    expect((await round(row(), { answers: {}, takenOff: all })).attempt).toEqual({ outcome: { kind: 'suppressed', reason: expect.stringContaining('taken off the case') }, transport: null });
+    const partly = await round(row({ pending_rcpt_json: '["bob@customer.example"]', attempts: 1 }), { answers: {}, takenOff: all });
+    expect(partly.sent).toEqual([]);
+    expect(partly.progress).toEqual([[]]);
+    expect(partly.attempt).toMatchObject({ outcome: { kind: 'sent' }, transport: null });
   });
 });

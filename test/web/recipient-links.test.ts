@@ -3,7 +3,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { participants, removeParticipant } from '../../src/db/repos/cases.js';
 import { revokeAllLinks } from '../../src/db/repos/links.js';
 import { eraseAddress, nothingRemoved } from '../../src/db/repos/purge.js';
-import { dropSentBodies } from '../../src/db/repos/outbox.js';
+import { claimDue, dropSentBodies } from '../../src/db/repos/outbox.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { sendStatusUpdate } from '../../src/cases/customer-mail.js';
@@ -331,6 +331,31 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
     }
     expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
     expect(await env.ctx.db.selectFrom('outbox').select(['status', 'pending_rcpt_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', pending_rcpt_json: '[]' });
+  }, 60_000);
+
+  it.each(['a copy per reader', 'one email to all (as written with the web server off)'])('taken off the case (#uncc) while a sender held the email (claimed, waiting its turn): the sender leaves them out right before it goes; the others get theirs, once — %s', async (shape) => {
+    const { caseId, reply } = await caseWithReply();
+    await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('id', '!=', reply.id).execute();
+    if (shape !== 'a copy per reader') await env.ctx.db.updateTable('outbox').set({ copies_json: null }).where('id', '=', reply.id).execute();
+    // Another pass (or daemon) claimed the reply; then Ben takes Ann off the case by email: the claimed row is left as it is.
+    const claimed = await claimDue(env.ctx.db, { owner: 'other-sender', now: env.clock.now().toISOString(), until: new Date(env.clock.now().getTime() + 60_000).toISOString(), exclude: [], limit: 16, takeOverLapsed: true });
+    expect(claimed.map((r) => r.id)).toEqual([reply.id]);
+    const note = (await outbox()).find((o) => o.kind === 'agent-notification')!;
+    const uncc = clientReply(
+      { messageId: note.message_id, subject: note.subject, text: note.text, fromName: note.from_name, fromAddress: note.from_address, references: [] },
+      { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body: '#uncc ann@customer.example', messageId: 'ben-uncc-claimed@example.com', headers: mxHeaderFields('example.com', 'pass') },
+    );
+    expect((await env.ingest(uncc)).kind).toBe('stored');
+    expect((await env.ctx.db.selectFrom('outbox').select('cc_json').where('id', '=', reply.id).executeTakeFirstOrThrow()).cc_json).toContain('ann@customer.example');
+    // That sender goes on with the row as it claimed it (its claim lapses here and this worker takes it over: the same sending code).
+    env.clock.advance(61_000);
+    await send();
+    expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    expect(await env.ctx.db.selectFrom('outbox').select(['status', 'pending_rcpt_json']).where('id', '=', reply.id).executeTakeFirstOrThrow()).toEqual({ status: 'sent', pending_rcpt_json: shape === 'a copy per reader' ? '[]' : null });
+    // Nor on a later pass.
+    await send();
+    expect(sink.messages.filter((m) => m.envelopeTo.includes('ann@customer.example'))).toEqual([]);
+    expect((await participants(env.ctx.db, caseId)).map((p) => p.address)).not.toContain('ann@customer.example');
   }, 60_000);
 
   it('an address erased (casegate purge --requester) before its copy went never gets it; the others do', async () => {

@@ -34,6 +34,21 @@ export async function eventsOfCase(db: Q, caseId: number): Promise<EventRow[]> {
   return db.selectFrom('events').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }
 
+/**
+ * Those of `addresses` (lower-case) an agent took off the case since `since` (`participant.removed`
+ * events; index events_case) and who are no participant of it now (not copied in again): an email
+ * written to them before then must not reach them (mail-out/outbox-worker.ts, right before it goes).
+ */
+export async function readersTakenOffSince(db: Q, caseId: number, addresses: readonly string[], since: string): Promise<Set<string>> {
+  const asked = new Set(addresses.map((a) => a.toLowerCase()));
+  const rows = await db.selectFrom('events').select('data_json').where('case_id', '=', caseId).where('type', '=', 'participant.removed').where('created_at', '>=', since).execute();
+  const off = new Set(rows.map((r) => String((JSON.parse(r.data_json) as { address?: unknown }).address ?? '').toLowerCase()).filter((a) => asked.has(a)));
+  if (off.size === 0) return off;
+  const back = await db.selectFrom('case_participants').select('address').where('case_id', '=', caseId).where('address', 'in', [...off]).execute();
+  for (const b of back) off.delete(b.address.toLowerCase());
+  return off;
+}
+
 /** The addresses an agent took off the case (`participant.removed` events; index events_case), lower-case. */
 export async function addressesTakenOff(db: Q, caseId: number): Promise<Set<string>> {
   const rows = await db.selectFrom('events').select('data_json').where('case_id', '=', caseId).where('type', '=', 'participant.removed').execute();
