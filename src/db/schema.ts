@@ -193,7 +193,9 @@ export interface OutboxTable {
   queued_at: Timestamp | null;
   /**
    * The relay took it for some recipients and refused these for now (4xx at RCPT TO): JSON array of
-   * the addresses the next attempts go to, alone (0017). Null: every To and Cc recipient.
+   * the addresses the next attempts go to, alone (0017). Null: every To and Cc recipient. Also
+   * written at queue time when some readers have what it says already (an agent's own mail
+   * reached them directly: compose.ts `reached`).
    */
   pending_rcpt_json: ColumnType<string | null, string | null | undefined, string | null>;
   /**
