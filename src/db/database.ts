@@ -34,6 +34,7 @@ import { syncWalOf } from './commit-sync.js';
 import { ensureSchema, openPostgres, redactUrl, type PostgresTarget } from './dialect-postgres.js';
 import { isPostgres } from './dialect.js';
 import { checkSessionSettings, explainOpenError } from './open-error.js';
+import { acquirePostgresMigrationLock, acquireSqliteMigrationLock, type MigrationLock } from './migration-lock.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
 
 export type Db = Kysely<Database>;
@@ -70,7 +71,7 @@ const MIGRATIONS: Record<string, Migration> = {
 export type MigrationProgress =
   /** Migrations are pending: they start once this process holds the migration lock. */
   | { readonly kind: 'pending'; readonly pending: readonly string[] }
-  /** One migration is done (inside the one transaction of them all: nothing is committed before the last). */
+  /** One migration is done and committed (a later failure or kill leaves it applied: the next run resumes after it). */
   | { readonly kind: 'applied'; readonly migration: string; readonly ms: number }
   /** Every `heartbeatMs` while one migration runs (PostgreSQL; SQLite's statements hold the event loop). */
   | { readonly kind: 'running'; readonly migration: string; readonly seconds: number };
@@ -85,7 +86,7 @@ export interface MigrateOptions {
 export function describeProgress(p: MigrationProgress): string {
   switch (p.kind) {
     case 'pending':
-      return `migrating the database: ${p.pending.length} migration(s) to apply (${p.pending.join(', ')}); mail waits meanwhile and is retried; do not stop it: an interrupted migration is rolled back and starts over`;
+      return `migrating the database: ${p.pending.length} migration(s) to apply (${p.pending.join(', ')}); mail waits meanwhile and is retried; each is committed when done: an interrupted one is rolled back, and the next run resumes with it`;
     case 'applied':
       return `migration ${p.migration} done in ${(p.ms / 1000).toFixed(1)} s`;
     case 'running':
@@ -139,8 +140,12 @@ export type DatabaseTarget = ({ readonly kind: 'sqlite' } & OpenDbOptions) | ({ 
 const MIGRATION_TABLE = 'casegate_migrations';
 const MIGRATION_LOCK_TABLE = 'casegate_migrations_lock';
 
-/** The PostgreSQL schema of each open PostgreSQL database (migrateToLatest creates it) and the database as logs name it. */
-const schemas = new WeakMap<Db, { readonly schema: string; readonly described: string }>();
+/** The PostgreSQL schema of each open PostgreSQL database (migrateToLatest creates it), the database as logs name it, and its target (the migration lock's connection). */
+const schemas = new WeakMap<Db, { readonly schema: string; readonly described: string; readonly target: PostgresTarget }>();
+/** Each open SQLite database's file and write-lock wait (the migration lock beside it). */
+const sqliteFiles = new WeakMap<Db, { readonly path: string; readonly waitMs: number }>();
+/** How long migrating waits for another process's migration on PostgreSQL by default (Kysely's own value). */
+const MIGRATION_LOCK_WAIT_MS = 60 * 60 * 1000;
 
 /** The target of a loaded configuration (database.* keys). */
 export function databaseTarget(
@@ -168,10 +173,12 @@ export function describeTarget(t: DatabaseTarget): string {
 export function openDatabase(opts: OpenDbOptions | DatabaseTarget): Db {
   if ('kind' in opts && opts.kind === 'postgres') {
     const db = openPostgres<Database>(opts, [MIGRATION_TABLE, MIGRATION_LOCK_TABLE]);
-    schemas.set(db, { schema: opts.schema, described: describeTarget(opts) });
+    schemas.set(db, { schema: opts.schema, described: describeTarget(opts), target: opts });
     return db;
   }
-  return openSqlite(opts);
+  const db = openSqlite(opts);
+  sqliteFiles.set(db, { path: opts.path, waitMs: opts.busyTimeoutMs ?? 5000 });
+  return db;
 }
 
 /** SQLite: the WAL file is truncated back to this size when it starts over (journal_size_limit). */
@@ -204,6 +211,7 @@ function openSqlite(opts: OpenDbOptions): Db {
     dialect: new CasegateSqliteDialect({
       database: sqlite,
       lockWaitMs: opts.busyTimeoutMs ?? 5000,
+      introspectedTables: [MIGRATION_TABLE, MIGRATION_LOCK_TABLE],
       ...(checkpointer !== null ? { onCommit: () => checkpointer.committed(), beforeClose: () => checkpointer.close() } : {}),
     }),
   });
@@ -247,20 +255,35 @@ export async function migrateToLatest(db: Db, opts: MigrateOptions = {}): Promis
 export async function migrateTo(db: Db, last: string): Promise<void> {
   const pg = isPostgres(db) ? schemas.get(db) : undefined;
   if (pg !== undefined) await ensureSchema(db as Kysely<unknown>, pg.schema);
-  const result = await migratorFor(db, pg?.schema, new StaticMigrationProvider()).migrateTo(last);
-  if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error);
+  const lock = await migrationLock(db);
+  try {
+    const result = await migratorFor(db, pg?.schema, new StaticMigrationProvider()).migrateTo(last);
+    if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The lock of a whole run (migration-lock.ts), waiting as long as this database's target says. */
+async function migrationLock(db: Db): Promise<MigrationLock> {
+  const pg = schemas.get(db);
+  if (pg !== undefined) return acquirePostgresMigrationLock(pg.target, pg.target.migrationLockWaitMs ?? MIGRATION_LOCK_WAIT_MS);
+  const file = sqliteFiles.get(db);
+  return file === undefined ? { check: () => undefined, release: async () => undefined } : acquireSqliteMigrationLock(file.path, file.waitMs);
 }
 
 /** A migration's error, with its name (the cause is the server's error). */
 class MigrationFailed extends Error {
   /** `migration <name>`, the wait for another process's migration, or the migrator's own tables (created before the first migration runs). */
   readonly what: string;
-  constructor(migration: string | undefined, cause: unknown) {
+  constructor(migration: string | undefined, cause: unknown, committed: readonly string[] = []) {
     // Before any migration ran: the lock (another process migrating) or the migrator's own tables.
     const code = (cause as { code?: unknown } | null)?.code;
     const locked = code === '55P03' || code === 'SQLITE_BUSY';
     const what = migration !== undefined ? `migration ${migration}` : locked ? 'waiting for another process that migrates the database' : 'creating the migration tables';
-    super(`${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    // The ones before it stay applied: the admin knows the next run resumes, not starts over.
+    const kept = committed.length > 0 ? ` (${committed.length} migration(s) before it, up to ${committed.at(-1)}, are applied and stay; the next run resumes with ${migration ?? 'the next one'})` : '';
+    super(`${what} failed: ${cause instanceof Error ? cause.message : String(cause)}${kept}`, { cause });
     this.what = what;
   }
 }
@@ -279,12 +302,12 @@ function migratorFor(db: Db, schema: string | undefined, provider: MigrationProv
 async function migrate(db: Db, schema: string | undefined, opts: MigrateOptions): Promise<MigrateResult> {
   const provider = new StaticMigrationProvider(opts.onProgress);
   const migrator = migratorFor(db, schema, provider);
-  // Up to date (the common case): decided by reading, so a command never waits for the write lock
+  // Up to date (the common case): decided by reading, so a command never waits for the lock
   // another process holds just to find nothing to do.
   const pending = (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
   if (pending.length === 0) return { applied: [] };
-  // A year of history takes minutes on PostgreSQL (0021 indexes every message): say what runs, so
-  // nobody takes a silent upgrade for a hung one and kills it (which rolls all of it back).
+  // A year of history takes minutes (0025 indexes every message): say what runs, so nobody takes
+  // a silent upgrade for a hung one and kills it.
   opts.onProgress?.({ kind: 'pending', pending });
   const heartbeat =
     opts.onProgress === undefined
@@ -293,12 +316,32 @@ async function migrate(db: Db, schema: string | undefined, opts: MigrateOptions)
           const now = provider.current;
           if (now !== null) opts.onProgress?.({ kind: 'running', migration: now.name, seconds: Math.round((performance.now() - now.started) / 1000) });
         }, opts.heartbeatMs ?? 30_000);
-  let result: MigrationResultSet;
+  const applied: string[] = [];
   try {
-    result = await migrator.migrateToLatest();
+    let lock: MigrationLock;
+    try {
+      lock = await migrationLock(db);
+    } catch (err) {
+      throw new MigrationFailed(undefined, err);
+    }
+    try {
+      // One migration per transaction, each committed when done: at 1,000,000 messages on
+      // PostgreSQL the locks an early migration takes (cases, messages, outbox …) were held
+      // through the last one's minutes, and a failure or kill at the end threw all of it away.
+      // Each step reads what is applied inside its transaction; the lock keeps others out between steps.
+      for (;;) {
+        lock.check();
+        const result = await migrator.migrateUp();
+        if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error, applied);
+        const done = (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+        if (done.length === 0) break;
+        applied.push(...done);
+      }
+    } finally {
+      await lock.release();
+    }
   } finally {
     clearInterval(heartbeat);
   }
-  if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error);
-  return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  return { applied };
 }

@@ -142,67 +142,51 @@ class NamedTablesIntrospector implements DatabaseIntrospector {
   }
 }
 
-/** Kysely's migration lock id: a casegate still on Kysely's session lock and this one exclude each other. */
-const MIGRATION_LOCK_ID = '3853314791062309107';
-/** How long a migration waits for another process's by default (Kysely's own value). */
-const MIGRATION_LOCK_WAIT_MS = 60 * 60 * 1000;
-
 /**
- * Kysely's PostgreSQL migration lock is a session advisory lock taken and released by statements
- * of their own around the migration transaction. Behind a pooler that hands out server
- * connections per transaction (PgBouncer's transaction pooling) the three land on whichever
- * server session is free: under load the unlock ran on another one and missed, an idle pooled
- * session kept the lock, and the next migration — the next upgrade — waited an hour for it and
- * failed. Here the lock is a transaction lock in a transaction opened just before the migrator's
- * own (BEGIN keeps one server connection until the end): Kysely's BEGIN then only draws a
- * warning (a transaction is in progress) and its COMMIT or ROLLBACK ends the whole, lock
- * included. The wait for the lock is Kysely's hour (PostgresTarget.migrationLockWaitMs); the
- * migrations then run with the connection's lock_timeout again (database.busyTimeoutMs).
+ * Each migration runs in a transaction of its own (database.ts); the lock of the whole run is held
+ * apart (migration-lock.ts). Kysely's migrator opens that transaction with its own BEGIN; here a
+ * transaction is opened just before it (BEGIN keeps one server connection until the end, also
+ * behind a pooler that hands out server connections per transaction) so that its settings apply
+ * to the migration: Kysely's BEGIN then only draws a warning (a transaction is in progress) and
+ * its COMMIT or ROLLBACK ends the whole.
  */
-class TransactionLockPostgresAdapter extends PostgresAdapter {
-  constructor(private readonly lockWaitMs: number) {
-    super();
-  }
-
+class MigrationSettingsPostgresAdapter extends PostgresAdapter {
   override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
     await sql`begin`.execute(db);
     // A migrating process that dies (kill -9, OOM, the MTA's time limit on an ingest) leaves its
-    // server session running the statement it sent — 0021's index over a year of mail: ten
-    // minutes — with every table the migration altered locked, before anything rolls back and
-    // the next process may start over. PostgreSQL 14+ checks the client's socket every second
-    // during a statement and ends the session as soon as it is gone.
+    // server session running the statement it sent — 0025's index over a year of mail: minutes —
+    // with every table the migration altered locked, before anything rolls back and the next
+    // process may resume. PostgreSQL 14+ checks the client's socket every second during a
+    // statement and ends the session as soon as it is gone.
     await sql`select set_config('client_connection_check_interval', '1000', true) where current_setting('server_version_num')::int >= 140000`.execute(db);
     // A statement_timeout the DBA gave casegate's role (or the database) is for its queries, not
-    // for an upgrade: at 1 M messages 0021's index takes minutes, and under a timeout of one
+    // for an upgrade: at 1 M messages 0025's index takes minutes, and under a timeout of one
     // minute every start failed and rolled back — casegate could never run the new version.
     // Waits for locks stay bounded by lock_timeout (database.busyTimeoutMs).
     await sql`select set_config('statement_timeout', '0', true)`.execute(db);
-    const before = await sql<{ v: string }>`select current_setting('lock_timeout') as v`.execute(db);
-    await sql`select set_config('lock_timeout', ${String(this.lockWaitMs)}, true)`.execute(db);
-    await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK_ID)}::bigint)`.execute(db);
-    await sql`select set_config('lock_timeout', ${before.rows[0]?.v ?? '0'}, true)`.execute(db);
+    // Likewise an idle-in-transaction timeout: a migration that works in JavaScript between its
+    // statements (0025 makes the search words of every message) is idle meanwhile.
+    await sql`select set_config('idle_in_transaction_session_timeout', '0', true)`.execute(db);
   }
 
   override async releaseMigrationLock(db: Kysely<unknown>): Promise<void> {
     // Normally a no-op (the migrator's COMMIT or ROLLBACK ended the transaction: a warning);
-    // ends it when the lock was never had (its wait failed).
+    // ends it when the migrator never got to its own.
     await sql`rollback`.execute(db);
   }
 }
 
 class CasegatePostgresDialect extends PostgresDialect {
   readonly #tables: readonly string[];
-  readonly #migrationLockWaitMs: number;
-  constructor(config: PostgresDialectConfig, tables: readonly string[], migrationLockWaitMs: number) {
+  constructor(config: PostgresDialectConfig, tables: readonly string[]) {
     super(config);
     this.#tables = tables;
-    this.#migrationLockWaitMs = migrationLockWaitMs;
   }
   override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
     return new NamedTablesIntrospector(db, this.#tables);
   }
   override createAdapter(): DialectAdapter {
-    return new TransactionLockPostgresAdapter(this.#migrationLockWaitMs);
+    return new MigrationSettingsPostgresAdapter();
   }
 }
 
@@ -212,7 +196,7 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
   // query, with a cursor, serves streaming, which needs a cursor class in the dialect's
   // configuration; casegate configures none.)
   const pool = namedStatementPool(createPostgresPool(t), { enabled: t.preparedStatements ?? true, perConnection: DEFAULT_NAMED_PER_CONNECTION }, nulFree);
-  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables, t.migrationLockWaitMs ?? MIGRATION_LOCK_WAIT_MS) });
+  return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables) });
 }
 
 /**

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { databaseTarget, migrateTo, openDatabase } from '../../src/db/database.js';
+import { migrationLockKey, migrationLockPath } from '../../src/db/migration-lock.js';
 import { seedHistory } from '../../bench/seed.js';
 import { seedHistoryPostgres } from '../../bench/seed-postgres.js';
 import { CliSandbox, describeResult, spawnCli, until } from '../helpers/cli.js';
@@ -37,46 +38,72 @@ describe('upgrading a database with history (an old version\'s schema) to this v
   });
   afterAll(() => box.cleanup());
 
-  it('`casegate migrate` says what it applies, one line per migration as it finishes; killed -9 in the middle (PostgreSQL) nothing of it stays, and the next run applies every one', async () => {
+  it('`casegate migrate` says what it applies, one line per migration as it finishes; each is committed when done: killed -9 (PostgreSQL) or failing in the middle, the next run resumes from the one that did not finish', async () => {
+    const resolved = loadConfig({ path: box.configPath, env: {} });
+    const lastApplied = async (): Promise<string | undefined> => {
+      const peek = peekConfig(box.configPath);
+      try {
+        return (await peek.all<{ name: string }>('SELECT name FROM casegate_migrations ORDER BY name')).at(-1)?.name;
+      } finally {
+        await peek.close();
+      }
+    };
     if (TEST_BACKEND === 'postgres') {
-      // Another session holds the outbox (0022 alters it): the migration stops there, 0021 done inside its transaction.
-      const resolved = loadConfig({ path: box.configPath, env: {} });
+      // Another session holds the outbox (0022 alters it): the migration stops there, 0021 committed before it.
       const holder = new pg.Client({ connectionString: resolved.config.database.url!, options: `-c search_path=${resolved.config.database.schema}` });
       await holder.connect();
       try {
         await holder.query('BEGIN');
         await holder.query('LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE');
         const child = spawnCli(['--config', box.configPath, 'migrate'], { cwd: box.dir, env: { HOME: box.dir } });
-        await until('0021 done inside the transaction', 30_000, () => /migration 0021-message-search done/.test(child.stderr()));
-        const [session] = (await holder.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))')).rows;
-        expect(session).toBeDefined();
+        await until('0021 done', 30_000, () => /migration 0021-message-search done/.test(child.stderr()));
+        // (pg_stat_activity and pg_locks are read once per transaction: the holder's is open, so each look clears it.)
+        const look = async <T extends pg.QueryResultRow>(q: string, params: unknown[] = []): Promise<T[]> => {
+          await holder.query('SELECT pg_stat_clear_snapshot()');
+          return (await holder.query<T>(q, params)).rows;
+        };
+        let blocked: number | undefined;
+        await until('0022 waits for the outbox', 30_000, async () => {
+          blocked = (await look<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))'))[0]?.pid;
+          return blocked !== undefined;
+        });
+        // The lock of the whole run (migration-lock.ts), held on a connection of its own.
+        const [lock] = await look<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::bigint = $1 AND objid::bigint = ($2::bigint & 4294967295)", [...migrationLockKey(resolved.config.database.schema)]);
+        expect(lock).toBeDefined();
         child.kill('SIGKILL');
         await child.exited;
-        // Its server session ends with it (it does not wait out its lock, or a long index build, holding every table it altered).
-        // (pg_stat_activity is read once per transaction: the holder's is open, so each look clears it.)
-        await until('the killed migration\'s server session ends', 10_000, async () => {
-          await holder.query('SELECT pg_stat_clear_snapshot()');
-          return (await holder.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [session!.pid])).rowCount === 0;
-        });
+        // Its server sessions end with it (they do not wait out a lock or a long index build holding what they locked).
+        await until("the killed migration's server sessions end", 10_000, async () => (await look('SELECT 1 FROM pg_stat_activity WHERE pid = ANY ($1)', [[blocked, lock!.pid]])).length === 0);
         await holder.query('ROLLBACK');
       } finally {
         await holder.end();
       }
-      const peek = peekConfig(box.configPath);
-      try {
-        expect((await peek.all<{ name: string }>('SELECT name FROM casegate_migrations ORDER BY name')).at(-1)).toEqual({ name: OLD });
-      } finally {
-        await peek.close();
-      }
+      expect(await lastApplied()).toBe('0021-message-search');
     }
+    // A migration that fails (here 0026: its index is already there) leaves the ones before it applied.
+    const peek = peekConfig(box.configPath);
+    await peek.run('CREATE INDEX cases_requester_domain ON cases (number)');
+    await peek.close();
+    const failed = await box.run(['migrate']);
+    expect(failed.code, describeResult(failed)).not.toBe(0);
+    expect(failed.stderr).toMatch(/migration 0026-search2-requester-domain failed: .*already exists.*up to 0025-search-words, are applied and stay; the next run resumes with 0026-search2-requester-domain/);
+    expect(await lastApplied()).toBe('0025-search-words');
+    const fix = peekConfig(box.configPath);
+    await fix.run('DROP INDEX cases_requester_domain');
+    await fix.close();
     const r = await box.run(['migrate']);
     expect(r.code, describeResult(r)).toBe(0);
-    const lines = r.stderr.trimEnd().split('\n');
+    expect(r.stderr.trimEnd().split('\n')).toEqual([
+      'migrating the database: 1 migration(s) to apply (0026-search2-requester-domain); mail waits meanwhile and is retried; each is committed when done: an interrupted one is rolled back, and the next run resumes with it',
+      expect.stringMatching(/^migration 0026-search2-requester-domain done in \d+\.\d s$/),
+    ]);
+    expect(r.stdout).toBe('applied: 0026-search2-requester-domain\n');
+    // The first run's lines: one per migration, as each finished.
+    const lines = failed.stderr.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^migrating the database: \d+ migration\(s\) to apply \(.*0026-search2-requester-domain\); mail waits meanwhile/);
-    const done = lines.slice(1).map((l) => /^migration (\S+) done in \d+\.\d s$/.exec(l)?.[1]);
-    expect(done.at(-1)).toBe('0026-search2-requester-domain');
-    expect(done.every((name) => name !== undefined)).toBe(true);
-    expect(r.stdout).toBe(`applied: ${done.join(', ')}\n`);
+    const done = lines.slice(1, lines.findIndex((l) => l.includes('0026-search2-requester-domain failed'))).map((l) => /^migration (\S+) done in \d+\.\d s$/.exec(l)?.[1]);
+    expect(done.at(-1), failed.stderr).toBe('0025-search-words');
+    expect(done.every((name) => name !== undefined), failed.stderr).toBe(true);
     const again = await box.run(['migrate']);
     expect([again.code, again.stdout, again.stderr]).toEqual([0, 'database is up to date\n', '']);
   });
@@ -125,18 +152,22 @@ describe('mail piped in while another process migrates', () => {
     const resolved = loadConfig({ path: box.configPath, env: {} });
     let release: () => Promise<void>;
     if (TEST_BACKEND === 'postgres') {
-      // What a migrating process holds: the migration lock (dialect-postgres.ts), in its transaction.
+      // What a migrating process holds for the whole run: its schema's migration lock (migration-lock.ts), in a transaction.
       const holder = new pg.Client({ connectionString: resolved.config.database.url! });
       await holder.connect();
       await holder.query('BEGIN');
-      await holder.query('SELECT pg_advisory_xact_lock(3853314791062309107)');
+      await holder.query('SELECT pg_advisory_xact_lock($1, $2)', [...migrationLockKey(resolved.config.database.schema)]);
       release = async () => {
         await holder.query('ROLLBACK');
         await holder.end();
       };
     } else {
-      const holder = new SQLite(box.dbPath);
-      holder.exec('BEGIN IMMEDIATE');
+      // What a migrating process holds for the whole run (migration-lock.ts): the write lock of the
+      // file beside the database. The database's own is free between two of its migrations.
+      const holder = new SQLite(migrationLockPath(box.dbPath));
+      holder.pragma('locking_mode = EXCLUSIVE');
+      holder.exec('BEGIN EXCLUSIVE');
+      holder.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER)');
       release = async () => {
         holder.exec('ROLLBACK');
         holder.close();
