@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-routing-escalation.js';
 import * as m0003 from './migrations/0003-outbox-claims.js';
@@ -272,6 +272,30 @@ async function migrationLock(db: Db): Promise<MigrationLock> {
   return file === undefined ? { check: () => undefined, release: async () => undefined } : acquireSqliteMigrationLock(file.path, file.waitMs);
 }
 
+/** The names in the migration table; none when it is not there yet (a new database). */
+async function executedMigrations(db: Db, schema: string | undefined): Promise<string[]> {
+  const table = schema !== undefined ? sql.id(schema, MIGRATION_TABLE) : sql.id(MIGRATION_TABLE);
+  try {
+    return (await sql<{ name: string }>`select name from ${table}`.execute(db)).rows.map((r) => r.name);
+  } catch (err) {
+    // One statement instead of the migrator's two (does the table exist, then read it): every command opens the database.
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === '42P01' || (code === 'SQLITE_ERROR' && /no such table/.test((err as Error).message))) return [];
+    throw err;
+  }
+}
+
+/** The database was migrated by a newer version of casegate: this one refuses to use it. */
+export class DatabaseTooNew extends Error {
+  override readonly name = 'DatabaseTooNew';
+  constructor(readonly unknown: readonly string[]) {
+    super(
+      `the database was upgraded by a newer version of casegate (migration(s) ${unknown.join(', ')}, unknown to this one); this version does not work on it. ` +
+        'Run the newer version, or go back through the backup taken before that upgrade (docs/operating.md#upgrades)',
+    );
+  }
+}
+
 /** A migration's error, with its name (the cause is the server's error). */
 class MigrationFailed extends Error {
   /** `migration <name>`, the wait for another process's migration, or the migrator's own tables (created before the first migration runs). */
@@ -304,7 +328,13 @@ async function migrate(db: Db, schema: string | undefined, opts: MigrateOptions)
   const migrator = migratorFor(db, schema, provider);
   // Up to date (the common case): decided by reading, so a command never waits for the lock
   // another process holds just to find nothing to do.
-  const pending = (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+  const executed = new Set(await executedMigrations(db, schema));
+  // A newer casegate upgraded this database (a package rolled back, a host not upgraded with the
+  // others): this version does not know its tables and columns — it would write rows without what
+  // the newer code reads, or fail on every query it changed. Refused before anything runs.
+  const unknown = [...executed].filter((name) => !(name in MIGRATIONS)).sort();
+  if (unknown.length > 0) throw new DatabaseTooNew(unknown);
+  const pending = Object.keys(MIGRATIONS).filter((name) => !executed.has(name));
   if (pending.length === 0) return { applied: [] };
   // A year of history takes minutes (0025 indexes every message): say what runs, so nobody takes
   // a silent upgrade for a hung one and kills it.

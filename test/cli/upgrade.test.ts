@@ -131,6 +131,24 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`stored \\(case ${100000 + CASES + 1}\\)`));
   });
+  it('a database a newer casegate migrated (a package rolled back, a host left behind) is refused, not worked on: ingest exits 75 and keeps the mail with the MTA', async () => {
+    const peek = peekConfig(box.configPath);
+    try {
+      await peek.run("INSERT INTO casegate_migrations (name, timestamp) VALUES ('9999-from-a-newer-version', '2027-01-01T00:00:00.000Z')");
+      const before = await peek.get<{ n: number }>('SELECT count(*) AS n FROM messages');
+      const file = box.write('newer.eml', eml({ from: 'after-a-rollback@customer.example', subject: 'Sent after a rollback', messageId: 'after-rollback@customer.example' }));
+      const r = await box.run(['ingest', file]);
+      expect(r.code, describeResult(r)).toBe(75);
+      expect(r.stderr).toMatch(/the database was upgraded by a newer version of casegate \(migration\(s\) 9999-from-a-newer-version, unknown to this one\)/);
+      expect(await peek.get('SELECT count(*) AS n FROM messages')).toEqual(before);
+      const m = await box.run(['migrate']);
+      expect(m.code, describeResult(m)).toBe(1);
+      expect(m.stderr).toMatch(/upgraded by a newer version of casegate/);
+    } finally {
+      await peek.run("DELETE FROM casegate_migrations WHERE name = '9999-from-a-newer-version'");
+      await peek.close();
+    }
+  });
 });
 
 describe('mail piped in while another process migrates', () => {
