@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { databaseTarget, describeProgress, openDatabase, migrateToLatest } from '../db/database.js';
+import { databaseTarget, describeProgress, openDatabase, migrateToLatest, pendingMigrations } from '../db/database.js';
 import { createLogger } from '../log.js';
 import { runningAsRoot } from '../storage/data-dir-owner.js';
 import { resolved } from './shared.js';
@@ -86,10 +86,16 @@ export function registerDaemonCommands(program: Command): void {
   program
     .command('migrate')
     .description('bring the database schema up to date (the daemon also does this at start)')
-    .action(async () => {
+    .option('--dry-run', 'list the migrations it would apply, in order; apply none')
+    .action(async (opts: { dryRun?: boolean }) => {
       const r = resolved();
       const db = openDatabase(databaseTarget(r.config, r.paths));
       try {
+        if (opts.dryRun === true) {
+          const pending = await pendingMigrations(db);
+          process.stdout.write(pending.length > 0 ? `would apply: ${pending.join(', ')}\n` : 'database is up to date\n');
+          return;
+        }
         const { applied } = await migrateToLatest(db, { onProgress: (p) => process.stderr.write(`${describeProgress(p)}\n`) });
         process.stdout.write(applied.length > 0 ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
       } finally {

@@ -272,6 +272,17 @@ async function migrationLock(db: Db): Promise<MigrationLock> {
   return file === undefined ? { check: () => undefined, release: async () => undefined } : acquireSqliteMigrationLock(file.path, file.waitMs);
 }
 
+/**
+ * `casegate migrate --dry-run`: the migrations an upgrade would apply, in order, without applying
+ * any, taking no lock and creating nothing. Throws DatabaseTooNew like migrateToLatest.
+ */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const executed = new Set(await executedMigrations(db, schemas.get(db)?.schema));
+  const unknown = [...executed].filter((name) => !(name in MIGRATIONS)).sort();
+  if (unknown.length > 0) throw new DatabaseTooNew(unknown);
+  return Object.keys(MIGRATIONS).filter((name) => !executed.has(name));
+}
+
 /** The names in the migration table; none when it is not there yet (a new database). */
 async function executedMigrations(db: Db, schema: string | undefined): Promise<string[]> {
   const table = schema !== undefined ? sql.id(schema, MIGRATION_TABLE) : sql.id(MIGRATION_TABLE);
@@ -280,7 +291,7 @@ async function executedMigrations(db: Db, schema: string | undefined): Promise<s
   } catch (err) {
     // One statement instead of the migrator's two (does the table exist, then read it): every command opens the database.
     const code = (err as { code?: unknown } | null)?.code;
-    if (code === '42P01' || (code === 'SQLITE_ERROR' && /no such table/.test((err as Error).message))) return [];
+    if (code === '42P01' || code === '3F000' || (code === 'SQLITE_ERROR' && /no such table/.test((err as Error).message))) return [];
     throw err;
   }
 }
@@ -328,13 +339,10 @@ async function migrate(db: Db, schema: string | undefined, opts: MigrateOptions)
   const migrator = migratorFor(db, schema, provider);
   // Up to date (the common case): decided by reading, so a command never waits for the lock
   // another process holds just to find nothing to do.
-  const executed = new Set(await executedMigrations(db, schema));
   // A newer casegate upgraded this database (a package rolled back, a host not upgraded with the
   // others): this version does not know its tables and columns — it would write rows without what
   // the newer code reads, or fail on every query it changed. Refused before anything runs.
-  const unknown = [...executed].filter((name) => !(name in MIGRATIONS)).sort();
-  if (unknown.length > 0) throw new DatabaseTooNew(unknown);
-  const pending = Object.keys(MIGRATIONS).filter((name) => !executed.has(name));
+  const pending = await pendingMigrations(db);
   if (pending.length === 0) return { applied: [] };
   // A year of history takes minutes (0025 indexes every message): say what runs, so nobody takes
   // a silent upgrade for a hung one and kills it.

@@ -48,6 +48,11 @@ describe('upgrading a database with history (an old version\'s schema) to this v
         await peek.close();
       }
     };
+    // --dry-run: what an upgrade would apply, in order; nothing applied.
+    const dry = await box.run(['migrate', '--dry-run']);
+    expect(dry.code, describeResult(dry)).toBe(0);
+    expect(dry.stdout).toMatch(TEST_BACKEND === 'postgres' ? /^would apply: 0021-message-search, 0022-links-recipient-copies, .*, 0026-search2-requester-domain\n$/ : /^would apply: 0003-outbox-claims, 0004-content-digest, .*, 0026-search2-requester-domain\n$/);
+    expect(await lastApplied()).toBe(OLD);
     if (TEST_BACKEND === 'postgres') {
       // Another session holds the outbox (0022 alters it): the migration stops there, 0021 committed before it.
       const holder = new pg.Client({ connectionString: resolved.config.database.url!, options: `-c search_path=${resolved.config.database.schema}` });
@@ -106,6 +111,7 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     expect(done.every((name) => name !== undefined), failed.stderr).toBe(true);
     const again = await box.run(['migrate']);
     expect([again.code, again.stdout, again.stderr]).toEqual([0, 'database is up to date\n', '']);
+    expect((await box.run(['migrate', '--dry-run'])).stdout).toBe('database is up to date\n');
   });
 
   it('the history is whole and works after the upgrade: every message searchable, case numbers continue past the old ones', async () => {
