@@ -1,9 +1,11 @@
 import SQLite from 'better-sqlite3';
+import { sql, type KyselyPlugin } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { databaseTarget, migrateTo, openDatabase } from '../../src/db/database.js';
 import { migrationLockKey, migrationLockPath } from '../../src/db/migration-lock.js';
+import { rebuildSearchIndex, SEARCH_TEXT_CHARS } from '../../src/db/repos/search.js';
 import { seedHistory } from '../../bench/seed.js';
 import { seedHistoryPostgres } from '../../bench/seed-postgres.js';
 import { CliSandbox, describeResult, spawnCli, until } from '../helpers/cli.js';
@@ -137,6 +139,31 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`stored \\(case ${100000 + CASES + 1}\\)`));
   });
+  it('rebuilding the search index (what 0025 does over the whole history) reads only what it indexes: the searched messages, their first 100,000 characters', async () => {
+    const resolved = loadConfig({ path: box.configPath, env: {} });
+    const db = openDatabase(databaseTarget(resolved.config, resolved.paths));
+    try {
+      await sql`update messages set visible_text = ${'lorem '.repeat(50_000)} where id <= 40`.execute(db);
+      const read: { chars: number; searched: boolean }[] = [];
+      const watch: KyselyPlugin = {
+        transformQuery: (a) => a.node,
+        transformResult: async (a) => {
+          for (const row of a.result.rows as { visible_text?: unknown; direction?: unknown; author?: unknown }[]) {
+            if (typeof row.visible_text === 'string') read.push({ chars: row.visible_text.length, searched: row.direction === 'in' || row.author !== null });
+          }
+          return a.result;
+        },
+      };
+      // Two inbound messages a case, and the one stored after the upgrade.
+      expect(await rebuildSearchIndex(db.withPlugin(watch))).toBe(CASES * 2 + 1);
+      expect(read).toHaveLength(CASES * 2 + 1);
+      expect(read.filter((r) => !r.searched)).toEqual([]);
+      expect(Math.max(...read.map((r) => r.chars))).toBe(SEARCH_TEXT_CHARS);
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('a database a newer casegate migrated (a package rolled back, a host left behind) is refused, not worked on: ingest exits 75 and keeps the mail with the MTA', async () => {
     const peek = peekConfig(box.configPath);
     try {
