@@ -90,6 +90,7 @@ export async function createContext(opts: ContextOptions): Promise<AppContext> {
     databaseTarget(config, paths, {
       applicationName: 'casegate',
       onIdleError: (err: Error) => log.warn({ err: err.message, component: 'db' }, 'an idle PostgreSQL connection failed (server restart?); the next query opens a new one'),
+      onSilent: (info) => log.warn({ ...info, component: 'db' }, 'a PostgreSQL connection went silent under a query (a dropped NAT or firewall flow?): its server session was ended and the connection closed; the query failed (transient) and the pool opens a new one'),
       ...(opts.shortMigrationWait === true ? { shortMigrationWait: true } : {}),
       ...(opts.backgroundCheckpoints === true ? { backgroundCheckpoints: { onFailure: (reason: string) => log.error({ component: 'db', reason }, 'background WAL checkpoints stopped') } } : {}),
     }),

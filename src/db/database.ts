@@ -151,7 +151,7 @@ const MIGRATION_LOCK_WAIT_MS = 60 * 60 * 1000;
 export function databaseTarget(
   config: Config,
   paths: Pick<ResolvedPaths, 'dbPath'>,
-  opts: Pick<PostgresTarget, 'applicationName' | 'onIdleError'> & Pick<OpenDbOptions, 'backgroundCheckpoints'> & { readonly shortMigrationWait?: boolean } = {},
+  opts: Pick<PostgresTarget, 'applicationName' | 'onIdleError' | 'onSilent'> & Pick<OpenDbOptions, 'backgroundCheckpoints'> & { readonly shortMigrationWait?: boolean } = {},
 ): DatabaseTarget {
   const d = config.database;
   if (d.driver === 'postgres') {

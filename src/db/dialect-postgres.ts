@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { Kysely, PostgresAdapter, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DialectAdapter, type DatabaseMetadata, type PostgresDialectConfig, type RawBuilder, type SchemaMetadata, type TableMetadata } from 'kysely';
 import { nulFree } from './nul-free.js';
 import { DEFAULT_NAMED_PER_CONNECTION, namedStatementPool } from './pg-named-statements.js';
+import { silentWatch } from './pg-silent-watch.js';
 
 /**
  * The PostgreSQL connection pool (the `pg` driver under Kysely's PostgresDialect).
@@ -18,6 +19,9 @@ import { DEFAULT_NAMED_PER_CONNECTION, namedStatementPool } from './pg-named-sta
  *    opens a new one for the next query.
  *  - TCP keepalive probes a silent connection after 10 s: a server that vanished (host lost,
  *    partition) fails the query waiting on it within about 20 s (ETIMEDOUT, transient).
+ *  - A query without an answer for 5 s whose server session is idle (its connection went silent:
+ *    a dropped NAT flow, a proxy that keeps the socket) ends that session and closes the
+ *    connection within about 7 s (db/pg-silent-watch.ts): the pool opens a new one.
  */
 
 export interface PostgresTarget {
@@ -32,6 +36,8 @@ export interface PostgresTarget {
   readonly applicationName?: string;
   /** Called when an idle pooled connection fails (e.g. the server restarted). */
   readonly onIdleError?: (err: Error) => void;
+  /** Called when a connection went silent under a query and was closed (db/pg-silent-watch.ts). */
+  readonly onSilent?: (info: { pid: number; state: string; waitedMs: number }) => void;
   /**
    * How long migrating waits for another process's migration (default an hour: a daemon starting
    * beside one that migrates). A one-shot command — `casegate ingest` above all, which the MTA
@@ -70,15 +76,16 @@ function noteLostConnection(): void {}
 /** Silence on a connection after which TCP keepalive starts probing the server. */
 export const KEEPALIVE_IDLE_MS = 10_000;
 
-export function createPostgresPool(t: PostgresTarget): pg.Pool {
-  const driver = loadPg();
-  const pool = new driver.Pool({
+/** A query without an answer for this long is checked for a silent connection (db/pg-silent-watch.ts). */
+export const SILENCE_CHECK_MS = 5_000;
+
+/** The settings of every casegate connection (the pool's and the silence check's). */
+function clientConfig(t: PostgresTarget, driver: typeof pg): pg.ClientConfig {
+  return {
     connectionString: t.url,
     ...(t.password !== undefined && t.password !== '' ? { password: t.password } : {}),
-    max: t.poolSize,
     // A server that does not answer: give up (transient) instead of hanging the pipeline.
     connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 30_000,
     application_name: t.applicationName ?? 'casegate',
     options: `-c search_path=${quoteIdent(t.schema)} -c lock_timeout=${Math.max(1, Math.round(t.lockTimeoutMs))}`,
     types: typeParsers(driver),
@@ -90,7 +97,12 @@ export function createPostgresPool(t: PostgresTarget): pg.Pool {
     // query fails (ETIMEDOUT, transient) within about 20 s and the pool opens a new connection.
     keepAlive: true,
     keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
-  });
+  };
+}
+
+export function createPostgresPool(t: PostgresTarget): pg.Pool {
+  const driver = loadPg();
+  const pool = new driver.Pool({ ...clientConfig(t, driver), max: t.poolSize, idleTimeoutMillis: 30_000 });
   pool.on('error', (err) => t.onIdleError?.(err));
   // pg-pool listens for errors of idle clients only: a client that is checked out (a transaction
   // between two statements, a query being built) and loses its server (a restart, a failover,
@@ -195,7 +207,17 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
   // Every query's parameters pass through nulFree (db/nul-free.ts). (The driver's other form of
   // query, with a cursor, serves streaming, which needs a cursor class in the dialect's
   // configuration; casegate configures none.)
-  const pool = namedStatementPool(createPostgresPool(t), { enabled: t.preparedStatements ?? true, perConnection: DEFAULT_NAMED_PER_CONNECTION }, nulFree);
+  const driver = loadPg();
+  const watch = silentWatch({
+    afterMs: SILENCE_CHECK_MS,
+    connect: async () => {
+      const c = new driver.Client({ ...clientConfig(t, driver), application_name: `${t.applicationName ?? 'casegate'} (silence check)` });
+      await c.connect();
+      return c;
+    },
+    ...(t.onSilent !== undefined ? { onSilent: t.onSilent } : {}),
+  });
+  const pool = namedStatementPool(createPostgresPool(t), { enabled: t.preparedStatements ?? true, perConnection: DEFAULT_NAMED_PER_CONNECTION, watch }, nulFree);
   return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables) });
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import { Memo } from '../memo.js';
+import type { SilentWatch } from './pg-silent-watch.js';
 
 /**
  * Named (server-side prepared) statements for PostgreSQL.
@@ -38,6 +39,8 @@ export interface NamedStatementOptions {
   readonly enabled: boolean;
   /** The most distinct named statements per connection. */
   readonly perConnection: number;
+  /** Watches every query for a connection gone silent (db/pg-silent-watch.ts). */
+  readonly watch?: SilentWatch;
 }
 
 export const DEFAULT_NAMED_PER_CONNECTION = 200;
@@ -91,7 +94,10 @@ export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, p
     return s;
   };
 
-  async function run(client: pg.PoolClient, s: ClientState, sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult> {
+  const run = (client: pg.PoolClient, s: ClientState, sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult> =>
+    opts.watch !== undefined ? opts.watch.track(client, runNamed(client, s, sql, parameters)) : runNamed(client, s, sql, parameters);
+
+  async function runNamed(client: pg.PoolClient, s: ClientState, sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult> {
     const values = prepare(parameters) as unknown[];
     if (BEGIN.test(sql)) s.inTransaction = true;
     else if (END.test(sql)) s.inTransaction = false;
@@ -112,6 +118,9 @@ export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, p
     async connect() {
       return stateOf(await pool.connect()).wrapped;
     },
-    end: () => pool.end(),
+    end: async () => {
+      await opts.watch?.end();
+      await pool.end();
+    },
   };
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eml } from '../helpers/context.js';
@@ -73,6 +74,34 @@ describe('the outbox when the connection of its claim goes silent', () => {
     await eventually(() => expect(d.sink.messages).toHaveLength(4), 400, 40_000);
     const queued = await admin.query<{ n: string }>(`select count(*) as n from outbox where status = 'queued'`);
     expect(Number(queued.rows[0]!.n)).toBe(0);
+  }, 90_000);
+
+  it('a message stored on a pooled connection that went silent: the connection is closed within seconds, a slow query is not, and the next messages are stored', async () => {
+    // A query that runs longer than the silence check (5 s): its server session is active, so it is left alone.
+    const slow = sql<{ ok: number }>`select 1 as ok from pg_sleep(7)`.execute(d.daemon.ctx.db).then((r) => r.rows);
+    let sleeping: number[] = [];
+    for (const until = Date.now() + 10_000; sleeping.length === 0 && Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+      sleeping = (await admin.query<{ port: number }>(`select client_port as port from pg_stat_activity where query like '%pg_sleep(7)%' and pid <> pg_backend_pid()`)).rows.map((r) => r.port);
+    }
+    expect(sleeping).toHaveLength(1);
+    // Every other connection of the pool goes silent (a NAT or firewall dropped their flows).
+    const idle = (await admin.query<{ port: number }>(`select client_port as port from pg_stat_activity where application_name = 'casegate' and datname = current_database() and client_port <> $1`, [sleeping[0]])).rows.map((r) => r.port);
+    expect(proxy.silenceOpen(idle)).toBe(idle.length);
+    // Each message takes a connection: a silent one, or a new one. Before, a message on a silent
+    // one got 451 after pipeline.stageTimeoutSeconds (30 s), its connection stayed checked out
+    // for good, and once the pool's four were, every message waited for a connection and got 451:
+    // nothing was stored while the silence lasted. Now the check closes a silent connection within about 7 s.
+    const first = await Promise.all([5, 6, 7, 8].map(async (k) => {
+      const t = Date.now();
+      const ok = await send(k).then(() => true, () => false);
+      return { ok, ms: Date.now() - t };
+    }));
+    for (const r of first) expect(r.ms).toBeLessThan(15_000);
+    for (const k of [9, 10, 11]) await send(k);
+    await expect(slow).resolves.toEqual([{ ok: 1 }]);
+    // A message that got 451 was not stored (its sender's MTA retries); the ones that got 250 were.
+    const stored = await admin.query<{ n: string }>(`select count(*) as n from cases where subject like 'Silent %'`);
+    expect(Number(stored.rows[0]!.n)).toBe(4 + 3 + first.filter((r) => r.ok).length);
   }, 90_000);
 
   it('the daemon stops while that connection is still silent (it does not wait for it for ever)', async () => {
