@@ -238,6 +238,36 @@ describe('query plans on PostgreSQL', () => {
     }
   });
 
+  it('cases list --search with two words in every message: the newest cases are probed and the walk stops at the list, instead of every message of a word read', async () => {
+    const rowsRead = (node: PlanNode & { 'Actual Rows'?: number; 'Actual Loops'?: number }, table: string): number =>
+      (node['Relation Name'] === table ? (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1) : 0) + (node.Plans ?? []).reduce((n, c) => n + rowsRead(c, table), 0);
+    // Seeded: every inbound message says "problem" and "History" (10,000 messages, 5,000 cases).
+    const before = queries.length;
+    const search = parseSearchText('problem history')!;
+    const found = await listCases(capture, { search, spam: false, limit: 51 });
+    expect(found.map((c) => c.number)).toEqual(Array.from({ length: 51 }, (_, k) => 105_000 - k));
+    await newestHits(capture, found.map((c) => c.id), search);
+    const ran = queries.slice(before).filter((q) => /from "(cases|messages)"/.test(q.sql));
+    // The list (one statement: it filled the list) and the newest matching message of each case.
+    expect(ran.filter((q) => /from "cases"/.test(q.sql))).toHaveLength(1);
+    for (const q of ran) {
+      for (const generic of [false, true]) {
+        const plan = await analyzedPlanOf(q, generic);
+        const what = `${q.sql.slice(0, 60)}${generic ? ' (generic plan)' : ''}`;
+        // Before: the list read every message of "problem" (10,000 here; 500,000 at 1 M messages:
+        // 1.2–2.2 s), and the newest hits every message with both words (0.5–0.9 s at 1 M).
+        expect(rowsRead(plan, 'message_search'), what).toBeLessThanOrEqual(4 * 51 * 2);
+        expect(rowsRead(plan, 'cases'), what).toBeLessThanOrEqual(51);
+      }
+    }
+    // Common words whose cases are all older than the newest ones tried first: the search over
+    // every case finds them ("1…" is in the subjects of cases 1, 10–19, 100–199 and 1000–1999).
+    const olderFrom = queries.length;
+    const older = await listCases(capture, { search: parseSearchText('problem 1')!, spam: false, limit: 51 });
+    expect(older.map((c) => c.number)).toEqual(Array.from({ length: 51 }, (_, k) => 101_999 - k));
+    expect(queries.slice(olderFrom).filter((q) => /from "cases"/.test(q.sql))).toHaveLength(2);
+  });
+
   it('the migrator asks about its own tables by name: an index lookup in pg_class, not a scan of every schema', async () => {
     // What the migrator sees (several times at every start of a daemon or command): its two tables, nothing else.
     const tables = await env.ctx.db.introspection.getTables();

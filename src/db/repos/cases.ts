@@ -1,4 +1,4 @@
-import { sql, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { SearchText } from '../../cases/search-text.js';
 import { caseMatches } from './search.js';
 import { isPostgres, takeCaseNumber } from '../dialect.js';
@@ -139,33 +139,44 @@ export interface CaseListFilter {
 const REQUESTER_DOMAIN = sql<string>`substr(requester_address, length(rtrim(requester_address, replace(requester_address, '@', ''))))`;
 
 export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<CaseRow[]> {
-  let q = db.selectFrom('cases').selectAll();
-  if (filter.status !== undefined && filter.status.length > 0) q = q.where('status', 'in', [...filter.status] as CaseRow['status'][]);
-  if (filter.queue !== undefined) q = q.where('queue', '=', filter.queue);
-  if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
-  if (filter.owner !== undefined) q = q.where('owner', '=', filter.owner);
-  if (filter.unowned === true) q = q.where('owner', 'is', null);
-  if (filter.escalated !== undefined) q = q.where('escalated', '=', filter.escalated ? 1 : 0);
-  if (filter.spam !== undefined) q = q.where('spam', '=', filter.spam ? 1 : 0);
-  if (filter.priority !== undefined && filter.priority.length > 0) q = q.where('priority', 'in', [...filter.priority]);
-  if (filter.tag !== undefined) {
-    const tag = filter.tag;
-    q = q.where((eb) => eb.exists(eb.selectFrom('case_tags').select('case_tags.case_id').whereRef('case_tags.case_id', '=', 'cases.id').where('case_tags.tag', '=', tag)));
-  }
-  if (filter.requester !== undefined) {
-    const spellings = [...filter.requester];
-    // Addresses are stored in lower case (address-form.ts); a domain is what follows the last @.
-    q = spellings.every((r) => r.startsWith('@'))
-      ? q.where(REQUESTER_DOMAIN, 'in', spellings)
-      : q.where('requester_address', 'in', spellings);
-  }
-  if (filter.search !== undefined) q = q.where(await caseMatches(db, filter.search));
+  const limit = filter.limit ?? 50;
   const levels = filter.priorityOrder ?? [];
-  if (levels.length > 0) {
-    const whens = levels.map((l) => sql`when ${l.name.toLowerCase()} then ${l.order}`);
-    q = q.orderBy(sql`case lower(priority) ${sql.join(whens, sql` `)} else ${Number.MAX_SAFE_INTEGER} end`).orderBy('escalation_level', 'desc');
+  const query = (search: Expression<SqlBool> | null) => {
+    let q = db.selectFrom('cases').selectAll();
+    if (filter.status !== undefined && filter.status.length > 0) q = q.where('status', 'in', [...filter.status] as CaseRow['status'][]);
+    if (filter.queue !== undefined) q = q.where('queue', '=', filter.queue);
+    if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
+    if (filter.owner !== undefined) q = q.where('owner', '=', filter.owner);
+    if (filter.unowned === true) q = q.where('owner', 'is', null);
+    if (filter.escalated !== undefined) q = q.where('escalated', '=', filter.escalated ? 1 : 0);
+    if (filter.spam !== undefined) q = q.where('spam', '=', filter.spam ? 1 : 0);
+    if (filter.priority !== undefined && filter.priority.length > 0) q = q.where('priority', 'in', [...filter.priority]);
+    if (filter.tag !== undefined) {
+      const tag = filter.tag;
+      q = q.where((eb) => eb.exists(eb.selectFrom('case_tags').select('case_tags.case_id').whereRef('case_tags.case_id', '=', 'cases.id').where('case_tags.tag', '=', tag)));
+    }
+    if (filter.requester !== undefined) {
+      const spellings = [...filter.requester];
+      // Addresses are stored in lower case (address-form.ts); a domain is what follows the last @.
+      q = spellings.every((r) => r.startsWith('@'))
+        ? q.where(REQUESTER_DOMAIN, 'in', spellings)
+        : q.where('requester_address', 'in', spellings);
+    }
+    if (search !== null) q = q.where(search);
+    if (levels.length > 0) {
+      const whens = levels.map((l) => sql`when ${l.name.toLowerCase()} then ${l.order}`);
+      q = q.orderBy(sql`case lower(priority) ${sql.join(whens, sql` `)} else ${Number.MAX_SAFE_INTEGER} end`).orderBy('escalation_level', 'desc');
+    }
+    return q.orderBy('number', 'desc').limit(limit);
+  };
+  const match = filter.search !== undefined ? await caseMatches(db, filter.search, limit) : null;
+  // The newest cases first (every search item common): complete when it fills the list — only
+  // when the list is newest first (sorted by priority, an older case may come first).
+  if (match?.newest !== undefined && levels.length === 0) {
+    const rows = await query(match.newest).execute();
+    if (rows.length >= limit) return rows;
   }
-  return q.orderBy('number', 'desc').limit(filter.limit ?? 50).execute();
+  return query(match !== null ? await match.where() : null).execute();
 }
 
 export async function addParticipant(db: Q, caseId: number, address: string, name: string, role: ParticipantRole, at: string): Promise<void> {
