@@ -31,6 +31,11 @@ import type { SilentWatch } from './pg-silent-watch.js';
  *    statement is run again unnamed when no transaction is open; inside a transaction the error
  *    stands (the transaction is aborted anyway) and is transient (isTransientDbError): the message
  *    is retried on a fresh connection.
+ *  - A statement whose text holds UNNAMED (a comment) runs unnamed: its text changes with every
+ *    call (values written into it), or a generic plan would be wrong for it. The search's GIN
+ *    probe (`words @@ $1 limit $2`) went generic after five calls in one process and then read
+ *    message_search from the start for a rare word: 140 ms a search instead of 12–16 ms; and each
+ *    search's own statement text took a slot and memory of its own (11 MB a connection at 200).
  *  - `enabled: false` (database.preparedStatements) for a pooler that does not keep a server
  *    connection per client connection (PgBouncer's transaction pooling before 1.21).
  */
@@ -51,6 +56,9 @@ export function isStalePreparedStatement(err: unknown): boolean {
   return e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type');
 }
 
+/** Marks a statement to run unnamed (see above). */
+export const UNNAMED = '/* unnamed */';
+
 const DATA_STATEMENT = /^\s*(select|insert|update|delete|with)\b/i;
 const BEGIN = /^\s*(begin|start\s+transaction)\b/i;
 const END = /^\s*(commit|rollback|end|abort)\b(?!\s+to\b)/i;
@@ -58,7 +66,7 @@ const END = /^\s*(commit|rollback|end|abort)\b(?!\s+to\b)/i;
 /** Statement names by SQL text (the same in every connection): hashing once per text. */
 const names = new Memo<string, string | null>(4_000);
 function nameOf(text: string): string | null {
-  return names.get(text, () => (DATA_STATEMENT.test(text) ? `cg_${createHash('sha1').update(text).digest('hex').slice(0, 28)}` : null));
+  return names.get(text, () => (DATA_STATEMENT.test(text) && !text.includes(UNNAMED) ? `cg_${createHash('sha1').update(text).digest('hex').slice(0, 28)}` : null));
 }
 
 interface ClientState {

@@ -2,6 +2,7 @@ import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from
 import type { SearchText } from '../../cases/search-text.js';
 import { ftsDocument, quoteLexeme, tsvectorDocument, type SearchItem } from '../../cases/search-terms.js';
 import { isPostgres } from '../dialect.js';
+import { UNNAMED } from '../pg-named-statements.js';
 import type { Database } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -134,7 +135,8 @@ async function fewMatches(db: Q, item: SearchItem): Promise<number[] | null> {
   // A prefix gets a fixed estimate, so PostgreSQL reads its whole GIN entry even for LIMIT rows (80 ms
   // for a word in every message at 1 M). The word itself has statistics: when it alone is common, so is the prefix.
   if (item.prefix && (await fewMatches(db, { ...item, prefix: false })) === null) return null;
-  const { rows } = await sql<{ message_id: number }>`select message_id from message_search where words @@ ${tsItem(item)}::tsquery limit ${FEW_MATCHES + 1}`.execute(db);
+  // Unnamed: a generic plan (for any tsquery) read message_search from the start.
+  const { rows } = await sql<{ message_id: number }>`select message_id from message_search where words @@ ${tsItem(item)}::tsquery limit ${FEW_MATCHES + 1} ${sql.raw(UNNAMED)}`.execute(db);
   return rows.length > FEW_MATCHES ? null : rows.map((r) => Number(r.message_id));
 }
 
@@ -190,7 +192,8 @@ export async function caseMatches(db: Q, s: SearchText, limit = 50): Promise<Cas
       const ids = sql.raw(rarest.ids.map((id) => String(Math.trunc(id))).join(', '));
       const drive = sql<SqlBool>`cases.id in (select case_id from messages where id in (${ids}))`;
       const others = s.items.filter((i) => i !== rarest.item).map((i) => caseHas(i, false));
-      const where = sql<SqlBool>`(${sql.join([drive, ...others], sql` and `)})`;
+      // Unnamed (the statement's text is this search's own): no named-statement slot for it.
+      const where = sql<SqlBool>`(${sql.raw(UNNAMED)} ${sql.join([drive, ...others], sql` and `)})`;
       return { where: async () => where };
     }
     if (s.items.length > 1) {
@@ -201,7 +204,7 @@ export async function caseMatches(db: Q, s: SearchText, limit = 50): Promise<Cas
       // Fewer cases than the window: the walk is bounded by them all.
       if (from === undefined) return { where: async () => walk };
       // The number as a literal: a generic plan for any number would not know the window is small.
-      return { where: async () => inAll(db, s), newest: sql<SqlBool>`(cases.number >= ${sql.raw(String(Math.trunc(Number(from))))} and ${walk})` };
+      return { where: async () => inAll(db, s), newest: sql<SqlBool>`(${sql.raw(UNNAMED)} cases.number >= ${sql.raw(String(Math.trunc(Number(from))))} and ${walk})` };
     }
   }
   return { where: async () => inAll(db, s) };
