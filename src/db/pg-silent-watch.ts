@@ -96,7 +96,9 @@ export function silentWatch(opts: SilentWatchOptions): SilentWatch {
     }
     try {
       const c = await checker!.client;
-      await c.query({ text: "select case when current_setting('server_version_num')::int >= 140000 then pg_terminate_backend($1, 5000) else pg_terminate_backend($1) end", values: [pid], query_timeout: opts.afterMs + 5_000 } as pg.QueryConfig);
+      const end = (text: string): Promise<unknown> => c.query({ text, values: [pid], query_timeout: opts.afterMs + 5_000 } as pg.QueryConfig);
+      // PostgreSQL 14+ waits (up to 5 s) until the session is gone; before 14 only the signal is sent.
+      await end('select pg_terminate_backend($1, 5000)').catch((err: unknown) => ((err as { code?: unknown }).code === '42883' ? end('select pg_terminate_backend($1)') : Promise.reject(err)));
     } catch {
       // Not ours to end, or gone already: closing our side is what counts.
     }
