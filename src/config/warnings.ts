@@ -79,15 +79,31 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
   // is notified, no assignment, no tiers) and the settings apply to nothing.
   const fed = new Set([...cfg.mailboxes.map((m) => m.queue ?? m.name), ...cfg.rules.flatMap((r) => (r.set.queue !== undefined ? [r.set.queue] : []))]);
   const bare = [...fed].filter((q) => !Object.hasOwn(cfg.queues, q));
+  const misspelt = new Set<string>();
   for (const name of Object.keys(cfg.queues)) {
     if (fed.has(name)) continue;
     const guess = didYouMean(name, bare);
     if (guess === null) continue;
+    misspelt.add(guess);
     out.push({
       path: `queues.${name}`,
       message: `no mailbox or rule sends cases to queue "${name}", while queue "${guess}" gets cases and has no settings of its own (no agents are notified, no assignment, tiers, calendar or SLA policy): did you mean "${guess}"?`,
     });
   }
+  // A queue that gets cases but has nobody to tell, in a configuration where other queues have
+  // agents: its new cases and customers' replies notify no one (only `cases list` shows them).
+  if (Object.values(cfg.queues).some((q) => q.agents.length > 0)) {
+    for (const name of fed) {
+      const q = cfg.queues[name];
+      if (misspelt.has(name) || (q !== undefined && (q.feedback || q.agents.length > 0))) continue;
+      const feeders = [...cfg.mailboxes.filter((m) => (m.queue ?? m.name) === name).map((m) => `mailbox ${m.name}`), ...cfg.rules.filter((r) => r.set.queue === name).map((r) => `rule ${r.name}`)];
+      out.push({
+        path: q !== undefined ? `queues.${name}.agents` : `queues.${name}`,
+        message: `queue "${name}" gets cases (${feeders.join(', ')}) but has no agents: its new cases and customers' replies notify nobody${q !== undefined && Object.keys(q.tiers).length > 0 ? ' (tiers are alerted only on escalation)' : ''}; list them in queues.${name}.agents`,
+      });
+    }
+  }
+  out.push(...shadowedRules(cfg.rules));
   const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
   cfg.rules.forEach((r, i) => {
     const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];
@@ -111,4 +127,39 @@ function plainHttpHost(url: string): string | null {
   } catch {
     return null;
   }
+}
+
+type Rule = Config['rules'][number];
+
+/** A condition's values as a set of comparable texts (lists and single values alike). */
+function values(v: unknown): Set<string> {
+  const list = v === undefined ? [] : Array.isArray(v) ? (v as unknown[]) : [v];
+  return new Set(list.map((x) => (typeof x === 'string' ? x.trim().toLowerCase().replace(/^@/, '') : JSON.stringify(x))));
+}
+
+/**
+ * Rules an earlier rule always wins over (the first matching rule wins): the earlier one asks for
+ * nothing the later one does not also ask for — each of its conditions is also the later one's,
+ * with the later one's values among its own (lists) or the same pattern. Such a rule never fires.
+ */
+function shadowedRules(rules: readonly Rule[]): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  const covers = (a: Rule, b: Rule): boolean =>
+    Object.entries(a.match).every(([key, av]) => {
+      const bv = (b.match as Record<string, unknown>)[key];
+      if (bv === undefined) return false;
+      if (key === 'subject' || key === 'body' || key === 'header') return JSON.stringify(av) === JSON.stringify(bv);
+      const allowed = values(av);
+      return [...values(bv)].every((x) => allowed.has(x));
+    });
+  rules.forEach((b, i) => {
+    const j = rules.slice(0, i).findIndex((a) => covers(a, b));
+    if (j < 0) return;
+    const a = rules[j]!;
+    out.push({
+      path: `rules.${i}`,
+      message: `rule "${b.name}" never fires: rule "${a.name}" (rules.${j}) comes first and matches ${Object.keys(a.match).length === 0 ? 'every new case' : 'every message this one matches'} (the first matching rule wins); put "${b.name}" before it, or narrow "${a.name}"`,
+    });
+  });
+  return out;
 }

@@ -345,7 +345,47 @@ describe('strict configuration with hints (item 12)', () => {
     // Spelt right, or a queue of its own that only `cases move` or a rule fills: nothing to say.
     expect(load({ ...base, queues: { finance: { agents } } }).warnings).toEqual([]);
     expect(load({ ...base, queues: { finance: { agents }, escalations: { agents } } }).warnings).toEqual([]);
-    expect(load({ ...base, queues: { finanse: { agents } }, rules: [{ name: 'r', match: { subject: ['x'] }, set: { queue: 'finanse' } }] }).warnings).toEqual([]);
+    // (finance itself, fed by the mailbox, has no agents: that is said, but not as a misspelling.)
+    expect(load({ ...base, queues: { finanse: { agents } }, rules: [{ name: 'r', match: { subject: ['x'] }, set: { queue: 'finanse' } }] }).warnings.map((w) => w.path)).toEqual(['queues.finance']);
+  });
+
+  it('warns about a queue that gets cases but has no agents (nobody notified) when other queues have agents', () => {
+    const agents = [{ name: 'Fiona', address: 'fiona@example.com' }];
+    const base = {
+      instance: { secret: SECRET_A, domain: 'example.com' },
+      mailboxes: [
+        { name: 'support', addresses: ['support@example.com'] },
+        { name: 'partners', addresses: ['partners@example.com'] },
+        { name: 'ideas', addresses: ['ideas@example.com'] },
+      ],
+      queues: { support: { agents }, partners: { language: 'de' }, ideas: { feedback: true } },
+    };
+    const tpl = dir();
+    mkdirSync(join(tpl, 'ideas'), { recursive: true });
+    for (const part of ['subject', 'text', 'html']) writeFileSync(join(tpl, 'ideas', `confirmation.${part}.hbs`), 'Thanks');
+    const cfg = { ...base, templates: { dir: tpl } };
+    expect(load(cfg).warnings).toEqual([{ path: 'queues.partners.agents', message: 'queue "partners" gets cases (mailbox partners) but has no agents: its new cases and customers\' replies notify nobody; list them in queues.partners.agents' }]);
+    // A queue only a rule feeds.
+    const routed = { ...cfg, queues: { ...cfg.queues, partners: { agents }, legal: { language: 'en' } }, rules: [{ name: 'legal', match: { subject: ['lawsuit'] }, set: { queue: 'legal' } }] };
+    expect(load(routed).warnings).toEqual([{ path: 'queues.legal.agents', message: expect.stringMatching(/^queue "legal" gets cases \(rule legal\) but has no agents/) }]);
+    // No queue has agents (the README tour, a shared inbox worked in the CLI): nothing to say.
+    expect(load({ ...cfg, queues: { ideas: { feedback: true } } }).warnings).toEqual([]);
+  });
+
+  it('warns about a rule that never fires because an earlier rule matches everything it matches', () => {
+    const base = { instance: { secret: SECRET_A, domain: 'example.com' }, mailboxes: [{ name: 'support', addresses: ['support@example.com'] }, { name: 'support-de', addresses: ['support@example.de'] }] };
+    const rules = [
+      { name: 'vip', match: { senderDomain: ['acme.example', 'globex.example'] }, set: { priority: 'high' } },
+      { name: 'de-outage', match: { mailbox: 'support-de', subject: ['Störung'] }, set: { priority: 'urgent' } },
+      { name: 'acme-outage', match: { senderDomain: 'ACME.example', subject: ['outage'] }, set: { priority: 'urgent' } },
+      { name: 'de-outage-words', match: { mailbox: ['support-de'], subject: ['Störung'], body: 'down' }, set: { tags: ['outage'] } },
+      { name: 'other-words', match: { mailbox: 'support-de', subject: ['Ausfall'] }, set: { tags: ['outage'] } },
+    ];
+    expect(load({ ...base, rules }).warnings).toEqual([
+      { path: 'rules.2', message: 'rule "acme-outage" never fires: rule "vip" (rules.0) comes first and matches every message this one matches (the first matching rule wins); put "acme-outage" before it, or narrow "vip"' },
+      { path: 'rules.3', message: expect.stringMatching(/^rule "de-outage-words" never fires: rule "de-outage" \(rules.1\) comes first/) },
+    ]);
+    expect(load({ ...base, rules: [{ name: 'all', match: {}, set: { tags: ['x'] } }, rules[0]] }).warnings).toEqual([{ path: 'rules.1', message: expect.stringContaining('rule "all" (rules.0) comes first and matches every new case') }]);
   });
 
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
