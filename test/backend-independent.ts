@@ -23,6 +23,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/config-hygiene.test.ts',
   'test/unit/command-env.test.ts',
   'test/unit/config.test.ts',
+  'test/unit/route-explain.test.ts',
   'test/unit/docs.test.ts',
   'test/unit/escalation-signals.test.ts',
   'test/unit/flowed.test.ts',

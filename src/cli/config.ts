@@ -3,7 +3,7 @@ import { redactUrl } from '../db/dialect-postgres.js';
 import { resolved } from './shared.js';
 
 export function registerConfigCommands(program: Command): void {
-  program
+  const config = program
     .command('config')
     .description('validate the configuration and print it resolved (secrets hidden)')
     .action(() => {
@@ -13,5 +13,20 @@ export function registerConfigCommands(program: Command): void {
       const hide = (k: string, v: unknown): unknown => (/(secret|password)$/i.test(k) && typeof v === 'string' ? '***' : k === 'url' && typeof v === 'string' && /^postgres/.test(v) ? redactUrl(v) : v);
       const shown = JSON.parse(JSON.stringify(r.config, hide)) as unknown;
       process.stdout.write(JSON.stringify({ source: r.source ?? 'embedded default', paths: r.paths, config: shown }, null, 2) + '\n');
+    });
+  config
+    .command('explain')
+    .description('what the configuration does with a new message to ADDRESS: mailbox, rules, queue, priority, language, calendar, SLA targets, owner and who is told, confirmation template files')
+    .argument('<address...>', 'recipient address(es): To (the first one of ours is where it arrives)')
+    .option('--cc <address...>', 'Cc addresses')
+    .option('--from <address>', 'sender address', 'customer@example.net')
+    .option('--subject <text>', 'subject', '')
+    .option('--body <text>', 'the new text of the message', '')
+    .option('--header <line...>', 'a header as "Name: value" (rules matching headers)')
+    .option('--content-language <tag>', 'the Content-Language the message declares')
+    .option('--json', 'machine-readable output')
+    .action(async (to: string[], opts: { cc?: string[]; from: string; subject: string; body: string; header?: string[]; contentLanguage?: string; json?: boolean }) => {
+      const { explainConfig } = await import('./config-explain.js');
+      process.exitCode = await explainConfig(resolved(), to, opts);
     });
 }

@@ -388,3 +388,20 @@ export function overlaySummary(opts: TemplateFolderOptions): OverlaySummary | nu
   }
   return { replaced, unchanged, added, mixed };
 }
+
+/**
+ * The file each part of a kind is rendered from for a target (`casegate config explain`): its
+ * path in the folder and whether it comes from the shipped set under an admin's folder.
+ */
+export function kindFiles(opts: TemplateFolderOptions, kind: TemplateName, target: RenderTarget): { readonly language: string; readonly files: { readonly part: Part; readonly file: string | null; readonly shipped: boolean }[] } | null {
+  const { folder } = readFolder(opts, new Problems(), false);
+  if (folder === null) return null;
+  const { chain, language } = chainFor(folder, target);
+  return {
+    language,
+    files: PARTS.map((part) => {
+      const file = resolveFile(folder, chain, `${kind}.${part}.hbs`);
+      return { part, file, shipped: file !== null && (opts.shippedDir === undefined || opts.shippedDir === opts.dir || folder.shipped.has(file)) };
+    }),
+  };
+}

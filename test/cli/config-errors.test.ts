@@ -174,4 +174,43 @@ describe('configuration errors', () => {
       syntax.cleanup();
     }
   });
+
+  it('`casegate config explain ADDRESS` says which mailbox, rule, queue, priority, calendar, SLA and templates a new message gets; exit 1 for an address no mailbox serves', async () => {
+    const cfg = CliSandbox.withRawConfig(
+      [
+        'dataDir: data',
+        'instance: { domain: example.com }',
+        'mailboxes:',
+        '  - { name: support, addresses: [support@example.com] }',
+        '  - { name: billing-de, addresses: [rechnung@example.de], queue: finance-de }',
+        'queues:',
+        '  finance-de: { language: de, calendar: berlin, slaPolicy: finance, agents: [{ name: Birgit, address: birgit@staff.example.com }] }',
+        'rules:',
+        '  - { name: vip, match: { senderDomain: acme.example }, set: { priority: high } }',
+        'sla:',
+        '  calendars: { berlin: { zone: Europe/Berlin, holidays: { country: DE } } }',
+        '  policies: { finance: { targets: { high: { firstResponse: 2h, resolution: 1h30m } } } }',
+      ].join('\n'),
+    );
+    try {
+      const r = await cfg.run(['config', 'explain', 'rechnung@example.de', '--from', 'x@eu.acme.example', '--subject', 'Rechnung']);
+      expect(r.code, describeResult(r)).toBe(0);
+      expect(r.stdout).toContain('mailbox      billing-de (our mail From casegate Support <rechnung@example.de>; SMTP listener or casegate ingest)\n');
+      expect(r.stdout).toContain('rule         vip (rules.0) sets {"priority":"high"}\n');
+      expect(r.stdout).toContain('queue        finance-de — by mailbox billing-de\n');
+      expect(r.stdout).toContain('language     de — by queues.finance-de.language\n');
+      expect(r.stdout).toMatch(/\ncalendar     berlin \(Europe\/Berlin\) — by queues\.finance-de\.calendar; (open now|closed now, opens \w{3} \d+ \w{3}, \d\d:\d\d Europe\/Berlin)\n/);
+      expect(r.stdout).toContain('sla          policy finance — by queues.finance-de.slaPolicy: first response 2h, resolution 1h30m (business-hours)\n');
+      expect(r.stdout).toContain('notified     Birgit <birgit@staff.example.com>\n');
+      expect(r.stdout).toContain('             text    de/confirmation.text.hbs (shipped with casegate)\n');
+      const json = await cfg.run(['config', 'explain', 'support@example.com', '--json']);
+      expect(json.code, describeResult(json)).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ mailbox: { name: 'support' }, queue: { name: 'support', configured: false }, sla: { policy: '' }, staff: { notified: [] } });
+      const none = await cfg.run(['config', 'explain', 'sales@example.com']);
+      expect(none.code, describeResult(none)).toBe(1);
+      expect(none.stdout).toContain('no mailbox serves these addresses');
+    } finally {
+      cfg.cleanup();
+    }
+  });
 });

@@ -1,0 +1,62 @@
+import type { ResolvedConfig } from '../config/load.js';
+import { explainRouting, headerMap, type Explanation } from '../cases/route-explain.js';
+import { systemClock } from '../clock.js';
+import { kindFiles } from '../mail-out/template-folder.js';
+import { templateEngineOptions } from '../mail-out/template-tools.js';
+
+/** `casegate config explain`: print what the configuration does with a new message (cases/route-explain.ts). */
+export async function explainConfig(
+  r: ResolvedConfig,
+  to: readonly string[],
+  opts: { readonly cc?: readonly string[]; readonly from: string; readonly subject: string; readonly body: string; readonly header?: readonly string[]; readonly contentLanguage?: string; readonly json?: boolean },
+): Promise<number> {
+  let headers: Map<string, string[]>;
+  try {
+    headers = headerMap(opts.header ?? []);
+  } catch (err) {
+    process.stderr.write(`casegate: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const lower = (a: string): string => a.trim().toLowerCase();
+  const e = explainRouting(r.config, { to: to.map(lower), cc: (opts.cc ?? []).map(lower), from: lower(opts.from), subject: opts.subject, body: opts.body, headers, contentLanguage: opts.contentLanguage ?? null }, systemClock.now());
+  const templates = e.mailbox === null ? null : kindFiles(templateEngineOptions(r), 'confirmation', { language: e.language.code, queue: e.queue.name });
+  if (opts.json === true) {
+    process.stdout.write(JSON.stringify({ ...e, templates: templates === null ? null : { kind: 'confirmation', ...templates, dir: r.paths.templatesDir } }, null, 2) + '\n');
+    return e.mailbox === null ? 1 : 0;
+  }
+  process.stdout.write(text(e, templates, r.paths.templatesDir));
+  return e.mailbox === null ? 1 : 0;
+}
+
+function localTime(iso: string, zone: string): string {
+  return `${new Intl.DateTimeFormat('en-GB', { timeZone: zone, weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }).format(new Date(iso))} ${zone}`;
+}
+
+function minutes(m: number | null): string {
+  if (m === null) return '—';
+  const h = Math.floor(m / 60);
+  return h > 0 ? `${h}h${m % 60 > 0 ? `${m % 60}m` : ''}` : `${m}m`;
+}
+
+function text(e: Explanation, templates: ReturnType<typeof kindFiles>, dir: string): string {
+  if (e.mailbox === null) return 'no mailbox serves these addresses: the SMTP listener refuses the message (550 5.1.1), `casegate ingest` exits 67; add the address to a mailbox\'s addresses\n';
+  const lines: string[] = [];
+  const row = (k: string, v: string): void => void lines.push(`${k.padEnd(12)} ${v}`);
+  row('mailbox', `${e.mailbox.name} (our mail From ${e.mailbox.fromName} <${e.mailbox.from}>${e.mailbox.imap !== null ? `; IMAP ${e.mailbox.imap}` : '; SMTP listener or casegate ingest'})`);
+  row('rule', e.rule === null ? (e.rules.length === 0 ? 'none configured' : `none matches (${e.rules.length} tried)`) : `${e.rule.name} (rules.${e.rule.index}) sets ${JSON.stringify(e.rule.set)}`);
+  const later = e.rules.filter((v) => v.matches && v.index !== e.rule?.index);
+  if (later.length > 0) row('', `also matching, but the first matching rule wins: ${later.map((v) => `${v.name} (rules.${v.index})`).join(', ')}`);
+  row('queue', `${e.queue.name} — by ${e.queue.by}${e.queue.configured ? '' : ' (no queues entry: no agents, tiers, calendar or policy of its own)'}${e.queue.feedback ? ' — a feedback queue: recorded closed, no SLA' : ''}`);
+  row('priority', `${e.priority.level} — by ${e.priority.by}`);
+  row('language', `${e.language.code} — by ${e.language.by}`);
+  row('calendar', `${e.calendar.name} (${e.calendar.zone}) — by ${e.calendar.by}; ${e.calendar.openNow ? 'open now' : `closed now, opens ${localTime(e.calendar.nextOpen, e.calendar.zone)}`}`);
+  row('sla', e.sla.policy === '' ? `no targets — ${e.sla.by}` : `policy ${e.sla.policy} — by ${e.sla.by}: first response ${minutes(e.sla.firstResponseMin)}, resolution ${minutes(e.sla.resolutionMin)} (${e.sla.coverage}${e.sla.afterHours === 'next-business-day' ? ', next business day after hours' : ''})${e.sla.firstResponseMin === null && e.sla.resolutionMin === null ? ` — the policy has no target for priority ${e.priority.level}` : ''}`);
+  row('assignment', `${e.staff.assignment}; owner ${e.staff.owner ?? 'none'}`);
+  row('notified', e.staff.owner !== null ? `the owner (assignment email)` : e.staff.notified.length > 0 ? e.staff.notified.join(', ') : 'nobody (no owner, no available agent in the queue)');
+  if (e.staff.tier !== null) row('escalated', `tier ${e.staff.tier}: alerts ${e.staff.tierAlerted.join(', ') || 'nobody (no tier addresses, no instance.adminAddress)'}`);
+  if (templates !== null) {
+    row('templates', `confirmation in ${templates.language}:`);
+    for (const f of templates.files) row('', `${f.part.padEnd(7)} ${f.file === null ? 'missing' : `${f.file} (${f.shipped ? 'shipped with casegate' : `yours, in ${dir}`})`}`);
+  }
+  return lines.join('\n') + '\n';
+}
