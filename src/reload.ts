@@ -74,7 +74,7 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
   } catch (err) {
     if (err instanceof ConfigError) {
       file = err.source;
-      return refuse(err.problems.map((p) => `${p.path || '(file)'}: ${p.message}`));
+      return refuse([...err.lines]);
     }
     return refuse([err instanceof Error ? err.message : String(err)]);
   }

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { systemClock } from '../clock.js';
 import { MIN_SECRET_BYTES, secretProblem, threadSecret, type ThreadSecret } from '../cases/thread-token.js';
 import { actAsDataDirOwner } from '../storage/data-dir-owner.js';
@@ -14,6 +13,7 @@ import type { z } from 'zod';
 import { knownKeysAt, unknownKeyMessage } from './key-hints.js';
 import { adminRegexFindings, FileRegexCache } from './regex-safety.js';
 import { configWarnings } from './warnings.js';
+import { readYaml, type ReadYaml } from './yaml-lines.js';
 import { configSchema, type Config } from './schema.js';
 
 /** Where the shipped templates live (next to src/ and dist/ in the package). */
@@ -37,11 +37,19 @@ export interface ConfigProblem {
 }
 
 export class ConfigError extends Error {
+  /** Each problem as one line: its key path, what is wrong and the line of the file it is at. */
+  readonly lines: readonly string[];
   constructor(
     readonly source: string,
     readonly problems: readonly ConfigProblem[],
+    file: Pick<ReadYaml, 'lineOf'> | null = null,
   ) {
-    super(`${source}: ${problems.length} configuration problem(s):\n` + problems.map((p) => `  ${p.path || '(file)'}: ${p.message}`).join('\n'));
+    const lines = problems.map((p) => {
+      const at = file?.lineOf(p.path) ?? null;
+      return `${p.path || '(file)'}: ${p.message}${at !== null ? ` (line ${at})` : ''}`;
+    });
+    super(`${source}: ${problems.length} configuration problem(s):\n` + lines.map((l) => `  ${l}`).join('\n'));
+    this.lines = lines;
     this.name = 'ConfigError';
   }
 }
@@ -96,6 +104,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   let raw: unknown = {};
   let baseDir = cwd;
   let source: string | null = null;
+  let yaml: ReadYaml | null = null;
   if (file !== undefined && file !== '') {
     source = resolve(cwd, file);
     baseDir = dirname(source);
@@ -108,12 +117,13 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
       throw new ConfigError(source, [{ path: '', message: `cannot read: ${code !== undefined ? `${code}, ` : ''}${why}` }]);
     }
     try {
-      raw = parseYaml(text) ?? {};
+      yaml = readYaml(text);
+      raw = yaml.value ?? {};
     } catch (err) {
-      const msg = err instanceof YAMLParseError ? `YAML syntax error at line ${err.linePos?.[0]?.line ?? '?'}: ${err.message}` : String(err);
-      throw new ConfigError(source, [{ path: '', message: msg }]);
+      throw new ConfigError(source, [{ path: '', message: err instanceof Error ? err.message : String(err) }]);
     }
   }
+  const fail = (list: readonly ConfigProblem[]): ConfigError => new ConfigError(source ?? 'embedded default', list, yaml);
   const problems: ConfigProblem[] = [];
   const wholeRefs = new Set<string>();
   let interpolated = interpolateEnv(raw, env, [], problems, opts.mailboxCredentials === 'deferred', wholeRefs);
@@ -145,12 +155,12 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   problems.push(...regexes.problems);
   regexCache.flush();
   if (problems.length > 0 || !parsed.success) {
-    throw new ConfigError(source ?? 'embedded default', problems);
+    throw fail(problems);
   }
   const config = parsed.data;
   // A user name the machine does not know would refuse the MTA itself (421: its mail waits).
   const unknownUsers = config.listener.localUsers.flatMap((u, i) => (typeof u === 'string' && !/^\d+$/.test(u) && uidsOf([u]).size === 0 ? [{ path: `listener.localUsers.${i}`, message: `no user "${u}" in /etc/passwd (give the MTA's user, e.g. postfix, or a uid)` }] : []));
-  if (unknownUsers.length > 0) throw new ConfigError(source ?? 'embedded default', unknownUsers);
+  if (unknownUsers.length > 0) throw fail(unknownUsers);
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const dataDir = abs(config.dataDir);
   const paths: ResolvedPaths = {
@@ -162,7 +172,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     templatesDir: config.templates.dir !== undefined ? abs(config.templates.dir) : SHIPPED_TEMPLATES,
   };
   const feedbackProblems = feedbackTemplateProblems(config, paths.templatesDir);
-  if (feedbackProblems.length > 0) throw new ConfigError(source ?? 'embedded default', feedbackProblems);
+  if (feedbackProblems.length > 0) throw fail(feedbackProblems);
   for (const mb of config.mailboxes) {
     if (mb.imap?.caFile !== undefined) mb.imap.caFile = abs(mb.imap.caFile);
   }

@@ -388,6 +388,49 @@ describe('strict configuration with hints (item 12)', () => {
     expect(load({ ...base, rules: [{ name: 'all', match: {}, set: { tags: ['x'] } }, rules[0]] }).warnings).toEqual([{ path: 'rules.1', message: expect.stringContaining('rule "all" (rules.0) comes first and matches every new case') }]);
   });
 
+  it('each problem names the line of the file it is at; a ${NAME} unquoted in a { … } map gets a hint', () => {
+    const text = [
+      'instance: { secret: "' + SECRET_A + '" }',
+      'mailboxes:',
+      '  - { name: support, addresses: [support@example.com] }',
+      '  - name: billing',
+      '    addresses: [billing@example.com]',
+      '  - name: billing-de',
+      '    addresses: [rechnung@example.de, Billing@example.com]',
+      'queues:',
+      '  support:',
+      '    agents:',
+      '      - { name: Alice, adress: alice@example.com }',
+    ].join('\n');
+    const err = (() => {
+      try {
+        load(text);
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('loaded');
+    })();
+    expect(err.lines).toEqual([
+      'queues.support.agents.0.address: required: a text (this key is missing) (line 11)',
+      'queues.support.agents.0.adress: unknown key "adress": did you mean "address"? (line 11)',
+    ]);
+    expect(err.message).toContain('\n  queues.support.agents.0.adress: unknown key "adress": did you mean "address"? (line 11)');
+    const across = (() => {
+      try {
+        load(text.replace('adress', 'address'));
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('loaded');
+    })();
+    expect(across.lines).toEqual(['mailboxes.2.addresses.1: address billing@example.com is already served by mailbox "billing" (line 7)']);
+    // The problems themselves stay path and message (reload, tests and scripts read them).
+    expect(across.problems).toEqual([{ path: 'mailboxes.2.addresses.1', message: 'address billing@example.com is already served by mailbox "billing"' }]);
+    const flow = 'mailboxes:\n  - name: support\n    addresses: [support@example.com]\n    imap: { host: imap.example.com, auth: { method: password, user: support, password: ${IMAP_PW} } }\n';
+    expect(problems(flow, { env: { IMAP_PW: 'x' } })).toEqual([{ path: '', message: expect.stringMatching(/^YAML syntax error at line 4: .* — a \$\{NAME\} inside \{ … \} or \[ … \] must be quoted: password: "\$\{IMAP_PW\}"\n/) }]);
+    expect(problems(flow.replace('${IMAP_PW}', '"${IMAP_PW}"'), { env: { IMAP_PW: 'x' } })).toEqual([]);
+  });
+
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
     const cal = (closures: unknown[]) => ({ instance: { secret: SECRET_A }, sla: { calendars: { de: { zone: 'Europe/Berlin', closures } } } });
     expect(problems(cal([{ from: '2026-12-24', to: '2026-12-24' }]))).toEqual([]);
