@@ -42,8 +42,13 @@ function worldWritable(file: string): string | null {
   return (st.mode & 0o777).toString(8).padStart(4, '0');
 }
 
-export function exposedSecrets(raw: unknown, source: string | null, config: Config, templatesDir?: string): SecretExposure[] {
+export function exposedSecrets(raw: unknown, source: string | null, config: Config, templatesDir?: string, secretFiles: ReadonlyMap<string, string> = new Map()): SecretExposure[] {
   const out: SecretExposure[] = [];
+  // ${file:PATH}: a file that holds one secret (systemd LoadCredential, a vault agent's output).
+  for (const [file, key] of secretFiles) {
+    const fileMode = worldReadable(file);
+    if (fileMode !== null) out.push({ path: key, message: `${file} (mode ${fileMode}) is readable by every user of this machine: chmod 0640 it, owned by root with group casegate (or 0600, owner casegate)` });
+  }
   const literal = source !== null ? literalSecrets(raw) : [];
   const mode = literal.length > 0 ? worldReadable(source!) : null;
   if (mode !== null) {

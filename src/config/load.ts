@@ -126,7 +126,8 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   const fail = (list: readonly ConfigProblem[]): ConfigError => new ConfigError(source ?? 'embedded default', list, yaml);
   const problems: ConfigProblem[] = [];
   const wholeRefs = new Set<string>();
-  let interpolated = interpolateEnv(raw, env, [], problems, opts.mailboxCredentials === 'deferred', wholeRefs);
+  const secretFiles = new Map<string, string>();
+  let interpolated = interpolateEnv(raw, { env, baseDir, files: secretFiles }, [], problems, opts.mailboxCredentials === 'deferred', wholeRefs);
   // jitless: one parse per process; zod's JIT would build and compile a fast path for every object schema first.
   let parsed = configSchema.safeParse(interpolated, { jitless: true });
   if (!parsed.success) {
@@ -180,7 +181,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   for (const k of config.outgoing.dkim.keys) if (k.privateKeyFile !== undefined) k.privateKeyFile = abs(k.privateKeyFile);
   const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
-  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir)] };
+  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir, secretFiles)] };
 }
 
 /** The value at a dotted path ("listener.port", "mailboxes.0.imap.port"), or undefined. */
@@ -199,27 +200,55 @@ function isMailboxCredential(path: readonly (string | number)[]): boolean {
   return path[0] === 'mailboxes' && path[2] === 'imap' && path[3] === 'auth';
 }
 
+/** Where ${…} references are read from: the environment, and files (${file:PATH}, relative to the config file's directory). */
+interface RefSources {
+  readonly env: NodeJS.ProcessEnv;
+  readonly baseDir: string;
+  /** Files read so far (absolute path → the key that named it first): exposed-secrets.ts checks their modes. */
+  readonly files: Map<string, string>;
+}
+
+const REF = /\$\{(?:([A-Za-z_][A-Za-z0-9_]*)|file:([^}]+))\}/g;
+const WHOLE_REF = /^\$\{(?:[A-Za-z_][A-Za-z0-9_]*|file:[^}]+)\}$/;
+
 /**
- * Replace "${NAME}" in every string with env.NAME; a missing variable is a problem at that key —
- * except in a mailbox's credentials when they are deferred: then the reference stays as written.
- * The paths of values that are one whole reference go into `wholeRefs` (typeWholeRefs).
+ * Replace "${NAME}" in every string with env.NAME, and "${file:PATH}" with the content of that
+ * file (without its final line break) — read at every load, so a reload (SIGHUP) takes a changed
+ * file, which a changed environment file never is (the daemon's environment is the one it started
+ * with). A missing variable or unreadable file is a problem at that key — except in a mailbox's
+ * credentials when they are deferred: then the reference stays as written. The paths of values
+ * that are one whole reference go into `wholeRefs` (typeWholeRefs).
  */
-function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: ConfigProblem[], deferCredentials: boolean, wholeRefs: Set<string>): unknown {
+function interpolateEnv(value: unknown, refs: RefSources, path: (string | number)[], problems: ConfigProblem[], deferCredentials: boolean, wholeRefs: Set<string>): unknown {
   if (typeof value === 'string') {
-    if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value.trim())) wholeRefs.add(path.join('.'));
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
-      const v = env[name];
+    if (WHOLE_REF.test(value.trim())) wholeRefs.add(path.join('.'));
+    return value.replace(REF, (whole, name: string | undefined, file: string | undefined) => {
+      const deferred = deferCredentials && isMailboxCredential(path);
+      if (file !== undefined) {
+        const abs = resolve(refs.baseDir, file.trim());
+        try {
+          const text = readFileSync(abs, 'utf8').replace(/\r?\n$/, '');
+          if (!refs.files.has(abs)) refs.files.set(abs, path.join('.'));
+          return text;
+        } catch (err) {
+          if (deferred) return whole;
+          const code = (err as NodeJS.ErrnoException).code;
+          problems.push({ path: path.join('.'), message: `cannot read ${abs} (\${file:${file}}): ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied for the user running casegate' : code === 'EISDIR' ? 'a directory' : String(err)}` });
+          return '';
+        }
+      }
+      const v = refs.env[name ?? ''];
       if (v === undefined) {
-        if (deferCredentials && isMailboxCredential(path)) return whole;
-        problems.push({ path: path.join('.'), message: `environment variable ${name} is not set` });
+        if (deferred) return whole;
+        problems.push({ path: path.join('.'), message: `environment variable ${name ?? ''} is not set` });
         return '';
       }
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i], problems, deferCredentials, wholeRefs));
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, refs, [...path, i], problems, deferCredentials, wholeRefs));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, [...path, k], problems, deferCredentials, wholeRefs)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, refs, [...path, k], problems, deferCredentials, wholeRefs)]));
   }
   return value;
 }

@@ -431,6 +431,31 @@ describe('strict configuration with hints (item 12)', () => {
     expect(problems(flow.replace('${IMAP_PW}', '"${IMAP_PW}"'), { env: { IMAP_PW: 'x' } })).toEqual([]);
   });
 
+  it('${file:PATH} reads a secret from a file (relative to the config file), again at every load: a reload takes a rotated password', () => {
+    const d = dir();
+    mkdirSync(join(d, 'secrets'), { mode: 0o700 });
+    writeFileSync(join(d, 'secrets', 'imap-support'), 'first-password\n', { mode: 0o600 });
+    writeFileSync(join(d, 'secrets', 'smtp'), 'relay-pw', { mode: 0o600 });
+    const cfg = {
+      instance: { secret: SECRET_A, domain: 'example.com' },
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'support', password: '${file:secrets/imap-support}' } } }],
+      outgoing: { transport: 'smtp', smtp: { host: 'smtp.example.com', port: 587, password: '${file:' + join(d, 'secrets', 'smtp') + '}' } },
+    };
+    const first = load(cfg, { at: d, mailboxCredentials: 'required' });
+    expect(first.config.mailboxes[0]!.imap?.auth).toMatchObject({ password: 'first-password' });
+    expect(first.config.outgoing.smtp?.password).toBe('relay-pw');
+    expect(first.warnings).toEqual([]);
+    // The password rotated: the next load (what SIGHUP does) reads the new one.
+    writeFileSync(join(d, 'secrets', 'imap-support'), 'second-password\n', { mode: 0o600 });
+    expect(load(cfg, { at: d, mailboxCredentials: 'required' }).config.mailboxes[0]!.imap?.auth).toMatchObject({ password: 'second-password' });
+    // A file every user can read is warned about; one that is not there is a problem at its key (not for commands that never log in).
+    chmodSync(join(d, 'secrets', 'smtp'), 0o644);
+    expect(load(cfg, { at: d }).warnings).toEqual([{ path: 'outgoing.smtp.password', message: expect.stringMatching(/secrets\/smtp \(mode 0644\) is readable by every user of this machine/) }]);
+    const missing = { ...cfg, mailboxes: [{ ...cfg.mailboxes[0]!, imap: { ...cfg.mailboxes[0]!.imap, auth: { method: 'password', user: 'support', password: '${file:secrets/nope}' } } }] };
+    expect(problems(missing, { at: d, mailboxCredentials: 'required' })).toEqual([{ path: 'mailboxes.0.imap.auth.password', message: `cannot read ${join(d, 'secrets', 'nope')} (\${file:secrets/nope}): no such file` }]);
+    expect(problems(missing, { at: d, mailboxCredentials: 'deferred' })).toEqual([]);
+  });
+
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
     const cal = (closures: unknown[]) => ({ instance: { secret: SECRET_A }, sla: { calendars: { de: { zone: 'Europe/Berlin', closures } } } });
     expect(problems(cal([{ from: '2026-12-24', to: '2026-12-24' }]))).toEqual([]);
