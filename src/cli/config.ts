@@ -5,10 +5,20 @@ import { resolved } from './shared.js';
 export function registerConfigCommands(program: Command): void {
   const config = program
     .command('config')
-    .description('validate the configuration and print it resolved (secrets hidden)')
-    .action(() => {
+    .description('validate the configuration (and the templates against it, as the daemon does at start) and print it resolved (secrets hidden)')
+    .action(async () => {
       const r = resolved('required');
       for (const w of r.warnings) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+      // The daemon checks the templates against this configuration at start and refuses with their
+      // problems (a queue renamed while its template folder keeps the old name): so does this check.
+      const { checkTemplateDir } = await import('../mail-out/templates.js');
+      const { templateEngineOptions } = await import('../mail-out/template-tools.js');
+      const problems = checkTemplateDir(templateEngineOptions(r));
+      if (problems.length > 0) {
+        process.stderr.write(`casegate: templates in ${r.paths.templatesDir} have problems with this configuration: the daemon would not start (exit 78) and a reload would be refused:\n${problems.map((p) => `  ${p.file}${p.line !== null ? `:${p.line}` : ''}: ${p.message}`).join('\n')}\n`);
+        process.exitCode = 78;
+        return;
+      }
       // A database URL may carry a password too (postgres://user:pw@host/db).
       const hide = (k: string, v: unknown): unknown => (/(secret|password)$/i.test(k) && typeof v === 'string' ? '***' : k === 'url' && typeof v === 'string' && /^postgres/.test(v) ? redactUrl(v) : v);
       const shown = JSON.parse(JSON.stringify(r.config, hide)) as unknown;

@@ -213,4 +213,21 @@ describe('configuration errors', () => {
       cfg.cleanup();
     }
   });
+
+  it('`casegate config` checks the templates against the configuration as the daemon\'s start does: a queue renamed while its template folder keeps the old name → 78, not "OK" and then a daemon that does not start', async () => {
+    const text = (queue: string) => ['dataDir: data', 'instance: { domain: example.com }', 'templates: { dir: tpl }', 'mailboxes:', `  - { name: ${queue}, addresses: [support@example.de] }`].join('\n');
+    const box = CliSandbox.withRawConfig(text('support-de'));
+    try {
+      box.write('tpl/support-de/confirmation.text.hbs', '{{replyMarker}}\nDanke.\n');
+      const ok = await box.run(['config']);
+      expect(ok.code, describeResult(ok)).toBe(0);
+      box.write('casegate.yaml', text('de-support'));
+      const r = await box.run(['config']);
+      expect(r.code, describeResult(r)).toBe(78);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('have problems with this configuration: the daemon would not start (exit 78) and a reload would be refused:\n  support-de/: Folder "support-de" is neither a configured queue nor a configured language');
+    } finally {
+      box.cleanup();
+    }
+  });
 });
