@@ -12,7 +12,7 @@ import { feedbackTemplateProblems } from './routing-checks.js';
 import type { z } from 'zod';
 import { knownKeysAt, unknownKeyMessage } from './key-hints.js';
 import { adminRegexFindings, FileRegexCache } from './regex-safety.js';
-import { configWarnings } from './warnings.js';
+import { bareMinuteTargets, configWarnings } from './warnings.js';
 import { readYaml, type ReadYaml } from './yaml-lines.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -181,7 +181,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   for (const k of config.outgoing.dkim.keys) if (k.privateKeyFile !== undefined) k.privateKeyFile = abs(k.privateKeyFile);
   const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
-  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir, secretFiles)] };
+  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...bareMinuteTargets(raw), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir, secretFiles)] };
 }
 
 /** The value at a dotted path ("listener.port", "mailboxes.0.imap.port"), or undefined. */

@@ -163,3 +163,28 @@ function shadowedRules(rules: readonly Rule[]): { path: string; message: string 
   });
   return out;
 }
+
+/**
+ * SLA targets written as a bare number are minutes ("4h" is four hours): `firstResponse: 4` or
+ * `resolution: 24` is far more likely meant as hours than as 4 or 24 minutes (15 or 240 are minutes) — every case
+ * of the queues with that policy would breach (and alert) within minutes. Read from the file as
+ * written (the schema turns every duration into minutes).
+ */
+export function bareMinuteTargets(raw: unknown): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  const policies = (raw as { sla?: { policies?: unknown } } | null)?.sla?.policies;
+  if (policies === null || typeof policies !== 'object') return out;
+  for (const [policy, p] of Object.entries(policies as Record<string, unknown>)) {
+    const targets = (p as { targets?: unknown } | null)?.targets;
+    if (targets === null || typeof targets !== 'object') continue;
+    for (const [level, t] of Object.entries(targets as Record<string, unknown>)) {
+      for (const key of ['firstResponse', 'resolution'] as const) {
+        const v = (t as Record<string, unknown> | null)?.[key];
+        // Under 15, or a day's or days' hours (24, 48, 72): not what SLA targets in minutes look like (15, 30, 240 …).
+        if (typeof v !== 'number' || v <= 0 || !(v < 15 || (v % 24 === 0 && v <= 72))) continue;
+        out.push({ path: `sla.policies.${policy}.targets.${level}.${key}`, message: `${v} is ${v} minute${v === 1 ? '' : 's'} (a bare number is minutes): write "${v}h" for hours, or "${v}m" to keep minutes and silence this` });
+      }
+    }
+  }
+  return out;
+}

@@ -456,6 +456,14 @@ describe('strict configuration with hints (item 12)', () => {
     expect(problems(missing, { at: d, mailboxCredentials: 'deferred' })).toEqual([]);
   });
 
+  it('warns about an SLA target written as a small bare number (minutes, most likely meant as hours)', () => {
+    const targets = { urgent: { firstResponse: 4, resolution: '8h' }, high: { firstResponse: '4h', resolution: 24 }, normal: { firstResponse: 240, resolution: '15m' }, low: { firstResponse: 15, resolution: 30 } };
+    expect(load({ instance: { secret: SECRET_A, domain: 'example.com' }, sla: { policies: { std: { targets } } } }).warnings).toEqual([
+      { path: 'sla.policies.std.targets.urgent.firstResponse', message: '4 is 4 minutes (a bare number is minutes): write "4h" for hours, or "4m" to keep minutes and silence this' },
+      { path: 'sla.policies.std.targets.high.resolution', message: expect.stringMatching(/^24 is 24 minutes/) },
+    ]);
+  });
+
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
     const cal = (closures: unknown[]) => ({ instance: { secret: SECRET_A }, sla: { calendars: { de: { zone: 'Europe/Berlin', closures } } } });
     expect(problems(cal([{ from: '2026-12-24', to: '2026-12-24' }]))).toEqual([]);
