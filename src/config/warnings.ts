@@ -82,6 +82,17 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
   const misspelt = new Set<string>();
   for (const name of Object.keys(cfg.queues)) {
     if (fed.has(name)) continue;
+    // queues.billing for the mailbox billing whose cases go to `queue: finance`: a queue is named
+    // by the mailbox's `queue`, not by the mailbox.
+    const mailbox = cfg.mailboxes.find((m) => m.name === name && m.queue !== undefined && m.queue !== name);
+    if (mailbox?.queue !== undefined && !Object.hasOwn(cfg.queues, mailbox.queue)) {
+      misspelt.add(mailbox.queue);
+      out.push({
+        path: `queues.${name}`,
+        message: `"${name}" is the name of a mailbox whose cases go to queue "${mailbox.queue}" (its queue: key), and no mailbox or rule sends cases to a queue "${name}": these settings apply to no case, and queue "${mailbox.queue}" has none (no agents are notified). Write them under queues.${mailbox.queue}`,
+      });
+      continue;
+    }
     const guess = didYouMean(name, bare);
     if (guess === null) continue;
     misspelt.add(guess);

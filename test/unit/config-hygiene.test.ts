@@ -345,6 +345,8 @@ describe('strict configuration with hints (item 12)', () => {
     // Spelt right, or a queue of its own that only `cases move` or a rule fills: nothing to say.
     expect(load({ ...base, queues: { finance: { agents } } }).warnings).toEqual([]);
     expect(load({ ...base, queues: { finance: { agents }, escalations: { agents } } }).warnings).toEqual([]);
+    // Settings under the mailbox's name instead of its queue's.
+    expect(load({ ...base, queues: { billing: { agents } } }).warnings).toEqual([{ path: 'queues.billing', message: expect.stringMatching(/^"billing" is the name of a mailbox whose cases go to queue "finance" \(its queue: key\).* Write them under queues\.finance$/) }]);
     // (finance itself, fed by the mailbox, has no agents: that is said, but not as a misspelling.)
     expect(load({ ...base, queues: { finanse: { agents } }, rules: [{ name: 'r', match: { subject: ['x'] }, set: { queue: 'finanse' } }] }).warnings.map((w) => w.path)).toEqual(['queues.finance']);
   });
