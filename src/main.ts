@@ -1,5 +1,5 @@
 import { closeContext, createContext, type AppContext } from './context.js';
-import { loadConfig, type ResolvedConfig } from './config/load.js';
+import { loadConfig, problemLine, type ResolvedConfig } from './config/load.js';
 import { packageVersion } from './ops/version.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
@@ -85,7 +85,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
   // The configuration in force since the start (casegate_config_last_reload_successful 1).
   metrics.configReload(true, ctx.clock.now());
-  for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
+  for (const w of opts.resolved.warnings) ctx.log.warn({ key: w.path }, `configuration warning: ${problemLine(w, opts.resolved.lineOf)}`);
   await warnStrandedQueues(ctx);
   if (!sqlite) {
     try {

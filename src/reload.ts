@@ -1,6 +1,6 @@
 import { replaceReloadableParts, type AppContext } from './context.js';
 import { templatesFor } from './context-templates.js';
-import { ConfigError, type ResolvedConfig } from './config/load.js';
+import { ConfigError, problemLine, type ResolvedConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { warnStrandedQueues } from './cases/stranded-queues.js';
 import { startSmtpListener } from './channels/smtp-listener.js';
@@ -109,7 +109,7 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
       return refuse([`outgoing: ${err instanceof Error ? err.message : String(err)}`], changed);
     }
   }
-  for (const w of next.warnings) log.warn({ key: w.path }, `configuration warning: ${w.path}: ${w.message}`);
+  for (const w of next.warnings) log.warn({ key: w.path }, `configuration warning: ${problemLine(w, next.lineOf)}`);
 
   // From here on the new configuration is in force.
   const oldTemplates = ctx.templates;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { redactUrl } from '../db/dialect-postgres.js';
+import { problemLine } from '../config/load.js';
 import { resolved } from './shared.js';
 
 export function registerConfigCommands(program: Command): void {
@@ -8,7 +9,7 @@ export function registerConfigCommands(program: Command): void {
     .description('validate the configuration (and the templates against it, as the daemon does at start) and print it resolved (secrets hidden)')
     .action(async () => {
       const r = resolved('required');
-      for (const w of r.warnings) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+      for (const w of r.warnings) process.stderr.write(`warning: ${problemLine(w, r.lineOf)}\n`);
       // The daemon checks the templates against this configuration at start and refuses with their
       // problems (a queue renamed while its template folder keeps the old name): so does this check.
       // Only an admin's folder (templates.dir) can disagree with a configuration; the shipped set

@@ -44,10 +44,7 @@ export class ConfigError extends Error {
     readonly problems: readonly ConfigProblem[],
     file: Pick<ReadYaml, 'lineOf'> | null = null,
   ) {
-    const lines = problems.map((p) => {
-      const at = file?.lineOf(p.path) ?? null;
-      return `${p.path || '(file)'}: ${p.message}${at !== null ? ` (line ${at})` : ''}`;
-    });
+    const lines = problems.map((p) => problemLine(p, file !== null ? (path) => file.lineOf(path) : undefined));
     super(`${source}: ${problems.length} configuration problem(s):\n` + lines.map((l) => `  ${l}`).join('\n'));
     this.lines = lines;
     this.name = 'ConfigError';
@@ -72,6 +69,14 @@ export interface ResolvedConfig {
   readonly secret: ThreadSecret;
   /** Legal but probably wrong or risky settings: logged loudly at start, shown by `casegate config`. */
   readonly warnings: readonly ConfigProblem[];
+  /** The line of the file a key path is at (null: none, or the embedded default). */
+  readonly lineOf?: (path: string) => number | null;
+}
+
+/** A warning (or problem) as one line: its key path, the message and the line of the file. */
+export function problemLine(p: ConfigProblem, lineOf?: (path: string) => number | null): string {
+  const at = lineOf?.(p.path) ?? null;
+  return `${p.path || '(file)'}: ${p.message}${at !== null ? ` (line ${at})` : ''}`;
 }
 
 export interface LoadOptions {
@@ -181,7 +186,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   for (const k of config.outgoing.dkim.keys) if (k.privateKeyFile !== undefined) k.privateKeyFile = abs(k.privateKeyFile);
   const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
-  return { config, source, paths, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...bareMinuteTargets(raw), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir, secretFiles)] };
+  return { config, source, paths, lineOf: (path: string) => yaml?.lineOf(path) ?? null, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...bareMinuteTargets(raw), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir, secretFiles)] };
 }
 
 /** The value at a dotted path ("listener.port", "mailboxes.0.imap.port"), or undefined. */

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { ConfigError, loadConfig, problemLine } from '../../src/config/load.js';
 import { regexProblem } from '../../src/config/regex-safety.js';
 import { keyId, mintMessageId, plusAddress, threadSecret, verifyMessageId, verifyPlusAddress } from '../../src/cases/thread-token.js';
 import { closeContext, createContext } from '../../src/context.js';
@@ -428,6 +428,12 @@ describe('strict configuration with hints (item 12)', () => {
     expect(across.lines).toEqual(['mailboxes.2.addresses.1: address billing@example.com is already served by mailbox "billing" (line 7)']);
     // The problems themselves stay path and message (reload, tests and scripts read them).
     expect(across.problems).toEqual([{ path: 'mailboxes.2.addresses.1', message: 'address billing@example.com is already served by mailbox "billing"' }]);
+    // Warnings too (casegate config, the start's and a reload's log lines).
+    const warned = load(text.replace('adress', 'address').replace(', Billing@example.com', '').replace("instance: { secret", "instance: { domain: example.com, secret"));
+    expect(warned.warnings.map((w) => problemLine(w, warned.lineOf))).toEqual([
+      'queues.billing: queue "billing" gets cases (mailbox billing) but has no agents: its new cases and customers\' replies notify nobody; list them in queues.billing.agents (line 8)',
+      'queues.billing-de: queue "billing-de" gets cases (mailbox billing-de) but has no agents: its new cases and customers\' replies notify nobody; list them in queues.billing-de.agents (line 8)',
+    ]);
     const flow = 'mailboxes:\n  - name: support\n    addresses: [support@example.com]\n    imap: { host: imap.example.com, auth: { method: password, user: support, password: ${IMAP_PW} } }\n';
     expect(problems(flow, { env: { IMAP_PW: 'x' } })).toEqual([{ path: '', message: expect.stringMatching(/^YAML syntax error at line 4: .* — a \$\{NAME\} inside \{ … \} or \[ … \] must be quoted: password: "\$\{IMAP_PW\}"\n/) }]);
     expect(problems(flow.replace('${IMAP_PW}', '"${IMAP_PW}"'), { env: { IMAP_PW: 'x' } })).toEqual([]);
