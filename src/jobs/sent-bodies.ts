@@ -11,8 +11,9 @@ const DROP_BATCH = 500;
  * Message-ID), bounce matching, the once-per-case and rate-limit checks and the record of what
  * was sent need. The case's thread keeps its own copy of every email that is part of the
  * conversation (messages: the customer's confirmations, agents' replies), shown on `casegate case
- * show` and the case page; what goes are the bodies of notices, reminders, alerts and the outbox's
- * duplicate of thread emails, about 6 KB an email. Only sent emails: queued and failed ones may
+ * show` and the case page; what goes are the bodies of notices, reminders, alerts (whose thread
+ * entries hold only their visible text: compose.ts) and the outbox's duplicate of thread emails,
+ * about 6 KB an email. Only sent emails: queued and failed ones may
  * still be sent (`outbox retry`). SQLite reuses the freed pages; the file shrinks with VACUUM.
  */
 export const sentBodiesJob: JobDefinition = {

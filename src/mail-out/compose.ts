@@ -309,8 +309,11 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     cc_json: JSON.stringify(cc),
     subject,
     sent_at: null,
-    text: rendered.text,
-    html: rendered.html,
+    // Staff mail's thread entry is its visible text alone (`cases show`): nothing reads its text or
+    // HTML there, and the outbox's copy of those goes after jobs.sentBodies.keepDays — kept here,
+    // ~5 KB of every notification and alert would stay for good.
+    text: staff ? null : rendered.text,
+    html: staff ? null : rendered.html,
     visible_text: REPLY_MARKERS.reduce((text, marker) => text.replace(marker, ''), rendered.text).trim(),
     body_truncated: 0,
     raw_sha256: null,

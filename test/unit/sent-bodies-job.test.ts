@@ -68,3 +68,37 @@ it('drops the bodies of emails sent more than keepDays ago, keeps the rows; a re
   // A second run finds nothing left to drop.
   expect(await createJobScheduler(env.ctx).run('sent-bodies', 'manual')).toEqual({ processed: 0, sent: 0 });
 });
+
+it('staff mail leaves no body in the case thread: once the outbox drops it (keepDays), its text and HTML are gone, its visible text stays for `cases show`', async () => {
+  env = await testEnv({
+    mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+    queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
+    jobs: { sentBodies: { keepDays: 1 } },
+  });
+  const transport = createTransport(env.resolved);
+  const worker = new OutboxWorker(env.ctx, transport);
+  const stored = await env.ingest(eml({ from: 'Jane <jane@customer.example>', subject: 'Printer on fire', messageId: 'jane-1@customer.example' }));
+  if (stored.kind !== 'stored') throw new Error(stored.kind);
+  await worker.drain();
+  await worker.stop();
+  transport.close();
+  env.clock.advance(2 * 86_400_000);
+  await createJobScheduler(env.ctx).run('sent-bodies', 'manual');
+
+  const rows = await env.ctx.db
+    .selectFrom('messages')
+    .innerJoin('outbox', 'outbox.id', 'messages.outbox_id')
+    .select(['outbox.kind', 'outbox.to_address', 'outbox.html as outboxHtml', 'messages.text', 'messages.html', 'messages.visible_text', 'messages.internal'])
+    .where('messages.case_id', '=', stored.caseId)
+    .execute();
+  const staff = rows.filter((r) => r.to_address === 'ben@example.com');
+  expect(staff.length).toBeGreaterThanOrEqual(1);
+  for (const r of staff) {
+    expect(r).toMatchObject({ internal: 1, outboxHtml: '', text: null, html: null });
+    expect(r.visible_text).toContain('Printer on fire');
+  }
+  // The customer's confirmation is part of the conversation: the thread keeps it whole.
+  const confirmation = rows.find((r) => r.kind === 'confirmation');
+  expect(confirmation).toMatchObject({ internal: 0, outboxHtml: '' });
+  expect(confirmation?.html).toContain('<html');
+});
