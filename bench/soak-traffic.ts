@@ -19,6 +19,7 @@ export const AGENTS = [
 export interface Handed {
   readonly id: string;
   readonly kind: string;
+  readonly via: 'smtp' | 'imap';
   /** When the soak began to hand it over (SMTP MAIL FROM, IMAP APPEND). */
   readonly at: number;
 }
@@ -175,9 +176,9 @@ export class Traffic {
     const at = Date.now();
     try {
       await this.#smtp.sendMail({ envelope: { from, to: [to] }, raw });
-      this.accepted.set(id, { id, kind, at });
+      this.accepted.set(id, { id, kind, via: 'smtp', at });
     } catch (err) {
-      this.refused.push({ id, kind: `${kind}: ${(err as Error).message.slice(0, 100)}`, at: Date.now() });
+      this.refused.push({ id, kind: `${kind}: ${(err as Error).message.slice(0, 100)}`, via: 'smtp', at: Date.now() });
     }
   }
 
@@ -187,9 +188,9 @@ export class Traffic {
     const at = Date.now();
     try {
       await this.deps.dovecot.append(box, raw);
-      this.accepted.set(id, { id, kind, at });
+      this.accepted.set(id, { id, kind, via: 'imap', at });
     } catch (err) {
-      this.refused.push({ id, kind: `${kind}: ${(err as Error).message.slice(0, 100)}`, at: Date.now() });
+      this.refused.push({ id, kind: `${kind}: ${(err as Error).message.slice(0, 100)}`, via: 'imap', at: Date.now() });
     }
   }
 }
