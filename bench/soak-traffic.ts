@@ -45,7 +45,7 @@ export class Traffic {
   readonly #smtp: Transporter;
 
   constructor(private readonly deps: TrafficDeps) {
-    this.#smtp = nodemailer.createTransport({ host: '127.0.0.1', port: deps.listenerPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 2 });
+    this.#smtp = nodemailer.createTransport({ host: '127.0.0.1', port: deps.listenerPort, secure: false, ignoreTLS: true, pool: false });
   }
 
   close(): void {

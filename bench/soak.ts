@@ -140,6 +140,16 @@ const curve: Record<string, unknown>[] = [];
 let lastCpu = procSample(pid)?.cpuMs ?? 0;
 let lastAt = t0;
 let lastReceipts = 0;
+/** The daemon's own arrival → commit time per channel (casegate_message_commit_seconds), between two samples. */
+const lastCommit = new Map<string, { sum: number; count: number }>();
+function commitMeanMs(metrics: string, channel: string): number | null {
+  const sum = metricValue(metrics, 'casegate_message_commit_seconds_sum', { channel });
+  const count = metricValue(metrics, 'casegate_message_commit_seconds_count', { channel });
+  if (sum === null || count === null) return null;
+  const before = lastCommit.get(channel) ?? { sum: 0, count: 0 };
+  lastCommit.set(channel, { sum, count });
+  return count > before.count ? round(((sum - before.sum) / (count - before.count)) * 1000) : null;
+}
 async function sample(phase: string): Promise<void> {
   const proc = procSample(pid);
   const metrics = await fetchMetrics(`http://127.0.0.1:${ports.ops}/metrics`);
@@ -160,6 +170,8 @@ async function sample(phase: string): Promise<void> {
     files: proc?.files ?? null,
     threads: proc?.threads ?? null,
     lagP99Ms: round((metricValue(metrics, 'nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000, 1),
+    commitSmtpMs: commitMeanMs(metrics, 'smtp'),
+    commitImapMs: commitMeanMs(metrics, 'imap'),
     cpuPct: proc === null ? null : round(((proc.cpuMs - lastCpu) / (now - lastAt)) * 100),
     cpuMsPerReceipt: proc === null || receipts === lastReceipts ? null : round((proc.cpuMs - lastCpu) / (receipts - lastReceipts)),
     ...db,
@@ -288,7 +300,7 @@ const summary = {
   log: log.summary(),
   idle,
   latencyMs: log.latencyOverall(),
-  trends: trends(curve, ['rssMb', 'heapMb', 'handles', 'timers', 'fds', 'sockets', 'threads', 'lagP99Ms', 'latencyP50Ms', 'latencyP99Ms', 'cpuMsPerReceipt', 'dbMb', 'walMb', 'dataMb', 'logKb', 'warnLines']),
+  trends: trends(curve, ['rssMb', 'heapMb', 'handles', 'timers', 'fds', 'sockets', 'threads', 'lagP99Ms', 'commitSmtpMs', 'commitImapMs', 'latencyP50Ms', 'latencyP99Ms', 'cpuMsPerReceipt', 'dbMb', 'walMb', 'dataMb', 'logKb', 'warnLines']),
   curve,
 };
 writeFileSync(join(dir, 'soak.json'), JSON.stringify(summary, null, 1));
