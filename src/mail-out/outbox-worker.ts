@@ -9,12 +9,12 @@ import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { copiesOf, outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
 import { sendCopies, type Attempt } from './copies-attempt.js';
+import { sendSingle } from './single-attempt.js';
 import { readersNow, takenOffNow } from './reader-withdrawal.js';
 import { staffTemplateNames } from './template-data.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
-import { isTemporaryRefusal, type RefusedRecipient } from './send-errors.js';
 import { sendFailure } from './send-failure.js';
 import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
@@ -404,32 +404,14 @@ export class OutboxWorker {
     const now = await readersNow(this.db, row, this.ctx.clock.now().toISOString(), this.#log);
     if ('outcome' in now) return { outcome: now.outcome, transport: null };
     const sending = now.row;
-    let options: Mail.Options;
-    try {
-      options = toMailOptions(sending, await files(), this.ctx.clock.now());
-    } catch (err) {
-      return { outcome: { kind: 'failed', attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
-    }
-    let response: string;
-    let signedBy: string | null;
-    let refused: readonly RefusedRecipient[];
-    try {
-      const sent = await this.#send(options);
-      response = sent.response;
-      signedBy = sent.signedBy ?? null;
-      refused = sent.refused ?? [];
-    } catch (err) {
-      return this.#failure(err, row, attempts, sender, probe);
-    }
-    const at = this.ctx.clock.now().toISOString();
-    // The relay took it, but maybe not for everyone (RCPT TO refused for some): nobody dropped unsaid.
-    const deferred = refused.filter(isTemporaryRefusal);
-    if (deferred.length > 0) {
-      const next = nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now());
-      const final = refused.filter((r) => !isTemporaryRefusal(r));
-      if (next !== null) return { outcome: { kind: 'partly-sent', attempts, at, nextAt: next, deferred, refused: final }, transport: 'works' };
-    }
-    return { outcome: { kind: 'sent', attempts, at, response, signedBy, ...(refused.length > 0 ? { refused } : {}) }, transport: 'works' };
+    return sendSingle({
+      attempts,
+      build: async () => toMailOptions(sending, await files(), this.ctx.clock.now()),
+      send: (options) => this.#send(options),
+      failure: (err) => this.#failure(err, row, attempts, sender, probe),
+      nextAt: () => nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now()),
+      now: () => this.ctx.clock.now().toISOString(),
+    });
   }
 
   /** What a send that threw means for the row (send-failure.ts); a pause it calls for begins here. */
