@@ -48,7 +48,7 @@ export interface SilentWatch {
 }
 
 const CONFIRM_MS = 1_000;
-/** Checked sessions not used for this long are closed. */
+/** The checking connection is closed after this long unused. */
 const IDLE_CHECKER_MS = 30_000;
 
 /** pg keeps the socket of a client here (not a public interface; checked at run time). */
@@ -95,7 +95,8 @@ export function silentWatch(opts: SilentWatchOptions): SilentWatch {
       last = s;
     }
     try {
-      const c = await checker!.client;
+      const c = await checker?.client;
+      if (c === undefined) throw new Error('the checking connection was closed meanwhile');
       const end = (text: string): Promise<unknown> => c.query({ text, values: [pid], query_timeout: opts.afterMs + 5_000 } as pg.QueryConfig);
       // PostgreSQL 14+ waits (up to 5 s) until the session is gone; before 14 only the signal is sent.
       await end('select pg_terminate_backend($1, 5000)').catch((err: unknown) => ((err as { code?: unknown }).code === '42883' ? end('select pg_terminate_backend($1)') : Promise.reject(err)));
