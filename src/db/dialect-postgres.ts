@@ -210,6 +210,7 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
   const driver = loadPg();
   const watch = silentWatch({
     afterMs: SILENCE_CHECK_MS,
+    applicationName: t.applicationName ?? 'casegate',
     connect: async () => {
       const c = new driver.Client({ ...clientConfig(t, driver), application_name: `${t.applicationName ?? 'casegate'} (silence check)` });
       await c.connect();

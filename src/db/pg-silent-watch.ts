@@ -20,14 +20,16 @@ import type pg from 'pg';
  * closed: the query fails with ETIMEDOUT (transient: the message is retried) and the pool opens a
  * new connection. The check runs twice, a second apart, before anything is ended.
  *
- * A session that is not found (a pooler in front, whose process ids are its own) or whose state
- * this role may not see is left alone, as is everything when the checking connection cannot be
+ * A session that is not found (a pooler in front, whose process ids are its own; only sessions of
+ * the same role and application_name count) or whose state this role may not see is left alone, as is everything when the checking connection cannot be
  * opened (the server is down: the socket errors say so).
  */
 
 export interface SilentWatchOptions {
   /** A query without an answer for this long is checked. */
   readonly afterMs: number;
+  /** The application_name of the watched connections: only a session of that name is ever ended. */
+  readonly applicationName: string;
   /** Opens the checking connection (same server, same role). */
   readonly connect: () => Promise<pg.Client>;
   /** Called when a connection was found silent and closed. */
@@ -75,7 +77,7 @@ export function silentWatch(opts: SilentWatchOptions): SilentWatch {
     checker.lastUse = Date.now();
     try {
       const c = await checker.client;
-      const r = await c.query<{ state: string | null }>({ text: 'select state from pg_stat_activity where pid = $1 and usename = current_user', values: [pid], query_timeout: opts.afterMs } as pg.QueryConfig);
+      const r = await c.query<{ state: string | null }>({ text: 'select state from pg_stat_activity where pid = $1 and usename = current_user and application_name = $2', values: [pid, opts.applicationName], query_timeout: opts.afterMs } as pg.QueryConfig);
       return r.rows[0]?.state ?? null;
     } catch {
       dropChecker();
