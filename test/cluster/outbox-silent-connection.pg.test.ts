@@ -86,7 +86,10 @@ describe('the outbox when the connection of its claim goes silent', () => {
     expect(sleeping).toHaveLength(1);
     // Every other connection of the pool goes silent (a NAT or firewall dropped their flows).
     const idle = (await admin.query<{ port: number }>(`select client_port as port from pg_stat_activity where application_name = 'casegate' and datname = current_database() and client_port <> $1`, [sleeping[0]])).rows.map((r) => r.port);
-    expect(proxy.silenceOpen(idle)).toBe(idle.length);
+    // (A session whose client just closed can still be listed while its backend exits: at least one, at most every listed one.)
+    const silenced = proxy.silenceOpen(idle);
+    expect(silenced).toBeGreaterThan(0);
+    expect(silenced).toBeLessThanOrEqual(idle.length);
     // Each message takes a connection: a silent one, or a new one. Before, a message on a silent
     // one got 451 after pipeline.stageTimeoutSeconds (30 s), its connection stayed checked out
     // for good, and once the pool's four were, every message waited for a connection and got 451:
