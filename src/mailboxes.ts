@@ -7,7 +7,7 @@ import { stripPlus } from './cases/thread-token.js';
  * Unicode or ASCII/punycode spelling of an internationalised domain, do not count: a mailbox
  * configured as hilfe@bücher.example is the one RCPT TO:<hilfe@xn--bcher-kva.example> reaches).
  */
-function lookupKey(address: string): string {
+export function lookupKey(address: string): string {
   return addressKey(stripPlus(address.trim().toLowerCase()));
 }
 

@@ -1,3 +1,4 @@
+import { lookupKey } from '../mailboxes.js';
 import type { Config } from './schema.js';
 
 type Report = (path: (string | number)[], message: string) => void;
@@ -9,19 +10,32 @@ type Report = (path: (string | number)[], message: string) => void;
  */
 export function checkMailboxes(cfg: Config, report: Report): void {
   const names = new Set<string>();
-  const addresses = new Map<string, string>();
+  // By the key mail is routed by (MailboxDirectory): without a +tag, the domain in one spelling —
+  // support+de@x and support@x, hilfe@bücher.example and hilfe@xn--bcher-kva.example are one
+  // address to the router, and the later mailbox would silently take all of its mail.
+  const addresses = new Map<string, { readonly mailbox: string; readonly address: string }>();
   cfg.mailboxes.forEach((mb, i) => {
     if (names.has(mb.name)) report(['mailboxes', i, 'name'], `duplicate mailbox name "${mb.name}"`);
     names.add(mb.name);
     mb.addresses.forEach((a, j) => {
-      const other = addresses.get(a);
-      if (other !== undefined) report(['mailboxes', i, 'addresses', j], `address ${a} is already served by mailbox "${other}"`);
-      addresses.set(a, mb.name);
+      const key = lookupKey(a);
+      const other = addresses.get(key);
+      // In one mailbox, two spellings of an address are harmless (both reach it).
+      if (other !== undefined && (other.address === a || other.mailbox !== mb.name)) {
+        const same = other.address === a;
+        report(
+          ['mailboxes', i, 'addresses', j],
+          same
+            ? `address ${a} is already served by mailbox "${other.mailbox}"`
+            : `address ${a} is the same address as ${other.address} of mailbox "${other.mailbox}" for routing (a +tag and the spelling of the domain do not count: mail to either reaches one mailbox): give each mailbox addresses of its own, and sort tagged mail with rules (match.recipient)`,
+        );
+      }
+      addresses.set(key, { mailbox: mb.name, address: a });
     });
   });
   // Staff addresses that are our own: what we send there comes back as our own mail (X-Loop,
   // our Message-ID) and is dropped as a loop, so alerts would reach nobody.
-  const own = (a: string): string | undefined => addresses.get(a) ?? addresses.get(a.replace(/\+[^@]*@/, '@'));
+  const own = (a: string): string | undefined => addresses.get(lookupKey(a))?.mailbox;
   const ownStaff = (a: string, path: (string | number)[], what: string): void => {
     const mb = own(a);
     if (mb !== undefined) report(path, `${a} is an address of mailbox "${mb}": ${what} sent there would come back as casegate's own mail and be dropped as a loop; use a person's or a team's own address`);
@@ -41,7 +55,7 @@ export function checkMailboxes(cfg: Config, report: Report): void {
     watched.set(key, mb.name);
   });
   cfg.mailboxes.forEach((mb, i) => {
-    if (mb.notesAddress !== undefined && addresses.has(mb.notesAddress)) {
+    if (mb.notesAddress !== undefined && cfg.mailboxes.some((m) => m.addresses.includes(mb.notesAddress!))) {
       report(['mailboxes', i, 'notesAddress'], `${mb.notesAddress} is a mailbox address: every agent reply to it would become an internal note; use a separate address`);
     }
   });

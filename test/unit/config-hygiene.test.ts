@@ -472,6 +472,17 @@ describe('strict configuration with hints (item 12)', () => {
     ]);
   });
 
+  it('two mailboxes whose addresses differ only by a +tag or the spelling of the domain are refused: the later one would silently take all of the other\'s mail', () => {
+    const cfg = (addresses: string[][]) => ({ instance: { secret: SECRET_A, domain: 'example.com' }, mailboxes: addresses.map((a, i) => ({ name: `mb${i}`, addresses: a })) });
+    expect(problems(cfg([['support@example.com'], ['support+de@example.com']]))).toEqual([
+      { path: 'mailboxes.1.addresses.0', message: 'address support+de@example.com is the same address as support@example.com of mailbox "mb0" for routing (a +tag and the spelling of the domain do not count: mail to either reaches one mailbox): give each mailbox addresses of its own, and sort tagged mail with rules (match.recipient)' },
+    ]);
+    expect(problems(cfg([['hilfe@bücher.example'], ['info@example.com', 'Hilfe@xn--bcher-kva.example']]))).toEqual([{ path: 'mailboxes.1.addresses.1', message: expect.stringMatching(/^address hilfe@xn--bcher-kva\.example is the same address as hilfe@bücher\.example of mailbox "mb0" for routing/) }]);
+    // Both spellings in one mailbox reach it: fine. The same address twice is still a duplicate.
+    expect(problems(cfg([['support@example.com', 'support+vip@example.com'], ['billing@example.com']]))).toEqual([]);
+    expect(problems(cfg([['support@example.com'], ['SUPPORT@example.com']]))).toEqual([{ path: 'mailboxes.1.addresses.0', message: 'address support@example.com is already served by mailbox "mb0"' }]);
+  });
+
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
     const cal = (closures: unknown[]) => ({ instance: { secret: SECRET_A }, sla: { calendars: { de: { zone: 'Europe/Berlin', closures } } } });
     expect(problems(cal([{ from: '2026-12-24', to: '2026-12-24' }]))).toEqual([]);
