@@ -104,7 +104,7 @@ export function explainRouting(config: Config, input: ExplainInput, now: Date): 
   const feedback = settings?.feedback === true;
 
   return {
-    mailbox: mailbox === null ? null : { name: mailbox.name, from: mailbox.addresses[0] ?? '', fromName: mailbox.fromName ?? config.instance.name, imap: mailbox.imap !== undefined ? `${mailbox.imap.auth.user}@${mailbox.imap.host}:${mailbox.imap.port}/${mailbox.imap.folder}` : null },
+    mailbox: mailbox === null ? null : { name: mailbox.name, from: mailbox.addresses[0] ?? '', fromName: mailbox.fromName ?? config.instance.name, imap: mailbox.imap !== undefined ? `${mailbox.imap.host}:${mailbox.imap.port}, user ${mailbox.imap.auth.user}, folder ${mailbox.imap.folder}` : null },
     rules: verdicts,
     rule: fired === null ? null : { index: fired.index, name: fired.name, set },
     queue: { name: queue, by: queueBy, feedback, configured: settings !== undefined },

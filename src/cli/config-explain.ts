@@ -1,24 +1,30 @@
 import type { ResolvedConfig } from '../config/load.js';
-import { explainRouting, headerMap, type Explanation } from '../cases/route-explain.js';
+import { explainRouting, headerMap, type ExplainInput, type Explanation } from '../cases/route-explain.js';
 import { systemClock } from '../clock.js';
 import { kindFiles } from '../mail-out/template-folder.js';
 import { templateEngineOptions } from '../mail-out/template-tools.js';
 
 /** `casegate config explain`: print what the configuration does with a new message (cases/route-explain.ts). */
-export async function explainConfig(
-  r: ResolvedConfig,
-  to: readonly string[],
-  opts: { readonly cc?: readonly string[]; readonly from: string; readonly subject: string; readonly body: string; readonly header?: readonly string[]; readonly contentLanguage?: string; readonly json?: boolean },
-): Promise<number> {
-  let headers: Map<string, string[]>;
+export interface ExplainOptions {
+  readonly eml?: string;
+  readonly cc?: readonly string[];
+  readonly from?: string;
+  readonly subject?: string;
+  readonly body?: string;
+  readonly header?: readonly string[];
+  readonly contentLanguage?: string;
+  readonly json?: boolean;
+}
+
+export async function explainConfig(r: ResolvedConfig, to: readonly string[], opts: ExplainOptions): Promise<number> {
+  let input: ExplainInput;
   try {
-    headers = headerMap(opts.header ?? []);
+    input = await explainInput(to, opts);
   } catch (err) {
-    process.stderr.write(`casegate: ${(err as Error).message}\n`);
+    process.stderr.write(`casegate config explain: ${(err as Error).message}\n`);
     return 2;
   }
-  const lower = (a: string): string => a.trim().toLowerCase();
-  const e = explainRouting(r.config, { to: to.map(lower), cc: (opts.cc ?? []).map(lower), from: lower(opts.from), subject: opts.subject, body: opts.body, headers, contentLanguage: opts.contentLanguage ?? null }, systemClock.now());
+  const e = explainRouting(r.config, input, systemClock.now());
   const templates = e.mailbox === null ? null : kindFiles(templateEngineOptions(r), 'confirmation', { language: e.language.code, queue: e.queue.name });
   if (opts.json === true) {
     process.stdout.write(JSON.stringify({ ...e, templates: templates === null ? null : { kind: 'confirmation', ...templates, dir: r.paths.templatesDir } }, null, 2) + '\n');
@@ -59,4 +65,31 @@ function text(e: Explanation, templates: ReturnType<typeof kindFiles>, dir: stri
     for (const f of templates.files) row('', `${f.part.padEnd(7)} ${f.file === null ? 'missing' : `${f.file} (${f.shipped ? 'shipped with casegate' : `yours, in ${dir}`})`}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** The message to explain: from the options, or from --eml (options given besides it win). */
+async function explainInput(envelope: readonly string[], opts: ExplainOptions): Promise<ExplainInput> {
+  const lower = (a: string): string => a.trim().toLowerCase();
+  const extra = headerMap(opts.header ?? []);
+  if (opts.eml === undefined) {
+    if (envelope.length === 0) throw new Error('give the address the message is sent to, or --eml FILE');
+    return { to: envelope.map(lower), cc: (opts.cc ?? []).map(lower), from: lower(opts.from ?? 'customer@example.net'), subject: opts.subject ?? '', body: opts.body ?? '', headers: extra, contentLanguage: opts.contentLanguage ?? null };
+  }
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(opts.eml)) throw new Error(`--eml ${opts.eml}: no such file`);
+  const { parseMailFile } = await import('../mail-in/parse-mail.js');
+  const { DISCARDING_BLOBS } = await import('../mail-in/attached-messages.js');
+  const { visibleTextOf } = await import('../mail-in/visible-text.js');
+  const mail = await parseMailFile(opts.eml, DISCARDING_BLOBS);
+  const headers = new Map(mail.headers);
+  for (const [k, v] of extra) headers.set(k, v);
+  return {
+    to: [...envelope, ...mail.to.map((a) => a.address)].map(lower),
+    cc: [...(opts.cc ?? []), ...mail.cc.map((a) => a.address)].map(lower),
+    from: lower(opts.from ?? mail.from?.address ?? ''),
+    subject: opts.subject ?? mail.subject,
+    body: opts.body ?? visibleTextOf(mail).text,
+    headers,
+    contentLanguage: opts.contentLanguage ?? mail.contentLanguage,
+  };
 }

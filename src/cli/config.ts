@@ -28,15 +28,16 @@ export function registerConfigCommands(program: Command): void {
   config
     .command('explain')
     .description('what the configuration does with a new message to ADDRESS: mailbox, rules, queue, priority, language, calendar, SLA targets, owner and who is told, confirmation template files')
-    .argument('<address...>', 'recipient address(es): To (the first one of ours is where it arrives)')
+    .argument('[address...]', 'recipient address(es) (the envelope: the first one of ours is where it arrives); with --eml, the message\'s To and Cc follow')
+    .option('--eml <file>', 'take sender, To, Cc, subject, text, headers and Content-Language from a message file (a mail that went to the wrong queue)')
     .option('--cc <address...>', 'Cc addresses')
-    .option('--from <address>', 'sender address', 'customer@example.net')
-    .option('--subject <text>', 'subject', '')
-    .option('--body <text>', 'the new text of the message', '')
+    .option('--from <address>', 'sender address (default customer@example.net)')
+    .option('--subject <text>', 'subject')
+    .option('--body <text>', 'the new text of the message')
     .option('--header <line...>', 'a header as "Name: value" (rules matching headers)')
     .option('--content-language <tag>', 'the Content-Language the message declares')
     .option('--json', 'machine-readable output')
-    .action(async (to: string[], opts: { cc?: string[]; from: string; subject: string; body: string; header?: string[]; contentLanguage?: string; json?: boolean }) => {
+    .action(async (to: string[], opts: { eml?: string; cc?: string[]; from?: string; subject?: string; body?: string; header?: string[]; contentLanguage?: string; json?: boolean }) => {
       const { explainConfig } = await import('./config-explain.js');
       process.exitCode = await explainConfig(resolved(), to, opts);
     });

@@ -64,7 +64,7 @@ function cut(value: string | undefined | false, max: number): { value: string | 
  * are never held in memory; only the text/HTML bodies (cut at maxBodyChars) are kept.
  * Never throws on malformed MIME (mailparser is lenient); throws only on I/O errors.
  */
-export async function parseMailFile(raw: string | StoredBlob, blobs: BlobStore, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMail> {
+export async function parseMailFile(raw: string | StoredBlob, blobs: Pick<BlobStore, 'put'>, limits: ParseLimits = DEFAULT_PARSE_LIMITS): Promise<ParsedMail> {
   const outer = await parseOnce(raw, blobs, limits).catch((err: unknown) => {
     // A message cut off inside a part's header block (parse-watchdog.ts): read it once more with
     // that block closed, as a complete message would have it. Only the parser sees the blank line;

@@ -206,6 +206,11 @@ describe('configuration errors', () => {
       const json = await cfg.run(['config', 'explain', 'support@example.com', '--json']);
       expect(json.code, describeResult(json)).toBe(0);
       expect(JSON.parse(json.stdout)).toMatchObject({ mailbox: { name: 'support' }, queue: { name: 'support', configured: false }, sla: { policy: '' }, staff: { notified: [] } });
+      // A real message: its sender, To, Cc, subject and Content-Language decide.
+      const eml = cfg.write('wrong-queue.eml', 'From: Max <max@acme.example>\r\nTo: info@example.org\r\nCc: Rechnung@example.de\r\nSubject: Rechnung fehlt\r\nContent-Language: de\r\n\r\nHallo\r\n');
+      const fromFile = await cfg.run(['config', 'explain', '--eml', eml, '--json']);
+      expect(fromFile.code, describeResult(fromFile)).toBe(0);
+      expect(JSON.parse(fromFile.stdout)).toMatchObject({ mailbox: { name: 'billing-de' }, rule: { name: 'vip' }, priority: { level: 'high' }, language: { code: 'de', by: 'Content-Language de' } });
       const none = await cfg.run(['config', 'explain', 'sales@example.com']);
       expect(none.code, describeResult(none)).toBe(1);
       expect(none.stdout).toContain('no mailbox serves these addresses');
