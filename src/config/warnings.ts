@@ -115,6 +115,25 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
     }
   }
   out.push(...shadowedRules(cfg.rules));
+  // A calendar or policy no queue uses: most likely a queue that should name it does not, and
+  // runs on the default one (another zone, another country's holidays, other targets).
+  const queueNames = [...new Set([...fed, ...Object.keys(cfg.queues)])];
+  for (const [kind, key, names, fallback] of [
+    ['calendar', 'calendar', Object.keys(cfg.sla.calendars), cfg.sla.defaultCalendar],
+    ['policy', 'slaPolicy', Object.keys(cfg.sla.policies), cfg.sla.defaultPolicy],
+  ] as const) {
+    const used = new Set(Object.values(cfg.queues).flatMap((q) => (q[key] !== undefined ? [q[key]] : [])));
+    if (fallback !== undefined) used.add(fallback);
+    const without = queueNames.filter((q) => cfg.queues[q]?.[key] === undefined && cfg.queues[q]?.feedback !== true);
+    for (const name of names) {
+      if (used.has(name)) continue;
+      const section = kind === 'calendar' ? 'calendars' : 'policies';
+      out.push({
+        path: `sla.${section}.${name}`,
+        message: `${kind} "${name}" is used by no queue (queues.<q>.${key}) and is not sla.default${kind === 'calendar' ? 'Calendar' : 'Policy'}${without.length > 0 ? `; the queues without a ${kind} of their own (${without.join(', ')}) use ${fallback !== undefined ? `"${fallback}"` : kind === 'calendar' ? 'Mon–Fri 09:00–17:00 UTC' : 'none (no SLA targets)'}` : ''}`,
+      });
+    }
+  }
   const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
   cfg.rules.forEach((r, i) => {
     const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];

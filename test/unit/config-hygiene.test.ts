@@ -466,7 +466,7 @@ describe('strict configuration with hints (item 12)', () => {
 
   it('warns about an SLA target written as a small bare number (minutes, most likely meant as hours)', () => {
     const targets = { urgent: { firstResponse: 4, resolution: '8h' }, high: { firstResponse: '4h', resolution: 24 }, normal: { firstResponse: 240, resolution: '15m' }, low: { firstResponse: 15, resolution: 30 } };
-    expect(load({ instance: { secret: SECRET_A, domain: 'example.com' }, sla: { policies: { std: { targets } } } }).warnings).toEqual([
+    expect(load({ instance: { secret: SECRET_A, domain: 'example.com' }, sla: { policies: { std: { targets } }, defaultPolicy: 'std' } }).warnings).toEqual([
       { path: 'sla.policies.std.targets.urgent.firstResponse', message: '4 is 4 minutes (a bare number is minutes): write "4h" for hours, or "4m" to keep minutes and silence this' },
       { path: 'sla.policies.std.targets.high.resolution', message: expect.stringMatching(/^24 is 24 minutes/) },
     ]);
@@ -481,6 +481,21 @@ describe('strict configuration with hints (item 12)', () => {
     // Both spellings in one mailbox reach it: fine. The same address twice is still a duplicate.
     expect(problems(cfg([['support@example.com', 'support+vip@example.com'], ['billing@example.com']]))).toEqual([]);
     expect(problems(cfg([['support@example.com'], ['SUPPORT@example.com']]))).toEqual([{ path: 'mailboxes.1.addresses.0', message: 'address support@example.com is already served by mailbox "mb0"' }]);
+  });
+
+  it('warns about a calendar or SLA policy no queue uses (a queue that should name it runs on the default)', () => {
+    const agents = [{ name: 'A', address: 'a@staff.example.com' }];
+    const cfg = {
+      instance: { secret: SECRET_A, domain: 'example.com' },
+      mailboxes: [{ name: 'support-de', addresses: ['support@example.de'] }, { name: 'support-be', addresses: ['support@example.be'] }],
+      queues: { 'support-de': { calendar: 'cal-de', slaPolicy: 'std', agents }, 'support-be': { agents } },
+      sla: { calendars: { 'cal-de': { zone: 'Europe/Berlin' }, 'cal-be': { zone: 'Europe/Brussels' } }, policies: { std: { targets: { normal: { firstResponse: '4h' } } } } },
+    };
+    expect(load(cfg).warnings).toEqual([{ path: 'sla.calendars.cal-be', message: 'calendar "cal-be" is used by no queue (queues.<q>.calendar) and is not sla.defaultCalendar; the queues without a calendar of their own (support-be) use Mon–Fri 09:00–17:00 UTC' }]);
+    expect(load({ ...cfg, queues: { ...cfg.queues, 'support-be': { agents, calendar: 'cal-be', slaPolicy: 'std' } } }).warnings).toEqual([]);
+    expect(load({ ...cfg, sla: { ...cfg.sla, policies: { ...cfg.sla.policies, gold: { targets: {} } }, defaultCalendar: 'cal-be' } }).warnings).toEqual([
+      { path: 'sla.policies.gold', message: 'policy "gold" is used by no queue (queues.<q>.slaPolicy) and is not sla.defaultPolicy; the queues without a policy of their own (support-be) use none (no SLA targets)' },
+    ]);
   });
 
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
