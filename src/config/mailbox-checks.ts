@@ -1,3 +1,4 @@
+import { addressKey } from '../address-form.js';
 import { lookupKey } from '../mailboxes.js';
 import type { Config } from './schema.js';
 
@@ -54,10 +55,18 @@ export function checkMailboxes(cfg: Config, report: Report): void {
     if (other !== undefined) report(['mailboxes', i, 'imap', 'folder'], `mailbox "${other}" already watches ${key}: each message would land in whichever mailbox reads it first; give one mailbox the account and list both addresses in it`);
     watched.set(key, mb.name);
   });
+  // A notes address names its mailbox: two mailboxes with one would file one's notes as the other's.
+  const notes = new Map<string, string>();
+  if (cfg.agentMail.notesPlusTag !== '') for (const mb of cfg.mailboxes) for (const a of mb.addresses) notes.set(addressKey(a.replace('@', `+${cfg.agentMail.notesPlusTag}@`)), mb.name);
   cfg.mailboxes.forEach((mb, i) => {
-    if (mb.notesAddress !== undefined && cfg.mailboxes.some((m) => m.addresses.includes(mb.notesAddress!))) {
+    if (mb.notesAddress === undefined) return;
+    if (cfg.mailboxes.some((m) => m.addresses.includes(mb.notesAddress!))) {
       report(['mailboxes', i, 'notesAddress'], `${mb.notesAddress} is a mailbox address: every agent reply to it would become an internal note; use a separate address`);
+      return;
     }
+    const other = notes.get(addressKey(mb.notesAddress));
+    if (other !== undefined && other !== mb.name) report(['mailboxes', i, 'notesAddress'], `${mb.notesAddress} is already the notes address of mailbox "${other}": give each mailbox its own`);
+    notes.set(addressKey(mb.notesAddress), mb.name);
   });
   cfg.mailboxes.forEach((mb, i) => {
     const im = mb.imap;

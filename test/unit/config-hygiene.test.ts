@@ -478,6 +478,11 @@ describe('strict configuration with hints (item 12)', () => {
       { path: 'mailboxes.1.addresses.0', message: 'address support+de@example.com is the same address as support@example.com of mailbox "mb0" for routing (a +tag and the spelling of the domain do not count: mail to either reaches one mailbox): give each mailbox addresses of its own, and sort tagged mail with rules (match.recipient)' },
     ]);
     expect(problems(cfg([['hilfe@bücher.example'], ['info@example.com', 'Hilfe@xn--bcher-kva.example']]))).toEqual([{ path: 'mailboxes.1.addresses.1', message: expect.stringMatching(/^address hilfe@xn--bcher-kva\.example is the same address as hilfe@bücher\.example of mailbox "mb0" for routing/) }]);
+    // One notes address for two mailboxes: one's notes would be filed as the other's.
+    const notes = (a: string, b: string) => ({ instance: { secret: SECRET_A, domain: 'example.com' }, mailboxes: [{ name: 'a', addresses: ['a@example.com'], notesAddress: a }, { name: 'b', addresses: ['b@example.com'], notesAddress: b }] });
+    expect(problems(notes('notes@example.com', 'Notes@example.com'))).toEqual([{ path: 'mailboxes.1.notesAddress', message: 'notes@example.com is already the notes address of mailbox "a": give each mailbox its own' }]);
+    expect(problems(notes('notes-a@example.com', 'a+note@example.com'))).toEqual([{ path: 'mailboxes.1.notesAddress', message: 'a+note@example.com is already the notes address of mailbox "a": give each mailbox its own' }]);
+    expect(problems(notes('notes-a@example.com', 'notes-b@example.com'))).toEqual([]);
     // Both spellings in one mailbox reach it: fine. The same address twice is still a duplicate.
     expect(problems(cfg([['support@example.com', 'support+vip@example.com'], ['billing@example.com']]))).toEqual([]);
     expect(problems(cfg([['support@example.com'], ['SUPPORT@example.com']]))).toEqual([{ path: 'mailboxes.1.addresses.0', message: 'address support@example.com is already served by mailbox "mb0"' }]);
