@@ -8,7 +8,7 @@ import { actAsDataDirOwner } from '../storage/data-dir-owner.js';
 import { exposedSecrets } from './exposed-secrets.js';
 import { uidsOf } from '../channels/peer-user.js';
 import { ensurePrivateDir } from '../storage/private-files.js';
-import { feedbackTemplateProblems } from './routing-checks.js';
+import { feedbackTemplateProblems, untranslatedLanguages } from './routing-checks.js';
 import type { z } from 'zod';
 import { knownKeysAt, unknownKeyMessage } from './key-hints.js';
 import { adminRegexFindings, FileRegexCache } from './regex-safety.js';
@@ -186,7 +186,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   for (const k of config.outgoing.dkim.keys) if (k.privateKeyFile !== undefined) k.privateKeyFile = abs(k.privateKeyFile);
   const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));
-  return { config, source, paths, lineOf: (path: string) => yaml?.lineOf(path) ?? null, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...bareMinuteTargets(raw), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir, secretFiles)] };
+  return { config, source, paths, lineOf: (path: string) => yaml?.lineOf(path) ?? null, secret: threadSecret(current, retired, systemClock), warnings: [...configWarnings(config), ...bareMinuteTargets(raw), ...untranslatedLanguages(config, paths.templatesDir, SHIPPED_TEMPLATES), ...regexes.warnings, ...exposedSecrets(raw, source, config, paths.templatesDir, secretFiles)] };
 }
 
 /** The value at a dotted path ("listener.port", "mailboxes.0.imap.port"), or undefined. */

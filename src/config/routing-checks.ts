@@ -115,3 +115,24 @@ export function feedbackTemplateProblems(cfg: Config, templatesDir: string): { p
   }
   return problems;
 }
+
+/**
+ * Languages in templates.languages without one translated file — no `<lang>/` folder in the
+ * admin's folder or the shipped set, nor in a queue's folder: their customers get the English
+ * templates (with the language's reply marker and dates), which adding the code does not make
+ * obvious. A warning: adding the language before its translation may be the plan.
+ */
+export function untranslatedLanguages(cfg: Config, templatesDir: string, shippedDir: string): { path: string; message: string }[] {
+  const queues = [...new Set([...cfg.mailboxes.map((m) => m.queue ?? m.name), ...Object.keys(cfg.queues)])];
+  const out: { path: string; message: string }[] = [];
+  cfg.templates.languages.forEach((lang, i) => {
+    if (lang.toLowerCase() === 'en' || lang === cfg.cases.defaultLanguage) return;
+    const dirs = [join(templatesDir, lang), join(shippedDir, lang), ...queues.map((q) => join(templatesDir, q, lang))];
+    if (dirs.some((d) => existsSync(d))) return;
+    out.push({
+      path: `templates.languages.${i}`,
+      message: `no template is translated into "${lang}" (no ${lang}/ folder in ${templatesDir}${templatesDir !== shippedDir ? ' or the shipped templates' : ''}): its customers get the English emails. Translate into ${join(templatesDir, lang)}/ (docs/customizing-templates.md, "Another language")`,
+    });
+  });
+  return out;
+}

@@ -503,6 +503,18 @@ describe('strict configuration with hints (item 12)', () => {
     ]);
   });
 
+  it('warns about a template language without one translated file (its customers get the English emails)', () => {
+    const d = dir();
+    const tpl = join(d, 'tpl');
+    mkdirSync(join(tpl, 'support-it', 'it'), { recursive: true });
+    writeFileSync(join(tpl, 'support-it', 'it', 'confirmation.text.hbs'), '{{replyMarker}}\nGrazie.\n');
+    const cfg = { instance: { secret: SECRET_A, domain: 'example.com' }, mailboxes: [{ name: 'support-it', addresses: ['support@example.it'] }], templates: { dir: tpl, languages: ['en', 'de', 'fr', 'it'] } };
+    // de is shipped, it has a queue folder of its own, fr has nothing.
+    expect(load(cfg, { at: d }).warnings).toEqual([{ path: 'templates.languages.2', message: `no template is translated into "fr" (no fr/ folder in ${tpl} or the shipped templates): its customers get the English emails. Translate into ${join(tpl, 'fr')}/ (docs/customizing-templates.md, "Another language")` }]);
+    mkdirSync(join(tpl, 'fr'));
+    expect(load(cfg, { at: d }).warnings).toEqual([]);
+  });
+
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
     const cal = (closures: unknown[]) => ({ instance: { secret: SECRET_A }, sla: { calendars: { de: { zone: 'Europe/Berlin', closures } } } });
     expect(problems(cal([{ from: '2026-12-24', to: '2026-12-24' }]))).toEqual([]);
