@@ -115,6 +115,15 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
     }
   }
   out.push(...shadowedRules(cfg.rules));
+  // IMAP logins and the relay fail on their own (a rotated password, a revoked app token): with
+  // nowhere to send the alert, only /healthz and `casegate status` would show it.
+  const watched = cfg.mailboxes.filter((m) => m.imap !== undefined).map((m) => m.name);
+  if (cfg.instance.adminAddress === undefined && cfg.alerts.command === undefined && (watched.length > 0 || cfg.outgoing.transport === 'smtp')) {
+    out.push({
+      path: 'instance.adminAddress',
+      message: `is not set and there is no alerts.command: ${watched.length > 0 ? `an IMAP mailbox whose login fails (${watched.join(', ')})` : 'a failing relay'}${watched.length > 0 && cfg.outgoing.transport === 'smtp' ? ' or a failing relay' : ''} alerts nobody (only /healthz and casegate status show it). Set instance.adminAddress (or alerts.command)`,
+    });
+  }
   // A calendar or policy no queue uses: most likely a queue that should name it does not, and
   // runs on the default one (another zone, another country's holidays, other targets).
   const queueNames = [...new Set([...fed, ...Object.keys(cfg.queues)])];

@@ -254,7 +254,7 @@ describe('strict configuration with hints (item 12)', () => {
     const d = dir();
     const f = join(d, 'casegate.yaml');
     const write = (config: { instance: Record<string, unknown> } & Record<string, unknown>, mode: number): void => {
-      writeFileSync(f, stringify({ ...config, instance: { domain: 'support.example.com', ...config.instance } }));
+      writeFileSync(f, stringify({ ...config, instance: { domain: 'support.example.com', adminAddress: 'ops@staff.example.com', ...config.instance } }));
       chmodSync(f, mode);
     };
     const imap = { host: 'imap.example.com', auth: { method: 'password', user: 'u', password: 'hunter2-imap' } };
@@ -319,7 +319,7 @@ describe('strict configuration with hints (item 12)', () => {
   it('warns when a TLS mode and its port disagree: imap.tls implicit on 143, starttls on 993; smtp secure on 587, not on 465', () => {
     const mb = (port: number, tls: string) => ({ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', port, tls, auth: { method: 'password', user: 'u', password: 'p' } } });
     const smtp = (port: number, secure: boolean) => ({ transport: 'smtp', smtp: { host: 'smtp.example.com', port, secure } });
-    const warned = (cfg: Record<string, unknown>) => load({ instance: { secret: SECRET_A, domain: 'example.com' }, ...cfg }).warnings;
+    const warned = (cfg: Record<string, unknown>) => load({ instance: { secret: SECRET_A, domain: 'example.com', adminAddress: 'ops@staff.example.com' }, ...cfg }).warnings;
     expect(warned({ mailboxes: [mb(143, 'implicit')] })).toEqual([{ path: 'mailboxes.0.imap.tls', message: expect.stringMatching(/on port 143.*For port 143 set tls: starttls/) }]);
     expect(warned({ mailboxes: [mb(993, 'starttls')] })).toEqual([{ path: 'mailboxes.0.imap.tls', message: expect.stringMatching(/port 993 expects TLS from the first byte.*set tls: implicit/) }]);
     expect(warned({ outgoing: smtp(587, true) })).toEqual([{ path: 'outgoing.smtp.secure', message: expect.stringMatching(/For port 587 set secure: false/) }]);
@@ -445,7 +445,7 @@ describe('strict configuration with hints (item 12)', () => {
     writeFileSync(join(d, 'secrets', 'imap-support'), 'first-password\n', { mode: 0o600 });
     writeFileSync(join(d, 'secrets', 'smtp'), 'relay-pw', { mode: 0o600 });
     const cfg = {
-      instance: { secret: SECRET_A, domain: 'example.com' },
+      instance: { secret: SECRET_A, domain: 'example.com', adminAddress: 'ops@staff.example.com' },
       mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'support', password: '${file:secrets/imap-support}' } } }],
       outgoing: { transport: 'smtp', smtp: { host: 'smtp.example.com', port: 587, password: '${file:' + join(d, 'secrets', 'smtp') + '}' } },
     };
@@ -513,6 +513,13 @@ describe('strict configuration with hints (item 12)', () => {
     expect(load(cfg, { at: d }).warnings).toEqual([{ path: 'templates.languages.2', message: `no template is translated into "fr" (no fr/ folder in ${tpl} or the shipped templates): its customers get the English emails. Translate into ${join(tpl, 'fr')}/ (docs/customizing-templates.md, "Another language")` }]);
     mkdirSync(join(tpl, 'fr'));
     expect(load(cfg, { at: d }).warnings).toEqual([]);
+  });
+
+  it('warns when IMAP mailboxes or a relay have nowhere to send their alerts (no instance.adminAddress, no alerts.command)', () => {
+    const cfg = { instance: { secret: SECRET_A, domain: 'example.com' }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth: { method: 'password', user: 'support', password: 'x' } } }, { name: 'sales', addresses: ['sales@example.com'] }] };
+    expect(load(cfg).warnings).toEqual([{ path: 'instance.adminAddress', message: 'is not set and there is no alerts.command: an IMAP mailbox whose login fails (support) alerts nobody (only /healthz and casegate status show it). Set instance.adminAddress (or alerts.command)' }]);
+    expect(load({ ...cfg, alerts: { command: 'logger -t casegate' } }).warnings).toEqual([]);
+    expect(load({ ...cfg, instance: { ...cfg.instance, adminAddress: 'ops@staff.example.com' } }).warnings).toEqual([]);
   });
 
   it('a closure of one day (from = to, dates) is accepted; a `to` before `from` is not', () => {
