@@ -131,7 +131,7 @@ export function untranslatedLanguages(cfg: Config, templatesDir: string, shipped
     if (dirs.some((d) => existsSync(d))) return;
     out.push({
       path: `templates.languages.${i}`,
-      message: `no template is translated into "${lang}" (no ${lang}/ folder in ${templatesDir}${templatesDir !== shippedDir ? ' or the shipped templates' : ''}): its customers get the English emails. Translate into ${join(templatesDir, lang)}/ (docs/customizing-templates.md, "Another language")`,
+      message: `no template is translated into "${lang}" (no ${lang}/ folder in ${templatesDir}${templatesDir !== shippedDir ? ' or the shipped templates' : ''}): its customers get the English emails. ${templatesDir !== shippedDir ? `Translate into ${join(templatesDir, lang)}/` : `Set templates.dir to a folder of your own (the shipped one is replaced by upgrades) and translate into its ${lang}/`} (docs/customizing-templates.md, "Another language")`,
     });
   });
   return out;
