@@ -58,7 +58,7 @@ function text(e: Explanation, templates: ReturnType<typeof kindFiles>, dir: stri
   row('calendar', `${e.calendar.name} (${e.calendar.zone}) — by ${e.calendar.by}; ${e.calendar.openNow ? 'open now' : `closed now, opens ${localTime(e.calendar.nextOpen, e.calendar.zone)}`}`);
   row('sla', e.sla.policy === '' ? `no targets — ${e.sla.by}` : `policy ${e.sla.policy} — by ${e.sla.by}: first response ${minutes(e.sla.firstResponseMin)}, resolution ${minutes(e.sla.resolutionMin)} (${e.sla.coverage}${e.sla.afterHours === 'next-business-day' ? ', next business day after hours' : ''})${e.sla.firstResponseMin === null && e.sla.resolutionMin === null ? ` — the policy has no target for priority ${e.priority.level}` : ''}`);
   row('assignment', `${e.staff.assignment}; owner ${e.staff.owner ?? 'none'}`);
-  row('notified', e.staff.owner !== null ? `the owner (assignment email)` : e.staff.notified.length > 0 ? e.staff.notified.join(', ') : 'nobody (no owner, no available agent in the queue)');
+  row('notified', e.queue.feedback ? 'nobody (feedback is recorded closed and thanked)' : e.staff.owner !== null ? `the owner (assignment email)` : e.staff.notified.length > 0 ? e.staff.notified.join(', ') : 'nobody (no owner, no available agent in the queue)');
   if (e.staff.tier !== null) row('escalated', `tier ${e.staff.tier}: alerts ${e.staff.tierAlerted.join(', ') || 'nobody (no tier addresses, no instance.adminAddress)'}`);
   if (templates !== null) {
     row('templates', `confirmation in ${templates.language}:`);
