@@ -139,23 +139,29 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`stored \\(case ${100000 + CASES + 1}\\)`));
   });
-  it('rebuilding the search index (what 0025 does over the whole history) reads only what it indexes: the searched messages, their first 100,000 characters', async () => {
+  it('rebuilding the search index (what 0025 does over the whole history) reads only what it indexes — the searched messages, their first 100,000 characters — and a bounded amount of text at a time', async () => {
     const resolved = loadConfig({ path: box.configPath, env: {} });
     const db = openDatabase(databaseTarget(resolved.config, resolved.paths));
     try {
       await sql`update messages set visible_text = ${'lorem '.repeat(50_000)} where id <= 40`.execute(db);
       const read: { chars: number; searched: boolean }[] = [];
+      let mostAtOnce = 0;
       const watch: KyselyPlugin = {
         transformQuery: (a) => a.node,
         transformResult: async (a) => {
+          let chars = 0;
           for (const row of a.result.rows as { visible_text?: unknown; direction?: unknown; author?: unknown }[]) {
-            if (typeof row.visible_text === 'string') read.push({ chars: row.visible_text.length, searched: row.direction === 'in' || row.author !== null });
+            if (typeof row.visible_text !== 'string') continue;
+            read.push({ chars: row.visible_text.length, searched: row.direction === 'in' || row.author !== null });
+            chars += row.visible_text.length;
           }
+          mostAtOnce = Math.max(mostAtOnce, chars);
           return a.result;
         },
       };
-      // Two inbound messages a case, and the one stored after the upgrade.
-      expect(await rebuildSearchIndex(db.withPlugin(watch))).toBe(CASES * 2 + 1);
+      // Two inbound messages a case, and the one stored after the upgrade; at most 250,000 characters a query.
+      expect(await rebuildSearchIndex(db.withPlugin(watch), 2000, 250_000)).toBe(CASES * 2 + 1);
+      expect(mostAtOnce).toBeLessThanOrEqual(250_000);
       expect(read).toHaveLength(CASES * 2 + 1);
       expect(read.filter((r) => !r.searched)).toEqual([]);
       expect(Math.max(...read.map((r) => r.chars))).toBe(SEARCH_TEXT_CHARS);

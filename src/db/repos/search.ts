@@ -34,6 +34,8 @@ interface Indexed {
 }
 
 const searched = (m: Pick<Indexed, 'direction' | 'author'>): boolean => m.direction === 'in' || m.author !== null;
+/** At most this much text is read at a time by rebuildSearchIndex (a message longer than this alone). */
+export const REBUILD_MAX_CHARS = 4_000_000;
 /** `searched` as an SQL condition on messages. */
 const SEARCHED = sql.raw(`(direction = 'in' or author is not null)`);
 
@@ -85,25 +87,34 @@ export async function reindexMessages(db: Q | Kysely<unknown>, ids: readonly num
  * The whole index from the stored messages, in batches by id (migration 0025; `migrate-data`,
  * whose source has no PostgreSQL index to copy). Returns how many messages it indexed.
  */
-export async function rebuildSearchIndex(db: Q | Kysely<unknown>, batch = 2000): Promise<number> {
+export async function rebuildSearchIndex(db: Q | Kysely<unknown>, batch = 2000, maxChars = REBUILD_MAX_CHARS): Promise<number> {
   const u = db as Kysely<unknown>;
   let after = 0;
   let count = 0;
   for (;;) {
-    // Only what is indexed is read: the searched messages, their text as far as it is indexed.
-    // Migration 0025 rebuilds a year of history through here, in the daemon or a piped ingest
-    // (192 MB heap): whole texts of every message (up to 200,000 characters each, casegate's own
-    // emails too) made a batch of 2,000 up to 400 million characters.
-    const rows = (
-      await sql<Indexed>`select id, direction, author, subject, substr(visible_text, 1, ${sql.lit(SEARCH_TEXT_CHARS)}) as visible_text, from_name, from_address
+    // Only what is indexed is read: the searched messages, their text as far as it is indexed, and
+    // at most maxChars of it at a time. Migration 0025 rebuilds a year of history through here, in
+    // the daemon or a piped ingest (192 MB heap): 2,000 messages' whole texts (up to 200,000
+    // characters each, casegate's own emails too) ran it out of memory — and the next start again.
+    const sizes = (
+      await sql<{ id: number; chars: number }>`select id, length(substr(visible_text, 1, ${sql.lit(SEARCH_TEXT_CHARS)})) as chars
         from messages where id > ${after} and ${SEARCHED} order by id limit ${batch}`.execute(u)
     ).rows;
-    if (rows.length === 0) return count;
-    after = Number(rows[rows.length - 1]!.id);
-    const kept = rows.filter(searched).map((m) => ({ ...m, id: Number(m.id) }));
-    const files = await fileNames(u, kept.map((m) => m.id));
-    await writeIndex(u, kept.map((m) => ({ id: m.id, parts: partsOf(m, files.get(m.id) ?? []) })));
-    count += kept.length;
+    if (sizes.length === 0) return count;
+    for (let i = 0; i < sizes.length; ) {
+      let j = i + 1;
+      for (let chars = Number(sizes[i]!.chars); j < sizes.length && chars + Number(sizes[j]!.chars) <= maxChars; j++) chars += Number(sizes[j]!.chars);
+      const ids = sizes.slice(i, j).map((m) => Number(m.id));
+      const rows = (
+        await sql<Indexed>`select id, direction, author, subject, substr(visible_text, 1, ${sql.lit(SEARCH_TEXT_CHARS)}) as visible_text, from_name, from_address
+          from messages where id in (${sql.join(ids)})`.execute(u)
+      ).rows.map((m) => ({ ...m, id: Number(m.id) }));
+      const files = await fileNames(u, ids);
+      await writeIndex(u, rows.map((m) => ({ id: m.id, parts: partsOf(m, files.get(m.id) ?? []) })));
+      count += rows.length;
+      i = j;
+    }
+    after = Number(sizes[sizes.length - 1]!.id);
   }
 }
 
