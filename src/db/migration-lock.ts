@@ -59,29 +59,29 @@ export async function acquireSqliteMigrationLock(dbPath: string, waitMs: number)
   if (dbPath === ':memory:') return { check: () => undefined, release: async () => undefined };
   const path = migrationLockPath(dbPath);
   ensurePrivateFile(path);
-  const lock = new SQLite(path, { timeout: 0 });
   const started = performance.now();
   let delay = 5;
-  try {
-    lock.pragma('locking_mode = EXCLUSIVE');
-    for (;;) {
-      try {
-        lock.exec('BEGIN EXCLUSIVE');
-        lock.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER)');
-        break;
-      } catch (err) {
-        const code = (err as { code?: unknown } | null)?.code;
-        if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') throw err;
-        if (lock.inTransaction) lock.exec('ROLLBACK');
-        const waited = performance.now() - started;
-        if (waited >= waitMs) throw new MigrationLockBusy(Math.round(waited), path);
-        await sleep(Math.min(delay, Math.max(1, waitMs - waited)));
-        delay = Math.min(delay * 2, 100);
-      }
+  let lock: SQLite.Database;
+  for (;;) {
+    // A connection per attempt: in EXCLUSIVE locking mode a connection keeps every file lock it got,
+    // also the shared lock of an attempt that failed — two waiters then blocked each other (and the
+    // next run) until both gave up, seen with four processes racing to migrate a new database.
+    const attempt = new SQLite(path, { timeout: 0 });
+    try {
+      attempt.pragma('locking_mode = EXCLUSIVE');
+      attempt.exec('BEGIN EXCLUSIVE');
+      attempt.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER)');
+      lock = attempt;
+      break;
+    } catch (err) {
+      attempt.close();
+      const code = (err as { code?: unknown } | null)?.code;
+      if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') throw err;
+      const waited = performance.now() - started;
+      if (waited >= waitMs) throw new MigrationLockBusy(Math.round(waited), path);
+      await sleep(Math.min(delay, Math.max(1, waitMs - waited)));
+      delay = Math.min(delay * 2, 100);
     }
-  } catch (err) {
-    lock.close();
-    throw err;
   }
   return {
     check: () => undefined,
