@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { databaseTarget, migrateTo, openDatabase } from '../../src/db/database.js';
-import { CliSandbox } from '../helpers/cli.js';
+import { databaseTarget, migrateTo, migrateToLatest, openDatabase } from '../../src/db/database.js';
+import { CliSandbox, until } from '../helpers/cli.js';
 import { freePort } from '../helpers/pg-cluster.js';
 import { freshSchema, testPgUrl } from '../helpers/test-db.js';
 
@@ -114,7 +114,17 @@ describe('casegate on a least-privilege PostgreSQL role', () => {
       await holder.query('BEGIN');
       await holder.query(`LOCK TABLE ${schema}.outbox IN ACCESS EXCLUSIVE MODE`);
       const migrating = box.run(['migrate']);
-      await new Promise((res) => setTimeout(res, 2000));
+      // Meanwhile another instance sharing the database (a schema of its own) upgrades: the migration
+      // lock is the schema's, so it does not wait for this one (Kysely's one id for the database made it).
+      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await until('the migration waits for the outbox (its run lock held)', 20_000, async () => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [holderPid])).rowCount === 1);
+      const neighbour = openDatabase({ kind: 'postgres', url: testPgUrl(), schema: freshSchema(), poolSize: 2, lockTimeoutMs: 1000, migrationLockWaitMs: 500 });
+      try {
+        expect((await migrateToLatest(neighbour)).applied).toContain('0026-search2-requester-domain');
+      } finally {
+        await neighbour.destroy();
+      }
+      await new Promise((res) => setTimeout(res, 1000));
       await holder.query('COMMIT');
       const r = await migrating;
       expect(r.code, r.stderr).toBe(0);
