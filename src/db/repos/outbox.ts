@@ -380,7 +380,10 @@ export async function sentBodiesBefore(db: Q, before: string, limit: number): Pr
   return rows.map((r) => r.id);
 }
 
-/** Empty the rendered text and HTML of these sent emails (and of their per-recipient copies), keeping the row (recipients, Message-ID, status, times); how many. */
+/**
+ * Empty the rendered text and HTML of these sent emails (and of their per-recipient copies), keeping the row (recipients, Message-ID, status, times); how many.
+ * Staff mail's thread entries that older versions wrote with theirs lose them too (only their visible text is shown).
+ */
 export async function dropSentBodies(db: Q, ids: readonly number[], at: string): Promise<number> {
   if (ids.length === 0) return 0;
   const res = await db
@@ -390,6 +393,8 @@ export async function dropSentBodies(db: Q, ids: readonly number[], at: string):
     .where('status', '=', 'sent')
     .where('body_dropped_at', 'is', null)
     .executeTakeFirst();
+  // Staff mail's thread entries written by older versions still hold a text and HTML that nothing shows: they go too.
+  await db.updateTable('messages').set({ text: null, html: null }).where('outbox_id', 'in', [...ids]).where('direction', '=', 'out').where('internal', '=', 1).where('html', 'is not', null).execute();
   return Number(res.numUpdatedRows);
 }
 
