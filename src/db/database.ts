@@ -367,13 +367,16 @@ async function migrate(db: Db, schema: string | undefined, opts: MigrateOptions)
       // PostgreSQL the locks an early migration takes (cases, messages, outbox …) were held
       // through the last one's minutes, and a failure or kill at the end threw all of it away.
       // Each step reads what is applied inside its transaction; the lock keeps others out between steps.
+      // A new database: nothing to keep from a half-done run, and its migrations take milliseconds —
+      // in one transaction they cost a third of the statements (behind a busy pooler, a third of the wait).
+      const fresh = pending.length === Object.keys(MIGRATIONS).length;
       for (;;) {
         lock.check();
-        const result = await migrator.migrateUp();
+        const result = fresh ? await migrator.migrateToLatest() : await migrator.migrateUp();
         if (result.error !== undefined) throw new MigrationFailed(result.results?.find((r) => r.status === 'Error')?.migrationName, result.error, applied);
         const done = (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
-        if (done.length === 0) break;
         applied.push(...done);
+        if (done.length === 0 || fresh) break;
       }
     } finally {
       await lock.release();
