@@ -24,19 +24,25 @@ const CASES = MESSAGES / 4;
 // The earliest schemas the bench's seeds fit: SQLite's writes cases.kind (0002); PostgreSQL's reads the counters (0019).
 const OLD = TEST_BACKEND === 'postgres' ? '0020-outbox-sent-bodies' : '0002-routing-escalation';
 
+/** A sandbox whose database is at OLD, with MESSAGES of history when `seeded`. */
+async function sandboxAtOld(busyTimeoutMs: number, seeded: boolean): Promise<CliSandbox> {
+  const box = CliSandbox.create({ database: { busyTimeoutMs } });
+  const resolved = loadConfig({ path: box.configPath, env: {} });
+  const db = openDatabase(databaseTarget(resolved.config, resolved.paths));
+  try {
+    await migrateTo(db, OLD);
+    if (seeded && TEST_BACKEND === 'postgres') await seedHistoryPostgres(db as never, MESSAGES);
+  } finally {
+    await db.destroy();
+  }
+  if (seeded && TEST_BACKEND !== 'postgres') seedHistory(box.dbPath, MESSAGES);
+  return box;
+}
+
 describe('upgrading a database with history (an old version\'s schema) to this version', () => {
   let box: CliSandbox;
   beforeAll(async () => {
-    box = CliSandbox.create({ database: { busyTimeoutMs: 60_000 } });
-    const resolved = loadConfig({ path: box.configPath, env: {} });
-    const db = openDatabase(databaseTarget(resolved.config, resolved.paths));
-    try {
-      await migrateTo(db, OLD);
-      if (TEST_BACKEND === 'postgres') await seedHistoryPostgres(db as never, MESSAGES);
-    } finally {
-      await db.destroy();
-    }
-    if (TEST_BACKEND !== 'postgres') seedHistory(box.dbPath, MESSAGES);
+    box = await sandboxAtOld(60_000, true);
   });
   afterAll(() => box.cleanup());
 
@@ -193,14 +199,7 @@ describe('upgrading a database with history (an old version\'s schema) to this v
 describe('mail piped in while another process migrates', () => {
   let box: CliSandbox;
   beforeAll(async () => {
-    box = CliSandbox.create({ database: { busyTimeoutMs: 1000 } });
-    const resolved = loadConfig({ path: box.configPath, env: {} });
-    const db = openDatabase(databaseTarget(resolved.config, resolved.paths));
-    try {
-      await migrateTo(db, OLD);
-    } finally {
-      await db.destroy();
-    }
+    box = await sandboxAtOld(1000, false);
   });
   afterAll(() => box.cleanup());
 
