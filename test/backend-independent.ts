@@ -27,6 +27,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/docs.test.ts',
   'test/unit/escalation-signals.test.ts',
   'test/unit/flowed.test.ts',
+  'test/unit/promise-words.test.ts',
   'test/unit/header-words.test.ts',
   'test/unit/instance-lock-dir.test.ts',
   'test/unit/memo.test.ts',

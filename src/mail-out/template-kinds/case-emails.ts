@@ -47,6 +47,9 @@ export const caseEmailKinds = {
       promise: obj('The first-response promise of the queue’s SLA policy for this case’s priority, in the queue’s time zone.', {
         has: bool('True when the case has a first-response target (else say expectedResponse).', true),
         target: str('The target in words, in the case’s language: "4 business hours", "15 minutes" (24/7).', '4 business hours'),
+        hours: num('The target’s whole hours (4 for 4 h 30 min), to word it yourself in a language casegate has no words for.', 4),
+        minutes: num('The target’s minutes past its whole hours (30 for 4 h 30 min).', 0),
+        businessTime: bool('True when the target counts business hours only (the queue’s calendar), false for 24/7.', true),
         due: str('When the reply is due, in words, in the queue’s time zone and the case’s language.', 'Tuesday 10:00 CST'),
         dueAt: str('The same as ISO 8601 with the zone’s offset.', '2026-03-03T10:00:00.000-06:00'),
         nextBusinessDay: bool('True when the promise is "by the end of the next business day" (a case opened outside hours with that rule).', false),
