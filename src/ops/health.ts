@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-health.js';
 import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
 import { allTransportHealth, heldSenderAddresses, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
-import { describeFull, diskSpaceOf, FULL_BELOW_BYTES, type DiskSpace } from './disk-space.js';
+import { describeFull, diskSpaceOf, fullBy, NEARLY_FULL_INODE_SHARE, type DiskSpace } from './disk-space.js';
 import { TIMED_OUT, within } from '../time-limit.js';
 
 /**
@@ -160,15 +160,21 @@ export function assessHealth(config: Config, facts: HealthFacts, now: Date): Hea
 }
 
 /**
- * The file system casegate writes to with the least free space: full (below FULL_BELOW_BYTES —
- * every new message ends in `retry`), nearly full (below ops.minFreeDiskMB) or fine.
+ * The file system casegate writes to with the least room: full (below FULL_BELOW_BYTES or
+ * FULL_BELOW_INODES — every new message ends in `retry`), nearly full (below ops.minFreeDiskMB,
+ * or under NEARLY_FULL_INODE_SHARE of its inodes free) or fine.
  */
 function diskCheck(disk: readonly DiskSpace[], minFreeMB: number): HealthCheck {
   const worst = [...disk].sort((a, b) => a.freeBytes - b.freeBytes)[0]!;
   const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
-  if (worst.freeBytes < FULL_BELOW_BYTES) return { name: 'disk', ok: false, detail: `${describeFull([worst])}: new messages are kept for a retry (not lost) until space is freed` };
+  const full = disk.find((d) => fullBy(d) !== null);
+  if (full !== undefined) return { name: 'disk', ok: false, detail: `${describeFull([full])}: new messages are kept for a retry (not lost) until space is freed` };
   if (worst.freeBytes < minFreeMB * 1024 * 1024) {
     return { name: 'disk', ok: false, detail: `disk nearly full: ${worst.freeBytes} bytes (${mb(worst.freeBytes)}) free on ${worst.dir}, below ops.minFreeDiskMB (${minFreeMB})` };
+  }
+  const fewInodes = disk.find((d) => d.freeInodes !== null && d.totalInodes !== null && d.freeInodes < d.totalInodes * NEARLY_FULL_INODE_SHARE);
+  if (fewInodes !== undefined) {
+    return { name: 'disk', ok: false, detail: `disk nearly full: ${fewInodes.freeInodes} of ${fewInodes.totalInodes} inodes free on ${fewInodes.dir} (every raw message and attachment is a file): remove files or move the data directory` };
   }
   return { name: 'disk', ok: true, detail: `${mb(worst.freeBytes)} free on ${worst.dir}` };
 }

@@ -5,7 +5,7 @@ import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
 import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
 import { commitsDurable } from '../db/commit-sync.js';
-import { describeFull, diskSpaceOf, isDiskFull } from '../ops/disk-space.js';
+import { describeFull, diskSpaceOf, fullCode, isDiskFull } from '../ops/disk-space.js';
 import { inMessageScope, type Logger, type MessageScope } from '../log.js';
 import { agentActStage } from './stages/agent-act.js';
 import { agentPersistStage } from './stages/agent-persist.js';
@@ -184,7 +184,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
     }
     if (isTransient(err)) {
       outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}`, ...(isDiskFull(err) ? { diskFull: true } : {}) };
-      if (isDiskFull(err)) diskFull = describeFull(await diskSpaceOf(ctx.paths).catch(() => []));
+      if (isDiskFull(err)) diskFull = describeFull(await diskSpaceOf(ctx.paths).catch(() => []), fullCode(err));
     } else {
       try {
         outcome = await recordEnding(ctx, msg, stageName, 'quarantined', `${stageName} failed: ${describe(err)}`, null, null);

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../src/main.js';
+import { describeFull, fullBy, fullCode, type DiskSpace } from '../../src/ops/disk-space.js';
 import { describeResult, runCli } from '../helpers/cli.js';
 import { eml, writeConfig } from '../helpers/context.js';
 import { findFreePort, isCI } from '../helpers/dovecot-server.js';
@@ -155,4 +156,52 @@ describe.skipIf(!MOUNTABLE)('a full disk under the data directory', () => {
     expect(after.code).toBe(200);
     expect(after.body.checks.find((c) => c.name === 'disk')?.ok).toBe(true);
   }, 120_000);
+
+  it('no free inode with megabytes free is a full disk too: retry, the loud line and /healthz name the inodes', async () => {
+    // Every raw message and attachment is a file of its own: the file system's inode limit is
+    // lowered to what is in use now (tmpfs lets a remount do that), with 3 MB still free.
+    const used = (): number => statfsSync(mnt).files - statfsSync(mnt).ffree;
+    execFileSync('mount', ['-o', `remount,nr_inodes=${used()}`, mnt]);
+    try {
+      expect(statfsSync(mnt).ffree).toBe(0);
+      expect(statfsSync(mnt).bavail * statfsSync(mnt).bsize).toBeGreaterThan(1024 * 1024);
+      const second = { envelope: { from: 'joe@customer.example', to: ['support@example.com'] }, raw: eml({ from: 'joe@customer.example', subject: 'Inodes', messageId: 'inodes-1@customer.example' }) };
+      const err = await client()
+        .sendMail(second)
+        .then(
+          () => null,
+          (e: unknown) => e as { responseCode?: number; response?: string },
+        );
+      expect(err?.responseCode, JSON.stringify(err)).toBe(452);
+      expect(await receipts()).toEqual([{ outcome: 'stored' }]);
+      const loud = lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('no free inodes'));
+      expect(loud.length, JSON.stringify(lines.filter((l) => l.level >= 50).map((l) => l.msg))).toBeGreaterThan(0);
+      expect(loud[0]!.msg).toMatch(new RegExp(`^message retry: disk full: no free inodes on ${mnt} \\(0 of \\d+ left; \\d+ bytes free\\)`));
+      const during = await healthz();
+      expect(during.code).toBe(503);
+      expect(during.body.checks.find((c) => c.name === 'disk')?.detail).toMatch(new RegExp(`^disk full: no free inodes on ${mnt} .*: new messages are kept for a retry`));
+    } finally {
+      execFileSync('mount', ['-o', 'remount,nr_inodes=100000', mnt]);
+    }
+    const info = await client().sendMail({ envelope: { from: 'joe@customer.example', to: ['support@example.com'] }, raw: eml({ from: 'joe@customer.example', subject: 'Inodes', messageId: 'inodes-1@customer.example' }) });
+    expect(info.response).toMatch(/^250 /);
+    expect((await healthz()).code).toBe(200);
+  }, 120_000);
+});
+
+describe('the words for a write refused for space', () => {
+  const space = (over: Partial<DiskSpace> = {}): DiskSpace => ({ dir: '/var/lib/casegate', freeBytes: 5e9, totalBytes: 1e10, freeInodes: 500_000, totalInodes: 1_000_000, ...over });
+  it('EDQUOT: the quota, which statfs cannot see, not the disk', () => {
+    expect(describeFull([space()], 'EDQUOT')).toBe(
+      "disk quota full (EDQUOT): the file system shows 5000000000 bytes free on /var/lib/casegate, so a disk quota of the user casegate runs as (or of its group or project) is used up — check it with quota(1) or your storage's tools",
+    );
+    expect(fullCode(Object.assign(new Error('EDQUOT: disk quota exceeded, write'), { code: 'EDQUOT' }))).toBe('EDQUOT');
+    expect(fullCode(new Error('SqliteError: database or disk is full (SQLITE_FULL)'))).toBe('SQLITE_FULL');
+  });
+  it('bytes, inodes, and a file system that does not count inodes', () => {
+    expect(describeFull([space({ freeBytes: 4096 })], 'ENOSPC')).toBe('disk full: 4096 bytes free on /var/lib/casegate');
+    expect(describeFull([space({ freeInodes: 3 })], 'ENOSPC')).toBe('disk full: no free inodes on /var/lib/casegate (3 of 1000000 left; 5000000000 bytes free)');
+    expect(fullBy(space({ freeInodes: null, totalInodes: null }))).toBeNull();
+    expect(fullBy(space({ freeInodes: 15 }))).toBe('inodes');
+  });
 });
