@@ -11,6 +11,7 @@ import { withdrawReader } from '../mail-out/reader-withdrawal.js';
 import type { AgentCommand, BugTimeline, ValidCommand } from './agent-commands.js';
 import { assignCase } from './assignment.js';
 import { mergeCases } from './case-merge.js';
+import { staffAskedToAnswer, tellColleagues } from './colleague-answered.js';
 import { customerRecipients, onHoldExpected, sendAgentReply, sendStatusUpdate, tellsCustomer, tellsPriority } from './customer-mail.js';
 import { escalateCase, lastCustomerMessage } from './escalation.js';
 import { NO_FILES } from './customer-files.js';
@@ -250,6 +251,7 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, work
   let caseRow = (await caseById(trx, caseId))!;
   let repliedTo: string[] = [];
   if (req.text !== '' && !req.note) {
+    const asked = await staffAskedToAnswer(trx, ctx, caseId);
     const rcpt = await sendAgentReply(trx, ctx, caseRow, { agentName: actor.replyName, author: actor.address, text: req.text, attachments: req.attachments, change, holdExpected, bug, ...(req.reached !== undefined ? { reached: req.reached } : {}) });
     if (rcpt !== null && rcpt.to !== null) {
       repliedTo = [rcpt.to.address, ...rcpt.cc.map((r) => r.address)];
@@ -267,6 +269,8 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, work
           done.push(`owner is now ${me.name}`);
         }
       }
+      const told = await tellColleagues(trx, ctx, caseRow, asked, { by: actor.by, address: actor.address, text: req.text, actor: actor.actor, messageRowId: req.messageRowId });
+      if (told.length > 0) done.push(`told ${told.join(', ')} that you answered`);
     } else {
       done.push('reply NOT sent: no customer address may get mail');
     }

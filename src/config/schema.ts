@@ -240,6 +240,12 @@ export const configSchema = z
         /** The first agent who answers an unowned case becomes its owner. */
         takeUnownedOnReply: z.boolean().default(true),
         /**
+         * When an agent answers the customer, the other staff who were asked to look at the
+         * customer's message (agent-notification, assignment, escalation-alert since the case's
+         * previous answer) get a colleague-answered email with the answer: nobody answers twice.
+         */
+        tellColleaguesOnAnswer: z.boolean().default(true),
+        /**
          * Staff mail that shows a customer's message (agent-notification, escalation-alert,
          * assignment) carries that message's files up to this many bytes in total; files that do not
          * fit are listed with their size and the `casegate cases files` command that saves them.

@@ -125,6 +125,50 @@ describe('threading of staff mail', () => {
   });
 });
 
+describe('colleagues asked to answer', () => {
+  it('when Ben answers, Anna and Carla (notified of the same message) get his answer, threaded under their notification; a reply to it works the case; an owner-only round tells nobody', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'Please reinstall the certificate from the portal.'));
+    const told = await outbox().then((rows) => rows.filter((o) => o.kind === 'colleague-answered'));
+    expect(told.map((o) => o.to_address)).toEqual(['anna@example.com', 'carla@example.com']);
+    const carla = told[1]!;
+    expect(carla.subject).toBe('[Case #10001] Answered by Ben Agent: VPN broken');
+    expect(carla.text).toContain('Ben Agent answered the customer of case 10001 (owner: Ben Agent): the message you were sent about it needs no answer from you.');
+    expect(carla.text).toContain('Please reinstall the certificate from the portal.');
+    expect(carla.in_reply_to).toBe((await toAddress('carla@example.com', 'agent-notification'))[0]!.message_id);
+    expect(JSON.parse(carla.headers_json)).toMatchObject({ 'Auto-Submitted': 'auto-generated' });
+    expect(await eventTypes()).toContain('agents.told-answered');
+    // Carla adds something by answering the colleague-answered email: it is staff mail signed for
+    // her, so it works the case. Nobody was asked since Ben's answer: nobody is told.
+    await ingest(agentReply(asOriginal(carla), 'PS: the portal is at https://portal.example.', { from: 'Carla Agent <carla@example.com>' }));
+    const replies = await toAddress('jane@customer.example', 'agent-reply');
+    expect(replies).toHaveLength(2);
+    expect(replies[1]!.text).toContain('PS: the portal is at');
+    expect((await outbox()).filter((o) => o.kind === 'colleague-answered')).toHaveLength(2);
+    // The customer answers: only the owner (Ben) is notified, so his answer tells nobody.
+    await ingest(eml({ from: JANE, subject: 'Re: VPN broken', inReplyTo: replies[1]!.message_id, messageId: 'jane-2@customer.example', body: 'Reinstalled, still expired.' }));
+    const benNotes = await toAddress('ben@example.com', 'agent-notification');
+    expect(benNotes).toHaveLength(2);
+    expect((await outbox()).filter((o) => o.kind === 'agent-notification' && o.to_address !== 'ben@example.com')).toHaveLength(2);
+    await ingest(agentReply(asOriginal(benNotes[1]!), 'Then it is on our side, I am looking.'));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(3);
+    expect((await outbox()).filter((o) => o.kind === 'colleague-answered')).toHaveLength(2);
+  });
+
+  it('a note tells nobody; agentMail.tellColleaguesOnAnswer false: nobody is told', async () => {
+    const first = await newCase();
+    await ingest(agentReply(first, '#note\nchecking the certificate chain'));
+    expect(await eventTypes()).toContain('note.added');
+    expect((await outbox()).filter((o) => o.kind === 'colleague-answered')).toEqual([]);
+    await env.close();
+    env = await testEnv({ ...CONFIG, agentMail: { tellColleaguesOnAnswer: false } });
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'Please reinstall the certificate from the portal.'));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
+    expect((await outbox()).filter((o) => o.kind === 'colleague-answered')).toEqual([]);
+  });
+});
+
 describe('agent replies by email', () => {
   it.each<ClientStyle>(['thunderbird', 'outlook', 'gmail'])('%s: relayed to the customer and CC (new text only, attachment, agent’s name, customer’s thread, human mail); first response recorded', async (style) => {
     const orig = await newCase();

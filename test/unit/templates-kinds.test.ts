@@ -121,6 +121,8 @@ describe('declarations', () => {
         'web-notice',
         // An agent's #files: the case's files mailed to them.
         'case-files',
+        // The other staff asked to answer a customer's message, told that a colleague did.
+        'colleague-answered',
       ].sort(),
     );
     for (const name of templateNames) {

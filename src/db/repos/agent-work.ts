@@ -70,3 +70,23 @@ export async function queuedSince(db: Q, kind: string, address: string, since: s
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
+
+/**
+ * Who was sent a case's customer message to look at since the case's previous answer: the
+ * recipients of its agent-notification, assignment and escalation-alert emails queued after its
+ * newest agent-reply (all of them when it has none). Two probes of outbox_case (case_id, id).
+ */
+export async function staffAskedSinceLastAnswer(db: Q, caseId: number): Promise<{ address: string; name: string }[]> {
+  const last = await db.selectFrom('outbox').select('id').where('case_id', '=', caseId).where('kind', '=', 'agent-reply').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const rows = await db
+    .selectFrom('outbox')
+    .select(['to_address', 'to_name'])
+    .where('case_id', '=', caseId)
+    .where('id', '>', last?.id ?? 0)
+    .where('kind', 'in', ['agent-notification', 'assignment', 'escalation-alert'])
+    .orderBy('id')
+    .execute();
+  const seen = new Map<string, { address: string; name: string }>();
+  for (const r of rows) if (!seen.has(r.to_address.toLowerCase())) seen.set(r.to_address.toLowerCase(), { address: r.to_address, name: r.to_name });
+  return [...seen.values()];
+}

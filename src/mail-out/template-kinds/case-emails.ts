@@ -384,6 +384,21 @@ export const caseEmailKinds = {
       unknown: list('Ids the agent asked for that are no file of the case.', str('One id.', '99'), []),
     },
   },
+  'colleague-answered': {
+    description:
+      'Sent to the other staff a customer’s message was sent to (agent-notification, assignment, escalation-alert since the case’s previous answer) when an agent answers the customer, with the answer: nobody answers twice (agentMail.tellColleaguesOnAnswer). A reply to it works the case.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      owner,
+      answer: obj('The answer the customer got.', {
+        by: str('Who answered: the agent’s display name (a CLI user’s name for casegate cases reply).', 'Erika Musterfrau'),
+        at: str('When, ISO 8601.', '2025-03-14T10:02:00Z'),
+        text: str('The answer’s text (plain text, in HTML use {{paragraphs answer.text}}).', 'Hello Jane,\n\nplease clear your browser’s cookies and log in again.\n\nErika'),
+      }),
+    },
+  },
   'command-error': {
     description: 'Sent to an agent whose email to a case had an unknown or malformed #command: nothing of that email was done or relayed.',
     audience: 'staff',
