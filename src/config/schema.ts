@@ -246,6 +246,13 @@ export const configSchema = z
          */
         tellColleaguesOnAnswer: z.boolean().default(true),
         /**
+         * Reply collision: an agent's reply is held (nothing of the mail done) when another agent
+         * answered the customer within this many minutes before it arrived and after the email the
+         * agent replied to; the agent gets a reply-collision email with both texts, and a reply to
+         * that email goes out. 0 = never held.
+         */
+        collisionMinutes: z.number().int().nonnegative().default(30),
+        /**
          * Staff mail that shows a customer's message (agent-notification, escalation-alert,
          * assignment) carries that message's files up to this many bytes in total; files that do not
          * fit are listed with their size and the `casegate cases files` command that saves them.

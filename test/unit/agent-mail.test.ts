@@ -155,6 +155,33 @@ describe('colleagues asked to answer', () => {
     expect((await outbox()).filter((o) => o.kind === 'colleague-answered')).toHaveLength(2);
   });
 
+  it('reply collision: Carla answering the notification Ben already answered (within agentMail.collisionMinutes) is held and told; her reply to that email goes; after the window her reply goes', async () => {
+    const orig = await newCase();
+    const carlaNote = asOriginal((await toAddress('carla@example.com', 'agent-notification'))[0]!);
+    await ingest(agentReply(orig, 'Please reinstall the certificate from the portal.'));
+    env.clock.advance(10 * 60_000);
+    await ingest(agentReply(carlaNote, '#pending\nCould you send a screenshot of the error?', { from: 'Carla Agent <carla@example.com>' }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
+    expect((await caseNo()).status).toBe('open'); // #pending not done
+    const held = (await toAddress('carla@example.com', 'reply-collision'))[0]!;
+    expect(held.subject).toBe('[Case #10001] Not sent, Ben Agent answered first: VPN broken');
+    expect(held.text).toContain('Your reply to case 10001 was NOT sent: Ben Agent answered the customer on');
+    expect(held.text).toContain('Please reinstall the certificate from the portal.');
+    expect(held.text).toContain('Could you send a screenshot of the error?');
+    expect(await eventTypes()).toContain('agent.reply-held');
+    // Her answer to the reply-collision email (newer than Ben's answer) goes out.
+    await ingest(agentReply(asOriginal(held), 'Could you send a screenshot of the error?', { from: 'Carla Agent <carla@example.com>' }));
+    const replies = await toAddress('jane@customer.example', 'agent-reply');
+    expect(replies).toHaveLength(2);
+    expect(replies[1]!.text).toContain('Could you send a screenshot of the error?');
+    // Anna answers her old notification 31 minutes after the last answer: seen by then, it goes.
+    env.clock.advance(31 * 60_000);
+    const annaNote = asOriginal((await toAddress('anna@example.com', 'agent-notification'))[0]!);
+    await ingest(agentReply(annaNote, 'Adding: the portal needs the VPN off.', { from: 'Anna Lead <anna@example.com>' }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(3);
+    expect(await toAddress('anna@example.com', 'reply-collision')).toEqual([]);
+  });
+
   it('a note tells nobody; agentMail.tellColleaguesOnAnswer false: nobody is told', async () => {
     const first = await newCase();
     await ingest(agentReply(first, '#note\nchecking the certificate chain'));

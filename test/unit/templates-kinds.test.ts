@@ -123,6 +123,8 @@ describe('declarations', () => {
         'case-files',
         // The other staff asked to answer a customer's message, told that a colleague did.
         'colleague-answered',
+        // Two agents answering at once: the second one's reply held, the agent told.
+        'reply-collision',
       ].sort(),
     );
     for (const name of templateNames) {

@@ -90,3 +90,35 @@ export async function staffAskedSinceLastAnswer(db: Q, caseId: number): Promise<
   for (const r of rows) if (!seen.has(r.to_address.toLowerCase())) seen.set(r.to_address.toLowerCase(), { address: r.to_address, name: r.to_name });
   return [...seen.values()];
 }
+
+/**
+ * Answers to the customer of a case by another agent than `agent`, queued after the newest of our
+ * emails of the case that `references` name (what the agent's mail answers) and at or after
+ * `since`: newest first, with the text the customer got. Null when the mail names none of our
+ * emails of the case (nothing to tell what the agent had seen). Probes outbox by message_id, then
+ * outbox_case (case_id, id) and messages_outbox.
+ */
+export async function answersAfter(
+  db: Q,
+  caseId: number,
+  references: readonly string[],
+  agent: string,
+  since: string,
+): Promise<{ author: string; at: string; text: string }[] | null> {
+  if (references.length === 0) return null;
+  const seen = await db.selectFrom('outbox').select('id').where('message_id', 'in', [...new Set(references)]).where('case_id', '=', caseId).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  if (seen === undefined) return null;
+  const rows = await db
+    .selectFrom('outbox')
+    .innerJoin('messages', 'messages.outbox_id', 'outbox.id')
+    .select(['messages.author as author', 'outbox.created_at as at', 'messages.visible_text as text'])
+    .where('outbox.case_id', '=', caseId)
+    .where('outbox.id', '>', seen.id)
+    .where('outbox.kind', '=', 'agent-reply')
+    .where('outbox.created_at', '>=', since)
+    .where('messages.author', 'is not', null)
+    .orderBy('outbox.id', 'desc')
+    .execute();
+  const me = agent.toLowerCase();
+  return rows.filter((r): r is typeof r & { author: string } => r.author !== null && r.author.toLowerCase() !== me).map((r) => ({ author: r.author, at: r.at, text: r.text ?? '' }));
+}

@@ -399,6 +399,25 @@ export const caseEmailKinds = {
       }),
     },
   },
+  'reply-collision': {
+    description:
+      'Sent to an agent whose emailed reply was held because another agent answered the customer meanwhile (within agentMail.collisionMinutes, after the email the reply answered): nothing of it was done. A reply to this email goes out as usual.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      colleague: obj('The answer that went out first (the newest, when there were several).', {
+        by: str('Who answered: the agent’s display name.', 'Erika Musterfrau'),
+        at: str('When, ISO 8601.', '2025-03-14T10:02:00Z'),
+        text: str('The answer as the customer got it (plain text, in HTML use {{paragraphs colleague.text}}).', 'Hello Jane,\n\nplease clear your browser’s cookies and log in again.\n\nErika'),
+        more: num('How many more answers by colleagues went out in the same time, before this one.', 0),
+      }),
+      held: obj('The agent’s own email, not sent.', {
+        subject: str('Its subject.', 'Re: [Case #10042] New case: Cannot log in since this morning'),
+        text: str('Its new text (commands included), so nothing is lost; plain text, in HTML use {{paragraphs held.text}}.', 'Hi Jane, this is a known issue with the new release: please log out and in again.'),
+      }),
+    },
+  },
   'command-error': {
     description: 'Sent to an agent whose email to a case had an unknown or malformed #command: nothing of that email was done or relayed.',
     audience: 'staff',

@@ -2,6 +2,7 @@ import { mergedReaders, replyRefusal, workCase } from '../../cases/agent-work.js
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
+import { holdCollidingReply, replyCollision } from '../../cases/reply-collision.js';
 import { need, type CommitStage } from '../types.js';
 
 /**
@@ -46,6 +47,14 @@ export const agentActStage: CommitStage = {
       });
       ctx.log.info({ caseNumber: persisted.caseRow.number, agent: sender.address, messageId: parsed.messageId, errors }, 'agent mail with command errors: nothing done');
       return;
+    }
+    // Reply collision: a colleague answered the customer while this agent wrote (cases/reply-collision.ts).
+    if (merge === undefined && !work.note && work.text !== '') {
+      const collision = await replyCollision(trx, ctx, persisted.caseRow, { agent: sender.address, references: [...parsed.inReplyTo, ...parsed.references] });
+      if (collision !== null) {
+        await holdCollidingReply(trx, ctx, persisted.caseRow, collision, { agent: sender.address, agentName: agent.staff.name, subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
+        return;
+      }
     }
     const out = await workCase(
       trx,
