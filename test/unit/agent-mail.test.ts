@@ -180,6 +180,12 @@ describe('colleagues asked to answer', () => {
     await ingest(agentReply(annaNote, 'Adding: the portal needs the VPN off.', { from: 'Anna Lead <anna@example.com>' }));
     expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(3);
     expect(await toAddress('anna@example.com', 'reply-collision')).toEqual([]);
+    // Carla answers from her own client with the customer in To (support in Cc) right after Anna:
+    // her mail reached the customer already, so nothing is held.
+    const repliedBefore = (await eventTypes()).filter((t) => t === 'agent.replied').length;
+    await ingest(agentReply(carlaNote, 'Also: restart the client afterwards.', { from: 'Carla Agent <carla@example.com>', to: JANE, cc: 'Example Support <support@example.com>' }));
+    expect(await toAddress('carla@example.com', 'reply-collision')).toHaveLength(1);
+    expect((await eventTypes()).filter((t) => t === 'agent.replied')).toHaveLength(repliedBefore + 1);
   });
 
   it('a note tells nobody; agentMail.tellColleaguesOnAnswer false: nobody is told', async () => {

@@ -3,6 +3,7 @@ import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { holdCollidingReply, replyCollision } from '../../cases/reply-collision.js';
+import { isStaff } from '../../cases/staff.js';
 import { need, type CommitStage } from '../types.js';
 
 /**
@@ -49,7 +50,9 @@ export const agentActStage: CommitStage = {
       return;
     }
     // Reply collision: a colleague answered the customer while this agent wrote (cases/reply-collision.ts).
-    if (merge === undefined && !work.note && work.text !== '') {
+    // Not when the agent's own mail went to the customer directly (reply-all from their client): it is out already.
+    const direct = [...parsed.to, ...parsed.cc].some((a) => !ctx.mailboxes.isOwnAddress(a.address) && !isStaff(ctx.config, a.address));
+    if (merge === undefined && !work.note && work.text !== '' && !direct) {
       const collision = await replyCollision(trx, ctx, persisted.caseRow, { agent: sender.address, references: [...parsed.inReplyTo, ...parsed.references] });
       if (collision !== null) {
         await holdCollidingReply(trx, ctx, persisted.caseRow, collision, { agent: sender.address, agentName: agent.staff.name, subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
