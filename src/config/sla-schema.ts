@@ -54,7 +54,13 @@ export const calendarSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    for (const p of parseWeeklyHours(c.hours).problems) ctx.addIssue({ code: 'custom', path: ['hours', p.key], message: p.message });
+    const { weekly, problems } = parseWeeklyHours(c.hours);
+    for (const p of problems) ctx.addIssue({ code: 'custom', path: ['hours', p.key], message: p.message });
+    // Without one open hour a week, no due time, no "back on …" and no next business day exists:
+    // every message to a queue on this calendar failed (quarantined) instead of opening a case.
+    if (problems.length === 0 && weekly.every((day) => day.length === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['hours'], message: 'no opening hours on any day: give at least one range (e.g. "mon-fri": "09:00-17:00"; "daily": "00:00-24:00" for round the clock)' });
+    }
     if (c.holidays !== undefined) {
       const problem = holidaySourceProblem(c.holidays);
       if (problem !== null) ctx.addIssue({ code: 'custom', path: ['holidays'], message: problem });

@@ -182,6 +182,14 @@ describe('configuration problems are reported with their key', () => {
     ]);
   });
 
+  it('a calendar without any opening hours is refused (every message to its queues was quarantined: no due time, no "back on …")', () => {
+    expect(load({ queues: { support: { calendar: 'never' } }, sla: { calendars: { never: { hours: { daily: 'closed' } } } } })).toEqual([
+      'sla.calendars.never.hours: no opening hours on any day: give at least one range (e.g. "mon-fri": "09:00-17:00"; "daily": "00:00-24:00" for round the clock)',
+    ]);
+    expect(load({ sla: { calendars: { empty: { hours: {} } } } })).toHaveLength(1);
+    expect(load({ sla: { calendars: { sat: { hours: { 'mon-fri': 'closed', sat: '10:00-12:00' } } } } })).toEqual([]);
+  });
+
   it('durations: minutes, "15m", "4h", "1h30m"', () => {
     const file = join(dir, 'd.yaml');
     writeFileSync(file, stringify({ instance: { secret: 'x'.repeat(32) }, sla: { policies: { p: { targets: { urgent: { firstResponse: 15, resolution: '1h30m' }, high: { firstResponse: '4h', resolution: '90 min' } } } } } }));
