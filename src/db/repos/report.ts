@@ -50,7 +50,11 @@ export async function eventsInRange(db: Q, type: string, r: Range) {
   return q.orderBy('events.created_at').orderBy('cases.number').orderBy('events.id').execute();
 }
 
-/** First responses (cases.first_response_at) in the range: business seconds, met, priority. Merged cases are measured in the case they continue as. */
+/**
+ * First responses (cases.first_response_at) in the range: business seconds, met, priority. Merged
+ * cases are measured in the case they continue as; suspected spam (closed unanswered, its clocks
+ * stopped "missed") was never a customer's case, as in the counts.
+ */
 export async function firstResponsesInRange(db: Q, r: Range) {
   let q = db
     .selectFrom('cases')
@@ -59,12 +63,13 @@ export async function firstResponsesInRange(db: Q, r: Range) {
     .where('cases.first_response_at', 'is not', null)
     .where('cases.first_response_at', '>=', r.from)
     .where('cases.first_response_at', '<', r.to)
-    .where('cases.merged_into', 'is', null);
+    .where('cases.merged_into', 'is', null)
+    .where('cases.spam', '=', 0);
   if (r.queue !== undefined) q = q.where('cases.queue', '=', r.queue);
   return q.execute();
 }
 
-/** Resolution clocks that stopped in the range. */
+/** Resolution clocks that stopped in the range (not of merged cases nor suspected spam). */
 export async function resolutionsInRange(db: Q, r: Range) {
   let q = db
     .selectFrom('case_sla')
@@ -73,7 +78,8 @@ export async function resolutionsInRange(db: Q, r: Range) {
     .where('case_sla.res_done_at', 'is not', null)
     .where('case_sla.res_done_at', '>=', r.from)
     .where('case_sla.res_done_at', '<', r.to)
-    .where('cases.merged_into', 'is', null);
+    .where('cases.merged_into', 'is', null)
+    .where('cases.spam', '=', 0);
   if (r.queue !== undefined) q = q.where('cases.queue', '=', r.queue);
   return q.execute();
 }
