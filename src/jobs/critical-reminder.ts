@@ -11,10 +11,11 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
 
 /**
  * A critical case (jobs.criticalReminder.priorities) without an update from the team for
- * afterMinutes: a reminder to its owner (unassigned: the queue's leads), and with notifyCustomer a
- * "we are still working on it" update to the customer; again after each further quiet period.
- * Each quiet period is claimed once (job_claims, with the outbox rows). Suspected spam is not
- * watched until it is marked ham.
+ * afterMinutes: a reminder to its owner (unassigned: the queue's leads), again after each further
+ * quiet period; with notifyCustomer a "we are still working on it" update to the customer, once
+ * per quiet stretch (until the team's next update). Each quiet period and each customer update is
+ * claimed once (job_claims, with the outbox rows). Suspected spam is not watched until it is
+ * marked ham.
  */
 
 const MIN = 60_000;
@@ -54,20 +55,26 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
       first ??= id;
       n++;
     }
+    if (first !== null) await setClaimOutbox(trx, claimId, first);
     let customer = 'not configured';
     if (settings.notifyCustomer) {
+      // The customer hears "we are still working on it … we will write again as soon as we know
+      // more" once per quiet stretch (since the team's last update), not with every reminder to
+      // the team: an urgent case nobody touched over a weekend sent them one every hour.
+      const customerClaim = await claim(trx, 'critical-reminder', caseId, `still-working:${sla.last_update_at}`, nowIso);
       const to = requesterOf(caseRow);
-      const refusal = await recipientRefusal(ctx, trx, to.address);
-      if (refusal === null) {
+      const refusal = customerClaim === null ? null : await recipientRefusal(ctx, trx, to.address);
+      if (customerClaim === null) {
+        customer = 'the customer was told already since the last update from the team';
+      } else if (refusal === null) {
         const id = await queueEmail(trx, ctx, { caseRow, mailbox, kind: 'still-working', to, autoReply: false, generated: true, inReplyTo: null, references: [], dueAt, data: { ...commonData(ctx, caseRow, mailbox, to), update: { minutes } } });
-        first ??= id;
+        await setClaimOutbox(trx, customerClaim, id);
         n++;
         customer = `update to ${to.address}`;
       } else {
         customer = `no update to the customer: ${refusal}`;
       }
     }
-    if (first !== null) await setClaimOutbox(trx, claimId, first);
     await addEvent(trx, {
       caseId,
       type: 'sla.stale-reminder',

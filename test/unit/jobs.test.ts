@@ -125,7 +125,7 @@ describe('suspected spam pages nobody', () => {
 });
 
 describe('critical-reminder', () => {
-  it('an urgent case without an update for an hour: reminder to the owner and "still working" to the customer, once per quiet period', async () => {
+  it('an urgent case without an update for an hour: reminder to the owner each quiet hour, "still working" to the customer once until the team updates', async () => {
     await start('2026-03-02T14:00:00Z');
     const id = await newCase({ subject: 'Urgent – payments down' });
     env.clock.set('2026-03-02T14:59:00Z');
@@ -137,17 +137,23 @@ describe('critical-reminder', () => {
     expect(customer.map((r) => r.to_address)).toEqual(['jane@customer.example']);
     expect(customer[0]!.text).toContain('we are still working on it');
     expect(await run('critical-reminder')).toEqual({ processed: 0, sent: 0 });
-    // The next quiet hour: again.
+    // The next quiet hours: the owner again; the customer was told already (not every hour of a
+    // weekend nobody touched the case: "we will write again as soon as we know more").
     env.clock.set('2026-03-02T16:01:00Z');
-    expect((await run('critical-reminder'))!.sent).toBe(2);
+    expect((await run('critical-reminder'))!.sent).toBe(1);
+    env.clock.set('2026-03-02T17:02:00Z');
+    expect((await run('critical-reminder'))!.sent).toBe(1);
+    expect(await sent(id, 'still-working')).toHaveLength(1);
     // An update from the team restarts the watch.
-    env.clock.set('2026-03-02T16:30:00Z');
+    env.clock.set('2026-03-02T17:30:00Z');
     await env.ctx.db.transaction().execute((trx) => recordTeamUpdate(trx, env.ctx, id, { actor: 'agent:erika@example.com', reason: 'internal note' }));
-    env.clock.set('2026-03-02T17:15:00Z');
+    env.clock.set('2026-03-02T18:15:00Z');
     expect((await run('critical-reminder'))!.sent).toBe(0);
-    env.clock.set('2026-03-02T17:31:00Z');
+    env.clock.set('2026-03-02T18:31:00Z');
     expect((await run('critical-reminder'))!.sent).toBe(2);
-    expect(await claimsOf(env.ctx.db, 'critical-reminder')).toHaveLength(3);
+    expect(await sent(id, 'still-working')).toHaveLength(2);
+    // Four reminders to the owner, two updates to the customer.
+    expect(await claimsOf(env.ctx.db, 'critical-reminder')).toHaveLength(6);
     // Pending ends the watch.
     await setStatus(id, 'pending');
     expect((await slaOfCase(env.ctx.db, id))!.stale_check_at).toBeNull();

@@ -258,7 +258,7 @@ export const caseEmailKinds = {
     },
   },
   'still-working': {
-    description: 'Sent to the customer of a critical case that has had no update from the team for jobs.criticalReminder.afterMinutes (only with notifyCustomer: true).',
+    description: 'Sent to the customer of a critical case that has had no update from the team for jobs.criticalReminder.afterMinutes (only with notifyCustomer: true); once until the next update from the team, not with every further reminder to the team.',
     audience: 'customer',
     scope: 'case',
     variables: {
