@@ -247,6 +247,8 @@ class Calendar implements BusinessClock {
   readonly #closures: Interval[];
   readonly #holidays: Holidays | null;
   readonly #holidayYears = new Set<number>();
+  /** Holidays that begin during their day (Christmas Eve from 14:00): local date → minutes after midnight. */
+  readonly #closedFrom = new Map<string, number>();
   readonly #cache = new Map<string, Interval[]>();
   readonly #days = new Map<string, LocalDay>();
   #lastDay: LocalDay | null = null;
@@ -284,12 +286,34 @@ class Calendar implements BusinessClock {
   }
 
   #isClosedDate(date: string): boolean {
-    const year = Number(date.slice(0, 4));
-    if (this.#holidays !== null && !this.#holidayYears.has(year)) {
-      for (const h of this.#holidays.getHolidays(year) ?? []) this.#closedDates.add(h.date.slice(0, 10));
-      this.#holidayYears.add(year);
-    }
+    this.#loadHolidays(date);
     return this.#closedDates.has(date);
+  }
+
+  /**
+   * The holidays of a date's year. date-holidays gives each as a local "YYYY-MM-DD hh:mm:ss": most
+   * start at midnight and close the day; a few start later (DE/AT bank holidays Christmas Eve and
+   * New Year's Eve from 14:00, Swedish eves from 12:00): those close the day from that time on —
+   * the morning is a working morning.
+   */
+  #loadHolidays(date: string): void {
+    const year = Number(date.slice(0, 4));
+    if (this.#holidays === null || this.#holidayYears.has(year)) return;
+    for (const h of this.#holidays.getHolidays(year) ?? []) {
+      const day = h.date.slice(0, 10);
+      const m = /^\d{4}-\d{2}-\d{2} (\d{2}):(\d{2})/.exec(h.date);
+      const from = m === null ? 0 : Number(m[1]) * 60 + Number(m[2]);
+      if (from === 0) this.#closedDates.add(day);
+      else this.#closedFrom.set(day, Math.min(from, this.#closedFrom.get(day) ?? DAY_MIN));
+    }
+    this.#holidayYears.add(year);
+  }
+
+  /** Where a holiday that begins during the day `date` closes it (epoch ms), or null. */
+  #closedFromAt(date: string): number | null {
+    this.#loadHolidays(date);
+    const from = this.#closedFrom.get(date);
+    return from === undefined ? null : this.#at(DateTime.fromISO(date, { zone: 'UTC' }), from);
   }
 
   #dayStart(date: string): number {
@@ -307,7 +331,12 @@ class Calendar implements BusinessClock {
       // A closed day removes its own local hours, also those of a range from the day before.
       for (let k = 0; k * DAY_MIN < r.end; k++) {
         const d = day.plus({ days: k }).toISODate() ?? date;
-        if (this.#isClosedDate(d)) pieces = subtract(pieces, { s: this.#dayStart(d), e: this.#dayStart(day.plus({ days: k + 1 }).toISODate() ?? date) });
+        const end = this.#dayStart(day.plus({ days: k + 1 }).toISODate() ?? date);
+        if (this.#isClosedDate(d)) pieces = subtract(pieces, { s: this.#dayStart(d), e: end });
+        else {
+          const from = this.#closedFromAt(d);
+          if (from !== null) pieces = subtract(pieces, { s: from, e: end });
+        }
       }
       for (const c of this.#closures) pieces = subtract(pieces, c);
       out.push(...pieces.filter((p) => p.e > p.s));

@@ -228,6 +228,24 @@ describe('parsing opening hours', () => {
   });
 });
 
+describe('holidays that begin during the day', () => {
+  it('Christmas Eve and New Year\'s Eve as DE bank holidays close at 14:00, not the whole day (the morning is worked)', () => {
+    const de = businessCalendar({ name: 'de', zone: 'Europe/Berlin', hours: { 'mon-fri': '09:00-17:00' }, holidays: { country: 'DE', types: ['public', 'bank'] } });
+    expect(de.isOpen(new Date('2026-12-24T09:00:00Z'))).toBe(true); // Thu 10:00 CET
+    expect(de.isOpen(new Date('2026-12-24T13:30:00Z'))).toBe(false); // 14:30
+    expect(de.between(new Date('2026-12-24T00:00:00Z'), new Date('2026-12-25T00:00:00Z'))).toBe(5 * H); // 09:00–14:00
+    // A case at 10:00 on the 24th with 4 business hours: due 14:00 that day, not on Monday 28th.
+    expect(iso(de.add(new Date('2026-12-24T09:00:00Z'), 4 * H))).toBe('2026-12-24T13:00:00Z');
+    // 5 h: 4 on the 24th, 25th/26th holidays, the weekend → Mon 28 Dec 10:00.
+    expect(iso(de.add(new Date('2026-12-24T09:00:00Z'), 5 * H))).toBe('2026-12-28T09:00:00Z');
+    expect(de.isBusinessDay('2026-12-24')).toBe(true);
+    expect(de.isOpen(new Date('2026-12-31T12:59:00Z'))).toBe(true);
+    expect(de.isOpen(new Date('2026-12-31T13:00:00Z'))).toBe(false);
+    // A whole-day public holiday still closes the day.
+    expect(de.isOpen(new Date('2025-10-03T09:00:00Z'))).toBe(false); // Fri 3 Oct 2025, Day of German Unity
+  });
+});
+
 describe('closures', () => {
   it('a date without a time in `to` is the last day of the closure (docs/configuration.md): closed to its end; one day is from = to', () => {
     // Berlin, Mon 28 – Wed 30 Dec 2026 closed; Thu 31 open again.
