@@ -4,13 +4,17 @@ import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { queueSystemEmail } from '../mail-out/system-email.js';
 import { REPLY_MARKER } from '../mail-out/compose.js';
 import { buildReport, reportTemplateData } from '../reports/report.js';
+import { previousRun } from './cron-time.js';
 import type { JobContext, JobDefinition, JobResult } from './job.js';
 
 /**
  * The daily report of the previous day (jobs.timezone): each queue's leads (tier 1) get their
  * queue's report; instance.adminAddress and jobs.dailyReport.recipients get the report of all
  * queues. One claim per day, queue and recipient (with the outbox row): a restart or a catch-up
- * run never sends a day's report twice.
+ * run never sends a day's report twice. The day is the one before the scheduled time the run is
+ * for (its latest slot): a run that caught up after midnight (the daemon was down at 07:00 and
+ * started again the next night) reports the day that slot was for, not a day whose own report
+ * then went out early while the missed one never did.
  */
 
 export function reportDay(now: Date, zone: string): { from: Date; to: Date } {
@@ -21,7 +25,7 @@ export function reportDay(now: Date, zone: string): { from: Date; to: Date } {
 async function run(j: JobContext): Promise<JobResult> {
   const { ctx } = j;
   const zone = ctx.config.jobs.timezone;
-  const { from, to } = reportDay(j.now, zone);
+  const { from, to } = reportDay(previousRun(ctx.config.jobs.dailyReport.schedule, zone, j.now) ?? j.now, zone);
   const plan: { queue: string | undefined; addresses: string[] }[] = [];
   for (const queue of [...knownQueues(ctx.config)].sort()) {
     const leads = tierAddresses(ctx.config, queue, 1);

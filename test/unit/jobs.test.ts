@@ -392,6 +392,14 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     // The report was claimed: running it again (a restart, a manual run) sends nothing.
     expect((await s.run('daily-report', 'manual'))!.sent).toBe(0);
     expect(id).toBeGreaterThan(0);
+    // Down from before Wednesday's 07:00 until Thursday 06:30: the missed run reports Tuesday (the
+    // day of its slot), not Wednesday — whose report Thursday's 07:00 run sends.
+    const adminReports = async () => (await env.ctx.db.selectFrom('outbox').select('subject').where('kind', '=', 'report').where('to_address', '=', 'admin@example.com').orderBy('id').execute()).map((r) => r.subject);
+    env.clock.set('2026-03-05T12:30:00Z'); // Thu 06:30 CST
+    expect(await s.catchUp()).toContain('daily-report');
+    env.clock.set('2026-03-05T13:00:00Z'); // Thu 07:00 CST
+    await s.run('daily-report', 'manual');
+    expect(await adminReports()).toEqual(['[casegate] Daily report 2 Mar 2026', '[casegate] Daily report 3 Mar 2026', '[casegate] Daily report 4 Mar 2026']);
   });
 
   it('a run that was interrupted (crash, kill -9) runs again at start', async () => {
