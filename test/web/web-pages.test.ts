@@ -93,6 +93,11 @@ describe('the case page', () => {
     expect(html).toContain('<main id="main"');
     // The confirmation itself is an automatic notice, not part of the conversation.
     expect(html).not.toContain('We have received your request');
+    // On Wednesday, unanswered: no "We aim to reply by Monday 12:00 CST" (read as next Monday).
+    env.clock.set('2026-03-04T15:00:00Z');
+    const later = await (await get(path)).text();
+    expect(later).toContain('<dt>Status</dt>');
+    expect(later).not.toContain('We aim to');
   });
 
   it('marks a message written in another language than the page with its lang (and dir), so a screen reader reads it in that language (WCAG 3.1.2)', async () => {

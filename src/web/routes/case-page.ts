@@ -66,9 +66,13 @@ async function pageData(ctx: AppContext, req: WebRequest, { caseRow, link, reade
   let due: PageData['due'] = { kind: '', when: '' };
   if (caseRow.status === 'pending') due = { kind: 'waiting', when: '' };
   else if (caseRow.status !== 'resolved' && caseRow.status !== 'closed') {
-    // The due times are stored on the case (the SLA clocks keep them there).
-    if (caseRow.first_response_at === null && caseRow.first_response_due_at !== null) due = { kind: 'first-response', when: when(caseRow.first_response_due_at) };
-    else if (caseRow.resolution_due_at !== null) due = { kind: 'resolution', when: when(caseRow.resolution_due_at) };
+    // The due times are stored on the case (the SLA clocks keep them there). One that has passed
+    // is no promise any more: "We aim to reply by Monday 12:00" read on a Wednesday means next
+    // Monday (a weekday alone within six days), so the page states none rather than that.
+    const future = (iso: string | null): iso is string => iso !== null && new Date(iso) > now;
+    if (caseRow.first_response_at === null) {
+      if (future(caseRow.first_response_due_at)) due = { kind: 'first-response', when: when(caseRow.first_response_due_at) };
+    } else if (future(caseRow.resolution_due_at)) due = { kind: 'resolution', when: when(caseRow.resolution_due_at) };
   }
   const closed = caseRow.status === 'resolved' || caseRow.status === 'closed';
   const tag = `${ctx.config.cases.tagPrefix}${caseRow.number}`;
