@@ -5,7 +5,7 @@ import { caseById, caseByNumber, lockCaseById, updateCase } from '../db/repos/ca
 import { addEvent } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { CaseCommandError } from './case-command-error.js';
-import { isEnded, setStatus } from './lifecycle.js';
+import { firstResponseByMerge, isEnded, setStatus } from './lifecycle.js';
 import { staffProven, type SenderClaim } from './participation.js';
 import { staffMember } from './staff.js';
 
@@ -20,7 +20,7 @@ import { staffMember } from './staff.js';
  * N's now (M's requester as a copied participant when N has another). Its events stay on M (the
  * record of what happened there); N gets one saying what came in. An ended N is opened again when
  * an active case merges into it: the customer's matter is not done. M's SLA clocks stop with it,
- * N's go on. Not merged: a case into itself or into one that continues as it, feedback, into
+ * N's go on — with M's first response as N's when N had none and M's came after N was opened. Not merged: a case into itself or into one that continues as it, feedback, into
  * suspected spam, suspected spam into a case (its sender would get that case's mail), a case
  * merged already.
  */
@@ -94,6 +94,12 @@ export async function mergeCases(trx: Transaction<Database>, ctx: AppContext, so
   // The customer's newest word and the newer activity are the target's now.
   const lastCustomer = [source.last_customer_at, target.last_customer_at].filter((t): t is string => t !== null).sort().at(-1) ?? null;
   target = await updateCase(trx, target.id, { updated_at: at, last_customer_at: lastCustomer });
+  // The source's answer (read before the merge closed it), given after the target was opened, is
+  // the target's first response too: its clock does not run on (and page the leads) for a
+  // customer who had our answer in the thread that now goes on here.
+  if (source.first_response_at !== null && target.first_response_at === null) {
+    target = await firstResponseByMerge(trx, ctx, target.id, source.first_response_at, { actor: who.actor, reason: `answered in case ${source.number} (merged in)` });
+  }
   if (!isEnded(source.status) && isEnded(target.status)) {
     target = (await setStatus(trx, ctx, target.id, 'open', { actor: who.actor, reason: `case ${source.number} (${source.status}) merged in` }))?.caseRow ?? target;
   }

@@ -195,13 +195,25 @@ export async function setStatus(trx: Trx, ctx: AppContext, caseId: number, to: C
   return { caseRow, from, to, at, actor: who.actor, reason: who.reason };
 }
 
-/** cases.first_response_at (the one record of it), the event and the hooks. */
-async function firstResponse(trx: Trx, ctx: AppContext, caseRow: CaseRow, who: Who, by: 'reply' | 'end'): Promise<CaseRow> {
-  const at = ctx.clock.now().toISOString();
-  const row = await updateCase(trx, caseRow.id, { first_response_at: at, updated_at: at });
-  await addEvent(trx, { caseId: row.id, messageRowId: who.messageRowId ?? null, type: 'case.first-response', actor: who.actor, reason: who.reason, data: { at, createdAt: row.created_at, by }, at });
+/** cases.first_response_at (the one record of it), the event and the hooks; `at` earlier than now only for a merge's. */
+async function firstResponse(trx: Trx, ctx: AppContext, caseRow: CaseRow, who: Who, by: 'reply' | 'end' | 'merge', at = ctx.clock.now().toISOString()): Promise<CaseRow> {
+  const now = ctx.clock.now().toISOString();
+  const row = await updateCase(trx, caseRow.id, { first_response_at: at, updated_at: now });
+  await addEvent(trx, { caseId: row.id, messageRowId: who.messageRowId ?? null, type: 'case.first-response', actor: who.actor, reason: who.reason, data: { at, createdAt: row.created_at, by }, at: now });
   ctx.log.info({ caseId: row.id, caseNumber: row.number, actor: who.actor, by }, 'first response');
   return runHooks(trx, ctx, (h) => h.firstResponse, { caseRow: row, at, actor: who.actor });
+}
+
+/**
+ * A case merged in (case-merge.ts) was answered after this one was opened: the customer had our
+ * first response then, in the other thread that now goes on here. Recorded at that time (the
+ * clock measures it against this case's due time) while this case has none.
+ */
+export async function firstResponseByMerge(trx: Trx, ctx: AppContext, caseId: number, at: string, who: Who): Promise<CaseRow> {
+  const caseRow = await caseById(trx, caseId);
+  if (caseRow === undefined) throw new Error(`firstResponseByMerge: no case with id ${caseId}`);
+  if (caseRow.first_response_at !== null || caseRow.kind === 'feedback' || at < caseRow.created_at) return caseRow;
+  return firstResponse(trx, ctx, caseRow, who, 'merge', at);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { priorityFromCli } from '../../src/cases/case-commands.js';
+import { mergeCases } from '../../src/cases/case-merge.js';
 import { recordAgentResponse, setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
@@ -97,6 +98,33 @@ describe('due times and the promise in the confirmation', () => {
 });
 
 describe('clocks', () => {
+  it('a merged case answered after the target was opened gives the target its first response: no breach alert for a customer who had our answer', async () => {
+    const a = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST, from work
+    const newCase = async (from: string, subject: string) => {
+      const out = await env.ingest(eml({ from, subject, messageId: `${subject.length}-${from.length}@home.example` }));
+      if (out.kind !== 'stored') throw new Error(out.reason);
+      return out.caseId;
+    };
+    const respond = (id: number) => env.ctx.db.transaction().execute((trx) => recordAgentResponse(trx, env.ctx, id, { actor: 'agent:erika@example.com', reason: 'reply' }));
+    const merge = (from: number, into: number) => env.ctx.db.transaction().execute((trx) => mergeCases(trx, env.ctx, from, into, { actor: 'cli:lead', reason: 'same printer' }));
+    env.clock.set('2026-03-02T14:30:00Z');
+    const b = await newCase('Jane <jane@home.example>', 'Printer still on fire'); // 08:30, from home
+    env.clock.set('2026-03-02T15:00:00Z');
+    await respond(a); // 09:00: answered in the work thread
+    env.clock.set('2026-03-02T15:10:00Z');
+    await merge(a, b);
+    const c = (await caseById(env.ctx.db, b))!;
+    expect(c.first_response_at).toBe('2026-03-02T15:00:00.000Z');
+    expect(await slaOfCase(env.ctx.db, b)).toMatchObject({ fr_met: 1, fr_business_sec: 30 * 60 });
+    env.clock.set('2026-03-02T19:00:00Z'); // 13:00, past b's due 12:30
+    await createJobScheduler(env.ctx).run('sla-check', 'manual');
+    expect((await outboxOfCase(env.ctx.db, b)).filter((r) => r.kind === 'sla-breach' || r.kind === 'sla-warning')).toEqual([]);
+    // An answer given before the other case was opened did not answer it: its clock runs on.
+    const d = await newCase('Jane <jane@home.example>', 'New question about toner');
+    await merge(b, d);
+    expect((await caseById(env.ctx.db, d))!.first_response_at).toBeNull();
+  });
+
   it('pending pauses resolution; the customer’s reply resumes it and the due time moves by the paused business time', async () => {
     const id = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST
     expect((await caseById(env.ctx.db, id))!.resolution_due_at).toBe('2026-03-04T18:00:00.000Z'); // Wed 12:00
