@@ -210,9 +210,11 @@ async function firstResponse(trx: Trx, ctx: AppContext, caseRow: CaseRow, who: W
  * clock measures it against this case's due time) while this case has none.
  */
 export async function firstResponseByMerge(trx: Trx, ctx: AppContext, caseId: number, at: string, who: Who): Promise<CaseRow> {
-  const caseRow = await caseById(trx, caseId);
+  let caseRow = await caseById(trx, caseId);
   if (caseRow === undefined) throw new Error(`firstResponseByMerge: no case with id ${caseId}`);
   if (caseRow.first_response_at !== null || caseRow.kind === 'feedback' || at < caseRow.created_at) return caseRow;
+  // Answered: no longer "new, waiting for an agent" (as recordAgentResponse does).
+  if (caseRow.status === 'new') caseRow = (await setStatus(trx, ctx, caseId, 'open', who))?.caseRow ?? caseRow;
   return firstResponse(trx, ctx, caseRow, who, 'merge', at);
 }
 

@@ -115,6 +115,7 @@ describe('clocks', () => {
     await merge(a, b);
     const c = (await caseById(env.ctx.db, b))!;
     expect(c.first_response_at).toBe('2026-03-02T15:00:00.000Z');
+    expect(c.status).toBe('open'); // answered: no longer new
     expect(await slaOfCase(env.ctx.db, b)).toMatchObject({ fr_met: 1, fr_business_sec: 30 * 60 });
     env.clock.set('2026-03-02T19:00:00Z'); // 13:00, past b's due 12:30
     await createJobScheduler(env.ctx).run('sla-check', 'manual');
