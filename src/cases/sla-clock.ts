@@ -289,7 +289,13 @@ async function recompute(
   if (loaded === null) return after;
   const terms = slaTerms(ctx.config, after.queue, after.priority);
   const before = { fr: loaded.row.fr_due_at ?? null, res: loaded.row.res_due_at ?? null };
-  const out = await write(trx, ctx, after, loaded.row, loaded.state, terms, now);
+  let row = loaded.row;
+  if (after.status === 'pending' && row.pending_since != null && ctx.config.jobs.pendingReminder.enabled) {
+    // Reminders count the business days of the queue's calendar: of the new queue's after a move.
+    const action = nextPendingAction(ctx.config, terms.calendar, new Date(row.pending_since), row.pending_reminders ?? 0);
+    row = { ...row, pending_next_at: iso(action?.at ?? null) };
+  }
+  const out = await write(trx, ctx, after, row, loaded.state, terms, now);
   const w = what(terms);
   await addEvent(trx, {
     caseId: after.id,

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { priorityFromCli } from '../../src/cases/case-commands.js';
 import { mergeCases } from '../../src/cases/case-merge.js';
+import { moveCase } from '../../src/cases/queue-move.js';
 import { recordAgentResponse, setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
@@ -98,6 +99,22 @@ describe('due times and the promise in the confirmation', () => {
 });
 
 describe('clocks', () => {
+  it('a pending case moved to a queue with another calendar is reminded by that calendar’s business days', async () => {
+    const config: ConfigInput = {
+      ...SLA_CONFIG,
+      queues: { ...SLA_CONFIG.queues, weekend: { calendar: 'daily', agents: [{ name: 'Sam', address: 'sam@example.com' }] } },
+      sla: { ...SLA_CONFIG.sla, calendars: { ...SLA_CONFIG.sla!.calendars, daily: { zone: 'America/Chicago', hours: { daily: '08:00-20:00' } } } },
+      jobs: { pendingReminder: { remindAfterBusinessDays: [2], autoCloseAfterDays: 14 } },
+    };
+    const id = await open('2026-03-06T22:00:00Z', {}, config); // Fri 16:00 CST
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked' }));
+    expect((await slaOfCase(env.ctx.db, id))!.pending_next_at).toBe('2026-03-10T21:00:00.000Z'); // Tue 16:00 CDT (Mon–Fri)
+    await env.ctx.db.transaction().execute((trx) => moveCase(trx, env.ctx, id, 'weekend', { actor: 'cli:lead', reason: 'weekend team', quiet: true }));
+    expect((await slaOfCase(env.ctx.db, id))!.pending_next_at).toBe('2026-03-08T21:00:00.000Z'); // Sun 16:00 CDT (every day)
+    env.clock.set('2026-03-08T21:05:00Z');
+    expect((await createJobScheduler(env.ctx).run('pending-reminder', 'manual'))!.sent).toBe(1);
+  });
+
   it('a merged case answered after the target was opened gives the target its first response: no breach alert for a customer who had our answer', async () => {
     const a = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST, from work
     const newCase = async (from: string, subject: string) => {
