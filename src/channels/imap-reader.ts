@@ -87,6 +87,17 @@ export class FolderReader {
    */
   readonly #unacked = new Map<number, Settle>();
   #unackedValidity: string | null = null;
+  /**
+   * Messages taken up for processing whose outcome is not committed yet (in flight, or deferred
+   * after a `retry`), by UID within #unackedValidity, kept across sessions. Flag mode on a server
+   * without keywords (Exchange) finds work as "unseen, or above the checkpoint"; the checkpoint is
+   * the highest committed UID, so it passes a deferred message as soon as a later one is
+   * committed — and a person who opens that message in Outlook meanwhile (\Seen) hid it for
+   * good: never a case, no receipt, no log line. These UIDs are looked for as well (#unprocessed)
+   * until they are committed or leave the folder. In memory: a message deferred when the daemon
+   * stops and read before it starts again is the one case this does not cover.
+   */
+  readonly #uncommitted = new Set<number>();
 
   constructor(deps: FolderReaderDeps) {
     this.name = deps.mailbox.name;
@@ -116,6 +127,7 @@ export class FolderReader {
   /** Committed: hand the message to the session's settler, and remember it until the server has it. */
   #settle(s: Session, uid: number, how: Settle): void {
     s.deferred.delete(uid);
+    this.#uncommitted.delete(uid);
     this.#unacked.set(uid, how);
     s.settler.add(uid, how);
   }
@@ -155,12 +167,14 @@ export class FolderReader {
       }
       if (this.#unackedValidity !== s.uidValidity) {
         this.#unacked.clear();
+        this.#uncommitted.clear();
         this.#unackedValidity = s.uidValidity;
       }
       const uids = await this.#unprocessed(s);
       const present = new Set(uids);
       for (const uid of s.deferred.keys()) if (!present.has(uid)) s.deferred.delete(uid);
       for (const uid of this.#unacked.keys()) if (!present.has(uid)) this.#unacked.delete(uid);
+      for (const uid of this.#uncommitted) if (!present.has(uid)) this.#uncommitted.delete(uid);
       const now = performance.now();
       // Committed before, not acknowledged yet: only the acknowledgement is retried (see #unacked).
       const acks = uids.filter((uid) => this.#unacked.has(uid));
@@ -177,7 +191,9 @@ export class FolderReader {
         this.#log.debug({ count: acks.length, firstUid: acks[0] }, 'acknowledging again messages already committed (no new pipeline run)');
         for (const uid of acks) s.settler.add(uid, this.#unacked.get(uid)!);
       }
-      await this.#processBatch(s, due.slice(0, BATCH));
+      const batch = due.slice(0, BATCH);
+      for (const uid of batch) this.#uncommitted.add(uid);
+      await this.#processBatch(s, batch);
       await this.#health.success('processing', uids.length);
     }
   }
@@ -200,12 +216,14 @@ export class FolderReader {
       uids = await search({ unKeyword: cfg.processedKeyword, deleted: false });
     } else {
       // No keywords allowed: \Seen is the marker; anything above the checkpoint is new even if a
-      // person already read it.
+      // person already read it, and so is what was taken up but not committed (#uncommitted).
       const unseen = await search({ seen: false, deleted: false });
       const state = await mailboxState(this.#ctx.db, this.name);
       const lastUid = state?.uidvalidity === s.uidValidity ? state.last_uid : 0;
       const above = (await search({ uid: `${lastUid + 1}:*`, deleted: false })).filter((u) => u > lastUid);
-      uids = [...new Set([...unseen, ...above])];
+      const pending = [...this.#uncommitted].filter((u) => u <= lastUid);
+      const kept = pending.length === 0 ? [] : await search({ uid: pending.join(','), deleted: false });
+      uids = [...new Set([...unseen, ...above, ...kept])];
     }
     return uids.sort((a, b) => a - b);
   }

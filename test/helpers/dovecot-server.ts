@@ -21,7 +21,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
-import { HOST, passwdLine, renderConf, resolveIdentity, validateUser, type Identity } from './dovecot-conf.js';
+import { aclFile, HOST, passwdLine, renderConf, resolveIdentity, validateUser, type Identity } from './dovecot-conf.js';
 
 export interface DovecotUser {
   user: string;
@@ -42,6 +42,11 @@ export interface StartDovecotOptions {
    * XOAUTH2 only, like Microsoft 365; Gmail also offers OAUTHBEARER).
    */
   oauth2?: { introspectionUrl: string; mechanisms?: readonly ('xoauth2' | 'oauthbearer')[] };
+  /**
+   * These users may set \\Seen and \\Deleted but no keywords (an ACL without the `w` right):
+   * PERMANENTFLAGS (\\Seen \\Deleted), like Exchange Online, which offers no keywords at all.
+   */
+  noKeywordUsers?: readonly string[];
 }
 
 export interface AppendOptions {
@@ -343,6 +348,7 @@ class DovecotInstance implements DovecotServer {
     private readonly debug: boolean,
     private readonly startTimeoutMs: number,
     private readonly oauth2?: { introspectionUrl: string; mechanisms?: readonly ('xoauth2' | 'oauthbearer')[] },
+    private readonly noKeywordUsers: readonly string[] = [],
   ) {
     this.logPath = path.join(dir, 'dovecot.log');
     this.instanceName = `casegate-test-${path.basename(dir).replace(/^casegate-dovecot-/, '').replace(/[^A-Za-z0-9]/g, '')}`;
@@ -362,7 +368,8 @@ class DovecotInstance implements DovecotServer {
   }
 
   async writeFiles(): Promise<void> {
-    await writeFile(this.confPath, renderConf({ dir: this.dir, instanceName: this.instanceName, port: this.port, identity: this.identity, debug: this.debug, oauth2: this.oauth2 }));
+    await writeFile(this.confPath, renderConf({ dir: this.dir, instanceName: this.instanceName, port: this.port, identity: this.identity, debug: this.debug, oauth2: this.oauth2, noKeywordUsers: this.noKeywordUsers }));
+    if (this.noKeywordUsers.length > 0) await writeFile(path.join(this.dir, 'dovecot-acl'), aclFile(this.noKeywordUsers));
     if (this.oauth2 !== undefined) {
       await writeFile(
         path.join(this.dir, 'dovecot-oauth2.conf.ext'),
@@ -642,7 +649,7 @@ export async function startDovecot(opts: StartDovecotOptions): Promise<DovecotSe
 
   const debug = opts.debug ?? process.env.DOVECOT_DEBUG === '1';
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
-  const server = new DovecotInstance(dir, 0, version, bin, identity, opts.users, debug, startTimeoutMs, opts.oauth2);
+  const server = new DovecotInstance(dir, 0, version, bin, identity, opts.users, debug, startTimeoutMs, opts.oauth2, opts.noKeywordUsers);
   try {
     // The free port can be taken between probing and Dovecot binding it: retry with a new one.
     for (let attempt = 1; ; attempt++) {

@@ -14,7 +14,7 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  * only after commit, oversized mail, flag mode and a UIDVALIDITY change. Every test uses its own
  * Dovecot user (own mail) and its own casegate data dir.
  */
-const USERS = ['idle', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept'];
+const USERS = ['idle', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw'];
 let server: DovecotServer;
 const running: RunningDaemon[] = [];
 
@@ -49,7 +49,7 @@ function mailbox(user: string, over: Parameters<typeof imapOf>[2] = {}, name = '
 
 describeWithDovecot('IMAP channel', () => {
   beforeAll(async () => {
-    server = await startDovecot({ users: USERS.map((user) => ({ user, password: `pw-${user}` })) });
+    server = await startDovecot({ users: USERS.map((user) => ({ user, password: `pw-${user}` })), noKeywordUsers: ['nokw'] });
   });
 
   afterEach(async () => {
@@ -247,6 +247,32 @@ describeWithDovecot('IMAP channel', () => {
     await until(async () => (await count(again, 'SELECT count(*) FROM cases')) === 3, 'the third case');
     await until(async () => (await health(again))?.state === 'idling', 'idle');
     expect(await count(again, 'SELECT count(*) FROM receipts')).toBe(3);
+  });
+
+  it('flag mode on a server without keywords (Exchange): a message left for later is taken even after a person read it and a newer one was stored', async () => {
+    const d = await start({ mailboxes: [mailbox('nokw', { afterProcessing: 'flag' })], database: { busyTimeoutMs: 50 } });
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
+    expect(d.lines.find((l) => l.msg === 'IMAP mailbox connected')).toMatchObject({ keywords: false });
+    const deferred = () => d.lines.filter((l) => l.msg === 'message left in the folder; trying again later');
+    const locker = await holdDatabase(d);
+    try {
+      await server.append('nokw', eml({ subject: 'Left for later', messageId: 'nokw-1@customer.example' }));
+      // Three failed attempts: its next one is 4 s away.
+      await until(() => deferred().filter((l) => l.uid === 1).length >= 3, 'three failed attempts');
+      // A colleague opens it in Outlook meanwhile: \Seen, the only marker this server allows.
+      const outlook = await server.connect('nokw');
+      await outlook.mailboxOpen('INBOX');
+      await outlook.messageFlagsAdd('1', ['\\Seen'], { uid: true });
+      await outlook.logout();
+      await server.append('nokw', eml({ from: 'Bob <bob@customer.example>', subject: 'Newer one', messageId: 'nokw-2@customer.example' }));
+      await until(() => deferred().some((l) => l.uid === 2), 'the newer one tried');
+    } finally {
+      await locker.release();
+    }
+    // The newer one is stored first (due in 1 s): the checkpoint (highest committed UID) passes the first.
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 2, 'both cases', 30_000);
+    expect(((await rawDb(d).all('SELECT subject FROM cases ORDER BY number')) as { subject: string }[]).map((r) => r.subject)).toEqual(['Newer one', 'Left for later']);
+    expect(await count(d, 'SELECT count(*) FROM receipts')).toBe(2);
   });
 
   it('rescans a recreated folder (new UIDVALIDITY) without creating duplicates', async () => {
