@@ -50,8 +50,11 @@ export interface AssignOutcome {
   readonly summary: string;
 }
 
-/** Give a new case its owner by the queue's assignment mode (none: unchanged). */
-export async function autoAssign(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow> {
+/**
+ * Give a new case its owner by the queue's assignment mode (none: unchanged). `quiet`: no
+ * assignment email, for this reason (old mail: pipeline/old-mail.ts); the event says so.
+ */
+export async function autoAssign(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, quiet: string | null = null): Promise<CaseRow> {
   const q = queueSettings(ctx.config, caseRow.queue);
   if (q === undefined || q.assignment === 'none') return caseRow;
   const now = ctx.clock.now().toISOString();
@@ -70,7 +73,8 @@ export async function autoAssign(trx: Transaction<Database>, ctx: AppContext, ca
     ctx.log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, queue: caseRow.queue }, 'no available agent: case left unassigned');
     return caseRow;
   }
-  return (await assignCase(trx, ctx, caseRow.id, agent, { actor: 'system', by: 'casegate', reason })).caseRow;
+  const how = quiet === null ? { reason } : { reason: `${reason}; not emailed: ${quiet}`, notifyOwner: false };
+  return (await assignCase(trx, ctx, caseRow.id, agent, { actor: 'system', by: 'casegate', ...how })).caseRow;
 }
 
 export async function assignCase(trx: Transaction<Database>, ctx: AppContext, caseId: number, agent: AgentConfig, o: AssignOptions): Promise<AssignOutcome> {

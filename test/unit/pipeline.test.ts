@@ -376,6 +376,32 @@ describe('automatic replies', () => {
     expect((await outboxAll()).map((o) => o.kind)).toEqual(['confirmation']);
   });
 
+  it('old mail notifies no agent either: a mailbox attached with its history does not send every agent one email per old message', async () => {
+    await env.close();
+    env = await testEnv({ queues: { support: { agents: [{ name: 'Ann Agent', address: 'ann@example.com' }, { name: 'Bob Agent', address: 'bob@example.com' }] } } });
+    const at = (hoursAgo: number) => new Date(env.clock.now().getTime() - hoursAgo * 3_600_000);
+    const take = async (from: string, hoursAgo: number) =>
+      runPipeline(env.ctx, { channel: 'imap', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: at(hoursAgo), raw: await env.ctx.blobs.put(Readable.from([Buffer.from(eml({ from, subject: `From ${from}` }))])) });
+    for (let i = 1; i <= 3; i++) expect(await take(`old${i}@customer.example`, 400 * 24 + i)).toMatchObject({ kind: 'stored', created: true });
+    expect(await outboxAll()).toEqual([]);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect((await eventsOfCase(env.ctx.db, c.id)).find((e) => e.type === 'agents.notify-suppressed')?.reason).toBe('agents not notified: the message arrived 400 days ago (autoReply.maxAgeHours 72); old mail is in the queue, not announced message by message');
+    // Mail of a weekend's outage is announced as usual.
+    await take('weekend@customer.example', 63);
+    expect((await outboxAll()).map((o) => `${o.kind} ${o.to_address}`).sort()).toEqual(['agent-notification ann@example.com', 'agent-notification bob@example.com', 'confirmation weekend@customer.example']);
+
+    // A queue that assigns owners: old mail gets its owner without an assignment email.
+    await env.close();
+    env = await testEnv({ queues: { support: { assignment: 'round-robin', agents: [{ name: 'Ann Agent', address: 'ann@example.com' }] } } });
+    await take('old@customer.example', 400 * 24);
+    const o = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(o.owner).toBe('ann@example.com');
+    expect(await outboxAll()).toEqual([]);
+    expect((await eventsOfCase(env.ctx.db, o.id)).find((e) => e.type === 'case.assigned')?.reason).toBe('owner Ann Agent (round-robin in queue support; not emailed: the message arrived 400 days ago (autoReply.maxAgeHours 72))');
+    await take('weekend@customer.example', 63);
+    expect((await outboxAll()).map((r) => `${r.kind} ${r.to_address}`).sort()).toEqual(['assignment ann@example.com', 'confirmation weekend@customer.example']);
+  });
+
   describe('auto-responders that ignore RFC 3834 (no Auto-Submitted, a new message each time) end on our side', () => {
     async function suppressed(n: number): Promise<string[]> {
       const c = (await caseByNumber(env.ctx.db, n))!;

@@ -4,6 +4,7 @@ import { stripPlus } from '../../cases/thread-token.js';
 import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
 import { messageFiles, NO_FILES } from '../../cases/customer-files.js';
 import { need, type CommitStage } from '../types.js';
+import { oldMailReason } from '../old-mail.js';
 import { shownTextOf } from '../written-text.js';
 
 /**
@@ -11,7 +12,8 @@ import { shownTextOf } from '../written-text.js';
  *  - A new case without an owner: the queue's available agents (an owner got the assignment
  *    email, which shows the customer's text); a customer's reply: the owner, else the queue's
  *    agents (agentMail.notifyAgentsOn). Not for automated mail, feedback, a mere status question,
- *    or whoever the escalation alert of this same message already reached.
+ *    old mail (over autoReply.maxAgeHours: old-mail.ts), or whoever the escalation alert of this
+ *    same message already reached.
  *    At most agentMail.notifyPerSenderPerHour notifications per hour about one sender's mail
  *    (local+tag@ is local@): a flood of new cases from one sender (or a bot) would bury the agents.
  *    The first message over the limit sends one flood notice instead ("more than N messages from
@@ -51,6 +53,12 @@ export const notifyStaffStage: CommitStage = {
     const at = now.toISOString();
     const base = stripPlus(sender.address);
     const actor = `customer:${base}`;
+    const old = oldMailReason(ctx, msg);
+    if (old !== null) {
+      // The history of a newly attached mailbox: in the queue, not announced one email per message.
+      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'agents.notify-suppressed', actor, reason: `agents not notified: ${old}; old mail is in the queue, not announced message by message`, at });
+      return;
+    }
     const limit = ctx.config.agentMail.notifyPerSenderPerHour;
     const told = limit > 0 ? await senderNotifications(trx, actor, new Date(now.getTime() - HOUR).toISOString(), new Date(now.getTime() - DAY).toISOString()) : null;
     const flooding = told !== null && told.notified >= limit;

@@ -7,6 +7,7 @@ import type { Database } from '../../db/schema.js';
 import { queueConfirmation } from '../../cases/confirmation.js';
 import { commonData, queueEmail } from '../../mail-out/compose.js';
 import { recipientRefusal } from '../../mail-out/recipient-refusal.js';
+import { oldMailReason } from '../old-mail.js';
 import type { Inbound } from '../types.js';
 import { need, type CommitStage } from '../types.js';
 
@@ -89,12 +90,10 @@ export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Trans
   }
   const refusal = await recipientRefusal(ctx, trx, address);
   if (refusal !== null) return refusal;
-  const { perSenderPerHour: limit, minIntervalSeconds, maxAgeHours } = ctx.config.autoReply;
+  const { perSenderPerHour: limit, minIntervalSeconds } = ctx.config.autoReply;
   const now = ctx.clock.now().getTime();
-  const ageHours = (now - msg.arrival.receivedAt.getTime()) / 3_600_000;
-  if (maxAgeHours > 0 && ageHours > maxAgeHours) {
-    return `the message arrived ${ageHours >= 48 ? `${Math.floor(ageHours / 24)} days` : `${Math.floor(ageHours)} hours`} ago (autoReply.maxAgeHours ${maxAgeHours}): no automatic reply to old mail`;
-  }
+  const old = oldMailReason(ctx, msg);
+  if (old !== null) return `${old}: no automatic reply to old mail`;
   const since = new Date(now - 3_600_000).toISOString();
   const { count: recent, latest } = await autoRepliesSince(trx, address, since);
   if (recent >= limit) return `rate limit: ${limit} automatic replies per hour to ${address}`;

@@ -2,6 +2,7 @@ import { assignCase, autoAssign } from '../../cases/assignment.js';
 import { agentsOf, findAgent } from '../../cases/staff.js';
 import { addEvent } from '../../db/repos/events.js';
 import { addTags } from '../../db/repos/tags.js';
+import { oldMailReason } from '../old-mail.js';
 import { need, type CommitStage } from '../types.js';
 
 /**
@@ -42,10 +43,13 @@ export const routeStage: CommitStage = {
         return;
       }
       const owner = routing.owner !== null ? findAgent(agentsOf(ctx.config, caseRow.queue), routing.owner) : null;
+      // Old mail (a mailbox attached with its history) gets its owner without an email per case.
+      const old = oldMailReason(ctx, msg);
       if (owner !== null && routing.rule !== null) {
-        await assignCase(trx, ctx, caseRow.id, owner, { actor: 'system', by: 'casegate', reason: `rule ${routing.rule.name}`, messageRowId });
+        const how = old === null ? { reason: `rule ${routing.rule.name}` } : { reason: `rule ${routing.rule.name}; not emailed: ${old}`, notifyOwner: false };
+        await assignCase(trx, ctx, caseRow.id, owner, { actor: 'system', by: 'casegate', messageRowId, ...how });
       } else {
-        await autoAssign(trx, ctx, caseRow);
+        await autoAssign(trx, ctx, caseRow, old);
       }
     }
   },
