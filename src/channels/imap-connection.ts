@@ -191,9 +191,24 @@ export function describeImapError(err: unknown): string {
   return (head + text.split('\n')[0]!).slice(0, 300);
 }
 
+/**
+ * RFC 5530 codes of a login refused for a reason of the server's own, not our credentials:
+ * `NO [UNAVAILABLE] Temporary authentication failure` (Dovecot whose password database or OAuth
+ * introspection endpoint is down; Gmail's "Temporary System Error"), a server bug, a lock, a limit.
+ * imapflow marks every refused LOGIN/AUTHENTICATE `authenticationFailed`.
+ */
+const SERVER_SIDE_LOGIN_CODES: ReadonlySet<string> = new Set(['UNAVAILABLE', 'SERVERBUG', 'INUSE', 'LIMIT']);
+
+/** The server refused the login for a reason of its own (SERVER_SIDE_LOGIN_CODES): a temporary failure, not our credentials. */
+export function isServerSideLoginFailure(err: unknown): boolean {
+  const e = (err ?? {}) as { authenticationFailed?: unknown; serverResponseCode?: unknown };
+  return e.authenticationFailed === true && typeof e.serverResponseCode === 'string' && SERVER_SIDE_LOGIN_CODES.has(e.serverResponseCode.toUpperCase());
+}
+
 /** Whether the server rejected our credentials (or we had none to offer). */
 export function isAuthFailure(err: unknown): boolean {
   const e = (err ?? {}) as { authenticationFailed?: unknown; serverResponseCode?: unknown };
+  if (isServerSideLoginFailure(err)) return false;
   return e.authenticationFailed === true || e.serverResponseCode === 'AUTHENTICATIONFAILED' || e.serverResponseCode === 'AUTHORIZATIONFAILED';
 }
 

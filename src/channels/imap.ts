@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
 import type { MailboxHealthState } from '../db/repos/mailbox-health.js';
 import type { Logger } from '../log.js';
-import { acceptsConnections, clientOptions, CommandFailures, describeImapError, isAuthFailure, isUnreachable } from './imap-connection.js';
+import { acceptsConnections, clientOptions, CommandFailures, describeImapError, isAuthFailure, isServerSideLoginFailure, isUnreachable } from './imap-connection.js';
 import { tlsFailureHint } from '../config/tls-mode-hints.js';
 import { MailboxHealthReporter } from './imap-health.js';
 import { FolderReader } from './imap-reader.js';
@@ -253,6 +253,8 @@ export class MailboxWatcher {
       // imapflow's verdict on a silent connection (clientOptions: socketTimeout).
       return `the IMAP server stopped answering (no reply within ${this.#cfg.stallTimeoutSeconds} s, imap.stallTimeoutSeconds); connection dropped`;
     }
+    // Not "login rejected": the credentials may be fine (the state stays backing-off, not auth-failed).
+    if (isServerSideLoginFailure(err)) return `login failed on the server's side, not for our credentials: ${describeImapError(err)}`;
     const hint = auth ? null : tlsFailureHint('imap', 'imap', err, this.#cfg.tls === 'implicit', this.#cfg.port);
     if (hint !== null) return `${hint} (${describeImapError(err)})`;
     return (auth ? 'login rejected: ' : '') + describeImapError(err);

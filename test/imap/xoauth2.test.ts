@@ -26,6 +26,8 @@ let dir: string;
 const tokens = new Map<string, boolean>();
 /** Tokens presented to the introspection endpoint, in order. */
 const presented: string[] = [];
+/** The identity provider is down: the introspection endpoint answers 503. */
+let providerDown = false;
 
 function setToken(value: string): void {
   writeFileSync(join(dir, 'token.txt'), `${value}\n`);
@@ -38,6 +40,11 @@ beforeAll(async () => {
     req.on('end', () => {
       const token = new URLSearchParams(body).get('token') ?? '';
       presented.push(token);
+      if (providerDown) {
+        res.writeHead(503);
+        res.end('down for maintenance');
+        return;
+      }
       const active = tokens.get(token) === true;
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(active ? { active: true, username: 'support', scope: 'https://outlook.office.com/IMAP.AccessAsUser.All' } : { active: false }));
@@ -122,5 +129,27 @@ describeWithDovecot('XOAUTH2 against Dovecot with token introspection', () => {
     await until(() => running.daemon.imap.watchers[0]?.state === 'idling', 'idling after the fix', 20_000);
     const clear = await until(() => sink.messages.find((m) => m.envelopeTo.includes('admin@example.com') && m !== alert), 'the all-clear email', 20_000);
     expect(clear.parsed.subject).not.toBe(alert.parsed.subject);
+  }, 60_000);
+
+  it('the identity provider down (Dovecot: NO [UNAVAILABLE] Temporary authentication failure) is a server-side failure, not "login rejected": backing-off, never auth-failed', async () => {
+    const states = new Set<string>();
+    const watch = setInterval(() => states.add(String(running.daemon.imap.watchers[0]?.state)), 20);
+    try {
+      providerDown = true;
+      await dovecot.kick('support');
+      const health = async () => running.daemon.ctx.db.selectFrom('mailbox_health').selectAll().where('mailbox', '=', 'support').executeTakeFirstOrThrow();
+      await until(async () => /UNAVAILABLE/.test((await health()).detail ?? ''), 'the failed login reported');
+      const h = await health();
+      expect(h.state).toBe('backing-off');
+      expect(h.detail).toMatch(/^login failed on the server's side, not for our credentials: UNAVAILABLE: .*Temporary authentication failure/);
+      const line = running.lines.find((l) => /^IMAP mailbox support failed: login failed on the server's side/.test(l.msg));
+      expect(line?.level).toBe(40);
+      providerDown = false;
+      await until(() => running.daemon.imap.watchers[0]?.state === 'idling', 'idling once the provider is back', 20_000);
+      expect(states).not.toContain('auth-failed');
+    } finally {
+      clearInterval(watch);
+      providerDown = false;
+    }
   }, 60_000);
 });
