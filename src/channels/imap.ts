@@ -119,6 +119,8 @@ export class MailboxWatcher {
    * imapflow's greeting timeout (16 s), past the CLI's stop deadline.
    */
   #settingUp = false;
+  /** The last ALERT text of the current session's server: a failure's detail (status, the alert email) carries it. */
+  #alert: string | null = null;
   readonly #lease: WorkLease;
   readonly #reader: FolderReader;
 
@@ -205,7 +207,7 @@ export class MailboxWatcher {
         failures += 1;
         const delayMs = reconnectDelayMs(this.#cfg, failures);
         const auth = isAuthFailure(err);
-        const detail = this.#describe(err, auth);
+        const detail = this.#describe(err, auth) + (this.#alert !== null ? ` (server ALERT: ${this.#alert})` : '');
         // The one line per failed attempt.
         this.#log[auth ? 'error' : 'warn'](
           { error: detail, attempt: failures, retryInMs: delayMs, host: `${this.#cfg.host}:${this.#cfg.port}` },
@@ -275,6 +277,7 @@ export class MailboxWatcher {
   async #session(onWorked: () => void): Promise<void> {
     const cfg = this.#cfg;
     const failures = new CommandFailures();
+    this.#alert = null;
     const client = new ImapFlow(await clientOptions(cfg, this.#log, `casegate-${this.name}`, failures));
     this.#client = client;
     // Stopped while the credentials were resolved (a tokenCommand): no connection attempt.
@@ -294,6 +297,14 @@ export class MailboxWatcher {
       this.#wake.signal();
     });
     client.on('mailboxOpen', () => this.#wake.signal());
+    client.on('alert', (a: { message?: unknown }) => {
+      // RFC 9051 §7.1: an ALERT's text must reach a person (mailbox almost full, maintenance ahead,
+      // the account about to be disabled). imapflow only logs it at info, which nobody sees.
+      const text = String(a.message ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 400);
+      this.#log.warn({ alert: text }, `IMAP server of mailbox ${this.name} says (ALERT): ${text}`);
+      this.#alert = text;
+      void this.#health.note(`server alert: ${text}`);
+    });
     await client.connect();
     if (this.#stopped) return;
 

@@ -1,5 +1,6 @@
 import { chmod, stat } from 'node:fs/promises';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
@@ -85,6 +86,38 @@ describeWithDovecot('IMAP channel faults', () => {
     expect(h.detail).toBeNull();
     expect(h.last_success_at).not.toBeNull();
     expect(h.alerted).toBe(0);
+  });
+
+  it('a server ALERT (RFC 9051 §7.1: text a person must see) is logged and carried in the failure detail casegate status and the alert email show', async () => {
+    // A server that greets with an ALERT and then refuses the login (no Dovecot setting sends ALERTs).
+    const fake = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write('* OK [ALERT] Planned maintenance at 22:00 UTC: this server is down for 2 hours\r\n');
+      let buf = '';
+      socket.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('latin1');
+        for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+          const [tag, command] = buf.slice(0, i).split(' ');
+          buf = buf.slice(i + 2);
+          const cmd = (command ?? '').toUpperCase();
+          if (cmd === 'CAPABILITY') socket.write(`* CAPABILITY IMAP4rev1\r\n${tag} OK done\r\n`);
+          else if (cmd === 'LOGOUT') socket.end(`* BYE bye\r\n${tag} OK done\r\n`);
+          else socket.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    try {
+      const port = (fake.address() as AddressInfo).port;
+      d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: '127.0.0.1', port, tls: 'none', auth: { method: 'password', user: 'u', password: 'p' }, reconnectMinSeconds: 1, reconnectMaxSeconds: 2 } }] });
+      await until(async () => (await health('support'))?.state === 'auth-failed', 'the failed login');
+      const alert = d.lines.find((l) => l.msg.startsWith('IMAP server of mailbox support says (ALERT):'));
+      expect(alert).toMatchObject({ level: 40, msg: 'IMAP server of mailbox support says (ALERT): Planned maintenance at 22:00 UTC: this server is down for 2 hours' });
+      expect((await health('support'))?.detail).toBe('login rejected: AUTHENTICATIONFAILED: Command failed: Authentication failed. (server ALERT: Planned maintenance at 22:00 UTC: this server is down for 2 hours)');
+    } finally {
+      await d?.stop();
+      fake.close();
+    }
   });
 
   it('tls: implicit against a server that starts in plain text (port 143): the failure names imap.tls and the fix, not only OpenSSL\'s "wrong version number"', async () => {
