@@ -305,57 +305,61 @@ export class MailboxWatcher {
       this.#alert = text;
       void this.#health.note(`server alert: ${text}`);
     });
-    await client.connect();
-    if (this.#stopped) return;
+    try {
+      await client.connect();
+      if (this.#stopped) return;
 
-    const processedPath = cfg.afterProcessing === 'move' ? await this.#ensureFolder(client, cfg.processedFolder) : null;
-    const quarantinePath = cfg.afterProcessing === 'move' ? await this.#ensureFolder(client, cfg.quarantineFolder) : null;
-    const mb = await client.mailboxOpen(folderPath(cfg.folder));
-    const perm = mb.permanentFlags;
-    const session: Session = {
-      client,
-      conn,
-      uidValidity: String(mb.uidValidity),
-      keywords: perm === undefined || perm.has('\\*') || perm.has(cfg.processedKeyword),
-      idle: client.capabilities.has('IDLE'),
-      processedPath,
-      quarantinePath,
-      deferred: new Map(),
-      settler: new Settler(client, { processedPath, quarantinePath }, cfg, this.#log, { failures, onAcknowledged: (uids) => this.#reader.acknowledged(uids) }),
-      selectedAt: performance.now(),
-      largeLane: Promise.resolve(),
-    };
-    session.settler.keywords = session.keywords;
-    await this.#reader.syncUidValidity(session.uidValidity);
-    this.#log.info(
-      {
-        folder: mb.path,
-        uidvalidity: session.uidValidity,
-        exists: mb.exists,
-        idle: session.idle,
-        mode: cfg.afterProcessing,
-        keywords: session.keywords,
-      },
-      'IMAP mailbox connected',
-    );
-    this.#settingUp = false;
+      const processedPath = cfg.afterProcessing === 'move' ? await this.#ensureFolder(client, cfg.processedFolder) : null;
+      const quarantinePath = cfg.afterProcessing === 'move' ? await this.#ensureFolder(client, cfg.quarantineFolder) : null;
+      const mb = await client.mailboxOpen(folderPath(cfg.folder));
+      const perm = mb.permanentFlags;
+      const session: Session = {
+        client,
+        conn,
+        uidValidity: String(mb.uidValidity),
+        keywords: perm === undefined || perm.has('\\*') || perm.has(cfg.processedKeyword),
+        idle: client.capabilities.has('IDLE'),
+        processedPath,
+        quarantinePath,
+        deferred: new Map(),
+        settler: new Settler(client, { processedPath, quarantinePath }, cfg, this.#log, { failures, onAcknowledged: (uids) => this.#reader.acknowledged(uids) }),
+        selectedAt: performance.now(),
+        largeLane: Promise.resolve(),
+      };
+      session.settler.keywords = session.keywords;
+      await this.#reader.syncUidValidity(session.uidValidity);
+      this.#log.info(
+        {
+          folder: mb.path,
+          uidvalidity: session.uidValidity,
+          exists: mb.exists,
+          idle: session.idle,
+          mode: cfg.afterProcessing,
+          keywords: session.keywords,
+        },
+        'IMAP mailbox connected',
+      );
+      this.#settingUp = false;
 
-    while (!this.#stopped) {
-      this.#wake.clear();
-      await this.#reader.catchUp(session);
-      // Logged in, folder open, a fetch completed: this server works (the backoff starts over).
-      onWorked();
-      if (this.#stopped) break;
-      this.#reader.assertConnected(session);
-      const signalled = await this.#wake.wait(this.#nextCheckIn(session));
-      if (!signalled && !this.#stopped && performance.now() - session.selectedAt >= this.#sweepMs) {
-        // The periodic check: SELECT again. It notices what no notification reports, e.g. a folder
-        // deleted and recreated under an open session (new UIDVALIDITY), and proves the connection works.
-        await client.mailboxOpen(folderPath(cfg.folder));
-        session.selectedAt = performance.now();
+      while (!this.#stopped) {
+        this.#wake.clear();
+        await this.#reader.catchUp(session);
+        // Logged in, folder open, a fetch completed: this server works (the backoff starts over).
+        onWorked();
+        if (this.#stopped) break;
+        this.#reader.assertConnected(session);
+        const signalled = await this.#wake.wait(this.#nextCheckIn(session));
+        if (!signalled && !this.#stopped && performance.now() - session.selectedAt >= this.#sweepMs) {
+          // The periodic check: SELECT again. It notices what no notification reports, e.g. a folder
+          // deleted and recreated under an open session (new UIDVALIDITY), and proves the connection works.
+          await client.mailboxOpen(folderPath(cfg.folder));
+          session.selectedAt = performance.now();
+        }
       }
+      await session.settler.drain().catch(() => undefined);
+    } catch (err) {
+      throw rootCause(err, conn);
     }
-    await session.settler.drain().catch(() => undefined);
   }
 
   /** Create a processed/quarantine folder when missing; returns the server's path. */
@@ -386,6 +390,16 @@ export class MailboxWatcher {
     return Math.max(0, ms);
   }
 
+}
+
+/**
+ * Why a session ended. imapflow fails every command of a connection it has closed with
+ * "NoConnection: Connection not available"; why it closed came before as an 'error' event — a NAT
+ * that forgot the session while a periodic SELECT waited for its answer is ETIMEOUT (the stall
+ * text, and the server check while backing off), not a bare "NoConnection".
+ */
+function rootCause(err: unknown, conn: ConnectionState): unknown {
+  return (err as { code?: unknown } | null)?.code === 'NoConnection' && conn.lastError !== null ? conn.lastError : err;
 }
 
 /** "casegate/Processed" → ["casegate", "Processed"]: imapflow joins it with the server's delimiter. */

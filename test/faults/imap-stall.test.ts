@@ -1,3 +1,4 @@
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { runCli, describeResult } from '../helpers/cli.js';
@@ -84,6 +85,40 @@ describeWithDovecot('IMAP: a server that stops answering', () => {
 
     await server.append('stall', eml({ subject: 'After the stall', messageId: 'after-stall@customer.example' }));
     await until(async () => (await db!.get<{ n: number }>('SELECT count(*) AS n FROM cases'))!.n === 1, 'the case');
+  }, 120_000);
+
+  it('a NAT that forgets the session (no RST: nothing passes any more) while the periodic SELECT waits: reported as stalled, reconnected, and mail sent meanwhile lands', async () => {
+    server = await startDovecot({ users: [{ user: 'stall', password: 'pw-stall' }] });
+    // A TCP proxy standing in for the NAT: forget() drops every byte of the connections it has;
+    // new connections pass (a new NAT entry).
+    const pairs: { forgotten: boolean }[] = [];
+    const nat = createServer((inside) => {
+      const outside = connect(server!.port, server!.host);
+      const pair = { forgotten: false };
+      pairs.push(pair);
+      inside.on('data', (b) => void (pair.forgotten || outside.write(b)));
+      outside.on('data', (b) => void (pair.forgotten || inside.write(b)));
+      for (const [a, b] of [[inside, outside], [outside, inside]] as const) {
+        a.on('error', () => undefined);
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((r) => nat.listen(0, '127.0.0.1', r));
+    try {
+      // pollSeconds 1: a SELECT is always about to be sent, so the stall hits one waiting for its answer.
+      d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'stall', { port: (nat.address() as AddressInfo).port, pollSeconds: 1, stallTimeoutSeconds: STALL_SECONDS }) }] });
+      await until(async () => (await health())?.state === 'idling', 'the mailbox to idle');
+      for (const p of pairs) p.forgotten = true;
+      const t0 = Date.now();
+      await server.append('stall', eml({ subject: 'During the NAT drop', messageId: 'nat-1@customer.example' }));
+      await until(async () => (await db!.get<{ n: number }>('SELECT count(*) AS n FROM cases'))!.n === 1, 'the case', 60_000, 50);
+      console.log(`[imap-stall] mail sent when the NAT forgot the session became a case after ${Date.now() - t0} ms`);
+      expect(Date.now() - t0).toBeLessThanOrEqual(STALL_SECONDS * 1000 + SLACK_MS);
+      const failed = d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('IMAP mailbox support failed:'));
+      expect(failed.map((l) => l.msg)).toEqual([expect.stringMatching(/^IMAP mailbox support failed: the IMAP server stopped answering \(no reply within 4 s, imap\.stallTimeoutSeconds\); connection dropped; next attempt in /)]);
+    } finally {
+      nat.close();
+    }
   }, 120_000);
 
   it('a stop (SIGTERM, a reload that drops the mailbox) while the server hangs before its greeting is not held up by the hung connection attempt', async () => {
