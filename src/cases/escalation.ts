@@ -52,6 +52,8 @@ export interface EscalateOptions {
   readonly inReplyTo: string | null;
   readonly references: readonly string[];
   readonly messageRowId?: number | null;
+  /** No alert to anyone, for this reason (old mail: pipeline/old-mail.ts); the level rises all the same. */
+  readonly quiet?: string | null;
 }
 
 export interface EscalationOutcome {
@@ -126,8 +128,11 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   await addEvent(trx, { ...base, type: 'case.escalated', reason: `level ${from} → ${to} (${o.trigger}, by ${o.by})${o.reason !== '' ? `: ${o.reason}` : ''}`, data: { ...data, reason: o.reason } });
 
   const mailbox = ctx.mailboxes.ofCase(caseRow);
-  const recipients = alertRecipients(ctx, caseRow.queue, from, to);
-  if (recipients.length === 0) {
+  const quiet = o.quiet ?? null;
+  const recipients = quiet !== null ? [] : alertRecipients(ctx, caseRow.queue, from, to);
+  if (quiet !== null) {
+    await addEvent(trx, { ...base, actor: 'system', type: 'escalation.unalerted', reason: `no alert: ${quiet}`, data });
+  } else if (recipients.length === 0) {
     await addEvent(trx, { ...base, actor: 'system', type: 'escalation.unalerted', reason: `no addresses for tier ${to} of queue ${caseRow.queue} and no instance.adminAddress`, data });
     ctx.log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, queue: caseRow.queue, level: to }, 'escalation alert has no recipient: configure queues.<queue>.tiers or instance.adminAddress');
   }
@@ -135,7 +140,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   // the agent who escalated it, also when they are one of the tier's addresses (a lead's #escalate).
   const byThem = (address: string): boolean => o.actor === `agent:${address}`;
   const alerted = recipients.filter((a) => !byThem(a));
-  for (const a of attentionAddresses(ctx.config, caseRow.queue, caseRow.owner)) {
+  for (const a of quiet !== null ? [] : attentionAddresses(ctx.config, caseRow.queue, caseRow.owner)) {
     if (!alerted.includes(a.address) && !byThem(a.address)) alerted.push(a.address);
   }
   const [lastMessage, files] = withoutFiles(o.lastMessage ?? NO_MESSAGE);

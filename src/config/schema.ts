@@ -300,7 +300,7 @@ export const configSchema = z
          * No automatic reply to a message that arrived (IMAP: its INTERNALDATE) more than this many
          * hours ago: old mail found in a mailbox attached for the first time, or after a long
          * outage, is stored without telling its sender news from the past — nor the agents (no
-         * notification, no assignment email: pipeline/old-mail.ts). 0 = no limit.
+         * notification, escalation alert or assignment email: pipeline/old-mail.ts). 0 = no limit.
          */
         maxAgeHours: z.number().nonnegative().default(72),
         /**

@@ -5,8 +5,8 @@ import type { Inbound } from './types.js';
  * Old mail: a message that arrived (IMAP: its INTERNALDATE) more than autoReply.maxAgeHours ago —
  * the history of a mailbox attached for the first time, or the backlog of a long outage. It is
  * stored like any other, but it sends nothing by itself: no confirmation to its sender (react
- * stage), no notification to the agents (notify-staff stage) — 20,000 old messages would be
- * 20,000 emails to every agent of the queue. Returns why (for the event), or null when it is not old.
+ * stage), no notification (notify-staff), escalation alert (escalate) or assignment email (route)
+ * to the agents — 20,000 old messages would be 20,000 emails to every agent of the queue. Returns why (for the event), or null when it is not old.
  */
 export function oldMailReason(ctx: AppContext, msg: Pick<Inbound, 'arrival'>): string | null {
   const maxAgeHours = ctx.config.autoReply.maxAgeHours;

@@ -376,13 +376,19 @@ describe('automatic replies', () => {
     expect((await outboxAll()).map((o) => o.kind)).toEqual(['confirmation']);
   });
 
-  it('old mail notifies no agent either: a mailbox attached with its history does not send every agent one email per old message', async () => {
+  it('old mail notifies no agent either (no notification, no escalation alert, no assignment email): a mailbox attached with its history does not send every agent one email per old message', async () => {
     await env.close();
     env = await testEnv({ queues: { support: { agents: [{ name: 'Ann Agent', address: 'ann@example.com' }, { name: 'Bob Agent', address: 'bob@example.com' }] } } });
     const at = (hoursAgo: number) => new Date(env.clock.now().getTime() - hoursAgo * 3_600_000);
     const take = async (from: string, hoursAgo: number) =>
       runPipeline(env.ctx, { channel: 'imap', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: at(hoursAgo), raw: await env.ctx.blobs.put(Readable.from([Buffer.from(eml({ from, subject: `From ${from}` }))])) });
     for (let i = 1; i <= 3; i++) expect(await take(`old${i}@customer.example`, 400 * 24 + i)).toMatchObject({ kind: 'stored', created: true });
+    // An urgent subject among them: escalated, nobody alerted.
+    const urgent = await runPipeline(env.ctx, { channel: 'imap', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: at(400 * 24), raw: await env.ctx.blobs.put(Readable.from([Buffer.from(eml({ from: 'urgent@customer.example', subject: 'URGENT: server down' }))])) });
+    expect(urgent).toMatchObject({ kind: 'stored', created: true });
+    const u = (await caseByNumber(env.ctx.db, 10004))!;
+    expect(u.escalation_level).toBe(1);
+    expect((await eventsOfCase(env.ctx.db, u.id)).find((e) => e.type === 'escalation.unalerted')?.reason).toBe('no alert: the message arrived 400 days ago (autoReply.maxAgeHours 72)');
     expect(await outboxAll()).toEqual([]);
     const c = (await caseByNumber(env.ctx.db, 10001))!;
     expect((await eventsOfCase(env.ctx.db, c.id)).find((e) => e.type === 'agents.notify-suppressed')?.reason).toBe('agents not notified: the message arrived 400 days ago (autoReply.maxAgeHours 72); old mail is in the queue, not announced message by message');

@@ -5,6 +5,7 @@ import { priorityScheme } from '../../cases/priority.js';
 import { isParticipant } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoReplyRefusal } from './react.js';
+import { oldMailReason } from '../old-mail.js';
 import { need, type CommitStage } from '../types.js';
 import { shownTextOf } from '../written-text.js';
 
@@ -109,6 +110,8 @@ export const escalateStage: CommitStage = {
         by: trigger === 'rule' ? `rule ${routing.rule?.name ?? '?'}` : who,
         reason,
         ack: customerAsks ? { to: { address: sender.address, name: sender.name }, autoReply: true, refusal: () => autoReplyRefusal(msg, ctx, trx, sender.address) } : null,
+        // An urgent subject in a mailbox's history: escalated, but nobody is alerted about old mail.
+        quiet: oldMailReason(ctx, msg),
       };
       const out = await escalateCase(trx, ctx, caseRow.id, opts);
       msg.notes.escalation = { acknowledged: out.acknowledged, alerted: out.alerted };
