@@ -21,12 +21,20 @@ export class CredentialsError extends Error {
  * through /bin/sh — in an environment of its own, not the daemon's with its secrets (command-env.ts;
  * the mailbox's auth.passEnv names what the helper needs, e.g. its client secret). Called on every
  * connection attempt, so a token that expired or was rejected is replaced by the next attempt
- * (token helpers cache on their side).
+ * (token helpers cache on their side). `stop` (the watcher stopping) ends a command still running
+ * at once: a helper hanging on an unreachable identity provider held every stop and reload for
+ * up to TOKEN_COMMAND_TIMEOUT_MS, past the CLI's stop deadline.
  */
-export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'xoauth2' }>, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'xoauth2' }>, env: NodeJS.ProcessEnv = process.env, stop?: AbortSignal): Promise<string> {
   if (auth.tokenCommand !== undefined) {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile('/bin/sh', ['-c', auth.tokenCommand!], { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, env: commandEnv(auth.passEnv ?? [], {}, env) }, (err, stdout, stderr) => {
+      const stopped = (): void => {
+        child.kill();
+        // Not waiting for the command's exit: a grandchild of the shell may hold its output open.
+        reject(new CredentialsError('tokenCommand ended: the mailbox is stopping'));
+      };
+      const child = execFile('/bin/sh', ['-c', auth.tokenCommand!], { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, env: commandEnv(auth.passEnv ?? [], {}, env) }, (err, stdout, stderr) => {
+        stop?.removeEventListener('abort', stopped);
         if (err) {
           // Its stderr, else how it ended — never Node's message, which quotes the command line
           // (with whatever secret the configuration put there).
@@ -38,6 +46,8 @@ export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'x
         }
         resolve(String(stdout));
       });
+      if (stop?.aborted === true) stopped();
+      else stop?.addEventListener('abort', stopped, { once: true });
     });
     const token = out.trim();
     if (token === '') throw new CredentialsError('tokenCommand printed no token');
@@ -135,14 +145,14 @@ const FORWARDED_LEVELS: ReadonlySet<string> = new Set(['warn', 'error', 'fatal']
 export const AUTO_IDLE_DELAY_MS = 100;
 
 /** imapflow options for one connection attempt (credentials resolved now); `failures` records the server's NO/BAD answers. */
-export async function clientOptions(cfg: ImapConfig, log: Logger, id: string, failures?: CommandFailures): Promise<ImapFlowOptions> {
+export async function clientOptions(cfg: ImapConfig, log: Logger, id: string, failures?: CommandFailures, stop?: AbortSignal): Promise<ImapFlowOptions> {
   const tls: ConnectionOptions = {};
   if (cfg.caFile !== undefined) tls.ca = await readFile(cfg.caFile);
   if (cfg.insecureSkipVerify) tls.rejectUnauthorized = false;
   const auth =
     cfg.auth.method === 'password'
       ? { user: cfg.auth.user, pass: cfg.auth.password }
-      : { user: cfg.auth.user, accessToken: await accessToken(cfg.auth) };
+      : { user: cfg.auth.user, accessToken: await accessToken(cfg.auth, process.env, stop) };
   return {
     host: cfg.host,
     port: cfg.port,

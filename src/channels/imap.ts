@@ -109,6 +109,8 @@ export class MailboxWatcher {
   readonly #wake = new Wake();
   #stopped = false;
   #stopSignal: () => void = () => undefined;
+  /** Aborted by stop(): ends a tokenCommand still running (imap-connection.ts accessToken). */
+  readonly #stopAbort = new AbortController();
   readonly #stopPromise: Promise<void>;
   #loop: Promise<void> | null = null;
   #client: ImapFlow | null = null;
@@ -169,6 +171,7 @@ export class MailboxWatcher {
     if (!this.#stopped) {
       this.#stopped = true;
       this.#stopSignal();
+      this.#stopAbort.abort();
       this.#wake.signal();
     }
     if (this.#settingUp) this.#client?.close();
@@ -278,7 +281,7 @@ export class MailboxWatcher {
     const cfg = this.#cfg;
     const failures = new CommandFailures();
     this.#alert = null;
-    const client = new ImapFlow(await clientOptions(cfg, this.#log, `casegate-${this.name}`, failures));
+    const client = new ImapFlow(await clientOptions(cfg, this.#log, `casegate-${this.name}`, failures, this.#stopAbort.signal));
     this.#client = client;
     // Stopped while the credentials were resolved (a tokenCommand): no connection attempt.
     if (this.#stopped) return;

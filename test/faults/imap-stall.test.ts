@@ -141,6 +141,22 @@ describeWithDovecot('IMAP: a server that stops answering', () => {
     expect((await health())?.state).toBe('stopped');
   }, 120_000);
 
+  it('a stop while the XOAUTH2 tokenCommand hangs (an identity provider that does not answer) ends it at once, not after its 30 s timeout', async () => {
+    d = await runDaemon({
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: '127.0.0.1', port: 9, tls: 'none', auth: { method: 'xoauth2', user: 'support', tokenCommand: 'sleep 20; echo token' } } }],
+    });
+    await until(async () => (await health())?.state === 'connecting', 'the mailbox connecting');
+    // Let the command get under way.
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    await d.stop();
+    const stoppedMs = Date.now() - t0;
+    console.log(`[imap-stall] daemon stopped ${stoppedMs} ms after stop() while tokenCommand hung`);
+    expect(stoppedMs).toBeLessThan(3_000);
+    expect((await health())?.state).toBe('stopped');
+    expect(d.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('IMAP mailbox support failed:'))).toEqual([]);
+  }, 60_000);
+
   it('a stop while the server hangs under a command of an open session (the periodic SELECT) ends inside the CLI stop deadline', async () => {
     server = await startDovecot({ users: [{ user: 'stall', password: 'pw-stall' }] });
     // pollSeconds 1: the safety SELECT every second; stallTimeoutSeconds 60: imapflow gives up on it after 30 s.
