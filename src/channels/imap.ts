@@ -306,7 +306,8 @@ export class MailboxWatcher {
       const text = String(a.message ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 400);
       this.#log.warn({ alert: text }, `IMAP server of mailbox ${this.name} says (ALERT): ${text}`);
       this.#alert = text;
-      void this.#health.note(`server alert: ${text}`);
+      // While setting up, a failure's detail carries it (a note written now could land after it).
+      if (!this.#settingUp) void this.#health.note(`server alert: ${text}`);
     });
     try {
       await client.connect();
@@ -343,6 +344,7 @@ export class MailboxWatcher {
         'IMAP mailbox connected',
       );
       this.#settingUp = false;
+      if (this.#alert !== null) await this.#health.note(`server alert: ${this.#alert}`);
 
       while (!this.#stopped) {
         this.#wake.clear();
