@@ -2,7 +2,7 @@ import { DateTime, IANAZone } from 'luxon';
 import { parse } from 'node-cron';
 
 /**
- * When a cron expression (node-cron syntax, minute resolution) fires, in a time zone: the last
+ * When a cron expression (node-cron syntax: five fields, or six with seconds first) fires, in a time zone: the last
  * time at or before an instant (catch-up at start: "did a run come due while we were down?") and
  * the next one after it. Day of month and day of week follow cron: when both are restricted,
  * either may match.
@@ -16,6 +16,8 @@ import { parse } from 'node-cron';
  */
 
 interface Fields {
+  /** The seconds of a matching minute, ascending ([0] for a five-field expression). */
+  readonly second: readonly number[];
   readonly minute: ReadonlySet<number>;
   readonly hour: ReadonlySet<number>;
   readonly dom: ReadonlySet<number>;
@@ -34,6 +36,7 @@ function fieldsOf(expr: string): Fields {
   const dom = new Set(p.dayOfMonth.filter((d): d is number => typeof d === 'number'));
   const dow = new Set(p.dayOfWeek.filter((d): d is number => typeof d === 'number').map((d) => d % 7));
   const f: Fields = {
+    second: [...new Set(p.second)].sort((a, b) => a - b),
     minute: new Set(p.minute),
     hour: new Set(p.hour),
     dom,
@@ -137,7 +140,11 @@ export function previousRun(expr: string, zone: string, at: Date): Date | null {
 }
 
 function previousWallRun(f: Fields, zone: string, at: Date): Date | null {
-  let dt = DateTime.fromJSDate(at, { zone }).startOf('minute');
+  const first = DateTime.fromJSDate(at, { zone }).startOf('minute');
+  // In the minute of `at`, only its seconds up to `at` have come (a six-field expression fires
+  // several times a minute: each firing is a slot of its own).
+  const upTo = (dt: DateTime): number => (dt.toMillis() === first.toMillis() ? DateTime.fromJSDate(at, { zone }).second : 59);
+  let dt = first;
   const stop = dt.minus({ days: LIMIT_DAYS });
   while (dt > stop) {
     if (!dayMatches(f, dt)) {
@@ -148,7 +155,11 @@ function previousWallRun(f: Fields, zone: string, at: Date): Date | null {
       dt = dt.startOf('hour').minus({ minutes: 1 });
       continue;
     }
-    if (f.minute.has(dt.minute)) return dt.toJSDate();
+    if (f.minute.has(dt.minute)) {
+      const limit = upTo(dt);
+      const second = f.second.findLast((s) => s <= limit);
+      if (second !== undefined) return dt.set({ second }).toJSDate();
+    }
     dt = dt.minus({ minutes: 1 });
   }
   return null;
@@ -163,7 +174,10 @@ export function nextRun(expr: string, zone: string, at: Date): Date | null {
 }
 
 function nextWallRun(f: Fields, zone: string, at: Date): Date | null {
-  let dt = DateTime.fromJSDate(at, { zone }).startOf('minute').plus({ minutes: 1 });
+  const first = DateTime.fromJSDate(at, { zone }).startOf('minute');
+  // In the minute of `at`, only its seconds after `at`.
+  const after = (dt: DateTime): number => (dt.toMillis() === first.toMillis() ? DateTime.fromJSDate(at, { zone }).second : -1);
+  let dt = first;
   const stop = dt.plus({ days: LIMIT_DAYS });
   while (dt < stop) {
     if (!dayMatches(f, dt)) {
@@ -174,7 +188,11 @@ function nextWallRun(f: Fields, zone: string, at: Date): Date | null {
       dt = dt.plus({ hours: 1 }).startOf('hour');
       continue;
     }
-    if (f.minute.has(dt.minute)) return dt.toJSDate();
+    if (f.minute.has(dt.minute)) {
+      const limit = after(dt);
+      const second = f.second.find((s) => s > limit);
+      if (second !== undefined) return dt.set({ second }).toJSDate();
+    }
     dt = dt.plus({ minutes: 1 });
   }
   return null;

@@ -23,6 +23,12 @@ import { imapOf, until } from '../imap/imap-env.js';
  */
 
 const LEASE_SECONDS = 3;
+/**
+ * sla-check every 5 s (node-cron's seconds field; each firing is a slot of its own): both daemons
+ * tick every slot, so the contest comes within seconds of the second daemon's start instead of at
+ * the next minute boundary (up to two minutes of waiting). The other jobs keep their schedules.
+ */
+const SLA_CHECK_SCHEDULE = '*/5 * * * * *';
 const FIRST = 100; // per mailbox
 const SECOND = 200; // per mailbox
 const SCHEMA = 'cluster_test';
@@ -109,6 +115,7 @@ beforeAll(async () => {
     listener: { enabled: false },
     outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, claimSeconds: 10 },
     log: { level: 'debug' },
+    jobs: { slaCheck: { schedule: SLA_CHECK_SCHEDULE } },
   });
   pool = new pg.Pool({ connectionString: cluster.url, options: `-c search_path=${SCHEMA}`, max: 2 });
   pool.on('error', () => undefined);
@@ -198,12 +205,12 @@ describe('two daemons on one PostgreSQL', () => {
     for (const user of ['support', 'billing']) expect(await dovecot.listUids(user, 'INBOX')).toEqual([]);
 
     // Jobs: both daemons schedule every job; a slot both reached was run by one of them (the other
-    // logged the skip). Waits for a minute boundary with two daemons up unless one passed already;
-    // up to two boundaries: on a loaded machine one daemon's tick can come too late to contest a slot.
+    // logged the skip). sla-check's slots come every 5 s, so several passed with two daemons up
+    // already; the wait is a guard for a loaded machine, where one daemon's tick can come too late.
     const claimed = (p: CliProcess) => logs(p).filter((l) => l['msg'] === 'job slot claimed').map((l) => `${String(l['job'])}@${String(l['slot'])}`);
     const skipped = (p: CliProcess) => logs(p).filter((l) => String(l['msg']).startsWith('job slot already run'));
     try {
-      await until(() => skipped(a).length + skipped(b).length + skipped(a2).length > 0, 'a job slot contested by two daemons', 135_000, 200);
+      await until(() => skipped(a).length + skipped(b).length + skipped(a2).length > 0, 'a job slot contested by two daemons', 60_000, 200);
     } catch (err) {
       // What the daemons' schedulers said, for the report.
       for (const [name, p] of [['A', a], ['B', b], ['A2', a2]] as const) {
@@ -216,7 +223,10 @@ describe('two daemons on one PostgreSQL', () => {
       }
       throw err;
     }
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Stopped (a clean stop waits for a running job) so that no slot is claimed between reading
+    // the logs and job_runs.
+    for (const p of [b, a2]) p.kill('SIGTERM');
+    for (const [name, p] of [['B', b], ['A2', a2]] as const) expect(`${name}: ${String((await p.exited).code)}`).toBe(`${name}: 0`);
     const all = [...claimed(a), ...claimed(b), ...claimed(a2)];
     expect(all.length).toBeGreaterThan(0);
     expect(new Set(all).size).toBe(all.length);

@@ -145,6 +145,11 @@ describe('cron times (catch-up)', () => {
     ['*/15 2 * * *', 'America/New_York', '2026-03-08T06:59:00Z', '2026-03-07T07:45:00Z', '2026-03-08T07:00:00Z'],
     ['0 2 * * *', 'Australia/Lord_Howe', '2026-10-03T15:00:00Z', '2026-10-02T15:30:00Z', '2026-10-03T15:30:00Z'], // a 30-minute change
     ['0 * * * *', 'Europe/Berlin', '2026-03-29T00:30:00Z', '2026-03-29T00:00:00Z', '2026-03-29T01:00:00Z'], // 02:00 skipped, 03:00 is the same instant
+    // Six fields (seconds first, node-cron's syntax): each firing in a minute is a time (a slot) of its own.
+    ['*/5 * * * * *', 'UTC', '2026-03-03T14:07:32.400Z', '2026-03-03T14:07:30Z', '2026-03-03T14:07:35Z'],
+    ['*/20 * * * * *', 'UTC', '2026-03-03T14:07:40Z', '2026-03-03T14:07:40Z', '2026-03-03T14:08:00Z'],
+    ['30 * * * * *', 'UTC', '2026-03-03T14:07:10Z', '2026-03-03T14:06:30Z', '2026-03-03T14:07:30Z'],
+    ['0 */15 * * * *', 'UTC', '2026-03-03T14:07:30Z', '2026-03-03T14:00:00Z', '2026-03-03T14:15:00Z'],
   ])('%s in %s at %s: previous %s, next %s', (expr, zone, at, prev, next) => {
     expect(previousRun(expr, zone, new Date(at))?.toISOString()).toBe(new Date(prev).toISOString());
     expect(nextRun(expr, zone, new Date(at))?.toISOString()).toBe(new Date(next).toISOString());
