@@ -9,16 +9,28 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { eml, writeConfig } from '../helpers/context.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { seedTemplateCheck } from '../helpers/template-check-seed.js';
 import { folderContents, imapOf, removeDir, until } from './imap-env.js';
 
 /**
- * kill -9 of the real daemon (`node dist/bin/casegate.js start`) in the middle of a 500-message
- * backlog, then a restart: exactly 500 cases, 500 confirmation rows, 500 distinct confirmations
- * delivered, and an empty INBOX. Needs dist/ (`npm test` runs tsc first).
+ * kill -9 of the real daemon (`node dist/bin/casegate.js start`) in the middle of a backlog, then
+ * a restart: exactly one case, one confirmation row and one distinct confirmation delivered per
+ * message, and an empty INBOX. Needs dist/ (`npm test` runs tsc first).
+ *
+ * The backlog's size: the daemon acknowledges committed messages on the server ACK_BATCH (64) at a
+ * time (imap-settler.ts) and reads up to 64 ahead (PREFETCH_COUNT, imap-reader.ts). Killed at
+ * 96 cases of 192 (1.5 batches of 3), it leaves every state a message can be in: a batch moved to
+ * Processed, about half a batch committed but still in INBOX (it comes back after the restart and
+ * must be recognised as a duplicate), messages read and in the pipeline, and half the backlog not
+ * read yet — and confirmations queued, in flight at the relay and sent. A larger backlog (this test
+ * used 500) only repeats those states; a smaller one, killed before the first batch was moved, would
+ * leave no message acknowledged at the kill.
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist/bin/casegate.js');
-const TOTAL = 500;
+const TOTAL = 192;
+/** Killed once this many cases exist: the first acknowledgement batch (64) is on the server, the second half committed. */
+const KILL_AT = 96;
 
 let server: DovecotServer;
 let sink: SmtpSink;
@@ -74,10 +86,13 @@ describeWithDovecot('IMAP channel crash safety', () => {
       outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, retry: { baseSeconds: 1, maxSeconds: 2 }, ...(TEST_BACKEND === 'postgres' ? { claimSeconds: 10 } : {}) },
       ...(TEST_BACKEND === 'postgres' ? { database: { leaseSeconds: 3 } } : {}),
     });
+    // The data directory as after casegate's first start, the shipped templates recorded as checked
+    // (as CliSandbox does): the first start's trial renders are not this test's point.
+    seedTemplateCheck({ mailboxes: [{ name: 'support', addresses: ['support@example.com'] }] }, resolved.paths.dataDir, CLI);
     const configFile = resolved.source!;
     const dbPath = resolved.paths.dbPath;
 
-    // First run: killed with SIGKILL once roughly a third of the cases exist.
+    // First run: killed with SIGKILL once KILL_AT cases exist.
     const first = startCli(configFile);
     if (TEST_BACKEND === 'sqlite') await until(() => existsSync(dbPath), 'the database', 30_000, 10);
     const db = peekDb(resolved);
@@ -89,7 +104,7 @@ describeWithDovecot('IMAP channel crash safety', () => {
       }
     };
     try {
-      await until(async () => (await cases()) >= TOTAL / 3 || first.child.exitCode !== null, 'a third of the cases', 60_000, 5).catch((err: unknown) => {
+      await until(async () => (await cases()) >= KILL_AT || first.child.exitCode !== null, `${KILL_AT} cases`, 60_000, 5).catch((err: unknown) => {
         throw new Error(`${String(err)}\n--- daemon output ---\n${first.output()}`);
       });
       first.child.kill('SIGKILL');
@@ -98,6 +113,8 @@ describeWithDovecot('IMAP channel crash safety', () => {
       const atKill = await cases();
       expect(atKill).toBeGreaterThan(0);
       expect(atKill).toBeLessThan(TOTAL);
+      const movedAtKill = (await folderContents(server, 'support', 'casegate/Processed')).length;
+      console.log(`[imap-crash] at kill -9: ${atKill} of ${TOTAL} cases, ${movedAtKill} moved to Processed, ${atKill - movedAtKill} committed but still in INBOX`);
 
       // Second run: finishes the backlog.
       const second = startCli(configFile);
