@@ -71,10 +71,12 @@ function leaseTakenAt(p: CliProcess, name: string): number | null {
   return typeof t === 'number' ? t : Date.parse(String(t));
 }
 
+/** `n` messages appended to `user`'s INBOX over one IMAP connection (a login per message cost Dovecot a process and an authentication each). */
 async function backlog(user: string, n: number, tag: string): Promise<void> {
+  const client = await dovecot.connect(user);
   for (let i = 0; i < n; i++) {
-    await dovecot.append(
-      user,
+    await client.append(
+      'INBOX',
       eml({
         from: `Customer ${tag}${i} <${user}-${tag}-${i}@customer.example>`,
         to: `${user}@example.com`,
@@ -83,6 +85,7 @@ async function backlog(user: string, n: number, tag: string): Promise<void> {
       }),
     );
   }
+  await client.logout();
 }
 
 /** Distinct confirmation emails at the sink (by Message-ID) and how many arrived in all. */
@@ -173,6 +176,7 @@ describe('two daemons on one PostgreSQL', () => {
     const beforeRestart = await count('select count(*) n from cases');
     const linesBefore = [b, a2].map((p) => p.stdout().length);
     cluster.restart();
+    console.log(`PostgreSQL restarted with ${beforeRestart} of ${total} cases stored`);
     expect(beforeRestart).toBeLessThan(total);
     await delivering;
     // The daemons noticed: messages in flight ended in `retry` (or a lease could not be renewed) and were tried again.
