@@ -18,7 +18,10 @@ let server: DovecotServer;
 const MOVE_CFG = { afterProcessing: 'move', processedKeyword: '$CasegateProcessed' } as ImapConfig;
 
 async function session(user: string, count: number, failures?: CommandFailures): Promise<{ client: ImapFlow; uids: number[] }> {
-  for (let i = 1; i <= count; i++) await server.append(user, eml({ subject: `settle ${i}`, messageId: `settle-${user}-${i}@customer.example` }));
+  // Appended over one connection (a login per message cost Dovecot a process and an authentication each).
+  const appender = await server.connect(user);
+  for (let i = 1; i <= count; i++) await appender.append('INBOX', eml({ subject: `settle ${i}`, messageId: `settle-${user}-${i}@customer.example` }));
+  await appender.logout();
   // With `failures`: the daemon's logger adapter, which keeps the server's NO/BAD answers.
   const client = failures === undefined ? await server.connect(user) : new ImapFlow({ ...server.imapOptions(user), logger: quietImapLogger(silentLogger(), failures) });
   if (failures !== undefined) await client.connect();
