@@ -52,7 +52,8 @@ export async function fullPageScreenshot(page: Page, size: { readonly width: num
   }
   const viewport = page.viewportSize();
   const fits = viewport !== null && size.width <= viewport.width && size.height <= viewport.height;
-  const { data } = await (await session).send('Page.captureScreenshot', { format: 'png', clip: { x: 0, y: 0, width: size.width, height: size.height, scale: 1 }, captureBeyondViewport: !fits });
+  // optimizeForSpeed: the same pixels (PNG), compressed less; encoding was the largest part of a screenshot's CPU.
+  const { data } = await (await session).send('Page.captureScreenshot', { format: 'png', clip: { x: 0, y: 0, width: size.width, height: size.height, scale: 1 }, captureBeyondViewport: !fits, optimizeForSpeed: true });
   return Buffer.from(data, 'base64');
 }
 
