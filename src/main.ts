@@ -9,8 +9,8 @@ import { startImapChannel, type ImapChannel } from './channels/imap-channel.js';
 import { WorkLease } from './channels/work-lease.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { databaseTarget, describeTarget } from './db/database.js';
-import { OutboxWorker } from './mail-out/outbox-worker.js';
-import { createTransport, type MailTransport } from './mail-out/transport.js';
+import { RelayOutbox } from './mail-out/relay-outbox.js';
+import { createRelayTransports, type MailTransport } from './mail-out/transport.js';
 import { startJobs, type JobScheduler } from './jobs/scheduler.js';
 import { Metrics, type LiveState } from './ops/metrics.js';
 import { reloadDaemon, type ReloadReport } from './reload.js';
@@ -23,7 +23,8 @@ export interface Daemon {
   readonly smtp: SmtpListener | null;
   /** The watched IMAP mailboxes (none when no mailbox has an `imap` config). */
   readonly imap: ImapChannel;
-  readonly outbox: OutboxWorker;
+  /** The outbox's senders, one per relay in use (mail-out/relay-outbox.ts). */
+  readonly outbox: RelayOutbox;
   /** Scheduled jobs (null when jobs.enabled is false). */
   readonly jobs: JobScheduler | null;
   /** The web server (null when web.enabled is false). */
@@ -50,8 +51,8 @@ export interface DaemonOptions {
 export interface DaemonParts {
   smtp: SmtpListener | null;
   imap: ImapChannel;
-  transport: MailTransport;
-  outbox: OutboxWorker;
+  /** The outbox's senders and their transports (one per relay in use). */
+  outbox: RelayOutbox;
   jobs: JobScheduler | null;
   web: WebServer | null;
   ops: WebServer | null;
@@ -95,21 +96,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throw err;
     }
   }
-  let transport: MailTransport;
+  let transports: Map<string, MailTransport> | MailTransport;
   try {
     // A blob directory that cannot be made or a configured DKIM key that cannot be read stops the
     // start: nothing has started yet. The blob store's directories are made now, not by the first
     // messages (storage/blob-store.ts).
     await ctx.blobs.prepare();
-    transport = opts.transport ?? createTransport(opts.resolved, ctx.log.child({ component: 'outgoing' }));
+    transports = opts.transport ?? createRelayTransports(opts.resolved, ctx.log.child({ component: 'outgoing' }));
   } catch (err) {
     await closeContext(ctx);
     lock?.release();
     throw err;
   }
-  const parts: DaemonParts = { smtp: null, imap: startImapChannel(ctx, []), transport, outbox: new OutboxWorker(ctx, transport), jobs: null, web: null, ops: null, presence: null, fixedTransport: opts.transport !== undefined };
+  const parts: DaemonParts = { smtp: null, imap: startImapChannel(ctx, []), outbox: new RelayOutbox(ctx, transports), jobs: null, web: null, ops: null, presence: null, fixedTransport: opts.transport !== undefined };
   const live: LiveState = {
     outboxPaused: () => parts.outbox.paused,
+    relaysPaused: () => parts.outbox.pausedByRelay(),
   };
   try {
     if (!sqlite) {
@@ -139,7 +141,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       mailboxes: ctx.config.mailboxes.map((m) => `${m.name} <${m.addresses.join(', ')}>`),
       smtp: parts.smtp !== null ? `${ctx.config.listener.host}:${parts.smtp.port}` : 'disabled',
       imap: parts.imap.watchers.map((w) => w.name),
-      outgoing: transport.name,
+      outgoing: [...parts.outbox.transports].map(([relay, t]) => (relay === 'default' ? t.name : (t.label ?? relay))),
       web: parts.web !== null ? `${ctx.config.web.host}:${parts.web.port}` : 'disabled',
       ops: parts.ops !== null ? `${ctx.config.ops.host}:${parts.ops.port}` : 'disabled',
       jobs: parts.jobs !== null ? [...parts.jobs.tasks.keys()] : 'disabled',
@@ -206,6 +208,6 @@ async function stopParts(parts: DaemonParts): Promise<void> {
   await parts.web?.close();
   await parts.ops?.close();
   await Promise.all([parts.imap.stop(), parts.smtp?.close(), parts.outbox.stop()]);
-  parts.transport.close();
+  parts.outbox.close();
   await parts.presence?.release();
 }

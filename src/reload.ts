@@ -7,9 +7,10 @@ import { startSmtpListener } from './channels/smtp-listener.js';
 import { startJobs } from './jobs/scheduler.js';
 import { setLogLevel } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
-import { OutboxWorker } from './mail-out/outbox-worker.js';
+import { RelayOutbox } from './mail-out/relay-outbox.js';
+import { relayLanes } from './mail-out/relays.js';
 import { TemplateCheckError, type TemplateEngine } from './mail-out/templates.js';
-import { createTransport, type MailTransport } from './mail-out/transport.js';
+import { createRelayTransports, type MailTransport } from './mail-out/transport.js';
 import type { DaemonParts } from './main.js';
 import type { LiveState, Metrics } from './ops/metrics.js';
 import { startOpsServer } from './ops/ops-server.js';
@@ -98,11 +99,14 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
   // the reload here. Made after the old one was stopped, its error left the outbox stopped and
   // the transport closed — no email went out until a restart — while the log said the running
   // configuration stays.
-  const transportChanged = !parts.fixedTransport && (!same(old.outgoing.transport, next.config.outgoing.transport) || !same(old.outgoing.smtp, next.config.outgoing.smtp) || !same(old.outgoing.fileDir, next.config.outgoing.fileDir) || !same(old.outgoing.dkim, next.config.outgoing.dkim));
-  let nextTransport: MailTransport | null = null;
+  // Relays too: a relay's settings, which relays are in use, and which mailbox (address) sends through which.
+  const transportChanged =
+    !parts.fixedTransport &&
+    (!same(old.outgoing.transport, next.config.outgoing.transport) || !same(old.outgoing.smtp, next.config.outgoing.smtp) || !same(old.outgoing.relays, next.config.outgoing.relays) || !same(relayLanes(old), relayLanes(next.config)) || !same(old.outgoing.fileDir, next.config.outgoing.fileDir) || !same(old.outgoing.dkim, next.config.outgoing.dkim));
+  let nextTransport: Map<string, MailTransport> | null = null;
   if (transportChanged) {
     try {
-      nextTransport = createTransport(next, ctx.log.child({ component: 'outgoing' }));
+      nextTransport = createRelayTransports(next, ctx.log.child({ component: 'outgoing' }));
     } catch (err) {
       templates.close();
       if (err instanceof ConfigError) return refuse(err.problems.map((p) => `${p.path || '(file)'}: ${p.message}`), changed);
@@ -136,11 +140,10 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
 
   if (nextTransport !== null) {
     await parts.outbox.stop();
-    parts.transport.close();
-    parts.transport = nextTransport;
-    parts.outbox = new OutboxWorker(ctx, parts.transport);
+    parts.outbox.close();
+    parts.outbox = new RelayOutbox(ctx, nextTransport);
     await parts.outbox.start();
-    actions.push(`outgoing transport now ${parts.transport.name}`);
+    actions.push(`outgoing transport now ${[...nextTransport].map(([relay, t]) => (relay === 'default' ? t.name : (t.label ?? relay))).join(', ')}`);
   }
 
   const bindChanged = (a: { enabled: boolean; host: string; port: number }, b: { enabled: boolean; host: string; port: number }): boolean => a.enabled !== b.enabled || a.host !== b.host || a.port !== b.port;

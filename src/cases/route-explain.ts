@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { HeaderMap } from '../mail-in/parsed-mail.js';
 import { MailboxDirectory } from '../mailboxes.js';
+import { DEFAULT_RELAY, describeRelay, relayForFrom } from '../mail-out/relays.js';
 import { parseUrgentSubject } from './escalation-signals.js';
 import { alertRecipients } from './escalation.js';
 import { declaredLanguage, detectLanguage } from './language.js';
@@ -37,7 +38,7 @@ export interface RuleVerdict {
 
 export interface Explanation {
   /** null: no mailbox serves any of the recipients (the listener refuses with 550, ingest exits 67). */
-  readonly mailbox: { readonly name: string; readonly from: string; readonly fromName: string; readonly imap: string | null } | null;
+  readonly mailbox: { readonly name: string; readonly from: string; readonly fromName: string; readonly imap: string | null; readonly relay: { readonly name: string; readonly describe: string } } | null;
   readonly rules: readonly RuleVerdict[];
   /** The rule that decides (the first that matches), or null. */
   readonly rule: { readonly index: number; readonly name: string; readonly set: Config['rules'][number]['set'] } | null;
@@ -104,7 +105,7 @@ export function explainRouting(config: Config, input: ExplainInput, now: Date): 
   const feedback = settings?.feedback === true;
 
   return {
-    mailbox: mailbox === null ? null : { name: mailbox.name, from: mailbox.addresses[0] ?? '', fromName: mailbox.fromName ?? config.instance.name, imap: mailbox.imap !== undefined ? `${mailbox.imap.host}:${mailbox.imap.port}, user ${mailbox.imap.auth.user}, folder ${mailbox.imap.folder}` : null },
+    mailbox: mailbox === null ? null : { name: mailbox.name, from: mailbox.addresses[0] ?? '', fromName: mailbox.fromName ?? config.instance.name, imap: mailbox.imap !== undefined ? `${mailbox.imap.host}:${mailbox.imap.port}, user ${mailbox.imap.auth.user}, folder ${mailbox.imap.folder}` : null, relay: relayOfExplained(config, mailbox.addresses[0] ?? '') },
     rules: verdicts,
     rule: fired === null ? null : { index: fired.index, name: fired.name, set },
     queue: { name: queue, by: queueBy, feedback, configured: settings !== undefined },
@@ -133,4 +134,12 @@ export function headerMap(lines: readonly string[]): Map<string, string[]> {
     map.set(name, [...(map.get(name) ?? []), line.slice(i + 1).trim()]);
   }
   return map;
+}
+
+/** The relay the case's emails go through (mail-out/relays.ts: by the From, the mailbox's first address), and its login. */
+function relayOfExplained(config: Config, from: string): { name: string; describe: string } {
+  const name = relayForFrom(config, from);
+  const r = name === DEFAULT_RELAY ? config.outgoing.smtp : config.outgoing.relays[name];
+  const login = config.outgoing.transport !== 'smtp' || r === undefined ? '' : r.auth !== undefined ? `, login ${r.auth.user} (${r.auth.method})` : r.user !== undefined ? `, login ${r.user} (password)` : ', no login';
+  return { name, describe: `${describeRelay(config, name)}${login}` };
 }

@@ -49,6 +49,7 @@ function text(e: Explanation, templates: ReturnType<typeof kindFiles>, dir: stri
   const lines: string[] = [];
   const row = (k: string, v: string): void => void lines.push(`${k.padEnd(12)} ${v}`);
   row('mailbox', `${e.mailbox.name} (our mail From ${e.mailbox.fromName} <${e.mailbox.from}>${e.mailbox.imap !== null ? `; IMAP ${e.mailbox.imap}` : '; SMTP listener or casegate ingest'})`);
+  row('relay', `${e.mailbox.relay.describe}: every email of the case (confirmation, replies, staff notifications, surveys)`);
   row('rule', e.rule === null ? (e.rules.length === 0 ? 'none configured' : `none matches (${e.rules.length} tried)`) : `${e.rule.name} (rules.${e.rule.index}) sets ${JSON.stringify(e.rule.set)}`);
   const later = e.rules.filter((v) => v.matches && v.index !== e.rule?.index);
   if (later.length > 0) row('', `also matching, but the first matching rule wins: ${later.map((v) => `${v.name} (rules.${v.index})`).join(', ')}`);

@@ -11,8 +11,10 @@ import { resolved } from './shared.js';
 export const STOP_DEADLINE_MS = 9_000;
 
 /** The stop deadline for a configuration (config/systemd/casegate.service: TimeoutStopSec is a little longer than the default's). */
-export function stopDeadlineMs(config: { readonly outgoing: { readonly transport: string; readonly smtp?: { readonly stopWaitSeconds: number } | undefined } }): number {
-  return STOP_DEADLINE_MS + (config.outgoing.transport === 'smtp' ? (config.outgoing.smtp?.stopWaitSeconds ?? 0) * 1000 : 0);
+export function stopDeadlineMs(config: { readonly outgoing: { readonly transport: string; readonly smtp?: { readonly stopWaitSeconds: number } | undefined; readonly relays?: Readonly<Record<string, { readonly stopWaitSeconds: number }>> } }): number {
+  // Every relay's sender stops at once: the longest wait of them (outgoing.relays, mail-out/relays.ts).
+  const waits = [config.outgoing.smtp?.stopWaitSeconds ?? 0, ...Object.values(config.outgoing.relays ?? {}).map((r) => r.stopWaitSeconds)];
+  return STOP_DEADLINE_MS + (config.outgoing.transport === 'smtp' ? Math.max(...waits) * 1000 : 0);
 }
 /** Exit code when another daemon holds the instance lock. */
 const EXIT_ALREADY_RUNNING = 1;

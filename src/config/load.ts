@@ -183,6 +183,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     if (mb.imap?.caFile !== undefined) mb.imap.caFile = abs(mb.imap.caFile);
   }
   if (config.outgoing.smtp?.caFile !== undefined) config.outgoing.smtp.caFile = abs(config.outgoing.smtp.caFile);
+  for (const r of Object.values(config.outgoing.relays)) if (r.caFile !== undefined) r.caFile = abs(r.caFile);
   for (const k of config.outgoing.dkim.keys) if (k.privateKeyFile !== undefined) k.privateKeyFile = abs(k.privateKeyFile);
   const current = config.instance.secret ?? (opts.readOnly === true && !existsSync(resolve(dataDir, 'secret')) ? randomBytes(32).toString('base64url') : readOrCreateSecret(dataDir, source ?? 'embedded default'));
   const retired = config.instance.previousSecrets.map((p) => ({ secret: p.secret, acceptUntil: new Date(/^\d{4}-\d{2}-\d{2}$/.test(p.acceptUntil) ? `${p.acceptUntil}T23:59:59.999Z` : p.acceptUntil) }));

@@ -15,7 +15,18 @@ export function checkMailboxes(cfg: Config, report: Report): void {
   // support+de@x and support@x, hilfe@bücher.example and hilfe@xn--bcher-kva.example are one
   // address to the router, and the later mailbox would silently take all of its mail.
   const addresses = new Map<string, { readonly mailbox: string; readonly address: string }>();
+  // Relay names (here, not as the record's key schema: zod reports a bad key as "Invalid key in record").
+  for (const name of Object.keys(cfg.outgoing.relays)) {
+    if (name === 'default') report(['outgoing', 'relays', name], '"default" is outgoing.smtp itself: give this relay another name');
+    else if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) report(['outgoing', 'relays', name], `relay name "${name}": use lower-case letters, digits, - and _`);
+  }
   cfg.mailboxes.forEach((mb, i) => {
+    if (mb.relay !== undefined && mb.relay !== 'default' && cfg.outgoing.relays[mb.relay] === undefined) {
+      const known = ['default', ...Object.keys(cfg.outgoing.relays)];
+      report(['mailboxes', i, 'relay'], `no relay "${mb.relay}" in outgoing.relays (known: ${known.join(', ')})`);
+    } else if (mb.relay !== undefined && mb.relay !== 'default' && cfg.outgoing.transport !== 'smtp') {
+      report(['mailboxes', i, 'relay'], `relay "${mb.relay}" needs outgoing.transport: smtp (with transport "file" every email is written to a file)`);
+    }
     if (names.has(mb.name)) report(['mailboxes', i, 'name'], `duplicate mailbox name "${mb.name}"`);
     names.add(mb.name);
     mb.addresses.forEach((a, j) => {

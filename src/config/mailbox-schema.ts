@@ -94,6 +94,11 @@ export const mailbox = z.object({
    * Their mail opens the case for the Reply-To address (src/mail-in/form-mail.ts).
    */
   formSenders: z.array(formSender).default([]),
+  /**
+   * The relay this mailbox's emails go through (every kind: confirmations, replies, staff
+   * notifications, surveys): a name from outgoing.relays, or "default" (outgoing.smtp, the default).
+   */
+  relay: z.string().min(1).optional(),
   /** IMAP account to watch; without it the mailbox receives through the SMTP listener or `casegate ingest`. */
   imap: imap.optional(),
 }).strict();

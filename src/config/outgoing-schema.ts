@@ -1,6 +1,65 @@
 import * as z from 'zod';
 // First: it switches zod's generated fast path off before any schema object is built.
 import './schema-basics.js';
+import { ENV_NAME } from '../command-env.js';
+
+/** The login of a relay: a password, or an OAuth2 access token (XOAUTH2: Microsoft 365, Google Workspace). */
+const relayAuth = z.discriminatedUnion('method', [
+  z.object({
+    method: z.literal('password'),
+    user: z.string().min(1),
+    /** Literal password; prefer ${NAME} or ${file:…}. */
+    password: z.string().min(1),
+  }).strict(),
+  z.object({
+    method: z.literal('xoauth2'),
+    user: z.string().min(1),
+    /** Name of an environment variable holding the access token. */
+    accessTokenEnv: z.string().min(1).optional(),
+    /** A shell command that prints a fresh access token on stdout; re-run for every new connection (token helpers cache on their side). */
+    tokenCommand: z.string().min(1).optional(),
+    /** Variables of the daemon's environment tokenCommand gets besides PATH, HOME, LANG, TZ … (command-env.ts); it gets no other. */
+    passEnv: z.array(z.string().regex(ENV_NAME, 'an environment variable name')).optional(),
+  }).strict()
+    .refine((a) => (a.accessTokenEnv === undefined) !== (a.tokenCommand === undefined), 'give accessTokenEnv or tokenCommand (one of them)'),
+]);
+
+/** One SMTP relay: outgoing.smtp (the default relay) and each of outgoing.relays. */
+export const relaySchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(587),
+    /** true = implicit TLS (465); false = STARTTLS when offered. */
+    secure: z.boolean().default(false),
+    user: z.string().optional(),
+    password: z.string().optional(),
+    caFile: z.string().optional(),
+    insecureSkipVerify: z.boolean().default(false),
+    maxConnections: z.number().int().positive().default(3),
+    /**
+     * How long to wait for the relay's answer after the final "." of an email (RFC 5321
+     * 4.5.3.2.6: 10 minutes; Postfix's smtp_data_done_timeout is 600 s). A relay behind a slow
+     * milter or content filter answers late; giving up earlier resends an email it has probably
+     * queued (a duplicate). A connection waiting here holds one of maxConnections.
+     */
+    replyTimeoutSeconds: z.number().int().min(1).max(3600).default(600),
+    /** How long any other step of the session (EHLO, AUTH, MAIL FROM, RCPT TO, DATA, the message's bytes) may stay silent; a relay that hangs mid-session gives its connection back after this. */
+    commandTimeoutSeconds: z.number().int().min(1).max(600).default(60),
+    /**
+     * At a stop, how long an email already sent up to its final "." may wait for the relay's
+     * answer before the connection is closed under it (sessions that have not reached it are
+     * closed at once). Unanswered, it is recorded and sent again at the next start, same
+     * Message-ID (a possible duplicate, never a lost email). The daemon's stop deadline is
+     * 9 s plus this: the systemd unit's TimeoutStopSec fits the default.
+     */
+    stopWaitSeconds: z.number().int().min(0).max(600).default(20),
+    /** The login as auth: { method: password | xoauth2, … } (instead of user/password; xoauth2 for Microsoft 365 and Google Workspace). */
+    auth: relayAuth.optional(),
+  })
+  .strict()
+  .refine((r) => r.auth === undefined || (r.user === undefined && r.password === undefined), { message: 'give auth or user/password, not both', path: ['auth'] });
+
+export type RelayConfig = z.infer<typeof relaySchema>;
 
 /** outgoing: how casegate sends mail (a file per email, or an SMTP relay), its retries, DKIM and the outbox's pace. */
 export const outgoingSchema = z
@@ -8,36 +67,13 @@ export const outgoingSchema = z
     transport: z.enum(['file', 'smtp']).default('file'),
     /** For transport 'file': where .eml files are written (default <dataDir>/outgoing). */
     fileDir: z.string().optional(),
-    smtp: z
-      .object({
-        host: z.string().min(1),
-        port: z.number().int().min(1).max(65535).default(587),
-        /** true = implicit TLS (465); false = STARTTLS when offered. */
-        secure: z.boolean().default(false),
-        user: z.string().optional(),
-        password: z.string().optional(),
-        caFile: z.string().optional(),
-        insecureSkipVerify: z.boolean().default(false),
-        maxConnections: z.number().int().positive().default(3),
-        /**
-         * How long to wait for the relay's answer after the final "." of an email (RFC 5321
-         * 4.5.3.2.6: 10 minutes; Postfix's smtp_data_done_timeout is 600 s). A relay behind a slow
-         * milter or content filter answers late; giving up earlier resends an email it has probably
-         * queued (a duplicate). A connection waiting here holds one of maxConnections.
-         */
-        replyTimeoutSeconds: z.number().int().min(1).max(3600).default(600),
-        /** How long any other step of the session (EHLO, AUTH, MAIL FROM, RCPT TO, DATA, the message's bytes) may stay silent; a relay that hangs mid-session gives its connection back after this. */
-        commandTimeoutSeconds: z.number().int().min(1).max(600).default(60),
-        /**
-         * At a stop, how long an email already sent up to its final "." may wait for the relay's
-         * answer before the connection is closed under it (sessions that have not reached it are
-         * closed at once). Unanswered, it is recorded and sent again at the next start, same
-         * Message-ID (a possible duplicate, never a lost email). The daemon's stop deadline is
-         * 9 s plus this: the systemd unit's TimeoutStopSec fits the default.
-         */
-        stopWaitSeconds: z.number().int().min(0).max(600).default(20),
-      }).strict()
-      .optional(),
+    smtp: relaySchema.optional(),
+    /**
+     * Named relays besides outgoing.smtp (the default relay, named "default"): a mailbox names its
+     * relay with mailboxes[].relay. Each relay has its own login, connections, pause, health, alerts
+     * and metrics: one failing never stops the others (docs/configuration.md, Relays).
+     */
+    relays: z.record(z.string(), relaySchema).default({}),
     retry: z
       .object({
         /** First retry delay in seconds; doubles each attempt. */

@@ -20,6 +20,7 @@ import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 import { SenderHolds } from './sender-holds.js';
 import { TransportPause } from './transport-pause.js';
+import { DEFAULT_RELAY, RELAY_KEY_PREFIX, type RelayLane } from './relays.js';
 import { settlesWithin, TIMED_OUT, within } from '../time-limit.js';
 
 /** Sends in flight at most (claimed BATCH / 2 or more at a time); the pool's maxConnections limits the sockets. */
@@ -87,13 +88,20 @@ export class OutboxWorker {
   readonly #senders: SenderHolds;
   readonly #onWake = (): void => this.kick();
 
+  /** The relay this worker sends through and the rows it claims (relays.ts); default: every row. */
+  readonly lane: RelayLane;
+
   constructor(
     private readonly ctx: AppContext,
     private readonly transport: MailTransport,
+    lane: RelayLane = { relay: DEFAULT_RELAY },
   ) {
-    this.#log = ctx.log.child({ component: 'outbox' });
-    this.health = new TransportHealthReporter(ctx, transport.name, this.#log);
-    this.#senders = new SenderHolds(ctx, transport.name, this.#log, () => this.kick());
+    this.lane = lane;
+    const named = lane.relay !== DEFAULT_RELAY;
+    this.#log = ctx.log.child(named ? { component: 'outbox', relay: lane.relay } : { component: 'outbox' });
+    // A named relay's row is keyed by its name (two relays may share host and port: Microsoft 365).
+    this.health = new TransportHealthReporter(ctx, transport.name, this.#log, named ? `${RELAY_KEY_PREFIX}${lane.relay}` : transport.name, lane.relay);
+    this.#senders = new SenderHolds(ctx, transport.name, this.#log, () => this.kick(), (address) => this.#inLane(address), lane.relay);
     this.#pause = new TransportPause(ctx, transport, this.#log, this.health, async () => {
       await this.#succeeded();
       this.kick();
@@ -264,6 +272,7 @@ export class OutboxWorker {
       until: new Date(now.getTime() + this.ctx.config.outgoing.claimSeconds * 1000).toISOString(),
       exclude: [...this.#held],
       takeOverLapsed: this.#mayTakeOver(now.getTime()),
+      ...(this.lane.onlyFrom !== undefined ? { fromIn: this.lane.onlyFrom } : {}),
     };
     const attempt = this.#claimRows(base, limit);
     let claimed: { rows: OutboxRow[]; probes: ReadonlySet<number> } | typeof TIMED_OUT;
@@ -303,8 +312,9 @@ export class OutboxWorker {
   /** The claiming statements of a pass: the probes of held senders, then the due rows. */
   async #claimRows(base: Omit<ClaimOptions, 'limit'>, limit: number): Promise<{ rows: OutboxRow[]; probes: ReadonlySet<number> }> {
     const probeRows = await this.#senders.claimProbes(async (sender) => (await claimDue(this.db, { ...base, limit: 1, onlyFrom: sender }))[0]);
+    // (a held sender is one of this relay's: SenderHolds keeps only those)
     const probes = new Set(probeRows.map((r) => r.id));
-    const rows = [...probeRows, ...(await claimDue(this.db, { ...base, exclude: [...base.exclude, ...probes], limit, excludeFrom: this.#senders.excluded() }))];
+    const rows = [...probeRows, ...(await claimDue(this.db, { ...base, exclude: [...base.exclude, ...probes], limit, excludeFrom: [...this.#senders.excluded(), ...(this.lane.excludeFrom ?? [])] }))];
     return { rows, probes };
   }
 
@@ -416,7 +426,7 @@ export class OutboxWorker {
 
   /** What a send that threw means for the row (send-failure.ts); a pause it calls for begins here. */
   #failure(err: unknown, row: OutboxRow, attempts: number, sender: string, probe: boolean): Attempt {
-    const d = sendFailure(err, this.ctx.config.outgoing, this.ctx.clock.now(), { row, attempts, sender, probe, stopping: this.#stopped });
+    const d = sendFailure(err, this.ctx.config.outgoing, this.ctx.clock.now(), { row, attempts, sender, probe, stopping: this.#stopped }, this.transport.relay);
     if (d.counted !== null) this.ctx.telemetry.sendFailure(d.counted);
     if (d.pause !== null) this.#pause.begin(d.pause);
     return d.attempt;
@@ -448,12 +458,19 @@ export class OutboxWorker {
     const failedForMs = await this.health.success();
     if (failedForMs === null || failedForMs < RECOVERY_RESET_MS) return;
     try {
-      const rows = await retryBackedOffNow(this.db, this.ctx.clock.now().toISOString());
+      const rows = await retryBackedOffNow(this.db, this.ctx.clock.now().toISOString(), { ...(this.lane.onlyFrom !== undefined ? { fromIn: this.lane.onlyFrom } : {}), ...(this.lane.excludeFrom !== undefined ? { fromNotIn: this.lane.excludeFrom } : {}) });
       if (rows > 0) this.#log.info({ rows, failedForMs }, 'sending works again: emails waiting for a retry are due now');
       this.kick();
     } catch (err) {
       this.#log.debug({ err }, 'could not make backed-off emails due now; they go at their retry time');
     }
+  }
+
+  /** Whether emails From this address (lower case) are this relay's. */
+  #inLane(address: string): boolean {
+    const a = address.toLowerCase();
+    if (this.lane.onlyFrom !== undefined) return this.lane.onlyFrom.includes(a);
+    return !(this.lane.excludeFrom ?? []).includes(a);
   }
 
   async stop(): Promise<void> {
@@ -471,7 +488,7 @@ export class OutboxWorker {
       // again at the next start, a duplicate if the relay took it (RFC 5321 4.5.3.2.6).
       this.transport.close('answers');
       // The file transport (no relay): a write in flight gets a few seconds to finish.
-      const waitS = this.ctx.config.outgoing.transport === 'smtp' ? (this.ctx.config.outgoing.smtp?.stopWaitSeconds ?? 0) : FILE_STOP_WAIT_S;
+      const waitS = this.transport.relay !== undefined ? this.transport.relay.stopWaitSeconds : this.ctx.config.outgoing.transport === 'smtp' ? (this.ctx.config.outgoing.smtp?.stopWaitSeconds ?? 0) : FILE_STOP_WAIT_S;
       if (!(await settlesWithin(running, waitS * 1000))) {
         this.#log.warn({ inFlight: this.#held.size - this.#recorder.held, waitedSeconds: waitS }, 'sends still waiting for the relay\'s answer at stop; closing the transport under them (recorded; sent again at the next start, same Message-ID)');
         this.transport.close('now');

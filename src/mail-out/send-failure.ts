@@ -31,9 +31,9 @@ export interface SendFailureDecision {
  * untried, recorded as unanswered, a pause of the transport, the sender's emails held, failed, or
  * retried with backoff. The one home of that decision; the outbox worker applies it.
  */
-export function sendFailure(err: unknown, outgoing: Config['outgoing'], now: Date, f: FailedSend): SendFailureDecision {
+export function sendFailure(err: unknown, outgoing: Config['outgoing'], now: Date, f: FailedSend, relay: { readonly port: number; readonly secure: boolean } | undefined = relaySettingsOf(outgoing)): SendFailureDecision {
   const { row, attempts, sender } = f;
-  const c = classifySendError(err, relaySettingsOf(outgoing));
+  const c = classifySendError(err, relay);
   const decided = (attempt: Attempt, pause: ClassifiedSendError | null = null): SendFailureDecision => ({ attempt, pause, counted: c.errorClass });
   // The stop closed the transport under it. Past its final ".", the relay may have it: recorded, sent again at the next start.
   if (f.stopping && answerLostIn(err)) return { attempt: { outcome: { kind: 'unanswered', attempts, at: now.toISOString(), error: c.summary }, transport: null }, pause: null, counted: null };

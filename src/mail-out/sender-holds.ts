@@ -51,6 +51,9 @@ export class SenderHolds {
     private readonly transportName: string,
     private readonly log: Logger,
     private readonly wake: () => void,
+    /** Whether a sender is this relay's (relays.ts): another relay's held senders are that relay's worker's. */
+    private readonly owns: (address: string) => boolean = () => true,
+    private readonly relay?: string,
   ) {}
 
   /** Senders on record as refused (an earlier run held them): held again, a probe due at once. */
@@ -66,6 +69,7 @@ export class SenderHolds {
     for (const r of rows) {
       if (r.state === 'ok' && r.alerted !== 1) continue;
       const address = r.transport.slice(SENDER_KEY_PREFIX.length);
+      if (!this.owns(address)) continue;
       await this.#reporter(address).init();
       this.#holds.set(address, { since: r.failing_since ?? this.ctx.clock.now().toISOString(), summary: r.last_error ?? 'refused at MAIL FROM', delayMs: this.#firstDelayMs(), timer: null, probeDue: true, probing: false });
     }
@@ -179,7 +183,7 @@ export class SenderHolds {
   #reporter(key: string): TransportHealthReporter {
     let r = this.#reporters.get(key);
     if (r === undefined) {
-      r = new TransportHealthReporter(this.ctx, this.transportName, this.log, `${SENDER_KEY_PREFIX}${key}`);
+      r = new TransportHealthReporter(this.ctx, this.transportName, this.log, `${SENDER_KEY_PREFIX}${key}`, this.relay);
       this.#reporters.set(key, r);
     }
     return r;

@@ -19,7 +19,8 @@ import { promiseData } from '../cases/promise.js';
 import { automationHeaders, caseCommand, commonData, confirmationExtras, mailLanguage, requesterOf } from './compose.js';
 import { isTemplateName, sampleTemplateData, templateDeclaration, templateNames, type TemplateDataMap, type TemplateName } from './template-data.js';
 import type { RenderedEmail, TemplateEngineOptions } from './templates.js';
-import { createTransport, type MailTransport } from './transport.js';
+import { createTransport, relayTransport, type MailTransport } from './transport.js';
+import { DEFAULT_RELAY, relayForFrom } from './relays.js';
 
 // ---------------------------------------------------------------------------------------------
 // Engine options and targets
@@ -267,14 +268,15 @@ export function testMailOptions(resolved: ResolvedConfig, t: TestSend, messageId
   };
 }
 
-/** Send one test email through the configured transport (not the outbox). */
+/** Send one test email through the relay of its mailbox (relays.ts; not the outbox). */
 export async function sendTestEmail(resolved: ResolvedConfig, t: TestSend, transport?: MailTransport): Promise<TestSendResult> {
   const messageId = mintMessageId(null, resolved.secret, resolved.config.instance.domain);
   const options = testMailOptions(resolved, t, messageId);
-  const tr = transport ?? createTransport(resolved);
+  const relay = relayForFrom(resolved.config, t.mailbox.addresses[0] ?? '');
+  const tr = transport ?? (relay === DEFAULT_RELAY ? createTransport(resolved) : relayTransport(resolved, relay));
   try {
     const info = await tr.send(options);
-    return { messageId, subject: String(options.subject), transport: tr.name, response: info.response };
+    return { messageId, subject: String(options.subject), transport: tr.label ?? tr.name, response: info.response };
   } finally {
     if (transport === undefined) tr.close();
   }

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { REPLY_MARKER } from './compose.js';
 import type { ClassifiedSendError } from './send-errors.js';
 import { queueSystemEmail } from './system-email.js';
+import { DEFAULT_RELAY } from './relays.js';
 
 /** last_success_at is refreshed at most this often while all is well (not one write per email). */
 const SUCCESS_WRITE_EVERY_MS = 60_000;
@@ -45,8 +46,12 @@ export class TransportHealthReporter {
   #lastSuccessWrite = 0;
   #warnedNoAdmin = false;
 
-  constructor(ctx: AppContext, transportName: string, log: Logger, key: string = transportName) {
+  /** The relay (relays.ts): "default" or a name of outgoing.relays; alerts name it. */
+  readonly #relay: string;
+
+  constructor(ctx: AppContext, transportName: string, log: Logger, key: string = transportName, relay: string = DEFAULT_RELAY) {
     this.#ctx = ctx;
+    this.#relay = relay;
     this.#name = transportName;
     this.#key = key;
     this.#log = log;
@@ -116,10 +121,10 @@ export class TransportHealthReporter {
     this.#lastSuccessWrite = now.getTime();
     if (this.#row.alerted) {
       const ok = await this.#alert('outbox-recovered', { state: 'ok', errorClass: this.#row.lastClass ?? 'unknown', error: this.#row.lastError ?? 'unknown', since, now }, { ...patch, alerted: 0 });
-      if (ok) this.#log.info({ since, minutes: minutesBetween(since, now) }, 'outgoing mail works again; all-clear queued');
+      if (ok) this.#log.info({ transport: this.#name, since, minutes: minutesBetween(since, now) }, 'outgoing mail works again; all-clear queued');
       return;
     }
-    this.#log.info({ since, minutes: minutesBetween(since, now) }, 'outgoing mail works again');
+    this.#log.info({ transport: this.#name, since, minutes: minutesBetween(since, now) }, 'outgoing mail works again');
     await this.#write(patch);
   }
 
@@ -147,13 +152,13 @@ export class TransportHealthReporter {
       await this.#write(patch);
       if (!this.#warnedNoAdmin) {
         this.#warnedNoAdmin = true;
-        this.#log.error({ since, errorClass: c.errorClass, error: c.summary }, 'outgoing mail is failing; no instance.adminAddress or alerts.command to alert');
+        this.#log.error({ transport: this.#name, since, errorClass: c.errorClass, error: c.summary }, 'outgoing mail is failing; no instance.adminAddress or alerts.command to alert');
       }
       return;
     }
     const ok = await this.#alert('outbox-alert', { state: patch.state!, errorClass: c.errorClass, error: c.summary, since, now }, { ...patch, alerted: 1 });
     if (ok) {
-      this.#log.error({ since, minutes: minutesBetween(since, now), errorClass: c.errorClass, error: c.summary, to: cfg.instance.adminAddress ?? null }, 'outgoing mail is failing; admin alerted');
+      this.#log.error({ transport: this.#name, relay: this.#relay, since, minutes: minutesBetween(since, now), errorClass: c.errorClass, error: c.summary, to: cfg.instance.adminAddress ?? null }, 'outgoing mail is failing; admin alerted');
     }
   }
 
@@ -194,6 +199,9 @@ export class TransportHealthReporter {
           instance: { name: ctx.config.instance.name },
           alert: {
             transport: this.#name,
+            relay: this.#relay,
+            settings: settingsKey(this.#relay),
+            login: loginKeys(ctx.config, this.#relay),
             state: a.state,
             errorClass: a.errorClass,
             error: a.error,
@@ -213,7 +221,7 @@ export class TransportHealthReporter {
             to,
             mailbox: ctx.mailboxes.default,
             data,
-            event: { type: kind === 'outbox-alert' ? 'outbox.alert' : 'outbox.recovered', reason: `${kind} to ${to}: ${a.errorClass}: ${a.error}`.slice(0, 500), data: { transport: this.#name, ...(this.#key !== this.#name ? { key: this.#key } : {}) } },
+            event: { type: kind === 'outbox-alert' ? 'outbox.alert' : 'outbox.recovered', reason: `${kind} to ${to}: ${a.errorClass}: ${a.error}`.slice(0, 500), data: { transport: this.#name, ...(this.#relay !== DEFAULT_RELAY ? { relay: this.#relay } : {}), ...(this.#key !== this.#name ? { key: this.#key } : {}) } },
           });
         } else {
           rendered = ctx.templates.render(kind, data, { language: ctx.config.cases.defaultLanguage });
@@ -238,6 +246,21 @@ export class TransportHealthReporter {
     void runAlertCommand(ctx.config, this.#log, { kind, subject: mail.subject, text: mail.text });
     return true;
   }
+}
+
+/** Where a relay is configured (relays.ts). */
+function settingsKey(relay: string): string {
+  return relay === DEFAULT_RELAY ? 'outgoing.smtp' : `outgoing.relays.${relay}`;
+}
+
+/** The keys of a relay's login, as an alert names them: user and password, or its auth (xoauth2: the token's source). */
+function loginKeys(config: AppContext['config'], relay: string): string {
+  const key = settingsKey(relay);
+  const r = relay === DEFAULT_RELAY ? config.outgoing.smtp : config.outgoing.relays[relay];
+  const auth = r?.auth;
+  if (auth?.method === 'xoauth2') return `${key}.auth (xoauth2 for ${auth.user}: the token ${auth.tokenCommand !== undefined ? 'its tokenCommand prints' : `in ${auth.accessTokenEnv ?? '?'}`}, and the mailbox's SMTP AUTH permission)`;
+  if (auth?.method === 'password') return `${key}.auth.user and ${key}.auth.password`;
+  return `${key}.user and ${key}.password`;
 }
 
 function minutesBetween(since: string, now: Date): number {

@@ -56,7 +56,7 @@ export class TransportPause {
     const out = this.ctx.config.outgoing;
     const delayMs = c.errorClass === 'auth' ? out.authProbeSeconds * 1000 : Math.min(PROBE_FIRST_MS, out.probeSeconds * 1000);
     this.#pause = { since: this.ctx.clock.now().toISOString(), errorClass: c.errorClass, delayMs, timer: null };
-    this.log.error({ transport: this.transport.name, errorClass: c.errorClass, error: c.summary, probeInMs: delayMs }, `outgoing transport paused (${c.errorClass}): ${c.summary}`);
+    this.log.error({ transport: this.transport.name, errorClass: c.errorClass, error: c.summary, probeInMs: delayMs }, `outgoing transport ${this.transport.label ?? this.transport.name} paused (${c.errorClass}): ${c.summary}`);
     this.#scheduleProbe();
   }
 
@@ -75,18 +75,18 @@ export class TransportPause {
     try {
       await this.transport.verify?.();
     } catch (err) {
-      const c = classifySendError(err, relaySettingsOf(this.ctx.config.outgoing));
+      const c = classifySendError(err, this.transport.relay ?? relaySettingsOf(this.ctx.config.outgoing));
       p.errorClass = c.errorClass;
       const out = this.ctx.config.outgoing;
       p.delayMs = c.errorClass === 'auth' ? out.authProbeSeconds * 1000 : Math.min(p.delayMs * 2, out.probeSeconds * 1000);
-      this.log.warn({ errorClass: c.errorClass, error: c.summary, probeInMs: p.delayMs }, 'outgoing transport still broken');
+      this.log.warn({ transport: this.transport.name, errorClass: c.errorClass, error: c.summary, probeInMs: p.delayMs }, `outgoing transport still broken: ${this.transport.label ?? this.transport.name}`);
       await this.health.failure(c, true);
       this.#scheduleProbe();
       return;
     }
     if (this.#stopped) return;
     this.#pause = null;
-    this.log.info({ transport: this.transport.name, pausedSince: p.since }, 'outgoing transport works again; sending resumed');
+    this.log.info({ transport: this.transport.name, pausedSince: p.since }, `outgoing transport works again; sending resumed: ${this.transport.label ?? this.transport.name}`);
     await this.resumed();
   }
 }

@@ -8,6 +8,9 @@ import nodemailer from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError, type ResolvedConfig } from '../config/load.js';
+import type { RelayConfig } from '../config/outgoing-schema.js';
+import { accessToken } from '../channels/imap-connection.js';
+import { relayDisplayName, relaysInUse } from './relays.js';
 import type { Logger } from '../log.js';
 import { DkimKeyError, DkimKeyring } from './dkim.js';
 import type { Mime } from '../mime/mime-thread.js';
@@ -46,6 +49,10 @@ export interface MailTransport {
    * answer to their final "." (a stop); 'now' closes them all.
    */
   close(how?: PoolClose): void;
+  /** An SMTP relay's settings that errors are read with (send-errors.ts) and a stop waits by; absent for the file transport. */
+  readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number };
+  /** How logs name it when it is not the default relay: "relay eu (smtp:smtp.office365.com:587)". */
+  readonly label?: string;
 }
 
 /** What a send that the relay took answers. */
@@ -72,11 +79,7 @@ export function answerLostIn(err: unknown): boolean {
  */
 export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTransport {
   const out = resolved.config.outgoing;
-  const keyring = dkimKeyring(resolved, log);
-  const sign = (message: Mail.Options): { options: Mail.Options; signedBy: string | null } => {
-    const dkim = keyring?.signingFor(fromAddressOf(message.from)) ?? null;
-    return { options: { ...message, xMailer: false, ...(dkim !== null ? { dkim: { ...dkim } } : {}) }, signedBy: dkim !== null ? `${dkim.domainName}/${dkim.keySelector}` : null };
-  };
+  const sign = signer(dkimKeyring(resolved, log));
   if (out.transport === 'file') {
     const dir = resolved.paths.outgoingDir;
     const t = nodemailer.createTransport({ streamTransport: true, buffer: false, newline: 'windows' });
@@ -104,15 +107,73 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
   }
   const smtp = out.smtp;
   if (smtp === undefined) throw new Error('outgoing.smtp is required for transport smtp');
+  return smtpTransport(`smtp:${smtp.host}:${smtp.port}`, smtp, sign);
+}
+
+/**
+ * One transport per relay in use (docs/configuration.md, Relays): "default" (outgoing.smtp, or
+ * the file transport) always; each relay of outgoing.relays that a mailbox names. All share one
+ * DKIM keyring. A broken configured key throws ConfigError, as createTransport does.
+ */
+export function createRelayTransports(resolved: ResolvedConfig, log?: Logger): Map<string, MailTransport> {
+  const out = new Map<string, MailTransport>([['default', createTransport(resolved, log)]]);
+  const keyring = dkimKeyring(resolved, log);
+  const sign = signer(keyring);
+  for (const name of relaysInUse(resolved.config)) out.set(name, namedTransport(resolved.config.outgoing.relays[name]!, name, sign));
+  return out;
+}
+
+/** The transport of one named relay of outgoing.relays (`casegate templates test` of a mailbox that sends through it). */
+export function relayTransport(resolved: ResolvedConfig, name: string, log?: Logger): MailTransport {
+  const relay = resolved.config.outgoing.relays[name];
+  if (relay === undefined) throw new Error(`no relay "${name}" in outgoing.relays`);
+  return namedTransport(relay, name, signer(dkimKeyring(resolved, log)));
+}
+
+function namedTransport(relay: RelayConfig, name: string, sign: Sign): MailTransport {
+  return { ...smtpTransport(`smtp:${relay.host}:${relay.port}`, relay, sign), label: relayDisplayName(name, relay) };
+}
+
+type Sign = (message: Mail.Options) => { options: Mail.Options; signedBy: string | null };
+
+function signer(keyring: DkimKeyring | null): Sign {
+  return (message) => {
+    const dkim = keyring?.signingFor(fromAddressOf(message.from)) ?? null;
+    return { options: { ...message, xMailer: false, ...(dkim !== null ? { dkim: { ...dkim } } : {}) }, signedBy: dkim !== null ? `${dkim.domainName}/${dkim.keySelector}` : null };
+  };
+}
+
+/**
+ * Pooled SMTP through one relay. A relay that logs in with XOAUTH2 gets its token from a callback
+ * (accessTokenEnv or tokenCommand, asked again for every new connection and when the relay
+ * rejected the token): it sends on this thread, since a callback cannot cross to the MIME thread.
+ */
+function smtpTransport(name: string, smtp: RelayConfig, sign: Sign): MailTransport {
   // Plain data (the CA as PEM text): the MIME thread makes its own pool of the same settings.
   installReplyWait();
+  const oauth = smtp.auth?.method === 'xoauth2' ? smtp.auth : null;
+  const login = smtp.auth?.method === 'password' ? { user: smtp.auth.user, pass: smtp.auth.password } : smtp.user !== undefined ? { user: smtp.user, pass: smtp.password ?? '' } : null;
   const poolOptions: SMTPPool.Options & ReplyWaitOption = {
     pool: true,
     host: smtp.host,
     port: smtp.port,
     secure: smtp.secure,
     maxConnections: smtp.maxConnections,
-    ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.password ?? '' } } : {}),
+    ...(login !== null ? { auth: login } : {}),
+    ...(oauth !== null
+      ? {
+          auth: {
+            type: 'OAuth2',
+            user: oauth.user,
+            provisionCallback: (_user: string, _renew: boolean, done: (err: Error | null, token?: string) => void) => {
+              accessToken(oauth).then(
+                (token) => done(null, token),
+                (err: unknown) => done(Object.assign(err instanceof Error ? err : new Error(String(err)), { code: 'EAUTH' })),
+              );
+            },
+          },
+        }
+      : {}),
     tls: {
       rejectUnauthorized: !smtp.insecureSkipVerify,
       ...(smtp.caFile !== undefined ? { ca: readFileSync(smtp.caFile, 'utf8') } : {}),
@@ -125,10 +186,11 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
     replyTimeout: smtp.replyTimeoutSeconds * 1000,
   };
   const t = nodemailer.createTransport(poolOptions);
-  const onThread: ThreadSmtp = { key: randomBytes(6).toString('hex'), options: poolOptions };
+  const onThread: ThreadSmtp | null = oauth === null ? { key: randomBytes(6).toString('hex'), options: poolOptions } : null;
   const threads = new Set<Mime>();
   return {
-    name: `smtp:${smtp.host}:${smtp.port}`,
+    name,
+    relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds },
     async send(message) {
       const { options, signedBy } = sign(message);
       try {
@@ -140,6 +202,7 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
       }
     },
     sendOn(mime, message) {
+      if (onThread === null) return null;
       const { options, signedBy } = sign(message);
       const sending = mime.sendSmtp(options, onThread);
       if (sending === null) return null;
@@ -151,7 +214,7 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
     },
     close(how = 'finish') {
       closePool(t.transporter, how);
-      for (const mime of threads) mime.closeSmtp(onThread.key, how);
+      if (onThread !== null) for (const mime of threads) mime.closeSmtp(onThread.key, how);
     },
   };
 }

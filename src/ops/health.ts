@@ -2,7 +2,8 @@ import type { AppContext } from '../context.js';
 import type { Config } from '../config/schema.js';
 import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-health.js';
 import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
-import { allTransportHealth, heldSenderAddresses, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
+import { allTransportHealth, heldSenderAddresses, relayHealth, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
+import { describeRelay, relaysInUse } from '../mail-out/relays.js';
 import { describeFull, diskSpaceOf, fullBy, NEARLY_FULL_INODE_SHARE, type DiskSpace } from './disk-space.js';
 import { TIMED_OUT, within } from '../time-limit.js';
 
@@ -48,8 +49,10 @@ export interface HealthFacts {
   readonly databaseError: string | null;
   /** The mailboxes watched over IMAP (configured ones only) with their health row, if any. */
   readonly mailboxes: readonly { readonly name: string; readonly row: MailboxHealthRow | null }[];
-  /** The transport the daemon reported about last. */
+  /** The transport the daemon reported about last (the default relay). */
   readonly transport: TransportHealthRow | null;
+  /** The named relays in use (mailboxes[].relay) with their health row, if any; absent: none. */
+  readonly relays?: readonly { readonly name: string; readonly label: string; readonly row: TransportHealthRow | null }[];
   /** Senders the relay refused at MAIL FROM (their rows; `paused` while their emails are held); absent: none. */
   readonly senders?: readonly TransportHealthRow[];
   readonly outbox: OutboxDepth | null;
@@ -99,9 +102,25 @@ export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
     databaseError: null,
     mailboxes: ctx.config.mailboxes.filter((m) => m.imap !== undefined).map((m) => ({ name: m.name, row: rows.get(m.name) ?? null })),
     transport: (await allTransportHealth(ctx.db))[0] ?? null,
+    relays: await relaysFacts(ctx),
     senders,
     outbox: await outboxDepth(ctx.db, heldSenderAddresses(senders)),
   };
+}
+
+async function relaysFacts(ctx: AppContext): Promise<{ name: string; label: string; row: TransportHealthRow | null }[]> {
+  const names = ctx.config.outgoing.transport === 'smtp' ? relaysInUse(ctx.config) : [];
+  if (names.length === 0) return [];
+  const rows = await relayHealth(ctx.db);
+  return names.map((name) => ({ name, label: describeRelay(ctx.config, name), row: rows.get(name) ?? null }));
+}
+
+/** The check of one relay's health row: paused, failing past alertAfterSeconds, or fine. */
+function relayCheck(name: string, label: string, t: TransportHealthRow, config: Config, now: Date): HealthCheck {
+  const failingFor = ageSeconds(t.failing_since, now);
+  if (t.state === 'paused') return { name, ok: false, detail: `${label} paused since ${t.paused_since ?? '?'} (${t.last_error_class ?? '?'}): ${t.last_error ?? ''}` };
+  if (t.state === 'failing' && failingFor !== null && failingFor > config.outgoing.alertAfterSeconds) return { name, ok: false, detail: `${label} failing since ${t.failing_since} (${t.last_error_class ?? '?'}): ${t.last_error ?? ''}` };
+  return { name, ok: true, detail: `${label} ${t.state}` };
 }
 
 function ageSeconds(at: string | null, now: Date): number | null {
@@ -131,15 +150,10 @@ export function assessHealth(config: Config, facts: HealthFacts, now: Date): Hea
     checks.push({ name: `mailbox:${m.name}`, ok, detail });
   }
   const t = facts.transport;
-  if (t !== null) {
-    const failingFor = ageSeconds(t.failing_since, now);
-    if (t.state === 'paused') {
-      checks.push({ name: 'outgoing', ok: false, detail: `${t.transport} paused since ${t.paused_since ?? '?'} (${t.last_error_class ?? '?'}): ${t.last_error ?? ''}` });
-    } else if (t.state === 'failing' && failingFor !== null && failingFor > config.outgoing.alertAfterSeconds) {
-      checks.push({ name: 'outgoing', ok: false, detail: `${t.transport} failing since ${t.failing_since} (${t.last_error_class ?? '?'}): ${t.last_error ?? ''}` });
-    } else {
-      checks.push({ name: 'outgoing', ok: true, detail: `${t.transport} ${t.state}` });
-    }
+  if (t !== null) checks.push(relayCheck('outgoing', t.transport, t, config, now));
+  // Each named relay on its own: one failing is named, the others stay fine.
+  for (const r of facts.relays ?? []) {
+    if (r.row !== null) checks.push(relayCheck(`relay:${r.name}`, r.label, r.row, config, now));
   }
   for (const h of facts.senders ?? []) {
     if (h.state !== 'paused') continue;

@@ -25,6 +25,8 @@ import { assessHealth, databaseAnswerMs, gatherHealthFacts, withinMs, type Healt
 export interface LiveState {
   /** Whether sending is paused (transport broken). */
   outboxPaused(): boolean;
+  /** Each relay in use (mail-out/relays.ts) and whether its sending is paused. */
+  relaysPaused?(): ReadonlyMap<string, boolean>;
 }
 
 const MAILBOX_STATES = ['connecting', 'processing', 'idling', 'polling', 'backing-off', 'auth-failed', 'stopped'] as const;
@@ -50,6 +52,7 @@ export class Metrics implements Telemetry {
   readonly #outboxHeld: Gauge;
   readonly #outboxOldest: Gauge;
   readonly #outboxPaused: Gauge;
+  readonly #relayPaused: Gauge<'relay'>;
   readonly #mailboxUp: Gauge<'mailbox'>;
   readonly #mailboxState: Gauge<'mailbox' | 'state'>;
   readonly #mailboxBacklog: Gauge<'mailbox'>;
@@ -101,7 +104,8 @@ export class Metrics implements Telemetry {
     this.#outboxFailed = new Gauge({ name: 'casegate_outbox_failed', help: 'Emails that failed for good and wait for an admin', registers });
     this.#outboxHeld = new Gauge({ name: 'casegate_outbox_held', help: 'Queued emails held because the relay refuses their sender at MAIL FROM (check sender:<address>); counted in casegate_outbox_queued too', registers });
     this.#outboxOldest = new Gauge({ name: 'casegate_outbox_oldest_queued_age_seconds', help: 'Age of the email waiting longest (0 when none)', registers });
-    this.#outboxPaused = new Gauge({ name: 'casegate_outbox_paused', help: '1 while sending is paused because the transport is broken', registers });
+    this.#outboxPaused = new Gauge({ name: 'casegate_outbox_paused', help: '1 while sending is paused because the transport is broken (any relay)', registers });
+    this.#relayPaused = new Gauge({ name: 'casegate_relay_paused', help: '1 while sending through this relay is paused because it is broken (login, TLS, connection); the other relays go on', labelNames: ['relay'], registers });
     this.#mailboxUp = new Gauge({ name: 'casegate_mailbox_up', help: '1 when the IMAP mailbox is connected and working (idling, polling, processing)', labelNames: ['mailbox'], registers });
     this.#mailboxState = new Gauge({ name: 'casegate_mailbox_state', help: 'IMAP mailbox connection state (1 for the current state)', labelNames: ['mailbox', 'state'], registers });
     this.#mailboxBacklog = new Gauge({ name: 'casegate_mailbox_backlog', help: 'Unprocessed messages seen in the IMAP folder at the last check', labelNames: ['mailbox'], registers });
@@ -162,6 +166,8 @@ export class Metrics implements Telemetry {
   async render(ctx: AppContext, live: LiveState): Promise<string> {
     const now = ctx.clock.now();
     this.#outboxPaused.set(live.outboxPaused() ? 1 : 0);
+    this.#relayPaused.reset();
+    for (const [relay, paused] of live.relaysPaused?.() ?? []) this.#relayPaused.set({ relay }, paused ? 1 : 0);
     let facts: HealthFacts;
     try {
       // The health check bounds its first query itself; this bounds the rest.

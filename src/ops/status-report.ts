@@ -4,7 +4,8 @@ import { allMailboxHealth } from '../db/repos/mailbox-health.js';
 import { allLeases } from '../db/repos/leases.js';
 import { openCaseCounts, openSlaBreaches, quarantineWaiting, type OpenCaseCount, type SlaBreaches } from '../db/repos/ops.js';
 import { oldestQueued, statusCounts } from '../db/repos/outbox.js';
-import { allTransportHealth } from '../db/repos/transport-health.js';
+import { allTransportHealth, relayHealth } from '../db/repos/transport-health.js';
+import { describeRelay, relaysInUse } from '../mail-out/relays.js';
 import { outcomeCounts } from '../db/repos/receipts.js';
 import type { MailboxHealthTable } from '../db/schema.js';
 import { lockPathsFor, processAlive, readHolderPid } from '../instance-lock.js';
@@ -33,6 +34,8 @@ export interface OutgoingStatus {
   readonly failingSince: string | null;
   readonly pausedSince: string | null;
   readonly alerted: boolean;
+  /** The named relays in use (mailboxes[].relay), each with its own state; [] when every mailbox sends through the default. */
+  readonly relays: readonly { readonly relay: string; readonly label: string; readonly state: string | null; readonly lastError: string | null; readonly lastErrorClass: string | null; readonly failingSince: string | null; readonly pausedSince: string | null; readonly alerted: boolean; readonly lastSuccessAt: string | null }[];
   /** The queued email waiting longest. */
   readonly oldestQueued: { readonly id: number; readonly kind: string; readonly to: string; readonly queuedAt: string; readonly ageSeconds: number; readonly attempts: number; readonly lastError: string | null } | null;
 }
@@ -72,6 +75,11 @@ export async function statusReport(ctx: AppContext): Promise<StatusReport> {
   const now = ctx.clock.now().getTime();
   const age = (at: string | null): number | null => (at === null ? null : Math.max(0, Math.round((now - new Date(at).getTime()) / 1000)));
   const health = (await allTransportHealth(ctx.db))[0];
+  const relayRows = await relayHealth(ctx.db);
+  const relays = (ctx.config.outgoing.transport === 'smtp' ? relaysInUse(ctx.config) : []).map((relay) => {
+    const r = relayRows.get(relay);
+    return { relay, label: describeRelay(ctx.config, relay), state: r?.state ?? null, lastError: r?.last_error ?? null, lastErrorClass: r?.last_error_class ?? null, failingSince: r?.failing_since ?? null, pausedSince: r?.paused_since ?? null, alerted: r?.alerted === 1, lastSuccessAt: r?.last_success_at ?? null };
+  });
   const oldest = await oldestQueued(ctx.db);
   const daemon = await daemonState(ctx);
   const ops = ctx.config.ops;
@@ -93,6 +101,7 @@ export async function statusReport(ctx: AppContext): Promise<StatusReport> {
       failingSince: health?.failing_since ?? null,
       pausedSince: health?.paused_since ?? null,
       alerted: health?.alerted === 1,
+      relays,
       oldestQueued:
         oldest === undefined
           ? null
@@ -121,6 +130,10 @@ function formatOutgoing(o: OutgoingStatus): string[] {
   if (o.transport !== null) {
     const state = o.state === 'paused' ? `PAUSED since ${o.pausedSince ?? '?'} (${o.lastErrorClass ?? '?'}: transport broken, being probed)` : o.state === 'failing' ? 'FAILING' : 'ok';
     lines.push(`  transport ${o.transport} · ${state}${o.failingSince !== null ? ` · failing since ${o.failingSince}` : ''}${o.alerted ? ' · admin alerted' : ''} · last success ${o.lastSuccessAt ?? 'never'}`);
+  }
+  for (const r of o.relays) {
+    const state = r.state === null ? 'no email yet' : r.state === 'paused' ? `PAUSED since ${r.pausedSince ?? '?'} (${r.lastErrorClass ?? '?'}: relay broken, being probed; the other relays go on)` : r.state === 'failing' ? 'FAILING' : 'ok';
+    lines.push(`  ${r.label} · ${state}${r.failingSince !== null ? ` · failing since ${r.failingSince}` : ''}${r.alerted ? ' · admin alerted' : ''} · last success ${r.lastSuccessAt ?? 'never'}${r.lastError !== null && r.state !== 'ok' ? ` — ${r.lastError}` : ''}`);
   }
   if (o.lastError !== null && o.lastErrorAgeSeconds !== null) {
     lines.push(`  last send error ${formatAge(o.lastErrorAgeSeconds)} ago (${o.lastErrorAt}) [${o.lastErrorClass ?? '?'}]: ${o.lastError}`);

@@ -17,7 +17,7 @@ export interface SinkOptions {
    */
   readonly acceptDelayMs?: number;
   /** Require AUTH with these credentials (offered over plain text, like a test relay). */
-  readonly auth?: { readonly user: string; readonly pass: string };
+  readonly auth?: { readonly user: string; readonly pass: string; readonly xoauth2?: boolean };
   /** Offer STARTTLS with smtp-server's built-in self-signed certificate. */
   readonly starttls?: boolean;
 }
@@ -87,13 +87,18 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       openSessions -= 1;
     },
     authOptional: opts.auth === undefined,
+    // With auth.xoauth2: only AUTH XOAUTH2 (Microsoft 365, Google), `pass` is the access token it wants.
+    ...(opts.auth?.xoauth2 === true ? { authMethods: ['XOAUTH2'] } : {}),
     allowInsecureAuth: true,
     disabledCommands: [...(opts.auth === undefined ? ['AUTH'] : []), ...(opts.starttls === true ? [] : ['STARTTLS'])],
     logger: false,
     onAuth(auth, _session, callback) {
-      const good = opts.auth !== undefined && loginsOk && auth.username === opts.auth.user && auth.password === opts.auth.pass;
+      const secret = auth.method === 'XOAUTH2' ? auth.accessToken : auth.password;
+      const good = opts.auth !== undefined && loginsOk && auth.username === opts.auth.user && secret === opts.auth.pass;
       if (!good) {
         logins.rejected += 1;
+        // XOAUTH2 as Microsoft 365 and Gmail refuse a token: a 334 with the error as JSON, then 535 (the client may try a renewed token).
+        if (auth.method === 'XOAUTH2') return callback(null, { data: { status: '401', schemes: 'bearer', scope: 'https://outlook.office.com/SMTP.Send' } });
         callback(Object.assign(new Error('5.7.8 Authentication credentials invalid'), { responseCode: 535 }));
         return;
       }

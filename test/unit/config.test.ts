@@ -270,3 +270,22 @@ describe('language codes', () => {
     expect(problemsOf(file([...base, 'templates: { languages: [en, de, ja, pt-BR, zh-TW, ar, en-Latn-US, tlh] }', 'cases: { defaultLanguage: en, translations: { pt-BR: { expectedResponse: em um dia útil } } }'].join('\n')))).toEqual([]);
   });
 });
+
+describe('relays per mailbox (outgoing.relays, mailboxes[].relay)', () => {
+  const base = ['instance: { name: Ex, domain: support.example.com, secret: test-secret-0123456789abcdef-0123456789 }'];
+  const smtp = 'outgoing: { transport: smtp, smtp: { host: mail.example.com }, relays: { m365: { host: smtp.office365.com, auth: { method: xoauth2, user: a@example.de, tokenCommand: get-token } } } }';
+  it('a mailbox naming an unknown relay, a relay named "default", auth beside user/password and an xoauth2 login without a token source are refused, each at its key', () => {
+    const problems = problemsOf(file([...base, 'mailboxes: [ { name: support, addresses: [support@example.com], relay: m356 } ]', 'outgoing: { transport: smtp, smtp: { host: mail.example.com, user: x, auth: { method: password, user: x, password: y } }, relays: { default: { host: a.example }, m365: { host: smtp.office365.com, auth: { method: xoauth2, user: a@example.de } } } }'].join('\n')));
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]));
+    expect(byPath['outgoing.smtp.auth']).toMatch(/give auth or user\/password, not both/);
+    expect(byPath['outgoing.relays.m365.auth']).toMatch(/give accessTokenEnv or tokenCommand/);
+    expect(byPath['outgoing.relays.default']).toMatch(/"default" is outgoing\.smtp itself/);
+    const unknown = problemsOf(file([...base, 'mailboxes: [ { name: support, addresses: [support@example.com], relay: m356 } ]', smtp].join('\n')));
+    expect(unknown).toEqual([expect.objectContaining({ path: 'mailboxes.0.relay', message: 'no relay "m356" in outgoing.relays (known: default, m365)' })]);
+  });
+  it('a relay with transport file is refused; a mailbox naming its relay or "default" is fine', () => {
+    expect(problemsOf(file([...base, 'mailboxes: [ { name: support, addresses: [support@example.com], relay: m365 }, { name: sales, addresses: [sales@example.com], relay: default } ]', smtp].join('\n')))).toEqual([]);
+    const file_ = problemsOf(file([...base, 'mailboxes: [ { name: support, addresses: [support@example.com], relay: m365 } ]', smtp.replace('transport: smtp', 'transport: file')].join('\n')));
+    expect(file_).toEqual([expect.objectContaining({ path: 'mailboxes.0.relay', message: expect.stringMatching(/needs outgoing\.transport: smtp/) })]);
+  });
+});

@@ -98,6 +98,14 @@ export interface ClaimOptions {
   readonly excludeFrom?: readonly string[];
   /** Only rows from this sender (lower-case): the one email that probes a held sender. */
   readonly onlyFrom?: string;
+  /** Only rows from these senders (lower-case): a named relay's mailboxes (mail-out/relays.ts). */
+  readonly fromIn?: readonly string[];
+}
+
+/** A relay's rows (mail-out/relays.ts): From one of `fromIn`, or From none of `fromNotIn` (lower-case). */
+export interface FromFilter {
+  readonly fromIn?: readonly string[];
+  readonly fromNotIn?: readonly string[];
 }
 
 /**
@@ -125,6 +133,7 @@ export async function claimDue(db: Q, o: ClaimOptions): Promise<OutboxRow[]> {
       if (o.exclude.length > 0) sub = sub.where('id', 'not in', [...o.exclude]);
       if (o.excludeFrom !== undefined && o.excludeFrom.length > 0) sub = sub.where((w) => w.fn('lower', ['from_address']), 'not in', [...o.excludeFrom]);
       if (o.onlyFrom !== undefined) sub = sub.where((w) => w.fn('lower', ['from_address']), '=', o.onlyFrom);
+      if (o.fromIn !== undefined) sub = sub.where((w) => w.fn('lower', ['from_address']), 'in', o.fromIn.length > 0 ? [...o.fromIn] : ['']);
       // PostgreSQL: rows another daemon is claiming this instant are skipped, not waited for.
       return skipLocked(db, sub.orderBy('next_attempt_at').orderBy('id').limit(o.limit));
     })
@@ -153,8 +162,11 @@ export async function renewClaims(db: Q, owner: string, ids: readonly number[], 
 }
 
 /** Rows waiting out a backoff become due now (the relay works again after an outage). Returns how many. */
-export async function retryBackedOffNow(db: Q, now: string): Promise<number> {
-  const res = await db.updateTable('outbox').set({ next_attempt_at: now }).where('status', '=', 'queued').where('attempts', '>', 0).where('next_attempt_at', '>', now).executeTakeFirst();
+export async function retryBackedOffNow(db: Q, now: string, from: FromFilter = {}): Promise<number> {
+  let q = db.updateTable('outbox').set({ next_attempt_at: now }).where('status', '=', 'queued').where('attempts', '>', 0).where('next_attempt_at', '>', now);
+  if (from.fromIn !== undefined) q = q.where((w) => w.fn('lower', ['from_address']), 'in', from.fromIn.length > 0 ? [...from.fromIn] : ['']);
+  if (from.fromNotIn !== undefined && from.fromNotIn.length > 0) q = q.where((w) => w.fn('lower', ['from_address']), 'not in', [...from.fromNotIn]);
+  const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 

@@ -26,9 +26,18 @@ export async function transportHealth(db: Q, transport: string): Promise<Transpo
  */
 export const SENDER_KEY_PREFIX = 'sender:';
 
-/** The outgoing transports' rows, most recently updated first (not the senders'). */
+/** The named relays' rows (mail-out/relays.ts), keyed `relay:<name>`. */
+export const RELAY_ROW_PREFIX = 'relay:';
+
+/** The default relay's rows (one per transport it had: smtp:<host>:<port>, file:<dir>), most recently updated first (not the senders', not the named relays'). */
 export async function allTransportHealth(db: Q): Promise<TransportHealthRow[]> {
-  return db.selectFrom('transport_health').selectAll().where('transport', 'not like', `${SENDER_KEY_PREFIX}%`).orderBy('updated_at', 'desc').execute();
+  return db.selectFrom('transport_health').selectAll().where('transport', 'not like', `${SENDER_KEY_PREFIX}%`).where('transport', 'not like', `${RELAY_ROW_PREFIX}%`).orderBy('updated_at', 'desc').execute();
+}
+
+/** The named relays' rows by relay name. */
+export async function relayHealth(db: Q): Promise<Map<string, TransportHealthRow>> {
+  const rows = await db.selectFrom('transport_health').selectAll().where('transport', 'like', `${RELAY_ROW_PREFIX}%`).execute();
+  return new Map(rows.map((r) => [r.transport.slice(RELAY_ROW_PREFIX.length), r]));
 }
 
 /** The rows of senders the relay refused (held or alerted; `state` 'paused' while held). */

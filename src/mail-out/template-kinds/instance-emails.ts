@@ -167,6 +167,9 @@ function outboxAlertVariables() {
     instance: instanceVariables.instance,
     alert: obj('What happened to outgoing mail.', {
       transport: str('The outgoing transport: smtp:<host>:<port> or file:<folder>.', 'smtp:relay.example.com:587'),
+      relay: str('The relay\'s name: "default" (outgoing.smtp) or one of outgoing.relays (mailboxes[].relay).', 'default'),
+      settings: str('Where the relay is configured: outgoing.smtp or outgoing.relays.<name>.', 'outgoing.smtp'),
+      login: str('The keys of the relay\'s login, to check when it is rejected.', 'outgoing.smtp.user and outgoing.smtp.password'),
       state: str('paused (the transport is broken: casegate stopped sending and probes it) or failing (each email is retried); outbox-recovered: ok.', 'paused'),
       errorClass: str('Kind of the last error: auth, tls, connection, recipient, message or unknown.', 'auth'),
       error: str('The last error.', 'EAUTH 535: Invalid login: 535 5.7.8 Error: authentication failed'),

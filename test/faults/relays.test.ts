@@ -1,0 +1,168 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it, vi } from 'vitest';
+import { RelayOutbox } from '../../src/mail-out/relay-outbox.js';
+import { createRelayTransports } from '../../src/mail-out/transport.js';
+import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
+import { formatStatus, statusReport } from '../../src/ops/status-report.js';
+import { explainRouting } from '../../src/cases/route-explain.js';
+import { eml, testEnv, TRUSTED_SENDER_AUTH, writeConfig, type TestEnv } from '../helpers/context.js';
+import { captureLogger } from '../imap/imap-env.js';
+import { startDaemon } from '../../src/main.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * Relays per mailbox (docs/configuration.md, Relays): the billing mailbox sends through a relay of
+ * its own with its own login (a Microsoft 365 shared mailbox authenticating as itself), support
+ * through the default relay (outgoing.smtp). Two real SMTP servers that want different logins;
+ * the billing relay's password goes bad: only billing's mail waits, support's goes on, the admin
+ * is alerted naming the relay (through the default relay, which works), health names it; fixed,
+ * billing's mail goes out once each, through its own relay only.
+ */
+let main: SmtpSink;
+let billing: SmtpSink;
+let env: TestEnv | undefined;
+let outbox: RelayOutbox | undefined;
+
+/** The default relay (support) wants casegate's password; billing's relay wants `billingAuth` (its sink: `billingSink`). */
+async function setup(billingSink: { user: string; pass: string; xoauth2?: boolean }, billingAuth: Record<string, unknown>): Promise<void> {
+  main = await startSmtpSink({ auth: { user: 'casegate', pass: 'main-password' } });
+  billing = await startSmtpSink({ auth: billingSink });
+  env = await testEnv({
+    instance: { adminAddress: 'admin@example.com' },
+    autoReply: { minIntervalSeconds: 0 },
+    mailboxes: [
+      { name: 'support', addresses: ['support@example.com'] },
+      { name: 'billing', addresses: ['billing@example.com'], relay: 'billing-m365' },
+    ],
+    outgoing: {
+      transport: 'smtp',
+      smtp: { host: '127.0.0.1', port: main.port, secure: false, user: 'casegate', password: 'main-password' },
+      relays: { 'billing-m365': { host: '127.0.0.1', port: billing.port, secure: false, auth: billingAuth } },
+      probeSeconds: 1,
+      authProbeSeconds: 1,
+      sweepSeconds: 3600,
+    },
+  });
+  outbox = new RelayOutbox(env!.ctx, createRelayTransports(env!.resolved));
+}
+afterEach(async () => {
+  await outbox?.stop();
+  outbox?.close();
+  outbox = undefined;
+  await env?.close();
+  env = undefined;
+  await main.close();
+  await billing.close();
+});
+
+async function confirmationFor(from: string, mailbox: string): Promise<void> {
+  await env!.ingest(eml({ from, subject: `Question from ${from}`, to: `${mailbox}@example.com` }), { mailbox });
+  await env!.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('kind', 'not in', ['confirmation', 'outbox-alert', 'outbox-recovered']).where('status', '=', 'queued').execute();
+}
+
+it('each mailbox sends through its own relay and login; the billing relay\'s login fails: only its mail waits, support\'s goes, the admin is alerted naming the relay; fixed, billing\'s go once each through their relay', async () => {
+  await setup({ user: 'billing@example.com', pass: 'billing-password' }, { method: 'password', user: 'billing@example.com', password: 'billing-password' });
+  billing.acceptLogins(false);
+  await confirmationFor('Ann <ann@customer.example>', 'billing');
+  await confirmationFor('Jane <jane@customer.example>', 'support');
+  await confirmationFor('Joe <joe@customer.example>', 'support');
+  await outbox!.start();
+  // Support's two and the admin's alert (From the default mailbox: the default relay, which works).
+  await main.waitFor(3, 15_000);
+  expect(main.messages.map((m) => m.envelopeTo[0]).sort()).toEqual(['admin@example.com', 'jane@customer.example', 'joe@customer.example']);
+  expect(main.messages.every((m) => m.envelopeFrom === 'support@example.com')).toBe(true);
+  const alert = main.messages.find((m) => m.envelopeTo[0] === 'admin@example.com')!;
+  expect(alert.parsed.subject).toBe('[casegate] Outgoing mail is failing (auth, paused) · relay billing-m365');
+  expect(alert.parsed.text).toMatch(/check outgoing\.relays\.billing-m365\.auth\.user and outgoing\.relays\.billing-m365\.auth\.password\./);
+  expect(billing.messages).toHaveLength(0);
+  expect(billing.logins.rejected).toBeGreaterThan(0);
+  expect(outbox!.pausedByRelay()).toEqual(new Map([['default', false], ['billing-m365', true]]));
+  const ann = await env!.ctx.db.selectFrom('outbox').select(['status']).where('to_address', '=', 'ann@customer.example').executeTakeFirstOrThrow();
+  expect(ann.status).toBe('queued');
+  const health = assessHealth(env!.ctx.config, await gatherHealthFacts(env!.ctx), env!.ctx.clock.now());
+  expect(health.checks.find((c) => c.name === 'relay:billing-m365')).toMatchObject({ ok: false, detail: expect.stringMatching(/^relay billing-m365 \(smtp:127\.0\.0\.1:\d+\) paused since .* \(auth\)/) });
+  expect(health.checks.find((c) => c.name === 'outgoing')).toMatchObject({ ok: true });
+  expect(formatStatus(await statusReport(env!.ctx))).toMatch(/relay billing-m365 \(smtp:127\.0\.0\.1:\d+\) · PAUSED since \S+ \(auth: relay broken, being probed; the other relays go on\) · failing since \S+ · admin alerted/);
+
+  // The password is fixed at the relay: the probe logs in, billing's email goes through its own relay, once.
+  billing.acceptLogins(true);
+  await billing.waitFor(1, 15_000);
+  await vi.waitFor(async () => expect((await env!.ctx.db.selectFrom('outbox').select(['status']).where('to_address', '=', 'ann@customer.example').executeTakeFirstOrThrow()).status).toBe('sent'), { timeout: 5_000, interval: 100 });
+  expect(billing.messages.map((m) => [m.envelopeFrom, m.envelopeTo[0]])).toEqual([['billing@example.com', 'ann@customer.example']]);
+  // The all-clear names the relay too; nothing of billing's went through the default relay.
+  await main.waitFor(4, 15_000);
+  expect(main.messages.at(-1)!.parsed.subject).toBe('[casegate] Outgoing mail works again · relay billing-m365');
+  expect(main.messages.some((m) => m.envelopeFrom === 'billing@example.com')).toBe(false);
+  expect([...main.countsByMessageId().values(), ...billing.countsByMessageId().values()].every((n) => n === 1)).toBe(true);
+  // `casegate config explain` names the relay of a message's emails.
+  const e = explainRouting(env!.ctx.config, { to: ['billing@example.com'], cc: [], from: 'ann@customer.example', subject: 'x', body: '', headers: new Map(), contentLanguage: null }, env!.ctx.clock.now());
+  expect(e.mailbox?.relay.describe).toMatch(/^relay billing-m365 \(smtp:127\.0\.0\.1:\d+\), login billing@example\.com \(password\)$/);
+});
+
+it('a relay that logs in with XOAUTH2 (Microsoft 365): the token comes from tokenCommand; a rejected token is asked for again, and once the command prints a good one the held email goes', async () => {
+  // The token helper prints what is in this file (a real helper would ask Entra ID and cache).
+  const tokenFile = join(tmpdir(), `casegate-relay-token-${process.pid}-${Date.now()}`);
+  writeFileSync(tokenFile, 'expired-token\n');
+  await setup({ user: 'billing@example.com', pass: 'fresh-token', xoauth2: true }, { method: 'xoauth2', user: 'billing@example.com', tokenCommand: `cat ${tokenFile}` });
+  await confirmationFor('Ann <ann@customer.example>', 'billing');
+  await outbox!.start();
+  await main.waitFor(1, 15_000);
+  expect(main.messages[0]!.parsed.text).toMatch(/check outgoing\.relays\.billing-m365\.auth \(xoauth2 for billing@example\.com: the token its tokenCommand prints/);
+  // nodemailer asks for a new token once the relay rejected the first (renew), before giving up.
+  expect(billing.logins.rejected).toBeGreaterThanOrEqual(2);
+  writeFileSync(tokenFile, 'fresh-token\n');
+  await billing.waitFor(1, 15_000);
+  expect(billing.messages.map((m) => [m.envelopeFrom, m.envelopeTo[0]])).toEqual([['billing@example.com', 'ann@customer.example']]);
+  expect(billing.logins.ok).toBeGreaterThan(0);
+  rmSync(tokenFile, { force: true });
+});
+
+it('a reload moves a mailbox to a relay of its own: its next emails go through that relay, the other mailbox\'s stay on the default; casegate_relay_paused names each relay', async () => {
+  main = await startSmtpSink({ auth: { user: 'casegate', pass: 'main-password' } });
+  billing = await startSmtpSink({ auth: { user: 'billing@example.com', pass: 'billing-password' } });
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-relays-'));
+  const base = {
+    instance: { adminAddress: 'admin@example.com' },
+    autoReply: { minIntervalSeconds: 0 },
+    templates: { watch: false },
+    security: { senderAuth: TRUSTED_SENDER_AUTH },
+    listener: { enabled: false },
+    jobs: { enabled: false },
+    mailboxes: [
+      { name: 'support', addresses: ['support@example.com'] },
+      { name: 'billing', addresses: ['billing@example.com'] },
+    ],
+  };
+  const outgoing = { transport: 'smtp' as const, smtp: { host: '127.0.0.1', port: main.port, secure: false, user: 'casegate', password: 'main-password' }, sweepSeconds: 1 };
+  const { log } = captureLogger();
+  const daemon = await startDaemon({ resolved: writeConfig(dir, { ...base, outgoing }), log });
+  const ingest = async (from: string, mailbox: string): Promise<void> => {
+    const blob = await daemon.ctx.blobs.put(Readable.from([Buffer.from(eml({ from, subject: `Question from ${from}`, to: `${mailbox}@example.com` }))]));
+    await runPipeline(daemon.ctx, { channel: 'test', mailbox: daemon.ctx.mailboxes.byName(mailbox)!, envelopeFrom: null, envelopeTo: [`${mailbox}@example.com`], receivedAt: new Date(), raw: blob });
+  };
+  try {
+    await ingest('Ann <ann@customer.example>', 'billing');
+    await main.waitFor(1, 15_000);
+    expect(main.messages[0]!.envelopeFrom).toBe('billing@example.com');
+    writeConfig(dir, { ...base, mailboxes: [base.mailboxes[0]!, { ...base.mailboxes[1]!, relay: 'billing-m365' }], outgoing: { ...outgoing, relays: { 'billing-m365': { host: '127.0.0.1', port: billing.port, secure: false, user: 'billing@example.com', password: 'billing-password' } } } });
+    const report = await daemon.reload();
+    expect(report.ok).toBe(true);
+    expect(report.actions.join('; ')).toMatch(/outgoing transport now smtp:127\.0\.0\.1:\d+, relay billing-m365 \(smtp:127\.0\.0\.1:\d+\)/);
+    await ingest('Bob <bob@customer.example>', 'billing');
+    await ingest('Jane <jane@customer.example>', 'support');
+    await billing.waitFor(1, 15_000);
+    await main.waitFor(2, 15_000);
+    expect(billing.messages.map((m) => [m.envelopeFrom, m.envelopeTo[0]])).toEqual([['billing@example.com', 'bob@customer.example']]);
+    expect(main.messages.map((m) => [m.envelopeFrom, m.envelopeTo[0]])).toEqual([['billing@example.com', 'ann@customer.example'], ['support@example.com', 'jane@customer.example']]);
+    const exposition = await daemon.metrics.render(daemon.ctx, { outboxPaused: () => daemon.outbox.paused, relaysPaused: () => daemon.outbox.pausedByRelay() });
+    expect(exposition).toMatch(/^casegate_relay_paused\{relay="default"\} 0$/m);
+    expect(exposition).toMatch(/^casegate_relay_paused\{relay="billing-m365"\} 0$/m);
+  } finally {
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
