@@ -152,11 +152,12 @@ export class OutboxWorker {
    * lapses. PostgreSQL: other daemons may be sending right now; their claims are left alone and a
    * dead daemon's rows are taken over only once its claims lapse (outgoing.claimSeconds).
    */
-  async start(): Promise<void> {
+  async start(opts: { readonly releaseOldClaims?: boolean } = {}): Promise<void> {
     this.#stopped = false;
     this.#pause.start();
     this.#recorder.resume();
-    if (this.ctx.config.database.driver === 'sqlite') {
+    // (With several relays only the first sender does this: a later one released the rows the first had just claimed and was sending.)
+    if (this.ctx.config.database.driver === 'sqlite' && opts.releaseOldClaims !== false) {
       try {
         const released = await releaseClaims(this.db, null);
         if (released > 0) this.#log.warn({ rows: released }, 'released outbox rows claimed by a previous run (it stopped mid-send; they are sent again with the same Message-ID)');

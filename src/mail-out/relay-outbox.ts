@@ -36,8 +36,13 @@ export class RelayOutbox {
     return new Map([...this.workers].map(([r, w]) => [r, w.paused]));
   }
 
+  /** Start every relay's sender; only the first releases an earlier run's claims (SQLite), before any of them claims. */
   async start(): Promise<void> {
-    for (const w of this.workers.values()) await w.start();
+    let first = true;
+    for (const w of this.workers.values()) {
+      await w.start({ releaseOldClaims: first });
+      first = false;
+    }
   }
 
   kick(): void {

@@ -70,7 +70,11 @@ it('each mailbox sends through its own relay and login; the billing relay\'s log
   await confirmationFor('Ann <ann@customer.example>', 'billing');
   await confirmationFor('Jane <jane@customer.example>', 'support');
   await confirmationFor('Joe <joe@customer.example>', 'support');
+  // (Jane's confirmation is answered late: while the relay has it, its row stays claimed by the default relay's sender — the billing relay's sender starting after it released that claim.)
+  main.answerLater(/To: .*jane@customer\.example/, 1_000);
   await outbox!.start();
+  await vi.waitFor(() => expect(main.messages.some((m) => m.envelopeTo[0] === 'jane@customer.example')).toBe(true), { timeout: 15_000, interval: 20 });
+  expect((await env!.ctx.db.selectFrom('outbox').select(['status', 'claimed_by']).where('to_address', '=', 'jane@customer.example').executeTakeFirstOrThrow())).toEqual({ status: 'queued', claimed_by: outbox!.main.owner });
   // Support's two and the admin's alert (From the default mailbox: the default relay, which works).
   await main.waitFor(3, 15_000);
   expect(main.messages.map((m) => m.envelopeTo[0]).sort()).toEqual(['admin@example.com', 'jane@customer.example', 'joe@customer.example']);
