@@ -14,7 +14,10 @@ import { tlsFailureHint } from '../config/tls-mode-hints.js';
  * |            | reply 421; for the file transport: disk full, read-only, no access   |                   |
  * | sender     | EENVELOPE with a 5xx to MAIL FROM (not 552 / 5.3.4, a size limit),   | hold the sender   |
  * |            | or "Sender address rejected" to every RCPT TO (Postfix's delayed     |                   |
- * |            | reject): "sender not owned by user"                                  |                   |
+ * |            | reject): "sender not owned by user"; a 5xx "SendAsDenied" / "not a   |                   |
+ * |            | verified Sender Identity" at any step (Microsoft 365, SendGrid: DATA)|                   |
+ * | message    | a 5xx saying the relay's sending quota or rate is used up            | retry             |
+ * |            | (SubmissionQuotaExceeded, 5.4.5 sending limit): it heals             |                   |
  * | recipient  | EENVELOPE (RCPT TO refused; a 4xx to MAIL FROM)                      | 5xx: fail this email; 4xx: retry |
  * | message    | EMESSAGE/ESTREAM, any other SMTP reply (DATA refused, too big, …)    | 5xx: fail this email; 4xx: retry |
  * | unknown    | anything else                                                         | retry             |
@@ -86,6 +89,19 @@ function isSenderRefusal(command: unknown, text: string): boolean {
   return SENDER_REJECTED.test(text);
 }
 const RELAY_DENIED = /relay(ing)?\s+(access\s+)?(denied|not permitted|prohibited)/i;
+/**
+ * The relay's login may not send as this From, said at the end of DATA (where Microsoft 365 and
+ * SendGrid say it, not at MAIL FROM): "554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException",
+ * "550 The from address does not match a verified Sender Identity". About the sender, not the email.
+ */
+const SEND_AS_DENIED = /SendAsDenied|permissions? to send as|not (allowed|authori[sz]ed|permitted) to send (as|on behalf)|does not match a verified Sender Identity/i;
+/**
+ * The relay's sending quota or rate is used up for now, said with a 5xx: Microsoft 365 "554 5.2.0
+ * …SubmissionQuotaExceededException", Gmail "550 5.4.5 Daily user sending limit exceeded". It heals
+ * (the next hour or day): retried with backoff, never failed for it. A recipient's full mailbox
+ * ("552 5.2.2 … over quota") is not this.
+ */
+const SENDING_QUOTA = /SubmissionQuotaExceeded|RecipientRateLimitExceeded|MessageRateLimitExceeded|sending (quota|limit)|\b5\.4\.5\b|rate limit(ed)?\b.{0,20}exceeded|exceeded .{0,30}rate limit|too many messages/i;
 
 interface ErrorFields {
   code?: unknown;
@@ -136,7 +152,9 @@ export function classifySendError(err: unknown, relay?: { readonly port: number;
     return out('tls', 'pause');
   }
   if (responseCode === 421 || systemCodes.some((c) => CONNECTION_CODES.has(c))) return out('connection', 'pause');
+  if (isPermanentReply(responseCode) && SENDING_QUOTA.test(text)) return out('message', 'retry');
   if (code === 'EENVELOPE' && isPermanentReply(responseCode) && isSenderRefusal(e.command, text)) return out('sender', 'hold');
+  if (isPermanentReply(responseCode) && SEND_AS_DENIED.test(text)) return out('sender', 'hold');
   if (code === 'EENVELOPE') return out('recipient', responseCode === null || isPermanentReply(responseCode) ? 'fail' : 'retry');
   if (code === 'EMESSAGE' || code === 'ESTREAM') return out('message', responseCode === null || isPermanentReply(responseCode) ? 'fail' : 'retry');
   if (responseCode !== null) return out('message', isPermanentReply(responseCode) ? 'fail' : 'retry');

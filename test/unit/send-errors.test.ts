@@ -38,6 +38,11 @@ describe('classifySendError', () => {
     ['503 on DATA', err({ code: 'EMESSAGE', responseCode: 503, response: '503 5.5.1 Error: need RCPT command' }), 'message', 'retry'],
     ['size known too big locally', err({ code: 'EMESSAGE' }, 'Message size larger than allowed 1000'), 'message', 'fail'],
     ['anything else', err({}, 'something odd'), 'unknown', 'retry'],
+    ['Microsoft 365 Send As denied at the end of DATA (the mailbox\'s login may not send as this From)', err({ code: 'EMESSAGE', command: 'DATA', responseCode: 554, response: '554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message.' }), 'sender', 'hold'],
+    ['SendGrid: From not a verified Sender Identity', err({ code: 'EMESSAGE', responseCode: 550, response: '550 The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved.' }), 'sender', 'hold'],
+    ['Microsoft 365 submission quota used up (5xx, heals)', err({ code: 'EMESSAGE', responseCode: 554, response: '554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message.' }), 'message', 'retry'],
+    ['Gmail daily sending limit at MAIL FROM (not the sender\'s permission)', err({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 550, response: '550 5.4.5 Daily user sending limit exceeded. For more information on Gmail sending limits go to https://support.google.com/a/answer/166852' }), 'message', 'retry'],
+    ['a recipient\'s full mailbox stays a recipient refusal', err({ code: 'EENVELOPE', command: 'RCPT TO', responseCode: 552, response: '552 5.2.2 <x@y.example>: Mailbox full, over quota' }), 'recipient', 'fail'],
     ['not even an Error', 'boom', 'unknown', 'retry'],
   ] as const)('%s → %s / %s', (_name, e, cls, decision) => {
     const c = classifySendError(e);
