@@ -75,6 +75,13 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
   const smtp = cfg.outgoing.transport === 'smtp' ? cfg.outgoing.smtp : undefined;
   const smtpProblem = smtp === undefined ? null : tlsPortMismatch('smtp', smtp.port, smtp.secure);
   if (smtpProblem !== null) out.push({ path: 'outgoing.smtp.secure', message: smtpProblem });
+  // Each named relay too (a SendGrid relay on 465 without secure: true would time out, and only its mailboxes' mail waits).
+  if (cfg.outgoing.transport === 'smtp') {
+    for (const [name, relay] of Object.entries(cfg.outgoing.relays)) {
+      const problem = tlsPortMismatch('smtp', relay.port, relay.secure);
+      if (problem !== null) out.push({ path: `outgoing.relays.${name}.secure`, message: problem });
+    }
+  }
   // A queue's settings under a misspelt name: the queue that gets the cases has no agents (nobody
   // is notified, no assignment, no tiers) and the settings apply to nothing.
   const fed = new Set([...cfg.mailboxes.map((m) => m.queue ?? m.name), ...cfg.rules.flatMap((r) => (r.set.queue !== undefined ? [r.set.queue] : []))]);

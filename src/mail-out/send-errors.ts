@@ -134,14 +134,14 @@ export function relaySettingsOf(out: Config['outgoing']): { port: number; secure
  * `relay`: the settings of the SMTP relay the error came from; a failure caused by its TLS mode
  * or certificate then names the setting to change (tls-mode-hints.ts) before the library's words.
  */
-export function classifySendError(err: unknown, relay?: { readonly port: number; readonly secure: boolean }): ClassifiedSendError {
+export function classifySendError(err: unknown, relay?: { readonly port: number; readonly secure: boolean; readonly key?: string }): ClassifiedSendError {
   const e = (err ?? {}) as ErrorFields;
   const code = typeof e.code === 'string' ? e.code : null;
   const original = typeof e.originalCode === 'string' ? e.originalCode : null;
   const causeCode = typeof (e.cause as ErrorFields | undefined)?.code === 'string' ? ((e.cause as ErrorFields).code as string) : null;
   const responseCode = typeof e.responseCode === 'number' ? e.responseCode : null;
   const text = `${typeof e.message === 'string' ? e.message : ''} ${typeof e.response === 'string' ? e.response : ''}`;
-  const hint = relay === undefined ? null : tlsFailureHint('smtp', 'outgoing.smtp', err, relay.secure, relay.port);
+  const hint = relay === undefined ? null : tlsFailureHint('smtp', relay.key ?? 'outgoing.smtp', err, relay.secure, relay.port);
   const summary = hint === null ? summarize(e, code, responseCode) : `${hint} (${summarize(e, code, responseCode)})`.slice(0, 500);
   const out = (errorClass: SendErrorClass, decision: SendDecision): ClassifiedSendError => ({ errorClass, decision, responseCode, summary });
 

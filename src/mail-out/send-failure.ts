@@ -31,7 +31,7 @@ export interface SendFailureDecision {
  * untried, recorded as unanswered, a pause of the transport, the sender's emails held, failed, or
  * retried with backoff. The one home of that decision; the outbox worker applies it.
  */
-export function sendFailure(err: unknown, outgoing: Config['outgoing'], now: Date, f: FailedSend, relay: { readonly port: number; readonly secure: boolean } | undefined = relaySettingsOf(outgoing)): SendFailureDecision {
+export function sendFailure(err: unknown, outgoing: Config['outgoing'], now: Date, f: FailedSend, relay: { readonly port: number; readonly secure: boolean; readonly key?: string } | undefined = relaySettingsOf(outgoing)): SendFailureDecision {
   const { row, attempts, sender } = f;
   const c = classifySendError(err, relay);
   const decided = (attempt: Attempt, pause: ClassifiedSendError | null = null): SendFailureDecision => ({ attempt, pause, counted: c.errorClass });

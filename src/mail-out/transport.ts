@@ -50,7 +50,7 @@ export interface MailTransport {
    */
   close(how?: PoolClose): void;
   /** An SMTP relay's settings that errors are read with (send-errors.ts) and a stop waits by; absent for the file transport. */
-  readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number };
+  readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number; readonly key: string };
   /** How logs name it when it is not the default relay: "relay eu (smtp:smtp.office365.com:587)". */
   readonly label?: string;
 }
@@ -107,7 +107,7 @@ export function createTransport(resolved: ResolvedConfig, log?: Logger): MailTra
   }
   const smtp = out.smtp;
   if (smtp === undefined) throw new Error('outgoing.smtp is required for transport smtp');
-  return smtpTransport(`smtp:${smtp.host}:${smtp.port}`, smtp, sign);
+  return smtpTransport(`smtp:${smtp.host}:${smtp.port}`, smtp, sign, 'outgoing.smtp');
 }
 
 /**
@@ -131,7 +131,7 @@ export function relayTransport(resolved: ResolvedConfig, name: string, log?: Log
 }
 
 function namedTransport(relay: RelayConfig, name: string, sign: Sign): MailTransport {
-  return { ...smtpTransport(`smtp:${relay.host}:${relay.port}`, relay, sign), label: relayDisplayName(name, relay) };
+  return { ...smtpTransport(`smtp:${relay.host}:${relay.port}`, relay, sign, `outgoing.relays.${name}`), label: relayDisplayName(name, relay) };
 }
 
 type Sign = (message: Mail.Options) => { options: Mail.Options; signedBy: string | null };
@@ -148,7 +148,7 @@ function signer(keyring: DkimKeyring | null): Sign {
  * (accessTokenEnv or tokenCommand, asked again for every new connection and when the relay
  * rejected the token): it sends on this thread, since a callback cannot cross to the MIME thread.
  */
-function smtpTransport(name: string, smtp: RelayConfig, sign: Sign): MailTransport {
+function smtpTransport(name: string, smtp: RelayConfig, sign: Sign, key: string): MailTransport {
   // Plain data (the CA as PEM text): the MIME thread makes its own pool of the same settings.
   installReplyWait();
   const oauth = smtp.auth?.method === 'xoauth2' ? smtp.auth : null;
@@ -190,7 +190,7 @@ function smtpTransport(name: string, smtp: RelayConfig, sign: Sign): MailTranspo
   const threads = new Set<Mime>();
   return {
     name,
-    relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds },
+    relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds, key },
     async send(message) {
       const { options, signedBy } = sign(message);
       try {

@@ -327,6 +327,8 @@ describe('strict configuration with hints (item 12)', () => {
     // Matching pairs, and ports of their own, are not warned about.
     expect(warned({ mailboxes: [mb(993, 'implicit'), mb(143, 'starttls'), mb(1993, 'implicit')].map((m, i) => ({ ...m, name: `m${i}`, addresses: [`m${i}@example.com`] })), outgoing: smtp(587, false) })).toEqual([]);
     expect(warned({ outgoing: smtp(465, true) })).toEqual([]);
+    // A named relay too (outgoing.relays), at its own key.
+    expect(warned({ outgoing: { ...smtp(587, false), relays: { brand: { host: 'smtp.sendgrid.net', port: 465 } } } })).toEqual([{ path: 'outgoing.relays.brand.secure', message: expect.stringMatching(/set secure: true/) }]);
   });
 
   it('warns when the web server runs without web.baseUrl on loopback: customer mail would link to 127.0.0.1', () => {

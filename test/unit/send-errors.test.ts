@@ -53,6 +53,11 @@ describe('classifySendError', () => {
     expect(isTransportClass(c.errorClass)).toBe(c.decision === 'pause');
   });
 
+  it('a TLS failure of a named relay names that relay\'s keys, not outgoing.smtp', () => {
+    const c = classifySendError(err({ code: 'ESOCKET', originalCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, 'unable to verify the first certificate'), { port: 587, secure: false, key: 'outgoing.relays.brand' });
+    expect(c).toMatchObject({ errorClass: 'tls', summary: expect.stringMatching(/^the server's certificate is not signed by a CA this machine trusts: give its CA \(or the self-signed certificate itself\) as outgoing\.relays\.brand\.caFile/) });
+  });
+
   it('keeps the reply code and text in the one-line summary', () => {
     const c = classifySendError(err({ code: 'EAUTH', responseCode: 535 }, 'Invalid login: 535 5.7.8 Error: authentication failed\nsecond line'));
     expect(c).toMatchObject({ responseCode: 535, summary: 'EAUTH: Invalid login: 535 5.7.8 Error: authentication failed' });
