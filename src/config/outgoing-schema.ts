@@ -37,6 +37,12 @@ export const relaySchema = z
     insecureSkipVerify: z.boolean().default(false),
     maxConnections: z.number().int().positive().default(3),
     /**
+     * Most emails handed to this relay in any 60 seconds (none by default). Providers cap a login's
+     * rate (Microsoft 365: 30 a minute per mailbox) and answer a burst — the backlog after an
+     * outage — with refusals; the rest waits its turn in the outbox, never failed for it.
+     */
+    maxPerMinute: z.number().int().positive().optional(),
+    /**
      * How long to wait for the relay's answer after the final "." of an email (RFC 5321
      * 4.5.3.2.6: 10 minutes; Postfix's smtp_data_done_timeout is 600 s). A relay behind a slow
      * milter or content filter answers late; giving up earlier resends an email it has probably

@@ -50,7 +50,7 @@ export interface MailTransport {
    */
   close(how?: PoolClose): void;
   /** An SMTP relay's settings that errors are read with (send-errors.ts) and a stop waits by; absent for the file transport. */
-  readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number; readonly key: string };
+  readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number; readonly key: string; readonly maxPerMinute?: number };
   /** How logs name it when it is not the default relay: "relay eu (smtp:smtp.office365.com:587)". */
   readonly label?: string;
 }
@@ -190,7 +190,7 @@ function smtpTransport(name: string, smtp: RelayConfig, sign: Sign, key: string)
   const threads = new Set<Mime>();
   return {
     name,
-    relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds, key },
+    relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds, key, ...(smtp.maxPerMinute !== undefined ? { maxPerMinute: smtp.maxPerMinute } : {}) },
     async send(message) {
       const { options, signedBy } = sign(message);
       try {

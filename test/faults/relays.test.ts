@@ -28,7 +28,7 @@ let env: TestEnv | undefined;
 let outbox: RelayOutbox | undefined;
 
 /** The default relay (support) wants casegate's password; billing's relay wants `billingAuth` (its sink: `billingSink`). */
-async function setup(billingSink: { user: string; pass: string; xoauth2?: boolean }, billingAuth: Record<string, unknown>): Promise<void> {
+async function setup(billingSink: { user: string; pass: string; xoauth2?: boolean }, billingAuth: Record<string, unknown>, billingRelay: Record<string, unknown> = {}): Promise<void> {
   main = await startSmtpSink({ auth: { user: 'casegate', pass: 'main-password' } });
   billing = await startSmtpSink({ auth: billingSink });
   env = await testEnv({
@@ -41,7 +41,7 @@ async function setup(billingSink: { user: string; pass: string; xoauth2?: boolea
     outgoing: {
       transport: 'smtp',
       smtp: { host: '127.0.0.1', port: main.port, secure: false, user: 'casegate', password: 'main-password' },
-      relays: { 'billing-m365': { host: '127.0.0.1', port: billing.port, secure: false, auth: billingAuth } },
+      relays: { 'billing-m365': { host: '127.0.0.1', port: billing.port, secure: false, auth: billingAuth, ...billingRelay } },
       probeSeconds: 1,
       authProbeSeconds: 1,
       sweepSeconds: 3600,
@@ -169,4 +169,24 @@ it('a reload moves a mailbox to a relay of its own: its next emails go through t
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it('a relay\'s maxPerMinute: a backlog goes out at that pace (Microsoft 365 allows 30 a minute), the rest waits queued, none failed; the default relay is not held back', async () => {
+  await setup({ user: 'billing@example.com', pass: 'billing-password' }, { method: 'password', user: 'billing@example.com', password: 'billing-password' }, { maxPerMinute: 2 });
+  for (const who of ['ann', 'bob', 'cid']) await confirmationFor(`${who} <${who}@customer.example>`, 'billing');
+  await confirmationFor('jane <jane@customer.example>', 'support');
+  await outbox!.start();
+  await billing.waitFor(2, 15_000);
+  await main.waitFor(1, 15_000);
+  await outbox!.drain();
+  expect(billing.messages).toHaveLength(2);
+  const queued = async () => (await env!.ctx.db.selectFrom('outbox').select(['to_address']).where('status', '=', 'queued').execute()).map((r) => r.to_address).sort();
+  await vi.waitFor(async () => expect(await queued()).toHaveLength(1), { timeout: 5_000, interval: 100 });
+  expect(billing.messages).toHaveLength(2);
+  // A minute on, the third.
+  env!.clock.advance(61_000);
+  await outbox!.drain();
+  await billing.waitFor(3, 15_000);
+  expect(new Set(billing.messages.map((m) => m.envelopeTo[0]))).toEqual(new Set(['ann@customer.example', 'bob@customer.example', 'cid@customer.example']));
+  await vi.waitFor(async () => expect(await queued()).toEqual([]), { timeout: 5_000, interval: 100 });
 });
