@@ -20,6 +20,7 @@ import type { MailTransport, SentMessage } from './transport.js';
 import { TransportHealthReporter } from './transport-health.js';
 import { SenderHolds } from './sender-holds.js';
 import { TransportPause } from './transport-pause.js';
+import { RelayRate } from './relay-rate.js';
 import { DEFAULT_RELAY, RELAY_KEY_PREFIX, type RelayLane } from './relays.js';
 import { settlesWithin, TIMED_OUT, within } from '../time-limit.js';
 
@@ -87,9 +88,8 @@ export class OutboxWorker {
   /** Senders the relay refuses at MAIL FROM: their emails wait, the others go (sender-holds.ts). */
   readonly #senders: SenderHolds;
   readonly #onWake = (): void => this.kick();
-  /** When (ms) this relay was handed each email in the last minute (its maxPerMinute). */
-  readonly #handed: number[] = [];
-  #rateTimer: NodeJS.Timeout | null = null;
+  /** The relay's maxPerMinute (relay-rate.ts). */
+  readonly #rate: RelayRate;
 
   /** The relay this worker sends through and the rows it claims (relays.ts); default: every row. */
   readonly lane: RelayLane;
@@ -104,6 +104,7 @@ export class OutboxWorker {
     this.#log = ctx.log.child(named ? { component: 'outbox', relay: lane.relay } : { component: 'outbox' });
     // A named relay's row is keyed by its name (two relays may share host and port: Microsoft 365).
     this.health = new TransportHealthReporter(ctx, transport.name, this.#log, named ? `${RELAY_KEY_PREFIX}${lane.relay}` : transport.name, lane.relay);
+    this.#rate = new RelayRate(transport.relay?.maxPerMinute, () => ctx.clock.now().getTime(), () => this.kick());
     this.#senders = new SenderHolds(ctx, transport.name, this.#log, () => this.kick(), (address) => this.#inLane(address), lane.relay);
     this.#pause = new TransportPause(ctx, transport, this.#log, this.health, async () => {
       await this.#succeeded();
@@ -158,6 +159,7 @@ export class OutboxWorker {
   async start(opts: { readonly releaseOldClaims?: boolean } = {}): Promise<void> {
     this.#stopped = false;
     this.#pause.start();
+    this.#rate.start();
     this.#recorder.resume();
     // (With several relays only the first sender does this: a later one released the rows the first had just claimed and was sending.)
     if (this.ctx.config.database.driver === 'sqlite' && opts.releaseOldClaims !== false) {
@@ -239,14 +241,14 @@ export class OutboxWorker {
     let exhausted = false;
     const inFlight = new Set<Promise<void>>();
     for (;;) {
-      const room = Math.min(BATCH - inFlight.size, this.#rateRoom());
+      const room = Math.min(BATCH - inFlight.size, this.#rate.room());
       const claimNow = !exhausted && !this.#stopped && !this.#pause.active && notSent < BATCH && inFlight.size <= BATCH / 2 && room > 0;
       if (claimNow) {
         const batch = await this.#claim(room);
         if (batch === null) exhausted = true;
         else {
           for (const r of batch.rows) this.#held.add(r.id);
-          this.#handedNow(batch.rows.length);
+          this.#rate.handed(batch.rows.length);
           for (const r of batch.rows) {
             const p: Promise<void> = this.#deliver(r, batch.facts, batch.probes.has(r.id)).then((kind) => {
               inFlight.delete(p);
@@ -262,33 +264,6 @@ export class OutboxWorker {
       if (inFlight.size === 0) return sent;
       await Promise.race(inFlight);
     }
-  }
-
-  /**
-   * How many more emails this relay may be handed now (its maxPerMinute over the last 60 s;
-   * unlimited without one). At 0 a kick is scheduled for when the oldest leaves the minute: the
-   * rest wait in the outbox, queued, never failed for it.
-   */
-  #rateRoom(): number {
-    const max = this.transport.relay?.maxPerMinute;
-    if (max === undefined) return Number.POSITIVE_INFINITY;
-    const now = this.ctx.clock.now().getTime();
-    while (this.#handed.length > 0 && this.#handed[0]! <= now - 60_000) this.#handed.shift();
-    const room = max - this.#handed.length;
-    if (room <= 0 && this.#rateTimer === null && !this.#stopped) {
-      this.#rateTimer = setTimeout(() => {
-        this.#rateTimer = null;
-        this.kick();
-      }, Math.max(50, this.#handed[0]! + 60_000 - now));
-      this.#rateTimer.unref();
-    }
-    return Math.max(0, room);
-  }
-
-  #handedNow(n: number): void {
-    if (this.transport.relay?.maxPerMinute === undefined) return;
-    const now = this.ctx.clock.now().getTime();
-    for (let i = 0; i < n; i++) this.#handed.push(now);
   }
 
   /**
@@ -510,8 +485,7 @@ export class OutboxWorker {
     this.#stopped = true;
     this.ctx.outboxSignal.off('wake', this.#onWake);
     if (this.#timer !== null) clearTimeout(this.#timer);
-    if (this.#rateTimer !== null) clearTimeout(this.#rateTimer);
-    this.#rateTimer = null;
+    this.#rate.stop();
     this.#pause.stop();
     this.#senders.stop();
     this.#recorder.pause();
