@@ -46,7 +46,8 @@ export function tlsFailureHint(side: TlsSide, key: string, err: unknown, implici
   if (!implicit && /GREETING_TIMEOUT|Greeting never received/i.test(text)) {
     return `no greeting from the server on port ${port}: a server that expects TLS from the first byte (port ${IMPLICIT_PORT[side]}) stays silent for a plain-text client; if so, set ${key}.${IMPLICIT_SETTING[side]}`;
   }
-  if (!implicit && /does not support STARTTLS|STARTTLS (is )?(not supported|unavailable)/i.test(text)) {
+  // (nodemailer with requireTLS, when the server does not know STARTTLS: "Error upgrading connection with STARTTLS: 500 …")
+  if (!implicit && /does not support STARTTLS|STARTTLS (is )?(not supported|unavailable)|upgrading connection with STARTTLS: 5\d\d/i.test(text)) {
     return `the server on port ${port} offers no STARTTLS (${key}.${PLAIN_SETTING[side]}): if it speaks TLS from the first byte (port ${IMPLICIT_PORT[side]}), set ${key}.${IMPLICIT_SETTING[side]} and that port; plain text only for a test server on this machine`;
   }
   if (/self[- ]signed|SELF_SIGNED|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to (get local issuer|verify the first) certificate/i.test(text)) {

@@ -158,6 +158,10 @@ function smtpTransport(name: string, smtp: RelayConfig, sign: Sign, key: string)
     host: smtp.host,
     port: smtp.port,
     secure: smtp.secure,
+    // A login never crosses the network in plain text: to any host but this machine, a relay that
+    // offers no STARTTLS (or an attacker who strips it) is a TLS failure — paused, alerted, the
+    // hint says so — not an AUTH with the password readable on the wire.
+    requireTLS: !smtp.secure && (login !== null || oauth !== null) && !isLoopbackHost(smtp.host),
     maxConnections: smtp.maxConnections,
     ...(login !== null ? { auth: login } : {}),
     ...(oauth !== null
@@ -236,4 +240,10 @@ function fromAddressOf(from: Mail.Options['from']): string {
   if (typeof from === 'string') return /<([^>]+)>\s*$/.exec(from)?.[1] ?? from;
   if (Array.isArray(from)) return from.length > 0 ? fromAddressOf(from[0]) : '';
   return from.address ?? '';
+}
+
+/** This machine: localhost, 127.0.0.0/8, ::1 (a local MTA; plain text never leaves the host). */
+function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h.endsWith('.localhost') || /^127(\.\d{1,3}){3}$/.test(h) || h === '::1';
 }

@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { RelayOutbox } from '../../src/mail-out/relay-outbox.js';
-import { createRelayTransports } from '../../src/mail-out/transport.js';
+import { createRelayTransports, createTransport } from '../../src/mail-out/transport.js';
+import { classifySendError } from '../../src/mail-out/send-errors.js';
 import { assessHealth, gatherHealthFacts } from '../../src/ops/health.js';
 import { formatStatus, statusReport } from '../../src/ops/status-report.js';
 import { explainRouting } from '../../src/cases/route-explain.js';
@@ -189,4 +190,21 @@ it('a relay\'s maxPerMinute: a backlog goes out at that pace (Microsoft 365 allo
   await billing.waitFor(3, 15_000);
   expect(new Set(billing.messages.map((m) => m.envelopeTo[0]))).toEqual(new Set(['ann@customer.example', 'bob@customer.example', 'cid@customer.example']));
   await vi.waitFor(async () => expect(await queued()).toEqual([]), { timeout: 5_000, interval: 100 });
+});
+
+it('a login is never sent in plain text beyond this machine: a relay at another address that offers no STARTTLS is a TLS failure, before AUTH', async () => {
+  main = await startSmtpSink({ auth: { user: 'casegate', pass: 'main-password' }, host: '0.0.0.0' });
+  billing = await startSmtpSink();
+  // This machine's own address on its network: reached like a remote relay (not loopback).
+  const address = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)!.address;
+  const dir = mkdtempSync(join(tmpdir(), 'casegate-relays-'));
+  const transport = createTransport(writeConfig(dir, { outgoing: { transport: 'smtp', smtp: { host: address, port: main.port, secure: false, user: 'casegate', password: 'main-password' } } }));
+  try {
+    const failure = await transport.verify!().then(() => null, (err: unknown) => err);
+    expect(classifySendError(failure, transport.relay)).toMatchObject({ errorClass: 'tls', decision: 'pause', summary: expect.stringMatching(/offers no STARTTLS/) });
+    expect(main.logins).toEqual({ ok: 0, rejected: 0 });
+  } finally {
+    transport.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -18,6 +18,8 @@ export interface SinkOptions {
   readonly acceptDelayMs?: number;
   /** Require AUTH with these credentials (offered over plain text, like a test relay). */
   readonly auth?: { readonly user: string; readonly pass: string; readonly xoauth2?: boolean };
+  /** Listen on this address (default 127.0.0.1; '0.0.0.0' to be reached at the machine's own address, not loopback). */
+  readonly host?: string;
   /** Offer STARTTLS with smtp-server's built-in self-signed certificate. */
   readonly starttls?: boolean;
 }
@@ -157,7 +159,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   server.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const addr = server.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
