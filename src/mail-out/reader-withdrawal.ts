@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { cancelUnsent, rewriteReaders, unsentNaming, unsentOfCase, type ReaderSet } from '../db/repos/outbox.js';
+import { cancelUnsent, readersOfRow, rewriteReaders, unsentNaming, unsentOfCase, type ReaderSet } from '../db/repos/outbox.js';
 import type { Database, OutboxRow } from '../db/schema.js';
 import { readersTakenOffSince } from '../db/repos/events.js';
 import type { Logger } from '../log.js';
@@ -112,15 +112,17 @@ export async function withdrawReader(db: Kysely<Database>, caseId: number, addre
  * An erasure (`casegate purge --requester`, in its transaction, before the address's traces go):
  * the unsent emails of other people's cases that name the address go on to the others — the
  * next reader becomes the To where it was theirs — instead of going with it; an email that was to
- * go to nobody else is cancelled. An email being sent this very moment (claimed) is left to the
- * erasure's own clean-up. Returns how many emails changed.
+ * go to nobody else is cancelled. An email a sender holds this very moment (claimed, waiting its
+ * turn, its other copies going) is changed all the same: right before each send the sender reads
+ * whom the row names now (`goneNow`), so it never goes to her once the erasure committed, and the
+ * others still get it. Returns how many emails changed.
  */
-export async function eraseReader(db: Kysely<Database>, address: string, now: string): Promise<number> {
+export async function eraseReader(db: Kysely<Database>, address: string): Promise<number> {
   let changed = 0;
-  for (const row of await unsentNaming(db, address, now)) {
+  for (const row of await unsentNaming(db, address)) {
     const w = withoutReader(row, address, { erase: true });
     if (w.kind === 'unchanged') continue;
-    const done = w.kind === 'cancel' ? await cancelUnsent(db, row.id, w.reason, now) : await rewriteReaders(db, row.id, w.set, now, w.sentAt ?? null);
+    const done = w.kind === 'cancel' ? await cancelUnsent(db, row.id, w.reason, null) : await rewriteReaders(db, row.id, w.set, null, w.sentAt ?? null);
     if (done) changed += 1;
   }
   return changed;
@@ -130,15 +132,38 @@ export async function eraseReader(db: Kysely<Database>, address: string, now: st
  * At send time (mail-out/outbox-worker.ts): an email claimed by a sender is left alone by
  * `withdrawReader` (the sender holds it as it was), and may wait its turn behind a slow relay for
  * a while. Right before it goes — the whole email, or each reader's copy — the sender asks which
- * of its readers were taken off the case since it was written (and are not copied in again): they
- * do not get it, the others do. One query per email. A reader taken off after that moment gets it:
- * it is on its way, as an email already sent.
+ * of its readers were erased since it claimed the row (the row no longer names them, or it is
+ * gone: `goneNow`) or taken off the case since it was written (and are not copied in again): they
+ * do not get it, the others do. Two queries per email (a primary key, events_case). A reader taken
+ * off or erased after that moment gets it: it is on its way, as an email already sent.
  */
 export async function takenOffNow(db: Kysely<Database>, row: OutboxRow, addresses: readonly string[], log: Logger): Promise<Set<string>> {
-  if (row.case_id === null) return new Set();
-  const off = await readersTakenOffSince(db, row.case_id, addresses, row.created_at);
+  const gone = await goneNow(db, row, addresses, log);
+  const rest = addresses.filter((a) => !gone.has(a.toLowerCase()));
+  if (row.case_id === null || rest.length === 0) return gone;
+  const off = await readersTakenOffSince(db, row.case_id, rest, row.created_at);
   if (off.size > 0) log.info({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id, takenOff: [...off] }, 'taken off the case since the email was written: it does not go to them');
-  return off;
+  return new Set([...gone, ...off]);
+}
+
+/**
+ * Those of `addresses` (lower-cased) the row no longer names — an erasure took them out of it
+ * while a sender held it (eraseReader: claimed rows too) — or all of them when the row is no
+ * longer to be sent (cancelled, or deleted with the erased requester's cases). One primary-key
+ * read: a sender never writes the To and Cc, so what it reads is what the erasure left.
+ */
+async function goneNow(db: Kysely<Database>, row: OutboxRow, addresses: readonly string[], log: Logger): Promise<Set<string>> {
+  const now = await readersOfRow(db, row.id);
+  const all = new Set(addresses.map((a) => a.toLowerCase()));
+  if (now === undefined || now.status !== 'queued') {
+    log.info({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id, status: now?.status ?? 'deleted' }, 'the email was cancelled or erased while a sender held it: it goes to nobody more');
+    return all;
+  }
+  const named = new Set([now.to_address, ...(JSON.parse(now.cc_json) as Named[]).map((r) => r.address)].map((a) => a.toLowerCase()));
+  const gone = new Set([...all].filter((a) => !named.has(a)));
+  // Not logged by address: they were erased.
+  if (gone.size > 0) log.info({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id, readers: gone.size }, 'readers erased while a sender held the email: it does not go to them');
+  return gone;
 }
 
 /**

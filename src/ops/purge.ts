@@ -104,8 +104,9 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
       // Read under the write lock: a case she opened a moment ago goes too.
       const cases = await casesOfRequester(trx, address);
       await deleteCases(trx, cases.map((c) => c.id), removed);
-      // Emails of others' cases still to go that name her go on to the others (the next reader takes her place as the To).
-      await eraseReader(trx, address, ctx.clock.now().toISOString());
+      // Emails of others' cases still to go that name her go on to the others (the next reader takes her place as the To),
+      // also one a sender holds right now: it reads the row's readers again right before each send.
+      await eraseReader(trx, address);
       const touched = await eraseAddress(trx, address, removed);
       // The cases of others it wrote into say so (without saying who).
       for (const caseId of touched) await addEvent(trx, { caseId, type: 'purge.erased-message', actor: req.actor, reason: 'messages of a participant were erased on request', data: {}, at: ctx.clock.now().toISOString() });

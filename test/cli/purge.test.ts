@@ -139,10 +139,11 @@ describe('casegate purge', () => {
       for (const who of ['ann', 'joann']) await d.run("insert into events (case_id, type, actor, reason, data_json, created_at) values (null, 'sender.rate-limited', 'system', ?, '{}', '2026-01-01T00:00:00.000Z')", `too much mail from ${who}@customer.example.`);
       // Bob's confirmation went to Bob; the relay refused its copy to Ann for now (it is still to go to her alone).
       await d.run("update outbox set pending_rcpt_json = '[\"ann@customer.example\"]', status = 'queued' where to_address = 'bob@customer.example'");
-      // An agent's reply on Bob's case still to go, To Ann (the requester could not get mail), Bob on the Cc with his own copy.
+      // An agent's reply on Bob's case still to go, To Ann (the requester could not get mail), Bob on the Cc with his own copy
+      // — held by a sender right now (claimed: waiting its turn behind a slow relay); it reads the readers again before each send.
       await d.run(
-        `insert into outbox (case_id, kind, auto_reply, from_address, from_name, to_address, to_name, reply_to, subject, message_id, headers_json, cc_json, text, html, status, attempts, next_attempt_at, created_at, queued_at, copies_json)
-         select case_id, 'agent-reply', 0, from_address, from_name, 'ann@customer.example', 'Ann', reply_to, subject, 'handed-on@support.example', headers_json, '[{"address":"bob@customer.example","name":"Bob"}]', 'for ann@customer.example', '<p>for ann@customer.example</p>', 'queued', 0, next_attempt_at, created_at, queued_at, '[{"address":"bob@customer.example","text":"for Bob","html":"<p>for Bob</p>"}]'
+        `insert into outbox (case_id, kind, auto_reply, from_address, from_name, to_address, to_name, reply_to, subject, message_id, headers_json, cc_json, text, html, status, attempts, next_attempt_at, created_at, queued_at, copies_json, claimed_by, claim_expires_at)
+         select case_id, 'agent-reply', 0, from_address, from_name, 'ann@customer.example', 'Ann', reply_to, subject, 'handed-on@support.example', headers_json, '[{"address":"bob@customer.example","name":"Bob"}]', 'for ann@customer.example', '<p>for ann@customer.example</p>', 'queued', 0, next_attempt_at, created_at, queued_at, '[{"address":"bob@customer.example","text":"for Bob","html":"<p>for Bob</p>"}]', 'another-daemon', '2999-01-01T00:00:00.000Z'
          from outbox where to_address = 'bob@customer.example'`,
       );
     });

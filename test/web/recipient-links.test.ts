@@ -9,7 +9,8 @@ import { caseById } from '../../src/db/repos/cases.js';
 import { sendStatusUpdate } from '../../src/cases/customer-mail.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { withdrawReader } from '../../src/mail-out/reader-withdrawal.js';
+import { readersNow, withdrawReader } from '../../src/mail-out/reader-withdrawal.js';
+import { purge } from '../../src/ops/purge.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
@@ -366,6 +367,43 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
     const row = await env.ctx.db.selectFrom('outbox').select(['status', 'copies_json']).where('id', '=', reply.id).executeTakeFirstOrThrow();
     expect(row.status).toBe('sent');
     expect(row.copies_json).not.toContain('ann@customer.example');
+  }, 60_000);
+
+  const eraseAnn = async (): Promise<void> => {
+    await purge(env.ctx, { requester: 'ann@customer.example', dryRun: false, actor: 'test' }, () => ({ tick: () => undefined, setTotal: () => undefined, stop: () => undefined }));
+  };
+
+  it('erased (casegate purge --requester) while the sender sent the email’s copies (Jane’s at the relay, hers next): hers never goes once the erasure committed; Jane has hers, once', async () => {
+    const { reply } = await caseWithReply();
+    await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('id', '!=', reply.id).execute();
+    // Every copy of the reply is answered 250 only after 1.5 s: the erasure commits while Jane's is at the relay.
+    sink.answerLater(new RegExp(reply.message_id.replaceAll('.', '\\.')), 1_500);
+    try {
+      const draining = send();
+      const deadline = Date.now() + 20_000;
+      while (ofKind(sink.messages, 'Please install the new certificate.').length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+      await eraseAnn();
+      await draining;
+    } finally {
+      sink.answerLater(null);
+    }
+    await send();
+    expect(ofKind(sink.messages, 'Please install the new certificate.').map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
+    expect(sink.messages.filter((m) => m.envelopeTo.includes('ann@customer.example'))).toEqual([]);
+    const row = await env.ctx.db.selectFrom('outbox').selectAll().where('id', '=', reply.id).executeTakeFirstOrThrow();
+    expect(row.status).toBe('sent');
+    expect(JSON.stringify(row)).not.toContain('ann@customer.example');
+  }, 60_000);
+
+  it('erased while a sender held the email as one email to all (web server off): her address leaves its envelope right before it goes', async () => {
+    const { reply } = await caseWithReply();
+    const held = await claimDue(env.ctx.db, { owner: 'other-sender', now: env.clock.now().toISOString(), until: new Date(env.clock.now().getTime() + 60_000).toISOString(), exclude: [], limit: 16, takeOverLapsed: true });
+    const single = { ...held.find((r) => r.id === reply.id)!, copies_json: null };
+    expect(single.cc_json).toContain('ann@customer.example');
+    await eraseAnn();
+    const now = await readersNow(env.ctx.db, single, env.clock.now().toISOString(), env.ctx.log);
+    expect('row' in now ? now.row.pending_rcpt_json : now).toBe('["jane@customer.example"]');
   }, 60_000);
 
   it('the retention job (jobs.sentBodies) empties the readers’ copies with the body', async () => {

@@ -283,51 +283,67 @@ export async function unsentOfCase(db: Q, caseId: number, now: string): Promise<
 }
 
 /**
- * Unsent emails (queued, failed; nobody sending them this moment) that name `address` (lower
- * case) as their To, a Cc, a reader still waiting or a reader's copy — of any case or none (an
- * erasure). Found by substring, confirmed by the caller (mail-out/reader-withdrawal.ts).
+ * Unsent emails (queued, failed) that name `address` (lower case) as their To, a Cc, a reader
+ * still waiting or a reader's copy — of any case or none (an erasure), claimed by a sender this
+ * moment or not: a sender checks its readers right before each send (`readersOfRow`). Found by
+ * substring, confirmed by the caller (mail-out/reader-withdrawal.ts).
  */
-export async function unsentNaming(db: Q, address: string, now: string): Promise<OutboxRow[]> {
+export async function unsentNaming(db: Q, address: string): Promise<OutboxRow[]> {
   return db
     .selectFrom('outbox')
     .selectAll()
     .where('status', 'in', ['queued', 'failed'])
-    .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
     .where((w) => w.or([w('to_address', '=', address), containsText(db, 'cc_json', address), containsText(db, 'pending_rcpt_json', address), containsText(db, 'copies_json', address)]))
     .orderBy('id')
     .execute();
 }
+
+/**
+ * Whom a row names now (its To and Cc: every reader it can go to) and its status, or undefined: it
+ * is gone. A sender reads it right before each send (primary key): the erasure may have changed
+ * the row it holds. A sender never writes these columns, so what it read is what the erasure left.
+ */
+export async function readersOfRow(db: Q, id: number): Promise<RowReaders | undefined> {
+  const { rows } = await runPrepared(db, 'outbox.readersOfRow', [id], (q, [i]) => q.selectFrom('outbox').select(['status', 'to_address', 'cc_json']).where('id', '=', i as number));
+  return rows[0] as RowReaders | undefined;
+}
+
+export type RowReaders = Pick<OutboxRow, 'status' | 'to_address' | 'cc_json'>;
 
 export type ReaderSet = Pick<OutboxRow, 'to_address' | 'to_name' | 'text' | 'html' | 'cc_json' | 'copies_json' | 'pending_rcpt_json'>;
 
 /**
  * Write an unsent email's readers anew (mail-out/reader-withdrawal.ts), and its thread entry's To
  * and Cc with them; `sentAt`: nobody is left to wait for it, so it is sent. Only while still
- * unsent and unclaimed (false: a sender took it meanwhile).
+ * unsent and unclaimed (false: a sender took it meanwhile) — or, `now` null (an erasure), claimed
+ * or not: the sender checks the row's readers right before each send.
  */
-export async function rewriteReaders(db: Q, id: number, set: ReaderSet, now: string, sentAt: string | null = null): Promise<boolean> {
-  const r = await db
-    .updateTable('outbox')
-    .set({ ...set, ...(sentAt !== null ? { status: 'sent' as const, sent_at: sentAt, last_error: null } : {}) })
-    .where('id', '=', id)
-    .where('status', 'in', ['queued', 'failed'])
-    .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
-    .executeTakeFirst();
+export async function rewriteReaders(db: Q, id: number, set: ReaderSet, now: string | null, sentAt: string | null = null): Promise<boolean> {
+  const r = await unclaimedAt(
+    db
+      .updateTable('outbox')
+      .set({ ...set, ...(sentAt !== null ? { status: 'sent' as const, sent_at: sentAt, last_error: null } : {}) })
+      .where('id', '=', id)
+      .where('status', 'in', ['queued', 'failed']),
+    now,
+  ).executeTakeFirst();
   if (Number(r.numUpdatedRows) === 0) return false;
   await db.updateTable('messages').set({ to_json: JSON.stringify([{ address: set.to_address, name: set.to_name }]), cc_json: set.cc_json }).where('outbox_id', '=', id).execute();
   return true;
 }
 
-/** Cancel an unsent email nobody is sending this moment (false: a sender took it meanwhile, or it went). */
-export async function cancelUnsent(db: Q, id: number, reason: string, now: string): Promise<boolean> {
-  const r = await db
-    .updateTable('outbox')
-    .set({ status: 'cancelled', last_error: reason, ...unclaimed })
-    .where('id', '=', id)
-    .where('status', 'in', ['queued', 'failed'])
-    .where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]))
-    .executeTakeFirst();
+/**
+ * Cancel an unsent email nobody is sending this moment (false: a sender took it meanwhile, or it
+ * went); `now` null (an erasure): claimed or not (its sender finds it cancelled before it sends).
+ */
+export async function cancelUnsent(db: Q, id: number, reason: string, now: string | null): Promise<boolean> {
+  const r = await unclaimedAt(db.updateTable('outbox').set({ status: 'cancelled', last_error: reason, ...unclaimed }).where('id', '=', id).where('status', 'in', ['queued', 'failed']), now).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/** Only a row no sender holds at `now` (its claim lapsed or none); null: any. */
+function unclaimedAt(q: OutboxUpdate, now: string | null): OutboxUpdate {
+  return now === null ? q : q.where((w) => w.or([w('claimed_by', 'is', null), w('claim_expires_at', '<', now)]));
 }
 
 export async function outboxRow(db: Q, id: number): Promise<OutboxRow | undefined> {
