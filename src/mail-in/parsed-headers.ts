@@ -77,3 +77,24 @@ export function headerMapFrom(lines: HeaderLines, rawCharset: string | null): He
   }
   return map;
 }
+
+/**
+ * The addresses of a Bcc header the message still carries. Mail clients and servers normally take
+ * it out before the mail goes (RFC 5322 §3.6.3), so a Bcc'd reader is normally invisible; some
+ * setups leave it in (a client that writes it, a server that does not strip it). Where it is
+ * there it names readers the sender addressed, as To and Cc do.
+ */
+export function bccAddresses(headers: HeaderMap): MailAddress[] {
+  const out: MailAddress[] = [];
+  const visit = (list: readonly RawAddress[]): void => {
+    for (const a of list) {
+      if (a.group !== undefined) visit(a.group);
+      else {
+        const address = plainAddress(a.address);
+        if (address !== null && !out.some((o) => o.address === address)) out.push({ address, name: oneLine(a.name).slice(0, 200) });
+      }
+    }
+  };
+  for (const value of headers.get('bcc') ?? []) visit(addressparser(value));
+  return out.slice(0, 500);
+}

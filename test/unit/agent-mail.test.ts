@@ -371,6 +371,20 @@ describe('an agent who answers the customer from their own mail client (reply-al
   });
 });
 
+describe('an agent who answers the customer directly with the customer in Bcc (support in To)', () => {
+  it.each([
+    ['the Bcc header is gone (as clients and servers send): not proven, the customer gets the case’s copy too — twice, never none', null, { status: 'queued', pending_rcpt_json: null }],
+    ['a Bcc header left in names her: she had the agent’s own mail, no second copy', 'Jane Customer <jane@customer.example>', { status: 'sent', pending_rcpt_json: '[]' }],
+  ])('%s', async (_what, bcc, expected) => {
+    await ingest(eml({ from: JANE, to: 'support@example.com', cc: 'Ben Agent <ben@example.com>', subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".' }));
+    await ingest(eml({ from: 'Ben Agent <ben@example.com>', to: 'Example Support <support@example.com>', subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', references: '<jane-1@customer.example>', messageId: 'ben-bcc-1@example.com', body: 'Hi Jane,\n\nplease renew the certificate.', headers: { ...DMARC_PASS, ...(bcc !== null ? { Bcc: bcc } : {}) } }));
+    const replies = await toAddress('jane@customer.example', 'agent-reply');
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatchObject({ to_address: 'jane@customer.example', ...expected });
+    expect((await caseNo()).first_response_at).not.toBeNull();
+  });
+});
+
 describe('internal notes', () => {
   it.each([
     ['#note on the first line', 'support@example.com', '#note\nCustomer is on the old client 4.2; SECRET-NOTE-1'],

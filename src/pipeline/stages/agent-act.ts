@@ -1,6 +1,7 @@
 import { mergedReaders, replyRefusal, workCase } from '../../cases/agent-work.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
+import { bccAddresses } from '../../mail-in/parsed-headers.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { holdCollidingReply, replyCollision } from '../../cases/reply-collision.js';
 import { isStaff } from '../../cases/staff.js';
@@ -65,7 +66,9 @@ export const agentActStage: CommitStage = {
       persisted.caseRow.id,
       { actor: `agent:${sender.address}`, by: name, address: sender.address, replyName: agent.staff.name },
       // Whom the agent's own mail reached (reply-all from their client to the customer, support in Cc): no second copy for them.
-      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId, reached: [...parsed.to, ...parsed.cc].map((a) => a.address) },
+      // Only what the mail shows proves it: its To and Cc, and a Bcc header where one is left in. A Bcc'd customer is
+      // normally invisible here (the header goes before the mail does): they get the case's copy too — a second one, never none.
+      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId, reached: [...parsed.to, ...parsed.cc, ...bccAddresses(parsed.headers)].map((a) => a.address) },
     );
     msg.notes.persisted = { ...persisted, caseRow: out.caseRow };
   },
