@@ -100,7 +100,8 @@ export async function sendForgedNotice(
  * (security.senderAuth proved nothing, and it answered no staff mail we sent to that address about
  * the case: a colleague's notification, a client that kept only the subject tag), so it was stored
  * as a customer message and nothing in it was done — otherwise the agent believes the customer got
- * the answer. To the real address only, with the agent's text so nothing is lost, at most
+ * the answer. When the mail itself went to customers (`reached`: a reply-all from the agent's client)
+ * it says so: they have the text, and a reply to the notice sends it to them once more. To the real address only, with the agent's text so nothing is lost, at most
  * FORGED_NOTICES_PER_HOUR an hour (a stranger writing in the agent's name cannot flood them). The
  * notice is staff mail signed for the case and that address: a reply to it works the case.
  */
@@ -108,14 +109,14 @@ export async function sendUnprovenNotice(
   trx: Transaction<Database>,
   ctx: AppContext,
   about: CaseRow,
-  o: { readonly address: string; readonly subject: string; readonly why: string; readonly text: string; readonly storedIn: number; readonly otherQueue: boolean },
+  o: { readonly address: string; readonly subject: string; readonly why: string; readonly text: string; readonly storedIn: number; readonly otherQueue: boolean; readonly reached: readonly string[] },
 ): Promise<boolean> {
   const now = ctx.clock.now();
   const since = new Date(now.getTime() - 3_600_000).toISOString();
   if ((await queuedSince(trx, 'unproven-staff', o.address, since)) >= FORGED_NOTICES_PER_HOUR) return false;
   const name = ownerName(ctx.config, about.queue, o.address);
   await queueStaffEmail(trx, ctx, about, 'unproven-staff', { address: o.address, name }, {
-    unproven: { address: o.address, subject: o.subject, why: o.why, at: now.toISOString(), text: o.text, storedIn: o.storedIn, otherQueue: o.otherQueue },
+    unproven: { address: o.address, subject: o.subject, why: o.why, at: now.toISOString(), text: o.text, storedIn: o.storedIn, otherQueue: o.otherQueue, reached: [...o.reached] },
   });
   ctx.log.info({ caseId: about.id, caseNumber: about.number, address: o.address, storedIn: o.storedIn }, 'mail from a staff address not proven for the case: the address was told');
   return true;

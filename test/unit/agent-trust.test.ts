@@ -115,6 +115,21 @@ describe('agent trust with security.senderAuth.mode none (no From is proven)', (
     expect((await sentTo('jane@customer.example', 'agent-reply'))[0]!.text).toContain('I will take this one.');
   });
 
+  it('Ben answers all from his client to Jane’s own mail (To Jane, Cc support and her boss): casegate sends the customers nothing; his notice says they have his text, what a reply sends again and how #note avoids it', async () => {
+    env = await testEnv(MODE_NONE);
+    await stored(eml({ from: JANE, cc: 'Boss <boss@customer.example>, Ben Agent <ben@example.com>', subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".', auth: null }));
+    const before = (await outbox()).length;
+    await stored(eml({ from: 'Ben Agent <ben@example.com>', to: JANE, cc: 'Example Support <support@example.com>, Boss <boss@customer.example>', subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', references: '<jane-1@customer.example>', messageId: 'ben-direct@example.com', body: 'Hi Jane,\n\nplease renew the certificate.', auth: null }));
+    const after = (await outbox()).slice(before);
+    expect(after.filter((o) => o.to_address.endsWith('@customer.example') || o.cc_json.includes('@customer.example'))).toEqual([]);
+    const told = after.filter((o) => o.kind === 'unproven-staff');
+    expect(told.map((o) => o.to_address)).toEqual(['ben@example.com']);
+    expect(told[0]!.text).toContain('Your email itself went from your mail client to jane@customer.example, boss@customer.example: they have your text, but case 10001 does not show it as its answer.');
+    expect(told[0]!.text).not.toContain('nothing was sent to the customer');
+    expect(told[0]!.text).toContain('#note on the first line');
+    expect(told[0]!.html).toContain('Your email itself went from your mail client to jane@customer.example, boss@customer.example');
+  });
+
   it('an agent’s #close on a resolved case, answering a colleague’s notification, does not reopen it as a customer reply', async () => {
     env = await testEnv(MODE_NONE);
     await stored(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says "certificate expired".', auth: null }));

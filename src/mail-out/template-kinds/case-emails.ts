@@ -476,6 +476,7 @@ export const caseEmailKinds = {
         text: str('Its new text (commands included), so nothing is lost; plain text, in HTML use {{paragraphs unproven.text}}.', '#resolve\nThe fix is deployed, please try again.'),
         storedIn: num('The case it was stored in as a customer message: this case, or a new one linked to it (a bare subject tag).', 10042),
         otherQueue: bool('True when the sender is staff of another queue (proven or not, the case is not theirs to work); `why` says which queue.', false),
+        reached: list('Customer addresses the email itself went to from the sender’s own mail client (its To and Cc: a reply-all to the customer): they have its text already, though the case does not show it as its answer. Empty when it went to support alone.', str('One address.', 'jane@customer.example'), ['jane@customer.example']),
       }),
     },
   },

@@ -1,6 +1,8 @@
 import { caseById } from '../../db/repos/cases.js';
 import { addEvent, senderNotifications } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
+import { copiedIn } from '../../cases/participation.js';
+import { bccAddresses } from '../../mail-in/parsed-headers.js';
 import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
 import { messageFiles, NO_FILES } from '../../cases/customer-files.js';
 import { need, type CommitStage } from '../types.js';
@@ -42,7 +44,9 @@ export const notifyStaffStage: CommitStage = {
       await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'sender.unproven-staff', actor: 'system', reason: `mail from staff address ${claim.address} without proof (${claim.why}): stored as a customer message, no command done`, at: ctx.clock.now().toISOString() });
       // The agent meant to work that case: tell them it did not happen (their text comes back).
       const about = claim.about !== null ? await caseById(trx, claim.about.id) : undefined;
-      if (about !== undefined) await sendUnprovenNotice(trx, ctx, about, { address: claim.address, subject: parsed.subject, why: claim.why, text: msg.notes.visible?.text ?? '', storedIn: caseRow.number, otherQueue: claim.otherQueue === true });
+      // Whom the mail itself went to (a reply-all from the agent's client): they have the text already.
+      const reached = copiedIn(ctx, [...parsed.to, ...parsed.cc, ...bccAddresses(parsed.headers)], claim.address).map((a) => a.address);
+      if (about !== undefined) await sendUnprovenNotice(trx, ctx, about, { address: claim.address, subject: parsed.subject, why: claim.why, text: msg.notes.visible?.text ?? '', storedIn: caseRow.number, otherQueue: claim.otherQueue === true, reached });
     }
 
     if (caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) return;
