@@ -33,7 +33,9 @@ export interface CustomerRecipients {
 /**
  * The requester and the external participants (never staff, never our own addresses) that may get
  * mail. `also`: addresses counted as participants although not enrolled yet (those an agent's mail
- * copies in, weighed before the mail is recorded).
+ * copies in, weighed before the mail is recorded). A requester who is staff — a colleague of
+ * another queue asking this one for help, an agent's own laptop — is this case's customer and gets
+ * its mail like any other (their confirmation went to them too); staff copied in never do.
  */
 export async function customerRecipients(trx: Kysely<Database>, ctx: AppContext, caseRow: CaseRow, opts: { readonly human?: boolean; readonly also?: readonly Recipient[] } = {}): Promise<CustomerRecipients> {
   const all: Recipient[] = [requesterOf(caseRow)];
@@ -44,7 +46,7 @@ export async function customerRecipients(trx: Kysely<Database>, ctx: AppContext,
   const ok: Recipient[] = [];
   const refused: string[] = [];
   for (const r of all) {
-    if (isStaff(ctx.config, r.address)) continue;
+    if (r !== all[0] && isStaff(ctx.config, r.address)) continue;
     const why = await recipientRefusal(ctx, trx, r.address, opts);
     if (why !== null) refused.push(`${r.address}: ${why}`);
     else ok.push(r);

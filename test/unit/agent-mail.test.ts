@@ -385,6 +385,19 @@ describe('an agent who answers the customer directly with the customer in Bcc (s
   });
 });
 
+describe('a colleague (staff of another queue) asks this queue for help', () => {
+  it('is the case’s customer: the agent’s answer goes to them (no “your reply cannot be sent”); staff they copy in get none', async () => {
+    await ingest(eml({ from: 'Fiona <fiona@example.com>', to: 'support@example.com', cc: 'Carla Agent <carla@example.com>', subject: 'Laptop broken', messageId: 'fiona-1@example.com', body: 'My laptop does not boot.', headers: DMARC_PASS }));
+    const orig = asOriginal((await toAddress('ben@example.com', 'agent-notification'))[0]!);
+    await ingest(agentReply(orig, '#pending\nPlease bring it to room 3.'));
+    expect(await toAddress('ben@example.com', 'command-error')).toEqual([]);
+    const replies = await toAddress('fiona@example.com', 'agent-reply');
+    expect(replies.map((r) => [r.to_address, r.cc_json])).toEqual([['fiona@example.com', '[]']]);
+    expect(replies[0]!.text).toContain('Please bring it to room 3.');
+    expect(await toAddress('carla@example.com', 'agent-reply')).toEqual([]);
+  });
+});
+
 describe('internal notes', () => {
   it.each([
     ['#note on the first line', 'support@example.com', '#note\nCustomer is on the old client 4.2; SECRET-NOTE-1'],
