@@ -5,6 +5,7 @@ import { addEvent } from '../db/repos/events.js';
 import { blobInUse, casesOfRequester, closedCasesAmong, closedCasesBefore, deleteCases, eraseAddress, nothingRemoved, zeroDeletedContent, type Removed } from '../db/repos/purge.js';
 import { compactSearchIndex } from '../db/repos/search.js';
 import { eraseReader } from '../mail-out/reader-withdrawal.js';
+import { addressSpellings } from '../address-form.js';
 import type { Db } from '../db/database.js';
 import type { Progress } from '../cli/progress.js';
 
@@ -97,17 +98,23 @@ export async function purge(ctx: AppContext, req: PurgeRequest, progress: (total
     }
     bar.stop();
   } else {
-    const address = req.requester!.trim().toLowerCase();
+    // One address, every spelling it may be stored under: an internationalised domain as the
+    // customer's client wrote it (Unicode) and as mail systems and bounces report it (punycode).
+    const spellings = addressSpellings(req.requester!.trim());
     // Erased is gone from the file too, not only from every query.
     if (!req.dryRun) await zeroDeletedContent(ctx.db);
     await runBatch(ctx, req, tally, async (trx, removed) => {
       // Read under the write lock: a case she opened a moment ago goes too.
-      const cases = await casesOfRequester(trx, address);
+      const cases: { id: number; number: number }[] = [];
+      for (const a of spellings) for (const c of await casesOfRequester(trx, a)) if (!cases.some((x) => x.id === c.id)) cases.push(c);
       await deleteCases(trx, cases.map((c) => c.id), removed);
-      // Emails of others' cases still to go that name her go on to the others (the next reader takes her place as the To),
-      // also one a sender holds right now: it reads the row's readers again right before each send.
-      await eraseReader(trx, address);
-      const touched = await eraseAddress(trx, address, removed);
+      const touched = new Set<number>();
+      for (const address of spellings) {
+        // Emails of others' cases still to go that name her go on to the others (the next reader takes her place as the To),
+        // also one a sender holds right now: it reads the row's readers again right before each send.
+        await eraseReader(trx, address);
+        for (const id of await eraseAddress(trx, address, removed)) touched.add(id);
+      }
       // The cases of others it wrote into say so (without saying who).
       for (const caseId of touched) await addEvent(trx, { caseId, type: 'purge.erased-message', actor: req.actor, reason: 'messages of a participant were erased on request', data: {}, at: ctx.clock.now().toISOString() });
       return { cases, audit: { type: 'purge.erasure', reason: `erasure on request: ${cases.length} case(s) of one requester and their traces removed`, data: {} } };

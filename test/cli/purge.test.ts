@@ -232,6 +232,16 @@ describe('casegate purge', () => {
     const ago = await box.json<PurgeJson>(['purge', '--closed-before', '36500d', '--dry-run', '--json']);
     expect(ago).toMatchObject({ dryRun: true, cases: 0 });
   });
+  it('--requester erases an internationalised address under either spelling: the punycode a bounce or a mail log shows finds what her client wrote in Unicode', async () => {
+    const r0 = await box.run(['ingest', box.write('m1.eml', eml({ from: 'Jörg Müller <müller@bücher.example>', subject: 'Rechnung falsch', messageId: 'm1@bücher.example', body: 'Die Rechnung stimmt nicht.' }))]);
+    expect(r0.code, describeResult(r0)).toBe(0);
+    expect(await everything()).toContain('müller@bücher.example');
+    const r = await box.json<PurgeJson>(['purge', '--requester', 'MÜLLER@xn--bcher-kva.example', '--json']);
+    expect(r).toMatchObject({ cases: 1 });
+    const left = await everything();
+    expect(left).not.toContain('müller@bücher.example');
+    expect(left).not.toContain('xn--bcher-kva');
+  });
 });
 
 describe('casegate purge --requester: what our own mail copied of her', () => {
