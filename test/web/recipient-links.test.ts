@@ -376,8 +376,8 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
   it('erased (casegate purge --requester) while the sender sent the email’s copies (Jane’s at the relay, hers next): hers never goes once the erasure committed; Jane has hers, once', async () => {
     const { reply } = await caseWithReply();
     await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('id', '!=', reply.id).execute();
-    // Every copy of the reply is answered 250 only after 1.5 s: the erasure commits while Jane's is at the relay.
-    sink.answerLater(new RegExp(reply.message_id.replaceAll('.', '\\.')), 1_500);
+    // Every copy of the reply is answered 250 only after 1 s: the erasure commits while Jane's is at the relay.
+    sink.answerLater(new RegExp(reply.message_id.replaceAll('.', '\\.')), 1_000);
     try {
       const draining = send();
       const deadline = Date.now() + 20_000;
