@@ -20,6 +20,7 @@ import { priorityScheme } from './priority.js';
 import { moveCase, moveRefusal } from './queue-move.js';
 import { mailCaseFiles, notifyAgents } from './staff-mail.js';
 import { agentsOf, findAgent, isStaff } from './staff.js';
+import { addressKey } from '../address-form.js';
 
 /**
  * What an agent does to a case — by email (the agent flow) or by the CLI — in the caller's
@@ -255,9 +256,9 @@ export async function workCase(trx: Transaction<Database>, ctx: AppContext, work
     const rcpt = await sendAgentReply(trx, ctx, caseRow, { agentName: actor.replyName, author: actor.address, text: req.text, attachments: req.attachments, change, holdExpected, bug, ...(req.reached !== undefined ? { reached: req.reached } : {}) });
     if (rcpt !== null && rcpt.to !== null) {
       repliedTo = [rcpt.to.address, ...rcpt.cc.map((r) => r.address)];
-      const had = new Set((req.reached ?? []).map((a) => a.toLowerCase()));
-      const sentTo = repliedTo.filter((a) => !had.has(a.toLowerCase()));
-      const direct = repliedTo.filter((a) => had.has(a.toLowerCase()));
+      const had = new Set((req.reached ?? []).map(addressKey));
+      const sentTo = repliedTo.filter((a) => !had.has(addressKey(a)));
+      const direct = repliedTo.filter((a) => had.has(addressKey(a)));
       const directly = direct.length > 0 ? `${direct.join(', ')} had your own mail (not sent to them again)` : '';
       const what = sentTo.length === 0 ? `reply recorded: ${directly}` : `reply sent to ${sentTo.join(', ')}${directly !== '' ? `; ${directly}` : ''}`;
       await addEvent(trx, { caseId, messageRowId: req.messageRowId, type: 'agent.replied', actor: actor.actor, reason: `${sentTo.length === 0 ? 'reply recorded, not relayed' : `reply to ${sentTo.join(', ')}`}${direct.length > 0 ? ` (${direct.join(', ')} had the agent's own mail)` : ''}${req.attachments.length > 0 ? ` with ${req.attachments.length} attachment(s)` : ''}`, at: at() });

@@ -22,6 +22,7 @@ import { customerThreadAnchor } from '../db/repos/agent-work.js';
 import { templateLanguage, type TemplateDataMap, type TemplateName } from './templates.js';
 import { caseLinkFor, recipientCaseLink } from '../web/links.js';
 import { REPLY_MARKER, REPLY_MARKERS } from './reply-marker.js';
+import { addressKey } from '../address-form.js';
 
 export { REPLY_MARKER } from './reply-marker.js';
 
@@ -264,10 +265,11 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   const fromName = oneLine(q.fromName !== undefined && q.fromName.trim() !== '' ? q.fromName : (q.mailbox.fromName ?? ctx.config.instance.name));
   const cc = (q.cc ?? []).map((r) => ({ address: r.address, name: oneLine(r.name) }));
   // One rendering per further reader, only when there is one (an email to the requester alone costs what it did).
-  const have = new Set((q.reached ?? []).map((a) => a.toLowerCase()));
+  // Compared by addressKey: a client may write an internationalised domain in punycode where we store Unicode.
+  const have = new Set((q.reached ?? []).map(addressKey));
   const readers = [q.to.address, ...cc.map((r) => r.address)];
   // Who it goes out to when some readers have it already (outbox.pending_rcpt_json), else null: all.
-  const waiting = readers.some((a) => have.has(a.toLowerCase())) ? readers.filter((a) => !have.has(a.toLowerCase())) : null;
+  const waiting = readers.some((a) => have.has(addressKey(a))) ? readers.filter((a) => !have.has(addressKey(a))) : null;
   const copies: { address: string; text: string; html: string }[] = [];
   if (linked) {
     for (const r of cc) {

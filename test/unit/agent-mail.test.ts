@@ -383,6 +383,12 @@ describe('an agent who answers the customer directly with the customer in Bcc (s
     expect(replies[0]).toMatchObject({ to_address: 'jane@customer.example', ...expected });
     expect((await caseNo()).first_response_at).not.toBeNull();
   });
+
+  it('a Bcc left in that spells her internationalised domain in punycode is her all the same', async () => {
+    await ingest(eml({ from: 'Jörg Müller <müller@bücher.example>', to: 'support@example.com', subject: 'Rechnung', messageId: 'm-1@bücher.example', body: 'Die Rechnung stimmt nicht.' }));
+    await ingest(eml({ from: 'Ben Agent <ben@example.com>', to: 'Example Support <support@example.com>', subject: 'Re: Rechnung', inReplyTo: 'm-1@bücher.example', references: '<m-1@bücher.example>', messageId: 'ben-bcc-2@example.com', body: 'Hallo Herr Müller,\n\nkorrigiert.', headers: { ...DMARC_PASS, Bcc: 'müller@xn--bcher-kva.example' } }));
+    expect(await toAddress('müller@bücher.example', 'agent-reply')).toMatchObject([{ status: 'sent', pending_rcpt_json: '[]' }]);
+  });
 });
 
 describe('a colleague (staff of another queue) asks this queue for help', () => {
