@@ -10,7 +10,7 @@ import { MimeThreadLost } from '../mime/thread-smtp.js';
 import { copiesOf, outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
 import { sendCopies, type Attempt } from './copies-attempt.js';
 import { sendSingle } from './single-attempt.js';
-import { readersNow, takenOffNow } from './reader-withdrawal.js';
+import { readersNow, takenOffNow, withoutErased } from './reader-withdrawal.js';
 import { staffTemplateNames } from './template-data.js';
 import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
@@ -398,7 +398,7 @@ export class OutboxWorker {
     const files = async () => outgoingAttachments({ blobs: this.ctx.blobs, log: this.#log }, facts.files.get(row.id) ?? [], { optional });
     // One copy per reader, each with the case-page link that names them (copies-attempt.ts).
     if (copiesOf(row) !== null) {
-      return sendCopies(row, {
+      const round = await sendCopies(row, {
         attempts,
         build: async (address) => toMailOptions(row, await files(), this.ctx.clock.now(), address),
         send: (options) => this.#send(options),
@@ -417,6 +417,7 @@ export class OutboxWorker {
         nextAt: () => nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now()),
         now: () => this.ctx.clock.now().toISOString(),
       });
+      return { ...round, outcome: await withoutErased(this.db, row, round.outcome, this.#log) };
     }
     // Readers taken off the case while it waited its turn (claimed, so #uncc left it as it was): not sent to them.
     const now = await readersNow(this.db, row, this.ctx.clock.now().toISOString(), this.#log);

@@ -147,6 +147,30 @@ export async function takenOffNow(db: Kysely<Database>, row: OutboxRow, addresse
 }
 
 /**
+ * A copies round that ends partly sent (cut by a pause or a stop, a copy refused for now) would
+ * write the readers still waiting back into the row: those erased while the sender held it are
+ * left out — their address does not come back into a row the erasure cleaned, and the next attempt
+ * does not wait for them. Nobody left to wait for: sent (the others had theirs).
+ */
+export async function withoutErased(db: Kysely<Database>, row: OutboxRow, outcome: Outcome, log: Logger): Promise<Outcome> {
+  if (outcome.kind !== 'partly-sent') return outcome;
+  let gone: Set<string>;
+  try {
+    gone = await goneNow(db, row, outcome.deferred.map((r) => r.address), log);
+  } catch (err) {
+    // The copies went and are recorded: the outcome as it is (the next attempt checks again before each copy).
+    log.warn({ err, outboxId: row.id }, 'could not read whom the email names now (database busy?); recorded as the round ended');
+    return outcome;
+  }
+  if (gone.size === 0) return outcome;
+  const kept = (r: { readonly address: string }): boolean => !gone.has(r.address.toLowerCase());
+  const deferred = outcome.deferred.filter(kept);
+  const refused = outcome.refused.filter(kept);
+  if (deferred.length > 0) return { ...outcome, deferred, refused };
+  return { kind: 'sent', attempts: outcome.attempts, at: outcome.at, response: '', signedBy: null, ...(refused.length > 0 ? { refused } : {}) };
+}
+
+/**
  * Those of `addresses` (lower-cased) the row no longer names — an erasure took them out of it
  * while a sender held it (eraseReader: claimed rows too) — or all of them when the row is no
  * longer to be sent (cancelled, or deleted with the erased requester's cases). One primary-key

@@ -9,7 +9,7 @@ import { caseById } from '../../src/db/repos/cases.js';
 import { sendStatusUpdate } from '../../src/cases/customer-mail.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { readersNow, withdrawReader } from '../../src/mail-out/reader-withdrawal.js';
+import { readersNow, withdrawReader, withoutErased } from '../../src/mail-out/reader-withdrawal.js';
 import { purge } from '../../src/ops/purge.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
@@ -396,7 +396,7 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
     expect(JSON.stringify(row)).not.toContain('ann@customer.example');
   }, 60_000);
 
-  it('erased while a sender held the email as one email to all (web server off): her address leaves its envelope right before it goes', async () => {
+  it('erased while a sender held the email as one email to all (web server off): her address leaves its envelope right before it goes; a round of copies cut before her turn does not write her back as waiting', async () => {
     const { reply } = await caseWithReply();
     const held = await claimDue(env.ctx.db, { owner: 'other-sender', now: env.clock.now().toISOString(), until: new Date(env.clock.now().getTime() + 60_000).toISOString(), exclude: [], limit: 16, takeOverLapsed: true });
     const single = { ...held.find((r) => r.id === reply.id)!, copies_json: null };
@@ -404,6 +404,9 @@ describe('copies and the outbox: nobody loses theirs, nobody gets theirs twice',
     await eraseAnn();
     const now = await readersNow(env.ctx.db, single, env.clock.now().toISOString(), env.ctx.log);
     expect('row' in now ? now.row.pending_rcpt_json : now).toBe('["jane@customer.example"]');
+    // A copies round of that sender cut before her turn (Jane's went): it does not write her back as still waiting; nobody else waits, so it is sent.
+    const cut = { kind: 'partly-sent' as const, attempts: 1, at: env.clock.now().toISOString(), nextAt: env.clock.now().toISOString(), deferred: [{ address: 'ann@customer.example', code: null, response: 'not sent yet' }], refused: [] };
+    expect(await withoutErased(env.ctx.db, held.find((r) => r.id === reply.id)!, cut, env.ctx.log)).toMatchObject({ kind: 'sent', attempts: 1 });
   }, 60_000);
 
   it('the retention job (jobs.sentBodies) empties the readers’ copies with the body', async () => {
