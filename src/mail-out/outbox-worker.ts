@@ -1,18 +1,13 @@
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
-import { bouncingAmong } from '../db/repos/addresses.js';
-import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
-import { claimDue, markCopySent, releaseClaims, releaseRow, renewClaims, retryBackedOffNow, type ClaimOptions } from '../db/repos/outbox.js';
+import { claimDue, releaseClaims, releaseRow, renewClaims, retryBackedOffNow, type ClaimOptions } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
-import type { AttachmentRow, OutboxRow } from '../db/schema.js';
+import type { OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { MimeThreadLost } from '../mime/thread-smtp.js';
-import { copiesOf, outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
-import { sendCopies, type Attempt } from './copies-attempt.js';
-import { sendSingle } from './single-attempt.js';
-import { readersNow, takenOffNow, withoutErased } from './reader-withdrawal.js';
-import { staffTemplateNames } from './template-data.js';
-import { nextAttemptAt, type Outcome } from './outbox-outcome.js';
+import type { Attempt } from './copies-attempt.js';
+import { attemptRow, batchFacts, type BatchFacts, type RowAttemptDeps } from './row-attempt.js';
+import type { Outcome } from './outbox-outcome.js';
 import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
 import { sendFailure } from './send-failure.js';
@@ -39,12 +34,6 @@ const TAKEOVER_GRACE_MS = 3 * RECORD_RETRY_MAX_MS;
 
 /** stop() with the file transport: how long a write in flight may take. */
 const FILE_STOP_WAIT_S = 5;
-
-/** What a claimed batch needs besides its rows, read in one query each: bouncing recipients, stored files. */
-interface BatchFacts {
-  readonly bouncing: ReadonlySet<string>;
-  readonly files: ReadonlyMap<number, AttachmentRow[]>;
-}
 
 /**
  * Sends queued rows (DESIGN §1 outbox), without ever offering one twice:
@@ -93,6 +82,8 @@ export class OutboxWorker {
 
   /** The relay this worker sends through and the rows it claims (relays.ts); default: every row. */
   readonly lane: RelayLane;
+  /** What a claimed row's attempt needs from this worker (row-attempt.ts). */
+  readonly #rowDeps: RowAttemptDeps;
 
   constructor(
     private readonly ctx: AppContext,
@@ -119,6 +110,16 @@ export class OutboxWorker {
     );
     // A daemon just started may follow an outage it did not see: other daemons get their grace too.
     this.#dbAnswersSince = ctx.clock.now().getTime();
+    this.#rowDeps = {
+      ctx,
+      db: ctx.db,
+      log: this.#log,
+      owner: this.owner,
+      stopping: () => this.#pause.active || this.#stopped,
+      senderHeld: (sender) => this.#senders.isHeld(sender),
+      send: (options) => this.#send(options),
+      failure: (err, row, attempts, sender, probe) => this.#failure(err, row, attempts, sender, probe),
+    };
   }
 
   /**
@@ -308,7 +309,7 @@ export class OutboxWorker {
     const { rows, probes } = claimed;
     if (rows.length === 0) return null;
     try {
-      return { rows, facts: await this.#batchFacts(rows), probes };
+      return { rows, facts: await batchFacts(this.db, rows), probes };
     } catch (err) {
       // Nothing was sent: the claims lapse and a later pass sends these rows (and probes again).
       for (const r of rows) if (probes.has(r.id)) this.#senders.noProbeEmail(r.from_address.toLowerCase());
@@ -337,23 +338,12 @@ export class OutboxWorker {
     this.kick();
   }
 
-  /**
-   * Which recipients of a claimed batch are bouncing and which rows carry stored files: two
-   * queries per batch instead of two per email. Checked right after the claim, so an address that
-   * started bouncing after its mail was queued still gets nothing.
-   */
-  async #batchFacts(rows: readonly OutboxRow[]): Promise<BatchFacts> {
-    const bouncing = await bouncingAmong(this.db, rows.flatMap(addressedNow));
-    const files = await attachmentsOfOutboxRows(this.db, rows.map((r) => r.id));
-    return { bouncing: new Set(bouncing.map((b) => b.address)), files };
-  }
-
   /** Send one claimed row (`probe`: the one email that tries a held sender) and record what happened. Never throws. */
   async #deliver(row: OutboxRow, facts: BatchFacts, probe: boolean): Promise<Outcome['kind']> {
     const log = this.#log.child({ outboxId: row.id, caseId: row.case_id, messageId: row.message_id });
     let attempt: Attempt;
     try {
-      attempt = await this.#attempt(row, facts, probe);
+      attempt = await attemptRow(row, facts, probe, this.#rowDeps);
     } catch (err) {
       // Before anything was sent: the claim lapses and a later pass sends it.
       this.#held.delete(row.id);
@@ -381,56 +371,6 @@ export class OutboxWorker {
     }
     else if (attempt.transport !== null) await this.health.failure(attempt.transport, this.#pause.active);
     return attempt.outcome.kind;
-  }
-
-  async #attempt(row: OutboxRow, facts: BatchFacts, probe: boolean): Promise<Attempt> {
-    const attempts = row.attempts + 1;
-    // An agent's reply goes all the same (recipient-refusal.ts: `human`).
-    // (Nobody left to send to — every copy went before a restart — is no bounce: the round below marks it sent.)
-    const addressed = addressedNow(row);
-    if (row.kind !== 'agent-reply' && addressed.length > 0 && addressed.every((a) => facts.bouncing.has(a.toLowerCase()))) return { outcome: { kind: 'suppressed', reason: 'address is bouncing' }, transport: null };
-    if (this.#pause.active || this.#stopped) return { outcome: { kind: 'released', attempts: row.attempts, error: null }, transport: null };
-    // Claimed with others just before the relay refused its sender: it waits with them, untried.
-    const sender = row.from_address.toLowerCase();
-    if (!probe && this.#senders.isHeld(sender)) return { outcome: { kind: 'held', attempts: row.attempts, error: null, sender }, transport: null };
-    // A customer's files in staff mail are extras; an agent's files in their reply are its content.
-    const optional = (staffTemplateNames as readonly string[]).includes(row.kind);
-    const files = async () => outgoingAttachments({ blobs: this.ctx.blobs, log: this.#log }, facts.files.get(row.id) ?? [], { optional });
-    // One copy per reader, each with the case-page link that names them (copies-attempt.ts).
-    if (copiesOf(row) !== null) {
-      const round = await sendCopies(row, {
-        attempts,
-        build: async (address) => toMailOptions(row, await files(), this.ctx.clock.now(), address),
-        send: (options) => this.#send(options),
-        failure: (err) => this.#failure(err, row, attempts, sender, probe),
-        progress: async (pending, at) => {
-          try {
-            return await markCopySent(this.db, row.id, this.owner, pending, at);
-          } catch (err) {
-            // Not recorded: a crash now would send the copies taken so far once more (same Message-ID).
-            this.#log.warn({ err, outboxId: row.id }, 'could not record a copy as sent (database busy?); going on');
-            return true;
-          }
-        },
-        takenOff: async (address) => (await takenOffNow(this.db, row, [address], this.#log)).size > 0,
-        stopping: () => this.#pause.active || this.#stopped,
-        nextAt: () => nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now()),
-        now: () => this.ctx.clock.now().toISOString(),
-      });
-      return { ...round, outcome: await withoutErased(this.db, row, round.outcome, this.#log) };
-    }
-    // Readers taken off the case while it waited its turn (claimed, so #uncc left it as it was): not sent to them.
-    const now = await readersNow(this.db, row, this.ctx.clock.now().toISOString(), this.#log);
-    if ('outcome' in now) return { outcome: now.outcome, transport: null };
-    const sending = now.row;
-    return sendSingle({
-      attempts,
-      build: async () => toMailOptions(sending, await files(), this.ctx.clock.now()),
-      send: (options) => this.#send(options),
-      failure: (err) => this.#failure(err, row, attempts, sender, probe),
-      nextAt: () => nextAttemptAt(this.ctx.config.outgoing.retry, row, attempts, this.ctx.clock.now()),
-      now: () => this.ctx.clock.now().toISOString(),
-    });
   }
 
   /** What a send that threw means for the row (send-failure.ts); a pause it calls for begins here. */
@@ -521,9 +461,4 @@ export class OutboxWorker {
       }
     }
   }
-}
-
-/** Whom this attempt is for, as far as bouncing goes: the To — or, when the others have it, the ones it still goes to. */
-function addressedNow(row: OutboxRow): string[] {
-  return pendingRecipientsOf(row) ?? [row.to_address];
 }
