@@ -53,8 +53,10 @@ export interface AssignOutcome {
 /**
  * Give a new case its owner by the queue's assignment mode (none: unchanged). `quiet`: no
  * assignment email, for this reason (old mail: pipeline/old-mail.ts); the event says so.
+ * `notifyOwner` false: no assignment email (the sender is over agentMail.notifyPerSenderPerHour:
+ * pipeline/staff-mail-cap.ts).
  */
-export async function autoAssign(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, quiet: string | null = null): Promise<CaseRow> {
+export async function autoAssign(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, o: { readonly quiet?: string | null; readonly notifyOwner?: boolean } = {}): Promise<CaseRow> {
   const q = queueSettings(ctx.config, caseRow.queue);
   if (q === undefined || q.assignment === 'none') return caseRow;
   const now = ctx.clock.now().toISOString();
@@ -73,7 +75,8 @@ export async function autoAssign(trx: Transaction<Database>, ctx: AppContext, ca
     ctx.log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, queue: caseRow.queue }, 'no available agent: case left unassigned');
     return caseRow;
   }
-  const how = quiet === null ? { reason } : { reason: `${reason}; not emailed: ${quiet}`, notifyOwner: false };
+  const quiet = o.quiet ?? null;
+  const how = quiet === null ? { reason, ...(o.notifyOwner !== undefined ? { notifyOwner: o.notifyOwner } : {}) } : { reason: `${reason}; not emailed: ${quiet}`, notifyOwner: false };
   return (await assignCase(trx, ctx, caseRow.id, agent, { actor: 'system', by: 'casegate', ...how })).caseRow;
 }
 

@@ -54,6 +54,8 @@ export interface EscalateOptions {
   readonly messageRowId?: number | null;
   /** No alert to anyone, for this reason (old mail: pipeline/old-mail.ts); the level rises all the same. */
   readonly quiet?: string | null;
+  /** false: the level rises as always, but no alert email goes out (the sender is over agentMail.notifyPerSenderPerHour); `held` says who it would have reached. Default true. */
+  readonly alertStaff?: boolean;
 }
 
 export interface EscalationOutcome {
@@ -63,6 +65,8 @@ export interface EscalationOutcome {
   /** raised: alerts queued; lowered: staff de-escalated; unchanged: nothing sent. */
   readonly change: 'raised' | 'lowered' | 'unchanged';
   readonly alerted: readonly string[];
+  /** Who the alert would have reached when alertStaff was false. */
+  readonly held: readonly string[];
   readonly acknowledged: boolean;
   /** Human-readable summary (CLI output, logs). */
   readonly summary: string;
@@ -114,12 +118,12 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
   if (to === from) {
     const reason = why ?? (from >= MAX_LEVEL ? `already at the highest level (${from})` : `already at level ${from}`);
     await addEvent(trx, { ...base, type: 'escalation.repeated', reason: `${o.trigger}: ${reason}; no alert`, data: { ...data, to: from } });
-    return { caseRow: before, from, to: from, change: 'unchanged', alerted: [], acknowledged: false, summary: `case ${before.number} stays at level ${from}: ${reason}` };
+    return { caseRow: before, from, to: from, change: 'unchanged', alerted: [], held: [], acknowledged: false, summary: `case ${before.number} stays at level ${from}: ${reason}` };
   }
   if (to < from) {
     const caseRow = await updateCase(trx, caseId, { escalation_level: to, escalated: to > 0 ? 1 : 0, updated_at: now });
     await addEvent(trx, { ...base, type: 'case.deescalated', reason: `level ${from} → ${to}${o.reason !== '' ? `: ${o.reason}` : ''}`, data });
-    return { caseRow, from, to, change: 'lowered', alerted: [], acknowledged: false, summary: `case ${before.number} lowered from level ${from} to ${to}` };
+    return { caseRow, from, to, change: 'lowered', alerted: [], held: [], acknowledged: false, summary: `case ${before.number} lowered from level ${from} to ${to}` };
   }
 
   // Conditional on the level read above: if it changed under us, nothing is written twice.
@@ -144,6 +148,7 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
     if (!alerted.includes(a.address) && !byThem(a.address)) alerted.push(a.address);
   }
   const [lastMessage, files] = withoutFiles(o.lastMessage ?? NO_MESSAGE);
+  const held = o.alertStaff === false ? alerted.splice(0) : [];
   for (const address of alerted) {
     await queueStaffEmail(trx, ctx, caseRow, 'escalation-alert', { address, name: '' }, {
       escalation: { level: to, reason: o.reason, by: o.by, at: now },
@@ -172,15 +177,16 @@ export async function escalateCase(trx: Transaction<Database>, ctx: AppContext, 
       acknowledged = true;
     }
   }
-  ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, from, to, trigger: o.trigger, by: o.by, alerted, acknowledged }, 'case escalated');
+  ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, from, to, trigger: o.trigger, by: o.by, alerted, ...(held.length > 0 ? { held } : {}), acknowledged }, 'case escalated');
   return {
     caseRow,
     from,
     to,
     change: 'raised',
     alerted,
+    held,
     acknowledged,
-    summary: `case ${caseRow.number} escalated from level ${from} to ${to}; alert to ${alerted.join(', ') || 'nobody'}${acknowledged ? `; acknowledgement to ${o.ack?.to.address}` : ''}`,
+    summary: `case ${caseRow.number} escalated from level ${from} to ${to}; alert to ${alerted.join(', ') || 'nobody'}${held.length > 0 ? ` (held: ${held.join(', ')})` : ''}${acknowledged ? `; acknowledgement to ${o.ack?.to.address}` : ''}`,
   };
 }
 

@@ -31,16 +31,16 @@ export interface NotifiedMessage extends MessageFiles {
 }
 
 /**
- * agent-notification to the owner (unowned: the queue's available agents), except `skip`
+ * agent-notification to the owner (unowned: the queue's available agents) or `to`, except `skip`
  * (who already heard about it, or who caused it). Returns who was notified.
  */
 export async function notifyAgents(
   trx: Transaction<Database>,
   ctx: AppContext,
   caseRow: CaseRow,
-  o: { readonly event: AgentEvent; readonly message: NotifiedMessage; readonly call?: { readonly when: string; readonly by: string }; readonly flood?: FloodNote; readonly skip?: readonly string[] },
+  o: { readonly event: AgentEvent; readonly message: NotifiedMessage; readonly call?: { readonly when: string; readonly by: string }; readonly flood?: FloodNote; readonly skip?: readonly string[]; readonly to?: readonly Recipient[] },
 ): Promise<string[]> {
-  const to = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).filter((r) => !(o.skip ?? []).includes(r.address));
+  const to = (o.to ?? attentionAddresses(ctx.config, caseRow.queue, caseRow.owner)).filter((r) => !(o.skip ?? []).includes(r.address));
   const [message, files] = withoutFiles(o.message);
   for (const r of to) {
     await queueStaffEmail(trx, ctx, caseRow, 'agent-notification', r, {

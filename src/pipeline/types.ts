@@ -12,6 +12,7 @@ import type { ParsedMail } from '../mail-in/parsed-mail.js';
 import type { SpamVerdict } from '../mail-in/spam-verdict.js';
 import type { VisibleText } from '../mail-in/visible-text.js';
 import type { AgentMailNote, AgentWorkNote, StaffClaimNote } from './stages/agent-role.js';
+import type { StaffMailLedger } from './staff-mail-cap.js';
 import type { BlobStore, StoredBlob } from '../storage/blob-store.js';
 
 export type ChannelName = 'smtp' | 'pipe' | 'imap' | 'quarantine-retry' | 'import' | 'test' | 'web';
@@ -188,7 +189,7 @@ export interface Notes {
   request?: EscalationRequest;
   /** Set by classify. */
   routing?: RoutingDecision;
-  /** Set by escalate (inside the transaction): whether this message was answered with an escalation acknowledgement, and who was alerted. */
+  /** Set by escalate (inside the transaction): whether this message was answered with an escalation acknowledgement, and who was alerted (or would have been: the sender's cap held the alert). */
   escalation?: { readonly acknowledged: boolean; readonly alerted?: readonly string[] };
   /** Set by agent-role: mail from a verified agent or lead of the case's queue (the agent flow), else null. */
   agent?: AgentMailNote | null;
@@ -202,6 +203,8 @@ export interface Notes {
   visible?: VisibleText;
   /** Set by survey-reply (after thread): an answer to our satisfaction survey, else null. */
   survey?: { readonly rating: number | null; readonly comment: string; readonly unsubscribe?: boolean } | null;
+  /** Kept by the commit stages (staff-mail-cap.ts): the per-sender cap's decision and the staff mail this message sent or held. */
+  staffMail?: StaffMailLedger;
   /** Set by persist inside the transaction. */
   persisted?: {
     readonly caseRow: CaseRow;

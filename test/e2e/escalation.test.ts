@@ -150,4 +150,36 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
       expect.stringMatching(/^cli:/),
     ]);
   });
+
+  it('a monitoring bot floods the round-robin queue with 13 urgent mails, the daemon restarting midway: every case assigned and escalated; staff mail for 10, then one flood notice for each owner and lead, then nothing', async () => {
+    const bot = 'alerts@monitor.example';
+    const from = sink.messages.length;
+    const flood = () => sink.messages.slice(from).filter((m) => !m.envelopeTo.includes(bot));
+    const send = async (i: number) => {
+      const info = await client().sendMail({ from: `Monitor <${bot}>`, to: 'support@example.com', subject: `Urgent: disk full on host ${i}`, text: `Disk / on host ${i} is 99% full.`, messageId: `<disk-${i}@monitor.example>` });
+      expect(info.response).toMatch(/Stored in case/);
+    };
+    for (let i = 1; i <= 6; i++) await send(i);
+    await eventually(() => expect(flood()).toHaveLength(18)); // 6 × (assignment, alert to the owner, alert to the lead)
+    // The cap counts in the database: a restart does not start it again.
+    daemon = await env.restart();
+    for (let i = 7; i <= 13; i++) await send(i);
+    const cases = await daemon.ctx.db.selectFrom('cases').selectAll().where('requester_address', '=', bot).orderBy('number').execute();
+    expect(cases).toHaveLength(13);
+    for (const c of cases) expect(c).toMatchObject({ escalation_level: 1, owner: expect.stringMatching(/^(anna|bea)@example\.com$/) });
+    // 10 messages: an assignment and two alerts each. Message 11: its owner and the lead get the flood
+    // notice instead; message 12: its owner (the other agent) gets it; message 13: nobody.
+    await eventually(() => expect(flood()).toHaveLength(33));
+    const kinds = (address: string) => flood().filter((m) => m.envelopeTo.includes(address)).map((m) => (/Many messages from/.test(m.parsed.subject ?? '') ? 'notice' : /Assigned to you/.test(m.parsed.subject ?? '') ? 'assignment' : 'alert'));
+    expect(kinds('lead@example.com')).toEqual([...Array(10).fill('alert'), 'notice']);
+    for (const agent of ['anna@example.com', 'bea@example.com']) {
+      expect(kinds(agent).filter((k) => k === 'assignment')).toHaveLength(5);
+      expect(kinds(agent).filter((k) => k === 'notice')).toHaveLength(1);
+    }
+    const notice = flood().find((m) => m.envelopeTo.includes('lead@example.com') && /Many messages/.test(m.parsed.subject ?? ''))!;
+    expect(notice.parsed.subject).toBe(`[Case #${cases[10]!.number}] Many messages from ${bot}, not notified one by one: disk full on host 11`);
+    expect(notice.parsed.text).toContain('Disk / on host 11 is 99% full.');
+    const last = await eventsOfCase(daemon.ctx.db, cases[12]!.id);
+    expect(last.find((e) => e.type === 'agents.notify-suppressed')?.reason).toMatch(/held: assignment to (anna|bea)@example\.com; escalation-alert to lead@example\.com, (anna|bea)@example\.com$/);
+  });
 });

@@ -16,6 +16,8 @@ export interface TestDaemon {
   readonly dir: string;
   /** A customer's MTA: nodemailer speaking plain SMTP to the daemon's listener. */
   client(): nodemailer.Transporter;
+  /** Stop the daemon and start it again on the same config and data (a new listener port); `daemon` is the new one. */
+  restart(): Promise<Daemon>;
   stop(): Promise<void>;
 }
 
@@ -32,12 +34,19 @@ export async function startTestDaemon(config: ConfigInput): Promise<TestDaemon> 
     listener: { port: 0, ...config.listener },
     outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, ...config.outgoing },
   });
-  const daemon = await startDaemon({ resolved, log: silentLogger() });
+  let daemon = await startDaemon({ resolved, log: silentLogger() });
   return {
-    daemon,
+    get daemon() {
+      return daemon;
+    },
     sink,
     dir,
     client: () => nodemailer.createTransport({ host: '127.0.0.1', port: daemon.smtp!.port, secure: false, ignoreTLS: true }),
+    async restart() {
+      await daemon.stop();
+      daemon = await startDaemon({ resolved, log: silentLogger() });
+      return daemon;
+    },
     async stop() {
       await daemon.stop();
       await sink.close();

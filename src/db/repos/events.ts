@@ -81,3 +81,14 @@ export async function senderNotifications(db: Q, actor: string, since: string, n
   );
   return { notified, lastNotice, suppressed: Number(after[0]?.n ?? 0) };
 }
+
+/** Who the flood notices about one sender's mail (actor `customer:<address>`) since a time went to (their data.notified; index events_notify_actor). */
+export async function floodNoticeRecipients(db: Q, actor: string, since: string): Promise<Set<string>> {
+  const rows = await db.selectFrom('events').select('data_json').where('actor', '=', actor).where('type', '=', sql.lit('agents.flood-notice')).where('created_at', '>', since).execute();
+  const told = new Set<string>();
+  for (const r of rows) {
+    const notified = (JSON.parse(r.data_json) as { notified?: unknown }).notified;
+    if (Array.isArray(notified)) for (const a of notified) told.add(String(a).toLowerCase());
+  }
+  return told;
+}

@@ -325,7 +325,7 @@ export const caseEmailKinds = {
     variables: {
       ...staffCaseVariables,
       event: str(
-        'What happened: new-case (a new case was opened), customer-reply (the customer wrote again), call-request (an agent noted that the customer asks for a phone call) or sender-flood (one sender wrote more than agentMail.notifyPerSenderPerHour messages within an hour: this one is shown, further ones are not notified one by one).',
+        'What happened: new-case (a new case was opened), customer-reply (the customer wrote again), call-request (an agent noted that the customer asks for a phone call) or sender-flood (one sender’s mail caused staff email more than agentMail.notifyPerSenderPerHour times within an hour: this message is shown; the sender’s further messages cause no notification, assignment or escalation email to this recipient, each recipient gets one such notice).',
         'new-case',
       ),
       owner,
@@ -333,10 +333,10 @@ export const caseEmailKinds = {
         when: str('When the customer wants to be called (as the agent wrote it); may be empty.', 'tomorrow 10:00'),
         by: str('The agent who noted it.', 'Max Mustermann'),
       }),
-      flood: obj('For sender-flood: whose mail is no longer notified one by one.', {
+      flood: obj('For sender-flood: whose mail causes no staff email for now.', {
         sender: str('The sender’s address (a +tag dropped).', 'jane@example.org'),
-        limit: num('Notifications per sender and hour (agentMail.notifyPerSenderPerHour).', 10),
-        suppressed: num('Messages of this sender not notified individually since the previous such notice; 0 for the first.', 0),
+        limit: num('Messages per sender and hour that cause staff email (agentMail.notifyPerSenderPerHour).', 10),
+        suppressed: num('Messages of this sender that caused no staff email since the previous such notice; 0 for the first.', 0),
       }),
       message: obj('The customer’s message.', {
         from: str('Sender as "Name <address>".', 'Jane Doe <jane@example.org>'),

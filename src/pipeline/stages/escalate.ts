@@ -6,6 +6,7 @@ import { isParticipant } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
 import { autoReplyRefusal } from './react.js';
 import { oldMailReason } from '../old-mail.js';
+import { noteStaffMail, staffMailAllowed } from '../staff-mail-cap.js';
 import { need, type CommitStage } from '../types.js';
 import { shownTextOf } from '../written-text.js';
 
@@ -102,8 +103,11 @@ export const escalateStage: CommitStage = {
       if (trigger === 'rule') reason = `rule ${routing.rule?.name ?? '?'} sets tier ${ruleTier}`;
       else if (request.urgent !== null) reason = `urgent subject: "${parsed.subject}"`;
       else reason = 'the customer asked to escalate';
+      // The level rises all the same; only the alert counts against the sender's cap.
+      const alertStaff = await staffMailAllowed(msg, ctx, trx);
       const opts: EscalateOptions = {
         ...common,
+        alertStaff,
         target,
         trigger,
         actor: trigger === 'rule' ? 'system' : `customer:${sender.address}`,
@@ -114,7 +118,8 @@ export const escalateStage: CommitStage = {
         quiet: oldMailReason(ctx, msg),
       };
       const out = await escalateCase(trx, ctx, caseRow.id, opts);
-      msg.notes.escalation = { acknowledged: out.acknowledged, alerted: out.alerted };
+      msg.notes.escalation = { acknowledged: out.acknowledged, alerted: [...out.alerted, ...out.held] };
+      noteStaffMail(msg, trx, 'escalation-alert', alertStaff ? out.alerted : out.held, !alertStaff);
     }
   },
 };

@@ -1,9 +1,11 @@
 import { caseById } from '../../db/repos/cases.js';
-import { addEvent, senderNotifications } from '../../db/repos/events.js';
+import { addEvent } from '../../db/repos/events.js';
 import { stripPlus } from '../../cases/thread-token.js';
 import { copiedIn } from '../../cases/participation.js';
 import { bccAddresses } from '../../mail-in/parsed-headers.js';
-import { notifyAgents, sendForgedNotice, sendUnprovenNotice } from '../../cases/staff-mail.js';
+import { notifyAgents, sendForgedNotice, sendUnprovenNotice, type NotifiedMessage } from '../../cases/staff-mail.js';
+import { attentionAddresses } from '../../cases/staff.js';
+import { noteStaffMail, settleStaffMail, staffMailAllowed } from '../staff-mail-cap.js';
 import { messageFiles, NO_FILES } from '../../cases/customer-files.js';
 import { need, type CommitStage } from '../types.js';
 import { oldMailReason } from '../old-mail.js';
@@ -16,12 +18,10 @@ import { shownTextOf } from '../written-text.js';
  *    agents (agentMail.notifyAgentsOn). Not for automated mail, feedback, a mere status question,
  *    old mail (over autoReply.maxAgeHours: old-mail.ts), or whoever the escalation alert of this
  *    same message already reached.
- *    At most agentMail.notifyPerSenderPerHour notifications per hour about one sender's mail
- *    (local+tag@ is local@): a flood of new cases from one sender (or a bot) would bury the agents.
- *    The first message over the limit sends one flood notice instead ("more than N messages from
- *    X: not notified one by one"; it says how many went unnotified since the previous one), the
- *    next ones only an `agents.notify-suppressed` event on their case, until the hour's count
- *    falls below the limit. Cases are opened as always.
+ *    The per-sender cap (agentMail.notifyPerSenderPerHour) holds it, with the assignment email and
+ *    the escalation alert of the same message, once one sender's mail caused staff mail that often
+ *    within the hour; this last stage settles it (flood notice, the message's one event:
+ *    pipeline/staff-mail-cap.ts). Cases are opened, assigned and escalated as always.
  *  - Mail that claimed a staff address but failed the sender check: that address is warned
  *    (forged-sender); one that is merely not proven for a case of its queue (no sender
  *    authentication, no reply to staff mail we sent that address) is told that nothing was done
@@ -49,62 +49,33 @@ export const notifyStaffStage: CommitStage = {
       if (about !== undefined) await sendUnprovenNotice(trx, ctx, about, { address: claim.address, subject: parsed.subject, why: claim.why, text: msg.notes.visible?.text ?? '', storedIn: caseRow.number, otherQueue: claim.otherQueue === true, reached });
     }
 
-    if (caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) return;
+    // What the notification (or a flood notice) shows; its files are read only when one is sent.
+    const message = async (): Promise<NotifiedMessage> => ({
+      from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
+      at: ctx.clock.now().toISOString(),
+      visibleText: shownTextOf(msg),
+      // The files the customer attached (not the pictures their HTML shows, a signature logo, or a
+      // signature part), carried within agentMail.attachFilesMaxBytes.
+      ...(parsed.attachments.length > 0 ? await messageFiles(trx, ctx, messageRowId, { suspectedSpam: msg.notes.spam != null || caseRow.spam === 1 }) : NO_FILES),
+      forged: sender.auth === 'fail',
+    });
     const on = ctx.config.agentMail.notifyAgentsOn;
     const event = created ? 'new-case' : 'customer-reply';
-    if (!on.includes(event) || (created && caseRow.owner !== null)) return;
-    const now = ctx.clock.now();
-    const at = now.toISOString();
-    const base = stripPlus(sender.address);
-    const actor = `customer:${base}`;
-    const old = oldMailReason(ctx, msg);
+    const wanted = !(caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) && on.includes(event) && !(created && caseRow.owner !== null);
+    const old = wanted ? oldMailReason(ctx, msg) : null;
     if (old !== null) {
       // The history of a newly attached mailbox: in the queue, not announced one email per message.
-      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'agents.notify-suppressed', actor, reason: `agents not notified: ${old}; old mail is in the queue, not announced message by message`, at });
-      return;
+      await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'agents.notify-suppressed', actor: `customer:${stripPlus(sender.address)}`, reason: `agents not notified: ${old}; old mail is in the queue, not announced message by message`, at: ctx.clock.now().toISOString() });
+    } else if (wanted) {
+      const skip = [...(msg.notes.escalation?.alerted ?? []), sender.address];
+      if (await staffMailAllowed(msg, ctx, trx)) {
+        noteStaffMail(msg, trx, event, await notifyAgents(trx, ctx, caseRow, { event, message: await message(), skip }), false);
+      } else {
+        const to = attentionAddresses(ctx.config, caseRow.queue, caseRow.owner).map((r) => r.address).filter((a) => !skip.includes(a));
+        noteStaffMail(msg, trx, event, to, true);
+      }
     }
-    const limit = ctx.config.agentMail.notifyPerSenderPerHour;
-    const told = limit > 0 ? await senderNotifications(trx, actor, new Date(now.getTime() - HOUR).toISOString(), new Date(now.getTime() - DAY).toISOString()) : null;
-    const flooding = told !== null && told.notified >= limit;
-    if (flooding && told.lastNotice !== null && told.lastNotice > new Date(now.getTime() - HOUR).toISOString()) {
-      await addEvent(trx, {
-        caseId: caseRow.id,
-        messageRowId,
-        type: 'agents.notify-suppressed',
-        actor,
-        reason: `agents not notified: ${told.notified} messages from ${base} notified within the hour (agentMail.notifyPerSenderPerHour ${limit}); the flood notice of ${told.lastNotice} said so`,
-        at,
-      });
-      return;
-    }
-    const notified = await notifyAgents(trx, ctx, caseRow, {
-      event: flooding ? 'sender-flood' : event,
-      message: {
-        from: sender.name !== '' ? `${sender.name} <${sender.address}>` : sender.address,
-        at,
-        visibleText: shownTextOf(msg),
-        // The files the customer attached (not the pictures their HTML shows, a signature logo, or a
-        // signature part), carried within agentMail.attachFilesMaxBytes.
-        ...(parsed.attachments.length > 0 ? await messageFiles(trx, ctx, messageRowId, { suspectedSpam: msg.notes.spam != null || caseRow.spam === 1 }) : NO_FILES),
-        forged: sender.auth === 'fail',
-      },
-      ...(flooding ? { flood: { sender: base, limit, suppressed: told.suppressed } } : {}),
-      skip: [...(msg.notes.escalation?.alerted ?? []), sender.address],
-    });
-    if (notified.length === 0 || limit === 0) return;
-    await addEvent(trx, {
-      caseId: caseRow.id,
-      messageRowId,
-      type: flooding ? 'agents.flood-notice' : 'agents.notified',
-      actor,
-      reason: flooding
-        ? `${base} sent more than ${limit} messages within the hour (agentMail.notifyPerSenderPerHour): ${notified.join(', ')} told once; its further messages are not notified individually while the hour's count stays at the limit${told.suppressed > 0 ? ` (${told.suppressed} were not since the previous notice)` : ''}`
-        : `${event} notified to ${notified.join(', ')}`,
-      data: { notified, ...(flooding ? { suppressedBefore: told.suppressed } : {}) },
-      at,
-    });
+    // The sender's cap: its flood notice (to whoever this message's held mail would have reached and was not yet told) and the message's one event.
+    await settleStaffMail(msg, ctx, trx, caseRow, message);
   },
 };
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;

@@ -1,8 +1,9 @@
 import { assignCase, autoAssign } from '../../cases/assignment.js';
-import { agentsOf, findAgent } from '../../cases/staff.js';
+import { agentsOf, findAgent, queueSettings } from '../../cases/staff.js';
 import { addEvent } from '../../db/repos/events.js';
 import { addTags } from '../../db/repos/tags.js';
 import { oldMailReason } from '../old-mail.js';
+import { noteStaffMail, staffMailAllowed } from '../staff-mail-cap.js';
 import { need, type CommitStage } from '../types.js';
 
 /**
@@ -43,14 +44,23 @@ export const routeStage: CommitStage = {
         return;
       }
       const owner = routing.owner !== null ? findAgent(agentsOf(ctx.config, caseRow.queue), routing.owner) : null;
-      // Old mail (a mailbox attached with its history) gets its owner without an email per case.
+      const q = queueSettings(ctx.config, caseRow.queue);
+      if (owner === null && (q === undefined || q.assignment === 'none')) return;
+      // Old mail (a mailbox attached with its history) gets its owner without an email per case
+      // (pipeline/old-mail.ts); otherwise the case is assigned all the same and only the owner's
+      // email counts against the sender's cap (pipeline/staff-mail-cap.ts).
       const old = oldMailReason(ctx, msg);
-      if (owner !== null && routing.rule !== null) {
-        const how = old === null ? { reason: `rule ${routing.rule.name}` } : { reason: `rule ${routing.rule.name}; not emailed: ${old}`, notifyOwner: false };
-        await assignCase(trx, ctx, caseRow.id, owner, { actor: 'system', by: 'casegate', messageRowId, ...how });
-      } else {
-        await autoAssign(trx, ctx, caseRow, old);
+      if (old !== null) {
+        if (owner !== null && routing.rule !== null) await assignCase(trx, ctx, caseRow.id, owner, { actor: 'system', by: 'casegate', messageRowId, reason: `rule ${routing.rule.name}; not emailed: ${old}`, notifyOwner: false });
+        else await autoAssign(trx, ctx, caseRow, { quiet: old });
+        return;
       }
+      const notifyOwner = await staffMailAllowed(msg, ctx, trx);
+      const assigned =
+        owner !== null && routing.rule !== null
+          ? (await assignCase(trx, ctx, caseRow.id, owner, { actor: 'system', by: 'casegate', reason: `rule ${routing.rule.name}`, messageRowId, notifyOwner })).caseRow
+          : await autoAssign(trx, ctx, caseRow, { notifyOwner });
+      if (assigned.owner !== null) noteStaffMail(msg, trx, 'assignment', [assigned.owner], !notifyOwner);
     }
   },
 };

@@ -1,0 +1,143 @@
+import type { Transaction } from 'kysely';
+import type { AppContext } from '../context.js';
+import { addEvent, floodNoticeRecipients, senderNotifications } from '../db/repos/events.js';
+import type { CaseRow, Database } from '../db/schema.js';
+import { notifyAgents, type NotifiedMessage } from '../cases/staff-mail.js';
+import { ownerName } from '../cases/staff.js';
+import { stripPlus } from '../cases/thread-token.js';
+import { need, type Inbound } from './types.js';
+
+/**
+ * The per-sender cap on staff mail (agentMail.notifyPerSenderPerHour) — its one home. Every kind of
+ * staff email one customer message causes counts: the agents' notification, the new owner's
+ * assignment email, the leads' escalation alert. A message that caused any counts once
+ * (`agents.notified`, actor `customer:<address>`, local+tag@ as local@). Once that many of the
+ * sender's messages caused staff mail within the past hour, the next ones cause none: the case is
+ * still opened, assigned and escalated; what its emails would have reached is recorded on the case
+ * (`agents.notify-suppressed`, with the kinds and addresses held). Everyone whose email is held
+ * and who has not had a flood notice about this sender within the hour gets one instead (an
+ * agent-notification with event sender-flood showing that message: "more than N messages from X,
+ * not notified one by one", with how many went unnotified since the previous notice) — so each
+ * agent a round-robin queue gives the flood's cases to, and each lead its escalations would alert,
+ * hears of it once, and no one is told nothing.
+ *
+ * The stages ask `staffMailAllowed` before they queue staff mail (decided once per message and
+ * transaction, on the first ask), say what they sent or held with `noteStaffMail`, and the last
+ * stage (notify-staff) calls `settleStaffMail`, which sends the notices and writes the one event.
+ */
+
+interface Decision {
+  readonly limit: number;
+  readonly flooding: boolean;
+  readonly notified: number;
+  readonly lastNotice: string | null;
+  readonly suppressed: number;
+  readonly told: ReadonlySet<string>;
+}
+
+interface Mailed {
+  readonly kind: string;
+  readonly to: readonly string[];
+}
+
+export interface StaffMailLedger {
+  /** The transaction it belongs to: a commit tried again starts a new ledger. */
+  readonly trx: object;
+  decision: Decision | null;
+  readonly sent: Mailed[];
+  readonly held: Mailed[];
+}
+
+function ledgerOf(msg: Inbound, trx: Transaction<Database>): StaffMailLedger {
+  const l = msg.notes.staffMail;
+  if (l !== undefined && l.trx === trx) return l;
+  const fresh: StaffMailLedger = { trx, decision: null, sent: [], held: [] };
+  msg.notes.staffMail = fresh;
+  return fresh;
+}
+
+function actorOf(msg: Inbound): { readonly base: string; readonly actor: string } {
+  const base = stripPlus(need(msg.notes.sender, 'sender').address);
+  return { base, actor: `customer:${base}` };
+}
+
+/** May this message cause staff mail? false: the sender is over the cap; hold it and say so with noteStaffMail. */
+export async function staffMailAllowed(msg: Inbound, ctx: AppContext, trx: Transaction<Database>): Promise<boolean> {
+  const ledger = ledgerOf(msg, trx);
+  if (ledger.decision === null) {
+    const limit = ctx.config.agentMail.notifyPerSenderPerHour;
+    if (limit === 0) {
+      ledger.decision = { limit, flooding: false, notified: 0, lastNotice: null, suppressed: 0, told: new Set() };
+    } else {
+      const now = ctx.clock.now().getTime();
+      const hourAgo = new Date(now - HOUR).toISOString();
+      const { actor } = actorOf(msg);
+      const t = await senderNotifications(trx, actor, hourAgo, new Date(now - DAY).toISOString());
+      const flooding = t.notified >= limit;
+      const told = flooding && t.lastNotice !== null && t.lastNotice > hourAgo ? await floodNoticeRecipients(trx, actor, hourAgo) : new Set<string>();
+      ledger.decision = { limit, flooding, notified: t.notified, lastNotice: t.lastNotice, suppressed: t.suppressed, told };
+    }
+  }
+  return !ledger.decision.flooding;
+}
+
+/** What a stage sent (held: false) or held back (held: true) of this message's staff mail. */
+export function noteStaffMail(msg: Inbound, trx: Transaction<Database>, kind: string, to: readonly string[], held: boolean): void {
+  if (to.length === 0) return;
+  (held ? ledgerOf(msg, trx).held : ledgerOf(msg, trx).sent).push({ kind, to: [...to] });
+}
+
+const describe = (list: readonly Mailed[]): string => list.map((m) => `${m.kind} to ${m.to.join(', ')}`).join('; ');
+
+/**
+ * After the stages: the flood notices to those whose email was held and who were not told within
+ * the hour (showing `message`), and the message's one event. Nothing when nobody asked.
+ */
+export async function settleStaffMail(msg: Inbound, ctx: AppContext, trx: Transaction<Database>, caseRow: CaseRow, message: () => Promise<NotifiedMessage>): Promise<void> {
+  const ledger = ledgerOf(msg, trx);
+  const d = ledger.decision;
+  if (d === null || d.limit === 0) return;
+  const { base, actor } = actorOf(msg);
+  const { messageRowId } = need(msg.notes.persisted, 'persisted');
+  const at = ctx.clock.now().toISOString();
+  if (!d.flooding) {
+    if (ledger.sent.length === 0) return;
+    const notified = [...new Set(ledger.sent.flatMap((m) => m.to))];
+    await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'agents.notified', actor, reason: `${describe(ledger.sent)}`, data: { notified, kinds: ledger.sent.map((m) => m.kind) }, at });
+    return;
+  }
+  if (ledger.held.length === 0) return;
+  const heldTo = [...new Set(ledger.held.flatMap((m) => m.to.map((a) => a.toLowerCase())))];
+  const untold = heldTo.filter((a) => !d.told.has(a) && a !== need(msg.notes.sender, 'sender').address.toLowerCase());
+  const held = ledger.held.map((m) => ({ kind: m.kind, to: m.to }));
+  if (untold.length > 0) {
+    const notified = await notifyAgents(trx, ctx, caseRow, {
+      event: 'sender-flood',
+      message: await message(),
+      flood: { sender: base, limit: d.limit, suppressed: d.suppressed },
+      to: untold.map((address) => ({ address, name: ownerName(ctx.config, caseRow.queue, address) })),
+    });
+    await addEvent(trx, {
+      caseId: caseRow.id,
+      messageRowId,
+      type: 'agents.flood-notice',
+      actor,
+      reason: `${base} sent more than ${d.limit} messages within the hour (agentMail.notifyPerSenderPerHour): ${notified.join(', ')} told once instead of ${describe(ledger.held)}; its further messages cause no staff email while the hour's count stays at the limit${d.suppressed > 0 ? ` (${d.suppressed} did not since the previous notice)` : ''}`,
+      data: { notified, held, suppressedBefore: d.suppressed },
+      at,
+    });
+    return;
+  }
+  await addEvent(trx, {
+    caseId: caseRow.id,
+    messageRowId,
+    type: 'agents.notify-suppressed',
+    actor,
+    reason: `agents not notified: ${d.notified} messages from ${base} notified within the hour (agentMail.notifyPerSenderPerHour ${d.limit}); the flood notice of ${d.lastNotice} said so; held: ${describe(ledger.held)}`,
+    data: { held },
+    at,
+  });
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
