@@ -5,13 +5,15 @@ import type { CaseRow, Database } from '../db/schema.js';
 import { notifyAgents, type NotifiedMessage } from '../cases/staff-mail.js';
 import { ownerName } from '../cases/staff.js';
 import { stripPlus } from '../cases/thread-token.js';
+import { header, type ParsedMail } from '../mail-in/parsed-mail.js';
 import { need, type Inbound } from './types.js';
 
 /**
  * The per-sender cap on staff mail (agentMail.notifyPerSenderPerHour) — its one home. Every kind of
  * staff email one customer message causes counts: the agents' notification, the new owner's
  * assignment email, the leads' escalation alert. A message that caused any counts once
- * (`agents.notified`, actor `customer:<address>`, local+tag@ as local@). Once that many of the
+ * (`agents.notified`, actor `customer:<address>`, local+tag@ as local@; mail a mailing list
+ * distributed counts as the list's, actor `list:<List-Id>`). Once that many of the
  * sender's messages caused staff mail within the past hour, the next ones cause none: the case is
  * still opened, assigned and escalated; what its emails would have reached is recorded on the case
  * (`agents.notify-suppressed`, with the kinds and addresses held). Everyone whose email is held
@@ -56,9 +58,24 @@ function ledgerOf(msg: Inbound, trx: Transaction<Database>): StaffMailLedger {
   return fresh;
 }
 
+/**
+ * Whose mail it counts as: the sender (local+tag@ as local@) — or, for mail a mailing list
+ * distributed (its List-Id; not a list or group of our own, which carries every customer's mail),
+ * the list: a list that added support@ floods with as many senders as it has posters.
+ */
 function actorOf(msg: Inbound): { readonly base: string; readonly actor: string } {
+  const listId = msg.notes.ownList == null ? listIdOf(need(msg.notes.parsed, 'parsed')) : null;
+  if (listId !== null) return { base: `the mailing list <${listId}>`, actor: `list:${listId}` };
   const base = stripPlus(need(msg.notes.sender, 'sender').address);
   return { base, actor: `customer:${base}` };
+}
+
+/** The list's identifier from List-Id (RFC 2919: "Name <id>" or a bare id), lower-case; null without one. */
+function listIdOf(parsed: ParsedMail): string | null {
+  const value = header(parsed, 'list-id');
+  if (value === null) return null;
+  const id = (/<([^<>\s]+)>/.exec(value)?.[1] ?? value.trim()).toLowerCase();
+  return id !== '' && !/\s/.test(id) ? id.slice(0, 200) : null;
 }
 
 /** May this message cause staff mail? false: the sender is over the cap; hold it and say so with noteStaffMail. */

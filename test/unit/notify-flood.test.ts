@@ -88,4 +88,28 @@ describe('agent notifications per sender and hour', () => {
     await flood('Bot <orders@shop.example>', 6);
     expect(await notifications()).toHaveLength(12);
   });
+
+  it('a mailing list that added support@ (many posters, one List-Id) on a round-robin queue: every post assigned, 3 assignment emails, then one flood notice per owner, then nothing', async () => {
+    await env.close();
+    env = await testEnv({ ...CONFIG, queues: { support: { ...CONFIG.queues!.support!, assignment: 'round-robin' } } });
+    const outcomes = [];
+    for (let i = 0; i < 6; i++) {
+      outcomes.push(await env.ingest(eml({ from: `Poster ${i} <poster${i}@uni${i}.example>`, subject: `[dev] question ${i}`, headers: { 'List-Id': 'Dev list <dev.lists.example>', Precedence: 'list' }, body: `Post ${i} to the list.` })));
+      env.clock.advance(10_000);
+    }
+    const owners = await env.ctx.db.selectFrom('cases').select('owner').orderBy('number').execute();
+    expect(owners.map((c) => c.owner)).toEqual(['ben@example.com', 'carla@example.com', 'ben@example.com', 'carla@example.com', 'ben@example.com', 'carla@example.com']);
+    const staff = await env.ctx.db.selectFrom('outbox').select(['kind', 'to_address', 'subject']).where('kind', 'in', ['assignment', 'agent-notification']).orderBy('id').execute();
+    expect(staff.map((r) => `${r.kind} ${r.to_address}`)).toEqual([
+      'assignment ben@example.com',
+      'assignment carla@example.com',
+      'assignment ben@example.com',
+      'agent-notification carla@example.com',
+      'agent-notification ben@example.com',
+    ]);
+    expect(staff[3]!.subject).toBe('[Case #10004] Many messages from the mailing list <dev.lists.example>, not notified one by one: [dev] question 3');
+    const last = outcomes.at(-1)!;
+    if (last.kind !== 'stored') throw new Error('not stored');
+    expect((await eventsOfCase(env.ctx.db, last.caseId)).find((e) => e.type === 'agents.notify-suppressed')).toMatchObject({ actor: 'list:dev.lists.example', reason: expect.stringMatching(/held: assignment to carla@example\.com$/) });
+  });
 });
