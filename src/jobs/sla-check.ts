@@ -8,6 +8,7 @@ import { addEvent } from '../db/repos/events.js';
 import { claimSlaFlag, dueSlaChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow } from '../db/schema.js';
 import { queueStaffEmail } from '../mail-out/compose.js';
+import { capCaseMail } from '../pipeline/staff-mail-cap.js';
 import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
 
 /**
@@ -16,7 +17,9 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * with a templated email, record an event and set the flag — each once per case and target. The
  * flag is claimed (set only when unset) in the transaction that writes the outbox rows, so a
  * restart or a crash never alerts twice. When a breach is already due, its warning is not sent.
- * A case that is suspected spam alerts nobody: its checks are held until it is marked ham.
+ * A case that is suspected spam alerts nobody: its checks are held until it is marked ham. The
+ * alerts count against the requester's agentMail.notifyPerSenderPerHour (pipeline/staff-mail-cap.ts):
+ * a flood's cases breach together; past the cap, one flood notice per recipient, then none.
  */
 
 type Target = 'fr' | 'res';
@@ -70,21 +73,25 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
       const zone = calendarOf(ctx.config, c.queue).zone;
       const dueLocal = DateTime.fromISO(dueAt, { zone }).toISO() ?? dueAt;
       const owner = { name: ownerName(ctx.config, c.queue, c.owner) };
-      for (const address of recipients) {
-        const to = { address, name: '' };
-        if (what === 'warning') await queueStaffEmail(trx, ctx, c, 'sla-warning', to, { sla: { kind: KIND[t], dueAt: dueLocal, remaining: minutes }, owner });
-        else await queueStaffEmail(trx, ctx, c, 'sla-breach', to, { sla: { kind: KIND[t], dueAt: dueLocal, overdue: minutes }, owner });
-      }
+      // Counted against the requester's per-sender cap: a flood's cases breach together.
+      const { sent, held } = await capCaseMail(trx, ctx, c, `sla-${what}`, recipients, async (to) => {
+        for (const address of to) {
+          const r = { address, name: '' };
+          if (what === 'warning') await queueStaffEmail(trx, ctx, c, 'sla-warning', r, { sla: { kind: KIND[t], dueAt: dueLocal, remaining: minutes }, owner });
+          else await queueStaffEmail(trx, ctx, c, 'sla-breach', r, { sla: { kind: KIND[t], dueAt: dueLocal, overdue: minutes }, owner });
+        }
+      });
+      const heldNote = held.length > 0 ? `; held for ${held.join(', ')} (agentMail.notifyPerSenderPerHour: mail from ${c.requester_address} caused too much staff email within the hour)` : '';
       await addEvent(trx, {
         caseId: c.id,
         type: `sla.${what}`,
         actor: 'system',
-        reason: `${KIND[t]} ${what === 'warning' ? `due in ${minutes} min` : `missed (due ${dueAt})`}; alert to ${recipients.join(', ') || 'nobody (configure tier 1 or instance.adminAddress)'}`,
-        data: { target: KIND[t], dueAt, recipients, policy: s.policy },
+        reason: `${KIND[t]} ${what === 'warning' ? `due in ${minutes} min` : `missed (due ${dueAt})`}; alert to ${sent.join(', ') || (held.length > 0 ? 'nobody' : 'nobody (configure tier 1 or instance.adminAddress)')}${heldNote}`,
+        data: { target: KIND[t], dueAt, recipients: sent, ...(held.length > 0 ? { held } : {}), policy: s.policy },
         at: nowIso,
       });
-      j.log.info({ caseId: c.id, caseNumber: c.number, target: KIND[t], dueAt, recipients }, `sla ${what}`);
-      return recipients.length;
+      j.log.info({ caseId: c.id, caseNumber: c.number, target: KIND[t], dueAt, recipients: sent, ...(held.length > 0 ? { held } : {}) }, `sla ${what}`);
+      return sent.length;
     }
   });
 }

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { addEvent, floodNoticeRecipients, senderNotifications } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { notifyAgents, type NotifiedMessage } from '../cases/staff-mail.js';
+import { lastCustomerMessage, NO_MESSAGE } from '../cases/escalation.js';
 import { ownerName } from '../cases/staff.js';
 import { stripPlus } from '../cases/thread-token.js';
 import { header, type ParsedMail } from '../mail-in/parsed-mail.js';
@@ -78,23 +79,22 @@ function listIdOf(parsed: ParsedMail): string | null {
   return id !== '' && !/\s/.test(id) ? id.slice(0, 200) : null;
 }
 
+/** The cap's state for one actor now (read under the actor's lock until commit). */
+async function decide(trx: Transaction<Database>, ctx: AppContext, actor: string): Promise<Decision> {
+  const limit = ctx.config.agentMail.notifyPerSenderPerHour;
+  if (limit === 0) return { limit, flooding: false, notified: 0, lastNotice: null, suppressed: 0, told: new Set() };
+  const now = ctx.clock.now().getTime();
+  const hourAgo = new Date(now - HOUR).toISOString();
+  const t = await senderNotifications(trx, actor, hourAgo, new Date(now - DAY).toISOString());
+  const flooding = t.notified >= limit;
+  const told = flooding && t.lastNotice !== null && t.lastNotice > hourAgo ? await floodNoticeRecipients(trx, actor, hourAgo) : new Set<string>();
+  return { limit, flooding, notified: t.notified, lastNotice: t.lastNotice, suppressed: t.suppressed, told };
+}
+
 /** May this message cause staff mail? false: the sender is over the cap; hold it and say so with noteStaffMail. */
 export async function staffMailAllowed(msg: Inbound, ctx: AppContext, trx: Transaction<Database>): Promise<boolean> {
   const ledger = ledgerOf(msg, trx);
-  if (ledger.decision === null) {
-    const limit = ctx.config.agentMail.notifyPerSenderPerHour;
-    if (limit === 0) {
-      ledger.decision = { limit, flooding: false, notified: 0, lastNotice: null, suppressed: 0, told: new Set() };
-    } else {
-      const now = ctx.clock.now().getTime();
-      const hourAgo = new Date(now - HOUR).toISOString();
-      const { actor } = actorOf(msg);
-      const t = await senderNotifications(trx, actor, hourAgo, new Date(now - DAY).toISOString());
-      const flooding = t.notified >= limit;
-      const told = flooding && t.lastNotice !== null && t.lastNotice > hourAgo ? await floodNoticeRecipients(trx, actor, hourAgo) : new Set<string>();
-      ledger.decision = { limit, flooding, notified: t.notified, lastNotice: t.lastNotice, suppressed: t.suppressed, told };
-    }
-  }
+  ledger.decision ??= await decide(trx, ctx, actorOf(msg).actor);
   return !ledger.decision.flooding;
 }
 
@@ -104,33 +104,85 @@ export function noteStaffMail(msg: Inbound, trx: Transaction<Database>, kind: st
   (held ? ledgerOf(msg, trx).held : ledgerOf(msg, trx).sent).push({ kind, to: [...to] });
 }
 
-const describe = (list: readonly Mailed[]): string => list.map((m) => `${m.kind} to ${m.to.join(', ')}`).join('; ');
-
 /**
  * After the stages: the flood notices to those whose email was held and who were not told within
  * the hour (showing `message`), and the message's one event. Nothing when nobody asked.
  */
 export async function settleStaffMail(msg: Inbound, ctx: AppContext, trx: Transaction<Database>, caseRow: CaseRow, message: () => Promise<NotifiedMessage>): Promise<void> {
   const ledger = ledgerOf(msg, trx);
-  const d = ledger.decision;
-  if (d === null || d.limit === 0) return;
-  const { base, actor } = actorOf(msg);
+  if (ledger.decision === null) return;
   const { messageRowId } = need(msg.notes.persisted, 'persisted');
+  await settle(trx, ctx, { ...actorOf(msg), caseRow, messageRowId, decision: ledger.decision, sent: ledger.sent, held: ledger.held, message, never: need(msg.notes.sender, 'sender').address });
+}
+
+/**
+ * Staff mail a job sends about a case (SLA warnings and breaches) counts against the cap of the
+ * case's requester, as the mail their messages cause does: a flood's cases breach together, and
+ * two alerts each (owner, lead) for every one of them would bury the staff just the same. `send`
+ * queues the email to the recipients it is given; returns who was mailed and who was held (those
+ * told by a flood notice instead are among the held).
+ */
+export async function capCaseMail(
+  trx: Transaction<Database>,
+  ctx: AppContext,
+  caseRow: CaseRow,
+  kind: string,
+  to: readonly string[],
+  send: (to: readonly string[]) => Promise<void>,
+): Promise<{ readonly sent: readonly string[]; readonly held: readonly string[] }> {
+  if (to.length === 0) return { sent: [], held: [] };
+  const base = stripPlus(caseRow.requester_address);
+  const actor = `customer:${base}`;
+  const decision = await decide(trx, ctx, actor);
+  const mailed = [{ kind, to: [...to] }];
+  if (!decision.flooding) await send(to);
+  await settle(trx, ctx, {
+    base,
+    actor,
+    caseRow,
+    messageRowId: null,
+    decision,
+    sent: decision.flooding ? [] : mailed,
+    held: decision.flooding ? mailed : [],
+    message: async () => (await lastCustomerMessage(trx, ctx, caseRow.id)) ?? NO_MESSAGE,
+    never: caseRow.requester_address,
+  });
+  return decision.flooding ? { sent: [], held: to } : { sent: to, held: [] };
+}
+
+const describe = (list: readonly Mailed[]): string => list.map((m) => `${m.kind} to ${m.to.join(', ')}`).join('; ');
+
+interface Settlement {
+  readonly base: string;
+  readonly actor: string;
+  readonly caseRow: CaseRow;
+  readonly messageRowId: number | null;
+  readonly decision: Decision;
+  readonly sent: readonly Mailed[];
+  readonly held: readonly Mailed[];
+  readonly message: () => Promise<NotifiedMessage>;
+  /** Never sent a flood notice (the sender themselves). */
+  readonly never: string;
+}
+
+async function settle(trx: Transaction<Database>, ctx: AppContext, o: Settlement): Promise<void> {
+  const { base, actor, caseRow, messageRowId, decision: d } = o;
+  if (d.limit === 0) return;
   const at = ctx.clock.now().toISOString();
   if (!d.flooding) {
-    if (ledger.sent.length === 0) return;
-    const notified = [...new Set(ledger.sent.flatMap((m) => m.to))];
-    await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'agents.notified', actor, reason: `${describe(ledger.sent)}`, data: { notified, kinds: ledger.sent.map((m) => m.kind) }, at });
+    if (o.sent.length === 0) return;
+    const notified = [...new Set(o.sent.flatMap((m) => m.to))];
+    await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'agents.notified', actor, reason: describe(o.sent), data: { notified, kinds: o.sent.map((m) => m.kind) }, at });
     return;
   }
-  if (ledger.held.length === 0) return;
-  const heldTo = [...new Set(ledger.held.flatMap((m) => m.to.map((a) => a.toLowerCase())))];
-  const untold = heldTo.filter((a) => !d.told.has(a) && a !== need(msg.notes.sender, 'sender').address.toLowerCase());
-  const held = ledger.held.map((m) => ({ kind: m.kind, to: m.to }));
+  if (o.held.length === 0) return;
+  const heldTo = [...new Set(o.held.flatMap((m) => m.to.map((a) => a.toLowerCase())))];
+  const untold = heldTo.filter((a) => !d.told.has(a) && a !== o.never.toLowerCase());
+  const held = o.held.map((m) => ({ kind: m.kind, to: m.to }));
   if (untold.length > 0) {
     const notified = await notifyAgents(trx, ctx, caseRow, {
       event: 'sender-flood',
-      message: await message(),
+      message: await o.message(),
       flood: { sender: base, limit: d.limit, suppressed: d.suppressed },
       to: untold.map((address) => ({ address, name: ownerName(ctx.config, caseRow.queue, address) })),
     });
@@ -139,7 +191,7 @@ export async function settleStaffMail(msg: Inbound, ctx: AppContext, trx: Transa
       messageRowId,
       type: 'agents.flood-notice',
       actor,
-      reason: `${base} sent more than ${d.limit} messages within the hour (agentMail.notifyPerSenderPerHour): ${notified.join(', ')} told once instead of ${describe(ledger.held)}; its further messages cause no staff email while the hour's count stays at the limit${d.suppressed > 0 ? ` (${d.suppressed} did not since the previous notice)` : ''}`,
+      reason: `mail from ${base} caused staff email more than ${d.limit} times within the hour (agentMail.notifyPerSenderPerHour): ${notified.join(', ')} told once instead of ${describe(o.held)}; no further staff email about it while the hour's count stays at the limit${d.suppressed > 0 ? ` (${d.suppressed} held since the previous notice)` : ''}`,
       data: { notified, held, suppressedBefore: d.suppressed },
       at,
     });
@@ -150,7 +202,7 @@ export async function settleStaffMail(msg: Inbound, ctx: AppContext, trx: Transa
     messageRowId,
     type: 'agents.notify-suppressed',
     actor,
-    reason: `agents not notified: ${d.notified} messages from ${base} notified within the hour (agentMail.notifyPerSenderPerHour ${d.limit}); the flood notice of ${d.lastNotice} said so; held: ${describe(ledger.held)}`,
+    reason: `agents not notified: ${d.notified} messages from ${base} notified within the hour (agentMail.notifyPerSenderPerHour ${d.limit}); the flood notice of ${d.lastNotice} said so; held: ${describe(o.held)}`,
     data: { held },
     at,
   });

@@ -51,7 +51,7 @@ describe('agent notifications per sender and hour', () => {
     expect(notices.map((r) => r.to_address).sort()).toEqual(['ben@example.com', 'carla@example.com']);
     for (const n of notices) {
       expect(n.subject).toBe('[Case #10004] Many messages from orders@shop.example, not notified one by one: Order 3 failed');
-      expect(n.text).toContain('orders@shop.example has sent more than 3 messages within an hour.');
+      expect(n.text).toContain('Mail from orders@shop.example has caused staff email more than 3 times within an hour.');
       expect(n.text).toContain('Order 3 failed again');
     }
     // The six after the notice: an event on each case, no email.
@@ -79,7 +79,7 @@ describe('agent notifications per sender and hour', () => {
     const sent = await notifications();
     expect(sent.filter((r) => r.to_address === 'ben@example.com').map((r) => (/Many messages/.test(r.subject) ? 'notice' : 'one'))).toEqual(['one', 'one', 'one', 'notice', 'one', 'one', 'one', 'notice']);
     const second = sent.filter((r) => r.to_address === 'ben@example.com').at(-1)!;
-    expect(second.text).toContain('Since the previous such notice, 3 more messages from orders@shop.example were not notified individually.');
+    expect(second.text).toContain('Since the previous such notice, 3 more messages or alerts about orders@shop.example caused no email.');
   });
 
   it('notifyPerSenderPerHour 0: no limit', async () => {

@@ -313,5 +313,25 @@ describe('clocks through the pipeline (agents by email, customers replying, the 
     await runJob('sla-check');
     expect(await alerts(id)).toEqual(['sla-breach erika@example.com', 'sla-breach lead@example.com']);
   });
-});
 
+  it('a flood of 6 cases from one bot breaches together: SLA alerts count against agentMail.notifyPerSenderPerHour — 3 cases alerted, then one flood notice to the owner and the lead, then none (the breach is still recorded)', async () => {
+    await open('2026-03-02T14:00:00Z', {}, { ...SLA_CONFIG, agentMail: { notifyPerSenderPerHour: 3 } });
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      env.clock.set(`2026-03-02T14:0${i + 1}:00Z`);
+      const out = await env.ingest(eml({ from: 'Shop <orders@shop.example>', subject: `Order ${i} failed`, body: `Order ${i} failed again.` }));
+      if (out.kind !== 'stored') throw new Error('not stored');
+      ids.push(out.caseId);
+    }
+    env.clock.set('2026-03-02T19:00:00Z'); // Mon 13:00 CST: every first response missed; the flood's hour is long past
+    await runJob('sla-check');
+    expect((await Promise.all(ids.map(alerts))).map((a) => a.length)).toEqual([2, 2, 2, 0, 0, 0]);
+    const notices = await env.ctx.db.selectFrom('outbox').select(['to_address', 'subject', 'text']).where('kind', '=', 'agent-notification').where('subject', 'like', '%Many messages from orders@shop.example%').where('created_at', '>', '2026-03-02T18:59').execute();
+    expect(notices.map((n) => n.to_address).sort()).toEqual(['erika@example.com', 'lead@example.com']);
+    expect(notices[0]!.text).toContain('Mail from orders@shop.example has caused staff email more than 3 times within an hour.');
+    for (const id of ids.slice(3)) expect(await types(id)).toEqual(['sla.started', 'sla.breach']);
+    const last = await eventsOfCase(env.ctx.db, ids[5]!);
+    expect(last.find((e) => e.type === 'sla.breach')?.reason).toMatch(/alert to nobody; held for erika@example\.com, lead@example\.com/);
+    expect(last.filter((e) => e.type === 'agents.notify-suppressed').at(-1)?.reason).toMatch(/held: sla-breach to erika@example\.com, lead@example\.com$/);
+  });
+});
