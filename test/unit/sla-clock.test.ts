@@ -325,13 +325,18 @@ describe('clocks through the pipeline (agents by email, customers replying, the 
     }
     env.clock.set('2026-03-02T19:00:00Z'); // Mon 13:00 CST: every first response missed; the flood's hour is long past
     await runJob('sla-check');
-    expect((await Promise.all(ids.map(alerts))).map((a) => a.length)).toEqual([2, 2, 2, 0, 0, 0]);
+    // Which three alert depends on the sweep's order (PostgreSQL runs lanes at once).
+    const counts = (await Promise.all(ids.map(alerts))).map((a) => a.length);
+    expect([...counts].sort()).toEqual([0, 0, 0, 2, 2, 2]);
+    const quiet = ids.filter((_, i) => counts[i] === 0);
     const notices = await env.ctx.db.selectFrom('outbox').select(['to_address', 'subject', 'text']).where('kind', '=', 'agent-notification').where('subject', 'like', '%Many messages from orders@shop.example%').where('created_at', '>', '2026-03-02T18:59').execute();
     expect(notices.map((n) => n.to_address).sort()).toEqual(['erika@example.com', 'lead@example.com']);
     expect(notices[0]!.text).toContain('Mail from orders@shop.example has caused staff email more than 3 times within an hour.');
-    for (const id of ids.slice(3)) expect(await types(id)).toEqual(['sla.started', 'sla.breach']);
-    const last = await eventsOfCase(env.ctx.db, ids[5]!);
-    expect(last.find((e) => e.type === 'sla.breach')?.reason).toMatch(/alert to nobody; held for erika@example\.com, lead@example\.com/);
-    expect(last.filter((e) => e.type === 'agents.notify-suppressed').at(-1)?.reason).toMatch(/held: sla-breach to erika@example\.com, lead@example\.com$/);
+    for (const id of quiet) {
+      expect(await types(id)).toEqual(['sla.started', 'sla.breach']);
+      expect((await eventsOfCase(env.ctx.db, id)).find((e) => e.type === 'sla.breach')?.reason).toMatch(/alert to nobody; held for erika@example\.com, lead@example\.com/);
+    }
+    const held = (await Promise.all(quiet.map((id) => eventsOfCase(env.ctx.db, id)))).flat().filter((e) => e.created_at > '2026-03-02T18:59');
+    expect(held.map((e) => e.type).filter((t) => t.startsWith('agents.')).sort()).toEqual(['agents.flood-notice', 'agents.notify-suppressed', 'agents.notify-suppressed']);
   });
 });
