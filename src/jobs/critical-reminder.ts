@@ -7,6 +7,7 @@ import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { dueStaleChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
 import { commonData, queueEmail, queueStaffEmail, requesterOf } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
+import { capCaseMail } from '../pipeline/staff-mail-cap.js';
 import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
 
 /**
@@ -15,7 +16,9 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * quiet period; with notifyCustomer a "we are still working on it" update to the customer, once
  * per quiet stretch (until the team's next update). Each quiet period and each customer update is
  * claimed once (job_claims, with the outbox rows). Suspected spam is not watched until it is
- * marked ham.
+ * marked ham. The reminders count against the requester's agentMail.notifyPerSenderPerHour
+ * (pipeline/staff-mail-cap.ts): a flood of urgent mail from one sender makes as many critical
+ * cases, each reminding every hour.
  */
 
 const MIN = 60_000;
@@ -50,11 +53,14 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
     const owner = active !== null ? [active] : alertRecipients(ctx, caseRow.queue, 0, 1);
     let first: number | null = null;
     let n = 0;
-    for (const address of owner) {
-      const id = await queueStaffEmail(trx, ctx, caseRow, 'stale-reminder', { address, name: '' }, { owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) }, stale: { minutes, lastUpdateAt: sla.last_update_at } });
-      first ??= id;
-      n++;
-    }
+    // Counted against the requester's per-sender cap: a flood of urgent mail makes as many critical cases.
+    const { sent: reminded, held } = await capCaseMail(trx, ctx, caseRow, 'stale-reminder', owner, async (to) => {
+      for (const address of to) {
+        const id = await queueStaffEmail(trx, ctx, caseRow, 'stale-reminder', { address, name: '' }, { owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) }, stale: { minutes, lastUpdateAt: sla.last_update_at } });
+        first ??= id;
+        n++;
+      }
+    });
     if (first !== null) await setClaimOutbox(trx, claimId, first);
     let customer = 'not configured';
     if (settings.notifyCustomer) {
@@ -79,11 +85,11 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
       caseId,
       type: 'sla.stale-reminder',
       actor: 'system',
-      reason: `critical case without an update for ${minutes} min: reminder to ${owner.join(', ') || 'nobody (no owner, no tier 1, no instance.adminAddress)'}; ${customer}`,
-      data: { minutes, lastUpdateAt: sla.last_update_at, recipients: owner },
+      reason: `critical case without an update for ${minutes} min: reminder to ${reminded.join(', ') || (held.length > 0 ? 'nobody' : 'nobody (no owner, no tier 1, no instance.adminAddress)')}${held.length > 0 ? `; held for ${held.join(', ')} (agentMail.notifyPerSenderPerHour: mail from ${caseRow.requester_address} caused too much staff email within the hour)` : ''}; ${customer}`,
+      data: { minutes, lastUpdateAt: sla.last_update_at, recipients: reminded, ...(held.length > 0 ? { held } : {}) },
       at: nowIso,
     });
-    j.log.info({ caseId, caseNumber: caseRow.number, minutes, recipients: owner, customer }, 'critical case without update: reminder');
+    j.log.info({ caseId, caseNumber: caseRow.number, minutes, recipients: reminded, ...(held.length > 0 ? { held } : {}), customer }, 'critical case without update: reminder');
     return n;
   });
   return sent;

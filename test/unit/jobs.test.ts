@@ -159,6 +159,29 @@ describe('critical-reminder', () => {
     expect((await slaOfCase(env.ctx.db, id))!.stale_check_at).toBeNull();
   });
 
+  it('a flood of urgent mail from one sender: the hourly reminders count against agentMail.notifyPerSenderPerHour — 2 cases remind, the third brings one flood notice, the fourth nothing (its event says what was held)', async () => {
+    await start('2026-03-02T14:00:00Z', { ...CONFIG, agentMail: { notifyPerSenderPerHour: 2 } });
+    const ids: number[] = [];
+    for (let i = 1; i <= 4; i++) {
+      ids.push(await newCase({ from: 'Shop <orders@shop.example>', subject: `Urgent – payment ${i} down`, body: `Payment terminal ${i} is down.` }));
+      env.clock.advance(5_000);
+    }
+    env.clock.set('2026-03-02T15:01:00Z'); // the flood's hour is past: the count starts again
+    await run('critical-reminder');
+    // Which two remind depends on the sweep's order (PostgreSQL runs lanes at once): two do, two do not.
+    expect((await Promise.all(ids.map((id) => sent(id, 'stale-reminder')))).map((r) => r.length).sort()).toEqual([0, 0, 1, 1]);
+    const notices = (await Promise.all(ids.map((id) => sent(id, 'agent-notification')))).flat().filter((r) => r.created_at > '2026-03-02T15');
+    expect(notices.map((r) => r.to_address)).toEqual(['erika@example.com']);
+    expect(notices[0]!.subject).toMatch(/^\[Case #1000\d\] Many messages from orders@shop\.example, not notified one by one: payment \d down$/);
+    const reasons = (await Promise.all(ids.map((id) => eventsOfCase(env.ctx.db, id)))).flat().filter((e) => e.type === 'sla.stale-reminder').map((e) => e.reason.replace(/ \(agentMail.*$/, '').replace(/; update to .*$/, ''));
+    expect(reasons.sort()).toEqual([
+      'critical case without an update for 61 min: reminder to erika@example.com',
+      'critical case without an update for 61 min: reminder to erika@example.com',
+      'critical case without an update for 61 min: reminder to nobody; held for erika@example.com',
+      'critical case without an update for 61 min: reminder to nobody; held for erika@example.com',
+    ]);
+  });
+
   it('a normal case is not watched', async () => {
     await start('2026-03-02T14:00:00Z');
     const id = await newCase();

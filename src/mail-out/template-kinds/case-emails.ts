@@ -325,7 +325,7 @@ export const caseEmailKinds = {
     variables: {
       ...staffCaseVariables,
       event: str(
-        'What happened: new-case (a new case was opened), customer-reply (the customer wrote again), call-request (an agent noted that the customer asks for a phone call) or sender-flood (one sender’s mail caused staff email more than agentMail.notifyPerSenderPerHour times within an hour: the newest message is shown; the sender’s further mail and its cases cause no notification, assignment, escalation or SLA email to this recipient, each recipient gets one such notice).',
+        'What happened: new-case (a new case was opened), customer-reply (the customer wrote again), call-request (an agent noted that the customer asks for a phone call) or sender-flood (one sender’s mail caused staff email more than agentMail.notifyPerSenderPerHour times within an hour: the newest message is shown; the sender’s further mail and its cases cause no notification, assignment, escalation, SLA or reminder email to this recipient, each recipient gets one such notice).',
         'new-case',
       ),
       owner,
