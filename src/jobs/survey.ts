@@ -3,6 +3,7 @@ import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { dueForSurvey, requesterMessages, type RequesterMessage } from '../db/repos/follow-up.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
+import { queuedSince } from '../db/repos/agent-work.js';
 import { commonData, queueEmail, requesterOf } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { SURVEY_MAX, SURVEY_MIN, surveyLinksFor } from '../web/links.js';
@@ -19,9 +20,13 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * an address that asked for no more surveys: the survey carries a one-click List-Unsubscribe
  * (RFC 8058; with the web server on) that Gmail, Yahoo and Apple Mail offer as "Unsubscribe", so
  * a customer who wants none reports no spam (which would weigh on every email of the domain).
+ * One survey per address a day: the cases of a flood (a script, a client sending one message again
+ * and again) are resolved together, and each would ask the same person.
  */
 
 const LOOKBACK_MS = 7 * 86_400_000;
+/** At most one survey per address within this time: a flood's cases, resolved together, would each ask. */
+const SURVEY_GAP_MS = 86_400_000;
 
 /** Why this requester must not be surveyed (their messages on the case), or null when they may. */
 export function surveyRefusal(spamCase: boolean, messages: readonly RequesterMessage[]): string | null {
@@ -45,7 +50,8 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
     const refusal =
       surveyRefusal(caseRow.spam === 1, await requesterMessages(trx, caseId, caseRow.requester_address)) ??
       (await recipientRefusal(ctx, trx, to.address)) ??
-      ((await surveysRefused(trx, to.address)) ? 'the address asked for no more surveys (unsubscribed)' : null);
+      ((await surveysRefused(trx, to.address)) ? 'the address asked for no more surveys (unsubscribed)' : null) ??
+      ((await queuedSince(trx, 'survey', to.address, new Date(j.now.getTime() - SURVEY_GAP_MS).toISOString())) > 0 ? `a survey went to ${to.address} within the past 24 hours (one a day per address: a customer whose many cases were resolved together is asked once)` : null);
     if (refusal !== null) {
       await addEvent(trx, { caseId, type: 'survey.skipped', actor: 'system', reason: `survey not sent: ${refusal}`, at: nowIso });
       return 0;

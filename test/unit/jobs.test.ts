@@ -373,6 +373,21 @@ describe('resolved-close and survey', () => {
     expect(await run('survey')).toEqual({ processed: 0, sent: 0 });
   });
 
+  it('a customer whose 4 cases (one message sent again and again) are resolved together gets one survey, not four; the next day another may go', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await newCase({ from: 'Jane <jane@customer.example>', subject: `Invoice ${i} wrong`, body: `Invoice ${i} is wrong.` }));
+    const later = await newCase({ from: 'Jane <jane@customer.example>', subject: 'Another question', body: 'A different matter.' });
+    for (const id of ids) await setStatus(id, 'resolved');
+    env.clock.set('2026-03-03T14:01:00Z');
+    expect(await run('survey')).toEqual({ processed: 4, sent: 1 });
+    const skipped = (await Promise.all(ids.map((id) => eventsOfCase(env.ctx.db, id)))).flat().filter((e) => e.type === 'survey.skipped');
+    expect(skipped.map((e) => e.reason)).toEqual(Array(3).fill('survey not sent: a survey went to jane@customer.example within the past 24 hours (one a day per address: a customer whose many cases were resolved together is asked once)'));
+    await setStatus(later, 'resolved');
+    env.clock.set('2026-03-04T14:02:00Z');
+    expect(await run('survey')).toEqual({ processed: 1, sent: 1 });
+  });
+
   it('feedback@ is recorded as feedback: no SLA, no survey', async () => {
     tplDir = templatesWithFeedbackQueue();
     await start('2026-03-02T14:00:00Z', {
