@@ -3,6 +3,7 @@ import { staleCheck } from '../cases/sla-clock.js';
 import { activeOwner, ownerName } from '../cases/staff.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
+import { queuedSince } from '../db/repos/agent-work.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { dueStaleChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
 import { commonData, queueEmail, queueStaffEmail, requesterOf } from '../mail-out/compose.js';
@@ -69,7 +70,14 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
       // the team: an urgent case nobody touched over a weekend sent them one every hour.
       const customerClaim = await claim(trx, 'critical-reminder', caseId, `still-working:${sla.last_update_at}`, nowIso);
       const to = requesterOf(caseRow);
-      const refusal = customerClaim === null ? null : await recipientRefusal(ctx, trx, to.address);
+      // And one per address and quiet period: a customer (or a flood's sender) with many critical
+      // cases would get one per case every hour.
+      const since = new Date(j.now.getTime() - settings.afterMinutes * MIN).toISOString();
+      const refusal =
+        customerClaim === null
+          ? null
+          : ((await recipientRefusal(ctx, trx, to.address)) ??
+            ((await queuedSince(trx, 'still-working', to.address, since)) > 0 ? `one went to ${to.address} within the past ${settings.afterMinutes} min (about another of its cases)` : null));
       if (customerClaim === null) {
         customer = 'the customer was told already since the last update from the team';
       } else if (refusal === null) {

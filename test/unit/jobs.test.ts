@@ -173,13 +173,15 @@ describe('critical-reminder', () => {
     const notices = (await Promise.all(ids.map((id) => sent(id, 'agent-notification')))).flat().filter((r) => r.created_at > '2026-03-02T15');
     expect(notices.map((r) => r.to_address)).toEqual(['erika@example.com']);
     expect(notices[0]!.subject).toMatch(/^\[Case #1000\d\] Many messages from orders@shop\.example, not notified one by one: payment \d down$/);
-    const reasons = (await Promise.all(ids.map((id) => eventsOfCase(env.ctx.db, id)))).flat().filter((e) => e.type === 'sla.stale-reminder').map((e) => e.reason.replace(/ \(agentMail.*$/, '').replace(/; update to .*$/, ''));
+    const reasons = (await Promise.all(ids.map((id) => eventsOfCase(env.ctx.db, id)))).flat().filter((e) => e.type === 'sla.stale-reminder').map((e) => e.reason.replace(/ \(agentMail.*$/, '').replace(/; (no )?update to .*$/, ''));
     expect(reasons.sort()).toEqual([
       'critical case without an update for 61 min: reminder to erika@example.com',
       'critical case without an update for 61 min: reminder to erika@example.com',
       'critical case without an update for 61 min: reminder to nobody; held for erika@example.com',
       'critical case without an update for 61 min: reminder to nobody; held for erika@example.com',
     ]);
+    // The customer side (notifyCustomer): one "still working" to the sender, not one per case.
+    expect((await Promise.all(ids.map((id) => sent(id, 'still-working')))).flat().map((r) => r.to_address)).toEqual(['orders@shop.example']);
   });
 
   it('a normal case is not watched', async () => {
