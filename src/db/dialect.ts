@@ -1,5 +1,5 @@
 import { sql, type ColumnDefinitionBuilder, type Kysely, type QueryExecutorProvider, type RawBuilder } from 'kysely';
-import { isStalePreparedStatement } from './pg-named-statements.js';
+import { isPoolError, isStalePreparedStatement } from './pg-named-statements.js';
 
 /**
  * Every difference between the two backends lives here (the repos and migrations are written once):
@@ -179,6 +179,23 @@ export function isTransientDbError(err: unknown): boolean {
   const message = typeof e?.message === 'string' ? e.message : '';
   // pg's own errors for a connection that went away carry no code.
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(message);
+}
+
+const LOST_CODES = /^(57P0[123]|08...|ECONNREFUSED|ECONNRESET|ECONNABORTED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH)$/;
+
+/**
+ * A PostgreSQL connection that broke or could not be opened: the server restarting or failing over
+ * (57P01–57P03, "terminating connection"), a socket reset, closed or timed out (TCP keepalive, or a
+ * connection db/pg-silent-watch.ts found silent and closed), the server refusing connections.
+ * Only errors of casegate's pool count (not a spamd or DNS socket). A lock wait, a deadlock, a
+ * full pool (every connection busy) or a refusal of the server (privileges, disk) is not one.
+ */
+export function isLostConnection(err: unknown): boolean {
+  if (!isPoolError(err)) return false;
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && LOST_CODES.test(e.code)) return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return /^(Connection terminated(?! due to connection timeout)|Client has encountered a connection error|Client was closed and is not queryable)|terminating connection/i.test(message);
 }
 
 /**

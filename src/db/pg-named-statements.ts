@@ -50,6 +50,19 @@ export interface NamedStatementOptions {
 
 export const DEFAULT_NAMED_PER_CONNECTION = 200;
 
+/** Errors the pool or a query of it threw (db/dialect.ts isLostConnection: a broken connection is told from a spamd or DNS socket error). */
+const fromPool = new WeakSet<object>();
+
+/** Whether `err` came from the PostgreSQL pool (opening a connection, or a statement on one). */
+export function isPoolError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && fromPool.has(err);
+}
+
+function marked(err: unknown): unknown {
+  if (typeof err === 'object' && err !== null) fromPool.add(err);
+  return err;
+}
+
 /** Whether `err` is PostgreSQL's refusal to run a prepared statement whose result columns changed. */
 export function isStalePreparedStatement(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
@@ -103,7 +116,7 @@ export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, p
   };
 
   const run = (client: pg.PoolClient, s: ClientState, sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult> =>
-    opts.watch !== undefined ? opts.watch.track(client, runNamed(client, s, sql, parameters)) : runNamed(client, s, sql, parameters);
+    (opts.watch !== undefined ? opts.watch.track(client, runNamed(client, s, sql, parameters)) : runNamed(client, s, sql, parameters)).catch((err: unknown) => Promise.reject(marked(err)));
 
   async function runNamed(client: pg.PoolClient, s: ClientState, sql: string, parameters: readonly unknown[]): Promise<pg.QueryResult> {
     const values = prepare(parameters) as unknown[];
@@ -124,7 +137,7 @@ export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, p
 
   return {
     async connect() {
-      return stateOf(await pool.connect()).wrapped;
+      return stateOf(await pool.connect().catch((err: unknown) => Promise.reject(marked(err)))).wrapped;
     },
     end: async () => {
       await opts.watch?.end();

@@ -3,7 +3,8 @@ import { caseNumberOf } from '../db/repos/cases.js';
 import { insertReceipt, makePrimary, primaryReceipt, supersede } from '../db/repos/receipts.js';
 import { saveCheckpoint } from '../db/repos/mailbox-state.js';
 import { cancelQueuedAfter, lastOutboxId } from '../db/repos/outbox.js';
-import { isDedupeConflict, isTransientDbError } from '../db/dialect.js';
+import { isDedupeConflict, isLostConnection, isTransientDbError } from '../db/dialect.js';
+import { awaitWritable } from '../db/repos/ops.js';
 import { commitsDurable } from '../db/commit-sync.js';
 import { describeFull, diskSpaceOf, fullCode, isDiskFull } from '../ops/disk-space.js';
 import { inMessageScope, type Logger, type MessageScope } from '../log.js';
@@ -91,13 +92,58 @@ function describe(err: unknown): string {
   return (typeof e?.code === 'string' ? `${e.code}: ` : '') + msg.split('\n')[0]!.slice(0, 300);
 }
 
+/** How long a message whose database connection broke waits for the database before its second attempt. */
+export const LOST_CONNECTION_WAIT_MS = 10_000;
+
+/** When the last wait for the database ended without it taking writes (per context): an outage. */
+const unwritableAt = new WeakMap<AppContext, number>();
+
 /**
  * Run one arrival through every stage to exactly one outcome, committed before this returns
  * (except `retry`, which commits nothing so the channel offers the message again).
+ *
+ * A PostgreSQL connection that broke under the message (a server restart or failover, a connection
+ * ended by an admin, or one db/pg-silent-watch.ts found silent and closed) does not cost the sender
+ * a 451: once the database takes writes again (within LOST_CONNECTION_WAIT_MS), the message runs
+ * through every stage once more, on a fresh connection. That is safe even when the connection broke
+ * after COMMIT was sent and only its answer was lost: the second attempt's dedupe stage finds the
+ * committed receipt (the message ends `ignored`, a duplicate; nothing is stored or sent twice); a
+ * commit the server has not finished yet holds its receipt's dedupe key, so the second attempt's
+ * receipt waits for it on the unique index and is then refused (isDedupeConflict → the duplicate),
+ * or the wait ends at lock_timeout (retry). Only one outcome line is written, for the attempt that counts.
  */
 export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Outcome> {
-  const msg: Inbound = { arrival, notes: {} };
   const arrivedMs = arrival.arrivedMs ?? performance.now();
+  const first = await runOnce(ctx, arrival, arrivedMs, true);
+  if (!('lost' in first)) return first;
+  // In an outage that outlasted the wait, the next messages do not each wait again (their SMTP
+  // sessions would pile up): their second attempt runs at once and fails as fast as the first.
+  const failedWait = unwritableAt.get(ctx);
+  const wait = failedWait === undefined || performance.now() - failedWait > LOST_CONNECTION_WAIT_MS * 3;
+  const writable = wait && (await awaitWritable(ctx.db, LOST_CONNECTION_WAIT_MS));
+  if (writable) unwritableAt.delete(ctx);
+  else if (wait) unwritableAt.set(ctx, performance.now());
+  // During an outage, the message's own `retry` line says enough.
+  ctx.log[wait ? 'warn' : 'debug'](
+    { component: 'pipeline', channel: arrival.channel, mailbox: arrival.mailbox.name, messageId: first.messageId ?? null, sha256: arrival.raw.sha256, stage: first.stage, err: first.lost },
+    writable
+      ? 'the database connection broke under the message: processing it once more on a fresh connection'
+      : wait
+        ? `the database connection broke under the message and the database did not take writes within ${LOST_CONNECTION_WAIT_MS / 1000} s: trying once more anyway`
+        : 'the database connection broke under the message during an outage (the last wait for it failed): trying once more at once',
+  );
+  return (await runOnce(ctx, arrival, arrivedMs, false)) as Outcome;
+}
+
+/** An attempt whose database connection broke (to be run once more). */
+interface LostAttempt {
+  readonly lost: unknown;
+  readonly stage: string;
+  readonly messageId: string | null | undefined;
+}
+
+async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, mayRunAgain: boolean): Promise<Outcome | LostAttempt> {
+  const msg: Inbound = { arrival, notes: {} };
   // The fields of every line about this message (not a pino child: building one per message cost
   // more than the message's whole log line; most messages log a single line).
   const where = { component: 'pipeline', channel: arrival.channel, mailbox: arrival.mailbox.name };
@@ -182,6 +228,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
       ctx.telemetry.messageOutcome({ mailbox: arrival.mailbox.name, channel: arrival.channel, outcome: 'refused', seconds: (performance.now() - arrivedMs) / 1000 });
       throw err;
     }
+    if (mayRunAgain && isLostConnection(err)) return { lost: err, stage: stageName, messageId: msg.notes.parsed?.messageId };
     if (isTransient(err)) {
       outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}`, ...(isDiskFull(err) ? { diskFull: true } : {}) };
       if (isDiskFull(err)) diskFull = describeFull(await diskSpaceOf(ctx.paths).catch(() => []), fullCode(err));

@@ -3,7 +3,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTransientDbError } from '../../src/db/dialect.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { testPgUrl } from '../helpers/test-db.js';
+import { silentProxy, type SilentProxy } from '../helpers/silent-proxy.js';
+import { freshSchema, testPgUrl } from '../helpers/test-db.js';
 
 /**
  * The server ends a connection casegate holds between two statements — what a PostgreSQL restart,
@@ -15,6 +16,9 @@ import { testPgUrl } from '../helpers/test-db.js';
  */
 
 let env: TestEnv;
+/** Its database connections pass a proxy that breaks them at a COMMIT. */
+let proxied: TestEnv;
+let proxy: SilentProxy;
 let admin: pg.Pool;
 const uncaught: unknown[] = [];
 const onUncaught = (err: unknown): void => void uncaught.push(err);
@@ -22,6 +26,10 @@ const onUncaught = (err: unknown): void => void uncaught.push(err);
 beforeAll(async () => {
   env = await testEnv({});
   admin = new pg.Pool({ connectionString: testPgUrl(), max: 1 });
+  const url = new URL(testPgUrl());
+  proxy = await silentProxy(url.hostname, Number(url.port));
+  url.port = String(proxy.port);
+  proxied = await testEnv({ database: { url: url.toString(), schema: freshSchema(), poolSize: 2, busyTimeoutMs: 2000 } });
   process.on('uncaughtException', onUncaught);
 });
 
@@ -29,6 +37,8 @@ afterAll(async () => {
   process.off('uncaughtException', onUncaught);
   await admin?.end();
   await env?.close();
+  await proxied?.close();
+  await proxy?.close();
 });
 
 describe('a PostgreSQL connection lost while checked out', () => {
@@ -62,5 +72,32 @@ describe('a PostgreSQL connection lost while checked out', () => {
     const stored = await env.ingest(eml({ subject: 'After the connection loss' }));
     expect(stored.kind).toBe('stored');
     expect(uncaught).toEqual([]);
+  });
+});
+
+describe('a message whose PostgreSQL connection breaks at its commit', () => {
+  const countOf = async (subject: string): Promise<{ cases: number; messages: number; stored: number }> => {
+    const r = await sql<{ cases: number; messages: number; stored: number }>`select
+      (select count(*) from cases where subject = ${subject}) as cases,
+      (select count(*) from messages m join cases c on c.id = m.case_id where c.subject = ${subject} and m.direction = 'in') as messages,
+      (select count(*) from receipts where subject = ${subject} and outcome = 'stored') as stored`.execute(proxied.ctx.db);
+    return r.rows[0]!;
+  };
+
+  it('before the server got the COMMIT (a restart: every connection closed, none accepted for 1.5 s): stored on a fresh connection, no 451', async () => {
+    const broken = proxy.breakAtCommit('before', 1500);
+    const outcome = await proxied.ingest(eml({ subject: 'Broken before commit', messageId: 'broken-before@customer.example' }));
+    expect(outcome.kind).toBe('stored');
+    await broken;
+    expect(await countOf('Broken before commit')).toEqual({ cases: 1, messages: 1, stored: 1 });
+  });
+
+  it('after the server committed, its answer lost: the second attempt finds the stored message — a duplicate, never a second case', async () => {
+    const broken = proxy.breakAtCommit('after');
+    const outcome = await proxied.ingest(eml({ subject: 'Answer lost', messageId: 'answer-lost@customer.example' }));
+    expect(outcome.kind).toBe('ignored');
+    await broken;
+    expect(outcome.reason).toMatch(/^duplicate of receipt \d+ \(stored\)/);
+    expect(await countOf('Answer lost')).toEqual({ cases: 1, messages: 1, stored: 1 });
   });
 });

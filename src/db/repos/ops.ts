@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../schema.js';
-import { isPostgres } from '../dialect.js';
+import { isPostgres, isTransientDbError } from '../dialect.js';
 
 type Q = Kysely<Database>;
 
@@ -160,6 +160,23 @@ export async function databaseAnswers(db: Q, busyTimeoutMs = 5_000): Promise<str
   if (row?.standby === true) return 'the database is a read-only standby (in recovery): no message can be stored';
   if (row?.ro === 'on') return 'the database is read-only (default_transaction_read_only): no message can be stored';
   return null;
+}
+
+/**
+ * After a PostgreSQL connection broke (a restart, a failover): waits until the database answers on
+ * a connection and takes writes again, polling every 250 ms for at most `waitMs`. True when it does.
+ */
+export async function awaitWritable(db: Q, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      if ((await databaseAnswers(db)) === null) return true;
+    } catch (err) {
+      if (!isTransientDbError(err)) return false;
+    }
+    if (Date.now() + 250 > deadline) return false;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Open cases (feedback and suspected spam aside) per queue: the stranded-queue check at start and reload. */
