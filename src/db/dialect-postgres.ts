@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { Kysely, PostgresAdapter, PostgresDialect, PostgresIntrospector, sql, type DatabaseIntrospector, type DialectAdapter, type DatabaseMetadata, type PostgresDialectConfig, type RawBuilder, type SchemaMetadata, type TableMetadata } from 'kysely';
@@ -100,9 +101,28 @@ function clientConfig(t: PostgresTarget, driver: typeof pg): pg.ClientConfig {
   };
 }
 
+/**
+ * The application_name of one pooled connection: casegate's, and a token of its own
+ * (`casegate #1f2e3d4c5b6a`). The silence check (db/pg-silent-watch.ts) finds the connection's
+ * server session by it — also behind PgBouncer, whose process ids are its own but which passes
+ * each client's application_name on to the server connection serving it.
+ */
+export function sessionName(client: pg.ClientBase): string | null {
+  const name = (client as unknown as { connectionParameters?: { application_name?: unknown } }).connectionParameters?.application_name;
+  return typeof name === 'string' && SESSION_TOKEN.test(name) ? name : null;
+}
+
+const SESSION_TOKEN = / #[0-9a-f]{12}$/;
+
 export function createPostgresPool(t: PostgresTarget): pg.Pool {
   const driver = loadPg();
-  const pool = new driver.Pool({ ...clientConfig(t, driver), max: t.poolSize, idleTimeoutMillis: 30_000 });
+  const base = clientConfig(t, driver);
+  class TokenClient extends driver.Client {
+    constructor() {
+      super({ ...base, application_name: `${base.application_name ?? 'casegate'} #${randomBytes(6).toString('hex')}` });
+    }
+  }
+  const pool = new driver.Pool({ ...base, max: t.poolSize, idleTimeoutMillis: 30_000, Client: TokenClient });
   pool.on('error', (err) => t.onIdleError?.(err));
   // pg-pool listens for errors of idle clients only: a client that is checked out (a transaction
   // between two statements, a query being built) and loses its server (a restart, a failover,
@@ -210,7 +230,7 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
   const driver = loadPg();
   const watch = silentWatch({
     afterMs: SILENCE_CHECK_MS,
-    applicationName: t.applicationName ?? 'casegate',
+    sessionName,
     connect: async () => {
       const c = new driver.Client({ ...clientConfig(t, driver), application_name: `${t.applicationName ?? 'casegate'} (silence check)` });
       await c.connect();

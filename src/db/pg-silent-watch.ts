@@ -20,16 +20,29 @@ import type pg from 'pg';
  * closed: the query fails with ETIMEDOUT (transient: the message is retried) and the pool opens a
  * new connection. The check runs twice, a second apart, before anything is ended.
  *
- * A session that is not found (a pooler in front, whose process ids are its own; only sessions of
- * the same role and application_name count) or whose state this role may not see is left alone, as is everything when the checking connection cannot be
- * opened (the server is down: the socket errors say so).
+ * The server session is found by the connection's application_name, which carries a token of its
+ * own (`casegate #1f2e3d4c5b6a`, dialect-postgres.ts), not by its process id: behind PgBouncer the
+ * process id a client sees is PgBouncer's, while PgBouncer sets each client's application_name on
+ * the server connection serving it (a tracked parameter). In session pooling that is the client's
+ * own server session for its whole life; in transaction pooling it is the one serving the open
+ * transaction (casegate's commits), and outside a transaction the one that served the client last:
+ * idle there while the client's query is in flight, it was lost between casegate and PgBouncer
+ * (PgBouncer hands a waiting client an idle server connection of its pool at once).
+ *
+ * A session that is not found (none or several with the name — PgBouncer's
+ * `application_name_add_host` changes it — or of another role), whose state this role may not see,
+ * or whose process changed between the two rounds, is left alone, as is everything when the
+ * checking connection cannot be opened (the server is down: the socket errors say so).
  */
 
 export interface SilentWatchOptions {
   /** A query without an answer for this long is checked. */
   readonly afterMs: number;
-  /** The application_name of the watched connections: only a session of that name is ever ended. */
-  readonly applicationName: string;
+  /**
+   * The application_name of a watched connection, unique to it (dialect-postgres.ts: casegate's
+   * name and a token): its server session is found by it, through a pooler too. Null: not watched.
+   */
+  readonly sessionName: (client: pg.ClientBase) => string | null;
   /** Opens the checking connection (same server, same role). */
   readonly connect: () => Promise<pg.Client>;
   /** Called when a connection was found silent and closed. */
@@ -72,13 +85,15 @@ export function silentWatch(opts: SilentWatchOptions): SilentWatch {
     void c?.client.then((x) => streamOf(x)?.destroy()).catch(() => undefined);
   };
 
-  async function state(pid: number): Promise<string | null> {
+  /** The server session named `name` (exactly one, of our role), or null. */
+  async function session(name: string): Promise<{ pid: number; state: string } | null> {
     checker ??= { client: opts.connect().then((c) => (c.on('error', () => undefined), c)), lastUse: 0 };
     checker.lastUse = Date.now();
     try {
       const c = await checker.client;
-      const r = await c.query<{ state: string | null }>({ text: 'select state from pg_stat_activity where pid = $1 and usename = current_user and application_name = $2', values: [pid, opts.applicationName], query_timeout: opts.afterMs } as pg.QueryConfig);
-      return r.rows[0]?.state ?? null;
+      const r = await c.query<{ pid: number; state: string | null }>({ text: 'select pid, state from pg_stat_activity where application_name = $1 and usename = current_user', values: [name], query_timeout: opts.afterMs } as pg.QueryConfig);
+      const row = r.rows.length === 1 ? r.rows[0] : undefined;
+      return row !== undefined && row.state !== null ? { pid: Number(row.pid), state: row.state } : null;
     } catch {
       dropChecker();
       return null;
@@ -86,15 +101,19 @@ export function silentWatch(opts: SilentWatchOptions): SilentWatch {
   }
 
   async function check(q: InFlight): Promise<void> {
-    const pid = (q.client as unknown as { processID?: number }).processID;
-    if (typeof pid !== 'number') return;
+    const name = opts.sessionName(q.client);
+    if (name === null) return;
     let last = '';
+    let pid = 0;
     for (let round = 0; round < 2; round++) {
       if (round > 0) await new Promise((r) => setTimeout(r, CONFIRM_MS));
       if (!inFlight.has(q)) return;
-      const s = await state(pid);
-      if (s === null || s === 'active' || s === 'fastpath function call' || !inFlight.has(q)) return;
-      last = s;
+      const s = await session(name);
+      if (s === null || s.state === 'active' || s.state === 'fastpath function call' || !inFlight.has(q)) return;
+      // Behind a pooler in transaction mode, the server session can change hands between the rounds.
+      if (round > 0 && s.pid !== pid) return;
+      last = s.state;
+      pid = s.pid;
     }
     try {
       const c = await checker?.client;

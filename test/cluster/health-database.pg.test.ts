@@ -101,7 +101,7 @@ describe('the health check of the database', () => {
   it('says unhealthy when the server takes no writes (read-only, a standby)', async () => {
     await admin.query(`alter database ${PG_TEST_DB} set default_transaction_read_only = on`);
     // casegate's connections were opened before: new ones get the setting.
-    await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+    await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'casegate #%'`);
     try {
       let error: string | null = null;
       for (let i = 0; i < 20; i++) {
@@ -112,7 +112,7 @@ describe('the health check of the database', () => {
       expect(error).toMatch(/read-only/);
     } finally {
       await admin.query(`alter database ${PG_TEST_DB} reset default_transaction_read_only`);
-      await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+      await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'casegate #%'`);
     }
     let error: string | null = 'not asked';
     for (let i = 0; i < 20 && error !== null; i++) error = (await gatherHealthFacts(env.ctx)).databaseError;
@@ -124,7 +124,7 @@ describe('the health check of the database', () => {
     // something in the message: the quarantine was tried (and, once the primary was back between the
     // two writes, would have held a customer's mail until an admin released it).
     await admin.query(`alter database ${PG_TEST_DB} set default_transaction_read_only = on`);
-    await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+    await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'casegate #%'`);
     try {
       let out = await env.ingest(eml({ messageId: 'read-only-1@customer.example' }));
       // The first statements may meet connections the server ended above: each pooled connection
@@ -135,7 +135,7 @@ describe('the health check of the database', () => {
       expect(out.reason).not.toMatch(/quarantine/);
     } finally {
       await admin.query(`alter database ${PG_TEST_DB} reset default_transaction_read_only`);
-      await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'casegate'`);
+      await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'casegate #%'`);
     }
   }, 30_000);
 

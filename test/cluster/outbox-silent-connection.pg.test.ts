@@ -85,7 +85,7 @@ describe('the outbox when the connection of its claim goes silent', () => {
     }
     expect(sleeping).toHaveLength(1);
     // Every other connection of the pool goes silent (a NAT or firewall dropped their flows).
-    const idle = (await admin.query<{ port: number }>(`select client_port as port from pg_stat_activity where application_name = 'casegate' and datname = current_database() and client_port <> $1`, [sleeping[0]])).rows.map((r) => r.port);
+    const idle = (await admin.query<{ port: number }>(`select client_port as port from pg_stat_activity where application_name like 'casegate #%' and datname = current_database() and client_port <> $1`, [sleeping[0]])).rows.map((r) => r.port);
     // (A session whose client just closed can still be listed while its backend exits: at least one, at most every listed one.)
     const silenced = proxy.silenceOpen(idle);
     expect(silenced).toBeGreaterThan(0);

@@ -1,7 +1,10 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest, openDatabase } from '../../src/db/database.js';
+import { isLostConnection } from '../../src/db/dialect.js';
 import { startPgBouncer, type PgBouncer } from '../helpers/pgbouncer.js';
+import { silentProxy } from '../helpers/silent-proxy.js';
 import { freshSchema, testPgUrl } from '../helpers/test-db.js';
 
 /**
@@ -109,4 +112,50 @@ describe('behind PgBouncer, casegate\'s startup parameter `options` (search_path
       await strict.stop();
     }
   });
+});
+
+describe('behind PgBouncer, a pooled connection that goes silent under a query', () => {
+  it('is found by its application_name (PgBouncer\'s process ids are its own) and closed within seconds: session pooling, and a transaction in transaction pooling', async () => {
+    const session = await startPgBouncer(testPgUrl(), { poolMode: 'session', poolSize: 3, databases: [{ alias: 'bare' }] });
+    const run = async (bouncerUrl: string, inTransaction: boolean): Promise<{ err: unknown; ms: number; silent: () => number }> => {
+      const url = new URL(bouncerUrl);
+      const proxy = await silentProxy(url.hostname, Number(url.port));
+      url.port = String(proxy.port);
+      let silent = 0;
+      const db = openDatabase({ kind: 'postgres', url: url.toString(), schema: 'public', poolSize: 1, preparedStatements: false, lockTimeoutMs: 5000, onSilent: () => void (silent += 1) });
+      try {
+        const t = Date.now();
+        const work = async (q: typeof db): Promise<void> => {
+          await sql`select 1`.execute(q);
+          // The connection goes silent (a NAT or firewall between casegate and the pooler dropped its flow).
+          proxy.silenceOpen();
+          await sql`select 2`.execute(q);
+        };
+        const err = await Promise.race([
+          (inTransaction ? db.transaction().execute(work) : work(db)).then(() => null, (e: unknown) => e),
+          new Promise((r) => setTimeout(() => r(new Error('still waiting after 20 s')), 20_000)),
+        ]);
+        const ms = Date.now() - t;
+        // The pool goes on with a new connection.
+        expect((await sql<{ n: number }>`select 3 as n`.execute(db)).rows).toEqual([{ n: 3 }]);
+        // The check reports once it has ended the server session (up to 5 s after PgBouncer closed ours).
+        for (const until = Date.now() + 8_000; silent === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+        return { err, ms, silent: () => silent };
+      } finally {
+        await proxy.close();
+        await db.destroy();
+      }
+    };
+    try {
+      const results = await Promise.all([run(session.url('bare'), false), run(bouncer.url('bare'), true)]);
+      for (const r of results) {
+        // Closed by the check (ETIMEDOUT), or by PgBouncer when the check ended its server session.
+        expect(isLostConnection(r.err), String(r.err)).toBe(true);
+        expect(r.ms).toBeLessThan(15_000);
+        expect(r.silent()).toBe(1);
+      }
+    } finally {
+      await session.stop();
+    }
+  }, 60_000);
 });
