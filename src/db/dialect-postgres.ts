@@ -228,6 +228,7 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
   // query, with a cursor, serves streaming, which needs a cursor class in the dialect's
   // configuration; casegate configures none.)
   const driver = loadPg();
+  let silentAt = Number.NEGATIVE_INFINITY;
   const watch = silentWatch({
     afterMs: SILENCE_CHECK_MS,
     sessionName,
@@ -236,9 +237,12 @@ export function openPostgres<DB>(t: PostgresTarget, introspectedTables: readonly
       await c.connect();
       return c;
     },
-    ...(t.onSilent !== undefined ? { onSilent: t.onSilent } : {}),
+    onSilent: (info) => {
+      silentAt = performance.now();
+      t.onSilent?.(info);
+    },
   });
-  const pool = namedStatementPool(createPostgresPool(t), { enabled: t.preparedStatements ?? true, perConnection: DEFAULT_NAMED_PER_CONNECTION, watch }, nulFree);
+  const pool = namedStatementPool(createPostgresPool(t), { enabled: t.preparedStatements ?? true, perConnection: DEFAULT_NAMED_PER_CONNECTION, watch, silentAt: () => silentAt, poolSize: t.poolSize }, nulFree);
   return new Kysely<DB>({ dialect: new CasegatePostgresDialect({ pool }, introspectedTables) });
 }
 

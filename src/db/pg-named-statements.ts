@@ -46,6 +46,14 @@ export interface NamedStatementOptions {
   readonly perConnection: number;
   /** Watches every query for a connection gone silent (db/pg-silent-watch.ts). */
   readonly watch?: SilentWatch;
+  /**
+   * performance.now() when the watch last found a connection silent: the pool's connections opened
+   * before then are not handed out again (a dropped NAT flow or a frozen proxy takes every
+   * connection through it, and each took the next query another 6–7 s to find); new ones are opened.
+   */
+  readonly silentAt?: () => number;
+  /** The most connections the pool holds (how many can be passed over in one checkout). */
+  readonly poolSize?: number;
 }
 
 export const DEFAULT_NAMED_PER_CONNECTION = 200;
@@ -135,9 +143,19 @@ export function namedStatementPool(pool: pg.Pool, opts: NamedStatementOptions, p
     }
   }
 
+  const opened = new WeakMap<pg.PoolClient, number>();
+  pool.on('connect', (client) => void opened.set(client as pg.PoolClient, performance.now()));
   return {
     async connect() {
-      return stateOf(await pool.connect().catch((err: unknown) => Promise.reject(marked(err)))).wrapped;
+      for (let passed = 0; ; passed++) {
+        const client = await pool.connect().catch((err: unknown) => Promise.reject(marked(err)));
+        if (opts.silentAt !== undefined && passed <= (opts.poolSize ?? 10) && (opened.get(client) ?? 0) < opts.silentAt()) {
+          // pg-pool closes a client released with an error.
+          client.release(new Error('opened before a connection of the pool went silent: replaced'));
+          continue;
+        }
+        return stateOf(client).wrapped;
+      }
     },
     end: async () => {
       await opts.watch?.end();

@@ -45,7 +45,7 @@ export interface SilentWatchOptions {
   readonly sessionName: (client: pg.ClientBase) => string | null;
   /** Opens the checking connection (same server, same role). */
   readonly connect: () => Promise<pg.Client>;
-  /** Called when a connection was found silent and closed. */
+  /** Called when a connection was found silent, before its server session is ended and it is closed. */
   readonly onSilent?: (info: { pid: number; state: string; waitedMs: number }) => void;
 }
 
@@ -115,6 +115,9 @@ export function silentWatch(opts: SilentWatchOptions): SilentWatch {
       last = s.state;
       pid = s.pid;
     }
+    const waitedMs = Date.now() - q.since;
+    // Said first: the pool stops handing out its other connections before this one's query fails.
+    opts.onSilent?.({ pid, state: last, waitedMs });
     try {
       const c = await checker?.client;
       if (c === undefined) throw new Error('the checking connection was closed meanwhile');
@@ -124,9 +127,7 @@ export function silentWatch(opts: SilentWatchOptions): SilentWatch {
     } catch {
       // Not ours to end, or gone already: closing our side is what counts.
     }
-    const waitedMs = Date.now() - q.since;
     streamOf(q.client)?.destroy(Object.assign(new Error(`no answer from PostgreSQL for ${Math.round(waitedMs / 1000)} s while its server session was ${last} (a connection gone silent): closed`), { code: 'ETIMEDOUT' }));
-    opts.onSilent?.({ pid, state: last, waitedMs });
   }
 
   function sweep(): void {

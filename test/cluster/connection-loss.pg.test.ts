@@ -29,7 +29,7 @@ beforeAll(async () => {
   const url = new URL(testPgUrl());
   proxy = await silentProxy(url.hostname, Number(url.port));
   url.port = String(proxy.port);
-  proxied = await testEnv({ database: { url: url.toString(), schema: freshSchema(), poolSize: 2, busyTimeoutMs: 2000 } });
+  proxied = await testEnv({ database: { url: url.toString(), schema: freshSchema(), poolSize: 3, busyTimeoutMs: 2000 } });
   process.on('uncaughtException', onUncaught);
 });
 
@@ -100,4 +100,20 @@ describe('a message whose PostgreSQL connection breaks at its commit', () => {
     expect(outcome.reason).toMatch(/^duplicate of receipt \d+ \(stored\)/);
     expect(await countOf('Answer lost')).toEqual({ cases: 1, messages: 1, stored: 1 });
   });
+});
+
+describe('a pool whose open connections all went silent (a dropped NAT flow, a frozen proxy)', () => {
+  it('once one is found silent, the others are not handed out again: the next query gets a new connection at once', async () => {
+    const db = proxied.ctx.db;
+    // Three connections open and idle in the pool.
+    await Promise.all([1, 2, 3].map(() => sql`select pg_sleep(0.2)`.execute(db)));
+    expect(proxy.silenceOpen()).toBeGreaterThanOrEqual(3);
+    // The first query takes a silent one: found and closed by the check (about 6 s).
+    const first = await sql`select 1`.execute(db).then(() => null, (e: unknown) => e);
+    expect(isTransientDbError(first)).toBe(true);
+    // Before, the next query took the next silent one and waited as long again.
+    const t = Date.now();
+    expect((await sql<{ n: number }>`select 2 as n`.execute(db)).rows).toEqual([{ n: 2 }]);
+    expect(Date.now() - t).toBeLessThan(3_000);
+  }, 60_000);
 });
