@@ -12,7 +12,7 @@
  *   - the reference page for admins, docs/templates.md (`listTemplateVariables`,
  *     `casegate templates docs`).
  *
- * Adding a template kind: add one entry to its group in template-kinds/ (case-emails.ts,
+ * Adding a template kind: add one entry to its group in template-kinds/ (case-emails.ts, agent-emails.ts,
  * instance-emails.ts, web-pages.ts), ship `templates/<kind>.subject.hbs`,
  * `<kind>.text.hbs` and `<kind>.html.hbs` (and `templates/de/…`), then regenerate the reference
  * page with `casegate templates docs`.
@@ -21,6 +21,7 @@
  */
 
 import { commonVariables } from './template-kinds/bases.js';
+import { agentEmailKinds } from './template-kinds/agent-emails.js';
 import { caseEmailKinds } from './template-kinds/case-emails.js';
 import { instanceEmailKinds } from './template-kinds/instance-emails.js';
 import { webPageKinds } from './template-kinds/web-pages.js';
@@ -43,7 +44,7 @@ export type {
 } from './template-kinds/vars.js';
 
 /** Every template kind, in declaration order: case emails, installation emails, web pages. */
-export const templateKinds = { ...caseEmailKinds, ...instanceEmailKinds, ...webPageKinds } as const satisfies { readonly [kind: string]: TemplateKindDeclaration };
+export const templateKinds = { ...caseEmailKinds, ...agentEmailKinds, ...instanceEmailKinds, ...webPageKinds } as const satisfies { readonly [kind: string]: TemplateKindDeclaration };
 
 /** Layout file name per audience: layouts/<name>.text.hbs and layouts/<name>.html.hbs. */
 export const layoutOfAudience = { customer: 'default', staff: 'staff', web: 'page' } as const satisfies Record<TemplateAudience, string>;
