@@ -1,7 +1,8 @@
 import { validate as validateCron } from 'node-cron';
 import * as z from 'zod';
 import './schema-basics.js'; // zod's settings first (see there)
-import { holidaySourceProblem, isValidZone, parseWeeklyHours } from '../cases/business-calendar.js';
+import { holidaySourceProblem } from '../cases/business-calendar.js';
+import { isValidZone, parseWeeklyHours } from '../cases/calendar-hours.js';
 
 /**
  * Configuration of promises kept in business time (issue 11): business calendars, SLA policies

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { alwaysOpen, businessCalendar, parseDayKey, parseRange, parseWeeklyHours, type CalendarSpec } from '../../src/cases/business-calendar.js';
+import { alwaysOpen, businessCalendar, type CalendarSpec } from '../../src/cases/business-calendar.js';
+import { parseDayKey, parseRange, parseWeeklyHours } from '../../src/cases/calendar-hours.js';
 import type { SlaTerms } from '../../src/cases/sla-policy.js';
 import { firstResponseTimes } from '../../src/cases/sla-state.js';
 
