@@ -51,8 +51,10 @@ export const agentActStage: CommitStage = {
       return;
     }
     // Reply collision: a colleague answered the customer while this agent wrote (cases/reply-collision.ts).
-    // Not when the agent's own mail went to the customer directly (reply-all from their client): it is out already.
-    const direct = [...parsed.to, ...parsed.cc].some((a) => !ctx.mailboxes.isOwnAddress(a.address) && !isStaff(ctx.config, a.address));
+    // Whom the agent's own mail reached (reply-all from their client to the customer, support in Cc; a Bcc header left in).
+    const reached = [...parsed.to, ...parsed.cc, ...bccAddresses(parsed.headers)].map((a) => a.address);
+    // Not held when it went to the customer directly: it is out already.
+    const direct = reached.some((a) => !ctx.mailboxes.isOwnAddress(a) && !isStaff(ctx.config, a));
     if (merge === undefined && !work.note && work.text !== '' && !direct) {
       const collision = await replyCollision(trx, ctx, persisted.caseRow, { agent: sender.address, references: [...parsed.inReplyTo, ...parsed.references] });
       if (collision !== null) {
@@ -65,10 +67,10 @@ export const agentActStage: CommitStage = {
       ctx,
       persisted.caseRow.id,
       { actor: `agent:${sender.address}`, by: name, address: sender.address, replyName: agent.staff.name },
-      // Whom the agent's own mail reached (reply-all from their client to the customer, support in Cc): no second copy for them.
+      // Whom the agent's own mail reached: no second copy for them.
       // Only what the mail shows proves it: its To and Cc, and a Bcc header where one is left in. A Bcc'd customer is
       // normally invisible here (the header goes before the mail does): they get the case's copy too — a second one, never none.
-      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId, reached: [...parsed.to, ...parsed.cc, ...bccAddresses(parsed.headers)].map((a) => a.address) },
+      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId, reached },
     );
     msg.notes.persisted = { ...persisted, caseRow: out.caseRow };
   },
