@@ -141,7 +141,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       mailboxes: ctx.config.mailboxes.map((m) => `${m.name} <${m.addresses.join(', ')}>`),
       smtp: parts.smtp !== null ? `${ctx.config.listener.host}:${parts.smtp.port}` : 'disabled',
       imap: parts.imap.watchers.map((w) => w.name),
-      outgoing: [...parts.outbox.transports].map(([relay, t]) => (relay === 'default' ? t.name : (t.label ?? relay))),
+      // The default transport as before (a string, for whoever reads the line); named relays beside it.
+      outgoing: parts.outbox.transports.get('default')?.name ?? 'none (every mailbox has a relay of its own)',
+      ...(parts.outbox.transports.size > 1 ? { relays: [...parts.outbox.transports].filter(([relay]) => relay !== 'default').map(([relay, t]) => t.label ?? relay) } : {}),
       web: parts.web !== null ? `${ctx.config.web.host}:${parts.web.port}` : 'disabled',
       ops: parts.ops !== null ? `${ctx.config.ops.host}:${parts.ops.port}` : 'disabled',
       jobs: parts.jobs !== null ? [...parts.jobs.tasks.keys()] : 'disabled',
