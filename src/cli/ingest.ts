@@ -27,6 +27,9 @@ function expandDirectories(args: readonly string[]): string[] {
   });
 }
 
+/** A write to stdout or stderr that failed (the reader went away): nothing to do (see ingest's action). */
+function ignoreWriteError(): void {}
+
 export function registerIngestCommands(program: Command): void {
   program
     .command('ingest')
@@ -40,7 +43,8 @@ export function registerIngestCommands(program: Command): void {
       // What ingest prints is for the MTA's log only. A reader that went away (EPIPE: the pipe
       // closed) changes nothing about the outcome, and must not crash the command into exit 1,
       // which an MTA bounces — a message stored, or not yet taken, returned to its sender.
-      for (const out of [process.stdout, process.stderr]) out.on('error', () => undefined);
+      // Once per process: the CLI run in a test's process (cli-in-process) runs many commands.
+      for (const out of [process.stdout, process.stderr]) if (!out.listeners('error').includes(ignoreWriteError)) out.on('error', ignoreWriteError);
       let code = 0;
       try {
         await withContext(async (ctx) => {
