@@ -185,7 +185,9 @@ describe.skipIf(!MOUNTABLE)('a full disk under the data directory', () => {
     }
     const info = await client().sendMail({ envelope: { from: 'joe@customer.example', to: ['support@example.com'] }, raw: eml({ from: 'joe@customer.example', subject: 'Inodes', messageId: 'inodes-1@customer.example' }) });
     expect(info.response).toMatch(/^250 /);
-    expect((await healthz()).code).toBe(200);
+    // The disk is fine again (the outgoing check may still wait for its probe: the file transport
+    // could not write a confirmation while no inode was free).
+    expect((await healthz()).body.checks.find((c) => c.name === 'disk')).toMatchObject({ ok: true });
   }, 120_000);
 });
 
