@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { email } from './schema-basics.js';
-import { ENV_NAME } from '../command-env.js';
+import { loginAuth } from './login-schema.js';
 
 /**
  * mailboxes[]: the addresses casegate serves and, per mailbox, the IMAP account it watches. Part
@@ -15,25 +15,6 @@ const formSender = z
   .toLowerCase()
   .regex(/^[^\s@<>()[\]\\,;:"]*@[^\s@<>()[\]\\,;:"]+$/, 'an address like forms@shop.example, or @shop.example for a whole domain');
 
-const imapAuth = z.discriminatedUnion('method', [
-  z.object({
-    method: z.literal('password'),
-    user: z.string().min(1),
-    /** Literal password; prefer passwordEnv or ${ENV} interpolation. */
-    password: z.string().min(1),
-  }).strict(),
-  z.object({
-    method: z.literal('xoauth2'),
-    user: z.string().min(1),
-    /** Name of an environment variable holding the access token. */
-    accessTokenEnv: z.string().min(1).optional(),
-    /** A shell command that prints a fresh access token on stdout; re-run when the token expires or is rejected. */
-    tokenCommand: z.string().min(1).optional(),
-    /** Variables of the daemon's environment tokenCommand gets besides PATH, HOME, LANG, TZ … (command-env.ts); it gets no other. */
-    passEnv: z.array(z.string().regex(ENV_NAME, 'an environment variable name')).optional(),
-  }).strict(),
-]);
-
 const imap = z.object({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(993),
@@ -43,7 +24,7 @@ const imap = z.object({
   caFile: z.string().optional(),
   /** Accept any certificate. Never in production. */
   insecureSkipVerify: z.boolean().default(false),
-  auth: imapAuth,
+  auth: loginAuth,
   folder: z.string().min(1).default('INBOX'),
   /** After the outcome is committed: 'move' flags \Seen and moves to processedFolder; 'flag' only flags \Seen. */
   afterProcessing: z.enum(['move', 'flag']).default('move'),

@@ -1,28 +1,10 @@
 import * as z from 'zod';
 // First: it switches zod's generated fast path off before any schema object is built.
 import './schema-basics.js';
-import { ENV_NAME } from '../command-env.js';
+import { loginAuth } from './login-schema.js';
 
-/** The login of a relay: a password, or an OAuth2 access token (XOAUTH2: Microsoft 365, Google Workspace). */
-const relayAuth = z.discriminatedUnion('method', [
-  z.object({
-    method: z.literal('password'),
-    user: z.string().min(1),
-    /** Literal password; prefer ${NAME} or ${file:…}. */
-    password: z.string().min(1),
-  }).strict(),
-  z.object({
-    method: z.literal('xoauth2'),
-    user: z.string().min(1),
-    /** Name of an environment variable holding the access token. */
-    accessTokenEnv: z.string().min(1).optional(),
-    /** A shell command that prints a fresh access token on stdout; re-run for every new connection (token helpers cache on their side). */
-    tokenCommand: z.string().min(1).optional(),
-    /** Variables of the daemon's environment tokenCommand gets besides PATH, HOME, LANG, TZ … (command-env.ts); it gets no other. */
-    passEnv: z.array(z.string().regex(ENV_NAME, 'an environment variable name')).optional(),
-  }).strict()
-    .refine((a) => (a.accessTokenEnv === undefined) !== (a.tokenCommand === undefined), 'give accessTokenEnv or tokenCommand (one of them)'),
-]);
+/** The login of a relay (login-schema.ts); XOAUTH2 takes its token from exactly one place. */
+const relayAuth = loginAuth.refine((a) => a.method !== 'xoauth2' || (a.accessTokenEnv === undefined) !== (a.tokenCommand === undefined), 'give accessTokenEnv or tokenCommand (one of them)');
 
 /** One SMTP relay: outgoing.smtp (the default relay) and each of outgoing.relays. */
 export const relaySchema = z
