@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -16,6 +16,67 @@ export class CredentialsError extends Error {
   readonly authenticationFailed = true;
 }
 
+/** At most this much output from a tokenCommand (a token is a few KB). */
+const TOKEN_COMMAND_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Run a tokenCommand through /bin/sh in a process group of its own, so that ending it — on its
+ * timeout, or when the mailbox stops — ends what it started too (the documented `curl … | jq`
+ * helper: killing the shell alone left curl running until it gave up by itself). Resolves with
+ * its stdout; rejects with a CredentialsError that never quotes the command line (it may carry a
+ * secret): its stderr's first line, else how it ended.
+ */
+function runTokenCommand(command: string, env: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let ended: string | null = null;
+    const killGroup = (why: string): void => {
+      if (ended !== null) return;
+      ended = why;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    };
+    const timer = setTimeout(() => killGroup(`killed after ${TOKEN_COMMAND_TIMEOUT_MS / 1000} s`), TOKEN_COMMAND_TIMEOUT_MS);
+    const stopped = (): void => {
+      killGroup('the mailbox is stopping');
+      // Not waiting for the command's exit: it is ended, and the caller is stopping.
+      reject(new CredentialsError('tokenCommand ended: the mailbox is stopping'));
+    };
+    child.stdout.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > TOKEN_COMMAND_MAX_BYTES) killGroup(`printed more than ${TOKEN_COMMAND_MAX_BYTES} bytes`);
+      else out.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      if (err.length < 16) err.push(c);
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      stop?.removeEventListener('abort', stopped);
+      reject(new CredentialsError(`tokenCommand failed: ${(e as NodeJS.ErrnoException).code ?? 'failed'}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      stop?.removeEventListener('abort', stopped);
+      if (ended === null && code === 0) {
+        resolve(Buffer.concat(out).toString('utf8'));
+        return;
+      }
+      const how = ended ?? (code !== null ? `exit code ${code}` : `killed by ${signal ?? '?'}`);
+      const why = (ended === null ? Buffer.concat(err).toString('utf8').trim().split('\n')[0]?.slice(0, 200) : '') || how;
+      reject(new CredentialsError(`tokenCommand failed: ${why}`));
+    });
+    if (stop?.aborted === true) stopped();
+    else stop?.addEventListener('abort', stopped, { once: true });
+  });
+}
+
 /**
  * The access token for XOAUTH2: from accessTokenEnv, or the trimmed stdout of tokenCommand run
  * through /bin/sh — in an environment of its own, not the daemon's with its secrets (command-env.ts;
@@ -27,28 +88,7 @@ export class CredentialsError extends Error {
  */
 export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'xoauth2' }>, env: NodeJS.ProcessEnv = process.env, stop?: AbortSignal): Promise<string> {
   if (auth.tokenCommand !== undefined) {
-    const out = await new Promise<string>((resolve, reject) => {
-      const stopped = (): void => {
-        child.kill();
-        // Not waiting for the command's exit: a grandchild of the shell may hold its output open.
-        reject(new CredentialsError('tokenCommand ended: the mailbox is stopping'));
-      };
-      const child = execFile('/bin/sh', ['-c', auth.tokenCommand!], { timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: 1024 * 1024, env: commandEnv(auth.passEnv ?? [], {}, env) }, (err, stdout, stderr) => {
-        stop?.removeEventListener('abort', stopped);
-        if (err) {
-          // Its stderr, else how it ended — never Node's message, which quotes the command line
-          // (with whatever secret the configuration put there).
-          const e = err as { code?: unknown; killed?: boolean; signal?: string | null };
-          const how = e.killed === true ? `killed after ${TOKEN_COMMAND_TIMEOUT_MS / 1000} s` : typeof e.code === 'number' ? `exit code ${e.code}` : e.signal ? `killed by ${e.signal}` : typeof e.code === 'string' ? e.code : 'failed';
-          const why = String(stderr).trim().split('\n')[0]?.slice(0, 200) || how;
-          reject(new CredentialsError(`tokenCommand failed: ${why}`));
-          return;
-        }
-        resolve(String(stdout));
-      });
-      if (stop?.aborted === true) stopped();
-      else stop?.addEventListener('abort', stopped, { once: true });
-    });
+    const out = await runTokenCommand(auth.tokenCommand, commandEnv(auth.passEnv ?? [], {}, env), stop);
     const token = out.trim();
     if (token === '') throw new CredentialsError('tokenCommand printed no token');
     return token;

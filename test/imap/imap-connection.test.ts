@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -79,6 +79,35 @@ describe('XOAUTH2 access token', () => {
     await expect(silent).rejects.toThrow(/^tokenCommand failed: exit code 4$/);
     await expect(silent).rejects.not.toThrow(/s3cr3t/);
     expect(isAuthFailure(new CredentialsError('x'))).toBe(true);
+  });
+
+  it('a stop ends the tokenCommand and what it started (its process group): a helper hanging on the identity provider leaves nothing running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-token-'));
+    const pidFile = join(dir, 'grandchild.pid');
+    // The documented helper shape: the shell starts a program (here: sleep, as curl hanging) and waits for it.
+    const stop = new AbortController();
+    const running = accessToken({ method: 'xoauth2', user: 'u', tokenCommand: `sleep 300 & echo $! > ${pidFile}; wait` }, process.env, stop.signal);
+    const until = Date.now() + 10_000;
+    while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') {
+      if (Date.now() > until) throw new Error('the tokenCommand did not start');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    stop.abort();
+    await expect(running).rejects.toThrow(/tokenCommand ended: the mailbox is stopping/);
+    const gone = Date.now() + 5_000;
+    let alive = true;
+    while (alive && Date.now() < gone) {
+      try {
+        process.kill(pid, 0);
+        await new Promise((r) => setTimeout(r, 20));
+      } catch {
+        alive = false;
+      }
+    }
+    expect(alive, `the tokenCommand's child ${pid} still runs`).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reads accessTokenEnv', async () => {
