@@ -88,9 +88,14 @@ export function nextCheck(row: Pick<CaseSlaRow, 'fr_warn_at' | 'fr_due_at' | 'fr
   return out.sort()[0] ?? null;
 }
 
-/** When a critical, active case counts as "without an update" (null when it is not watched). */
-export function staleCheck(ctx: Pick<AppContext, 'config'>, caseRow: Pick<CaseRow, 'priority' | 'status'>, lastUpdateAt: string): string | null {
+/**
+ * When a critical, active case counts as "without an update" (null when it is not watched). On
+ * hold under a policy that pauses the clock there (onHoldPauses) is not watched: the team said what
+ * it waits for, and the clock agrees; the watch starts again when the case is back to open.
+ */
+export function staleCheck(ctx: Pick<AppContext, 'config'>, caseRow: Pick<CaseRow, 'priority' | 'status' | 'queue'>, lastUpdateAt: string): string | null {
   if (!ctx.config.jobs.criticalReminder.enabled || !isCritical(ctx.config, caseRow.priority) || !ACTIVE.includes(caseRow.status)) return null;
+  if (caseRow.status === 'on_hold' && slaTerms(ctx.config, caseRow.queue, caseRow.priority).onHoldPauses) return null;
   return new Date(new Date(lastUpdateAt).getTime() + ctx.config.jobs.criticalReminder.afterMinutes * MIN).toISOString();
 }
 

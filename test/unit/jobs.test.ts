@@ -125,6 +125,23 @@ describe('suspected spam pages nobody', () => {
 });
 
 describe('critical-reminder', () => {
+  it('on hold under a policy that pauses the clock there (onHoldPauses): no reminders; back to open, the watch starts again', async () => {
+    const policies = SLA_CONFIG.sla!.policies!;
+    await start('2026-03-02T14:00:00Z', { ...CONFIG, sla: { ...SLA_CONFIG.sla, policies: { std: { ...policies['std']!, onHoldPauses: true } } } });
+    const id = await newCase({ subject: 'Urgent – payments down' });
+    env.clock.set('2026-03-02T14:30:00Z');
+    await env.ctx.db.transaction().execute((trx) => changeStatus(trx, env.ctx, id, 'on_hold', { actor: 'agent:erika@example.com', reason: 'waiting for the bank' }));
+    expect((await slaOfCase(env.ctx.db, id))!.stale_check_at).toBeNull();
+    env.clock.set('2026-03-02T17:01:00Z');
+    expect(await run('critical-reminder')).toEqual({ processed: 0, sent: 0 });
+    expect(await sent(id, 'stale-reminder')).toEqual([]);
+    await setStatus(id, 'open');
+    expect((await slaOfCase(env.ctx.db, id))!.stale_check_at).not.toBeNull();
+    env.clock.set('2026-03-02T18:02:00Z');
+    expect((await run('critical-reminder'))!.sent).toBeGreaterThan(0);
+    expect((await sent(id, 'stale-reminder')).map((r) => r.to_address)).toEqual(['erika@example.com']);
+  });
+
   it('an urgent case without an update for an hour: reminder to the owner each quiet hour, "still working" to the customer once until the team updates', async () => {
     await start('2026-03-02T14:00:00Z');
     const id = await newCase({ subject: 'Urgent – payments down' });
