@@ -13,8 +13,8 @@ export interface Telemetry {
   messageOutcome(e: { readonly mailbox: string; readonly channel: string; readonly outcome: string; readonly seconds: number; readonly automated?: string | null }): void;
   /** The relay accepted an email; seconds from the commit that queued it to the relay's acceptance. */
   emailSent(e: { readonly kind: string; readonly seconds: number }): void;
-  /** A send attempt failed (send-errors.ts classes). */
-  sendFailure(errorClass: SendErrorClass): void;
+  /** A send attempt through this relay (`default`: outgoing.smtp or the file transport; else outgoing.relays' name) failed (send-errors.ts classes). */
+  sendFailure(errorClass: SendErrorClass, relay: string): void;
   /** The web or ops server answered a request: the route's name ("none" when no route matched), never its path. */
   webRequest(e: { readonly server: string; readonly route: string; readonly status: number }): void;
   /** A scheduled job ran (ok = finished without throwing). */

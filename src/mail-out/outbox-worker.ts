@@ -376,7 +376,7 @@ export class OutboxWorker {
   /** What a send that threw means for the row (send-failure.ts); a pause it calls for begins here. */
   #failure(err: unknown, row: OutboxRow, attempts: number, sender: string, probe: boolean): Attempt {
     const d = sendFailure(err, this.ctx.config.outgoing, this.ctx.clock.now(), { row, attempts, sender, probe, stopping: this.#stopped }, this.transport.relay);
-    if (d.counted !== null) this.ctx.telemetry.sendFailure(d.counted);
+    if (d.counted !== null) this.ctx.telemetry.sendFailure(d.counted, this.lane.relay);
     if (d.pause !== null) this.#pause.begin(d.pause);
     return d.attempt;
   }

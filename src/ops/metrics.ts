@@ -40,7 +40,7 @@ export class Metrics implements Telemetry {
   readonly #commitSeconds: Histogram<'channel'>;
   readonly #relaySeconds: Histogram<'kind'>;
   readonly #sent: Counter<'kind'>;
-  readonly #sendFailures: Counter<'class'>;
+  readonly #sendFailures: Counter<'class' | 'relay'>;
   readonly #jobRuns: Counter<'job'>;
   readonly #httpRequests: Counter<'server' | 'route' | 'status'>;
   readonly #jobFailures: Counter<'job'>;
@@ -90,8 +90,8 @@ export class Metrics implements Telemetry {
       registers,
     });
     this.#sent = new Counter({ name: 'casegate_emails_sent_total', help: 'Emails accepted by the relay, by template kind', labelNames: ['kind'], registers });
-    this.#sendFailures = new Counter({ name: 'casegate_send_failures_total', help: 'Failed send attempts by error class (auth, tls, connection, sender, recipient, message, unknown)', labelNames: ['class'], registers });
-    for (const c of SEND_CLASSES) this.#sendFailures.inc({ class: c }, 0);
+    this.#sendFailures = new Counter({ name: 'casegate_send_failures_total', help: 'Failed send attempts by error class (auth, tls, connection, sender, recipient, message, unknown) and relay (default: outgoing.smtp; else the name in outgoing.relays)', labelNames: ['class', 'relay'], registers });
+    for (const c of SEND_CLASSES) this.#sendFailures.inc({ class: c, relay: 'default' }, 0);
     this.#httpRequests = new Counter({ name: 'casegate_http_requests_total', help: 'Requests answered by the web server (customer pages) and the ops listener, by route name and HTTP status', labelNames: ['server', 'route', 'status'], registers });
     this.#jobRuns = new Counter({ name: 'casegate_job_runs_total', help: 'Runs of scheduled jobs', labelNames: ['job'], registers });
     this.#jobFailures = new Counter({ name: 'casegate_job_failures_total', help: 'Runs of scheduled jobs that failed', labelNames: ['job'], registers });
@@ -136,8 +136,8 @@ export class Metrics implements Telemetry {
     this.#relaySeconds.observe({ kind: e.kind }, Math.max(0, e.seconds));
   }
 
-  sendFailure(errorClass: SendErrorClass): void {
-    this.#sendFailures.inc({ class: errorClass });
+  sendFailure(errorClass: SendErrorClass, relay: string): void {
+    this.#sendFailures.inc({ class: errorClass, relay });
   }
 
   /** A configuration reload (SIGHUP) was applied (ok) or refused. */
@@ -167,7 +167,11 @@ export class Metrics implements Telemetry {
     const now = ctx.clock.now();
     this.#outboxPaused.set(live.outboxPaused() ? 1 : 0);
     this.#relayPaused.reset();
-    for (const [relay, paused] of live.relaysPaused?.() ?? []) this.#relayPaused.set({ relay }, paused ? 1 : 0);
+    for (const [relay, paused] of live.relaysPaused?.() ?? []) {
+      this.#relayPaused.set({ relay }, paused ? 1 : 0);
+      // Every relay's failure series exist from the start (at 0), not from its first failure.
+      for (const c of SEND_CLASSES) this.#sendFailures.inc({ class: c, relay }, 0);
+    }
     let facts: HealthFacts;
     try {
       // The health check bounds its first query itself; this bounds the rest.

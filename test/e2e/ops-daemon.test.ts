@@ -212,6 +212,8 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
       return x.sum('casegate_emails_sent_total') === 4 ? x : undefined;
     });
     expect(after.value('casegate_send_failures_total', { class: 'message' })).toBe(1);
+    // Counted for the relay it went through (the default one here: outgoing.smtp).
+    expect(after.value('casegate_send_failures_total', { class: 'message', relay: 'default' })).toBe(1);
     expect(after.sum('casegate_send_failures_total')).toBe(1);
   }, 60_000);
 

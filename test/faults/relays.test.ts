@@ -166,6 +166,9 @@ it('a reload moves a mailbox to a relay of its own: its next emails go through t
     const exposition = await daemon.metrics.render(daemon.ctx, { outboxPaused: () => daemon.outbox.paused, relaysPaused: () => daemon.outbox.pausedByRelay() });
     expect(exposition).toMatch(/^casegate_relay_paused\{relay="default"\} 0$/m);
     expect(exposition).toMatch(/^casegate_relay_paused\{relay="billing-m365"\} 0$/m);
+    // Each relay's send failures are counted apart, from zero.
+    expect(exposition).toMatch(/^casegate_send_failures_total\{class="auth",relay="billing-m365"\} 0$/m);
+    expect(exposition).toMatch(/^casegate_send_failures_total\{class="auth",relay="default"\} 0$/m);
   } finally {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
