@@ -14,7 +14,8 @@ import { agentRequestStage } from './stages/agent-request.js';
 import { agentRoleStage } from './stages/agent-role.js';
 import { automatedStage } from './stages/automated.js';
 import { classifyStage } from './stages/classify.js';
-import { applyDedupe, decideDedupe, dedupeStage } from './stages/dedupe.js';
+import type { ReceiptRow } from '../db/schema.js';
+import { applyDedupe, decideDedupe, dedupeStage, duplicateReason, ownLostCommit } from './stages/dedupe.js';
 import { escalateStage } from './stages/escalate.js';
 import { escalationRequestStage } from './stages/escalation-request.js';
 import { formMailStage } from './stages/form-mail.js';
@@ -132,7 +133,7 @@ export async function runPipeline(ctx: AppContext, arrival: Arrival): Promise<Ou
         ? `the database connection broke under the message and the database did not take writes within ${LOST_CONNECTION_WAIT_MS / 1000} s: trying once more anyway`
         : 'the database connection broke under the message during an outage (the last wait for it failed): trying once more at once',
   );
-  return (await runOnce(ctx, arrival, arrivedMs, false)) as Outcome;
+  return (await runOnce(ctx, first.stage === 'commit' ? { ...arrival, afterLostCommit: true } : arrival, arrivedMs, false)) as Outcome;
 }
 
 /** An attempt whose database connection broke (to be run once more). */
@@ -173,6 +174,8 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
       stageName = 'commit';
       // The raw message is in its file before any row names it (the parse wrote a held one).
       await storeHeld(ctx.blobs, arrival.raw);
+      // The receipt a concurrent commit wrote with our dedupe key (the recheck below finds it).
+      let concurrentOf: ReceiptRow | null = null;
       const commitOnce = (recheck: boolean): Promise<Outcome | null | 'conflict'> => ctx.db.transaction().execute(async (trx) => {
         if (recheck) {
           // Another arrival committed a message with our dedupe key meanwhile (the unique index on
@@ -182,6 +185,7 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
           const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf, msg.notes.copyKey ?? null);
           if (again.kind === 'duplicate') {
             msg.notes.dedupeKey = again.of.dedupe_key;
+            concurrentOf = again.of;
             return null;
           }
           applyDedupe(msg, again);
@@ -194,6 +198,8 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
         }
         if (outboxBefore !== null) await cancelQueuedAfter(trx, outboxBefore, 'historic mail (casegate import): recorded, not sent');
         await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
+        // What fails from here on is the COMMIT itself (its answer may be lost with the connection: runPipeline).
+        stageName = 'commit';
         const p = msg.notes.persisted!;
         return {
           kind: 'stored',
@@ -218,7 +224,7 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
       // the look-up inside the transaction: it now sees that row — the same message is a duplicate,
       // a different one reusing the Message-ID is stored as a collision.
       if (committed === 'conflict') committed = await commitOnce(true);
-      outcome = committed !== null && committed !== 'conflict' ? committed : await recordEnding(ctx, msg, 'dedupe', 'ignored', 'duplicate (committed concurrently)', null, null);
+      outcome = committed !== null && committed !== 'conflict' ? committed : await recordEnding(ctx, msg, 'dedupe', 'ignored', concurrentOf !== null && ownLostCommit(arrival, concurrentOf) ? duplicateReason(arrival, concurrentOf) : 'duplicate (committed concurrently)', null, null);
       ctx.outboxSignal.wake();
     }
   } catch (err) {

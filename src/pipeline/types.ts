@@ -42,6 +42,12 @@ export interface Arrival {
    * (confirmation, notifications, …) is recorded as cancelled in the same transaction, never sent.
    */
   readonly historic?: boolean;
+  /**
+   * Set by runPipeline on the second attempt when the first one's database connection broke during
+   * its commit: a duplicate with the same bytes found now is that first attempt's commit, whose
+   * answer was lost (the outcome line says so instead of a bare "duplicate").
+   */
+  readonly afterLostCommit?: true;
 }
 
 export interface MailboxCheckpoint {

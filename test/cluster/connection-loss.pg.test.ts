@@ -97,7 +97,7 @@ describe('a message whose PostgreSQL connection breaks at its commit', () => {
     const outcome = await proxied.ingest(eml({ subject: 'Answer lost', messageId: 'answer-lost@customer.example' }));
     expect(outcome.kind).toBe('ignored');
     await broken;
-    expect(outcome.reason).toMatch(/^duplicate of receipt \d+ \(stored\)/);
+    expect(outcome.reason).toMatch(/^duplicate of receipt \d+ \(stored\): this message's own first attempt, committed before the database connection broke and its answer was lost; not stored twice$/);
     expect(await countOf('Answer lost')).toEqual({ cases: 1, messages: 1, stored: 1 });
   });
 });

@@ -6,7 +6,7 @@ import { primaryReceipts } from '../../db/repos/receipts.js';
 import { contentDigest, sameContent } from '../../mail-in/content-digest.js';
 import type { ParsedMail } from '../../mail-in/parsed-mail.js';
 import type { StoredBlob } from '../../storage/blob-store.js';
-import { need, NEXT, type DecideStage, type Inbound } from '../types.js';
+import { need, NEXT, type Arrival, type DecideStage, type Inbound } from '../types.js';
 
 /**
  * Have we seen this message before (any mailbox, any channel)? The same message is the same
@@ -104,6 +104,22 @@ export function applyDedupe(msg: Inbound, d: DedupeDecision & { kind: 'new' }): 
   else delete msg.notes.collision;
 }
 
+/**
+ * "duplicate of receipt N (stored)"; on the second attempt after a commit whose answer the broken
+ * connection lost (runPipeline), the receipt with this message's very bytes is that commit: said so.
+ */
+export function duplicateReason(arrival: Pick<Arrival, 'afterLostCommit' | 'raw'>, of: Pick<ReceiptRow, 'id' | 'outcome' | 'raw_sha256'>): string {
+  const base = `duplicate of receipt ${of.id} (${of.outcome})`;
+  return ownLostCommit(arrival, of) ? `${base}: ${OWN_LOST_COMMIT}` : base;
+}
+
+const OWN_LOST_COMMIT = "this message's own first attempt, committed before the database connection broke and its answer was lost; not stored twice";
+
+/** Whether this receipt is the arrival's own first attempt, whose commit's answer was lost. */
+export function ownLostCommit(arrival: Pick<Arrival, 'afterLostCommit' | 'raw'>, of: Pick<ReceiptRow, 'raw_sha256'>): boolean {
+  return arrival.afterLostCommit === true && of.raw_sha256 === arrival.raw.sha256;
+}
+
 export const dedupeStage: DecideStage = {
   name: 'dedupe',
   async run(msg, ctx) {
@@ -115,7 +131,7 @@ export const dedupeStage: DecideStage = {
     const d = await decideDedupe(ctx.db, parsed, msg.arrival.raw.sha256, digest, msg.arrival.retryOf, copy);
     if (d.kind === 'duplicate') {
       msg.notes.dedupeKey = d.of.dedupe_key;
-      return { end: 'ignored', reason: `duplicate of receipt ${d.of.id} (${d.of.outcome})`, caseRow: null };
+      return { end: 'ignored', reason: duplicateReason(msg.arrival, d.of), caseRow: null };
     }
     applyDedupe(msg, d);
     return NEXT;
