@@ -100,12 +100,14 @@ describe('ingest logs at log.level warn', () => {
   });
 
   it('ingest run again and again in one process (the tests run the CLI in theirs) guards stdout and stderr once: no MaxListenersExceededWarning on stderr', async () => {
+    // (Other code in this worker may have listeners there too: what counts is that ingest adds at most its one.)
+    const before = { out: process.stdout.listenerCount('error'), err: process.stderr.listenerCount('error') };
     for (let i = 0; i < 12; i++) {
       const r = await box.run(['ingest', box.write(`again-${i}.eml`, eml({ subject: `Again ${i}`, from: `again${i}@customer.example`, messageId: `again-${i}@customer.example` }))]);
       expect(r.code, describeResult(r)).toBe(0);
       expect(r.stderr).toBe('');
     }
-    expect(process.stdout.listenerCount('error')).toBeLessThanOrEqual(2);
-    expect(process.stderr.listenerCount('error')).toBeLessThanOrEqual(2);
+    expect(process.stdout.listenerCount('error')).toBeLessThanOrEqual(before.out + 1);
+    expect(process.stderr.listenerCount('error')).toBeLessThanOrEqual(before.err + 1);
   });
 });
