@@ -186,6 +186,9 @@ describe('colleagues asked to answer', () => {
     await ingest(agentReply(carlaNote, 'Also: restart the client afterwards.', { from: 'Carla Agent <carla@example.com>', to: JANE, cc: 'Example Support <support@example.com>' }));
     expect(await toAddress('carla@example.com', 'reply-collision')).toHaveLength(1);
     expect((await eventTypes()).filter((t) => t === 'agent.replied')).toHaveLength(repliedBefore + 1);
+    // A copy to someone who is not the case's customer (a vendor) is no answer that reached her: held.
+    await ingest(agentReply(orig, 'Vendor, please check the certificate chain.', { cc: 'Vendor <vendor@partner.example>' }));
+    expect(await toAddress('ben@example.com', 'reply-collision')).toHaveLength(1);
   });
 
   it('a note tells nobody; agentMail.tellColleaguesOnAnswer false: nobody is told', async () => {

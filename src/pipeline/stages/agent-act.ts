@@ -4,7 +4,8 @@ import { attachedFiles } from '../../mail-in/attached-files.js';
 import { bccAddresses } from '../../mail-in/parsed-headers.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { holdCollidingReply, replyCollision } from '../../cases/reply-collision.js';
-import { isStaff } from '../../cases/staff.js';
+import { addressKey } from '../../address-form.js';
+import type { CaseRow } from '../../db/schema.js';
 import { need, type CommitStage } from '../types.js';
 
 /**
@@ -53,9 +54,7 @@ export const agentActStage: CommitStage = {
     // Reply collision: a colleague answered the customer while this agent wrote (cases/reply-collision.ts).
     // Whom the agent's own mail reached (reply-all from their client to the customer, support in Cc; a Bcc header left in).
     const reached = [...parsed.to, ...parsed.cc, ...bccAddresses(parsed.headers)].map((a) => a.address);
-    // Not held when it went to the customer directly: it is out already.
-    const direct = reached.some((a) => !ctx.mailboxes.isOwnAddress(a) && !isStaff(ctx.config, a));
-    if (merge === undefined && !work.note && work.text !== '' && !direct) {
+    if (merge === undefined && !work.note && work.text !== '' && !reachedTheCustomer(persisted.caseRow, reached)) {
       const collision = await replyCollision(trx, ctx, persisted.caseRow, { agent: sender.address, references: [...parsed.inReplyTo, ...parsed.references] });
       if (collision !== null) {
         await holdCollidingReply(trx, ctx, persisted.caseRow, collision, { agent: sender.address, agentName: agent.staff.name, subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
@@ -75,3 +74,14 @@ export const agentActStage: CommitStage = {
     msg.notes.persisted = { ...persisted, caseRow: out.caseRow };
   },
 };
+
+/**
+ * Whether the agent's own mail went to the case's customer (its requester) directly: a reply-all
+ * from the agent's client. Such an answer is out already, so it is never held as a reply
+ * collision; a copy to a colleague or a vendor does not count (the addresses the mail copies in
+ * are enrolled as readers before this stage, so only the requester tells).
+ */
+function reachedTheCustomer(caseRow: CaseRow, reached: readonly string[]): boolean {
+  const customer = addressKey(caseRow.requester_address);
+  return reached.some((a) => addressKey(a) === customer);
+}
