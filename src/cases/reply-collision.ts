@@ -31,9 +31,9 @@ export async function replyCollision(trx: Transaction<Database>, ctx: AppContext
   if (minutes === 0) return null;
   const since = new Date(ctx.clock.now().getTime() - minutes * 60_000).toISOString();
   const answers = await answersAfter(trx, caseRow.id, mail.references, mail.agent, since);
-  const newest = answers?.[0];
+  const [newest, ...older] = answers ?? [];
   if (newest === undefined) return null;
-  return { by: ownerName(ctx.config, caseRow.queue, newest.author) || newest.author, at: newest.at, text: newest.text, more: answers!.length - 1 };
+  return { by: ownerName(ctx.config, caseRow.queue, newest.author) || newest.author, at: newest.at, text: newest.text, more: older.length };
 }
 
 /** Hold the reply: the event, the log line and the reply-collision email to the agent. */
