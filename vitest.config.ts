@@ -49,7 +49,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     exclude: ['**/node_modules/**', ...(postgres ? [...SQLITE_ONLY, ...EMAIL_BYTES_ONLY, ...BACKEND_INDEPENDENT] : ['test/**/*.pg.test.ts'])],
     globalSetup: ['test/global-setup.ts'],
-    setupFiles: ['test/setup/backend-pass.ts', 'test/setup/temp-dirs.ts'],
+    setupFiles: ['test/setup/backend-pass.ts', 'test/setup/temp-dirs.ts', 'test/setup/cpu-report.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
