@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { createSchemaFromTemplate } from './db-template.js';
+import { schemaFromTemplate } from './db-template.js';
 
 /**
  * Which backend this test run uses: CASEGATE_TEST_DB=postgres (with CASEGATE_TEST_PG_URL, set by
@@ -54,9 +54,9 @@ export function testDatabase(given: ConfigInput['database'], dir: string): Confi
   if (g.driver === 'sqlite' || g.path !== undefined || g.url !== undefined) return given;
   let schema = g.schema ?? schemaOfDir.get(dir);
   if (schema === undefined) {
-    schema = freshSchema();
+    // Made from the run's migrated template (test/helpers/db-template.ts), else migrated by casegate.
+    schema = schemaFromTemplate(testPgUrl(), freshSchema) ?? freshSchema();
     schemaOfDir.set(dir, schema);
-    createSchemaFromTemplate(testPgUrl(), schema);
   }
   return { ...given, url: testPgUrl(), schema };
 }
