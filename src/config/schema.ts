@@ -358,6 +358,12 @@ export const configSchema = z
       .object({
         /** A stage (parse, sender check, …) still waiting after this long ends the message in `retry` (channel retries later). */
         stageTimeoutSeconds: z.number().positive().max(3600).default(30),
+        /**
+         * A message that says the same as one taken within this many minutes (same sender,
+         * recipients, subject, text and attachments) and would open a new case is a re-sent copy
+         * (a retry loop, a form sent twice) and is ignored; 0: only copies with the very same Date.
+         */
+        resendWindowMinutes: z.number().nonnegative().max(1440).default(10),
       })
       .strict()
       .prefault({}),

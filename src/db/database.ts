@@ -25,6 +25,7 @@ import * as m0023 from './migrations/0023-case-merge.js';
 import * as m0024 from './migrations/0024-unanswered-cases.js';
 import * as m0025 from './migrations/0025-search-words.js';
 import * as m0026 from './migrations/0026-search2-requester-domain.js';
+import * as m0027 from './migrations/0027-resend-copies.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -65,6 +66,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0024-unanswered-cases': m0024,
   '0025-search-words': m0025,
   '0026-search2-requester-domain': m0026,
+  '0027-resend-copies': m0027,
 };
 
 /** What a long upgrade reports while it runs (the daemon logs it, `casegate migrate` prints it). */

@@ -137,6 +137,10 @@ export interface ReceiptsTable {
   raw_size: number;
   /** Digest of sender, subject, date and normalised body (0004; null on older receipts and unparsable mail). */
   content_digest: string | null;
+  /** What a re-sent copy under a new Message-ID keeps (content-digest.ts resendKey; 0027), null when the resend stage did not see the message. */
+  resend_key: string | null;
+  /** The message's Date header, ISO (0027); null without one. */
+  sent_at: Timestamp | null;
   channel: string;
   mailbox: string;
   envelope_from: string | null;

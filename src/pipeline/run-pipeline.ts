@@ -30,6 +30,7 @@ import { spamStage } from './stages/spam.js';
 import { statusReplyStage } from './stages/status-reply.js';
 import { statusRequestStage } from './stages/status-request.js';
 import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
+import { resendStage } from './stages/resend.js';
 import { threadStage } from './stages/thread.js';
 import { canRefuse, receiptBase, RefusedError, storeHeld, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
 
@@ -48,6 +49,7 @@ export const DECIDE_STAGES: readonly DecideStage[] = [
   spamStage,
   senderStage,
   threadStage,
+  resendStage,
   agentRoleStage,
 ];
 
@@ -404,7 +406,8 @@ async function recordEnding(
       reason,
       stage,
       case_id: caseId ?? (duplicateOf !== null ? (primary?.case_id ?? null) : null),
-      duplicate_of: duplicateOf,
+      // A re-sent copy under a new Message-ID (stages/resend.ts) owns its own key and names its original.
+      duplicate_of: duplicateOf ?? notes.resendOf ?? null,
     });
     await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
     if (isRetry && primary !== undefined) {

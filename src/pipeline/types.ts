@@ -176,6 +176,10 @@ export interface Notes {
   copyKey?: string;
   /** Set by dedupe: digest of what survives relaying (sender, subject, date, normalised body, attachments). */
   contentDigest?: string;
+  /** Set by resend: what a copy of this message re-sent under a new Message-ID keeps (content-digest.ts resendKey). */
+  resendKey?: string;
+  /** Set by resend for a re-sent copy: the receipt of the message it copies (recorded as its duplicate_of). */
+  resendOf?: number;
   /** Set by dedupe: the stored message whose Message-ID this different message reuses, else unset. */
   collision?: { readonly receiptId: number; readonly messageId: string };
   /** Set by form-mail: mail a contact form (mailboxes[].formSenders) or our own group wrote on a person's behalf, else null. */
@@ -295,6 +299,8 @@ export function receiptBase(msg: Inbound, dedupeKey: string) {
     raw_sha256: arrival.raw.sha256,
     raw_size: arrival.raw.size,
     content_digest: notes.contentDigest ?? null,
+    resend_key: notes.resendKey ?? null,
+    sent_at: notes.parsed?.date?.toISOString() ?? null,
     channel: arrival.channel,
     mailbox: arrival.mailbox.name,
     envelope_from: arrival.envelopeFrom,

@@ -58,8 +58,11 @@ function normalise(text: string, box: CliSandbox): string {
     .replace(/\bin \d+ ms\b/g, 'in N ms');
 }
 
+/** One message for both runs (eml() stamps a Date of its own on every call). */
+const JANE = eml({ messageId: 'jane-1@customer.example', subject: 'VPN broken', body: 'Certificate expired.' });
+
 async function runScript(box: CliSandbox, childProcess: boolean): Promise<CliResult[]> {
-  const file = box.write('jane.eml', eml({ messageId: 'jane-1@customer.example', subject: 'VPN broken', body: 'Certificate expired.' }));
+  const file = box.write('jane.eml', JANE);
   const results: CliResult[] = [];
   for (const line of SCRIPT) results.push(await box.run(line.map((a) => (a === 'FILE' ? file : a)), { childProcess }));
   return results;

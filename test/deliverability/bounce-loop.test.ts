@@ -120,8 +120,8 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     expect(shown.code, describeResult(shown)).toBe(0);
     expect(shown.stdout).toMatch(/BOUNCING: jane@customer\.example bounced hard at \S+ \(5\.1\.1 .*User unknown.*\): casegate sends it nothing until it writes again/);
 
-    // The same failure reported again (another copy of the DSN): nobody is told twice.
-    const again = Buffer.from(dsn.toString('latin1').replace(/^Message-Id: <([^>]+)>/im, 'Message-Id: <again-$1>'), 'latin1');
+    // The same failure reported again (another report, a minute later: not a re-sent copy, stages/resend.ts): nobody is told twice.
+    const again = Buffer.from(dsn.toString('latin1').replace(/^Message-Id: <([^>]+)>/im, 'Message-Id: <again-$1>').replace(/^Date: .*$/im, `Date: ${new Date(Date.now() + 60_000).toUTCString()}`), 'latin1');
     expect((await env.ingest(again, { envelopeFrom: '' })).kind).toBe('stored');
     expect(await env.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'bounce-notice').execute()).toHaveLength(1);
   });

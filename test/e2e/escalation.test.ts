@@ -86,8 +86,8 @@ describe('priority, escalation, routing and ownership over real SMTP', () => {
     expect(to('head@example.com')[0]!.parsed.subject).toBe('[Case #10001] Escalated to level 2: VPN down');
     expect((await caseByNumber(daemon.ctx.db, 10001))!.escalation_level).toBe(2);
 
-    // The impatient customer sends it again (a new Message-ID): recorded, nobody alerted again.
-    expect((await client().sendMail({ ...reply, messageId: '<vpn-3@customer.example>' })).response).toMatch(/Stored in case 10001/);
+    // The impatient customer writes it again (a new Message-ID and Date: not a re-sent copy): recorded, nobody alerted again.
+    expect((await client().sendMail({ ...reply, messageId: '<vpn-3@customer.example>', date: new Date(Date.now() + 60_000) })).response).toMatch(/Stored in case 10001/);
     await new Promise((r) => setTimeout(r, 1500));
     expect(to('head@example.com')).toHaveLength(1);
     expect(to('lead@example.com')).toHaveLength(1);

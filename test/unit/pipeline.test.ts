@@ -646,6 +646,8 @@ describe('bad input', () => {
 
   it('NUL bytes anywhere in a message (header values, Message-ID, References, text, HTML, an attachment’s headers, the Content-Type): stored all the same on both backends, nothing stored with a NUL', async () => {
     const N = '\u0000';
+    // Each its own Date, an hour apart: several differ only in a header and would otherwise be one message re-sent (stages/resend.ts).
+    let second = 0;
     const mail = (o: { from?: string; subject?: string; id?: string; refs?: string; type?: string; body?: string; extra?: string }) =>
       [
         `From: ${o.from ?? 'Ann <ann@customer.example>'}`,
@@ -654,7 +656,7 @@ describe('bad input', () => {
         `Message-ID: ${o.id ?? `<${Math.random().toString(36).slice(2)}@customer.example>`}`,
         ...(o.refs !== undefined ? [`In-Reply-To: ${o.refs}`, `References: ${o.refs}`] : []),
         ...(o.extra !== undefined ? [o.extra] : []),
-        'Date: Mon, 02 Mar 2026 09:00:00 +0000',
+        `Date: Mon, 02 Mar 2026 ${String(second++).padStart(2, '0')}:00:00 +0000`,
         `Content-Type: ${o.type ?? 'text/plain; charset=utf-8'}`,
         '',
         o.body ?? 'The printer is on fire.',

@@ -30,6 +30,28 @@ export async function primaryReceipts(db: Q, dedupeKeys: readonly string[]): Pro
   ).rows;
 }
 
+export type ResendCandidate = Pick<ReceiptRow, 'id' | 'received_at' | 'sent_at' | 'content_digest' | 'stage' | 'duplicate_of'> & { readonly case_id: number };
+
+/**
+ * The receipts, newest first, of messages with this resend key received since `since` that went
+ * into a case: stored ones and re-sent copies already ignored (stages/resend.ts). On the
+ * receipts_resend index (0027); a quarantine retry does not find its own receipt.
+ */
+export async function resendCandidates(db: Q, resendKey: string, since: string, retryOf: number | undefined, limit = 20): Promise<ResendCandidate[]> {
+  const rows = await db
+    .selectFrom('receipts')
+    .select(['id', 'received_at', 'sent_at', 'content_digest', 'stage', 'duplicate_of', 'case_id'])
+    .where('resend_key', '=', resendKey)
+    .where('received_at', '>=', since)
+    .where('case_id', 'is not', null)
+    .where((eb) => eb.or([eb('outcome', '=', 'stored'), eb('stage', '=', 'resend')]))
+    .where('id', '!=', retryOf ?? 0)
+    .orderBy('received_at', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.filter((r): r is typeof r & { case_id: number } => r.case_id !== null);
+}
+
 export async function insertReceipt(db: Q, values: NewReceipt): Promise<number> {
   return insertReturningId(db, 'receipts', values);
 }
