@@ -209,11 +209,15 @@ describe('bounces mark only the recipients of the bounced email (item 2)', () =>
     expect(await bouncing()).toEqual(['lena@other.example']);
   });
 
-  it('a DSN about a customer’s own (inbound) message marks nobody', async () => {
+  it('a DSN about a customer’s own (inbound) message marks nobody, nor is it put on her case: we never sent it', async () => {
     await start();
     await stored(eml({ messageId: FIRST_ID }));
-    await env.ingest(dsn({ refersTo: FIRST_ID, recipients: ['jane@customer.example'], messageId: 'dsn-2@mx.customer.example' }));
+    // Whoever was copied on Jane's first mail knows its Message-ID.
+    const out = await env.ingest(dsn({ refersTo: FIRST_ID, recipients: ['jane@customer.example'], messageId: 'dsn-2@mx.customer.example' }));
+    expect(out).toMatchObject({ kind: 'ignored', reason: expect.stringContaining('not about mail we sent') });
     expect(await bouncing()).toEqual([]);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect((await messagesOfCase(env.ctx.db, c.id)).filter((m) => m.direction === 'in')).toHaveLength(1);
   });
 });
 

@@ -19,6 +19,20 @@ export async function caseByMessageIds(db: Q, ids: readonly string[]): Promise<C
     .executeTakeFirst();
 }
 
+/** The case of our outgoing message with one of these Message-IDs (a bounce's), newest first. */
+export async function caseByOutgoingMessageIds(db: Q, ids: readonly string[]): Promise<CaseRow | undefined> {
+  if (ids.length === 0) return undefined;
+  return db
+    .selectFrom('messages')
+    .innerJoin('cases', 'cases.id', 'messages.case_id')
+    .selectAll('cases')
+    .where('messages.message_id', 'in', [...ids])
+    .where('messages.direction', '=', 'out')
+    .orderBy('messages.id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
 /**
  * Lower-case To/Cc addresses of our outgoing messages with these Message-IDs (the
  * messages_message_id index), each with when it was last handed to the relay (sent, else last

@@ -1,6 +1,6 @@
 import { verifyMessageId } from '../../cases/thread-token.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
-import { caseByMessageIds } from '../../db/repos/messages.js';
+import { caseByOutgoingMessageIds } from '../../db/repos/messages.js';
 import { detectAutomated, parseBounce } from '../../mail-in/automated.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
@@ -21,7 +21,9 @@ export const automatedStage: DecideStage = {
     const report = parseBounce(parsed);
     for (const id of report.originalMessageIds) {
       const signed = verifyMessageId(id, ctx.secret);
-      const caseRow = signed?.caseNumber != null ? await caseGoingOnAs(ctx.db, signed.caseNumber) : await caseByMessageIds(ctx.db, [id]);
+      // Unsigned: only an email we sent (a bounce is never about a message someone sent us — a
+      // customer's own Message-ID, which whoever was copied on it knows, puts nothing on her case).
+      const caseRow = signed?.caseNumber != null ? await caseGoingOnAs(ctx.db, signed.caseNumber) : await caseByOutgoingMessageIds(ctx.db, [id]);
       if (caseRow !== undefined) {
         msg.notes.bounce = { ...report, caseRow };
         return NEXT;
