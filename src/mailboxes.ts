@@ -1,14 +1,16 @@
 import type { Config, MailboxConfig } from './config/schema.js';
 import { addressKey } from './address-form.js';
-import { stripPlus } from './cases/thread-token.js';
+import { stripPlus, verpParts } from './cases/thread-token.js';
 
 /**
- * The key an address is looked up by: without its +tag, compared as addressKey does (case, and the
+ * The key an address is looked up by: without its +tag (or the -b… tag of a signed bounce address
+ * written with "-", mailboxes[].verpSeparator), compared as addressKey does (case, and the
  * Unicode or ASCII/punycode spelling of an internationalised domain, do not count: a mailbox
  * configured as hilfe@bücher.example is the one RCPT TO:<hilfe@xn--bcher-kva.example> reaches).
  */
 export function lookupKey(address: string): string {
-  return addressKey(stripPlus(address.trim().toLowerCase()));
+  const a = address.trim().toLowerCase();
+  return addressKey(verpParts(a)?.base ?? stripPlus(a));
 }
 
 /** Which mailbox serves an address; which addresses are our own (loop guard). */

@@ -200,3 +200,53 @@ export function verifyInstanceMark(value: string, secret: ThreadSecret, domain: 
   const sig = m[2]!.toLowerCase();
   return candidates(secret, m[1]).some((k) => equal(sign(k.secret, instanceInput(domain), 12), sig));
 }
+
+/**
+ * The signed envelope sender (VERP, docs/deliverability.md "Signed bounce addresses"):
+ *   {local}{sep}b{outbox row}-{kid}-{sig}@{domain}   sig = HMAC-SHA256(key, "verp:b{row}:{recipient}"), 12 hex chars
+ * One per recipient: a bounce sent to it is about that email to that recipient, whatever the
+ * report says or leaves out. The recipient is not written into it: it is the row's recipient the
+ * signature verifies for — so the token a recipient sees in his own copy's Return-Path speaks
+ * for him alone, never for another reader of the same email. sep is "+" or "-" (whatever the
+ * mail server delivers to the base address).
+ */
+export function verpAddress(address: string, rowId: number, recipient: string, secret: ThreadSecret, separator: '+' | '-'): string {
+  const at = address.lastIndexOf('@');
+  const key = secret.current;
+  return `${address.slice(0, at)}${separator}b${rowId}-${key.id}-${sign(key.secret, verpInput(rowId, recipient), 12)}${address.slice(at)}`;
+}
+
+function verpInput(rowId: number, recipient: string): string {
+  return `verp:b${rowId}:${recipient.trim().toLowerCase()}`;
+}
+
+const VERP = /^(.+?)[+-]b(\d{1,15})-([a-z2-7]{4})-([0-9a-f]{12})(@[^@\s]+)$/i;
+
+/** What an address of the VERP form names (signature not checked): its base address and outbox row. */
+export interface VerpParts {
+  readonly base: string;
+  readonly rowId: number;
+  readonly kid: string;
+  readonly sig: string;
+}
+
+export function verpParts(address: string): VerpParts | null {
+  const m = VERP.exec(address.trim());
+  if (m === null) return null;
+  const rowId = Number(m[2]);
+  if (!Number.isSafeInteger(rowId) || rowId <= 0) return null;
+  return { base: `${m[1]!}${m[5]!}`.toLowerCase(), rowId, kid: m[3]!.toLowerCase(), sig: m[4]!.toLowerCase() };
+}
+
+/**
+ * The recipient among `recipients` (the row's To and Cc) that a VERP token was signed for, with
+ * a key accepted now; null when it verifies for none of them (forged, altered, another
+ * installation's, or a key retired past its acceptUntil).
+ */
+export function verifyVerp(parts: VerpParts, secret: ThreadSecret, recipients: readonly string[]): string | null {
+  const keys = candidates(secret, parts.kid);
+  for (const r of recipients) {
+    if (keys.some((k) => equal(sign(k.secret, verpInput(parts.rowId, r), 12), parts.sig))) return r;
+  }
+  return null;
+}

@@ -65,6 +65,15 @@ export const mailbox = z.object({
   /** Put a signed plus-address (support+c10042-token@…) in Reply-To. Only if the server delivers plus addresses. */
   plusAddressing: z.boolean().default(false),
   /**
+   * Send every email with a signed envelope sender per recipient (VERP: support+b<row>-<token>@…):
+   * a bounce sent to it is mapped to that email and recipient whatever the report leaves out, and
+   * only such a bounce marks an address as bouncing (docs/deliverability.md). Only when the mail
+   * server delivers these addresses to the mailbox and the relay lets the mailbox use them as MAIL FROM.
+   */
+  verp: z.boolean().default(false),
+  /** What joins the mailbox's local part and the bounce tag: "+" (support+b…) or "-" (support-b…), as the mail server's recipient delimiter. */
+  verpSeparator: z.enum(['+', '-']).default('+'),
+  /**
    * Agents' mail to this address is an internal note on the case it refers to (never sent to the
    * customer). Default: <local>+<agentMail.notesPlusTag>@<domain> of each of the mailbox's addresses.
    */

@@ -120,7 +120,7 @@ export const configSchema = z
         format: z.enum(['auto', 'json', 'pretty']).default('auto'),
       }).strict()
       .prefault({}),
-    mailboxes: z.array(mailbox).min(1).default([{ name: 'support', addresses: ['support@localhost'], plusAddressing: false, formSenders: [] }]),
+    mailboxes: z.array(mailbox).min(1).default([{ name: 'support', addresses: ['support@localhost'], plusAddressing: false, verp: false, verpSeparator: '+', formSenders: [] }]),
     listener: z
       .object({
         enabled: z.boolean().default(true),

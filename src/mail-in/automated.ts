@@ -27,7 +27,7 @@ import type { ParsedMail } from './parsed-mail.js';
 import { bulkVerdict } from './provider-headers.js';
 import { addressRole } from './sender-roles.js';
 
-export { parseBounce } from './bounce-report.js';
+export { noticeVerdict, parseBounce } from './bounce-report.js';
 export type { BounceRecipient, BounceReport } from './bounce-status.js';
 
 /**

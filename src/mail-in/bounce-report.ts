@@ -242,30 +242,65 @@ function recipientsFromText(mail: ParsedMail, text: string): BounceRecipient[] {
     if (to !== null && !excluded.has(to)) candidates.push({ address: to, index: -1 });
   }
 
-  const subjectDelay = DELAY_TEXT.test(mail.subject) || /\bwarning\b|\bdelay/i.test(mail.subject);
+  const subjectDelay = subjectSaysDelay(mail);
   const single = candidates.length === 1;
   const starts = candidates.map((c) => c.index).filter((i) => i >= 0);
   return candidates.map(({ address, index }) => {
     const paragraph = index >= 0 ? paragraphAt(notice, index) : '';
     const own = index >= 0 ? ownSegment(notice, index, starts) : '';
-    const context = single || paragraph === '' ? notice : paragraph;
-    const status = enhancedStatus(own) ?? enhancedStatus(paragraph) ?? (single ? enhancedStatus(notice) : null);
-    const reply = smtpReplyClass(own) ?? smtpReplyClass(paragraph) ?? (single ? smtpReplyClass(notice) : null);
-    let permanent: boolean;
-    let action: string;
-    if (status !== null || reply !== null) {
-      permanent = (status !== null ? status.startsWith('5') : reply === '5') && !isMailboxFull(status, own !== '' ? own : paragraph);
-      action = permanent || !subjectDelay ? 'failed' : 'delayed';
-    } else if (subjectDelay || DELAY_TEXT.test(context)) {
-      permanent = false;
-      action = 'delayed';
-    } else {
-      permanent = !EXPIRED_TEXT.test(context);
-      action = 'failed';
-    }
-    const diagnostic = own.trim() !== '' && own.length < paragraph.length ? own : paragraph !== '' ? paragraph : notice;
-    return { address, action, status, diagnostic: collapse(diagnostic), permanent };
+    return { address, ...judge(notice, paragraph, own, single, subjectDelay) };
   });
+}
+
+function subjectSaysDelay(mail: ParsedMail): boolean {
+  return DELAY_TEXT.test(mail.subject) || /\bwarning\b|\bdelay/i.test(mail.subject);
+}
+
+/**
+ * What a notice says of one recipient: from the lines about it (`own`), its paragraph, and — for
+ * the notice's only recipient — the whole notice.
+ */
+function judge(notice: string, paragraph: string, own: string, single: boolean, subjectDelay: boolean): Omit<BounceRecipient, 'address'> {
+  const context = single || paragraph === '' ? notice : paragraph;
+  const status = enhancedStatus(own) ?? enhancedStatus(paragraph) ?? (single ? enhancedStatus(notice) : null);
+  const reply = smtpReplyClass(own) ?? smtpReplyClass(paragraph) ?? (single ? smtpReplyClass(notice) : null);
+  let permanent: boolean;
+  let action: string;
+  if (status !== null || reply !== null) {
+    permanent = (status !== null ? status.startsWith('5') : reply === '5') && !isMailboxFull(status, own !== '' ? own : paragraph);
+    action = permanent || !subjectDelay ? 'failed' : 'delayed';
+  } else if (subjectDelay || DELAY_TEXT.test(context)) {
+    permanent = false;
+    action = 'delayed';
+  } else {
+    permanent = !EXPIRED_TEXT.test(context);
+    action = 'failed';
+  }
+  const diagnostic = own.trim() !== '' && own.length < paragraph.length ? own : paragraph !== '' ? paragraph : notice;
+  return { action, status, diagnostic: collapse(diagnostic), permanent };
+}
+
+/**
+ * What a bounce says when it names no recipient we can read (an Exchange or Gmail notice in
+ * prose, a forwarding chain's report about an address we never wrote to): the notice as a whole,
+ * as for the one recipient of a notice — its delivery-status fields first (Status, Action,
+ * Diagnostic-Code without a Final-Recipient), else its text. For a bounce sent to a signed bounce
+ * address, whose recipient the address itself names (mailboxes[].verp).
+ */
+export function noticeVerdict(mail: ParsedMail): Omit<BounceRecipient, 'address'> {
+  for (const part of mail.reportParts.filter((p) => isDsnType(p.contentType))) {
+    const fields = new Map<string, string>();
+    for (const f of parseFields(part.content.slice(0, SCAN_LIMIT))) if (f.name !== '' && !fields.has(f.name)) fields.set(f.name, f.value);
+    const diagnosticRaw = fields.get('diagnostic-code') ?? null;
+    const diagnostic = diagnosticRaw === null ? null : diagnosticRaw.replace(/^[a-z][a-z0-9-]*\s*;\s*/i, '').trim() || null;
+    const status = enhancedStatus(fields.get('status') ?? '') ?? (diagnostic !== null ? enhancedStatus(diagnostic) : null);
+    const action = (fields.get('action') ?? '').trim().toLowerCase().split(/[\s(;]/)[0] ?? '';
+    if (status !== null || action !== '') return { action: action === '' ? null : action, status, diagnostic, permanent: isPermanent(status, action === '' ? null : action, diagnostic) };
+  }
+  const text = bodyText(mail).slice(0, SCAN_LIMIT);
+  const cut = text.search(RETURNED_MESSAGE_START);
+  const notice = cut > 0 ? text.slice(0, cut) : text;
+  return judge(notice, '', '', true, subjectSaysDelay(mail));
 }
 
 /**

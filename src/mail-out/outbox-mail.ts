@@ -11,7 +11,7 @@ import { BlobUnreadableError } from '../storage/blob-store.js';
  * (SpamAssassin's DATE_IN_PAST_*, up to +3.4) — and filed that far down an inbox sorted by
  * date. Its Message-ID stays the one minted at queue time: a resend is the same message.
  */
-export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], now: Date, copyFor?: string): Mail.Options {
+export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], now: Date, copyFor?: string, returnPath?: string): Mail.Options {
   const headers = JSON.parse(row.headers_json) as Record<string, string>;
   const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
   // One reader's copy: the same headers (To and Cc as everyone sees them), their body, to them alone.
@@ -30,8 +30,9 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], no
     ...(row.in_reply_to !== null ? { inReplyTo: `<${row.in_reply_to}>` } : {}),
     ...(row.references_text !== null ? { references: row.references_text } : {}),
     date: now,
-    // Some recipients have it already: the same message goes to the others alone.
-    ...(pending !== null ? { envelope: { from: row.from_address, to: pending } } : {}),
+    // Some recipients have it already: the same message goes to the others alone. `returnPath`:
+    // the signed bounce address of this send (mailboxes[].verp), else the From address.
+    ...(pending !== null || returnPath !== undefined ? { envelope: { from: returnPath ?? row.from_address, to: pending ?? everyReader(row, cc) } } : {}),
     headers,
     // No X-Mailer: it tells strangers which versions we run and helps no receiver.
     xMailer: false,
@@ -96,6 +97,10 @@ export function hasOverlongLine(content: Buffer): boolean {
   }
 }
 
+function everyReader(row: OutboxRow, cc: readonly { address: string }[]): string[] {
+  return [row.to_address, ...cc.map((c) => c.address)];
+}
+
 /** The recipients still to send the row to (the relay took it for the others), or null: all of them. */
 export function pendingRecipientsOf(row: Pick<OutboxRow, 'pending_rcpt_json'>): string[] | null {
   return row.pending_rcpt_json === null ? null : (JSON.parse(row.pending_rcpt_json) as string[]);
@@ -117,15 +122,20 @@ export function copiesOf(row: Pick<OutboxRow, 'copies_json'>): OutboxCopy[] | nu
  * Who still waits for their copy of a row sent as copies, To first: the pending ones
  * (pending_rcpt_json: the others have theirs), or at first every reader.
  */
-export function copyRecipientsOf(row: Pick<OutboxRow, 'copies_json' | 'pending_rcpt_json' | 'to_address'>): string[] {
-  return pendingRecipientsOf(row) ?? [row.to_address, ...(copiesOf(row) ?? []).map((c) => c.address)];
+export function copyRecipientsOf(row: Pick<OutboxRow, 'copies_json' | 'pending_rcpt_json' | 'to_address' | 'cc_json'>): string[] {
+  const copies = copiesOf(row);
+  // A row without copies sent one transaction per reader (mailboxes[].verp): To and Cc, one body.
+  return pendingRecipientsOf(row) ?? [row.to_address, ...(copies ?? (JSON.parse(row.cc_json) as { address: string }[])).map((c) => c.address)];
 }
 
 /** The body of `address`'s copy: the row's own for its To, else that reader's. */
 function copyBody(row: OutboxRow, address: string): { text: string; html: string } {
   const key = address.toLowerCase();
   if (key === row.to_address.toLowerCase()) return { text: row.text, html: row.html };
-  const copy = (copiesOf(row) ?? []).find((c) => c.address.toLowerCase() === key);
+  const copies = copiesOf(row);
+  // A row written without copies (one body for all) sent reader by reader (mailboxes[].verp).
+  if (copies === null) return { text: row.text, html: row.html };
+  const copy = copies.find((c) => c.address.toLowerCase() === key);
   // A reader with no copy of their own (never written so): the To's body would hand them the To's link.
   if (copy === undefined) throw new Error(`no copy of this email for ${address}`);
   return copy;

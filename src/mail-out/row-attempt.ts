@@ -1,5 +1,6 @@
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
+import { verpAddress } from '../cases/thread-token.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
 import { markCopySent } from '../db/repos/outbox.js';
@@ -70,11 +71,15 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   const optional = (staffTemplateNames as readonly string[]).includes(row.kind);
   const files = async () => outgoingAttachments({ blobs: d.ctx.blobs, log: d.log }, facts.files.get(row.id) ?? [], { optional });
   const nextAt = (): string | null => nextAttemptAt(d.ctx.config.outgoing.retry, row, attempts, d.ctx.clock.now());
+  // Signed bounce addresses (mailboxes[].verp): one envelope sender per reader, so one SMTP
+  // transaction per reader — a bounce then names the reader by its address alone.
+  const verp = verpOf(d.ctx, row);
+  const returnPath = (address: string): string | undefined => (verp === null ? undefined : verpAddress(row.from_address, row.id, address, d.ctx.secret, verp));
   // One copy per reader, each with the case-page link that names them (copies-attempt.ts).
-  if (copiesOf(row) !== null) {
+  if (copiesOf(row) !== null || (verp !== null && (pendingRecipientsOf(row) ?? everyReader(row)).length > 1)) {
     const round = await sendCopies(row, {
       attempts,
-      build: async (address) => toMailOptions(row, await files(), d.ctx.clock.now(), address),
+      build: async (address) => toMailOptions(row, await files(), d.ctx.clock.now(), address, returnPath(address)),
       send: (options) => d.send(options),
       failure: (err) => d.failure(err, row, attempts, sender, probe),
       progress: async (pending, at) => {
@@ -99,12 +104,22 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   const sending = now.row;
   return sendSingle({
     attempts,
-    build: async () => toMailOptions(sending, await files(), d.ctx.clock.now()),
+    build: async () => toMailOptions(sending, await files(), d.ctx.clock.now(), undefined, returnPath((pendingRecipientsOf(sending) ?? everyReader(sending))[0] ?? sending.to_address)),
     send: (options) => d.send(options),
     failure: (err) => d.failure(err, row, attempts, sender, probe),
     nextAt,
     now: () => d.ctx.clock.now().toISOString(),
   });
+}
+
+/** The separator of the signed bounce address of the row's mailbox (its From address), or null: VERP is off. */
+function verpOf(ctx: AppContext, row: OutboxRow): '+' | '-' | null {
+  const mb = ctx.mailboxes.byAddress(row.from_address);
+  return mb?.verp === true ? mb.verpSeparator : null;
+}
+
+function everyReader(row: OutboxRow): string[] {
+  return [row.to_address, ...(JSON.parse(row.cc_json) as { address: string }[]).map((c) => c.address)];
 }
 
 /** Whom this attempt is for, as far as bouncing goes: the To — or, when the others have it, the ones it still goes to. */

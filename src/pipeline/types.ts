@@ -187,7 +187,11 @@ export interface Notes {
   /** Set by form-mail: the address of our own list or group it came through (its list headers are ours), else null. */
   ownList?: string | null;
   automated?: AutomatedVerdict | null;
-  bounce?: (BounceReport & { readonly caseRow: CaseRow }) | null;
+  /**
+   * Set by automated: a bounce about mail we sent, with its case. `signed`: it came to the signed
+   * bounce address of that email and recipient (mailboxes[].verp, pipeline/verp-bounce.ts).
+   */
+  bounce?: (BounceReport & { readonly caseRow: CaseRow; readonly signed?: { readonly address: string; readonly outboxId: number } }) | null;
   /** Set by spam: our MX's spam verdict, or null. */
   spam?: SpamVerdict | null;
   sender?: SenderNote;

@@ -126,6 +126,47 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     expect(await env.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'bounce-notice').execute()).toHaveLength(1);
   });
 
+  it('with signed bounce addresses (mailboxes[].verp) Postfix bounces to the email’s own address, and a report that names no recipient and quotes no header still marks the right one', async () => {
+    // A second installation on the same Postfix, with VERP on: Jane's confirmation is refused again.
+    const verpEnv = await testEnv({
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], verp: true }],
+      queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }], assignment: 'fixed', fixedOwner: 'Ben Agent' } },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false } },
+    });
+    const verpTransport = createTransport(verpEnv.resolved);
+    try {
+      expect((await verpEnv.ingest(eml({ from: `Jane Customer <${JANE}>`, subject: 'Printer on fire', messageId: 'jane-verp@customer.example' }))).kind).toBe('stored');
+      await new OutboxWorker(verpEnv.ctx, verpTransport).drain();
+      const row = await verpEnv.ctx.db.selectFrom('outbox').select(['id', 'message_id']).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+      const end = Date.now() + 30_000;
+      let bounce: { raw: Buffer; envelopeTo: string[] } | undefined;
+      while ((bounce = ourMx.messages.find((m) => m.envelopeTo.some((a) => a.startsWith(`support+b${row.id}-`)))) === undefined) {
+        if (Date.now() > end) throw new Error(`no DSN to a signed bounce address; our MX got ${ourMx.messages.map((m) => m.envelopeTo.join(',')).join(' ')}\n${postfix.log()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // Postfix addressed its report to the envelope sender: the signed address of Jane's copy.
+      expect(bounce.envelopeTo).toEqual([expect.stringMatching(new RegExp(`^support\\+b${row.id}-[a-z2-7]{4}-[0-9a-f]{12}@example\\.com$`))]);
+      // What a forwarding chain or a terse notice leaves: no address we wrote to, no Message-ID of ours.
+      const bare = bounce.raw
+        .toString('utf8')
+        .replaceAll(JANE, 'j.doe@renamed.example')
+        .split(/\r?\n/)
+        .filter((l) => !l.includes(row.message_id) && !/^(?:In-Reply-To|References):/i.test(l))
+        .join('\r\n');
+      expect(bare).not.toContain(JANE);
+      const out = await verpEnv.ingest(Buffer.from(bare), { envelopeFrom: '', envelopeTo: bounce.envelopeTo });
+      expect(out).toMatchObject({ kind: 'stored', caseNumber: 10001 });
+      expect(await isBouncing(verpEnv.ctx.db, JANE)).toBe(true);
+      expect(await isBouncing(verpEnv.ctx.db, 'j.doe@renamed.example')).toBe(false);
+      const c = (await caseByNumber(verpEnv.ctx.db, 10001))!;
+      const marked = (await eventsOfCase(verpEnv.ctx.db, c.id)).find((e) => e.type === 'address.bouncing');
+      expect(marked?.reason).toMatch(/^jane@customer\.example: 5\.1\.1 /);
+    } finally {
+      verpTransport.close();
+      await verpEnv.close();
+    }
+  });
+
   it('mail to the bouncing address is held back; a new mail from it clears the mark and mail flows again', async () => {
     await worker.drain();
     const c = (await caseByNumber(env.ctx.db, 10001))!;

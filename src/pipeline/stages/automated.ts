@@ -3,10 +3,14 @@ import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { caseByOutgoingMessageIds } from '../../db/repos/messages.js';
 import { detectAutomated, parseBounce } from '../../mail-in/automated.js';
 import { need, NEXT, type DecideStage } from '../types.js';
+import { signedBounce } from '../verp-bounce.js';
 
 /**
  * Did a machine write this (RFC 3834 auto-reply, bulk, DSN bounce)? Automated mail is recorded but
- * never answered. A bounce is kept only when it is about mail we sent: it joins that case.
+ * never answered. A bounce is kept only when it is about mail we sent: it joins that case. A
+ * bounce sent to the signed bounce address of one of our emails (mailboxes[].verp) is about that
+ * email and recipient (verp-bounce.ts); so is mail from the null sender to it that looks like
+ * nothing else (a notice in words no detector knows: only MTAs write from <> to an envelope sender).
  */
 export const automatedStage: DecideStage = {
   name: 'automated',
@@ -14,9 +18,20 @@ export const automatedStage: DecideStage = {
     const parsed = need(msg.notes.parsed, 'parsed');
     // Form mail is judged as the person's (a no-reply form address is not a machine's mail).
     const form = msg.notes.form;
-    const verdict = detectAutomated(form?.kind === 'on-behalf' ? { ...parsed, from: form.person } : parsed, { listIsOurs: msg.notes.ownList != null });
-    msg.notes.automated = verdict;
+    let verdict = detectAutomated(form?.kind === 'on-behalf' ? { ...parsed, from: form.person } : parsed, { listIsOurs: msg.notes.ownList != null });
     msg.notes.bounce = null;
+    const nullSender = parsed.returnPath === '' || msg.arrival.envelopeFrom === '';
+    const maybeBounce = verdict?.kind === 'bounce' || (nullSender && (verdict === null || verdict.reason === 'empty Return-Path'));
+    if (maybeBounce) {
+      const signed = await signedBounce(msg, ctx, parsed, parseBounce(parsed));
+      if (signed !== null) {
+        if (verdict?.kind !== 'bounce') verdict = { kind: 'bounce', reason: 'null sender to our signed bounce address' };
+        msg.notes.automated = verdict;
+        msg.notes.bounce = { ...signed.report, caseRow: signed.caseRow, signed: signed.signed };
+        return NEXT;
+      }
+    }
+    msg.notes.automated = verdict;
     if (verdict?.kind !== 'bounce') return NEXT;
     const report = parseBounce(parsed);
     for (const id of report.originalMessageIds) {

@@ -157,6 +157,10 @@ export const persistStage: CommitStage = {
       // the address as we wrote it.
       const sent = await outgoingRecipients(trx, bounce.originalMessageIds);
       const ours = new Map([...sent.keys()].map((a) => [addressKey(a), a]));
+      // With signed bounce addresses on (mailboxes[].verp), an MTA reports to the one of that email
+      // and recipient: a report that did not come to it is no MTA's bounce path — anyone who saw
+      // one of our Message-IDs (a Cc'd reader, a forward) can write it. Recorded, marks nobody.
+      const unverified = bounce.signed === undefined && ctx.mailboxes.ofCase(caseRow).verp;
       const foreign: string[] = [];
       for (const r of bounce.recipients) {
         if (r.action !== null && r.action !== 'failed' && r.action !== 'delayed') continue;
@@ -174,19 +178,24 @@ export const persistStage: CommitStage = {
         const staff = isStaff(ctx.config, address);
         const sentAt = sent.get(address) ?? now;
         const stale = r.permanent && Date.parse(now) - Date.parse(sentAt) > BOUNCE_MAX_AGE_DAYS * 86_400_000;
-        const marks = r.permanent && !staff && !stale;
-        await recordBounce(trx, address, marks, reason, now);
+        const marks = r.permanent && !staff && !stale && !unverified;
+        // An unverified report counts nothing against the address either (not even a soft bounce).
+        if (!unverified) await recordBounce(trx, address, marks, reason, now);
         await addEvent(trx, {
           caseId: caseRow.id,
           messageRowId,
-          type: marks ? 'address.bouncing' : staff && r.permanent ? 'address.staff-bounce' : stale ? 'address.stale-bounce' : 'address.soft-bounce',
+          type: unverified ? 'address.unverified-bounce' : marks ? 'address.bouncing' : staff && r.permanent ? 'address.staff-bounce' : stale ? 'address.stale-bounce' : 'address.soft-bounce',
           actor: 'system',
-          reason: stale && !staff ? `${address}: ${reason}; about mail handed over at ${sentAt}, more than ${BOUNCE_MAX_AGE_DAYS} days ago — no MTA still held it (a forged report?): not marked as bouncing` : `${address}: ${reason}`,
-          data: { address, reported: r.address, status: r.status, permanent: r.permanent, sentAt },
+          reason: unverified
+            ? `${address}: ${reason}; this report did not come to the email's signed bounce address (mailboxes[].verp), where an MTA sends it — a forged report? — not marked as bouncing`
+            : stale && !staff
+              ? `${address}: ${reason}; about mail handed over at ${sentAt}, more than ${BOUNCE_MAX_AGE_DAYS} days ago — no MTA still held it (a forged report?): not marked as bouncing`
+              : `${address}: ${reason}`,
+          data: { address, reported: r.address, status: r.status, permanent: r.permanent, sentAt, ...(bounce.signed !== undefined ? { bounceAddress: bounce.signed.address, outboxId: bounce.signed.outboxId } : {}) },
           at: now,
         });
         // The owner hears once: when the address starts bouncing, not on every further bounce.
-        if (r.permanent && !stale && !wasBouncing) {
+        if (r.permanent && !stale && !unverified && !wasBouncing) {
           await tellOwnerOfBounce(trx, ctx, caseRow, { address, status: r.status, diagnostic: r.diagnostic, originalMessageIds: bounce.originalMessageIds, messageRowId });
         }
       }
