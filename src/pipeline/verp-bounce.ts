@@ -6,7 +6,7 @@ import { outboxRow } from '../db/repos/outbox.js';
 import type { AppContext } from '../context.js';
 import { noticeVerdict, type BounceRecipient, type BounceReport } from '../mail-in/automated.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
-import type { CaseRow } from '../db/schema.js';
+import type { CaseRow, OutboxRow } from '../db/schema.js';
 import type { Inbound } from './types.js';
 
 /**
@@ -29,26 +29,27 @@ function addressesSentTo(msg: Inbound, parsed: ParsedMail): string[] {
   return [...msg.arrival.envelopeTo, ...(parsed.headers.get('delivered-to') ?? []), ...(parsed.headers.get('x-original-to') ?? []), ...parsed.to.map((a) => a.address)];
 }
 
-/** Whether the message was sent to one of our signed bounce addresses at all (signature not checked). */
-export function sentToBounceAddress(msg: Inbound, parsed: ParsedMail): boolean {
-  return addressesSentTo(msg, parsed).some((a) => verpParts(a) !== null);
+/** The email (outbox row), reader and case a signed bounce address names, or null: not one, or it does not verify. */
+export async function bounceAddressOwner(ctx: AppContext, address: string): Promise<{ readonly row: OutboxRow; readonly recipient: string; readonly caseRow: CaseRow } | null> {
+  const parts = verpParts(address);
+  if (parts === null) return null;
+  const row = await outboxRow(ctx.db, parts.rowId);
+  if (row === undefined || row.case_id === null) return null;
+  const readers = [row.to_address, ...(JSON.parse(row.cc_json) as { address: string }[]).map((c) => c.address)];
+  const recipient = verifyVerp(parts, ctx.secret, readers);
+  if (recipient === null) {
+    ctx.log.warn({ address, outboxId: parts.rowId }, 'mail to a signed bounce address whose signature does not verify: treated as unsigned');
+    return null;
+  }
+  const named = await caseById(ctx.db, row.case_id);
+  return named === undefined ? null : { row, recipient, caseRow: await continuedAs(ctx.db, named) };
 }
 
 export async function signedBounce(msg: Inbound, ctx: AppContext, parsed: ParsedMail, report: BounceReport): Promise<SignedBounce | null> {
   for (const address of addressesSentTo(msg, parsed)) {
-    const parts = verpParts(address);
-    if (parts === null) continue;
-    const row = await outboxRow(ctx.db, parts.rowId);
-    if (row === undefined || row.case_id === null) continue;
-    const readers = [row.to_address, ...(JSON.parse(row.cc_json) as { address: string }[]).map((c) => c.address)];
-    const recipient = verifyVerp(parts, ctx.secret, readers);
-    if (recipient === null) {
-      ctx.log.warn({ address, outboxId: parts.rowId }, 'bounce to a signed bounce address whose signature does not verify: treated as unsigned');
-      continue;
-    }
-    const named = await caseById(ctx.db, row.case_id);
-    if (named === undefined) continue;
-    const caseRow = await continuedAs(ctx.db, named);
+    const owner = await bounceAddressOwner(ctx, address);
+    if (owner === null) continue;
+    const { row, recipient, caseRow } = owner;
     return { report: { originalMessageIds: [row.message_id], recipients: [{ ...whatItSays(parsed, report.recipients, recipient), address: recipient }] }, caseRow, signed: { address, outboxId: row.id } };
   }
   return null;

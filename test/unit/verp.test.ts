@@ -159,12 +159,17 @@ describe('signed bounce addresses (mailboxes[].verp)', () => {
     expect(await bouncing()).toEqual([JANE]);
   });
 
-  it('mail from the null sender to it in words no detector knows is a bounce of that email too; an out-of-office to it is not', async () => {
+  it('mail from the null sender to it in words no detector knows is a bounce of that email too; an out-of-office to it is not, and joins the case', async () => {
     await start();
     const sent = await confirmationSent();
+    // Vacation programs answer the envelope sender (RFC 3834), many without any reference.
     const vacation = eml({ from: 'Jane Customer <jane@customer.example>', to: sent.jane, subject: 'Out of office', headers: { 'Auto-Submitted': 'auto-replied' }, body: 'I am away until Monday.' });
-    await env.ingest(vacation, { envelopeFrom: '', envelopeTo: [sent.jane] });
+    expect(await env.ingest(vacation, { envelopeFrom: '', envelopeTo: [sent.jane] })).toMatchObject({ kind: 'stored', caseNumber: 10001, reason: 'appended (plus-token)' });
     expect(await bouncing()).toEqual([]);
+    // An altered address names no case: such an out-of-office belongs to none.
+    const altered = sent.jane.replace(/([0-9a-f])@/, (_all, c: string) => `${c === '0' ? '1' : '0'}@`);
+    const forged = vacation.replace(/^Message-ID: .*$/m, 'Message-ID: <ooo-2@customer.example>').replace(`To: ${sent.jane}`, `To: ${altered}`);
+    expect(await env.ingest(forged, { envelopeFrom: '', envelopeTo: [altered] })).toMatchObject({ kind: 'ignored' });
     const odd = eml({ from: 'Gateway <gw@customer.example>', to: sent.jane, subject: 'Notice', body: 'Hello. Nobody by this name works here any more.\n550 5.1.1' });
     const out = await env.ingest(odd, { envelopeFrom: '', envelopeTo: [sent.jane] });
     expect(out).toMatchObject({ kind: 'stored', caseNumber: 10001 });

@@ -1,5 +1,6 @@
 import { findTag } from '../../cases/subject-tag.js';
-import { verifyMessageId, verifyPlusAddress } from '../../cases/thread-token.js';
+import { verifyMessageId, verifyPlusAddress, verpParts } from '../../cases/thread-token.js';
+import { bounceAddressOwner } from '../verp-bounce.js';
 import { isThanksOnly } from '../../cases/thanks.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
@@ -85,6 +86,12 @@ async function bySignedToken(msg: Inbound, ctx: AppContext, refs: readonly strin
     if (plus === null) continue;
     const caseRow = await caseNamed(ctx, plus.caseNumber);
     if (caseRow !== undefined) return { caseRow, rule: 'plus-token', strangerRule: 'plus-token' };
+  }
+  // The signed bounce address of one of our emails (mailboxes[].verp): what an out-of-office
+  // answers (RFC 3834 §4: the envelope sender), often without any reference.
+  for (const r of recipients) {
+    const owner = verpParts(r) !== null ? await bounceAddressOwner(ctx, r) : null;
+    if (owner !== null) return { caseRow: owner.caseRow, rule: 'plus-token', strangerRule: 'plus-token' };
   }
   return null;
 }
