@@ -150,6 +150,16 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
       });
     }
   }
+  cfg.mailboxes.forEach((mb, i) => {
+    if (!mb.verp || cfg.outgoing.transport !== 'smtp') return;
+    const host = (mb.relay !== undefined && mb.relay !== 'default' ? cfg.outgoing.relays[mb.relay]?.host : cfg.outgoing.smtp?.host)?.toLowerCase() ?? '';
+    const provider = ENVELOPE_REWRITERS.find((r) => r.host.test(host));
+    if (provider === undefined) return;
+    out.push({
+      path: `mailboxes.${i}.verp`,
+      message: `is on, but ${provider.name} (${host}) ${provider.does}: bounces come back to the mailbox's plain address, unsigned, and with verp on they mark nobody as bouncing. Turn verp off for this mailbox, or send through a relay that keeps the envelope sender (docs/deliverability.md, "Signed bounce addresses")`,
+    });
+  });
   const served = new Set(cfg.mailboxes.flatMap((m) => m.addresses));
   cfg.rules.forEach((r, i) => {
     const list = r.match.recipient === undefined ? [] : Array.isArray(r.match.recipient) ? r.match.recipient : [r.match.recipient];
@@ -164,6 +174,13 @@ export function configWarnings(cfg: Config): { path: string; message: string }[]
   });
   return out;
 }
+
+/** Submission services that do not keep the envelope sender a client gives (mailboxes[].verp). */
+const ENVELOPE_REWRITERS: readonly { readonly host: RegExp; readonly name: string; readonly does: string }[] = [
+  { host: /^smtp(?:-relay)?\.gmail\.com$|\.googlemail\.com$/, name: 'Google', does: 'sends with the account as envelope sender, whatever MAIL FROM says' },
+  { host: /^email-smtp\.[a-z0-9-]+\.amazonaws\.com$/, name: 'Amazon SES', does: 'puts its own envelope sender in place and reports bounces by notification' },
+  { host: /^smtp\.office365\.com$|^smtp-mail\.outlook\.com$/, name: 'Microsoft 365', does: 'takes only the login\'s own address (or one it may Send As) as MAIL FROM' },
+];
 
 /** The host of an http:// (not https) URL that is not this machine, or null. */
 function plainHttpHost(url: string): string | null {

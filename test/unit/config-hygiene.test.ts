@@ -210,6 +210,20 @@ describe('strict configuration with hints (item 12)', () => {
     expect(problems({ listener: { enabled: false, port: 25 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: 25 } } })).toEqual([]);
   });
 
+  it('warns when a mailbox with signed bounce addresses (verp) sends through a service that does not keep the envelope sender', () => {
+    const r = load({
+      instance: { secret: SECRET_A, domain: 'acme.example' },
+      mailboxes: [
+        { name: 'support', addresses: ['support@acme.example'], verp: true },
+        { name: 'sales', addresses: ['sales@acme.example'], verp: true, relay: 'own' },
+        { name: 'billing', addresses: ['billing@acme.example'], relay: 'ses' },
+      ],
+      outgoing: { transport: 'smtp', smtp: { host: 'smtp.gmail.com', port: 587 }, relays: { own: { host: 'mail.acme.example', port: 587 }, ses: { host: 'email-smtp.eu-west-1.amazonaws.com', port: 587 } } },
+    });
+    expect(r.warnings.map((w) => w.path).filter((p) => p.startsWith('mailboxes'))).toEqual(['mailboxes.0.verp']);
+    expect(r.warnings.find((w) => w.path === 'mailboxes.0.verp')!.message).toMatch(/^is on, but Google \(smtp\.gmail\.com\) sends with the account as envelope sender.*mark nobody as bouncing/);
+  });
+
   it('warns loudly about localhost as instance.domain with real mailboxes, a listener beyond loopback and a plus rule that can never match', () => {
     const r = load({
       instance: { secret: SECRET_A },
