@@ -1,15 +1,13 @@
-import { DateTime } from 'luxon';
 import { alertRecipients } from '../cases/escalation.js';
 import { nextCheck } from '../cases/sla-clock.js';
-import { calendarOf } from '../cases/sla-policy.js';
-import { activeOwner, ownerName } from '../cases/staff.js';
+import { activeOwner } from '../cases/staff.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { claimSlaFlag, dueSlaChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow } from '../db/schema.js';
-import { queueStaffEmail } from '../mail-out/compose.js';
 import { capCaseMail } from '../pipeline/staff-mail-cap.js';
 import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
+import { sendStagedAlerts, stageAlert } from './sla-alert-mail.js';
 
 /**
  * SLA warnings and breaches (issue 11): when a share of a target (sla.warnAt) has passed, and when
@@ -20,6 +18,8 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * A case that is suspected spam alerts nobody: its checks are held until it is marked ham. The
  * alerts count against the requester's agentMail.notifyPerSenderPerHour (pipeline/staff-mail-cap.ts):
  * a flood's cases breach together; past the cap, one flood notice per recipient, then none.
+ * The emails are written at the end of the run, per recipient (sla-alert-mail.ts): alerts about one
+ * case as its sla-warning / sla-breach emails, about several cases as one sla-digest.
  */
 
 type Target = 'fr' | 'res';
@@ -47,7 +47,6 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
       await addEvent(trx, { caseId, type: 'sla.held', actor: 'system', reason: 'suspected spam: no SLA alerts until it is marked ham', at: nowIso });
       return 0;
     }
-    let sent = 0;
     for (const t of ['fr', 'res'] as const) {
       const due = t === 'fr' ? sla.fr_due_at : sla.res_due_at;
       const warn = t === 'fr' ? sla.fr_warn_at : sla.res_warn_at;
@@ -57,29 +56,23 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
         if (!(await claimSlaFlag(trx, caseId, `${t}_breached_at`, nowIso))) continue;
         // A warning not sent yet is pointless now: marked, not sent.
         await claimSlaFlag(trx, caseId, `${t}_warned_at`, nowIso);
-        sent += await alert(j, caseRow, sla, t, 'breach', due);
+        await alert(j, caseRow, sla, t, 'breach', due);
       } else if (warn !== null && warn <= nowIso) {
         if (!(await claimSlaFlag(trx, caseId, `${t}_warned_at`, nowIso))) continue;
-        sent += await alert(j, caseRow, sla, t, 'warning', due);
+        await alert(j, caseRow, sla, t, 'warning', due);
       }
     }
     const after = await slaOfCase(trx, caseId);
     if (after !== undefined) await updateSla(trx, caseId, { next_check_at: nextCheck(after, caseRow.first_response_at) });
-    return sent;
+    return 0;
 
-    async function alert(j: JobContext, c: CaseRow, s: CaseSlaRow, t: Target, what: 'warning' | 'breach', dueAt: string): Promise<number> {
+    async function alert(j: JobContext, c: CaseRow, s: CaseSlaRow, t: Target, what: 'warning' | 'breach', dueAt: string): Promise<void> {
       const minutes = Math.round(Math.abs(new Date(dueAt).getTime() - j.now.getTime()) / 60_000);
       const recipients = slaRecipients(j, c);
-      const zone = calendarOf(ctx.config, c.queue).zone;
-      const dueLocal = DateTime.fromISO(dueAt, { zone }).toISO() ?? dueAt;
-      const owner = { name: ownerName(ctx.config, c.queue, c.owner) };
-      // Counted against the requester's per-sender cap: a flood's cases breach together.
+      // Counted against the requester's per-sender cap: a flood's cases breach together. Staged:
+      // the run's end writes each recipient's emails (one case: its alerts; more: one digest).
       const { sent, held } = await capCaseMail(trx, ctx, c, `sla-${what}`, recipients, async (to) => {
-        for (const address of to) {
-          const r = { address, name: '' };
-          if (what === 'warning') await queueStaffEmail(trx, ctx, c, 'sla-warning', r, { sla: { kind: KIND[t], dueAt: dueLocal, remaining: minutes }, owner });
-          else await queueStaffEmail(trx, ctx, c, 'sla-breach', r, { sla: { kind: KIND[t], dueAt: dueLocal, overdue: minutes }, owner });
-        }
+        for (const address of to) await stageAlert(trx, c.id, address, t, what, dueAt, nowIso);
       });
       const heldNote = held.length > 0 ? `; held for ${held.join(', ')} (agentMail.notifyPerSenderPerHour: mail from ${c.requester_address} caused too much staff email within the hour)` : '';
       await addEvent(trx, {
@@ -91,7 +84,6 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
         at: nowIso,
       });
       j.log.info({ caseId: c.id, caseNumber: c.number, target: KIND[t], dueAt, recipients: sent, ...(held.length > 0 ? { held } : {}) }, `sla ${what}`);
-      return sent.length;
     }
   });
 }
@@ -100,11 +92,13 @@ export const slaCheckJob: JobDefinition = {
   name: 'sla-check',
   configKey: 'slaCheck',
   runOnFirstStart: true,
-  run: (j) =>
-    sweep(
+  run: async (j) => {
+    const { processed } = await sweep(
       j,
       () => dueSlaChecks(j.ctx.db, j.now.toISOString(), BATCH),
       (r) => r.caseRow.id,
       (r) => checkCase(j, r.caseRow.id),
-    ),
+    );
+    return { processed, sent: await sendStagedAlerts(j) };
+  },
 };

@@ -15,6 +15,8 @@ export interface SystemEmail<K extends InstanceTemplateName> {
   /** The mailbox whose address sends it. */
   readonly mailbox: MailboxConfig;
   readonly data: TemplateDataMap[K];
+  /** The language to write it in; default cases.defaultLanguage. */
+  readonly language?: string;
   /** The event recorded with it (type, reason, extra data). */
   readonly event: { readonly type: string; readonly reason: string; readonly data?: Record<string, unknown> };
 }
@@ -32,7 +34,7 @@ export interface QueuedSystemEmail {
  */
 export async function queueSystemEmail<K extends InstanceTemplateName>(trx: Transaction<Database>, ctx: AppContext, q: SystemEmail<K>): Promise<QueuedSystemEmail> {
   const now = ctx.clock.now().toISOString();
-  const rendered = ctx.templates.render(q.kind, q.data, { language: ctx.config.cases.defaultLanguage });
+  const rendered = ctx.templates.render(q.kind, q.data, { language: q.language ?? ctx.config.cases.defaultLanguage });
   const messageId = mintMessageId(null, ctx.secret, ctx.config.instance.domain);
   const headers: Record<string, string> = { 'X-Loop': ctx.loopId, 'X-Casegate-Instance': instanceMark(ctx.secret, ctx.config.instance.domain), ...automationHeaders('auto-generated') };
   const subject = oneLine(rendered.subject);

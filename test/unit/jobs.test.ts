@@ -10,6 +10,7 @@ import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { slaOfCase } from '../../src/db/repos/sla.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
+import { stageAlert } from '../../src/jobs/sla-alert-mail.js';
 import type { JobDefinition } from '../../src/jobs/job.js';
 import { pino } from 'pino';
 import { until } from '../imap/imap-env.js';
@@ -101,6 +102,57 @@ describe('sla-check: warning at warnAt, breach at the due time, each once, to th
     // The first response (not paused by pending) breached; the paused resolution did not.
     expect(await eventTypes(id, 'sla.')).toEqual(['sla.started', 'sla.paused', 'sla.breach']);
     expect((await sent(id, 'sla-breach'))[0]!.text).toContain('first response');
+  });
+});
+
+describe('sla-check after a downtime: one digest per person, not one email per case', () => {
+  it('three cases breached while the daemon was down: the owner and the lead get one sla-digest each listing them (breaches first); one case alone keeps its own emails', async () => {
+    await start('2026-03-02T14:00:00Z'); // Mon 08:00 CST: first responses due 12:00, resolutions Wed 12:00
+    const ids = [await newCase({ from: 'ann@customer.example' }), await newCase({ from: 'bob@customer.example', subject: 'Invoice wrong' }), await newCase({ from: 'cy@customer.example', subject: 'Cannot log in' })];
+    env.clock.set('2026-03-04T18:30:00Z'); // down from Monday morning to Wednesday 12:30: six targets missed
+    expect(await run('sla-check')).toEqual({ processed: 3, sent: 2 });
+    const staffMail = async () => (await env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute()).filter((r) => r.kind.startsWith('sla-'));
+    const mail = await staffMail();
+    expect(mail.map((r) => [r.kind, r.to_address, r.case_id])).toEqual([
+      ['sla-digest', 'erika@example.com', null],
+      ['sla-digest', 'lead@example.com', null],
+    ]);
+    expect(mail[0]!.subject).toBe('[casegate] SLA: 6 missed (3 cases)');
+    const text = mail[1]!.text;
+    for (const tag of ['[Case #10001] Printer on fire', '[Case #10002] Invoice wrong', '[Case #10003] Cannot log in']) expect(text).toContain(tag);
+    expect(text.indexOf('MISSED: first response was due')).toBeLessThan(text.indexOf('MISSED: resolution was due'));
+    expect(text).toContain('Show it: casegate cases show 10002');
+    // Each case still records who was alerted; nothing is staged any more, and nothing is sent twice.
+    for (const id of ids) expect(await eventTypes(id, 'sla.breach')).toEqual(['sla.breach', 'sla.breach']);
+    expect(await claimsOf(env.ctx.db, 'sla-alert')).toEqual([]);
+    expect(await run('sla-check')).toEqual({ processed: 0, sent: 0 });
+
+    // A later breach of one case alone (its priority raised) is its own email, as before.
+    env.clock.set('2026-03-04T18:40:00Z');
+    const id4 = await newCase({ from: 'dee@customer.example', subject: 'Down' });
+    await env.ctx.db.transaction().execute((trx) => setPriority(trx, env.ctx, id4, 'urgent', { actor: 'agent:erika@example.com', reason: 'test' }));
+    env.clock.set('2026-03-04T19:00:00Z');
+    expect(await run('sla-check')).toEqual({ processed: 1, sent: 2 });
+    expect((await staffMail()).slice(2).map((r) => [r.kind, r.to_address, r.case_id])).toEqual([
+      ['sla-breach', 'erika@example.com', id4],
+      ['sla-breach', 'lead@example.com', id4],
+    ]);
+  });
+
+  it('alerts a run staged but did not write (it died in between) go with the next run, once', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const a = await newCase({ from: 'ann@customer.example' });
+    const b = await newCase({ from: 'bob@customer.example' });
+    env.clock.set('2026-03-02T18:01:00Z');
+    // As the case transactions of a run that was killed before its end left them:
+    await env.ctx.db.transaction().execute(async (trx) => {
+      for (const id of [a, b]) await stageAlert(trx, id, 'lead@example.com', 'fr', 'breach', '2026-03-02T18:00:00.000Z', '2026-03-02T18:01:00.000Z');
+    });
+    expect(await run('sla-check')).toEqual({ processed: 2, sent: 2 });
+    const digests = (await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'sla-digest').execute()).map((r) => r.to_address);
+    // The staged two and this run's own alerts about the same cases for the lead: one digest; erika: one.
+    expect(digests.sort()).toEqual(['erika@example.com', 'lead@example.com']);
+    expect(await claimsOf(env.ctx.db, 'sla-alert')).toEqual([]);
   });
 });
 

@@ -95,6 +95,7 @@ describe('declarations', () => {
         'escalation-alert',
         'sla-warning',
         'sla-breach',
+        'sla-digest',
         'reminder',
         'auto-closed',
         'survey',

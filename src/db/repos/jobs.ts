@@ -99,6 +99,17 @@ export async function setClaimOutbox(db: Q, claimId: number, outboxId: number): 
   await db.updateTable('job_claims').set({ outbox_id: outboxId }).where('id', '=', claimId).execute();
 }
 
+/** Claims of `job` not yet turned into an email (outbox_id null), oldest first: the SLA alerts a sweep staged for its digests. */
+export async function unsentClaims(db: Q, job: string): Promise<JobClaimRow[]> {
+  return db.selectFrom('job_claims').selectAll().where('job', '=', job).where('outbox_id', 'is', null).orderBy('id').execute();
+}
+
+/** Take staged claims for sending: deletes them and returns those this call deleted (another run that took them first gets none). */
+export async function takeClaims(db: Q, ids: readonly number[]): Promise<JobClaimRow[]> {
+  if (ids.length === 0) return [];
+  return db.deleteFrom('job_claims').where('id', 'in', [...ids]).where('outbox_id', 'is', null).returningAll().execute();
+}
+
 export async function claimsOf(db: Q, job?: string): Promise<JobClaimRow[]> {
   let q = db.selectFrom('job_claims').selectAll();
   if (job !== undefined) q = q.where('job', '=', job);
