@@ -5,8 +5,8 @@ import type { BusinessClock } from './business-calendar.js';
  * What happens to a case waiting for the customer (status pending): a reminder after each of
  * jobs.pendingReminder.remindAfterBusinessDays (business days of the queue's calendar), then the
  * automatic close after autoCloseAfterDays calendar days. Pure: the job and the SLA hooks use it
- * to store the next action time on the case. After a downtime only the latest action that came
- * due is taken (dueAction): not every missed reminder and the close within minutes of each other.
+ * to store the next action time on the case. After a downtime the schedule is paced (pendingStep):
+ * the latest missed reminder, not each of them, then the rest with its configured gaps.
  */
 
 export type PendingAction = { readonly kind: 'reminder'; readonly number: number; readonly at: Date } | { readonly kind: 'close'; readonly at: Date };
@@ -31,17 +31,56 @@ export function nextPendingAction(config: Pick<Config, 'jobs'>, calendar: Busine
 }
 
 /**
- * The action to take at `now` after `remindersSent` reminders: the latest one that is due (the
- * close when it is due, else the latest due reminder — earlier ones missed while the job did not
- * run are skipped), or null when none is due yet.
+ * How late an action may be taken and leave the rest of the schedule where it was: the job runs
+ * every 15 minutes, a restart takes a minute. Later than this (the daemon was down for a weekend,
+ * an upgrade, a crash loop), the rest of the schedule moves by the delay: each step keeps its gap.
  */
-export function dueAction(config: Pick<Config, 'jobs'>, calendar: BusinessClock, pendingSince: Date, remindersSent: number, now: Date): PendingAction | null {
-  let action = nextPendingAction(config, calendar, pendingSince, remindersSent);
-  if (action === null || action.at > now) return null;
+export const ON_TIME_MS = 60 * 60_000;
+
+export interface PendingStep {
+  /** The action to take now. */
+  readonly action: PendingAction;
+  /** When it was due, in the (possibly delayed) schedule. */
+  readonly dueAt: Date;
+  /** When the action after it is due (null: none): stored as the case's next action time. */
+  readonly nextAt: Date | null;
+  /** When the case will be closed without a reply, as the reminder says (null: never). */
+  readonly closesAt: Date | null;
+}
+
+/**
+ * The step to take at `now` after `remindersSent` reminders, or null when none is due yet.
+ * `scheduledAt` is the case's stored next action time: later than the schedule computed from the
+ * start of the waiting when an earlier step came late, and the whole rest of the schedule is later
+ * by as much. After a downtime: of the reminders that came due only the latest is sent (not each
+ * missed one within minutes), the automatic close never comes before the last reminder was sent
+ * — a customer is not closed without the warning that says when — and a step taken late moves
+ * the rest of the schedule by its delay, so the close comes the configured time after the
+ * reminder that announced it.
+ */
+export function pendingStep(config: Pick<Config, 'jobs'>, calendar: BusinessClock, pendingSince: Date, remindersSent: number, scheduledAt: Date | null, now: Date): PendingStep | null {
+  const first = nextPendingAction(config, calendar, pendingSince, remindersSent);
+  if (first === null) return null;
+  const shift = scheduledAt === null ? 0 : Math.max(0, scheduledAt.getTime() - first.at.getTime());
+  const at = (a: PendingAction) => new Date(a.at.getTime() + shift);
+  if (at(first) > now) return null;
+  let action = first;
   while (action.kind === 'reminder') {
     const later = nextPendingAction(config, calendar, pendingSince, action.number);
-    if (later === null || later.at > now) break;
+    if (later === null || later.kind !== 'reminder' || at(later) > now) break;
     action = later;
   }
-  return action;
+  const dueAt = at(action);
+  const late = now.getTime() - dueAt.getTime();
+  const moved = shift + (late > ON_TIME_MS ? late : 0);
+  const next = action.kind === 'reminder' ? nextPendingAction(config, calendar, pendingSince, action.number) : null;
+  const close = autoCloseAt(config, pendingSince);
+  return { action, dueAt, nextAt: next === null ? null : new Date(next.at.getTime() + moved), closesAt: close === null ? null : new Date(close.getTime() + moved) };
+}
+
+/** When the case's next step is due, in its (possibly delayed) schedule: `scheduledAt` kept when it is later. */
+export function pendingDueAt(config: Pick<Config, 'jobs'>, calendar: BusinessClock, pendingSince: Date, remindersSent: number, scheduledAt: Date | null): Date | null {
+  const next = nextPendingAction(config, calendar, pendingSince, remindersSent);
+  if (next === null) return null;
+  return scheduledAt !== null && scheduledAt > next.at ? scheduledAt : next.at;
 }

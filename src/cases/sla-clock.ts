@@ -5,7 +5,7 @@ import { addEvent } from '../db/repos/events.js';
 import { slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
 import type { FirstResponse, LifecycleHook, PriorityChange, QueueChange, StatusChange, TeamUpdate } from './lifecycle.js';
-import { nextPendingAction } from './follow-up.js';
+import { nextPendingAction, pendingDueAt } from './follow-up.js';
 import { isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
 import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resume, type ClockState, type Pause } from './sla-state.js';
 
@@ -297,8 +297,11 @@ async function recompute(
   let row = loaded.row;
   if (after.status === 'pending' && row.pending_since != null && ctx.config.jobs.pendingReminder.enabled) {
     // Reminders count the business days of the queue's calendar: of the new queue's after a move.
-    const action = nextPendingAction(ctx.config, terms.calendar, new Date(row.pending_since), row.pending_reminders ?? 0);
-    row = { ...row, pending_next_at: iso(action?.at ?? null) };
+    // In the same calendar a schedule delayed by a downtime stays delayed (follow-up.ts pendingStep).
+    const since = new Date(row.pending_since);
+    const sent = row.pending_reminders ?? 0;
+    const stored = row.calendar === terms.calendar.name && row.pending_next_at != null ? new Date(row.pending_next_at) : null;
+    row = { ...row, pending_next_at: iso(pendingDueAt(ctx.config, terms.calendar, since, sent, stored)) };
   }
   const out = await write(trx, ctx, after, row, loaded.state, terms, now);
   const w = what(terms);

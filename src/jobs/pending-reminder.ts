@@ -1,4 +1,4 @@
-import { autoCloseAt, dueAction, nextPendingAction } from '../cases/follow-up.js';
+import { pendingDueAt, pendingStep } from '../cases/follow-up.js';
 import { calendarOf } from '../cases/sla-policy.js';
 import { setStatus } from '../cases/lifecycle.js';
 import { lockCaseById } from '../db/repos/cases.js';
@@ -15,7 +15,9 @@ import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
  * jobs.pendingReminder.remindAfterBusinessDays business days (the queue's calendar), and after
  * autoCloseAfterDays without a reply the case is closed with a templated notice. Each reminder and
  * the close are claimed once per pending period (job_claims, with the outbox row). A customer
- * reply ends the pending period (the SLA hooks clear it).
+ * reply ends the pending period (the SLA hooks clear it). After a downtime (cases/follow-up.ts
+ * pendingStep): the latest missed reminder only, never the close before the last reminder, and a
+ * step taken late moves the rest by its delay (stored in pending_next_at).
  */
 
 async function followUp(j: JobContext, caseId: number): Promise<number> {
@@ -31,22 +33,22 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
     }
     const since = new Date(sla.pending_since);
     const calendar = calendarOf(ctx.config, caseRow.queue);
-    const action = dueAction(ctx.config, calendar, since, sla.pending_reminders, j.now);
-    if (action === null) {
-      await updateSla(trx, caseId, { pending_next_at: nextPendingAction(ctx.config, calendar, since, sla.pending_reminders)?.at.toISOString() ?? null });
+    const scheduled = new Date(sla.pending_next_at);
+    const step = pendingStep(ctx.config, calendar, since, sla.pending_reminders, scheduled, j.now);
+    if (step === null) {
+      await updateSla(trx, caseId, { pending_next_at: pendingDueAt(ctx.config, calendar, since, sla.pending_reminders, scheduled)?.toISOString() ?? null });
       return 0;
     }
+    const { action } = step;
     const mailbox = ctx.mailboxes.ofCase(caseRow);
     const to = requesterOf(caseRow);
     if (action.kind === 'reminder') {
-      const next = nextPendingAction(ctx.config, calendar, since, action.number);
-      await updateSla(trx, caseId, { pending_reminders: action.number, pending_next_at: next?.at.toISOString() ?? null });
+      await updateSla(trx, caseId, { pending_reminders: action.number, pending_next_at: step.nextAt?.toISOString() ?? null });
       const claimId = await claim(trx, 'pending-reminder', caseId, `reminder:${sla.pending_since}:${action.number}`, nowIso);
       if (claimId === null) return 0;
       const refusal = await recipientRefusal(ctx, trx, to.address);
       let sent = 0;
       if (refusal === null) {
-        const closes = autoCloseAt(ctx.config, since);
         const outboxId = await queueEmail(trx, ctx, {
           caseRow,
           mailbox,
@@ -56,8 +58,8 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
           generated: true,
           inReplyTo: null,
           references: [],
-          dueAt: action.at.toISOString(),
-          data: { ...commonData(ctx, caseRow, mailbox, to), reminder: { number: action.number, waitingSince: sla.pending_since, closesAt: closes?.toISOString() ?? '', lastMessage: await lastAgentReplyText(trx, caseId) } },
+          dueAt: step.dueAt.toISOString(),
+          data: { ...commonData(ctx, caseRow, mailbox, to), reminder: { number: action.number, waitingSince: sla.pending_since, closesAt: step.closesAt?.toISOString() ?? '', lastMessage: await lastAgentReplyText(trx, caseId) } },
         });
         await setClaimOutbox(trx, claimId, outboxId);
         sent = 1;
@@ -85,7 +87,7 @@ async function followUp(j: JobContext, caseId: number): Promise<number> {
         generated: true,
         inReplyTo: null,
         references: [],
-        dueAt: action.at.toISOString(),
+        dueAt: step.dueAt.toISOString(),
         data: { ...commonData(ctx, after, mailbox, to), autoClose: { days }, reopenDays: ctx.config.cases.reopenWindowDays },
       });
       await setClaimOutbox(trx, claimId, outboxId);

@@ -7,7 +7,7 @@ import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { claimsOf, jobRun, recordJobEnd, recordJobStart, setRestoreFence } from '../../src/db/repos/jobs.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
-import { slaOfCase } from '../../src/db/repos/sla.js';
+import { slaOfCase, updateSla } from '../../src/db/repos/sla.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { stageAlert } from '../../src/jobs/sla-alert-mail.js';
@@ -294,29 +294,44 @@ describe('pending-reminder: reminders after business days, auto-close after 14 d
     ]);
   });
 
-  it('after a downtime only the latest due action runs: the close without the missed reminders, or the latest reminder', async () => {
+  it('after a downtime: the latest missed reminder only, never the close before it, and the rest of the schedule keeps its gaps', async () => {
     await start('2026-03-05T16:00:00Z');
     const closing = await newCase();
-    await setStatus(closing, 'pending');
+    await setStatus(closing, 'pending'); // reminders Mon 9 and Wed 11 Mar, close Thu 19 Mar 16:00Z
     env.clock.set('2026-03-09T16:00:00Z'); // Mon
-    const reminding = await newCase();
+    const reminding = await newCase({ from: 'bob@customer.example' });
     await setStatus(reminding, 'pending');
-    env.clock.set('2026-03-19T16:30:00Z'); // closing: 14 days; reminding: 8 business days (both reminders due)
+    env.clock.set('2026-03-19T16:30:00Z'); // down since before the 9th: closing: all three due; reminding: both reminders
     for (let i = 0; i < 3; i++) {
       await run('pending-reminder');
       env.clock.set(new Date(env.clock.now().getTime() + 15 * 60_000).toISOString());
     }
-    expect(await sent(closing, 'reminder')).toEqual([]);
-    expect(await sent(closing, 'auto-closed')).toHaveLength(1);
-    expect((await caseById(env.ctx.db, closing))!.status).toBe('closed');
+    // closing: not closed without a word — its last reminder, announcing the close the configured
+    // 8 days and 1 hour after it (as reminder 2 on 11 Mar announced 19 Mar); reminder 1 skipped.
+    expect((await caseById(env.ctx.db, closing))!.status).toBe('pending');
+    const last = await sent(closing, 'reminder');
+    expect(last).toHaveLength(1);
+    expect(last[0]!.text).toMatch(/If we do not hear from you by Mar 27, 2026, .*, we will close the case\./);
+    expect((await slaOfCase(env.ctx.db, closing))!.pending_next_at).toBe('2026-03-27T17:30:00.000Z');
+    // A change that recomputes the clocks (priority) keeps the delayed close the reminder announced.
+    await env.ctx.db.transaction().execute((trx) => setPriority(trx, env.ctx, closing, 'high', { actor: 'agent:erika@example.com', reason: 'test' }));
+    expect((await slaOfCase(env.ctx.db, closing))!.pending_next_at).toBe('2026-03-27T17:30:00.000Z');
     expect(await sent(reminding, 'reminder')).toHaveLength(1);
-    expect((await claimsOf(env.ctx.db, 'pending-reminder')).map((c) => c.claim_key)).toEqual(['auto-close:2026-03-05T16:00:00.000Z', 'reminder:2026-03-09T16:00:00.000Z:2']);
+    expect((await claimsOf(env.ctx.db, 'pending-reminder')).map((c) => c.claim_key)).toEqual(['reminder:2026-03-05T16:00:00.000Z:2', 'reminder:2026-03-09T16:00:00.000Z:2']);
+    env.clock.set('2026-03-27T17:29:00Z');
+    await run('pending-reminder');
+    expect((await caseById(env.ctx.db, closing))!.status).toBe('pending');
+    env.clock.set('2026-03-27T17:31:00Z');
+    await run('pending-reminder');
+    expect((await caseById(env.ctx.db, closing))!.status).toBe('closed');
+    expect(await sent(closing, 'auto-closed')).toHaveLength(1);
   });
 
   it('a customer reply committing while the job handles the case wins: no automatic close of the reopened case', async () => {
     await start('2026-03-05T16:00:00Z');
     const id = await newCase();
     await setStatus(id, 'pending');
+    await updateSla(env.ctx.db, id, { pending_reminders: 2 }); // both reminders went out
     env.clock.set('2026-03-19T16:01:00Z'); // the close is due
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
