@@ -126,8 +126,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (ctx.config.web.enabled) parts.web = await startWebServer(ctx);
     if (ctx.config.ops.enabled) parts.ops = await startOpsServer(ctx, metrics, live);
     await parts.outbox.start();
-    // Jobs last: they catch up on what came due while we were down (issue 11).
-    if (ctx.config.jobs.enabled) parts.jobs = startJobs(ctx);
+    // Jobs last: they catch up on what came due while we were down (issue 11) — once the mail that
+    // waited in the IMAP mailboxes meanwhile is in (a reply reopens its case before a reminder or close).
+    if (ctx.config.jobs.enabled) parts.jobs = startJobs(ctx, parts.imap.watchers.length > 0 ? parts.imap.firstPass : undefined);
   } catch (err) {
     await stopParts(parts);
     await closeContext(ctx);

@@ -16,6 +16,8 @@ export interface ImapChannel {
    * reconnects; a new one starts; a removed one stops.
    */
   reconfigure(mailboxes: readonly MailboxConfig[]): Promise<ImapChanges>;
+  /** Resolves when every mailbox of the start has had its first look at its folder (MailboxWatcher.firstPass). */
+  readonly firstPass: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,10 +33,12 @@ export function startImapChannel(ctx: AppContext, mailboxes: readonly MailboxCon
   let watchers = mailboxes.flatMap((mb) => (mb.imap !== undefined ? [new MailboxWatcher(ctx, mb, mb.imap)] : []));
   for (const w of watchers) w.start();
   let stopping: Promise<void> | null = null;
+  const firstPass = Promise.all(watchers.map((w) => w.firstPass)).then(() => undefined);
   return {
     get watchers() {
       return watchers;
     },
+    firstPass,
     async reconfigure(mailboxes) {
       const changes: ImapChanges = { kept: [], reconnected: [], added: [], removed: [] };
       const wanted = new Map(mailboxes.flatMap((mb) => (mb.imap !== undefined ? [[mb.name, mb] as const] : [])));

@@ -125,6 +125,14 @@ export class MailboxWatcher {
   #alert: string | null = null;
   readonly #lease: WorkLease;
   readonly #reader: FolderReader;
+  #firstPassDone: () => void = () => undefined;
+  /**
+   * Resolves once the first look at the folder is done: the backlog that waited while the daemon
+   * was down is processed — or the attempt failed, or the watcher stopped (nothing to wait for).
+   * The jobs' catch-up waits for it (scheduler.ts): a customer's reply that waited in the folder
+   * reopens its case before a reminder, an automatic close or a survey is decided.
+   */
+  readonly firstPass: Promise<void>;
 
   constructor(ctx: AppContext, mailbox: MailboxConfig, cfg: ImapConfig) {
     this.name = mailbox.name;
@@ -136,6 +144,9 @@ export class MailboxWatcher {
     this.#reader = new FolderReader({ ctx, mailbox, cfg, log: this.#log, health: this.#health, lease: this.#lease, isStopped: () => this.#stopped });
     this.#stopPromise = new Promise<void>((resolve) => {
       this.#stopSignal = resolve;
+    });
+    this.firstPass = new Promise<void>((resolve) => {
+      this.#firstPassDone = resolve;
     });
   }
 
@@ -171,6 +182,7 @@ export class MailboxWatcher {
     if (!this.#stopped) {
       this.#stopped = true;
       this.#stopSignal();
+      this.#firstPassDone();
       this.#stopAbort.abort();
       this.#wake.signal();
     }
@@ -199,6 +211,7 @@ export class MailboxWatcher {
           worked = true;
         });
       } catch (err) {
+        this.#firstPassDone();
         if (this.#stopped) break;
         if (err instanceof LeaseLost || !this.#lease.held) {
           this.#log.warn({ mailbox: this.name }, `IMAP mailbox ${this.name} handed over: this daemon no longer holds its lease`);
@@ -349,6 +362,7 @@ export class MailboxWatcher {
       while (!this.#stopped) {
         this.#wake.clear();
         await this.#reader.catchUp(session);
+        this.#firstPassDone();
         // Logged in, folder open, a fetch completed: this server works (the backoff starts over).
         onWorked();
         if (this.#stopped) break;

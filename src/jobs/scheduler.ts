@@ -42,6 +42,13 @@ const SKIP_TIMER_MAX_MS = 7 * 86_400_000;
 const CLOCK_WATCH_MS = 30_000;
 const CLOCK_BACK_TOLERANCE_MS = 60_000;
 
+/**
+ * At start the jobs wait this long at most for the mailboxes' first look at their folders (the mail
+ * that waited while the daemon was down): a mailbox that is slow or unreachable does not hold them
+ * for longer.
+ */
+const INBOUND_WAIT_MS = 60_000;
+
 export type RunReason = 'scheduled' | 'catch-up' | 'manual';
 
 export interface JobScheduler {
@@ -59,7 +66,17 @@ export interface JobScheduler {
 export function createJobScheduler(
   ctx: AppContext,
   jobs: readonly JobDefinition[] = JOBS,
-  opts: { readonly retryAfterFailureMs?: number } = {},
+  opts: {
+    readonly retryAfterFailureMs?: number;
+    /**
+     * Resolves when the mail that waited while the daemon was down has been taken in (the IMAP
+     * mailboxes' first pass): scheduled and catch-up runs wait for it (at most INBOUND_WAIT_MS), so
+     * a customer's reply from the weekend reopens its case before the catch-up closes it for want
+     * of a reply, reminds them or sends the survey. Manual runs do not wait.
+     */
+    readonly inbound?: Promise<unknown>;
+    readonly inboundWaitMs?: number;
+  } = {},
 ): Omit<JobScheduler, 'caughtUp' | 'tasks'> & { schedule(): Map<string, ScheduledTask> } {
   const log = ctx.log.child({ component: 'jobs' });
   const running = new Map<string, Promise<JobResult | null>>();
@@ -75,6 +92,31 @@ export function createJobScheduler(
   const enabled = jobs.filter((j) => jobSettings(ctx.config, j).enabled);
   /** Several daemons may share the database (PostgreSQL): runs hold leases. */
   const shared = ctx.config.database.driver === 'postgres';
+  let inboundGate: Promise<void> | null = null;
+
+  /** The wait for the mail of the downtime (opts.inbound), once, bounded; resolved at once without one. */
+  function inboundTakenIn(): Promise<void> {
+    if (opts.inbound === undefined) return Promise.resolve();
+    inboundGate ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const waitMs = opts.inboundWaitMs ?? INBOUND_WAIT_MS;
+      const started = performance.now();
+      const done = await Promise.race([
+        opts.inbound!.then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((r) => {
+          timer = setTimeout(() => r(false), waitMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+      if (done) log.info({ waitedMs: Math.round(performance.now() - started) }, 'jobs start: the mail that waited in the mailboxes was taken in first');
+      else log.warn({ waitedSeconds: Math.round(waitMs / 1000) }, 'jobs start without waiting any longer for the mailboxes (slow or unreachable): a reply still in a mailbox may come after a reminder or an automatic close');
+    })();
+    return inboundGate;
+  }
 
   /** A run that started and never finished, and that no daemon is still running (its lease ran out; SQLite: nobody else runs). */
   function interrupted(last: JobRunRow, now: Date): boolean {
@@ -87,6 +129,8 @@ export function createJobScheduler(
   }
 
   async function execute(def: JobDefinition, reason: RunReason, again: boolean): Promise<JobResult | null> {
+    if (reason !== 'manual') await inboundTakenIn();
+    if (stopping) return null;
     const now = ctx.clock.now();
     const started = performance.now();
     const jlog = log.child({ job: def.name });
@@ -340,8 +384,8 @@ export function createJobScheduler(
 }
 
 /** Start the jobs in the daemon (src/main.ts): schedule them, and catch up in the background. */
-export function startJobs(ctx: AppContext): JobScheduler {
-  const s = createJobScheduler(ctx);
+export function startJobs(ctx: AppContext, inbound?: Promise<unknown>): JobScheduler {
+  const s = createJobScheduler(ctx, JOBS, inbound !== undefined ? { inbound } : {});
   const tasks = s.schedule();
   const caughtUp = s.catchUp().catch((err: unknown) => {
     ctx.log.error({ err, component: 'jobs' }, 'catch-up failed');

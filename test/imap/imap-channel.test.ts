@@ -14,12 +14,12 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  * only after commit, oversized mail, flag mode and a UIDVALIDITY change. Every test uses its own
  * Dovecot user (own mail) and its own casegate data dir.
  */
-const USERS = ['idle', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw'];
+const USERS = ['idle', 'late', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw'];
 let server: DovecotServer;
 const running: RunningDaemon[] = [];
 
-async function start(config: Parameters<typeof runDaemon>[0]): Promise<RunningDaemon> {
-  const d = await runDaemon(config);
+async function start(config: Parameters<typeof runDaemon>[0], dir?: string): Promise<RunningDaemon> {
+  const d = await runDaemon(config, dir);
   running.push(d);
   return d;
 }
@@ -121,6 +121,26 @@ describeWithDovecot('IMAP channel', () => {
     expect(subjects).toEqual(['backlog 1', 'backlog 2', 'backlog 3', 'backlog 4', 'backlog 5', 'backlog 6']);
     await until(async () => (await health(d))?.state === 'idling' && (await health(d))?.backlog === 0, 'idle with an empty backlog');
     expect(await folderContents(server, 'backlog')).toEqual([]);
+  });
+
+  it('after a downtime the jobs catch up once the mail that waited is in: a pending case whose customer replied meanwhile is reopened, not closed for want of a reply', async () => {
+    await server.append('late', eml({ from: 'Jane <jane@customer.example>', subject: 'Printer offline', messageId: 'late-1@customer.example' }));
+    const first = await start({ mailboxes: [mailbox('late')] });
+    await until(async () => (await count(first, "SELECT count(*) FROM outbox WHERE kind = 'confirmation'")) === 1, 'the case and its confirmation');
+    const confirmation = (await rawDb(first).get<{ message_id: string }>("SELECT message_id FROM outbox WHERE kind = 'confirmation'"))!.message_id.replace(/^<|>$/g, '');
+    await first.stop();
+    // While it was down: the case waited for the customer, both reminders went out, the close came due.
+    const ago = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    await rawDb(first).run("UPDATE cases SET status = 'pending'");
+    await rawDb(first).run('UPDATE case_sla SET pending_since = ?, pending_reminders = 2, pending_next_at = ?', ago(20), ago(6));
+    await rawDb(first).run('UPDATE job_runs SET last_started_at = ?, last_finished_at = ?, last_slot = ?', ago(2), ago(2), ago(2));
+    // …and the customer's answer has been waiting in the mailbox since Saturday.
+    await server.append('late', eml({ from: 'Jane <jane@customer.example>', subject: 'Re: [Case #10001] Printer offline', body: 'Here is the serial number: 4711.', messageId: 'late-2@customer.example', inReplyTo: confirmation }));
+    const second = await start({ mailboxes: [mailbox('late')] }, first.dir);
+    await until(() => second.lines.some((l) => l['msg'] === 'job finished' && l['job'] === 'pending-reminder'), 'the pending-reminder catch-up');
+    expect((await rawDb(second).get<{ status: string }>('SELECT status FROM cases'))!.status).toBe('open');
+    expect(await count(second, "SELECT count(*) FROM outbox WHERE kind = 'auto-closed'")).toBe(0);
+    expect(second.lines.some((l) => l['msg'] === 'jobs start: the mail that waited in the mailboxes was taken in first')).toBe(true);
   });
 
   it('watches two mailboxes at once', async () => {
