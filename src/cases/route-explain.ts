@@ -8,7 +8,7 @@ import { declaredLanguage, detectLanguage } from './language.js';
 import { priorityScheme } from './priority.js';
 import { compiledRules } from './rules.js';
 import { DEFAULT_CALENDAR, slaTerms } from './sla-policy.js';
-import { agentsOf, findAgent, queueSettings } from './staff.js';
+import { agentsOf, attentionAddresses, findAgent, queueSettings } from './staff.js';
 
 /**
  * `casegate config explain`: what the configuration does with a new message — which mailbox,
@@ -116,8 +116,14 @@ export function explainRouting(config: Config, input: ExplainInput, now: Date): 
     staff: {
       assignment: ruleOwner !== null ? `rule ${fired?.name ?? ''} (set.owner)` : assignment === 'round-robin' ? 'round-robin (the next available agent in turn; the first shown)' : assignment,
       owner: feedback || owner === null ? null : `${owner.name} <${owner.address}>`,
-      // A new case without an owner tells the queue's available agents (agentMail.notifyAgentsOn new-case).
-      notified: feedback || owner !== null || !config.agentMail.notifyAgentsOn.includes('new-case') ? [] : available.map((a) => `${a.name} <${a.address}>`),
+      // A new case without an owner (or whose owner is away) tells whom attentionAddresses names
+      // (agentMail.notifyAgentsOn new-case); the owner got the assignment email.
+      notified:
+        feedback || (owner !== null && owner.available) || !config.agentMail.notifyAgentsOn.includes('new-case')
+          ? []
+          : attentionAddresses(config, queue, owner?.address ?? null)
+              .filter((r) => r.address !== owner?.address)
+              .map((r) => (r.name !== '' ? `${r.name} <${r.address}>` : r.address)),
       tier,
       tierAlerted: tier === null ? [] : alertRecipients({ config }, queue, 0, tier),
     },

@@ -95,13 +95,44 @@ export function activeOwner(config: Pick<Config, 'queues'>, queue: string, owner
   return owner !== null && agentsOf(config, queue).some((a) => a.address === owner) ? owner : null;
 }
 
-/** Who hears about a case that needs attention: its owner (while an agent of the queue), else the queue's available agents. */
-export function attentionAddresses(config: Pick<Config, 'queues'>, queue: string, owner: string | null): { readonly address: string; readonly name: string }[] {
+/**
+ * The owner while they are an agent of the queue and `available`, else null: an owner marked away
+ * (holiday, sick) keeps the case, but the team hears about it (attentionAddresses).
+ */
+export function presentOwner(config: Pick<Config, 'queues'>, queue: string, owner: string | null): string | null {
   const active = activeOwner(config, queue, owner);
-  if (active !== null) return [{ address: active, name: ownerName(config, queue, active) }];
-  return agentsOf(config, queue)
-    .filter((a) => a.available)
-    .map((a) => ({ address: a.address, name: a.name }));
+  return active !== null && agentsOf(config, queue).some((a) => a.address === active && a.available) ? active : null;
+}
+
+/**
+ * Who hears about a case that needs attention: its owner (while an available agent of the queue);
+ * else the queue's available agents — and an owner marked away (`available: false`) as well, who
+ * keeps the case and their copy, while someone present can answer. When no agent of the queue is
+ * available (the whole team away), its escalation tiers (tier 1, the leads, first), else
+ * instance.adminAddress: a customer's message never reaches nobody but an empty desk.
+ */
+export function attentionAddresses(config: Pick<Config, 'queues' | 'instance'>, queue: string, owner: string | null): { readonly address: string; readonly name: string }[] {
+  const present = presentOwner(config, queue, owner);
+  if (present !== null) return [{ address: present, name: ownerName(config, queue, present) }];
+  const away = activeOwner(config, queue, owner);
+  const out = new Map<string, string>();
+  if (away !== null) out.set(away, ownerName(config, queue, away));
+  const agents = agentsOf(config, queue);
+  for (const a of agents) if (a.available) out.set(a.address, a.name);
+  if (agents.length > 0 && out.size === (away !== null ? 1 : 0)) {
+    // A team, all of it away: the tiers (whoever is reached there, lead or not), else the admin.
+    // (A queue without agents stays as it was: the CLI works it; `casegate config` warns.)
+    let reached = false;
+    for (const t of [1, 2, 3]) {
+      for (const address of tierAddresses(config, queue, t)) {
+        reached = true;
+        if (!out.has(address)) out.set(address, agents.find((a) => a.address === address)?.name ?? '');
+      }
+      if (reached) break;
+    }
+    if (!reached && config.instance.adminAddress !== undefined && !out.has(config.instance.adminAddress)) out.set(config.instance.adminAddress, '');
+  }
+  return [...out].map(([address, name]) => ({ address, name }));
 }
 
 /** Anyone on the staff side: an agent or tier address of any queue, or the admin. Their mail is never a customer's. */

@@ -31,7 +31,7 @@ const agent = z
     /** Display name: shown to customers (never the address); also what `#assign` and `cases assign` accept. */
     name: z.string().trim().min(1),
     address: email,
-    /** false: skipped by round-robin (holiday, sick); can still be assigned by hand. */
+    /** false: away (holiday, sick) — skipped by round-robin, can still be assigned by hand; their cases' mail reaches the available agents too (all away: the tiers). */
     available: z.boolean().default(true),
     /** agent, or lead: a lead is alerted when a case of the queue is escalated to their tier (default tier 1). */
     role: z.enum(['agent', 'lead']).default('agent'),

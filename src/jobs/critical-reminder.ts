@@ -1,6 +1,6 @@
 import { alertRecipients } from '../cases/escalation.js';
 import { staleCheck } from '../cases/sla-clock.js';
-import { activeOwner, ownerName } from '../cases/staff.js';
+import { activeOwner, ownerName, presentOwner } from '../cases/staff.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { queuedSince } from '../db/repos/agent-work.js';
@@ -50,8 +50,10 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
     if (claimId === null) return 0;
     const minutes = Math.round((j.now.getTime() - new Date(sla.last_update_at).getTime()) / MIN);
     const mailbox = ctx.mailboxes.ofCase(caseRow);
-    const active = activeOwner(ctx.config, caseRow.queue, caseRow.owner);
-    const owner = active !== null ? [active] : alertRecipients(ctx, caseRow.queue, 0, 1);
+    // The owner; one marked away (available: false) as well as the leads, who can act meanwhile.
+    const present = presentOwner(ctx.config, caseRow.queue, caseRow.owner);
+    const away = activeOwner(ctx.config, caseRow.queue, caseRow.owner);
+    const owner = present !== null ? [present] : [...new Set([...(away !== null ? [away] : []), ...alertRecipients(ctx, caseRow.queue, 0, 1)])];
     let first: number | null = null;
     let n = 0;
     // Counted against the requester's per-sender cap: a flood of urgent mail makes as many critical cases.

@@ -205,6 +205,35 @@ describe('colleagues asked to answer', () => {
   });
 });
 
+describe('an agent marked away (available: false)', () => {
+  it('owning cases: the customer’s mail reaches the team too, not only the empty desk; a whole team away: the leads', async () => {
+    await env.close();
+    const away = (who: string) => CONFIG.queues!['support']!.agents!.map((a) => (who.includes(a.address) ? { ...a, available: false } : a));
+    env = await testEnv({ ...CONFIG, queues: { ...CONFIG.queues, support: { assignment: 'fixed', fixedOwner: 'Ben Agent', agents: away('ben@example.com') } } });
+    await ingest(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'It fails.' }));
+    expect((await caseNo()).owner).toBe('ben@example.com');
+    // Ben, on holiday, gets his assignment; the present colleagues hear of the new case.
+    expect((await outbox()).filter((o) => o.kind === 'assignment' || o.kind === 'agent-notification').map((o) => `${o.kind} ${o.to_address}`)).toEqual([
+      'assignment ben@example.com',
+      'agent-notification anna@example.com',
+      'agent-notification carla@example.com',
+    ]);
+    await ingest(eml({ from: JANE, subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', messageId: 'jane-2@customer.example', body: 'Anyone there?' }));
+    const replied = (await outbox()).filter((o) => o.kind === 'agent-notification' && o.text.includes('Anyone there?'));
+    expect(replied.map((o) => o.to_address)).toEqual(['ben@example.com', 'anna@example.com', 'carla@example.com']);
+    // Carla answers; Ben (still the owner) and Anna learn it.
+    await ingest(agentReply(asOriginal(replied[2]!), 'Ben is away, I am looking into it.', { from: 'Carla Agent <carla@example.com>' }));
+    expect((await toAddress('jane@customer.example', 'agent-reply'))[0]!.text).toContain('I am looking into it.');
+    expect((await outbox()).filter((o) => o.kind === 'colleague-answered').map((o) => o.to_address)).toEqual(['ben@example.com', 'anna@example.com']);
+
+    // The whole team away (December): a new case reaches the lead (tier 1), not nobody.
+    await env.close();
+    env = await testEnv({ ...CONFIG, queues: { ...CONFIG.queues, support: { agents: away('anna@example.com ben@example.com carla@example.com') } } });
+    await ingest(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'It fails.' }));
+    expect((await outbox()).filter((o) => o.kind === 'agent-notification').map((o) => o.to_address)).toEqual(['anna@example.com']);
+  });
+});
+
 describe('agent replies by email', () => {
   it.each<ClientStyle>(['thunderbird', 'outlook', 'gmail'])('%s: relayed to the customer and CC (new text only, attachment, agent’s name, customer’s thread, human mail); first response recorded', async (style) => {
     const orig = await newCase();

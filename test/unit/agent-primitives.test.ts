@@ -141,11 +141,18 @@ describe('people of a queue (config)', () => {
     if (expected === null) expect(m).toBeNull();
     else expect(m).toMatchObject(expected);
   });
-  it('tiers alert their addresses and their agents; attention goes to the owner, else the available agents', () => {
+  it('tiers alert their addresses and their agents; attention goes to the owner, else (or while they are away) the available agents; a team all away: the tiers', () => {
     expect(tierAddresses(cfg, 'support', 1)).toEqual(['anna@example.com']);
     expect(tierAddresses(cfg, 'support', 2)).toEqual(['head@example.com', 'sam@example.com']);
     expect(attentionAddresses(cfg, 'support', null).map((a) => a.address)).toEqual(['anna@example.com', 'ben@example.com']);
-    expect(attentionAddresses(cfg, 'support', 'sam@example.com')).toEqual([{ address: 'sam@example.com', name: 'Sam Second' }]);
+    expect(attentionAddresses(cfg, 'support', 'anna@example.com')).toEqual([{ address: 'anna@example.com', name: 'Anna Lead' }]);
+    // Sam is away (available: false): he keeps his copy, the present agents hear too.
+    expect(attentionAddresses(cfg, 'support', 'sam@example.com').map((a) => a.address)).toEqual(['sam@example.com', 'anna@example.com', 'ben@example.com']);
+    const allAway = { ...cfg, queues: { support: { ...cfg.queues['support']!, agents: cfg.queues['support']!.agents.map((a) => ({ ...a, available: false })) } } };
+    expect(attentionAddresses(allAway, 'support', null).map((a) => a.address)).toEqual(['anna@example.com']);
+    expect(attentionAddresses(allAway, 'support', 'sam@example.com').map((a) => a.address)).toEqual(['sam@example.com', 'anna@example.com']);
+    const noTiers = { ...allAway, queues: { support: { ...allAway.queues.support, tiers: {}, agents: allAway.queues.support.agents.map((a) => ({ ...a, role: 'agent' as const, tier: undefined })) } }, instance: { ...cfg.instance, adminAddress: 'admin@example.com' } };
+    expect(attentionAddresses(noTiers, 'support', null).map((a) => a.address)).toEqual(['admin@example.com']);
   });
   it('notes addresses: the plus form of every mailbox address, and a configured one (which routes to its mailbox)', () => {
     const dir = MailboxDirectory.fromConfig(cfg);

@@ -194,6 +194,16 @@ describe('critical-reminder', () => {
     expect((await sent(id, 'stale-reminder')).map((r) => r.to_address)).toEqual(['erika@example.com']);
   });
 
+  it('an owner marked away (available: false): the reminder goes to the leads too, who can act meanwhile', async () => {
+    const support = SLA_CONFIG.queues!['support']!;
+    await start('2026-03-02T14:00:00Z', { ...CONFIG, queues: { ...SLA_CONFIG.queues, support: { ...support, agents: support.agents!.map((a) => ({ ...a, available: false })) } } });
+    const id = await newCase({ subject: 'Urgent – payments down' });
+    expect((await caseById(env.ctx.db, id))!.owner).toBe('erika@example.com');
+    env.clock.set('2026-03-02T15:01:00Z');
+    await run('critical-reminder');
+    expect((await sent(id, 'stale-reminder')).map((r) => r.to_address)).toEqual(['erika@example.com', 'lead@example.com']);
+  });
+
   it('an urgent case without an update for an hour: reminder to the owner each quiet hour, "still working" to the customer once until the team updates', async () => {
     await start('2026-03-02T14:00:00Z');
     const id = await newCase({ subject: 'Urgent – payments down' });

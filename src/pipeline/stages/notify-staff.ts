@@ -4,7 +4,7 @@ import { stripPlus } from '../../cases/thread-token.js';
 import { copiedIn } from '../../cases/participation.js';
 import { bccAddresses } from '../../mail-in/parsed-headers.js';
 import { notifyAgents, sendForgedNotice, sendUnprovenNotice, type NotifiedMessage } from '../../cases/staff-mail.js';
-import { attentionAddresses } from '../../cases/staff.js';
+import { attentionAddresses, presentOwner } from '../../cases/staff.js';
 import { noteStaffMail, settleStaffMail, staffMailAllowed } from '../staff-mail-cap.js';
 import { messageFiles, NO_FILES } from '../../cases/customer-files.js';
 import { need, type CommitStage } from '../types.js';
@@ -14,8 +14,10 @@ import { shownTextOf } from '../written-text.js';
 /**
  * Who on the staff side must hear about it?
  *  - A new case without an owner: the queue's available agents (an owner got the assignment
- *    email, which shows the customer's text); a customer's reply: the owner, else the queue's
- *    agents (agentMail.notifyAgentsOn). Not for automated mail, feedback, a mere status question,
+ *    email, which shows the customer's text; an owner marked away, `available: false`, does not
+ *    keep it from the others); a customer's reply: the owner, else (or while the owner is away)
+ *    the queue's available agents, a whole team away: its tiers (staff.ts attentionAddresses;
+ *    agentMail.notifyAgentsOn). Not for automated mail, feedback, a mere status question,
  *    old mail (over autoReply.maxAgeHours: old-mail.ts), or whoever the escalation alert of this
  *    same message already reached.
  *    The per-sender cap (agentMail.notifyPerSenderPerHour) holds it, with the assignment email and
@@ -61,13 +63,14 @@ export const notifyStaffStage: CommitStage = {
     });
     const on = ctx.config.agentMail.notifyAgentsOn;
     const event = created ? 'new-case' : 'customer-reply';
-    const wanted = !(caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) && on.includes(event) && !(created && caseRow.owner !== null);
+    const wanted = !(caseRow.kind === 'feedback' || msg.notes.automated != null || msg.notes.statusRequest === true) && on.includes(event) && !(created && presentOwner(ctx.config, caseRow.queue, caseRow.owner) !== null);
     const old = wanted ? oldMailReason(ctx, msg) : null;
     if (old !== null) {
       // The history of a newly attached mailbox: in the queue, not announced one email per message.
       await addEvent(trx, { caseId: caseRow.id, messageRowId, type: 'agents.notify-suppressed', actor: `customer:${stripPlus(sender.address)}`, reason: `agents not notified: ${old}; old mail is in the queue, not announced message by message`, at: ctx.clock.now().toISOString() });
     } else if (wanted) {
-      const skip = [...(msg.notes.escalation?.alerted ?? []), sender.address];
+      // A new case's owner got the assignment email; one marked away does not stop the team hearing of it.
+      const skip = [...(msg.notes.escalation?.alerted ?? []), sender.address, ...(created && caseRow.owner !== null ? [caseRow.owner] : [])];
       if (await staffMailAllowed(msg, ctx, trx)) {
         noteStaffMail(msg, trx, event, await notifyAgents(trx, ctx, caseRow, { event, message: await message(), skip }), false);
       } else {
