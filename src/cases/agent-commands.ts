@@ -3,7 +3,7 @@
  *
  * Commands stand on the first non-empty lines of an agent's new text, one per line:
  *
- *   #resolve  #close  #pending  #open  #reopen  #note
+ *   #resolve  #close  #pending  #open  #reopen  #note (also #Notiz, #nota, #notitie, #intern …)
  *   #hold [expected time]          technical review ("#hold 3–5 business days")
  *   #priority <level>              #assign <agent | me>
  *   #escalate [tier] [reason]      #tier <tier>   (1–3)
@@ -65,7 +65,7 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#bug <immediately | weeks | months | not-foreseeable>', meaning: 'a bug: the customer is told when a fix is expected; the case is resolved and tagged bug' },
   { usage: '#call [when]', meaning: 'the customer asked for a phone call: tagged call, the owner is notified' },
   { usage: '#tag <name>', meaning: 'tag the case (letters, digits, - _ : ., at most 64)' },
-  { usage: '#note', meaning: 'the whole mail is an internal note (never sent to the customer)' },
+  { usage: '#note', meaning: 'the whole mail is an internal note (never sent to the customer); #Notiz, #nota, #intern … too' },
   { usage: '#cc <address> …', meaning: 'copy these addresses on the case’s mail from now on (they become participants)' },
   { usage: '#uncc <address> …', meaning: 'stop copying these addresses (the requester stays)' },
   { usage: '#merge <case>', meaning: 'merge this case into that one (#merge 10001): its messages, files, people and tags go there, this case is closed without telling anyone; your text (a reply, or with #note a note) goes to that case; no other command in the same email' },
@@ -79,6 +79,18 @@ const ADDRESS = /^<?([^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[
 type Verb = (typeof VERBS)[number];
 
 const KNOWN_VERBS: ReadonlySet<string> = new Set(VERBS);
+/**
+ * "#note" as teams write it in their own language, or by what it means ("#intern"): a German team's
+ * "#Notiz" is a note, never text for the customer — below a reply it is refused like "#note".
+ */
+const NOTE_WORDS: ReadonlySet<string> = new Set(['notiz', 'nota', 'notitie', 'notat', 'notering', 'anteckning', 'intern', 'internal']);
+
+/** The command a "#word" names (any case; a note word is #note), else null. */
+function verbOf(word: string): Verb | null {
+  const w = word.toLowerCase();
+  if (KNOWN_VERBS.has(w)) return w as Verb;
+  return NOTE_WORDS.has(w) ? 'note' : null;
+}
 /** Invisible characters clients and pastes put into text (zero-width space/joiners, word joiner, BOM). */
 const INVISIBLE = /[\u200b-\u200d\u2060\ufeff]/g;
 const BULLETS = '-*\u2022\u00b7\u2023\u25e6';
@@ -182,6 +194,7 @@ function nearestVerb(word: string): Verb | null {
   const w = word.toLowerCase();
   if (w.length > 24) return null;
   for (const v of VERBS) if (distance(w, v).steps <= (v.length >= 6 ? 2 : 1)) return v;
+  for (const n of NOTE_WORDS) if (distance(w, n).steps <= (n.length >= 6 ? 2 : 1)) return 'note';
   return null;
 }
 
@@ -209,11 +222,12 @@ export function parseAgentMail(visibleText: string): AgentMailText {
     // A known "#verb" counts anywhere ("# verb" only at the top: further down it may be a
     // heading); any other "#word" at the top is an attempted command.
     const cmd = commandLine(raw);
-    if (cmd !== null && KNOWN_VERBS.has(cmd.word.toLowerCase()) && (leading || !cmd.spaced)) {
+    const verb = cmd !== null ? verbOf(cmd.word) : null;
+    if (cmd !== null && verb !== null && (leading || !cmd.spaced)) {
       // "#note" below text: was the text above a reply or part of the note? Neither guess is safe
       // (the customer would miss the reply, or read the note): the agent is asked.
-      if (!leading && cmd.word.toLowerCase() === 'note') commands.push({ kind: 'invalid', line, why: '#note stands on the first line and makes the whole mail an internal note; to answer the customer and note something, send two emails' });
-      else commands.push(parseOne(cmd.word.toLowerCase() as Verb, cmd.args, line));
+      if (!leading && verb === 'note') commands.push({ kind: 'invalid', line, why: `#${cmd.word} stands on the first line and makes the whole mail an internal note; to answer the customer and note something, send two emails` });
+      else commands.push(parseOne(verb, cmd.args, line));
       continue;
     }
     // An unknown "#word" at the top, or a misspelt command on a line of its own further down

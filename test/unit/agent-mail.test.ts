@@ -681,6 +681,7 @@ describe('email commands', () => {
     ['a bad bug timeline', '#bug soon\nRELAY-ME-NOT', /#bug needs when a fix is expected/],
     ['a misspelt command below the text', 'Hi Jane, RELAY-ME-NOT is fixed.\n#clsoe', /#clsoe is not a command \(did you mean #close\?\)/],
     ['#note below a reply', 'Hi Jane, RELAY-ME-NOT is fixed.\n\n#note\nShe was upset on the phone.', /#note stands on the first line and makes the whole mail an internal note; to answer the customer and note something, send two emails/],
+    ['a German team’s #Notiz below a reply', 'Hallo Jane, RELAY-ME-NOT ist behoben.\n\n#Notiz\nSie war am Telefon verärgert.', /#Notiz stands on the first line and makes the whole mail an internal note/],
   ])('%s: an error email with the syntax to the agent; nothing relayed, nothing changed', async (_what, body, why) => {
     const orig = await newCase();
     const before = await caseNo();

@@ -47,6 +47,10 @@ describe('parseAgentMail: commands on the first lines, the text below', () => {
     ['#merge with the number as agents copy it', '#merge 10001\n#merge #10002\n#merge [Case #10003]\n#merge [Fall #10004]\n#merge case 10005', [10001, 10002, 10003, 10004, 10005].map((into) => ({ kind: 'merge', into })), ''],
     ['#merge without a number, or with two', '#merge\n#merge soon\n#merge 10001 10002', [1, 2, 3].map(() => ({ kind: 'invalid', why: expect.stringMatching(/#merge needs the number of the case/) })), ''],
     ['#mrege: did you mean #merge?', '#mrege 10001', [{ kind: 'invalid', why: '#mrege is not a command (did you mean #merge?)' }], ''],
+    ['"#note" in the team’s language, or as what it means, is #note', '#Notiz\nKunde ist verärgert', [{ kind: 'note' }], 'Kunde ist verärgert'],
+    ['#nota, #notitie, #intern, #internal', '#nota\n#NOTITIE\n#intern\n#internal', [1, 2, 3, 4].map(() => ({ kind: 'note' })), ''],
+    ['#Notiz below a reply is refused like #note (never relayed)', 'Hallo Jane, erledigt.\n\n#Notiz\nKunde war am Telefon verärgert.', [{ kind: 'invalid', why: expect.stringMatching(/^#Notiz stands on the first line/) }], 'Hallo Jane, erledigt.\n\nKunde war am Telefon verärgert.'],
+    ['#notitz below a reply: did you mean #note?', 'Hallo Jane.\n#notitz', [{ kind: 'invalid', why: '#notitz is not a command (did you mean #note?)' }], 'Hallo Jane.'],
   ])('%s', (_what, text, commands, rest) => {
     const out = parseAgentMail(text);
     expect(out.commands).toMatchObject(commands);
