@@ -27,10 +27,40 @@ function norm(s: string): string {
 export function findAgent(agents: readonly AgentConfig[], who: string): AgentConfig | null {
   const w = norm(who);
   if (w === '') return null;
-  const exact = agents.find((a) => a.address === w) ?? agents.find((a) => norm(a.name) === w);
+  const exact = agentByAddress(agents, w) ?? agents.find((a) => norm(a.name) === w);
   if (exact !== undefined) return exact;
   const loose = agents.filter((a) => a.address.slice(0, a.address.indexOf('@')) === w || norm(a.name).startsWith(`${w} `));
   return loose.length === 1 ? loose[0]! : null;
+}
+
+/** The agent whose address or one of whose `aliases` this is (lower case), else null. */
+export function agentByAddress(agents: readonly AgentConfig[], address: string): AgentConfig | null {
+  return agents.find((a) => a.address === address) ?? agents.find((a) => (a.aliases ?? []).includes(address)) ?? null;
+}
+
+/**
+ * Every address of the person writing from `address`: the address itself, and when it is an agent's
+ * (or one of their aliases), that agent's address and aliases in every queue. Staff mail we sent
+ * to any of them proves the person (stages/sender.ts).
+ */
+export function personAddresses(config: Pick<Config, 'queues'>, address: string): string[] {
+  const a = address.trim().toLowerCase();
+  const out = new Set([a]);
+  for (const q of Object.values(config.queues)) {
+    const agent = agentByAddress(q.agents, a);
+    if (agent !== null) for (const x of [agent.address, ...(agent.aliases ?? [])]) out.add(x);
+  }
+  return [...out];
+}
+
+/** The address staff mail to this staff address goes to: an alias's agent address, else the address itself. */
+export function staffAddress(config: Pick<Config, 'queues'>, address: string): string {
+  const a = address.trim().toLowerCase();
+  for (const q of Object.values(config.queues)) {
+    const agent = agentByAddress(q.agents, a);
+    if (agent !== null) return agent.address;
+  }
+  return a;
 }
 
 export function agentsOf(config: Pick<Config, 'queues'>, queue: string): readonly AgentConfig[] {
@@ -74,8 +104,9 @@ export function staffMember(config: Pick<Config, 'queues'>, queue: string, addre
   const q = queueSettings(config, queue);
   if (q === undefined) return null;
   const a = address.trim().toLowerCase();
-  const agent = q.agents.find((x) => x.address === a);
-  if (agent !== undefined) return { address: a, name: agent.name, role: agent.role, tier: agentTier(agent), agent };
+  // An alias is the agent: they act (and are written to) as their configured address.
+  const agent = agentByAddress(q.agents, a);
+  if (agent !== null) return { address: agent.address, name: agent.name, role: agent.role, tier: agentTier(agent), agent };
   for (const t of ['1', '2', '3']) {
     if (q.tiers[t]?.addresses.includes(a) === true) return { address: a, name: '', role: 'lead', tier: Number(t), agent: null };
   }
@@ -89,10 +120,12 @@ export function isStaffOf(config: Pick<Config, 'queues'>, queue: string, address
 
 /**
  * The case's owner while they are an agent of its queue, else null: an owner removed from the
- * configuration (left the team) gets no more staff mail about the case — the queue does.
+ * configuration (left the team) gets no more staff mail about the case — the queue does. An owner
+ * recorded under what is now one of an agent's `aliases` (their address before a rename) is that
+ * agent, at their configured address.
  */
 export function activeOwner(config: Pick<Config, 'queues'>, queue: string, owner: string | null): string | null {
-  return owner !== null && agentsOf(config, queue).some((a) => a.address === owner) ? owner : null;
+  return owner !== null ? (agentByAddress(agentsOf(config, queue), owner)?.address ?? null) : null;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { CaseCommandError } from '../cases/case-command-error.js';
 import { priorityScheme } from '../cases/priority.js';
-import { findAgent, ownerName } from '../cases/staff.js';
+import { findAgent, ownerName, personAddresses } from '../cases/staff.js';
 import type { Config } from '../config/schema.js';
 import { listCases } from '../db/repos/cases.js';
 import { newestHits } from '../db/repos/search.js';
@@ -87,7 +87,8 @@ export function registerCaseCommands(program: Command): void {
           ...(status !== undefined ? { status } : {}),
           ...(priority.length > 0 ? { priority } : {}),
           ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
-          ...(owner !== undefined ? { owner } : {}),
+          // Cases recorded under one of the agent's aliases (their address before a rename) are theirs too.
+          ...(owner !== undefined ? { owner: personAddresses(ctx.config, owner) } : {}),
           ...(opts.unowned === true ? { unowned: true } : {}),
           ...(opts.escalated === true ? { escalated: true } : {}),
           ...(opts.tag !== undefined ? { tag: opts.tag.toLowerCase() } : {}),

@@ -55,7 +55,14 @@ export function checkMailboxes(cfg: Config, report: Report): void {
   if (cfg.instance.adminAddress !== undefined) ownStaff(cfg.instance.adminAddress, ['instance', 'adminAddress'], 'alerts');
   for (const [name, q] of Object.entries(cfg.queues)) {
     for (const [tier, t] of Object.entries(q.tiers)) t.addresses.forEach((a, j) => ownStaff(a, ['queues', name, 'tiers', tier, 'addresses', j], 'escalation alerts'));
-    q.agents.forEach((a, j) => ownStaff(a.address, ['queues', name, 'agents', j, 'address'], 'notifications'));
+    q.agents.forEach((a, j) => {
+      ownStaff(a.address, ['queues', name, 'agents', j, 'address'], 'notifications');
+      // An alias that is ours would make our own mail an agent's.
+      a.aliases.forEach((x, k) => {
+        const mb = own(x);
+        if (mb !== undefined) report(['queues', name, 'agents', j, 'aliases', k], `${x} is an address of mailbox "${mb}": mail from it would act as ${a.name}; list only the agent's own addresses`);
+      });
+    });
   }
   // Two mailboxes watching one IMAP folder would each take every message, whichever is first.
   const watched = new Map<string, string>();

@@ -50,6 +50,14 @@ export function checkRouting(cfg: Config, report: Report): void {
       seenNames.add(n);
       seenAddresses.add(a.address);
     });
+    // An alias names one person: not another agent's address or alias (whose mail would it be?).
+    q.agents.forEach((a, i) =>
+      a.aliases.forEach((x, k) => {
+        const other = q.agents.find((b) => b !== a && (b.address === x || b.aliases.includes(x)));
+        if (x === a.address) report(at('agents', i, 'aliases', k), `${x} is ${a.name}'s address already`);
+        else if (other !== undefined) report(at('agents', i, 'aliases', k), `${x} is also ${other.name}'s: an alias names one person`);
+      }),
+    );
     if (q.assignment === 'fixed' && q.fixedOwner === undefined) report(at('fixedOwner'), 'required when assignment is "fixed"');
     if (q.fixedOwner !== undefined) {
       if (q.assignment !== 'fixed') report(at('fixedOwner'), `only used with assignment "fixed" (assignment is "${q.assignment}")`);

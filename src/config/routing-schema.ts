@@ -31,6 +31,11 @@ const agent = z
     /** Display name: shown to customers (never the address); also what `#assign` and `cases assign` accept. */
     name: z.string().trim().min(1),
     address: email,
+    /**
+     * Other addresses of this person (an old one after a rename, a second mailbox): their mail is
+     * this agent's, proven the same way; staff mail goes to `address`.
+     */
+    aliases: z.array(email).default([]),
     /** false: away (holiday, sick) — skipped by round-robin, can still be assigned by hand; their cases' mail reaches the available agents too (all away: the tiers). */
     available: z.boolean().default(true),
     /** agent, or lead: a lead is alerted when a case of the queue is escalated to their tier (default tier 1). */

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { personAddresses } from '../../src/cases/staff.js';
+import { caseByNumber, listCases, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, messagesOfCase } from '../../src/db/repos/messages.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
@@ -202,6 +203,26 @@ describe('colleagues asked to answer', () => {
     await ingest(agentReply(orig, 'Please reinstall the certificate from the portal.'));
     expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
     expect((await outbox()).filter((o) => o.kind === 'colleague-answered')).toEqual([]);
+  });
+});
+
+describe('an agent with two addresses (aliases)', () => {
+  it('after a company rename: mail from the old address (proven by answering staff mail sent to the new one) is the agent’s; cases owned under the old address stay theirs', async () => {
+    await env.close();
+    const agents = CONFIG.queues!['support']!.agents!.map((a) => (a.address === 'ben@example.com' ? { ...a, address: 'ben@newco.example', aliases: ['ben@example.com'] } : a));
+    env = await testEnv({ ...CONFIG, queues: { ...CONFIG.queues, support: { agents } } });
+    await ingest(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'It fails.' }));
+    // Owned before the rename: recorded under the old address.
+    await env.ctx.db.updateTable('cases').set({ owner: 'ben@example.com' }).where('number', '=', 10001).execute();
+    await ingest(eml({ from: JANE, subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', messageId: 'jane-2@customer.example', body: 'Anyone there?' }));
+    const told = (await outbox()).filter((o) => o.kind === 'agent-notification' && o.text.includes('Anyone there?'));
+    expect(told.map((o) => o.to_address)).toEqual(['ben@newco.example']);
+    // His phone still sends from the old address; no sender authentication (mode none): the reply to mail sent to his new one proves him.
+    await ingest(agentReply(asOriginal(told[0]!), 'Hi Jane, please update the client.', { from: 'Ben Agent <ben@example.com>', headers: mxHeaderFields('example.com', 'none') }));
+    expect((await toAddress('jane@customer.example', 'agent-reply'))[0]!.text).toContain('please update the client.');
+    expect((await caseNo()).first_response_at).not.toBeNull();
+    expect((await eventsOfCase(env.ctx.db, (await caseNo()).id)).find((e) => e.type === 'agent.replied')!.actor).toBe('agent:ben@newco.example');
+    expect((await listCases(env.ctx.db, { owner: personAddresses(env.ctx.config, 'ben@newco.example') })).map((c) => c.number)).toEqual([10001]);
   });
 });
 

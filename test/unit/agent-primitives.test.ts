@@ -131,7 +131,7 @@ describe('people of a queue (config)', () => {
   const cfg = r.config;
 
   it('existing configs keep working: role defaults to agent, no tier', () => {
-    expect(cfg.queues['support']!.agents[1]).toEqual({ name: 'Ben Agent', address: 'ben@example.com', available: true, role: 'agent' });
+    expect(cfg.queues['support']!.agents[1]).toEqual({ name: 'Ben Agent', address: 'ben@example.com', aliases: [], available: true, role: 'agent' });
   });
   it.each<[string, string, object | null]>([
     ['support', 'anna@example.com', { role: 'lead', tier: 1, name: 'Anna Lead' }],

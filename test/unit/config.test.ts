@@ -177,12 +177,14 @@ describe('configuration', () => {
         '    imap: { host: IMAP.example.com, folder: inbox, auth: { method: password, user: Team, password: p } }',
         'queues:',
         '  support:',
-        '    agents: [{ name: Ben, address: ben@example.com }, { name: Desk, address: sales+desk@example.com }]',
+        '    agents: [{ name: Ben, address: ben@example.com, aliases: [support@example.com, ben@example.com, carla@example.com] }, { name: Desk, address: sales+desk@example.com }, { name: Carla, address: carla@example.com }]',
         '    tiers: { 1: { addresses: [leads@example.com, support@example.com] } }',
       ].join('\n'),
     );
     const problems = problemsOf(f);
-    expect(problems.map((p) => p.path).sort()).toEqual(['instance.adminAddress', 'mailboxes.1.imap.folder', 'queues.support.agents.1.address', 'queues.support.tiers.1.addresses.1']);
+    expect(problems.map((p) => p.path).sort()).toEqual(['instance.adminAddress', 'mailboxes.1.imap.folder', 'queues.support.agents.0.aliases.0', 'queues.support.agents.0.aliases.1', 'queues.support.agents.0.aliases.2', 'queues.support.agents.1.address', 'queues.support.tiers.1.addresses.1']);
+    expect(problems.find((p) => p.path === 'queues.support.agents.0.aliases.0')!.message).toContain('is an address of mailbox "support": mail from it would act as Ben');
+    expect(problems.find((p) => p.path === 'queues.support.agents.0.aliases.2')!.message).toContain("carla@example.com is also Carla's: an alias names one person");
     expect(problems.find((p) => p.path === 'instance.adminAddress')!.message).toContain('is an address of mailbox "support": alerts sent there would come back');
     expect(problems.find((p) => p.path === 'mailboxes.1.imap.folder')!.message).toContain('mailbox "support" already watches team@imap.example.com:993/INBOX');
   });

@@ -97,7 +97,7 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
     allow: { line: /^SCAN cases USING INDEX sqlite_autoindex_cases_1$/, why: 'walks the case-number index newest first and stops after LIMIT rows' },
   },
   { name: 'listing: cases of one status, newest first', run: (db) => listCases(db, { status: ['new'] }) },
-  { name: 'listing: an agent\'s cases of one status', run: (db) => listCases(db, { owner: 'erika@example.com', status: ['open'] }) },
+  { name: 'listing: an agent\'s cases of one status', run: (db) => listCases(db, { owner: ['erika@example.com'], status: ['open'] }) },
   {
     name: 'listing: cases of one requester',
     run: (db) => listCases(db, { requester: ['jane@example.com'] }),

@@ -108,7 +108,8 @@ export interface CaseListFilter {
   readonly status?: readonly string[];
   readonly queue?: string;
   readonly kind?: CaseRow['kind'];
-  readonly owner?: string;
+  /** Only cases owned by one of these addresses (an agent's address and aliases). */
+  readonly owner?: readonly string[];
   /** Only cases without an owner. */
   readonly unowned?: boolean;
   readonly escalated?: boolean;
@@ -146,7 +147,7 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
     if (filter.status !== undefined && filter.status.length > 0) q = q.where('status', 'in', [...filter.status] as CaseRow['status'][]);
     if (filter.queue !== undefined) q = q.where('queue', '=', filter.queue);
     if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
-    if (filter.owner !== undefined) q = q.where('owner', '=', filter.owner);
+    if (filter.owner !== undefined) q = q.where('owner', 'in', [...filter.owner]);
     if (filter.unowned === true) q = q.where('owner', 'is', null);
     if (filter.escalated !== undefined) q = q.where('escalated', '=', filter.escalated ? 1 : 0);
     if (filter.spam !== undefined) q = q.where('spam', '=', filter.spam ? 1 : 0);

@@ -24,6 +24,8 @@ export const agentActStage: CommitStage = {
     const work = need(msg.notes.agentWork, 'agentWork');
     const parsed = need(msg.notes.parsed, 'parsed');
     const sender = need(msg.notes.sender, 'sender');
+    // The agent as configured: mail from one of their aliases acts as (and is answered at) their address.
+    const me = agent.staff.address;
     const name = agent.staff.name !== '' ? agent.staff.name : sender.address;
     let errors = work.errors;
     let replyCase = persisted.caseRow;
@@ -42,22 +44,22 @@ export const agentActStage: CommitStage = {
     if (refusal !== null) errors = [{ line: '(your reply)', why: refusal }];
     if (errors.length > 0) {
       await sendCommandError(trx, ctx, persisted.caseRow, {
-        to: { address: sender.address, name },
+        to: { address: me, name },
         errors,
         subject: parsed.subject,
         text: msg.notes.visible?.text ?? '',
         messageRowId: persisted.messageRowId,
       });
-      ctx.log.info({ caseNumber: persisted.caseRow.number, agent: sender.address, messageId: parsed.messageId, errors }, 'agent mail with command errors: nothing done');
+      ctx.log.info({ caseNumber: persisted.caseRow.number, agent: me, messageId: parsed.messageId, errors }, 'agent mail with command errors: nothing done');
       return;
     }
     // Reply collision: a colleague answered the customer while this agent wrote (cases/reply-collision.ts).
     // Whom the agent's own mail reached (reply-all from their client to the customer, support in Cc; a Bcc header left in).
     const reached = [...parsed.to, ...parsed.cc, ...bccAddresses(parsed.headers)].map((a) => a.address);
     if (merge === undefined && !work.note && work.text !== '' && !reachedTheCustomer(persisted.caseRow, reached)) {
-      const collision = await replyCollision(trx, ctx, persisted.caseRow, { agent: sender.address, references: [...parsed.inReplyTo, ...parsed.references] });
+      const collision = await replyCollision(trx, ctx, persisted.caseRow, { agent: me, references: [...parsed.inReplyTo, ...parsed.references] });
       if (collision !== null) {
-        await holdCollidingReply(trx, ctx, persisted.caseRow, collision, { agent: sender.address, agentName: agent.staff.name, subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
+        await holdCollidingReply(trx, ctx, persisted.caseRow, collision, { agent: me, agentName: agent.staff.name, subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
         return;
       }
     }
@@ -65,7 +67,7 @@ export const agentActStage: CommitStage = {
       trx,
       ctx,
       persisted.caseRow.id,
-      { actor: `agent:${sender.address}`, by: name, address: sender.address, replyName: agent.staff.name },
+      { actor: `agent:${me}`, by: name, address: me, replyName: agent.staff.name },
       // Whom the agent's own mail reached: no second copy for them.
       // Only what the mail shows proves it: its To and Cc, and a Bcc header where one is left in. A Bcc'd customer is
       // normally invisible here (the header goes before the mail does): they get the case's copy too — a second one, never none.

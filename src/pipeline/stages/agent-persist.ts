@@ -21,18 +21,20 @@ export const agentPersistStage: CommitStage = {
     const caseRow = agent.caseRow;
 
     const receiptId = await recordReceipt(msg, trx, 'agent-persist', `agent ${agent.rule}`);
-    await addParticipant(trx, caseRow.id, sender.address, agent.staff.name, 'agent', now);
+    // The agent as configured (mail from one of their aliases is theirs).
+    const me = agent.staff.address;
+    await addParticipant(trx, caseRow.id, me, agent.staff.name, 'agent', now);
     // Staff may copy people in (DESIGN §2): the addresses an agent's reply is copied to take part —
     // not those of a note, nor of a mail refused for its command errors (it changes nothing).
     if (!work.note && work.errors.length === 0) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
-    const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: agent.rule, internal: true, author: sender.address });
+    const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: agent.rule, internal: true, author: me });
     const messageRowId = recorded.rowId;
     const what = work.errors.length > 0 ? 'with command errors' : work.note ? 'internal note' : work.text !== '' ? 'reply' : work.commands.length > 0 ? 'commands only' : 'nothing new (no text, no command)';
     await addEvent(trx, {
       caseId: caseRow.id,
       messageRowId,
       type: 'message.agent',
-      actor: `agent:${sender.address}`,
+      actor: `agent:${me}`,
       reason: `${what} (threaded by ${agent.rule}${agent.toNotesAddress ? ', to the notes address' : ''})`,
       data: { rule: agent.rule, note: work.note, commands: work.commands.map((c) => c.line), errors: work.errors.length },
       at: now,

@@ -1,6 +1,6 @@
 import type { ValidCommand } from '../../cases/agent-commands.js';
 import { staffProven } from '../../cases/participation.js';
-import { isStaff, staffMember, type StaffMember } from '../../cases/staff.js';
+import { isStaff, staffAddress, staffMember, type StaffMember } from '../../cases/staff.js';
 import type { AuthVerdict } from '../../mail-in/sender-auth.js';
 import { caseById } from '../../db/repos/cases.js';
 import type { CaseRow } from '../../db/schema.js';
@@ -70,7 +70,7 @@ export const agentRoleStage: DecideStage = {
     msg.notes.staffClaim = null;
     if (msg.notes.automated != null) return NEXT;
     if (!sender.verified) {
-      if (isStaff(ctx.config, sender.address)) msg.notes.staffClaim = { address: sender.address, why: sender.why, auth: sender.auth, about: null };
+      if (isStaff(ctx.config, sender.address)) msg.notes.staffClaim = { address: staffAddress(ctx.config, sender.address), why: sender.why, auth: sender.auth, about: null };
       return NEXT;
     }
     let caseRow: CaseRow | undefined;
@@ -91,13 +91,13 @@ export const agentRoleStage: DecideStage = {
       // to work. A customer's message — and they are told, as an unproven agent is.
       if (isStaff(ctx.config, sender.address)) {
         const why = `${sender.address} is no agent of queue ${caseRow.queue}, which case ${caseRow.number} belongs to`;
-        msg.notes.staffClaim = { address: sender.address, why, auth: sender.auth, about: { id: caseRow.id, number: caseRow.number }, otherQueue: true };
+        msg.notes.staffClaim = { address: staffAddress(ctx.config, sender.address), why, auth: sender.auth, about: { id: caseRow.id, number: caseRow.number }, otherQueue: true };
       }
       return NEXT;
     }
     if (!staffProven(sender, caseRow)) {
       const why = `${sender.why}; not a reply to staff mail we sent to ${sender.address} about case ${caseRow.number}`;
-      msg.notes.staffClaim = { address: sender.address, why, auth: sender.auth, about: { id: caseRow.id, number: caseRow.number } };
+      msg.notes.staffClaim = { address: staff.address, why, auth: sender.auth, about: { id: caseRow.id, number: caseRow.number } };
       ctx.log.info({ messageId: parsed.messageId, caseId: caseRow.id, caseNumber: caseRow.number, address: sender.address, why }, 'staff address not proven: handled as a customer message');
       return NEXT;
     }

@@ -1,3 +1,4 @@
+import { personAddresses } from '../../cases/staff.js';
 import { verifyStaffMessageId } from '../../cases/thread-token.js';
 import type { AuthJudgement } from '../../mail-in/sender-auth.js';
 import { authenticateSender } from '../sender-check.js';
@@ -65,7 +66,10 @@ export const senderStage: DecideStage = {
     const checked = await authenticateSender(msg, ctx, address);
     const auth: AuthJudgement =
       several && checked.verdict === 'pass' ? { verdict: 'none', why: `${checked.why}, but the message names ${parsed.fromCount} From addresses: nothing proves it is ${address}` } : checked;
-    const answersStaffMail = several ? [] : [...new Set([...parsed.inReplyTo, ...parsed.references].map((id) => verifyStaffMessageId(id, ctx.secret, address)).filter((n) => n !== null))];
+    // Staff mail we sent to any address of this person (an agent writing from an alias answers
+    // mail we sent to their configured address).
+    const own = personAddresses(ctx.config, address);
+    const answersStaffMail = several ? [] : [...new Set([...parsed.inReplyTo, ...parsed.references].flatMap((id) => own.map((a) => verifyStaffMessageId(id, ctx.secret, a))).filter((n) => n !== null))];
     const proof = answersStaffMail.length > 0 ? `; answers our staff mail to ${address} (case ${answersStaffMail.join(', ')})` : '';
     msg.notes.sender = { address, name, auth: auth.verdict, verified: auth.verdict !== 'fail', why: `${why}; ${auth.why}${proof}`, answersStaffMail };
     return NEXT;
