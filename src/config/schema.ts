@@ -364,6 +364,15 @@ export const configSchema = z
          * (a retry loop, a form sent twice) and is ignored; 0: only copies with the very same Date.
          */
         resendWindowMinutes: z.number().nonnegative().max(1440).default(10),
+        /**
+         * Give up on a message a stage keeps running out of time on (pipeline/give-up.ts): quarantined,
+         * raw kept, the admin told once, after this many timeouts that count — one counts only when
+         * the same stage worked for other mail since the message's previous one, so a database, DNS
+         * or disk outage never does. 0 = never give up (offered again for as long as the sender does).
+         */
+        giveUpAfterAttempts: z.number().int().min(0).max(1000).default(5),
+        /** …and no sooner than this many minutes after its first timeout (a short hiccup is waited out). */
+        giveUpAfterMinutes: z.number().min(0).max(43_200).default(60),
       })
       .strict()
       .prefault({}),

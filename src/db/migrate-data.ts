@@ -40,6 +40,7 @@ export const COPY_TABLES: readonly CopyTable[] = [
   { name: 'address_status', key: ['address'] },
   { name: 'mailbox_state', key: ['mailbox'] },
   { name: 'mailbox_health', key: ['mailbox'] },
+  { name: 'message_failures', key: ['raw_sha256'] },
   { name: 'assignment_state', key: ['queue'] },
   { name: 'transport_health', key: ['transport'] },
   { name: 'counters', key: ['name'] },

@@ -262,6 +262,21 @@ export interface MailboxHealthTable {
   updated_at: Timestamp;
 }
 
+/** A message whose stage ran out of time on it (pipeline/give-up.ts): its attempts so far. */
+export interface MessageFailuresTable {
+  raw_sha256: string;
+  mailbox: string;
+  channel: string;
+  stage: string;
+  reason: string;
+  /** Every attempt that ended in a stage timeout. */
+  attempts: number;
+  /** The attempts that count toward giving up: the stage worked for other mail since the one before. */
+  strikes: number;
+  first_failed_at: Timestamp;
+  last_failed_at: Timestamp;
+}
+
 /** Tags on a case (set by routing rules). */
 export interface CaseTagsTable {
   case_id: number;
@@ -392,6 +407,7 @@ export interface Database {
   address_status: AddressStatusTable;
   mailbox_state: MailboxStateTable;
   mailbox_health: MailboxHealthTable;
+  message_failures: MessageFailuresTable;
   case_tags: CaseTagsTable;
   assignment_state: AssignmentStateTable;
   transport_health: TransportHealthTable;

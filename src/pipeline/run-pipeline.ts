@@ -14,7 +14,8 @@ import { agentRequestStage } from './stages/agent-request.js';
 import { agentRoleStage } from './stages/agent-role.js';
 import { automatedStage } from './stages/automated.js';
 import { classifyStage } from './stages/classify.js';
-import type { ReceiptRow } from '../db/schema.js';
+import type { Transaction } from 'kysely';
+import type { Database, ReceiptRow } from '../db/schema.js';
 import { applyDedupe, decideDedupe, dedupeStage, duplicateReason, ownLostCommit } from './stages/dedupe.js';
 import { escalateStage } from './stages/escalate.js';
 import { escalationRequestStage } from './stages/escalation-request.js';
@@ -32,6 +33,7 @@ import { statusRequestStage } from './stages/status-request.js';
 import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
 import { resendStage } from './stages/resend.js';
 import { threadStage } from './stages/thread.js';
+import { announceGiveUp, giveUpReason, judgeTimeout, notePass, recordGiveUp, StageTimeoutError } from './give-up.js';
 import { canRefuse, receiptBase, RefusedError, storeHeld, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
 
 /**
@@ -157,6 +159,7 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
   // The lines the stages and the modules they call write carry this message's Message-ID (log.ts).
   const scope: MessageScope = { messageId: () => msg.notes.parsed?.messageId, ended: false };
   const timer = new StageTimer(ctx, () => ({ ...where, messageId: scope.messageId() }));
+  const startedMs = ctx.clock.now().getTime();
   try {
     type Ending = { end: 'ignored' | 'quarantined'; reason: string; caseId: number | null; caseNumber: number | null };
     const decide = async (stages: readonly DecideStage[]): Promise<Ending | null> => {
@@ -237,7 +240,20 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
       throw err;
     }
     if (mayRunAgain && isLostConnection(err)) return { lost: err, stage: stageName, messageId: msg.notes.parsed?.messageId };
-    if (isTransient(err)) {
+    // A stage that keeps running out of time on this message while it works for other mail: give up (give-up.ts).
+    const giveUp = err instanceof StageTimeoutError ? await judgeTimeout(ctx, arrival, err, startedMs) : null;
+    if (giveUp !== null) {
+      const alert: { mail?: { subject: string; text: string } } = {};
+      try {
+        outcome = await recordEnding(ctx, msg, stageName, 'quarantined', giveUpReason(giveUp), null, null, async (trx, receiptId) => {
+          alert.mail = await recordGiveUp(trx, ctx, msg, giveUp, receiptId);
+        });
+        ctx.log.error({ ...where, stage: giveUp.stage, attempts: giveUp.attempts, firstFailedAt: giveUp.firstFailedAt, messageId: msg.notes.parsed?.messageId ?? null }, `message given up: stage ${giveUp.stage} ran out of time on it ${giveUp.attempts} times while it worked for other mail; quarantined (casegate quarantine retry after a fix)`);
+        if (alert.mail !== undefined) announceGiveUp(ctx, alert.mail);
+      } catch (recordErr) {
+        outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}; and could not quarantine it: ${describe(recordErr)}` };
+      }
+    } else if (isTransient(err)) {
       outcome = { kind: 'retry', reason: `${stageName}: ${describe(err)}`, ...(isDiskFull(err) ? { diskFull: true } : {}) };
       if (isDiskFull(err)) diskFull = describeFull(await diskSpaceOf(ctx.paths).catch(() => []), fullCode(err));
     } else {
@@ -332,7 +348,11 @@ class StageTimer {
         Promise.resolve()
           .then(run)
           .then(
-            (value) => (abandoned ? this.#late(stage, started, null) : resolve(value)),
+            (value) => {
+              if (abandoned) return this.#late(stage, started, null);
+              notePass(this.#ctx, stage);
+              resolve(value);
+            },
             (err: unknown) => (abandoned ? this.#late(stage, started, err) : reject(err)),
           );
       });
@@ -355,7 +375,7 @@ class StageTimer {
   #expire(): void {
     const current = this.#current;
     this.#current = null;
-    current?.fail(new TransientError(`stage ${current.stage} took longer than ${this.#ctx.config.pipeline.stageTimeoutSeconds} s`));
+    current?.fail(new StageTimeoutError(current.stage, this.#ctx.config.pipeline.stageTimeoutSeconds));
   }
 
   stop(): void {
@@ -391,6 +411,8 @@ async function recordEnding(
   reason: string,
   caseId: number | null,
   caseNumber: number | null,
+  /** More writes in the same transaction (a give-up's record and alert), given the new receipt's id. */
+  also?: (trx: Transaction<Database>, receiptId: number) => Promise<void>,
 ): Promise<Outcome> {
   const { arrival, notes } = msg;
   await storeHeld(ctx.blobs, arrival.raw);
@@ -410,6 +432,7 @@ async function recordEnding(
       duplicate_of: duplicateOf ?? notes.resendOf ?? null,
     });
     await saveCheckpoint(trx, arrival, ctx.clock.now().toISOString());
+    if (also !== undefined) await also(trx, id);
     if (isRetry && primary !== undefined) {
       // A retried quarantine that ends quarantined again keeps the key on the newest receipt.
       await supersede(trx, primary.id, id);

@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
+import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  * only after commit, oversized mail, flag mode and a UIDVALIDITY change. Every test uses its own
  * Dovecot user (own mail) and its own casegate data dir.
  */
-const USERS = ['idle', 'late', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw'];
+const USERS = ['idle', 'late', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw', 'poison'];
 let server: DovecotServer;
 const running: RunningDaemon[] = [];
 
@@ -245,6 +246,43 @@ describeWithDovecot('IMAP channel', () => {
     const lines = d.lines.filter((l) => /oversized message moved to casegate\/Quarantine/.test(l.msg));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 50, outcome: 'quarantined', uid: 1 });
+  });
+
+  it('a message a stage keeps running out of time on is given up (IMAP and the SMTP listener): quarantined, taken off the server, the admin told once', async () => {
+    const d = await start({
+      mailboxes: [mailbox('poison')],
+      listener: { port: 0 },
+      instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
+      security: { senderAuth: { mode: 'verify' } },
+      pipeline: { stageTimeoutSeconds: 1, giveUpAfterAttempts: 1, giveUpAfterMinutes: 0 },
+    });
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
+    // The DNS of one sender's domain hangs (its nameservers are gone); every other name answers at once.
+    const ctx = d.daemon.ctx as { resolveDns: unknown };
+    ctx.resolveDns = (name: string) => (name.includes('poison.example') ? new Promise(() => undefined) : Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })));
+    const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: d.daemon.smtp!.port, secure: false, ignoreTLS: true });
+    const send = (raw: string, from: string) => smtp.sendMail({ envelope: { from, to: ['support@example.com'] }, raw });
+    const deferred = () => d.lines.filter((l) => l.msg === 'message left in the folder; trying again later');
+    await server.append('poison', eml({ from: 'Pat <pat@poison.example>', subject: 'Poison by IMAP', messageId: 'poison-imap@poison.example' }));
+    const bySmtp = eml({ from: 'Pat <pat@poison.example>', subject: 'Poison by SMTP', messageId: 'poison-smtp@poison.example' });
+    // First attempts: nothing else has passed the stage meanwhile, so they do not count: 451, left in the folder.
+    await expect(send(bySmtp, 'pat@poison.example')).rejects.toMatchObject({ responseCode: 451 });
+    await until(() => deferred().length >= 1, 'the IMAP message deferred');
+    // Other mail passes the sender stage.
+    await send(eml({ from: 'Ann <ann@customer.example>', subject: 'Fine one', messageId: 'fine@customer.example' }), 'ann@customer.example');
+    // The sending MTA tries again: this time-out counts, and it is the last allowed.
+    const accepted = await send(bySmtp, 'pat@poison.example');
+    expect(accepted.response).toMatch(/^250 .*Accepted \(quarantined\)/);
+    // IMAP offers its message again: given up too, moved to the quarantine folder.
+    await until(async () => (await folderContents(server, 'poison', 'casegate/Quarantine')).length === 1, 'the IMAP message in the quarantine folder', 30_000);
+    expect(await folderContents(server, 'poison')).toEqual([]);
+    const receipts = (await rawDb(d).all("SELECT channel, outcome, stage, reason FROM receipts WHERE outcome = 'quarantined' ORDER BY channel")) as { channel: string; outcome: string; stage: string; reason: string }[];
+    expect(receipts.map((r) => [r.channel, r.stage])).toEqual([['imap', 'sender'], ['smtp', 'sender']]);
+    for (const r of receipts) expect(r.reason).toMatch(/^given up after \d+ timeouts over 0 minutes \(1 while the stage worked for other mail; pipeline\.giveUpAfterAttempts\): stage sender took longer than 1 s$/);
+    expect(await count(d, 'SELECT count(*) FROM cases')).toBe(1);
+    expect(await count(d, "SELECT count(*) FROM outbox WHERE kind = 'message-quarantined' AND to_address = 'admin@example.com'")).toBe(2);
+    expect(await count(d, 'SELECT count(*) FROM message_failures')).toBe(0);
+    smtp.close();
   });
 
   it('flag mode: marks processed mail with \\Seen and the keyword, and never takes it again', async () => {

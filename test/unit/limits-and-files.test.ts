@@ -4,11 +4,13 @@
  */
 import fs, { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSmtpListener } from '../../src/channels/smtp-listener.js';
 import { createTransport } from '../../src/mail-out/transport.js';
+import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { walk } from '../helpers/corpus.js';
@@ -185,6 +187,98 @@ describe('every stage has a time limit that ends in retry (item 14)', () => {
     expect(outcome).toMatchObject({ kind: 'stored' });
     expect(lines.filter((l) => l['msg'] === 'stage ran past its time limit (synchronous work)')).toEqual([expect.objectContaining({ stage: 'sender', messageId: 'slow-stage@customer.example' })]);
     expect(lines.filter((l) => String(l['msg']).startsWith('stage abandoned'))).toEqual([]);
+  });
+});
+
+describe('a message a stage keeps running out of time on is given up (hunt10 leftovers F1)', () => {
+  const notFound = (name: string): Promise<never> => Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' }));
+  const client = { ip: '192.0.2.25', helo: 'mail.customer.example' };
+
+  it('quarantined after pipeline.giveUpAfterAttempts timeouts while the stage worked for other mail (an outage counts nothing); the admin is told once; quarantine retry releases it after the fix', async () => {
+    // The DNS of one sender's domain hangs (its nameservers are gone); everything else answers.
+    let fixed = false;
+    let outage = false;
+    const dns: DnsResolver = (name) => ((name.includes('poison.example') && !fixed) || outage ? new Promise(() => undefined) : notFound(name));
+    env = await testEnv(
+      {
+        instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
+        security: { senderAuth: { mode: 'verify' } },
+        pipeline: { stageTimeoutSeconds: 0.3, giveUpAfterAttempts: 2, giveUpAfterMinutes: 10 },
+        autoReply: { minIntervalSeconds: 0 },
+      },
+      undefined,
+      { resolveDns: dns },
+    );
+    const poison = eml({ auth: null, from: 'Pat <pat@poison.example>', subject: 'Invoice question', messageId: 'poison-1@poison.example' });
+    let good = 0;
+    const other = async () => expect(await env.ingest(eml({ auth: null, from: `Ann${++good} <ann${good}@customer.example>` }), { client })).toMatchObject({ kind: 'stored' });
+    const failures = () => env.ctx.db.selectFrom('message_failures').select(['attempts', 'strikes', 'stage']).where('raw_sha256', '=', createHash('sha256').update(poison).digest('hex')).execute();
+    const retry = { kind: 'retry', reason: 'sender: stage sender took longer than 0.3 s' };
+    const minutes = (n: number) => env.clock.advance(n * 60_000);
+
+    // Warm: the first parse loads the parser (on a loaded machine, past the time limit).
+    for (let i = 0; i < 5 && (await env.ingest(eml({ auth: null, messageId: 'warm@customer.example' }), { client })).kind === 'retry'; i++);
+    minutes(1);
+    // An outage (every lookup hangs): attempts, an hour of them, never count.
+    outage = true;
+    for (let i = 0; i < 3; i++) {
+      expect(await env.ingest(poison, { client })).toEqual(retry);
+      minutes(30);
+    }
+    expect(await failures()).toEqual([{ attempts: 3, strikes: 0, stage: 'sender' }]);
+    outage = false;
+
+    // The stage works for other mail between the attempts: each one counts.
+    await other();
+    minutes(1);
+    expect(await env.ingest(poison, { client })).toEqual(retry);
+    expect(await failures()).toEqual([{ attempts: 4, strikes: 1, stage: 'sender' }]);
+    // Two attempts in a row with nothing passing between: the second does not count.
+    minutes(1);
+    expect(await env.ingest(poison, { client })).toEqual(retry);
+    expect(await failures()).toEqual([{ attempts: 5, strikes: 1, stage: 'sender' }]);
+    minutes(1);
+    await other();
+    minutes(1);
+    const given = await env.ingest(poison, { client });
+    expect(given).toMatchObject({ kind: 'quarantined', reason: expect.stringMatching(/^given up after 6 timeouts over \d+ minutes \(2 while the stage worked for other mail; pipeline\.giveUpAfterAttempts\): stage sender took longer than 0\.3 s$/) });
+    expect(await failures()).toEqual([]);
+    const receipt = await env.ctx.db.selectFrom('receipts').select(['id', 'outcome', 'stage', 'message_id', 'raw_sha256']).where('message_id', '=', 'poison-1@poison.example').executeTakeFirstOrThrow();
+    expect(receipt).toMatchObject({ outcome: 'quarantined', stage: 'sender' });
+    // The raw message is kept.
+    expect(fs.readFileSync(env.ctx.blobs.pathFor(receipt.raw_sha256), 'utf8')).toBe(poison);
+    // One email to the admin, naming the commands; nothing to the sender.
+    const mails = await env.ctx.db.selectFrom('outbox').select(['kind', 'to_address', 'text']).where('kind', '=', 'message-quarantined').execute();
+    expect(mails).toHaveLength(1);
+    expect(mails[0]).toMatchObject({ to_address: 'admin@example.com', text: expect.stringContaining(`casegate quarantine retry ${receipt.id}`) });
+    expect(mails[0]!.text).toContain('the sender stage ran out of time on it 6 times');
+    expect(await env.ctx.db.selectFrom('outbox').select('id').where('to_address', '=', 'pat@poison.example').execute()).toEqual([]);
+    // Offered again (the sender retried before our 250): a duplicate of the quarantined one, no second alert.
+    expect(await env.ingest(poison, { client })).toMatchObject({ kind: 'ignored' });
+    expect(await env.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'message-quarantined').execute()).toHaveLength(1);
+
+    // The cause is fixed: `casegate quarantine retry` (the same run) makes it a case.
+    fixed = true;
+    const released = await runPipeline(env.ctx, { channel: 'quarantine-retry', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: env.clock.now(), raw: { sha256: receipt.raw_sha256, size: Buffer.byteLength(poison), path: env.ctx.blobs.pathFor(receipt.raw_sha256) }, retryOf: receipt.id });
+    expect(released, JSON.stringify(released)).toMatchObject({ kind: "stored", created: true });
+  });
+
+  it('other retry causes never count: a message whose file cannot be written (the disk) leaves no record, and is stored once the disk works', async () => {
+    env = await testEnv({ pipeline: { stageTimeoutSeconds: 5, giveUpAfterAttempts: 1, giveUpAfterMinutes: 0 } });
+    const raw = eml({ auth: null, messageId: 'disk-1@customer.example' });
+    const blob = await env.ctx.blobs.hold(Buffer.from(raw));
+    // The blob store's directory becomes a file: the message's file cannot be written (ENOTDIR, even as root).
+    const blobs = env.ctx.paths.blobDir;
+    rmSync(blobs, { recursive: true, force: true });
+    writeFileSync(blobs, 'not a directory');
+    const arrival = { channel: 'imap', mailbox: env.ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: env.clock.now(), raw: blob } as const;
+    try {
+      for (let i = 0; i < 3; i++) expect(await runPipeline(env.ctx, arrival)).toMatchObject({ kind: 'retry', reason: expect.stringContaining('ENOTDIR') });
+    } finally {
+      rmSync(blobs, { force: true });
+    }
+    expect(await env.ctx.db.selectFrom('message_failures').selectAll().execute()).toEqual([]);
+    expect(await runPipeline(env.ctx, arrival)).toMatchObject({ kind: 'stored' });
   });
 });
 

@@ -126,6 +126,8 @@ describe('declarations', () => {
         'colleague-answered',
         // Two agents answering at once: the second one's reply held, the agent told.
         'reply-collision',
+        // A message a stage kept running out of time on, given up and quarantined: the admin told.
+        'message-quarantined',
       ].sort(),
     );
     for (const name of templateNames) {

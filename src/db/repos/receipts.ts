@@ -104,6 +104,14 @@ export async function supersede(db: Q, oldId: number, newId: number): Promise<vo
   await db.updateTable('receipts').set({ is_primary: 0, retried_as: newId }).where('id', '=', oldId).execute();
 }
 
+/**
+ * A quarantined receipt being retried gives up its dedupe key before the retry's receipt takes it
+ * (the unique index on primary receipts checks each statement); supersede() then links the two.
+ */
+export async function releasePrimary(db: Q, id: number): Promise<void> {
+  await db.updateTable('receipts').set({ is_primary: 0 }).where('id', '=', id).execute();
+}
+
 /** The retry of a quarantined receipt that ended quarantined again takes the dedupe key over. */
 export async function makePrimary(db: Q, id: number): Promise<void> {
   await db.updateTable('receipts').set({ is_primary: 1 }).where('id', '=', id).execute();

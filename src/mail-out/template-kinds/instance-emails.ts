@@ -64,6 +64,37 @@ export const instanceEmailKinds = {
       }),
     },
   },
+  'message-quarantined': {
+    description:
+      'Sent to instance.adminAddress when casegate gives up on an inbound message: a stage ran out of time on it again and again (pipeline.giveUpAfterAttempts, pipeline.giveUpAfterMinutes) while it worked for other mail. The raw message is kept in the quarantine; `casegate quarantine retry` runs it again after a fix. One email per message given up.',
+    audience: 'staff',
+    scope: 'instance',
+    variables: {
+      instance: instanceVariables.instance,
+      mailbox: obj('The mailbox the message came to.', {
+        name: str('Name of the mailbox in the configuration.', 'support'),
+        address: str('First address the mailbox serves.', 'support@example.com'),
+      }),
+      message: obj('The message given up.', {
+        receipt: num('Its receipt id: casegate quarantine show/retry <receipt>.', 812),
+        from: str('Its sender (From), or empty when it could not be read.', 'jane@customer.example'),
+        subject: str('Its subject, or empty when it could not be read.', 'Invoice 2025-113 attached'),
+        messageId: str('Its Message-ID, or empty.', '<CAF3x9@mail.customer.example>'),
+        channel: str('How it came: imap, smtp or pipe.', 'imap'),
+      }),
+      failure: obj('Why it was given up.', {
+        stage: str('The pipeline stage that ran out of time on it.', 'parse'),
+        error: str('The last error.', 'stage parse took longer than 30 s'),
+        attempts: num('Attempts that ended in this failure.', 6),
+        since: str('First failed at, ISO 8601; use {{formatDate failure.since}}.', '2025-03-14T09:26:53Z'),
+        minutes: num('Minutes from the first failure to giving up.', 64),
+        showCommand: str('Command that shows the message.', 'casegate quarantine show 812'),
+        retryCommand: str('Command that runs it again after a fix.', 'casegate quarantine retry 812'),
+      }),
+      replyMarker: instanceVariables.replyMarker,
+      isTest: instanceVariables.isTest,
+    },
+  },
   report: {
     description: 'Sent to the team leads (tier 1, their queue) and instance.adminAddress (all queues) every morning by the daily-report job: the previous day’s cases, response times in business time, SLA compliance, backlog, satisfaction and feedback.',
     audience: 'staff',

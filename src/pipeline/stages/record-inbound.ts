@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
 import { addEvent } from '../../db/repos/events.js';
 import { insertAttachments, insertMessage, messageIdTaken } from '../../db/repos/messages.js';
-import { insertReceipt, setReceiptCase, supersede } from '../../db/repos/receipts.js';
+import { insertReceipt, releasePrimary, setReceiptCase, supersede } from '../../db/repos/receipts.js';
 import type { CaseRow, Database } from '../../db/schema.js';
 import { need, receiptBase, type Inbound } from '../types.js';
 
@@ -18,6 +18,8 @@ type Trx = Transaction<Database>;
 
 /** The primary `stored` receipt (case and message are set by recordMessage). */
 export async function recordReceipt(msg: Inbound, trx: Trx, stage: string, reason: string): Promise<number> {
+  // A quarantined message quarantined after dedupe (a sender check, a commit stage) holds the same key.
+  if (msg.arrival.retryOf !== undefined) await releasePrimary(trx, msg.arrival.retryOf);
   const receiptId = await insertReceipt(trx, {
     ...receiptBase(msg, need(msg.notes.dedupeKey, 'dedupeKey')),
     is_primary: 1,
