@@ -6,7 +6,7 @@ import { recordOversized, primaryReceipt } from '../db/repos/receipts.js';
 import type { Logger } from '../log.js';
 import { normalizeMessageId } from '../mail-in/header-values.js';
 import { isTransient } from '../pipeline/run-pipeline.js';
-import { SIZE_LIMIT_STAGE } from '../pipeline/types.js';
+import { SIZE_LIMIT_STAGE, type MailboxCheckpoint } from '../pipeline/types.js';
 import { describeImapError } from './imap-connection.js';
 import type { Session } from './imap-session.js';
 
@@ -49,7 +49,7 @@ export function oversizedKey(mailbox: string, uidValidity: string, uid: number):
   return `imap-oversized:${mailbox}:${uidValidity}:${uid}`;
 }
 
-export async function quarantineOversized(d: OversizedDeps, s: Session, uid: number, size: number, internalDate: FetchMessageObject['internalDate']): Promise<OversizedResult> {
+export async function quarantineOversized(d: OversizedDeps, s: Session, uid: number, size: number, internalDate: FetchMessageObject['internalDate'], checkpoint: MailboxCheckpoint): Promise<OversizedResult> {
   const { ctx, mailbox, log } = d;
   const limit = ctx.config.listener.maxMessageBytes;
   const key = oversizedKey(mailbox.name, s.uidValidity, uid);
@@ -115,7 +115,7 @@ export async function quarantineOversized(d: OversizedDeps, s: Session, uid: num
         data: { mailbox: mailbox.name, folder: d.folder, uidvalidity: s.uidValidity, uid, size, limit, messageId, from, subject, movedTo: s.quarantinePath },
         at,
       },
-      checkpoint: { mailbox: mailbox.name, uidvalidity: s.uidValidity, uid },
+      checkpoint,
       at,
     });
     // Acknowledged (moved) only once the record is on stable storage, like every other outcome.

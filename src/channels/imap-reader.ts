@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { quarantinedRaw } from '../db/repos/receipts.js';
 import { isDiskFull, reportDiskFullRetry } from '../ops/disk-space.js';
 import { runPipeline } from '../pipeline/run-pipeline.js';
+import type { MailboxCheckpoint } from '../pipeline/types.js';
 import { SizeLimitError } from '../storage/blob-store.js';
 import { describeImapError } from './imap-connection.js';
 import type { MailboxHealthReporter } from './imap-health.js';
@@ -90,14 +91,21 @@ export class FolderReader {
   /**
    * Messages taken up for processing whose outcome is not committed yet (in flight, or deferred
    * after a `retry`), by UID within #unackedValidity, kept across sessions. Flag mode on a server
-   * without keywords (Exchange) finds work as "unseen, or above the checkpoint"; the checkpoint is
-   * the highest committed UID, so it passes a deferred message as soon as a later one is
-   * committed — and a person who opens that message in Outlook meanwhile (\Seen) hid it for
-   * good: never a case, no receipt, no log line. These UIDs are looked for as well (#unprocessed)
-   * until they are committed or leave the folder. In memory: a message deferred when the daemon
-   * stops and read before it starts again is the one case this does not cover.
+   * without keywords (Exchange) finds work above the checkpoint (#unprocessed). Were the
+   * checkpoint the highest committed UID, it would pass a deferred message as soon as a later one
+   * is committed, and that message would be found only while unseen — a person who opens it in
+   * Outlook (\Seen) hid it for good: never a case, no receipt, no log line. So the checkpoint
+   * never passes one of these (#checkpointFor): it is the highest UID up to which every message
+   * in the folder is committed, and a message deferred when the daemon stops is above it after
+   * the restart too.
    */
   readonly #uncommitted = new Set<number>();
+  /**
+   * Committed UIDs above the persisted checkpoint (committed while a lower one was still
+   * uncommitted), within #unackedValidity: not taken again. In memory: after a restart each runs
+   * once more (`ignored: duplicate`), as an unacknowledged one does.
+   */
+  readonly #committed = new Set<number>();
 
   constructor(deps: FolderReaderDeps) {
     this.name = deps.mailbox.name;
@@ -128,6 +136,7 @@ export class FolderReader {
   #settle(s: Session, uid: number, how: Settle): void {
     s.deferred.delete(uid);
     this.#uncommitted.delete(uid);
+    this.#committed.add(uid);
     this.#unacked.set(uid, how);
     s.settler.add(uid, how);
   }
@@ -168,6 +177,7 @@ export class FolderReader {
       if (this.#unackedValidity !== s.uidValidity) {
         this.#unacked.clear();
         this.#uncommitted.clear();
+        this.#committed.clear();
         this.#unackedValidity = s.uidValidity;
       }
       const uids = await this.#unprocessed(s);
@@ -215,15 +225,20 @@ export class FolderReader {
     } else if (s.keywords) {
       uids = await search({ unKeyword: cfg.processedKeyword, deleted: false });
     } else {
-      // No keywords allowed: \Seen is the marker; anything above the checkpoint is new even if a
-      // person already read it, and so is what was taken up but not committed (#uncommitted).
-      const unseen = await search({ seen: false, deleted: false });
+      // No keywords allowed: \Seen is only what we set for people to see; the work is what lies
+      // above the checkpoint (every message up to it is committed: #checkpointFor), read or not,
+      // less what this daemon committed above it. Not "unseen": a person marking a processed
+      // message unread (a to-do marker in a shared mailbox) neither runs it again nor gets it
+      // marked read again; and a message deferred before a restart and read meanwhile is still
+      // above the checkpoint.
       const state = await mailboxState(this.#ctx.db, this.name);
       const lastUid = state?.uidvalidity === s.uidValidity ? state.last_uid : 0;
-      const above = (await search({ uid: `${lastUid + 1}:*`, deleted: false })).filter((u) => u > lastUid);
+      for (const uid of this.#committed) if (uid <= lastUid) this.#committed.delete(uid);
+      const above = (await search({ uid: `${lastUid + 1}:*`, deleted: false })).filter((u) => u > lastUid && (!this.#committed.has(u) || this.#unacked.has(u)));
+      // Taken up but not committed below it: only from a checkpoint an older version wrote.
       const pending = [...this.#uncommitted].filter((u) => u <= lastUid);
       const kept = pending.length === 0 ? [] : await search({ uid: pending.join(','), deleted: false });
-      uids = [...new Set([...unseen, ...above, ...kept])];
+      uids = [...new Set([...above, ...kept])];
     }
     return uids.sort((a, b) => a - b);
   }
@@ -331,7 +346,7 @@ export class FolderReader {
         envelopeTo: this.#mailbox.addresses,
         receivedAt: Number.isNaN(receivedAt.getTime()) ? ctx.clock.now() : receivedAt,
         raw: blob,
-        checkpoint: { mailbox: this.name, uidvalidity: s.uidValidity, uid },
+        checkpoint: this.#checkpointFor(s, uid),
         arrivedMs,
       });
     } catch (err) {
@@ -344,6 +359,29 @@ export class FolderReader {
     }
     // Committed: only now is the message acknowledged on the server.
     this.#settle(s, uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed');
+  }
+
+  /**
+   * The checkpoint the commit of `uid` writes (read inside its transaction): the highest UID up to
+   * which every message of the folder is committed — never past one taken up and not committed
+   * (in flight beside it, or deferred after a `retry`), so such a message stays above the
+   * checkpoint, across a restart too. Every present UID above the saved checkpoint is committed
+   * (#committed), uncommitted (#uncommitted), or above every UID taken up so far (batches go
+   * oldest first), and new mail gets higher UIDs: so this is exact for what this daemon knows.
+   */
+  #checkpointFor(s: Session, uid: number): MailboxCheckpoint {
+    const reader = this;
+    return {
+      mailbox: this.name,
+      uidvalidity: s.uidValidity,
+      get uid(): number {
+        let lowestOther = Infinity;
+        for (const u of reader.#uncommitted) if (u !== uid && u < lowestOther) lowestOther = u;
+        let highest = uid;
+        for (const u of reader.#committed) if (u > highest && u < lowestOther) highest = u;
+        return Math.min(highest, lowestOther - 1);
+      },
+    };
   }
 
   /**
@@ -388,7 +426,7 @@ export class FolderReader {
 
   /** Above listener.maxMessageBytes: quarantined without being downloaded (imap-oversized.ts). */
   async #oversized(s: Session, meta: FetchMessageObject, size: number): Promise<void> {
-    const res = await quarantineOversized({ ctx: this.#ctx, mailbox: this.#mailbox, folder: this.#cfg.folder, log: this.#log }, s, meta.uid, size, meta.internalDate);
+    const res = await quarantineOversized({ ctx: this.#ctx, mailbox: this.#mailbox, folder: this.#cfg.folder, log: this.#log }, s, meta.uid, size, meta.internalDate, this.#checkpointFor(s, meta.uid));
     if (res.kind === 'vanished') this.#vanished(s, meta.uid);
     else if (res.kind === 'defer') this.#defer(s, meta.uid, res.reason);
     else {

@@ -15,7 +15,7 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  * only after commit, oversized mail, flag mode and a UIDVALIDITY change. Every test uses its own
  * Dovecot user (own mail) and its own casegate data dir.
  */
-const USERS = ['idle', 'late', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw', 'poison'];
+const USERS = ['idle', 'late', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw', 'poison', 'nokw2'];
 let server: DovecotServer;
 const running: RunningDaemon[] = [];
 
@@ -50,7 +50,7 @@ function mailbox(user: string, over: Parameters<typeof imapOf>[2] = {}, name = '
 
 describeWithDovecot('IMAP channel', () => {
   beforeAll(async () => {
-    server = await startDovecot({ users: USERS.map((user) => ({ user, password: `pw-${user}` })), noKeywordUsers: ['nokw'] });
+    server = await startDovecot({ users: USERS.map((user) => ({ user, password: `pw-${user}` })), noKeywordUsers: ['nokw', 'nokw2'] });
   });
 
   afterEach(async () => {
@@ -331,6 +331,46 @@ describeWithDovecot('IMAP channel', () => {
     await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 2, 'both cases', 30_000);
     expect(((await rawDb(d).all('SELECT subject FROM cases ORDER BY number')) as { subject: string }[]).map((r) => r.subject)).toEqual(['Newer one', 'Left for later']);
     expect(await count(d, 'SELECT count(*) FROM receipts')).toBe(2);
+  });
+
+  it('flag mode without keywords: a processed message a person marks unread stays unread and is not run again; one deferred and read before a restart is taken after it', async () => {
+    const box = mailbox('nokw2', { afterProcessing: 'flag' });
+    const d = await start({ mailboxes: [box], security: { senderAuth: { mode: 'verify' } }, pipeline: { stageTimeoutSeconds: 1, giveUpAfterAttempts: 0 } });
+    await until(async () => (await health(d))?.state === 'idling', 'the mailbox to idle');
+    // One sender's DNS hangs: its message ends in retry every time (stage timeout); every other name answers at once.
+    (d.daemon.ctx as { resolveDns: unknown }).resolveDns = (name: string) => (name.includes('slow.example') ? new Promise(() => undefined) : Promise.reject(Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })));
+    const flags = async (subject: string) => (await folderContents(server, 'nokw2')).find((m) => m.subject === subject)?.flags ?? [];
+    const person = async (uid: number, op: 'messageFlagsAdd' | 'messageFlagsRemove') => {
+      const outlook = await server.connect('nokw2');
+      await outlook.mailboxOpen('INBOX');
+      await outlook[op](String(uid), ['\\Seen'], { uid: true });
+      await outlook.logout();
+    };
+    await server.append('nokw2', eml({ subject: 'Done one', messageId: 'nokw2-1@customer.example' }));
+    await until(async () => (await flags('Done one')).includes('\\Seen'), 'the first processed (\\Seen)');
+    // A colleague marks it unread: a to-do marker in a shared mailbox.
+    await person(1, 'messageFlagsRemove');
+    await server.append('nokw2', eml({ from: 'Pat <pat@slow.example>', subject: 'Left for later', messageId: 'nokw2-2@slow.example' }));
+    await until(() => d.lines.some((l) => l.msg === 'message left in the folder; trying again later' && l.uid === 2), 'the second deferred');
+    await server.append('nokw2', eml({ from: 'Bob <bob@customer.example>', subject: 'Newer one', messageId: 'nokw2-3@customer.example' }));
+    await until(async () => (await flags('Newer one')).includes('\\Seen'), 'the newer one processed');
+    // The colleague reads the deferred one in Outlook.
+    await person(2, 'messageFlagsAdd');
+    // The unread mark stays; the message was not run again (no duplicate receipt).
+    expect(await flags('Done one')).not.toContain('\\Seen');
+    expect(await count(d, 'SELECT count(*) FROM receipts')).toBe(2);
+    await d.stop();
+
+    // Restarted (the DNS works again): the message deferred before the stop is taken, though read and below a stored one.
+    const again = await runDaemon({ mailboxes: [box] }, d.dir);
+    running.push(again);
+    await until(async () => (await count(again, 'SELECT count(*) FROM cases')) === 3, 'the deferred one as a case after the restart', 30_000);
+    await until(async () => (await health(again))?.state === 'idling', 'idle');
+    expect(((await rawDb(again).all('SELECT subject FROM cases ORDER BY number')) as { subject: string }[]).map((r) => r.subject)).toEqual(['Done one', 'Newer one', 'Left for later']);
+    // The newer one, committed above the deferred one, is recognised once as a duplicate (as a stored
+    // but unacknowledged message is after a restart); the colleague's unread mark stays.
+    expect(await rawDb(again).all("SELECT subject, outcome FROM receipts WHERE outcome <> 'stored'")).toEqual([{ subject: 'Newer one', outcome: 'ignored' }]);
+    expect(await flags('Done one')).not.toContain('\\Seen');
   });
 
   it('rescans a recreated folder (new UIDVALIDITY) without creating duplicates', async () => {
