@@ -115,8 +115,12 @@ export class SenderHolds {
   }
 
   /** The relay refused this sender at MAIL FROM: hold it (alert once), or keep holding it after a failed probe. */
-  async refused(address: string, c: ClassifiedSendError): Promise<void> {
+  async refused(address: string, refusal: ClassifiedSendError): Promise<void> {
     const key = address.toLowerCase();
+    // With signed bounce addresses the relay judged support+b…@, not the From address: say so,
+    // or the admin looks for a fault in a permission that is fine.
+    const verp = this.ctx.mailboxes.byAddress(key)?.verp === true;
+    const c = verp ? { ...refusal, summary: `${refusal.summary} (mailboxes[].verp is on: MAIL FROM was the signed bounce address, not ${key} — let the relay's login send as it, or turn verp off for this mailbox)` } : refusal;
     const now = this.ctx.clock.now().toISOString();
     const h = this.#holds.get(key);
     const cfg = this.ctx.config.outgoing;

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSmtpListener } from '../../src/channels/smtp-listener.js';
-import { verifyVerp, verpParts } from '../../src/cases/thread-token.js';
+import { verifyVerp, verpAddress, verpParts } from '../../src/cases/thread-token.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
@@ -206,6 +206,27 @@ describe('signed bounce addresses (mailboxes[].verp)', () => {
     expect(sink.messages.filter((m) => m.parsed.messageId === `<${sent.messageId}>`).map((m) => [m.envelopeFrom, m.envelopeTo])).toEqual([['support@example.com', [JANE, BOSS]]]);
     await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-plain@mx.elsewhere.example', refersTo: sent.messageId }), { envelopeFrom: '' });
     expect(await bouncing()).toEqual([JANE]);
+  });
+
+  it('a relay that refuses the signed MAIL FROM: the sender held as any refused sender, and the alert says verp is why', async () => {
+    sink = await startSmtpSink();
+    env = await testEnv({
+      instance: { adminAddress: 'admin@example.com' },
+      mailboxes: [
+        { name: 'support', addresses: ['support@example.com'] },
+        { name: 'billing', addresses: ['billing@example.com'], verp: true },
+      ],
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } },
+    });
+    await env.ingest(eml({ to: 'billing@example.com', subject: 'Invoice' }), { mailbox: 'billing' });
+    const row = await env.ctx.db.selectFrom('outbox').select(['id', 'to_address']).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+    sink.refuseSender(verpAddress('billing@example.com', row.id, row.to_address, env.ctx.secret, '+'), 553);
+    await drain();
+    await drain();
+    expect((await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', row.id).executeTakeFirstOrThrow()).status).toBe('queued');
+    const alert = (await sink.waitFor(1)).find((m) => m.envelopeTo[0] === 'admin@example.com')!;
+    expect(alert.parsed.text).toMatch(/553 5\.7\.1 <billing\+b\d+-[a-z2-7]{4}-[0-9a-f]{12}@example\.com>: Sender address rejected/);
+    expect(alert.parsed.text).toMatch(/mailboxes\[\]\.verp is on: MAIL FROM was the signed bounce address, not billing@example\.com/);
   });
 
   it('separator "-": support-b…@; the SMTP listener takes RCPT TO of such addresses and the bounce is mapped', async () => {
