@@ -32,7 +32,7 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], no
     date: now,
     // Some recipients have it already: the same message goes to the others alone. `returnPath`:
     // the signed bounce address of this send (mailboxes[].verp), else the From address.
-    ...(pending !== null || returnPath !== undefined ? { envelope: { from: returnPath ?? row.from_address, to: pending ?? everyReader(row, cc) } } : {}),
+    ...(pending !== null || returnPath !== undefined ? { envelope: { from: returnPath ?? row.from_address, to: pending ?? everyReaderOf(row) } } : {}),
     headers,
     // No X-Mailer: it tells strangers which versions we run and helps no receiver.
     xMailer: false,
@@ -97,8 +97,9 @@ export function hasOverlongLine(content: Buffer): boolean {
   }
 }
 
-function everyReader(row: OutboxRow, cc: readonly { address: string }[]): string[] {
-  return [row.to_address, ...cc.map((c) => c.address)];
+/** Every reader the row names: its To, then its Cc. */
+export function everyReaderOf(row: Pick<OutboxRow, 'to_address' | 'cc_json'>): string[] {
+  return [row.to_address, ...(JSON.parse(row.cc_json) as { address: string }[]).map((c) => c.address)];
 }
 
 /** The recipients still to send the row to (the relay took it for the others), or null: all of them. */
@@ -125,7 +126,7 @@ export function copiesOf(row: Pick<OutboxRow, 'copies_json'>): OutboxCopy[] | nu
 export function copyRecipientsOf(row: Pick<OutboxRow, 'copies_json' | 'pending_rcpt_json' | 'to_address' | 'cc_json'>): string[] {
   const copies = copiesOf(row);
   // A row without copies sent one transaction per reader (mailboxes[].verp): To and Cc, one body.
-  return pendingRecipientsOf(row) ?? [row.to_address, ...(copies ?? (JSON.parse(row.cc_json) as { address: string }[])).map((c) => c.address)];
+  return pendingRecipientsOf(row) ?? (copies === null ? everyReaderOf(row) : [row.to_address, ...copies.map((c) => c.address)]);
 }
 
 /** The body of `address`'s copy: the row's own for its To, else that reader's. */

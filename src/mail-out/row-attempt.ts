@@ -8,7 +8,7 @@ import type { Db } from '../db/database.js';
 import type { AttachmentRow, OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { sendCopies, type Attempt } from './copies-attempt.js';
-import { copiesOf, outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
+import { copiesOf, everyReaderOf, outgoingAttachments, pendingRecipientsOf, toMailOptions } from './outbox-mail.js';
 import { nextAttemptAt } from './outbox-outcome.js';
 import { readersNow, takenOffNow, withoutErased } from './reader-withdrawal.js';
 import { sendSingle } from './single-attempt.js';
@@ -76,7 +76,7 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   const verp = verpOf(d.ctx, row);
   const returnPath = (address: string): string | undefined => (verp === null ? undefined : verpAddress(row.from_address, row.id, address, d.ctx.secret, verp));
   // One copy per reader, each with the case-page link that names them (copies-attempt.ts).
-  if (copiesOf(row) !== null || (verp !== null && (pendingRecipientsOf(row) ?? everyReader(row)).length > 1)) {
+  if (copiesOf(row) !== null || (verp !== null && (pendingRecipientsOf(row) ?? everyReaderOf(row)).length > 1)) {
     const round = await sendCopies(row, {
       attempts,
       build: async (address) => toMailOptions(row, await files(), d.ctx.clock.now(), address, returnPath(address)),
@@ -104,7 +104,7 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   const sending = now.row;
   return sendSingle({
     attempts,
-    build: async () => toMailOptions(sending, await files(), d.ctx.clock.now(), undefined, returnPath((pendingRecipientsOf(sending) ?? everyReader(sending))[0] ?? sending.to_address)),
+    build: async () => toMailOptions(sending, await files(), d.ctx.clock.now(), undefined, returnPath((pendingRecipientsOf(sending) ?? everyReaderOf(sending))[0] ?? sending.to_address)),
     send: (options) => d.send(options),
     failure: (err) => d.failure(err, row, attempts, sender, probe),
     nextAt,
@@ -116,10 +116,6 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
 function verpOf(ctx: AppContext, row: OutboxRow): '+' | '-' | null {
   const mb = ctx.mailboxes.byAddress(row.from_address);
   return mb?.verp === true ? mb.verpSeparator : null;
-}
-
-function everyReader(row: OutboxRow): string[] {
-  return [row.to_address, ...(JSON.parse(row.cc_json) as { address: string }[]).map((c) => c.address)];
 }
 
 /** Whom this attempt is for, as far as bouncing goes: the To — or, when the others have it, the ones it still goes to. */

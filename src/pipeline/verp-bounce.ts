@@ -3,6 +3,7 @@ import { addressKey } from '../address-form.js';
 import { continuedAs } from '../db/repos/case-merge.js';
 import { caseById } from '../db/repos/cases.js';
 import { outboxRow } from '../db/repos/outbox.js';
+import { everyReaderOf } from '../mail-out/outbox-mail.js';
 import type { AppContext } from '../context.js';
 import { noticeVerdict, type BounceRecipient, type BounceReport } from '../mail-in/automated.js';
 import type { ParsedMail } from '../mail-in/parsed-mail.js';
@@ -35,8 +36,7 @@ export async function bounceAddressOwner(ctx: AppContext, address: string): Prom
   if (parts === null) return null;
   const row = await outboxRow(ctx.db, parts.rowId);
   if (row === undefined || row.case_id === null) return null;
-  const readers = [row.to_address, ...(JSON.parse(row.cc_json) as { address: string }[]).map((c) => c.address)];
-  const recipient = verifyVerp(parts, ctx.secret, readers);
+  const recipient = verifyVerp(parts, ctx.secret, everyReaderOf(row));
   if (recipient === null) {
     ctx.log.warn({ address, outboxId: parts.rowId }, 'mail to a signed bounce address whose signature does not verify: treated as unsigned');
     return null;
