@@ -187,6 +187,12 @@ const NO_TEMPLATES: TemplateEngine = {
   check() {
     throw new Error('this command loaded no email templates (createContext with templates: "none")');
   },
+  savedReplies() {
+    throw new Error('this command loaded no email templates (createContext with templates: "none")');
+  },
+  renderSavedReply() {
+    throw new Error('this command loaded no email templates (createContext with templates: "none")');
+  },
   close() {},
 };
 

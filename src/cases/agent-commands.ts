@@ -12,6 +12,7 @@
  *   #cc <address> …                #uncc <address> …   (who else gets the case's mail)
  *   #queue <name> [quiet]          move the case to another queue (quiet: the customer is not told of a new From address)
  *   #files [id …]                  mail me the case's files (all, or these)
+ *   #saved <name>                  a saved reply (templates replies/<name>.text.hbs) goes here in the text
  *   #merge <case>                  merge this case into another ("#merge 10001", "#merge #10001",
  *                                  "#merge [Case #10001]"): alone, or with #note
  *
@@ -21,6 +22,10 @@
  * unknown "#word" among the leading command lines, a misspelt command on a line of its own
  * anywhere, or a malformed command anywhere, is an error: the mail then changes nothing and the
  * agent gets the syntax back. ">" quotes never hold commands.
+ *
+ * "#saved <name>" is no command but a place in the text: the line stays in `lines` as a SavedLine,
+ * and cases/saved-replies.ts puts the rendered saved reply there after the commands were read —
+ * rendered text is never read for commands.
  */
 
 import distance from 'damerau-levenshtein';
@@ -69,10 +74,11 @@ export const COMMAND_SYNTAX: readonly { readonly usage: string; readonly meaning
   { usage: '#cc <address> …', meaning: 'copy these addresses on the case’s mail from now on (they become participants)' },
   { usage: '#uncc <address> …', meaning: 'stop copying these addresses (the requester stays)' },
   { usage: '#merge <case>', meaning: 'merge this case into that one (#merge 10001): its messages, files, people and tags go there, this case is closed without telling anyone; your text (a reply, or with #note a note) goes to that case; no other command in the same email' },
+  { usage: '#saved <name>', meaning: 'put the saved reply <name> here in your text, written for the case (its language and queue): a line of its own, anywhere; your own text stays around it; casegate templates replies lists the names' },
   { usage: '#files [id …]', meaning: 'mail me the case’s files (all, or those with these ids from casegate cases files); what does not fit in one email is named with the command that saves it' },
 ];
 
-const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'queue', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc', 'files', 'merge'] as const;
+const VERBS = ['resolve', 'close', 'pending', 'hold', 'open', 'reopen', 'priority', 'assign', 'queue', 'escalate', 'tier', 'bug', 'call', 'tag', 'note', 'cc', 'uncc', 'files', 'merge', 'saved'] as const;
 
 /** A bare address as an agent types it (angle brackets allowed): lower-cased, or null. */
 const ADDRESS = /^<?([^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\].]+)>?$/u;
@@ -184,6 +190,8 @@ function parseOne(verb: Verb, args: string, line: string): AgentCommand {
     }
     case 'hold':
       return { kind: 'status', command: 'hold', to: 'on_hold', text: args, line };
+    case 'saved':
+      return bad(SAVED_USAGE); // a well-formed #saved line is text (savedLine), never parsed here
     default:
       return args === '' ? { kind: 'status', command: verb, to: STATUS_COMMANDS[verb], text: '', line } : bad(`#${verb} takes no argument: write your text on the lines below it`);
   }
@@ -198,18 +206,61 @@ function nearestVerb(word: string): Verb | null {
   return null;
 }
 
+/** A "#saved <name>" line of the agent's text: the saved reply goes there. */
+export interface SavedLine {
+  /** The saved reply's name, lower-cased. */
+  readonly saved: string;
+  /** The line as written (for errors). */
+  readonly line: string;
+}
+
+/** One line of the agent's text: as written, or a place for a saved reply. */
+export type TextLine = string | SavedLine;
+
+const SAVED_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const SAVED_USAGE = '#saved needs the name of one saved reply: #saved need-logs (casegate templates replies lists them)';
+
+/** A "#saved <name>" line (as commandLine reads it), or an error for a malformed one; null for any other line. */
+function savedLine(cmd: CommandLine | null, line: string): SavedLine | { readonly invalid: string } | null {
+  if (cmd === null || cmd.word.toLowerCase() !== 'saved') return null;
+  const name = cmd.args.toLowerCase();
+  return SAVED_NAME.test(name) ? { saved: name, line } : { invalid: SAVED_USAGE };
+}
+
+/**
+ * The "#saved <name>" lines of a text that holds no commands (`casegate cases reply --message`):
+ * its lines, with those as SavedLines. ">" quotes are text.
+ */
+export function savedLines(text: string): { readonly lines: readonly TextLine[]; readonly errors: readonly { line: string; why: string }[] } {
+  const lines: TextLine[] = [];
+  const errors: { line: string; why: string }[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const s = /^\s*>/.test(raw) ? null : savedLine(commandLine(raw), raw.trim());
+    if (s !== null && 'invalid' in s) errors.push({ line: raw.trim(), why: s.invalid });
+    lines.push(s !== null && 'saved' in s ? s : raw);
+  }
+  return { lines, errors };
+}
+
+/** The text of these lines as written ("#saved" lines included), trimmed. */
+export function rawText(lines: readonly TextLine[]): string {
+  return lines.map((l) => (typeof l === 'string' ? l : l.line)).join('\n').trim();
+}
+
 export interface AgentMailText {
   /** Every command, in order (invalid ones included). */
   readonly commands: readonly AgentCommand[];
-  /** The agent's own text without the command lines, trimmed ("" when there is none). */
+  /** The agent's own text without the command lines, trimmed ("" when there is none); "#saved" lines as written. */
   readonly text: string;
+  /** The same text line by line, "#saved" lines as SavedLines (cases/saved-replies.ts fills them in). */
+  readonly lines: readonly TextLine[];
 }
 
 /** Split an agent's new text into commands and text. */
 export function parseAgentMail(visibleText: string): AgentMailText {
   const lines = visibleText.split(/\r?\n/);
   const commands: AgentCommand[] = [];
-  const text: string[] = [];
+  const text: TextLine[] = [];
   let leading = true;
   for (const raw of lines) {
     const line = raw.replace(/[\u200b-\u200d\u2060\ufeff]/g, '').trim();
@@ -222,6 +273,14 @@ export function parseAgentMail(visibleText: string): AgentMailText {
     // A known "#verb" counts anywhere ("# verb" only at the top: further down it may be a
     // heading); any other "#word" at the top is an attempted command.
     const cmd = commandLine(raw);
+    // "#saved <name>": a place in the text (a spaced "# saved" only at the top, as for commands).
+    const saved = cmd !== null && (leading || !cmd.spaced) ? savedLine(cmd, line) : null;
+    if (saved !== null) {
+      if ('invalid' in saved) commands.push({ kind: 'invalid', line, why: saved.invalid });
+      else text.push(saved);
+      leading = false;
+      continue;
+    }
     const verb = cmd !== null ? verbOf(cmd.word) : null;
     if (cmd !== null && verb !== null && (leading || !cmd.spaced)) {
       // "#note" below text: was the text above a reply or part of the note? Neither guess is safe
@@ -240,7 +299,7 @@ export function parseAgentMail(visibleText: string): AgentMailText {
     leading = false;
     text.push(raw);
   }
-  return { commands, text: text.join('\n').trim() };
+  return { commands, text: rawText(text), lines: text };
 }
 
 /** Agent commands of a text, in order (see parseAgentMail). */

@@ -11,7 +11,8 @@ import { insertAttachments, insertMessage } from '../db/repos/messages.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { storeAttachmentFile } from '../mail-out/attachment-files.js';
 import type { OutgoingAttachment } from '../mail-out/compose.js';
-import { parseAgentMail } from './agent-commands.js';
+import { parseAgentMail, savedLines } from './agent-commands.js';
+import { expandSavedReplies } from './saved-replies.js';
 import { checkCommands, workCase, WorkError, type WorkOutcome } from './agent-work.js';
 import { escalateCase, lastCustomerMessage, MAX_LEVEL, type EscalationOutcome } from './escalation.js';
 import { priorityScheme } from './priority.js';
@@ -105,7 +106,7 @@ export async function priorityFromCli(ctx: AppContext, number: number, level: st
 export interface CliWork {
   /** Command lines as an agent writes them by email ("#resolve", "#hold 3 days"): the one command parser reads them. */
   readonly commands?: string;
-  /** Text for the customer (a reply), or the note with `note`. */
+  /** Text for the customer (a reply), or the note with `note`; "#saved <name>" lines get their saved replies (cases/saved-replies.ts). */
   readonly text?: string;
   readonly note?: boolean;
   /** Files to attach (reply) or keep with the note. */
@@ -139,7 +140,14 @@ export async function workFromCli(ctx: AppContext, number: number, o: CliWork): 
   const { commands, errors } = checkCommands(ctx, c, agent?.address ?? '', parsed.commands);
   if (parsed.text !== '') errors.push({ line: parsed.text.split('\n')[0]!, why: 'not a command' });
   if (errors.length > 0) throw new CaseCommandError(errors.map((e) => `${e.line}: ${e.why}`).join('; '));
-  const text = (o.text ?? '').trim();
+  // "#saved <name>" lines of the text get their saved replies (the text holds no commands: a
+  // "#resolve" in it is text, as ever), written for the queue the reply goes out from.
+  const saved = savedLines(o.text ?? '');
+  const moved = commands.findLast((x) => x.kind === 'queue');
+  const expanded = expandSavedReplies(ctx, { caseRow: c, queue: moved?.kind === 'queue' ? moved.queue : c.queue, agentName: agent?.name ?? '' }, saved.lines);
+  const textErrors = [...saved.errors, ...expanded.errors];
+  if (textErrors.length > 0) throw new CaseCommandError(textErrors.map((e) => `${e.line}: ${e.why}`).join('; '));
+  const text = expanded.text;
   const attachments: OutgoingAttachment[] = [];
   for (const f of o.files ?? []) {
     try {

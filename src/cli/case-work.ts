@@ -23,6 +23,7 @@ const caseWork = (): Promise<typeof import('../cases/case-commands.js')> => impo
 
 interface TextOptions {
   message?: string;
+  saved?: string;
   file?: string;
   attach?: string[];
   agent?: string;
@@ -92,15 +93,17 @@ function textOptions(cmd: Command, what: string): Command {
 export function registerCaseWorkCommands(cases: Command): void {
   textOptions(cases.command('reply').description('answer the customer (and every external participant): From the mailbox with your name, in their thread').argument('<number>', 'case number'), 'the reply ($EDITOR when neither is given)')
     .option('--attach <file...>', 'attach files')
+    .option('--saved <name>', 'the saved reply <name> (casegate templates replies), after the --message/--file text if any; or write "#saved <name>" lines in that text')
     .action((number: string, opts: TextOptions) =>
       run(
         number,
         opts,
         (text) => {
-          if (text.trim() === '') throw new CaseCommandError('empty reply: nothing sent');
-          return { text };
+          const full = opts.saved !== undefined ? `${text.trimEnd()}\n\n#saved ${opts.saved}` : text;
+          if (full.trim() === '') throw new CaseCommandError('empty reply: nothing sent');
+          return { text: full };
         },
-        true,
+        opts.saved === undefined,
       ),
     );
   textOptions(cases.command('note').description('an internal note: shown to agents, never sent to the customer').argument('<number>', 'case number'), 'the note ($EDITOR when neither is given)')

@@ -84,6 +84,29 @@ export function registerTemplateCommands(program: Command): void {
     });
 
   templates
+    .command('replies')
+    .description('list the saved replies ("#saved <name>", cases reply --saved <name>) a case of this queue and language can use, one name a line')
+    .option('--queue <queue>', 'queue whose replies/ folders apply (default: the first mailbox’s)')
+    .option('--lang <language>', 'language (default: the queue’s, else the default language)')
+    .option('--json', 'print queue, language and the names as JSON')
+    .action((opts: { queue?: string; lang?: string; json?: boolean }) =>
+      templateAction(() => {
+        const r = resolved();
+        const eopts = templateEngineOptions(r);
+        if (opts.queue !== undefined && !eopts.queues.includes(opts.queue)) throw new TemplateToolError(`queue "${opts.queue}" is not configured; queues: ${eopts.queues.join(', ')}`);
+        const queue = opts.queue ?? eopts.queues[0] ?? 'support';
+        const language = templateLanguage(opts.lang ?? r.config.queues[queue]?.language ?? r.config.cases.defaultLanguage, eopts);
+        const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r), check: 'cached', cacheFile: templateCheckCache(r.paths.dataDir), cacheKey: r.secret.current.secret });
+        try {
+          const names = engine.savedReplies({ language, queue });
+          print({ queue, language, replies: names }, opts.json === true, () => names.map((n) => `${n}\n`).join(''));
+        } finally {
+          engine.close();
+        }
+      }),
+    );
+
+  templates
     .command('docs')
     .description('write the template reference (docs/templates.md) from the declarations; --check exits 1 when it is out of date')
     .option('--check', 'do not write; exit 1 when the file is not current')

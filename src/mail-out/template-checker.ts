@@ -7,13 +7,14 @@
  * template-set.ts).
  */
 import { DateTime } from 'luxon';
-import { templateLayout, templateLayouts, templateNames, templateVariables, type TemplateName } from './template-data.js';
+import { savedReplyVariables, templateLayout, templateLayouts, templateNames, templateVariables, type TemplateName } from './template-data.js';
 import {
   distinctChains,
   layoutFile,
   LAYOUT_LIST,
   LAYOUT_PARTS,
   PARTS,
+  repliesOf,
   resolveFile,
   resolvePartial,
   type Folder,
@@ -473,5 +474,8 @@ export function checkFolder(folder: Folder, problems: Problems): void {
         }
       }
     }
+    // Saved replies: text parts of an agent-reply, with the variables declared for them.
+    const replyRoot = tyOfFields(savedReplyVariables);
+    for (const file of repliesOf(folder, chain).values()) checker.checkTop(file, { kind: 'agent-reply', part: 'text', chain, isLayout: false, shared: false }, replyRoot);
   }
 }

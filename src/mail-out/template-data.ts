@@ -133,3 +133,26 @@ export function sampleTemplateData<N extends TemplateName>(name: N): TemplateDat
 export function listTemplateVariables(name: TemplateName): VariableInfo[] {
   return flattenVariables(templateVariables(name));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Saved replies (replies/<name>.text.hbs): text an agent puts into a reply with "#saved <name>"
+
+/**
+ * What a saved reply can use: the agent-reply's variables, less those about the reply it becomes
+ * part of (reply, statusChange, bug) and those of one email or one copy of it: caseLink names the
+ * reader of each copy (the reply's text goes to every copy; each carries its own link in the
+ * layout's footer), replyMarker and isTest belong to the layout.
+ */
+const SAVED_REPLY_LEFT_OUT = ['reply', 'statusChange', 'bug', 'caseLink', 'replyMarker', 'isTest'] as const;
+type SavedReplyFields = Omit<Kinds['agent-reply']['variables'], (typeof SAVED_REPLY_LEFT_OUT)[number]>;
+export const savedReplyVariables: SavedReplyFields = Object.fromEntries(
+  Object.entries(templateKinds['agent-reply'].variables).filter(([k]) => !(SAVED_REPLY_LEFT_OUT as readonly string[]).includes(k)),
+) as SavedReplyFields;
+export type SavedReplyData = DataOfFields<SavedReplyFields>;
+
+/** Saved-reply data made of the declared examples (trial renders, `templates replies --preview`). */
+export function sampleSavedReplyData(): SavedReplyData {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(savedReplyVariables)) out[key] = exampleOf(spec as VarFields[string]);
+  return out as SavedReplyData;
+}

@@ -9,6 +9,7 @@ import {
   instanceVariables,
   layoutOfAudience,
   listTemplateVariables,
+  savedReplyVariables,
   staffCaseVariables,
   templateDeclaration,
   templateLayout,
@@ -17,6 +18,7 @@ import {
   type VarFields,
   type VariableInfo,
 } from './template-data.js';
+import { flattenVariables } from './template-kinds/vars.js';
 import { templateHelpers } from './templates.js';
 
 /** Where the page lives in the casegate package. */
@@ -208,5 +210,13 @@ export function renderTemplateDocs(): string {
     );
     if (own.length > 0) push(...variableTable(own), '');
   }
+  push(
+    '## Saved replies',
+    '',
+    'Text an agent puts into a reply with a line `#saved <name>` (or `casegate cases reply N --saved <name>`): `replies/<name>.text.hbs`, one file (text, never escaped), with the same fallback chain as every file; `casegate templates replies` lists them. It is the middle of an [agent-reply](#agent-reply), which adds greeting and sign-off. **Variables:** those of agent-reply but for the reply itself and what belongs to one copy or the layout (`reply`, `statusChange`, `bug`, `caseLink`, `replyMarker`, `isTest`):',
+    '',
+    ...variableTable(flattenVariables(savedReplyVariables)),
+    '',
+  );
   return out.join('\n').replace(/\n+$/, '') + '\n';
 }

@@ -94,7 +94,12 @@ export function scanDir(dir: string): Scan {
 type Role =
   | { readonly role: 'part'; readonly kind: TemplateName; readonly part: Part }
   | { readonly role: 'partial'; readonly name: string }
+  | { readonly role: 'reply'; readonly name: string }
   | { readonly role: 'layout' };
+
+/** A saved reply's file: replies/<name>.text.hbs, the name in lower case (agents write "#saved <name>"). */
+const REPLY_FILE = /^([a-z0-9][a-z0-9_-]{0,63})\.text\.hbs$/;
+export const replyFile = (name: string): string => `replies/${name}.text.hbs`;
 
 const PART_FILE = /^([A-Za-z0-9_-]+)\.(subject|text|html)\.hbs$/;
 const PARTIAL_FILE = /^([A-Za-z0-9_-]+)(?:\.(subject|text|html))?\.hbs$/;
@@ -109,7 +114,7 @@ export function classify(rel: string, cfg: Config, problems: Problems): Role | n
   const segs = rel.split('/');
   let i = 0;
   const folderish = (s: string | undefined, remaining: number): s is string =>
-    s !== undefined && remaining > 1 && s !== 'partials' && s !== 'layouts';
+    s !== undefined && remaining > 1 && s !== 'partials' && s !== 'layouts' && s !== 'replies';
   const first = segs[0];
   if (folderish(first, segs.length)) {
     if (cfg.languages.has(first)) {
@@ -163,6 +168,14 @@ export function classify(rel: string, cfg: Config, problems: Problems): Role | n
     }
     return { role: 'partial', name: m[1] };
   }
+  if (rest.length === 2 && a === 'replies' && b !== undefined) {
+    const m = REPLY_FILE.exec(b);
+    if (m?.[1] === undefined) {
+      problems.add(rel, null, 'Unexpected saved reply file name (expected replies/<name>.text.hbs; the name in lower-case letters, digits, - and _, at most 64)');
+      return null;
+    }
+    return { role: 'reply', name: m[1] };
+  }
   if (rest.length === 2 && a === 'layouts' && b !== undefined) {
     if (!templateLayouts.some((l) => LAYOUT_PARTS.some((part) => layoutFile(l, part) === `layouts/${b}`))) {
       problems.add(rel, null, `Unexpected layout file (only ${LAYOUT_LIST} are used)${didYouMean(b.replace(/\.(text|html)\.hbs$/, ''), templateLayouts, 'layouts/')}`);
@@ -170,7 +183,7 @@ export function classify(rel: string, cfg: Config, problems: Problems): Role | n
     }
     return { role: 'layout' };
   }
-  problems.add(rel, null, 'Unexpected file location (templates, partials/ and layouts/ go at the top or in a <queue>, <language> or <queue>/<language> folder)');
+  problems.add(rel, null, 'Unexpected file location (templates, partials/, layouts/ and replies/ go at the top or in a <queue>, <language> or <queue>/<language> folder)');
   return null;
 }
 
@@ -185,6 +198,8 @@ export interface Folder {
   /** Folder prefixes ("de/", "billing/", "billing/de/") that hold at least one file. */
   readonly prefixes: ReadonlySet<string>;
   readonly partialNames: ReadonlySet<string>;
+  /** Names of the saved replies (replies/<name>.text.hbs) in any folder. */
+  readonly replyNames: ReadonlySet<string>;
   /** Files that come from the shipped set because `dir` has none of that name (empty without an overlay). */
   readonly shipped: ReadonlySet<string>;
 }
@@ -215,6 +230,16 @@ export function chainFor(folder: Folder, target: RenderTarget): { chain: string[
 export function resolveFile(folder: Folder, chain: readonly string[], local: string): string | null {
   for (const prefix of chain) if (folder.sources.has(prefix + local)) return prefix + local;
   return null;
+}
+
+/** The saved replies a chain offers: name → file (the most specific folder wins), sorted by name. */
+export function repliesOf(folder: Folder, chain: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of [...folder.replyNames].sort()) {
+    const rel = resolveFile(folder, chain, replyFile(name));
+    if (rel !== null) out.set(name, rel);
+  }
+  return out;
 }
 
 export function resolvePartial(folder: Folder, chain: readonly string[], name: string, part: Part): string | null {
@@ -269,11 +294,13 @@ export function readFolder(opts: TemplateFolderOptions, problems: Problems, pars
   const asts = new Map<string, Ast | null>();
   const prefixes = new Set<string>();
   const partialNames = new Set<string>();
+  const replyNames = new Set<string>();
   const sources = new Map<string, string>();
   const shipped = new Set<string>();
   const take = (rel: string, source: string, role: Role): void => {
     sources.set(rel, source);
     if (role.role === 'partial') partialNames.add(role.name);
+    if (role.role === 'reply') replyNames.add(role.name);
     const segs = rel.split('/');
     for (let i = 1; i < segs.length; i++) prefixes.add(segs.slice(0, i).join('/') + '/');
     if (!parse) return;
@@ -299,13 +326,16 @@ export function readFolder(opts: TemplateFolderOptions, problems: Problems, pars
     for (const [rel, source] of isShipped ? scan.sources : scanShipped(opts.shippedDir)) {
       if (sources.has(rel)) continue;
       const role = classify(rel, cfg, ignore);
-      if (role === null) continue;
+      // Saved replies are the organisation's own words: the shipped ones are examples, used only
+      // when templates.dir is the shipped set. An admin's folder has the replies it has (none
+      // offered to agents that the admin cannot take away).
+      if (role === null || (role.role === 'reply' && !isShipped)) continue;
       shipped.add(rel);
       take(rel, source, role);
     }
   }
   problems.shippedFiles(shipped);
-  return { folder: { cfg, sources, asts, prefixes, partialNames, shipped }, dirs: scan.dirs };
+  return { folder: { cfg, sources, asts, prefixes, partialNames, replyNames, shipped }, dirs: scan.dirs };
 }
 
 /** The shipped set does not change while casegate runs: read once per process. */
@@ -375,9 +405,10 @@ export function overlaySummary(opts: TemplateFolderOptions): OverlaySummary | nu
   } catch {
     return null; // reported by the check
   }
-  const replaced = [...own.keys()].filter((rel) => shipped.has(rel));
+  // A saved reply of the admin's is never one "over" a shipped one: those are examples (readFolder).
+  const replaced = [...own.keys()].filter((rel) => shipped.has(rel) && !/(^|\/)replies\//.test(rel));
   const unchanged = replaced.filter((rel) => own.get(rel) === shipped.get(rel));
-  const added = [...own.keys()].filter((rel) => !shipped.has(rel));
+  const added = [...own.keys()].filter((rel) => !replaced.includes(rel));
   const mixed: Array<{ kind: string; yours: string; shipped: string }> = [];
   for (const rel of replaced) {
     const m = /^(.*?)([A-Za-z0-9_-]+)\.(text|html)\.hbs$/.exec(rel);

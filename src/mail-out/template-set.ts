@@ -22,13 +22,14 @@
  */
 import { cachedSpecs, checkerCode, NO_SPECS, passedBefore, readCache, remember, type CachedSpecs, type Specs } from './template-check-cache.js';
 import { checkFolder } from './template-checker.js';
-import { sampleTemplateData, templateLayout, templateNames, templateVariables, type TemplateName, type VarFields, type VarSpec } from './template-data.js';
+import { sampleSavedReplyData, savedReplyVariables, sampleTemplateData, templateLayout, templateNames, templateVariables, type TemplateName, type VarFields, type VarSpec } from './template-data.js';
 import {
   distinctChains,
   folderHash,
   layoutFile,
   PARTS,
   readFolder,
+  repliesOf,
   resolveFile,
   resolvePartial,
   type Folder,
@@ -93,7 +94,9 @@ export interface KindSet {
 export interface ChainSet {
   readonly partials: Readonly<Record<Part, Readonly<Record<string, Delegate>>>>;
   readonly kinds: ReadonlyMap<TemplateName, KindSet>;
-  /** Files used per kind and part (for error attribution). */
+  /** Saved replies (replies/<name>.text.hbs) by name, sorted by name. */
+  readonly replies: ReadonlyMap<string, Delegate>;
+  /** Files used per kind and part, and per saved reply ("replies/<name>") (for error attribution). */
   readonly files: ReadonlyMap<string, string>;
 }
 
@@ -240,7 +243,12 @@ function compileSet(folder: Folder, problems: Problems, eager: boolean, specs: S
         },
       });
     }
-    chainSets.set(key, { partials, kinds, files });
+    const replies = new Map<string, Delegate>();
+    for (const [name, rel] of repliesOf(folder, chain)) {
+      files.set(`replies/${name}`, rel);
+      replies.set(name, compile(rel, 'text'));
+    }
+    chainSets.set(key, { partials, kinds, replies, files });
   }
   return { folder, chains: chainSets, fileCount: folder.sources.size };
 }
@@ -284,6 +292,34 @@ function trialRender(set: TemplateSet, problems: Problems): void {
       }
     }
   }
+}
+
+/** Render every saved reply on every chain with example and blank data; one that fails or is empty is a problem. */
+function trialRenderReplies(set: TemplateSet, problems: Problems): void {
+  const sample = sampleSavedReplyData();
+  const blank = blankData(savedReplyVariables);
+  for (const [key, { language }] of distinctChains(set.folder)) {
+    const cs = set.chains.get(key);
+    if (cs === undefined) continue;
+    for (const [name, fn] of cs.replies) {
+      const file = cs.files.get(`replies/${name}`) ?? `replies/${name}.text.hbs`;
+      for (const [variant, data] of [['example', withLanguage(sample, language)], ['blank', withLanguage(blank, language)]] as const) {
+        try {
+          const text = renderSavedReply(fn, cs.partials, data, language);
+          if (variant === 'example' && text === '') problems.add(file, null, `The saved reply "${name}" is empty with the example data: "#saved ${name}" would add nothing`);
+        } catch (err) {
+          const line = typeof err === 'object' && err !== null && 'lineNumber' in err && typeof err.lineNumber === 'number' ? err.lineNumber : null;
+          problems.add(file, line, `Rendering the saved reply "${name}" with ${variant} data failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+  }
+}
+
+/** A saved reply's text: as a text part (no escaping, \n line endings, no control characters), trimmed. */
+export function renderSavedReply(fn: Delegate, partials: ChainSet['partials'], data: object, language: string, zone?: string): string {
+  const raw = fn(data, { partials: partials.text, data: { language, dir: textDirection(language), ...(zone !== undefined ? { zone } : {}) } });
+  return cleanText(raw).trim();
 }
 
 function withLanguage<T extends object>(data: T, language: string): T {
@@ -368,6 +404,7 @@ export function buildSet(opts: BuildOptions): BuildResult {
   const set = compileSet(folder, problems, true, specs);
   if (problems.size > 0) return { problems: problems.sorted(), set: null, dirs, checked: true };
   trialRender(set, problems);
+  trialRenderReplies(set, problems);
   if (problems.size > 0) return { problems: problems.sorted(), set: null, dirs, checked: true };
   remember(opts.cacheFile, folderHash(folder, checkerCode()), set.fileCount, specs, opts.cacheKey);
   return { problems: [], set, dirs, checked: true };

@@ -80,11 +80,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import type { TemplateDataMap, TemplateName } from './template-data.js';
+import type { SavedReplyData, TemplateDataMap, TemplateName } from './template-data.js';
 import { chainFor, configOf, pickLanguage, type RenderTarget, type TemplateFolderOptions } from './template-folder.js';
 import type { TemplateProblem } from './template-problems.js';
 import { formatProblem, TemplateCheckError } from './template-check-error.js';
-import { buildSet, renderKind, type BuildResult, type CheckMode, type RenderedEmail, type TemplateSet } from './template-set.js';
+import { buildSet, renderKind, renderSavedReply, type BuildResult, type CheckMode, type RenderedEmail, type TemplateSet } from './template-set.js';
 
 export type { TemplateDataMap, TemplateName } from './template-data.js';
 export type { RenderTarget } from './template-folder.js';
@@ -112,6 +112,10 @@ export interface TemplateEngineOptions extends TemplateFolderOptions {
 
 export interface TemplateEngine {
   render<N extends TemplateName>(name: N, data: TemplateDataMap[N], target: RenderTarget): RenderedEmail;
+  /** The names of the saved replies (replies/<name>.text.hbs) a case of this language and queue can use, sorted. */
+  savedReplies(target: RenderTarget): string[];
+  /** A saved reply's text for this target (trimmed), or null when it has none of that name. */
+  renderSavedReply(name: string, data: SavedReplyData, target: RenderTarget): string | null;
   /** Re-read the folder from disk and check everything, without swapping it in. */
   check(): TemplateProblem[];
   /** Stop watching (idempotent). */
@@ -177,6 +181,23 @@ class Engine implements TemplateEngine {
 
   check(): TemplateProblem[] {
     return buildSet({ ...this.opts, check: 'full' }).problems;
+  }
+
+  savedReplies(target: RenderTarget): string[] {
+    return [...(this.chainSet(target)?.cs.replies.keys() ?? [])];
+  }
+
+  renderSavedReply(name: string, data: SavedReplyData, target: RenderTarget): string | null {
+    const found = this.chainSet(target);
+    const fn = found?.cs.replies.get(name);
+    return found === null || fn === undefined ? null : renderSavedReply(fn, found.cs.partials, data, found.language, target.zone);
+  }
+
+  private chainSet(target: RenderTarget) {
+    const set = this.current;
+    const { chain, language } = chainFor(set.folder, target);
+    const cs = set.chains.get(chain.join('|'));
+    return cs === undefined ? null : { cs, language };
   }
 
   close(): void {

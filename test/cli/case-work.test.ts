@@ -114,6 +114,20 @@ describe('cases reply / note', () => {
   });
 });
 
+describe('saved replies', () => {
+  it('templates replies lists them; reply --saved puts one after the --message text, "#saved" lines in it too; an unknown name: one line, nothing sent', { timeout: 300_000 }, async () => {
+    expect(await box.json(['templates', 'replies', '--lang', 'de', '--json'])).toEqual({ queue: 'support', language: 'de', replies: ['need-details', 'need-logs', 'please-confirm'] });
+    const before = (await detail(10002)).outbox.filter((o) => o.kind === 'agent-reply').length;
+    oneLineError(await box.run(['cases', 'reply', '10002', '--message', 'Hi Bob,\n\n#saved need-log', '--agent', 'Carla']), /there is no saved reply "need-log" for case 10002 \(saved replies: need-details, need-logs, please-confirm\)/);
+    await box.json(['cases', 'reply', '10002', '--message', 'Hi Bob,\n\n#saved need-logs', '--saved', 'please-confirm', '--agent', 'Carla', '--json']);
+    const d = await detail(10002);
+    expect(d.outbox.filter((o) => o.kind === 'agent-reply')).toHaveLength(before + 1);
+    const text = d.messages.filter((m) => m.direction === 'out' && m.author === 'carla@example.com').at(-1)!.visible_text;
+    expect(text).toMatch(/Hi Bob,\n\nto find out what goes wrong in case 10002 \("Printer jam"\)[\s\S]*attach the files\.\n\nwe believe the problem of case 10002 is solved now/);
+    expect(text).not.toContain('#saved');
+  });
+});
+
 describe('status commands', () => {
   // Many CLI runs in a row (each a cold Node start): generous hang guard on a loaded machine.
   it('pending, hold, open, resolve, reopen, close, bug, call and tag: each changes the case and tells the customer per cases.customerUpdates', { timeout: 600_000 }, async () => {

@@ -730,6 +730,46 @@ describe('email commands', () => {
   });
 });
 
+describe('saved replies ("#saved <name>", templates replies/)', () => {
+  it('put in where the line stands, written for the case (English and German), with other commands; into a #note; an unknown name changes nothing and lists the names; a reply-all the customer got bare is sent to them too', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'Hi Jane,\n\n#saved need-logs\n#pending\n\nThanks, Ben'));
+    const reply = (await toAddress('jane@customer.example', 'agent-reply'))[0]!;
+    expect(reply.text).toMatch(/Hi Jane,\n\nto find out what goes wrong in case 10001 \("VPN broken"\), we need the log files[\s\S]*attach the files\.\n\nThanks, Ben\n/);
+    expect(reply.text).toContain('Your case is now waiting for your reply');
+    expect(reply.text).not.toContain('#saved');
+    expect((await caseNo()).status).toBe('pending');
+
+    // An unknown name: nothing done, the agent gets the names of the case's saved replies.
+    await ingest(agentReply(orig, '#resolve\nHi Jane,\n#saved need-log'));
+    const err = (await toAddress('ben@example.com', 'command-error'))[0]!;
+    expect(err.text).toContain('there is no saved reply "need-log" for case 10001 (saved replies: need-details, need-logs, please-confirm)');
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
+    expect((await caseNo()).status).toBe('pending');
+
+    // In a #note the note holds the saved reply; the customer gets nothing.
+    await ingest(agentReply(orig, '#note\nAsked for logs:\n#saved need-logs'));
+    const note = (await messagesOfCase(env.ctx.db, (await caseNo()).id)).filter((m) => m.internal === 1).at(-1)!;
+    expect(note.visible_text).toMatch(/^Asked for logs:\nto find out what goes wrong in case 10001/);
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
+
+    // Reply-all from the agent's client: Jane saw the bare line, so the case's copy with the text goes to her too.
+    const direct = eml({ from: 'Ben Agent <ben@example.com>', to: JANE, cc: 'Example Support <support@example.com>', subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', references: '<jane-1@customer.example>', messageId: 'ben-direct-saved@example.com', body: '#saved please-confirm', headers: DMARC_PASS });
+    await ingest(direct);
+    const confirm = (await toAddress('jane@customer.example', 'agent-reply'))[1]!;
+    expect(confirm.text).toContain('we believe the problem of case 10001 is solved now');
+    // Not only to whom the agent's mail did not reach (pending_rcpt_json would list those): to everyone.
+    expect(confirm).toMatchObject({ to_address: 'jane@customer.example', status: 'queued', pending_rcpt_json: null });
+
+    // A German case gets the German text.
+    await ingest(eml({ from: 'Hans <hans@kunde.example>', subject: 'Drucker defekt', messageId: 'hans-1@kunde.example', body: 'Guten Tag, der Drucker druckt nicht mehr. Bitte helfen Sie mir.', headers: { 'Content-Language': 'de' } }));
+    const hans = asOriginal((await toAddress('ben@example.com', 'agent-notification')).find((n) => n.subject.includes('Drucker'))!);
+    await ingest(agentReply(hans, '#saved need-details'));
+    const german = (await toAddress('hans@kunde.example', 'agent-reply'))[0]!;
+    expect(german.text).toMatch(/Hans,\n\nvielen Dank für Ihre Nachricht\. Damit wir Ihnen schnell helfen können/);
+  });
+});
+
 describe('a reply nobody may get', () => {
   it('the requester writes from postmaster@ (no mail may go there): nothing done, the agent is told with their text; with #cc of an address that can, it goes there', async () => {
     await ingest(eml({ from: 'Shop <postmaster@shop.example>', subject: 'Invoice charged twice', messageId: 'shop-1@shop.example', body: 'Hello, why was invoice 4711 charged twice? Regards' }));

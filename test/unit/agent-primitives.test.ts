@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAgentMail } from '../../src/cases/agent-commands.js';
+import { parseAgentMail, savedLines } from '../../src/cases/agent-commands.js';
 import { customerUpdateOf, statusLabel } from '../../src/cases/lifecycle.js';
 import { attentionAddresses, staffMember, tierAddresses } from '../../src/cases/staff.js';
 import { hasOwnGreeting, hasOwnSignOff } from '../../src/cases/reply-text.js';
@@ -56,6 +56,28 @@ describe('parseAgentMail: commands on the first lines, the text below', () => {
     expect(out.commands).toMatchObject(commands);
     expect(out.commands).toHaveLength(commands.length);
     expect(out.text).toBe(rest);
+  });
+});
+
+describe('"#saved <name>": a place in the text for a saved reply, never a command', () => {
+  it('stays a line of the text where it stands (any client form, any case); commands around it count; ">" quotes are text', () => {
+    const out = parseAgentMail('#pending\nHi Anna,\n\n * **#Saved Need-Logs**\n\nBen\n#tag vpn\n> #saved old-one');
+    expect(out.commands).toMatchObject([{ kind: 'status', command: 'pending' }, { kind: 'tag', tag: 'vpn' }]);
+    expect(out.commands).toHaveLength(2);
+    expect(out.lines).toEqual(['Hi Anna,', '', { saved: 'need-logs', line: '* **#Saved Need-Logs**' }, '', 'Ben', '> #saved old-one']);
+    expect(out.text).toBe('Hi Anna,\n\n* **#Saved Need-Logs**\n\nBen\n> #saved old-one');
+    // Alone, at the top (also "# saved"), after #note: still the text.
+    expect(parseAgentMail('# saved need-logs').lines).toEqual([{ saved: 'need-logs', line: '# saved need-logs' }]);
+    expect(parseAgentMail('#note\n#saved need-logs').lines).toEqual([{ saved: 'need-logs', line: '#saved need-logs' }]);
+    // Malformed: an error like any command's, nothing in the text; a misspelling is named.
+    expect(parseAgentMail('#saved\nText').commands).toMatchObject([{ kind: 'invalid', why: expect.stringMatching(/#saved needs the name of one saved reply/) }]);
+    expect(parseAgentMail('Text\n#saved two words').commands).toMatchObject([{ kind: 'invalid', why: expect.stringMatching(/#saved needs the name/) }]);
+    expect(parseAgentMail('Text\n#saevd need-logs').commands).toMatchObject([{ kind: 'invalid', why: '#saevd is not a command (did you mean #saved?)' }]);
+  });
+
+  it('savedLines (CLI text): only "#saved" lines, every other "#word" is text', () => {
+    expect(savedLines('#resolve\n#saved need-logs\nBen')).toEqual({ lines: ['#resolve', { saved: 'need-logs', line: '#saved need-logs' }, 'Ben'], errors: [] });
+    expect(savedLines('#saved').errors).toMatchObject([{ line: '#saved', why: expect.stringMatching(/#saved needs the name/) }]);
   });
 });
 

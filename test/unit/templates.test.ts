@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 import {
   listTemplateVariables,
   customerTemplateNames,
+  sampleSavedReplyData,
   sampleTemplateData,
   type ConfirmationData,
   type ReopenedData,
@@ -543,5 +544,49 @@ describe('hot reload', () => {
     await new Promise((r) => setTimeout(r, 400));
     expect(subject()).toBe('FIXED [Case #10042]');
     expect(readFileSync(file, 'utf8')).toContain('AFTER CLOSE');
+  });
+});
+
+describe('saved replies (replies/<name>.text.hbs)', () => {
+  it('ship in en and de; the most specific folder wins; an admin folder has only its own; checked like every template (file:line)', () => {
+    const e = shipped();
+    expect(e.savedReplies({ language: 'en' })).toEqual(['need-details', 'need-logs', 'please-confirm']);
+    const data = sampleSavedReplyData();
+    expect(e.renderSavedReply('need-logs', data, { language: 'de-AT' })).toMatch(/^um herauszufinden, was in Vorgang 10042 \(„Cannot log in since this morning“\)/);
+    expect(e.renderSavedReply('need-logs', data, { language: 'en' })).toMatch(/^to find out what goes wrong in case 10042/);
+    expect(e.renderSavedReply('nope', data, { language: 'en' })).toBeNull();
+
+    // An admin's folder over the shipped set: its replies, none of the shipped examples; overrides per queue and language.
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-templates-'));
+    tempDirs.push(dir);
+    write(dir, 'replies/refund.text.hbs', 'refund for {{case.number}}, {{agent.name}}\n');
+    write(dir, 'de/replies/refund.text.hbs', 'Erstattung für {{case.number}}\n');
+    write(dir, 'billing/replies/refund.text.hbs', 'billing refund {{mailbox.queue}}\n');
+    write(dir, 'billing/de/replies/refund.text.hbs', 'Erstattung Buchhaltung\n');
+    write(dir, 'sales/replies/offer.text.hbs', 'our offer\n');
+    const a = load(dir, { shippedDir: SHIPPED });
+    expect(a.savedReplies({ language: 'en' })).toEqual(['refund']);
+    expect(a.savedReplies({ language: 'en', queue: 'sales' })).toEqual(['offer', 'refund']);
+    const render = (target: { language: string; queue?: string }) => a.renderSavedReply('refund', { ...data, mailbox: { ...data.mailbox, queue: 'billing' } }, target);
+    expect(render({ language: 'en' })).toBe('refund for 10042, Max Mustermann');
+    expect(render({ language: 'de' })).toBe('Erstattung für 10042');
+    expect(render({ language: 'en', queue: 'billing' })).toBe('billing refund billing');
+    expect(render({ language: 'de', queue: 'billing' })).toBe('Erstattung Buchhaltung');
+
+    // Unknown variables (caseLink names one reader: not in a text every copy gets), syntax errors, names, empty ones.
+    write(dir, 'replies/bad.text.hbs', 'fine\n{{caseLink}} {{reply.text}}\n');
+    write(dir, 'de/replies/broken.text.hbs', 'one\n{{#if case.number}}\n');
+    write(dir, 'replies/Upper.text.hbs', 'x\n');
+    write(dir, 'replies/test-only.text.hbs', '{{#if isTest}}x{{/if}}\n');
+    const problems = checkTemplateDir(opts(dir, { shippedDir: SHIPPED })).map((p) => `${p.file}:${p.line} ${p.message}`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^replies\/bad\.text\.hbs:2 Unknown variable "caseLink"/),
+        expect.stringMatching(/^replies\/bad\.text\.hbs:2 Unknown variable "reply\.text"/),
+        expect.stringMatching(/^de\/replies\/broken\.text\.hbs:\d+ Syntax error/),
+        expect.stringMatching(/^replies\/Upper\.text\.hbs:null Unexpected saved reply file name/),
+        expect.stringMatching(/^replies\/test-only\.text\.hbs:\d+ Unknown variable "isTest"/),
+      ]),
+    );
   });
 });

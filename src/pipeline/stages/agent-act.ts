@@ -71,7 +71,9 @@ export const agentActStage: CommitStage = {
       // Whom the agent's own mail reached: no second copy for them.
       // Only what the mail shows proves it: its To and Cc, and a Bcc header where one is left in. A Bcc'd customer is
       // normally invisible here (the header goes before the mail does): they get the case's copy too — a second one, never none.
-      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId, reached },
+      // With a saved reply ("#saved <name>") put into the text, those the agent's own mail reached
+      // directly saw the bare "#saved" line: they get the case's copy too, with the saved reply.
+      { commands: work.commands, text: work.text, note: work.note, attachments: attachedFiles(parsed), messageRowId: persisted.messageRowId, reached: (work.saved?.length ?? 0) > 0 ? [] : reached },
     );
     msg.notes.persisted = { ...persisted, caseRow: out.caseRow };
   },

@@ -27,7 +27,9 @@ export const agentPersistStage: CommitStage = {
     // Staff may copy people in (DESIGN §2): the addresses an agent's reply is copied to take part —
     // not those of a note, nor of a mail refused for its command errors (it changes nothing).
     if (!work.note && work.errors.length === 0) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
-    const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: agent.rule, internal: true, author: me });
+    // A note is the agent's mail itself: with saved replies put in ("#saved <name>"), it is stored with them (its command lines left out).
+    const savedNote = work.note && work.errors.length === 0 && (work.saved?.length ?? 0) > 0;
+    const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: agent.rule, internal: true, author: me, ...(savedNote ? { visibleText: work.text } : {}) });
     const messageRowId = recorded.rowId;
     const what = work.errors.length > 0 ? 'with command errors' : work.note ? 'internal note' : work.text !== '' ? 'reply' : work.commands.length > 0 ? 'commands only' : 'nothing new (no text, no command)';
     await addEvent(trx, {

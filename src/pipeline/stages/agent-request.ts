@@ -2,12 +2,14 @@ import { parseAgentMail } from '../../cases/agent-commands.js';
 import { checkCommands, mergedReaders, replyRefusal } from '../../cases/agent-work.js';
 import { copiedIn } from '../../cases/participation.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
+import { expandSavedReplies } from '../../cases/saved-replies.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
  * What does the agent's mail ask for? Its commands (checked against the case: levels, agents,
- * one status change per mail, a #merge's target, a reply no customer may get) and its text; an internal note when it went to a notes address or
+ * one status change per mail, a #merge's target, a reply no customer may get) and its text (saved
+ * replies put in: cases/saved-replies.ts); an internal note when it went to a notes address or
  * says #note. Any problem is an error: the mail will change nothing and the agent gets the syntax —
  * also attachments without any text for the customer.
  */
@@ -16,7 +18,7 @@ export const agentRequestStage: DecideStage = {
   async run(msg, ctx) {
     const agent = need(msg.notes.agent ?? undefined, 'agent');
     const visible = need(msg.notes.visible, 'visible');
-    const { commands, text } = parseAgentMail(visible.text);
+    const { commands, lines } = parseAgentMail(visible.text);
     const checked = checkCommands(ctx, agent.caseRow, agent.staff.address, commands);
     // A #merge that will be refused is an error now, before agent-persist enrols the mail's Cc's:
     // a refused mail changes nothing (agent-act checks again under lock).
@@ -24,6 +26,14 @@ export const agentRequestStage: DecideStage = {
     const merging = merge !== undefined ? await agentMergeTarget(ctx.db, ctx, agent.caseRow, merge.into, need(msg.notes.sender, 'sender'), { lock: false }) : null;
     if (merge !== undefined && merging !== null && 'refusal' in merging) checked.errors.push({ line: merge.line, why: merging.refusal });
     const note = agent.toNotesAddress || commands.some((c) => c.kind === 'note');
+    // "#saved <name>" lines get their saved replies now, after the commands were read (the text
+    // put in is never read for commands), written for the case the reply goes to: after a #merge
+    // the case that goes on, after a #queue in the same mail that queue's.
+    const replyCase = merging !== null && 'target' in merging ? merging.target : agent.caseRow;
+    const moved = checked.commands.findLast((c) => c.kind === 'queue');
+    const expanded = expandSavedReplies(ctx, { caseRow: replyCase, queue: moved?.kind === 'queue' ? moved.queue : replyCase.queue, agentName: agent.staff.name }, lines);
+    checked.errors.push(...expanded.errors);
+    const text = expanded.text;
     // So is a reply no customer address may get — counting those the mail copies in, which
     // agent-persist would enrol, and after a #merge the case that goes on with the merged case's
     // customers (agent-act checks again after).
@@ -39,7 +49,7 @@ export const agentRequestStage: DecideStage = {
     // the agent is told, as `casegate cases reply` refuses them.
     const files = attachedFiles(need(msg.notes.parsed, 'parsed'));
     const errors = !note && text === '' && commands.length === 0 && files.length > 0 ? [...checked.errors, { line: `(${files.map((f) => f.filename).join(', ')})`, why: 'attachments need a text for the customer: nothing was sent; send them again with a few words' }] : checked.errors;
-    msg.notes.agentWork = { commands: checked.commands, errors, text, note };
+    msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used };
     return NEXT;
   },
 };

@@ -40,10 +40,12 @@ export interface AgentWorkNote {
   readonly commands: readonly ValidCommand[];
   /** Invalid commands (unknown, malformed, not applicable): the mail then changes nothing. */
   readonly errors: readonly { readonly line: string; readonly why: string }[];
-  /** The agent's new text without command lines ("" for none). */
+  /** The agent's new text without command lines, its "#saved" lines filled in ("" for none). */
   readonly text: string;
   /** Internal note (notes address or #note): the text never reaches the customer. */
   readonly note: boolean;
+  /** Saved replies put into the text ("#saved <name>", cases/saved-replies.ts), in order. */
+  readonly saved?: readonly string[];
 }
 
 /**

@@ -41,6 +41,8 @@ export interface MessageFacts {
   readonly internal: boolean;
   /** The agent who wrote it, else null. */
   readonly author: string | null;
+  /** The text stored as its visible text, when not the parsed one (an agent's note with saved replies put in). */
+  readonly visibleText?: string;
 }
 
 /** The row written for a message, and the Message-ID stored with it (null: it had none, or another message holds it). */
@@ -72,7 +74,7 @@ export async function recordMessage(msg: Inbound, ctx: AppContext, trx: Trx, f: 
     sent_at: parsed.date?.toISOString() ?? null,
     text: parsed.text,
     html: parsed.html,
-    visible_text: visible.text,
+    visible_text: f.visibleText ?? visible.text,
     body_truncated: parsed.bodyTruncated ? 1 : 0,
     raw_sha256: arrival.raw.sha256,
     raw_size: arrival.raw.size,
