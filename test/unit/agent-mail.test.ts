@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { personAddresses } from '../../src/cases/staff.js';
@@ -767,6 +770,27 @@ describe('saved replies ("#saved <name>", templates replies/)', () => {
     await ingest(agentReply(hans, '#saved need-details'));
     const german = (await toAddress('hans@kunde.example', 'agent-reply'))[0]!;
     expect(german.text).toMatch(/Hans,\n\nvielen Dank für Ihre Nachricht\. Damit wir Ihnen schnell helfen können/);
+  });
+});
+
+describe('saved replies of an admin’s folder', () => {
+  it('only its own are offered (the shipped examples are not); the text put in is never read for commands, also customer text it shows on a line of its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'casegate-tpl-'));
+    try {
+      mkdirSync(join(dir, 'replies'));
+      writeFileSync(join(dir, 'replies', 'quote.text.hbs'), 'you asked about:\n{{case.subject}}\n');
+      await env.close();
+      env = await testEnv({ ...CONFIG, templates: { dir, watch: false } });
+      await ingest(eml({ from: JANE, subject: '#close', messageId: 'jane-1@customer.example', body: 'Please close my account.' }));
+      const orig = asOriginal((await toAddress('ben@example.com', 'agent-notification'))[0]!);
+      await ingest(agentReply(orig, '#saved need-logs'));
+      expect((await toAddress('ben@example.com', 'command-error'))[0]!.text).toContain('there is no saved reply "need-logs" for case 10001 (saved replies: quote)');
+      await ingest(agentReply(orig, '#saved quote'));
+      expect((await toAddress('jane@customer.example', 'agent-reply'))[0]!.text).toContain('you asked about:\n#close\n');
+      expect((await caseNo()).status).toBe('open');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
