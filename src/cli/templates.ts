@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { ResolvedConfig } from '../config/load.js';
-import type { TemplateName } from '../mail-out/template-data.js';
+import { sampleSavedReplyData, type TemplateName } from '../mail-out/template-data.js';
 import { TEMPLATE_DOCS_PATH, renderTemplateDocs } from '../mail-out/template-docs.js';
 import {
   TemplateToolError,
@@ -88,8 +88,9 @@ export function registerTemplateCommands(program: Command): void {
     .description('list the saved replies ("#saved <name>", cases reply --saved <name>) a case of this queue and language can use, one name a line')
     .option('--queue <queue>', 'queue whose replies/ folders apply (default: the first mailbox’s)')
     .option('--lang <language>', 'language (default: the queue’s, else the default language)')
-    .option('--json', 'print queue, language and the names as JSON')
-    .action((opts: { queue?: string; lang?: string; json?: boolean }) =>
+    .option('--show <name>', 'print this saved reply rendered with the sample data instead')
+    .option('--json', 'print queue, language and the names (or the shown text) as JSON')
+    .action((opts: { queue?: string; lang?: string; show?: string; json?: boolean }) =>
       templateAction(() => {
         const r = resolved();
         const eopts = templateEngineOptions(r);
@@ -99,6 +100,13 @@ export function registerTemplateCommands(program: Command): void {
         const engine = loadTemplates({ ...eopts, watch: false, log: cliLogger(r), check: 'cached', cacheFile: templateCheckCache(r.paths.dataDir), cacheKey: r.secret.current.secret });
         try {
           const names = engine.savedReplies({ language, queue });
+          if (opts.show !== undefined) {
+            const sample = sampleSavedReplyData();
+            const text = engine.renderSavedReply(opts.show.toLowerCase(), { ...sample, mailbox: { ...sample.mailbox, queue }, case: { ...sample.case, language } }, { language, queue });
+            if (text === null) throw new TemplateToolError(`no saved reply "${opts.show}" for queue ${queue}, language ${language} (saved replies: ${names.join(', ') || 'none'})`);
+            print({ queue, language, name: opts.show.toLowerCase(), text }, opts.json === true, () => `${text}\n`);
+            return;
+          }
           print({ queue, language, replies: names }, opts.json === true, () => names.map((n) => `${n}\n`).join(''));
         } finally {
           engine.close();

@@ -115,8 +115,9 @@ describe('cases reply / note', () => {
 });
 
 describe('saved replies', () => {
-  it('templates replies lists them; reply --saved puts one after the --message text, "#saved" lines in it too; an unknown name: one line, nothing sent', { timeout: 300_000 }, async () => {
+  it('templates replies lists them (--show: one rendered with sample data); reply --saved puts one after the --message text, "#saved" lines in it too; an unknown name: one line, nothing sent', { timeout: 300_000 }, async () => {
     expect(await box.json(['templates', 'replies', '--lang', 'de', '--json'])).toEqual({ queue: 'support', language: 'de', replies: ['need-details', 'need-logs', 'please-confirm'] });
+    expect(await box.json(['templates', 'replies', '--show', 'Need-Logs', '--lang', 'de', '--json'])).toMatchObject({ name: 'need-logs', text: expect.stringMatching(/^um herauszufinden, was in Vorgang 10042/) });
     const before = (await detail(10002)).outbox.filter((o) => o.kind === 'agent-reply').length;
     oneLineError(await box.run(['cases', 'reply', '10002', '--message', 'Hi Bob,\n\n#saved need-log', '--agent', 'Carla']), /there is no saved reply "need-log" for case 10002 \(saved replies: need-details, need-logs, please-confirm\)/);
     await box.json(['cases', 'reply', '10002', '--message', 'Hi Bob,\n\n#saved need-logs', '--saved', 'please-confirm', '--agent', 'Carla', '--json']);
