@@ -15,6 +15,14 @@ export interface ListFormat {
   readonly ownerName: (address: string) => string;
   /** With --search: per case id, the newest message that matched, shown under the case. */
   readonly matches?: ReadonlyMap<number, SearchMatch>;
+  /** A DUE column: the next SLA target of each case (--overdue, --due-within). */
+  readonly due?: boolean;
+}
+
+/** The SLA target a case is measured against next: the first response while none was given, else the resolution; its time (UTC, to the minute) or "-". */
+export function nextDue(c: Pick<CaseRow, 'first_response_at' | 'first_response_due_at' | 'resolution_due_at'>): string {
+  const at = c.first_response_at === null && c.first_response_due_at !== null ? c.first_response_due_at : c.resolution_due_at;
+  return at === null ? '-' : `${at.slice(0, 16).replace('T', ' ')}${at === c.first_response_due_at && c.first_response_at === null ? ' 1st' : ''}`;
 }
 
 /** The newest message of a case that contains every searched word, as `cases list --search` shows it. */
@@ -44,6 +52,7 @@ export function formatCaseList(rows: readonly CaseRow[], f: ListFormat): string 
     { head: 'OWNER', width: 16, value: owner, keep: 5 },
     { head: 'REQUESTER', width: 28, value: (c) => c.requester_address, keep: 3 },
     { head: 'UPDATED', width: 20, value: (c) => c.updated_at.slice(0, 19).replace('T', ' '), keep: 1 },
+    ...(f.due === true ? [{ head: 'DUE (UTC)', width: 20, value: nextDue, keep: 6 }] : []),
   ];
   const subject = (c: CaseRow): string => `${c.escalated === 1 ? `[esc ${c.escalation_level}] ` : ''}${safeLine(c.subject)}`;
   let cols = all;

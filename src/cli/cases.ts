@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CaseCommandError } from '../cases/case-command-error.js';
 import { priorityScheme } from '../cases/priority.js';
 import { findAgent, ownerName, personAddresses } from '../cases/staff.js';
@@ -30,6 +30,8 @@ interface ListOptions {
   mine?: boolean;
   unowned?: boolean;
   escalated?: boolean;
+  overdue?: boolean;
+  dueWithin?: number;
   tag?: string;
   requester?: string;
   search?: string[];
@@ -56,6 +58,8 @@ export function registerCaseCommands(program: Command): void {
     .option('--mine', 'only your cases (--agent or $CASEGATE_AGENT)')
     .option('--unowned', 'only cases without an owner')
     .option('--escalated', 'only escalated cases')
+    .option('--overdue', 'only cases that missed an SLA target (first response or resolution due and not done); a DUE column')
+    .option('--due-within <time>', 'only cases with an SLA target due within this time (30m, 2h, 1d), overdue ones too; a DUE column', dueWithin)
     .option('--tag <tag>', 'only cases with this tag')
     .option('--requester <address>', 'only cases of this requester (an address, or @domain for all of a domain)')
     .option('--search <words...>', 'only cases with a message (subject, text, sender) that has every word, each as the start of a word; "quoted words" in a row; shows the newest such message')
@@ -80,6 +84,8 @@ export function registerCaseCommands(program: Command): void {
           owner = agentAddress(ctx.config, me, '--agent');
         }
         const status = opts.status ?? (opts.active === true ? ACTIVE : undefined);
+        const now = ctx.clock.now().getTime();
+        const due = opts.dueWithin !== undefined ? new Date(now + opts.dueWithin).toISOString() : opts.overdue === true ? new Date(now).toISOString() : null;
         const words = opts.search?.join(' ');
         const search = words !== undefined ? parseSearchText(words) : null;
         if (words !== undefined && search === null) throw new CaseCommandError(`--search: "${words}" has no word to look for (letters or digits)`);
@@ -91,6 +97,7 @@ export function registerCaseCommands(program: Command): void {
           ...(owner !== undefined ? { owner: personAddresses(ctx.config, owner) } : {}),
           ...(opts.unowned === true ? { unowned: true } : {}),
           ...(opts.escalated === true ? { escalated: true } : {}),
+          ...(due !== null ? { dueBy: due } : {}),
           ...(opts.tag !== undefined ? { tag: opts.tag.toLowerCase() } : {}),
           ...(opts.requester !== undefined ? { requester: requesterSpellings(opts.requester) } : {}),
           ...(search !== null ? { search } : {}),
@@ -107,7 +114,7 @@ export function registerCaseCommands(program: Command): void {
         }
         const names = (a: string): string => ownerNameAnywhere(ctx.config, a);
         if (search === null) {
-          print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names }));
+          print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names, due: due !== null }));
           return;
         }
         const hits = await newestHits(ctx.db, rows.map((r) => r.id), search);
@@ -157,6 +164,13 @@ function ownerNameAnywhere(config: Config, address: string): string {
     if (n !== '') return n;
   }
   return '';
+}
+
+/** --due-within: 30m, 2h, 1d (minutes, hours, days) in milliseconds. */
+function dueWithin(value: string): number {
+  const m = /^\s*(\d{1,6})\s*(m|min|h|d)\s*$/i.exec(value);
+  if (m === null) throw new InvalidArgumentError(`"${value}" is no time like 30m, 2h or 1d.`);
+  return Number(m[1]) * { m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2]!.toLowerCase() as 'm' | 'min' | 'h' | 'd'];
 }
 
 /** An agent (name or address) of any queue, as the address; a plain address is taken as it is. */

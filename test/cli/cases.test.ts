@@ -94,6 +94,30 @@ describe('casegate cases list / show', () => {
     ]);
   });
 
+  it('--overdue and --due-within: the cases whose SLA target is missed, or due soon, with a DUE column (an agent’s morning)', async () => {
+    const at = (min: number) => new Date(Date.now() + min * 60_000).toISOString();
+    const db = peekConfig(box.configPath);
+    try {
+      await db.run('UPDATE cases SET first_response_due_at = ? WHERE number = 10001', at(-60));
+      await db.run('UPDATE cases SET first_response_due_at = ?, resolution_due_at = ? WHERE number = 10002', at(90), at(600));
+      await db.run("UPDATE cases SET status = 'resolved', resolution_due_at = ? WHERE number = 10003", at(-60)); // resolved: nothing is due
+    } finally {
+      await db.close();
+    }
+    const nums = async (...args: string[]) => (await box.json<CaseJson[]>(['cases', 'list', '--json', ...args])).map((c) => c.number);
+    expect(await nums('--overdue')).toEqual([10001]);
+    expect(await nums('--due-within', '2h')).toEqual([10002, 10001]);
+    expect(await nums('--due-within', '30m', '--queue', 'finance')).toEqual([]);
+    const r = await box.run(['cases', 'list', '--due-within', '1d']);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+OWNER\s+REQUESTER\s+UPDATED\s+DUE \(UTC\)\s+SUBJECT$/);
+    expect(lines[2]).toContain(`${at(-60).slice(0, 16).replace('T', ' ')} 1st`);
+    const bad = await box.run(['cases', 'list', '--due-within', 'soon']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/--due-within.*"soon" is no time like 30m, 2h or 1d\.$/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('an unknown --status is rejected with the allowed choices', async () => {
     const r = await box.run(['cases', 'list', '--status', 'bogus']);
     expect(r.code).not.toBe(0);

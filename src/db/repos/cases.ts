@@ -113,6 +113,11 @@ export interface CaseListFilter {
   /** Only cases without an owner. */
   readonly unowned?: boolean;
   readonly escalated?: boolean;
+  /**
+   * Only cases still being worked (new, open, pending, on hold) with an SLA target due at or before
+   * this time: the first response not yet given and due, or the resolution due (paused: not due).
+   */
+  readonly dueBy?: string;
   /** true: only suspected spam; false: none of it; undefined: both. */
   readonly spam?: boolean;
   /** Only these priorities (names as stored). */
@@ -150,6 +155,12 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
     if (filter.owner !== undefined) q = q.where('owner', 'in', [...filter.owner]);
     if (filter.unowned === true) q = q.where('owner', 'is', null);
     if (filter.escalated !== undefined) q = q.where('escalated', '=', filter.escalated ? 1 : 0);
+    if (filter.dueBy !== undefined) {
+      const by = filter.dueBy;
+      q = q
+        .where('status', 'in', ['new', 'open', 'pending', 'on_hold'])
+        .where((eb) => eb.or([eb.and([eb('first_response_at', 'is', null), eb('first_response_due_at', '<=', by)]), eb('resolution_due_at', '<=', by)]));
+    }
     if (filter.spam !== undefined) q = q.where('spam', '=', filter.spam ? 1 : 0);
     if (filter.priority !== undefined && filter.priority.length > 0) q = q.where('priority', 'in', [...filter.priority]);
     if (filter.tag !== undefined) {
