@@ -109,7 +109,7 @@ export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext
     data: {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       agent: { name: r.agentName },
-      reply: { text: r.text, attachments: r.attachments.map((a) => a.filename), ownGreeting: hasOwnGreeting(r.text), ownSignOff: hasOwnSignOff(r.text) },
+      reply: { text: r.text, attachments: r.attachments.map((a) => a.filename), ownGreeting: hasOwnGreeting(r.text), ownSignOff: hasOwnSignOff(r.text, r.agentName) },
       statusChange: tells && r.change !== null ? { to: r.change.to, label: statusLabel(r.change.to, caseRow.language), expected: r.change.to === 'on_hold' ? r.holdExpected : '' } : { to: '', label: '', expected: '' },
       bug: { timeline: r.bug ?? '' },
       reopenDays: ctx.config.cases.reopenWindowDays,

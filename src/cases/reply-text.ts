@@ -19,8 +19,17 @@ export function hasOwnGreeting(text: string): boolean {
   return first !== undefined && first.length <= 60 && GREETING.test(first);
 }
 
-/** One of the last three lines is a sign-off ("Best,", "Kind regards, Ben", "Viele Grüße"). */
-export function hasOwnSignOff(text: string): boolean {
+/**
+ * One of the last three lines is a sign-off ("Best,", "Kind regards, Ben", "Viele Grüße"), or the
+ * text ends with the agent's own name on a line of its own ("Ben", "Ben Agent", "– Ben"): a phone's
+ * short "Please restart.\nBen" must not get the template's "Kind regards, Ben Agent" below it.
+ */
+export function hasOwnSignOff(text: string, agentName = ''): boolean {
   const all = lines(text);
-  return all.length > 1 && all.slice(-3).some((l) => l.length <= 40 && SIGN_OFF.test(l));
+  if (all.length <= 1) return false;
+  if (all.slice(-3).some((l) => l.length <= 40 && SIGN_OFF.test(l))) return true;
+  const name = agentName.trim().replace(/\s+/g, ' ').toLowerCase();
+  if (name === '') return false;
+  const last = all[all.length - 1]!.replace(/^[-–—~\s]+/, '').replace(/\s+/g, ' ').toLowerCase();
+  return last === name || last === name.split(' ')[0];
 }

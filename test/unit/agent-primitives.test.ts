@@ -92,6 +92,16 @@ describe('the agent’s own greeting and sign-off (the template then adds none)'
   ])('%j', (text, greeting, signOff) => {
     expect([hasOwnGreeting(text), hasOwnSignOff(text)]).toEqual([greeting, signOff]);
   });
+  it.each<[string, boolean]>([
+    ['Hi Jane, please restart.\nBen', true],
+    ['Please restart.\n\n– Ben Agent', true],
+    ['Please restart.\nben', true],
+    ['Ben', false],
+    ['Please restart.\nBenjamin from sales will call.', false],
+    ['Please ask Ben.\nCarla', false],
+  ])('signed with the agent’s own name (Ben Agent): %j', (text, signOff) => {
+    expect(hasOwnSignOff(text, 'Ben Agent')).toBe(signOff);
+  });
 });
 
 describe('isStatusRequest', () => {

@@ -72,7 +72,7 @@ export const caseEmailKinds = {
           'password-reset-guide.pdf',
         ]),
         ownGreeting: bool('True when the agent’s text opens with its own greeting ("Hi Jane,"): the shipped template then adds none.', false),
-        ownSignOff: bool('True when the agent’s text ends with its own sign-off ("Best, Ben"): the shipped template then adds none.', false),
+        ownSignOff: bool('True when the agent’s text ends with its own sign-off ("Best, Ben"), or with their name on a line of its own ("Ben"): the shipped template then adds none.', false),
       }),
       statusChange: obj('A status change made with the reply (#pending, #hold, #resolve …) that the customer is told about (cases.customerUpdates).', {
         to: str('New status (pending, on_hold, resolved, closed, open); empty when the reply changes no status the customer hears about.', 'pending'),
