@@ -7,8 +7,7 @@ import { startSmtpListener } from './channels/smtp-listener.js';
 import { startJobs } from './jobs/scheduler.js';
 import { setLogLevel } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
-import { RelayOutbox } from './mail-out/relay-outbox.js';
-import { relayLanes } from './mail-out/relays.js';
+import { relayLanes, relaySettings } from './mail-out/relays.js';
 import { TemplateCheckError, type TemplateEngine } from './mail-out/templates.js';
 import { createRelayTransports, type MailTransport } from './mail-out/transport.js';
 import type { DaemonParts } from './main.js';
@@ -139,11 +138,12 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
   for (const [what, names] of Object.entries(imap)) if (names.length > 0) actions.push(`imap ${what}: ${names.join(', ')}`);
 
   if (nextTransport !== null) {
-    await parts.outbox.stop();
-    parts.outbox.close();
-    parts.outbox = new RelayOutbox(ctx, nextTransport);
-    await parts.outbox.start();
-    actions.push(`outgoing transport now ${[...nextTransport].map(([relay, t]) => (relay === 'default' ? t.name : (t.label ?? relay))).join(', ')}`);
+    // Only the relays whose own settings changed get a new sender; a new mailbox mapping alone
+    // moves lanes, and every other relay's sends in flight, pause, rate and health go on.
+    const changedRelays = new Set([...nextTransport.keys()].filter((r) => !same(relaySettings(old, r), relaySettings(next.config, r))));
+    const names = [...nextTransport].map(([relay, t]) => (relay === 'default' ? t.name : (t.label ?? relay))).join(', ');
+    const { rebuilt, kept } = await parts.outbox.reconfigure(nextTransport, changedRelays);
+    actions.push(`outgoing transport now ${names} (${[rebuilt.length > 0 ? `new sender: ${rebuilt.join(', ')}` : '', kept.length > 0 ? `kept running: ${kept.join(', ')}` : ''].filter((x) => x !== '').join('; ')})`);
   }
 
   const bindChanged = (a: { enabled: boolean; host: string; port: number }, b: { enabled: boolean; host: string; port: number }): boolean => a.enabled !== b.enabled || a.host !== b.host || a.port !== b.port;

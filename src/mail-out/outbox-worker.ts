@@ -81,16 +81,30 @@ export class OutboxWorker {
   readonly #rate: RelayRate;
 
   /** The relay this worker sends through and the rows it claims (relays.ts); default: every row. */
-  readonly lane: RelayLane;
+  #lane: RelayLane;
   /** What a claimed row's attempt needs from this worker (row-attempt.ts). */
   readonly #rowDeps: RowAttemptDeps;
+
+  get lane(): RelayLane {
+    return this.#lane;
+  }
+
+  /**
+   * A reload changed which mailboxes (From addresses) send through this relay, not the relay
+   * itself: the next claims follow the new lane; sends in flight, a pause, the rate and health go on.
+   */
+  setLane(lane: RelayLane): void {
+    if (lane.relay !== this.#lane.relay) throw new Error(`lane of relay ${lane.relay} given to the sender of ${this.#lane.relay}`);
+    this.#lane = lane;
+    this.kick();
+  }
 
   constructor(
     private readonly ctx: AppContext,
     private readonly transport: MailTransport,
     lane: RelayLane = { relay: DEFAULT_RELAY },
   ) {
-    this.lane = lane;
+    this.#lane = lane;
     const named = lane.relay !== DEFAULT_RELAY;
     this.#log = ctx.log.child(named ? { component: 'outbox', relay: lane.relay } : { component: 'outbox' });
     // A named relay's row is keyed by its name (two relays may share host and port: Microsoft 365).

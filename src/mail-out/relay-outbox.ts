@@ -10,15 +10,63 @@ import type { MailTransport } from './transport.js';
  * relay (the default, or a transport a test injects) it is one OutboxWorker as before.
  */
 export class RelayOutbox {
-  readonly workers: ReadonlyMap<string, OutboxWorker>;
-  readonly transports: ReadonlyMap<string, MailTransport>;
+  readonly #ctx: AppContext;
+  readonly #workers: Map<string, OutboxWorker>;
+  readonly #transports: Map<string, MailTransport>;
 
   /** `transports`: one per relay of relayLanes(config); a single transport (tests) takes every row. */
   constructor(ctx: AppContext, transports: ReadonlyMap<string, MailTransport> | MailTransport) {
-    const byRelay = transports instanceof Map ? (transports as ReadonlyMap<string, MailTransport>) : new Map([[DEFAULT_RELAY, transports as MailTransport]]);
-    const lanes: RelayLane[] = byRelay.size > 1 ? relayLanes(ctx.config).filter((l) => byRelay.has(l.relay)) : [{ relay: DEFAULT_RELAY }];
-    this.transports = byRelay;
-    this.workers = new Map(lanes.map((l) => [l.relay, new OutboxWorker(ctx, byRelay.get(l.relay)!, l)]));
+    const byRelay = transports instanceof Map ? new Map(transports as ReadonlyMap<string, MailTransport>) : new Map([[DEFAULT_RELAY, transports as MailTransport]]);
+    this.#ctx = ctx;
+    this.#transports = byRelay;
+    this.#workers = new Map(lanesFor(ctx, byRelay).map((l) => [l.relay, new OutboxWorker(ctx, byRelay.get(l.relay)!, l)]));
+  }
+
+  get workers(): ReadonlyMap<string, OutboxWorker> {
+    return this.#workers;
+  }
+
+  get transports(): ReadonlyMap<string, MailTransport> {
+    return this.#transports;
+  }
+
+  /**
+   * A reload (the new configuration is in force): `next` has a fresh transport per relay in use.
+   * The senders of relays in `changed` (their settings changed) and of relays no mailbox uses any
+   * more are stopped (each waits for its answers in flight) and closed; relays new or changed get
+   * a new sender on the new transport. Every other relay keeps its sender — its sends in flight,
+   * pause and probes, sender holds, rate and health — and only takes the new lane (which
+   * mailboxes send through it); its fresh transport in `next` is closed unused.
+   * Returns the relays rebuilt and kept.
+   */
+  async reconfigure(next: ReadonlyMap<string, MailTransport>, changed: ReadonlySet<string>): Promise<{ rebuilt: string[]; kept: string[] }> {
+    const lanes = new Map(lanesFor(this.#ctx, next).map((l) => [l.relay, l]));
+    const kept: string[] = [];
+    const going: [string, OutboxWorker][] = [];
+    for (const [relay, worker] of this.#workers) {
+      const lane = lanes.get(relay);
+      if (lane !== undefined && !changed.has(relay)) {
+        worker.setLane(lane);
+        kept.push(relay);
+        next.get(relay)?.close();
+      } else going.push([relay, worker]);
+    }
+    await Promise.all(going.map(([, w]) => w.stop()));
+    for (const [relay] of going) {
+      this.#workers.delete(relay);
+      this.#transports.get(relay)?.close();
+      this.#transports.delete(relay);
+    }
+    const rebuilt: string[] = [];
+    for (const [relay, lane] of lanes) {
+      if (this.#workers.has(relay)) continue;
+      const worker = new OutboxWorker(this.#ctx, next.get(relay)!, lane);
+      this.#workers.set(relay, worker);
+      this.#transports.set(relay, next.get(relay)!);
+      await worker.start({ releaseOldClaims: false });
+      rebuilt.push(relay);
+    }
+    return { rebuilt, kept };
   }
 
   /** The default relay's sender. */
@@ -63,4 +111,9 @@ export class RelayOutbox {
   close(): void {
     for (const t of this.transports.values()) t.close();
   }
+}
+
+/** The lanes of these transports' relays: relayLanes(config), or every row for a single transport. */
+function lanesFor(ctx: AppContext, transports: ReadonlyMap<string, MailTransport>): RelayLane[] {
+  return transports.size > 1 ? relayLanes(ctx.config).filter((l) => transports.has(l.relay)) : [{ relay: DEFAULT_RELAY }];
 }

@@ -64,3 +64,12 @@ export function describeRelay(config: Config, relay: string): string {
   const smtp = config.outgoing.smtp;
   return config.outgoing.transport === 'smtp' && smtp !== undefined ? `default relay (outgoing.smtp, smtp:${smtp.host}:${smtp.port})` : 'default (outgoing.transport file: written to a file)';
 }
+
+/**
+ * What one relay's transport is made of (transport.ts createRelayTransports): a reload that
+ * changes none of it keeps that relay's sender running (relay-outbox.ts reconfigure).
+ */
+export function relaySettings(config: Config, relay: string): unknown {
+  const o = config.outgoing;
+  return relay === DEFAULT_RELAY ? { transport: o.transport, smtp: o.smtp, fileDir: o.fileDir, dkim: o.dkim } : { relay: o.relays[relay], dkim: o.dkim };
+}

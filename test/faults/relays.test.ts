@@ -154,15 +154,28 @@ it('a reload moves a mailbox to a relay of its own: its next emails go through t
     await main.waitFor(1, 15_000);
     expect(main.messages[0]!.envelopeFrom).toBe('billing@example.com');
     writeConfig(dir, { ...base, mailboxes: [base.mailboxes[0]!, { ...base.mailboxes[1]!, relay: 'billing-m365' }], outgoing: { ...outgoing, relays: { 'billing-m365': { host: '127.0.0.1', port: billing.port, secure: false, user: 'billing@example.com', password: 'billing-password' } } } });
+    const defaultSender = daemon.outbox.workers.get('default');
     const report = await daemon.reload();
     expect(report.ok).toBe(true);
-    expect(report.actions.join('; ')).toMatch(/outgoing transport now smtp:127\.0\.0\.1:\d+, relay billing-m365 \(smtp:127\.0\.0\.1:\d+\)/);
+    expect(report.actions.join('; ')).toMatch(/outgoing transport now smtp:127\.0\.0\.1:\d+, relay billing-m365 \(smtp:127\.0\.0\.1:\d+\) \(new sender: billing-m365; kept running: default\)/);
+    // The default relay did not change: its sender (sends in flight, pause, rate, health) goes on.
+    expect(daemon.outbox.workers.get('default')).toBe(defaultSender);
     await ingest('Bob <bob@customer.example>', 'billing');
     await ingest('Jane <jane@customer.example>', 'support');
     await billing.waitFor(1, 15_000);
     await main.waitFor(2, 15_000);
     expect(billing.messages.map((m) => [m.envelopeFrom, m.envelopeTo[0]])).toEqual([['billing@example.com', 'bob@customer.example']]);
     expect(main.messages.map((m) => [m.envelopeFrom, m.envelopeTo[0]])).toEqual([['billing@example.com', 'ann@customer.example'], ['support@example.com', 'jane@customer.example']]);
+    // Only a mailbox mapping changes (support joins billing's relay): no relay is rebuilt, support's next email takes billing's relay.
+    const billingSender = daemon.outbox.workers.get('billing-m365');
+    writeConfig(dir, { ...base, mailboxes: [{ ...base.mailboxes[0]!, relay: 'billing-m365' }, { ...base.mailboxes[1]!, relay: 'billing-m365' }], outgoing: { ...outgoing, relays: { 'billing-m365': { host: '127.0.0.1', port: billing.port, secure: false, user: 'billing@example.com', password: 'billing-password' } } } });
+    const moved = await daemon.reload();
+    expect(moved.actions.join('; ')).toMatch(/\(kept running: default, billing-m365\)/);
+    expect(daemon.outbox.workers.get('default')).toBe(defaultSender);
+    expect(daemon.outbox.workers.get('billing-m365')).toBe(billingSender);
+    await ingest('Kim <kim@customer.example>', 'support');
+    await billing.waitFor(2, 15_000);
+    expect(billing.messages.map((m) => [m.envelopeFrom, m.envelopeTo[0]])[1]).toEqual(['support@example.com', 'kim@customer.example']);
     const exposition = await daemon.metrics.render(daemon.ctx, { outboxPaused: () => daemon.outbox.paused, relaysPaused: () => daemon.outbox.pausedByRelay() });
     expect(exposition).toMatch(/^casegate_relay_paused\{relay="default"\} 0$/m);
     expect(exposition).toMatch(/^casegate_relay_paused\{relay="billing-m365"\} 0$/m);
