@@ -53,6 +53,15 @@ const FORGET_AFTER_MS = 7 * 24 * 3_600_000;
 /** The record is bookkeeping: a database that does not answer within this does not hold the message up. */
 const LEDGER_WAIT_MS = 2_000;
 
+/**
+ * At most one message-quarantined email (and alerts.command) an hour per daemon: a fault that
+ * poisons many messages (an upgrade's parser bug) must not bury the admin in one email each.
+ * The others are events and error lines; `casegate quarantine list` shows every one.
+ */
+const ALERT_EVERY_MS = 3_600_000;
+/** Per context: when (clock ms) the last message-quarantined alert went out. */
+const alertedAt = new WeakMap<AppContext, number>();
+
 /** Per context: stage name → when (clock ms) a message last passed it. */
 const passes = new WeakMap<AppContext, Map<string, number>>();
 
@@ -117,10 +126,11 @@ export function giveUpReason(g: GiveUp): string {
 }
 
 /**
- * Inside the quarantine's transaction: forget the record and queue the one message-quarantined
- * email (when instance.adminAddress is set; an event either way). Returns what alerts.command gets.
+ * Inside the quarantine's transaction: forget the record and queue the message-quarantined email
+ * (when instance.adminAddress is set, and none went out within the hour; an event either way).
+ * Returns what alerts.command gets, or null when this one is not alerted.
  */
-export async function recordGiveUp(trx: Transaction<Database>, ctx: AppContext, msg: Inbound, g: GiveUp, receiptId: number): Promise<{ subject: string; text: string }> {
+export async function recordGiveUp(trx: Transaction<Database>, ctx: AppContext, msg: Inbound, g: GiveUp, receiptId: number): Promise<{ subject: string; text: string } | null> {
   const { arrival, notes } = msg;
   await clearMessageFailure(trx, arrival.raw.sha256);
   const data = {
@@ -147,6 +157,13 @@ export async function recordGiveUp(trx: Transaction<Database>, ctx: AppContext, 
   };
   const to = ctx.config.instance.adminAddress;
   const event = { type: 'message.given-up', reason: `quarantined after ${g.attempts} timeouts of stage ${g.stage}`, data: { receipt: receiptId, stage: g.stage, attempts: g.attempts, messageId: notes.parsed?.messageId ?? null } };
+  const last = alertedAt.get(ctx);
+  const now = ctx.clock.now();
+  if (last !== undefined && now.getTime() - last < ALERT_EVERY_MS) {
+    const reason = `${event.reason}; not alerted: an alert about a message given up went out at ${new Date(last).toISOString()} (one an hour; casegate quarantine list shows every one)`;
+    await addEvent(trx, { caseId: null, type: event.type, actor: 'system', reason, data: event.data, at: now.toISOString() });
+    return null;
+  }
   if (to !== undefined) {
     const queued = await queueSystemEmail(trx, ctx, { kind: 'message-quarantined', to, mailbox: arrival.mailbox, event, data });
     return { subject: queued.subject, text: queued.text };
@@ -158,6 +175,7 @@ export async function recordGiveUp(trx: Transaction<Database>, ctx: AppContext, 
 
 /** After the commit: the same alert through alerts.command (when configured), and the mail woken. */
 export function announceGiveUp(ctx: AppContext, alert: { subject: string; text: string }): void {
+  alertedAt.set(ctx, ctx.clock.now().getTime());
   if (ctx.config.instance.adminAddress !== undefined) ctx.outboxSignal.wake();
   void runAlertCommand(ctx.config, ctx.log, { kind: 'message-quarantined', subject: alert.subject, text: alert.text });
 }

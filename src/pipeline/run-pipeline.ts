@@ -246,7 +246,7 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
       const alert: { mail?: { subject: string; text: string } } = {};
       try {
         outcome = await recordEnding(ctx, msg, stageName, 'quarantined', giveUpReason(giveUp), null, null, async (trx, receiptId) => {
-          alert.mail = await recordGiveUp(trx, ctx, msg, giveUp, receiptId);
+          alert.mail = (await recordGiveUp(trx, ctx, msg, giveUp, receiptId)) ?? undefined;
         });
         ctx.log.error({ ...where, stage: giveUp.stage, attempts: giveUp.attempts, firstFailedAt: giveUp.firstFailedAt, messageId: msg.notes.parsed?.messageId ?? null }, `message given up: stage ${giveUp.stage} ran out of time on it ${giveUp.attempts} times while it worked for other mail; quarantined (casegate quarantine retry after a fix)`);
         if (alert.mail !== undefined) announceGiveUp(ctx, alert.mail);

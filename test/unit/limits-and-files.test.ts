@@ -210,6 +210,8 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
       { resolveDns: dns },
     );
     const poison = eml({ auth: null, from: 'Pat <pat@poison.example>', subject: 'Invoice question', messageId: 'poison-1@poison.example' });
+    // A second one from the same domain, given up at the same time: no second email within the hour.
+    const poison2 = eml({ auth: null, from: 'Pia <pia@poison.example>', subject: 'Order question', messageId: 'poison-2@poison.example' });
     let good = 0;
     const other = async () => expect(await env.ingest(eml({ auth: null, from: `Ann${++good} <ann${good}@customer.example>` }), { client })).toMatchObject({ kind: 'stored' });
     const failures = () => env.ctx.db.selectFrom('message_failures').select(['attempts', 'strikes', 'stage']).where('raw_sha256', '=', createHash('sha256').update(poison).digest('hex')).execute();
@@ -223,6 +225,7 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
     outage = true;
     for (let i = 0; i < 3; i++) {
       expect(await env.ingest(poison, { client })).toEqual(retry);
+      if (i === 2) expect(await env.ingest(poison2, { client })).toEqual(retry);
       minutes(30);
     }
     expect(await failures()).toEqual([{ attempts: 3, strikes: 0, stage: 'sender' }]);
@@ -233,6 +236,7 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
     minutes(1);
     expect(await env.ingest(poison, { client })).toEqual(retry);
     expect(await failures()).toEqual([{ attempts: 4, strikes: 1, stage: 'sender' }]);
+    expect(await env.ingest(poison2, { client })).toEqual(retry);
     // Two attempts in a row with nothing passing between: the second does not count.
     minutes(1);
     expect(await env.ingest(poison, { client })).toEqual(retry);
@@ -241,6 +245,7 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
     await other();
     minutes(1);
     const given = await env.ingest(poison, { client });
+    expect(await env.ingest(poison2, { client })).toMatchObject({ kind: 'quarantined' });
     expect(given).toMatchObject({ kind: 'quarantined', reason: expect.stringMatching(/^given up after 6 timeouts over \d+ minutes \(2 while the stage worked for other mail; pipeline\.giveUpAfterAttempts\): stage sender took longer than 0\.3 s$/) });
     expect(await failures()).toEqual([]);
     const receipt = await env.ctx.db.selectFrom('receipts').select(['id', 'outcome', 'stage', 'message_id', 'raw_sha256']).where('message_id', '=', 'poison-1@poison.example').executeTakeFirstOrThrow();
@@ -252,6 +257,8 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
     expect(mails).toHaveLength(1);
     expect(mails[0]).toMatchObject({ to_address: 'admin@example.com', text: expect.stringContaining(`casegate quarantine retry ${receipt.id}`) });
     expect(mails[0]!.text).toContain('the sender stage ran out of time on it 6 times');
+    const events = await env.ctx.db.selectFrom('events').select('reason').where('type', '=', 'message.given-up').orderBy('id').execute();
+    expect(events.map((e) => e.reason)).toEqual(['quarantined after 6 timeouts of stage sender', expect.stringMatching(/^quarantined after 3 timeouts of stage sender; not alerted: an alert about a message given up went out at .* \(one an hour; casegate quarantine list shows every one\)$/)]);
     expect(await env.ctx.db.selectFrom('outbox').select('id').where('to_address', '=', 'pat@poison.example').execute()).toEqual([]);
     // Offered again (the sender retried before our 250): a duplicate of the quarantined one, no second alert.
     expect(await env.ingest(poison, { client })).toMatchObject({ kind: 'ignored' });

@@ -66,7 +66,7 @@ export const instanceEmailKinds = {
   },
   'message-quarantined': {
     description:
-      'Sent to instance.adminAddress when casegate gives up on an inbound message: a stage ran out of time on it again and again (pipeline.giveUpAfterAttempts, pipeline.giveUpAfterMinutes) while it worked for other mail. The raw message is kept in the quarantine; `casegate quarantine retry` runs it again after a fix. One email per message given up.',
+      'Sent to instance.adminAddress when casegate gives up on an inbound message: a stage ran out of time on it again and again (pipeline.giveUpAfterAttempts, pipeline.giveUpAfterMinutes) while it worked for other mail. The raw message is kept in the quarantine; `casegate quarantine retry` runs it again after a fix. At most one an hour (the others are events; `casegate quarantine list` shows every one).',
     audience: 'staff',
     scope: 'instance',
     variables: {
