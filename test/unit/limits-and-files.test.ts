@@ -203,7 +203,7 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
       {
         instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'admin@example.com' },
         security: { senderAuth: { mode: 'verify' } },
-        pipeline: { stageTimeoutSeconds: 0.3, giveUpAfterAttempts: 2, giveUpAfterMinutes: 10 },
+        pipeline: { stageTimeoutSeconds: 0.5, giveUpAfterAttempts: 2, giveUpAfterMinutes: 10 },
         autoReply: { minIntervalSeconds: 0 },
       },
       undefined,
@@ -213,9 +213,15 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
     // A second one from the same domain, given up at the same time: no second email within the hour.
     const poison2 = eml({ auth: null, from: 'Pia <pia@poison.example>', subject: 'Order question', messageId: 'poison-2@poison.example' });
     let good = 0;
-    const other = async () => expect(await env.ingest(eml({ auth: null, from: `Ann${++good} <ann${good}@customer.example>` }), { client })).toMatchObject({ kind: 'stored' });
+    // Other mail passes the stage (on a loaded machine it may itself run out of time once: offered again, as a channel would).
+    const other = async () => {
+      const raw = eml({ auth: null, from: `Ann${++good} <ann${good}@customer.example>` });
+      let outcome = await env.ingest(raw, { client });
+      for (let i = 0; i < 4 && outcome.kind === 'retry'; i++) outcome = await env.ingest(raw, { client });
+      expect(outcome).toMatchObject({ kind: 'stored' });
+    };
     const failures = () => env.ctx.db.selectFrom('message_failures').select(['attempts', 'strikes', 'stage']).where('raw_sha256', '=', createHash('sha256').update(poison).digest('hex')).execute();
-    const retry = { kind: 'retry', reason: 'sender: stage sender took longer than 0.3 s' };
+    const retry = { kind: 'retry', reason: 'sender: stage sender took longer than 0.5 s' };
     const minutes = (n: number) => env.clock.advance(n * 60_000);
 
     // Warm: the first parse loads the parser (on a loaded machine, past the time limit).
@@ -223,30 +229,30 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
     minutes(1);
     // An outage (every lookup hangs): attempts, an hour of them, never count.
     outage = true;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 2; i++) {
       expect(await env.ingest(poison, { client })).toEqual(retry);
-      if (i === 2) expect(await env.ingest(poison2, { client })).toEqual(retry);
+      if (i === 1) expect(await env.ingest(poison2, { client })).toEqual(retry);
       minutes(30);
     }
-    expect(await failures()).toEqual([{ attempts: 3, strikes: 0, stage: 'sender' }]);
+    expect(await failures()).toEqual([{ attempts: 2, strikes: 0, stage: 'sender' }]);
     outage = false;
 
     // The stage works for other mail between the attempts: each one counts.
     await other();
     minutes(1);
     expect(await env.ingest(poison, { client })).toEqual(retry);
-    expect(await failures()).toEqual([{ attempts: 4, strikes: 1, stage: 'sender' }]);
+    expect(await failures()).toEqual([{ attempts: 3, strikes: 1, stage: 'sender' }]);
     expect(await env.ingest(poison2, { client })).toEqual(retry);
     // Two attempts in a row with nothing passing between: the second does not count.
     minutes(1);
     expect(await env.ingest(poison, { client })).toEqual(retry);
-    expect(await failures()).toEqual([{ attempts: 5, strikes: 1, stage: 'sender' }]);
+    expect(await failures()).toEqual([{ attempts: 4, strikes: 1, stage: 'sender' }]);
     minutes(1);
     await other();
     minutes(1);
     const given = await env.ingest(poison, { client });
     expect(await env.ingest(poison2, { client })).toMatchObject({ kind: 'quarantined' });
-    expect(given).toMatchObject({ kind: 'quarantined', reason: expect.stringMatching(/^given up after 6 timeouts over \d+ minutes \(2 while the stage worked for other mail; pipeline\.giveUpAfterAttempts\): stage sender took longer than 0\.3 s$/) });
+    expect(given).toMatchObject({ kind: 'quarantined', reason: expect.stringMatching(/^given up after 5 timeouts over \d+ minutes \(2 while the stage worked for other mail; pipeline\.giveUpAfterAttempts\): stage sender took longer than 0\.5 s$/) });
     expect(await failures()).toEqual([]);
     const receipt = await env.ctx.db.selectFrom('receipts').select(['id', 'outcome', 'stage', 'message_id', 'raw_sha256']).where('message_id', '=', 'poison-1@poison.example').executeTakeFirstOrThrow();
     expect(receipt).toMatchObject({ outcome: 'quarantined', stage: 'sender' });
@@ -256,9 +262,9 @@ describe('a message a stage keeps running out of time on is given up (hunt10 lef
     const mails = await env.ctx.db.selectFrom('outbox').select(['kind', 'to_address', 'text']).where('kind', '=', 'message-quarantined').execute();
     expect(mails).toHaveLength(1);
     expect(mails[0]).toMatchObject({ to_address: 'admin@example.com', text: expect.stringContaining(`casegate quarantine retry ${receipt.id}`) });
-    expect(mails[0]!.text).toContain('the sender stage ran out of time on it 6 times');
+    expect(mails[0]!.text).toContain('the sender stage ran out of time on it 5 times');
     const events = await env.ctx.db.selectFrom('events').select('reason').where('type', '=', 'message.given-up').orderBy('id').execute();
-    expect(events.map((e) => e.reason)).toEqual(['quarantined after 6 timeouts of stage sender', expect.stringMatching(/^quarantined after 3 timeouts of stage sender; not alerted: an alert about a message given up went out at .* \(one an hour; casegate quarantine list shows every one\)$/)]);
+    expect(events.map((e) => e.reason)).toEqual(['quarantined after 5 timeouts of stage sender', expect.stringMatching(/^quarantined after 3 timeouts of stage sender; not alerted: an alert about a message given up went out at .* \(one an hour; casegate quarantine list shows every one\)$/)]);
     expect(await env.ctx.db.selectFrom('outbox').select('id').where('to_address', '=', 'pat@poison.example').execute()).toEqual([]);
     // Offered again (the sender retried before our 250): a duplicate of the quarantined one, no second alert.
     expect(await env.ingest(poison, { client })).toMatchObject({ kind: 'ignored' });
