@@ -268,8 +268,9 @@ describeWithDovecot('IMAP channel', () => {
     // First attempts: nothing else has passed the stage meanwhile, so they do not count: 451, left in the folder.
     await expect(send(bySmtp, 'pat@poison.example')).rejects.toMatchObject({ responseCode: 451 });
     await until(() => deferred().length >= 1, 'the IMAP message deferred');
-    // Other mail passes the sender stage.
-    await send(eml({ from: 'Ann <ann@customer.example>', subject: 'Fine one', messageId: 'fine@customer.example' }), 'ann@customer.example');
+    // Other mail passes the sender stage (sent again, as an MTA would, should it run out of time itself on a loaded machine).
+    const fine = eml({ from: 'Ann <ann@customer.example>', subject: 'Fine one', messageId: 'fine@customer.example' });
+    await send(fine, 'ann@customer.example').catch(() => send(fine, 'ann@customer.example'));
     // The sending MTA tries again: this time-out counts, and it is the last allowed.
     const accepted = await send(bySmtp, 'pat@poison.example');
     expect(accepted.response).toMatch(/^250 .*Accepted \(quarantined\)/);
