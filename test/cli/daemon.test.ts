@@ -57,7 +57,7 @@ describe('embedded default configuration', () => {
     });
     expect(shown.config.listener).toMatchObject({ host: '127.0.0.1', port: 2525 });
     expect(shown.config.outgoing.transport).toBe('file');
-    expect(shown.config.mailboxes).toEqual([{ name: 'support', addresses: ['support@localhost'], plusAddressing: false, formSenders: [] }]);
+    expect(shown.config.mailboxes).toEqual([{ name: 'support', addresses: ['support@localhost'], plusAddressing: false, formSenders: [], verp: false, verpSeparator: '+' }]);
     // The generated secret lives in ./data/secret and is not printed.
     const secret = readFileSync(join(dir, 'data', 'secret'), 'utf8').trim();
     expect(secret.length).toBeGreaterThanOrEqual(16);

@@ -380,7 +380,9 @@ describeWithDovecot('IMAP channel', () => {
     // pollSeconds 1: the periodic re-SELECT notices the recreated folder even though the open
     // session keeps seeing the old one (Dovecot sends no notification for it).
     const box = mailbox('uidv', { folder: 'Support/In', pollSeconds: 1 });
-    await server.append('uidv', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' }), 'Support/In');
+    // The very same bytes come back with the new folder (eml() stamps a Date of its own per call).
+    const beforeRaw = eml({ subject: 'Before', messageId: 'uidv-1@customer.example' });
+    await server.append('uidv', beforeRaw, 'Support/In');
     const d = await start({ mailboxes: [box] });
     await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === 1, 'the first case');
     await until(async () => (await health(d))?.state === 'idling', 'idle');
@@ -408,7 +410,7 @@ describeWithDovecot('IMAP channel', () => {
     await admin.logout();
     // Each APPEND on a new connection: a session that saw the folder deleted may keep answering
     // "Mailbox was deleted under us" (TRYCREATE) for the recreated one.
-    await again('APPEND Before', () => server.append('uidv', eml({ subject: 'Before', messageId: 'uidv-1@customer.example' }), 'Support/In'));
+    await again('APPEND Before', () => server.append('uidv', beforeRaw, 'Support/In'));
     await again('APPEND After', () => server.append('uidv', eml({ subject: 'After', messageId: 'uidv-2@customer.example' }), 'Support/In'));
 
     await until(async () => (await count(d, 'SELECT count(*) FROM receipts')) === 3, 'both messages of the new folder');
