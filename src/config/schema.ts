@@ -190,6 +190,8 @@ export const configSchema = z
         passEnv: z.array(z.string().regex(ENV_NAME, 'an environment variable name')).default([]),
         /** The command is killed after this many seconds. */
         commandTimeoutSeconds: z.number().positive().default(30),
+        /** A mailbox that opens more new cases than this within an hour alerts instance.adminAddress (case-rate-alert, and alerts.command) once an hour; nothing is held. 0: off. */
+        newCasesPerMailboxPerHour: z.number().int().nonnegative().default(100),
       })
       .strict()
       .prefault({}),

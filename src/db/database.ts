@@ -26,7 +26,8 @@ import * as m0024 from './migrations/0024-unanswered-cases.js';
 import * as m0025 from './migrations/0025-search-words.js';
 import * as m0026 from './migrations/0026-search2-requester-domain.js';
 import * as m0027 from './migrations/0027-resend-copies.js';
-import * as m0028 from './migrations/0028-leftovers-message-failures.js';
+import * as m0028 from './migrations/0028-resend-case-rate.js';
+import * as m0029 from './migrations/0029-leftovers-message-failures.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -68,7 +69,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0025-search-words': m0025,
   '0026-search2-requester-domain': m0026,
   '0027-resend-copies': m0027,
-  '0028-leftovers-message-failures': m0028,
+  '0028-resend-case-rate': m0028,
+  '0029-leftovers-message-failures': m0029,
 };
 
 /** What a long upgrade reports while it runs (the daemon logs it, `casegate migrate` prints it). */

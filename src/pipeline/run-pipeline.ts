@@ -32,6 +32,8 @@ import { statusReplyStage } from './stages/status-reply.js';
 import { statusRequestStage } from './stages/status-request.js';
 import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
 import { resendStage } from './stages/resend.js';
+import { alertCaseRate } from './case-rate-alert.js';
+import { oldMailReason } from './old-mail.js';
 import { threadStage } from './stages/thread.js';
 import { announceGiveUp, giveUpReason, judgeTimeout, notePass, recordGiveUp, StageTimeoutError } from './give-up.js';
 import { canRefuse, receiptBase, RefusedError, storeHeld, TransientError, type Arrival, type CommitStage, type DecideStage, type Inbound, type Outcome } from './types.js';
@@ -231,6 +233,8 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
       if (committed === 'conflict') committed = await commitOnce(true);
       outcome = committed !== null && committed !== 'conflict' ? committed : await recordEnding(ctx, msg, 'dedupe', 'ignored', concurrentOf !== null && ownLostCommit(arrival, concurrentOf) ? duplicateReason(arrival, concurrentOf) : 'duplicate (committed concurrently)', null, null);
       ctx.outboxSignal.wake();
+      // A new case of live mail (not imported history, not a backlog): the mailbox's new-case rate (alerts.newCasesPerMailboxPerHour).
+      if (outcome.kind === 'stored' && outcome.created && arrival.historic !== true && oldMailReason(ctx, msg) === null) await alertCaseRate(ctx, msg.notes.persisted!.caseRow.mailbox);
     }
   } catch (err) {
     if (err instanceof RefusedError && canRefuse(arrival.channel)) {

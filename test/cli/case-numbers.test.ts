@@ -87,10 +87,11 @@ describe('case numbers over the data’s life', () => {
     await d.run('alter table outbox drop column body_dropped_at');
     await d.run('drop table counters');
     await d.run('drop index receipts_resend');
+    await d.run('drop index cases_mailbox_created');
     await d.run('alter table receipts drop column resend_key');
     await d.run('alter table receipts drop column sent_at');
     await d.run('drop table message_failures');
-    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge', '0024-unanswered-cases', '0025-search-words', '0026-search2-requester-domain', '0027-resend-copies', '0028-leftovers-message-failures')");
+    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge', '0024-unanswered-cases', '0025-search-words', '0026-search2-requester-domain', '0027-resend-copies', '0028-resend-case-rate', '0029-leftovers-message-failures')");
     await d.close();
     const m = await box.run(['migrate']);
     expect(m.code, describeResult(m)).toBe(0);

@@ -20,6 +20,7 @@ import { caseById, caseByNumber, isParticipant, listCases, participants } from '
 import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
+import { caseRateAlertedSince, newCasesOfMailboxSince } from '../../src/db/repos/case-rate.js';
 import { listQuarantine, primaryReceipt, receiptById, resendCandidates, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { lastStoredAt, openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachEvents } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
@@ -53,6 +54,9 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'dedupe: primary receipt by key', run: (db) => primaryReceipt(db, 'mid:nothing@example.com') },
   // Re-sent copies (stages/resend.ts): a message's earlier receipts with its resend key, on receipts_resend (0027).
   { name: 'resend: earlier receipts of the same content', run: (db) => resendCandidates(db, 'f'.repeat(64), '2026-02-23T09:00:00.000Z', undefined) },
+  // The new-case rate alert (pipeline/case-rate-alert.ts) after every new case: one mailbox's hour, on cases_mailbox_created (0028).
+  { name: 'case-rate: new cases of a mailbox within the hour', run: (db) => newCasesOfMailboxSince(db, 'support', '2026-03-02T08:00:00.000Z', 101) },
+  { name: 'case-rate: alerts raised within the hour', run: (db) => caseRateAlertedSince(db, '2026-03-02T08:00:00.000Z') },
   { name: 'thread: case by Message-IDs (one)', run: (db, ids) => caseByMessageIds(db, [ids.customerMessageId]) },
   { name: 'thread: case by Message-IDs (many)', run: (db, ids) => caseByMessageIds(db, ['a@x', 'b@x', ids.customerMessageId, 'c@x']) },
   { name: 'thread: case by number', run: (db, ids) => caseByNumber(db, ids.caseNumber) },

@@ -108,6 +108,8 @@ describe('declarations', () => {
         'mailbox-recovered',
         'outbox-alert',
         'outbox-recovered',
+        // A mailbox opening too many new cases within an hour (a distributed flood).
+        'case-rate-alert',
         'report',
         // Issue 10: agents work cases by email.
         'status-summary',

@@ -95,6 +95,37 @@ export const instanceEmailKinds = {
       isTest: instanceVariables.isTest,
     },
   },
+  'case-rate-alert': {
+    description:
+      'Sent to instance.adminAddress when a mailbox opened more than alerts.newCasesPerMailboxPerHour new cases within an hour (a flood from many senders that no per-sender limit sees): once per mailbox and hour, also through alerts.command. Nothing is held: every message is a case as usual.',
+    audience: 'staff',
+    scope: 'instance',
+    variables: {
+      instance: instanceVariables.instance,
+      mailbox: obj('The mailbox the alert is about.', {
+        name: str('Name of the mailbox in the configuration.', 'support'),
+        address: str('First address the mailbox serves.', 'support@example.com'),
+      }),
+      alert: obj('What the mailbox received.', {
+        cases: num('New cases of the mailbox within the past hour (counted up to the limit and one more, so at least limit + 1).', 101),
+        limit: num('alerts.newCasesPerMailboxPerHour.', 100),
+        senders: num('Different senders (requesters) of those cases.', 97),
+        since: str('Start of the hour counted, ISO 8601; use {{formatDate alert.since}}.', '2025-03-14T08:26:53Z'),
+        newest: list(
+          'The newest cases of the hour (at most 5).',
+          obj('One case.', {
+            number: num('Case number.', 10142),
+            from: str('Requester address.', 'ann@example.org'),
+            subject: str('Subject of the case.', 'Invoice attached'),
+          }),
+          [{ number: 10142, from: 'ann@example.org', subject: 'Invoice attached' }],
+        ),
+        listCommand: str('Command that lists the newest cases.', 'casegate cases list'),
+      }),
+      replyMarker: instanceVariables.replyMarker,
+      isTest: instanceVariables.isTest,
+    },
+  },
   report: {
     description: 'Sent to the team leads (tier 1, their queue) and instance.adminAddress (all queues) every morning by the daily-report job: the previous day’s cases, response times in business time, SLA compliance, backlog, satisfaction and feedback.',
     audience: 'staff',
