@@ -100,16 +100,27 @@ export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02
   };
 }
 
-/** eml() calls so far in this test file: each message gets a Date of its own (see there). */
+/** Dates eml() stamped so far in this test file (see there). */
 let emlCount = 0;
+const emlDates = new Map<string, string>();
 const EML_DATE = Date.parse('2026-03-02T08:59:00Z');
 
 /**
- * Build a raw RFC 5322 message. Without `date`, each call stamps a Date of its own (08:59:00, then
- * 15 minutes earlier each time: further apart than pipeline.resendWindowMinutes), as if each
- * message had been written on its own: two calls with the same text are two messages, not a
- * re-sent copy (stages/resend.ts). Give the same `date` to build a copy.
+ * Without `date`, each new message gets a Date of its own (08:59:00, then 15 minutes earlier each
+ * time: further apart than pipeline.resendWindowMinutes), as if each had been written on its own:
+ * two calls with the same text are two messages, not a re-sent copy (stages/resend.ts). The same
+ * message built again (the same `messageId`; without a Message-ID, the same options) gets the same
+ * Date, so it is still the same message (dedupe). Give the same `date` to build a re-sent copy.
  */
+function emlDate(key: string | null): string {
+  const known = key !== null ? emlDates.get(key) : undefined;
+  if (known !== undefined) return known;
+  const date = new Date(EML_DATE - 15 * 60_000 * emlCount++).toUTCString().replace('GMT', '+0000');
+  if (key !== null) emlDates.set(key, date);
+  return date;
+}
+
+/** Build a raw RFC 5322 message. */
 export function eml(opts: {
   from?: string | null;
   to?: string;
@@ -136,7 +147,7 @@ export function eml(opts: {
   if (opts.messageId !== null) lines.push(`Message-ID: <${opts.messageId ?? `${Math.random().toString(36).slice(2)}@customer.example`}>`);
   if (opts.inReplyTo !== undefined) lines.push(`In-Reply-To: <${opts.inReplyTo}>`);
   if (opts.references !== undefined) lines.push(`References: ${opts.references}`);
-  lines.push(`Date: ${opts.date ?? new Date(EML_DATE - 15 * 60_000 * emlCount++).toUTCString().replace('GMT', '+0000')}`);
+  lines.push(`Date: ${opts.date ?? emlDate(typeof opts.messageId === 'string' ? `mid:${opts.messageId}` : opts.messageId === null ? `raw:${JSON.stringify(opts)}` : null)}`);
   for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`);
   lines.push('MIME-Version: 1.0');
   if (opts.html !== undefined && opts.body === undefined) {
