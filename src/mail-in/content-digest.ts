@@ -36,13 +36,13 @@ export function sameContent(a: string, b: string): boolean {
 /**
  * What a copy of a message re-sent under a new Message-ID (a stuck outbox, a script, a form
  * submitted twice) keeps: who sent it (the person: a contact form's writer, not the form's address),
- * to whom (To and Cc, in any order), its subject, its text (whitespace runs as one space) and its
- * attachments by content, name and type. Not the Date (some senders stamp it afresh) and nothing a
- * relay adds. stages/resend.ts compares the Date apart.
+ * to whom (To and Cc, in any order), its subject, what it answers (In-Reply-To), its text
+ * (whitespace runs as one space) and its attachments by content, name and type. Not the Date
+ * (some senders stamp it afresh) and nothing a relay adds. stages/resend.ts compares the Date apart.
  */
 export function resendKey(parsed: ParsedMail, sender: string): string {
   const recipients = [...new Set([...parsed.to, ...parsed.cc].map((a) => a.address))].sort();
   const text = (parsed.text ?? '').replace(/\s+/g, ' ').trim();
   const attachments = parsed.attachments.map((a) => `${a.sha256}\t${a.filename}\t${a.contentType}`).sort();
-  return createHash('sha256').update(JSON.stringify([sender, recipients, parsed.subject, text, attachments])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([sender, recipients, parsed.subject, parsed.inReplyTo, text, attachments])).digest('hex');
 }

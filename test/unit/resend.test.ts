@@ -114,6 +114,8 @@ describe('a message re-sent under a new Message-ID', () => {
     env.clock.advance(30 * MIN);
     const copy = await env.ingest(eml({ ...reply, messageId: 'u2@customer.example' }));
     expect(copy).toMatchObject({ kind: 'ignored', caseNumber: first.caseNumber });
+    // The same words in the same second answering another message: not a copy of that reply.
+    expect(await env.ingest(eml({ ...reply, messageId: 'u3@customer.example', inReplyTo: 'u1@customer.example' }))).toMatchObject({ kind: 'stored', created: false });
     // A message our loop guard ignored (From one of our own addresses) is no original of anything.
     const ours = { from: 'support@example.com', subject: 'Test', body: 'test', date: dateAt() };
     expect(await env.ingest(eml(ours))).toMatchObject({ kind: 'ignored' });
