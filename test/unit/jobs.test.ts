@@ -534,6 +534,12 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     env.clock.set('2026-03-05T13:00:00Z'); // Thu 07:00 CST
     await s.run('daily-report', 'manual');
     expect(await adminReports()).toEqual(['[casegate] Daily report 2 Mar 2026', '[casegate] Daily report 3 Mar 2026', '[casegate] Daily report 4 Mar 2026']);
+    // Down from Thursday 07:30 over the weekend (daylight saving time starts on Sunday) until Monday
+    // 08:00: the catch-up sends every day missed — Thursday to Sunday, not only Sunday.
+    env.clock.set('2026-03-09T13:00:00Z'); // Mon 08:00 CDT
+    expect(await s.catchUp()).toContain('daily-report');
+    expect((await adminReports()).slice(3)).toEqual(['[casegate] Daily report 5 Mar 2026', '[casegate] Daily report 6 Mar 2026', '[casegate] Daily report 7 Mar 2026', '[casegate] Daily report 8 Mar 2026']);
+    expect((await s.run('daily-report', 'manual'))!.sent).toBe(0);
   });
 
   it('a run that was interrupted (crash, kill -9) runs again at start', async () => {

@@ -99,6 +99,12 @@ export async function setClaimOutbox(db: Q, claimId: number, outboxId: number): 
   await db.updateTable('job_claims').set({ outbox_id: outboxId }).where('id', '=', claimId).execute();
 }
 
+/** The greatest claim key of a job's claims not about a case (the daily report's start with the day they report, ISO): null without any. */
+export async function lastClaimKey(db: Q, job: string): Promise<string | null> {
+  const row = await db.selectFrom('job_claims').select((eb) => eb.fn.max('claim_key').as('key')).where('job', '=', job).where('case_id', '=', 0).executeTakeFirst();
+  return row?.key ?? null;
+}
+
 /** Claims of `job` not yet turned into an email (outbox_id null), oldest first: the SLA alerts a sweep staged for its digests. */
 export async function unsentClaims(db: Q, job: string): Promise<JobClaimRow[]> {
   return db.selectFrom('job_claims').selectAll().where('job', '=', job).where('outbox_id', 'is', null).orderBy('id').execute();
