@@ -37,8 +37,8 @@ export const instanceEmailKinds = {
     variables: {
       ...instanceVariables,
       digest: obj('The alerts of this sweep for the recipient.', {
-        cases: num('How many cases the list names.', 3),
-        breaches: num('How many of the alerts are missed targets.', 2),
+        cases: num('How many cases the list names.', 2),
+        breaches: num('How many of the alerts are missed targets.', 1),
         warnings: num('How many are warnings (a target due soon).', 1),
         more: num('Alerts not listed in `items` (it lists at most 100, the most urgent); 0 when all are.', 0),
         items: list(
