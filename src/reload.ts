@@ -5,6 +5,7 @@ import type { Config } from './config/schema.js';
 import { warnStrandedQueues } from './cases/stranded-queues.js';
 import { startSmtpListener } from './channels/smtp-listener.js';
 import { startJobs } from './jobs/scheduler.js';
+import { recomputeRunningClocks } from './cases/sla-clock.js';
 import { setLogLevel } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import { relayLanes, relaySettings } from './mail-out/relays.js';
@@ -25,6 +26,8 @@ import { startWebServer } from './web/server.js';
  *  - dataDir and database.* need a restart: such a reload is refused as a whole.
  *  - Everything that reads the configuration when it acts (the pipeline, rules, SLA, templates,
  *    the outbox's retry settings, jobs' knobs …) uses the new one from the next message on.
+ *  - SLA calendars, policies, priorities or a queue's calendar/policy changed: the due times of
+ *    every running clock are recomputed under the new terms (in the background).
  *  - IMAP: a mailbox whose `imap` block is unchanged keeps its session; a changed one reconnects;
  *    added and removed mailboxes start and stop (channels/imap.ts reconfigure).
  *  - SMTP listener: a new socket only when enabled/host/port changed (the new one is bound before
@@ -52,6 +55,11 @@ const RESTART_ONLY = ['dataDir', 'database'] as const;
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** What the SLA due times depend on: calendars, policies, priority levels, each queue's calendar and policy. */
+function slaTermsOf(c: Config): unknown {
+  return { sla: c.sla, priorities: c.priorities, queues: Object.fromEntries(Object.entries(c.queues).map(([q, s]) => [q, [s.calendar, s.slaPolicy]])) };
 }
 
 function changedSections(a: Config, b: Config): string[] {
@@ -165,6 +173,14 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
     await parts.jobs?.stop();
     parts.jobs = next.config.jobs.enabled ? startJobs(ctx) : null;
     actions.push(parts.jobs !== null ? 'jobs rescheduled' : 'jobs stopped');
+  }
+  if (!same(slaTermsOf(old), slaTermsOf(next.config))) {
+    // Every running clock under the new terms, in the background (one transaction per case).
+    void recomputeRunningClocks(ctx).then(
+      (n) => log.info({ cases: n }, `SLA due times recomputed after the reload: ${n} case(s) changed`),
+      (err: unknown) => log.warn({ err }, 'SLA due times could not all be recomputed after the reload; the others change at their next status or priority change'),
+    );
+    actions.push('SLA due times of running cases recomputed (in the background)');
   }
   ops.metrics.configReload(true, ctx.clock.now());
   log.info({ changed, actions, config: next.source ?? 'embedded default' }, 'configuration reloaded');

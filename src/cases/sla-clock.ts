@@ -1,8 +1,8 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
-import { updateCase } from '../db/repos/cases.js';
+import { lockCaseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
-import { slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js';
+import { runningClockCases, slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
 import type { FirstResponse, LifecycleHook, PriorityChange, QueueChange, StatusChange, TeamUpdate } from './lifecycle.js';
 import { nextPendingAction, pendingDueAt } from './follow-up.js';
@@ -288,6 +288,8 @@ async function recompute(
   after: CaseRow,
   actor: string,
   what: (terms: SlaTerms) => { readonly why: string; readonly data: Record<string, unknown> },
+  /** Record the event only when a due time changed (a reload goes through every running case). */
+  onlyChanges = false,
 ): Promise<CaseRow> {
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, after, now);
@@ -304,6 +306,7 @@ async function recompute(
     row = { ...row, pending_next_at: iso(pendingDueAt(ctx.config, terms.calendar, since, sent, stored)) };
   }
   const out = await write(trx, ctx, after, row, loaded.state, terms, now);
+  if (onlyChanges && out.sla.fr_due_at === before.fr && out.sla.res_due_at === before.res) return out.caseRow;
   const w = what(terms);
   await addEvent(trx, {
     caseId: after.id,
@@ -315,6 +318,37 @@ async function recompute(
   });
   ctx.log.info({ component: 'sla', caseId: after.id, caseNumber: after.number, ...w.data, firstResponseDueAt: out.sla.fr_due_at, resolutionDueAt: out.sla.res_due_at }, 'sla due times recomputed');
   return out.caseRow;
+}
+
+/**
+ * A reload changed the SLA terms (calendars, policies, queues, priorities): every running clock
+ * under the new ones, each case in its own transaction. Stored due times are otherwise computed
+ * when a clock starts or its terms change for the case (priority, queue, status): without this,
+ * two cases opened together under the same policy had different due times after the policy was
+ * edited — the one an agent had touched since (a status change) the new, the other the old one,
+ * and sla-check alerted by the old. A case whose due times change records `sla.recomputed`.
+ * Returns how many changed.
+ */
+export async function recomputeRunningClocks(ctx: AppContext, stopping: () => boolean = () => false): Promise<number> {
+  let after = 0;
+  let changed = 0;
+  for (;;) {
+    const ids = await runningClockCases(ctx.db, after, 200);
+    for (const id of ids) {
+      if (stopping()) return changed;
+      after = id;
+      const moved = await ctx.db.transaction().execute(async (trx) => {
+        const c = await lockCaseById(trx, id);
+        if (c === undefined || c.status === 'resolved' || c.status === 'closed') return false;
+        const before = await slaOfCase(trx, id);
+        await recompute(trx, ctx, c, 'system', (terms) => ({ why: `configuration reloaded (policy ${terms.policy === '' ? 'none' : terms.policy}, calendar ${terms.calendar.name})`, data: { reload: true } }), true);
+        const now = await slaOfCase(trx, id);
+        return before?.fr_due_at !== now?.fr_due_at || before?.res_due_at !== now?.res_due_at;
+      });
+      if (moved) changed++;
+    }
+    if (ids.length < 200) return changed;
+  }
 }
 
 /**

@@ -3,6 +3,8 @@ import { priorityFromCli } from '../../src/cases/case-commands.js';
 import { mergeCases } from '../../src/cases/case-merge.js';
 import { moveCase } from '../../src/cases/queue-move.js';
 import { recordAgentResponse, setStatus } from '../../src/cases/lifecycle.js';
+import { recomputeRunningClocks } from '../../src/cases/sla-clock.js';
+import { replaceReloadableParts } from '../../src/context.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
@@ -229,6 +231,29 @@ describe('clocks', () => {
  * flow, its lifecycle hooks), the customer answers the agent's reply, the scheduled sla-check job
  * looks at the stored due times.
  */
+describe('a policy edited at reload', () => {
+  it('moves the due times of every running clock, not only of the cases an agent touches next; the alert goes by the new one', async () => {
+    const a = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST, normal: first response due 12:00 CST
+    const bOut = await env.ingest(eml({ from: 'b@customer.example', subject: 'Second' }));
+    if (bOut.kind !== 'stored') throw new Error('not stored');
+    const b = bOut.caseId;
+    // The team's first response target becomes 8 business hours (SIGHUP: replaceReloadableParts, then the recompute).
+    const edited = structuredClone(env.ctx.config);
+    edited.sla.policies['std']!.targets['normal']!.firstResponse = 480;
+    replaceReloadableParts(env.ctx, { config: edited, paths: env.ctx.paths, secret: env.ctx.secret, templates: env.ctx.templates, mailboxes: env.ctx.mailboxes, loopId: env.ctx.loopId });
+    env.clock.set('2026-03-02T15:00:00Z');
+    expect(await recomputeRunningClocks(env.ctx)).toBe(2);
+    await env.ctx.db.transaction().execute((trx) => setStatus(trx, env.ctx, b, 'on_hold', { actor: 'agent:erika@example.com', reason: 'test' }));
+    // Both: 16:00 CST — the touched and the untouched one alike; the case row (page, `cases show`) says so too.
+    for (const id of [a, b]) expect((await caseById(env.ctx.db, id))!.first_response_due_at).toBe('2026-03-02T22:00:00.000Z');
+    expect((await eventsOfCase(env.ctx.db, a)).find((e) => e.type === 'sla.recomputed')?.reason).toMatch(/^configuration reloaded .*first response due 2026-03-02T22:00:00.000Z \(was 2026-03-02T18:00:00.000Z\)/);
+    env.clock.set('2026-03-02T18:01:00Z'); // 12:01 CST: missed under the old policy, not under the new
+    await createJobScheduler(env.ctx).run('sla-check', 'manual');
+    expect((await eventsOfCase(env.ctx.db, a)).map((e) => e.type).filter((t) => t === 'sla.breach')).toEqual([]);
+    expect(await recomputeRunningClocks(env.ctx)).toBe(0);
+  });
+});
+
 describe('clocks through the pipeline (agents by email, customers replying, the sla-check job)', () => {
   /** Erika (the queue's fixed owner) answers the newest staff email she got about the case (the assignment at first). */
   async function erika(caseId: number, body: string) {

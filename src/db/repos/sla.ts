@@ -64,3 +64,17 @@ export async function dueStaleChecks(db: Q, now: string, limit: number): Promise
   const rows = await db.selectFrom('case_sla').selectAll().where('stale_check_at', 'is not', null).where('stale_check_at', '<=', now).orderBy('stale_check_at').limit(limit).execute();
   return withCases(db, rows);
 }
+
+/** Ids of cases whose clocks still run (not resolved or closed), after `afterId`, oldest first: a reload recomputes them. */
+export async function runningClockCases(db: Q, afterId: number, limit: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('case_sla')
+    .innerJoin('cases', 'cases.id', 'case_sla.case_id')
+    .select('cases.id')
+    .where('cases.id', '>', afterId)
+    .where('cases.status', 'not in', ['resolved', 'closed'])
+    .orderBy('cases.id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
