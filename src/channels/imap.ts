@@ -128,7 +128,8 @@ export class MailboxWatcher {
   #firstPassDone: () => void = () => undefined;
   /**
    * Resolves once the first look at the folder is done: the backlog that waited while the daemon
-   * was down is processed — or the attempt failed, or the watcher stopped (nothing to wait for).
+   * was down is processed — or the attempt failed, another daemon reads the mailbox, or the
+   * watcher stopped (nothing to wait for).
    * The jobs' catch-up waits for it (scheduler.ts): a customer's reply that waited in the folder
    * reopens its case before a reminder, an automatic close or a survey is decided.
    */
@@ -200,7 +201,7 @@ export class MailboxWatcher {
     while (!this.#stopped) {
       if (!this.#lease.held) {
         // Several daemons: wait until this one may read the mailbox (at once on SQLite).
-        if (!(await this.#lease.acquire(this.#stopPromise))) break;
+        if (!(await this.#lease.acquire(this.#stopPromise, () => this.#firstPassDone()))) break;
         await this.#health.init();
         failures = 0;
       }

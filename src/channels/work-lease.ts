@@ -64,7 +64,7 @@ export class WorkLease {
   }
 
   /** Wait until this daemon holds the lease (true), or `stopped` settles first (false). */
-  async acquire(stopped: Promise<void>): Promise<boolean> {
+  async acquire(stopped: Promise<void>, onHeldElsewhere?: () => void): Promise<boolean> {
     if (!this.#shared) {
       this.#held = true;
       return true;
@@ -76,6 +76,9 @@ export class WorkLease {
     while (!stop) {
       const result = await this.#attempt();
       if (result === true) return true;
+      // Another daemon holds it (told once: nobody waits for this one's work meanwhile).
+      onHeldElsewhere?.();
+      onHeldElsewhere = undefined;
       // Next attempt in a third of the period, or just after the holder's lease ends if that is sooner.
       const endsIn = result === null ? Infinity : result - this.#ctx.clock.now().getTime() + 20;
       await Promise.race([sleep(Math.max(10, Math.min(this.#periodMs / 3, endsIn))), stopped]);

@@ -150,6 +150,8 @@ describe('two daemons on one PostgreSQL', () => {
     await until(() => leaseTakenAt(a, 'imap:support') !== null && leaseTakenAt(a, 'imap:billing') !== null, 'A holding both mailboxes', 30_000);
     const b = start();
     await until(() => logs(b).filter((l) => String(l['msg']).includes('standing by')).length >= 2, 'B standing by for both mailboxes', 30_000);
+    // B's jobs do not wait for mailboxes A reads (they wait only for this daemon's own first pass).
+    await until(() => logs(b).some((l) => l['msg'] === 'jobs start: the mail that waited in the mailboxes was taken in first'), "B's jobs starting without waiting for A's mailboxes", 10_000);
 
     // Mid-backlog: kill -9 A.
     await until(async () => (await count('select count(*) n from cases')) >= 30, 'A working through the backlog', 60_000, 5);
