@@ -93,6 +93,11 @@ export function createJobScheduler(
   /** Several daemons may share the database (PostgreSQL): runs hold leases. */
   const shared = ctx.config.database.driver === 'postgres';
   let inboundGate: Promise<void> | null = null;
+  /** Resolved by stop(): a run waiting for the mailboxes stops waiting (the daemon stops its jobs before its mailboxes). */
+  let stopped: () => void = () => undefined;
+  const stopSignal = new Promise<'stopped'>((r) => {
+    stopped = () => r('stopped');
+  });
 
   /** The wait for the mail of the downtime (opts.inbound), once, bounded; resolved at once without one. */
   function inboundTakenIn(): Promise<void> {
@@ -110,8 +115,10 @@ export function createJobScheduler(
           timer = setTimeout(() => r(false), waitMs);
           timer.unref();
         }),
+        stopSignal,
       ]);
       clearTimeout(timer);
+      if (done === 'stopped') return;
       if (done) log.info({ waitedMs: Math.round(performance.now() - started) }, 'jobs start: the mail that waited in the mailboxes was taken in first');
       else log.warn({ waitedSeconds: Math.round(waitMs / 1000) }, 'jobs start without waiting any longer for the mailboxes (slow or unreachable): a reply still in a mailbox may come after a reminder or an automatic close');
     })();
@@ -370,6 +377,7 @@ export function createJobScheduler(
 
   async function stop(): Promise<void> {
     stopping = true;
+    stopped();
     if (clockWatch !== null) clearInterval(clockWatch);
     for (const t of retries) clearTimeout(t);
     retries.clear();

@@ -542,6 +542,27 @@ describe('scheduler: catch-up at start, one run at a time', () => {
     expect((await s.run('daily-report', 'manual'))!.sent).toBe(0);
   });
 
+  it('scheduled and catch-up runs wait for the mail that waited in the mailboxes (manual runs do not); a stop ends the wait at once', async () => {
+    await start('2026-03-02T13:30:00Z');
+    let takenIn!: () => void;
+    const inbound = new Promise<void>((r) => (takenIn = r));
+    const s = createJobScheduler(env.ctx, undefined, { inbound });
+    let done = false;
+    const scheduled = s.run('sla-check', 'scheduled').then((r) => ((done = true), r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect(await s.run('survey', 'manual')).toEqual({ processed: 0, sent: 0 });
+    takenIn();
+    expect(await scheduled).toEqual({ processed: 0, sent: 0 });
+    // A daemon stopping while its mailboxes still connect does not hang on the wait.
+    const stuck = createJobScheduler(env.ctx, undefined, { inbound: new Promise<void>(() => undefined) });
+    const waiting = stuck.run('sla-check', 'catch-up');
+    const t0 = performance.now();
+    await stuck.stop();
+    expect(await waiting).toBeNull();
+    expect(performance.now() - t0).toBeLessThan(5_000);
+  });
+
   it('a run that was interrupted (crash, kill -9) runs again at start', async () => {
     await start('2026-03-02T13:30:00Z');
     const s = createJobScheduler(env.ctx);
