@@ -7,7 +7,9 @@ import { afterAll, expect } from 'vitest';
  * children-CPU-s TAB wall-s TAB pid` — the CPU the worker process spent on the file, and the CPU of
  * the child processes it reaped meanwhile (daemons, Dovecot with its imap and auth processes,
  * Chromium, spamassassin, psql, Postfix started in the foreground: each counts when it exits, with
- * everything it reaped itself). Not counted: processes that daemonize (the PostgreSQL cluster).
+ * everything it reaped itself). Not counted: processes that daemonize (the PostgreSQL cluster,
+ * Postfix's master) and those left without their parent when a helper ends a server with SIGKILL
+ * (Dovecot's session processes).
  * The suite's wall time on a 2-core machine is its CPU (issue 12 point 5); this says which files
  * spend it, from one ordinary run of a pass (`sort -t$'\t' -k2,2 -gr`).
  */
