@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { describeResult, jsonLines, runCli, spawnCli, type CliProcess } from '../helpers/cli.js';
+import { describeResult, jsonLines, spawnCli, type CliProcess } from '../helpers/cli.js';
+// One-shot commands run in this process (the binary's command code, test/helpers/cli-in-process.ts); the daemon is a process of its own.
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 
 /**
  * The embedded default (no config file, no CASEGATE_CONFIG: everything under ./data) and the
@@ -41,7 +43,7 @@ describe('embedded default configuration', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('`casegate config` in an empty directory prints the embedded default: ./data, 127.0.0.1:2525, file transport, support@localhost', async () => {
-    const r = await runCli(['config'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCliInProcess(['config'], { cwd: dir, env: { HOME: dir } });
     expect(r.code, describeResult(r)).toBe(0);
     const shown = JSON.parse(r.stdout) as {
       source: string;
@@ -67,7 +69,7 @@ describe('embedded default configuration', () => {
   it('`casegate config` hides configured secrets and passwords', async () => {
     const cfg = join(dir, 'secret.yaml');
     writeFileSync(cfg, 'instance:\n  secret: very-secret-value-0123456789-0123456789\noutgoing:\n  transport: smtp\n  smtp:\n    host: smtp.example.com\n    password: hunter2-password\n');
-    const r = await runCli(['--config', cfg, 'config'], { cwd: dir, env: { HOME: dir } });
+    const r = await runCliInProcess(['--config', cfg, 'config'], { cwd: dir, env: { HOME: dir } });
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stdout).not.toContain('very-secret-value');
     expect(r.stdout).not.toContain('hunter2');
@@ -80,14 +82,14 @@ describe('embedded default configuration', () => {
   it('a command without --config or CASEGATE_CONFIG and no ./data database yet says it runs on a new, empty one (a purge there would "remove 0 cases" of the wrong database)', async () => {
     const empty = realpathSync(mkdtempSync(join(tmpdir(), 'casegate-cli-default-note-')));
     try {
-      const first = await runCli(['purge', '--requester', 'jane@customer.example'], { cwd: empty, env: { HOME: empty } });
+      const first = await runCliInProcess(['purge', '--requester', 'jane@customer.example'], { cwd: empty, env: { HOME: empty } });
       expect(first.code, describeResult(first)).toBe(0);
       expect(first.stderr).toBe(`casegate: note: no configuration given (--config FILE or CASEGATE_CONFIG) and no database at ${join(empty, 'data', 'casegate.db')}: this runs on the embedded default, with a new, empty database in ${join(empty, 'data')}\n`);
       // The README tour's ./data exists now: no note; nor with a configuration file.
-      const again = await runCli(['status'], { cwd: empty, env: { HOME: empty } });
+      const again = await runCliInProcess(['status'], { cwd: empty, env: { HOME: empty } });
       expect(again.stderr).not.toContain('note:');
       writeFileSync(join(empty, 'casegate.yaml'), 'dataDir: other\n');
-      const configured = await runCli(['status'], { cwd: empty, env: { HOME: empty, CASEGATE_CONFIG: 'casegate.yaml' } });
+      const configured = await runCliInProcess(['status'], { cwd: empty, env: { HOME: empty, CASEGATE_CONFIG: 'casegate.yaml' } });
       expect(configured.stderr).not.toContain('note:');
     } finally {
       rmSync(empty, { recursive: true, force: true });
@@ -232,8 +234,8 @@ describe('casegate start (the daemon) as a child process', () => {
     // While the daemon runs, the CLI in the same directory sees the case: through the same
     // config, and through the embedded default (which resolves to the same ./data/casegate.db).
     const [viaConfig, viaDefault] = await Promise.all([
-      runCli(['cases', 'list', '--json'], { cwd: dir, env: { HOME: dir, CASEGATE_CONFIG: 'casegate.yaml' } }),
-      runCli(['cases', 'list', '--json'], { cwd: dir, env: { HOME: dir } }),
+      runCliInProcess(['cases', 'list', '--json'], { cwd: dir, env: { HOME: dir, CASEGATE_CONFIG: 'casegate.yaml' } }),
+      runCliInProcess(['cases', 'list', '--json'], { cwd: dir, env: { HOME: dir } }),
     ]);
     for (const r of [viaConfig, viaDefault]) {
       expect(r.code, describeResult(r)).toBe(0);
