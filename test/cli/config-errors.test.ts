@@ -2,7 +2,9 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliSandbox, describeResult, runCli } from '../helpers/cli.js';
+import { CliSandbox, describeResult } from '../helpers/cli.js';
+// Commands run in this process, as CliSandbox.run does (the binary's command code, cwd and environment borrowed).
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 
 /** A broken configuration: every problem at once, each with its key path, exit 78 (EX_CONFIG). */
 
@@ -95,7 +97,7 @@ describe('configuration errors', () => {
   });
 
   it('the same problems through CASEGATE_CONFIG, for any command (config, status) → 78', async () => {
-    const runs = await Promise.all([['config'], ['status', '--json']].map((cmd) => runCli(cmd, { cwd: box.dir, env: { HOME: box.dir, CASEGATE_CONFIG: 'casegate.yaml' } })));
+    const runs = await Promise.all([['config'], ['status', '--json']].map((cmd) => runCliInProcess(cmd, { cwd: box.dir, env: { HOME: box.dir, CASEGATE_CONFIG: 'casegate.yaml' } })));
     for (const r of runs) {
       expect(r.code, describeResult(r)).toBe(78);
       expect(r.stderr).toContain('\n  mailboxes.0.addresses.1: ');
@@ -150,7 +152,7 @@ describe('configuration errors', () => {
         [['--from', 'sqlite:nope.db', '--to', 'postgres://db/casegate'], /^casegate migrate-data: \S+\/nope\.db does not exist \(--from names the SQLite file: database\.path, default <dataDir>\/casegate\.db\)\n$/],
       ];
       for (const [args, want] of cases) {
-        const r = await runCli(['migrate-data', ...args], { cwd: dir, env: { HOME: dir } });
+        const r = await runCliInProcess(['migrate-data', ...args], { cwd: dir, env: { HOME: dir } });
         expect(r.code, describeResult(r)).toBe(1);
         expect(r.stderr).toMatch(want);
       }
@@ -165,7 +167,7 @@ describe('configuration errors', () => {
       const r = await syntax.run(['cases', 'list']);
       expect(r.code, describeResult(r)).toBe(78);
       expect(r.stderr).toMatch(/\(file\): YAML syntax error at line \d+/);
-      const missing = await runCli(['--config', 'nope.yaml', 'cases', 'list'], { cwd: syntax.dir, env: { HOME: syntax.dir } });
+      const missing = await runCliInProcess(['--config', 'nope.yaml', 'cases', 'list'], { cwd: syntax.dir, env: { HOME: syntax.dir } });
       expect(missing.code, describeResult(missing)).toBe(78);
       expect(missing.stderr).toContain(`${syntax.dir}/nope.yaml: 1 configuration problem(s):\n  (file): cannot read: ENOENT`);
       // In words, with where the name came from.
