@@ -7,7 +7,9 @@ import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { eml, writeConfig } from '../helpers/context.js';
-import { describeResult, runCli } from '../helpers/cli.js';
+import { describeResult } from '../helpers/cli.js';
+// The admin's commands run in this process (the binary's command code: test/helpers/cli-in-process.ts).
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
 
 /**
@@ -226,7 +228,7 @@ describeWithDovecot('IMAP channel', () => {
     const size = (JSON.parse(ev[0]!.data_json) as { size: number }).size;
     expect(size).toBeGreaterThan(4096);
     const config = join(d.dir, 'casegate.yaml');
-    const [listed, text] = await Promise.all([runCli(['-c', config, 'quarantine', 'list', '--json']), runCli(['-c', config, 'quarantine', 'list'])]);
+    const [listed, text] = await Promise.all([runCliInProcess(['-c', config, 'quarantine', 'list', '--json']), runCliInProcess(['-c', config, 'quarantine', 'list'])]);
     expect(listed.code, describeResult(listed)).toBe(0);
     const rows = JSON.parse(listed.stdout) as { id: number; outcome: string; stage: string; channel: string; raw_size: number; from_address: string; subject: string; message_id: string; reason: string }[];
     expect(rows).toHaveLength(1);
@@ -234,11 +236,11 @@ describeWithDovecot('IMAP channel', () => {
     expect(rows[0]!.reason).toBe(`too large: ${size} bytes, over listener.maxMessageBytes (4096); not downloaded, moved to casegate/Quarantine`);
     expect(text.stdout).toMatch(new RegExp(`^${rows[0]!.id}\\s.*hugo@customer\\.example\\s+Huge attachment\\s+too large: ${size} bytes`, 'm'));
     // Only the header block was taken: `show --raw` prints it, `retry` refuses (the message is on the server).
-    const shown = await runCli(['-c', config, 'quarantine', 'show', String(rows[0]!.id), '--raw']);
+    const shown = await runCliInProcess(['-c', config, 'quarantine', 'show', String(rows[0]!.id), '--raw']);
     expect(shown.stdout).toContain(`header only`);
     expect(shown.stdout).toContain('Subject: Huge attachment');
     expect(shown.stdout).not.toContain('x'.repeat(76));
-    const retry = await runCli(['-c', config, 'quarantine', 'retry', String(rows[0]!.id)]);
+    const retry = await runCliInProcess(['-c', config, 'quarantine', 'retry', String(rows[0]!.id)]);
     expect(retry.code).toBe(1);
     expect(retry.stdout).toMatch(/too large to retry here .*raise listener\.maxMessageBytes/);
     expect(await count(d, "SELECT count(*) FROM receipts WHERE outcome = 'quarantined'")).toBe(1);
