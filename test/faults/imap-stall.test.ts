@@ -1,7 +1,8 @@
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { runCli, describeResult } from '../helpers/cli.js';
+import { describeResult } from '../helpers/cli.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { eml } from '../helpers/context.js';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
@@ -68,7 +69,7 @@ describeWithDovecot('IMAP: a server that stops answering', () => {
       expect(lines[0]?.level).toBe(40);
 
       // `casegate status` says so too (it reads what the daemon records).
-      const status = await runCli(['-c', join(d.dir, 'casegate.yaml'), 'status', '--check']);
+      const status = await runCliInProcess(['-c', join(d.dir, 'casegate.yaml'), 'status', '--check']);
       expect(status.code, describeResult(status)).toBe(1);
       expect(status.stdout).toMatch(/✗ mailbox:support: backing-off since \S+: the IMAP server stopped answering/);
 
