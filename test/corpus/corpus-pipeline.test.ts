@@ -24,6 +24,7 @@ interface Result {
   readonly spam: boolean;
   readonly dedupeKey: string | null;
   readonly fromAddress: string | null;
+  readonly receiptId: number | null;
 }
 
 /** One file's pinned result. */
@@ -81,7 +82,7 @@ describe.runIf(corpusAvailable())('the real-world corpus through the whole pipel
       const msg = receipt !== undefined ? await env.ctx.db.selectFrom('messages').selectAll().where('receipt_id', '=', receipt.id).executeTakeFirst() : undefined;
       const spam = msg !== undefined && 'spam' in msg ? (msg as { spam: unknown }).spam === 1 : false;
       const rec = receipt !== undefined ? await env.ctx.db.selectFrom('receipts').selectAll().where('id', '=', receipt.id).executeTakeFirst() : undefined;
-      results.push({ file, outcome, replies: after.length - before.length, automated: msg?.automated ?? null, spam, dedupeKey: rec?.dedupe_key ?? null, fromAddress: rec?.from_address ?? null });
+      results.push({ file, outcome, replies: after.length - before.length, automated: msg?.automated ?? null, spam, dedupeKey: rec?.dedupe_key ?? null, fromAddress: rec?.from_address ?? null, receiptId: rec?.id ?? null });
     }
     if (UPDATE) {
       const out: Record<string, Pinned> = {};
@@ -159,6 +160,10 @@ describe.runIf(corpusAvailable())('the real-world corpus through the whole pipel
       if (r.outcome.kind === 'ignored' && r.outcome.reason.startsWith('duplicate of receipt') && r.dedupeKey !== null) {
         return results.slice(0, index).some((e) => e.dedupeKey === r.dedupeKey);
       }
+      // An earlier corpus file from the same sender says the same (a parser test's message in
+      // another encoding, the same text sent twice within minutes): a re-sent copy (stages/resend.ts).
+      const copyOf = r.outcome.kind === 'ignored' ? /^re-sent copy of receipt (\d+)/.exec(r.outcome.reason)?.[1] : undefined;
+      if (copyOf !== undefined) return results.slice(0, index).some((e) => e.receiptId === Number(copyOf) && e.outcome.kind === 'stored' && e.fromAddress === r.fromAddress);
       return false;
     };
     const unexplained = notStored.filter((r) => !explained(r, results.indexOf(r))).map((r) => `${r.file.rel}: ${r.outcome.kind} (${r.outcome.reason})`);
