@@ -23,7 +23,8 @@ import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfC
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
-import { newestHits, rebuildSearchIndex } from '../../src/db/repos/search.js';
+import { DRIVING, newestHits, rebuildSearchIndex } from '../../src/db/repos/search.js';
+import { priorityScheme } from '../../src/cases/priority.js';
 import { parseSearchText } from '../../src/cases/search-text.js';
 import { inboundTextsFrom, lastEventWithTrigger, lastStaffEvent, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import { takeLease } from '../../src/db/repos/leases.js';
@@ -248,16 +249,18 @@ describe('query plans on PostgreSQL', () => {
     expect(found.map((c) => c.number)).toEqual(Array.from({ length: 51 }, (_, k) => 105_000 - k));
     await newestHits(capture, found.map((c) => c.id), search);
     const ran = queries.slice(before).filter((q) => /from "(cases|messages)"/.test(q.sql));
-    // The list (one statement: it filled the list) and the newest matching message of each case.
-    expect(ran.filter((q) => /from "cases"/.test(q.sql))).toHaveLength(1);
+    // The list (the window's first cases by number, then one chunk of them probed: it filled the
+    // list) and the newest matching message of each case.
+    expect(ran.filter((q) => /from "cases"/.test(q.sql))).toHaveLength(2);
     for (const q of ran) {
       for (const generic of [false, true]) {
         const plan = await analyzedPlanOf(q, generic);
         const what = `${q.sql.slice(0, 60)}${generic ? ' (generic plan)' : ''}`;
         // Before: the list read every message of "problem" (10,000 here; 500,000 at 1 M messages:
         // 1.2–2.2 s), and the newest hits every message with both words (0.5–0.9 s at 1 M).
-        expect(rowsRead(plan, 'message_search'), what).toBeLessThanOrEqual(4 * 51 * 2);
-        expect(rowsRead(plan, 'cases'), what).toBeLessThanOrEqual(51);
+        expect(rowsRead(plan, 'message_search'), what).toBeLessThanOrEqual(4 * 102 * 2);
+        // The window's ids: its 2,040 cases by number, no message; a chunk: 102 cases.
+        expect(rowsRead(plan, 'cases'), what).toBeLessThanOrEqual(rowsRead(plan, 'message_search') === 0 ? 2_040 : 102);
       }
     }
     // Common words whose cases are all older than the newest ones tried first: the search over
@@ -265,7 +268,65 @@ describe('query plans on PostgreSQL', () => {
     const olderFrom = queries.length;
     const older = await listCases(capture, { search: parseSearchText('problem 1')!, spam: false, limit: 51 });
     expect(older.map((c) => c.number)).toEqual(Array.from({ length: 51 }, (_, k) => 101_999 - k));
-    expect(queries.slice(olderFrom).filter((q) => /from "cases"/.test(q.sql))).toHaveLength(2);
+    // The window's ids and its chunks of probes (102, 408, 1,632 cases), then the search over all cases.
+    expect(queries.slice(olderFrom).filter((q) => /from "cases"/.test(q.sql))).toHaveLength(5);
+  });
+
+  const rowsReadOf = (node: PlanNode & { 'Actual Rows'?: number; 'Actual Loops'?: number }, table: string): number =>
+    (node['Relation Name'] === table ? (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1) : 0) + (node.Plans ?? []).reduce((n, c) => n + rowsReadOf(c, table), 0);
+
+  it('cases list sorted by priority (its default): a level at a time, each statement reads no more cases than the list, a search of two common words too', async () => {
+    const levels = priorityScheme(env.ctx.config).levels;
+    // Seeded: every case is "normal"; one urgent case and one of a priority no level has (listed last).
+    await sql`update cases set priority = 'Urgent' where number = 100007`.execute(env.ctx.db);
+    await sql`update cases set priority = 'odd' where number = 105000`.execute(env.ctx.db);
+    await sql`analyze cases`.execute(env.ctx.db);
+    try {
+      // The newest normal cases (earlier tests stored a few past the seed's).
+      const normal = (await sql<{ number: number }>`select number from cases where spam = 0 and priority = 'normal' order by number desc limit 50`.execute(env.ctx.db)).rows.map((r) => r.number);
+      const before = queries.length;
+      const plain = await listCases(capture, { spam: false, limit: 51, priorityOrder: levels });
+      expect(plain.map((c) => c.number)).toEqual([100_007, ...normal]);
+      const few = await listCases(capture, { spam: false, limit: 5, priorityOrder: levels, requester: ['customer6@customer.bench.example'] });
+      expect(few.map((c) => c.number)).toEqual([100_007]);
+      const search = parseSearchText('problem history')!;
+      const found = await listCases(capture, { search, spam: false, limit: 51, priorityOrder: levels });
+      expect(found.map((c) => c.number)).toEqual([100_007, ...Array.from({ length: 50 }, (_, k) => 104_999 - k)]);
+      expect(normal[3]).toBe(104_999);
+      const ran = queries.slice(before).filter((q) => /from "cases"/.test(q.sql));
+      // Every case: the priority of no level comes last.
+      const all = await listCases(capture, { spam: false, limit: 10_000, priorityOrder: levels });
+      expect(all).toHaveLength(Number((await sql<{ n: number }>`select count(*)::int as n from cases where spam = 0`.execute(env.ctx.db)).rows[0]!.n));
+      expect(all.at(-1)!.number).toBe(105_000);
+      for (const q of ran) {
+        const plan = await analyzedPlanOf(q, false);
+        // Before: one statement sorted every case by the levels' CASE (5,000 here; 250,000 at 1 M
+        // messages: 0.6–1 s), and the search read every message of a word (4–6 s at 1 M).
+        expect(rowsReadOf(plan, 'cases'), q.sql.slice(0, 120)).toBeLessThanOrEqual(2_040);
+        expect(rowsReadOf(plan, 'message_search'), q.sql.slice(0, 120)).toBeLessThanOrEqual(4 * 102 * 2);
+      }
+    } finally {
+      await sql`update cases set priority = 'normal' where number in (100007, 105000)`.execute(env.ctx.db);
+    }
+  });
+
+  it('cases list --search, common words that share no newest case: a word in far fewer messages drives (its cases, each probed for the other), not every message of the common one read', async () => {
+    // Scaled to this history: "1…" (2,222 messages) drives, "problem" (10,000) is probed.
+    const saved = { ...DRIVING };
+    Object.assign(DRIVING, { drivingMatches: 3_000, drivingRatio: 4 });
+    try {
+      const before = queries.length;
+      const found = await listCases(capture, { search: parseSearchText('problem 1')!, spam: false, limit: 51 });
+      expect(found.map((c) => c.number)).toEqual(Array.from({ length: 51 }, (_, k) => 101_999 - k));
+      const ran = queries.slice(before).filter((q) => /from "cases"/.test(q.sql));
+      for (const q of ran) {
+        const plan = await analyzedPlanOf(q, false);
+        // Before: the search over all cases read every message of "problem" (10,000 here; 500,000 at 1 M: 3–5 s).
+        expect(rowsReadOf(plan, 'message_search'), q.sql.slice(0, 120)).toBeLessThanOrEqual(1_632 * 2);
+      }
+    } finally {
+      Object.assign(DRIVING, saved);
+    }
   });
 
   it('searches in one long-lived process: the GIN probes and each search\'s own statement run unnamed (no generic plan for any tsquery, no slot per search)', async () => {

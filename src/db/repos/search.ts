@@ -141,14 +141,85 @@ function matchingMessageIds(db: Q, list: readonly SearchItem[], mode: 'all' | 'a
  */
 export const FEW_MATCHES = 2000;
 
-/** PostgreSQL: the ids of the messages that contain the item, or null when more than `FEW_MATCHES` do. */
-async function fewMatches(db: Q, item: SearchItem): Promise<number[] | null> {
+/**
+ * PostgreSQL: how many messages contain the word (the item as a whole word), as the planner
+ * estimates it from the index's statistics (nothing read): from its most common words, and a
+ * floor for any other word (`floorOf`).
+ */
+async function estimatedMatches(db: Q, item: SearchItem): Promise<number> {
+  const { rows } = await sql<{ 'QUERY PLAN': { Plan: { 'Plan Rows': number } }[] }>`explain (format json) select message_id from message_search where words @@ ${tsItem({ ...item, prefix: false })}::tsquery ${sql.raw(UNNAMED)}`.execute(db);
+  return Number(rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0);
+}
+
+/** PostgreSQL: the estimate of a word the index has no statistics for (upper case: never indexed). */
+const floorOf = (db: Q, like: SearchItem): Promise<number> => estimatedMatches(db, { ...like, words: ['NOSUCHWORD'], prefix: false });
+
+/** PostgreSQL: the ids of the messages that contain the item, or null when more than `cap` do. */
+async function matchesUpTo(db: Q, item: SearchItem, cap: number): Promise<number[] | null> {
   // A prefix gets a fixed estimate, so PostgreSQL reads its whole GIN entry even for LIMIT rows (80 ms
   // for a word in every message at 1 M). The word itself has statistics: when it alone is common, so is the prefix.
-  if (item.prefix && (await fewMatches(db, { ...item, prefix: false })) === null) return null;
+  if (item.prefix && (await matchesUpTo(db, { ...item, prefix: false }, cap)) === null) return null;
   // Unnamed: a generic plan (for any tsquery) read message_search from the start.
-  const { rows } = await sql<{ message_id: number }>`select message_id from message_search where words @@ ${tsItem(item)}::tsquery limit ${FEW_MATCHES + 1} ${sql.raw(UNNAMED)}`.execute(db);
-  return rows.length > FEW_MATCHES ? null : rows.map((r) => Number(r.message_id));
+  const { rows } = await sql<{ message_id: number }>`select message_id from message_search where words @@ ${tsItem(item)}::tsquery limit ${cap + 1} ${sql.raw(UNNAMED)}`.execute(db);
+  return rows.length > cap ? null : rows.map((r) => Number(r.message_id));
+}
+
+/** PostgreSQL: the ids of the messages that contain the item, or null when more than `FEW_MATCHES` do. */
+const fewMatches = (db: Q, item: SearchItem): Promise<number[] | null> => matchesUpTo(db, item, FEW_MATCHES);
+
+/**
+ * PostgreSQL, every item common: an item that at most `drivingMatches` messages contain can still
+ * drive the search (its cases, walked in list order and probed for the others) when the newest
+ * cases did not give the list, and each other item is a word in at least `drivingRatio` times as
+ * many messages (drivenWalk). Reading 30,000 ids and their cases takes 50–250 ms at 1 M messages.
+ * An object so that tests on a small history can scale it down.
+ */
+export const DRIVING = { drivingMatches: 30_000, drivingRatio: 10 };
+
+/** PostgreSQL: the cases of these messages (unnamed: the ids are this search's own). */
+async function casesOfMessages(db: Q, ids: readonly number[]): Promise<number[]> {
+  if (ids.length === 0) return [];
+  // A join with the array (estimated small): one key lookup per message, never a scan of messages.
+  const { rows } = await sql<{ case_id: number }>`select distinct m.case_id from unnest(${[...ids]}::int8[]) u(id) join messages m on m.id = u.id ${sql.raw(UNNAMED)}`.execute(db);
+  return rows.map((r) => Number(r.case_id));
+}
+
+/**
+ * PostgreSQL: the walk driven by the items that at most DRIVING.drivingMatches messages contain (the
+ * cases that have them all, in list order), the others probed case by case. Only when each other
+ * item is, by the index's statistics, a word in at least DRIVING.drivingRatio times as many messages: the
+ * walk probes each driving case until the list is full, about 80 µs a case at 1 M messages, so it
+ * wins when nearly every driving case has the other words ("problem 12": 4.5 s → 1 s) and loses
+ * when they share few cases ("screenshot 1", 25,000 and 222,000 messages: 1.2–2 s → 3 s, so
+ * that keeps the search over all cases). null: not driven.
+ */
+async function drivenWalk(db: Q, s: SearchText): Promise<CaseWalk | null> {
+  const floor = await floorOf(db, s.items[0]!);
+  const sized: { item: SearchItem; estimate: number }[] = [];
+  for (const item of s.items) sized.push({ item, estimate: await estimatedMatches(db, item) });
+  // Common by the statistics: far above the estimate of any word without them.
+  const common = sized.filter((x) => x.estimate > DRIVING.drivingMatches && x.estimate > 2 * floor);
+  const rest = sized.filter((x) => !common.includes(x));
+  if (common.length === 0 || rest.length === 0) return null;
+  const few: number[][] = [];
+  for (const x of rest) {
+    const ids = await matchesUpTo(db, x.item, DRIVING.drivingMatches);
+    if (ids === null) return null;
+    few.push(ids);
+  }
+  const most = Math.max(...few.map((ids) => ids.length));
+  if (common.some((x) => x.estimate < DRIVING.drivingRatio * most)) return null;
+  let cases: number[] = [];
+  for (const [k, ids] of few.sort((a, b) => a.length - b.length).entries()) {
+    const of = await casesOfMessages(db, ids);
+    if (k === 0) cases = of;
+    else {
+      const has = new Set(of);
+      cases = cases.filter((id) => has.has(id));
+    }
+    if (cases.length === 0) break;
+  }
+  return { cases, window: null, probe: sql<SqlBool>`(${sql.join(common.map((x) => caseHas(x.item, true)), sql` and `)})` };
 }
 
 /** A case's messages contain the item (a probe of that case's messages by key). */
@@ -156,21 +227,34 @@ const caseHas = (i: SearchItem, fence: boolean): RawBuilder<SqlBool> =>
   sql<SqlBool>`exists (select 1 from messages m join message_search ms on ms.message_id = m.id where m.case_id = cases.id and ms.words @@ ${tsItem(i)}::tsquery${sql.raw(fence ? ' offset 0' : '')})`;
 
 /**
- * PostgreSQL, every item common: the newest cases are tried first, at most this many of them
- * (at least this many per case asked for, within the bounds below).
+ * PostgreSQL, every item common: the first cases of the list (newest, or most urgent) are tried
+ * first, at most this many of them (at least this many per case asked for, within the bounds below).
  */
 export const NEWEST_WINDOW = { perCase: 40, min: 2_000, max: 10_000 } as const;
+
+/**
+ * PostgreSQL: a search answered by walking cases in the list's order (its filters and sort) and
+ * probing each one's messages, a few at a time, until the list is full.
+ */
+export interface CaseWalk {
+  /** Only these cases (null: every case of the list's filters). */
+  readonly cases: readonly number[] | null;
+  /** At most the first this many of them; null: all. */
+  readonly window: number | null;
+  /** What each walked case must have, as fenced per-case probes; null: every case walked matches. */
+  readonly probe: Expression<SqlBool> | null;
+}
 
 /** The condition on `cases` of a search (see caseMatches). */
 export interface CaseMatch {
   /** The condition (made when asked: it may probe the index). */
   readonly where: () => Promise<Expression<SqlBool>>;
   /**
-   * Every item is common (PostgreSQL): the same search among the newest cases only, which is
-   * walked newest first and stops at the limit. When it gives the limit, those are the newest
-   * matches; when fewer, `where` is asked for, over all cases.
+   * Every item is common (PostgreSQL): walks to try first, in order (made when asked; null: does
+   * not apply). A walk that gives the list, or that walked every case it names, is the answer;
+   * else the next one is tried, and then `where` over all cases.
    */
-  readonly newest?: Expression<SqlBool>;
+  readonly walks?: readonly (() => Promise<CaseWalk | null>)[];
 }
 
 /**
@@ -184,11 +268,15 @@ export interface CaseMatch {
  *
  * When every item is common, the planner (with the same fixed estimates) read every message of
  * the most common item into a hash and sorted all matching cases: 1.2–2.2 s at 1 M messages for
- * "export csv", two words in nearly every message. So `newest` walks the newest cases (the
- * window: `limit` × 40, 2,000 to 10,000 cases) and probes each one's messages, the probes fenced
- * (`offset 0`) so they stay probes: under 10 ms when matches are dense, at most about 60 ms of
- * probes otherwise, and then the search over all cases as before. One common item alone keeps its
- * plan (30 ms at 1 M).
+ * "export csv", two words in nearly every message. So the first walk takes the list's first cases
+ * (the window: `limit` × 40, 2,000 to 10,000 cases, in the list's order: newest or most urgent
+ * first) and probes each one's messages, the probes fenced (`offset 0`) so they stay probes: under
+ * 10 ms when matches are dense. When the window does not fill the list (common words that share
+ * few cases, or none of the newest: "problem 12" took 3–5 s at 1 M), the second walk is driven by
+ * the items that at most DRIVING.drivingMatches messages contain: their cases (the intersection), in list
+ * order, each probed for the items in more messages. Only when every item is in more messages
+ * than that does the search over all cases run as before. One common item alone keeps its plan
+ * (30 ms at 1 M).
  */
 export async function caseMatches(db: Q, s: SearchText, limit = 50): Promise<CaseMatch> {
   if (isPostgres(db)) {
@@ -209,13 +297,8 @@ export async function caseMatches(db: Q, s: SearchText, limit = 50): Promise<Cas
     }
     if (s.items.length > 1) {
       const window = Math.min(NEWEST_WINDOW.max, Math.max(NEWEST_WINDOW.min, NEWEST_WINDOW.perCase * limit));
-      const walk = sql<SqlBool>`(${sql.join(s.items.map((i) => caseHas(i, true)), sql` and `)})`;
-      const edge = await sql<{ number: number }>`select number from cases order by number desc offset ${window - 1} limit 1`.execute(db);
-      const from = edge.rows[0]?.number;
-      // Fewer cases than the window: the walk is bounded by them all.
-      if (from === undefined) return { where: async () => walk };
-      // The number as a literal: a generic plan for any number would not know the window is small.
-      return { where: async () => inAll(db, s), newest: sql<SqlBool>`(${sql.raw(UNNAMED)} cases.number >= ${sql.raw(String(Math.trunc(Number(from))))} and ${walk})` };
+      const all = sql<SqlBool>`(${sql.join(s.items.map((i) => caseHas(i, true)), sql` and `)})`;
+      return { where: async () => inAll(db, s), walks: [async () => ({ cases: null, window, probe: all }), () => drivenWalk(db, s)] };
     }
   }
   return { where: async () => inAll(db, s) };
