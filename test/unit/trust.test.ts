@@ -15,6 +15,7 @@ import { replyReferences } from '../../src/mail-out/thread-headers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { CORPUS, corpusAvailable } from '../helpers/corpus.js';
+import { dsn as dsnMessage } from '../helpers/dsn.js';
 
 let env: TestEnv;
 afterEach(async () => {
@@ -139,37 +140,7 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
 });
 
 function dsn(opts: { refersTo: string; recipients: string[]; messageId: string }): string {
-  const status = opts.recipients.map((r) => `Final-Recipient: rfc822; ${r}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n`).join('\r\n');
-  return [
-    'From: MAILER-DAEMON@mx.customer.example (Mail Delivery System)',
-    'To: support@example.com',
-    'Subject: Undelivered Mail Returned to Sender',
-    'Date: Mon, 02 Mar 2026 09:05:00 +0000',
-    `Message-ID: <${opts.messageId}>`,
-    'Auto-Submitted: auto-replied',
-    'MIME-Version: 1.0',
-    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
-    '',
-    '--b',
-    'Content-Type: text/plain',
-    '',
-    'Your message could not be delivered.',
-    '--b',
-    'Content-Type: message/delivery-status',
-    '',
-    'Reporting-MTA: dns; mx.customer.example',
-    '',
-    status,
-    '--b',
-    'Content-Type: text/rfc822-headers',
-    '',
-    'From: support@example.com',
-    `Message-ID: <${opts.refersTo}>`,
-    'Subject: [Case #10001] We have received your request',
-    '',
-    '--b--',
-    '',
-  ].join('\r\n');
+  return dsnMessage({ ...opts, autoSubmitted: true, originalSubject: '[Case #10001] We have received your request' });
 }
 
 async function bouncing() {

@@ -16,6 +16,7 @@ import { createTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { openSmtpSession } from '../helpers/smtp-probe.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { dsn as dsnMessage } from '../helpers/dsn.js';
 
 const JANE = 'jane@customer.example';
 const BOSS = 'boss@customer.example';
@@ -82,30 +83,7 @@ function proseNotice(messageId: string): string {
 
 /** A DSN listing `recipients` as failed (5.1.1), quoting `refersTo` as the original's Message-ID when given. */
 function dsn(o: { recipients: string[]; messageId: string; refersTo?: string; to?: string }): string {
-  const status = o.recipients.map((r) => `Final-Recipient: rfc822; ${r}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n`).join('\r\n');
-  return [
-    'From: MAILER-DAEMON@mx.elsewhere.example (Mail Delivery System)',
-    `To: ${o.to ?? 'support@example.com'}`,
-    'Subject: Undelivered Mail Returned to Sender',
-    'Date: Mon, 02 Mar 2026 09:05:00 +0000',
-    `Message-ID: <${o.messageId}>`,
-    'MIME-Version: 1.0',
-    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
-    '',
-    '--b',
-    'Content-Type: text/plain',
-    '',
-    'Your message could not be delivered.',
-    '--b',
-    'Content-Type: message/delivery-status',
-    '',
-    'Reporting-MTA: dns; mx.elsewhere.example',
-    '',
-    status,
-    ...(o.refersTo !== undefined ? ['--b', 'Content-Type: text/rfc822-headers', '', 'From: support@example.com', `Message-ID: <${o.refersTo}>`, 'Subject: [Case #10001] Re: Printer on fire', ''] : []),
-    '--b--',
-    '',
-  ].join('\r\n');
+  return dsnMessage({ ...o, mta: 'mx.elsewhere.example' });
 }
 
 async function bouncing(): Promise<string[]> {
