@@ -10,7 +10,7 @@ import { uidsOf } from '../channels/peer-user.js';
 import { ensurePrivateDir } from '../storage/private-files.js';
 import { feedbackTemplateProblems, untranslatedLanguages } from './routing-checks.js';
 import type { z } from 'zod';
-import { knownKeysAt, unknownKeyMessage } from './key-hints.js';
+import { formsWithKey, knownKeysAt, unknownKeyMessage } from './key-hints.js';
 import { adminRegexFindings, FileRegexCache } from './regex-safety.js';
 import { bareMinuteTargets, configWarnings } from './warnings.js';
 import { readYaml, type ReadYaml } from './yaml-lines.js';
@@ -290,8 +290,14 @@ function issueProblems(issues: readonly z.core.$ZodIssue[], input: unknown): Con
   const out: ConfigProblem[] = [];
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
-      const known = knownKeysAt(configSchema, issue.path);
-      for (const key of issue.keys) out.push({ path: [...issue.path, key].map(String).join('.'), message: unknownKeyMessage(key, known) });
+      const known = knownKeysAt(configSchema, issue.path, input);
+      const here = valueAt(input, issue.path.map(String).join('.'));
+      for (const key of issue.keys) {
+        // A key of another form of this section (a password under method: xoauth2): say so, not "did you mean" itself.
+        const forms = formsWithKey(configSchema, issue.path, key);
+        const chosen = forms !== null && here !== null && typeof here === 'object' ? (here as Record<string, unknown>)[forms.discriminator] : undefined;
+        out.push({ path: [...issue.path, key].map(String).join('.'), message: unknownKeyMessage(key, known, forms !== null && chosen !== undefined ? { ...forms, chosen } : null) });
+      }
       continue;
     }
     out.push({ path: issue.path.map(String).join('.'), message: plainMessage(issue, input) });

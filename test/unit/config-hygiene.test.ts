@@ -174,6 +174,18 @@ describe('strict configuration with hints (item 12)', () => {
     expect(found!.message).toMatch(hint !== null ? new RegExp(`did you mean "${hint}"\\?`) : /^unknown key/);
   });
 
+  it('a key of the other login form (a password left under method: xoauth2) is named as such, not "did you mean" itself', () => {
+    const imap = (auth: Record<string, unknown>) => ({ instance: { secret: SECRET_A }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { host: 'imap.example.com', auth } }] });
+    expect(problems(imap({ method: 'xoauth2', user: 'u', tokenCommand: '/bin/true', password: 'p' }))).toEqual([
+      { path: 'mailboxes.0.imap.auth.password', message: '"password" does not go with method: xoauth2 (it is a key of method: password; allowed here: method, user, accessTokenEnv, tokenCommand, passEnv)' },
+    ]);
+    expect(problems(imap({ method: 'password', user: 'u', password: 'p', tokenCommand: '/bin/true' }))).toEqual([
+      { path: 'mailboxes.0.imap.auth.tokenCommand', message: '"tokenCommand" does not go with method: password (it is a key of method: xoauth2; allowed here: method, user, password)' },
+    ]);
+    // A typo still gets its hint from the keys of the form in use.
+    expect(problems(imap({ method: 'xoauth2', user: 'u', tokenComand: '/bin/true' }))).toContainEqual({ path: 'mailboxes.0.imap.auth.tokenComand', message: 'unknown key "tokenComand": did you mean "tokenCommand"?' });
+  });
+
   it('still finds cross-field problems when a top-level key is unknown', () => {
     const p = problems({ listner: {}, outgoing: { transport: 'smtp' } });
     expect(p.map((x) => x.path)).toEqual(['listner', 'outgoing.smtp']);
