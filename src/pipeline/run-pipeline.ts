@@ -31,7 +31,7 @@ import { spamStage } from './stages/spam.js';
 import { statusReplyStage } from './stages/status-reply.js';
 import { statusRequestStage } from './stages/status-request.js';
 import { surveyRecordStage, surveyReplyStage } from './stages/survey-reply.js';
-import { resendStage } from './stages/resend.js';
+import { claimResend, resendStage, type ResendEnding } from './stages/resend.js';
 import { alertCaseRate } from './case-rate-alert.js';
 import { oldMailReason } from './old-mail.js';
 import { threadStage } from './stages/thread.js';
@@ -183,19 +183,32 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
       await storeHeld(ctx.blobs, arrival.raw);
       // The receipt a concurrent commit wrote with our dedupe key (the recheck below finds it).
       let concurrentOf: ReceiptRow | null = null;
+      // A re-sent copy whose twin committed while both were on their way (claimResend).
+      let resent: ResendEnding | null = null;
       const commitOnce = (recheck: boolean): Promise<Outcome | null | 'conflict'> => ctx.db.transaction().execute(async (trx) => {
-        if (recheck) {
-          // Another arrival committed a message with our dedupe key meanwhile (the unique index on
-          // primary receipts refused ours): the same message is now a duplicate, a different one
-          // reusing its Message-ID a collision. On the first attempt the dedupe stage's decision
-          // stands — that index refuses the receipt of anything committed since, so no second look-up.
+        /** The dedupe look-up again, inside the transaction: true when a concurrent commit made this message a duplicate. */
+        const duplicateNow = async (): Promise<boolean> => {
           const again = await decideDedupe(trx, msg.notes.parsed!, arrival.raw.sha256, msg.notes.contentDigest ?? '', arrival.retryOf, msg.notes.copyKey ?? null);
           if (again.kind === 'duplicate') {
             msg.notes.dedupeKey = again.of.dedupe_key;
             concurrentOf = again.of;
-            return null;
+            return true;
           }
           applyDedupe(msg, again);
+          return false;
+        };
+        // Another arrival committed a message with our dedupe key meanwhile (the unique index on
+        // primary receipts refused ours): the same message is now a duplicate, a different one
+        // reusing its Message-ID a collision. On the first attempt the dedupe stage's decision
+        // stands — that index refuses the receipt of anything committed since, so no second look-up.
+        if (recheck && (await duplicateNow())) return null;
+        stageName = 'resend';
+        const copy = await timer.run('resend', () => inMessageScope(scope, () => claimResend(trx, msg, ctx)));
+        if (copy !== null) {
+          // Its twin committed while both were on their way. With the same Message-ID (one message
+          // delivered to two of our mailboxes at once) it is a duplicate, not a re-sent copy.
+          if (!(await duplicateNow())) resent = copy;
+          return null;
         }
         // Historic mail: what the commit queues is withdrawn before anyone can see it queued.
         const outboxBefore = arrival.historic === true ? await lastOutboxId(trx) : null;
@@ -231,7 +244,13 @@ async function runOnce(ctx: AppContext, arrival: Arrival, arrivedMs: number, may
       // the look-up inside the transaction: it now sees that row — the same message is a duplicate,
       // a different one reusing the Message-ID is stored as a collision.
       if (committed === 'conflict') committed = await commitOnce(true);
-      outcome = committed !== null && committed !== 'conflict' ? committed : await recordEnding(ctx, msg, 'dedupe', 'ignored', concurrentOf !== null && ownLostCommit(arrival, concurrentOf) ? duplicateReason(arrival, concurrentOf) : 'duplicate (committed concurrently)', null, null);
+      const copyOf = resent as ResendEnding | null;
+      outcome =
+        committed !== null && committed !== 'conflict'
+          ? committed
+          : copyOf !== null
+            ? await recordEnding(ctx, msg, 'resend', 'ignored', copyOf.reason, copyOf.caseRow?.id ?? null, copyOf.caseRow?.number ?? null)
+            : await recordEnding(ctx, msg, 'dedupe', 'ignored', concurrentOf !== null && ownLostCommit(arrival, concurrentOf) ? duplicateReason(arrival, concurrentOf) : 'duplicate (committed concurrently)', null, null);
       ctx.outboxSignal.wake();
       // A new case of live mail (not imported history, not a backlog): the mailbox's new-case rate (alerts.newCasesPerMailboxPerHour).
       if (outcome.kind === 'stored' && outcome.created && arrival.historic !== true && oldMailReason(ctx, msg) === null) await alertCaseRate(ctx, msg.notes.persisted!.caseRow.mailbox);
