@@ -1,22 +1,25 @@
 import { alertRecipients } from '../cases/escalation.js';
 import { staleCheck } from '../cases/sla-clock.js';
-import { activeOwner, ownerName, presentOwner } from '../cases/staff.js';
+import { activeOwner, presentOwner } from '../cases/staff.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
 import { queuedSince } from '../db/repos/agent-work.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { dueStaleChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
-import { commonData, queueEmail, queueStaffEmail, requesterOf } from '../mail-out/compose.js';
+import { commonData, queueEmail, requesterOf } from '../mail-out/compose.js';
 import { recipientRefusal } from '../mail-out/recipient-refusal.js';
 import { capCaseMail } from '../pipeline/staff-mail-cap.js';
 import { BATCH, sweep, type JobContext, type JobDefinition } from './job.js';
+import { sendStagedAlerts, stageStaleReminder } from './sla-alert-mail.js';
 
 /**
  * A critical case (jobs.criticalReminder.priorities) without an update from the team for
  * afterMinutes: a reminder to its owner (unassigned: the queue's leads), again after each further
  * quiet period; with notifyCustomer a "we are still working on it" update to the customer, once
  * per quiet stretch (until the team's next update). Each quiet period and each customer update is
- * claimed once (job_claims, with the outbox rows). Suspected spam is not watched until it is
+ * claimed once (job_claims; the team's reminders staged with it and written per recipient at the
+ * run's end — one case alone its stale-reminder, several one sla-digest — the customer's update
+ * with its outbox row). Suspected spam is not watched until it is
  * marked ham. The reminders count against the requester's agentMail.notifyPerSenderPerHour
  * (pipeline/staff-mail-cap.ts): a flood of urgent mail from one sender makes as many critical
  * cases, each reminding every hour.
@@ -54,17 +57,13 @@ async function remind(j: JobContext, caseId: number): Promise<number> {
     const present = presentOwner(ctx.config, caseRow.queue, caseRow.owner);
     const away = activeOwner(ctx.config, caseRow.queue, caseRow.owner);
     const owner = present !== null ? [present] : [...new Set([...(away !== null ? [away] : []), ...alertRecipients(ctx, caseRow.queue, 0, 1)])];
-    let first: number | null = null;
     let n = 0;
-    // Counted against the requester's per-sender cap: a flood of urgent mail makes as many critical cases.
+    // Counted against the requester's per-sender cap: a flood of urgent mail makes as many critical
+    // cases. Staged: the run's end writes each recipient's emails (sla-alert-mail.ts) — one case:
+    // its stale-reminder; more (a weekend nobody touched 30 urgent cases): one sla-digest.
     const { sent: reminded, held } = await capCaseMail(trx, ctx, caseRow, 'stale-reminder', owner, async (to) => {
-      for (const address of to) {
-        const id = await queueStaffEmail(trx, ctx, caseRow, 'stale-reminder', { address, name: '' }, { owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) }, stale: { minutes, lastUpdateAt: sla.last_update_at } });
-        first ??= id;
-        n++;
-      }
+      for (const address of to) await stageStaleReminder(trx, caseId, address, sla.last_update_at, nowIso);
     });
-    if (first !== null) await setClaimOutbox(trx, claimId, first);
     let customer = 'not configured';
     if (settings.notifyCustomer) {
       // The customer hears "we are still working on it … we will write again as soon as we know
@@ -109,11 +108,13 @@ export const criticalReminderJob: JobDefinition = {
   name: 'critical-reminder',
   configKey: 'criticalReminder',
   runOnFirstStart: true,
-  run: (j) =>
-    sweep(
+  run: async (j) => {
+    const { processed, sent } = await sweep(
       j,
       () => dueStaleChecks(j.ctx.db, j.now.toISOString(), BATCH),
       (r) => r.caseRow.id,
       (r) => remind(j, r.caseRow.id),
-    ),
+    );
+    return { processed, sent: sent + (await sendStagedAlerts(j, 'stale-alert')) };
+  },
 };

@@ -10,7 +10,7 @@ import { outboxOfCase } from '../../src/db/repos/outbox.js';
 import { slaOfCase, updateSla } from '../../src/db/repos/sla.js';
 import { surveyOfCase } from '../../src/db/repos/surveys.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
-import { stageAlert } from '../../src/jobs/sla-alert-mail.js';
+import { stageAlert, stageStaleReminder } from '../../src/jobs/sla-alert-mail.js';
 import type { JobDefinition } from '../../src/jobs/job.js';
 import { pino } from 'pino';
 import { until } from '../imap/imap-env.js';
@@ -247,8 +247,12 @@ describe('critical-reminder', () => {
     }
     env.clock.set('2026-03-02T15:01:00Z'); // the flood's hour is past: the count starts again
     await run('critical-reminder');
-    // Which two remind depends on the sweep's order (PostgreSQL runs lanes at once): two do, two do not.
-    expect((await Promise.all(ids.map((id) => sent(id, 'stale-reminder')))).map((r) => r.length).sort()).toEqual([0, 0, 1, 1]);
+    // Which two remind depends on the sweep's order (PostgreSQL runs lanes at once): two do, two do
+    // not — in one sla-digest to the owner, naming two of the four.
+    const digest = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'sla-digest').execute();
+    expect(digest.map((r) => [r.to_address, r.subject])).toEqual([['erika@example.com', '[casegate] 2 critical without an update (2 cases)']]);
+    expect(ids.filter((_, i) => digest[0]!.text.includes(`[Case #${10001 + i}]`))).toHaveLength(2);
+    expect((await Promise.all(ids.map((id) => sent(id, 'stale-reminder')))).flat()).toEqual([]);
     const notices = (await Promise.all(ids.map((id) => sent(id, 'agent-notification')))).flat().filter((r) => r.created_at > '2026-03-02T15');
     expect(notices.map((r) => r.to_address)).toEqual(['erika@example.com']);
     expect(notices[0]!.subject).toMatch(/^\[Case #1000\d\] Many messages from orders@shop\.example, not notified one by one: payment \d down$/);
@@ -261,6 +265,56 @@ describe('critical-reminder', () => {
     ]);
     // The customer side (notifyCustomer): one "still working" to the sender, not one per case.
     expect((await Promise.all(ids.map((id) => sent(id, 'still-working')))).flat().map((r) => r.to_address)).toEqual(['orders@shop.example']);
+  });
+
+  it('three urgent cases nobody updated for an hour: the owner gets one sla-digest listing them, not three stale-reminders; a run that died after staging sends them with the next, once', async () => {
+    await start('2026-03-02T14:00:00Z');
+    const ids = [
+      await newCase({ from: 'ann@customer.example', subject: 'Urgent – payments down' }),
+      await newCase({ from: 'bob@customer.example', subject: 'Urgent – checkout broken' }),
+      await newCase({ from: 'cy@customer.example', subject: 'Urgent – login down' }),
+    ];
+    const staffMail = async () => (await env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute()).filter((r) => r.kind === 'stale-reminder' || r.kind === 'sla-digest');
+    env.clock.set('2026-03-02T15:01:00Z');
+    // One digest to the owner, and each customer's own "still working".
+    expect(await run('critical-reminder')).toEqual({ processed: 3, sent: 4 });
+    const mail = await staffMail();
+    expect(mail.map((r) => [r.kind, r.to_address, r.case_id])).toEqual([['sla-digest', 'erika@example.com', null]]);
+    expect(mail[0]!.subject).toBe('[casegate] 3 critical without an update (3 cases)');
+    for (const tag of ['[Case #10001] payments down', '[Case #10002] checkout broken', '[Case #10003] login down']) expect(mail[0]!.text).toContain(tag);
+    expect(mail[0]!.text).toContain('NO UPDATE for 1 hour and 1 minute: critical, last update from the team Mar 2, 2026, 8:00 AM GMT-6');
+    expect(mail[0]!.text).toContain('Alerts for 3 cases at Example Support: 3 critical without an update from the team.');
+    for (const id of ids) expect(await eventTypes(id, 'sla.stale')).toEqual(['sla.stale-reminder']);
+    expect((await Promise.all(ids.map((id) => sent(id, 'still-working')))).flat()).toHaveLength(3);
+    expect(await claimsOf(env.ctx.db, 'stale-alert')).toEqual([]);
+    expect(await run('critical-reminder')).toEqual({ processed: 0, sent: 0 });
+
+    // The next quiet hour: the team updated one case meanwhile; the other two, one digest again.
+    env.clock.set('2026-03-02T15:30:00Z');
+    await env.ctx.db.transaction().execute((trx) => recordTeamUpdate(trx, env.ctx, ids[2]!, { actor: 'agent:erika@example.com', reason: 'internal note' }));
+    env.clock.set('2026-03-02T16:02:00Z');
+    expect(await run('critical-reminder')).toEqual({ processed: 2, sent: 1 });
+    expect((await staffMail()).slice(1).map((r) => [r.kind, r.to_address, r.case_id])).toEqual([['sla-digest', 'erika@example.com', null]]);
+    expect((await staffMail())[1]!.subject).toBe('[casegate] 2 critical without an update (2 cases)');
+    // Then the updated case alone: its own stale-reminder, threaded on the case, as before (and,
+    // after the team's update, a new quiet stretch: the customer's "still working").
+    env.clock.set('2026-03-02T16:31:00Z');
+    expect(await run('critical-reminder')).toEqual({ processed: 1, sent: 2 });
+    expect((await staffMail()).slice(2).map((r) => [r.kind, r.to_address, r.case_id])).toEqual([['stale-reminder', 'erika@example.com', ids[2]]]);
+
+    // A run killed after its case transactions (the reminders staged, the quiet periods claimed) and
+    // before its end: the next run writes them, together with its own, once.
+    await env.ctx.db.transaction().execute(async (trx) => {
+      for (const id of [ids[0]!, ids[1]!]) await stageStaleReminder(trx, id, 'erika@example.com', '2026-03-02T14:00:00.000Z', '2026-03-02T17:03:00.000Z');
+    });
+    env.clock.set('2026-03-02T17:03:00Z');
+    expect(await run('critical-reminder')).toEqual({ processed: 2, sent: 1 });
+    const last = (await staffMail()).slice(3);
+    expect(last.map((r) => [r.kind, r.to_address])).toEqual([['sla-digest', 'erika@example.com']]);
+    // The staged row and the run's own reminder about the same case and quiet stretch are one item.
+    expect(last[0]!.subject).toBe('[casegate] 2 critical without an update (2 cases)');
+    expect(await claimsOf(env.ctx.db, 'stale-alert')).toEqual([]);
+    expect(await run('critical-reminder')).toEqual({ processed: 0, sent: 0 });
   });
 
   it('a normal case is not watched', async () => {

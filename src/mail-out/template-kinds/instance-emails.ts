@@ -31,34 +31,36 @@ export const instanceEmailKinds = {
   },
   'sla-digest': {
     description:
-      'Sent to the owner and the queue’s leads (tier 1; else instance.adminAddress) instead of single sla-warning / sla-breach emails when one sla-check run has alerts about more than one case for the same person: one email listing them, missed targets first — after a downtime or in a busy hour, not one email per case.',
+      'Sent to the owner and the queue’s leads (tier 1; else instance.adminAddress) instead of single sla-warning / sla-breach emails when one sla-check run has alerts about more than one case for the same person, and instead of single stale-reminder emails when one critical-reminder run reminds the same person of more than one critical case without an update: one email listing them, missed targets first — after a downtime, a weekend or in a busy hour, not one email per case.',
     audience: 'staff',
     scope: 'instance',
     variables: {
       ...instanceVariables,
       digest: obj('The alerts of this sweep for the recipient.', {
-        cases: num('How many cases the list names.', 2),
+        cases: num('How many cases the list names.', 3),
         breaches: num('How many of the alerts are missed targets.', 1),
         warnings: num('How many are warnings (a target due soon).', 1),
+        stale: num('How many are critical cases without an update from the team (jobs.criticalReminder; its digests list only these).', 1),
         more: num('Alerts not listed in `items` (it lists at most 100, the most urgent); 0 when all are.', 0),
         items: list(
           'One alert each (at most 100), missed targets first (longest overdue first), then warnings (soonest due first).',
           obj('One alert.', {
-            alert: str('breach (the target was missed) or warning (it is due soon).', 'breach'),
-            kind: str('Which target: first-response or resolution.', 'first-response'),
+            alert: str('breach (the target was missed), warning (it is due soon) or stale (a critical case without an update from the team).', 'breach'),
+            kind: str('Which target: first-response or resolution; update for stale.', 'first-response'),
             caseNumber: num('Case number.', 10042),
             caseTag: str('The case’s subject tag.', '[Case #10042]'),
             subject: str('Subject of the case.', 'Cannot log in since this morning'),
             queue: str('Queue of the case.', 'general'),
             priority: str('Priority of the case.', 'high'),
             owner: str('Display name of the owner; empty when the case has none.', 'Max Mustermann'),
-            dueAt: str('When the target is (was) due, ISO 8601 in the queue’s time zone; use {{formatDate dueAt}}.', '2025-03-14T13:26:53+01:00'),
-            minutes: num('breach: minutes since it was due; warning: minutes left; use {{duration minutes}}.', 20),
+            dueAt: str('When the target is (was) due — stale: when the team last updated the case —, ISO 8601 in the queue’s time zone; use {{formatDate dueAt}}.', '2025-03-14T13:26:53+01:00'),
+            minutes: num('breach: minutes since it was due; warning: minutes left; stale: minutes since the last update; use {{duration minutes}}.', 20),
             caseCommand: str('The CLI command to look at the case.', 'casegate cases show 10042'),
           }),
           [
             { alert: 'breach', kind: 'first-response', caseNumber: 10042, caseTag: '[Case #10042]', subject: 'Cannot log in since this morning', queue: 'general', priority: 'high', owner: 'Max Mustermann', dueAt: '2025-03-14T13:26:53+01:00', minutes: 20, caseCommand: 'casegate cases show 10042' },
             { alert: 'warning', kind: 'resolution', caseNumber: 10043, caseTag: '[Case #10043]', subject: 'Invoice 2025-117 is wrong', queue: 'billing', priority: 'normal', owner: '', dueAt: '2025-03-14T16:00:00+01:00', minutes: 45, caseCommand: 'casegate cases show 10043' },
+            { alert: 'stale', kind: 'update', caseNumber: 10044, caseTag: '[Case #10044]', subject: 'Payments down', queue: 'general', priority: 'urgent', owner: 'Max Mustermann', dueAt: '2025-03-14T12:10:00+01:00', minutes: 96, caseCommand: 'casegate cases show 10044' },
           ],
         ),
       }),
