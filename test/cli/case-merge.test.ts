@@ -135,6 +135,29 @@ describe('casegate cases merge', () => {
     expect(await surveyed(10001)).toBe(0);
   });
 
+  it('whom an agent took off the merged case stays off the case that goes on: a customer\'s answer to all does not copy them back in', async () => {
+    const number = (out: string): string => /stored \(case (\d+)\)/.exec(out)![1]!;
+    // Kim copied a colleague who has left; Ben took him off; Kim wrote again, and Ben merged.
+    const m = number(await ingest('k1.eml', eml({ from: 'Kim <kim@corp.example>', cc: 'Xavier <xavier@corp.example>', subject: 'Badge reader broken', messageId: 'k1@corp.example', body: 'The badge reader at gate 2 is dead.' })));
+    expect((await detail(Number(m))).participants.map((p) => p.address)).toContain('xavier@corp.example');
+    const uncc = await box.run(['cases', 'uncc', m, 'xavier@corp.example']);
+    expect(uncc.code, describeResult(uncc)).toBe(0);
+    const n = number(await ingest('k2.eml', eml({ from: 'Kim <kim@corp.example>', subject: 'Gate 2 again', messageId: 'k2@corp.example', body: 'Still no way in at gate 2.' })));
+    const merged = await box.run(['cases', 'merge', m, n]);
+    expect(merged.code, describeResult(merged)).toBe(0);
+    expect((await detail(Number(n))).participants.map((p) => p.address)).not.toContain('xavier@corp.example');
+    // Kim answers all to the first case's mail thread, which named Xavier.
+    const again = await ingest('k3.eml', eml({ from: 'Kim <kim@corp.example>', cc: 'Xavier <xavier@corp.example>', subject: `Re: [Case #${m}] Badge reader broken`, messageId: 'k3@corp.example', body: 'Any news?' }));
+    expect(again).toContain(`stored (case ${n})`);
+    const after = await detail(Number(n));
+    expect(after.participants.map((p) => p.address)).not.toContain('xavier@corp.example');
+    expect(after.events.find((e) => e.type === 'participant.not-added')?.reason).toMatch(/^xavier@corp\.example was taken off the case by an agent/);
+    // An agent may copy him in again on the case that goes on.
+    const cc = await box.run(['cases', 'cc', n, 'xavier@corp.example']);
+    expect(cc.code, describeResult(cc)).toBe(0);
+    expect((await detail(Number(n))).participants.map((p) => p.address)).toContain('xavier@corp.example');
+  });
+
   it('a purge of the merged case (closed) later leaves the case that goes on whole: its messages, their receipts and raw mail', async () => {
     const before = await detail(10001);
     const r = await box.run(['purge', '--closed-before', '2999-01-01']);

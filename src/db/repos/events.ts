@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import { lockKey } from '../dialect.js';
 import { runPrepared } from '../prepared.js';
 import type { Database, EventRow } from '../schema.js';
@@ -35,13 +35,23 @@ export async function eventsOfCase(db: Q, caseId: number): Promise<EventRow[]> {
 }
 
 /**
- * Those of `addresses` (lower-case) an agent took off the case since `since` (`participant.removed`
+ * Events of the case or of a case merged into it (cases/case-merge.ts): a merge moves the merged
+ * case's people and mail but leaves its events where they happened, and whom an agent took off
+ * that case (`participant.removed`) must stay off the case that goes on (index cases_merged_into).
+ */
+const inCaseOrMergedIn =
+  (caseId: number) =>
+  (eb: ExpressionBuilder<Database, 'events'>) =>
+    eb.or([eb('case_id', '=', caseId), eb('case_id', 'in', eb.selectFrom('cases').select('cases.id').where('cases.merged_into', '=', caseId))]);
+
+/**
+ * Those of `addresses` (lower-case) an agent took off the case (or a case merged into it) since `since` (`participant.removed`
  * events; index events_case) and who are no participant of it now (not copied in again): an email
  * written to them before then must not reach them (mail-out/outbox-worker.ts, right before it goes).
  */
 export async function readersTakenOffSince(db: Q, caseId: number, addresses: readonly string[], since: string): Promise<Set<string>> {
   const asked = new Set(addresses.map((a) => a.toLowerCase()));
-  const rows = await db.selectFrom('events').select('data_json').where('case_id', '=', caseId).where('type', '=', 'participant.removed').where('created_at', '>=', since).execute();
+  const rows = await db.selectFrom('events').select('data_json').where(inCaseOrMergedIn(caseId)).where('type', '=', 'participant.removed').where('created_at', '>=', since).execute();
   const off = new Set(rows.map((r) => String((JSON.parse(r.data_json) as { address?: unknown }).address ?? '').toLowerCase()).filter((a) => asked.has(a)));
   if (off.size === 0) return off;
   const back = await db.selectFrom('case_participants').select('address').where('case_id', '=', caseId).where('address', 'in', [...off]).execute();
@@ -49,9 +59,9 @@ export async function readersTakenOffSince(db: Q, caseId: number, addresses: rea
   return off;
 }
 
-/** The addresses an agent took off the case (`participant.removed` events; index events_case), lower-case. */
+/** The addresses an agent took off the case or a case merged into it (`participant.removed` events; index events_case), lower-case. */
 export async function addressesTakenOff(db: Q, caseId: number): Promise<Set<string>> {
-  const rows = await db.selectFrom('events').select('data_json').where('case_id', '=', caseId).where('type', '=', 'participant.removed').execute();
+  const rows = await db.selectFrom('events').select('data_json').where(inCaseOrMergedIn(caseId)).where('type', '=', 'participant.removed').execute();
   return new Set(rows.map((r) => String((JSON.parse(r.data_json) as { address?: unknown }).address ?? '').toLowerCase()));
 }
 
