@@ -67,7 +67,7 @@ export async function enrolRecipients(
   recipients: readonly { readonly address: string; readonly name: string }[],
   sender: string,
   now: string,
-  o: { readonly byCustomer?: boolean } = {},
+  o: { readonly byCustomer?: boolean; readonly unproven?: string } = {},
 ): Promise<void> {
   const copied = copiedIn(ctx, recipients, sender);
   // A customer's mail does not copy back in whom an agent took off the case (#uncc): their client
@@ -75,6 +75,14 @@ export async function enrolRecipients(
   let takenOff: Set<string> | null = null;
   for (const a of copied) {
     if (o.byCustomer === true && !(await isParticipant(trx, caseId, a.address))) {
+      // Nothing proves the sender (o.unproven says why): a From is typed, and our signed token is in
+      // every copy of our mail and every forward of it — so an ex-participant or whoever the
+      // customer forwarded our email to could write "From: <the requester>" and copy themselves
+      // in, getting every later reply and a link to the whole case. An agent copies them in.
+      if (o.unproven !== undefined) {
+        await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${a.address} was copied by ${sender}'s mail, but nothing proves it came from ${sender} (${o.unproven}): not copied on the case's mail (an agent adds them with #cc ${a.address})`, data: { address: a.address }, at: now });
+        continue;
+      }
       takenOff ??= await addressesTakenOff(trx, caseId);
       if (takenOff.has(a.address.toLowerCase())) {
         await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${a.address} was taken off the case by an agent: not copied on its mail again by ${sender}'s mail (an agent adds them with #cc ${a.address})`, data: { address: a.address }, at: now });

@@ -122,8 +122,30 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
     expect(await people(10001)).toContain('boss@customer.example');
   });
 
+  it('whoever holds our token and writes "From: <the requester>" copies nobody in unless the sender check passed: a forwardee, an ex-participant taken off the case (hostile2)', async () => {
+    await start();
+    await stored(eml({ cc: 'Xavier <xavier@customer.example>' }));
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const signed = await confirmationId(10001);
+    await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, { actor: 'cli:test', by: 'test', address: null, replyName: '' }, { commands: [{ kind: 'cc', add: false, addresses: ['xavier@customer.example'], line: '#uncc xavier@customer.example' }], text: '', note: true, attachments: [], messageRowId: null }));
+    expect(await people(10001)).toEqual(['jane@customer.example']);
+    // Xavier (or whoever Jane forwarded our mail to) forges Jane's From with our signed reference
+    // and copies another address of his. customer.example enforces no DMARC: our MX says none.
+    const forged = await stored(eml({ inReplyTo: signed, auth: 'none', cc: 'Mallory <mallory@evil.example>', messageId: 'forged-cc@evil.example', body: 'Please keep my new colleague in copy.' }));
+    expect(forged).toMatchObject({ created: false, caseNumber: 10001, reason: 'appended (signed-reference)' });
+    expect(await people(10001)).toEqual(['jane@customer.example']);
+    const notAdded = (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type === 'participant.not-added').map((e) => e.reason);
+    expect(notAdded).toEqual([expect.stringMatching(/^mallory@evil\.example was copied by jane@customer\.example's mail, but nothing proves it came from jane@customer\.example \(security\.senderAuth\.mode trusted-header: the sender check found nothing\)/)]);
+    // The next answer goes to Jane alone.
+    const w = await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, { actor: 'cli:test', by: 'test', address: null, replyName: '' }, { commands: [], text: 'The fuser is on its way.', note: false, attachments: [], messageRowId: null }));
+    expect(w.repliedTo).toEqual(['jane@customer.example']);
+    // Jane's own mail, proven by our MX (DMARC pass), copies her colleague in as before.
+    await stored(eml({ inReplyTo: signed, cc: 'Bob <bob@customer.example>', body: 'Bob takes over from here.' }));
+    expect(await people(10001)).toEqual(['jane@customer.example', 'bob@customer.example']);
+  });
+
   describe('with security.senderAuth.mode none (the default of a fresh install)', () => {
-    it('nobody is authenticated: the requester’s tag opens a linked case, her reply to our mail threads and copies in', async () => {
+    it('nobody is authenticated: the requester’s tag opens a linked case, her reply to our mail threads but copies nobody in', async () => {
       await start({ security: { senderAuth: { mode: 'none' } } });
       await stored(eml({ auth: null }));
       env.clock.advance(180_000); // past autoReply.minIntervalSeconds
@@ -131,7 +153,14 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
       expect(tag).toMatchObject({ created: true, reason: 'new case (new-stranger-tag)' });
       const reply = await stored(eml({ inReplyTo: await confirmationId(10001), cc: 'bob@customer.example', auth: null }));
       expect(reply).toMatchObject({ created: false, caseNumber: 10001, reason: 'appended (signed-reference)' });
-      expect(await people(10001)).toEqual(['jane@customer.example', 'bob@customer.example']);
+      // Her From and our token are in every forward of our mail: nothing shows she wrote it, so
+      // whom it copies is not enrolled (hostile2: a forwardee wrote "From: jane" and copied
+      // himself in, for every later reply and a link to the whole case). An agent copies Bob in.
+      expect(await people(10001)).toEqual(['jane@customer.example']);
+      const c1 = (await caseByNumber(env.ctx.db, 10001))!;
+      expect((await eventsOfCase(env.ctx.db, c1.id)).filter((e) => e.type === 'participant.not-added').map((e) => e.reason)).toEqual([
+        "bob@customer.example was copied by jane@customer.example's mail, but nothing proves it came from jane@customer.example (security.senderAuth.mode none: the sender check found nothing): not copied on the case's mail (an agent adds them with #cc bob@customer.example)",
+      ]);
       // Not treated as forged: confirmations still go out.
       const c2 = (await caseByNumber(env.ctx.db, 10002))!;
       expect(await env.ctx.db.selectFrom('outbox').select('id').where('case_id', '=', c2.id).execute()).toHaveLength(1);

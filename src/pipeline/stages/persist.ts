@@ -7,7 +7,7 @@ import { tellOwnerOfBounce } from '../../cases/bounce-notice.js';
 import { BOUNCE_MAX_AGE_DAYS } from '../../mail-in/bounce-status.js';
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../../context.js';
-import { actsAsParticipant, enrolRecipients } from '../../cases/participation.js';
+import { actsAsParticipant, enrolRecipients, staffProven } from '../../cases/participation.js';
 import { addParticipant, insertCase, lockCaseById, nextCaseNumber, updateCase } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
 import { outgoingRecipients } from '../../db/repos/messages.js';
@@ -222,8 +222,9 @@ export const persistStage: CommitStage = {
 /**
  * Participants (DESIGN §2). A new case: the requester (added with the case) and the addresses of
  * their first mail. An existing case: the To/Cc addresses of a message are enrolled only when its
- * sender already acts as a participant of the case (or is staff of its queue) — a stranger cannot
- * enrol accomplices. A sender who is no participant but holds our signed token (a forwarded copy
+ * sender already acts as a participant of the case (or is staff of its queue) and is proven — a
+ * stranger cannot enrol accomplices, nor can whoever writes the requester's From into a reply to
+ * our mail (a forwardee, a participant taken off the case). A sender who is no participant but holds our signed token (a forwarded copy
  * of our mail, a colleague's) is threaded into the case, not enrolled: a token is copied with
  * every forward, and enrolment would send them every later reply and a link to the whole case.
  * The event says so; an agent copies them in with `#cc` or by copying them on a reply. Automated
@@ -246,7 +247,12 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
       at: now,
     });
   }
-  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created });
+  // Into an existing case only a proven sender copies people in (sender authentication passed, or
+  // staff mail to that address answered): "From: <the requester>" and one of our signed tokens are
+  // both in every forward of our mail.
+  const proven = created || sender.auth === 'pass' || (isStaff(ctx.config, sender.address) && staffProven(sender, caseRow));
+  const unproven = proven ? undefined : `security.senderAuth.mode ${ctx.config.security.senderAuth.mode}: ${sender.auth === 'none' ? 'the sender check found nothing' : 'the sender check failed'}`;
+  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created, unproven });
 }
 
 type ExistingThread = Extract<NonNullable<Inbound['notes']['thread']>, { kind: 'existing' }>;
