@@ -55,19 +55,22 @@ export async function notifyAgents(
   return to.map((r) => r.address);
 }
 
-/** The command-error email: what could not be done and the syntax; nothing of the mail was done. */
+/**
+ * The command-error email: what could not be done and the syntax; nothing of the mail was done.
+ * Each error is a command.rejected event unless `event: false` (the caller records its own). Returns the outbox id.
+ */
 export async function sendCommandError(
   trx: Transaction<Database>,
   ctx: AppContext,
   caseRow: CaseRow,
-  o: { readonly to: { readonly address: string; readonly name: string }; readonly errors: readonly { line: string; why: string }[]; readonly subject: string; readonly text: string; readonly messageRowId: number },
-): Promise<void> {
+  o: { readonly to: { readonly address: string; readonly name: string }; readonly errors: readonly { line: string; why: string }[]; readonly subject: string; readonly text: string; readonly messageRowId: number; readonly event?: boolean },
+): Promise<number> {
   const mailbox = ctx.mailboxes.ofCase(caseRow);
   const now = ctx.clock.now().toISOString();
-  for (const e of o.errors) {
+  for (const e of o.event === false ? [] : o.errors) {
     await addEvent(trx, { caseId: caseRow.id, messageRowId: o.messageRowId, type: 'command.rejected', actor: `agent:${o.to.address}`, reason: `${e.line}: ${e.why}`, at: now });
   }
-  await queueStaffEmail(trx, ctx, caseRow, 'command-error', o.to, {
+  return queueStaffEmail(trx, ctx, caseRow, 'command-error', o.to, {
     errors: o.errors,
     syntax: COMMAND_SYNTAX,
     notesAddress: ctx.mailboxes.notesAddressOf(mailbox) ?? '',

@@ -188,6 +188,13 @@ export interface Notes {
   ownList?: string | null;
   automated?: AutomatedVerdict | null;
   /**
+   * Set by automated when no header or subject marks the mail automated but its words read like an
+   * out-of-office reply (mail-in/auto-reply-wording.ts): why, else null. A suspicion only: an
+   * agent's such mail is held instead of relayed (cases/auto-reply-hold.ts), a customer's gets no
+   * automatic reply and reopens nothing.
+   */
+  suspectedAutoReply?: string | null;
+  /**
    * Set by automated: a bounce about mail we sent, with its case. `signed`: it came to the signed
    * bounce address of that email and recipient (mailboxes[].verp, pipeline/verp-bounce.ts).
    */

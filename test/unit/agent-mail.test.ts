@@ -950,3 +950,50 @@ describe('customer status', () => {
     expect(conf.html).toContain('eingegangen, wartet auf Bearbeitung');
   });
 });
+
+describe('an out-of-office nobody marked (no Auto-Submitted, no "Automatic reply:" subject)', () => {
+  const OOO = 'Thank you for your message. I am out of the office until Monday 14 December with limited access to email. For urgent matters please contact anna@example.com.';
+
+  it('an agent’s is held, not relayed: no reply, no first response, no owner; the agent is told once an hour; a reply to that notice goes, the responder answering it again does not', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, OOO, { headers: {} }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toEqual([]);
+    expect(await caseNo()).toMatchObject({ status: 'new', owner: null, first_response_at: null });
+    expect(await eventTypes()).toContain('agent.auto-reply-held');
+    const told = await toAddress('ben@example.com', 'command-error');
+    expect(told).toHaveLength(1);
+    expect(told[0]!.text).toContain('it reads like an automatic out-of-office reply');
+    expect(told[0]!.text).toContain('If you meant it for the customer, reply to this email with your text');
+    // The same responder answering another notification within the hour: held, no second notice.
+    await ingest(eml({ from: JANE, subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', messageId: 'jane-2@customer.example', body: 'Any news?' }));
+    const second = asOriginal((await toAddress('ben@example.com', 'agent-notification')).at(-1)!);
+    await ingest(agentReply(second, OOO, { headers: {} }));
+    expect(await toAddress('ben@example.com', 'command-error')).toHaveLength(1);
+    // The responder answering our notice with its text once more: held again, silently (no ping-pong).
+    await ingest(agentReply(asOriginal(told[0]!), OOO, { headers: {} }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toEqual([]);
+    expect(await toAddress('ben@example.com', 'command-error')).toHaveLength(1);
+    expect((await eventTypes()).filter((t) => t === 'agent.auto-reply-held')).toHaveLength(3);
+    // Ben meant to write about his absence: his reply to the notice goes as written.
+    await ingest(agentReply(asOriginal(told[0]!), 'Hi Jane, I am out of the office until Monday; Anna takes over. Renew the certificate meanwhile.', { headers: {} }));
+    const sent = await toAddress('jane@customer.example', 'agent-reply');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.text).toContain('Anna takes over');
+  });
+
+  it('an agent’s real reply that mentions an absence goes; a customer’s out-of-office gets no automatic reply and reopens nothing', async () => {
+    const orig = await newCase();
+    await ingest(agentReply(orig, 'I was out of office yesterday, sorry — here is the fix: renew the certificate.', { headers: {} }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
+    await ingest(agentReply(orig, '#resolve'));
+    const resolved = (await toAddress('jane@customer.example', 'status-changed')).at(-1)!;
+    const before = (await toAddress('jane@customer.example')).length;
+    await ingest(eml({ from: JANE, subject: 'Abwesenheitsnotiz', inReplyTo: resolved.message_id, messageId: 'jane-ooo@customer.example', body: 'Ich bin bis 3. Januar nicht im Büro. In dringenden Fällen wenden Sie sich an boss@customer.example.' }));
+    expect((await caseNo()).status).toBe('resolved');
+    // A new case out of one (no reference: the responder kept none): no confirmation, so nothing to answer again.
+    await ingest(eml({ from: 'Max <max@other.example>', subject: 'Out of Office', messageId: 'max-ooo@other.example', body: 'I am out of the office until 14 December and will reply on my return.' }));
+    expect((await caseNo(10002)).status).toBe('new');
+    expect(await toAddress('max@other.example')).toEqual([]);
+    expect((await toAddress('jane@customer.example')).length).toBe(before);
+  });
+});

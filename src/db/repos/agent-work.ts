@@ -122,3 +122,37 @@ export async function answersAfter(
   const me = agent.toLowerCase();
   return rows.filter((r): r is typeof r & { author: string } => r.author !== null && r.author.toLowerCase() !== me).map((r) => ({ author: r.author, at: r.at, text: r.text ?? '' }));
 }
+
+/** An agent's mail held as a suspected out-of-office (event agent.auto-reply-held), newest first. */
+export interface AutoReplyHold {
+  /** The held mail's text as stored. */
+  readonly text: string;
+  readonly at: string;
+  /** The Message-ID of the command-error email that told the agent, or null (none sent: at most one an hour). */
+  readonly notice: string | null;
+}
+
+/** The agent's held suspected out-of-office replies on a case since `since`, newest first (at most 20). */
+export async function autoReplyHolds(db: Q, caseId: number, agent: string, since: string): Promise<AutoReplyHold[]> {
+  const rows = await db
+    .selectFrom('events')
+    .innerJoin('messages', 'messages.id', 'events.message_row_id')
+    .select(['messages.visible_text as text', 'events.created_at as at', 'events.data_json as data'])
+    .where('events.case_id', '=', caseId)
+    .where('events.type', '=', 'agent.auto-reply-held')
+    .where('events.actor', '=', `agent:${agent}`)
+    .where('events.created_at', '>', since)
+    .orderBy('events.id', 'desc')
+    .limit(20)
+    .execute();
+  return rows.map((r) => {
+    const notice = (JSON.parse(r.data) as { notice?: unknown }).notice;
+    return { text: r.text, at: r.at, notice: typeof notice === 'string' ? notice : null };
+  });
+}
+
+/** The Message-ID of an outbox row (null when it is gone). */
+export async function outboxMessageId(db: Q, id: number): Promise<string | null> {
+  const row = await db.selectFrom('outbox').select('message_id').where('id', '=', id).executeTakeFirst();
+  return row?.message_id ?? null;
+}

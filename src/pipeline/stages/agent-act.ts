@@ -4,6 +4,7 @@ import { attachedFiles } from '../../mail-in/attached-files.js';
 import { bccAddresses } from '../../mail-in/parsed-headers.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { holdCollidingReply, replyCollision } from '../../cases/reply-collision.js';
+import { holdAutoReply } from '../../cases/auto-reply-hold.js';
 import { addressKey } from '../../address-form.js';
 import type { CaseRow } from '../../db/schema.js';
 import { need, type CommitStage } from '../types.js';
@@ -51,6 +52,11 @@ export const agentActStage: CommitStage = {
         messageRowId: persisted.messageRowId,
       });
       ctx.log.info({ caseNumber: persisted.caseRow.number, agent: me, messageId: parsed.messageId, errors }, 'agent mail with command errors: nothing done');
+      return;
+    }
+    // Words of an out-of-office and nothing else: held, the agent told (cases/auto-reply-hold.ts).
+    if (work.heldAutoReply !== undefined) {
+      await holdAutoReply(trx, ctx, persisted.caseRow, { agent: me, agentName: name, reason: work.heldAutoReply, subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
       return;
     }
     // Reply collision: a colleague answered the customer while this agent wrote (cases/reply-collision.ts).

@@ -26,12 +26,12 @@ export const agentPersistStage: CommitStage = {
     await addParticipant(trx, caseRow.id, me, agent.staff.name, 'agent', now);
     // Staff may copy people in (DESIGN §2): the addresses an agent's reply is copied to take part —
     // not those of a note, nor of a mail refused for its command errors (it changes nothing).
-    if (!work.note && work.errors.length === 0) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
+    if (!work.note && work.errors.length === 0 && work.heldAutoReply === undefined) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now);
     // A note is the agent's mail itself: with saved replies put in ("#saved <name>"), it is stored with them (its command lines left out).
     const savedNote = work.note && work.errors.length === 0 && (work.saved?.length ?? 0) > 0;
     const recorded = await recordMessage(msg, ctx, trx, { caseRow, receiptId, threadRule: agent.rule, internal: true, author: me, ...(savedNote ? { visibleText: work.text } : {}) });
     const messageRowId = recorded.rowId;
-    const what = work.errors.length > 0 ? 'with command errors' : work.note ? 'internal note' : work.text !== '' ? 'reply' : work.commands.length > 0 ? 'commands only' : 'nothing new (no text, no command)';
+    const what = work.errors.length > 0 ? 'with command errors' : work.heldAutoReply !== undefined ? 'held: reads like an out-of-office reply' : work.note ? 'internal note' : work.text !== '' ? 'reply' : work.commands.length > 0 ? 'commands only' : 'nothing new (no text, no command)';
     await addEvent(trx, {
       caseId: caseRow.id,
       messageRowId,

@@ -3,6 +3,7 @@ import { checkCommands, mergedReaders, replyRefusal } from '../../cases/agent-wo
 import { copiedIn } from '../../cases/participation.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { expandSavedReplies } from '../../cases/saved-replies.js';
+import { autoReplyHoldReason } from '../../cases/auto-reply-hold.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
@@ -49,7 +50,13 @@ export const agentRequestStage: DecideStage = {
     // the agent is told, as `casegate cases reply` refuses them.
     const files = attachedFiles(need(msg.notes.parsed, 'parsed'));
     const errors = !note && text === '' && commands.length === 0 && files.length > 0 ? [...checked.errors, { line: `(${files.map((f) => f.filename).join(', ')})`, why: 'attachments need a text for the customer: nothing was sent; send them again with a few words' }] : checked.errors;
-    msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used };
+    // A reply in the words of an out-of-office and nothing else (no command, not a note) is held, not relayed.
+    const parsed = need(msg.notes.parsed, 'parsed');
+    const held =
+      errors.length === 0 && !note && commands.length === 0 && text !== ''
+        ? await autoReplyHoldReason(ctx.db, ctx, agent.caseRow, { agent: agent.staff.address, suspected: msg.notes.suspectedAutoReply, text, references: [...parsed.inReplyTo, ...parsed.references] })
+        : null;
+    msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used, ...(held !== null ? { heldAutoReply: held } : {}) };
     return NEXT;
   },
 };

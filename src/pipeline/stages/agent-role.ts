@@ -46,6 +46,8 @@ export interface AgentWorkNote {
   readonly note: boolean;
   /** Saved replies put into the text ("#saved <name>", cases/saved-replies.ts), in order. */
   readonly saved?: readonly string[];
+  /** Why the reply is held as a suspected out-of-office (cases/auto-reply-hold.ts), else unset: it goes. */
+  readonly heldAutoReply?: string;
 }
 
 /**

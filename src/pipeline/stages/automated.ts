@@ -2,6 +2,7 @@ import { verifyMessageId } from '../../cases/thread-token.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { caseByOutgoingMessageIds } from '../../db/repos/messages.js';
 import { detectAutomated, parseBounce } from '../../mail-in/automated.js';
+import { suspectedAutoReply } from '../../mail-in/auto-reply-wording.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 import { signedBounce } from '../verp-bounce.js';
 
@@ -27,11 +28,14 @@ export const automatedStage: DecideStage = {
       if (signed !== null) {
         if (verdict?.kind !== 'bounce') verdict = { kind: 'bounce', reason: 'null sender to our signed bounce address' };
         msg.notes.automated = verdict;
+        msg.notes.suspectedAutoReply = null;
         msg.notes.bounce = { ...signed.report, caseRow: signed.caseRow, signed: signed.signed };
         return NEXT;
       }
     }
     msg.notes.automated = verdict;
+    // No mark of automation, but the words of an out-of-office ("I am out of the office until …"): a suspicion.
+    msg.notes.suspectedAutoReply = verdict === null ? suspectedAutoReply({ subject: parsed.subject, text: msg.notes.visible?.text ?? '' }) : null;
     if (verdict?.kind !== 'bounce') return NEXT;
     const report = parseBounce(parsed);
     for (const id of report.originalMessageIds) {

@@ -74,6 +74,8 @@ export const reactStage: CommitStage = {
 export async function autoReplyRefusal(msg: Inbound, ctx: AppContext, trx: Transaction<Database>, address: string, opts: { ignoreSpam?: boolean } = {}): Promise<string | null> {
   const automated = msg.notes.automated;
   if (automated != null) return `automated mail (${automated.kind}: ${automated.reason})`;
+  // Words of an out-of-office with no mark of one: answering it could start a ping-pong with the responder.
+  if (msg.notes.suspectedAutoReply != null) return `it reads like an automatic out-of-office reply (${msg.notes.suspectedAutoReply})`;
   if (msg.notes.spam != null && opts.ignoreSpam !== true) return `suspected spam (${msg.notes.spam.reason})`;
   if (!msg.notes.sender?.verified) return 'sender not verified (DMARC failed)';
   // An agent's address answering a case of their queue without proof: the agent is told by the

@@ -126,7 +126,8 @@ export function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, ru
   if (caseRow.status !== 'resolved' && caseRow.status !== 'closed') return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   // Feedback is recorded closed and stays closed: a reply to it is appended, never reopens it.
   if (caseRow.kind === 'feedback') return { kind: 'existing', rule, caseRow, reopen: 'keep' };
-  if (msg.notes.automated != null) return { kind: 'existing', rule, caseRow, reopen: 'keep' };
+  // Nor an out-of-office in words only ("I am out of the office until …" answering our resolved email): recorded, the agents told.
+  if (msg.notes.automated != null || msg.notes.suspectedAutoReply != null) return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   const thanks = isThanksOnly(msg.notes.visible?.text ?? '');
   // After the window a reply is a new problem — but a late "thanks" is none: it is recorded on
   // the old case (no new case, no confirmation), whatever cases.reopenOnThanks says.
