@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { FetchMessageObject, SearchObject } from 'imapflow';
 import type { AppContext } from '../context.js';
 import type { ImapConfig, MailboxConfig } from '../config/schema.js';
-import { mailboxState, resetMailboxState } from '../db/repos/mailbox-state.js';
+import { mailboxState, resetMailboxState, saveCheckpoint } from '../db/repos/mailbox-state.js';
 import type { Logger } from '../log.js';
 import { quarantinedRaw } from '../db/repos/receipts.js';
 import { isDiskFull, reportDiskFullRetry } from '../ops/disk-space.js';
@@ -54,6 +54,9 @@ export interface FolderReaderDeps {
  * committed to the session's Settler; a message that failed is deferred with a growing delay, an
  * oversized one is quarantined in place without being downloaded.
  */
+/** A checkpoint handed to a commit, with the highest value its transaction read (what it wrote). */
+type ReadCheckpoint = MailboxCheckpoint & { read: number };
+
 export class FolderReader {
   readonly name: string;
   readonly #ctx: AppContext;
@@ -132,13 +135,38 @@ export class FolderReader {
     for (const uid of uids) this.#unacked.delete(uid);
   }
 
-  /** Committed: hand the message to the session's settler, and remember it until the server has it. */
-  #settle(s: Session, uid: number, how: Settle): void {
+  /**
+   * Committed: hand the message to the session's settler, and remember it until the server has it.
+   * Then the checkpoint moves up if this commit lets it and its own transaction could not see that
+   * (see #advanceCheckpoint); `cp` is the checkpoint its commit wrote, if any.
+   */
+  async #settle(s: Session, uid: number, how: Settle, cp?: ReadCheckpoint): Promise<void> {
     s.deferred.delete(uid);
     this.#uncommitted.delete(uid);
     this.#committed.add(uid);
     this.#unacked.set(uid, how);
     s.settler.add(uid, how);
+    await this.#advanceCheckpoint(s, uid, cp);
+  }
+
+  /**
+   * Two messages committed close together: the second commit's transaction still counted the
+   * first as uncommitted (it was committed, but its pipeline had not returned yet), so the
+   * checkpoint it wrote stopped below the first — and, when no later message came, stayed there
+   * (after a restart the messages above it ran once more, as duplicates). Once a commit has
+   * settled, the checkpoint is computed again, and written when it is higher than what this
+   * commit wrote (the write keeps the higher UID: a racing commit never moves it back). Only
+   * within the UIDVALIDITY the commit saw. Best effort: a failed write leaves it to the next commit.
+   */
+  async #advanceCheckpoint(s: Session, uid: number, cp: ReadCheckpoint | undefined): Promise<void> {
+    if (s.uidValidity !== this.#unackedValidity || (cp !== undefined && cp.uidvalidity !== s.uidValidity)) return;
+    const reach = this.#reach(uid);
+    if (reach <= (cp?.read ?? 0)) return;
+    try {
+      await saveCheckpoint(this.#ctx.db, { checkpoint: { mailbox: this.name, uidvalidity: s.uidValidity, uid: reach } }, this.#ctx.clock.now().toISOString());
+    } catch (err) {
+      this.#log.debug({ uid, checkpoint: reach, err }, 'the checkpoint could not be moved up now; the next commit writes it');
+    }
   }
 
   /** UIDVALIDITY differs from the checkpoint: the folder was recreated; start over (dedupe makes it safe). */
@@ -338,6 +366,7 @@ export class FolderReader {
     if (await this.#quarantinedBefore(s, uid, blob.sha256)) return;
     const receivedAt = meta.internalDate !== undefined ? new Date(meta.internalDate) : ctx.clock.now();
     let outcome;
+    const checkpoint = this.#checkpointFor(s, uid);
     try {
       outcome = await runPipeline(ctx, {
         channel: 'imap',
@@ -346,7 +375,7 @@ export class FolderReader {
         envelopeTo: this.#mailbox.addresses,
         receivedAt: Number.isNaN(receivedAt.getTime()) ? ctx.clock.now() : receivedAt,
         raw: blob,
-        checkpoint: this.#checkpointFor(s, uid),
+        checkpoint,
         arrivedMs,
       });
     } catch (err) {
@@ -358,7 +387,7 @@ export class FolderReader {
       return;
     }
     // Committed: only now is the message acknowledged on the server.
-    this.#settle(s, uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed');
+    await this.#settle(s, uid, outcome.kind === 'quarantined' ? 'quarantine' : 'processed', checkpoint);
   }
 
   /**
@@ -369,19 +398,28 @@ export class FolderReader {
    * (#committed), uncommitted (#uncommitted), or above every UID taken up so far (batches go
    * oldest first), and new mail gets higher UIDs: so this is exact for what this daemon knows.
    */
-  #checkpointFor(s: Session, uid: number): MailboxCheckpoint {
+  #checkpointFor(s: Session, uid: number): ReadCheckpoint {
     const reader = this;
-    return {
+    const cp = {
       mailbox: this.name,
       uidvalidity: s.uidValidity,
+      read: 0,
       get uid(): number {
-        let lowestOther = Infinity;
-        for (const u of reader.#uncommitted) if (u !== uid && u < lowestOther) lowestOther = u;
-        let highest = uid;
-        for (const u of reader.#committed) if (u > highest && u < lowestOther) highest = u;
-        return Math.min(highest, lowestOther - 1);
+        const reach = reader.#reach(uid);
+        cp.read = Math.max(cp.read, reach);
+        return reach;
       },
     };
+    return cp;
+  }
+
+  /** The highest UID up to which every message is committed, as far as `uid`'s commit (committed or about to be) knows. */
+  #reach(uid: number): number {
+    let lowestOther = Infinity;
+    for (const u of this.#uncommitted) if (u !== uid && u < lowestOther) lowestOther = u;
+    let highest = uid;
+    for (const u of this.#committed) if (u > highest && u < lowestOther) highest = u;
+    return Math.min(highest, lowestOther - 1);
   }
 
   /**
@@ -400,7 +438,7 @@ export class FolderReader {
       { uid, receiptId: earlier.id, reason: earlier.reason },
       `message uid ${uid} was quarantined before (receipt ${earlier.id}); only its ${s.quarantinePath !== null ? `move to ${s.quarantinePath}` : 'flags'} is retried`,
     );
-    this.#settle(s, uid, 'quarantine');
+    await this.#settle(s, uid, 'quarantine');
     return true;
   }
 
@@ -426,12 +464,13 @@ export class FolderReader {
 
   /** Above listener.maxMessageBytes: quarantined without being downloaded (imap-oversized.ts). */
   async #oversized(s: Session, meta: FetchMessageObject, size: number): Promise<void> {
-    const res = await quarantineOversized({ ctx: this.#ctx, mailbox: this.#mailbox, folder: this.#cfg.folder, log: this.#log }, s, meta.uid, size, meta.internalDate, this.#checkpointFor(s, meta.uid));
+    const checkpoint = this.#checkpointFor(s, meta.uid);
+    const res = await quarantineOversized({ ctx: this.#ctx, mailbox: this.#mailbox, folder: this.#cfg.folder, log: this.#log }, s, meta.uid, size, meta.internalDate, checkpoint);
     if (res.kind === 'vanished') this.#vanished(s, meta.uid);
     else if (res.kind === 'defer') this.#defer(s, meta.uid, res.reason);
     else {
       await this.#health.note(`message uid ${meta.uid} (${size} bytes) exceeds listener.maxMessageBytes (${this.#ctx.config.listener.maxMessageBytes}); quarantined`);
-      this.#settle(s, meta.uid, 'quarantine');
+      await this.#settle(s, meta.uid, 'quarantine', checkpoint);
     }
   }
 }
