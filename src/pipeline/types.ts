@@ -103,6 +103,10 @@ export type ThreadRule =
   | 'new-stranger-tag'
   /** A known (unsigned) Message-ID in In-Reply-To/References from someone without rights in that case: new case linked to it. */
   | 'new-stranger-reference'
+  /** A forward of the requester's own earlier message (stages/thread.ts), from that requester, sender authenticated. */
+  | 'forwarded-copy'
+  /** A forward of a message stored in a case, from anyone else (or unauthenticated): a new case linked to it, "possibly related". */
+  | 'new-forwarded-copy'
   | 'new-after-reopen-window'
   /** Agent mail that threading would have opened a new case for, put into the case it links to (the sender works that case's queue). */
   | 'staff-link';

@@ -281,3 +281,14 @@ export async function isParticipant(db: Q, caseId: number, address: string, o: {
   if (o.exceptRole !== undefined) q = q.where('role', '!=', o.exceptRole);
   return (await q.executeTakeFirst()) !== undefined;
 }
+
+/**
+ * The newest cases (at most `limit`) a requester opened whose subject is `subject` (compared
+ * case-insensitively by the caller's normalisation): what a forward of that requester's message
+ * may be about (stages/thread.ts). On cases_requester.
+ */
+export async function requesterCasesBySubject(db: Q, requester: string, subject: string, limit = 20): Promise<CaseRow[]> {
+  const rows = await db.selectFrom('cases').selectAll().where('requester_address', '=', requester).where('kind', '=', 'case').orderBy('id', 'desc').limit(limit).execute();
+  const wanted = subject.toLowerCase();
+  return rows.filter((r) => r.subject.toLowerCase() === wanted);
+}

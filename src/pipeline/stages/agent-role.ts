@@ -83,7 +83,9 @@ export const agentRoleStage: DecideStage = {
       caseRow = thread.caseRow;
       rule = thread.rule;
     } else {
-      if (thread.linkedCaseId === null) return NEXT;
+      // A forwarded copy of a customer's message (an agent forwarding it to open a case for them)
+      // is not the agent working that case: it never becomes an answer to its customer.
+      if (thread.linkedCaseId === null || thread.rule === 'new-forwarded-copy') return NEXT;
       caseRow = await caseById(ctx.db, thread.linkedCaseId);
       rule = 'staff-link';
     }

@@ -5,6 +5,9 @@ import { isThanksOnly } from '../../cases/thanks.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { caseByMessageIds } from '../../db/repos/messages.js';
+import { requesterCasesBySubject } from '../../db/repos/cases.js';
+import { caseSubject } from '../../cases/subject-tag.js';
+import { forwardedOriginal } from '../../mail-in/forwarded-original.js';
 import type { CaseRow } from '../../db/schema.js';
 import type { AppContext } from '../../context.js';
 import type { Inbound, ThreadDecision, ThreadRule } from '../types.js';
@@ -43,6 +46,15 @@ export const threadStage: DecideStage = {
           break;
         }
         linked ??= claim;
+      }
+      if (found === null && linked === null) {
+        const fwd = await byForwardedOriginal(msg, ctx);
+        if (fwd !== null) {
+          // Only the requester forwarding their own message, proven as the case's other claims
+          // require: the forwarded block is text anyone can copy or type.
+          if (fwd.ownMessage && (await actsAsParticipant(ctx.db, ctx.config, fwd.caseRow, sender, proof))) found = fwd;
+          else linked = fwd;
+        }
       }
     }
 
@@ -101,6 +113,25 @@ async function byKnownReference(ctx: AppContext, refs: readonly string[]): Promi
   if (refs.length === 0) return null;
   const caseRow = await caseByMessageIds(ctx.db, refs);
   return caseRow !== undefined ? { caseRow, rule: 'known-reference', strangerRule: 'new-stranger-reference' } : null;
+}
+
+/**
+ * A forward ("Fwd: …") of a message a case was opened with, without any reference (Outlook, Apple
+ * Mail): the forwarded block's writer opened a case with that subject. A claim (anyone can forward
+ * a message they got, or type such a block): it threads only the writer's own forward, proven by
+ * sender authentication (thread stage); anyone else's opens a new case linked to it ("possibly
+ * related", for the agents). The newest such case, followed to where a merge took it.
+ */
+async function byForwardedOriginal(msg: Inbound, ctx: AppContext): Promise<(Claim & { ownMessage: boolean }) | null> {
+  const parsed = need(msg.notes.parsed, 'parsed');
+  const original = forwardedOriginal(parsed);
+  if (original === null) return null;
+  const subject = caseSubject(original.subject, ctx.config.cases.tagPrefix);
+  const [newest] = await requesterCasesBySubject(ctx.db, original.from, subject);
+  if (newest === undefined) return null;
+  const caseRow = newest.merged_into === null ? newest : await caseNamed(ctx, newest.number);
+  if (caseRow === undefined) return null;
+  return { caseRow, rule: 'forwarded-copy', strangerRule: 'new-forwarded-copy', ownMessage: original.from === need(msg.notes.sender, 'sender').address };
 }
 
 /** "[Case #10042]" in the subject (a claim: anyone can type a number). */

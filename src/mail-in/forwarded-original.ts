@@ -1,0 +1,62 @@
+import type { ParsedMail } from './parsed-mail.js';
+
+/**
+ * A customer forwarding an earlier message of theirs ("Fwd: Printer on fire" — "any news?"),
+ * usually without In-Reply-To/References (Outlook, Apple Mail, Gmail's web forward): who wrote the
+ * forwarded message and its subject, read from the forwarded header block (inline) or the attached
+ * message (forward as attachment). A claim like any header — anyone can forward, or type, such a
+ * block — so it only names a case to look at (stages/thread.ts decides what it may do).
+ */
+export interface ForwardedOriginal {
+  /** The forwarded message's From address, lower-cased. */
+  readonly from: string;
+  readonly subject: string;
+}
+
+/** "Fwd:", "FW:", "WG:", "TR:", "RV:", "Doorst:", "ENC:", "VB:", "VS:", "PD:", "İLT:", "转发:", "転送:", "전달:", "העבר:" … at the start. */
+const FORWARD_PREFIX = /^\s*(?:\[[^\]]{1,40}\]\s*)?(?:fwd?|wg|tr|rv|doorst|enc|vb|vs|vl|pd|[iİı]lt|pārs|prs|trs|转发|轉寄|転送|전달|העבר|إعادة توجيه|πρθ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]/i;
+
+/** The line that starts an inline forward (Gmail, Thunderbird, Apple Mail, Outlook and their translations). */
+const FORWARD_MARKER =
+  /^\s*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|ursprüngliche nachricht|message transféré|message d'origine|mensaje reenviado|mensaje original|messaggio inoltrato|messaggio originale|doorgestuurd bericht|oorspronkelijk bericht|vidarebefordrat meddelande|videresendt melding)\s*-{2,}|begin forwarded message:|anfang der weitergeleiteten nachricht:|début du message réexpédié\s*:)\s*$/i;
+const FROM_LINE = /^\s*\*?(?:from|von|de|van|da|från|fra|od)\s*:\*?\s*(.+)$/i;
+const SUBJECT_LINE = /^\s*\*?(?:subject|betreff|objet|asunto|oggetto|onderwerp|ämne|emne|temat|assunto)\s*:\*?\s*(.*)$/i;
+const ADDRESS = /[^\s<>[\]"():;,]+@[^\s<>[\]"():;,]+\.[^\s<>[\]"():;,]+/;
+
+/** Whether the subject says the message is a forward. */
+export function isForwardSubject(subject: string): boolean {
+  return FORWARD_PREFIX.test(subject);
+}
+
+/** The first inline forward's header block in `text`: its From address and Subject. */
+export function inlineForwardedOriginal(text: string): ForwardedOriginal | null {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n', 2_000);
+  const start = lines.findIndex((l) => FORWARD_MARKER.test(l));
+  if (start < 0) return null;
+  let from: string | null = null;
+  let subject: string | null = null;
+  let seen = false;
+  for (const line of lines.slice(start + 1, start + 16)) {
+    if (line.trim() === '') {
+      if (seen) break;
+      continue;
+    }
+    seen = true;
+    const f = FROM_LINE.exec(line);
+    if (f !== null && from === null) from = ADDRESS.exec(f[1]!)?.[0] ?? null;
+    const s = SUBJECT_LINE.exec(line);
+    if (s !== null && subject === null) subject = s[1]!.trim();
+  }
+  return from !== null && subject !== null ? { from: from.toLowerCase(), subject } : null;
+}
+
+/** The message a forward carries (attached first, else inline), when the subject says it is a forward. */
+export function forwardedOriginal(parsed: Pick<ParsedMail, 'subject' | 'text' | 'forwarded'>): ForwardedOriginal | null {
+  if (!isForwardSubject(parsed.subject)) return null;
+  const attached = parsed.forwarded?.[0];
+  if (attached !== undefined) {
+    const from = ADDRESS.exec(attached.from)?.[0];
+    if (from !== undefined) return { from: from.toLowerCase(), subject: attached.subject };
+  }
+  return parsed.text !== null ? inlineForwardedOriginal(parsed.text) : null;
+}

@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { messagesOfCase } from '../../src/db/repos/messages.js';
+import { inlineForwardedOriginal, isForwardSubject } from '../../src/mail-in/forwarded-original.js';
+import { eml, mxHeaders, testEnv, type TestEnv } from '../helpers/context.js';
+
+/**
+ * A customer forwards her own earlier message ("Fwd: …" — "any news?"), without In-Reply-To or
+ * References (Outlook, Apple Mail, Gmail's web forward). The forwarded block is text anyone can copy
+ * or type, so it proves nothing on its own: it threads into her case only when she wrote the
+ * forwarded message and her sender authentication passes (what the subject tag and her own
+ * Message-ID already require); from anyone else, or unproven, it opens a new case linked to hers
+ * ("possibly related", events on both) and puts nothing into hers. Whole pipeline, one database
+ * for the file; each test has customers of its own.
+ */
+let env: TestEnv;
+beforeAll(async () => {
+  env = await testEnv({ autoReply: { minIntervalSeconds: 0 }, queues: { support: { agents: [{ address: 'ben@example.com', name: 'Ben Agent' }] } } });
+});
+afterAll(async () => {
+  await env.close();
+});
+
+const DAY = 86_400_000;
+
+async function stored(raw: string) {
+  const out = await env.ingest(raw);
+  if (out.kind !== 'stored') throw new Error(`expected stored, got ${out.kind}: ${out.reason}`);
+  return out;
+}
+
+async function caseOf(n: number) {
+  return (await caseByNumber(env.ctx.db, n))!;
+}
+
+async function inbound(n: number) {
+  return (await messagesOfCase(env.ctx.db, (await caseOf(n)).id)).filter((m) => m.direction === 'in');
+}
+
+const gmailForward = (from: string, subject: string, text: string) =>
+  `Any news on this?\n\n---------- Forwarded message ---------\nFrom: ${from}\nDate: Mon, Mar 2, 2026 at 9:00 AM\nSubject: ${subject}\nTo: <support@example.com>\n\n${text}\n`;
+const outlookForward = (from: string, subject: string, text: string) =>
+  `Still waiting for an answer.\n\n-----Original Message-----\nFrom: ${from}\nSent: Monday, March 2, 2026 9:00 AM\nTo: support@example.com\nSubject: ${subject}\n\n${text}\n`;
+
+describe('a forward of a message that opened a case', () => {
+  it('the requester forwarding her own message, sender authenticated (Gmail and Outlook forwards): threads into her case, no second case', async () => {
+    const first = await stored(eml({ from: 'Anna <anna@customer.example>', subject: 'Printer on fire', body: 'The printer in room 4 is on fire.', messageId: 'anna-1@customer.example' }));
+    env.clock.advance(2 * DAY);
+    for (const [i, body] of [gmailForward('Anna <anna@customer.example>', 'Printer on fire', 'The printer in room 4 is on fire.'), outlookForward('Anna [mailto:anna@customer.example]', 'Printer on fire', 'The printer in room 4 is on fire.')].entries()) {
+      const fwd = await stored(eml({ from: 'Anna <anna@customer.example>', subject: i === 0 ? 'Fwd: Printer on fire' : 'FW: Printer on fire', body, messageId: `anna-fwd-${i}@customer.example` }));
+      expect(fwd).toMatchObject({ created: false, caseNumber: first.caseNumber, reason: 'appended (forwarded-copy)' });
+    }
+    expect((await inbound(first.caseNumber)).map((m) => m.thread_rule)).toEqual(['new', 'forwarded-copy', 'forwarded-copy']);
+    // One confirmation, for the case: none for her forwards into it.
+    expect(await env.ctx.db.selectFrom('outbox').select('kind').where('to_address', '=', 'anna@customer.example').where('kind', '=', 'confirmation').execute()).toHaveLength(1);
+  });
+
+  it('forwarded as an attachment (message/rfc822) by the requester: threads too', async () => {
+    const first = await stored(eml({ from: 'Otto <otto@customer.example>', subject: 'VPN drops every hour', body: 'The VPN drops every hour.', messageId: 'otto-1@customer.example' }));
+    env.clock.advance(DAY);
+    const attached = `From: Otto <otto@customer.example>\r\nTo: support@example.com\r\nSubject: VPN drops every hour\r\nDate: Mon, 02 Mar 2026 09:00:00 +0000\r\nMessage-ID: <otto-1@customer.example>\r\n\r\nThe VPN drops every hour.\r\n`;
+    const raw = [
+      ...mxHeaders('customer.example', 'pass'),
+      'From: Otto <otto@customer.example>',
+      'To: support@example.com',
+      'Subject: Fwd: VPN drops every hour',
+      'Message-ID: <otto-fwd@customer.example>',
+      'Date: Wed, 04 Mar 2026 09:00:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="fw"',
+      '',
+      '--fw',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Any news?',
+      '--fw',
+      'Content-Type: message/rfc822',
+      '',
+      attached,
+      '--fw--',
+      '',
+    ].join('\r\n');
+    expect(await stored(raw)).toMatchObject({ created: false, caseNumber: first.caseNumber, reason: 'appended (forwarded-copy)' });
+  });
+
+  it('the requester unauthenticated (dmarc=none): a new case linked to hers, "possibly related", nothing put into hers', async () => {
+    const first = await stored(eml({ from: 'Petra <petra@customer.example>', subject: 'Login fails', body: 'I cannot log in.', messageId: 'petra-1@customer.example' }));
+    env.clock.advance(DAY);
+    const fwd = await stored(eml({ from: 'Petra <petra@customer.example>', subject: 'Fwd: Login fails', body: gmailForward('Petra <petra@customer.example>', 'Login fails', 'I cannot log in.'), auth: 'none', messageId: 'petra-fwd@customer.example' }));
+    expect(fwd).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+    const original = await caseOf(first.caseNumber);
+    expect((await caseOf(fwd.caseNumber)).linked_case_id).toBe(original.id);
+    expect(await inbound(first.caseNumber)).toHaveLength(1);
+    const created = (await eventsOfCase(env.ctx.db, (await caseOf(fwd.caseNumber)).id)).find((e) => e.type === 'case.created');
+    expect(created?.reason).toBe(`new-forwarded-copy: linked to case ${first.caseNumber}`);
+    const linked = (await eventsOfCase(env.ctx.db, original.id)).find((e) => e.type === 'case.linked');
+    expect(linked?.reason).toMatch(new RegExp(`^new-forwarded-copy: new case ${fwd.caseNumber} `));
+  });
+
+  it('a stranger forwarding the customer’s message (authenticated as himself): a new linked case; he is not enrolled in hers, nothing put into it', async () => {
+    const first = await stored(eml({ from: 'Rosa <rosa@customer.example>', subject: 'Invoice 88 is wrong', body: 'Invoice 88 is wrong.', messageId: 'rosa-1@customer.example' }));
+    env.clock.advance(DAY);
+    const fwd = await stored(eml({ from: 'Mallory <mallory@evil.example>', subject: 'Fwd: Invoice 88 is wrong', body: gmailForward('Rosa <rosa@customer.example>', 'Invoice 88 is wrong', 'Invoice 88 is wrong.'), messageId: 'mallory-fwd@evil.example' }));
+    expect(fwd).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+    expect((await caseOf(fwd.caseNumber)).linked_case_id).toBe((await caseOf(first.caseNumber)).id);
+    expect(await inbound(first.caseNumber)).toHaveLength(1);
+    expect((await participants(env.ctx.db, (await caseOf(first.caseNumber)).id)).map((p) => p.address)).toEqual(['rosa@customer.example']);
+    // Mallory typing Rosa's address into the From line of the block is the same claim: still a stranger.
+    const typed = await stored(eml({ from: 'Mallory <mallory@evil.example>', subject: 'Fwd: Invoice 88 is wrong', body: gmailForward('rosa@customer.example', 'Invoice 88 is wrong', 'anything'), messageId: 'mallory-fwd2@evil.example' }));
+    expect(typed).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+  });
+
+  it('an agent forwarding a customer’s message to support@ opens a linked case for it; it is never agent mail answering that customer', async () => {
+    const first = await stored(eml({ from: 'Karl <karl@customer.example>', subject: 'Shipment lost', body: 'My shipment is lost.', messageId: 'karl-1@customer.example' }));
+    const fwd = await stored(eml({ from: 'Ben Agent <ben@example.com>', subject: 'Fwd: Shipment lost', body: gmailForward('Karl <karl@customer.example>', 'Shipment lost', 'My shipment is lost.'), messageId: 'ben-fwd@example.com' }));
+    expect(fwd).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+    expect(await inbound(first.caseNumber)).toHaveLength(1);
+    expect(await env.ctx.db.selectFrom('outbox').select('kind').where('to_address', '=', 'karl@customer.example').where('kind', '!=', 'confirmation').execute()).toEqual([]);
+  });
+
+  it('a forward of nothing we stored, or a forward-looking subject without a forwarded message, is a plain new case', async () => {
+    const a = await stored(eml({ from: 'Vera <vera@customer.example>', subject: 'Fwd: Contract draft', body: gmailForward('Lawyer <law@firm.example>', 'Contract draft', 'See attached.'), messageId: 'vera-1@customer.example' }));
+    expect(a).toMatchObject({ created: true, reason: 'new case (new)' });
+    const b = await stored(eml({ from: 'Vera <vera@customer.example>', subject: 'Fwd: Contract draft', body: 'no block here', messageId: 'vera-2@customer.example' }));
+    expect(b).toMatchObject({ created: true, reason: 'new case (new)' });
+  });
+});
+
+describe('reading a forwarded block', () => {
+  it.each([
+    ['Gmail', gmailForward('Anna Berg <Anna@Customer.example>', 'Printer', 'x'), { from: 'anna@customer.example', subject: 'Printer' }],
+    ['Outlook', outlookForward('Anna Berg [mailto:anna@customer.example]', 'Printer', 'x'), { from: 'anna@customer.example', subject: 'Printer' }],
+    ['Apple Mail', 'hi\n\nBegin forwarded message:\n\nFrom: Anna <anna@customer.example>\nSubject: Printer\nDate: 2 March 2026 at 09:00:00 CET\nTo: support@example.com\n\nx', { from: 'anna@customer.example', subject: 'Printer' }],
+    ['Thunderbird (German)', '\n-------- Weitergeleitete Nachricht --------\nBetreff: \tDrucker\nDatum: \tMon, 2 Mar 2026 09:00:00 +0100\nVon: \tAnna <anna@customer.example>\nAn: \tsupport@example.com\n\nx', { from: 'anna@customer.example', subject: 'Drucker' }],
+    ['no block', 'From: anna@customer.example\nSubject: Printer', null],
+  ])('%s', (_name, text, expected) => {
+    expect(inlineForwardedOriginal(text)).toEqual(expected);
+  });
+
+  it.each([
+    ['Fwd: Printer', true],
+    ['FW: Printer', true],
+    ['WG: Drucker', true],
+    ['[EXTERNAL] Fwd: Printer', true],
+    ['Re: Printer', false],
+    ['Forward planning', false],
+  ])('%s is a forward: %s', (subject, expected) => {
+    expect(isForwardSubject(subject)).toBe(expected);
+  });
+});
