@@ -5,7 +5,7 @@ import type { Config } from './config/schema.js';
 import { warnStrandedQueues } from './cases/stranded-queues.js';
 import { startSmtpListener } from './channels/smtp-listener.js';
 import { startJobs } from './jobs/scheduler.js';
-import { recomputeRunningClocks } from './cases/sla-clock.js';
+import { recomputeRunningClocks, rescheduleWaitingCases } from './cases/sla-clock.js';
 import { setLogLevel } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import { relayLanes, relaySettings } from './mail-out/relays.js';
@@ -60,6 +60,12 @@ function same(a: unknown, b: unknown): boolean {
 /** What the SLA due times depend on: calendars, policies, priority levels, each queue's calendar and policy. */
 function slaTermsOf(c: Config): unknown {
   return { sla: c.sla, priorities: c.priorities, queues: Object.fromEntries(Object.entries(c.queues).map(([q, s]) => [q, [s.calendar, s.slaPolicy]])) };
+}
+
+/** What the waiting cases' stored next step depends on (jobs.pendingReminder without its cron schedule). */
+function pendingScheduleOf(c: Config): unknown {
+  const p = c.jobs.pendingReminder;
+  return { enabled: p.enabled, days: p.remindAfterBusinessDays, close: p.autoCloseAfterDays };
 }
 
 function changedSections(a: Config, b: Config): string[] {
@@ -174,13 +180,28 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
     parts.jobs = next.config.jobs.enabled ? startJobs(ctx) : null;
     actions.push(parts.jobs !== null ? 'jobs rescheduled' : 'jobs stopped');
   }
-  if (!same(slaTermsOf(old), slaTermsOf(next.config))) {
-    // Every running clock under the new terms, in the background (one transaction per case).
-    void recomputeRunningClocks(ctx).then(
-      (n) => log.info({ cases: n }, `SLA due times recomputed after the reload: ${n} case(s) changed`),
-      (err: unknown) => log.warn({ err }, 'SLA due times could not all be recomputed after the reload; the others change at their next status or priority change'),
-    );
-    actions.push('SLA due times of running cases recomputed (in the background)');
+  const reschedule = !same(pendingScheduleOf(old), pendingScheduleOf(next.config));
+  const recompute = !same(slaTermsOf(old), slaTermsOf(next.config));
+  if (reschedule || recompute) {
+    // In the background, one transaction per case: first the waiting cases' reminders under the
+    // new schedule (it reads their next step as the old schedule left it), then every running
+    // clock under the new terms.
+    void (async () => {
+      if (reschedule) {
+        await rescheduleWaitingCases(ctx, old).then(
+          (n) => log.info({ cases: n }, `reminder schedule of waiting cases changed after the reload: ${n} case(s) moved`),
+          (err: unknown) => log.warn({ err }, 'the reminders of the waiting cases could not all be rescheduled after the reload; the others keep their next step as planned'),
+        );
+      }
+      if (recompute) {
+        await recomputeRunningClocks(ctx).then(
+          (n) => log.info({ cases: n }, `SLA due times recomputed after the reload: ${n} case(s) changed`),
+          (err: unknown) => log.warn({ err }, 'SLA due times could not all be recomputed after the reload; the others change at their next status or priority change'),
+        );
+      }
+    })();
+    if (reschedule) actions.push('reminders of cases waiting for the customer rescheduled (in the background)');
+    if (recompute) actions.push('SLA due times of running cases recomputed (in the background)');
   }
   ops.metrics.configReload(true, ctx.clock.now());
   log.info({ changed, actions, config: next.source ?? 'embedded default' }, 'configuration reloaded');

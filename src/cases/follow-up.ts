@@ -84,3 +84,47 @@ export function pendingDueAt(config: Pick<Config, 'jobs'>, calendar: BusinessClo
   if (next === null) return null;
   return scheduledAt !== null && scheduledAt > next.at ? scheduledAt : next.at;
 }
+
+/**
+ * The next action time of a case waiting since `pendingSince`, `remindersSent` reminders sent, when
+ * a reload changed jobs.pendingReminder from `before` to `after` (`stored`: its next action time
+ * under `before`). The new schedule applies to the cases already waiting — a schedule shortened
+ * from [3, 7] to [1, 2] reminds a case waiting for a day now, not in two — counted in reminders
+ * sent, so no step already sent comes again; and:
+ * - a delay the old schedule carried (a step taken late after a downtime) is kept;
+ * - the next reminder comes no sooner after the last one than the new schedule puts between them
+ *   (a case reminded an hour ago under [3, 7] is not reminded again at once under [1, 2], but a
+ *   business day after its reminder) — the rest of the schedule, the close too, moves with it;
+ * - when the next step is the close, it never comes before the date the last reminder announced
+ *   (a shorter autoCloseAfterDays closes the cases reminded meanwhile on the date they were told).
+ * Null: nothing is left to do.
+ */
+export function reschedulePending(
+  before: Pick<Config, 'jobs'>,
+  after: Pick<Config, 'jobs'>,
+  calendars: { readonly before: BusinessClock; readonly after: BusinessClock },
+  pendingSince: Date,
+  remindersSent: number,
+  stored: Date | null,
+): Date | null {
+  const next = nextPendingAction(after, calendars.after, pendingSince, remindersSent);
+  if (next === null) return null;
+  const old = nextPendingAction(before, calendars.before, pendingSince, remindersSent);
+  const delay = stored !== null && old !== null ? Math.max(0, stored.getTime() - old.at.getTime()) : 0;
+  let at = next.at.getTime() + delay;
+  if (remindersSent > 0) {
+    const oldDays = before.jobs.pendingReminder.remindAfterBusinessDays;
+    const newDays = after.jobs.pendingReminder.remindAfterBusinessDays;
+    // When the last reminder went: its place in the old schedule, with the delay it carried.
+    const lastDay = oldDays[remindersSent - 1];
+    const last = (lastDay !== undefined ? calendars.before.addBusinessDays(pendingSince, lastDay) : pendingSince).getTime() + delay;
+    if (next.kind === 'reminder') {
+      const gap = (newDays[remindersSent] ?? 0) - (newDays[remindersSent - 1] ?? 0);
+      at = Math.max(at, calendars.after.addBusinessDays(new Date(last), Math.max(1, gap)).getTime());
+    } else {
+      const announced = autoCloseAt(before, pendingSince);
+      if (announced !== null) at = Math.max(at, announced.getTime() + delay);
+    }
+  }
+  return new Date(at);
+}

@@ -1,12 +1,13 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
+import type { Config } from '../config/schema.js';
 import { lockCaseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
-import { runningClockCases, slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js';
+import { runningClockCases, slaOfCase, updateSla, upsertSla, waitingCases } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
 import type { FirstResponse, LifecycleHook, PriorityChange, QueueChange, StatusChange, TeamUpdate } from './lifecycle.js';
-import { nextPendingAction, pendingDueAt } from './follow-up.js';
-import { isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
+import { nextPendingAction, pendingDueAt, reschedulePending } from './follow-up.js';
+import { calendarOf, isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
 import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resume, type ClockState, type Pause } from './sla-state.js';
 
 /**
@@ -344,6 +345,54 @@ export async function recomputeRunningClocks(ctx: AppContext, stopping: () => bo
         await recompute(trx, ctx, c, 'system', (terms) => ({ why: `configuration reloaded (policy ${terms.policy === '' ? 'none' : terms.policy}, calendar ${terms.calendar.name})`, data: { reload: true } }), true);
         const now = await slaOfCase(trx, id);
         return before?.fr_due_at !== now?.fr_due_at || before?.res_due_at !== now?.res_due_at;
+      });
+      if (moved) changed++;
+    }
+    if (ids.length < 200) return changed;
+  }
+}
+
+/**
+ * A reload changed jobs.pendingReminder (the reminder days, the automatic close, switched on):
+ * the next step of every case already waiting for the customer follows the new schedule
+ * (follow-up.ts reschedulePending: counted in reminders sent — none comes twice —, a downtime's
+ * delay kept, never sooner after the last reminder than the new gap, never closed before the date
+ * a reminder announced). Without this, the stored next time kept the old schedule, and a shortened
+ * one read it as a delay: the waiting cases went on by the old days. Each case in its own
+ * transaction (locked, like the job's); `case.reminder-rescheduled` on each case whose next step
+ * moved. Returns how many moved.
+ */
+export async function rescheduleWaitingCases(ctx: AppContext, before: Pick<Config, 'jobs' | 'sla' | 'queues'>, stopping: () => boolean = () => false): Promise<number> {
+  const settings = ctx.config.jobs.pendingReminder;
+  if (!settings.enabled) return 0;
+  let after = 0;
+  let changed = 0;
+  for (;;) {
+    const ids = await waitingCases(ctx.db, after, 200);
+    for (const id of ids) {
+      if (stopping()) return changed;
+      after = id;
+      const moved = await ctx.db.transaction().execute(async (trx) => {
+        const c = await lockCaseById(trx, id);
+        const sla = await slaOfCase(trx, id);
+        if (c === undefined || sla === undefined || c.status !== 'pending' || sla.pending_since === null) return false;
+        const stored = before.jobs.pendingReminder.enabled && sla.pending_next_at !== null ? new Date(sla.pending_next_at) : null;
+        const calendars = { before: calendarOf(before, c.queue), after: calendarOf(ctx.config, c.queue) };
+        const next = iso(reschedulePending(before, ctx.config, calendars, new Date(sla.pending_since), sla.pending_reminders, stored));
+        if (next === sla.pending_next_at) return false;
+        const now = ctx.clock.now().toISOString();
+        await updateSla(trx, id, { pending_next_at: next });
+        const days = settings.remindAfterBusinessDays.join(', ');
+        await addEvent(trx, {
+          caseId: id,
+          type: 'case.reminder-rescheduled',
+          actor: 'system',
+          reason: `reminder schedule changed (jobs.pendingReminder: reminders after [${days}] business days, close after ${settings.autoCloseAfterDays} days): ${sla.pending_reminders} reminder(s) sent, next step due ${next ?? 'never'} (was ${sla.pending_next_at ?? 'none'})`,
+          data: { remindersSent: sla.pending_reminders, nextAt: next, previous: sla.pending_next_at },
+          at: now,
+        });
+        ctx.log.info({ component: 'sla', caseId: id, caseNumber: c.number, remindersSent: sla.pending_reminders, nextAt: next, previous: sla.pending_next_at }, 'pending case: reminder schedule changed');
+        return true;
       });
       if (moved) changed++;
     }

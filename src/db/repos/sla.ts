@@ -78,3 +78,18 @@ export async function runningClockCases(db: Q, afterId: number, limit: number): 
     .execute();
   return rows.map((r) => r.id);
 }
+
+/** Cases waiting for the customer (pending, with their waiting recorded), by id after `afterId`: a reload that changed the reminder schedule goes through them. */
+export async function waitingCases(db: Q, afterId: number, limit: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('case_sla')
+    .innerJoin('cases', 'cases.id', 'case_sla.case_id')
+    .select('cases.id')
+    .where('cases.id', '>', afterId)
+    .where('cases.status', '=', 'pending')
+    .where('case_sla.pending_since', 'is not', null)
+    .orderBy('cases.id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
