@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Config } from '../config/schema.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../db/database.js';
-import { addParticipant, isParticipant } from '../db/repos/cases.js';
+import { addParticipant, isParticipant, participants } from '../db/repos/cases.js';
 import { addEvent, addressesTakenOff } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import type { AuthVerdict } from '../mail-in/sender-auth.js';
@@ -67,9 +67,14 @@ export async function enrolRecipients(
   recipients: readonly { readonly address: string; readonly name: string }[],
   sender: string,
   now: string,
-  o: { readonly byCustomer?: boolean; readonly unproven?: string } = {},
+  o: { readonly byCustomer?: boolean; readonly unproven?: string; readonly customerMail?: boolean } = {},
 ): Promise<void> {
   const copied = copiedIn(ctx, recipients, sender);
+  // A customer's mail copies in at most CUSTOMER_COPIED_MAX people (a case's participants in all):
+  // a stranger's new mail Cc'ing 500 addresses made every answer of ours go to each of them.
+  const present = o.customerMail === true ? new Set((await participants(trx, caseId)).map((p) => p.address.toLowerCase())) : null;
+  const over: string[] = [];
+  const unproven: string[] = [];
   // A customer's mail does not copy back in whom an agent took off the case (#uncc): their client
   // still copies them (answer all to mail that named them). An agent copies them in again.
   let takenOff: Set<string> | null = null;
@@ -80,7 +85,7 @@ export async function enrolRecipients(
       // customer forwarded our email to could write "From: <the requester>" and copy themselves
       // in, getting every later reply and a link to the whole case. An agent copies them in.
       if (o.unproven !== undefined) {
-        await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${a.address} was copied by ${sender}'s mail, but nothing proves it came from ${sender} (${o.unproven}): not copied on the case's mail (an agent adds them with #cc ${a.address})`, data: { address: a.address }, at: now });
+        unproven.push(a.address);
         continue;
       }
       takenOff ??= await addressesTakenOff(trx, caseId);
@@ -89,9 +94,30 @@ export async function enrolRecipients(
         continue;
       }
     }
+    if (present !== null && !present.has(a.address.toLowerCase())) {
+      if (present.size >= CUSTOMER_COPIED_MAX) {
+        over.push(a.address);
+        continue;
+      }
+      present.add(a.address.toLowerCase());
+    }
     await addParticipant(trx, caseId, a.address, a.name, 'cc', now);
   }
+  // One event per address, or one for them all when a mail copies many.
+  for (const a of unproven.length <= 10 ? unproven : []) {
+    await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${a} was copied by ${sender}'s mail, but nothing proves it came from ${sender} (${o.unproven}): not copied on the case's mail (an agent adds them with #cc ${a})`, data: { address: a }, at: now });
+  }
+  if (unproven.length > 10) {
+    await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${unproven.length} addresses were copied by ${sender}'s mail, but nothing proves it came from ${sender} (${o.unproven}): not copied on the case's mail (an agent adds them with #cc): ${unproven.slice(0, 10).join(', ')} and ${unproven.length - 10} more`, data: { addresses: unproven }, at: now });
+  }
+  if (over.length > 0) {
+    const named = over.slice(0, 10).join(', ') + (over.length > 10 ? ` and ${over.length - 10} more` : '');
+    await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${over.length} address(es) copied by ${sender}'s mail not copied on the case's mail: a customer's mail makes at most ${CUSTOMER_COPIED_MAX} people take part in a case (an agent adds them with #cc): ${named}`, data: { addresses: over }, at: now });
+  }
 }
+
+/** The most participants a case gets from customers' mail (requester included); an agent's #cc is not limited. */
+export const CUSTOMER_COPIED_MAX = 50;
 
 /**
  * The To/Cc addresses enrolRecipients enrols: every address but our own mailboxes, the sender's

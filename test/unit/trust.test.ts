@@ -144,6 +144,23 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
     expect(await people(10001)).toEqual(['jane@customer.example', 'bob@customer.example']);
   });
 
+  it('a customer\'s mail makes at most 50 people take part in a case: a stranger Cc\'ing 500 addresses does not get our answers sent to each (hostile2)', async () => {
+    await start();
+    const cc = Array.from({ length: 60 }, (_, i) => `v${i}@victims.example`).join(', ');
+    const out = await stored(eml({ from: 'Spammer <spam@evil.example>', cc, subject: 'Question about pricing', body: 'What does gold cost? http://evil.example/win' }));
+    expect(out).toMatchObject({ created: true, caseNumber: 10001 });
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    expect(await people(10001)).toHaveLength(50);
+    expect(await people(10001)).not.toContain('v49@victims.example');
+    const over = (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type === 'participant.not-added');
+    expect(over.map((e) => e.reason)).toEqual([expect.stringMatching(/^11 address\(es\) copied by spam@evil\.example's mail not copied on the case's mail: a customer's mail makes at most 50 people take part in a case \(an agent adds them with #cc\): v49@victims\.example, v50@victims\.example, /)]);
+    // A later mail of the (proven) requester copies nobody more in; an agent's #cc still does.
+    await stored(eml({ from: 'Spammer <spam@evil.example>', inReplyTo: await confirmationId(10001), cc: 'more@victims.example' }));
+    expect(await people(10001)).not.toContain('more@victims.example');
+    await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, { actor: 'cli:test', by: 'test', address: null, replyName: '' }, { commands: [{ kind: 'cc', add: true, addresses: ['boss@customer.example'], line: '#cc boss@customer.example' }], text: '', note: true, attachments: [], messageRowId: null }));
+    expect(await people(10001)).toContain('boss@customer.example');
+  });
+
   describe('with security.senderAuth.mode none (the default of a fresh install)', () => {
     it('nobody is authenticated: the requester’s tag opens a linked case, her reply to our mail threads but copies nobody in', async () => {
       await start({ security: { senderAuth: { mode: 'none' } } });

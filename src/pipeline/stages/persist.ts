@@ -252,7 +252,7 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
   // both in every forward of our mail.
   const proven = created || sender.auth === 'pass' || (isStaff(ctx.config, sender.address) && staffProven(sender, caseRow));
   const unproven = proven ? undefined : `security.senderAuth.mode ${ctx.config.security.senderAuth.mode}: ${sender.auth === 'none' ? 'the sender check found nothing' : 'the sender check failed'}`;
-  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created, unproven });
+  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created, unproven, customerMail: true });
 }
 
 type ExistingThread = Extract<NonNullable<Inbound['notes']['thread']>, { kind: 'existing' }>;
