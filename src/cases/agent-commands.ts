@@ -256,8 +256,13 @@ export interface AgentMailText {
   readonly lines: readonly TextLine[];
 }
 
-/** Split an agent's new text into commands and text. */
-export function parseAgentMail(visibleText: string): AgentMailText {
+/**
+ * Split an agent's new text into commands and text. `forwarded`: mail the agent forwarded below
+ * their own text (VisibleText.ownText) — someone else's words, kept as text and never read for
+ * commands or "#saved" lines (a customer's "#cc" line in a forwarded mail would copy in whom
+ * they name, as the agent).
+ */
+export function parseAgentMail(visibleText: string, forwarded = ''): AgentMailText {
   const lines = visibleText.split(/\r?\n/);
   const commands: AgentCommand[] = [];
   const text: TextLine[] = [];
@@ -299,6 +304,7 @@ export function parseAgentMail(visibleText: string): AgentMailText {
     leading = false;
     text.push(raw);
   }
+  if (forwarded.trim() !== '') text.push(...(text.length > 0 ? [''] : []), ...forwarded.split(/\r?\n/));
   return { commands, text: rawText(text), lines: text };
 }
 

@@ -77,6 +77,12 @@ export interface VisibleText {
   text: string;
   hadQuote: boolean;
   hadSignature: boolean;
+  /**
+   * Set when `text` ends with forwarded mail (an inline forward, an Outlook header block with
+   * nothing above it, a message attached as a forward): what the writer typed above it ("" for
+   * nothing). Someone else wrote the rest — an agent's commands are read from this part only.
+   */
+  ownText?: string;
 }
 
 export const DEFAULT_MAX_INPUT_CHARS = 200_000;
@@ -101,7 +107,7 @@ export function visibleTextOf(mail: Pick<ParsedMail, 'text' | 'html' | 'textFrom
   // Mail forwarded as an attachment: shown below the writer's text like an inline forward.
   const blocks = (mail.forwarded ?? []).map(forwardedBlock);
   if (blocks.length === 0) return visible;
-  return { ...visible, text: [visible.text, ...blocks].filter((t) => t.trim() !== '').join('\n\n') };
+  return { ...visible, text: [visible.text, ...blocks].filter((t) => t.trim() !== '').join('\n\n'), ownText: visible.ownText ?? visible.text };
 }
 
 /**
@@ -170,7 +176,7 @@ function visibleFromText(
       // forward with exactly the same block as they reply with, so this is treated as a forward
       // with nothing added and its content is kept (forwards are new information for support).
       // A reply consisting of nothing but a ">"-quote, by contrast, yields an empty text.
-      return finish(lines.slice(boundary.start), hadQuote, hadSignature);
+      return { ...finish(lines.slice(boundary.start), hadQuote, hadSignature), ownText: '' };
     } else if (boundary.kind === 'signature') {
       hadSignature = true;
       hadQuote ||= lines.length > boundary.start + 1;
@@ -193,7 +199,9 @@ function visibleFromText(
     // Decision: a forward ("---------- Forwarded message ---------", "Begin forwarded message:")
     // is new information for support, so the forwarded message is kept verbatim below whatever
     // was written above it. It is not counted as a quote.
+    const ownText = finish(splitLines(visible), hadQuote, hadSignature).text.trim();
     visible = visible.trim() === '' ? forwarded.join('\n') : `${visible.trimEnd()}\n\n${forwarded.join('\n')}`;
+    return { ...finish(splitLines(visible), hadQuote, hadSignature), ownText };
   }
   return finish(splitLines(visible), hadQuote, hadSignature);
 }

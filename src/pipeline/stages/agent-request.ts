@@ -19,7 +19,9 @@ export const agentRequestStage: DecideStage = {
   async run(msg, ctx) {
     const agent = need(msg.notes.agent ?? undefined, 'agent');
     const visible = need(msg.notes.visible, 'visible');
-    const { commands, lines } = parseAgentMail(visible.text);
+    // Commands are read from what the agent typed, never from mail they forward below it.
+    const own = visible.ownText;
+    const { commands, lines } = own === undefined ? parseAgentMail(visible.text) : parseAgentMail(own, forwardedPart(visible.text, own));
     const checked = checkCommands(ctx, agent.caseRow, agent.staff.address, commands);
     // A #merge that will be refused is an error now, before agent-persist enrols the mail's Cc's:
     // a refused mail changes nothing (agent-act checks again under lock).
@@ -60,3 +62,12 @@ export const agentRequestStage: DecideStage = {
     return NEXT;
   },
 };
+
+/** The forwarded part of a visible text that starts with its own part `own` (VisibleText.ownText). */
+function forwardedPart(text: string, own: string): string {
+  const at = own === '' ? 0 : text.indexOf(own);
+  // Not found as it stands (never seen): the forward is what follows the first blank line after
+  // the own text's length — commands are still read from `own` alone.
+  const end = at < 0 ? Math.min(text.length, own.length) : at + own.length;
+  return text.slice(end).replace(/^\s*\n/, '');
+}

@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { eml, mxHeaders, testEnv, type TestEnv } from '../helpers/context.js';
+
+/**
+ * An agent forwards someone's mail into a case ("Fwd: [Case #N] …", proven by our MX): the
+ * forwarded mail is kept as text (new information), but it is someone else's words — its lines
+ * are never the agent's commands. Found by hostile2: a customer's "#cc mallory@…" line in the mail
+ * the agent forwarded copied Mallory in as the agent (every later reply and a case link), and
+ * "#priority low" lowered the case. Whole pipeline on a real database (SQLite or PostgreSQL).
+ */
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.close();
+});
+
+const QUEUES = { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } };
+const CUSTOMER_TEXT = ['Hi Ben, the printer is still broken.', '', '#cc mallory@evil.example', '#priority low', '#close', '', 'Jane'];
+
+async function caseState() {
+  const c = (await caseByNumber(env.ctx.db, 10001))!;
+  return { status: c.status, priority: c.priority, people: (await participants(env.ctx.db, c.id)).map((p) => p.address), events: (await eventsOfCase(env.ctx.db, c.id)).map((e) => `${e.type}: ${e.reason}`) };
+}
+
+describe('commands in mail an agent forwards into a case', () => {
+  it('an inline forward: only the agent’s own lines above it are commands; the forwarded text reaches the case as text', async () => {
+    env = await testEnv({ queues: QUEUES });
+    await env.ingest(eml({ body: 'My printer is broken.' }));
+    const body = ['#priority high', 'FYI, Jane wrote to me directly.', '', '---------- Forwarded message ---------', 'From: Jane Customer <jane@customer.example>', 'Date: Mon, 2 Mar 2026 at 08:00', 'Subject: printer', 'To: Ben Agent <ben@example.com>', '', ...CUSTOMER_TEXT].join('\n');
+    const out = await env.ingest(eml({ from: 'Ben Agent <ben@example.com>', subject: 'Fwd: [Case #10001] Printer on fire', body }));
+    expect(out).toMatchObject({ kind: 'stored', caseNumber: 10001, reason: 'agent mail (subject-tag)' });
+    const s = await caseState();
+    expect(s.priority).toBe('high');
+    expect(s.status).toBe('open');
+    expect(s.people).not.toContain('mallory@evil.example');
+    expect(s.events.filter((e) => /mallory|→ low|closed/.test(e))).toEqual([]);
+    // The forward went on as the agent's text (a reply: no #note), the customer's lines in it.
+    const reply = await env.ctx.db.selectFrom('outbox').select(['text', 'to_address', 'cc_json']).where('kind', '=', 'agent-reply').executeTakeFirstOrThrow();
+    expect(reply.to_address).toBe('jane@customer.example');
+    expect(reply.cc_json).toBe('[]');
+    expect(reply.text).toContain('FYI, Jane wrote to me directly.');
+    expect(reply.text).toContain('#cc mallory@evil.example');
+    expect(reply.text).not.toContain('#priority high');
+  });
+
+  it('a forward with nothing added, and a mail attached as a forward: nothing in them is a command', async () => {
+    env = await testEnv({ queues: QUEUES });
+    await env.ingest(eml({ body: 'My printer is broken.' }));
+    // Outlook forwards with its header block and nothing above it.
+    const outlook = ['From: Jane Customer <jane@customer.example>', 'Sent: Monday, March 2, 2026 8:00 AM', 'To: Ben Agent <ben@example.com>', 'Subject: printer', '', ...CUSTOMER_TEXT].join('\n');
+    await env.ingest(eml({ from: 'Ben Agent <ben@example.com>', subject: 'FW: [Case #10001] Printer on fire', body: `#note\n${outlook}` }));
+    await env.ingest(eml({ from: 'Ben Agent <ben@example.com>', subject: 'FW: [Case #10001] Printer on fire', body: outlook }));
+    // Forwarded as an attachment (message/rfc822) below the agent's note.
+    const attached = [
+      ...mxHeaders('example.com', 'pass'),
+      'From: Ben Agent <ben@example.com>',
+      'To: support@example.com',
+      'Subject: Fwd: [Case #10001] Printer on fire',
+      'Message-ID: <fwd-attached@example.com>',
+      'Date: Mon, 02 Mar 2026 09:05:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      '#note',
+      'Jane wrote to me directly, attached.',
+      '--b1',
+      'Content-Type: message/rfc822',
+      'Content-Disposition: attachment; filename="printer.eml"',
+      '',
+      'From: Jane Customer <jane@customer.example>',
+      'To: Ben Agent <ben@example.com>',
+      'Subject: printer',
+      'Message-ID: <jane-direct@customer.example>',
+      'Date: Mon, 02 Mar 2026 08:00:00 +0000',
+      '',
+      ...CUSTOMER_TEXT,
+      '--b1--',
+      '',
+    ].join('\r\n');
+    await env.ingest(attached);
+    const s = await caseState();
+    expect(s.priority).toBe('normal');
+    expect(s.status).not.toBe('closed');
+    expect(s.people).not.toContain('mallory@evil.example');
+    expect(s.events.filter((e) => /mallory|→ low|→ closed/.test(e))).toEqual([]);
+  });
+});
