@@ -138,6 +138,13 @@ describe('reading a forwarded block', () => {
     expect(inlineForwardedOriginal(text)).toEqual(expected);
   });
 
+  it('a hostile block (a 200 KB From line of address-like text) is read in linear time', () => {
+    const started = performance.now();
+    const text = `---------- Forwarded message ---------\nFrom: ${'a@'.repeat(100_000)}\nSubject: x\n\n` + `From: ${'b'.repeat(200_000)}\n`;
+    expect(inlineForwardedOriginal(text)).toBeNull();
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
   it.each([
     ['Fwd: Printer', true],
     ['FW: Printer', true],
