@@ -6,6 +6,7 @@ import { warnStrandedQueues } from './cases/stranded-queues.js';
 import { startSmtpListener } from './channels/smtp-listener.js';
 import { startJobs } from './jobs/scheduler.js';
 import { recomputeRunningClocks, rescheduleWaitingCases } from './cases/sla-clock.js';
+import { criticalLevels } from './cases/sla-policy.js';
 import { setLogLevel } from './log.js';
 import { MailboxDirectory } from './mailboxes.js';
 import { relayLanes, relaySettings } from './mail-out/relays.js';
@@ -66,6 +67,11 @@ function slaTermsOf(c: Config): unknown {
 function pendingScheduleOf(c: Config): unknown {
   const p = c.jobs.pendingReminder;
   return { enabled: p.enabled, days: p.remindAfterBusinessDays, close: p.autoCloseAfterDays };
+}
+
+function criticalWatchOf(c: Config): unknown {
+  const r = c.jobs.criticalReminder;
+  return { enabled: r.enabled, levels: criticalLevels(c), after: r.afterMinutes };
 }
 
 function changedSections(a: Config, b: Config): string[] {
@@ -181,7 +187,9 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
     actions.push(parts.jobs !== null ? 'jobs rescheduled' : 'jobs stopped');
   }
   const reschedule = !same(pendingScheduleOf(old), pendingScheduleOf(next.config));
-  const recompute = !same(slaTermsOf(old), slaTermsOf(next.config));
+  // The SLA terms, and what the critical-reminder watch of each case depends on (which levels are
+  // critical, the quiet time, on or off): stored per case (stale_check_at) like the due times.
+  const recompute = !same(slaTermsOf(old), slaTermsOf(next.config)) || !same(criticalWatchOf(old), criticalWatchOf(next.config));
   if (reschedule || recompute) {
     // In the background, one transaction per case: first the waiting cases' reminders under the
     // new schedule (it reads their next step as the old schedule left it), then every running
@@ -194,7 +202,7 @@ export async function reloadDaemon(ctx: AppContext, parts: DaemonParts, load: ()
         );
       }
       if (recompute) {
-        await recomputeRunningClocks(ctx).then(
+        await recomputeRunningClocks(ctx, () => false, old).then(
           (n) => log.info({ cases: n }, `SLA due times recomputed after the reload: ${n} case(s) changed`),
           (err: unknown) => log.warn({ err }, 'SLA due times could not all be recomputed after the reload; the others change at their next status or priority change'),
         );

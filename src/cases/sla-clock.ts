@@ -131,7 +131,11 @@ async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSl
     res_warned_at: next.res_warned_at ?? null,
     res_breached_at: next.res_breached_at ?? null,
   }, caseRow.first_response_at);
-  next.stale_check_at = staleCheck(ctx, caseRow, next.last_update_at);
+  // The critical-reminder job moves the watch on after each reminder (stale_check_at: the next quiet
+  // period); a recompute (a priority, a queue, a reload) keeps that, not back to the first period
+  // of the stretch — whose claim is taken: no reminder then, and the rest of the schedule shifted.
+  const fresh = staleCheck(ctx, caseRow, next.last_update_at);
+  next.stale_check_at = fresh !== null && row.stale_check_at != null && row.stale_check_at > fresh ? row.stale_check_at : fresh;
   const sla = await upsertSla(trx, next);
   const updated =
     caseRow.first_response_due_at !== sla.fr_due_at || caseRow.resolution_due_at !== sla.res_due_at
@@ -330,7 +334,10 @@ async function recompute(
  * and sla-check alerted by the old. A case whose due times change records `sla.recomputed`.
  * Returns how many changed.
  */
-export async function recomputeRunningClocks(ctx: AppContext, stopping: () => boolean = () => false): Promise<number> {
+export async function recomputeRunningClocks(ctx: AppContext, stopping: () => boolean = () => false, before?: Pick<Config, 'jobs'>): Promise<number> {
+  // A reload that changed jobs.criticalReminder.afterMinutes: a watch already moved on by a
+  // reminder (its next quiet period) keeps its place in the stretch, with the new length.
+  const staleShift = before === undefined ? 0 : (ctx.config.jobs.criticalReminder.afterMinutes - before.jobs.criticalReminder.afterMinutes) * MIN;
   let after = 0;
   let changed = 0;
   for (;;) {
@@ -342,6 +349,7 @@ export async function recomputeRunningClocks(ctx: AppContext, stopping: () => bo
         const c = await lockCaseById(trx, id);
         if (c === undefined || c.status === 'resolved' || c.status === 'closed') return false;
         const before = await slaOfCase(trx, id);
+        if (staleShift !== 0 && before?.stale_check_at != null) await updateSla(trx, id, { stale_check_at: new Date(new Date(before.stale_check_at).getTime() + staleShift).toISOString() });
         await recompute(trx, ctx, c, 'system', (terms) => ({ why: `configuration reloaded (policy ${terms.policy === '' ? 'none' : terms.policy}, calendar ${terms.calendar.name})`, data: { reload: true } }), true);
         const now = await slaOfCase(trx, id);
         return before?.fr_due_at !== now?.fr_due_at || before?.res_due_at !== now?.res_due_at;

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { setStatus } from '../../src/cases/lifecycle.js';
+import { setPriority, setStatus } from '../../src/cases/lifecycle.js';
+import { recomputeRunningClocks } from '../../src/cases/sla-clock.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
@@ -17,11 +18,12 @@ import { tempDir } from '../helpers/temp-dirs.js';
 import { captureLogger, removeDir, until, type LogLine } from '../imap/imap-env.js';
 
 /**
- * A SIGHUP reload that changes only jobs.pendingReminder (the reminders to customers whose case
- * waits for their answer), in a real daemon (in this process, a manual clock): the cases already
- * waiting go by the new schedule — not by the days planned when they went pending — without a
- * second reminder for a step already sent, and never closed before the date their last reminder
- * named.
+ * SIGHUP reloads that change only a job's settings, in a real daemon (in this process, a manual
+ * clock). jobs.pendingReminder (the reminders to customers whose case waits for their answer): the
+ * cases already waiting go by the new schedule — not by the days planned when they went pending —
+ * without a second reminder for a step already sent, and never closed before the date their last
+ * reminder named. jobs.criticalReminder (which levels are critical, the quiet time): the open cases
+ * are watched by the new terms, not only those opened afterwards.
  */
 
 const BASE: ConfigInput = {
@@ -35,6 +37,13 @@ const BASE: ConfigInput = {
   // The test runs the job by hand at the times it sets; a reload reschedules the waiting cases all the same.
   jobs: { enabled: false, timezone: 'America/Chicago', pendingReminder: { remindAfterBusinessDays: [2, 4], autoCloseAfterDays: 14 } },
 };
+
+async function newCase(ctx: Daemon['ctx'], clock: ManualClock, from: string, subject: string): Promise<number> {
+  const raw = await ctx.blobs.put(Readable.from([Buffer.from(eml({ from, subject, messageId: `${from.split('@')[0]}.${subject.length}@customer.example` }))]));
+  const out = await runPipeline(ctx, { channel: 'test', mailbox: ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: clock.now(), raw });
+  if (out.kind !== 'stored') throw new Error(out.reason);
+  return out.caseId;
+}
 
 let daemon: Daemon | null = null;
 let dir: string | null = null;
@@ -53,11 +62,9 @@ describe('a reload that changes only jobs.pendingReminder', () => {
     daemon = await startDaemon({ resolved: writeConfig(dir, BASE), log, clock });
     const { ctx } = daemon;
     const open = async (from: string): Promise<number> => {
-      const raw = await ctx.blobs.put(Readable.from([Buffer.from(eml({ from, subject: `Question from ${from}`, messageId: `${from.split('@')[0]}@customer.example` }))]));
-      const out = await runPipeline(ctx, { channel: 'test', mailbox: ctx.mailboxes.default, envelopeFrom: null, envelopeTo: [], receivedAt: clock.now(), raw });
-      if (out.kind !== 'stored') throw new Error(out.reason);
-      await ctx.db.transaction().execute((trx) => setStatus(trx, ctx, out.caseId, 'pending', { actor: 'agent:erika@example.com', reason: 'asked for details' }));
-      return out.caseId;
+      const id = await newCase(ctx, clock, from, `Question from ${from}`);
+      await ctx.db.transaction().execute((trx) => setStatus(trx, ctx, id, 'pending', { actor: 'agent:erika@example.com', reason: 'asked for details' }));
+      return id;
     };
     const run = () => createJobScheduler(ctx).run('pending-reminder', 'manual');
     const nextAt = async (id: number) => (await slaOfCase(ctx.db, id))!.pending_next_at;
@@ -119,5 +126,49 @@ describe('a reload that changes only jobs.pendingReminder', () => {
     clock.set('2026-03-14T16:01:00Z');
     await run();
     expect((await caseById(ctx.db, bob))!.status).toBe('closed');
+  }, 60_000);
+});
+
+describe('a reload that changes only jobs.criticalReminder', () => {
+  it('a level made critical watches its open cases from their last update; a shorter quiet time applies to the next reminder of a case already reminded', async () => {
+    dir = tempDir('casegate-critical-reload-');
+    const clock = new ManualClock('2026-03-02T14:00:00Z'); // Mon 08:00 CST
+    const { log, lines } = captureLogger();
+    const critical = (over: Record<string, unknown>): ConfigInput => ({ ...BASE, jobs: { ...BASE.jobs, criticalReminder: { afterMinutes: 60, ...over } } });
+    daemon = await startDaemon({ resolved: writeConfig(dir, critical({})), log, clock });
+    const { ctx } = daemon;
+    const reload = async (config: ConfigInput) => {
+      const done = lines.filter((l: LogLine) => l.msg.startsWith('SLA due times recomputed after the reload')).length;
+      writeConfig(dir!, config);
+      expect((await daemon!.reload()).ok).toBe(true);
+      await until(() => lines.filter((l: LogLine) => l.msg.startsWith('SLA due times recomputed after the reload'))[done], 'the running cases recomputed', 20_000);
+    };
+    const run = () => createJobScheduler(ctx).run('critical-reminder', 'manual');
+    const staleAt = async (id: number) => (await slaOfCase(ctx.db, id))!.stale_check_at;
+    const urgent = await newCase(ctx, clock, 'ann@customer.example', 'Urgent – payments down');
+    const high = await newCase(ctx, clock, 'bob@customer.example', 'Checkout is slow');
+    await ctx.db.transaction().execute((trx) => setPriority(trx, ctx, high, 'high', { actor: 'agent:erika@example.com', reason: 'test' }));
+    expect(await staleAt(urgent)).toBe('2026-03-02T15:00:00.000Z');
+    expect(await staleAt(high)).toBeNull();
+    clock.set('2026-03-02T15:01:00Z');
+    expect((await run()).processed).toBe(1); // the urgent case's first quiet hour
+    expect(await staleAt(urgent)).toBe('2026-03-02T16:01:00.000Z');
+
+    // 15:10: high cases become critical, and a quiet time of 30 minutes.
+    clock.set('2026-03-02T15:10:00Z');
+    await reload(critical({ priorities: ['urgent', 'high'], afterMinutes: 30 }));
+    // The high case, quiet since 14:00, is due at once; the urgent one 30 min after its reminder, not 60.
+    expect(await staleAt(high)).toBe('2026-03-02T14:30:00.000Z');
+    expect(await staleAt(urgent)).toBe('2026-03-02T15:31:00.000Z');
+    expect((await run()).processed).toBe(1);
+    expect((await outboxOfCase(ctx.db, high)).filter((r) => r.kind === 'stale-reminder').map((r) => r.to_address)).toEqual(['erika@example.com']);
+    clock.set('2026-03-02T15:32:00Z');
+    expect((await run()).processed).toBe(1);
+    expect((await outboxOfCase(ctx.db, urgent)).filter((r) => r.kind === 'stale-reminder')).toHaveLength(2);
+    // A recompute (the next reload's, a priority change) keeps the watch where the reminders moved
+    // it: not back to the stretch's first period, whose claim is taken (no reminder at 16:02 then).
+    expect(await staleAt(urgent)).toBe('2026-03-02T16:02:00.000Z');
+    expect(await recomputeRunningClocks(ctx)).toBe(0);
+    expect(await staleAt(urgent)).toBe('2026-03-02T16:02:00.000Z');
   }, 60_000);
 });
