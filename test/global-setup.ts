@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeDbTemplate } from './helpers/db-template.js';
-import { startPgCluster } from './helpers/pg-cluster.js';
+import { makePristineDataDir, PG_PRISTINE_ENV, startPgCluster } from './helpers/pg-cluster.js';
 
 /**
  * The suite runs against SQLite (default) or PostgreSQL (CASEGATE_TEST_DB=postgres). For the
@@ -20,10 +20,20 @@ export default async function setup(): Promise<() => void> {
   const stops: (() => void)[] = [];
   if (root !== null) stops.unshift(() => rmSync(root, { recursive: true, force: true }));
   if (process.env['CASEGATE_TEST_DB'] === 'postgres' && (process.env['CASEGATE_TEST_PG_URL'] ?? '') === '') {
+    // One initdb for the run: the private clusters of the cluster tests copy it (test/helpers/pg-cluster.ts).
+    const pristine = mkdtempSync(join(root ?? tmpdir(), 'casegate-pg-pristine-'));
+    stops.push(() => rmSync(pristine, { recursive: true, force: true }));
+    process.env[PG_PRISTINE_ENV] = makePristineDataDir(pristine);
     const cluster = await startPgCluster();
     process.env['CASEGATE_TEST_PG_URL'] = cluster.url;
     console.log(`[casegate tests] PostgreSQL pass: private cluster on 127.0.0.1:${cluster.port} (${cluster.dir})`);
-    stops.push(() => cluster.stop());
+    stops.push(() => {
+      // CASEGATE_TEST_CPU_REPORT (test/setup/cpu-report.ts): the server's CPU, which no test process counts.
+      const report = process.env['CASEGATE_TEST_CPU_REPORT'];
+      const cpu = cluster.cpuSeconds();
+      if (report !== undefined && report !== '' && cpu !== null) appendFileSync(report, `(postgresql cluster)\t0.00\t${cpu.toFixed(2)}\t0.00\t0\n`);
+      cluster.stop();
+    });
   }
   // A migrated database every test environment starts from (test/helpers/db-template.ts).
   const templateDir = mkdtempSync(join(root ?? tmpdir(), 'casegate-db-template-'));
