@@ -24,8 +24,30 @@ export interface CaseDetail {
   readonly outbox: Omit<OutboxRow, 'html' | 'text'>[];
   /** Addresses of the case (requester, participants) that bounced hard and were not written from since: casegate sends them nothing. */
   readonly bouncing: { readonly address: string; readonly since: string | null; readonly reason: string | null; readonly bounces: number }[];
+  /**
+   * Reports that an address of the case could not be reached which nothing proves a mail system
+   * wrote (pipeline/bounce-standing.ts): the newest per address not marked bouncing and not written
+   * from since. Mail to it still goes; the agent sees "unverified bounce report", never "bouncing".
+   */
+  readonly unverifiedBounces: { readonly address: string; readonly at: string; readonly reason: string | null; readonly reporter: string | null }[];
   /** The number of the case this one was merged into and continues as (cases merge), else null. */
   readonly mergedInto: number | null;
+}
+
+/** The newest unverified bounce report per address (events of the case), of addresses neither bouncing nor heard from since. */
+function unverifiedBouncesOf(events: readonly EventRow[], messages: readonly Pick<MessageRow, 'direction' | 'from_address' | 'created_at'>[], bouncing: ReadonlySet<string>): CaseDetail['unverifiedBounces'] {
+  const newest = new Map<string, CaseDetail['unverifiedBounces'][number]>();
+  for (const e of events) {
+    if (e.type !== 'address.unverified-bounce') continue;
+    const data = JSON.parse(e.data_json) as { address?: string; status?: string | null; unproven?: string; reporter?: string };
+    if (typeof data.address !== 'string') continue;
+    const key = data.address.toLowerCase();
+    const before = newest.get(key);
+    if (before === undefined || before.at <= e.created_at) newest.set(key, { address: data.address, at: e.created_at, reason: data.status ?? null, reporter: data.reporter ?? null });
+  }
+  return [...newest.entries()]
+    .filter(([key, r]) => !bouncing.has(key) && !messages.some((m) => m.direction === 'in' && m.from_address.toLowerCase() === key && m.created_at > r.at))
+    .map(([, r]) => r);
 }
 
 export async function caseDetail(db: Db, number: number): Promise<CaseDetail | null> {
@@ -37,14 +59,17 @@ export async function caseDetail(db: Db, number: number): Promise<CaseDetail | n
     db,
     msgs.map((m) => m.id),
   );
+  const events = await eventsOfCase(db, c.id);
+  const bouncing = (await bouncingAmong(db, [c.requester_address, ...people.map((p) => p.address)])).map((b) => ({ address: b.address, since: b.last_bounce_at, reason: b.last_reason, bounces: b.bounce_count }));
   return {
     case: c,
     tags: await tagsOfCase(db, c.id),
     participants: people,
     messages: msgs.map(({ html: _h, text: _t, ...m }) => ({ ...m, attachments: atts.filter((a) => a.message_row_id === m.id) })),
-    events: await eventsOfCase(db, c.id),
+    events,
     outbox: (await outboxOfCase(db, c.id)).map(({ html: _h, text: _t, ...o }) => o),
-    bouncing: (await bouncingAmong(db, [c.requester_address, ...people.map((p) => p.address)])).map((b) => ({ address: b.address, since: b.last_bounce_at, reason: b.last_reason, bounces: b.bounce_count })),
+    bouncing,
+    unverifiedBounces: unverifiedBouncesOf(events, msgs, new Set(bouncing.map((b) => b.address.toLowerCase()))),
     mergedInto: c.merged_into !== null ? (await continuedAs(db, c)).number : null,
   };
 }

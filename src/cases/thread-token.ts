@@ -250,3 +250,48 @@ export function verifyVerp(parts: VerpParts, secret: ThreadSecret, recipients: r
   }
   return null;
 }
+
+/**
+ * The signed envelope id (RFC 3461 ENVID, docs/deliverability.md "Who may report a bounce"):
+ *   casegate.b{outbox row}.{kid}.{r|a}{sig}   sig = HMAC-SHA256(key, "envid:b{row}:{reader or *}"), 16 hex chars
+ * Given with MAIL FROM to a relay that offers DSN; every DSN-speaking MTA on the way keeps it with
+ * the envelope and writes it into its report (`Original-Envelope-Id`) — and no MTA writes it into
+ * the message a reader gets. So a report carrying it was written by an MTA that carried this very
+ * envelope: our relay, or the recipient's MX after it. `r`: the transaction went to one reader,
+ * the signature names them (it speaks for them alone); `a`: to several readers at once (it speaks
+ * for each of them — an MTA of one of them could report on another).
+ */
+export function envelopeId(rowId: number, reader: string | null, secret: ThreadSecret): string {
+  const key = secret.current;
+  return `casegate.b${rowId}.${key.id}.${reader === null ? 'a' : 'r'}${sign(key.secret, envidInput(rowId, reader), 16)}`;
+}
+
+function envidInput(rowId: number, reader: string | null): string {
+  return `envid:b${rowId}:${reader === null ? '*' : reader.trim().toLowerCase()}`;
+}
+
+const ENVID = /^casegate\.b(\d{1,15})\.([a-z2-7]{4})\.([ra])([0-9a-f]{16})$/i;
+
+/** The outbox row an envelope id names (signature not checked), or null: not one of ours. */
+export function envelopeIdRow(value: string): number | null {
+  const m = ENVID.exec(value.trim());
+  if (m === null) return null;
+  const rowId = Number(m[1]);
+  return Number.isSafeInteger(rowId) && rowId > 0 ? rowId : null;
+}
+
+/**
+ * Whom an envelope id speaks for among `readers` (the row's To and Cc): `'all'` (one transaction
+ * to several readers), one reader, or null — it does not verify (forged, altered, another
+ * installation's, a key retired past its acceptUntil).
+ */
+export function verifyEnvelopeId(value: string, secret: ThreadSecret, readers: readonly string[]): 'all' | string | null {
+  const m = ENVID.exec(value.trim());
+  if (m === null) return null;
+  const rowId = Number(m[1]);
+  const keys = candidates(secret, m[2]!);
+  const sig = m[4]!.toLowerCase();
+  if (m[3]!.toLowerCase() === 'a') return keys.some((k) => equal(sign(k.secret, envidInput(rowId, null), 16), sig)) ? 'all' : null;
+  for (const r of readers) if (keys.some((k) => equal(sign(k.secret, envidInput(rowId, r), 16), sig))) return r;
+  return null;
+}

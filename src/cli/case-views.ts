@@ -98,6 +98,10 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     `  first response ${c.first_response_at ?? 'not yet'}${c.resolved_at !== null ? ` · resolved ${c.resolved_at}` : ''}${c.closed_at !== null ? ` · closed ${c.closed_at}` : ''}`,
     `  participants: ${d.participants.map((p) => `${p.address} (${p.role})`).join(', ')}`,
     ...d.bouncing.map((b) => `  BOUNCING: ${b.address} bounced hard${b.since !== null ? ` at ${b.since}` : ''}${b.reason !== null ? ` (${safeLine(b.reason)})` : ''}: casegate sends it nothing until it writes again`),
+    ...d.unverifiedBounces.map(
+      (u) =>
+        `  UNVERIFIED BOUNCE REPORT: ${safeLine(u.address)} reported undeliverable at ${u.at}${u.reason !== null ? ` (${safeLine(u.reason)})` : ''}${u.reporter !== null ? ` by ${safeLine(u.reporter)}` : ''} — nothing proves a mail system wrote it (a forged report?): not marked, mail to it still goes`,
+    ),
     ...(c.first_response_due_at !== null || c.resolution_due_at !== null
       ? [`  due: first response ${c.first_response_due_at ?? '–'} · resolution ${c.resolution_due_at ?? (c.status === 'pending' ? 'paused (pending)' : '–')}`]
       : []),

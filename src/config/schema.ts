@@ -347,6 +347,30 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * Who may mark an address as bouncing by a delivery report (docs/deliverability.md "Who may
+         * report a bounce"). A report names anyone; a reader of our email knows its Message-ID.
+         */
+        bounces: z
+          .object({
+            /**
+             * proven: a report marks an address only with proof it came from a mail system with
+             * standing — our signed envelope id (ENVID) in it, the mailbox's signed bounce address
+             * (mailboxes[].verp), or authenticated (security.senderAuth) from a mail-system address
+             * (MAILER-DAEMON@, postmaster@) of the recipient's own domain or of `reporters`; any
+             * other report is recorded on the case as unverified and marks nobody.
+             * any: every report about our mail marks the addresses it names (before 2026-12); not
+             * with verp on, which always wants its signed address.
+             */
+            trust: z.enum(['proven', 'any']).default('proven'),
+            /**
+             * Domains whose authenticated mail-system reports speak for every recipient: a relay
+             * provider that reports bounces by email without the DSN extension (e.g. amazonses.com).
+             */
+            reporters: z.array(z.string().trim().toLowerCase().regex(/^[a-z0-9.-]+\.[a-z0-9-]+$/, 'a domain, e.g. amazonses.com')).default([]),
+          })
+          .strict()
+          .prefault({}),
         /** Mail with more Received headers than this is looping: quarantined, never answered. */
         maxReceivedHops: z.number().int().min(5).max(1000).default(50),
         /** Replaced by senderAuth (reported with the new form). */

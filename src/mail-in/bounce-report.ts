@@ -24,7 +24,30 @@ export function parseBounce(mail: ParsedMail): BounceReport {
   } catch {
     recipients = [];
   }
-  return { originalMessageIds, recipients };
+  let envelopeIds: string[] = [];
+  try {
+    envelopeIds = findEnvelopeIds(mail);
+  } catch {
+    envelopeIds = [];
+  }
+  return { originalMessageIds, recipients, envelopeIds };
+}
+
+/**
+ * The envelope ids (RFC 3461 Original-Envelope-Id) of the report's delivery-status parts: the
+ * ENVID the sender gave with MAIL FROM, which the MTA kept with the envelope (xtext decoded).
+ */
+function findEnvelopeIds(mail: ParsedMail): string[] {
+  const out: string[] = [];
+  for (const part of mail.reportParts) {
+    if (!isDsnType(part.contentType)) continue;
+    for (const f of parseFields(part.content.slice(0, SCAN_LIMIT))) {
+      if (f.name !== 'original-envelope-id') continue;
+      const id = f.value.trim().replace(/\+([0-9A-F]{2})/g, (_all, h: string) => String.fromCharCode(parseInt(h, 16)));
+      if (id !== '' && id.length <= 200 && !out.includes(id)) out.push(id);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ export interface BounceReport {
    */
   originalMessageIds: string[];
   recipients: BounceRecipient[];
+  /** The Original-Envelope-Id values of its delivery-status parts (RFC 3461): our signed ENVID when an MTA that carried our envelope wrote it. */
+  envelopeIds?: string[];
 }
 
 

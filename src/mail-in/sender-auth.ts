@@ -193,7 +193,7 @@ function domainOf(address: string): string {
 }
 
 /** Relaxed alignment without a public-suffix list: the same domain, or one a subdomain of the other. */
-function aligned(a: string, b: string): boolean {
+export function aligned(a: string, b: string): boolean {
   const x = a.replace(/^@/, '').toLowerCase();
   const y = b.replace(/^@/, '').toLowerCase();
   return x !== '' && y !== '' && (x === y || x.endsWith(`.${y}`) || y.endsWith(`.${x}`)) && x.includes('.') && y.includes('.');

@@ -11,7 +11,7 @@ import { BlobUnreadableError } from '../storage/blob-store.js';
  * (SpamAssassin's DATE_IN_PAST_*, up to +3.4) — and filed that far down an inbox sorted by
  * date. Its Message-ID stays the one minted at queue time: a resend is the same message.
  */
-export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], now: Date, copyFor?: string, returnPath?: string): Mail.Options {
+export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], now: Date, copyFor?: string, returnPath?: string, envid?: string): Mail.Options {
   const headers = JSON.parse(row.headers_json) as Record<string, string>;
   const cc = JSON.parse(row.cc_json) as { address: string; name: string }[];
   // One reader's copy: the same headers (To and Cc as everyone sees them), their body, to them alone.
@@ -33,6 +33,9 @@ export function toMailOptions(row: OutboxRow, attachments: Mail.Attachment[], no
     // Some recipients have it already: the same message goes to the others alone. `returnPath`:
     // the signed bounce address of this send (mailboxes[].verp), else the From address.
     ...(pending !== null || returnPath !== undefined ? { envelope: { from: returnPath ?? row.from_address, to: pending ?? everyReaderOf(row) } } : {}),
+    // Our signed envelope id (RFC 3461 ENVID, cases/thread-token.ts envelopeId), given to a relay
+    // that offers DSN: its delivery reports carry it back, which no reader of the email can copy.
+    ...(envid !== undefined ? { dsn: { id: envid } } : {}),
     headers,
     // No X-Mailer: it tells strangers which versions we run and helps no receiver.
     xMailer: false,

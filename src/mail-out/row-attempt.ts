@@ -1,6 +1,6 @@
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
-import { verpAddress } from '../cases/thread-token.js';
+import { envelopeId, verpAddress } from '../cases/thread-token.js';
 import { bouncingAmong } from '../db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../db/repos/agent-work.js';
 import { markCopySent } from '../db/repos/outbox.js';
@@ -79,7 +79,7 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   if (copiesOf(row) !== null || (verp !== null && (pendingRecipientsOf(row) ?? everyReaderOf(row)).length > 1)) {
     const round = await sendCopies(row, {
       attempts,
-      build: async (address) => toMailOptions(row, await files(), d.ctx.clock.now(), address, returnPath(address)),
+      build: async (address) => toMailOptions(row, await files(), d.ctx.clock.now(), address, returnPath(address), envelopeId(row.id, address, d.ctx.secret)),
       send: (options) => d.send(options),
       failure: (err) => d.failure(err, row, attempts, sender, probe),
       progress: async (pending, at) => {
@@ -104,7 +104,12 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   const sending = now.row;
   return sendSingle({
     attempts,
-    build: async () => toMailOptions(sending, await files(), d.ctx.clock.now(), undefined, returnPath((pendingRecipientsOf(sending) ?? everyReaderOf(sending))[0] ?? sending.to_address)),
+    build: async () => {
+      const readers = pendingRecipientsOf(sending) ?? everyReaderOf(sending);
+      // One reader: the envelope id speaks for them alone; several in one transaction: for each.
+      const envid = envelopeId(row.id, readers.length === 1 ? readers[0]! : null, d.ctx.secret);
+      return toMailOptions(sending, await files(), d.ctx.clock.now(), undefined, returnPath(readers[0] ?? sending.to_address), envid);
+    },
     send: (options) => d.send(options),
     failure: (err) => d.failure(err, row, attempts, sender, probe),
     nextAt,

@@ -202,7 +202,14 @@ export interface Notes {
    * Set by automated: a bounce about mail we sent, with its case. `signed`: it came to the signed
    * bounce address of that email and recipient (mailboxes[].verp, pipeline/verp-bounce.ts).
    */
-  bounce?: (BounceReport & { readonly caseRow: CaseRow; readonly signed?: { readonly address: string; readonly outboxId: number } }) | null;
+  bounce?:
+    | (BounceReport & {
+        readonly caseRow: CaseRow;
+        readonly signed?: { readonly address: string; readonly outboxId: number };
+        /** It carries our signed envelope id (ENVID) of this email: the readers it speaks for (pipeline/bounce-standing.ts). */
+        readonly envelope?: { readonly outboxId: number; readonly readers: readonly string[] };
+      })
+    | null;
   /** Set by spam: our MX's spam verdict, or null. */
   spam?: SpamVerdict | null;
   sender?: SenderNote;

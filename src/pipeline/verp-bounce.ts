@@ -1,4 +1,4 @@
-import { verifyVerp, verpParts } from '../cases/thread-token.js';
+import { envelopeIdRow, verifyEnvelopeId, verifyVerp, verpParts } from '../cases/thread-token.js';
 import { addressKey } from '../address-form.js';
 import { continuedAs } from '../db/repos/case-merge.js';
 import { caseById } from '../db/repos/cases.js';
@@ -66,4 +66,27 @@ function whatItSays(parsed: ParsedMail, listed: readonly BounceRecipient[], reci
   if (entry === undefined) return noticeVerdict(parsed);
   const { address: _reported, ...rest } = entry;
   return rest;
+}
+
+/**
+ * The email (outbox row), its case and the readers our signed envelope id (RFC 3461 ENVID,
+ * thread-token.ts envelopeId) speaks for, of the first of `ids` that verifies; else null.
+ */
+export async function envelopeOf(ctx: AppContext, ids: readonly string[]): Promise<{ readonly row: OutboxRow; readonly caseRow: CaseRow; readonly readers: readonly string[] } | null> {
+  for (const id of ids) {
+    const rowId = envelopeIdRow(id);
+    if (rowId === null) continue;
+    const row = await outboxRow(ctx.db, rowId);
+    if (row === undefined || row.case_id === null) continue;
+    const readers = everyReaderOf(row);
+    const speaks = verifyEnvelopeId(id, ctx.secret, readers);
+    if (speaks === null) {
+      ctx.log.warn({ envelopeId: id, outboxId: rowId }, 'bounce with an envelope id of ours whose signature does not verify: treated as without one');
+      continue;
+    }
+    const named = await caseById(ctx.db, row.case_id);
+    if (named === undefined) continue;
+    return { row, caseRow: await continuedAs(ctx.db, named), readers: speaks === 'all' ? readers : [speaks] };
+  }
+  return null;
 }

@@ -98,6 +98,25 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     expect(text).toMatch(/^Status: 5\.1\.1$/m);
     expect(text).toMatch(/^Diagnostic-Code: smtp; 550 5\.1\.1/m);
     expect(text).toMatch(/^Message-ID: <c10001\./im);
+    // Our signed envelope id, given with MAIL FROM (the relay offers DSN), written back by Postfix.
+    expect(text).toMatch(/^Original-Envelope-Id: casegate\.b\d+\.[a-z2-7]{4}\.r[0-9a-f]{16}$/m);
+  });
+
+  it('the same report without its Original-Envelope-Id (what anyone who saw our email can write) is an unverified report: marks nobody, tells nobody', async () => {
+    const copied = Buffer.from(
+      dsn
+        .toString('latin1')
+        .replace(/^Original-Envelope-Id: .*\r?\n/m, '')
+        .replace(/^Message-Id: <([^>]+)>/im, 'Message-Id: <copied-$1>')
+        .replace(/^Date: .*$/im, `Date: ${new Date(Date.now() - 60_000).toUTCString()}`),
+      'latin1',
+    );
+    expect((await env.ingest(copied, { envelopeFrom: '' })).kind).toBe('stored');
+    expect(await isBouncing(env.ctx.db, JANE)).toBe(false);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const ev = (await eventsOfCase(env.ctx.db, c.id)).find((e) => e.type === 'address.unverified-bounce');
+    expect(ev?.reason).toMatch(/unverified bounce report from mailer-daemon@relay\.example: .*carries no envelope id of ours/);
+    expect(await env.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'bounce-notice').execute()).toHaveLength(0);
   });
 
   it('the DSN marks the address bouncing, on the case and in `casegate cases show`; the owner is told once', async () => {
@@ -107,8 +126,12 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     const c = (await caseByNumber(env.ctx.db, 10001))!;
     const types = (await eventsOfCase(env.ctx.db, c.id)).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['address.bouncing', 'bounce.notice-sent']));
+    const marked = (await eventsOfCase(env.ctx.db, c.id)).find((e) => e.type === 'address.bouncing')!;
+    expect(JSON.parse(marked.data_json)).toMatchObject({ proof: expect.stringMatching(/^it carries our signed envelope id of that email \(outbox \d+\)/) });
     const detail = (await caseDetail(env.ctx.db, 10001))!;
     expect(detail.bouncing).toEqual([expect.objectContaining({ address: JANE, reason: expect.stringContaining('5.1.1') })]);
+    // The unverified report before it is no longer shown: she is bouncing.
+    expect(detail.unverifiedBounces).toEqual([]);
 
     const notices = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'bounce-notice').execute();
     expect(notices.map((n) => n.to_address)).toEqual(['ben@example.com']);

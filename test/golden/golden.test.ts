@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { envelopeId } from '../../src/cases/thread-token.js';
 import type { Outcome } from '../../src/pipeline/types.js';
 import { testEnv, type TestEnv } from '../helpers/context.js';
 
@@ -97,6 +98,7 @@ function readExpected(name: string): Expected {
 
 interface ScenarioState {
   confirmationMessageId: string | null;
+  confirmationEnvelopeId: string | null;
 }
 
 const PLACEHOLDER = /\{\{\s*([a-z_]+)\s*\}\}/g;
@@ -110,14 +112,19 @@ function substitute(name: string, raw: Buffer, state: ScenarioState): Buffer {
       if (state.confirmationMessageId === null) throw new Error(`${name}: {{confirmation_message_id}} used, but no confirmation was queued by the "before" messages`);
       return state.confirmationMessageId;
     }
+    if (key === 'confirmation_envelope_id') {
+      // What a relay offering DSN was given with MAIL FROM and writes back into its report.
+      if (state.confirmationEnvelopeId === null) throw new Error(`${name}: {{confirmation_envelope_id}} used, but no confirmation was queued by the "before" messages`);
+      return state.confirmationEnvelopeId;
+    }
     throw new Error(`${name}: unknown placeholder {{${key}}}`);
   });
   return Buffer.from(out, 'latin1');
 }
 
 async function scenarioState(env: TestEnv): Promise<ScenarioState> {
-  const first = await env.ctx.db.selectFrom('outbox').select('message_id').where('kind', '=', 'confirmation').orderBy('id').limit(1).executeTakeFirst();
-  return { confirmationMessageId: first?.message_id ?? null };
+  const first = await env.ctx.db.selectFrom('outbox').select(['id', 'message_id', 'to_address']).where('kind', '=', 'confirmation').orderBy('id').limit(1).executeTakeFirst();
+  return { confirmationMessageId: first?.message_id ?? null, confirmationEnvelopeId: first !== undefined ? envelopeId(first.id, first.to_address, env.ctx.secret) : null };
 }
 
 async function ingestFixture(env: TestEnv, name: string, expected: Expected): Promise<Outcome> {

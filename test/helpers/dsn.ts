@@ -14,6 +14,10 @@ export interface DsnOptions {
   readonly mta?: string;
   /** Subject of the quoted original. */
   readonly originalSubject?: string;
+  /** The Original-Envelope-Id the MTA writes (the ENVID it was given with MAIL FROM). */
+  readonly envelopeId?: string;
+  /** Its From address (default MAILER-DAEMON@<mta>). */
+  readonly from?: string;
   /** With Auto-Submitted: auto-replied (many MTAs leave it out). */
   readonly autoSubmitted?: boolean;
 }
@@ -22,7 +26,7 @@ export function dsn(o: DsnOptions): string {
   const mta = o.mta ?? 'mx.customer.example';
   const status = o.recipients.map((r) => `Final-Recipient: rfc822; ${r}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n`).join('\r\n');
   return [
-    `From: MAILER-DAEMON@${mta} (Mail Delivery System)`,
+    `From: ${o.from ?? `MAILER-DAEMON@${mta}`} (Mail Delivery System)`,
     `To: ${o.to ?? 'support@example.com'}`,
     'Subject: Undelivered Mail Returned to Sender',
     'Date: Mon, 02 Mar 2026 09:05:00 +0000',
@@ -39,6 +43,7 @@ export function dsn(o: DsnOptions): string {
     'Content-Type: message/delivery-status',
     '',
     `Reporting-MTA: dns; ${mta}`,
+    ...(o.envelopeId !== undefined ? [`Original-Envelope-Id: ${o.envelopeId}`] : []),
     '',
     status,
     ...(o.refersTo !== undefined ? ['--b', 'Content-Type: text/rfc822-headers', '', 'From: support@example.com', `Message-ID: <${o.refersTo}>`, `Subject: ${o.originalSubject ?? '[Case #10001] Re: Printer on fire'}`, ''] : []),

@@ -4,6 +4,8 @@ import { SMTPServer } from 'smtp-server';
 export interface SinkMessage {
   readonly envelopeFrom: string | null;
   readonly envelopeTo: string[];
+  /** The ENVID given with MAIL FROM (RFC 3461), else null. */
+  readonly envid: string | null;
   readonly raw: Buffer;
   readonly parsed: ParsedMail;
 }
@@ -22,6 +24,8 @@ export interface SinkOptions {
   readonly host?: string;
   /** Offer STARTTLS with smtp-server's built-in self-signed certificate. */
   readonly starttls?: boolean;
+  /** Offer the DSN extension (RFC 3461: ENVID, RET, NOTIFY), as Postfix does; smtp-server hides it by default. */
+  readonly dsn?: boolean;
 }
 
 export interface SmtpSink {
@@ -89,6 +93,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       openSessions -= 1;
     },
     authOptional: opts.auth === undefined,
+    hideDSN: opts.dsn !== true,
     // With auth.xoauth2: only AUTH XOAUTH2 (Microsoft 365, Google), `pass` is the access token it wants.
     ...(opts.auth?.xoauth2 === true ? { authMethods: ['XOAUTH2'] } : {}),
     allowInsecureAuth: true,
@@ -144,6 +149,7 @@ export async function startSmtpSink(opts: SinkOptions = {}): Promise<SmtpSink> {
           messages.push({
             envelopeFrom: session.envelope.mailFrom === false ? null : session.envelope.mailFrom.address,
             envelopeTo: session.envelope.rcptTo.map((r) => r.address),
+            envid: (session.envelope as { dsn?: { envid?: string | null } }).dsn?.envid ?? null,
             raw,
             parsed,
           });

@@ -3,7 +3,7 @@ import { caseByNumber, participants, updateCase } from '../../src/db/repos/cases
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { outboxOfCase } from '../../src/db/repos/outbox.js';
-import { mintMessageId, plusAddress } from '../../src/cases/thread-token.js';
+import { envelopeId, mintMessageId, plusAddress } from '../../src/cases/thread-token.js';
 import { classifyStage } from '../../src/pipeline/stages/classify.js';
 import { isPostgres } from '../../src/db/dialect.js';
 import { sql } from 'kysely';
@@ -479,7 +479,12 @@ describe('automatic replies', () => {
 });
 
 describe('bounces', () => {
-  function dsn(originalId: string, rcpt: string, diagnostic = 'smtp; 550 5.1.1 user unknown'): string {
+  /**
+   * A DSN from the relay, which (offering DSN) was given our signed envelope id of the email with
+   * MAIL FROM and writes it back: what lets it mark (pipeline/bounce-standing.ts).
+   */
+  function dsn(original: { readonly id: number; readonly message_id: string }, rcpt: string, diagnostic = 'smtp; 550 5.1.1 user unknown'): string {
+    const originalId = original.message_id;
     return [
       'From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>',
       'To: support@example.com',
@@ -496,6 +501,7 @@ describe('bounces', () => {
       'Content-Type: message/delivery-status',
       '',
       'Reporting-MTA: dns; mx.customer.example',
+      `Original-Envelope-Id: ${envelopeId(original.id, rcpt, env.ctx.secret)}`,
       '',
       `Final-Recipient: rfc822; ${rcpt}`,
       'Action: failed',
@@ -516,7 +522,7 @@ describe('bounces', () => {
   it('attaches a DSN about our confirmation to its case and marks the address bouncing', async () => {
     const c = await newCase();
     const conf = (await outboxAll())[0]!;
-    const out = await env.ingest(dsn(conf.message_id, 'jane@customer.example'), { envelopeFrom: '' });
+    const out = await env.ingest(dsn(conf, 'jane@customer.example'), { envelopeFrom: '' });
     expect(out).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
     const status = await env.ctx.db.selectFrom('address_status').selectAll().execute();
     expect(status).toMatchObject([{ address: 'jane@customer.example', bouncing: 1 }]);
@@ -529,7 +535,7 @@ describe('bounces', () => {
   it('a DSN with NUL bytes in its report (and its text) is attached all the same, the reason kept without them', async () => {
     const c = await newCase();
     const conf = (await outboxAll())[0]!;
-    const out = await env.ingest(dsn(conf.message_id, 'jane@customer.example', 'smtp; 550 5.1.1 user\u0000 unknown\u0000\u0000').replace('could not be', 'could\u0000not be'), { envelopeFrom: '' });
+    const out = await env.ingest(dsn(conf, 'jane@customer.example', 'smtp; 550 5.1.1 user\u0000 unknown\u0000\u0000').replace('could not be', 'could\u0000not be'), { envelopeFrom: '' });
     expect(out, JSON.stringify(out)).toMatchObject({ kind: 'stored', caseNumber: c.number, created: false });
     const status = await env.ctx.db.selectFrom('address_status').selectAll().execute();
     expect(status).toMatchObject([{ address: 'jane@customer.example', bouncing: 1 }]);
@@ -540,7 +546,7 @@ describe('bounces', () => {
   it('a bouncing address gets no automatic mail, but an agent’s reply all the same (a bounce proves nothing; the agent is told)', async () => {
     const c = await newCase();
     const conf = (await outboxAll())[0]!;
-    await env.ingest(dsn(conf.message_id, 'jane@customer.example'), { envelopeFrom: '' });
+    await env.ingest(dsn(conf, 'jane@customer.example'), { envelopeFrom: '' });
     const agent = { actor: 'cli:test', by: 'test', address: null, replyName: '' };
     const w = await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, c.id, agent, { commands: [], text: 'Here is the fix.', note: false, attachments: [], messageRowId: null }));
     expect(w.repliedTo).toEqual(['jane@customer.example']);
@@ -567,7 +573,7 @@ describe('bounces', () => {
     });
     const c = await newCase();
     const note = (await outboxAll()).find((o) => o.kind === 'agent-notification' && o.to_address === 'ann@example.com')!;
-    const out = await env.ingest(dsn(note.message_id, 'ann@example.com'), { envelopeFrom: '' });
+    const out = await env.ingest(dsn(note, 'ann@example.com'), { envelopeFrom: '' });
     expect(out.kind).toBe('stored');
     const events = await eventsOfCase(env.ctx.db, c.id);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['address.staff-bounce', 'bounce.notice-sent']));

@@ -16,6 +16,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { CORPUS, corpusAvailable } from '../helpers/corpus.js';
 import { dsn as dsnMessage } from '../helpers/dsn.js';
+import { envelopeId } from '../../src/cases/thread-token.js';
 
 let env: TestEnv;
 afterEach(async () => {
@@ -35,6 +36,13 @@ async function stored(raw: string) {
 async function people(n: number) {
   const c = (await caseByNumber(env.ctx.db, n))!;
   return (await participants(env.ctx.db, c.id)).map((p) => p.address);
+}
+
+/** The envelope id a relay offering DSN was given with our confirmation of case `n`, and writes back into its report. */
+async function confirmationEnvelopeId(n: number) {
+  const c = (await caseByNumber(env.ctx.db, n))!;
+  const row = await env.ctx.db.selectFrom('outbox').select(['id', 'to_address']).where('case_id', '=', c.id).where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+  return envelopeId(row.id, row.to_address, env.ctx.secret);
 }
 
 async function confirmationId(n: number) {
@@ -185,7 +193,7 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
   });
 });
 
-function dsn(opts: { refersTo: string; recipients: string[]; messageId: string }): string {
+function dsn(opts: { refersTo: string; recipients: string[]; messageId: string; envelopeId?: string }): string {
   return dsnMessage({ ...opts, autoSubmitted: true, originalSubject: '[Case #10001] We have received your request' });
 }
 
@@ -198,7 +206,8 @@ describe('bounces mark only the recipients of the bounced email (item 2)', () =>
     await start();
     await stored(eml({}));
     const ours = await confirmationId(10001);
-    const out = await stored(dsn({ refersTo: ours, recipients: ['ceo@bigcustomer.example', 'jane@customer.example', 'billing@bigcustomer.example'], messageId: 'dsn-1@mx.customer.example' }));
+    // Even with our envelope id (its MTA carried the email to Jane): it speaks for Jane alone.
+    const out = await stored(dsn({ refersTo: ours, recipients: ['ceo@bigcustomer.example', 'jane@customer.example', 'billing@bigcustomer.example'], messageId: 'dsn-1@mx.customer.example', envelopeId: await confirmationEnvelopeId(10001) }));
     expect(out).toMatchObject({ caseNumber: 10001, reason: 'appended (bounce-reference)' });
     expect(await bouncing()).toEqual(['jane@customer.example']);
     const c = (await caseByNumber(env.ctx.db, 10001))!;
@@ -211,7 +220,7 @@ describe('bounces mark only the recipients of the bounced email (item 2)', () =>
     await stored(eml({}));
     const ours = await confirmationId(10001);
     env.clock.advance(8 * 86_400_000);
-    const out = await stored(dsn({ refersTo: ours, recipients: ['jane@customer.example'], messageId: 'dsn-late@mx.customer.example' }));
+    const out = await stored(dsn({ refersTo: ours, recipients: ['jane@customer.example'], messageId: 'dsn-late@mx.customer.example', envelopeId: await confirmationEnvelopeId(10001) }));
     expect(out).toMatchObject({ caseNumber: 10001, reason: 'appended (bounce-reference)' });
     expect(await bouncing()).toEqual([]);
     const c = (await caseByNumber(env.ctx.db, 10001))!;
@@ -222,7 +231,7 @@ describe('bounces mark only the recipients of the bounced email (item 2)', () =>
     await stored(eml({ from: 'Lena <lena@other.example>', subject: 'Export fails' }));
     const second = await confirmationId(10002);
     env.clock.advance(4 * 86_400_000);
-    await stored(dsn({ refersTo: second, recipients: ['lena@other.example'], messageId: 'dsn-4d@mx.customer.example' }));
+    await stored(dsn({ refersTo: second, recipients: ['lena@other.example'], messageId: 'dsn-4d@mx.customer.example', envelopeId: await confirmationEnvelopeId(10002) }));
     expect(await bouncing()).toEqual(['lena@other.example']);
   });
 

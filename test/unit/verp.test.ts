@@ -29,7 +29,8 @@ afterEach(async () => {
 });
 
 async function start(verp: Partial<{ verp: boolean; verpSeparator: '+' | '-' }> = { verp: true }, extra: ConfigInput = {}) {
-  sink = await startSmtpSink();
+  // A relay that offers DSN, as Postfix does: our envelope id goes with MAIL FROM.
+  sink = await startSmtpSink({ dsn: true });
   env = await testEnv({
     mailboxes: [{ name: 'support', addresses: ['support@example.com'], ...verp }],
     queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }], assignment: 'fixed', fixedOwner: 'Ben Agent' } },
@@ -82,7 +83,7 @@ function proseNotice(messageId: string): string {
 }
 
 /** A DSN listing `recipients` as failed (5.1.1), quoting `refersTo` as the original's Message-ID when given. */
-function dsn(o: { recipients: string[]; messageId: string; refersTo?: string; to?: string }): string {
+function dsn(o: { recipients: string[]; messageId: string; refersTo?: string; to?: string; envelopeId?: string }): string {
   return dsnMessage({ ...o, mta: 'mx.elsewhere.example' });
 }
 
@@ -178,12 +179,21 @@ describe('signed bounce addresses (mailboxes[].verp)', () => {
     expect(await bounceNotices()).toEqual([]);
   });
 
-  it('off (the default): the bounce address is the From address, one transaction for all readers, and a DSN to it marks as before', async () => {
+  it('off (the default): the bounce address is the From address, one transaction for all readers with our signed envelope id; a DSN carrying it marks, one quoting only the Message-ID is an unverified report', async () => {
     await start({});
     const sent = await confirmationSent();
-    expect(sink.messages.filter((m) => m.parsed.messageId === `<${sent.messageId}>`).map((m) => [m.envelopeFrom, m.envelopeTo])).toEqual([['support@example.com', [JANE, BOSS]]]);
-    await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-plain@mx.elsewhere.example', refersTo: sent.messageId }), { envelopeFrom: '' });
+    const copies = sink.messages.filter((m) => m.parsed.messageId === `<${sent.messageId}>`);
+    expect(copies.map((m) => [m.envelopeFrom, m.envelopeTo])).toEqual([['support@example.com', [JANE, BOSS]]]);
+    // ENVID (RFC 3461) with MAIL FROM: for both readers of the one transaction; in no header a reader sees.
+    const envid = copies[0]!.envid!;
+    expect(envid).toMatch(new RegExp(`^casegate\\.b${sent.outboxId}\\.[a-z2-7]{4}\\.a[0-9a-f]{16}$`));
+    expect(copies[0]!.raw.toString('latin1')).not.toContain(envid);
+    await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-unproven@mx.elsewhere.example', refersTo: sent.messageId }), { envelopeFrom: '' });
+    expect(await bouncing()).toEqual([]);
+    expect((await caseEvents()).find((e) => e.type === 'address.unverified-bounce')?.reason).toMatch(/unverified bounce report from mailer-daemon@mx\.elsewhere\.example: nothing proves .*it carries no envelope id of ours/);
+    await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-plain@mx.elsewhere.example', refersTo: sent.messageId, envelopeId: envid }), { envelopeFrom: '' });
     expect(await bouncing()).toEqual([JANE]);
+    expect(JSON.parse((await caseEvents()).find((e) => e.type === 'address.bouncing')!.data_json!)).toMatchObject({ proof: expect.stringMatching(/^it carries our signed envelope id of that email/), envelopeOf: sent.outboxId });
   });
 
   it('a relay that refuses the signed MAIL FROM: the sender held as any refused sender, and the alert says verp is why', async () => {

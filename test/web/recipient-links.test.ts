@@ -50,7 +50,8 @@ let transport: MailTransport;
 
 beforeAll(async () => {
   chromium = await launchChromium({ width: 800 });
-  sink = await startSmtpSink();
+  // A relay that offers DSN (as Postfix does): each reader's copy goes with our envelope id for that reader.
+  sink = await startSmtpSink({ dsn: true });
 });
 afterAll(async () => {
   await chromium?.close();
@@ -170,6 +171,8 @@ describe('a customer email to several people: one copy per reader, each with the
   it('a bounce of one reader’s copy (the shared Message-ID, its Final-Recipient) marks that reader alone', async () => {
     const { caseId, reply } = await caseWithReply();
     await send();
+    // The MTA that refused Ann's copy reports with the envelope id it was given (for Ann alone).
+    const annCopy = sink.messages.find((m) => m.envelopeTo.includes('ann@customer.example') && m.raw.toString('latin1').includes(reply.message_id))!;
     const dsn = [
       'From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>',
       'To: support@example.com',
@@ -186,6 +189,7 @@ describe('a customer email to several people: one copy per reader, each with the
       'Content-Type: message/delivery-status',
       '',
       'Reporting-MTA: dns; mx.customer.example',
+      `Original-Envelope-Id: ${annCopy.envid!}`,
       '',
       'Final-Recipient: rfc822; ann@customer.example',
       'Action: failed',

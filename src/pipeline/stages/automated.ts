@@ -4,7 +4,7 @@ import { caseByOutgoingMessageIds } from '../../db/repos/messages.js';
 import { detectAutomated, parseBounce } from '../../mail-in/automated.js';
 import { suspectedAutoReply } from '../../mail-in/auto-reply-wording.js';
 import { need, NEXT, type DecideStage } from '../types.js';
-import { signedBounce } from '../verp-bounce.js';
+import { envelopeOf, signedBounce } from '../verp-bounce.js';
 
 /**
  * Did a machine write this (RFC 3834 auto-reply, bulk, DSN bounce)? Automated mail is recorded but
@@ -38,6 +38,13 @@ export const automatedStage: DecideStage = {
     msg.notes.suspectedAutoReply = verdict === null ? suspectedAutoReply({ subject: parsed.subject, text: msg.notes.visible?.text ?? '' }) : null;
     if (verdict?.kind !== 'bounce') return NEXT;
     const report = parseBounce(parsed);
+    // Our signed envelope id: the MTA that wrote the report carried that email's envelope.
+    const envelope = await envelopeOf(ctx, report.envelopeIds ?? []);
+    if (envelope !== null) {
+      const ids = [envelope.row.message_id, ...report.originalMessageIds.filter((id) => id !== envelope.row.message_id)];
+      msg.notes.bounce = { ...report, originalMessageIds: ids, caseRow: envelope.caseRow, envelope: { outboxId: envelope.row.id, readers: envelope.readers } };
+      return NEXT;
+    }
     for (const id of report.originalMessageIds) {
       const signed = verifyMessageId(id, ctx.secret);
       // Unsigned: only an email we sent (a bounce is never about a message someone sent us — a

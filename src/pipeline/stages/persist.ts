@@ -14,6 +14,8 @@ import { outgoingRecipients } from '../../db/repos/messages.js';
 import type { CaseRow, Database } from '../../db/schema.js';
 import { need, type CommitStage, type Inbound } from '../types.js';
 import { recordMessage, recordReceipt } from './record-inbound.js';
+import { bounceStanding } from '../bounce-standing.js';
+import { verpParts } from '../../cases/thread-token.js';
 import { decideReopen } from './thread.js';
 
 /** Record it: receipt, case (new, appended or reopened), participants, message, attachments, events. */
@@ -157,10 +159,11 @@ export const persistStage: CommitStage = {
       // the address as we wrote it.
       const sent = await outgoingRecipients(trx, bounce.originalMessageIds);
       const ours = new Map([...sent.keys()].map((a) => [addressKey(a), a]));
-      // With signed bounce addresses on (mailboxes[].verp), an MTA reports to the one of that email
-      // and recipient: a report that did not come to it is no MTA's bounce path — anyone who saw
-      // one of our Message-IDs (a Cc'd reader, a forward) can write it. Recorded, marks nobody.
-      const unverified = bounce.signed === undefined && ctx.mailboxes.ofCase(caseRow).verp;
+      // Only a report with standing marks (bounce-standing.ts): anyone who saw one of our
+      // Message-IDs (a Cc'd reader, a forward) can write one. Others are recorded, mark nobody.
+      const bounceTrust = { verp: ctx.mailboxes.ofCase(caseRow).verp, trust: ctx.config.security.bounces.trust, reporters: ctx.config.security.bounces.reporters };
+      const addressedToUs = parsed.to.some((a) => ctx.mailboxes.byAddress(verpParts(a.address)?.base ?? a.address) !== null);
+      const proofs = { signed: bounce.signed !== undefined, envelope: bounce.envelope ?? null, reporter: sender, addressedToUs };
       const foreign: string[] = [];
       for (const r of bounce.recipients) {
         if (r.action !== null && r.action !== 'failed' && r.action !== 'delayed') continue;
@@ -178,6 +181,8 @@ export const persistStage: CommitStage = {
         const staff = isStaff(ctx.config, address);
         const sentAt = sent.get(address) ?? now;
         const stale = r.permanent && Date.parse(now) - Date.parse(sentAt) > BOUNCE_MAX_AGE_DAYS * 86_400_000;
+        const standing = bounceStanding(address, proofs, bounceTrust);
+        const unverified = !standing.trusted;
         const marks = r.permanent && !staff && !stale && !unverified;
         // An unverified report counts nothing against the address either (not even a soft bounce).
         if (!unverified) await recordBounce(trx, address, marks, reason, now);
@@ -186,12 +191,22 @@ export const persistStage: CommitStage = {
           messageRowId,
           type: unverified ? 'address.unverified-bounce' : marks ? 'address.bouncing' : staff && r.permanent ? 'address.staff-bounce' : stale ? 'address.stale-bounce' : 'address.soft-bounce',
           actor: 'system',
-          reason: unverified
-            ? `${address}: ${reason}; this report did not come to the email's signed bounce address (mailboxes[].verp), where an MTA sends it — a forged report? — not marked as bouncing`
+          reason: !standing.trusted
+            ? `${address}: ${reason}; unverified bounce report from ${sender.address}: ${standing.why} — not marked as bouncing`
             : stale && !staff
               ? `${address}: ${reason}; about mail handed over at ${sentAt}, more than ${BOUNCE_MAX_AGE_DAYS} days ago — no MTA still held it (a forged report?): not marked as bouncing`
               : `${address}: ${reason}`,
-          data: { address, reported: r.address, status: r.status, permanent: r.permanent, sentAt, ...(bounce.signed !== undefined ? { bounceAddress: bounce.signed.address, outboxId: bounce.signed.outboxId } : {}) },
+          data: {
+            address,
+            reported: r.address,
+            status: r.status,
+            permanent: r.permanent,
+            sentAt,
+            reporter: sender.address,
+            ...(standing.trusted ? { proof: standing.how } : { unproven: standing.why }),
+            ...(bounce.signed !== undefined ? { bounceAddress: bounce.signed.address, outboxId: bounce.signed.outboxId } : {}),
+            ...(bounce.envelope !== undefined ? { envelopeOf: bounce.envelope.outboxId } : {}),
+          },
           at: now,
         });
         // The owner hears once: when the address starts bouncing, not on every further bounce.
