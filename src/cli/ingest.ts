@@ -30,6 +30,23 @@ function expandDirectories(args: readonly string[]): string[] {
 /** A write to stdout or stderr that failed (the reader went away): nothing to do (see ingest's action). */
 function ignoreWriteError(): void {}
 
+/**
+ * The log lines of one message piped in by an MTA, held until its result line is out. The MTA reads
+ * stdout and stderr as one text and keeps its start as the delivery status (Postfix's pipe(8): the
+ * first 100 characters, "delivered via casegate service (…)" or a deferral's reason): that start
+ * must be "stdin: stored (case 10042) — new case (new)" or "casegate ingest: <why not>", not the
+ * first JSON line ("email templates loaded"). The lines follow it, in order, at the end.
+ */
+class HeldLines {
+  private readonly lines: string[] = [];
+  write(line: string): void {
+    this.lines.push(line);
+  }
+  flush(): void {
+    for (const line of this.lines.splice(0)) process.stderr.write(line);
+  }
+}
+
 export function registerIngestCommands(program: Command): void {
   program
     .command('ingest')
@@ -46,6 +63,8 @@ export function registerIngestCommands(program: Command): void {
       // Once per process: the CLI run in a test's process (cli-in-process) runs many commands.
       for (const out of [process.stdout, process.stderr]) if (!out.listeners('error').includes(ignoreWriteError)) out.on('error', ignoreWriteError);
       let code = 0;
+      // From an MTA (the message on stdin, stderr no terminal): the result line first (HeldLines).
+      const held = files.length === 0 && process.stderr.isTTY !== true ? new HeldLines() : null;
       try {
         await withContext(async (ctx) => {
           const list = expandDirectories(files);
@@ -58,13 +77,14 @@ export function registerIngestCommands(program: Command): void {
               .map((r) => `${r.source}: ${r.outcome.kind}${'caseNumber' in r.outcome && r.outcome.caseNumber !== null ? ` (case ${r.outcome.caseNumber})` : ''} — ${r.outcome.reason}\n`)
               .join('') + (results.length > 1 && process.stdout.isTTY === true ? summaryLine(results.map((r) => r.outcome.kind)) : ''),
           );
-       }, { logLevel: 'info' });
+       }, { logLevel: 'info', ...(held !== null ? { logDestination: held } : {}) });
       } catch (err) {
         // Whatever went wrong (even a broken config; on PostgreSQL a host whose instance secret
         // differs from the daemons', checked by withContext), the MTA must keep the message and retry.
         process.stderr.write(`casegate ingest: ${(err as Error).message}\n`);
         code = 75;
       }
+      held?.flush();
       process.exitCode = code;
     });
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, type ResolvedConfig } from '../config/load.js';
 import type { AppContext } from '../context.js';
+import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../log.js';
 
 /** Shared by every command group: the global --config option, contexts, output. */
@@ -43,6 +44,8 @@ export function cliLogger(r: ResolvedConfig): Logger {
 export interface CommandContextOptions {
   /** Log at the configured level (default: one level quieter, warnings and up). */
   readonly logLevel?: 'info';
+  /** Where the log lines go instead of stderr (ingest under an MTA: after its result line). */
+  readonly logDestination?: DestinationStream;
   /** 'none': the command renders no email, so no template set is loaded (src/context.ts). */
   readonly templates?: 'load' | 'none';
   /**
@@ -56,7 +59,7 @@ export interface CommandContextOptions {
 
 export async function withContext<T>(fn: (ctx: AppContext) => Promise<T>, opts: CommandContextOptions = {}): Promise<T> {
   const r = resolved();
-  const log = opts.logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true, format: r.config.log.format }) : cliLogger(r);
+  const log = opts.logLevel !== undefined ? createLogger({ level: r.config.log.level, toStderr: true, format: r.config.log.format, ...(opts.logDestination !== undefined && r.config.log.format !== 'pretty' ? { destination: opts.logDestination } : {}) }) : cliLogger(r);
   // Loaded here: `casegate config` and --help need no database or templates.
   const { closeContext, createContext } = await import('../context.js');
   const ctx = await createContext({ resolved: r, log, shortMigrationWait: true, ...(opts.templates !== undefined ? { templates: opts.templates } : {}) });
