@@ -570,6 +570,7 @@ const ownTextCases: readonly OwnCase[] = [
       text: 'FYI, see below.\n\n---------- Forwarded message ---------\nFrom: Shop <shop@example.com>\nDate: Mon, Jan 8, 2024 at 9:00 AM\nSubject: Your order\nTo: <jane@example.com>\n\nYour order 123 has shipped.',
       hadQuote: false,
       hadSignature: false,
+      ownText: 'FYI, see below.',
     },
   },
   {
@@ -579,6 +580,7 @@ const ownTextCases: readonly OwnCase[] = [
       text: 'Begin forwarded message:\n\nFrom: Shop <shop@example.com>\nSubject: Your order\nDate: 8 January 2024 at 09:00:00 CET\nTo: jane@example.com\n\nYour order 123 has shipped.',
       hadQuote: false,
       hadSignature: false,
+      ownText: '',
     },
   },
   {
@@ -588,6 +590,7 @@ const ownTextCases: readonly OwnCase[] = [
       text: '-----Original Message-----\nFrom: Shop <shop@example.com>\nSent: Monday, January 8, 2024 9:00 AM\nTo: Jane\nSubject: Your order\n\nYour order 123 has shipped.',
       hadQuote: false,
       hadSignature: false,
+      ownText: '',
     },
   },
   {
@@ -671,6 +674,7 @@ const ownHtmlCases: readonly OwnCase[] = [
       text: 'FYI, see below.\n\n---------- Forwarded message ---------\nFrom: Shop <shop@example.com>\nDate: Mon, Jan 8, 2024 at 9:00 AM\nSubject: Your order\nTo: <jane@example.com>\n\n\nYour order 123 has shipped.',
       hadQuote: false,
       hadSignature: false,
+      ownText: 'FYI, see below.',
     },
   },
   {
@@ -680,12 +684,13 @@ const ownHtmlCases: readonly OwnCase[] = [
       text: 'See this.\n\nBegin forwarded message:\n\nFrom: Shop <shop@example.com>\nSubject: Order\n\nYour order 123 has shipped.',
       hadQuote: false,
       hadSignature: false,
+      ownText: 'See this.',
     },
   },
   {
     name: 'HTML-only Outlook forward with nothing added is kept',
     html: '<html><body><div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>From:</b> Shop &lt;shop@example.com&gt;<br><b>Sent:</b> Monday<br><b>To:</b> Max<br><b>Subject:</b> Order</div><div>Your order 123 has shipped.</div></body></html>',
-    expected: { text: 'From: Shop <shop@example.com>\nSent: Monday\nTo: Max\nSubject: Order\nYour order 123 has shipped.', hadQuote: false, hadSignature: false },
+    expected: { text: 'From: Shop <shop@example.com>\nSent: Monday\nTo: Max\nSubject: Order\nYour order 123 has shipped.', hadQuote: false, hadSignature: false, ownText: '' },
   },
   {
     name: 'HTML entities, <style>, images and links',
