@@ -265,7 +265,8 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
   // Into an existing case only a proven sender copies people in (sender authentication passed, or
   // staff mail to that address answered): "From: <the requester>" and one of our signed tokens are
   // both in every forward of our mail.
-  const proven = created || sender.auth === 'pass' || (isStaff(ctx.config, sender.address) && staffProven(sender, caseRow));
+  // Imported history is the admin's own archive (participation.ts, Proof 'archive'): not forged is enough.
+  const proven = created || sender.auth === 'pass' || msg.arrival.channel === 'import' || (isStaff(ctx.config, sender.address) && staffProven(sender, caseRow));
   const unproven = proven ? undefined : `security.senderAuth.mode ${ctx.config.security.senderAuth.mode}: ${sender.auth === 'none' ? 'the sender check found nothing' : 'the sender check failed'}`;
   if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created, unproven, customerMail: true });
 }
