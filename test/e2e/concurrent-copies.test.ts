@@ -124,4 +124,15 @@ describe('copies of one message at the same instant', () => {
     }
     expect(await a.daemon.ctx.db.selectFrom('cases').select('id').where('requester_address', '=', from).execute()).toHaveLength(1);
   });
+
+  it('the same message without a Message-ID delivered to support@ and billing@ at the same instant: one case (its copy key), the others duplicates', async () => {
+    const from = 'ines@customer.example';
+    const raw = eml({ from: `Ines <${from}>`, to: 'support@example.com', cc: 'billing@example.com', subject: 'Double charge', body: 'I was charged twice.', messageId: null, date: 'Mon, 02 Mar 2026 09:00:00 +0000', auth: null });
+    const mails = Array.from({ length: 4 }, (_, i) => ({ from, to: i % 2 === 0 ? 'support@example.com' : 'billing@example.com', raw: `Delivered-To: ${i % 2 === 0 ? 'support' : 'billing'}@example.com\r\nReceived: from relay${i}.customer.example by mx.example.com; Mon, 02 Mar 2026 09:00:0${i} +0000\r\n${raw}` }));
+    for (const answer of await sendAtOnce(mails)) expect(answer).toMatch(/^250 /);
+    const rows = await receiptsFrom(from);
+    expect(rows.map((r) => r.outcome).sort()).toEqual(['ignored', 'ignored', 'ignored', 'stored']);
+    for (const r of rows.filter((x) => x.outcome === 'ignored')) expect(r.reason).toMatch(/^duplicate/);
+    expect(await a.daemon.ctx.db.selectFrom('cases').select('id').where('requester_address', '=', from).execute()).toHaveLength(1);
+  });
 });
