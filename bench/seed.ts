@@ -9,7 +9,8 @@
  *  - the requester as participant (customers customer0…4999@customer.bench.example — the bench's
  *    own senders are among them, so their lookups meet history);
  *  - five events (created, queued ×2, received, status);
- *  - 90 % closed, 5 % resolved, 5 % open.
+ *  - 90 % closed, 5 % resolved, 5 % open; an agent's first response after an hour, and SLA clocks
+ *    (case_sla) met, as the report reads them.
  * Row sizes are moderate (a few hundred bytes of text per message) so a million messages stay
  * about a gigabyte; every index casegate has is filled as by real traffic.
  */
@@ -24,6 +25,20 @@ export interface SeedResult {
 
 const TEXT = 'Hello, the export to CSV stops at 65,536 rows and the dashboard shows an error afterwards. We tried again with a smaller file and it worked, but the monthly report is much bigger than that. Could you have a look? Regards ';
 const HTML = `<html><body><p>${TEXT}</p><p>Kind regards,<br>Bench Support</p></body></html>`;
+
+/**
+ * Each case's SLA clocks (what `casegate report` reads): a first response an hour after opening
+ * (the agent's answer, cases.first_response_at), within its 4-hour target; the resolution clock
+ * stopped when the case was resolved (still running for the open ones), within its 2-day target.
+ * Same SQL on both backends (bench/seed-postgres.ts).
+ */
+export const FIRST_RESPONSES = 'update cases set first_response_at = last_customer_at';
+export const SLA_HISTORY = `insert into case_sla (case_id, policy, calendar, coverage, started_at, fr_target_min, fr_due_at, fr_business_sec, fr_met,
+                      res_target_min, res_pauses_json, res_due_at, res_done_at, res_business_sec, res_met, pending_reminders, last_update_at, updated_at)
+  select id, 'standard', 'default', 'business-hours', created_at, 240, last_customer_at, 3600, 1,
+         2880, '[]', null, resolved_at, case when resolved_at is null then null else 7000 end, case when resolved_at is null then null else 1 end,
+         0, last_customer_at, updated_at
+  from cases`;
 
 export function seedHistory(dbPath: string, messages: number, now = new Date()): SeedResult {
   const t0 = performance.now();
@@ -62,7 +77,7 @@ export function seedHistory(dbPath: string, messages: number, now = new Date()):
   };
   db.transaction(() => {
     // Build the indexes once at the end (a sort) instead of row by row: much faster for random keys.
-    const indexes = db.prepare(`select name, sql from sqlite_master where type = 'index' and sql is not null and tbl_name in ('cases', 'case_participants', 'receipts', 'outbox', 'messages', 'attachments', 'events')`).all() as { name: string; sql: string }[];
+    const indexes = db.prepare(`select name, sql from sqlite_master where type = 'index' and sql is not null and tbl_name in ('cases', 'case_participants', 'receipts', 'outbox', 'messages', 'attachments', 'events', 'case_sla')`).all() as { name: string; sql: string }[];
     for (const ix of indexes) db.exec(`drop index "${ix.name}"`);
     timed('cases', `${numbers}
        insert into cases (id, number, subject, requester_address, requester_name, status, priority, queue, mailbox, language, linked_case_id,
@@ -120,6 +135,10 @@ export function seedHistory(dbPath: string, messages: number, now = new Date()):
        select i, case when k < 4 then 4 * (i - 1) + k + 1 else null end, type, case when k % 2 = 0 then 'customer:' || ${customer} else 'system' end,
               type || ' (history)', '{}', ${at('k')}
        from n, k order by i, k`);
+    // The first responses and clocks where the schema has them (the upgrade test seeds old ones).
+    const columns = (table: string): string[] => (db.prepare(`select name from pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
+    if (columns('cases').includes('first_response_at')) timed('first responses', FIRST_RESPONSES);
+    if (columns('case_sla').includes('res_pauses_json') && !columns('case_sla').includes('fr_done_at')) timed('case_sla', SLA_HISTORY);
     const t = performance.now();
     for (const ix of indexes) db.exec(ix.sql);
     if (process.env['BENCH_SEED_DEBUG'] === '1') console.error(`seed: indexes ${((performance.now() - t) / 1000).toFixed(2)} s`);
