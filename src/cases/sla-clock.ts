@@ -384,7 +384,8 @@ export async function rescheduleWaitingCases(ctx: AppContext, before: Pick<Confi
         const c = await lockCaseById(trx, id);
         const sla = await slaOfCase(trx, id);
         if (c === undefined || sla === undefined || c.status !== 'pending' || sla.pending_since === null) return false;
-        const stored = before.jobs.pendingReminder.enabled && sla.pending_next_at !== null ? new Date(sla.pending_next_at) : null;
+        // Kept while the job was switched off (a case that went pending meanwhile has none).
+        const stored = sla.pending_next_at !== null ? new Date(sla.pending_next_at) : null;
         const calendars = { before: calendarOf(before, c.queue), after: calendarOf(ctx.config, c.queue) };
         const next = iso(reschedulePending(before, ctx.config, calendars, new Date(sla.pending_since), sla.pending_reminders, stored));
         if (next === sla.pending_next_at) return false;

@@ -126,7 +126,16 @@ describe('a reload that changes only jobs.pendingReminder', () => {
     clock.set('2026-03-14T16:01:00Z');
     await run();
     expect((await caseById(ctx.db, bob))!.status).toBe('closed');
-  }, 60_000);
+
+    // Switched off, a case that goes pending has no next step; switched on again, it gets one.
+    expect(await reload({ enabled: false, remindAfterBusinessDays: [1, 2], autoCloseAfterDays: 7 }, true)).toBe(0);
+    clock.set('2026-03-16T15:00:00Z'); // Mon 10:00 CDT
+    const cy = await open('cy@customer.example');
+    expect(await nextAt(cy)).toBeNull();
+    clock.set('2026-03-16T16:00:00Z');
+    expect(await reload({ remindAfterBusinessDays: [1, 2], autoCloseAfterDays: 7 }, true)).toBe(1);
+    expect(await nextAt(cy)).toBe('2026-03-17T15:00:00.000Z');
+  }, 120_000);
 });
 
 describe('a reload that changes only jobs.criticalReminder', () => {
