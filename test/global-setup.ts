@@ -35,6 +35,10 @@ export default async function setup(): Promise<() => void> {
       cluster.stop();
     });
   }
+  // What test files of the run share (test/helpers/outgoing-samples.ts sharedSampleCorpus).
+  const shared = mkdtempSync(join(root ?? tmpdir(), 'casegate-shared-'));
+  if (root === null) stops.unshift(() => rmSync(shared, { recursive: true, force: true }));
+  process.env['CASEGATE_TEST_SHARED'] = shared;
   // A migrated database every test environment starts from (test/helpers/db-template.ts).
   const templateDir = mkdtempSync(join(root ?? tmpdir(), 'casegate-db-template-'));
   if (root === null) stops.unshift(() => rmSync(templateDir, { recursive: true, force: true }));

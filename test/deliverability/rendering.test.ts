@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { templateDeclaration } from '../../src/mail-out/template-data.js';
 import { fullPageScreenshot, launchChromium, type Browser } from '../helpers/browser.js';
-import { buildSampleCorpus, EMAIL_KINDS, labelOf, type SampleCorpus, type SampleMail } from '../helpers/outgoing-samples.js';
+import { EMAIL_KINDS, labelOf, sharedSampleCorpus, type SampleMail, type SentSampleCorpus } from '../helpers/outgoing-samples.js';
 
 /**
  * Issue 14 item 4: the HTML part of every email kind (en, de; realistic, hostile and non-Latin
@@ -103,11 +103,11 @@ function staticProblems(html: string): string[] {
 
 const norm = (s: string): string => s.replace(/\s+/g, ' ').trim();
 
-let corpus: SampleCorpus;
+let corpus: SentSampleCorpus;
 let browser: Browser;
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
-  [corpus, browser] = await Promise.all([buildSampleCorpus(), launchChromium()]);
+  [corpus, browser] = await Promise.all([sharedSampleCorpus(), launchChromium()]);
 }, 180_000);
 afterAll(async () => {
   await browser?.close();

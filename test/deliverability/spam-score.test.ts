@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsStub, type DnsStub } from '../helpers/dns-stub.js';
-import { buildSampleCorpus, EMAIL_KINDS, labelOf, SELECTOR, SIGNING_DOMAIN, type SampleCorpus } from '../helpers/outgoing-samples.js';
+import { EMAIL_KINDS, labelOf, SELECTOR, sharedSampleCorpus, SIGNING_DOMAIN, type SentSampleCorpus } from '../helpers/outgoing-samples.js';
 import { haveSpamAssassin, spamAssassinScores, type SpamVerdict } from '../helpers/spamassassin.js';
 
 /**
@@ -14,16 +14,16 @@ import { haveSpamAssassin, spamAssassinScores, type SpamVerdict } from '../helpe
 /** The receiver-with-DNS pass scores the realistic and hostile messages (the scripts variant is in the local pass). */
 const DNS_VARIANTS: ReadonlySet<string> = new Set(['realistic', 'hostile']);
 
-let corpus: SampleCorpus;
+let corpus: SentSampleCorpus;
 let dns: DnsStub;
 let local: Map<string, SpamVerdict>;
 let network: Map<string, SpamVerdict>;
-const networked = (): SampleCorpus['mails'] => corpus.mails.filter((m) => DNS_VARIANTS.has(m.variant));
+const networked = (): SentSampleCorpus['mails'] => corpus.mails.filter((m) => DNS_VARIANTS.has(m.variant));
 
 describe.runIf(haveSpamAssassin())('SpamAssassin', () => {
   // One corpus for both passes, and the two SpamAssassin processes (each single-threaded) at once.
   beforeAll(async () => {
-    corpus = await buildSampleCorpus();
+    corpus = await sharedSampleCorpus();
     dns = await startDnsStub(corpus.dns);
     [local, network] = await Promise.all([
       spamAssassinScores(new Map(corpus.mails.map((m) => [m.messageId, m.raw]))),
@@ -67,7 +67,7 @@ describe.runIf(haveSpamAssassin())('SpamAssassin', () => {
 
   describe('SpamAssassin as a receiver with DNS: it verifies our DKIM signature itself', () => {
     let verdicts: Map<string, SpamVerdict>;
-    let mails: SampleCorpus['mails'];
+    let mails: SentSampleCorpus['mails'];
     beforeAll(() => {
       verdicts = network;
       mails = networked();

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -344,4 +344,62 @@ export function dnsStub(records: ReadonlyMap<string, string>): (name: string, ty
     if (type === 'TXT' && v !== undefined) return [v.match(/.{1,255}/g) ?? [v]];
     throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
   };
+}
+
+/** The corpus without its test environment: what the files that only look at the sent bytes use. */
+export type SentSampleCorpus = Pick<SampleCorpus, 'mails' | 'dns' | 'close'>;
+
+/**
+ * The default corpus (buildSampleCorpus()), built once per test run and shared by the files that
+ * only check its bytes (rendering, SpamAssassin): the first file to ask builds it and leaves the
+ * sent messages and their facts in CASEGATE_TEST_SHARED (test/global-setup.ts); the others read
+ * them and parse the bytes again. A build costs ~5–7 s of CPU (the pipeline, 204 renders and
+ * DKIM signatures); headers.test.ts and dkim.test.ts still build their own (they look at its
+ * database and data directory). Without CASEGATE_TEST_SHARED each caller builds its own.
+ */
+export async function sharedSampleCorpus(): Promise<SentSampleCorpus> {
+  const shared = process.env['CASEGATE_TEST_SHARED'];
+  if (shared === undefined || shared === '') return buildSampleCorpus();
+  const file = join(shared, 'sample-corpus.json');
+  const lock = join(shared, 'sample-corpus.lock');
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    if (existsSync(file)) return readShared(file);
+    let mine = false;
+    try {
+      mkdirSync(lock);
+      mine = true;
+    } catch {
+      // another file is building it
+    }
+    if (mine) {
+      try {
+        const corpus = await buildSampleCorpus();
+        const saved: SavedCorpus = { dns: [...corpus.dns], mails: corpus.mails.map(({ parsed: _parsed, raw, ...m }) => ({ ...m, raw: raw.toString('base64') })) };
+        writeFileSync(`${file}.tmp`, JSON.stringify(saved));
+        renameSync(`${file}.tmp`, file);
+        return corpus;
+      } finally {
+        // A failed build lets the next caller try (and fail) on its own.
+        if (!existsSync(file)) rmSync(lock, { recursive: true, force: true });
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no shared sample corpus in ${shared} after 10 minutes (${lock} held)`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface SavedCorpus {
+  readonly dns: [string, string][];
+  readonly mails: (Omit<SampleMail, 'raw' | 'parsed'> & { raw: string })[];
+}
+
+async function readShared(file: string): Promise<SentSampleCorpus> {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedCorpus;
+  const mails: SampleMail[] = [];
+  for (const m of saved.mails) {
+    const raw = Buffer.from(m.raw, 'base64');
+    mails.push({ ...m, raw, parsed: await simpleParser(raw) });
+  }
+  return { mails, dns: new Map(saved.dns), close: async () => undefined };
 }
