@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AppContext } from './context.js';
 import type { Db } from './db/database.js';
-import { caseByNumber, participants } from './db/repos/cases.js';
+import { caseByNumber, caseNumberOf, participants } from './db/repos/cases.js';
 import { continuedAs } from './db/repos/case-merge.js';
 import { eventsOfCase } from './db/repos/events.js';
 import { bouncingAmong } from './db/repos/addresses.js';
@@ -32,6 +32,8 @@ export interface CaseDetail {
   readonly unverifiedBounces: { readonly address: string; readonly at: string; readonly reason: string | null; readonly reporter: string | null }[];
   /** The number of the case this one was merged into and continues as (cases merge), else null. */
   readonly mergedInto: number | null;
+  /** The number of the case this one was opened linked to (a stranger's tag or reference, a forward, past the reopen window), else null. */
+  readonly linkedTo: number | null;
 }
 
 /** The newest unverified bounce report per address (events of the case), of addresses neither bouncing nor heard from since. */
@@ -71,6 +73,7 @@ export async function caseDetail(db: Db, number: number): Promise<CaseDetail | n
     bouncing,
     unverifiedBounces: unverifiedBouncesOf(events, msgs, new Set(bouncing.map((b) => b.address.toLowerCase()))),
     mergedInto: c.merged_into !== null ? (await continuedAs(db, c)).number : null,
+    linkedTo: c.linked_case_id !== null ? await caseNumberOf(db, c.linked_case_id) : null,
   };
 }
 

@@ -92,7 +92,7 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
   const lines = [
     `Case ${c.number}: ${safeLine(c.subject)}`,
     ...(d.mergedInto !== null ? [`  MERGED into case ${d.mergedInto}: its messages, mail and people are there (casegate cases show ${d.mergedInto})`] : []),
-    `  status ${c.status} · priority ${c.priority} · queue ${c.queue} · mailbox ${c.mailbox} · language ${c.language}${c.linked_case_id !== null ? ` · linked to case id ${c.linked_case_id}` : ''}`,
+    `  status ${c.status} · priority ${c.priority} · queue ${c.queue} · mailbox ${c.mailbox} · language ${c.language}${d.linkedTo !== null ? ` · linked to case ${d.linkedTo} (possibly related: casegate cases show ${d.linkedTo})` : ''}`,
     `  requester ${who(c.requester_name, c.requester_address)} · created ${c.created_at} · updated ${c.updated_at}`,
     `  ${c.spam === 1 ? 'SUSPECTED SPAM (casegate cases ham to release) · ' : ''}${c.kind === 'feedback' ? 'feedback · ' : ''}owner ${c.owner !== null ? who(ownerName(c.owner), c.owner) : 'none'} · ${c.escalated === 1 ? `escalated, level ${c.escalation_level} since ${c.escalated_at ?? '?'}` : 'not escalated'}${d.tags.length > 0 ? ` · tags ${d.tags.join(', ')}` : ''}`,
     `  first response ${c.first_response_at ?? 'not yet'}${c.resolved_at !== null ? ` · resolved ${c.resolved_at}` : ''}${c.closed_at !== null ? ` · closed ${c.closed_at}` : ''}`,

@@ -3,6 +3,8 @@ import { caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { inlineForwardedOriginal, isForwardSubject } from '../../src/mail-in/forwarded-original.js';
+import { formatCaseDetail } from '../../src/cli/case-views.js';
+import { caseDetail } from '../../src/views.js';
 import { eml, mxHeaders, testEnv, type TestEnv } from '../helpers/context.js';
 
 /**
@@ -96,6 +98,10 @@ describe('a forward of a message that opened a case', () => {
     expect(created?.reason).toBe(`new-forwarded-copy: linked to case ${first.caseNumber}`);
     const linked = (await eventsOfCase(env.ctx.db, original.id)).find((e) => e.type === 'case.linked');
     expect(linked?.reason).toMatch(new RegExp(`^new-forwarded-copy: new case ${fwd.caseNumber} `));
+    // What an agent reads in `casegate cases show`: the case it is possibly related to, by number.
+    const shown = formatCaseDetail((await caseDetail(env.ctx.db, fwd.caseNumber))!, (a) => a);
+    expect(shown).toContain(`linked to case ${first.caseNumber} (possibly related: casegate cases show ${first.caseNumber})`);
+    expect(shown).toContain(`new-forwarded-copy: linked to case ${first.caseNumber}`);
   });
 
   it('a stranger forwarding the customer’s message (authenticated as himself): a new linked case; he is not enrolled in hers, nothing put into it', async () => {
