@@ -2,7 +2,9 @@ import { DateTime } from 'luxon';
 import { ownerName, queueSettings } from '../cases/staff.js';
 import { formatTag } from '../cases/subject-tag.js';
 import { calendarOf } from '../cases/sla-policy.js';
+import { staleCheck } from '../cases/sla-clock.js';
 import { caseById } from '../db/repos/cases.js';
+import { slaOfCase } from '../db/repos/sla.js';
 import { claim, takeClaims, unsentClaims, type JobClaimRow } from '../db/repos/jobs.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { caseCommand, queueStaffEmail, REPLY_MARKER } from '../mail-out/compose.js';
@@ -92,7 +94,18 @@ export async function sendStagedAlerts(j: JobContext, job: StagingJob = JOB): Pr
           const c = cases.get(s.caseId) ?? (await caseById(trx, s.caseId));
           if (c !== undefined) cases.set(s.caseId, c);
         }
-        const alerts = taken.filter((s) => cases.has(s.caseId));
+        // A "no update" reminder a run staged and did not send (it died) about a case the team has
+        // updated since, or that is no longer watched (resolved, pending, not critical): no longer
+        // true — dropped with its staged row (the quiet period stays claimed, its event recorded).
+        const stillQuiet = new Map<number, boolean>();
+        for (const s of taken) {
+          const c = cases.get(s.caseId);
+          if (s.what !== 'stale' || c === undefined || stillQuiet.has(s.caseId)) continue;
+          const sla = await slaOfCase(trx, s.caseId);
+          stillQuiet.set(s.caseId, sla !== undefined && sla.last_update_at === s.dueAt && c.spam !== 1 && staleCheck(ctx, c, sla.last_update_at) !== null);
+        }
+        const alerts = taken.filter((s) => cases.has(s.caseId) && (s.what !== 'stale' || stillQuiet.get(s.caseId) === true));
+        for (const id of [...cases.keys()]) if (!alerts.some((s) => s.caseId === id)) cases.delete(id);
         if (alerts.length === 0) return 0;
         const minutes = (s: Staged) => Math.round(Math.abs(new Date(s.dueAt).getTime() - j.now.getTime()) / 60_000);
         const dueLocal = (s: Staged, c: CaseRow) => DateTime.fromISO(s.dueAt, { zone: calendarOf(ctx.config, c.queue).zone }).toISO() ?? s.dueAt;

@@ -304,8 +304,9 @@ describe('critical-reminder', () => {
 
     // A run killed after its case transactions (the reminders staged, the quiet periods claimed) and
     // before its end: the next run writes them, together with its own, once.
+    // One of them about the case the team updated at 15:30 since (no longer true: dropped).
     await env.ctx.db.transaction().execute(async (trx) => {
-      for (const id of [ids[0]!, ids[1]!]) await stageStaleReminder(trx, id, 'erika@example.com', '2026-03-02T14:00:00.000Z', '2026-03-02T17:03:00.000Z');
+      for (const id of ids) await stageStaleReminder(trx, id, 'erika@example.com', '2026-03-02T14:00:00.000Z', '2026-03-02T17:03:00.000Z');
     });
     env.clock.set('2026-03-02T17:03:00Z');
     expect(await run('critical-reminder')).toEqual({ processed: 2, sent: 1 });
@@ -313,6 +314,7 @@ describe('critical-reminder', () => {
     expect(last.map((r) => [r.kind, r.to_address])).toEqual([['sla-digest', 'erika@example.com']]);
     // The staged row and the run's own reminder about the same case and quiet stretch are one item.
     expect(last[0]!.subject).toBe('[casegate] 2 critical without an update (2 cases)');
+    expect(last[0]!.text).not.toContain('[Case #10003]');
     expect(await claimsOf(env.ctx.db, 'stale-alert')).toEqual([]);
     expect(await run('critical-reminder')).toEqual({ processed: 0, sent: 0 });
   });
