@@ -68,7 +68,7 @@ export async function enrolRecipients(
   sender: string,
   now: string,
   o: { readonly byCustomer?: boolean; readonly unproven?: string; readonly customerMail?: boolean } = {},
-): Promise<void> {
+): Promise<string[]> {
   const copied = copiedIn(ctx, recipients, sender);
   // A customer's mail copies in at most CUSTOMER_COPIED_MAX people (a case's participants in all):
   // a stranger's new mail Cc'ing 500 addresses made every answer of ours go to each of them.
@@ -78,6 +78,7 @@ export async function enrolRecipients(
   // A customer's mail does not copy back in whom an agent took off the case (#uncc): their client
   // still copies them (answer all to mail that named them). An agent copies them in again.
   let takenOff: Set<string> | null = null;
+  const notCopied: string[] = [];
   for (const a of copied) {
     if (o.byCustomer === true && !(await isParticipant(trx, caseId, a.address))) {
       // Nothing proves the sender (o.unproven says why): a From is typed, and our signed token is in
@@ -86,17 +87,20 @@ export async function enrolRecipients(
       // in, getting every later reply and a link to the whole case. An agent copies them in.
       if (o.unproven !== undefined) {
         unproven.push(a.address);
+        notCopied.push(a.address);
         continue;
       }
       takenOff ??= await addressesTakenOff(trx, caseId);
       if (takenOff.has(a.address.toLowerCase())) {
         await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${a.address} was taken off the case by an agent: not copied on its mail again by ${sender}'s mail (an agent adds them with #cc ${a.address})`, data: { address: a.address }, at: now });
+        notCopied.push(a.address);
         continue;
       }
     }
     if (present !== null && !present.has(a.address.toLowerCase())) {
       if (present.size >= CUSTOMER_COPIED_MAX) {
         over.push(a.address);
+        notCopied.push(a.address);
         continue;
       }
       present.add(a.address.toLowerCase());
@@ -114,6 +118,7 @@ export async function enrolRecipients(
     const named = over.slice(0, 10).join(', ') + (over.length > 10 ? ` and ${over.length - 10} more` : '');
     await addEvent(trx, { caseId, type: 'participant.not-added', actor: `customer:${sender}`, reason: `${over.length} address(es) copied by ${sender}'s mail not copied on the case's mail: a customer's mail makes at most ${CUSTOMER_COPIED_MAX} people take part in a case (an agent adds them with #cc): ${named}`, data: { addresses: over }, at: now });
   }
+  return notCopied;
 }
 
 /** The most participants a case gets from customers' mail (requester included); an agent's #cc is not limited. */

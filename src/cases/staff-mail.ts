@@ -28,6 +28,8 @@ export interface NotifiedMessage extends MessageFiles {
   readonly visibleText: string;
   /** Its From failed the sender check (DMARC fail): it may not come from that address. */
   readonly forged: boolean;
+  /** Addresses it copied that the case's mail does not reach (participation.ts enrolRecipients); none when unset. */
+  readonly notCopied?: readonly string[];
 }
 
 /**
@@ -48,7 +50,7 @@ export async function notifyAgents(
       owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
       call: o.call ?? { when: '', by: '' },
       flood: o.flood ?? { sender: '', limit: 0, suppressed: 0 },
-      message,
+      message: { ...message, notCopied: message.notCopied ?? [] },
     }, files);
   }
   if (to.length === 0) ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, event: o.event }, 'no agent to notify (no owner, no available agent in the queue)');

@@ -237,6 +237,11 @@ export interface Notes {
   survey?: { readonly rating: number | null; readonly comment: string; readonly unsubscribe?: boolean } | null;
   /** Kept by the commit stages (staff-mail-cap.ts): the per-sender cap's decision and the staff mail this message sent or held. */
   staffMail?: StaffMailLedger;
+  /**
+   * Set by persist: the addresses a customer's mail copied (To/Cc) that were not made participants
+   * (its sender not proven, taken off by an agent, over the limit): the agents' notification names them.
+   */
+  notCopied?: readonly string[];
   /** Set by persist inside the transaction. */
   persisted?: {
     readonly caseRow: CaseRow;

@@ -171,7 +171,7 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
 
   describe('with security.senderAuth.mode none (the default of a fresh install)', () => {
     it('nobody is authenticated: the requester’s tag opens a linked case, her reply to our mail threads but copies nobody in', async () => {
-      await start({ security: { senderAuth: { mode: 'none' } } });
+      await start({ security: { senderAuth: { mode: 'none' } }, queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } } });
       await stored(eml({ auth: null }));
       env.clock.advance(180_000); // past autoReply.minIntervalSeconds
       const tag = await stored(eml({ subject: 'Re: [Case #10001] Printer on fire', auth: null }));
@@ -186,9 +186,19 @@ describe('participants: only signed tokens carry trust by themselves (item 1)', 
       expect((await eventsOfCase(env.ctx.db, c1.id)).filter((e) => e.type === 'participant.not-added').map((e) => e.reason)).toEqual([
         "bob@customer.example was copied by jane@customer.example's mail, but nothing proves it came from jane@customer.example (security.senderAuth.mode none: the sender check found nothing): not copied on the case's mail (an agent adds them with #cc bob@customer.example)",
       ]);
+      // The agents are told whom the case's mail leaves out, and how to copy them in.
+      const told = await env.ctx.db.selectFrom('outbox').select(['text', 'html']).where('case_id', '=', c1.id).where('kind', '=', 'agent-notification').execute();
+      const aboutReply = told.filter((o) => o.text.includes('The customer replied'));
+      expect(aboutReply.length).toBeGreaterThan(0);
+      for (const o of aboutReply) {
+        expect(o.text).toContain("Copied on this message, but not on the case's mail (nothing proves who sent it, an agent took them off the case, or too many were copied): bob@customer.example. To copy one in, answer with #cc and the address.");
+        expect(o.html).toContain('bob@customer.example');
+      }
+      // The new case's notification copied nobody in: no such line.
+      expect(told.filter((o) => !o.text.includes('The customer replied')).every((o) => !o.text.includes('not on the case'))).toBe(true);
       // Not treated as forged: confirmations still go out.
       const c2 = (await caseByNumber(env.ctx.db, 10002))!;
-      expect(await env.ctx.db.selectFrom('outbox').select('id').where('case_id', '=', c2.id).execute()).toHaveLength(1);
+      expect(await env.ctx.db.selectFrom('outbox').select('id').where('case_id', '=', c2.id).where('kind', '=', 'confirmation').execute()).toHaveLength(1);
     });
   });
 });

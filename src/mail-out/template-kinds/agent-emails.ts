@@ -35,6 +35,11 @@ export const agentEmailKinds = {
         attachments: list('File names of the files it carried (not the pictures its HTML shows); the email carries them as attachments, but for those in notAttached.', str('One file name.', 'screenshot.png'), ['screenshot.png']),
         notAttached: filesNotAttached,
         forged: bool('True when its From failed the sender check (security.senderAuth: DMARC fail): it may not come from that address at all. Say so; the shipped templates warn.', false),
+        notCopied: list(
+          'Addresses the message copied (To/Cc) that the case’s mail does not reach: nothing proves the sender (security.senderAuth), an agent took them off the case, or a customer’s mail already made 50 people take part. An agent copies one in with #cc <address>. Empty for most messages.',
+          str('One address.', 'colleague@example.org'),
+          [],
+        ),
       }),
     },
   },

@@ -60,6 +60,7 @@ export const notifyStaffStage: CommitStage = {
       // signature part), carried within agentMail.attachFilesMaxBytes.
       ...(parsed.attachments.length > 0 ? await messageFiles(trx, ctx, messageRowId, { suspectedSpam: msg.notes.spam != null || caseRow.spam === 1 }) : NO_FILES),
       forged: sender.auth === 'fail',
+      notCopied: msg.notes.notCopied ?? [],
     });
     const on = ctx.config.agentMail.notifyAgentsOn;
     const event = created ? 'new-case' : 'customer-reply';

@@ -268,7 +268,8 @@ async function enrolParticipants(msg: Inbound, ctx: AppContext, trx: Transaction
   // Imported history is the admin's own archive (participation.ts, Proof 'archive'): not forged is enough.
   const proven = created || sender.auth === 'pass' || msg.arrival.channel === 'import' || (isStaff(ctx.config, sender.address) && staffProven(sender, caseRow));
   const unproven = proven ? undefined : `security.senderAuth.mode ${ctx.config.security.senderAuth.mode}: ${sender.auth === 'none' ? 'the sender check found nothing' : 'the sender check failed'}`;
-  if (entitled) await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created, unproven, customerMail: true });
+  // The agents' notification names whom the mail copied and the case's mail does not reach.
+  if (entitled) msg.notes.notCopied = await enrolRecipients(trx, ctx, caseRow.id, [...parsed.to, ...parsed.cc], sender.address, now, { byCustomer: !created, unproven, customerMail: true });
 }
 
 type ExistingThread = Extract<NonNullable<Inbound['notes']['thread']>, { kind: 'existing' }>;
