@@ -1,7 +1,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { createPrivateDir } from './storage/private-files.js';
+import { createPrivateDir, ensurePrivateFile, PRIVATE_FILE_MODE } from './storage/private-files.js';
 
 /**
  * One daemon per database (SQLite backend): an exclusive lock that the operating system drops
@@ -66,6 +66,8 @@ export function acquireInstanceLock(dbPath: string): InstanceLock {
   const { lockPath, pidPath } = lockPathsFor(dbPath);
   // The database's directory, made here first when it is new: private like the data directory (storage/private-files.ts).
   createPrivateDir(dirname(lockPath));
+  // Made 0600 before SQLite opens it (SQLite would make it 0644 under a umask of 022: sudo, root's shell).
+  ensurePrivateFile(lockPath);
   const db = new SQLite(lockPath, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');
@@ -78,7 +80,7 @@ export function acquireInstanceLock(dbPath: string): InstanceLock {
     throw err;
   }
   const tmp = `${pidPath}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n`);
+  writeFileSync(tmp, `${process.pid}\n`, { mode: PRIVATE_FILE_MODE });
   renameSync(tmp, pidPath);
   let released = false;
   return {

@@ -16,4 +16,18 @@ describe('the instance lock in a database directory that does not exist yet', ()
     }
     expect(statSync(join(db, '..')).mode & 0o777).toBe(0o700);
   });
+
+  it('makes the lock file and the pid file 0600 whatever the umask (a `casegate restore` run by sudo with umask 022 left a 0644 lock file)', () => {
+    const db = join(tempDir('casegate-lockdir-'), 'casegate.db');
+    const old = process.umask(0o022);
+    let modes: number[];
+    try {
+      const lock = acquireInstanceLock(db);
+      modes = [statSync(lock.lockPath).mode & 0o777, statSync(lock.pidPath).mode & 0o777];
+      lock.release();
+    } finally {
+      process.umask(old);
+    }
+    expect(modes).toEqual([0o600, 0o600]);
+  });
 });
