@@ -10,6 +10,7 @@ import { attachmentsOfMessages, messagesOfCase } from './db/repos/messages.js';
 import { outboxOfCase, type OutboxSummary } from './db/repos/outbox.js';
 import { receiptById } from './db/repos/receipts.js';
 import { safeLine, safeText } from './cli/terminal.js';
+import { UTC_DISPLAY, zoneNote, type TimeDisplay } from './cli/display-time.js';
 import type { AttachmentRow, CaseRow, EventRow, MessageRow, OutboxRow, ParticipantRow, ReceiptRow } from './db/schema.js';
 import { SIZE_LIMIT_STAGE } from './pipeline/types.js';
 
@@ -81,28 +82,29 @@ export function pad(s: string, n: number): string {
   return s.length >= n ? s.slice(0, n - 1) + '…' : s.padEnd(n);
 }
 
-export function formatQuarantineList(rows: readonly ReceiptRow[]): string {
+export function formatQuarantineList(rows: readonly ReceiptRow[], time: TimeDisplay = UTC_DISPLAY): string {
   if (rows.length === 0) return 'quarantine is empty\n';
-  return rows.map((r) => `${pad(String(r.id), 6)} ${r.received_at.slice(0, 19).replace('T', ' ')} ${pad(safeLine(r.from_address ?? '?'), 28)} ${pad(safeLine(r.subject), 30)} ${safeLine(r.reason)}\n`).join('');
+  return rows.map((r) => `${pad(String(r.id), 6)} ${pad(time.at(r.received_at, { seconds: true }), 28)} ${pad(safeLine(r.from_address ?? '?'), 28)} ${pad(safeLine(r.subject), 30)} ${safeLine(r.reason)}\n`).join('') + `(${zoneNote(time)})\n`;
 }
 
-export function formatOutboxList(rows: readonly (OutboxSummary & { readonly held_sender?: boolean })[], now: Date): string {
+export function formatOutboxList(rows: readonly (OutboxSummary & { readonly held_sender?: boolean })[], now: Date, time: TimeDisplay = UTC_DISPLAY): string {
   if (rows.length === 0) return 'no emails\n';
-  const head = `${pad('ID', 7)} ${pad('STATUS', 10)} ${pad('KIND', 16)} ${pad('CASE', 7)} ${pad('TO', 28)} ${pad('QUEUED', 20)} ${pad('TRIES', 6)} NEXT / ERROR\n`;
+  const head = `${pad('ID', 7)} ${pad('STATUS', 10)} ${pad('KIND', 16)} ${pad('CASE', 7)} ${pad('TO', 28)} ${pad('QUEUED', 28)} ${pad('TRIES', 6)} NEXT / ERROR\n`;
   return (
     head +
     rows
       .map((o) => {
-        const queued = (o.queued_at ?? o.created_at).slice(0, 19).replace('T', ' ');
+        const queued = time.at(o.queued_at ?? o.created_at, { seconds: true });
         // A sender the relay refuses (sender-holds.ts): not due, not given up — it waits for the relay.
-        const next = o.held_sender === true ? `held: the relay refuses the sender ${safeLine(o.from_address)} (never given up; goes once the relay takes it, or outbox cancel)` : o.status === 'queued' ? (o.claimed_by !== null && o.claim_expires_at !== null && o.claim_expires_at > now.toISOString() ? 'sending now' : o.next_attempt_at <= now.toISOString() ? 'due now' : `next ${o.next_attempt_at.slice(0, 19).replace('T', ' ')}`) : o.status === 'sent' ? `sent ${o.sent_at?.slice(0, 19).replace('T', ' ') ?? ''}` : '';
+        const next = o.held_sender === true ? `held: the relay refuses the sender ${safeLine(o.from_address)} (never given up; goes once the relay takes it, or outbox cancel)` : o.status === 'queued' ? (o.claimed_by !== null && o.claim_expires_at !== null && o.claim_expires_at > now.toISOString() ? 'sending now' : o.next_attempt_at <= now.toISOString() ? 'due now' : `next ${time.at(o.next_attempt_at, { seconds: true })}`) : o.status === 'sent' ? `sent ${o.sent_at != null ? time.at(o.sent_at, { seconds: true }) : ''}` : '';
         const err = o.last_error !== null && o.status !== 'sent' ? safeLine(o.last_error) : '';
         const tail = [next, err].filter((x) => x !== '').join(' — ');
         // Sent to the others already: who it is still to go to.
         const to = o.pending_rcpt_json !== null && o.status !== 'sent' ? `only ${(JSON.parse(o.pending_rcpt_json) as string[]).join(', ')}` : o.to_address;
-        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(safeLine(to), 28)} ${pad(queued, 20)} ${pad(String(o.attempts), 6)} ${tail}\n`;
+        return `${pad(String(o.id), 7)} ${pad(o.status, 10)} ${pad(o.kind, 16)} ${pad(o.case_number !== null ? String(o.case_number) : '-', 7)} ${pad(safeLine(to), 28)} ${pad(queued, 28)} ${pad(String(o.attempts), 6)} ${tail}\n`;
       })
-      .join('')
+      .join('') +
+    `(${zoneNote(time)})\n`
   );
 }
 

@@ -13,6 +13,7 @@ import { BlobUnreadableError } from '../storage/blob-store.js';
 import { caseCommand, caseNumberArg, parseRowIds } from './case-args.js';
 import { LOOK, print } from './shared.js';
 import { safeLine } from './terminal.js';
+import { timeDisplay, zoneNote, type TimeDisplay } from './display-time.js';
 
 /**
  * `casegate cases files N`: the files of a case's messages (the customer's, the agents' replies and
@@ -28,6 +29,7 @@ interface FilesOptions {
   output?: string;
   force?: boolean;
   inline?: boolean;
+  utc?: boolean;
   json?: boolean;
 }
 
@@ -56,7 +58,8 @@ export function registerCaseFileCommands(cases: Command): void {
     .option('--output <file>', 'write the one file chosen with --id to this path ("-": standard output)')
     .option('--force', 'replace files that exist (without it nothing that exists is touched)')
     .option('--inline', 'also the pictures a message’s HTML shows (signature logos) and signature parts')
-    .option('--json', 'JSON output')
+    .option('--utc', 'times in UTC (default: jobs.timezone, or the queues’ one calendar zone)')
+    .option('--json', 'JSON output (times ISO-8601 UTC)')
     .action(async (number: string, opts: FilesOptions) => {
       await caseCommand(
         async (ctx) => {
@@ -76,7 +79,7 @@ export function registerCaseFileCommands(cases: Command): void {
             print(saved, opts.json === true, () => savedLines(saved));
             return;
           }
-          print(files, opts.json === true, () => formatFiles(n, files));
+          print(files, opts.json === true, () => formatFiles(n, files, timeDisplay(ctx.config, opts.utc === true)));
         },
         LOOK,
       );
@@ -118,7 +121,7 @@ function chosen(files: readonly CaseFile[], opts: FilesOptions, caseNumber: numb
   });
 }
 
-function formatFiles(caseNumber: number, files: readonly CaseFile[]): string {
+function formatFiles(caseNumber: number, files: readonly CaseFile[], time: TimeDisplay): string {
   if (files.length === 0) return `case ${caseNumber} has no files\n`;
   const lines: string[] = [];
   let message = -1;
@@ -126,11 +129,11 @@ function formatFiles(caseNumber: number, files: readonly CaseFile[]): string {
     if (f.message !== message) {
       message = f.message;
       const arrow = f.direction === 'out' ? '→' : '←';
-      lines.push(`${arrow} ${f.at.slice(0, 16).replace('T', ' ')} ${safeLine(f.from)}${f.internal ? ' (internal)' : ''}`);
+      lines.push(`${arrow} ${time.at(f.at)} ${safeLine(f.from)}${f.internal ? ' (internal)' : ''}`);
     }
     lines.push(`  ${String(f.id).padStart(5)}  ${safeLine(f.name)} (${safeLine(f.type)}, ${sizeLabel(f.size)}${f.inline ? ', inline' : ''})  sha256 ${f.sha256}`);
   }
-  lines.push('', `save one: casegate cases files ${caseNumber} --id ID --save DIR; all: casegate cases files ${caseNumber} --save DIR`);
+  lines.push('', `(${zoneNote(time)})`, `save one: casegate cases files ${caseNumber} --id ID --save DIR; all: casegate cases files ${caseNumber} --save DIR`);
   return `${lines.join('\n')}\n`;
 }
 

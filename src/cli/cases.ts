@@ -12,6 +12,7 @@ import { caseCommand, caseNumberArg, positiveInt } from './case-args.js';
 import { registerCaseFileCommands } from './case-files.js';
 import { registerCaseWorkCommands } from './case-work.js';
 import { formatCaseDetail, formatCaseList, type SearchMatch } from './case-views.js';
+import { timeDisplay } from './display-time.js';
 import { LOOK, print } from './shared.js';
 import { outputWidth } from './terminal.js';
 
@@ -40,6 +41,7 @@ interface ListOptions {
   sort: string;
   limit: number;
   width?: number;
+  utc?: boolean;
   json?: boolean;
 }
 
@@ -68,7 +70,8 @@ export function registerCaseCommands(program: Command): void {
     .addOption(new Option('--sort <order>', 'priority: most urgent first; newest: by case number only').choices(['priority', 'newest']).default('priority'))
     .option('--limit <n>', 'at most n cases', positiveInt('--limit'), 50)
     .option('--width <columns>', 'table width (default: the terminal’s; unlimited when not a terminal)', positiveInt('--width'))
-    .option('--json', 'JSON output')
+    .option('--utc', 'times in UTC (default: jobs.timezone, or the queues’ one calendar zone)')
+    .option('--json', 'JSON output (times ISO-8601 UTC)')
     .action(async (opts: ListOptions) => {
       await caseCommand(async (ctx) => {
         const scheme = priorityScheme(ctx.config);
@@ -113,8 +116,9 @@ export function registerCaseCommands(program: Command): void {
           process.stderr.write(`casegate: more than ${opts.limit} cases match; the first ${opts.limit} are shown (--limit N for more)\n`);
         }
         const names = (a: string): string => ownerNameAnywhere(ctx.config, a);
+        const time = timeDisplay(ctx.config, opts.utc === true);
         if (search === null) {
-          print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names, due: due !== null }));
+          print(rows, opts.json === true, () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names, due: due !== null, time }));
           return;
         }
         const hits = await newestHits(ctx.db, rows.map((r) => r.id), search);
@@ -123,7 +127,7 @@ export function registerCaseCommands(program: Command): void {
         print(
           rows.map((r) => ({ ...r, match: matches.get(r.id) ?? null })),
           opts.json === true,
-          () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names, matches }),
+          () => formatCaseList(rows, { width: outputWidth(opts.width), ownerName: names, matches, time }),
         );
       }, READ_ONLY);
     });
@@ -144,13 +148,14 @@ export function registerCaseCommands(program: Command): void {
     .description('one case: its thread (← in, → out, internal notes marked), participants, events and outgoing mail')
     .argument('<number>', 'case number')
     .option('--full', 'every line of every message (without it: the first 40 of each, and how many more)')
-    .option('--json', 'JSON output')
-    .action(async (number: string, opts: { json?: boolean; full?: boolean }) => {
+    .option('--utc', 'times in UTC (default: jobs.timezone, or the queues’ one calendar zone)')
+    .option('--json', 'JSON output (times ISO-8601 UTC)')
+    .action(async (number: string, opts: { json?: boolean; full?: boolean; utc?: boolean }) => {
       await caseCommand(async (ctx) => {
         const n = caseNumberArg(number);
         const detail = await caseDetail(ctx.db, n);
         if (detail === null) throw new CaseCommandError(`no case ${n}`, true);
-        print(detail, opts.json === true, () => formatCaseDetail(detail, (a) => ownerNameAnywhere(ctx.config, a), opts.full === true));
+        print(detail, opts.json === true, () => formatCaseDetail(detail, (a) => ownerNameAnywhere(ctx.config, a), opts.full === true, timeDisplay(ctx.config, opts.utc === true)));
       }, READ_ONLY);
     });
   registerCaseFileCommands(cases);

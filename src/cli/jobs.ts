@@ -4,6 +4,7 @@ import { nextRun } from '../jobs/cron-time.js';
 import { JOBS, jobByName, jobSettings } from '../jobs/registry.js';
 import { createJobScheduler } from '../jobs/scheduler.js';
 import { print, withContext, withReadContext } from './shared.js';
+import { timeDisplay, zoneNote } from './display-time.js';
 
 /** The scheduled jobs: their schedules and last runs; run one now. */
 export function registerJobCommands(program: Command): void {
@@ -11,8 +12,9 @@ export function registerJobCommands(program: Command): void {
   jobs
     .command('list')
     .description('every job with its schedule, last and next run')
-    .option('--json', 'JSON output')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--utc', 'times in UTC (default: jobs.timezone, or the queues’ one calendar zone)')
+    .option('--json', 'JSON output (times ISO-8601 UTC)')
+    .action(async (opts: { json?: boolean; utc?: boolean }) => {
       await withReadContext(async (ctx) => {
         const runs = new Map((await jobRuns(ctx.db)).map((r) => [r.job, r]));
         const zone = ctx.config.jobs.timezone;
@@ -21,7 +23,8 @@ export function registerJobCommands(program: Command): void {
           const r = runs.get(j.name);
           return { job: j.name, enabled: s.enabled, schedule: s.schedule, lastStarted: r?.last_started_at ?? null, lastFinished: r?.last_finished_at ?? null, lastError: r?.last_error ?? null, next: s.enabled ? (nextRun(s.schedule, zone, ctx.clock.now())?.toISOString() ?? null) : null };
         });
-        print(rows, opts.json === true, () => rows.map((r) => `${r.job.padEnd(18)} ${(r.enabled ? r.schedule : 'disabled').padEnd(14)} last ${r.lastStarted ?? 'never'}${r.lastError !== null ? ` (failed: ${r.lastError})` : ''}  next ${r.next ?? '–'}\n`).join('') + `(schedules in ${zone})\n`);
+        const time = timeDisplay(ctx.config, opts.utc === true);
+        print(rows, opts.json === true, () => rows.map((r) => `${r.job.padEnd(18)} ${(r.enabled ? r.schedule : 'disabled').padEnd(14)} last ${r.lastStarted !== null ? time.at(r.lastStarted, { seconds: true }) : 'never'}${r.lastError !== null ? ` (failed: ${r.lastError})` : ''}  next ${r.next !== null ? time.at(r.next) : '–'}\n`).join('') + `(schedules in ${zone}; ${zoneNote(time)})\n`);
       });
     });
   jobs

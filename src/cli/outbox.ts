@@ -4,6 +4,7 @@ import type { OutboxStatus } from '../db/schema.js';
 import { cancelOutbox, listOutboxRows, OUTBOX_STATUSES, retryAllFailed, retryOutbox, type RowResult } from '../mail-out/outbox-admin.js';
 import { formatOutboxList } from '../views.js';
 import { parseRowIds } from './case-args.js';
+import { timeDisplay } from './display-time.js';
 import { print, withContext, withReadContext } from './shared.js';
 
 /** `casegate outbox list | retry | cancel`: look at outgoing mail, send failed mail again, withdraw mail. */
@@ -15,13 +16,14 @@ export function registerOutboxCommands(program: Command): void {
     .addOption(new Option('--status <status...>', 'only these statuses').choices([...OUTBOX_STATUSES]))
     .option('--all', 'every status')
     .option('--limit <n>', 'at most n emails', (v) => Number.parseInt(v, 10), 50)
-    .option('--json', 'JSON output')
-    .action(async (opts: { status?: OutboxStatus[]; all?: boolean; limit: number; json?: boolean }) => {
+    .option('--utc', 'times in UTC (default: jobs.timezone, or the queues’ one calendar zone)')
+    .option('--json', 'JSON output (times ISO-8601 UTC)')
+    .action(async (opts: { status?: OutboxStatus[]; all?: boolean; limit: number; utc?: boolean; json?: boolean }) => {
       if (!Number.isInteger(opts.limit) || opts.limit < 1) return usage('--limit must be a positive number');
       await withReadContext(async (ctx) => {
         const statuses = opts.all === true ? [] : (opts.status ?? ['queued', 'failed']);
         const rows = await listOutboxRows(ctx, statuses, opts.limit);
-        print(rows, opts.json === true, () => formatOutboxList(rows, ctx.clock.now()));
+        print(rows, opts.json === true, () => formatOutboxList(rows, ctx.clock.now(), timeDisplay(ctx.config, opts.utc === true)));
       });
     });
   outbox

@@ -7,6 +7,7 @@ import { runPipeline } from '../pipeline/run-pipeline.js';
 import { mailboxOfStored } from '../channels/arrival.js';
 import { SIZE_LIMIT_STAGE } from '../pipeline/types.js';
 import { formatQuarantine, formatQuarantineList, quarantineDetail } from '../views.js';
+import { timeDisplay } from './display-time.js';
 import { parseRowIds } from './case-args.js';
 import { print, withContext, withReadContext } from './shared.js';
 import { safeLine } from './terminal.js';
@@ -17,11 +18,12 @@ export function registerQuarantineCommands(program: Command): void {
   quarantine
     .command('list')
     .option('--all', 'include quarantined messages that were retried since')
-    .option('--json', 'JSON output')
-    .action(async (opts: { all?: boolean; json?: boolean }) => {
+    .option('--utc', 'times in UTC (default: jobs.timezone, or the queues’ one calendar zone)')
+    .option('--json', 'JSON output (times ISO-8601 UTC)')
+    .action(async (opts: { all?: boolean; utc?: boolean; json?: boolean }) => {
       await withReadContext(async (ctx) => {
         const rows = await listQuarantine(ctx.db, opts.all === true);
-        print(rows, opts.json === true, () => formatQuarantineList(rows));
+        print(rows, opts.json === true, () => formatQuarantineList(rows, timeDisplay(ctx.config, opts.utc === true)));
       });
     });
   quarantine

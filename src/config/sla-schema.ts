@@ -116,7 +116,7 @@ export const jobsSchema = z
   .object({
     /** Run the scheduled jobs in the daemon. */
     enabled: z.boolean().default(true),
-    /** Time zone of the cron schedules (and of the daily report's day). */
+    /** Time zone of the cron schedules (and of the daily report's day), and of the times the CLI prints (cli/display-time.ts). */
     timezone: zone.default('UTC'),
     /** SLA warnings (at sla.warnAt of a target) and breaches: alert to the owner and the queue's leads (tier 1). */
     slaCheck: z.object({ enabled, schedule: cron.default('* * * * *') }).strict().prefault({}),

@@ -110,7 +110,7 @@ describe('cases reply / note', () => {
     const r = await box.run(['cases', 'show', '10001']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\[cli\] \[INTERNAL\]\n\s+Subject: Note on case 10001\n\s+Customer is on client 4\.2 INTERNAL-ONLY/);
-    expect(r.stdout).toMatch(/→ \S+ support@example\.com for ben@example\.com \[outgoing\] queued\n\s+Subject: \[Case #10001\] Re: VPN broken\n\s+To: jane@customer\.example · Cc: boss@customer\.example/);
+    expect(r.stdout).toMatch(/→ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC support@example\.com for ben@example\.com \[outgoing\] queued\n\s+Subject: \[Case #10001\] Re: VPN broken\n\s+To: jane@customer\.example · Cc: boss@customer\.example/);
   });
 });
 
@@ -208,7 +208,8 @@ describe('cases list', () => {
     // A real pseudo-terminal of 60 columns (util-linux script).
     const tty = spawnSync('script', ['-qec', `stty cols 60; '${process.execPath}' '${CLI_JS}' --config '${box.configPath}' cases list`, '/dev/null'], { cwd: box.dir, env: childEnv({ HOME: box.dir }), encoding: 'utf8', timeout: 60_000 });
     const rows = tty.stdout.replace(/\r/g, '').trimEnd().split('\n');
-    expect(rows.length, `${tty.stdout}\n${tty.stderr}`).toBe(4);
+    // Three cases and the line naming the zone of the times.
+    expect(rows.length, `${tty.stdout}\n${tty.stderr}`).toBe(5);
     for (const l of rows) expect(Array.from(l).length, l).toBeLessThanOrEqual(60);
   });
 

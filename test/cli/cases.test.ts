@@ -1,7 +1,7 @@
 import { peekConfig } from '../helpers/db-peek.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eml } from '../helpers/context.js';
-import { CliSandbox, describeResult } from '../helpers/cli.js';
+import { eml, writeConfig } from '../helpers/context.js';
+import { CliSandbox, DEFAULT_TEST_CONFIG, describeResult } from '../helpers/cli.js';
 
 /** `casegate cases list` / `cases show` after real ingests, as an agent or admin reads them. */
 
@@ -62,7 +62,8 @@ describe('casegate cases list / show', () => {
     const r = await box.run(['cases', 'list']);
     expect(r.code, describeResult(r)).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(5);
+    expect(lines[4]).toBe('(times in UTC (jobs.timezone; --utc for UTC))');
     // Issue 10 added the OWNER column.
     expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+OWNER\s+REQUESTER\s+UPDATED\s+SUBJECT$/);
     expect(lines[1]).toMatch(/^10003\s+new\s+\S+\s+support\s+-\s+carol@other\.example\s+.*VPN down$/);
@@ -110,8 +111,10 @@ describe('casegate cases list / show', () => {
     expect(await nums('--due-within', '30m', '--queue', 'finance')).toEqual([]);
     const r = await box.run(['cases', 'list', '--due-within', '1d']);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+OWNER\s+REQUESTER\s+UPDATED\s+DUE \(UTC\)\s+SUBJECT$/);
-    expect(lines[2]).toContain(`${at(-60).slice(0, 16).replace('T', ' ')} 1st`);
+    expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+OWNER\s+REQUESTER\s+UPDATED\s+DUE\s+SUBJECT$/);
+    // The default jobs.timezone is UTC: the times say so.
+    expect(lines[2]).toContain(`${at(-60).slice(0, 16).replace('T', ' ')} UTC 1st`);
+    expect(lines.at(-1)).toBe('(times in UTC (jobs.timezone; --utc for UTC))');
     const bad = await box.run(['cases', 'list', '--due-within', 'soon']);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toMatch(/--due-within.*"soon" is no time like 30m, 2h or 1d\.$/);
@@ -134,11 +137,11 @@ describe('casegate cases list / show', () => {
     expect(out).toContain('requester Jane Customer <jane@customer.example>');
     expect(out).toMatch(/participants: jane@customer\.example \(requester\), boss@customer\.example \(cc\)/);
     // The thread: the customer's message with only what they wrote this time.
-    expect(out).toMatch(/--- ← \S+ jane@customer\.example \[new\]/);
+    expect(out).toMatch(/--- ← \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC jane@customer\.example \[new\]/);
     expect(out).toContain(VISIBLE);
     expect(out).not.toContain('QUOTED-HISTORY');
     // … and our confirmation, queued (the CLI does not send).
-    expect(out).toMatch(/--- → \S+ support@example\.com \[[^\]]*\] queued\n\s+Subject: \[Case #10001\] .*Printer on fire/);
+    expect(out).toMatch(/--- → \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC support@example\.com \[[^\]]*\] queued\n\s+Subject: \[Case #10001\] .*Printer on fire/);
     const events = out.slice(out.indexOf('\nEvents:\n'));
     expect(events).toMatch(/case\.created\s+customer:jane@customer\.exampl/);
     expect(events).toMatch(/email\.queued/);
@@ -200,5 +203,47 @@ describe('casegate cases show: a long message', () => {
     expect(full.code, describeResult(full)).toBe(0);
     expect(full.stdout).toContain('    log line 60: sync failed\n');
     expect(full.stdout).not.toContain('more lines (casegate cases show');
+  });
+});
+
+describe('casegate cases show / list: times in the team’s zone', () => {
+  let box: CliSandbox;
+  const CREATED = '2026-12-07T13:00:05.000Z';
+  beforeAll(async () => {
+    box = CliSandbox.create({ jobs: { timezone: 'Europe/Berlin' } });
+    const r = await box.run(['ingest', box.write('a.eml', eml({ subject: 'Printer', messageId: 'tz-1@customer.example' }))]);
+    expect(r.code, describeResult(r)).toBe(0);
+    const db = peekConfig(box.configPath);
+    try {
+      await db.run('UPDATE cases SET created_at = ?, updated_at = ?, first_response_due_at = ? WHERE number = 10001', CREATED, CREATED, '2026-12-07T16:00:00.000Z');
+    } finally {
+      await db.close();
+    }
+  });
+  afterAll(() => box.cleanup());
+
+  it('jobs.timezone Europe/Berlin: an agent in Berlin reads 14:00 CET, with --utc 13:00 UTC; --json stays ISO-8601 UTC', async () => {
+    const show = await box.run(['cases', 'show', '10001']);
+    expect(show.code, describeResult(show)).toBe(0);
+    expect(show.stdout).toContain('created 2026-12-07 14:00:05 CET · updated 2026-12-07 14:00:05 CET');
+    expect(show.stdout).toContain('due: first response 2026-12-07 17:00 CET');
+    expect(show.stdout).toContain('(times in Europe/Berlin (jobs.timezone; --utc for UTC))');
+    const utc = await box.run(['cases', 'show', '10001', '--utc']);
+    expect(utc.stdout).toContain('created 2026-12-07 13:00:05 UTC');
+    expect(utc.stdout).toContain('(times in UTC)');
+    const json = await box.json<{ case: { created_at: string } }>(['cases', 'show', '10001', '--json']);
+    expect(json.case.created_at).toBe(CREATED);
+    const list = await box.run(['cases', 'list', '--due-within', '100000d']);
+    expect(list.stdout.split('\n')[1]).toMatch(/ 2026-12-07 14:00 CET +2026-12-07 17:00 CET 1st +Printer$/);
+    const outbox = await box.run(['outbox', 'list', '--all']);
+    expect(outbox.stdout).toMatch(/ CET /);
+    expect(outbox.stdout).toContain('(times in Europe/Berlin (jobs.timezone; --utc for UTC))');
+  });
+
+  it('jobs.timezone left at UTC, every queue’s calendar in one zone: that zone', async () => {
+    writeConfig(box.dir, { ...DEFAULT_TEST_CONFIG, sla: { calendars: { berlin: { zone: 'Europe/Berlin' } }, defaultCalendar: 'berlin' } });
+    const show = await box.run(['cases', 'show', '10001']);
+    expect(show.stdout).toContain('created 2026-12-07 14:00:05 CET');
+    expect(show.stdout).toContain('(times in Europe/Berlin (the queues’ business calendar; --utc for UTC))');
   });
 });

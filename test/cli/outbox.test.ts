@@ -62,12 +62,12 @@ describe('casegate outbox', () => {
     expect(text.code, describeResult(text)).toBe(0);
     expect(text.stdout).toMatch(/^ID +STATUS +KIND +CASE +TO +QUEUED +TRIES +NEXT \/ ERROR$/m);
     expect(text.stdout).toMatch(/^1 +failed +confirmation +10001 +c1@customer\.example .* 3 +EAUTH: Invalid login: 535/m);
-    expect(text.stdout).toMatch(/^2 +queued +confirmation +10002 +only boss@customer\.example .* next 2999-01-01 00:00:00 — EMESSAGE: 451/m);
+    expect(text.stdout).toMatch(/^2 +queued +confirmation +10002 +only boss@customer\.example .* next 2999-01-01 00:00:00 UTC — EMESSAGE: 451/m);
     expect(text.stdout).toMatch(/^3 +queued .* due now$/m);
     expect((await box.json<RowJson[]>(['outbox', 'list', '--status', 'failed', '--json'])).map((r) => r.id)).toEqual([1]);
     // The case's thread says so too: not "queued".
     const shown = await box.run(['cases', 'show', '10001']);
-    expect(shown.stdout).toMatch(/^--- → \S+ support@example\.com \[[^\]]*\] FAILED, not sent$/m);
+    expect(shown.stdout).toMatch(/^--- → \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC support@example\.com \[[^\]]*\] FAILED, not sent$/m);
   }, TIMEOUT_MS);
 
   it('retry puts failed mail back (due now, with an event) and makes waiting mail due now; clear one-line errors otherwise', async () => {
@@ -107,10 +107,10 @@ describe('casegate outbox', () => {
     expect(claimed.code).toBe(1);
     expect(claimed.stderr).toBe('casegate outbox: email #3 is being sent right now; it cannot be cancelled any more\n');
     await sql('UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL WHERE id = 3');
-    expect((await box.run(['cases', 'show', '10002'])).stdout).toMatch(/^--- → \S+ support@example\.com \[[^\]]*\] not sent \(cancelled\)$/m);
+    expect((await box.run(['cases', 'show', '10002'])).stdout).toMatch(/^--- → \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC support@example\.com \[[^\]]*\] not sent \(cancelled\)$/m);
     // Had it gone to its To before (a Cc refused for now, then cancelled), it was partly sent.
     await sql("UPDATE messages SET sent_at = '2026-01-01T00:00:00.000Z' WHERE outbox_id = 2");
-    expect((await box.run(['cases', 'show', '10002'])).stdout).toMatch(/^--- → \S+ support@example\.com \[[^\]]*\] partly sent, then cancelled for the others$/m);
+    expect((await box.run(['cases', 'show', '10002'])).stdout).toMatch(/^--- → \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC support@example\.com \[[^\]]*\] partly sent, then cancelled for the others$/m);
     await sql('UPDATE messages SET sent_at = NULL WHERE outbox_id = 2');
     const events = await box.json<{ events: { type: string; reason: string }[] }>(['cases', 'show', '10002', '--json']);
     expect(events.events.find((e) => e.type === 'email.cancelled')?.reason).toMatch(/cancelled by cli:.*: duplicate request/);

@@ -57,6 +57,10 @@ describe('casegate report / jobs / links', () => {
     expect(run.stdout).toMatch(/^sla-check: \d+ looked at, \d+ emails queued/);
     const after = await box.json<{ job: string; lastStarted: string | null }[]>(['jobs', 'list', '--json']);
     expect(after.find((r) => r.job === 'sla-check')!.lastStarted).not.toBeNull();
+    // The text names the zone of its times (display-time.ts) next to the schedules' zone.
+    const text = await box.run(['jobs', 'list']);
+    expect(text.stdout).toMatch(/^sla-check +\* \* \* \* \* +last \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  next \d{4}-\d\d-\d\d \d\d:\d\d UTC$/m);
+    expect(text.stdout).toContain('(schedules in UTC; times in UTC (jobs.timezone; --utc for UTC))');
     const unknown = await box.run(['jobs', 'run', 'nope']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no job "nope"');
