@@ -135,8 +135,10 @@ function commandLine(raw: string): CommandLine | null {
   return word === undefined ? null : { word, args: rest.slice(word.length).trim(), spaced };
 }
 
-function parseOne(verb: Verb, args: string, line: string): AgentCommand {
+function parseOne(verb: Verb, given: string, line: string): AgentCommand {
   const bad = (why: string): AgentCommand => ({ kind: 'invalid', line, why });
+  // A sentence's full stop or an exclamation mark is no argument: "#resolve." and "#close!" are "#resolve", "#close".
+  const args = /^[.!?,;:…]+$/u.test(given) ? '' : given;
   switch (verb) {
     case 'escalate':
     case 'tier': {

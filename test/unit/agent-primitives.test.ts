@@ -38,6 +38,7 @@ describe('parseAgentMail: commands on the first lines, the text below', () => {
     ['an unknown #word at the top is an error', '#frobnicate\nText', [{ kind: 'invalid', why: '#frobnicate is not a command' }], 'Text'],
     ['an unknown #word further down is text', 'Text\n#frobnicate', [], 'Text\n#frobnicate'],
     ['a status command with an argument', '#resolve fixed', [{ kind: 'invalid', why: expect.stringMatching(/#resolve takes no argument/) }], ''],
+    ['a sentence’s full stop or "!" after a command is no argument (a phone reply: "Fixed it.\n\n#resolve.")', 'Fixed it.\n\n#resolve.\n#Pending!\n#note.', [{ kind: 'status', command: 'resolve', to: 'resolved' }, { kind: 'status', command: 'pending', to: 'pending' }, { kind: 'invalid', why: expect.stringMatching(/#note stands on the first line/) }], 'Fixed it.'],
     ['#bug without a class', '#bug', [{ kind: 'invalid', why: expect.stringMatching(/#bug needs when a fix is expected/) }], ''],
     ['#tag with spaces', '#tag two words', [{ kind: 'invalid' }], ''],
     ['#tag of 64 characters', `#tag ${'k'.repeat(64)}`, [{ kind: 'tag', tag: 'k'.repeat(64) }], ''],
