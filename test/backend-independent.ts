@@ -12,6 +12,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/imap/imap-connection.test.ts',
   'test/unit/agent-primitives.test.ts',
   'test/unit/ascii-regex.test.ts',
+  'test/unit/auto-reply-wording.test.ts',
   'test/unit/automated.test.ts',
   'test/unit/blob-store.test.ts',
   'test/unit/business-calendar.test.ts',
