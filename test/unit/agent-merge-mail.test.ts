@@ -199,4 +199,18 @@ describe('#merge by email', () => {
     expect((await toAddress('ben@example.com', 'command-error')).at(-1)!.text).toContain(`your email proves who you are for case ${second.n} only`);
     expect((await caseNo(second.n)).merged_into).toBeNull();
   });
+
+  it('after a merge, answering the old notification of the merged case (no sender authentication) works the case it went into — not a stranger’s mail', async () => {
+    const first = await newCase('Jane Customer <jane@customer.example>', 'Printer on fire');
+    const second = await newCase('Jane at home <jane.private@home.example>', 'Still burning');
+    await ingest(answer(second.note, '#note\n#merge 10001\nSame printer as in 10001.'));
+    expect((await caseNo(second.n)).merged_into).toBe((await caseNo(first.n)).id);
+    // Later, from his phone (mode none: only the reply to our mail proves him), Ben answers the notification of 10002 he still holds.
+    await ingest(answer(second.note, 'Hi Jane, a technician comes at 3 pm.', { auth: 'none' }));
+    expect(await toAddress('ben@example.com', 'unproven-staff')).toEqual([]);
+    const sent = [...(await toAddress('jane@customer.example', 'agent-reply')), ...(await toAddress('jane.private@home.example', 'agent-reply'))];
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((o) => o.subject.startsWith(`[Case #${first.n}]`) && o.text.includes('a technician comes at 3 pm'))).toBe(true);
+    expect((await caseNo(first.n)).first_response_at).not.toBeNull();
+  });
 });

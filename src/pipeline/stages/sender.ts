@@ -1,4 +1,5 @@
 import { personAddresses } from '../../cases/staff.js';
+import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { verifyStaffMessageId } from '../../cases/thread-token.js';
 import type { AuthJudgement } from '../../mail-in/sender-auth.js';
 import { authenticateSender } from '../sender-check.js';
@@ -69,8 +70,12 @@ export const senderStage: DecideStage = {
     // Staff mail we sent to any address of this person (an agent writing from an alias answers
     // mail we sent to their configured address).
     const own = personAddresses(ctx.config, address);
-    const answersStaffMail = several ? [] : [...new Set([...parsed.inReplyTo, ...parsed.references].flatMap((id) => own.map((a) => verifyStaffMessageId(id, ctx.secret, a))).filter((n) => n !== null))];
-    const proof = answersStaffMail.length > 0 ? `; answers our staff mail to ${address} (case ${answersStaffMail.join(', ')})` : '';
+    const signed = several ? [] : [...new Set([...parsed.inReplyTo, ...parsed.references].flatMap((id) => own.map((a) => verifyStaffMessageId(id, ctx.secret, a))).filter((n) => n !== null))];
+    // Staff mail about a case merged since proves the agent for the case it goes on as (where a
+    // reference to it leads): a colleague's #merge must not turn their answer into a stranger's.
+    const goingOn = signed.length > 0 ? await Promise.all(signed.map((n) => caseGoingOnAs(ctx.db, n))) : [];
+    const answersStaffMail = [...new Set([...signed, ...goingOn.flatMap((c) => (c !== undefined ? [c.number] : []))])];
+    const proof = signed.length > 0 ? `; answers our staff mail to ${address} (case ${signed.join(', ')}${answersStaffMail.length > signed.length ? `, going on as ${answersStaffMail.filter((n) => !signed.includes(n)).join(', ')}` : ''})` : '';
     msg.notes.sender = { address, name, auth: auth.verdict, verified: auth.verdict !== 'fail', why: `${why}; ${auth.why}${proof}`, answersStaffMail };
     return NEXT;
   },
