@@ -1,6 +1,6 @@
 import { runAlertCommand } from '../alert-command.js';
 import type { AppContext } from '../context.js';
-import { oldestQueued, statusCounts } from '../db/repos/outbox.js';
+import { oldestQueued, queuedCount } from '../db/repos/outbox.js';
 import { transportHealth, upsertTransportHealth, type TransportHealthPatch } from '../db/repos/transport-health.js';
 import type { TransportState } from '../db/schema.js';
 import type { Logger } from '../log.js';
@@ -193,7 +193,7 @@ export class TransportHealthReporter {
     let mail: { subject: string; text: string };
     try {
       mail = await ctx.db.transaction().execute(async (trx) => {
-        const counts = await statusCounts(trx);
+        const queued = await queuedCount(trx);
         const oldest = await oldestQueued(trx);
         const data = {
           instance: { name: ctx.config.instance.name },
@@ -207,7 +207,7 @@ export class TransportHealthReporter {
             error: a.error,
             since: a.since,
             minutes: minutesBetween(a.since, a.now),
-            queued: counts['queued'] ?? 0,
+            queued,
             oldestQueuedAt: oldest?.queued_at ?? '',
             statusCommand: 'casegate status',
           },

@@ -6,7 +6,7 @@ import { openCaseCounts, openSlaBreaches, quarantineWaiting, type OpenCaseCount,
 import { oldestQueued, statusCounts } from '../db/repos/outbox.js';
 import { allTransportHealth, relayHealth } from '../db/repos/transport-health.js';
 import { describeRelay, relaysInUse } from '../mail-out/relays.js';
-import { outcomeCounts } from '../db/repos/receipts.js';
+import { outcomeCountsSince } from '../db/repos/receipts.js';
 import type { MailboxHealthTable } from '../db/schema.js';
 import { lockPathsFor, processAlive, readHolderPid } from '../instance-lock.js';
 import { pad } from '../views.js';
@@ -43,8 +43,16 @@ export interface OutgoingStatus {
 export interface StatusReport {
   readonly daemon: { readonly running: boolean; readonly pid: number | null; readonly nodes?: readonly string[] };
   readonly health: Health;
+  /**
+   * The counts of recent traffic cover the last 24 hours (`window.since`): messages received by
+   * outcome, and the emails queued meanwhile that were sent, suppressed or cancelled. What waits
+   * (queued and failed emails, the quarantine, open cases) is counted whatever its age. Totals of
+   * the whole history cost a read of all of it (~1 s at 1 M messages), at every `status --check`.
+   */
+  readonly window: { readonly hours: number; readonly since: string };
   readonly receipts: Record<string, number>;
   readonly quarantineWaiting: number;
+  /** queued and failed: now, whatever their age; sent, suppressed, cancelled: queued within the window. */
   readonly outbox: Record<string, number>;
   readonly outgoing: OutgoingStatus;
   readonly mailboxes: Selectable<MailboxHealthTable>[];
@@ -71,6 +79,9 @@ async function daemonState(ctx: AppContext): Promise<{ running: boolean; pid: nu
   return { running: nodes.length > 0, pid: pid !== null && Number.isFinite(pid) ? pid : null, nodes };
 }
 
+/** The recent traffic `casegate status` counts: the last day. */
+export const STATUS_WINDOW_HOURS = 24;
+
 export async function statusReport(ctx: AppContext): Promise<StatusReport> {
   const now = ctx.clock.now().getTime();
   const age = (at: string | null): number | null => (at === null ? null : Math.max(0, Math.round((now - new Date(at).getTime()) / 1000)));
@@ -80,6 +91,8 @@ export async function statusReport(ctx: AppContext): Promise<StatusReport> {
     const r = relayRows.get(relay);
     return { relay, label: describeRelay(ctx.config, relay), state: r?.state ?? null, lastError: r?.last_error ?? null, lastErrorClass: r?.last_error_class ?? null, failingSince: r?.failing_since ?? null, pausedSince: r?.paused_since ?? null, alerted: r?.alerted === 1, lastSuccessAt: r?.last_success_at ?? null };
   });
+  const since = new Date(now - STATUS_WINDOW_HOURS * 3_600_000).toISOString();
+  const outbox = await statusCounts(ctx.db, since);
   const oldest = await oldestQueued(ctx.db);
   const daemon = await daemonState(ctx);
   const ops = ctx.config.ops;
@@ -87,9 +100,10 @@ export async function statusReport(ctx: AppContext): Promise<StatusReport> {
   return {
     daemon,
     health: assessHealth(ctx.config, { ...(await gatherHealthFacts(ctx)), daemon }, ctx.clock.now()),
-    receipts: await outcomeCounts(ctx.db),
+    window: { hours: STATUS_WINDOW_HOURS, since },
+    receipts: await outcomeCountsSince(ctx.db, since),
     quarantineWaiting: await quarantineWaiting(ctx.db),
-    outbox: await statusCounts(ctx.db),
+    outbox: { ...outbox.now, ...outbox.since },
     outgoing: {
       transport: health?.transport ?? null,
       state: health?.state ?? null,
@@ -151,9 +165,9 @@ export function formatStatus(s: StatusReport): string {
     `Daemon: ${s.daemon.running ? (s.daemon.nodes !== undefined ? `running (${s.daemon.nodes.join(', ')})` : `running (PID ${s.daemon.pid})`) : 'NOT RUNNING'}`,
     `Health: ${s.health.healthy ? 'ok' : 'UNHEALTHY'}${s.ops !== null ? ` (${s.ops.healthz}, metrics ${s.ops.metrics})` : ' (ops listener off: set ops.enabled for /healthz and /metrics)'}`,
     ...s.health.checks.filter((c) => !c.ok).map((c) => `  ✗ ${c.name}: ${c.detail}`),
-    `Inbound messages: ${kv(s.receipts)}`,
+    `Inbound messages (last ${s.window.hours} h): ${kv(s.receipts)}`,
     `Quarantine awaiting action: ${s.quarantineWaiting}`,
-    `Outbox: ${kv(s.outbox)}`,
+    `Outbox: queued ${s.outbox['queued'] ?? 0}, failed ${s.outbox['failed'] ?? 0} · of those queued in the last ${s.window.hours} h: ${kv(Object.fromEntries(Object.entries(s.outbox).filter(([k]) => k !== 'queued' && k !== 'failed')))}`,
     ...formatOutgoing(s.outgoing),
     'Mailboxes:',
   ];

@@ -88,7 +88,7 @@ export async function buildReport(db: Db, config: Pick<Config, 'priorities'>, o:
     eventsInRange(db, 'case.escalated', r),
     firstResponsesInRange(db, r),
     resolutionsInRange(db, r),
-    openCases(db, o.queue),
+    openCases(db, AGE_BRACKETS.filter((b) => Number.isFinite(b.maxDays)).map((b) => new Date(o.now.getTime() - b.maxDays * 86_400_000).toISOString()), o.queue),
     ratingsInRange(db, r),
     feedbackInRange(db, { ...r, queue: undefined }),
     eventsInRange(db, 'sla.breach', r),
@@ -108,19 +108,19 @@ export async function buildReport(db: Db, config: Pick<Config, 'priorities'>, o:
     return { priority, firstResponse: { met: f.filter((x) => x.met === 1).length, total: f.length }, resolution: { met: s.filter((x) => x.met === 1).length, total: s.length } };
   });
 
+  // The backlog comes counted: bracket k of AGE_BRACKETS (opened less than its maxDays ago).
   const byAge: Record<string, number> = Object.fromEntries(AGE_BRACKETS.map((b) => [b.name, 0]));
   for (const c of open) {
-    const days = (o.now.getTime() - new Date(c.created_at).getTime()) / 86_400_000;
-    const bracket = AGE_BRACKETS.find((b) => days < b.maxDays) ?? AGE_BRACKETS[AGE_BRACKETS.length - 1]!;
-    byAge[bracket.name] = (byAge[bracket.name] ?? 0) + 1;
+    const bracket = AGE_BRACKETS[Math.min(c.age, AGE_BRACKETS.length - 1)]!;
+    byAge[bracket.name] = (byAge[bracket.name] ?? 0) + c.n;
   }
-  const byPriority = Object.fromEntries([...sumBy(open, (c) => c.priority)].sort(([a], [b]) => scheme.orderOf(a) - scheme.orderOf(b)));
+  const byPriority = Object.fromEntries([...sumBy(open, (c) => c.priority, (c) => c.n)].sort(([a], [b]) => scheme.orderOf(a) - scheme.orderOf(b)));
   const statusOrder = ['new', 'open', 'pending', 'on_hold'];
-  const byStatus = Object.fromEntries([...sumBy(open, (c) => c.status)].sort(([a], [b]) => statusOrder.indexOf(a) - statusOrder.indexOf(b)));
+  const byStatus = Object.fromEntries([...sumBy(open, (c) => c.status, (c) => c.n)].sort(([a], [b]) => statusOrder.indexOf(a) - statusOrder.indexOf(b)));
   const rated = ratings.filter((x): x is typeof x & { rating: number } => x.rating !== null);
 
   const queueNames = [...new Set([...opened, ...resolved].map((x) => x.queue).concat(open.map((c) => c.queue), breaches.map((b) => b.queue)))].sort();
-  const openByQueue = sumBy(open, (c) => c.queue);
+  const openByQueue = sumBy(open, (c) => c.queue, (c) => c.n);
   const breachesByQueue = sumBy(breaches, (b) => b.queue);
   const zoned = (d: Date): string => DateTime.fromJSDate(d, { zone: o.zone }).toISO() ?? d.toISOString();
   return {
@@ -136,7 +136,7 @@ export async function buildReport(db: Db, config: Pick<Config, 'priorities'>, o:
     resolution: { count: ress.length, median: percentile(ress.flatMap((x) => (x.sec !== null ? [x.sec] : [])), 50), p90: percentile(ress.flatMap((x) => (x.sec !== null ? [x.sec] : [])), 90) },
     compliance,
     breaches: breaches.map(({ queue: _q, ...b }) => b),
-    backlog: { total: open.length, byStatus, byPriority, byAge },
+    backlog: { total: total(open), byStatus, byPriority, byAge },
     csat: { average: rated.length > 0 ? Math.round((rated.reduce((a, x) => a + x.rating, 0) / rated.length) * 10) / 10 : null, count: rated.length, max: SURVEY_MAX },
     feedback: { count: feedback.length, items: feedback.slice(0, 20).map((f) => ({ caseNumber: f.number, from: f.requester_address, subject: f.subject, at: f.created_at })) },
     queues: queueNames.map((queue) => ({

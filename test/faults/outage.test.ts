@@ -127,7 +127,7 @@ describe('outages people can see', () => {
     expect(s.outgoing.oldestQueued!.ageSeconds).toBeGreaterThanOrEqual(3);
     expect(s.outgoing.oldestQueued!.attempts).toBeGreaterThanOrEqual(1);
     const text = await env.statusText();
-    expect(text).toMatch(/^Outbox: queued 4$/m);
+    expect(text).toMatch(/^Outbox: queued 4, failed 0 · of those queued in the last 24 h: none$/m);
     expect(text).toMatch(/transport smtp:127\.0\.0\.1:\d+ · FAILING · failing since \S+ · admin alerted/);
     expect(text).toMatch(/last send error \d+ s ago \(\S+\) \[message\]: EMESSAGE: .*451 4\.3\.0 try later/);
     expect(text).toMatch(/oldest queued email #1 \(confirmation to c1@customer\.example\) waiting \d+ s since \S+, \d+ attempt\(s\) — EMESSAGE: .*451/);

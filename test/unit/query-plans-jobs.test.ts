@@ -68,9 +68,9 @@ const QUERIES: [string, () => Promise<unknown>][] = [
   ['report: escalations / breaches / reopenings', () => eventsInRange(db, 'sla.breach', { ...range, queue: 'support' })],
   ['report: first responses', () => firstResponsesInRange(db, range)],
   ['report: resolutions', () => resolutionsInRange(db, { ...range, queue: 'support' })],
-  ['report: backlog', () => openCases(db)],
+  ['report: backlog', () => openCases(db, ['2026-03-01T12:00:00.000Z', '2026-02-27T12:00:00.000Z', '2026-02-23T12:00:00.000Z'])],
   ['report: suspected spam opened', () => suspectedSpamOpened(db, range)],
-  ['report: backlog (queue)', () => openCases(db, 'support')],
+  ['report: backlog (queue)', () => openCases(db, ['2026-03-01T12:00:00.000Z'], 'support')],
   ['report: ratings', () => ratingsInRange(db, range)],
   ['report: feedback', () => feedbackInRange(db, range)],
 ];

@@ -28,6 +28,8 @@ import { priorityScheme } from '../../src/cases/priority.js';
 import { parseSearchText } from '../../src/cases/search-text.js';
 import { inboundTextsFrom, lastEventWithTrigger, lastStaffEvent, outgoingTexts, recentHumanMessages, subjectsOfCase } from '../../src/db/repos/thread-history.js';
 import { takeLease } from '../../src/db/repos/leases.js';
+import { statusReport } from '../../src/ops/status-report.js';
+import { buildReport } from '../../src/reports/report.js';
 import { createPostgresPool, namedTablesQuery } from '../../src/db/dialect-postgres.js';
 import type { Database } from '../../src/db/schema.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
@@ -344,6 +346,42 @@ describe('query plans on PostgreSQL', () => {
     expect(named.filter((t) => /from message_search where words @@/.test(t))).toEqual([]);
     expect(named.filter((t) => /from "cases"/.test(t) && /message_search/.test(t))).toEqual([]);
     expect(named.some((t) => /from "messages"/.test(t))).toBe(true);
+  });
+
+  it('casegate status and report (a week) read what waits and what the window holds, not the history: no statement reads more than a few hundred rows of a growing table', async () => {
+    // Seeded: 5,000 cases over a year (250 open, 250 resolved), 10,000 receipts and outbox rows.
+    // Before: status counted every receipt and every outbox row (10,000 each here; 500,000 each at
+    // 1 M messages: ~1 s a `status --check`), the open cases by reading each one's row; the
+    // report returned every open case's row, and joined a week's first responses with the whole of
+    // case_sla (5,000 here).
+    const now = env.clock.now();
+    const before = queries.length;
+    await statusReport(ctx);
+    await buildReport(capture, env.ctx.config, { from: new Date(now.getTime() - 7 * 86_400_000), to: now, periodName: 'custom', zone: 'UTC', now });
+    const ran = queries.slice(before).filter((q) => /^\s*select/i.test(q.sql) && /from "(cases|receipts|outbox|events|case_sla|messages)"/.test(q.sql));
+    expect(ran.length).toBeGreaterThan(10);
+    const tooMany: string[] = [];
+    for (const q of ran) {
+      for (const generic of [false, true]) {
+        const plan = await analyzedPlanOf(q, generic);
+        for (const table of [...GROWING_TABLES, 'case_sla']) {
+          const n = rowsReadOf(plan, table);
+          // The backlog (500 not closed) and a week's cases (~100) with their clocks.
+          if (n > 600) tooMany.push(`${table} ${n} rows${generic ? ' (generic plan)' : ''}: ${q.sql.slice(0, 160)}`);
+        }
+      }
+    }
+    expect(tooMany).toEqual([]);
+    // The backlog's counts (open cases by status; the report's by queue, status, priority and age)
+    // read the partial index cases_open alone: before, each open case's row after the status index.
+    const scansOf = (node: PlanNode, out: string[] = []): string[] => {
+      if (node['Relation Name'] === 'cases') out.push(`${node['Node Type']}${'Index Name' in node ? ` ${String((node as { 'Index Name'?: string })['Index Name'])}` : ''}`);
+      for (const child of node.Plans ?? []) scansOf(child, out);
+      return out;
+    };
+    const backlog = ran.filter((q) => /from "cases" where "status" in/.test(q.sql));
+    expect(backlog.length).toBeGreaterThanOrEqual(2);
+    for (const q of backlog) expect(scansOf(await analyzedPlanOf(q, false)), q.sql).toEqual(['Index Only Scan cases_open']);
   });
 
   it('every foreign key that names a row of a growing table has an index on its column: deleting that row (purge, erasure) looks its referrers up by key', async () => {

@@ -20,18 +20,24 @@ export interface OpenCaseCount {
 }
 
 /**
- * Open cases by status and priority (index cases_status_priority). Cases only: suspected spam
- * (held until `casegate cases ham`) and feedback are no work to do, as in the report's backlog
- * and the default case list. Both are checked on the rows the status index finds.
+ * The condition of the partial index cases_open (migration 0032: the backlog alone), in its own
+ * words and with literals, so that both backends see that the index holds every row a query asks
+ * for (SQLite proves it only from the same terms; PostgreSQL's generic plan only from constants).
+ * Open cases only: suspected spam (held until `casegate cases ham`) and feedback are no work to do.
+ */
+export const OPEN_CASE = sql<boolean>`"kind" = 'case' and "spam" = 0 and "status" <> 'closed'`;
+
+/**
+ * Open cases by status and priority: a read of the index cases_open alone, whose size is the
+ * backlog's (until 2026-12-07 each open case's row was read after the status index: 0.5–1.1 s at
+ * 1 M messages). As in the report's backlog and the default case list.
  */
 export async function openCaseCounts(db: Q): Promise<OpenCaseCount[]> {
   const rows = await db
     .selectFrom('cases')
     .select(['status', 'priority', (eb) => eb.fn.countAll<number>().as('n')])
     .where('status', 'in', [...OPEN_STATUSES])
-    .where('kind', '=', 'case')
-    // `+spam`: the status index, not cases_spam_number (every case ever opened that is not spam).
-    .where(sql<number>`+spam`, '=', 0)
+    .where(OPEN_CASE)
     .groupBy(['status', 'priority'])
     .execute();
   return rows.map((r) => ({ status: r.status, priority: r.priority, n: Number(r.n) }));
@@ -185,9 +191,7 @@ export async function openCasesByQueue(db: Q): Promise<{ readonly queue: string;
     .selectFrom('cases')
     .select(['queue', (eb) => eb.fn.countAll<number>().as('n')])
     .where('status', 'in', [...OPEN_STATUSES])
-    .where('kind', '=', 'case')
-    // `+spam`: the status index, not cases_spam_number (every case ever opened that is not spam).
-    .where(sql<number>`+spam`, '=', 0)
+    .where(OPEN_CASE)
     .groupBy('queue')
     .execute();
   return rows.map((r) => ({ queue: r.queue, n: Number(r.n) }));
