@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import type { Config } from '../config/schema.js';
 import { lockCaseById, updateCase } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
-import { runningClockCases, slaOfCase, updateSla, upsertSla, waitingCases } from '../db/repos/sla.js';
+import { clockCases, slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
 import type { FirstResponse, LifecycleHook, PriorityChange, QueueChange, StatusChange, TeamUpdate } from './lifecycle.js';
 import { nextPendingAction, pendingDueAt, reschedulePending } from './follow-up.js';
@@ -338,23 +338,27 @@ export async function recomputeRunningClocks(ctx: AppContext, stopping: () => bo
   // A reload that changed jobs.criticalReminder.afterMinutes: a watch already moved on by a
   // reminder (its next quiet period) keeps its place in the stretch, with the new length.
   const staleShift = before === undefined ? 0 : (ctx.config.jobs.criticalReminder.afterMinutes - before.jobs.criticalReminder.afterMinutes) * MIN;
+  return eachClockCase(ctx, 'running', stopping, async (trx, id) => {
+    const c = await lockCaseById(trx, id);
+    if (c === undefined || c.status === 'resolved' || c.status === 'closed') return false;
+    const before = await slaOfCase(trx, id);
+    if (staleShift !== 0 && before?.stale_check_at != null) await updateSla(trx, id, { stale_check_at: new Date(new Date(before.stale_check_at).getTime() + staleShift).toISOString() });
+    await recompute(trx, ctx, c, 'system', (terms) => ({ why: `configuration reloaded (policy ${terms.policy === '' ? 'none' : terms.policy}, calendar ${terms.calendar.name})`, data: { reload: true } }), true);
+    const now = await slaOfCase(trx, id);
+    return before?.fr_due_at !== now?.fr_due_at || before?.res_due_at !== now?.res_due_at;
+  });
+}
+
+/** Runs `work` on each case of clockCases(`which`), each in its own transaction, until `stopping`; returns for how many it returned true. */
+async function eachClockCase(ctx: AppContext, which: 'running' | 'waiting', stopping: () => boolean, work: (trx: Trx, id: number) => Promise<boolean>): Promise<number> {
   let after = 0;
   let changed = 0;
   for (;;) {
-    const ids = await runningClockCases(ctx.db, after, 200);
+    const ids = await clockCases(ctx.db, which, after, 200);
     for (const id of ids) {
       if (stopping()) return changed;
       after = id;
-      const moved = await ctx.db.transaction().execute(async (trx) => {
-        const c = await lockCaseById(trx, id);
-        if (c === undefined || c.status === 'resolved' || c.status === 'closed') return false;
-        const before = await slaOfCase(trx, id);
-        if (staleShift !== 0 && before?.stale_check_at != null) await updateSla(trx, id, { stale_check_at: new Date(new Date(before.stale_check_at).getTime() + staleShift).toISOString() });
-        await recompute(trx, ctx, c, 'system', (terms) => ({ why: `configuration reloaded (policy ${terms.policy === '' ? 'none' : terms.policy}, calendar ${terms.calendar.name})`, data: { reload: true } }), true);
-        const now = await slaOfCase(trx, id);
-        return before?.fr_due_at !== now?.fr_due_at || before?.res_due_at !== now?.res_due_at;
-      });
-      if (moved) changed++;
+      if (await ctx.db.transaction().execute((trx) => work(trx, id))) changed++;
     }
     if (ids.length < 200) return changed;
   }
@@ -373,40 +377,29 @@ export async function recomputeRunningClocks(ctx: AppContext, stopping: () => bo
 export async function rescheduleWaitingCases(ctx: AppContext, before: Pick<Config, 'jobs' | 'sla' | 'queues'>, stopping: () => boolean = () => false): Promise<number> {
   const settings = ctx.config.jobs.pendingReminder;
   if (!settings.enabled) return 0;
-  let after = 0;
-  let changed = 0;
-  for (;;) {
-    const ids = await waitingCases(ctx.db, after, 200);
-    for (const id of ids) {
-      if (stopping()) return changed;
-      after = id;
-      const moved = await ctx.db.transaction().execute(async (trx) => {
-        const c = await lockCaseById(trx, id);
-        const sla = await slaOfCase(trx, id);
-        if (c === undefined || sla === undefined || c.status !== 'pending' || sla.pending_since === null) return false;
-        // Kept while the job was switched off (a case that went pending meanwhile has none).
-        const stored = sla.pending_next_at !== null ? new Date(sla.pending_next_at) : null;
-        const calendars = { before: calendarOf(before, c.queue), after: calendarOf(ctx.config, c.queue) };
-        const next = iso(reschedulePending(before, ctx.config, calendars, new Date(sla.pending_since), sla.pending_reminders, stored));
-        if (next === sla.pending_next_at) return false;
-        const now = ctx.clock.now().toISOString();
-        await updateSla(trx, id, { pending_next_at: next });
-        const days = settings.remindAfterBusinessDays.join(', ');
-        await addEvent(trx, {
-          caseId: id,
-          type: 'case.reminder-rescheduled',
-          actor: 'system',
-          reason: `reminder schedule changed (jobs.pendingReminder: reminders after [${days}] business days, close after ${settings.autoCloseAfterDays} days): ${sla.pending_reminders} reminder(s) sent, next step due ${next ?? 'never'} (was ${sla.pending_next_at ?? 'none'})`,
-          data: { remindersSent: sla.pending_reminders, nextAt: next, previous: sla.pending_next_at },
-          at: now,
-        });
-        ctx.log.info({ component: 'sla', caseId: id, caseNumber: c.number, remindersSent: sla.pending_reminders, nextAt: next, previous: sla.pending_next_at }, 'pending case: reminder schedule changed');
-        return true;
-      });
-      if (moved) changed++;
-    }
-    if (ids.length < 200) return changed;
-  }
+  return eachClockCase(ctx, 'waiting', stopping, async (trx, id) => {
+    const c = await lockCaseById(trx, id);
+    const sla = await slaOfCase(trx, id);
+    if (c === undefined || sla === undefined || c.status !== 'pending' || sla.pending_since === null) return false;
+    // Kept while the job was switched off (a case that went pending meanwhile has none).
+    const stored = sla.pending_next_at !== null ? new Date(sla.pending_next_at) : null;
+    const calendars = { before: calendarOf(before, c.queue), after: calendarOf(ctx.config, c.queue) };
+    const next = iso(reschedulePending(before, ctx.config, calendars, new Date(sla.pending_since), sla.pending_reminders, stored));
+    if (next === sla.pending_next_at) return false;
+    const now = ctx.clock.now().toISOString();
+    await updateSla(trx, id, { pending_next_at: next });
+    const days = settings.remindAfterBusinessDays.join(', ');
+    await addEvent(trx, {
+      caseId: id,
+      type: 'case.reminder-rescheduled',
+      actor: 'system',
+      reason: `reminder schedule changed (jobs.pendingReminder: reminders after [${days}] business days, close after ${settings.autoCloseAfterDays} days): ${sla.pending_reminders} reminder(s) sent, next step due ${next ?? 'never'} (was ${sla.pending_next_at ?? 'none'})`,
+      data: { remindersSent: sla.pending_reminders, nextAt: next, previous: sla.pending_next_at },
+      at: now,
+    });
+    ctx.log.info({ component: 'sla', caseId: id, caseNumber: c.number, remindersSent: sla.pending_reminders, nextAt: next, previous: sla.pending_next_at }, 'pending case: reminder schedule changed');
+    return true;
+  });
 }
 
 /**

@@ -45,45 +45,11 @@ function anchorsOf(text: string): Set<string> {
 
 /** Every key path of the schema: a.b, list[].c, map.<name>.d. */
 function schemaKeys(): string[] {
-  const out: string[] = [];
-  const unwrap = (t: z.ZodType): z.ZodType => {
-    for (;;) {
-      const def = (t as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } } })._zod.def;
-      if (['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch'].includes(def.type)) t = def.innerType!;
-      else if (def.type === 'pipe') t = def.in!;
-      else return t;
-    }
-  };
-  const walk = (s: z.ZodType, path: string[]): void => {
-    const t = unwrap(s);
-    const def = (t as unknown as { _zod: { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType; valueType?: z.ZodType; options?: z.ZodType[] } } })._zod.def;
-    if (def.type === 'object') {
-      for (const [k, v] of Object.entries(def.shape!)) walk(v, [...path, k]);
-      return;
-    }
-    if (def.type === 'array' && (unwrap(def.element!) as unknown as { _zod: { def: { type: string } } })._zod.def.type === 'object') {
-      walk(def.element!, [...path.slice(0, -1), `${path.at(-1)}[]`]);
-      return;
-    }
-    if (def.type === 'record') {
-      walk(def.valueType!, [...path, '<name>']);
-      return;
-    }
-    if (def.type === 'union') {
-      const objects = def.options!.filter((o) => (unwrap(o) as unknown as { _zod: { def: { type: string } } })._zod.def.type === 'object');
-      if (objects.length > 0) {
-        for (const o of objects) walk(o, path);
-        return;
-      }
-    }
-    out.push(path.join('.'));
-  };
-  walk(configSchema, []);
-  return [...new Set(out)];
+  return [...schemaDefaults().keys()];
 }
 
 /**
- * The embedded default of every key path (the names of schemaKeys), as zod applies it: the default
+ * Every key path of the schema with its embedded default, as zod applies it: the default
  * nearest the key, undefined when the key has none of its own (a default computed elsewhere or none).
  */
 function schemaDefaults(): Map<string, unknown> {

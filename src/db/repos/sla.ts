@@ -65,31 +65,14 @@ export async function dueStaleChecks(db: Q, now: string, limit: number): Promise
   return withCases(db, rows);
 }
 
-/** Ids of cases whose clocks still run (not resolved or closed), after `afterId`, oldest first: a reload recomputes them. */
-export async function runningClockCases(db: Q, afterId: number, limit: number): Promise<number[]> {
-  const rows = await db
-    .selectFrom('case_sla')
-    .innerJoin('cases', 'cases.id', 'case_sla.case_id')
-    .select('cases.id')
-    .where('cases.id', '>', afterId)
-    .where('cases.status', 'not in', ['resolved', 'closed'])
-    .orderBy('cases.id')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => r.id);
-}
-
-/** Cases waiting for the customer (pending, with their waiting recorded), by id after `afterId`: a reload that changed the reminder schedule goes through them. */
-export async function waitingCases(db: Q, afterId: number, limit: number): Promise<number[]> {
-  const rows = await db
-    .selectFrom('case_sla')
-    .innerJoin('cases', 'cases.id', 'case_sla.case_id')
-    .select('cases.id')
-    .where('cases.id', '>', afterId)
-    .where('cases.status', '=', 'pending')
-    .where('case_sla.pending_since', 'is not', null)
-    .orderBy('cases.id')
-    .limit(limit)
-    .execute();
+/**
+ * Ids of cases with a clock, after `afterId`, oldest first: `running` — their clocks still run (not
+ * resolved or closed), a reload recomputes them; `waiting` — waiting for the customer (pending,
+ * their waiting recorded), a reload that changed the reminder schedule goes through them.
+ */
+export async function clockCases(db: Q, which: 'running' | 'waiting', afterId: number, limit: number): Promise<number[]> {
+  let q = db.selectFrom('case_sla').innerJoin('cases', 'cases.id', 'case_sla.case_id').select('cases.id').where('cases.id', '>', afterId);
+  q = which === 'running' ? q.where('cases.status', 'not in', ['resolved', 'closed']) : q.where('cases.status', '=', 'pending').where('case_sla.pending_since', 'is not', null);
+  const rows = await q.orderBy('cases.id').limit(limit).execute();
   return rows.map((r) => r.id);
 }
