@@ -55,9 +55,11 @@ describe('casegate cases list --search / --requester', () => {
     const r = await box.run(['cases', 'list', '--width', '200', '--search', 'LaserJet', 'smokes']);
     expect(r.code, describeResult(r)).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines).toHaveLength(3);
+    // The header, the case, its match, and the zone the times are in.
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toMatch(/^\(times in \S+/);
     expect(lines[1]).toMatch(/^10001\s.*Printer on fire$/);
-    expect(lines[2]).toMatch(/^ {2}↳ \d{4}-\d\d-\d\d \d\d:\d\d jane@customer\.example: The HP LaserJet in room 4 smokes since this morning\.$/);
+    expect(lines[2]).toMatch(/^ {2}↳ \d{4}-\d\d-\d\d \d\d:\d\d \S+ jane@customer\.example: The HP LaserJet in room 4 smokes since this morning\.$/);
   });
 
   it('every word must be in the case, not necessarily in one message; the excerpt is then from the newest message with one of them', async () => {

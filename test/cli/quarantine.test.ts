@@ -59,8 +59,10 @@ describe('casegate quarantine', () => {
 
     expect(text.code, describeResult(text)).toBe(0);
     const lines = text.stdout.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`^${qid}\\s+\\S+ \\S+ \\?\\s+Who sent this\\?\\s+no sender address`));
+    // The message, and the zone its time is in.
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^\(times in \S+/);
+    expect(lines[0]).toMatch(new RegExp(`^${qid}\\s+\\S+ \\S+ \\S+\\s+\\?\\s+Who sent this\\?\\s+no sender address`));
   });
 
   it('quarantine show ID prints the details; --raw adds the raw message; --json has the receipt and the raw path', async () => {

@@ -141,7 +141,7 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
 
     const shown = await runCliInProcess(['--config', env.resolved.source!, 'cases', 'show', '10001'], { cwd: env.dir, env: { HOME: env.dir } });
     expect(shown.code, describeResult(shown)).toBe(0);
-    expect(shown.stdout).toMatch(/BOUNCING: jane@customer\.example bounced hard at \S+ \(5\.1\.1 .*User unknown.*\): casegate sends it nothing until it writes again/);
+    expect(shown.stdout).toMatch(/BOUNCING: jane@customer\.example bounced hard at \d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? \S+ \(5\.1\.1 .*User unknown.*\): casegate sends it nothing until it writes again/);
 
     // The same failure reported again (another report, a minute later: not a re-sent copy, stages/resend.ts): nobody is told twice.
     const again = Buffer.from(dsn.toString('latin1').replace(/^Message-Id: <([^>]+)>/im, 'Message-Id: <again-$1>').replace(/^Date: .*$/im, `Date: ${new Date(Date.now() + 60_000).toUTCString()}`), 'latin1');

@@ -310,7 +310,7 @@ describe('the case page', () => {
     expect(notices.filter((r) => !warned.includes(r)).length).toBeGreaterThan(0); // the first message's notice has no warning
     const detail = (await caseDetail(env.ctx.db, 10001))!;
     const shown = formatCaseDetail(detail, () => '');
-    expect(shown).toMatch(/← \S+ jane@customer\.example \[signed-reference, SENDER CHECK FAILED: the From may be forged\]/);
+    expect(shown).toMatch(/← \d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? \S+ jane@customer\.example \[signed-reference, SENDER CHECK FAILED: the From may be forged\]/);
     expect(shown.match(/SENDER CHECK FAILED/g)).toHaveLength(1);
   });
 
