@@ -1,9 +1,10 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
 import { queuedSince } from '../db/repos/agent-work.js';
+import { caseById } from '../db/repos/cases.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { queueStaffEmail, type Recipient } from '../mail-out/compose.js';
+import { caseCommand, queueStaffEmail, type Recipient } from '../mail-out/compose.js';
 import { COMMAND_SYNTAX } from './agent-commands.js';
 import { filesForAgent, withoutFiles, type MessageFiles } from './customer-files.js';
 import { attentionAddresses, isStaffOf, ownerName } from './staff.js';
@@ -44,10 +45,12 @@ export async function notifyAgents(
 ): Promise<string[]> {
   const to = (o.to ?? attentionAddresses(ctx.config, caseRow.queue, caseRow.owner)).filter((r) => !(o.skip ?? []).includes(r.address));
   const [message, files] = withoutFiles(o.message);
+  const related = to.length > 0 ? await relatedCase(trx, caseRow) : NO_RELATED;
   for (const r of to) {
     await queueStaffEmail(trx, ctx, caseRow, 'agent-notification', r, {
       event: o.event,
       owner: { name: ownerName(ctx.config, caseRow.queue, caseRow.owner) },
+      related,
       call: o.call ?? { when: '', by: '' },
       flood: o.flood ?? { sender: '', limit: 0, suppressed: 0 },
       message: { ...message, notCopied: message.notCopied ?? [] },
@@ -55,6 +58,15 @@ export async function notifyAgents(
   }
   if (to.length === 0) ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, event: o.event }, 'no agent to notify (no owner, no available agent in the queue)');
   return to.map((r) => r.address);
+}
+
+const NO_RELATED = { number: 0, subject: '', command: '' } as const;
+
+/** The case `caseRow` is linked to (cases.linked_case_id: possibly related), for the agents; number 0 when none. */
+export async function relatedCase(db: Kysely<Database>, caseRow: CaseRow): Promise<{ number: number; subject: string; command: string }> {
+  if (caseRow.linked_case_id === null) return NO_RELATED;
+  const linked = await caseById(db, caseRow.linked_case_id);
+  return linked === undefined ? NO_RELATED : { number: linked.number, subject: linked.subject, command: caseCommand(linked.number) };
 }
 
 /**

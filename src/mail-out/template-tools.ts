@@ -12,6 +12,7 @@ import { mintMessageId } from '../cases/thread-token.js';
 import { caseByNumber } from '../db/repos/cases.js';
 import { messagesOfCase } from '../db/repos/messages.js';
 import { messageFiles } from '../cases/customer-files.js';
+import { relatedCase } from '../cases/staff-mail.js';
 import type { CaseRow, MessageRow } from '../db/schema.js';
 import { oneLine } from '../mail-in/header-values.js';
 import { MailboxDirectory } from '../mailboxes.js';
@@ -187,6 +188,7 @@ export async function caseDataFor<N extends TemplateName>(
       break;
     case 'agent-notification':
       over.owner = { name: ownerName };
+      over.related = await relatedCase(ctx.db, caseRow);
       if (last !== undefined) {
         over.event = inbound.length > 1 ? 'customer-reply' : 'new-case';
         over.message = { from: from(last), at: last.sent_at ?? last.created_at, visibleText: last.visible_text, ...(await filesShown(ctx, last.id)) };

@@ -102,6 +102,16 @@ describe('a forward of a message that opened a case', () => {
     const shown = formatCaseDetail((await caseDetail(env.ctx.db, fwd.caseNumber))!, (a) => a);
     expect(shown).toContain(`linked to case ${first.caseNumber} (possibly related: casegate cases show ${first.caseNumber})`);
     expect(shown).toContain(`new-forwarded-copy: linked to case ${first.caseNumber}`);
+    // What the agent answering the new case reads: the customer already has that case.
+    const notice = async (n: number) => env.ctx.db.selectFrom('outbox').select(['text', 'html']).where('kind', '=', 'agent-notification').where('case_id', '=', (await caseOf(n)).id).where('to_address', '=', 'ben@example.com').executeTakeFirstOrThrow();
+    const related = await notice(fwd.caseNumber);
+    expect(related.text).toContain(`Possibly related: this case is linked to case ${first.caseNumber} "Login fails" (casegate cases show ${first.caseNumber}).`);
+    expect(related.html).toContain(`linked to case <strong>${first.caseNumber}</strong>`);
+    // An ordinary new case's notification names no other case.
+    const plain = await notice(first.caseNumber);
+    expect(plain.text).toContain('A new case was opened');
+    expect(plain.text).not.toContain('Possibly related');
+    expect(plain.html).not.toContain('Possibly related');
   });
 
   it('a stranger forwarding the customer’s message (authenticated as himself): a new linked case; he is not enrolled in hers, nothing put into it', async () => {

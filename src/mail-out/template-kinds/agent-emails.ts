@@ -16,6 +16,11 @@ export const agentEmailKinds = {
         'new-case',
       ),
       owner,
+      related: obj('The case this one is linked to (possibly related: a forward of the customer’s earlier message, a stranger’s reference or tag, a reply after the reopen window); number 0 and subject empty when none.', {
+        number: num('Its case number; 0 when none.', 10017),
+        subject: str('Its subject.', 'Printer on fire'),
+        command: str('The command that shows it.', 'casegate cases show 10017'),
+      }),
       call: obj('For call-request: the phone call the customer asked for.', {
         when: str('When the customer wants to be called (as the agent wrote it); may be empty.', 'tomorrow 10:00'),
         by: str('The agent who noted it.', 'Max Mustermann'),
