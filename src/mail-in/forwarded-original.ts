@@ -11,7 +11,14 @@ export interface ForwardedOriginal {
   /** The forwarded message's From address, lower-cased. */
   readonly from: string;
   readonly subject: string;
+  /** Its Date as the forward shows it (an attached message's header; an inline block's Date/Sent line), or null. */
+  readonly date: string | null;
+  /** Its text as forwarded (bounded): what can tell two of the writer's same-subject messages apart. */
+  readonly text: string;
 }
+
+/** The forwarded text kept for matching (stored texts are compared by their first characters only). */
+const TEXT_MAX = 8_000;
 
 /** "Fwd:", "FW:", "WG:", "TR:", "RV:", "Doorst:", "ENC:", "VB:", "VS:", "PD:", "İLT:", "转发:", "転送:", "전달:", "העבר:" … at the start. */
 const FORWARD_PREFIX = /^\s*(?:\[[^\]]{1,40}\]\s*)?(?:fwd?|wg|tr|rv|doorst|enc|vb|vs|vl|pd|[iİı]lt|pārs|prs|trs|转发|轉寄|転送|전달|העבר|إعادة توجيه|πρθ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]/i;
@@ -20,6 +27,7 @@ const FORWARD_PREFIX = /^\s*(?:\[[^\]]{1,40}\]\s*)?(?:fwd?|wg|tr|rv|doorst|enc|v
 const FORWARD_MARKER =
   /^\s*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|ursprüngliche nachricht|message transféré|message d'origine|mensaje reenviado|mensaje original|messaggio inoltrato|messaggio originale|doorgestuurd bericht|oorspronkelijk bericht|vidarebefordrat meddelande|videresendt melding)\s*-{2,}|begin forwarded message:|anfang der weitergeleiteten nachricht:|début du message réexpédié\s*:)\s*$/i;
 const FROM_LINE = /^\s*\*?(?:from|von|de|van|da|från|fra|od)\s*:\*?\s*(.+)$/i;
+const DATE_LINE = /^\s*\*?(?:date|sent|datum|gesendet|envoyé|enviado|inviato|verzonden|skickat|sendt|data)\s*:\*?\s*(.+)$/i;
 const SUBJECT_LINE = /^\s*\*?(?:subject|betreff|objet|asunto|oggetto|onderwerp|ämne|emne|temat|assunto)\s*:\*?\s*(.*)$/i;
 /** One address token (anchored: linear time on any input). */
 const ADDRESS_TOKEN = /^[^@]+@[^@]+\.[^@]+$/;
@@ -42,17 +50,23 @@ export function isForwardSubject(subject: string): boolean {
   return FORWARD_PREFIX.test(subject);
 }
 
-/** The first inline forward's header block in `text`: its From address and Subject. */
-export function inlineForwardedOriginal(text: string): ForwardedOriginal | null {
-  const lines = text.replace(/\r\n?/g, '\n').split('\n', 2_000);
+/** The first inline forward in `body`: its header block's From address, Subject and Date, and the text after it. */
+export function inlineForwardedOriginal(body: string): ForwardedOriginal | null {
+  const lines = body.replace(/\r\n?/g, '\n').split('\n', 2_000);
   const start = lines.findIndex((l) => FORWARD_MARKER.test(l));
   if (start < 0) return null;
   let from: string | null = null;
   let subject: string | null = null;
+  let date: string | null = null;
   let seen = false;
-  for (const line of lines.slice(start + 1, start + 16)) {
+  let end = Math.min(lines.length, start + 16);
+  for (let i = start + 1; i < Math.min(lines.length, start + 16); i++) {
+    const line = lines[i]!;
     if (line.trim() === '') {
-      if (seen) break;
+      if (seen) {
+        end = i;
+        break;
+      }
       continue;
     }
     seen = true;
@@ -60,8 +74,34 @@ export function inlineForwardedOriginal(text: string): ForwardedOriginal | null 
     if (f !== null && from === null) from = addressIn(f[1]!);
     const s = SUBJECT_LINE.exec(line);
     if (s !== null && subject === null) subject = s[1]!.trim();
+    const d = DATE_LINE.exec(line);
+    if (d !== null && date === null) date = d[1]!.slice(0, 200).trim();
   }
-  return from !== null && subject !== null ? { from: from.toLowerCase(), subject } : null;
+  const text = lines.slice(end).join('\n').slice(0, TEXT_MAX);
+  return from !== null && subject !== null ? { from: from.toLowerCase(), subject, date, text } : null;
+}
+
+/** Text compared as words only: quote marks, line breaks and case of a forward's rendering do not count. */
+function words(text: string): string {
+  return text.replace(/^[ \t]*(?:>[ \t]?)+/gm, '').replace(/\s+/g, ' ').trim().toLowerCase();
+}
+
+/** The first characters of a stored message's text that must appear in the forwarded text. */
+const TEXT_PROBE = 300;
+
+/**
+ * Whether a stored message of the forwarded writer is the forwarded one: the same instant (only a
+ * Date with its zone: an attached message's header, Thunderbird's block — Gmail and Outlook print a
+ * local time without one), or the forwarded text containing the stored text's beginning.
+ */
+export function sameMessage(original: ForwardedOriginal, stored: { readonly sentAt: string | null; readonly visibleText: string }): { date: boolean; text: boolean } {
+  let date = false;
+  if (original.date !== null && stored.sentAt !== null && /[+-]\d{2}:?\d{2}\b|\b(?:GMT|UTC|UT)\b|\dZ\b/.test(original.date)) {
+    const t = Date.parse(original.date.replace(/\s+\([^)]*\)\s*$/, ''));
+    date = Number.isFinite(t) && Math.abs(t - new Date(stored.sentAt).getTime()) < 60_000;
+  }
+  const probe = words(stored.visibleText).slice(0, TEXT_PROBE);
+  return { date, text: probe.length > 0 && words(original.text).includes(probe) };
 }
 
 /** The message a forward carries (attached first, else inline), when the subject says it is a forward. */
@@ -70,7 +110,7 @@ export function forwardedOriginal(parsed: Pick<ParsedMail, 'subject' | 'text' | 
   const attached = parsed.forwarded?.[0];
   if (attached !== undefined) {
     const from = addressIn(attached.from);
-    if (from !== null) return { from: from.toLowerCase(), subject: attached.subject };
+    if (from !== null) return { from: from.toLowerCase(), subject: attached.subject, date: attached.date !== '' ? attached.date : null, text: attached.text.slice(0, TEXT_MAX) };
   }
   return parsed.text !== null ? inlineForwardedOriginal(parsed.text) : null;
 }

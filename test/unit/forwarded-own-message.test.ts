@@ -135,6 +135,56 @@ describe('a forward of a message that opened a case', () => {
     expect(await env.ctx.db.selectFrom('outbox').select('kind').where('to_address', '=', 'karl@customer.example').where('kind', '!=', 'confirmation').execute()).toEqual([]);
   });
 
+  it('two cases of hers with the same subject: the forward goes to the case holding the forwarded message (by its text), not the newer one', async () => {
+    const older = await stored(eml({ from: 'Lena <lena@customer.example>', subject: 'Invoice', body: 'Invoice 12 charges VAT twice.', messageId: 'lena-1@customer.example' }));
+    env.clock.advance(DAY);
+    const newer = await stored(eml({ from: 'Lena <lena@customer.example>', subject: 'Invoice', body: 'Invoice 13 is missing the discount we agreed.', messageId: 'lena-2@customer.example' }));
+    expect(newer.created).toBe(true);
+    env.clock.advance(DAY);
+    // Gmail's block: a local time without its zone, so the text tells them apart (re-wrapped, quoted: still the same words).
+    const fwd = await stored(eml({ from: 'Lena <lena@customer.example>', subject: 'Fwd: Invoice', body: gmailForward('Lena <lena@customer.example>', 'Invoice', '> Invoice 12 charges\n> VAT twice.'), messageId: 'lena-fwd@customer.example' }));
+    expect(fwd).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
+    expect(await inbound(newer.caseNumber)).toHaveLength(1);
+    // Unproven, it links to that case too.
+    const linked = await stored(eml({ from: 'Lena <lena@customer.example>', subject: 'Fwd: Invoice', body: gmailForward('Lena <lena@customer.example>', 'Invoice', 'Invoice 12 charges VAT twice.'), auth: 'none', messageId: 'lena-fwd2@customer.example' }));
+    expect(linked).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+    expect((await caseOf(linked.caseNumber)).linked_case_id).toBe((await caseOf(older.caseNumber)).id);
+  });
+
+  it('two cases with the same subject and the same text: an attached message’s Date tells them apart; when nothing does, the newest (today’s rule)', async () => {
+    const body = 'Please correct my invoice.';
+    const older = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Wrong invoice', body, date: 'Mon, 02 Mar 2026 09:00:00 +0000', messageId: 'ida-1@customer.example' }));
+    env.clock.advance(DAY);
+    const newer = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Wrong invoice', body, date: 'Tue, 03 Mar 2026 09:00:00 +0000', messageId: 'ida-2@customer.example' }));
+    expect(newer.created).toBe(true);
+    const attached = `From: Ida <ida@customer.example>\r\nTo: support@example.com\r\nSubject: Wrong invoice\r\nDate: Mon, 02 Mar 2026 10:00:00 +0100\r\n\r\n${body}\r\n`;
+    const raw = [
+      ...mxHeaders('customer.example', 'pass'),
+      'From: Ida <ida@customer.example>',
+      'To: support@example.com',
+      'Subject: Fwd: Wrong invoice',
+      'Message-ID: <ida-fwd@customer.example>',
+      'Date: Wed, 04 Mar 2026 09:00:00 +0000',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="fw"',
+      '',
+      '--fw',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Any news?',
+      '--fw',
+      'Content-Type: message/rfc822',
+      '',
+      attached,
+      '--fw--',
+      '',
+    ].join('\r\n');
+    expect(await stored(raw)).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
+    // A Gmail block (no zone) with the same text: nothing tells which, so the newest, as before.
+    const gmail = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Fwd: Wrong invoice', body: gmailForward('Ida <ida@customer.example>', 'Wrong invoice', body), messageId: 'ida-fwd2@customer.example' }));
+    expect(gmail).toMatchObject({ created: false, caseNumber: newer.caseNumber, reason: 'appended (forwarded-copy)' });
+  });
+
   it('a forward of nothing we stored, or a forward-looking subject without a forwarded message, is a plain new case', async () => {
     const a = await stored(eml({ from: 'Vera <vera@customer.example>', subject: 'Fwd: Contract draft', body: gmailForward('Lawyer <law@firm.example>', 'Contract draft', 'See attached.'), messageId: 'vera-1@customer.example' }));
     expect(a).toMatchObject({ created: true, reason: 'new case (new)' });
@@ -145,13 +195,14 @@ describe('a forward of a message that opened a case', () => {
 
 describe('reading a forwarded block', () => {
   it.each([
-    ['Gmail', gmailForward('Anna Berg <Anna@Customer.example>', 'Printer', 'x'), { from: 'anna@customer.example', subject: 'Printer' }],
-    ['Outlook', outlookForward('Anna Berg [mailto:anna@customer.example]', 'Printer', 'x'), { from: 'anna@customer.example', subject: 'Printer' }],
-    ['Apple Mail', 'hi\n\nBegin forwarded message:\n\nFrom: Anna <anna@customer.example>\nSubject: Printer\nDate: 2 March 2026 at 09:00:00 CET\nTo: support@example.com\n\nx', { from: 'anna@customer.example', subject: 'Printer' }],
-    ['Thunderbird (German)', '\n-------- Weitergeleitete Nachricht --------\nBetreff: \tDrucker\nDatum: \tMon, 2 Mar 2026 09:00:00 +0100\nVon: \tAnna <anna@customer.example>\nAn: \tsupport@example.com\n\nx', { from: 'anna@customer.example', subject: 'Drucker' }],
+    ['Gmail', gmailForward('Anna Berg <Anna@Customer.example>', 'Printer', 'x'), { from: 'anna@customer.example', subject: 'Printer', date: 'Mon, Mar 2, 2026 at 9:00 AM', text: '\nx\n' }],
+    ['Outlook', outlookForward('Anna Berg [mailto:anna@customer.example]', 'Printer', 'x'), { from: 'anna@customer.example', subject: 'Printer', date: 'Monday, March 2, 2026 9:00 AM', text: '\nx\n' }],
+    ['Apple Mail', 'hi\n\nBegin forwarded message:\n\nFrom: Anna <anna@customer.example>\nSubject: Printer\nDate: 2 March 2026 at 09:00:00 CET\nTo: support@example.com\n\nx', { from: 'anna@customer.example', subject: 'Printer', date: '2 March 2026 at 09:00:00 CET', text: '\nx' }],
+    ['Thunderbird (German)', '\n-------- Weitergeleitete Nachricht --------\nBetreff: \tDrucker\nDatum: \tMon, 2 Mar 2026 09:00:00 +0100\nVon: \tAnna <anna@customer.example>\nAn: \tsupport@example.com\n\nx', { from: 'anna@customer.example', subject: 'Drucker', date: 'Mon, 2 Mar 2026 09:00:00 +0100', text: '\nx' }],
     ['no block', 'From: anna@customer.example\nSubject: Printer', null],
   ])('%s', (_name, text, expected) => {
-    expect(inlineForwardedOriginal(text)).toEqual(expected);
+    if (expected === null) expect(inlineForwardedOriginal(text)).toBeNull();
+    else expect(inlineForwardedOriginal(text)).toEqual(expected);
   });
 
   it('a hostile block (a 200 KB From line of address-like text) is read in linear time', () => {

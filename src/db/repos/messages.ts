@@ -94,6 +94,23 @@ export async function insertAttachments(db: Q, messageRowId: number, list: reado
   await reindexMessages(db, [messageRowId]);
 }
 
+/**
+ * The inbound messages `from` wrote on these cases (at most `limit`, newest first): what a forward
+ * of one of them is compared with (stages/thread.ts). On messages' case index.
+ */
+export async function messagesFromOnCases(db: Q, caseIds: readonly number[], from: string, limit = 100): Promise<Pick<MessageRow, 'case_id' | 'sent_at' | 'visible_text'>[]> {
+  if (caseIds.length === 0) return [];
+  return db
+    .selectFrom('messages')
+    .select(['case_id', 'sent_at', 'visible_text'])
+    .where('case_id', 'in', [...caseIds])
+    .where('direction', '=', 'in')
+    .where('from_address', '=', from)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+}
+
 export async function messagesOfCase(db: Q, caseId: number): Promise<MessageRow[]> {
   return db.selectFrom('messages').selectAll().where('case_id', '=', caseId).orderBy('id').execute();
 }

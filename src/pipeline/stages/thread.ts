@@ -4,10 +4,10 @@ import { bounceAddressOwner } from '../verp-bounce.js';
 import { isThanksOnly } from '../../cases/thanks.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
-import { caseByMessageIds } from '../../db/repos/messages.js';
+import { caseByMessageIds, messagesFromOnCases } from '../../db/repos/messages.js';
 import { requesterCasesBySubject } from '../../db/repos/cases.js';
 import { caseSubject } from '../../cases/subject-tag.js';
-import { forwardedOriginal } from '../../mail-in/forwarded-original.js';
+import { forwardedOriginal, sameMessage, type ForwardedOriginal } from '../../mail-in/forwarded-original.js';
 import type { CaseRow } from '../../db/schema.js';
 import type { AppContext } from '../../context.js';
 import type { Inbound, ThreadDecision, ThreadRule } from '../types.js';
@@ -120,18 +120,46 @@ async function byKnownReference(ctx: AppContext, refs: readonly string[]): Promi
  * Mail): the forwarded block's writer opened a case with that subject. A claim (anyone can forward
  * a message they got, or type such a block): it threads only the writer's own forward, proven by
  * sender authentication (thread stage); anyone else's opens a new case linked to it ("possibly
- * related", for the agents). The newest such case, followed to where a merge took it.
+ * related", for the agents). Of several such cases the one holding the forwarded message (its Date
+ * with zone, else its text: forwardedCase); the newest when that does not tell one; followed to
+ * where a merge took it.
  */
 async function byForwardedOriginal(msg: Inbound, ctx: AppContext): Promise<(Claim & { ownMessage: boolean }) | null> {
   const parsed = need(msg.notes.parsed, 'parsed');
   const original = forwardedOriginal(parsed);
   if (original === null) return null;
   const subject = caseSubject(original.subject, ctx.config.cases.tagPrefix);
-  const [newest] = await requesterCasesBySubject(ctx.db, original.from, subject);
-  if (newest === undefined) return null;
-  const caseRow = newest.merged_into === null ? newest : await caseNamed(ctx, newest.number);
+  const candidates = await requesterCasesBySubject(ctx.db, original.from, subject);
+  const chosen = await forwardedCase(ctx, original, candidates);
+  if (chosen === undefined) return null;
+  const caseRow = chosen.merged_into === null ? chosen : await caseNamed(ctx, chosen.number);
   if (caseRow === undefined) return null;
   return { caseRow, rule: 'forwarded-copy', strangerRule: 'new-forwarded-copy', ownMessage: original.from === need(msg.notes.sender, 'sender').address };
+}
+
+/**
+ * Which of the writer's same-subject cases (newest first) holds the forwarded message: the one
+ * case with a message of the same instant, else the one case whose message's text the forward
+ * carries; the newest when neither tells exactly one (the same text sent twice, a Gmail date
+ * without its zone and a short text).
+ */
+async function forwardedCase(ctx: AppContext, original: ForwardedOriginal, candidates: readonly CaseRow[]): Promise<CaseRow | undefined> {
+  if (candidates.length < 2) return candidates[0];
+  const stored = await messagesFromOnCases(ctx.db, candidates.map((c) => c.id), original.from);
+  const byDate = new Set<number>();
+  const byText = new Set<number>();
+  for (const m of stored) {
+    const same = sameMessage(original, { sentAt: m.sent_at, visibleText: m.visible_text });
+    if (same.date) byDate.add(m.case_id);
+    if (same.text) byText.add(m.case_id);
+  }
+  for (const ids of [byDate, byText]) {
+    if (ids.size === 1) {
+      const [id] = ids;
+      return candidates.find((c) => c.id === id);
+    }
+  }
+  return candidates[0];
 }
 
 /** "[Case #10042]" in the subject (a claim: anyone can type a number). */
