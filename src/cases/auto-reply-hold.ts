@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { autoReplyHolds, outboxMessageId } from '../db/repos/agent-work.js';
 import { addEvent } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
-import { sendCommandError } from './staff-mail.js';
+import { queueStaffEmail } from '../mail-out/compose.js';
 
 /**
  * An agent's mail that reads like an out-of-office reply nobody marked (mail-in/auto-reply-wording.ts:
@@ -11,10 +11,13 @@ import { sendCommandError } from './staff-mail.js';
  * a webmail that sets no Auto-Submitted) is held instead of relayed: a text reaches the customer
  * only when the agent meant it. Held, nothing of it is done — no reply, no first response, no
  * owner, nobody copied in — it stays on the case as the agent's (staff-only) mail with the event
- * agent.auto-reply-held, and the agent gets the command-error email saying so (at most one per case
- * an hour: an auto-responder answering that email must not start a ping-pong). A reply to that
- * email with a text is deliberate and goes — unless it is the held text once more (the
- * auto-responder answering our notice with the same words).
+ * agent.auto-reply-held, and the agent gets the out-of-office-held email saying so, with the words
+ * that matched (at most one per case an hour: an auto-responder answering that email must not start
+ * a ping-pong). A reply to that email with a text is deliberate and goes — unless it is the held
+ * text once more (the auto-responder answering our notice with the same words). A reply to it with
+ * nothing written (no text, no command, no file) sends the held text as it was: one step for a real
+ * answer that only read like an absence ("I'm away until Monday, but here is the fix: …") — an
+ * auto-responder never answers with nothing.
  *
  * Only mail that would be relayed is judged: a note, commands, a mail with command errors are
  * what the agent wrote on purpose.
@@ -50,29 +53,19 @@ export async function autoReplyHoldReason(
   return null;
 }
 
-/** Hold it: the event, the log line, and (at most one an hour per case) the command-error email telling the agent. */
+/** Hold it: the event, the log line, and (at most one an hour per case) the out-of-office-held email telling the agent. */
 export async function holdAutoReply(
   trx: Transaction<Database>,
   ctx: AppContext,
   caseRow: CaseRow,
-  held: { readonly agent: string; readonly agentName: string; readonly reason: string; readonly subject: string; readonly text: string; readonly messageId: string | null; readonly messageRowId: number },
+  held: { readonly agent: string; readonly agentName: string; readonly reason: string; readonly matched: string; readonly subject: string; readonly text: string; readonly messageId: string | null; readonly messageRowId: number },
 ): Promise<void> {
   const now = ctx.clock.now();
   const recent = await autoReplyHolds(trx, caseRow.id, held.agent, new Date(now.getTime() - NOTICE_INTERVAL_MS).toISOString());
   let notice: string | null = null;
   if (!recent.some((h) => h.notice !== null)) {
-    const outboxId = await sendCommandError(trx, ctx, caseRow, {
-      to: { address: held.agent, name: held.agentName },
-      errors: [
-        {
-          line: '(your reply)',
-          why: `${held.reason}, so it was not sent to the customer: it is kept on the case for the team only. If you meant it for the customer, reply to this email with your text: that reply goes to them as you write it`,
-        },
-      ],
-      subject: held.subject,
-      text: held.text,
-      messageRowId: held.messageRowId,
-      event: false,
+    const outboxId = await queueStaffEmail(trx, ctx, caseRow, 'out-of-office-held', { address: held.agent, name: held.agentName }, {
+      held: { subject: held.subject, text: held.text, matched: held.matched },
     });
     notice = await outboxMessageId(trx, outboxId);
   }
@@ -86,4 +79,21 @@ export async function holdAutoReply(
     at: now.toISOString(),
   });
   ctx.log.info({ caseId: caseRow.id, caseNumber: caseRow.number, messageId: held.messageId, agent: held.agent, reason: held.reason, told: notice !== null }, 'agent mail held: it reads like an out-of-office reply');
+}
+
+/**
+ * The held text to send when the agent answered a hold notice with nothing written (no text, no
+ * command, no file, not a note): the newest hold whose notice the mail answers. Null otherwise.
+ */
+export async function heldTextToSend(
+  db: Kysely<Database>,
+  ctx: AppContext,
+  caseRow: CaseRow,
+  mail: { readonly agent: string; readonly references: readonly string[] },
+): Promise<string | null> {
+  const since = new Date(ctx.clock.now().getTime() - NOTICE_LIFE_MS).toISOString();
+  const refs = new Set(mail.references.map((r) => r.replace(/^<|>$/g, '')));
+  const holds = await autoReplyHolds(db, caseRow.id, mail.agent, since);
+  const answered = holds.find((h) => h.notice !== null && refs.has(h.notice));
+  return answered !== undefined && answered.text.trim() !== '' ? answered.text : null;
 }

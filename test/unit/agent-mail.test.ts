@@ -960,25 +960,56 @@ describe('an out-of-office nobody marked (no Auto-Submitted, no "Automatic reply
     expect(await toAddress('jane@customer.example', 'agent-reply')).toEqual([]);
     expect(await caseNo()).toMatchObject({ status: 'new', owner: null, first_response_at: null });
     expect(await eventTypes()).toContain('agent.auto-reply-held');
-    const told = await toAddress('ben@example.com', 'command-error');
+    // Its own email (not the command-error's "send it again with the commands corrected"): why, not sent, kept, how to send it.
+    expect(await toAddress('ben@example.com', 'command-error')).toEqual([]);
+    const told = await toAddress('ben@example.com', 'out-of-office-held');
     expect(told).toHaveLength(1);
-    expect(told[0]!.text).toContain('it reads like an automatic out-of-office reply');
-    expect(told[0]!.text).toContain('If you meant it for the customer, reply to this email with your text');
+    expect(told[0]!.subject).toBe('[Case #10001] Not sent, it looked like an out-of-office reply: VPN broken');
+    expect(told[0]!.text).toContain('was NOT sent to the customer: it looked like an automatic out-of-office reply (text "I am out of the office" + "until")');
+    expect(told[0]!.text).toContain('kept on the case as an internal note for the team only');
+    expect(told[0]!.text).toContain('to send it as it is, reply to this email and write nothing');
+    expect(told[0]!.text).toContain(OOO);
+    expect(told[0]!.text).not.toContain('commands corrected');
+    expect(told[0]!.html).toContain('<strong>NOT sent</strong>');
     // The same responder answering another notification within the hour: held, no second notice.
     await ingest(eml({ from: JANE, subject: 'Re: VPN broken', inReplyTo: 'jane-1@customer.example', messageId: 'jane-2@customer.example', body: 'Any news?' }));
     const second = asOriginal((await toAddress('ben@example.com', 'agent-notification')).at(-1)!);
     await ingest(agentReply(second, OOO, { headers: {} }));
-    expect(await toAddress('ben@example.com', 'command-error')).toHaveLength(1);
+    expect(await toAddress('ben@example.com', 'out-of-office-held')).toHaveLength(1);
     // The responder answering our notice with its text once more: held again, silently (no ping-pong).
     await ingest(agentReply(asOriginal(told[0]!), OOO, { headers: {} }));
     expect(await toAddress('jane@customer.example', 'agent-reply')).toEqual([]);
-    expect(await toAddress('ben@example.com', 'command-error')).toHaveLength(1);
+    expect(await toAddress('ben@example.com', 'out-of-office-held')).toHaveLength(1);
     expect((await eventTypes()).filter((t) => t === 'agent.auto-reply-held')).toHaveLength(3);
     // Ben meant to write about his absence: his reply to the notice goes as written.
     await ingest(agentReply(asOriginal(told[0]!), 'Hi Jane, I am out of the office until Monday; Anna takes over. Renew the certificate meanwhile.', { headers: {} }));
     const sent = await toAddress('jane@customer.example', 'agent-reply');
     expect(sent).toHaveLength(1);
     expect(sent[0]!.text).toContain('Anna takes over');
+  });
+
+  it('a real answer that only reads like an absence: one empty reply to the notice sends it as written (Outlook, German notice)', async () => {
+    env = await testEnv({ ...CONFIG, queues: { ...CONFIG.queues, support: { ...CONFIG.queues!['support']!, language: 'de' } } });
+    const orig = await newCase();
+    const FIX = "I'm away until Monday, but here is the fix: renew the certificate in Settings > VPN, then reconnect.";
+    await ingest(agentReply(orig, FIX, { headers: {} }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toEqual([]);
+    const told = await toAddress('ben@example.com', 'out-of-office-held');
+    expect(told).toHaveLength(1);
+    expect(told[0]!.subject).toContain('Nicht gesendet, sah wie eine Abwesenheitsnotiz aus');
+    expect(told[0]!.text).toContain('um sie unverändert zu senden, antworten Sie auf diese E-Mail, ohne etwas zu schreiben');
+    expect(told[0]!.text).toContain(FIX);
+    // Ben answers the notice from Outlook without writing anything: his held text goes as he wrote it.
+    await ingest(agentReply(asOriginal(told[0]!), '', { style: 'outlook', headers: {} }));
+    const sent = await toAddress('jane@customer.example', 'agent-reply');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.text).toContain('here is the fix: renew the certificate');
+    expect(sent[0]!.text).not.toContain('Abwesenheitsnotiz');
+    expect(await caseNo()).toMatchObject({ status: 'open', owner: 'ben@example.com' });
+    expect((await caseNo()).first_response_at).not.toBeNull();
+    // An empty reply to a notification (no hold answered) still sends nothing.
+    await ingest(agentReply(orig, '', { headers: {} }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
   });
 
   it('an agent’s real reply that mentions an absence goes; a customer’s out-of-office gets no automatic reply and reopens nothing', async () => {

@@ -128,6 +128,8 @@ describe('declarations', () => {
         'colleague-answered',
         // Two agents answering at once: the second one's reply held, the agent told.
         'reply-collision',
+        // An agent's reply that read like an unmarked out-of-office: held, the agent told.
+        'out-of-office-held',
         // A message a stage kept running out of time on, given up and quarantined: the admin told.
         'message-quarantined',
       ].sort(),

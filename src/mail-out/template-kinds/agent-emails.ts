@@ -115,6 +115,20 @@ export const agentEmailKinds = {
       }),
     },
   },
+  'out-of-office-held': {
+    description:
+      'Sent to an agent whose emailed reply read like an automatic out-of-office reply that nobody marked (no Auto-Submitted header, no "Automatic reply:" subject): it was not sent to the customer, it is kept on the case for the team only. A reply to this email with nothing written sends the held text to the customer; one with a text sends that text. At most one an hour per case and agent.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      held: obj('The agent’s email, not sent.', {
+        subject: str('Its subject.', 'Re: [Case #10042] New case: Cannot log in since this morning'),
+        text: str('Its new text, as it would have gone to the customer; plain text, in HTML use {{paragraphs held.text}}.', 'I am out of the office until Monday 14 December with limited access to email.'),
+        matched: str('The words that made it look automatic.', 'text "I am out of the office" + "until"'),
+      }),
+    },
+  },
   'command-error': {
     description: 'Sent to an agent whose email to a case had an unknown or malformed #command: nothing of that email was done or relayed.',
     audience: 'staff',

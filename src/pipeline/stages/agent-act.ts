@@ -56,7 +56,7 @@ export const agentActStage: CommitStage = {
     }
     // Words of an out-of-office and nothing else: held, the agent told (cases/auto-reply-hold.ts).
     if (work.heldAutoReply !== undefined) {
-      await holdAutoReply(trx, ctx, persisted.caseRow, { agent: me, agentName: name, reason: work.heldAutoReply, subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
+      await holdAutoReply(trx, ctx, persisted.caseRow, { agent: me, agentName: name, reason: work.heldAutoReply, matched: msg.notes.suspectedAutoReply ?? '', subject: parsed.subject, text: msg.notes.visible?.text ?? work.text, messageId: parsed.messageId, messageRowId: persisted.messageRowId });
       return;
     }
     // Reply collision: a colleague answered the customer while this agent wrote (cases/reply-collision.ts).

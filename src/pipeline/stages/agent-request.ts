@@ -3,7 +3,7 @@ import { checkCommands, mergedReaders, replyRefusal } from '../../cases/agent-wo
 import { copiedIn } from '../../cases/participation.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { expandSavedReplies } from '../../cases/saved-replies.js';
-import { autoReplyHoldReason } from '../../cases/auto-reply-hold.js';
+import { autoReplyHoldReason, heldTextToSend } from '../../cases/auto-reply-hold.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
@@ -36,12 +36,21 @@ export const agentRequestStage: DecideStage = {
     const moved = checked.commands.findLast((c) => c.kind === 'queue');
     const expanded = expandSavedReplies(ctx, { caseRow: replyCase, queue: moved?.kind === 'queue' ? moved.queue : replyCase.queue, agentName: agent.staff.name }, lines);
     checked.errors.push(...expanded.errors);
-    const text = expanded.text;
+    // A reply with nothing written to an out-of-office-held notice sends the held text as it was
+    // (cases/auto-reply-hold.ts): one step for a real answer that only read like an absence. Nothing
+    // written counts the agent's own part only: Outlook's empty reply keeps our notice below its
+    // From:/Sent: block, which reads as a forward.
+    const parsed = need(msg.notes.parsed, 'parsed');
+    const wroteNothing = (own ?? expanded.text).trim() === '';
+    const resend =
+      checked.errors.length === 0 && !note && commands.length === 0 && wroteNothing && attachedFiles(parsed).length === 0
+        ? await heldTextToSend(ctx.db, ctx, agent.caseRow, { agent: agent.staff.address, references: [...parsed.inReplyTo, ...parsed.references] })
+        : null;
+    const text = resend ?? expanded.text;
     // So is a reply no customer address may get — counting those the mail copies in, which
     // agent-persist would enrol, and after a #merge the case that goes on with the merged case's
     // customers (agent-act checks again after).
     if (checked.errors.length === 0) {
-      const parsed = need(msg.notes.parsed, 'parsed');
       const copied = copiedIn(ctx, [...parsed.to, ...parsed.cc], need(msg.notes.sender, 'sender').address);
       const target = merging !== null && 'target' in merging ? merging.target : null;
       const also = target !== null ? [...copied, ...(await mergedReaders(ctx.db, agent.caseRow))] : copied;
@@ -50,12 +59,11 @@ export const agentRequestStage: DecideStage = {
     }
     // Files and nothing else (a phone's share sheet: no text, no command) would be dropped unseen:
     // the agent is told, as `casegate cases reply` refuses them.
-    const files = attachedFiles(need(msg.notes.parsed, 'parsed'));
+    const files = attachedFiles(parsed);
     const errors = !note && text === '' && commands.length === 0 && files.length > 0 ? [...checked.errors, { line: `(${files.map((f) => f.filename).join(', ')})`, why: 'attachments need a text for the customer: nothing was sent; send them again with a few words' }] : checked.errors;
     // A reply in the words of an out-of-office and nothing else (no command, not a note) is held, not relayed.
-    const parsed = need(msg.notes.parsed, 'parsed');
     const held =
-      errors.length === 0 && !note && commands.length === 0 && text !== ''
+      errors.length === 0 && !note && commands.length === 0 && text !== '' && resend === null
         ? await autoReplyHoldReason(ctx.db, ctx, agent.caseRow, { agent: agent.staff.address, suspected: msg.notes.suspectedAutoReply, text, references: [...parsed.inReplyTo, ...parsed.references] })
         : null;
     msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used, ...(held !== null ? { heldAutoReply: held } : {}) };
