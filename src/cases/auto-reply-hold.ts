@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
-import { autoReplyHolds, outboxMessageId } from '../db/repos/agent-work.js';
+import { agentRepliedSince, autoReplyHolds, outboxMessageId } from '../db/repos/agent-work.js';
 import { addEvent } from '../db/repos/events.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { queueStaffEmail } from '../mail-out/compose.js';
@@ -82,18 +82,23 @@ export async function holdAutoReply(
 }
 
 /**
- * The held text to send when the agent answered a hold notice with nothing written (no text, no
- * command, no file, not a note): the newest hold whose notice the mail answers. Null otherwise.
+ * For a mail with nothing written (no text, no command, no file, not a note): whether it answers a
+ * hold notice of this agent (the newest hold whose notice it names) and the held text it sends —
+ * null when the agent answered the customer since (that text went already, or a newer one did: a
+ * second empty reply sends nothing twice). Such a mail sends that text or nothing, never what
+ * its client quoted below (Outlook's From:/Sent: block reads as a forward).
  */
 export async function heldTextToSend(
   db: Kysely<Database>,
   ctx: AppContext,
   caseRow: CaseRow,
   mail: { readonly agent: string; readonly references: readonly string[] },
-): Promise<string | null> {
+): Promise<{ readonly answersNotice: boolean; readonly text: string | null }> {
   const since = new Date(ctx.clock.now().getTime() - NOTICE_LIFE_MS).toISOString();
   const refs = new Set(mail.references.map((r) => r.replace(/^<|>$/g, '')));
   const holds = await autoReplyHolds(db, caseRow.id, mail.agent, since);
   const answered = holds.find((h) => h.notice !== null && refs.has(h.notice));
-  return answered !== undefined && answered.text.trim() !== '' ? answered.text : null;
+  if (answered === undefined) return { answersNotice: false, text: null };
+  if (answered.text.trim() === '' || (await agentRepliedSince(db, caseRow.id, mail.agent, answered.at))) return { answersNotice: true, text: null };
+  return { answersNotice: true, text: answered.text };
 }

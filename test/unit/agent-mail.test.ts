@@ -1007,6 +1007,9 @@ describe('an out-of-office nobody marked (no Auto-Submitted, no "Automatic reply
     expect(sent[0]!.text).not.toContain('Abwesenheitsnotiz');
     expect(await caseNo()).toMatchObject({ status: 'open', owner: 'ben@example.com' });
     expect((await caseNo()).first_response_at).not.toBeNull();
+    // Sent once: another empty reply to the notice later (not a re-sent copy: another subject) sends nothing twice.
+    await ingest(agentReply(asOriginal(told[0]!), '', { style: 'outlook', headers: {}, subject: `AW: ${told[0]!.subject}` }));
+    expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);
     // An empty reply to a notification (no hold answered) still sends nothing.
     await ingest(agentReply(orig, '', { headers: {} }));
     expect(await toAddress('jane@customer.example', 'agent-reply')).toHaveLength(1);

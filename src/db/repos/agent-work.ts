@@ -128,7 +128,7 @@ export interface AutoReplyHold {
   /** The held mail's text as stored. */
   readonly text: string;
   readonly at: string;
-  /** The Message-ID of the command-error email that told the agent, or null (none sent: at most one an hour). */
+  /** The Message-ID of the out-of-office-held email that told the agent, or null (none sent: at most one an hour). */
   readonly notice: string | null;
 }
 
@@ -149,6 +149,20 @@ export async function autoReplyHolds(db: Q, caseId: number, agent: string, since
     const notice = (JSON.parse(r.data) as { notice?: unknown }).notice;
     return { text: r.text, at: r.at, notice: typeof notice === 'string' ? notice : null };
   });
+}
+
+/** Whether the agent answered the customer of a case (event agent.replied) at or after `since`. */
+export async function agentRepliedSince(db: Q, caseId: number, agent: string, since: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('events')
+    .select('id')
+    .where('case_id', '=', caseId)
+    .where('type', '=', 'agent.replied')
+    .where('actor', '=', `agent:${agent}`)
+    .where('created_at', '>=', since)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** The Message-ID of an outbox row (null when it is gone). */

@@ -46,7 +46,7 @@ export const agentRequestStage: DecideStage = {
       checked.errors.length === 0 && !note && commands.length === 0 && wroteNothing && attachedFiles(parsed).length === 0
         ? await heldTextToSend(ctx.db, ctx, agent.caseRow, { agent: agent.staff.address, references: [...parsed.inReplyTo, ...parsed.references] })
         : null;
-    const text = resend ?? expanded.text;
+    const text = resend === null || !resend.answersNotice ? expanded.text : (resend.text ?? '');
     // So is a reply no customer address may get — counting those the mail copies in, which
     // agent-persist would enrol, and after a #merge the case that goes on with the merged case's
     // customers (agent-act checks again after).
@@ -63,7 +63,7 @@ export const agentRequestStage: DecideStage = {
     const errors = !note && text === '' && commands.length === 0 && files.length > 0 ? [...checked.errors, { line: `(${files.map((f) => f.filename).join(', ')})`, why: 'attachments need a text for the customer: nothing was sent; send them again with a few words' }] : checked.errors;
     // A reply in the words of an out-of-office and nothing else (no command, not a note) is held, not relayed.
     const held =
-      errors.length === 0 && !note && commands.length === 0 && text !== '' && resend === null
+      errors.length === 0 && !note && commands.length === 0 && text !== '' && resend?.text == null
         ? await autoReplyHoldReason(ctx.db, ctx, agent.caseRow, { agent: agent.staff.address, suspected: msg.notes.suspectedAutoReply, text, references: [...parsed.inReplyTo, ...parsed.references] })
         : null;
     msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used, ...(held !== null ? { heldAutoReply: held } : {}) };
