@@ -48,7 +48,7 @@ function normalise(text: string, box: CliSandbox): string {
     .split(box.dir)
     .join('<sandbox>')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g, '<time>')
-    .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/g, '<local time>')
+    .replace(/\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)?/g, '<local time>')
     .replace(/\b[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M\b/g, '<time in an email>')
     .replace(/\bc\d+(?:\.[0-9a-z]+)+@support\.example\.com/g, '<signed id>@support.example.com')
     .replace(/\\"Thread-Index\\":\\"[^\\]+\\"/g, '\\"Thread-Index\\":<index>')
