@@ -45,6 +45,32 @@ const gmailForward = (from: string, subject: string, text: string) =>
 const outlookForward = (from: string, subject: string, text: string) =>
   `Still waiting for an answer.\n\n-----Original Message-----\nFrom: ${from}\nSent: Monday, March 2, 2026 9:00 AM\nTo: support@example.com\nSubject: ${subject}\n\n${text}\n`;
 
+
+/** "Any news?" with the forwarded message attached (message/rfc822), from a customer.example sender whose DMARC passed. */
+function forwardAttached(from: string, subject: string, messageId: string, attached: string): string {
+  return [
+    ...mxHeaders('customer.example', 'pass'),
+    `From: ${from}`,
+    'To: support@example.com',
+    `Subject: ${subject}`,
+    `Message-ID: <${messageId}>`,
+    'Date: Wed, 04 Mar 2026 09:00:00 +0000',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="fw"',
+    '',
+    '--fw',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Any news?',
+    '--fw',
+    'Content-Type: message/rfc822',
+    '',
+    attached,
+    '--fw--',
+    '',
+  ].join('\r\n');
+}
+
 describe('a forward of a message that opened a case', () => {
   it('the requester forwarding her own message, sender authenticated (Gmail and Outlook forwards): threads into her case, no second case', async () => {
     const first = await stored(eml({ from: 'Anna <anna@customer.example>', subject: 'Printer on fire', body: 'The printer in room 4 is on fire.', messageId: 'anna-1@customer.example' }));
@@ -62,27 +88,7 @@ describe('a forward of a message that opened a case', () => {
     const first = await stored(eml({ from: 'Otto <otto@customer.example>', subject: 'VPN drops every hour', body: 'The VPN drops every hour.', messageId: 'otto-1@customer.example' }));
     env.clock.advance(DAY);
     const attached = `From: Otto <otto@customer.example>\r\nTo: support@example.com\r\nSubject: VPN drops every hour\r\nDate: Mon, 02 Mar 2026 09:00:00 +0000\r\nMessage-ID: <otto-1@customer.example>\r\n\r\nThe VPN drops every hour.\r\n`;
-    const raw = [
-      ...mxHeaders('customer.example', 'pass'),
-      'From: Otto <otto@customer.example>',
-      'To: support@example.com',
-      'Subject: Fwd: VPN drops every hour',
-      'Message-ID: <otto-fwd@customer.example>',
-      'Date: Wed, 04 Mar 2026 09:00:00 +0000',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/mixed; boundary="fw"',
-      '',
-      '--fw',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      'Any news?',
-      '--fw',
-      'Content-Type: message/rfc822',
-      '',
-      attached,
-      '--fw--',
-      '',
-    ].join('\r\n');
+    const raw = forwardAttached('Otto <otto@customer.example>', 'Fwd: VPN drops every hour', 'otto-fwd@customer.example', attached);
     expect(await stored(raw)).toMatchObject({ created: false, caseNumber: first.caseNumber, reason: 'appended (forwarded-copy)' });
   });
 
@@ -158,27 +164,7 @@ describe('a forward of a message that opened a case', () => {
     const newer = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Wrong invoice', body, date: 'Tue, 03 Mar 2026 09:00:00 +0000', messageId: 'ida-2@customer.example' }));
     expect(newer.created).toBe(true);
     const attached = `From: Ida <ida@customer.example>\r\nTo: support@example.com\r\nSubject: Wrong invoice\r\nDate: Mon, 02 Mar 2026 10:00:00 +0100\r\n\r\n${body}\r\n`;
-    const raw = [
-      ...mxHeaders('customer.example', 'pass'),
-      'From: Ida <ida@customer.example>',
-      'To: support@example.com',
-      'Subject: Fwd: Wrong invoice',
-      'Message-ID: <ida-fwd@customer.example>',
-      'Date: Wed, 04 Mar 2026 09:00:00 +0000',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/mixed; boundary="fw"',
-      '',
-      '--fw',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      'Any news?',
-      '--fw',
-      'Content-Type: message/rfc822',
-      '',
-      attached,
-      '--fw--',
-      '',
-    ].join('\r\n');
+    const raw = forwardAttached('Ida <ida@customer.example>', 'Fwd: Wrong invoice', 'ida-fwd@customer.example', attached);
     expect(await stored(raw)).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
     // A Gmail block (no zone) with the same text: nothing tells which, so the newest, as before.
     const gmail = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Fwd: Wrong invoice', body: gmailForward('Ida <ida@customer.example>', 'Wrong invoice', body), messageId: 'ida-fwd2@customer.example' }));
