@@ -48,10 +48,13 @@ export async function retryOutbox(ctx: AppContext, ids: readonly number[], actor
     if (row.status === 'sent') return { id, ok: false, status: row.status, message: `email #${id} was already sent at ${row.sent_at ?? '?'}; not sending it again` };
     // Cancelled by an operator, or historic mail `casegate import` recorded as cancelled: for good.
     if (row.status === 'cancelled') return { id, ok: false, status: row.status, message: `email #${id} was cancelled (${row.last_error ?? 'not sent'}); not sending it` };
-    if (beingSent(row, now)) return { id, ok: false, status: row.status, message: `email #${id} is being sent right now; look again in a moment` };
+    // Held first: a held sender's email is claimed now and then as its probe, and "being sent right
+    // now" would hide why it waits.
     if (row.status === 'queued' && heldSenderAddresses(await senderHealth(trx)).includes(row.from_address.toLowerCase())) {
-      return { id, ok: false, status: row.status, message: `email #${id} is held: the relay refuses its sender ${row.from_address} (casegate status, check sender:${row.from_address}); it goes once the relay takes that sender — allow it there, or cancel the email` };
+      const probing = beingSent(row, now) ? ' (it is being tried right now, as the probe of that sender)' : '';
+      return { id, ok: false, status: row.status, message: `email #${id} is held: the relay refuses its sender ${row.from_address} (casegate status, check sender:${row.from_address}); it goes once the relay takes that sender — allow it there, or cancel the email${probing}` };
     }
+    if (beingSent(row, now)) return { id, ok: false, status: row.status, message: `email #${id} is being sent right now; look again in a moment` };
     if (row.status === 'queued' && row.next_attempt_at <= now) return { id, ok: true, status: row.status, message: `email #${id} is already due; the daemon sends it with its next pass` };
     await requeue(trx, id, now);
     await addEvent(trx, { caseId: row.case_id, type: 'email.retried', actor, reason: `${row.kind} to ${row.to_address}: back in the queue (was ${row.status}${row.last_error !== null ? `: ${row.last_error}` : ''})`.slice(0, 500), data: { outboxId: id, previous: row.status }, at: now });

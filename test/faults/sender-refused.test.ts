@@ -91,6 +91,14 @@ it('one mailbox\'s sender refused at MAIL FROM: its emails held (not failed), th
   expect(await retryOutbox(env.ctx, [annRow.id], 'cli')).toEqual([
     { id: annRow.id, ok: false, status: 'queued', message: expect.stringMatching(/^email #\d+ is held: the relay refuses its sender billing@example\.com \(casegate status, check sender:billing@example\.com\)/) },
   ]);
+  // The same while a probe has it claimed (every probeSeconds): still "held", not "being sent right now".
+  const probeClaim = { claimed_by: worker!.owner, claim_expires_at: new Date(env.ctx.clock.now().getTime() + 60_000).toISOString() };
+  const before = await env.ctx.db.selectFrom('outbox').select(['claimed_by', 'claim_expires_at']).where('id', '=', annRow.id).executeTakeFirstOrThrow();
+  await env.ctx.db.updateTable('outbox').set(probeClaim).where('id', '=', annRow.id).execute();
+  expect(await retryOutbox(env.ctx, [annRow.id], 'cli')).toEqual([
+    { id: annRow.id, ok: false, status: 'queued', message: expect.stringMatching(/^email #\d+ is held: the relay refuses its sender billing@example\.com .*\(it is being tried right now, as the probe of that sender\)$/) },
+  ]);
+  await env.ctx.db.updateTable('outbox').set(before).where('id', '=', annRow.id).where('claimed_by', '=', probeClaim.claimed_by).where('claim_expires_at', '=', probeClaim.claim_expires_at).execute();
 
   // While still refused: a probe now and then, ONE email each time, and no second alert.
   const tried = sink.mailFroms.get('billing@example.com') ?? 0;
