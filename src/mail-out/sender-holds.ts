@@ -150,13 +150,15 @@ export class SenderHolds {
     if (h === undefined && reporter === undefined) return;
     if (h !== undefined) {
       if (h.timer !== null) clearTimeout(h.timer);
-      this.#holds.delete(key);
+      // Their age restarts while the hold still keeps them from being claimed: a pass claiming them
+      // the moment the hold ended would carry the old queued_at, and one 4xx would fail them.
       let restarted = 0;
       try {
         restarted = await restartGiveUpClock(this.ctx.db, key, this.ctx.clock.now().toISOString());
       } catch (err) {
         this.log.warn({ err, sender: key }, 'could not restart the held emails\' giveUpHours clock; they count their age from when they were queued');
       }
+      this.#holds.delete(key);
       this.log.info({ sender: key, heldSince: h.since, emails: restarted }, 'the relay takes the sender again: its held emails go now (giveUpHours counted from now)');
       this.wake();
     }

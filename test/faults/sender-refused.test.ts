@@ -163,6 +163,11 @@ it('held emails are never given up: held for 72 h (past giveUpHours 48), listed 
   const listed = await listOutboxRows(env.ctx, ['queued'], 10);
   expect(listed.filter((r) => r.kind === 'confirmation').map((r) => r.held_sender)).toEqual([true, true]);
   expect(formatOutboxList(listed, env.ctx.clock.now())).toMatch(/held: the relay refuses the sender billing@example\.com \(never given up/);
+  // The start's pass claimed both before the hold began: once neither is claimed, that pass is over
+  // and every later try is a probe (one email at a time). (Under load its second send could still be
+  // on its way to the relay three "days" later, and an email queued 72 h ago that is not a probe
+  // is rightly given up at its first 4xx.)
+  await vi.waitFor(async () => expect((await env.ctx.db.selectFrom('outbox').select('claimed_by').where('kind', '=', 'confirmation').execute()).every((r) => r.claimed_by === null)).toBe(true), { timeout: 15_000, interval: 20 });
   // Three days on (giveUpHours: 48), the relay's admin allows billing@, and the relay defers the next email once.
   env.clock.advance(72 * 3_600_000);
   sink.failNext(451, 1);
