@@ -14,6 +14,7 @@ import { isPoolError, isStalePreparedStatement } from './pg-named-statements.js'
  *  |                              |                                     | 25006 (read-only), 42501, 28xxx, sockets  |
  *  | unique violation             | SQLITE_CONSTRAINT_UNIQUE "t.col"    | 23505 with the index name                 |
  *  | substring test               | instr(text, part)                   | strpos(text, part)                        |
+ *  | a term that picks no index   | +column (unary plus)                | the column (plans by its statistics)      |
  *
  * Shared by both: timestamps are UTC ISO-8601 text (compared as strings), flags are 0/1 integers,
  * upserts use ON CONFLICT, RETURNING is used freely, matching is on lower-cased stored values
@@ -51,6 +52,17 @@ export function idColumn(db: QueryExecutorProvider): (c: ColumnDefinitionBuilder
  */
 export function containsText(db: QueryExecutorProvider, column: string, part: string): RawBuilder<boolean> {
   return isPostgres(db) ? sql<boolean>`strpos(lower(${sql.ref(column)}), ${part}) > 0` : sql<boolean>`instr(lower(${sql.ref(column)}), ${part}) > 0`;
+}
+
+/**
+ * `column` in a WHERE term that must not choose the index: SQLite's documented way to disqualify a
+ * term from driving an index (unary +, sqlite.org/optoverview.html). For a few-valued column beside
+ * a range (`closed_at < ? and status = 'closed'`): casegate gathers no statistics on SQLite, and
+ * without them an equality outranks a range, so SQLite read every closed case by the status index
+ * and sorted them. PostgreSQL plans by the statistics autovacuum gathers (and has no unary + for text).
+ */
+export function unindexed(db: QueryExecutorProvider, column: string): RawBuilder<unknown> {
+  return isPostgres(db) ? sql`${sql.ref(column)}` : sql`+${sql.ref(column)}`;
 }
 
 /** The row-claiming select of a work queue: skip rows another daemon is claiming right now (PostgreSQL); SQLite's write lock already serialises. */

@@ -171,7 +171,8 @@ export async function listCases(db: Q, filter: CaseListFilter = {}): Promise<Cas
         .where('status', 'in', ['new', 'open', 'pending', 'on_hold'])
         .where((eb) => eb.or([eb.and([eb('first_response_at', 'is', null), eb('first_response_due_at', '<=', by)]), eb('resolution_due_at', '<=', by)]));
     }
-    if (filter.spam !== undefined) q = q.where('spam', '=', filter.spam ? 1 : 0);
+    // A literal: `cases list --spam` walks the partial index cases_spam (0033), whose condition it repeats.
+    if (filter.spam !== undefined) q = q.where('cases.spam', '=', sql.lit(filter.spam ? 1 : 0));
     if (filter.priority !== undefined && filter.priority.length > 0) q = q.where('priority', 'in', [...filter.priority]);
     if (filter.tag !== undefined) {
       const tag = filter.tag;

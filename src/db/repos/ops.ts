@@ -111,7 +111,19 @@ export async function openSlaBreaches(db: Q): Promise<SlaBreaches> {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('c.status', 'in', [...OPEN_STATUSES]);
   const fr = await base().where('s.fr_breached_at', 'is not', null).where('c.first_response_at', 'is', null).executeTakeFirst();
-  const res = await base().where('s.res_breached_at', 'is not', null).where('s.res_done_at', 'is', null).executeTakeFirst();
+  // From the clocks that breached and still run (partial index case_sla_res_breached_open), each
+  // case's status by key. As an inner join, SQLite without statistics started from the cases —
+  // every open and resolved one by its status (25,000 at 1 M messages, 183 ms a /metrics scrape);
+  // SQLite takes the left table of a CROSS JOIN first, PostgreSQL plans it as the inner join.
+  const res = await db
+    .selectFrom('case_sla as s')
+    .crossJoin('cases as c')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .whereRef('c.id', '=', 's.case_id')
+    .where('c.status', 'in', [...OPEN_STATUSES])
+    .where('s.res_breached_at', 'is not', null)
+    .where('s.res_done_at', 'is', null)
+    .executeTakeFirst();
   return { firstResponse: Number(fr?.n ?? 0), resolution: Number(res?.n ?? 0) };
 }
 
@@ -133,7 +145,8 @@ export async function lastStoredAt(db: Q): Promise<string | null> {
 
 /** Quarantined messages nobody has retried yet (index receipts_outcome). */
 export async function quarantineWaiting(db: Q): Promise<number> {
-  const row = await db.selectFrom('receipts').select((eb) => eb.fn.countAll<number>().as('n')).where('outcome', '=', 'quarantined').where('retried_as', 'is', null).executeTakeFirst();
+  // The partial index receipts_quarantine_waiting (0033) holds these rows alone: its condition, as literals.
+  const row = await db.selectFrom('receipts').select((eb) => eb.fn.countAll<number>().as('n')).where('outcome', '=', sql.lit('quarantined')).where('retried_as', 'is', null).executeTakeFirst();
   return Number(row?.n ?? 0);
 }
 

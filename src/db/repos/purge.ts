@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { containsText, isPostgres } from '../dialect.js';
+import { containsText, isPostgres, unindexed } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { escapeRegex } from '../../escape-regex.js';
 import { reindexMessages } from './search.js';
@@ -32,9 +32,13 @@ export function nothingRemoved(): Removed {
   return { cases: 0, messages: 0, attachments: 0, receipts: 0, outbox: 0, events: 0, participants: 0, blobs: new Set() };
 }
 
-/** Closed cases closed before `before`, oldest first (index cases_closed_at). */
+/**
+ * Closed cases closed before `before`, oldest first (index cases_closed_at, in order: a batch reads
+ * its rows and stops). The status check picks no index: by cases_resolved (status=?) SQLite read
+ * every closed case and sorted them for each batch (570 ms a batch at 1 M messages).
+ */
 export async function closedCasesBefore(db: Q, before: string, limit: number): Promise<{ id: number; number: number }[]> {
-  return db.selectFrom('cases').select(['id', 'number']).where('closed_at', '<', before).where('status', '=', 'closed').orderBy('closed_at').limit(limit).execute();
+  return db.selectFrom('cases').select(['id', 'number']).where('closed_at', '<', before).where(unindexed(db, 'status'), '=', 'closed').orderBy('closed_at').limit(limit).execute();
 }
 
 /** Those of `ids` that are still closed, closed before `before` (read again inside the deleting transaction). */

@@ -83,9 +83,10 @@ export async function receiptById(db: Q, id: number): Promise<ReceiptRow | undef
 
 /** Quarantined receipts that have not been retried successfully yet, newest first. */
 export async function listQuarantine(db: Q, includeRetried = false, limit = 100): Promise<ReceiptRow[]> {
-  let q = db.selectFrom('receipts').selectAll().where('outcome', '=', 'quarantined');
+  let q = db.selectFrom('receipts').selectAll().where('outcome', '=', sql.lit('quarantined'));
   if (!includeRetried) q = q.where('retried_as', 'is', null);
-  // Newest first by arrival: the (outcome, received_at) index walks them in that order.
+  // Newest first by arrival: what waits along receipts_quarantine_waiting (0033: its condition,
+  // as literals), with the retried ones too along the (outcome, received_at) index.
   return q.orderBy('received_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 
