@@ -7,16 +7,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/database.js';
 import { dueForSurvey, lastAgentReplyText, requesterMessages, resolvedBefore } from '../../src/db/repos/follow-up.js';
 import { claim, jobRun } from '../../src/db/repos/jobs.js';
+import { closedCasesAmong, closedCasesBefore } from '../../src/db/repos/purge.js';
 import { isLinkRevoked } from '../../src/db/repos/links.js';
 import { publicMessages } from '../../src/db/repos/public-thread.js';
 import { countCasesBy, eventsInRange, feedbackInRange, firstResponsesInRange, openCases, ratingsInRange, resolutionsInRange, suspectedSpamOpened } from '../../src/db/repos/report.js';
 import { claimSlaFlag, duePendingActions, dueSlaChecks, dueStaleChecks, slaOfCase } from '../../src/db/repos/sla.js';
 import { isSurveyReference, surveyOfCase } from '../../src/db/repos/surveys.js';
 import type { Database } from '../../src/db/schema.js';
+import { indexesOf, planProblems, setStats, STATS_REGIMES } from '../helpers/query-plans.js';
 
 /**
  * Every query the jobs, the web pages and the report run has an index that fits: each statement
- * is captured as Kysely runs it and EXPLAIN QUERY PLAN must show no full table scan.
+ * is captured as Kysely runs it and EXPLAIN QUERY PLAN — under each set of statistics a production
+ * file can carry (STATS_REGIMES) — must show no full table scan and no search of a growing table
+ * by few-valued columns alone (helpers/query-plans.ts).
  */
 
 let dir: string;
@@ -40,8 +44,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A connection that plans with the statistics of the regime under test (loaded when it opens). */
+let explainer: SQLite.Database | undefined;
 function plan(sql: string, params: readonly unknown[]): string[] {
-  return (sqlite.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as unknown[])) as { detail: string }[]).map((r) => r.detail);
+  return (explainer!.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as unknown[])) as { detail: string }[]).map((r) => r.detail);
 }
 
 const now = '2026-03-02T12:00:00.000Z';
@@ -54,6 +60,9 @@ const QUERIES: [string, () => Promise<unknown>][] = [
   ['pending-reminder: our last question', () => lastAgentReplyText(db, 1)],
   ['critical-reminder: quiet critical cases', () => dueStaleChecks(db, now, 200)],
   ['resolved-close: resolved long ago', () => resolvedBefore(db, now, 200)],
+  // Retention (jobs.retention / casegate purge): the closed cases past it, oldest first, a batch at a time.
+  ['purge: closed before, oldest first', () => closedCasesBefore(db, now, 500)],
+  ['purge: those of a batch still closed', () => closedCasesAmong(db, [1, 2, 3], now)],
   ['survey: resolved, not surveyed', () => dueForSurvey(db, range.from, range.to, 200)],
   ['survey: the requester\'s own messages', () => requesterMessages(db, 1, 'jane@customer.example')],
   ['claims', () => claim(db, 'survey', 1, 'survey', now)],
@@ -75,15 +84,25 @@ const QUERIES: [string, () => Promise<unknown>][] = [
   ['report: feedback', () => feedbackInRange(db, range)],
 ];
 
-describe('query plans', () => {
+describe.each(STATS_REGIMES)('query plans with $name statistics', ({ rows }) => {
+  beforeAll(() => {
+    setStats(join(dir, 'plans.db'), rows);
+    explainer = new SQLite(join(dir, 'plans.db'), { readonly: true });
+  });
+  afterAll(() => explainer?.close());
+
   it.each(QUERIES)('%s uses an index', async (_name, run) => {
     captured.length = 0;
     await run();
     expect(captured.length).toBeGreaterThan(0);
+    const indexes = indexesOf(join(dir, 'plans.db'));
     for (const q of captured) {
       const details = plan(q.sql, q.params);
       const scans = details.filter((d) => /^SCAN (?!CONSTANT)/.test(d) && !/USING (COVERING )?INDEX/.test(d));
       expect(scans, `${q.sql}\n${details.join('\n')}`).toEqual([]);
+      // The few-valued rule alone (the scenario test's other rules are not this file's).
+      const few = planProblems(details, /^(?!SEARCH )/, indexes);
+      expect(few, `${q.sql}\n${details.join('\n')}`).toEqual([]);
     }
   });
 });

@@ -34,7 +34,7 @@ import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import type { MailTransport } from '../../src/mail-out/transport.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { boundPartialIndexTerms, capturingDb, distinct, partialIndexValueColumns, planProblems, type Captured, type CapturingDb } from '../helpers/query-plans.js';
+import { boundPartialIndexTerms, capturingDb, distinct, fewValuedSearch, indexesOf, partialIndexValueColumns, planProblems, STATS_REGIMES, type Captured, type CapturingDb } from '../helpers/query-plans.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -102,7 +102,23 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
     run: (db) => listCases(db, { limit: 20 }),
     allow: { line: /^SCAN cases USING INDEX sqlite_autoindex_cases_1$/, why: 'walks the case-number index newest first and stops after LIMIT rows' },
   },
-  { name: 'listing: cases of one status, newest first', run: (db) => listCases(db, { status: ['new'] }) },
+  {
+    name: 'listing: cases of one status, newest first',
+    run: (db) => listCases(db, { status: ['new'] }),
+    allow: { line: /^SEARCH cases USING INDEX cases_status_number \(status=\?\)$/, why: 'walks one status newest first along (status, number) and stops after LIMIT rows' },
+  },
+  // The default list (cases list, the web's): no suspected spam, newest first — the case numbers,
+  // skipping the few spam cases; and `cases list --spam`: the partial index of suspected spam (0033).
+  {
+    name: 'listing: newest cases without suspected spam',
+    run: (db) => listCases(db, { spam: false, limit: 20 }),
+    allow: { line: /^SCAN cases USING INDEX sqlite_autoindex_cases_1$/, why: 'walks the case-number index newest first and stops after LIMIT rows' },
+  },
+  {
+    name: 'listing: suspected spam, newest first',
+    run: (db) => listCases(db, { spam: true, limit: 20 }),
+    allow: { line: /^SCAN cases USING INDEX cases_spam$/, why: 'the partial index holds the suspected spam alone, newest first; stops after LIMIT rows' },
+  },
   { name: 'listing: an agent\'s cases of one status', run: (db) => listCases(db, { owner: ['erika@example.com'], status: ['open'] }) },
   {
     name: 'listing: cases of one requester',
@@ -138,7 +154,10 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   {
     name: 'casegate status: every statement',
     run: (db) => statusReport({ ...env.ctx, db }),
-    allow: { line: /^(USE TEMP B-TREE FOR GROUP BY|SCAN (mailbox_health|transport_health|job_runs|leases)\b.*|USE TEMP B-TREE FOR ORDER BY)$/, why: 'the small tables of state (one row a mailbox, relay, job); the groups of the backlog’s rows in cases_open' },
+    allow: {
+      line: /^(USE TEMP B-TREE FOR GROUP BY|SCAN (mailbox_health|transport_health|job_runs|leases)\b.*|USE TEMP B-TREE FOR ORDER BY|SEARCH receipts USING COVERING INDEX receipts_outcome \(outcome=\?\))$/,
+      why: 'the small tables of state (one row a mailbox, relay, job); the groups of the backlog’s rows in cases_open; the newest stored message, one step down (outcome, received_at)',
+    },
   },
   {
     name: 'casegate report (7 days): every statement',
@@ -147,9 +166,19 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   },
   { name: 'metrics: outbox depth and oldest queued', run: (db) => outboxDepth(db) },
   { name: 'metrics: open SLA breaches', run: (db) => openSlaBreaches(db) },
-  { name: 'metrics: SLA breaches recorded', run: (db) => slaBreachEvents(db) },
+  {
+    name: 'metrics: SLA breaches recorded',
+    run: (db) => slaBreachEvents(db),
+    // NOT bounded: a total since the first message (a Prometheus counter) counts every sla.breach event.
+    // Kept visible here until it is a maintained counter (open, notes hunt12 stats.md).
+    allow: { line: /^SEARCH events USING COVERING INDEX events_type_time \(type=\?\)$/, why: 'a total since the first message: grows with the breaches recorded (open)' },
+  },
   { name: 'metrics: quarantine waiting', run: (db) => quarantineWaiting(db) },
-  { name: 'metrics: last stored message', run: (db) => lastStoredAt(db) },
+  {
+    name: 'metrics: last stored message',
+    run: (db) => lastStoredAt(db),
+    allow: { line: /^SEARCH receipts USING COVERING INDEX receipts_outcome \(outcome=\?\)$/, why: 'one step down (outcome, received_at), newest first, LIMIT 1' },
+  },
 ];
 
 interface Ids {
@@ -295,10 +324,11 @@ const PRINT = process.env['PLANS_PRINT'] === '1';
 function report(list: readonly Captured[], allow?: RegExp): string[] {
   const bad: string[] = [];
   const partialColumns = partialIndexValueColumns(env.ctx.paths.dbPath);
+  const indexes = indexesOf(env.ctx.paths.dbPath);
   for (const q of distinct(list)) {
     const plan = cap.explain(q);
     if (PRINT) console.log(`${q.sql}\n    ${plan.join('\n    ') || '(no table access)'}`);
-    const problems = [...planProblems(plan, allow), ...boundPartialIndexTerms(q.sql, partialColumns).map((t) => `re-prepared on every call: ${t} (write the value as a literal)`)];
+    const problems = [...planProblems(plan, allow, indexes), ...boundPartialIndexTerms(q.sql, partialColumns).map((t) => `re-prepared on every call: ${t} (write the value as a literal)`)];
     if (problems.length > 0) bad.push(`${q.sql}\n    ${problems.join('\n    ')}`);
   }
   return bad;
@@ -314,7 +344,18 @@ describe('query plans of hot queries (issue 12)', () => {
     expect(sql.length).toBeGreaterThan(30);
   });
 
-  it('no statement of the pipeline or the outbox worker scans a growing table or sorts in a temp B-tree', () => {
+});
+
+// Every plan is judged under each set of statistics a production file can carry: none (casegate
+// gathers none), sampled (`PRAGMA optimize`), full (ANALYZE). A plan that fits only under one of
+// them fits by luck: until 2026-12-07 the report's counts were planned on cases_spam_number
+// (spam=?) — every non-spam case ever — without statistics on a small file and with sampled ones
+// on a 1 M-message file (7-day report: 0.16 s with full statistics, 1.4 s sampled, 3.3 s with none).
+describe.each(STATS_REGIMES)('query plans of hot queries with $name statistics (issue 12)', ({ rows }) => {
+  beforeAll(() => cap.useStats(rows));
+  afterAll(() => cap.useStats(null));
+
+  it('no statement of the pipeline or the outbox worker scans a growing table, searches it by a few-valued column alone or sorts in a temp B-tree', () => {
     expect(report(scenario)).toEqual([]);
   });
 
@@ -323,6 +364,9 @@ describe('query plans of hot queries (issue 12)', () => {
     expect(ran.length).toBeGreaterThan(0);
     expect(report(ran, q.allow?.line)).toEqual([]);
   });
+});
+
+describe('query plans of hot queries (issue 12): particular plans and the rules', () => {
 
   it('the flood cap counts one sender’s rows by the partial index events_notify_actor, not a whole hour of notifications', async () => {
     const ran = await cap.during(() => cap.db.transaction().execute((trx) => senderNotifications(trx, 'customer:jane@customer.example', '2026-03-02T08:00:00.000Z', '2026-03-01T09:00:00.000Z')));
@@ -343,6 +387,18 @@ describe('query plans of hot queries (issue 12)', () => {
     expect(columns.has('is_primary')).toBe(true);
     expect(boundPartialIndexTerms('select * from "receipts" where "dedupe_key" in (?, ?) and "is_primary" = ?', columns)).toEqual(['"is_primary" = ?']);
     expect(boundPartialIndexTerms('select * from "receipts" where "dedupe_key" = ? and "is_primary" = 1', columns)).toEqual([]);
+  });
+
+  it('the judge catches a search by a few-valued column alone, not one that ranges or one on a partial index (the rule itself works)', () => {
+    // cases_spam_number (spam, number) was dropped by 0033: as it was, and the real indexes for the rest.
+    const indexes = new Map([...indexesOf(env.ctx.paths.dbPath), ['cases_spam_number', { table: 'cases', partial: false }]]);
+    expect(fewValuedSearch('SEARCH cases USING INDEX cases_spam_number (spam=?)', indexes)).toMatch(/few-valued column\(s\) only \(spam\)/);
+    expect(fewValuedSearch('SEARCH c USING COVERING INDEX cases_status_number (status=?)', indexes)).toMatch(/only \(status\)/);
+    expect(fewValuedSearch('SEARCH cases USING INDEX cases_created (created_at>? AND created_at<?)', indexes)).toBeNull();
+    expect(fewValuedSearch('SEARCH outbox USING COVERING INDEX outbox_queued (status=? AND queued_at>?)', indexes)).toBeNull();
+    expect(fewValuedSearch('SEARCH cases USING COVERING INDEX cases_open (status=?)', indexes)).toBeNull();
+    expect(fewValuedSearch('SEARCH cases USING INDEX cases_requester (requester_address=?)', indexes)).toBeNull();
+    expect(planProblems(['SEARCH cases USING INDEX cases_spam_number (spam=?)'], undefined, indexes)).toHaveLength(1);
   });
 
   it('the judge catches a scan and a temp B-tree (the rule itself works)', () => {
