@@ -26,8 +26,8 @@ const TOKEN_COMMAND_MAX_BYTES = 1024 * 1024;
  * its stdout; rejects with a CredentialsError that never quotes the command line (it may carry a
  * secret): its stderr's first line, else how it ended.
  */
-function runTokenCommand(command: string, env: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
+function runTokenCommand(command: string, env: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<{ stdout: string; stderr: string }> {
+  return new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -64,12 +64,13 @@ function runTokenCommand(command: string, env: NodeJS.ProcessEnv, stop?: AbortSi
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       stop?.removeEventListener('abort', stopped);
+      const stderr = Buffer.concat(err).toString('utf8').trim().split('\n')[0]?.slice(0, 200) ?? '';
       if (ended === null && code === 0) {
-        resolve(Buffer.concat(out).toString('utf8'));
+        resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr });
         return;
       }
       const how = ended ?? (code !== null ? `exit code ${code}` : `killed by ${signal ?? '?'}`);
-      const why = (ended === null ? Buffer.concat(err).toString('utf8').trim().split('\n')[0]?.slice(0, 200) : '') || how;
+      const why = (ended === null ? stderr : '') || how;
       reject(new CredentialsError(`tokenCommand failed: ${why}`));
     });
     if (stop?.aborted === true) stopped();
@@ -88,9 +89,15 @@ function runTokenCommand(command: string, env: NodeJS.ProcessEnv, stop?: AbortSi
  */
 export async function accessToken(auth: Extract<ImapConfig['auth'], { method: 'xoauth2' }>, env: NodeJS.ProcessEnv = process.env, stop?: AbortSignal): Promise<string> {
   if (auth.tokenCommand !== undefined) {
-    const out = await runTokenCommand(auth.tokenCommand, commandEnv(auth.passEnv ?? [], {}, env), stop);
-    const token = out.trim();
-    if (token === '') throw new CredentialsError('tokenCommand printed no token');
+    const { stdout, stderr } = await runTokenCommand(auth.tokenCommand, commandEnv(auth.passEnv ?? [], {}, env), stop);
+    const token = stdout.trim();
+    // A helper piping into `jq -r .access_token` exits 0 whatever curl got: "null" for an error
+    // answer (a wrong client secret), nothing when curl could not connect. Neither is a token to
+    // send the server (its refusal reads like a wrong password); what the helper said on stderr is
+    // the reason.
+    const said = stderr !== '' ? `: ${stderr}` : '';
+    if (token === '') throw new CredentialsError(`tokenCommand printed no token${said}`);
+    if (token === 'null') throw new CredentialsError(`tokenCommand printed "null", not a token (jq -r of an answer without the field: the token endpoint refused?)${said}`);
     return token;
   }
   const name = auth.accessTokenEnv ?? '';

@@ -81,6 +81,18 @@ describe('XOAUTH2 access token', () => {
     expect(isAuthFailure(new CredentialsError('x'))).toBe(true);
   });
 
+  it('the documented `curl … | jq -r .access_token` helper against an error answer: "null" or nothing is no token, and its stderr says why', async () => {
+    // The token endpoint refused the client secret: `jq -r .access_token` prints "null" and exits 0,
+    // which went to the server as the token ("login rejected: AUTHENTICATIONFAILED", sending the
+    // admin to a password that does not exist).
+    const nullToken = accessToken({ method: 'xoauth2', user: 'u', tokenCommand: `printf '{"error":"invalid_client"}' | jq -r .access_token` });
+    await expect(nullToken).rejects.toBeInstanceOf(CredentialsError);
+    await expect(nullToken).rejects.toThrow(/^tokenCommand printed "null", not a token/);
+    // curl could not connect: jq gets no input and exits 0 with nothing printed; curl's stderr is the reason.
+    const noInput = accessToken({ method: 'xoauth2', user: 'u', tokenCommand: `echo 'curl: (7) Failed to connect to login.example port 443' >&2; printf '' | jq -r .access_token` });
+    await expect(noInput).rejects.toThrow(/^tokenCommand printed no token: curl: \(7\) Failed to connect to login\.example port 443$/);
+  });
+
   it('a stop ends the tokenCommand and what it started (its process group): a helper hanging on the identity provider leaves nothing running', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'casegate-token-'));
     const pidFile = join(dir, 'grandchild.pid');

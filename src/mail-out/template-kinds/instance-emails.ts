@@ -247,7 +247,7 @@ function mailboxAlertVariables() {
       user: str('Login name used.', 'support@example.com'),
       folder: str('Folder casegate watches.', 'INBOX'),
       state: str('Health state: backing-off or auth-failed (mailbox-recovered: the state it is in now).', 'auth-failed'),
-      error: str('The last error.', 'authentication failed: AUTHENTICATIONFAILED Authentication failed.'),
+      error: str('The last error.', 'login rejected: AUTHENTICATIONFAILED: Command failed: Authentication failed.'),
       since: str('Failing since, ISO 8601; use {{formatDate alert.since}}.', '2025-03-14T09:26:53Z'),
       minutes: num('Minutes the mailbox has been (or was) failing.', 12),
       statusCommand: str('Command that shows the health of every mailbox.', 'casegate status'),
