@@ -6,6 +6,8 @@ import type { z } from 'zod';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { Metrics } from '../../src/ops/metrics.js';
+import type { AppContext } from '../../src/context.js';
+import { defaultRoutes } from '../../src/web/server.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { tempDir } from '../helpers/temp-dirs.js';
@@ -297,6 +299,19 @@ describe('docs/', () => {
     expect(problems).toEqual([]);
     // What is not a casegate configuration is Prometheus's (a scrape job, alert rules).
     for (const at of other) expect(yamlBlocks().find((b) => b.at === at)!.text, at).toMatch(/^(scrape_configs:|- alert:)/);
+  });
+
+  it('business-time.md lists every address the web server answers (and none it does not)', () => {
+    // Building the routes asks the context for a logger only.
+    const ctx = { log: { child: () => ({}) } } as unknown as AppContext;
+    // ^\/s\/(?<token>[^/]+)\/unsubscribe$ → /s/<>/unsubscribe
+    const served = new Set(defaultRoutes(ctx).map((r) => r.pattern.source.replace(/^\^|\$$/g, '').replace(/\(\?<\w+>\[\^\/\]\+\)/g, '<>').replace(/\\\//g, '/')));
+    expect([...served].every((p) => /^\/[\w/<>-]*$/.test(p)), [...served].join(' ')).toBe(true);
+    const section = read('docs/business-time.md').split("## The customer's case page")[1]!.split('\n## ')[0]!;
+    // The list items: - `/c/<signed link>`: …
+    const documented = new Set([...section.matchAll(/^- `(\/[^`]*)`/gm)].map((m) => m[1]!.replace(/<[^>]*>/g, '<>')));
+    expect([...served].filter((p) => !documented.has(p)), 'served, not in business-time.md').toEqual([]);
+    expect([...documented].filter((p) => !served.has(p)), 'in business-time.md, not served').toEqual([]);
   });
 
   it('operating.md names every casegate metric /metrics exposes', async () => {
