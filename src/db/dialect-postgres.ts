@@ -80,11 +80,23 @@ export const KEEPALIVE_IDLE_MS = 10_000;
 /** A query without an answer for this long is checked for a silent connection (db/pg-silent-watch.ts). */
 export const SILENCE_CHECK_MS = 5_000;
 
+/**
+ * The URL with `database.password` as its `password` parameter. node-postgres lays what it parses
+ * from the connection string over the other settings, its (empty) password included: a `password`
+ * given beside a URL without one was dropped, and a server asking for it refused every connection
+ * ("SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string"). The parameter is read
+ * before the URL's own password, so database.password wins over it, as documented.
+ */
+function withPassword(url: string, password: string): string {
+  const hash = url.indexOf('#');
+  const [base, fragment] = hash === -1 ? [url, ''] : [url.slice(0, hash), url.slice(hash)];
+  return `${base}${base.includes('?') ? '&' : '?'}password=${encodeURIComponent(password)}${fragment}`;
+}
+
 /** The settings of every casegate connection (the pool's and the silence check's). */
-function clientConfig(t: PostgresTarget, driver: typeof pg): pg.ClientConfig {
+export function clientConfig(t: PostgresTarget, driver: typeof pg): pg.ClientConfig {
   return {
-    connectionString: t.url,
-    ...(t.password !== undefined && t.password !== '' ? { password: t.password } : {}),
+    connectionString: t.password !== undefined && t.password !== '' ? withPassword(t.url, t.password) : t.url,
     // A server that does not answer: give up (transient) instead of hanging the pipeline.
     connectionTimeoutMillis: 10_000,
     application_name: t.applicationName ?? 'casegate',

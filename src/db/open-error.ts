@@ -43,12 +43,24 @@ export async function explainOpenError(db: Kysely<unknown>, err: unknown, at: { 
     const schema = quote(at.schema);
     const fix =
       at.step === 'schema'
-        ? `the role ${quote(role)} may not create the schema ${schema} (that needs CREATE on the database ${quote(database)}): create it once as the database owner — CREATE SCHEMA ${schema} AUTHORIZATION ${quote(role)}; — or GRANT CREATE ON DATABASE ${quote(database)} TO ${quote(role)};`
-        : `the role ${quote(role)} must be able to create and change casegate's tables in the schema ${schema}: make it the schema's owner — ALTER SCHEMA ${schema} OWNER TO ${quote(role)}; (PostgreSQL 15 and later let only the database owner create in "public") — and the owner of the tables in it (after a restore made by another user: ALTER TABLE … OWNER TO ${quote(role)};)`;
+        ? `the role ${quote(role)} may not create the schema ${schema} (that needs CREATE on the database ${quote(database)}): create it once as a superuser (sudo -u postgres psql ${quote(database)}; the database owner only when it is a member of that role) — CREATE SCHEMA ${schema} AUTHORIZATION ${quote(role)}; — or GRANT CREATE ON DATABASE ${quote(database)} TO ${quote(role)};`
+        : `the role ${quote(role)} must be able to create and change casegate's tables in the schema ${schema}: make it the schema's owner, as a superuser — ALTER SCHEMA ${schema} OWNER TO ${quote(role)}; (PostgreSQL 15 and later let only the database owner create in "public") — and the owner of the tables in it (after a restore made by another user: ALTER TABLE … OWNER TO ${quote(role)};)`;
     return new DatabaseOpenError(`cannot set up ${where}: ${said}: ${fix} (docs/postgresql.md)`, { cause: err });
   }
   if (code === '3D000') return new DatabaseOpenError(`cannot open ${where}: ${said}: create it (createdb -O <casegate's role> <database>) or correct database.url`, { cause: err });
+  // pg's own words when the server asks for a password and none was given (SCRAM; md5 says 28P01 …).
+  if (/client password must be a string/i.test(said)) return new DatabaseOpenError(`cannot open ${where}: ${said}: the server asks for a password and casegate has none — set database.password (e.g. \${CASEGATE_DB_PASSWORD}), PGPASSWORD or ~/.pgpass (migrate-data: PGPASSWORD or ~/.pgpass)`, { cause: err });
   if (code.startsWith('28')) return new DatabaseOpenError(`cannot open ${where}: ${said}: check the user in database.url, database.password (or PGPASSWORD, ~/.pgpass) and the server's pg_hba.conf`, { cause: err });
+  if (TLS_CERT_CODES.test(code) || /self[- ]signed certificate|unable to verify the first certificate|unable to get local issuer certificate|Hostname\/IP does not match/i.test(said)) {
+    return new DatabaseOpenError(
+      `cannot open ${where}: ${said}: the server's TLS certificate is not one this machine trusts for that name. casegate's driver checks the certificate and the host name for every sslmode but disable (require and verify-ca too): ` +
+        `for a private CA or a self-signed server give its certificate in database.url — ?sslmode=verify-full&sslrootcert=/etc/casegate/db-ca.pem (PEM) — and connect by a name the certificate holds (docs/postgresql.md)`,
+      { cause: err },
+    );
+  }
+  if (/The server does not support SSL connections/i.test(said)) {
+    return new DatabaseOpenError(`cannot open ${where}: ${said}: turn on ssl on the server, or leave sslmode out of database.url on a trusted network (docs/postgresql.md)`, { cause: err });
+  }
   if (/unsupported startup parameter: options/i.test(said)) {
     return new DatabaseOpenError(
       `cannot open ${where}: ${said}: a pooler (PgBouncer) in front of PostgreSQL refuses the startup parameter casegate sets search_path and lock_timeout with. ` +
@@ -63,6 +75,9 @@ export async function explainOpenError(db: Kysely<unknown>, err: unknown, at: { 
   }
   return err;
 }
+
+/** Node's codes for a TLS certificate it does not accept. */
+const TLS_CERT_CODES = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
 const POOLER_FIX = (schema: string, role = '<role>', database = '<database>'): string =>
   `ALTER ROLE ${role} IN DATABASE ${database} SET search_path = ${quote(schema)}; ALTER ROLE ${role} IN DATABASE ${database} SET lock_timeout = '5s'; (database.busyTimeoutMs)`;
@@ -86,7 +101,7 @@ export async function checkSessionSettings(db: Kysely<unknown>, at: { described:
       : 'have no lock_timeout (database.busyTimeoutMs), so a write would wait for a lock for ever';
   throw new DatabaseOpenError(
     `the connections to the database ${at.described} ${what}: not going on. The startup parameter options that sets both did not arrive — a pooler (PgBouncer's ignore_startup_parameters) drops it. ` +
-      `Set both for casegate's role: ${POOLER_FIX(at.schema, quote(role), quote(database))} (docs/postgresql.md, "Behind PgBouncer")`,
+      `Set both for casegate's role: ${POOLER_FIX(at.schema, quote(role), quote(database))} — then have the pooler open new server connections (PgBouncer: RECONNECT in its admin console, or a restart; those it holds keep the settings they started with) (docs/postgresql.md, "Behind PgBouncer")`,
     { cause: null },
   );
 }
