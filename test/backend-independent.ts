@@ -19,6 +19,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/calendar-invite.test.ts',
   'test/unit/code-cache.test.ts',
   'test/unit/config-database.test.ts',
+  'test/unit/pg-connect.test.ts',
   'test/unit/copies-attempt.test.ts',
   'test/unit/reader-withdrawal.test.ts',
   'test/unit/config-hygiene.test.ts',
