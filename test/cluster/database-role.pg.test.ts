@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -132,6 +133,45 @@ describe('casegate on a least-privilege PostgreSQL role', () => {
     } finally {
       await holder.end();
       await admin.query(`alter role ${role} reset statement_timeout`);
+    }
+  });
+
+  it('a role that logs in with a password (scram-sha-256, a packaged server\'s default) gets it from database.password', async () => {
+    // The suite's cluster trusts every local login, which hid that node-postgres dropped
+    // database.password (the parsed URL's empty password replaced it): every password server
+    // refused casegate. One role of the cluster is made to need a password, for this test only.
+    const hba = (await admin.query<{ hba_file: string }>('show hba_file')).rows[0]!.hba_file;
+    const before = readFileSync(hba, 'utf8');
+    const pwRole = `cg_pw_${randomBytes(3).toString('hex')}`;
+    const password = `pw ${randomBytes(4).toString('hex')}&%`;
+    const schema = freshSchema();
+    await admin.query(`set password_encryption = 'scram-sha-256'`);
+    await admin.query(`create role ${pwRole} login password '${password}'`);
+    await admin.query(`create schema ${schema} authorization ${pwRole}`);
+    writeFileSync(hba, `host all ${pwRole} 127.0.0.1/32 scram-sha-256\n${before}`);
+    await admin.query('select pg_reload_conf()');
+    try {
+      // The server asks for it now (the reload is asynchronous).
+      await until('the server to ask for the password', 10_000, async () => {
+        const probe = new pg.Client({ connectionString: urlAs(pwRole) });
+        const refused = await probe.connect().then(() => false, () => true);
+        await probe.end().catch(() => undefined);
+        return refused;
+      });
+      const withPassword = CliSandbox.create({ database: { url: urlAs(pwRole), schema, password } });
+      boxes.push(withPassword);
+      const ok = await withPassword.run(['migrate']);
+      expect(ok.stderr.split('\n').filter((l) => l !== '' && !/^migrat(ing the database|ion \S+ done)/.test(l))).toEqual([]);
+      expect(ok.code).toBe(0);
+      const none = await sandbox(urlAs(pwRole), schema).run(['migrate']);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/the server asks for a password and casegate has none — set database\.password/);
+      expect(none.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      writeFileSync(hba, before);
+      await admin.query('select pg_reload_conf()');
+      await admin.query(`drop owned by ${pwRole} cascade`);
+      await admin.query(`drop role ${pwRole}`);
     }
   });
 
