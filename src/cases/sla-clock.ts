@@ -7,8 +7,9 @@ import { clockCases, slaOfCase, updateSla, upsertSla } from '../db/repos/sla.js'
 import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../db/schema.js';
 import type { FirstResponse, LifecycleHook, PriorityChange, QueueChange, StatusChange, TeamUpdate } from './lifecycle.js';
 import { nextPendingAction, pendingDueAt, reschedulePending } from './follow-up.js';
-import { calendarOf, isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
-import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resume, type ClockState, type Pause } from './sla-state.js';
+import { calendarNamed, calendarOf, isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
+import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resolutionMissedBeforeMove, resolutionUsedUpAt, resume, type ClockState, type Pause } from './sla-state.js';
+import { lastMoveAt, missedAt, parseMoves, stretchedClock, type Move } from './sla-stretches.js';
 
 /**
  * The SLA clocks of a case, kept in the same transaction as what changes them (DESIGN §3). These
@@ -35,7 +36,19 @@ const ACTIVE: readonly CaseStatus[] = ['new', 'open', 'on_hold'];
 type Trx = Transaction<Database>;
 
 function stateOf(row: CaseSlaRow, caseRow: CaseRow): ClockState {
-  return { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: JSON.parse(row.res_pauses_json) as Pause[] };
+  return { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: JSON.parse(row.res_pauses_json) as Pause[], moves: parseMoves(row.moves_json) };
+}
+
+/**
+ * The terms of the case's queue and priority, measured over its stretches: a case moved between
+ * queues counts each queue's time in that queue's calendar (sla-stretches.ts); 24/7 coverage
+ * counts every minute wherever the case was.
+ */
+function termsOf(ctx: Pick<AppContext, 'config'>, caseRow: Pick<CaseRow, 'queue' | 'priority'>, state: ClockState): SlaTerms {
+  const terms = slaTerms(ctx.config, caseRow.queue, caseRow.priority);
+  const moves = state.moves ?? [];
+  if (moves.length === 0 || terms.coverage === '24x7') return terms;
+  return { ...terms, clock: stretchedClock(moves.map((m) => ({ to: new Date(m.to), clock: calendarNamed(ctx.config, m.calendar) })), terms.clock) };
 }
 
 function iso(d: Date | null): string | null {
@@ -58,6 +71,7 @@ function fresh(caseRow: CaseRow, terms: SlaTerms, now: string): NewCaseSla {
     fr_breached_at: null,
     res_target_min: terms.resolutionMin,
     res_pauses_json: '[]',
+    moves_json: '[]',
     res_warn_at: null,
     res_due_at: null,
     res_done_at: null,
@@ -114,6 +128,7 @@ async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSl
     fr_target_min: frMeasured ? (row.fr_target_min ?? null) : terms.firstResponseMin,
     res_target_min: terms.resolutionMin,
     res_pauses_json: JSON.stringify(state.pauses),
+    moves_json: JSON.stringify(state.moves ?? []),
     fr_due_at: frMeasured ? (row.fr_due_at ?? null) : iso(due.frDue),
     fr_warn_at: frMeasured ? (row.fr_warn_at ?? null) : iso(due.frWarn),
     res_due_at: row.res_done_at != null ? null : iso(due.resDue),
@@ -156,7 +171,7 @@ async function load(trx: Trx, ctx: AppContext, caseRow: CaseRow, now: string): P
   if (existing !== undefined) return { row: { ...existing }, state: stateOf(existing, caseRow) };
   // A case from before the clocks existed: start them from its opening.
   const row = fresh(caseRow, slaTerms(ctx.config, caseRow.queue, caseRow.priority), now);
-  return { row, state: { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: [] } };
+  return { row, state: { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: [], moves: [] } };
 }
 
 async function onCaseCreated(trx: Trx, ctx: AppContext, caseRow: CaseRow): Promise<CaseRow> {
@@ -186,8 +201,8 @@ async function onStatusChange(trx: Trx, ctx: AppContext, change: StatusChange): 
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, after, now);
   if (loaded === null) return after;
-  const terms = slaTerms(ctx.config, after.queue, after.priority);
   let { row, state } = loaded;
+  const terms = termsOf(ctx, after, state);
   const events: { type: string; reason: string }[] = [];
   const wasPaused = openPause(state);
 
@@ -195,7 +210,7 @@ async function onStatusChange(trx: Trx, ctx: AppContext, change: StatusChange): 
     // (The first-response clock stopped already: a case that ends unanswered has its first response then.)
     if (row.res_done_at == null) {
       const used = resolutionElapsed(state, terms.clock, new Date(now));
-      row = { ...row, res_done_at: now, res_business_sec: Math.round(used / 1000), res_met: terms.resolutionMin === null ? null : used <= terms.resolutionMin * MIN ? 1 : 0 };
+      row = { ...row, res_done_at: now, res_business_sec: Math.round(used / 1000), res_met: terms.resolutionMin === null ? null : used <= terms.resolutionMin * MIN && !resolutionMissedBeforeMove(state) ? 1 : 0 };
       state = pause(state, now, 'resolved');
       events.push({ type: 'sla.stopped', reason: `${to}: resolution clock stopped after ${Math.round(used / MIN)} business minutes${terms.resolutionMin !== null ? ` of ${terms.resolutionMin} (${row.res_met === 1 ? 'met' : 'missed'})` : ''}` });
     }
@@ -234,9 +249,9 @@ async function onFirstResponse(trx: Trx, ctx: AppContext, response: FirstRespons
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, caseRow, now);
   if (loaded === null) return caseRow;
-  const terms = slaTerms(ctx.config, caseRow.queue, caseRow.priority);
   let { row } = loaded;
   const { state } = loaded;
+  const terms = termsOf(ctx, caseRow, state);
   const measure = row.fr_business_sec == null;
   if (measure) {
     const used = firstResponseElapsed(state, terms.clock, new Date(at));
@@ -264,7 +279,7 @@ async function onTeamUpdate(trx: Trx, ctx: AppContext, update: TeamUpdate): Prom
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, caseRow, now);
   if (loaded === null) return caseRow;
-  const out = await write(trx, ctx, caseRow, { ...loaded.row, last_update_at: now }, loaded.state, slaTerms(ctx.config, caseRow.queue, caseRow.priority), now);
+  const out = await write(trx, ctx, caseRow, { ...loaded.row, last_update_at: now }, loaded.state, termsOf(ctx, caseRow, loaded.state), now);
   return out.caseRow;
 }
 
@@ -277,13 +292,43 @@ async function onPriorityChange(trx: Trx, ctx: AppContext, change: PriorityChang
   }));
 }
 
-/** A case moved to another queue: the due times of its running clocks in the new queue's calendar and policy. */
+/**
+ * A case moved to another queue. The time it spent so far stays measured in the calendar of the
+ * queue it leaves (a move is recorded: case_sla.moves_json), the time from now on counts in the new
+ * queue's calendar, and the new queue's targets (its policy, for the case's priority) apply to the
+ * business time used in all of them. A target already missed in the queue left stays missed, at the
+ * time it was missed (its breach alert goes out if it has not yet); one the new target has used up
+ * is due at the move.
+ */
 async function onQueueChange(trx: Trx, ctx: AppContext, change: QueueChange): Promise<CaseRow> {
   const { caseRow: after, from } = change;
-  return recompute(trx, ctx, after, change.actor, (terms) => ({
-    why: `queue ${from} → ${after.queue} (${terms.policy === '' ? 'no SLA policy' : `policy ${terms.policy}`}, calendar ${terms.calendar.name})`,
-    data: { fromQueue: from, toQueue: after.queue },
-  }));
+  let note = '';
+  const moved = (row: NewCaseSla, state: ClockState): ClockState => {
+    const at = new Date(change.at);
+    const left = termsOf(ctx, { queue: from, priority: after.priority }, state);
+    const move: { -readonly [K in keyof Move]: Move[K] } = { to: change.at, calendar: calendarOf(ctx.config, from).name };
+    if (after.first_response_at === null && row.fr_due_at != null && new Date(row.fr_due_at) <= at && missedAt(state.moves, 'fr') === null) move.frMissedAt = row.fr_due_at;
+    if (left.resolutionMin !== null && missedAt(state.moves, 'res') === null) {
+      const usedUp = resolutionUsedUpAt(state, left.clock, left.resolutionMin * MIN, at);
+      if (usedUp !== null) move.resMissedAt = usedUp.toISOString();
+    }
+    const since = lastMoveAt(state.moves) ?? new Date(state.startedAt);
+    const spent = Math.round(resolutionElapsed(state, left.clock, at) / MIN);
+    note = `; ${spent} business minute(s) of resolution time so far kept as measured in calendar ${left.calendar.name}${since.getTime() !== new Date(state.startedAt).getTime() ? ' (and the calendars before)' : ''}${move.frMissedAt !== undefined ? `; first response already missed (due ${move.frMissedAt})` : ''}${move.resMissedAt !== undefined ? `; resolution already missed (due ${move.resMissedAt})` : ''}`;
+    return { ...state, moves: [...(state.moves ?? []), move] };
+  };
+  return recompute(
+    trx,
+    ctx,
+    after,
+    change.actor,
+    (terms) => ({
+      why: `queue ${from} → ${after.queue} (${terms.policy === '' ? 'no SLA policy' : `policy ${terms.policy}`}, calendar ${terms.calendar.name}${note})`,
+      data: { fromQueue: from, toQueue: after.queue },
+    }),
+    false,
+    moved,
+  );
 }
 
 /** Every due time of the case's running clocks under its current terms, recorded as `sla.recomputed` with what changed (`what`). */
@@ -295,11 +340,14 @@ async function recompute(
   what: (terms: SlaTerms) => { readonly why: string; readonly data: Record<string, unknown> },
   /** Record the event only when a due time changed (a reload goes through every running case). */
   onlyChanges = false,
+  /** A change of the clocks' own state first (a move: the stretch in the queue left). */
+  adjust: (row: NewCaseSla, state: ClockState) => ClockState = (_row, state) => state,
 ): Promise<CaseRow> {
   const now = ctx.clock.now().toISOString();
   const loaded = await load(trx, ctx, after, now);
   if (loaded === null) return after;
-  const terms = slaTerms(ctx.config, after.queue, after.priority);
+  const state = adjust(loaded.row, loaded.state);
+  const terms = termsOf(ctx, after, state);
   const before = { fr: loaded.row.fr_due_at ?? null, res: loaded.row.res_due_at ?? null };
   let row = loaded.row;
   if (after.status === 'pending' && row.pending_since != null && ctx.config.jobs.pendingReminder.enabled) {
@@ -310,7 +358,7 @@ async function recompute(
     const stored = row.calendar === terms.calendar.name && row.pending_next_at != null ? new Date(row.pending_next_at) : null;
     row = { ...row, pending_next_at: iso(pendingDueAt(ctx.config, terms.calendar, since, sent, stored)) };
   }
-  const out = await write(trx, ctx, after, row, loaded.state, terms, now);
+  const out = await write(trx, ctx, after, row, state, terms, now);
   if (onlyChanges && out.sla.fr_due_at === before.fr && out.sla.res_due_at === before.res) return out.caseRow;
   const w = what(terms);
   await addEvent(trx, {

@@ -31,7 +31,11 @@ const calendars = new WeakMap<Config['sla'], Map<string, BusinessClock>>();
 
 /** The business calendar of a queue. */
 export function calendarOf(config: Pick<Config, 'sla' | 'queues'>, queue: string): BusinessClock {
-  const name = queueSettings(config, queue)?.calendar ?? config.sla.defaultCalendar ?? DEFAULT_CALENDAR.name;
+  return calendarNamed(config, queueSettings(config, queue)?.calendar ?? config.sla.defaultCalendar ?? DEFAULT_CALENDAR.name);
+}
+
+/** A calendar of sla.calendars by name (the default Mon–Fri 09:00–17:00 UTC when there is none by that name, e.g. removed by a reload). */
+export function calendarNamed(config: Pick<Config, 'sla'>, name: string): BusinessClock {
   let cache = calendars.get(config.sla);
   if (cache === undefined) calendars.set(config.sla, (cache = new Map()));
   let cal = cache.get(name);

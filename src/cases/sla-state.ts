@@ -1,5 +1,6 @@
 import type { BusinessClock } from './business-calendar.js';
 import type { SlaTerms } from './sla-policy.js';
+import { lastMoveAt, missedAt, type Move } from './sla-stretches.js';
 
 /**
  * The SLA clocks of one case as plain data, and the pure arithmetic over them (DESIGN §3):
@@ -25,6 +26,8 @@ export interface ClockState {
   readonly startedAt: string;
   readonly firstResponseAt: string | null;
   readonly pauses: readonly Pause[];
+  /** Moves to other queues (sla-stretches.ts): none for a case measured in one queue. */
+  readonly moves?: readonly Move[];
 }
 
 export interface DueTimes {
@@ -84,13 +87,25 @@ export function dueNextBusinessDay(terms: Pick<SlaTerms, 'afterHours' | 'clock'>
   return terms.afterHours === 'next-business-day' && !terms.clock.isOpen(start) && !terms.clock.inBreak(start);
 }
 
+/**
+ * A case moved to another queue: a target missed before a move stays missed at the instant it was
+ * (`missed`); one the new queue's target has used up meanwhile is due at the move, not before it —
+ * the case was not in that queue then. Null `moved`: never moved, nothing changes.
+ */
+function afterMoves(times: { due: Date; warn: Date }, missed: Date | null, moved: Date | null): { due: Date; warn: Date } {
+  if (missed !== null) return { due: missed, warn: missed };
+  if (moved === null) return times;
+  const later = (d: Date) => (d < moved ? moved : d);
+  return { due: later(times.due), warn: later(times.warn) };
+}
+
 export function firstResponseTimes(state: ClockState, terms: SlaTerms): { due: Date | null; warn: Date | null } {
   if (terms.firstResponseMin === null) return { due: null, warn: null };
   const start = new Date(state.startedAt);
   const clock = terms.clock;
   const due = dueNextBusinessDay(terms, start) ? clock.endOfNextBusinessDay(start) : clock.add(start, terms.firstResponseMin * MIN);
   const warn = clock.add(start, Math.round(terms.warnAt * clock.between(start, due)));
-  return { due, warn };
+  return afterMoves({ due, warn }, missedAt(state.moves, 'fr'), lastMoveAt(state.moves));
 }
 
 /** Resolution due and warn time while running; null while paused or without a target. */
@@ -101,10 +116,45 @@ export function resolutionTimes(state: ClockState, terms: SlaTerms): { due: Date
   const used = resolutionElapsed(state, clock, resumedAt);
   const target = terms.resolutionMin * MIN;
   const warnTarget = Math.round(terms.warnAt * target);
-  return {
+  const times = {
     due: clock.add(resumedAt, Math.max(0, target - used)),
     warn: used >= warnTarget ? resumedAt : clock.add(resumedAt, warnTarget - used),
   };
+  return afterMoves(times, missedAt(state.moves, 'res'), lastMoveAt(state.moves));
+}
+
+/**
+ * When the resolution clock used up `targetMs` of business time, if it did by `until` (pauses
+ * excluded): the instant the target was missed, or null while it still holds. A move records it
+ * for the queue left (a breach stays a breach).
+ */
+export function resolutionUsedUpAt(state: ClockState, clock: BusinessClock, targetMs: number, until: Date): Date | null {
+  let used = 0;
+  let from = new Date(state.startedAt);
+  const stretches: [Date, Date][] = [];
+  for (const p of state.pauses) {
+    const pf = new Date(p.from);
+    if (pf > from) stretches.push([from, pf]);
+    if (p.to === null) {
+      from = until;
+      break;
+    }
+    from = new Date(Math.max(from.getTime(), new Date(p.to).getTime()));
+  }
+  if (until > from) stretches.push([from, until]);
+  for (const [a, b0] of stretches) {
+    const b = b0 > until ? until : b0;
+    if (b <= a) continue;
+    const d = clock.between(a, b);
+    if (used + d > targetMs) return clock.add(a, targetMs - used);
+    used += d;
+  }
+  return null;
+}
+
+/** Whether the resolution target was recorded missed at a move (then it stays missed, whatever the time counted later). */
+export function resolutionMissedBeforeMove(state: ClockState): boolean {
+  return missedAt(state.moves, 'res') !== null;
 }
 
 export function dueTimes(state: ClockState, terms: SlaTerms): DueTimes {

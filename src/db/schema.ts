@@ -311,6 +311,11 @@ export interface CaseSlaTable {
   res_target_min: number | null;
   /** JSON [{ from, to|null, why }]: pending (and on hold when it pauses) and resolved periods. */
   res_pauses_json: string;
+  /**
+   * JSON [{ to, calendar, frMissedAt?, resMissedAt? }]: the stretches in earlier queues (0033), each
+   * measured in its queue's calendar until `to` (a move); a target missed by then and when. '[]': never moved.
+   */
+  moves_json: Generated<string>;
   res_warn_at: Timestamp | null;
   /** Null while paused or stopped. */
   res_due_at: Timestamp | null;
