@@ -25,6 +25,9 @@ import { lastMoveAt, missedAt, parseMoves, stretchedClock, type Move } from './s
  *                      first-response clock: business time and met/missed are measured
  *   onTeamUpdate       a later update from the team (reply, note): restarts the critical "no update" watch
  *   onPriorityChange   every due time recomputed for the new priority's targets
+ *   onQueueChange      a move to another queue: the stretch in the queue left is recorded (measured in
+ *                      its calendar, targets missed by then stay missed; sla-stretches.ts), every due
+ *                      time recomputed for the new queue's calendar and targets
  *
  * Each records an `sla.*` event for every clock change, and stores the next time the jobs must
  * look at the case (next_check_at, pending_next_at, stale_check_at) so they query an index.
