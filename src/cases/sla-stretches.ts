@@ -34,7 +34,8 @@ interface Piece {
  * One clock over the stretches: before the first move `stretches[0].clock`, …, after the last
  * move `current`. Business time is the sum of each stretch's business time in its own calendar;
  * `add` spends what each stretch holds and carries the rest into the next. Reminders in business
- * days (addBusinessDays, isBusinessDay) are the current queue's.
+ * days (addBusinessDays, isBusinessDay) are the current queue's; the end of the next business day
+ * is that of the calendar the case was in at the time asked.
  */
 export function stretchedClock(stretches: readonly { readonly to: Date; readonly clock: BusinessClock }[], current: BusinessClock): BusinessClock {
   if (stretches.length === 0) return current;
@@ -76,11 +77,9 @@ export function stretchedClock(stretches: readonly { readonly to: Date; readonly
         left -= holds;
       }
     },
-    endOfNextBusinessDay(at) {
-      // The business time the calendar the case is in at `at` gives until then, spent across the stretches.
-      const own = pieces[pieceAt(at.getTime())]!.clock;
-      return clock.add(at, own.between(at, own.endOfNextBusinessDay(at)));
-    },
+    // A promise by a day's end (afterHours next-business-day, a case opened after hours) is the one
+    // the customer was given when the case arrived: the end of that calendar's next business day.
+    endOfNextBusinessDay: (at) => pieces[pieceAt(at.getTime())]!.clock.endOfNextBusinessDay(at),
     addBusinessDays: (at, days) => current.addBusinessDays(at, days),
     isBusinessDay: (date) => current.isBusinessDay(date),
   };

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { priorityFromCli } from '../../src/cases/case-commands.js';
 import { recordAgentResponse, setStatus } from '../../src/cases/lifecycle.js';
 import { moveCase } from '../../src/cases/queue-move.js';
 import { recomputeRunningClocks } from '../../src/cases/sla-clock.js';
@@ -162,6 +163,17 @@ describe('a case moved to a queue with another calendar', () => {
     expect((await due(id)).res).toBe('2026-03-11T10:00:00.000Z');
     await slaCheck('2026-03-10T12:01:00Z');
     expect((await alerts(id)).filter((a) => a.includes('resolution'))).toEqual([]);
+  });
+  it('opened Saturday under "next business day" and moved to Berlin on Sunday: still due when the confirmation said, Monday 17:00 CDT', async () => {
+    const id = await open('2026-03-07T15:00:00Z'); // Sat 09:00 CST, support closed
+    await priorityFromCli(env.ctx, (await caseById(env.ctx.db, id))!.number, 'low', { actor: 'cli:lead' });
+    expect((await due(id)).fr).toBe('2026-03-09T22:00:00.000Z'); // end of Monday, CDT
+    await move(id, 'berlin', '2026-03-08T12:00:00Z');
+    // Not the end of Berlin's Monday (16:00Z), nor 10 Chicago business hours spent in Berlin (Tue 10:00Z).
+    // Resolution: 48 business hours, none used in Chicago: Berlin's six 8-hour days from Monday → Mon 16 Mar 17:00 CET.
+    expect(await due(id)).toEqual({ fr: '2026-03-09T22:00:00.000Z', res: '2026-03-16T16:00:00.000Z' });
+    await respond(id, '2026-03-09T20:00:00Z'); // 21:00 CET: after Berlin closed, within the promise
+    expect((await slaOfCase(env.ctx.db, id))!.fr_met).toBe(1);
   });
 });
 
