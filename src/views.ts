@@ -9,6 +9,8 @@ import { tagsOfCase } from './db/repos/tags.js';
 import { attachmentsOfMessages, messagesOfCase } from './db/repos/messages.js';
 import { outboxOfCase, type OutboxSummary } from './db/repos/outbox.js';
 import { receiptById } from './db/repos/receipts.js';
+import { slaOfCase } from './db/repos/sla.js';
+import { parseMoves, type Move } from './cases/sla-stretches.js';
 import { safeLine, safeText } from './cli/terminal.js';
 import { UTC_DISPLAY, zoneNote, type TimeDisplay } from './cli/display-time.js';
 import type { AttachmentRow, CaseRow, EventRow, MessageRow, OutboxRow, ParticipantRow, ReceiptRow } from './db/schema.js';
@@ -35,6 +37,8 @@ export interface CaseDetail {
   readonly mergedInto: number | null;
   /** The number of the case this one was opened linked to (a stranger's tag or reference, a forward, past the reopen window), else null. */
   readonly linkedTo: number | null;
+  /** The queues' calendars the SLA clocks measured before the case's moves (sla-stretches.ts), oldest first; [] when never moved. */
+  readonly slaMoves: readonly Move[];
 }
 
 /** The newest unverified bounce report per address (events of the case), of addresses neither bouncing nor heard from since. */
@@ -75,6 +79,7 @@ export async function caseDetail(db: Db, number: number): Promise<CaseDetail | n
     unverifiedBounces: unverifiedBouncesOf(events, msgs, new Set(bouncing.map((b) => b.address.toLowerCase()))),
     mergedInto: c.merged_into !== null ? (await continuedAs(db, c)).number : null,
     linkedTo: c.linked_case_id !== null ? await caseNumberOf(db, c.linked_case_id) : null,
+    slaMoves: parseMoves((await slaOfCase(db, c.id))?.moves_json),
   };
 }
 

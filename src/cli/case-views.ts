@@ -110,6 +110,16 @@ export function formatCaseDetail(d: CaseDetail, ownerName: (address: string) => 
     ...(c.first_response_due_at !== null || c.resolution_due_at !== null
       ? [`  due: first response ${c.first_response_due_at !== null ? time.at(c.first_response_due_at) : '–'} · resolution ${c.resolution_due_at !== null ? time.at(c.resolution_due_at) : c.status === 'pending' ? 'paused (pending)' : '–'}`]
       : []),
+    ...(d.slaMoves.length > 0
+      ? [
+          `  SLA measured in: ${d.slaMoves
+            .map((m) => {
+              const missed = [...(m.frMissedAt !== undefined ? [`first response missed ${time.at(m.frMissedAt)}`] : []), ...(m.resMissedAt !== undefined ? [`resolution missed ${time.at(m.resMissedAt)}`] : [])];
+              return `calendar ${m.calendar} until ${time.at(m.to)}${missed.length > 0 ? ` (${missed.join(', ')})` : ''}`;
+            })
+            .join(' · ')} · then queue ${c.queue}'s calendar`,
+        ]
+      : []),
     `  (${zoneNote(time)})`,
     '',
     'Thread (← in, → out; [INTERNAL] = staff only, never shown to the customer):',

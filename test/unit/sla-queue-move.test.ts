@@ -9,6 +9,8 @@ import { eventsOfCase } from '../../src/db/repos/events.js';
 import { slaOfCase } from '../../src/db/repos/sla.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { buildReport } from '../../src/reports/report.js';
+import { formatCaseDetail } from '../../src/cli/case-views.js';
+import { caseDetail } from '../../src/views.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 import { SLA_CONFIG } from '../helpers/sla-config.js';
 
@@ -99,6 +101,10 @@ describe('a case moved to a queue with another calendar', () => {
     const recomputed = (await eventsOfCase(env.ctx.db, id)).filter((e) => e.type === 'sla.recomputed').at(-1)!;
     expect(recomputed.reason).toContain('queue billing → support (policy std, calendar us; 3870 business minute(s) of resolution time so far kept as measured in calendar always; first response already missed (due 2026-03-07T00:00:00.000Z); resolution already missed (due 2026-03-07T20:00:00.000Z))');
     expect(JSON.parse((await slaOfCase(env.ctx.db, id))!.moves_json)).toEqual([{ to: '2026-03-09T12:30:00.000Z', calendar: 'always', frMissedAt: '2026-03-07T00:00:00.000Z', resMissedAt: '2026-03-07T20:00:00.000Z' }]);
+    // `casegate cases show`: the due times that were missed, and where the time was measured.
+    const shown = formatCaseDetail((await caseDetail(env.ctx.db, (await caseById(env.ctx.db, id))!.number))!, () => '');
+    expect(shown).toContain('  due: first response 2026-03-07 00:00 UTC · resolution 2026-03-07 20:00 UTC\n');
+    expect(shown).toContain('  SLA measured in: calendar always until 2026-03-09 12:30 UTC (first response missed 2026-03-07 00:00 UTC, resolution missed 2026-03-07 20:00 UTC) · then queue support\'s calendar\n');
     // The resolution breach (Saturday 20:00, not alerted yet: the job was not run since) goes out now; the first-response one is not repeated.
     await slaCheck('2026-03-09T12:31:00Z');
     expect(await alerts(id)).toEqual(['sla.breach first-response 2026-03-07T00:00:00.000Z', 'sla.breach resolution 2026-03-07T20:00:00.000Z']);
