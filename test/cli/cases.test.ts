@@ -150,8 +150,8 @@ describe('casegate cases list / show', () => {
 
   it('cases show --json: case, messages (visible text, no raw bodies), events, outbox and participants', async () => {
     const d = await box.json<CaseDetailJson>(['cases', 'show', '10001', '--json']);
-    // Issue 5 added `tags` (set by routing rules) next to the case; issue 14 `bouncing` (addresses of the case that bounced hard); `unverifiedBounces` (reports nothing proves a mail system wrote).
-    expect(Object.keys(d).sort()).toEqual(['bouncing', 'case', 'events', 'linkedTo', 'mergedInto', 'messages', 'outbox', 'participants', 'tags', 'unverifiedBounces']);
+    // Issue 5 added `tags` (set by routing rules) next to the case; issue 14 `bouncing` (addresses of the case that bounced hard); `unverifiedBounces` (reports nothing proves a mail system wrote); `slaMoves` (the calendars measured before each queue move, 0033).
+    expect(Object.keys(d).sort()).toEqual(['bouncing', 'case', 'events', 'linkedTo', 'mergedInto', 'messages', 'outbox', 'participants', 'slaMoves', 'tags', 'unverifiedBounces']);
     expect(d.case).toMatchObject({ number: 10001, status: 'new', subject: 'Printer on fire', requester_address: 'jane@customer.example', requester_name: 'Jane Customer' });
     expect(d.participants.map((p) => [p.address, p.role])).toEqual([
       ['jane@customer.example', 'requester'],
