@@ -259,12 +259,24 @@ export interface AgentMailText {
 }
 
 /**
- * Split an agent's new text into commands and text. `forwarded`: mail the agent forwarded below
- * their own text (VisibleText.ownText) — someone else's words, kept as text and never read for
- * commands or "#saved" lines (a customer's "#cc" line in a forwarded mail would copy in whom
- * they name, as the agent).
+ * Why a line below a forwarded message that reads as a command is an error. Below an inline
+ * forward the agent may have typed it (a "#resolve" at the bottom) or the forwarded mail holds it
+ * (a customer's "#cc mallory@…"): it can never be run, and relayed it would show the customer an
+ * internal line ("#escalate 2 she threatens to sue").
  */
-export function parseAgentMail(visibleText: string, forwarded = ''): AgentMailText {
+export const BELOW_FORWARD_WHY =
+  'this line is below the forwarded message: commands are read only from what you write above a forward (the forwarded part could be anyone’s words), so it was not run, and nothing was sent so that it does not reach the customer as text. Put your commands above the forward; if the line is part of the forwarded mail, delete it from the forward (or forward that mail as an attachment)';
+
+/**
+ * Split an agent's new text into commands and text. `forwarded`: mail the agent forwarded inline
+ * below their own text (VisibleText.ownText) — someone else's words, kept as text and never read
+ * for commands or "#saved" lines (a customer's "#cc" line in a forwarded mail would copy in whom
+ * they name, as the agent); a line of it that reads as a command (as one further down the agent's
+ * own text would: a known or misspelt "#word" on a line of its own, "#saved <name>") is an error
+ * instead (BELOW_FORWARD_WHY). `attached`: the text of messages attached as forwards, which nobody
+ * typed into: text only.
+ */
+export function parseAgentMail(visibleText: string, forwarded = '', attached = ''): AgentMailText {
   const lines = visibleText.split(/\r?\n/);
   const commands: AgentCommand[] = [];
   const text: TextLine[] = [];
@@ -306,7 +318,13 @@ export function parseAgentMail(visibleText: string, forwarded = ''): AgentMailTe
     leading = false;
     text.push(raw);
   }
-  if (forwarded.trim() !== '') text.push(...(text.length > 0 ? [''] : []), ...forwarded.split(/\r?\n/));
+  for (const raw of forwarded.split(/\r?\n/)) {
+    if (/^\s*>/.test(raw)) continue;
+    const cmd = commandLine(raw);
+    if (cmd === null || cmd.spaced) continue;
+    if (verbOf(cmd.word) !== null || nearestVerb(cmd.word) !== null) commands.push({ kind: 'invalid', line: raw.replace(INVISIBLE, '').trim(), why: BELOW_FORWARD_WHY });
+  }
+  for (const part of [forwarded, attached]) if (part.trim() !== '') text.push(...(text.length > 0 ? [''] : []), ...part.split(/\r?\n/));
   return { commands, text: rawText(text), lines: text };
 }
 

@@ -5,6 +5,8 @@ import { agentMergeTarget } from '../../cases/case-merge.js';
 import { expandSavedReplies } from '../../cases/saved-replies.js';
 import { autoReplyHoldReason, heldTextToSend } from '../../cases/auto-reply-hold.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
+import { forwardedBlock } from '../../mail-in/attached-messages.js';
+import type { ParsedMail } from '../../mail-in/parsed-mail.js';
 import { need, NEXT, type DecideStage } from '../types.js';
 
 /**
@@ -19,9 +21,15 @@ export const agentRequestStage: DecideStage = {
   async run(msg, ctx) {
     const agent = need(msg.notes.agent ?? undefined, 'agent');
     const visible = need(msg.notes.visible, 'visible');
-    // Commands are read from what the agent typed, never from mail they forward below it.
+    const parsed = need(msg.notes.parsed, 'parsed');
+    // Commands are read from what the agent typed, never from mail they forward below it: a line
+    // below an inline forward that reads as a command is an error (parseAgentMail), messages
+    // attached as forwards are text only.
     const own = visible.ownText;
-    const { commands, lines } = own === undefined ? parseAgentMail(visible.text) : parseAgentMail(own, forwardedPart(visible.text, own));
+    const attached = attachedForwardText(parsed);
+    const forwarded = own === undefined ? '' : forwardedPart(visible.text, own);
+    const inline = attached !== '' && forwarded.endsWith(attached) ? forwarded.slice(0, -attached.length).trimEnd() : forwarded;
+    const { commands, lines } = own === undefined ? parseAgentMail(visible.text) : parseAgentMail(own, inline, attached);
     const checked = checkCommands(ctx, agent.caseRow, agent.staff.address, commands);
     // A #merge that will be refused is an error now, before agent-persist enrols the mail's Cc's:
     // a refused mail changes nothing (agent-act checks again under lock).
@@ -40,7 +48,6 @@ export const agentRequestStage: DecideStage = {
     // (cases/auto-reply-hold.ts): one step for a real answer that only read like an absence. Nothing
     // written counts the agent's own part only: Outlook's empty reply keeps our notice below its
     // From:/Sent: block, which reads as a forward.
-    const parsed = need(msg.notes.parsed, 'parsed');
     const wroteNothing = (own ?? expanded.text).trim() === '';
     const resend =
       checked.errors.length === 0 && !note && commands.length === 0 && wroteNothing && attachedFiles(parsed).length === 0
@@ -78,4 +85,9 @@ function forwardedPart(text: string, own: string): string {
   // the own text's length — commands are still read from `own` alone.
   const end = at < 0 ? Math.min(text.length, own.length) : at + own.length;
   return text.slice(end).replace(/^\s*\n/, '');
+}
+
+/** The text of the messages attached as forwards, as visibleTextOf puts it at the end of the visible text. */
+function attachedForwardText(parsed: Pick<ParsedMail, 'forwarded'>): string {
+  return (parsed.forwarded ?? []).map(forwardedBlock).filter((t) => t.trim() !== '').join('\n\n');
 }
