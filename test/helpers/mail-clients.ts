@@ -6,10 +6,12 @@
  *  - Outlook: In-Reply-To + References + Thread-Index/Thread-Topic, multipart/alternative, the
  *    quoted mail below an unquoted "From:/Sent:/To:/Subject:" block (no ">");
  *  - Gmail: In-Reply-To + References, multipart/alternative, the attribution wrapped inside the address;
+ *  - Apple Mail (macOS, iOS): In-Reply-To + References, multipart/alternative, the attribution
+ *    "On 2 Mar 2026, at 10:00, X <x@y> wrote:" inside the ">" quote, HTML <blockquote type="cite">;
  *  - a bare client (webmail, some phones) that keeps only the subject: no In-Reply-To, no References.
  */
 
-export type ClientStyle = 'thunderbird' | 'outlook' | 'gmail' | 'bare';
+export type ClientStyle = 'thunderbird' | 'outlook' | 'gmail' | 'apple' | 'bare';
 
 export interface Original {
   /** Message-ID without angle brackets. */
@@ -71,6 +73,7 @@ export function clientReply(orig: Original, o: ReplyOptions): string {
   head.push(`Subject: ${subject}`, `Date: ${date}`, `Message-ID: <${o.messageId}>`);
   if (o.style !== 'bare') head.push(`In-Reply-To: <${orig.messageId}>`, `References: ${refs}`);
   if (o.style === 'thunderbird') head.push('User-Agent: Mozilla Thunderbird 128.5.0');
+  if (o.style === 'apple') head.push('X-Mailer: Apple Mail (2.3826.300.87.4.3)');
   if (o.style === 'outlook') head.push(`Thread-Topic: ${orig.subject.replace(/^\[[^\]]*\]\s*/, '')}`, 'Thread-Index: AQHaXk2bY3F0c2VjcmV0dGhyZWFkaW5kZXg=', 'X-MS-Has-Attach: ', 'Content-Language: en-US', 'X-Mailer: Microsoft Outlook 16.0');
   for (const [k, v] of Object.entries(o.headers ?? {})) head.push(`${k}: ${v}`);
   head.push('MIME-Version: 1.0');
@@ -88,6 +91,10 @@ export function clientReply(orig: Original, o: ReplyOptions): string {
     case 'gmail':
       text = `${o.body}\n\nOn Mon, Mar 2, 2026 at 10:00 AM ${orig.fromName} <\n${orig.fromAddress}> wrote:\n\n${quoteLines(orig.text)}\n`;
       html = `<div dir="ltr">${htmlOf(o.body)}</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon, Mar 2, 2026 at 10:00 AM ${escapeHtml(orig.fromName)} &lt;<a href="mailto:${orig.fromAddress}">${orig.fromAddress}</a>&gt; wrote:<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">${htmlOf(orig.text)}</blockquote></div>`;
+      break;
+    case 'apple':
+      text = `${o.body}\n\n> On 2 Mar 2026, at 10:00, ${orig.fromName} <${orig.fromAddress}> wrote:\n>\n${quoteLines(orig.text)}\n`;
+      html = `<html><head><meta http-equiv="content-type" content="text/html; charset=utf-8"></head><body style="overflow-wrap: break-word; -webkit-nbsp-mode: space; line-break: after-white-space;">${o.body === '' ? '' : htmlOf(o.body)}<br id="lineBreakAtBeginningOfMessage"><div><br><blockquote type="cite"><div>On 2 Mar 2026, at 10:00, ${escapeHtml(orig.fromName)} &lt;${orig.fromAddress}&gt; wrote:</div><br class="Apple-interchange-newline"><div><div>${htmlOf(orig.text)}</div></div></blockquote></div><br></body></html>`;
       break;
     case 'bare':
       text = `${o.body}\n`;

@@ -849,11 +849,12 @@ describe('recording', () => {
 });
 
 describe('nothing to do', () => {
-  it('an agent’s reply with no new text and no command (only the quote) sends nothing and changes nothing', async () => {
+  it('an agent’s reply with no new text and no command (only the quote) sends the customer nothing and changes nothing; the agent is told', async () => {
     const orig = await newCase();
     const before = (await outbox()).length;
     await ingest(agentReply(orig, ''));
-    expect((await outbox()).length).toBe(before);
+    // Only the empty-reply email to Ben (test/unit/agent-empty-reply.test.ts): an empty reply sent by mistake is not lost unseen.
+    expect((await outbox()).slice(before).map((o) => `${o.kind} → ${o.to_address}`)).toEqual(['empty-reply → ben@example.com']);
     expect(await caseNo()).toMatchObject({ status: 'new', first_response_at: null });
     const ev = (await eventsOfCase(env.ctx.db, (await caseNo()).id)).find((e) => e.type === 'message.agent')!;
     expect(ev.reason).toMatch(/^nothing new \(no text, no command\)/);

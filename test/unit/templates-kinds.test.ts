@@ -130,6 +130,8 @@ describe('declarations', () => {
         'reply-collision',
         // An agent's reply that read like an unmarked out-of-office: held, the agent told.
         'out-of-office-held',
+        // An agent's reply with nothing written of their own (empty, or only a signature): nothing sent, the agent told.
+        'empty-reply',
         // A message a stage kept running out of time on, given up and quarantined: the admin told.
         'message-quarantined',
       ].sort(),

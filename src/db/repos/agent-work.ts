@@ -170,3 +170,24 @@ export async function outboxMessageId(db: Q, id: number): Promise<string | null>
   const row = await db.selectFrom('outbox').select('message_id').where('id', '=', id).executeTakeFirst();
   return row?.message_id ?? null;
 }
+
+/**
+ * The Message-IDs of the empty-reply emails that told this agent about this case since `since`
+ * (events agent.empty-reply naming one), newest first (at most 20), with when.
+ */
+export async function emptyReplyNotices(db: Q, caseId: number, agent: string, since: string): Promise<{ readonly notice: string; readonly at: string }[]> {
+  const rows = await db
+    .selectFrom('events')
+    .select(['created_at as at', 'data_json as data'])
+    .where('case_id', '=', caseId)
+    .where('type', '=', 'agent.empty-reply')
+    .where('actor', '=', `agent:${agent}`)
+    .where('created_at', '>', since)
+    .orderBy('id', 'desc')
+    .limit(20)
+    .execute();
+  return rows.flatMap((r) => {
+    const notice = (JSON.parse(r.data) as { notice?: unknown }).notice;
+    return typeof notice === 'string' ? [{ notice, at: r.at }] : [];
+  });
+}

@@ -129,6 +129,19 @@ export const agentEmailKinds = {
       }),
     },
   },
+  'empty-reply': {
+    description:
+      'Sent to an agent whose emailed reply had nothing written of their own: no text above the quoted email (Outlook’s empty reply, whose From:/Sent: block is not sent either), or only a signature or a phone’s "Sent from my iPhone" line; no command, no file. Nothing was sent to the customer and nothing on the case changed. At most one an hour per case and agent, and none for an empty reply to this email.',
+    audience: 'staff',
+    scope: 'case',
+    variables: {
+      ...staffCaseVariables,
+      reply: obj('The agent’s email.', {
+        subject: str('Its subject.', 'Re: [Case #10042] New case: Cannot log in since this morning'),
+        signature: str('The signature that was all it said, as written (plain text); empty when it said nothing at all.', 'Erika Musterfrau\nSupport Team'),
+      }),
+    },
+  },
   'command-error': {
     description: 'Sent to an agent whose email to a case had an unknown or malformed #command: nothing of that email was done or relayed.',
     audience: 'staff',

@@ -5,6 +5,7 @@ import { bccAddresses } from '../../mail-in/parsed-headers.js';
 import { sendCommandError } from '../../cases/staff-mail.js';
 import { holdCollidingReply, replyCollision } from '../../cases/reply-collision.js';
 import { holdAutoReply } from '../../cases/auto-reply-hold.js';
+import { noticeEmptyReply } from '../../cases/empty-reply.js';
 import { addressKey } from '../../address-form.js';
 import type { CaseRow } from '../../db/schema.js';
 import { need, type CommitStage } from '../types.js';
@@ -52,6 +53,11 @@ export const agentActStage: CommitStage = {
         messageRowId: persisted.messageRowId,
       });
       ctx.log.info({ caseNumber: persisted.caseRow.number, agent: me, messageId: parsed.messageId, errors }, 'agent mail with command errors: nothing done');
+      return;
+    }
+    // Nothing written, nothing asked for: nothing sent, the agent told (cases/empty-reply.ts).
+    if (work.empty !== undefined) {
+      await noticeEmptyReply(trx, ctx, persisted.caseRow, { agent: me, agentName: name, subject: parsed.subject, signature: work.empty.signature, references: [...parsed.inReplyTo, ...parsed.references], messageId: parsed.messageId, messageRowId: persisted.messageRowId });
       return;
     }
     // Words of an out-of-office and nothing else: held, the agent told (cases/auto-reply-hold.ts).

@@ -4,6 +4,8 @@ import { copiedIn } from '../../cases/participation.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { expandSavedReplies } from '../../cases/saved-replies.js';
 import { autoReplyHoldReason, heldTextToSend } from '../../cases/auto-reply-hold.js';
+import { isOnlySignature } from '../../cases/empty-reply.js';
+import { isForwardSubject } from '../../mail-in/visible-text/vocabulary.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { forwardedBlock } from '../../mail-in/attached-messages.js';
 import type { ParsedMail } from '../../mail-in/parsed-mail.js';
@@ -29,7 +31,14 @@ export const agentRequestStage: DecideStage = {
     const attached = attachedForwardText(parsed);
     const forwarded = own === undefined ? '' : forwardedPart(visible.text, own);
     const inline = attached !== '' && forwarded.endsWith(attached) ? forwarded.slice(0, -attached.length).trimEnd() : forwarded;
-    const { commands, lines } = own === undefined ? parseAgentMail(visible.text) : parseAgentMail(own, inline, attached);
+    // Outlook's empty reply: its From:/Sent: block of the email answered with nothing above it reads
+    // as a forward with nothing added (visible-text.ts). Not a forward by its subject and carrying
+    // no attached message, it is the quote of what the agent answers: nothing of it goes anywhere.
+    const quotedOnly = own === '' && attached === '' && !isForwardSubject(parsed.subject);
+    const mail = own === undefined ? parseAgentMail(visible.text) : parseAgentMail(own, quotedOnly ? '' : inline, attached);
+    // A text that is only the agent's signature ("Ben Agent / Support Team", "Regards,\nBen", "-- …") is nothing written either.
+    const signature = (own === undefined || quotedOnly) && mail.text !== '' && isOnlySignature(mail.text, agent.staff.name) ? mail.text : '';
+    const commands = mail.commands;
     const checked = checkCommands(ctx, agent.caseRow, agent.staff.address, commands);
     // A #merge that will be refused is an error now, before agent-persist enrols the mail's Cc's:
     // a refused mail changes nothing (agent-act checks again under lock).
@@ -37,6 +46,7 @@ export const agentRequestStage: DecideStage = {
     const merging = merge !== undefined ? await agentMergeTarget(ctx.db, ctx, agent.caseRow, merge.into, need(msg.notes.sender, 'sender'), { lock: false }) : null;
     if (merge !== undefined && merging !== null && 'refusal' in merging) checked.errors.push({ line: merge.line, why: merging.refusal });
     const note = agent.toNotesAddress || commands.some((c) => c.kind === 'note');
+    const lines = signature !== '' && !note ? [] : mail.lines;
     // "#saved <name>" lines get their saved replies now, after the commands were read (the text
     // put in is never read for commands), written for the case the reply goes to: after a #merge
     // the case that goes on, after a #queue in the same mail that queue's.
@@ -46,9 +56,9 @@ export const agentRequestStage: DecideStage = {
     checked.errors.push(...expanded.errors);
     // A reply with nothing written to an out-of-office-held notice sends the held text as it was
     // (cases/auto-reply-hold.ts): one step for a real answer that only read like an absence. Nothing
-    // written counts the agent's own part only: Outlook's empty reply keeps our notice below its
-    // From:/Sent: block, which reads as a forward.
-    const wroteNothing = (own ?? expanded.text).trim() === '';
+    // written counts the agent's own part only: Outlook's quoted block (dropped above) and a
+    // signature are nothing.
+    const wroteNothing = expanded.text.trim() === '';
     const resend =
       checked.errors.length === 0 && !note && commands.length === 0 && wroteNothing && attachedFiles(parsed).length === 0
         ? await heldTextToSend(ctx.db, ctx, agent.caseRow, { agent: agent.staff.address, references: [...parsed.inReplyTo, ...parsed.references] })
@@ -73,7 +83,9 @@ export const agentRequestStage: DecideStage = {
       errors.length === 0 && !note && commands.length === 0 && text !== '' && resend?.text == null
         ? await autoReplyHoldReason(ctx.db, ctx, agent.caseRow, { agent: agent.staff.address, suspected: msg.notes.suspectedAutoReply, text, references: [...parsed.inReplyTo, ...parsed.references] })
         : null;
-    msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used, ...(held !== null ? { heldAutoReply: held } : {}) };
+    // Nothing written and nothing asked for: nothing goes, the agent is told (cases/empty-reply.ts).
+    const empty = errors.length === 0 && !note && commands.length === 0 && text === '' && files.length === 0;
+    msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used, ...(held !== null ? { heldAutoReply: held } : {}), ...(empty ? { empty: { signature: note ? '' : signature } } : {}) };
     return NEXT;
   },
 };

@@ -48,6 +48,12 @@ export interface AgentWorkNote {
   readonly saved?: readonly string[];
   /** Why the reply is held as a suspected out-of-office (cases/auto-reply-hold.ts), else unset: it goes. */
   readonly heldAutoReply?: string;
+  /**
+   * Set when the agent wrote nothing of their own and the mail asks for nothing (no command, file or
+   * note): nothing goes to the customer, the agent is told (cases/empty-reply.ts). The signature that
+   * was all it said, or "".
+   */
+  readonly empty?: { readonly signature: string };
 }
 
 /**

@@ -1,0 +1,170 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { caseByNumber } from '../../src/db/repos/cases.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import type { OutboxRow } from '../../src/db/schema.js';
+import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
+import { clientReply, type ClientStyle, type Original } from '../helpers/mail-clients.js';
+
+/**
+ * An agent's emailed reply to a notification with nothing of their own in it — an empty reply, or
+ * one with only a signature or a phone's "Sent from my iPhone" — sends the customer nothing, and
+ * the agent is told once (empty-reply email). Found in hunt 12: Outlook's empty reply relayed its
+ * quoted "From: Example Support … Sent: … To: ben@… Subject: [Case #10001] New case: …" block to
+ * the customer as the agent's answer (first response recorded, the agent made owner), and a reply
+ * with only "Ben Agent / Support Team" or "Regards, Ben" went to her as an answer. The clients'
+ * shapes: test/helpers/mail-clients.ts, and the Outlook desktop (German), Outlook for iOS and
+ * Windows Mail quote blocks of the shared corpus (crisp-email-reply-parser email_german_outlook,
+ * email_ios_outlook; willdurand-emailreplyparser email_w10_mail). Whole pipeline, real database.
+ */
+
+const CONFIG: ConfigInput = {
+  mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
+  queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
+};
+const JANE = 'Jane Customer <jane@customer.example>';
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await testEnv(CONFIG);
+});
+afterEach(async () => {
+  await env.close();
+});
+
+async function outbox(kind?: string): Promise<OutboxRow[]> {
+  return (await env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute()).filter((o) => kind === undefined || o.kind === kind);
+}
+async function toJane(): Promise<OutboxRow[]> {
+  return (await outbox()).filter((o) => o.to_address === 'jane@customer.example' && o.kind !== 'confirmation');
+}
+async function caseEvents() {
+  return eventsOfCase(env.ctx.db, (await caseByNumber(env.ctx.db, 10001))!.id);
+}
+function asOriginal(o: OutboxRow): Original {
+  return { messageId: o.message_id, subject: o.subject, text: o.text, fromName: o.from_name, fromAddress: o.from_address, references: o.references_text?.match(/[^<>\s]+/g) ?? [] };
+}
+async function newCase(): Promise<Original> {
+  await env.ingest(eml({ from: JANE, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN client says "certificate expired" since 9:00.' }));
+  return asOriginal((await outbox('agent-notification'))[0]!);
+}
+
+let seq = 0;
+function reply(orig: Original, style: ClientStyle, body: string, subject?: string): string {
+  return clientReply(orig, { style, from: 'Ben Agent <ben@example.com>', to: 'Example Support <support@example.com>', body, messageId: `empty-${++seq}@example.com`, headers: mxHeaderFields('example.com', 'pass'), ...(subject !== undefined ? { subject } : {}) });
+}
+
+/** A text/plain reply whose body is `above` followed by the client's quote of `orig` (its header block as the corpus shows it). */
+function rawReply(orig: Original, subject: string, above: string, block: (o: Original) => string): string {
+  return [
+    ...Object.entries(mxHeaderFields('example.com', 'pass')).map(([k, v]) => `${k}: ${v}`),
+    'From: Ben Agent <ben@example.com>',
+    'To: Example Support <support@example.com>',
+    `Subject: ${subject}`,
+    'Date: Mon, 02 Mar 2026 10:15:00 +0100',
+    `Message-ID: <empty-${++seq}@example.com>`,
+    `In-Reply-To: <${orig.messageId}>`,
+    `References: ${[...(orig.references ?? []), orig.messageId].map((r) => `<${r}>`).join(' ')}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    '',
+    `${above}\n\n${block(orig)}\n\n${orig.text}`.replace(/\r?\n/g, '\r\n'),
+    '',
+  ].join('\r\n');
+}
+const OUTLOOK_DESKTOP_DE = (o: Original) => `-----Ursprüngliche Nachricht-----\nVon: ${o.fromName} <${o.fromAddress}>\nGesendet: Montag, 2. März 2026 10:00\nAn: Ben Agent <ben@example.com>\nBetreff: ${o.subject}`;
+const OUTLOOK_IOS = (o: Original) => `________________________________\nFrom: ${o.fromName} <${o.fromAddress}>\nSent: Monday, March 2, 2026 10:00:12 AM\nTo: Ben Agent <ben@example.com>\nSubject: ${o.subject}`;
+const WINDOWS_MAIL = (o: Original) => `From: ${o.fromName}\nSent: March 2, 2026 10:00 AM\nTo: ben@example.com\nSubject: ${o.subject}`;
+
+type Shape = { readonly name: string; readonly signature: string; readonly raw: (orig: Original) => string };
+const SHAPES: readonly Shape[] = [
+  { name: 'Outlook (new Outlook / web), empty', signature: '', raw: (o) => reply(o, 'outlook', '') },
+  { name: 'Outlook with its signature only', signature: 'Support Team | Example Ltd', raw: (o) => reply(o, 'outlook', 'Ben Agent\nSupport Team | Example Ltd\n+49 30 1234 567') },
+  { name: 'Outlook desktop (German), empty', signature: '', raw: (o) => rawReply(o, `AW: ${o.subject}`, '', OUTLOOK_DESKTOP_DE) },
+  { name: 'Outlook for iOS, its line only', signature: '', raw: (o) => rawReply(o, `RE: ${o.subject}`, 'Get Outlook for iOS<https://aka.ms/o0ukef>', OUTLOOK_IOS) },
+  { name: 'Windows Mail, its line and a name', signature: 'Sent from Mail', raw: (o) => rawReply(o, `RE: ${o.subject}`, 'Sent from Mail<https://go.microsoft.com/fwlink/?LinkId=550986> for Windows\n\nBen', WINDOWS_MAIL) },
+  { name: 'Gmail, empty', signature: '', raw: (o) => reply(o, 'gmail', '') },
+  { name: 'Gmail, a closing and a name', signature: 'Regards,', raw: (o) => reply(o, 'gmail', 'Regards,\nBen') },
+  { name: 'Apple Mail, empty', signature: '', raw: (o) => reply(o, 'apple', '') },
+  { name: 'iPhone Mail, "Sent from my iPhone"', signature: '', raw: (o) => reply(o, 'apple', 'Sent from my iPhone') },
+  { name: 'Thunderbird, empty', signature: '', raw: (o) => reply(o, 'thunderbird', '') },
+  { name: 'Thunderbird, its "-- " signature only', signature: 'Example Ltd', raw: (o) => reply(o, 'thunderbird', '-- \nBen Agent\nExample Ltd') },
+];
+
+describe('an agent’s reply with nothing written of their own', () => {
+  it('sends the customer nothing, changes nothing on the case, and tells the agent why: every client’s empty and signature-only reply', async () => {
+    const orig = await newCase();
+    for (const shape of SHAPES) {
+      const before = (await outbox('empty-reply')).length;
+      const out = await env.ingest(shape.raw(orig));
+      expect(out, shape.name).toMatchObject({ kind: 'stored', caseNumber: 10001 });
+      expect(await toJane(), shape.name).toEqual([]);
+      const told = await outbox('empty-reply');
+      expect(told.length, shape.name).toBe(before + 1);
+      const notice = told.at(-1)!;
+      expect(notice.to_address).toBe('ben@example.com');
+      expect(notice.subject).toBe('[Case #10001] Nothing sent, your reply had no text: VPN broken');
+      expect(notice.text, shape.name).toContain('so NOTHING was sent to the customer and nothing on the case changed');
+      if (shape.signature !== '') expect(notice.text, shape.name).toContain(`had nothing written but your signature`);
+      if (shape.signature !== '') expect(notice.text, shape.name).toContain(shape.signature);
+      // One notice an hour per case and agent: the next shape an hour later.
+      env.clock.advance(3_600_000 + 1_000);
+    }
+    expect(await caseByNumber(env.ctx.db, 10001)).toMatchObject({ status: 'new', owner: null, first_response_at: null });
+    const events = await caseEvents();
+    expect(events.filter((e) => e.type === 'agent.empty-reply')).toHaveLength(SHAPES.length);
+    expect(events.filter((e) => /agent\.replied|first-response|assign/.test(e.type))).toEqual([]);
+  });
+
+  it('what the agent wrote still goes: a one-word answer, a thank-you, a signature with a P.S., commands with a signature below them (the signature is not sent)', async () => {
+    const orig = await newCase();
+    await env.ingest(reply(orig, 'gmail', 'Thanks!'));
+    await env.ingest(reply(orig, 'outlook', 'Regards,\nBen\n\nP.S. Renew the certificate in Settings > VPN.'));
+    await env.ingest(reply(orig, 'apple', 'Ben here: renew the certificate in Settings > VPN.\n\nSent from my iPhone'));
+    await env.ingest(reply(orig, 'thunderbird', 'Thanks,\nBen'));
+    const sent = await toJane();
+    expect(sent.map((o) => o.kind)).toEqual(['agent-reply', 'agent-reply', 'agent-reply', 'agent-reply']);
+    expect(sent[3]!.text).toContain('Thanks,\nBen');
+    expect(sent[0]!.text).toContain('Thanks!');
+    expect(sent[1]!.text).toContain('P.S. Renew the certificate');
+    expect(sent[2]!.text).toContain('Ben here: renew the certificate');
+    await env.ingest(reply(orig, 'outlook', '#resolve\n\nBen Agent\nSupport Team | Example Ltd'));
+    expect((await caseByNumber(env.ctx.db, 10001))!.status).toBe('resolved');
+    const resolved = (await toJane()).at(-1)!;
+    expect(resolved.kind).toBe('status-changed');
+    expect(resolved.text).not.toContain('Support Team | Example Ltd');
+    expect(await outbox('empty-reply')).toEqual([]);
+  });
+
+  it('one notice: a second empty reply within the hour and an empty reply to the notice itself tell nobody again; a text in reply to the notice goes to the customer', async () => {
+    env = await (async () => {
+      await env.close();
+      return testEnv({ ...CONFIG, queues: { support: { ...CONFIG.queues!['support']!, language: 'de' } } });
+    })();
+    const orig = await newCase();
+    await env.ingest(reply(orig, 'outlook', ''));
+    const told = await outbox('empty-reply');
+    expect(told).toHaveLength(1);
+    expect(told[0]!.subject).toBe('[Case #10001] Nichts gesendet, Ihre Antwort enthielt keinen Text: VPN broken');
+    expect(told[0]!.text).toContain('Es wurde NICHTS an den Kunden gesendet');
+    expect(told[0]!.html).toContain('<strong>NICHTS gesendet</strong>');
+    await env.ingest(reply(orig, 'gmail', '', 'Re: VPN broken (again)'));
+    env.clock.advance(2 * 3_600_000);
+    // Answering the notice with nothing (Outlook again): its quoted block is not sent, no new notice.
+    await env.ingest(reply(asOriginal(told[0]!), 'outlook', ''));
+    expect(await outbox('empty-reply')).toHaveLength(1);
+    expect(await toJane()).toEqual([]);
+    const reasons = (await caseEvents()).filter((e) => e.type === 'agent.empty-reply').map((e) => e.reason);
+    expect(reasons).toEqual([
+      'nothing sent to the customer: nothing written above the quoted email; ben@example.com told',
+      'nothing sent to the customer: nothing written above the quoted email; ben@example.com was told within the hour',
+      'nothing sent to the customer: nothing written above the quoted email; an empty reply to the empty-reply email: not told again',
+    ]);
+    await env.ingest(reply(asOriginal(told[0]!), 'outlook', 'Hallo Jane, bitte erneuern Sie das Zertifikat.'));
+    const sent = await toJane();
+    expect(sent.map((o) => o.kind)).toEqual(['agent-reply']);
+    expect(sent[0]!.text).toContain('bitte erneuern Sie das Zertifikat');
+    expect(sent[0]!.text).not.toContain('Nichts gesendet');
+  });
+});
