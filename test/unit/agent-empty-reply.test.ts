@@ -117,6 +117,18 @@ describe('an agent’s reply with nothing written of their own', () => {
     expect(events.filter((e) => /agent\.replied|first-response|assign/.test(e.type))).toEqual([]);
   });
 
+  it('a notification forwarded back with nothing added (FW:, Outlook) carries nothing: only our quoted header block is left, nothing is sent; a customer’s mail forwarded with nothing added still goes', async () => {
+    const orig = await newCase();
+    await env.ingest(reply(orig, 'outlook', '', `FW: ${orig.subject}`));
+    expect(await toJane()).toEqual([]);
+    expect((await outbox('empty-reply')).map((o) => o.to_address)).toEqual(['ben@example.com']);
+    const customers = ['From: Jane Customer <jane@customer.example>', 'Sent: Monday, March 2, 2026 8:00 AM', 'To: Ben Agent <ben@example.com>', 'Subject: VPN', '', 'The certificate is from 2019, I just saw.'].join('\n');
+    await env.ingest(eml({ from: 'Ben Agent <ben@example.com>', subject: `FW: ${orig.subject}`, messageId: 'fw-jane@example.com', body: customers }));
+    const sent = await toJane();
+    expect(sent.map((o) => o.kind)).toEqual(['agent-reply']);
+    expect(sent[0]!.text).toContain('The certificate is from 2019');
+  });
+
   it('what the agent wrote still goes: a one-word answer, a thank-you, a signature with a P.S., commands with a signature below them (the signature is not sent)', async () => {
     const orig = await newCase();
     await env.ingest(reply(orig, 'gmail', 'Thanks!'));
