@@ -129,6 +129,20 @@ describe('an agent’s reply with nothing written of their own', () => {
     expect(sent[0]!.text).toContain('The certificate is from 2019');
   });
 
+  it('a reply to an out-of-office-held notice with only a signature is a reply with nothing written: it sends the held text (one step), not the signature', async () => {
+    const orig = await newCase();
+    const FIX = "I'm away until Monday, but here is the fix: renew the certificate in Settings > VPN, then reconnect.";
+    await env.ingest(reply(orig, 'gmail', FIX));
+    const held = await outbox('out-of-office-held');
+    expect(held).toHaveLength(1);
+    await env.ingest(reply(asOriginal(held[0]!), 'outlook', 'Ben Agent\nSupport Team | Example Ltd'));
+    const sent = await toJane();
+    expect(sent.map((o) => o.kind)).toEqual(['agent-reply']);
+    expect(sent[0]!.text).toContain('here is the fix: renew the certificate');
+    expect(sent[0]!.text).not.toContain('Support Team | Example Ltd');
+    expect(await outbox('empty-reply')).toEqual([]);
+  });
+
   it('what the agent wrote still goes: a one-word answer, a thank-you, a signature with a P.S., commands with a signature below them (the signature is not sent)', async () => {
     const orig = await newCase();
     await env.ingest(reply(orig, 'gmail', 'Thanks!'));
