@@ -37,8 +37,13 @@ const SIGN_OFF_RE =
 /** A P.S. is words written to the customer, never a signature. */
 const POSTSCRIPT_RE = /^p\.?\s?s\.?\s?[:.,\s]/i;
 
+/** A sentence: four words or more ending in ".", "!" or "?" — written to someone, not a signature's title or address. */
+const SENTENCE_RE = /^\S+(?:\s+\S+){3,}[.!?]$/u;
+
+/** The agent's name or first name alone ("Ben", "Ben Agent", "Ben."): not "Ben," — that greets a namesake. */
 function isName(line: string, agentName: string): boolean {
-  const l = line.replace(/[\s,.!]+$/u, '').toLowerCase();
+  if (line.endsWith(',')) return false;
+  const l = line.replace(/[\s.!]+$/u, '').toLowerCase();
   const name = agentName.trim().toLowerCase();
   if (name === '' || l === '') return false;
   return l === name || l === name.split(/\s+/)[0];
@@ -46,18 +51,21 @@ function isName(line: string, agentName: string): boolean {
 
 /**
  * Whether an agent's text (commands taken out, nothing forwarded in it) is only a signature: it
- * starts with a delimiter ("-- "), a phone's line ("Sent from my iPhone", "Get Outlook for iOS"),
- * the agent's name or first name as configured, or a closing with a line below it ("Regards,\nBen");
- * below that a few short lines (no P.S.). Whatever the agent wrote above such a line is a message.
+ * starts with a delimiter ("-- ": all below is signature), or with a phone's line ("Sent from my
+ * iPhone", "Get Outlook for iOS"), the agent's name or first name as configured, or a closing with
+ * a line below it ("Regards,\nBen") and below that at most a few short lines, none a P.S. or a
+ * sentence. Whatever the agent wrote above such a line is a message.
  */
 export function isOnlySignature(text: string, agentName: string): boolean {
   const lines = text.split(/\r?\n/).map((l) => l.replace(/[\u00a0\u200b-\u200d\u2060\ufeff]/g, ' ').trim()).filter((l) => l !== '');
   const first = lines[0];
   if (first === undefined) return false;
   const rest = lines.slice(1);
-  const starts = DELIMITER_RE.test(first) || isDeviceSignature(first) || isName(first, agentName) || (first.length <= 40 && SIGN_OFF_RE.test(first) && rest.length > 0);
+  // Below "-- " everything is signature (RFC 3676); below a name, closing or phone line only short lines that are no sentences.
+  if (DELIMITER_RE.test(first)) return true;
+  const starts = isDeviceSignature(first) || isName(first, agentName) || (first.length <= 40 && SIGN_OFF_RE.test(first) && rest.length > 0);
   if (!starts) return false;
-  return rest.length <= SIGNATURE_MAX_LINES && rest.join('\n').length <= SIGNATURE_MAX_CHARS && !rest.some((l) => POSTSCRIPT_RE.test(l));
+  return rest.length <= SIGNATURE_MAX_LINES && rest.join('\n').length <= SIGNATURE_MAX_CHARS && !rest.some((l) => POSTSCRIPT_RE.test(l) || SENTENCE_RE.test(l));
 }
 
 /** Nothing sent: the event, the log line and (see above) the empty-reply email telling the agent. */

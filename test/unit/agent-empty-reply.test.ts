@@ -149,9 +149,14 @@ describe('an agent’s reply with nothing written of their own', () => {
     await env.ingest(reply(orig, 'outlook', 'Regards,\nBen\n\nP.S. Renew the certificate in Settings > VPN.'));
     await env.ingest(reply(orig, 'apple', 'Ben here: renew the certificate in Settings > VPN.\n\nSent from my iPhone'));
     await env.ingest(reply(orig, 'thunderbird', 'Thanks,\nBen'));
+    // A customer who is Ben's namesake, greeted by name; a name and a sentence below it.
+    await env.ingest(reply(orig, 'gmail', 'Ben,\nthe certificate is renewed'));
+    await env.ingest(reply(orig, 'outlook', 'Ben\nThe certificate is renewed, please try again.'));
     const sent = await toJane();
-    expect(sent.map((o) => o.kind)).toEqual(['agent-reply', 'agent-reply', 'agent-reply', 'agent-reply']);
+    expect(sent.map((o) => o.kind)).toEqual(['agent-reply', 'agent-reply', 'agent-reply', 'agent-reply', 'agent-reply', 'agent-reply']);
     expect(sent[3]!.text).toContain('Thanks,\nBen');
+    expect(sent[4]!.text).toContain('the certificate is renewed');
+    expect(sent[5]!.text).toContain('please try again');
     expect(sent[0]!.text).toContain('Thanks!');
     expect(sent[1]!.text).toContain('P.S. Renew the certificate');
     expect(sent[2]!.text).toContain('Ben here: renew the certificate');
