@@ -89,7 +89,7 @@ export const agentRequestStage: DecideStage = {
         : null;
     // Nothing written and nothing asked for: nothing goes, the agent is told (cases/empty-reply.ts).
     const empty = errors.length === 0 && !note && commands.length === 0 && text === '' && files.length === 0;
-    msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used, ...(held !== null ? { heldAutoReply: held } : {}), ...(empty ? { empty: { signature: note ? '' : signature } } : {}) };
+    msg.notes.agentWork = { commands: checked.commands, errors, text, note, saved: expanded.used, ...(held !== null ? { heldAutoReply: held } : {}), ...(empty ? { empty: { signature } } : {}) };
     return NEXT;
   },
 };
