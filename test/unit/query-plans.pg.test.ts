@@ -374,14 +374,18 @@ describe('query plans on PostgreSQL', () => {
     expect(tooMany).toEqual([]);
     // The backlog's counts (open cases by status; the report's by queue, status, priority and age)
     // read the partial index cases_open alone: before, each open case's row after the status index.
+    // (With the test cluster's other files running, their open transactions can keep VACUUM from
+    // marking the pages all-visible: PostgreSQL then reads the same entries of cases_open as a
+    // bitmap. Either way cases_open alone, and at most the backlog's rows: checked above.)
     const scansOf = (node: PlanNode, out: string[] = []): string[] => {
-      if (node['Relation Name'] === 'cases') out.push(`${node['Node Type']}${'Index Name' in node ? ` ${String((node as { 'Index Name'?: string })['Index Name'])}` : ''}`);
+      const index = 'Index Name' in node ? ` ${String((node as { 'Index Name'?: string })['Index Name'])}` : '';
+      if (node['Relation Name'] === 'cases' || node['Node Type'] === 'Bitmap Index Scan') out.push(`${node['Node Type']}${index}`);
       for (const child of node.Plans ?? []) scansOf(child, out);
       return out;
     };
     const backlog = ran.filter((q) => /from "cases" where "status" in/.test(q.sql));
     expect(backlog.length).toBeGreaterThanOrEqual(2);
-    for (const q of backlog) expect(scansOf(await analyzedPlanOf(q, false)), q.sql).toEqual(['Index Only Scan cases_open']);
+    for (const q of backlog) expect([['Index Only Scan cases_open'], ['Bitmap Heap Scan', 'Bitmap Index Scan cases_open']], q.sql).toContainEqual(scansOf(await analyzedPlanOf(q, false)));
   });
 
   it('every foreign key that names a row of a growing table has an index on its column: deleting that row (purge, erasure) looks its referrers up by key', async () => {
