@@ -23,9 +23,9 @@ const TEXT_MAX = 8_000;
 /** "Fwd:", "FW:", "WG:", "TR:", "RV:", "Doorst:", "ENC:", "VB:", "VS:", "PD:", "İLT:", "转发:", "転送:", "전달:", "העבר:" … at the start. */
 const FORWARD_PREFIX = /^\s*(?:\[[^\]]{1,40}\]\s*)?(?:fwd?|wg|tr|rv|doorst|enc|vb|vs|vl|pd|[iİı]lt|pārs|prs|trs|转发|轉寄|転送|전달|העבר|إعادة توجيه|πρθ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]/i;
 
-/** The line that starts an inline forward (Gmail, Thunderbird, Apple Mail, Outlook and their translations). */
+/** The line that starts an inline forward (Gmail, Thunderbird, Apple Mail, Outlook and their translations; Outlook's rule of underscores). */
 const FORWARD_MARKER =
-  /^\s*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|ursprüngliche nachricht|message transféré|message d'origine|mensaje reenviado|mensaje original|messaggio inoltrato|messaggio originale|doorgestuurd bericht|oorspronkelijk bericht|vidarebefordrat meddelande|videresendt melding)\s*-{2,}|begin forwarded message:|anfang der weitergeleiteten nachricht:|début du message réexpédié\s*:)\s*$/i;
+  /^\s*(?:_{10,}|-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|ursprüngliche nachricht|message transféré|message d'origine|mensaje reenviado|mensaje original|messaggio inoltrato|messaggio originale|doorgestuurd bericht|oorspronkelijk bericht|vidarebefordrat meddelande|videresendt melding)\s*-{2,}|begin forwarded message:|anfang der weitergeleiteten nachricht:|début du message réexpédié\s*:)\s*$/i;
 const FROM_LINE = /^\s*\*?(?:from|von|de|van|da|från|fra|od)\s*:\*?\s*(.+)$/i;
 const DATE_LINE = /^\s*\*?(?:date|sent|datum|gesendet|envoyé|enviado|inviato|verzonden|skickat|sendt|data)\s*:\*?\s*(.+)$/i;
 const SUBJECT_LINE = /^\s*\*?(?:subject|betreff|objet|asunto|oggetto|onderwerp|ämne|emne|temat|assunto)\s*:\*?\s*(.*)$/i;
@@ -53,8 +53,15 @@ export function isForwardSubject(subject: string): boolean {
 /** The first inline forward in `body`: its header block's From address, Subject and Date, and the text after it. */
 export function inlineForwardedOriginal(body: string): ForwardedOriginal | null {
   const lines = body.replace(/\r\n?/g, '\n').split('\n', 2_000);
-  const start = lines.findIndex((l) => FORWARD_MARKER.test(l));
-  if (start < 0) return null;
+  const marker = lines.findIndex((l) => FORWARD_MARKER.test(l));
+  const marked = marker >= 0 ? blockAfter(lines, marker) : null;
+  if (marked !== null) return marked;
+  const bare = bareHeaderBlock(lines);
+  return bare >= 0 ? blockAfter(lines, bare - 1) : null;
+}
+
+/** The header block after line `start` (the marker; -1: from the first line) and the text after it. */
+function blockAfter(lines: readonly string[], start: number): ForwardedOriginal | null {
   let from: string | null = null;
   let subject: string | null = null;
   let date: string | null = null;
@@ -81,6 +88,26 @@ export function inlineForwardedOriginal(body: string): ForwardedOriginal | null 
   return from !== null && subject !== null ? { from: from.toLowerCase(), subject, date, text } : null;
 }
 
+/**
+ * A forwarded header block with no line above it (Outlook's HTML forward read as text loses its
+ * rule: "Von: … / Gesendet: … / An: … / Betreff: …" after a blank line): a From line at the start
+ * or after a blank line, with a Date/Sent and a Subject line before the next blank line. The index
+ * of its From line, or -1. (Only asked of a message whose subject says it is a forward.)
+ */
+function bareHeaderBlock(lines: readonly string[]): number {
+  for (let i = 0; i < lines.length; i++) {
+    if (!FROM_LINE.test(lines[i]!) || (i > 0 && lines[i - 1]!.trim() !== '')) continue;
+    let date = false;
+    let subject = false;
+    for (let j = i + 1; j < Math.min(lines.length, i + 8) && lines[j]!.trim() !== ''; j++) {
+      date ||= DATE_LINE.test(lines[j]!);
+      subject ||= SUBJECT_LINE.test(lines[j]!);
+    }
+    if (date && subject) return i;
+  }
+  return -1;
+}
+
 /** Text compared as words only: quote marks, line breaks and case of a forward's rendering do not count. */
 function words(text: string): string {
   return text.replace(/^[ \t]*(?:>[ \t]?)+/gm, '').replace(/\s+/g, ' ').trim().toLowerCase();
@@ -90,18 +117,12 @@ function words(text: string): string {
 const TEXT_PROBE = 300;
 
 /**
- * Whether a stored message of the forwarded writer is the forwarded one: the same instant (only a
- * Date with its zone: an attached message's header, Thunderbird's block — Gmail and Outlook print a
- * local time without one), or the forwarded text containing the stored text's beginning.
+ * Whether the forwarded text contains a stored message's beginning (its first characters, as
+ * words): the forward carries that message. Its Date is compared apart (forwarded-date.ts).
  */
-export function sameMessage(original: ForwardedOriginal, stored: { readonly sentAt: string | null; readonly visibleText: string }): { date: boolean; text: boolean } {
-  let date = false;
-  if (original.date !== null && stored.sentAt !== null && /[+-]\d{2}:?\d{2}\b|\b(?:GMT|UTC|UT)\b|\dZ\b/.test(original.date)) {
-    const t = Date.parse(original.date.replace(/\s+\([^)]*\)\s*$/, ''));
-    date = Number.isFinite(t) && Math.abs(t - new Date(stored.sentAt).getTime()) < 60_000;
-  }
-  const probe = words(stored.visibleText).slice(0, TEXT_PROBE);
-  return { date, text: probe.length > 0 && words(original.text).includes(probe) };
+export function carriesText(original: ForwardedOriginal, storedVisibleText: string): boolean {
+  const probe = words(storedVisibleText).slice(0, TEXT_PROBE);
+  return probe.length > 0 && words(original.text).includes(probe);
 }
 
 /** The message a forward carries (attached first, else inline), when the subject says it is a forward. */

@@ -157,7 +157,7 @@ describe('a forward of a message that opened a case', () => {
     expect((await caseOf(linked.caseNumber)).linked_case_id).toBe((await caseOf(older.caseNumber)).id);
   });
 
-  it('two cases with the same subject and the same text: an attached message’s Date tells them apart; when nothing does, the newest (today’s rule)', async () => {
+  it('two cases with the same subject and the same text: an attached message’s Date tells them apart, so does a Gmail block’s local time read in her zone; when nothing does, the newest (today’s rule)', async () => {
     const body = 'Please correct my invoice.';
     const older = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Wrong invoice', body, date: 'Mon, 02 Mar 2026 09:00:00 +0000', messageId: 'ida-1@customer.example' }));
     env.clock.advance(DAY);
@@ -166,9 +166,92 @@ describe('a forward of a message that opened a case', () => {
     const attached = `From: Ida <ida@customer.example>\r\nTo: support@example.com\r\nSubject: Wrong invoice\r\nDate: Mon, 02 Mar 2026 10:00:00 +0100\r\n\r\n${body}\r\n`;
     const raw = forwardAttached('Ida <ida@customer.example>', 'Fwd: Wrong invoice', 'ida-fwd@customer.example', attached);
     expect(await stored(raw)).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
-    // A Gmail block (no zone) with the same text: nothing tells which, so the newest, as before.
-    const gmail = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Fwd: Wrong invoice', body: gmailForward('Ida <ida@customer.example>', 'Wrong invoice', body), messageId: 'ida-fwd2@customer.example' }));
-    expect(gmail).toMatchObject({ created: false, caseNumber: newer.caseNumber, reason: 'appended (forwarded-copy)' });
+    // Gmail's block shows "Mon, Mar 2, 2026 at 9:00 AM", no zone: her own Date header (+0000) says which: the older one.
+    const gmail = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Fwd: Wrong invoice', body: gmailForward('Ida <ida@customer.example>', 'Wrong invoice', body), date: 'Wed, 04 Mar 2026 11:00:00 +0000', messageId: 'ida-fwd2@customer.example' }));
+    expect(gmail).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
+    // A time that is neither of hers (9:30): nothing tells which, so the newest, as before.
+    const neither = await stored(eml({ from: 'Ida <ida@customer.example>', subject: 'Fwd: Wrong invoice', body: gmailForward('Ida <ida@customer.example>', 'Wrong invoice', body).replace('9:00 AM', '9:30 AM'), date: 'Wed, 04 Mar 2026 11:05:00 +0000', messageId: 'ida-fwd3@customer.example' }));
+    expect(neither).toMatchObject({ created: false, caseNumber: newer.caseNumber, reason: 'appended (forwarded-copy)' });
+  });
+
+  it('the local time Outlook (its rule, its bare block, French), Gmail (German) show without a zone is read in the forwarder’s zone, an hour either side for daylight saving time', async () => {
+    const body = 'Where is my order?';
+    const say = (n: number, date: string) => stored(eml({ from: 'Nora <nora@customer.example>', subject: 'Order 5521', body, date, messageId: `nora-${n}@customer.example` }));
+    const older = await say(1, 'Wed, 04 Mar 2026 15:04:27 +0100');
+    const newer = await say(2, 'Thu, 05 Mar 2026 15:04:10 +0100');
+    const block = {
+      outlook: 'Any news?\n\n-----Original Message-----\nFrom: Nora <nora@customer.example>\nSent: Wednesday, March 4, 2026 3:04 PM\nTo: support@example.com\nSubject: Order 5521\n\nWhere is my order?\n',
+      gmailDe: 'Gibt es Neuigkeiten?\n\n---------- Weitergeleitete Nachricht ---------\nVon: Nora <nora@customer.example>\nDate: Mi., 4. März 2026 um 15:04\nSubject: Order 5521\nTo: <support@example.com>\n\nWhere is my order?\n',
+      outlookFr: 'Des nouvelles ?\n\n-----Message d\'origine-----\nDe : Nora <nora@customer.example>\nEnvoyé : mercredi 4 mars 2026 15:04\nÀ : support@example.com\nObjet : Order 5521\n\nWhere is my order?\n',
+      // Outlook's HTML forward as its text part: the rule of underscores, or (German) no line at all above the block.
+      outlookRule: 'Any news?\n\n________________________________\nFrom: Nora <nora@customer.example>\nSent: Wednesday, March 4, 2026 3:04 PM\nTo: support@example.com\nSubject: Order 5521\n\nWhere is my order?\n',
+      outlookDeBare: 'Gibt es Neuigkeiten?\n\nVon: Nora <nora@customer.example>\nGesendet: Mittwoch, 4. März 2026 15:04\nAn: support@example.com\nBetreff: Order 5521\n\nWhere is my order?\n',
+    };
+    for (const [i, text] of Object.values(block).entries()) {
+      const fwd = await stored(eml({ from: 'Nora <nora@customer.example>', subject: 'WG: Order 5521', body: text, date: `Mon, 09 Mar 2026 10:0${i}:00 +0100`, messageId: `nora-fwd-${i}@customer.example` }));
+      expect(fwd, text).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
+    }
+    expect(await inbound(newer.caseNumber)).toHaveLength(1);
+    // Written in summer (+0200), forwarded in winter (+0100): Outlook shows the summer time, 15:04.
+    const july = await say(3, 'Tue, 07 Jul 2026 15:04:00 +0200');
+    await say(4, 'Wed, 08 Jul 2026 15:04:00 +0200');
+    const winter = await stored(eml({ from: 'Nora <nora@customer.example>', subject: 'FW: Order 5521', body: block.outlook.replace('Wednesday, March 4, 2026 3:04 PM', 'Tuesday, July 7, 2026 3:04 PM'), date: 'Mon, 07 Dec 2026 09:00:00 +0100', messageId: 'nora-fwd-winter@customer.example' }));
+    expect(winter).toMatchObject({ created: false, caseNumber: july.caseNumber, reason: 'appended (forwarded-copy)' });
+  });
+
+  it('a local time that fits two of her messages, or a forwarder without a zone, never decides: the text does, else the newest', async () => {
+    const say = (n: number, body: string, date: string) => stored(eml({ from: 'Olga <olga@customer.example>', subject: 'Printer', body, date, messageId: `olga-${n}@customer.example` }));
+    const first = await say(1, 'Printer A prints blank pages.', 'Fri, 06 Mar 2026 09:30:00 +0100');
+    const second = await say(2, 'Printer B jams on every page.', 'Fri, 06 Mar 2026 10:30:00 +0100');
+    // 10:30 shown, her zone +0100: the second — or, an hour off, the first. The text is the first's.
+    const forwarded = outlookForward('Olga <olga@customer.example>', 'Printer', 'Printer A prints blank pages.').replace('Monday, March 2, 2026 9:00 AM', 'Friday, March 6, 2026 10:30 AM');
+    const fwd = await stored(eml({ from: 'Olga <olga@customer.example>', subject: 'FW: Printer', body: forwarded, date: 'Mon, 09 Mar 2026 10:00:00 +0100', messageId: 'olga-fwd-1@customer.example' }));
+    expect(fwd).toMatchObject({ created: false, caseNumber: first.caseNumber, reason: 'appended (forwarded-copy)' });
+    // Same texts, and a forward whose own Date names no zone (-0000): the shown 9:30 is not read
+    // (in +0100 it would be the older one's); nothing tells, so the newest.
+    const a = await stored(eml({ from: 'Olga <olga@customer.example>', subject: 'Scanner', body: 'Same words.', date: 'Fri, 06 Mar 2026 09:30:00 +0100', messageId: 'olga-3@customer.example' }));
+    const b = await stored(eml({ from: 'Olga <olga@customer.example>', subject: 'Scanner', body: 'Same words.', date: 'Sat, 07 Mar 2026 09:30:00 +0100', messageId: 'olga-4@customer.example' }));
+    expect([a.created, b.created]).toEqual([true, true]);
+    const unzoned = gmailForward('Olga <olga@customer.example>', 'Scanner', 'Same words.').replace('Mon, Mar 2, 2026 at 9:00 AM', 'Fri, Mar 6, 2026 at 9:30 AM');
+    const nozone = await stored(eml({ from: 'Olga <olga@customer.example>', subject: 'Fwd: Scanner', body: unzoned, date: 'Mon, 09 Mar 2026 10:00:00 -0000', messageId: 'olga-fwd-2@customer.example' }));
+    expect(nozone).toMatchObject({ created: false, caseNumber: b.caseNumber, reason: 'appended (forwarded-copy)' });
+    // The same forward from +0100 reads it: the older one.
+    const zoned = await stored(eml({ from: 'Olga <olga@customer.example>', subject: 'Fwd: Scanner', body: unzoned, date: 'Mon, 09 Mar 2026 10:05:00 +0100', messageId: 'olga-fwd-3@customer.example' }));
+    expect(zoned).toMatchObject({ created: false, caseNumber: a.caseNumber, reason: 'appended (forwarded-copy)' });
+  });
+
+  it('a customer with many cases: a forward of an older one is found, by its text or by its Date among hundreds of the same subject', async () => {
+    // A big account: her first case, then 25 others (other subjects) — more than the newest 20.
+    const first = await stored(eml({ from: 'Ruth <ruth@customer.example>', subject: 'Broken hinge', body: 'The hinge of door 3 is broken.', messageId: 'ruth-1@customer.example' }));
+    const template = await caseOf(first.caseNumber);
+    const [message] = await inbound(first.caseNumber);
+    const copy = async (n: number, subject: string, at: Date, requester = template.requester_address) => {
+      const iso = at.toISOString();
+      const { id: _id, ...row } = template;
+      const made = await env.ctx.db.insertInto('cases').values({ ...row, number: 900_000 + n, subject, requester_address: requester, created_at: iso, updated_at: iso }).returning('id').executeTakeFirstOrThrow();
+      const { id: _mid, ...m } = message!;
+      const sent = new Date(at.getTime() - 120_000).toISOString();
+      await env.ctx.db.insertInto('messages').values({ ...m, case_id: made.id, from_address: requester, subject, message_id: null, receipt_id: null, raw_sha256: null, sent_at: sent, created_at: iso }).execute();
+      return made.id;
+    };
+    const now = env.clock.now().getTime();
+    for (let n = 0; n < 25; n++) await copy(n, `Other matter ${n}`, new Date(now + (n + 1) * 60_000));
+    env.clock.advance(DAY);
+    const fwd = await stored(eml({ from: 'Ruth <ruth@customer.example>', subject: 'Fwd: Broken hinge', body: gmailForward('Ruth <ruth@customer.example>', 'Broken hinge', 'The hinge of door 3 is broken.'), messageId: 'ruth-fwd@customer.example' }));
+    expect(fwd).toMatchObject({ created: false, caseNumber: first.caseNumber, reason: 'appended (forwarded-copy)' });
+
+    // An automated sender's nightly report, the same subject and text every night for 40 nights; a
+    // colleague forwards the one of night 5 (Outlook: a local time) — a new case linked to that night's.
+    const start = now + 2 * DAY;
+    const nights: number[] = [];
+    for (let n = 0; n < 40; n++) nights.push(await copy(100 + n, 'Nightly backup report', new Date(start + n * DAY), 'monitor@customer.example'));
+    env.clock.set(new Date(start + 45 * DAY));
+    const night5 = new Date(start + 5 * DAY - 120_000); // its Date: 2 minutes before it arrived
+    const shown = `${night5.toLocaleDateString('en-US', { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric', timeZone: 'Europe/Berlin' })} ${night5.toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit', timeZone: 'Europe/Berlin' })}`;
+    const body = `FYI, see below.\n\n-----Original Message-----\nFrom: Backup <monitor@customer.example>\nSent: ${shown}\nTo: support@example.com\nSubject: Nightly backup report\n\nThe hinge of door 3 is broken.\n`;
+    const colleague = await stored(eml({ from: 'Sam <sam@customer.example>', subject: 'FW: Nightly backup report', body, date: new Date(start + 45 * DAY).toUTCString().replace('GMT', '+0100'), messageId: 'sam-fwd@customer.example' }));
+    expect(colleague).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+    expect((await caseOf(colleague.caseNumber)).linked_case_id).toBe(nights[5]);
   });
 
   it('a forward of nothing we stored, or a forward-looking subject without a forwarded message, is a plain new case', async () => {

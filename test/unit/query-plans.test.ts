@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppContext } from '../../src/context.js';
 import { bouncingAmong, isBouncing } from '../../src/db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
-import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
+import { caseById, caseByNumber, isParticipant, listCases, participants, requesterCasesBySubject, requesterSubjectMessagesSent } from '../../src/db/repos/cases.js';
 import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
@@ -62,6 +62,13 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'thread: case by Message-IDs (one)', run: (db, ids) => caseByMessageIds(db, [ids.customerMessageId]) },
   { name: 'thread: case by Message-IDs (many)', run: (db, ids) => caseByMessageIds(db, ['a@x', 'b@x', ids.customerMessageId, 'c@x']) },
   { name: 'thread: case by number', run: (db, ids) => caseByNumber(db, ids.caseNumber) },
+  // A forward of her own message (forwarded-copy): her cases of the forwarded subject, on cases_requester_subject (0033) …
+  { name: 'thread: a forward’s cases of that requester and subject, newest first', run: (db) => requesterCasesBySubject(db, 'jane@customer.example', 'Printer on fire') },
+  // … and, beyond her newest ones, her messages of the forwarded Date on those opened around it.
+  {
+    name: 'thread: a forward’s message by its Date among her cases of that subject',
+    run: (db) => requesterSubjectMessagesSent(db, 'jane@customer.example', 'Printer on fire', { from: '2026-03-01T00:00:00.000Z', to: '2026-03-06T00:00:00.000Z' }, { from: '2026-03-02T08:00:00.000Z', to: '2026-03-02T08:02:00.000Z' }),
+  },
   { name: 'thread: participant check', run: (db, ids) => isParticipant(db, ids.caseId, 'jane@customer.example') },
   { name: 'escalation: our sent texts of cases', run: (db, ids) => outgoingTexts(db, [ids.caseId]) },
   { name: 'escalation: subjects of a case', run: (db, ids) => subjectsOfCase(db, ids.caseId) },

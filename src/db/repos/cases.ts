@@ -283,13 +283,46 @@ export async function isParticipant(db: Q, caseId: number, address: string, o: {
   return (await q.executeTakeFirst()) !== undefined;
 }
 
+/** Her cases of one subject: lower case on both sides, the expression cases_requester_subject (0033) holds. */
+const ofSubject = (subject: string) => sql<SqlBool>`lower(cases.subject) = lower(${subject})`;
+
 /**
- * The newest cases (at most `limit`) a requester opened whose subject is `subject` (compared
- * case-insensitively by the caller's normalisation): what a forward of that requester's message
- * may be about (stages/thread.ts). On cases_requester.
+ * The newest cases (at most `limit`, by when they were opened) a requester opened with the subject
+ * `subject` (the caller's normalisation; compared in lower case): what a forward of that
+ * requester's message may be about (stages/thread.ts). On cases_requester_subject (0033): only her
+ * cases of that subject are read, however many cases she has.
  */
 export async function requesterCasesBySubject(db: Q, requester: string, subject: string, limit = 20): Promise<CaseRow[]> {
-  const rows = await db.selectFrom('cases').selectAll().where('requester_address', '=', requester).where('kind', '=', 'case').orderBy('id', 'desc').limit(limit).execute();
-  const wanted = subject.toLowerCase();
-  return rows.filter((r) => r.subject.toLowerCase() === wanted);
+  return db.selectFrom('cases').selectAll().where('requester_address', '=', requester).where(ofSubject(subject)).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').limit(limit).execute();
+}
+
+/**
+ * Her inbound messages Dated within [sentFrom, sentTo) on her cases of that subject opened within
+ * [openedFrom, openedTo) — a forwarded message by its Date, among cases of any age (at most
+ * `limit`). On cases_requester_subject, then each such case's messages (messages_case): reads what
+ * she opened with that subject in the window, not her history.
+ */
+export async function requesterSubjectMessagesSent(
+  db: Q,
+  requester: string,
+  subject: string,
+  opened: { readonly from: string; readonly to: string },
+  sent: { readonly from: string; readonly to: string },
+  limit = 1_000,
+): Promise<{ case_id: number; sent_at: string | null }[]> {
+  return db
+    .selectFrom('cases')
+    .innerJoin('messages', 'messages.case_id', 'cases.id')
+    .select(['messages.case_id', 'messages.sent_at'])
+    .where('cases.requester_address', '=', requester)
+    .where(ofSubject(subject))
+    .where('cases.created_at', '>=', opened.from)
+    .where('cases.created_at', '<', opened.to)
+    .where('cases.kind', '=', sql.lit('case'))
+    .where('messages.direction', '=', sql.lit('in'))
+    .where('messages.from_address', '=', requester)
+    .where('messages.sent_at', '>=', sent.from)
+    .where('messages.sent_at', '<', sent.to)
+    .limit(limit)
+    .execute();
 }

@@ -5,9 +5,11 @@ import { isThanksOnly } from '../../cases/thanks.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { caseByMessageIds, messagesFromOnCases } from '../../db/repos/messages.js';
-import { requesterCasesBySubject } from '../../db/repos/cases.js';
+import { caseById, requesterCasesBySubject, requesterSubjectMessagesSent } from '../../db/repos/cases.js';
 import { caseSubject } from '../../cases/subject-tag.js';
-import { forwardedOriginal, sameMessage, type ForwardedOriginal } from '../../mail-in/forwarded-original.js';
+import { carriesText, forwardedOriginal, type ForwardedOriginal } from '../../mail-in/forwarded-original.js';
+import { inWindows, sentWindows, zoneOffsetOf, type SentWindow } from '../../mail-in/forwarded-date.js';
+import { header } from '../../mail-in/parsed-mail.js';
 import type { CaseRow } from '../../db/schema.js';
 import type { AppContext } from '../../context.js';
 import type { Inbound, ThreadDecision, ThreadRule } from '../types.js';
@@ -120,46 +122,66 @@ async function byKnownReference(ctx: AppContext, refs: readonly string[]): Promi
  * Mail): the forwarded block's writer opened a case with that subject. A claim (anyone can forward
  * a message they got, or type such a block): it threads only the writer's own forward, proven by
  * sender authentication (thread stage); anyone else's opens a new case linked to it ("possibly
- * related", for the agents). Of several such cases the one holding the forwarded message (its Date
- * with zone, else its text: forwardedCase); the newest when that does not tell one; followed to
- * where a merge took it.
+ * related", for the agents). Of several such cases the one holding the forwarded message (its Date,
+ * a zone-less local time read in the forwarder's zone, else its text: forwardedCase); the newest
+ * when that does not tell one; followed to where a merge took it.
  */
 async function byForwardedOriginal(msg: Inbound, ctx: AppContext): Promise<(Claim & { ownMessage: boolean }) | null> {
   const parsed = need(msg.notes.parsed, 'parsed');
   const original = forwardedOriginal(parsed);
   if (original === null) return null;
   const subject = caseSubject(original.subject, ctx.config.cases.tagPrefix);
-  const candidates = await requesterCasesBySubject(ctx.db, original.from, subject);
-  const chosen = await forwardedCase(ctx, original, candidates);
+  // Her own zone reads a local time the forward shows ("Sent: Monday, December 7, 2026 3:04 PM").
+  const windows = sentWindows(original.date, zoneOffsetOf(header(parsed, 'date')));
+  const chosen = await forwardedCase(ctx, original, subject, windows);
   if (chosen === undefined) return null;
   const caseRow = chosen.merged_into === null ? chosen : await caseNamed(ctx, chosen.number);
   if (caseRow === undefined) return null;
   return { caseRow, rule: 'forwarded-copy', strangerRule: 'new-forwarded-copy', ownMessage: original.from === need(msg.notes.sender, 'sender').address };
 }
 
+/** Her newest cases of the forwarded subject whose messages are compared with the forward. */
+const NEWEST = 20;
+/** A message is stored when it arrives: at most this long after its Date (a stuck outbox over a long weekend) … */
+const ARRIVAL_DELAY_MS = 4 * DAY_MS;
+/** … and at most this long before it (the writer's clock ahead). */
+const CLOCK_AHEAD_MS = DAY_MS;
+
 /**
- * Which of the writer's same-subject cases (newest first) holds the forwarded message: the one
- * case with a message of the same instant, else the one case whose message's text the forward
- * carries; the newest when neither tells exactly one (the same text sent twice, a Gmail date
- * without its zone and a short text).
+ * Which of the writer's cases of that subject holds the forwarded message: the one case with a
+ * message of its Date (forwarded-date.ts: the instant, or the shown local time read in her zone),
+ * else the one case whose message's text the forward carries; the newest when neither tells
+ * exactly one, or when they name different cases. Her newest NEWEST cases of the subject are
+ * compared by Date and text; with more, the ones opened around the forwarded Date are looked up by
+ * it (any age: an automated sender's report of last year among hundreds of the same subject).
  */
-async function forwardedCase(ctx: AppContext, original: ForwardedOriginal, candidates: readonly CaseRow[]): Promise<CaseRow | undefined> {
-  if (candidates.length < 2) return candidates[0];
-  const stored = await messagesFromOnCases(ctx.db, candidates.map((c) => c.id), original.from);
+async function forwardedCase(ctx: AppContext, original: ForwardedOriginal, subject: string, windows: readonly SentWindow[]): Promise<CaseRow | undefined> {
+  const newest = await requesterCasesBySubject(ctx.db, original.from, subject, NEWEST);
+  if (newest.length < 2) return newest[0];
+  const stored = await messagesFromOnCases(ctx.db, newest.map((c) => c.id), original.from);
   const byDate = new Set<number>();
   const byText = new Set<number>();
   for (const m of stored) {
-    const same = sameMessage(original, { sentAt: m.sent_at, visibleText: m.visible_text });
-    if (same.date) byDate.add(m.case_id);
-    if (same.text) byText.add(m.case_id);
+    if (inWindows(windows, m.sent_at)) byDate.add(m.case_id);
+    if (carriesText(original, m.visible_text)) byText.add(m.case_id);
   }
-  for (const ids of [byDate, byText]) {
-    if (ids.size === 1) {
-      const [id] = ids;
-      return candidates.find((c) => c.id === id);
+  if (newest.length === NEWEST && windows.length > 0) {
+    // More of her cases than were read: those opened around the forwarded Date, whatever their age.
+    const from = Math.min(...windows.map((w) => w.from));
+    const to = Math.max(...windows.map((w) => w.to));
+    const iso = (t: number) => new Date(t).toISOString();
+    const opened = { from: iso(from - CLOCK_AHEAD_MS), to: iso(to + ARRIVAL_DELAY_MS) };
+    for (const m of await requesterSubjectMessagesSent(ctx.db, original.from, subject, opened, { from: iso(from), to: iso(to) })) {
+      if (inWindows(windows, m.sent_at)) byDate.add(m.case_id);
     }
   }
-  return candidates[0];
+  const one = (ids: Set<number>) => (ids.size === 1 ? [...ids][0]! : null);
+  const date = one(byDate);
+  const text = one(byText);
+  // Two single answers that disagree: something is read wrong; neither decides.
+  const id = date !== null && text !== null && date !== text ? null : (date ?? text);
+  if (id === null) return newest[0];
+  return newest.find((c) => c.id === id) ?? (await caseById(ctx.db, id)) ?? newest[0];
 }
 
 /** "[Case #10042]" in the subject (a claim: anyone can type a number). */
