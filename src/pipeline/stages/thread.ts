@@ -167,12 +167,13 @@ async function forwardedCase(ctx: AppContext, original: ForwardedOriginal, subje
   }
   if (newest.length === NEWEST && windows.length > 0) {
     // More of her cases than were read: those opened around the forwarded Date, whatever their age.
-    const from = Math.min(...windows.map((w) => w.from));
-    const to = Math.max(...windows.map((w) => w.to));
+    // One look-up per stretch of time the Date may be (03/04: March or April — not the months between).
     const iso = (t: number) => new Date(t).toISOString();
-    const opened = { from: iso(from - CLOCK_AHEAD_MS), to: iso(to + ARRIVAL_DELAY_MS) };
-    for (const m of await requesterSubjectMessagesSent(ctx.db, original.from, subject, opened, { from: iso(from), to: iso(to) })) {
-      if (inWindows(windows, m.sent_at)) byDate.add(m.case_id);
+    for (const span of stretches(windows)) {
+      const opened = { from: iso(span.from - CLOCK_AHEAD_MS), to: iso(span.to + ARRIVAL_DELAY_MS) };
+      for (const m of await requesterSubjectMessagesSent(ctx.db, original.from, subject, opened, { from: iso(span.from), to: iso(span.to) })) {
+        if (inWindows(windows, m.sent_at)) byDate.add(m.case_id);
+      }
     }
   }
   const one = (ids: Set<number>) => (ids.size === 1 ? [...ids][0]! : null);
@@ -182,6 +183,17 @@ async function forwardedCase(ctx: AppContext, original: ForwardedOriginal, subje
   const id = date !== null && text !== null && date !== text ? null : (date ?? text);
   if (id === null) return newest[0];
   return newest.find((c) => c.id === id) ?? (await caseById(ctx.db, id)) ?? newest[0];
+}
+
+/** The windows joined where they overlap or lie within a day of each other (the readings of one Date: a few hours). */
+function stretches(windows: readonly SentWindow[]): SentWindow[] {
+  const out: Array<{ from: number; to: number }> = [];
+  for (const w of [...windows].sort((a, b) => a.from - b.from)) {
+    const last = out.at(-1);
+    if (last !== undefined && w.from - last.to < DAY_MS) last.to = Math.max(last.to, w.to);
+    else out.push({ from: w.from, to: w.to });
+  }
+  return out;
 }
 
 /** "[Case #10042]" in the subject (a claim: anyone can type a number). */
