@@ -53,7 +53,8 @@ const MONTH_OF = new Map<string, number>(MONTHS.flatMap((names, i) => names.map(
 /** The forwarder's own zone offset in minutes, from her message's Date header ("… +0100"); null when it names none ("-0000": unknown). */
 export function zoneOffsetOf(dateHeader: string | null): number | null {
   if (dateHeader === null) return null;
-  const m = /([+-])(\d{2})(\d{2})\s*(?:\([^)]*\)\s*)?$/.exec(dateHeader.trim());
+  // Its end only (a hostile 100 KB header of "+0100(" repeated took seconds with the pattern on the whole).
+  const m = /([+-])(\d{2})(\d{2})\s*(?:\([^)]*\)\s*)?$/.exec(dateHeader.trim().slice(-80));
   if (m === null) return null;
   if (m[0].startsWith('-0000')) return null;
   const minutes = Number(m[2]) * 60 + Number(m[3]);
@@ -158,7 +159,7 @@ function year(text: string): number {
  * or an hour either side — none when her zone is unknown. Empty when the date cannot be read.
  */
 export function sentWindows(shown: string | null, forwarderOffset: number | null): SentWindow[] {
-  if (shown === null) return [];
+  if (shown === null || shown.length > 200) return [];
   const rfc = RFC_DATE.test(shown) || ISO_DATE.test(shown) ? Date.parse(shown.replace(/\s*\([^)]*\)\s*$/, '')) : NaN;
   if (Number.isFinite(rfc)) return [{ from: rfc - MINUTE, to: rfc + MINUTE }];
   const reading = readShownDate(shown);

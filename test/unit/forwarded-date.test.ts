@@ -50,6 +50,9 @@ describe('the forwarded Date as clients print it (corpus)', () => {
     expect(readShownDate('lunes, 7 de diciembre de 2026 15:04')?.locals).toEqual([at('2026-12-07T15:04')]);
     expect(readShownDate('7 December 2026 at 15:04:05 CET')).toEqual({ locals: [at('2026-12-07T15:04:05')], precision: 1_000, offset: 60 });
     expect(readShownDate('2026年12月7日 15:04')?.locals).toEqual([at('2026-12-07T15:04')]);
+    expect(readShownDate('2026年12月7日(月) 15:04')?.locals).toEqual([at('2026-12-07T15:04')]);
+    expect(readShownDate('seg., 7 de dez. de 2026 às 15:04')?.locals).toEqual([at('2026-12-07T15:04')]);
+    expect(readShownDate('mån 7 dec. 2026 kl 15:04')?.locals).toEqual([at('2026-12-07T15:04')]);
   });
 
   it('03/04 with both readings possible gives both; no time, no year, or nonsense gives none', () => {
@@ -73,8 +76,9 @@ describe('the forwarded Date as clients print it (corpus)', () => {
     expect(sentWindows('Mon, 2 Mar 2026 09:00:00 +0100 (CET)', -300)).toEqual([{ from: at('2026-03-02T07:59'), to: at('2026-03-02T08:01') }]);
   });
 
-  it('a hostile Date line (200 KB of digits and colons) is read in linear time', () => {
+  it('a hostile Date line (200 KB of digits and colons) or Date header (100 KB of "+0100(") is read in linear time', () => {
     const started = performance.now();
+    expect(zoneOffsetOf('+0100('.repeat(16_000))).toBeNull();
     expect(readShownDate('1:'.repeat(100_000))).toBeNull();
     expect(sentWindows(`${'12 '.repeat(70_000)}`, 60)).toEqual([]);
     expect(performance.now() - started).toBeLessThan(200);
