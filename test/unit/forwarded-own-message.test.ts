@@ -191,6 +191,10 @@ describe('a forward of a message that opened a case', () => {
       const fwd = await stored(eml({ from: 'Nora <nora@customer.example>', subject: 'WG: Order 5521', body: text, date: `Mon, 09 Mar 2026 10:0${i}:00 +0100`, messageId: `nora-fwd-${i}@customer.example` }));
       expect(fwd, text).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
     }
+    // Outlook on the web, HTML only (its <hr> and bold labels; the text we read is made from the HTML).
+    const html = '<html><body><div>Any news?</div><div id="divRplyFwdMsg"><hr style="display:inline-block;width:98%"><font face="Calibri"><b>From:</b> Nora &lt;nora@customer.example&gt;<br><b>Sent:</b> Wednesday, March 4, 2026 3:04 PM<br><b>To:</b> support@example.com<br><b>Subject:</b> Order 5521</font><div>&nbsp;</div></div><div>Where is my order?</div></body></html>';
+    const web = await stored(eml({ from: 'Nora <nora@customer.example>', subject: 'FW: Order 5521', html, date: 'Mon, 09 Mar 2026 11:00:00 +0100', messageId: 'nora-fwd-html@customer.example' }));
+    expect(web).toMatchObject({ created: false, caseNumber: older.caseNumber, reason: 'appended (forwarded-copy)' });
     expect(await inbound(newer.caseNumber)).toHaveLength(1);
     // Written in summer (+0200), forwarded in winter (+0100): Outlook shows the summer time, 15:04.
     const july = await say(3, 'Tue, 07 Jul 2026 15:04:00 +0200');
