@@ -94,12 +94,12 @@ try {
     [
       'now: her 20 newest cases of the subject (monitor, 3,000 of that subject)',
       () => requesterCasesBySubject(db, monitor, 'Nightly backup report'),
-      db.selectFrom('cases').selectAll().where('requester_address', '=', monitor).where(sql<SqlBool>`lower(cases.subject) = lower(${'Nightly backup report'})`).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').limit(20).compile(),
+      db.selectFrom('cases').selectAll().where('requester_address', '=', monitor).where(sql<SqlBool>`lower(cases.subject) = lower(${'Nightly backup report'})`).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(20).compile(),
     ],
     [
       'now: her 20 newest cases of the subject (account, 1 of 2,000)',
       () => requesterCasesBySubject(db, account, 'Order 5'),
-      db.selectFrom('cases').selectAll().where('requester_address', '=', account).where(sql<SqlBool>`lower(cases.subject) = lower(${'Order 5'})`).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').limit(20).compile(),
+      db.selectFrom('cases').selectAll().where('requester_address', '=', account).where(sql<SqlBool>`lower(cases.subject) = lower(${'Order 5'})`).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(20).compile(),
     ],
     [
       'now: her messages of the forwarded Date on cases of the subject opened around it (monitor)',

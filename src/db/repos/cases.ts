@@ -290,10 +290,10 @@ const ofSubject = (subject: string) => sql<SqlBool>`lower(cases.subject) = lower
  * The newest cases (at most `limit`, by when they were opened) a requester opened with the subject
  * `subject` (the caller's normalisation; compared in lower case): what a forward of that
  * requester's message may be about (stages/thread.ts). On cases_requester_subject (0033): only her
- * cases of that subject are read, however many cases she has.
+ * cases of that subject are read, however many cases she has; the same instant: the higher id first.
  */
 export async function requesterCasesBySubject(db: Q, requester: string, subject: string, limit = 20): Promise<CaseRow[]> {
-  return db.selectFrom('cases').selectAll().where('requester_address', '=', requester).where(ofSubject(subject)).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').limit(limit).execute();
+  return db.selectFrom('cases').selectAll().where('requester_address', '=', requester).where(ofSubject(subject)).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 
 /**
