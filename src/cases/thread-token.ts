@@ -259,7 +259,9 @@ export function verifyVerp(parts: VerpParts, secret: ThreadSecret, recipients: r
  * the message a reader gets. So a report carrying it was written by an MTA that carried this very
  * envelope: our relay, or the recipient's MX after it. `r`: the transaction went to one reader,
  * the signature names them (it speaks for them alone); `a`: to several readers at once (it speaks
- * for each of them — an MTA of one of them could report on another).
+ * for each of them — an MTA of one of them could report on another). An email to several readers
+ * goes to a relay that offers DSN one transaction per reader (row-attempt.ts), so `a` is given
+ * only to relays that take no ENVID at all; it is still verified for emails sent before.
  */
 export function envelopeId(rowId: number, reader: string | null, secret: ThreadSecret): string {
   const key = secret.current;

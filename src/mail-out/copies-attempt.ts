@@ -95,13 +95,13 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
       const o = a.outcome;
       if (o.kind === 'failed' && a.transport === 'works') {
         // The relay refused this reader's copy for good (5xx at RCPT TO or after DATA): the others still get theirs.
-        refused.push({ address, code: null, response: o.error });
+        refused.push(relaysWords(err, address, o.error));
         left = left.filter((x) => x !== address);
         continue;
       }
       if (o.kind === 'retry' && a.transport !== null && a.transport !== 'works' && a.transport.errorClass === 'recipient') {
         // Refused for now at RCPT TO (4xx): this reader waits; the others go on.
-        deferred.push({ address, code: null, response: o.error });
+        deferred.push(relaysWords(err, address, o.error));
         left = left.filter((x) => x !== address);
         continue;
       }
@@ -131,4 +131,15 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
     refused.push(...waiting);
   }
   return { outcome: { kind: 'sent', attempts: s.attempts, at, response: last?.response ?? '', signedBy: last?.signedBy ?? null, ...(refused.length > 0 ? { refused } : {}) }, transport };
+}
+
+/**
+ * A copy the relay refused: at RCPT TO (its one recipient) in the relay's own words and code, as
+ * a refused reader of one email to all is named (send-errors.ts refusedRecipientsOf); else what
+ * the send's failure says.
+ */
+function relaysWords(err: unknown, address: string, otherwise: string): RefusedRecipient {
+  const e = (err ?? {}) as { command?: unknown; response?: unknown; responseCode?: unknown };
+  if (e.command !== 'RCPT TO' || typeof e.response !== 'string' || e.response === '') return { address, code: null, response: otherwise };
+  return { address, code: typeof e.responseCode === 'number' ? e.responseCode : null, response: e.response.split('\n')[0]!.slice(0, 300) };
 }

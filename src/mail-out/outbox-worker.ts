@@ -132,6 +132,8 @@ export class OutboxWorker {
       stopping: () => this.#pause.active || this.#stopped,
       senderHeld: (sender) => this.#senders.isHeld(sender),
       send: (options) => this.#send(options),
+      // No relay (the file transport): false; a relay not asked yet: null.
+      relayOffersDsn: () => (this.transport.offersDsn !== undefined ? this.transport.offersDsn() : false),
       failure: (err, row, attempts, sender, probe) => this.#failure(err, row, attempts, sender, probe),
     };
   }

@@ -52,6 +52,8 @@ export interface RowAttemptDeps {
   /** The relay refuses this sender (lower case) for now (sender-holds.ts). */
   senderHeld(sender: string): boolean;
   send(options: Mail.Options): Promise<SentMessage>;
+  /** Whether the relay offers DSN (transport.ts offersDsn): false: it does not, or there is no relay; null: not known yet. */
+  relayOffersDsn(): boolean | null;
   /** What a send that threw means for the row (send-failure.ts). */
   failure(err: unknown, row: OutboxRow, attempts: number, sender: string, probe: boolean): Attempt;
 }
@@ -75,8 +77,13 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   // transaction per reader — a bounce then names the reader by its address alone.
   const verp = verpOf(d.ctx, row);
   const returnPath = (address: string): string | undefined => (verp === null ? undefined : verpAddress(row.from_address, row.id, address, d.ctx.secret, verp));
-  // One copy per reader, each with the case-page link that names them (copies-attempt.ts).
-  if (copiesOf(row) !== null || (verp !== null && (pendingRecipientsOf(row) ?? everyReaderOf(row)).length > 1)) {
+  // One copy per reader, each with the case-page link that names them (copies-attempt.ts). Also
+  // one transaction per reader of an email to several (To and Cc) when the relay takes our envelope
+  // id (it offers DSN, or it is not known yet): each reader's MX then gets an id signed for that
+  // reader alone, and whoever runs it cannot report another reader of the email as bouncing
+  // (bounce-standing.ts). The cost is what verp pays: one MAIL/RCPT/DATA per reader.
+  const perReader = verp !== null || d.relayOffersDsn() !== false;
+  if (copiesOf(row) !== null || (perReader && (pendingRecipientsOf(row) ?? everyReaderOf(row)).length > 1)) {
     const round = await sendCopies(row, {
       attempts,
       build: async (address) => toMailOptions(row, await files(), d.ctx.clock.now(), address, returnPath(address), envelopeId(row.id, address, d.ctx.secret)),
@@ -106,7 +113,8 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
     attempts,
     build: async () => {
       const readers = pendingRecipientsOf(sending) ?? everyReaderOf(sending);
-      // One reader: the envelope id speaks for them alone; several in one transaction: for each.
+      // One reader: the envelope id speaks for them alone; several in one transaction (a relay
+      // without DSN, which never writes it back): for each.
       const envid = envelopeId(row.id, readers.length === 1 ? readers[0]! : null, d.ctx.secret);
       return toMailOptions(sending, await files(), d.ctx.clock.now(), undefined, returnPath(readers[0] ?? sending.to_address), envid);
     },

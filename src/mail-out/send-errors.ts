@@ -195,6 +195,17 @@ export function refusedRecipientsOf(info: unknown): RefusedRecipient[] {
   return [...out.values()];
 }
 
+/**
+ * Whether the relay offers DSN (RFC 3461), from the EHLO lines nodemailer hands back with a send
+ * (`info.ehlo`); undefined when it did not (an older nodemailer, a session without EHLO). Only a
+ * relay that offers it takes our envelope id (ENVID) and writes it back into its reports.
+ */
+export function offersDsn(info: unknown): boolean | undefined {
+  const ehlo = (info as { ehlo?: unknown } | null)?.ehlo;
+  if (!Array.isArray(ehlo)) return undefined;
+  return ehlo.some((line) => typeof line === 'string' && /^DSN\b/i.test(line.trim()));
+}
+
 /** A refusal that may heal (4xx, or no code): the recipient is tried again; 5xx is final. */
 export function isTemporaryRefusal(r: RefusedRecipient): boolean {
   return r.code === null || !isPermanentReply(r.code);

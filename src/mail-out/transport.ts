@@ -16,7 +16,7 @@ import { DkimKeyError, DkimKeyring } from './dkim.js';
 import type { Mime } from '../mime/mime-thread.js';
 import { SMTP_CONNECT_TIMEOUT_MS, SMTP_GREETING_TIMEOUT_MS, type ThreadSmtp } from '../mime/thread-smtp.js';
 import { answerWasLost, closePool, installReplyWait, type PoolClose, type ReplyWaitOption } from './smtp-reply-wait.js';
-import { refusedRecipientsOf, type RefusedRecipient } from './send-errors.js';
+import { offersDsn, refusedRecipientsOf, type RefusedRecipient } from './send-errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../storage/private-files.js';
 
 /**
@@ -53,6 +53,13 @@ export interface MailTransport {
   readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number; readonly key: string; readonly maxPerMinute?: number };
   /** How logs name it when it is not the default relay: "relay eu (smtp:smtp.office365.com:587)". */
   readonly label?: string;
+  /**
+   * Whether the relay offers DSN (RFC 3461): true or false as its last EHLO answer said, null
+   * before the first send. Absent (the file transport): never. An email to several readers goes
+   * one SMTP transaction per reader unless this is false (row-attempt.ts): each reader's envelope
+   * id is then signed for them alone.
+   */
+  offersDsn?(): boolean | null;
 }
 
 /** What a send that the relay took answers. */
@@ -61,6 +68,8 @@ export interface SentMessage {
   readonly signedBy?: string | null;
   /** Recipients refused at RCPT TO while the others got the message ([] or absent: none). */
   readonly refused?: readonly RefusedRecipient[];
+  /** Whether the relay's EHLO answer offered DSN; absent: not known. */
+  readonly offersDsn?: boolean;
 }
 
 /**
@@ -192,6 +201,12 @@ function smtpTransport(name: string, smtp: RelayConfig, sign: Sign, key: string)
   const t = nodemailer.createTransport(poolOptions);
   const onThread: ThreadSmtp | null = oauth === null ? { key: randomBytes(6).toString('hex'), options: poolOptions } : null;
   const threads = new Set<Mime>();
+  // What the relay's last EHLO answer said of DSN (null: nothing sent yet).
+  let dsn: boolean | null = null;
+  const learn = (sent: SentMessage): SentMessage => {
+    if (sent.offersDsn !== undefined) dsn = sent.offersDsn;
+    return sent;
+  };
   return {
     name,
     relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds, key, ...(smtp.maxPerMinute !== undefined ? { maxPerMinute: smtp.maxPerMinute } : {}) },
@@ -199,7 +214,8 @@ function smtpTransport(name: string, smtp: RelayConfig, sign: Sign, key: string)
       const { options, signedBy } = sign(message);
       try {
         const info = await t.sendMail(options);
-        return { response: String(info.response ?? ''), signedBy, refused: refusedRecipientsOf(info) };
+        const ehlo = offersDsn(info);
+        return learn({ response: String(info.response ?? ''), signedBy, refused: refusedRecipientsOf(info), ...(ehlo !== undefined ? { offersDsn: ehlo } : {}) });
       } catch (err) {
         if (answerWasLost(options.messageId) && err !== null && typeof err === 'object') Object.assign(err, { answerLost: true });
         throw err;
@@ -211,8 +227,9 @@ function smtpTransport(name: string, smtp: RelayConfig, sign: Sign, key: string)
       const sending = mime.sendSmtp(options, onThread);
       if (sending === null) return null;
       threads.add(mime);
-      return sending.then((sent) => ({ ...sent, signedBy }));
+      return sending.then((sent) => learn({ ...sent, signedBy }));
     },
+    offersDsn: () => dsn,
     async verify() {
       await t.verify();
     },

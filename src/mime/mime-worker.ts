@@ -14,7 +14,7 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import { buildMessage } from '../mail-out/mime-build.js';
 import { BlobStore, type StoredBlob } from '../storage/blob-store.js';
 import { bufferOf, parseHere, type MimeJob, type MimeReply } from './mime-thread.js';
-import { refusedRecipientsOf } from '../mail-out/send-errors.js';
+import { offersDsn, refusedRecipientsOf } from '../mail-out/send-errors.js';
 import { answerWasLost, closePool, installReplyWait } from '../mail-out/smtp-reply-wait.js';
 import { sendErrorOf, type ThreadSent, type ThreadSmtp } from './thread-smtp.js';
 
@@ -34,8 +34,9 @@ async function sendSmtp(smtp: ThreadSmtp, options: Mail.Options): Promise<Thread
     pools.set(smtp.key, pool);
   }
   try {
-    const info = (await pool.sendMail(options)) as { response?: unknown };
-    return { response: String(info.response ?? ''), refused: refusedRecipientsOf(info) };
+    const info = (await pool.sendMail(options)) as { response?: unknown; ehlo?: unknown };
+    const dsn = offersDsn(info);
+    return { response: String(info.response ?? ''), refused: refusedRecipientsOf(info), ...(dsn !== undefined ? { offersDsn: dsn } : {}) };
   } catch (err) {
     if (answerWasLost(options.messageId) && err !== null && typeof err === 'object') Object.assign(err, { answerLost: true });
     throw err;

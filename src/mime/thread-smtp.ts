@@ -40,6 +40,8 @@ export function sendDeadlineMs(options: SMTPPool.Options & { readonly replyTimeo
 export interface ThreadSent {
   readonly response: string;
   readonly refused: readonly RefusedRecipient[];
+  /** Whether the relay's EHLO answer offered DSN (RFC 3461); absent: nodemailer did not say. */
+  readonly offersDsn?: boolean;
 }
 
 /** What a failed send carries across: what classifySendError reads, and what the log shows. */

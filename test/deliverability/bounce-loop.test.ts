@@ -28,6 +28,8 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
   let postfix: PostfixServer;
   let customerMx: SMTPServer;
   let ourMx: SmtpSink;
+  /** The MX of a reader at another company (partner.example), which takes DSN as Postfix passes it on. */
+  let partnerMx: SmtpSink;
   let env: TestEnv;
   let transport: MailTransport;
   let worker: OutboxWorker;
@@ -49,9 +51,10 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     });
     await new Promise<void>((r) => customerMx.listen(0, '127.0.0.1', () => r()));
     ourMx = await startSmtpSink();
+    partnerMx = await startSmtpSink({ dsn: true });
     const customerPort = (customerMx.server.address() as { port: number }).port;
     postfix = await startPostfix({
-      routes: { 'customer.example': `smtp:[127.0.0.1]:${customerPort}`, 'example.com': `smtp:[127.0.0.1]:${ourMx.port}` },
+      routes: { 'customer.example': `smtp:[127.0.0.1]:${customerPort}`, 'example.com': `smtp:[127.0.0.1]:${ourMx.port}`, 'partner.example': `smtp:[127.0.0.1]:${partnerMx.port}` },
       // A relay on the way out: no DNS, no TLS, and it reports a refusal at once.
       main: { myhostname: 'mx.relay.example', mydomain: 'relay.example', myorigin: 'relay.example', smtp_dns_support_level: 'disabled', smtp_tls_security_level: 'none', smtpd_tls_security_level: 'none', delay_warning_time: '0', queue_run_delay: '1s', minimal_backoff_time: '1s', maximal_backoff_time: '2s' },
     });
@@ -84,6 +87,7 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     await env?.close();
     await postfix?.stop();
     await ourMx?.close();
+    await partnerMx?.close();
     await new Promise<void>((r) => (customerMx ? customerMx.close(() => r()) : r()));
   });
 
@@ -187,6 +191,77 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
     } finally {
       verpTransport.close();
       await verpEnv.close();
+    }
+  });
+
+  it('an email to a customer with a reader at another company copied in: each reader’s MX gets an envelope id signed for that reader alone, so whoever runs the other company’s MX cannot report the customer as bouncing', async () => {
+    const ANN = 'ann@customer.example';
+    const BOSS = 'boss@partner.example';
+    const ccEnv = await testEnv({
+      queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }], assignment: 'fixed', fixedOwner: 'Ben Agent' } },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false } },
+    });
+    const ccTransport = createTransport(ccEnv.resolved);
+    try {
+      expect((await ccEnv.ingest(eml({ from: `Ann Customer <${ANN}>`, subject: 'Scanner jammed', messageId: 'ann-1@customer.example' }))).kind).toBe('stored');
+      // Boss copied in, as on an agent's reply to a case with participants: the row and its thread entry.
+      const cc = JSON.stringify([{ address: BOSS, name: 'Boss' }]);
+      const row = await ccEnv.ctx.db.updateTable('outbox').set({ cc_json: cc }).where('kind', '=', 'confirmation').returning(['id', 'message_id']).executeTakeFirstOrThrow();
+      await ccEnv.ctx.db.updateTable('messages').set({ cc_json: cc }).where('outbox_id', '=', row.id).execute();
+      await new OutboxWorker(ccEnv.ctx, ccTransport).drain();
+      expect((await ccEnv.ctx.db.selectFrom('outbox').select('status').where('id', '=', row.id).executeTakeFirstOrThrow()).status).toBe('sent');
+      // Postfix passed our envelope id on to Boss's MX (it offers DSN): the one Boss's copy went with.
+      const end = Date.now() + 30_000;
+      let atPartner: (typeof partnerMx.messages)[number] | undefined;
+      while ((atPartner = partnerMx.messages.find((m) => m.raw.toString('latin1').includes(row.message_id))) === undefined) {
+        if (Date.now() > end) throw new Error(`Boss's MX got nothing\n${postfix.log()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(atPartner.envelopeTo).toEqual([BOSS]);
+      const bossId = atPartner.envid!;
+      expect(bossId).toMatch(new RegExp(`^casegate\\.b${row.id}\\.[a-z2-7]{4}\\.r[0-9a-f]{16}$`));
+      // Whoever runs partner.example's MX writes a report naming Ann, with the id his MX was given.
+      const forged = [
+        'From: Mail Delivery System <MAILER-DAEMON@mx.partner.example>',
+        'To: support@example.com',
+        'Subject: Undelivered Mail Returned to Sender',
+        `Date: ${new Date().toUTCString()}`,
+        'Message-ID: <forged-1@mx.partner.example>',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: text/plain',
+        '',
+        'Your message could not be delivered.',
+        '--b',
+        'Content-Type: message/delivery-status',
+        '',
+        'Reporting-MTA: dns; mx.partner.example',
+        `Original-Envelope-Id: ${bossId}`,
+        '',
+        `Original-Recipient: rfc822;${ANN}`,
+        `Final-Recipient: rfc822; ${ANN}`,
+        'Action: failed',
+        'Status: 5.1.1',
+        'Diagnostic-Code: smtp; 550 5.1.1 User unknown',
+        '',
+        '--b--',
+        '',
+      ].join('\r\n');
+      expect((await ccEnv.ingest(Buffer.from(forged), { envelopeFrom: '' })).kind).toBe('stored');
+      expect(await isBouncing(ccEnv.ctx.db, ANN)).toBe(false);
+      const c = (await caseByNumber(ccEnv.ctx.db, 10001))!;
+      const ev = (await eventsOfCase(ccEnv.ctx.db, c.id)).filter((e) => e.type.startsWith('address.'));
+      expect(ev.map((e) => e.type)).toEqual(['address.unverified-bounce']);
+      expect(ev[0]!.reason).toMatch(/its envelope id is of an email to boss@partner\.example, not to this reader/);
+      expect(await ccEnv.ctx.db.selectFrom('outbox').select('id').where('kind', '=', 'bounce-notice').execute()).toHaveLength(0);
+      // The same id still proves a report about Boss himself.
+      expect((await ccEnv.ingest(Buffer.from(forged.replaceAll(ANN, BOSS).replace('forged-1@', 'real-1@')), { envelopeFrom: '' })).kind).toBe('stored');
+      expect(await isBouncing(ccEnv.ctx.db, BOSS)).toBe(true);
+    } finally {
+      ccTransport.close();
+      await ccEnv.close();
     }
   });
 

@@ -179,21 +179,59 @@ describe('signed bounce addresses (mailboxes[].verp)', () => {
     expect(await bounceNotices()).toEqual([]);
   });
 
-  it('off (the default): the bounce address is the From address, one transaction for all readers with our signed envelope id; a DSN carrying it marks, one quoting only the Message-ID is an unverified report', async () => {
+  it('off (the default): the bounce address is the From address; a relay that offers DSN gets one transaction per reader, each with our envelope id signed for that reader; a DSN carrying Jane’s marks her, one quoting only the Message-ID is an unverified report, Boss’s id does not speak for her', async () => {
     await start({});
     const sent = await confirmationSent();
     const copies = sink.messages.filter((m) => m.parsed.messageId === `<${sent.messageId}>`);
-    expect(copies.map((m) => [m.envelopeFrom, m.envelopeTo])).toEqual([['support@example.com', [JANE, BOSS]]]);
-    // ENVID (RFC 3461) with MAIL FROM: for both readers of the one transaction; in no header a reader sees.
-    const envid = copies[0]!.envid!;
-    expect(envid).toMatch(new RegExp(`^casegate\\.b${sent.outboxId}\\.[a-z2-7]{4}\\.a[0-9a-f]{16}$`));
-    expect(copies[0]!.raw.toString('latin1')).not.toContain(envid);
+    expect(copies.map((m) => [m.envelopeFrom, m.envelopeTo])).toEqual([
+      ['support@example.com', [JANE]],
+      ['support@example.com', [BOSS]],
+    ]);
+    // One message: the same headers (To and Cc as everyone sees them) in both.
+    const heads = ['"Jane Customer" <jane@customer.example>', `"Boss" <${BOSS}>`];
+    expect(copies.map((m) => [m.parsed.to?.text, m.parsed.cc?.text])).toEqual([heads, heads]);
+    // ENVID (RFC 3461) with MAIL FROM: signed for the reader of each transaction; in no header a reader sees.
+    const [janeId, bossId] = copies.map((m) => m.envid!);
+    for (const id of [janeId!, bossId!]) expect(id).toMatch(new RegExp(`^casegate\\.b${sent.outboxId}\\.[a-z2-7]{4}\\.r[0-9a-f]{16}$`));
+    expect(janeId).not.toBe(bossId);
+    for (const m of copies) expect(m.raw.toString('latin1')).not.toContain(m.envid!);
     await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-unproven@mx.elsewhere.example', refersTo: sent.messageId }), { envelopeFrom: '' });
     expect(await bouncing()).toEqual([]);
     expect((await caseEvents()).find((e) => e.type === 'address.unverified-bounce')?.reason).toMatch(/unverified bounce report from mailer-daemon@mx\.elsewhere\.example: nothing proves .*it carries no envelope id of ours/);
-    await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-plain@mx.elsewhere.example', refersTo: sent.messageId, envelopeId: envid }), { envelopeFrom: '' });
+    // Whoever runs Boss's MX has Boss's id: it does not speak for Jane.
+    await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-boss-mx@mx.partner.example', refersTo: sent.messageId, envelopeId: bossId! }), { envelopeFrom: '' });
+    expect(await bouncing()).toEqual([]);
+    expect((await caseEvents()).filter((e) => e.type === 'address.unverified-bounce').pop()?.reason).toMatch(/its envelope id is of an email to boss@customer\.example, not to this reader/);
+    await env.ingest(dsn({ recipients: [JANE], messageId: 'dsn-plain@mx.elsewhere.example', refersTo: sent.messageId, envelopeId: janeId! }), { envelopeFrom: '' });
     expect(await bouncing()).toEqual([JANE]);
     expect(JSON.parse((await caseEvents()).find((e) => e.type === 'address.bouncing')!.data_json!)).toMatchObject({ proof: expect.stringMatching(/^it carries our signed envelope id of that email/), envelopeOf: sent.outboxId });
+  });
+
+  it('off, through a relay that does not offer DSN (it would never write an id back): once the relay has said so, an email to several readers is one transaction again', async () => {
+    sink = await startSmtpSink();
+    env = await testEnv({
+      queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }], assignment: 'fixed', fixedOwner: 'Ben Agent' } },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } },
+    });
+    const t = createTransport(env.resolved);
+    try {
+      expect(t.offersDsn?.()).toBeNull();
+      const worker = new OutboxWorker(env.ctx, t);
+      expect((await env.ingest(eml({ messageId: 'jane-1@customer.example' }))).kind).toBe('stored');
+      await worker.drain();
+      expect(t.offersDsn?.()).toBe(false);
+      // An email to Jane with Boss copied in, queued now (as an agent's reply to the case).
+      const cc = JSON.stringify([{ address: BOSS, name: 'Boss' }]);
+      const first = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
+      const { id: _id, ...rest } = first;
+      const row = await env.ctx.db.insertInto('outbox').values({ ...rest, message_id: `again-${first.message_id}`, cc_json: cc, status: 'queued', attempts: 0, next_attempt_at: first.created_at }).returning('id').executeTakeFirstOrThrow();
+      await worker.drain();
+      const copies = sink.messages.filter((m) => m.parsed.messageId === `<again-${first.message_id}>`);
+      expect(copies.map((m) => [m.envelopeTo, m.envid])).toEqual([[[JANE, BOSS], null]]);
+      expect((await env.ctx.db.selectFrom('outbox').select('status').where('id', '=', row.id).executeTakeFirstOrThrow()).status).toBe('sent');
+    } finally {
+      t.close();
+    }
   });
 
   it('a relay that refuses the signed MAIL FROM: the sender held as any refused sender, and the alert says verp is why', async () => {
