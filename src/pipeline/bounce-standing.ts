@@ -13,7 +13,7 @@ import type { SenderNote } from './types.js';
  *     only MTAs that carried the envelope have it — our relay, the recipient's MX — never a reader;
  *   - it is authenticated (security.senderAuth: DMARC, aligned DKIM or SPF) as coming from a
  *     mail-system address (MAILER-DAEMON@, postmaster@ …) of the recipient's own domain, or of a
- *     domain named in security.bounces.reporters. A person's address never has standing, even
+ *     domain named in security.bounces.reporters (there also Exchange's MicrosoftExchange329e…@). A person's address never has standing, even
  *     authenticated: every Gmail user sends DKIM-signed gmail.com mail, and so could report
  *     every other Gmail user — a mail-system address is one no user of the domain gets; and it
  *     must be addressed to us (To), else it is a report about someone else's mail, replayed.
@@ -46,7 +46,18 @@ export interface BounceTrustSettings {
 }
 
 /** Local parts mail systems write their reports from; no user of a mail provider gets one. */
-const MAIL_SYSTEM = /^(mailer-daemon|mailer_daemon|mailerdaemon|mail-daemon|postmaster|microsoftexchange[0-9a-f]{32})$/i;
+const MAIL_SYSTEM = /^(mailer-daemon|mailer_daemon|mailerdaemon|mail-daemon|postmaster)$/i;
+
+/**
+ * The Microsoft Exchange recipient, one fixed name in every Exchange organisation (on premises and
+ * Microsoft 365): Exchange writes its reports from it only to senders *in its own organisation*;
+ * to an outside sender it writes from postmaster@. So it stands for an organisation's own relay —
+ * a domain named in security.bounces.reporters (ours, when our mail goes through Exchange) — and
+ * never for a recipient's domain: casegate is never inside the recipient's organisation, and a
+ * consumer mail service with long user names (outlook.com allows 64 characters) may let anyone
+ * register this very name.
+ */
+const EXCHANGE_RECIPIENT = /^microsoftexchange329e71ec88ae4615bbc36ab6ce41109e$/i;
 
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
@@ -73,8 +84,12 @@ function reporterStanding(recipient: string, r: BounceProofs['reporter'], addres
   const forRecipient = aligned(domain, domainOf(recipient));
   const named = reporters.find((d) => aligned(domain, d));
   if (!forRecipient && named === undefined) return { trusted: false, why: `the reporter ${r.address} is not of the recipient's domain (nor of security.bounces.reporters)` };
-  if (!MAIL_SYSTEM.test(r.address.slice(0, at))) return { trusted: false, why: `the reporter ${r.address} is a person's address, not the domain's mail system (MAILER-DAEMON, postmaster)` };
+  const local = r.address.slice(0, at);
+  if (EXCHANGE_RECIPIENT.test(local) && named === undefined) {
+    return { trusted: false, why: `the reporter ${r.address} is the Microsoft Exchange recipient, which reports only to senders of its own organisation, never to us about a recipient's domain (name our own Exchange's domain in security.bounces.reporters)` };
+  }
+  if (!MAIL_SYSTEM.test(local) && !EXCHANGE_RECIPIENT.test(local)) return { trusted: false, why: `the reporter ${r.address} is a person's address, not the domain's mail system (MAILER-DAEMON, postmaster)` };
   if (r.auth !== 'pass') return { trusted: false, why: `the reporter ${r.address} is not authenticated (${r.why})` };
   if (!addressedToUs) return { trusted: false, why: `the report from ${r.address} is addressed to someone else, not to us: a report about their mail, passed on?` };
-  return { trusted: true, how: forRecipient ? `authenticated report from ${r.address}, the mail system of the recipient's own domain` : `authenticated report from ${r.address} (security.bounces.reporters: ${named})` };
+  return { trusted: true, how: forRecipient && !EXCHANGE_RECIPIENT.test(local) ? `authenticated report from ${r.address}, the mail system of the recipient's own domain` : `authenticated report from ${r.address} (security.bounces.reporters: ${named})` };
 }

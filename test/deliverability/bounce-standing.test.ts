@@ -41,6 +41,10 @@ const dns: DnsResolver = async (name, rrtype) => {
   const txt: Record<string, string> = {
     's1._domainkey.customer.example': `v=DKIM1; k=rsa; p=${pub(keys.customer)}`,
     'customer.example': 'v=spf1 -all',
+    // Its outgoing host, by the name it gives in HELO: the only SPF record that designates 127.0.0.1.
+    'out.customer.example': 'v=spf1 ip4:127.0.0.1 -all',
+    // A host name of customer.example whose SPF does not designate the client the listener sees.
+    'relay.customer.example': 'v=spf1 ip4:192.0.2.1 -all',
     '_dmarc.customer.example': 'v=DMARC1; p=reject',
     's1._domainkey.evil.example': `v=DKIM1; k=rsa; p=${pub(keys.evil)}`,
     'evil.example': 'v=spf1 ip4:127.0.0.1 -all',
@@ -192,6 +196,28 @@ describe('bounce reports with signed bounce addresses off: only a mail system wi
     expect(await lastBounceEvent()).toMatchObject({ type: 'address.unverified-bounce', reason: expect.stringMatching(/the report from mailer-daemon@mx\.customer\.example is addressed to someone else, not to us/) });
   });
 
+  it('from the null sender, SPF checks the HELO name (RFC 7208 §2.3): a HELO naming a host of Jane’s domain that does not designate the client proves nothing, no more than a HELO of the stranger’s own domain', async () => {
+    // No DKIM: only SPF could authenticate it. MAIL FROM:<> — SPF looks at postmaster@<HELO name>.
+    expect(await deliver(report('MAILER-DAEMON@customer.example', 'relay.customer.example'), '', 'relay.customer.example')).toMatch(/^250 2\.0\.0 Stored in case 10001/);
+    expect(await janeBouncing()).toBe(false);
+    expect(await lastBounceEvent()).toMatchObject({ type: 'address.unverified-bounce', reason: expect.stringMatching(/the reporter mailer-daemon@customer\.example is not authenticated \(From header; verified here: dmarc=fail\)/) });
+    // His own host passes SPF by HELO, but it is no host of Jane's domain: no DMARC alignment.
+    expect(await deliver(report('MAILER-DAEMON@customer.example', 'mx.evil.example'), '', 'mx.evil.example')).toMatch(/^250 2\.0\.0 Stored in case 10001/);
+    expect(await janeBouncing()).toBe(false);
+    expect(await lastBounceEvent()).toMatchObject({ type: 'address.unverified-bounce', reason: expect.stringMatching(/the reporter mailer-daemon@customer\.example is not authenticated \(From header; verified here: dmarc=fail\)/) });
+    expect(await ownerTold()).toBe(0);
+  });
+
+  it('from Exchange’s MicrosoftExchange329e…@ of Jane’s domain, DKIM-signed by it: Exchange writes from that address only to its own organisation’s senders (and a consumer service may let anyone register it), so it marks nobody', async () => {
+    const raw = await signedBy('customer', report('Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@customer.example>', 'customer.example'));
+    expect(await deliver(raw, '', 'mail.customer.example')).toMatch(/^250 2\.0\.0 Stored in case 10001/);
+    const stored = await env.ctx.db.selectFrom('messages').select('sender_auth').where('message_id', '=', `dsn-${n}@customer.example`).executeTakeFirstOrThrow();
+    expect(stored.sender_auth).toBe('pass');
+    expect(await janeBouncing()).toBe(false);
+    expect(await lastBounceEvent()).toMatchObject({ type: 'address.unverified-bounce', reason: expect.stringMatching(/is the Microsoft Exchange recipient, which reports only to senders of its own organisation/) });
+    expect(await ownerTold()).toBe(0);
+  });
+
   it('an authenticated report from the mail system of Jane’s own domain marks her and tells the owner; the unverified reports are no longer shown', async () => {
     const raw = await signedBy('customer', report('MAILER-DAEMON@mx.customer.example', 'mx.customer.example'));
     expect(await deliver(raw, '', 'mx.customer.example')).toMatch(/^250 2\.0\.0 Stored in case 10001/);
@@ -204,5 +230,21 @@ describe('bounce reports with signed bounce addresses off: only a mail system wi
     const detail = (await caseDetail(env.ctx.db, 10001))!;
     expect(detail.unverifiedBounces).toEqual([]);
     expect(formatCaseDetail(detail, (a) => a)).toMatch(/BOUNCING: jane@customer\.example bounced hard/);
+  });
+
+  it('a genuine report proven by SPF alone, by HELO identity (the null sender, no DKIM): from her domain’s outgoing host, it marks Jane', async () => {
+    // Jane writes again (her mailbox works): no longer bouncing.
+    const back = await signedBy('customer', eml({ from: `Jane Customer <${JANE}>`, subject: 'Re: [Case #10001] Printer on fire', messageId: 'jane-2@customer.example', inReplyTo: 'jane-1@customer.example', auth: null }));
+    expect(await deliver(back, JANE, 'mail.customer.example')).toMatch(/^250 2\.0\.0 Stored in case 10001/);
+    expect(await janeBouncing()).toBe(false);
+    const raw = report('MAILER-DAEMON@customer.example', 'out.customer.example');
+    expect(raw).not.toMatch(/^DKIM-Signature:/im);
+    expect(await deliver(raw, '', 'out.customer.example')).toMatch(/^250 2\.0\.0 Stored in case 10001/);
+    const stored = await env.ctx.db.selectFrom('messages').select('sender_auth').where('message_id', '=', `dsn-${n}@out.customer.example`).executeTakeFirstOrThrow();
+    expect(stored.sender_auth).toBe('pass');
+    expect(await janeBouncing()).toBe(true);
+    const c = (await caseByNumber(env.ctx.db, 10001))!;
+    const marked = (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type === 'address.bouncing').pop()!;
+    expect(JSON.parse(marked.data_json)).toMatchObject({ proof: "authenticated report from mailer-daemon@customer.example, the mail system of the recipient's own domain" });
   });
 });
