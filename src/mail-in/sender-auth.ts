@@ -203,8 +203,12 @@ export function aligned(a: string, b: string): boolean {
  * The verdict from method results (DMARC first; without a DMARC verdict an aligned DKIM or SPF
  * pass). A DMARC result speaks for the From domain it names (header.from): one for another domain
  * — the MX read another From than ours, e.g. of a message with two — is not about this sender.
+ * `nullSender`: the message came from MAIL FROM:<> (a delivery report). SPF then checks the HELO
+ * name (RFC 7208 §2.3), and MXs record it as `smtp.helo=` with no `smtp.mailfrom`: that name is the
+ * SPF identity then, and only then (an MX may also write a HELO check for mail with a real sender,
+ * which says nothing of its From).
  */
-export function judge(results: ReadonlyMap<string, MethodResult>, fromAddress: string, source: string): AuthJudgement {
+export function judge(results: ReadonlyMap<string, MethodResult>, fromAddress: string, source: string, nullSender = false): AuthJudgement {
   const from = domainOf(fromAddress);
   const dmarcAny = results.get('dmarc');
   const dmarcFor = dmarcAny?.props['header.from'] ?? '';
@@ -219,14 +223,16 @@ export function judge(results: ReadonlyMap<string, MethodResult>, fromAddress: s
   }
   if (dmarcAny !== undefined && dmarc === undefined) {
     const other = `${source}: dmarc=${dmarcAny.result} is for ${dmarcFor}, not for the From domain ${from}`;
-    const rest = judge(new Map([...results].filter(([m]) => m !== 'dmarc')), fromAddress, source);
+    const rest = judge(new Map([...results].filter(([m]) => m !== 'dmarc')), fromAddress, source, nullSender);
     return { verdict: rest.verdict, why: rest.verdict === 'pass' ? `${rest.why}; ${other}` : other };
   }
   const dkim = results.get('dkim');
   const dkimDomain = dkim?.props['header.d'] ?? domainOf(dkim?.props['header.i'] ?? '');
   if (dkim?.result === 'pass' && aligned(dkimDomain, from)) return { verdict: 'pass', why: `${source}: dkim=pass for ${dkimDomain}${dmarc !== undefined ? ` (dmarc=${dmarc.result})` : ''}` };
   const spf = results.get('spf');
-  const spfDomain = domainOf(spf?.props['smtp.mailfrom'] ?? '');
+  const mailFrom = spf?.props['smtp.mailfrom'] ?? '';
+  const helo = nullSender && (mailFrom === '' || mailFrom === '<>') ? (spf?.props['smtp.helo'] ?? '') : '';
+  const spfDomain = helo !== '' ? helo : domainOf(mailFrom);
   if (spf?.result === 'pass' && aligned(spfDomain, from)) return { verdict: 'pass', why: `${source}: spf=pass for ${spfDomain}${dmarc !== undefined ? ` (dmarc=${dmarc.result})` : ''}` };
   if (results.size === 0) return { verdict: 'none', why: `${source}: no result` };
   return { verdict: 'none', why: `${source}: ${[...results.values()].map((r) => `${r.method}=${r.result}`).join(' ')}` };

@@ -24,7 +24,10 @@ async function check(msg: Inbound, ctx: AppContext, address: string): Promise<Au
     case 'trusted-header': {
       const fields = headerFields(await readHeaderBlock(msg.arrival.raw));
       const { results, ignored } = trustedResults(fields, policy.authservId ?? '', policy.trustedHops);
-      const j = judge(results, address, `Authentication-Results of ${policy.authservId}`);
+      // From the null sender (a delivery report) SPF checked the HELO name: parsed's Return-Path is
+      // the one the delivering agent wrote (MTAs drop a sender's own).
+      const nullSender = msg.arrival.envelopeFrom === '' || (msg.arrival.envelopeFrom == null && msg.notes.parsed?.returnPath === '');
+      const j = judge(results, address, `Authentication-Results of ${policy.authservId}`, nullSender);
       return ignored > 0 ? { ...j, why: `${j.why}; ${ignored} Authentication-Results claiming ${policy.authservId} ignored (not written by our trusted hop)` } : j;
     }
     case 'verify':

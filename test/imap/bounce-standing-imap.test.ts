@@ -108,4 +108,39 @@ describeWithDovecot('bounce reports read over IMAP: the same standing as over SM
     expect(JSON.parse(data!.data_json)).toMatchObject({ proof: "authenticated report from mailer-daemon@customer.example, the mail system of the recipient's own domain" });
     await until(async () => (await db.all("SELECT id FROM outbox WHERE kind = 'bounce-notice'")).length === 1, 'the owner told');
   });
+
+  it('a report our MX authenticated by SPF alone, by HELO identity (MAIL FROM:<>: `spf=pass smtp.helo=…`, no DKIM, no DMARC record) from a host of Jane’s domain marks her', async () => {
+    // Jane writes again (her mailbox works): no longer bouncing.
+    await server.append('support', eml({ from: `Jane Customer <${JANE}>`, subject: 'Re: [Case #10001] Printer on fire', messageId: 'jane-2@customer.example', inReplyTo: 'jane-1@customer.example' }));
+    await until(async () => !(await janeBouncing()), 'Jane reachable again');
+    const marks = (await bounceEvents()).filter((e) => e.type === 'address.bouncing').length;
+    n += 1;
+    const raw = [
+      'Return-Path: <>',
+      'Delivered-To: support@example.com',
+      `Authentication-Results: ${MX}; dkim=none; spf=pass smtp.helo=out.customer.example; dmarc=none header.from=customer.example`,
+      `Received: from out.customer.example (out.customer.example [192.0.2.26]) by ${MX} with ESMTPS id 4fImap${n}; Mon, 02 Mar 2026 09:06:30 +0000`,
+      report('MAILER-DAEMON@customer.example'),
+    ].join('\r\n');
+    await read(raw);
+    expect(await janeBouncing()).toBe(true);
+    const all = await bounceEvents();
+    expect(all.filter((e) => e.type === 'address.bouncing')).toHaveLength(marks + 1);
+  });
+
+  it('`spf=pass smtp.helo=…` of a host of Jane’s domain does not count for a report from a real envelope sender (SPF then checks MAIL FROM, not HELO)', async () => {
+    await server.append('support', eml({ from: `Jane Customer <${JANE}>`, subject: 'Re: [Case #10001] Printer on fire', messageId: 'jane-3@customer.example', inReplyTo: 'jane-1@customer.example' }));
+    await until(async () => !(await janeBouncing()), 'Jane reachable again');
+    n += 1;
+    const raw = [
+      'Return-Path: <mallory@evil.example>',
+      'Delivered-To: support@example.com',
+      `Authentication-Results: ${MX}; dkim=none; spf=pass smtp.helo=out.customer.example; dmarc=none header.from=customer.example`,
+      `Received: from out.customer.example (out.customer.example [192.0.2.26]) by ${MX} with ESMTPS id 4fImap${n}; Mon, 02 Mar 2026 09:07:30 +0000`,
+      report('MAILER-DAEMON@customer.example'),
+    ].join('\r\n');
+    await read(raw);
+    expect(await janeBouncing()).toBe(false);
+    expect((await bounceEvents()).pop()).toMatchObject({ type: 'address.unverified-bounce', reason: expect.stringMatching(/the reporter mailer-daemon@customer\.example is not authenticated/) });
+  });
 });
