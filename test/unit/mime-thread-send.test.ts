@@ -122,6 +122,23 @@ describe('sending over SMTP on the MIME thread', () => {
     expect((await sink.waitFor(1)).map((m) => m.parsed.subject)).toEqual(['Case 3']);
   });
 
+  it('whether the relay offers DSN comes back from its EHLO answer, on the thread and here: unknown before the first email (the outbox then sends an email to several readers one transaction per reader: row-attempt.ts)', async () => {
+    const t = smtpTransport();
+    const { mime } = thread();
+    expect(t.offersDsn!()).toBeNull();
+    expect((await t.sendOn!(mime, email(1)))!.offersDsn).toBe(false);
+    expect(t.offersDsn!()).toBe(false);
+    const dsnSink = await startSmtpSink({ dsn: true });
+    closing.push(() => dsnSink.close());
+    const dsnEnv = await testEnv({ outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: dsnSink.port, secure: false } } });
+    closing.push(() => dsnEnv.close());
+    const d = smtpTransport(dsnEnv);
+    expect((await d.sendOn!(mime, email(2, { dsn: { id: 'casegate.b1.abcd.r0123456789abcdef' } })))!.offersDsn).toBe(true);
+    expect(d.offersDsn!()).toBe(true);
+    expect((await dsnSink.waitFor(1))[0]!.envid).toBe('casegate.b1.abcd.r0123456789abcdef');
+    expect((await d.send(email(3))).offersDsn).toBe(true);
+  });
+
   it('recipients refused while the others got the email come back with their replies (the outbox reports or retries them)', async () => {
     const t = smtpTransport();
     const { mime } = thread();
