@@ -13,6 +13,9 @@ import { postgresUrlProblem } from './database-url.js';
 import { checkSla } from './sla-checks.js';
 import { jobsSchema, slaSchema, webSchema } from './sla-schema.js';
 
+/** Domains whose subdomains a mail provider hands to every customer: never `security.bounces.reporters` (the customer's own subdomain, named instead). */
+const TENANT_PARENTS: Readonly<Record<string, string>> = { 'onmicrosoft.com': '<tenant>.onmicrosoft.com', 'mail.onmicrosoft.com': '<tenant>.mail.onmicrosoft.com', 'mailgun.org': 'sandbox<id>.mailgun.org' };
+
 /**
  * The one typed description of casegate's configuration. Every key is documented in
  * config/casegate.example.yaml; defaults here are the embedded default (no config file).
@@ -366,8 +369,20 @@ export const configSchema = z
             /**
              * Domains whose authenticated mail-system reports speak for every recipient: a relay
              * provider that reports bounces by email without the DSN extension (e.g. amazonses.com).
+             * Its subdomains count too, so never a domain whose subdomains the provider gives to
+             * every customer (a Microsoft 365 tenant, a Mailgun sandbox): each one's postmaster@
+             * would speak for every recipient.
              */
-            reporters: z.array(z.string().trim().toLowerCase().regex(/^[a-z0-9.-]+\.[a-z0-9-]+$/, 'a domain, e.g. amazonses.com')).default([]),
+            reporters: z
+              .array(
+                z
+                  .string()
+                  .trim()
+                  .toLowerCase()
+                  .regex(/^[a-z0-9.-]+\.[a-z0-9-]+$/, 'a domain, e.g. amazonses.com')
+                  .refine((d) => !Object.hasOwn(TENANT_PARENTS, d), { error: (i) => `${String(i.input)} gives every customer a subdomain (${TENANT_PARENTS[String(i.input)]}), whose postmaster@ would then speak for every recipient: name your own, e.g. ${TENANT_PARENTS[String(i.input)]}` }),
+              )
+              .default([]),
           })
           .strict()
           .prefault({}),

@@ -268,6 +268,12 @@ describe('language codes', () => {
     const regional = problemsOf(file([...base, 'templates: { languages: [en, jp-JP, xx-Latn] }'].join('\n')));
     expect(regional.map((p) => p.path)).toEqual(['templates.languages.1', 'templates.languages.2']);
   });
+  it('security.bounces.reporters refuses a domain every Microsoft 365 or Mailgun customer gets a subdomain of (its postmaster@ would speak for every recipient); the provider itself and one tenant are fine', () => {
+    const problems = problemsOf(file('security:\n  bounces:\n    reporters: [amazonses.com, ourtenant.onmicrosoft.com, onmicrosoft.com, MAILGUN.org]\n'));
+    expect(problems.map((p) => p.path)).toEqual(['security.bounces.reporters.2', 'security.bounces.reporters.3']);
+    expect(problems[0]!.message).toMatch(/^onmicrosoft\.com gives every customer a subdomain .*: name your own, e\.g\. <tenant>\.onmicrosoft\.com$/);
+  });
+
   it('language and regional tags are accepted', () => {
     expect(problemsOf(file([...base, 'templates: { languages: [en, de, ja, pt-BR, zh-TW, ar, en-Latn-US, tlh] }', 'cases: { defaultLanguage: en, translations: { pt-BR: { expectedResponse: em um dia útil } } }'].join('\n')))).toEqual([]);
   });
