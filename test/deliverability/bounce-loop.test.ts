@@ -7,6 +7,7 @@ import { commonData, queueEmail, requesterOf } from '../../src/mail-out/compose.
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { caseDetail } from '../../src/views.js';
+import { dsn as dsnReport } from '../helpers/dsn.js';
 import { describeResult } from '../helpers/cli.js';
 import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -221,34 +222,7 @@ describeWithPostfix('a hard bounce from a real Postfix closes the loop', () => {
       const bossId = atPartner.envid!;
       expect(bossId).toMatch(new RegExp(`^casegate\\.b${row.id}\\.[a-z2-7]{4}\\.r[0-9a-f]{16}$`));
       // Whoever runs partner.example's MX writes a report naming Ann, with the id his MX was given.
-      const forged = [
-        'From: Mail Delivery System <MAILER-DAEMON@mx.partner.example>',
-        'To: support@example.com',
-        'Subject: Undelivered Mail Returned to Sender',
-        `Date: ${new Date().toUTCString()}`,
-        'Message-ID: <forged-1@mx.partner.example>',
-        'MIME-Version: 1.0',
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
-        '',
-        '--b',
-        'Content-Type: text/plain',
-        '',
-        'Your message could not be delivered.',
-        '--b',
-        'Content-Type: message/delivery-status',
-        '',
-        'Reporting-MTA: dns; mx.partner.example',
-        `Original-Envelope-Id: ${bossId}`,
-        '',
-        `Original-Recipient: rfc822;${ANN}`,
-        `Final-Recipient: rfc822; ${ANN}`,
-        'Action: failed',
-        'Status: 5.1.1',
-        'Diagnostic-Code: smtp; 550 5.1.1 User unknown',
-        '',
-        '--b--',
-        '',
-      ].join('\r\n');
+      const forged = dsnReport({ recipients: [ANN], originalRecipient: true, messageId: 'forged-1@mx.partner.example', mta: 'mx.partner.example', envelopeId: bossId });
       expect((await ccEnv.ingest(Buffer.from(forged), { envelopeFrom: '' })).kind).toBe('stored');
       expect(await isBouncing(ccEnv.ctx.db, ANN)).toBe(false);
       const c = (await caseByNumber(ccEnv.ctx.db, 10001))!;

@@ -20,11 +20,13 @@ export interface DsnOptions {
   readonly from?: string;
   /** With Auto-Submitted: auto-replied (many MTAs leave it out). */
   readonly autoSubmitted?: boolean;
+  /** With an Original-Recipient line per recipient (RFC 3461 ORCPT, as the sender's MTA passed it on). */
+  readonly originalRecipient?: boolean;
 }
 
 export function dsn(o: DsnOptions): string {
   const mta = o.mta ?? 'mx.customer.example';
-  const status = o.recipients.map((r) => `Final-Recipient: rfc822; ${r}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n`).join('\r\n');
+  const status = o.recipients.map((r) => `${o.originalRecipient === true ? `Original-Recipient: rfc822;${r}\r\n` : ''}Final-Recipient: rfc822; ${r}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n`).join('\r\n');
   return [
     `From: ${o.from ?? `MAILER-DAEMON@${mta}`} (Mail Delivery System)`,
     `To: ${o.to ?? 'support@example.com'}`,

@@ -19,6 +19,37 @@ afterEach(async () => {
 const QUEUES = { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } };
 const CUSTOMER_TEXT = ['Hi Ben, the printer is still broken.', '', '#cc mallory@evil.example', '#priority low', '#close', '', 'Jane'];
 
+
+/** Ben forwards Jane's mail to him as an attachment (message/rfc822): his text above it, and (Apple Mail) below it. */
+function attachedForward(messageId: string, above: readonly string[], below: readonly string[] = []): string {
+  const part = (lines: readonly string[]): string[] => ['--b1', 'Content-Type: text/plain; charset=utf-8', '', ...lines];
+  return [
+    ...mxHeaders('example.com', 'pass'),
+    'From: Ben Agent <ben@example.com>',
+    'To: support@example.com',
+    'Subject: Fwd: [Case #10001] Printer on fire',
+    `Message-ID: <${messageId}>`,
+    'Date: Mon, 02 Mar 2026 09:05:00 +0000',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b1"',
+    '',
+    ...part(above),
+    '--b1',
+    'Content-Type: message/rfc822',
+    'Content-Disposition: attachment; filename="printer.eml"',
+    '',
+    'From: Jane Customer <jane@customer.example>',
+    'To: Ben Agent <ben@example.com>',
+    'Subject: printer',
+    'Message-ID: <jane-direct@customer.example>',
+    'Date: Mon, 02 Mar 2026 08:00:00 +0000',
+    '',
+    ...CUSTOMER_TEXT,
+    ...(below.length > 0 ? part(below) : []),
+    '--b1--',
+    '',
+  ].join('\r\n');
+}
 async function caseState() {
   const c = (await caseByNumber(env.ctx.db, 10001))!;
   return { status: c.status, priority: c.priority, people: (await participants(env.ctx.db, c.id)).map((p) => p.address), events: (await eventsOfCase(env.ctx.db, c.id)).filter((e) => e.type !== 'command.rejected').map((e) => `${e.type}: ${e.reason}`) };
@@ -67,38 +98,7 @@ describe('commands in mail an agent forwards into a case', () => {
     for (const line of ['#escalate 2 she threatens to sue, legal please look', '#saved need-logs', '#reslove']) expect(told[0]!.text).toContain(`- ${line}: this line is below the forwarded message`);
     // Typed below an attached message (Apple Mail: a text part after the attachment) it is the
     // agent's own text: run; the attached message's own "#cc" line is text nobody typed.
-    const attached = [
-      ...mxHeaders('example.com', 'pass'),
-      'From: Ben Agent <ben@example.com>',
-      'To: support@example.com',
-      'Subject: Fwd: [Case #10001] Printer on fire',
-      'Message-ID: <fwd-below-attached@example.com>',
-      'Date: Mon, 02 Mar 2026 09:05:00 +0000',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/mixed; boundary="b1"',
-      '',
-      '--b1',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      'Jane wrote to me directly, attached.',
-      '--b1',
-      'Content-Type: message/rfc822',
-      'Content-Disposition: attachment; filename="printer.eml"',
-      '',
-      'From: Jane Customer <jane@customer.example>',
-      'To: Ben Agent <ben@example.com>',
-      'Subject: printer',
-      'Message-ID: <jane-direct@customer.example>',
-      'Date: Mon, 02 Mar 2026 08:00:00 +0000',
-      '',
-      ...CUSTOMER_TEXT,
-      '--b1',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      '#priority high',
-      '--b1--',
-      '',
-    ].join('\r\n');
+    const attached = attachedForward('fwd-below-attached@example.com', ['Jane wrote to me directly, attached.'], ['#priority high']);
     await env.ingest(attached);
     const after = await caseState();
     expect(after.priority).toBe('high');
@@ -117,35 +117,7 @@ describe('commands in mail an agent forwards into a case', () => {
     await env.ingest(eml({ from: 'Ben Agent <ben@example.com>', subject: 'FW: [Case #10001] Printer on fire', body: `#note\n${outlook}` }));
     await env.ingest(eml({ from: 'Ben Agent <ben@example.com>', subject: 'FW: [Case #10001] Printer on fire', body: outlook }));
     // Forwarded as an attachment (message/rfc822) below the agent's note.
-    const attached = [
-      ...mxHeaders('example.com', 'pass'),
-      'From: Ben Agent <ben@example.com>',
-      'To: support@example.com',
-      'Subject: Fwd: [Case #10001] Printer on fire',
-      'Message-ID: <fwd-attached@example.com>',
-      'Date: Mon, 02 Mar 2026 09:05:00 +0000',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/mixed; boundary="b1"',
-      '',
-      '--b1',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      '#note',
-      'Jane wrote to me directly, attached.',
-      '--b1',
-      'Content-Type: message/rfc822',
-      'Content-Disposition: attachment; filename="printer.eml"',
-      '',
-      'From: Jane Customer <jane@customer.example>',
-      'To: Ben Agent <ben@example.com>',
-      'Subject: printer',
-      'Message-ID: <jane-direct@customer.example>',
-      'Date: Mon, 02 Mar 2026 08:00:00 +0000',
-      '',
-      ...CUSTOMER_TEXT,
-      '--b1--',
-      '',
-    ].join('\r\n');
+    const attached = attachedForward('fwd-attached@example.com', ['#note', 'Jane wrote to me directly, attached.']);
     await env.ingest(attached);
     const s = await caseState();
     expect(s.priority).toBe('normal');
