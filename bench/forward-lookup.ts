@@ -8,10 +8,10 @@
  * cases of the forwarded subject (cases_requester_subject), and her messages of the forwarded
  * Date on the cases of that subject opened around it.
  */
-import { CompiledQuery, sql, type Kysely, type SqlBool } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { loadConfig } from '../src/config/load.js';
 import { databaseTarget, openDatabase } from '../src/db/database.js';
-import { requesterCasesBySubject, requesterSubjectMessagesSent } from '../src/db/repos/cases.js';
+import { requesterCasesBySubject, requesterCasesBySubjectQuery, requesterSubjectMessagesSent, requesterSubjectMessagesSentQuery } from '../src/db/repos/cases.js';
 import type { Database } from '../src/db/schema.js';
 import { startPgCluster } from '../test/helpers/pg-cluster.js';
 import { prepareDataDir, removeDataDir, seedHistoryIn, useBenchPostgres } from './product.js';
@@ -94,31 +94,17 @@ try {
     [
       'now: her 20 newest cases of the subject (monitor, 3,000 of that subject)',
       () => requesterCasesBySubject(db, monitor, 'Nightly backup report'),
-      db.selectFrom('cases').selectAll().where('requester_address', '=', monitor).where(sql<SqlBool>`lower(cases.subject) = lower(${'Nightly backup report'})`).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(20).compile(),
+      requesterCasesBySubjectQuery(db, monitor, 'Nightly backup report').compile(),
     ],
     [
       'now: her 20 newest cases of the subject (account, 1 of 2,000)',
       () => requesterCasesBySubject(db, account, 'Order 5'),
-      db.selectFrom('cases').selectAll().where('requester_address', '=', account).where(sql<SqlBool>`lower(cases.subject) = lower(${'Order 5'})`).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(20).compile(),
+      requesterCasesBySubjectQuery(db, account, 'Order 5').compile(),
     ],
     [
       'now: her messages of the forwarded Date on cases of the subject opened around it (monitor)',
       () => requesterSubjectMessagesSent(db, monitor, 'Nightly backup report', opened, sentSpan),
-      db
-        .selectFrom('cases')
-        .innerJoin('messages', 'messages.case_id', 'cases.id')
-        .select(['messages.case_id', 'messages.sent_at'])
-        .where('cases.requester_address', '=', monitor)
-        .where(sql<SqlBool>`lower(cases.subject) = lower(${'Nightly backup report'})`)
-        .where('cases.created_at', '>=', opened.from)
-        .where('cases.created_at', '<', opened.to)
-        .where('cases.kind', '=', sql.lit('case'))
-        .where('messages.direction', '=', sql.lit('in'))
-        .where('messages.from_address', '=', monitor)
-        .where('messages.sent_at', '>=', sentSpan.from)
-        .where('messages.sent_at', '<', sentSpan.to)
-        .limit(1_000)
-        .compile(),
+      requesterSubjectMessagesSentQuery(db, monitor, 'Nightly backup report', opened, sentSpan).compile(),
     ],
   ];
   const found = await requesterSubjectMessagesSent(db, monitor, 'Nightly backup report', opened, sentSpan);

@@ -283,17 +283,22 @@ export async function isParticipant(db: Q, caseId: number, address: string, o: {
   return (await q.executeTakeFirst()) !== undefined;
 }
 
-/** Her cases of one subject: lower case on both sides, the expression cases_requester_subject (0033) holds. */
+/** Her cases of one subject: lower case on both sides, the expression cases_requester_subject (0035) holds. */
 const ofSubject = (subject: string) => sql<SqlBool>`lower(cases.subject) = lower(${subject})`;
 
 /**
  * The newest cases (at most `limit`, by when they were opened) a requester opened with the subject
  * `subject` (the caller's normalisation; compared in lower case): what a forward of that
- * requester's message may be about (stages/thread.ts). On cases_requester_subject (0033): only her
+ * requester's message may be about (stages/thread.ts). On cases_requester_subject (0035): only her
  * cases of that subject are read, however many cases she has; the same instant: the higher id first.
  */
 export async function requesterCasesBySubject(db: Q, requester: string, subject: string, limit = 20): Promise<CaseRow[]> {
-  return db.selectFrom('cases').selectAll().where('requester_address', '=', requester).where(ofSubject(subject)).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  return requesterCasesBySubjectQuery(db, requester, subject, limit).execute();
+}
+
+/** The statement of requesterCasesBySubject, unrun (bench/forward-lookup.ts plans it). */
+export function requesterCasesBySubjectQuery(db: Q, requester: string, subject: string, limit = 20) {
+  return db.selectFrom('cases').selectAll().where('requester_address', '=', requester).where(ofSubject(subject)).where('kind', '=', sql.lit('case')).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit);
 }
 
 /**
@@ -310,6 +315,18 @@ export async function requesterSubjectMessagesSent(
   sent: { readonly from: string; readonly to: string },
   limit = 1_000,
 ): Promise<{ case_id: number; sent_at: string | null }[]> {
+  return requesterSubjectMessagesSentQuery(db, requester, subject, opened, sent, limit).execute();
+}
+
+/** The statement of requesterSubjectMessagesSent, unrun (bench/forward-lookup.ts plans it). */
+export function requesterSubjectMessagesSentQuery(
+  db: Q,
+  requester: string,
+  subject: string,
+  opened: { readonly from: string; readonly to: string },
+  sent: { readonly from: string; readonly to: string },
+  limit = 1_000,
+) {
   return db
     .selectFrom('cases')
     .innerJoin('messages', 'messages.case_id', 'cases.id')
@@ -323,6 +340,5 @@ export async function requesterSubjectMessagesSent(
     .where('messages.from_address', '=', requester)
     .where('messages.sent_at', '>=', sent.from)
     .where('messages.sent_at', '<', sent.to)
-    .limit(limit)
-    .execute();
+    .limit(limit);
 }
