@@ -4,7 +4,7 @@
  * 200,000) stored messages (bench/seed.ts), adds two heavy senders — an automated one with 3,000
  * cases of one subject ("Nightly backup report", one a night… and then some) and a big account
  * with 2,000 cases of varied subjects — and prints, per statement, its plan and its median time
- * over 200 runs: the old read of a requester's 20 newest cases (what 0033 replaced), her newest
+ * over 200 runs: the old read of a requester's 20 newest cases (what 0035 replaced), her newest
  * cases of the forwarded subject (cases_requester_subject), and her messages of the forwarded
  * Date on the cases of that subject opened around it.
  */

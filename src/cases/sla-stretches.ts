@@ -7,7 +7,7 @@ import type { BusinessClock } from './business-calendar.js';
  * 24/7 queue vanished when the case moved to a Mon–Fri queue (a missed target became met, its
  * breach alert unsaid), and the other way round a case was breached the moment it arrived.
  *
- * A move (stored in case_sla.moves_json, 0033) closes the stretch in the queue left: until `to`
+ * A move (stored in case_sla.moves_json, 0034) closes the stretch in the queue left: until `to`
  * the case was measured in `calendar`, and a target already missed by then keeps the instant it was
  * missed at — a breach stays a breach, whatever the new queue's targets. The stretch after the
  * last move is measured in the current queue's calendar.

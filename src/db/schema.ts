@@ -312,7 +312,7 @@ export interface CaseSlaTable {
   /** JSON [{ from, to|null, why }]: pending (and on hold when it pauses) and resolved periods. */
   res_pauses_json: string;
   /**
-   * JSON [{ to, calendar, frMissedAt?, resMissedAt? }]: the stretches in earlier queues (0033), each
+   * JSON [{ to, calendar, frMissedAt?, resMissedAt? }]: the stretches in earlier queues (0034), each
    * measured in its queue's calendar until `to` (a move); a target missed by then and when. '[]': never moved.
    */
   moves_json: Generated<string>;
