@@ -8,8 +8,8 @@ import type { CaseRow, CaseSlaRow, CaseStatus, Database, NewCaseSla } from '../d
 import type { FirstResponse, LifecycleHook, PriorityChange, QueueChange, StatusChange, TeamUpdate } from './lifecycle.js';
 import { nextPendingAction, pendingDueAt, reschedulePending } from './follow-up.js';
 import { calendarNamed, calendarOf, isCritical, slaTerms, type SlaTerms } from './sla-policy.js';
-import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resolutionMissedBeforeMove, resolutionUsedUpAt, resume, type ClockState, type Pause } from './sla-state.js';
-import { lastMoveAt, missedAt, parseMoves, stretchedClock, type Move } from './sla-stretches.js';
+import { dueTimes, firstResponseElapsed, openPause, pause, resolutionElapsed, resolutionRecordedMissed, resolutionUsedUpAt, resume, targetMissedAt, type ClockState, type Pause } from './sla-state.js';
+import { lastMoveAt, parseMoves, stretchedClock, type Move } from './sla-stretches.js';
 
 /**
  * The SLA clocks of a case, kept in the same transaction as what changes them (DESIGN §3). These
@@ -39,7 +39,8 @@ const ACTIVE: readonly CaseStatus[] = ['new', 'open', 'on_hold'];
 type Trx = Transaction<Database>;
 
 function stateOf(row: CaseSlaRow, caseRow: CaseRow): ClockState {
-  return { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: JSON.parse(row.res_pauses_json) as Pause[], moves: parseMoves(row.moves_json) };
+  const missed = { ...(row.fr_missed_at != null ? { fr: row.fr_missed_at } : {}), ...(row.res_missed_at != null ? { res: row.res_missed_at } : {}) };
+  return { startedAt: row.started_at, firstResponseAt: caseRow.first_response_at, pauses: JSON.parse(row.res_pauses_json) as Pause[], moves: parseMoves(row.moves_json), missed };
 }
 
 /**
@@ -75,6 +76,8 @@ function fresh(caseRow: CaseRow, terms: SlaTerms, now: string): NewCaseSla {
     res_target_min: terms.resolutionMin,
     res_pauses_json: '[]',
     moves_json: '[]',
+    fr_missed_at: null,
+    res_missed_at: null,
     res_warn_at: null,
     res_due_at: null,
     res_done_at: null,
@@ -132,6 +135,8 @@ async function write(trx: Trx, ctx: AppContext, caseRow: CaseRow, row: NewCaseSl
     res_target_min: terms.resolutionMin,
     res_pauses_json: JSON.stringify(state.pauses),
     moves_json: JSON.stringify(state.moves ?? []),
+    fr_missed_at: state.missed?.fr ?? row.fr_missed_at ?? null,
+    res_missed_at: state.missed?.res ?? row.res_missed_at ?? null,
     fr_due_at: frMeasured ? (row.fr_due_at ?? null) : iso(due.frDue),
     fr_warn_at: frMeasured ? (row.fr_warn_at ?? null) : iso(due.frWarn),
     res_due_at: row.res_done_at != null ? null : iso(due.resDue),
@@ -213,7 +218,7 @@ async function onStatusChange(trx: Trx, ctx: AppContext, change: StatusChange): 
     // (The first-response clock stopped already: a case that ends unanswered has its first response then.)
     if (row.res_done_at == null) {
       const used = resolutionElapsed(state, terms.clock, new Date(now));
-      row = { ...row, res_done_at: now, res_business_sec: Math.round(used / 1000), res_met: terms.resolutionMin === null ? null : used <= terms.resolutionMin * MIN && !resolutionMissedBeforeMove(state) ? 1 : 0 };
+      row = { ...row, res_done_at: now, res_business_sec: Math.round(used / 1000), res_met: terms.resolutionMin === null ? null : used <= terms.resolutionMin * MIN && !resolutionRecordedMissed(state) ? 1 : 0 };
       state = pause(state, now, 'resolved');
       events.push({ type: 'sla.stopped', reason: `${to}: resolution clock stopped after ${Math.round(used / MIN)} business minutes${terms.resolutionMin !== null ? ` of ${terms.resolutionMin} (${row.res_met === 1 ? 'met' : 'missed'})` : ''}` });
     }
@@ -286,13 +291,39 @@ async function onTeamUpdate(trx: Trx, ctx: AppContext, update: TeamUpdate): Prom
   return out.caseRow;
 }
 
-/** A new priority (`change.caseRow` carries it): every due time follows the new targets. */
+/**
+ * A new priority (`change.caseRow` carries it): every due time follows the new targets, measured
+ * from the opening — except a target the case had already missed under the old priority: that
+ * stays missed at the instant it was (a late case lowered to a longer target is not on time again;
+ * its breach was alerted and is reported).
+ */
 async function onPriorityChange(trx: Trx, ctx: AppContext, change: PriorityChange): Promise<CaseRow> {
   const { caseRow: after, from } = change;
-  return recompute(trx, ctx, after, change.actor, (terms) => ({
-    why: `priority ${from} → ${after.priority} (${terms.coverage})`,
-    data: { from, to: after.priority },
-  }));
+  let note = '';
+  const missedBefore = (row: NewCaseSla, state: ClockState): ClockState => {
+    const at = ctx.clock.now();
+    const old = termsOf(ctx, { queue: after.queue, priority: from }, state);
+    const missed: { fr?: string; res?: string } = { ...state.missed };
+    if (after.first_response_at === null && row.fr_due_at != null && new Date(row.fr_due_at) <= at && targetMissedAt(state, 'fr') === null) missed.fr = new Date(row.fr_due_at).toISOString();
+    if (row.res_done_at == null && old.resolutionMin !== null && targetMissedAt(state, 'res') === null) {
+      const usedUp = resolutionUsedUpAt(state, old.clock, old.resolutionMin * MIN, at);
+      if (usedUp !== null) missed.res = usedUp.toISOString();
+    }
+    note = `${missed.fr !== state.missed?.fr ? `; first response already missed (due ${missed.fr})` : ''}${missed.res !== state.missed?.res ? `; resolution already missed (due ${missed.res})` : ''}`;
+    return { ...state, missed };
+  };
+  return recompute(
+    trx,
+    ctx,
+    after,
+    change.actor,
+    (terms) => ({
+      why: `priority ${from} → ${after.priority} (${terms.coverage}${note})`,
+      data: { from, to: after.priority },
+    }),
+    false,
+    missedBefore,
+  );
 }
 
 /**
@@ -310,8 +341,8 @@ async function onQueueChange(trx: Trx, ctx: AppContext, change: QueueChange): Pr
     const at = new Date(change.at);
     const left = termsOf(ctx, { queue: from, priority: after.priority }, state);
     const move: { -readonly [K in keyof Move]: Move[K] } = { to: change.at, calendar: calendarOf(ctx.config, from).name };
-    if (after.first_response_at === null && row.fr_due_at != null && new Date(row.fr_due_at) <= at && missedAt(state.moves, 'fr') === null) move.frMissedAt = row.fr_due_at;
-    if (left.resolutionMin !== null && missedAt(state.moves, 'res') === null) {
+    if (after.first_response_at === null && row.fr_due_at != null && new Date(row.fr_due_at) <= at && targetMissedAt(state, 'fr') === null) move.frMissedAt = row.fr_due_at;
+    if (left.resolutionMin !== null && targetMissedAt(state, 'res') === null) {
       const usedUp = resolutionUsedUpAt(state, left.clock, left.resolutionMin * MIN, at);
       if (usedUp !== null) move.resMissedAt = usedUp.toISOString();
     }

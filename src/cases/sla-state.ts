@@ -28,6 +28,8 @@ export interface ClockState {
   readonly pauses: readonly Pause[];
   /** Moves to other queues (sla-stretches.ts): none for a case measured in one queue. */
   readonly moves?: readonly Move[];
+  /** Targets found missed at a change of priority, and when (case_sla.fr_missed_at, res_missed_at). */
+  readonly missed?: { readonly fr?: string; readonly res?: string };
 }
 
 export interface DueTimes {
@@ -88,15 +90,35 @@ export function dueNextBusinessDay(terms: Pick<SlaTerms, 'afterHours' | 'clock'>
 }
 
 /**
- * A case moved to another queue: a target missed before a move stays missed at the instant it was
- * (`missed`); one the new queue's target has used up meanwhile is due at the move, not before it —
- * the case was not in that queue then. Null `moved`: never moved, nothing changes.
+ * The instant a target was recorded missed — at a move (sla-stretches.ts) or at a change of
+ * priority — or null: a breach stays a breach, whatever terms the case goes by later.
  */
-function afterMoves(times: { due: Date; warn: Date }, missed: Date | null, moved: Date | null): { due: Date; warn: Date } {
-  if (missed !== null) return { due: missed, warn: missed };
-  if (moved === null) return times;
-  const later = (d: Date) => (d < moved ? moved : d);
-  return { due: later(times.due), warn: later(times.warn) };
+export function targetMissedAt(state: ClockState, target: 'fr' | 'res'): Date | null {
+  const atMove = missedAt(state.moves, target);
+  const recorded = state.missed?.[target];
+  const atChange = recorded === undefined ? null : new Date(recorded);
+  if (atMove === null) return atChange;
+  return atChange === null || atMove <= atChange ? atMove : atChange;
+}
+
+/**
+ * A target missed before a move stays missed at the instant it was; one the new queue's target has
+ * used up meanwhile is due at the move, not before it — the case was not in that queue then. A
+ * target missed before a change of priority is due then at the latest: a longer target does not
+ * put it off, a shorter one measured from the opening (a case raised to urgent) may make it
+ * earlier. Never moved and nothing missed: the times as measured.
+ */
+function afterChanges(times: { due: Date; warn: Date }, state: ClockState, target: 'fr' | 'res'): { due: Date; warn: Date } {
+  const atMove = missedAt(state.moves, target);
+  const recorded = state.missed?.[target];
+  const atChange = recorded === undefined ? null : new Date(recorded);
+  if (atMove !== null && (atChange === null || atMove <= atChange)) return { due: atMove, warn: atMove };
+  const moved = lastMoveAt(state.moves);
+  const later = (d: Date) => (moved !== null && d < moved ? moved : d);
+  const measured = { due: later(times.due), warn: later(times.warn) };
+  if (atChange === null) return measured;
+  const earlier = (d: Date) => (d < atChange ? d : atChange);
+  return { due: earlier(measured.due), warn: earlier(measured.warn) };
 }
 
 export function firstResponseTimes(state: ClockState, terms: SlaTerms): { due: Date | null; warn: Date | null } {
@@ -105,7 +127,7 @@ export function firstResponseTimes(state: ClockState, terms: SlaTerms): { due: D
   const clock = terms.clock;
   const due = dueNextBusinessDay(terms, start) ? clock.endOfNextBusinessDay(start) : clock.add(start, terms.firstResponseMin * MIN);
   const warn = clock.add(start, Math.round(terms.warnAt * clock.between(start, due)));
-  return afterMoves({ due, warn }, missedAt(state.moves, 'fr'), lastMoveAt(state.moves));
+  return afterChanges({ due, warn }, state, 'fr');
 }
 
 /** Resolution due and warn time while running; null while paused or without a target. */
@@ -120,7 +142,7 @@ export function resolutionTimes(state: ClockState, terms: SlaTerms): { due: Date
     due: clock.add(resumedAt, Math.max(0, target - used)),
     warn: used >= warnTarget ? resumedAt : clock.add(resumedAt, warnTarget - used),
   };
-  return afterMoves(times, missedAt(state.moves, 'res'), lastMoveAt(state.moves));
+  return afterChanges(times, state, 'res');
 }
 
 /**
@@ -152,9 +174,9 @@ export function resolutionUsedUpAt(state: ClockState, clock: BusinessClock, targ
   return null;
 }
 
-/** Whether the resolution target was recorded missed at a move (then it stays missed, whatever the time counted later). */
-export function resolutionMissedBeforeMove(state: ClockState): boolean {
-  return missedAt(state.moves, 'res') !== null;
+/** Whether the resolution target was recorded missed at a move or a change of priority (then it stays missed, whatever the time counted later). */
+export function resolutionRecordedMissed(state: ClockState): boolean {
+  return targetMissedAt(state, 'res') !== null;
 }
 
 export function dueTimes(state: ClockState, terms: SlaTerms): DueTimes {

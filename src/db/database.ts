@@ -34,6 +34,7 @@ import * as m0032 from './migrations/0032-pgperf3-open-cases.js';
 import * as m0033 from './migrations/0033-stats-few-valued.js';
 import * as m0034 from './migrations/0034-sla-queue-stretches.js';
 import * as m0035 from './migrations/0035-intake-forward-subject.js';
+import * as m0036 from './migrations/0036-sla-missed-targets.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -83,6 +84,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0033-stats-few-valued': m0033,
   '0034-sla-queue-stretches': m0034,
   '0035-intake-forward-subject': m0035,
+  '0036-sla-missed-targets': m0036,
 };
 
 /** What a long upgrade reports while it runs (the daemon logs it, `casegate migrate` prints it). */

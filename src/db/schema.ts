@@ -316,6 +316,9 @@ export interface CaseSlaTable {
    * measured in its queue's calendar until `to` (a move); a target missed by then and when. '[]': never moved.
    */
   moves_json: Generated<string>;
+  /** A target missed before a change of priority, and when (0036): it stays missed. Null: not recorded so. */
+  fr_missed_at: Timestamp | null;
+  res_missed_at: Timestamp | null;
   res_warn_at: Timestamp | null;
   /** Null while paused or stopped. */
   res_due_at: Timestamp | null;

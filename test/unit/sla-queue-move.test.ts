@@ -210,3 +210,80 @@ describe('a case moved to a queue with other targets', () => {
     expect((await slaOfCase(env.ctx.db, id))!.fr_met).toBe(0);
   });
 });
+
+async function prioritise(id: number, level: string, at: string): Promise<void> {
+  env.clock.set(at);
+  await priorityFromCli(env.ctx, (await caseById(env.ctx.db, id))!.number, level, { actor: 'cli:lead' });
+}
+
+async function recomputedReason(id: number): Promise<string> {
+  return (await eventsOfCase(env.ctx.db, id)).filter((e) => e.type === 'sla.recomputed').at(-1)!.reason!;
+}
+
+/**
+ * A new priority recomputes the due times from the opening — but a target already missed stays
+ * missed at the instant it was, as across a move. Before (until 2026-12-07) a late case lowered to
+ * a longer target was on time again: its breach alerted and listed in the report, and the same
+ * report counted the target met.
+ */
+describe('a case whose priority changes after a target was missed', () => {
+  it('lowered after its first response was missed: it stays missed (alerted once), the report counts it missed; the resolution goes by the new priority', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // Mon 08:00 CST, normal: first response due 12:00 CST
+    await slaCheck('2026-03-02T18:01:00Z');
+    expect(await alerts(id)).toEqual(['sla.breach first-response 2026-03-02T18:00:00.000Z']);
+    await prioritise(id, 'low', '2026-03-02T19:00:00Z'); // low: 8 h → Mon 16:00 CST, had it not been missed
+    // Resolution: low's 48 h from Mon 08:00 CST (Mon 9, Tue–Thu 30, Fri 9) → Fri 16:00 CST.
+    expect(await due(id)).toEqual({ fr: '2026-03-02T18:00:00.000Z', res: '2026-03-06T22:00:00.000Z' });
+    expect(await recomputedReason(id)).toContain('priority normal → low (business-hours; first response already missed (due 2026-03-02T18:00:00.000Z))');
+    await respond(id, '2026-03-02T20:00:00Z'); // within low's 8 h
+    expect(await slaOfCase(env.ctx.db, id)).toMatchObject({ fr_met: 0, fr_due_at: '2026-03-02T18:00:00.000Z', fr_missed_at: '2026-03-02T18:00:00.000Z', res_missed_at: null });
+    await slaCheck('2026-03-02T20:01:00Z');
+    expect(await alerts(id)).toEqual(['sla.breach first-response 2026-03-02T18:00:00.000Z']);
+    await status(id, 'resolved', '2026-03-03T15:00:00Z');
+    expect((await slaOfCase(env.ctx.db, id))!.res_met).toBe(1);
+    const report = await buildReport(env.ctx.db, env.ctx.config, { from: new Date('2026-03-02T00:00:00Z'), to: new Date('2026-03-04T00:00:00Z'), periodName: 'custom', zone: 'UTC', now: new Date('2026-03-04T00:00:00Z') });
+    expect(report.compliance.find((c) => c.priority === 'low')).toMatchObject({ firstResponse: { met: 0, total: 1 }, resolution: { met: 1, total: 1 } });
+    expect(report.breaches.map((b) => b.kind)).toEqual(['first-response']);
+  });
+
+  it('lowered while waiting for the customer, after its resolution was missed: still missed when resolved', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // normal: resolution 24 h → Wed 12:00 CST
+    await respond(id, '2026-03-02T15:00:00Z');
+    expect((await due(id)).res).toBe('2026-03-04T18:00:00.000Z');
+    await status(id, 'pending', '2026-03-04T19:30:00Z'); // 13:30 CST: missed 1.5 h ago (no sla-check ran)
+    await prioritise(id, 'low', '2026-03-05T14:00:00Z'); // low: 48 h, 26.5 used
+    expect(await recomputedReason(id)).toContain('resolution already missed (due 2026-03-04T18:00:00.000Z)');
+    await status(id, 'open', '2026-03-05T15:00:00Z', 'customer:jane@customer.example');
+    expect((await due(id)).res).toBe('2026-03-04T18:00:00.000Z');
+    await slaCheck('2026-03-05T15:01:00Z');
+    expect(await alerts(id)).toEqual(['sla.breach resolution 2026-03-04T18:00:00.000Z']);
+    await status(id, 'resolved', '2026-03-05T16:00:00Z');
+    expect(await slaOfCase(env.ctx.db, id)).toMatchObject({ res_met: 0, res_missed_at: '2026-03-04T18:00:00.000Z', fr_met: 1 });
+  });
+
+  it('lowered before any target was missed: the new targets hold from the opening (met)', async () => {
+    const id = await open('2026-03-02T14:00:00Z');
+    await prioritise(id, 'low', '2026-03-02T15:00:00Z');
+    expect(await due(id)).toEqual({ fr: '2026-03-02T22:00:00.000Z', res: '2026-03-06T22:00:00.000Z' });
+    await respond(id, '2026-03-02T21:00:00Z'); // past normal's 4 h, within low's 8 h
+    expect(await slaOfCase(env.ctx.db, id)).toMatchObject({ fr_met: 1, fr_missed_at: null });
+  });
+
+  it('raised to urgent after its first response was missed: due from its first minute (24/7), earlier still; lowered back: missed as under normal, not on time again', async () => {
+    const id = await open('2026-03-02T14:00:00Z'); // normal: first response due 18:00Z, missed at 19:00Z
+    await prioritise(id, 'urgent', '2026-03-02T19:00:00Z'); // 15 min, 24/7, from the opening
+    expect((await due(id)).fr).toBe('2026-03-02T14:15:00.000Z');
+    await prioritise(id, 'low', '2026-03-02T19:05:00Z'); // low's 8 h would hold until 22:00Z
+    expect((await due(id)).fr).toBe('2026-03-02T18:00:00.000Z');
+    await respond(id, '2026-03-02T19:10:00Z');
+    expect((await slaOfCase(env.ctx.db, id))!.fr_met).toBe(0);
+  });
+
+  it('raised to urgent in time, then lowered: the targets of the priority it has now, from the opening', async () => {
+    const id = await open('2026-03-02T14:00:00Z');
+    await prioritise(id, 'urgent', '2026-03-02T14:05:00Z');
+    expect((await due(id)).fr).toBe('2026-03-02T14:15:00.000Z');
+    await prioritise(id, 'normal', '2026-03-02T14:10:00Z'); // a mistake put right before the 15 min passed
+    expect(await due(id)).toEqual({ fr: '2026-03-02T18:00:00.000Z', res: '2026-03-04T18:00:00.000Z' });
+  });
+});
