@@ -93,6 +93,17 @@ export function surveyUnsubscribePath(token: string): string {
   return `/s/${token}/unsubscribe`;
 }
 
+/**
+ * A text with every signed link of ours in it cut to "…" (any case, purpose or reader; the URL
+ * around it stays: https://support.example.com/c/…). The case page shows everyone who takes part
+ * the same thread, and a link pasted into a message — or our footer quoted back — is whoever it
+ * was written for: the requester's link on a Cc'd colleague's page let the colleague write as the
+ * requester. Each reader has their own link in their own email.
+ */
+export function withoutSignedLinks(text: string): string {
+  return text.replace(/(?<![0-9a-z.])\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}(?![0-9a-z])/g, '…');
+}
+
 /** A token from a pasted link or the bare token. */
 export function tokenFromLink(linkOrToken: string): string {
   const t = linkOrToken.trim();

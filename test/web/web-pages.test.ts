@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setStatus } from '../../src/cases/lifecycle.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { isBouncing, recordBounce } from '../../src/db/repos/addresses.js';
-import { caseById, caseByNumber } from '../../src/db/repos/cases.js';
+import { caseById, caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { revokeAllLinks, revokeLink } from '../../src/db/repos/links.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { cancelRow, outboxOfCase } from '../../src/db/repos/outbox.js';
@@ -292,6 +292,34 @@ describe('the case page', () => {
     expect(team).not.toContain('Follow your case online');
     expect(team).not.toContain('[Case #10001]');
     expect(team).not.toContain('/c/10001.');
+  });
+
+  it('shows no signed link: the requester’s link pasted into her message (or an agent’s reply) is not handed to a Cc’d colleague, who would then write as her', async () => {
+    const out = await env.ingest(eml({ cc: 'Ann Colleague <ann@customer.example>', body: 'Our VPN certificate expired.' }));
+    if (out.kind !== 'stored') throw new Error(out.reason);
+    const id = out.caseId;
+    const janeLink = await linkIn(id, 'confirmation');
+    const janeUrl = `https://help.example.com/cg${janeLink}`;
+    const conf = (await outboxOfCase(env.ctx.db, id)).find((r) => r.kind === 'confirmation')!;
+    await env.ingest(eml({ inReplyTo: conf.message_id, body: `Any news? I keep checking ${janeUrl} and my survey ${janeUrl.replace('/c/', '/s/').replace('.c.', '.s.')}/5 but nothing changed.` }));
+    await env.ctx.db.transaction().execute((trx) => workCase(trx, env.ctx, id, { actor: 'cli:test', by: 'test', address: 'erika@example.com', replyName: 'Erika' }, { commands: [], text: `Working on it. You can follow it at ${janeUrl}\n\nRegards, Erika`, note: false, attachments: [], messageRowId: null }));
+    const ann = (await participants(env.ctx.db, id)).find((p) => p.address === 'ann@customer.example')!;
+    const annLink = caseLinkFor(env.ctx, (await caseById(env.ctx.db, id))!.number, ann.id).replace('https://help.example.com/cg', '');
+    const sig = janeLink.slice(-24);
+    for (const path of [annLink, janeLink]) {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      const html = await res.text();
+      expect(html).toContain('Any news? I keep checking https://help.example.com/cg/c/… and my survey https://help.example.com/cg/s/…/5 but nothing changed.');
+      expect(html).toContain('Working on it. You can follow it at https://help.example.com/cg/c/…');
+      // The form posts to the reader's own link; the thread holds none.
+      const thread = /<ol class="thread">[\s\S]*?<\/ol>/.exec(html)?.[0] ?? '';
+      expect(thread).toContain('Working on it.');
+      expect(thread).not.toMatch(/\d+\.[cs]\.(p\d+\.)?[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{24}/);
+      if (path === annLink) expect(html).not.toContain(sig);
+    }
+    // Jane's link itself still opens her page, as Jane.
+    expect(await (await get(janeLink)).text()).toContain('<strong>You</strong>');
   });
 
   it('a message whose From failed the sender check is marked — on the page (never "You"), in the agents’ notification and in `cases show`', async () => {

@@ -18,7 +18,7 @@ import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
 import { HttpError, redirect, relativeUrl, type Route, type WebRequest, type WebResponse } from '../http.js';
 import { accessLink } from '../link-access.js';
 import { renderPage } from '../render-page.js';
-import { baseUrlOf, casePath, type LinkToken } from '../signed-link.js';
+import { baseUrlOf, casePath, withoutSignedLinks, type LinkToken } from '../signed-link.js';
 import { submitWebReply } from '../web-reply.js';
 
 /**
@@ -92,7 +92,8 @@ async function pageData(ctx: AppContext, req: WebRequest, { caseRow, link, reade
   // The language the page is in (its <html lang>): a message in another is marked as such.
   const pageLanguage = templateLanguage(caseRow.language, { defaultLanguage: ctx.config.cases.defaultLanguage, languages: ctx.config.templates.languages });
   const messages = shown.map((m) => {
-    const text = m.direction === 'out' ? withoutFooter(m.visible_text, tag, `${baseUrlOf(ctx.config.web)}${casePath('')}`) : m.visible_text;
+    // No signed link is shown: whoever reads this page would hold the link of whoever it names.
+    const text = withoutSignedLinks(m.direction === 'out' ? withoutFooter(m.visible_text, tag, `${baseUrlOf(ctx.config.web)}${casePath('')}`) : m.visible_text);
     const lang = languageOfPart(text, pageLanguage) ?? '';
     return {
       // '' for the reader's own messages — the person the link names, the requester or a Cc'd
