@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { AppContext } from '../context.js';
 import { addEvent } from '../db/repos/events.js';
+import { lockCaseById } from '../db/repos/cases.js';
 import { claim, setClaimOutbox } from '../db/repos/jobs.js';
 import { saveSurvey, surveyOfCase } from '../db/repos/surveys.js';
 import type { CaseRow, Database } from '../db/schema.js';
@@ -95,7 +96,13 @@ export interface RecordedAnswer {
   readonly thanked: boolean;
 }
 
-/** Store an answer on the case (in the caller's transaction) and thank the first rating. */
+/**
+ * Store an answer on the case (in the caller's transaction) and thank the first rating. An answer
+ * that changes nothing — the rating the case has (or none) and no comment or the comment last
+ * kept — records nothing: the survey form sent twice (a double click on Save, a browser sending
+ * it again) kept its comment twice and wrote two events. The case is locked first (PostgreSQL),
+ * so two saves at once are one after the other and neither loses the other's comment.
+ */
 export async function recordSurveyAnswer(
   trx: Transaction<Database>,
   ctx: AppContext,
@@ -104,9 +111,13 @@ export async function recordSurveyAnswer(
   o: { readonly source: 'web' | 'email'; readonly actor: string; readonly messageRowId?: number | null },
 ): Promise<RecordedAnswer> {
   const now = ctx.clock.now().toISOString();
+  await lockCaseById(trx, caseRow.id);
   const before = await surveyOfCase(trx, caseRow.id);
   const comment = answer.comment.trim().slice(0, 5000);
-  if (answer.rating === null && comment === '') return { rating: before?.rating ?? null, comment: before?.comment ?? '', change: 'nothing', thanked: false };
+  const kept = before?.comment ?? '';
+  const sameRating = answer.rating === null || answer.rating === before?.rating;
+  const sameComment = comment === '' || kept === comment || kept.endsWith(`\n\n${comment}`);
+  if (sameRating && sameComment) return { rating: before?.rating ?? null, comment: kept, change: 'nothing', thanked: false };
   const rating = answer.rating ?? before?.rating ?? null;
   const comments = [before?.comment ?? '', comment].filter((c) => c !== '').join('\n\n');
   await saveSurvey(trx, {

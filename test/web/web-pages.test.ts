@@ -595,6 +595,27 @@ describe('the survey', () => {
     expect((await caseByNumber(env.ctx.db, 10001))!.status).toBe('resolved');
   });
 
+  it('the form sent twice (a double click on Save, at once or a moment later) keeps its comment once, with one event; two different comments sent at once are both kept', async () => {
+    const id = await surveyed();
+    const formPath = (await linkIn(id, 'survey', /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+)\/4/)).replace(/\/4$/, '');
+    const csrf = csrfOf(await (await get(formPath)).text());
+    const form = { csrf, rating: '4', comment: 'Quick and friendly, thanks' };
+    const twice = await Promise.all([post(formPath, form, { Origin: base }), post(formPath, form, { Origin: base })]);
+    expect(twice.map((r) => r.status)).toEqual([303, 303]);
+    expect((await post(formPath, form, { Origin: base })).status).toBe(303);
+    expect(await surveyOfCase(env.ctx.db, id)).toMatchObject({ rating: 4, comment: 'Quick and friendly, thanks' });
+    const events = async () => (await env.ctx.db.selectFrom('events').select('type').where('case_id', '=', id).where('type', 'like', 'survey.%').orderBy('id').execute()).map((e) => e.type);
+    expect(await events()).toEqual(['survey.sent', 'survey.rated']);
+    const page = await (await get(`${formPath}?saved=1`)).text();
+    expect(page.match(/Quick and friendly, thanks/g)).toHaveLength(1);
+    // Two different comments at once: one after the other, neither lost.
+    await Promise.all([post(formPath, { csrf, comment: 'The agent was great.' }, { Origin: base }), post(formPath, { csrf, comment: 'The wait was long.' }, { Origin: base })]);
+    const kept = (await surveyOfCase(env.ctx.db, id))!.comment;
+    expect(kept).toContain('The agent was great.');
+    expect(kept).toContain('The wait was long.');
+    expect(await events()).toEqual(['survey.sent', 'survey.rated', 'survey.comment', 'survey.comment']);
+  });
+
   it('the survey page in German: the clicked rating chosen, sent with „Speichern“', async () => {
     const out = await env.ingest(eml({ from: 'Max Kunde <max@kunde.example>', subject: 'Drucker brennt', body: 'Hallo, mein Drucker brennt seit heute Morgen. Bitte helfen Sie mir schnell.\nViele Grüße', headers: { 'Content-Language': 'de' } }));
     if (out.kind !== 'stored') throw new Error(out.reason);
