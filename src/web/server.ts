@@ -11,8 +11,8 @@ import { surveyRoutes } from './routes/survey-page.js';
  * The small built-in web server (node:http; web.host, 127.0.0.1 by default; behind a reverse proxy
  * in production): the customer's case page, the survey, /healthz. Server-rendered HTML from the
  * template engine, no JavaScript. One route table: add routes with `routes.push(...)` before
- * start, or `addRoute` later (/metrics …). Every response is private (no-store) with a strict
- * Content-Security-Policy; one log line per request.
+ * start, or `addRoute` later (/metrics …). Every response is private (no-store), not for search
+ * engines (X-Robots-Tag) and under a strict Content-Security-Policy; one log line per request.
  */
 
 export interface WebServer {
@@ -29,6 +29,9 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   // same-origin: links never leak the signed URL to other sites, and our own form posts keep their Origin.
   'Referrer-Policy': 'same-origin',
   'Cache-Control': 'no-store',
+  // A case link a customer pastes somewhere public is crawled: no page of ours is indexed or
+  // archived — the text/plain answers and a customised page layout without the robots meta too.
+  'X-Robots-Tag': 'noindex, nofollow, noarchive',
 };
 
 /**
@@ -82,7 +85,7 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       const route = candidates.find((r) => r.method === method);
       if (route === undefined) {
-        response = candidates.length > 0 ? { status: 405, headers: { Allow: [...new Set(candidates.map((r) => r.method))].join(', ') }, body: 'method not allowed\n' } : noticePage(ctx, 'not-found', 404, text);
+        response = candidates.length > 0 ? { status: 405, headers: { Allow: [...new Set(candidates.map((r) => r.method))].join(', '), 'Content-Type': 'text/plain; charset=utf-8' }, body: 'method not allowed\n' } : noticePage(ctx, 'not-found', 404, text);
       } else {
         routeName = route.name;
         quiet = route.quiet === true;

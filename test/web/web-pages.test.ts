@@ -82,6 +82,13 @@ describe('the case page', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('referrer-policy')).toBe('same-origin');
+    // Not indexed wherever a link ends up: the page, its text/plain answer and a notice page alike
+    // (a customised layout may drop the robots meta).
+    expect(res.headers.get('x-robots-tag')).toBe('noindex, nofollow, noarchive');
+    for (const other of [await get(path, { Accept: 'text/plain' }), await get(path.replace(/.$/, (c) => (c === '0' ? '1' : '0')))]) {
+      expect(other.headers.get('x-robots-tag')).toBe('noindex, nofollow, noarchive');
+      expect(other.headers.get('cache-control')).toBe('no-store');
+    }
     const html = await res.text();
     expect(html).toContain('<dt>Status</dt><dd>received, waiting for an agent</dd>'); // the status in words (issue 10)
     expect(html).toContain('<dt>Priority</dt><dd>normal</dd>');
