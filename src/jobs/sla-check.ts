@@ -3,6 +3,7 @@ import { nextCheck } from '../cases/sla-clock.js';
 import { activeOwner } from '../cases/staff.js';
 import { lockCaseById } from '../db/repos/cases.js';
 import { addEvent } from '../db/repos/events.js';
+import { countSlaBreach } from '../db/repos/ops.js';
 import { claimSlaFlag, dueSlaChecks, slaOfCase, updateSla } from '../db/repos/sla.js';
 import type { CaseRow, CaseSlaRow } from '../db/schema.js';
 import { capCaseMail } from '../pipeline/staff-mail-cap.js';
@@ -24,6 +25,8 @@ import { sendStagedAlerts, stageAlert } from './sla-alert-mail.js';
 
 type Target = 'fr' | 'res';
 const KIND = { fr: 'first-response', res: 'resolution' } as const;
+/** The label of /metrics casegate_sla_breaches_total. */
+const METRIC_TARGET = { fr: 'first_response', res: 'resolution' } as const;
 
 /** Owner first, then the leads (or the admin), without duplicates. */
 export function slaRecipients(j: JobContext, caseRow: CaseRow): string[] {
@@ -83,6 +86,8 @@ async function checkCase(j: JobContext, caseId: number): Promise<number> {
         data: { target: KIND[t], dueAt, recipients: sent, ...(held.length > 0 ? { held } : {}), policy: s.policy },
         at: nowIso,
       });
+      // /metrics casegate_sla_breaches_total: kept with the event, in its transaction.
+      if (what === 'breach') await countSlaBreach(trx, METRIC_TARGET[t]);
       j.log.info({ caseId: c.id, caseNumber: c.number, target: KIND[t], dueAt, recipients: sent, ...(held.length > 0 ? { held } : {}) }, `sla ${what}`);
     }
   });

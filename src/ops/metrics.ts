@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppContext } from '../context.js';
 import { jobRuns } from '../db/repos/jobs.js';
-import { lastStoredAt, openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachEvents } from '../db/repos/ops.js';
+import { lastStoredAt, openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachTotals } from '../db/repos/ops.js';
 import type { AutomatedKind } from '../mail-in/automated.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
 import type { Telemetry } from '../telemetry.js';
@@ -18,7 +18,8 @@ import { assessHealth, databaseAnswerMs, gatherHealthFacts, withinMs, type Healt
  * reads it: on PostgreSQL one daemon reads a mailbox and every daemon reports the same state (a
  * standby has no state of its own to tell). The outbox pause is this daemon's (its own transport).
  *
- * Counters start at zero with every daemon start (Prometheus' rate() handles the reset).
+ * Counters start at zero with every daemon start (Prometheus' rate() handles the reset), but
+ * casegate_sla_breaches_total: its totals are kept in the database (two rows read by key a scrape).
  */
 
 /** What the daemon knows in memory (src/main.ts supplies it). */
@@ -59,7 +60,7 @@ export class Metrics implements Telemetry {
   readonly #mailboxLastSuccess: Gauge<'mailbox'>;
   readonly #openCases: Gauge<'status' | 'priority'>;
   readonly #slaBreachedOpen: Gauge<'target'>;
-  readonly #slaBreaches: Gauge;
+  readonly #slaBreaches: Counter<'target'>;
   readonly #quarantine: Gauge;
   readonly #lastStored: Gauge;
   readonly #healthy: Gauge;
@@ -112,7 +113,10 @@ export class Metrics implements Telemetry {
     this.#mailboxLastSuccess = new Gauge({ name: 'casegate_mailbox_last_success_timestamp_seconds', help: 'When the IMAP mailbox last completed a check (login, folder, search; with IDLE a safety check every pollSeconds), Unix time', labelNames: ['mailbox'], registers });
     this.#openCases = new Gauge({ name: 'casegate_open_cases', help: 'Cases not closed, by status and priority (suspected spam not counted)', labelNames: ['status', 'priority'], registers });
     this.#slaBreachedOpen = new Gauge({ name: 'casegate_sla_breached_open_cases', help: 'Open cases past an SLA target (first_response, resolution)', labelNames: ['target'], registers });
-    this.#slaBreaches = new Gauge({ name: 'casegate_sla_breaches_recorded', help: 'SLA breaches recorded in the database so far (sla.breach events)', registers });
+    // Kept in the database (two counters rows the sla-check job raises with each breach it records),
+    // so every daemon reports the same total and a restart is no reset; a scrape reads two rows.
+    // Until 2026-12-07: the gauge casegate_sla_breaches_recorded, which counted every sla.breach event.
+    this.#slaBreaches = new Counter({ name: 'casegate_sla_breaches_total', help: 'SLA breaches recorded (an alert went out or was due) by target (first_response, resolution), on any daemon, since the counter began (upgrade to 0037: seeded with the breach events then kept)', labelNames: ['target'], registers });
     this.#quarantine = new Gauge({ name: 'casegate_quarantine_waiting', help: 'Quarantined messages not retried yet', registers });
     // The counters above are this daemon's; mail piped in by `casegate ingest` is stored by
     // processes of its own. This one sees every channel: "no mail for hours" whatever the path.
@@ -217,7 +221,10 @@ export class Metrics implements Telemetry {
     const breaches = await openSlaBreaches(ctx.db);
     this.#slaBreachedOpen.set({ target: 'first_response' }, breaches.firstResponse);
     this.#slaBreachedOpen.set({ target: 'resolution' }, breaches.resolution);
-    this.#slaBreaches.set(await slaBreachEvents(ctx.db));
+    const totals = await slaBreachTotals(ctx.db);
+    // The stored totals as they are (a restored backup's lower value reads as a counter reset).
+    this.#slaBreaches.reset();
+    for (const target of ['first_response', 'resolution'] as const) this.#slaBreaches.inc({ target }, totals[target]);
     this.#quarantine.set(await quarantineWaiting(ctx.db));
     const runs = await jobRuns(ctx.db);
     this.#jobLastFinished.reset();
@@ -234,8 +241,8 @@ export class Metrics implements Telemetry {
 
   /** The database did not answer: what it holds is unknown (NaN; labelled gauges without series). */
   #storedUnknown(): void {
-    for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxHeld, this.#outboxOldest, this.#slaBreaches, this.#quarantine, this.#lastStored]) g.set(Number.NaN);
-    for (const g of [this.#openCases, this.#slaBreachedOpen, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess, this.#jobLastFinished, this.#jobLastFailed]) g.reset();
+    for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxHeld, this.#outboxOldest, this.#quarantine, this.#lastStored]) g.set(Number.NaN);
+    for (const g of [this.#openCases, this.#slaBreachedOpen, this.#slaBreaches, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess, this.#jobLastFinished, this.#jobLastFailed]) g.reset();
   }
 
   get contentType(): string {

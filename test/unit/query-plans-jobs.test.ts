@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/database.js';
 import { dueForSurvey, lastAgentReplyText, requesterMessages, resolvedBefore } from '../../src/db/repos/follow-up.js';
 import { claim, jobRun } from '../../src/db/repos/jobs.js';
+import { countSlaBreach } from '../../src/db/repos/ops.js';
 import { closedCasesAmong, closedCasesBefore } from '../../src/db/repos/purge.js';
 import { isLinkRevoked } from '../../src/db/repos/links.js';
 import { publicMessages } from '../../src/db/repos/public-thread.js';
@@ -55,6 +56,7 @@ const range = { from: '2026-03-01T00:00:00.000Z', to: '2026-03-02T00:00:00.000Z'
 const QUERIES: [string, () => Promise<unknown>][] = [
   ['sla-check: due warn/breach times', () => dueSlaChecks(db, now, 200)],
   ['sla-check: claim a flag', () => claimSlaFlag(db, 1, 'fr_warned_at', now)],
+  ['sla-check: count a breach (/metrics casegate_sla_breaches_total)', () => countSlaBreach(db, 'first_response')],
   ['sla state of a case', () => slaOfCase(db, 1)],
   ['pending-reminder: due reminders/closes', () => duePendingActions(db, now, 200)],
   ['pending-reminder: our last question', () => lastAgentReplyText(db, 1)],

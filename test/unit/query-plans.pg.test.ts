@@ -20,6 +20,7 @@ import { caseById, caseByNumber, isParticipant, listCases, participants } from '
 import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
+import { countSlaBreach, slaBreachTotals } from '../../src/db/repos/ops.js';
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
@@ -186,6 +187,8 @@ describe('query plans on PostgreSQL', () => {
       ['let go of every claim (start)', () => releaseClaims(capture, null)],
       ['let go of its own claims (stop)', () => releaseClaims(capture, 'plan')],
       ['oldest queued', () => oldestQueued(capture)],
+      ['/metrics: SLA breaches recorded (two counters rows)', () => slaBreachTotals(capture)],
+      ['sla-check: count a breach', () => countSlaBreach(capture, 'resolution')],
       ['case view: messages', () => messagesOfCase(capture, 77)],
       ['case view: attachments', () => attachmentsOfMessages(capture, [305, 306])],
       ['case view: events', () => eventsOfCase(capture, 77)],

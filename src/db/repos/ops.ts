@@ -127,10 +127,33 @@ export async function openSlaBreaches(db: Q): Promise<SlaBreaches> {
   return { firstResponse: Number(fr?.n ?? 0), resolution: Number(res?.n ?? 0) };
 }
 
-/** SLA breaches recorded so far (events of type sla.breach; index events_type_time). */
-export async function slaBreachEvents(db: Q): Promise<number> {
-  const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('type', '=', 'sla.breach').executeTakeFirst();
-  return Number(row?.n ?? 0);
+/** The SLA targets a breach is counted for (the label `target` of /metrics). */
+export type SlaBreachTarget = 'first_response' | 'resolution';
+const SLA_BREACH_COUNTERS = { first_response: 'sla-breaches:first_response', resolution: 'sla-breaches:resolution' } as const;
+
+/**
+ * One more SLA breach of `target`, in the transaction that records it (jobs/sla-check.ts): a row of
+ * `counters` (migration 0037 seeded it from the breach events then held). An upsert that adds 1 to
+ * the stored value: on PostgreSQL a second daemon's increment waits for this row's lock and then
+ * adds to the committed value, so none is lost; SQLite has one writer.
+ */
+export async function countSlaBreach(db: Q, target: SlaBreachTarget): Promise<void> {
+  await db
+    .insertInto('counters')
+    .values({ name: SLA_BREACH_COUNTERS[target], value: 1 })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ value: (eb) => eb('counters.value', '+', 1) }))
+    .execute();
+}
+
+/**
+ * SLA breaches recorded since the counters began (migration 0037, seeded with the breach events the
+ * database held), by target: two rows of `counters` by key, whatever the history. Every scrape.
+ * Until 2026-12-07 this counted every `sla.breach` event on each scrape (a cost that grew with history).
+ */
+export async function slaBreachTotals(db: Q): Promise<Record<SlaBreachTarget, number>> {
+  const rows = await db.selectFrom('counters').select(['name', 'value']).where('name', 'in', Object.values(SLA_BREACH_COUNTERS)).execute();
+  const value = (t: SlaBreachTarget): number => Number(rows.find((r) => r.name === SLA_BREACH_COUNTERS[t])?.value ?? 0);
+  return { first_response: value('first_response'), resolution: value('resolution') };
 }
 
 /**
