@@ -1,7 +1,8 @@
 /**
- * Every statement `casegate status` and `casegate report` run, timed and explained, on a data
- * directory's database (either backend): `node dist/bench/ops-queries.js CONFIG [status|report]
- * [--since 7d] [--plans]`. Each command's statements run as the command runs them (statusReport,
+ * Every statement `casegate status`, `casegate report` and a /metrics scrape run, timed and
+ * explained, on a data directory's database (either backend): `node dist/bench/ops-queries.js
+ * CONFIG [status|report|metrics] [--since 7d] [--plans]` (metrics: the stored state a scrape reads,
+ * Metrics.render; run it twice, `metrics metrics`, to time a second scrape too). Each command's statements run as the command runs them (statusReport,
  * buildReport), through a Kysely that records them with their time; `--plans` then prints each
  * one's plan (PostgreSQL: EXPLAIN (ANALYZE, BUFFERS); SQLite: EXPLAIN QUERY PLAN). Made to find
  * what grows with the history (bench/seed-scale.ts makes one).
@@ -14,12 +15,13 @@ import { closeContext, createContext } from '../src/context.js';
 import { createPostgresPool } from '../src/db/dialect-postgres.js';
 import type { Database } from '../src/db/schema.js';
 import { silentLogger } from '../src/log.js';
+import { Metrics } from '../src/ops/metrics.js';
 import { statusReport } from '../src/ops/status-report.js';
 import { buildReport } from '../src/reports/report.js';
 import { parseSince } from '../src/cli/report.js';
 
 const [config, what = 'status', ...rest] = process.argv.slice(2);
-if (config === undefined) throw new Error('usage: ops-queries CONFIG [status|report] [--since 7d] [--plans]');
+if (config === undefined) throw new Error('usage: ops-queries CONFIG [status|report|metrics] [--since 7d] [--plans]');
 const since = rest.includes('--since') ? rest[rest.indexOf('--since') + 1]! : '7d';
 const plans = rest.includes('--plans');
 
@@ -36,7 +38,18 @@ const run = { ...ctx, db: capture };
 
 const t0 = performance.now();
 if (what === 'status') await statusReport(run);
-else {
+else if (what === 'metrics') {
+  const metrics = new Metrics('bench');
+  await metrics.render(run, { outboxPaused: () => false });
+  if (rest.includes('metrics')) {
+    // A second scrape (warm caches), timed on its own.
+    const first = performance.now() - t0;
+    ran.length = 0;
+    const t1 = performance.now();
+    await metrics.render(run, { outboxPaused: () => false });
+    console.log(`first scrape ${first.toFixed(1)} ms; second scrape ${(performance.now() - t1).toFixed(1)} ms`);
+  }
+} else {
   const now = ctx.clock.now();
   const from = parseSince(since, now, resolved.config.jobs.timezone)!;
   await buildReport(capture, resolved.config, { from, to: now, periodName: 'custom', zone: resolved.config.jobs.timezone, now });
