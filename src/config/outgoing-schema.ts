@@ -19,9 +19,10 @@ export const relaySchema = z
     insecureSkipVerify: z.boolean().default(false),
     maxConnections: z.number().int().positive().default(3),
     /**
-     * Most emails handed to this relay in any 60 seconds (none by default). Providers cap a login's
-     * rate (Microsoft 365: 30 a minute per mailbox) and answer a burst — the backlog after an
-     * outage — with refusals; the rest waits its turn in the outbox, never failed for it.
+     * Most recipients handed to this relay in any 60 seconds, each reader of each SMTP transaction
+     * once (none by default; mail-out/relay-rate.ts). Providers cap a login's rate (Microsoft 365:
+     * 30 a minute per mailbox) and answer a burst — the backlog after an outage — with refusals;
+     * the rest waits its turn, never failed for it.
      */
     maxPerMinute: z.number().int().positive().optional(),
     /**

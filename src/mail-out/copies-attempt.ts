@@ -21,6 +21,8 @@ export interface CopySender {
   readonly attempts: number;
   /** The copy for one reader, ready to send (their body, the same headers, to them alone). */
   build(address: string): Promise<Mail.Options>;
+  /** Room for one more transaction within the relay's maxPerMinute (relay-rate.ts): waits; false: sending stops meanwhile. */
+  turn(): Promise<boolean>;
   send(options: Mail.Options): Promise<SentMessage>;
   /** What a send that threw means (the worker's classification: pause, hold, fail, retry). */
   failure(err: unknown): Attempt;
@@ -80,6 +82,11 @@ export async function sendCopies(row: OutboxRow, s: CopySender): Promise<Attempt
         continue;
       }
       return { outcome: { kind: 'failed', attempts: s.attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
+    }
+    // The relay's per-minute limit counts this transaction: it waits its turn (the row stays claimed).
+    if (!(await s.turn()) || s.stopping()) {
+      cut = true;
+      break;
     }
     try {
       const sent = await s.send(options);

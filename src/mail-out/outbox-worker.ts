@@ -77,7 +77,7 @@ export class OutboxWorker {
   /** Senders the relay refuses at MAIL FROM: their emails wait, the others go (sender-holds.ts). */
   readonly #senders: SenderHolds;
   readonly #onWake = (): void => this.kick();
-  /** The relay's maxPerMinute (relay-rate.ts). */
+  /** The relay's maxPerMinute, in recipients (relay-rate.ts): a claim counts one per row, further transactions wait their turn. */
   readonly #rate: RelayRate;
 
   /** The relay this worker sends through and the rows it claims (relays.ts); default: every row. */
@@ -134,6 +134,7 @@ export class OutboxWorker {
       send: (options) => this.#send(options),
       // No relay (the file transport): false; a relay not asked yet: null.
       relayOffersDsn: () => (this.transport.offersDsn !== undefined ? this.transport.offersDsn() : false),
+      rate: (n) => this.#rate.take(n),
       failure: (err, row, attempts, sender, probe) => this.#failure(err, row, attempts, sender, probe),
     };
   }
@@ -160,6 +161,11 @@ export class OutboxWorker {
 
   get db(): Db {
     return this.ctx.db;
+  }
+
+  /** SMTP transactions of claimed emails waiting for room within the relay's maxPerMinute (relay-rate.ts). */
+  get waitingForRate(): number {
+    return this.#rate.waiting;
   }
 
   /** True while sending is paused because the transport is broken. */

@@ -54,6 +54,11 @@ export interface RowAttemptDeps {
   send(options: Mail.Options): Promise<SentMessage>;
   /** Whether the relay offers DSN (transport.ts offersDsn): false: it does not, or there is no relay; null: not known yet. */
   relayOffersDsn(): boolean | null;
+  /**
+   * Room for `n` more recipients within the relay's maxPerMinute (relay-rate.ts take): waits for
+   * it; false when sending stops meanwhile (the transaction must not go).
+   */
+  rate(n: number): Promise<boolean>;
   /** What a send that threw means for the row (send-failure.ts). */
   failure(err: unknown, row: OutboxRow, attempts: number, sender: string, probe: boolean): Attempt;
 }
@@ -73,6 +78,14 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
   const optional = (staffTemplateNames as readonly string[]).includes(row.kind);
   const files = async () => outgoingAttachments({ blobs: d.ctx.blobs, log: d.log }, facts.files.get(row.id) ?? [], { optional });
   const nextAt = (): string | null => nextAttemptAt(d.ctx.config.outgoing.retry, row, attempts, d.ctx.clock.now());
+  // The relay's maxPerMinute counts recipients (relay-rate.ts): the claim counted one for the row;
+  // every further recipient of this attempt, in this transaction or the next, waits for its room.
+  let counted = 1;
+  const turn = (recipients: number): Promise<boolean> => {
+    const more = recipients - counted;
+    counted = Math.max(0, counted - recipients);
+    return d.rate(more);
+  };
   // Signed bounce addresses (mailboxes[].verp): one envelope sender per reader, so one SMTP
   // transaction per reader — a bounce then names the reader by its address alone.
   const verp = verpOf(d.ctx, row);
@@ -87,6 +100,7 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
     const round = await sendCopies(row, {
       attempts,
       build: async (address) => toMailOptions(row, await files(), d.ctx.clock.now(), address, returnPath(address), envelopeId(row.id, address, d.ctx.secret)),
+      turn: () => turn(1),
       send: (options) => d.send(options),
       failure: (err) => d.failure(err, row, attempts, sender, probe),
       progress: async (pending, at) => {
@@ -118,6 +132,7 @@ export async function attemptRow(row: OutboxRow, facts: BatchFacts, probe: boole
       const envid = envelopeId(row.id, readers.length === 1 ? readers[0]! : null, d.ctx.secret);
       return toMailOptions(sending, await files(), d.ctx.clock.now(), undefined, returnPath(readers[0] ?? sending.to_address), envid);
     },
+    turn: () => turn((pendingRecipientsOf(sending) ?? everyReaderOf(sending)).length),
     send: (options) => d.send(options),
     failure: (err) => d.failure(err, row, attempts, sender, probe),
     nextAt,

@@ -8,6 +8,8 @@ export interface SingleSender {
   readonly attempts: number;
   /** The email, ready to send; throws when it cannot be built (a permanent failure). */
   build(): Promise<Mail.Options>;
+  /** Room within the relay's maxPerMinute for this transaction's recipients (relay-rate.ts): waits; false: sending stops meanwhile. */
+  turn(): Promise<boolean>;
   send(options: Mail.Options): Promise<SentMessage>;
   /** What a send that threw means (the worker's classification: pause, hold, fail, retry). */
   failure(err: unknown): Attempt;
@@ -29,6 +31,8 @@ export async function sendSingle(s: SingleSender): Promise<Attempt> {
   } catch (err) {
     return { outcome: { kind: 'failed', attempts: s.attempts, error: `cannot build the message: ${(err as Error).message}`.slice(0, 500), why: 'permanent failure' }, transport: null };
   }
+  // Untried, back to the queue as it was: sending stopped while it waited for the relay's per-minute room.
+  if (!(await s.turn())) return { outcome: { kind: 'released', attempts: s.attempts - 1, error: null }, transport: null };
   let sent: SentMessage;
   try {
     sent = await s.send(options);

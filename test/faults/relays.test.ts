@@ -29,9 +29,9 @@ let env: TestEnv | undefined;
 let outbox: RelayOutbox | undefined;
 
 /** The default relay (support) wants casegate's password; billing's relay wants `billingAuth` (its sink: `billingSink`). */
-async function setup(billingSink: { user: string; pass: string; xoauth2?: boolean }, billingAuth: Record<string, unknown>, billingRelay: Record<string, unknown> = {}): Promise<void> {
+async function setup(billingSink: { user: string; pass: string; xoauth2?: boolean }, billingAuth: Record<string, unknown>, billingRelay: Record<string, unknown> = {}, billingDsn = false): Promise<void> {
   main = await startSmtpSink({ auth: { user: 'casegate', pass: 'main-password' } });
-  billing = await startSmtpSink({ auth: billingSink });
+  billing = await startSmtpSink({ auth: billingSink, dsn: billingDsn });
   env = await testEnv({
     instance: { adminAddress: 'admin@example.com' },
     autoReply: { minIntervalSeconds: 0 },
@@ -206,6 +206,30 @@ it('a relay\'s maxPerMinute: a backlog goes out at that pace (Microsoft 365 allo
   await billing.waitFor(3, 15_000);
   expect(new Set(billing.messages.map((m) => m.envelopeTo[0]))).toEqual(new Set(['ann@customer.example', 'bob@customer.example', 'cid@customer.example']));
   await vi.waitFor(async () => expect(await queued()).toEqual([]), { timeout: 5_000, interval: 100 });
+});
+
+it('a relay\'s maxPerMinute counts what the relay counts, every recipient of every SMTP transaction: an email to Ann and her Cc\'d boss through a relay that offers DSN is two transactions, and the minute holds two, not three', async () => {
+  await setup({ user: 'billing@example.com', pass: 'billing-password' }, { method: 'password', user: 'billing@example.com', password: 'billing-password' }, { maxPerMinute: 2 }, true);
+  await confirmationFor('Ann <ann@customer.example>', 'billing');
+  // Her boss copied in (as an agent's reply to a case with participants is): one email, two readers.
+  const cc = JSON.stringify([{ address: 'boss@customer.example', name: 'Boss' }]);
+  await env!.ctx.db.updateTable('outbox').set({ cc_json: cc }).where('to_address', '=', 'ann@customer.example').execute();
+  await confirmationFor('Bob <bob@customer.example>', 'billing');
+  const sender = outbox!.workers.get('billing-m365')!;
+  await outbox!.start();
+  // Until 2026-12-07 the limit counted rows: both went in the first minute, three transactions at a
+  // relay that allows two (Postfix answers the third "450 4.7.1 … too much mail": relay-rate-postfix.test.ts).
+  await vi.waitFor(() => expect(billing.messages.length + (sender.waitingForRate ?? 0)).toBe(3), { timeout: 15_000, interval: 20 });
+  expect(billing.messages).toHaveLength(2);
+  expect(billing.messages.every((m) => m.envelopeTo.length === 1)).toBe(true);
+  const rows = async () => (await env!.ctx.db.selectFrom('outbox').select(['to_address', 'status', 'pending_rcpt_json']).where('from_address', '=', 'billing@example.com').orderBy('id').execute()).map((r) => [r.to_address, r.status, r.pending_rcpt_json]);
+  // A minute on, the third goes: Boss's copy, or the whole of Bob's email.
+  env!.clock.advance(61_000);
+  await outbox!.drain();
+  await billing.waitFor(3, 15_000);
+  await vi.waitFor(async () => expect((await rows()).map((r) => r[1])).toEqual(['sent', 'sent']), { timeout: 5_000, interval: 50 });
+  expect(billing.messages.map((m) => m.envelopeTo[0]).sort()).toEqual(['ann@customer.example', 'bob@customer.example', 'boss@customer.example']);
+  expect([...billing.countsByMessageId().values()].sort()).toEqual([1, 2]);
 });
 
 it('a login is never sent in plain text beyond this machine: a relay at another address that offers no STARTTLS is a TLS failure, before AUTH', async () => {

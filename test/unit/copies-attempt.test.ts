@@ -54,6 +54,7 @@ async function round(r: OutboxRow, script: Script): Promise<{ attempt: Attempt; 
   const s: CopySender = {
     attempts: r.attempts + 1,
     build: async (address) => ({ envelope: { from: 'support@example.com', to: [address] } }),
+    turn: async () => true,
     send: async (o) => {
       const address = (o.envelope as { to: string[] }).to[0]!;
       tried++;
