@@ -31,6 +31,8 @@ const PREFETCH_COUNT = 64;
  * 12 s); bigger chunks mean fewer round trips, each chunk is held in memory once.
  */
 const LARGE_CHUNK_BYTES = 2 * 1024 * 1024;
+/** #committed is swept at this size, then at twice what a sweep left (at least this). */
+export const COMMITTED_SWEEP_MIN = 64;
 /** A message that ended in `retry` is tried again after 1 s, 2 s, 4 s … at most this long. */
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
@@ -107,8 +109,12 @@ export class FolderReader {
    * Committed UIDs above the persisted checkpoint (committed while a lower one was still
    * uncommitted), within #unackedValidity: not taken again. In memory: after a restart each runs
    * once more (`ignored: duplicate`), as an unacknowledged one does.
+   * Those at or below the saved checkpoint are dropped (#forgetCommitted): in move mode and flag
+   * mode with keywords it kept every UID ever committed, and #reach walked them all per commit.
    */
   readonly #committed = new Set<number>();
+  #committedSweepAt = COMMITTED_SWEEP_MIN;
+  #sweeping = false;
 
   constructor(deps: FolderReaderDeps) {
     this.name = deps.mailbox.name;
@@ -130,6 +136,11 @@ export class FolderReader {
     return this.#isStopped();
   }
 
+  /** How many UIDs the reader keeps in memory (tests: bounded, not one per message ever read). */
+  get remembered(): { readonly unacked: number; readonly uncommitted: number; readonly committed: number } {
+    return { unacked: this.#unacked.size, uncommitted: this.#uncommitted.size, committed: this.#committed.size };
+  }
+
   /** The settler acknowledged these UIDs on the server (SettlerHooks.onAcknowledged). */
   acknowledged(uids: readonly number[]): void {
     for (const uid of uids) this.#unacked.delete(uid);
@@ -147,6 +158,29 @@ export class FolderReader {
     this.#unacked.set(uid, how);
     s.settler.add(uid, how);
     await this.#advanceCheckpoint(s, uid, cp);
+    if (this.#committed.size >= this.#committedSweepAt) await this.#forgetCommitted(s);
+  }
+
+  /**
+   * Forget the committed UIDs at or below the saved checkpoint: none is searched for again, and
+   * a later commit's #reach looks only above its own UID (above the checkpoint). A failed
+   * look-up leaves them to the next sweep.
+   */
+  async #forgetCommitted(s: Session): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    const validity = this.#unackedValidity;
+    try {
+      const state = await mailboxState(this.#ctx.db, this.name);
+      if (state !== undefined && validity !== null && state.uidvalidity === validity && s.uidValidity === validity && this.#unackedValidity === validity) {
+        for (const uid of this.#committed) if (uid <= state.last_uid) this.#committed.delete(uid);
+      }
+    } catch (err) {
+      this.#log.debug({ err }, 'the checkpoint could not be read to forget committed UIDs below it; the next sweep does');
+    } finally {
+      this.#sweeping = false;
+      this.#committedSweepAt = Math.max(COMMITTED_SWEEP_MIN, this.#committed.size * 2);
+    }
   }
 
   /**

@@ -161,6 +161,11 @@ export class MailboxWatcher {
     return this.#health.state;
   }
 
+  /** How many UIDs the folder's reader keeps in memory (imap-reader.ts; tests check it stays bounded). */
+  get remembered(): FolderReader['remembered'] {
+    return this.#reader.remembered;
+  }
+
   /** Unprocessed messages seen at the last check. */
   get backlog(): number {
     return this.#health.backlog;

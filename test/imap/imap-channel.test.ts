@@ -10,6 +10,7 @@ import { eml, writeConfig } from '../helpers/context.js';
 import { describeResult } from '../helpers/cli.js';
 // The admin's commands run in this process (the binary's command code: test/helpers/cli-in-process.ts).
 import { runCliInProcess } from '../helpers/cli-in-process.js';
+import { COMMITTED_SWEEP_MIN } from '../../src/channels/imap-reader.js';
 import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
 
 /**
@@ -17,7 +18,7 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
  * only after commit, oversized mail, flag mode and a UIDVALIDITY change. Every test uses its own
  * Dovecot user (own mail) and its own casegate data dir.
  */
-const USERS = ['idle', 'late', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw', 'poison', 'nokw2', 'burst'];
+const USERS = ['idle', 'late', 'backlog', 'two-a', 'two-b', 'lock', 'disk', 'big', 'flag', 'uidv', 'kept', 'nokw', 'poison', 'nokw2', 'burst', 'many'];
 let server: DovecotServer;
 const running: RunningDaemon[] = [];
 
@@ -395,6 +396,28 @@ describeWithDovecot('IMAP channel', () => {
     await until(async () => (await health(d))?.state === 'idling', 'idle again');
     // Nothing left to commit: every message is below the checkpoint (a restart runs none again).
     expect(((await rawDb(d).get('SELECT last_uid FROM mailbox_state')) as { last_uid: number }).last_uid).toBe(N);
+  });
+
+  it('a reader running for months does not remember every UID it ever committed: only those above the checkpoint (move mode)', async () => {
+    // It kept one per message for the daemon's life (and walked them all twice per commit).
+    const N = 80;
+    const client = await server.connect('many');
+    try {
+      for (let i = 1; i <= N; i++) await client.append('INBOX', eml({ from: `Lee ${i} <lee${i}@customer${i}.example>`, subject: `Many ${i}`, messageId: `many-${i}@customer.example` }));
+    } finally {
+      await client.logout();
+    }
+    const concurrency = 8;
+    const d = await start({ mailboxes: [mailbox('many', { concurrency })] });
+    await until(async () => (await count(d, 'SELECT count(*) FROM cases')) === N, 'every message a case', 120_000);
+    await until(async () => (await folderContents(server, 'many')).length === 0, 'INBOX to be empty');
+    expect(((await rawDb(d).get('SELECT last_uid FROM mailbox_state')) as { last_uid: number }).last_uid).toBe(N);
+    const watcher = d.daemon.imap.watchers[0]!;
+    await until(() => watcher.remembered.unacked === 0, 'every move acknowledged');
+    const kept = watcher.remembered;
+    // Swept at COMMITTED_SWEEP_MIN; a sweep in progress lets at most one round of workers add theirs.
+    expect(kept.committed).toBeLessThan(COMMITTED_SWEEP_MIN + concurrency);
+    expect(kept.uncommitted).toBe(0);
   });
 
   it('rescans a recreated folder (new UIDVALIDITY) without creating duplicates', async () => {
