@@ -232,6 +232,28 @@ it('a relay\'s maxPerMinute counts what the relay counts, every recipient of eve
   expect([...billing.countsByMessageId().values()].sort()).toEqual([1, 2]);
 });
 
+it('a relay\'s maxPerMinute counts each reader of one transaction too: through a relay without DSN an email to Ann, her boss and Carl is one transaction of three recipients, and waits for room for three', async () => {
+  await setup({ user: 'billing@example.com', pass: 'billing-password' }, { method: 'password', user: 'billing@example.com', password: 'billing-password' }, { maxPerMinute: 3 });
+  await confirmationFor('Bob <bob@customer.example>', 'billing');
+  const sender = outbox!.workers.get('billing-m365')!;
+  await outbox!.start();
+  // Bob's email: the relay's EHLO says it has no DSN, so emails to several readers go in one transaction.
+  await billing.waitFor(1, 15_000);
+  await vi.waitFor(async () => expect((await env!.ctx.db.selectFrom('outbox').select('status').where('to_address', '=', 'bob@customer.example').executeTakeFirstOrThrow()).status).toBe('sent'), { timeout: 5_000, interval: 50 });
+  const bob = await env!.ctx.db.selectFrom('outbox').selectAll().where('to_address', '=', 'bob@customer.example').executeTakeFirstOrThrow();
+  const { id: _id, ...rest } = bob;
+  const cc = JSON.stringify([{ address: 'boss@customer.example', name: 'Boss' }, { address: 'carl@customer.example', name: 'Carl' }]);
+  await env!.ctx.db.insertInto('outbox').values({ ...rest, to_address: 'ann@customer.example', message_id: `ann-${bob.message_id}`, cc_json: cc, status: 'queued', attempts: 0, sent_at: null, claimed_by: null, claim_expires_at: null }).execute();
+  outbox!.kick();
+  // Two of the minute's three are left: the email to three waits (until 2026-12-07 it went: one row).
+  await vi.waitFor(() => expect(billing.messages.length + (sender.waitingForRate ?? 0)).toBe(2), { timeout: 15_000, interval: 20 });
+  expect(billing.messages).toHaveLength(1);
+  env!.clock.advance(61_000);
+  await outbox!.drain();
+  await billing.waitFor(2, 15_000);
+  expect(billing.messages[1]!.envelopeTo.sort()).toEqual(['ann@customer.example', 'boss@customer.example', 'carl@customer.example']);
+});
+
 it('a login is never sent in plain text beyond this machine: a relay at another address that offers no STARTTLS is a TLS failure, before AUTH', async () => {
   main = await startSmtpSink({ auth: { user: 'casegate', pass: 'main-password' }, host: '0.0.0.0' });
   billing = await startSmtpSink();
