@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
 import { testDatabase } from './test-db.js';
 import { copySqliteTemplate } from './db-template.js';
+import { keepInProcessTemplateCheck, seedInProcessTemplateCheck } from './template-check-seed.js';
 
 export interface TestEnv {
   readonly dir: string;
@@ -63,7 +64,7 @@ export function mxHeaderFields(fromDomain: string, dmarc: 'pass' | 'fail' | 'non
  */
 export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02T09:00:00Z', opts: { resolveDns?: DnsResolver; templates?: 'none' } = {}): Promise<TestEnv> {
   const dir = tempDir('casegate-test-');
-  const resolved = writeConfig(dir, {
+  const input: ConfigInput = {
     mailboxes: [
       { name: 'support', addresses: ['support@example.com'] },
       { name: 'billing', addresses: ['billing@example.com'] },
@@ -71,9 +72,13 @@ export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02
     templates: { watch: false },
     ...config,
     security: { senderAuth: TRUSTED_SENDER_AUTH, ...config.security },
-  });
+  };
+  const resolved = writeConfig(dir, input);
+  // The shipped templates as already checked in this run for this configuration (template-check-seed.ts).
+  const seed = opts.templates === 'none' ? null : seedInProcessTemplateCheck(input, resolved.paths.dataDir);
   const clock = new ManualClock(clockStart);
   const ctx = await createContext({ resolved, log: silentLogger(), clock, ...(opts.resolveDns !== undefined ? { resolveDns: opts.resolveDns } : {}), ...(opts.templates !== undefined ? { templates: opts.templates } : {}) });
+  if (seed !== null) keepInProcessTemplateCheck(seed);
   return {
     dir,
     ctx,
