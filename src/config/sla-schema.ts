@@ -175,7 +175,7 @@ export const webSchema = z
     linkDays: z.number().positive().default(30),
     /** Largest form body accepted, in bytes. */
     maxBodyBytes: z.number().int().positive().default(256 * 1024),
-    /** Replies a case page accepts per hour (per case); beyond it the form asks to wait (each reply notifies agents). */
+    /** Replies a case page, and answers the survey form, accepts per hour (per case); beyond it the form asks to wait (each reply notifies agents). */
     repliesPerHour: z.number().int().positive().default(10),
   })
   .strict()

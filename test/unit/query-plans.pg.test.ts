@@ -22,6 +22,7 @@ import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../s
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
 import { countSlaBreach, slaBreachTotals } from '../../src/db/repos/ops.js';
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
+import { surveyAnswersSince } from '../../src/db/repos/surveys.js';
 import { dueSlaChecks, duePendingActions, dueStaleChecks } from '../../src/db/repos/sla.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import { DRIVING, newestHits, rebuildSearchIndex } from '../../src/db/repos/search.js';
@@ -177,6 +178,7 @@ describe('query plans on PostgreSQL', () => {
       ['auto-replies since (+tag)', () => capture.transaction().execute((trx) => autoRepliesSince(trx, 'customer76+t1@customer.bench.example', now))],
       ['cases answered automatically since', () => autoRepliedCasesSince(capture, 'customer76@customer.bench.example', now, 10)],
       ['web replies of a case since', () => webRepliesSince(capture, 77, now)],
+      ['survey answers of a case since', () => surveyAnswersSince(capture, 77, now)],
       ['what one sender’s mail notified (flood cap)', () => capture.transaction().execute((trx) => senderNotifications(trx, 'customer:customer76@customer.bench.example', now, now))],
       ['bouncing?', () => isBouncing(capture, 'customer76@customer.bench.example')],
       ['bouncing recipients of a batch', () => bouncingAmong(capture, ['customer76@customer.bench.example', 'customer77@customer.bench.example'])],

@@ -22,6 +22,7 @@ import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../s
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore } from '../../src/db/repos/outbox.js';
 import { caseRateAlertedSince, newCasesOfMailboxSince } from '../../src/db/repos/case-rate.js';
 import { listQuarantine, primaryReceipt, receiptById, resendCandidates, webRepliesSince } from '../../src/db/repos/receipts.js';
+import { surveyAnswersSince } from '../../src/db/repos/surveys.js';
 import { lastStoredAt, openCaseCounts, openSlaBreaches, outboxDepth, quarantineWaiting, slaBreachTotals } from '../../src/db/repos/ops.js';
 import { tagsOfCase } from '../../src/db/repos/tags.js';
 import { statusReport } from '../../src/ops/status-report.js';
@@ -81,6 +82,7 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'react: cases answered automatically since (the repeat check)', run: (db) => autoRepliedCasesSince(db, 'jane@customer.example', '2026-03-02T08:00:00.000Z', 10) },
   { name: 'notify-staff: what one sender’s mail notified within the hour (the flood cap)', run: (db) => db.transaction().execute((trx) => senderNotifications(trx, 'customer:jane@customer.example', '2026-03-02T08:00:00.000Z', '2026-03-01T09:00:00.000Z')) },
   { name: 'web: replies of a case page since (its rate limit)', run: (db, ids) => webRepliesSince(db, ids.caseId, '2026-03-02T08:00:00.000Z') },
+  { name: 'web: survey answers of a case since (the survey form’s rate limit)', run: (db, ids) => surveyAnswersSince(db, ids.caseId, '2026-03-02T08:00:00.000Z') },
   // (h8 replaced the read of due rows by a claim in one statement.)
   { name: 'outbox: claim due rows', run: (db) => claimDue(db, { owner: 'plans', now: '2026-03-02T10:00:00.000Z', until: '2026-03-02T10:05:00.000Z', limit: 16, exclude: [1, 2] }) },
   { name: 'outbox: next due time', run: (db) => nextDueAt(db) },

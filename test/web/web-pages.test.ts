@@ -623,6 +623,29 @@ describe('the survey', () => {
     expect(await events()).toEqual(['survey.sent', 'survey.rated', 'survey.comment', 'survey.comment']);
   });
 
+  it('takes at most web.repliesPerHour answers per case an hour (each comment is kept), sent one by one or all at once: then 429, the text kept; an hour later again', async () => {
+    const id = await surveyed();
+    const formPath = (await linkIn(id, 'survey', /https:\/\/help\.example\.com\/cg(\/s\/[^\s"<>]+)\/4/)).replace(/\/4$/, '');
+    const csrf = csrfOf(await (await get(formPath)).text());
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await post(formPath, { csrf, comment: `Comment ${i}` }, { Origin: base })).status);
+    const burst = await Promise.all(Array.from({ length: 6 }, (_, i) => post(formPath, { csrf, comment: `Burst ${i}` }, { Origin: base })));
+    statuses.push(...burst.map((r) => r.status));
+    expect(statuses.filter((s) => s === 303)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(2);
+    const refused = await post(formPath, { csrf, rating: '2', comment: 'One more' }, { Origin: base });
+    expect(refused.status).toBe(429);
+    const html = await refused.text();
+    expect(html).toContain('You have sent us several answers in a short time, and we have them all.');
+    expect(html).toContain('>One more</textarea>');
+    expect(html).toMatch(/<input type="radio" name="rating" value="2" checked/);
+    const kept = (await surveyOfCase(env.ctx.db, id))!.comment;
+    expect(kept.split('\n\n')).toHaveLength(10);
+    expect(kept).not.toContain('One more');
+    env.clock.advance(3_600_001);
+    expect((await post(formPath, { csrf: csrfOf(await (await get(formPath)).text()), comment: 'Later' }, { Origin: base })).status).toBe(303);
+  });
+
   it('the survey page in German: the clicked rating chosen, sent with „Speichern“', async () => {
     const out = await env.ingest(eml({ from: 'Max Kunde <max@kunde.example>', subject: 'Drucker brennt', body: 'Hallo, mein Drucker brennt seit heute Morgen. Bitte helfen Sie mir schnell.\nViele Grüße', headers: { 'Content-Language': 'de' } }));
     if (out.kind !== 'stored') throw new Error(out.reason);

@@ -61,7 +61,7 @@ export const webPageKinds = {
         max: num('Highest rating.', 5),
         comment: str('The comments given so far; empty for none.', ''),
         saved: bool('True right after a rating or comment was saved.', true),
-        error: str('Why the form was refused (nothing was saved): "form-expired" (the page was open over 24 hours; survey.chosen and survey.form.comment hold what it carried), "empty" (no rating chosen and no comment); empty otherwise.', ''),
+        error: str('Why the form was refused (nothing was saved): "form-expired" (the page was open over 24 hours; survey.chosen and survey.form.comment hold what it carried), "empty" (no rating chosen and no comment), "too-many" (web.repliesPerHour answers in the last hour; what it carried is kept as for form-expired); empty otherwise.', ''),
         options: list(
           'The ratings to choose from, lowest first.',
           obj('One rating.', { value: num('The rating.', 1), checked: bool('True for the rating clicked in the email (chosen), else the recorded one.', false) }),

@@ -1,8 +1,9 @@
 import { recordSurveyAnswer } from '../../cases/survey.js';
 import type { AppContext } from '../../context.js';
 import { refuseSurveys } from '../../db/repos/addresses.js';
+import { lockCaseById } from '../../db/repos/cases.js';
 import { addEvent } from '../../db/repos/events.js';
-import { surveyOfCase } from '../../db/repos/surveys.js';
+import { surveyAnswersSince, surveyOfCase } from '../../db/repos/surveys.js';
 import type { CaseRow } from '../../db/schema.js';
 import { commonData, requesterOf } from '../../mail-out/compose.js';
 import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
@@ -31,7 +32,7 @@ import { baseUrlOf, surveyPath, type LinkToken } from '../signed-link.js';
 interface View {
   readonly saved?: boolean;
   readonly chosen?: number;
-  readonly error?: 'form-expired' | 'empty';
+  readonly error?: 'form-expired' | 'empty' | 'too-many';
   readonly draft?: string;
 }
 
@@ -136,7 +137,19 @@ export function surveyRoutes(ctx: AppContext): Route[] {
         if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) return render(ctx, req, caseRow, link, { chosen: rating ?? 0, error: 'form-expired', draft: comment }, 403);
         // Save with no rating chosen and no comment: nothing to record, and no "thank you" for it.
         if (rating === null && comment === '') return render(ctx, req, caseRow, link, { error: 'empty' }, 400);
-        const out = await ctx.db.transaction().execute((trx) => recordSurveyAnswer(trx, ctx, caseRow, { rating, comment }, { source: 'web', actor: actor(caseRow) }));
+        // At most web.repliesPerHour answers an hour, as the case page's replies: each comment is
+        // kept, so a script holding the link could otherwise grow the case's answer without end.
+        // Counted and recorded under the case's lock, so answers sent at once cannot all pass.
+        const since = new Date(ctx.clock.now().getTime() - 3_600_000).toISOString();
+        const out = await ctx.db.transaction().execute(async (trx) => {
+          await lockCaseById(trx, caseRow.id);
+          if ((await surveyAnswersSince(trx, caseRow.id, since)) >= ctx.config.web.repliesPerHour) return null;
+          return recordSurveyAnswer(trx, ctx, caseRow, { rating, comment }, { source: 'web', actor: actor(caseRow) });
+        });
+        if (out === null) {
+          log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, limit: ctx.config.web.repliesPerHour }, 'survey: form refused, too many answers in the last hour');
+          return render(ctx, req, caseRow, link, { chosen: rating ?? 0, error: 'too-many', draft: comment }, 429);
+        }
         if (out.thanked) ctx.outboxSignal.wake();
         log.info({ caseId: caseRow.id, caseNumber: caseRow.number, rating, change: out.change }, 'survey: form saved');
         return redirect(`${relativeUrl(req.path, surveyPath(link.token))}?saved=1`);
