@@ -1,3 +1,5 @@
+import { endsWithSignature } from './signature.js';
+
 /**
  * An agent's reply as they wrote it in their mail client usually has its own greeting ("Hi
  * Jane,") and sign-off ("Best, Ben"); the agent-reply template then leaves out its own, so the
@@ -28,6 +30,8 @@ export function hasOwnSignOff(text: string, agentName = ''): boolean {
   const all = lines(text);
   if (all.length <= 1) return false;
   if (all.slice(-3).some((l) => l.length <= 40 && SIGN_OFF.test(l))) return true;
+  // A signature block below the text ("Benjamin Adams / Senior Support Engineer / T: +44 …", "Best, B."): signature.ts.
+  if (endsWithSignature(text, agentName)) return true;
   const name = agentName.trim().replace(/\s+/g, ' ').toLowerCase();
   if (name === '') return false;
   const last = all[all.length - 1]!.replace(/^[-–—~\s]+/, '').replace(/\s+/g, ' ').toLowerCase();

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { caseByNumber } from '../../src/db/repos/cases.js';
@@ -5,6 +7,7 @@ import { eventsOfCase } from '../../src/db/repos/events.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply, type ClientStyle, type Original } from '../helpers/mail-clients.js';
+import { CORPUS } from '../helpers/corpus.js';
 
 /**
  * An agent's emailed reply to a notification with nothing of their own in it — an empty reply, or
@@ -197,5 +200,75 @@ describe('an agent’s reply with nothing written of their own', () => {
     expect(sent.map((o) => o.kind)).toEqual(['agent-reply']);
     expect(sent[0]!.text).toContain('bitte erneuern Sie das Zertifikat');
     expect(sent[0]!.text).not.toContain('Nichts gesendet');
+  });
+});
+
+/** A corpus reply body without its first paragraph (the words written): what is left is its signature, or its device line and quote. */
+function corpusWithoutText(name: string): string {
+  const body = readFileSync(path.join(CORPUS, 'crisp-email-reply-parser', name), 'utf8').replace(/\r\n?/g, '\n');
+  return body.slice(body.indexOf('\n\n') + 2).trim();
+}
+
+describe('an agent’s signature that does not start with their configured name (agent "Ben Adams")', () => {
+  const ADAMS: ConfigInput = { ...CONFIG, queues: { support: { agents: [{ name: 'Ben Adams', address: 'ben@example.com' }] } } };
+  const COMPANY_BLOCK = 'Benjamin Adams\nSenior Support Engineer\nExample Ltd | 1 High Street | London EC1A 1BB\nT: +44 20 7946 0000 | M: +44 7700 900123\nwww.example.com';
+  function adams(orig: Original, style: ClientStyle, body: string): string {
+    return clientReply(orig, { style, from: 'Ben Adams <ben@example.com>', to: 'Example Support <support@example.com>', body, messageId: `adams-${++seq}@example.com`, headers: mxHeaderFields('example.com', 'pass') });
+  }
+  const SIGNATURES: readonly { readonly name: string; readonly raw: (o: Original) => string; readonly noSignature?: true }[] = [
+    { name: 'a closing and an initial on one line', raw: (o) => adams(o, 'gmail', 'Best, B.') },
+    { name: 'a closing and the first name on one line', raw: (o) => adams(o, 'gmail', 'Regards, Ben') },
+    { name: 'the longer first name', raw: (o) => adams(o, 'apple', 'Benjamin') },
+    { name: 'a dash and an initial', raw: (o) => adams(o, 'gmail', '-B') },
+    { name: 'initial and last name, company', raw: (o) => adams(o, 'outlook', 'B. Adams\nExample Ltd') },
+    { name: 'Outlook’s company block with phone numbers', raw: (o) => adams(o, 'outlook', COMPANY_BLOCK) },
+    { name: 'a company block that starts with the company', raw: (o) => adams(o, 'outlook', 'Example Ltd\nCustomer Support\nTel. +44 20 7946 0000\nsupport@example.com | www.example.com') },
+    { name: 'a team line', raw: (o) => adams(o, 'outlook', 'Support team | Example Ltd') },
+    { name: 'a German company block with its legal lines', raw: (o) => adams(o, 'outlook', 'Mit freundlichen Grüßen\n\nBenjamin Adams\nKundenservice\n\nExample GmbH | Musterstraße 1 | 10115 Berlin\nTel.: +49 30 1234567\nGeschäftsführer: Max Muster | Amtsgericht Berlin-Charlottenburg HRB 12345') },
+    { name: 'a confidentiality footer', raw: (o) => adams(o, 'outlook', 'Kind regards,\nBen Adams\nExample Ltd\n\nThis email and any attachments are confidential and intended solely for the addressee. If you have received it in error, please notify the sender and delete it.') },
+    { name: 'a name with its team, and "consider the environment"', raw: (o) => adams(o, 'gmail', 'Ben Adams | Support\nPlease consider the environment before printing this email.') },
+    { name: 'corpus email_tricky_11_double_signature, its text taken out', raw: (o) => adams(o, 'gmail', corpusWithoutText('email_tricky_11_double_signature.txt')) },
+    { name: 'corpus email_tricky_16_unicode_signatures, its text taken out ("Cheers 🎉", "📱 +1 …")', raw: (o) => adams(o, 'apple', corpusWithoutText('email_tricky_16_unicode_signatures.txt')) },
+    { name: 'corpus email_ios_outlook_fr, its text taken out (French Outlook for iOS line above its quote)', raw: (o) => rawReply(o, `RE: ${o.subject}`, corpusWithoutText('email_ios_outlook_fr.txt'), () => ''), noSignature: true },
+    // A phone's line above the quote ends the text where it stands (visible-text): nothing written, no signature either.
+    { name: 'iPhone Mail in German', raw: (o) => adams(o, 'apple', 'Von meinem iPhone gesendet'), noSignature: true },
+  ];
+
+  it('a reply with only such a signature sends the customer nothing and tells the agent, with the signature', async () => {
+    env = await (async () => {
+      await env.close();
+      return testEnv(ADAMS);
+    })();
+    const orig = await newCase();
+    for (const shape of SIGNATURES) {
+      const before = (await outbox('empty-reply')).length;
+      expect(await env.ingest(shape.raw(orig)), shape.name).toMatchObject({ kind: 'stored', caseNumber: 10001 });
+      expect(await toJane(), shape.name).toEqual([]);
+      const told = await outbox('empty-reply');
+      expect(told.length, shape.name).toBe(before + 1);
+      expect(told.at(-1)!.text, shape.name).toContain('so NOTHING was sent to the customer and nothing on the case changed');
+      if (shape.noSignature !== true) expect(told.at(-1)!.text, shape.name).toContain('had nothing written but your signature');
+      env.clock.advance(3_600_000 + 1_000);
+    }
+    expect(await caseByNumber(env.ctx.db, 10001)).toMatchObject({ status: 'new', owner: null, first_response_at: null });
+    expect((await caseEvents()).filter((e) => e.type === 'agent.empty-reply')).toHaveLength(SIGNATURES.length);
+  });
+
+  it('what Ben Adams wrote goes as written, his signature included, and the email adds no second closing below it; short answers are no signature', async () => {
+    env = await (async () => {
+      await env.close();
+      return testEnv(ADAMS);
+    })();
+    const orig = await newCase();
+    const answers = ['Done', 'Yes', 'Call me: +44 20 7946 0000', 'www.example.com/kb/vpn-certificate', 'Thanks,\nB.', `Please restart the VPN client.\n\n${COMPANY_BLOCK}`, 'Renewed it.\n\nBest, B.'];
+    for (const body of answers) await env.ingest(adams(orig, 'gmail', body));
+    const sent = await toJane();
+    expect(sent.map((o) => o.kind)).toEqual(answers.map(() => 'agent-reply'));
+    expect(await outbox('empty-reply')).toEqual([]);
+    for (const [i, body] of answers.entries()) expect(sent[i]!.text).toContain(body);
+    // The template's own closing ("Kind regards,\nBen Adams") only below a text that has none.
+    expect(sent[0]!.text).toContain('Done\n\nKind regards,\nBen Adams');
+    expect(sent[5]!.text).not.toContain('Kind regards');
+    expect(sent[6]!.text).not.toContain('Kind regards');
   });
 });

@@ -1,11 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAgentMail, savedLines } from '../../src/cases/agent-commands.js';
 import { customerUpdateOf, statusLabel } from '../../src/cases/lifecycle.js';
 import { attentionAddresses, staffMember, tierAddresses } from '../../src/cases/staff.js';
 import { hasOwnGreeting, hasOwnSignOff } from '../../src/cases/reply-text.js';
+import { isOnlySignature } from '../../src/cases/signature.js';
+import { extractVisibleText } from '../../src/mail-in/visible-text.js';
+import { CORPUS } from '../helpers/corpus.js';
 import { isStatusRequest } from '../../src/cases/status-request.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { MailboxDirectory } from '../../src/mailboxes.js';
@@ -102,6 +105,70 @@ describe('the agent’s own greeting and sign-off (the template then adds none)'
     ['Please ask Ben.\nCarla', false],
   ])('signed with the agent’s own name (Ben Agent): %j', (text, signOff) => {
     expect(hasOwnSignOff(text, 'Ben Agent')).toBe(signOff);
+  });
+});
+
+describe('an agent’s signature (Ben Adams), and what is none', () => {
+  it.each<string>([
+    'Best, B.',
+    'Regards, Ben',
+    'Benjamin',
+    'B.',
+    '-B',
+    'BA',
+    'B. Adams\nExample Ltd',
+    'Ben Adams | Support\nExample Ltd',
+    'Adams',
+    'Cheers,\nB',
+    '--\nSupport team | Example Ltd',
+    'Support team | Example Ltd',
+    'The Example Support Team',
+    'Ihr Support-Team\nExample GmbH',
+    'Example Ltd\nCustomer Support\nTel. +44 20 7946 0000\nsupport@example.com | www.example.com',
+    'Kind regards,\nBen Adams\n\nThis email and any attachments are confidential and intended solely for the addressee. If you have received it in error, please notify the sender and delete it.',
+    'Ben Adams\nPlease consider the environment before printing this email.',
+    'Cheers 🎉\nSarah\n\n—————\nSarah Johnson\n📱 +1 555-0123',
+    'Envoyé de mon iPhone',
+  ])('only a signature: %j', (text) => {
+    expect(isOnlySignature(text, 'Ben Adams')).toBe(true);
+  });
+  it.each<string>([
+    'Done',
+    'Yes',
+    'OK',
+    'Thanks!',
+    'Thanks,\nB.',
+    'Thanks Team',
+    'Renewed\nBen',
+    'Call me: +44 20 7946 0000',
+    '+44 20 7946 0000',
+    'www.example.com/kb/vpn-certificate',
+    'Ben,\nthe certificate is renewed',
+    'Ben\nThe certificate is renewed, please try again.',
+    'Benjamin from sales will call you.',
+    'Example Ltd will refund you',
+    'Regards,\nBen\n\nP.S. Renew the certificate in Settings > VPN.',
+    'Best wishes for the new year!',
+    'Ben Adams\nCan you send the log?',
+  ])('words for the customer: %j', (text) => {
+    expect(isOnlySignature(text, 'Ben Adams')).toBe(false);
+  });
+  it('no reply body of the corpus (its visible text) is taken for only a signature, whoever the agent', () => {
+    const bodies = ['crisp-email-reply-parser', 'willdurand-emailreplyparser', 'github-email_reply_parser'].flatMap((set) =>
+      readdirSync(path.join(CORPUS, set))
+        .filter((f) => f.endsWith('.txt') && !f.endsWith('.expected.txt'))
+        .map((f) => extractVisibleText(readFileSync(path.join(CORPUS, set, f), 'utf8'), null).text),
+    );
+    expect(bodies.length).toBeGreaterThan(100);
+    for (const name of ['Ben Adams', 'Jane Doe', 'John Doe', 'Sarah Johnson']) expect(bodies.filter((b) => isOnlySignature(b, name))).toEqual([]);
+  });
+  it.each<[string, boolean]>([
+    ['Please restart the VPN client.\n\nBenjamin Adams\nSenior Support Engineer\nT: +44 20 7946 0000\nwww.example.com', true],
+    ['Renewed it.\n\nBest, B.', true],
+    ['Renewed it.\n\nExample Ltd\nCustomer Support', true],
+    ['Renewed it.\nPlease try again.', false],
+  ])('the text ends with a signature (the template adds no closing): %j', (text, signed) => {
+    expect(hasOwnSignOff(text, 'Ben Adams')).toBe(signed);
   });
 });
 

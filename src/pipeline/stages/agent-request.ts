@@ -4,7 +4,7 @@ import { copiedIn } from '../../cases/participation.js';
 import { agentMergeTarget } from '../../cases/case-merge.js';
 import { expandSavedReplies } from '../../cases/saved-replies.js';
 import { autoReplyHoldReason, heldTextToSend } from '../../cases/auto-reply-hold.js';
-import { isOnlySignature } from '../../cases/empty-reply.js';
+import { isOnlySignature } from '../../cases/signature.js';
 import { isForwardSubject } from '../../mail-in/visible-text/vocabulary.js';
 import { headerKind, isForwardSeparator } from '../../mail-in/visible-text/quote-headers.js';
 import { SHORT_SEPARATOR_LINE_RE } from '../../mail-in/visible-text/lines.js';
