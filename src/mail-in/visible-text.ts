@@ -24,7 +24,9 @@
  *    and does not count as a quote.
  *  - A message that starts with an Outlook-style header block (nothing written above it) is kept
  *    whole: Outlook forwards with exactly the block it replies with, and a forward with nothing
- *    added is far more common than an empty Outlook reply.
+ *    added is far more common than an empty Outlook reply. But a block with nothing below it
+ *    (Outlook's empty reply to our email: our reply marker cut its text) yields "", as a reply
+ *    that is nothing but a ">"-quote does.
  *  - A reply that is nothing but a ">"-quote (or nothing but our marker and what follows it)
  *    yields "": there is no new text, and the full message is stored anyway.
  *  - If the library hides everything that is not a quote (e.g. an answer that is only
@@ -47,7 +49,7 @@ import type { ParsedMail } from './parsed-mail.js';
 import { htmlToVisibleSource } from './visible-text/html.js';
 import { parseWithLibrary } from './visible-text/library.js';
 import { capLength, collapseBlankRuns, findMarkerLine, HAS_CONTENT_RE, isAllBlank, isQuoted, normaliseLines, splitLines } from './visible-text/lines.js';
-import { dropTrailingAttribution, findBoundary, mendBrokenQuotes, rewriteAttributions, splitSharedAttributions } from './visible-text/quote-headers.js';
+import { dropTrailingAttribution, findBoundary, isOnlyHeaderBlock, mendBrokenQuotes, rewriteAttributions, splitSharedAttributions } from './visible-text/quote-headers.js';
 import { isForwardSubject } from './visible-text/vocabulary.js';
 
 export interface VisibleTextOptions {
@@ -175,8 +177,13 @@ function visibleFromText(
       // An Outlook-style header block with nothing above it: Outlook (and most desktop clients)
       // forward with exactly the same block as they reply with, so this is treated as a forward
       // with nothing added and its content is kept (forwards are new information for support).
-      // A reply consisting of nothing but a ">"-quote, by contrast, yields an empty text.
-      return { ...finish(lines.slice(boundary.start), hadQuote, hadSignature), ownText: '' };
+      // A reply consisting of nothing but a ">"-quote, by contrast, yields an empty text — and so
+      // does a block with nothing below it: Outlook's empty reply to our email, whose text our
+      // reply marker cut (or our email forwarded back with nothing added). The block alone
+      // (From: us, Sent:, To: the writer, Subject: ours) is nobody's words.
+      const rest = lines.slice(boundary.start);
+      if (isOnlyHeaderBlock(rest)) return { text: '', hadQuote: true, hadSignature };
+      return { ...finish(rest, hadQuote, hadSignature), ownText: '' };
     } else if (boundary.kind === 'signature') {
       hadSignature = true;
       hadQuote ||= lines.length > boundary.start + 1;

@@ -116,8 +116,12 @@ export type ThreadDecision =
       readonly kind: 'existing';
       readonly rule: ThreadRule;
       readonly caseRow: CaseRow;
-      /** reopen: a customer reply to a resolved/closed case inside the window; keep: recorded, status unchanged. */
-      readonly reopen: 'reopen' | 'keep' | 'keep-thanks';
+      /**
+       * reopen: a customer reply to a resolved/closed case inside the window; keep: recorded, status
+       * unchanged; keep-thanks / keep-empty: so is a mere thank-you, or a reply with nothing written
+       * and no file (an empty reply, one that only quotes our email), to a resolved/closed case.
+       */
+      readonly reopen: 'reopen' | 'keep' | 'keep-thanks' | 'keep-empty';
     }
   | { readonly kind: 'new'; readonly rule: ThreadRule; readonly linkedCaseId: number | null; readonly linkedCaseNumber: number | null };
 

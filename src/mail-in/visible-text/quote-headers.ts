@@ -231,6 +231,16 @@ export function isForwardSeparator(line: string): boolean {
   return line.length <= HEADER_LINE_MAX && (FORWARD_MARKER_RE.test(line) || ORIGINAL_MESSAGE_RE.test(line));
 }
 
+/**
+ * Whether lines are nothing but a header block: its From:/Sent:/To:/Subject: lines (any language
+ * above), separator lines, "-----Original Message-----", blank lines — no text of the message it
+ * introduces. What is left of an Outlook-style quote of our own email once its text is cut at our
+ * reply marker (visible-text.ts), or of our email forwarded back with nothing added.
+ */
+export function isOnlyHeaderBlock(lines: readonly string[]): boolean {
+  return lines.every((l) => isBlank(l) || (l.length <= HEADER_LINE_MAX && SHORT_SEPARATOR_LINE_RE.test(l)) || isForwardSeparator(l) || headerKind(l) !== null);
+}
+
 /** Whether what starts at line `i` looks like quoted history (a quote, an attribution, a header block). */
 function historyStartsAt(lines: readonly string[], from: number): boolean {
   let i = from;

@@ -6,8 +6,7 @@ import { expandSavedReplies } from '../../cases/saved-replies.js';
 import { autoReplyHoldReason, heldTextToSend } from '../../cases/auto-reply-hold.js';
 import { isOnlySignature } from '../../cases/signature.js';
 import { isForwardSubject } from '../../mail-in/visible-text/vocabulary.js';
-import { headerKind, isForwardSeparator } from '../../mail-in/visible-text/quote-headers.js';
-import { SHORT_SEPARATOR_LINE_RE } from '../../mail-in/visible-text/lines.js';
+import { isOnlyHeaderBlock } from '../../mail-in/visible-text/quote-headers.js';
 import { attachedFiles } from '../../mail-in/attached-files.js';
 import { forwardedBlock } from '../../mail-in/attached-messages.js';
 import type { ParsedMail } from '../../mail-in/parsed-mail.js';
@@ -34,11 +33,12 @@ export const agentRequestStage: DecideStage = {
     const forwarded = own === undefined ? '' : forwardedPart(visible.text, own);
     const inline = attached !== '' && forwarded.endsWith(attached) ? forwarded.slice(0, -attached.length).trimEnd() : forwarded;
     // Outlook's empty reply: its From:/Sent: block of the email answered with nothing above it reads
-    // as a forward with nothing added (visible-text.ts). Not a forward by its subject and carrying
-    // no attached message, it is the quote of what the agent answers: nothing of it goes anywhere.
-    // Forwarded with nothing added (FW:), a block with no text below it carries nothing either: our
-    // staff email forwarded back, its text cut at our reply marker.
-    const quotedOnly = own === '' && attached === '' && (!isForwardSubject(parsed.subject) || onlyHeaderBlock(inline));
+    // as a forward with nothing added (visible-text.ts) when text is left below the block (the
+    // block alone, our email's text cut at our reply marker, is no text there already). Not a
+    // forward by its subject and carrying no attached message, it is the quote of what the agent
+    // answers: nothing of it goes anywhere. Forwarded with nothing added (FW:), a block with no
+    // text below it carries nothing either.
+    const quotedOnly = own === '' && attached === '' && (!isForwardSubject(parsed.subject) || isOnlyHeaderBlock(inline.split('\n')));
     const mail = own === undefined ? parseAgentMail(visible.text) : parseAgentMail(own, quotedOnly ? '' : inline, attached);
     // A text that is only the agent's signature ("Ben Agent / Support Team", "Regards,\nBen", "-- …") is nothing written either.
     const signature = (own === undefined || quotedOnly) && mail.text !== '' && isOnlySignature(mail.text, agent.staff.name) ? mail.text : '';
@@ -106,9 +106,4 @@ function forwardedPart(text: string, own: string): string {
 /** The text of the messages attached as forwards, as visibleTextOf puts it at the end of the visible text. */
 function attachedForwardText(parsed: Pick<ParsedMail, 'forwarded'>): string {
   return (parsed.forwarded ?? []).map(forwardedBlock).filter((t) => t.trim() !== '').join('\n\n');
-}
-
-/** Whether a forwarded part is nothing but its header block (From:/Sent:/To:/Subject: lines, separators): no text of the forwarded message. */
-function onlyHeaderBlock(forwarded: string): boolean {
-  return forwarded.split('\n').every((l) => l.trim() === '' || SHORT_SEPARATOR_LINE_RE.test(l) || isForwardSeparator(l) || headerKind(l) !== null);
 }

@@ -114,8 +114,9 @@ export const persistStage: CommitStage = {
           caseRow = (await setStatus(trx, ctx, caseRow.id, 'open', { actor, reason: 'customer replied' }))?.caseRow ?? caseRow;
         }
         caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
-        if (reopen === 'keep-thanks') {
-          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `a thank-you reply does not reopen a ${caseRow.status} case`, at: now });
+        if (reopen === 'keep-thanks' || reopen === 'keep-empty') {
+          const what = reopen === 'keep-thanks' ? 'a thank-you reply' : 'a reply with nothing written (no text above the quoted email, no file)';
+          await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `${what} does not reopen a ${caseRow.status} case`, at: now });
         }
       }
     }

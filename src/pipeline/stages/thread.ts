@@ -214,6 +214,15 @@ export function pastReopenWindow(ctx: Pick<AppContext, 'config' | 'clock'>, case
   return ctx.clock.now().getTime() - new Date(since).getTime() > ctx.config.cases.reopenWindowDays * DAY_MS;
 }
 
+/**
+ * A customer's mail with no text of its own (visible text empty: nothing above the quote) and no
+ * attachment at all — a picture pasted into the HTML ("still broken", as a screenshot) is something.
+ */
+function hasNothingWritten(msg: Inbound): boolean {
+  const parsed = msg.notes.parsed;
+  return (msg.notes.visible?.text ?? '').trim() === '' && parsed !== undefined && parsed.attachments.length === 0;
+}
+
 /** A reply to a resolved/closed case: reopen inside the window, a new linked case after it. */
 export function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, rule: ThreadRule): ThreadDecision {
   if (caseRow.status !== 'resolved' && caseRow.status !== 'closed') return { kind: 'existing', rule, caseRow, reopen: 'keep' };
@@ -222,6 +231,11 @@ export function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, ru
   // Nor an out-of-office in words only ("I am out of the office until …" answering our resolved email): recorded, the agents told.
   if (msg.notes.automated != null || msg.notes.suspectedAutoReply != null) return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   const thanks = isThanksOnly(msg.notes.visible?.text ?? '');
+  // Nothing written and no file (sent empty by mistake; Outlook's empty reply quoting our
+  // "resolved" email): it asks for nothing, so it neither reopens the case (no "reopened" email to
+  // the customer quoting nothing) nor opens a new one after the window. Recorded on the case, and
+  // the agents told as for any reply (their notification says it has no text).
+  if (hasNothingWritten(msg)) return { kind: 'existing', rule, caseRow, reopen: 'keep-empty' };
   // After the window a reply is a new problem — but a late "thanks" is none: it is recorded on
   // the old case (no new case, no confirmation), whatever cases.reopenOnThanks says.
   if (pastReopenWindow(ctx, caseRow)) return thanks ? { kind: 'existing', rule, caseRow, reopen: 'keep-thanks' } : newCase('new-after-reopen-window', caseRow);
