@@ -2,7 +2,8 @@ import { isDeviceSignature } from '../mail-in/visible-text/quote-headers.js';
 
 /**
  * An agent's signature in what they typed into their mail client: where it starts, and whether a
- * text is nothing else. Agents sign the way their client or company makes them, not with the name
+ * text is nothing else (a customer's too: her empty reply with her auto-signature reopens nothing,
+ * pipeline/stages/thread.ts). Agents sign the way their client or company makes them, not with the name
  * casegate knows ("Ben Adams"): "Best, B.", "Benjamin", "-B", a company block ("Example Ltd /
  * Customer Support / Tel. +44 …"), "--" and a team line, a legal or confidentiality footer, a
  * phone's line in the phone's language. Pure.

@@ -128,17 +128,21 @@ describe('a customer’s reply with nothing written of her own', () => {
     expect(told[2]!.text).toContain('Your VPN gateway will be down from 22:00.');
   });
 
-  it('on a resolved case it is recorded and the agents told, but the case is not reopened and she gets no "reopened" email; a reply with text reopens it', async () => {
+  it('on a resolved case it is recorded and the agents told, but the case is not reopened and she gets no "reopened" email (also with only her signature); a reply with text reopens it', async () => {
     const { number, confirmation } = await newCase();
     const caseRow = (await caseByNumber(env.ctx.db, number))!;
     await env.ctx.db.updateTable('cases').set({ status: 'resolved', resolved_at: env.clock.now().toISOString() }).where('id', '=', caseRow.id).execute();
     const before = (await outbox()).length;
     await env.ingest(reply(confirmation, 'outlook', ''));
     expect((await caseByNumber(env.ctx.db, number))!.status).toBe('resolved');
-    const after = (await outbox()).slice(before);
-    expect(after.map((o) => o.kind)).toEqual(['agent-notification']);
+    expect((await outbox()).slice(before).map((o) => o.kind)).toEqual(['agent-notification']);
+    // Her Outlook's auto-signature and nothing else above its quote: nothing written either.
+    await env.ingest(reply(confirmation, 'outlook', 'Jane Customer\nHead of IT | ACME Corp\n+49 30 1234 567'));
+    expect((await caseByNumber(env.ctx.db, number))!.status).toBe('resolved');
+    expect((await outbox()).slice(before).map((o) => o.kind)).toEqual(['agent-notification', 'agent-notification']);
     expect((await eventsOfCase(env.ctx.db, caseRow.id)).filter((e) => e.type === 'case.not-reopened').map((e) => e.reason)).toEqual([
-      'a reply with nothing written (no text above the quoted email, no file) does not reopen a resolved case',
+      'a reply with nothing written (no text above the quoted email but perhaps a signature, no file) does not reopen a resolved case',
+      'a reply with nothing written (no text above the quoted email but perhaps a signature, no file) does not reopen a resolved case',
     ]);
     await env.ingest(reply(confirmation, 'outlook', 'It is broken again.'));
     expect((await caseByNumber(env.ctx.db, number))!.status).toBe('open');

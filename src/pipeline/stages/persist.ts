@@ -115,7 +115,7 @@ export const persistStage: CommitStage = {
         }
         caseRow = await updateCase(trx, caseRow.id, { updated_at: now, last_customer_at: now });
         if (reopen === 'keep-thanks' || reopen === 'keep-empty') {
-          const what = reopen === 'keep-thanks' ? 'a thank-you reply' : 'a reply with nothing written (no text above the quoted email, no file)';
+          const what = reopen === 'keep-thanks' ? 'a thank-you reply' : 'a reply with nothing written (no text above the quoted email but perhaps a signature, no file)';
           await addEvent(trx, { caseId: caseRow.id, type: 'case.not-reopened', actor, reason: `${what} does not reopen a ${caseRow.status} case`, at: now });
         }
       }

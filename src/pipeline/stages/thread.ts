@@ -2,6 +2,7 @@ import { findTag } from '../../cases/subject-tag.js';
 import { verifyMessageId, verifyPlusAddress, verpParts } from '../../cases/thread-token.js';
 import { bounceAddressOwner } from '../verp-bounce.js';
 import { isThanksOnly } from '../../cases/thanks.js';
+import { isOnlySignature } from '../../cases/signature.js';
 import { actsAsParticipant } from '../../cases/participation.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { caseByMessageIds, messagesFromOnCases } from '../../db/repos/messages.js';
@@ -215,12 +216,15 @@ export function pastReopenWindow(ctx: Pick<AppContext, 'config' | 'clock'>, case
 }
 
 /**
- * A customer's mail with no text of its own (visible text empty: nothing above the quote) and no
- * attachment at all — a picture pasted into the HTML ("still broken", as a screenshot) is something.
+ * A customer's mail with no text of its own — its visible text empty (nothing above the quote) or
+ * only her signature (Outlook's empty reply with her auto-signature: "Jane Doe / ACME Corp | IT /
+ * +49 …", signature.ts with her name) — and no attachment at all: a picture pasted into the HTML
+ * ("still broken", as a screenshot) is something.
  */
 function hasNothingWritten(msg: Inbound): boolean {
   const parsed = msg.notes.parsed;
-  return (msg.notes.visible?.text ?? '').trim() === '' && parsed !== undefined && parsed.attachments.length === 0;
+  const text = (msg.notes.visible?.text ?? '').trim();
+  return (text === '' || isOnlySignature(text, msg.notes.sender?.name ?? '')) && parsed !== undefined && parsed.attachments.length === 0;
 }
 
 /** A reply to a resolved/closed case: reopen inside the window, a new linked case after it. */
@@ -231,8 +235,8 @@ export function decideReopen(msg: Inbound, ctx: AppContext, caseRow: CaseRow, ru
   // Nor an out-of-office in words only ("I am out of the office until …" answering our resolved email): recorded, the agents told.
   if (msg.notes.automated != null || msg.notes.suspectedAutoReply != null) return { kind: 'existing', rule, caseRow, reopen: 'keep' };
   const thanks = isThanksOnly(msg.notes.visible?.text ?? '');
-  // Nothing written and no file (sent empty by mistake; Outlook's empty reply quoting our
-  // "resolved" email): it asks for nothing, so it neither reopens the case (no "reopened" email to
+  // Nothing written (or only a signature) and no file (sent empty by mistake; Outlook's empty
+  // reply quoting our "resolved" email): it asks for nothing, so it neither reopens the case (no "reopened" email to
   // the customer quoting nothing) nor opens a new one after the window. Recorded on the case, and
   // the agents told as for any reply (their notification says it has no text).
   if (hasNothingWritten(msg)) return { kind: 'existing', rule, caseRow, reopen: 'keep-empty' };
