@@ -6,11 +6,13 @@
  * with 2,000 cases of varied subjects — and prints, per statement, its plan and its median time
  * over 200 runs: the old read of a requester's 20 newest cases (what 0035 replaced), her newest
  * cases of the forwarded subject (cases_requester_subject), and her messages of the forwarded
- * Date on the cases of that subject opened around it.
+ * Date on her cases of that subject: 0035's statement (cases opened around that Date only) and
+ * 0038's (messages_from_sent: any of her cases), for a later reply in an old case.
  */
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { loadConfig } from '../src/config/load.js';
 import { databaseTarget, openDatabase } from '../src/db/database.js';
+import * as m0038 from '../src/db/migrations/0038-intake-forward-lookup.js';
 import { requesterCasesBySubject, requesterCasesBySubjectQuery, requesterSubjectMessagesSent, requesterSubjectMessagesSentQuery } from '../src/db/repos/cases.js';
 import type { Database } from '../src/db/schema.js';
 import { startPgCluster } from '../test/helpers/pg-cluster.js';
@@ -77,13 +79,33 @@ try {
   const total = await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   console.log(`${backend}: ${Number(total.n)} messages (${seeded.messages} seeded + 5,000 of the heavy senders)`);
 
-  // The forwarded message: the monitor's report of case 1,000 (of 3,000), and the account's "Order 5".
-  const target = await db.selectFrom('messages').innerJoin('cases', 'cases.id', 'messages.case_id').select(['messages.sent_at', 'cases.created_at', 'cases.id']).where('cases.number', '=', 5_000_999).executeTakeFirstOrThrow();
-  const sent = Date.parse(target.sent_at!);
+  // The forwarded message: the monitor's later reply on its case 1,000 (of 3,000), Dated 40 days
+  // after that case opened (125 of its cases opened since) — what 0035's look-up never found.
+  const target = await db.selectFrom('messages').innerJoin('cases', 'cases.id', 'messages.case_id').selectAll('messages').select(['cases.created_at as opened']).where('cases.number', '=', 5_000_999).executeTakeFirstOrThrow();
+  const { id: _id, opened: caseOpened, ...first } = target;
+  const replied = Date.parse(caseOpened) + 40 * DAY;
   const iso = (t: number) => new Date(t).toISOString();
+  await db.insertInto('messages').values({ ...first, subject: 'Re: Nightly backup report', sent_at: iso(replied), created_at: iso(replied + 60_000), text: 'Still failing.', visible_text: 'Still failing.' }).execute();
+  if (backend === 'postgres') await sql`analyze messages`.execute(db);
   // A zone-less local time read in +0100 and an hour either side: the span the thread stage asks for.
-  const sentSpan = { from: iso(sent - 2 * 3_600_000), to: iso(sent + 2 * 3_600_000) };
-  const opened = { from: iso(sent - 2 * 3_600_000 - DAY), to: iso(sent + 2 * 3_600_000 + 4 * DAY) };
+  const sentSpan = { from: iso(replied - 2 * 3_600_000), to: iso(replied + 2 * 3_600_000) };
+  const opened = { from: iso(replied - 2 * 3_600_000 - DAY), to: iso(replied + 2 * 3_600_000 + 4 * DAY) };
+  /** 0035's statement (e967a9f…7b74c2f): her messages of the Date on her cases of the subject opened around it. */
+  const before0038 = () =>
+    db
+      .selectFrom('cases')
+      .innerJoin('messages', 'messages.case_id', 'cases.id')
+      .select(['messages.case_id', 'messages.sent_at'])
+      .where('cases.requester_address', '=', monitor)
+      .where(sql<boolean>`lower(cases.subject) = lower(${'Nightly backup report'})`)
+      .where('cases.created_at', '>=', opened.from)
+      .where('cases.created_at', '<', opened.to)
+      .where('cases.kind', '=', sql.lit('case'))
+      .where('messages.direction', '=', sql.lit('in'))
+      .where('messages.from_address', '=', monitor)
+      .where('messages.sent_at', '>=', sentSpan.from)
+      .where('messages.sent_at', '<', sentSpan.to)
+      .limit(1_000);
 
   const cases: Array<[string, () => Promise<unknown>, { sql: string; parameters: readonly unknown[] }]> = [
     [
@@ -101,14 +123,24 @@ try {
       () => requesterCasesBySubject(db, account, 'Order 5'),
       requesterCasesBySubjectQuery(db, account, 'Order 5').compile(),
     ],
+    ['before (0035): her messages of the forwarded Date on cases of the subject opened around it (monitor)', () => before0038().execute(), before0038().compile()],
     [
-      'now: her messages of the forwarded Date on cases of the subject opened around it (monitor)',
-      () => requesterSubjectMessagesSent(db, monitor, 'Nightly backup report', opened, sentSpan),
-      requesterSubjectMessagesSentQuery(db, monitor, 'Nightly backup report', opened, sentSpan).compile(),
+      'now: her messages of the forwarded Date on her cases of the subject, any of them (monitor)',
+      () => requesterSubjectMessagesSent(db, monitor, 'Nightly backup report', sentSpan),
+      requesterSubjectMessagesSentQuery(db, monitor, 'Nightly backup report', sentSpan).compile(),
     ],
   ];
-  const found = await requesterSubjectMessagesSent(db, monitor, 'Nightly backup report', opened, sentSpan);
-  console.log(`the forwarded report's case ${target.id}: found ${found.some((m) => m.case_id === target.id)} among ${found.length} rows`);
+  const missed = await before0038().execute();
+  // 0035's statement as it ran then: without messages_from_sent (0038), measured first, then the index is back.
+  await sql`drop index messages_from_sent`.execute(db);
+  const [beforeName, beforeRun, beforeCompiled] = cases.splice(3, 1)[0]!;
+  const beforeMs = await median(beforeRun);
+  console.log(`\n${beforeName}: median ${beforeMs.toFixed(3)} ms over ${RUNS} runs`);
+  for (const line of await plan(db, beforeCompiled)) console.log(`    ${line}`);
+  await m0038.up(db as Kysely<unknown>);
+  if (backend === 'postgres') await sql`analyze messages`.execute(db);
+  const found = await requesterSubjectMessagesSent(db, monitor, 'Nightly backup report', sentSpan);
+  console.log(`the forwarded reply's case ${target.case_id}: before ${missed.some((m) => m.case_id === target.case_id)} among ${missed.length} rows; now ${found.some((m) => m.case_id === target.case_id)} among ${found.length} rows`);
   for (const [name, run, compiled] of cases) {
     const ms = await median(run);
     console.log(`\n${name}: median ${ms.toFixed(3)} ms over ${RUNS} runs`);

@@ -36,6 +36,7 @@ import * as m0034 from './migrations/0034-sla-queue-stretches.js';
 import * as m0035 from './migrations/0035-intake-forward-subject.js';
 import * as m0036 from './migrations/0036-sla-missed-targets.js';
 import * as m0037 from './migrations/0037-metrics-sla-breach-counter.js';
+import * as m0038 from './migrations/0038-intake-forward-lookup.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -87,6 +88,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0035-intake-forward-subject': m0035,
   '0036-sla-missed-targets': m0036,
   '0037-metrics-sla-breach-counter': m0037,
+  '0038-intake-forward-lookup': m0038,
 };
 
 /** What a long upgrade reports while it runs (the daemon logs it, `casegate migrate` prints it). */

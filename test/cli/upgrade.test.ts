@@ -59,7 +59,7 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     // --dry-run: what an upgrade would apply, in order; nothing applied.
     const dry = await box.run(['migrate', '--dry-run']);
     expect(dry.code, describeResult(dry)).toBe(0);
-    expect(dry.stdout).toMatch(TEST_BACKEND === 'postgres' ? /^would apply: 0021-message-search, 0022-links-recipient-copies, .*, 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter\n$/ : /^would apply: 0003-outbox-claims, 0004-content-digest, .*, 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter\n$/);
+    expect(dry.stdout).toMatch(TEST_BACKEND === 'postgres' ? /^would apply: 0021-message-search, 0022-links-recipient-copies, .*, 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter, 0038-intake-forward-lookup\n$/ : /^would apply: 0003-outbox-claims, 0004-content-digest, .*, 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter, 0038-intake-forward-lookup\n$/);
     expect(await lastApplied()).toBe(OLD);
     if (TEST_BACKEND === 'postgres') {
       // Another session holds the outbox (0022 alters it): the migration stops there, 0021 committed before it.
@@ -107,7 +107,7 @@ describe('upgrading a database with history (an old version\'s schema) to this v
     const r = await box.run(['migrate']);
     expect(r.code, describeResult(r)).toBe(0);
     expect(r.stderr.trimEnd().split('\n')).toEqual([
-      'migrating the database: 12 migration(s) to apply (0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter); mail waits meanwhile and is retried; each is committed when done: an interrupted one is rolled back, and the next run resumes with it',
+      'migrating the database: 13 migration(s) to apply (0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter, 0038-intake-forward-lookup); mail waits meanwhile and is retried; each is committed when done: an interrupted one is rolled back, and the next run resumes with it',
       expect.stringMatching(/^migration 0026-search2-requester-domain done in \d+\.\d s$/),
       expect.stringMatching(/^migration 0027-resend-copies done in \d+\.\d s$/),
       expect.stringMatching(/^migration 0028-resend-case-rate done in \d+\.\d s$/),
@@ -120,11 +120,12 @@ describe('upgrading a database with history (an old version\'s schema) to this v
       expect.stringMatching(/^migration 0035-intake-forward-subject done in \d+\.\d s$/),
       expect.stringMatching(/^migration 0036-sla-missed-targets done in \d+\.\d s$/),
       expect.stringMatching(/^migration 0037-metrics-sla-breach-counter done in \d+\.\d s$/),
+      expect.stringMatching(/^migration 0038-intake-forward-lookup done in \d+\.\d s$/),
     ]);
-    expect(r.stdout).toBe('applied: 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter\n');
+    expect(r.stdout).toBe('applied: 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter, 0038-intake-forward-lookup\n');
     // The first run's lines: one per migration, as each finished.
     const lines = failed.stderr.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^migrating the database: \d+ migration\(s\) to apply \(.*0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter\); mail waits meanwhile/);
+    expect(lines[0]).toMatch(/^migrating the database: \d+ migration\(s\) to apply \(.*0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter, 0038-intake-forward-lookup\); mail waits meanwhile/);
     const done = lines.slice(1, lines.findIndex((l) => l.includes('0026-search2-requester-domain failed'))).map((l) => /^migration (\S+) done in \d+\.\d s$/.exec(l)?.[1]);
     expect(done.at(-1), failed.stderr).toBe('0025-search-words');
     expect(done.every((name) => name !== undefined), failed.stderr).toBe(true);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { addParticipant, caseByNumber, participants } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { inlineForwardedOriginal, isForwardSubject } from '../../src/mail-in/forwarded-original.js';
@@ -70,6 +70,33 @@ function forwardAttached(from: string, subject: string, messageId: string, attac
     '',
   ].join('\r\n');
 }
+
+/**
+ * Cheap history: copies of a stored case (and its first message) with another number, subject,
+ * requester and time, written directly; `copy(n, …)` makes case number `base + n`, its message Dated
+ * two minutes before it opened; `say(caseId, …)` adds a later inbound message to a case.
+ */
+async function copier(caseNumber: number, base: number) {
+  const template = await caseOf(caseNumber);
+  const [message] = await inbound(caseNumber);
+  const say = async (caseId: number, from: string, subject: string, sent: Date, text: string) => {
+    const { id: _mid, ...m } = message!;
+    await env.ctx.db.insertInto('messages').values({ ...m, case_id: caseId, from_address: from, subject, message_id: null, receipt_id: null, raw_sha256: null, sent_at: sent.toISOString(), created_at: new Date(sent.getTime() + 120_000).toISOString(), text, visible_text: text }).execute();
+  };
+  const copy = async (n: number, subject: string, at: Date, requester = template.requester_address) => {
+    const iso = at.toISOString();
+    const { id: _id, ...row } = template;
+    const made = await env.ctx.db.insertInto('cases').values({ ...row, number: base + n, subject, requester_address: requester, created_at: iso, updated_at: iso }).returning('id').executeTakeFirstOrThrow();
+    await addParticipant(env.ctx.db, made.id, requester, template.requester_name, 'requester', iso);
+    await say(made.id, requester, subject, new Date(at.getTime() - 120_000), message!.visible_text);
+    return made.id;
+  };
+  return Object.assign(copy, { say });
+}
+
+/** How Outlook (en-US, its clock in Berlin) shows an instant in a forward's "Sent:" line: no zone. */
+const outlookShown = (at: Date) =>
+  `${at.toLocaleDateString('en-US', { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric', timeZone: 'Europe/Berlin' })} ${at.toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit', timeZone: 'Europe/Berlin' })}`;
 
 describe('a forward of a message that opened a case', () => {
   it('the requester forwarding her own message, sender authenticated (Gmail and Outlook forwards): threads into her case, no second case', async () => {
@@ -227,17 +254,7 @@ describe('a forward of a message that opened a case', () => {
   it('a customer with many cases: a forward of an older one is found, by its text or by its Date among hundreds of the same subject', async () => {
     // A big account: her first case, then 25 others (other subjects) — more than the newest 20.
     const first = await stored(eml({ from: 'Ruth <ruth@customer.example>', subject: 'Broken hinge', body: 'The hinge of door 3 is broken.', messageId: 'ruth-1@customer.example' }));
-    const template = await caseOf(first.caseNumber);
-    const [message] = await inbound(first.caseNumber);
-    const copy = async (n: number, subject: string, at: Date, requester = template.requester_address) => {
-      const iso = at.toISOString();
-      const { id: _id, ...row } = template;
-      const made = await env.ctx.db.insertInto('cases').values({ ...row, number: 900_000 + n, subject, requester_address: requester, created_at: iso, updated_at: iso }).returning('id').executeTakeFirstOrThrow();
-      const { id: _mid, ...m } = message!;
-      const sent = new Date(at.getTime() - 120_000).toISOString();
-      await env.ctx.db.insertInto('messages').values({ ...m, case_id: made.id, from_address: requester, subject, message_id: null, receipt_id: null, raw_sha256: null, sent_at: sent, created_at: iso }).execute();
-      return made.id;
-    };
+    const copy = await copier(first.caseNumber, 900_000);
     const now = env.clock.now().getTime();
     for (let n = 0; n < 25; n++) await copy(n, `Other matter ${n}`, new Date(now + (n + 1) * 60_000));
     env.clock.advance(DAY);
@@ -251,11 +268,46 @@ describe('a forward of a message that opened a case', () => {
     for (let n = 0; n < 40; n++) nights.push(await copy(100 + n, 'Nightly backup report', new Date(start + n * DAY), 'monitor@customer.example'));
     env.clock.set(new Date(start + 45 * DAY));
     const night5 = new Date(start + 5 * DAY - 120_000); // its Date: 2 minutes before it arrived
-    const shown = `${night5.toLocaleDateString('en-US', { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric', timeZone: 'Europe/Berlin' })} ${night5.toLocaleTimeString('en-US', { hour: 'numeric', minute: '2-digit', timeZone: 'Europe/Berlin' })}`;
+    const shown = outlookShown(night5);
     const body = `FYI, see below.\n\n-----Original Message-----\nFrom: Backup <monitor@customer.example>\nSent: ${shown}\nTo: support@example.com\nSubject: Nightly backup report\n\nThe hinge of door 3 is broken.\n`;
     const colleague = await stored(eml({ from: 'Sam <sam@customer.example>', subject: 'FW: Nightly backup report', body, date: new Date(start + 45 * DAY).toUTCString().replace('GMT', '+0100'), messageId: 'sam-fwd@customer.example' }));
     expect(colleague).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
     expect((await caseOf(colleague.caseNumber)).linked_case_id).toBe(nights[5]);
+  });
+
+  it('20+ cases of one subject: a forward of a later reply in an old case is found by its Date, however long after the case opened; her message at that Date on a stranger’s case is never taken', async () => {
+    // Vera gets an "Invoice" case every month (25 of them, more than her newest 20); 40 days into
+    // month 3's case she replied to it. Weeks later she forwards that reply (Outlook: a local time).
+    const first = await stored(eml({ from: 'Vera <vera@customer.example>', subject: 'Invoice', body: 'Here is this month’s invoice.', messageId: 'vera-0@customer.example' }));
+    const copy = await copier(first.caseNumber, 910_000);
+    const start = env.clock.now().getTime() + DAY;
+    const MONTH = 30 * DAY;
+    const months: number[] = [];
+    for (let k = 0; k < 25; k++) months.push(await copy(k, 'Invoice', new Date(start + k * MONTH)));
+    const replied = new Date(start + 3 * MONTH + 40 * DAY + 3_600_000); // 10 days after month 4's case opened
+    await copy.say(months[3]!, 'vera@customer.example', 'Re: Invoice', replied, 'Still wrong: the VAT on invoice 3 is 19 %, not 7 %.');
+    // Wolf's own "Invoice" case, on which Vera (Cc'd there) wrote at the very same minute: not hers.
+    const wolf = await copy(99, 'Invoice', new Date(start + 3 * MONTH + 39 * DAY), 'wolf@other.example');
+    await addParticipant(env.ctx.db, wolf, 'vera@customer.example', 'Vera', 'cc', new Date(start + 3 * MONTH + 39 * DAY).toISOString());
+    await copy.say(wolf, 'vera@customer.example', 'Re: Invoice', replied, 'Agreed, same on my side.');
+    const onlyOnWolfs = new Date(replied.getTime() + 2 * DAY);
+    await copy.say(wolf, 'vera@customer.example', 'Re: Invoice', onlyOnWolfs, 'Any news, Wolf?');
+    env.clock.set(new Date(start + 26 * MONTH));
+    const block = `Please look at this again.\n\n-----Original Message-----\nFrom: Vera <vera@customer.example>\nSent: ${outlookShown(replied)}\nTo: support@example.com\nSubject: RE: Invoice\n\nStill wrong: the VAT on invoice 3 is 19 %, not 7 %.\n`;
+    const date = new Date(start + 26 * MONTH).toUTCString().replace('GMT', '+0100');
+    const fwd = await stored(eml({ from: 'Vera <vera@customer.example>', subject: 'FW: Invoice', body: block, date, messageId: 'vera-fwd@customer.example' }));
+    expect(fwd).toMatchObject({ created: false, caseNumber: 910_003, reason: 'appended (forwarded-copy)' });
+    // Anyone else forwarding it (or typing it): a new case, linked to her month-3 case — never threaded, never Wolf's.
+    const mallory = await stored(eml({ from: 'Mallory <mallory@evil.example>', subject: 'FW: Invoice', body: block, date, messageId: 'mallory-vera@evil.example' }));
+    expect(mallory).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+    expect((await caseOf(mallory.caseNumber)).linked_case_id).toBe(months[3]);
+    // Wolf forwarding Vera's words from his own case: a new case linked to hers, nothing put into his or hers.
+    const byWolf = await stored(eml({ from: 'Wolf <wolf@other.example>', subject: 'FW: Invoice', body: block, date, messageId: 'wolf-vera@other.example' }));
+    expect(byWolf).toMatchObject({ created: true, reason: 'new case (new-forwarded-copy)' });
+    expect((await caseOf(byWolf.caseNumber)).linked_case_id).toBe(months[3]);
+    // What she wrote on Wolf's case only: his case is not hers — no Date of hers tells, so her newest.
+    const wolfs = await stored(eml({ from: 'Vera <vera@customer.example>', subject: 'FW: Invoice', body: block.replace(outlookShown(replied), outlookShown(onlyOnWolfs)).replaceAll('Still wrong: the VAT on invoice 3 is 19 %, not 7 %.', 'Any news, Wolf?'), date, messageId: 'vera-fwd-wolf@customer.example' }));
+    expect(wolfs).toMatchObject({ created: false, caseNumber: 910_024, reason: 'appended (forwarded-copy)' });
   });
 
   it('a forward of nothing we stored, or a forward-looking subject without a forwarded message, is a plain new case', async () => {

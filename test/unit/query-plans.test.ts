@@ -63,12 +63,12 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'thread: case by Message-IDs (one)', run: (db, ids) => caseByMessageIds(db, [ids.customerMessageId]) },
   { name: 'thread: case by Message-IDs (many)', run: (db, ids) => caseByMessageIds(db, ['a@x', 'b@x', ids.customerMessageId, 'c@x']) },
   { name: 'thread: case by number', run: (db, ids) => caseByNumber(db, ids.caseNumber) },
-  // A forward of her own message (forwarded-copy): her cases of the forwarded subject, on cases_requester_subject (0033) …
+  // A forward of her own message (forwarded-copy): her cases of the forwarded subject, on cases_requester_subject (0035) …
   { name: 'thread: a forward’s cases of that requester and subject, newest first', run: (db) => requesterCasesBySubject(db, 'jane@customer.example', 'Printer on fire') },
-  // … and, beyond her newest ones, her messages of the forwarded Date on those opened around it.
+  // … and, beyond her newest ones, her messages of the forwarded Date on any of them, on messages_from_sent (0038).
   {
     name: 'thread: a forward’s message by its Date among her cases of that subject',
-    run: (db) => requesterSubjectMessagesSent(db, 'jane@customer.example', 'Printer on fire', { from: '2026-03-01T00:00:00.000Z', to: '2026-03-06T00:00:00.000Z' }, { from: '2026-03-02T08:00:00.000Z', to: '2026-03-02T08:02:00.000Z' }),
+    run: (db) => requesterSubjectMessagesSent(db, 'jane@customer.example', 'Printer on fire', { from: '2026-03-02T08:00:00.000Z', to: '2026-03-02T08:02:00.000Z' }),
   },
   { name: 'thread: participant check', run: (db, ids) => isParticipant(db, ids.caseId, 'jane@customer.example') },
   { name: 'escalation: our sent texts of cases', run: (db, ids) => outgoingTexts(db, [ids.caseId]) },

@@ -302,43 +302,35 @@ export function requesterCasesBySubjectQuery(db: Q, requester: string, subject: 
 }
 
 /**
- * Her inbound messages Dated within [sentFrom, sentTo) on her cases of that subject opened within
- * [openedFrom, openedTo) — a forwarded message by its Date, among cases of any age (at most
- * `limit`). On cases_requester_subject, then each such case's messages (messages_case): reads what
- * she opened with that subject in the window, not her history.
+ * Her inbound messages Dated within [sent.from, sent.to) on her own cases (she is the requester) of
+ * that subject — a forwarded message by its Date, on a case of any age, opened whenever: its first
+ * message or a reply weeks later (at most `limit`). On messages_from_sent (0038): her messages of
+ * those hours, then each one's case by its key; never her whole history, nor a case of that
+ * subject someone else opened (where she may have written too).
  */
 export async function requesterSubjectMessagesSent(
   db: Q,
   requester: string,
   subject: string,
-  opened: { readonly from: string; readonly to: string },
   sent: { readonly from: string; readonly to: string },
   limit = 1_000,
 ): Promise<{ case_id: number; sent_at: string | null }[]> {
-  return requesterSubjectMessagesSentQuery(db, requester, subject, opened, sent, limit).execute();
+  return requesterSubjectMessagesSentQuery(db, requester, subject, sent, limit).execute();
 }
 
 /** The statement of requesterSubjectMessagesSent, unrun (bench/forward-lookup.ts plans it). */
-export function requesterSubjectMessagesSentQuery(
-  db: Q,
-  requester: string,
-  subject: string,
-  opened: { readonly from: string; readonly to: string },
-  sent: { readonly from: string; readonly to: string },
-  limit = 1_000,
-) {
+export function requesterSubjectMessagesSentQuery(db: Q, requester: string, subject: string, sent: { readonly from: string; readonly to: string }, limit = 1_000) {
   return db
-    .selectFrom('cases')
-    .innerJoin('messages', 'messages.case_id', 'cases.id')
+    .selectFrom('messages')
+    .innerJoin('cases', 'cases.id', 'messages.case_id')
     .select(['messages.case_id', 'messages.sent_at'])
-    .where('cases.requester_address', '=', requester)
-    .where(ofSubject(subject))
-    .where('cases.created_at', '>=', opened.from)
-    .where('cases.created_at', '<', opened.to)
-    .where('cases.kind', '=', sql.lit('case'))
-    .where('messages.direction', '=', sql.lit('in'))
     .where('messages.from_address', '=', requester)
+    // Literals: messages_from_sent is partial on them (SQLite uses it only when the query says so).
+    .where('messages.direction', '=', sql.lit('in'))
     .where('messages.sent_at', '>=', sent.from)
     .where('messages.sent_at', '<', sent.to)
+    .where('cases.requester_address', '=', requester)
+    .where(ofSubject(subject))
+    .where('cases.kind', '=', sql.lit('case'))
     .limit(limit);
 }

@@ -143,18 +143,15 @@ async function byForwardedOriginal(msg: Inbound, ctx: AppContext): Promise<(Clai
 
 /** Her newest cases of the forwarded subject whose messages are compared with the forward. */
 const NEWEST = 20;
-/** A message is stored when it arrives: at most this long after its Date (a stuck outbox over a long weekend) … */
-const ARRIVAL_DELAY_MS = 4 * DAY_MS;
-/** … and at most this long before it (the writer's clock ahead). */
-const CLOCK_AHEAD_MS = DAY_MS;
 
 /**
  * Which of the writer's cases of that subject holds the forwarded message: the one case with a
  * message of its Date (forwarded-date.ts: the instant, or the shown local time read in her zone),
  * else the one case whose message's text the forward carries; the newest when neither tells
  * exactly one, or when they name different cases. Her newest NEWEST cases of the subject are
- * compared by Date and text; with more, the ones opened around the forwarded Date are looked up by
- * it (any age: an automated sender's report of last year among hundreds of the same subject).
+ * compared by Date and text; with more, her messages of the forwarded Date on her cases of that
+ * subject are looked up by it (any age: an automated sender's report of last year among hundreds of
+ * the same subject, a reply she wrote weeks into an old case).
  */
 async function forwardedCase(ctx: AppContext, original: ForwardedOriginal, subject: string, windows: readonly SentWindow[]): Promise<CaseRow | undefined> {
   const newest = await requesterCasesBySubject(ctx.db, original.from, subject, NEWEST);
@@ -167,12 +164,12 @@ async function forwardedCase(ctx: AppContext, original: ForwardedOriginal, subje
     if (carriesText(original, m.visible_text)) byText.add(m.case_id);
   }
   if (newest.length === NEWEST && windows.length > 0) {
-    // More of her cases than were read: those opened around the forwarded Date, whatever their age.
+    // More of her cases than were read: her messages of the forwarded Date on any case of hers of
+    // that subject, whatever its age and whenever it was opened (a reply weeks into an old case).
     // One look-up per stretch of time the Date may be (03/04: March or April — not the months between).
     const iso = (t: number) => new Date(t).toISOString();
     for (const span of stretches(windows)) {
-      const opened = { from: iso(span.from - CLOCK_AHEAD_MS), to: iso(span.to + ARRIVAL_DELAY_MS) };
-      for (const m of await requesterSubjectMessagesSent(ctx.db, original.from, subject, opened, { from: iso(span.from), to: iso(span.to) })) {
+      for (const m of await requesterSubjectMessagesSent(ctx.db, original.from, subject, { from: iso(span.from), to: iso(span.to) })) {
         if (inWindows(windows, m.sent_at)) byDate.add(m.case_id);
       }
     }
