@@ -26,6 +26,7 @@ import Handlebars from 'handlebars';
 import { DateTime } from 'luxon';
 import { simpleParser, type AddressObject } from 'mailparser';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { subjectKey } from '../src/cases/subject-key.js';
 import { migrateToLatest, openDatabase } from '../src/db/database.js';
 import { BackgroundCheckpointer } from '../src/db/sqlite-checkpointer.js';
 import { ADDRESS, type BenchMessage } from './mix.js';
@@ -108,8 +109,8 @@ export async function createFloor(dir: string, templatesDir: string, relay?: Tra
     ),
     receiptMessage: db.prepare('update receipts set message_row_id = ? where id = ?'),
     newCase: db.prepare(
-      `insert into cases (number, subject, requester_address, requester_name, status, priority, queue, mailbox, language, created_at, updated_at, last_customer_at)
-       values (?, ?, ?, ?, 'new', 'normal', 'support', 'support', 'en', ?, ?, ?)`,
+      `insert into cases (number, subject, subject_key, requester_address, requester_name, status, priority, queue, mailbox, language, created_at, updated_at, last_customer_at)
+       values (?, ?, ?, ?, ?, 'new', 'normal', 'support', 'support', 'en', ?, ?, ?)`,
     ),
     touchCase: db.prepare('update cases set updated_at = ?, last_customer_at = ? where id = ?'),
     participant: db.prepare(`insert into case_participants (case_id, address, name, role, created_at) values (?, ?, ?, 'requester', ?) on conflict do nothing`),
@@ -150,7 +151,7 @@ export async function createFloor(dir: string, templatesDir: string, relay?: Tra
     const created = caseRow === undefined;
     if (caseRow === undefined) {
       const number = Number((s.maxNumber.get() as { n: number | null }).n ?? 10000) + 1;
-      const id = Number(s.newCase.run(number, mail.subject ?? '', from.address, from.name, now, now, now).lastInsertRowid);
+      const id = Number(s.newCase.run(number, mail.subject ?? '', subjectKey(mail.subject ?? ''), from.address, from.name, now, now, now).lastInsertRowid);
       caseRow = { id, number, subject: mail.subject ?? '', created_at: now };
       s.participant.run(id, from.address, from.name, now);
     } else {

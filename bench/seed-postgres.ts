@@ -6,7 +6,7 @@
  */
 import { Kysely, sql } from 'kysely';
 import { syncSequences } from '../src/db/dialect.js';
-import { FIRST_RESPONSES, SLA_HISTORY, type SeedResult } from './seed.js';
+import { FIRST_RESPONSES, SLA_HISTORY, SUBJECT_KEYS, type SeedResult } from './seed.js';
 
 const TEXT = 'Hello, the export to CSV stops at 65,536 rows and the dashboard shows an error afterwards. We tried again with a smaller file and it worked, but the monthly report is much bigger than that. Could you have a look? Regards ';
 const HTML = `<html><body><p>${TEXT}</p><p>Kind regards,<br>Bench Support</p></body></html>`;
@@ -94,6 +94,7 @@ export async function seedHistoryPostgres(db: Kysely<unknown>, messages: number,
     const columns = async (table: string): Promise<string[]> =>
       (await sql<{ c: string }>`select column_name as c from information_schema.columns where table_schema = current_schema() and table_name = ${table}`.execute(trx)).rows.map((r) => r.c);
     if ((await columns('cases')).includes('first_response_at')) await run('first responses', sql.raw(FIRST_RESPONSES));
+    if ((await columns('cases')).includes('subject_key')) await run('subject keys', sql.raw(SUBJECT_KEYS));
     const sla = await columns('case_sla');
     if (sla.includes('res_pauses_json') && !sla.includes('fr_done_at')) await run('case_sla', sql.raw(SLA_HISTORY));
     const t = performance.now();

@@ -33,6 +33,8 @@ const HTML = `<html><body><p>${TEXT}</p><p>Kind regards,<br>Bench Support</p></b
  * Same SQL on both backends (bench/seed-postgres.ts).
  */
 export const FIRST_RESPONSES = 'update cases set first_response_at = last_customer_at';
+/** The forward look-up's key of each case (0038): the seeded subjects are ASCII, whose key is lower(). Same SQL on both backends. */
+export const SUBJECT_KEYS = 'update cases set subject_key = lower(subject)';
 export const SLA_HISTORY = `insert into case_sla (case_id, policy, calendar, coverage, started_at, fr_target_min, fr_due_at, fr_business_sec, fr_met,
                       res_target_min, res_pauses_json, res_due_at, res_done_at, res_business_sec, res_met, pending_reminders, last_update_at, updated_at)
   select id, 'standard', 'default', 'business-hours', created_at, 240, last_customer_at, 3600, 1,
@@ -138,6 +140,8 @@ export function seedHistory(dbPath: string, messages: number, now = new Date()):
     // The first responses and clocks where the schema has them (the upgrade test seeds old ones).
     const columns = (table: string): string[] => (db.prepare(`select name from pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
     if (columns('cases').includes('first_response_at')) timed('first responses', FIRST_RESPONSES);
+    // Its subjects are ASCII ('History problem N'): lower() is their key (cases/subject-key.ts).
+    if (columns('cases').includes('subject_key')) timed('subject keys', SUBJECT_KEYS);
     if (columns('case_sla').includes('res_pauses_json') && !columns('case_sla').includes('fr_done_at')) timed('case_sla', SLA_HISTORY);
     const t = performance.now();
     for (const ix of indexes) db.exec(ix.sql);

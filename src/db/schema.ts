@@ -17,6 +17,12 @@ export interface CasesTable {
   id: Generated<number>;
   number: number;
   subject: string;
+  /**
+   * The subject as forwards are matched to it (cases/subject-key.ts: NFKC, case folded in
+   * TypeScript, alike on both backends; 0038). Written with the case (insertCase), never changed;
+   * null only on a row written by hand without it.
+   */
+  subject_key: ColumnType<string | null, string, never>;
   requester_address: string;
   requester_name: string;
   status: CaseStatus;
@@ -316,7 +322,7 @@ export interface CaseSlaTable {
    * measured in its queue's calendar until `to` (a move); a target missed by then and when. '[]': never moved.
    */
   moves_json: Generated<string>;
-  /** A target missed before a change of priority, and when (0036): it stays missed. Null: not recorded so. */
+  /** A target missed before a change of priority, and when (0038): it stays missed. Null: not recorded so. */
   fr_missed_at: Timestamp | null;
   res_missed_at: Timestamp | null;
   res_warn_at: Timestamp | null;

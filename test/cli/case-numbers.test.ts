@@ -95,6 +95,8 @@ describe('case numbers over the data’s life', () => {
     await d.run('alter table case_sla drop column fr_missed_at');
     await d.run('alter table case_sla drop column res_missed_at');
     for (const index of ['cases_priority_list', 'messages_id_case', 'messages_receipt', 'receipts_duplicate_of', 'receipts_retried_as', 'cases_linked', 'cases_open', 'cases_spam', 'receipts_quarantine_waiting', 'cases_requester_subject', 'messages_from_sent']) await d.run(`drop index if exists ${index}`);
+    // 0038 added the subject key (its index, cases_requester_subject, is dropped above).
+    await d.run('alter table cases drop column subject_key');
     // 0033 replaced 0005's cases_spam_number.
     await d.run('create index cases_spam_number on cases (spam, number)');
     await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge', '0024-unanswered-cases', '0025-search-words', '0026-search2-requester-domain', '0027-resend-copies', '0028-resend-case-rate', '0029-leftovers-message-failures', '0030-pgperf2-priority-list', '0031-pgperf2-purge-foreign-keys', '0032-pgperf3-open-cases', '0033-stats-few-valued', '0034-sla-queue-stretches', '0035-intake-forward-subject', '0036-sla-missed-targets', '0037-metrics-sla-breach-counter', '0038-intake-forward-lookup')");

@@ -144,6 +144,9 @@ describe('upgrading a database with history (an old version\'s schema) to this v
           ? await peek.get("SELECT count(*) AS n FROM message_search WHERE words @@ to_tsquery('simple', 'history')")
           : await peek.get("SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH 'history'");
       expect(searched).toEqual({ n: CASES * 2 });
+      // 0038 gave every old case its subject key (the seeded subjects are ASCII: their lower case).
+      expect(await peek.get('SELECT count(*) AS n FROM cases WHERE subject_key IS NULL OR subject_key <> lower(subject)')).toEqual({ n: 0 });
+      expect(await peek.get("SELECT count(*) AS n FROM cases WHERE subject_key = 'history problem 7'")).toEqual({ n: 1 });
       if (TEST_BACKEND !== 'postgres') {
         // 0003: every old outbox row entered the queue when it was written; 0019: the counter holds the highest number.
         expect(await peek.get('SELECT count(*) AS n FROM outbox WHERE queued_at IS NULL OR queued_at <> created_at')).toEqual({ n: 0 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addParticipant, caseByNumber, participants } from '../../src/db/repos/cases.js';
+import { subjectKey } from '../../src/cases/subject-key.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { messagesOfCase } from '../../src/db/repos/messages.js';
 import { inlineForwardedOriginal, isForwardSubject } from '../../src/mail-in/forwarded-original.js';
@@ -86,7 +87,7 @@ async function copier(caseNumber: number, base: number) {
   const copy = async (n: number, subject: string, at: Date, requester = template.requester_address) => {
     const iso = at.toISOString();
     const { id: _id, ...row } = template;
-    const made = await env.ctx.db.insertInto('cases').values({ ...row, number: base + n, subject, requester_address: requester, created_at: iso, updated_at: iso }).returning('id').executeTakeFirstOrThrow();
+    const made = await env.ctx.db.insertInto('cases').values({ ...row, number: base + n, subject, subject_key: subjectKey(subject), requester_address: requester, created_at: iso, updated_at: iso }).returning('id').executeTakeFirstOrThrow();
     await addParticipant(env.ctx.db, made.id, requester, template.requester_name, 'requester', iso);
     await say(made.id, requester, subject, new Date(at.getTime() - 120_000), message!.visible_text);
     return made.id;
@@ -308,6 +309,30 @@ describe('a forward of a message that opened a case', () => {
     // What she wrote on Wolf's case only: his case is not hers — no Date of hers tells, so her newest.
     const wolfs = await stored(eml({ from: 'Vera <vera@customer.example>', subject: 'FW: Invoice', body: block.replace(outlookShown(replied), outlookShown(onlyOnWolfs)).replaceAll('Still wrong: the VAT on invoice 3 is 19 %, not 7 %.', 'Any news, Wolf?'), date, messageId: 'vera-fwd-wolf@customer.example' }));
     expect(wolfs).toMatchObject({ created: false, caseNumber: 910_024, reason: 'appended (forwarded-copy)' });
+  });
+
+  it('the forwarded Subject matches her case’s whatever the case of its letters, in any script, and however it is composed: the same on SQLite and PostgreSQL', async () => {
+    const say = (n: number, subject: string, body: string) => stored(eml({ from: 'Greta <greta@customer.example>', subject, body, messageId: `greta-${n}@customer.example` }));
+    const cases = {
+      'Rückgabe Bestellung 4471': await say(1, 'Rückgabe Bestellung 4471', 'Ich möchte die Bestellung zurückgeben.'),
+      'Заказ 77 не пришёл': await say(2, 'Заказ 77 не пришёл', 'Мой заказ не пришёл.'),
+      'Größe 42 fehlt': await say(3, 'Größe 42 fehlt', 'Die Größe 42 fehlt im Paket.'),
+    };
+    // What her client shows in the forwarded block: capitals (SQLite's lower() folds ASCII only),
+    // "SS" for "ß" (PostgreSQL's lower() keeps "ß"), macOS's decomposed "u" + combining diaeresis.
+    const shown: Array<[string, keyof typeof cases]> = [
+      ['RÜCKGABE BESTELLUNG 4471', 'Rückgabe Bestellung 4471'],
+      ['ЗАКАЗ 77 НЕ ПРИШЁЛ', 'Заказ 77 не пришёл'],
+      ['GRÖSSE 42 FEHLT', 'Größe 42 fehlt'],
+      ['Rückgabe Bestellung 4471'.normalize('NFD'), 'Rückgabe Bestellung 4471'],
+    ];
+    for (const [i, [subject, of]] of shown.entries()) {
+      const fwd = await stored(eml({ from: 'Greta <greta@customer.example>', subject: `WG: ${subject}`, body: gmailForward('Greta <greta@customer.example>', subject, 'Bitte um Antwort.'), messageId: `greta-fwd-${i}@customer.example` }));
+      expect.soft(fwd, subject).toMatchObject({ created: false, caseNumber: cases[of].caseNumber, reason: 'appended (forwarded-copy)' });
+    }
+    // Another subject is another subject.
+    const other = await stored(eml({ from: 'Greta <greta@customer.example>', subject: 'WG: Rücksendung Bestellung 4471', body: gmailForward('Greta <greta@customer.example>', 'Rücksendung Bestellung 4471', 'Bitte um Antwort.'), messageId: 'greta-fwd-other@customer.example' }));
+    expect(other).toMatchObject({ created: true, reason: 'new case (new)' });
   });
 
   it('a forward of nothing we stored, or a forward-looking subject without a forwarded message, is a plain new case', async () => {

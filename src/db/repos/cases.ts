@@ -1,5 +1,6 @@
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import type { SearchText } from '../../cases/search-text.js';
+import { subjectKey } from '../../cases/subject-key.js';
 import { caseMatches, type CaseWalk } from './search.js';
 import { UNNAMED } from '../pg-named-statements.js';
 import { isPostgres, takeCaseNumber } from '../dialect.js';
@@ -59,8 +60,9 @@ export async function casesOpenedBetween(db: Q, from: string, to: string): Promi
   return Number(row?.n ?? 0);
 }
 
-export async function insertCase(db: Q, values: NewCase): Promise<CaseRow> {
-  const { columns, values: v } = rowColumns(values);
+/** A new case; its subject_key is computed here from its subject (cases/subject-key.ts). */
+export async function insertCase(db: Q, values: Omit<NewCase, 'subject_key'>): Promise<CaseRow> {
+  const { columns, values: v } = rowColumns({ ...values, subject_key: subjectKey(values.subject) });
   return firstRowPrepared(db, `cases.insert:${columns.join(',')}`, v, (q, p) => q.insertInto('cases').values(placeholderRow(columns, p) as NewCase).returningAll());
 }
 
@@ -283,13 +285,17 @@ export async function isParticipant(db: Q, caseId: number, address: string, o: {
   return (await q.executeTakeFirst()) !== undefined;
 }
 
-/** Her cases of one subject: lower case on both sides, the expression cases_requester_subject (0035) holds. */
-const ofSubject = (subject: string) => sql<SqlBool>`lower(cases.subject) = lower(${subject})`;
+/**
+ * Her cases of one subject: its key (cases/subject-key.ts, computed in TypeScript: the same on
+ * SQLite and PostgreSQL, any script's case, NFKC) against cases.subject_key, which
+ * cases_requester_subject holds (0038; 0035 held lower(subject): ASCII-only on SQLite).
+ */
+const ofSubject = (subject: string) => sql<SqlBool>`cases.subject_key = ${subjectKey(subject)}`;
 
 /**
  * The newest cases (at most `limit`, by when they were opened) a requester opened with the subject
- * `subject` (the caller's normalisation; compared in lower case): what a forward of that
- * requester's message may be about (stages/thread.ts). On cases_requester_subject (0035): only her
+ * `subject` (the caller's normalisation; compared by its key, cases/subject-key.ts): what a forward of that
+ * requester's message may be about (stages/thread.ts). On cases_requester_subject (0038): only her
  * cases of that subject are read, however many cases she has; the same instant: the higher id first.
  */
 export async function requesterCasesBySubject(db: Q, requester: string, subject: string, limit = 20): Promise<CaseRow[]> {
