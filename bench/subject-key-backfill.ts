@@ -39,6 +39,12 @@ try {
   db = open();
   const columns = 'subject, requester_address, requester_name, status, priority, queue, mailbox, language, kind, created_at, updated_at, resolved_at, closed_at, last_customer_at';
   const prefix = ['', 'Rückgabe ', 'Заказ '];
+  // The copies are written without the indexes of cases, which are built again afterwards (as the seed does).
+  const indexes =
+    backend === 'postgres'
+      ? (await sql<{ name: string; def: string }>`select indexname as name, indexdef as def from pg_indexes where schemaname = current_schema() and tablename = 'cases' and indexname <> 'cases_pkey' and indexdef not like '%UNIQUE%'`.execute(db)).rows
+      : (await sql<{ name: string; def: string }>`select name, sql as def from sqlite_master where type = 'index' and tbl_name = 'cases' and sql is not null and sql not like '%unique%'`.execute(db)).rows;
+  for (const ix of indexes) await sql`drop index ${sql.id(ix.name)}`.execute(db);
   for (let k = 1; seeded.cases * (k + 1) <= cases; k++) {
     const t = performance.now();
     const subject = sql.raw(`'${prefix[k % 3]}' || subject`);
@@ -46,6 +52,9 @@ try {
               select number + ${k * 10_000_000}, ${subject}, ${sql.raw(columns.replace(/^subject, /, ''))} from cases where number < 10000000 order by id`.execute(db);
     console.log(`copy ${k}: ${seeded.cases} cases in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
+  const tIx = performance.now();
+  for (const ix of indexes) await sql.raw(ix.def).execute(db);
+  console.log(`indexes of cases built again in ${((performance.now() - tIx) / 1000).toFixed(1)} s`);
   if (backend === 'postgres') await sql`vacuum analyze cases`.execute(db);
   const total = Number((await sql<{ n: number }>`select count(*) as n from cases`.execute(db)).rows[0]!.n);
   const inbound = Number((await sql<{ n: number }>`select count(*) as n from messages where direction = 'in'`.execute(db)).rows[0]!.n);

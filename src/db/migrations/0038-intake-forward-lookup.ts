@@ -12,7 +12,7 @@ import { subjectKey } from '../../cases/subject-key.js';
  *  - cases.subject_key: 0035 compared lower(subject), which SQLite folds in ASCII only ("Заказ" was
  *    not "ЗАКАЗ", "Rückgabe" not "RÜCKGABE") and PostgreSQL by its locale. The key is computed in
  *    TypeScript (cases/subject-key.ts), the same on both; every existing case gets it here, in
- *    batches by id (measured at 1,000,000 cases: docs/operating.md#upgrades), and
+ *    batches by id (measured at 1,000,000 cases: bench/subject-key-backfill.ts), and
  *    cases_requester_subject is rebuilt on it. It depends on subjectKey as it is now: changing
  *    that function needs a migration recomputing the column.
  */
@@ -20,9 +20,13 @@ interface Tables {
   cases: { id: number; subject: string; subject_key: string | null };
 }
 
-/** Cases read per batch; each batch is written in statements of WRITE rows (2 parameters a row). */
+/**
+ * Cases read per batch; each batch is written in statements of WRITE rows (3 parameters a row). A
+ * CASE over the ids, by their primary key: SQLite ran UPDATE … FROM (VALUES …) as a scan of every
+ * case per statement, and a correlated VALUES look-up reads all WRITE rows per case.
+ */
 const READ = 10_000;
-const WRITE = 1_000;
+const WRITE = 100;
 
 export async function up(raw: Kysely<unknown>): Promise<void> {
   const db = raw as Kysely<Tables>;
@@ -33,9 +37,9 @@ export async function up(raw: Kysely<unknown>): Promise<void> {
     const rows = await db.selectFrom('cases').select(['id', 'subject']).where('id', '>', after).orderBy('id').limit(READ).execute();
     if (rows.length === 0) break;
     for (let i = 0; i < rows.length; i += WRITE) {
-      // UPDATE … FROM (VALUES …): SQLite (3.33+) and PostgreSQL alike; VALUES names its columns column1, column2 on both.
-      const values = sql.join(rows.slice(i, i + WRITE).map((r) => sql`(cast(${r.id} as integer), cast(${subjectKey(r.subject)} as text))`));
-      await sql`update cases set subject_key = v.column2 from (values ${values}) as v where cases.id = v.column1`.execute(db);
+      const part = rows.slice(i, i + WRITE);
+      const keys = sql.join(part.map((r) => sql`when ${r.id} then cast(${subjectKey(r.subject)} as text)`), sql` `);
+      await sql`update cases set subject_key = case id ${keys} end where id in (${sql.join(part.map((r) => r.id))})`.execute(db);
     }
     after = rows.at(-1)!.id;
   }
