@@ -292,6 +292,25 @@ async function onTeamUpdate(trx: Trx, ctx: AppContext, update: TeamUpdate): Prom
 }
 
 /**
+ * The targets the case had missed by `at` under `terms` (the priority or queue it leaves) and that
+ * are not recorded missed yet: the first response by its stored due time, the resolution by the
+ * business time it used up. A breach stays a breach, whatever terms come next.
+ */
+function missedBy(caseRow: CaseRow, row: NewCaseSla, state: ClockState, terms: SlaTerms, at: Date): { fr?: string; res?: string } {
+  const missed: { fr?: string; res?: string } = {};
+  if (caseRow.first_response_at === null && row.fr_due_at != null && new Date(row.fr_due_at) <= at && targetMissedAt(state, 'fr') === null) missed.fr = new Date(row.fr_due_at).toISOString();
+  if (terms.resolutionMin !== null && targetMissedAt(state, 'res') === null) {
+    const usedUp = resolutionUsedUpAt(state, terms.clock, terms.resolutionMin * MIN, at);
+    if (usedUp !== null) missed.res = usedUp.toISOString();
+  }
+  return missed;
+}
+
+function missedNote(missed: { fr?: string; res?: string }): string {
+  return `${missed.fr !== undefined ? `; first response already missed (due ${missed.fr})` : ''}${missed.res !== undefined ? `; resolution already missed (due ${missed.res})` : ''}`;
+}
+
+/**
  * A new priority (`change.caseRow` carries it): every due time follows the new targets, measured
  * from the opening — except a target the case had already missed under the old priority: that
  * stays missed at the instant it was (a late case lowered to a longer target is not on time again;
@@ -303,14 +322,9 @@ async function onPriorityChange(trx: Trx, ctx: AppContext, change: PriorityChang
   const missedBefore = (row: NewCaseSla, state: ClockState): ClockState => {
     const at = ctx.clock.now();
     const old = termsOf(ctx, { queue: after.queue, priority: from }, state);
-    const missed: { fr?: string; res?: string } = { ...state.missed };
-    if (after.first_response_at === null && row.fr_due_at != null && new Date(row.fr_due_at) <= at && targetMissedAt(state, 'fr') === null) missed.fr = new Date(row.fr_due_at).toISOString();
-    if (row.res_done_at == null && old.resolutionMin !== null && targetMissedAt(state, 'res') === null) {
-      const usedUp = resolutionUsedUpAt(state, old.clock, old.resolutionMin * MIN, at);
-      if (usedUp !== null) missed.res = usedUp.toISOString();
-    }
-    note = `${missed.fr !== state.missed?.fr ? `; first response already missed (due ${missed.fr})` : ''}${missed.res !== state.missed?.res ? `; resolution already missed (due ${missed.res})` : ''}`;
-    return { ...state, missed };
+    const now = missedBy(after, row, state, old, at);
+    note = missedNote(now);
+    return { ...state, missed: { ...state.missed, ...now } };
   };
   return recompute(
     trx,
@@ -340,15 +354,11 @@ async function onQueueChange(trx: Trx, ctx: AppContext, change: QueueChange): Pr
   const moved = (row: NewCaseSla, state: ClockState): ClockState => {
     const at = new Date(change.at);
     const left = termsOf(ctx, { queue: from, priority: after.priority }, state);
-    const move: { -readonly [K in keyof Move]: Move[K] } = { to: change.at, calendar: calendarOf(ctx.config, from).name };
-    if (after.first_response_at === null && row.fr_due_at != null && new Date(row.fr_due_at) <= at && targetMissedAt(state, 'fr') === null) move.frMissedAt = row.fr_due_at;
-    if (left.resolutionMin !== null && targetMissedAt(state, 'res') === null) {
-      const usedUp = resolutionUsedUpAt(state, left.clock, left.resolutionMin * MIN, at);
-      if (usedUp !== null) move.resMissedAt = usedUp.toISOString();
-    }
+    const missed = missedBy(after, row, state, left, at);
+    const move: Move = { to: change.at, calendar: calendarOf(ctx.config, from).name, ...(missed.fr !== undefined ? { frMissedAt: missed.fr } : {}), ...(missed.res !== undefined ? { resMissedAt: missed.res } : {}) };
     const since = lastMoveAt(state.moves) ?? new Date(state.startedAt);
     const spent = Math.round(resolutionElapsed(state, left.clock, at) / MIN);
-    note = `; ${spent} business minute(s) of resolution time so far kept as measured in calendar ${left.calendar.name}${since.getTime() !== new Date(state.startedAt).getTime() ? ' (and the calendars before)' : ''}${move.frMissedAt !== undefined ? `; first response already missed (due ${move.frMissedAt})` : ''}${move.resMissedAt !== undefined ? `; resolution already missed (due ${move.resMissedAt})` : ''}`;
+    note = `; ${spent} business minute(s) of resolution time so far kept as measured in calendar ${left.calendar.name}${since.getTime() !== new Date(state.startedAt).getTime() ? ' (and the calendars before)' : ''}${missedNote(missed)}`;
     return { ...state, moves: [...(state.moves ?? []), move] };
   };
   return recompute(
