@@ -11,6 +11,7 @@ import { FolderReader } from './imap-reader.js';
 import type { ConnectionState, Session } from './imap-session.js';
 import { Settler } from './imap-settler.js';
 import { LeaseLost, WorkLease } from './work-lease.js';
+import { pause } from '../time-limit.js';
 
 /**
  * The IMAP channel (DESIGN §1): one watcher per mailbox with an `imap` config, each with its own
@@ -108,10 +109,8 @@ export class MailboxWatcher {
   readonly #health: MailboxHealthReporter;
   readonly #wake = new Wake();
   #stopped = false;
-  #stopSignal: () => void = () => undefined;
-  /** Aborted by stop(): ends a tokenCommand still running (imap-connection.ts accessToken). */
+  /** Aborted by stop(): ends a tokenCommand still running (imap-connection.ts accessToken), a back-off wait, a lease wait. */
   readonly #stopAbort = new AbortController();
-  readonly #stopPromise: Promise<void>;
   #loop: Promise<void> | null = null;
   #client: ImapFlow | null = null;
   /**
@@ -143,9 +142,6 @@ export class MailboxWatcher {
     this.#lease = new WorkLease(ctx, `imap:${mailbox.name}`, this.#log);
     this.#lease.onLost(() => this.#wake.signal());
     this.#reader = new FolderReader({ ctx, mailbox, cfg, log: this.#log, health: this.#health, lease: this.#lease, isStopped: () => this.#stopped });
-    this.#stopPromise = new Promise<void>((resolve) => {
-      this.#stopSignal = resolve;
-    });
     this.firstPass = new Promise<void>((resolve) => {
       this.#firstPassDone = resolve;
     });
@@ -187,7 +183,6 @@ export class MailboxWatcher {
   async stop(): Promise<void> {
     if (!this.#stopped) {
       this.#stopped = true;
-      this.#stopSignal();
       this.#firstPassDone();
       this.#stopAbort.abort();
       this.#wake.signal();
@@ -206,7 +201,7 @@ export class MailboxWatcher {
     while (!this.#stopped) {
       if (!this.#lease.held) {
         // Several daemons: wait until this one may read the mailbox (at once on SQLite).
-        if (!(await this.#lease.acquire(this.#stopPromise, () => this.#firstPassDone()))) break;
+        if (!(await this.#lease.acquire(this.#stopAbort.signal, () => this.#firstPassDone()))) break;
         await this.#health.init();
         failures = 0;
       }
@@ -253,13 +248,13 @@ export class MailboxWatcher {
   async #backOff(delayMs: number, checkServer: boolean): Promise<void> {
     const until = performance.now() + delayMs;
     if (!checkServer || delayMs <= SERVER_CHECK_MS) {
-      await Promise.race([sleep(delayMs), this.#stopPromise]);
+      await pause(delayMs, this.#stopAbort.signal);
       return;
     }
     while (!this.#stopped) {
       const left = until - performance.now();
       if (left <= 0) return;
-      await Promise.race([sleep(Math.min(SERVER_CHECK_MS, left)), this.#stopPromise]);
+      await pause(Math.min(SERVER_CHECK_MS, left), this.#stopAbort.signal);
       if (this.#stopped || performance.now() >= until) return;
       // Without implicit TLS the server speaks first: a server that accepts TCP but sends no
       // greeting (hung, stopped) is not back.

@@ -1,6 +1,7 @@
 import type { AppContext } from '../context.js';
 import { leaseOf, releaseLease, takeLease } from '../db/repos/leases.js';
 import type { Logger } from '../log.js';
+import { pause } from '../time-limit.js';
 
 /**
  * Work only one daemon may do at a time — reading an IMAP mailbox — when several daemons share a
@@ -30,15 +31,13 @@ export class WorkLease {
   readonly #onLost: (() => void)[] = [];
   /** release() was called: nothing takes or renews the lease any more. */
   #released = false;
-  readonly #releasedSignal: Promise<void>;
-  #signalReleased: () => void = () => undefined;
+  readonly #releasedSignal = new AbortController();
 
   constructor(ctx: AppContext, name: string, log: Logger) {
     this.name = name;
     this.#ctx = ctx;
     this.#log = log;
     this.#shared = ctx.config.database.driver === 'postgres';
-    this.#releasedSignal = new Promise<void>((resolve) => (this.#signalReleased = resolve));
   }
 
   /**
@@ -47,8 +46,8 @@ export class WorkLease {
    * longer than the lease, after which nobody else holds it — until release().
    */
   async keep(): Promise<void> {
-    this.onLost(() => void this.acquire(this.#releasedSignal));
-    await this.acquire(this.#releasedSignal);
+    this.onLost(() => void this.acquire(this.#releasedSignal.signal));
+    await this.acquire(this.#releasedSignal.signal);
   }
 
   get held(): boolean {
@@ -63,17 +62,13 @@ export class WorkLease {
     this.#onLost.push(cb);
   }
 
-  /** Wait until this daemon holds the lease (true), or `stopped` settles first (false). */
-  async acquire(stopped: Promise<void>, onHeldElsewhere?: () => void): Promise<boolean> {
+  /** Wait until this daemon holds the lease (true), or `stopped` aborts first (false). */
+  async acquire(stopped: AbortSignal, onHeldElsewhere?: () => void): Promise<boolean> {
     if (!this.#shared) {
       this.#held = true;
       return true;
     }
-    let stop = false;
-    void stopped.then(() => {
-      stop = true;
-    });
-    while (!stop) {
+    while (!stopped.aborted) {
       const result = await this.#attempt();
       if (result === true) return true;
       // Another daemon holds it (told once: nobody waits for this one's work meanwhile).
@@ -81,7 +76,8 @@ export class WorkLease {
       onHeldElsewhere = undefined;
       // Next attempt in a third of the period, or just after the holder's lease ends if that is sooner.
       const endsIn = result === null ? Infinity : result - this.#ctx.clock.now().getTime() + 20;
-      await Promise.race([sleep(Math.max(10, Math.min(this.#periodMs / 3, endsIn))), stopped]);
+      // Not Promise.race with a pending promise: a standby tries for months (time-limit.ts pause).
+      await pause(Math.max(10, Math.min(this.#periodMs / 3, endsIn)), stopped);
     }
     return false;
   }
@@ -155,7 +151,7 @@ export class WorkLease {
   /** Stop renewing and give the lease up (a daemon stopping): another daemon takes it at its next attempt. */
   async release(): Promise<void> {
     this.#released = true;
-    this.#signalReleased();
+    this.#releasedSignal.abort();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     const was = this.#held;
@@ -172,8 +168,4 @@ export class WorkLease {
 
 export class LeaseLost extends Error {
   override readonly name = 'LeaseLost';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
