@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { AppContext } from '../context.js';
+import { isLoopback } from '../config/schema.js';
 import { HttpError, readForm, type Route, type WebRequest, type WebResponse } from './http.js';
 import { noticePage } from './link-access.js';
 import { caseRoutes } from './routes/case-page.js';
@@ -59,6 +60,19 @@ export interface Bind {
   readonly port: number;
   /** Log component: web | ops. */
   readonly component: string;
+  /**
+   * Answer only requests whose Host names this machine's loopback (localhost, 127.0.0.1, [::1]):
+   * the ops listener on a loopback address. A web page in a browser on this host could otherwise
+   * read /healthz and /metrics through a name of its own that resolves to 127.0.0.1 (DNS rebinding).
+   */
+  readonly loopbackHostOnly?: boolean;
+}
+
+/** The host of a Host header (`name:port`, `[v6]:port`): whether it names the loopback. */
+function loopbackHostHeader(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = /^\[([^\]]*)\](?::\d*)?$/.exec(host)?.[1] ?? host.replace(/:\d*$/, '');
+  return isLoopback(name);
 }
 
 /**
@@ -82,6 +96,9 @@ export async function startWebServer(ctx: AppContext, routes: Route[] = defaultR
     let routeName = 'none';
     let quiet = false;
     try {
+      if (bind?.loopbackHostOnly === true && !loopbackHostHeader(req.headers.host)) {
+        throw new HttpError(403, `refused: this listener is on a loopback address and answers only requests for localhost, 127.0.0.1 or [::1] (Host: ${JSON.stringify(req.headers.host ?? '')})`);
+      }
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       const route = candidates.find((r) => r.method === method);
       if (route === undefined) {

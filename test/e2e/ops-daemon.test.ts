@@ -1,4 +1,5 @@
 import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,6 +249,34 @@ describeWithDovecot('the daemon for operations: /metrics, /healthz, status, SIGH
     expect(text.stdout).toMatch(/^ {2}new {8}normal 4$/m);
     expect(text.stdout).toMatch(/^SLA breaches \(open cases\): first response 0, resolution 0$/m);
   }, 30_000);
+
+  it('on loopback the ops listener answers only requests for localhost, 127.0.0.1 or [::1]: a page using a name of its own that resolves to 127.0.0.1 (DNS rebinding) gets 403, not the metrics', async () => {
+    const get = (path: string, host: string | undefined): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: env.opsPort, path, method: 'GET', setHost: false, headers: host === undefined ? {} : { Host: host } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const host of [`127.0.0.1:${env.opsPort}`, `localhost:${env.opsPort}`, `[::1]:${env.opsPort}`, 'localhost']) {
+      const r = await get('/metrics', host);
+      expect([host, r.status]).toEqual([host, 200]);
+      expect(r.body).toContain('casegate_messages_total');
+    }
+    for (const host of [`rebind.attacker.example:${env.opsPort}`, 'casegate.example.com', '127.0.0.1.nip.io', undefined]) {
+      for (const path of ['/metrics', '/healthz']) {
+        const r = await get(path, host);
+        // No Host at all: Node's HTTP server refuses the HTTP/1.1 request itself (400).
+        expect([host, path, r.status]).toEqual([host, path, host === undefined ? 400 : 403]);
+        expect(r.body).not.toContain('casegate_');
+        expect(r.body).not.toContain('mailbox:');
+      }
+    }
+  });
 
   it('Dovecot down: healthz 503 naming the mailboxes, mailbox_up 0, status --check exits 1; back up: 200 again', async () => {
     await env.dovecot.down();
