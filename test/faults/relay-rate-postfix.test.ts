@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
-import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { describeWithPostfix, startPostfix, type PostfixServer } from '../helpers/postfix-server.js';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { eml } from '../helpers/context.js';
+import { outboxBehindPostfix, type OutboxBehindPostfix } from '../helpers/postfix-outbox.js';
+import { describeWithPostfix, startRelayTo } from '../helpers/postfix-server.js';
 
 /**
  * A real Postfix as casegate's relay, limiting what a client may send in a minute as relays do
@@ -16,46 +14,28 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
  * for the next minute, claimed and unrefused.
  */
 describeWithPostfix('a real Postfix that limits messages per minute, and maxPerMinute set to its limit', () => {
-  let postfix: PostfixServer;
-  let customerMx: SmtpSink;
-  let env: TestEnv;
-  let transport: MailTransport;
-  let worker: OutboxWorker;
+  let box: OutboxBehindPostfix;
 
   beforeAll(async () => {
-    customerMx = await startSmtpSink();
-    postfix = await startPostfix({
-      routes: { 'customer.example': `smtp:[127.0.0.1]:${customerMx.port}` },
-      main: {
-        smtp_dns_support_level: 'disabled',
-        smtp_tls_security_level: 'none',
-        smtpd_tls_security_level: 'none',
-        queue_run_delay: '1s',
-        minimal_backoff_time: '1s',
-        maximal_backoff_time: '2s',
-        // Two messages a minute per client, loopback included (by default $mynetworks is exempt).
-        smtpd_client_message_rate_limit: '2',
-        anvil_rate_time_unit: '60s',
-        smtpd_client_event_limit_exceptions: '',
-      },
-    });
-    env = await testEnv({
-      autoReply: { minIntervalSeconds: 0 },
-      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false, maxPerMinute: 2 }, probeSeconds: 1, authProbeSeconds: 2 },
-    });
-    transport = createTransport(env.resolved);
-    worker = new OutboxWorker(env.ctx, transport);
+    box = await outboxBehindPostfix(
+      (customerMxPort) =>
+        startRelayTo(customerMxPort, {
+          // Two messages a minute per client, loopback included (by default $mynetworks is exempt).
+          smtpd_client_message_rate_limit: '2',
+          anvil_rate_time_unit: '60s',
+          smtpd_client_event_limit_exceptions: '',
+        }),
+      { autoReply: { minIntervalSeconds: 0 }, outgoing: { probeSeconds: 1, authProbeSeconds: 2 } },
+      { maxPerMinute: 2 },
+    );
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.stop();
-    transport?.close();
-    await env?.close();
-    await postfix?.stop();
-    await customerMx?.close();
+    await box?.close();
   });
 
   it('an email to Ann and her Cc\'d boss (two transactions) and one to Bob: two go in the minute, the third waits its turn, nothing refused, held or failed', async () => {
+    const { env, postfix, customerMx, worker } = box;
     for (const from of ['ann@customer.example', 'bob@customer.example']) {
       await env.ingest(eml({ from, subject: `Question from ${from}` }));
       if (from.startsWith('ann')) {

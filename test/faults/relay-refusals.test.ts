@@ -1,10 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
-import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { describeWithPostfix, startAccessRelay, type PostfixServer } from '../helpers/postfix-server.js';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { eml } from '../helpers/context.js';
+import { outboxBehindPostfix, type OutboxBehindPostfix } from '../helpers/postfix-outbox.js';
+import { describeWithPostfix, startAccessRelay } from '../helpers/postfix-server.js';
 
 /**
  * A real Postfix as casegate's relay refuses some recipients of one email at RCPT TO (its
@@ -14,39 +12,33 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
  * the relay takes it — nobody twice.
  */
 describeWithPostfix('a real Postfix relay refusing some recipients of an email', () => {
-  let postfix: PostfixServer;
-  let customerMx: SmtpSink;
-  let env: TestEnv;
-  let transport: MailTransport;
-  let worker: OutboxWorker;
+  let box: OutboxBehindPostfix;
   let access: string;
 
   beforeAll(async () => {
-    customerMx = await startSmtpSink();
-    ({ postfix, access } = await startAccessRelay('recipient', 'boss@customer.example REJECT no such colleague\nann@customer.example 450 4.2.1 mailbox busy, try later\n', customerMx.port));
-    env = await testEnv({
-      queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
-      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false }, retry: { baseSeconds: 30, maxSeconds: 600, giveUpHours: 48 } },
-    });
-    transport = createTransport(env.resolved);
-    worker = new OutboxWorker(env.ctx, transport);
+    box = await outboxBehindPostfix(
+      async (customerMxPort) => {
+        const relay = await startAccessRelay('recipient', 'boss@customer.example REJECT no such colleague\nann@customer.example 450 4.2.1 mailbox busy, try later\n', customerMxPort);
+        access = relay.access;
+        return relay.postfix;
+      },
+      { queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } }, outgoing: { retry: { baseSeconds: 30, maxSeconds: 600, giveUpHours: 48 } } },
+    );
   }, 60_000);
 
   afterAll(async () => {
-    transport?.close();
-    await env?.close();
-    await postfix?.stop();
-    await customerMx?.close();
+    await box?.close();
   });
 
   it('the customer gets it once; the refused Cc is named and its owner told; the deferred Cc gets it later, alone, once', async () => {
+    const { env, postfix, customerMx } = box;
     await env.ingest(eml({ from: 'Jane <jane@customer.example>', subject: 'Printer on fire', messageId: 'jane-1@customer.example' }));
     // The agents' notice of the new case is not what this is about.
     await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('kind', '!=', 'confirmation').execute();
     const cc = [{ address: 'boss@customer.example', name: 'Boss' }, { address: 'ann@customer.example', name: 'Ann' }];
     await env.ctx.db.updateTable('outbox').set({ cc_json: JSON.stringify(cc) }).where('kind', '=', 'confirmation').execute();
 
-    await worker.drain();
+    await box.worker.drain();
     const jane = await customerMx.waitFor(1, 20_000);
     expect(jane.map((m) => m.envelopeTo)).toEqual([['jane@customer.example']]);
     const row = await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', 'confirmation').executeTakeFirstOrThrow();
@@ -62,11 +54,9 @@ describeWithPostfix('a real Postfix relay refusing some recipients of an email',
     writeFileSync(access, 'boss@customer.example REJECT no such colleague\n');
     await postfix.reload();
     // A new connection (the pooled one's smtpd keeps the table it read).
-    transport.close();
-    transport = createTransport(env.resolved);
-    worker = new OutboxWorker(env.ctx, transport);
+    await box.reconnect();
     env.clock.advance(30_000);
-    await worker.drain();
+    await box.worker.drain();
     const all = await customerMx.waitFor(2, 20_000);
     expect(all.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
     expect(all[1]!.parsed.messageId).toBe(all[0]!.parsed.messageId);

@@ -1,10 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
-import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { describeWithPostfix, startAccessRelay, type PostfixServer } from '../helpers/postfix-server.js';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { eml } from '../helpers/context.js';
+import { outboxBehindPostfix, type OutboxBehindPostfix } from '../helpers/postfix-outbox.js';
+import { describeWithPostfix, startAccessRelay } from '../helpers/postfix-server.js';
 
 /**
  * A real Postfix as casegate's relay refuses one mailbox's From address (check_sender_access, as
@@ -14,38 +12,31 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
  * they go, each once.
  */
 describeWithPostfix('a real Postfix relay refusing one mailbox\'s sender', () => {
-  let postfix: PostfixServer;
-  let customerMx: SmtpSink;
-  let env: TestEnv;
-  let transport: MailTransport;
-  let worker: OutboxWorker;
+  let box: OutboxBehindPostfix;
   let access: string;
 
   beforeAll(async () => {
-    customerMx = await startSmtpSink();
-    ({ postfix, access } = await startAccessRelay('sender', 'billing@example.com REJECT not owned by user casegate\n', customerMx.port));
-    env = await testEnv({
-      autoReply: { minIntervalSeconds: 0 },
-      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false }, probeSeconds: 1, authProbeSeconds: 2 },
-    });
-    transport = createTransport(env.resolved);
-    worker = new OutboxWorker(env.ctx, transport);
+    box = await outboxBehindPostfix(
+      async (customerMxPort) => {
+        const relay = await startAccessRelay('sender', 'billing@example.com REJECT not owned by user casegate\n', customerMxPort);
+        access = relay.access;
+        return relay.postfix;
+      },
+      { autoReply: { minIntervalSeconds: 0 }, outgoing: { probeSeconds: 1, authProbeSeconds: 2 } },
+    );
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.stop();
-    transport?.close();
-    await env?.close();
-    await postfix?.stop();
-    await customerMx?.close();
+    await box?.close();
   });
 
   it('billing@ is held (queued, its row names the refusal), support@ is relayed; allowed at the relay, billing\'s go once each', async () => {
+    const { env, postfix, customerMx } = box;
     for (const [from, mailbox] of [['ann@customer.example', 'billing'], ['bob@customer.example', 'billing'], ['jane@customer.example', 'support']] as const) {
       await env.ingest(eml({ from, subject: `Question from ${from}`, to: `${mailbox}@example.com` }), { mailbox });
     }
     await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('kind', '!=', 'confirmation').execute();
-    await worker.drain();
+    await box.worker.drain();
     const rows = () => env.ctx.db.selectFrom('outbox').select(['to_address', 'status', 'last_error']).where('kind', '=', 'confirmation').orderBy('id').execute();
     expect(await rows()).toEqual([
       { to_address: 'ann@customer.example', status: 'queued', last_error: expect.stringMatching(/554 5\.7\.1 <billing@example\.com>: Sender address rejected: not owned by user casegate/) },
@@ -59,11 +50,8 @@ describeWithPostfix('a real Postfix relay refusing one mailbox\'s sender', () =>
     writeFileSync(access, '');
     await postfix.reload();
     // A new connection (the pooled one's smtpd keeps the table it read); the holds are the worker's.
-    await worker.stop();
-    transport.close();
-    transport = createTransport(env.resolved);
-    worker = new OutboxWorker(env.ctx, transport);
-    await worker.start();
+    await box.reconnect();
+    await box.worker.start();
     await vi.waitFor(async () => expect((await rows()).map((r) => r.status)).toEqual(['sent', 'sent', 'sent']), { timeout: 20_000, interval: 200 });
     const all = await customerMx.waitFor(3, 20_000);
     expect(all.map((m) => m.envelopeTo[0]).sort()).toEqual(['ann@customer.example', 'bob@customer.example', 'jane@customer.example']);

@@ -329,10 +329,17 @@ export async function startAccessRelay(check: 'sender' | 'recipient', table: str
   await chmod(dir, 0o755);
   const access = path.join(dir, `${check}-access`);
   await writeFile(access, table, { mode: 0o644 });
-  const restriction = check === 'sender' ? { smtpd_sender_restrictions: `check_sender_access texthash:${access}` } : { smtpd_recipient_restrictions: `check_recipient_access texthash:${access}` };
-  const postfix = await startPostfix({
+  const restriction: Record<string, string> = check === 'sender' ? { smtpd_sender_restrictions: `check_sender_access texthash:${access}` } : { smtpd_recipient_restrictions: `check_recipient_access texthash:${access}` };
+  return { postfix: await startRelayTo(customerMxPort, restriction), access };
+}
+
+/**
+ * A private Postfix as casegate's relay, delivering customer.example to `customerMxPort`: fast
+ * queue runs and retries, no TLS, no DNS; `main` adds or replaces main.cf parameters.
+ */
+export function startRelayTo(customerMxPort: number, main: Readonly<Record<string, string>> = {}): Promise<PostfixServer> {
+  return startPostfix({
     routes: { 'customer.example': `smtp:[127.0.0.1]:${customerMxPort}` },
-    main: { smtp_dns_support_level: 'disabled', smtp_tls_security_level: 'none', smtpd_tls_security_level: 'none', queue_run_delay: '1s', minimal_backoff_time: '1s', maximal_backoff_time: '2s', ...restriction },
+    main: { smtp_dns_support_level: 'disabled', smtp_tls_security_level: 'none', smtpd_tls_security_level: 'none', queue_run_delay: '1s', minimal_backoff_time: '1s', maximal_backoff_time: '2s', ...main },
   });
-  return { postfix, access };
 }
