@@ -48,6 +48,7 @@ import { isPostgres } from './dialect.js';
 import { checkSessionSettings, explainOpenError } from './open-error.js';
 import { acquirePostgresMigrationLock, acquireSqliteMigrationLock, type MigrationLock } from './migration-lock.js';
 import { createPrivateDir, ensurePrivateFile, tightenIfExists } from '../storage/private-files.js';
+import { subjectKey } from '../cases/subject-key.js';
 
 export type Db = Kysely<Database>;
 
@@ -208,6 +209,16 @@ export function openDatabase(opts: OpenDbOptions | DatabaseTarget): Db {
 /** SQLite: the WAL file is truncated back to this size when it starts over (journal_size_limit). */
 export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
 
+/**
+ * casegate's own SQL functions on a SQLite connection (migrations use them; they are not part of
+ * the schema): casegate_subject_key(subject) is subjectKey, so that migration 0038 fills every
+ * case's key in one UPDATE, computed in TypeScript. A connection opened otherwise (a test's own
+ * better-sqlite3 handle) that runs the migrations needs them too.
+ */
+export function registerSqliteFunctions(sqlite: SQLite.Database): void {
+  sqlite.function('casegate_subject_key', { deterministic: true }, (subject: unknown) => (typeof subject === 'string' ? subjectKey(subject) : null));
+}
+
 function openSqlite(opts: OpenDbOptions): Db {
   if (opts.path !== ':memory:') {
     // 0600 whatever the umask: SQLite gives the -wal and -shm files the database file's mode.
@@ -230,6 +241,7 @@ function openSqlite(opts: OpenDbOptions): Db {
   // backlog of job mail: 50 MB in a 25-minute soak) unless told otherwise: once a checkpoint has
   // copied it and a writer starts it over, it is truncated to this size.
   sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+  registerSqliteFunctions(sqlite);
   const checkpointer = opts.backgroundCheckpoints !== undefined && opts.path !== ':memory:' ? new BackgroundCheckpointer(sqlite, opts.path, opts.backgroundCheckpoints.onFailure) : null;
   const db = new Kysely<Database>({
     dialect: new CasegateSqliteDialect({

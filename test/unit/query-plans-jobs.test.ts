@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateToLatest } from '../../src/db/database.js';
+import { migrateToLatest, registerSqliteFunctions } from '../../src/db/database.js';
 import { dueForSurvey, lastAgentReplyText, requesterMessages, resolvedBefore } from '../../src/db/repos/follow-up.js';
 import { claim, jobRun } from '../../src/db/repos/jobs.js';
 import { countSlaBreach } from '../../src/db/repos/ops.js';
@@ -32,6 +32,7 @@ const captured: { sql: string; params: readonly unknown[] }[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'casegate-plans-'));
   sqlite = new SQLite(join(dir, 'plans.db'));
+  registerSqliteFunctions(sqlite);
   db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: sqlite }),
     log: (e) => {
