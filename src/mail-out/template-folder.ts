@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Memo } from '../memo.js';
+import { Builds, RecentMemo } from '../memo.js';
 import { hb, type Ast } from './template-helpers.js';
 import { didYouMean, Problems, syntaxProblem } from './template-problems.js';
 import { isTemplateName, templateLayouts, templateNames, type TemplateLayout, type TemplateName } from './template-data.js';
@@ -266,13 +266,23 @@ export interface ReadFolder {
   readonly dirs: string[];
 }
 
+/** The template sets this process builds (template-set.ts buildSet counts them). */
+export const TEMPLATE_BUILDS = new Builds();
+
 /**
- * Parsed templates, shared by every check this process runs: a reload parses only the files that
- * changed, and another context in the same process (the test suite builds hundreds) none. Keyed by
- * the source itself. The checker only reads the trees it walks. A source that does not parse is not
- * remembered (Memo) and fails the same way the next time.
+ * How many of the last builds keep the parsed and compiled templates they used: a source (an edited
+ * file's older version) none of them used is parsed and compiled again if it comes back.
  */
-const PARSED = new Memo<string, Ast>(1000);
+export const TEMPLATE_BUILDS_KEPT = 4;
+
+/**
+ * Parsed templates, shared by the checks this process runs: a reload parses only the files that
+ * changed, and another context in the same process (the test suite builds hundreds) none. Keyed by
+ * the source itself; a version no recent build used is forgotten (RecentMemo). The checker only
+ * reads the trees it walks. A source that does not parse is not remembered and fails the same way
+ * the next time.
+ */
+const PARSED = new RecentMemo<string, Ast>(TEMPLATE_BUILDS, TEMPLATE_BUILDS_KEPT, 1000);
 
 function parsed(source: string): Ast {
   return PARSED.get(source, () => hb.parse(source));

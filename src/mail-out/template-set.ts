@@ -32,6 +32,8 @@ import {
   repliesOf,
   resolveFile,
   resolvePartial,
+  TEMPLATE_BUILDS,
+  TEMPLATE_BUILDS_KEPT,
   type Folder,
   type LayoutPart,
   type Part,
@@ -41,7 +43,7 @@ import { Problems, syntaxProblem, type TemplateProblem } from './template-proble
 import { hb, type Delegate } from './template-helpers.js';
 import { replyMarkerFor } from './reply-marker.js';
 import { textDirection } from '../cases/language.js';
-import { Memo } from '../memo.js';
+import { RecentMemo } from '../memo.js';
 
 export interface RenderedEmail {
   readonly subject: string;
@@ -131,11 +133,12 @@ function fromSpec(spec: string): Delegate {
  * function depends on nothing but its source and its escaping: the helpers are those of the one
  * `hb` environment, the partials are passed at each render. So a reloaded set reuses what the set
  * before it compiled for every file that did not change, and so does another context in the same
- * process (the test suite builds hundreds). Keyed by the source itself; a source that does not
- * compile is not remembered (Memo) and fails the same way the next time.
+ * process (the test suite builds hundreds). Keyed by the source itself; a version no recent build
+ * used is forgotten (RecentMemo: an edited file's older versions are not kept). A source that does
+ * not compile is not remembered and fails the same way the next time.
  */
-const COMPILED = new Memo<string, Delegate>(1000);
-const PRECOMPILED = new Memo<string, { readonly spec: string; readonly fn: Delegate }>(1000);
+const COMPILED = new RecentMemo<string, Delegate>(TEMPLATE_BUILDS, TEMPLATE_BUILDS_KEPT, 1000);
+const PRECOMPILED = new RecentMemo<string, { readonly spec: string; readonly fn: Delegate }>(TEMPLATE_BUILDS, TEMPLATE_BUILDS_KEPT, 1000);
 
 function sourceKey(source: string, noEscape: boolean): string {
   return `${noEscape ? 'raw' : 'html'}\n${source}`;
@@ -383,6 +386,7 @@ function renderParts(ks: KindSet, partials: ChainSet['partials'], data: object, 
 
 /** Read, check (unless this content passed before and `check` is 'cached') and compile the folder. */
 export function buildSet(opts: BuildOptions): BuildResult {
+  TEMPLATE_BUILDS.next();
   if (opts.check === 'cached') {
     const quick = new Problems();
     const { folder, dirs } = readFolder(opts, quick, false);

@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sampleTemplateData } from '../../src/mail-out/template-data.js';
 import { hb } from '../../src/mail-out/template-helpers.js';
+import { TEMPLATE_BUILDS_KEPT } from '../../src/mail-out/template-folder.js';
 import { loadTemplates, TemplateCheckError, templateCheckCache, type TemplateEngineOptions } from '../../src/mail-out/templates.js';
 
 const SHIPPED = fileURLToPath(new URL('../../templates', import.meta.url));
@@ -143,6 +144,43 @@ describe('checked template sets are reused by content', () => {
       expect(sources.length).toBeGreaterThan(0);
       expect(sources.filter((source) => !source.includes('parsed again'))).toEqual([]);
     } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('an edited template is not kept in every version: one no recent build used is parsed and compiled again when it comes back', () => {
+    // An admin edits the footer and reloads, again and again. Every version stayed parsed and
+    // compiled in the process (~150 KB of heap per edit of a shipped file) until 1,000 were kept.
+    const { templates, data } = fresh();
+    const footer = join(templates, 'partials', 'footer.text.hbs');
+    const original = readFileSync(footer, 'utf8');
+    const version = (i: number): string => `${original}{{!-- edit ${i} --}}`;
+    const precompile = vi.spyOn(hb, 'precompile');
+    const parse = vi.spyOn(hb, 'parse');
+    const full = { check: 'full', cacheFile: null } as const;
+    try {
+      expect(load(templates, data, full).checked).toBe(true);
+      for (let i = 1; i <= TEMPLATE_BUILDS_KEPT; i++) {
+        writeFileSync(footer, version(i));
+        expect(load(templates, data, full).checked).toBe(true);
+      }
+      const made = (source: string): { parsed: number; compiled: number } => ({
+        parsed: parse.mock.calls.filter(([s]) => s === source).length,
+        compiled: precompile.mock.calls.filter(([s]) => s === source).length,
+      });
+      parse.mockClear();
+      precompile.mockClear();
+      // The original: last used TEMPLATE_BUILDS_KEPT + 1 builds ago — forgotten, made again.
+      writeFileSync(footer, original);
+      expect(load(templates, data, full).checked).toBe(true);
+      expect(made(original).compiled).toBe(1);
+      expect(made(original).parsed).toBeGreaterThanOrEqual(1);
+      // A version one of the last builds used is still shared (as every unchanged file is).
+      writeFileSync(footer, version(TEMPLATE_BUILDS_KEPT - 1));
+      expect(load(templates, data, full).checked).toBe(true);
+      expect(made(version(TEMPLATE_BUILDS_KEPT - 1))).toEqual({ parsed: 0, compiled: 0 });
+    } finally {
+      precompile.mockRestore();
       parse.mockRestore();
     }
   });
