@@ -68,6 +68,7 @@ async function survey(j: JobContext, caseId: number): Promise<number> {
       inReplyTo: null,
       references: [],
       unsubscribeUrl: links.unsubscribe,
+      readerLinks: [links.url],
       ...(caseRow.resolved_at !== null ? { dueAt: new Date(new Date(caseRow.resolved_at).getTime() + ctx.config.jobs.survey.afterHours * 3_600_000).toISOString() } : {}),
       data: { ...commonData(ctx, caseRow, mailbox, to), survey: { url: links.url, min: SURVEY_MIN, max: SURVEY_MAX, ratings: links.ratings, unsubscribeUrl: links.unsubscribe } },
     });

@@ -21,6 +21,8 @@ import { caseThreadRoot, staffMailThread } from '../db/repos/case-thread.js';
 import { customerThreadAnchor } from '../db/repos/agent-work.js';
 import { templateLanguage, type TemplateDataMap, type TemplateName } from './templates.js';
 import { caseLinkFor, recipientCaseLink } from '../web/links.js';
+import { withoutSignedLinks } from '../web/signed-link.js';
+import type { RenderedEmail } from './template-set.js';
 import { REPLY_MARKER, REPLY_MARKERS } from './reply-marker.js';
 import { addressKey } from '../address-form.js';
 
@@ -146,6 +148,11 @@ export interface QueueEmail<N extends TemplateName> {
    * to them a second time; nobody else to send it to: it is recorded as sent at once.
    */
   readonly reached?: readonly string[];
+  /**
+   * Signed links in `data` written for the To reader besides the case link (the survey's links):
+   * kept in their email. Every other signed link the email would carry is cut (onlyOwnLinks).
+   */
+  readonly readerLinks?: readonly string[];
   /** From display name instead of the mailbox's (an agent's reply: the agent's name). */
   readonly fromName?: string;
   /** Stored files to attach (blob store, by sha256). */
@@ -188,6 +195,21 @@ export function automationOf(kind: TemplateName, autoReply: boolean): Automation
 }
 
 /**
+ * An email as it may go to one reader: every signed link of ours in it cut to "…"
+ * (web/signed-link.ts withoutSignedLinks, as the case page does) but those it was written with
+ * for that reader (`keep`: their own fresh case link, the survey's links). A signed link is its
+ * owner's credential — whoever holds it reads the case and writes on the page as the person it
+ * names — and text written by one party reaches others: a customer's message in the agents'
+ * notification, a link an agent pasted (or a message of the customer's they quoted) in a reply
+ * that goes to the requester and every Cc'd participant, an earlier reply in a reminder. Staff
+ * mail keeps none: a link never names an agent. The subject keeps none either (one subject for
+ * every copy).
+ */
+export function onlyOwnLinks(r: RenderedEmail, keep: readonly string[] = []): RenderedEmail {
+  return { subject: withoutSignedLinks(r.subject), text: withoutSignedLinks(r.text, keep), html: withoutSignedLinks(r.html, keep) };
+}
+
+/**
  * The language an email about a case is written in. Customers read their case's language; staff
  * the team's — the queue's language, else cases.defaultLanguage, as the instance's own alerts — so
  * a German customer's case does not send an English-speaking team its instructions in German.
@@ -226,8 +248,12 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   // never as the requester. The To's link is in the row's body; each Cc gets a copy of its own.
   const shownLink = (q.data as { readonly caseLink?: unknown }).caseLink;
   const linked = !staff && typeof shownLink === 'string' && shownLink !== '';
-  const renderFor = async (address: string) => ctx.templates.render(q.kind, { ...q.data, caseLink: await recipientCaseLink(trx, ctx, q.caseRow, address) }, renderOpts);
-  const rendered = linked ? await renderFor(q.to.address) : ctx.templates.render(q.kind, q.data, renderOpts);
+  // Any other signed link the text would carry (quoted, pasted) is cut from each copy (onlyOwnLinks).
+  const renderFor = async (address: string, links: readonly string[]) => {
+    const caseLink = await recipientCaseLink(trx, ctx, q.caseRow, address);
+    return onlyOwnLinks(ctx.templates.render(q.kind, { ...q.data, caseLink }, renderOpts), [caseLink, ...links]);
+  };
+  const rendered = linked ? await renderFor(q.to.address, q.readerLinks ?? []) : onlyOwnLinks(ctx.templates.render(q.kind, q.data, renderOpts), q.readerLinks ?? []);
   const fromAddress = q.mailbox.addresses[0] ?? '';
   // Staff mail is bound to its recipient: answering it proves the agent's address (README, "Agent trust").
   const messageId = mintMessageId(q.caseRow.number, ctx.secret, ctx.config.instance.domain, staff ? q.to.address : undefined);
@@ -250,7 +276,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
     'X-Casegate-Instance': instanceMark(ctx.secret, ctx.config.instance.domain),
     'X-Casegate-Case': String(q.caseRow.number),
     // Outlook/Exchange conversations: the case subject without tag, one GUID per case.
-    'Thread-Topic': oneLine(q.caseRow.subject),
+    'Thread-Topic': withoutSignedLinks(oneLine(q.caseRow.subject)),
     'Thread-Index': threadIndex(caseConversationGuid(ctx.config.instance.domain, q.caseRow.number), new Date(q.caseRow.created_at), ctx.clock.now()),
     // The language the email is written in (RFC 3282): the templates' language. Clients offer
     // translation and screen readers pick their voice by it.
@@ -274,7 +300,7 @@ export async function queueEmail<N extends TemplateName>(trx: Transaction<Databa
   if (linked) {
     for (const r of cc) {
       if (waiting !== null && !waiting.includes(r.address)) continue;
-      const copy = await renderFor(r.address);
+      const copy = await renderFor(r.address, []);
       copies.push({ address: r.address, text: copy.text, html: copy.html });
     }
   }

@@ -6,7 +6,7 @@ import { addEvent } from '../db/repos/events.js';
 import { enqueue, freshlyQueued } from '../db/repos/outbox.js';
 import type { Database } from '../db/schema.js';
 import { oneLine } from '../mail-in/header-values.js';
-import { automationHeaders } from './compose.js';
+import { automationHeaders, onlyOwnLinks } from './compose.js';
 import type { InstanceTemplateName, TemplateDataMap } from './template-data.js';
 
 export interface SystemEmail<K extends InstanceTemplateName> {
@@ -34,7 +34,8 @@ export interface QueuedSystemEmail {
  */
 export async function queueSystemEmail<K extends InstanceTemplateName>(trx: Transaction<Database>, ctx: AppContext, q: SystemEmail<K>): Promise<QueuedSystemEmail> {
   const now = ctx.clock.now().toISOString();
-  const rendered = ctx.templates.render(q.kind, q.data, { language: q.language ?? ctx.config.cases.defaultLanguage });
+  // About the installation, to staff: no signed link of a customer's (a subject quoted in it) goes out.
+  const rendered = onlyOwnLinks(ctx.templates.render(q.kind, q.data, { language: q.language ?? ctx.config.cases.defaultLanguage }));
   const messageId = mintMessageId(null, ctx.secret, ctx.config.instance.domain);
   const headers: Record<string, string> = { 'X-Loop': ctx.loopId, 'X-Casegate-Instance': instanceMark(ctx.secret, ctx.config.instance.domain), ...automationHeaders('auto-generated') };
   const subject = oneLine(rendered.subject);

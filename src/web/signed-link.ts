@@ -99,9 +99,14 @@ export function surveyUnsubscribePath(token: string): string {
  * the same thread, and a link pasted into a message — or our footer quoted back — is whoever it
  * was written for: the requester's link on a Cc'd colleague's page let the colleague write as the
  * requester. Each reader has their own link in their own email.
+ *
+ * `keep`: tokens (or links) left as they are — the links an email was written with for its own
+ * reader (mail-out/compose.ts). Everything else that reaches that reader (a message quoted in it,
+ * a link an agent pasted, the subject) is cut the same way.
  */
-export function withoutSignedLinks(text: string): string {
-  return text.replace(/(?<![0-9a-z.])\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}(?![0-9a-z])/g, '…');
+export function withoutSignedLinks(text: string, keep: Iterable<string> = []): string {
+  const kept = new Set([...keep].filter((k) => k !== '').map(tokenFromLink));
+  return text.replace(/(?<![0-9a-z.])\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}(?![0-9a-z])/g, (token) => (kept.has(token) ? token : '…'));
 }
 
 /** A token from a pasted link or the bare token. */
