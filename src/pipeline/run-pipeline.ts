@@ -23,6 +23,7 @@ import { formMailStage } from './stages/form-mail.js';
 import { loopGuardStage } from './stages/loop-guard.js';
 import { parseStage } from './stages/parse.js';
 import { persistStage } from './stages/persist.js';
+import { linkExposureStage } from './stages/link-exposure.js';
 import { reactStage } from './stages/react.js';
 import { routeStage } from './stages/route.js';
 import { notifyStaffStage } from './stages/notify-staff.js';
@@ -66,13 +67,13 @@ export interface Flow {
 export const CUSTOMER_FLOW: Flow = {
   name: 'customer',
   decide: [statusRequestStage, surveyReplyStage, escalationRequestStage, classifyStage],
-  commit: [persistStage, routeStage, escalateStage, surveyRecordStage, reactStage, statusReplyStage, notifyStaffStage],
+  commit: [persistStage, linkExposureStage, routeStage, escalateStage, surveyRecordStage, reactStage, statusReplyStage, notifyStaffStage],
 };
 
 export const AGENT_FLOW: Flow = {
   name: 'agent',
   decide: [agentRequestStage],
-  commit: [agentPersistStage, agentActStage],
+  commit: [agentPersistStage, linkExposureStage, agentActStage],
 };
 
 /** The flow of a message that passed the common stages. */

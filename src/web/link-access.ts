@@ -1,9 +1,10 @@
+import type { Kysely } from 'kysely';
 import type { AppContext } from '../context.js';
 import { caseByNumber, participantByAddress, participantById } from '../db/repos/cases.js';
 import { continuedAs } from '../db/repos/case-merge.js';
 import { isStaff } from '../cases/staff.js';
 import { isLinkRevoked } from '../db/repos/links.js';
-import type { CaseRow } from '../db/schema.js';
+import type { CaseRow, Database } from '../db/schema.js';
 import { REPLY_MARKER, requesterOf, type Recipient } from '../mail-out/compose.js';
 import type { WebResponse } from './http.js';
 import { renderPage } from './render-page.js';
@@ -75,9 +76,9 @@ function readerIn(ctx: AppContext, caseRow: CaseRow, address: string, p: { addre
 }
 
 /** Whom a link names: the requester, or its participant while they are one (never an agent or staff address); null: nobody any more. */
-async function readerOf(ctx: AppContext, caseRow: CaseRow, link: LinkToken): Promise<Recipient | null> {
+export async function readerOf(ctx: Pick<AppContext, 'config' | 'db'>, caseRow: CaseRow, link: Pick<LinkToken, 'participantId'>, db: Kysely<Database> = ctx.db): Promise<Recipient | null> {
   if (link.participantId === null) return requesterOf(caseRow);
-  const p = await participantById(ctx.db, caseRow.id, link.participantId);
+  const p = await participantById(db, caseRow.id, link.participantId);
   if (p === undefined || p.role === 'agent' || isStaff(ctx.config, p.address)) return null;
   return p.role === 'requester' ? requesterOf(caseRow) : { address: p.address, name: p.name };
 }

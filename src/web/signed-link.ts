@@ -106,7 +106,15 @@ export function surveyUnsubscribePath(token: string): string {
  */
 export function withoutSignedLinks(text: string, keep: Iterable<string> = []): string {
   const kept = new Set([...keep].filter((k) => k !== '').map(tokenFromLink));
-  return text.replace(/(?<![0-9a-z.])\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}(?![0-9a-z])/g, (token) => (kept.has(token) ? token : '…'));
+  return text.replace(LINK_TOKENS, (token) => (kept.has(token) ? token : '…'));
+}
+
+/** Anything shaped like a signed link's token (signature not checked). */
+const LINK_TOKENS = /(?<![0-9a-z.])\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}(?![0-9a-z])/g;
+
+/** The tokens shaped like a signed link of ours in a text, each once (what withoutSignedLinks cuts; checkLinkToken tells which are ours). */
+export function signedLinksIn(text: string): string[] {
+  return [...new Set(text.match(LINK_TOKENS) ?? [])];
 }
 
 /** A token from a pasted link or the bare token. */

@@ -9,6 +9,8 @@ import { generateDkimKey } from '../../src/mail-out/dkim.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { surveyLinksFor } from '../../src/web/links.js';
+import { startWebServer } from '../../src/web/server.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
 import { dnsStub } from '../helpers/outgoing-samples.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply, type ClientStyle } from '../helpers/mail-clients.js';
@@ -232,5 +234,49 @@ describe('signed links in mail: each email carries its own reader’s links only
     expect(tokensIn(reopened)).toHaveLength(1);
     expect(tokensIn(reopened)[0]).toMatch(/\.c\.p\d+\./);
     for (const m of notices) expect(tokensIn(m).filter((t) => t === tokenOf(janeLink))).toEqual([]);
+  }, 90_000);
+
+  it('a reply-all that shows the requester’s link to her Cc’d colleague (her copy quoted, footer and all) revokes that link alone; an answer to us alone revokes nothing', async () => {
+    const web = await startWebServer(env.ctx);
+    try {
+      const opens = async (link: string): Promise<number> => (await fetch(`http://127.0.0.1:${web.port}${link.slice(BASE.length)}`)).status;
+      const { caseId, janeLink: firstLink } = await openCase();
+      await send();
+      later(1);
+      await benAnswers('Hi Jane,\n\nPlease restart the client.\n\nBest,\nBen');
+      const sent = await send();
+      const janeCopy = to(sent, 'jane@customer.example');
+      const reply = await lastOf('agent-reply');
+      const janeLink = caseLinkIn((janeCopy.parsed.text ?? '').slice((janeCopy.parsed.text ?? '').indexOf('Follow your case online')));
+      expect(janeLink).not.toBe(firstLink);
+      const answer = (o: { cc?: string; body: string; id: string }) =>
+        clientReply(
+          { messageId: reply.message_id, subject: janeCopy.parsed.subject ?? '', text: janeCopy.parsed.text ?? '', fromName: 'Example Support', fromAddress: 'support@example.com' },
+          { style: 'outlook', from: JANE, to: 'support@example.com', ...(o.cc !== undefined ? { cc: o.cc } : {}), body: o.body, messageId: o.id, headers: mxHeaderFields('customer.example', 'pass') },
+        );
+      // To us alone, her copy quoted: nobody else saw it.
+      later(1);
+      expect(await env.ingest(answer({ body: 'Restarted, still broken.', id: 'jane-3@customer.example' }))).toMatchObject({ kind: 'stored', caseId });
+      expect(await opens(janeLink)).toBe(200);
+      // To us with the agent she knows on Cc: staff work the case anyway.
+      later(1);
+      expect(await env.ingest(answer({ cc: 'Ben Agent <ben@example.com>', body: 'Ben, any idea?', id: 'jane-3b@customer.example' }))).toMatchObject({ kind: 'stored', caseId });
+      expect(await opens(janeLink)).toBe(200);
+      // Reply all: Ann gets Jane's copy quoted, with Jane's link.
+      later(1);
+      expect(await env.ingest(answer({ cc: ANN, body: 'Ann, can you check yours?', id: 'jane-4@customer.example' }))).toMatchObject({ kind: 'stored', caseId });
+      expect(await opens(janeLink)).toBe(410);
+      expect(await opens(firstLink)).toBe(200);
+      const revoked = (await eventsOfCase(env.ctx.db, caseId)).filter((e) => e.type === 'link.revoked');
+      expect(revoked.map((e) => e.reason)).toEqual([expect.stringContaining('a link naming jane@customer.example went to ann@customer.example in mail from jane@customer.example (jane-4@customer.example)')]);
+      // Our next email brings Jane a fresh link that opens her page.
+      later(1);
+      await benAnswers('Hi Jane,\n\nFixed on our side.\n\nBest,\nBen');
+      const next = to(await send(), 'jane@customer.example');
+      const fresh = caseLinkIn((next.parsed.text ?? '').slice((next.parsed.text ?? '').indexOf('Follow your case online')));
+      expect(await opens(fresh)).toBe(200);
+    } finally {
+      await web.close();
+    }
   }, 90_000);
 });
