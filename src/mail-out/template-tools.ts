@@ -17,7 +17,7 @@ import type { CaseRow, MessageRow } from '../db/schema.js';
 import { oneLine } from '../mail-in/header-values.js';
 import { MailboxDirectory } from '../mailboxes.js';
 import { promiseData } from '../cases/promise.js';
-import { automationHeaders, caseCommand, commonData, confirmationExtras, mailLanguage, requesterOf } from './compose.js';
+import { automationHeaders, caseCommand, commonData, confirmationExtras, mailLanguage, onlyOwnLinks, requesterOf } from './compose.js';
 import { isTemplateName, sampleTemplateData, templateDeclaration, templateNames, type TemplateDataMap, type TemplateName } from './template-data.js';
 import type { RenderedEmail, TemplateEngineOptions } from './templates.js';
 import { createTransport, relayTransport, type MailTransport } from './transport.js';
@@ -249,14 +249,17 @@ export interface TestSendResult {
 /** A rendered test email as nodemailer options, with our usual headers plus X-Casegate-Test. */
 export function testMailOptions(resolved: ResolvedConfig, t: TestSend, messageId: string): Mail.Options {
   const config = resolved.config;
-  const subject = oneLine(t.rendered.subject);
+  // Rendered from a real case (--case), it may quote a customer's signed link: it goes to whoever
+  // --to names, so every one is cut as in any email of ours (a test email carries no link of its own).
+  const rendered = onlyOwnLinks(t.rendered);
+  const subject = oneLine(rendered.subject);
   return {
     from: { name: oneLine(t.mailbox.fromName ?? config.instance.name), address: t.mailbox.addresses[0] ?? '' },
     to: t.to,
     // The shipped templates put "[TEST]" first; an edited subject without it still gets it.
     subject: subject.startsWith('[TEST]') ? subject : `[TEST] ${subject}`,
-    text: t.rendered.text,
-    html: t.rendered.html,
+    text: rendered.text,
+    html: rendered.html,
     messageId: `<${messageId}>`,
     date: new Date(),
     headers: {

@@ -11,6 +11,8 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
  */
 
 const VISIBLE = 'VISIBLE-81c4: the invoice PDF is empty since Monday.';
+/** Shaped like a signed case link (any such is cut from what an email quotes). */
+const BOB_LINK_TOKEN = '10001.c.tb9l00.tct500.1f9bc19778e8528f2ca2894c';
 
 interface PreviewJson {
   template: string;
@@ -39,7 +41,7 @@ describe('casegate templates preview / send-test / docs', () => {
     });
     const file = box.write(
       'bob.eml',
-      eml({ from: 'Bob Builder <bob@customer.example>', to: 'billing@example.com', subject: 'Invoice 42 is empty', messageId: 'bob-1@customer.example', body: `${VISIBLE}\r\nThanks, Bob` }),
+      eml({ from: 'Bob Builder <bob@customer.example>', to: 'billing@example.com', subject: 'Invoice 42 is empty', messageId: 'bob-1@customer.example', body: `${VISIBLE}\r\nMy page: https://help.example.com/c/${BOB_LINK_TOKEN} shows nothing.\r\nThanks, Bob` }),
     );
     const r = await box.run(['ingest', file]);
     expect(r.code, describeResult(r)).toBe(0);
@@ -131,6 +133,14 @@ describe('casegate templates preview / send-test / docs', () => {
     expect(second?.parsed.subject).toBe('[TEST] [Case #10001] Re: Invoice 42 is empty');
     expect(second?.parsed.text).toContain('Hello Bob Builder,');
     expect(second?.parsed.from?.value[0]?.address).toBe('billing@example.com');
+
+    // A signed link the customer pasted is cut, as in every email of ours (the test goes to whoever --to names).
+    const quoting = await box.run(['templates', 'send-test', 'agent-notification', '--to', 'lead@example.com', '--case', '10001']);
+    expect(quoting.code, describeResult(quoting)).toBe(0);
+    const [third] = (await sink.waitFor(before + 3)).slice(before + 2);
+    expect(third?.parsed.text).toContain(`My page: https://help.example.com/c/… shows nothing.`);
+    expect(String(third?.parsed.html)).toContain(`My page: https://help.example.com/c/… shows nothing.`);
+    expect(third?.raw.toString('latin1')).not.toContain(BOB_LINK_TOKEN);
 
     // The case only has what the ingest queued: no outbox row, message or event from the tests.
     const detail = await box.json<CaseDetailJson>(['cases', 'show', '10001', '--json']);
