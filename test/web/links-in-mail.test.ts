@@ -279,4 +279,51 @@ describe('signed links in mail: each email carries its own reader’s links only
       await web.close();
     }
   }, 90_000);
+
+  it('an email the agent attaches goes to every reader as it is: a link in it that names someone else is revoked (quoted-printable or base64 inside), the reply and the file still go', async () => {
+    const web = await startWebServer(env.ctx);
+    try {
+      const opens = async (link: string): Promise<number> => (await fetch(`http://127.0.0.1:${web.port}${link.slice(BASE.length)}`)).status;
+      const { janeLink, confirmation } = await openCase();
+      await send();
+      const survey = surveyLinksFor(env.ctx, 10001).url;
+      later(1);
+      // Jane's confirmation, forwarded as an attachment by Ben: its text base64, her link inside; our survey link in a quoted-printable part.
+      const inner = [
+        `From: Example Support <support@example.com>`,
+        `To: ${JANE}`,
+        `Subject: ${confirmation.subject}`,
+        `Message-ID: <${confirmation.message_id}>`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/alternative; boundary="I"',
+        '',
+        '--I',
+        'Content-Type: text/plain; charset=utf-8',
+        'Content-Transfer-Encoding: base64',
+        '',
+        Buffer.from(`Follow your case online: ${janeLink}\n`).toString('base64'),
+        '--I',
+        'Content-Type: text/html; charset=utf-8',
+        'Content-Transfer-Encoding: quoted-printable',
+        '',
+        `<a href=3D"${survey.slice(0, 40)}=\r\n${survey.slice(40)}">Rate us</a>`,
+        '--I--',
+        '',
+      ].join('\r\n');
+      const note = await lastOf('agent-notification');
+      const answer = clientReply(
+        { messageId: note.message_id, subject: note.subject, text: note.text, fromName: note.from_name, fromAddress: note.from_address, references: [] },
+        { style: 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body: 'Hi Jane,\n\nThe email we sent, attached.\n\nBest,\nBen', messageId: 'ben-eml@example.com', headers: mxHeaderFields('example.com', 'pass'), attachments: [{ filename: 'confirmation.eml', contentType: 'message/rfc822', content: Buffer.from(inner) }] },
+      );
+      expect(await env.ingest(answer)).toMatchObject({ kind: 'stored' });
+      const sent = (await send()).filter((m) => (m.parsed.text ?? '').includes('The email we sent, attached.'));
+      expect(sent.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
+      for (const m of sent) expect(m.parsed.attachments.map((a) => a.filename)).toEqual(['confirmation.eml']);
+      expect([await opens(janeLink), (await fetch(`http://127.0.0.1:${web.port}${survey.slice(BASE.length)}`)).status]).toEqual([410, 410]);
+      // Each reader's own fresh link in the reply opens their page.
+      for (const m of sent) expect(await opens(caseLinkIn((m.parsed.text ?? '').slice((m.parsed.text ?? '').indexOf('Follow your case online'))))).toBe(200);
+    } finally {
+      await web.close();
+    }
+  }, 90_000);
 });
