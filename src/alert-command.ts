@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { commandEnv } from './command-env.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
+import { withoutSignedLinks } from './web/signed-link.js';
 
 export interface AdminAlert {
   /** Template kind of the matching email: outbox-alert, outbox-recovered, … */
@@ -21,10 +22,13 @@ export interface AdminAlert {
 export function runAlertCommand(config: Config, log: Logger, alert: AdminAlert): Promise<void> {
   const command = config.alerts.command;
   if (command === undefined) return Promise.resolve();
+  // Staff and chat read it: no signed link of a customer's (a subject quoted in it) goes there, as in our mail (mail-out/compose.ts onlyOwnLinks).
+  const subject = withoutSignedLinks(alert.subject);
+  const text = withoutSignedLinks(alert.text);
   return new Promise<void>((resolve) => {
     const child = spawn('/bin/sh', ['-c', command], {
       // Not the daemon's environment (its secrets): the basics, the alert's two variables, alerts.passEnv.
-      env: commandEnv(config.alerts.passEnv, { CASEGATE_ALERT_KIND: alert.kind, CASEGATE_ALERT_SUBJECT: alert.subject }),
+      env: commandEnv(config.alerts.passEnv, { CASEGATE_ALERT_KIND: alert.kind, CASEGATE_ALERT_SUBJECT: subject }),
       stdio: ['pipe', 'ignore', 'pipe'],
       timeout: config.alerts.commandTimeoutSeconds * 1000,
     });
@@ -33,7 +37,7 @@ export function runAlertCommand(config: Config, log: Logger, alert: AdminAlert):
       if (stderr.length < 2000) stderr += c.toString('utf8');
     });
     child.stdin?.on('error', () => undefined);
-    child.stdin?.end(`${alert.subject}\n\n${alert.text}`);
+    child.stdin?.end(`${subject}\n\n${text}`);
     child.on('error', (err) => {
       log.error({ err, kind: alert.kind }, 'alerts.command could not be started');
       resolve();

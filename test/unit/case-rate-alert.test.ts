@@ -54,3 +54,25 @@ describe('new cases per mailbox per hour', () => {
     expect((await alerts()).map((a) => a.subject)).toEqual(['[casegate] 4 new cases within an hour in mailbox support', '[casegate] 4 new cases within an hour in mailbox support']);
   });
 });
+
+describe('alerts.command without an admin address', () => {
+  let quiet: TestEnv;
+  const dump = join(mkdtempSync(join(tmpdir(), 'casegate-case-rate-')), 'alert-stdin.txt');
+  beforeAll(async () => {
+    quiet = await testEnv({ alerts: { newCasesPerMailboxPerHour: 1, command: `cat >> "${dump}"` } });
+  });
+  afterAll(async () => {
+    await quiet?.close();
+    rmSync(join(dump, '..'), { recursive: true, force: true });
+  });
+
+  it('gets the alert with a signed link in a quoted subject cut, as in our mail (chat readers are not the link’s owner)', async () => {
+    const token = '10001.c.tb9l00.tct500.1f9bc19778e8528f2ca2894c';
+    for (const i of [1, 2]) {
+      expect(await quiet.ingest(eml({ from: `bot${i}@spam${i}.example`, subject: `See https://help.example.com/c/${token} ${i}`, body: 'x' }))).toMatchObject({ kind: 'stored', created: true });
+      quiet.clock.advance(60_000);
+    }
+    await expect.poll(() => existsSync(dump) && readFileSync(dump, 'utf8')).toContain('See https://help.example.com/c/… 2');
+    expect(readFileSync(dump, 'utf8')).not.toContain(token);
+  });
+});
