@@ -377,6 +377,16 @@ export interface CountersTable {
   value: number;
 }
 
+/**
+ * A relay's maxPerMinute shared by every daemon (0039, mail-out/relay-rate.ts): one row per
+ * recipient the relay takes in a minute; free once used_at ('' never used) is 60 s old.
+ */
+export interface RelayRateSlotsTable {
+  relay: string;
+  slot: number;
+  used_at: Timestamp;
+}
+
 /** What a job sent, claimed in the transaction that wrote the outbox row (never twice). */
 export interface JobClaimsTable {
   id: Generated<number>;
@@ -432,6 +442,7 @@ export interface Database {
   link_revocations: LinkRevocationsTable;
   leases: LeasesTable;
   counters: CountersTable;
+  relay_rate_slots: RelayRateSlotsTable;
 }
 
 export type CaseRow = Selectable<CasesTable>;

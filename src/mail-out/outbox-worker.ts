@@ -1,6 +1,6 @@
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type { AppContext } from '../context.js';
-import { claimDue, releaseClaims, releaseRow, renewClaims, retryBackedOffNow, type ClaimOptions } from '../db/repos/outbox.js';
+import { claimDue, releaseClaims, releaseRow, renewClaims, retryBackedOffNow, unclaimRows, type ClaimOptions } from '../db/repos/outbox.js';
 import type { Db } from '../db/database.js';
 import type { OutboxRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
@@ -77,7 +77,7 @@ export class OutboxWorker {
   /** Senders the relay refuses at MAIL FROM: their emails wait, the others go (sender-holds.ts). */
   readonly #senders: SenderHolds;
   readonly #onWake = (): void => this.kick();
-  /** The relay's maxPerMinute, in recipients (relay-rate.ts): a claim counts one per row, further transactions wait their turn. */
+  /** The relay's maxPerMinute, in recipients, shared by every daemon of the database (relay-rate.ts): a claim counts one per row, further transactions wait their turn. */
   readonly #rate: RelayRate;
 
   /** The relay this worker sends through and the rows it claims (relays.ts); default: every row. */
@@ -109,7 +109,7 @@ export class OutboxWorker {
     this.#log = ctx.log.child(named ? { component: 'outbox', relay: lane.relay } : { component: 'outbox' });
     // A named relay's row is keyed by its name (two relays may share host and port: Microsoft 365).
     this.health = new TransportHealthReporter(ctx, transport.name, this.#log, named ? `${RELAY_KEY_PREFIX}${lane.relay}` : transport.name, lane.relay);
-    this.#rate = new RelayRate(transport.relay?.maxPerMinute, () => ctx.clock.now().getTime(), () => this.kick());
+    this.#rate = new RelayRate(ctx.db, lane.relay, transport.relay?.maxPerMinute, () => ctx.clock.now().getTime(), () => this.kick(), this.#log);
     this.#senders = new SenderHolds(ctx, transport.name, this.#log, () => this.kick(), (address) => this.#inLane(address), lane.relay);
     this.#pause = new TransportPause(ctx, transport, this.#log, this.health, async () => {
       await this.#succeeded();
@@ -168,6 +168,11 @@ export class OutboxWorker {
     return this.#rate.waiting;
   }
 
+  /** Since when (ms) the oldest of them waits; null: none waits. */
+  get waitingForRateSince(): number | null {
+    return this.#rate.waitingSince;
+  }
+
   /** True while sending is paused because the transport is broken. */
   get paused(): boolean {
     return this.#pause.active;
@@ -182,7 +187,7 @@ export class OutboxWorker {
   async start(opts: { readonly releaseOldClaims?: boolean } = {}): Promise<void> {
     this.#stopped = false;
     this.#pause.start();
-    this.#rate.start();
+    await this.#rate.start();
     this.#recorder.resume();
     // (With several relays only the first sender does this: a later one released the rows the first had just claimed and was sending.)
     if (this.ctx.config.database.driver === 'sqlite' && opts.releaseOldClaims !== false) {
@@ -263,6 +268,8 @@ export class OutboxWorker {
     let notSent = 0;
     let exhausted = false;
     const inFlight = new Set<Promise<void>>();
+    // Transactions of an earlier pass waiting for the relay's minute: the room it has now goes to them first.
+    await this.#rate.refresh();
     for (;;) {
       const room = Math.min(BATCH - inFlight.size, this.#rate.room());
       const claimNow = !exhausted && !this.#stopped && !this.#pause.active && notSent < BATCH && inFlight.size <= BATCH / 2 && room > 0;
@@ -270,9 +277,13 @@ export class OutboxWorker {
         const batch = await this.#claim(room);
         if (batch === null) exhausted = true;
         else {
-          for (const r of batch.rows) this.#held.add(r.id);
-          this.#rate.handed(batch.rows.length);
-          for (const r of batch.rows) {
+          // One slot of the relay's minute (shared by every daemon: relay-rate.ts) per row; rows it
+          // has no room for go back to the queue untried, and claims stop until it has room again.
+          const counted = await this.#rate.handed(batch.rows.length);
+          const rows = batch.rows.slice(0, counted);
+          await this.#unclaim(batch.rows.slice(counted), batch.probes);
+          for (const r of rows) this.#held.add(r.id);
+          for (const r of rows) {
             const p: Promise<void> = this.#deliver(r, batch.facts, batch.probes.has(r.id)).then((kind) => {
               inFlight.delete(p);
               if (kind === 'sent') {
@@ -358,6 +369,17 @@ export class OutboxWorker {
     }
     this.#log.info({ rows: late.rows.length }, 'a late outbox claim answered after all: its rows are given back and sent by the next pass');
     this.kick();
+  }
+
+  /** Claimed rows the relay's minute had no room for: back to the queue untried (they lapse if this fails). */
+  async #unclaim(rows: readonly OutboxRow[], probes: ReadonlySet<number>): Promise<void> {
+    if (rows.length === 0) return;
+    for (const r of rows) if (probes.has(r.id)) this.#senders.noProbeEmail(r.from_address.toLowerCase());
+    try {
+      await unclaimRows(this.db, this.owner, rows.map((r) => r.id));
+    } catch (err) {
+      this.#log.warn({ err, rows: rows.length }, 'could not give back rows the relay\'s minute had no room for (database busy?); sent when their claims lapse');
+    }
   }
 
   /** Send one claimed row (`probe`: the one email that tries a held sender) and record what happened. Never throws. */

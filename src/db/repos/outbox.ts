@@ -256,6 +256,16 @@ export async function releaseRow(db: Q, id: number, owner: string | null, attemp
   return claimedWrite(db.updateTable('outbox').set({ attempts, ...(error !== null ? { last_error: error } : {}), ...unclaimed }).where('id', '=', id), owner);
 }
 
+/**
+ * Give claimed rows back untried, as they were (the relay's minute had no room for them:
+ * mail-out/relay-rate.ts): one statement; due again for the next claim. Returns how many.
+ */
+export async function unclaimRows(db: Q, owner: string, ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db.updateTable('outbox').set(unclaimed).where('claimed_by', '=', owner).where('status', '=', 'queued').where('id', 'in', [...ids]).executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
 type OutboxUpdate = UpdateQueryBuilder<Database, 'outbox', 'outbox', UpdateResult>;
 
 async function claimedWrite(q: OutboxUpdate, owner: string | null): Promise<boolean> {

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { closeContext, createContext, type AppContext } from '../../src/context.js';
+import { silentLogger } from '../../src/log.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import { takeRateSlots } from '../../src/db/repos/relay-rate.js';
+import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+
+/**
+ * A relay's maxPerMinute is the database's (relay-rate.ts, migration 0039), shared by every daemon
+ * sending through it: several daemons on one PostgreSQL (the supported high-availability setup,
+ * every daemon runs the outbox worker) together send no more than the relay takes in a minute.
+ * Until 2026-12-08 each counted its own in memory: two daemons sent twice the limit. SQLite has one
+ * daemon; the same code path runs there (two workers on one file stand in for two daemons).
+ */
+
+const MAX = 3;
+let env: TestEnv;
+let other: AppContext;
+let sink: SmtpSink;
+const transports: MailTransport[] = [];
+const workers: OutboxWorker[] = [];
+/** Rows of earlier tests: not counted. */
+let baseline = 0;
+
+beforeAll(async () => {
+  sink = await startSmtpSink();
+  env = await testEnv({ autoReply: { minIntervalSeconds: 0 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxPerMinute: MAX } } });
+  // The second daemon: its own context and connection pool on the same database, the same clock.
+  other = await createContext({ resolved: env.resolved, log: silentLogger(), clock: env.clock });
+}, 60_000);
+
+afterAll(async () => {
+  for (const w of workers) await w.stop().catch(() => undefined);
+  for (const t of transports) t.close();
+  await closeContext(other).catch(() => undefined);
+  await env?.close();
+  await sink?.close();
+});
+
+beforeEach(async () => {
+  for (const w of workers.splice(0)) await w.stop();
+  for (const t of transports.splice(0)) t.close();
+  await env.ctx.db.updateTable('outbox').set({ status: 'cancelled', claimed_by: null, claim_expires_at: null }).where('status', '=', 'queued').execute();
+  sink.messages.length = 0;
+  baseline = Number((await env.ctx.db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst())?.id ?? 0);
+  // Every slot of an earlier test out of the minute.
+  env.clock.advance(120_000);
+});
+
+/** `n` confirmations queued (one recipient each); everything else the intake queued is cancelled. */
+async function queueConfirmations(tag: string, n: number): Promise<void> {
+  const before = (await env.ctx.db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst())?.id ?? 0;
+  for (let i = 0; i < n; i++) await env.ingest(eml({ from: `${tag}${i}@customer.example`, subject: `Question ${tag} ${i}`, messageId: `${tag}-${i}@customer.example` }));
+  await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('id', '>', Number(before)).where('kind', '!=', 'confirmation').execute();
+}
+
+function worker(ctx: AppContext): OutboxWorker {
+  const t = createTransport(env.resolved);
+  transports.push(t);
+  const w = new OutboxWorker(ctx, t);
+  workers.push(w);
+  return w;
+}
+
+async function rows(): Promise<{ queued: number; claimed: number; sent: number }> {
+  const all = await env.ctx.db.selectFrom('outbox').select(['status', 'claimed_by']).where('id', '>', baseline).where('kind', '=', 'confirmation').where('status', 'in', ['queued', 'sent']).execute();
+  return { queued: all.filter((r) => r.status === 'queued').length, claimed: all.filter((r) => r.status === 'queued' && r.claimed_by !== null).length, sent: all.filter((r) => r.status === 'sent').length };
+}
+
+/** Both workers' passes over, nothing claimed: what the minute allowed has gone, the rest waits queued. */
+async function settle(a: OutboxWorker, b: OutboxWorker): Promise<void> {
+  await Promise.all([a.drain(), b.drain()]);
+  await vi.waitFor(async () => expect((await rows()).claimed).toBe(0), { timeout: 10_000, interval: 20 });
+  await Promise.all([a.drain(), b.drain()]);
+}
+
+describe('a relay\'s maxPerMinute shared by two daemons on one database', () => {
+  it('two daemons (own contexts, pools, outbox workers and transports) send through one relay: the minute\'s 3 between them, the rest waits queued, none failed; each minute on, 3 more', async () => {
+    await queueConfirmations('pair', 8);
+    const a = worker(env.ctx);
+    const b = worker(other);
+    // (SQLite: only the first releases an earlier run's claims, as with several relays of one daemon.)
+    await Promise.all([a.start(), b.start({ releaseOldClaims: false })]);
+    await settle(a, b);
+    // Until 2026-12-08 each daemon took its own 3: six in the minute, at a relay that takes three.
+    expect(await rows()).toEqual({ queued: 5, claimed: 0, sent: 3 });
+    await sink.waitFor(MAX);
+    expect(sink.messages).toHaveLength(MAX);
+    env.clock.advance(61_000);
+    await settle(a, b);
+    expect(await rows()).toEqual({ queued: 2, claimed: 0, sent: 6 });
+    await sink.waitFor(2 * MAX);
+    expect(sink.messages).toHaveLength(2 * MAX);
+    env.clock.advance(61_000);
+    await settle(a, b);
+    expect(await rows()).toEqual({ queued: 0, claimed: 0, sent: 8 });
+    await sink.waitFor(8);
+    expect(sink.messages).toHaveLength(8);
+    expect([...sink.countsByMessageId().values()].every((n) => n === 1)).toBe(true);
+    const failed = await env.ctx.db.selectFrom('events').select('type').where('type', 'in', ['email.failed', 'email.partly-sent']).execute();
+    expect(failed).toEqual([]);
+  }, 60_000);
+
+  it('room taken at the same instant from two connection pools: each slot goes once, never more than the minute holds', async () => {
+    const w = worker(env.ctx);
+    await w.start();
+    const now = env.clock.now();
+    const take = (ctx: AppContext) => takeRateSlots(ctx.db, { relay: 'default', max: MAX, n: 1, now: now.toISOString(), cut: new Date(now.getTime() - 60_000).toISOString() });
+    const got = (await Promise.all(Array.from({ length: 12 }, (_, i) => take(i % 2 === 0 ? env.ctx : other)))).flat();
+    expect(got.sort()).toEqual([0, 1, 2]);
+    // The minute is full for the worker as well: nothing goes.
+    await queueConfirmations('instant', 2);
+    await w.drain();
+    expect(sink.messages).toHaveLength(0);
+    expect((await rows()).queued).toBe(2);
+  }, 60_000);
+
+  it('a daemon that died holding room: the budget is whole again a minute after it took it, not later', async () => {
+    await queueConfirmations('dead', 4);
+    const now = env.clock.now();
+    // The other daemon took the whole minute, then died before sending (nothing else of it is left).
+    expect(await takeRateSlots(other.db, { relay: 'default', max: MAX, n: MAX, now: now.toISOString(), cut: new Date(now.getTime() - 60_000).toISOString() })).toHaveLength(MAX);
+    const w = worker(env.ctx);
+    await w.start();
+    await w.drain();
+    expect(sink.messages).toHaveLength(0);
+    env.clock.advance(59_000);
+    await w.drain();
+    expect(sink.messages).toHaveLength(0);
+    env.clock.advance(1_000);
+    await w.drain();
+    await sink.waitFor(MAX);
+    await vi.waitFor(async () => expect(await rows()).toEqual({ queued: 1, claimed: 0, sent: MAX }), { timeout: 10_000, interval: 20 });
+  }, 60_000);
+});
