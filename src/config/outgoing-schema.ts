@@ -22,7 +22,8 @@ export const relaySchema = z
      * Most recipients handed to this relay in any 60 seconds, each reader of each SMTP transaction
      * once (none by default; mail-out/relay-rate.ts). Providers cap a login's rate (Microsoft 365:
      * 30 a minute per mailbox) and answer a burst — the backlog after an outage — with refusals;
-     * the rest waits its turn, never failed for it.
+     * the rest waits its turn, never failed for it. One count for every daemon of the database
+     * (relay_rate_slots), so several daemons on PostgreSQL each set the relay's whole limit.
      */
     maxPerMinute: z.number().int().positive().optional(),
     /**

@@ -4,6 +4,8 @@ import { jobRuns } from '../db/repos/jobs.js';
 import { lastStoredAt, openCaseCounts, openSlaBreaches, quarantineWaiting, slaBreachTotals } from '../db/repos/ops.js';
 import type { AutomatedKind } from '../mail-in/automated.js';
 import type { SendErrorClass } from '../mail-out/send-errors.js';
+import { relayRateWaiting } from '../mail-out/relay-rate-waiting.js';
+import { heldSenderAddresses } from '../db/repos/transport-health.js';
 import type { Telemetry } from '../telemetry.js';
 import { assessHealth, databaseAnswerMs, gatherHealthFacts, withinMs, type HealthFacts } from './health.js';
 
@@ -54,6 +56,9 @@ export class Metrics implements Telemetry {
   readonly #outboxOldest: Gauge;
   readonly #outboxPaused: Gauge;
   readonly #relayPaused: Gauge<'relay'>;
+  readonly #rateUsed: Gauge<'relay'>;
+  readonly #rateWaiting: Gauge<'relay'>;
+  readonly #rateOldest: Gauge<'relay'>;
   readonly #mailboxUp: Gauge<'mailbox'>;
   readonly #mailboxState: Gauge<'mailbox' | 'state'>;
   readonly #mailboxBacklog: Gauge<'mailbox'>;
@@ -106,6 +111,10 @@ export class Metrics implements Telemetry {
     this.#outboxHeld = new Gauge({ name: 'casegate_outbox_held', help: 'Queued emails held because the relay refuses their sender at MAIL FROM (check sender:<address>); counted in casegate_outbox_queued too', registers });
     this.#outboxOldest = new Gauge({ name: 'casegate_outbox_oldest_queued_age_seconds', help: 'Age of the email waiting longest (0 when none)', registers });
     this.#outboxPaused = new Gauge({ name: 'casegate_outbox_paused', help: '1 while sending is paused because the transport is broken (any relay)', registers });
+    // A relay's maxPerMinute is shared by every daemon (mail-out/relay-rate.ts): read from the database, the same on each.
+    this.#rateUsed = new Gauge({ name: 'casegate_relay_rate_used', help: 'Recipients handed to the relay in the last 60 s by every daemon, against its maxPerMinute (relays with one only)', labelNames: ['relay'], registers });
+    this.#rateWaiting = new Gauge({ name: 'casegate_relay_rate_waiting', help: 'Emails due now that the relay\'s maxPerMinute has no room for this minute: they go in a later one (relays with a maxPerMinute only)', labelNames: ['relay'], registers });
+    this.#rateOldest = new Gauge({ name: 'casegate_relay_rate_oldest_waiting_seconds', help: 'How long the oldest email waiting for room under the relay\'s maxPerMinute has been due (0 when none waits)', labelNames: ['relay'], registers });
     this.#relayPaused = new Gauge({ name: 'casegate_relay_paused', help: '1 while sending through this relay is paused because it is broken (login, TLS, connection); the other relays go on', labelNames: ['relay'], registers });
     this.#mailboxUp = new Gauge({ name: 'casegate_mailbox_up', help: '1 when the IMAP mailbox is connected and working (idling, polling, processing)', labelNames: ['mailbox'], registers });
     this.#mailboxState = new Gauge({ name: 'casegate_mailbox_state', help: 'IMAP mailbox connection state (1 for the current state)', labelNames: ['mailbox', 'state'], registers });
@@ -204,6 +213,14 @@ export class Metrics implements Telemetry {
       this.#outboxHeld.set(depth.held);
       this.#outboxOldest.set(depth.oldestQueuedAt === null ? 0 : Math.max(0, (now.getTime() - new Date(depth.oldestQueuedAt).getTime()) / 1000));
     }
+    this.#rateUsed.reset();
+    this.#rateWaiting.reset();
+    this.#rateOldest.reset();
+    for (const r of await relayRateWaiting(ctx.db, ctx.config, now, heldSenderAddresses(facts.senders ?? []))) {
+      this.#rateUsed.set({ relay: r.relay }, r.usedLastMinute);
+      this.#rateWaiting.set({ relay: r.relay }, r.waiting);
+      this.#rateOldest.set({ relay: r.relay }, r.oldestWaitingSince === null ? 0 : Math.max(0, (now.getTime() - new Date(r.oldestWaitingSince).getTime()) / 1000));
+    }
     this.#mailboxUp.reset();
     this.#mailboxState.reset();
     this.#mailboxBacklog.reset();
@@ -242,7 +259,7 @@ export class Metrics implements Telemetry {
   /** The database did not answer: what it holds is unknown (NaN; labelled gauges without series). */
   #storedUnknown(): void {
     for (const g of [this.#outboxQueued, this.#outboxFailed, this.#outboxHeld, this.#outboxOldest, this.#quarantine, this.#lastStored]) g.set(Number.NaN);
-    for (const g of [this.#openCases, this.#slaBreachedOpen, this.#slaBreaches, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess, this.#jobLastFinished, this.#jobLastFailed]) g.reset();
+    for (const g of [this.#rateUsed, this.#rateWaiting, this.#rateOldest, this.#openCases, this.#slaBreachedOpen, this.#slaBreaches, this.#mailboxUp, this.#mailboxState, this.#mailboxBacklog, this.#mailboxLastSuccess, this.#jobLastFinished, this.#jobLastFailed]) g.reset();
   }
 
   get contentType(): string {

@@ -4,7 +4,8 @@ import { allMailboxHealth } from '../db/repos/mailbox-health.js';
 import { allLeases } from '../db/repos/leases.js';
 import { openCaseCounts, openSlaBreaches, quarantineWaiting, type OpenCaseCount, type SlaBreaches } from '../db/repos/ops.js';
 import { oldestQueued, statusCounts } from '../db/repos/outbox.js';
-import { allTransportHealth, relayHealth } from '../db/repos/transport-health.js';
+import { allTransportHealth, heldSenderAddresses, relayHealth, senderHealth } from '../db/repos/transport-health.js';
+import { relayRateWaiting, type RelayRateWaiting } from '../mail-out/relay-rate-waiting.js';
 import { describeRelay, relaysInUse } from '../mail-out/relays.js';
 import { outcomeCountsSince } from '../db/repos/receipts.js';
 import type { MailboxHealthTable } from '../db/schema.js';
@@ -36,6 +37,12 @@ export interface OutgoingStatus {
   readonly alerted: boolean;
   /** The named relays in use (mailboxes[].relay), each with its own state; [] when every mailbox sends through the default. */
   readonly relays: readonly { readonly relay: string; readonly label: string; readonly state: string | null; readonly lastError: string | null; readonly lastErrorClass: string | null; readonly failingSince: string | null; readonly pausedSince: string | null; readonly alerted: boolean; readonly lastSuccessAt: string | null }[];
+  /**
+   * Each relay with a maxPerMinute (relay-rate-waiting.ts): recipients handed in the last minute by
+   * every daemon, emails due now, how many of them wait for room in a later minute and since when
+   * the oldest is due (`oldestWaitingSeconds`, 0 when none waits). [] when no relay has one.
+   */
+  readonly rate: readonly (RelayRateWaiting & { readonly oldestWaitingSeconds: number })[];
   /** The queued email waiting longest. */
   readonly oldestQueued: { readonly id: number; readonly kind: string; readonly to: string; readonly queuedAt: string; readonly ageSeconds: number; readonly attempts: number; readonly lastError: string | null } | null;
 }
@@ -94,6 +101,7 @@ export async function statusReport(ctx: AppContext): Promise<StatusReport> {
   const since = new Date(now - STATUS_WINDOW_HOURS * 3_600_000).toISOString();
   const outbox = await statusCounts(ctx.db, since);
   const oldest = await oldestQueued(ctx.db);
+  const rate = (await relayRateWaiting(ctx.db, ctx.config, ctx.clock.now(), heldSenderAddresses(await senderHealth(ctx.db)))).map((r) => ({ ...r, oldestWaitingSeconds: age(r.oldestWaitingSince) ?? 0 }));
   const daemon = await daemonState(ctx);
   const ops = ctx.config.ops;
   const base = `http://${ops.host.includes(':') ? `[${ops.host}]` : ops.host}:${ops.port}`;
@@ -116,6 +124,7 @@ export async function statusReport(ctx: AppContext): Promise<StatusReport> {
       pausedSince: health?.paused_since ?? null,
       alerted: health?.alerted === 1,
       relays,
+      rate,
       oldestQueued:
         oldest === undefined
           ? null
@@ -148,6 +157,10 @@ function formatOutgoing(o: OutgoingStatus): string[] {
   for (const r of o.relays) {
     const state = r.state === null ? 'no email yet' : r.state === 'paused' ? `PAUSED since ${r.pausedSince ?? '?'} (${r.lastErrorClass ?? '?'}: relay broken, being probed; the other relays go on)` : r.state === 'failing' ? 'FAILING' : 'ok';
     lines.push(`  ${r.label} · ${state}${r.failingSince !== null ? ` · failing since ${r.failingSince}` : ''}${r.alerted ? ' · admin alerted' : ''} · last success ${r.lastSuccessAt ?? 'never'}${r.lastError !== null && r.state !== 'ok' ? ` — ${r.lastError}` : ''}`);
+  }
+  for (const r of o.rate) {
+    const waits = r.waiting > 0 ? `${r.waiting} email(s) WAIT for room in a later minute, the oldest due since ${r.oldestWaitingSince ?? '?'} (${formatAge(r.oldestWaitingSeconds)})` : 'none waits for room';
+    lines.push(`  ${r.label} · maxPerMinute ${r.maxPerMinute}: ${r.usedLastMinute} used in the last minute (every daemon) · ${r.due} due now · ${waits}`);
   }
   if (o.lastError !== null && o.lastErrorAgeSeconds !== null) {
     lines.push(`  last send error ${formatAge(o.lastErrorAgeSeconds)} ago (${o.lastErrorAt}) [${o.lastErrorClass ?? '?'}]: ${o.lastError}`);

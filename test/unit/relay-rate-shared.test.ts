@@ -4,7 +4,10 @@ import { silentLogger } from '../../src/log.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { takeRateSlots } from '../../src/db/repos/relay-rate.js';
+import { Metrics } from '../../src/ops/metrics.js';
+import { formatStatus, statusReport } from '../../src/ops/status-report.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
+import { parseExposition } from '../helpers/prom-text.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 
 /**
@@ -45,8 +48,9 @@ beforeEach(async () => {
   await env.ctx.db.updateTable('outbox').set({ status: 'cancelled', claimed_by: null, claim_expires_at: null }).where('status', '=', 'queued').execute();
   sink.messages.length = 0;
   baseline = Number((await env.ctx.db.selectFrom('outbox').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst())?.id ?? 0);
-  // Every slot of an earlier test out of the minute.
+  // Every slot of an earlier test out of the minute (one of them takes slots ahead of the clock).
   env.clock.advance(120_000);
+  await env.ctx.db.updateTable('relay_rate_slots').set({ used_at: '' }).execute();
 });
 
 /** `n` confirmations queued (one recipient each); everything else the intake queued is cancelled. */
@@ -110,6 +114,13 @@ describe('a relay\'s maxPerMinute shared by two daemons on one database', () => 
     const take = (ctx: AppContext) => takeRateSlots(ctx.db, { relay: 'default', max: MAX, n: 1, now: now.toISOString(), cut: new Date(now.getTime() - 60_000).toISOString() });
     const got = (await Promise.all(Array.from({ length: 12 }, (_, i) => take(i % 2 === 0 ? env.ctx : other)))).flat();
     expect(got.sort()).toEqual([0, 1, 2]);
+    // A take of n takes n, never more (PostgreSQL ran a sub-select `slot in (… limit n for update skip
+    // locked)` more than once and took 3 slots for n = 2; the CTE is materialized now).
+    for (let round = 0; round < 5; round++) {
+      const later = new Date(now.getTime() + (round + 1) * 61_000);
+      expect(await takeRateSlots(other.db, { relay: 'default', max: MAX, n: 2, now: later.toISOString(), cut: new Date(later.getTime() - 60_000).toISOString() })).toHaveLength(2);
+    }
+    expect(await takeRateSlots(other.db, { relay: 'default', max: MAX, n: 3, now: now.toISOString(), cut: new Date(now.getTime() - 60_000).toISOString() })).toEqual([]);
     // The minute is full for the worker as well: nothing goes.
     await queueConfirmations('instant', 2);
     await w.drain();
@@ -133,5 +144,39 @@ describe('a relay\'s maxPerMinute shared by two daemons on one database', () => 
     await w.drain();
     await sink.waitFor(MAX);
     await vi.waitFor(async () => expect(await rows()).toEqual({ queued: 1, claimed: 0, sent: MAX }), { timeout: 10_000, interval: 20 });
+  }, 60_000);
+
+  it('casegate status (and --json) and /metrics show what waits for room under maxPerMinute, and since when the oldest is due, whichever daemon took the minute', async () => {
+    await queueConfirmations('wait', 5);
+    const a = worker(env.ctx);
+    const b = worker(other);
+    await Promise.all([a.start(), b.start({ releaseOldClaims: false })]);
+    await settle(a, b);
+    expect(await rows()).toEqual({ queued: 2, claimed: 0, sent: 3 });
+    // Half a minute later: still no room; the two left have waited since they were queued.
+    const dueSince = (await env.ctx.db.selectFrom('outbox').select((eb) => eb.fn.min('next_attempt_at').as('at')).where('id', '>', baseline).where('status', '=', 'queued').executeTakeFirstOrThrow()).at!;
+    env.clock.advance(30_000);
+    const waited = Math.round((env.clock.now().getTime() - Date.parse(dueSince)) / 1000);
+    // Read through the other daemon's context: what every daemon (and the CLI) sees is the database's.
+    const report = await statusReport(other);
+    expect(report.outgoing.rate).toEqual([
+      expect.objectContaining({ relay: 'default', maxPerMinute: MAX, usedLastMinute: 3, due: 2, waiting: 2, oldestWaitingSince: dueSince, oldestWaitingSeconds: waited }),
+    ]);
+    expect(JSON.parse(JSON.stringify(report)).outgoing.rate[0].waiting).toBe(2);
+    expect(formatStatus(report)).toMatch(/default relay \(outgoing\.smtp, smtp:127\.0\.0\.1:\d+\) · maxPerMinute 3: 3 used in the last minute \(every daemon\) · 2 due now · 2 email\(s\) WAIT for room in a later minute, the oldest due since \S+ \(\d+ s\)/);
+    const m = parseExposition(await new Metrics('test').render(other, { outboxPaused: () => false }));
+    expect(m.value('casegate_relay_rate_waiting', { relay: 'default' })).toBe(2);
+    expect(m.value('casegate_relay_rate_used', { relay: 'default' })).toBe(3);
+    expect(m.value('casegate_relay_rate_oldest_waiting_seconds', { relay: 'default' })).toBe(waited);
+    // The minute over, they go: nothing waits, and the gauges say so.
+    env.clock.advance(31_000);
+    await settle(a, b);
+    expect(await rows()).toEqual({ queued: 0, claimed: 0, sent: 5 });
+    const after = await statusReport(env.ctx);
+    expect(after.outgoing.rate).toEqual([expect.objectContaining({ relay: 'default', usedLastMinute: 2, due: 0, waiting: 0, oldestWaitingSince: null, oldestWaitingSeconds: 0 })]);
+    expect(formatStatus(after)).toMatch(/maxPerMinute 3: 2 used in the last minute \(every daemon\) · 0 due now · none waits for room/);
+    const m2 = parseExposition(await new Metrics('test').render(env.ctx, { outboxPaused: () => false }));
+    expect(m2.value('casegate_relay_rate_waiting', { relay: 'default' })).toBe(0);
+    expect(m2.value('casegate_relay_rate_oldest_waiting_seconds', { relay: 'default' })).toBe(0);
   }, 60_000);
 });
