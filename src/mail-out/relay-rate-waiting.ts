@@ -37,7 +37,7 @@ export async function relayRateWaiting(db: Db, config: Config, now: Date, held: 
   for (const lane of relayLanes(config)) {
     const max = maxPerMinuteOf(config, lane.relay);
     if (max === undefined) continue;
-    const used = (await usedRateSlots(db, lane.relay, max, new Date(now.getTime() - 60_000).toISOString())).length;
+    const used = await usedRateSlots(db, lane.relay, max, new Date(now.getTime() - 60_000).toISOString());
     const due = await dueNow(db, now.toISOString(), { ...(lane.onlyFrom !== undefined ? { fromIn: lane.onlyFrom } : {}), ...(lane.excludeFrom !== undefined ? { fromNotIn: lane.excludeFrom } : {}), notHeld: held });
     const waiting = Math.max(0, due.n - Math.max(0, max - used));
     out.push({ relay: lane.relay, label: describeRelay(config, lane.relay), maxPerMinute: max, usedLastMinute: used, due: due.n, waiting, oldestWaitingSince: waiting > 0 ? due.oldestDueAt : null });

@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import { ensureRateSlots, giveBackRateSlots, takeRateSlots, usedRateSlots } from '../db/repos/relay-rate.js';
+import { ensureRateSlots, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../db/repos/relay-rate.js';
 import type { Logger } from '../log.js';
 
 /** A database that failed a take: tried again this much later (the rows wait, claimed). */
@@ -172,13 +172,15 @@ export class RelayRate {
     }
   }
 
-  /** The minute had no room for `k`: when it will (the k-th slot leaving it), and a wake-up then. */
+  /** The minute had no room for `k`: when it will (the slot that makes room for k leaving it), and a wake-up then. */
   async #full(k: number): Promise<void> {
     const now = this.nowMs();
+    const cut = iso(now - MINUTE_MS);
     try {
-      const used = await usedRateSlots(this.db, this.relay, this.max!, iso(now - MINUTE_MS));
-      const free = this.max! - used.length;
-      const at = k <= free ? now + 50 : Date.parse(used[k - free - 1]!) + MINUTE_MS;
+      const used = await usedRateSlots(this.db, this.relay, this.max!, cut);
+      const free = this.max! - used;
+      const nth = k <= free ? null : await nthUsedRateSlot(this.db, this.relay, this.max!, cut, k - free);
+      const at = nth === null ? now + 50 : Date.parse(nth) + MINUTE_MS;
       this.#fullUntil = Math.max(now + 1, at);
     } catch {
       this.#fullUntil = now + RETRY_MS;

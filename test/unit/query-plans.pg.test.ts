@@ -20,7 +20,7 @@ import { caseById, caseByNumber, isParticipant, listCases, participants } from '
 import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims, sentBodiesBefore, unclaimRows } from '../../src/db/repos/outbox.js';
-import { dueNow, giveBackRateSlots, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
+import { dueNow, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
 import { countSlaBreach, slaBreachTotals } from '../../src/db/repos/ops.js';
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { surveyAnswersSince } from '../../src/db/repos/surveys.js';
@@ -189,7 +189,8 @@ describe('query plans on PostgreSQL', () => {
       ['take room within the relay\'s minute (every claim)', () => takeRateSlots(capture, { relay: 'default', max: 30, n: 16, now, cut: now })],
       ['give back rows the relay\'s minute had no room for', () => unclaimRows(capture, 'plan', [1, 2, 3])],
       ['give back room a transaction could not wholly have', () => giveBackRateSlots(capture, 'default', [1, 2], now)],
-      ['when the relay\'s minute has room again', () => usedRateSlots(capture, 'default', 30, now)],
+      ['when the relay\'s minute has room again', () => nthUsedRateSlot(capture, 'default', 30, now, 2)],
+      ['room used in the relay\'s last minute', () => usedRateSlots(capture, 'default', 30, now)],
       ['status and /metrics: emails of a relay due now', () => dueNow(capture, now, { fromNotIn: ['billing@example.com'], notHeld: ['held@example.com'] })],
       ['sent emails past retention with their body (jobs.sentBodies)', () => sentBodiesBefore(capture, now, 500)],
       ['let go of every claim (start)', () => releaseClaims(capture, null)],

@@ -20,7 +20,7 @@ import { caseById, caseByNumber, isParticipant, listCases, participants, request
 import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore, unclaimRows } from '../../src/db/repos/outbox.js';
-import { dueNow, giveBackRateSlots, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
+import { dueNow, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
 import { caseRateAlertedSince, newCasesOfMailboxSince } from '../../src/db/repos/case-rate.js';
 import { listQuarantine, primaryReceipt, receiptById, resendCandidates, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { surveyAnswersSince } from '../../src/db/repos/surveys.js';
@@ -92,7 +92,8 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   // … and, only when the minute is full: the rows it had no room for go back, room a transaction could not wholly have too, and when it has room again.
   { name: 'outbox: give back rows the relay\'s minute had no room for', run: (db) => unclaimRows(db, 'plans', [1, 2, 3]) },
   { name: 'outbox: give back room a transaction could not wholly have', run: (db) => giveBackRateSlots(db, 'default', [1, 2], '2026-03-02T10:00:00.000Z') },
-  { name: 'outbox: when the relay\'s minute has room again', run: (db) => usedRateSlots(db, 'default', 30, '2026-03-02T09:59:00.000Z') },
+  { name: 'outbox: when the relay\'s minute has room again', run: (db) => nthUsedRateSlot(db, 'default', 30, '2026-03-02T09:59:00.000Z', 2) },
+  { name: 'outbox, status, metrics: room used in the relay\'s last minute', run: (db) => usedRateSlots(db, 'default', 30, '2026-03-02T09:59:00.000Z') },
   // casegate status and /metrics: the emails of a relay due now (what waits for its minute's room).
   { name: 'status/metrics: emails of a relay due now', run: (db) => dueNow(db, '2026-03-02T10:00:00.000Z', { fromNotIn: ['billing@example.com'], notHeld: ['held@example.com'] }) },
   // The retention job (jobs.sentBodies): the partial index of sent rows that still have a body (0020).

@@ -70,10 +70,16 @@ export async function giveBackRateSlots(db: Q, relay: string, slots: readonly nu
   await db.updateTable('relay_rate_slots').set({ used_at: '' }).where('relay', '=', relay).where('slot', 'in', [...slots]).where('used_at', '=', now).execute();
 }
 
-/** When each slot of the relay's last minute was used (after `cut`), oldest first: at most `max` rows (index relay_rate_slots_free). */
-export async function usedRateSlots(db: Q, relay: string, max: number, cut: string): Promise<string[]> {
-  const rows = await db.selectFrom('relay_rate_slots').select('used_at').where('relay', '=', relay).where('used_at', '>', cut).where('slot', '<', max).orderBy('used_at').execute();
-  return rows.map((r) => r.used_at);
+/** How many of the relay's slots were used in its last minute (after `cut`): index relay_rate_slots_free, the used ones alone. */
+export async function usedRateSlots(db: Q, relay: string, max: number, cut: string): Promise<number> {
+  const row = await db.selectFrom('relay_rate_slots').select((eb) => eb.fn.countAll<number>().as('n')).where('relay', '=', relay).where('used_at', '>', cut).where('slot', '<', max).executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** When the `k`-th oldest slot of the relay's last minute was used (k ≥ 1), or null: fewer are used. */
+export async function nthUsedRateSlot(db: Q, relay: string, max: number, cut: string, k: number): Promise<string | null> {
+  const row = await db.selectFrom('relay_rate_slots').select('used_at').where('relay', '=', relay).where('used_at', '>', cut).where('slot', '<', max).orderBy('used_at').limit(1).offset(k - 1).executeTakeFirst();
+  return row?.used_at ?? null;
 }
 
 /**
