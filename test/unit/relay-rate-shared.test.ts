@@ -3,7 +3,8 @@ import { closeContext, createContext, type AppContext } from '../../src/context.
 import { silentLogger } from '../../src/log.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
-import { takeRateSlots } from '../../src/db/repos/relay-rate.js';
+import { takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
+import { RelayRate } from '../../src/mail-out/relay-rate.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { formatStatus, statusReport } from '../../src/ops/status-report.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -126,6 +127,32 @@ describe('a relay\'s maxPerMinute shared by two daemons on one database', () => 
     await w.drain();
     expect(sink.messages).toHaveLength(0);
     expect((await rows()).queued).toBe(2);
+  }, 60_000);
+
+  it('a transaction to two readers on each daemon, room for three: one goes, the other gives back what it got and waits for the next minute, whole', async () => {
+    const wakes: string[] = [];
+    const rate = (ctx: AppContext, name: string) => new RelayRate(ctx.db, 'default', MAX, () => env.clock.now().getTime(), () => void wakes.push(name), silentLogger());
+    const a = rate(env.ctx, 'a');
+    const b = rate(other, 'b');
+    await Promise.all([a.start(), b.start()]);
+    try {
+      const settled: string[] = [];
+      const pa = a.take(2).then((ok) => void settled.push(`a ${ok}`));
+      const pb = b.take(2).then((ok) => void settled.push(`b ${ok}`));
+      await vi.waitFor(() => expect(settled).toHaveLength(1), { timeout: 10_000, interval: 10 });
+      const cut = new Date(env.clock.now().getTime() - 60_000).toISOString();
+      // Two slots for the one that went; the other's one slot given back (none lost, none counted twice).
+      expect(await usedRateSlots(env.ctx.db, 'default', MAX, cut)).toBe(2);
+      expect(a.waiting + b.waiting).toBe(1);
+      env.clock.advance(61_000);
+      await Promise.all([a.refresh(), b.refresh()]);
+      await Promise.all([pa, pb]);
+      expect(settled.sort()).toEqual(['a true', 'b true']);
+      expect(await usedRateSlots(env.ctx.db, 'default', MAX, new Date(env.clock.now().getTime() - 60_000).toISOString())).toBe(2);
+    } finally {
+      a.stop();
+      b.stop();
+    }
   }, 60_000);
 
   it('a daemon that died holding room: the budget is whole again a minute after it took it, not later', async () => {
