@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { allMailboxHealth, type MailboxHealthRow } from '../db/repos/mailbox-health.js';
 import { databaseAnswers, outboxDepth, type OutboxDepth } from '../db/repos/ops.js';
 import { allTransportHealth, heldSenderAddresses, relayHealth, senderHealth, type TransportHealthRow } from '../db/repos/transport-health.js';
+import { relayRateWaiting, type RelayRateWaiting } from '../mail-out/relay-rate-waiting.js';
 import { describeRelay, relaysInUse } from '../mail-out/relays.js';
 import { describeFull, diskSpaceOf, fullBy, NEARLY_FULL_INODE_SHARE, type DiskSpace } from './disk-space.js';
 import { TIMED_OUT, within } from '../time-limit.js';
@@ -56,6 +57,11 @@ export interface HealthFacts {
   /** Senders the relay refused at MAIL FROM (their rows; `paused` while their emails are held); absent: none. */
   readonly senders?: readonly TransportHealthRow[];
   readonly outbox: OutboxDepth | null;
+  /**
+   * Only while an email is overdue (the outbox check fails): what waits for room under a relay's
+   * maxPerMinute (relay-rate-waiting.ts), so the check says why; absent otherwise.
+   */
+  readonly rate?: readonly RelayRateWaiting[];
   /** Whether the daemon runs (asked by `casegate status`; the daemon itself leaves it out). */
   readonly daemon?: { readonly running: boolean; readonly pid: number | null };
 }
@@ -97,6 +103,9 @@ export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
   if (refused !== null) return { disk, databaseError: refused, mailboxes: [], transport: null, senders: [], outbox: null };
   const rows = new Map((await allMailboxHealth(ctx.db)).map((r) => [r.mailbox, r]));
   const senders = await senderHealth(ctx.db);
+  const outbox = await outboxDepth(ctx.db, heldSenderAddresses(senders));
+  const now = ctx.clock.now();
+  const overdue = outbox.nextDueAt !== null && now.getTime() - Date.parse(outbox.nextDueAt) > outboxLimitSeconds(ctx.config) * 1000;
   return {
     disk,
     databaseError: null,
@@ -104,7 +113,8 @@ export async function gatherHealthFacts(ctx: AppContext): Promise<HealthFacts> {
     transport: (await allTransportHealth(ctx.db))[0] ?? null,
     relays: await relaysFacts(ctx),
     senders,
-    outbox: await outboxDepth(ctx.db, heldSenderAddresses(senders)),
+    outbox,
+    ...(overdue ? { rate: await relayRateWaiting(ctx.db, ctx.config, now, heldSenderAddresses(senders)) } : {}),
   };
 }
 
@@ -162,15 +172,27 @@ export function assessHealth(config: Config, facts: HealthFacts, now: Date): Hea
   const o = facts.outbox;
   if (o !== null) {
     const overdue = ageSeconds(o.nextDueAt, now);
-    const limit = Math.max(60, config.outgoing.alertAfterSeconds);
+    const limit = outboxLimitSeconds(config);
     const stuck = o.nextDueAt !== null && o.nextDueAt < now.toISOString() && overdue !== null && overdue > limit;
     checks.push({
       name: 'outbox',
       ok: !stuck,
-      detail: `${stuck ? `an email has been due since ${o.nextDueAt} (${overdue} s) and is not sent; ${o.queued} queued` : `${o.queued} queued, ${o.failed} failed`}${o.held > 0 ? ` (${o.held} held: their sender is refused by the relay, see the sender: check)` : ''}`,
+      detail: `${stuck ? `an email has been due since ${o.nextDueAt} (${overdue} s) and is not sent; ${o.queued} queued${rateDetail(facts.rate ?? [])}` : `${o.queued} queued, ${o.failed} failed`}${o.held > 0 ? ` (${o.held} held: their sender is refused by the relay, see the sender: check)` : ''}`,
     });
   }
   return { healthy: checks.every((c) => c.ok), checks };
+}
+
+/** How long an email may be overdue before the outbox check fails. */
+function outboxLimitSeconds(config: Config): number {
+  return Math.max(60, config.outgoing.alertAfterSeconds);
+}
+
+/** Why an overdue outbox is behind, when a relay's maxPerMinute holds emails back. */
+function rateDetail(rate: readonly RelayRateWaiting[]): string {
+  const behind = rate.filter((r) => r.waiting > 0);
+  if (behind.length === 0) return '';
+  return ` (${behind.map((r) => `${r.waiting} wait for room under maxPerMinute ${r.maxPerMinute} of the ${r.label}, ${r.usedLastMinute} used in the last minute`).join('; ')}: the relay's limit holds them back; see casegate status)`;
 }
 
 /**

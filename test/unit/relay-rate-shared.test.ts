@@ -30,7 +30,7 @@ let baseline = 0;
 
 beforeAll(async () => {
   sink = await startSmtpSink();
-  env = await testEnv({ autoReply: { minIntervalSeconds: 0 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxPerMinute: MAX } } });
+  env = await testEnv({ autoReply: { minIntervalSeconds: 0 }, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxPerMinute: MAX }, alertAfterSeconds: 0 } });
   // The second daemon: its own context and connection pool on the same database, the same clock.
   other = await createContext({ resolved: env.resolved, log: silentLogger(), clock: env.clock });
 }, 60_000);
@@ -96,6 +96,10 @@ describe('a relay\'s maxPerMinute shared by two daemons on one database', () => 
     env.clock.advance(61_000);
     await settle(a, b);
     expect(await rows()).toEqual({ queued: 2, claimed: 0, sent: 6 });
+    // Due for over a minute (max(60 s, alertAfterSeconds 0)): the outbox check fails, and says why.
+    const outboxCheck = (await statusReport(other)).health.checks.find((c) => c.name === 'outbox')!;
+    expect(outboxCheck.ok).toBe(false);
+    expect(outboxCheck.detail).toMatch(/is not sent; 2 queued \(2 wait for room under maxPerMinute 3 of the default relay \(outgoing\.smtp, smtp:127\.0\.0\.1:\d+\), 3 used in the last minute: the relay's limit holds them back; see casegate status\)$/);
     await sink.waitFor(2 * MAX);
     expect(sink.messages).toHaveLength(2 * MAX);
     env.clock.advance(61_000);
