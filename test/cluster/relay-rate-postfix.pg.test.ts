@@ -4,9 +4,9 @@ import { silentLogger } from '../../src/log.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
 import { statusReport } from '../../src/ops/status-report.js';
-import { eml, testEnv, type TestEnv } from '../helpers/context.js';
-import { describeWithPostfix, startPostfix, type PostfixServer } from '../helpers/postfix-server.js';
-import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
+import { eml } from '../helpers/context.js';
+import { outboxBehindPostfix, type OutboxBehindPostfix } from '../helpers/postfix-outbox.js';
+import { describeWithPostfix, startRelayTo } from '../helpers/postfix-server.js';
 
 /**
  * Two daemons on one PostgreSQL (two contexts, two connection pools, two outbox workers, two
@@ -19,47 +19,36 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
  */
 describeWithPostfix('two daemons on one PostgreSQL in front of a Postfix that limits messages per minute', () => {
   const LIMIT = 3;
-  let postfix: PostfixServer;
-  let customerMx: SmtpSink;
-  let env: TestEnv;
+  let box: OutboxBehindPostfix;
   let other: AppContext;
   const transports: MailTransport[] = [];
   const workers: OutboxWorker[] = [];
 
   beforeAll(async () => {
-    customerMx = await startSmtpSink();
-    postfix = await startPostfix({
-      routes: { 'customer.example': `smtp:[127.0.0.1]:${customerMx.port}` },
-      main: {
-        smtp_dns_support_level: 'disabled',
-        smtp_tls_security_level: 'none',
-        smtpd_tls_security_level: 'none',
-        queue_run_delay: '1s',
-        minimal_backoff_time: '1s',
-        maximal_backoff_time: '2s',
-        // Three messages a minute per client, loopback included (by default $mynetworks is exempt).
-        smtpd_client_message_rate_limit: String(LIMIT),
-        anvil_rate_time_unit: '60s',
-        smtpd_client_event_limit_exceptions: '',
-      },
-    });
-    env = await testEnv({
-      autoReply: { minIntervalSeconds: 0 },
-      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: postfix.port, secure: false, maxPerMinute: LIMIT }, probeSeconds: 1, authProbeSeconds: 2 },
-    });
-    other = await createContext({ resolved: env.resolved, log: silentLogger(), clock: env.clock });
+    box = await outboxBehindPostfix(
+      (customerMxPort) =>
+        startRelayTo(customerMxPort, {
+          // Three messages a minute per client, loopback included (by default $mynetworks is exempt).
+          smtpd_client_message_rate_limit: String(LIMIT),
+          anvil_rate_time_unit: '60s',
+          smtpd_client_event_limit_exceptions: '',
+        }),
+      { autoReply: { minIntervalSeconds: 0 }, outgoing: { probeSeconds: 1, authProbeSeconds: 2 } },
+      { maxPerMinute: LIMIT },
+    );
+    // The second daemon: its own context and connection pool on the same database, the same clock.
+    other = await createContext({ resolved: box.env.resolved, log: silentLogger(), clock: box.env.clock });
   }, 60_000);
 
   afterAll(async () => {
     for (const w of workers) await w.stop().catch(() => undefined);
     for (const t of transports) t.close();
-    await closeContext(other).catch(() => undefined);
-    await env?.close();
-    await postfix?.stop();
-    await customerMx?.close();
+    if (other !== undefined) await closeContext(other).catch(() => undefined);
+    await box?.close();
   });
 
   it('seven confirmations, both daemons sending at once: three reach Postfix in the minute between them, none refused, four wait queued, and casegate status says so', async () => {
+    const { env, postfix, customerMx } = box;
     for (let i = 0; i < 7; i++) await env.ingest(eml({ from: `customer${i}@customer.example`, subject: `Question ${i}`, messageId: `q-${i}@customer.example` }));
     await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('kind', '!=', 'confirmation').execute();
     for (const ctx of [env.ctx, other]) {
