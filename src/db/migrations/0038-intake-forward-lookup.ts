@@ -43,19 +43,24 @@ export async function up(raw: Kysely<unknown>): Promise<void> {
  * beside the old one (every case: the pages are full) adds an entry to each of the cases' 20-odd
  * indexes — in key orders unrelated to the id's, so at 1,000,000 cases those inserts went to
  * indexes larger than the server's cache: an UPDATE per 100 cases took 445 s (250,000 cases 22 s),
- * and left the table twice its size until a vacuum. Instead the keys, computed here, go into a
- * helper table, and the column is set by rewriting the table once (ALTER COLUMN … TYPE … USING,
- * reading each row's key through a helper function): every index is built again from the new
- * rows, sorted, with its name and definition, and the table keeps its size. Both helpers are
- * dropped before the migration commits.
+ * and left the table twice its size until a vacuum. Instead the column is set by rewriting the
+ * table once (ALTER COLUMN … TYPE … USING): every index is built again from the new rows, sorted,
+ * with its name and definition, and the table keeps its size.
+ *  - A subject of ASCII characters only (most): subjectKey is its ASCII lower case (NFKC leaves
+ *    ASCII as it is; upper then lower case changes only A–Z), which translate() writes in the
+ *    rewrite itself — the same on any locale (lower() would follow the database's).
+ *  - The others: their keys, computed here, go into a helper table that a helper function reads
+ *    in the rewrite. Both helpers are dropped before the migration commits.
  */
 async function fillKeysPostgres(db: Kysely<Tables>): Promise<void> {
   const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s;
   const keys = sql.id(schema, 'casegate_0038_subject_keys');
   const keyOf = sql.id(schema, 'casegate_0038_subject_key');
+  // Any character outside U+0001–U+007F (text holds no U+0000); chr() keeps the pattern free of escapes.
+  const notAscii = sql<boolean>`subject ~ ('[^' || chr(1) || '-' || chr(127) || ']')`;
   await sql`create unlogged table ${keys} (id integer primary key, subject_key text not null)`.execute(db);
   for (let after = 0; ; ) {
-    const rows = await db.selectFrom('cases').select(['id', 'subject']).where('id', '>', after).orderBy('id').limit(READ).execute();
+    const rows = await db.selectFrom('cases').select(['id', 'subject']).where('id', '>', after).where(notAscii).orderBy('id').limit(READ).execute();
     if (rows.length === 0) break;
     await sql`insert into ${keys} (id, subject_key) select * from unnest(${rows.map((r) => r.id)}::integer[], ${rows.map((r) => subjectKey(r.subject))}::text[])`.execute(db);
     after = rows.at(-1)!.id;
@@ -63,7 +68,10 @@ async function fillKeysPostgres(db: Kysely<Tables>): Promise<void> {
   // The function body names the table with its schema: it does not depend on the search_path.
   const body = sql`select subject_key from ${keys} where id = $1`.compile(db).sql;
   await sql`create function ${keyOf}(integer) returns text language sql stable as ${sql.lit(body)}`.execute(db);
-  await sql`alter table cases alter column subject_key type text using ${keyOf}(id)`.execute(db);
+  // The rewrite builds every index of cases: with more memory for its sorts (never less than the server's).
+  await sql`select set_config('maintenance_work_mem', '262144', true) from pg_settings where name = 'maintenance_work_mem' and setting::bigint < 262144`.execute(db);
+  await sql`alter table cases alter column subject_key type text
+            using case when ${notAscii} then ${keyOf}(id) else translate(subject, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') end`.execute(db);
   await sql`drop function ${keyOf}(integer)`.execute(db);
   await sql`drop table ${keys}`.execute(db);
 }
