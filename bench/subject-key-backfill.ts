@@ -4,9 +4,10 @@
  * stored messages (bench/seed.ts: BENCH_SEED / 4 cases) into a database at 0035, adds copies of
  * those cases up to BENCH_CASES (default 1,000,000; a third of the copies with German, a third
  * with Cyrillic subjects), then applies 0038 as `casegate migrate` does and prints its time: every
- * case's subject_key computed in TypeScript and written in batches, cases_requester_subject rebuilt
- * on it, messages_from_sent built over the inbound messages. Checks that no case is left without
- * its key and that the keys are subjectKey's.
+ * case's subject_key (subjectKey's; on PostgreSQL the table rewritten once, every index of cases
+ * built again; on SQLite one UPDATE), cases_requester_subject rebuilt on it, messages_from_sent
+ * built over the inbound messages. Checks that no case is left without its key and that the keys
+ * are subjectKey's. Figures: docs/operating.md (Upgrading a large history).
  */
 import { sql, type Kysely } from 'kysely';
 import { loadConfig } from '../src/config/load.js';
