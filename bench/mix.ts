@@ -35,35 +35,50 @@ function base64Lines(data: Buffer): string {
   return data.toString('base64').replace(/.{76}/g, '$&\r\n');
 }
 
-function head(id: string, i: number): string[] {
-  return [`From: Customer ${i % 700} <customer${i % 700}@${CUSTOMER_DOMAIN}>`, `To: ${ADDRESS}`, `Message-ID: <${id}>`, 'Date: Mon, 02 Mar 2026 09:00:00 +0000', 'MIME-Version: 1.0'];
+/**
+ * Each batch of messages (each makeMessages / makeLargeMessages call, by its prefix) has a Date of
+ * its own: the history phase sends several batches into one database (and the cluster phase one
+ * per worker process), and the same sender, subject, text and Date under a new Message-ID is a
+ * re-sent copy (ignored, no case) — the history phase's second round failed on it.
+ */
+let batches = 0;
+function batchDate(prefix: string): string {
+  let h = 2166136261;
+  for (let k = 0; k < prefix.length; k++) h = Math.imul(h ^ prefix.charCodeAt(k), 16777619) >>> 0;
+  const minutes = (h % 500_000) + batches++;
+  return new Date(Date.UTC(2026, 2, 2, 9, 0, 0) - minutes * 60_000).toUTCString().replace('GMT', '+0000');
 }
 
-function build(id: string, i: number, kind: Kind, body: string[]): BenchMessage {
-  return { id, kind, raw: Buffer.from([...head(id, i), ...body].join('\r\n') + '\r\n') };
+function head(id: string, i: number, date: string): string[] {
+  return [`From: Customer ${i % 700} <customer${i % 700}@${CUSTOMER_DOMAIN}>`, `To: ${ADDRESS}`, `Message-ID: <${id}>`, `Date: ${date}`, 'MIME-Version: 1.0'];
 }
 
-function plain(prefix: string, i: number): BenchMessage {
+function build(id: string, i: number, kind: Kind, body: string[], date: string): BenchMessage {
+  return { id, kind, raw: Buffer.from([...head(id, i, date), ...body].join('\r\n') + '\r\n') };
+}
+
+function plain(prefix: string, i: number, date: string): BenchMessage {
   const id = `${prefix}-${i}@${CUSTOMER_DOMAIN}`;
-  return build(id, i, 'plain', [`Subject: Problem ${i}`, 'Content-Type: text/plain; charset=utf-8', '', PLAIN_BODY(i)]);
+  return build(id, i, 'plain', [`Subject: Problem ${i}`, 'Content-Type: text/plain; charset=utf-8', '', PLAIN_BODY(i)], date);
 }
 
 export function makeMessages(mix: MixName, n: number, prefix: string): BenchMessage[] {
   const out: BenchMessage[] = [];
+  const date = batchDate(prefix);
   for (let i = 0; i < n; i++) {
     const id = `${prefix}-${i}@${CUSTOMER_DOMAIN}`;
     const slot = i % 10;
     if (mix === 'plain' || slot <= 3 || (slot >= 8 && i < 10)) {
-      out.push(plain(prefix, i));
+      out.push(plain(prefix, i, date));
     } else if (slot >= 8) {
       const target = `${prefix}-${i - 8}@${CUSTOMER_DOMAIN}`; // a plain new-case message of this run
       out.push(
-        build(id, i, 'reply', [`Subject: Re: Problem ${i - 8}`, `In-Reply-To: <${target}>`, `References: <${target}>`, 'Content-Type: text/plain; charset=utf-8', '', `More detail for you.\r\n\r\nOn Mon, Customer wrote:\r\n> ${LOREM}`]),
+        build(id, i, 'reply', [`Subject: Re: Problem ${i - 8}`, `In-Reply-To: <${target}>`, `References: <${target}>`, 'Content-Type: text/plain; charset=utf-8', '', `More detail for you.\r\n\r\nOn Mon, Customer wrote:\r\n> ${LOREM}`], date),
       );
     } else if (slot <= 6) {
-      out.push(build(id, i, 'html-quoted', [`Subject: Problem ${i}`, 'Content-Type: text/html; charset=utf-8', '', `<html><body><p>New question ${i}: ${LOREM}</p>${QUOTED}</body></html>`]));
+      out.push(build(id, i, 'html-quoted', [`Subject: Problem ${i}`, 'Content-Type: text/html; charset=utf-8', '', `<html><body><p>New question ${i}: ${LOREM}</p>${QUOTED}</body></html>`], date));
     } else {
-      out.push(build(id, i, 'attachment', [...attachmentBody(`Problem ${i} (screenshot attached)`, ATTACHMENT)]));
+      out.push(build(id, i, 'attachment', [...attachmentBody(`Problem ${i} (screenshot attached)`, ATTACHMENT)], date));
     }
   }
   return out;
@@ -93,9 +108,10 @@ export function makeLargeMessages(n: number, mb: number, prefix: string): BenchM
   const payload = Buffer.alloc(mb * 1024 * 1024);
   for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
   const encoded = base64Lines(payload);
+  const date = batchDate(prefix);
   return Array.from({ length: n }, (_, i) => {
     const id = `${prefix}-${i}@${CUSTOMER_DOMAIN}`;
-    return build(id, i, 'large', attachmentBody(`Large dump ${i}`, encoded));
+    return build(id, i, 'large', attachmentBody(`Large dump ${i}`, encoded), date);
   });
 }
 
