@@ -246,8 +246,9 @@ export async function buildSampleCorpus(opts: CorpusOptions = {}): Promise<Sampl
             inReplyTo: null,
             references: [],
             ...(kind === 'agent-reply' ? { fromName: v.agentName } : {}),
-            // As the survey job sends it: with its one-click List-Unsubscribe.
-            ...(kind === 'survey' ? { unsubscribeUrl: surveyLinksFor(ctx, caseRow.number).unsubscribe } : {}),
+            // As the survey job sends it: with its one-click List-Unsubscribe, and its page's link
+            // (and the rating links under it) as the reader's own — every other signed link is cut.
+            ...(kind === 'survey' ? { unsubscribeUrl: surveyLinksFor(ctx, caseRow.number).unsubscribe, readerLinks: [String((data['survey'] as Json)['url'])] } : {}),
           }),
         );
         planned.push({ kind, language, variant: v.name, caseNumber: caseRow.number, outboxId, data: data as Json, facts: { statusLabel: String((data['case'] as Json)['statusLabel']), promiseDue: null } });
