@@ -72,7 +72,7 @@ async function recipientsFor(trx: Transaction<Database>, ctx: AppContext, caseRo
 }
 
 /** In-Reply-To and References for mail into the customer's conversation. */
-async function threading(trx: Transaction<Database>, caseId: number): Promise<{ inReplyTo: string | null; references: string[] }> {
+export async function customerThread(trx: Transaction<Database>, caseId: number): Promise<{ inReplyTo: string | null; references: string[] }> {
   const anchor = await customerThreadAnchor(trx, caseId);
   if (anchor === undefined) return { inReplyTo: null, references: [] };
   return { inReplyTo: anchor.message_id, references: JSON.parse(anchor.references_json) as string[] };
@@ -111,7 +111,7 @@ export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext
     attachments: r.attachments,
     autoReply: false,
     ...(r.reached !== undefined ? { reached: r.reached } : {}),
-    ...(await threading(trx, caseRow.id)),
+    ...(await customerThread(trx, caseRow.id)),
     data: {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       agent: { name: r.agentName },
@@ -187,7 +187,7 @@ export async function sendStatusUpdate(trx: Transaction<Database>, ctx: AppConte
     cc: rcpt.cc,
     autoReply: false,
     generated: true,
-    ...(await threading(trx, caseRow.id)),
+    ...(await customerThread(trx, caseRow.id)),
     data: {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       status: {
@@ -226,7 +226,7 @@ export async function sendCaseMoved(trx: Transaction<Database>, ctx: AppContext,
     cc: rcpt.cc,
     autoReply: false,
     generated: true,
-    ...(await threading(trx, caseRow.id)),
+    ...(await customerThread(trx, caseRow.id)),
     data: {
       ...commonData(ctx, caseRow, mailbox, requesterOf(caseRow)),
       move: { previousAddress: previous.addresses[0] ?? '', fromName: mailbox.fromName ?? '' },

@@ -7,6 +7,7 @@ import { isLinkRevoked } from '../db/repos/links.js';
 import type { CaseRow, Database } from '../db/schema.js';
 import { REPLY_MARKER, requesterOf, type Recipient } from '../mail-out/compose.js';
 import type { WebResponse } from './http.js';
+import { formToken } from './csrf.js';
 import { renderPage } from './render-page.js';
 import { checkLinkToken, type LinkPurpose, type LinkToken } from './signed-link.js';
 
@@ -17,15 +18,35 @@ import { checkLinkToken, type LinkPurpose, type LinkToken } from './signed-link.
  */
 
 /** `reader`: whom the link names — the requester, or the participant it was written for (signed-link.ts). */
-export type LinkAccess = { readonly ok: true; readonly caseRow: CaseRow; readonly link: LinkToken; readonly reader: Recipient } | { readonly ok: false; readonly page: WebResponse; readonly why: string };
+export type LinkAccess = { readonly ok: true; readonly caseRow: CaseRow; readonly link: LinkToken; readonly reader: Recipient } | { readonly ok: false; readonly page: WebResponse; readonly why: string; readonly stale?: StaleLink };
+
+/**
+ * A case link of ours, signed and valid, that no longer opens the page — expired or revoked — while
+ * the person it names still takes part in the case: its notice page offers "Email me a fresh link"
+ * (web/routes/case-page.ts), sent to that person. `caseRow`: the case the fresh link is for (the one
+ * a merged case continues as); `reader`: whom the link names there. Never for a forged, malformed or
+ * unknown link: those look "not valid", as always.
+ */
+export interface StaleLink {
+  readonly caseRow: CaseRow;
+  readonly link: LinkToken;
+  readonly reader: Recipient;
+  readonly why: 'expired' | 'revoked';
+}
 
 /** Clocks of several daemons may differ by this much: a link is never older than its case by more. */
 const ISSUED_EARLY_MS = 10 * 60_000;
 
-export type NoticeKind = 'expired' | 'revoked' | 'invalid' | 'not-found' | 'error' | 'unsubscribe' | 'unsubscribed';
+export type NoticeKind = 'expired' | 'revoked' | 'invalid' | 'not-found' | 'error' | 'unsubscribe' | 'unsubscribed' | 'fresh-sent' | 'fresh-too-many';
 
-export function noticePage(ctx: Pick<AppContext, 'templates' | 'config'>, kind: NoticeKind, status: number, wantsText = false, language?: string): WebResponse {
-  return renderPage(ctx, 'web-notice', { instance: { name: ctx.config.instance.name }, notice: { kind, status }, replyMarker: REPLY_MARKER, isTest: false }, { language }, { status, wantsText });
+/** `freshCsrf`: the form token of the "Email me a fresh link" button (an expired or revoked case link: StaleLink); none without. */
+export function noticePage(ctx: Pick<AppContext, 'templates' | 'config'>, kind: NoticeKind, status: number, wantsText = false, language?: string, freshCsrf = ''): WebResponse {
+  return renderPage(ctx, 'web-notice', { instance: { name: ctx.config.instance.name }, notice: { kind, status, fresh: { csrf: freshCsrf } }, replyMarker: REPLY_MARKER, isTest: false }, { language }, { status, wantsText });
+}
+
+/** The notice of a stale link, with its button. */
+export function staleNotice(ctx: Pick<AppContext, 'templates' | 'config' | 'secret' | 'clock'>, stale: StaleLink, status: number, wantsText: boolean): WebResponse {
+  return noticePage(ctx, stale.why, status, wantsText, stale.caseRow.language, formToken(ctx.secret, stale.link.sig, ctx.clock.now()));
 }
 
 /**
@@ -48,10 +69,26 @@ export async function accessLink(ctx: AppContext, token: string, purpose: LinkPu
   const reader = await readerOf(ctx, caseRow, link);
   if (reader === null) return fail('revoked', 410, `participant ${link.participantId} no longer takes part in case ${caseRow.number}`, caseRow.language);
   if (opts.anyAge === true) return { ok: true, caseRow, link, reader };
-  if (!check.ok) return fail('expired', 410, `expired ${link.expiresAt.toISOString()}`, caseRow.language);
-  if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, 'revoked', caseRow.language);
-  if (purpose === 'case' && caseRow.merged_into !== null) return intoMerged(ctx, caseRow, link, reader, fail);
+  // Expired or revoked, its reader still one: a case link's notice offers a fresh link (StaleLink).
+  const stale = async (why: StaleLink['why'], reason: string, into: CaseRow = caseRow): Promise<LinkAccess> => {
+    const target = purpose === 'case' ? await freshTarget(ctx, into, reader) : null;
+    if (target === null) return fail(why, 410, reason, caseRow.language);
+    const s: StaleLink = { ...target, link, why };
+    return { ok: false, why: reason, page: staleNotice(ctx, s, 410, wantsText), stale: s };
+  };
+  if (!check.ok) return stale('expired', `expired ${link.expiresAt.toISOString()}`);
+  if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return stale('revoked', 'revoked');
+  if (purpose === 'case' && caseRow.merged_into !== null) return intoMerged(ctx, caseRow, link, reader, fail, stale);
   return { ok: true, caseRow, link, reader };
+}
+
+/** The case a fresh link is for (the one a merged case continues as) and whom the link names there; null: nobody there any more. */
+async function freshTarget(ctx: AppContext, caseRow: CaseRow, reader: Recipient): Promise<{ caseRow: CaseRow; reader: Recipient } | null> {
+  if (caseRow.merged_into === null) return { caseRow, reader };
+  const into = await continuedAs(ctx.db, caseRow);
+  if (into.kind !== 'case') return null;
+  const there = readerIn(ctx, into, reader.address, await participantByAddress(ctx.db, into.id, reader.address));
+  return there === null ? null : { caseRow: into, reader: there };
 }
 
 /**
@@ -60,10 +97,17 @@ export async function accessLink(ctx: AppContext, token: string, purpose: LinkPu
  * someone removed since opens nothing). The links of the case that goes on being revoked stops
  * these too: "revoke every link" after a link leaked must close every way in.
  */
-async function intoMerged(ctx: AppContext, merged: CaseRow, link: LinkToken, reader: Recipient, fail: (kind: NoticeKind, status: number, why: string, language?: string) => LinkAccess): Promise<LinkAccess> {
+async function intoMerged(
+  ctx: AppContext,
+  merged: CaseRow,
+  link: LinkToken,
+  reader: Recipient,
+  fail: (kind: NoticeKind, status: number, why: string, language?: string) => LinkAccess,
+  stale: (why: StaleLink['why'], reason: string, into: CaseRow) => Promise<LinkAccess>,
+): Promise<LinkAccess> {
   const caseRow = await continuedAs(ctx.db, merged);
   if (caseRow.kind !== 'case') return fail('invalid', 404, `case ${merged.number} continues as ${caseRow.number}, no case`);
-  if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return fail('revoked', 410, `revoked with the links of case ${caseRow.number}, which case ${merged.number} continues as`, caseRow.language);
+  if (await isLinkRevoked(ctx.db, caseRow.id, link.sig, link.issuedAt.toISOString())) return stale('revoked', `revoked with the links of case ${caseRow.number}, which case ${merged.number} continues as`, merged);
   const there = readerIn(ctx, caseRow, reader.address, await participantByAddress(ctx.db, caseRow.id, reader.address));
   if (there === null) return fail('revoked', 410, `${reader.address} takes no part in case ${caseRow.number}, which case ${merged.number} continues as`, caseRow.language);
   return { ok: true, caseRow, link, reader: there };

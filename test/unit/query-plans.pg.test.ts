@@ -17,7 +17,7 @@ import type { AppContext } from '../../src/context.js';
 import { bouncingAmong, isBouncing } from '../../src/db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants } from '../../src/db/repos/cases.js';
-import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
+import { eventsOfCase, freshLinkRequestsSince, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims, sentBodiesBefore, unclaimRows } from '../../src/db/repos/outbox.js';
 import { dueNow, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
@@ -179,6 +179,7 @@ describe('query plans on PostgreSQL', () => {
       ['auto-replies since (+tag)', () => capture.transaction().execute((trx) => autoRepliesSince(trx, 'customer76+t1@customer.bench.example', now))],
       ['cases answered automatically since', () => autoRepliedCasesSince(capture, 'customer76@customer.bench.example', now, 10)],
       ['web replies of a case since', () => webRepliesSince(capture, 77, now)],
+      ['fresh links one reader of a case asked for since', () => freshLinkRequestsSince(capture, 77, 'customer:customer76@customer.bench.example', now)],
       ['survey answers of a case since', () => surveyAnswersSince(capture, 77, now)],
       ['what one sender’s mail notified (flood cap)', () => capture.transaction().execute((trx) => senderNotifications(trx, 'customer:customer76@customer.bench.example', now, now))],
       ['bouncing?', () => isBouncing(capture, 'customer76@customer.bench.example')],

@@ -17,7 +17,7 @@ import type { AppContext } from '../../src/context.js';
 import { bouncingAmong, isBouncing } from '../../src/db/repos/addresses.js';
 import { attachmentsOfOutboxRows } from '../../src/db/repos/agent-work.js';
 import { caseById, caseByNumber, isParticipant, listCases, participants, requesterCasesBySubject, requesterSubjectMessagesSent } from '../../src/db/repos/cases.js';
-import { eventsOfCase, senderNotifications } from '../../src/db/repos/events.js';
+import { eventsOfCase, freshLinkRequestsSince, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore, unclaimRows } from '../../src/db/repos/outbox.js';
 import { dueNow, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
@@ -83,6 +83,7 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   { name: 'react: cases answered automatically since (the repeat check)', run: (db) => autoRepliedCasesSince(db, 'jane@customer.example', '2026-03-02T08:00:00.000Z', 10) },
   { name: 'notify-staff: what one sender’s mail notified within the hour (the flood cap)', run: (db) => db.transaction().execute((trx) => senderNotifications(trx, 'customer:jane@customer.example', '2026-03-02T08:00:00.000Z', '2026-03-01T09:00:00.000Z')) },
   { name: 'web: replies of a case page since (its rate limit)', run: (db, ids) => webRepliesSince(db, ids.caseId, '2026-03-02T08:00:00.000Z') },
+  { name: 'web: fresh links one reader of a case asked for since (the notice page’s rate limit)', run: (db, ids) => freshLinkRequestsSince(db, ids.caseId, 'customer:jane@customer.example', '2026-03-02T08:00:00.000Z') },
   { name: 'web: survey answers of a case since (the survey form’s rate limit)', run: (db, ids) => surveyAnswersSince(db, ids.caseId, '2026-03-02T08:00:00.000Z') },
   // (h8 replaced the read of due rows by a claim in one statement.)
   { name: 'outbox: claim due rows', run: (db) => claimDue(db, { owner: 'plans', now: '2026-03-02T10:00:00.000Z', until: '2026-03-02T10:05:00.000Z', limit: 16, exclude: [1, 2] }) },

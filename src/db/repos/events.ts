@@ -102,3 +102,20 @@ export async function floodNoticeRecipients(db: Q, actor: string, since: string)
   }
   return told;
 }
+
+/**
+ * The fresh links one reader asked for on a case's notice page since a time (cases/fresh-link.ts: its
+ * rate limit). Along events_type_time (type, created_at): only the last hour's requests of every
+ * case are read, however long the history.
+ */
+export async function freshLinkRequestsSince(db: Q, caseId: number, actor: string, since: string): Promise<number> {
+  const row = await db
+    .selectFrom('events')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('type', '=', 'link.fresh-requested')
+    .where('created_at', '>', since)
+    .where('case_id', '=', caseId)
+    .where('actor', '=', actor)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}

@@ -82,8 +82,11 @@ export const webPageKinds = {
     variables: {
       ...instanceVariables,
       notice: obj('What happened.', {
-        kind: str('expired, revoked, invalid, not-found or error; unsubscribe (the survey\'s List-Unsubscribe page: a button that posts to the page) or unsubscribed; the shipped wording differs per kind.', 'expired'),
+        kind: str('expired, revoked, invalid, not-found or error; unsubscribe (the survey\'s List-Unsubscribe page: a button that posts to the page) or unsubscribed; fresh-sent (a fresh link was emailed to the person the link names — the page names no address) or fresh-too-many (asked for too often in the last hour); the shipped wording differs per kind.', 'expired'),
         status: num('HTTP status of the page.', 410),
+        fresh: obj('The "Email me a fresh link" button (a POST to the page with fields fresh=1 and csrf), offered for an expired or revoked case link of ours whose reader still takes part in the case; never for a link that is not ours.', {
+          csrf: str('Form token (hidden field "csrf"); empty: no button.', 'v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0'),
+        }),
       }),
     },
   },

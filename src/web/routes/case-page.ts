@@ -16,7 +16,8 @@ import { statusLabel } from '../../mail-out/template-tools.js';
 import { templateLanguage } from '../../mail-out/templates.js';
 import { checkFormToken, crossSiteRefusal, formToken } from '../csrf.js';
 import { HttpError, redirect, relativeUrl, type Route, type WebRequest, type WebResponse } from '../http.js';
-import { accessLink } from '../link-access.js';
+import { accessLink, noticePage, staleNotice, type StaleLink } from '../link-access.js';
+import { requestFreshLink } from '../../cases/fresh-link.js';
 import { renderPage } from '../render-page.js';
 import { baseUrlOf, casePath, withoutSignedLinks, type LinkToken } from '../signed-link.js';
 import { submitWebReply } from '../web-reply.js';
@@ -160,6 +161,38 @@ function perCaseQueue(): <T>(caseId: number, work: () => Promise<T>) => Promise<
 export function caseRoutes(ctx: AppContext): Route[] {
   const log = ctx.log.child({ component: 'web' });
   const oneAtATime = perCaseQueue();
+  /**
+   * POST on the notice page of an expired or revoked case link (link-access.ts StaleLink): "Email me
+   * a fresh link" — the status summary to the person the link names (cases/fresh-link.ts), never to
+   * whoever clicked. Everything is checked again here (accessLink did: signature, case, reader);
+   * a GET only shows the button, so a link scanner sends nothing.
+   */
+  async function freshLink(req: WebRequest, stale: StaleLink): Promise<WebResponse> {
+    const { caseRow, link, reader } = stale;
+    const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
+    if (refusal !== null) {
+      log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, refusal }, 'case page: cross-site fresh-link form refused');
+      throw new HttpError(403, `cross-site form refused (${refusal})`);
+    }
+    let form: URLSearchParams;
+    try {
+      form = await req.form();
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 413) return staleNotice(ctx, stale, 413, req.wantsText);
+      throw err;
+    }
+    // A reply written on a page whose link has run out since: the notice with its button, nothing sent.
+    if (form.get('fresh') !== '1') return staleNotice(ctx, stale, 410, req.wantsText);
+    if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) {
+      log.warn({ caseId: caseRow.id, caseNumber: caseRow.number }, 'case page: fresh link refused, form token missing or expired');
+      return staleNotice(ctx, stale, 403, req.wantsText);
+    }
+    const outcome = await oneAtATime(caseRow.id, () => ctx.db.transaction().execute((trx) => requestFreshLink(trx, ctx, caseRow, reader, stale.why)));
+    log.info({ caseId: caseRow.id, caseNumber: caseRow.number, link: stale.why, outcome: outcome.kind, ...(outcome.kind === 'suppressed' ? { reason: outcome.reason } : {}) }, 'case page: fresh link requested');
+    // Suppressed (a bouncing or no-reply address …) reads as sent: the page tells nobody about the address.
+    if (outcome.kind === 'too-many') return noticePage(ctx, 'fresh-too-many', 429, req.wantsText, caseRow.language);
+    return noticePage(ctx, 'fresh-sent', 200, req.wantsText, caseRow.language);
+  }
   return [
     {
       method: 'GET',
@@ -178,7 +211,7 @@ export function caseRoutes(ctx: AppContext): Route[] {
       pattern: /^\/c\/(?<token>[^/]+)$/,
       async handler(req) {
         const access = await accessLink(ctx, req.params['token'] ?? '', 'case', req.wantsText);
-        if (!access.ok) return access.page;
+        if (!access.ok) return access.stale !== undefined ? freshLink(req, access.stale) : access.page;
         const { caseRow, link } = access;
         const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
         if (refusal !== null) {
