@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { mergeCases } from '../../src/cases/case-merge.js';
 import { recordBounce } from '../../src/db/repos/addresses.js';
+import { caseById } from '../../src/db/repos/cases.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { revokeLink } from '../../src/db/repos/links.js';
 import type { OutboxRow } from '../../src/db/schema.js';
@@ -221,5 +223,27 @@ describe('the notice page of an expired or revoked case link: "Email me a fresh 
     expect(de).toContain('name="csrf" value="v1.tbq1hs.5c0ffee5c0ffee5c0ffee5c0"');
     expect(String(noticePage(env.ctx, 'fresh-sent', 200, false, 'de').body)).toContain('Wir haben einen neuen Link an die Adresse geschickt');
     expect(String(noticePage(env.ctx, 'revoked', 410, false, 'de').body)).not.toContain('<form');
+  }, 90_000);
+  it('a revoked link of a case merged into another: the fresh link is for the case it continues as', async () => {
+    const open = async (subject: string): Promise<{ caseId: number; link: string }> => {
+      const out = await env.ingest(eml({ from: 'Uma Customer <uma@customer.example>', subject, messageId: `${Math.random().toString(36).slice(2)}@customer.example`, body: `${subject}, please help.` }));
+      if (out.kind !== 'stored') throw new Error(out.reason);
+      const conf = (await outbox()).filter((o) => o.kind === 'confirmation' && o.case_id === out.caseId).at(-1)!;
+      return { caseId: out.caseId, link: caseLinkIn(conf.text) };
+    };
+    const home = await open('Printer jams');
+    const work = await open('Scanner dead');
+    await send();
+    await env.ctx.db.transaction().execute((trx) => mergeCases(trx, env.ctx, home.caseId, work.caseId, { actor: 'cli:test', reason: '' }));
+    const token = checkLinkToken(env.ctx.secret, tokenOf(home.link), env.ctx.clock.now()).link!;
+    await revokeLink(env.ctx.db, home.caseId, token.sig, 'test', 'admin', env.ctx.clock.now().toISOString());
+    expect((await post(home.link, { fresh: '1', csrf: await button(home.link) })).status).toBe(200);
+    const sent = await send();
+    expect(sent.map((m) => m.envelopeTo)).toEqual([['uma@customer.example']]);
+    const fresh = caseLinkIn(sent[0]!.parsed.text ?? '');
+    const workNumber = (await caseById(env.ctx.db, work.caseId))!.number;
+    expect(checkLinkToken(env.ctx.secret, tokenOf(fresh), env.ctx.clock.now()).link!.caseNumber).toBe(workNumber);
+    expect((await get(fresh)).status).toBe(200);
+    expect(await summaries(work.caseId)).toHaveLength(1);
   }, 90_000);
 });
