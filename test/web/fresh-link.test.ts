@@ -14,6 +14,7 @@ import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply } from '../helpers/mail-clients.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
+import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
 
 /**
  * "Email me a fresh link" on the notice page of an expired or revoked case link (web/routes/case-page.ts,
@@ -24,13 +25,8 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-
  * the file; each test has its own case and people.
  */
 
-const BASE = 'https://help.example.com/cg';
-const CONFIG: ConfigInput = {
-  mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
-  queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
-  web: { enabled: true, port: 0, baseUrl: BASE, linkDays: 7 },
-  autoReply: { minIntervalSeconds: 0 },
-};
+const BASE = WEB_BASE;
+const CONFIG: ConfigInput = { ...WEB_DESK, web: { ...WEB_DESK.web, linkDays: 7 } };
 const TOKEN = /\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}/g;
 
 let sink: SmtpSink;

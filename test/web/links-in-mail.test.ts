@@ -15,6 +15,7 @@ import { dnsStub } from '../helpers/outgoing-samples.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply, type ClientStyle } from '../helpers/mail-clients.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
+import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
 
 /**
  * A signed link is its owner's credential: whoever holds it reads the case and writes on the case
@@ -26,14 +27,8 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-
  * database, sent by the outbox worker through a real SMTP server (the sink), DKIM-signed.
  */
 
-const BASE = 'https://help.example.com/cg';
-const CONFIG: ConfigInput = {
-  mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
-  queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
-  web: { enabled: true, port: 0, baseUrl: BASE },
-  autoReply: { minIntervalSeconds: 0 },
-  outgoing: { dkim: { keys: [{ domain: 'example.com', selector: 'links' }] } },
-};
+const BASE = WEB_BASE;
+const CONFIG: ConfigInput = { ...WEB_DESK, outgoing: { dkim: { keys: [{ domain: 'example.com', selector: 'links' }] } } };
 const JANE = 'Jane Customer <jane@customer.example>';
 const ANN = 'Ann Colleague <ann@customer.example>';
 /** Every signed link token of ours (web/signed-link.ts), anywhere in a raw message (quoted-printable soft breaks joined). */

@@ -22,6 +22,7 @@ import { launchChromium, type Browser } from '../helpers/browser.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply } from '../helpers/mail-clients.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
+import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
 
 /**
  * Per-recipient case links: an email written to the requester (To) and a Cc'd colleague goes as
@@ -32,13 +33,8 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-
  * real SMTP server (the sink) by the outbox worker.
  */
 
-const BASE = 'https://help.example.com/cg';
-const CONFIG: ConfigInput = {
-  mailboxes: [{ name: 'support', addresses: ['support@example.com'] }],
-  queues: { support: { agents: [{ name: 'Ben Agent', address: 'ben@example.com' }] } },
-  web: { enabled: true, port: 0, baseUrl: BASE },
-  autoReply: { minIntervalSeconds: 0 },
-};
+const BASE = WEB_BASE;
+const CONFIG: ConfigInput = WEB_DESK;
 const JANE = 'Jane Customer <jane@customer.example>';
 const ANN = 'Ann Colleague <ann@customer.example>';
 
