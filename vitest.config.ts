@@ -25,6 +25,7 @@ export const SQLITE_ONLY = [
   'test/e2e/postfix-pipe.test.ts', // its retry path holds SQLite's write lock; ingest on PostgreSQL: test/cli/ingest.test.ts
   'test/faults/power-loss.test.ts', // SQLite's WAL sync on commit (PostgreSQL's is the server's synchronous_commit)
   'test/cli/purge-race.test.ts', // a reply committed while purge waits for SQLite's write lock (PostgreSQL: the deleting transaction locks the rows it re-reads)
+  'test/unit/subject-key-backfill.test.ts', // 0038's SQLite path (one UPDATE through casegate_subject_key) → test/unit/subject-key-backfill.pg.test.ts
 ];
 
 /**

@@ -73,7 +73,7 @@ export class Metrics implements Telemetry {
   readonly #reloadOk: Gauge;
   readonly #reloadOkAt: Gauge;
 
-  constructor(private readonly version: string) {
+  constructor(version: string) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'casegate_build_info', help: 'casegate version (always 1)', labelNames: ['version'], registers }).set({ version }, 1);

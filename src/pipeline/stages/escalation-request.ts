@@ -2,7 +2,6 @@ import { parseAgentCommands, type AgentCommand } from '../../cases/agent-command
 import { mentionsEscalation, normalSubject, ourTextMatcher, parseUrgentSubject, withoutRepeatedFooter, writtenText, type OurText, type UrgentSubject } from '../../cases/escalation-signals.js';
 import { isStaff, isStaffOf } from '../../cases/staff.js';
 import { actsAsParticipant } from '../../cases/participation.js';
-import { caseByNumber } from '../../db/repos/cases.js';
 import { caseGoingOnAs } from '../../db/repos/case-merge.js';
 import { inboundTextsFrom, outgoingTexts, subjectsOfCase } from '../../db/repos/thread-history.js';
 import type { AppContext } from '../../context.js';
