@@ -15,8 +15,7 @@ import { databaseTarget, openDatabase } from '../src/db/database.js';
 import { subjectKey } from '../src/cases/subject-key.js';
 import { requesterCasesBySubject, requesterCasesBySubjectQuery, requesterSubjectMessagesSent, requesterSubjectMessagesSentQuery } from '../src/db/repos/cases.js';
 import type { Database } from '../src/db/schema.js';
-import { startPgCluster } from '../test/helpers/pg-cluster.js';
-import { prepareDataDir, removeDataDir, seedHistoryIn, useBenchPostgres } from './product.js';
+import { prepareDataDir, removeDataDir, seedHistoryIn, startBenchBackend } from './product.js';
 
 const backend = process.argv[2] === 'postgres' ? 'postgres' : 'sqlite';
 const messages = Number(process.env['BENCH_SEED'] ?? 200_000);
@@ -60,11 +59,7 @@ async function plan(db: Kysely<Database>, q: { sql: string; parameters: readonly
   return r.rows.map((row) => row['detail'] ?? row['QUERY PLAN'] ?? JSON.stringify(row));
 }
 
-let cluster: Awaited<ReturnType<typeof startPgCluster>> | null = null;
-if (backend === 'postgres') {
-  cluster = await startPgCluster({ sharedBuffers: '256MB', maxConnections: 50 });
-  useBenchPostgres(cluster.url);
-}
+const cluster = await startBenchBackend(backend);
 const data = await prepareDataDir();
 try {
   const seeded = await seedHistoryIn(data, messages);

@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../src/config/load.js';
 import type { Kysely } from 'kysely';
 import { databaseTarget, openDatabase } from '../src/db/database.js';
+import { startPgCluster, type PgCluster } from '../test/helpers/pg-cluster.js';
 import { seedHistory, type SeedResult } from './seed.js';
 import { seedHistoryPostgres } from './seed-postgres.js';
 import { nextDueAt } from '../src/db/repos/outbox.js';
@@ -46,6 +47,17 @@ export function useBenchPostgres(url: string): void {
   benchPgUrl = url;
 }
 export const benchBackend = (): 'sqlite' | 'postgres' => (benchPgUrl !== null ? 'postgres' : 'sqlite');
+
+/**
+ * A one-file bench on `backend`: on PostgreSQL a private cluster, which every data directory made
+ * after it uses (stop it at the end); null on SQLite.
+ */
+export async function startBenchBackend(backend: 'sqlite' | 'postgres'): Promise<PgCluster | null> {
+  if (backend !== 'postgres') return null;
+  const cluster = await startPgCluster({ sharedBuffers: '256MB', maxConnections: 50 });
+  useBenchPostgres(cluster.url);
+  return cluster;
+}
 
 /** A data directory with a migrated (empty) casegate database; the caller may seed it (seedHistoryIn). */
 export async function prepareDataDir(): Promise<{ dir: string; config: string; dbPath: string }> {

@@ -12,29 +12,23 @@
 import { sql, type Kysely } from 'kysely';
 import { loadConfig } from '../src/config/load.js';
 import { subjectKey } from '../src/cases/subject-key.js';
-import { databaseTarget, migrateToLatest, openDatabase } from '../src/db/database.js';
-import * as m0038 from '../src/db/migrations/0038-intake-forward-lookup.js';
+import { databaseTarget, migrateTo, migrateToLatest, openDatabase } from '../src/db/database.js';
 import type { Database } from '../src/db/schema.js';
-import { startPgCluster } from '../test/helpers/pg-cluster.js';
-import { prepareDataDir, removeDataDir, seedHistoryIn, useBenchPostgres } from './product.js';
+import { prepareDataDir, removeDataDir, seedHistoryIn, startBenchBackend } from './product.js';
 
 const backend = process.argv[2] === 'postgres' ? 'postgres' : 'sqlite';
 const messages = Number(process.env['BENCH_SEED'] ?? 1_000_000);
 const cases = Number(process.env['BENCH_CASES'] ?? 1_000_000);
 
-let cluster: Awaited<ReturnType<typeof startPgCluster>> | null = null;
-if (backend === 'postgres') {
-  cluster = await startPgCluster({ sharedBuffers: '256MB', maxConnections: 50 });
-  useBenchPostgres(cluster.url);
-}
+const cluster = await startBenchBackend(backend);
 const data = await prepareDataDir();
 try {
   const r = loadConfig({ path: data.config, env: {} });
   const open = () => openDatabase(databaseTarget(r.config, r.paths));
   // Back to 0035 (as case-numbers.test.ts undoes migrations), then the history an installation has.
   let db = open();
-  await m0038.down(db as Kysely<unknown>);
-  await sql`delete from casegate_migrations where name = '0038-intake-forward-lookup'`.execute(db);
+  // The database as it was before 0038: it and every later migration undone.
+  await migrateTo(db, '0037-metrics-sla-breach-counter');
   await db.destroy();
   const seeded = await seedHistoryIn(data, messages);
   db = open();
