@@ -44,6 +44,7 @@ interface Templates {
 
 function loadConfirmation(dir: string): Templates {
   const hb = Handlebars.create();
+  hb.registerHelper('eq', (a: unknown, b: unknown): boolean => a === b);
   hb.registerHelper('formatDate', (value: unknown) => (typeof value === 'string' ? DateTime.fromISO(value, { setZone: true }).setLocale('en').toLocaleString(DateTime.DATETIME_MED) : ''));
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
   const compile = (f: string, html: boolean): Handlebars.TemplateDelegate => hb.compile(read(f), { noEscape: !html });

@@ -14,6 +14,7 @@ export const BACKEND_INDEPENDENT: readonly string[] = [
   'test/unit/ascii-regex.test.ts',
   'test/unit/auto-reply-wording.test.ts',
   'test/unit/automated.test.ts',
+  'test/unit/bench-floor.test.ts',
   'test/unit/blob-store.test.ts',
   'test/unit/business-calendar.test.ts',
   'test/unit/calendar-invite.test.ts',
