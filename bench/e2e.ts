@@ -300,6 +300,8 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
     let db: SQLite.Database | null = null;
     const base = o.seed ?? 0;
     let firstCommit: number | null = null;
+    let lastSinkCount = -1;
+    let sinkQuietSince = performance.now();
     let mainCpuAtFirstCommit = 0;
     let threadsAtFirstCommit = new Map<string, number>();
     for (;;) {
@@ -314,7 +316,17 @@ export async function endToEnd(o: EndToEndOptions): Promise<EndToEndResult> {
           threadsAtFirstCommit = threadsCpuOf(pid);
         }
         if (r.n >= o.messages.length && sink.count >= o.expectedConfirmations) break;
-      } catch {
+        if (r.n >= o.messages.length) {
+          // Every message stored but confirmations missing: say so within a minute, not after the
+          // timeout (an automatic-reply rule that answers fewer messages than the mix expects).
+          if (sink.count !== lastSinkCount) [lastSinkCount, sinkQuietSince] = [sink.count, performance.now()];
+          else if (performance.now() - sinkQuietSince > 60_000) {
+            const suppressed = db.prepare("select reason, count(*) as n from events where type = 'auto-reply.suppressed' group by reason order by n desc limit 3").all();
+            throw new Error(`${o.messages.length} messages stored, ${sink.count} of ${o.expectedConfirmations} confirmations at the relay and none for 60 s; suppressed: ${JSON.stringify(suppressed)}`);
+          }
+        }
+      } catch (err) {
+        if (err instanceof Error && err.message.includes('confirmations at the relay')) throw err;
         // database not created yet
       }
       if (performance.now() - t0 > (o.timeoutMs ?? 900_000)) throw new Error(`backlog did not finish in ${(o.timeoutMs ?? 900_000) / 1000} s`);

@@ -42,12 +42,23 @@ function base64Lines(data: Buffer): string {
  * re-sent copy (ignored, no case) — the history phase's second round failed on it.
  */
 let batches = 0;
-function batchDate(prefix: string): string {
+function prefixHash(prefix: string): number {
   let h = 2166136261;
   for (let k = 0; k < prefix.length; k++) h = Math.imul(h ^ prefix.charCodeAt(k), 16777619) >>> 0;
-  const minutes = (h % 500_000) + batches++;
+  return h;
+}
+function batchDate(prefix: string): string {
+  const minutes = (prefixHash(prefix) % 500_000) + batches++;
   return new Date(Date.UTC(2026, 2, 2, 9, 0, 0) - minutes * 60_000).toUTCString().replace('GMT', '+0000');
 }
+
+/**
+ * A batch's mark in its subjects. A sender (700 of them, `i % 700`) writing a message with the same
+ * subject and text as one answered automatically within the hour gets no second answer (the
+ * auto-responder guard, pipeline/stages/react.ts): the live phase's messages after the backlog, and
+ * the history phase's rounds into one database, would otherwise repeat the backlog's.
+ */
+const batchTag = (prefix: string): string => prefixHash(prefix).toString(36);
 
 function head(id: string, i: number, date: string): string[] {
   return [`From: Customer ${i % 700} <customer${i % 700}@${CUSTOMER_DOMAIN}>`, `To: ${ADDRESS}`, `Message-ID: <${id}>`, `Date: ${date}`, 'MIME-Version: 1.0'];
@@ -59,7 +70,7 @@ function build(id: string, i: number, kind: Kind, body: string[], date: string):
 
 function plain(prefix: string, i: number, date: string): BenchMessage {
   const id = `${prefix}-${i}@${CUSTOMER_DOMAIN}`;
-  return build(id, i, 'plain', [`Subject: Problem ${i}`, 'Content-Type: text/plain; charset=utf-8', '', PLAIN_BODY(i)], date);
+  return build(id, i, 'plain', [`Subject: Problem ${i} (${batchTag(prefix)})`, 'Content-Type: text/plain; charset=utf-8', '', PLAIN_BODY(i)], date);
 }
 
 export function makeMessages(mix: MixName, n: number, prefix: string): BenchMessage[] {
@@ -76,9 +87,9 @@ export function makeMessages(mix: MixName, n: number, prefix: string): BenchMess
         build(id, i, 'reply', [`Subject: Re: Problem ${i - 8}`, `In-Reply-To: <${target}>`, `References: <${target}>`, 'Content-Type: text/plain; charset=utf-8', '', `More detail for you.\r\n\r\nOn Mon, Customer wrote:\r\n> ${LOREM}`], date),
       );
     } else if (slot <= 6) {
-      out.push(build(id, i, 'html-quoted', [`Subject: Problem ${i}`, 'Content-Type: text/html; charset=utf-8', '', `<html><body><p>New question ${i}: ${LOREM}</p>${QUOTED}</body></html>`], date));
+      out.push(build(id, i, 'html-quoted', [`Subject: Problem ${i} (${batchTag(prefix)})`, 'Content-Type: text/html; charset=utf-8', '', `<html><body><p>New question ${i}: ${LOREM}</p>${QUOTED}</body></html>`], date));
     } else {
-      out.push(build(id, i, 'attachment', [...attachmentBody(`Problem ${i} (screenshot attached)`, ATTACHMENT)], date));
+      out.push(build(id, i, 'attachment', [...attachmentBody(`Problem ${i} (${batchTag(prefix)}, screenshot attached)`, ATTACHMENT)], date));
     }
   }
   return out;
