@@ -162,6 +162,24 @@ export function caseRoutes(ctx: AppContext): Route[] {
   const log = ctx.log.child({ component: 'web' });
   const oneAtATime = perCaseQueue();
   /**
+   * The form posted to a case's page (a reply, or "Email me a fresh link"): refused with 403 when it
+   * comes from another site; a body over web.maxBodyBytes is answered by `tooLarge` (its text was not
+   * read). The form token is each caller's check (the reply keeps the text when it fails).
+   */
+  async function readForm(req: WebRequest, caseRow: CaseRow, form: 'reply' | 'fresh-link', tooLarge: () => WebResponse | Promise<WebResponse>): Promise<URLSearchParams | WebResponse> {
+    const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
+    if (refusal !== null) {
+      log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, form, refusal }, 'case page: cross-site form refused');
+      throw new HttpError(403, `cross-site form refused (${refusal})`);
+    }
+    try {
+      return await req.form();
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 413) return tooLarge();
+      throw err;
+    }
+  }
+  /**
    * POST on the notice page of an expired or revoked case link (link-access.ts StaleLink): "Email me
    * a fresh link" — the status summary to the person the link names (cases/fresh-link.ts), never to
    * whoever clicked. Everything is checked again here (accessLink did: signature, case, reader);
@@ -169,18 +187,8 @@ export function caseRoutes(ctx: AppContext): Route[] {
    */
   async function freshLink(req: WebRequest, stale: StaleLink): Promise<WebResponse> {
     const { caseRow, link, reader } = stale;
-    const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
-    if (refusal !== null) {
-      log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, refusal }, 'case page: cross-site fresh-link form refused');
-      throw new HttpError(403, `cross-site form refused (${refusal})`);
-    }
-    let form: URLSearchParams;
-    try {
-      form = await req.form();
-    } catch (err) {
-      if (err instanceof HttpError && err.status === 413) return staleNotice(ctx, stale, 413, req.wantsText);
-      throw err;
-    }
+    const form = await readForm(req, caseRow, 'fresh-link', () => staleNotice(ctx, stale, 413, req.wantsText));
+    if (!(form instanceof URLSearchParams)) return form;
     // A reply written on a page whose link has run out since: the notice with its button, nothing sent.
     if (form.get('fresh') !== '1') return staleNotice(ctx, stale, 410, req.wantsText);
     if (!checkFormToken(ctx.secret, link.sig, form.get('csrf') ?? '', ctx.clock.now())) {
@@ -213,19 +221,9 @@ export function caseRoutes(ctx: AppContext): Route[] {
         const access = await accessLink(ctx, req.params['token'] ?? '', 'case', req.wantsText);
         if (!access.ok) return access.stale !== undefined ? freshLink(req, access.stale) : access.page;
         const { caseRow, link } = access;
-        const refusal = crossSiteRefusal(req, baseUrlOf(ctx.config.web));
-        if (refusal !== null) {
-          log.warn({ caseId: caseRow.id, caseNumber: caseRow.number, refusal }, 'case page: cross-site form refused');
-          throw new HttpError(403, `cross-site form refused (${refusal})`);
-        }
-        let form: URLSearchParams;
-        try {
-          form = await req.form();
-        } catch (err) {
-          // Over web.maxBodyBytes: the case page says so (the text was not read, so it cannot be kept).
-          if (err instanceof HttpError && err.status === 413) return render(ctx, req, access, { notice: '', error: 'too-long' }, 413);
-          throw err;
-        }
+        // Over web.maxBodyBytes: the case page says so (the text was not read, so it cannot be kept).
+        const form = await readForm(req, caseRow, 'reply', () => render(ctx, req, access, { notice: '', error: 'too-long' }, 413));
+        if (!(form instanceof URLSearchParams)) return form;
         const token = form.get('csrf') ?? '';
         const text = (form.get('text') ?? '').replace(/\r\n?/g, '\n').trim();
         if (!checkFormToken(ctx.secret, link.sig, token, ctx.clock.now())) return render(ctx, req, access, { notice: '', error: 'form-expired', text }, 403);
