@@ -110,10 +110,14 @@ export function suspectedAutoReply(mail: { readonly subject: string; readonly te
   const head = text.slice(0, HEAD_CHARS);
   const strong = STRONG.exec(opening);
   if (strong !== null) return `text "${strong[0]}"`;
-  const subject = ABSENCE_SUBJECT.exec(mail.subject);
   const absence = ABSENCE.exec(opening);
+  const clearSubject = CLEAR_ABSENCE_SUBJECT.test(mail.subject);
+  // The second sign is read only when there is a first: its pattern over the text's head was 7 % of
+  // the CPU of every message (2026-12-08 profile), and nearly every message has neither.
+  if (absence === null && !clearSubject) return null;
+  const subject = ABSENCE_SUBJECT.exec(mail.subject);
   const sign = SECOND_SIGN.exec(head);
   if (absence !== null && (sign !== null || subject !== null)) return `text "${absence[0].trim()}" + ${sign !== null ? `"${sign[0].trim()}"` : `subject "${mail.subject.trim().slice(0, 60)}"`}`;
-  if (sign !== null && CLEAR_ABSENCE_SUBJECT.test(mail.subject)) return `subject "${mail.subject.trim().slice(0, 60)}" + "${sign[0].trim()}"`;
+  if (sign !== null && clearSubject) return `subject "${mail.subject.trim().slice(0, 60)}" + "${sign[0].trim()}"`;
   return null;
 }
