@@ -2,6 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeContext, createContext, type AppContext } from '../../src/context.js';
+import { silentLogger } from '../../src/log.js';
+import { alertCaseRate } from '../../src/pipeline/case-rate-alert.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
 
 /**
@@ -74,5 +77,30 @@ describe('alerts.command without an admin address', () => {
     }
     await expect.poll(() => existsSync(dump) && readFileSync(dump, 'utf8')).toContain('See https://help.example.com/c/… 2');
     expect(readFileSync(dump, 'utf8')).not.toContain(token);
+  });
+});
+
+describe('two daemons on one database', () => {
+  let off: TestEnv;
+  const contexts: AppContext[] = [];
+  beforeAll(async () => {
+    // The cases come in with the alert off; then two daemons with a limit of 2 check at once.
+    off = await testEnv({ instance: { adminAddress: 'admin@example.com' }, alerts: { newCasesPerMailboxPerHour: 0 } });
+    const on = { ...off.resolved, config: { ...off.resolved.config, alerts: { ...off.resolved.config.alerts, newCasesPerMailboxPerHour: 2 } } };
+    for (let i = 0; i < 2; i++) contexts.push(await createContext({ resolved: on, log: silentLogger(), clock: off.clock }));
+  });
+  afterAll(async () => {
+    for (const c of contexts) await closeContext(c).catch(() => undefined);
+    await off?.close();
+  });
+
+  it('raise one alert when both find the mailbox over its limit at the same moment', async () => {
+    for (let i = 0; i < 3; i++) expect(await off.ingest(eml({ from: `bot${i}@spam${i}.example`, subject: `Offer ${i}`, body: `Cheap ${i}` }))).toMatchObject({ kind: 'stored', created: true });
+    const raised = await Promise.all(contexts.map((c) => alertCaseRate(c, 'support')));
+    expect(raised.filter((r) => r)).toHaveLength(1);
+    const sent = await off.ctx.db.selectFrom('outbox').select('subject').where('kind', '=', 'case-rate-alert').execute();
+    expect(sent.map((s) => s.subject)).toEqual(['[casegate] 3 new cases within an hour in mailbox support']);
+    // Within the hour neither raises another (the one that alerted remembers it, the other reads it).
+    expect(await Promise.all(contexts.map((c) => alertCaseRate(c, 'support')))).toEqual([false, false]);
   });
 });

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { lockKey } from '../dialect.js';
 import type { Database } from '../schema.js';
 
 type Q = Kysely<Database>;
@@ -27,13 +28,18 @@ export async function newCasesSummary(db: Q, mailbox: string, since: string, new
   return { newest: rows, senders: Number(senders?.n ?? 0) };
 }
 
-/** The mailboxes a new-case rate alert was raised for since a time (on events_type_time). */
-export async function caseRateAlertedSince(db: Q, since: string): Promise<Set<string>> {
-  const rows = await db.selectFrom('events').select('data_json').where('type', '=', CASE_RATE_ALERT).where('created_at', '>', since).execute();
-  const out = new Set<string>();
+/** The mailboxes a new-case rate alert was raised for since a time, each with its latest alert's time (on events_type_time). */
+export async function caseRateAlertedSince(db: Q, since: string): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('events').select(['data_json', 'created_at']).where('type', '=', CASE_RATE_ALERT).where('created_at', '>', since).execute();
+  const out = new Map<string, string>();
   for (const r of rows) {
     const mailbox = (JSON.parse(r.data_json) as { mailbox?: unknown }).mailbox;
-    if (typeof mailbox === 'string') out.add(mailbox);
+    if (typeof mailbox === 'string' && (out.get(mailbox) ?? '') < r.created_at) out.set(mailbox, r.created_at);
   }
   return out;
+}
+
+/** Serialises the raising of a mailbox's alert across daemons (PostgreSQL; SQLite's write transaction already is). */
+export async function lockCaseRateAlert(db: Q, mailbox: string): Promise<void> {
+  await lockKey(db, `case-rate-alert:${mailbox}`);
 }
