@@ -51,7 +51,15 @@ const inCaseOrMergedIn =
  */
 export async function readersTakenOffSince(db: Q, caseId: number, addresses: readonly string[], since: string): Promise<Set<string>> {
   const asked = new Set(addresses.map((a) => a.toLowerCase()));
-  const rows = await db.selectFrom('events').select('data_json').where(inCaseOrMergedIn(caseId)).where('type', '=', 'participant.removed').where('created_at', '>=', since).execute();
+  // Before every email the outbox worker sends: compiled once.
+  const { rows } = await runPrepared(db, 'events.readersTakenOffSince', [caseId, since], (q, [c, s]) =>
+    q
+      .selectFrom('events')
+      .select('data_json')
+      .where(inCaseOrMergedIn(c as number))
+      .where('type', '=', 'participant.removed')
+      .where('created_at', '>=', s as string),
+  );
   const off = new Set(rows.map((r) => String((JSON.parse(r.data_json) as { address?: unknown }).address ?? '').toLowerCase()).filter((a) => asked.has(a)));
   if (off.size === 0) return off;
   const back = await db.selectFrom('case_participants').select('address').where('case_id', '=', caseId).where('address', 'in', [...off]).execute();

@@ -58,24 +58,23 @@ function mailboxOf(address: string): { base: string; from: string; to: string; d
  * from that address is compared with (a repeat is an auto-responder answering us).
  */
 export async function autoRepliedCasesSince(db: Q, address: string, since: string, limit: number): Promise<{ readonly subject: string; readonly text: string }[]> {
-  const rows = await db
-    .selectFrom('outbox')
-    .innerJoin('cases', 'cases.id', 'outbox.case_id')
-    .innerJoin('messages', (j) =>
-      j.onRef('messages.case_id', '=', 'cases.id').on('messages.id', '=', (eb) =>
-        eb.selectFrom('messages as first').select((f) => f.fn.min('first.id').as('id')).whereRef('first.case_id', '=', 'cases.id').where('first.direction', '=', 'in'),
-      ),
-    )
-    .select(['cases.subject', 'messages.visible_text as text'])
-    .where((eb) => {
-      const m = mailboxOf(address);
-      return eb.or([eb('outbox.to_address', '=', m.base), eb.and([eb('outbox.to_address', '>=', m.from), eb('outbox.to_address', '<', m.to), eb('outbox.to_address', 'like', m.domain)])]);
-    })
-    .where('outbox.auto_reply', '=', 1)
-    .where('outbox.status', '!=', 'suppressed')
-    .where('outbox.created_at', '>', since)
-    .limit(limit)
-    .execute();
+  const m = mailboxOf(address);
+  const { rows } = await runPrepared(db, 'outbox.autoRepliedCasesSince', [m.base, m.from, m.to, m.domain, since, limit], (q, [a, lo, hi, d, s, l]) =>
+    q
+      .selectFrom('outbox')
+      .innerJoin('cases', 'cases.id', 'outbox.case_id')
+      .innerJoin('messages', (j) =>
+        j.onRef('messages.case_id', '=', 'cases.id').on('messages.id', '=', (eb) =>
+          eb.selectFrom('messages as first').select((f) => f.fn.min('first.id').as('id')).whereRef('first.case_id', '=', 'cases.id').where('first.direction', '=', 'in'),
+        ),
+      )
+      .select(['cases.subject', 'messages.visible_text as text'])
+      .where((eb) => eb.or([eb('outbox.to_address', '=', a as string), eb.and([eb('outbox.to_address', '>=', lo as string), eb('outbox.to_address', '<', hi as string), eb('outbox.to_address', 'like', d as string)])]))
+      .where('outbox.auto_reply', '=', 1)
+      .where('outbox.status', '!=', 'suppressed')
+      .where('outbox.created_at', '>', s as string)
+      .limit(l as number),
+  );
   return rows;
 }
 

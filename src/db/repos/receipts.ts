@@ -38,17 +38,19 @@ export type ResendCandidate = Pick<ReceiptRow, 'id' | 'received_at' | 'sent_at' 
  * receipts_resend index (0027); a quarantine retry does not find its own receipt.
  */
 export async function resendCandidates(db: Q, resendKey: string, since: string, retryOf: number | undefined, limit = 20): Promise<ResendCandidate[]> {
-  const rows = await db
-    .selectFrom('receipts')
-    .select(['id', 'received_at', 'sent_at', 'content_digest', 'stage', 'duplicate_of', 'case_id'])
-    .where('resend_key', '=', resendKey)
-    .where('received_at', '>=', since)
-    .where('case_id', 'is not', null)
-    .where((eb) => eb.or([eb('outcome', '=', 'stored'), eb('stage', '=', 'resend')]))
-    .where('id', '!=', retryOf ?? 0)
-    .orderBy('received_at', 'desc')
-    .limit(limit)
-    .execute();
+  // Run twice for every message (the resend stage, then again inside the commit): compiled once.
+  const { rows } = await runPrepared(db, 'receipts.resendCandidates', [resendKey, since, retryOf ?? 0, limit], (q, [k, s, r, l]) =>
+    q
+      .selectFrom('receipts')
+      .select(['id', 'received_at', 'sent_at', 'content_digest', 'stage', 'duplicate_of', 'case_id'])
+      .where('resend_key', '=', k as string)
+      .where('received_at', '>=', s as string)
+      .where('case_id', 'is not', null)
+      .where((eb) => eb.or([eb('outcome', '=', 'stored'), eb('stage', '=', 'resend')]))
+      .where('id', '!=', r as number)
+      .orderBy('received_at', 'desc')
+      .limit(l as number),
+  );
   return rows.filter((r): r is typeof r & { case_id: number } => r.case_id !== null);
 }
 
