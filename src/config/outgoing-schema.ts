@@ -108,6 +108,15 @@ export const outgoingSchema = z
      * once its claims lapse. SQLite: a restarted daemon releases its old claims at once.
      */
     claimSeconds: z.number().int().min(10).max(86_400).default(300),
+    /**
+     * PostgreSQL, several daemons: after the database failed a sender (an outage, a restart, a
+     * lock held for long) — and after its own start — it leaves other senders' lapsed claims alone
+     * for this long. A live sender that had an email accepted by the relay while the database was
+     * away records it within a third of this (it retries the write that often at least, 10 s at
+     * most), so the row is not taken over and sent twice. A dead daemon's rows go out this much
+     * later. Give every daemon of the database the same value.
+     */
+    takeoverGraceSeconds: z.number().int().min(1).max(3_600).default(30),
     /** Alert instance.adminAddress (and run alerts.command) once sending has failed this long; login and TLS failures alert at once. */
     alertAfterSeconds: z.number().nonnegative().default(600),
     /** Longest wait between probes of a paused transport (connection and TLS problems: first probe after 1 s, doubling up to this). */

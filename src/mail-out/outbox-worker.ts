@@ -8,7 +8,7 @@ import { MimeThreadLost } from '../mime/thread-smtp.js';
 import type { Attempt } from './copies-attempt.js';
 import { attemptRow, batchFacts, type BatchFacts, type RowAttemptDeps } from './row-attempt.js';
 import type { Outcome } from './outbox-outcome.js';
-import { OutcomeRecorder, RECORD_RETRY_MAX_MS } from './outcome-recorder.js';
+import { OutcomeRecorder } from './outcome-recorder.js';
 import { newClaimOwner } from './claim-owner.js';
 import { sendFailure } from './send-failure.js';
 import type { MailTransport, SentMessage } from './transport.js';
@@ -23,15 +23,6 @@ import { settlesWithin, TIMED_OUT, within } from '../time-limit.js';
 const BATCH = 16;
 /** A failure streak at least this long ends with every backed-off row made due at once. */
 const RECOVERY_RESET_MS = 60_000;
-/**
- * After the database failed us (an outage, a restart, a lock held for long), rows another daemon
- * claimed are not taken over for this long, even when their claims lapsed meanwhile: that daemon
- * may be alive and hold an email the relay accepted, whose "sent" it could not record while the
- * database was away (it retries every RECORD_RETRY_MAX_MS at most). Taking the row over at once
- * sent the email a second time. A dead daemon's rows go out this much later.
- */
-const TAKEOVER_GRACE_MS = 3 * RECORD_RETRY_MAX_MS;
-
 /** stop() with the file transport: how long a write in flight may take. */
 const FILE_STOP_WAIT_S = 5;
 
@@ -48,7 +39,7 @@ const FILE_STOP_WAIT_S = 5;
  *    while), and the delay is recorded as an `email.record-delayed` event once it gets through.
  *    Only a crash (or a stop while the database stays locked) in that window resends it — with the
  *    same Message-ID (docs/how-it-works.md: the crash window). Other daemons (PostgreSQL) leave
- *    its lapsed claim alone for TAKEOVER_GRACE_MS after the database failed them.
+ *    its lapsed claim alone for outgoing.takeoverGraceSeconds after the database failed them.
  *  - Errors are classified (send-errors.ts): a broken transport (login rejected, TLS, relay
  *    unreachable) PAUSES sending — no email is marked failed for it — and is probed until it
  *    works (transport-pause.ts); a 4xx for one email retries that email with backoff; a 5xx fails that email.
@@ -147,10 +138,17 @@ export class OutboxWorker {
     return 10_000 + 3 * this.ctx.config.database.busyTimeoutMs;
   }
 
-  /** Rows whose claim by another sender lapsed may be taken (PostgreSQL; on SQLite this daemon is the only sender). */
+  /**
+   * Rows whose claim by another sender lapsed may be taken (PostgreSQL; on SQLite this daemon is the
+   * only sender) once the database has answered us for outgoing.takeoverGraceSeconds: after the
+   * database failed us (an outage, a restart, a lock held for long) — or before we started — another
+   * daemon may be alive and hold an email the relay accepted, whose "sent" it could not record while
+   * the database was away (outcome-recorder.ts retries within a third of the grace). Taking the row
+   * over at once sent the email a second time. A dead daemon's rows go out this much later.
+   */
   #mayTakeOver(nowMs: number): boolean {
     if (this.ctx.config.database.driver !== 'postgres') return true;
-    return this.#dbAnswersSince !== null && nowMs - this.#dbAnswersSince >= TAKEOVER_GRACE_MS;
+    return this.#dbAnswersSince !== null && nowMs - this.#dbAnswersSince >= this.ctx.config.outgoing.takeoverGraceSeconds * 1000;
   }
 
   /** The database answered (true) or failed (false) a claim or an outcome write. */

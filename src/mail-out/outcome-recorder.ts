@@ -4,9 +4,19 @@ import type { Logger } from '../log.js';
 import { logOutcome, writeOutcome, type Outcome, type Unrecorded } from './outbox-outcome.js';
 import { refusedByRelay, tellOwnerOfRefusal } from './refusal-notice.js';
 
-/** Recording an outcome that could not be written (database locked) is retried after 250 ms, doubling up to 10 s. */
+/**
+ * Recording an outcome that could not be written (database locked) is retried after 250 ms,
+ * doubling up to 10 s — and up to a third of outgoing.takeoverGraceSeconds where that is shorter:
+ * another daemon leaves the row alone for the grace after the database is back, and this write
+ * must come first (outbox-worker.ts).
+ */
 const RECORD_RETRY_MIN_MS = 250;
-export const RECORD_RETRY_MAX_MS = 10_000;
+const RECORD_RETRY_MAX_MS = 10_000;
+
+/** The longest wait between two attempts to record held outcomes, under `takeoverGraceSeconds`. */
+export function recordRetryMaxMs(takeoverGraceSeconds: number): number {
+  return Math.max(RECORD_RETRY_MIN_MS, Math.min(RECORD_RETRY_MAX_MS, Math.floor((takeoverGraceSeconds * 1000) / 3)));
+}
 
 /** An outcome waiting for the next group write (#writeGroup), and who waits for it. */
 interface QueuedWrite {
@@ -155,7 +165,7 @@ export class OutcomeRecorder {
         u.failures += 1;
         u.lastError = describe(err);
       }
-      this.#delayMs = Math.min(this.#delayMs * 2, RECORD_RETRY_MAX_MS);
+      this.#delayMs = Math.min(this.#delayMs * 2, recordRetryMaxMs(this.ctx.config.outgoing.takeoverGraceSeconds));
       this.log.warn({ rows: pending.length, attempt: pending[0]!.failures, error: describe(err) }, 'still cannot record outbox outcomes; retrying');
       return;
     }

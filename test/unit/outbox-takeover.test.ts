@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { claimDue, outboxRow } from '../../src/db/repos/outbox.js';
 import { writeOutcome } from '../../src/mail-out/outbox-outcome.js';
+import { recordRetryMaxMs } from '../../src/mail-out/outcome-recorder.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport } from '../../src/mail-out/transport.js';
 import { eml, testEnv, type TestEnv } from '../helpers/context.js';
@@ -81,5 +82,62 @@ describe('a row waiting its turn behind a slow relay', () => {
     } finally {
       await sink.close();
     }
+  });
+});
+
+describe('a dead sender\'s lapsed claim (outgoing.takeoverGraceSeconds)', () => {
+  /** A row claimed by a sender that died (its claim lapsed) and a new worker that started 0 s ago on the test clock. */
+  async function deadSendersRow(config: { takeoverGraceSeconds?: number }): Promise<{ worker: OutboxWorker; close: () => Promise<void>; sink: Awaited<ReturnType<typeof startSmtpSink>> }> {
+    const sink = await startSmtpSink();
+    env = await testEnv({ outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, claimSeconds: 10, ...config } });
+    expect((await env.ingest(eml({}))).kind).toBe('stored');
+    await env.ctx.db.updateTable('outbox').set({ status: 'cancelled' }).where('kind', '!=', 'confirmation').execute();
+    const now = env.clock.now().getTime();
+    const [row] = await claimDue(env.ctx.db, { owner: 'dead-daemon', now: new Date(now).toISOString(), until: new Date(now + 10_000).toISOString(), limit: 1, exclude: [] });
+    expect(row?.claimed_by).toBe('dead-daemon');
+    // Its claim lapses; then this daemon starts.
+    env.clock.advance(11_000);
+    const t = createTransport(env.resolved);
+    return { worker: new OutboxWorker(env.ctx, t), sink, close: async () => (t.close(), await sink.close()) };
+  }
+
+  it('is taken over once the database has answered a new daemon for the grace (PostgreSQL; SQLite: at once, the only sender)', async () => {
+    const { worker, sink, close } = await deadSendersRow({ takeoverGraceSeconds: 4 });
+    try {
+      if (env.resolved.config.database.driver === 'postgres') {
+        // A live daemon may still be about to record it (it retries within a third of the grace).
+        env.clock.advance(3_900);
+        expect(await worker.drain()).toBe(0);
+        env.clock.advance(100);
+      }
+      expect(await worker.drain()).toBe(1);
+      expect(sink.messages).toHaveLength(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('the default grace is 30 s', async () => {
+    const { worker, sink, close } = await deadSendersRow({});
+    try {
+      if (env.resolved.config.database.driver === 'postgres') {
+        env.clock.advance(29_900);
+        expect(await worker.drain()).toBe(0);
+        env.clock.advance(100);
+      }
+      expect(await worker.drain()).toBe(1);
+      expect(sink.messages).toHaveLength(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it.each([
+    [30, 10_000],
+    [60, 10_000],
+    [6, 2_000],
+    [1, 333],
+  ])('a sender holding an accepted email retries recording it within a third of a %i s grace (%i ms at most)', (grace, ms) => {
+    expect(recordRetryMaxMs(grace)).toBe(ms);
   });
 });

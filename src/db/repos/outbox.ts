@@ -90,7 +90,7 @@ export interface ClaimOptions {
   /**
    * Whether rows whose claim by ANOTHER sender lapsed may be taken over (default true). False
    * right after the database came back from an outage: the other sender may be alive and still
-   * hold an email the relay accepted, waiting to record it (outbox-worker.ts, TAKEOVER_GRACE_MS).
+   * hold an email the relay accepted, waiting to record it (outbox-worker.ts, outgoing.takeoverGraceSeconds).
    */
   readonly takeOverLapsed?: boolean;
   /** Senders (From addresses, lower-case) whose rows are held: the relay refuses them at MAIL FROM (sender-holds.ts). */
