@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peekDb, type DbPeek } from '../helpers/db-peek.js';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeWithDovecot, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { eml, writeConfig } from '../helpers/context.js';
 import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon } from './imap-env.js';
@@ -12,9 +12,13 @@ import { folderContents, imapOf, removeDir, runDaemon, until, type RunningDaemon
 /**
  * Faults: the server going away while we idle, a mailbox whose login is rejected (health,
  * backoff, the alert and the all-clear) while another mailbox keeps working, and a processed
- * folder the account cannot write to. Each test runs its own Dovecot, since it takes the server
- * down, changes passwords or folder permissions.
+ * folder the account cannot write to. The test that takes the server down runs a Dovecot of its
+ * own; the others share one (`shared`), each with users of its own, since they change passwords
+ * or folder permissions of their user.
  */
+const SHARED_USERS = ['tls', 'bad-cmd', 'typo', 'good', 'bad', 'noperm', 'qmove'];
+let shared: DovecotServer | null = null;
+/** The Dovecot of the running test: the shared one, or one of the test's own (stopped after it). */
 let server: DovecotServer | null = null;
 let d: RunningDaemon | null = null;
 let db: DbPeek | null = null;
@@ -42,18 +46,27 @@ function failureLines(mailbox: string) {
 }
 
 describeWithDovecot('IMAP channel faults', () => {
+  beforeAll(async () => {
+    // The password each test's user has on the server (the tests of a rejected login change it).
+    shared = await startDovecot({ users: SHARED_USERS.map((user) => ({ user, password: user.startsWith('bad') ? 'the-real-password' : `pw-${user}` })) });
+  });
+
   afterEach(async () => {
-    await d?.stop();
-    await db?.close();
-    db = null;
-    if (d !== null) removeDir(d.dir);
-    d = null;
-    await server?.stop();
-    server = null;
+    try {
+      await d?.stop();
+    } finally {
+      await db?.close();
+      db = null;
+      if (d !== null) removeDir(d.dir);
+      d = null;
+      if (server !== shared) await server?.stop();
+      server = null;
+    }
   });
 
   afterAll(async () => {
     await server?.stop();
+    await shared?.stop();
   });
 
   it('survives a Dovecot restart while idling: backs off, reconnects, and processes mail sent afterwards', async () => {
@@ -121,8 +134,8 @@ describeWithDovecot('IMAP channel faults', () => {
   });
 
   it('tls: implicit against a server that starts in plain text (port 143): the failure names imap.tls and the fix, not only OpenSSL\'s "wrong version number"', async () => {
-    server = await startDovecot({ users: [{ user: 'support', password: 'pw-support' }] });
-    d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'support', { tls: 'implicit' }) }] });
+    server = shared!;
+    d = await runDaemon({ mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'tls', { tls: 'implicit' }) }] });
     await until(async () => (await health('support'))?.state === 'backing-off', 'the mailbox to back off');
     const detail = (await health('support'))!.detail!;
     expect(detail).toContain(`the server on port ${server.port} does not speak TLS from the first byte (imap.tls: implicit): for a port that starts in plain text (143) set imap.tls: starttls`);
@@ -131,7 +144,7 @@ describeWithDovecot('IMAP channel faults', () => {
     expect(failureLines('support')[0]!.msg).toContain('set imap.tls: starttls');
 
     // The other way round: starttls against a server that offers none (this Dovecot has ssl = no).
-    writeConfig(d.dir, { listener: { enabled: false }, templates: { watch: false }, outgoing: { transport: 'file', sweepSeconds: 1 }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'support', { tls: 'starttls' }) }] });
+    writeConfig(d.dir, { listener: { enabled: false }, templates: { watch: false }, outgoing: { transport: 'file', sweepSeconds: 1 }, mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'tls', { tls: 'starttls' }) }] });
     expect((await d.daemon.reload()).ok).toBe(true);
     await until(async () => (await health('support'))?.detail?.includes('offers no STARTTLS') === true, 'the STARTTLS hint');
     expect((await health('support'))!.detail).toContain(`the server on port ${server.port} offers no STARTTLS (imap.tls: starttls): if it speaks TLS from the first byte (port 993), set imap.tls: implicit and that port`);
@@ -140,12 +153,12 @@ describeWithDovecot('IMAP channel faults', () => {
   it('a rejected login with alerts.command and no instance.adminAddress: the command runs once for the alert and once for the all-clear', async () => {
     // The chat webhook is the path for when mail is what breaks; it was run only along with an
     // email to instance.adminAddress, so without one a dead mailbox alerted nobody.
-    server = await startDovecot({ users: [{ user: 'bad', password: 'the-real-password' }] });
+    server = shared!;
     const dir = mkdtempSync(join(tmpdir(), 'casegate-imap-'));
     d = await runDaemon(
       {
         alerts: { command: `cat >> "${dir}/alerts.txt"; printf '%s|%s\\n' "$CASEGATE_ALERT_KIND" "$CASEGATE_ALERT_SUBJECT" >> "${dir}/alert-runs.txt"` },
-        mailboxes: [{ name: 'bad', addresses: ['bad@example.com'], imap: { ...imapOf(server, 'bad'), auth: { method: 'password', user: 'bad', password: 'configured-password' }, alertAfterSeconds: 1 } }],
+        mailboxes: [{ name: 'bad', addresses: ['bad@example.com'], imap: { ...imapOf(server, 'bad-cmd'), auth: { method: 'password', user: 'bad-cmd', password: 'configured-password' }, alertAfterSeconds: 1 } }],
       },
       dir,
     );
@@ -160,7 +173,7 @@ describeWithDovecot('IMAP channel faults', () => {
     await until(async () => failureLines('bad').length >= attemptsAtAlert + 2, 'two more failed attempts');
     expect(runs()).toHaveLength(1);
 
-    await server.setPassword('bad', 'configured-password');
+    await server.setPassword('bad-cmd', 'configured-password');
     await until(async () => (await health('bad'))?.state === 'idling' && (await health('bad'))?.alerted === 0, 'bad to recover');
     await until(async () => runs().length === 2, 'the all-clear through alerts.command');
     expect(runs()[1]).toBe('mailbox-recovered|[casegate] Mailbox bad works again');
@@ -168,29 +181,24 @@ describeWithDovecot('IMAP channel faults', () => {
   });
 
   it('a password fixed by a reload: the idling mailbox no longer shows the old "login rejected" in status', async () => {
-    server = await startDovecot({ users: [{ user: 'support', password: 'pw-support' }] });
+    server = shared!;
     const config = (password: string) => ({
       listener: { enabled: false },
       templates: { watch: false },
       outgoing: { transport: 'file' as const, sweepSeconds: 1 },
-      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { ...imapOf(server!, 'support'), auth: { method: 'password' as const, user: 'support', password } } }],
+      mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: { ...imapOf(server!, 'typo'), auth: { method: 'password' as const, user: 'typo', password } } }],
     });
     d = await runDaemon(config('a-typo'));
     await until(async () => (await health('support'))?.state === 'auth-failed', 'the mailbox to be auth-failed');
     expect((await health('support'))!.detail).toMatch(/login rejected/);
-    writeConfig(d.dir, config('pw-support'));
+    writeConfig(d.dir, config('pw-typo'));
     expect((await d.daemon.reload()).ok).toBe(true);
     await until(async () => (await health('support'))?.state === 'idling', 'the mailbox to idle');
     expect((await health('support'))!).toMatchObject({ detail: null, failing_since: null });
   });
 
   it('a rejected login: auth-failed, the other mailbox keeps working, one alert, then the all-clear', async () => {
-    server = await startDovecot({
-      users: [
-        { user: 'good', password: 'pw-good' },
-        { user: 'bad', password: 'the-real-password' },
-      ],
-    });
+    server = shared!;
     d = await runDaemon({
       instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
       mailboxes: [
@@ -240,7 +248,7 @@ describeWithDovecot('IMAP channel faults', () => {
   });
 
   it('a processed folder the account cannot write to: the server\'s reason in log and status, no receipt per reconnect, all moved once it works', async () => {
-    server = await startDovecot({ users: [{ user: 'noperm', password: 'pw-noperm' }] });
+    server = shared!;
     const config = {
       instance: { name: 'Example Support', domain: 'support.example.com', secret: 'test-secret-0123456789abcdef-0123456789', adminAddress: 'ops@example.com' },
       mailboxes: [{ name: 'support', addresses: ['support@example.com'], imap: imapOf(server, 'noperm', { alertAfterSeconds: 2 }) }],
@@ -315,7 +323,7 @@ describeWithDovecot('IMAP channel faults', () => {
     expect(await sql("SELECT id FROM outbox WHERE kind = 'mailbox-alert'")).toHaveLength(1);
   });
   it('a quarantined message whose MOVE failed is not quarantined again after a restart: only the MOVE is retried', async () => {
-    server = await startDovecot({ users: [{ user: 'qmove', password: 'pw-qmove' }] });
+    server = shared!;
     const config = {
       mime: { maxParts: 10 },
       security: { maxReceivedHops: 5 },
