@@ -105,9 +105,10 @@ export const outgoingSchema = z
      * A sender holds the rows it is sending (a claim) for this long, and renews the claims of the
      * rows it still holds every third of it (a row waiting its turn behind a slow relay keeps its
      * claim). PostgreSQL with several daemons: rows a daemon held when it died are sent by another
-     * once its claims lapse. SQLite: a restarted daemon releases its old claims at once.
+     * once its claims lapse. SQLite: a restarted daemon releases its old claims at once. At least 5:
+     * a renewal comes every third of it, and one late by more than two thirds of it loses the claim.
      */
-    claimSeconds: z.number().int().min(10).max(86_400).default(300),
+    claimSeconds: z.number().int().min(5).max(86_400).default(300),
     /**
      * PostgreSQL, several daemons: after the database failed a sender (an outage, a restart, a
      * lock held for long) — and after its own start — it leaves other senders' lapsed claims alone

@@ -29,7 +29,7 @@ beforeAll(async () => {
     database: { url: cluster.url, schema: SCHEMA, poolSize: 4 },
     security: { senderAuth: { mode: 'none' as const } },
     autoReply: { minIntervalSeconds: 0 },
-    outgoing: { claimSeconds: 10 },
+    outgoing: { claimSeconds: 5 },
   };
   a = await startTestDaemon(config);
   b = await startTestDaemon(config);
@@ -65,7 +65,7 @@ describe('PostgreSQL away longer than a claim while the relay takes emails', () 
     cluster.halt();
     for (const d of [a, b]) d.sink.setAcceptDelay(0);
     // Longer than outgoing.claimSeconds: every claim lapses.
-    await new Promise((r) => setTimeout(r, 12_000));
+    await new Promise((r) => setTimeout(r, 7_000));
     cluster.start();
 
     const sentAll = Date.now() + 60_000;

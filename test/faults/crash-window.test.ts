@@ -32,7 +32,7 @@ describe('crash window', () => {
       // PostgreSQL: the killed daemon's claims are not released by the next start (another daemon could
       // be sending them); they lapse after claimSeconds, and the new daemon takes them over once the
       // database has answered it for takeoverGraceSeconds (30 s by default: the longer wait of the two).
-      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: MAX_CONNECTIONS }, sweepSeconds: 1, ...(TEST_BACKEND === 'postgres' ? { claimSeconds: 10, takeoverGraceSeconds: 3 } : {}) },
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false, maxConnections: MAX_CONNECTIONS }, sweepSeconds: 1, ...(TEST_BACKEND === 'postgres' ? { claimSeconds: 5, takeoverGraceSeconds: 3 } : {}) },
     });
     cleanup.push(() => box.cleanup());
     // Mail arrives while no daemon runs: N confirmations are due when it starts.
