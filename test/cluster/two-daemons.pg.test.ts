@@ -122,7 +122,9 @@ beforeAll(async () => {
     ],
     database: { url: cluster.url, schema: SCHEMA, leaseSeconds: LEASE_SECONDS, poolSize: 4 },
     listener: { enabled: false },
-    outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, claimSeconds: 10 },
+    // A's rows go out once their claims lapse and B's database has answered B for takeoverGraceSeconds
+    // since B's start (30 s by default: B starts seconds before the kill, so that was the longer wait).
+    outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, claimSeconds: 5, takeoverGraceSeconds: 3 },
     log: { level: 'debug' },
     jobs: { slaCheck: { schedule: SLA_CHECK_SCHEDULE } },
   });
@@ -169,7 +171,7 @@ describe('two daemons on one PostgreSQL', () => {
       expect(delay).toBeLessThanOrEqual(LEASE_SECONDS * 1000 + 500);
     }
     await until(async () => (await count('select count(*) n from cases')) === 2 * FIRST, `all ${2 * FIRST} cases`, 90_000, 100);
-    // Rows A held when it died are sent by B once their claims lapse (claimSeconds 10).
+    // Rows A held when it died are sent by B once their claims lapse (claimSeconds 5, takeoverGraceSeconds 3).
     await until(() => confirmations().distinct === 2 * FIRST, `${2 * FIRST} confirmations`, 60_000, 100);
 
     // Two daemons again; PostgreSQL restarts in the middle of the second backlog.
