@@ -82,8 +82,10 @@ describeWithDovecot('IMAP channel crash safety', () => {
       listener: { enabled: false },
       templates: { watch: false },
       autoReply: { perSenderPerHour: 10 },
-      // PostgreSQL: the killed daemon's mailbox lease and outbox claims lapse (they are not released by the next start).
-      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, retry: { baseSeconds: 1, maxSeconds: 2 }, ...(TEST_BACKEND === 'postgres' ? { claimSeconds: 10 } : {}) },
+      // PostgreSQL: the killed daemon's mailbox lease and outbox claims lapse (they are not released by
+      // the next start); its claims are taken over once the database has answered the new daemon for
+      // takeoverGraceSeconds (30 s by default, counted from its start: the longer wait).
+      outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, sweepSeconds: 1, retry: { baseSeconds: 1, maxSeconds: 2 }, ...(TEST_BACKEND === 'postgres' ? { claimSeconds: 5, takeoverGraceSeconds: 3 } : {}) },
       ...(TEST_BACKEND === 'postgres' ? { database: { leaseSeconds: 3 } } : {}),
     });
     // The data directory as after casegate's first start, the shipped templates recorded as checked
