@@ -106,15 +106,42 @@ export function surveyUnsubscribePath(token: string): string {
  */
 export function withoutSignedLinks(text: string, keep: Iterable<string> = []): string {
   const kept = new Set([...keep].filter((k) => k !== '').map(tokenFromLink));
-  return text.replace(LINK_TOKENS, (token) => (kept.has(token) ? token : '…'));
+  // A token a mail client broke over two lines is cut whole; its line breaks (and the quote
+  // markers after them) stay, so the lines around it keep their shape.
+  return text.replace(LINK_TOKENS, (found) => (kept.has(unwrapped(found)) ? found : `…${(found.match(LINE_BREAK) ?? []).join('')}`));
 }
 
-/** Anything shaped like a signed link's token (signature not checked). */
-const LINK_TOKENS = /(?<![0-9a-z.])\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}(?![0-9a-z])/g;
+/**
+ * A line break inside a token: a mail client that hard-wraps plain text at 72 or 76 columns
+ * (Exchange 2003 broke every ASCII plain-text line at 72; Outlook for Mac, Lotus Notes and others
+ * wrap at the column whether or not a word ends there) breaks a link that is longer than the line,
+ * and whoever quotes that text puts quote markers ("> ", ">> ", "> > ") at the start of each line.
+ * As text ("\n> ") or as our HTML shows a quoted line ("<br>\n&gt; "). What follows must be the
+ * token going on: a whole token at the end of a line is never joined with the next line (its
+ * signature is exactly 24 hex digits, then no letter or digit).
+ */
+const BREAK = String.raw`(?:(?:<br\s*\/?>[ \t]*(?:\r?\n)?|\r?\n)[ \t]*(?:(?:>|&gt;)[ \t]?)*)`;
+const LINE_BREAK = new RegExp(BREAK, 'g');
+/** One character of a token, a line break allowed after it. */
+const w = (cls: string): string => `${cls}${BREAK}?`;
 
-/** The tokens shaped like a signed link of ours in a text, each once (what withoutSignedLinks cuts; checkLinkToken tells which are ours). */
+/**
+ * Anything shaped like a signed link's token (signature not checked), also when a line break splits
+ * it (BREAK). Its parts come in order: case number, purpose, participant, issued, expires, signature.
+ */
+const LINK_TOKENS = new RegExp(
+  String.raw`(?<![0-9a-z.])(?:${w('[0-9]')}){1,12}${w('[.]')}${w('[cs]')}(?:${w('[.]')}${w('p')}(?:${w('[0-9]')}){1,12})?${w('[.]')}(?:${w('[0-9a-z]')}){1,10}${w('[.]')}(?:${w('[0-9a-z]')}){1,10}${w('[.]')}(?:${w('[0-9a-f]')}){23}[0-9a-f](?![0-9a-z])`,
+  'g',
+);
+
+/** A token as found in a text, its line breaks (BREAK) taken out. */
+function unwrapped(found: string): string {
+  return found.includes('\n') || found.includes('<') ? found.replace(LINE_BREAK, '') : found;
+}
+
+/** The tokens shaped like a signed link of ours in a text, each once, a token broken over lines joined (what withoutSignedLinks cuts; checkLinkToken tells which are ours). */
 export function signedLinksIn(text: string): string[] {
-  return [...new Set(text.match(LINK_TOKENS) ?? [])];
+  return [...new Set((text.match(LINK_TOKENS) ?? []).map(unwrapped))];
 }
 
 /** A token from a pasted link or the bare token. */

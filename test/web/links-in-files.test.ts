@@ -1,0 +1,176 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ConfigInput } from '../../src/config/schema.js';
+import type { OutboxRow } from '../../src/db/schema.js';
+import { eventsOfCase } from '../../src/db/repos/events.js';
+import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
+import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import { startWebServer, type WebServer } from '../../src/web/server.js';
+import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
+import { clientReply, type ClientStyle } from '../helpers/mail-clients.js';
+import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
+import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
+
+/**
+ * Where a signed link of ours travels besides a message's text as written (test/web/links-in-mail.test.ts):
+ * broken over two lines by a mail client that hard-wraps plain text (Outlook at 76 columns, as the
+ * vendored crisp-email-reply-parser sample email_outlook_split_line_from.txt shows; Exchange 2003
+ * at 72), then quoted with "> " by whoever answers. A link shown to someone
+ * it does not name is revoked; one in what we send is cut. Whole pipeline, real SMTP sink, the
+ * case page answering over HTTP.
+ */
+
+const BASE = WEB_BASE;
+const CONFIG: ConfigInput = { ...WEB_DESK };
+const JANE = 'Jane Customer <jane@customer.example>';
+const ANN = 'Ann Colleague <ann@customer.example>';
+const TOKEN = /\d{1,12}\.[cs](?:\.p\d{1,12})?\.[0-9a-z]{1,10}\.[0-9a-z]{1,10}\.[0-9a-f]{24}/g;
+
+/** Outlook's plain text: a line longer than 76 breaks at its last space before the column, a longer word at the column itself. */
+function outlookWrap(text: string, width = 76): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const out: string[] = [];
+      let rest = line;
+      while (rest.length > width) {
+        const space = rest.lastIndexOf(' ', width);
+        const at = space > 0 ? space : width;
+        out.push(rest.slice(0, at));
+        rest = rest.slice(space > 0 ? at + 1 : at);
+      }
+      return [...out, rest].join('\n');
+    })
+    .join('\n');
+}
+/** Exchange 2003 on ASCII plain text: a line break every 72 characters, wherever it falls. */
+const exchangeWrap = (text: string): string => text.split('\n').map((l) => l.replace(/.{72}(?=.)/g, '$&\n')).join('\n');
+const quoted = (text: string, marker = '> '): string => text.split('\n').map((l) => `${marker}${l}`).join('\n');
+
+let sink: SmtpSink;
+let env: TestEnv;
+let transport: MailTransport;
+let web: WebServer;
+
+beforeAll(async () => {
+  sink = await startSmtpSink();
+});
+afterAll(async () => {
+  await sink?.close();
+});
+beforeEach(async () => {
+  sink.messages.length = 0;
+  env = await testEnv({ ...CONFIG, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } } });
+  transport = createTransport(env.resolved);
+  web = await startWebServer(env.ctx);
+});
+afterEach(async () => {
+  await web?.close().catch(() => undefined);
+  transport?.close();
+  await env?.close();
+});
+
+const lastOf = async (kind: string): Promise<OutboxRow> => (await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', kind).orderBy('id', 'desc').executeTakeFirstOrThrow());
+async function send(): Promise<SinkMessage[]> {
+  sink.messages.length = 0;
+  await new OutboxWorker(env.ctx, transport).drain();
+  return [...sink.messages];
+}
+const to = (ms: readonly SinkMessage[], address: string): SinkMessage => ms.find((x) => x.envelopeTo.includes(address))!;
+const tokenOf = (link: string): string => link.slice(link.lastIndexOf('/') + 1);
+const caseLinkIn = (text: string): string => /https:\/\/help\.example\.com\/cg\/c\/[0-9a-z.]+/.exec(text.slice(text.indexOf('Follow your case online')))![0];
+const opens = async (link: string): Promise<number> => (await fetch(`http://127.0.0.1:${web.port}${link.slice(BASE.length)}`)).status;
+/** Every token in a message as sent, also one broken over lines: line breaks (text, our HTML's <br>) and quote markers taken out. */
+function tokensJoined(m: SinkMessage): string[] {
+  const all = [m.parsed.text ?? '', String(m.parsed.html), m.raw.toString('latin1').replace(/=\r\n/g, '')].join('\n\n');
+  return [...new Set([...all.replace(/(?:<br\s*\/?>)?\r?\n[ \t]*(?:(?:>|&gt;)[ \t]?)*/g, '').matchAll(TOKEN)].map((x) => x[0]))];
+}
+/** Jane opens a case with Ann on Cc; Ben answers; what Jane got (her current link in it). */
+async function caseWithReply(): Promise<{ caseId: number; firstLink: string; janeCopy: SinkMessage; annCopy: SinkMessage; reply: OutboxRow }> {
+  const out = await env.ingest(eml({ from: JANE, cc: ANN, subject: 'VPN broken', messageId: 'jane-1@customer.example', body: 'The VPN says certificate expired.' }));
+  if (out.kind !== 'stored') throw new Error(out.reason);
+  const firstLink = caseLinkIn((await lastOf('confirmation')).text);
+  await send();
+  later(1);
+  await agentAnswers('Hi Jane,\n\nPlease restart the client.\n\nBest,\nBen');
+  const sent = await send();
+  return { caseId: out.caseId, firstLink, janeCopy: to(sent, 'jane@customer.example'), annCopy: to(sent, 'ann@customer.example'), reply: await lastOf('agent-reply') };
+}
+const later = (hours: number): void => env.clock.set(new Date(env.clock.now().getTime() + hours * 3_600_000).toISOString());
+/** Ben answers the newest agent notification from his mail client. */
+async function agentAnswers(body: string, o: { style?: ClientStyle; attachments?: { filename: string; contentType: string; content: Buffer }[] } = {}): Promise<void> {
+  const note = await lastOf('agent-notification');
+  const answer = clientReply(
+    { messageId: note.message_id, subject: note.subject, text: note.text, fromName: note.from_name, fromAddress: note.from_address, references: [] },
+    { style: o.style ?? 'thunderbird', from: 'Ben Agent <ben@example.com>', to: 'support@example.com', body, messageId: `ben-${Math.random().toString(36).slice(2)}@example.com`, headers: mxHeaderFields('example.com', 'pass'), ...(o.attachments !== undefined ? { attachments: o.attachments } : {}) },
+  );
+  const r = await env.ingest(answer);
+  if (r.kind !== 'stored') throw new Error(r.reason);
+}
+/** Jane (or Ann) answers our reply from her client: plain text only (what a client that hard-wraps sends), her own text and whatever she quotes. */
+function janeWrites(reply: OutboxRow, o: { from?: string; cc?: string; text: string; id: string; attachments?: { filename: string; contentType: string; content: Buffer }[] }): string {
+  return clientReply(
+    { messageId: reply.message_id, subject: reply.subject, text: '', fromName: 'Example Support', fromAddress: 'support@example.com' },
+    { style: 'bare', from: o.from ?? JANE, to: 'support@example.com', ...(o.cc !== undefined ? { cc: o.cc } : {}), subject: `RE: ${reply.subject}`, body: o.text, messageId: o.id, headers: mxHeaderFields('customer.example', 'pass'), ...(o.attachments !== undefined ? { attachments: o.attachments } : {}) },
+  );
+}
+const revokedReasons = async (caseId: number): Promise<string[]> => (await eventsOfCase(env.ctx.db, caseId)).filter((e) => e.type === 'link.revoked').map((e) => e.reason);
+
+describe('signed links in lines a mail client broke', () => {
+  it('a link Outlook broke at 76 columns, in a reply-all to the requester, and one Exchange broke at 72, quoted again with "> " and "> > " to a stranger: both revoked; the same text to us alone revokes nothing', async () => {
+    const { caseId, firstLink, annCopy, reply } = await caseWithReply();
+    // Ann's link names her (…/c/10001.c.p<id>.…: 80 characters); her client wraps the whole message, our quoted reply too.
+    const annLink = caseLinkIn(annCopy.parsed.text ?? '');
+    const ours = (annCopy.parsed.text ?? '').replace(/\r\n/g, '\n').trim();
+    const wrapped = outlookWrap(`Jane, mine says the same.\n\n________________________________\nFrom: Example Support <support@example.com>\nSubject: ${reply.subject}\n\n${ours}`);
+    expect(wrapped.split('\n').find((l) => l.includes('/cg/c/'))).toHaveLength(76);
+    expect(wrapped).not.toContain(tokenOf(annLink));
+    later(1);
+    expect(await env.ingest(janeWrites(reply, { from: ANN, text: wrapped, id: 'ann-2@customer.example' }))).toMatchObject({ kind: 'stored', caseId });
+    expect(await opens(annLink)).toBe(200);
+    later(1);
+    expect(await env.ingest(janeWrites(reply, { from: ANN, cc: JANE, text: wrapped, id: 'ann-3@customer.example' }))).toMatchObject({ kind: 'stored', caseId });
+    expect(await opens(annLink)).toBe(410);
+
+    // Jane's first email from us as Exchange broke it (72), quoted twice over ("> > "), to someone else: her link too.
+    const old = exchangeWrap(`Thank you, we have your request.\nFollow your case online: ${firstLink}`);
+    expect(old).not.toContain(tokenOf(firstLink));
+    const text = `Carl, see below.\n\n> Ann wrote:\n${quoted(quoted(old))}`;
+    expect(text).toMatch(/^> > [0-9a-z.]+$/m);
+    later(1);
+    expect(await env.ingest(janeWrites(reply, { cc: 'Carl Other <carl@customer.example>', text, id: 'jane-4@customer.example' }))).toMatchObject({ kind: 'stored', caseId });
+    expect(await opens(firstLink)).toBe(410);
+    expect(await revokedReasons(caseId)).toEqual([
+      expect.stringContaining('a link naming ann@customer.example went to jane@customer.example in mail from ann@customer.example (ann-3@customer.example)'),
+      expect.stringContaining('a link naming jane@customer.example went to carl@customer.example in mail from jane@customer.example (jane-4@customer.example)'),
+    ]);
+  }, 90_000);
+
+  it('a link broken over lines is cut from what we send: the agents’ notification of a mail Exchange broke at 72, and the requester’s copy of a reply that pastes the colleague’s link broken at 76', async () => {
+    const { caseId, janeCopy, annCopy, reply } = await caseWithReply();
+    const janeLink = caseLinkIn(janeCopy.parsed.text ?? '');
+    const annLink = caseLinkIn(annCopy.parsed.text ?? '');
+    later(1);
+    const text = exchangeWrap(`Any news? My page: ${janeLink} still says "waiting for us" - please check.`);
+    expect(text).not.toContain(tokenOf(janeLink));
+    expect(await env.ingest(janeWrites(reply, { text, id: 'jane-2@customer.example' }))).toMatchObject({ kind: 'stored', caseId });
+    const [note] = await send();
+    expect(note!.envelopeTo).toEqual(['ben@example.com']);
+    expect(tokensJoined(note!)).toEqual([]);
+    expect(note!.parsed.text).toContain('https://help.example.com/cg/c/…');
+
+    later(1);
+    const body = outlookWrap(`Hi Jane,\n\nAnn, your page is updated as well: ${annLink} - it shows the new status now.\n\nBest,\nBen`);
+    expect(body).not.toContain(tokenOf(annLink));
+    await agentAnswers(body);
+    const sent = (await send()).filter((m) => (m.parsed.text ?? '').includes('shows the new status'));
+    expect(sent.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
+    for (const m of sent) {
+      // Each copy: its reader's own fresh link, nothing else even with the lines joined.
+      expect(tokensJoined(m)).toEqual([tokenOf(caseLinkIn(m.parsed.text ?? ''))]);
+      expect(m.parsed.text).toContain('https://help.example.com/cg/c/…');
+    }
+    // Nobody else saw them: nothing revoked.
+    expect([await opens(janeLink), await opens(annLink)]).toEqual([200, 200]);
+    expect(await revokedReasons(caseId)).toEqual([]);
+  }, 90_000);
+});
