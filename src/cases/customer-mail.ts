@@ -14,11 +14,7 @@ import { priorityLabel, priorityScheme } from './priority.js';
 import { customerTexts } from './customer-texts.js';
 import { hasOwnGreeting, hasOwnSignOff } from './reply-text.js';
 import { isStaff, ownerName } from './staff.js';
-import { revokeShownLinks } from './link-exposure.js';
-import { parseMailFile } from '../mail-in/parse-mail.js';
-import { DISCARDING_BLOBS } from '../mail-in/attached-messages.js';
-import { BlobUnreadableError } from '../storage/blob-store.js';
-import { buffer } from 'node:stream/consumers';
+import { revokeLinksInFiles } from './link-exposure.js';
 
 /**
  * What customers receive when agents work their case: the agent's reply and status updates,
@@ -97,7 +93,8 @@ export interface AgentReply {
 export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext, caseRow: CaseRow, r: AgentReply): Promise<CustomerRecipients | null> {
   const rcpt = await recipientsFor(trx, ctx, caseRow, 'agent-reply', { human: true });
   if (rcpt === null) return null;
-  await revokeLinksInRelayedEmails(trx, ctx, r.attachments, [rcpt.to.address, ...rcpt.cc.map((c) => c.address)]);
+  // The agent's files go to every reader as they are: a link of ours in one that names someone else is ended (an attached email, a saved text or calendar).
+  await revokeLinksInFiles(trx, ctx, r.attachments, [rcpt.to.address, ...rcpt.cc.map((c) => c.address)], (f) => `the file "${f.filename}" an agent's reply relayed`);
   const mailbox = ctx.mailboxes.ofCase(caseRow);
   const tells = r.change !== null && tellsCustomer(ctx, r.change);
   await queueEmail(trx, ctx, {
@@ -122,29 +119,6 @@ export async function sendAgentReply(trx: Transaction<Database>, ctx: AppContext
     },
   });
   return rcpt;
-}
-
-/**
- * An email the agent attached (message/rfc822: "forward as attachment") goes to every reader as it
- * is — files are never rewritten —, with whatever signed link of ours is in it (a customer's
- * original with her link, our survey with its List-Unsubscribe): such a link that does not name
- * every reader is revoked (cases/link-exposure.ts). Read as the parser reads mail (quoted-printable
- * and base64 decoded), and as bytes (its headers).
- */
-async function revokeLinksInRelayedEmails(trx: Transaction<Database>, ctx: AppContext, files: readonly OutgoingAttachment[], readers: readonly string[]): Promise<void> {
-  for (const f of files) {
-    if (!/^message\//i.test(f.contentType)) continue;
-    let data: Buffer;
-    try {
-      data = await buffer(await ctx.blobs.openVerified(f.sha256));
-    } catch (err) {
-      if (err instanceof BlobUnreadableError) continue; // the send fails with its name (outbox-mail.ts)
-      throw err;
-    }
-    const mail = await parseMailFile({ sha256: f.sha256, size: data.length, path: '', data }, DISCARDING_BLOBS);
-    const shown = [mail.text ?? '', mail.html ?? '', data.toString('latin1').replace(/=\r?\n/g, '')].join('\n');
-    await revokeShownLinks(trx, ctx, shown, readers, `the email "${f.filename}" an agent's reply relayed`);
-  }
 }
 
 /** Whether the customer hears about this status change (cases.customerUpdates). */

@@ -4,6 +4,7 @@ import type { OutboxRow } from '../../src/db/schema.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
 import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import { surveyLinksFor } from '../../src/web/links.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
 import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
 import { clientReply, type ClientStyle } from '../helpers/mail-clients.js';
@@ -11,10 +12,12 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-
 import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
 
 /**
- * Where a signed link of ours travels besides a message's text as written (test/web/links-in-mail.test.ts):
- * broken over two lines by a mail client that hard-wraps plain text (Outlook at 76 columns, as the
- * vendored crisp-email-reply-parser sample email_outlook_split_line_from.txt shows; Exchange 2003
- * at 72), then quoted with "> " by whoever answers. A link shown to someone
+ * Where a signed link of ours travels besides a message's text (test/web/links-in-mail.test.ts):
+ * in files — a saved email body, an exported conversation, a calendar invitation — which go to
+ * every reader as they are (an agent's reply relays them; a customer's reply-all sends them to her
+ * colleagues), and broken over two lines by a mail client that hard-wraps plain text (Outlook at
+ * 76 columns, as the vendored crisp-email-reply-parser sample email_outlook_split_line_from.txt
+ * shows; Exchange 2003 at 72), then quoted with "> " by whoever answers. A link shown to someone
  * it does not name is revoked; one in what we send is cut. Whole pipeline, real SMTP sink, the
  * case page answering over HTTP.
  */
@@ -115,7 +118,58 @@ function janeWrites(reply: OutboxRow, o: { from?: string; cc?: string; text: str
 }
 const revokedReasons = async (caseId: number): Promise<string[]> => (await eventsOfCase(env.ctx.db, caseId)).filter((e) => e.type === 'link.revoked').map((e) => e.reason);
 
-describe('signed links in lines a mail client broke', () => {
+describe('signed links in files and in lines a mail client broke', () => {
+  it('a reply-all with files attached: a link of ours in a saved text, a calendar invitation (folded lines) or an .htm sent as octet-stream that the Cc’d colleague gets is revoked; the same files to us alone revoke nothing', async () => {
+    const { caseId, firstLink, janeCopy, reply } = await caseWithReply();
+    const janeLink = caseLinkIn(janeCopy.parsed.text ?? '');
+    const survey = surveyLinksFor(env.ctx, 10001).url;
+    // RFC 5545: a content line longer than 75 octets is folded (CRLF and a space), here inside the survey token.
+    const description = `DESCRIPTION:Before the call please rate us: ${survey}`;
+    const ics = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:call-1@customer.example', 'DTSTART:20260305T100000Z', 'SUMMARY:VPN call', description.slice(0, 75), ` ${description.slice(75)}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+    expect(ics).not.toContain(tokenOf(survey));
+    const files = [
+      { filename: 'saved-mail.txt', contentType: 'text/plain', content: Buffer.from(`From: Example Support\r\n\r\nFollow your case online: ${firstLink}\r\n`) },
+      { filename: 'call.ics', contentType: 'text/calendar', content: Buffer.from(ics) },
+      { filename: 'case-page.htm', contentType: 'application/octet-stream', content: Buffer.from(`<html><body><a href="${janeLink}">My case</a></body></html>`) },
+    ];
+    const links = [firstLink, survey, janeLink];
+    later(1);
+    expect(await env.ingest(janeWrites(reply, { text: 'Restarted, still broken. What we have, attached.', id: 'jane-2@customer.example', attachments: files }))).toMatchObject({ kind: 'stored', caseId });
+    expect(await Promise.all(links.map(opens))).toEqual([200, 200, 200]);
+    later(1);
+    expect(await env.ingest(janeWrites(reply, { cc: ANN, text: 'Ann, the same for you.', id: 'jane-3@customer.example', attachments: files }))).toMatchObject({ kind: 'stored', caseId });
+    expect(await Promise.all(links.map(opens))).toEqual([410, 410, 410]);
+    const reasons = await revokedReasons(caseId);
+    expect(reasons).toHaveLength(3);
+    for (const f of files) expect(reasons.filter((r) => r.includes(`a link naming jane@customer.example went to ann@customer.example in the file "${f.filename}" in mail from jane@customer.example (jane-3@customer.example)`))).toHaveLength(1);
+  }, 90_000);
+
+  it('an agent’s reply relays a text or HTML file as it is: a link in it that names someone else is revoked (an HTML export, a UTF-16 text sent as octet-stream), the files go unchanged', async () => {
+    const { janeCopy } = await caseWithReply();
+    const janeLink = caseLinkIn(janeCopy.parsed.text ?? '');
+    const survey = surveyLinksFor(env.ctx, 10001).url;
+    const html = Buffer.from(`<html><body><p>Conversation export</p><p>Jane: my page <a href="${janeLink}">${janeLink}</a></p></body></html>`);
+    const notepad = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`Notes\r\nsurvey ${survey}\r\n`, 'utf16le')]);
+    later(1);
+    await agentAnswers('Hi Jane,\n\nThe conversation so far and my notes, attached.\n\nBest,\nBen', {
+      attachments: [
+        { filename: 'conversation.html', contentType: 'text/html', content: html },
+        { filename: 'notes.txt', contentType: 'application/octet-stream', content: notepad },
+      ],
+    });
+    const sent = (await send()).filter((m) => (m.parsed.text ?? '').includes('my notes, attached'));
+    expect(sent.map((m) => m.envelopeTo)).toEqual([['jane@customer.example'], ['ann@customer.example']]);
+    for (const m of sent) {
+      expect(m.parsed.attachments.map((a) => [a.filename, a.content.equals(a.filename === 'notes.txt' ? notepad : html)])).toEqual([
+        ['conversation.html', true],
+        ['notes.txt', true],
+      ]);
+      // Each reader's own fresh link opens their page.
+      expect(await opens(caseLinkIn(m.parsed.text ?? ''))).toBe(200);
+    }
+    expect([await opens(janeLink), await opens(survey)]).toEqual([410, 410]);
+  }, 90_000);
+
   it('a link Outlook broke at 76 columns, in a reply-all to the requester, and one Exchange broke at 72, quoted again with "> " and "> > " to a stranger: both revoked; the same text to us alone revokes nothing', async () => {
     const { caseId, firstLink, annCopy, reply } = await caseWithReply();
     // Ann's link names her (…/c/10001.c.p<id>.…: 80 characters); her client wraps the whole message, our quoted reply too.
