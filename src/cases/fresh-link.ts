@@ -12,13 +12,11 @@ import { customerThread, sendStatusSummary } from './customer-mail.js';
  * "Email me a fresh link" on the notice page of an expired or revoked case link (web/routes/case-page.ts):
  * the status-summary email — the case's status and a fresh link for its reader — to the person the
  * link names, never to whoever clicked (the colleague a reply-all showed it to may be the one
- * clicking). At most FRESH_PER_HOUR requests per case and reader in an hour, each an event
+ * clicking). At most web.freshLinksPerHour requests per case and reader in an hour, each an event
  * `link.fresh-requested`. The summary is an automatic reply: an address no automatic mail may go
  * to (bouncing, no-reply, autoReply.neverTo, autoReply.perSenderPerHour reached) gets nothing, and
  * the page says "sent" all the same (it must not tell a stranger holding the link about the address).
  */
-
-export const FRESH_PER_HOUR = 3;
 
 export type FreshLinkOutcome = { readonly kind: 'sent' } | { readonly kind: 'suppressed'; readonly reason: string } | { readonly kind: 'too-many' };
 
@@ -28,7 +26,7 @@ export async function requestFreshLink(trx: Transaction<Database>, ctx: AppConte
   const since = new Date(now.getTime() - 3_600_000).toISOString();
   // The count and the request it admits are one step, across daemons too.
   await lockKey(trx, `fresh-link:${caseRow.id}`);
-  if ((await freshLinkRequestsSince(trx, caseRow.id, actor, since)) >= FRESH_PER_HOUR) return { kind: 'too-many' };
+  if ((await freshLinkRequestsSince(trx, caseRow.id, actor, since)) >= ctx.config.web.freshLinksPerHour) return { kind: 'too-many' };
   let refusal = await recipientRefusal(ctx, trx, owner.address);
   if (refusal === null) {
     const limit = ctx.config.autoReply.perSenderPerHour;

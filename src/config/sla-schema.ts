@@ -177,6 +177,12 @@ export const webSchema = z
     maxBodyBytes: z.number().int().positive().default(256 * 1024),
     /** Replies a case page, and answers the survey form, accepts per hour (per case); beyond it the form asks to wait (each reply notifies agents). */
     repliesPerHour: z.number().int().positive().default(10),
+    /**
+     * "Email me a fresh link" on the page of an expired or revoked case link (cases/fresh-link.ts):
+     * how many a case's reader may ask for in an hour (each sends them an email); 0: the page
+     * offers none.
+     */
+    freshLinksPerHour: z.number().int().nonnegative().default(3),
   })
   .strict()
   .prefault({});

@@ -71,7 +71,8 @@ export async function accessLink(ctx: AppContext, token: string, purpose: LinkPu
   if (opts.anyAge === true) return { ok: true, caseRow, link, reader };
   // Expired or revoked, its reader still one: a case link's notice offers a fresh link (StaleLink).
   const stale = async (why: StaleLink['why'], reason: string, into: CaseRow = caseRow): Promise<LinkAccess> => {
-    const target = purpose === 'case' ? await freshTarget(ctx, into, reader) : null;
+    // web.freshLinksPerHour 0: no fresh links, the plain notice.
+    const target = purpose === 'case' && ctx.config.web.freshLinksPerHour > 0 ? await freshTarget(ctx, into, reader) : null;
     if (target === null) return fail(why, 410, reason, caseRow.language);
     const s: StaleLink = { ...target, link, why };
     return { ok: false, why: reason, page: staleNotice(ctx, s, 410, wantsText), stale: s };

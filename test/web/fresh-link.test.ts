@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../src/config/schema.js';
+import { configSchema, type ConfigInput } from '../../src/config/schema.js';
+import { replaceReloadableParts } from '../../src/context.js';
 import { mergeCases } from '../../src/cases/case-merge.js';
 import { recordBounce } from '../../src/db/repos/addresses.js';
 import { caseById } from '../../src/db/repos/cases.js';
@@ -21,7 +22,7 @@ import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
  * cases/fresh-link.ts): a reply-all revoked the requester's link, and the link in her latest email
  * is that very link. The button (a POST with the page's form token) sends the link's owner — never
  * whoever clicked — the status summary with a fresh link; forged links stay "not valid"; a GET sends
- * nothing; at most three an hour per case and reader. One environment, web server and SMTP sink for
+ * nothing; at most three an hour per case and reader (web.freshLinksPerHour). One environment, web server and SMTP sink for
  * the file; each test has its own case and people.
  */
 
@@ -200,6 +201,39 @@ describe('the notice page of an expired or revoked case link: "Email me a fresh 
     const again = await post(requesterLink, { fresh: '1', csrf: await button(requesterLink) });
     expect(again.status).toBe(200);
     expect(await summaries(caseId)).toHaveLength(4);
+  }, 90_000);
+
+  it('web.freshLinksPerHour sets the limit (1: the second request in the hour gets 429); 0: the page offers no fresh link and a POST sends nothing; a negative value is refused', async () => {
+    const { caseId, requesterLink } = await caseWithReply('Kim Customer <kim@customer.example>', 'Lee Colleague <lee@customer.example>');
+    const token = checkLinkToken(env.ctx.secret, tokenOf(requesterLink), env.ctx.clock.now()).link!;
+    await revokeLink(env.ctx.db, caseId, token.sig, 'test', 'admin', env.ctx.clock.now().toISOString());
+    const config = env.ctx.config;
+    const limit = (n: number): void => replaceReloadableParts(env.ctx, { ...env.ctx, config: { ...config, web: { ...config.web, freshLinksPerHour: n } } });
+    try {
+      limit(1);
+      const csrf = await button(requesterLink);
+      expect((await post(requesterLink, { fresh: '1', csrf })).status).toBe(200);
+      expect((await post(requesterLink, { fresh: '1', csrf })).status).toBe(429);
+      expect(await summaries(caseId)).toHaveLength(1);
+      later(1.01);
+      limit(0);
+      const page = await get(requesterLink);
+      expect(page.status).toBe(410);
+      const html = await page.text();
+      expect(html).toContain('This link is no longer valid');
+      expect(html).not.toContain('Email me a fresh link');
+      expect(html).not.toContain('<form');
+      const refused = await post(requesterLink, { fresh: '1', csrf });
+      expect(refused.status).toBe(410);
+      expect(await refused.text()).not.toContain('We have sent a fresh link');
+      expect(await summaries(caseId)).toHaveLength(1);
+    } finally {
+      replaceReloadableParts(env.ctx, { ...env.ctx, config });
+    }
+    await send();
+    expect(configSchema.safeParse({ web: { freshLinksPerHour: -1 } }).success).toBe(false);
+    expect(configSchema.safeParse({ web: { freshLinksPerHour: 1.5 } }).success).toBe(false);
+    expect(configSchema.parse({}).web.freshLinksPerHour).toBe(3);
   }, 90_000);
 
   it('a bouncing owner gets nothing, and the page says "sent" all the same; the page and button read in German for a German case', async () => {
