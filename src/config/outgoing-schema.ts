@@ -23,7 +23,8 @@ export const relaySchema = z
      * once (none by default; mail-out/relay-rate.ts). Providers cap a login's rate (Microsoft 365:
      * 30 a minute per mailbox) and answer a burst — the backlog after an outage — with refusals;
      * the rest waits its turn, never failed for it. One count for every daemon of the database
-     * (relay_rate_slots), so several daemons on PostgreSQL each set the relay's whole limit.
+     * (relay_rate_seconds), so several daemons on PostgreSQL each set the relay's whole limit; the
+     * count is the relay's host:port and login (mail-out/relays.ts relayBudgetKey), not its name.
      */
     maxPerMinute: z.number().int().positive().optional(),
     /**

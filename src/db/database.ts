@@ -38,6 +38,7 @@ import * as m0036 from './migrations/0036-sla-missed-targets.js';
 import * as m0037 from './migrations/0037-metrics-sla-breach-counter.js';
 import * as m0038 from './migrations/0038-intake-forward-lookup.js';
 import * as m0039 from './migrations/0039-relay-rate-slots.js';
+import * as m0040 from './migrations/0040-loose-relay-rate-seconds.js';
 import type { Database } from './schema.js';
 import type { Config } from '../config/schema.js';
 import type { ResolvedPaths } from '../config/load.js';
@@ -92,6 +93,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0037-metrics-sla-breach-counter': m0037,
   '0038-intake-forward-lookup': m0038,
   '0039-relay-rate-slots': m0039,
+  '0040-loose-relay-rate-seconds': m0040,
 };
 
 /** What a long upgrade reports while it runs (the daemon logs it, `casegate migrate` prints it). */

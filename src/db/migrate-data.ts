@@ -22,7 +22,7 @@ export interface CopyTable {
   readonly deferred?: readonly string[];
 }
 
-/** Every table casegate keeps (leases and relay_rate_slots are not copied: they belong to running daemons). */
+/** Every table casegate keeps (leases and relay_rate_seconds are not copied: they belong to running daemons). */
 export const COPY_TABLES: readonly CopyTable[] = [
   { name: 'cases', key: ['id'], deferred: ['merged_into'] },
   { name: 'case_participants', key: ['id'] },

@@ -378,13 +378,14 @@ export interface CountersTable {
 }
 
 /**
- * A relay's maxPerMinute shared by every daemon (0039, mail-out/relay-rate.ts): one row per
- * recipient the relay takes in a minute; free once used_at ('' never used) is 60 s old.
+ * A relay's per-minute budget shared by every daemon (0040, mail-out/relay-rate.ts): per budget
+ * (relay host:port and login), each whole second room was taken in (ISO, the second after the
+ * taking) and how many recipients; a second counts until 60 s after it.
  */
-export interface RelayRateSlotsTable {
+export interface RelayRateSecondsTable {
   relay: string;
-  slot: number;
-  used_at: Timestamp;
+  second: Timestamp;
+  used: number;
 }
 
 /** What a job sent, claimed in the transaction that wrote the outbox row (never twice). */
@@ -442,7 +443,7 @@ export interface Database {
   link_revocations: LinkRevocationsTable;
   leases: LeasesTable;
   counters: CountersTable;
-  relay_rate_slots: RelayRateSlotsTable;
+  relay_rate_seconds: RelayRateSecondsTable;
 }
 
 export type CaseRow = Selectable<CasesTable>;

@@ -100,7 +100,7 @@ export class OutboxWorker {
     this.#log = ctx.log.child(named ? { component: 'outbox', relay: lane.relay } : { component: 'outbox' });
     // A named relay's row is keyed by its name (two relays may share host and port: Microsoft 365).
     this.health = new TransportHealthReporter(ctx, transport.name, this.#log, named ? `${RELAY_KEY_PREFIX}${lane.relay}` : transport.name, lane.relay);
-    this.#rate = new RelayRate(ctx.db, lane.relay, transport.relay?.maxPerMinute, () => ctx.clock.now().getTime(), () => this.kick(), this.#log);
+    this.#rate = new RelayRate(ctx.db, transport.relay?.budget ?? lane.relay, transport.relay?.maxPerMinute, () => ctx.clock.now().getTime(), () => this.kick(), this.#log);
     this.#senders = new SenderHolds(ctx, transport.name, this.#log, () => this.kick(), (address) => this.#inLane(address), lane.relay);
     this.#pause = new TransportPause(ctx, transport, this.#log, this.health, async () => {
       await this.#succeeded();

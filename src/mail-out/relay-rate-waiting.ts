@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Db } from '../db/database.js';
-import { dueNow, usedRateSlots } from '../db/repos/relay-rate.js';
-import { describeRelay, DEFAULT_RELAY, relayLanes } from './relays.js';
+import { dueNow, usedLastMinute } from '../db/repos/relay-rate.js';
+import { describeRelay, relayBudgetKey, relayConfigOf, relayLanes } from './relays.js';
 
 /**
  * What waits for room under a relay's maxPerMinute, as every daemon of the database sees it
@@ -15,7 +15,7 @@ export interface RelayRateWaiting {
   /** "default relay (outgoing.smtp, smtp:host:587)", "relay billing (smtp:…)". */
   readonly label: string;
   readonly maxPerMinute: number;
-  /** Recipients handed to the relay in the last 60 s, by every daemon. */
+  /** Recipients handed to the relay in the last 60 s, by every daemon (its budget: host:port and login, whatever a configuration names it). */
   readonly usedLastMinute: number;
   /** Queued emails of the relay due now (being sent, or waiting), senders the relay refuses left out. */
   readonly due: number;
@@ -27,17 +27,18 @@ export interface RelayRateWaiting {
 
 /** A relay's maxPerMinute in force (outgoing.smtp for "default", outgoing.relays.<name>); undefined: unlimited. */
 export function maxPerMinuteOf(config: Config, relay: string): number | undefined {
-  if (config.outgoing.transport !== 'smtp') return undefined;
-  return relay === DEFAULT_RELAY ? config.outgoing.smtp?.maxPerMinute : config.outgoing.relays[relay]?.maxPerMinute;
+  return relayConfigOf(config, relay)?.maxPerMinute;
 }
 
 /** For each relay in use with a maxPerMinute: three small reads (its last minute, its due emails). `held`: senders the relay refuses. */
 export async function relayRateWaiting(db: Db, config: Config, now: Date, held: readonly string[] = []): Promise<RelayRateWaiting[]> {
   const out: RelayRateWaiting[] = [];
   for (const lane of relayLanes(config)) {
-    const max = maxPerMinuteOf(config, lane.relay);
-    if (max === undefined) continue;
-    const used = await usedRateSlots(db, lane.relay, max, new Date(now.getTime() - 60_000).toISOString());
+    const relay = relayConfigOf(config, lane.relay);
+    const max = relay?.maxPerMinute;
+    if (relay === undefined || max === undefined) continue;
+    // The relay's budget, whichever daemon (and under whichever name) took from it.
+    const used = await usedLastMinute(db, relayBudgetKey(relay), now.getTime());
     const due = await dueNow(db, now.toISOString(), { ...(lane.onlyFrom !== undefined ? { fromIn: lane.onlyFrom } : {}), ...(lane.excludeFrom !== undefined ? { fromNotIn: lane.excludeFrom } : {}), notHeld: held });
     const waiting = Math.max(0, due.n - Math.max(0, max - used));
     out.push({ relay: lane.relay, label: describeRelay(config, lane.relay), maxPerMinute: max, usedLastMinute: used, due: due.n, waiting, oldestWaitingSince: waiting > 0 ? due.oldestDueAt : null });

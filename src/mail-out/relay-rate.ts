@@ -1,10 +1,9 @@
 import type { Db } from '../db/database.js';
-import { ensureRateSlots, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../db/repos/relay-rate.js';
+import { giveBackRoom, roomFor, takeRoom } from '../db/repos/relay-rate.js';
 import type { Logger } from '../log.js';
 
 /** A database that failed a take: tried again this much later (the rows wait, claimed). */
 const RETRY_MS = 1_000;
-const MINUTE_MS = 60_000;
 
 /**
  * A relay's maxPerMinute (outgoing.smtp / outgoing.relays.<name>): how many recipients casegate
@@ -20,10 +19,13 @@ const MINUTE_MS = 60_000;
  *
  * The minute is the database's, shared by every daemon sending through the relay (several daemons
  * on one PostgreSQL; until 2026-12-08 each counted its own, and two sent up to twice the limit):
- * relay_rate_slots (migration 0039) holds one slot per recipient of the minute, and taking room is
- * one UPDATE of free slots (repos/relay-rate.ts), so two daemons taking room at the same instant
- * never share a slot. A daemon that dies holding room leaves nothing behind: a slot is free a
- * minute after it was taken, whoever took it.
+ * relay_rate_seconds (migration 0040) holds, per budget, how many recipients each whole second
+ * of the minute took, and taking room is one short transaction under the budget's lock
+ * (repos/relay-rate.ts), so two daemons taking room at the same instant count each other. The
+ * budget is the relay's host:port and login (relays.ts relayBudgetKey), not its name in a
+ * configuration: what the relay or provider counts by. A daemon that dies holding room leaves
+ * nothing behind: its seconds leave the minute like anyone's. Until 2026-12-08 (0039) it was a row
+ * per unit of the limit, made at the first start, keyed by the relay's name.
  *
  * A claim takes one slot per row (`handed`, one statement for the batch); rows the minute had no
  * room for go back to the queue untried (outbox-worker.ts), and claims stop (`room`) until the
@@ -44,6 +46,7 @@ export class RelayRate {
 
   constructor(
     private readonly db: Db,
+    /** The budget (relays.ts relayBudgetKey). */
     private readonly relay: string,
     private readonly max: number | undefined,
     private readonly nowMs: () => number,
@@ -51,15 +54,9 @@ export class RelayRate {
     private readonly log: Logger,
   ) {}
 
-  /** The relay's slots exist (a daemon starting; a larger maxPerMinute than the last daemon's). Never throws. */
+  /** Sending (again). Never throws. */
   async start(): Promise<void> {
     this.#stopped = false;
-    if (this.max === undefined) return;
-    try {
-      await ensureRateSlots(this.db, this.relay, this.max);
-    } catch (err) {
-      this.log.warn({ err }, 'could not prepare the relay\'s per-minute slots (database busy?); emails wait until it answers');
-    }
   }
 
   /** How many rows a claim may take now: none while transactions wait or the minute is known full. */
@@ -80,9 +77,9 @@ export class RelayRate {
     if (this.max === undefined) return n;
     const now = this.nowMs();
     try {
-      const got = await takeRateSlots(this.db, { relay: this.relay, max: this.max, n, now: iso(now), cut: iso(now - MINUTE_MS) });
-      if (got.length < n) await this.#full(1);
-      return got.length;
+      const got = await takeRoom(this.db, { relay: this.relay, max: this.max, n, nowMs: now, whole: false });
+      if (got < n) await this.#full(1);
+      return got;
     } catch (err) {
       this.log.warn({ err }, 'could not take room within the relay\'s per-minute limit (database busy?); the claimed emails wait for it');
       this.#fullUntil = now + RETRY_MS;
@@ -147,12 +144,9 @@ export class RelayRate {
       const w = this.#waiting[0]!;
       const k = Math.min(w.n, this.max!);
       const now = this.nowMs();
-      let got: number[];
       try {
-        got = await takeRateSlots(this.db, { relay: this.relay, max: this.max!, n: k, now: iso(now), cut: iso(now - MINUTE_MS) });
-        if (got.length < k) {
-          // All or nothing: a transaction goes with room for every recipient of it.
-          await giveBackRateSlots(this.db, this.relay, got, iso(now));
+        // All or nothing: a transaction goes with room for every recipient of it.
+        if ((await takeRoom(this.db, { relay: this.relay, max: this.max!, n: k, nowMs: now, whole: true })) < k) {
           await this.#full(k);
           return;
         }
@@ -164,7 +158,7 @@ export class RelayRate {
       }
       if (this.#waiting[0] !== w) {
         // Stopped meanwhile: what was taken goes back.
-        await giveBackRateSlots(this.db, this.relay, got, iso(now)).catch(() => undefined);
+        await giveBackRoom(this.db, this.relay, now, k).catch(() => undefined);
         return;
       }
       this.#waiting.shift();
@@ -172,16 +166,12 @@ export class RelayRate {
     }
   }
 
-  /** The minute had no room for `k`: when it will (the slot that makes room for k leaving it), and a wake-up then. */
+  /** The minute had no room for `k`: when it will (the seconds that make room for k leaving it), and a wake-up then. */
   async #full(k: number): Promise<void> {
     const now = this.nowMs();
-    const cut = iso(now - MINUTE_MS);
     try {
-      const used = await usedRateSlots(this.db, this.relay, this.max!, cut);
-      const free = this.max! - used;
-      const nth = k <= free ? null : await nthUsedRateSlot(this.db, this.relay, this.max!, cut, k - free);
-      const at = nth === null ? now + 50 : Date.parse(nth) + MINUTE_MS;
-      this.#fullUntil = Math.max(now + 1, at);
+      const at = await roomFor(this.db, this.relay, this.max!, now, k);
+      this.#fullUntil = Math.max(now + 1, at === now ? now + 50 : at);
     } catch {
       this.#fullUntil = now + RETRY_MS;
     }
@@ -199,8 +189,4 @@ export class RelayRate {
     }, Math.max(50, this.#fullUntil - this.nowMs()));
     this.#timer.unref();
   }
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }

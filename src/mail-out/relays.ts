@@ -28,6 +28,26 @@ export function relaysInUse(config: Config): string[] {
   return Object.keys(config.outgoing.relays).filter((n) => used.has(n));
 }
 
+/**
+ * Whose per-minute budget a relay's maxPerMinute counts in (relay-rate.ts): the relay's host and
+ * port and the login that sends through it — what a relay or provider counts by (Microsoft 365 per
+ * mailbox, Amazon SES and SendGrid per account's login, Postfix per client) — not the name a
+ * configuration gives it. Two daemons that name one relay differently ("default" in one, a named
+ * relay in the other) share one budget; two relays of one host with different logins (two
+ * Microsoft 365 mailboxes) have one each. Lower case; the password is no part of it. A host under
+ * two names (an address and a name, a CNAME) is two budgets: name it alike in every daemon.
+ */
+export function relayBudgetKey(relay: Pick<RelayConfig, 'host' | 'port' | 'user' | 'auth'>): string {
+  const user = relay.auth?.user ?? relay.user ?? '';
+  return `${relay.host.trim().toLowerCase().replace(/\.$/, '')}:${relay.port}${user !== '' ? `/${user.trim().toLowerCase()}` : ''}`;
+}
+
+/** The settings of a relay in use ("default": outgoing.smtp), when it is an SMTP relay. */
+export function relayConfigOf(config: Config, relay: string): RelayConfig | undefined {
+  if (config.outgoing.transport !== 'smtp') return undefined;
+  return relay === DEFAULT_RELAY ? config.outgoing.smtp : config.outgoing.relays[relay];
+}
+
 /** How logs, alerts and `casegate status` name a named relay. */
 export function relayDisplayName(name: string, relay: Pick<RelayConfig, 'host' | 'port'>): string {
   return `relay ${name} (smtp:${relay.host}:${relay.port})`;

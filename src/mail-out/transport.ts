@@ -10,7 +10,7 @@ import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ConfigError, type ResolvedConfig } from '../config/load.js';
 import type { RelayConfig } from '../config/outgoing-schema.js';
 import { accessToken } from '../channels/imap-connection.js';
-import { relayDisplayName, relaysInUse } from './relays.js';
+import { relayBudgetKey, relayDisplayName, relaysInUse } from './relays.js';
 import type { Logger } from '../log.js';
 import { DkimKeyError, DkimKeyring } from './dkim.js';
 import type { Mime } from '../mime/mime-thread.js';
@@ -50,7 +50,7 @@ export interface MailTransport {
    */
   close(how?: PoolClose): void;
   /** An SMTP relay's settings that errors are read with (send-errors.ts) and a stop waits by; absent for the file transport. */
-  readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number; readonly key: string; readonly maxPerMinute?: number };
+  readonly relay?: { readonly port: number; readonly secure: boolean; readonly stopWaitSeconds: number; readonly key: string; readonly maxPerMinute?: number; /** Whose per-minute budget (relays.ts relayBudgetKey). */ readonly budget: string };
   /** How logs name it when it is not the default relay: "relay eu (smtp:smtp.office365.com:587)". */
   readonly label?: string;
   /**
@@ -209,7 +209,7 @@ function smtpTransport(name: string, smtp: RelayConfig, sign: Sign, key: string)
   };
   return {
     name,
-    relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds, key, ...(smtp.maxPerMinute !== undefined ? { maxPerMinute: smtp.maxPerMinute } : {}) },
+    relay: { port: smtp.port, secure: smtp.secure, stopWaitSeconds: smtp.stopWaitSeconds, key, budget: relayBudgetKey(smtp), ...(smtp.maxPerMinute !== undefined ? { maxPerMinute: smtp.maxPerMinute } : {}) },
     async send(message) {
       const { options, signedBy } = sign(message);
       try {

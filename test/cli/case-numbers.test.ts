@@ -86,7 +86,8 @@ describe('case numbers over the data’s life', () => {
     await d.run('drop index outbox_sent_bodies');
     await d.run('alter table outbox drop column body_dropped_at');
     await d.run('drop table counters');
-    await d.run('drop table relay_rate_slots');
+    // 0040 replaced 0039's relay_rate_slots by relay_rate_seconds.
+    await d.run('drop table relay_rate_seconds');
     await d.run('drop index receipts_resend');
     await d.run('drop index cases_mailbox_created');
     await d.run('alter table receipts drop column resend_key');
@@ -100,7 +101,7 @@ describe('case numbers over the data’s life', () => {
     await d.run('alter table cases drop column subject_key');
     // 0033 replaced 0005's cases_spam_number.
     await d.run('create index cases_spam_number on cases (spam, number)');
-    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge', '0024-unanswered-cases', '0025-search-words', '0026-search2-requester-domain', '0027-resend-copies', '0028-resend-case-rate', '0029-leftovers-message-failures', '0030-pgperf2-priority-list', '0031-pgperf2-purge-foreign-keys', '0032-pgperf3-open-cases', '0033-stats-few-valued', '0034-sla-queue-stretches', '0035-intake-forward-subject', '0036-sla-missed-targets', '0037-metrics-sla-breach-counter', '0038-intake-forward-lookup', '0039-relay-rate-slots')");
+    await d.run("delete from casegate_migrations where name in ('0019-case-number-floor', '0020-outbox-sent-bodies', '0021-message-search', '0022-links-recipient-copies', '0023-case-merge', '0024-unanswered-cases', '0025-search-words', '0026-search2-requester-domain', '0027-resend-copies', '0028-resend-case-rate', '0029-leftovers-message-failures', '0030-pgperf2-priority-list', '0031-pgperf2-purge-foreign-keys', '0032-pgperf3-open-cases', '0033-stats-few-valued', '0034-sla-queue-stretches', '0035-intake-forward-subject', '0036-sla-missed-targets', '0037-metrics-sla-breach-counter', '0038-intake-forward-lookup', '0039-relay-rate-slots', '0040-loose-relay-rate-seconds')");
     await d.close();
     const m = await box.run(['migrate']);
     expect(m.code, describeResult(m)).toBe(0);

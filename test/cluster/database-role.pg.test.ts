@@ -129,7 +129,7 @@ describe('casegate on a least-privilege PostgreSQL role', () => {
       await holder.query('COMMIT');
       const r = await migrating;
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toBe('applied: 0022-links-recipient-copies, 0023-case-merge, 0024-unanswered-cases, 0025-search-words, 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter, 0038-intake-forward-lookup, 0039-relay-rate-slots\n');
+      expect(r.stdout).toBe('applied: 0022-links-recipient-copies, 0023-case-merge, 0024-unanswered-cases, 0025-search-words, 0026-search2-requester-domain, 0027-resend-copies, 0028-resend-case-rate, 0029-leftovers-message-failures, 0030-pgperf2-priority-list, 0031-pgperf2-purge-foreign-keys, 0032-pgperf3-open-cases, 0033-stats-few-valued, 0034-sla-queue-stretches, 0035-intake-forward-subject, 0036-sla-missed-targets, 0037-metrics-sla-breach-counter, 0038-intake-forward-lookup, 0039-relay-rate-slots, 0040-loose-relay-rate-seconds\n');
     } finally {
       await holder.end();
       await admin.query(`alter role ${role} reset statement_timeout`);

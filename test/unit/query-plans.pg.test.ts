@@ -20,7 +20,7 @@ import { caseById, caseByNumber, isParticipant, listCases, participants } from '
 import { eventsOfCase, freshLinkRequestsSince, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, nextDueAt, outboxOfCase, oldestQueued, releaseClaims, sentBodiesBefore, unclaimRows } from '../../src/db/repos/outbox.js';
-import { dueNow, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
+import { dueNow, giveBackRoom, roomFor, takeRoom, usedLastMinute } from '../../src/db/repos/relay-rate.js';
 import { countSlaBreach, slaBreachTotals } from '../../src/db/repos/ops.js';
 import { listQuarantine, primaryReceipt, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { surveyAnswersSince } from '../../src/db/repos/surveys.js';
@@ -187,11 +187,11 @@ describe('query plans on PostgreSQL', () => {
       ['stored files of a batch', () => attachmentsOfOutboxRows(capture, [1, 2, 3])],
       ['claim due rows', () => claimDue(capture, { owner: 'plan', now, until: now, limit: 16, exclude: [1, 2] })],
       ['next due', () => nextDueAt(capture)],
-      ['take room within the relay\'s minute (every claim)', () => takeRateSlots(capture, { relay: 'default', max: 30, n: 16, now, cut: now })],
+      ['take room within the relay\'s minute (every claim)', () => takeRoom(capture, { relay: 'smtp.example.com:587', max: 30, n: 16, nowMs: Date.parse(now), whole: false })],
       ['give back rows the relay\'s minute had no room for', () => unclaimRows(capture, 'plan', [1, 2, 3])],
-      ['give back room a transaction could not wholly have', () => giveBackRateSlots(capture, 'default', [1, 2], now)],
-      ['when the relay\'s minute has room again', () => nthUsedRateSlot(capture, 'default', 30, now, 2)],
-      ['room used in the relay\'s last minute', () => usedRateSlots(capture, 'default', 30, now)],
+      ['give back room of a transaction that did not go', () => giveBackRoom(capture, 'smtp.example.com:587', Date.parse(now), 2)],
+      ['when the relay\'s minute has room again', () => roomFor(capture, 'smtp.example.com:587', 30, Date.parse(now), 2)],
+      ['room used in the relay\'s last minute', () => usedLastMinute(capture, 'smtp.example.com:587', Date.parse(now))],
       ['status and /metrics: emails of a relay due now', () => dueNow(capture, now, { fromNotIn: ['billing@example.com'], notHeld: ['held@example.com'] })],
       ['sent emails past retention with their body (jobs.sentBodies)', () => sentBodiesBefore(capture, now, 500)],
       ['let go of every claim (start)', () => releaseClaims(capture, null)],

@@ -20,7 +20,7 @@ import { caseById, caseByNumber, isParticipant, listCases, participants, request
 import { eventsOfCase, freshLinkRequestsSince, senderNotifications } from '../../src/db/repos/events.js';
 import { attachmentsOfMessages, caseByMessageIds, messagesOfCase } from '../../src/db/repos/messages.js';
 import { autoRepliedCasesSince, autoRepliesSince, claimDue, dropSentBodies, nextDueAt, outboxOfCase, releaseClaims, sentBodiesBefore, unclaimRows } from '../../src/db/repos/outbox.js';
-import { dueNow, giveBackRateSlots, nthUsedRateSlot, takeRateSlots, usedRateSlots } from '../../src/db/repos/relay-rate.js';
+import { dueNow, giveBackRoom, roomFor, takeRoom, usedLastMinute } from '../../src/db/repos/relay-rate.js';
 import { caseRateAlertedSince, newCasesOfMailboxSince } from '../../src/db/repos/case-rate.js';
 import { listQuarantine, primaryReceipt, receiptById, resendCandidates, webRepliesSince } from '../../src/db/repos/receipts.js';
 import { surveyAnswersSince } from '../../src/db/repos/surveys.js';
@@ -88,13 +88,13 @@ const NAMED_HOT_QUERIES: readonly NamedQuery[] = [
   // (h8 replaced the read of due rows by a claim in one statement.)
   { name: 'outbox: claim due rows', run: (db) => claimDue(db, { owner: 'plans', now: '2026-03-02T10:00:00.000Z', until: '2026-03-02T10:05:00.000Z', limit: 16, exclude: [1, 2] }) },
   { name: 'outbox: next due time', run: (db) => nextDueAt(db) },
-  // A relay's maxPerMinute shared by every daemon (0039, relay-rate.ts): every claim takes its rows' room in one statement …
-  { name: 'outbox: take room within the relay\'s minute (every claim)', run: (db) => takeRateSlots(db, { relay: 'default', max: 30, n: 16, now: '2026-03-02T10:00:00.000Z', cut: '2026-03-02T09:59:00.000Z' }) },
-  // … and, only when the minute is full: the rows it had no room for go back, room a transaction could not wholly have too, and when it has room again.
+  // A relay's maxPerMinute shared by every daemon (0040, relay-rate.ts): every claim takes its rows' room in one short transaction (the minute's sum, this second's count) …
+  { name: 'outbox: take room within the relay\'s minute (every claim)', run: (db) => takeRoom(db, { relay: 'smtp.example.com:587', max: 30, n: 16, nowMs: Date.parse('2026-03-02T10:00:00.000Z'), whole: false }) },
+  // … and, only when the minute is full: the rows it had no room for go back, room of a transaction that did not go too, and when it has room again.
   { name: 'outbox: give back rows the relay\'s minute had no room for', run: (db) => unclaimRows(db, 'plans', [1, 2, 3]) },
-  { name: 'outbox: give back room a transaction could not wholly have', run: (db) => giveBackRateSlots(db, 'default', [1, 2], '2026-03-02T10:00:00.000Z') },
-  { name: 'outbox: when the relay\'s minute has room again', run: (db) => nthUsedRateSlot(db, 'default', 30, '2026-03-02T09:59:00.000Z', 2) },
-  { name: 'outbox, status, metrics: room used in the relay\'s last minute', run: (db) => usedRateSlots(db, 'default', 30, '2026-03-02T09:59:00.000Z') },
+  { name: 'outbox: give back room of a transaction that did not go', run: (db) => giveBackRoom(db, 'smtp.example.com:587', Date.parse('2026-03-02T10:00:00.000Z'), 2) },
+  { name: 'outbox: when the relay\'s minute has room again', run: (db) => roomFor(db, 'smtp.example.com:587', 30, Date.parse('2026-03-02T10:00:00.000Z'), 2) },
+  { name: 'outbox, status, metrics: room used in the relay\'s last minute', run: (db) => usedLastMinute(db, 'smtp.example.com:587', Date.parse('2026-03-02T10:00:00.000Z')) },
   // casegate status and /metrics: the emails of a relay due now (what waits for its minute's room).
   { name: 'status/metrics: emails of a relay due now', run: (db) => dueNow(db, '2026-03-02T10:00:00.000Z', { fromNotIn: ['billing@example.com'], notHeld: ['held@example.com'] }) },
   // The retention job (jobs.sentBodies): the partial index of sent rows that still have a body (0020).

@@ -1,85 +1,93 @@
 import type { Kysely } from 'kysely';
-import { skipLocked } from '../dialect.js';
+import { lockKey } from '../dialect.js';
 import type { Database } from '../schema.js';
 import type { FromFilter } from './outbox.js';
 
 type Q = Kysely<Database>;
 
 /**
- * A relay's maxPerMinute, shared by every daemon of the database (migration 0039,
- * mail-out/relay-rate.ts): slot 0 … max − 1 of a relay, each free once its used_at is 60 s old.
+ * A relay's maxPerMinute, shared by every daemon of the database (migration 0040,
+ * mail-out/relay-rate.ts): per budget (the relay's host:port and login, mail-out/relays.ts
+ * relayBudgetKey), each whole second room was taken in, with how many recipients. A use counts in
+ * the second after it (a use at 10.2 s counts until 70 s: never less than a minute, at most a
+ * second more); a second counts until 60 s after it. A budget has at most about 61 rows, whatever
+ * its limit.
  */
 
-/** Slots written per statement when a relay's slots are made. */
-const WRITE = 500;
+const MINUTE_MS = 60_000;
 
-/** The relay's slots 0 … max − 1 exist (a daemon starting, or a larger maxPerMinute); existing ones are left as they are. */
-export async function ensureRateSlots(db: Q, relay: string, max: number): Promise<void> {
-  const have = await db.selectFrom('relay_rate_slots').select((eb) => eb.fn.countAll<number>().as('n')).where('relay', '=', relay).where('slot', '<', max).executeTakeFirst();
-  if (Number(have?.n ?? 0) >= max) return;
-  for (let from = 0; from < max; from += WRITE) {
-    const values = Array.from({ length: Math.min(WRITE, max - from) }, (_, i) => ({ relay, slot: from + i, used_at: '' }));
-    await db.insertInto('relay_rate_slots').values(values).onConflict((oc) => oc.columns(['relay', 'slot']).doNothing()).execute();
-  }
+/** The second a use at `ms` counts in (ISO): the next whole second, or `ms` itself when it is one. */
+export function secondOf(ms: number): string {
+  return new Date(Math.ceil(ms / 1000) * 1000).toISOString();
 }
 
-export interface TakeSlots {
+const cutOf = (nowMs: number): string => new Date(nowMs - MINUTE_MS).toISOString();
+
+export interface TakeRoom {
+  /** The budget (relayBudgetKey). */
   readonly relay: string;
-  /** The relay's maxPerMinute: slots from max on (left by a larger setting) are not used. */
+  /** This daemon's maxPerMinute for it. */
   readonly max: number;
   readonly n: number;
-  /** Written as used_at. */
-  readonly now: string;
-  /** Slots used at or before this (now − 60 s) are free. */
-  readonly cut: string;
+  readonly nowMs: number;
+  /** All n or none (an SMTP transaction goes with room for every recipient of it); else as many as the minute has room for. */
+  readonly whole: boolean;
 }
 
 /**
- * Take up to `n` free slots of the relay, oldest first, in one statement; returns the slots taken
- * (fewer when the minute has less room). PostgreSQL: the sub-select locks the free slots FOR
- * UPDATE SKIP LOCKED and the UPDATE re-checks that each is still free, so two daemons taking room
- * at the same instant never take the same slot (neither loses nor counts one twice); SQLite runs it
- * under its write lock. Index relay_rate_slots_free (relay, used_at): reads the free slots alone.
+ * Take room for up to `n` recipients now; returns how many got it. One short transaction under the
+ * budget's lock (PostgreSQL: an advisory lock, so daemons taking room at the same instant count
+ * each other; SQLite: its write lock): the minute's sum, then this second's count raised. A
+ * second that starts a row also drops the budget's rows that left the minute.
  */
-export async function takeRateSlots(db: Q, t: TakeSlots): Promise<number[]> {
-  if (t.n <= 0) return [];
-  // A MATERIALIZED CTE, run once: PostgreSQL may run a sub-select in `slot in (…)` more than once
-  // (a nested loop over this small table), each run skipping its own locks' rows anew — it took 3
-  // slots for n = 2 (seen in relay-rate-shared.test.ts).
-  const rows = await db
-    .with(
-      (cte) => cte('free').materialized(),
-      (qb) => skipLocked(db, qb.selectFrom('relay_rate_slots').select('slot').where('relay', '=', t.relay).where('used_at', '<=', t.cut).where('slot', '<', t.max).orderBy('used_at').orderBy('slot').limit(t.n)),
-    )
-    .updateTable('relay_rate_slots')
-    .set({ used_at: t.now })
-    .where('relay', '=', t.relay)
-    .where('used_at', '<=', t.cut)
-    .where('slot', 'in', (eb) => eb.selectFrom('free').select('free.slot'))
-    .returning('slot')
-    .execute();
-  return rows.map((r) => r.slot);
+export async function takeRoom(db: Q, t: TakeRoom): Promise<number> {
+  if (t.n <= 0) return 0;
+  return db.transaction().execute(async (trx) => {
+    await lockKey(trx, `relay-rate:${t.relay}`);
+    const cut = cutOf(t.nowMs);
+    const free = Math.max(0, t.max - (await usedSince(trx, t.relay, cut)));
+    const got = t.whole ? (t.n <= free ? t.n : 0) : Math.min(t.n, free);
+    if (got === 0) return 0;
+    const row = await trx
+      .insertInto('relay_rate_seconds')
+      .values({ relay: t.relay, second: secondOf(t.nowMs), used: got })
+      .onConflict((oc) => oc.columns(['relay', 'second']).doUpdateSet((eb) => ({ used: eb('relay_rate_seconds.used', '+', eb.ref('excluded.used')) })))
+      .returning('used')
+      .executeTakeFirstOrThrow();
+    if (Number(row.used) === got) await trx.deleteFrom('relay_rate_seconds').where('relay', '=', t.relay).where('second', '<=', cut).execute();
+    return got;
+  });
 }
 
-/**
- * Slots taken for a transaction that could not have all it needed (mail-out/relay-rate.ts): free
- * again at once ('' is older than any minute). Only slots still holding this `now` are given back.
- */
-export async function giveBackRateSlots(db: Q, relay: string, slots: readonly number[], now: string): Promise<void> {
-  if (slots.length === 0) return;
-  await db.updateTable('relay_rate_slots').set({ used_at: '' }).where('relay', '=', relay).where('slot', 'in', [...slots]).where('used_at', '=', now).execute();
+/** Room taken at `atMs` for a transaction that did not go (sending stopped meanwhile): free again. */
+export async function giveBackRoom(db: Q, relay: string, atMs: number, n: number): Promise<void> {
+  if (n <= 0) return;
+  await db.updateTable('relay_rate_seconds').set((eb) => ({ used: eb('used', '-', n) })).where('relay', '=', relay).where('second', '=', secondOf(atMs)).where('used', '>=', n).execute();
 }
 
-/** How many of the relay's slots were used in its last minute (after `cut`): index relay_rate_slots_free, the used ones alone. */
-export async function usedRateSlots(db: Q, relay: string, max: number, cut: string): Promise<number> {
-  const row = await db.selectFrom('relay_rate_slots').select((eb) => eb.fn.countAll<number>().as('n')).where('relay', '=', relay).where('used_at', '>', cut).where('slot', '<', max).executeTakeFirst();
+async function usedSince(db: Q, relay: string, cut: string): Promise<number> {
+  const row = await db.selectFrom('relay_rate_seconds').select((eb) => eb.fn.sum<number>('used').as('n')).where('relay', '=', relay).where('second', '>', cut).executeTakeFirst();
   return Number(row?.n ?? 0);
 }
 
-/** When the `k`-th oldest slot of the relay's last minute was used (k ≥ 1), or null: fewer are used. */
-export async function nthUsedRateSlot(db: Q, relay: string, max: number, cut: string, k: number): Promise<string | null> {
-  const row = await db.selectFrom('relay_rate_slots').select('used_at').where('relay', '=', relay).where('used_at', '>', cut).where('slot', '<', max).orderBy('used_at').limit(1).offset(k - 1).executeTakeFirst();
-  return row?.used_at ?? null;
+/** How many recipients the budget handed the relay in the last minute (every daemon). */
+export async function usedLastMinute(db: Q, relay: string, nowMs: number): Promise<number> {
+  return usedSince(db, relay, cutOf(nowMs));
+}
+
+/**
+ * When the minute will have room for `k` (ms; k ≤ max): now when it has, else when enough of its
+ * oldest seconds have left it. At most about 60 rows read.
+ */
+export async function roomFor(db: Q, relay: string, max: number, nowMs: number, k: number): Promise<number> {
+  const rows = await db.selectFrom('relay_rate_seconds').select(['second', 'used']).where('relay', '=', relay).where('second', '>', cutOf(nowMs)).orderBy('second').execute();
+  let free = max - rows.reduce((sum, r) => sum + Number(r.used), 0);
+  if (free >= k) return nowMs;
+  for (const r of rows) {
+    free += Number(r.used);
+    if (free >= k) return Date.parse(r.second) + MINUTE_MS;
+  }
+  return nowMs + MINUTE_MS;
 }
 
 /**
