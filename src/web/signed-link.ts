@@ -108,7 +108,16 @@ export function withoutSignedLinks(text: string, keep: Iterable<string> = []): s
   const kept = new Set([...keep].filter((k) => k !== '').map(tokenFromLink));
   // A token a mail client broke over two lines is cut whole; its line breaks (and the quote
   // markers after them) stay, so the lines around it keep their shape.
-  return text.replace(LINK_TOKENS, (found) => (kept.has(unwrapped(found)) ? found : `…${(found.match(LINE_BREAK) ?? []).join('')}`));
+  let out = '';
+  let from = 0;
+  for (const m of text.matchAll(LINK_TOKENS)) {
+    const found = m[0];
+    const broken = isBroken(found);
+    if (kept.has(broken ? found.replace(LINE_BREAK, '') : found)) continue;
+    out += `${text.slice(from, m.index)}…${broken ? (found.match(LINE_BREAK) ?? []).join('') : ''}`;
+    from = m.index + found.length;
+  }
+  return from === 0 ? text : out + text.slice(from);
 }
 
 /**
@@ -134,9 +143,14 @@ const LINK_TOKENS = new RegExp(
   'g',
 );
 
+/** Whether a token as found in a text has a line break in it (BREAK: a newline or a <br>). */
+function isBroken(found: string): boolean {
+  return found.includes('\n') || found.includes('<');
+}
+
 /** A token as found in a text, its line breaks (BREAK) taken out. */
 function unwrapped(found: string): string {
-  return found.includes('\n') || found.includes('<') ? found.replace(LINE_BREAK, '') : found;
+  return isBroken(found) ? found.replace(LINE_BREAK, '') : found;
 }
 
 /** The tokens shaped like a signed link of ours in a text, each once, a token broken over lines joined (what withoutSignedLinks cuts; checkLinkToken tells which are ours). */
