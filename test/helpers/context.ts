@@ -12,7 +12,7 @@ import type { Arrival, Outcome } from '../../src/pipeline/types.js';
 import type { DnsResolver } from '../../src/mail-in/sender-auth.js';
 import { stringify } from 'yaml';
 import { writeFileSync } from 'node:fs';
-import { testDatabase } from './test-db.js';
+import { releaseTestDatabase, testDatabase } from './test-db.js';
 import { copySqliteTemplate } from './db-template.js';
 import { keepInProcessTemplateCheck, seedInProcessTemplateCheck } from './template-check-seed.js';
 
@@ -101,6 +101,8 @@ export async function testEnv(config: ConfigInput = {}, clockStart = '2026-03-02
     async close() {
       await closeContext(ctx);
       rmSync(dir, { recursive: true, force: true });
+      // PostgreSQL: the schema, reset, serves the worker's next test environment.
+      await releaseTestDatabase(dir);
     },
   };
 }
