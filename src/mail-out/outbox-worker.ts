@@ -207,6 +207,15 @@ export class OutboxWorker {
     sweep();
   }
 
+  /**
+   * Resolves once no pass runs in the background (a kick: the start, the sweep, a wake-up) and
+   * none is set to follow it. For tests that drive passes with drain() on a clock they move: a
+   * background pass that read the clock before a move runs on beside theirs.
+   */
+  async idle(): Promise<void> {
+    while (this.#running !== null) await this.#running;
+  }
+
   /** Run a pass now (coalesces concurrent requests). */
   kick(): void {
     if (this.#stopped) return;
