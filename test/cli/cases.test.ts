@@ -97,9 +97,11 @@ describe('casegate cases list / show', () => {
 
   it('--overdue and --due-within: the cases whose SLA target is missed, or due soon, with a DUE column (an agent’s morning)', async () => {
     const at = (min: number) => new Date(Date.now() + min * 60_000).toISOString();
+    // Read once: computed again at the assertion, it named the next minute when one began between.
+    const overdue = at(-60);
     const db = peekConfig(box.configPath);
     try {
-      await db.run('UPDATE cases SET first_response_due_at = ? WHERE number = 10001', at(-60));
+      await db.run('UPDATE cases SET first_response_due_at = ? WHERE number = 10001', overdue);
       await db.run('UPDATE cases SET first_response_due_at = ?, resolution_due_at = ? WHERE number = 10002', at(90), at(600));
       await db.run("UPDATE cases SET status = 'resolved', resolution_due_at = ? WHERE number = 10003", at(-60)); // resolved: nothing is due
     } finally {
@@ -113,7 +115,7 @@ describe('casegate cases list / show', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^CASE\s+STATUS\s+PRIORITY\s+QUEUE\s+OWNER\s+REQUESTER\s+UPDATED\s+DUE\s+SUBJECT$/);
     // The default jobs.timezone is UTC: the times say so.
-    expect(lines[2]).toContain(`${at(-60).slice(0, 16).replace('T', ' ')} UTC 1st`);
+    expect(lines[2]).toContain(`${overdue.slice(0, 16).replace('T', ' ')} UTC 1st`);
     expect(lines.at(-1)).toBe('(times in UTC (jobs.timezone; --utc for UTC))');
     const bad = await box.run(['cases', 'list', '--due-within', 'soon']);
     expect(bad.code).toBe(1);
