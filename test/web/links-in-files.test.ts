@@ -1,15 +1,15 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { OutboxRow } from '../../src/db/schema.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import type { MailTransport } from '../../src/mail-out/transport.js';
 import { surveyLinksFor } from '../../src/web/links.js';
 import { startWebServer, type WebServer } from '../../src/web/server.js';
-import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
+import { eml, mxHeaderFields, type TestEnv } from '../helpers/context.js';
 import { clientReply, type ClientStyle } from '../helpers/mail-clients.js';
-import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
-import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
+import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
+import { deskSendingToSink, WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
 
 /**
  * Where a signed link of ours travels besides a message's text (test/web/links-in-mail.test.ts):
@@ -49,27 +49,18 @@ function outlookWrap(text: string, width = 76): string {
 const exchangeWrap = (text: string): string => text.split('\n').map((l) => l.replace(/.{72}(?=.)/g, '$&\n')).join('\n');
 const quoted = (text: string, marker = '> '): string => text.split('\n').map((l) => `${marker}${l}`).join('\n');
 
+const desk = deskSendingToSink(CONFIG);
 let sink: SmtpSink;
 let env: TestEnv;
 let transport: MailTransport;
 let web: WebServer;
 
-beforeAll(async () => {
-  sink = await startSmtpSink();
-});
-afterAll(async () => {
-  await sink?.close();
-});
 beforeEach(async () => {
-  sink.messages.length = 0;
-  env = await testEnv({ ...CONFIG, outgoing: { transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false } } });
-  transport = createTransport(env.resolved);
+  ({ sink, env, transport } = desk);
   web = await startWebServer(env.ctx);
 });
 afterEach(async () => {
   await web?.close().catch(() => undefined);
-  transport?.close();
-  await env?.close();
 });
 
 const lastOf = async (kind: string): Promise<OutboxRow> => (await env.ctx.db.selectFrom('outbox').selectAll().where('kind', '=', kind).orderBy('id', 'desc').executeTakeFirstOrThrow());

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import libmime from 'libmime';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -7,15 +7,15 @@ import type { OutboxRow } from '../../src/db/schema.js';
 import { createJobScheduler } from '../../src/jobs/scheduler.js';
 import { generateDkimKey } from '../../src/mail-out/dkim.js';
 import { OutboxWorker } from '../../src/mail-out/outbox-worker.js';
-import { createTransport, type MailTransport } from '../../src/mail-out/transport.js';
+import type { MailTransport } from '../../src/mail-out/transport.js';
 import { surveyLinksFor } from '../../src/web/links.js';
 import { startWebServer } from '../../src/web/server.js';
 import { eventsOfCase } from '../../src/db/repos/events.js';
 import { dnsStub } from '../helpers/outgoing-samples.js';
-import { eml, mxHeaderFields, testEnv, type TestEnv } from '../helpers/context.js';
+import { eml, mxHeaderFields, type TestEnv } from '../helpers/context.js';
 import { clientReply, type ClientStyle } from '../helpers/mail-clients.js';
-import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.js';
-import { WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
+import type { SinkMessage, SmtpSink } from '../helpers/smtp-sink.js';
+import { deskSendingToSink, WEB_BASE, WEB_DESK } from '../helpers/web-desk.js';
 
 /**
  * A signed link is its owner's credential: whoever holds it reads the case and writes on the case
@@ -38,22 +38,12 @@ let sink: SmtpSink;
 let env: TestEnv;
 let transport: MailTransport;
 let dkimRecord: string;
+const desk = deskSendingToSink({ ...CONFIG, outgoing: { ...CONFIG.outgoing, retry: { baseSeconds: 30, maxSeconds: 600, giveUpHours: 48 } } }, (e) => {
+  dkimRecord = generateDkimKey(e.resolved.paths.dataDir, 'example.com', 'links').record;
+});
 
-beforeAll(async () => {
-  sink = await startSmtpSink();
-});
-afterAll(async () => {
-  await sink?.close();
-});
-beforeEach(async () => {
-  sink.messages.length = 0;
-  env = await testEnv({ ...CONFIG, outgoing: { ...CONFIG.outgoing, transport: 'smtp', smtp: { host: '127.0.0.1', port: sink.port, secure: false }, retry: { baseSeconds: 30, maxSeconds: 600, giveUpHours: 48 } } });
-  dkimRecord = generateDkimKey(env.resolved.paths.dataDir, 'example.com', 'links').record;
-  transport = createTransport(env.resolved);
-});
-afterEach(async () => {
-  transport?.close();
-  await env?.close();
+beforeEach(() => {
+  ({ sink, env, transport } = desk);
 });
 
 const outbox = async (): Promise<OutboxRow[]> => env.ctx.db.selectFrom('outbox').selectAll().orderBy('id').execute();
